@@ -1,0 +1,1 @@
+"""Bot core: grammar, access control, routing, handlers and the app's lifecycle."""

@@ -1,0 +1,56 @@
+"""Access control: who may say what. Pure: built from the config's operator list.
+
+Roles: ``admin`` and ``operator`` may run every command that changes something;
+``viewer`` only the read-only ones. Anyone not listed is a stranger: the router
+ignores strangers entirely — they are never answered.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from bot.grammar import CommandSpec
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    OPERATOR = "operator"
+    VIEWER = "viewer"
+
+    @property
+    def may_control(self) -> bool:
+        """Whether this role may run commands that change the fleet."""
+        return self in (Role.ADMIN, Role.OPERATOR)
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """One operator entry: this user id, on this connector (or any), has this role."""
+
+    user_id: str
+    role: Role
+    connector: str | None = None
+
+
+class Acl:
+    """Looks up a sender's role and decides whether a command is allowed."""
+
+    def __init__(self, grants: Iterable[Grant]) -> None:
+        self._exact: dict[tuple[str, str], Role] = {}
+        self._any: dict[str, Role] = {}
+        for grant in grants:
+            if grant.connector is None:
+                self._any[grant.user_id] = grant.role
+            else:
+                self._exact[(grant.connector, grant.user_id)] = grant.role
+
+    def role_of(self, connector: str, user_id: str) -> Role | None:
+        """The sender's role, or ``None`` for a stranger. A connector-specific entry wins."""
+        return self._exact.get((connector, user_id), self._any.get(user_id))
+
+    @staticmethod
+    def allows(role: Role, spec: CommandSpec) -> bool:
+        """Whether ``role`` may run the command ``spec`` describes."""
+        return role.may_control or not spec.control

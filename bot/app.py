@@ -1,0 +1,219 @@
+"""The app: wires config, ledger, fleet and connectors, and owns their lifecycle.
+
+Start phases, in order (config and logging are done by the entry point before):
+state-dir lock → ledger → fleet (reconcile) → connectors → serving. Stop runs the
+same phases in reverse. Each inbound message is handled in its own task, in order
+within one conversation (connector, room, thread), so a slow ``stop`` in one room
+does not hold up another. When a connector's inbound stream ends (console EOF or
+``quit``), the app finishes the commands in flight and stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+from collections.abc import Mapping, Sequence
+
+from bot import render
+from bot.acl import Acl, Grant, Role
+from bot.commands import COMMANDS
+from bot.config import Config
+from bot.grammar import Grammar
+from bot.handlers import Handlers
+from bot.lock import StateDirLock
+from bot.router import Router
+from connectors.base import Connector, InboundMessage, OutboundMessage
+from connectors.console import ConsoleConnector
+from fleet.backends.base import Backend
+from fleet.backends.process import SubprocessBackend
+from fleet.clock import Clock
+from fleet.ledger import Ledger
+from fleet.runtimes import RuntimeRegistry, default_registry
+from fleet.supervisor import Fleet, FleetEvent, FleetSettings
+
+log = logging.getLogger(__name__)
+
+_DRAIN_TIMEOUT = 60.0
+
+
+class AppState(enum.Enum):
+    NEW = "new"
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+
+
+ConversationKey = tuple[str, str, str | None]
+
+
+class App:
+    """One running Fleetwarden."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Clock,
+        environ: Mapping[str, str],
+        connectors: Sequence[Connector] | None = None,
+        runtimes: RuntimeRegistry | None = None,
+        backends: Mapping[str, Backend] | None = None,
+    ) -> None:
+        self.config = config
+        self._clock = clock
+        self._environ = environ
+        self._connectors = list(connectors) if connectors is not None else self._make_connectors()
+        self._runtimes = runtimes or default_registry()
+        self._backends = (
+            dict(backends) if backends is not None else {"subprocess": SubprocessBackend()}
+        )
+        self._lock = StateDirLock(config.state_dir)
+        self._ledger: Ledger | None = None
+        self._fleet: Fleet | None = None
+        self._router: Router | None = None
+        self._state = AppState.NEW
+        self._stop_requested = asyncio.Event()
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._consumers: set[asyncio.Task[None]] = set()
+        self._conversations: dict[ConversationKey, asyncio.Lock] = {}
+        self._started_connectors: list[Connector] = []
+
+    def _make_connectors(self) -> list[Connector]:
+        connectors: list[Connector] = []
+        if self.config.console is not None:
+            connectors.append(ConsoleConnector(self.config.console, self._clock))
+        return connectors
+
+    @property
+    def fleet(self) -> Fleet:
+        if self._fleet is None:
+            raise RuntimeError("the app has not started")
+        return self._fleet
+
+    async def run(self) -> None:
+        """Start, serve until asked to stop (or a connector's stream ends), then stop."""
+        try:
+            await self.start()
+            await self._stop_requested.wait()
+        finally:
+            await self.stop()
+
+    def request_stop(self) -> None:
+        """Ask :meth:`run` to stop; safe from signal handlers."""
+        self._stop_requested.set()
+
+    async def start(self) -> None:
+        if self._state is not AppState.NEW:
+            raise RuntimeError(f"App.start() in state {self._state.value}")
+        self._state = AppState.STARTING
+        cfg = self.config
+        self._lock.acquire()
+        self._ledger = await Ledger.open(cfg.ledger_path, self._clock)
+        self._fleet = Fleet(
+            ledger=self._ledger,
+            runtimes=self._runtimes,
+            backends=self._backends,
+            settings=FleetSettings(
+                state_dir=cfg.state_dir,
+                default_runtime=cfg.defaults.runtime,
+                default_backend=cfg.defaults.backend,
+                stop_grace=cfg.defaults.stop_grace_seconds,
+                reply_wait=cfg.defaults.send_reply_wait_seconds,
+            ),
+            clock=self._clock,
+            environ=self._environ,
+            roster={entry.name: entry.to_spec(cfg.defaults) for entry in cfg.agents},
+        )
+        await self._fleet.start()
+        self._fleet.subscribe(self._on_fleet_event)
+        handlers = Handlers(
+            fleet=self._fleet,
+            specs=COMMANDS,
+            clock=self._clock,
+            prefix=cfg.command_prefix,
+            logs_lines=cfg.defaults.logs_lines,
+        )
+        self._router = Router(
+            grammar=Grammar(COMMANDS, prefix=cfg.command_prefix),
+            acl=Acl(Grant(op.id, Role(op.role), op.connector) for op in cfg.effective_operators()),
+            handlers=handlers.table(),
+            ledger=self._ledger,
+        )
+        for connector in self._connectors:
+            await connector.start()
+            self._started_connectors.append(connector)
+            task = asyncio.create_task(self._consume(connector), name=f"inbound-{connector.name}")
+            self._consumers.add(task)
+            task.add_done_callback(self._consumers.discard)
+        self._state = AppState.RUNNING
+        log.info(
+            "fleetwarden started: state dir %s, connectors: %s",
+            cfg.state_dir,
+            ", ".join(c.name for c in self._connectors) or "none",
+        )
+
+    async def stop(self) -> None:
+        """Stop in reverse order of start. Idempotent."""
+        if self._state in (AppState.STOPPING, AppState.STOPPED, AppState.NEW):
+            self._state = AppState.STOPPED if self._state is AppState.NEW else self._state
+            return
+        self._state = AppState.STOPPING
+        # Finish what operators already asked for, then stop listening.
+        if self._in_flight:
+            _, pending = await asyncio.wait(set(self._in_flight), timeout=_DRAIN_TIMEOUT)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        for task in list(self._consumers):
+            task.cancel()
+        await asyncio.gather(*self._consumers, return_exceptions=True)
+        for connector in reversed(self._started_connectors):
+            try:
+                await connector.stop()
+            except Exception:
+                log.exception("connector %s did not stop cleanly", connector.name)
+        if self._fleet is not None:
+            await self._fleet.stop()
+        if self._ledger is not None:
+            await self._ledger.close()
+        self._lock.release()
+        self._state = AppState.STOPPED
+        log.info("fleetwarden stopped")
+
+    async def _consume(self, connector: Connector) -> None:
+        try:
+            async for message in connector.inbound():
+                task = asyncio.create_task(self._handle(connector, message))
+                self._in_flight.add(task)
+                task.add_done_callback(self._in_flight.discard)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("connector %s failed", connector.name)
+        log.info("connector %s closed its inbound stream; stopping", connector.name)
+        self.request_stop()
+
+    async def _handle(self, connector: Connector, message: InboundMessage) -> None:
+        key = (message.connector, message.room, message.thread_id)
+        lock = self._conversations.setdefault(key, asyncio.Lock())
+        async with lock:
+            if self._router is None:
+                return
+            try:
+                await self._router.handle(connector, message)
+            except Exception:
+                log.exception("could not answer a message on %s", connector.name)
+
+    async def _on_fleet_event(self, event: FleetEvent) -> None:
+        if event.by_operator:
+            return  # the operator already got the answer to their command
+        text = render.fleet_event(event)
+        for connector in self._started_connectors:
+            room = connector.home_room
+            if room is None:
+                continue
+            with contextlib.suppress(Exception):
+                await connector.send(OutboundMessage(room=room, markdown=text))

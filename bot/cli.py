@@ -1,0 +1,111 @@
+"""The ``fleetwarden`` command. The only place in Fleetwarden that may exit the process.
+
+Exit status: 0 clean stop; 1 a failure while running; 2 bad configuration or usage;
+3 another Fleetwarden already holds the state directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from bot.config import Config, ConfigError, load_config
+from bot.lock import AlreadyRunning
+from bot.logs import setup_logging
+from fleet.clock import SystemClock
+from fleet.errors import FleetwardenError
+from fleet.runtimes import default_registry
+
+EXIT_OK, EXIT_FAILURE, EXIT_CONFIG, EXIT_LOCKED = 0, 1, 2, 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fleetwarden",
+        description="Run a fleet of AI coding agents from chat: launch, watch, meter and pace.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    config_help = "configuration file (default: $FLEETWARDEN_CONFIG, else the embedded defaults)"
+    run = sub.add_parser(
+        "run",
+        help="run the bot (the console on stdin/stdout when no config is given)",
+        description="Run Fleetwarden until end of input, `quit`, SIGINT or SIGTERM.",
+    )
+    run.add_argument("--config", type=Path, help=config_help)
+    check = sub.add_parser("check-config", help="validate a configuration file and summarise it")
+    check.add_argument("--config", type=Path, help=config_help)
+    return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("fleetwarden")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the console script."""
+    args = _parser().parse_args(argv)
+    environ = dict(os.environ)
+    try:
+        config = load_config(args.config, environ, runtimes=default_registry().names())
+    except ConfigError as exc:
+        print(f"fleetwarden: configuration error:\n{exc}", file=sys.stderr)
+        sys.exit(EXIT_CONFIG)
+    if args.command == "check-config":
+        print(_summary(config))
+        sys.exit(EXIT_OK)
+    sys.exit(_run(config, environ))
+
+
+def _summary(config: Config) -> str:
+    source = config.source or "embedded defaults"
+    connectors = ", ".join(["console"] if config.console else []) or "none"
+    return (
+        f"{source}: OK\n"
+        f"  state dir:  {config.state_dir}\n"
+        f"  ledger:     {config.ledger_path}\n"
+        f"  connectors: {connectors}\n"
+        f"  operators:  {len(config.effective_operators())}\n"
+        f"  agents:     {', '.join(a.name for a in config.agents) or 'none in the roster'}"
+    )
+
+
+def _run(config: Config, environ: Mapping[str, str]) -> int:
+    from bot.app import App
+
+    secrets = [environ[name] for name in config.secret_env_names() if environ.get(name)]
+    setup_logging(config.log_level, config.state_dir / "fleetwarden.log", secrets)
+
+    async def serve() -> None:
+        app = App(config, clock=SystemClock(), environ=environ)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, app.request_stop)
+        await app.run()
+
+    try:
+        asyncio.run(serve())
+    except AlreadyRunning as exc:
+        print(f"fleetwarden: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+    except FleetwardenError as exc:
+        print(f"fleetwarden: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return EXIT_OK
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,799 @@
+"""Configuration: the top-level schema of ``fleetwarden.yaml``, loaded into a :class:`Config`.
+
+The file is parsed with PyYAML's node tree kept, validated with pydantic, and every
+problem is reported against a line of the file: ``fleetwarden.yaml:12: agents[1].runtime:
+unknown runtime 'claud' — did you mean 'claude'? allowed: claude, stub``. All problems
+are collected, not only the first, and raised together as one :class:`ConfigError`.
+
+Secrets never appear in the file: keys ending in ``_env`` name environment variables,
+and :meth:`Config.secret_env_names` lists them for the log redactor. The environment is
+passed in; only :func:`load_config` touches the filesystem.
+
+Sections live next to what they configure: an agent entry in :mod:`fleet.roster`, each
+connector's settings beside the connector (:mod:`connectors.console_config`).
+"""
+
+from __future__ import annotations
+
+import os
+import types
+from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal, NamedTuple, Union, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic_core import ErrorDetails, PydanticCustomError
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from connectors.console_config import ConsoleConfig, Role
+from fleet.errors import FleetwardenError
+from fleet.roster import (
+    AgentEntry,
+    ConfigPath,
+    SchemaContext,
+    check_known,
+    looks_secret,
+    schema_context,
+    unknown_value_message,
+)
+
+__all__ = [
+    "CONFIG_ENV_VAR",
+    "AgentEntry",
+    "Config",
+    "ConfigError",
+    "ConfigFile",
+    "ConfigProblem",
+    "ConnectorsSection",
+    "ConsoleConfig",
+    "Defaults",
+    "LogLevel",
+    "Operator",
+    "Role",
+    "load_config",
+    "parse_config",
+]
+
+CONFIG_ENV_VAR = "FLEETWARDEN_CONFIG"
+"""The environment variable naming the config file when ``--config`` is not given."""
+
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+_MAX_PREFIX = 8
+
+
+# --- The schema -------------------------------------------------------------------------
+
+
+class Operator(BaseModel):
+    """A person allowed to talk to the bot, and what they may do.
+
+    Messages from anyone not listed are ignored, never answered. The console user needs
+    no entry: it gets `connectors.console.role` unless an entry names its `user_id`.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(
+        min_length=1,
+        description=(
+            'The person\'s user id on the connector: a Matrix user id ("@alice:example.org"), '
+            'a Discord user id (the number, in quotes), or the console\'s `user_id` ("console").'
+        ),
+    )
+    role: Role = Field(
+        description=(
+            "What they may do: `viewer` (read-only commands), `operator` (also start, stop "
+            "and talk to agents), `admin` (also budgets, bursts and roster reloads)."
+        ),
+    )
+    connector: str | None = Field(
+        default=None,
+        description=(
+            "Match this id only on this connector (e.g. `console`). Default: on every connector."
+        ),
+    )
+
+    @field_validator("connector")
+    @classmethod
+    def _known_connector(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return check_known("connector", value, tuple(ConnectorsSection.model_fields))
+
+
+class Defaults(BaseModel):
+    """Fleet-wide defaults: what an agent entry or a command falls back to."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    runtime: str = Field(
+        default="stub",
+        description="The runtime of agents that name none (and of `spawn` without one).",
+    )
+    backend: str = Field(
+        default="subprocess", description="The backend of agents that name none: `subprocess`."
+    )
+    stop_grace_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        strict=True,
+        description=(
+            "How long `stop` waits after asking an agent to end before it kills it "
+            "(more than 0, at most 600)."
+        ),
+    )
+    logs_lines: int = Field(
+        default=40,
+        ge=1,
+        le=10_000,
+        strict=True,
+        description="How many lines `logs NAME` shows without `--lines` (1 to 10000).",
+    )
+    send_reply_wait_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        le=30,
+        strict=True,
+        description=(
+            "How long `send` waits for the agent's output to include it in the reply "
+            "(0 to 30; 0 replies at once)."
+        ),
+    )
+
+    @field_validator("runtime")
+    @classmethod
+    def _known_runtime(cls, value: str, info: ValidationInfo) -> str:
+        return check_known("runtime", value, schema_context(info).runtimes)
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, value: str, info: ValidationInfo) -> str:
+        return check_known("backend", value, schema_context(info).backends)
+
+
+class ConnectorsSection(BaseModel):
+    """The chat connectors to run, one key per connector.
+
+    Only the connectors listed here run. Without a `connectors` key at all, the console
+    runs; with one, a deployment (a service with no terminal) can leave the console out.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    console: ConsoleConfig | None = Field(
+        default=None,
+        description=(
+            "The terminal: commands on stdin, replies on stdout. An empty `console:` runs it "
+            "with the defaults."
+        ),
+    )
+
+    @field_validator("console", mode="before")
+    @classmethod
+    def _empty_means_defaults(cls, value: object) -> object:
+        return {} if value is None else value
+
+
+class ConfigFile(BaseModel):
+    """The config file, `fleetwarden.yaml`. Every key is optional: an empty file means the
+    defaults. Relative paths are resolved against the file's directory."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    state_dir: ConfigPath = Field(
+        default=Path(".fleetwarden"),
+        description=(
+            "Where Fleetwarden keeps its state: the ledger, agents' run directories and logs, "
+            "the lock that stops two instances sharing it. Default: `.fleetwarden` next to "
+            "the config file."
+        ),
+    )
+    ledger: ConfigPath | None = Field(
+        default=None,
+        description="The ledger's SQLite database file. Default: `ledger.db` in `state_dir`.",
+    )
+    command_prefix: str = Field(
+        default="!",
+        description=(
+            "What starts a command in a chat room, e.g. `!ps` (a mention works too; optional "
+            'on the console). 1-8 characters, no spaces; quote it in YAML: `"!"`.'
+        ),
+    )
+    log_level: LogLevel = Field(
+        default="info",
+        description="How much Fleetwarden logs: `debug`, `info`, `warning` or `error`.",
+    )
+    operators: tuple[Operator, ...] = Field(
+        default=(),
+        description="Who may talk to the bot, and with which role. Anyone else is ignored.",
+    )
+    connectors: ConnectorsSection | None = Field(
+        default=None,
+        description="The chat connectors to run. Default (no `connectors` key): the console.",
+    )
+    agents: tuple[AgentEntry, ...] = Field(
+        default=(), description="The roster: the agents Fleetwarden knows by name."
+    )
+    defaults: Defaults = Field(
+        default_factory=Defaults, description="Fleet-wide defaults for agents and commands."
+    )
+
+    @field_validator("command_prefix")
+    @classmethod
+    def _check_prefix(cls, value: str) -> str:
+        if not value:
+            raise PydanticCustomError(
+                "prefix_empty", 'must not be empty (in YAML, quote it: command_prefix: "!")'
+            )
+        if any(char.isspace() for char in value):
+            raise PydanticCustomError("prefix_space", "must not contain spaces")
+        if len(value) > _MAX_PREFIX:
+            raise PydanticCustomError(
+                "prefix_long", f"must be at most {_MAX_PREFIX} characters, found {len(value)}"
+            )
+        return value
+
+    @field_validator("connectors", mode="before")
+    @classmethod
+    def _empty_means_none_listed(cls, value: object) -> object:
+        # `connectors:` with nothing under it lists no connector; that is not the same
+        # as leaving the key out (which runs the console).
+        return {} if value is None else value
+
+
+# --- The result -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The validated configuration, paths absolute. Built once at the entry point."""
+
+    source: Path | None
+    """The config file it came from; ``None`` for the embedded defaults."""
+    state_dir: Path
+    """Absolute; may not exist yet."""
+    ledger_path: Path
+    """Absolute: ``ledger`` from the file, else ``<state_dir>/ledger.db``."""
+    command_prefix: str
+    log_level: LogLevel
+    operators: tuple[Operator, ...]
+    """As listed; :meth:`effective_operators` adds the console user."""
+    console: ConsoleConfig | None
+    """The console connector's settings, or ``None`` when it does not run."""
+    agents: tuple[AgentEntry, ...]
+    """The roster, in file order; :meth:`AgentEntry.to_spec` with ``defaults`` to launch."""
+    defaults: Defaults
+    document: ConfigFile = field(repr=False)
+    """The validated file, section by section (paths in it already resolved)."""
+
+    @classmethod
+    def default(cls, cwd: Path) -> Config:
+        """The embedded defaults: the console as an admin, state in ``cwd/.fleetwarden``."""
+        return cls.from_document(ConfigFile(), source=None, base_dir=cwd)
+
+    @classmethod
+    def from_document(cls, document: ConfigFile, *, source: Path | None, base_dir: Path) -> Config:
+        """Resolve a validated file against ``base_dir`` (absolute: the file's directory)."""
+        state_dir = _absolute(base_dir, document.state_dir)
+        ledger = document.ledger
+        console = ConsoleConfig() if document.connectors is None else document.connectors.console
+        return cls(
+            source=source,
+            state_dir=state_dir,
+            ledger_path=state_dir / "ledger.db" if ledger is None else _absolute(base_dir, ledger),
+            command_prefix=document.command_prefix,
+            log_level=document.log_level,
+            operators=document.operators,
+            console=console if console is not None and console.enabled else None,
+            agents=document.agents,
+            defaults=document.defaults,
+            document=document,
+        )
+
+    def effective_operators(self) -> tuple[Operator, ...]:
+        """``operators``, plus the console user with the console's role when the console
+        runs and no entry (for any connector, or for ``console``) names that user."""
+        if self.console is None:
+            return self.operators
+        user = self.console.user_id
+        if any(op.id == user and op.connector in (None, "console") for op in self.operators):
+            return self.operators
+        return (*self.operators, Operator(id=user, role=self.console.role, connector="console"))
+
+    def secret_env_names(self) -> frozenset[str]:
+        """Every variable the config names as holding a secret: the value of each ``*_env``
+        key anywhere, and every agent's ``secret_env``. For the log redactor."""
+        return frozenset(_env_names(self.document))
+
+
+def _absolute(base_dir: Path, path: Path) -> Path:
+    return Path(os.path.normpath(base_dir / path))
+
+
+def _env_names(value: object) -> Iterator[str]:
+    if isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            item = getattr(value, name)
+            if not name.endswith("_env"):
+                yield from _env_names(item)
+            elif isinstance(item, str):
+                yield item
+            elif isinstance(item, tuple | list | frozenset):
+                yield from (entry for entry in item if isinstance(entry, str))
+    elif isinstance(value, tuple | list):
+        for item in value:
+            yield from _env_names(item)
+
+
+# --- Errors -----------------------------------------------------------------------------
+
+
+class ConfigProblem(NamedTuple):
+    """One thing wrong with a config file, and where: ``file:line: key.path: message``."""
+
+    file: str
+    line: int | None
+    key_path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        if self.key_path:
+            return f"{where}: {self.key_path}: {self.message}"
+        return f"{where}: {self.message}"
+
+
+class ConfigError(FleetwardenError):
+    """The configuration cannot be used. ``str()`` is one line per problem."""
+
+    def __init__(self, problems: Iterable[ConfigProblem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(str(problem) for problem in self.problems))
+
+
+# --- Loading ----------------------------------------------------------------------------
+
+
+def load_config(
+    path: Path | None,
+    environ: Mapping[str, str],
+    *,
+    runtimes: Collection[str] = ("stub",),
+    backends: Collection[str] = ("subprocess",),
+    cwd: Path | None = None,
+) -> Config:
+    """Read and validate the config file: ``path``, else ``$FLEETWARDEN_CONFIG``, else the
+    embedded defaults. ``runtimes`` and ``backends`` are the names agents may use; ``cwd``
+    (default: the process's) anchors a relative ``path``. Raises :class:`ConfigError`."""
+    here = cwd if cwd is not None else Path.cwd()
+    from_env = False
+    if path is None:
+        named = environ.get(CONFIG_ENV_VAR, "")
+        if not named:
+            return Config.default(here)
+        path, from_env = Path(named), True
+    shown = str(path)
+    absolute = _absolute(here, path)
+    try:
+        text = absolute.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        origin = f" (named by {CONFIG_ENV_VAR})" if from_env else ""
+        message = f"config file not found{origin}; pass --config PATH or unset {CONFIG_ENV_VAR}"
+        raise ConfigError([ConfigProblem(shown, None, "", message)]) from None
+    except IsADirectoryError:
+        raise ConfigError([ConfigProblem(shown, None, "", "is a directory, not a file")]) from None
+    except UnicodeDecodeError as exc:
+        message = f"cannot read config file: not UTF-8 text (bad byte at offset {exc.start})"
+        raise ConfigError([ConfigProblem(shown, None, "", message)]) from None
+    except OSError as exc:
+        message = f"cannot read config file: {exc.strerror or exc}"
+        raise ConfigError([ConfigProblem(shown, None, "", message)]) from None
+    return parse_config(
+        text,
+        shown,
+        base_dir=absolute.parent,
+        source=absolute,
+        runtimes=runtimes,
+        backends=backends,
+        home=environ.get("HOME"),
+    )
+
+
+def parse_config(
+    text: str,
+    file_name: str,
+    *,
+    base_dir: Path,
+    source: Path | None = None,
+    runtimes: Collection[str] = ("stub",),
+    backends: Collection[str] = ("subprocess",),
+    home: str | None = None,
+) -> Config:
+    """Validate config ``text``; ``file_name`` is how problems name the file. Relative paths
+    resolve against ``base_dir`` (absolute); ``home`` expands ``~``. Reads nothing, except
+    to check that agents' ``workdir`` directories exist. Raises :class:`ConfigError`."""
+    root, data, problems = _compose(text, file_name)
+    locate = _Locator(root)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        line = root.start_mark.line + 1 if root is not None else None
+        message = (
+            "the top level must be a mapping of settings (key: value lines), "
+            f"found {_describe(data)}"
+        )
+        raise ConfigError([*problems, ConfigProblem(file_name, line, "", message)])
+    context = SchemaContext(
+        base_dir=base_dir,
+        home=home,
+        runtimes=frozenset(runtimes),
+        backends=frozenset(backends),
+    )
+    document: ConfigFile | None = None
+    try:
+        document = ConfigFile.model_validate(data, context=context)
+    except ValidationError as exc:
+        problems.extend(_translate(error, locate, file_name) for error in exc.errors())
+    problems.extend(_repeated_entries(data, locate, file_name))
+    if document is not None:
+        problems.extend(_unavailable_fallbacks(document, context, locate, file_name))
+    if problems or document is None:
+        problems.sort(key=lambda p: (p.line is None, p.line or 0))
+        raise ConfigError(problems)
+    return Config.from_document(document, source=source, base_dir=base_dir)
+
+
+# --- YAML: parsing, and mapping a location back to a line --------------------------------
+
+
+def _compose(text: str, file_name: str) -> tuple[Node | None, object, list[ConfigProblem]]:
+    """The node tree, the data it constructs, and its duplicate keys."""
+    loader: yaml.SafeLoader | None = None
+    try:
+        loader = yaml.SafeLoader(text)  # checks for unprintable characters right away
+        root = loader.get_single_node()
+        if root is None:
+            return None, None, []
+        # Before constructing: construction flattens `<<` merges into the tree.
+        duplicates = _duplicate_keys(root, file_name)
+        return root, loader.construct_document(root), duplicates
+    except yaml.YAMLError as exc:
+        raise ConfigError([_yaml_problem(exc, text, file_name)]) from None
+    except RecursionError:
+        problem = ConfigProblem(file_name, None, "", "invalid YAML: nested too deeply")
+        raise ConfigError([problem]) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+
+
+def _yaml_problem(exc: yaml.YAMLError, text: str, file_name: str) -> ConfigProblem:
+    if isinstance(exc, yaml.reader.ReaderError):
+        line = text.count("\n", 0, exc.position) + 1
+        char = exc.character if isinstance(exc.character, str) else chr(exc.character)
+        return ConfigProblem(
+            file_name, line, "", f"invalid YAML: character #x{ord(char):04x} is not allowed"
+        )
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        message = f"invalid YAML at column {mark.column + 1}: {exc.problem or 'malformed'}"
+        if exc.context:
+            context_mark = exc.context_mark
+            on_line = f" on line {context_mark.line + 1}" if context_mark is not None else ""
+            message += f" ({exc.context}{on_line})"
+        if "'\\t'" in (exc.problem or ""):
+            message += "; indent with spaces, not tabs"
+        return ConfigProblem(file_name, mark.line + 1, "", message)
+    return ConfigProblem(file_name, None, "", f"invalid YAML: {' '.join(str(exc).split())}")
+
+
+def _duplicate_keys(root: Node, file_name: str) -> list[ConfigProblem]:
+    """Keys set twice in one mapping. PyYAML silently keeps the last; we report the repeat."""
+    problems: list[ConfigProblem] = []
+    visited: set[int] = set()
+
+    def walk(node: Node, path: str) -> None:
+        if id(node) in visited:  # aliases share nodes, and may even form cycles
+            return
+        visited.add(id(node))
+        if isinstance(node, SequenceNode):
+            for index, item in enumerate(node.value):
+                walk(item, f"{path}[{index}]")
+        elif isinstance(node, MappingNode):
+            first_line: dict[str, int] = {}
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, ScalarNode) or key_node.tag.endswith(":merge"):
+                    walk(value_node, path)
+                    continue
+                key, line = key_node.value, key_node.start_mark.line + 1
+                key_path = f"{path}.{key}" if path else key
+                if key in first_line:
+                    message = (
+                        f"duplicate key {key!r}: already set on line {first_line[key]}; "
+                        "YAML would silently keep only this last one, so remove one of them"
+                    )
+                    problems.append(ConfigProblem(file_name, line, key_path, message))
+                else:
+                    first_line[key] = line
+                walk(value_node, key_path)
+
+    walk(root, "")
+    return problems
+
+
+class _Locator:
+    """Maps a location in the data (``("agents", 1, "runtime")``) to a line and a key path."""
+
+    def __init__(self, root: Node | None) -> None:
+        self._root = root
+
+    def __call__(self, loc: tuple[int | str, ...]) -> tuple[int | None, str, Node | None]:
+        node = self._root
+        line = node.start_mark.line + 1 if node is not None else None
+        path = ""
+        key_node: Node | None = None
+        for part in loc:
+            if part == "[key]":  # pydantic's marker: the problem is the key itself
+                node = key_node
+                continue
+            if isinstance(node, SequenceNode) or (node is None and isinstance(part, int)):
+                path += f"[{part}]"
+            else:
+                path += f".{part}" if path else str(part)
+            if isinstance(node, SequenceNode) and isinstance(part, int) and part < len(node.value):
+                node = node.value[part]
+                line = node.start_mark.line + 1
+            elif isinstance(node, MappingNode):
+                # The last of equal keys: the value PyYAML kept.
+                pairs = [
+                    (k, v)
+                    for k, v in node.value
+                    if isinstance(k, ScalarNode) and k.value == str(part)
+                ]
+                key_node, node = pairs[-1] if pairs else (None, None)
+                if key_node is not None:
+                    line = key_node.start_mark.line + 1
+            else:
+                node = None
+        return line, path, node
+
+
+# --- Pydantic's errors, in plain words -----------------------------------------------------
+
+_EXPECTED = {
+    "string_type": "a string",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "list_type": "a list",
+    "tuple_type": "a list",
+    "dict_type": "a mapping (key: value)",
+    "mapping_type": "a mapping (key: value)",
+    "model_type": "a mapping (key: value)",
+    "model_attributes_type": "a mapping (key: value)",
+    "path_type": "a path",
+    "invalid_key": "a string as the key",
+}
+_BOUNDS = {
+    "greater_than": ("gt", "greater than"),
+    "greater_than_equal": ("ge", "at least"),
+    "less_than": ("lt", "less than"),
+    "less_than_equal": ("le", "at most"),
+}
+
+
+def _translate(error: ErrorDetails, locate: _Locator, file_name: str) -> ConfigProblem:
+    loc = tuple(error["loc"])
+    line, path, node = locate(loc)
+    return ConfigProblem(file_name, line, path, _message(error, loc, node))
+
+
+def _message(error: ErrorDetails, loc: tuple[int | str, ...], node: Node | None) -> str:
+    kind, value = error["type"], error["input"]
+    ctx: dict[str, Any] = error.get("ctx") or {}
+    # Never echo what sits under a *_env key: it may be a pasted secret.
+    hide = any(isinstance(part, str) and part.endswith("_env") for part in loc)
+    if kind == "extra_forbidden":
+        return _unknown_key_message(loc)
+    if kind == "missing":
+        return "required key is missing"
+    if kind in ("literal_error", "enum"):
+        return _bad_choice_message(loc, value, ctx, hide)
+    if kind in _BOUNDS:
+        bound, words = _BOUNDS[kind]
+        limit = ctx.get(bound)
+        if isinstance(limit, float) and limit.is_integer():
+            limit = int(limit)  # "at most 30", not "at most 30.0"
+        return f"must be {words} {limit}, found {_describe(value, hide)}"
+    if kind == "string_too_short" and ctx.get("min_length") == 1:
+        return "must not be empty"
+    expected = _EXPECTED.get(kind)
+    if expected is None:
+        return str(error["msg"]).removeprefix("Value error, ")
+    message = f"expected {expected}, found {_describe(value, hide)}"
+    scalar = isinstance(value, bool | int | float | date)
+    if kind == "string_type" and scalar and isinstance(node, ScalarNode) and not hide:
+        message += f'; put it in quotes to keep it as text: "{node.value}"'
+    return message
+
+
+def _unknown_key_message(loc: tuple[int | str, ...]) -> str:
+    key = loc[-1]
+    model = _model_at(loc[:-1])
+    allowed = list(model.model_fields) if model is not None else []
+    if isinstance(key, str) and f"{key}_env" in allowed:
+        return (
+            "secrets never go in the config file: set an environment variable and name it "
+            f"with {key}_env"
+        )
+    if isinstance(key, str) and looks_secret(key):
+        if "secret_env" in allowed:
+            return (
+                "secrets never go in the config file: set an environment variable and list "
+                "its name in secret_env"
+            )
+        return (
+            "secrets never go in the config file: set an environment variable and name it "
+            "with the *_env key of the section that needs it; allowed here: " + ", ".join(allowed)
+        )
+    noun = "connector" if model is not None and issubclass(model, ConnectorsSection) else "key"
+    return unknown_value_message(noun, key, allowed)
+
+
+def _bad_choice_message(
+    loc: tuple[int | str, ...], value: object, ctx: Mapping[str, Any], hide: bool
+) -> str:
+    annotation = _type_at(loc)
+    allowed: list[str] = []
+    if get_origin(annotation) is Literal:
+        allowed = [str(arg) for arg in get_args(annotation)]
+    noun = str(loc[-1]).replace("_", " ") if loc and isinstance(loc[-1], str) else "value"
+    if allowed and isinstance(value, str) and not hide:
+        return unknown_value_message(noun, value, allowed)
+    expected = ", ".join(allowed) if allowed else ctx.get("expected", "?")
+    return f"expected one of {expected}; found {_describe(value, hide)}"
+
+
+def _describe(value: object, hide: bool = False) -> str:
+    """What YAML produced, in YAML's words: ``a string ('x')``, ``an empty value (null)``."""
+    if value is None:
+        return "an empty value (null)"
+    if isinstance(value, bool):
+        return "a boolean" if hide else f"a boolean ({str(value).lower()})"
+    kinds: list[tuple[type, str]] = [
+        (int, "an integer"),
+        (float, "a number"),
+        (str, "a string"),
+        (date, "a date"),
+        (list, "a list"),
+        (dict, "a mapping"),
+    ]
+    for kind, words in kinds:
+        if isinstance(value, kind):
+            if hide or isinstance(value, list | dict):
+                return words
+            shown = repr(value) if isinstance(value, str) else str(value)
+            return f"{words} ({shown[:40] + '...' if len(shown) > 43 else shown})"
+    return f"a {type(value).__name__}"
+
+
+def _type_at(loc: tuple[int | str, ...]) -> object:
+    """The schema's type annotation at ``loc``, or ``None`` if the schema has no such place."""
+    annotation: object = ConfigFile
+    for part in loc:
+        annotation = _unwrap(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field_info = annotation.model_fields.get(str(part))
+            if field_info is None:
+                return None
+            annotation = field_info.annotation
+            continue
+        origin, args = get_origin(annotation), get_args(annotation)
+        if origin in (tuple, list) and isinstance(part, int) and args:
+            annotation = args[0]
+        elif origin in (dict, Mapping) and len(args) == 2:
+            annotation = args[1]
+        else:
+            return None
+    return _unwrap(annotation)
+
+
+def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    annotation = _type_at(loc)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return None
+
+
+def _unwrap(annotation: object) -> object:
+    """``X | None`` → ``X``, ``Annotated[X, ...]`` → ``X``."""
+    while True:
+        origin = get_origin(annotation)
+        args = [arg for arg in get_args(annotation) if arg is not type(None)]
+        optional = origin in (Union, types.UnionType) and len(args) == 1
+        if optional or hasattr(annotation, "__metadata__"):  # X | None, or Annotated[X, ...]
+            annotation = args[0]
+        else:
+            return annotation
+
+
+# --- Checks across entries -----------------------------------------------------------------
+
+
+def _repeated_entries(
+    data: Mapping[str, object], locate: _Locator, file_name: str
+) -> Iterator[ConfigProblem]:
+    """Two agents with one name; the same operator listed twice."""
+
+    def agent_key(item: Mapping[str, object]) -> Hashable | None:
+        name = item.get("name")
+        return name if isinstance(name, str) else None
+
+    def operator_key(item: Mapping[str, object]) -> Hashable | None:
+        user = item.get("id")
+        return (user, item.get("connector")) if isinstance(user, str) else None
+
+    yield from _repeats(
+        data, "agents", "name", agent_key, "duplicate agent name {!r}", locate, file_name
+    )
+    yield from _repeats(
+        data, "operators", "id", operator_key, "operator {!r} is listed twice", locate, file_name
+    )
+
+
+def _repeats(
+    data: Mapping[str, object],
+    section: str,
+    field_name: str,
+    key_of: Callable[[Mapping[str, object]], Hashable | None],
+    what: str,
+    locate: _Locator,
+    file_name: str,
+) -> Iterator[ConfigProblem]:
+    items = data.get(section)
+    if not isinstance(items, list):
+        return
+    first: dict[Hashable, int] = {}
+    for index, item in enumerate(items):
+        key = key_of(item) if isinstance(item, dict) else None
+        if key is None:
+            continue
+        if key not in first:
+            first[key] = index
+            continue
+        earlier_line, earlier_path, _ = locate((section, first[key], field_name))
+        line, path, _ = locate((section, index, field_name))
+        on_line = f" on line {earlier_line}" if earlier_line is not None else ""
+        message = what.format(item[field_name]) + f": {earlier_path}{on_line} already has it"
+        yield ConfigProblem(file_name, line, path, message)
+
+
+def _unavailable_fallbacks(
+    document: ConfigFile, context: SchemaContext, locate: _Locator, file_name: str
+) -> Iterator[ConfigProblem]:
+    """Agents that rely on a default runtime/backend this installation lacks.
+
+    Only reachable when ``defaults`` left the value unset: a value written there is
+    checked like any other.
+    """
+    for index, agent in enumerate(document.agents):
+        for noun, own, fallback, allowed in (
+            ("runtime", agent.runtime, document.defaults.runtime, context.runtimes),
+            ("backend", agent.backend, document.defaults.backend, context.backends),
+        ):
+            if own is None and fallback not in allowed:
+                line, path, _ = locate(("agents", index))
+                message = (
+                    f"no {noun} set, and the default {noun} {fallback!r} is not available; "
+                    f"set {noun} here or defaults.{noun} (allowed: {', '.join(sorted(allowed))})"
+                )
+                yield ConfigProblem(file_name, line, path, message)

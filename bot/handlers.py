@@ -1,0 +1,131 @@
+"""Command handlers: one coroutine per command, each returning markdown.
+
+Handlers validate what the grammar cannot (paths, names) and call the fleet; the
+renderers in :mod:`bot.render` shape the answer. Errors are raised, not rendered:
+the router turns them into one-line replies and audit outcomes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot import render
+from bot.acl import Role
+from bot.commands import help_text
+from bot.errors import CommandError
+from bot.grammar import Command, CommandSpec
+from connectors.base import InboundMessage
+from fleet.clock import Clock
+from fleet.supervisor import Fleet
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A parsed, authorised command and who sent it."""
+
+    message: InboundMessage
+    role: Role
+    command: Command
+
+    def arg(self, name: str) -> str:
+        return self.command.args[name]
+
+    @property
+    def who(self) -> str:
+        return f"{self.message.sender} on {self.message.connector}"
+
+
+Handler = Callable[[Request], Awaitable[str]]
+
+
+class Handlers:
+    """The commands of the fleet, bound to one :class:`~fleet.supervisor.Fleet`."""
+
+    def __init__(
+        self,
+        *,
+        fleet: Fleet,
+        specs: Sequence[CommandSpec],
+        clock: Clock,
+        prefix: str,
+        logs_lines: int,
+    ) -> None:
+        self._fleet = fleet
+        self._specs = specs
+        self._clock = clock
+        self._prefix = prefix
+        self._logs_lines = logs_lines
+
+    def table(self) -> Mapping[str, Handler]:
+        """Command name → handler, for the router."""
+        return {
+            "help": self.help,
+            "ps": self.ps,
+            "spawn": self.spawn,
+            "stop": self.stop,
+            "restart": self.restart,
+            "send": self.send,
+            "logs": self.logs,
+            "whoami": self.whoami,
+        }
+
+    async def help(self, req: Request) -> str:
+        return help_text(self._specs, req.command.args.get("COMMAND"), prefix=self._prefix)
+
+    async def ps(self, req: Request) -> str:
+        return render.ps(await self._fleet.ps(), self._clock.now())
+
+    async def spawn(self, req: Request) -> str:
+        flags = req.command.flags
+        workdir = _workdir(flags.get("workdir"))
+        outcome = await self._fleet.spawn(
+            req.arg("NAME"),
+            runtime=_opt_str(flags.get("runtime")),
+            model=_opt_str(flags.get("model")),
+            prompt=_opt_str(flags.get("prompt")),
+            workdir=workdir,
+            by=req.who,
+        )
+        return render.spawned(outcome.status, outcome.started, outcome.output)
+
+    async def stop(self, req: Request) -> str:
+        name = req.arg("NAME")
+        info = await self._fleet.stop_agent(
+            name, force=bool(req.command.flags.get("force")), by=req.who
+        )
+        return render.stopped(name, info)
+
+    async def restart(self, req: Request) -> str:
+        return render.restarted(await self._fleet.restart(req.arg("NAME"), by=req.who))
+
+    async def send(self, req: Request) -> str:
+        name, text = req.arg("NAME"), req.arg("TEXT")
+        if not text.strip():
+            raise CommandError(f"nothing to send — usage: send {name} TEXT")
+        return render.sent(name, await self._fleet.send(name, text))
+
+    async def logs(self, req: Request) -> str:
+        name = req.arg("NAME")
+        lines = req.command.flags.get("lines", self._logs_lines)
+        count = lines if isinstance(lines, int) else self._logs_lines
+        return render.logs(name, await self._fleet.logs(name, count), count)
+
+    async def whoami(self, req: Request) -> str:
+        return render.whoami(req.message.sender, req.role.value, req.message.connector)
+
+
+def _opt_str(value: str | int | bool | None) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _workdir(value: str | int | bool | None) -> Path | None:
+    if not isinstance(value, str):
+        return None
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        raise CommandError(f"--workdir must be an absolute path, got {value!r}")
+    if not path.is_dir():
+        raise CommandError(f"--workdir {value!r} is not an existing directory — create it first")
+    return path

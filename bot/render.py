@@ -1,0 +1,120 @@
+"""Pure renderers: fleet facts in, markdown out. Every connector gets the same content."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime
+
+from fleet.model import AgentState, ExitInfo
+from fleet.supervisor import AgentStatus, FleetEvent
+
+_DASH = "–"
+
+
+def duration(seconds: float) -> str:
+    """A short human duration: ``42s``, ``3m05s``, ``2h07m``, ``3d04h``."""
+    total = max(0, int(seconds))
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours:02d}h"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}s"
+
+
+def ago(when: datetime | None, now: datetime) -> str:
+    return _DASH if when is None else f"{duration((now - when).total_seconds())} ago"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A GFM table; pipes and newlines inside cells are escaped."""
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ") or " "
+
+    lines = ["| " + " | ".join(cell(h) for h in headers) + " |"]
+    lines.append("|" + "|".join("---" for _ in headers) + "|")
+    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def code_block(lines: Sequence[str], info: str = "text") -> str:
+    """A fenced block that no line of the content can close early."""
+    longest = max((len(m) for line in lines for m in re.findall(r"`+", line)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return "\n".join([fence + info, *lines, fence])
+
+
+def ps(statuses: Sequence[AgentStatus], now: datetime) -> str:
+    if not statuses:
+        return "No agents yet. Start one with `spawn NAME --prompt TEXT`."
+    rows = []
+    for s in statuses:
+        live = s.state.is_live
+        uptime = duration((now - s.started_at).total_seconds()) if live and s.started_at else _DASH
+        state = s.state.value if live or s.exit_code is None else f"{s.state.value} ({s.exit_code})"
+        rows.append(
+            [
+                s.name,
+                s.runtime + (f" / {s.model}" if s.model else ""),
+                state,
+                str(s.pid) if s.pid is not None else _DASH,
+                uptime,
+                ago(s.last_activity, now),
+            ]
+        )
+    live_count = sum(1 for s in statuses if s.state.is_live)
+    summary = f"{live_count} of {len(statuses)} agent{'s' if len(statuses) != 1 else ''} running"
+    return table(["name", "runtime", "state", "pid", "uptime", "last activity"], rows) + (
+        f"\n\n{summary}"
+    )
+
+
+def spawned(status: AgentStatus, started: bool, output: Sequence[str] = ()) -> str:
+    if started:
+        head = f"Started **{status.name}** ({status.runtime}), pid {status.pid}."
+        return f"{head} It wrote:\n\n{code_block(output)}" if output else head
+    since = f", pid {status.pid}" if status.pid is not None else ""
+    return (
+        f"**{status.name}** is already {status.state.value}{since} — not starting a second one. "
+        f"Use `restart {status.name}` to relaunch it."
+    )
+
+
+def stopped(name: str, info: ExitInfo) -> str:
+    return f"Stopped **{name}** ({info.reason})."
+
+
+def restarted(status: AgentStatus) -> str:
+    return f"Restarted **{status.name}**, now pid {status.pid}."
+
+
+def logs(name: str, lines: Sequence[str], requested: int) -> str:
+    if not lines:
+        return f"**{name}** has written no output yet."
+    head = f"Last {len(lines)} line{'s' if len(lines) != 1 else ''} of **{name}**"
+    more = "" if len(lines) < requested else f" (use `logs {name} --lines N` for more)"
+    return f"{head}{more}:\n\n{code_block(lines)}"
+
+
+def sent(name: str, reply: Sequence[str]) -> str:
+    if not reply:
+        return f"Sent to **{name}**; no output from it yet (see `logs {name}`)."
+    return f"Sent to **{name}**. It wrote:\n\n{code_block(reply)}"
+
+
+def whoami(user: str, role: str, connector: str) -> str:
+    return f"You are `{user}` on {connector}, role **{role}**."
+
+
+def fleet_event(event: FleetEvent) -> str:
+    if event.state is AgentState.FAILED:
+        return f"Agent **{event.agent}** failed: {event.message}."
+    if event.state is AgentState.EXITED:
+        return f"Agent **{event.agent}** finished: {event.message}."
+    return f"Agent **{event.agent}** is {event.state.value}: {event.message}."

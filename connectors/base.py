@@ -1,0 +1,106 @@
+"""The connector interface: what the bot core knows about any chat system.
+
+Bot core never branches on connector kind. A connector turns its service's events
+into :class:`InboundMessage` and renders the markdown of an :class:`OutboundMessage`
+for its medium (HTML for Matrix, Discord markdown, plain text on the console).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import NewType, Protocol
+
+RoomId = NewType("RoomId", str)
+ThreadId = NewType("ThreadId", str)
+UserId = NewType("UserId", str)
+EventId = NewType("EventId", str)
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """One message a person wrote, as the connector saw it.
+
+    ``addressed`` is true when the message is certainly meant for the bot (the
+    console, a direct message, or a mention the connector already stripped from
+    ``text``): the command prefix is then optional.
+    """
+
+    connector: str
+    sender: UserId
+    text: str
+    room: RoomId
+    timestamp: datetime
+    event_id: EventId | None = None
+    thread_id: ThreadId | None = None
+    addressed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """A reply or notice: markdown text, optionally in a thread, optionally with images."""
+
+    room: RoomId
+    markdown: str
+    thread_id: ThreadId | None = None
+    in_reply_to: EventId | None = None
+    images: tuple[Path, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """What a send produced: the ids of the events posted (several when split)."""
+
+    event_ids: tuple[EventId, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorHealth:
+    """Whether the connector can currently reach its service, and why not."""
+
+    ok: bool
+    detail: str
+
+
+class Connector(Protocol):
+    """A chat system the bot talks through."""
+
+    @property
+    def name(self) -> str:
+        """The connector's configured name (``console``, ``matrix``, ...)."""
+        ...
+
+    @property
+    def home_room(self) -> RoomId | None:
+        """Where fleet-wide notices go when no thread applies (``None``: nowhere)."""
+        ...
+
+    async def start(self) -> None:
+        """Connect. Raise :class:`connectors.errors.ConnectorError` if that is impossible."""
+        ...
+
+    async def stop(self) -> None:
+        """Disconnect and release everything. Safe to call once after ``start``."""
+        ...
+
+    def inbound(self) -> AsyncIterator[InboundMessage]:
+        """Messages as they arrive. The stream ends when the connector stops, or when
+        the person on the other end closed it (console EOF) — the app then shuts down."""
+        ...
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        """Post a message, rendered for this medium."""
+        ...
+
+    async def health(self) -> ConnectorHealth:
+        """Whether the service is reachable and we are who we think we are."""
+        ...
+
+    async def open_thread(self, room: RoomId, topic: str, first_message: str) -> ThreadId:
+        """Post ``first_message`` in ``room`` and make it the root of a thread for ``topic``.
+
+        Raises :class:`connectors.errors.ThreadsUnsupported` where there are no threads.
+        """
+        ...

@@ -1,0 +1,32 @@
+"""The connectors' exception tree.
+
+FleetwardenError
+└── ConnectorError           a chat service could not be reached or refused us
+    ├── ConnectorAuthError   credentials rejected: fatal, never retried
+    ├── RateLimited          the service asked us to slow down (``retry_after`` seconds)
+    └── ThreadsUnsupported   this connector has no threads
+"""
+
+from __future__ import annotations
+
+from fleet.errors import FleetwardenError
+
+
+class ConnectorError(FleetwardenError):
+    """A chat service failed or refused what we asked."""
+
+
+class ConnectorAuthError(ConnectorError):
+    """The service rejected our credentials; retrying cannot help."""
+
+
+class RateLimited(ConnectorError):
+    """The service asked us to wait ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ThreadsUnsupported(ConnectorError):
+    """The connector has no notion of threads."""

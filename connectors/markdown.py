@@ -1,0 +1,369 @@
+"""Rendering of bot markdown for each chat medium, and splitting of long messages.
+
+Bot replies are CommonMark plus GFM tables and strikethrough. This module owns the
+three pure transformations connectors need: :func:`to_plain` for the terminal,
+:func:`to_html` for Matrix ``formatted_body``, and :func:`split_markdown` to cut a
+message to a service's length limit without leaving a code fence open in a part.
+All parsing is done by markdown-it-py; nothing here performs I/O.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from markdown_it import MarkdownIt
+from markdown_it.renderer import RendererHTML
+from markdown_it.token import Token
+from markdown_it.tree import SyntaxTreeNode
+from markdown_it.utils import EnvType, OptionsDict
+
+__all__ = ["MIN_SPLIT_LIMIT", "split_markdown", "to_html", "to_plain"]
+
+MIN_SPLIT_LIMIT = 32
+"""Smallest ``limit`` :func:`split_markdown` accepts: room for a reopened fence and content."""
+
+
+def _parser(*, breaks: bool) -> MarkdownIt:
+    # html=False: raw HTML in agent or operator text is escaped, never passed through.
+    return MarkdownIt("commonmark", {"html": False, "breaks": breaks}).enable(
+        ["table", "strikethrough"]
+    )
+
+
+def _render_del(
+    renderer: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    # Matrix's formatted_body tag list has <del> but not <s>.
+    return "<del>" if tokens[idx].nesting == 1 else "</del>"
+
+
+# Chat clients (Element, Discord) show a single newline as a line break; match them.
+_HTML = _parser(breaks=True)
+_HTML.add_render_rule("s_open", _render_del)
+_HTML.add_render_rule("s_close", _render_del)
+_PARSE = _parser(breaks=False)
+
+
+# --- HTML --------------------------------------------------------------------------------------
+
+
+def to_html(markdown: str) -> str:
+    """Render ``markdown`` as HTML for a Matrix ``formatted_body``, with raw HTML escaped."""
+    html: str = _HTML.render(markdown)  # typed Any by markdown-it-py
+    return html
+
+
+# --- Plain text --------------------------------------------------------------------------------
+
+
+def to_plain(markdown: str) -> str:
+    """Render ``markdown`` as plain text for a terminal: no markers, tables as aligned columns."""
+    root = SyntaxTreeNode(_PARSE.parse(markdown))
+    return _blocks(root.children, tight=False)
+
+
+def _blocks(nodes: Sequence[SyntaxTreeNode], *, tight: bool) -> str:
+    rendered = [_block(node) for node in nodes]
+    return ("\n" if tight else "\n\n").join(text for text in rendered if text)
+
+
+def _block(node: SyntaxTreeNode) -> str:
+    kind = node.type
+    if kind in ("paragraph", "heading"):
+        return "".join(_inline(child) for child in node.children)
+    if kind in ("fence", "code_block"):
+        return node.content.rstrip("\n")
+    if kind in ("bullet_list", "ordered_list"):
+        return _list(node)
+    if kind == "blockquote":
+        inner = _blocks(node.children, tight=False)
+        return "\n".join(f"> {line}" if line else ">" for line in inner.split("\n"))
+    if kind == "table":
+        return _table(node)
+    if kind == "hr":
+        return "---"
+    if kind == "inline":
+        return _inline(node)
+    if node.children:
+        return _blocks(node.children, tight=False)
+    return node.content
+
+
+def _list(node: SyntaxTreeNode) -> str:
+    ordered = node.type == "ordered_list"
+    start = node.attrs.get("start", 1) if ordered else 1
+    number = start if isinstance(start, int) else int(start)
+    # markdown-it hides the paragraphs of a tight list; keep its items on adjacent lines.
+    tight = not any(
+        child.type == "paragraph" and not child.hidden
+        for item in node.children
+        for child in item.children
+    )
+    items: list[str] = []
+    for offset, item in enumerate(node.children):
+        marker = f"{number + offset}. " if ordered else "- "
+        body = _blocks(item.children, tight=tight)
+        pad = " " * len(marker)
+        lines = body.split("\n")
+        rest = [f"{pad}{line}" if line else "" for line in lines[1:]]
+        items.append("\n".join([f"{marker}{lines[0]}".rstrip(), *rest]))
+    return ("\n" if tight else "\n\n").join(items)
+
+
+def _inline(node: SyntaxTreeNode) -> str:
+    kind = node.type
+    if kind in ("softbreak", "hardbreak"):
+        return "\n"
+    if kind == "link":
+        label = "".join(_inline(child) for child in node.children)
+        href = str(node.attrs.get("href", ""))
+        return label if href in (label, f"mailto:{label}") or not href else f"{label} ({href})"
+    if kind == "image":
+        alt = "".join(_inline(child) for child in node.children)
+        src = str(node.attrs.get("src", ""))
+        return f"{alt} ({src})" if alt else src
+    if node.children:
+        return "".join(_inline(child) for child in node.children)
+    return node.content
+
+
+def _table(node: SyntaxTreeNode) -> str:
+    sections = {section.type: section.children for section in node.children}
+    head = sections.get("thead", [])
+    body = sections.get("tbody", [])
+    rows = [[_inline(cell) for cell in row.children] for row in (*head, *body)]
+    header_cells = head[0].children if head else []
+    aligns = [str(cell.attrs.get("style", "")) for cell in header_cells]
+    columns = max((len(row) for row in rows), default=0)
+    for row in rows:
+        row.extend([""] * (columns - len(row)))
+    aligns.extend([""] * (columns - len(aligns)))
+    widths = [max(_width(row[col]) for row in rows) for col in range(columns)]
+
+    def line(cells: list[str]) -> str:
+        padded = [
+            _pad(cell, width, align)
+            for cell, width, align in zip(cells, widths, aligns, strict=True)
+        ]
+        return "  ".join(padded).rstrip()
+
+    lines = [line(row) for row in rows[: len(head)]]
+    lines.append("  ".join("-" * width for width in widths))
+    lines.extend(line(row) for row in rows[len(head) :])
+    return "\n".join(lines)
+
+
+def _pad(text: str, width: int, align: str) -> str:
+    gap = width - _width(text)
+    if "right" in align:
+        return " " * gap + text
+    if "center" in align:
+        return " " * (gap // 2) + text + " " * (gap - gap // 2)
+    return text + " " * gap
+
+
+def _width(text: str) -> int:
+    """Terminal columns ``text`` takes: wide (CJK) characters count two, combining marks none."""
+    return sum(
+        0 if unicodedata.combining(char) else 2 if unicodedata.east_asian_width(char) in "WF" else 1
+        for char in text
+    )
+
+
+# --- Splitting ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Fence:
+    """A fenced code block as lines of the source: where it opens, how to close and reopen it."""
+
+    opening: int
+    end: int  # one past its last content line
+    size: int  # characters from its opening line through its closing line
+    cut_short: bool  # ended by its container (quote, list item) without a closing line
+    reopen: str
+    close: str
+    margin: str  # container prefix (quote markers, list indent) of its lines
+
+
+def _fences(lines: Sequence[str]) -> dict[int, _Fence]:
+    """Map each line that opens or sits inside a fenced block to that block."""
+    # Lone "\r" is a line break to markdown-it but not to str.split("\n"); keep lines aligned.
+    tokens = _PARSE.parse("\n".join(lines).replace("\r", " "))
+    found: dict[int, _Fence] = {}
+    for token in tokens:
+        if token.type != "fence" or token.map is None:
+            continue
+        start, stop = token.map
+        content = token.content
+        content_lines = content.count("\n") + (1 if content and not content.endswith("\n") else 0)
+        closed = stop - start == content_lines + 2
+        end = stop - 1 if closed else stop
+        opening = lines[start]
+        at = max(opening.find(token.markup), 0)
+        after = opening[at + len(token.markup) :].split()
+        # The language is all a reopened fence needs; a long info string would eat the limit.
+        reopen = opening[: at + len(token.markup)] + (after[0] if after else "")
+        margin = "".join(c if c in " \t>" else " " for c in opening[:at])
+        # Without a closing line (ended by the document or its container), close in its container.
+        close = lines[stop - 1] if closed else margin + token.markup
+        size = len("\n".join(lines[start:stop])) + (0 if closed else len(close) + 1)
+        cut_short = not closed and stop < len(lines)
+        fence = _Fence(start, end, size, cut_short, reopen, close, margin)
+        for index in range(start, end):
+            found[index] = fence
+    return found
+
+
+class _Packer:
+    """Greedy line packer: fills parts up to ``limit``, closing and reopening fences at cuts."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.parts: list[str] = []
+        self.lines: list[str] = []
+        self.blank: list[bool] = []  # droppable blank line, per entry of ``lines``
+        self.size = -1  # len("\n".join(lines)); -1 while empty
+        self.originals = 0  # lines of the source in this part (not added fence lines)
+        self.fence: _Fence | None = None  # fence still open after the last line
+        self.fence_opened_at = -1  # index in ``lines`` of this part's first line of ``fence``
+
+    def room(self, fence: _Fence | None) -> int:
+        """Characters a next line may take in this part, keeping room for ``fence``'s close."""
+        reserve = len(fence.close) + 1 if fence else 0
+        return self.limit - self.size - 1 - reserve
+
+    def push(self, text: str, *, fence: _Fence | None, original: bool, blank: bool) -> None:
+        """Append a line and record which fence is open after it."""
+        if fence is not None and self.fence is not fence:
+            self.fence_opened_at = len(self.lines)
+        self.lines.append(text)
+        self.blank.append(blank)
+        self.size += len(text) + 1
+        self.originals += original
+        self.fence = fence
+
+    def bare_opening(self) -> int:
+        """1 when the part's last line opens a fence with no content after it yet, else 0."""
+        return int(self.fence is not None and self.fence_opened_at == len(self.lines) - 1)
+
+    def flush(self, *, last: bool = False) -> tuple[str, _Fence] | None:
+        """Close the current part; return a fence opening line that moves to the next part.
+
+        The last part has no next part: a fence left open by the source is closed there.
+        """
+        moved: tuple[str, _Fence] | None = None
+        fence = self.fence
+        if fence is not None and not last and self.bare_opening() and self.originals > 1:
+            # The part would end with an empty block: move the opening line on instead.
+            moved, fence = (self.lines[-1], fence), None
+            self._pop()
+        while self.blank and self.blank[-1]:
+            self._pop()
+        if fence is not None:
+            self.lines.append(fence.close)
+        if self.originals:
+            self.parts.append("\n".join(self.lines))
+        self.lines, self.blank, self.size, self.originals = [], [], -1, 0
+        self.fence, self.fence_opened_at = None, -1
+        return moved
+
+    def _pop(self) -> None:
+        self.lines.pop()
+        self.blank.pop()
+        self.originals -= 1
+
+    def start(
+        self, moved: tuple[str, _Fence] | None, fence: _Fence | None, *, content: bool
+    ) -> None:
+        """Begin a part with the moved opening line or, inside a fence, its reopen line."""
+        if moved is not None:
+            self.push(moved[0], fence=moved[1], original=True, blank=False)
+        elif content and fence is not None:
+            self.push(fence.reopen, fence=fence, original=False, blank=False)
+
+    def add(self, text: str, fence: _Fence | None, *, content: bool) -> None:
+        """Add one source line, starting new parts and hard-splitting it as needed."""
+        blank = fence is None and not text.strip()
+        if self.originals == 0 and blank:
+            return  # a part never starts with blank lines outside a fence
+        if (
+            fence is not None
+            and not content
+            and self.originals
+            and fence.size > self.room(None)
+            and fence.size <= self.limit
+        ):
+            # A block that fits a part of its own is not cut: start it in a new part.
+            self.start(self.flush(), None, content=False)
+        if len(text) <= self.room(fence):
+            self.push(text, fence=fence, original=True, blank=blank)
+            return
+        if self.originals > self.bare_opening():
+            self.start(self.flush(), fence, content=content)
+            if blank:
+                return
+            if len(text) <= self.room(fence):
+                self.push(text, fence=fence, original=True, blank=False)
+                return
+        while True:
+            room = max(self.room(fence), 1)
+            if len(text) <= room:
+                self.push(text, fence=fence, original=True, blank=False)
+                return
+            margin = fence.margin if fence else ""
+            cut = _cut(text, room, len(margin))
+            self.push(text[:cut], fence=fence, original=True, blank=False)
+            if fence is None and not text[cut:].strip():
+                return  # whitespace at a cut is dropped, like blank lines
+            # The rest of a code line stays in the fence's container (quote, list item).
+            text = margin + text[cut:]
+            self.start(self.flush(), fence, content=True)
+
+
+def _cut(text: str, room: int, start: int) -> int:
+    """Where to hard-split ``text`` in ``room``: after a space in its second half, else at room.
+
+    The cut falls after ``start`` (a container margin), so a split always makes progress.
+    """
+    space = max(text.rfind(" ", start, room), text.rfind("\t", start, room))
+    return space + 1 if space >= room // 2 else room
+
+
+def split_markdown(markdown: str, limit: int) -> list[str]:
+    """Split ``markdown`` into parts of at most ``limit`` characters, balancing code fences.
+
+    Parts break on line boundaries; a line longer than a part is hard-split (after a
+    space when one is near the end). A cut inside a fenced block closes the fence at
+    the end of the part and repeats its opening line at the start of the next one.
+    A fence the source leaves open is closed in the last part, and one ended by its
+    container (a quote or list item) is closed where it ends, so each part renders
+    the same on its own. Blank lines at a cut are dropped, so no part is empty or
+    only whitespace. A text that fits is returned unchanged, and blank text gives no
+    parts. A fence whose opening and closing lines leave no room for content in
+    ``limit`` is not carried.
+    """
+    if limit < MIN_SPLIT_LIMIT:
+        raise ValueError(f"limit must be at least {MIN_SPLIT_LIMIT}, got {limit}")
+    if not markdown.strip():
+        return []
+    if len(markdown) <= limit:
+        return [markdown]
+    # Like markdown-it, do not count an empty line after the final newline.
+    lines = markdown.removesuffix("\n").split("\n")
+    fences = {
+        index: fence
+        for index, fence in _fences(lines).items()
+        if len(lines[fence.opening]) + len(fence.close) + len(fence.margin) + 4 <= limit
+    }
+    packer = _Packer(limit)
+    for index, text in enumerate(lines):
+        fence = fences.get(index)
+        packer.add(text, fence, content=fence is not None and index != fence.opening)
+        if fence is not None and fence.cut_short and index == fence.end - 1:
+            # Out of its container (a part starting mid-list) the fence would run on: close it.
+            packer.add(fence.close, None, content=False)
+    packer.flush(last=True)
+    return packer.parts

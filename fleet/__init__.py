@@ -1,0 +1,1 @@
+"""Fleet: the agents themselves — roster, runtimes, backends, supervisor and the ledger."""

@@ -1,0 +1,1 @@
+"""Backends: where an agent's process lives (subprocess now; tmux, ssh, docker later)."""

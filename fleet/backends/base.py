@@ -1,0 +1,41 @@
+"""The backend interface: where an agent's process lives. Fleet core never branches on kind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from fleet.model import ExitInfo, LaunchPlan, RunHandle
+
+
+class Backend(Protocol):
+    """Starts, watches, feeds and stops agent processes."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def launch(self, plan: LaunchPlan, run_dir: Path, log_path: Path) -> RunHandle:
+        """Start ``plan``; its output is appended to ``log_path``. Raises LaunchFailed."""
+        ...
+
+    def is_alive(self, handle: RunHandle) -> bool:
+        """Whether the process behind ``handle`` (and not a recycled pid) still runs."""
+        ...
+
+    async def wait(self, handle: RunHandle) -> ExitInfo:
+        """Return when the process has ended, with how it ended. Works for processes
+        launched by an earlier Fleetwarden too."""
+        ...
+
+    async def stop(self, handle: RunHandle, *, grace: float, force: bool = False) -> ExitInfo:
+        """End the agent and everything it started: SIGTERM, then SIGKILL after ``grace``
+        seconds (at once with ``force``)."""
+        ...
+
+    async def send_input(self, handle: RunHandle, text: str) -> None:
+        """Deliver one line of input. Raises AgentNotRunning if nobody reads it."""
+        ...
+
+    async def read_output(self, handle: RunHandle, lines: int) -> list[str]:
+        """The last ``lines`` lines the agent wrote."""
+        ...

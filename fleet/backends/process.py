@@ -1,0 +1,225 @@
+"""The subprocess backend: each agent a plain child process in its own process group.
+
+Layout of one run (``run_dir``)::
+
+    stdin       a FIFO the agent reads as standard input; ``send`` writes lines to it
+    agent.pid   the agent's pid, written by the shim once the agent runs
+    exit.json   how the agent ended, written by the shim
+
+The agent is started under :mod:`fleet.backends.agent_shim`, the leader of a new session,
+so that (a) a stop can signal the agent *and everything it forked* as one process group,
+and (b) the exit status is on disk even when Fleetwarden restarted in between and is no
+longer the parent. The FIFO is opened read-write by the agent itself, so it never sees
+end-of-file and a restarted Fleetwarden can still write to it.
+
+Process ends are watched with pidfds (no thread, no polling per agent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from fleet.errors import AgentNotRunning, LaunchFailed
+from fleet.logtail import tail_lines
+from fleet.model import ExitInfo, LaunchPlan, RunHandle
+from fleet.procfs import process_start_ticks
+
+log = logging.getLogger(__name__)
+
+SHIM = Path(__file__).with_name("agent_shim.py")
+_STARTUP_TIMEOUT = 10.0
+_MAX_INPUT = 64 * 1024
+
+
+class SubprocessBackend:
+    """Agents as local child processes."""
+
+    name = "subprocess"
+
+    def __init__(self, python: str = sys.executable) -> None:
+        self._python = python
+        self._children: dict[int, subprocess.Popen[bytes]] = {}
+        self._exits: dict[int, asyncio.Future[ExitInfo]] = {}
+
+    async def launch(self, plan: LaunchPlan, run_dir: Path, log_path: Path) -> RunHandle:
+        # Synchronous on purpose: a mkdir and a fork+exec take well under a millisecond, and
+        # asyncio's own subprocess support would add a waiter thread per agent.
+        run_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        fifo = run_dir / "stdin"
+        if not fifo.exists():
+            os.mkfifo(fifo, 0o600)
+        stdin_fd = os.open(fifo, os.O_RDWR | os.O_CLOEXEC)
+        log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            proc = subprocess.Popen(  # noqa: ASYNC220
+                [self._python, "-I", str(SHIM), str(run_dir), "--", *plan.argv],
+                stdin=stdin_fd,
+                stdout=log_fd,
+                stderr=subprocess.STDOUT,
+                cwd=plan.cwd,
+                env=dict(plan.env),
+                start_new_session=True,
+                close_fds=True,
+            )
+        except OSError as exc:
+            raise LaunchFailed(f"could not start the agent: {exc.strerror}") from exc
+        finally:
+            os.close(stdin_fd)
+            os.close(log_fd)
+        self._children[proc.pid] = proc
+        agent_pid = await self._await_agent_pid(proc, run_dir)
+        return RunHandle(
+            backend=self.name,
+            pid=agent_pid,
+            pgid=proc.pid,
+            run_dir=run_dir,
+            log_path=log_path,
+            start_ticks=process_start_ticks(proc.pid),
+        )
+
+    async def _await_agent_pid(self, proc: subprocess.Popen[bytes], run_dir: Path) -> int:
+        """Wait until the shim has started the agent (or failed to)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _STARTUP_TIMEOUT
+        delay = 0.002
+        while loop.time() < deadline:
+            pid_text = _read_text(run_dir / "agent.pid")
+            if pid_text:
+                return int(pid_text)
+            exit_info = _read_exit(run_dir)
+            if exit_info is not None or proc.poll() is not None:
+                reason = exit_info.reason if exit_info else f"status {proc.returncode}"
+                raise LaunchFailed(f"the agent did not start: {reason}")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        raise LaunchFailed(f"the agent did not start within {_STARTUP_TIMEOUT:.0f} s")
+
+    def is_alive(self, handle: RunHandle) -> bool:
+        child = self._children.get(handle.pgid)
+        if child is not None:
+            return child.poll() is None
+        ticks = process_start_ticks(handle.pgid)
+        return ticks is not None and (handle.start_ticks is None or ticks == handle.start_ticks)
+
+    async def wait(self, handle: RunHandle) -> ExitInfo:
+        future = self._exits.get(handle.pgid)
+        if future is None:
+            future = asyncio.get_running_loop().create_future()
+            self._exits[handle.pgid] = future
+            self._watch(handle, future)
+        return await asyncio.shield(future)
+
+    def _watch(self, handle: RunHandle, future: asyncio.Future[ExitInfo]) -> None:
+        loop = asyncio.get_running_loop()
+        if not self.is_alive(handle):
+            future.set_result(self._collect(handle))
+            return
+        try:
+            pidfd = os.pidfd_open(handle.pgid)
+        except ProcessLookupError:
+            future.set_result(self._collect(handle))
+            return
+
+        def on_exit() -> None:
+            loop.remove_reader(pidfd)
+            os.close(pidfd)
+            if not future.done():
+                future.set_result(self._collect(handle))
+
+        loop.add_reader(pidfd, on_exit)
+
+    def _collect(self, handle: RunHandle) -> ExitInfo:
+        """How the run ended: the shim's record first, then what we reaped, else unknown."""
+        child = self._children.pop(handle.pgid, None)
+        shim_status = child.wait() if child is not None else None
+        recorded = _read_exit(handle.run_dir)
+        if recorded is not None:
+            return recorded
+        if shim_status is not None and shim_status < 0:
+            return ExitInfo(shim_status, _signal_reason(-shim_status))
+        if shim_status is not None:
+            return ExitInfo(shim_status, f"exited with status {shim_status}")
+        return ExitInfo(None, "ended while Fleetwarden was not running; status unknown")
+
+    async def stop(self, handle: RunHandle, *, grace: float, force: bool = False) -> ExitInfo:
+        ended = asyncio.ensure_future(self.wait(handle))
+        if not ended.done():
+            _signal_group(handle.pgid, signal.SIGKILL if force else signal.SIGTERM)
+            done, _ = await asyncio.wait({ended}, timeout=None if force else grace)
+            if not done:
+                log.info(
+                    "agent group %d ignored SIGTERM for %.1f s; killing it", handle.pgid, grace
+                )
+                _signal_group(handle.pgid, signal.SIGKILL)
+        info = await ended
+        # The leader is gone; kill anything of the group that outlived it.
+        _signal_group(handle.pgid, signal.SIGKILL)
+        return info
+
+    async def send_input(self, handle: RunHandle, text: str) -> None:
+        data = (text.rstrip("\n") + "\n").encode()
+        if len(data) > _MAX_INPUT:
+            raise AgentNotRunning(f"input too long ({len(data)} bytes; at most {_MAX_INPUT})")
+        await asyncio.to_thread(_write_fifo, handle.run_dir / "stdin", data)
+
+    async def read_output(self, handle: RunHandle, lines: int) -> list[str]:
+        return await asyncio.to_thread(tail_lines, handle.log_path, lines)
+
+
+def _write_fifo(path: Path, data: bytes) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno in (errno.ENXIO, errno.ENOENT):
+            raise AgentNotRunning("the agent is not reading its input") from exc
+        raise
+    try:
+        os.set_blocking(fd, True)
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+def _signal_group(pgid: int, signum: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signum)
+
+
+def _signal_reason(signum: int) -> str:
+    try:
+        return f"killed by {signal.Signals(signum).name}"
+    except ValueError:
+        return f"killed by signal {signum}"
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except (FileNotFoundError, ValueError):
+        return ""
+
+
+def _read_exit(run_dir: Path) -> ExitInfo | None:
+    text = _read_text(run_dir / "exit.json")
+    if not text:
+        return None
+    try:
+        record = json.loads(text)
+        code = record.get("exit_code")
+        if isinstance(code, int) and code < 0:
+            return ExitInfo(code, _signal_reason(-code))
+        return ExitInfo(code if isinstance(code, int) else None, str(record.get("reason", "")))
+    except (ValueError, AttributeError):
+        return ExitInfo(None, "exit record unreadable")

@@ -1,0 +1,50 @@
+"""The root of every Fleetwarden exception, and the fleet package's own tree.
+
+    FleetwardenError                 root of everything Fleetwarden raises
+    ├── ConfigError                  (bot.config) a bad configuration file
+    ├── ConnectorError               (connectors.errors) a chat service failed
+    ├── LedgerError                  the ledger could not be opened or migrated
+    └── FleetError                   the fleet could not do what was asked
+        ├── InvalidAgentName         a name outside [a-z][a-z0-9-]{0,31}
+        ├── UnknownAgent             no agent of that name
+        ├── UnknownRuntime           no runtime of that name
+        ├── AgentNotRunning          the agent has no live process
+        └── LaunchFailed             the backend could not start the process
+
+Messages are written for the operator: they say what was wrong and how to fix it.
+Operator-facing command errors (shown in chat) live in ``bot.errors``.
+"""
+
+from __future__ import annotations
+
+
+class FleetwardenError(Exception):
+    """Root of every exception Fleetwarden raises on purpose."""
+
+
+class LedgerError(FleetwardenError):
+    """The ledger database could not be opened, migrated or written."""
+
+
+class FleetError(FleetwardenError):
+    """The fleet could not do what was asked."""
+
+
+class InvalidAgentName(FleetError):
+    """An agent name outside the allowed pattern."""
+
+
+class UnknownAgent(FleetError):
+    """No agent of that name is known."""
+
+
+class UnknownRuntime(FleetError):
+    """No runtime of that name is registered."""
+
+
+class AgentNotRunning(FleetError):
+    """The agent has no live process to act on."""
+
+
+class LaunchFailed(FleetError):
+    """The backend could not start the agent's process."""

@@ -1,0 +1,20 @@
+"""The ledger: Fleetwarden's SQLite store of agents, runs, audit, threads and chat bookkeeping."""
+
+from __future__ import annotations
+
+from fleet.ledger.migrations import LATEST_VERSION, MIGRATIONS, Migration, migrate
+from fleet.ledger.rows import AgentEvent, AgentRecord, AuditEntry, AuditOutcome, RunRecord
+from fleet.ledger.store import Ledger
+
+__all__ = [
+    "LATEST_VERSION",
+    "MIGRATIONS",
+    "AgentEvent",
+    "AgentRecord",
+    "AuditEntry",
+    "AuditOutcome",
+    "Ledger",
+    "Migration",
+    "RunRecord",
+    "migrate",
+]

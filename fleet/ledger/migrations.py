@@ -1,0 +1,235 @@
+"""The ledger's schema and how it evolves: numbered migrations and the code that applies them.
+
+Each migration runs in its own ``BEGIN IMMEDIATE`` transaction together with the bump of the
+single-row ``schema_version`` table, so a failed migration leaves no trace and a half-upgraded
+ledger cannot exist. Never edit a shipped migration; append a new one.
+
+Conventions later tables (usage, quota signals, budgets) should follow: times are ``REAL`` unix
+epoch seconds in UTC, agents are referenced by ``agents(name)``, runs by ``runs(id)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from typing import NamedTuple
+
+import aiosqlite
+
+from fleet.errors import LedgerError
+
+log = logging.getLogger(__name__)
+
+
+class Migration(NamedTuple):
+    """One schema step: applied when the ledger's version is below ``version``."""
+
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "core tables: agents, agent events, runs, audit, heartbeats, threads, processed events",
+        (
+            """CREATE TABLE agents (
+                name TEXT PRIMARY KEY,
+                runtime TEXT NOT NULL,
+                backend TEXT NOT NULL,
+                model TEXT,
+                prompt TEXT,
+                workdir TEXT,
+                env_json TEXT NOT NULL DEFAULT '{}',
+                secret_env_json TEXT NOT NULL DEFAULT '[]',
+                desired_state TEXT NOT NULL CHECK (desired_state IN ('running', 'stopped')),
+                state TEXT NOT NULL,
+                state_reason TEXT NOT NULL DEFAULT '',
+                state_changed_at REAL NOT NULL,
+                created_at REAL NOT NULL,
+                updated_at REAL NOT NULL
+            )""",
+            """CREATE TABLE agent_events (
+                id INTEGER PRIMARY KEY,
+                agent TEXT NOT NULL REFERENCES agents(name) ON DELETE CASCADE,
+                at REAL NOT NULL,
+                from_state TEXT,
+                to_state TEXT NOT NULL,
+                reason TEXT NOT NULL
+            )""",
+            "CREATE INDEX agent_events_by_agent ON agent_events(agent, id)",
+            """CREATE TABLE runs (
+                id INTEGER PRIMARY KEY,
+                agent TEXT NOT NULL REFERENCES agents(name) ON DELETE CASCADE,
+                backend TEXT NOT NULL,
+                pid INTEGER NOT NULL,
+                pgid INTEGER NOT NULL,
+                start_ticks INTEGER,
+                session TEXT,
+                run_dir TEXT NOT NULL,
+                log_path TEXT NOT NULL,
+                started_at REAL NOT NULL,
+                ended_at REAL,
+                exit_code INTEGER,
+                reason TEXT
+            )""",
+            "CREATE INDEX runs_by_agent ON runs(agent, id)",
+            "CREATE INDEX runs_open ON runs(id) WHERE ended_at IS NULL",
+            """CREATE TABLE audit (
+                id INTEGER PRIMARY KEY,
+                at REAL NOT NULL,
+                connector TEXT NOT NULL,
+                sender TEXT NOT NULL,
+                room TEXT NOT NULL,
+                thread TEXT,
+                text TEXT NOT NULL,
+                command TEXT,
+                outcome TEXT NOT NULL CHECK (outcome IN ('ok', 'error', 'denied')),
+                detail TEXT
+            )""",
+            """CREATE TABLE heartbeats (
+                agent TEXT NOT NULL REFERENCES agents(name) ON DELETE CASCADE,
+                source TEXT NOT NULL,
+                at REAL NOT NULL,
+                PRIMARY KEY (agent, source)
+            )""",
+            """CREATE TABLE threads (
+                connector TEXT NOT NULL,
+                room TEXT NOT NULL,
+                topic TEXT NOT NULL,
+                thread_id TEXT NOT NULL,
+                created_at REAL NOT NULL,
+                PRIMARY KEY (connector, room, topic),
+                UNIQUE (connector, room, thread_id)
+            )""",
+            """CREATE TABLE processed_events (
+                connector TEXT NOT NULL,
+                event_id TEXT NOT NULL,
+                at REAL NOT NULL,
+                PRIMARY KEY (connector, event_id)
+            )""",
+        ),
+    ),
+    Migration(
+        2,
+        "connector key/value state; index processed events by time for pruning",
+        (
+            """CREATE TABLE connector_state (
+                connector TEXT NOT NULL,
+                key TEXT NOT NULL,
+                value TEXT NOT NULL,
+                updated_at REAL NOT NULL,
+                PRIMARY KEY (connector, key)
+            )""",
+            "CREATE INDEX processed_events_by_at ON processed_events(at)",
+        ),
+    ),
+)
+
+LATEST_VERSION = MIGRATIONS[-1].version
+
+_VERSION_TABLE = (
+    "CREATE TABLE IF NOT EXISTS schema_version ("
+    "id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)"
+)
+
+
+async def schema_version(conn: aiosqlite.Connection) -> int:
+    """The version recorded in ``schema_version``; 0 when the table is absent or empty."""
+    rows = await conn.execute_fetchall(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+    )
+    if not list(rows):
+        return 0
+    rows = await conn.execute_fetchall("SELECT version FROM schema_version WHERE id = 1")
+    found = list(rows)
+    return int(found[0][0]) if found else 0
+
+
+async def migrate(
+    conn: aiosqlite.Connection, migrations: tuple[Migration, ...] = MIGRATIONS
+) -> int:
+    """Apply the migrations ``conn`` has not seen yet, each in its own transaction.
+
+    Returns the final schema version. Raises :class:`LedgerError` if the database is newer
+    than ``migrations`` know, is some other application's database, or a migration fails.
+    ``conn`` must be in autocommit mode (``isolation_level=None``) and outside a transaction.
+    """
+    _check_sequence(migrations)
+    if conn.in_transaction:
+        raise LedgerError("cannot migrate inside an open transaction")
+    latest = migrations[-1].version if migrations else 0
+    current = await schema_version(conn)
+    if current == 0:
+        await _claim_empty_database(conn)
+    if current > latest:
+        raise LedgerError(
+            f"schema version {current} but this Fleetwarden knows up to {latest}; "
+            "upgrade Fleetwarden"
+        )
+    for migration in migrations:
+        if migration.version > current:
+            current = await _apply(conn, migration)
+    return current
+
+
+async def _claim_empty_database(conn: aiosqlite.Connection) -> None:
+    """Create ``schema_version`` in a database that has no tables, or refuse a foreign one."""
+    try:
+        await conn.execute("BEGIN IMMEDIATE")
+        rows = await conn.execute_fetchall(
+            "SELECT name FROM sqlite_master WHERE type = 'table' "
+            "AND name NOT LIKE 'sqlite_%' AND name <> 'schema_version'"
+        )
+        foreign = sorted(str(row[0]) for row in rows)
+        if foreign:
+            raise LedgerError(
+                f"has tables ({', '.join(foreign[:5])}) but no schema version; "
+                "it is not a Fleetwarden ledger"
+            )
+        await conn.execute(_VERSION_TABLE)
+        await conn.execute("INSERT OR IGNORE INTO schema_version (id, version) VALUES (1, 0)")
+        await conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        await _rollback(conn)
+        raise LedgerError(f"could not create the schema version table: {exc}") from exc
+    except BaseException:
+        await _rollback(conn)
+        raise
+
+
+async def _apply(conn: aiosqlite.Connection, migration: Migration) -> int:
+    """Run one migration and its version bump atomically; return the version now recorded."""
+    version, description, statements = migration
+    try:
+        await conn.execute("BEGIN IMMEDIATE")
+        # Another process may have migrated between our read and our lock.
+        found = await schema_version(conn)
+        if found >= version:
+            await conn.execute("COMMIT")
+            return found
+        for statement in statements:
+            await conn.execute(statement)
+        await conn.execute("UPDATE schema_version SET version = ? WHERE id = 1", (version,))
+        await conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        await _rollback(conn)
+        raise LedgerError(f"migration {version} ({description}) failed: {exc}") from exc
+    except BaseException:
+        await _rollback(conn)
+        raise
+    log.info("ledger migrated to schema version %d: %s", version, description)
+    return version
+
+
+async def _rollback(conn: aiosqlite.Connection) -> None:
+    # Some errors (disk full, I/O) make SQLite roll back by itself.
+    if conn.in_transaction:
+        await conn.execute("ROLLBACK")
+
+
+def _check_sequence(migrations: tuple[Migration, ...]) -> None:
+    versions = [m.version for m in migrations]
+    if versions != list(range(1, len(versions) + 1)):
+        raise ValueError(f"migration versions must be 1, 2, 3, ... in order; got {versions}")

@@ -1,0 +1,202 @@
+"""The ledger's rows: frozen dataclasses built from SQLite rows, and the epoch/datetime bridge."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, RunHandle
+from fleet.names import AgentName
+
+AuditOutcome = Literal["ok", "error", "denied"]
+
+
+def to_epoch(at: datetime) -> float:
+    """``at`` as unix epoch seconds; naive datetimes are refused rather than guessed at."""
+    if at.tzinfo is None:
+        raise ValueError(f"the ledger stores timezone-aware times only, got naive {at!r}")
+    return at.timestamp()
+
+
+def from_epoch(seconds: float) -> datetime:
+    """Unix epoch seconds as an aware UTC datetime."""
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def _optional_epoch(seconds: float | None) -> datetime | None:
+    return None if seconds is None else from_epoch(seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRecord:
+    """An agent as the ledger knows it: its spec, what operators want, and what it is doing."""
+
+    name: AgentName
+    runtime: str
+    backend: str
+    model: str | None
+    prompt: str | None
+    workdir: Path | None
+    env: Mapping[str, str]
+    secret_env: tuple[str, ...]
+    desired: DesiredState
+    state: AgentState
+    state_reason: str
+    state_changed_at: datetime
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def spec(self) -> AgentSpec:
+        """The launch spec rebuilt from the stored columns."""
+        return AgentSpec(
+            name=self.name,
+            runtime=self.runtime,
+            backend=self.backend,
+            model=self.model,
+            prompt=self.prompt,
+            workdir=self.workdir,
+            env=dict(self.env),
+            secret_env=self.secret_env,
+        )
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> AgentRecord:
+        """Build from a row of ``agents``."""
+        env = json.loads(row["env_json"])
+        secret_env = json.loads(row["secret_env_json"])
+        return cls(
+            name=AgentName(row["name"]),
+            runtime=row["runtime"],
+            backend=row["backend"],
+            model=row["model"],
+            prompt=row["prompt"],
+            workdir=None if row["workdir"] is None else Path(row["workdir"]),
+            env={str(k): str(v) for k, v in env.items()},
+            secret_env=tuple(str(v) for v in secret_env),
+            desired=DesiredState(row["desired_state"]),
+            state=AgentState(row["state"]),
+            state_reason=row["state_reason"],
+            state_changed_at=from_epoch(row["state_changed_at"]),
+            created_at=from_epoch(row["created_at"]),
+            updated_at=from_epoch(row["updated_at"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AgentEvent:
+    """One state change of an agent; ``from_state`` is ``None`` for its creation."""
+
+    id: int
+    agent: AgentName
+    at: datetime
+    from_state: AgentState | None
+    to_state: AgentState
+    reason: str
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> AgentEvent:
+        """Build from a row of ``agent_events``."""
+        return cls(
+            id=row["id"],
+            agent=AgentName(row["agent"]),
+            at=from_epoch(row["at"]),
+            from_state=None if row["from_state"] is None else AgentState(row["from_state"]),
+            to_state=AgentState(row["to_state"]),
+            reason=row["reason"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """One launch of an agent's process, open until ``ended_at`` is set."""
+
+    id: int
+    agent: AgentName
+    backend: str
+    pid: int
+    pgid: int
+    start_ticks: int | None
+    session: str | None
+    run_dir: Path
+    log_path: Path
+    started_at: datetime
+    ended_at: datetime | None
+    exit_code: int | None
+    reason: str | None
+
+    @property
+    def handle(self) -> RunHandle:
+        """How the backend finds this run's process again."""
+        return RunHandle(
+            backend=self.backend,
+            pid=self.pid,
+            pgid=self.pgid,
+            run_dir=self.run_dir,
+            log_path=self.log_path,
+            start_ticks=self.start_ticks,
+            session=self.session,
+        )
+
+    @property
+    def exit(self) -> ExitInfo | None:
+        """How the run ended, or ``None`` while it is open."""
+        if self.ended_at is None:
+            return None
+        return ExitInfo(exit_code=self.exit_code, reason=self.reason or "")
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> RunRecord:
+        """Build from a row of ``runs``."""
+        return cls(
+            id=row["id"],
+            agent=AgentName(row["agent"]),
+            backend=row["backend"],
+            pid=row["pid"],
+            pgid=row["pgid"],
+            start_ticks=row["start_ticks"],
+            session=row["session"],
+            run_dir=Path(row["run_dir"]),
+            log_path=Path(row["log_path"]),
+            started_at=from_epoch(row["started_at"]),
+            ended_at=_optional_epoch(row["ended_at"]),
+            exit_code=row["exit_code"],
+            reason=row["reason"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One message an operator sent the bot, and what came of it."""
+
+    id: int
+    at: datetime
+    connector: str
+    sender: str
+    room: str
+    thread: str | None
+    text: str
+    command: str | None
+    outcome: AuditOutcome
+    detail: str | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> AuditEntry:
+        """Build from a row of ``audit``."""
+        return cls(
+            id=row["id"],
+            at=from_epoch(row["at"]),
+            connector=row["connector"],
+            sender=row["sender"],
+            room=row["room"],
+            thread=row["thread"],
+            text=row["text"],
+            command=row["command"],
+            outcome=row["outcome"],
+            detail=row["detail"],
+        )

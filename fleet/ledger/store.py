@@ -1,0 +1,430 @@
+"""The ledger: Fleetwarden's durable memory in one SQLite file, and every query against it.
+
+One connection in autocommit mode; each public write method is exactly one ``BEGIN IMMEDIATE``
+transaction, and an :class:`asyncio.Lock` keeps coroutines sharing the connection from
+interleaving inside each other's transactions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from fleet.clock import Clock
+from fleet.errors import LedgerError, UnknownAgent
+from fleet.ledger.migrations import migrate, schema_version
+from fleet.ledger.rows import (
+    AgentEvent,
+    AgentRecord,
+    AuditEntry,
+    AuditOutcome,
+    RunRecord,
+    from_epoch,
+    to_epoch,
+)
+from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, RunHandle
+
+log = logging.getLogger(__name__)
+
+_PRAGMAS = (
+    # busy_timeout first so that switching to WAL waits for other writers instead of failing.
+    "PRAGMA busy_timeout = 5000",
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA foreign_keys = ON",
+    "PRAGMA synchronous = NORMAL",
+)
+
+
+class Ledger:
+    """Agents, their state history and runs, the audit trail, heartbeats, chat threads,
+    processed chat events and connector state. Open with :meth:`open`, end with :meth:`close`.
+    """
+
+    def __init__(self, conn: aiosqlite.Connection, path: Path, clock: Clock) -> None:
+        self._conn = conn
+        self._path = path
+        self._clock = clock
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path, clock: Clock) -> Ledger:
+        """Open (creating if needed) the ledger at ``path`` and bring its schema up to date."""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = await aiosqlite.connect(path, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise LedgerError(f"ledger {path}: cannot open: {exc}") from exc
+        try:
+            conn.row_factory = aiosqlite.Row
+            for pragma in _PRAGMAS:
+                await conn.execute(pragma)
+            await migrate(conn)
+        except sqlite3.Error as exc:
+            await conn.close()
+            raise LedgerError(f"ledger {path}: cannot open: {exc}") from exc
+        except LedgerError as exc:
+            await conn.close()
+            raise LedgerError(f"ledger {path}: {exc}") from exc
+        except BaseException:
+            await conn.close()
+            raise
+        return cls(conn, path, clock)
+
+    @property
+    def path(self) -> Path:
+        """The database file."""
+        return self._path
+
+    async def close(self) -> None:
+        """Close the connection; the ledger cannot be used afterwards."""
+        async with self._lock:
+            await self._conn.close()
+
+    async def schema_version(self) -> int:
+        """The schema version the file is at."""
+        async with self._lock:
+            return await schema_version(self._conn)
+
+    async def pragmas(self) -> dict[str, Any]:
+        """The connection settings that matter for safety, for diagnostics."""
+        settings: dict[str, Any] = {}
+        for name in ("journal_mode", "foreign_keys", "busy_timeout", "synchronous"):
+            row = await self._one(f"PRAGMA {name}", ())
+            settings[name] = None if row is None else row[0]
+        return settings
+
+    # -- agents ---------------------------------------------------------------------------
+
+    async def upsert_agent(self, spec: AgentSpec, desired: DesiredState) -> AgentRecord:
+        """Save ``spec`` and ``desired``; a new agent starts ``pending``, an existing one keeps
+        its state."""
+        now = to_epoch(self._clock.now())
+        fields = (
+            spec.runtime,
+            spec.backend,
+            spec.model,
+            spec.prompt,
+            None if spec.workdir is None else str(spec.workdir),
+            json.dumps(dict(spec.env), sort_keys=True),
+            json.dumps(list(spec.secret_env)),
+            desired.value,
+        )
+        async with self._transaction(f"save agent {spec.name}") as conn:
+            cursor = await conn.execute(
+                "UPDATE agents SET runtime = ?, backend = ?, model = ?, prompt = ?, workdir = ?,"
+                " env_json = ?, secret_env_json = ?, desired_state = ?, updated_at = ?"
+                " WHERE name = ?",
+                (*fields, now, spec.name),
+            )
+            if cursor.rowcount == 0:
+                await conn.execute(
+                    "INSERT INTO agents (runtime, backend, model, prompt, workdir, env_json,"
+                    " secret_env_json, desired_state, name, state, state_reason,"
+                    " state_changed_at, created_at, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (*fields, spec.name, AgentState.PENDING.value, "created", now, now, now),
+                )
+                await _append_event(conn, spec.name, now, None, AgentState.PENDING, "created")
+            return await _agent_in(conn, spec.name)
+
+    async def get_agent(self, name: str) -> AgentRecord | None:
+        """The agent called ``name``, if any."""
+        row = await self._one("SELECT * FROM agents WHERE name = ?", (name,))
+        return None if row is None else AgentRecord.from_row(row)
+
+    async def list_agents(self) -> list[AgentRecord]:
+        """Every agent, by name."""
+        rows = await self._all("SELECT * FROM agents ORDER BY name", ())
+        return [AgentRecord.from_row(row) for row in rows]
+
+    async def delete_agent(self, name: str) -> bool:
+        """Forget an agent with its events, runs and heartbeats; whether it existed."""
+        async with self._transaction(f"delete agent {name}") as conn:
+            cursor = await conn.execute("DELETE FROM agents WHERE name = ?", (name,))
+            return cursor.rowcount > 0
+
+    async def set_desired(self, name: str, desired: DesiredState) -> AgentRecord:
+        """Record what operators want ``name`` to be doing."""
+        now = to_epoch(self._clock.now())
+        async with self._transaction(f"set desired state of {name}") as conn:
+            await conn.execute(
+                "UPDATE agents SET desired_state = ?, updated_at = ? WHERE name = ?",
+                (desired.value, now, name),
+            )
+            return await _agent_in(conn, name)
+
+    async def set_state(
+        self, name: str, state: AgentState, reason: str, at: datetime | None = None
+    ) -> AgentRecord:
+        """Move ``name`` to ``state`` and append the change to its events; a repeat of the
+        current state and reason changes nothing."""
+        when = self._epoch(at)
+        async with self._transaction(f"set state of {name}") as conn:
+            current = await _agent_in(conn, name)
+            if current.state == state and current.state_reason == reason:
+                return current
+            await conn.execute(
+                "UPDATE agents SET state = ?, state_reason = ?, updated_at = ?,"
+                " state_changed_at = CASE WHEN state = ? THEN state_changed_at ELSE ? END"
+                " WHERE name = ?",
+                (state.value, reason, when, state.value, when, name),
+            )
+            await _append_event(conn, name, when, current.state, state, reason)
+            return await _agent_in(conn, name)
+
+    async def agent_events(self, name: str, limit: int = 50) -> list[AgentEvent]:
+        """The latest ``limit`` state changes of ``name``, newest first."""
+        rows = await self._all(
+            "SELECT * FROM agent_events WHERE agent = ? ORDER BY id DESC LIMIT ?", (name, limit)
+        )
+        return [AgentEvent.from_row(row) for row in rows]
+
+    # -- runs -----------------------------------------------------------------------------
+
+    async def start_run(
+        self, name: str, handle: RunHandle, at: datetime | None = None
+    ) -> RunRecord:
+        """Record that a process was launched for ``name``."""
+        when = self._epoch(at)
+        async with self._transaction(f"record a run of {name}") as conn:
+            await _agent_in(conn, name)
+            cursor = await conn.execute(
+                "INSERT INTO runs (agent, backend, pid, pgid, start_ticks, session, run_dir,"
+                " log_path, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    name,
+                    handle.backend,
+                    handle.pid,
+                    handle.pgid,
+                    handle.start_ticks,
+                    handle.session,
+                    str(handle.run_dir),
+                    str(handle.log_path),
+                    when,
+                ),
+            )
+            return await _run_in(conn, _rowid(cursor))
+
+    async def end_run(self, run_id: int, exit: ExitInfo, at: datetime | None = None) -> RunRecord:
+        """Record how run ``run_id`` ended; a run that already ended keeps its first result."""
+        when = self._epoch(at)
+        async with self._transaction(f"end run {run_id}") as conn:
+            await conn.execute(
+                "UPDATE runs SET ended_at = ?, exit_code = ?, reason = ?"
+                " WHERE id = ? AND ended_at IS NULL",
+                (when, exit.exit_code, exit.reason, run_id),
+            )
+            return await _run_in(conn, run_id)
+
+    async def open_runs(self) -> list[RunRecord]:
+        """Runs not yet ended, oldest first: the processes to re-adopt after a restart."""
+        rows = await self._all("SELECT * FROM runs WHERE ended_at IS NULL ORDER BY id", ())
+        return [RunRecord.from_row(row) for row in rows]
+
+    async def last_run(self, name: str) -> RunRecord | None:
+        """The most recent run of ``name``, open or ended."""
+        row = await self._one(
+            "SELECT * FROM runs WHERE agent = ? ORDER BY id DESC LIMIT 1", (name,)
+        )
+        return None if row is None else RunRecord.from_row(row)
+
+    # -- audit ----------------------------------------------------------------------------
+
+    async def record_audit(
+        self,
+        connector: str,
+        sender: str,
+        room: str,
+        thread: str | None,
+        text: str,
+        command: str | None,
+        outcome: AuditOutcome,
+        detail: str | None = None,
+        at: datetime | None = None,
+    ) -> int:
+        """Append one operator message and its outcome to the audit trail; return its id."""
+        when = self._epoch(at)
+        async with self._transaction("write the audit trail") as conn:
+            cursor = await conn.execute(
+                "INSERT INTO audit (at, connector, sender, room, thread, text, command, outcome,"
+                " detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (when, connector, sender, room, thread, text, command, outcome, detail),
+            )
+            return _rowid(cursor)
+
+    async def audit_entries(self, limit: int = 100) -> list[AuditEntry]:
+        """The latest ``limit`` audit entries, newest first."""
+        rows = await self._all("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
+        return [AuditEntry.from_row(row) for row in rows]
+
+    # -- heartbeats -----------------------------------------------------------------------
+
+    async def record_heartbeat(self, name: str, source: str, at: datetime | None = None) -> None:
+        """Note a sign of life of ``name`` seen by ``source``; older news never wins."""
+        when = self._epoch(at)
+        async with self._transaction(f"record a heartbeat of {name}") as conn:
+            await _agent_in(conn, name)
+            await conn.execute(
+                "INSERT INTO heartbeats (agent, source, at) VALUES (?, ?, ?)"
+                " ON CONFLICT (agent, source) DO UPDATE SET at = max(at, excluded.at)",
+                (name, source, when),
+            )
+
+    async def last_heartbeat(self, name: str) -> datetime | None:
+        """The latest sign of life of ``name`` from any source."""
+        row = await self._one("SELECT max(at) FROM heartbeats WHERE agent = ?", (name,))
+        return None if row is None or row[0] is None else from_epoch(row[0])
+
+    # -- chat threads ---------------------------------------------------------------------
+
+    async def bind_thread(
+        self, connector: str, room: str, topic: str, thread_id: str, at: datetime | None = None
+    ) -> None:
+        """Make ``thread_id`` the thread for ``topic`` in ``room``; the newest binding wins in
+        both directions."""
+        when = self._epoch(at)
+        async with self._transaction(f"bind thread {thread_id}") as conn:
+            await conn.execute(
+                "DELETE FROM threads WHERE connector = ? AND room = ? AND thread_id = ?"
+                " AND topic <> ?",
+                (connector, room, thread_id, topic),
+            )
+            await conn.execute(
+                "INSERT INTO threads (connector, room, topic, thread_id, created_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (connector, room, topic) DO UPDATE"
+                " SET thread_id = excluded.thread_id, created_at = excluded.created_at"
+                " WHERE thread_id <> excluded.thread_id",
+                (connector, room, topic, thread_id, when),
+            )
+
+    async def thread_for_topic(self, connector: str, room: str, topic: str) -> str | None:
+        """The thread bound to ``topic`` in ``room``, if any."""
+        row = await self._one(
+            "SELECT thread_id FROM threads WHERE connector = ? AND room = ? AND topic = ?",
+            (connector, room, topic),
+        )
+        return None if row is None else str(row[0])
+
+    async def topic_for_thread(self, connector: str, room: str, thread_id: str) -> str | None:
+        """The topic ``thread_id`` in ``room`` is bound to, if any."""
+        row = await self._one(
+            "SELECT topic FROM threads WHERE connector = ? AND room = ? AND thread_id = ?",
+            (connector, room, thread_id),
+        )
+        return None if row is None else str(row[0])
+
+    # -- processed chat events ------------------------------------------------------------
+
+    async def claim_event(self, connector: str, event_id: str, at: datetime | None = None) -> bool:
+        """Whether this is the first time ``event_id`` is seen; redelivered events get False."""
+        when = self._epoch(at)
+        async with self._transaction("claim an event") as conn:
+            cursor = await conn.execute(
+                "INSERT OR IGNORE INTO processed_events (connector, event_id, at) VALUES (?, ?, ?)",
+                (connector, event_id, when),
+            )
+            return cursor.rowcount == 1
+
+    async def prune_events(self, before: datetime) -> int:
+        """Forget events processed before ``before``; return how many."""
+        async with self._transaction("prune processed events") as conn:
+            cursor = await conn.execute(
+                "DELETE FROM processed_events WHERE at < ?", (to_epoch(before),)
+            )
+            return cursor.rowcount
+
+    # -- connector state ------------------------------------------------------------------
+
+    async def get_connector_state(self, connector: str, key: str) -> str | None:
+        """A value a connector saved (a sync token, say), if any."""
+        row = await self._one(
+            "SELECT value FROM connector_state WHERE connector = ? AND key = ?", (connector, key)
+        )
+        return None if row is None else str(row[0])
+
+    async def set_connector_state(
+        self, connector: str, key: str, value: str, at: datetime | None = None
+    ) -> None:
+        """Save ``value`` under ``key`` for ``connector``, replacing any previous one."""
+        when = self._epoch(at)
+        async with self._transaction(f"save {connector} state") as conn:
+            await conn.execute(
+                "INSERT INTO connector_state (connector, key, value, updated_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (connector, key) DO UPDATE"
+                " SET value = excluded.value, updated_at = excluded.updated_at",
+                (connector, key, value, when),
+            )
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _epoch(self, at: datetime | None) -> float:
+        return to_epoch(self._clock.now() if at is None else at)
+
+    @asynccontextmanager
+    async def _transaction(self, what: str) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction; SQLite failures become :class:`LedgerError`."""
+        async with self._lock:
+            try:
+                await self._conn.execute("BEGIN IMMEDIATE")
+                yield self._conn
+                await self._conn.execute("COMMIT")
+            except BaseException as exc:
+                if self._conn.in_transaction:
+                    await self._conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise LedgerError(f"ledger {self._path}: cannot {what}: {exc}") from exc
+                raise
+
+    async def _all(self, sql: str, params: Sequence[object]) -> list[sqlite3.Row]:
+        async with self._lock:
+            try:
+                return list(await self._conn.execute_fetchall(sql, params))
+            except sqlite3.Error as exc:
+                raise LedgerError(f"ledger {self._path}: cannot read: {exc}") from exc
+
+    async def _one(self, sql: str, params: Sequence[object]) -> sqlite3.Row | None:
+        rows = await self._all(sql, params)
+        return rows[0] if rows else None
+
+
+async def _agent_in(conn: aiosqlite.Connection, name: str) -> AgentRecord:
+    rows = list(await conn.execute_fetchall("SELECT * FROM agents WHERE name = ?", (name,)))
+    if not rows:
+        raise UnknownAgent(f"no agent named {name!r}")
+    return AgentRecord.from_row(rows[0])
+
+
+async def _run_in(conn: aiosqlite.Connection, run_id: int) -> RunRecord:
+    rows = list(await conn.execute_fetchall("SELECT * FROM runs WHERE id = ?", (run_id,)))
+    if not rows:
+        raise LedgerError(f"no run with id {run_id}")
+    return RunRecord.from_row(rows[0])
+
+
+async def _append_event(
+    conn: aiosqlite.Connection,
+    name: str,
+    at: float,
+    from_state: AgentState | None,
+    to_state: AgentState,
+    reason: str,
+) -> None:
+    await conn.execute(
+        "INSERT INTO agent_events (agent, at, from_state, to_state, reason) VALUES (?, ?, ?, ?, ?)",
+        (name, at, None if from_state is None else from_state.value, to_state.value, reason),
+    )
+
+
+def _rowid(cursor: aiosqlite.Cursor) -> int:
+    if cursor.lastrowid is None:
+        raise LedgerError("SQLite reported no row id for an insert")
+    return cursor.lastrowid

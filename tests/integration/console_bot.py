@@ -1,0 +1,171 @@
+"""Drive the real ``fleetwarden run`` process through its console, as an operator would."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+FLEETWARDEN = Path(sys.executable).with_name("fleetwarden")
+DEFAULT_TIMEOUT = 20.0
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The test process's environment without anything that would pick a config."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLEETWARDEN_")}
+    env.update(extra)
+    return env
+
+
+class ConsoleBot:
+    """A running ``fleetwarden run`` with pipes on stdin, stdout and stderr."""
+
+    def __init__(self, cwd: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        self.cwd = cwd
+        self.proc = subprocess.Popen(
+            [str(FLEETWARDEN), "run", *args],
+            cwd=cwd,
+            env=env if env is not None else clean_env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        self._out = _Collector(self.proc.stdout)
+        self._err = _Collector(self.proc.stderr)
+        self._mark = 0
+
+    @property
+    def output_since_command(self) -> str:
+        """What the bot printed since the last line typed."""
+        return self._out.text()[self._mark :]
+
+    @property
+    def stdout(self) -> str:
+        return self._out.text()
+
+    @property
+    def stderr(self) -> str:
+        return self._err.text()
+
+    def send(self, line: str) -> None:
+        """Type one line."""
+        assert self.proc.stdin is not None
+        self._mark = len(self._out.text())
+        self.proc.stdin.write((line + "\n").encode())
+        self.proc.stdin.flush()
+
+    def expect(self, pattern: str, timeout: float = DEFAULT_TIMEOUT) -> re.Match[str]:
+        """Wait until stdout after the last ``send`` matches ``pattern`` (a regex)."""
+        regex = re.compile(pattern, re.MULTILINE)
+        match = self._out.wait_for(lambda text: regex.search(text, self._mark), timeout)
+        if match is None:
+            raise AssertionError(
+                f"no {pattern!r} within {timeout} s; stdout since the last command:\n"
+                f"{self._out.text()[self._mark :]}\nstderr:\n{self.stderr}"
+            )
+        return match
+
+    def command(self, line: str, pattern: str, timeout: float = DEFAULT_TIMEOUT) -> re.Match[str]:
+        self.send(line)
+        return self.expect(pattern, timeout)
+
+    def close(self, timeout: float = DEFAULT_TIMEOUT) -> int:
+        """End input (EOF) and return the exit status."""
+        assert self.proc.stdin is not None
+        if not self.proc.stdin.closed:
+            self.proc.stdin.close()
+        return self.wait(timeout)
+
+    def wait(self, timeout: float = DEFAULT_TIMEOUT) -> int:
+        """Wait for the process to end by itself; release its pipes."""
+        code = self.proc.wait(timeout)
+        self._out.join()
+        self._err.join()
+        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if pipe is not None and not pipe.closed:
+                pipe.close()
+        return code
+
+    def kill(self) -> None:
+        """kill -9, as a crash would."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.wait()
+
+
+class _Collector:
+    """Reads a pipe on a thread; lets the test wait for what it is looking for."""
+
+    def __init__(self, pipe: object) -> None:
+        self._pipe = pipe
+        self._chunks: list[str] = []
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        fd = self._pipe.fileno()  # type: ignore[attr-defined]
+        while True:
+            data = os.read(fd, 65536)
+            if not data:
+                break
+            with self._cond:
+                self._chunks.append(data.decode("utf-8", errors="replace"))
+                self._cond.notify_all()
+
+    def text(self) -> str:
+        with self._cond:
+            return "".join(self._chunks)
+
+    def wait_for(self, check, timeout: float):  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                result = check("".join(self._chunks))
+                remaining = deadline - time.monotonic()
+                if result or remaining <= 0:
+                    return result
+                self._cond.wait(remaining)
+
+    def join(self) -> None:
+        self._thread.join(DEFAULT_TIMEOUT)
+
+
+def wait_until(predicate, timeout: float = DEFAULT_TIMEOUT, interval: float = 0.02) -> bool:  # type: ignore[no-untyped-def]
+    """Poll ``predicate`` until true or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` is a live (non-zombie) process."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+
+
+def stub_processes_in(workdir: Path) -> list[int]:
+    """Pids of stub agents whose working directory is ``workdir``."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cwd = os.readlink(f"/proc/{entry}/cwd")
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                cmdline = fh.read()
+        except OSError:
+            continue
+        if cwd == str(workdir) and b"stub_agent.py" in cmdline and b"agent_shim" not in cmdline:
+            pids.append(int(entry))
+    return pids

@@ -1,0 +1,152 @@
+"""Tests for bot.commands: the command table and the markdown help rendered from it."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.commands import COMMANDS, help_text
+from bot.errors import ParseError
+from bot.grammar import ArgSpec, CommandSpec, Grammar
+
+USAGES = {
+    "help": "help [COMMAND]",
+    "ps": "ps",
+    "spawn": "spawn NAME [--runtime R] [--model M] [--prompt TEXT] [--workdir DIR]",
+    "stop": "stop NAME [--force]",
+    "restart": "restart NAME",
+    "send": "send NAME TEXT",
+    "logs": "logs NAME [--lines N]",
+    "whoami": "whoami",
+}
+CONTROL = {"spawn", "stop", "restart", "send"}
+
+
+def test_the_table_has_exactly_the_documented_commands() -> None:
+    """COMMANDS holds the eight documented commands, in help order."""
+    assert [spec.name for spec in COMMANDS] == list(USAGES)
+
+
+@pytest.mark.parametrize("spec", COMMANDS, ids=lambda spec: spec.name)
+def test_usage_strings(spec: CommandSpec) -> None:
+    """Every command's usage line is exactly as documented."""
+    assert spec.usage == USAGES[spec.name]
+
+
+@pytest.mark.parametrize("spec", COMMANDS, ids=lambda spec: spec.name)
+def test_every_spec_is_fully_documented(spec: CommandSpec) -> None:
+    """Every command has a summary, a description and one or two examples that parse."""
+    assert spec.summary and spec.description
+    assert 1 <= len(spec.examples) <= 2
+    grammar = Grammar(COMMANDS)
+    for example in spec.examples:
+        command = grammar.parse(example, addressed=True)
+        assert command is not None and command.name == spec.name
+
+
+def test_control_commands_are_marked() -> None:
+    """Exactly the commands that change the fleet need the operator role."""
+    assert {spec.name for spec in COMMANDS if spec.control} == CONTROL
+
+
+def test_logs_lines_is_bounded() -> None:
+    """logs --lines accepts 1..10000 and documents its default of 40."""
+    grammar = Grammar(COMMANDS)
+    command = grammar.parse("!logs demo --lines 10000")
+    assert command is not None and command.int_flag("lines", 40) == 10000
+    with pytest.raises(ParseError, match="between 1 and 10000"):
+        grammar.parse("!logs demo --lines 10001")
+    assert "default 40" in help_text(COMMANDS, "logs")
+
+
+def test_send_takes_natural_text() -> None:
+    """send's TEXT is the raw rest of the line, apostrophes included."""
+    command = Grammar(COMMANDS).parse("!send demo it's done, isn't it?")
+    assert command is not None and command.args["TEXT"] == "it's done, isn't it?"
+
+
+def test_help_overview_lists_every_command() -> None:
+    """The overview is a markdown table with every usage and summary, and the prefix note."""
+    text = help_text(COMMANDS, None)
+    lines = text.splitlines()
+    assert lines[:2] == ["| command | what it does |", "|---|---|"]
+    for spec in COMMANDS:
+        assert f"| `{spec.usage}` | {spec.summary} |" in lines
+    assert lines[-1] == (
+        "Type `help COMMAND` for details. Commands start with `!` in chat rooms; "
+        "on the console the prefix is optional."
+    )
+
+
+def test_help_overview_uses_the_given_prefix() -> None:
+    """The overview names the configured prefix; a blank topic means the overview."""
+    assert "Commands start with `?` in chat rooms" in help_text(COMMANDS, None, prefix="?")
+    assert help_text(COMMANDS, "  ") == help_text(COMMANDS, None)
+
+
+def test_help_for_one_command() -> None:
+    """Per-command help shows usage, description, role, flags and prefixed examples."""
+    text = help_text(COMMANDS, "stop")
+    assert text.startswith("`stop NAME [--force]`\n\nStop an agent.")
+    assert "SIGTERM" in text and "SIGKILL" in text
+    assert "Needs the operator role." in text
+    assert "**Flags**\n- `--force` — " in text
+    assert "**Arguments**\n- `NAME` — " in text
+    assert "```text\n!stop coder-1\n!stop coder-1 --force\n```" in text
+
+
+@pytest.mark.parametrize("spec", COMMANDS, ids=lambda spec: spec.name)
+def test_help_exists_for_every_command(spec: CommandSpec) -> None:
+    """Every command has per-command help headed by its usage and listing each flag."""
+    text = help_text(COMMANDS, spec.name)
+    assert text.startswith(f"`{spec.usage}`")
+    assert spec.description in text
+    for flag in spec.flags:
+        assert f"`--{flag.name}" in text
+    assert ("Needs the operator role." in text) == spec.control
+
+
+def test_help_topic_is_forgiving() -> None:
+    """A topic may carry the prefix, other case and extra spaces."""
+    assert help_text(COMMANDS, " !SPAWN ") == help_text(COMMANDS, "spawn")
+
+
+def test_read_only_command_help_does_not_mention_the_role() -> None:
+    """A command anyone may run does not claim to need the operator role."""
+    assert "operator role" not in help_text(COMMANDS, "ps")
+
+
+def test_unknown_help_topic_suggests() -> None:
+    """An unknown topic raises ParseError naming it and suggesting a close command."""
+    with pytest.raises(ParseError) as caught:
+        help_text(COMMANDS, "spwan")
+    assert str(caught.value) == "help: unknown command 'spwan' — did you mean 'spawn'? Try !help"
+
+
+def test_unknown_help_topic_without_close_match() -> None:
+    """With no close match the error points at help, using the given prefix."""
+    with pytest.raises(ParseError, match=r"^help: unknown command 'xyzzy' — try \?help$"):
+        help_text(COMMANDS, "xyzzy", prefix="?")
+
+
+def test_help_for_subcommands() -> None:
+    """Subcommands appear in the overview, escaped for the table, and have their own help."""
+    specs = (
+        CommandSpec(
+            "roster",
+            "Show the roster.",
+            subcommands=(
+                CommandSpec("reload", "Reload it.", control=True),
+                CommandSpec("show", "Show one.", args=(ArgSpec("NAME", "n", choices=("a", "b")),)),
+            ),
+        ),
+    )
+    overview = help_text(specs, None)
+    assert "| `roster [reload\\|show]` | Show the roster. |" in overview
+    assert "| `roster reload` | Reload it. |" in overview
+    parent = help_text(specs, "roster")
+    assert (
+        "**Subcommands**\n- `roster reload` — Reload it.\n- `roster show NAME` — Show one."
+        in parent
+    )
+    assert "One of: a, b." in help_text(specs, "roster  show")
+    assert help_text(specs, "roster reload").startswith("`roster reload`")

@@ -1,0 +1,411 @@
+"""The ledger: opening, migrating and every repository method against a real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiosqlite
+import pytest
+
+from fleet.clock import ManualClock
+from fleet.errors import LedgerError, UnknownAgent
+from fleet.ledger import LATEST_VERSION, MIGRATIONS, Ledger, Migration, migrate
+from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, RunHandle
+from fleet.names import AgentName
+
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(T0)
+
+
+@pytest.fixture
+async def ledger(tmp_path: Path, clock: ManualClock) -> AsyncIterator[Ledger]:
+    opened = await Ledger.open(tmp_path / "ledger.db", clock)
+    yield opened
+    await opened.close()
+
+
+def spec(name: str = "coder-1", **changes: object) -> AgentSpec:
+    fields: dict[str, object] = {
+        "name": AgentName(name),
+        "runtime": "claude",
+        "backend": "tmux",
+        "model": "opus",
+        "prompt": "fix the tests",
+        "workdir": Path("/srv/repo"),
+        "env": {"LOG": "debug"},
+        "secret_env": ("ANTHROPIC_API_KEY",),
+    }
+    fields.update(changes)
+    return AgentSpec(**fields)  # type: ignore[arg-type]
+
+
+def handle(pid: int = 4242) -> RunHandle:
+    return RunHandle(
+        backend="tmux",
+        pid=pid,
+        pgid=pid,
+        run_dir=Path("/run/fw/coder-1"),
+        log_path=Path("/run/fw/coder-1/log"),
+        start_ticks=123456,
+        session="fw-coder-1",
+    )
+
+
+async def connect(path: Path) -> aiosqlite.Connection:
+    return await aiosqlite.connect(path, isolation_level=None)
+
+
+async def tables(path: Path) -> set[str]:
+    async with aiosqlite.connect(path) as conn:
+        rows = await conn.execute_fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")
+        return {str(row[0]) for row in rows}
+
+
+# -- opening and migrating ----------------------------------------------------------------
+
+
+async def test_fresh_ledger_is_at_latest_version_with_safe_pragmas(ledger: Ledger) -> None:
+    """A new file is migrated to the latest version and the connection runs WAL with FKs on."""
+    assert await ledger.schema_version() == LATEST_VERSION == MIGRATIONS[-1].version
+    assert await ledger.pragmas() == {
+        "journal_mode": "wal",
+        "foreign_keys": 1,
+        "busy_timeout": 5000,
+        "synchronous": 1,
+    }
+
+
+async def test_open_creates_parent_directories(tmp_path: Path, clock: ManualClock) -> None:
+    """Opening a ledger in a directory that does not exist yet creates it."""
+    path = tmp_path / "state" / "deep" / "ledger.db"
+    opened = await Ledger.open(path, clock)
+    await opened.close()
+    assert path.is_file()
+
+
+async def test_reopen_is_idempotent(tmp_path: Path, clock: ManualClock) -> None:
+    """Re-opening an up-to-date ledger applies nothing and keeps the data."""
+    path = tmp_path / "ledger.db"
+    first = await Ledger.open(path, clock)
+    await first.upsert_agent(spec(), DesiredState.RUNNING)
+    await first.close()
+    second = await Ledger.open(path, clock)
+    try:
+        assert await second.schema_version() == LATEST_VERSION
+        assert [a.name for a in await second.list_agents()] == ["coder-1"]
+        assert len(await second.agent_events("coder-1")) == 1
+    finally:
+        await second.close()
+
+
+async def test_upgrade_from_version_1_keeps_data(tmp_path: Path, clock: ManualClock) -> None:
+    """A version-1 ledger with data is upgraded to the latest version without losing rows."""
+    path = tmp_path / "ledger.db"
+    conn = await connect(path)
+    try:
+        assert await migrate(conn, MIGRATIONS[:1]) == 1
+        await conn.execute(
+            "INSERT INTO processed_events (connector, event_id, at) VALUES ('matrix', '$e1', 1.0)"
+        )
+    finally:
+        await conn.close()
+    assert "connector_state" not in await tables(path)
+    upgraded = await Ledger.open(path, clock)
+    try:
+        assert await upgraded.schema_version() == LATEST_VERSION
+        assert not await upgraded.claim_event("matrix", "$e1")
+        await upgraded.set_connector_state("matrix", "since", "s1")
+        assert await upgraded.get_connector_state("matrix", "since") == "s1"
+    finally:
+        await upgraded.close()
+
+
+async def test_newer_schema_is_refused(tmp_path: Path, clock: ManualClock) -> None:
+    """A ledger written by a newer Fleetwarden is refused with an upgrade hint naming the file."""
+    path = tmp_path / "ledger.db"
+    future = (
+        *MIGRATIONS,
+        Migration(LATEST_VERSION + 1, "from the future", ("CREATE TABLE f (x)",)),
+    )
+    conn = await connect(path)
+    try:
+        await migrate(conn, future)
+    finally:
+        await conn.close()
+    with pytest.raises(LedgerError) as caught:
+        await Ledger.open(path, clock)
+    message = str(caught.value)
+    assert str(path) in message
+    assert f"schema version {LATEST_VERSION + 1}" in message
+    assert "upgrade Fleetwarden" in message
+
+
+async def test_garbage_file_is_refused(tmp_path: Path, clock: ManualClock) -> None:
+    """A file that is not SQLite raises LedgerError naming the file."""
+    path = tmp_path / "ledger.db"
+    path.write_bytes(b"this is not a database, just some text " * 100)
+    with pytest.raises(LedgerError, match="not a database") as caught:
+        await Ledger.open(path, clock)
+    assert str(path) in str(caught.value)
+
+
+async def test_foreign_database_is_refused(tmp_path: Path, clock: ManualClock) -> None:
+    """Some other application's SQLite file is not adopted as a ledger."""
+    path = tmp_path / "other.db"
+    async with aiosqlite.connect(path) as conn:
+        await conn.execute("CREATE TABLE photos (id INTEGER)")
+        await conn.commit()
+    with pytest.raises(LedgerError, match="not a Fleetwarden ledger"):
+        await Ledger.open(path, clock)
+    assert await tables(path) == {"photos"}
+
+
+async def test_failed_migration_rolls_back_entirely(tmp_path: Path) -> None:
+    """A migration with a bad statement leaves neither its tables nor a version bump."""
+    path = tmp_path / "ledger.db"
+    bad = (*MIGRATIONS, Migration(LATEST_VERSION + 1, "broken", ("CREATE TABLE half (x)", "NOPE")))
+    conn = await connect(path)
+    try:
+        with pytest.raises(LedgerError, match=f"migration {LATEST_VERSION + 1} \\(broken\\)"):
+            await migrate(conn, bad)
+        assert not conn.in_transaction
+        assert await migrate(conn) == LATEST_VERSION
+    finally:
+        await conn.close()
+    assert "half" not in await tables(path)
+
+
+async def test_migrations_must_be_numbered_in_order(tmp_path: Path) -> None:
+    """A migrations tuple with a gap is a programming error caught before touching the file."""
+    conn = await connect(tmp_path / "ledger.db")
+    try:
+        with pytest.raises(ValueError, match="1, 2, 3"):
+            await migrate(conn, (MIGRATIONS[0], Migration(3, "gap", ())))
+    finally:
+        await conn.close()
+
+
+# -- agents ---------------------------------------------------------------------------------
+
+
+async def test_new_agent_starts_pending_and_round_trips_its_spec(ledger: Ledger) -> None:
+    """Upserting a new agent stores its spec, starts it pending and records its creation."""
+    record = await ledger.upsert_agent(spec(), DesiredState.RUNNING)
+    assert record.spec == spec()
+    assert record.state is AgentState.PENDING
+    assert record.desired is DesiredState.RUNNING
+    assert record.created_at == record.state_changed_at == T0
+    assert await ledger.get_agent("coder-1") == record
+    [event] = await ledger.agent_events("coder-1")
+    assert (event.from_state, event.to_state, event.at) == (None, AgentState.PENDING, T0)
+
+
+async def test_upsert_updates_spec_but_not_state(ledger: Ledger, clock: ManualClock) -> None:
+    """Upserting a known agent changes its spec and desired state, never its observed state."""
+    await ledger.upsert_agent(spec(), DesiredState.RUNNING)
+    await ledger.set_state("coder-1", AgentState.RUNNING, "launched")
+    clock.advance(60)
+    changed = spec(model=None, workdir=None, env={}, secret_env=())
+    record = await ledger.upsert_agent(changed, DesiredState.STOPPED)
+    assert record.spec == changed
+    assert record.desired is DesiredState.STOPPED
+    assert record.state is AgentState.RUNNING
+    assert (record.created_at, record.updated_at) == (T0, T0 + timedelta(seconds=60))
+
+
+async def test_list_agents_is_sorted_by_name(ledger: Ledger) -> None:
+    """Agents are listed in name order whatever order they were added."""
+    for name in ("zeta", "alpha", "mid-1"):
+        await ledger.upsert_agent(spec(name), DesiredState.STOPPED)
+    assert [a.name for a in await ledger.list_agents()] == ["alpha", "mid-1", "zeta"]
+    assert await ledger.get_agent("nobody") is None
+
+
+async def test_set_desired(ledger: Ledger) -> None:
+    """Setting the desired state persists it; an unknown agent raises UnknownAgent."""
+    await ledger.upsert_agent(spec(), DesiredState.RUNNING)
+    assert (
+        await ledger.set_desired("coder-1", DesiredState.STOPPED)
+    ).desired is DesiredState.STOPPED
+    with pytest.raises(UnknownAgent):
+        await ledger.set_desired("nobody", DesiredState.STOPPED)
+
+
+async def test_state_changes_append_events(ledger: Ledger, clock: ManualClock) -> None:
+    """Each state change appends an event with from/to; repeating state and reason adds none."""
+    await ledger.upsert_agent(spec(), DesiredState.RUNNING)
+    clock.advance(1)
+    await ledger.set_state("coder-1", AgentState.STARTING, "launching")
+    clock.advance(1)
+    await ledger.set_state("coder-1", AgentState.RUNNING, "output seen")
+    await ledger.set_state("coder-1", AgentState.RUNNING, "output seen")
+    clock.advance(1)
+    record = await ledger.set_state("coder-1", AgentState.RUNNING, "tool call")
+    assert record.state_reason == "tool call"
+    assert record.state_changed_at == T0 + timedelta(seconds=2)
+    events = await ledger.agent_events("coder-1")
+    assert [(e.from_state, e.to_state, e.reason) for e in events] == [
+        (AgentState.RUNNING, AgentState.RUNNING, "tool call"),
+        (AgentState.STARTING, AgentState.RUNNING, "output seen"),
+        (AgentState.PENDING, AgentState.STARTING, "launching"),
+        (None, AgentState.PENDING, "created"),
+    ]
+    assert len(await ledger.agent_events("coder-1", limit=2)) == 2
+
+
+async def test_set_state_uses_given_time(ledger: Ledger) -> None:
+    """An explicit ``at`` is stored instead of the clock's time; naive times are refused."""
+    await ledger.upsert_agent(spec(), DesiredState.RUNNING)
+    at = T0 - timedelta(hours=1)
+    record = await ledger.set_state("coder-1", AgentState.FAILED, "exit 1", at=at)
+    assert record.state_changed_at == at
+    with pytest.raises(ValueError, match="timezone-aware"):
+        await ledger.set_state("coder-1", AgentState.IDLE, "quiet", at=datetime(2025, 1, 1))
+
+
+async def test_set_state_of_unknown_agent(ledger: Ledger) -> None:
+    """Setting the state of an agent the ledger does not know raises UnknownAgent."""
+    with pytest.raises(UnknownAgent, match="nobody"):
+        await ledger.set_state("nobody", AgentState.RUNNING, "x")
+
+
+async def test_delete_agent_cascades(ledger: Ledger) -> None:
+    """Deleting an agent removes its events, runs and heartbeats with it."""
+    await ledger.upsert_agent(spec(), DesiredState.RUNNING)
+    await ledger.start_run("coder-1", handle())
+    await ledger.record_heartbeat("coder-1", "log")
+    assert await ledger.delete_agent("coder-1")
+    assert not await ledger.delete_agent("coder-1")
+    assert await ledger.agent_events("coder-1") == []
+    assert await ledger.open_runs() == []
+    assert await ledger.last_heartbeat("coder-1") is None
+
+
+# -- runs -----------------------------------------------------------------------------------
+
+
+async def test_run_lifecycle(ledger: Ledger, clock: ManualClock) -> None:
+    """A started run is open with its handle; ending it records the exit and closes it."""
+    await ledger.upsert_agent(spec(), DesiredState.RUNNING)
+    run = await ledger.start_run("coder-1", handle())
+    assert run.handle == handle()
+    assert (run.started_at, run.ended_at, run.exit) == (T0, None, None)
+    assert await ledger.open_runs() == [run]
+    assert await ledger.last_run("coder-1") == run
+    clock.advance(30)
+    ended = await ledger.end_run(run.id, ExitInfo(exit_code=-9, reason="killed"))
+    assert ended.ended_at == T0 + timedelta(seconds=30)
+    assert ended.exit == ExitInfo(exit_code=-9, reason="killed")
+    assert await ledger.open_runs() == []
+    second = await ledger.start_run("coder-1", handle(pid=5000))
+    assert await ledger.last_run("coder-1") == second
+    assert await ledger.last_run("nobody") is None
+
+
+async def test_end_run_is_idempotent(ledger: Ledger, clock: ManualClock) -> None:
+    """Ending an already ended run keeps the first result."""
+    await ledger.upsert_agent(spec(), DesiredState.RUNNING)
+    run = await ledger.start_run("coder-1", handle())
+    first = await ledger.end_run(run.id, ExitInfo(exit_code=0, reason="done"))
+    clock.advance(5)
+    again = await ledger.end_run(run.id, ExitInfo(exit_code=None, reason="reaped"))
+    assert again == first
+
+
+async def test_runs_need_a_known_agent(ledger: Ledger) -> None:
+    """Starting a run for an unknown agent raises UnknownAgent; ending an unknown run fails."""
+    with pytest.raises(UnknownAgent):
+        await ledger.start_run("nobody", handle())
+    with pytest.raises(LedgerError, match="no run"):
+        await ledger.end_run(999, ExitInfo(exit_code=0, reason="done"))
+
+
+# -- audit, heartbeats, threads, events, connector state ---------------------------------------
+
+
+async def test_audit_entries_newest_first(ledger: Ledger, clock: ManualClock) -> None:
+    """Audit entries come back newest first with every field kept."""
+    first = await ledger.record_audit(
+        "matrix", "@ann:hs", "!ops:hs", None, "!start coder-1", "start", "ok"
+    )
+    clock.advance(1)
+    second = await ledger.record_audit(
+        "discord", "bob", "123", "456", "!rm x", "rm", "denied", detail="not an admin"
+    )
+    entries = await ledger.audit_entries()
+    assert [e.id for e in entries] == [second, first]
+    assert entries[0].thread == "456"
+    assert (entries[0].outcome, entries[0].detail) == ("denied", "not an admin")
+    assert (entries[1].at, entries[1].text, entries[1].command) == (T0, "!start coder-1", "start")
+    assert len(await ledger.audit_entries(limit=1)) == 1
+
+
+async def test_heartbeats_keep_latest(ledger: Ledger) -> None:
+    """The last heartbeat is the newest over all sources; stale news never moves it back."""
+    await ledger.upsert_agent(spec(), DesiredState.RUNNING)
+    assert await ledger.last_heartbeat("coder-1") is None
+    await ledger.record_heartbeat("coder-1", "log", at=T0 + timedelta(seconds=10))
+    await ledger.record_heartbeat("coder-1", "log", at=T0 + timedelta(seconds=5))
+    assert await ledger.last_heartbeat("coder-1") == T0 + timedelta(seconds=10)
+    await ledger.record_heartbeat("coder-1", "hook", at=T0 + timedelta(seconds=20))
+    assert await ledger.last_heartbeat("coder-1") == T0 + timedelta(seconds=20)
+
+
+async def test_threads_resolve_both_ways(ledger: Ledger) -> None:
+    """A bound thread is found from its topic and the topic from the thread; rebinding wins."""
+    await ledger.bind_thread("matrix", "!ops", "agent:coder-1", "$t1")
+    assert await ledger.thread_for_topic("matrix", "!ops", "agent:coder-1") == "$t1"
+    assert await ledger.topic_for_thread("matrix", "!ops", "$t1") == "agent:coder-1"
+    assert await ledger.thread_for_topic("matrix", "!other", "agent:coder-1") is None
+    await ledger.bind_thread("matrix", "!ops", "agent:coder-1", "$t2")
+    assert await ledger.thread_for_topic("matrix", "!ops", "agent:coder-1") == "$t2"
+    assert await ledger.topic_for_thread("matrix", "!ops", "$t1") is None
+    await ledger.bind_thread("matrix", "!ops", "agent:coder-2", "$t2")
+    assert await ledger.thread_for_topic("matrix", "!ops", "agent:coder-1") is None
+    assert await ledger.topic_for_thread("matrix", "!ops", "$t2") == "agent:coder-2"
+
+
+async def test_claim_event_once(ledger: Ledger) -> None:
+    """An event is claimed the first time only, per connector."""
+    assert await ledger.claim_event("matrix", "$e1")
+    assert not await ledger.claim_event("matrix", "$e1")
+    assert await ledger.claim_event("discord", "$e1")
+
+
+async def test_prune_events(ledger: Ledger, clock: ManualClock) -> None:
+    """Pruning forgets events older than the cutoff, which may then be claimed again."""
+    await ledger.claim_event("matrix", "$old")
+    clock.advance(3600)
+    await ledger.claim_event("matrix", "$new")
+    assert await ledger.prune_events(T0 + timedelta(seconds=1)) == 1
+    assert not await ledger.claim_event("matrix", "$new")
+    assert await ledger.claim_event("matrix", "$old")
+
+
+async def test_connector_state(ledger: Ledger) -> None:
+    """Connector values are kept per connector and replaced on set."""
+    assert await ledger.get_connector_state("matrix", "since") is None
+    await ledger.set_connector_state("matrix", "since", "s1")
+    await ledger.set_connector_state("matrix", "since", "s2")
+    await ledger.set_connector_state("discord", "since", "d1")
+    assert await ledger.get_connector_state("matrix", "since") == "s2"
+    assert await ledger.get_connector_state("discord", "since") == "d1"
+
+
+async def test_concurrent_writers_do_not_interleave(ledger: Ledger) -> None:
+    """Many coroutines writing at once each get their own transaction on the shared connection."""
+    await ledger.upsert_agent(spec(), DesiredState.RUNNING)
+    states = [AgentState.RUNNING, AgentState.IDLE] * 10
+    await asyncio.gather(
+        *(ledger.set_state("coder-1", s, f"step {i}") for i, s in enumerate(states)),
+        *(ledger.claim_event("matrix", f"$e{i}") for i in range(20)),
+    )
+    assert len(await ledger.agent_events("coder-1", limit=100)) == 21
+    assert not any([await ledger.claim_event("matrix", f"$e{i}") for i in range(20)])
