@@ -5,12 +5,10 @@ subcommands; :meth:`Grammar.parse` turns text into a :class:`Command`, returns `
 for ordinary chat, or raises :class:`~bot.errors.ParseError` with a one-line message
 that names the problem and shows the usage.
 
-Quoting is shell-like but small: whitespace separates; ``'...'`` is literal; ``"..."``
-allows ``\\"`` and ``\\\\``; outside quotes a backslash escapes ``"``, ``'`` and ``\\``
-and is otherwise literal (so ``C:\\work`` survives); quotes join adjacent text
-(``--prompt="a b"``). A token whose first character is a quote is never a flag. The
-text for a ``rest`` argument is taken raw from the line, never tokenized, so natural
-text such as ``it's fine`` needs no quoting.
+Words are read by :mod:`bot.tokenizer` (shell-like quoting, but small). A token whose
+first character is a quote is never a flag. The text for a ``rest`` argument is taken
+raw from the line, never tokenized, so natural text such as ``it's fine`` needs no
+quoting.
 """
 
 from __future__ import annotations
@@ -23,6 +21,7 @@ from types import MappingProxyType
 from typing import Literal
 
 from bot.errors import ParseError
+from bot.tokenizer import Lexer, Unterminated, unwrap_quotes
 
 FlagValue = str | int | bool
 
@@ -31,7 +30,6 @@ _INT_RE = re.compile(r"[+-]?[0-9]+")
 _MAX_INT_DIGITS = 18  # int() of a huge digit string is slow and, past 4300 digits, raises
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
-_QUOTES = "'\""
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,7 +216,7 @@ class Grammar:
             if prefixed:
                 raise ParseError(f"empty command — try {help_word}")
             return None
-        lexer = _Lexer(body)
+        lexer = Lexer(body)
         spec: CommandSpec | None = None
         try:
             first = lexer.token()
@@ -233,7 +231,7 @@ class Grammar:
                 lexer.skip_word()
                 spec = sub
             args, flags = _bind(spec, lexer)
-        except _Unterminated as exc:
+        except Unterminated as exc:
             problem = f"unterminated {exc.quote} quote — close it or escape it with \\{exc.quote}"
             if spec is None:
                 raise ParseError(problem) from None
@@ -282,116 +280,11 @@ def _check_spec(spec: CommandSpec, depth: int) -> None:
             raise ValueError(f"{spec.name}: --{flag.name} has unknown kind {flag.kind!r}")
 
 
-class _Unterminated(Exception):
-    """A quote was opened and never closed (internal: parse turns it into a ParseError)."""
-
-    def __init__(self, quote: str) -> None:
-        super().__init__(quote)
-        self.quote = quote
-
-
-@dataclass(frozen=True, slots=True)
-class _Token:
-    value: str
-    start: int
-    end: int
-    first: str  # the raw first character: a token starting with a quote is never a flag
-
-
-def _scan_quoted(text: str, start: int) -> tuple[str, int]:
-    """Read the quoted run opening at ``start``: its content and the index after it."""
-    quote = text[start]
-    if quote == "'":
-        close = text.find("'", start + 1)
-        if close < 0:
-            raise _Unterminated(quote)
-        return text[start + 1 : close], close + 1
-    out: list[str] = []
-    pos = start + 1
-    while pos < len(text):
-        ch = text[pos]
-        if ch == "\\" and pos + 1 < len(text) and text[pos + 1] in '"\\':
-            out.append(text[pos + 1])
-            pos += 2
-        elif ch == '"':
-            return "".join(out), pos + 1
-        else:
-            out.append(ch)
-            pos += 1
-    raise _Unterminated(quote)
-
-
-class _Lexer:
-    """Reads tokens one at a time, so the raw remainder can be taken untokenized."""
-
-    __slots__ = ("pos", "text")
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.pos = 0
-
-    def skip_space(self) -> bool:
-        """Move past whitespace; whether anything is left."""
-        while self.pos < len(self.text) and self.text[self.pos].isspace():
-            self.pos += 1
-        return self.pos < len(self.text)
-
-    def word(self) -> str:
-        """The raw characters up to the next whitespace, without consuming them."""
-        end = self.pos
-        while end < len(self.text) and not self.text[end].isspace():
-            end += 1
-        return self.text[self.pos : end]
-
-    def skip_word(self) -> None:
-        """Consume the raw word :meth:`word` returns."""
-        self.pos += len(self.word())
-
-    def remainder(self) -> str:
-        """Consume and return the rest of the text, raw."""
-        rest = self.text[self.pos :]
-        self.pos = len(self.text)
-        return rest
-
-    def token(self) -> _Token | None:
-        """Consume and return the next token, or ``None`` at the end."""
-        if not self.skip_space():
-            return None
-        text, start = self.text, self.pos
-        out: list[str] = []
-        pos = start
-        while pos < len(text) and not text[pos].isspace():
-            ch = text[pos]
-            if ch in _QUOTES:
-                chunk, pos = _scan_quoted(text, pos)
-                out.append(chunk)
-            elif ch == "\\" and pos + 1 < len(text) and text[pos + 1] in "\"'\\":
-                out.append(text[pos + 1])
-                pos += 2
-            else:
-                out.append(ch)
-                pos += 1
-        self.pos = pos
-        return _Token("".join(out), start, pos, text[start])
-
-
-def _unwrap(rest: str) -> str:
-    """Strip one pair of quotes wrapping the whole of ``rest``; otherwise keep it as is."""
-    if len(rest) >= 2 and rest[0] in _QUOTES:
-        try:
-            content, end = _scan_quoted(rest, 0)
-        except _Unterminated:
-            return rest
-        if end == len(rest):
-            return content
-    return rest
-
-
 def _fail(spec: CommandSpec, problem: str) -> ParseError:
     return ParseError(f"{spec.name}: {problem}", usage=spec.usage)
 
 
-def _bind(spec: CommandSpec, lexer: _Lexer) -> tuple[dict[str, str], dict[str, FlagValue]]:
+def _bind(spec: CommandSpec, lexer: Lexer) -> tuple[dict[str, str], dict[str, FlagValue]]:
     """Match the remaining tokens to ``spec``'s positionals and flags."""
     args: dict[str, str] = {}
     flags: dict[str, FlagValue] = {}
@@ -417,7 +310,7 @@ def _bind(spec: CommandSpec, lexer: _Lexer) -> tuple[dict[str, str], dict[str, F
         arg = spec.args[index]
         index += 1
         if arg.rest:
-            args[arg.name] = _unwrap(lexer.remainder())
+            args[arg.name] = unwrap_quotes(lexer.remainder())
             break
         token = lexer.token()
         if token is None:  # unreachable: skip_space said something is left
@@ -429,11 +322,11 @@ def _bind(spec: CommandSpec, lexer: _Lexer) -> tuple[dict[str, str], dict[str, F
     return args, flags
 
 
-def _extra(lexer: _Lexer, word: str) -> str:
+def _extra(lexer: Lexer, word: str) -> str:
     """The unexpected token's value, or its raw word if it cannot be tokenized."""
     try:
         token = lexer.token()
-    except _Unterminated:  # natural text such as "it's": show it as typed
+    except Unterminated:  # natural text such as "it's": show it as typed
         return word
     return token.value if token else word
 
@@ -454,7 +347,7 @@ def _read_flag(
     spec: CommandSpec,
     by_name: Mapping[str, FlagSpec],
     text: str,
-    lexer: _Lexer,
+    lexer: Lexer,
     positional_expected: bool,
 ) -> tuple[str, FlagValue]:
     """Read one flag whose token is ``text``: its name and its typed value."""

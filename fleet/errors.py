@@ -1,7 +1,7 @@
 """The root of every Fleetwarden exception, and the fleet package's own tree.
 
     FleetwardenError                 root of everything Fleetwarden raises
-    ├── ConfigError                  (bot.config) a bad configuration file
+    ├── ConfigError                  (bot.config_problems) a bad configuration file
     ├── ConnectorError               (connectors.errors) a chat service failed
     ├── LedgerError                  the ledger could not be opened or migrated
     └── FleetError                   the fleet could not do what was asked

@@ -225,7 +225,7 @@ class AgentEntry(BaseModel):
         default=None,
         description=(
             "The directory the agent works in; it must exist. Relative paths are resolved "
-            "against the config file's directory. Default: left to the runtime and backend."
+            "against the config file's directory. Default: `agents/NAME/work` in `state_dir`."
         ),
     )
     backend: str | None = Field(
