@@ -37,11 +37,6 @@ class Router:
 
     async def handle(self, connector: Connector, msg: InboundMessage) -> None:
         """Handle one message; never raises for anything the sender did."""
-        if msg.event_id is not None and not await self._ledger.claim_event(
-            msg.connector, msg.event_id
-        ):
-            log.debug("event %s on %s already handled", msg.event_id, msg.connector)
-            return
         role = self._acl.role_of(msg.connector, msg.sender)
         if role is None:
             if (msg.connector, msg.sender) not in self._strangers_seen:
@@ -49,6 +44,11 @@ class Router:
                 log.warning(
                     "ignoring messages from %s on %s: not an operator", msg.sender, msg.connector
                 )
+            return
+        if msg.event_id is not None and not await self._ledger.claim_event(
+            msg.connector, msg.event_id
+        ):
+            log.debug("event %s on %s already handled", msg.event_id, msg.connector)
             return
         command: Command | None = None
         outcome: AuditOutcome

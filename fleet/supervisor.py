@@ -217,10 +217,8 @@ class Fleet:
                 prompt=prompt if prompt is not None else spec.prompt,
                 workdir=workdir if workdir is not None else spec.workdir,
             )
-            log_path = self._log_path(agent)
-            offset = size_of(log_path)
-            await self._launch(spec, reason=f"spawned by {by}")
-            output = await self._collect_reply(log_path, offset)
+            offset = await self._launch(spec, reason=f"spawned by {by}")
+            output = await self._collect_reply(self._log_path(agent), offset)
             return SpawnOutcome(await self.status(agent), started=True, output=tuple(output))
 
     async def stop_agent(self, name: str, *, force: bool = False, by: str = "operator") -> ExitInfo:
@@ -234,6 +232,8 @@ class Fleet:
         """Stop the agent if it runs, then launch it again with the same spec."""
         record = await self._record(name)
         async with self._lock(record.name):
+            # Read again under the lock: a spawn or stop may have run while we waited for it.
+            record = await self._record(name)
             if record.state.is_live:
                 await self._stop_run(record.name, force=False, reason=f"restarted by {by}")
             await self._launch(record.spec, reason=f"restarted by {by}")
@@ -255,7 +255,8 @@ class Fleet:
 
     # -- internals ---------------------------------------------------------------------
 
-    async def _launch(self, spec: AgentSpec, *, reason: str) -> None:
+    async def _launch(self, spec: AgentSpec, *, reason: str) -> int:
+        """Start ``spec``; return the log offset where the new process's output begins."""
         runtime = self._runtimes.get(spec.runtime)
         backend = self._backend(spec.backend)
         agent_dir = self._agent_dir(spec.name)
@@ -270,6 +271,7 @@ class Fleet:
         run_dir = agent_dir / "runs" / f"{stamp}-{secrets.token_hex(3)}"
         log_path = self._log_path(spec.name)
         _append_marker(log_path, f"--- fleetwarden: {spec.name} starting ({spec.runtime}) ---")
+        offset = size_of(log_path)
         try:
             handle = await backend.launch(plan, run_dir, log_path)
         except LaunchFailed as exc:
@@ -281,6 +283,7 @@ class Fleet:
         await self._emit(
             FleetEvent(spec.name, EventKind.STARTED, AgentState.RUNNING, reason, by_operator=True)
         )
+        return offset
 
     async def _stop_run(self, name: AgentName, *, force: bool, reason: str) -> ExitInfo:
         run = await self._ledger.last_run(name)

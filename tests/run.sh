@@ -11,10 +11,34 @@ if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
   exit 2
 fi
 
+# tmux: the console is tested at a real terminal, and the tmux backend uses it.
+if ! command -v tmux >/dev/null 2>&1; then
+  echo "== installing tmux"
+  if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq tmux >/dev/null
+fi
+
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+
+# Synapse, the real homeserver the Matrix tests run against (tests/synapse_server.py).
+# It is AGPL-3.0: test-only, in its own venv, never installed into .venv.
+# Skipped when FLEETWARDEN_SKIP_SYNAPSE=1 or FLEETWARDEN_SYNAPSE_PYTHON names another one.
+synapse_version=1.163.2
+if [ "${FLEETWARDEN_SKIP_SYNAPSE:-}" != 1 ] && [ -z "${FLEETWARDEN_SYNAPSE_PYTHON:-}" ]; then
+  if [ ! -x .venv-synapse/bin/python ]; then
+    "$python" -m venv .venv-synapse
+  fi
+  if ! .venv-synapse/bin/python -c "import importlib.metadata as m, sys
+sys.exit(m.version('matrix-synapse') != '$synapse_version')" 2>/dev/null; then
+    echo "== installing matrix-synapse==$synapse_version into .venv-synapse"
+    .venv-synapse/bin/python -m pip install --quiet --disable-pip-version-check \
+      "matrix-synapse==$synapse_version"
+  fi
+fi
 
 echo "== ruff"
 .venv/bin/ruff check .

@@ -172,13 +172,17 @@ class SubprocessBackend:
         data = (text.rstrip("\n") + "\n").encode()
         if len(data) > _MAX_INPUT:
             raise AgentNotRunning(f"input too long ({len(data)} bytes; at most {_MAX_INPUT})")
-        await asyncio.to_thread(_write_fifo, handle.run_dir / "stdin", data)
+        _write_fifo(handle.run_dir / "stdin", data)
 
     async def read_output(self, handle: RunHandle, lines: int) -> list[str]:
         return await asyncio.to_thread(tail_lines, handle.log_path, lines)
 
 
 def _write_fifo(path: Path, data: bytes) -> None:
+    """Write all of ``data`` or nothing; never block on an agent that does not read.
+
+    Writes of at most PIPE_BUF bytes are atomic; a longer line needs the pipe's free
+    space (64 KiB when the agent keeps up), which is checked by the write itself."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
@@ -186,10 +190,16 @@ def _write_fifo(path: Path, data: bytes) -> None:
             raise AgentNotRunning("the agent is not reading its input") from exc
         raise
     try:
-        os.set_blocking(fd, True)
-        os.write(fd, data)
+        written = os.write(fd, data)
+    except BlockingIOError:
+        written = 0
     finally:
         os.close(fd)
+    if written < len(data):
+        raise AgentNotRunning(
+            "the agent's input is full: it has not read what it was sent before"
+            + (f" (only {written} of {len(data)} bytes went in)" if written else "")
+        )
 
 
 def _signal_group(pgid: int, signum: signal.Signals) -> None:

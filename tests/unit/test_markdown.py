@@ -28,8 +28,7 @@ def _is_fence_line(line: str) -> bool:
 
 
 def _covers(original: str, parts: list[str]) -> bool:
-    """Whether ``parts``, less some added fence lines, spell ``original`` in order, leaving out
-    only whitespace where a part starts."""
+    """Whether ``parts``, less added fence lines, spell ``original`` (whitespace may go at cuts)."""
     flat = [(line, j == 0) for part in parts for j, line in enumerate(part.split("\n"))]
     stack = [(0, 0, True)]
     seen: set[tuple[int, int, bool]] = set()
@@ -283,6 +282,18 @@ def test_split_fence_in_blockquote_closes_inside_quote() -> None:
     text = "> ```\n" + "\n".join(f"> line {n:02d}" for n in range(20)) + "\n> ```"
     parts = split_markdown(text, 64)
     assert all(part.startswith("> ```\n") and part.endswith("\n> ```") for part in parts)
+
+
+def test_split_closes_fence_ended_by_its_container() -> None:
+    """A fence a list item ends without a closing line is closed there, so a part stands alone."""
+    text = "- item\n  ```\n  code\nplain\n" + "x" * 60
+    assert split_markdown(text, 64) == ["- item\n  ```\n  code\n  ```\nplain", "x" * 60]
+
+
+def test_split_closes_fence_left_open_at_the_end() -> None:
+    """A fence the text never closes is closed in the last part once the text is split."""
+    text = "x" * 60 + "\n```\ncode"
+    assert split_markdown(text, 64) == ["x" * 60, "```\ncode\n```"]
 
 
 def test_split_drops_blank_lines_at_cuts() -> None:

@@ -1,0 +1,50 @@
+"""Shared fixtures: a real Synapse homeserver on 127.0.0.1 (see tests/synapse_server.py)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.synapse_server import PYTHON_ENV_VAR, SynapseServer, synapse_python
+
+SKIP_SYNAPSE_ENV_VAR = "FLEETWARDEN_SKIP_SYNAPSE"
+
+
+def _new_synapse(root: Path) -> SynapseServer:
+    """A configured, not yet started server; skips or fails as the environment asks."""
+    if os.environ.get(SKIP_SYNAPSE_ENV_VAR) == "1":
+        pytest.skip(f"{SKIP_SYNAPSE_ENV_VAR}=1: tests that need a real Synapse are skipped")
+    python = synapse_python()
+    if not python.exists():
+        pytest.fail(
+            f"the Synapse venv is missing (no {python}): run `bash tests/run.sh` to create "
+            f".venv-synapse, set {PYTHON_ENV_VAR} to a Python with matrix-synapse installed, "
+            f"or set {SKIP_SYNAPSE_ENV_VAR}=1 to skip these tests",
+            pytrace=False,
+        )
+    return SynapseServer(root, python=python)
+
+
+@pytest.fixture(scope="session")
+def synapse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SynapseServer]:
+    """One Synapse shared by the whole session: register fresh users per test, never stop it."""
+    server = _new_synapse(tmp_path_factory.mktemp("synapse"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def private_synapse(tmp_path: Path) -> Iterator[SynapseServer]:
+    """A Synapse of this test's own, free to be stopped and restarted."""
+    server = _new_synapse(tmp_path / "synapse")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

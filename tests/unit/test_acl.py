@@ -1,0 +1,79 @@
+"""Tests for bot.acl: who has which role, and which commands each role may run."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.acl import Acl, Grant, Role
+from bot.commands import COMMANDS, HELP, LOGS, PS, RESTART, SEND, SPAWN, STOP, WHOAMI
+from bot.grammar import CommandSpec
+
+READ_ONLY = (HELP, PS, LOGS, WHOAMI)
+CONTROL = (SPAWN, STOP, RESTART, SEND)
+
+
+def ids(spec: CommandSpec) -> str:
+    return spec.name
+
+
+def test_role_of_a_global_grant_applies_on_every_connector() -> None:
+    """A grant without a connector gives the user that role on any connector."""
+    acl = Acl([Grant("@ann:example.org", Role.OPERATOR)])
+    assert acl.role_of("matrix", "@ann:example.org") is Role.OPERATOR
+    assert acl.role_of("discord", "@ann:example.org") is Role.OPERATOR
+
+
+def test_role_of_a_connector_grant_applies_only_there() -> None:
+    """A grant for one connector gives no role to the same id on another connector."""
+    acl = Acl([Grant("bob", Role.ADMIN, connector="console")])
+    assert acl.role_of("console", "bob") is Role.ADMIN
+    assert acl.role_of("matrix", "bob") is None
+
+
+@pytest.mark.parametrize("order", ["global first", "specific first"])
+def test_connector_specific_grant_beats_a_global_one(order: str) -> None:
+    """A connector-specific entry wins over a global one, whatever the order they are listed in."""
+    grants = [Grant("cat", Role.ADMIN), Grant("cat", Role.VIEWER, connector="matrix")]
+    if order == "specific first":
+        grants.reverse()
+    acl = Acl(grants)
+    assert acl.role_of("matrix", "cat") is Role.VIEWER
+    assert acl.role_of("discord", "cat") is Role.ADMIN
+
+
+def test_stranger_has_no_role() -> None:
+    """Anyone not listed is a stranger: role_of returns None."""
+    acl = Acl([Grant("ann", Role.ADMIN)])
+    assert acl.role_of("matrix", "mallory") is None
+
+
+def test_user_ids_are_matched_exactly() -> None:
+    """User ids are compared as given: a differently cased id is a stranger."""
+    acl = Acl([Grant("ann", Role.ADMIN)])
+    assert acl.role_of("matrix", "Ann") is None
+
+
+def test_the_read_only_and_control_split_covers_every_command() -> None:
+    """The command table is exactly the read-only plus the control commands used below."""
+    assert {spec.name for spec in COMMANDS} == {spec.name for spec in (*READ_ONLY, *CONTROL)}
+    assert all(not spec.control for spec in READ_ONLY)
+    assert all(spec.control for spec in CONTROL)
+
+
+@pytest.mark.parametrize("spec", READ_ONLY, ids=ids)
+def test_viewer_may_run_read_only_commands(spec: CommandSpec) -> None:
+    """A viewer may run every command that changes nothing."""
+    assert Acl.allows(Role.VIEWER, spec)
+
+
+@pytest.mark.parametrize("spec", CONTROL, ids=ids)
+def test_viewer_may_not_run_control_commands(spec: CommandSpec) -> None:
+    """A viewer may not run a command that changes the fleet."""
+    assert not Acl.allows(Role.VIEWER, spec)
+
+
+@pytest.mark.parametrize("role", [Role.OPERATOR, Role.ADMIN])
+@pytest.mark.parametrize("spec", COMMANDS, ids=ids)
+def test_operators_and_admins_may_run_every_command(role: Role, spec: CommandSpec) -> None:
+    """Operators and admins may run every command, control ones included."""
+    assert Acl.allows(role, spec)

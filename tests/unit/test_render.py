@@ -1,0 +1,168 @@
+"""Tests for bot.render: fleet facts in, markdown out."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot import render
+from fleet.model import AgentState
+from fleet.names import AgentName
+from fleet.supervisor import AgentStatus
+
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def status(name: str = "coder-1", **changes: object) -> AgentStatus:
+    fields: dict[str, object] = {
+        "name": AgentName(name),
+        "runtime": "stub",
+        "backend": "subprocess",
+        "model": None,
+        "state": AgentState.RUNNING,
+        "reason": "pid 4242",
+        "pid": 4242,
+        "started_at": NOW - timedelta(minutes=3, seconds=5),
+        "ended_at": None,
+        "exit_code": None,
+        "last_activity": NOW - timedelta(seconds=42),
+    }
+    fields.update(changes)
+    return AgentStatus(**fields)  # type: ignore[arg-type]
+
+
+def table_rows(markdown: str) -> list[list[str]]:
+    """The body cells of the first GFM table in ``markdown``."""
+    lines = [line for line in markdown.splitlines() if line.startswith("|")]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "expected"),
+    [
+        (0, "0s"),
+        (59, "59s"),
+        (59.9, "59s"),
+        (60, "1m00s"),
+        (185, "3m05s"),
+        (3599, "59m59s"),
+        (3600, "1h00m"),
+        (2 * 3600 + 7 * 60 + 30, "2h07m"),
+        (86399, "23h59m"),
+        (86400, "1d00h"),
+        (3 * 86400 + 4 * 3600 + 59, "3d04h"),
+        (-5, "0s"),
+    ],
+)
+def test_duration_boundaries(seconds: float, expected: str) -> None:
+    """Durations show the two largest units, switching unit exactly at 60 s, 1 h and 1 d."""
+    assert render.duration(seconds) == expected
+
+
+def test_ago_of_none_is_a_dash() -> None:
+    """An unknown time shows as a dash rather than a duration."""
+    assert render.ago(None, NOW) == "–"
+    assert render.ago(NOW - timedelta(seconds=90), NOW) == "1m30s ago"
+
+
+def test_ps_of_no_agents_says_how_to_start_one() -> None:
+    """An empty fleet renders a sentence pointing at spawn, not an empty table."""
+    text = render.ps([], NOW)
+    assert "No agents yet" in text
+    assert "spawn" in text
+    assert "|" not in text
+
+
+def test_ps_shows_a_live_agent_with_pid_uptime_and_activity() -> None:
+    """A running agent's row has its runtime/model, state, pid, uptime and last activity."""
+    text = render.ps([status(model="opus")], NOW)
+    assert table_rows(text) == [
+        ["coder-1", "stub / opus", "running", "4242", "3m05s", "42s ago"],
+    ]
+
+
+def test_ps_shows_an_ended_agent_with_its_exit_code_and_no_pid() -> None:
+    """An ended agent's state carries its exit code; pid and uptime are dashes."""
+    ended = status(
+        "docs",
+        state=AgentState.FAILED,
+        pid=None,
+        ended_at=NOW - timedelta(minutes=1),
+        exit_code=3,
+        last_activity=None,
+    )
+    assert table_rows(render.ps([ended], NOW)) == [
+        ["docs", "stub", "failed (3)", "–", "–", "–"],
+    ]
+
+
+def test_ps_counts_live_agents_in_its_summary() -> None:
+    """The summary line counts running agents out of all agents."""
+    ended = status("docs", state=AgentState.STOPPED, pid=None, exit_code=0)
+    text = render.ps([status(), ended], NOW)
+    assert len(table_rows(text)) == 2
+    assert text.endswith("1 of 2 agents running")
+    assert render.ps([status()], NOW).endswith("1 of 1 agent running")
+
+
+def test_ps_ended_agent_without_exit_code_shows_bare_state() -> None:
+    """An ended agent whose exit status is unknown shows its state without parentheses."""
+    ended = status(state=AgentState.FAILED, pid=None, exit_code=None)
+    assert table_rows(render.ps([ended], NOW))[0][2] == "failed"
+
+
+def test_table_escapes_pipes_and_newlines_in_cells() -> None:
+    """A pipe or newline inside a cell cannot break the table's structure."""
+    text = render.table(["a", "b"], [["x|y", "two\nlines"]])
+    assert text.splitlines()[2] == "| x\\|y | two lines |"
+
+
+def test_code_block_uses_a_plain_fence_for_plain_content() -> None:
+    """Content without backticks gets a three-backtick fence with the info string."""
+    assert render.code_block(["hello"]) == "```text\nhello\n```"
+
+
+@pytest.mark.parametrize("content", ["```", "````", "see ```python``` here", "``````"])
+def test_code_block_fence_is_longer_than_any_backtick_run_in_the_content(content: str) -> None:
+    """The fence is longer than every backtick run inside, so the content can never close it."""
+    block = render.code_block(["before", content, "after"])
+    lines = block.splitlines()
+    fence = lines[-1]
+    longest = max(len(run) for run in re.findall(r"`+", content))
+    assert set(fence) == {"`"}
+    assert len(fence) > longest
+    assert lines[0] == fence + "text"
+    assert lines[1:-1] == ["before", content, "after"]
+
+
+def test_spawned_reports_the_new_process_and_its_first_output() -> None:
+    """A fresh spawn names the agent, runtime and pid, and quotes what it wrote."""
+    text = render.spawned(status(), started=True, output=["stub: started"])
+    assert text.startswith("Started **coder-1** (stub), pid 4242.")
+    assert "```text\nstub: started\n```" in text
+
+
+def test_spawned_of_an_already_running_agent_says_so_and_points_at_restart() -> None:
+    """Spawning a live agent reports its state and pid and suggests restart instead."""
+    text = render.spawned(status(), started=False)
+    assert text == (
+        "**coder-1** is already running, pid 4242 — not starting a second one. "
+        "Use `restart coder-1` to relaunch it."
+    )
+
+
+def test_logs_with_no_output_says_so() -> None:
+    """An agent that has written nothing gets a sentence, not an empty block."""
+    assert render.logs("coder-1", [], 40) == "**coder-1** has written no output yet."
+
+
+def test_logs_hints_at_more_only_when_the_request_was_filled() -> None:
+    """The --lines hint appears when as many lines as requested came back, not fewer."""
+    full = render.logs("coder-1", ["a", "b"], 2)
+    short = render.logs("coder-1", ["a"], 40)
+    assert "--lines N" in full
+    assert full.startswith("Last 2 lines of **coder-1**")
+    assert "--lines N" not in short
+    assert short.startswith("Last 1 line of **coder-1**:")
