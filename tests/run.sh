@@ -40,6 +40,10 @@ sys.exit(m.version('matrix-synapse') != '$synapse_version')" 2>/dev/null; then
   fi
 fi
 
+# The real agent CLIs (pinned npm packages) that tests/integration/test_real_clis.py runs
+# against the fake provider; installed into .cache/agent-clis (needs node and npm).
+bash tests/agent_clis.sh
+
 echo "== ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
