@@ -11,7 +11,6 @@ does not hold up another. When a connector's inbound stream ends (console EOF or
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 import logging
 from collections.abc import Mapping, Sequence
@@ -24,7 +23,7 @@ from bot.grammar import Grammar
 from bot.handlers import Handlers
 from bot.lock import StateDirLock
 from bot.router import Router
-from connectors.base import Connector, InboundMessage, OutboundMessage
+from connectors.base import Connector, InboundMessage, OutboundMessage, RoomId, ThreadId
 from connectors.console import ConsoleConnector
 from fleet.backends.base import Backend
 from fleet.backends.process import SubprocessBackend
@@ -65,7 +64,8 @@ class App:
         self.config = config
         self._clock = clock
         self._environ = environ
-        self._connectors = list(connectors) if connectors is not None else self._make_connectors()
+        self._injected_connectors = list(connectors) if connectors is not None else None
+        self._connectors: list[Connector] = []
         self._runtimes = runtimes or default_registry()
         self._backends = (
             dict(backends) if backends is not None else {"subprocess": SubprocessBackend()}
@@ -81,11 +81,33 @@ class App:
         self._conversations: dict[ConversationKey, asyncio.Lock] = {}
         self._started_connectors: list[Connector] = []
 
-    def _make_connectors(self) -> list[Connector]:
+    def _make_connectors(self, ledger: Ledger, acl: Acl) -> list[Connector]:
+        """The connectors the config lists, in start order."""
+        cfg = self.config
         connectors: list[Connector] = []
-        if self.config.console is not None:
-            connectors.append(ConsoleConnector(self.config.console, self._clock))
+        if cfg.console is not None:
+            connectors.append(ConsoleConnector(cfg.console, self._clock))
+        if cfg.matrix is not None:
+            from connectors.matrix.connector import MatrixConnector
+
+            connectors.append(
+                MatrixConnector(
+                    cfg.matrix,
+                    state=ledger,
+                    clock=self._clock,
+                    environ=self._environ,
+                    state_dir=cfg.state_dir,
+                    is_operator=lambda user: acl.role_of("matrix", user) is not None,
+                )
+            )
         return connectors
+
+    def _prefixes(self) -> dict[str, str]:
+        """Connectors whose command prefix differs from the top-level one."""
+        matrix = self.config.matrix
+        if matrix is not None and matrix.command_prefix is not None:
+            return {"matrix": matrix.command_prefix}
+        return {}
 
     @property
     def fleet(self) -> Fleet:
@@ -136,11 +158,18 @@ class App:
             prefix=cfg.command_prefix,
             logs_lines=cfg.defaults.logs_lines,
         )
+        acl = Acl(Grant(op.id, Role(op.role), op.connector) for op in cfg.effective_operators())
         self._router = Router(
             grammar=Grammar(COMMANDS, prefix=cfg.command_prefix),
-            acl=Acl(Grant(op.id, Role(op.role), op.connector) for op in cfg.effective_operators()),
+            grammars={name: Grammar(COMMANDS, prefix=p) for name, p in self._prefixes().items()},
+            acl=acl,
             handlers=handlers.table(),
             ledger=self._ledger,
+        )
+        self._connectors = (
+            self._injected_connectors
+            if self._injected_connectors is not None
+            else self._make_connectors(self._ledger, acl)
         )
         for connector in self._connectors:
             await connector.start()
@@ -208,12 +237,21 @@ class App:
                 log.exception("could not answer a message on %s", connector.name)
 
     async def _on_fleet_event(self, event: FleetEvent) -> None:
-        if event.by_operator:
+        """Tell operators what happened to an agent: in its threads, else the home room."""
+        if event.by_operator or self._ledger is None:
             return  # the operator already got the answer to their command
         text = render.fleet_event(event)
         for connector in self._started_connectors:
-            room = connector.home_room
-            if room is None:
-                continue
-            with contextlib.suppress(Exception):
-                await connector.send(OutboundMessage(room=room, markdown=text))
+            threads = await self._ledger.threads_for_topic(connector.name, event.agent)
+            targets: list[tuple[RoomId, ThreadId | None]] = [
+                (RoomId(room), ThreadId(thread)) for room, thread in threads
+            ]
+            if not targets and connector.home_room is not None:
+                targets = [(connector.home_room, None)]
+            for room, thread in targets:
+                try:
+                    await connector.send(
+                        OutboundMessage(room=room, markdown=text, thread_id=thread)
+                    )
+                except Exception:
+                    log.exception("could not post a fleet event on %s", connector.name)

@@ -17,6 +17,7 @@ from pathlib import Path
 from bot.config import Config, ConfigError, load_config
 from bot.lock import AlreadyRunning
 from bot.logs import setup_logging
+from connectors.matrix import setup as matrix_setup
 from fleet.clock import SystemClock
 from fleet.errors import FleetwardenError
 from fleet.runtimes import default_registry
@@ -41,6 +42,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", type=Path, help=config_help)
     check = sub.add_parser("check-config", help="validate a configuration file and summarise it")
     check.add_argument("--config", type=Path, help=config_help)
+    matrix = sub.add_parser("matrix", help="Matrix homeserver helpers")
+    matrix_sub = matrix.add_subparsers(dest="matrix_command", metavar="COMMAND", required=True)
+    matrix_setup.configure_parser(
+        matrix_sub.add_parser("setup", help="register the bot, create its room, print the config")
+    )
     return parser
 
 
@@ -57,6 +63,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the console script."""
     args = _parser().parse_args(argv)
     environ = dict(os.environ)
+    if args.command == "matrix":
+        sys.exit(matrix_setup.main(args, environ))
     try:
         config = load_config(args.config, environ, runtimes=default_registry().names())
     except ConfigError as exc:

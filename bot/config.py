@@ -30,6 +30,7 @@ from pydantic_core import PydanticCustomError
 
 from bot.config_problems import ConfigError, ConfigProblem, Locator, compose, describe, translate
 from connectors.console_config import ConsoleConfig, Role
+from connectors.matrix.config import MatrixConfig
 from fleet.roster import AgentEntry, ConfigPath, SchemaContext, check_known, schema_context
 
 __all__ = [
@@ -165,6 +166,11 @@ class ConnectorsSection(BaseModel):
         ),
     )
 
+    matrix: MatrixConfig | None = Field(
+        default=None,
+        description="A Matrix homeserver account and the rooms it serves (see the Matrix section).",
+    )
+
     @field_validator("console", mode="before")
     @classmethod
     def _empty_means_defaults(cls, value: object) -> object:
@@ -257,6 +263,8 @@ class Config:
     """As listed; :meth:`effective_operators` adds the console user."""
     console: ConsoleConfig | None
     """The console connector's settings, or ``None`` when it does not run."""
+    matrix: MatrixConfig | None
+    """The Matrix connector's settings, or ``None`` when it does not run."""
     agents: tuple[AgentEntry, ...]
     """The roster, in file order; :meth:`AgentEntry.to_spec` with ``defaults`` to launch."""
     defaults: Defaults
@@ -274,6 +282,7 @@ class Config:
         state_dir = _absolute(base_dir, document.state_dir)
         ledger = document.ledger
         console = ConsoleConfig() if document.connectors is None else document.connectors.console
+        matrix = None if document.connectors is None else document.connectors.matrix
         return cls(
             source=source,
             state_dir=state_dir,
@@ -282,6 +291,7 @@ class Config:
             log_level=document.log_level,
             operators=document.operators,
             console=console if console is not None and console.enabled else None,
+            matrix=matrix if matrix is not None and matrix.enabled else None,
             agents=document.agents,
             defaults=document.defaults,
             document=document,

@@ -37,7 +37,16 @@ class Request:
         return f"{self.message.sender} on {self.message.connector}"
 
 
-Handler = Callable[[Request], Awaitable[str]]
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A handler's answer. With ``topic``, it goes into that topic's thread (opened with
+    this reply as its root where the room has none yet)."""
+
+    markdown: str
+    topic: str | None = None
+
+
+Handler = Callable[[Request], Awaitable[str | Reply]]
 
 
 class Handlers:
@@ -77,7 +86,7 @@ class Handlers:
     async def ps(self, req: Request) -> str:
         return render.ps(await self._fleet.ps(), self._clock.now())
 
-    async def spawn(self, req: Request) -> str:
+    async def spawn(self, req: Request) -> Reply:
         flags = req.command.flags
         workdir = _workdir(flags.get("workdir"))
         outcome = await self._fleet.spawn(
@@ -88,7 +97,8 @@ class Handlers:
             workdir=workdir,
             by=req.who,
         )
-        return render.spawned(outcome.status, outcome.started, outcome.output)
+        text = render.spawned(outcome.status, outcome.started, outcome.output)
+        return Reply(text, topic=outcome.status.name)
 
     async def stop(self, req: Request) -> str:
         name = req.arg("NAME")

@@ -77,7 +77,7 @@ def ps(statuses: Sequence[AgentStatus], now: datetime) -> str:
 
 def spawned(status: AgentStatus, started: bool, output: Sequence[str] = ()) -> str:
     if started:
-        head = f"Started **{status.name}** ({status.runtime}), pid {status.pid}."
+        head = f"Agent **{status.name}** started ({status.runtime}), pid {status.pid}."
         return f"{head} It wrote:\n\n{code_block(output)}" if output else head
     since = f", pid {status.pid}" if status.pid is not None else ""
     return (

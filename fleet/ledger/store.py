@@ -314,6 +314,15 @@ class Ledger:
         )
         return None if row is None else str(row[0])
 
+    async def threads_for_topic(self, connector: str, topic: str) -> list[tuple[str, str]]:
+        """Every (room, thread id) bound to ``topic`` on ``connector``, oldest first."""
+        rows = await self._all(
+            "SELECT room, thread_id FROM threads WHERE connector = ? AND topic = ? "
+            "ORDER BY created_at",
+            (connector, topic),
+        )
+        return [(str(row[0]), str(row[1])) for row in rows]
+
     async def topic_for_thread(self, connector: str, room: str, thread_id: str) -> str | None:
         """The topic ``thread_id`` in ``room`` is bound to, if any."""
         row = await self._one(

@@ -7,6 +7,7 @@ steps), then echoes every line it receives on stdin. Lines it understands:
     exit         say goodbye and exit with status 0
     fail N       exit with status N (to see how failures look)
     fork         start a child process that sleeps (to see group stop at work)
+    lines N      print N numbered lines at once (to see how long output is shown)
 
 It exits with status 0 on SIGTERM. Standard library only; run as a script.
 """
@@ -61,6 +62,11 @@ def main(argv: list[str]) -> int:
         if len(words) == 2 and words[0] == "fail" and words[1].isdigit():
             say(f"failing with status {words[1]}")
             return int(words[1])
+        if len(words) == 2 and words[0] == "lines" and words[1].isdigit():
+            count = min(int(words[1]), 100_000)
+            sys.stdout.write("".join(f"stub: line {i} of {count}\n" for i in range(1, count + 1)))
+            sys.stdout.flush()
+            continue
         if line.strip() == "fork":
             child = subprocess.Popen(
                 [sys.executable, "-c", "import time\nwhile True: time.sleep(60)"],

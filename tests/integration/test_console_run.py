@@ -49,7 +49,7 @@ def test_done_when_script_in_an_empty_directory(tmp_path: Path) -> None:
     assert "Traceback" not in out + err
     assert err == ""
     assert "spawn NAME" in out  # the help table
-    assert "Started demo (stub), pid" in out
+    assert "Agent demo started (stub), pid" in out
     assert "stub: working on: count to 3" in out
     assert "stub: 3" in out
     assert "demo" in out and "running" in out  # the ps row
@@ -75,7 +75,9 @@ def test_quit_ends_the_session(tmp_path: Path) -> None:
 
 def test_spawn_is_idempotent(bot: ConsoleBot) -> None:
     """Spawning a running agent reports it and never starts a second process."""
-    first = bot.command("spawn demo --prompt 'count to 2'", r"Started demo \(stub\), pid (\d+)")
+    first = bot.command(
+        "spawn demo --prompt 'count to 2'", r"Agent demo started \(stub\), pid (\d+)"
+    )
     second = bot.command("spawn demo", r"demo is already running, pid (\d+)")
     assert first.group(1) == second.group(1)
     bot.command("ps", r"1 of 1 agent running")
@@ -86,7 +88,7 @@ def test_spawn_is_idempotent(bot: ConsoleBot) -> None:
 
 def test_send_echo_and_logs(bot: ConsoleBot) -> None:
     """`send` delivers a line to the agent and shows what it wrote back; `logs` tails it."""
-    bot.command("spawn demo", r"Started demo")
+    bot.command("spawn demo", r"Agent demo started")
     bot.command("send demo it's a fine day", r"stub: received: it's a fine day")
     bot.command("logs demo --lines 2", r"stub: received: it's a fine day")
 
@@ -111,7 +113,7 @@ def test_stop_kills_the_whole_process_group(bot: ConsoleBot) -> None:
 
 def test_an_agent_that_ends_by_itself_is_reported(bot: ConsoleBot) -> None:
     """An agent exiting on its own is announced and shown as failed with its status."""
-    bot.command("spawn demo", r"Started demo")
+    bot.command("spawn demo", r"Agent demo started")
     bot.send("send demo fail 3")
     bot.expect(r"demo failed: exited with status 3")
     bot.command("ps", r"failed \(3\)")

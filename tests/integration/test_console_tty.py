@@ -63,7 +63,7 @@ def test_interactive_console_shows_a_prompt_and_answers(terminal: Terminal) -> N
     assert wait_until(lambda: "fleetwarden>" in terminal.screen()), terminal.screen()
     assert "type `help`, or `quit` to leave" in terminal.screen()
     terminal.type("spawn demo --prompt 'count to 2'")
-    assert wait_until(lambda: "Started demo (stub)" in terminal.screen()), terminal.screen()
+    assert wait_until(lambda: "Agent demo started (stub)" in terminal.screen()), terminal.screen()
     terminal.type("!ps")
     assert wait_until(lambda: "1 of 1 agent running" in terminal.screen()), terminal.screen()
     terminal.type("stop demo")

@@ -140,7 +140,7 @@ def test_code_block_fence_is_longer_than_any_backtick_run_in_the_content(content
 def test_spawned_reports_the_new_process_and_its_first_output() -> None:
     """A fresh spawn names the agent, runtime and pid, and quotes what it wrote."""
     text = render.spawned(status(), started=True, output=["stub: started"])
-    assert text.startswith("Started **coder-1** (stub), pid 4242.")
+    assert text.startswith("Agent **coder-1** started (stub), pid 4242.")
     assert "```text\nstub: started\n```" in text
 
 

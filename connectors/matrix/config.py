@@ -1,0 +1,111 @@
+"""The Matrix connector's settings: the ``connectors.matrix`` section of the config file."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from fleet.roster import EnvVarName
+
+_USER_ID = re.compile(r"@[^:\s]+:\S+")
+# Room ids of room version 12 (the default of Synapse 1.163) have no ":server" part.
+_ROOM = re.compile(r"![^:\s]+(:\S+)?|#[^:\s]+:\S+")
+
+
+class MatrixConfig(BaseModel):
+    """A bot account on a Matrix homeserver, serving the rooms listed.
+
+    The bot logs in with an access token, or with a password (it then keeps the device
+    id and token it got in the state dir and reuses them). Operators are listed by Matrix
+    user id in the top-level `operators`. Only unencrypted rooms are supported for now.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(
+        default=True,
+        strict=True,
+        description="Run the Matrix connector. `false` keeps the section but turns it off.",
+    )
+    homeserver: str = Field(
+        description="The homeserver's client API base URL, e.g. `http://127.0.0.1:6167`.",
+    )
+    user_id: str = Field(
+        description="The bot's Matrix user id, e.g. `@fleetwarden:example.org`.",
+    )
+    access_token_env: EnvVarName | None = Field(
+        default=None,
+        description="The environment variable holding the bot's access token.",
+    )
+    password_env: EnvVarName | None = Field(
+        default=None,
+        description=(
+            "The environment variable holding the bot's password (instead of a token). The "
+            "device id and token from the login are kept in the state dir and reused."
+        ),
+    )
+    device_name: str = Field(
+        default="fleetwarden",
+        min_length=1,
+        description="The display name of the device a password login creates.",
+    )
+    rooms: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "The rooms the bot serves, by id (`!abc:example.org`) or alias "
+            "(`#ops:example.org`); it joins them at start. Rooms an operator invites it to "
+            "are served too. Fleet-wide notices go to the first."
+        ),
+    )
+    command_prefix: str | None = Field(
+        default=None,
+        description="The command prefix in Matrix rooms. Default: the top-level `command_prefix`.",
+    )
+    sync_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=300,
+        description="How long one long-poll sync waits for new events (more than 0, at most 300).",
+    )
+
+    @field_validator("homeserver")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("user_id")
+    @classmethod
+    def _user_id(cls, value: str) -> str:
+        if not _USER_ID.fullmatch(value):
+            raise ValueError(f"expected a Matrix user id like @bot:example.org, got {value!r}")
+        return value
+
+    @field_validator("rooms")
+    @classmethod
+    def _room_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for room in value:
+            if not _ROOM.fullmatch(room):
+                raise ValueError(
+                    f"expected a room id like !abc:example.org or an alias like "
+                    f"#ops:example.org, got {room!r}"
+                )
+        return value
+
+    @field_validator("command_prefix")
+    @classmethod
+    def _prefix(cls, value: str | None) -> str | None:
+        if value is not None and (not value or len(value) > 8 or any(c.isspace() for c in value)):
+            raise ValueError('a command prefix is 1-8 characters with no spaces, e.g. "!"')
+        return value
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> MatrixConfig:
+        if (self.access_token_env is None) == (self.password_env is None):
+            raise ValueError(
+                "set exactly one of access_token_env or password_env (the name of the "
+                "environment variable holding the bot's token or password)"
+            )
+        return self

@@ -1,0 +1,210 @@
+"""The Matrix connector: operators command the fleet from Matrix rooms, one thread per agent.
+
+Wires the parts together and owns the lifecycle: login (:mod:`.session`), served rooms
+(:mod:`.rooms`), the sync task (:mod:`.sync`) feeding :meth:`MatrixConnector.inbound`,
+and posting (:mod:`.outbound`). Only unencrypted rooms are served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from pathlib import Path
+
+import nio
+
+from connectors.base import (
+    ConnectorHealth,
+    EventId,
+    InboundMessage,
+    OutboundMessage,
+    RoomId,
+    SendResult,
+    ThreadId,
+)
+from connectors.errors import ConnectorError
+from connectors.matrix import session, wire
+from connectors.matrix.config import MatrixConfig
+from connectors.matrix.outbound import Outbound
+from connectors.matrix.rooms import ConnectorState, ServedRooms
+from connectors.matrix.sync import SyncLoop
+from connectors.matrix.translate import CONNECTOR, Identity
+from fleet.clock import Clock
+
+log = logging.getLogger(__name__)
+
+
+class _State(enum.Enum):
+    NEW = "not started"
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPED = "stopped"
+
+
+class MatrixConnector:
+    """A bot account on a Matrix homeserver, serving its configured and invited rooms."""
+
+    def __init__(
+        self,
+        config: MatrixConfig,
+        *,
+        state: ConnectorState,
+        clock: Clock,
+        environ: Mapping[str, str],
+        state_dir: Path,
+        is_operator: Callable[[str], bool],
+        default_command_prefix: str = "!",
+    ) -> None:
+        """``default_command_prefix``: the top-level prefix, used in the greeting when
+        ``config.command_prefix`` is not set."""
+        self._config = config
+        self._state_store = state
+        self._environ = environ
+        self._state_dir = state_dir
+        # No retries inside nio (by default it retries 429s and timeouts silently and
+        # forever): the sync loop and the send path own retrying.
+        self._client = nio.AsyncClient(
+            config.homeserver,
+            user=config.user_id,
+            config=nio.AsyncClientConfig(
+                max_limit_exceeded=0,
+                max_timeouts=0,
+                request_timeout=config.sync_timeout_seconds + 30,
+            ),
+        )
+        self._outbound = Outbound(self._client, clock)
+        prefix = config.command_prefix or default_command_prefix
+        self._rooms = ServedRooms(
+            self._client,
+            state,
+            is_operator=is_operator,
+            post=self._post_markdown,
+            hello=f"Hello — Fleetwarden is here. Type `{prefix}help`.",
+        )
+        self._queue: asyncio.Queue[InboundMessage | None] = asyncio.Queue()
+        self._sync: SyncLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._state = _State.NEW
+
+    @property
+    def name(self) -> str:
+        return CONNECTOR
+
+    @property
+    def home_room(self) -> RoomId | None:
+        room = self._rooms.home_room
+        return None if room is None else RoomId(room)
+
+    async def start(self) -> None:
+        """Log in, take the sync token, join the configured rooms, start syncing."""
+        if self._state is not _State.NEW:
+            raise RuntimeError("the Matrix connector starts once")
+        self._state = _State.STARTING
+        try:
+            await session.log_in(self._client, self._config, self._environ, self._state_dir)
+            sync = SyncLoop(
+                self._client,
+                state=self._state_store,
+                rooms=self._rooms,
+                identity=Identity.of(self._config.user_id, await self._display_name()),
+                emit=self._queue.put_nowait,
+                timeout_seconds=self._config.sync_timeout_seconds,
+            )
+            # Take the first sync token before joining, so that everything after the bot's
+            # own join event is acted on: the join is the operator's sign it is listening.
+            await sync.prime()
+            await self._rooms.join_configured(self._config.rooms)
+            await self._rooms.restore_invited()
+        except BaseException:
+            self._state = _State.STOPPED
+            await self._client.close()
+            raise
+        self._sync = sync
+        self._task = asyncio.create_task(self._run(sync), name="matrix-sync")
+        self._state = _State.RUNNING
+        log.info("matrix: serving %s as %s", self._config.homeserver, self._config.user_id)
+
+    async def _run(self, sync: SyncLoop) -> None:
+        try:
+            await sync.run()
+        except Exception:  # a bug, not an outage: end the stream loudly
+            log.exception("matrix: the sync loop failed")
+        finally:
+            self._queue.put_nowait(None)  # ends inbound(): the app stops
+
+    async def stop(self) -> None:
+        """Stop syncing and close the HTTP session. Safe to repeat."""
+        if self._state is _State.STOPPED:
+            return
+        self._state = _State.STOPPED
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise  # stop() itself is being cancelled
+        await self._client.close()
+        self._queue.put_nowait(None)
+
+    async def inbound(self) -> AsyncIterator[InboundMessage]:
+        while True:
+            message = await self._queue.get()
+            if message is None:
+                self._queue.put_nowait(None)  # a later reader ends too
+                return
+            yield message
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        self._check_running()
+        return await self._outbound.send(message)
+
+    async def send_image(
+        self, room: RoomId, path: Path, thread_id: ThreadId | None = None
+    ) -> EventId:
+        """Upload the PNG at ``path`` and post it in ``room`` (in ``thread_id`` if given)."""
+        self._check_running()
+        return await self._outbound.send_image(room, path, thread_id)
+
+    async def open_thread(self, room: RoomId, topic: str, first_message: str) -> ThreadId:
+        self._check_running()
+        return await self._outbound.open_thread(room, first_message)
+
+    async def health(self) -> ConnectorHealth:
+        if self._state is not _State.RUNNING or self._task is None or self._task.done():
+            state = "sync stopped" if self._state is _State.RUNNING else self._state.value
+            return ConnectorHealth(ok=False, detail=f"matrix: {state}")
+        problem = await wire.versions(self._client)
+        if problem is not None:
+            return ConnectorHealth(ok=False, detail=problem)
+        try:
+            who = await wire.call(self._client.whoami(), nio.WhoamiResponse, "whoami")
+        except ConnectorError as exc:
+            return ConnectorHealth(ok=False, detail=str(exc))
+        if who.user_id != self._config.user_id:
+            return ConnectorHealth(
+                ok=False, detail=f"logged in as {who.user_id}, not {self._config.user_id}"
+            )
+        failures = self._sync.failures if self._sync is not None else 0
+        if failures:
+            return ConnectorHealth(ok=False, detail=f"sync failing ({failures} attempts)")
+        return ConnectorHealth(ok=True, detail=f"{who.user_id} on {self._config.homeserver}")
+
+    def _check_running(self) -> None:
+        if self._state is not _State.RUNNING:
+            raise ConnectorError(f"the Matrix connector is {self._state.value}")
+
+    async def _post_markdown(self, room: str, markdown: str) -> object:
+        return await self._outbound.send(OutboundMessage(room=RoomId(room), markdown=markdown))
+
+    async def _display_name(self) -> str | None:
+        try:
+            response = await self._client.get_displayname(self._config.user_id)
+        except wire.TRANSIENT_EXCEPTIONS:
+            return None
+        name = getattr(response, "displayname", None)
+        return name if isinstance(name, str) else None

@@ -1,0 +1,68 @@
+"""Posting: markdown replies as split notices, images, thread roots.
+
+Each event gets its own transaction id, kept across retries, so a send retried after
+a lost response is not posted twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+from typing import Any
+
+import nio
+
+from connectors.base import EventId, OutboundMessage, RoomId, SendResult, ThreadId
+from connectors.errors import ConnectorError
+from connectors.matrix import render, wire
+from fleet.clock import Clock
+
+
+class Outbound:
+    """The write side of the connector."""
+
+    def __init__(self, client: nio.AsyncClient, clock: Clock) -> None:
+        self._client = client
+        self._clock = clock
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        """Post ``message``'s markdown (split to fit) and then its images; all event ids."""
+        contents = render.notices(
+            message.markdown, thread_id=message.thread_id, in_reply_to=message.in_reply_to
+        )
+        ids = [await self._post(message.room, content) for content in contents]
+        for path in message.images:
+            ids.append(await self.send_image(message.room, path, thread_id=message.thread_id))
+        return SendResult(event_ids=tuple(ids))
+
+    async def send_image(
+        self, room: RoomId | str, path: Path, thread_id: ThreadId | str | None = None
+    ) -> EventId:
+        """Upload the PNG at ``path`` and post it as an ``m.image`` (in ``thread_id`` if given)."""
+        try:
+            data = await asyncio.to_thread(path.read_bytes)
+            render.png_size(data)
+        except (OSError, ValueError) as exc:
+            raise ConnectorError(f"cannot send image {path}: {exc}") from exc
+        url = await wire.upload_png(self._client, path.name, data, self._clock)
+        content = render.image(path.name, url, data, render.relation(thread_id, None))
+        return await self._post(str(room), content)
+
+    async def open_thread(self, room: RoomId, first_message: str) -> ThreadId:
+        """Post ``first_message`` as a plain room message: its event is the thread root.
+
+        A message too long for one event continues as replies in the new thread.
+        """
+        # Split once, measured as thread replies (the longer relation), so nothing is lost.
+        parts = render.parts(first_message, thread_id=render.LONGEST_EVENT_ID)
+        if not parts:
+            raise ConnectorError("cannot open a thread with an empty first message")
+        root = await self._post(room, render.notice(parts[0], None))
+        for part in parts[1:]:
+            await self._post(room, render.notice(part, render.relation(root, None)))
+        return ThreadId(root)
+
+    async def _post(self, room: str, content: Any) -> EventId:
+        tx_id = str(uuid.uuid4())
+        return EventId(await wire.send_event(self._client, room, content, tx_id, self._clock))

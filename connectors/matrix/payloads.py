@@ -1,0 +1,60 @@
+"""TypedDict shapes of the Matrix JSON this connector writes: event contents and the session file.
+
+Shapes we only read (sync events) stay plain dicts: the server decides what is in them,
+so :mod:`connectors.matrix.translate` checks every field it uses. Keys with a dot in
+them (``m.relates_to``) need TypedDict's functional form.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+JsonDict = dict[str, Any]
+"""A decoded JSON object whose shape is checked field by field where it is read."""
+
+
+class InReplyTo(TypedDict):
+    event_id: str
+
+
+ReplyRelation = TypedDict("ReplyRelation", {"m.in_reply_to": InReplyTo})
+ThreadRelation = TypedDict(
+    "ThreadRelation",
+    {"rel_type": str, "event_id": str, "is_falling_back": bool, "m.in_reply_to": InReplyTo},
+)
+Relation = ReplyRelation | ThreadRelation
+
+NoticeContent = TypedDict(
+    "NoticeContent",
+    {
+        "msgtype": str,
+        "body": str,
+        "format": str,
+        "formatted_body": str,
+        "m.relates_to": Relation,
+    },
+    total=False,
+)
+
+
+class ImageInfo(TypedDict):
+    mimetype: str
+    size: int
+    w: int
+    h: int
+
+
+ImageContent = TypedDict(
+    "ImageContent",
+    {"msgtype": str, "body": str, "url": str, "info": ImageInfo, "m.relates_to": Relation},
+    total=False,
+)
+
+
+class SessionFile(TypedDict):
+    """``<state_dir>/matrix/session.json``: a password login kept for reuse (mode 0600)."""
+
+    homeserver: str
+    user_id: str
+    device_id: str
+    access_token: str

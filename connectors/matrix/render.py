@@ -1,0 +1,140 @@
+"""Event contents the bot posts: markdown notices split to fit, thread relations, PNG images.
+
+Pure functions; :mod:`connectors.matrix.outbound` sends what they build.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Mapping
+from typing import Any
+
+from connectors.markdown import MIN_SPLIT_LIMIT, split_markdown, to_html
+from connectors.matrix.payloads import (
+    ImageContent,
+    NoticeContent,
+    Relation,
+    ReplyRelation,
+    ThreadRelation,
+)
+
+SPLIT_LIMIT = 16_000
+"""Markdown characters per message: long enough for a screenful, short enough for clients."""
+
+MAX_CONTENT_BYTES = 48_000
+"""Budget for one event's content as UTF-8 JSON. Synapse rejects an event whose whole PDU
+(content plus signatures, hashes, auth and prev events) exceeds 65,536 bytes; HTML escaping
+can make ``formatted_body`` several times longer than the markdown, so each part is measured."""
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+LONGEST_EVENT_ID = "$" + "x" * 254
+"""Stands in for an event id not known yet when measuring (the spec caps ids at 255 bytes)."""
+
+
+def relation(
+    thread_id: str | None, in_reply_to: str | None, *, first: bool = True
+) -> Relation | None:
+    """``m.relates_to`` for a message in ``thread_id`` and/or replying to ``in_reply_to``.
+
+    Only the first part of a split message is a genuine reply; later parts of a thread
+    message carry the thread fallback (``is_falling_back``) so thread-unaware clients
+    show them as replies to the root. Outside a thread later parts carry no relation.
+    """
+    reply_to = in_reply_to if first else None
+    if thread_id is not None:
+        thread: ThreadRelation = {
+            "rel_type": "m.thread",
+            "event_id": thread_id,
+            # The spec: true when m.in_reply_to only points somewhere for old clients.
+            "is_falling_back": reply_to is None,
+            "m.in_reply_to": {"event_id": reply_to or thread_id},
+        }
+        return thread
+    if reply_to is not None:
+        reply: ReplyRelation = {"m.in_reply_to": {"event_id": reply_to}}
+        return reply
+    return None
+
+
+def notice(part: str, relates_to: Relation | None) -> NoticeContent:
+    """One ``m.notice`` (the bot convention: other bots do not answer notices) with HTML."""
+    content: NoticeContent = {
+        "msgtype": "m.notice",
+        "body": part,
+        "format": "org.matrix.custom.html",
+        "formatted_body": to_html(part),
+    }
+    if relates_to is not None:
+        content["m.relates_to"] = relates_to
+    return content
+
+
+def content_size(content: Mapping[str, Any]) -> int:
+    """Bytes of ``content`` as compact UTF-8 JSON, as it counts against the event limit."""
+    return len(json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+def parts(
+    markdown: str,
+    *,
+    thread_id: str | None = None,
+    in_reply_to: str | None = None,
+    limit: int = SPLIT_LIMIT,
+    max_bytes: int = MAX_CONTENT_BYTES,
+) -> list[str]:
+    """``markdown`` split so that each part's notice, with its relation, fits ``max_bytes``."""
+    # The first part's relation is the longest: measuring every part with it is safe.
+    return _fit(markdown, limit, max_bytes, relation(thread_id, in_reply_to))
+
+
+def notices(
+    markdown: str,
+    *,
+    thread_id: str | None = None,
+    in_reply_to: str | None = None,
+    limit: int = SPLIT_LIMIT,
+    max_bytes: int = MAX_CONTENT_BYTES,
+) -> list[NoticeContent]:
+    """``markdown`` as notice contents, each within ``max_bytes``; fences stay balanced."""
+    split = parts(
+        markdown, thread_id=thread_id, in_reply_to=in_reply_to, limit=limit, max_bytes=max_bytes
+    )
+    return [
+        notice(part, relation(thread_id, in_reply_to, first=index == 0))
+        for index, part in enumerate(split)
+    ]
+
+
+def _fit(markdown: str, limit: int, max_bytes: int, relates_to: Relation | None) -> list[str]:
+    # A part whose encoded content is over budget (heavy HTML escaping, wide characters)
+    # is split again with half the limit; each round halves, so this ends.
+    fitted: list[str] = []
+    for part in split_markdown(markdown, limit):
+        if content_size(notice(part, relates_to)) <= max_bytes or limit <= MIN_SPLIT_LIMIT:
+            fitted.append(part)
+        else:
+            fitted.extend(_fit(part, max(MIN_SPLIT_LIMIT, limit // 2), max_bytes, relates_to))
+    return fitted
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """Width and height from a PNG's IHDR chunk; ValueError if ``data`` is not a PNG."""
+    if len(data) < 24 or not data.startswith(_PNG_SIGNATURE) or data[12:16] != b"IHDR":
+        raise ValueError("not a PNG image (no PNG signature and IHDR chunk)")
+    width, height = struct.unpack(">II", data[16:24])
+    return int(width), int(height)
+
+
+def image(name: str, url: str, data: bytes, relates_to: Relation | None = None) -> ImageContent:
+    """An ``m.image`` for an uploaded PNG at ``url`` (an ``mxc://`` URI)."""
+    width, height = png_size(data)
+    content: ImageContent = {
+        "msgtype": "m.image",
+        "body": name,
+        "url": url,
+        "info": {"mimetype": "image/png", "size": len(data), "w": width, "h": height},
+    }
+    if relates_to is not None:
+        content["m.relates_to"] = relates_to
+    return content

@@ -1,0 +1,201 @@
+"""The long-lived ``/sync`` loop: new messages in served rooms become inbound, in order.
+
+Owns the sync token (connector state ``next_batch``), gap filling when a room's timeline
+is ``limited``, de-duplication of replayed events, and the reconnect policy: capped
+exponential backoff with jitter on transport and server errors, a fatal stop when the
+access token is rejected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import nio
+
+from connectors.base import InboundMessage
+from connectors.errors import ConnectorAuthError, ConnectorError, RateLimited
+from connectors.matrix import translate, wire
+from connectors.matrix.backoff import Backoff
+from connectors.matrix.payloads import JsonDict
+from connectors.matrix.rooms import ConnectorState, ServedRooms
+from connectors.matrix.translate import CONNECTOR, Identity, RecentIds
+
+log = logging.getLogger(__name__)
+
+TOKEN_KEY = "next_batch"
+SYNC_FILTER: JsonDict = {"room": {"timeline": {"limit": 100}}}
+"""The default timeline limit is 10: a burst of commands between two syncs would be lost."""
+GAP_PAGE = 100
+GAP_PAGES = 20
+_RETRYABLE: tuple[type[Exception], ...] = (ConnectorError, *wire.TRANSIENT_EXCEPTIONS)
+
+
+class SyncLoop:
+    """One connector's sync task body: :meth:`prime` at start, then :meth:`run` until cancelled."""
+
+    def __init__(
+        self,
+        client: nio.AsyncClient,
+        *,
+        state: ConnectorState,
+        rooms: ServedRooms,
+        identity: Identity,
+        emit: Callable[[InboundMessage], None],
+        timeout_seconds: float,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self._client = client
+        self._state = state
+        self._rooms = rooms
+        self._emit = emit
+        self._timeout = timeout_seconds
+        self._backoff = backoff if backoff is not None else Backoff()
+        self._recent = RecentIds()
+        self._warned_encrypted: set[str] = set()
+        self._since: str | None = None
+        self._me = identity
+
+    @property
+    def failures(self) -> int:
+        """Syncs failed in a row just now (0: the last one worked)."""
+        return self._backoff.failures
+
+    async def prime(self) -> None:
+        """Load the saved token; on a first start, take one from a sync and act on nothing in it."""
+        self._since = await self._state.get_connector_state(CONNECTOR, TOKEN_KEY)
+        if self._since is not None:
+            return
+        response = await self._sync(None, timeout_ms=0)
+        await self._save_token(str(response.next_batch))
+        log.info("matrix: first start; history before now is ignored")
+
+    async def run(self) -> None:
+        """Sync until cancelled, or until the homeserver rejects the bot's token."""
+        while True:
+            try:
+                response = await self._sync(self._since, timeout_ms=int(self._timeout * 1000))
+                await self._handle(response)
+                await self._save_token(str(response.next_batch))
+            except ConnectorAuthError as exc:
+                log.error("matrix: %s — stopping; fix the bot's credentials", exc)
+                return
+            except _RETRYABLE as exc:
+                delay = self._backoff.next_delay()
+                if isinstance(exc, RateLimited):
+                    delay = max(delay, exc.retry_after)
+                level = logging.WARNING if self._backoff.failures == 1 else logging.INFO
+                log.log(level, "matrix: sync failed (%s); retrying in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            if self._backoff.failures:
+                log.warning("matrix: sync works again after %d failures", self._backoff.failures)
+                self._backoff.reset()
+
+    async def _sync(self, since: str | None, *, timeout_ms: int) -> Any:
+        # nio gives a timeout-0 sync no client-side deadline at all: bound every sync here.
+        async with asyncio.timeout(timeout_ms / 1000 + 30):
+            response = await self._client.sync(
+                timeout=timeout_ms, since=since, sync_filter=SYNC_FILTER
+            )
+        return wire.expect(response, nio.SyncResponse, "sync")
+
+    async def _save_token(self, token: str) -> None:
+        await self._state.set_connector_state(CONNECTOR, TOKEN_KEY, token)
+        self._since = token
+
+    async def _handle(self, response: Any) -> None:
+        """Emit the new messages of one sync, then answer invites and note departures."""
+        for room, info in response.rooms.join.items():
+            if room not in self._rooms:
+                continue
+            events = [_source(event) for event in info.timeline.events]
+            # Nothing before our own join matters, so a timeline that has it needs no gap
+            # read (Synapse marks a newly joined room's first timeline as limited).
+            joined_now = any(translate.is_own_join(e, self._me.user_id) for e in events)
+            if (
+                info.timeline.limited
+                and info.timeline.prev_batch
+                and self._since
+                and not joined_now
+            ):
+                missed = await self._gap(room, str(info.timeline.prev_batch), self._since)
+                events = missed + events
+            await self._room_events(str(room), events)
+        for room in response.rooms.leave:
+            await self._rooms.on_left(str(room))
+        for room, info in response.rooms.invite.items():
+            state = [_source(event) for event in info.invite_state]
+            await self._rooms.on_invite(str(room), translate.inviter(state, self._me.user_id))
+
+    async def _gap(self, room: str, prev_batch: str, since: str) -> list[JsonDict]:
+        """Events between the last sync and this one's truncated timeline, oldest first."""
+        newest_first: list[JsonDict] = []
+        token = prev_batch
+        for _ in range(GAP_PAGES):
+            page = await wire.call(
+                self._client.room_messages(
+                    room,
+                    start=token,
+                    end=since,
+                    direction=nio.MessageDirection.back,
+                    limit=GAP_PAGE,
+                ),
+                nio.RoomMessagesResponse,
+                f"fetch missed messages in {room}",
+            )
+            chunk = [_source(event) for event in page.chunk]
+            newest_first.extend(chunk)
+            joined_here = any(translate.is_own_join(e, self._me.user_id) for e in chunk)
+            if joined_here or not chunk or not page.end or page.end == token:
+                break
+            token = str(page.end)
+        else:
+            log.warning(
+                "matrix: more than %d messages missed in %s; only the newest are read",
+                GAP_PAGE * GAP_PAGES,
+                room,
+            )
+        log.info("matrix: read %d missed events in %s", len(newest_first), room)
+        return newest_first[::-1]
+
+    async def _room_events(self, room: str, events: list[JsonDict]) -> None:
+        # Events before the bot's own join are history it was not there for.
+        for index in range(len(events) - 1, -1, -1):
+            if translate.is_own_join(events[index], self._me.user_id):
+                events = events[index + 1 :]
+                break
+        for event in events:
+            if translate.turns_on_encryption(event):
+                log.error("matrix: %s", _encryption_turned_on(room))
+                await self._rooms.stop_serving(room)
+                return
+            if translate.is_encrypted(event) and room not in self._warned_encrypted:
+                self._warned_encrypted.add(room)
+                log.error("matrix: encrypted messages in %s cannot be read; ignoring them", room)
+            message = translate.to_inbound(event, room, self._me)
+            if message is None or message.event_id is None or message.event_id in self._recent:
+                continue
+            self._recent.add(message.event_id)
+            self._emit(message)
+
+
+def _source(event: Any) -> JsonDict:
+    """The event's JSON. nio's invite-state parser pops ``content`` out of ``source`` (it
+    survives only as an attribute): put it back."""
+    source = getattr(event, "source", None)
+    if not isinstance(source, dict):
+        return {}
+    content = getattr(event, "content", None)
+    if "content" not in source and isinstance(content, dict):
+        return {**source, "content": content}
+    return source
+
+
+def _encryption_turned_on(room: str) -> str:
+    return (
+        f"end-to-end encryption was turned on in {room}; Fleetwarden supports unencrypted "
+        "rooms only for now and stops serving it — use an unencrypted room"
+    )

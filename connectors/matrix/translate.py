@@ -1,0 +1,153 @@
+"""Translation of raw Matrix room events into :class:`InboundMessage`, and event predicates.
+
+Pure functions over the event JSON (nio's ``event.source``), so they work the same for
+events from ``/sync`` and from ``/messages``. Every field used is type-checked: a
+malformed event is skipped, never an exception.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from connectors.base import EventId, InboundMessage, RoomId, ThreadId, UserId
+from connectors.matrix.payloads import JsonDict
+
+CONNECTOR = "matrix"
+_SEPARATORS = frozenset(":, \t\n")
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who the bot is in a room: its user id and the names a mention may start with."""
+
+    user_id: str
+    names: tuple[str, ...]  # longest first, so "@bot:hs" wins over "@bot"
+
+    @classmethod
+    def of(cls, user_id: str, display_name: str | None = None) -> Identity:
+        localpart = user_id[1:].split(":", 1)[0]
+        names = {user_id, f"@{localpart}", localpart}
+        if display_name and display_name.strip():
+            names.add(display_name.strip())
+        return cls(user_id, tuple(sorted(names, key=len, reverse=True)))
+
+
+def _dict(value: Any) -> JsonDict:
+    return value if isinstance(value, dict) else {}
+
+
+def strip_mention(body: str, names: tuple[str, ...]) -> str | None:
+    """``body`` without a leading mention of one of ``names``; None if it starts with none.
+
+    A mention is a name (any case) followed by ``:``, ``,``, whitespace or the end.
+    """
+    folded = body.casefold()
+    for name in names:
+        size = len(name)
+        if folded.startswith(name.casefold()) and (len(body) == size or body[size] in _SEPARATORS):
+            return body[size:].lstrip(":,").strip()
+    return None
+
+
+def mentions(content: JsonDict, user_id: str) -> bool:
+    """Whether the event's intentional mentions (``m.mentions.user_ids``) name ``user_id``."""
+    user_ids = _dict(content.get("m.mentions")).get("user_ids")
+    return isinstance(user_ids, list) and user_id in user_ids
+
+
+def thread_root(content: JsonDict) -> str | None:
+    """The thread root event id when the event is in an ``m.thread``."""
+    relates_to = _dict(content.get("m.relates_to"))
+    root = relates_to.get("event_id")
+    if relates_to.get("rel_type") == "m.thread" and isinstance(root, str):
+        return root
+    return None
+
+
+def to_inbound(event: JsonDict, room: str, me: Identity) -> InboundMessage | None:
+    """The message a person wrote, or None for anything else.
+
+    Only ``m.text`` counts: notices are other bots talking, edits (``m.replace``) would
+    run a command twice, and the bot's own events are not inbound.
+    """
+    content = _dict(event.get("content"))
+    sender, event_id = event.get("sender"), event.get("event_id")
+    body, stamp = content.get("body"), event.get("origin_server_ts")
+    if (
+        event.get("type") != "m.room.message"
+        or content.get("msgtype") != "m.text"
+        or not isinstance(body, str)
+        or not isinstance(sender, str)
+        or not isinstance(event_id, str)
+        or isinstance(stamp, bool)
+        or not isinstance(stamp, int)
+        or sender == me.user_id
+        or "m.new_content" in content
+        or _dict(content.get("m.relates_to")).get("rel_type") == "m.replace"
+    ):
+        return None
+    stripped = strip_mention(body, me.names)
+    root = thread_root(content)
+    return InboundMessage(
+        connector=CONNECTOR,
+        sender=UserId(sender),
+        text=body if stripped is None else stripped,
+        room=RoomId(room),
+        timestamp=datetime.fromtimestamp(stamp / 1000, tz=UTC),
+        event_id=EventId(event_id),
+        thread_id=None if root is None else ThreadId(root),
+        addressed=stripped is not None or mentions(content, me.user_id),
+    )
+
+
+def is_encrypted(event: JsonDict) -> bool:
+    """An ``m.room.encrypted`` event: a message we cannot read."""
+    return event.get("type") == "m.room.encrypted"
+
+
+def turns_on_encryption(event: JsonDict) -> bool:
+    """An ``m.room.encryption`` state event: the room is end-to-end encrypted from here on."""
+    return event.get("type") == "m.room.encryption" and event.get("state_key") == ""
+
+
+def is_own_join(event: JsonDict, user_id: str) -> bool:
+    """The bot's own membership becoming ``join`` (not a profile change while joined)."""
+    if event.get("type") != "m.room.member" or event.get("state_key") != user_id:
+        return False
+    previous = _dict(_dict(event.get("unsigned")).get("prev_content")).get("membership")
+    return _dict(event.get("content")).get("membership") == "join" and previous != "join"
+
+
+def inviter(invite_state: list[JsonDict], user_id: str) -> str | None:
+    """Who invited ``user_id``, from the stripped state of an invited room."""
+    for event in invite_state:
+        content = _dict(event.get("content"))
+        sender = event.get("sender")
+        if (
+            event.get("type") == "m.room.member"
+            and event.get("state_key") == user_id
+            and content.get("membership") == "invite"
+            and isinstance(sender, str)
+        ):
+            return sender
+    return None
+
+
+class RecentIds:
+    """A bounded set of event ids already emitted, oldest forgotten first."""
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self._capacity = capacity
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def __contains__(self, event_id: object) -> bool:
+        return event_id in self._ids
+
+    def add(self, event_id: str) -> None:
+        self._ids[event_id] = None
+        self._ids.move_to_end(event_id)
+        while len(self._ids) > self._capacity:
+            self._ids.popitem(last=False)

@@ -1,0 +1,103 @@
+"""Fakes shared by the router tests: a chat connector, handler recorders, messages."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+
+from bot.commands import COMMANDS
+from bot.grammar import Grammar
+from bot.handlers import Handler, Request
+from connectors.base import (
+    ConnectorHealth,
+    EventId,
+    InboundMessage,
+    OutboundMessage,
+    RoomId,
+    SendResult,
+    ThreadId,
+    UserId,
+)
+from connectors.errors import ThreadsUnsupported
+
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+OPERATOR = "@ann:example.org"
+VIEWER = "@vic:example.org"
+STRANGER = "@mallory:example.org"
+
+
+class FakeConnector:
+    """A chat connector that records what the router sends through it."""
+
+    def __init__(self, name: str = "matrix") -> None:
+        self._name = name
+        self.sent: list[OutboundMessage] = []
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def home_room(self) -> RoomId | None:
+        return None
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    async def inbound(self) -> AsyncIterator[InboundMessage]:
+        return
+        yield  # an async generator that yields nothing
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        self.sent.append(message)
+        return SendResult(event_ids=(EventId(f"$sent-{len(self.sent)}"),))
+
+    async def health(self) -> ConnectorHealth:
+        return ConnectorHealth(ok=True, detail="fake")
+
+    async def open_thread(self, room: RoomId, topic: str, first_message: str) -> ThreadId:
+        raise ThreadsUnsupported("the fake has no threads")
+
+
+class Calls:
+    """Handler coroutines for every command, recording each request they get."""
+
+    def __init__(self) -> None:
+        self.requests: list[Request] = []
+        self.behaviour: dict[str, Callable[[Request], Awaitable[str]]] = {}
+
+    def table(self) -> dict[str, Handler]:
+        return {name: self._handler(name) for name in Grammar(COMMANDS).command_names()}
+
+    def _handler(self, name: str) -> Handler:
+        async def handle(req: Request) -> str:
+            self.requests.append(req)
+            special = self.behaviour.get(name)
+            return await special(req) if special else f"ran **{name}**"
+
+        return handle
+
+
+def message(
+    text: str,
+    *,
+    sender: str = OPERATOR,
+    event_id: str | None = "$ev1",
+    room: str = "!room:example.org",
+    thread_id: str | None = None,
+    addressed: bool = False,
+    connector: str = "matrix",
+) -> InboundMessage:
+    return InboundMessage(
+        connector=connector,
+        sender=UserId(sender),
+        text=text,
+        room=RoomId(room),
+        timestamp=T0,
+        event_id=None if event_id is None else EventId(event_id),
+        thread_id=None if thread_id is None else ThreadId(thread_id),
+        addressed=addressed,
+    )
