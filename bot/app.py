@@ -11,14 +11,18 @@ does not hold up another. When a connector's inbound stream ends (console EOF or
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
+import hashlib
 import logging
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from bot import render
 from bot.acl import Acl, Grant, Role
 from bot.commands import COMMANDS
-from bot.config import Config
+from bot.config import Config, ConfigError, load_config
+from bot.errors import CommandError
 from bot.grammar import Grammar
 from bot.handlers import Handlers
 from bot.lock import StateDirLock
@@ -27,10 +31,21 @@ from connectors.base import Connector, InboundMessage, OutboundMessage, RoomId, 
 from connectors.console import ConsoleConnector
 from fleet.backends.base import Backend
 from fleet.backends.process import SubprocessBackend
+from fleet.backends.tmux import TmuxBackend
 from fleet.clock import Clock
+from fleet.errors import UnknownAgent
+from fleet.heartbeat import HeartbeatServer
 from fleet.ledger import Ledger
+from fleet.model import AgentSpec
+from fleet.names import AgentName
 from fleet.runtimes import RuntimeRegistry, default_registry
-from fleet.supervisor import Fleet, FleetEvent, FleetSettings
+from fleet.supervisor import Fleet, FleetEvent, FleetSettings, RosterDiff
+from scheduler.jobs import (
+    WATCHDOG_JOB_REF,
+    FleetScheduler,
+    register_context,
+    unregister_context,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +82,12 @@ class App:
         self._injected_connectors = list(connectors) if connectors is not None else None
         self._connectors: list[Connector] = []
         self._runtimes = runtimes or default_registry()
-        self._backends = (
-            dict(backends) if backends is not None else {"subprocess": SubprocessBackend()}
-        )
+        self._backends = dict(backends) if backends is not None else default_backends(config)
         self._lock = StateDirLock(config.state_dir)
         self._ledger: Ledger | None = None
+        self._heartbeats: HeartbeatServer | None = None
+        self._scheduler: FleetScheduler | None = None
+        self._context_name = ""
         self._fleet: Fleet | None = None
         self._router: Router | None = None
         self._state = AppState.NEW
@@ -98,6 +114,7 @@ class App:
                     environ=self._environ,
                     state_dir=cfg.state_dir,
                     is_operator=lambda user: acl.role_of("matrix", user) is not None,
+                    default_command_prefix=cfg.command_prefix,
                 )
             )
         return connectors
@@ -134,6 +151,8 @@ class App:
         cfg = self.config
         self._lock.acquire()
         self._ledger = await Ledger.open(cfg.ledger_path, self._clock)
+        self._heartbeats = HeartbeatServer(cfg.state_dir, self._on_beat)
+        await self._heartbeats.start()
         self._fleet = Fleet(
             ledger=self._ledger,
             runtimes=self._runtimes,
@@ -144,19 +163,34 @@ class App:
                 default_backend=cfg.defaults.backend,
                 stop_grace=cfg.defaults.stop_grace_seconds,
                 reply_wait=cfg.defaults.send_reply_wait_seconds,
+                heartbeat_timeout=cfg.defaults.heartbeat_timeout_seconds,
             ),
             clock=self._clock,
             environ=self._environ,
-            roster={entry.name: entry.to_spec(cfg.defaults) for entry in cfg.agents},
+            roster=roster_of(cfg),
+            heartbeats=self._heartbeats,
         )
-        await self._fleet.start()
         self._fleet.subscribe(self._on_fleet_event)
+        await self._fleet.start()
+        # The watchdog: jobs are referenced by import path, so the fleet they act on is
+        # registered under a name unique to this app.
+        self._context_name = f"fleet-{id(self):x}"
+        register_context(self._context_name, self._fleet)
+        self._scheduler = FleetScheduler()
+        self._scheduler.start()
+        self._scheduler.add_interval(
+            "watchdog",
+            WATCHDOG_JOB_REF,
+            cfg.defaults.watchdog_interval_seconds,
+            {"fleet": self._context_name},
+        )
         handlers = Handlers(
             fleet=self._fleet,
             specs=COMMANDS,
             clock=self._clock,
             prefix=cfg.command_prefix,
             logs_lines=cfg.defaults.logs_lines,
+            reload_roster=self._reload_roster if cfg.source is not None else None,
         )
         acl = Acl(Grant(op.id, Role(op.role), op.connector) for op in cfg.effective_operators())
         self._router = Router(
@@ -204,8 +238,13 @@ class App:
                 await connector.stop()
             except Exception:
                 log.exception("connector %s did not stop cleanly", connector.name)
+        if self._scheduler is not None:
+            await self._scheduler.shutdown()
+            unregister_context(self._context_name)
         if self._fleet is not None:
             await self._fleet.stop()
+        if self._heartbeats is not None:
+            await self._heartbeats.stop()
         if self._ledger is not None:
             await self._ledger.close()
         self._lock.release()
@@ -236,6 +275,28 @@ class App:
             except Exception:
                 log.exception("could not answer a message on %s", connector.name)
 
+    async def _on_beat(self, agent: str, kind: str) -> None:
+        if self._ledger is not None:
+            with contextlib.suppress(UnknownAgent):  # a beat from an agent we forgot
+                await self._ledger.record_heartbeat(agent, kind)
+
+    async def _reload_roster(self) -> RosterDiff:
+        """Read the config file again; apply its roster, or change nothing on a problem."""
+        source = self.config.source
+        if source is None or self._fleet is None:
+            raise CommandError("there is no config file to reload")
+        try:
+            fresh = await asyncio.to_thread(
+                load_config,
+                source,
+                self._environ,
+                runtimes=self._runtimes.names(),
+                backends=tuple(self._backends),
+            )
+        except ConfigError as exc:
+            raise CommandError(f"the roster was not reloaded; nothing changed: {exc}") from exc
+        return await self._fleet.apply_roster(roster_of(fresh))
+
     async def _on_fleet_event(self, event: FleetEvent) -> None:
         """Tell operators what happened to an agent: in its threads, else the home room."""
         if event.by_operator or self._ledger is None:
@@ -255,3 +316,21 @@ class App:
                     )
                 except Exception:
                     log.exception("could not post a fleet event on %s", connector.name)
+
+
+def roster_of(config: Config) -> dict[AgentName, AgentSpec]:
+    """The config's roster as launch specs."""
+    return {entry.name: entry.to_spec(config.defaults) for entry in config.agents}
+
+
+def tmux_socket_name(state_dir: Path) -> str:
+    """The private tmux server of the Fleetwarden that owns ``state_dir``."""
+    return f"fleetwarden-{hashlib.sha256(str(state_dir).encode()).hexdigest()[:12]}"
+
+
+def default_backends(config: Config) -> dict[str, Backend]:
+    """Subprocess agents, and tmux agents on a tmux server private to this state dir."""
+    return {
+        "subprocess": SubprocessBackend(),
+        "tmux": TmuxBackend(tmux_socket_name(config.state_dir)),
+    }

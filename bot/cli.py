@@ -66,7 +66,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "matrix":
         sys.exit(matrix_setup.main(args, environ))
     try:
-        config = load_config(args.config, environ, runtimes=default_registry().names())
+        config = load_config(
+            args.config,
+            environ,
+            runtimes=default_registry().names(),
+            backends=("subprocess", "tmux"),
+        )
     except ConfigError as exc:
         print(f"fleetwarden: configuration error:\n{exc}", file=sys.stderr)
         sys.exit(EXIT_CONFIG)

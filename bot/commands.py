@@ -138,7 +138,53 @@ WHOAMI = CommandSpec(
     examples=("whoami",),
 )
 
-COMMANDS: tuple[CommandSpec, ...] = (HELP, PS, SPAWN, STOP, RESTART, SEND, LOGS, WHOAMI)
+ROSTER_RELOAD = CommandSpec(
+    name="reload",
+    summary="Read the roster again from the config file and apply it.",
+    control=True,
+    description=(
+        "Reads the config file again and validates it; on any problem nothing changes and "
+        "the problems are shown. Otherwise agents new to the roster become known (and start, "
+        "if `autostart`), and agents that are not running get their new settings. Running "
+        "agents are never touched: a changed one keeps running as it was until `restart`."
+    ),
+    examples=("roster reload",),
+)
+
+ROSTER = CommandSpec(
+    name="roster",
+    summary="Show the roster: the agents the config file defines.",
+    description=(
+        "Lists each roster agent with its runtime, model, class, backend, restart policy "
+        "and whether it starts with Fleetwarden. `roster reload` applies an edited config."
+    ),
+    examples=("roster", "roster reload"),
+    subcommands=(ROSTER_RELOAD,),
+)
+
+WATCH = CommandSpec(
+    name="watch",
+    summary="Show what an agent's screen shows right now.",
+    args=(_AGENT,),
+    description=(
+        "A read-only snapshot of the agent's terminal: the visible pane of a tmux agent, the "
+        "last lines of a subprocess agent's output."
+    ),
+    examples=("watch coder-1",),
+)
+
+COMMANDS: tuple[CommandSpec, ...] = (
+    HELP,
+    PS,
+    SPAWN,
+    STOP,
+    RESTART,
+    SEND,
+    LOGS,
+    WATCH,
+    ROSTER,
+    WHOAMI,
+)
 
 
 def help_text(specs: Sequence[CommandSpec], name: str | None, *, prefix: str = "!") -> str:

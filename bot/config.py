@@ -11,7 +11,13 @@ in plain words) is :mod:`bot.config_problems`; :class:`ConfigError` and
 
 Secrets never appear in the file: keys ending in ``_env`` name environment variables,
 and :meth:`Config.secret_env_names` lists them for the log redactor. The environment is
-passed in; only :func:`load_config` touches the filesystem.
+passed in; only :func:`load_config` touches the filesystem (and :func:`parse_config`, to
+read the roster file ``agents:`` may name).
+
+``agents:`` is either the list of agents or the path of a separate YAML file holding that
+list (relative to the config file's directory). Problems in a roster file are reported
+against that file's own lines (``roster.yaml:7: agents[1].restart.max_restarts: ...``), and
+relative paths inside it resolve against its directory.
 
 Sections live next to what they configure: an agent entry in :mod:`fleet.roster`, each
 connector's settings beside the connector (:mod:`connectors.console_config`).
@@ -21,17 +27,35 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Collection, Hashable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
+from yaml.nodes import MappingNode, Node, ScalarNode
 
 from bot.config_problems import ConfigError, ConfigProblem, Locator, compose, describe, translate
 from connectors.console_config import ConsoleConfig, Role
 from connectors.matrix.config import MatrixConfig
-from fleet.roster import AgentEntry, ConfigPath, SchemaContext, check_known, schema_context
+from fleet.roster import (
+    AgentEntry,
+    ConfigPath,
+    RestartField,
+    RestartSettings,
+    SchemaContext,
+    check_known,
+    expand_path,
+    schema_context,
+)
 
 __all__ = [
     "CONFIG_ENV_VAR",
@@ -137,6 +161,33 @@ class Defaults(BaseModel):
             "(0 to 30; 0 replies at once)."
         ),
     )
+    heartbeat_timeout_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        le=86_400,
+        strict=True,
+        description=(
+            "Seconds without a heartbeat or output before an agent counts as stalled, for "
+            "agents that set no `heartbeat_timeout` (more than 0, at most 86400)."
+        ),
+    )
+    watchdog_interval_seconds: float = Field(
+        default=30.0,
+        ge=5,
+        le=3600,
+        strict=True,
+        description=(
+            "How often the watchdog checks the agents for stalls, ends, timeouts and due "
+            "restarts (5 to 3600)."
+        ),
+    )
+    restart: RestartField = Field(
+        default_factory=RestartSettings,
+        description=(
+            "The restart policy of agents that set no `restart`: a mode (`never`, "
+            "`on-failure`, `always`) or a mapping of the keys below. Default: `never`."
+        ),
+    )
 
     @field_validator("runtime")
     @classmethod
@@ -215,7 +266,12 @@ class ConfigFile(BaseModel):
         description="The chat connectors to run. Default (no `connectors` key): the console.",
     )
     agents: tuple[AgentEntry, ...] = Field(
-        default=(), description="The roster: the agents Fleetwarden knows by name."
+        default=(),
+        description=(
+            "The roster: the agents Fleetwarden knows by name. Either the list itself, or the "
+            "path of a YAML file holding the list (relative to this file's directory; "
+            "relative paths inside it resolve against its own directory)."
+        ),
     )
     defaults: Defaults = Field(
         default_factory=Defaults, description="Fleet-wide defaults for agents and commands."
@@ -396,7 +452,8 @@ def parse_config(
 ) -> Config:
     """Validate config ``text``; ``file_name`` is how problems name the file. Relative paths
     resolve against ``base_dir`` (absolute); ``home`` expands ``~``. Reads nothing, except
-    to check that agents' ``workdir`` directories exist. Raises :class:`ConfigError`."""
+    the roster file ``agents:`` may name and checking that agents' ``workdir`` directories
+    exist. Raises :class:`ConfigError`."""
     root, data, problems = compose(text, file_name)
     locate = Locator(root)
     if data is None:
@@ -414,6 +471,12 @@ def parse_config(
         runtimes=frozenset(runtimes),
         backends=frozenset(backends),
     )
+    roster = _Roster(data.get("agents"), file_name, locate)
+    if isinstance(roster.items, str):
+        # Validated on its own (its own lines, its own directory), then handed to the
+        # document as entries; () when it has problems, so the rest is still checked.
+        roster, entries = _roster_file(roster.items, locate, file_name, context, problems)
+        data = {**data, "agents": entries}
     document: ConfigFile | None = None
     try:
         document = ConfigFile.model_validate(data, context=context)
@@ -422,11 +485,12 @@ def parse_config(
             translate(error, locate, file_name, schema=ConfigFile, key_nouns=_KEY_NOUNS)
             for error in exc.errors()
         )
-    problems.extend(_repeated_entries(data, locate, file_name))
+    problems.extend(_repeated_entries(data, locate, file_name, roster))
     if document is not None:
-        problems.extend(_unavailable_fallbacks(document, context, locate, file_name))
+        problems.extend(_unavailable_fallbacks(document, context, roster))
     if problems or document is None:
-        problems.sort(key=lambda p: (p.line is None, p.line or 0))
+        # The config file's problems first, then the roster file's; each by line.
+        problems.sort(key=lambda p: (p.file != file_name, p.line is None, p.line or 0))
         raise ConfigError(problems)
     return Config.from_document(document, source=source, base_dir=base_dir)
 
@@ -435,9 +499,9 @@ def parse_config(
 
 
 def _repeated_entries(
-    data: Mapping[str, object], locate: Locator, file_name: str
+    data: Mapping[str, object], locate: Locator, file_name: str, roster: _Roster
 ) -> Iterator[ConfigProblem]:
-    """Two agents with one name; the same operator listed twice."""
+    """Two agents with one name (in ``roster``, wherever it is); one operator listed twice."""
 
     def agent_key(item: Mapping[str, object]) -> Hashable | None:
         name = item.get("name")
@@ -448,7 +512,13 @@ def _repeated_entries(
         return (user, item.get("connector")) if isinstance(user, str) else None
 
     yield from _repeats(
-        data, "agents", "name", agent_key, "duplicate agent name {!r}", locate, file_name
+        {"agents": roster.items},
+        "agents",
+        "name",
+        agent_key,
+        "duplicate agent name {!r}",
+        roster.locate,
+        roster.file_name,
     )
     yield from _repeats(
         data, "operators", "id", operator_key, "operator {!r} is listed twice", locate, file_name
@@ -483,7 +553,7 @@ def _repeats(
 
 
 def _unavailable_fallbacks(
-    document: ConfigFile, context: SchemaContext, locate: Locator, file_name: str
+    document: ConfigFile, context: SchemaContext, roster: _Roster
 ) -> Iterator[ConfigProblem]:
     """Agents that rely on a default runtime/backend this installation lacks.
 
@@ -496,9 +566,106 @@ def _unavailable_fallbacks(
             ("backend", agent.backend, document.defaults.backend, context.backends),
         ):
             if own is None and fallback not in allowed:
-                line, path, _ = locate(("agents", index))
+                line, path, _ = roster.locate(("agents", index))
                 message = (
                     f"no {noun} set, and the default {noun} {fallback!r} is not available; "
                     f"set {noun} here or defaults.{noun} (allowed: {', '.join(sorted(allowed))})"
                 )
-                yield ConfigProblem(file_name, line, path, message)
+                yield ConfigProblem(roster.file_name, line, path, message)
+
+
+# --- A roster in its own file ------------------------------------------------------------------
+
+
+_ROSTER_ADAPTER = TypeAdapter(tuple[AgentEntry, ...])
+
+
+@dataclass(frozen=True, slots=True)
+class _Roster:
+    """The agents as written (``items``), and where problems in them are reported: the
+    config file itself, or the roster file ``agents:`` names."""
+
+    items: object
+    file_name: str
+    locate: Locator
+
+
+def _roster_file(
+    written: str,
+    locate: Locator,
+    file_name: str,
+    context: SchemaContext,
+    problems: list[ConfigProblem],
+) -> tuple[_Roster, tuple[AgentEntry, ...]]:
+    """Read, parse and validate the roster file named by ``agents: <written>``; its problems
+    are appended to ``problems``. Returns where the entries came from and the entries (empty
+    when there were problems)."""
+    line, _, _ = locate(("agents",))
+    empty = _Roster([], file_name, locate)
+
+    def refuse(message: str) -> tuple[_Roster, tuple[AgentEntry, ...]]:
+        problems.append(ConfigProblem(file_name, line, "agents", message))
+        return empty, ()
+
+    if not written.strip():
+        return refuse("expected a list of agents or the path of a roster file, found ''")
+    try:
+        path = expand_path(Path(written), context)
+    except PydanticCustomError as exc:
+        return refuse(exc.message())
+    shown = _shown_path(written, path, file_name)
+    where = f"roster file {str(path)!r}"
+    try:
+        if not path.is_file():
+            what = "does not exist" if not path.exists() else "is not a regular file"
+            return refuse(
+                f"{where} {what} (a relative path is resolved against the config file's directory)"
+            )
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        return refuse(f"cannot read {where}: not UTF-8 text (bad byte at offset {exc.start})")
+    except OSError as exc:
+        return refuse(f"cannot read {where}: {exc.strerror or exc}")
+    try:
+        root, items, duplicates = compose(text, shown)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+        return empty, ()
+    # compose() names keys from the file's top ("[0].name"); here they sit under agents.
+    problems.extend(p._replace(key_path=f"agents{p.key_path}") for p in duplicates)
+    roster = _Roster([] if items is None else items, shown, Locator(_under_agents(root)))
+    if not isinstance(roster.items, list):
+        found = describe(roster.items)
+        roster_line, _, _ = roster.locate(("agents",))
+        message = f"a roster file must be a list of agents (- name: ...), found {found}"
+        problems.append(ConfigProblem(shown, roster_line, "", message))
+        return empty, ()
+    roster_context = replace(context, base_dir=path.parent)
+    try:
+        entries = _ROSTER_ADAPTER.validate_python(roster.items, context=roster_context)
+    except ValidationError as exc:
+        for error in exc.errors():
+            located = error.copy()
+            located["loc"] = ("agents", *error["loc"])
+            problems.append(
+                translate(located, roster.locate, shown, schema=ConfigFile, key_nouns=_KEY_NOUNS)
+            )
+        return roster, ()
+    return roster, entries
+
+
+def _shown_path(written: str, path: Path, file_name: str) -> str:
+    """How problems name the roster file: next to ``file_name`` as the operator wrote it
+    when relative (``etc/roster.yaml``), else the absolute path."""
+    if Path(written).is_absolute() or written.startswith("~"):
+        return str(path)
+    return os.path.normpath(Path(file_name).parent / written)
+
+
+def _under_agents(root: Node | None) -> Node | None:
+    """``root`` (the roster file's list) as the value of an ``agents`` key, so that locations
+    like ``("agents", 1, "runtime")`` find their line in the roster file."""
+    if root is None:
+        return None
+    key = ScalarNode("tag:yaml.org,2002:str", "agents", root.start_mark, root.start_mark)
+    return MappingNode("tag:yaml.org,2002:map", [(key, root)], root.start_mark, root.end_mark)

@@ -258,7 +258,7 @@ def _unknown_key_message(
 ) -> str:
     key = loc[-1]
     model = _model_at(loc[:-1], schema)
-    allowed = list(model.model_fields) if model is not None else []
+    allowed = [f.alias or n for n, f in model.model_fields.items()] if model is not None else []
     if isinstance(key, str) and f"{key}_env" in allowed:
         return (
             "secrets never go in the config file: set an environment variable and name it "
@@ -327,7 +327,8 @@ def _type_at(loc: tuple[int | str, ...], schema: type[BaseModel]) -> object:
     for part in loc:
         annotation = _unwrap(annotation)
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            field_info = annotation.model_fields.get(str(part))
+            by_key = {f.alias or n: f for n, f in annotation.model_fields.items()}
+            field_info = by_key.get(str(part))
             if field_info is None:
                 return None
             annotation = field_info.annotation

@@ -18,7 +18,7 @@ from bot.errors import CommandError
 from bot.grammar import Command, CommandSpec
 from connectors.base import InboundMessage
 from fleet.clock import Clock
-from fleet.supervisor import Fleet
+from fleet.supervisor import Fleet, RosterDiff
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +47,7 @@ class Reply:
 
 
 Handler = Callable[[Request], Awaitable[str | Reply]]
+RosterReloader = Callable[[], Awaitable[RosterDiff]]
 
 
 class Handlers:
@@ -60,12 +61,14 @@ class Handlers:
         clock: Clock,
         prefix: str,
         logs_lines: int,
+        reload_roster: RosterReloader | None = None,
     ) -> None:
         self._fleet = fleet
         self._specs = specs
         self._clock = clock
         self._prefix = prefix
         self._logs_lines = logs_lines
+        self._reload_roster = reload_roster
 
     def table(self) -> Mapping[str, Handler]:
         """Command name → handler, for the router."""
@@ -77,6 +80,9 @@ class Handlers:
             "restart": self.restart,
             "send": self.send,
             "logs": self.logs,
+            "watch": self.watch,
+            "roster": self.roster,
+            "roster reload": self.roster_reload,
             "whoami": self.whoami,
         }
 
@@ -84,7 +90,7 @@ class Handlers:
         return help_text(self._specs, req.command.args.get("COMMAND"), prefix=self._prefix)
 
     async def ps(self, req: Request) -> str:
-        return render.ps(await self._fleet.ps(), self._clock.now())
+        return render.ps(await self._fleet.ps(), self._clock.now(), await self._fleet.drift())
 
     async def spawn(self, req: Request) -> Reply:
         flags = req.command.flags
@@ -121,6 +127,21 @@ class Handlers:
         lines = req.command.flags.get("lines", self._logs_lines)
         count = lines if isinstance(lines, int) else self._logs_lines
         return render.logs(name, await self._fleet.logs(name, count), count)
+
+    async def watch(self, req: Request) -> Reply:
+        name = req.arg("NAME")
+        screen = await self._fleet.snapshot(name)
+        return Reply(render.screen(name, screen), topic=name)
+
+    async def roster(self, req: Request) -> str:
+        return render.roster(self._fleet.roster())
+
+    async def roster_reload(self, req: Request) -> str:
+        if self._reload_roster is None:
+            raise CommandError(
+                "there is no config file to reload: Fleetwarden runs on its defaults"
+            )
+        return render.roster_diff(await self._reload_roster())
 
     async def whoami(self, req: Request) -> str:
         return render.whoami(req.message.sender, req.role.value, req.message.connector)

@@ -76,5 +76,5 @@ def setup_logging(level: str, log_file: Path | None, secrets: Iterable[str]) -> 
         file_handler.setFormatter(logging.Formatter(_FORMAT))
         file_handler.addFilter(redact)
         root.addHandler(file_handler)
-    for noisy in ("aiosqlite", "asyncio"):
+    for noisy in ("aiosqlite", "asyncio", "nio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

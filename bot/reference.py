@@ -52,7 +52,7 @@ def config_reference(model: type[BaseModel] = ConfigFile) -> str:
 
 def _walk(model: type[BaseModel], prefix: str) -> Iterator[tuple[str, FieldInfo]]:
     for name, info in model.model_fields.items():
-        path = f"{prefix}{name}"
+        path = f"{prefix}{info.alias or name}"
         nested, many = _nested_model(info.annotation)
         yield path, info
         if nested is not None:

@@ -6,8 +6,8 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 
-from fleet.model import AgentState, ExitInfo
-from fleet.supervisor import AgentStatus, FleetEvent
+from fleet.model import AgentSpec, AgentState, ExitInfo
+from fleet.supervisor import AgentStatus, EventKind, FleetEvent, RosterDiff
 
 _DASH = "–"
 
@@ -50,9 +50,16 @@ def code_block(lines: Sequence[str], info: str = "text") -> str:
     return "\n".join([fence + info, *lines, fence])
 
 
-def ps(statuses: Sequence[AgentStatus], now: datetime) -> str:
+def ps(statuses: Sequence[AgentStatus], now: datetime, drift: Sequence[str] = ()) -> str:
+    """The fleet table. ``drift``: sessions on our backends that no agent accounts for."""
+    drift_note = (
+        f"\n\nDrift: {', '.join(drift)} — running on Fleetwarden's tmux server but unknown to "
+        "it; left running. Stop them by hand, or add them to the roster."
+        if drift
+        else ""
+    )
     if not statuses:
-        return "No agents yet. Start one with `spawn NAME --prompt TEXT`."
+        return "No agents yet. Start one with `spawn NAME --prompt TEXT`." + drift_note
     rows = []
     for s in statuses:
         live = s.state.is_live
@@ -65,14 +72,14 @@ def ps(statuses: Sequence[AgentStatus], now: datetime) -> str:
                 state,
                 str(s.pid) if s.pid is not None else _DASH,
                 uptime,
+                ago(s.last_heartbeat, now) if live else _DASH,
                 ago(s.last_activity, now),
             ]
         )
     live_count = sum(1 for s in statuses if s.state.is_live)
     summary = f"{live_count} of {len(statuses)} agent{'s' if len(statuses) != 1 else ''} running"
-    return table(["name", "runtime", "state", "pid", "uptime", "last activity"], rows) + (
-        f"\n\n{summary}"
-    )
+    headers = ["name", "runtime", "state", "pid", "uptime", "heartbeat", "last activity"]
+    return table(headers, rows) + f"\n\n{summary}" + drift_note
 
 
 def spawned(status: AgentStatus, started: bool, output: Sequence[str] = ()) -> str:
@@ -113,8 +120,58 @@ def whoami(user: str, role: str, connector: str) -> str:
 
 
 def fleet_event(event: FleetEvent) -> str:
+    if event.kind is EventKind.STALLED:
+        return f"Agent **{event.agent}** stalled: {event.message}."
+    if event.kind is EventKind.RESTARTED:
+        return f"Agent **{event.agent}** restarted by the watchdog: {event.message}."
+    if event.kind is EventKind.GAVE_UP:
+        return f"Agent **{event.agent}** keeps failing; not restarting it again: {event.message}."
     if event.state is AgentState.FAILED:
         return f"Agent **{event.agent}** failed: {event.message}."
     if event.state is AgentState.EXITED:
         return f"Agent **{event.agent}** finished: {event.message}."
     return f"Agent **{event.agent}** is {event.state.value}: {event.message}."
+
+
+def screen(name: str, text: str) -> str:
+    lines = text.rstrip("\n").splitlines()
+    if not lines:
+        return f"**{name}**'s screen is empty."
+    return f"**{name}** now:\n\n{code_block(lines)}"
+
+
+def roster(specs: Sequence[AgentSpec]) -> str:
+    if not specs:
+        return "The roster is empty: agents are started ad hoc with `spawn NAME`."
+    rows = [
+        [
+            s.name,
+            s.runtime + (f" / {s.model}" if s.model else ""),
+            s.role or _DASH,
+            s.backend,
+            s.restart.mode.value
+            + (f" (max {s.restart.max_restarts})" if s.restart.mode.value != "never" else ""),
+            "yes" if s.autostart else "no",
+        ]
+        for s in specs
+    ]
+    return table(["name", "runtime", "class", "backend", "restart", "autostart"], rows)
+
+
+def roster_diff(diff: RosterDiff) -> str:
+    parts = []
+    for label, names in (
+        ("added", diff.added),
+        ("removed", diff.removed),
+        ("changed", diff.changed),
+        ("started", diff.started),
+    ):
+        if names:
+            parts.append(f"{label}: {', '.join(names)}")
+    if not parts:
+        return "Roster reloaded: nothing changed."
+    text = "Roster reloaded — " + "; ".join(parts) + "."
+    if diff.changed_running:
+        running = ", ".join(diff.changed_running)
+        text += f" Still running with their old settings until restarted: {running}."
+    return text

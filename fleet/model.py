@@ -41,9 +41,35 @@ class DesiredState(enum.StrEnum):
     STOPPED = "stopped"
 
 
+class RestartMode(enum.StrEnum):
+    """When the watchdog relaunches an agent that ended or stalled."""
+
+    NEVER = "never"
+    ON_FAILURE = "on-failure"  # a non-zero exit, or a stall
+    ALWAYS = "always"  # any end that an operator did not ask for
+
+
+@dataclass(frozen=True, slots=True)
+class RestartPolicy:
+    """How often, and how soon, an agent is relaunched: the n-th restart waits
+    ``min(backoff_initial * 2**(n-1), backoff_max)`` seconds; after ``max_restarts``
+    restarts in a row without a healthy run of ``backoff_max`` seconds it is left down
+    and reported (a restart storm)."""
+
+    mode: RestartMode = RestartMode.NEVER
+    max_restarts: int = 5
+    backoff_initial: float = 5.0
+    backoff_max: float = 300.0
+
+
 @dataclass(frozen=True, slots=True)
 class AgentSpec:
-    """Everything needed to launch an agent. Secrets appear only as variable names."""
+    """Everything needed to launch an agent. Secrets appear only as variable names.
+
+    ``argv`` is the command line of the ``command`` runtime (from the roster only,
+    never from chat). ``heartbeat_timeout``: seconds without a heartbeat before the
+    agent counts as stalled (``None``: the fleet default). ``timeout``: a wall-clock
+    limit for one run (``None``: none)."""
 
     name: AgentName
     runtime: str
@@ -53,15 +79,27 @@ class AgentSpec:
     workdir: Path | None = None
     env: Mapping[str, str] = field(default_factory=dict)
     secret_env: tuple[str, ...] = ()
+    role: str | None = None
+    autostart: bool = False
+    restart: RestartPolicy = field(default_factory=RestartPolicy)
+    heartbeat_timeout: float | None = None
+    timeout: float | None = None
+    argv: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class LaunchPlan:
-    """What a runtime decided to run: argv (never a shell string), environment, directory."""
+    """What a runtime decided to run: argv (never a shell string), environment, directory,
+    and files to write first (per-agent config such as Codex's ``config.toml``; paths are
+    inside the agent's private home)."""
 
     argv: tuple[str, ...]
     env: Mapping[str, str]
     cwd: Path
+    files: Mapping[Path, str] = field(default_factory=dict)
+    # Whether the agent reads input while it runs (the stub, a TUI). A headless CLI run
+    # reads none: it gets end of input at once, or some CLIs wait on stdin forever.
+    takes_input: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,20 +5,27 @@ exist, which directory relative paths are resolved against — and takes them fr
 :class:`SchemaContext` passed as pydantic's validation context. Secrets never appear
 here: an entry names the environment variables that hold them (``secret_env``).
 
+An entry also says how the watchdog treats the agent: its ``class`` (free text, the
+agent's role in the team), ``autostart``, a ``restart`` policy (:class:`RestartSettings`,
+also the type of ``defaults.restart``), ``heartbeat_timeout`` and a wall-clock ``timeout``
+per run, and — for the ``command`` runtime only — the ``argv`` to run.
+
 The small schema helpers (:data:`EnvVarName`, :data:`ConfigPath`, :func:`check_known`,
-:func:`unknown_value_message`) are shared with the rest of the configuration schema.
+:func:`unknown_value_message`, :func:`expand_path`) are shared with the rest of the
+configuration schema.
 """
 
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Annotated, Protocol
+from typing import Annotated, Literal, Protocol, get_args
 
 from pydantic import (
     AfterValidator,
@@ -33,7 +40,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from fleet.model import AgentSpec
+from fleet.model import AgentSpec, RestartMode, RestartPolicy
 from fleet.names import AGENT_NAME_PATTERN, AgentName, is_agent_name
 
 ENV_NAME_PATTERN = r"[A-Z_][A-Z0-9_]*"
@@ -42,6 +49,18 @@ ENV_NAME_PATTERN = r"[A-Z_][A-Z0-9_]*"
 ENV_KEY_PATTERN = r"[A-Za-z_][A-Za-z0-9_]*"
 """What a key of an agent's ``env`` must look like (lowercase allowed: ``http_proxy``)."""
 
+COMMAND_RUNTIME = "command"
+"""The runtime that runs an entry's own ``argv`` (the only one that takes ``argv``)."""
+
+MAX_CLASS_LENGTH = 64
+"""The longest ``class`` (an agent's role) an entry may have."""
+
+RestartModeName = Literal["never", "on-failure", "always"]
+"""How ``restart`` modes are written in the file: the values of :class:`RestartMode`."""
+
+RESTART_MODES: tuple[str, ...] = get_args(RestartModeName)
+
+_DEFAULT_POLICY = RestartPolicy()
 _ENV_NAME_RE = re.compile(ENV_NAME_PATTERN)
 _ENV_KEY_RE = re.compile(ENV_KEY_PATTERN)
 _SECRET_WORDS = frozenset(
@@ -72,6 +91,9 @@ class RosterDefaults(Protocol):
 
     @property
     def backend(self) -> str: ...
+
+    @property
+    def restart(self) -> RestartSettings: ...
 
 
 def schema_context(info: ValidationInfo) -> SchemaContext:
@@ -147,7 +169,12 @@ def _reject_empty_path(value: object) -> object:
 
 def resolve_path(value: Path, info: ValidationInfo) -> Path:
     """Expand a leading ``~`` and make ``value`` absolute against the config file's directory."""
-    context = schema_context(info)
+    return expand_path(value, schema_context(info))
+
+
+def expand_path(value: Path, context: SchemaContext) -> Path:
+    """:func:`resolve_path` outside validation: ``~`` expanded with ``context.home``, relative
+    paths made absolute against ``context.base_dir``. Raises ``PydanticCustomError``."""
     first = value.parts[0] if value.parts else ""
     if first.startswith("~"):
         if first != "~":
@@ -162,6 +189,12 @@ def resolve_path(value: Path, info: ValidationInfo) -> Path:
     if not value.is_absolute() and context.base_dir is not None:
         value = context.base_dir / value
     return Path(os.path.normpath(value)) if value.is_absolute() else value
+
+
+def _finite(value: float) -> float:
+    if math.isinf(value):
+        raise PydanticCustomError("not_finite", "must be a finite number of seconds, found .inf")
+    return value
 
 
 def _existing_dir(value: Path) -> Path:
@@ -187,13 +220,112 @@ ConfigPath = Annotated[Path, BeforeValidator(_reject_empty_path), AfterValidator
 WorkDir = Annotated[ConfigPath, AfterValidator(_existing_dir)]
 """A :data:`ConfigPath` that must be an existing directory."""
 
+Seconds = Annotated[float, Field(gt=0, strict=True), AfterValidator(_finite)]
+"""A duration in seconds: a finite number greater than 0 (``nan`` fails the bound)."""
+
+
+def _restart_shorthand(value: object) -> object:
+    """``restart: always`` is short for ``restart: {mode: always}``."""
+    if isinstance(value, str):
+        if value not in RESTART_MODES:
+            message = unknown_value_message("restart mode", value, RESTART_MODES)
+            raise PydanticCustomError("restart_mode", message)
+        return {"mode": value}
+    if value is None or isinstance(value, Mapping | RestartSettings):
+        return value
+    raise PydanticCustomError(
+        "restart_type",
+        f"expected one of {', '.join(RESTART_MODES)}, or a mapping with mode, max_restarts, "
+        f"backoff_initial and backoff_max; found {_kind_of(value)}",
+    )
+
+
+def _kind_of(value: object) -> str:
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, int):
+        return f"an integer ({value})"
+    if isinstance(value, float):
+        return f"a number ({value})"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return f"a {type(value).__name__}"
+
+
+class RestartSettings(BaseModel):
+    """When, and how soon, the watchdog relaunches an agent that ended or stalled.
+
+    Write a mode alone (`restart: on-failure`) or a mapping. Keys left out take their value
+    from `defaults.restart` (there: the values shown). The n-th restart in a row waits
+    `min(backoff_initial * 2**(n-1), backoff_max)` seconds; after `max_restarts` restarts
+    in a row the agent is left down and reported. A run that stays healthy for
+    `backoff_max` seconds starts the count again.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: RestartModeName = Field(
+        default="never",
+        description=(
+            "`never`; `on-failure` (after a non-zero exit or a stall); `always` (after any "
+            "end an operator did not ask for). An agent an operator stopped is never restarted."
+        ),
+    )
+    max_restarts: int = Field(
+        default=_DEFAULT_POLICY.max_restarts,
+        ge=0,
+        le=100,
+        strict=True,
+        description="Restarts in a row before giving up (0 to 100).",
+    )
+    backoff_initial: Seconds = Field(
+        default=_DEFAULT_POLICY.backoff_initial,
+        description="Seconds before the first restart (more than 0); doubled for each next one.",
+    )
+    backoff_max: Seconds = Field(
+        default=_DEFAULT_POLICY.backoff_max,
+        description=(
+            "The longest wait between restarts, in seconds (at least `backoff_initial`); also "
+            "how long a run must stay healthy to reset the count."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _max_not_below_initial(self) -> RestartSettings:
+        # Checked only when both are written in this mapping: with one inherited from
+        # defaults.restart the pair may differ, and then every restart waits backoff_max
+        # (the formula's min()), which is well defined.
+        both = {"backoff_initial", "backoff_max"} <= self.model_fields_set
+        if both and self.backoff_max < self.backoff_initial:
+            raise PydanticCustomError(
+                "backoff_order",
+                f"backoff_max ({self.backoff_max:g}) must be at least backoff_initial "
+                f"({self.backoff_initial:g})",
+            )
+        return self
+
+    def over(self, fallback: RestartSettings) -> RestartPolicy:
+        """The policy: the keys written here, the others from ``fallback``."""
+        values = fallback.model_dump()
+        values.update(self.model_dump(include=set(self.model_fields_set)))
+        return RestartPolicy(
+            mode=RestartMode(values["mode"]),
+            max_restarts=values["max_restarts"],
+            backoff_initial=values["backoff_initial"],
+            backoff_max=values["backoff_max"],
+        )
+
+
+RestartField = Annotated[RestartSettings, BeforeValidator(_restart_shorthand)]
+"""A ``restart:`` value: a mode alone, or a :class:`RestartSettings` mapping."""
+
 
 class AgentEntry(BaseModel):
     """One agent in the roster: what to launch and how.
 
-    Fields left unset fall back to `defaults` (runtime, backend) or to the runtime's
-    own behaviour (model, prompt). Listing an agent makes it known to the bot;
-    `spawn NAME` starts it.
+    Fields left unset fall back to `defaults` (runtime, backend, restart, heartbeat
+    timeout) or to the runtime's own behaviour (model, prompt). Listing an agent makes it
+    known to the bot; `spawn NAME` starts it (or `autostart`).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -252,6 +384,64 @@ class AgentEntry(BaseModel):
         ),
     )
 
+    role: str | None = Field(
+        default=None,
+        alias="class",
+        description=(
+            "The agent's class: its role in the team, free text such as `orchestrator`, "
+            f"`coder` or `reviewer` (1-{MAX_CLASS_LENGTH} characters, one line). Written "
+            "`class:`. Default: none."
+        ),
+    )
+    autostart: bool = Field(
+        default=False,
+        strict=True,
+        description="Start the agent when Fleetwarden starts, without a `spawn`.",
+    )
+    restart: Annotated[RestartSettings | None, BeforeValidator(_restart_shorthand)] = Field(
+        default=None,
+        description=(
+            "When the watchdog relaunches the agent after it ended or stalled: `never`, "
+            "`on-failure`, `always`, or a mapping (see `defaults.restart`). Default: "
+            "`defaults.restart`."
+        ),
+    )
+    heartbeat_timeout: Seconds | None = Field(
+        default=None,
+        description=(
+            "Seconds without a heartbeat or output before the agent counts as stalled (more "
+            "than 0). An agent whose last heartbeat said it waits for input does not stall. "
+            "Default: `defaults.heartbeat_timeout_seconds`."
+        ),
+    )
+    timeout: Seconds | None = Field(
+        default=None,
+        description=(
+            "Wall-clock limit of one run, in seconds (more than 0): a run still going after "
+            "this long is stopped, which counts as a failure for `restart`. Default: no limit."
+        ),
+    )
+    argv: tuple[str, ...] | None = Field(
+        default=None,
+        validate_default=True,
+        description=(
+            f"The command line of the `{COMMAND_RUNTIME}` runtime, program first "
+            "(`[python3, -m, mybot]`); never run through a shell. Required with runtime "
+            f"`{COMMAND_RUNTIME}`, refused with any other."
+        ),
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _role_is_written_class(cls, data: object) -> object:
+        # The attribute is `role`, the key is `class`: point the likely mistake at the key.
+        if isinstance(data, Mapping) and "role" in data and "class" not in data:
+            raise PydanticCustomError(
+                "role_key",
+                "unknown key 'role': an agent's role is written `class:` (e.g. class: coder)",
+            )
+        return data
+
     @field_validator("name")
     @classmethod
     def _check_name(cls, value: AgentName) -> AgentName:
@@ -278,6 +468,55 @@ class AgentEntry(BaseModel):
             return None
         return check_known("backend", value, schema_context(info).backends)
 
+    @field_validator("role")
+    @classmethod
+    def _check_role(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.strip():
+            raise PydanticCustomError(
+                "class_empty", "must not be empty: give a role or leave it out"
+            )
+        if len(value) > MAX_CLASS_LENGTH:
+            raise PydanticCustomError(
+                "class_long",
+                f"must be at most {MAX_CLASS_LENGTH} characters, found {len(value)}",
+            )
+        if any(not char.isprintable() for char in value):
+            raise PydanticCustomError(
+                "class_line", "must be one line of text, without control characters"
+            )
+        return value
+
+    @field_validator("argv")
+    @classmethod
+    def _argv_only_for_command(
+        cls, value: tuple[str, ...] | None, info: ValidationInfo
+    ) -> tuple[str, ...] | None:
+        if "runtime" not in info.data:  # the runtime was invalid: that is reported instead
+            return value
+        runtime, name = info.data["runtime"], info.data.get("name")
+        who = f"agent {name!r}" if isinstance(name, str) else "this agent"
+        if runtime == COMMAND_RUNTIME:
+            if not value:
+                raise PydanticCustomError(
+                    "argv_missing",
+                    f"{who} has runtime '{COMMAND_RUNTIME}', which needs argv: the command "
+                    "line to run, as a non-empty list of strings (argv: [python3, -m, mybot])",
+                )
+            if not value[0].strip():
+                raise PydanticCustomError(
+                    "argv_program", f"{who}: argv[0], the program to run, must not be empty"
+                )
+        elif value is not None:
+            shown = f"is {runtime!r}" if runtime is not None else "is not set here"
+            raise PydanticCustomError(
+                "argv_forbidden",
+                f"{who}: argv is only for runtime '{COMMAND_RUNTIME}', and its runtime "
+                f"{shown}; set runtime: {COMMAND_RUNTIME} or remove argv",
+            )
+        return value
+
     @field_validator("env")
     @classmethod
     def _freeze_env(cls, value: Mapping[str, str]) -> Mapping[str, str]:
@@ -298,7 +537,9 @@ class AgentEntry(BaseModel):
         return self
 
     def to_spec(self, defaults: RosterDefaults) -> AgentSpec:
-        """The launch specification, unset fields taken from ``defaults``."""
+        """The launch specification, unset fields taken from ``defaults`` (``restart`` key by
+        key). ``heartbeat_timeout`` stays ``None`` when unset: the watchdog applies the
+        fleet default then, so a changed default reaches agents already in the ledger."""
         return AgentSpec(
             name=self.name,
             runtime=self.runtime if self.runtime is not None else defaults.runtime,
@@ -308,4 +549,10 @@ class AgentEntry(BaseModel):
             workdir=self.workdir,
             env=self.env,
             secret_env=self.secret_env,
+            role=self.role,
+            autostart=self.autostart,
+            restart=(self.restart or defaults.restart).over(defaults.restart),
+            heartbeat_timeout=self.heartbeat_timeout,
+            timeout=self.timeout,
+            argv=self.argv or (),
         )

@@ -84,8 +84,11 @@ def parts(
     max_bytes: int = MAX_CONTENT_BYTES,
 ) -> list[str]:
     """``markdown`` split so that each part's notice, with its relation, fits ``max_bytes``."""
-    # The first part's relation is the longest: measuring every part with it is safe.
-    return _fit(markdown, limit, max_bytes, relation(thread_id, in_reply_to))
+    # Later parts of a thread reply point at the root instead of the reply target, which may
+    # be the longer id: measure every part with whichever relation encodes longer.
+    first, later = relation(thread_id, in_reply_to), relation(thread_id, in_reply_to, first=False)
+    widest = max(first, later, key=lambda each: 0 if each is None else content_size(each))
+    return _fit(markdown, limit, max_bytes, widest)
 
 
 def notices(

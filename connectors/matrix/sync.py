@@ -33,6 +33,9 @@ GAP_PAGES = 20
 _RETRYABLE: tuple[type[Exception], ...] = (ConnectorError, *wire.TRANSIENT_EXCEPTIONS)
 
 
+_MAX_SERVER_WAIT = 300.0  # seconds: the longest rate-limit wait we accept from a reply
+
+
 class SyncLoop:
     """One connector's sync task body: :meth:`prime` at start, then :meth:`run` until cancelled."""
 
@@ -51,6 +54,7 @@ class SyncLoop:
         self._state = state
         self._rooms = rooms
         self._emit = emit
+        self._pending: list[InboundMessage] = []  # this sync's messages, until its token is saved
         self._timeout = timeout_seconds
         self._backoff = backoff if backoff is not None else Backoff()
         self._recent = RecentIds()
@@ -77,15 +81,22 @@ class SyncLoop:
         while True:
             try:
                 response = await self._sync(self._since, timeout_ms=int(self._timeout * 1000))
+                self._pending = []
                 await self._handle(response)
+                # Save the token, then hand the messages over: the handlers' first ledger
+                # write (the event claim) then never waits behind this one.
                 await self._save_token(str(response.next_batch))
+                for message in self._pending:
+                    self._emit(message)
+                self._pending = []
             except ConnectorAuthError as exc:
                 log.error("matrix: %s — stopping; fix the bot's credentials", exc)
                 return
             except _RETRYABLE as exc:
                 delay = self._backoff.next_delay()
                 if isinstance(exc, RateLimited):
-                    delay = max(delay, exc.retry_after)
+                    # Honour the server, but a bogus huge wait must not stop us for good.
+                    delay = max(delay, min(exc.retry_after, _MAX_SERVER_WAIT))
                 level = logging.WARNING if self._backoff.failures == 1 else logging.INFO
                 log.log(level, "matrix: sync failed (%s); retrying in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
@@ -179,7 +190,7 @@ class SyncLoop:
             if message is None or message.event_id is None or message.event_id in self._recent:
                 continue
             self._recent.add(message.event_id)
-            self._emit(message)
+            self._pending.append(message)
 
 
 def _source(event: Any) -> JsonDict:

@@ -89,6 +89,10 @@ def to_inbound(event: JsonDict, room: str, me: Identity) -> InboundMessage | Non
         or _dict(content.get("m.relates_to")).get("rel_type") == "m.replace"
     ):
         return None
+    try:
+        timestamp = datetime.fromtimestamp(stamp / 1000, tz=UTC)
+    except (OverflowError, OSError, ValueError):  # beyond the years a datetime can hold
+        return None
     stripped = strip_mention(body, me.names)
     root = thread_root(content)
     return InboundMessage(
@@ -96,7 +100,7 @@ def to_inbound(event: JsonDict, room: str, me: Identity) -> InboundMessage | Non
         sender=UserId(sender),
         text=body if stripped is None else stripped,
         room=RoomId(room),
-        timestamp=datetime.fromtimestamp(stamp / 1000, tz=UTC),
+        timestamp=timestamp,
         event_id=EventId(event_id),
         thread_id=None if root is None else ThreadId(root),
         addressed=stripped is not None or mentions(content, me.user_id),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -65,9 +66,11 @@ def retry_after(response: Any) -> float:
         return float(millis) / 1000
     headers = getattr(getattr(response, "transport_response", None), "headers", None) or {}
     try:
-        return max(float(headers.get("Retry-After", "1")), 0.0)
+        seconds = float(headers.get("Retry-After", "1"))
     except ValueError:
         return 1.0
+    # float() also reads "nan" and "inf"; asyncio.sleep(nan) would never return.
+    return max(seconds, 0.0) if math.isfinite(seconds) else 1.0
 
 
 def error_for(response: Any, what: str) -> ConnectorError:

@@ -14,6 +14,12 @@ class Backend(Protocol):
     @property
     def name(self) -> str: ...
 
+    @property
+    def tty(self) -> bool:
+        """Whether agents run at a real terminal (so runtimes start their interactive UI
+        and input is typed), rather than headless with piped input."""
+        ...
+
     async def launch(self, plan: LaunchPlan, run_dir: Path, log_path: Path) -> RunHandle:
         """Start ``plan``; its output is appended to ``log_path``. Raises LaunchFailed."""
         ...
@@ -38,4 +44,14 @@ class Backend(Protocol):
 
     async def read_output(self, handle: RunHandle, lines: int) -> list[str]:
         """The last ``lines`` lines the agent wrote."""
+        ...
+
+    async def snapshot(self, handle: RunHandle) -> str:
+        """What the agent's screen shows now (a terminal's visible rows; without a
+        terminal, the end of its output), for watching it."""
+        ...
+
+    async def sessions(self) -> set[str]:
+        """The agent sessions this backend can see right now, launched by us or not (to
+        report ones the ledger does not know); empty if it has no such notion."""
         ...

@@ -38,12 +38,14 @@ log = logging.getLogger(__name__)
 SHIM = Path(__file__).with_name("agent_shim.py")
 _STARTUP_TIMEOUT = 10.0
 _MAX_INPUT = 64 * 1024
+SNAPSHOT_LINES = 40  # a terminal's worth of the log, for `snapshot`
 
 
 class SubprocessBackend:
     """Agents as local child processes."""
 
     name = "subprocess"
+    tty = False  # stdin is a FIFO and stdout a file: runtimes run headless
 
     def __init__(self, python: str = sys.executable) -> None:
         self._python = python
@@ -55,10 +57,13 @@ class SubprocessBackend:
         # asyncio's own subprocess support would add a waiter thread per agent.
         run_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        fifo = run_dir / "stdin"
-        if not fifo.exists():
-            os.mkfifo(fifo, 0o600)
-        stdin_fd = os.open(fifo, os.O_RDWR | os.O_CLOEXEC)
+        if plan.takes_input:
+            fifo = run_dir / "stdin"
+            if not fifo.exists():
+                os.mkfifo(fifo, 0o600)
+            stdin_fd = os.open(fifo, os.O_RDWR | os.O_CLOEXEC)
+        else:  # a headless run: end of input at once (some CLIs otherwise wait on stdin)
+            stdin_fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             proc = subprocess.Popen(  # noqa: ASYNC220
@@ -176,6 +181,12 @@ class SubprocessBackend:
 
     async def read_output(self, handle: RunHandle, lines: int) -> list[str]:
         return await asyncio.to_thread(tail_lines, handle.log_path, lines)
+
+    async def snapshot(self, handle: RunHandle) -> str:
+        return "\n".join(await asyncio.to_thread(tail_lines, handle.log_path, SNAPSHOT_LINES))
+
+    async def sessions(self) -> set[str]:
+        return set()  # plain processes have no sessions to drift
 
 
 def _write_fifo(path: Path, data: bytes) -> None:

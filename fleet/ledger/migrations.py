@@ -125,6 +125,18 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX processed_events_by_at ON processed_events(at)",
         ),
     ),
+    Migration(
+        3,
+        "roster fields (role, autostart, restart policy, timeouts, argv); restart bookkeeping",
+        (
+            # One JSON column for the spec fields that only the supervisor reads, so the
+            # roster can grow without a migration per key.
+            "ALTER TABLE agents ADD COLUMN spec_extra_json TEXT NOT NULL DEFAULT '{}'",
+            "ALTER TABLE agents ADD COLUMN restarts_in_a_row INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE agents ADD COLUMN last_restart_at REAL",
+            "ALTER TABLE agents ADD COLUMN next_restart_at REAL",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

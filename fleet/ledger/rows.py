@@ -8,9 +8,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, RunHandle
+from fleet.model import (
+    AgentSpec,
+    AgentState,
+    DesiredState,
+    ExitInfo,
+    RestartMode,
+    RestartPolicy,
+    RunHandle,
+)
 from fleet.names import AgentName
 
 AuditOutcome = Literal["ok", "error", "denied"]
@@ -32,6 +40,40 @@ def _optional_epoch(seconds: float | None) -> datetime | None:
     return None if seconds is None else from_epoch(seconds)
 
 
+def spec_extra_json(spec: AgentSpec) -> str:
+    """The spec fields kept in ``agents.spec_extra_json``."""
+    extra: dict[str, Any] = {
+        "role": spec.role,
+        "autostart": spec.autostart,
+        "restart": {
+            "mode": spec.restart.mode.value,
+            "max_restarts": spec.restart.max_restarts,
+            "backoff_initial": spec.restart.backoff_initial,
+            "backoff_max": spec.restart.backoff_max,
+        },
+        "heartbeat_timeout": spec.heartbeat_timeout,
+        "timeout": spec.timeout,
+        "argv": list(spec.argv),
+    }
+    return json.dumps(extra, sort_keys=True)
+
+
+def _restart_policy(raw: object) -> RestartPolicy:
+    if not isinstance(raw, dict):
+        return RestartPolicy()
+    default = RestartPolicy()
+    return RestartPolicy(
+        mode=RestartMode(raw.get("mode", default.mode.value)),
+        max_restarts=int(raw.get("max_restarts", default.max_restarts)),
+        backoff_initial=float(raw.get("backoff_initial", default.backoff_initial)),
+        backoff_max=float(raw.get("backoff_max", default.backoff_max)),
+    )
+
+
+def _optional_float(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
 @dataclass(frozen=True, slots=True)
 class AgentRecord:
     """An agent as the ledger knows it: its spec, what operators want, and what it is doing."""
@@ -50,10 +92,16 @@ class AgentRecord:
     state_changed_at: datetime
     created_at: datetime
     updated_at: datetime
+    extra: Mapping[str, Any]
+    restarts_in_a_row: int
+    last_restart_at: datetime | None
+    next_restart_at: datetime | None
 
     @property
     def spec(self) -> AgentSpec:
         """The launch spec rebuilt from the stored columns."""
+        argv = self.extra.get("argv")
+        role = self.extra.get("role")
         return AgentSpec(
             name=self.name,
             runtime=self.runtime,
@@ -63,6 +111,12 @@ class AgentRecord:
             workdir=self.workdir,
             env=dict(self.env),
             secret_env=self.secret_env,
+            role=role if isinstance(role, str) else None,
+            autostart=bool(self.extra.get("autostart", False)),
+            restart=_restart_policy(self.extra.get("restart")),
+            heartbeat_timeout=_optional_float(self.extra.get("heartbeat_timeout")),
+            timeout=_optional_float(self.extra.get("timeout")),
+            argv=tuple(str(a) for a in argv) if isinstance(argv, list) else (),
         )
 
     @classmethod
@@ -85,6 +139,10 @@ class AgentRecord:
             state_changed_at=from_epoch(row["state_changed_at"]),
             created_at=from_epoch(row["created_at"]),
             updated_at=from_epoch(row["updated_at"]),
+            extra=json.loads(row["spec_extra_json"]),
+            restarts_in_a_row=int(row["restarts_in_a_row"]),
+            last_restart_at=_optional_epoch(row["last_restart_at"]),
+            next_restart_at=_optional_epoch(row["next_restart_at"]),
         )
 
 

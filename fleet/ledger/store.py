@@ -8,6 +8,7 @@ interleaving inside each other's transactions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sqlite3
@@ -29,6 +30,7 @@ from fleet.ledger.rows import (
     AuditOutcome,
     RunRecord,
     from_epoch,
+    spec_extra_json,
     to_epoch,
 )
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, RunHandle
@@ -116,21 +118,23 @@ class Ledger:
             None if spec.workdir is None else str(spec.workdir),
             json.dumps(dict(spec.env), sort_keys=True),
             json.dumps(list(spec.secret_env)),
+            spec_extra_json(spec),
             desired.value,
         )
         async with self._transaction(f"save agent {spec.name}") as conn:
             cursor = await conn.execute(
                 "UPDATE agents SET runtime = ?, backend = ?, model = ?, prompt = ?, workdir = ?,"
-                " env_json = ?, secret_env_json = ?, desired_state = ?, updated_at = ?"
+                " env_json = ?, secret_env_json = ?, spec_extra_json = ?, desired_state = ?,"
+                " updated_at = ?"
                 " WHERE name = ?",
                 (*fields, now, spec.name),
             )
             if cursor.rowcount == 0:
                 await conn.execute(
                     "INSERT INTO agents (runtime, backend, model, prompt, workdir, env_json,"
-                    " secret_env_json, desired_state, name, state, state_reason,"
-                    " state_changed_at, created_at, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " secret_env_json, spec_extra_json, desired_state, name, state,"
+                    " state_reason, state_changed_at, created_at, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (*fields, spec.name, AgentState.PENDING.value, "created", now, now, now),
                 )
                 await _append_event(conn, spec.name, now, None, AgentState.PENDING, "created")
@@ -161,6 +165,37 @@ class Ledger:
                 (desired.value, now, name),
             )
             return await _agent_in(conn, name)
+
+    async def set_restarts(
+        self,
+        name: str,
+        *,
+        in_a_row: int,
+        last_at: datetime | None,
+        next_at: datetime | None,
+    ) -> AgentRecord:
+        """Record the watchdog's restart bookkeeping for ``name``."""
+        async with self._transaction(f"set restarts of {name}") as conn:
+            await conn.execute(
+                "UPDATE agents SET restarts_in_a_row = ?, last_restart_at = ?,"
+                " next_restart_at = ? WHERE name = ?",
+                (
+                    in_a_row,
+                    None if last_at is None else to_epoch(last_at),
+                    None if next_at is None else to_epoch(next_at),
+                    name,
+                ),
+            )
+            return await _agent_in(conn, name)
+
+    async def last_heartbeats(self) -> dict[str, tuple[datetime, str]]:
+        """The newest heartbeat of every agent that has one: name -> (when, source)."""
+        rows = await self._all(
+            "SELECT agent, at, source FROM heartbeats h WHERE at = "
+            "(SELECT MAX(at) FROM heartbeats WHERE agent = h.agent)",
+            (),
+        )
+        return {str(r[0]): (from_epoch(r[1]), str(r[2])) for r in rows}
 
     async def set_state(
         self, name: str, state: AgentState, reason: str, at: datetime | None = None
@@ -236,6 +271,13 @@ class Ledger:
             "SELECT * FROM runs WHERE agent = ? ORDER BY id DESC LIMIT 1", (name,)
         )
         return None if row is None else RunRecord.from_row(row)
+
+    async def last_runs(self) -> dict[str, RunRecord]:
+        """Every agent's most recent run, in one query (for ``ps`` and the watchdog)."""
+        rows = await self._all(
+            "SELECT * FROM runs WHERE id IN (SELECT MAX(id) FROM runs GROUP BY agent)", ()
+        )
+        return {str(row["agent"]): RunRecord.from_row(row) for row in rows}
 
     # -- audit ----------------------------------------------------------------------------
 
@@ -387,8 +429,12 @@ class Ledger:
                 yield self._conn
                 await self._conn.execute("COMMIT")
             except BaseException as exc:
-                if self._conn.in_transaction:
-                    await self._conn.execute("ROLLBACK")
+                # Always queue a ROLLBACK, even when no transaction looks open: a task
+                # cancelled while its BEGIN waited on aiosqlite's thread has not seen the
+                # BEGIN run yet, and it will run. Statements run in order on that thread,
+                # so this ROLLBACK follows it; shielded, so a second cancel cannot skip it.
+                with contextlib.suppress(sqlite3.Error):
+                    await asyncio.shield(self._conn.execute("ROLLBACK"))
                 if isinstance(exc, sqlite3.Error):
                     raise LedgerError(f"ledger {self._path}: cannot {what}: {exc}") from exc
                 raise

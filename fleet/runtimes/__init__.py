@@ -8,7 +8,7 @@ Backends carry the plan out. Nothing an operator types is ever given to a shell.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -27,16 +27,35 @@ class RuntimeContext:
     home: Path  # the agent's private HOME: its config files live here, never the operator's
     workdir: Path
     environ: Mapping[str, str]  # Fleetwarden's own environment, to pick pass-throughs from
+    tty: bool = False  # a real terminal (tmux): start the interactive UI, not a headless run
+    # Provider name ("anthropic", "openai") -> base URL the agent must use (the metering
+    # proxy's per-agent URL, or a configured upstream). Absent: the CLI's own default.
+    provider_urls: Mapping[str, str] = field(default_factory=dict)
+    heartbeat_url: str | None = None  # POST here (with the token header) to say "alive"
+    heartbeat_token: str | None = None
 
 
 class Runtime(Protocol):
-    """How to launch one kind of agent."""
+    """How to launch one kind of agent, and how to give it more work."""
 
     @property
     def name(self) -> str: ...
 
     def plan(self, spec: AgentSpec, ctx: RuntimeContext) -> LaunchPlan:
-        """The argv, environment and directory that start ``spec`` headless."""
+        """The argv, environment, directory and config files that start ``spec``: headless
+        with ``spec.prompt``, or its interactive UI when ``ctx.tty``."""
+        ...
+
+    def follow_up(
+        self, spec: AgentSpec, ctx: RuntimeContext, session: str | None, text: str
+    ) -> LaunchPlan | None:
+        """A headless run that continues ``session`` with ``text`` (e.g. ``claude -p TEXT
+        --resume SESSION``), or ``None`` when the text is to be typed into the running
+        agent instead (stdin, or the TUI in tmux)."""
+        ...
+
+    def session_id(self, output: str) -> str | None:
+        """The agent's session id, read from what its last run wrote, if it says."""
         ...
 
 
@@ -74,6 +93,19 @@ class RuntimeRegistry:
 
 def default_registry() -> RuntimeRegistry:
     """Every runtime that ships with Fleetwarden."""
+    from fleet.runtimes.claude import ClaudeRuntime
+    from fleet.runtimes.codex import CodexRuntime
+    from fleet.runtimes.command import CommandRuntime
+    from fleet.runtimes.opencode import OpencodeRuntime
+    from fleet.runtimes.pi import PiRuntime
     from fleet.runtimes.stub import StubRuntime
 
-    return RuntimeRegistry({"stub": StubRuntime()})
+    runtimes: list[Runtime] = [
+        StubRuntime(),
+        ClaudeRuntime(),
+        CodexRuntime(),
+        PiRuntime(),
+        OpencodeRuntime(),
+        CommandRuntime(),
+    ]
+    return RuntimeRegistry({runtime.name: runtime for runtime in runtimes})

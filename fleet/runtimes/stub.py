@@ -27,4 +27,15 @@ class StubRuntime:
         if spec.model:
             argv.append(f"--model={spec.model}")
         env = base_env(spec, ctx)
+        if ctx.heartbeat_url and ctx.heartbeat_token:
+            env["FLEETWARDEN_HEARTBEAT_URL"] = ctx.heartbeat_url
+            env["FLEETWARDEN_HEARTBEAT_TOKEN"] = ctx.heartbeat_token
         return LaunchPlan(argv=tuple(argv), env=env, cwd=ctx.workdir)
+
+    def follow_up(
+        self, spec: AgentSpec, ctx: RuntimeContext, session: str | None, text: str
+    ) -> LaunchPlan | None:
+        return None  # the stub reads follow-ups on its input
+
+    def session_id(self, output: str) -> str | None:
+        return None

@@ -8,6 +8,13 @@ steps), then echoes every line it receives on stdin. Lines it understands:
     fail N       exit with status N (to see how failures look)
     fork         start a child process that sleeps (to see group stop at work)
     lines N      print N numbered lines at once (to see how long output is shown)
+    hang         say "working" one last time, then stop heartbeating and answering while
+                 staying alive (to see stall detection)
+
+When FLEETWARDEN_HEARTBEAT_URL and FLEETWARDEN_HEARTBEAT_TOKEN are set, it POSTs a
+heartbeat there every --heartbeat-interval seconds (default: FLEETWARDEN_HEARTBEAT_INTERVAL,
+else 5): ``{"state": "working"}`` while it works on its prompt, ``{"state": "waiting"}``
+while it waits for input.
 
 It exits with status 0 on SIGTERM. Standard library only; run as a script.
 """
@@ -15,16 +22,97 @@ It exits with status 0 on SIGTERM. Standard library only; run as a script.
 from __future__ import annotations
 
 import argparse
+import json
+import math
+import os
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
+from collections.abc import Mapping
 from types import FrameType
+from typing import NoReturn
+
+HEARTBEAT_URL_ENV = "FLEETWARDEN_HEARTBEAT_URL"
+HEARTBEAT_TOKEN_ENV = "FLEETWARDEN_HEARTBEAT_TOKEN"
+HEARTBEAT_INTERVAL_ENV = "FLEETWARDEN_HEARTBEAT_INTERVAL"
+DEFAULT_HEARTBEAT_INTERVAL = 5.0
+MIN_HEARTBEAT_INTERVAL = 0.05
 
 
 def say(text: str) -> None:
     print(f"stub: {text}", flush=True)
+
+
+class Heartbeat:
+    """Tells Fleetwarden this agent is alive, from a daemon thread, until :meth:`stop`."""
+
+    def __init__(self, url: str, token: str, interval: float) -> None:
+        self.state = "working"  # read by the thread at each beat
+        self._url = url
+        self._token = token
+        self._interval = interval
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
+        # A loopback URL: never send it through an http_proxy from the environment.
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], interval: float) -> Heartbeat | None:
+        url, token = environ.get(HEARTBEAT_URL_ENV), environ.get(HEARTBEAT_TOKEN_ENV)
+        return cls(url, token, interval) if url and token else None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """No more beats; a beat already on its way lands before this returns."""
+        self._stopped.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5.0)
+
+    def _run(self) -> None:
+        while not self._stopped.is_set():
+            self._beat()
+            self._stopped.wait(self._interval)
+
+    def beat_once(self) -> None:
+        """One beat now, outside the schedule."""
+        self._beat()
+
+    def _beat(self) -> None:
+        request = urllib.request.Request(
+            self._url,
+            data=json.dumps({"state": self.state}).encode(),
+            method="POST",
+            headers={"X-Fleetwarden-Token": self._token, "Content-Type": "application/json"},
+        )
+        try:
+            with self._opener.open(request, timeout=2.0) as response:
+                response.read()
+        except Exception:
+            pass  # Fleetwarden may be restarting; the next beat tells it again
+
+
+def _sane_interval(value: float) -> float:
+    if not math.isfinite(value) or value <= 0:
+        return DEFAULT_HEARTBEAT_INTERVAL
+    return max(value, MIN_HEARTBEAT_INTERVAL)
+
+
+def _interval_from_env(environ: Mapping[str, str]) -> float:
+    try:
+        return _sane_interval(float(environ.get(HEARTBEAT_INTERVAL_ENV, "")))
+    except ValueError:
+        return DEFAULT_HEARTBEAT_INTERVAL
+
+
+def _idle_forever() -> NoReturn:
+    while True:
+        signal.pause()
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -37,8 +125,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--prompt", default="")
     parser.add_argument("--model", default="")
     parser.add_argument("--step-delay", type=float, default=0.05)
+    parser.add_argument("--heartbeat-interval", type=float, default=_interval_from_env(os.environ))
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _on_sigterm)
+    heartbeat = Heartbeat.from_env(os.environ, _sane_interval(args.heartbeat_interval))
+    if heartbeat is not None:
+        heartbeat.start()
 
     say(f"started{f' with model {args.model}' if args.model else ''}")
     prompt = args.prompt.strip()
@@ -50,6 +142,8 @@ def main(argv: list[str]) -> int:
             time.sleep(args.step_delay)
             say(str(i) if match else f"step {i}/{steps}")
         say("done")
+    if heartbeat is not None:
+        heartbeat.state = "waiting"
     say("waiting for input (send 'exit' to quit)")
 
     children: list[subprocess.Popen[bytes]] = []
@@ -67,6 +161,15 @@ def main(argv: list[str]) -> int:
             sys.stdout.write("".join(f"stub: line {i} of {count}\n" for i in range(1, count + 1)))
             sys.stdout.flush()
             continue
+        if line.strip() == "hang":
+            if heartbeat is not None:
+                # A stall is an agent that says it is working and then goes silent (one
+                # that said it waits for input may rightly stay quiet for hours).
+                heartbeat.stop()
+                heartbeat.state = "working"
+                heartbeat.beat_once()
+            say("hanging: no more heartbeats or answers until stopped")
+            _idle_forever()
         if line.strip() == "fork":
             child = subprocess.Popen(
                 [sys.executable, "-c", "import time\nwhile True: time.sleep(60)"],
@@ -77,8 +180,7 @@ def main(argv: list[str]) -> int:
             continue
         say(f"received: {line}")
     # stdin closed: keep running until told to stop, like an agent awaiting work.
-    while True:
-        signal.pause()
+    _idle_forever()
 
 
 if __name__ == "__main__":

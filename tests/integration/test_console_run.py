@@ -125,7 +125,10 @@ def test_an_agent_that_ends_by_itself_is_reported(bot: ConsoleBot) -> None:
     [
         ("spawn", r"spawn: missing NAME .*usage: spawn NAME"),
         ("spawn Demo_1", r"invalid agent name 'Demo_1'"),
-        ("spawn demo --runtime nope", r"unknown runtime 'nope'; known runtimes: stub"),
+        (
+            "spawn demo --runtime nope",
+            r"unknown runtime 'nope'; known runtimes: claude, codex, command, opencode, pi, stub",
+        ),
         ("spawn demo --workdir /does/not/exist", r"is not an existing directory"),
         ('spawn demo --prompt "unterminated', r"unterminated \" quote"),
         ("logs ghost", r"no agent named 'ghost'"),

@@ -130,12 +130,16 @@ async def bot(deployment: Deployment) -> AsyncIterator[BotProcess]:
 
 
 def _stop_stray_agents(workdir: Path) -> None:
-    """Agents outlive the bot by design; end the ones a test left behind."""
-    for exit_file in workdir.glob("state/agents/*/runs/*"):
-        pid_file = exit_file / "agent.pid"
-        if pid_file.exists() and not (exit_file / "exit.json").exists():
-            with contextlib.suppress(ProcessLookupError, ValueError):
-                os.killpg(os.getpgid(int(pid_file.read_text())), signal.SIGKILL)
+    """Agents outlive the bot by design; end the ones a test left behind — only processes
+    that really are this test's agents (a stale pid may belong to anyone by now)."""
+    for run_dir in workdir.glob("state/agents/*/runs/*"):
+        pid_file = run_dir / "agent.pid"
+        if not pid_file.exists() or (run_dir / "exit.json").exists():
+            continue
+        with contextlib.suppress(OSError, ValueError):
+            pid = int(pid_file.read_text())
+            if os.readlink(f"/proc/{pid}/cwd").startswith(str(workdir)):
+                os.killpg(os.getpgid(pid), signal.SIGKILL)
 
 
 async def test_help_is_answered_in_the_room(deployment: Deployment, bot: BotProcess) -> None:
@@ -148,7 +152,8 @@ async def test_help_is_answered_in_the_room(deployment: Deployment, bot: BotProc
 async def test_spawn_opens_a_thread_where_logs_and_plain_messages_work(
     deployment: Deployment, bot: BotProcess
 ) -> None:
-    """spawn posts the thread root; `!logs` in it answers there; plain text reaches the agent."""
+    """spawn posts the thread root; `!logs` in it answers there; plain text reaches the
+    agent; and when the agent ends by itself, that is announced in the thread."""
     op, room, me = deployment.operator, deployment.room, deployment.bot
     await op.say(room, "!spawn demo --runtime stub --prompt hi")
     root: Event = (
@@ -160,7 +165,12 @@ async def test_spawn_opens_a_thread_where_logs_and_plain_messages_work(
     answer = await op.reply(room, "how is it going?", me, thread=root.event_id)
     assert answer.thread_root == root.event_id
     assert "stub: received: how is it going?" in answer.body
-    await op.reply(room, "!stop demo", me)
+    await op.say(room, "exit", thread=root.event_id)
+    ended = await op.wait_for(
+        lambda evs: [e for e in evs if "Agent **demo** finished" in e.body and e.sender == me]
+    )
+    assert ended[0].thread_root == root.event_id
+    assert "exited with status 0" in ended[0].body
 
 
 async def test_a_strangers_command_is_ignored(deployment: Deployment, bot: BotProcess) -> None:

@@ -5,11 +5,24 @@ from __future__ import annotations
 import pytest
 
 from bot.acl import Acl, Grant, Role
-from bot.commands import COMMANDS, HELP, LOGS, PS, RESTART, SEND, SPAWN, STOP, WHOAMI
+from bot.commands import (
+    COMMANDS,
+    HELP,
+    LOGS,
+    PS,
+    RESTART,
+    ROSTER,
+    ROSTER_RELOAD,
+    SEND,
+    SPAWN,
+    STOP,
+    WATCH,
+    WHOAMI,
+)
 from bot.grammar import CommandSpec
 
-READ_ONLY = (HELP, PS, LOGS, WHOAMI)
-CONTROL = (SPAWN, STOP, RESTART, SEND)
+READ_ONLY = (HELP, PS, LOGS, WATCH, ROSTER, WHOAMI)
+CONTROL = (SPAWN, STOP, RESTART, SEND, ROSTER_RELOAD)
 
 
 def ids(spec: CommandSpec) -> str:
@@ -55,7 +68,13 @@ def test_user_ids_are_matched_exactly() -> None:
 
 def test_the_read_only_and_control_split_covers_every_command() -> None:
     """The command table is exactly the read-only plus the control commands used below."""
-    assert {spec.name for spec in COMMANDS} == {spec.name for spec in (*READ_ONLY, *CONTROL)}
+    every = {spec.name for spec in COMMANDS} | {
+        f"{spec.name} {sub.name}" for spec in COMMANDS for sub in spec.subcommands
+    }
+    split = {spec.name for spec in READ_ONLY} | {
+        "roster reload" if spec is ROSTER_RELOAD else spec.name for spec in CONTROL
+    }
+    assert every == split
     assert all(not spec.control for spec in READ_ONLY)
     assert all(spec.control for spec in CONTROL)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +14,15 @@ import pytest
 from fleet.clock import ManualClock
 from fleet.errors import LedgerError, UnknownAgent
 from fleet.ledger import LATEST_VERSION, MIGRATIONS, Ledger, Migration, migrate
-from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, RunHandle
+from fleet.model import (
+    AgentSpec,
+    AgentState,
+    DesiredState,
+    ExitInfo,
+    RestartMode,
+    RestartPolicy,
+    RunHandle,
+)
 from fleet.names import AgentName
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -409,3 +418,58 @@ async def test_concurrent_writers_do_not_interleave(ledger: Ledger) -> None:
     )
     assert len(await ledger.agent_events("coder-1", limit=100)) == 21
     assert not any([await ledger.claim_event("matrix", f"$e{i}") for i in range(20)])
+
+
+async def test_roster_fields_round_trip(ledger: Ledger) -> None:
+    """Role, autostart, restart policy, timeouts and argv come back as they were saved."""
+    spec = AgentSpec(
+        name=AgentName("coder-1"),
+        runtime="command",
+        role="reviewer",
+        autostart=True,
+        restart=RestartPolicy(RestartMode.ON_FAILURE, 3, 2.0, 60.0),
+        heartbeat_timeout=45.0,
+        timeout=3600.0,
+        argv=("/usr/bin/env", "bash", "-c", "echo $1"),
+    )
+    await ledger.upsert_agent(spec, DesiredState.RUNNING)
+    record = await ledger.get_agent("coder-1")
+    assert record is not None and record.spec == spec
+
+
+async def test_restart_bookkeeping_is_stored(ledger: Ledger, clock: ManualClock) -> None:
+    """set_restarts keeps the watchdog's counter and times."""
+    await ledger.upsert_agent(AgentSpec(name=AgentName("a"), runtime="stub"), DesiredState.RUNNING)
+    later = clock.now() + timedelta(seconds=30)
+    record = await ledger.set_restarts("a", in_a_row=2, last_at=clock.now(), next_at=later)
+    assert (record.restarts_in_a_row, record.last_restart_at, record.next_restart_at) == (
+        2,
+        clock.now(),
+        later,
+    )
+
+
+async def test_last_heartbeats_gives_each_agents_newest(ledger: Ledger, clock: ManualClock) -> None:
+    """last_heartbeats maps every agent to its newest beat and that beat's source."""
+    for name in ("a", "b"):
+        await ledger.upsert_agent(
+            AgentSpec(name=AgentName(name), runtime="stub"), DesiredState.RUNNING
+        )
+    await ledger.record_heartbeat("a", "working", at=clock.now())
+    await ledger.record_heartbeat("a", "waiting", at=clock.now() + timedelta(seconds=5))
+    beats = await ledger.last_heartbeats()
+    assert beats == {"a": (clock.now() + timedelta(seconds=5), "waiting")}
+
+
+async def test_a_write_cancelled_mid_transaction_leaves_the_ledger_usable(ledger: Ledger) -> None:
+    """Cancelling writers at any point never leaves the connection inside a transaction."""
+    await ledger.upsert_agent(AgentSpec(name=AgentName("a"), runtime="stub"), DesiredState.RUNNING)
+    for delay_steps in range(12):
+        task = asyncio.ensure_future(ledger.set_connector_state("matrix", "k", str(delay_steps)))
+        for _ in range(delay_steps):
+            await asyncio.sleep(0)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await ledger.set_connector_state("matrix", "after", str(delay_steps))
+    assert await ledger.get_connector_state("matrix", "after") == "11"

@@ -76,11 +76,17 @@ def test_ps_of_no_agents_says_how_to_start_one() -> None:
 
 
 def test_ps_shows_a_live_agent_with_pid_uptime_and_activity() -> None:
-    """A running agent's row has its runtime/model, state, pid, uptime and last activity."""
-    text = render.ps([status(model="opus")], NOW)
+    """A running agent's row has runtime/model, state, pid, uptime, heartbeat age, activity."""
+    text = render.ps([status(model="opus", last_heartbeat=NOW - timedelta(seconds=7))], NOW)
     assert table_rows(text) == [
-        ["coder-1", "stub / opus", "running", "4242", "3m05s", "42s ago"],
+        ["coder-1", "stub / opus", "running", "4242", "3m05s", "7s ago", "42s ago"],
     ]
+
+
+def test_ps_reports_drift_without_touching_it() -> None:
+    """Sessions on our tmux server that no agent accounts for are listed as drift."""
+    text = render.ps([status()], NOW, drift=["stray"])
+    assert "Drift: stray" in text and "left running" in text
 
 
 def test_ps_shows_an_ended_agent_with_its_exit_code_and_no_pid() -> None:
@@ -94,7 +100,7 @@ def test_ps_shows_an_ended_agent_with_its_exit_code_and_no_pid() -> None:
         last_activity=None,
     )
     assert table_rows(render.ps([ended], NOW)) == [
-        ["docs", "stub", "failed (3)", "–", "–", "–"],
+        ["docs", "stub", "failed (3)", "–", "–", "–", "–"],
     ]
 
 

@@ -225,7 +225,8 @@ async def test_an_agent_that_fails_by_itself_is_recorded_and_announced(
     assert run is not None and run.ended_at is not None
     assert (run.exit_code, run.reason) == (3, "exited with status 3")
     record = await rig.ledger.get_agent("coder-1")
-    assert record is not None and record.desired is DesiredState.STOPPED
+    # What follows an end is the restart policy's call: desired is left as it was.
+    assert record is not None and record.desired is DesiredState.RUNNING
 
     async def ended_event_seen() -> bool:
         return any(e.kind is EventKind.ENDED for e in rig.events)
@@ -373,7 +374,9 @@ async def test_invalid_names_are_refused(fleet: Fleet, name: str) -> None:
 
 async def test_an_unknown_runtime_is_refused(fleet: Fleet) -> None:
     """Spawning with a runtime nobody registered raises UnknownRuntime listing the known ones."""
-    with pytest.raises(UnknownRuntime, match="unknown runtime 'nope'; known runtimes: stub"):
+    with pytest.raises(
+        UnknownRuntime, match="unknown runtime 'nope'; known runtimes: claude, codex, command"
+    ):
         await fleet.spawn("coder-1", runtime="nope")
     assert await fleet.ps() == []
 

@@ -1,0 +1,542 @@
+"""The tmux backend: each agent in a session of a private tmux server, in a real terminal.
+
+One tmux server per Fleetwarden (``tmux -L SOCKET``, started with ``-f /dev/null`` so no
+user configuration applies, and a minimal environment); one session per agent, named
+after the agent. Operators can look in with ``tmux -L SOCKET attach -t =NAME``.
+
+The pane's process is :mod:`fleet.backends.tmux_launch`, which reads the plan from a
+0600 file in the run directory and execs (same pid) the agent shim the subprocess
+backend uses (:mod:`fleet.backends.agent_shim`), so a run directory looks alike
+in both backends (``agent.pid``, ``exit.json``) and the pane's process — a session
+leader, as tmux makes it — leads the agent's process group. Nothing from the plan goes
+through tmux's own argument parser: tmux would end a command at an argument ending in
+``;``, format-expand ``-c`` and show ``-e`` values in ``ps``. The pane's environment is
+exactly the plan's, plus ``TERM`` (the terminal tmux emulates) when the plan sets none.
+
+Output reaches the log through ``pipe-pane`` (raw terminal output: CRLF line ends, and
+escape sequences when the agent draws a TUI). Input is typed with ``send-keys -l``.
+
+Every tmux call is an argv list with a time limit. Targets use the exact-match form:
+``=NAME`` for a session, ``=NAME:`` for its pane (tmux 3.3 does not resolve ``=NAME``
+as a pane). An argument ending in ``;`` is escaped as ``\\;``, which tmux turns back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import re
+import shlex
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from fleet.backends.process import SHIM, SNAPSHOT_LINES, _read_exit, _read_text, _signal_group
+from fleet.errors import AgentNotRunning, FleetError, LaunchFailed
+from fleet.logtail import tail_lines
+from fleet.model import ExitInfo, LaunchPlan, RunHandle
+from fleet.names import is_agent_name
+from fleet.procfs import process_start_ticks
+
+log = logging.getLogger(__name__)
+
+LAUNCHER = Path(__file__).with_name("tmux_launch.py")
+WIDTH, HEIGHT = 200, 50
+HISTORY_LIMIT = 10_000
+INHERITED_FROM_PANE = ("TERM",)
+
+_TMUX_TIMEOUT = 10.0
+_STARTUP_TIMEOUT = 10.0
+_ABANDON_GRACE = 1.0
+_ECHO_TIMEOUT = 2.0  # how long typed input may take to show on the agent's screen
+_MAX_INPUT = 64 * 1024
+_MAX_COMMAND = 8 * 1024  # bytes of arguments per tmux call (tmux refuses ~16 KiB)
+_CHUNK = 1024  # characters per send-keys argument
+_DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+_SERVER_EXITING = "server exited unexpectedly"  # we connected while it shut down
+_GONE = (
+    "no server running",
+    "error connecting to",
+    "can't find",
+    "no current target",
+    _SERVER_EXITING,
+)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # all C0 controls but tab and newline
+
+
+@dataclass(frozen=True, slots=True)
+class TmuxResult:
+    """What one tmux client call printed, and its exit status."""
+
+    status: int
+    stdout: str
+    stderr: str
+
+    @property
+    def gone(self) -> bool:
+        """Whether it failed because the server or the target does not exist."""
+        return self.status != 0 and any(text in self.stderr for text in _GONE)
+
+    @property
+    def message(self) -> str:
+        return self.stderr.strip() or f"tmux exited with status {self.status}"
+
+
+class TmuxBackend:
+    """Agents as sessions of a private tmux server."""
+
+    name = "tmux"
+    tty = True  # agents get a real terminal: runtimes start their interactive UI
+
+    def __init__(
+        self,
+        socket_name: str,
+        *,
+        python: str = sys.executable,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self._socket = socket_name
+        self._python = python
+        self._client_env = tmux_client_env(os.environ if environ is None else environ)
+        self._exits: dict[int, asyncio.Future[ExitInfo]] = {}
+
+    @property
+    def socket_name(self) -> str:
+        """The private server's socket (``tmux -L`` this to look in)."""
+        return self._socket
+
+    # -- launching ---------------------------------------------------------------------
+
+    async def launch(self, plan: LaunchPlan, run_dir: Path, log_path: Path) -> RunHandle:
+        session = session_name(plan)
+        # Synchronous on purpose, as in the subprocess backend: a few small file writes.
+        run_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600))
+        spec_path = run_dir / "launch.json"
+        shim_argv = [self._python, "-I", str(SHIM), str(run_dir), "--", *plan.argv]
+        _write_private(spec_path, launch_spec(plan, shim_argv, run_dir))
+        try:
+            pane_pid = await self._new_session(session, plan.cwd, spec_path, log_path)
+            try:
+                agent_pid = await self._await_agent_pid(pane_pid, run_dir, log_path)
+                with contextlib.suppress(ProcessLookupError):  # ended already: nothing to lead
+                    if os.getsid(pane_pid) != pane_pid:
+                        raise LaunchFailed(f"tmux session {session}: its pane is no session leader")
+            except BaseException:
+                await self._abandon(session, pane_pid)
+                raise
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                spec_path.unlink()  # the launcher deletes it; this is for failed launches
+        return RunHandle(
+            backend=self.name,
+            pid=agent_pid,
+            pgid=pane_pid,
+            run_dir=run_dir,
+            log_path=log_path,
+            start_ticks=process_start_ticks(pane_pid),
+            session=session,
+        )
+
+    async def _new_session(self, session: str, cwd: Path, spec_path: Path, log_path: Path) -> int:
+        """Create the session and attach the log in one tmux call, so the pipe is in place
+        before tmux reads the pane's first output. Returns the pane's pid."""
+        pane = f"={session}:"
+        new_session = [
+            "new-session", "-d", "-P", "-F", "#{pane_pid}", "-s", session,
+            "-x", str(WIDTH), "-y", str(HEIGHT), "-c", _no_formats(str(cwd)),
+            "--", self._python, "-I", str(LAUNCHER), str(spec_path),
+        ]  # fmt: skip
+        commands = (
+            # The server stays up without sessions: no race between the last agent ending
+            # (the server exiting) and the next launch. shutdown_server() ends it.
+            ["set-option", "-s", "exit-empty", "off"],
+            ["set-option", "-g", "history-limit", str(HISTORY_LIMIT)],
+            new_session,
+            ["pipe-pane", "-o", "-t", pane, pipe_command(log_path)],
+        )
+        result = await self._tmux(*commands, error=LaunchFailed)
+        if _SERVER_EXITING in result.stderr:  # someone shut it down as we connected: once more
+            result = await self._tmux(*commands, error=LaunchFailed)
+        if result.status != 0:
+            raise LaunchFailed(f"tmux could not start session {session}: {result.message}")
+        try:
+            return int(result.stdout.split()[0])
+        except (IndexError, ValueError):
+            raise LaunchFailed(
+                f"tmux started session {session} but did not say its pid: {result.stdout!r}"
+            ) from None
+
+    async def _await_agent_pid(self, pane_pid: int, run_dir: Path, log_path: Path) -> int:
+        """Wait until the shim in the pane has started the agent (or failed to)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _STARTUP_TIMEOUT
+        delay = 0.002
+        while loop.time() < deadline:
+            pid_text = _read_text(run_dir / "agent.pid")
+            if pid_text:
+                return int(pid_text)
+            exit_info = _read_exit(run_dir)
+            if exit_info is not None or process_start_ticks(pane_pid) is None:
+                reason = exit_info.reason if exit_info else f"its tmux pane closed (see {log_path})"
+                raise LaunchFailed(f"the agent did not start: {reason}")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
+        raise LaunchFailed(f"the agent did not start within {_STARTUP_TIMEOUT:.0f} s")
+
+    async def _abandon(self, session: str, pane_pid: int) -> None:
+        """Clean up after a failed launch: let the pane's process finish writing why (so it
+        reaches the log), then kill what is left of its group and its session."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(_ABANDON_GRACE):
+                await _exited(pane_pid)
+        _signal_group(pane_pid, signal.SIGKILL)
+        await self._kill_session(session, pane_pid)
+
+    # -- watching and stopping ------------------------------------------------------------
+
+    def is_alive(self, handle: RunHandle) -> bool:
+        ticks = process_start_ticks(handle.pgid)
+        return ticks is not None and (handle.start_ticks is None or ticks == handle.start_ticks)
+
+    async def wait(self, handle: RunHandle) -> ExitInfo:
+        future = self._exits.get(handle.pgid)
+        if future is None:
+            future = asyncio.get_running_loop().create_future()
+            self._exits[handle.pgid] = future
+            self._watch(handle, future)
+        return await asyncio.shield(future)
+
+    def _watch(self, handle: RunHandle, future: asyncio.Future[ExitInfo]) -> None:
+        # The pane's process is tmux's child, never ours: a pidfd is how we learn it ended.
+        loop = asyncio.get_running_loop()
+        if not self.is_alive(handle):
+            future.set_result(_collect(handle))
+            return
+        try:
+            pidfd = os.pidfd_open(handle.pgid)
+        except ProcessLookupError:
+            future.set_result(_collect(handle))
+            return
+
+        def on_exit() -> None:
+            loop.remove_reader(pidfd)
+            os.close(pidfd)
+            if not future.done():
+                future.set_result(_collect(handle))
+
+        loop.add_reader(pidfd, on_exit)
+
+    async def stop(self, handle: RunHandle, *, grace: float, force: bool = False) -> ExitInfo:
+        ended = asyncio.ensure_future(self.wait(handle))
+        if not ended.done():
+            _signal_group(handle.pgid, signal.SIGKILL if force else signal.SIGTERM)
+            done, _ = await asyncio.wait({ended}, timeout=None if force else grace)
+            if not done:
+                log.info(
+                    "agent group %d ignored SIGTERM for %.1f s; killing it", handle.pgid, grace
+                )
+                _signal_group(handle.pgid, signal.SIGKILL)
+        info = await ended
+        _signal_group(handle.pgid, signal.SIGKILL)  # whatever of the group outlived the leader
+        if handle.session is not None:
+            await self._kill_session(handle.session, handle.pgid)
+        return info
+
+    async def _kill_session(self, session: str, pane_pid: int) -> None:
+        """Kill ``session`` if it is still the one whose pane ran ``pane_pid`` — not a
+        newer session of the same name. tmux usually removed it already."""
+        panes = await self._tmux(["list-panes", "-s", "-t", f"={session}", "-F", "#{pane_pid}"])
+        if panes.status == 0 and str(pane_pid) in panes.stdout.split():
+            killed = await self._tmux(["kill-session", "-t", f"={session}"])
+            if killed.status != 0 and not killed.gone:
+                raise FleetError(f"tmux could not kill session {session}: {killed.message}")
+
+    # -- input and output -------------------------------------------------------------------
+
+    async def send_input(self, handle: RunHandle, text: str) -> None:
+        """Type ``text`` and press Enter. Lines of a multi-line text are joined with C-j,
+        which a line-reading agent takes as a line end and a TUI as a newline inside one
+        message. Control characters other than tab are dropped. Raises AgentNotRunning
+        unless the screen changes within a short time (nothing is typed twice)."""
+        session = _session_of(handle)
+        cleaned = clean_input(text)
+        size = len(cleaned.encode())
+        if size > _MAX_INPUT:
+            raise AgentNotRunning(f"input too long ({size} bytes; at most {_MAX_INPUT})")
+        if not self.is_alive(handle):
+            raise AgentNotRunning(f"the agent in tmux session {session} is no longer running")
+        before = await self._screen_state(handle, session)
+        if before is None:
+            raise AgentNotRunning(f"tmux session {session} is gone")
+        for batch in batch_commands(input_commands(f"={session}:", cleaned)):
+            result = await self._tmux(*batch)
+            if result.gone:
+                raise AgentNotRunning(f"tmux session {session} is gone: {result.message}")
+            if result.status != 0:
+                raise FleetError(f"tmux could not type into session {session}: {result.message}")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _ECHO_TIMEOUT
+        delay = 0.01
+        while loop.time() < deadline:
+            # A session gone by now took the text: the agent ended after it (e.g. `exit`).
+            if await self._screen_state(handle, session) != before:
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.25)
+        raise AgentNotRunning(
+            f"typed into tmux session {session}, but its screen did not change within "
+            f"{_ECHO_TIMEOUT:.0f} s: the agent may be hung (look with `tmux -L {self._socket} "
+            f"attach -t ={session}`)"
+        )
+
+    async def _screen_state(self, handle: RunHandle, session: str) -> str | None:
+        """The visible screen plus cursor and history size (any echo of input changes it),
+        or ``None`` if the session is gone or no longer runs ``handle``'s process."""
+        pane = f"={session}:"
+        result = await self._tmux(
+            ["display-message", "-p", "-t", pane,
+             "#{pane_pid} #{cursor_x},#{cursor_y} #{history_size}"],
+            ["capture-pane", "-p", "-t", pane],
+        )  # fmt: skip
+        if result.gone:
+            return None
+        if result.status != 0:
+            raise FleetError(f"tmux could not read session {session}: {result.message}")
+        if result.stdout.split(" ", 1)[0] != str(handle.pgid):
+            return None  # a newer session of the same name: not ours to type into
+        return result.stdout
+
+    async def read_output(self, handle: RunHandle, lines: int) -> list[str]:
+        """The last ``lines`` lines of the pane (scrollback and screen, wrapped lines
+        joined); the log's when the session is gone."""
+        if lines <= 0:
+            return []
+        count = min(lines, HISTORY_LIMIT)
+        if handle.session is not None:
+            result = await self._tmux(
+                ["capture-pane", "-p", "-J", "-S", f"-{count}", "-t", f"={handle.session}:"]
+            )
+            if result.status == 0:
+                return screen_lines(result.stdout)[-count:]
+            if not result.gone:
+                raise FleetError(f"tmux could not read session {handle.session}: {result.message}")
+        return await asyncio.to_thread(tail_lines, handle.log_path, count)
+
+    async def snapshot(self, handle: RunHandle) -> str:
+        """What the pane shows now (trailing blank rows dropped); once the session is gone,
+        the end of the log."""
+        if handle.session is not None:
+            result = await self._tmux(["capture-pane", "-p", "-t", f"={handle.session}:"])
+            if result.status == 0:
+                return "\n".join(screen_lines(result.stdout))
+            if not result.gone:
+                raise FleetError(f"tmux could not read session {handle.session}: {result.message}")
+        return "\n".join(await asyncio.to_thread(tail_lines, handle.log_path, SNAPSHOT_LINES))
+
+    # -- the server ------------------------------------------------------------------------
+
+    async def sessions(self) -> set[str]:
+        """Every session on our server (empty if it is not running). Without the server's
+        socket there is no server: no tmux process is started to find that out (`ps`
+        asks on every call)."""
+        if not self.socket_path().exists():
+            return set()
+        result = await self._tmux(["list-sessions", "-F", "#{session_name}"])
+        if result.gone:
+            return set()
+        if result.status != 0:
+            raise FleetError(f"tmux could not list sessions: {result.message}")
+        return set(result.stdout.splitlines())
+
+    def socket_path(self) -> Path:
+        """Where tmux puts our server's socket: ``$TMUX_TMPDIR/tmux-UID/NAME``."""
+        base = Path(self._client_env.get("TMUX_TMPDIR") or "/tmp")
+        return base / f"tmux-{os.getuid()}" / self._socket
+
+    async def shutdown_server(self) -> None:
+        """Kill the private tmux server and every session on it, and remove its socket
+        (tmux leaves the file behind). For tests and teardown."""
+        where = await self._tmux(["display-message", "-p", "#{socket_path}"])
+        result = await self._tmux(["kill-server"])
+        if result.status != 0 and not result.gone:
+            raise FleetError(f"tmux could not stop its server: {result.message}")
+        socket_path = where.stdout.strip() if where.status == 0 else ""
+        if socket_path:
+            with contextlib.suppress(OSError):
+                os.unlink(socket_path)
+
+    async def _tmux(
+        self, *commands: Sequence[str], error: type[FleetError] = FleetError
+    ) -> TmuxResult:
+        """Run one tmux client call (several commands joined with ``;``)."""
+        argv = tmux_argv(self._socket, commands)
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=self._client_env,
+            )
+        except OSError as exc:
+            raise error(f"cannot run tmux: {exc.strerror} (is tmux installed?)") from exc
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), _TMUX_TIMEOUT)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+            raise error(
+                f"tmux did not answer within {_TMUX_TIMEOUT:.0f} s ({commands[0][0]})"
+            ) from None
+        return TmuxResult(
+            proc.returncode if proc.returncode is not None else -1,
+            out.decode("utf-8", errors="replace"),
+            err.decode("utf-8", errors="replace"),
+        )
+
+
+# -- pure helpers ---------------------------------------------------------------------------
+
+
+def tmux_client_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment of every tmux client call, and so of the server the first one
+    starts: just enough to find tmux and the socket, nothing of Fleetwarden's secrets."""
+    env = {"PATH": environ.get("PATH", _DEFAULT_PATH), "LANG": "C.UTF-8"}
+    if "TMUX_TMPDIR" in environ:
+        env["TMUX_TMPDIR"] = environ["TMUX_TMPDIR"]
+    return env
+
+
+def tmux_argv(socket_name: str, commands: Sequence[Sequence[str]]) -> list[str]:
+    """The client's argv: our socket, no configuration file, ``commands`` joined by ``;``."""
+    argv = ["tmux", "-u", "-f", "/dev/null", "-L", _escape(socket_name)]
+    for index, command in enumerate(commands):
+        if index:
+            argv.append(";")
+        argv.extend(_escape(arg) for arg in command)
+    return argv
+
+
+def _escape(arg: str) -> str:
+    """tmux ends a command at an argument ending in ``;``; ``\\;`` there means a literal one."""
+    return arg[:-1] + "\\;" if arg.endswith(";") else arg
+
+
+def _no_formats(text: str) -> str:
+    """``text`` for an argument tmux format-expands: ``#`` stays a literal ``#``."""
+    return text.replace("#", "##")
+
+
+def session_name(plan: LaunchPlan) -> str:
+    """The tmux session of the agent ``plan`` starts: its name, from the plan's
+    ``FLEETWARDEN_AGENT`` (every runtime's environment carries it)."""
+    name = plan.env.get("FLEETWARDEN_AGENT", "")
+    if not is_agent_name(name):
+        raise LaunchFailed(
+            "the tmux backend names a session after its agent, but the plan's environment "
+            f"has no valid FLEETWARDEN_AGENT (got {name!r})"
+        )
+    return name
+
+
+def launch_spec(plan: LaunchPlan, argv: Sequence[str], run_dir: Path) -> str:
+    """The launcher's instructions (see :mod:`fleet.backends.tmux_launch`)."""
+    return json.dumps(
+        {
+            "argv": list(argv),
+            "env": dict(plan.env),
+            "inherit": list(INHERITED_FROM_PANE),
+            "cwd": str(plan.cwd),
+            "run_dir": str(run_dir),
+        }
+    )
+
+
+def pipe_command(log_path: Path) -> str:
+    """The shell command ``pipe-pane`` runs (tmux format-expands it first)."""
+    return _no_formats(f"exec cat >> {shlex.quote(str(log_path))}")
+
+
+def clean_input(text: str) -> str:
+    """The text to type: one trailing newline dropped, CRLF as LF, no control characters."""
+    text = text.replace("\r\n", "\n").removesuffix("\n")
+    return _CONTROL.sub("", text)
+
+
+def input_commands(pane: str, text: str) -> list[list[str]]:
+    """``send-keys`` commands that type ``text`` into ``pane``, then press Enter."""
+    commands: list[list[str]] = []
+    for index, line in enumerate(text.split("\n")):
+        if index:
+            commands.append(["send-keys", "-t", pane, "C-j"])
+        for start in range(0, len(line), _CHUNK):
+            commands.append(["send-keys", "-t", pane, "-l", "--", line[start : start + _CHUNK]])
+    commands.append(["send-keys", "-t", pane, "Enter"])
+    return commands
+
+
+def batch_commands(commands: list[list[str]]) -> list[list[list[str]]]:
+    """``commands`` grouped into tmux calls that stay under tmux's message size."""
+    batches: list[list[list[str]]] = []
+    size = 0
+    for command in commands:
+        cost = sum(len(arg.encode()) + 2 for arg in command) + 2
+        if not batches or size + cost > _MAX_COMMAND:
+            batches.append([])
+            size = 0
+        batches[-1].append(command)
+        size += cost
+    return batches
+
+
+def screen_lines(captured: str) -> list[str]:
+    """``capture-pane`` output as lines, right-trimmed, without the blank rows at the end."""
+    lines = [line.rstrip() for line in captured.split("\n")]
+    while lines and not lines[-1]:
+        lines.pop()
+    return lines
+
+
+async def _exited(pid: int) -> None:
+    """Return once process ``pid`` has ended (at once if it already has)."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    loop = asyncio.get_running_loop()
+    ended = asyncio.Event()
+    loop.add_reader(pidfd, ended.set)
+    try:
+        await ended.wait()
+    finally:
+        loop.remove_reader(pidfd)
+        os.close(pidfd)
+
+
+def _session_of(handle: RunHandle) -> str:
+    if handle.session is None:
+        raise AgentNotRunning(f"run {handle.run_dir.name} has no tmux session")
+    return handle.session
+
+
+def _collect(handle: RunHandle) -> ExitInfo:
+    """How the run ended: the shim's record, else unknown (tmux reaped the pane, not us)."""
+    recorded = _read_exit(handle.run_dir)
+    if recorded is not None:
+        return recorded
+    return ExitInfo(None, "its tmux pane ended without an exit record; status unknown")
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Create ``path`` readable by us only (it holds the agent's secrets)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)

@@ -1,0 +1,101 @@
+"""Where an agent's runs live on disk, and the small file chores around a launch.
+
+<state_dir>/agents/<name>/
+    output.log          every run's output, appended, with Fleetwarden's markers
+    home/               the agent's private HOME (its CLI config files go here)
+    work/               its default working directory
+    runs/<stamp-id>/    one run: stdin FIFO, agent.pid, exit.json
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fleet.logtail import read_from, size_of
+from fleet.names import AgentName
+
+MARKER = "--- fleetwarden:"
+
+
+@dataclass(frozen=True, slots=True)
+class AgentPaths:
+    """The files of one agent under the state dir."""
+
+    root: Path
+
+    @classmethod
+    def of(cls, state_dir: Path, name: AgentName) -> AgentPaths:
+        return cls(state_dir / "agents" / name)
+
+    @property
+    def log(self) -> Path:
+        return self.root / "output.log"
+
+    @property
+    def home(self) -> Path:
+        return self.root / "home"
+
+    @property
+    def work(self) -> Path:
+        return self.root / "work"
+
+    def new_run_dir(self, now: datetime) -> Path:
+        return self.root / "runs" / f"{now.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}"
+
+
+def append_marker(path: Path, text: str) -> None:
+    """Write one of Fleetwarden's own lines into an agent's log."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(f"{MARKER} {text} ---\n")
+
+
+def write_files(home: Path, files: Mapping[Path, str]) -> None:
+    """Write a runtime's config files (mode 0600), refusing any path outside ``home``."""
+    root = home.resolve()
+    for path, text in files.items():
+        target = path.resolve()
+        if not target.is_relative_to(root):
+            raise ValueError(f"a runtime asked to write {path}, outside the agent's home {home}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, target)
+
+
+async def collect_output(path: Path, offset: int, *, wait: float, quiet: float) -> list[str]:
+    """What the agent writes after byte ``offset``: for up to ``wait`` seconds, ending early
+    once it has written something and then been quiet for ``quiet`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    last_size, last_change = offset, loop.time()
+    while loop.time() < deadline:
+        await asyncio.sleep(0.05)
+        size = size_of(path)
+        now = loop.time()
+        if size != last_size:
+            last_size, last_change = size, now
+        elif size > offset and now - last_change >= quiet:
+            break
+    return [line for line in read_from(path, offset).splitlines() if not line.startswith(MARKER)]
+
+
+def mtime(path: Path) -> datetime | None:
+    """When the file last changed, or ``None`` if it does not exist."""
+    try:
+        return datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    except FileNotFoundError:
+        return None
+
+
+def latest(*times: datetime | None) -> datetime | None:
+    present = [t for t in times if t is not None]
+    return max(present) if present else None

@@ -1,0 +1,93 @@
+"""What the real agent CLI runtimes share: reading their JSON-lines output, and checking
+the values that end up on their command lines.
+
+Every value placed in an argv here either sits after ``--`` (the CLI takes no more
+options), is an option's value, or has passed a strict pattern, so that nothing an
+operator types can turn into a flag.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from fleet.errors import LaunchFailed
+from fleet.model import AgentSpec
+
+# UUIDs (Claude, Codex, pi) and opencode's ``ses_…`` ids; never starts with "-".
+_SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+# "sonnet", "claude-opus-4-8[1m]", "anthropic/claude-sonnet-4-5", "sonnet:high".
+_MODEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+\[\]-]{0,127}")
+
+
+def json_events(output: str) -> Iterator[Mapping[str, Any]]:
+    """The JSON objects among ``output``'s lines; other lines (stderr, markers) are skipped."""
+    for line in output.splitlines():
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict):
+            yield event
+
+
+def session_or_none(value: object) -> str | None:
+    """``value`` if it looks like a session id a CLI printed, else ``None``."""
+    if isinstance(value, str) and _SESSION_ID.fullmatch(value):
+        return value
+    return None
+
+
+def last_session(output: str, pick: Callable[[Mapping[str, Any]], object]) -> str | None:
+    """The last session id that ``pick(event)`` finds in ``output``: the newest run's."""
+    found = None
+    for event in json_events(output):
+        session = session_or_none(pick(event))
+        if session is not None:
+            found = session
+    return found
+
+
+def checked_session(session: str) -> str:
+    """``session`` for an argv, refused unless it has the shape of a session id."""
+    if session_or_none(session) is None:
+        raise LaunchFailed(f"cannot resume session {session!r}: not a session id")
+    return session
+
+
+def checked_model(spec: AgentSpec) -> str | None:
+    """The spec's model for an argv: a name, never something that reads as a flag."""
+    if spec.model is None:
+        return None
+    if not _MODEL.fullmatch(spec.model):
+        raise LaunchFailed(
+            f"{spec.name}: model {spec.model!r} is not a model name (letters, digits and "
+            "._:/@+[]- only, not starting with a dash)"
+        )
+    return spec.model
+
+
+def required_prompt(spec: AgentSpec, runtime: str) -> str:
+    """The prompt of a headless run, which these CLIs cannot start without."""
+    if not spec.prompt:
+        raise LaunchFailed(
+            f"{spec.name}: a headless {runtime} run needs a prompt — give the agent one, "
+            "or run it on a terminal backend (tmux) to start its interactive UI"
+        )
+    return spec.prompt
+
+
+def with_v1(url: str) -> str:
+    """``url`` ending in ``/v1``, as OpenAI-style clients want their base URL."""
+    url = url.rstrip("/")
+    return url if url.endswith("/v1") else url + "/v1"
+
+
+def without_v1(url: str) -> str:
+    """``url`` without a trailing ``/v1``, for clients that add it themselves."""
+    return url.rstrip("/").removesuffix("/v1")

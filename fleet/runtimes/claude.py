@@ -1,0 +1,152 @@
+"""The ``claude`` runtime: Claude Code, headless (``claude -p``) or its TUI on a terminal.
+
+Headless::
+
+    claude -p --output-format stream-json --verbose [--model M] -- PROMPT
+
+``stream-json`` writes one JSON event per line as it happens, so the agent's log fills
+while it works; every event carries the ``session_id`` (the first one is the
+``system``/``init`` event, the last the ``result``). A follow-up resumes that session with
+``--resume SESSION`` (``--continue``, the directory's newest session, when none is
+known). On a terminal: ``claude [--model M] [-- PROMPT]``. The prompt always follows
+``--``, so a prompt such as ``--help`` is sent to the model, never read as a flag.
+
+Standard input must be ``/dev/null`` (the backend's business): on a pipe that never ends,
+``claude -p`` waits 3 s for data before it starts.
+
+Environment: the provider's URL as ``ANTHROPIC_BASE_URL``, config and sessions under
+``<home>/.claude`` (``CLAUDE_CONFIG_DIR``), and the switches that keep it from calling
+anything but that URL. The API key comes only from the spec's ``secret_env``.
+
+Heartbeats: given a heartbeat URL and token, ``<home>/.claude/settings.json`` holds hooks
+(``UserPromptSubmit``, ``PreToolUse``, ``PostToolUse``: working; ``Stop``: waiting) that
+POST to the URL with curl. Hook commands are shell strings, so ours is a constant: the URL
+and token reach it only as ``$FLEETWARDEN_HEARTBEAT_URL`` / ``$FLEETWARDEN_HEARTBEAT_TOKEN``,
+expanded inside double quotes (never parsed as shell code), which also keeps the token out
+of the file. Both are checked first: a loopback ``http`` URL, a URL-safe token.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from fleet.errors import LaunchFailed
+from fleet.heartbeat import TOKEN_HEADER
+from fleet.model import AgentSpec, LaunchPlan
+from fleet.runtimes import RuntimeContext, base_env
+from fleet.runtimes._cli import checked_model, checked_session, last_session, required_prompt
+
+HEADLESS_FLAGS = ("--output-format", "stream-json", "--verbose")
+QUIET_ENV = {
+    # Without the first, Claude Code also calls Anthropic's own host, bypassing the URL.
+    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+    "DISABLE_TELEMETRY": "1",
+    "DISABLE_AUTOUPDATER": "1",
+    "DISABLE_ERROR_REPORTING": "1",
+}
+URL_VAR = "FLEETWARDEN_HEARTBEAT_URL"
+TOKEN_VAR = "FLEETWARDEN_HEARTBEAT_TOKEN"
+HOOK_STATES = {
+    "UserPromptSubmit": "working",
+    "PreToolUse": "working",
+    "PostToolUse": "working",
+    "Stop": "waiting",  # the turn is over: alive, waiting for a follow-up
+}
+HOOK_TIMEOUT = 10  # seconds Claude Code gives a hook; curl itself gives up after 5
+
+_HEARTBEAT_URL = re.compile(r"http://127\.0\.0\.1:[0-9]{1,5}(/[A-Za-z0-9._~-]+)*/?")
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,256}")
+_HEADER_NAME = re.compile(r"[A-Za-z0-9-]{1,64}")
+
+
+class ClaudeRuntime:
+    """Claude Code (``@anthropic-ai/claude-code``)."""
+
+    name = "claude"
+
+    def __init__(self, executable: str = "claude") -> None:
+        self._exe = executable
+
+    def plan(self, spec: AgentSpec, ctx: RuntimeContext) -> LaunchPlan:
+        model = _model_args(spec)
+        if ctx.tty:
+            prompt = ("--", spec.prompt) if spec.prompt else ()
+            return self._plan(spec, ctx, (self._exe, *model, *prompt))
+        prompt_text = required_prompt(spec, self.name)
+        return self._plan(spec, ctx, (self._exe, "-p", *HEADLESS_FLAGS, *model, "--", prompt_text))
+
+    def follow_up(
+        self, spec: AgentSpec, ctx: RuntimeContext, session: str | None, text: str
+    ) -> LaunchPlan | None:
+        if ctx.tty:
+            return None  # the TUI is running: the text is typed into it
+        resume = ("--resume", checked_session(session)) if session else ("--continue",)
+        argv = (self._exe, "-p", *HEADLESS_FLAGS, *_model_args(spec), *resume, "--", text)
+        return self._plan(spec, ctx, argv)
+
+    def session_id(self, output: str) -> str | None:
+        return last_session(output, lambda event: event.get("session_id"))
+
+    def _plan(self, spec: AgentSpec, ctx: RuntimeContext, argv: tuple[str, ...]) -> LaunchPlan:
+        config_dir = ctx.home / ".claude"
+        env = base_env(spec, ctx)
+        env.update(QUIET_ENV)
+        env["CLAUDE_CONFIG_DIR"] = str(config_dir)
+        if "anthropic" in ctx.provider_urls:
+            env["ANTHROPIC_BASE_URL"] = ctx.provider_urls["anthropic"]
+        files: dict[Path, str] = {}
+        if ctx.heartbeat_url and ctx.heartbeat_token:
+            env[URL_VAR], env[TOKEN_VAR] = _checked_heartbeat(
+                ctx.heartbeat_url, ctx.heartbeat_token
+            )
+            files[config_dir / "settings.json"] = json.dumps(heartbeat_settings(), indent=2)
+        return LaunchPlan(argv=argv, env=env, cwd=ctx.workdir, takes_input=ctx.tty, files=files)
+
+
+def heartbeat_settings() -> Mapping[str, Any]:
+    """Claude Code settings whose hooks report each step to the heartbeat endpoint."""
+    hooks: dict[str, list[dict[str, Any]]] = {}
+    for event, state in HOOK_STATES.items():
+        hook = {"type": "command", "command": heartbeat_command(state), "timeout": HOOK_TIMEOUT}
+        # Tool events take a matcher ("*": every tool); the others have none.
+        matcher = {"matcher": "*"} if event.endswith("ToolUse") else {}
+        hooks[event] = [{**matcher, "hooks": [hook]}]
+    return {"hooks": hooks}
+
+
+def heartbeat_command(state: str) -> str:
+    """The hook's shell command: a constant but for ``state``, one of our own words.
+
+    It prints nothing (a ``UserPromptSubmit`` hook's output would reach the model) and
+    always succeeds, so a missing curl or a down endpoint never disturbs the agent."""
+    if state not in ("working", "waiting") or not _HEADER_NAME.fullmatch(TOKEN_HEADER):
+        raise ValueError(f"bad heartbeat hook: state {state!r}, header {TOKEN_HEADER!r}")
+    body = json.dumps({"state": state}, separators=(",", ":"))
+    return " ".join(
+        [
+            "curl -fs --noproxy '*' --connect-timeout 2 -m 5 -o /dev/null",
+            f'-H "{TOKEN_HEADER}: ${TOKEN_VAR}"',
+            "-H 'Content-Type: application/json'",
+            f"--data {shlex.quote(body)}",
+            f'"${URL_VAR}"',
+            "|| true",
+        ]
+    )
+
+
+def _checked_heartbeat(url: str, token: str) -> tuple[str, str]:
+    if not _HEARTBEAT_URL.fullmatch(url):
+        raise LaunchFailed("refusing a heartbeat URL that is not http://127.0.0.1:PORT/…")
+    if not _TOKEN.fullmatch(token):
+        raise LaunchFailed("refusing a heartbeat token that is not URL-safe base64")
+    return url, token
+
+
+def _model_args(spec: AgentSpec) -> tuple[str, ...]:
+    model = checked_model(spec)
+    return ("--model", model) if model else ()

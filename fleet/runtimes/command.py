@@ -1,0 +1,41 @@
+"""The ``command`` runtime: any program, run exactly as the roster's ``argv`` says.
+
+The argv comes from the roster only, never from chat, and is run as is: the prompt is not
+appended but given in ``FLEETWARDEN_PROMPT``, and the heartbeat endpoint in
+``FLEETWARDEN_HEARTBEAT_URL`` / ``FLEETWARDEN_HEARTBEAT_TOKEN`` for a program that wants to
+report in. Follow-ups are typed into its standard input.
+"""
+
+from __future__ import annotations
+
+from fleet.errors import LaunchFailed
+from fleet.model import AgentSpec, LaunchPlan
+from fleet.runtimes import RuntimeContext, base_env
+
+
+class CommandRuntime:
+    """A program of the operator's choosing."""
+
+    name = "command"
+
+    def plan(self, spec: AgentSpec, ctx: RuntimeContext) -> LaunchPlan:
+        if not spec.argv or not spec.argv[0]:
+            raise LaunchFailed(
+                f"{spec.name} uses the command runtime but has no command: set its `argv` "
+                "in the roster, e.g. argv: [python3, -m, mybot]"
+            )
+        env = base_env(spec, ctx)
+        if spec.prompt:
+            env["FLEETWARDEN_PROMPT"] = spec.prompt
+        if ctx.heartbeat_url and ctx.heartbeat_token:
+            env["FLEETWARDEN_HEARTBEAT_URL"] = ctx.heartbeat_url
+            env["FLEETWARDEN_HEARTBEAT_TOKEN"] = ctx.heartbeat_token
+        return LaunchPlan(argv=tuple(spec.argv), env=env, cwd=ctx.workdir)
+
+    def follow_up(
+        self, spec: AgentSpec, ctx: RuntimeContext, session: str | None, text: str
+    ) -> LaunchPlan | None:
+        return None  # typed into its input
+
+    def session_id(self, output: str) -> str | None:
+        return None

@@ -1,0 +1,90 @@
+"""The ``pi`` runtime: the pi coding agent, headless (``pi -p``) or its TUI.
+
+Headless::
+
+    pi -p PROMPT --provider anthropic [--model M] --mode json
+
+``--mode json`` writes one event per line; the first, ``{"type": "session", "id": …}``,
+names the session, which a follow-up continues with ``--session ID`` (``--continue``, the
+directory's newest session, when none is known). On a terminal:
+``pi --provider anthropic [--model M] [PROMPT]``.
+
+pi's parser has no ``--``: a message starting with ``-`` is read as a flag and one starting
+with ``@`` as a file to attach. Such a prompt is sent with one leading space, which pi
+passes through as text.
+
+Standard input must be ``/dev/null`` (the backend's business): ``pi -p`` reads all of a
+piped stdin first, so on a pipe that never ends it waits forever.
+
+pi ignores ``ANTHROPIC_BASE_URL``: the provider's URL (without ``/v1``) goes into
+``<home>/.pi/agent/models.json`` (``PI_CODING_AGENT_DIR``). ``PI_OFFLINE=1`` stops its
+start-up downloads and update checks. The API key comes only from the spec's ``secret_env``.
+"""
+
+from __future__ import annotations
+
+import json
+
+from fleet.model import AgentSpec, LaunchPlan
+from fleet.runtimes import RuntimeContext, base_env
+from fleet.runtimes._cli import (
+    checked_model,
+    checked_session,
+    last_session,
+    required_prompt,
+    without_v1,
+)
+
+PROVIDER = "anthropic"
+
+
+class PiRuntime:
+    """pi (``@mariozechner/pi-coding-agent``)."""
+
+    name = "pi"
+
+    def __init__(self, executable: str = "pi") -> None:
+        self._exe = executable
+
+    def plan(self, spec: AgentSpec, ctx: RuntimeContext) -> LaunchPlan:
+        if ctx.tty:
+            prompt = (as_message(spec.prompt),) if spec.prompt else ()
+            return self._plan(spec, ctx, (self._exe, *_provider_args(spec), *prompt))
+        message = as_message(required_prompt(spec, self.name))
+        argv = (self._exe, "-p", message, *_provider_args(spec), "--mode", "json")
+        return self._plan(spec, ctx, argv)
+
+    def follow_up(
+        self, spec: AgentSpec, ctx: RuntimeContext, session: str | None, text: str
+    ) -> LaunchPlan | None:
+        if ctx.tty:
+            return None  # the TUI is running: the text is typed into it
+        resume = ("--session", checked_session(session)) if session else ("--continue",)
+        argv = (self._exe, "-p", as_message(text), *_provider_args(spec), "--mode", "json")
+        return self._plan(spec, ctx, (*argv, *resume))
+
+    def session_id(self, output: str) -> str | None:
+        return last_session(
+            output, lambda event: event.get("id") if event.get("type") == "session" else None
+        )
+
+    def _plan(self, spec: AgentSpec, ctx: RuntimeContext, argv: tuple[str, ...]) -> LaunchPlan:
+        agent_dir = ctx.home / ".pi" / "agent"
+        env = base_env(spec, ctx)
+        env["PI_OFFLINE"] = "1"
+        env["PI_CODING_AGENT_DIR"] = str(agent_dir)
+        files = {}
+        if PROVIDER in ctx.provider_urls:
+            models = {"providers": {PROVIDER: {"baseUrl": without_v1(ctx.provider_urls[PROVIDER])}}}
+            files[agent_dir / "models.json"] = json.dumps(models, indent=2)
+        return LaunchPlan(argv=argv, env=env, cwd=ctx.workdir, takes_input=ctx.tty, files=files)
+
+
+def as_message(text: str) -> str:
+    """``text`` as pi will read it as a message, not as a flag or a file to attach."""
+    return " " + text if text.startswith(("-", "@")) else text
+
+
+def _provider_args(spec: AgentSpec) -> tuple[str, ...]:
+    model = checked_model(spec)
+    return ("--provider", PROVIDER, *(("--model", model) if model else ()))

@@ -1,0 +1,337 @@
+"""Scheduled jobs: APScheduler 3.x inside the running event loop, and the jobs it runs.
+
+:class:`FleetScheduler` is a thin shell over ``AsyncIOScheduler``. Jobs are ``async def``
+functions named by import path (``"scheduler.jobs:watchdog_tick"``) with keyword
+arguments of plain data; every job is coalesced (runs that piled up while the loop was
+busy become one), runs one instance at a time, and has an explicit misfire grace time.
+:meth:`FleetScheduler.run_now` runs a job at once, through APScheduler so those rules
+still hold, and returns what it returned — for tests and for operators asking on demand.
+:meth:`FleetScheduler.shutdown` does not wait for running jobs: APScheduler cancels them,
+and the scheduler cancels its own waiters.
+
+Why a context registry. A job is plain data — an import path and keyword arguments that
+are strings, numbers, booleans or null — so that it can be logged, compared, replaced on a
+reload, and kept by a persistent job store (which would pickle it). Live objects such as
+the supervisor cannot travel in it. So the app registers them by name when it starts
+(:func:`register_context`), a job receives the *name* and looks the object up
+(:func:`context`), and the app unregisters them when it stops. This is the one
+process-wide lookup in Fleetwarden, and only job functions use it; everything else is
+handed its collaborators.
+
+Errors::
+
+    FleetwardenError
+    └── SchedulerError          the scheduler could not do what was asked
+        ├── UnknownJob          no job with that id
+        ├── JobAlreadyRunning   run_now while the job runs (one instance at a time)
+        ├── JobMissed           the run started too late and was skipped (misfire grace)
+        └── MissingContext      a job looked up a name nobody registered
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import importlib
+import inspect
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeAlias
+
+from apscheduler.events import (  # type: ignore[import-untyped]
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+)
+from apscheduler.jobstores.base import JobLookupError  # type: ignore[import-untyped]
+from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
+from apscheduler.schedulers.base import STATE_STOPPED  # type: ignore[import-untyped]
+from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import-untyped]
+
+from fleet.errors import FleetwardenError
+from scheduler.watchdog import Action, WatchedFleet, sweep
+
+log = logging.getLogger(__name__)
+
+JobArg: TypeAlias = str | int | float | bool | None
+"""What a job's keyword arguments may be: plain data, never a live object."""
+
+WATCHDOG_JOB_ID = "watchdog"
+WATCHDOG_JOB_REF = "scheduler.jobs:watchdog_tick"
+FLEET_CONTEXT = "fleet"
+"""The name the app registers the supervisor (a :class:`WatchedFleet`) under."""
+
+_WATCHED_EVENTS = EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES
+
+
+# --- Errors -------------------------------------------------------------------------------
+
+
+class SchedulerError(FleetwardenError):
+    """The scheduler could not do what was asked."""
+
+
+class UnknownJob(SchedulerError):
+    """No job with that id."""
+
+
+class JobAlreadyRunning(SchedulerError):
+    """``run_now`` asked for a job that is running: it runs one instance at a time."""
+
+
+class JobMissed(SchedulerError):
+    """The run started later than the job's misfire grace time allows, and was skipped."""
+
+
+class MissingContext(SchedulerError):
+    """A job looked up a context name that nobody registered."""
+
+
+# --- The context registry ---------------------------------------------------------------
+
+_CONTEXT: dict[str, object] = {}
+
+
+def register_context(name: str, obj: object) -> None:
+    """Make ``obj`` available to jobs as ``context(name)``. Registering another object
+    under a taken name is an error: unregister the old one first."""
+    current = _CONTEXT.get(name)
+    if current is not None and current is not obj:
+        raise SchedulerError(f"context {name!r} is already registered; unregister it first")
+    _CONTEXT[name] = obj
+
+
+def unregister_context(name: str) -> None:
+    """Forget ``name`` (no error if it was not registered)."""
+    _CONTEXT.pop(name, None)
+
+
+def context(name: str) -> object:
+    """The object registered as ``name``; raises :class:`MissingContext`."""
+    try:
+        return _CONTEXT[name]
+    except KeyError:
+        known = ", ".join(sorted(_CONTEXT)) or "none"
+        raise MissingContext(
+            f"no context {name!r} is registered (registered: {known}); the app registers "
+            "them when it starts, before the scheduler"
+        ) from None
+
+
+# --- Jobs ------------------------------------------------------------------------------------
+
+
+async def watchdog_tick(fleet: str = FLEET_CONTEXT) -> list[Action]:
+    """One watchdog sweep: snapshot the fleet registered as ``fleet``, decide, apply."""
+    target = context(fleet)
+    if not isinstance(target, WatchedFleet):
+        raise SchedulerError(f"context {fleet!r} is a {type(target).__name__}, not a fleet")
+    snapshot = await target.watchdog_snapshot()
+    actions = sweep(snapshot.views, snapshot.now, snapshot.defaults)
+    if actions:
+        log.info("watchdog: %d action(s): %s", len(actions), ", ".join(map(_brief, actions)))
+        await target.apply_watchdog(actions)
+    return actions
+
+
+def _brief(action: Action) -> str:
+    return f"{type(action).__name__}({action.name})"
+
+
+# --- The scheduler ---------------------------------------------------------------------------
+
+
+class SchedulerState(enum.Enum):
+    NEW = "new"
+    RUNNING = "running"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class JobInfo:
+    """A scheduled job as APScheduler holds it."""
+
+    job_id: str
+    func_ref: str
+    seconds: float
+    kwargs: Mapping[str, JobArg]
+    coalesce: bool
+    max_instances: int
+    misfire_grace_time: int | None
+    next_run_at: datetime | None  # None before the scheduler starts
+
+
+class FleetScheduler:
+    """APScheduler's ``AsyncIOScheduler`` on the running loop, with our job rules.
+
+    Jobs may be added before :meth:`start`; they are scheduled when it runs.
+    """
+
+    def __init__(self) -> None:
+        self._scheduler: Any = AsyncIOScheduler(timezone=UTC)
+        self._state = SchedulerState.NEW
+        # run_now callers, by (job id, the run time we asked for): resolved from the
+        # scheduler's events for exactly that run.
+        self._waiters: dict[tuple[str, datetime], asyncio.Future[object]] = {}
+
+    @property
+    def state(self) -> SchedulerState:
+        return self._state
+
+    def start(self) -> None:
+        """Start scheduling, on the running event loop (call it from a coroutine)."""
+        asyncio.get_running_loop()  # RuntimeError outside a loop, before any state changes
+        if self._state is not SchedulerState.NEW:
+            raise RuntimeError(f"FleetScheduler.start() called in state {self._state.value}")
+        self._scheduler.add_listener(self._on_event, _WATCHED_EVENTS)
+        self._scheduler.start()
+        self._state = SchedulerState.RUNNING
+
+    async def shutdown(self) -> None:
+        """Stop scheduling without waiting for running jobs (APScheduler cancels them) and
+        cancel every ``run_now`` still waiting. Calling it again does nothing."""
+        was_running = self._state is SchedulerState.RUNNING
+        self._state = SchedulerState.STOPPED
+        if was_running:
+            self._scheduler.shutdown(wait=False)
+        for waiter in self._waiters.values():
+            waiter.cancel()
+        self._waiters.clear()
+        # AsyncIOScheduler shuts down on a later turn of the loop (call_soon); give it
+        # those turns, so that once this returns no job starts again.
+        for _ in range(10):
+            if not was_running or self._scheduler.state == STATE_STOPPED:
+                break
+            await asyncio.sleep(0)
+
+    def add_interval(
+        self,
+        job_id: str,
+        func_ref: str,
+        seconds: float,
+        kwargs: Mapping[str, JobArg] | None = None,
+        *,
+        misfire_grace_time: int | None = None,
+    ) -> None:
+        """Run the ``async def`` at ``func_ref`` (``"module:function"``) every ``seconds``
+        with ``kwargs``. A run that cannot start within ``misfire_grace_time`` seconds of
+        its time is skipped (default: one interval, at least 1 s). Adding an id again
+        replaces the job: that is how a reload changes an interval."""
+        if not seconds > 0:
+            raise ValueError(f"interval must be > 0 seconds, got {seconds!r}")
+        arguments = dict(kwargs or {})
+        _check_job(func_ref, arguments)
+        grace = max(1, math.ceil(seconds)) if misfire_grace_time is None else misfire_grace_time
+        if grace < 1:
+            raise ValueError(f"misfire_grace_time must be at least 1 second, got {grace!r}")
+        if self._state is SchedulerState.NEW:
+            # Before start APScheduler queues jobs and replace_existing only applies when
+            # the queue is flushed; get_job() would still see the first one meanwhile.
+            with contextlib.suppress(JobLookupError):
+                self._scheduler.remove_job(job_id)
+        self._scheduler.add_job(
+            func_ref,
+            trigger=IntervalTrigger(seconds=seconds, timezone=UTC),
+            id=job_id,
+            name=job_id,
+            kwargs=arguments,
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=grace,
+            replace_existing=True,
+        )
+
+    def remove(self, job_id: str) -> None:
+        """Unschedule a job; raises :class:`UnknownJob`."""
+        try:
+            self._scheduler.remove_job(job_id)
+        except JobLookupError:
+            raise UnknownJob(f"no job {job_id!r}") from None
+
+    def job(self, job_id: str) -> JobInfo:
+        """How ``job_id`` is scheduled; raises :class:`UnknownJob`."""
+        job = self._scheduler.get_job(job_id)
+        if job is None:
+            raise UnknownJob(f"no job {job_id!r}")
+        return JobInfo(
+            job_id=job.id,
+            func_ref=job.func_ref,
+            seconds=job.trigger.interval.total_seconds(),
+            kwargs=dict(job.kwargs),
+            coalesce=job.coalesce,
+            max_instances=job.max_instances,
+            misfire_grace_time=job.misfire_grace_time,
+            next_run_at=getattr(job, "next_run_time", None),
+        )
+
+    async def run_now(self, job_id: str) -> object:
+        """Run ``job_id`` now and return its result (or raise its exception). The interval
+        counts again from now. Raises :class:`UnknownJob`, :class:`JobAlreadyRunning` if
+        it is running, :class:`SchedulerError` unless the scheduler runs."""
+        if self._state is not SchedulerState.RUNNING:
+            raise SchedulerError(f"the scheduler is {self._state.value}, not running")
+        # APScheduler decides what is due by the system clock, so this time must be
+        # from the same clock (an injected one could be hours away).
+        when = datetime.now(UTC)
+        key = (job_id, when)
+        waiter = self._waiters.get(key)
+        if waiter is None:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters[key] = waiter
+        try:
+            self._scheduler.modify_job(job_id, next_run_time=when)
+        except JobLookupError:
+            self._waiters.pop(key, None)
+            raise UnknownJob(f"no job {job_id!r}") from None
+        try:
+            return await waiter
+        finally:
+            self._waiters.pop(key, None)
+
+    def _on_event(self, event: Any) -> None:
+        runs = getattr(event, "scheduled_run_times", None) or [event.scheduled_run_time]
+        for run_time in runs:
+            waiter = self._waiters.get((event.job_id, run_time))
+            if waiter is None or waiter.done():
+                continue
+            if event.code == EVENT_JOB_EXECUTED:
+                waiter.set_result(event.retval)
+            elif event.code == EVENT_JOB_MAX_INSTANCES:
+                waiter.set_exception(JobAlreadyRunning(f"job {event.job_id!r} is running"))
+            elif event.code == EVENT_JOB_MISSED:
+                waiter.set_exception(JobMissed(f"job {event.job_id!r} started too late"))
+            elif isinstance(event.exception, asyncio.CancelledError):
+                waiter.cancel()
+            else:
+                waiter.set_exception(event.exception)
+
+
+def _check_job(func_ref: str, kwargs: Mapping[str, object]) -> None:
+    """Fail now, not at the first run: the reference must name an ``async def`` that
+    accepts ``kwargs``, and ``kwargs`` must be plain data."""
+    module_name, _, attribute = func_ref.partition(":")
+    if not module_name or not attribute:
+        raise ValueError(f"job reference {func_ref!r} is not of the form 'module:function'")
+    try:
+        func: object = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            func = getattr(func, part)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"job reference {func_ref!r} does not resolve: {exc}") from None
+    if not inspect.iscoroutinefunction(func):
+        raise ValueError(f"job {func_ref!r} must be an async def function")
+    for name, value in kwargs.items():
+        if value is not None and not isinstance(value, str | int | float | bool):
+            raise TypeError(
+                f"job argument {name}={type(value).__name__} is not plain data; register live "
+                "objects with register_context() and pass their name"
+            )
+    try:
+        inspect.signature(func).bind(**kwargs)
+    except TypeError as exc:
+        raise TypeError(f"job {func_ref!r} does not take these arguments: {exc}") from None
