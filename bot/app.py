@@ -33,7 +33,7 @@ from fleet.backends.base import Backend
 from fleet.backends.process import SubprocessBackend
 from fleet.backends.tmux import TmuxBackend
 from fleet.clock import Clock
-from fleet.errors import UnknownAgent
+from fleet.errors import FleetError, UnknownAgent
 from fleet.heartbeat import HeartbeatServer
 from fleet.ledger import Ledger
 from fleet.model import AgentSpec
@@ -50,6 +50,8 @@ from scheduler.jobs import (
 log = logging.getLogger(__name__)
 
 _DRAIN_TIMEOUT = 60.0
+_FOLLOW_INTERVAL = 10.0  # `watch --follow`: look this often...
+_FOLLOW_UPDATES = 30  # ...this many times at most (5 minutes)
 
 
 class AppState(enum.Enum):
@@ -94,6 +96,7 @@ class App:
         self._stop_requested = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
         self._consumers: set[asyncio.Task[None]] = set()
+        self._followers: set[asyncio.Task[None]] = set()  # `watch --follow` updates
         self._conversations: dict[ConversationKey, asyncio.Lock] = {}
         self._started_connectors: list[Connector] = []
 
@@ -191,6 +194,7 @@ class App:
             prefix=cfg.command_prefix,
             logs_lines=cfg.defaults.logs_lines,
             reload_roster=self._reload_roster if cfg.source is not None else None,
+            follow_screen=self._follow_screen,
         )
         acl = Acl(Grant(op.id, Role(op.role), op.connector) for op in cfg.effective_operators())
         self._router = Router(
@@ -230,8 +234,9 @@ class App:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        for task in list(self._consumers):
+        for task in [*self._consumers, *self._followers]:
             task.cancel()
+        await asyncio.gather(*self._followers, return_exceptions=True)
         await asyncio.gather(*self._consumers, return_exceptions=True)
         for connector in reversed(self._started_connectors):
             try:
@@ -274,6 +279,38 @@ class App:
                 await self._router.handle(connector, message)
             except Exception:
                 log.exception("could not answer a message on %s", connector.name)
+
+    def _follow_screen(self, message: InboundMessage, agent: str, first: str) -> None:
+        """Start posting ``agent``'s screen where ``message`` came from, when it changes."""
+        task = asyncio.create_task(self._screen_updates(message, agent, first))
+        self._followers.add(task)
+        task.add_done_callback(self._followers.discard)
+
+    async def _screen_updates(self, message: InboundMessage, agent: str, last: str) -> None:
+        connector = next(c for c in self._started_connectors if c.name == message.connector)
+        for _ in range(_FOLLOW_UPDATES):
+            await asyncio.sleep(_FOLLOW_INTERVAL)
+            if self._fleet is None or self._ledger is None:
+                return
+            try:
+                status = await self._fleet.status(agent)
+                screen = await self._fleet.snapshot(agent)
+            except FleetError:
+                return
+            if screen != last:
+                last = screen
+                thread = message.thread_id or await self._ledger.thread_for_topic(
+                    message.connector, message.room, agent
+                )
+                await connector.send(
+                    OutboundMessage(
+                        room=message.room,
+                        markdown=render.screen(agent, screen),
+                        thread_id=ThreadId(thread) if thread else None,
+                    )
+                )
+            if not status.state.is_live:
+                return
 
     async def _on_beat(self, agent: str, kind: str) -> None:
         if self._ledger is not None:

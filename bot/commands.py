@@ -166,11 +166,20 @@ WATCH = CommandSpec(
     name="watch",
     summary="Show what an agent's screen shows right now.",
     args=(_AGENT,),
+    flags=(
+        FlagSpec(
+            "follow",
+            "bool",
+            "Post the screen again whenever it changes: every 10 s, for up to 5 minutes.",
+        ),
+    ),
     description=(
         "A read-only snapshot of the agent's terminal: the visible pane of a tmux agent, the "
-        "last lines of a subprocess agent's output."
+        "last lines of a subprocess agent's output. It goes into the agent's thread where "
+        "there is one. With `--follow`, changes are posted for a while (bounded: at most "
+        "30 updates, and it ends when the agent does)."
     ),
-    examples=("watch coder-1",),
+    examples=("watch coder-1", "watch coder-1 --follow"),
 )
 
 COMMANDS: tuple[CommandSpec, ...] = (

@@ -48,6 +48,7 @@ class Reply:
 
 Handler = Callable[[Request], Awaitable[str | Reply]]
 RosterReloader = Callable[[], Awaitable[RosterDiff]]
+Follower = Callable[[InboundMessage, str, str], None]  # (message, agent, first screen)
 
 
 class Handlers:
@@ -62,6 +63,7 @@ class Handlers:
         prefix: str,
         logs_lines: int,
         reload_roster: RosterReloader | None = None,
+        follow_screen: Follower | None = None,
     ) -> None:
         self._fleet = fleet
         self._specs = specs
@@ -69,6 +71,7 @@ class Handlers:
         self._prefix = prefix
         self._logs_lines = logs_lines
         self._reload_roster = reload_roster
+        self._follow_screen = follow_screen
 
     def table(self) -> Mapping[str, Handler]:
         """Command name → handler, for the router."""
@@ -131,6 +134,8 @@ class Handlers:
     async def watch(self, req: Request) -> Reply:
         name = req.arg("NAME")
         screen = await self._fleet.snapshot(name)
+        if req.command.flags.get("follow") and self._follow_screen is not None:
+            self._follow_screen(req.message, name, screen)
         return Reply(render.screen(name, screen), topic=name)
 
     async def roster(self, req: Request) -> str:

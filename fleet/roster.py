@@ -11,24 +11,18 @@ also the type of ``defaults.restart``), ``heartbeat_timeout`` and a wall-clock `
 per run, and — for the ``command`` runtime only — the ``argv`` to run.
 
 The small schema helpers (:data:`EnvVarName`, :data:`ConfigPath`, :func:`check_known`,
-:func:`unknown_value_message`, :func:`expand_path`) are shared with the rest of the
-configuration schema.
+:func:`unknown_value_message`, :func:`expand_path`) live in :mod:`fleet.schema`, shared
+with the rest of the configuration schema; :class:`RestartSettings` lives in
+:mod:`fleet.restart_settings`. Both are re-exported here.
 """
 
 from __future__ import annotations
 
-import difflib
-import math
-import os
-import re
-from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Annotated, Literal, Protocol, get_args
+from typing import Annotated, Protocol
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -40,47 +34,64 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from fleet.model import AgentSpec, RestartMode, RestartPolicy
+from fleet.model import AgentSpec
 from fleet.names import AGENT_NAME_PATTERN, AgentName, is_agent_name
+from fleet.restart_settings import (
+    RESTART_MODES,
+    RestartField,
+    RestartModeName,
+    RestartSettings,
+    restart_shorthand,
+)
+from fleet.schema import (
+    ENV_KEY_PATTERN,
+    ENV_NAME_PATTERN,
+    ConfigPath,
+    EnvKey,
+    EnvVarName,
+    SchemaContext,
+    Seconds,
+    WorkDir,
+    check_known,
+    did_you_mean,
+    expand_path,
+    looks_secret,
+    resolve_path,
+    schema_context,
+    unknown_value_message,
+)
 
-ENV_NAME_PATTERN = r"[A-Z_][A-Z0-9_]*"
-"""What a variable named by a ``*_env`` key (or listed in ``secret_env``) must look like."""
-
-ENV_KEY_PATTERN = r"[A-Za-z_][A-Za-z0-9_]*"
-"""What a key of an agent's ``env`` must look like (lowercase allowed: ``http_proxy``)."""
+__all__ = [
+    "COMMAND_RUNTIME",
+    "ENV_KEY_PATTERN",
+    "ENV_NAME_PATTERN",
+    "MAX_CLASS_LENGTH",
+    "RESTART_MODES",
+    "AgentEntry",
+    "ConfigPath",
+    "EnvKey",
+    "EnvVarName",
+    "RestartField",
+    "RestartModeName",
+    "RestartSettings",
+    "RosterDefaults",
+    "SchemaContext",
+    "Seconds",
+    "WorkDir",
+    "check_known",
+    "did_you_mean",
+    "expand_path",
+    "looks_secret",
+    "resolve_path",
+    "schema_context",
+    "unknown_value_message",
+]
 
 COMMAND_RUNTIME = "command"
 """The runtime that runs an entry's own ``argv`` (the only one that takes ``argv``)."""
 
 MAX_CLASS_LENGTH = 64
 """The longest ``class`` (an agent's role) an entry may have."""
-
-RestartModeName = Literal["never", "on-failure", "always"]
-"""How ``restart`` modes are written in the file: the values of :class:`RestartMode`."""
-
-RESTART_MODES: tuple[str, ...] = get_args(RestartModeName)
-
-_DEFAULT_POLICY = RestartPolicy()
-_ENV_NAME_RE = re.compile(ENV_NAME_PATTERN)
-_ENV_KEY_RE = re.compile(ENV_KEY_PATTERN)
-_SECRET_WORDS = frozenset(
-    {"token", "password", "passwd", "secret", "apikey", "key", "credential", "credentials"}
-)
-
-
-@dataclass(frozen=True, slots=True)
-class SchemaContext:
-    """What validation needs to know beyond the file itself.
-
-    ``base_dir`` is the config file's directory (absolute); ``home`` expands ``~``.
-    Validating without a context accepts the default runtime and backend only and
-    leaves relative paths as written.
-    """
-
-    base_dir: Path | None = None
-    home: str | None = None
-    runtimes: frozenset[str] = frozenset({"stub"})
-    backends: frozenset[str] = frozenset({"subprocess"})
 
 
 class RosterDefaults(Protocol):
@@ -94,230 +105,6 @@ class RosterDefaults(Protocol):
 
     @property
     def restart(self) -> RestartSettings: ...
-
-
-def schema_context(info: ValidationInfo) -> SchemaContext:
-    """The :class:`SchemaContext` validation runs with (the default one if none was given)."""
-    context = info.context
-    return context if isinstance(context, SchemaContext) else SchemaContext()
-
-
-def did_you_mean(value: str, choices: Collection[str]) -> str | None:
-    """The choice closest to ``value``, if one is close enough to be a likely typo."""
-    lowered = {choice.lower(): choice for choice in choices}
-    if value.lower() in lowered:
-        return lowered[value.lower()]
-    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
-    return close[0] if close else None
-
-
-def unknown_value_message(noun: str, value: object, allowed: Sequence[str]) -> str:
-    """``unknown runtime 'claud' — did you mean 'claude'? allowed: claude, stub``."""
-    shown = ", ".join(allowed) if allowed else "(none)"
-    guess = did_you_mean(value, allowed) if isinstance(value, str) else None
-    if guess is not None:
-        return f"unknown {noun} {value!r} — did you mean {guess!r}? allowed: {shown}"
-    return f"unknown {noun} {value!r}; allowed: {shown}"
-
-
-def check_known(noun: str, value: str, allowed: Collection[str]) -> str:
-    """Return ``value`` if it is one of ``allowed``; otherwise fail validation, saying so."""
-    if value in allowed:
-        return value
-    message = unknown_value_message(noun, value, sorted(allowed))
-    raise PydanticCustomError(f"unknown_{noun}", message)
-
-
-def looks_secret(key: str) -> bool:
-    """Whether a key or variable name reads like it holds a credential (``api_key``, ``TOKEN``)."""
-    return any(word in _SECRET_WORDS for word in re.split(r"[_\-.]+", key.lower()))
-
-
-def _check_env_name(value: str) -> str:
-    if not _ENV_NAME_RE.fullmatch(value):
-        # The value is not echoed: someone may have pasted the secret itself here.
-        raise PydanticCustomError(
-            "env_var_name",
-            "must be the NAME of an environment variable (capital letters, digits and '_', "
-            f"matching {ENV_NAME_PATTERN}, e.g. GITHUB_TOKEN), never the secret itself; "
-            "the value is not shown",
-        )
-    return value
-
-
-def _check_env_key(value: str) -> str:
-    if not _ENV_KEY_RE.fullmatch(value):
-        raise PydanticCustomError(
-            "env_key",
-            f"{value!r} is not an environment variable name: use letters, digits and '_', "
-            f"not starting with a digit ({ENV_KEY_PATTERN})",
-        )
-    if looks_secret(value):
-        raise PydanticCustomError(
-            "secret_in_env",
-            f"{value!r} looks like a secret, and secrets never go in the config file: set it "
-            "in Fleetwarden's environment and list its name in secret_env instead",
-        )
-    return value
-
-
-def _reject_empty_path(value: object) -> object:
-    if value == "":
-        raise PydanticCustomError("empty_path", "must not be empty: give a path or leave it out")
-    return value
-
-
-def resolve_path(value: Path, info: ValidationInfo) -> Path:
-    """Expand a leading ``~`` and make ``value`` absolute against the config file's directory."""
-    return expand_path(value, schema_context(info))
-
-
-def expand_path(value: Path, context: SchemaContext) -> Path:
-    """:func:`resolve_path` outside validation: ``~`` expanded with ``context.home``, relative
-    paths made absolute against ``context.base_dir``. Raises ``PydanticCustomError``."""
-    first = value.parts[0] if value.parts else ""
-    if first.startswith("~"):
-        if first != "~":
-            raise PydanticCustomError(
-                "path_user", "'~user' paths are not supported: write the full path"
-            )
-        if not context.home:
-            raise PydanticCustomError(
-                "path_home", "cannot expand '~' because HOME is not set: write the full path"
-            )
-        value = Path(context.home, *value.parts[1:])
-    if not value.is_absolute() and context.base_dir is not None:
-        value = context.base_dir / value
-    return Path(os.path.normpath(value)) if value.is_absolute() else value
-
-
-def _finite(value: float) -> float:
-    if math.isinf(value):
-        raise PydanticCustomError("not_finite", "must be a finite number of seconds, found .inf")
-    return value
-
-
-def _existing_dir(value: Path) -> Path:
-    if not value.is_dir():
-        what = "is not a directory" if value.exists() else "does not exist"
-        raise PydanticCustomError(
-            "workdir_missing",
-            f"directory {str(value)!r} {what}: create it or fix the path "
-            "(relative paths are resolved against the config file's directory)",
-        )
-    return value
-
-
-EnvVarName = Annotated[str, AfterValidator(_check_env_name)]
-"""The name of an environment variable holding a secret. Every ``*_env`` field uses this type."""
-
-EnvKey = Annotated[str, AfterValidator(_check_env_key)]
-"""A key of an agent's non-secret ``env``."""
-
-ConfigPath = Annotated[Path, BeforeValidator(_reject_empty_path), AfterValidator(resolve_path)]
-"""A path in the config file: ``~`` expanded, relative ones made absolute against its directory."""
-
-WorkDir = Annotated[ConfigPath, AfterValidator(_existing_dir)]
-"""A :data:`ConfigPath` that must be an existing directory."""
-
-Seconds = Annotated[float, Field(gt=0, strict=True), AfterValidator(_finite)]
-"""A duration in seconds: a finite number greater than 0 (``nan`` fails the bound)."""
-
-
-def _restart_shorthand(value: object) -> object:
-    """``restart: always`` is short for ``restart: {mode: always}``."""
-    if isinstance(value, str):
-        if value not in RESTART_MODES:
-            message = unknown_value_message("restart mode", value, RESTART_MODES)
-            raise PydanticCustomError("restart_mode", message)
-        return {"mode": value}
-    if value is None or isinstance(value, Mapping | RestartSettings):
-        return value
-    raise PydanticCustomError(
-        "restart_type",
-        f"expected one of {', '.join(RESTART_MODES)}, or a mapping with mode, max_restarts, "
-        f"backoff_initial and backoff_max; found {_kind_of(value)}",
-    )
-
-
-def _kind_of(value: object) -> str:
-    if isinstance(value, bool):
-        return f"a boolean ({str(value).lower()})"
-    if isinstance(value, int):
-        return f"an integer ({value})"
-    if isinstance(value, float):
-        return f"a number ({value})"
-    if isinstance(value, list | tuple):
-        return "a list"
-    return f"a {type(value).__name__}"
-
-
-class RestartSettings(BaseModel):
-    """When, and how soon, the watchdog relaunches an agent that ended or stalled.
-
-    Write a mode alone (`restart: on-failure`) or a mapping. Keys left out take their value
-    from `defaults.restart` (there: the values shown). The n-th restart in a row waits
-    `min(backoff_initial * 2**(n-1), backoff_max)` seconds; after `max_restarts` restarts
-    in a row the agent is left down and reported. A run that stays healthy for
-    `backoff_max` seconds starts the count again.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    mode: RestartModeName = Field(
-        default="never",
-        description=(
-            "`never`; `on-failure` (after a non-zero exit or a stall); `always` (after any "
-            "end an operator did not ask for). An agent an operator stopped is never restarted."
-        ),
-    )
-    max_restarts: int = Field(
-        default=_DEFAULT_POLICY.max_restarts,
-        ge=0,
-        le=100,
-        strict=True,
-        description="Restarts in a row before giving up (0 to 100).",
-    )
-    backoff_initial: Seconds = Field(
-        default=_DEFAULT_POLICY.backoff_initial,
-        description="Seconds before the first restart (more than 0); doubled for each next one.",
-    )
-    backoff_max: Seconds = Field(
-        default=_DEFAULT_POLICY.backoff_max,
-        description=(
-            "The longest wait between restarts, in seconds (at least `backoff_initial`); also "
-            "how long a run must stay healthy to reset the count."
-        ),
-    )
-
-    @model_validator(mode="after")
-    def _max_not_below_initial(self) -> RestartSettings:
-        # Checked only when both are written in this mapping: with one inherited from
-        # defaults.restart the pair may differ, and then every restart waits backoff_max
-        # (the formula's min()), which is well defined.
-        both = {"backoff_initial", "backoff_max"} <= self.model_fields_set
-        if both and self.backoff_max < self.backoff_initial:
-            raise PydanticCustomError(
-                "backoff_order",
-                f"backoff_max ({self.backoff_max:g}) must be at least backoff_initial "
-                f"({self.backoff_initial:g})",
-            )
-        return self
-
-    def over(self, fallback: RestartSettings) -> RestartPolicy:
-        """The policy: the keys written here, the others from ``fallback``."""
-        values = fallback.model_dump()
-        values.update(self.model_dump(include=set(self.model_fields_set)))
-        return RestartPolicy(
-            mode=RestartMode(values["mode"]),
-            max_restarts=values["max_restarts"],
-            backoff_initial=values["backoff_initial"],
-            backoff_max=values["backoff_max"],
-        )
-
-
-RestartField = Annotated[RestartSettings, BeforeValidator(_restart_shorthand)]
-"""A ``restart:`` value: a mode alone, or a :class:`RestartSettings` mapping."""
 
 
 class AgentEntry(BaseModel):
@@ -398,7 +185,7 @@ class AgentEntry(BaseModel):
         strict=True,
         description="Start the agent when Fleetwarden starts, without a `spawn`.",
     )
-    restart: Annotated[RestartSettings | None, BeforeValidator(_restart_shorthand)] = Field(
+    restart: Annotated[RestartSettings | None, BeforeValidator(restart_shorthand)] = Field(
         default=None,
         description=(
             "When the watchdog relaunches the agent after it ended or stalled: `never`, "

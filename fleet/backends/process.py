@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import json
 import logging
 import os
 import signal
@@ -28,6 +27,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from fleet.backends.runfiles import read_exit, read_text, signal_group, signal_reason
 from fleet.errors import AgentNotRunning, LaunchFailed
 from fleet.logtail import tail_lines
 from fleet.model import ExitInfo, LaunchPlan, RunHandle
@@ -98,10 +98,10 @@ class SubprocessBackend:
         deadline = loop.time() + _STARTUP_TIMEOUT
         delay = 0.002
         while loop.time() < deadline:
-            pid_text = _read_text(run_dir / "agent.pid")
+            pid_text = read_text(run_dir / "agent.pid")
             if pid_text:
                 return int(pid_text)
-            exit_info = _read_exit(run_dir)
+            exit_info = read_exit(run_dir)
             if exit_info is not None or proc.poll() is not None:
                 reason = exit_info.reason if exit_info else f"status {proc.returncode}"
                 raise LaunchFailed(f"the agent did not start: {reason}")
@@ -149,11 +149,11 @@ class SubprocessBackend:
         """How the run ended: the shim's record first, then what we reaped, else unknown."""
         child = self._children.pop(handle.pgid, None)
         shim_status = child.wait() if child is not None else None
-        recorded = _read_exit(handle.run_dir)
+        recorded = read_exit(handle.run_dir)
         if recorded is not None:
             return recorded
         if shim_status is not None and shim_status < 0:
-            return ExitInfo(shim_status, _signal_reason(-shim_status))
+            return ExitInfo(shim_status, signal_reason(-shim_status))
         if shim_status is not None:
             return ExitInfo(shim_status, f"exited with status {shim_status}")
         return ExitInfo(None, "ended while Fleetwarden was not running; status unknown")
@@ -161,16 +161,16 @@ class SubprocessBackend:
     async def stop(self, handle: RunHandle, *, grace: float, force: bool = False) -> ExitInfo:
         ended = asyncio.ensure_future(self.wait(handle))
         if not ended.done():
-            _signal_group(handle.pgid, signal.SIGKILL if force else signal.SIGTERM)
+            signal_group(handle.pgid, signal.SIGKILL if force else signal.SIGTERM)
             done, _ = await asyncio.wait({ended}, timeout=None if force else grace)
             if not done:
                 log.info(
                     "agent group %d ignored SIGTERM for %.1f s; killing it", handle.pgid, grace
                 )
-                _signal_group(handle.pgid, signal.SIGKILL)
+                signal_group(handle.pgid, signal.SIGKILL)
         info = await ended
         # The leader is gone; kill anything of the group that outlived it.
-        _signal_group(handle.pgid, signal.SIGKILL)
+        signal_group(handle.pgid, signal.SIGKILL)
         return info
 
     async def send_input(self, handle: RunHandle, text: str) -> None:
@@ -211,36 +211,3 @@ def _write_fifo(path: Path, data: bytes) -> None:
             "the agent's input is full: it has not read what it was sent before"
             + (f" (only {written} of {len(data)} bytes went in)" if written else "")
         )
-
-
-def _signal_group(pgid: int, signum: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signum)
-
-
-def _signal_reason(signum: int) -> str:
-    try:
-        return f"killed by {signal.Signals(signum).name}"
-    except ValueError:
-        return f"killed by signal {signum}"
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8").strip()
-    except (FileNotFoundError, ValueError):
-        return ""
-
-
-def _read_exit(run_dir: Path) -> ExitInfo | None:
-    text = _read_text(run_dir / "exit.json")
-    if not text:
-        return None
-    try:
-        record = json.loads(text)
-        code = record.get("exit_code")
-        if isinstance(code, int) and code < 0:
-            return ExitInfo(code, _signal_reason(-code))
-        return ExitInfo(code if isinstance(code, int) else None, str(record.get("reason", "")))
-    except (ValueError, AttributeError):
-        return ExitInfo(None, "exit record unreadable")

@@ -16,9 +16,9 @@ exactly the plan's, plus ``TERM`` (the terminal tmux emulates) when the plan set
 Output reaches the log through ``pipe-pane`` (raw terminal output: CRLF line ends, and
 escape sequences when the agent draws a TUI). Input is typed with ``send-keys -l``.
 
-Every tmux call is an argv list with a time limit. Targets use the exact-match form:
-``=NAME`` for a session, ``=NAME:`` for its pane (tmux 3.3 does not resolve ``=NAME``
-as a pane). An argument ending in ``;`` is escaped as ``\\;``, which tmux turns back.
+Every tmux call goes through :mod:`fleet.backends.tmux_client` (an argv list with a
+time limit). Targets use the exact-match form: ``=NAME`` for a session, ``=NAME:`` for
+its pane (tmux 3.3 does not resolve ``=NAME`` as a pane).
 """
 
 from __future__ import annotations
@@ -33,10 +33,14 @@ import shlex
 import signal
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-from fleet.backends.process import SHIM, SNAPSHOT_LINES, _read_exit, _read_text, _signal_group
+from fleet.backends.process import SHIM, SNAPSHOT_LINES
+from fleet.backends.runfiles import read_exit, read_text, signal_group
+from fleet.backends.tmux_client import SERVER_EXITING, TmuxClient, no_formats
+from fleet.backends.tmux_client import TmuxResult as TmuxResult  # re-exported
+from fleet.backends.tmux_client import tmux_argv as tmux_argv  # re-exported
+from fleet.backends.tmux_client import tmux_client_env as tmux_client_env  # re-exported
 from fleet.errors import AgentNotRunning, FleetError, LaunchFailed
 from fleet.logtail import tail_lines
 from fleet.model import ExitInfo, LaunchPlan, RunHandle
@@ -50,41 +54,13 @@ WIDTH, HEIGHT = 200, 50
 HISTORY_LIMIT = 10_000
 INHERITED_FROM_PANE = ("TERM",)
 
-_TMUX_TIMEOUT = 10.0
 _STARTUP_TIMEOUT = 10.0
 _ABANDON_GRACE = 1.0
 _ECHO_TIMEOUT = 2.0  # how long typed input may take to show on the agent's screen
 _MAX_INPUT = 64 * 1024
 _MAX_COMMAND = 8 * 1024  # bytes of arguments per tmux call (tmux refuses ~16 KiB)
 _CHUNK = 1024  # characters per send-keys argument
-_DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
-_SERVER_EXITING = "server exited unexpectedly"  # we connected while it shut down
-_GONE = (
-    "no server running",
-    "error connecting to",
-    "can't find",
-    "no current target",
-    _SERVER_EXITING,
-)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # all C0 controls but tab and newline
-
-
-@dataclass(frozen=True, slots=True)
-class TmuxResult:
-    """What one tmux client call printed, and its exit status."""
-
-    status: int
-    stdout: str
-    stderr: str
-
-    @property
-    def gone(self) -> bool:
-        """Whether it failed because the server or the target does not exist."""
-        return self.status != 0 and any(text in self.stderr for text in _GONE)
-
-    @property
-    def message(self) -> str:
-        return self.stderr.strip() or f"tmux exited with status {self.status}"
 
 
 class TmuxBackend:
@@ -100,15 +76,14 @@ class TmuxBackend:
         python: str = sys.executable,
         environ: Mapping[str, str] | None = None,
     ) -> None:
-        self._socket = socket_name
+        self._client = TmuxClient(socket_name, os.environ if environ is None else environ)
         self._python = python
-        self._client_env = tmux_client_env(os.environ if environ is None else environ)
         self._exits: dict[int, asyncio.Future[ExitInfo]] = {}
 
     @property
     def socket_name(self) -> str:
         """The private server's socket (``tmux -L`` this to look in)."""
-        return self._socket
+        return self._client.socket_name
 
     # -- launching ---------------------------------------------------------------------
 
@@ -150,7 +125,7 @@ class TmuxBackend:
         pane = f"={session}:"
         new_session = [
             "new-session", "-d", "-P", "-F", "#{pane_pid}", "-s", session,
-            "-x", str(WIDTH), "-y", str(HEIGHT), "-c", _no_formats(str(cwd)),
+            "-x", str(WIDTH), "-y", str(HEIGHT), "-c", no_formats(str(cwd)),
             "--", self._python, "-I", str(LAUNCHER), str(spec_path),
         ]  # fmt: skip
         commands = (
@@ -161,9 +136,9 @@ class TmuxBackend:
             new_session,
             ["pipe-pane", "-o", "-t", pane, pipe_command(log_path)],
         )
-        result = await self._tmux(*commands, error=LaunchFailed)
-        if _SERVER_EXITING in result.stderr:  # someone shut it down as we connected: once more
-            result = await self._tmux(*commands, error=LaunchFailed)
+        result = await self._client.run(*commands, error=LaunchFailed)
+        if SERVER_EXITING in result.stderr:  # someone shut it down as we connected: once more
+            result = await self._client.run(*commands, error=LaunchFailed)
         if result.status != 0:
             raise LaunchFailed(f"tmux could not start session {session}: {result.message}")
         try:
@@ -179,10 +154,10 @@ class TmuxBackend:
         deadline = loop.time() + _STARTUP_TIMEOUT
         delay = 0.002
         while loop.time() < deadline:
-            pid_text = _read_text(run_dir / "agent.pid")
+            pid_text = read_text(run_dir / "agent.pid")
             if pid_text:
                 return int(pid_text)
-            exit_info = _read_exit(run_dir)
+            exit_info = read_exit(run_dir)
             if exit_info is not None or process_start_ticks(pane_pid) is None:
                 reason = exit_info.reason if exit_info else f"its tmux pane closed (see {log_path})"
                 raise LaunchFailed(f"the agent did not start: {reason}")
@@ -196,7 +171,7 @@ class TmuxBackend:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(_ABANDON_GRACE):
                 await _exited(pane_pid)
-        _signal_group(pane_pid, signal.SIGKILL)
+        signal_group(pane_pid, signal.SIGKILL)
         await self._kill_session(session, pane_pid)
 
     # -- watching and stopping ------------------------------------------------------------
@@ -236,15 +211,15 @@ class TmuxBackend:
     async def stop(self, handle: RunHandle, *, grace: float, force: bool = False) -> ExitInfo:
         ended = asyncio.ensure_future(self.wait(handle))
         if not ended.done():
-            _signal_group(handle.pgid, signal.SIGKILL if force else signal.SIGTERM)
+            signal_group(handle.pgid, signal.SIGKILL if force else signal.SIGTERM)
             done, _ = await asyncio.wait({ended}, timeout=None if force else grace)
             if not done:
                 log.info(
                     "agent group %d ignored SIGTERM for %.1f s; killing it", handle.pgid, grace
                 )
-                _signal_group(handle.pgid, signal.SIGKILL)
+                signal_group(handle.pgid, signal.SIGKILL)
         info = await ended
-        _signal_group(handle.pgid, signal.SIGKILL)  # whatever of the group outlived the leader
+        signal_group(handle.pgid, signal.SIGKILL)  # whatever of the group outlived the leader
         if handle.session is not None:
             await self._kill_session(handle.session, handle.pgid)
         return info
@@ -252,9 +227,11 @@ class TmuxBackend:
     async def _kill_session(self, session: str, pane_pid: int) -> None:
         """Kill ``session`` if it is still the one whose pane ran ``pane_pid`` — not a
         newer session of the same name. tmux usually removed it already."""
-        panes = await self._tmux(["list-panes", "-s", "-t", f"={session}", "-F", "#{pane_pid}"])
+        panes = await self._client.run(
+            ["list-panes", "-s", "-t", f"={session}", "-F", "#{pane_pid}"]
+        )
         if panes.status == 0 and str(pane_pid) in panes.stdout.split():
-            killed = await self._tmux(["kill-session", "-t", f"={session}"])
+            killed = await self._client.run(["kill-session", "-t", f"={session}"])
             if killed.status != 0 and not killed.gone:
                 raise FleetError(f"tmux could not kill session {session}: {killed.message}")
 
@@ -276,7 +253,7 @@ class TmuxBackend:
         if before is None:
             raise AgentNotRunning(f"tmux session {session} is gone")
         for batch in batch_commands(input_commands(f"={session}:", cleaned)):
-            result = await self._tmux(*batch)
+            result = await self._client.run(*batch)
             if result.gone:
                 raise AgentNotRunning(f"tmux session {session} is gone: {result.message}")
             if result.status != 0:
@@ -292,7 +269,7 @@ class TmuxBackend:
             delay = min(delay * 2, 0.25)
         raise AgentNotRunning(
             f"typed into tmux session {session}, but its screen did not change within "
-            f"{_ECHO_TIMEOUT:.0f} s: the agent may be hung (look with `tmux -L {self._socket} "
+            f"{_ECHO_TIMEOUT:.0f} s: the agent may be hung (look with `tmux -L {self.socket_name} "
             f"attach -t ={session}`)"
         )
 
@@ -300,7 +277,7 @@ class TmuxBackend:
         """The visible screen plus cursor and history size (any echo of input changes it),
         or ``None`` if the session is gone or no longer runs ``handle``'s process."""
         pane = f"={session}:"
-        result = await self._tmux(
+        result = await self._client.run(
             ["display-message", "-p", "-t", pane,
              "#{pane_pid} #{cursor_x},#{cursor_y} #{history_size}"],
             ["capture-pane", "-p", "-t", pane],
@@ -320,7 +297,7 @@ class TmuxBackend:
             return []
         count = min(lines, HISTORY_LIMIT)
         if handle.session is not None:
-            result = await self._tmux(
+            result = await self._client.run(
                 ["capture-pane", "-p", "-J", "-S", f"-{count}", "-t", f"={handle.session}:"]
             )
             if result.status == 0:
@@ -333,7 +310,7 @@ class TmuxBackend:
         """What the pane shows now (trailing blank rows dropped); once the session is gone,
         the end of the log."""
         if handle.session is not None:
-            result = await self._tmux(["capture-pane", "-p", "-t", f"={handle.session}:"])
+            result = await self._client.run(["capture-pane", "-p", "-t", f"={handle.session}:"])
             if result.status == 0:
                 return "\n".join(screen_lines(result.stdout))
             if not result.gone:
@@ -348,7 +325,7 @@ class TmuxBackend:
         asks on every call)."""
         if not self.socket_path().exists():
             return set()
-        result = await self._tmux(["list-sessions", "-F", "#{session_name}"])
+        result = await self._client.run(["list-sessions", "-F", "#{session_name}"])
         if result.gone:
             return set()
         if result.status != 0:
@@ -357,14 +334,13 @@ class TmuxBackend:
 
     def socket_path(self) -> Path:
         """Where tmux puts our server's socket: ``$TMUX_TMPDIR/tmux-UID/NAME``."""
-        base = Path(self._client_env.get("TMUX_TMPDIR") or "/tmp")
-        return base / f"tmux-{os.getuid()}" / self._socket
+        return self._client.socket_path()
 
     async def shutdown_server(self) -> None:
         """Kill the private tmux server and every session on it, and remove its socket
         (tmux leaves the file behind). For tests and teardown."""
-        where = await self._tmux(["display-message", "-p", "#{socket_path}"])
-        result = await self._tmux(["kill-server"])
+        where = await self._client.run(["display-message", "-p", "#{socket_path}"])
+        result = await self._client.run(["kill-server"])
         if result.status != 0 and not result.gone:
             raise FleetError(f"tmux could not stop its server: {result.message}")
         socket_path = where.stdout.strip() if where.status == 0 else ""
@@ -372,67 +348,8 @@ class TmuxBackend:
             with contextlib.suppress(OSError):
                 os.unlink(socket_path)
 
-    async def _tmux(
-        self, *commands: Sequence[str], error: type[FleetError] = FleetError
-    ) -> TmuxResult:
-        """Run one tmux client call (several commands joined with ``;``)."""
-        argv = tmux_argv(self._socket, commands)
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                env=self._client_env,
-            )
-        except OSError as exc:
-            raise error(f"cannot run tmux: {exc.strerror} (is tmux installed?)") from exc
-        try:
-            out, err = await asyncio.wait_for(proc.communicate(), _TMUX_TIMEOUT)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
-            raise error(
-                f"tmux did not answer within {_TMUX_TIMEOUT:.0f} s ({commands[0][0]})"
-            ) from None
-        return TmuxResult(
-            proc.returncode if proc.returncode is not None else -1,
-            out.decode("utf-8", errors="replace"),
-            err.decode("utf-8", errors="replace"),
-        )
-
 
 # -- pure helpers ---------------------------------------------------------------------------
-
-
-def tmux_client_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """The environment of every tmux client call, and so of the server the first one
-    starts: just enough to find tmux and the socket, nothing of Fleetwarden's secrets."""
-    env = {"PATH": environ.get("PATH", _DEFAULT_PATH), "LANG": "C.UTF-8"}
-    if "TMUX_TMPDIR" in environ:
-        env["TMUX_TMPDIR"] = environ["TMUX_TMPDIR"]
-    return env
-
-
-def tmux_argv(socket_name: str, commands: Sequence[Sequence[str]]) -> list[str]:
-    """The client's argv: our socket, no configuration file, ``commands`` joined by ``;``."""
-    argv = ["tmux", "-u", "-f", "/dev/null", "-L", _escape(socket_name)]
-    for index, command in enumerate(commands):
-        if index:
-            argv.append(";")
-        argv.extend(_escape(arg) for arg in command)
-    return argv
-
-
-def _escape(arg: str) -> str:
-    """tmux ends a command at an argument ending in ``;``; ``\\;`` there means a literal one."""
-    return arg[:-1] + "\\;" if arg.endswith(";") else arg
-
-
-def _no_formats(text: str) -> str:
-    """``text`` for an argument tmux format-expands: ``#`` stays a literal ``#``."""
-    return text.replace("#", "##")
 
 
 def session_name(plan: LaunchPlan) -> str:
@@ -462,7 +379,7 @@ def launch_spec(plan: LaunchPlan, argv: Sequence[str], run_dir: Path) -> str:
 
 def pipe_command(log_path: Path) -> str:
     """The shell command ``pipe-pane`` runs (tmux format-expands it first)."""
-    return _no_formats(f"exec cat >> {shlex.quote(str(log_path))}")
+    return no_formats(f"exec cat >> {shlex.quote(str(log_path))}")
 
 
 def clean_input(text: str) -> str:
@@ -529,7 +446,7 @@ def _session_of(handle: RunHandle) -> str:
 
 def _collect(handle: RunHandle) -> ExitInfo:
     """How the run ended: the shim's record, else unknown (tmux reaped the pane, not us)."""
-    recorded = _read_exit(handle.run_dir)
+    recorded = read_exit(handle.run_dir)
     if recorded is not None:
         return recorded
     return ExitInfo(None, "its tmux pane ended without an exit record; status unknown")

@@ -213,3 +213,11 @@ def test_viewer_may_look_but_not_control(tmp_path: Path) -> None:
     running.command("spawn demo", r"needs the operator role; you are a viewer")
     running.command("ps", r"No agents yet")
     assert running.close() == 0
+
+
+def test_watch_follow_posts_the_screen_again_when_it_changes(bot: ConsoleBot) -> None:
+    """`watch --follow` shows the screen now, then again after it changed."""
+    bot.command("spawn demo", r"Agent demo started")
+    bot.command("watch demo --follow", r"demo now:")
+    bot.command("send demo look at me", r"stub: received: look at me")
+    bot.expect(r"demo now:[\s\S]*stub: received: look at me", timeout=30)

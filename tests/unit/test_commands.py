@@ -16,7 +16,7 @@ USAGES = {
     "restart": "restart NAME",
     "send": "send NAME TEXT",
     "logs": "logs NAME [--lines N]",
-    "watch": "watch NAME",
+    "watch": "watch NAME [--follow]",
     "roster": "roster [reload]",
     "whoami": "whoami",
 }

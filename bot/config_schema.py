@@ -1,0 +1,336 @@
+"""The schema of ``fleetwarden.yaml`` (:class:`ConfigFile` and its sections) and the
+validated result, :class:`Config`.
+
+Sections live next to what they configure: an agent entry in :mod:`fleet.roster`, each
+connector's settings beside the connector (:mod:`connectors.console_config`). Reading and
+checking a file is :mod:`bot.config_load`; :mod:`bot.config` re-exports both.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
+
+from connectors.console_config import ConsoleConfig, Role
+from connectors.matrix.config import MatrixConfig
+from fleet.restart_settings import RestartField, RestartSettings
+from fleet.roster import AgentEntry
+from fleet.schema import ConfigPath, check_known, schema_context
+
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+_MAX_PREFIX = 8
+
+# --- The schema -------------------------------------------------------------------------
+
+
+class Operator(BaseModel):
+    """A person allowed to talk to the bot, and what they may do.
+
+    Messages from anyone not listed are ignored, never answered. The console user needs
+    no entry: it gets `connectors.console.role` unless an entry names its `user_id`.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(
+        min_length=1,
+        description=(
+            'The person\'s user id on the connector: a Matrix user id ("@alice:example.org"), '
+            'a Discord user id (the number, in quotes), or the console\'s `user_id` ("console").'
+        ),
+    )
+    role: Role = Field(
+        description=(
+            "What they may do: `viewer` (read-only commands), `operator` (also start, stop "
+            "and talk to agents), `admin` (also budgets, bursts and roster reloads)."
+        ),
+    )
+    connector: str | None = Field(
+        default=None,
+        description=(
+            "Match this id only on this connector (e.g. `console`). Default: on every connector."
+        ),
+    )
+
+    @field_validator("connector")
+    @classmethod
+    def _known_connector(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return check_known("connector", value, tuple(ConnectorsSection.model_fields))
+
+
+class Defaults(BaseModel):
+    """Fleet-wide defaults: what an agent entry or a command falls back to."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    runtime: str = Field(
+        default="stub",
+        description="The runtime of agents that name none (and of `spawn` without one).",
+    )
+    backend: str = Field(
+        default="subprocess", description="The backend of agents that name none: `subprocess`."
+    )
+    stop_grace_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        strict=True,
+        description=(
+            "How long `stop` waits after asking an agent to end before it kills it "
+            "(more than 0, at most 600)."
+        ),
+    )
+    logs_lines: int = Field(
+        default=40,
+        ge=1,
+        le=10_000,
+        strict=True,
+        description="How many lines `logs NAME` shows without `--lines` (1 to 10000).",
+    )
+    send_reply_wait_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        le=30,
+        strict=True,
+        description=(
+            "How long `send` waits for the agent's output to include it in the reply "
+            "(0 to 30; 0 replies at once)."
+        ),
+    )
+    heartbeat_timeout_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        le=86_400,
+        strict=True,
+        description=(
+            "Seconds without a heartbeat or output before an agent counts as stalled, for "
+            "agents that set no `heartbeat_timeout` (more than 0, at most 86400)."
+        ),
+    )
+    watchdog_interval_seconds: float = Field(
+        default=30.0,
+        ge=5,
+        le=3600,
+        strict=True,
+        description=(
+            "How often the watchdog checks the agents for stalls, ends, timeouts and due "
+            "restarts (5 to 3600)."
+        ),
+    )
+    restart: RestartField = Field(
+        default_factory=RestartSettings,
+        description=(
+            "The restart policy of agents that set no `restart`: a mode (`never`, "
+            "`on-failure`, `always`) or a mapping of the keys below. Default: `never`."
+        ),
+    )
+
+    @field_validator("runtime")
+    @classmethod
+    def _known_runtime(cls, value: str, info: ValidationInfo) -> str:
+        return check_known("runtime", value, schema_context(info).runtimes)
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, value: str, info: ValidationInfo) -> str:
+        return check_known("backend", value, schema_context(info).backends)
+
+
+class ConnectorsSection(BaseModel):
+    """The chat connectors to run, one key per connector.
+
+    Only the connectors listed here run. Without a `connectors` key at all, the console
+    runs; with one, a deployment (a service with no terminal) can leave the console out.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    console: ConsoleConfig | None = Field(
+        default=None,
+        description=(
+            "The terminal: commands on stdin, replies on stdout. An empty `console:` runs it "
+            "with the defaults."
+        ),
+    )
+
+    matrix: MatrixConfig | None = Field(
+        default=None,
+        description="A Matrix homeserver account and the rooms it serves (see the Matrix section).",
+    )
+
+    @field_validator("console", mode="before")
+    @classmethod
+    def _empty_means_defaults(cls, value: object) -> object:
+        return {} if value is None else value
+
+
+class ConfigFile(BaseModel):
+    """The config file, `fleetwarden.yaml`. Every key is optional: an empty file means the
+    defaults. Relative paths are resolved against the file's directory."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    state_dir: ConfigPath = Field(
+        default=Path(".fleetwarden"),
+        description=(
+            "Where Fleetwarden keeps its state: the ledger, agents' run directories and logs, "
+            "the lock that stops two instances sharing it. Default: `.fleetwarden` next to "
+            "the config file."
+        ),
+    )
+    ledger: ConfigPath | None = Field(
+        default=None,
+        description="The ledger's SQLite database file. Default: `ledger.db` in `state_dir`.",
+    )
+    command_prefix: str = Field(
+        default="!",
+        description=(
+            "What starts a command in a chat room, e.g. `!ps` (a mention works too; optional "
+            'on the console). 1-8 characters, no spaces; quote it in YAML: `"!"`.'
+        ),
+    )
+    log_level: LogLevel = Field(
+        default="info",
+        description="How much Fleetwarden logs: `debug`, `info`, `warning` or `error`.",
+    )
+    operators: tuple[Operator, ...] = Field(
+        default=(),
+        description="Who may talk to the bot, and with which role. Anyone else is ignored.",
+    )
+    connectors: ConnectorsSection | None = Field(
+        default=None,
+        description="The chat connectors to run. Default (no `connectors` key): the console.",
+    )
+    agents: tuple[AgentEntry, ...] = Field(
+        default=(),
+        description=(
+            "The roster: the agents Fleetwarden knows by name. Either the list itself, or the "
+            "path of a YAML file holding the list (relative to this file's directory; "
+            "relative paths inside it resolve against its own directory)."
+        ),
+    )
+    defaults: Defaults = Field(
+        default_factory=Defaults, description="Fleet-wide defaults for agents and commands."
+    )
+
+    @field_validator("command_prefix")
+    @classmethod
+    def _check_prefix(cls, value: str) -> str:
+        if not value:
+            raise PydanticCustomError(
+                "prefix_empty", 'must not be empty (in YAML, quote it: command_prefix: "!")'
+            )
+        if any(char.isspace() for char in value):
+            raise PydanticCustomError("prefix_space", "must not contain spaces")
+        if len(value) > _MAX_PREFIX:
+            raise PydanticCustomError(
+                "prefix_long", f"must be at most {_MAX_PREFIX} characters, found {len(value)}"
+            )
+        return value
+
+    @field_validator("connectors", mode="before")
+    @classmethod
+    def _empty_means_none_listed(cls, value: object) -> object:
+        # `connectors:` with nothing under it lists no connector; that is not the same
+        # as leaving the key out (which runs the console).
+        return {} if value is None else value
+
+
+# --- The result -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The validated configuration, paths absolute. Built once at the entry point."""
+
+    source: Path | None
+    """The config file it came from; ``None`` for the embedded defaults."""
+    state_dir: Path
+    """Absolute; may not exist yet."""
+    ledger_path: Path
+    """Absolute: ``ledger`` from the file, else ``<state_dir>/ledger.db``."""
+    command_prefix: str
+    log_level: LogLevel
+    operators: tuple[Operator, ...]
+    """As listed; :meth:`effective_operators` adds the console user."""
+    console: ConsoleConfig | None
+    """The console connector's settings, or ``None`` when it does not run."""
+    matrix: MatrixConfig | None
+    """The Matrix connector's settings, or ``None`` when it does not run."""
+    agents: tuple[AgentEntry, ...]
+    """The roster, in file order; :meth:`AgentEntry.to_spec` with ``defaults`` to launch."""
+    defaults: Defaults
+    document: ConfigFile = field(repr=False)
+    """The validated file, section by section (paths in it already resolved)."""
+
+    @classmethod
+    def default(cls, cwd: Path) -> Config:
+        """The embedded defaults: the console as an admin, state in ``cwd/.fleetwarden``."""
+        return cls.from_document(ConfigFile(), source=None, base_dir=cwd)
+
+    @classmethod
+    def from_document(cls, document: ConfigFile, *, source: Path | None, base_dir: Path) -> Config:
+        """Resolve a validated file against ``base_dir`` (absolute: the file's directory)."""
+        state_dir = absolute_path(base_dir, document.state_dir)
+        ledger = document.ledger
+        console = ConsoleConfig() if document.connectors is None else document.connectors.console
+        matrix = None if document.connectors is None else document.connectors.matrix
+        return cls(
+            source=source,
+            state_dir=state_dir,
+            ledger_path=state_dir / "ledger.db"
+            if ledger is None
+            else absolute_path(base_dir, ledger),
+            command_prefix=document.command_prefix,
+            log_level=document.log_level,
+            operators=document.operators,
+            console=console if console is not None and console.enabled else None,
+            matrix=matrix if matrix is not None and matrix.enabled else None,
+            agents=document.agents,
+            defaults=document.defaults,
+            document=document,
+        )
+
+    def effective_operators(self) -> tuple[Operator, ...]:
+        """``operators``, plus the console user with the console's role when the console
+        runs and no entry (for any connector, or for ``console``) names that user."""
+        if self.console is None:
+            return self.operators
+        user = self.console.user_id
+        if any(op.id == user and op.connector in (None, "console") for op in self.operators):
+            return self.operators
+        return (*self.operators, Operator(id=user, role=self.console.role, connector="console"))
+
+    def secret_env_names(self) -> frozenset[str]:
+        """Every variable the config names as holding a secret: the value of each ``*_env``
+        key anywhere, and every agent's ``secret_env``. For the log redactor."""
+        return frozenset(_env_names(self.document))
+
+
+def absolute_path(base_dir: Path, path: Path) -> Path:
+    """``path`` made absolute against ``base_dir`` and normalised."""
+    return Path(os.path.normpath(base_dir / path))
+
+
+def _env_names(value: object) -> Iterator[str]:
+    if isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            item = getattr(value, name)
+            if not name.endswith("_env"):
+                yield from _env_names(item)
+            elif isinstance(item, str):
+                yield item
+            elif isinstance(item, tuple | list | frozenset):
+                yield from (entry for entry in item if isinstance(entry, str))
+    elif isinstance(value, tuple | list):
+        for item in value:
+            yield from _env_names(item)

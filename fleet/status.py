@@ -1,0 +1,99 @@
+"""The fleet's vocabulary shared by the supervisor and its callers: settings, what `ps`
+shows, what spawn and roster reload did, and the events operators hear about."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from fleet.model import AgentState
+from fleet.names import AgentName
+
+
+@dataclass(frozen=True, slots=True)
+class FleetSettings:
+    """The supervisor's knobs, from the config's ``defaults``."""
+
+    state_dir: Path
+    default_runtime: str = "stub"
+    default_backend: str = "subprocess"
+    stop_grace: float = 10.0
+    reply_wait: float = 2.0  # how long `send` collects the agent's answer
+    reply_quiet: float = 0.3  # ...ending early once output has been quiet this long
+    heartbeat_timeout: float = 120.0  # seconds without a sign of life before "stalled"
+    # Provider name -> base URL for agents' CLIs (the metering proxy, or an upstream).
+    provider_urls: Mapping[str, str] = field(default_factory=dict)
+
+
+class HeartbeatIssuer(Protocol):
+    """Hands each agent the URL and token it proves it is alive with."""
+
+    def url_for(self, agent: str) -> str: ...
+
+    def token_for(self, agent: str) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStatus:
+    """One agent as ``ps`` shows it."""
+
+    name: AgentName
+    runtime: str
+    backend: str
+    model: str | None
+    state: AgentState
+    reason: str
+    pid: int | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    exit_code: int | None
+    last_activity: datetime | None
+    last_heartbeat: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SpawnOutcome:
+    """What ``spawn`` did: ``started`` is false when the agent was already running."""
+
+    status: AgentStatus
+    started: bool
+    output: tuple[str, ...] = ()  # what the agent wrote first, when it was started
+
+
+@dataclass(frozen=True, slots=True)
+class RosterDiff:
+    """What ``apply_roster`` changed. ``changed_running`` keep their old settings until
+    restarted; ``started`` are new ``autostart`` agents it launched."""
+
+    added: tuple[AgentName, ...]
+    removed: tuple[AgentName, ...]
+    changed: tuple[AgentName, ...]
+    changed_running: tuple[AgentName, ...]
+    started: tuple[AgentName, ...]
+
+
+class EventKind(enum.StrEnum):
+    STARTED = "started"
+    ENDED = "ended"
+    REATTACHED = "reattached"
+    STALLED = "stalled"
+    RESTARTED = "restarted"
+    GAVE_UP = "gave up"
+
+
+@dataclass(frozen=True, slots=True)
+class FleetEvent:
+    """Something that happened to an agent that operators may want to hear about."""
+
+    agent: AgentName
+    kind: EventKind
+    state: AgentState
+    message: str
+    by_operator: bool
+
+
+Listener = Callable[[FleetEvent], Awaitable[None]]

@@ -1,0 +1,101 @@
+"""The real agent CLIs launched by Fleetwarden's own supervisor, end to end: `spawn` plans
+through the runtime, the subprocess backend runs it, the output lands in the agent's log,
+the exit is recorded, and `send` resumes the session in a new run."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from fleet.backends.process import SubprocessBackend
+from fleet.clock import SystemClock
+from fleet.ledger import Ledger
+from fleet.model import AgentSpec, AgentState
+from fleet.names import AgentName
+from fleet.runtimes import default_registry
+from fleet.supervisor import Fleet, FleetSettings
+from tests.fakes.provider import FakeProvider, Turn
+from tests.integration.test_real_clis import bin_dir, cli, node_dir
+
+pytestmark = [pytest.mark.integration, pytest.mark.agent_cli]
+
+REPLY = "fleetwarden-supervised-reply-3d9e"
+KEY = "test-key-supervised"
+SECRET = {"claude": "ANTHROPIC_API_KEY", "pi": "ANTHROPIC_API_KEY", "opencode": "ANTHROPIC_API_KEY"}
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeProvider]:
+    async with FakeProvider(default=Turn(text=REPLY)) as provider:
+        yield provider
+
+
+async def ended(ledger: Ledger, name: str, deadline: float = 60.0) -> AgentState:
+    """Poll until the agent's run has ended; its final state."""
+    stop = time.monotonic() + deadline
+    while time.monotonic() < stop:
+        record = await ledger.get_agent(name)
+        if record is not None and not record.state.is_live:
+            return record.state
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{name} still running after {deadline} s")
+
+
+@pytest.mark.parametrize("runtime", ["claude", "codex", "pi", "opencode"])
+async def test_spawn_runs_the_real_cli_and_send_resumes_it(
+    runtime: str, fake: FakeProvider, tmp_path: Path
+) -> None:
+    """spawn → the CLI answers through the provider URL, exits 0, output in its log;
+    send → a new run resumes the session and answers again."""
+    cli(runtime)  # fails with "run bash tests/run.sh" when the CLIs are not installed
+    name = AgentName(f"{runtime}-1")
+    ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
+    path = [str(bin_dir()), str(node_dir()), "/usr/local/bin", "/usr/bin", "/bin"]
+    fleet = Fleet(
+        ledger=ledger,
+        runtimes=default_registry(),
+        backends={"subprocess": SubprocessBackend()},
+        settings=FleetSettings(
+            state_dir=tmp_path / "state",
+            reply_wait=0.1,
+            provider_urls={
+                "anthropic": f"{fake.base_url}/a/{name}",
+                "openai": f"{fake.base_url}/a/{name}",
+            },
+        ),
+        clock=SystemClock(),
+        environ={
+            "PATH": ":".join(dict.fromkeys(path)),
+            "LANG": "C.UTF-8",
+            "ANTHROPIC_API_KEY": KEY,
+            "OPENAI_API_KEY": KEY,
+        },
+        roster={
+            name: AgentSpec(
+                name=name, runtime=runtime, secret_env=(SECRET.get(runtime, "OPENAI_API_KEY"),)
+            )
+        },
+    )
+    await fleet.start()
+    try:
+        await fleet.spawn(name, prompt="say hi")
+        assert await ended(ledger, name) is AgentState.EXITED
+        run = await ledger.last_run(name)
+        assert run is not None and run.exit_code == 0
+        assert any(REPLY in line for line in await fleet.logs(name, 400))
+        first_requests = len([r for r in fake.requests if r.method == "POST"])
+        assert first_requests >= 1
+        assert all(r.path.startswith(f"/a/{name}") for r in fake.requests if r.method == "POST")
+
+        await fleet.send(name, "say more")
+        assert await ended(ledger, name) is AgentState.EXITED
+        runs_text = "\n".join(await fleet.logs(name, 800))
+        assert runs_text.count(REPLY) >= 2
+        assert len([r for r in fake.requests if r.method == "POST"]) > first_requests
+    finally:
+        await fleet.stop()
+        await ledger.close()
