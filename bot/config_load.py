@@ -24,7 +24,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode
 
 from bot.config_problems import ConfigError, ConfigProblem, Locator, compose, describe, translate
 from bot.config_schema import Config, ConfigFile, ConnectorsSection, absolute_path
-from fleet.roster import AgentEntry
+from fleet.roster import COMMAND_RUNTIME, AgentEntry
 from fleet.schema import SchemaContext, expand_path
 
 CONFIG_ENV_VAR = "FLEETWARDEN_CONFIG"
@@ -214,6 +214,19 @@ def _unavailable_fallbacks(
                     f"set {noun} here or defaults.{noun} (allowed: {', '.join(sorted(allowed))})"
                 )
                 yield ConfigProblem(roster.file_name, line, path, message)
+        if (
+            agent.runtime is None
+            and document.defaults.runtime == COMMAND_RUNTIME
+            and not agent.argv
+        ):
+            line, path, _ = roster.locate(("agents", index))
+            yield ConfigProblem(
+                roster.file_name,
+                line,
+                path,
+                f"agent {agent.name!r} runs the default runtime `command`, which needs argv: "
+                "add `argv: [program, args…]` or set another runtime",
+            )
 
 
 # --- A roster in its own file ------------------------------------------------------------------

@@ -42,13 +42,20 @@ def _dict(value: Any) -> JsonDict:
 def strip_mention(body: str, names: tuple[str, ...]) -> str | None:
     """``body`` without a leading mention of one of ``names``; None if it starts with none.
 
-    A mention is a name (any case) followed by ``:``, ``,``, whitespace or the end.
+    A mention is a name (any case) followed by ``:``, ``,``, whitespace or the end. After
+    ``@localpart``, a ``:`` must be followed by whitespace or the end: ``@bot:other.org``
+    is someone else, on another server.
     """
     folded = body.casefold()
     for name in names:
         size = len(name)
-        if folded.startswith(name.casefold()) and (len(body) == size or body[size] in _SEPARATORS):
-            return body[size:].lstrip(":,").strip()
+        if not folded.startswith(name.casefold()):
+            continue
+        rest = body[size:]
+        if name.startswith("@") and rest.startswith(":") and rest[1:2].strip():
+            continue
+        if not rest or rest[0] in _SEPARATORS:
+            return rest.lstrip(":,").strip()
     return None
 
 

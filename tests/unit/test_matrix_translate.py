@@ -475,3 +475,11 @@ def test_recent_ids_re_adding_refreshes() -> None:
         recent.add(event_id)
     assert "$a" in recent
     assert "$b" not in recent
+
+
+def test_the_same_localpart_on_another_server_is_not_a_mention() -> None:
+    """`@fleetwarden:other.org …` names someone else: not addressed to `@fleetwarden:hs`."""
+    names = Identity.of("@fleetwarden:example.org").names
+    assert strip_mention("@fleetwarden:other.org ps", names) is None
+    assert strip_mention("fleetwarden: ps", names) == "ps"
+    assert strip_mention("@fleetwarden:example.org: ps", names) == "ps"

@@ -498,3 +498,15 @@ def test_roster_path_with_tilde_but_no_home_is_refused() -> None:
     """~ in the roster path without a HOME is reported at `agents:`."""
     problem = only_problem("agents: ~/r.yaml\n")
     assert problem.message == "cannot expand '~' because HOME is not set: write the full path"
+
+
+def test_an_agent_inheriting_the_command_runtime_needs_argv() -> None:
+    """`defaults.runtime: command` with an agent that has no argv is refused at load."""
+    from tests.unit.test_config import only_problem
+
+    problem = only_problem(
+        "defaults:\n  runtime: command\nagents:\n  - name: job\n",
+        runtimes=("stub", "command"),
+    )
+    assert problem.line == 4 and problem.key_path == "agents[0]"
+    assert "needs argv" in problem.message
