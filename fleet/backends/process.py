@@ -27,7 +27,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fleet.backends.runfiles import read_exit, read_text, signal_group, signal_reason
+from fleet.backends.runfiles import (
+    ExitWatcher,
+    read_exit,
+    read_text,
+    signal_group,
+    signal_reason,
+)
 from fleet.errors import AgentNotRunning, LaunchFailed
 from fleet.logtail import tail_lines
 from fleet.model import ExitInfo, LaunchPlan, RunHandle
@@ -50,7 +56,7 @@ class SubprocessBackend:
     def __init__(self, python: str = sys.executable) -> None:
         self._python = python
         self._children: dict[int, subprocess.Popen[bytes]] = {}
-        self._exits: dict[int, asyncio.Future[ExitInfo]] = {}
+        self._exits = ExitWatcher(self.is_alive, self._collect)
 
     async def launch(self, plan: LaunchPlan, run_dir: Path, log_path: Path) -> RunHandle:
         # Synchronous on purpose: a mkdir and a fork+exec take well under a millisecond, and
@@ -119,31 +125,7 @@ class SubprocessBackend:
         return ticks is not None and (handle.start_ticks is None or ticks == handle.start_ticks)
 
     async def wait(self, handle: RunHandle) -> ExitInfo:
-        future = self._exits.get(handle.pgid)
-        if future is None:
-            future = asyncio.get_running_loop().create_future()
-            self._exits[handle.pgid] = future
-            self._watch(handle, future)
-        return await asyncio.shield(future)
-
-    def _watch(self, handle: RunHandle, future: asyncio.Future[ExitInfo]) -> None:
-        loop = asyncio.get_running_loop()
-        if not self.is_alive(handle):
-            future.set_result(self._collect(handle))
-            return
-        try:
-            pidfd = os.pidfd_open(handle.pgid)
-        except ProcessLookupError:
-            future.set_result(self._collect(handle))
-            return
-
-        def on_exit() -> None:
-            loop.remove_reader(pidfd)
-            os.close(pidfd)
-            if not future.done():
-                future.set_result(self._collect(handle))
-
-        loop.add_reader(pidfd, on_exit)
+        return await self._exits.wait(handle)
 
     def _collect(self, handle: RunHandle) -> ExitInfo:
         """How the run ended: the shim's record first, then what we reaped, else unknown."""

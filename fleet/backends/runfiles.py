@@ -7,13 +7,15 @@ runs, ``exit.json`` when it ends. These helpers read those files and signal the 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
-from fleet.model import ExitInfo
+from fleet.model import ExitInfo, RunHandle
 
 
 def signal_group(pgid: int, signum: signal.Signals) -> None:
@@ -51,3 +53,44 @@ def read_exit(run_dir: Path) -> ExitInfo | None:
         return ExitInfo(code if isinstance(code, int) else None, str(record.get("reason", "")))
     except (ValueError, AttributeError):
         return ExitInfo(None, "exit record unreadable")
+
+
+class ExitWatcher:
+    """One future per run, resolved when the run's shim — its process group leader —
+    ends. A pidfd tells us, whether or not we are its parent (after a restart we never
+    are; under tmux we never were): no thread and no polling per agent."""
+
+    def __init__(
+        self, is_alive: Callable[[RunHandle], bool], collect: Callable[[RunHandle], ExitInfo]
+    ) -> None:
+        self._is_alive = is_alive
+        self._collect = collect
+        self._exits: dict[int, asyncio.Future[ExitInfo]] = {}
+
+    async def wait(self, handle: RunHandle) -> ExitInfo:
+        """How the run ended, once it has."""
+        future = self._exits.get(handle.pgid)
+        if future is None:
+            future = asyncio.get_running_loop().create_future()
+            self._exits[handle.pgid] = future
+            self._watch(handle, future)
+        return await asyncio.shield(future)
+
+    def _watch(self, handle: RunHandle, future: asyncio.Future[ExitInfo]) -> None:
+        loop = asyncio.get_running_loop()
+        if not self._is_alive(handle):
+            future.set_result(self._collect(handle))
+            return
+        try:
+            pidfd = os.pidfd_open(handle.pgid)
+        except ProcessLookupError:
+            future.set_result(self._collect(handle))
+            return
+
+        def on_exit() -> None:
+            loop.remove_reader(pidfd)
+            os.close(pidfd)
+            if not future.done():
+                future.set_result(self._collect(handle))
+
+        loop.add_reader(pidfd, on_exit)

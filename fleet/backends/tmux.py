@@ -36,7 +36,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from fleet.backends.process import SHIM, SNAPSHOT_LINES
-from fleet.backends.runfiles import read_exit, read_text, signal_group
+from fleet.backends.runfiles import ExitWatcher, read_exit, read_text, signal_group
 from fleet.backends.tmux_client import SERVER_EXITING, TmuxClient, no_formats
 from fleet.backends.tmux_client import TmuxResult as TmuxResult  # re-exported
 from fleet.backends.tmux_client import tmux_argv as tmux_argv  # re-exported
@@ -78,7 +78,7 @@ class TmuxBackend:
     ) -> None:
         self._client = TmuxClient(socket_name, os.environ if environ is None else environ)
         self._python = python
-        self._exits: dict[int, asyncio.Future[ExitInfo]] = {}
+        self._exits = ExitWatcher(self.is_alive, _collect)
 
     @property
     def socket_name(self) -> str:
@@ -181,32 +181,7 @@ class TmuxBackend:
         return ticks is not None and (handle.start_ticks is None or ticks == handle.start_ticks)
 
     async def wait(self, handle: RunHandle) -> ExitInfo:
-        future = self._exits.get(handle.pgid)
-        if future is None:
-            future = asyncio.get_running_loop().create_future()
-            self._exits[handle.pgid] = future
-            self._watch(handle, future)
-        return await asyncio.shield(future)
-
-    def _watch(self, handle: RunHandle, future: asyncio.Future[ExitInfo]) -> None:
-        # The pane's process is tmux's child, never ours: a pidfd is how we learn it ended.
-        loop = asyncio.get_running_loop()
-        if not self.is_alive(handle):
-            future.set_result(_collect(handle))
-            return
-        try:
-            pidfd = os.pidfd_open(handle.pgid)
-        except ProcessLookupError:
-            future.set_result(_collect(handle))
-            return
-
-        def on_exit() -> None:
-            loop.remove_reader(pidfd)
-            os.close(pidfd)
-            if not future.done():
-                future.set_result(_collect(handle))
-
-        loop.add_reader(pidfd, on_exit)
+        return await self._exits.wait(handle)
 
     async def stop(self, handle: RunHandle, *, grace: float, force: bool = False) -> ExitInfo:
         ended = asyncio.ensure_future(self.wait(handle))
