@@ -29,9 +29,9 @@ from pathlib import Path
 
 from fleet.backends.runfiles import (
     ExitWatcher,
+    end_group,
     read_exit,
     read_text,
-    signal_group,
     signal_reason,
 )
 from fleet.errors import AgentNotRunning, LaunchFailed
@@ -142,18 +142,7 @@ class SubprocessBackend:
 
     async def stop(self, handle: RunHandle, *, grace: float, force: bool = False) -> ExitInfo:
         ended = asyncio.ensure_future(self.wait(handle))
-        if not ended.done():
-            signal_group(handle.pgid, signal.SIGKILL if force else signal.SIGTERM)
-            done, _ = await asyncio.wait({ended}, timeout=None if force else grace)
-            if not done:
-                log.info(
-                    "agent group %d ignored SIGTERM for %.1f s; killing it", handle.pgid, grace
-                )
-                signal_group(handle.pgid, signal.SIGKILL)
-        info = await ended
-        # The leader is gone; kill anything of the group that outlived it.
-        signal_group(handle.pgid, signal.SIGKILL)
-        return info
+        return await end_group(handle.pgid, ended, grace=grace, force=force)
 
     async def send_input(self, handle: RunHandle, text: str) -> None:
         data = (text.rstrip("\n") + "\n").encode()

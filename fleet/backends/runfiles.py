@@ -10,12 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
 
 from fleet.model import ExitInfo, RunHandle
+
+log = logging.getLogger(__name__)
 
 
 def signal_group(pgid: int, signum: signal.Signals) -> None:
@@ -94,3 +97,20 @@ class ExitWatcher:
                 future.set_result(self._collect(handle))
 
         loop.add_reader(pidfd, on_exit)
+
+
+async def end_group(
+    pgid: int, ended: asyncio.Future[ExitInfo], *, grace: float, force: bool
+) -> ExitInfo:
+    """End a run's process group: SIGTERM, then SIGKILL after ``grace`` seconds (at once
+    with ``force``); ``ended`` resolves when the leader has gone. Whatever of the group
+    outlived the leader is killed too."""
+    if not ended.done():
+        signal_group(pgid, signal.SIGKILL if force else signal.SIGTERM)
+        done, _ = await asyncio.wait({ended}, timeout=None if force else grace)
+        if not done:
+            log.info("agent group %d ignored SIGTERM for %.1f s; killing it", pgid, grace)
+            signal_group(pgid, signal.SIGKILL)
+    info = await ended
+    signal_group(pgid, signal.SIGKILL)
+    return info

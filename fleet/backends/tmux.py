@@ -36,7 +36,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from fleet.backends.process import SHIM, SNAPSHOT_LINES
-from fleet.backends.runfiles import ExitWatcher, read_exit, read_text, signal_group
+from fleet.backends.runfiles import ExitWatcher, end_group, read_exit, read_text, signal_group
 from fleet.backends.tmux_client import SERVER_EXITING, TmuxClient, no_formats
 from fleet.backends.tmux_client import TmuxResult as TmuxResult  # re-exported
 from fleet.backends.tmux_client import tmux_argv as tmux_argv  # re-exported
@@ -185,16 +185,7 @@ class TmuxBackend:
 
     async def stop(self, handle: RunHandle, *, grace: float, force: bool = False) -> ExitInfo:
         ended = asyncio.ensure_future(self.wait(handle))
-        if not ended.done():
-            signal_group(handle.pgid, signal.SIGKILL if force else signal.SIGTERM)
-            done, _ = await asyncio.wait({ended}, timeout=None if force else grace)
-            if not done:
-                log.info(
-                    "agent group %d ignored SIGTERM for %.1f s; killing it", handle.pgid, grace
-                )
-                signal_group(handle.pgid, signal.SIGKILL)
-        info = await ended
-        signal_group(handle.pgid, signal.SIGKILL)  # whatever of the group outlived the leader
+        info = await end_group(handle.pgid, ended, grace=grace, force=force)
         if handle.session is not None:
             await self._kill_session(handle.session, handle.pgid)
         return info
