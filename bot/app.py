@@ -36,6 +36,8 @@ from fleet.clock import Clock
 from fleet.errors import FleetError, UnknownAgent
 from fleet.heartbeat import HeartbeatServer
 from fleet.ledger import Ledger
+from fleet.metering.config import DEFAULT_ROUTES
+from fleet.metering.proxy import MeteringProxy
 from fleet.model import AgentSpec
 from fleet.names import AgentName
 from fleet.runtimes import RuntimeRegistry, default_registry
@@ -88,6 +90,7 @@ class App:
         self._lock = StateDirLock(config.state_dir)
         self._ledger: Ledger | None = None
         self._heartbeats: HeartbeatServer | None = None
+        self._metering: MeteringProxy | None = None
         self._scheduler: FleetScheduler | None = None
         self._context_name = ""
         self._fleet: Fleet | None = None
@@ -156,6 +159,16 @@ class App:
         self._ledger = await Ledger.open(cfg.ledger_path, self._clock)
         self._heartbeats = HeartbeatServer(cfg.state_dir, self._on_beat)
         await self._heartbeats.start()
+        if cfg.metering is not None:
+            self._metering = MeteringProxy(
+                cfg.state_dir,
+                routes=cfg.providers,
+                sink=self._ledger.record_metering,
+                settings=cfg.metering,
+                prices=cfg.prices,
+                clock=self._clock,
+            )
+            await self._metering.start()
         self._fleet = Fleet(
             ledger=self._ledger,
             runtimes=self._runtimes,
@@ -167,11 +180,13 @@ class App:
                 stop_grace=cfg.defaults.stop_grace_seconds,
                 reply_wait=cfg.defaults.send_reply_wait_seconds,
                 heartbeat_timeout=cfg.defaults.heartbeat_timeout_seconds,
+                provider_urls=direct_provider_urls(cfg),
             ),
             clock=self._clock,
             environ=self._environ,
             roster=roster_of(cfg),
             heartbeats=self._heartbeats,
+            provider_urls=self._metering,
         )
         self._fleet.subscribe(self._on_fleet_event)
         await self._fleet.start()
@@ -248,6 +263,8 @@ class App:
             unregister_context(self._context_name)
         if self._fleet is not None:
             await self._fleet.stop()
+        if self._metering is not None:
+            await self._metering.stop()  # writes every metered request before the ledger closes
         if self._heartbeats is not None:
             await self._heartbeats.stop()
         if self._ledger is not None:
@@ -370,4 +387,14 @@ def default_backends(config: Config) -> dict[str, Backend]:
     return {
         "subprocess": SubprocessBackend(),
         "tmux": TmuxBackend(tmux_socket_name(config.state_dir)),
+    }
+
+
+def direct_provider_urls(cfg: Config) -> dict[str, str]:
+    """With metering off, agents go straight to the providers the config changed (the
+    built-in ones stay the CLIs' own defaults)."""
+    return {
+        name: route.upstream
+        for name, route in cfg.providers.items()
+        if DEFAULT_ROUTES.get(name) != route
     }

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from bot.errors import ParseError
 from bot.grammar import ArgSpec, CommandSpec, FlagSpec, show, suggest, walk
+from fleet.windows import DEFAULT_WINDOW, WINDOWS
 
 _NAME_RULE = "Names are 1-32 characters: lowercase letters, digits and '-', starting with a letter."
 _AGENT = ArgSpec("NAME", "The agent's name, e.g. `coder-1`.")
@@ -33,7 +34,8 @@ PS = CommandSpec(
     summary="List the agents and what each is doing.",
     description=(
         "Shows every agent Fleetwarden knows about with its runtime and state: starting, "
-        "running, idle, stalled, or ended (exited, failed, stopped)."
+        "running, idle, stalled, or ended (exited, failed, stopped); and the tokens its "
+        "model requests used since local midnight (`usage` has the details)."
     ),
     examples=("ps",),
 )
@@ -128,6 +130,36 @@ LOGS = CommandSpec(
     examples=("logs coder-1", "logs coder-1 --lines 200"),
 )
 
+USAGE = CommandSpec(
+    name="usage",
+    summary="Show how many tokens the agents used, and what they cost.",
+    args=(
+        ArgSpec(
+            "NAME",
+            "The agent whose usage to show, e.g. `coder-1`; every agent if left out.",
+            required=False,
+        ),
+    ),
+    flags=(
+        FlagSpec(
+            "window",
+            "str",
+            f"How far back to count (default {DEFAULT_WINDOW}): the last 5 hours, since "
+            "midnight, the last 7 or 30 days.",
+            "WINDOW",
+            choices=WINDOWS,
+        ),
+    ),
+    description=(
+        "Sums what the metering proxy recorded, per agent and model: requests, input, "
+        "output, cache read and cache write tokens, and the cost where the model has a "
+        "price in the config. Requests that were cut short, could not be metered, were "
+        "refused or failed are counted below the table. `--window` is `5h`, `today` (the "
+        "default: since local midnight), `7d` or `30d`."
+    ),
+    examples=("usage", "usage coder-1 --window 7d"),
+)
+
 WHOAMI = CommandSpec(
     name="whoami",
     summary="Show who you are to Fleetwarden and what you may do.",
@@ -191,6 +223,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     SEND,
     LOGS,
     WATCH,
+    USAGE,
     ROSTER,
     WHOAMI,
 )
@@ -237,7 +270,11 @@ def _details(spec: CommandSpec, prefix: str) -> str:
             lines.append(f"- {_code(arg.name)}{optional} — {arg.help}{choices}")
         parts.append("**Arguments**\n" + "\n".join(lines))
     if spec.flags:
-        lines = [f"- {_code(flag.usage.strip('[]'))} — {flag.help}" for flag in spec.flags]
+        lines = [
+            f"- {_code(flag.usage.strip('[]'))} — {flag.help}"
+            + (f" One of: {', '.join(flag.choices)}." if flag.choices else "")
+            for flag in spec.flags
+        ]
         parts.append("**Flags**\n" + "\n".join(lines))
     if spec.subcommands:
         lines = [f"- {_code(sub.usage)} — {sub.summary}" for sub in spec.subcommands]

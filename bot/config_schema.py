@@ -19,6 +19,14 @@ from pydantic_core import PydanticCustomError
 
 from connectors.console_config import ConsoleConfig, Role
 from connectors.matrix.config import MatrixConfig
+from fleet.metering.config import MeteringSettings, PriceTable, ProviderRoute
+from fleet.metering.schema import (
+    MeteringSection,
+    Prices,
+    Providers,
+    price_table,
+    provider_routes,
+)
 from fleet.restart_settings import RestartField, RestartSettings
 from fleet.roster import AgentEntry
 from fleet.schema import ConfigPath, check_known, schema_context
@@ -218,6 +226,26 @@ class ConfigFile(BaseModel):
             "relative paths inside it resolve against its own directory)."
         ),
     )
+    metering: MeteringSection = Field(
+        default_factory=MeteringSection,
+        description="The metering proxy on 127.0.0.1 that counts every token agents spend.",
+    )
+    providers: Providers = Field(
+        default_factory=dict,
+        description=(
+            "Providers agents reach through the proxy, by name. Built in: `anthropic` "
+            "(https://api.anthropic.com) and `openai` (https://api.openai.com); an entry "
+            "with their name replaces the upstream, e.g. to use a gateway."
+        ),
+    )
+    prices: Prices = Field(
+        default_factory=dict,
+        description=(
+            "Token prices by model name, exactly as the provider reports the model "
+            "(e.g. `claude-sonnet-4-5-20250929`). Models without a price are metered in "
+            "tokens only, and `usage` says so."
+        ),
+    )
     defaults: Defaults = Field(
         default_factory=Defaults, description="Fleet-wide defaults for agents and commands."
     )
@@ -269,6 +297,11 @@ class Config:
     agents: tuple[AgentEntry, ...]
     """The roster, in file order; :meth:`AgentEntry.to_spec` with ``defaults`` to launch."""
     defaults: Defaults
+    metering: MeteringSettings | None
+    """The proxy's settings, or ``None`` when metering is off."""
+    providers: dict[str, ProviderRoute]
+    """Every provider by name: the built-in ones, as the config overrides and extends them."""
+    prices: PriceTable
     document: ConfigFile = field(repr=False)
     """The validated file, section by section (paths in it already resolved)."""
 
@@ -297,6 +330,9 @@ class Config:
             matrix=matrix if matrix is not None and matrix.enabled else None,
             agents=document.agents,
             defaults=document.defaults,
+            metering=document.metering.settings() if document.metering.enabled else None,
+            providers=provider_routes(document.providers),
+            prices=price_table(document.prices),
             document=document,
         )
 

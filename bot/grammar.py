@@ -34,7 +34,8 @@ _FALSE = frozenset({"false", "no", "off", "0"})
 
 @dataclass(frozen=True, slots=True)
 class FlagSpec:
-    """A ``--name`` option: a string, a whole number, or a switch (``bool``)."""
+    """A ``--name`` option: a string, a whole number, or a switch (``bool``). A string flag
+    with ``choices`` accepts only those (in any case)."""
 
     name: str
     kind: Literal["str", "int", "bool"]
@@ -42,6 +43,7 @@ class FlagSpec:
     metavar: str = "VALUE"
     minimum: int | None = None
     maximum: int | None = None
+    choices: tuple[str, ...] = ()
 
     @property
     def usage(self) -> str:
@@ -278,6 +280,8 @@ def _check_spec(spec: CommandSpec, depth: int) -> None:
             raise ValueError(f"{spec.name}: bad flag name {flag.name!r}")
         if flag.kind not in ("str", "int", "bool"):
             raise ValueError(f"{spec.name}: --{flag.name} has unknown kind {flag.kind!r}")
+        if flag.choices and flag.kind != "str":
+            raise ValueError(f"{spec.name}: only string flags have choices, not --{flag.name}")
 
 
 def _fail(spec: CommandSpec, problem: str) -> ParseError:
@@ -315,7 +319,7 @@ def _bind(spec: CommandSpec, lexer: Lexer) -> tuple[dict[str, str], dict[str, Fl
         token = lexer.token()
         if token is None:  # unreachable: skip_space said something is left
             break
-        args[arg.name] = _choose(spec, arg, token.value)
+        args[arg.name] = _choose(spec, arg.name, arg.choices, token.value)
     missing = [arg.name for arg in spec.args[index:] if arg.required]
     if missing:
         raise _fail(spec, "missing " + " and ".join(missing))
@@ -331,16 +335,17 @@ def _extra(lexer: Lexer, word: str) -> str:
     return token.value if token else word
 
 
-def _choose(spec: CommandSpec, arg: ArgSpec, value: str) -> str:
-    if not arg.choices:
+def _choose(spec: CommandSpec, label: str, choices: tuple[str, ...], value: str) -> str:
+    """``value`` as the choice it names (any case); ``label`` names the argument or flag."""
+    if not choices:
         return value
-    for choice in arg.choices:
+    for choice in choices:
         if choice.lower() == value.lower():
             return choice
-    guess = suggest(value.lower(), arg.choices)
+    guess = suggest(value.lower(), choices)
     hint = f" — did you mean '{guess}'?" if guess else ""
-    allowed = ", ".join(arg.choices)
-    raise _fail(spec, f"{arg.name} must be one of {allowed}, got {show(value)}{hint}")
+    allowed = ", ".join(choices)
+    raise _fail(spec, f"{label} must be one of {allowed}, got {show(value)}{hint}")
 
 
 def _read_flag(
@@ -374,7 +379,7 @@ def _read_flag(
         token = lexer.token()
         inline = token.value if token else ""
     if flag.kind == "str":
-        return flag.name, inline
+        return flag.name, _choose(spec, f"--{flag.name}", flag.choices, inline)
     return flag.name, _int_value(spec, flag, inline)
 
 

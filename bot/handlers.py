@@ -19,6 +19,7 @@ from bot.grammar import Command, CommandSpec
 from connectors.base import InboundMessage
 from fleet.clock import Clock
 from fleet.supervisor import Fleet, RosterDiff
+from fleet.windows import DEFAULT_WINDOW
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +85,7 @@ class Handlers:
             "send": self.send,
             "logs": self.logs,
             "watch": self.watch,
+            "usage": self.usage,
             "roster": self.roster,
             "roster reload": self.roster_reload,
             "whoami": self.whoami,
@@ -137,6 +139,14 @@ class Handlers:
         if req.command.flags.get("follow") and self._follow_screen is not None:
             self._follow_screen(req.message, name, screen)
         return Reply(render.screen(name, screen), topic=name)
+
+    async def usage(self, req: Request) -> str:
+        name = req.command.args.get("NAME")
+        window = req.command.str_flag("window") or DEFAULT_WINDOW
+        since = self._fleet.window_start(window)
+        totals = await self._fleet.usage(since, agent=name)
+        known = name is None or bool(totals) or await self._fleet.knows(name)
+        return render.usage(totals, window=window, since=since, agent=name, known=known)
 
     async def roster(self, req: Request) -> str:
         return render.roster(self._fleet.roster())

@@ -53,24 +53,30 @@ def config_reference(model: type[BaseModel] = ConfigFile) -> str:
 def _walk(model: type[BaseModel], prefix: str) -> Iterator[tuple[str, FieldInfo]]:
     for name, info in model.model_fields.items():
         path = f"{prefix}{info.alias or name}"
-        nested, many = _nested_model(info.annotation)
+        nested, kind = _nested_model(info.annotation)
         yield path, info
         if nested is not None:
-            yield from _walk(nested, f"{path}[].") if many else _walk(nested, f"{path}.")
+            yield from _walk(nested, f"{path}{kind}.")
 
 
-def _nested_model(annotation: object) -> tuple[type[BaseModel] | None, bool]:
-    """The model inside ``X``, ``X | None`` or ``tuple[X, ...]``, and whether it is a list."""
+def _nested_model(annotation: object) -> tuple[type[BaseModel] | None, str]:
+    """The model inside ``X``, ``X | None``, ``tuple[X, ...]`` or ``dict[str, X]``, and
+    how its keys are written below the field: ``""``, ``"[]"`` or ``".<name>"``."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation, False
+        return annotation, ""
     origin = typing.get_origin(annotation)
     args = [a for a in typing.get_args(annotation) if a is not type(None) and a is not Ellipsis]
+    if origin is typing.Annotated:
+        return _nested_model(args[0])
     if origin in (typing.Union, types.UnionType) and len(args) == 1:
         return _nested_model(args[0])
     if origin is tuple and len(args) == 1:
         model, _ = _nested_model(args[0])
-        return model, True
-    return None, False
+        return model, "[]"
+    if origin is dict and len(args) == 2:
+        model, _ = _nested_model(args[1])
+        return model, ".<name>"
+    return None, ""
 
 
 def _type_name(annotation: object) -> str:

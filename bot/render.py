@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
+from fleet.ledger import UsageTotal
+from fleet.metering.events import Tokens
 from fleet.model import AgentSpec, AgentState, ExitInfo
 from fleet.supervisor import AgentStatus, EventKind, FleetEvent, RosterDiff
 
 _DASH = "–"
+_UNPRICED = "—"
+_WINDOW_WORDS = {
+    "5h": "in the last 5 hours",
+    "today": "today",
+    "7d": "in the last 7 days",
+    "30d": "in the last 30 days",
+}
 
 
 def duration(seconds: float) -> str:
@@ -25,6 +34,25 @@ def duration(seconds: float) -> str:
     if minutes:
         return f"{minutes}m{secs:02d}s"
     return f"{secs}s"
+
+
+def compact(n: int | None) -> str:
+    """A short token count: ``0``, ``999``, ``12.3k``, ``1.2M``, ``4G``; a dash for unknown."""
+    if n is None:
+        return _DASH
+    if abs(n) < 1000:
+        return str(n)
+    for unit, size in (("k", 1e3), ("M", 1e6)):
+        if round(abs(n) / size, 1) < 1000:
+            return f"{n / size:.1f}".removesuffix(".0") + unit
+    return f"{n / 1e9:.1f}".removesuffix(".0") + "G"
+
+
+def money(usd: float | None) -> str:
+    """A cost in dollars: ``$0.0123`` below a dollar, ``$12.34`` above; a dash if unpriced."""
+    if usd is None:
+        return _UNPRICED
+    return f"${usd:.4f}" if abs(usd) < 1 else f"${usd:,.2f}"
 
 
 def ago(when: datetime | None, now: datetime) -> str:
@@ -74,11 +102,21 @@ def ps(statuses: Sequence[AgentStatus], now: datetime, drift: Sequence[str] = ()
                 uptime,
                 ago(s.last_heartbeat, now) if live else _DASH,
                 ago(s.last_activity, now),
+                compact(s.tokens_today),
             ]
         )
     live_count = sum(1 for s in statuses if s.state.is_live)
     summary = f"{live_count} of {len(statuses)} agent{'s' if len(statuses) != 1 else ''} running"
-    headers = ["name", "runtime", "state", "pid", "uptime", "heartbeat", "last activity"]
+    headers = [
+        "name",
+        "runtime",
+        "state",
+        "pid",
+        "uptime",
+        "heartbeat",
+        "last activity",
+        "tokens today",
+    ]
     return table(headers, rows) + f"\n\n{summary}" + drift_note
 
 
@@ -175,3 +213,111 @@ def roster_diff(diff: RosterDiff) -> str:
         running = ", ".join(diff.changed_running)
         text += f" Still running with their old settings until restarted: {running}."
     return text
+
+
+def usage(
+    totals: Sequence[UsageTotal],
+    *,
+    window: str,
+    since: datetime,
+    agent: str | None = None,
+    known: bool = True,
+) -> str:
+    """Token use per agent and model with a totals row, and notes on what the numbers leave
+    out. ``known`` says whether ``agent`` is an agent Fleetwarden knows (for an empty
+    report)."""
+    words = _WINDOW_WORDS.get(window, f"in the last {window}")
+    span = f"{words} (since {since:%Y-%m-%d %H:%M %Z})"
+    if not totals:
+        if agent is None:
+            return f"No model requests recorded {span}."
+        if known:
+            return f"**{agent}** made no model requests {span}."
+        return (
+            f"No agent is called {_quoted(agent)} and no usage is recorded for that name "
+            f"{words}. `ps` lists the agents."
+        )
+    rows = [
+        [
+            t.agent,
+            f"{t.model} ({t.provider})" if t.provider else t.model,
+            *_numbers(t.requests, t.tokens),
+            money(t.cost_usd),
+        ]
+        for t in totals
+    ]
+    priced = [t.cost_usd for t in totals if t.cost_usd is not None]
+    all_tokens = _sum_tokens(t.tokens for t in totals)
+    requests = sum(t.requests for t in totals)
+    rows.append(
+        [
+            "**total**",
+            "",
+            *_numbers(requests, all_tokens),
+            money(sum(priced) if priced else None),
+        ]
+    )
+    headers = [
+        "agent",
+        "model",
+        "requests",
+        "input",
+        "output",
+        "cache read",
+        "cache write",
+        "total",
+        "cost",
+    ]
+    head = f"Token use {span}" + (f" by **{agent}**" if agent is not None else "") + ":"
+    parts = [head, table(headers, rows)]
+    notes = _outcome_notes(totals)
+    if notes:
+        parts.append(notes)
+    unpriced = sorted({t.model for t in totals if t.unpriced})
+    if unpriced:
+        parts.append(f"Tokens only: no price configured for {', '.join(unpriced)}.")
+    return "\n\n".join(parts)
+
+
+def _numbers(requests: int, tokens: Tokens) -> list[str]:
+    return [
+        f"{n:,}"
+        for n in (
+            requests,
+            tokens.input,
+            tokens.output,
+            tokens.cache_read,
+            tokens.cache_write,
+            tokens.total,
+        )
+    ]
+
+
+def _sum_tokens(each: Iterable[Tokens]) -> Tokens:
+    summed = Tokens()
+    for t in each:
+        summed = Tokens(
+            input=summed.input + t.input,
+            output=summed.output + t.output,
+            cache_read=summed.cache_read + t.cache_read,
+            cache_write=summed.cache_write + t.cache_write,
+            reasoning=summed.reasoning + t.reasoning,
+        )
+    return summed
+
+
+def _outcome_notes(totals: Sequence[UsageTotal]) -> str:
+    """One line on the requests whose tokens are missing or incomplete, if any."""
+    counts = [
+        (sum(t.partial for t in totals), "cut short (tokens as far as they went)"),
+        (sum(t.unmetered for t in totals), "unmetered (no usage in the answer)"),
+        (sum(t.refused for t in totals), "refused by the proxy"),
+        (sum(t.errors for t in totals), "failed (provider error or unreachable)"),
+    ]
+    said = [f"{n} {what}" for n, what in counts if n]
+    return "Of these requests: " + "; ".join(said) + "." if said else ""
+
+
+def _quoted(text: str) -> str:
+    """``text`` in a code span for a message (backticks dropped so it cannot break out)."""
+    return "`" + text.replace("`", "") + "`"

@@ -20,31 +20,23 @@ running keep their URL. Tokens are secrets: they are never logged.
 
 from __future__ import annotations
 
-import contextlib
 import enum
-import hmac
 import json
 import logging
-import os
-import secrets
-import socket
-import tempfile
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Final
 
 from aiohttp import web
 
-from fleet.errors import FleetError
+from fleet.loopback import HOST, AgentSecrets, listen, token_matches
 from fleet.names import AgentName, agent_name, is_agent_name
 
 log = logging.getLogger(__name__)
 
-HOST: Final = "127.0.0.1"  # agents run on this host; the endpoint is never exposed beyond it
 TOKEN_HEADER: Final = "X-Fleetwarden-Token"
 STATE_FILE: Final = "heartbeat.json"
 MAX_BODY: Final = 4096
-_FILE_VERSION: Final = 1
 _MAX_WARNED: Final = 256  # names remembered for log-once; a scanner must not grow it forever
 _INVALID_NAME: Final = "<invalid name>"  # log key for names we refuse to echo into logs
 
@@ -82,16 +74,6 @@ def parse_beat(body: bytes) -> BeatKind | None:
     return None
 
 
-def token_matches(expected: str | None, given: str | None) -> bool:
-    """Whether ``given`` is ``expected``, in time independent of where they differ."""
-    if given is None:
-        return False
-    # Compare even when there is nothing to compare with, so timing says little.
-    reference = secrets.token_urlsafe(24) if expected is None else expected
-    same = hmac.compare_digest(reference.encode(), given.encode("utf-8", "replace"))
-    return same and expected is not None
-
-
 class HeartbeatServer:
     """The heartbeat endpoint on 127.0.0.1. ``port`` 0 reuses the port saved in the state
     file, or picks a free one; a port that is taken is replaced by a free one, with a
@@ -100,10 +82,9 @@ class HeartbeatServer:
     def __init__(self, state_dir: Path, on_beat: OnBeat, *, port: int = 0) -> None:
         if not 0 <= port <= 65535:
             raise ValueError(f"heartbeat port must be 0-65535, not {port}")
-        self._path = state_dir / STATE_FILE
+        self._secrets = AgentSecrets(state_dir / STATE_FILE, "heartbeat")
         self._on_beat = on_beat
         self._wanted_port = port
-        self._tokens: dict[AgentName, str] = {}
         self._warned: set[str] = set()
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
@@ -125,15 +106,15 @@ class HeartbeatServer:
     @property
     def path(self) -> Path:
         """The state file holding the port and the tokens."""
-        return self._path
+        return self._secrets.path
 
     async def start(self) -> None:
         """Load the saved tokens and listen, on the saved port when it is free."""
         if self._state is not HeartbeatState.NEW:
             raise RuntimeError(f"HeartbeatServer.start() called in state {self._state.value}")
-        saved_port, self._tokens = _load(self._path)
+        saved_port = self._secrets.load()
         preferred = self._wanted_port or saved_port or 0
-        sock, refused = _listen(preferred)
+        sock, refused = listen(preferred, "heartbeat endpoint")
         self._port = sock.getsockname()[1]
         if refused is not None:
             log.warning(
@@ -150,7 +131,7 @@ class HeartbeatServer:
         try:
             await runner.setup()
             await web.SockSite(runner, sock).start()
-            _save(self._path, self._port, self._tokens)
+            self._secrets.save_port(self._port)
         except BaseException:
             await runner.cleanup()
             sock.close()
@@ -175,24 +156,13 @@ class HeartbeatServer:
     def token_for(self, agent: str) -> str:
         """``agent``'s token: the one it already has, or a new one, saved before it is given."""
         name = self._loaded(agent)
-        existing = self._tokens.get(name)
-        if existing is not None:
-            return existing
-        tokens = {**self._tokens, name: secrets.token_urlsafe(24)}
-        _save(self._path, self.port, tokens)
-        self._tokens = tokens
-        self._warned.discard(name)
-        return tokens[name]
+        if self._secrets.get(name) is None:
+            self._warned.discard(name)
+        return self._secrets.issue(name)
 
     def revoke(self, agent: str) -> bool:
         """Forget ``agent``'s token, so its beats are refused; whether it had one."""
-        name = self._loaded(agent)
-        if name not in self._tokens:
-            return False
-        tokens = {key: value for key, value in self._tokens.items() if key != name}
-        _save(self._path, self.port, tokens)
-        self._tokens = tokens
-        return True
+        return self._secrets.revoke(self._loaded(agent))
 
     def _loaded(self, agent: str) -> AgentName:
         name = agent_name(agent)
@@ -205,7 +175,7 @@ class HeartbeatServer:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         raw_name = request.match_info["agent"]
         agent = AgentName(raw_name) if is_agent_name(raw_name) else None
-        expected = None if agent is None else self._tokens.get(agent)
+        expected = None if agent is None else self._secrets.get(agent)
         if agent is None or not token_matches(expected, request.headers.get(TOKEN_HEADER)):
             why = "unknown agent" if expected is None else "wrong token"
             self._warn_once(agent or _INVALID_NAME, "refused a heartbeat for %s: %s", why)
@@ -236,80 +206,3 @@ class HeartbeatServer:
             return
         self._warned.add(key)
         log.warning(message, key, why)
-
-
-def _listen(preferred: int) -> tuple[socket.socket, OSError | None]:
-    """A socket bound to ``preferred`` on 127.0.0.1 or, if that fails, to a free port, with
-    why ``preferred`` could not be had."""
-    refused: OSError | None = None
-    if preferred:
-        try:
-            return _bind(preferred), None
-        except OSError as exc:
-            refused = exc
-    try:
-        return _bind(0), refused
-    except OSError as exc:
-        raise FleetError(f"heartbeat endpoint: cannot listen on {HOST}: {exc}") from exc
-
-
-def _bind(port: int) -> socket.socket:
-    # Python sockets are not inherited by child processes, so agents never hold the port.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((HOST, port))
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
-def _load(path: Path) -> tuple[int | None, dict[AgentName, str]]:
-    """The saved port and tokens; nothing when the file is missing or unreadable."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None, {}
-    except (OSError, ValueError) as exc:
-        log.warning(
-            "ignoring the unreadable heartbeat state %s (%s): running agents' heartbeats "
-            "will be refused until they are restarted",
-            path,
-            type(exc).__name__,  # not the message: it may quote the file, tokens and all
-        )
-        return None, {}
-    if not isinstance(data, dict):
-        log.warning("ignoring the malformed heartbeat state %s", path)
-        return None, {}
-    port = data.get("port")
-    tokens = data.get("tokens")
-    saved_port = port if type(port) is int and 0 < port <= 65535 else None
-    if not isinstance(tokens, dict):
-        return saved_port, {}
-    return saved_port, {
-        AgentName(name): token
-        for name, token in tokens.items()
-        if is_agent_name(name) and isinstance(token, str) and token
-    }
-
-
-def _save(path: Path, port: int, tokens: Mapping[AgentName, str]) -> None:
-    """Replace the state file atomically; it holds secrets, so only its owner may read it."""
-    data = {"version": _FILE_VERSION, "port": port, "tokens": dict(sorted(tokens.items()))}
-    try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        # mkstemp creates the file with mode 0600, and os.replace keeps that mode.
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as file:
-                json.dump(data, file, indent=2)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-            raise
-    except OSError as exc:
-        raise FleetError(f"cannot save the heartbeat tokens to {path}: {exc}") from exc

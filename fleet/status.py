@@ -37,6 +37,12 @@ class HeartbeatIssuer(Protocol):
     def token_for(self, agent: str) -> str: ...
 
 
+class ProviderUrlIssuer(Protocol):
+    """Hands each agent its own base URL per provider (the metering proxy's)."""
+
+    def urls_for(self, agent: str) -> Mapping[str, str]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class AgentStatus:
     """One agent as ``ps`` shows it."""
@@ -53,6 +59,7 @@ class AgentStatus:
     exit_code: int | None
     last_activity: datetime | None
     last_heartbeat: datetime | None = None
+    tokens_today: int | None = None  # from the metering ledger; None where not looked up
 
 
 @dataclass(frozen=True, slots=True)

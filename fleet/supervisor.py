@@ -25,7 +25,7 @@ from pathlib import Path
 from fleet.backends.base import Backend
 from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError, LaunchFailed, UnknownAgent
-from fleet.ledger import Ledger
+from fleet.ledger import Ledger, UsageTotal
 from fleet.ledger.rows import AgentRecord, RunRecord
 from fleet.logtail import size_of, tail_lines
 from fleet.model import (
@@ -46,9 +46,11 @@ from fleet.status import (
     FleetSettings,
     HeartbeatIssuer,
     Listener,
+    ProviderUrlIssuer,
     RosterDiff,
     SpawnOutcome,
 )
+from fleet.windows import window_start
 from scheduler.watchdog import (
     Action,
     AgentView,
@@ -111,9 +113,11 @@ class Fleet:
         environ: Mapping[str, str],
         roster: Mapping[AgentName, AgentSpec] | None = None,
         heartbeats: HeartbeatIssuer | None = None,
+        provider_urls: ProviderUrlIssuer | None = None,
     ) -> None:
         self._ledger = ledger
         self._heartbeats = heartbeats
+        self._provider_urls = provider_urls
         self._runtimes = runtimes
         self._backends = dict(backends)
         self._settings = settings
@@ -195,13 +199,34 @@ class Fleet:
     # -- queries -----------------------------------------------------------------------
 
     async def ps(self) -> list[AgentStatus]:
-        """Every agent the ledger knows, by name (three queries, whatever the fleet size)."""
+        """Every agent the ledger knows, by name, with its tokens today (four queries,
+        whatever the fleet size)."""
         runs = await self._ledger.last_runs()
         beats = await self._ledger.last_heartbeats()
+        tokens = await self._ledger.tokens_by_agent(self.window_start("today"))
         return [
-            self._status_of(record, runs.get(record.name), beats.get(record.name, (None, ""))[0])
+            self._status_of(
+                record,
+                runs.get(record.name),
+                beats.get(record.name, (None, ""))[0],
+                tokens_today=tokens.get(record.name, 0),
+            )
             for record in await self._ledger.list_agents()
         ]
+
+    def window_start(self, window: str) -> datetime:
+        """When report window ``window`` (:data:`fleet.windows.WINDOWS`) began."""
+        # The one place the report timezone is chosen: None is the host's; a configured
+        # timezone goes here.
+        return window_start(window, self._clock.now(), None)
+
+    async def usage(self, since: datetime, *, agent: str | None = None) -> list[UsageTotal]:
+        """Token use since ``since`` per agent and model; usage outlives its agents."""
+        return await self._ledger.usage_totals(since, agent=agent)
+
+    async def knows(self, name: str) -> bool:
+        """Whether ``name`` is an agent the ledger or the roster knows."""
+        return name in self._roster or await self._ledger.get_agent(name) is not None
 
     async def status(self, name: str) -> AgentStatus:
         return await self._status(await self._record(name))
@@ -475,7 +500,11 @@ class Fleet:
             workdir=workdir,
             environ=self._environ,
             tty=self._backend(spec.backend).tty,
-            provider_urls=self._settings.provider_urls,
+            provider_urls=(
+                self._provider_urls.urls_for(spec.name)
+                if self._provider_urls is not None
+                else self._settings.provider_urls
+            ),
             heartbeat_url=beats.url_for(spec.name) if beats is not None else None,
             heartbeat_token=beats.token_for(spec.name) if beats is not None else None,
         )
@@ -587,7 +616,12 @@ class Fleet:
         return self._status_of(record, run, await self._ledger.last_heartbeat(record.name))
 
     def _status_of(
-        self, record: AgentRecord, run: RunRecord | None, heartbeat: datetime | None
+        self,
+        record: AgentRecord,
+        run: RunRecord | None,
+        heartbeat: datetime | None,
+        *,
+        tokens_today: int | None = None,
     ) -> AgentStatus:
         activity = latest(heartbeat, mtime(self._log_path(record.name)))
         return AgentStatus(
@@ -603,6 +637,7 @@ class Fleet:
             exit_code=run.exit_code if run is not None else None,
             last_activity=activity,
             last_heartbeat=heartbeat,
+            tokens_today=tokens_today,
         )
 
     async def _record(self, name: str) -> AgentRecord:

@@ -1,7 +1,9 @@
-"""The ledger: Fleetwarden's SQLite store of agents, runs, audit, threads and chat bookkeeping."""
+"""The ledger: Fleetwarden's SQLite store of agents, runs, audit, threads, chat bookkeeping
+and metering."""
 
 from __future__ import annotations
 
+from fleet.ledger.metering import UsageTotal
 from fleet.ledger.migrations import LATEST_VERSION, MIGRATIONS, Migration, migrate
 from fleet.ledger.rows import AgentEvent, AgentRecord, AuditEntry, AuditOutcome, RunRecord
 from fleet.ledger.store import Ledger
@@ -16,5 +18,6 @@ __all__ = [
     "Ledger",
     "Migration",
     "RunRecord",
+    "UsageTotal",
     "migrate",
 ]

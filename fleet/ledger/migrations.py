@@ -5,7 +5,9 @@ single-row ``schema_version`` table, so a failed migration leaves no trace and a
 ledger cannot exist. Never edit a shipped migration; append a new one.
 
 Conventions later tables (usage, quota signals, budgets) should follow: times are ``REAL`` unix
-epoch seconds in UTC, agents are referenced by ``agents(name)``, runs by ``runs(id)``.
+epoch seconds in UTC, agents are referenced by ``agents(name)``, runs by ``runs(id)``. Metering
+rows (migration 4) are the exception: they keep the agent's name as plain text, because usage
+must outlive the agent and a refused request may name an agent that never existed.
 """
 
 from __future__ import annotations
@@ -135,6 +137,57 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE agents ADD COLUMN restarts_in_a_row INTEGER NOT NULL DEFAULT 0",
             "ALTER TABLE agents ADD COLUMN last_restart_at REAL",
             "ALTER TABLE agents ADD COLUMN next_restart_at REAL",
+        ),
+    ),
+    Migration(
+        4,
+        "metering: one usage row per proxied model request; provider rate-limit headers",
+        (
+            # The outcome values are spelled out rather than generated from the Outcome enum:
+            # a shipped migration must never change. A new outcome needs a new migration.
+            """CREATE TABLE usage (
+                id INTEGER PRIMARY KEY,
+                at REAL NOT NULL,
+                agent TEXT NOT NULL,
+                provider TEXT NOT NULL,
+                api TEXT NOT NULL,
+                requested_model TEXT,
+                served_model TEXT,
+                input_tokens INTEGER NOT NULL DEFAULT 0,
+                output_tokens INTEGER NOT NULL DEFAULT 0,
+                cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+                cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+                reasoning_tokens INTEGER NOT NULL DEFAULT 0,
+                stream INTEGER NOT NULL CHECK (stream IN (0, 1)),
+                status INTEGER NOT NULL,
+                outcome TEXT NOT NULL CHECK (outcome IN ('ok', 'partial', 'upstream_error',
+                    'unreachable', 'unmetered', 'refused', 'client_gone')),
+                latency_ms REAL NOT NULL,
+                ttfb_ms REAL,
+                request_id TEXT,
+                partial INTEGER NOT NULL DEFAULT 0 CHECK (partial IN (0, 1)),
+                reason TEXT NOT NULL DEFAULT '',
+                cost_usd REAL,
+                priced INTEGER NOT NULL DEFAULT 0 CHECK (priced IN (0, 1)),
+                rewritten_from TEXT
+            )""",
+            "CREATE INDEX usage_by_at ON usage(at)",
+            "CREATE INDEX usage_by_agent ON usage(agent, at)",
+            """CREATE TABLE quota_signals (
+                id INTEGER PRIMARY KEY,
+                at REAL NOT NULL,
+                agent TEXT NOT NULL,
+                provider TEXT NOT NULL,
+                family TEXT NOT NULL,
+                name TEXT NOT NULL,
+                value TEXT NOT NULL,
+                window TEXT,
+                metric TEXT
+            )""",
+            "CREATE INDEX quota_signals_by_at ON quota_signals(at)",
+            "CREATE INDEX quota_signals_by_agent ON quota_signals(agent, at)",
+            # The latest value of each header per provider (pacing asks this often).
+            "CREATE INDEX quota_signals_latest ON quota_signals(provider, name, at)",
         ),
     ),
 )

@@ -22,6 +22,7 @@ import aiosqlite
 
 from fleet.clock import Clock
 from fleet.errors import LedgerError, UnknownAgent
+from fleet.ledger.metering import MeteringLedger
 from fleet.ledger.migrations import migrate, schema_version
 from fleet.ledger.rows import (
     AgentEvent,
@@ -46,9 +47,11 @@ _PRAGMAS = (
 )
 
 
-class Ledger:
+class Ledger(MeteringLedger):
     """Agents, their state history and runs, the audit trail, heartbeats, chat threads,
-    processed chat events and connector state. Open with :meth:`open`, end with :meth:`close`.
+    processed chat events and connector state; metering (usage and quota signals) comes from
+    :class:`~fleet.ledger.metering.MeteringLedger`. Open with :meth:`open`, end with
+    :meth:`close`.
     """
 
     def __init__(self, conn: aiosqlite.Connection, path: Path, clock: Clock) -> None:

@@ -74,6 +74,21 @@ def base_env(spec: AgentSpec, ctx: RuntimeContext) -> dict[str, str]:
     return env
 
 
+def provider_env(ctx: RuntimeContext) -> dict[str, str]:
+    """The base-URL variables the official SDKs read, for agents that are plain programs:
+    ``ANTHROPIC_BASE_URL``, ``OPENAI_BASE_URL`` (ending in ``/v1``), and
+    ``FLEETWARDEN_<PROVIDER>_BASE_URL`` for every provider."""
+    env: dict[str, str] = {}
+    for name, url in ctx.provider_urls.items():
+        env[f"FLEETWARDEN_{name.upper().replace('-', '_')}_BASE_URL"] = url
+    if "anthropic" in ctx.provider_urls:
+        env["ANTHROPIC_BASE_URL"] = ctx.provider_urls["anthropic"]
+    if "openai" in ctx.provider_urls:
+        url = ctx.provider_urls["openai"].rstrip("/")
+        env["OPENAI_BASE_URL"] = url if url.endswith("/v1") else url + "/v1"
+    return env
+
+
 class RuntimeRegistry:
     """The runtimes this Fleetwarden knows, by name."""
 

@@ -3,14 +3,16 @@
 The argv comes from the roster only, never from chat, and is run as is: the prompt is not
 appended but given in ``FLEETWARDEN_PROMPT``, and the heartbeat endpoint in
 ``FLEETWARDEN_HEARTBEAT_URL`` / ``FLEETWARDEN_HEARTBEAT_TOKEN`` for a program that wants to
-report in. Follow-ups are typed into its standard input.
+report in. Provider base URLs (the metering proxy's, for this agent) are in the variables
+the official SDKs read, ``ANTHROPIC_BASE_URL`` and ``OPENAI_BASE_URL``, and in
+``FLEETWARDEN_<PROVIDER>_BASE_URL``. Follow-ups are typed into its standard input.
 """
 
 from __future__ import annotations
 
 from fleet.errors import LaunchFailed
 from fleet.model import AgentSpec, LaunchPlan
-from fleet.runtimes import RuntimeContext, base_env
+from fleet.runtimes import RuntimeContext, base_env, provider_env
 
 
 class CommandRuntime:
@@ -25,6 +27,7 @@ class CommandRuntime:
                 "in the roster, e.g. argv: [python3, -m, mybot]"
             )
         env = base_env(spec, ctx)
+        env.update(provider_env(ctx))
         if spec.prompt:
             env["FLEETWARDEN_PROMPT"] = spec.prompt
         if ctx.heartbeat_url and ctx.heartbeat_token:

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from fleet.model import AgentSpec, LaunchPlan
-from fleet.runtimes import RuntimeContext, base_env
+from fleet.runtimes import RuntimeContext, base_env, provider_env
 
 STUB_AGENT = Path(__file__).with_name("stub_agent.py")
 
@@ -27,6 +27,7 @@ class StubRuntime:
         if spec.model:
             argv.append(f"--model={spec.model}")
         env = base_env(spec, ctx)
+        env.update(provider_env(ctx))
         if ctx.heartbeat_url and ctx.heartbeat_token:
             env["FLEETWARDEN_HEARTBEAT_URL"] = ctx.heartbeat_url
             env["FLEETWARDEN_HEARTBEAT_TOKEN"] = ctx.heartbeat_token

@@ -10,6 +10,9 @@ steps), then echoes every line it receives on stdin. Lines it understands:
     lines N      print N numbered lines at once (to see how long output is shown)
     hang         say "working" one last time, then stop heartbeating and answering while
                  staying alive (to see stall detection)
+    ask N        make N streamed requests to the model at ANTHROPIC_BASE_URL (the metering
+                 proxy, under Fleetwarden) and print each answer (to see metering at work);
+                 a prompt "ask N" does the same instead of its steps
 
 When FLEETWARDEN_HEARTBEAT_URL and FLEETWARDEN_HEARTBEAT_TOKEN are set, it POSTs a
 heartbeat there every --heartbeat-interval seconds (default: FLEETWARDEN_HEARTBEAT_INTERVAL,
@@ -110,6 +113,52 @@ def _interval_from_env(environ: Mapping[str, str]) -> float:
         return DEFAULT_HEARTBEAT_INTERVAL
 
 
+def ask(times: int, model: str) -> None:
+    """Stream ``times`` answers from the Anthropic Messages API at ``ANTHROPIC_BASE_URL``."""
+    base = os.environ.get("ANTHROPIC_BASE_URL", "")
+    if not base:
+        say("cannot ask: ANTHROPIC_BASE_URL is not set (is metering on?)")
+        return
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    for turn in range(1, times + 1):
+        body = {
+            "model": model or "claude-haiku-4-5",
+            "max_tokens": 64,
+            "stream": True,
+            "messages": [{"role": "user", "content": f"stub question {turn}"}],
+        }
+        request = urllib.request.Request(
+            base.rstrip("/") + "/v1/messages",
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                "anthropic-version": "2023-06-01",
+                "x-api-key": os.environ.get("ANTHROPIC_API_KEY", "none"),
+            },
+        )
+        text: list[str] = []
+        try:
+            with opener.open(request, timeout=60.0) as response:
+                for raw in response:
+                    line = raw.decode("utf-8", "replace").strip()
+                    if not line.startswith("data:"):
+                        continue
+                    event = json.loads(line[5:])
+                    delta = event.get("delta") if isinstance(event, dict) else None
+                    if isinstance(delta, dict) and delta.get("type") == "text_delta":
+                        text.append(str(delta.get("text", "")))
+        except Exception as exc:
+            say(f"ask {turn}/{times} failed: {exc}")
+            continue
+        say(f"answer {turn}/{times}: {''.join(text)}")
+
+
+def _ask_count(text: str) -> int | None:
+    match = re.fullmatch(r"ask(?: (\d+))?", text.strip())
+    return min(int(match.group(1) or 1), 100) if match else None
+
+
 def _idle_forever() -> NoReturn:
     while True:
         signal.pause()
@@ -134,7 +183,10 @@ def main(argv: list[str]) -> int:
 
     say(f"started{f' with model {args.model}' if args.model else ''}")
     prompt = args.prompt.strip()
-    if prompt:
+    asks = _ask_count(prompt)
+    if asks is not None:
+        ask(asks, args.model)
+    elif prompt:
         say(f"working on: {prompt}")
         match = re.search(r"count to (\d+)", prompt, re.IGNORECASE)
         steps = min(int(match.group(1)), 1000) if match else 3
@@ -160,6 +212,10 @@ def main(argv: list[str]) -> int:
             count = min(int(words[1]), 100_000)
             sys.stdout.write("".join(f"stub: line {i} of {count}\n" for i in range(1, count + 1)))
             sys.stdout.flush()
+            continue
+        asks = _ask_count(line)
+        if asks is not None:
+            ask(asks, args.model)
             continue
         if line.strip() == "hang":
             if heartbeat is not None:

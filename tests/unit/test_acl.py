@@ -16,12 +16,13 @@ from bot.commands import (
     SEND,
     SPAWN,
     STOP,
+    USAGE,
     WATCH,
     WHOAMI,
 )
 from bot.grammar import CommandSpec
 
-READ_ONLY = (HELP, PS, LOGS, WATCH, ROSTER, WHOAMI)
+READ_ONLY = (HELP, PS, LOGS, WATCH, USAGE, ROSTER, WHOAMI)
 CONTROL = (SPAWN, STOP, RESTART, SEND, ROSTER_RELOAD)
 
 

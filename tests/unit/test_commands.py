@@ -17,6 +17,7 @@ USAGES = {
     "send": "send NAME TEXT",
     "logs": "logs NAME [--lines N]",
     "watch": "watch NAME [--follow]",
+    "usage": "usage [NAME] [--window WINDOW]",
     "roster": "roster [reload]",
     "whoami": "whoami",
 }
@@ -59,6 +60,37 @@ def test_logs_lines_is_bounded() -> None:
     with pytest.raises(ParseError, match="between 1 and 10000"):
         grammar.parse("!logs demo --lines 10001")
     assert "default 40" in help_text(COMMANDS, "logs")
+
+
+def test_usage_takes_an_optional_name_and_a_window() -> None:
+    """usage parses with or without NAME; --window takes 5h, today, 7d or 30d in any case."""
+    grammar = Grammar(COMMANDS)
+    bare = grammar.parse("!usage")
+    assert bare is not None and dict(bare.args) == {} and bare.str_flag("window") is None
+    named = grammar.parse("!usage coder-1 --window 7D")
+    assert named is not None
+    assert (named.args["NAME"], named.str_flag("window")) == ("coder-1", "7d")
+    for window in ("5h", "today", "30d"):
+        command = grammar.parse(f"!usage --window {window}")
+        assert command is not None and command.str_flag("window") == window
+
+
+def test_usage_rejects_a_bad_window_naming_the_allowed_ones() -> None:
+    """An unknown window is a ParseError that lists every allowed window and the usage."""
+    with pytest.raises(ParseError) as caught:
+        Grammar(COMMANDS).parse("!usage coder-1 --window 1y")
+    assert str(caught.value) == (
+        "usage: --window must be one of 5h, today, 7d, 30d, got '1y' "
+        "— usage: usage [NAME] [--window WINDOW]"
+    )
+
+
+def test_usage_help_lists_the_windows_and_the_default() -> None:
+    """usage's help names each window and says today is the default."""
+    text = help_text(COMMANDS, "usage")
+    assert "- `--window WINDOW` — How far back to count (default today)" in text
+    assert "One of: 5h, today, 7d, 30d." in text
+    assert "Needs the operator role." not in text
 
 
 def test_send_takes_natural_text() -> None:

@@ -40,6 +40,11 @@ SPECS = (
         "set a mode",
         args=(ArgSpec("MODE", "the mode", choices=("fast", "careful")),),
     ),
+    CommandSpec(
+        "report",
+        "show a report",
+        flags=(FlagSpec("window", "str", "how far back", "W", choices=("5h", "today")),),
+    ),
     CommandSpec("note", "take a note", args=(ArgSpec("TEXT", "text", required=False, rest=True),)),
     CommandSpec(
         "roster",
@@ -340,6 +345,21 @@ def test_choices_are_enforced_case_insensitively() -> None:
     )
 
 
+def test_flag_choices_are_enforced_case_insensitively() -> None:
+    """A string flag with choices accepts them in any case, as spelled in the spec, and
+    rejects others naming every allowed value."""
+    assert parse("!report --window TODAY").str_flag("window") == "today"
+    assert parse("!report --window=5h").str_flag("window") == "5h"
+    assert parse("!report").str_flag("window") is None
+    assert error("!report --window todya") == (
+        "report: --window must be one of 5h, today, got 'todya' — did you mean 'today'? "
+        "— usage: report [--window W]"
+    )
+    assert error("!report --window yesterday") == (
+        "report: --window must be one of 5h, today, got 'yesterday' — usage: report [--window W]"
+    )
+
+
 def test_shown_input_is_escaped_and_shortened() -> None:
     """Input quoted in an error is kept to one short line."""
     message = error('!"a\nb"')
@@ -517,6 +537,10 @@ def test_bad_prefix_is_rejected(prefix: str) -> None:
         (CommandSpec("a", "x", args=(NAME, NAME)), "duplicate argument"),
         (CommandSpec("a", "x", flags=(FlagSpec("f", "bool", "f"),) * 2), "duplicate flag"),
         (CommandSpec("a", "x", flags=(FlagSpec("--f", "bool", "f"),)), "bad flag name"),
+        (
+            CommandSpec("a", "x", flags=(FlagSpec("n", "int", "n", choices=("1", "2")),)),
+            "only string flags have choices",
+        ),
     ],
 )
 def test_malformed_specs_are_rejected(spec: CommandSpec, match: str) -> None:

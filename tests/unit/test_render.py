@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot import render
+from fleet.ledger import UsageTotal
+from fleet.metering.events import Tokens
 from fleet.model import AgentState
 from fleet.names import AgentName
 from fleet.supervisor import AgentStatus
@@ -77,9 +79,15 @@ def test_ps_of_no_agents_says_how_to_start_one() -> None:
 
 def test_ps_shows_a_live_agent_with_pid_uptime_and_activity() -> None:
     """A running agent's row has runtime/model, state, pid, uptime, heartbeat age, activity."""
-    text = render.ps([status(model="opus", last_heartbeat=NOW - timedelta(seconds=7))], NOW)
+    text = render.ps(
+        [status(model="opus", last_heartbeat=NOW - timedelta(seconds=7), tokens_today=12345)],
+        NOW,
+    )
+    assert text.splitlines()[0] == (
+        "| name | runtime | state | pid | uptime | heartbeat | last activity | tokens today |"
+    )
     assert table_rows(text) == [
-        ["coder-1", "stub / opus", "running", "4242", "3m05s", "7s ago", "42s ago"],
+        ["coder-1", "stub / opus", "running", "4242", "3m05s", "7s ago", "42s ago", "12.3k"],
     ]
 
 
@@ -100,7 +108,7 @@ def test_ps_shows_an_ended_agent_with_its_exit_code_and_no_pid() -> None:
         last_activity=None,
     )
     assert table_rows(render.ps([ended], NOW)) == [
-        ["docs", "stub", "failed (3)", "–", "–", "–", "–"],
+        ["docs", "stub", "failed (3)", "–", "–", "–", "–", "–"],
     ]
 
 
@@ -172,3 +180,162 @@ def test_logs_hints_at_more_only_when_the_request_was_filled() -> None:
     assert full.startswith("Last 2 lines of **coder-1**")
     assert "--lines N" not in short
     assert short.startswith("Last 1 line of **coder-1**:")
+
+
+def test_ps_shows_zero_tokens_for_an_agent_without_usage_today() -> None:
+    """An agent that made no model request today shows 0, not a dash."""
+    assert table_rows(render.ps([status(tokens_today=0)], NOW))[0][-1] == "0"
+
+
+@pytest.mark.parametrize(
+    ("tokens", "expected"),
+    [
+        (None, "–"),
+        (0, "0"),
+        (999, "999"),
+        (1000, "1k"),
+        (1049, "1k"),
+        (1050, "1.1k"),
+        (12345, "12.3k"),
+        (999_949, "999.9k"),
+        (999_950, "1M"),
+        (1_234_567, "1.2M"),
+        (999_950_000, "1G"),
+        (4_200_000_000, "4.2G"),
+    ],
+)
+def test_compact_token_counts(tokens: int | None, expected: str) -> None:
+    """Token counts show as k, M and G with one decimal at most, switching before 1000.0."""
+    assert render.compact(tokens) == expected
+
+
+@pytest.mark.parametrize(
+    ("usd", "expected"),
+    [(None, "—"), (0.0, "$0.0000"), (0.0123, "$0.0123"), (0.99994, "$0.9999"), (12.345, "$12.35")],
+)
+def test_money(usd: float | None, expected: str) -> None:
+    """Costs below a dollar keep four decimals, larger ones two; unpriced is an em dash."""
+    assert render.money(usd) == expected
+
+
+def total(agent: str = "coder-1", **changes: object) -> UsageTotal:
+    fields: dict[str, object] = {
+        "agent": agent,
+        "provider": "anthropic",
+        "model": "claude-sonnet-4",
+        "requests": 3,
+        "tokens": Tokens(input=1200, output=300, cache_read=5000, cache_write=100, reasoning=50),
+        "cost_usd": 0.0123,
+        "unpriced": 0,
+        "partial": 0,
+        "unmetered": 0,
+        "errors": 0,
+        "refused": 0,
+    }
+    fields.update(changes)
+    return UsageTotal(**fields)  # type: ignore[arg-type]
+
+
+SINCE = datetime(2025, 3, 1, 0, 0, tzinfo=UTC)
+
+
+def test_usage_is_a_table_per_agent_and_model_with_a_totals_row() -> None:
+    """Each agent/model row shows requests, the four token kinds, total and cost; the
+    totals row sums them, cost over the priced rows only."""
+    totals = [
+        total(),
+        total(
+            provider="openai",
+            model="gpt-5",
+            requests=2,
+            tokens=Tokens(input=10, output=20),
+            cost_usd=None,
+            unpriced=2,
+        ),
+        total("docs", requests=1, tokens=Tokens(input=1_000_000), cost_usd=3.0),
+    ]
+    text = render.usage(totals, window="today", since=SINCE)
+    assert text.startswith("Token use today (since 2025-03-01 00:00 UTC):\n\n")
+    assert (
+        "| agent | model | requests | input | output | cache read | cache write | total | cost |"
+        in (text)
+    )
+    assert table_rows(text) == [
+        [
+            "coder-1",
+            "claude-sonnet-4 (anthropic)",
+            "3",
+            "1,200",
+            "300",
+            "5,000",
+            "100",
+            "6,600",
+            "$0.0123",
+        ],
+        ["coder-1", "gpt-5 (openai)", "2", "10", "20", "0", "0", "30", "—"],
+        [
+            "docs",
+            "claude-sonnet-4 (anthropic)",
+            "1",
+            "1,000,000",
+            "0",
+            "0",
+            "0",
+            "1,000,000",
+            "$3.00",
+        ],
+        ["**total**", "", "6", "1,001,210", "320", "5,000", "100", "1,006,630", "$3.01"],
+    ]
+    assert text.endswith("Tokens only: no price configured for gpt-5.")
+    assert "Of these requests" not in text
+
+
+def test_usage_with_nothing_priced_shows_dashes_for_cost() -> None:
+    """When no row has a price the totals row's cost is a dash too, not $0."""
+    text = render.usage([total(cost_usd=None, unpriced=3)], window="7d", since=SINCE)
+    assert [row[-1] for row in table_rows(text)] == ["—", "—"]
+    assert text.startswith("Token use in the last 7 days (since 2025-03-01 00:00 UTC):")
+
+
+def test_usage_counts_requests_whose_tokens_are_incomplete() -> None:
+    """Partial, unmetered, refused and failed requests are counted in one line, non-zero
+    counts only, summed over the rows."""
+    totals = [
+        total(partial=2, refused=1),
+        total("ghost", provider="", model="?", requests=4, tokens=Tokens(), refused=4),
+    ]
+    text = render.usage(totals, window="5h", since=SINCE, agent=None)
+    assert (
+        "Of these requests: 2 cut short (tokens as far as they went); 5 refused by the proxy."
+        in text.splitlines()
+    )
+    assert table_rows(text)[1][:3] == ["ghost", "?", "4"]
+    every = render.usage(
+        [total(partial=1, unmetered=2, refused=3, errors=4)], window="5h", since=SINCE
+    )
+    assert every.endswith(
+        "Of these requests: 1 cut short (tokens as far as they went); 2 unmetered (no usage in "
+        "the answer); 3 refused by the proxy; 4 failed (provider error or unreachable)."
+    )
+
+
+def test_usage_of_one_agent_names_it() -> None:
+    """A report for one agent says whose it is."""
+    text = render.usage([total()], window="30d", since=SINCE, agent="coder-1")
+    assert text.startswith(
+        "Token use in the last 30 days (since 2025-03-01 00:00 UTC) by **coder-1**:"
+    )
+
+
+def test_usage_without_requests_says_so() -> None:
+    """An empty report is a sentence: for everyone, for a known agent, for an unknown name."""
+    assert render.usage([], window="today", since=SINCE) == (
+        "No model requests recorded today (since 2025-03-01 00:00 UTC)."
+    )
+    assert render.usage([], window="5h", since=SINCE, agent="coder-1", known=True) == (
+        "**coder-1** made no model requests in the last 5 hours (since 2025-03-01 00:00 UTC)."
+    )
+    assert render.usage([], window="today", since=SINCE, agent="nobody", known=False) == (
+        "No agent is called `nobody` and no usage is recorded for that name today. "
+        "`ps` lists the agents."
+    )

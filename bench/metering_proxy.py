@@ -1,0 +1,647 @@
+"""Benchmark: a streamed LLM request direct, through Fleetwarden's metering proxy, through LiteLLM.
+
+One run starts, each in its own process: the fake provider (:mod:`bench.metering_fake`,
+a realistic ~300-token answer streamed as ~250 SSE deltas), Fleetwarden's metering
+proxy in front of it (:mod:`bench.metering_server`, with a real ledger in a temporary
+directory) and LiteLLM's proxy in front of it (``bench/.venv-litellm``, made by
+``bench/litellm/setup.sh`` when missing; its built-in ``/anthropic/`` pass-through
+route, no database, bound to 127.0.0.1). This process is the client: aiohttp, one
+keep-alive connection pool per path and concurrency level.
+
+Every path gets the same request, an Anthropic Messages stream (``POST …/v1/messages``,
+``stream: true``, ``x-api-key`` and ``anthropic-version`` headers; only the key differs:
+the fake's for direct and Fleetwarden, LiteLLM's master key for LiteLLM), and must answer
+the fake's exact bytes. Per request: TTFB = send → first byte of the SSE body; total =
+send → end of the body. Paths run one after another, never at the same time: for each
+concurrency level (1, then ``--concurrency``), direct, Fleetwarden, LiteLLM, each after
+its own uncounted warm-up. Reported per path and level: TTFB and total p50/p99,
+requests/s (measured requests / wall time), CPU per request of the client, the fake and
+the proxy; per proxy its VmRSS idle and at the end and its VmHWM (peak); and the ratios:
+Fleetwarden's TTFB p50 over direct in ms (goal ≤ 1 ms) and Fleetwarden's throughput over
+LiteLLM's (goal ≥ 5×). A proxy that cannot be started is skipped, with the reason.
+
+    python -m bench.metering_proxy [--requests 300] [--concurrent-requests 2000]
+        [--concurrency 32] [--json out.json] [--no-litellm]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bench.metering_fake import TEXT
+from bench.metering_server import LEDGER
+from bench.processes import BenchError, Child, cpu_seconds
+from tests.fakes.sse import pieces
+from tests.integration.console_bot import clean_env
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+LITELLM_VENV = REPO_ROOT / "bench" / ".venv-litellm"
+LITELLM_SETUP = REPO_ROOT / "bench" / "litellm" / "setup.sh"
+LITELLM_CONFIG = REPO_ROOT / "bench" / "litellm" / "config.yaml"
+PATHS = ("direct", "fleetwarden", "litellm")
+PROVIDER_KEY = "sk-ant-bench-not-a-real-key"
+LITELLM_MASTER_KEY = "sk-litellm-bench-master"
+ANTHROPIC_VERSION = "2023-06-01"
+MODEL = "claude-sonnet-4-5"
+END_OF_STREAM = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+START_TIMEOUT = 120.0  # LiteLLM imports for several seconds
+REQUEST_TIMEOUT = 60.0
+
+
+# -- statistics ---------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0–100), linear between closest ranks."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    rank = (len(ordered) - 1) * q / 100
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def summary(values: Sequence[float]) -> dict[str, float]:
+    return {
+        "p50": percentile(values, 50),
+        "p99": percentile(values, 99),
+        "mean": sum(values) / len(values),
+        "max": max(values),
+    }
+
+
+@dataclass(frozen=True)
+class Sample:
+    ttfb_ms: float
+    total_ms: float
+
+
+@dataclass
+class Block:
+    """One path at one concurrency level."""
+
+    path: str
+    concurrency: int
+    requests: int
+    wall_s: float
+    rps: float
+    ttfb_ms: dict[str, float]
+    total_ms: dict[str, float]
+    cpu_ms_per_request: dict[str, float]
+
+
+@dataclass
+class Result:
+    started: str
+    machine: dict[str, Any]
+    request: dict[str, Any]
+    requests: dict[int, int]
+    warmup: int
+    rounds: int
+    blocks: list[Block] = field(default_factory=list)
+    memory_mib: dict[str, dict[str, float]] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    ledger_usage_rows: int | None = None
+    ratios: dict[str, float] = field(default_factory=dict)
+
+    def block(self, path: str, concurrency: int) -> Block | None:
+        return next(
+            (b for b in self.blocks if b.path == path and b.concurrency == concurrency), None
+        )
+
+
+def ratios(result: Result, high: int) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for level in (1, high):
+        direct = result.block("direct", level)
+        fw = result.block("fleetwarden", level)
+        litellm = result.block("litellm", level)
+        if direct is not None and fw is not None:
+            out[f"fleetwarden_ttfb_p50_overhead_ms_c{level}"] = (
+                fw.ttfb_ms["p50"] - direct.ttfb_ms["p50"]
+            )
+            out[f"fleetwarden_total_p50_overhead_ms_c{level}"] = (
+                fw.total_ms["p50"] - direct.total_ms["p50"]
+            )
+        if direct is not None and litellm is not None:
+            out[f"litellm_ttfb_p50_overhead_ms_c{level}"] = (
+                litellm.ttfb_ms["p50"] - direct.ttfb_ms["p50"]
+            )
+        if fw is not None and litellm is not None:
+            out[f"fleetwarden_over_litellm_rps_c{level}"] = fw.rps / litellm.rps
+            out[f"litellm_over_fleetwarden_cpu_c{level}"] = (
+                litellm.cpu_ms_per_request["proxy"] / fw.cpu_ms_per_request["proxy"]
+            )
+    return out
+
+
+def report(result: Result, high: int) -> str:
+    req = result.request
+    lines = [
+        f"Streamed Anthropic Messages request, the same for every path: POST …/v1/messages, "
+        f"stream: true, {req['body_bytes']} B request; answer {req['answer_bytes']} B of SSE "
+        f"({req['deltas']} text deltas) from the fake provider (own process). "
+        f"{result.warmup} warm-up requests per path and level not counted; the paths take "
+        f"turns in {result.rounds} rounds.",
+    ]
+    for level in (1, high):
+        lines += [
+            "",
+            f"concurrency {level}: {result.requests[level]} requests per path (ms)",
+            f"{'':<13}{'TTFB p50':>9}{'p99':>8}{'total p50':>11}{'p99':>8}{'req/s':>9}"
+            f"   CPU ms/request: client / fake / proxy",
+        ]
+        for path in PATHS:
+            b = result.block(path, level)
+            if b is None:
+                continue
+            cpu = b.cpu_ms_per_request
+            proxy_cpu = f"{cpu['proxy']:.2f}" if "proxy" in cpu else "-"
+            lines.append(
+                f"{path:<13}{b.ttfb_ms['p50']:>9.2f}{b.ttfb_ms['p99']:>8.2f}"
+                f"{b.total_ms['p50']:>11.2f}{b.total_ms['p99']:>8.2f}{b.rps:>9.1f}"
+                f"   {cpu['client']:.2f} / {cpu['fake']:.2f} / {proxy_cpu}"
+            )
+    if result.memory_mib:
+        lines += ["", "proxy memory (MiB): VmRSS idle / VmRSS at the end / VmHWM (peak)"]
+        for path, mem in result.memory_mib.items():
+            lines.append(f"{path:<13}{mem['idle']:.1f} / {mem['end']:.1f} / {mem['peak']:.1f}")
+    r = result.ratios
+    lines.append("")
+    for level in (1, high):
+        key = f"fleetwarden_ttfb_p50_overhead_ms_c{level}"
+        if key in r:
+            goal = "   (goal <= 1 ms)" if level == 1 else ""
+            lines.append(
+                f"Fleetwarden over direct, concurrency {level}: TTFB p50 {r[key]:+.2f} ms, "
+                f"total p50 {r[f'fleetwarden_total_p50_overhead_ms_c{level}']:+.2f} ms{goal}"
+            )
+        key = f"litellm_ttfb_p50_overhead_ms_c{level}"
+        if key in r:
+            lines.append(f"LiteLLM over direct, concurrency {level}: TTFB p50 {r[key]:+.2f} ms")
+    for level in (1, high):
+        key = f"fleetwarden_over_litellm_rps_c{level}"
+        if key in r:
+            goal = "   (goal >= 5x)" if level == high else ""
+            lines.append(
+                f"Fleetwarden / LiteLLM throughput, concurrency {level}: {r[key]:.2f}x{goal}; "
+                f"LiteLLM / Fleetwarden proxy CPU per request "
+                f"{r[f'litellm_over_fleetwarden_cpu_c{level}']:.2f}x"
+            )
+    if result.ledger_usage_rows is not None:
+        sent = 1 + sum(result.warmup + count for count in result.requests.values())
+        lines.append(
+            f"Fleetwarden's ledger: {result.ledger_usage_rows} usage rows for the {sent} "
+            "requests sent through it (probe and warm-ups included)"
+        )
+    if result.versions:
+        lines.append("versions: " + ", ".join(f"{k} {v}" for k, v in result.versions.items()))
+    for path, reason in result.skipped.items():
+        lines.append(f"SKIPPED {path}: {reason}")
+    return "\n".join(lines)
+
+
+# -- the request and the client ------------------------------------------------------------
+
+
+def request_body(prompt_kib: int) -> bytes:
+    """A coding agent's request: a system prompt and a conversation of ``prompt_kib`` KiB."""
+    system = (
+        "You are a coding agent working in a git repository on the user's behalf. Read "
+        "before you edit, run the tests after every change, and keep your answers short."
+    )
+    messages: list[dict[str, str]] = [
+        {"role": "user", "content": "The test tests/test_fetch.py hangs. Find out why."}
+    ]
+    body: dict[str, Any] = {
+        "model": MODEL,
+        "max_tokens": 4096,
+        "stream": True,
+        "system": system,
+        "messages": messages,
+    }
+    while len(json.dumps(body)) < prompt_kib * 1024:
+        messages.append({"role": "assistant", "content": TEXT})
+        messages.append({"role": "user", "content": "Good. Go on, and show me the diff."})
+    return json.dumps(body).encode()
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where one path sends the request; ``pid`` is its proxy's process (None: direct)."""
+
+    name: str
+    url: str
+    api_key: str
+    pid: int | None
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "x-api-key": self.api_key,
+            "anthropic-version": ANTHROPIC_VERSION,
+            "content-type": "application/json",
+        }
+
+
+async def fetch(
+    session: aiohttp.ClientSession, target: Target, body: bytes, expected: int | None
+) -> tuple[Sample, int]:
+    """One streamed request: its timings and the size of the body it got."""
+    headers = target.headers()
+    t0 = time.perf_counter()
+    async with session.post(target.url, data=body, headers=headers) as response:
+        if response.status != 200:
+            text = (await response.read())[:500].decode(errors="replace")
+            raise BenchError(f"{target.name}: HTTP {response.status}: {text}")
+        first = await response.content.readany()
+        t1 = time.perf_counter()
+        size, tail = len(first), first[-len(END_OF_STREAM) :]
+        while chunk := await response.content.readany():
+            size += len(chunk)
+            tail = (tail + chunk)[-len(END_OF_STREAM) :]
+    t2 = time.perf_counter()
+    if tail != END_OF_STREAM or (expected is not None and size != expected):
+        raise BenchError(
+            f"{target.name}: the stream ended after {size} B (direct: {expected} B) "
+            f"with {tail!r}, not the fake's message_stop"
+        )
+    return Sample((t1 - t0) * 1000, (t2 - t0) * 1000), size
+
+
+async def load(
+    session: aiohttp.ClientSession,
+    target: Target,
+    body: bytes,
+    expected: int,
+    concurrency: int,
+    count: int,
+) -> tuple[list[Sample], float]:
+    """``count`` requests, ``concurrency`` at a time: the samples and the wall time."""
+    samples: list[Sample] = []
+    issued = 0
+
+    async def worker() -> None:
+        nonlocal issued
+        while issued < count:
+            issued += 1
+            sample, _ = await fetch(session, target, body, expected)
+            samples.append(sample)
+
+    t0 = time.perf_counter()
+    async with asyncio.TaskGroup() as group:
+        for _ in range(min(concurrency, count)):
+            group.create_task(worker())
+    return samples, time.perf_counter() - t0
+
+
+@dataclass
+class Tally:
+    """What the rounds of one path at one level added up to."""
+
+    samples: list[Sample] = field(default_factory=list)
+    wall_s: float = 0.0
+    cpu_s: dict[str, float] = field(default_factory=dict)
+
+    def add_cpu(self, name: str, seconds: float) -> None:
+        self.cpu_s[name] = self.cpu_s.get(name, 0.0) + seconds
+
+
+async def measure(
+    targets: Sequence[Target],
+    body: bytes,
+    expected: int,
+    fake_pid: int,
+    level: int,
+    count: int,
+    args: argparse.Namespace,
+) -> list[Block]:
+    """Every path at ``level``: a warm-up each, then ``--rounds`` rounds, each path in turn
+    (the order rotating) with its share of ``count``, on one keep-alive pool per path.
+
+    The client's and the fake's CPU are counted per block; a proxy's from the end of its
+    warm-up to a second after the last round (it serves only its own requests, and LiteLLM
+    logs after the answer has gone)."""
+    tallies = {t.name: Tally() for t in targets}
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
+    async with contextlib.AsyncExitStack() as stack:
+        sessions: dict[str, aiohttp.ClientSession] = {}
+        for target in targets:
+            connector = aiohttp.TCPConnector(limit=level)
+            session = aiohttp.ClientSession(connector=connector, timeout=timeout)
+            sessions[target.name] = await stack.enter_async_context(session)
+            await load(session, target, body, expected, level, args.warmup)
+        proxy_before = {t.name: cpu_seconds(t.pid) for t in targets if t.pid is not None}
+        for index in range(args.rounds):
+            share = count // args.rounds + (index < count % args.rounds)
+            turn = index % len(targets)
+            for target in [*targets[turn:], *targets[:turn]]:
+                if args.progress:
+                    print(
+                        f"  concurrency {level}, round {index + 1}/{args.rounds}: {target.name}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                tally = tallies[target.name]
+                fake_before, client_before = cpu_seconds(fake_pid), time.process_time()
+                samples, wall = await load(
+                    sessions[target.name], target, body, expected, level, share
+                )
+                tally.add_cpu("client", time.process_time() - client_before)
+                tally.add_cpu("fake", cpu_seconds(fake_pid) - fake_before)
+                tally.samples += samples
+                tally.wall_s += wall
+        await asyncio.sleep(1.0)
+        for target in targets:
+            if target.pid is not None:
+                used = cpu_seconds(target.pid) - proxy_before[target.name]
+                tallies[target.name].add_cpu("proxy", used)
+    return [
+        Block(
+            path=name,
+            concurrency=level,
+            requests=count,
+            wall_s=tally.wall_s,
+            rps=count / tally.wall_s,
+            ttfb_ms=summary([s.ttfb_ms for s in tally.samples]),
+            total_ms=summary([s.total_ms for s in tally.samples]),
+            cpu_ms_per_request={k: v * 1000 / count for k, v in tally.cpu_s.items()},
+        )
+        for name, tally in tallies.items()
+    ]
+
+
+# -- the processes ------------------------------------------------------------------------
+
+
+def memory_mib(pid: int) -> dict[str, float]:
+    """VmRSS and VmHWM of ``pid`` in MiB, from /proc/<pid>/status."""
+    values: dict[str, float] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            values[key] = int(rest.split()[0]) / 1024
+    return values
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """Our environment without anything that would point a child elsewhere, plus ``extra``."""
+    drop = ("ANTHROPIC_", "OPENAI_", "LITELLM_", "DATABASE_URL", "DIRECT_URL")
+    env = {k: v for k, v in clean_env().items() if not k.startswith(drop)}
+    env.update(extra)
+    return env
+
+
+async def wait_healthy(child: Child, url: str, within: float) -> None:
+    deadline = time.monotonic() + within
+    async with aiohttp.ClientSession() as session:
+        while True:
+            child.check()
+            try:
+                async with session.get(url) as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            if time.monotonic() > deadline:
+                raise BenchError(f"{child.name} did not answer {url} within {within:.0f} s")
+            await asyncio.sleep(0.25)
+
+
+def setup_litellm(root: Path) -> None:
+    """Make bench/.venv-litellm with ``litellm[proxy]`` if it has none (a few minutes once)."""
+    if (LITELLM_VENV / "bin" / "litellm").exists():
+        return
+    print(f"installing LiteLLM into {LITELLM_VENV} …", file=sys.stderr, flush=True)
+    log = root / "litellm-setup.log"
+    with log.open("wb") as out:
+        done = subprocess.run([str(LITELLM_SETUP)], stdout=out, stderr=subprocess.STDOUT)
+    if done.returncode != 0:
+        tail = log.read_text(errors="replace")[-1500:]
+        raise BenchError(f"{LITELLM_SETUP} failed with {done.returncode}:\n{tail}")
+
+
+def litellm_version() -> str:
+    done = subprocess.run(
+        [str(LITELLM_VENV / "bin" / "python"), "-m", "pip", "show", "litellm"],
+        capture_output=True,
+        text=True,
+    )
+    return next(
+        (line.split()[1] for line in done.stdout.splitlines() if line.startswith("Version:")),
+        "?",
+    )
+
+
+async def start_litellm(root: Path, upstream: str, children: dict[str, Child]) -> Target:
+    await asyncio.to_thread(setup_litellm, root)
+    port = free_port()
+    workdir = root / "litellm"
+    workdir.mkdir()
+    env = child_env(
+        LITELLM_MASTER_KEY=LITELLM_MASTER_KEY,
+        ANTHROPIC_API_BASE=upstream,
+        ANTHROPIC_API_KEY=PROVIDER_KEY,
+        LITELLM_LOCAL_MODEL_COST_MAP="True",
+        LITELLM_LOG="ERROR",
+    )
+    argv = [str(LITELLM_VENV / "bin" / "litellm"), "--config", str(LITELLM_CONFIG)]
+    argv += ["--host", "127.0.0.1", "--port", str(port)]
+    child = Child("litellm", argv, cwd=workdir, env=env, log=workdir / "stderr.log")
+    children["litellm"] = child
+    base = f"http://127.0.0.1:{port}"
+    await wait_healthy(child, f"{base}/health/liveliness", START_TIMEOUT)
+    return Target("litellm", f"{base}/anthropic/v1/messages", LITELLM_MASTER_KEY, child.pid)
+
+
+async def start_fleetwarden(
+    root: Path, upstream: str, children: dict[str, Child], args: argparse.Namespace
+) -> Target:
+    state = root / "fleetwarden"
+    state.mkdir()
+    paths = [] if args.fleetwarden_src is None else [str(args.fleetwarden_src)]
+    env = child_env(PYTHONPATH=os.pathsep.join([*paths, str(REPO_ROOT)]))
+    argv = [sys.executable, "-m", "bench.metering_server", upstream, str(state)]
+    # cwd: not the repository, which ``-m`` would put first on sys.path, before a --src.
+    child = Child("fleetwarden", argv, cwd=state, env=env, log=root / "fleetwarden.log")
+    children["fleetwarden"] = child
+    base = (await child.read_line(START_TIMEOUT)).rstrip("/")
+    return Target("fleetwarden", f"{base}/v1/messages", PROVIDER_KEY, child.pid)
+
+
+def usage_rows(ledger: Path) -> int | None:
+    """The rows in the ledger's ``usage`` table, read after the proxy has stopped."""
+    try:
+        with sqlite3.connect(f"file:{ledger}?mode=ro", uri=True) as conn:
+            row = conn.execute("SELECT COUNT(*) FROM usage").fetchone()
+    except sqlite3.Error:
+        return None
+    return int(row[0])
+
+
+# -- the run ------------------------------------------------------------------------------
+
+
+async def run(args: argparse.Namespace, root: Path) -> Result:
+    body = request_body(args.prompt_kib)
+    result = Result(
+        started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        machine={
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
+        request={"body_bytes": len(body), "deltas": len(pieces(TEXT))},
+        requests={1: args.requests, args.concurrency: args.concurrent_requests},
+        warmup=args.warmup,
+        rounds=args.rounds,
+    )
+    children: dict[str, Child] = {}  # by path name, and the fake
+    try:
+        fake_env = child_env(PYTHONPATH=str(REPO_ROOT))
+        fake_argv = [sys.executable, "-m", "bench.metering_fake"]
+        fake_argv += ["--event-delay-ms", f"{args.event_delay_ms:g}"]
+        fake = Child("fake provider", fake_argv, cwd=REPO_ROOT, env=fake_env, log=root / "fake.log")
+        children["fake"] = fake
+        upstream = await fake.read_line(START_TIMEOUT)
+        targets = [Target("direct", f"{upstream}/v1/messages", PROVIDER_KEY, None)]
+        timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            _, expected = await fetch(session, targets[0], body, None)
+            result.request["answer_bytes"] = expected
+            for name in ("fleetwarden", "litellm"):
+                if name == "litellm" and args.no_litellm:
+                    result.skipped[name] = "--no-litellm"
+                    continue
+                try:
+                    if name == "fleetwarden":
+                        target = await start_fleetwarden(root, upstream, children, args)
+                    else:
+                        target = await start_litellm(root, upstream, children)
+                    await fetch(session, target, body, expected)  # it works end to end
+                except (BenchError, aiohttp.ClientError, TimeoutError) as exc:
+                    result.skipped[name] = f"{type(exc).__name__}: {exc}"
+                    if name in children:
+                        children.pop(name).stop()
+                    continue
+                targets.append(target)
+        result.versions["aiohttp"] = aiohttp.__version__
+        if "litellm" not in result.skipped:
+            result.versions["litellm"] = litellm_version()
+        idle = {t.name: memory_mib(t.pid)["VmRSS"] for t in targets if t.pid is not None}
+        for level, count in result.requests.items():
+            result.blocks += await measure(targets, body, expected, fake.pid, level, count, args)
+        for target in targets:
+            if target.pid is not None:
+                mem = memory_mib(target.pid)
+                result.memory_mib[target.name] = {
+                    "idle": idle[target.name],
+                    "end": mem["VmRSS"],
+                    "peak": mem["VmHWM"],
+                }
+        if "fleetwarden" in children:
+            children["fleetwarden"].stop()  # flushes the proxy's pending ledger writes
+            result.ledger_usage_rows = usage_rows(root / "fleetwarden" / LEDGER)
+        result.ratios = ratios(result, args.concurrency)
+        return result
+    finally:
+        for child in reversed(children.values()):
+            child.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.metering_proxy", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--requests", type=int, default=300, help="measured at concurrency 1")
+    parser.add_argument(
+        "--concurrent-requests", type=int, default=2000, help="measured at --concurrency"
+    )
+    parser.add_argument("--concurrency", type=int, default=32, help="the loaded level")
+    parser.add_argument("--warmup", type=int, default=50, help="uncounted requests per path+level")
+    parser.add_argument("--rounds", type=int, default=5, help="the paths take turns this often")
+    parser.add_argument("--prompt-kib", type=int, default=16, help="request body size")
+    parser.add_argument(
+        "--event-delay-ms", type=float, default=0.0, help="the fake's pause between SSE events"
+    )
+    parser.add_argument("--no-litellm", action="store_true", help="skip the LiteLLM path")
+    parser.add_argument(
+        "--fleetwarden-src",
+        type=Path,
+        help="run Fleetwarden's packages from this checkout (e.g. a scratch copy) instead",
+    )
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--progress", action="store_true", help="print progress on stderr")
+    args = parser.parse_args(argv)
+    if args.rounds < 1 or min(args.requests, args.concurrent_requests) < args.rounds:
+        parser.error("--rounds must be at least 1, and each request count at least --rounds")
+    if args.warmup < 0:
+        parser.error("--warmup must not be negative")
+    if args.concurrency < 2:
+        parser.error("--concurrency must be at least 2 (1 is always measured)")
+
+    if args.fleetwarden_src is not None:
+        args.fleetwarden_src = args.fleetwarden_src.resolve()
+    root = Path(tempfile.mkdtemp(prefix="fw-bench-metering-"))
+
+    async def guarded() -> Result:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        # SIGINT too: a job started in the background by a non-interactive shell ignores it.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, task.cancel)
+        return await run(args, root)
+
+    keep = args.keep
+    try:
+        result = asyncio.run(guarded())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("interrupted; every process was stopped", file=sys.stderr)
+        return 130
+    except BenchError as exc:
+        keep = True  # the children's logs are the evidence
+        print(f"benchmark failed: {exc}\n(files kept in {root})", file=sys.stderr)
+        return 1
+    finally:
+        if not keep:
+            shutil.rmtree(root, ignore_errors=True)
+    print(report(result, args.concurrency))
+    if args.json is not None:
+        args.json.write_text(json.dumps(asdict(result), indent=2) + "\n")
+    if args.keep:
+        print(f"files kept in {root}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

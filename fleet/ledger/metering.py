@@ -1,0 +1,295 @@
+"""The ledger's metering tables: ``usage`` (one row per proxied model request) and
+``quota_signals`` (the rate-limit headers providers sent), their batch writes, and the sums
+the ``usage`` command and ``ps`` show.
+
+:class:`MeteringLedger` is mixed into :class:`~fleet.ledger.store.Ledger` and uses its
+transaction and read helpers, so each batch is one ``BEGIN IMMEDIATE`` transaction under the
+ledger's lock like every other write.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+import aiosqlite
+
+from fleet.ledger.rows import from_epoch, to_epoch
+from fleet.metering.events import Outcome, QuotaSignal, Tokens, UsageEvent
+
+_USAGE_COLUMNS = (
+    "at, agent, provider, api, requested_model, served_model, input_tokens, output_tokens,"
+    " cache_read_tokens, cache_write_tokens, reasoning_tokens, stream, status, outcome,"
+    " latency_ms, ttfb_ms, request_id, partial, reason, cost_usd, priced, rewritten_from"
+)
+_SIGNAL_COLUMNS = "at, agent, provider, family, name, value, window, metric"
+
+
+def _placeholders(columns: str) -> str:
+    return ", ".join("?" for _ in columns.split(","))
+
+
+_INSERT_USAGE = f"INSERT INTO usage ({_USAGE_COLUMNS}) VALUES ({_placeholders(_USAGE_COLUMNS)})"
+_INSERT_SIGNAL = (
+    f"INSERT INTO quota_signals ({_SIGNAL_COLUMNS}) VALUES ({_placeholders(_SIGNAL_COLUMNS)})"
+)
+
+# A request was metered when the provider's usage was read, in full or as far as it went.
+_METERED = "(outcome IN ('ok', 'partial') OR partial = 1)"
+_TOTAL_TOKENS = "input_tokens + output_tokens + cache_read_tokens + cache_write_tokens"
+_MODEL = "COALESCE(NULLIF(served_model, ''), NULLIF(requested_model, ''), '?')"
+
+_TOTALS = f"""SELECT agent, provider, {_MODEL} AS model,
+        COUNT(*) AS requests,
+        SUM(input_tokens) AS input,
+        SUM(output_tokens) AS output,
+        SUM(cache_read_tokens) AS cache_read,
+        SUM(cache_write_tokens) AS cache_write,
+        SUM(reasoning_tokens) AS reasoning,
+        SUM(CASE WHEN priced = 1 THEN cost_usd END) AS cost_usd,
+        SUM(priced = 0 AND {_METERED}) AS unpriced,
+        SUM(partial = 1 OR outcome = 'partial') AS partial,
+        SUM(outcome = 'unmetered') AS unmetered,
+        SUM(outcome IN ('upstream_error', 'unreachable')) AS errors,
+        SUM(outcome = 'refused') AS refused
+    FROM usage"""
+
+
+@dataclass(frozen=True, slots=True)
+class UsageTotal:
+    """The requests of one agent to one model of one provider in a window, summed.
+
+    ``model`` is the served model, else the requested one, else ``"?"``. ``cost_usd`` sums
+    the priced rows and is ``None`` when none was priced; ``unpriced`` counts metered rows
+    without a price. ``errors`` are upstream errors and unreachable upstreams.
+    """
+
+    agent: str
+    provider: str
+    model: str
+    requests: int
+    tokens: Tokens
+    cost_usd: float | None
+    unpriced: int
+    partial: int
+    unmetered: int
+    errors: int
+    refused: int
+
+    @property
+    def total_tokens(self) -> int:
+        """Input, output, cache reads and cache writes (reasoning is part of output)."""
+        return self.tokens.total
+
+
+class _Store(Protocol):
+    """What the mixin needs of :class:`~fleet.ledger.store.Ledger`."""
+
+    def _transaction(self, what: str) -> AbstractAsyncContextManager[aiosqlite.Connection]: ...
+
+    async def _all(self, sql: str, params: Sequence[object]) -> list[sqlite3.Row]: ...
+
+
+class MeteringLedger:
+    """The metering queries of :class:`~fleet.ledger.store.Ledger`."""
+
+    async def record_metering(
+        self: _Store, usage: Sequence[UsageEvent], signals: Sequence[QuotaSignal]
+    ) -> None:
+        """Append a batch of usage rows and quota signals in one transaction."""
+        if not usage and not signals:
+            return
+        # Built first: a naive time is refused before the transaction takes the lock.
+        usage_rows = [_usage_params(event) for event in usage]
+        signal_rows = [_signal_params(signal) for signal in signals]
+        what = f"record {len(usage_rows)} usage rows and {len(signal_rows)} quota signals"
+        async with self._transaction(what) as conn:
+            if usage_rows:
+                await conn.executemany(_INSERT_USAGE, usage_rows)
+            if signal_rows:
+                await conn.executemany(_INSERT_SIGNAL, signal_rows)
+
+    async def usage_events(
+        self: _Store,
+        *,
+        agent: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[UsageEvent]:
+        """Usage rows, oldest first; with ``limit``, the newest ``limit`` of them."""
+        where, params = _filters(since=since, agent=agent)
+        rows = await self._all(
+            f"SELECT * FROM (SELECT * FROM usage {where} ORDER BY at DESC, id DESC LIMIT ?)"
+            " ORDER BY at, id",
+            (*params, -1 if limit is None else limit),
+        )
+        return [_usage_event(row) for row in rows]
+
+    async def usage_totals(
+        self: _Store, since: datetime, *, agent: str | None = None
+    ) -> list[UsageTotal]:
+        """Usage since ``since`` per agent, provider and model, by agent then model."""
+        where, params = _filters(since=since, agent=agent)
+        rows = await self._all(
+            f"{_TOTALS} {where} GROUP BY agent, provider, model ORDER BY agent, model, provider",
+            params,
+        )
+        return [_usage_total(row) for row in rows]
+
+    async def tokens_by_agent(self: _Store, since: datetime) -> dict[str, int]:
+        """Total tokens per agent since ``since``; agents without usage are absent."""
+        rows = await self._all(
+            f"SELECT agent, SUM({_TOTAL_TOKENS}) FROM usage WHERE at >= ? GROUP BY agent",
+            (to_epoch(since),),
+        )
+        return {str(row[0]): int(row[1]) for row in rows}
+
+    async def quota_signals(
+        self: _Store,
+        *,
+        since: datetime | None = None,
+        provider: str | None = None,
+        agent: str | None = None,
+    ) -> list[QuotaSignal]:
+        """Quota signals, oldest first."""
+        where, params = _filters(since=since, agent=agent, provider=provider)
+        rows = await self._all(f"SELECT * FROM quota_signals {where} ORDER BY at, id", params)
+        return [_quota_signal(row) for row in rows]
+
+    async def latest_quota_signals(self: _Store, provider: str | None = None) -> list[QuotaSignal]:
+        """The newest signal of every (provider, header name), by provider then name."""
+        where, params = _filters(provider=provider)
+        rows = await self._all(
+            "SELECT * FROM (SELECT *, row_number() OVER"
+            " (PARTITION BY provider, name ORDER BY at DESC, id DESC) AS newness"
+            f" FROM quota_signals {where}) WHERE newness = 1 ORDER BY provider, name",
+            params,
+        )
+        return [_quota_signal(row) for row in rows]
+
+
+def _filters(
+    *, since: datetime | None = None, agent: str | None = None, provider: str | None = None
+) -> tuple[str, list[object]]:
+    """A ``WHERE`` clause for the filters given, and its parameters."""
+    clauses: list[str] = []
+    params: list[object] = []
+    if since is not None:
+        clauses.append("at >= ?")
+        params.append(to_epoch(since))
+    if agent is not None:
+        clauses.append("agent = ?")
+        params.append(agent)
+    if provider is not None:
+        clauses.append("provider = ?")
+        params.append(provider)
+    return ("WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _usage_params(event: UsageEvent) -> tuple[object, ...]:
+    tokens = event.tokens
+    return (
+        to_epoch(event.at),
+        event.agent,
+        event.provider,
+        event.api,
+        event.requested_model,
+        event.served_model,
+        tokens.input,
+        tokens.output,
+        tokens.cache_read,
+        tokens.cache_write,
+        tokens.reasoning,
+        int(event.stream),
+        event.status,
+        event.outcome.value,
+        event.latency_ms,
+        event.ttfb_ms,
+        event.request_id,
+        int(event.partial),
+        event.reason,
+        event.cost_usd,
+        int(event.priced),
+        event.rewritten_from,
+    )
+
+
+def _signal_params(signal: QuotaSignal) -> tuple[object, ...]:
+    return (
+        to_epoch(signal.at),
+        signal.agent,
+        signal.provider,
+        signal.family,
+        signal.name,
+        signal.value,
+        signal.window,
+        signal.metric,
+    )
+
+
+def _usage_event(row: sqlite3.Row) -> UsageEvent:
+    return UsageEvent(
+        at=from_epoch(row["at"]),
+        agent=row["agent"],
+        provider=row["provider"],
+        api=row["api"],
+        requested_model=row["requested_model"],
+        served_model=row["served_model"],
+        tokens=Tokens(
+            input=row["input_tokens"],
+            output=row["output_tokens"],
+            cache_read=row["cache_read_tokens"],
+            cache_write=row["cache_write_tokens"],
+            reasoning=row["reasoning_tokens"],
+        ),
+        stream=bool(row["stream"]),
+        status=row["status"],
+        outcome=Outcome(row["outcome"]),
+        latency_ms=row["latency_ms"],
+        ttfb_ms=row["ttfb_ms"],
+        request_id=row["request_id"],
+        partial=bool(row["partial"]),
+        reason=row["reason"],
+        cost_usd=row["cost_usd"],
+        priced=bool(row["priced"]),
+        rewritten_from=row["rewritten_from"],
+    )
+
+
+def _quota_signal(row: sqlite3.Row) -> QuotaSignal:
+    return QuotaSignal(
+        at=from_epoch(row["at"]),
+        agent=row["agent"],
+        provider=row["provider"],
+        family=row["family"],
+        name=row["name"],
+        value=row["value"],
+        window=row["window"],
+        metric=row["metric"],
+    )
+
+
+def _usage_total(row: sqlite3.Row) -> UsageTotal:
+    return UsageTotal(
+        agent=row["agent"],
+        provider=row["provider"],
+        model=row["model"],
+        requests=row["requests"],
+        tokens=Tokens(
+            input=row["input"],
+            output=row["output"],
+            cache_read=row["cache_read"],
+            cache_write=row["cache_write"],
+            reasoning=row["reasoning"],
+        ),
+        cost_usd=row["cost_usd"],
+        unpriced=row["unpriced"],
+        partial=row["partial"],
+        unmetered=row["unmetered"],
+        errors=row["errors"],
+        refused=row["refused"],
+    )

@@ -1,0 +1,168 @@
+"""What Fleetwarden's loopback servers share: a socket on 127.0.0.1 that prefers the port it
+had last time, and per-agent secrets that outlive a restart.
+
+Both the heartbeat endpoint and the metering proxy hand each agent a URL and a secret. An
+agent keeps running when Fleetwarden restarts, so both must come back: the port and the
+secrets persist in a small JSON file in the state dir (mode 0600, replaced atomically),
+``{"version": 1, "port": 41234, "tokens": {"coder-1": "..."}}``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import json
+import logging
+import os
+import secrets
+import socket
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Final
+
+from fleet.errors import FleetError
+from fleet.names import AgentName, agent_name, is_agent_name
+
+log = logging.getLogger(__name__)
+
+HOST: Final = "127.0.0.1"  # agents run on this host; nothing listens beyond it
+_FILE_VERSION: Final = 1
+
+
+def token_matches(expected: str | None, given: str | None) -> bool:
+    """Whether ``given`` is ``expected``, in time independent of where they differ."""
+    if given is None:
+        return False
+    # Compare even when there is nothing to compare with, so timing says little.
+    reference = secrets.token_urlsafe(24) if expected is None else expected
+    same = hmac.compare_digest(reference.encode(), given.encode("utf-8", "replace"))
+    return same and expected is not None
+
+
+class AgentSecrets:
+    """Per-agent random tokens and the last port, kept in ``path``. ``what`` names the
+    server in messages ("heartbeat", "metering")."""
+
+    def __init__(self, path: Path, what: str) -> None:
+        self.path = path
+        self._what = what
+        self._tokens: dict[AgentName, str] = {}
+        self._port: int | None = None
+
+    def load(self) -> int | None:
+        """Read the file; return the port saved in it, if any."""
+        self._port, self._tokens = _load(self.path, self._what)
+        return self._port
+
+    def save_port(self, port: int) -> None:
+        self._port = port
+        _save(self.path, self._what, port, self._tokens)
+
+    def get(self, agent: AgentName) -> str | None:
+        return self._tokens.get(agent)
+
+    def issue(self, agent: str) -> str:
+        """``agent``'s token: the one it has, or a new one, saved before it is given out."""
+        name = agent_name(agent)
+        existing = self._tokens.get(name)
+        if existing is not None:
+            return existing
+        tokens = {**self._tokens, name: secrets.token_urlsafe(24)}
+        _save(self.path, self._what, self._port, tokens)
+        self._tokens = tokens
+        return tokens[name]
+
+    def revoke(self, agent: str) -> bool:
+        """Forget ``agent``'s token; whether it had one."""
+        name = agent_name(agent)
+        if name not in self._tokens:
+            return False
+        tokens = {key: value for key, value in self._tokens.items() if key != name}
+        _save(self.path, self._what, self._port, tokens)
+        self._tokens = tokens
+        return True
+
+    def matches(self, raw_name: str, given: str | None) -> AgentName | None:
+        """The agent ``raw_name`` names when ``given`` is its token; ``None`` otherwise."""
+        agent = AgentName(raw_name) if is_agent_name(raw_name) else None
+        expected = None if agent is None else self._tokens.get(agent)
+        return agent if token_matches(expected, given) else None
+
+
+def listen(preferred: int, what: str) -> tuple[socket.socket, OSError | None]:
+    """A socket bound to ``preferred`` on 127.0.0.1 or, if that fails, to a free port, with
+    why ``preferred`` could not be had."""
+    refused: OSError | None = None
+    if preferred:
+        try:
+            return _bind(preferred), None
+        except OSError as exc:
+            refused = exc
+    try:
+        return _bind(0), refused
+    except OSError as exc:
+        raise FleetError(f"{what}: cannot listen on {HOST}: {exc}") from exc
+
+
+def _bind(port: int) -> socket.socket:
+    # Python sockets are not inherited by child processes, so agents never hold the port.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((HOST, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _load(path: Path, what: str) -> tuple[int | None, dict[AgentName, str]]:
+    """The saved port and tokens; nothing when the file is missing or unreadable."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None, {}
+    except (OSError, ValueError) as exc:
+        log.warning(
+            "ignoring the unreadable %s state %s (%s): agents still running from before "
+            "will be refused until they are restarted",
+            what,
+            path,
+            type(exc).__name__,  # not the message: it may quote the file, tokens and all
+        )
+        return None, {}
+    if not isinstance(data, dict):
+        log.warning("ignoring the malformed %s state %s", what, path)
+        return None, {}
+    port = data.get("port")
+    tokens = data.get("tokens")
+    saved_port = port if type(port) is int and 0 < port <= 65535 else None
+    if not isinstance(tokens, dict):
+        return saved_port, {}
+    return saved_port, {
+        AgentName(name): token
+        for name, token in tokens.items()
+        if is_agent_name(name) and isinstance(token, str) and token
+    }
+
+
+def _save(path: Path, what: str, port: int | None, tokens: Mapping[AgentName, str]) -> None:
+    """Replace the state file atomically; it holds secrets, so only its owner may read it."""
+    data = {"version": _FILE_VERSION, "port": port, "tokens": dict(sorted(tokens.items()))}
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # mkstemp creates the file with mode 0600, and os.replace keeps that mode.
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as file:
+                json.dump(data, file, indent=2)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+    except OSError as exc:
+        raise FleetError(f"cannot save the {what} tokens to {path}: {exc}") from exc

@@ -1,0 +1,81 @@
+"""The metering proxy's settings: where each provider's traffic goes, and what tokens cost."""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from fleet.metering.events import Tokens
+
+PER_MILLION = 1_000_000
+
+
+class ProviderApi(enum.StrEnum):
+    """The error shape and the default APIs of a provider."""
+
+    ANTHROPIC = "anthropic"  # Messages API; errors {"type":"error","error":{...}}
+    OPENAI = "openai"  # Responses and Chat Completions; errors {"error":{...}}
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderRoute:
+    """One provider agents may reach: its name in agent URLs, its real upstream (the URL the
+    provider's own paths, e.g. ``/v1/messages``, are appended to) and its API family."""
+
+    name: str
+    upstream: str
+    api: ProviderApi = ProviderApi.ANTHROPIC
+
+
+DEFAULT_ROUTES: Mapping[str, ProviderRoute] = {
+    "anthropic": ProviderRoute("anthropic", "https://api.anthropic.com", ProviderApi.ANTHROPIC),
+    "openai": ProviderRoute("openai", "https://api.openai.com", ProviderApi.OPENAI),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """US dollars per million tokens of each kind."""
+
+    input: float
+    output: float
+    cache_read: float = 0.0
+    cache_write: float = 0.0
+
+    def cost(self, tokens: Tokens) -> float:
+        return (
+            tokens.input * self.input
+            + tokens.output * self.output
+            + tokens.cache_read * self.cache_read
+            + tokens.cache_write * self.cache_write
+        ) / PER_MILLION
+
+
+@dataclass(frozen=True, slots=True)
+class PriceTable:
+    """Prices by model name, exactly as the provider reports the model. A model that is not
+    here has no price: its usage is kept as tokens only, never priced by a guess."""
+
+    prices: Mapping[str, Price] = field(default_factory=dict)
+
+    def cost(self, models: tuple[str | None, ...], tokens: Tokens) -> float | None:
+        """The cost of ``tokens`` at the first of ``models`` with a price, or ``None``."""
+        for model in models:
+            if model is not None and model in self.prices:
+                value = self.prices[model].cost(tokens)
+                return value if math.isfinite(value) else None
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class MeteringSettings:
+    """The proxy's knobs, from the config's ``metering`` section."""
+
+    port: int = 0  # 0: the port used last time, else any free one
+    connect_timeout: float = 10.0  # seconds to reach the upstream
+    read_timeout: float = 600.0  # seconds the upstream may stay silent mid-answer
+    drain_timeout: float = 120.0  # seconds to keep reading after the agent hung up
+    max_hold: float = 900.0  # longest a policy ``hold`` may keep one request waiting
+    flush_interval: float = 0.5  # seconds between batched ledger writes

@@ -1,0 +1,628 @@
+"""The metering proxy: agents' provider traffic goes through here, and every model request
+is metered from the provider's own answer.
+
+An agent's base URL for a provider is
+``http://127.0.0.1:PORT/a/<agent>/<provider>/<key>``, where ``key`` is the agent's own
+random secret (so one agent cannot bill another); the CLI appends the provider's path
+(``/v1/messages``, ``/v1/responses``…) and the proxy forwards to that provider's upstream.
+
+* Headers pass through both ways, credentials included (never logged), except hop-by-hop
+  headers and ``Accept-Encoding``, which asks for ``identity`` so the stream can be read.
+* Answers are passed on chunk by chunk as they arrive; a copy is parsed on the side.
+* A Chat Completions stream that did not ask for usage is asked for it
+  (``stream_options.include_usage``), and the extra usage-only chunk is dropped before the
+  agent sees it.
+* The agent hanging up mid-stream does not stop the metering: the upstream is read on (up
+  to ``drain_timeout``) until its usage arrives. An upstream that cuts the stream is
+  recorded with what was seen, flagged partial. An upstream that cannot be reached gets the
+  agent a 502/504 in the provider's error shape.
+* Other paths (Claude's ``HEAD /`` preflight, model lists, token counting) pass through
+  unmetered and unrecorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final, cast
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from fleet.clock import Clock, SystemClock
+from fleet.loopback import HOST, AgentSecrets, listen
+from fleet.metering.config import MeteringSettings, PriceTable, ProviderApi, ProviderRoute
+from fleet.metering.events import Outcome, QuotaSignal, Tokens, UsageEvent
+from fleet.metering.policy import ALLOW, AllowAll, Hold, Policy, Refuse, RequestInfo, Rewrite
+from fleet.metering.recorder import Recorder, Sink
+from fleet.metering.shapes import error_response
+from fleet.metering.signals import SignalTracker
+from fleet.metering.sse import SseParser
+from fleet.metering.usage import Api, UsageReader, api_of
+from fleet.names import AgentName, is_agent_name
+
+log = logging.getLogger(__name__)
+
+STATE_FILE: Final = "metering.json"
+MAX_REQUEST: Final = 64 * 1024 * 1024  # bytes; Claude Code's requests are ~100 KB
+MAX_BODY_COPY: Final = 32 * 1024 * 1024  # a non-streamed answer larger than this is unmetered
+_HOP_BY_HOP: Final = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+_NOT_FORWARDED: Final = _HOP_BY_HOP | {"host", "content-length", "accept-encoding"}
+_NOT_RETURNED: Final = _HOP_BY_HOP | {"content-length"}
+_INVALID_NAME: Final = "<invalid>"
+_CLIENT_GONE = (ConnectionResetError, ConnectionError, aiohttp.ClientConnectionResetError)
+
+
+class MeteringProxy:
+    """The proxy on 127.0.0.1. ``sink`` receives batches of what was metered (normally
+    ``Ledger.record_metering``)."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        routes: Mapping[str, ProviderRoute],
+        sink: Sink,
+        settings: MeteringSettings | None = None,
+        prices: PriceTable | None = None,
+        policy: Policy | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self._secrets = AgentSecrets(state_dir / STATE_FILE, "metering")
+        self._routes = dict(routes)
+        self._settings = settings or MeteringSettings()
+        self._prices = prices or PriceTable()
+        self.policy: Policy = policy or AllowAll()
+        self._clock: Clock = clock or SystemClock()
+        self.recorder = Recorder(sink, interval=self._settings.flush_interval)
+        self._signals = SignalTracker()
+        self._session: aiohttp.ClientSession | None = None
+        self._runner: web.AppRunner | None = None
+        self._port: int | None = None
+        self._warned: set[str] = set()
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("MeteringProxy is not started")
+        return self._port
+
+    @property
+    def running(self) -> bool:
+        return self._runner is not None
+
+    async def start(self) -> None:
+        """Load the agents' keys and listen, on the saved port when it is free."""
+        if self._runner is not None:
+            raise RuntimeError("MeteringProxy is already started")
+        saved_port = self._secrets.load()
+        preferred = self._settings.port or saved_port or 0
+        sock, refused = listen(preferred, "metering proxy")
+        self._port = sock.getsockname()[1]
+        if refused is not None:
+            log.warning(
+                "metering port %d is not available (%s); listening on %d instead: agents "
+                "still running from before reach the old port until they are restarted",
+                preferred,
+                refused.strerror or refused,
+                self._port,
+            )
+        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
+        self._session = aiohttp.ClientSession(
+            connector=connector, auto_decompress=False, trust_env=False
+        )
+        app = web.Application(client_max_size=MAX_REQUEST)
+        app.router.add_route("*", "/a/{agent}/{provider}/{key}/{tail:.*}", self._handle)
+        app.router.add_route("*", "/a/{agent}/{provider}/{key}", self._handle)
+        app.router.add_route("*", "/{tail:.*}", self._stray)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+        try:
+            await runner.setup()
+            await web.SockSite(runner, sock).start()
+            self._secrets.save_port(self._port)
+        except BaseException:
+            await runner.cleanup()
+            await self._session.close()
+            sock.close()
+            raise
+        self._runner = runner
+        self.recorder.start()
+        log.info("metering proxy listening on http://%s:%d", HOST, self._port)
+
+    async def stop(self) -> None:
+        """Stop listening (requests in flight get a moment to finish), then write every
+        metered request to the ledger."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        await self.recorder.stop()
+
+    # -- agents ------------------------------------------------------------------------
+
+    def urls_for(self, agent: str) -> dict[str, str]:
+        """``agent``'s base URL for each provider (issuing its key if it has none)."""
+        key = self._secrets.issue(agent)
+        return {name: f"http://{HOST}:{self.port}/a/{agent}/{name}/{key}" for name in self._routes}
+
+    def revoke(self, agent: str) -> bool:
+        """Refuse ``agent``'s requests from now on; whether it had a key."""
+        return self._secrets.revoke(agent)
+
+    # -- requests ----------------------------------------------------------------------
+
+    async def _stray(self, request: web.Request) -> web.StreamResponse:
+        api = api_of(request.method, request.path)
+        shape = ProviderApi.ANTHROPIC if api == "anthropic" else ProviderApi.OPENAI
+        return error_response(
+            shape,
+            404,
+            "Fleetwarden metering proxy: this is not an agent URL; agents' base URLs look "
+            "like /a/<agent>/<provider>/<key>, as Fleetwarden sets them",
+        )
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        at = self._clock.now()
+        raw_agent = request.match_info["agent"]
+        provider = request.match_info["provider"]
+        tail = request.match_info.get("tail", "")
+        api = api_of(request.method, tail)
+        route = self._routes.get(provider)
+        agent = self._secrets.matches(raw_agent, request.match_info["key"])
+        shape = route.api if route else _shape_of(api)
+        if route is None or agent is None:
+            named = raw_agent if is_agent_name(raw_agent) else _INVALID_NAME
+            why = f"no provider {provider!r}" if route is None else "unknown agent or wrong key"
+            self._warn_once(f"{named}/{provider}", "refused a request for %s: %s", why)
+            meter = _Meter(at, started, named, provider, api or "", stream=False)
+            self._record(meter.refused(403, why))
+            return error_response(
+                shape,
+                403,
+                f"Fleetwarden metering proxy: {why}; the agent's base URL must be the one "
+                "Fleetwarden gave it (restart the agent to get a fresh one)",
+            )
+        if api is None:
+            return await self._forward(request, route, tail, await request.read(), None)
+        return await self._metered(request, route, agent, api, tail, at, started)
+
+    async def _metered(
+        self,
+        request: web.Request,
+        route: ProviderRoute,
+        agent: AgentName,
+        api: Api,
+        tail: str,
+        at: datetime,
+        started: float,
+    ) -> web.StreamResponse:
+        body = await request.read()
+        payload = _json_object(body)
+        model = payload.get("model") if payload is not None else None
+        model = model if isinstance(model, str) else None
+        stream = payload is not None and payload.get("stream") is True
+        meter = _Meter(at, started, agent, route.name, api, stream, requested_model=model)
+        info = RequestInfo(agent, route.name, api, model, stream, at)
+        verdict = await self._verdict(info)
+        if isinstance(verdict, Refuse):
+            self._record(meter.refused(429, verdict.reason))
+            return error_response(
+                route.api,
+                429,
+                f"Fleetwarden: {verdict.reason}",
+                retry_after=verdict.retry_after,
+            )
+        changed = False
+        if isinstance(verdict, Rewrite) and payload is not None and verdict.model != model:
+            payload["model"] = verdict.model
+            meter.requested_model, meter.rewritten_from = verdict.model, model
+            changed = True
+        if api == "chat" and stream and payload is not None and not _asks_usage(payload):
+            options = payload.get("stream_options")
+            payload["stream_options"] = {
+                **(options if isinstance(options, dict) else {}),
+                "include_usage": True,
+            }
+            meter.hide_usage_chunk = changed = True
+        if changed:
+            body = json.dumps(payload).encode()
+        elif payload is None:
+            meter.reason = "the request body is not a JSON object"
+        return await self._forward(request, route, tail, body, meter)
+
+    async def _verdict(self, info: RequestInfo) -> Hold | Refuse | Rewrite | None:
+        """Ask the policy, waiting out holds up to ``max_hold``; ``None`` means allow."""
+        waited = 0.0
+        while True:
+            verdict = self.policy.decide(replace(info, at=self._clock.now()))
+            if verdict is ALLOW or not isinstance(verdict, Hold):
+                return None if not isinstance(verdict, Refuse | Rewrite) else verdict
+            wait = (verdict.until - self._clock.now()).total_seconds()
+            if waited + wait > self._settings.max_hold:
+                return Refuse(wait, f"held until {verdict.until:%H:%M:%S} UTC: {verdict.reason}")
+            waited += max(wait, 0.0)
+            await asyncio.sleep(max(wait, 0.0))
+
+    async def _forward(
+        self,
+        request: web.Request,
+        route: ProviderRoute,
+        tail: str,
+        body: bytes,
+        meter: _Meter | None,
+    ) -> web.StreamResponse:
+        assert self._session is not None
+        url = route.upstream.rstrip("/") + "/" + tail
+        if request.query_string:
+            url += "?" + request.query_string
+        timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=self._settings.connect_timeout,
+            sock_read=self._settings.read_timeout,
+        )
+        try:
+            upstream = await self._session.request(
+                request.method,
+                url,
+                headers=_request_headers(request.headers),
+                data=body,
+                timeout=timeout,
+                allow_redirects=False,
+            )
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            status = 504 if isinstance(exc, TimeoutError) else 502
+            why = "timed out" if status == 504 else f"unreachable ({type(exc).__name__})"
+            if meter is not None:
+                self._record(meter.failed(status, Outcome.UNREACHABLE, f"upstream {why}"))
+            log.warning("%s upstream %s for a request to %s", route.name, why, tail or "/")
+            return error_response(
+                route.api, status, f"Fleetwarden metering proxy: the {route.name} upstream {why}"
+            )
+        try:
+            return await self._relay(request, upstream, meter)
+        finally:
+            upstream.release()
+
+    async def _relay(
+        self, request: web.Request, upstream: aiohttp.ClientResponse, meter: _Meter | None
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+        for name, value in upstream.headers.items():
+            if name.lower() not in _NOT_RETURNED:
+                response.headers.add(name, value)
+        if meter is None:
+            if upstream.content_length is not None:
+                response.content_length = upstream.content_length
+            await response.prepare(request)
+            async for chunk in upstream.content.iter_any():
+                await response.write(chunk)
+            await response.write_eof()
+            return response
+        signals = self._signals.extract(
+            upstream.headers, agent=meter.agent, provider=meter.provider, at=meter.at
+        )
+        meter.start_answer(upstream)
+        if upstream.content_length is not None and not meter.hide_usage_chunk:
+            response.content_length = upstream.content_length
+        try:
+            await response.prepare(request)
+            await self._pump(request, response, upstream, meter)
+        finally:
+            self._record(meter.finish(), signals)
+        return response
+
+    async def _pump(
+        self,
+        request: web.Request,
+        response: web.StreamResponse,
+        upstream: aiohttp.ClientResponse,
+        meter: _Meter,
+    ) -> None:
+        """Copy the answer to the agent while metering it; drain after the agent leaves."""
+        client = True
+        drain_until = 0.0
+        content = upstream.content
+        while True:
+            try:
+                if client:
+                    chunk = await content.readany()
+                else:
+                    left = drain_until - time.perf_counter()
+                    if left <= 0 or meter.reader.complete:
+                        meter.drained(left > 0)
+                        return
+                    async with asyncio.timeout(left):
+                        chunk = await content.readany()
+            except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
+                if isinstance(exc, TimeoutError):  # aiohttp's read timeout is both
+                    meter.cut(f"upstream silent for {self._settings.read_timeout:g} s")
+                else:
+                    meter.cut(f"upstream cut the answer ({type(exc).__name__})")
+                break
+            except TimeoutError:
+                if client:
+                    meter.cut(f"upstream silent for {self._settings.read_timeout:g} s")
+                    break
+                meter.drained(False)
+                return
+            if not chunk:
+                rest = meter.eof()
+                if client:
+                    with contextlib.suppress(*_CLIENT_GONE):
+                        if rest:
+                            await response.write(rest)
+                        await response.write_eof()
+                return
+            out = meter.take(chunk)
+            if client and out:
+                try:
+                    await response.write(out)
+                except _CLIENT_GONE:
+                    client = False
+                    meter.client_left()
+                    drain_until = time.perf_counter() + self._settings.drain_timeout
+        # The upstream broke off: break off the agent's answer too, so it sees a cut
+        # rather than a clean end it would trust.
+        if client and request.transport is not None:
+            request.transport.close()
+
+    # -- bookkeeping -------------------------------------------------------------------
+
+    def _record(self, event: UsageEvent, signals: list[QuotaSignal] | None = None) -> None:
+        models = (event.served_model, event.requested_model)
+        if event.tokens.total and event.outcome is not Outcome.REFUSED:
+            cost = self._prices.cost(models, event.tokens)
+            event = replace(event, cost_usd=cost, priced=cost is not None)
+        self.recorder.add(event, signals or ())
+
+    def _warn_once(self, key: str, message: str, why: str) -> None:
+        if key in self._warned or len(self._warned) >= 256:
+            log.debug(message, key, why)
+            return
+        self._warned.add(key)
+        log.warning(message, key, why)
+
+
+@dataclass(slots=True)
+class _Meter:
+    """The metering of one request in flight."""
+
+    at: datetime
+    started: float
+    agent: str
+    provider: str
+    api: str
+    stream: bool
+    requested_model: str | None = None
+    rewritten_from: str | None = None
+    hide_usage_chunk: bool = False
+    reason: str = ""
+    status: int = 0
+    ttfb: float | None = None
+    request_id: str | None = None
+    outcome: Outcome | None = None
+    _reader: UsageReader | None = None
+    _parser: SseParser | None = None
+    _body: bytearray | None = None
+    _inflate: Any = None  # a zlib decompressor when the upstream compressed anyway
+    _gone: bool = False
+
+    @property
+    def reader(self) -> UsageReader:
+        assert self._reader is not None
+        return self._reader
+
+    def start_answer(self, upstream: aiohttp.ClientResponse) -> None:
+        headers: CIMultiDictProxy[str] = upstream.headers
+        self.status = upstream.status
+        self.request_id = headers.get("request-id") or headers.get("x-request-id")
+        self._reader = UsageReader(cast(Api, self.api))  # only model requests get here
+        if upstream.status >= 400:
+            self._body = bytearray()
+            return
+        encoding = headers.get("content-encoding", "identity").lower()
+        if encoding in ("gzip", "x-gzip", "deflate"):
+            self._inflate = zlib.decompressobj(47 if "gzip" in encoding else zlib.MAX_WBITS)
+        elif encoding != "identity":
+            self.reason = f"the answer is {encoding}-encoded, which the proxy cannot read"
+            return
+        if headers.get("content-type", "").startswith("text/event-stream"):
+            self._parser = SseParser()
+        else:
+            self._body = bytearray()
+
+    def take(self, chunk: bytes) -> bytes:
+        """Meter ``chunk``; return what of it the agent gets (all of it, but for a usage
+        chunk the agent did not ask for)."""
+        if self.ttfb is None:
+            self.ttfb = time.perf_counter() - self.started
+        plain = chunk
+        if self._inflate is not None:
+            try:
+                plain = self._inflate.decompress(chunk)
+            except zlib.error:
+                self._inflate, self._parser, self._body = None, None, None
+                self.reason = "the compressed answer could not be decoded"
+                return chunk
+        if self._parser is not None:
+            if self._parser.broken is not None:
+                return chunk
+            reader = self.reader
+            events = self._parser.feed(plain)
+            if not self.hide_usage_chunk or self._inflate is not None:
+                for event in events:
+                    reader.on_event(event.name, event.data)
+                return chunk
+            out: list[bytes] = []
+            for event in events:
+                reader.on_event(event.name, event.data)
+                if not reader.usage_chunk:
+                    out.append(event.raw)
+            if self._parser.broken is not None:
+                out.append(self._parser.finish())
+            return b"".join(out)
+        if self._body is not None:
+            if len(self._body) + len(plain) <= MAX_BODY_COPY:
+                self._body += plain
+            else:
+                self._body = None
+                self.reason = f"the answer is over {MAX_BODY_COPY} bytes"
+        return chunk
+
+    def eof(self) -> bytes:
+        """The answer ended; return what of it is still to be passed on (the unterminated
+        end of a stream whose events are passed on one by one)."""
+        rest = b""
+        if self._parser is not None:
+            rest = self._parser.finish()
+            if not self.hide_usage_chunk or self._inflate is not None:
+                rest = b""  # already passed on as it came
+        if self._body is not None and self.status < 400:
+            self.reader.on_body(bytes(self._body))
+        return rest
+
+    def cut(self, why: str) -> None:
+        self.outcome, self.reason = Outcome.PARTIAL, why
+
+    def client_left(self) -> None:
+        self._gone = True
+
+    def drained(self, in_time: bool) -> None:
+        if not in_time and not self.reader.complete:
+            self.cut("the agent hung up and the upstream did not finish within the drain time")
+
+    def finish(self) -> UsageEvent:
+        reader = self.reader
+        tokens = reader.tokens
+        outcome, reason = self._judge(reader, tokens)
+        return self._event(
+            self.status,
+            outcome,
+            reason,
+            tokens or Tokens(),
+            served=reader.served_model,
+            partial=outcome is Outcome.PARTIAL,
+        )
+
+    def _judge(self, reader: UsageReader, tokens: Tokens | None) -> tuple[Outcome, str]:
+        gone = "; the agent hung up mid-answer and the rest was drained" if self._gone else ""
+        if self.status >= 400:
+            detail = _error_detail(bytes(self._body or b""))
+            return Outcome.UPSTREAM_ERROR, f"upstream answered {self.status}{detail}"
+        if self.outcome is Outcome.PARTIAL:
+            return Outcome.PARTIAL, self.reason + gone
+        if self._parser is not None and self._parser.broken is not None:
+            return Outcome.UNMETERED, f"malformed stream: {self._parser.broken}"
+        if reader.failure is not None:
+            return Outcome.UPSTREAM_ERROR, f"the provider reported an error: {reader.failure}"
+        if tokens is None or reader.problem is not None:
+            why = reader.problem or self.reason or "the answer carried no usage"
+            return Outcome.UNMETERED, why
+        if not reader.complete:
+            return Outcome.PARTIAL, "the answer ended before its final event" + gone
+        return Outcome.OK, (self.reason + gone).lstrip("; ")
+
+    def refused(self, status: int, why: str) -> UsageEvent:
+        return self._event(status, Outcome.REFUSED, why, Tokens())
+
+    def failed(self, status: int, outcome: Outcome, why: str) -> UsageEvent:
+        return self._event(status, outcome, why, Tokens())
+
+    def _event(
+        self,
+        status: int,
+        outcome: Outcome,
+        reason: str,
+        tokens: Tokens,
+        *,
+        served: str | None = None,
+        partial: bool = False,
+    ) -> UsageEvent:
+        elapsed = time.perf_counter() - self.started
+        return UsageEvent(
+            at=self.at,
+            agent=self.agent,
+            provider=self.provider,
+            api=self.api,
+            requested_model=self.requested_model,
+            served_model=served,
+            tokens=tokens,
+            stream=self.stream,
+            status=status,
+            outcome=outcome,
+            latency_ms=round(elapsed * 1000, 3),
+            ttfb_ms=None if self.ttfb is None else round(self.ttfb * 1000, 3),
+            request_id=self.request_id,
+            partial=partial,
+            reason=reason,
+            rewritten_from=self.rewritten_from,
+        )
+
+
+def _request_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
+    named = {
+        token.strip().lower()
+        for value in headers.getall("connection", [])
+        for token in value.split(",")
+    }
+    out: CIMultiDict[str] = CIMultiDict()
+    for name, value in headers.items():
+        lower = name.lower()
+        if lower not in _NOT_FORWARDED and lower not in named:
+            out.add(name, value)
+    out["Accept-Encoding"] = "identity"
+    return out
+
+
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    try:
+        value = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _asks_usage(payload: Mapping[str, Any]) -> bool:
+    options = payload.get("stream_options")
+    return isinstance(options, dict) and options.get("include_usage") is True
+
+
+def _shape_of(api: str | None) -> ProviderApi:
+    return ProviderApi.ANTHROPIC if api == "anthropic" else ProviderApi.OPENAI
+
+
+def _error_detail(body: bytes) -> str:
+    """``: <type>: <message>`` from a provider's error body, if it has one."""
+    payload = _json_object(body[:65536])
+    error = payload.get("error") if payload else None
+    if not isinstance(error, dict):
+        return ""
+    parts = [str(error[key]) for key in ("type", "message") if error.get(key)]
+    return (": " + ": ".join(parts))[:240] if parts else ""

@@ -1,0 +1,108 @@
+"""Batched writes of what the proxy metered: requests never wait on the ledger.
+
+The proxy hands each finished request to :meth:`Recorder.add` (no await, no I/O); a
+background task writes whatever has gathered every ``interval`` seconds, in one
+transaction. ``stop`` writes the rest, so a clean shutdown loses nothing; a write that fails
+is retried with the next batch, and only a failure at shutdown after retries gives up, with
+the count of what was lost in the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Final
+
+from fleet.metering.events import QuotaSignal, UsageEvent
+
+log = logging.getLogger(__name__)
+
+Sink = Callable[[Sequence[UsageEvent], Sequence[QuotaSignal]], Awaitable[None]]
+MAX_PENDING: Final = 200_000  # rows held while the ledger fails; beyond it the oldest go
+_FINAL_ATTEMPTS: Final = 5
+
+
+class Recorder:
+    def __init__(self, sink: Sink, *, interval: float = 0.5) -> None:
+        self._sink = sink
+        self._interval = interval
+        self._usage: list[UsageEvent] = []
+        self._signals: list[QuotaSignal] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._written = asyncio.Condition()
+        self._generation = 0  # batches written so far
+        self.dropped = 0
+
+    def add(self, event: UsageEvent, signals: Sequence[QuotaSignal] = ()) -> None:
+        self._usage.append(event)
+        self._signals.extend(signals)
+        if len(self._usage) + len(self._signals) > MAX_PENDING:
+            excess = len(self._usage) - MAX_PENDING // 2
+            if excess > 0:
+                del self._usage[:excess]
+                self.dropped += excess
+                log.error("the ledger is not taking usage; dropped %d oldest events", excess)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="metering-recorder")
+
+    async def flush(self) -> None:
+        """Wait until everything added before this call is in the ledger."""
+        if self._task is None:
+            await self._write_all()
+            return
+        async with self._written:
+            target = self._generation + 2  # the batch in flight may predate our rows
+            self._wake.set()
+            await self._written.wait_for(lambda: self._generation >= target)
+
+    async def stop(self) -> None:
+        """Stop the background task and write what is left."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for attempt in range(_FINAL_ATTEMPTS):
+            try:
+                await self._write_all()
+                return
+            except Exception:
+                log.exception("could not write metered usage (attempt %d)", attempt + 1)
+                await asyncio.sleep(0.2 * (attempt + 1))
+        lost = len(self._usage)
+        log.error("gave up writing %d metered requests at shutdown", lost)
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._interval):
+                    await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self._write_all()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("could not write metered usage; will retry")
+                continue
+            async with self._written:
+                self._generation += 1
+                self._written.notify_all()
+
+    async def _write_all(self) -> None:
+        usage, signals = self._usage, self._signals
+        if not usage and not signals:
+            return
+        self._usage, self._signals = [], []
+        try:
+            await self._sink(usage, signals)
+        except BaseException:
+            # Put them back in front, in order, for the next attempt.
+            self._usage[:0] = usage
+            self._signals[:0] = signals
+            raise

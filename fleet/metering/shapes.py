@@ -1,0 +1,48 @@
+"""Errors the proxy itself answers with, in the provider's own JSON shape, so an agent's CLI
+shows them as it would show the provider's."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from aiohttp import web
+
+from fleet.metering.config import ProviderApi
+
+_ANTHROPIC_TYPES = {
+    403: "permission_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+    502: "api_error",
+    504: "api_error",
+}
+_OPENAI_TYPES = {
+    403: ("invalid_request_error", "forbidden"),
+    404: ("invalid_request_error", "not_found"),
+    429: ("requests", "rate_limit_exceeded"),
+    502: ("server_error", "bad_gateway"),
+    504: ("server_error", "timeout"),
+}
+
+
+def error_response(
+    api: ProviderApi, status: int, message: str, *, retry_after: float | None = None
+) -> web.Response:
+    """``status`` with ``message`` as ``api``'s error body (and ``retry-after`` if given)."""
+    body: dict[str, object]
+    if api is ProviderApi.ANTHROPIC:
+        kind = _ANTHROPIC_TYPES.get(status, "api_error")
+        body = {"type": "error", "error": {"type": kind, "message": message}}
+    else:
+        kind, code = _OPENAI_TYPES.get(status, ("server_error", None))
+        body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
+    headers = {"x-fleetwarden-proxy": "1"}
+    if retry_after is not None:
+        headers["retry-after"] = str(max(1, math.ceil(retry_after)))
+    return web.Response(
+        status=status,
+        body=json.dumps(body).encode(),
+        content_type="application/json",
+        headers=headers,
+    )
