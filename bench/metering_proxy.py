@@ -1,27 +1,29 @@
 """Benchmark: a streamed LLM request direct, through Fleetwarden's metering proxy, through LiteLLM.
 
 One run starts, each in its own process: the fake provider (:mod:`bench.metering_fake`,
-a realistic ~300-token answer streamed as ~250 SSE deltas), Fleetwarden's metering
-proxy in front of it (:mod:`bench.metering_server`, with a real ledger in a temporary
+a realistic ~300-token answer streamed as 248 SSE deltas), Fleetwarden's metering proxy
+in front of it (:mod:`bench.metering_server`, with a real ledger in the temporary
 directory) and LiteLLM's proxy in front of it (``bench/.venv-litellm``, made by
 ``bench/litellm/setup.sh`` when missing; its built-in ``/anthropic/`` pass-through
 route, no database, bound to 127.0.0.1). This process is the client: aiohttp, one
-keep-alive connection pool per path and concurrency level.
+keep-alive pool per path and concurrency level.
 
 Every path gets the same request, an Anthropic Messages stream (``POST …/v1/messages``,
 ``stream: true``, ``x-api-key`` and ``anthropic-version`` headers; only the key differs:
 the fake's for direct and Fleetwarden, LiteLLM's master key for LiteLLM), and must answer
-the fake's exact bytes. Per request: TTFB = send → first byte of the SSE body; total =
-send → end of the body. Paths run one after another, never at the same time: for each
-concurrency level (1, then ``--concurrency``), direct, Fleetwarden, LiteLLM, each after
-its own uncounted warm-up. Reported per path and level: TTFB and total p50/p99,
-requests/s (measured requests / wall time), CPU per request of the client, the fake and
-the proxy; per proxy its VmRSS idle and at the end and its VmHWM (peak); and the ratios:
-Fleetwarden's TTFB p50 over direct in ms (goal ≤ 1 ms) and Fleetwarden's throughput over
-LiteLLM's (goal ≥ 5×). A proxy that cannot be started is skipped, with the reason.
+with the fake's exact length and final event. Per request: TTFB = send → first bytes of
+the SSE body; total = send → end of the body. At concurrency 1, then ``--concurrency``:
+each path's uncounted warm-up, then ``--rounds`` rounds in which the paths take turns
+(never two at once) with their share of the requests. Reported per path and level: TTFB
+and total p50/p99, requests/s (requests / wall time of the path's turns), CPU per request
+of the client, the fake and the proxy; per proxy its VmRSS idle and at the end and its
+VmHWM (peak); Fleetwarden's TTFB p50 over direct in ms (goal ≤ 1 ms), Fleetwarden's
+throughput over LiteLLM's (goal ≥ 5×) and LiteLLM's CPU per request over Fleetwarden's;
+and the usage rows in Fleetwarden's ledger afterwards. A proxy that cannot be started or
+does not answer is skipped, with the reason; the rest runs.
 
     python -m bench.metering_proxy [--requests 300] [--concurrent-requests 2000]
-        [--concurrency 32] [--json out.json] [--no-litellm]
+        [--concurrency 32] [--rounds 10] [--json out.json] [--no-litellm]
 """
 
 from __future__ import annotations
@@ -49,7 +51,6 @@ from typing import Any
 import aiohttp
 
 from bench.metering_fake import TEXT
-from bench.metering_server import LEDGER
 from bench.processes import BenchError, Child, cpu_seconds
 from tests.fakes.sse import pieces
 from tests.integration.console_bot import clean_env
@@ -59,6 +60,7 @@ LITELLM_VENV = REPO_ROOT / "bench" / ".venv-litellm"
 LITELLM_SETUP = REPO_ROOT / "bench" / "litellm" / "setup.sh"
 LITELLM_CONFIG = REPO_ROOT / "bench" / "litellm" / "config.yaml"
 PATHS = ("direct", "fleetwarden", "litellm")
+FLEETWARDEN_LEDGER = "fleetwarden-ledger.db"  # in the temporary directory
 PROVIDER_KEY = "sk-ant-bench-not-a-real-key"
 LITELLM_MASTER_KEY = "sk-litellm-bench-master"
 ANTHROPIC_VERSION = "2023-06-01"
@@ -271,16 +273,19 @@ async def fetch(
     """One streamed request: its timings and the size of the body it got."""
     headers = target.headers()
     t0 = time.perf_counter()
-    async with session.post(target.url, data=body, headers=headers) as response:
-        if response.status != 200:
-            text = (await response.read())[:500].decode(errors="replace")
-            raise BenchError(f"{target.name}: HTTP {response.status}: {text}")
-        first = await response.content.readany()
-        t1 = time.perf_counter()
-        size, tail = len(first), first[-len(END_OF_STREAM) :]
-        while chunk := await response.content.readany():
-            size += len(chunk)
-            tail = (tail + chunk)[-len(END_OF_STREAM) :]
+    try:
+        async with session.post(target.url, data=body, headers=headers) as response:
+            if response.status != 200:
+                text = (await response.read())[:500].decode(errors="replace")
+                raise BenchError(f"{target.name}: HTTP {response.status}: {text}")
+            first = await response.content.readany()
+            t1 = time.perf_counter()
+            size, tail = len(first), first[-len(END_OF_STREAM) :]
+            while chunk := await response.content.readany():
+                size += len(chunk)
+                tail = (tail + chunk)[-len(END_OF_STREAM) :]
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise BenchError(f"{target.name}: {type(exc).__name__}: {exc}") from exc
     t2 = time.perf_counter()
     if tail != END_OF_STREAM or (expected is not None and size != expected):
         raise BenchError(
@@ -310,9 +315,12 @@ async def load(
             samples.append(sample)
 
     t0 = time.perf_counter()
-    async with asyncio.TaskGroup() as group:
-        for _ in range(min(concurrency, count)):
-            group.create_task(worker())
+    try:
+        async with asyncio.TaskGroup() as group:
+            for _ in range(min(concurrency, count)):
+                group.create_task(worker())
+    except* BenchError as failed:  # the first is enough: the run is over
+        raise failed.exceptions[0] from None
     return samples, time.perf_counter() - t0
 
 
@@ -474,7 +482,9 @@ async def start_litellm(root: Path, upstream: str, children: dict[str, Child]) -
         LITELLM_LOG="ERROR",
     )
     argv = [str(LITELLM_VENV / "bin" / "litellm"), "--config", str(LITELLM_CONFIG)]
-    argv += ["--host", "127.0.0.1", "--port", str(port)]
+    # Keep-alive 75 s, aiohttp's default (the fake's and Fleetwarden's servers), not
+    # uvicorn's 5 s: idle between turns, the pool would race the server's close.
+    argv += ["--host", "127.0.0.1", "--port", str(port), "--keepalive_timeout", "75"]
     child = Child("litellm", argv, cwd=workdir, env=env, log=workdir / "stderr.log")
     children["litellm"] = child
     base = f"http://127.0.0.1:{port}"
@@ -489,7 +499,8 @@ async def start_fleetwarden(
     state.mkdir()
     paths = [] if args.fleetwarden_src is None else [str(args.fleetwarden_src)]
     env = child_env(PYTHONPATH=os.pathsep.join([*paths, str(REPO_ROOT)]))
-    argv = [sys.executable, "-m", "bench.metering_server", upstream, str(state)]
+    ledger = root / FLEETWARDEN_LEDGER
+    argv = [sys.executable, "-m", "bench.metering_server", upstream, str(state), str(ledger)]
     # cwd: not the repository, which ``-m`` would put first on sys.path, before a --src.
     child = Child("fleetwarden", argv, cwd=state, env=env, log=root / "fleetwarden.log")
     children["fleetwarden"] = child
@@ -547,8 +558,8 @@ async def run(args: argparse.Namespace, root: Path) -> Result:
                     else:
                         target = await start_litellm(root, upstream, children)
                     await fetch(session, target, body, expected)  # it works end to end
-                except (BenchError, aiohttp.ClientError, TimeoutError) as exc:
-                    result.skipped[name] = f"{type(exc).__name__}: {exc}"
+                except BenchError as exc:
+                    result.skipped[name] = str(exc)
                     if name in children:
                         children.pop(name).stop()
                     continue
@@ -569,7 +580,7 @@ async def run(args: argparse.Namespace, root: Path) -> Result:
                 }
         if "fleetwarden" in children:
             children["fleetwarden"].stop()  # flushes the proxy's pending ledger writes
-            result.ledger_usage_rows = usage_rows(root / "fleetwarden" / LEDGER)
+            result.ledger_usage_rows = usage_rows(root / FLEETWARDEN_LEDGER)
         result.ratios = ratios(result, args.concurrency)
         return result
     finally:
@@ -587,7 +598,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--concurrency", type=int, default=32, help="the loaded level")
     parser.add_argument("--warmup", type=int, default=50, help="uncounted requests per path+level")
-    parser.add_argument("--rounds", type=int, default=5, help="the paths take turns this often")
+    parser.add_argument("--rounds", type=int, default=10, help="the paths take turns this often")
     parser.add_argument("--prompt-kib", type=int, default=16, help="request body size")
     parser.add_argument(
         "--event-delay-ms", type=float, default=0.0, help="the fake's pause between SSE events"

@@ -1,13 +1,13 @@
 """Fleetwarden's metering proxy for :mod:`bench.metering_proxy`, in a process of its own.
 
-Opens a real ledger (``STATE_DIR/ledger.db``), starts
+Opens a real ledger at ``LEDGER``, starts
 :class:`fleet.metering.proxy.MeteringProxy` on 127.0.0.1 with one provider route,
 ``anthropic`` → ``UPSTREAM``, recording into that ledger, and prints the per-agent base
 URL of the agent ``bench-1`` for that provider as one line on stdout. Serves until
 SIGTERM or SIGINT, then stops the proxy (which flushes its pending ledger writes) and
 closes the ledger.
 
-    python -m bench.metering_server UPSTREAM STATE_DIR
+    python -m bench.metering_server UPSTREAM STATE_DIR LEDGER
 """
 
 from __future__ import annotations
@@ -25,15 +25,14 @@ from fleet.metering.config import ProviderApi, ProviderRoute
 from fleet.metering.proxy import MeteringProxy
 
 AGENT = "bench-1"
-LEDGER = "ledger.db"
 
 
-async def serve(upstream: str, state_dir: Path) -> None:
+async def serve(upstream: str, state_dir: Path, ledger_path: Path) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    ledger = await Ledger.open(state_dir / LEDGER, SystemClock())
+    ledger = await Ledger.open(ledger_path, SystemClock())
     try:
         route = ProviderRoute(name="anthropic", upstream=upstream, api=ProviderApi.ANTHROPIC)
         proxy = MeteringProxy(state_dir, routes={"anthropic": route}, sink=ledger.record_metering)
@@ -52,9 +51,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m bench.metering_server", description=__doc__.splitlines()[0]
     )
     parser.add_argument("upstream", help="the provider's base URL, e.g. http://127.0.0.1:PORT")
-    parser.add_argument("state_dir", type=Path, help="the proxy's state and the ledger go here")
+    parser.add_argument("state_dir", type=Path, help="the proxy's state (agents' keys, port)")
+    parser.add_argument("ledger", type=Path, help="the ledger file (created)")
     args = parser.parse_args(argv)
-    asyncio.run(serve(args.upstream, args.state_dir))
+    asyncio.run(serve(args.upstream, args.state_dir, args.ledger))
     return 0
 
 

@@ -29,7 +29,7 @@ from typing import Final
 
 from aiohttp import web
 
-from fleet.loopback import HOST, AgentSecrets, listen, token_matches
+from fleet.loopback import HOST, AgentSecrets, serve, token_matches
 from fleet.names import AgentName, agent_name, is_agent_name
 
 log = logging.getLogger(__name__)
@@ -112,30 +112,15 @@ class HeartbeatServer:
         """Load the saved tokens and listen, on the saved port when it is free."""
         if self._state is not HeartbeatState.NEW:
             raise RuntimeError(f"HeartbeatServer.start() called in state {self._state.value}")
-        saved_port = self._secrets.load()
-        preferred = self._wanted_port or saved_port or 0
-        sock, refused = listen(preferred, "heartbeat endpoint")
-        self._port = sock.getsockname()[1]
-        if refused is not None:
-            log.warning(
-                "heartbeat port %d is not available (%s); listening on %d instead: agents "
-                "still running from before the restart post to the old port, so their "
-                "heartbeats will be missed until they are restarted",
-                preferred,
-                refused.strerror or refused,
-                self._port,
-            )
         app = web.Application(client_max_size=MAX_BODY)
         app.router.add_post("/heartbeat/{agent}", self._handle)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        try:
-            await runner.setup()
-            await web.SockSite(runner, sock).start()
-            self._secrets.save_port(self._port)
-        except BaseException:
-            await runner.cleanup()
-            sock.close()
-            raise
+        runner, self._port = await serve(
+            app,
+            self._secrets,
+            wanted_port=self._wanted_port,
+            what="heartbeat endpoint",
+            shutdown_timeout=1.0,
+        )
         self._runner = runner
         self._state = HeartbeatState.RUNNING
         log.info("heartbeat endpoint listening on http://%s:%d", HOST, self._port)

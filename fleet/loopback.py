@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
+from aiohttp import web
+
 from fleet.errors import FleetError
 from fleet.names import AgentName, agent_name, is_agent_name
 
@@ -88,6 +90,43 @@ class AgentSecrets:
         agent = AgentName(raw_name) if is_agent_name(raw_name) else None
         expected = None if agent is None else self._tokens.get(agent)
         return agent if token_matches(expected, given) else None
+
+
+async def serve(
+    app: web.Application,
+    secrets: AgentSecrets,
+    *,
+    wanted_port: int,
+    what: str,
+    shutdown_timeout: float,
+) -> tuple[web.AppRunner, int]:
+    """Load ``secrets`` and serve ``app`` on 127.0.0.1: on ``wanted_port``, else the port
+    saved last time, else any free one (with a warning when the saved one is taken, as
+    agents still running from before use it). Returns the runner and the port."""
+    saved_port = secrets.load()
+    preferred = wanted_port or saved_port or 0
+    sock, refused = listen(preferred, what)
+    port: int = sock.getsockname()[1]
+    if refused is not None:
+        log.warning(
+            "%s: port %d is not available (%s); listening on %d instead: agents still "
+            "running from before use the old port, so what they send is missed until "
+            "they are restarted",
+            what,
+            preferred,
+            refused.strerror or refused,
+            port,
+        )
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
+    try:
+        await runner.setup()
+        await web.SockSite(runner, sock).start()
+        secrets.save_port(port)
+    except BaseException:
+        await runner.cleanup()
+        sock.close()
+        raise
+    return runner, port
 
 
 def listen(preferred: int, what: str) -> tuple[socket.socket, OSError | None]:

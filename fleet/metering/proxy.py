@@ -39,7 +39,7 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from fleet.clock import Clock, SystemClock
-from fleet.loopback import HOST, AgentSecrets, listen
+from fleet.loopback import HOST, AgentSecrets, serve
 from fleet.metering.config import MeteringSettings, PriceTable, ProviderApi, ProviderRoute
 from fleet.metering.events import Outcome, QuotaSignal, Tokens, UsageEvent
 from fleet.metering.policy import ALLOW, AllowAll, Hold, Policy, Refuse, RequestInfo, Rewrite
@@ -47,7 +47,7 @@ from fleet.metering.recorder import Recorder, Sink
 from fleet.metering.shapes import error_response
 from fleet.metering.signals import SignalTracker
 from fleet.metering.sse import SseParser
-from fleet.metering.usage import Api, UsageReader, api_of
+from fleet.metering.usage import SKIP_PREFIXES, Api, UsageReader, api_of
 from fleet.names import AgentName, is_agent_name
 
 log = logging.getLogger(__name__)
@@ -119,36 +119,21 @@ class MeteringProxy:
         """Load the agents' keys and listen, on the saved port when it is free."""
         if self._runner is not None:
             raise RuntimeError("MeteringProxy is already started")
-        saved_port = self._secrets.load()
-        preferred = self._settings.port or saved_port or 0
-        sock, refused = listen(preferred, "metering proxy")
-        self._port = sock.getsockname()[1]
-        if refused is not None:
-            log.warning(
-                "metering port %d is not available (%s); listening on %d instead: agents "
-                "still running from before reach the old port until they are restarted",
-                preferred,
-                refused.strerror or refused,
-                self._port,
-            )
-        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
-        self._session = aiohttp.ClientSession(
-            connector=connector, auto_decompress=False, trust_env=False
-        )
         app = web.Application(client_max_size=MAX_REQUEST)
         app.router.add_route("*", "/a/{agent}/{provider}/{key}/{tail:.*}", self._handle)
         app.router.add_route("*", "/a/{agent}/{provider}/{key}", self._handle)
         app.router.add_route("*", "/{tail:.*}", self._stray)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
-        try:
-            await runner.setup()
-            await web.SockSite(runner, sock).start()
-            self._secrets.save_port(self._port)
-        except BaseException:
-            await runner.cleanup()
-            await self._session.close()
-            sock.close()
-            raise
+        runner, self._port = await serve(
+            app,
+            self._secrets,
+            wanted_port=self._settings.port,
+            what="metering proxy",
+            shutdown_timeout=2.0,
+        )
+        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
+        self._session = aiohttp.ClientSession(
+            connector=connector, auto_decompress=False, trust_env=False
+        )
         self._runner = runner
         self.recorder.start()
         log.info("metering proxy listening on http://%s:%d", HOST, self._port)
@@ -292,7 +277,7 @@ class MeteringProxy:
                 request.method,
                 url,
                 headers=_request_headers(request.headers),
-                data=body,
+                data=body if body or request.can_read_body else None,
                 timeout=timeout,
                 allow_redirects=False,
             )
@@ -397,7 +382,7 @@ class MeteringProxy:
 
     def _record(self, event: UsageEvent, signals: list[QuotaSignal] | None = None) -> None:
         models = (event.served_model, event.requested_model)
-        if event.tokens.total and event.outcome is not Outcome.REFUSED:
+        if event.outcome is not Outcome.REFUSED:
             cost = self._prices.cost(models, event.tokens)
             event = replace(event, cost_usd=cost, priced=cost is not None)
         self.recorder.add(event, signals or ())
@@ -454,7 +439,8 @@ class _Meter:
             self.reason = f"the answer is {encoding}-encoded, which the proxy cannot read"
             return
         if headers.get("content-type", "").startswith("text/event-stream"):
-            self._parser = SseParser()
+            skip = () if self.hide_usage_chunk else SKIP_PREFIXES[self.api]
+            self._parser = SseParser(skip)
         else:
             self._body = bytearray()
 
@@ -478,11 +464,11 @@ class _Meter:
             events = self._parser.feed(plain)
             if not self.hide_usage_chunk or self._inflate is not None:
                 for event in events:
-                    reader.on_event(event.name, event.data)
+                    reader.on_sse(event)
                 return chunk
             out: list[bytes] = []
             for event in events:
-                reader.on_event(event.name, event.data)
+                reader.on_sse(event)
                 if not reader.usage_chunk:
                     out.append(event.raw)
             if self._parser.broken is not None:

@@ -45,6 +45,10 @@ class Recorder:
                 del self._usage[:excess]
                 self.dropped += excess
                 log.error("the ledger is not taking usage; dropped %d oldest events", excess)
+            # Rate-limit rows go stale anyway; unbounded, they would push out usage rows.
+            stale = len(self._signals) - MAX_PENDING // 2
+            if stale > 0:
+                del self._signals[:stale]
 
     def start(self) -> None:
         if self._task is None:
@@ -57,8 +61,9 @@ class Recorder:
             return
         async with self._written:
             target = self._generation + 2  # the batch in flight may predate our rows
-            self._wake.set()
-            await self._written.wait_for(lambda: self._generation >= target)
+            while self._generation < target:
+                self._wake.set()  # each batch waited for, not only the first, starts now
+                await self._written.wait()
 
     async def stop(self) -> None:
         """Stop the background task and write what is left."""

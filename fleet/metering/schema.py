@@ -40,7 +40,7 @@ def _check_per_million(value: float) -> float:
 
 
 UpstreamUrl = Annotated[str, AfterValidator(_check_upstream)]
-DollarsPerMillion = Annotated[float, Field(strict=False), AfterValidator(_check_per_million)]
+DollarsPerMillion = Annotated[float, Field(strict=True), AfterValidator(_check_per_million)]
 
 
 class MeteringSection(BaseModel):
@@ -127,9 +127,9 @@ def _check_provider_names(value: dict[str, ProviderEntry]) -> dict[str, Provider
         if not _PROVIDER_NAME.fullmatch(name):
             raise PydanticCustomError(
                 "provider_name",
-                "provider name {name!r} must be lower case letters, digits, - or _, "
+                "provider name {name} must be lower case letters, digits, - or _, "
                 "starting with a letter",
-                {"name": name},
+                {"name": repr(name)},
             )
     return value
 

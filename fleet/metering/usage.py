@@ -18,6 +18,7 @@ import json
 from typing import Any, Literal, TypeGuard
 
 from fleet.metering.events import Tokens
+from fleet.metering.sse import SseEvent
 
 Api = Literal["anthropic", "responses", "chat"]
 
@@ -29,6 +30,7 @@ _ANTHROPIC_FIELDS = {
     "cache_creation_input_tokens": "cache_write",
 }
 _RESPONSES_TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
+_RESPONSES_READ = _RESPONSES_TERMINAL | {"response.created", "error"}
 
 
 def api_of(method: str, path: str) -> Api | None:
@@ -44,6 +46,14 @@ def api_of(method: str, path: str) -> Api | None:
     if path.endswith("/chat/completions"):
         return "chat"
     return None
+
+
+# What a reader never needs to see, by how the event starts on the wire: the deltas.
+SKIP_PREFIXES: dict[str, tuple[bytes, ...]] = {
+    "anthropic": (b"event: content_block_delta", b"event: ping"),
+    "responses": (b"event: response.output_text.delta", b"event: response.function_call_"),
+    "chat": (),
+}
 
 
 class UsageReader:
@@ -70,6 +80,23 @@ class UsageReader:
         return Tokens(**self._counts)
 
     # -- streams -------------------------------------------------------------------
+
+    def on_sse(self, event: SseEvent) -> None:
+        """Take one parsed event into account, without reading the data of events that
+        cannot carry usage."""
+        if self._skips(event.name, event.raw):
+            self.usage_chunk = False
+            return
+        self.on_event(event.name, event.data)
+
+    def _skips(self, name: str | None, raw: bytes) -> bool:
+        if self.api == "anthropic":
+            return name in _ANTHROPIC_SKIP or name == "ping"
+        if self.api == "responses":
+            return name is not None and name not in _RESPONSES_READ
+        if self.served_model is None:
+            return False
+        return not any(mark in raw for mark in (b'"usage"', b'"error"', b"[DONE]"))
 
     def on_event(self, name: str | None, data: bytes) -> None:
         """Take one SSE event into account."""
@@ -102,15 +129,7 @@ class UsageReader:
             self.complete = True
 
     def _responses_event(self, name: str | None, data: bytes) -> None:
-        if (
-            name is not None
-            and name not in _RESPONSES_TERMINAL
-            and name
-            not in (
-                "response.created",
-                "error",
-            )
-        ):
+        if name is not None and name not in _RESPONSES_READ:
             return
         body = self._json(data, name or "unnamed")
         if body is None:
@@ -126,7 +145,9 @@ class UsageReader:
                 if kind == "response.failed":
                     self.failure = _error_text(response.get("error")) or "response.failed"
         elif kind == "error":
-            self.failure = _error_text(body) or "error event"
+            # The event's own "type" is always "error": the code says what went wrong.
+            flat = {"code": body.get("code"), "message": body.get("message")}
+            self.failure = _error_text(body.get("error")) or _error_text(flat) or "error event"
             self.complete = True
 
     def _chat_event(self, data: bytes) -> None:
@@ -202,7 +223,8 @@ class UsageReader:
     def _json(self, data: bytes, what: str) -> dict[str, Any] | None:
         try:
             body = json.loads(data)
-        except (ValueError, UnicodeDecodeError):
+        # RecursionError: nested deeper than json can read, e.g. a model's tool input.
+        except (ValueError, UnicodeDecodeError, RecursionError):
             self._problem(f"malformed {self.api} {what}: not JSON")
             return None
         if not isinstance(body, dict):

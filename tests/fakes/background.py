@@ -1,0 +1,29 @@
+"""The fake provider on its own thread and event loop, for tests that drive a real
+``fleetwarden run`` process synchronously."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from tests.fakes.provider import FakeProvider, Turn
+
+
+@contextmanager
+def fake_provider_thread(*turns: Turn, default: Turn | None = None) -> Iterator[FakeProvider]:
+    """A started :class:`FakeProvider` served from a daemon thread; stopped on exit. Read
+    its ``requests`` and ``emitted`` only after the clients are done."""
+    loop = asyncio.new_event_loop()
+    fake = FakeProvider(*turns, default=default)
+    thread = threading.Thread(target=loop.run_forever, name="fake-provider", daemon=True)
+    thread.start()
+    try:
+        asyncio.run_coroutine_threadsafe(fake.start(), loop).result(timeout=10)
+        yield fake
+    finally:
+        asyncio.run_coroutine_threadsafe(fake.stop(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()

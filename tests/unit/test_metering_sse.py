@@ -1,0 +1,205 @@
+"""Tests for fleet.metering.sse: the incremental server-sent-events parser."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fleet.metering import sse
+from fleet.metering.sse import MAX_EVENT, SseEvent, SseParser
+
+
+def triples(events: list[SseEvent]) -> list[tuple[str | None, bytes, bytes]]:
+    return [(event.name, event.data, event.raw) for event in events]
+
+
+def feed_all(chunks: list[bytes]) -> tuple[list[SseEvent], bytes, SseParser]:
+    parser = SseParser()
+    events: list[SseEvent] = []
+    for chunk in chunks:
+        events.extend(parser.feed(chunk))
+    return events, parser.finish(), parser
+
+
+# --- A generated stream, with the events a reader must see in it ------------------------
+
+# Field values never hold a line ending; anything else goes, colons and spaces included.
+_VALUE = st.text(st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)))
+_NAME = st.text(
+    st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)), min_size=1
+)
+_EOL = st.sampled_from(["\n", "\r\n", "\r"])
+
+
+@st.composite
+def _event(draw: st.DrawFn) -> tuple[str, str | None, str]:
+    """One event's text, with the name and data a parser must read out of it."""
+    eol = draw(_EOL)
+    name = draw(st.none() | _NAME)
+    data = draw(st.lists(_VALUE, max_size=3))
+    lines = [f"data: {value}" for value in data]
+    if name is not None:
+        lines.insert(draw(st.integers(0, len(lines))), f"event: {name}")
+    for _ in range(draw(st.integers(0, 2))):
+        lines.insert(draw(st.integers(0, len(lines))), f": {draw(_VALUE)}")
+    if not lines:
+        lines = [": keep-alive"]
+    return eol.join(lines) + eol + eol, name, "\n".join(data)
+
+
+@st.composite
+def _stream(draw: st.DrawFn) -> tuple[bytes, list[tuple[str | None, bytes]], list[bytes]]:
+    """A stream (maybe ending mid-event), its events' (name, data), and a chunking of it."""
+    events = draw(st.lists(_event(), max_size=6))
+    text = "".join(event for event, _, _ in events)
+    tail = draw(st.sampled_from(["", "data: unfinished", "event: x\ndata: half\n"]))
+    stream = (text + tail).encode()
+    cuts = sorted(draw(st.lists(st.integers(0, len(stream)), max_size=8)))
+    bounds = [0, *cuts, len(stream)]
+    chunks = [stream[a:b] for a, b in itertools.pairwise(bounds)]
+    expected = [(name, data.encode()) for _, name, data in events]
+    return stream, expected, chunks
+
+
+@given(_stream())
+def test_any_chunking_yields_the_same_events_and_loses_no_byte(
+    case: tuple[bytes, list[tuple[str | None, bytes]], list[bytes]],
+) -> None:
+    """However a stream is cut into chunks, the events are the same, and their raw bytes
+    plus what finish() returns are exactly the stream."""
+    stream, expected, chunks = case
+    whole, whole_rest, _ = feed_all([stream])
+    events, rest, parser = feed_all(chunks)
+    assert events == whole
+    assert rest == whole_rest
+    assert [(event.name, event.data) for event in events] == expected
+    assert b"".join(event.raw for event in events) + rest == stream
+    assert parser.broken is None
+
+
+# --- The wire format, case by case --------------------------------------------------------
+
+
+@pytest.mark.parametrize("eol", [b"\n", b"\r\n", b"\r"], ids=["LF", "CRLF", "CR"])
+def test_each_line_ending_separates_events(eol: bytes) -> None:
+    """LF, CRLF and CR line endings each end lines, and a blank line ends an event."""
+    first = b"event: message_start" + eol + b'data: {"a":1}' + eol + eol
+    second = b'data: {"b":2}' + eol + eol
+    events, rest, _ = feed_all([first + second])
+    assert triples(events) == [
+        ("message_start", b'{"a":1}', first),
+        (None, b'{"b":2}', second),
+    ]
+    assert rest == b""
+
+
+def test_crlf_blank_line_split_between_chunks_is_found() -> None:
+    """A CRLF blank line cut after its first CR still ends the event once complete."""
+    parser = SseParser()
+    assert parser.feed(b"data: x\r\n\r") == []
+    assert triples(parser.feed(b"\n")) == [(None, b"x", b"data: x\r\n\r\n")]
+    assert parser.finish() == b""
+
+
+def test_comments_are_skipped_but_kept_in_raw() -> None:
+    """Lines starting with ':' are comments: not data, yet part of the raw bytes."""
+    raw = b": ping\ndata: hello\n: another\n\n"
+    assert triples(feed_all([raw])[0]) == [(None, b"hello", raw)]
+
+
+def test_a_comment_only_event_has_no_name_and_no_data() -> None:
+    """A keep-alive comment on its own is an event with nothing in it."""
+    assert triples(feed_all([b": keep-alive\n\n"])[0]) == [(None, b"", b": keep-alive\n\n")]
+
+
+def test_multi_line_data_is_joined_with_newlines() -> None:
+    """Several data: lines make one payload, joined by LF whatever the line ending."""
+    raw = b"data: one\r\ndata: two\r\ndata:\r\ndata: four\r\n\r\n"
+    assert triples(feed_all([raw])[0]) == [(None, b"one\ntwo\n\nfour", raw)]
+
+
+def test_only_one_leading_space_is_dropped_from_a_value() -> None:
+    """`data:x` and `data: x` are the same; a second space belongs to the value."""
+    events, _, _ = feed_all([b'data:x\n\ndata:  x\n\nevent:named\ndata: {"k": 1}\n\n'])
+    assert [(event.name, event.data) for event in events] == [
+        (None, b"x"),
+        (None, b" x"),
+        ("named", b'{"k": 1}'),
+    ]
+
+
+def test_last_event_line_names_the_event_and_other_fields_are_ignored() -> None:
+    """The last `event:` wins; `id:`, `retry:` and unknown fields carry no data."""
+    raw = b"event: a\nid: 7\nretry: 100\nevent: b\nfoo: bar\ndata: d\n\n"
+    assert triples(feed_all([raw])[0]) == [("b", b"d", raw)]
+
+
+def test_an_invalid_utf8_event_name_is_replaced_not_fatal() -> None:
+    """A name that is not UTF-8 decodes with replacement characters."""
+    events, _, _ = feed_all([b"event: \xff\ndata: x\n\n"])
+    assert events[0].name == "\ufffd"
+
+
+def test_unterminated_last_event_is_returned_by_finish_once() -> None:
+    """The start of an event the stream never finished comes back from finish(), once."""
+    parser = SseParser()
+    assert triples(parser.feed(b"data: done\n\ndata: half")) == [(None, b"done", b"data: done\n\n")]
+    assert parser.finish() == b"data: half"
+    assert parser.finish() == b""
+
+
+def test_an_event_of_exactly_max_event_bytes_is_still_parsed() -> None:
+    """The limit is inclusive: MAX_EVENT buffered bytes do not break the parser."""
+    parser = SseParser()
+    body = b"data: " + b"x" * (MAX_EVENT - 6)
+    assert parser.feed(body) == []
+    assert parser.broken is None
+    assert triples(parser.feed(b"\n\n")) == [(None, b"x" * (MAX_EVENT - 6), body + b"\n\n")]
+
+
+def test_an_over_long_event_breaks_the_parser_and_finish_returns_its_bytes() -> None:
+    """Past MAX_EVENT bytes without a blank line, the parser stops parsing for good;
+    finish() returns what it held, events completed before it were still returned."""
+    parser = SseParser()
+    head = b"data: ok\n\n"
+    long = b"data: " + b"y" * (MAX_EVENT - 5)  # one byte over
+    assert triples(parser.feed(head + long)) == [(None, b"ok", head)]
+    assert parser.broken == f"an event longer than {MAX_EVENT} bytes"
+    assert parser.feed(b"\n\ndata: later\n\n") == []  # the caller passes these on itself
+    assert parser.finish() == long
+    assert parser.broken is not None
+
+
+def test_the_limit_applies_to_what_is_buffered_not_to_a_chunk(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A chunk far over the limit made of small events is fine; a small leftover that
+    grows past the limit over several chunks is not."""
+    monkeypatch.setattr(sse, "MAX_EVENT", 16)
+    parser = SseParser()
+    events = parser.feed(b"data: 0123456789\n\n" * 5)
+    assert [event.data for event in events] == [b"0123456789"] * 5
+    assert parser.broken is None
+    assert parser.feed(b"data: 01234") == []
+    assert parser.broken is None
+    assert parser.feed(b"567890") == []
+    assert parser.broken == "an event longer than 16 bytes"
+    assert parser.finish() == b"data: 01234567890"
+
+
+def test_skipped_prefixes_are_not_returned_but_parsing_goes_on() -> None:
+    """Events starting with a skip prefix are dropped whole; the rest parse as usual,
+    across chunk boundaries."""
+    stream = (
+        b"event: message_start\ndata: {}\n\n"
+        b'event: content_block_delta\ndata: {"t": 1}\n\n'
+        b"event: ping\ndata: {}\n\n"
+        b"event: message_stop\ndata: {}\n\n"
+    )
+    parser = SseParser((b"event: content_block_delta", b"event: ping"))
+    events = [event for i in range(0, len(stream), 5) for event in parser.feed(stream[i : i + 5])]
+    assert [event.name for event in events] == ["message_start", "message_stop"]
+    assert parser.finish() == b""
