@@ -1,6 +1,7 @@
 """Access control: who may say what. Pure: built from the config's operator list.
 
-Roles: ``admin`` and ``operator`` may run every command that changes something;
+Roles: ``admin`` and ``operator`` may run every command that changes something, except
+those marked ``admin_only`` (``schedule add``, for one), which only an ``admin`` may run;
 ``viewer`` only the read-only ones. Anyone not listed is a stranger: the router
 ignores strangers entirely — they are never answered.
 """
@@ -53,4 +54,6 @@ class Acl:
     @staticmethod
     def allows(role: Role, spec: CommandSpec) -> bool:
         """Whether ``role`` may run the command ``spec`` describes."""
+        if spec.admin_only:
+            return role is Role.ADMIN
         return role.may_control or not spec.control

@@ -1,11 +1,12 @@
 """The app: wires config, ledger, fleet and connectors, and owns their lifecycle.
 
 Start phases, in order (config and logging are done by the entry point before):
-state-dir lock → ledger → fleet (reconcile) → connectors → serving. Stop runs the
-same phases in reverse. Each inbound message is handled in its own task, in order
-within one conversation (connector, room, thread), so a slow ``stop`` in one room
-does not hold up another. When a connector's inbound stream ends (console EOF or
-``quit``), the app finishes the commands in flight and stops.
+state-dir lock → ledger → fleet (reconcile) → scheduler → connectors → operator schedules
+→ serving. Stop runs the same phases in reverse, except that the scheduler stops before the
+connectors (a job must not answer through a stopped one). Each inbound message is
+handled in its own task, in order within one conversation (connector, room, thread), so
+a slow ``stop`` in one room does not hold up another. When a connector's inbound stream
+ends (console EOF or ``quit``), the app finishes the commands in flight and stops.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import enum
 import hashlib
 import logging
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 
 from bot import render
@@ -27,6 +29,7 @@ from bot.grammar import Grammar
 from bot.handlers import Handlers
 from bot.lock import StateDirLock
 from bot.router import Router
+from bot.schedules import ScheduleCommands, ScheduledRuns
 from connectors.base import Connector, InboundMessage, OutboundMessage, RoomId, ThreadId
 from connectors.console import ConsoleConnector
 from fleet.backends.base import Backend
@@ -42,12 +45,17 @@ from fleet.model import AgentSpec
 from fleet.names import AgentName
 from fleet.runtimes import RuntimeRegistry, default_registry
 from fleet.supervisor import Fleet, FleetEvent, FleetSettings, RosterDiff
+from scheduler.budget_model import Transition
+from scheduler.budget_service import BudgetService
 from scheduler.jobs import (
     WATCHDOG_JOB_REF,
     FleetScheduler,
     register_context,
     unregister_context,
 )
+from scheduler.pacing_job import PACING_JOB_ID, PACING_JOB_REF, RESET_JOB_ID
+from scheduler.pacing_policy import PacingPolicy
+from scheduler.report_job import REPORT_JOB_ID, REPORT_JOB_REF, HomeRooms
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +99,12 @@ class App:
         self._ledger: Ledger | None = None
         self._heartbeats: HeartbeatServer | None = None
         self._metering: MeteringProxy | None = None
+        self._budgets: BudgetService | None = None
         self._scheduler: FleetScheduler | None = None
         self._context_name = ""
+        self._schedules_name = ""  # the context operator schedules' jobs find their runner by
+        self._pacing_name = ""  # ... the pacing tick its budgets by
+        self._report_name = ""  # ... the report its book and rooms by
         self._fleet: Fleet | None = None
         self._router: Router | None = None
         self._state = AppState.NEW
@@ -138,6 +150,13 @@ class App:
             raise RuntimeError("the app has not started")
         return self._fleet
 
+    @property
+    def scheduler(self) -> FleetScheduler:
+        """The running scheduler (to run a job now, or see when it runs next)."""
+        if self._scheduler is None:
+            raise RuntimeError("the app has not started")
+        return self._scheduler
+
     async def run(self) -> None:
         """Start, serve until asked to stop (or a connector's stream ends), then stop."""
         try:
@@ -159,6 +178,18 @@ class App:
         self._ledger = await Ledger.open(cfg.ledger_path, self._clock)
         self._heartbeats = HeartbeatServer(cfg.state_dir, self._on_beat)
         await self._heartbeats.start()
+        # Budgets: the policy the proxy consults, kept current by the pacing tick.
+        policy = PacingPolicy(cfg.groups, tz=cfg.timezone)
+        self._budgets = BudgetService(
+            ledger=self._ledger,
+            budgets=cfg.budgets,
+            groups=cfg.groups,
+            timezone=cfg.timezone,
+            clock=self._clock,
+            policy=policy,
+            announce=self._announce,
+        )
+        await self._budgets.start()
         if cfg.metering is not None:
             self._metering = MeteringProxy(
                 cfg.state_dir,
@@ -166,6 +197,7 @@ class App:
                 sink=self._ledger.record_metering,
                 settings=cfg.metering,
                 prices=cfg.prices,
+                policy=policy,
                 clock=self._clock,
             )
             await self._metering.start()
@@ -202,6 +234,27 @@ class App:
             cfg.defaults.watchdog_interval_seconds,
             {"fleet": self._context_name},
         )
+        self._pacing_name = f"pacing-{id(self):x}"
+        register_context(self._pacing_name, _PacingDesk(self, self._budgets))
+        self._scheduler.add_interval(
+            PACING_JOB_ID,
+            PACING_JOB_REF,
+            cfg.pacing.tick_seconds,
+            {"context": self._pacing_name},
+        )
+        self._report_name = f"report-{id(self):x}"
+        register_context(
+            self._report_name,
+            HomeRooms(self._budgets, lambda: self._started_connectors, self.reports_dir),
+        )
+        self._scheduler.add_cron(
+            REPORT_JOB_ID,
+            REPORT_JOB_REF,
+            cfg.pacing.report_cron,
+            {"context": self._report_name},
+            timezone=cfg.timezone,
+            misfire_grace_time=3600,
+        )
         handlers = Handlers(
             fleet=self._fleet,
             specs=COMMANDS,
@@ -210,14 +263,39 @@ class App:
             logs_lines=cfg.defaults.logs_lines,
             reload_roster=self._reload_roster if cfg.source is not None else None,
             follow_screen=self._follow_screen,
+            budgets=self._budgets,
+            reports_dir=self.reports_dir,
         )
         acl = Acl(Grant(op.id, Role(op.role), op.connector) for op in cfg.effective_operators())
-        self._router = Router(
-            grammar=Grammar(COMMANDS, prefix=cfg.command_prefix),
-            grammars={name: Grammar(COMMANDS, prefix=p) for name, p in self._prefixes().items()},
-            acl=acl,
-            handlers=handlers.table(),
+        grammar = Grammar(COMMANDS, prefix=cfg.command_prefix)
+        grammars = {name: Grammar(COMMANDS, prefix=p) for name, p in self._prefixes().items()}
+        # Operator schedules: their crontab times are read, and shown, in this zone.
+        zone = cfg.timezone
+        self._schedules_name = f"schedules-{id(self):x}"
+        schedules = ScheduleCommands(
             ledger=self._ledger,
+            scheduler=self._scheduler,
+            grammar_for=lambda connector: grammars.get(connector, grammar),
+            clock=self._clock,
+            timezone=zone,
+            runner=self._schedules_name,
+        )
+        self._router = Router(
+            grammar=grammar,
+            grammars=grammars,
+            acl=acl,
+            handlers={**handlers.table(), **schedules.table()},
+            ledger=self._ledger,
+        )
+        register_context(
+            self._schedules_name,
+            ScheduledRuns(
+                ledger=self._ledger,
+                router=self._router,
+                connector_named=self._started_connector,
+                clock=self._clock,
+                timezone=zone,
+            ),
         )
         self._connectors = (
             self._injected_connectors
@@ -230,6 +308,10 @@ class App:
             task = asyncio.create_task(self._consume(connector), name=f"inbound-{connector.name}")
             self._consumers.add(task)
             task.add_done_callback(self._consumers.discard)
+        # Once the connectors run, so a run made up at start has somewhere to answer.
+        restored = await schedules.restore()
+        if restored:
+            log.info("%d operator schedule(s) registered", restored)
         self._state = AppState.RUNNING
         log.info(
             "fleetwarden started: state dir %s, connectors: %s",
@@ -253,14 +335,19 @@ class App:
             task.cancel()
         await asyncio.gather(*self._followers, return_exceptions=True)
         await asyncio.gather(*self._consumers, return_exceptions=True)
+        # The scheduler before the connectors: a job that fired now (a schedule, the
+        # watchdog's notices) would answer through a stopped connector.
+        if self._scheduler is not None:
+            await self._scheduler.shutdown()
+            unregister_context(self._context_name)
+            unregister_context(self._schedules_name)
+            unregister_context(self._pacing_name)
+            unregister_context(self._report_name)
         for connector in reversed(self._started_connectors):
             try:
                 await connector.stop()
             except Exception:
                 log.exception("connector %s did not stop cleanly", connector.name)
-        if self._scheduler is not None:
-            await self._scheduler.shutdown()
-            unregister_context(self._context_name)
         if self._fleet is not None:
             await self._fleet.stop()
         if self._metering is not None:
@@ -272,6 +359,10 @@ class App:
         self._lock.release()
         self._state = AppState.STOPPED
         log.info("fleetwarden stopped")
+
+    def _started_connector(self, name: str) -> Connector | None:
+        """The running connector called ``name``, if there is one."""
+        return next((c for c in self._started_connectors if c.name == name), None)
 
     async def _consume(self, connector: Connector) -> None:
         try:
@@ -351,25 +442,52 @@ class App:
             raise CommandError(f"the roster was not reloaded; nothing changed: {exc}") from exc
         return await self._fleet.apply_roster(roster_of(fresh))
 
+    async def _announce(self, transition: Transition) -> None:
+        await self.post(transition.message, agents=transition.agents)
+
+    @property
+    def pacing_context(self) -> str:
+        """The context name the pacing jobs find the budgets under."""
+        return self._pacing_name
+
+    @property
+    def reports_dir(self) -> Path:
+        """Where pacing charts are written."""
+        return self.config.state_dir / "reports"
+
     async def _on_fleet_event(self, event: FleetEvent) -> None:
         """Tell operators what happened to an agent: in its threads, else the home room."""
-        if event.by_operator or self._ledger is None:
+        if event.by_operator:
             return  # the operator already got the answer to their command
-        text = render.fleet_event(event)
+        await self.post(render.fleet_event(event), agents=(event.agent,), room_too=False)
+
+    async def post(
+        self,
+        markdown: str,
+        *,
+        agents: Sequence[str] = (),
+        room_too: bool = True,
+        images: tuple[Path, ...] = (),
+    ) -> None:
+        """Post a notice on every connector: into the threads of ``agents`` and, with
+        ``room_too`` (or where none of them has a thread), into the home room."""
+        if self._ledger is None:
+            return
         for connector in self._started_connectors:
-            threads = await self._ledger.threads_for_topic(connector.name, event.agent)
-            targets: list[tuple[RoomId, ThreadId | None]] = [
-                (RoomId(room), ThreadId(thread)) for room, thread in threads
-            ]
-            if not targets and connector.home_room is not None:
-                targets = [(connector.home_room, None)]
-            for room, thread in targets:
+            targets: list[tuple[RoomId, ThreadId | None]] = []
+            for agent in agents:
+                threads = await self._ledger.threads_for_topic(connector.name, agent)
+                targets += [(RoomId(room), ThreadId(thread)) for room, thread in threads]
+            if (room_too or not targets) and connector.home_room is not None:
+                targets.append((connector.home_room, None))
+            for room, thread in dict.fromkeys(targets):
+                message = OutboundMessage(
+                    room=room, markdown=markdown, thread_id=thread, images=images
+                )
                 try:
-                    await connector.send(
-                        OutboundMessage(room=room, markdown=text, thread_id=thread)
-                    )
+                    await connector.send(message)
                 except Exception:
-                    log.exception("could not post a fleet event on %s", connector.name)
+                    log.exception("could not post a notice on %s", connector.name)
 
 
 def roster_of(config: Config) -> dict[AgentName, AgentSpec]:
@@ -398,3 +516,25 @@ def direct_provider_urls(cfg: Config) -> dict[str, str]:
         for name, route in cfg.providers.items()
         if DEFAULT_ROUTES.get(name) != route
     }
+
+
+class _PacingDesk:
+    """What the pacing tick job needs of the app (see :mod:`scheduler.pacing_job`)."""
+
+    def __init__(self, app: App, book: BudgetService) -> None:
+        self._app = app
+        self._book = book
+
+    async def tick(self) -> list[Transition]:
+        return await self._book.tick()
+
+    def next_reset(self) -> datetime | None:
+        return self._book.next_reset()
+
+    async def post_transition(self, transition: Transition) -> None:
+        await self._app.post(transition.message, agents=transition.agents)  # see App._announce
+
+    def schedule_reset(self, at: datetime) -> None:
+        self._app.scheduler.add_date(
+            RESET_JOB_ID, PACING_JOB_REF, at, {"context": self._app.pacing_context}
+        )

@@ -56,6 +56,12 @@ SPAWN = CommandSpec(
         ),
         FlagSpec("prompt", "str", "The first instruction to give the agent; quote it.", "TEXT"),
         FlagSpec("workdir", "str", "The directory the agent works in.", "DIR"),
+        FlagSpec(
+            "urgent",
+            "bool",
+            "Launch even while the agent's budget is queued: only within a burst an admin "
+            "granted (`budget allow-burst`).",
+        ),
     ),
     control=True,
     description=(
@@ -160,6 +166,183 @@ USAGE = CommandSpec(
     examples=("usage", "usage coder-1 --window 7d"),
 )
 
+PACE = CommandSpec(
+    name="pace",
+    summary="Show each budget's pace: used, limit, projection and status.",
+    description=(
+        "One row per budget: its scope and window (and when it resets), tokens used and "
+        "the limit, the pace ratio (use so far ÷ the even spread of the limit over the "
+        "window so far; 1.00× is on pace), the use projected at the reset and when the "
+        "limit runs out at the current burn rate, the status (under, on or over pace, or "
+        "exhausted), the enforcement step (downgrade, queued until a time, refuse), and "
+        "where the numbers come from: `provider` (its quota headers), `metering` (our "
+        "proxy) or `estimated`. Active bursts are listed below. No LLM is asked."
+    ),
+    examples=("pace",),
+)
+
+REPORT = CommandSpec(
+    name="report",
+    summary="Post the pacing report now: the pace table and a chart.",
+    description=(
+        "The table `pace` shows, with a PNG chart: for every budget's current window, "
+        "cumulative use against the even-spread line, the limit, the reset, now, and the "
+        "projection to the reset at the current burn rate. The same report is posted "
+        "on the configured schedule."
+    ),
+    examples=("report",),
+)
+
+_SCOPE = ArgSpec("SCOPE", "Whose budget: `global`, `group:NAME` or `agent:NAME`.")
+_MOMENT = (
+    "`HH:MM` (the next such time, in the configured timezone), an ISO date and time "
+    "(`2025-04-01T09:00`), or a duration from now (`2h`, `1d12h`)"
+)
+
+BUDGET_SET = CommandSpec(
+    name="set",
+    summary="Set a scope's budget: its limit per window.",
+    args=(
+        _SCOPE,
+        ArgSpec(
+            "LIMIT",
+            "Tokens per window (`5M`, `500k`, `1200000`); with `--usd`, dollars (`25`, `12.50`).",
+        ),
+    ),
+    flags=(
+        FlagSpec(
+            "window",
+            "str",
+            "When the allowance resets (required): a duration (`5h`, `7d`, `90m`), `daily`, "
+            "`weekly`, `monthly` or `fixed`.",
+            "W",
+        ),
+        FlagSpec("reset-at", "str", f"When the current window ends: {_MOMENT}.", "T"),
+        FlagSpec(
+            "confidence",
+            "str",
+            "How sure the reset time is (default `user`).",
+            "C",
+            choices=("provider", "user", "estimated", "unknown"),
+        ),
+        FlagSpec("usd", "bool", "LIMIT is in US dollars, not tokens."),
+    ),
+    control=True,
+    admin_only=True,
+    description=(
+        "Replaces the budget of SCOPE, the config's included (it keeps that budget's ladder, "
+        "account and tolerance), and survives restarts. Calendar windows (`daily`, `weekly`, "
+        "`monthly`) reset at midnight in the configured timezone and take no `--reset-at`; "
+        "`fixed` needs one. On any problem nothing changes."
+    ),
+    examples=(
+        "budget set global 50M --window 7d",
+        "budget set agent:coder-1 25 --usd --window daily",
+        "budget set group:backend 5M --window fixed --reset-at 2025-04-01T00:00",
+    ),
+)
+
+BUDGET_ALLOW_BURST = CommandSpec(
+    name="allow-burst",
+    summary="Let a scope spend past its pace for a while.",
+    args=(_SCOPE,),
+    flags=(
+        FlagSpec("until", "str", f"When the burst ends (required): {_MOMENT}.", "T"),
+        FlagSpec("reason", "str", "Why, for the report and the audit trail; quote it.", "TEXT"),
+    ),
+    control=True,
+    admin_only=True,
+    description=(
+        "Until the burst ends, the scope's agents are not downgraded or held for being over "
+        "pace; the hard limit still holds. `budget`, `pace` and the report show it with who "
+        "granted it, until when and why."
+    ),
+    examples=(
+        'budget allow-burst group:backend --until 18:00 --reason "release day"',
+        "budget allow-burst agent:coder-1 --until 2h",
+    ),
+)
+
+BUDGET = CommandSpec(
+    name="budget",
+    summary="Show every budget and how it stands; set one, or allow a burst.",
+    description=(
+        "One row per budget: its scope, window and next reset, use against the limit, the "
+        "pace ratio (1.00× is the even spread of the limit over the window), the status "
+        "(under, on or over pace, or exhausted), the enforcement step, and where the numbers "
+        "come from: `provider` (its quota headers), `metering` (our proxy) or `estimated`. "
+        "Active bursts are listed below. The most specific scope with a budget governs an "
+        "agent: its own, else its group's, else the global one. `budget set` and "
+        "`budget allow-burst` need the admin role."
+    ),
+    examples=("budget", "budget set global 50M --window 7d"),
+    subcommands=(BUDGET_SET, BUDGET_ALLOW_BURST),
+)
+
+SCHEDULE_ADD = CommandSpec(
+    name="add",
+    summary="Run a command at set times, as you, until the schedule is removed.",
+    args=(
+        ArgSpec(
+            "CRON",
+            'When to run it: a crontab expression in quotes, e.g. "0 2 * * *" — minute, hour, '
+            "day of month, month, day of week.",
+        ),
+        ArgSpec(
+            "COMMAND",
+            "The command to run, as you would type it: the rest of the line.",
+            rest=True,
+        ),
+    ),
+    control=True,
+    admin_only=True,
+    description=(
+        "COMMAND is checked now — it must be a command you may run, and not `schedule` "
+        "itself — and saved with CRON. At each time CRON names, in the configured "
+        "`timezone` (UTC unless set), COMMAND runs as if you typed it then, in this room: "
+        "your role is looked up again, and if you are no longer an admin or operator the "
+        "run is refused; either way it is in the audit trail as yours, from the schedule. "
+        "Schedules survive restarts; a run missed while Fleetwarden was down is made up at "
+        "start if it was due in the last 5 minutes. As in crontab, 0 and 7 are Sunday; "
+        "giving both a day of month and a day of week is refused (make two schedules)."
+    ),
+    examples=(
+        'schedule add "0 2 * * *" spawn reviewer --prompt "review yesterday\'s merges"',
+        'schedule add "*/30 9-17 * * mon-fri" ps',
+    ),
+)
+
+SCHEDULE_LIST = CommandSpec(
+    name="list",
+    summary="List the schedules: what runs when, and how the last run went.",
+    description=(
+        "Each schedule's id, crontab expression, command, who set it up, its next run "
+        "(in the configured `timezone`) and its last run with the outcome."
+    ),
+    examples=("schedule list",),
+)
+
+SCHEDULE_REMOVE = CommandSpec(
+    name="remove",
+    summary="Remove a schedule: its command no longer runs.",
+    args=(ArgSpec("ID", "The schedule's number, as `schedule list` shows it."),),
+    control=True,
+    admin_only=True,
+    description="A run already under way finishes; no later one starts.",
+    examples=("schedule remove 3",),
+)
+
+SCHEDULE = CommandSpec(
+    name="schedule",
+    summary="List the schedules; add or remove one.",
+    description=(
+        "Without a subcommand, the same as `schedule list`. `schedule add` and "
+        "`schedule remove` need the admin role."
+    ),
+    examples=("schedule", 'schedule add "0 9 * * mon" usage --window 7d'),
+    subcommands=(SCHEDULE_ADD, SCHEDULE_LIST, SCHEDULE_REMOVE),
+)
+
 WHOAMI = CommandSpec(
     name="whoami",
     summary="Show who you are to Fleetwarden and what you may do.",
@@ -224,7 +407,11 @@ COMMANDS: tuple[CommandSpec, ...] = (
     LOGS,
     WATCH,
     USAGE,
+    PACE,
+    REPORT,
+    BUDGET,
     ROSTER,
+    SCHEDULE,
     WHOAMI,
 )
 
@@ -260,7 +447,9 @@ def _details(spec: CommandSpec, prefix: str) -> str:
     parts = [_code(spec.usage), spec.summary]
     if spec.description:
         parts.append(spec.description)
-    if spec.control:
+    if spec.admin_only:
+        parts.append("Needs the admin role.")
+    elif spec.control:
         parts.append("Needs the operator role.")
     if spec.args:
         lines = []

@@ -16,7 +16,9 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Collection, Hashable, Iterator, Mapping
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import PydanticCustomError
@@ -26,6 +28,7 @@ from bot.config_problems import ConfigError, ConfigProblem, Locator, compose, de
 from bot.config_schema import Config, ConfigFile, ConnectorsSection, absolute_path
 from fleet.roster import COMMAND_RUNTIME, AgentEntry
 from fleet.schema import SchemaContext, expand_path
+from scheduler.budget_schema import Loc, section_problems
 
 CONFIG_ENV_VAR = "FLEETWARDEN_CONFIG"
 """The environment variable naming the config file when ``--config`` is not given."""
@@ -44,10 +47,13 @@ def load_config(
     runtimes: Collection[str] = ("stub",),
     backends: Collection[str] = ("subprocess",),
     cwd: Path | None = None,
+    now: datetime | None = None,
 ) -> Config:
     """Read and validate the config file: ``path``, else ``$FLEETWARDEN_CONFIG``, else the
     embedded defaults. ``runtimes`` and ``backends`` are the names agents may use; ``cwd``
-    (default: the process's) anchors a relative ``path``. Raises :class:`ConfigError`."""
+    (default: the process's) anchors a relative ``path``; ``now`` (default: the system
+    clock) is the load time budgets' ``reset_at`` must be ahead of. Raises
+    :class:`ConfigError`."""
     here = cwd if cwd is not None else Path.cwd()
     from_env = False
     if path is None:
@@ -79,6 +85,7 @@ def load_config(
         runtimes=runtimes,
         backends=backends,
         home=environ.get("HOME"),
+        now=now,
     )
 
 
@@ -91,11 +98,13 @@ def parse_config(
     runtimes: Collection[str] = ("stub",),
     backends: Collection[str] = ("subprocess",),
     home: str | None = None,
+    now: datetime | None = None,
 ) -> Config:
     """Validate config ``text``; ``file_name`` is how problems name the file. Relative paths
-    resolve against ``base_dir`` (absolute); ``home`` expands ``~``. Reads nothing, except
-    the roster file ``agents:`` may name and checking that agents' ``workdir`` directories
-    exist. Raises :class:`ConfigError`."""
+    resolve against ``base_dir`` (absolute); ``home`` expands ``~``; ``now`` (default: the
+    system clock) is the load time budgets' ``reset_at`` must be ahead of. Reads nothing,
+    except the roster file ``agents:`` may name and checking that agents' ``workdir``
+    directories exist. Raises :class:`ConfigError`."""
     root, data, problems = compose(text, file_name)
     locate = Locator(root)
     if data is None:
@@ -130,6 +139,8 @@ def parse_config(
     problems.extend(_repeated_entries(data, locate, file_name, roster))
     if document is not None:
         problems.extend(_unavailable_fallbacks(document, context, roster))
+        loaded_at = now if now is not None else datetime.now(UTC)
+        problems.extend(_budget_problems(document, locate, file_name, loaded_at))
     if problems or document is None:
         # The config file's problems first, then the roster file's; each by line.
         problems.sort(key=lambda p: (p.file != file_name, p.line is None, p.line or 0))
@@ -227,6 +238,21 @@ def _unavailable_fallbacks(
                 f"agent {agent.name!r} runs the default runtime `command`, which needs argv: "
                 "add `argv: [program, args…]` or set another runtime",
             )
+
+
+def _budget_problems(
+    document: ConfigFile, locate: Locator, file_name: str, now: datetime
+) -> Iterator[ConfigProblem]:
+    """Groups and budgets checked across entries (:func:`section_problems`)."""
+
+    def where(loc: Loc) -> str:
+        line, path, _ = locate(loc)
+        return path if line is None else f"{path} on line {line}"
+
+    tz = ZoneInfo(document.timezone)
+    for loc, message in section_problems(document.groups, document.budgets, tz, now, where):
+        line, path, _ = locate(loc)
+        yield ConfigProblem(file_name, line, path, message)
 
 
 # --- A roster in its own file ------------------------------------------------------------------

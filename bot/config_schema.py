@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
@@ -30,6 +31,16 @@ from fleet.metering.schema import (
 from fleet.restart_settings import RestartField, RestartSettings
 from fleet.roster import AgentEntry
 from fleet.schema import ConfigPath, check_known, schema_context
+from scheduler.budget_model import Budget, Groups, PacingSettings
+from scheduler.budget_schema import (
+    DEFAULT_TIMEZONE,
+    BudgetEntry,
+    GroupsSection,
+    PacingSection,
+    TimezoneName,
+    budgets_of,
+    groups_of,
+)
 
 LogLevel = Literal["debug", "info", "warning", "error"]
 
@@ -246,6 +257,33 @@ class ConfigFile(BaseModel):
             "tokens only, and `usage` says so."
         ),
     )
+    timezone: TimezoneName = Field(
+        default=DEFAULT_TIMEZONE,
+        description=(
+            "The IANA time zone (e.g. `Europe/Berlin`) of calendar budget windows (`daily`, "
+            "`weekly`, `monthly`), of `reset_at` times written without an offset, of "
+            "`pacing.report_cron` and of operator schedules (`schedule add`), and of times "
+            "shown in budget and schedule answers."
+        ),
+    )
+    groups: GroupsSection = Field(
+        default_factory=dict,
+        description=(
+            "Groups of agents by name, for budgets over several agents (`group:NAME`). "
+            "Groups may nest through `parent`."
+        ),
+    )
+    budgets: tuple[BudgetEntry, ...] = Field(
+        default=(),
+        description=(
+            "Spending limits, one per scope (`global`, `group:NAME`, `agent:NAME`). The most "
+            "specific scope with a budget governs an agent; `budget set` may replace one."
+        ),
+    )
+    pacing: PacingSection = Field(
+        default_factory=PacingSection,
+        description="How budgets are paced: the tick that applies the law, and the report.",
+    )
     defaults: Defaults = Field(
         default_factory=Defaults, description="Fleet-wide defaults for agents and commands."
     )
@@ -302,6 +340,12 @@ class Config:
     providers: dict[str, ProviderRoute]
     """Every provider by name: the built-in ones, as the config overrides and extends them."""
     prices: PriceTable
+    timezone: ZoneInfo
+    """Calendar windows, ``reset_at`` without an offset, the report's cron, times shown."""
+    groups: Groups
+    budgets: dict[str, Budget]
+    """The config's budgets by scope (``str(scope)``); ``budget set`` may replace one."""
+    pacing: PacingSettings
     document: ConfigFile = field(repr=False)
     """The validated file, section by section (paths in it already resolved)."""
 
@@ -317,6 +361,7 @@ class Config:
         ledger = document.ledger
         console = ConsoleConfig() if document.connectors is None else document.connectors.console
         matrix = None if document.connectors is None else document.connectors.matrix
+        timezone = ZoneInfo(document.timezone)
         return cls(
             source=source,
             state_dir=state_dir,
@@ -333,6 +378,10 @@ class Config:
             metering=document.metering.settings() if document.metering.enabled else None,
             providers=provider_routes(document.providers),
             prices=price_table(document.prices),
+            timezone=timezone,
+            groups=groups_of(document.groups),
+            budgets=budgets_of(document.budgets, timezone),
+            pacing=document.pacing.settings(),
             document=document,
         )
 

@@ -68,9 +68,9 @@ class ArgSpec:
 class CommandSpec:
     """One command: its arguments, flags and subcommands, and the words that explain it.
 
-    ``control`` commands change something and need the operator role. Subcommand names may
-    be written as one word (``reload``) or in full (``roster reload``); :func:`qualify`
-    gives them their full names.
+    ``control`` commands change something and need the operator role; ``admin_only`` ones
+    need the admin role. Subcommand names may be written as one word (``reload``) or in full
+    (``roster reload``); :func:`qualify` gives them their full names.
     """
 
     name: str
@@ -78,6 +78,7 @@ class CommandSpec:
     args: tuple[ArgSpec, ...] = ()
     flags: tuple[FlagSpec, ...] = ()
     control: bool = False
+    admin_only: bool = False
     description: str = ""
     examples: tuple[str, ...] = ()
     subcommands: tuple[CommandSpec, ...] = ()

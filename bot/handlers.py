@@ -8,11 +8,12 @@ the router turns them into one-line replies and audit outcomes.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bot import render
 from bot.acl import Role
+from bot.budget_handlers import BudgetHandlers
 from bot.commands import help_text
 from bot.errors import CommandError
 from bot.grammar import Command, CommandSpec
@@ -20,6 +21,9 @@ from connectors.base import InboundMessage
 from fleet.clock import Clock
 from fleet.supervisor import Fleet, RosterDiff
 from fleet.windows import DEFAULT_WINDOW
+from scheduler.budget_model import BudgetBook
+from scheduler.report import NO_BUDGETS, render_text
+from scheduler.report_job import compose
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,10 +45,12 @@ class Request:
 @dataclass(frozen=True, slots=True)
 class Reply:
     """A handler's answer. With ``topic``, it goes into that topic's thread (opened with
-    this reply as its root where the room has none yet)."""
+    this reply as its root where the room has none yet). ``images`` (PNG files) are posted
+    after the text, in the same place."""
 
     markdown: str
     topic: str | None = None
+    images: tuple[Path, ...] = ()
 
 
 Handler = Callable[[Request], Awaitable[str | Reply]]
@@ -65,7 +71,13 @@ class Handlers:
         logs_lines: int,
         reload_roster: RosterReloader | None = None,
         follow_screen: Follower | None = None,
+        budgets: BudgetBook | None = None,
+        reports_dir: Path | None = None,
     ) -> None:
+        """``budgets``: where ``budget``, ``pace`` and ``report`` read budgets and
+        ``budget set``/``allow-burst`` change them (``None``: none are configured).
+        ``reports_dir``: where ``report`` keeps its charts (``None``: the report is text
+        only)."""
         self._fleet = fleet
         self._specs = specs
         self._clock = clock
@@ -73,6 +85,9 @@ class Handlers:
         self._logs_lines = logs_lines
         self._reload_roster = reload_roster
         self._follow_screen = follow_screen
+        self._budgets = budgets
+        self._budget_commands = BudgetHandlers(budgets)
+        self._reports_dir = reports_dir
 
     def table(self) -> Mapping[str, Handler]:
         """Command name → handler, for the router."""
@@ -86,6 +101,11 @@ class Handlers:
             "logs": self.logs,
             "watch": self.watch,
             "usage": self.usage,
+            "pace": self.pace,
+            "report": self.report,
+            "budget": self._budget_commands.budget,
+            "budget set": self._budget_commands.budget_set,
+            "budget allow-burst": self._budget_commands.budget_allow_burst,
             "roster": self.roster,
             "roster reload": self.roster_reload,
             "whoami": self.whoami,
@@ -95,11 +115,21 @@ class Handlers:
         return help_text(self._specs, req.command.args.get("COMMAND"), prefix=self._prefix)
 
     async def ps(self, req: Request) -> str:
-        return render.ps(await self._fleet.ps(), self._clock.now(), await self._fleet.drift())
+        statuses = await self._fleet.ps()
+        if self._budgets is not None:
+            book = self._budgets
+            statuses = [replace(s, queued_until=book.queued_until(s.name)) for s in statuses]
+        return render.ps(statuses, self._clock.now(), await self._fleet.drift())
 
     async def spawn(self, req: Request) -> Reply:
         flags = req.command.flags
         workdir = _workdir(flags.get("workdir"))
+        if self._budgets is not None:
+            admitted, why = await self._budgets.admit_spawn(
+                req.arg("NAME"), urgent=bool(flags.get("urgent"))
+            )
+            if not admitted:
+                raise CommandError(f"not started: {why}")
         outcome = await self._fleet.spawn(
             req.arg("NAME"),
             runtime=_opt_str(flags.get("runtime")),
@@ -147,6 +177,18 @@ class Handlers:
         totals = await self._fleet.usage(since, agent=name)
         known = name is None or bool(totals) or await self._fleet.knows(name)
         return render.usage(totals, window=window, since=since, agent=name, known=known)
+
+    async def pace(self, req: Request) -> str:
+        book = self._budgets
+        if book is None:
+            return NO_BUDGETS
+        return render_text(await book.statuses(), book.now(), book.timezone)
+
+    async def report(self, req: Request) -> Reply:
+        if self._budgets is None:
+            return Reply(NO_BUDGETS)
+        report = await compose(self._budgets, self._reports_dir)
+        return Reply(report.markdown, images=report.images)
 
     async def roster(self, req: Request) -> str:
         return render.roster(self._fleet.roster())

@@ -5,27 +5,65 @@ Every command from a known sender is written to the audit table with its outcome
 
 Threads, one per topic (an agent): a handler's :class:`~bot.handlers.Reply` may name a
 topic; the reply then goes into that topic's thread, opened with this reply as its
-root when the room has none yet (connectors without threads just post it). A plain
+root when the room has none yet (connectors without threads just post it). A reply's
+images follow its text, in the same place. A plain
 message — not a command — inside an agent's thread is forwarded to that agent as
 ``send NAME <text>``. The topic ↔ thread mapping lives in the ledger.
+
+Commands nobody typed just now — a schedule firing — go through :meth:`Router.run_as`: the
+same claim, parse, authorisation, handler, audit and reply as a typed command, for the
+sender who set it up, with their role looked up *now*; the audit entry names its source.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Final
 
 from bot.acl import Acl, Role
 from bot.errors import CommandError, PermissionDenied
 from bot.grammar import Command, Grammar
 from bot.handlers import Handler, Reply, Request
-from connectors.base import Connector, InboundMessage, OutboundMessage, ThreadId
+from connectors.base import Connector, InboundMessage, OutboundMessage, RoomId, ThreadId, UserId
 from connectors.errors import ThreadsUnsupported
 from fleet.errors import FleetError
 from fleet.ledger import AuditOutcome, Ledger
 from fleet.names import is_agent_name
 
 log = logging.getLogger(__name__)
+
+TYPED: Final = "typed"
+"""The audit source of a command someone typed (or wrote in an agent's thread)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delegated:
+    """A command to run for ``sender`` without them typing it now: a schedule firing.
+
+    ``event_id`` is synthetic and names this one run (``schedule:3:<time it was due>``); it
+    is claimed like a chat event's id, so a double fire runs once. ``source`` is written to
+    the audit entry (``schedule:3``); ``heading``, when given, goes above the reply.
+    """
+
+    sender: UserId
+    room: RoomId
+    text: str
+    event_id: str
+    source: str
+    at: datetime
+    heading: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Ran:
+    """What came of a command: its audit outcome, its name if it parsed, and why if not ok."""
+
+    outcome: AuditOutcome
+    command: str | None
+    detail: str | None
 
 
 class Router:
@@ -62,11 +100,61 @@ class Router:
                     "ignoring messages from %s on %s: not an operator", msg.sender, msg.connector
                 )
             return
-        if msg.event_id is not None and not await self._ledger.claim_event(
-            msg.connector, msg.event_id
-        ):
-            log.debug("event %s on %s already handled", msg.event_id, msg.connector)
+        if msg.event_id is not None and not await self._claim(msg.connector, msg.event_id):
             return
+        done = await self._execute(msg, role, TYPED)
+        if done is not None:
+            await self._deliver(connector, msg, done[1])
+
+    async def run_as(self, connector: Connector, run: Delegated) -> Ran | None:
+        """Run ``run.text`` as ``run.sender`` in ``run.room`` of ``connector``, as if they
+        had typed it now: parsed (no prefix needed), authorised with their role as the ACL
+        says *now*, handled, audited with ``run.source`` and answered in the room (in the
+        connector's home room if that fails). Unless the sender may still change the fleet
+        (admin or operator), nothing runs: the refusal is audited as ``denied`` and said in
+        the room. ``None`` when ``run.event_id`` was already handled (a double fire)."""
+        if not await self._claim(connector.name, run.event_id):
+            return None
+        msg = InboundMessage(
+            connector=connector.name,
+            sender=run.sender,
+            text=run.text,
+            room=run.room,
+            timestamp=run.at,
+            addressed=True,
+        )
+        role = self._acl.role_of(connector.name, run.sender)
+        done: tuple[Ran, Reply] | None
+        if role is None or not role.may_control:
+            now = "not an operator" if role is None else _a(role)
+            detail = (
+                f"not run: {run.sender} set this up and is now {now} on {connector.name}; "
+                "only the schedules of admins and operators run"
+            )
+            done = Ran("denied", self._command_name(msg), detail), Reply(detail)
+            await self._audit(msg, run.source, done[0])
+        else:
+            done = await self._execute(msg, role, run.source)
+        if done is None:  # blank text: never saved as a schedule, but say so if it happens
+            done = Ran("error", None, "nothing to run"), Reply("Nothing to run.")
+            await self._audit(msg, run.source, done[0])
+        ran, reply = done
+        if run.heading:
+            reply = replace(reply, markdown=f"{run.heading}\n\n{reply.markdown}")
+        await self._deliver_or_home(connector, msg, reply)
+        return ran
+
+    async def _claim(self, connector: str, event_id: str) -> bool:
+        if await self._ledger.claim_event(connector, event_id):
+            return True
+        log.debug("event %s on %s already handled", event_id, connector)
+        return False
+
+    async def _execute(
+        self, msg: InboundMessage, role: Role, source: str
+    ) -> tuple[Ran, Reply] | None:
+        """Parse, authorise, run and audit ``msg``: what came of it and the reply to give;
+        ``None`` if it is no command."""
         grammar = self._grammars.get(msg.connector, self._grammar)
         command: Command | None = None
         outcome: AuditOutcome
@@ -75,7 +163,7 @@ class Router:
             if command is None:
                 command = await self._thread_message(grammar, msg)
             if command is None:
-                return
+                return None
             reply = await self._run(role, command, msg)
             outcome, detail = "ok", None
         except PermissionDenied as exc:
@@ -88,23 +176,55 @@ class Router:
                 "Something went wrong inside Fleetwarden running that; the log has the details."
             )
             outcome, detail = "error", f"internal error: {type(exc).__name__}"
+        ran = Ran(outcome, command.name if command else None, detail)
+        await self._audit(msg, source, ran)
+        return ran, reply
+
+    async def _audit(self, msg: InboundMessage, source: str, ran: Ran) -> None:
         await self._ledger.record_audit(
             connector=msg.connector,
             sender=msg.sender,
             room=msg.room,
             thread=msg.thread_id,
             text=msg.text,
-            command=command.name if command else None,
-            outcome=outcome,
-            detail=detail,
+            command=ran.command,
+            outcome=ran.outcome,
+            detail=ran.detail,
+            source=source,
         )
-        await self._deliver(connector, msg, reply)
+
+    def _command_name(self, msg: InboundMessage) -> str | None:
+        """The name of the command ``msg`` holds, if it parses (for the audit)."""
+        try:
+            command = self._grammars.get(msg.connector, self._grammar).parse(
+                msg.text, addressed=msg.addressed
+            )
+        except CommandError:
+            return None
+        return None if command is None else command.name
+
+    async def _deliver_or_home(
+        self, connector: Connector, msg: InboundMessage, reply: Reply
+    ) -> None:
+        """Answer in ``msg``'s room, else in the connector's home room; never raises, since
+        nobody is waiting on a scheduled run to see an exception."""
+        rooms = dict.fromkeys(r for r in (msg.room, connector.home_room) if r is not None)
+        for room in rooms:
+            try:
+                await self._deliver(connector, replace(msg, room=room), reply)
+            except Exception:
+                log.exception(
+                    "could not post the reply to %r in %s on %s", msg.text, room, msg.connector
+                )
+            else:
+                return
 
     async def _run(self, role: Role, command: Command, msg: InboundMessage) -> Reply:
         if not self._acl.allows(role, command.spec):
+            needed = "admin" if command.spec.admin_only else "operator"
             raise PermissionDenied(
-                f"`{command.name}` changes the fleet and needs the operator role; "
-                f"you are a {role.value}"
+                f"`{command.name}` changes the fleet and needs the {needed} role; "
+                f"you are {_a(role)}"
             )
         result = await self._handlers[command.spec.name](Request(msg, role, command))
         return result if isinstance(result, Reply) else Reply(result)
@@ -132,6 +252,12 @@ class Router:
                     pass
                 else:
                     await self._ledger.bind_thread(msg.connector, msg.room, reply.topic, opened)
+                    if reply.images:  # a thread root is text only: the images follow in it
+                        await connector.send(
+                            OutboundMessage(
+                                room=msg.room, markdown="", thread_id=opened, images=reply.images
+                            )
+                        )
                     return
             thread_id = ThreadId(known) if known is not None else None
         await connector.send(
@@ -140,5 +266,11 @@ class Router:
                 markdown=reply.markdown,
                 thread_id=thread_id,
                 in_reply_to=msg.event_id,
+                images=reply.images,
             )
         )
+
+
+def _a(role: Role) -> str:
+    """``role`` with its article: "an admin", "a viewer"."""
+    return f"{'an' if role.value[0] in 'aeiou' else 'a'} {role.value}"

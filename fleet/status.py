@@ -60,6 +60,7 @@ class AgentStatus:
     last_activity: datetime | None
     last_heartbeat: datetime | None = None
     tokens_today: int | None = None  # from the metering ledger; None where not looked up
+    queued_until: datetime | None = None  # the agent's budget holds its requests until then
 
 
 @dataclass(frozen=True, slots=True)

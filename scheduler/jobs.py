@@ -4,8 +4,11 @@
 functions named by import path (``"scheduler.jobs:watchdog_tick"``) with keyword
 arguments of plain data; every job is coalesced (runs that piled up while the loop was
 busy become one), runs one instance at a time, and has an explicit misfire grace time.
-:meth:`FleetScheduler.run_now` runs a job at once, through APScheduler so those rules
-still hold, and returns what it returned — for tests and for operators asking on demand.
+:meth:`FleetScheduler.add_interval` runs a job every so many seconds,
+:meth:`~FleetScheduler.add_cron` at the times a five-field crontab expression names (read as
+crontab(5) does, see :mod:`scheduler.cron`). :meth:`FleetScheduler.run_now` runs a job at
+once, through APScheduler so those rules still hold, and returns what it returned — for
+tests and for operators asking on demand.
 :meth:`FleetScheduler.shutdown` does not wait for running jobs: APScheduler cancels them,
 and the scheduler cancels its own waiters.
 
@@ -39,7 +42,7 @@ import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any, TypeAlias
 
 from apscheduler.events import (  # type: ignore[import-untyped]
@@ -51,9 +54,11 @@ from apscheduler.events import (  # type: ignore[import-untyped]
 from apscheduler.jobstores.base import JobLookupError  # type: ignore[import-untyped]
 from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
 from apscheduler.schedulers.base import STATE_STOPPED  # type: ignore[import-untyped]
+from apscheduler.triggers.date import DateTrigger  # type: ignore[import-untyped]
 from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import-untyped]
 
 from fleet.errors import FleetwardenError
+from scheduler.cron import cron_trigger
 from scheduler.watchdog import Action, WatchedFleet, sweep
 
 log = logging.getLogger(__name__)
@@ -158,12 +163,13 @@ class JobInfo:
 
     job_id: str
     func_ref: str
-    seconds: float
+    seconds: float | None  # the interval; None for a cron job
     kwargs: Mapping[str, JobArg]
     coalesce: bool
     max_instances: int
     misfire_grace_time: int | None
     next_run_at: datetime | None  # None before the scheduler starts
+    trigger: str = ""  # APScheduler's description, e.g. "cron[month='*', ..., minute='0']"
 
 
 class FleetScheduler:
@@ -224,9 +230,66 @@ class FleetScheduler:
         replaces the job: that is how a reload changes an interval."""
         if not seconds > 0:
             raise ValueError(f"interval must be > 0 seconds, got {seconds!r}")
+        grace = max(1, math.ceil(seconds)) if misfire_grace_time is None else misfire_grace_time
+        trigger = IntervalTrigger(seconds=seconds, timezone=UTC)
+        self._add(job_id, func_ref, trigger, kwargs, grace)
+
+    def add_cron(
+        self,
+        job_id: str,
+        func_ref: str,
+        crontab: str,
+        kwargs: Mapping[str, JobArg] | None = None,
+        *,
+        timezone: tzinfo,
+        misfire_grace_time: int,
+        first_run_at: datetime | None = None,
+    ) -> None:
+        """Run the ``async def`` at ``func_ref`` with ``kwargs`` at the times the five-field
+        ``crontab`` names, read in ``timezone``. A run that cannot start within
+        ``misfire_grace_time`` seconds of its time is skipped. ``first_run_at`` (aware) makes
+        the first run that time instead of the next the expression names — a run missed
+        while Fleetwarden was down, to be made up if still within the grace time. Raises
+        :class:`~scheduler.cron.CronError` for a bad expression. Adding an id again
+        replaces the job."""
+        trigger = cron_trigger(crontab, timezone)
+        if first_run_at is not None and first_run_at.tzinfo is None:
+            raise ValueError(f"first_run_at must be timezone-aware, got {first_run_at!r}")
+        # Only pass next_run_time when given: APScheduler reads its absence as "from the
+        # trigger", and an explicit None as "paused".
+        first = {} if first_run_at is None else {"next_run_time": first_run_at}
+        self._add(job_id, func_ref, trigger, kwargs, misfire_grace_time, **first)
+
+    def add_date(
+        self,
+        job_id: str,
+        func_ref: str,
+        at: datetime,
+        kwargs: Mapping[str, JobArg] | None = None,
+        *,
+        misfire_grace_time: int = 3600,
+    ) -> None:
+        """Run the ``async def`` at ``func_ref`` once, at ``at`` (aware). Adding an id again
+        moves the run: that is how the pacing tick keeps one run armed for the next window
+        reset."""
+        if at.tzinfo is None:
+            raise ValueError(f"a one-off run needs a timezone-aware time, got {at!r}")
+        trigger = DateTrigger(run_date=at, timezone=UTC)
+        self._add(job_id, func_ref, trigger, kwargs, misfire_grace_time)
+
+    def _add(
+        self,
+        job_id: str,
+        func_ref: str,
+        trigger: Any,
+        kwargs: Mapping[str, JobArg] | None,
+        grace: int,
+        **extra: Any,
+    ) -> None:
+        """Add (or replace) a job with the rules every job here follows: coalesced, one
+        instance at a time, an explicit misfire grace time."""
         arguments = dict(kwargs or {})
         _check_job(func_ref, arguments)
-        grace = max(1, math.ceil(seconds)) if misfire_grace_time is None else misfire_grace_time
         if grace < 1:
             raise ValueError(f"misfire_grace_time must be at least 1 second, got {grace!r}")
         if self._state is SchedulerState.NEW:
@@ -236,7 +299,7 @@ class FleetScheduler:
                 self._scheduler.remove_job(job_id)
         self._scheduler.add_job(
             func_ref,
-            trigger=IntervalTrigger(seconds=seconds, timezone=UTC),
+            trigger=trigger,
             id=job_id,
             name=job_id,
             kwargs=arguments,
@@ -244,6 +307,7 @@ class FleetScheduler:
             max_instances=1,
             misfire_grace_time=grace,
             replace_existing=True,
+            **extra,
         )
 
     def remove(self, job_id: str) -> None:
@@ -261,12 +325,17 @@ class FleetScheduler:
         return JobInfo(
             job_id=job.id,
             func_ref=job.func_ref,
-            seconds=job.trigger.interval.total_seconds(),
+            seconds=(
+                job.trigger.interval.total_seconds()
+                if isinstance(job.trigger, IntervalTrigger)
+                else None
+            ),
             kwargs=dict(job.kwargs),
             coalesce=job.coalesce,
             max_instances=job.max_instances,
             misfire_grace_time=job.misfire_grace_time,
             next_run_at=getattr(job, "next_run_time", None),
+            trigger=str(job.trigger),
         )
 
     async def run_now(self, job_id: str) -> object:

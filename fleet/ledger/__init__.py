@@ -1,11 +1,13 @@
-"""The ledger: Fleetwarden's SQLite store of agents, runs, audit, threads, chat bookkeeping
-and metering."""
+"""The ledger: Fleetwarden's SQLite store of agents, runs, audit, threads, chat bookkeeping,
+metering, budgets and operator schedules."""
 
 from __future__ import annotations
 
+from fleet.ledger.budgets import StepRecord
 from fleet.ledger.metering import UsageTotal
 from fleet.ledger.migrations import LATEST_VERSION, MIGRATIONS, Migration, migrate
 from fleet.ledger.rows import AgentEvent, AgentRecord, AuditEntry, AuditOutcome, RunRecord
+from fleet.ledger.schedules import ScheduleRecord
 from fleet.ledger.store import Ledger
 
 __all__ = [
@@ -18,6 +20,8 @@ __all__ = [
     "Ledger",
     "Migration",
     "RunRecord",
+    "ScheduleRecord",
+    "StepRecord",
     "UsageTotal",
     "migrate",
 ]

@@ -148,6 +148,63 @@ class MeteringLedger:
         )
         return {str(row[0]): int(row[1]) for row in rows}
 
+    async def spend_by_agent(
+        self: _Store, since: datetime, until: datetime | None = None
+    ) -> dict[str, tuple[int, float | None]]:
+        """Per agent, its total tokens and priced cost from ``since`` up to (not including)
+        ``until``; the cost is ``None`` when none of its rows was priced. Agents without
+        usage are absent."""
+        where, params = _span(since, until)
+        rows = await self._all(
+            f"SELECT agent, SUM({_TOTAL_TOKENS}), SUM(CASE WHEN priced = 1 THEN cost_usd END)"
+            f" FROM usage {where} GROUP BY agent",
+            params,
+        )
+        return {str(row[0]): (int(row[1]), row[2]) for row in rows}
+
+    async def run_spend(self: _Store, limit: int = 500) -> list[tuple[str, str | None, str, int]]:
+        """The latest ``limit`` ended runs' spend, for learning what a launch costs: each
+        run's agent runtime, model and prompt, and the tokens its agent used while it ran."""
+        rows = await self._all(
+            f"""SELECT a.runtime, a.model, COALESCE(a.prompt, ''),
+                    (SELECT COALESCE(SUM({_TOTAL_TOKENS}), 0) FROM usage u
+                      WHERE u.agent = r.agent AND u.at >= r.started_at AND u.at <= r.ended_at)
+                FROM runs r JOIN agents a ON a.name = r.agent
+                WHERE r.ended_at IS NOT NULL ORDER BY r.ended_at DESC LIMIT ?""",
+            (limit,),
+        )
+        return [(str(row[0]), row[1], str(row[2]), int(row[3])) for row in rows]
+
+    async def usage_series(
+        self: _Store,
+        since: datetime,
+        *,
+        agents: Sequence[str] | None,
+        bucket_seconds: int,
+    ) -> list[tuple[datetime, int, float]]:
+        """Use since ``since`` in buckets of ``bucket_seconds`` counted from ``since``: each
+        bucket's start, total tokens and priced cost (0.0 when nothing was priced), oldest
+        first. Buckets without usage are left out. ``agents``: only theirs (``None``: all)."""
+        if bucket_seconds <= 0:
+            raise ValueError(f"bucket_seconds must be more than 0, got {bucket_seconds}")
+        if agents is not None and not agents:
+            return []
+        start = to_epoch(since)
+        where, params = _span(since, None)
+        if agents is not None:
+            where += f" AND agent IN ({', '.join('?' for _ in agents)})"
+            params.extend(agents)
+        rows = await self._all(
+            f"SELECT CAST((at - ?) / ? AS INTEGER) AS bucket, SUM({_TOTAL_TOKENS}),"
+            " COALESCE(SUM(CASE WHEN priced = 1 THEN cost_usd END), 0.0)"
+            f" FROM usage {where} GROUP BY bucket ORDER BY bucket",
+            (start, bucket_seconds, *params),
+        )
+        return [
+            (from_epoch(start + int(row[0]) * bucket_seconds), int(row[1]), float(row[2]))
+            for row in rows
+        ]
+
     async def quota_signals(
         self: _Store,
         *,
@@ -188,6 +245,13 @@ def _filters(
         clauses.append("provider = ?")
         params.append(provider)
     return ("WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _span(since: datetime, until: datetime | None) -> tuple[str, list[object]]:
+    """A ``WHERE`` clause for ``since <= at < until`` (no end without ``until``)."""
+    if until is None:
+        return "WHERE at >= ?", [to_epoch(since)]
+    return "WHERE at >= ? AND at < ?", [to_epoch(since), to_epoch(until)]
 
 
 def _usage_params(event: UsageEvent) -> tuple[object, ...]:

@@ -190,6 +190,71 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX quota_signals_latest ON quota_signals(provider, name, at)",
         ),
     ),
+    Migration(
+        5,
+        "budgets set by command, burst grants, and each budget's step on the pacing ladder",
+        (
+            # Budgets an admin set with `budget set`; each replaces the config's budget of the
+            # same scope. Scopes are text (global, group:NAME, agent:NAME), not references:
+            # a budget may name an agent that does not exist yet.
+            """CREATE TABLE budgets (
+                scope TEXT PRIMARY KEY,
+                window_kind TEXT NOT NULL CHECK (window_kind IN ('rolling', 'daily', 'weekly',
+                    'monthly', 'fixed')),
+                window_seconds REAL CHECK (window_seconds IS NULL OR window_seconds > 0),
+                reset_at REAL,
+                confidence TEXT NOT NULL CHECK (confidence IN ('provider', 'user', 'estimated',
+                    'unknown')),
+                limit_tokens INTEGER CHECK (limit_tokens IS NULL OR limit_tokens > 0),
+                limit_usd REAL CHECK (limit_usd IS NULL OR limit_usd > 0),
+                account TEXT,
+                ladder_json TEXT NOT NULL DEFAULT '{}',
+                tolerance REAL NOT NULL DEFAULT 0.1 CHECK (tolerance BETWEEN 0 AND 1),
+                set_by TEXT NOT NULL,
+                set_at REAL NOT NULL,
+                CHECK (limit_tokens IS NOT NULL OR limit_usd IS NOT NULL)
+            )""",
+            """CREATE TABLE bursts (
+                id INTEGER PRIMARY KEY,
+                scope TEXT NOT NULL,
+                until REAL NOT NULL,
+                granted_by TEXT NOT NULL,
+                reason TEXT NOT NULL DEFAULT '',
+                granted_at REAL NOT NULL
+            )""",
+            "CREATE INDEX bursts_by_until ON bursts(until)",
+            # Where each budget stands on the ladder, so a restart resumes it rather than
+            # starting every budget over at `none` (and posting the steps again).
+            """CREATE TABLE pacing_steps (
+                budget TEXT PRIMARY KEY,
+                step TEXT NOT NULL CHECK (step IN ('none', 'downgrade', 'queue', 'refuse')),
+                level INTEGER NOT NULL DEFAULT 0 CHECK (level >= 0),
+                changed_at REAL NOT NULL
+            )""",
+        ),
+    ),
+    Migration(
+        6,
+        "operator schedules; audit entries say whether a command was typed or scheduled",
+        (
+            # AUTOINCREMENT: an id is never reused, since it names the schedule in the audit
+            # trail and in the claimed event ids of its runs (schedule:<id>:<due time>).
+            """CREATE TABLE schedules (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                cron TEXT NOT NULL,
+                command TEXT NOT NULL,
+                created_by TEXT NOT NULL,
+                connector TEXT NOT NULL,
+                room TEXT NOT NULL,
+                created_at REAL NOT NULL,
+                last_run_at REAL,
+                last_outcome TEXT CHECK (last_outcome IN ('ok', 'error', 'denied')),
+                last_detail TEXT
+            )""",
+            # 'typed' (by the sender, or written in an agent's thread) or 'schedule:<id>'.
+            "ALTER TABLE audit ADD COLUMN source TEXT NOT NULL DEFAULT 'typed'",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -230,7 +230,8 @@ class RunRecord:
 
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
-    """One message an operator sent the bot, and what came of it."""
+    """One message an operator sent the bot (or one of their schedules ran: ``source`` is
+    ``schedule:<id>`` rather than ``typed``), and what came of it."""
 
     id: int
     at: datetime
@@ -242,6 +243,7 @@ class AuditEntry:
     command: str | None
     outcome: AuditOutcome
     detail: str | None
+    source: str = "typed"
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> AuditEntry:
@@ -257,4 +259,5 @@ class AuditEntry:
             command=row["command"],
             outcome=row["outcome"],
             detail=row["detail"],
+            source=row["source"],
         )

@@ -22,6 +22,7 @@ import aiosqlite
 
 from fleet.clock import Clock
 from fleet.errors import LedgerError, UnknownAgent
+from fleet.ledger.budgets import BudgetsLedger
 from fleet.ledger.metering import MeteringLedger
 from fleet.ledger.migrations import migrate, schema_version
 from fleet.ledger.rows import (
@@ -34,6 +35,7 @@ from fleet.ledger.rows import (
     spec_extra_json,
     to_epoch,
 )
+from fleet.ledger.schedules import SchedulesLedger
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, RunHandle
 
 log = logging.getLogger(__name__)
@@ -47,11 +49,13 @@ _PRAGMAS = (
 )
 
 
-class Ledger(MeteringLedger):
+class Ledger(MeteringLedger, SchedulesLedger, BudgetsLedger):
     """Agents, their state history and runs, the audit trail, heartbeats, chat threads,
     processed chat events and connector state; metering (usage and quota signals) comes from
-    :class:`~fleet.ledger.metering.MeteringLedger`. Open with :meth:`open`, end with
-    :meth:`close`.
+    :class:`~fleet.ledger.metering.MeteringLedger`, operator schedules from
+    :class:`~fleet.ledger.schedules.SchedulesLedger`, budgets set by command, bursts and
+    pacing steps from :class:`~fleet.ledger.budgets.BudgetsLedger`. Open with :meth:`open`,
+    end with :meth:`close`.
     """
 
     def __init__(self, conn: aiosqlite.Connection, path: Path, clock: Clock) -> None:
@@ -295,14 +299,17 @@ class Ledger(MeteringLedger):
         outcome: AuditOutcome,
         detail: str | None = None,
         at: datetime | None = None,
+        source: str = "typed",
     ) -> int:
-        """Append one operator message and its outcome to the audit trail; return its id."""
+        """Append one operator message and its outcome to the audit trail; return its id.
+        ``source`` says where the command came from: ``typed`` by the sender, or
+        ``schedule:<id>`` when one of their schedules ran it."""
         when = self._epoch(at)
         async with self._transaction("write the audit trail") as conn:
             cursor = await conn.execute(
                 "INSERT INTO audit (at, connector, sender, room, thread, text, command, outcome,"
-                " detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (when, connector, sender, room, thread, text, command, outcome, detail),
+                " detail, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (when, connector, sender, room, thread, text, command, outcome, detail, source),
             )
             return _rowid(cursor)
 

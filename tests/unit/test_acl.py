@@ -6,13 +6,22 @@ import pytest
 
 from bot.acl import Acl, Grant, Role
 from bot.commands import (
+    BUDGET,
+    BUDGET_ALLOW_BURST,
+    BUDGET_SET,
     COMMANDS,
     HELP,
     LOGS,
+    PACE,
     PS,
+    REPORT,
     RESTART,
     ROSTER,
     ROSTER_RELOAD,
+    SCHEDULE,
+    SCHEDULE_ADD,
+    SCHEDULE_LIST,
+    SCHEDULE_REMOVE,
     SEND,
     SPAWN,
     STOP,
@@ -22,8 +31,18 @@ from bot.commands import (
 )
 from bot.grammar import CommandSpec
 
-READ_ONLY = (HELP, PS, LOGS, WATCH, USAGE, ROSTER, WHOAMI)
+READ_ONLY = (
+    *(HELP, PS, LOGS, WATCH, USAGE, PACE, REPORT, BUDGET, ROSTER, WHOAMI),
+    *(SCHEDULE, SCHEDULE_LIST),
+)
 CONTROL = (SPAWN, STOP, RESTART, SEND, ROSTER_RELOAD)
+ADMIN_ONLY = (SCHEDULE_ADD, SCHEDULE_REMOVE, BUDGET_SET, BUDGET_ALLOW_BURST)
+_FULL_NAMES = {id(sub): f"{spec.name} {sub.name}" for spec in COMMANDS for sub in spec.subcommands}
+
+
+def full_name(spec: CommandSpec) -> str:
+    """A spec's name as typed: subcommands with their parent's name first."""
+    return _FULL_NAMES.get(id(spec), spec.name)
 
 
 def ids(spec: CommandSpec) -> str:
@@ -72,12 +91,11 @@ def test_the_read_only_and_control_split_covers_every_command() -> None:
     every = {spec.name for spec in COMMANDS} | {
         f"{spec.name} {sub.name}" for spec in COMMANDS for sub in spec.subcommands
     }
-    split = {spec.name for spec in READ_ONLY} | {
-        "roster reload" if spec is ROSTER_RELOAD else spec.name for spec in CONTROL
-    }
+    split = {full_name(spec) for spec in (*READ_ONLY, *CONTROL, *ADMIN_ONLY)}
     assert every == split
-    assert all(not spec.control for spec in READ_ONLY)
-    assert all(spec.control for spec in CONTROL)
+    assert all(not spec.control and not spec.admin_only for spec in READ_ONLY)
+    assert all(spec.control and not spec.admin_only for spec in CONTROL)
+    assert all(spec.admin_only for spec in ADMIN_ONLY)
 
 
 @pytest.mark.parametrize("spec", READ_ONLY, ids=ids)
@@ -93,7 +111,17 @@ def test_viewer_may_not_run_control_commands(spec: CommandSpec) -> None:
 
 
 @pytest.mark.parametrize("role", [Role.OPERATOR, Role.ADMIN])
-@pytest.mark.parametrize("spec", COMMANDS, ids=ids)
+@pytest.mark.parametrize("spec", READ_ONLY + CONTROL, ids=ids)
 def test_operators_and_admins_may_run_every_command(role: Role, spec: CommandSpec) -> None:
-    """Operators and admins may run every command, control ones included."""
+    """Operators and admins may run every command that is not admin-only, control ones
+    included."""
     assert Acl.allows(role, spec)
+
+
+@pytest.mark.parametrize("spec", ADMIN_ONLY, ids=full_name)
+def test_only_admins_may_run_admin_only_commands(spec: CommandSpec) -> None:
+    """An admin-only command (schedule add, schedule remove) is refused to operators and
+    viewers, allowed to admins."""
+    assert Acl.allows(Role.ADMIN, spec)
+    assert not Acl.allows(Role.OPERATOR, spec)
+    assert not Acl.allows(Role.VIEWER, spec)

@@ -11,14 +11,18 @@ from bot.grammar import ArgSpec, CommandSpec, Grammar
 USAGES = {
     "help": "help [COMMAND]",
     "ps": "ps",
-    "spawn": "spawn NAME [--runtime R] [--model M] [--prompt TEXT] [--workdir DIR]",
+    "spawn": "spawn NAME [--runtime R] [--model M] [--prompt TEXT] [--workdir DIR] [--urgent]",
     "stop": "stop NAME [--force]",
     "restart": "restart NAME",
     "send": "send NAME TEXT",
     "logs": "logs NAME [--lines N]",
     "watch": "watch NAME [--follow]",
     "usage": "usage [NAME] [--window WINDOW]",
+    "pace": "pace",
+    "report": "report",
+    "budget": "budget [set|allow-burst]",
     "roster": "roster [reload]",
+    "schedule": "schedule [add|list|remove]",
     "whoami": "whoami",
 }
 CONTROL = {"spawn", "stop", "restart", "send"}
@@ -105,7 +109,8 @@ def test_help_overview_lists_every_command() -> None:
     lines = text.splitlines()
     assert lines[:2] == ["| command | what it does |", "|---|---|"]
     for spec in COMMANDS:
-        assert f"| `{spec.usage}` | {spec.summary} |" in lines
+        usage = spec.usage.replace("|", "\\|")  # a pipe would end the table cell
+        assert f"| `{usage}` | {spec.summary} |" in lines
     assert lines[-1] == (
         "Type `help COMMAND` for details. Commands start with `!` in chat rooms; "
         "on the console the prefix is optional."

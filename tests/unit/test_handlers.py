@@ -22,7 +22,7 @@ from fleet.model import AgentSpec, DesiredState
 from fleet.names import AgentName
 from fleet.runtimes import default_registry
 from fleet.supervisor import Fleet, FleetSettings
-from tests.unit.chat_fakes import OPERATOR, T0, VIEWER, FakeConnector, message
+from tests.unit.chat_fakes import OPERATOR, T0, VIEWER, Calls, FakeConnector, message
 
 # T0 is 12:00 UTC, 13:00 in Berlin: local midnight is 23:00 UTC the day before.
 MIDNIGHT_UTC = T0 - timedelta(hours=13)
@@ -56,7 +56,9 @@ def router(ledger: Ledger, fleet: Fleet) -> Router:
         fleet=fleet, specs=COMMANDS, clock=ManualClock(T0), prefix="!", logs_lines=40
     )
     acl = Acl([Grant(OPERATOR, Role.OPERATOR), Grant(VIEWER, Role.VIEWER)])
-    return Router(grammar=Grammar(COMMANDS), acl=acl, handlers=handlers.table(), ledger=ledger)
+    # Commands other objects handle (the schedule commands) answer from the recorder.
+    table = {**Calls().table(), **handlers.table()}
+    return Router(grammar=Grammar(COMMANDS), acl=acl, handlers=table, ledger=ledger)
 
 
 def used(

@@ -71,8 +71,7 @@ async def test_migration_4_applies_to_a_version_3_ledger_and_keeps_its_data(
         await conn.close()
     ledger = await Ledger.open(path, ManualClock(T0))
     try:
-        assert LATEST_VERSION == 4
-        assert await ledger.schema_version() == 4
+        assert await ledger.schema_version() == LATEST_VERSION >= 4
         assert [a.name for a in await ledger.list_agents()] == ["old-1"]
         await ledger.record_metering([event("old-1")], [signal("x-limit", "10")])
         assert await ledger.usage_events() == [event("old-1")]

@@ -1,0 +1,173 @@
+"""The ledger's budget tables (migration 5): ``budgets`` set by command, ``bursts`` granted
+by admins, and ``pacing_steps``, where each budget stands on the enforcement ladder.
+
+A budget set by command replaces the config's budget of the same scope (the config's comes
+back only if the command's is removed); there is one row per scope, the latest ``budget
+set`` wins. Bursts are kept after they end, for reports and the audit of who granted what.
+Steps are saved as they change, so a restart resumes the ladder instead of starting every
+budget at ``none``.
+
+:class:`BudgetsLedger` is mixed into :class:`~fleet.ledger.store.Ledger`, like
+:class:`~fleet.ledger.metering.MeteringLedger`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+import aiosqlite
+
+from fleet.clock import Clock
+from fleet.ledger.rows import from_epoch, to_epoch
+from scheduler.budget_model import Budget, Burst, Confidence, Scope, Step, WindowKind, WindowSpec
+
+_BUDGET_COLUMNS = (
+    "scope, window_kind, window_seconds, reset_at, confidence, limit_tokens, limit_usd,"
+    " account, ladder_json, tolerance, set_by, set_at"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StepRecord:
+    """Where one budget stands on the ladder, and since when."""
+
+    budget: str  # the budget's key: its scope
+    step: Step
+    level: int = 0  # downgrade rungs, when ``step`` is DOWNGRADE
+    changed_at: datetime | None = None  # None: now, when saved
+
+
+class _Store(Protocol):
+    """What the mixin needs of :class:`~fleet.ledger.store.Ledger`."""
+
+    _clock: Clock
+
+    def _transaction(self, what: str) -> AbstractAsyncContextManager[aiosqlite.Connection]: ...
+
+    async def _all(self, sql: str, params: Sequence[object]) -> list[sqlite3.Row]: ...
+
+
+class BudgetsLedger:
+    """The budget queries of :class:`~fleet.ledger.store.Ledger`."""
+
+    async def set_budget(self: _Store, budget: Budget, by: str) -> None:
+        """Save ``budget`` as set by ``by`` now, replacing any budget set for its scope."""
+        window = budget.window
+        params = (
+            str(budget.scope),
+            window.kind.value,
+            None if window.length is None else window.length.total_seconds(),
+            None if window.reset_at is None else to_epoch(window.reset_at),
+            window.confidence.value,
+            budget.limit_tokens,
+            budget.limit_usd,
+            budget.account,
+            json.dumps({k: list(v) for k, v in budget.ladder.items()}, sort_keys=True),
+            budget.tolerance,
+            by,
+            to_epoch(self._clock.now()),
+        )
+        async with self._transaction(f"set the budget of {budget.scope}") as conn:
+            await conn.execute(
+                f"INSERT OR REPLACE INTO budgets ({_BUDGET_COLUMNS})"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                params,
+            )
+
+    async def command_budgets(self: _Store) -> list[Budget]:
+        """Every budget set by command (``source="command"``), by scope."""
+        rows = await self._all(f"SELECT {_BUDGET_COLUMNS} FROM budgets ORDER BY scope", ())
+        return [_budget(row) for row in rows]
+
+    async def add_burst(self: _Store, burst: Burst) -> int:
+        """Record a burst grant; its id. ``granted_at`` defaults to now."""
+        granted_at = burst.granted_at if burst.granted_at is not None else self._clock.now()
+        params = (
+            str(burst.scope),
+            to_epoch(burst.until),
+            burst.granted_by,
+            burst.reason,
+            to_epoch(granted_at),
+        )
+        async with self._transaction(f"grant a burst to {burst.scope}") as conn:
+            cursor = await conn.execute(
+                "INSERT INTO bursts (scope, until, granted_by, reason, granted_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                params,
+            )
+            if cursor.lastrowid is None:  # pragma: no cover - SQLite always sets it
+                raise sqlite3.OperationalError("no row id after inserting a burst")
+            return cursor.lastrowid
+
+    async def active_bursts(self: _Store, now: datetime) -> list[Burst]:
+        """The bursts granted by ``now`` that have not ended, oldest grant first."""
+        at = to_epoch(now)
+        rows = await self._all(
+            "SELECT scope, until, granted_by, reason, granted_at FROM bursts"
+            " WHERE until > ? AND granted_at <= ? ORDER BY granted_at, id",
+            (at, at),
+        )
+        return [
+            Burst(
+                scope=Scope.parse(row["scope"]),
+                until=from_epoch(row["until"]),
+                granted_by=row["granted_by"],
+                reason=row["reason"],
+                granted_at=from_epoch(row["granted_at"]),
+            )
+            for row in rows
+        ]
+
+    async def save_steps(self: _Store, steps: Sequence[StepRecord]) -> None:
+        """Save where these budgets stand (others keep their rows), in one transaction."""
+        if not steps:
+            return
+        now = self._clock.now()
+        params = [(s.budget, s.step.value, s.level, to_epoch(s.changed_at or now)) for s in steps]
+        async with self._transaction(f"save the pacing steps of {len(params)} budgets") as conn:
+            await conn.executemany(
+                "INSERT OR REPLACE INTO pacing_steps (budget, step, level, changed_at)"
+                " VALUES (?, ?, ?, ?)",
+                params,
+            )
+
+    async def load_steps(self: _Store) -> dict[str, StepRecord]:
+        """Every saved step, by budget key."""
+        rows = await self._all(
+            "SELECT budget, step, level, changed_at FROM pacing_steps ORDER BY budget", ()
+        )
+        return {
+            row["budget"]: StepRecord(
+                budget=row["budget"],
+                step=Step(row["step"]),
+                level=row["level"],
+                changed_at=from_epoch(row["changed_at"]),
+            )
+            for row in rows
+        }
+
+
+def _budget(row: sqlite3.Row) -> Budget:
+    seconds, reset_at = row["window_seconds"], row["reset_at"]
+    ladder = json.loads(row["ladder_json"])
+    return Budget(
+        scope=Scope.parse(row["scope"]),
+        window=WindowSpec(
+            kind=WindowKind(row["window_kind"]),
+            length=None if seconds is None else timedelta(seconds=seconds),
+            reset_at=None if reset_at is None else from_epoch(reset_at),
+            confidence=Confidence(row["confidence"]),
+        ),
+        limit_tokens=row["limit_tokens"],
+        limit_usd=row["limit_usd"],
+        account=row["account"],
+        ladder={str(k): tuple(str(m) for m in v) for k, v in ladder.items()},
+        tolerance=row["tolerance"],
+        source="command",
+    )

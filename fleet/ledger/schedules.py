@@ -1,0 +1,135 @@
+"""The ledger's ``schedules`` table (migration 6): operator schedules — a cron expression, the
+command to run, who created it and where — and the outcome of each one's latest run.
+
+:class:`SchedulesLedger` is mixed into :class:`~fleet.ledger.store.Ledger` and uses its
+transaction and read helpers, like :mod:`fleet.ledger.metering`. Ids are never reused
+(``AUTOINCREMENT``): a schedule's id names it in the audit trail and in its runs' event ids.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+import aiosqlite
+
+from fleet.errors import LedgerError
+from fleet.ledger.rows import AuditOutcome, from_epoch
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleRecord:
+    """One operator schedule. ``command`` is the text to run, in the bot's own grammar;
+    ``created_by`` is the creator's user id on ``connector``, whose role decides, at each run,
+    whether it may run; replies go to ``room``."""
+
+    id: int
+    cron: str
+    command: str
+    created_by: str
+    connector: str
+    room: str
+    created_at: datetime
+    last_run_at: datetime | None
+    last_outcome: AuditOutcome | None
+    last_detail: str | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> ScheduleRecord:
+        """Build from a row of ``schedules``."""
+        last = row["last_run_at"]
+        return cls(
+            id=row["id"],
+            cron=row["cron"],
+            command=row["command"],
+            created_by=row["created_by"],
+            connector=row["connector"],
+            room=row["room"],
+            created_at=from_epoch(row["created_at"]),
+            last_run_at=None if last is None else from_epoch(last),
+            last_outcome=row["last_outcome"],
+            last_detail=row["last_detail"],
+        )
+
+
+class _Store(Protocol):
+    """What the mixin needs of :class:`~fleet.ledger.store.Ledger`."""
+
+    def _transaction(self, what: str) -> AbstractAsyncContextManager[aiosqlite.Connection]: ...
+
+    async def _all(self, sql: str, params: Sequence[object]) -> list[sqlite3.Row]: ...
+
+    def _epoch(self, at: datetime | None) -> float: ...
+
+
+class SchedulesLedger:
+    """The schedule queries of :class:`~fleet.ledger.store.Ledger`."""
+
+    async def add_schedule(
+        self: _Store,
+        *,
+        cron: str,
+        command: str,
+        created_by: str,
+        connector: str,
+        room: str,
+        at: datetime | None = None,
+    ) -> ScheduleRecord:
+        """Save a new schedule and return it with its id."""
+        when = self._epoch(at)
+        async with self._transaction("save a schedule") as conn:
+            cursor = await conn.execute(
+                "INSERT INTO schedules (cron, command, created_by, connector, room, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (cron, command, created_by, connector, room, when),
+            )
+            if cursor.lastrowid is None:
+                raise LedgerError("SQLite reported no row id for a new schedule")
+            rows = list(
+                await conn.execute_fetchall(
+                    "SELECT * FROM schedules WHERE id = ?", (cursor.lastrowid,)
+                )
+            )
+            return ScheduleRecord.from_row(rows[0])
+
+    async def get_schedule(self: _Store, schedule_id: int) -> ScheduleRecord | None:
+        """Schedule ``schedule_id``, if it exists."""
+        rows = await self._all("SELECT * FROM schedules WHERE id = ?", (schedule_id,))
+        return ScheduleRecord.from_row(rows[0]) if rows else None
+
+    async def list_schedules(self: _Store) -> list[ScheduleRecord]:
+        """Every schedule, oldest first."""
+        rows = await self._all("SELECT * FROM schedules ORDER BY id", ())
+        return [ScheduleRecord.from_row(row) for row in rows]
+
+    async def remove_schedule(self: _Store, schedule_id: int) -> ScheduleRecord | None:
+        """Delete schedule ``schedule_id``; return what it was, or ``None`` if there was none."""
+        async with self._transaction(f"remove schedule {schedule_id}") as conn:
+            rows = list(
+                await conn.execute_fetchall("SELECT * FROM schedules WHERE id = ?", (schedule_id,))
+            )
+            if not rows:
+                return None
+            await conn.execute("DELETE FROM schedules WHERE id = ?", (schedule_id,))
+            return ScheduleRecord.from_row(rows[0])
+
+    async def record_schedule_run(
+        self: _Store,
+        schedule_id: int,
+        outcome: AuditOutcome,
+        detail: str | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        """Note that schedule ``schedule_id`` ran at ``at`` with ``outcome``; a schedule
+        removed meanwhile is left removed."""
+        when = self._epoch(at)
+        async with self._transaction(f"record a run of schedule {schedule_id}") as conn:
+            await conn.execute(
+                "UPDATE schedules SET last_run_at = ?, last_outcome = ?, last_detail = ?"
+                " WHERE id = ?",
+                (when, outcome, detail, schedule_id),
+            )

@@ -1,0 +1,424 @@
+"""The config file's ``timezone``, ``groups``, ``budgets`` and ``pacing`` sections, their
+conversion to :mod:`scheduler.budget_model` types, and the checks that span entries.
+
+Each entry is checked on its own by pydantic (a window of zero, a ladder naming a model
+twice, a fixed window without ``reset_at``). What needs the whole file — a scope given two
+budgets, a group scope naming no group, a parent that does not exist or a cycle of parents,
+an agent in two groups, a ``reset_at`` already past at load time — is
+:func:`section_problems`, which the loader runs once every entry is valid.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, date, datetime, time
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from fleet.names import AGENT_NAME_PATTERN, is_agent_name
+from fleet.schema import check_known, did_you_mean, schema_context
+from scheduler.budget_model import (
+    Budget,
+    Confidence,
+    Groups,
+    PacingSettings,
+    Scope,
+    WindowKind,
+    contradictions,
+    ladder_problem,
+    parse_window,
+)
+from scheduler.cron import CronError, cron_trigger
+
+Loc = tuple[str | int, ...]
+"""A place in the config data, e.g. ``("budgets", 1, "scope")``."""
+
+ConfidenceName = Literal["provider", "user", "estimated", "unknown"]
+AccountName = Literal["anthropic", "openai"]
+
+DEFAULT_TIMEZONE = "UTC"
+_CALENDAR = (WindowKind.DAILY.value, WindowKind.WEEKLY.value, WindowKind.MONTHLY.value)
+
+
+# --- Single values --------------------------------------------------------------------------
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        guess = did_you_mean(value, available_timezones()) if value else None
+        hint = f" — did you mean {guess!r}?" if guess else "."
+        raise PydanticCustomError(
+            "timezone",
+            f"unknown timezone {value!r}{hint} Write an IANA name, e.g. UTC, Europe/Berlin "
+            "or America/New_York",
+        ) from None
+    return value
+
+
+def _check_scope(value: str) -> str:
+    try:
+        return str(Scope.parse(value))
+    except ValueError as exc:
+        raise PydanticCustomError("scope", str(exc)) from None
+
+
+def _check_window(value: str) -> str:
+    word = value.strip().lower()
+    if word in (*_CALENDAR, WindowKind.FIXED.value):
+        return word  # with or without reset_at: checked with the whole entry
+    try:
+        parse_window(word)
+    except ValueError as exc:
+        raise PydanticCustomError("window", str(exc)) from None
+    return word
+
+
+def _moment(value: object) -> object:
+    """``reset_at`` as written: a datetime, a date (its midnight), or ISO text."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, date):
+        return datetime.combine(value, time())
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise PydanticCustomError(
+                "reset_at",
+                f"{value!r} is not a date and time: write ISO 8601, e.g. 2025-04-01T09:00 "
+                "(in `timezone`) or 2025-04-01T09:00:00+02:00",
+            ) from None
+    return value
+
+
+def _check_models(value: tuple[str, ...]) -> tuple[str, ...]:
+    problem = ladder_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("ladder", problem)
+    return value
+
+
+def _check_cron(value: str) -> str:
+    try:
+        cron_trigger(value, UTC)
+    except CronError as exc:
+        raise PydanticCustomError(
+            "cron",
+            f"{value!r} is not a crontab line ({exc}): write five fields, minute hour "
+            'day-of-month month day-of-week, e.g. "0 9 * * *" for 09:00 every day',
+        ) from None
+    return value
+
+
+def _check_usd(value: float | None) -> float | None:
+    if value is not None and not math.isfinite(value):
+        raise PydanticCustomError("limit_usd", "must be a finite number of dollars")
+    return value
+
+
+TimezoneName = Annotated[str, AfterValidator(_check_timezone)]
+ScopeText = Annotated[str, AfterValidator(_check_scope)]
+WindowText = Annotated[str, AfterValidator(_check_window)]
+Moment = Annotated[datetime, BeforeValidator(_moment)]
+Ladder = Annotated[tuple[str, ...], AfterValidator(_check_models)]
+CronLine = Annotated[str, AfterValidator(_check_cron)]
+
+
+# --- The sections ---------------------------------------------------------------------------
+
+
+class GroupEntry(BaseModel):
+    """A group of agents, for budgets over all of them (`scope: group:NAME`). Groups nest:
+    a group's budget covers its own agents and those of every group below it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    parent: str | None = Field(
+        default=None,
+        description="The group this one belongs to, by name; none for a top-level group.",
+    )
+    agents: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "The agents in this group, by name. An agent is in at most one group; agents "
+            "need not be in the roster (ad hoc `spawn`s count too)."
+        ),
+    )
+
+    @field_validator("agents")
+    @classmethod
+    def _agent_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            if not is_agent_name(name):
+                raise PydanticCustomError(
+                    "agent_name",
+                    f"invalid agent name {name[:40]!r}: must match {AGENT_NAME_PATTERN}",
+                )
+        return value
+
+
+def _check_group_name(name: str) -> str:
+    try:
+        Scope.parse(f"group:{name}")
+    except ValueError:
+        raise PydanticCustomError(
+            "group_name",
+            "group name {name} must be 1-63 lower case letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit",
+            {"name": repr(name)},
+        ) from None
+    return name
+
+
+GroupName = Annotated[str, AfterValidator(_check_group_name)]
+GroupsSection = dict[GroupName, GroupEntry]
+
+
+class BudgetEntry(BaseModel):
+    """How much one scope may spend in a window. The most specific scope with a budget
+    governs an agent (its own, else its group's, else the nearest ancestor group's, else
+    `global`); only that budget paces it. Budgets set with `budget set` replace the one
+    here of the same scope until it is set again."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    scope: ScopeText = Field(
+        description=(
+            "Who it covers: `global`, `group:NAME` (a group under `groups`) or `agent:NAME`."
+        )
+    )
+    limit_tokens: int | None = Field(
+        default=None,
+        gt=0,
+        strict=True,
+        description=(
+            "Tokens per window: input + output + cache reads + cache writes (e.g. 5000000; "
+            "YAML also reads 5_000_000). Give this, `limit_usd`, or both."
+        ),
+    )
+    limit_usd: Annotated[float | None, AfterValidator(_check_usd)] = Field(
+        default=None,
+        gt=0,
+        strict=True,
+        description="US dollars per window, at the configured `prices` (unpriced models cost 0).",
+    )
+    window: WindowText = Field(
+        description=(
+            "When the allowance resets: a rolling duration (`5h`, `7d`, `90m`, `1d12h`), a "
+            "calendar period (`daily`, `weekly`, `monthly`, in `timezone`), or `fixed` "
+            "(ends at `reset_at`)."
+        )
+    )
+    reset_at: Moment | None = Field(
+        default=None,
+        description=(
+            "When the current window ends, ISO 8601 (`2025-04-01T09:00`, in `timezone` unless "
+            "it has an offset). Required for `fixed`; for a rolling window, anchors its "
+            "resets; not allowed for calendar windows. Must be ahead of the load time."
+        ),
+    )
+    confidence: ConfidenceName = Field(
+        default="user",
+        description=(
+            "How sure the reset time is: `provider` (the provider said so), `user`, "
+            "`estimated`, `unknown`. Shown in reports."
+        ),
+    )
+    account: AccountName | None = Field(
+        default=None,
+        description=(
+            "A subscription whose own quota signals give utilization and reset: `anthropic` "
+            "(`anthropic-ratelimit-unified-*` headers) or `openai` (`x-codex-*`). Without "
+            "fresh signals, our metering is used and shown as `estimated`."
+        ),
+    )
+    ladder: dict[str, Ladder] = Field(
+        default_factory=dict,
+        description=(
+            "Per runtime, its models from most to least capable (e.g. `claude: [opus, sonnet, "
+            "haiku]`): an agent over pace is moved down one rung at a time; at the floor, its "
+            "requests are queued."
+        ),
+    )
+    tolerance: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        strict=True,
+        description="How far over the even-spread pace still counts as on pace (0.1: 10%).",
+    )
+
+    @field_validator("ladder")
+    @classmethod
+    def _known_runtimes(cls, value: dict[str, Ladder], info: ValidationInfo) -> dict[str, Ladder]:
+        for runtime in value:
+            check_known("runtime", runtime, schema_context(info).runtimes)
+        return value
+
+    @model_validator(mode="after")
+    def _coherent(self) -> BudgetEntry:
+        if self.limit_tokens is None and self.limit_usd is None:
+            raise PydanticCustomError("no_limit", "a budget needs limit_tokens, limit_usd or both")
+        if self.window == WindowKind.FIXED and self.reset_at is None:
+            raise PydanticCustomError(
+                "fixed_reset",
+                "a fixed window needs reset_at: when it ends, e.g. 2025-04-01T00:00",
+            )
+        if self.window in _CALENDAR and self.reset_at is not None:
+            raise PydanticCustomError(
+                "calendar_reset",
+                f"a {self.window} window resets at midnight in `timezone`, so it takes no "
+                "reset_at: leave reset_at out, or use window: fixed",
+            )
+        return self
+
+    def to_budget(self, tz: ZoneInfo) -> Budget:
+        """The budget, with a ``reset_at`` written without an offset read in ``tz``."""
+        reset_at = None
+        if self.reset_at is not None:
+            written = self.reset_at
+            aware = written if written.tzinfo is not None else written.replace(tzinfo=tz)
+            reset_at = aware.astimezone(UTC)
+        return Budget(
+            scope=Scope.parse(self.scope),
+            window=parse_window(
+                self.window, reset_at=reset_at, confidence=Confidence(self.confidence)
+            ),
+            limit_tokens=self.limit_tokens,
+            limit_usd=self.limit_usd,
+            account=self.account,
+            ladder={runtime: tuple(models) for runtime, models in self.ladder.items()},
+            tolerance=self.tolerance,
+            source="config",
+        )
+
+
+class PacingSection(BaseModel):
+    """How pacing runs: the tick that applies the law, and the daily report."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tick_seconds: float = Field(
+        default=60.0,
+        ge=1,
+        le=3600,
+        strict=True,
+        description=(
+            "How often the pacing law is applied: spend re-read, steps changed, changes "
+            "posted (5 to 3600 seconds)."
+        ),
+    )
+    report_cron: CronLine = Field(
+        default="0 9 * * *",
+        description=(
+            "When the pacing report is posted, as a crontab line in `timezone` "
+            '(minute hour day month weekday; default "0 9 * * *": 09:00 daily).'
+        ),
+    )
+
+    def settings(self) -> PacingSettings:
+        return PacingSettings(tick_seconds=self.tick_seconds, report_cron=self.report_cron)
+
+
+# --- Conversion and checks across entries -------------------------------------------------------
+
+
+def groups_of(entries: Mapping[str, GroupEntry]) -> Groups:
+    """The ``groups`` section as :class:`Groups`."""
+    return Groups(
+        parents={name: entry.parent for name, entry in entries.items()},
+        members={agent: name for name, entry in entries.items() for agent in entry.agents},
+    )
+
+
+def budgets_of(entries: Sequence[BudgetEntry], tz: ZoneInfo) -> dict[str, Budget]:
+    """The ``budgets`` section by scope (``str(scope)``), in file order."""
+    budgets = (entry.to_budget(tz) for entry in entries)
+    return {budget.key: budget for budget in budgets}
+
+
+def section_problems(
+    groups: Mapping[str, GroupEntry],
+    budgets: Sequence[BudgetEntry],
+    tz: ZoneInfo,
+    now: datetime,
+    where: Callable[[Loc], str],
+) -> Iterator[tuple[Loc, str]]:
+    """Problems that span entries, each with its place. ``where`` names another place for a
+    message (``budgets[0].scope on line 3``); ``now`` is the load time."""
+    yield from _group_problems(groups, where)
+    model = groups_of(groups)
+    first: dict[str, int] = {}
+    for index, entry in enumerate(budgets):
+        if entry.scope in first:
+            earlier = where(("budgets", first[entry.scope], "scope"))
+            yield (
+                ("budgets", index, "scope"),
+                f"duplicate budget scope {entry.scope!r}: {earlier} already has it; give each "
+                "scope one budget (the most specific scope governs an agent)",
+            )
+        else:
+            first[entry.scope] = index
+        for field, message in contradictions(entry.to_budget(tz), model, now):
+            yield ("budgets", index, *field.split(".")), message
+
+
+def _group_problems(
+    groups: Mapping[str, GroupEntry], where: Callable[[Loc], str]
+) -> Iterator[tuple[Loc, str]]:
+    known = ", ".join(sorted(groups)) or "none"
+    member_of: dict[str, Loc] = {}
+    for name, entry in groups.items():
+        if entry.parent is not None and entry.parent not in groups:
+            guess = did_you_mean(entry.parent, groups)
+            hint = f" — did you mean {guess!r}?" if guess else ";"
+            yield (
+                ("groups", name, "parent"),
+                f"unknown parent group {entry.parent!r}{hint} known groups: {known}",
+            )
+        for index, agent in enumerate(entry.agents):
+            loc: Loc = ("groups", name, "agents", index)
+            if agent in member_of:
+                yield (
+                    loc,
+                    f"agent {agent!r} is already in group {member_of[agent][1]!r} "
+                    f"({where(member_of[agent])}); an agent belongs to one group — nest the "
+                    "groups instead",
+                )
+            else:
+                member_of[agent] = loc
+    reported: set[str] = set()
+    for name in groups:
+        cycle = _cycle_from(name, groups)
+        if cycle and not reported & set(cycle):
+            reported.update(cycle)
+            path = " → ".join([*cycle, cycle[0]])
+            yield (
+                ("groups", name, "parent"),
+                f"groups form a cycle ({path}): a group cannot be its own ancestor",
+            )
+
+
+def _cycle_from(name: str, groups: Mapping[str, GroupEntry]) -> list[str]:
+    """The cycle of parents ``name`` is on, starting at ``name``; empty if it is on none."""
+    chain: list[str] = []
+    current: str | None = name
+    while current is not None and current in groups and current not in chain:
+        chain.append(current)
+        current = groups[current].parent
+    return chain if current == name else []

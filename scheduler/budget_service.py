@@ -1,0 +1,339 @@
+"""The budgets at work: what each budget has used, how that compares with an even spread,
+and what the proxy's policy should do about it. The one :class:`BudgetBook` of a running
+Fleetwarden.
+
+Each **tick** (an APScheduler job, every ``pacing.tick_seconds``) reads the ledger, applies
+the pacing law to every budget, hands the statuses to the :class:`PacingPolicy` the
+metering proxy consults, and returns the ladder steps that changed, for posting.
+
+**Where the numbers come from.** A budget counts the metered usage of every agent its
+scope covers since its window began (source ``metering``). A budget with an ``account``
+(a subscription shared by agents) prefers the provider's own word: the latest quota
+headers the proxy recorded for that window (``anthropic-ratelimit-unified-5h-*`` and
+``-7d-*``, Codex's ``x-codex-primary/secondary-*``), if fresher than
+:data:`SIGNAL_FRESHNESS` — utilization × limit as ``used`` and the provider's reset as the
+window's end (source ``provider``). Without fresh signals it falls back to our metering,
+shown as ``estimated``, never to silence.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Final
+from zoneinfo import ZoneInfo
+
+from fleet.clock import Clock
+from fleet.ledger import Ledger, StepRecord
+from fleet.metering.events import QuotaSignal
+from scheduler.budget_model import (
+    Budget,
+    BudgetError,
+    BudgetStatus,
+    Burst,
+    Groups,
+    Scope,
+    Source,
+    Transition,
+    WindowKind,
+    contradictions,
+    governing,
+)
+from scheduler.budget_windows import window_bounds
+from scheduler.pacing import SpendEstimator, TaskSpend, assess, prompt_class
+from scheduler.pacing_policy import PacingPolicy
+
+log = logging.getLogger(__name__)
+
+SIGNAL_FRESHNESS: Final = timedelta(minutes=15)
+BURN_SPAN: Final = timedelta(hours=1)  # the burn rate is measured over the last hour
+CHART_POINTS: Final = 200  # buckets per window in a status's series
+_CODEX_WINDOWS: Final = ("primary", "secondary")
+
+
+class BudgetService:
+    """Budgets from the config and from ``budget set``, paced against the ledger."""
+
+    def __init__(
+        self,
+        *,
+        ledger: Ledger,
+        budgets: Mapping[str, Budget],
+        groups: Groups,
+        timezone: ZoneInfo,
+        clock: Clock,
+        policy: PacingPolicy,
+        announce: Callable[[Transition], Awaitable[None]] | None = None,
+    ) -> None:
+        self._ledger = ledger
+        self._budgets = dict(budgets)
+        self._groups = groups
+        self._tz = timezone
+        self._clock = clock
+        self.policy = policy
+        self._announce = announce  # posts a step change made outside the pacing job
+        self._since: dict[str, datetime] = {}  # when fixed windows without a length began
+
+    async def start(self) -> None:
+        """Take in what the ledger holds: budgets set by command (over the config's of the
+        same scope) and bursts still running; then a first tick, so the policy knows where
+        every budget stands before the first request."""
+        for budget in await self._ledger.command_budgets():
+            self._budgets[budget.key] = budget
+        for burst in await self._ledger.active_bursts(self.now()):
+            self.policy.allow_burst(burst)
+        steps = await self._ledger.load_steps()
+        self.policy.resume({k: (r.step, r.level, r.changed_at) for k, r in steps.items()})
+        await self.tick()
+
+    # -- BudgetBook --------------------------------------------------------------------
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        return self._tz
+
+    def now(self) -> datetime:
+        return self._clock.now()
+
+    def budgets(self) -> list[Budget]:
+        return [self._budgets[key] for key in sorted(self._budgets, key=_order)]
+
+    async def statuses(self) -> list[BudgetStatus]:
+        return [self.policy.annotate(status) for status in await self._assess(self.now())]
+
+    async def set_budget(self, budget: Budget, by: str) -> Budget:
+        problems = contradictions(budget, self._groups, self.now())
+        if problems:
+            raise BudgetError("; ".join(f"{field}: {message}" for field, message in problems))
+        await self._ledger.set_budget(budget, by)
+        self._budgets[budget.key] = budget
+        self._since.pop(budget.key, None)
+        log.info("budget %s set by %s", budget.key, by)
+        await self._tick_and_announce()
+        return budget
+
+    async def allow_burst(self, burst: Burst) -> Burst:
+        now = self.now()
+        if burst.until <= now:
+            raise BudgetError(
+                f"the burst would end at {burst.until:%Y-%m-%d %H:%M} UTC, "
+                "which has passed: give a time in the future"
+            )
+        if not any(self._covers(burst, budget) for budget in self._budgets.values()):
+            raise BudgetError(
+                f"no budget applies to {burst.scope}: a burst lifts a budget's "
+                "pace, so set one first (`budget set`)"
+            )
+        granted = Burst(burst.scope, burst.until, burst.granted_by, burst.reason, now)
+        await self._ledger.add_burst(granted)
+        self.policy.allow_burst(granted)
+        log.info("burst on %s until %s granted by %s", burst.scope, burst.until, burst.granted_by)
+        return granted
+
+    # -- what the app asks ---------------------------------------------------------------
+
+    async def _tick_and_announce(self) -> None:
+        """A tick outside the pacing job (a budget set by command): post what changed."""
+        for transition in await self.tick():
+            if self._announce is not None:
+                try:
+                    await self._announce(transition)
+                except Exception:
+                    log.exception("could not post a pacing change for %s", transition.budget)
+
+    async def tick(self) -> list[Transition]:
+        """Recompute every budget, update the policy, return the steps that changed."""
+        now = self.now()
+        statuses = await self._assess(now)
+        agents = await self._agents(now)
+        rule = {
+            agent: budget.key
+            for agent in agents
+            if (budget := governing(agent, self._budgets, self._groups)) is not None
+        }
+        transitions = self.policy.update(statuses, rule, now)
+        if transitions:
+            changed = dict.fromkeys(t.budget for t in transitions)
+            await self._ledger.save_steps(
+                [StepRecord(key, *self.policy.place_of(key), now) for key in changed]
+            )
+        return transitions
+
+    def next_reset(self) -> datetime | None:
+        """The earliest end of a budget's current window, for the reset job."""
+        now = self.now()
+        ends = [self._bounds(b, now)[1] for b in self._budgets.values()]
+        return min((end for end in ends if end > now), default=None)
+
+    def queued_until(self, agent: str) -> datetime | None:
+        return self.policy.queued_until(agent)
+
+    async def admit_spawn(self, agent: str, *, urgent: bool) -> tuple[bool, str]:
+        return self.policy.admit_spawn(agent, urgent, await self._expected(agent))
+
+    async def _expected(self, agent: str) -> float | None:
+        """What a launch of ``agent`` is expected to spend, learned from past runs."""
+        record = await self._ledger.get_agent(agent)
+        if record is None:
+            return None
+        history = [
+            TaskSpend(runtime, model, prompt_class(prompt or ""), tokens)
+            for runtime, model, prompt, tokens in await self._ledger.run_spend()
+        ]
+        spec = record.spec
+        return SpendEstimator(history).expected(
+            spec.runtime, spec.model, prompt_class(spec.prompt or "")
+        )
+
+    # -- the numbers ---------------------------------------------------------------------
+
+    async def _assess(self, now: datetime) -> list[BudgetStatus]:
+        spend: dict[tuple[datetime, datetime], dict[str, tuple[int, float | None]]] = {}
+        signals = await self._ledger.latest_quota_signals()
+        statuses: list[BudgetStatus] = []
+        for budget in self.budgets():
+            start, end = self._bounds(budget, now)
+            source = Source.METERING
+            reading = _provider_reading(budget, signals, now) if budget.account else None
+            if budget.account and reading is None:
+                source = Source.ESTIMATED
+            if reading is not None and reading[1] is not None and budget.window.length:
+                end = reading[1]
+                start = end - budget.window.length
+            span = (start, min(end, now))
+            if span not in spend:
+                spend[span] = await self._ledger.spend_by_agent(*span)
+            covered = [a for a in spend[span] if self._groups.covers(budget.scope, a)]
+            unit = "tokens" if budget.limit_tokens is not None else "usd"
+            limit = float(budget.limit_tokens or budget.limit_usd or 0.0)
+            pick = 0 if unit == "tokens" else 1
+            used = float(sum(spend[span][a][pick] or 0.0 for a in covered))
+            series = await self._series(budget, start, end, covered, pick)
+            recent_from = max(start, now - BURN_SPAN)
+            recent_span = (recent_from, min(end, now))
+            if recent_span not in spend:
+                spend[recent_span] = await self._ledger.spend_by_agent(*recent_span)
+            recent = spend[recent_span]
+            burned = float(sum(recent[a][pick] or 0.0 for a in recent if a in covered))
+            if reading is not None:
+                used, source = reading[0] * limit, Source.PROVIDER
+            hours = max((now - recent_from).total_seconds(), 1.0) / 3600
+            statuses.append(
+                assess(
+                    budget,
+                    start=start,
+                    end=end,
+                    now=now,
+                    used=used,
+                    limit=limit,
+                    unit=unit,
+                    burn_rate=burned / hours,
+                    source=source,
+                    series=series,
+                )
+            )
+        return statuses
+
+    def _bounds(self, budget: Budget, now: datetime) -> tuple[datetime, datetime]:
+        """The current window of ``budget``. A rolling window with a ``reset_at`` repeats
+        from it (it ends there, then every length after); a fixed window without a length
+        runs from when this Fleetwarden first saw the budget to its ``reset_at``."""
+        window = budget.window
+        if window.kind is WindowKind.FIXED and window.length is None and window.reset_at:
+            # First seen at or after its reset (a restart once it passed), the window is over
+            # and its start unknown: a minute before the end keeps it a window (start < end).
+            first = min(now, window.reset_at - timedelta(minutes=1))
+            since = self._since.setdefault(budget.key, first)
+            return since, window.reset_at
+        return window_bounds(window, now, self._tz, anchor=window.reset_at)
+
+    async def _series(
+        self, budget: Budget, start: datetime, end: datetime, agents: list[str], pick: int
+    ) -> tuple[tuple[datetime, float], ...]:
+        """Cumulative use over the window so far, in up to :data:`CHART_POINTS` buckets."""
+        bucket = max(60, math.ceil((end - start).total_seconds() / CHART_POINTS))
+        only = None if budget.scope.kind == "global" else agents
+        rows = await self._ledger.usage_series(start, agents=only, bucket_seconds=bucket)
+        total = 0.0
+        points: list[tuple[datetime, float]] = [(start, 0.0)]
+        for at, tokens, cost in rows:
+            total += tokens if pick == 0 else cost
+            points.append((at + timedelta(seconds=bucket), total))
+        return tuple(points)
+
+    async def _agents(self, now: datetime) -> set[str]:
+        names: set[str] = {record.name for record in await self._ledger.list_agents()}
+        names |= set(await self._ledger.tokens_by_agent(now - timedelta(days=31)))
+        return names
+
+    def _covers(self, burst: Burst, budget: Budget) -> bool:
+        """Whether ``budget`` is over ``burst``'s scope: that scope, an ancestor group, or
+        global (a global burst is over every budget)."""
+        if burst.scope == budget.scope or "global" in (burst.scope.kind, budget.scope.kind):
+            return True
+        if burst.scope.kind == "agent" and burst.scope.name is not None:
+            return self._groups.covers(budget.scope, burst.scope.name)
+        if burst.scope.kind != "group":
+            return False
+        group, seen = burst.scope.name, set[str]()
+        while group is not None and group not in seen:
+            if budget.scope == Scope("group", group):
+                return True
+            seen.add(group)
+            group = self._groups.parents.get(group)
+        return False
+
+
+def _order(key: str) -> tuple[int, str]:
+    """Budgets listed global first, then groups, then agents."""
+    return ({"global": 0, "group": 1}.get(key.split(":", 1)[0], 2), key)
+
+
+def _provider_reading(
+    budget: Budget, signals: Sequence[QuotaSignal], now: datetime
+) -> tuple[float, datetime | None] | None:
+    """``(utilization 0..1, reset)`` of ``budget``'s window from its account's fresh quota
+    headers, or ``None`` when there are none."""
+    if budget.window.kind is not WindowKind.ROLLING or budget.window.length is None:
+        return None
+    minutes = round(budget.window.length.total_seconds() / 60)
+    fresh = [s for s in signals if now - s.at <= SIGNAL_FRESHNESS]
+    if budget.account == "anthropic":
+        window = f"{minutes // 60}h" if minutes % 1440 else f"{minutes // 1440}d"
+        values = {
+            s.metric: s.value
+            for s in fresh
+            if s.family == "anthropic-ratelimit-unified" and s.window == window
+        }
+        utilization = _number(values.get("utilization"))
+        if utilization is None:
+            return None
+        if utilization > 1.0:  # a percentage rather than a fraction
+            utilization /= 100
+        return min(max(utilization, 0.0), 1.0), _epoch(values.get("reset"))
+    if budget.account == "openai":
+        for name in _CODEX_WINDOWS:
+            values = {
+                s.metric: s.value for s in fresh if s.family == "x-codex" and s.window == name
+            }
+            if _number(values.get("window-minutes")) != minutes:
+                continue
+            percent = _number(values.get("used-percent"))
+            if percent is not None:
+                return min(max(percent / 100, 0.0), 1.0), _epoch(values.get("reset-at"))
+    return None
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        value = float(text) if text is not None else None
+    except ValueError:
+        return None
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _epoch(text: str | None) -> datetime | None:
+    value = _number(text)
+    return None if value is None else datetime.fromtimestamp(value, UTC)

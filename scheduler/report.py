@@ -1,0 +1,264 @@
+"""The pacing report: budgets' numbers as a markdown table and as a PNG chart.
+
+Pure rendering of :class:`~scheduler.budget_model.BudgetStatus` values — no ledger, no
+clock, no LLM: ``now`` and the time zone are passed in. :func:`render_text` is the ``pace``
+command's answer and the text of the report; :func:`render_chart` draws one panel per
+active window (cumulative use against the even spread, the limit, the reset, now, and the
+projection at the current burn rate); :func:`write_chart` gives the chart its place among
+the kept reports (the newest :data:`KEEP_REPORTS`).
+
+The drawing itself is in :mod:`scheduler.report_chart` (matplotlib on the Agg canvas),
+imported only when a chart is drawn; the job that posts the report is in
+:mod:`scheduler.report_job`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime, tzinfo
+from pathlib import Path
+from typing import Final
+
+from scheduler.budget_model import BudgetStatus, PaceStatus, Step
+
+DASH: Final = "—"
+NO_BUDGETS: Final = "No budgets are configured: there is nothing to pace."
+KEEP_REPORTS: Final = 20
+"""How many report charts :func:`write_chart` keeps in the reports directory."""
+
+PANEL_WIDTH_PX: Final = 1000
+PANEL_HEIGHT_PX: Final = 380
+DPI: Final = 100
+
+# Month names spelled out here: strftime's %b follows the process locale.
+_MONTHS: Final = (
+    *("Jan", "Feb", "Mar", "Apr", "May", "Jun"),
+    *("Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
+)
+_CHART_NAME = re.compile(r"pacing-(\d{8}-\d{6})(?:-(\d+))?\.png")
+_STATUS_WORDS: Final = {
+    PaceStatus.UNDER: "under pace",
+    PaceStatus.ON: "on pace",
+    PaceStatus.OVER: "over pace",
+    PaceStatus.EXHAUSTED: "exhausted",
+}
+
+# --- Text ------------------------------------------------------------------------------------
+
+
+def render_text(statuses: Sequence[BudgetStatus], now: datetime, tz: tzinfo) -> str:
+    """The report as markdown: one table row per budget, then the active bursts.
+
+    Times are shown in ``tz``: ``HH:MM`` on the day of ``now``, with the date otherwise.
+    """
+    if not statuses:
+        return NO_BUDGETS
+    headers = (
+        "scope",
+        "window",
+        "used",
+        "limit",
+        "pace",
+        "projected at reset",
+        "runs out",
+        "status",
+        "step",
+        "source",
+    )
+    rows = [_row(status, now, tz) for status in statuses]
+    parts = [f"Pacing at {_when(now, now, tz, always_date=True)}:", _table(headers, rows)]
+    bursts = [_burst_line(status, now, tz) for status in statuses if burst_active(status, now)]
+    if bursts:
+        parts.append("**Bursts**\n" + "\n".join(bursts))
+    parts.append(
+        "Pace is use so far ÷ the even spread of the limit over the window so far (1.00× is "
+        "exactly on pace); projections assume the current burn rate."
+    )
+    return "\n\n".join(parts)
+
+
+def burst_active(status: BudgetStatus, now: datetime) -> bool:
+    """Whether ``status`` carries a burst grant that has not expired at ``now``."""
+    return status.burst is not None and status.burst.until > now
+
+
+def status_words(status: BudgetStatus) -> str:
+    """``under pace``, ``on pace``, ``over pace`` or ``exhausted``."""
+    return _STATUS_WORDS.get(status.status, str(status.status))
+
+
+def amount(value: float, unit: str) -> str:
+    """A budget amount as the report shows it: whole tokens with separators, or dollars."""
+    if not math.isfinite(value):
+        return DASH
+    if unit == "usd":
+        return f"${value:,.2f}"
+    return f"{round(value):,}"
+
+
+def ratio(value: float) -> str:
+    """A pace ratio such as ``1.23×``; a dash when it is undefined."""
+    return f"{value:.2f}×" if math.isfinite(value) else DASH
+
+
+def _row(status: BudgetStatus, now: datetime, tz: tzinfo) -> list[str]:
+    scope = f"`{status.budget.scope}`"
+    window = f"{status.budget.window.label}, resets {_when(status.end, now, tz)}"
+    used = amount(status.used, status.unit) + share(status.used, status.limit)
+    projected = amount(status.projected_end_use, status.unit) + share(
+        status.projected_end_use, status.limit
+    )
+    exhaustion = status.projected_exhaustion
+    runs_out = DASH if exhaustion is None else _when(exhaustion, now, tz)
+    state = status_words(status)
+    if burst_active(status, now):
+        state += " (burst)"
+    return [
+        scope,
+        window,
+        used,
+        amount(status.limit, status.unit),
+        ratio(status.pace_ratio),
+        projected,
+        runs_out,
+        state,
+        _step(status, now, tz),
+        str(status.source),
+    ]
+
+
+def share(value: float, limit: float) -> str:
+    """`` (42%)``: ``value`` as a share of ``limit``; empty when that means nothing."""
+    if limit <= 0 or not math.isfinite(value):
+        return ""
+    return f" ({value / limit:.0%})"
+
+
+def _step(status: BudgetStatus, now: datetime, tz: tzinfo) -> str:
+    if status.step is Step.NONE:
+        return DASH
+    if status.step is Step.DOWNGRADE:
+        rungs = "rung" if status.level == 1 else "rungs"
+        return f"downgrade ({status.level} {rungs})"
+    if status.step is Step.QUEUE and status.queued_until is not None:
+        return f"queued until {_when(status.queued_until, now, tz)}"
+    if status.step is Step.REFUSE:
+        return f"refuse until {_when(status.end, now, tz)}"
+    return str(status.step)
+
+
+def _burst_line(status: BudgetStatus, now: datetime, tz: tzinfo) -> str:
+    burst = status.burst
+    if burst is None:  # burst_active() said otherwise; keeps the type checker informed
+        return ""
+    why = f" — {burst.reason}" if burst.reason else ""
+    return (
+        f"- `{burst.scope}` may spend past its pace until {_when(burst.until, now, tz)}, "
+        f"granted by {burst.granted_by}{why}"
+    )
+
+
+def _when(moment: datetime, now: datetime, tz: tzinfo, *, always_date: bool = False) -> str:
+    """``HH:MM`` in ``tz`` on the day of ``now``, else ``Nov 23 09:00``; the zone's name
+    is added with ``always_date``."""
+    local, today = moment.astimezone(tz), now.astimezone(tz)
+    clock = f"{local:%H:%M}"
+    if always_date:
+        return f"{local:%Y-%m-%d %H:%M} {local.tzname() or ''}".rstrip()
+    if local.date() == today.date():
+        return clock
+    return f"{_MONTHS[local.month - 1]} {local.day} {clock}"
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ") or " "
+
+    lines = ["| " + " | ".join(cell(h) for h in headers) + " |"]
+    lines.append("|" + "|".join("---" for _ in headers) + "|")
+    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+# --- Chart -----------------------------------------------------------------------------------
+
+
+def active_windows(statuses: Sequence[BudgetStatus]) -> list[BudgetStatus]:
+    """The statuses whose window contains their ``now``: the ones :func:`render_chart` draws."""
+    return [status for status in statuses if status.start <= status.now < status.end]
+
+
+def render_chart(statuses: Sequence[BudgetStatus], path: Path, tz: tzinfo) -> Path:
+    """Draw one panel per active window into a PNG at ``path`` and return ``path``.
+
+    Each panel is ``PANEL_WIDTH_PX`` × ``PANEL_HEIGHT_PX`` at ``DPI``. Raises ``ValueError``
+    when no status has an active window (there is nothing to draw).
+    """
+    panels = active_windows(statuses)
+    if not panels:
+        raise ValueError("no budget has an active window: there is no chart to draw")
+    # matplotlib takes ~0.4 s to import: only processes that draw a chart pay for it.
+    from scheduler.report_chart import draw
+
+    return draw(panels, path, tz)
+
+
+# --- Keeping charts --------------------------------------------------------------------------
+
+
+def chart_path(directory: Path, now: datetime) -> Path:
+    """A new file name ``pacing-YYYYmmdd-HHMMSS.png`` (UTC, so names sort by time) in
+    ``directory``, with ``-2``, ``-3`` … when that second is taken."""
+    stem = f"pacing-{now.astimezone(UTC):%Y%m%d-%H%M%S}"
+    candidate = directory / f"{stem}.png"
+    serial = 1
+    while candidate.exists():
+        serial += 1
+        candidate = directory / f"{stem}-{serial}.png"
+    return candidate
+
+
+def write_chart(
+    statuses: Sequence[BudgetStatus],
+    directory: Path,
+    now: datetime,
+    tz: tzinfo,
+    *,
+    keep: int = KEEP_REPORTS,
+) -> Path:
+    """Render the chart into ``directory`` (created if missing) and delete all but the
+    newest ``keep`` report charts there. The file appears whole: it is written under a
+    temporary name and renamed."""
+    directory.mkdir(parents=True, exist_ok=True)
+    final = chart_path(directory, now)
+    partial = final.with_name(f".{final.name}.partial")
+    try:
+        render_chart(statuses, partial, tz)
+        os.replace(partial, final)
+    finally:
+        partial.unlink(missing_ok=True)
+    prune_charts(directory, keep)
+    return final
+
+
+def prune_charts(directory: Path, keep: int = KEEP_REPORTS) -> list[Path]:
+    """Delete all but the newest ``keep`` report charts in ``directory``; returns the
+    deleted paths. Other files are never touched."""
+    charts = sorted(
+        (p for p in directory.iterdir() if _CHART_NAME.fullmatch(p.name)), key=_chart_order
+    )
+    doomed = charts[: max(0, len(charts) - keep)]
+    for path in doomed:
+        path.unlink(missing_ok=True)
+    return doomed
+
+
+def _chart_order(path: Path) -> tuple[str, int]:
+    """Oldest first: by the time in the name, then by the serial (none counts as 1)."""
+    match = _CHART_NAME.fullmatch(path.name)
+    if match is None:
+        return path.name, 0
+    return match[1], int(match[2] or 1)
