@@ -16,6 +16,7 @@ import contextlib
 import enum
 import hashlib
 import logging
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -28,9 +29,16 @@ from bot.errors import CommandError
 from bot.grammar import Grammar
 from bot.handlers import Handlers
 from bot.lock import StateDirLock
-from bot.router import Router
+from bot.router import Delegated, Router
 from bot.schedules import ScheduleCommands, ScheduledRuns
-from connectors.base import Connector, InboundMessage, OutboundMessage, RoomId, ThreadId
+from connectors.base import (
+    Connector,
+    InboundMessage,
+    OutboundMessage,
+    RoomId,
+    ThreadId,
+    UserId,
+)
 from connectors.console import ConsoleConnector
 from fleet.backends.base import Backend
 from fleet.backends.process import SubprocessBackend
@@ -47,6 +55,7 @@ from fleet.runtimes import RuntimeRegistry, default_registry
 from fleet.supervisor import Fleet, FleetEvent, FleetSettings, RosterDiff
 from scheduler.budget_model import Transition
 from scheduler.budget_service import BudgetService
+from scheduler.deferred import DEFERRED_JOB_REF
 from scheduler.jobs import (
     WATCHDOG_JOB_REF,
     FleetScheduler,
@@ -105,6 +114,7 @@ class App:
         self._schedules_name = ""  # the context operator schedules' jobs find their runner by
         self._pacing_name = ""  # ... the pacing tick its budgets by
         self._report_name = ""  # ... the report its book and rooms by
+        self._deferred_name = ""  # ... deferred launches the app by
         self._fleet: Fleet | None = None
         self._router: Router | None = None
         self._state = AppState.NEW
@@ -242,6 +252,8 @@ class App:
             cfg.pacing.tick_seconds,
             {"context": self._pacing_name},
         )
+        self._deferred_name = f"deferred-{id(self):x}"
+        register_context(self._deferred_name, self)
         self._report_name = f"report-{id(self):x}"
         register_context(
             self._report_name,
@@ -265,6 +277,7 @@ class App:
             follow_screen=self._follow_screen,
             budgets=self._budgets,
             reports_dir=self.reports_dir,
+            defer=self._defer_spawn,
         )
         acl = Acl(Grant(op.id, Role(op.role), op.connector) for op in cfg.effective_operators())
         grammar = Grammar(COMMANDS, prefix=cfg.command_prefix)
@@ -343,6 +356,7 @@ class App:
             unregister_context(self._schedules_name)
             unregister_context(self._pacing_name)
             unregister_context(self._report_name)
+            unregister_context(self._deferred_name)
         for connector in reversed(self._started_connectors):
             try:
                 await connector.stop()
@@ -441,6 +455,42 @@ class App:
         except ConfigError as exc:
             raise CommandError(f"the roster was not reloaded; nothing changed: {exc}") from exc
         return await self._fleet.apply_roster(roster_of(fresh))
+
+    async def _defer_spawn(self, message: InboundMessage, at: datetime) -> None:
+        """Arm ``message``'s command to run again at ``at``, as its sender, in its room."""
+        job = f"deferred-{uuid.uuid4().hex[:12]}"
+        self.scheduler.add_date(
+            job,
+            DEFERRED_JOB_REF,
+            at,
+            {
+                "runner": self._deferred_name,
+                "connector": message.connector,
+                "sender": message.sender,
+                "room": message.room,
+                "text": message.text,
+                "job": job,
+            },
+        )
+
+    async def run_deferred(
+        self, *, connector: str, sender: str, room: str, text: str, job: str
+    ) -> None:
+        """The deferred job's work (see :mod:`scheduler.deferred`)."""
+        target = self._started_connector(connector)
+        if target is None or self._router is None:
+            log.warning("a deferred command could not run: connector %s is gone", connector)
+            return
+        run = Delegated(
+            sender=UserId(sender),
+            room=RoomId(room),
+            text=text,
+            event_id=f"{job}:run",
+            source="deferred",
+            at=self._clock.now(),
+            heading="Deferred launch, tried again:",
+        )
+        await self._router.run_as(target, run)
 
     async def _announce(self, transition: Transition) -> None:
         await self.post(transition.message, agents=transition.agents)

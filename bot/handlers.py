@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 
 from bot import render
@@ -54,6 +55,7 @@ class Reply:
 
 
 Handler = Callable[[Request], Awaitable[str | Reply]]
+Deferrer = Callable[[InboundMessage, datetime], Awaitable[None]]  # (command, when to retry)
 RosterReloader = Callable[[], Awaitable[RosterDiff]]
 Follower = Callable[[InboundMessage, str, str], None]  # (message, agent, first screen)
 
@@ -73,12 +75,15 @@ class Handlers:
         follow_screen: Follower | None = None,
         budgets: BudgetBook | None = None,
         reports_dir: Path | None = None,
+        defer: Deferrer | None = None,
     ) -> None:
         """``budgets``: where ``budget``, ``pace`` and ``report`` read budgets and
         ``budget set``/``allow-burst`` change them (``None``: none are configured).
         ``reports_dir``: where ``report`` keeps its charts (``None``: the report is text
-        only)."""
+        only). ``defer``: arms a ``spawn`` that a queued budget turned away to run again
+        when the queue should clear (``None``: it is only turned away)."""
         self._fleet = fleet
+        self._defer = defer
         self._specs = specs
         self._clock = clock
         self._prefix = prefix
@@ -129,7 +134,14 @@ class Handlers:
                 req.arg("NAME"), urgent=bool(flags.get("urgent"))
             )
             if not admitted:
-                raise CommandError(f"not started: {why}")
+                until = self._budgets.queued_until(req.arg("NAME"))
+                if until is None or self._defer is None:
+                    raise CommandError(f"not started: {why}")
+                await self._defer(req.message, until)
+                return Reply(
+                    f"Not started now: {why}. It will be tried again at {until:%H:%M} UTC, "
+                    "as you, here."
+                )
         outcome = await self._fleet.spawn(
             req.arg("NAME"),
             runtime=_opt_str(flags.get("runtime")),

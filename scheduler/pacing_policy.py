@@ -258,7 +258,7 @@ class PacingPolicy:
         room = headroom(status)
         return False, (
             f"{key}: ~{expected_tokens:,.0f} tokens expected, {room:,.0f} fit the pace now: "
-            f"launch deferred{hint}"
+            f"launch it later, or within a burst{hint}"
         )
 
     def annotate(self, status: BudgetStatus) -> BudgetStatus:

@@ -90,14 +90,21 @@ def test_over_pace_downgrades_then_queues_then_refuses_and_a_burst_lets_through(
             bot.command("send asker ask 1", r"ask 1/1 failed: HTTP Error 429", timeout=30)
             assert len(fake.requests) == sent  # nothing reached the provider
 
-            # 4. An admin's burst lets it through, as asked (no downgrade), and is audited.
+            # 4. While queued, a new launch is deferred to when the queue should clear.
+            bot.command("stop asker", r"Stopped asker")
+            bot.command('spawn asker --prompt "ask 1"', r"Not started now: .* tried again at")
+
+            # 5. An admin's burst lets an urgent launch through, and its requests as asked
+            #    (no downgrade); the grant is audited.
             bot.command(
                 'budget allow-burst agent:asker --until 1h --reason "release day"', r"(?i)burst"
             )
-            bot.command("send asker ask 1", r"answer 1/1: paced")
+            sent = len(fake.requests)
+            bot.command('spawn asker --urgent --prompt "ask 1"', r"asker")
+            assert wait_until(lambda: len(fake.requests) > sent, timeout=30)
             assert fake.requests[-1].model == STRONG
 
-            # 5. The hard limit: lowered below what was used, every request is refused
+            # 6. The hard limit: lowered below what was used, every request is refused
             #    with retry-after = the window's reset, burst or not.
             bot.command("budget set agent:asker 50k --window 10h", r"agent:asker")
             sent = len(fake.requests)

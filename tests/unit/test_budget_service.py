@@ -695,7 +695,8 @@ async def test_a_launch_is_deferred_when_its_learned_spend_does_not_fit_the_pace
     # The line is at 500k at noon; with 10 % tolerance, 450k more fit the pace.
     assert await service.admit_spawn("coder-1", urgent=False) == (
         False,
-        "group:team: ~600,000 tokens expected, 450,000 fit the pace now: launch deferred",
+        "group:team: ~600,000 tokens expected, 450,000 fit the pace now: launch it later, "
+        "or within a burst",
     )
     assert await service.admit_spawn("coder-2", urgent=False) == (True, "")
     assert await service.admit_spawn("ops-1", urgent=False) == (True, "")  # no budget

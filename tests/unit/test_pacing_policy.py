@@ -344,7 +344,10 @@ def test_a_launch_that_fits_the_pace_goes_and_one_that_does_not_waits() -> None:
     assert policy.admit_spawn("coder-1", urgent=False, expected_tokens=40_000) == (True, "")
     ok, why = policy.admit_spawn("coder-1", urgent=False, expected_tokens=80_000)
     assert not ok
-    assert why == f"{KEY}: ~80,000 tokens expected, 50,000 fit the pace now: launch deferred"
+    assert why == (
+        f"{KEY}: ~80,000 tokens expected, 50,000 fit the pace now: launch it later, or within "
+        "a burst"
+    )
 
 
 def test_queued_budgets_defer_spawns_unless_urgent_within_a_burst() -> None:
