@@ -3,10 +3,14 @@
 One run starts, each in its own process: the fake provider (:mod:`bench.metering_fake`,
 a realistic ~300-token answer streamed as 248 SSE deltas), Fleetwarden's metering proxy
 in front of it (:mod:`bench.metering_server`, with a real ledger in the temporary
-directory) and LiteLLM's proxy in front of it (``bench/.venv-litellm``, made by
-``bench/litellm/setup.sh`` when missing; its built-in ``/anthropic/`` pass-through
-route, no database, bound to 127.0.0.1). This process is the client: aiohttp, one
-keep-alive pool per path and concurrency level.
+directory) and LiteLLM's proxy in front of it twice (``bench/.venv-litellm``, made by
+``bench/litellm/setup.sh`` when missing; no database, bound to 127.0.0.1), one process
+per LiteLLM path: ``litellm-passthrough`` through its built-in ``/anthropic/``
+pass-through route (which records no usage for a host that is not Anthropic's own), and
+``litellm-messages`` through its own ``/v1/messages`` route and a ``model_list`` entry for
+the bench's model with the fake as ``api_base`` (which counts usage on every stream: the
+path that does Fleetwarden's job). This process is the client: aiohttp, one keep-alive
+pool per path and concurrency level.
 
 Every path gets the same request, an Anthropic Messages stream (``POST …/v1/messages``,
 ``stream: true``, ``x-api-key`` and ``anthropic-version`` headers; only the key differs:
@@ -17,10 +21,10 @@ each path's uncounted warm-up, then ``--rounds`` rounds in which the paths take 
 (never two at once) with their share of the requests. Reported per path and level: TTFB
 and total p50/p99, requests/s (requests / wall time of the path's turns), CPU per request
 of the client, the fake and the proxy; per proxy its VmRSS idle and at the end and its
-VmHWM (peak); Fleetwarden's TTFB p50 over direct in ms (goal ≤ 1 ms), Fleetwarden's
-throughput over LiteLLM's (goal ≥ 5×) and LiteLLM's CPU per request over Fleetwarden's;
-and the usage rows in Fleetwarden's ledger afterwards. A proxy that cannot be started or
-does not answer is skipped, with the reason; the rest runs.
+VmHWM (peak); Fleetwarden's TTFB p50 over direct in ms (goal ≤ 1 ms), and for each
+LiteLLM path Fleetwarden's throughput over it (goal ≥ 5×) and its CPU per request over
+Fleetwarden's; and the usage rows in Fleetwarden's ledger afterwards. A proxy that cannot
+be started or does not answer is skipped, with the reason; the rest runs.
 
     python -m bench.metering_proxy [--requests 300] [--concurrent-requests 2000]
         [--concurrency 32] [--rounds 10] [--json out.json] [--no-litellm]
@@ -59,7 +63,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 LITELLM_VENV = REPO_ROOT / "bench" / ".venv-litellm"
 LITELLM_SETUP = REPO_ROOT / "bench" / "litellm" / "setup.sh"
 LITELLM_CONFIG = REPO_ROOT / "bench" / "litellm" / "config.yaml"
-PATHS = ("direct", "fleetwarden", "litellm")
+LITELLM_PATHS = {  # path name → LiteLLM's route for the request
+    "litellm-passthrough": "/anthropic/v1/messages",  # pass-through: no usage recorded
+    "litellm-messages": "/v1/messages",  # its Messages route via model_list: metered
+}
+PATHS = ("direct", "fleetwarden", *LITELLM_PATHS)
 FLEETWARDEN_LEDGER = "fleetwarden-ledger.db"  # in the temporary directory
 PROVIDER_KEY = "sk-ant-bench-not-a-real-key"
 LITELLM_MASTER_KEY = "sk-litellm-bench-master"
@@ -139,7 +147,6 @@ def ratios(result: Result, high: int) -> dict[str, float]:
     for level in (1, high):
         direct = result.block("direct", level)
         fw = result.block("fleetwarden", level)
-        litellm = result.block("litellm", level)
         if direct is not None and fw is not None:
             out[f"fleetwarden_ttfb_p50_overhead_ms_c{level}"] = (
                 fw.ttfb_ms["p50"] - direct.ttfb_ms["p50"]
@@ -147,15 +154,18 @@ def ratios(result: Result, high: int) -> dict[str, float]:
             out[f"fleetwarden_total_p50_overhead_ms_c{level}"] = (
                 fw.total_ms["p50"] - direct.total_ms["p50"]
             )
-        if direct is not None and litellm is not None:
-            out[f"litellm_ttfb_p50_overhead_ms_c{level}"] = (
-                litellm.ttfb_ms["p50"] - direct.ttfb_ms["p50"]
-            )
-        if fw is not None and litellm is not None:
-            out[f"fleetwarden_over_litellm_rps_c{level}"] = fw.rps / litellm.rps
-            out[f"litellm_over_fleetwarden_cpu_c{level}"] = (
-                litellm.cpu_ms_per_request["proxy"] / fw.cpu_ms_per_request["proxy"]
-            )
+        for name in LITELLM_PATHS:
+            litellm = result.block(name, level)
+            key = name.replace("-", "_")
+            if direct is not None and litellm is not None:
+                out[f"{key}_ttfb_p50_overhead_ms_c{level}"] = (
+                    litellm.ttfb_ms["p50"] - direct.ttfb_ms["p50"]
+                )
+            if fw is not None and litellm is not None:
+                out[f"fleetwarden_over_{key}_rps_c{level}"] = fw.rps / litellm.rps
+                out[f"{key}_over_fleetwarden_cpu_c{level}"] = (
+                    litellm.cpu_ms_per_request["proxy"] / fw.cpu_ms_per_request["proxy"]
+                )
     return out
 
 
@@ -172,7 +182,7 @@ def report(result: Result, high: int) -> str:
         lines += [
             "",
             f"concurrency {level}: {result.requests[level]} requests per path (ms)",
-            f"{'':<13}{'TTFB p50':>9}{'p99':>8}{'total p50':>11}{'p99':>8}{'req/s':>9}"
+            f"{'':<21}{'TTFB p50':>9}{'p99':>8}{'total p50':>11}{'p99':>8}{'req/s':>9}"
             f"   CPU ms/request: client / fake / proxy",
         ]
         for path in PATHS:
@@ -182,14 +192,14 @@ def report(result: Result, high: int) -> str:
             cpu = b.cpu_ms_per_request
             proxy_cpu = f"{cpu['proxy']:.2f}" if "proxy" in cpu else "-"
             lines.append(
-                f"{path:<13}{b.ttfb_ms['p50']:>9.2f}{b.ttfb_ms['p99']:>8.2f}"
+                f"{path:<21}{b.ttfb_ms['p50']:>9.2f}{b.ttfb_ms['p99']:>8.2f}"
                 f"{b.total_ms['p50']:>11.2f}{b.total_ms['p99']:>8.2f}{b.rps:>9.1f}"
                 f"   {cpu['client']:.2f} / {cpu['fake']:.2f} / {proxy_cpu}"
             )
     if result.memory_mib:
         lines += ["", "proxy memory (MiB): VmRSS idle / VmRSS at the end / VmHWM (peak)"]
         for path, mem in result.memory_mib.items():
-            lines.append(f"{path:<13}{mem['idle']:.1f} / {mem['end']:.1f} / {mem['peak']:.1f}")
+            lines.append(f"{path:<21}{mem['idle']:.1f} / {mem['end']:.1f} / {mem['peak']:.1f}")
     r = result.ratios
     lines.append("")
     for level in (1, high):
@@ -200,18 +210,21 @@ def report(result: Result, high: int) -> str:
                 f"Fleetwarden over direct, concurrency {level}: TTFB p50 {r[key]:+.2f} ms, "
                 f"total p50 {r[f'fleetwarden_total_p50_overhead_ms_c{level}']:+.2f} ms{goal}"
             )
-        key = f"litellm_ttfb_p50_overhead_ms_c{level}"
-        if key in r:
-            lines.append(f"LiteLLM over direct, concurrency {level}: TTFB p50 {r[key]:+.2f} ms")
-    for level in (1, high):
-        key = f"fleetwarden_over_litellm_rps_c{level}"
-        if key in r:
-            goal = "   (goal >= 5x)" if level == high else ""
-            lines.append(
-                f"Fleetwarden / LiteLLM throughput, concurrency {level}: {r[key]:.2f}x{goal}; "
-                f"LiteLLM / Fleetwarden proxy CPU per request "
-                f"{r[f'litellm_over_fleetwarden_cpu_c{level}']:.2f}x"
-            )
+        for name in LITELLM_PATHS:
+            key = f"{name.replace('-', '_')}_ttfb_p50_overhead_ms_c{level}"
+            if key in r:
+                lines.append(f"{name} over direct, concurrency {level}: TTFB p50 {r[key]:+.2f} ms")
+    for name in LITELLM_PATHS:
+        key = name.replace("-", "_")
+        for level in (1, high):
+            rps = f"fleetwarden_over_{key}_rps_c{level}"
+            if rps in r:
+                goal = "   (goal >= 5x)" if level == high else ""
+                lines.append(
+                    f"Fleetwarden / {name} throughput, concurrency {level}: {r[rps]:.2f}x{goal}; "
+                    f"{name} / Fleetwarden proxy CPU per request "
+                    f"{r[f'{key}_over_fleetwarden_cpu_c{level}']:.2f}x"
+                )
     if result.ledger_usage_rows is not None:
         sent = 1 + sum(result.warmup + count for count in result.requests.values())
         lines.append(
@@ -469,10 +482,11 @@ def litellm_version() -> str:
     )
 
 
-async def start_litellm(root: Path, upstream: str, children: dict[str, Child]) -> Target:
+async def start_litellm(name: str, root: Path, upstream: str, children: dict[str, Child]) -> Target:
+    """LiteLLM's proxy for the path ``name`` (a process of its own, the same config)."""
     await asyncio.to_thread(setup_litellm, root)
     port = free_port()
-    workdir = root / "litellm"
+    workdir = root / name
     workdir.mkdir()
     env = child_env(
         LITELLM_MASTER_KEY=LITELLM_MASTER_KEY,
@@ -485,11 +499,11 @@ async def start_litellm(root: Path, upstream: str, children: dict[str, Child]) -
     # Keep-alive 75 s, aiohttp's default (the fake's and Fleetwarden's servers), not
     # uvicorn's 5 s: idle between turns, the pool would race the server's close.
     argv += ["--host", "127.0.0.1", "--port", str(port), "--keepalive_timeout", "75"]
-    child = Child("litellm", argv, cwd=workdir, env=env, log=workdir / "stderr.log")
-    children["litellm"] = child
+    child = Child(name, argv, cwd=workdir, env=env, log=workdir / "stderr.log")
+    children[name] = child
     base = f"http://127.0.0.1:{port}"
     await wait_healthy(child, f"{base}/health/liveliness", START_TIMEOUT)
-    return Target("litellm", f"{base}/anthropic/v1/messages", LITELLM_MASTER_KEY, child.pid)
+    return Target(name, f"{base}{LITELLM_PATHS[name]}", LITELLM_MASTER_KEY, child.pid)
 
 
 async def start_fleetwarden(
@@ -548,15 +562,15 @@ async def run(args: argparse.Namespace, root: Path) -> Result:
         async with aiohttp.ClientSession(timeout=timeout) as session:
             _, expected = await fetch(session, targets[0], body, None)
             result.request["answer_bytes"] = expected
-            for name in ("fleetwarden", "litellm"):
-                if name == "litellm" and args.no_litellm:
+            for name in PATHS[1:]:
+                if name in LITELLM_PATHS and args.no_litellm:
                     result.skipped[name] = "--no-litellm"
                     continue
                 try:
                     if name == "fleetwarden":
                         target = await start_fleetwarden(root, upstream, children, args)
                     else:
-                        target = await start_litellm(root, upstream, children)
+                        target = await start_litellm(name, root, upstream, children)
                     await fetch(session, target, body, expected)  # it works end to end
                 except BenchError as exc:
                     result.skipped[name] = str(exc)
@@ -565,7 +579,7 @@ async def run(args: argparse.Namespace, root: Path) -> Result:
                     continue
                 targets.append(target)
         result.versions["aiohttp"] = aiohttp.__version__
-        if "litellm" not in result.skipped:
+        if any(name in children for name in LITELLM_PATHS):
             result.versions["litellm"] = litellm_version()
         idle = {t.name: memory_mib(t.pid)["VmRSS"] for t in targets if t.pid is not None}
         for level, count in result.requests.items():
@@ -603,7 +617,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--event-delay-ms", type=float, default=0.0, help="the fake's pause between SSE events"
     )
-    parser.add_argument("--no-litellm", action="store_true", help="skip the LiteLLM path")
+    parser.add_argument("--no-litellm", action="store_true", help="skip both LiteLLM paths")
     parser.add_argument(
         "--fleetwarden-src",
         type=Path,

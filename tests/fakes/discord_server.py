@@ -1,0 +1,699 @@
+"""A fake Discord on 127.0.0.1: REST (API v10) and the gateway websocket, in real shapes.
+
+The real discord.py client logs in against it once ``discord.http.Route.BASE`` is set to
+:attr:`FakeDiscord.api_base` and ``DiscordWebSocket.DEFAULT_GATEWAY`` to
+:attr:`FakeDiscord.gateway_url`. There is one guild with one text channel (the control
+channel) and one bot user; any number of human users appear by name. The gateway sends
+HELLO, answers heartbeats, IDENTIFY (READY then GUILD_CREATE) and RESUME (missed
+dispatches replayed by sequence, then RESUMED), and can be told to send RECONNECT or
+INVALID_SESSION, or to refuse the message-content intent (close 4014). REST records what
+the bot posts (attachments' bytes too), starts threads from messages, archives and deletes
+channels, and can answer the next request on a route with a 429.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import json
+import mimetypes
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+__all__ = ["Attachment", "FakeDiscord", "PostedMessage", "State"]
+
+Json = dict[str, Any]
+
+API_VERSION = 10
+DISCORD_EPOCH_MS = 1_420_070_400_000
+MESSAGE_CONTENT_INTENT = 1 << 15
+TEXT_CHANNEL, PUBLIC_THREAD = 0, 11
+# Gateway opcodes and close codes (discord.com/developers/docs/topics/opcodes-and-status-codes).
+DISPATCH, HEARTBEAT, IDENTIFY, RESUME, RECONNECT, INVALID_SESSION, HELLO, HEARTBEAT_ACK = (
+    0,
+    1,
+    2,
+    6,
+    7,
+    9,
+    10,
+    11,
+)
+AUTHENTICATION_FAILED, DISALLOWED_INTENTS = 4004, 4014
+EVERYONE_PERMISSIONS = "2248473465835073"
+
+
+class State(enum.Enum):
+    NEW = "new"
+    RUNNING = "running"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """One uploaded file as the fake received it."""
+
+    id: int
+    filename: str
+    data: bytes
+    content_type: str
+
+
+@dataclass(frozen=True)
+class PostedMessage:
+    """A message stored by the fake; ``payload`` is the Message object as sent on the wire."""
+
+    id: int
+    channel_id: int
+    author_id: int
+    content: str
+    attachments: tuple[Attachment, ...]
+    payload: Json
+
+
+@dataclass
+class _Session:
+    id: str
+    ws: web.WebSocketResponse | None = None
+    seq: int = 0
+    log: list[Json] = field(default_factory=list)
+
+
+def _json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
+    # Exactly application/json: discord.py compares the header verbatim, and aiohttp's
+    # json_response would add "; charset=utf-8" so discord.py would see a plain string.
+    data = json.dumps(body).encode()
+    return web.Response(body=data, status=status, headers=headers, content_type="application/json")
+
+
+def _error(status: int, message: str, code: int) -> web.Response:
+    return _json({"message": message, "code": code}, status)
+
+
+def _iso(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="microseconds")
+
+
+class FakeDiscord:
+    """An aiohttp server on 127.0.0.1 (random port) playing Discord for one bot."""
+
+    def __init__(
+        self,
+        *,
+        token: str = "fake-bot-token",
+        bot_name: str = "fleetwarden",
+        heartbeat_interval_ms: int = 41_250,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.token = token
+        self.heartbeat_interval_ms = heartbeat_interval_ms
+        self.deny_message_content_intent = False
+        self.identifies = 0
+        self.resumes = 0
+        self.heartbeats = 0
+        self.gateway_paths: list[str] = []
+        self.rate_limited: list[tuple[str, str]] = []
+        self._clock = clock
+        self._counter = itertools.count(1)
+        self._state = State.NEW
+        self._runner: web.AppRunner | None = None
+        self._port: int | None = None
+        self._session: _Session | None = None
+        self._sockets: set[web.WebSocketResponse] = set()
+        self._pending_429: dict[tuple[str, str], list[tuple[float, bool]]] = {}
+        self._users: dict[str, Json] = {}
+        self._messages: dict[int, list[PostedMessage]] = {}
+        self._files: dict[tuple[int, int, str], Attachment] = {}
+        self.bot_user: Json = self._user(bot_name, bot=True)
+        self.application_id = self._snowflake()
+        self.guild_id = self._snowflake()
+        self.control_channel_id = self._snowflake()
+        self._channels: dict[int, Json] = {
+            self.control_channel_id: {
+                "id": str(self.control_channel_id),
+                "type": TEXT_CHANNEL,
+                "guild_id": str(self.guild_id),
+                "name": "fleet-control",
+                "position": 0,
+                "flags": 0,
+                "parent_id": None,
+                "topic": None,
+                "nsfw": False,
+                "last_message_id": None,
+                "rate_limit_per_user": 0,
+                "default_auto_archive_duration": 1440,
+                "default_thread_rate_limit_per_user": 0,
+                "permission_overwrites": [],
+            }
+        }
+
+    # --- lifecycle ---------------------------------------------------------------
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+    @property
+    def base_url(self) -> str:
+        if self._port is None:
+            raise RuntimeError("FakeDiscord is not started")
+        return f"http://127.0.0.1:{self._port}"
+
+    @property
+    def api_base(self) -> str:
+        """The value for ``discord.http.Route.BASE``."""
+        return f"{self.base_url}/api/v{API_VERSION}"
+
+    @property
+    def gateway_url(self) -> str:
+        """The value for ``DiscordWebSocket.DEFAULT_GATEWAY`` (wrap it in ``yarl.URL``)."""
+        return self.base_url.replace("http://", "ws://", 1) + "/"
+
+    @property
+    def resume_gateway_url(self) -> str:
+        """Sent in READY; discord.py resumes there, so a resume is visible in gateway_paths."""
+        return self.gateway_url + "resume/"
+
+    async def start(self) -> None:
+        if self._state is not State.NEW:
+            raise RuntimeError(f"FakeDiscord cannot start from state {self._state.value}")
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        api = f"/api/v{API_VERSION}"
+        app.router.add_get("/", self._gateway)
+        app.router.add_get("/resume/", self._gateway)
+        app.router.add_get("/attachments/{channel}/{id}/{filename}", self._cdn)
+        app.router.add_route("*", api + "/{tail:.*}", self._rest)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self._port = self._runner.addresses[0][1]
+        self._state = State.RUNNING
+
+    async def stop(self) -> None:
+        if self._state is State.RUNNING and self._runner is not None:
+            for ws in list(self._sockets):
+                await ws.close(code=aiohttp.WSCloseCode.GOING_AWAY)
+            await self._runner.cleanup()
+        self._state = State.STOPPED
+
+    async def __aenter__(self) -> FakeDiscord:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # --- test API ----------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """Whether a gateway session is identified and attached to a socket."""
+        return self._session is not None and self._session.ws is not None
+
+    @property
+    def threads(self) -> list[Json]:
+        """Every thread channel created, archived ones included (live payloads)."""
+        return [c for c in self._channels.values() if c["type"] == PUBLIC_THREAD]
+
+    def messages(self, channel_id: int) -> list[PostedMessage]:
+        """What the bot posted in a channel or thread, oldest first."""
+        bot_id = int(self.bot_user["id"])
+        return [m for m in self._messages.get(channel_id, []) if m.author_id == bot_id]
+
+    async def post_user_message(
+        self,
+        channel_id: int,
+        author: str,
+        content: str,
+        *,
+        files: Sequence[tuple[str, bytes]] = (),
+    ) -> PostedMessage:
+        """A human named ``author`` posts into a channel or thread; MESSAGE_CREATE follows."""
+        uploads = [self._attachment(channel_id, name, data) for name, data in files]
+        return await self._create_message(channel_id, self._user(author), content, uploads)
+
+    def rate_limit_next(
+        self, method: str, path: str, retry_after: float = 0.05, *, is_global: bool = False
+    ) -> None:
+        """Answer the next ``method path`` (under the API base, e.g. ``/users/@me``) with 429."""
+        self._pending_429.setdefault((method.upper(), path), []).append((retry_after, is_global))
+
+    async def force_reconnect(self) -> None:
+        """Send op 7 RECONNECT; dispatches until the client resumes wait in the session log."""
+        session = self._require_session()
+        ws, session.ws = session.ws, None
+        if ws is not None:
+            await self._send(ws, {"op": RECONNECT, "d": None, "s": None, "t": None})
+
+    async def invalidate_session(self, *, resumable: bool = False) -> None:
+        """Send op 9 INVALID_SESSION; unless resumable the session is forgotten."""
+        session = self._require_session()
+        ws, session.ws = session.ws, None
+        if not resumable:
+            self._session = None
+        if ws is not None:
+            await self._send(ws, {"op": INVALID_SESSION, "d": resumable, "s": None, "t": None})
+
+    def _require_session(self) -> _Session:
+        if self._session is None:
+            raise RuntimeError("no gateway session: the bot has not identified")
+        return self._session
+
+    # --- payloads ----------------------------------------------------------------
+
+    def _snowflake(self) -> int:
+        ms = int(self._clock() * 1000) - DISCORD_EPOCH_MS
+        return (ms << 22) | (next(self._counter) & 0xFFF)
+
+    def _user(self, name: str, *, bot: bool = False) -> Json:
+        if name not in self._users:
+            user: Json = {
+                "id": str(self._snowflake()),
+                "username": name,
+                "discriminator": "0",
+                "global_name": None if bot else name.title(),
+                "avatar": None,
+                "public_flags": 0,
+            }
+            if bot:
+                user.update(bot=True, verified=True, mfa_enabled=False, flags=0)
+            self._users[name] = user
+        return self._users[name]
+
+    def _member(self, user: Json | None = None) -> Json:
+        member: Json = {
+            "roles": [],
+            "nick": None,
+            "avatar": None,
+            "joined_at": _iso(self._clock()),
+            "premium_since": None,
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+            "pending": False,
+            "communication_disabled_until": None,
+        }
+        if user is not None:
+            member["user"] = user
+        return member
+
+    def _application(self) -> Json:
+        return {
+            "id": str(self.application_id),
+            "name": self.bot_user["username"],
+            "icon": None,
+            "description": "",
+            "summary": "",
+            "type": None,
+            "bot_public": False,
+            "bot_require_code_grant": False,
+            "verify_key": "0" * 64,
+            "flags": 1 << 19,  # GATEWAY_MESSAGE_CONTENT_LIMITED
+            "owner": self._user("owner"),
+            "team": None,
+            "bot": self.bot_user,
+            "interactions_endpoint_url": None,
+        }
+
+    def _guild(self) -> Json:
+        now = _iso(self._clock())
+        guild_id = str(self.guild_id)
+        everyone = {
+            "id": guild_id,
+            "name": "@everyone",
+            "color": 0,
+            "hoist": False,
+            "icon": None,
+            "unicode_emoji": None,
+            "position": 0,
+            "permissions": EVERYONE_PERMISSIONS,
+            "managed": False,
+            "mentionable": False,
+            "flags": 0,
+        }
+        channels = [c for c in self._channels.values() if c["type"] == TEXT_CHANNEL]
+        active = [c for c in self.threads if not c["thread_metadata"]["archived"]]
+        return {
+            "id": guild_id,
+            "name": "Fleet",
+            "icon": None,
+            "splash": None,
+            "discovery_splash": None,
+            "banner": None,
+            "description": None,
+            "owner_id": self._user("owner")["id"],
+            "afk_channel_id": None,
+            "afk_timeout": 300,
+            "verification_level": 0,
+            "default_message_notifications": 1,
+            "explicit_content_filter": 0,
+            "mfa_level": 0,
+            "nsfw_level": 0,
+            "premium_tier": 0,
+            "premium_subscription_count": 0,
+            "premium_progress_bar_enabled": False,
+            "preferred_locale": "en-US",
+            "system_channel_id": None,
+            "system_channel_flags": 0,
+            "rules_channel_id": None,
+            "public_updates_channel_id": None,
+            "vanity_url_code": None,
+            "application_id": None,
+            "features": [],
+            "roles": [everyone],
+            "emojis": [],
+            "stickers": [],
+            "joined_at": now,
+            "large": False,
+            "unavailable": False,
+            "member_count": 2,
+            "members": [self._member(self.bot_user)],
+            "channels": channels,
+            "threads": active,
+            "presences": [],
+            "voice_states": [],
+            "stage_instances": [],
+            "guild_scheduled_events": [],
+            "soundboard_sounds": [],
+        }
+
+    def _attachment(self, channel_id: int, filename: str, data: bytes) -> Attachment:
+        content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+        attachment = Attachment(self._snowflake(), filename, data, content_type)
+        self._files[(channel_id, attachment.id, filename)] = attachment
+        return attachment
+
+    def _attachment_payload(self, channel_id: int, attachment: Attachment) -> Json:
+        url = f"{self.base_url}/attachments/{channel_id}/{attachment.id}/{attachment.filename}"
+        return {
+            "id": str(attachment.id),
+            "filename": attachment.filename,
+            "size": len(attachment.data),
+            "url": url,
+            "proxy_url": url,
+            "content_type": attachment.content_type,
+        }
+
+    async def _create_message(
+        self, channel_id: int, author: Json, content: str, uploads: list[Attachment]
+    ) -> PostedMessage:
+        channel = self._channels[channel_id]
+        message_id = self._snowflake()
+        payload: Json = {
+            "id": str(message_id),
+            "channel_id": str(channel_id),
+            "author": author,
+            "content": content,
+            "timestamp": _iso(self._clock()),
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": False,
+            "mentions": [],
+            "mention_roles": [],
+            "attachments": [self._attachment_payload(channel_id, a) for a in uploads],
+            "embeds": [],
+            "pinned": False,
+            "type": 0,
+            "flags": 0,
+            "components": [],
+        }
+        if channel["type"] == PUBLIC_THREAD:
+            channel["message_count"] += 1
+            channel["total_message_sent"] += 1
+            if channel["thread_metadata"]["archived"]:  # a new message unarchives, as on Discord
+                channel["thread_metadata"]["archived"] = False
+                await self._dispatch("THREAD_UPDATE", channel)
+        channel["last_message_id"] = str(message_id)
+        message = PostedMessage(
+            message_id, channel_id, int(author["id"]), content, tuple(uploads), payload
+        )
+        self._messages.setdefault(channel_id, []).append(message)
+        event = {**payload, "guild_id": str(self.guild_id), "member": self._member()}
+        await self._dispatch("MESSAGE_CREATE", event)
+        return message
+
+    def _thread(self, parent_id: int, thread_id: int, body: Json) -> Json:
+        now = _iso(self._clock())
+        return {
+            "id": str(thread_id),
+            "type": PUBLIC_THREAD,
+            "guild_id": str(self.guild_id),
+            "parent_id": str(parent_id),
+            "owner_id": self.bot_user["id"],
+            "name": str(body.get("name", "thread")),
+            "last_message_id": None,
+            "message_count": 0,
+            "member_count": 1,
+            "total_message_sent": 0,
+            "rate_limit_per_user": body.get("rate_limit_per_user") or 0,
+            "flags": 0,
+            "thread_metadata": {
+                "archived": False,
+                "auto_archive_duration": body.get("auto_archive_duration") or 4320,
+                "archive_timestamp": now,
+                "locked": False,
+                "create_timestamp": now,
+            },
+            "member": {
+                "id": str(thread_id),
+                "user_id": self.bot_user["id"],
+                "join_timestamp": now,
+                "flags": 1,
+            },
+        }
+
+    # --- gateway -----------------------------------------------------------------
+
+    async def _send(self, ws: web.WebSocketResponse, payload: Json) -> bool:
+        if ws.closed:
+            return False
+        try:
+            await ws.send_str(json.dumps(payload))
+        except ConnectionError:
+            return False
+        return True
+
+    async def _dispatch(self, event: str, data: Json) -> None:
+        session = self._session
+        if session is None:
+            return
+        session.seq += 1
+        frame = {"op": DISPATCH, "t": event, "s": session.seq, "d": data}
+        session.log.append(frame)
+        if session.ws is not None:
+            await self._send(session.ws, frame)
+
+    async def _gateway(self, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self.gateway_paths.append(request.path)
+        self._sockets.add(ws)
+        try:
+            hello = {"heartbeat_interval": self.heartbeat_interval_ms}
+            await self._send(ws, {"op": HELLO, "d": hello, "s": None, "t": None})
+            async for message in ws:
+                if message.type is not aiohttp.WSMsgType.TEXT:
+                    break
+                await self._on_frame(ws, json.loads(message.data))
+        finally:
+            self._sockets.discard(ws)
+            if self._session is not None and self._session.ws is ws:
+                self._session.ws = None
+        return ws
+
+    async def _on_frame(self, ws: web.WebSocketResponse, frame: Json) -> None:
+        op, data = frame.get("op"), frame.get("d")
+        if op == HEARTBEAT:
+            self.heartbeats += 1
+            await self._send(ws, {"op": HEARTBEAT_ACK, "d": None, "s": None, "t": None})
+        elif op == IDENTIFY and isinstance(data, dict):
+            await self._identify(ws, data)
+        elif op == RESUME and isinstance(data, dict):
+            await self._resume(ws, data)
+
+    async def _identify(self, ws: web.WebSocketResponse, data: Json) -> None:
+        self.identifies += 1
+        if data.get("token") != self.token:
+            await ws.close(code=AUTHENTICATION_FAILED, message=b"Authentication failed.")
+            return
+        intents = int(data.get("intents", 0))
+        if self.deny_message_content_intent and intents & MESSAGE_CONTENT_INTENT:
+            await ws.close(code=DISALLOWED_INTENTS, message=b"Disallowed intent(s).")
+            return
+        self._session = _Session(uuid.uuid4().hex, ws)
+        ready = {
+            "v": API_VERSION,
+            "user": self.bot_user,
+            "user_settings": {},
+            "private_channels": [],
+            "relationships": [],
+            "presences": [],
+            "guilds": [{"id": str(self.guild_id), "unavailable": True}],
+            "guild_join_requests": [],
+            "geo_ordered_rtc_regions": [],
+            "session_id": self._session.id,
+            "session_type": "normal",
+            "resume_gateway_url": self.resume_gateway_url,
+            "shard": [0, 1],
+            "application": {"id": str(self.application_id), "flags": 1 << 19},
+            "_trace": ["fake-discord"],
+        }
+        await self._dispatch("READY", ready)
+        await self._dispatch("GUILD_CREATE", self._guild())
+
+    async def _resume(self, ws: web.WebSocketResponse, data: Json) -> None:
+        self.resumes += 1
+        session = self._session
+        if session is None or data.get("session_id") != session.id:
+            await self._send(ws, {"op": INVALID_SESSION, "d": False, "s": None, "t": None})
+            return
+        session.ws = ws
+        seen = int(data.get("seq") or 0)
+        for frame in [f for f in session.log if f["s"] > seen]:
+            await self._send(ws, frame)
+        await self._dispatch("RESUMED", {"_trace": ["fake-discord"]})
+
+    # --- REST --------------------------------------------------------------------
+
+    def _rate_limit(self, method: str, path: str) -> web.Response | None:
+        pending = self._pending_429.get((method, path))
+        if not pending:
+            return None
+        retry_after, is_global = pending.pop(0)
+        self.rate_limited.append((method, path))
+        body = {"message": "You are being rate limited.", "retry_after": retry_after}
+        body["global"] = is_global
+        headers = {
+            # discord.py treats a 429 without Via as a Cloudflare ban and does not retry.
+            "Via": "1.1 google",
+            "Retry-After": str(max(1, round(retry_after + 0.5))),
+            "X-RateLimit-Limit": "5",
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": f"{self._clock() + retry_after:.3f}",
+            "X-RateLimit-Reset-After": f"{retry_after:.3f}",
+            "X-RateLimit-Bucket": uuid.uuid5(uuid.NAMESPACE_URL, path).hex,
+            "X-RateLimit-Scope": "global" if is_global else "user",
+        }
+        if is_global:
+            headers["X-RateLimit-Global"] = "true"
+        return _json(body, 429, headers)
+
+    async def _rest(self, request: web.Request) -> web.StreamResponse:
+        path = "/" + request.match_info["tail"]
+        if request.headers.get("Authorization") != f"Bot {self.token}":
+            return _error(401, "401: Unauthorized", 0)
+        limited = self._rate_limit(request.method, path)
+        if limited is not None:
+            return limited
+        parts = path.strip("/").split("/")
+        method = request.method
+        if method == "GET" and path == "/users/@me":
+            return _json(self.bot_user)
+        if method == "GET" and path == "/oauth2/applications/@me":
+            return _json(self._application())
+        if method == "GET" and path in ("/gateway", "/gateway/bot"):
+            return _json(self._gateway_info(bot=path.endswith("/bot")))
+        if parts[0] != "channels" or len(parts) < 2 or not parts[1].isdigit():
+            return _error(404, "404: Not Found", 0)
+        channel_id = int(parts[1])
+        if channel_id not in self._channels:
+            return _error(404, "Unknown Channel", 10003)
+        rest = parts[2:]
+        if rest == [] and method == "GET":
+            return _json(self._channels[channel_id])
+        if rest == [] and method == "PATCH":
+            return await self._edit_channel(channel_id, await request.json())
+        if rest == [] and method == "DELETE":
+            return await self._delete_channel(channel_id)
+        if rest == ["messages"] and method == "POST":
+            return await self._post_message(request, channel_id)
+        if len(rest) == 3 and rest[0] == "messages" and rest[2] == "threads" and method == "POST":
+            return await self._start_thread(channel_id, rest[1], await request.json())
+        return _error(405, "405: Method Not Allowed", 0)
+
+    def _gateway_info(self, *, bot: bool) -> Json:
+        info: Json = {"url": self.gateway_url.rstrip("/")}
+        if bot:
+            limit = {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}
+            info.update(shards=1, session_start_limit=limit)
+        return info
+
+    async def _post_message(self, request: web.Request, channel_id: int) -> web.Response:
+        uploads: list[Attachment] = []
+        body: Json = {}
+        if request.content_type.startswith("multipart/"):
+            reader = await request.multipart()
+            async for part in reader:
+                if not isinstance(part, aiohttp.BodyPartReader):
+                    continue
+                if part.name == "payload_json":
+                    body = json.loads(await part.text())
+                elif part.filename is not None:
+                    uploads.append(
+                        self._attachment(channel_id, part.filename, bytes(await part.read()))
+                    )
+        else:
+            body = await request.json()
+        content = str(body.get("content") or "")
+        if not content and not uploads:
+            return _error(400, "Cannot send an empty message", 50006)
+        message = await self._create_message(channel_id, self.bot_user, content, uploads)
+        return _json(message.payload)
+
+    async def _start_thread(self, channel_id: int, message_id: str, body: Json) -> web.Response:
+        known = {str(m.id) for m in self._messages.get(channel_id, [])}
+        if message_id not in known:
+            return _error(404, "Unknown Message", 10008)
+        if int(message_id) in self._channels:
+            return _error(400, "A thread has already been created for this message", 160004)
+        # A thread started from a message takes the message's id, as on Discord.
+        thread = self._thread(channel_id, int(message_id), body)
+        self._channels[int(message_id)] = thread
+        await self._dispatch("THREAD_CREATE", {**thread, "newly_created": True})
+        return _json(thread, 201)
+
+    async def _edit_channel(self, channel_id: int, body: Json) -> web.Response:
+        channel = self._channels[channel_id]
+        if "name" in body:
+            channel["name"] = str(body["name"])
+        if channel["type"] == PUBLIC_THREAD:
+            metadata = channel["thread_metadata"]
+            for key in ("archived", "locked", "auto_archive_duration"):
+                if key in body:
+                    metadata[key] = body[key]
+            if "archived" in body:
+                metadata["archive_timestamp"] = _iso(self._clock())
+            await self._dispatch("THREAD_UPDATE", channel)
+        else:
+            await self._dispatch("CHANNEL_UPDATE", channel)
+        return _json(channel)
+
+    async def _delete_channel(self, channel_id: int) -> web.Response:
+        channel = self._channels.pop(channel_id)
+        if channel["type"] == PUBLIC_THREAD:
+            keys = ("id", "guild_id", "parent_id", "type")
+            await self._dispatch("THREAD_DELETE", {k: channel[k] for k in keys})
+        else:
+            await self._dispatch("CHANNEL_DELETE", channel)
+        return _json(channel)
+
+    async def _cdn(self, request: web.Request) -> web.StreamResponse:
+        info = request.match_info
+        key = (int(info["channel"]), int(info["id"]), info["filename"])
+        attachment = self._files.get(key)
+        if attachment is None:
+            return web.Response(status=404, text="Not Found")
+        return web.Response(body=attachment.data, content_type=attachment.content_type)
