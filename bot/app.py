@@ -62,6 +62,7 @@ from scheduler.jobs import (
     register_context,
     unregister_context,
 )
+from scheduler.maintenance import PRUNE_EVERY, PRUNE_JOB_ID, PRUNE_JOB_REF
 from scheduler.pacing_job import PACING_JOB_ID, PACING_JOB_REF, RESET_JOB_ID
 from scheduler.pacing_policy import PacingPolicy
 from scheduler.report_job import REPORT_JOB_ID, REPORT_JOB_REF, HomeRooms
@@ -115,6 +116,7 @@ class App:
         self._pacing_name = ""  # ... the pacing tick its budgets by
         self._report_name = ""  # ... the report its book and rooms by
         self._deferred_name = ""  # ... deferred launches the app by
+        self._upkeep_name = ""  # ... the daily ledger upkeep the ledger by
         self._fleet: Fleet | None = None
         self._router: Router | None = None
         self._state = AppState.NEW
@@ -252,6 +254,11 @@ class App:
             cfg.pacing.tick_seconds,
             {"context": self._pacing_name},
         )
+        self._upkeep_name = f"upkeep-{id(self):x}"
+        register_context(self._upkeep_name, _Upkeep(self._ledger, self._clock))
+        self._scheduler.add_interval(
+            PRUNE_JOB_ID, PRUNE_JOB_REF, PRUNE_EVERY, {"context": self._upkeep_name}
+        )
         self._deferred_name = f"deferred-{id(self):x}"
         register_context(self._deferred_name, self)
         self._report_name = f"report-{id(self):x}"
@@ -357,6 +364,7 @@ class App:
             unregister_context(self._pacing_name)
             unregister_context(self._report_name)
             unregister_context(self._deferred_name)
+            unregister_context(self._upkeep_name)
         for connector in reversed(self._started_connectors):
             try:
                 await connector.stop()
@@ -588,3 +596,17 @@ class _PacingDesk:
         self._app.scheduler.add_date(
             RESET_JOB_ID, PACING_JOB_REF, at, {"context": self._app.pacing_context}
         )
+
+
+class _Upkeep:
+    """What the daily ledger upkeep job needs (see :mod:`scheduler.maintenance`)."""
+
+    def __init__(self, ledger: Ledger, clock: Clock) -> None:
+        self._ledger = ledger
+        self._clock = clock
+
+    async def prune_events(self, before: datetime) -> int:
+        return await self._ledger.prune_events(before)
+
+    def now(self) -> datetime:
+        return self._clock.now()
