@@ -69,7 +69,7 @@ LITELLM_PATHS = {  # path name → LiteLLM's route for the request
 }
 PATHS = ("direct", "fleetwarden", *LITELLM_PATHS)
 FLEETWARDEN_LEDGER = "fleetwarden-ledger.db"  # in the temporary directory
-PROVIDER_KEY = "sk-ant-bench-not-a-real-key"
+PROVIDER_KEY = "fake-bench-provider-key"
 LITELLM_MASTER_KEY = "sk-litellm-bench-master"
 ANTHROPIC_VERSION = "2023-06-01"
 MODEL = "claude-sonnet-4-5"

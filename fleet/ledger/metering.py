@@ -295,6 +295,17 @@ def _signal_params(signal: QuotaSignal) -> tuple[object, ...]:
     )
 
 
+def _tokens(row: sqlite3.Row, suffix: str) -> Tokens:
+    """The five token counts of a row whose columns are named ``input{suffix}`` and so on
+    (``usage`` rows: ``input_tokens``; sums: ``input``)."""
+    return Tokens(
+        **{field: row[f"{field}{suffix}"] for field in _TOKEN_FIELDS},
+    )
+
+
+_TOKEN_FIELDS = ("input", "output", "cache_read", "cache_write", "reasoning")
+
+
 def _usage_event(row: sqlite3.Row) -> UsageEvent:
     return UsageEvent(
         at=from_epoch(row["at"]),
@@ -303,13 +314,7 @@ def _usage_event(row: sqlite3.Row) -> UsageEvent:
         api=row["api"],
         requested_model=row["requested_model"],
         served_model=row["served_model"],
-        tokens=Tokens(
-            input=row["input_tokens"],
-            output=row["output_tokens"],
-            cache_read=row["cache_read_tokens"],
-            cache_write=row["cache_write_tokens"],
-            reasoning=row["reasoning_tokens"],
-        ),
+        tokens=_tokens(row, "_tokens"),
         stream=bool(row["stream"]),
         status=row["status"],
         outcome=Outcome(row["outcome"]),
@@ -343,13 +348,7 @@ def _usage_total(row: sqlite3.Row) -> UsageTotal:
         provider=row["provider"],
         model=row["model"],
         requests=row["requests"],
-        tokens=Tokens(
-            input=row["input"],
-            output=row["output"],
-            cache_read=row["cache_read"],
-            cache_write=row["cache_write"],
-            reasoning=row["reasoning"],
-        ),
+        tokens=_tokens(row, ""),
         cost_usd=row["cost_usd"],
         unpriced=row["unpriced"],
         partial=row["partial"],

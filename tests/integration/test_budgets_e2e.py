@@ -68,7 +68,7 @@ def test_over_pace_downgrades_then_queues_then_refuses_and_a_burst_lets_through(
             CONFIG.format(upstream=fake.base_url, reset_at=reset_at, strong=STRONG, cheap=CHEAP)
         )
         bot = ConsoleBot(
-            tmp_path, "--config", str(config), env=clean_env(ANTHROPIC_API_KEY="sk-test-key")
+            tmp_path, "--config", str(config), env=clean_env(ANTHROPIC_API_KEY="fake-test-key")
         )
         try:
             # 1. The first request goes out as asked, and puts the agent far over pace.

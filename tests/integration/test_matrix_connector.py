@@ -320,7 +320,7 @@ async def test_token_login_checks_whose_token_it_is(world: World) -> None:
         assert connector.home_room == room  # the alias resolved by joining
     assert not (await connector.health()).ok
 
-    someone_else = world.connector(config, environ={TOKEN_ENV: "syt_wrong"})
+    someone_else = world.connector(config, environ={TOKEN_ENV: "fake-wrong-matrix-token"})
     with pytest.raises(ConnectorAuthError, match=TOKEN_ENV):
         await someone_else.start()
     op_token = world.operator.client.access_token

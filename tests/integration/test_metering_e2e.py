@@ -20,7 +20,7 @@ from tests.integration.console_bot import ConsoleBot, clean_env, stub_processes_
 
 pytestmark = pytest.mark.integration
 
-PROVIDER_KEY = "sk-ant-api03-e2e-never-to-be-seen-0123456789abcdef"
+PROVIDER_KEY = "fake-e2e-provider-key-never-to-be-seen-0123456789abcdef"
 CONFIG = """\
 state_dir: ./state
 log_level: debug

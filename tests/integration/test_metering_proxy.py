@@ -32,7 +32,7 @@ from tests.fakes.provider import Api, FakeProvider, ToolCall, Turn, Usage
 pytestmark = pytest.mark.integration
 
 AGENT = "coder-1"
-API_KEY = "sk-ant-test-not-a-real-key-0123456789"
+API_KEY = "fake-test-provider-key-0123456789"
 PATHS: dict[Api, tuple[str, str]] = {
     "anthropic": ("anthropic", "/v1/messages?beta=true"),
     "responses": ("openai", "/v1/responses"),

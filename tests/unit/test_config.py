@@ -556,7 +556,7 @@ MATRIX = (
 
 def test_secret_key_suggests_its_env_form() -> None:
     """`access_token:` where `access_token_env` exists says how to pass the secret instead."""
-    problem = only_problem(MATRIX + "    access_token: syt_abc\n")
+    problem = only_problem(MATRIX + "    access_token: fake-matrix-token-abc\n")
     assert problem == ConfigProblem(
         FILE,
         5,
@@ -564,15 +564,15 @@ def test_secret_key_suggests_its_env_form() -> None:
         "secrets never go in the config file: set an environment variable and name it with "
         "access_token_env",
     )
-    assert "syt_abc" not in problem.message
+    assert "fake-matrix-token-abc" not in problem.message
 
 
 def test_env_key_value_must_be_a_variable_name_and_is_never_echoed() -> None:
     """A `*_env` value that is not a variable name (maybe the secret itself) is not shown."""
-    problem = only_problem(MATRIX + "    access_token_env: syt_s3cr3t\n")
+    problem = only_problem(MATRIX + "    access_token_env: fake-matrix-s3cr3t\n")
     assert problem.key_path == "connectors.matrix.access_token_env"
     assert problem.message.startswith("must be the NAME of an environment variable")
-    assert "syt_s3cr3t" not in str(problem)
+    assert "fake-matrix-s3cr3t" not in str(problem)
 
 
 def test_secret_env_names_collects_every_env_key_and_secret_env() -> None:
@@ -622,7 +622,7 @@ def test_bad_env_key_and_bad_secret_env_name_are_reported() -> None:
 
 def test_secret_env_given_as_a_string_does_not_echo_it() -> None:
     """A type error under a `*_env` key hides the value, which may be a pasted secret."""
-    problem = only_problem("agents:\n  - name: a\n    secret_env: sk-ant-123\n")
+    problem = only_problem("agents:\n  - name: a\n    secret_env: fake-pasted-key-123\n")
     assert problem.message == "expected a list, found a string"
 
 

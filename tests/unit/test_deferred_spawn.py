@@ -12,18 +12,16 @@ from bot.acl import Role
 from bot.commands import COMMANDS
 from bot.errors import CommandError
 from bot.grammar import Grammar
-from bot.handlers import Handlers, Reply, Request
+from bot.handlers import Deferrer, Handlers, Reply, Request
 from connectors.base import InboundMessage
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
-from fleet.runtimes import default_registry
-from fleet.supervisor import Fleet, FleetSettings
 from scheduler import jobs
 from scheduler.deferred import run_deferred
 from scheduler.jobs import SchedulerError
 from tests.fakes.budget_book import StaticBook
 from tests.unit.chat_fakes import OPERATOR, T0, message
 from tests.unit.test_report import BERLIN, NOW
+from tests.unit.test_report_commands import handlers as report_handlers
 
 QUEUED_UNTIL = T0 + timedelta(hours=2)
 
@@ -40,24 +38,8 @@ class QueuedBook(StaticBook):
         return False, "agent:other: ~9,000 tokens expected, 100 fit the pace now"
 
 
-def handlers(ledger: Ledger, tmp_path: Path, defer: object) -> Handlers:
-    fleet = Fleet(
-        ledger=ledger,
-        runtimes=default_registry(),
-        backends={},
-        settings=FleetSettings(state_dir=tmp_path),
-        clock=ManualClock(T0),
-        environ={},
-    )
-    return Handlers(
-        fleet=fleet,
-        specs=COMMANDS,
-        clock=ManualClock(T0),
-        prefix="!",
-        logs_lines=40,
-        budgets=QueuedBook([], BERLIN, NOW),
-        defer=defer,  # type: ignore[arg-type]
-    )
+def handlers(ledger: Ledger, tmp_path: Path, defer: Deferrer) -> Handlers:
+    return report_handlers(ledger, tmp_path, QueuedBook([], BERLIN, NOW), None, defer)
 
 
 def spawn(text: str) -> Request:

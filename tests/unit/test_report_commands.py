@@ -9,7 +9,7 @@ import pytest
 from bot.acl import Acl, Grant, Role
 from bot.commands import COMMANDS, PACE, REPORT
 from bot.grammar import Grammar
-from bot.handlers import Handlers, Reply, Request
+from bot.handlers import Deferrer, Handlers, Reply, Request
 from bot.router import Router
 from connectors.base import EventId, OutboundMessage, RoomId, ThreadId
 from fleet.clock import ManualClock
@@ -26,7 +26,11 @@ ROOM = "!ops:example.org"
 
 
 def handlers(
-    ledger: Ledger, tmp_path: Path, book: StaticBook | None, reports: Path | None
+    ledger: Ledger,
+    tmp_path: Path,
+    book: StaticBook | None,
+    reports: Path | None,
+    defer: Deferrer | None = None,
 ) -> Handlers:
     fleet = Fleet(
         ledger=ledger,
@@ -44,6 +48,7 @@ def handlers(
         logs_lines=40,
         budgets=book,
         reports_dir=reports,
+        defer=defer,
     )
 
 

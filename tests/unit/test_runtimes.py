@@ -25,7 +25,7 @@ from fleet.runtimes.command import CommandRuntime
 from fleet.runtimes.opencode import OpencodeRuntime
 from fleet.runtimes.pi import PiRuntime
 
-ANTHROPIC_KEY = "sk-ant-secret-value-1234"
+ANTHROPIC_KEY = "fake-anthropic-secret-value-1234"
 OPENAI_KEY = "sk-openai-secret-value-5678"
 HB_TOKEN = "hb-token-AbCdEfGhIjKlMnOpQrStUv"
 HB_URL = "http://127.0.0.1:41234/heartbeat/coder-1"
