@@ -26,6 +26,9 @@ class Role(enum.StrEnum):
         return self in (Role.ADMIN, Role.OPERATOR)
 
 
+_RANK = (Role.ADMIN, Role.OPERATOR, Role.VIEWER)
+
+
 @dataclass(frozen=True, slots=True)
 class Grant:
     """One operator entry: this user id, on this connector (or any), has this role."""
@@ -47,9 +50,19 @@ class Acl:
             else:
                 self._exact[(grant.connector, grant.user_id)] = grant.role
 
-    def role_of(self, connector: str, user_id: str) -> Role | None:
-        """The sender's role, or ``None`` for a stranger. A connector-specific entry wins."""
-        return self._exact.get((connector, user_id), self._any.get(user_id))
+    def role_of(self, connector: str, user_id: str, groups: Iterable[str] = ()) -> Role | None:
+        """The sender's role, or ``None`` for a stranger. A connector-specific entry wins,
+        and an entry for the person wins over their groups (Discord roles, ``role:<id>``);
+        among their groups, the most powerful role."""
+        own = self._exact.get((connector, user_id), self._any.get(user_id))
+        if own is not None:
+            return own
+        found = [
+            role
+            for group in groups
+            if (role := self._exact.get((connector, group), self._any.get(group))) is not None
+        ]
+        return min(found, key=_RANK.index, default=None)
 
     @staticmethod
     def allows(role: Role, spec: CommandSpec) -> bool:

@@ -147,14 +147,27 @@ class App:
                     default_command_prefix=cfg.command_prefix,
                 )
             )
+        if cfg.discord is not None:
+            from connectors.discord.connector import DiscordConnector
+
+            connectors.append(
+                DiscordConnector(
+                    cfg.discord,
+                    threads=ledger,
+                    environ=self._environ,
+                    default_command_prefix=cfg.command_prefix,
+                )
+            )
         return connectors
 
     def _prefixes(self) -> dict[str, str]:
         """Connectors whose command prefix differs from the top-level one."""
-        matrix = self.config.matrix
-        if matrix is not None and matrix.command_prefix is not None:
-            return {"matrix": matrix.command_prefix}
-        return {}
+        own = {"matrix": self.config.matrix, "discord": self.config.discord}
+        return {
+            name: section.command_prefix
+            for name, section in own.items()
+            if section is not None and section.command_prefix is not None
+        }
 
     @property
     def fleet(self) -> Fleet:

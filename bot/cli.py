@@ -17,6 +17,7 @@ from pathlib import Path
 from bot.config import Config, ConfigError, load_config
 from bot.lock import AlreadyRunning
 from bot.logs import setup_logging
+from connectors.errors import ConnectorSetupError
 from connectors.matrix import setup as matrix_setup
 from fleet.clock import SystemClock
 from fleet.errors import FleetwardenError
@@ -83,7 +84,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def _summary(config: Config) -> str:
     source = config.source or "embedded defaults"
-    connectors = ", ".join(["console"] if config.console else []) or "none"
+    running = {"console": config.console, "matrix": config.matrix, "discord": config.discord}
+    connectors = ", ".join(name for name, section in running.items() if section) or "none"
     return (
         f"{source}: OK\n"
         f"  state dir:  {config.state_dir}\n"
@@ -112,6 +114,9 @@ def _run(config: Config, environ: Mapping[str, str]) -> int:
     except AlreadyRunning as exc:
         print(f"fleetwarden: {exc}", file=sys.stderr)
         return EXIT_LOCKED
+    except ConnectorSetupError as exc:  # a setting to change, here or at the service
+        print(f"fleetwarden: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     except FleetwardenError as exc:
         print(f"fleetwarden: {exc}", file=sys.stderr)
         return EXIT_FAILURE

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from pydantic_core import PydanticCustomError
 
 from connectors.console_config import ConsoleConfig, Role
+from connectors.discord.config import DiscordConfig, snowflake
 from connectors.matrix.config import MatrixConfig
 from fleet.metering.config import MeteringSettings, PriceTable, ProviderRoute
 from fleet.metering.schema import (
@@ -62,7 +63,8 @@ class Operator(BaseModel):
         min_length=1,
         description=(
             'The person\'s user id on the connector: a Matrix user id ("@alice:example.org"), '
-            'a Discord user id (the number, in quotes), or the console\'s `user_id` ("console").'
+            'a Discord user id (the number, in quotes), or the console\'s `user_id` ("console"). '
+            'On Discord, `role:<role id>` names everyone with that role ("role:1234567890123").'
         ),
     )
     role: Role = Field(
@@ -84,6 +86,13 @@ class Operator(BaseModel):
         if value is None:
             return None
         return check_known("connector", value, tuple(ConnectorsSection.model_fields))
+
+    @field_validator("id")
+    @classmethod
+    def _role_id(cls, value: str) -> str:
+        if value.startswith("role:"):
+            return f"role:{snowflake(value.removeprefix('role:'), 'role')}"
+        return value
 
 
 class Defaults(BaseModel):
@@ -184,6 +193,14 @@ class ConnectorsSection(BaseModel):
     matrix: MatrixConfig | None = Field(
         default=None,
         description="A Matrix homeserver account and the rooms it serves (see the Matrix section).",
+    )
+
+    discord: DiscordConfig | None = Field(
+        default=None,
+        description=(
+            "A Discord bot serving one control channel, one thread per agent (see the "
+            "Discord section)."
+        ),
     )
 
     @field_validator("console", mode="before")
@@ -332,6 +349,8 @@ class Config:
     """The console connector's settings, or ``None`` when it does not run."""
     matrix: MatrixConfig | None
     """The Matrix connector's settings, or ``None`` when it does not run."""
+    discord: DiscordConfig | None
+    """The Discord connector's settings, or ``None`` when it does not run."""
     agents: tuple[AgentEntry, ...]
     """The roster, in file order; :meth:`AgentEntry.to_spec` with ``defaults`` to launch."""
     defaults: Defaults
@@ -361,6 +380,7 @@ class Config:
         ledger = document.ledger
         console = ConsoleConfig() if document.connectors is None else document.connectors.console
         matrix = None if document.connectors is None else document.connectors.matrix
+        discord = None if document.connectors is None else document.connectors.discord
         timezone = ZoneInfo(document.timezone)
         return cls(
             source=source,
@@ -373,6 +393,7 @@ class Config:
             operators=document.operators,
             console=console if console is not None and console.enabled else None,
             matrix=matrix if matrix is not None and matrix.enabled else None,
+            discord=discord if discord is not None and discord.enabled else None,
             agents=document.agents,
             defaults=document.defaults,
             metering=document.metering.settings() if document.metering.enabled else None,

@@ -76,5 +76,7 @@ def setup_logging(level: str, log_file: Path | None, secrets: Iterable[str]) -> 
         file_handler.setFormatter(logging.Formatter(_FORMAT))
         file_handler.addFilter(redact)
         root.addHandler(file_handler)
-    for noisy in ("aiosqlite", "asyncio", "nio"):
+    for noisy in ("aiosqlite", "asyncio", "nio", "markdown_it"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Every request and answer body in full at debug: far more than a log can hold.
+    logging.getLogger("discord.http").setLevel(logging.INFO)

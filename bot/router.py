@@ -92,7 +92,7 @@ class Router:
 
     async def handle(self, connector: Connector, msg: InboundMessage) -> None:
         """Handle one message; never raises for anything the sender did."""
-        role = self._acl.role_of(msg.connector, msg.sender)
+        role = self._acl.role_of(msg.connector, msg.sender, msg.groups)
         if role is None:
             if (msg.connector, msg.sender) not in self._strangers_seen:
                 self._strangers_seen.add((msg.connector, msg.sender))

@@ -25,7 +25,8 @@ class InboundMessage:
 
     ``addressed`` is true when the message is certainly meant for the bot (the
     console, a direct message, or a mention the connector already stripped from
-    ``text``): the command prefix is then optional.
+    ``text``): the command prefix is then optional. ``groups`` are what the sender
+    belongs to on the service, as the ACL names them (Discord roles: ``role:<id>``).
     """
 
     connector: str
@@ -36,6 +37,7 @@ class InboundMessage:
     event_id: EventId | None = None
     thread_id: ThreadId | None = None
     addressed: bool = False
+    groups: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

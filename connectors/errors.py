@@ -3,6 +3,7 @@
 FleetwardenError
 └── ConnectorError           a chat service could not be reached or refused us
     ├── ConnectorAuthError   credentials rejected: fatal, never retried
+    ├── ConnectorSetupError  the service refuses how we are set up there: exit status 2
     ├── RateLimited          the service asked us to slow down (``retry_after`` seconds)
     └── ThreadsUnsupported   this connector has no threads
 """
@@ -18,6 +19,11 @@ class ConnectorError(FleetwardenError):
 
 class ConnectorAuthError(ConnectorError):
     """The service rejected our credentials; retrying cannot help."""
+
+
+class ConnectorSetupError(ConnectorError):
+    """The service refuses us until the operator changes a setting there or in the config
+    (a privileged intent, an invitation, a missing token): a configuration error."""
 
 
 class RateLimited(ConnectorError):

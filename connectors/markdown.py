@@ -1,8 +1,9 @@
 """Rendering of bot markdown for each chat medium, and splitting of long messages.
 
 Bot replies are CommonMark plus GFM tables and strikethrough. This module owns the
-three pure transformations connectors need: :func:`to_plain` for the terminal,
-:func:`to_html` for Matrix ``formatted_body``, and :func:`split_markdown` to cut a
+pure transformations connectors need: :func:`to_plain` for the terminal,
+:func:`to_html` for Matrix ``formatted_body``, :func:`to_discord` for Discord's own
+markdown dialect, and :func:`split_markdown` to cut a
 message to a service's length limit without leaving a code fence open in a part.
 All parsing is done by markdown-it-py; nothing here performs I/O.
 """
@@ -19,7 +20,7 @@ from markdown_it.token import Token
 from markdown_it.tree import SyntaxTreeNode
 from markdown_it.utils import EnvType, OptionsDict
 
-__all__ = ["MIN_SPLIT_LIMIT", "split_markdown", "to_html", "to_plain"]
+__all__ = ["MIN_SPLIT_LIMIT", "split_markdown", "to_discord", "to_html", "to_plain"]
 
 MIN_SPLIT_LIMIT = 32
 """Smallest ``limit`` :func:`split_markdown` accepts: room for a reopened fence and content."""
@@ -183,6 +184,70 @@ def _width(text: str) -> int:
         0 if unicodedata.combining(char) else 2 if unicodedata.east_asian_width(char) in "WF" else 1
         for char in text
     )
+
+
+# --- Discord ---------------------------------------------------------------------------------
+
+
+DISCORD_TABLE_WIDTH = 90
+"""The widest table shown as aligned columns on Discord; wider ones would wrap mid-row."""
+
+
+def to_discord(markdown: str) -> str:
+    """Render ``markdown`` in Discord's dialect: the same text, but tables — which Discord
+    shows as raw pipes — become aligned columns in a code block, or, when too wide to
+    read that way, one list item per row.
+
+    Only tables at the top level are converted; the rest of the source is kept byte for
+    byte, so emphasis, code, quotes and links read as written.
+    """
+    if "|" not in markdown:
+        return markdown
+    root = SyntaxTreeNode(_PARSE.parse(markdown))
+    try:
+        tables = [node for node in root.children if node.type == "table" and node.map]
+        if not tables:
+            return markdown
+        lines = markdown.split("\n")
+        for node in reversed(tables):
+            start, end = node.map or (0, 0)
+            body = _table(node)
+            if max(map(_width, body.split("\n"))) <= DISCORD_TABLE_WIDTH:
+                lines[start:end] = ["```", *body.replace("```", "`\u200b``").split("\n"), "```"]
+            else:
+                lines[start:end] = _rows_as_items(node)
+        return "\n".join(lines)
+    finally:
+        _unlink(root)
+
+
+def _rows_as_items(node: SyntaxTreeNode) -> list[str]:
+    """A table as a list: each row's first cell in bold, then its other cells (named by
+    their column when there are several)."""
+    sections = {section.type: section.children for section in node.children}
+    head = [
+        _escape(_inline(cell)) for row in sections.get("thead", [])[:1] for cell in row.children
+    ]
+    items: list[str] = []
+    for row in sections.get("tbody", []):
+        cells = [_escape(_inline(cell)) for cell in row.children]
+        if not cells:
+            continue
+        rest = [(head[i] if i < len(head) else "", cell) for i, cell in enumerate(cells)][1:]
+        if len(rest) == 1:
+            details = rest[0][1]
+        else:
+            details = " · ".join(f"{name}: {cell}" if name else cell for name, cell in rest if cell)
+        items.append(f"- **{cells[0]}**" + (f" — {details}" if details else ""))
+    return items
+
+
+def _escape(text: str) -> str:
+    """``text`` with the characters Discord would read as markup escaped."""
+    return "".join(f"\\{char}" if char in _DISCORD_MARKUP else char for char in text)
+
+
+_DISCORD_MARKUP = frozenset("\\*_~`|>#")
 
 
 # --- Splitting ---------------------------------------------------------------------------------

@@ -3,20 +3,25 @@
 The real discord.py client logs in against it once ``discord.http.Route.BASE`` is set to
 :attr:`FakeDiscord.api_base` and ``DiscordWebSocket.DEFAULT_GATEWAY`` to
 :attr:`FakeDiscord.gateway_url`. There is one guild with one text channel (the control
-channel) and one bot user; any number of human users appear by name. The gateway sends
-HELLO, answers heartbeats, IDENTIFY (READY then GUILD_CREATE) and RESUME (missed
-dispatches replayed by sequence, then RESUMED), and can be told to send RECONNECT or
-INVALID_SESSION, or to refuse the message-content intent (close 4014). REST records what
-the bot posts (attachments' bytes too), starts threads from messages, archives and deletes
-channels, and can answer the next request on a route with a 429.
+channel) and one bot user; any number of human users appear by name, and roles can be
+added to the guild and granted to them. The gateway sends HELLO, answers heartbeats,
+IDENTIFY (READY then GUILD_CREATE) and RESUME (missed dispatches replayed by sequence, then
+RESUMED), and can be told to send RECONNECT or INVALID_SESSION, or to refuse the
+message-content intent (close 4014). REST records every request's method and path and what
+the bot posts (the request body, attachments' bytes too), enforces Discord's message limits,
+resolves replies and mentions as Discord does, starts threads from messages, archives and
+deletes channels, and can answer the next request on a route with a 429. Threads can also
+be archived or deleted server-side, as Discord's auto-archive or a moderator would.
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import itertools
 import json
 import mimetypes
+import re
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -48,7 +53,13 @@ DISPATCH, HEARTBEAT, IDENTIFY, RESUME, RECONNECT, INVALID_SESSION, HELLO, HEARTB
     11,
 )
 AUTHENTICATION_FAILED, DISALLOWED_INTENTS = 4004, 4014
-EVERYONE_PERMISSIONS = "2248473465835073"
+EVERYONE_PERMISSIONS = "2248473465835073"  # no MANAGE_THREADS (1 << 34)
+# Message types, message flags the bot may set, and Discord's limits on a message.
+DEFAULT_MESSAGE, REPLY_MESSAGE = 0, 19
+SUPPRESS_EMBEDS, SUPPRESS_NOTIFICATIONS = 1 << 2, 1 << 12
+MAX_CONTENT, MAX_EMBEDS, MAX_EMBED_TOTAL, MAX_EMBED_FIELDS = 2000, 10, 6000, 25
+EMBED_TEXT_LIMITS = {"title": 256, "description": 4096}
+USER_MENTION, ROLE_MENTION = re.compile(r"<@!?(\d+)>"), re.compile(r"<@&(\d+)>")
 
 
 class State(enum.Enum):
@@ -69,7 +80,11 @@ class Attachment:
 
 @dataclass(frozen=True)
 class PostedMessage:
-    """A message stored by the fake; ``payload`` is the Message object as sent on the wire."""
+    """A message stored by the fake.
+
+    ``payload`` is the Message object as sent on the wire; ``request`` is the JSON body the
+    bot sent (a multipart upload's ``payload_json``), empty for a human's message.
+    """
 
     id: int
     channel_id: int
@@ -77,6 +92,7 @@ class PostedMessage:
     content: str
     attachments: tuple[Attachment, ...]
     payload: Json
+    request: Json = field(default_factory=dict)
 
 
 @dataclass
@@ -96,6 +112,56 @@ def _json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None
 
 def _error(status: int, message: str, code: int) -> web.Response:
     return _json({"message": message, "code": code}, status)
+
+
+def _invalid_form(errors: Json) -> web.Response:
+    """Discord's 50035: ``errors`` mirrors the body, each leaf an ``_errors`` list."""
+    return _json({"code": 50035, "message": "Invalid Form Body", "errors": errors}, 400)
+
+
+def _field_error(code: str, message: str) -> Json:
+    return {"_errors": [{"code": code, "message": message}]}
+
+
+def _too_long(limit: int) -> Json:
+    return _field_error("BASE_TYPE_MAX_LENGTH", f"Must be {limit} or fewer in length.")
+
+
+def _nest(tree: Json, path: Sequence[str], leaf: Json) -> None:
+    for key in path[:-1]:
+        tree = tree.setdefault(key, {})
+    tree[path[-1]] = leaf
+
+
+def _embed_errors(embeds: list[Json]) -> Json:
+    """Embed limit violations keyed as Discord does: ``{"0": {"title": {"_errors": ...}}}``."""
+    errors: Json = {}
+    total = 0
+    for index, embed in enumerate(embeds):
+        texts: list[tuple[tuple[str, ...], str, int]] = [
+            ((key,), str(embed.get(key) or ""), limit) for key, limit in EMBED_TEXT_LIMITS.items()
+        ]
+        for key, inner, limit in (("footer", "text", 2048), ("author", "name", 256)):
+            texts.append(((key, inner), str((embed.get(key) or {}).get(inner) or ""), limit))
+        found: Json = {}
+        fields = embed.get("fields") or []
+        if len(fields) > MAX_EMBED_FIELDS:
+            found["fields"] = _too_long(MAX_EMBED_FIELDS)
+        else:
+            for position, item in enumerate(fields):
+                slot = ("fields", str(position))
+                texts.append(((*slot, "name"), str(item.get("name") or ""), 256))
+                texts.append(((*slot, "value"), str(item.get("value") or ""), 1024))
+        for path, text, limit in texts:
+            total += len(text)
+            if len(text) > limit:
+                _nest(found, path, _too_long(limit))
+        if not found and total > MAX_EMBED_TOTAL:
+            message = f"Embed size exceeds maximum size of {MAX_EMBED_TOTAL}"
+            found = _field_error("MAX_EMBED_SIZE_EXCEEDED", message)
+        if found:
+            errors[str(index)] = found
+    return errors
 
 
 def _iso(moment: float) -> str:
@@ -121,6 +187,8 @@ class FakeDiscord:
         self.heartbeats = 0
         self.gateway_paths: list[str] = []
         self.rate_limited: list[tuple[str, str]] = []
+        # (method, path under the API base) of every authorized REST request, 429s included.
+        self.requests: list[tuple[str, str]] = []
         self._clock = clock
         self._counter = itertools.count(1)
         self._state = State.NEW
@@ -132,9 +200,13 @@ class FakeDiscord:
         self._users: dict[str, Json] = {}
         self._messages: dict[int, list[PostedMessage]] = {}
         self._files: dict[tuple[int, int, str], Attachment] = {}
+        self._granted: dict[str, list[str]] = {}  # user id -> role ids, as member.roles has them
+        self._outbox: list[asyncio.Task[bool]] = []
         self.bot_user: Json = self._user(bot_name, bot=True)
         self.application_id = self._snowflake()
         self.guild_id = self._snowflake()
+        self._roles: dict[int, Json] = {self.guild_id: self._role(self.guild_id, "@everyone")}
+        self._roles[self.guild_id]["permissions"] = EVERYONE_PERMISSIONS
         self.control_channel_id = self._snowflake()
         self._channels: dict[int, Json] = {
             self.control_channel_id: {
@@ -198,6 +270,9 @@ class FakeDiscord:
         self._state = State.RUNNING
 
     async def stop(self) -> None:
+        for task in self._outbox:
+            task.cancel()
+        self._outbox.clear()
         if self._state is State.RUNNING and self._runner is not None:
             for ws in list(self._sockets):
                 await ws.close(code=aiohttp.WSCloseCode.GOING_AWAY)
@@ -228,6 +303,50 @@ class FakeDiscord:
         """Every thread channel created, archived ones included (live payloads)."""
         return [c for c in self._channels.values() if c["type"] == PUBLIC_THREAD]
 
+    def user_id(self, name: str) -> int:
+        """The snowflake of the human named ``name``, creating the user if it is new."""
+        return int(self._user(name)["id"])
+
+    def add_role(self, name: str) -> int:
+        """Create a role in the guild and return its id; GUILD_ROLE_CREATE follows if live."""
+        role = self._role(self._snowflake(), name, position=len(self._roles))
+        self._roles[int(role["id"])] = role
+        self._dispatch_soon("GUILD_ROLE_CREATE", {"guild_id": str(self.guild_id), "role": role})
+        return int(role["id"])
+
+    def grant_role(self, user: str, role_id: int) -> None:
+        """Give the human named ``user`` a role: their messages' ``member.roles`` carry it.
+
+        No GUILD_MEMBER_UPDATE is sent: Discord sends it only with the privileged
+        GUILD_MEMBERS intent, and without it discord.py caches no other member.
+        """
+        if role_id not in self._roles or role_id == self.guild_id:
+            raise ValueError(f"no grantable role {role_id}")
+        roles = self._granted.setdefault(self._user(user)["id"], [])
+        if str(role_id) not in roles:
+            roles.append(str(role_id))
+
+    async def archive_thread(self, thread_id: int, *, locked: bool = False) -> None:
+        """Archive a thread server-side, as Discord's auto-archive does; THREAD_UPDATE follows.
+
+        With ``locked`` the bot (no MANAGE_THREADS) can no longer post there.
+        """
+        thread = self._require_thread(thread_id)
+        metadata = thread["thread_metadata"]
+        metadata.update(archived=True, locked=locked, archive_timestamp=_iso(self._clock()))
+        await self._dispatch("THREAD_UPDATE", thread)
+
+    async def delete_thread(self, thread_id: int) -> None:
+        """Delete a thread server-side, as a moderator would; THREAD_DELETE follows."""
+        self._require_thread(thread_id)
+        await self._remove_channel(thread_id)
+
+    def _require_thread(self, thread_id: int) -> Json:
+        channel = self._channels.get(thread_id)
+        if channel is None or channel["type"] != PUBLIC_THREAD:
+            raise KeyError(f"no thread {thread_id}")
+        return channel
+
     def messages(self, channel_id: int) -> list[PostedMessage]:
         """What the bot posted in a channel or thread, oldest first."""
         bot_id = int(self.bot_user["id"])
@@ -250,6 +369,23 @@ class FakeDiscord:
     ) -> None:
         """Answer the next ``method path`` (under the API base, e.g. ``/users/@me``) with 429."""
         self._pending_429.setdefault((method.upper(), path), []).append((retry_after, is_global))
+
+    async def redeliver_last_user_message(self, channel_id: int) -> int:
+        """Dispatch the MESSAGE_CREATE of the latest human message in a channel again, under
+        a new sequence number, as Discord may after a resume (delivery is at least once).
+        Returns the message id."""
+        session = self._require_session()
+        bot_id = str(self.bot_user["id"])
+        for frame in reversed(session.log):
+            data = frame["d"]
+            if (
+                frame["t"] == "MESSAGE_CREATE"
+                and data["channel_id"] == str(channel_id)
+                and data["author"]["id"] != bot_id
+            ):
+                await self._dispatch("MESSAGE_CREATE", data)
+                return int(data["id"])
+        raise KeyError(f"no human message in channel {channel_id}")
 
     async def force_reconnect(self) -> None:
         """Send op 7 RECONNECT; dispatches until the client resumes wait in the session log."""
@@ -293,9 +429,26 @@ class FakeDiscord:
             self._users[name] = user
         return self._users[name]
 
-    def _member(self, user: Json | None = None) -> Json:
+    def _role(self, role_id: int, name: str, *, position: int = 0) -> Json:
+        return {
+            "id": str(role_id),
+            "name": name,
+            "color": 0,
+            "colors": {"primary_color": 0, "secondary_color": None, "tertiary_color": None},
+            "hoist": False,
+            "icon": None,
+            "unicode_emoji": None,
+            "position": position,
+            "permissions": "0",
+            "managed": False,
+            "mentionable": False,
+            "flags": 0,
+        }
+
+    def _member(self, user: Json, *, partial: bool = False) -> Json:
+        """A guild member; ``partial`` leaves out ``user``, as MESSAGE_CREATE's ``member`` does."""
         member: Json = {
-            "roles": [],
+            "roles": list(self._granted.get(user["id"], [])),
             "nick": None,
             "avatar": None,
             "joined_at": _iso(self._clock()),
@@ -306,7 +459,7 @@ class FakeDiscord:
             "pending": False,
             "communication_disabled_until": None,
         }
-        if user is not None:
+        if not partial:
             member["user"] = user
         return member
 
@@ -331,19 +484,6 @@ class FakeDiscord:
     def _guild(self) -> Json:
         now = _iso(self._clock())
         guild_id = str(self.guild_id)
-        everyone = {
-            "id": guild_id,
-            "name": "@everyone",
-            "color": 0,
-            "hoist": False,
-            "icon": None,
-            "unicode_emoji": None,
-            "position": 0,
-            "permissions": EVERYONE_PERMISSIONS,
-            "managed": False,
-            "mentionable": False,
-            "flags": 0,
-        }
         channels = [c for c in self._channels.values() if c["type"] == TEXT_CHANNEL]
         active = [c for c in self.threads if not c["thread_metadata"]["archived"]]
         return {
@@ -373,7 +513,7 @@ class FakeDiscord:
             "vanity_url_code": None,
             "application_id": None,
             "features": [],
-            "roles": [everyone],
+            "roles": list(self._roles.values()),
             "emojis": [],
             "stickers": [],
             "joined_at": now,
@@ -408,10 +548,20 @@ class FakeDiscord:
         }
 
     async def _create_message(
-        self, channel_id: int, author: Json, content: str, uploads: list[Attachment]
+        self,
+        channel_id: int,
+        author: Json,
+        content: str,
+        uploads: list[Attachment],
+        *,
+        request: Json | None = None,
+        referenced: PostedMessage | None = None,
     ) -> PostedMessage:
+        """Store a message and dispatch MESSAGE_CREATE; ``request`` is the bot's body."""
+        request = request or {}
         channel = self._channels[channel_id]
         message_id = self._snowflake()
+        mentions, mention_roles, mention_everyone = self._mentions(content, request, referenced)
         payload: Json = {
             "id": str(message_id),
             "channel_id": str(channel_id),
@@ -419,17 +569,29 @@ class FakeDiscord:
             "content": content,
             "timestamp": _iso(self._clock()),
             "edited_timestamp": None,
-            "tts": False,
-            "mention_everyone": False,
-            "mentions": [],
-            "mention_roles": [],
+            "tts": bool(request.get("tts", False)),
+            "mention_everyone": mention_everyone,
+            "mentions": mentions,
+            "mention_roles": mention_roles,
             "attachments": [self._attachment_payload(channel_id, a) for a in uploads],
-            "embeds": [],
+            "embeds": [{**e, "type": e.get("type", "rich")} for e in request.get("embeds") or []],
             "pinned": False,
-            "type": 0,
-            "flags": 0,
+            "type": DEFAULT_MESSAGE,
+            "flags": int(request.get("flags") or 0) & (SUPPRESS_EMBEDS | SUPPRESS_NOTIFICATIONS),
             "components": [],
         }
+        if "nonce" in request:
+            payload["nonce"] = request["nonce"]
+        if referenced is not None:
+            payload["type"] = REPLY_MESSAGE
+            payload["message_reference"] = {
+                "type": 0,
+                "message_id": str(referenced.id),
+                "channel_id": str(referenced.channel_id),
+                "guild_id": str(self.guild_id),
+            }
+            nested = {k: v for k, v in referenced.payload.items() if k != "referenced_message"}
+            payload["referenced_message"] = nested
         if channel["type"] == PUBLIC_THREAD:
             channel["message_count"] += 1
             channel["total_message_sent"] += 1
@@ -438,12 +600,48 @@ class FakeDiscord:
                 await self._dispatch("THREAD_UPDATE", channel)
         channel["last_message_id"] = str(message_id)
         message = PostedMessage(
-            message_id, channel_id, int(author["id"]), content, tuple(uploads), payload
+            message_id, channel_id, int(author["id"]), content, tuple(uploads), payload, request
         )
         self._messages.setdefault(channel_id, []).append(message)
-        event = {**payload, "guild_id": str(self.guild_id), "member": self._member()}
+        member = self._member(author, partial=True)
+        event = {**payload, "guild_id": str(self.guild_id), "member": member}
         await self._dispatch("MESSAGE_CREATE", event)
         return message
+
+    def _mentions(
+        self, content: str, request: Json, referenced: PostedMessage | None
+    ) -> tuple[list[Json], list[str], bool]:
+        """Who the message pings, filtered by ``allowed_mentions`` (absent: everything).
+
+        As on Discord, a suppressed mention stays in the content but not in ``mentions``,
+        ``mention_roles`` or ``mention_everyone``; a reply pings the replied-to author unless
+        ``allowed_mentions`` is sent without ``replied_user: true``.
+        """
+        allowed = request.get("allowed_mentions")
+        if allowed is None:
+            parse, users, roles, replied = {"users", "roles", "everyone"}, set(), set(), True
+        else:
+            parse = set(allowed.get("parse") or [])
+            users = {str(u) for u in allowed.get("users") or []}
+            roles = {str(r) for r in allowed.get("roles") or []}
+            replied = bool(allowed.get("replied_user", False))
+        known = {u["id"]: u for u in self._users.values()}
+        pinged = [u for u in USER_MENTION.findall(content) if "users" in parse or u in users]
+        if referenced is not None and replied:
+            pinged.append(str(referenced.author_id))
+        mentions = [
+            {**known[u], "member": self._member(known[u], partial=True)}
+            for u in dict.fromkeys(pinged)
+            if u in known
+        ]
+        grantable = {str(r) for r in self._roles if r != self.guild_id}
+        mention_roles = [
+            r
+            for r in dict.fromkeys(ROLE_MENTION.findall(content))
+            if r in grantable and ("roles" in parse or r in roles)
+        ]
+        everyone = "everyone" in parse and ("@everyone" in content or "@here" in content)
+        return mentions, mention_roles, everyone
 
     def _thread(self, parent_id: int, thread_id: int, body: Json) -> Json:
         now = _iso(self._clock())
@@ -486,15 +684,31 @@ class FakeDiscord:
             return False
         return True
 
+    def _sequence(self, session: _Session, event: str, data: Json) -> Json:
+        session.seq += 1
+        frame = {"op": DISPATCH, "t": event, "s": session.seq, "d": data}
+        session.log.append(frame)
+        return frame
+
     async def _dispatch(self, event: str, data: Json) -> None:
         session = self._session
         if session is None:
             return
-        session.seq += 1
-        frame = {"op": DISPATCH, "t": event, "s": session.seq, "d": data}
-        session.log.append(frame)
+        frame = self._sequence(session, event, data)
+        while self._outbox:  # frames sequenced earlier by _dispatch_soon go out first
+            await self._outbox.pop(0)
         if session.ws is not None:
             await self._send(session.ws, frame)
+
+    def _dispatch_soon(self, event: str, data: Json) -> None:
+        """Dispatch from synchronous test API: sequenced now, sent before any later dispatch."""
+        session = self._session
+        if session is None:
+            return
+        frame = self._sequence(session, event, data)
+        if session.ws is not None:
+            task = asyncio.get_running_loop().create_task(self._send(session.ws, frame))
+            self._outbox.append(task)
 
     async def _gateway(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse()
@@ -595,6 +809,7 @@ class FakeDiscord:
         path = "/" + request.match_info["tail"]
         if request.headers.get("Authorization") != f"Bot {self.token}":
             return _error(401, "401: Unauthorized", 0)
+        self.requests.append((request.method, path))
         limited = self._rate_limit(request.method, path)
         if limited is not None:
             return limited
@@ -617,7 +832,7 @@ class FakeDiscord:
         if rest == [] and method == "PATCH":
             return await self._edit_channel(channel_id, await request.json())
         if rest == [] and method == "DELETE":
-            return await self._delete_channel(channel_id)
+            return _json(await self._remove_channel(channel_id))
         if rest == ["messages"] and method == "POST":
             return await self._post_message(request, channel_id)
         if len(rest) == 3 and rest[0] == "messages" and rest[2] == "threads" and method == "POST":
@@ -632,6 +847,11 @@ class FakeDiscord:
         return info
 
     async def _post_message(self, request: web.Request, channel_id: int) -> web.Response:
+        channel = self._channels[channel_id]
+        if channel["type"] == PUBLIC_THREAD:
+            metadata = channel["thread_metadata"]
+            if metadata["archived"] and metadata["locked"]:  # unarchiving needs MANAGE_THREADS
+                return _error(400, "Thread is archived", 50083)
         uploads: list[Attachment] = []
         body: Json = {}
         if request.content_type.startswith("multipart/"):
@@ -648,10 +868,37 @@ class FakeDiscord:
         else:
             body = await request.json()
         content = str(body.get("content") or "")
-        if not content and not uploads:
+        embeds: list[Json] = body.get("embeds") or []
+        errors: Json = {}
+        if len(content) > MAX_CONTENT:
+            errors["content"] = _too_long(MAX_CONTENT)
+        if len(embeds) > MAX_EMBEDS:
+            errors["embeds"] = _too_long(MAX_EMBEDS)
+        elif embed_errors := _embed_errors(embeds):
+            errors["embeds"] = embed_errors
+        referenced: PostedMessage | None = None
+        reference = body.get("message_reference")
+        if isinstance(reference, dict):
+            referenced = self._find_message(
+                int(reference.get("channel_id") or channel_id), str(reference.get("message_id"))
+            )
+            if referenced is None and reference.get("fail_if_not_exists", True):
+                unknown = _field_error("MESSAGE_REFERENCE_UNKNOWN_MESSAGE", "Unknown message")
+                errors["message_reference"] = unknown
+        if errors:
+            return _invalid_form(errors)
+        if not content.strip() and not embeds and not uploads:
             return _error(400, "Cannot send an empty message", 50006)
-        message = await self._create_message(channel_id, self.bot_user, content, uploads)
+        message = await self._create_message(
+            channel_id, self.bot_user, content, uploads, request=body, referenced=referenced
+        )
         return _json(message.payload)
+
+    def _find_message(self, channel_id: int, message_id: str) -> PostedMessage | None:
+        for message in self._messages.get(channel_id, []):
+            if str(message.id) == message_id:
+                return message
+        return None
 
     async def _start_thread(self, channel_id: int, message_id: str, body: Json) -> web.Response:
         known = {str(m.id) for m in self._messages.get(channel_id, [])}
@@ -681,14 +928,14 @@ class FakeDiscord:
             await self._dispatch("CHANNEL_UPDATE", channel)
         return _json(channel)
 
-    async def _delete_channel(self, channel_id: int) -> web.Response:
+    async def _remove_channel(self, channel_id: int) -> Json:
         channel = self._channels.pop(channel_id)
         if channel["type"] == PUBLIC_THREAD:
             keys = ("id", "guild_id", "parent_id", "type")
             await self._dispatch("THREAD_DELETE", {k: channel[k] for k in keys})
         else:
             await self._dispatch("CHANNEL_DELETE", channel)
-        return _json(channel)
+        return channel
 
     async def _cdn(self, request: web.Request) -> web.StreamResponse:
         info = request.match_info

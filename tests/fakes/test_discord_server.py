@@ -7,6 +7,7 @@ import io
 import warnings
 from collections.abc import AsyncIterator, Callable
 
+import aiohttp
 import pytest
 import yarl
 
@@ -34,6 +35,7 @@ class Bot(discord.Client):
         self.resumed = asyncio.Event()
         self.received: list[discord.Message] = []
         self.created_threads: list[discord.Thread] = []
+        self.events: list[str] = []  # gateway events in arrival order, for ordering checks
 
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
         """No pause: discord.py's default sleeps 5 s before every IDENTIFY but the first."""
@@ -46,6 +48,10 @@ class Bot(discord.Client):
 
     async def on_message(self, message: discord.Message) -> None:
         self.received.append(message)
+        self.events.append(f"message:{message.content}")
+
+    async def on_guild_role_create(self, role: discord.Role) -> None:
+        self.events.append(f"role:{role.name}")
 
     async def on_thread_create(self, thread: discord.Thread) -> None:
         self.created_threads.append(thread)
@@ -182,8 +188,12 @@ async def test_forced_reconnect_resumes_and_replays(fake: FakeDiscord, bot: Bot)
 
 async def test_invalid_session_makes_the_client_identify_again(fake: FakeDiscord, bot: Bot) -> None:
     """Op 9 (not resumable) makes discord.py IDENTIFY afresh on the default gateway."""
+    bot.ready.clear()
     await fake.invalidate_session()
     await eventually(lambda: fake.identifies == 2 and fake.connected)
+    # The new READY fires on_ready again after guild_ready_timeout; waiting for it keeps
+    # that event task from being created while the fixture tears the client down.
+    await asyncio.wait_for(bot.ready.wait(), TIMEOUT)
     assert fake.resumes == 0 and fake.gateway_paths == ["/", "/"]
     await fake.post_user_message(fake.control_channel_id, "bob", "still there?")
     await eventually(lambda: "still there?" in bot.contents())
@@ -268,3 +278,243 @@ async def test_lifecycle_is_one_shot() -> None:
     await server.stop()
     seen.append(server.state)
     assert seen == [State.RUNNING, State.STOPPED]
+
+
+# --- users and roles -----------------------------------------------------------------
+
+
+async def test_user_id_is_known_before_the_user_posts(fake: FakeDiscord, bot: Bot) -> None:
+    """user_id gives a human's snowflake up front; their later message carries that id."""
+    carol = fake.user_id("carol")
+    assert fake.user_id("carol") == carol and carol != int(fake.bot_user["id"])
+    await fake.post_user_message(fake.control_channel_id, "carol", "hi")
+    await eventually(lambda: bot.received)
+    assert bot.received[0].author.id == carol
+
+
+async def test_roles_arrive_in_guild_create_and_on_members(fake: FakeDiscord) -> None:
+    """Roles added before login are in GUILD_CREATE with @everyone; a grant shows on the author."""
+    operators = fake.add_role("operators")
+    fake.grant_role("alice", operators)
+    client = Bot()
+    task = await run(client, fake.token)
+    try:
+        guild = client.get_guild(fake.guild_id)
+        assert guild is not None and guild.default_role.id == fake.guild_id
+        role = guild.get_role(operators)
+        assert role is not None and role.name == "operators" and not role.managed
+        await fake.post_user_message(fake.control_channel_id, "alice", "!stop")
+        await fake.post_user_message(fake.control_channel_id, "bob", "!stop")
+        await eventually(lambda: len(client.received) == 2)
+        alice, bob = (m.author for m in client.received)
+        assert isinstance(alice, discord.Member) and isinstance(bob, discord.Member)
+        assert alice.roles == [guild.default_role, role]
+        assert bob.roles == [guild.default_role]
+    finally:
+        assert await shut(client, task) is None
+
+
+async def test_role_added_while_connected_is_dispatched_first(fake: FakeDiscord, bot: Bot) -> None:
+    """add_role on a live session sends GUILD_ROLE_CREATE ahead of any later dispatch."""
+    oncall = fake.add_role("oncall")
+    fake.grant_role("alice", oncall)
+    await fake.post_user_message(fake.control_channel_id, "alice", "paging")
+    await eventually(lambda: bot.received)
+    assert bot.events == ["role:oncall", "message:paging"]
+    author = bot.received[0].author
+    assert isinstance(author, discord.Member)
+    assert [r.name for r in author.roles] == ["@everyone", "oncall"]
+    with pytest.raises(ValueError):
+        fake.grant_role("alice", fake.guild_id)  # @everyone is never listed in member.roles
+
+
+# --- what the bot sends --------------------------------------------------------------
+
+
+async def test_request_body_and_allowed_mentions_are_recorded(fake: FakeDiscord, bot: Bot) -> None:
+    """The bot's JSON body is kept; allowed_mentions decides who is in the echoed mentions."""
+    alice = fake.user_id("alice")
+    channel = control(bot, fake)
+    quiet = await channel.send(f"<@{alice}> done", allowed_mentions=discord.AllowedMentions.none())
+    loud = await channel.send(f"<@{alice}> done @everyone")
+    first, second = fake.messages(fake.control_channel_id)
+    assert first.request["allowed_mentions"] == {"parse": []}
+    assert first.request["content"] == f"<@{alice}> done"
+    assert "allowed_mentions" not in second.request
+    assert (quiet.mentions, quiet.mention_everyone) == ([], False)
+    assert [u.id for u in loud.mentions] == [alice] and loud.mention_everyone
+    human = await fake.post_user_message(fake.control_channel_id, "alice", "thanks")
+    assert human.request == {}
+
+
+async def test_reply_echoes_message_reference(fake: FakeDiscord, bot: Bot) -> None:
+    """A reply is sent with message_reference and comes back a type-19 message resolving it."""
+    alice = fake.user_id("alice")
+    await fake.post_user_message(fake.control_channel_id, "alice", "status?")
+    await eventually(lambda: bot.received)
+    question = bot.received[0]
+    quiet = await question.reply("all green", mention_author=False)
+    loud = await question.reply("all green")
+    first, second = fake.messages(fake.control_channel_id)
+    where = {"channel_id": fake.control_channel_id, "guild_id": fake.guild_id}
+    assert first.request["message_reference"] == {"message_id": question.id, **where}
+    assert first.request["allowed_mentions"]["replied_user"] is False
+    assert first.payload["message_reference"] == {
+        "type": 0,
+        "message_id": str(question.id),
+        "channel_id": str(fake.control_channel_id),
+        "guild_id": str(fake.guild_id),
+    }
+    assert quiet.type is discord.MessageType.reply and quiet.reference is not None
+    assert quiet.reference.message_id == question.id
+    resolved = quiet.reference.resolved
+    assert isinstance(resolved, discord.Message) and resolved.content == "status?"
+    assert quiet.mentions == [] and [u.id for u in loud.mentions] == [alice]
+    assert second.payload["referenced_message"]["id"] == str(question.id)
+
+
+async def test_reply_to_an_unknown_message(fake: FakeDiscord, bot: Bot) -> None:
+    """An unknown reference is a 50035 unless fail_if_not_exists is false: then no reference."""
+    channel = control(bot, fake)
+    missing = discord.MessageReference(message_id=12345, channel_id=channel.id)
+    with pytest.raises(discord.HTTPException) as refused:
+        await channel.send("re", reference=missing)
+    assert (refused.value.status, refused.value.code) == (400, 50035)
+    assert "In message_reference: Unknown message" in refused.value.text
+    lenient = discord.MessageReference(
+        message_id=12345, channel_id=channel.id, fail_if_not_exists=False
+    )
+    sent = await channel.send("re", reference=lenient)
+    assert sent.reference is None and sent.type is discord.MessageType.default
+
+
+async def test_embed_only_message_is_echoed(fake: FakeDiscord, bot: Bot) -> None:
+    """A message with embeds and no content is valid; the embeds come back as sent."""
+    embed = discord.Embed(title="Fleet", description="3 running", colour=0x2ECC71)
+    embed.add_field(name="job-1", value="50%")
+    sent = await control(bot, fake).send(embed=embed)
+    (posted,) = fake.messages(fake.control_channel_id)
+    assert posted.content == "" and posted.request["embeds"] == [embed.to_dict()]
+    (echoed,) = sent.embeds
+    assert (echoed.title, echoed.description, echoed.colour) == (
+        "Fleet",
+        "3 running",
+        discord.Colour(0x2ECC71),
+    )
+    assert [(f.name, f.value) for f in echoed.fields] == [("job-1", "50%")]
+
+
+async def test_message_limits_are_enforced(fake: FakeDiscord, bot: Bot) -> None:
+    """Empty and whitespace-only messages are 50006; over-long content or embeds are 50035."""
+    channel = control(bot, fake)
+    for empty in (None, "  \n"):
+        with pytest.raises(discord.HTTPException) as refused:
+            await channel.send(empty)
+        assert (refused.value.status, refused.value.code) == (400, 50006)
+    await channel.send("x" * 2000)
+    with pytest.raises(discord.HTTPException) as refused:
+        await channel.send("x" * 2001)
+    assert (refused.value.status, refused.value.code) == (400, 50035)
+    with pytest.raises(discord.HTTPException) as refused:
+        await channel.send(embed=discord.Embed(description="y" * 4097))
+    assert refused.value.code == 50035
+    assert "In embeds.0.description: Must be 4096 or fewer in length." in refused.value.text
+    big = [discord.Embed(description="z" * 4000), discord.Embed(description="z" * 2001)]
+    with pytest.raises(discord.HTTPException) as refused:
+        await channel.send(embeds=big)
+    assert "In embeds.1: Embed size exceeds maximum size of 6000" in refused.value.text
+    assert [len(m.content) for m in fake.messages(fake.control_channel_id)] == [2000]
+
+
+async def test_content_limit_error_has_discords_shape(fake: FakeDiscord) -> None:
+    """The raw 400 body for content over 2000 characters, exactly as Discord words it."""
+    url = f"{fake.api_base}/channels/{fake.control_channel_id}/messages"
+    headers = {"Authorization": f"Bot {fake.token}"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, json={"content": "x" * 2001}, headers=headers) as response,
+    ):
+        assert response.status == 400
+        body = await response.json()
+    assert body == {
+        "code": 50035,
+        "message": "Invalid Form Body",
+        "errors": {
+            "content": {
+                "_errors": [
+                    {"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 2000 or fewer in length."}
+                ]
+            }
+        },
+    }
+    assert fake.requests == [("POST", f"/channels/{fake.control_channel_id}/messages")]
+
+
+# --- threads archived or deleted by Discord ------------------------------------------
+
+
+async def thread_of(bot: Bot, fake: FakeDiscord, name: str) -> discord.Thread:
+    root = await control(bot, fake).send(f"{name} started")
+    thread = await root.create_thread(name=name)
+    await eventually(lambda: bot.get_channel(thread.id) is not None)
+    return thread
+
+
+async def test_server_side_archive_and_delete(fake: FakeDiscord, bot: Bot) -> None:
+    """archive_thread drops the thread from discord.py's cache; fetch still finds it archived;
+    after delete_thread, fetching it is NotFound."""
+    thread = await thread_of(bot, fake, "job-1")
+    await fake.archive_thread(thread.id)
+    await eventually(lambda: bot.get_channel(thread.id) is None)
+    fetched = await bot.fetch_channel(thread.id)
+    assert isinstance(fetched, discord.Thread) and fetched.archived and not fetched.locked
+    assert ("GET", f"/channels/{thread.id}") in fake.requests
+    await fake.delete_thread(thread.id)
+    assert fake.threads == []
+    with pytest.raises(discord.NotFound):
+        await bot.fetch_channel(thread.id)
+
+    live = await thread_of(bot, fake, "job-2")
+    await fake.delete_thread(live.id)
+    await eventually(lambda: bot.get_channel(live.id) is None)
+    with pytest.raises(KeyError):
+        await fake.archive_thread(live.id)
+
+
+async def test_bot_post_unarchives_unless_locked(fake: FakeDiscord, bot: Bot) -> None:
+    """The bot may post into an archived thread (which reopens it) but not a locked one: 50083."""
+    thread = await thread_of(bot, fake, "job-1")
+    await fake.archive_thread(thread.id)
+    await eventually(lambda: bot.get_channel(thread.id) is None)
+    await thread.send("still here")
+    await eventually(lambda: bot.get_channel(thread.id) is not None)
+    assert not fake.threads[0]["thread_metadata"]["archived"]
+
+    await fake.archive_thread(thread.id, locked=True)
+    with pytest.raises(discord.HTTPException) as refused:
+        await thread.send("anyone?")
+    assert (refused.value.status, refused.value.code, refused.value.text) == (
+        400,
+        50083,
+        "Thread is archived",
+    )
+    assert [m.content for m in fake.messages(thread.id)] == ["still here"]
+
+
+async def test_every_authorized_request_is_counted(fake: FakeDiscord, bot: Bot) -> None:
+    """requests lists (method, path) for each authorized call, login included, in order."""
+    assert ("GET", "/users/@me") in fake.requests
+    before = len(fake.requests)
+    path = f"/channels/{fake.control_channel_id}/messages"
+    fake.rate_limit_next("POST", path)
+    await control(bot, fake).send("counted")
+    assert fake.requests[before:] == [("POST", path), ("POST", path)]  # the 429, then the retry
+
+
+async def test_a_message_can_be_delivered_again(fake: FakeDiscord, bot: Bot) -> None:
+    """At-least-once delivery: the same MESSAGE_CREATE (same id) arrives a second time."""
+    posted = await fake.post_user_message(fake.control_channel_id, "ann", "!ps")
+    await eventually(lambda: len(bot.received) == 1)
+    assert await fake.redeliver_last_user_message(fake.control_channel_id) == posted.id
+    await eventually(lambda: len(bot.received) == 2)
+    assert [m.id for m in bot.received] == [posted.id, posted.id]

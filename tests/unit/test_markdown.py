@@ -9,7 +9,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from connectors.markdown import MIN_SPLIT_LIMIT, split_markdown, to_html, to_plain
+from connectors.markdown import MIN_SPLIT_LIMIT, split_markdown, to_discord, to_html, to_plain
 
 _FENCE_LINE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _SENTINEL = "zz-sentinel-zz"
@@ -352,3 +352,29 @@ def test_split_never_raises_and_fits(text: str, limit: int) -> None:
     """Any text and allowed limit gives non-blank parts within the limit."""
     parts = split_markdown(text, limit)
     assert all(0 < len(part) <= limit and part.strip() for part in parts)
+
+
+# --- Discord -----------------------------------------------------------------------------------
+
+
+def test_discord_keeps_text_without_tables_byte_for_byte() -> None:
+    text = "**bold** _it_ `code` ~~gone~~\n\n> quote\n\n```py\nx | y\n```\n- a | b"
+    assert to_discord(text) == text
+
+
+def test_discord_shows_a_narrow_table_as_columns_in_a_code_block() -> None:
+    text = "Agents:\n\n| name | tokens |\n|---|--:|\n| demo | 1,234 |\n| b | 5 |\n\nend"
+    assert to_discord(text) == (
+        "Agents:\n\n```\nname  tokens\n----  ------\ndemo   1,234\nb          5\n```\n\nend"
+    )
+
+
+def test_discord_shows_a_wide_table_as_a_list() -> None:
+    long = "x" * 100
+    text = f"| command | what | note |\n|---|---|---|\n| ps_a | {long} | n |\n| b*c | y | |\n"
+    assert to_discord(text) == (f"- **ps\\_a** — what: {long} · note: n\n- **b\\*c** — what: y\n")
+
+
+def test_discord_table_cells_cannot_close_the_code_block() -> None:
+    out = to_discord("| a |\n|---|\n| ``` |\n")
+    assert out.count("```") == 2

@@ -1,0 +1,1 @@
+"""The Discord connector: a control channel on one server, one thread per agent."""

@@ -1,0 +1,357 @@
+"""The Discord connector: operators command the fleet from one control channel, where each
+agent gets its own thread.
+
+discord.py owns the gateway (one connection per bot token: this process is its only
+user), heartbeats, reconnects and resumes, and the REST rate limits. This module owns
+the lifecycle, which messages are ours (:meth:`DiscordConnector._on_message`), and
+posting: Discord markdown cut into fence-balanced parts of at most 2000 characters, with
+mentions disabled and images as attachments (:mod:`.outbound`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import functools
+import logging
+import re
+import warnings
+from collections.abc import AsyncIterator, Callable, Mapping
+
+import aiohttp
+import yarl
+
+from connectors.base import (
+    ConnectorHealth,
+    EventId,
+    InboundMessage,
+    OutboundMessage,
+    RoomId,
+    SendResult,
+    ThreadId,
+    UserId,
+)
+from connectors.discord.config import API_BASE_ENV, GATEWAY_URL_ENV, DiscordConfig
+from connectors.discord.errors import explain_close, intents_refused, invite_url
+from connectors.discord.outbound import Outbound, ThreadBook
+from connectors.errors import ConnectorAuthError, ConnectorError, ConnectorSetupError
+
+with warnings.catch_warnings():  # discord.py imports the stdlib audioop, deprecated in 3.11+
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import discord
+    from discord.gateway import DiscordWebSocket
+
+# Fleetwarden never joins voice channels: no warning about voice libraries at every start.
+discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
+
+log = logging.getLogger(__name__)
+
+CONNECTOR = "discord"
+READY_TIMEOUT_SECONDS = 60.0
+"""How long start() waits for the gateway's READY (and the server's data) after login."""
+MAX_RATE_LIMIT_WAIT_SECONDS = 120.0
+"""A 429 asking for a longer wait than this fails the send instead of stalling it."""
+
+
+@functools.cache
+def _mention(user_id: int) -> re.Pattern[str]:
+    """A mention of the bot at the start of a message: ``<@id>`` or the old ``<@!id>``."""
+    return re.compile(rf"\s*<@!?{user_id}>\s*")
+
+
+class _State(enum.Enum):
+    NEW = "not started"
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPED = "stopped"
+
+
+class Gateway(discord.Client):
+    """discord.py's client with the intents and mention policy Fleetwarden needs, handing
+    each message to ``deliver``."""
+
+    def __init__(self, *, guild_ready_timeout: float = 2.0) -> None:
+        intents = discord.Intents.none()
+        intents.guilds = True  # the server, its channels and threads
+        intents.guild_messages = True
+        intents.message_content = True  # privileged: enabled in the developer portal
+        super().__init__(
+            intents=intents,
+            allowed_mentions=discord.AllowedMentions.none(),
+            guild_ready_timeout=guild_ready_timeout,
+            max_ratelimit_timeout=MAX_RATE_LIMIT_WAIT_SECONDS,
+            chunk_guilds_at_startup=False,
+        )
+        self.deliver: Callable[[discord.Message], None] = lambda message: None
+        self.ready = asyncio.Event()
+
+    async def on_ready(self) -> None:
+        log.info("discord: connected as %s (%s)", self.user, getattr(self.user, "id", "?"))
+        self.ready.set()
+
+    async def on_resumed(self) -> None:
+        log.info("discord: gateway session resumed")
+
+    async def on_message(self, message: discord.Message) -> None:
+        self.deliver(message)
+
+
+def point_at(config: DiscordConfig, environ: Mapping[str, str]) -> tuple[str, str]:
+    """Aim discord.py at the configured API base and gateway (the environment overriding
+    the config), and return them. Both are class attributes in discord.py: one Discord
+    connector per process, which one bot token allows anyway."""
+    from connectors.discord.config import http_url, ws_url
+
+    try:
+        api_base = http_url(environ.get(API_BASE_ENV) or config.api_base)
+        gateway = ws_url(environ.get(GATEWAY_URL_ENV) or config.gateway_url)
+    except ValueError as exc:
+        raise ConnectorSetupError(f"discord: {API_BASE_ENV} / {GATEWAY_URL_ENV}: {exc}") from None
+    discord.http.Route.BASE = api_base
+    DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway)
+    return api_base, gateway
+
+
+class DiscordConnector:
+    """A Discord bot serving one control channel of one server, one thread per agent."""
+
+    def __init__(
+        self,
+        config: DiscordConfig,
+        *,
+        threads: ThreadBook,
+        environ: Mapping[str, str],
+        default_command_prefix: str = "!",
+    ) -> None:
+        self._config = config
+        self._threads = threads
+        self._environ = environ
+        self._prefix = config.command_prefix or default_command_prefix
+        self._queue: asyncio.Queue[InboundMessage | None] = asyncio.Queue()
+        self._client: Gateway | None = None
+        self._outbound: Outbound | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._state = _State.NEW
+
+    @property
+    def name(self) -> str:
+        return CONNECTOR
+
+    @property
+    def home_room(self) -> RoomId | None:
+        return RoomId(str(self._config.channel_id))
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Log in, connect to the gateway, wait for READY, check the server and channel."""
+        if self._state is not _State.NEW:
+            raise RuntimeError("the Discord connector starts once")
+        self._state = _State.STARTING
+        token = self._environ.get(self._config.token_env, "").strip()
+        if not token:
+            self._state = _State.STOPPED
+            raise ConnectorSetupError(
+                f"discord: the environment variable {self._config.token_env} "
+                "(connectors.discord.token_env) is not set: set it to the bot's token "
+                "(developer portal → your application → Bot → Reset Token)"
+            )
+        api_base, gateway = point_at(self._config, self._environ)
+        client = Gateway(guild_ready_timeout=self._config.guild_ready_timeout_seconds)
+        self._adopt(client)
+        try:
+            await self._log_in(client, token, api_base)
+            self._task = asyncio.create_task(self._connect(client), name="discord-gateway")
+            await self._until_ready(client, gateway)
+            await self._check_channel(client)
+        except BaseException:
+            await self._shut(client)
+            raise
+        self._serving()
+
+    async def serve(self, client: Gateway) -> None:
+        """Serve through ``client``, already logged in and connected by someone else (an
+        in-process stand-in for Discord in tests), instead of :meth:`start`."""
+        if self._state is not _State.NEW:
+            raise RuntimeError("the Discord connector starts once")
+        self._adopt(client)
+        await self._check_channel(client)
+        self._serving()
+
+    def _adopt(self, client: Gateway) -> None:
+        self._state = _State.STARTING
+        self._client = client
+        self._outbound = Outbound(client, self._config, self._threads)
+        client.deliver = self._on_message
+
+    def _serving(self) -> None:
+        self._state = _State.RUNNING
+        log.info(
+            "discord: serving channel %s of server %s (prefix %r)",
+            self._config.channel_id,
+            self._config.guild_id,
+            self._prefix,
+        )
+
+    async def _log_in(self, client: Gateway, token: str, api_base: str) -> None:
+        try:
+            await client.login(token)
+        except discord.LoginFailure:
+            raise ConnectorAuthError(
+                f"discord: the bot token in {self._config.token_env} was rejected: copy a "
+                "fresh one (developer portal → your application → Bot → Reset Token)"
+            ) from None
+        except (aiohttp.ClientError, OSError, discord.HTTPException) as exc:
+            raise ConnectorError(f"discord: cannot reach {api_base}: {exc}") from None
+
+    async def _connect(self, client: Gateway) -> None:
+        """Run the gateway until the connector stops; a fatal close ends the inbound stream."""
+        try:
+            await client.connect(reconnect=True)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if self._state is _State.RUNNING:
+                log.error("%s", explain_close(exc, client.application_id))
+            await client.close()  # discord.py leaves it open after some fatal closes
+            raise
+        finally:
+            self._queue.put_nowait(None)
+
+    async def _until_ready(self, client: Gateway, gateway: str) -> None:
+        assert self._task is not None
+        ready = asyncio.create_task(client.ready.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {self._task, ready},
+                timeout=READY_TIMEOUT_SECONDS,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            ready.cancel()
+        if self._task in done:
+            exc = self._task.exception()
+            if isinstance(exc, discord.PrivilegedIntentsRequired):
+                raise ConnectorSetupError(intents_refused(client.application_id))
+            if isinstance(exc, discord.ConnectionClosed) and exc.code == 4004:
+                raise ConnectorAuthError(explain_close(exc, client.application_id))
+            raise ConnectorError(explain_close(exc, client.application_id))
+        if not done:
+            raise ConnectorError(
+                f"discord: no READY from the gateway at {gateway} within "
+                f"{READY_TIMEOUT_SECONDS:.0f} s"
+            )
+
+    async def _check_channel(self, client: Gateway) -> None:
+        guild = client.get_guild(self._config.guild_id)
+        invite = invite_url(client.application_id, self._config.guild_id)
+        if guild is None:
+            raise ConnectorSetupError(
+                f"discord: the bot is not a member of server {self._config.guild_id} "
+                f"(connectors.discord.guild_id): invite it with {invite}"
+            )
+        channel = guild.get_channel(self._config.channel_id)
+        if not isinstance(channel, discord.TextChannel):
+            what = "no channel" if channel is None else f"a {channel.type} channel"
+            raise ConnectorSetupError(
+                f"discord: server {guild.name!r} has {what} with id {self._config.channel_id} "
+                "visible to the bot (connectors.discord.channel_id must be a text channel "
+                f"the bot can see; give its role View Channel there, or re-invite: {invite})"
+            )
+
+    async def stop(self) -> None:
+        """Close the gateway and the HTTP session. Safe to repeat."""
+        if self._state is _State.STOPPED:
+            return
+        self._state = _State.STOPPED
+        if self._client is not None:
+            await self._shut(self._client)
+        self._queue.put_nowait(None)
+
+    async def _shut(self, client: Gateway) -> None:
+        self._state = _State.STOPPED
+        await client.close()
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise
+            except Exception:  # already explained by _until_ready or logged by _connect
+                pass
+
+    # --- inbound ---------------------------------------------------------------------
+
+    def _on_message(self, message: discord.Message) -> None:
+        """Queue a person's message in the control channel or one of its threads."""
+        if self._state is _State.STOPPED or message.author.bot:
+            return  # ourselves, other bots and webhooks: never commands
+        if message.guild is None or message.guild.id != self._config.guild_id:
+            return
+        channel = message.channel
+        thread: ThreadId | None = None
+        if isinstance(channel, discord.Thread):
+            if channel.parent_id != self._config.channel_id:
+                return
+            thread = ThreadId(str(channel.id))
+        elif channel.id != self._config.channel_id:
+            return
+        text, addressed = message.content, False
+        me = self._client.user if self._client is not None else None
+        if me is not None and (mention := _mention(me.id).match(text)):
+            text, addressed = text[mention.end() :], True
+        author = message.author
+        roles = author.roles if isinstance(author, discord.Member) else []
+        if self._outbound is not None:  # set before the gateway connects
+            self._outbound.remember(message.id, channel.id)
+        self._queue.put_nowait(
+            InboundMessage(
+                connector=CONNECTOR,
+                sender=UserId(str(author.id)),
+                text=text,
+                room=RoomId(str(self._config.channel_id)),
+                timestamp=message.created_at,
+                event_id=EventId(str(message.id)),
+                thread_id=thread,
+                addressed=addressed,
+                groups=tuple(f"role:{role.id}" for role in roles if not role.is_default()),
+            )
+        )
+
+    async def inbound(self) -> AsyncIterator[InboundMessage]:
+        while True:
+            message = await self._queue.get()
+            if message is None:
+                self._queue.put_nowait(None)  # a later reader ends too
+                return
+            yield message
+
+    # --- outbound --------------------------------------------------------------------
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        return await self._running().send(message)
+
+    async def open_thread(self, room: RoomId, topic: str, first_message: str) -> ThreadId:
+        return await self._running().open_thread(room, topic, first_message)
+
+    async def health(self) -> ConnectorHealth:
+        client = self._client
+        if self._state is not _State.RUNNING or client is None or client.is_closed():
+            return ConnectorHealth(ok=False, detail=f"discord: {self._state.value}")
+        if self._task is None or self._task.done():
+            return ConnectorHealth(ok=False, detail="discord: the gateway connection ended")
+        if not client.is_ready() or client.ws is None or not client.ws.open:
+            return ConnectorHealth(ok=False, detail="discord: reconnecting to the gateway")
+        latency = client.latency
+        beat = f", heartbeat {latency * 1000:.0f} ms" if latency == latency else ""
+        return ConnectorHealth(
+            ok=True, detail=f"{client.user} in channel {self._config.channel_id}{beat}"
+        )
+
+    def _running(self) -> Outbound:
+        if self._state is not _State.RUNNING or self._outbound is None:
+            raise ConnectorError(f"the Discord connector is {self._state.value}")
+        return self._outbound

@@ -1,0 +1,248 @@
+"""The real `fleetwarden run` process serving a Discord control channel, against the fake
+Discord on loopback (REST and gateway in Discord's wire shapes): people post in the
+channel and in the agents' threads the way they would in the Discord app."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import subprocess
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from tests.fakes.discord_server import FakeDiscord, PostedMessage
+from tests.integration.console_bot import FLEETWARDEN, clean_env
+
+pytestmark = pytest.mark.integration
+
+TOKEN_ENV = "FW_DISCORD_TOKEN"
+TIMEOUT = 20.0
+FENCE = "```"
+T = TypeVar("T")
+
+
+async def eventually(probe: Callable[[], T | None], within: float = TIMEOUT) -> T:
+    """Poll ``probe`` until it returns something truthy; fail at the deadline."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        found = probe()
+        if found:
+            return found
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {within} s waiting for {probe}")
+        await asyncio.sleep(0.05)
+
+
+@dataclass
+class Bot:
+    """The fake Discord and the `fleetwarden run` process logged in to it."""
+
+    fake: FakeDiscord
+    proc: subprocess.Popen[bytes]
+    workdir: Path
+
+    @property
+    def channel(self) -> int:
+        return self.fake.control_channel_id
+
+    def posted(self, channel: int | None = None) -> list[PostedMessage]:
+        return self.fake.messages(self.channel if channel is None else channel)
+
+    async def say(self, author: str, text: str, channel: int | None = None) -> PostedMessage:
+        return await self.fake.post_user_message(
+            self.channel if channel is None else channel, author, text
+        )
+
+    async def ask(
+        self, author: str, text: str, channel: int | None = None, *, answer_in: int | None = None
+    ) -> list[PostedMessage]:
+        """Post ``text`` and wait for the bot's answer in ``answer_in`` (default: where it
+        was asked); the answer is every message that arrives until it goes quiet."""
+        where = answer_in if answer_in is not None else (channel or self.channel)
+        before = len(self.posted(where))
+        await self.say(author, text, channel)
+        await eventually(lambda: len(self.posted(where)) > before)
+        count = -1
+        while count != len(self.posted(where)):  # wait out a reply in several parts
+            count = len(self.posted(where))
+            await asyncio.sleep(0.3)
+        return self.posted(where)[before:]
+
+    def thread_named(self, name: str) -> int | None:
+        live = [t for t in self.fake.threads if t["name"] == name]
+        return int(live[-1]["id"]) if live else None
+
+    def stop(self) -> str:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        _, err = self.proc.communicate(timeout=30)
+        return err.decode()
+
+
+def write_config(fake: FakeDiscord, workdir: Path) -> Path:
+    path = workdir / "fleetwarden.yaml"
+    rolf_role = fake.add_role("fleet-operators")
+    fake.grant_role("rolf", rolf_role)
+    path.write_text(
+        "state_dir: ./state\n"
+        "operators:\n"
+        f"  - {{id: '{fake.user_id('ann')}', role: operator}}\n"
+        f"  - {{id: 'role:{rolf_role}', role: viewer}}\n"
+        "connectors:\n"
+        "  discord:\n"
+        f"    token_env: {TOKEN_ENV}\n"
+        f"    guild_id: '{fake.guild_id}'\n"
+        f"    channel_id: '{fake.control_channel_id}'\n"
+        "    guild_ready_timeout_seconds: 0.2\n"
+        "    thread_auto_archive_minutes: 60\n"
+    )
+    return path
+
+
+def launch(fake: FakeDiscord, workdir: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [str(FLEETWARDEN), "run", "--config", str(write_config(fake, workdir))],
+        cwd=workdir,
+        env=clean_env(
+            **{
+                TOKEN_ENV: fake.token,
+                "FLEETWARDEN_DISCORD_API_BASE": fake.api_base,
+                "FLEETWARDEN_DISCORD_GATEWAY_URL": fake.gateway_url,
+            }
+        ),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+@pytest.fixture
+async def bot(tmp_path: Path) -> AsyncIterator[Bot]:
+    async with FakeDiscord(heartbeat_interval_ms=2_000) as fake:
+        running = Bot(fake, launch(fake, tmp_path), tmp_path)
+        try:
+            await eventually(lambda: fake.connected)
+            yield running
+        finally:
+            err = await asyncio.to_thread(running.stop)  # the fake must answer meanwhile
+            assert running.proc.returncode == 0, err
+            assert fake.token not in err
+            log = (tmp_path / "state" / "fleetwarden.log").read_text()
+            assert fake.token not in log
+
+
+async def test_help_whoami_and_a_role_member(bot: Bot) -> None:
+    replies = await bot.ask("ann", "!help")
+    assert "**spawn NAME" in replies[0].content  # too wide for columns: a list
+    assert any("**logs NAME" in m.content for m in replies)
+    help_reply = replies[0]
+    # Replies quote the command they answer, and never ping anyone.
+    assert help_reply.request["message_reference"]["message_id"]
+    assert help_reply.request["allowed_mentions"]["parse"] == []
+
+    (who,) = await bot.ask("ann", "!whoami")
+    assert "operator" in who.content
+    (rolf,) = await bot.ask("rolf", "!whoami")
+    assert "viewer" in rolf.content
+    (denied,) = await bot.ask("rolf", "!spawn x --runtime stub")
+    assert "needs the operator role" in denied.content
+
+
+async def test_a_stranger_is_ignored(bot: Bot) -> None:
+    before = len(bot.posted())
+    await bot.say("mallory", "!ps")
+    await bot.say("mallory", "!spawn evil --runtime stub")
+    # Messages in one channel are handled in order: once ann's answer is there,
+    # mallory's two have been handled (and ignored).
+    answer = await bot.ask("ann", "!whoami")
+    assert len(answer) == 1
+    assert len(bot.posted()) == before + 1
+    assert bot.thread_named("evil") is None
+
+
+async def test_spawn_opens_a_thread_where_the_agent_is_talked_to(bot: Bot) -> None:
+    await bot.ask("ann", "!spawn demo --runtime stub")
+    thread = await eventually(lambda: bot.thread_named("demo"))
+    (root,) = [m for m in bot.posted() if m.id == thread]  # the thread grows from a message
+    assert "demo" in root.content
+    assert int(bot.fake.threads[-1]["thread_metadata"]["auto_archive_duration"]) == 60
+
+    # A plain message in the thread goes to the agent (the stub echoes each line).
+    await bot.ask("ann", "hello from discord", thread)
+    logs = await bot.ask("ann", "!logs demo", thread)
+    assert any("hello from discord" in m.content for m in logs)
+    assert all(m.channel_id == thread for m in logs)
+
+    # A long answer comes in parts of at most 2000 characters, each a whole code block.
+    await bot.ask("ann", "lines 400", thread)
+    parts = await bot.ask("ann", "!logs demo --lines 250", thread)
+    text = "".join(m.content for m in parts)
+    assert len(text) > 5000 and len(parts) >= 3
+    for part in parts:
+        assert len(part.content) <= 2000
+        assert part.content.count(FENCE) % 2 == 0, part.content[-200:]
+    numbers = [int(n) for n in re.findall(r"line (\d+) of 400", text)]
+    assert numbers == sorted(numbers) and numbers[-1] == 400  # nothing lost or repeated
+
+    # Lifecycle events go to the agent's thread, not the channel.
+    in_channel = len(bot.posted())
+    await bot.say("ann", "exit", thread)  # the stub says bye and exits
+    await eventually(lambda: any("exited" in m.content for m in bot.posted(thread)))
+    assert len(bot.posted()) == in_channel
+
+
+async def test_archived_and_deleted_threads(bot: Bot) -> None:
+    await bot.ask("ann", "!spawn arch --runtime stub")
+    thread = await eventually(lambda: bot.thread_named("arch"))
+
+    await bot.fake.archive_thread(thread)
+    await bot.ask("ann", "!watch arch", answer_in=thread)  # a screen goes to the thread
+    assert ("GET", f"/channels/{thread}") in bot.fake.requests  # fetched, not from the cache
+    live = next(t for t in bot.fake.threads if int(t["id"]) == thread)
+    assert live["thread_metadata"]["archived"] is False
+
+    await bot.fake.delete_thread(thread)
+    await bot.say("ann", "!watch arch")
+    again = await eventually(
+        lambda: (found := bot.thread_named("arch")) != thread and found is not None and found
+    )
+    await eventually(lambda: len(bot.posted(again)) >= 1)
+    # The new thread is the topic's thread now: a message there reaches the agent.
+    await bot.ask("ann", "still there?", again)
+    logs = await bot.ask("ann", "!logs arch", again)
+    assert any("still there?" in m.content for m in logs)
+
+
+async def test_a_resume_replays_nothing_twice(bot: Bot) -> None:
+    await bot.ask("ann", "!whoami")
+    resumes, before = bot.fake.resumes, len(bot.posted())
+    await bot.fake.force_reconnect()
+    # Posted while the bot is away: delivered when it resumes, and answered once.
+    await bot.say("ann", "!ps")
+    await eventually(lambda: bot.fake.resumes > resumes and bot.fake.connected)
+    await eventually(lambda: len(bot.posted()) == before + 1)
+    assert bot.fake.identifies == 1  # resumed, not a new session
+    # Discord may deliver an event again after a resume; the ledger has it handled.
+    await bot.fake.redeliver_last_user_message(bot.channel)
+    answer = await bot.ask("ann", "!whoami")
+    assert len(answer) == 1
+    assert len(bot.posted()) == before + 2
+
+
+async def test_a_missing_message_content_intent_is_explained(tmp_path: Path) -> None:
+    async with FakeDiscord() as fake:
+        fake.deny_message_content_intent = True
+        proc = launch(fake, tmp_path)
+        _, err = await asyncio.to_thread(proc.communicate, timeout=60)
+    message = err.decode()
+    assert proc.returncode == 2, message
+    assert "MESSAGE CONTENT INTENT" in message
+    assert "Privileged Gateway Intents" in message
+    assert f"https://discord.com/developers/applications/{fake.application_id}" in message
+    assert "Traceback" not in message
