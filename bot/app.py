@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 
-from bot import render
+from bot import render, render_budgets
 from bot.acl import Acl, Grant, Role
 from bot.commands import COMMANDS
 from bot.config import Config, ConfigError, load_config
@@ -37,6 +37,7 @@ from connectors.base import (
     OutboundMessage,
     RoomId,
     ThreadId,
+    Tone,
     UserId,
 )
 from connectors.console import ConsoleConnector
@@ -514,7 +515,11 @@ class App:
         await self._router.run_as(target, run)
 
     async def _announce(self, transition: Transition) -> None:
-        await self.post(transition.message, agents=transition.agents)
+        await self.post(
+            transition.message,
+            agents=transition.agents,
+            tone=render_budgets.transition_tone(transition),
+        )
 
     @property
     def pacing_context(self) -> str:
@@ -530,7 +535,12 @@ class App:
         """Tell operators what happened to an agent: in its threads, else the home room."""
         if event.by_operator:
             return  # the operator already got the answer to their command
-        await self.post(render.fleet_event(event), agents=(event.agent,), room_too=False)
+        await self.post(
+            render.fleet_event(event),
+            agents=(event.agent,),
+            room_too=False,
+            tone=render.fleet_event_tone(event),
+        )
 
     async def post(
         self,
@@ -539,6 +549,7 @@ class App:
         agents: Sequence[str] = (),
         room_too: bool = True,
         images: tuple[Path, ...] = (),
+        tone: Tone | None = None,
     ) -> None:
         """Post a notice on every connector: into the threads of ``agents`` and, with
         ``room_too`` (or where none of them has a thread), into the home room."""
@@ -553,7 +564,7 @@ class App:
                 targets.append((connector.home_room, None))
             for room, thread in dict.fromkeys(targets):
                 message = OutboundMessage(
-                    room=room, markdown=markdown, thread_id=thread, images=images
+                    room=room, markdown=markdown, thread_id=thread, images=images, tone=tone
                 )
                 try:
                     await connector.send(message)
@@ -603,7 +614,11 @@ class _PacingDesk:
         return self._book.next_reset()
 
     async def post_transition(self, transition: Transition) -> None:
-        await self._app.post(transition.message, agents=transition.agents)  # see App._announce
+        await self._app.post(
+            transition.message,
+            agents=transition.agents,
+            tone=render_budgets.transition_tone(transition),
+        )  # as App._announce
 
     def schedule_reset(self, at: datetime) -> None:
         self._app.scheduler.add_date(

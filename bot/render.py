@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, tzinfo
 
+from connectors.base import Tone
 from fleet.ledger import ScheduleRecord, UsageTotal
 from fleet.metering.events import Tokens
 from fleet.model import AgentSpec, AgentState, ExitInfo
@@ -157,6 +158,17 @@ def sent(name: str, reply: Sequence[str]) -> str:
 
 def whoami(user: str, role: str, connector: str) -> str:
     return f"You are `{user}` on {connector}, role **{role}**."
+
+
+def fleet_event_tone(event: FleetEvent) -> Tone:
+    """How the notice of ``event`` should feel."""
+    if event.kind is EventKind.GAVE_UP or event.state is AgentState.FAILED:
+        return "error"
+    if event.kind in (EventKind.STALLED, EventKind.RESTARTED):
+        return "warning"
+    if event.state is AgentState.EXITED:
+        return "ok"
+    return "info"
 
 
 def fleet_event(event: FleetEvent) -> str:

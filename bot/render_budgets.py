@@ -11,7 +11,20 @@ from collections.abc import Sequence
 from datetime import datetime, tzinfo
 
 from bot.render import compact, duration, money, table
-from scheduler.budget_model import Budget, BudgetStatus, Burst, Step, WindowKind
+from connectors.base import Tone
+from scheduler.budget_model import Budget, BudgetStatus, Burst, Step, Transition, WindowKind
+
+_LADDER = (Step.NONE, Step.DOWNGRADE, Step.QUEUE, Step.REFUSE)
+
+
+def transition_tone(transition: Transition) -> Tone:
+    """A step up the ladder warns (an error at the hard limit); a step down is good news."""
+    if transition.after is Step.REFUSE:
+        return "error"
+    if _LADDER.index(transition.after) > _LADDER.index(transition.before):
+        return "warning"
+    return "ok"
+
 
 NO_BUDGETS = (
     "No budgets configured. An admin sets one with `budget set SCOPE LIMIT --window W`, "

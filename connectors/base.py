@@ -11,12 +11,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import NewType, Protocol
+from typing import Literal, NewType, Protocol
 
 RoomId = NewType("RoomId", str)
 ThreadId = NewType("ThreadId", str)
 UserId = NewType("UserId", str)
 EventId = NewType("EventId", str)
+Tone = Literal["info", "ok", "warning", "error"]
+"""How a notice should feel: media that can show it do (a Discord embed's colour)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,13 +44,18 @@ class InboundMessage:
 
 @dataclass(frozen=True, slots=True)
 class OutboundMessage:
-    """A reply or notice: markdown text, optionally in a thread, optionally with images."""
+    """A reply or notice: markdown text, optionally in a thread, optionally with images.
+
+    ``tone`` marks a notice about the fleet (an agent failed, a budget stepped up) rather
+    than an answer; a connector that can show status (a Discord embed) may use it.
+    """
 
     room: RoomId
     markdown: str
     thread_id: ThreadId | None = None
     in_reply_to: EventId | None = None
     images: tuple[Path, ...] = field(default=())
+    tone: Tone | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,6 +87,16 @@ class DiscordConfig(BaseModel):
             "day), 4320 or 10080. Fleetwarden unarchives a thread when it posts there."
         ),
     )
+    catch_up_minutes: int = Field(
+        default=15,
+        ge=0,
+        le=1440,
+        strict=True,
+        description=(
+            "At start, answer commands written in the last this many minutes while "
+            "Fleetwarden was not connected (each message is answered once, ever); 0: none."
+        ),
+    )
     api_base: str = Field(
         default="https://discord.com/api/v10",
         description=(

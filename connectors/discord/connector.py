@@ -17,6 +17,7 @@ import logging
 import re
 import warnings
 from collections.abc import AsyncIterator, Callable, Mapping
+from datetime import timedelta
 
 import aiohttp
 import yarl
@@ -50,7 +51,41 @@ CONNECTOR = "discord"
 READY_TIMEOUT_SECONDS = 60.0
 """How long start() waits for the gateway's READY (and the server's data) after login."""
 MAX_RATE_LIMIT_WAIT_SECONDS = 120.0
+CATCH_UP_LIMIT = 100
+"""At most this many messages per channel or thread are read back."""
 """A 429 asking for a longer wait than this fails the send instead of stalling it."""
+
+
+_TYPED = frozenset({discord.MessageType.default, discord.MessageType.reply})
+"""Message types a person typed; the others are system messages in their name."""
+
+
+async def _recent(
+    channel: discord.TextChannel, since: int
+) -> dict[int, tuple[discord.Message, discord.Member | None]]:
+    """Messages after the snowflake ``since`` in ``channel`` and its live threads, each with
+    its author as a member (REST messages carry no roles: the member is fetched, once)."""
+    places: list[discord.TextChannel | discord.Thread] = [channel, *channel.threads]
+    members: dict[int, discord.Member | None] = {}
+    found: dict[int, tuple[discord.Message, discord.Member | None]] = {}
+    for place in places:
+        if place.last_message_id is not None and place.last_message_id <= since:
+            continue
+        history = place.history(
+            after=discord.Object(since), limit=CATCH_UP_LIMIT, oldest_first=True
+        )
+        async for message in history:
+            author = message.author
+            if author.bot or isinstance(author, discord.Member):
+                found[message.id] = (message, None)
+                continue
+            if author.id not in members:
+                try:
+                    members[author.id] = await channel.guild.fetch_member(author.id)
+                except discord.NotFound:  # left the server since
+                    members[author.id] = None
+            found[message.id] = (message, members[author.id])
+    return found
 
 
 @functools.cache
@@ -132,6 +167,7 @@ class DiscordConnector:
         self._outbound: Outbound | None = None
         self._task: asyncio.Task[None] | None = None
         self._state = _State.NEW
+        self._held: list[discord.Message] | None = None
 
     @property
     def name(self) -> str:
@@ -159,11 +195,13 @@ class DiscordConnector:
         api_base, gateway = point_at(self._config, self._environ)
         client = Gateway(guild_ready_timeout=self._config.guild_ready_timeout_seconds)
         self._adopt(client)
+        self._held = []
         try:
             await self._log_in(client, token, api_base)
             self._task = asyncio.create_task(self._connect(client), name="discord-gateway")
             await self._until_ready(client, gateway)
             await self._check_channel(client)
+            await self._catch_up(client)
         except BaseException:
             await self._shut(client)
             raise
@@ -286,40 +324,81 @@ class DiscordConnector:
     # --- inbound ---------------------------------------------------------------------
 
     def _on_message(self, message: discord.Message) -> None:
-        """Queue a person's message in the control channel or one of its threads."""
+        """Queue a person's message in the control channel or one of its threads (held
+        back while :meth:`_catch_up` runs, to keep the order)."""
+        if self._held is not None:
+            self._held.append(message)
+        elif (inbound := self._translate(message)) is not None:
+            self._queue.put_nowait(inbound)
+
+    def _translate(
+        self, message: discord.Message, member: discord.Member | None = None
+    ) -> InboundMessage | None:
+        """``message`` as an :class:`InboundMessage`, or ``None`` if it is not for us.
+        ``member``: the author as a server member, when the message does not say."""
         if self._state is _State.STOPPED or message.author.bot:
-            return  # ourselves, other bots and webhooks: never commands
+            return None  # ourselves, other bots and webhooks: never commands
+        if message.type not in _TYPED:
+            return None  # system messages in a person's name ("started a thread NAME")
         if message.guild is None or message.guild.id != self._config.guild_id:
-            return
+            return None
         channel = message.channel
         thread: ThreadId | None = None
         if isinstance(channel, discord.Thread):
             if channel.parent_id != self._config.channel_id:
-                return
+                return None
             thread = ThreadId(str(channel.id))
         elif channel.id != self._config.channel_id:
-            return
+            return None
         text, addressed = message.content, False
         me = self._client.user if self._client is not None else None
         if me is not None and (mention := _mention(me.id).match(text)):
             text, addressed = text[mention.end() :], True
-        author = message.author
+        author = member or message.author
         roles = author.roles if isinstance(author, discord.Member) else []
         if self._outbound is not None:  # set before the gateway connects
             self._outbound.remember(message.id, channel.id)
-        self._queue.put_nowait(
-            InboundMessage(
-                connector=CONNECTOR,
-                sender=UserId(str(author.id)),
-                text=text,
-                room=RoomId(str(self._config.channel_id)),
-                timestamp=message.created_at,
-                event_id=EventId(str(message.id)),
-                thread_id=thread,
-                addressed=addressed,
-                groups=tuple(f"role:{role.id}" for role in roles if not role.is_default()),
-            )
+        return InboundMessage(
+            connector=CONNECTOR,
+            sender=UserId(str(author.id)),
+            text=text,
+            room=RoomId(str(self._config.channel_id)),
+            timestamp=message.created_at,
+            event_id=EventId(str(message.id)),
+            thread_id=thread,
+            addressed=addressed,
+            groups=tuple(f"role:{role.id}" for role in roles if not role.is_default()),
         )
+
+    async def _catch_up(self, client: Gateway) -> None:
+        """Queue, oldest first, what people wrote in the channel and its live threads in
+        the last ``catch_up_minutes`` — a new gateway session does not replay what was
+        said while Fleetwarden was away. Messages already handled are dropped by the
+        router (their ids are claimed in the ledger); live ones that arrive meanwhile are
+        held and merged in order."""
+        found: dict[int, tuple[discord.Message, discord.Member | None]] = {}
+        try:
+            channel = client.get_channel(self._config.channel_id)
+            if isinstance(channel, discord.TextChannel) and self._config.catch_up_minutes:
+                since = discord.utils.time_snowflake(
+                    discord.utils.utcnow() - timedelta(minutes=self._config.catch_up_minutes)
+                )
+                found = await _recent(channel, since)
+        except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
+            log.warning("discord: could not read what was said while away: %s", exc)
+        finally:
+            held, self._held = self._held or [], None
+        for message in held:
+            found.setdefault(message.id, (message, None))
+        caught = 0
+        for message_id in sorted(found):
+            message, member = found[message_id]
+            inbound = self._translate(message, member)
+            if inbound is not None:
+                self._queue.put_nowait(inbound)
+                caught += 1
+        if caught:
+            log.info("discord: %d message(s) from the last minutes to look at", caught)
 
     async def inbound(self) -> AsyncIterator[InboundMessage]:
         while True:

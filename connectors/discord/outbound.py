@@ -1,7 +1,8 @@
 """Posting to Discord: parts of at most 2000 characters, threads found or made again.
 
 Every message is Discord markdown (:func:`connectors.markdown.to_discord`) cut on line
-boundaries with code fences closed and reopened at each cut. Mentions never ping
+boundaries with code fences closed and reopened at each cut. A fleet notice (one with a
+``tone``) that fits is an embed instead, its colour saying how it went. Mentions never ping
 (``allowed_mentions`` is empty on the client). Images go as attachments with the last
 part. The first part answers the command it replies to, when that is in the same
 channel.
@@ -20,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable
 from typing import Any, Protocol, TypeVar
 
-from connectors.base import EventId, OutboundMessage, RoomId, SendResult, ThreadId
+from connectors.base import EventId, OutboundMessage, RoomId, SendResult, ThreadId, Tone
 from connectors.discord.config import DiscordConfig
 from connectors.errors import ConnectorError, RateLimited
 from connectors.markdown import split_markdown, to_discord
@@ -36,7 +37,15 @@ T = TypeVar("T")
 CONNECTOR = "discord"
 MESSAGE_LIMIT = 2000
 """Discord's limit on a message's content, in characters."""
+EMBED_LIMIT = 4096
+"""Discord's limit on an embed's description, in characters."""
 THREAD_NAME_LIMIT = 100
+COLOURS: dict[Tone, int] = {
+    "info": 0x5865F2,  # Discord's blurple
+    "ok": 0x57F287,
+    "warning": 0xFEE75C,
+    "error": 0xED4245,
+}
 _REMEMBERED = 2048
 """How many recent inbound messages' channels are kept, to decide where a reply may quote."""
 
@@ -72,18 +81,19 @@ class Outbound:
     async def send(self, message: OutboundMessage) -> SendResult:
         """Post ``message`` where it says: the thread (found, unarchived or made again) or
         the channel."""
-        texts = parts(message.markdown)
-        if not texts and not message.images:
+        embed = _embed(message)
+        texts = [] if embed is not None else parts(message.markdown)
+        if not texts and not message.images and embed is None:
             return SendResult(event_ids=())
         target = await self._target(message.room, message.thread_id)
         try:
-            ids = await self._post(target, texts, message)
+            ids = await self._post(target, texts, message, embed)
         except discord.NotFound:
             if message.thread_id is None:
                 raise ConnectorError(f"discord: channel {message.room} no longer exists") from None
             # Deleted while still cached: make it again and post there.
             target = await self._reopen(message.room, message.thread_id)
-            ids = await self._post(target, texts, message)
+            ids = await self._post(target, texts, message, embed)
         return SendResult(event_ids=tuple(EventId(str(i)) for i in ids))
 
     async def open_thread(self, room: RoomId, topic: str, first_message: str) -> ThreadId:
@@ -104,8 +114,14 @@ class Outbound:
         return ThreadId(str(thread.id))
 
     async def _post(
-        self, target: discord.abc.Messageable, texts: list[str], message: OutboundMessage
+        self,
+        target: discord.abc.Messageable,
+        texts: list[str],
+        message: OutboundMessage,
+        embed: discord.Embed | None,
     ) -> list[int]:
+        if embed is not None:
+            return [(await _call(target.send(embed=embed))).id]
         reference = self._reference(message.in_reply_to, target)
         ids: list[int] = []
         last = len(texts) - 1
@@ -177,6 +193,16 @@ class Outbound:
         if not isinstance(channel, discord.TextChannel):
             raise ConnectorError(f"discord: {channel_id} is not a text channel")
         return channel
+
+
+def _embed(message: OutboundMessage) -> discord.Embed | None:
+    """A fleet notice as an embed coloured by its tone, if it is one and fits."""
+    if message.tone is None or message.images:
+        return None
+    text = to_discord(message.markdown).strip()
+    if not text or len(text) > EMBED_LIMIT:
+        return None
+    return discord.Embed(description=text, colour=COLOURS[message.tone])
 
 
 async def _call(awaitable: Awaitable[T]) -> T:

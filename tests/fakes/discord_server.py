@@ -821,6 +821,8 @@ class FakeDiscord:
             return _json(self._application())
         if method == "GET" and path in ("/gateway", "/gateway/bot"):
             return _json(self._gateway_info(bot=path.endswith("/bot")))
+        if parts[0] == "guilds" and len(parts) == 4 and parts[2] == "members" and method == "GET":
+            return self._get_member(parts[1], parts[3])
         if parts[0] != "channels" or len(parts) < 2 or not parts[1].isdigit():
             return _error(404, "404: Not Found", 0)
         channel_id = int(parts[1])
@@ -835,9 +837,33 @@ class FakeDiscord:
             return _json(await self._remove_channel(channel_id))
         if rest == ["messages"] and method == "POST":
             return await self._post_message(request, channel_id)
+        if rest == ["messages"] and method == "GET":
+            return self._history(channel_id, request.query)
         if len(rest) == 3 and rest[0] == "messages" and rest[2] == "threads" and method == "POST":
             return await self._start_thread(channel_id, rest[1], await request.json())
         return _error(405, "405: Method Not Allowed", 0)
+
+    def _history(self, channel_id: int, query: Mapping[str, str]) -> web.Response:
+        """GET /channels/{id}/messages with ``after`` (and ``limit``, 1-100, default 50):
+        the oldest messages after that id, newest first, as Discord sends them (without
+        ``member``, which only the gateway adds)."""
+        try:
+            after = int(query.get("after", "0"))
+            limit = int(query.get("limit", "50"))
+        except ValueError:
+            return _error(400, "Invalid Form Body", 50035)
+        if not 1 <= limit <= 100 or set(query) - {"after", "limit"}:
+            return _error(400, "Invalid Form Body", 50035)
+        later = [m for m in self._messages.get(channel_id, []) if m.id > after][:limit]
+        return _json([m.payload for m in reversed(later)])
+
+    def _get_member(self, guild_id: str, user_id: str) -> web.Response:
+        if guild_id != str(self.guild_id):
+            return _error(404, "Unknown Guild", 10004)
+        user = next((u for u in self._users.values() if u["id"] == user_id), None)
+        if user is None or user.get("bot"):
+            return _error(404, "Unknown Member", 10007)
+        return _json(self._member(user))
 
     def _gateway_info(self, *, bot: bool) -> Json:
         info: Json = {"url": self.gateway_url.rstrip("/")}

@@ -101,6 +101,8 @@ def write_config(fake: FakeDiscord, workdir: Path) -> Path:
         f"    channel_id: '{fake.control_channel_id}'\n"
         "    guild_ready_timeout_seconds: 0.2\n"
         "    thread_auto_archive_minutes: 60\n"
+        "budgets:\n"
+        "  - {scope: global, limit_tokens: 1000000, window: daily}\n"
     )
     return path
 
@@ -154,6 +156,13 @@ async def test_help_whoami_and_a_role_member(bot: Bot) -> None:
     assert "needs the operator role" in denied.content
 
 
+async def test_the_pacing_report_comes_with_its_chart_attached(bot: Bot) -> None:
+    replies = await bot.ask("ann", "!report")
+    assert "global" in replies[0].content
+    (chart,) = [a for m in replies for a in m.attachments]
+    assert chart.filename.endswith(".png") and chart.data.startswith(b"\x89PNG\r\n\x1a\n")
+
+
 async def test_a_stranger_is_ignored(bot: Bot) -> None:
     before = len(bot.posted())
     await bot.say("mallory", "!ps")
@@ -193,7 +202,12 @@ async def test_spawn_opens_a_thread_where_the_agent_is_talked_to(bot: Bot) -> No
     # Lifecycle events go to the agent's thread, not the channel.
     in_channel = len(bot.posted())
     await bot.say("ann", "exit", thread)  # the stub says bye and exits
-    await eventually(lambda: any("exited" in m.content for m in bot.posted(thread)))
+    notice = await eventually(
+        lambda: next((m for m in bot.posted(thread) if m.payload["embeds"]), None)
+    )
+    (embed,) = notice.payload["embeds"]  # a status notice: an embed, green for a clean exit
+    assert "**demo** finished: exited with status 0" in embed["description"]
+    assert embed["color"] == 0x57F287
     assert len(bot.posted()) == in_channel
 
 
@@ -233,6 +247,44 @@ async def test_a_resume_replays_nothing_twice(bot: Bot) -> None:
     answer = await bot.ask("ann", "!whoami")
     assert len(answer) == 1
     assert len(bot.posted()) == before + 2
+
+
+async def test_threads_still_lead_to_their_agents_after_a_restart(bot: Bot) -> None:
+    await bot.ask("ann", "!spawn keeper --runtime stub")
+    thread = await eventually(lambda: bot.thread_named("keeper"))
+    assert await asyncio.to_thread(bot.stop) is not None and bot.proc.returncode == 0
+    # Agents outlive Fleetwarden; the new process learns the thread from the ledger.
+    bot.proc = launch(bot.fake, bot.workdir)
+    await eventually(lambda: bot.fake.identifies == 2 and bot.fake.connected)
+    await bot.ask("ann", "after the restart", thread)
+    logs = await bot.ask("ann", "!logs keeper", thread)
+    assert any("stub: received: after the restart" in m.content for m in logs)
+    assert bot.thread_named("keeper") == thread and len(bot.fake.threads) == 1
+
+
+async def test_what_was_said_while_it_was_down_is_answered_once(bot: Bot) -> None:
+    await bot.ask("ann", "!spawn napper --runtime stub")
+    thread = await eventually(lambda: bot.thread_named("napper"))
+    before = len(bot.posted())
+    await asyncio.to_thread(bot.stop)
+    await bot.say("ann", "!whoami")  # nobody is connected: the gateway delivers nothing
+    await bot.say("rolf", "!whoami")  # a role member: roles come from the member record
+    await bot.say("ann", "while you were out", thread)
+    await bot.say("mallory", "!ps")
+    for restart in (1, 2):
+        bot.proc = launch(bot.fake, bot.workdir)
+        await eventually(lambda n=1 + restart: bot.fake.identifies == n and bot.fake.connected)
+        if restart == 1:
+            await eventually(lambda: len(bot.posted()) == before + 2)
+            await eventually(lambda: len(bot.posted(thread)) == 1)  # "Sent to napper"
+        assert len(await bot.ask("ann", "!ps")) == 1  # in order: the old ones came first
+        if restart == 1:
+            await asyncio.to_thread(bot.stop)
+    answers = [m.content for m in bot.posted()[before:]]
+    assert len(answers) == 4, answers  # ann's and rolf's whoami once, then each !ps
+    assert "operator" in answers[0] and "viewer" in answers[1]
+    logs = (bot.workdir / "state" / "agents" / "napper" / "output.log").read_text()
+    assert logs.count("received: while you were out") == 1
 
 
 async def test_a_missing_message_content_intent_is_explained(tmp_path: Path) -> None:

@@ -171,6 +171,22 @@ async def test_long_markdown_is_cut_into_balanced_parts(
     assert posted[-1].content.endswith("a  b\n-  -\n1  2\n```")
 
 
+async def test_a_notice_with_a_tone_is_a_coloured_embed(
+    fake: FakeDiscord, connector: tuple[DiscordConnector, Book]
+) -> None:
+    made, _ = connector
+    await made.send(
+        OutboundMessage(room=room(fake), markdown="Agent **demo** failed: status 3.", tone="error")
+    )
+    long = "x" * 5000  # too long for an embed: text parts instead
+    await made.send(OutboundMessage(room=room(fake), markdown=long, tone="warning"))
+    notice, *parts = fake.messages(fake.control_channel_id)
+    assert notice.content == ""
+    (embed,) = notice.payload["embeds"]
+    assert (embed["description"], embed["color"]) == ("Agent **demo** failed: status 3.", 0xED4245)
+    assert len(parts) == 3 and not any(p.payload["embeds"] for p in parts)
+
+
 async def test_mentions_never_ping(
     fake: FakeDiscord, connector: tuple[DiscordConnector, Book]
 ) -> None:

@@ -7,12 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot import render
+from bot import render, render_budgets
 from fleet.ledger import UsageTotal
 from fleet.metering.events import Tokens
 from fleet.model import AgentState
 from fleet.names import AgentName
+from fleet.status import EventKind, FleetEvent
 from fleet.supervisor import AgentStatus
+from scheduler.budget_model import Step, Transition
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -339,3 +341,36 @@ def test_usage_without_requests_says_so() -> None:
         "No agent is called `nobody` and no usage is recorded for that name today. "
         "`ps` lists the agents."
     )
+
+
+@pytest.mark.parametrize(
+    ("kind", "state", "tone"),
+    [
+        ("ended", AgentState.EXITED, "ok"),
+        ("ended", AgentState.FAILED, "error"),
+        ("stalled", AgentState.RUNNING, "warning"),
+        ("restarted", AgentState.RUNNING, "warning"),
+        ("gave up", AgentState.FAILED, "error"),
+        ("reattached", AgentState.RUNNING, "info"),
+    ],
+)
+def test_each_fleet_event_has_a_tone(kind: str, state: AgentState, tone: str) -> None:
+    event = FleetEvent(AgentName("demo"), EventKind(kind), state, "why", by_operator=False)
+    assert render.fleet_event_tone(event) == tone
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "tone"),
+    [
+        (Step.NONE, Step.DOWNGRADE, "warning"),
+        (Step.DOWNGRADE, Step.QUEUE, "warning"),
+        (Step.QUEUE, Step.REFUSE, "error"),
+        (Step.REFUSE, Step.NONE, "ok"),
+        (Step.QUEUE, Step.DOWNGRADE, "ok"),
+    ],
+)
+def test_a_step_up_the_ladder_warns_and_down_reassures(
+    before: Step, after: Step, tone: str
+) -> None:
+    transition = Transition("global", ("demo",), before, after, "moved")
+    assert render_budgets.transition_tone(transition) == tone
