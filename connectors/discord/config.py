@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from connectors.inbox import check_prefix
 from fleet.roster import EnvVarName
 
 API_BASE_ENV = "FLEETWARDEN_DISCORD_API_BASE"
@@ -125,9 +126,7 @@ class DiscordConfig(BaseModel):
     @field_validator("command_prefix")
     @classmethod
     def _prefix(cls, value: str | None) -> str | None:
-        if value is not None and (not value or len(value) > 8 or any(c.isspace() for c in value)):
-            raise ValueError('a command prefix is 1-8 characters with no spaces, e.g. "!"')
-        return value
+        return check_prefix(value)
 
     @field_validator("api_base")
     @classmethod

@@ -36,6 +36,7 @@ from connectors.discord.config import API_BASE_ENV, GATEWAY_URL_ENV, DiscordConf
 from connectors.discord.errors import explain_close, intents_refused, invite_url
 from connectors.discord.outbound import Outbound, ThreadBook
 from connectors.errors import ConnectorAuthError, ConnectorError, ConnectorSetupError
+from connectors.inbox import Inbox
 
 with warnings.catch_warnings():  # discord.py imports the stdlib audioop, deprecated in 3.11+
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -162,7 +163,7 @@ class DiscordConnector:
         self._threads = threads
         self._environ = environ
         self._prefix = config.command_prefix or default_command_prefix
-        self._queue: asyncio.Queue[InboundMessage | None] = asyncio.Queue()
+        self._inbox = Inbox()
         self._client: Gateway | None = None
         self._outbound: Outbound | None = None
         self._task: asyncio.Task[None] | None = None
@@ -254,7 +255,7 @@ class DiscordConnector:
             await client.close()  # discord.py leaves it open after some fatal closes
             raise
         finally:
-            self._queue.put_nowait(None)
+            self._inbox.close()
 
     async def _until_ready(self, client: Gateway, gateway: str) -> None:
         assert self._task is not None
@@ -304,7 +305,7 @@ class DiscordConnector:
         self._state = _State.STOPPED
         if self._client is not None:
             await self._shut(self._client)
-        self._queue.put_nowait(None)
+        self._inbox.close()
 
     async def _shut(self, client: Gateway) -> None:
         self._state = _State.STOPPED
@@ -329,7 +330,7 @@ class DiscordConnector:
         if self._held is not None:
             self._held.append(message)
         elif (inbound := self._translate(message)) is not None:
-            self._queue.put_nowait(inbound)
+            self._inbox.put(inbound)
 
     def _translate(
         self, message: discord.Message, member: discord.Member | None = None
@@ -395,18 +396,13 @@ class DiscordConnector:
             message, member = found[message_id]
             inbound = self._translate(message, member)
             if inbound is not None:
-                self._queue.put_nowait(inbound)
+                self._inbox.put(inbound)
                 caught += 1
         if caught:
             log.info("discord: %d message(s) from the last minutes to look at", caught)
 
-    async def inbound(self) -> AsyncIterator[InboundMessage]:
-        while True:
-            message = await self._queue.get()
-            if message is None:
-                self._queue.put_nowait(None)  # a later reader ends too
-                return
-            yield message
+    def inbound(self) -> AsyncIterator[InboundMessage]:
+        return self._inbox.messages()
 
     # --- outbound --------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from connectors.inbox import check_prefix
 from fleet.roster import EnvVarName
 
 _USER_ID = re.compile(r"@[^:\s]+:\S+")
@@ -97,9 +98,7 @@ class MatrixConfig(BaseModel):
     @field_validator("command_prefix")
     @classmethod
     def _prefix(cls, value: str | None) -> str | None:
-        if value is not None and (not value or len(value) > 8 or any(c.isspace() for c in value)):
-            raise ValueError('a command prefix is 1-8 characters with no spaces, e.g. "!"')
-        return value
+        return check_prefix(value)
 
     @model_validator(mode="after")
     def _one_credential(self) -> MatrixConfig:

@@ -25,6 +25,7 @@ from connectors.base import (
     ThreadId,
 )
 from connectors.errors import ConnectorError
+from connectors.inbox import Inbox
 from connectors.matrix import session, wire
 from connectors.matrix.config import MatrixConfig
 from connectors.matrix.outbound import Outbound
@@ -83,7 +84,7 @@ class MatrixConnector:
             post=self._post_markdown,
             hello=f"Hello — Fleetwarden is here. Type `{prefix}help`.",
         )
-        self._queue: asyncio.Queue[InboundMessage | None] = asyncio.Queue()
+        self._inbox = Inbox()
         self._sync: SyncLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._state = _State.NEW
@@ -109,7 +110,7 @@ class MatrixConnector:
                 state=self._state_store,
                 rooms=self._rooms,
                 identity=Identity.of(self._config.user_id, await self._display_name()),
-                emit=self._queue.put_nowait,
+                emit=self._inbox.put,
                 timeout_seconds=self._config.sync_timeout_seconds,
             )
             # Take the first sync token before joining, so that everything after the bot's
@@ -132,7 +133,7 @@ class MatrixConnector:
         except Exception:  # a bug, not an outage: end the stream loudly
             log.exception("matrix: the sync loop failed")
         finally:
-            self._queue.put_nowait(None)  # ends inbound(): the app stops
+            self._inbox.close()  # ends inbound(): the app stops
 
     async def stop(self) -> None:
         """Stop syncing and close the HTTP session. Safe to repeat."""
@@ -149,15 +150,10 @@ class MatrixConnector:
                 if current is not None and current.cancelling():
                     raise  # stop() itself is being cancelled
         await self._client.close()
-        self._queue.put_nowait(None)
+        self._inbox.close()
 
-    async def inbound(self) -> AsyncIterator[InboundMessage]:
-        while True:
-            message = await self._queue.get()
-            if message is None:
-                self._queue.put_nowait(None)  # a later reader ends too
-                return
-            yield message
+    def inbound(self) -> AsyncIterator[InboundMessage]:
+        return self._inbox.messages()
 
     async def send(self, message: OutboundMessage) -> SendResult:
         self._check_running()

@@ -1,0 +1,43 @@
+"""What connectors share on the way in: the queue behind ``inbound()``, and the rule for a
+connector's own command prefix."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from connectors.base import InboundMessage
+
+MAX_PREFIX = 8
+
+
+def check_prefix(value: str | None) -> str | None:
+    """``value`` if it is a usable command prefix (or ``None``); else ``ValueError``."""
+    if value is not None and (
+        not value or len(value) > MAX_PREFIX or any(c.isspace() for c in value)
+    ):
+        raise ValueError(f'a command prefix is 1-{MAX_PREFIX} characters with no spaces, e.g. "!"')
+    return value
+
+
+class Inbox:
+    """Messages a connector received, in order, until it is closed."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[InboundMessage | None] = asyncio.Queue()
+
+    def put(self, message: InboundMessage) -> None:
+        self._queue.put_nowait(message)
+
+    def close(self) -> None:
+        """End the stream for every reader, after what was already put."""
+        self._queue.put_nowait(None)
+
+    async def messages(self) -> AsyncIterator[InboundMessage]:
+        """The messages as they come; ends once :meth:`close` was called."""
+        while True:
+            message = await self._queue.get()
+            if message is None:
+                self._queue.put_nowait(None)  # a later reader ends too
+                return
+            yield message
