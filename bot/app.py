@@ -45,7 +45,7 @@ from fleet.backends.base import Backend
 from fleet.backends.process import SubprocessBackend
 from fleet.backends.tmux import TmuxBackend
 from fleet.clock import Clock
-from fleet.errors import FleetError, UnknownAgent
+from fleet.errors import FleetError, FleetwardenError, UnknownAgent
 from fleet.heartbeat import HeartbeatServer
 from fleet.ledger import Ledger
 from fleet.metering.config import DEFAULT_ROUTES
@@ -122,6 +122,7 @@ class App:
         self._router: Router | None = None
         self._state = AppState.NEW
         self._stop_requested = asyncio.Event()
+        self._failure: FleetwardenError | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
         self._consumers: set[asyncio.Task[None]] = set()
         self._followers: set[asyncio.Task[None]] = set()  # `watch --follow` updates
@@ -190,6 +191,8 @@ class App:
             await self._stop_requested.wait()
         finally:
             await self.stop()
+        if self._failure is not None:
+            raise self._failure  # a connector lost its service for good: exit saying why
 
     def request_stop(self) -> None:
         """Ask :meth:`run` to stop; safe from signal handlers."""
@@ -408,6 +411,9 @@ class App:
                 task.add_done_callback(self._in_flight.discard)
         except asyncio.CancelledError:
             raise
+        except FleetwardenError as exc:  # the service is lost for good, and says why
+            log.error("connector %s stopped: %s", connector.name, exc)
+            self._failure = self._failure or exc
         except Exception:
             log.exception("connector %s failed", connector.name)
         log.info("connector %s closed its inbound stream; stopping", connector.name)

@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 from connectors.base import InboundMessage
+from connectors.errors import ConnectorError
 
 MAX_PREFIX = 8
 
@@ -21,10 +22,12 @@ def check_prefix(value: str | None) -> str | None:
 
 
 class Inbox:
-    """Messages a connector received, in order, until it is closed."""
+    """Messages a connector received, in order, until it is closed — or failed, when the
+    connection is lost for good: the stream then ends by raising why."""
 
     def __init__(self) -> None:
         self._queue: asyncio.Queue[InboundMessage | None] = asyncio.Queue()
+        self._failure: ConnectorError | None = None
 
     def put(self, message: InboundMessage) -> None:
         self._queue.put_nowait(message)
@@ -33,11 +36,18 @@ class Inbox:
         """End the stream for every reader, after what was already put."""
         self._queue.put_nowait(None)
 
+    def fail(self, error: ConnectorError) -> None:
+        """End the stream like :meth:`close`, raising ``error`` in every reader."""
+        self._failure = self._failure or error
+        self.close()
+
     async def messages(self) -> AsyncIterator[InboundMessage]:
         """The messages as they come; ends once :meth:`close` was called."""
         while True:
             message = await self._queue.get()
             if message is None:
                 self._queue.put_nowait(None)  # a later reader ends too
+                if self._failure is not None:
+                    raise self._failure
                 return
             yield message

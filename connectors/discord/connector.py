@@ -61,6 +61,15 @@ _TYPED = frozenset({discord.MessageType.default, discord.MessageType.reply})
 """Message types a person typed; the others are system messages in their name."""
 
 
+def _fatal(exc: BaseException | None, application_id: int | None) -> ConnectorError:
+    """Why the gateway ended for good, as the error the app reports (and exits by)."""
+    if isinstance(exc, discord.PrivilegedIntentsRequired):
+        return ConnectorSetupError(intents_refused(application_id))
+    if isinstance(exc, discord.ConnectionClosed) and exc.code == 4004:
+        return ConnectorAuthError(explain_close(exc, application_id))
+    return ConnectorError(explain_close(exc, application_id))
+
+
 async def _recent(
     channel: discord.TextChannel, since: int
 ) -> dict[int, tuple[discord.Message, discord.Member | None]]:
@@ -244,14 +253,15 @@ class DiscordConnector:
             raise ConnectorError(f"discord: cannot reach {api_base}: {exc}") from None
 
     async def _connect(self, client: Gateway) -> None:
-        """Run the gateway until the connector stops; a fatal close ends the inbound stream."""
+        """Run the gateway until the connector stops; a fatal close ends the inbound stream
+        with the reason (the app then stops, exiting as the reason says)."""
         try:
             await client.connect(reconnect=True)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             if self._state is _State.RUNNING:
-                log.error("%s", explain_close(exc, client.application_id))
+                self._inbox.fail(_fatal(exc, client.application_id))
             await client.close()  # discord.py leaves it open after some fatal closes
             raise
         finally:
@@ -269,12 +279,7 @@ class DiscordConnector:
         finally:
             ready.cancel()
         if self._task in done:
-            exc = self._task.exception()
-            if isinstance(exc, discord.PrivilegedIntentsRequired):
-                raise ConnectorSetupError(intents_refused(client.application_id))
-            if isinstance(exc, discord.ConnectionClosed) and exc.code == 4004:
-                raise ConnectorAuthError(explain_close(exc, client.application_id))
-            raise ConnectorError(explain_close(exc, client.application_id))
+            raise _fatal(self._task.exception(), client.application_id)
         if not done:
             raise ConnectorError(
                 f"discord: no READY from the gateway at {gateway} within "

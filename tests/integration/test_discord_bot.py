@@ -287,6 +287,18 @@ async def test_what_was_said_while_it_was_down_is_answered_once(bot: Bot) -> Non
     assert logs.count("received: while you were out") == 1
 
 
+async def test_an_intent_withdrawn_while_running_stops_it_saying_why(tmp_path: Path) -> None:
+    async with FakeDiscord(heartbeat_interval_ms=2_000) as fake:
+        bot = Bot(fake, launch(fake, tmp_path), tmp_path)
+        assert len(await bot.ask("ann", "!whoami")) == 1
+        fake.deny_message_content_intent = True  # an admin turned it off in the portal
+        await fake.invalidate_session()  # the next IDENTIFY (after discord.py's 5 s) fails
+        _, err = await asyncio.to_thread(bot.proc.communicate, timeout=60)
+    message = err.decode()
+    assert bot.proc.returncode == 2, message
+    assert "MESSAGE CONTENT INTENT" in message and "Traceback" not in message
+
+
 async def test_a_missing_message_content_intent_is_explained(tmp_path: Path) -> None:
     async with FakeDiscord() as fake:
         fake.deny_message_content_intent = True
