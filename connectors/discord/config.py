@@ -94,8 +94,9 @@ class DiscordConfig(BaseModel):
         le=1440,
         strict=True,
         description=(
-            "At start, answer commands written in the last this many minutes while "
-            "Fleetwarden was not connected (each message is answered once, ever); 0: none."
+            "At start, and after a gateway session that could not be resumed, answer "
+            "commands written in the last this many minutes while Fleetwarden was not "
+            "connected (each message is answered once, ever); 0: none."
         ),
     )
     api_base: str = Field(

@@ -113,7 +113,8 @@ class _State(enum.Enum):
 
 class Gateway(discord.Client):
     """discord.py's client with the intents and mention policy Fleetwarden needs, handing
-    each message to ``deliver``."""
+    each message to ``deliver`` and calling ``renewed`` when a session after the first
+    is ready (a new session, not a resume: the gateway replays nothing of the gap)."""
 
     def __init__(self, *, guild_ready_timeout: float = 2.0) -> None:
         intents = discord.Intents.none()
@@ -128,10 +129,13 @@ class Gateway(discord.Client):
             chunk_guilds_at_startup=False,
         )
         self.deliver: Callable[[discord.Message], None] = lambda message: None
+        self.renewed: Callable[[], None] = lambda: None
         self.ready = asyncio.Event()
 
     async def on_ready(self) -> None:
         log.info("discord: connected as %s (%s)", self.user, getattr(self.user, "id", "?"))
+        if self.ready.is_set():
+            self.renewed()
         self.ready.set()
 
     async def on_resumed(self) -> None:
@@ -178,6 +182,7 @@ class DiscordConnector:
         self._task: asyncio.Task[None] | None = None
         self._state = _State.NEW
         self._held: list[discord.Message] | None = None
+        self._catching_up: asyncio.Task[None] | None = None
 
     @property
     def name(self) -> str:
@@ -231,6 +236,17 @@ class DiscordConnector:
         self._client = client
         self._outbound = Outbound(client, self._config, self._threads)
         client.deliver = self._on_message
+        client.renewed = self._on_new_session
+
+    def _on_new_session(self) -> None:
+        """After a new session (the old one could not be resumed), read back the gap."""
+        if self._state is not _State.RUNNING or self._client is None or self._held is not None:
+            return
+        log.info("discord: a new gateway session; reading back what was said meanwhile")
+        self._held = []
+        self._catching_up = asyncio.create_task(
+            self._catch_up(self._client), name="discord-catch-up"
+        )
 
     def _serving(self) -> None:
         self._state = _State.RUNNING
@@ -314,6 +330,8 @@ class DiscordConnector:
 
     async def _shut(self, client: Gateway) -> None:
         self._state = _State.STOPPED
+        if self._catching_up is not None:
+            self._catching_up.cancel()
         await client.close()
         task, self._task = self._task, None
         if task is not None:

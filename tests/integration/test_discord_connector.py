@@ -11,7 +11,7 @@ import pytest
 
 from connectors.base import InboundMessage, OutboundMessage, RoomId, ThreadId
 from connectors.discord.config import DiscordConfig
-from connectors.discord.connector import DiscordConnector
+from connectors.discord.connector import DiscordConnector, Gateway
 from connectors.errors import ConnectorAuthError, ConnectorError, ConnectorSetupError
 from tests.fakes.discord_server import FakeDiscord
 
@@ -148,6 +148,25 @@ async def test_messages_in_the_channel_and_its_threads_only(
     second = await next_message(made)
     assert (second.text, second.thread_id, second.room) == ("hello agent", thread, room(fake))
     assert second.event_id is not None and second.event_id.isdigit()
+
+
+async def test_a_new_session_reads_back_what_the_gap_missed(
+    fake: FakeDiscord, connector: tuple[DiscordConnector, Book], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made, _ = connector
+
+    async def at_once(self: Gateway, shard_id: int | None, *, initial: bool = False) -> None:
+        """discord.py waits 5 s before identifying again; not here."""
+
+    monkeypatch.setattr(Gateway, "before_identify_hook", at_once)
+    history = ("GET", f"/channels/{fake.control_channel_id}/messages")
+    reads = fake.requests.count(history)
+    await fake.invalidate_session()  # not resumable: the next session starts afresh
+    missed = await fake.post_user_message(fake.control_channel_id, "ann", "!ps meanwhile")
+    got = await next_message(made)  # read back over REST once the new session is ready
+    assert (got.text, got.event_id) == ("!ps meanwhile", str(missed.id))
+    assert fake.identifies == 2
+    assert fake.requests.count(history) == reads + 1
 
 
 # --- outbound ---------------------------------------------------------------------------
