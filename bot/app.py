@@ -157,6 +157,9 @@ class App:
                     cfg.discord,
                     threads=ledger,
                     environ=self._environ,
+                    is_operator=lambda user, groups: (
+                        acl.role_of("discord", user, groups) is not None
+                    ),
                     default_command_prefix=cfg.command_prefix,
                 )
             )

@@ -17,6 +17,7 @@ GATEWAY_URL_ENV = "FLEETWARDEN_DISCORD_GATEWAY_URL"
 
 _SNOWFLAKE = re.compile(r"[1-9][0-9]{5,19}")
 _HTTP = re.compile(r"https?://[^\s/]+(/\S*)?")
+_SLASH = re.compile(r"[-_a-z0-9]{1,32}")
 _WS = re.compile(r"wss?://[^\s/]+(/\S*)?")
 
 AutoArchive = Literal[60, 1440, 4320, 10080]
@@ -81,6 +82,14 @@ class DiscordConfig(BaseModel):
             "Mentioning the bot works too."
         ),
     )
+    slash_command: str | None = Field(
+        default="fleet",
+        description=(
+            "The server's slash command that runs a Fleetwarden command, typed as after "
+            "the prefix: `/fleet command: ps`. `null` registers none (needs the "
+            "`applications.commands` scope in the invite)."
+        ),
+    )
     thread_auto_archive_minutes: AutoArchive = Field(
         default=1440,
         description=(
@@ -128,6 +137,16 @@ class DiscordConfig(BaseModel):
     @classmethod
     def _prefix(cls, value: str | None) -> str | None:
         return check_prefix(value)
+
+    @field_validator("slash_command")
+    @classmethod
+    def _slash_name(cls, value: str | None) -> str | None:
+        if value is not None and not _SLASH.fullmatch(value):
+            raise ValueError(
+                "a slash command's name is 1-32 lowercase letters, digits, - or _, "
+                f"e.g. fleet; got {value!r}"
+            )
+        return value
 
     @field_validator("api_base")
     @classmethod

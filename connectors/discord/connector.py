@@ -41,6 +41,7 @@ from connectors.inbox import Inbox
 with warnings.catch_warnings():  # discord.py imports the stdlib audioop, deprecated in 3.11+
     warnings.simplefilter("ignore", DeprecationWarning)
     import discord
+    from discord import app_commands
     from discord.gateway import DiscordWebSocket
 
 # Fleetwarden never joins voice channels: no warning about voice libraries at every start.
@@ -170,9 +171,13 @@ class DiscordConnector:
         *,
         threads: ThreadBook,
         environ: Mapping[str, str],
+        is_operator: Callable[[str, tuple[str, ...]], bool] = lambda user, groups: True,
         default_command_prefix: str = "!",
     ) -> None:
+        """``is_operator(user id, groups)``: whether to acknowledge a slash command at all
+        (strangers get nothing, as everywhere)."""
         self._config = config
+        self._is_operator = is_operator
         self._threads = threads
         self._environ = environ
         self._prefix = config.command_prefix or default_command_prefix
@@ -217,6 +222,7 @@ class DiscordConnector:
             await self._until_ready(client, gateway)
             await self._check_channel(client)
             await self._catch_up(client)
+            await self._register_slash_command(client)
         except BaseException:
             await self._shut(client)
             raise
@@ -392,6 +398,66 @@ class DiscordConnector:
             thread_id=thread,
             addressed=addressed,
             groups=tuple(f"role:{role.id}" for role in roles if not role.is_default()),
+        )
+
+    async def _register_slash_command(self, client: Gateway) -> None:
+        """Register ``/<slash_command> command:<text>`` in the server (replacing what this
+        bot registered there before). Not fatal: typed commands work without it."""
+        name = self._config.slash_command
+        if name is None:
+            return
+        tree: app_commands.CommandTree[Gateway] = app_commands.CommandTree(client)
+        tree.add_command(
+            app_commands.Command(
+                name=name,
+                description="Run a Fleetwarden command, as you would type it after the prefix",
+                callback=self._on_slash,
+            ),
+            guild=discord.Object(self._config.guild_id),
+        )
+        try:
+            await tree.sync(guild=discord.Object(self._config.guild_id))
+        except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
+            log.warning(
+                "discord: could not register /%s (%s); typed commands still work. To use "
+                "it, re-invite the bot with the applications.commands scope: %s",
+                name,
+                exc,
+                invite_url(client.application_id, self._config.guild_id, slash=True),
+            )
+
+    @app_commands.describe(command="e.g. ps, or spawn demo --runtime stub")
+    async def _on_slash(self, interaction: discord.Interaction, command: str) -> None:
+        """A slash command: acknowledged in the channel (Discord shows who used it), then
+        run exactly as the same text typed after the prefix."""
+        channel = interaction.channel
+        thread: ThreadId | None = None
+        if isinstance(channel, discord.Thread) and channel.parent_id == self._config.channel_id:
+            thread = ThreadId(str(channel.id))
+        elif channel is None or channel.id != self._config.channel_id:
+            await interaction.response.send_message(
+                f"Fleetwarden answers in <#{self._config.channel_id}> and its agents' threads.",
+                ephemeral=True,
+            )
+            return
+        user = interaction.user
+        roles = user.roles if isinstance(user, discord.Member) else []
+        groups = tuple(f"role:{role.id}" for role in roles if not role.is_default())
+        if self._state is not _State.RUNNING or not self._is_operator(str(user.id), groups):
+            return  # strangers are never answered
+        await interaction.response.send_message(f"`{command[:1990]}`")
+        self._inbox.put(
+            InboundMessage(
+                connector=CONNECTOR,
+                sender=UserId(str(user.id)),
+                text=command,
+                room=RoomId(str(self._config.channel_id)),
+                timestamp=interaction.created_at,
+                event_id=EventId(f"interaction-{interaction.id}"),
+                thread_id=thread,
+                addressed=True,
+                groups=groups,
+            )
         )
 
     async def _catch_up(self, client: Gateway) -> None:

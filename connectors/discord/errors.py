@@ -29,13 +29,20 @@ def _application(application_id: int | None) -> str:
     return f"{where} (your application)"
 
 
-def invite_url(application_id: int | None, guild_id: int | None = None) -> str:
-    """The URL that adds the bot to a server with :data:`PERMISSIONS`."""
+def invite_url(
+    application_id: int | None, guild_id: int | None = None, *, slash: bool = True
+) -> str:
+    """The URL that adds the bot to a server with :data:`PERMISSIONS` (and the scope its
+    slash command needs, with ``slash``)."""
+    scopes = ("bot", "applications.commands") if slash else ("bot",)
     if not application_id:
-        return f"the OAuth2 URL Generator at {PORTAL} (scope bot, permissions {PERMISSIONS.value})"
+        return (
+            f"the OAuth2 URL Generator at {PORTAL} (scopes {' and '.join(scopes)}, "
+            f"permissions {PERMISSIONS.value})"
+        )
     guild = discord.Object(guild_id) if guild_id else discord.utils.MISSING
     return discord.utils.oauth_url(
-        application_id, permissions=PERMISSIONS, guild=guild, scopes=("bot",)
+        application_id, permissions=PERMISSIONS, guild=guild, scopes=scopes
     )
 
 

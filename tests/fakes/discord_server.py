@@ -12,16 +12,24 @@ the bot posts (the request body, attachments' bytes too), enforces Discord's mes
 resolves replies and mentions as Discord does, starts threads from messages, archives and
 deletes channels, and can answer the next request on a route with a 429. Threads can also
 be archived or deleted server-side, as Discord's auto-archive or a moderator would.
+
+Slash commands: the bot's bulk overwrite of its guild commands is stored and answered with
+ApplicationCommand objects; a human can then use one (INTERACTION_CREATE), and the bot's
+callback (reply, ephemeral reply or defer), followups and edits of its responses arrive
+through the token-authorized interaction and webhook routes, as on Discord.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import dataclasses
 import enum
 import itertools
 import json
 import mimetypes
 import re
+import secrets
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -60,6 +68,17 @@ SUPPRESS_EMBEDS, SUPPRESS_NOTIFICATIONS = 1 << 2, 1 << 12
 MAX_CONTENT, MAX_EMBEDS, MAX_EMBED_TOTAL, MAX_EMBED_FIELDS = 2000, 10, 6000, 25
 EMBED_TEXT_LIMITS = {"title": 256, "description": 4096}
 USER_MENTION, ROLE_MENTION = re.compile(r"<@!?(\d+)>"), re.compile(r"<@&(\d+)>")
+# Application commands and interactions (discord.com/developers/docs/interactions).
+CHAT_INPUT, STRING_OPTION = 1, 3
+APPLICATION_COMMAND, GUILD_INSTALL, GUILD_CONTEXT = 2, 0, 0
+CHANNEL_MESSAGE_WITH_SOURCE, DEFERRED_CHANNEL_MESSAGE, MODAL = 4, 5, 9
+CHAT_INPUT_COMMAND_MESSAGE = 20  # the message type of a slash command's responses
+EPHEMERAL, LOADING = 1 << 6, 1 << 7
+ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024
+INTERACTION_TOKEN_LIFETIME = 15 * 60.0  # seconds a token answers followups and edits
+MAX_COMMAND_OPTIONS, MAX_COMMAND_DESCRIPTION = 25, 100
+# Discord's pattern is ^[-_'\p{L}\p{N}\p{sc=Deva}\p{sc=Thai}]{1,32}$; \w stands in for it.
+COMMAND_NAME = re.compile(r"[-_'\w]{1,32}")
 
 
 class State(enum.Enum):
@@ -93,6 +112,22 @@ class PostedMessage:
     attachments: tuple[Attachment, ...]
     payload: Json
     request: Json = field(default_factory=dict)
+
+
+@dataclass
+class _Interaction:
+    """One INTERACTION_CREATE and what the bot has answered to it."""
+
+    id: int
+    token: str
+    channel_id: int
+    user: Json
+    command: str
+    created: float
+    response_type: int | None = None
+    original_id: int | None = None
+    message_ids: list[int] = field(default_factory=list)  # original first, then followups
+    ephemeral_messages: dict[int, Json] = field(default_factory=dict)
 
 
 @dataclass
@@ -164,6 +199,11 @@ def _embed_errors(embeds: list[Json]) -> Json:
     return errors
 
 
+def _is_empty(body: Json, uploads: Sequence[Attachment]) -> bool:
+    """Discord's 50006: no visible content, no embeds and no files."""
+    return not str(body.get("content") or "").strip() and not body.get("embeds") and not uploads
+
+
 def _iso(moment: float) -> str:
     return datetime.fromtimestamp(moment, UTC).isoformat(timespec="microseconds")
 
@@ -187,7 +227,8 @@ class FakeDiscord:
         self.heartbeats = 0
         self.gateway_paths: list[str] = []
         self.rate_limited: list[tuple[str, str]] = []
-        # (method, path under the API base) of every authorized REST request, 429s included.
+        # (method, path under the API base) of every authorized REST request, 429s included;
+        # interaction callbacks and webhook routes are authorized by the token in their path.
         self.requests: list[tuple[str, str]] = []
         self._clock = clock
         self._counter = itertools.count(1)
@@ -202,6 +243,16 @@ class FakeDiscord:
         self._files: dict[tuple[int, int, str], Attachment] = {}
         self._granted: dict[str, list[str]] = {}  # user id -> role ids, as member.roles has them
         self._outbox: list[asyncio.Task[bool]] = []
+        # The guild's slash commands as Discord answers them (ApplicationCommand objects).
+        self.guild_commands: list[Json] = []
+        # INTERACTION_CREATE payloads by interaction id, and what the bot answered to each:
+        # callbacks exactly as sent ({"type": 4, "data": {...}}), followups and edits as
+        # {"type": "followup" | "edit", "message_id": ..., "data": <webhook body>}.
+        self.interactions: dict[str, Json] = {}
+        self.interaction_responses: dict[str, list[Json]] = {}
+        # Seconds the bot has to answer an interaction's callback (Discord: 3); None: no limit.
+        self.interaction_deadline: float | None = None
+        self._interactions: dict[int, _Interaction] = {}
         self.bot_user: Json = self._user(bot_name, bot=True)
         self.application_id = self._snowflake()
         self.guild_id = self._snowflake()
@@ -364,6 +415,94 @@ class FakeDiscord:
         uploads = [self._attachment(channel_id, name, data) for name, data in files]
         return await self._create_message(channel_id, self._user(author), content, uploads)
 
+    async def post_interaction(
+        self, channel_id: int, author: str, command: str, options: Mapping[str, str]
+    ) -> str:
+        """The human named ``author`` uses the registered slash command ``command`` with
+        string ``options`` in a channel or thread; INTERACTION_CREATE follows.
+
+        Raises KeyError for an unknown channel or a command not in :attr:`guild_commands`,
+        ValueError for options the command does not take as strings or required ones left
+        out. Returns the interaction id, the key of :attr:`interactions` and
+        :attr:`interaction_responses`.
+        """
+        registered = next(
+            (c for c in self.guild_commands if c["name"] == command and c["type"] == CHAT_INPUT),
+            None,
+        )
+        if registered is None:
+            raise KeyError(f"no slash command {command!r} registered")
+        channel = self._channels.get(channel_id)
+        if channel is None:
+            raise KeyError(f"no channel {channel_id}")
+        user = self._user(author)
+        if user.get("bot"):
+            raise ValueError(f"{author!r} is a bot: only humans use slash commands")
+        defined: dict[str, Json] = {o["name"]: o for o in registered.get("options") or []}
+        if unknown := sorted(set(options) - set(defined)):
+            raise ValueError(f"/{command} has no option {', '.join(unknown)}")
+        data_options: list[Json] = []
+        for name, option in defined.items():
+            if name not in options:
+                if option.get("required"):
+                    raise ValueError(f"/{command} needs its option {name}")
+                continue
+            if option.get("type") != STRING_OPTION:
+                raise ValueError(f"option {name} of /{command} is not a string option")
+            data_options.append({"name": name, "type": STRING_OPTION, "value": options[name]})
+        interaction_id = self._snowflake()
+        secret = f"interaction:{interaction_id}:{secrets.token_urlsafe(48)}"
+        token = base64.urlsafe_b64encode(secret.encode()).decode().rstrip("=")
+        permissions = self._permissions(user)
+        bot_permissions = self._permissions(self.bot_user)
+        data: Json = {
+            "id": registered["id"],
+            "name": command,
+            "type": CHAT_INPUT,
+            "guild_id": str(self.guild_id),
+        }
+        if data_options:
+            data["options"] = data_options
+        # Discord sends the channel without overwrites or the bot's thread membership.
+        hidden = ("permission_overwrites", "member")
+        payload: Json = {
+            "id": str(interaction_id),
+            "application_id": str(self.application_id),
+            "type": APPLICATION_COMMAND,
+            "token": token,
+            "version": 1,
+            "guild_id": str(self.guild_id),
+            "guild": {"id": str(self.guild_id), "locale": "en-US", "features": []},
+            "channel_id": str(channel_id),
+            "channel": {
+                **{k: v for k, v in channel.items() if k not in hidden},
+                "permissions": permissions,
+            },
+            "member": {**self._member(user), "permissions": permissions},
+            "data": data,
+            "locale": "en-US",
+            "guild_locale": "en-US",
+            "app_permissions": bot_permissions,
+            "entitlements": [],
+            "authorizing_integration_owners": {str(GUILD_INSTALL): str(self.guild_id)},
+            "context": GUILD_CONTEXT,
+            "attachment_size_limit": ATTACHMENT_SIZE_LIMIT,
+        }
+        self._interactions[interaction_id] = _Interaction(
+            interaction_id, token, channel_id, user, command, self._clock()
+        )
+        self.interactions[str(interaction_id)] = payload
+        self.interaction_responses[str(interaction_id)] = []
+        await self._dispatch("INTERACTION_CREATE", payload)
+        return str(interaction_id)
+
+    def interaction_messages(self, interaction_id: str) -> list[Json]:
+        """The messages answering an interaction as they now are (original response first,
+        then followups; ephemeral ones too, which :meth:`messages` leaves out)."""
+        record = self._interactions[int(interaction_id)]
+        found = (self._interaction_message(record, m) for m in record.message_ids)
+        return [m for m in found if m is not None]
+
     def rate_limit_next(
         self, method: str, path: str, retry_after: float = 0.05, *, is_global: bool = False
     ) -> None:
@@ -463,6 +602,13 @@ class FakeDiscord:
             member["user"] = user
         return member
 
+    def _permissions(self, user: Json) -> str:
+        """A member's guild permissions: @everyone's and their roles' (no overwrites exist)."""
+        value = int(self._roles[self.guild_id]["permissions"])
+        for role_id in self._granted.get(user["id"], []):
+            value |= int(self._roles[int(role_id)]["permissions"])
+        return str(value)
+
     def _application(self) -> Json:
         return {
             "id": str(self.application_id),
@@ -547,19 +693,17 @@ class FakeDiscord:
             "content_type": attachment.content_type,
         }
 
-    async def _create_message(
+    def _message_payload(
         self,
         channel_id: int,
         author: Json,
         content: str,
-        uploads: list[Attachment],
+        uploads: Sequence[Attachment],
         *,
-        request: Json | None = None,
+        request: Json,
         referenced: PostedMessage | None = None,
-    ) -> PostedMessage:
-        """Store a message and dispatch MESSAGE_CREATE; ``request`` is the bot's body."""
-        request = request or {}
-        channel = self._channels[channel_id]
+    ) -> Json:
+        """A new Message object; nothing is stored or dispatched."""
         message_id = self._snowflake()
         mentions, mention_roles, mention_everyone = self._mentions(content, request, referenced)
         payload: Json = {
@@ -592,6 +736,28 @@ class FakeDiscord:
             }
             nested = {k: v for k, v in referenced.payload.items() if k != "referenced_message"}
             payload["referenced_message"] = nested
+        return payload
+
+    async def _create_message(
+        self,
+        channel_id: int,
+        author: Json,
+        content: str,
+        uploads: list[Attachment],
+        *,
+        request: Json | None = None,
+        referenced: PostedMessage | None = None,
+        extra: Json | None = None,
+    ) -> PostedMessage:
+        """Store a message and dispatch MESSAGE_CREATE; ``request`` is the bot's body,
+        ``extra`` fields override the payload's (an interaction response's type and flags)."""
+        request = request or {}
+        channel = self._channels[channel_id]
+        payload = self._message_payload(
+            channel_id, author, content, uploads, request=request, referenced=referenced
+        )
+        payload.update(extra or {})
+        message_id = int(payload["id"])
         if channel["type"] == PUBLIC_THREAD:
             channel["message_count"] += 1
             channel["total_message_sent"] += 1
@@ -807,14 +973,20 @@ class FakeDiscord:
 
     async def _rest(self, request: web.Request) -> web.StreamResponse:
         path = "/" + request.match_info["tail"]
-        if request.headers.get("Authorization") != f"Bot {self.token}":
+        parts = path.strip("/").split("/")
+        # discord.py sends these without an Authorization header: the path's token is the key.
+        by_token = len(parts) >= 3 and parts[0] in ("interactions", "webhooks")
+        if not by_token and request.headers.get("Authorization") != f"Bot {self.token}":
             return _error(401, "401: Unauthorized", 0)
         self.requests.append((request.method, path))
         limited = self._rate_limit(request.method, path)
         if limited is not None:
             return limited
-        parts = path.strip("/").split("/")
         method = request.method
+        if by_token:
+            return await self._token_route(request, parts)
+        if parts[0] == "applications":
+            return await self._commands(request, parts)
         if method == "GET" and path == "/users/@me":
             return _json(self.bot_user)
         if method == "GET" and path == "/oauth2/applications/@me":
@@ -872,12 +1044,10 @@ class FakeDiscord:
             info.update(shards=1, session_start_limit=limit)
         return info
 
-    async def _post_message(self, request: web.Request, channel_id: int) -> web.Response:
-        channel = self._channels[channel_id]
-        if channel["type"] == PUBLIC_THREAD:
-            metadata = channel["thread_metadata"]
-            if metadata["archived"] and metadata["locked"]:  # unarchiving needs MANAGE_THREADS
-                return _error(400, "Thread is archived", 50083)
+    async def _read_body(
+        self, request: web.Request, channel_id: int
+    ) -> tuple[Json, list[Attachment]]:
+        """A JSON body, or a multipart upload's ``payload_json`` and its files."""
         uploads: list[Attachment] = []
         body: Json = {}
         if request.content_type.startswith("multipart/"):
@@ -891,8 +1061,12 @@ class FakeDiscord:
                     uploads.append(
                         self._attachment(channel_id, part.filename, bytes(await part.read()))
                     )
-        else:
+        elif request.can_read_body:
             body = await request.json()
+        return body, uploads
+
+    def _content_errors(self, body: Json) -> Json:
+        """Discord's limits on a message body's content and embeds, as 50035 errors."""
         content = str(body.get("content") or "")
         embeds: list[Json] = body.get("embeds") or []
         errors: Json = {}
@@ -902,6 +1076,17 @@ class FakeDiscord:
             errors["embeds"] = _too_long(MAX_EMBEDS)
         elif embed_errors := _embed_errors(embeds):
             errors["embeds"] = embed_errors
+        return errors
+
+    async def _post_message(self, request: web.Request, channel_id: int) -> web.Response:
+        channel = self._channels[channel_id]
+        if channel["type"] == PUBLIC_THREAD:
+            metadata = channel["thread_metadata"]
+            if metadata["archived"] and metadata["locked"]:  # unarchiving needs MANAGE_THREADS
+                return _error(400, "Thread is archived", 50083)
+        body, uploads = await self._read_body(request, channel_id)
+        content = str(body.get("content") or "")
+        errors = self._content_errors(body)
         referenced: PostedMessage | None = None
         reference = body.get("message_reference")
         if isinstance(reference, dict):
@@ -913,7 +1098,7 @@ class FakeDiscord:
                 errors["message_reference"] = unknown
         if errors:
             return _invalid_form(errors)
-        if not content.strip() and not embeds and not uploads:
+        if _is_empty(body, uploads):
             return _error(400, "Cannot send an empty message", 50006)
         message = await self._create_message(
             channel_id, self.bot_user, content, uploads, request=body, referenced=referenced
@@ -962,6 +1147,356 @@ class FakeDiscord:
         else:
             await self._dispatch("CHANNEL_DELETE", channel)
         return channel
+
+    # --- slash commands and interactions -------------------------------------------
+
+    async def _commands(self, request: web.Request, parts: list[str]) -> web.Response:
+        """GET and PUT (bulk overwrite) /applications/{app}/guilds/{guild}/commands."""
+        if len(parts) != 5 or parts[2] != "guilds" or parts[4] != "commands":
+            return _error(404, "404: Not Found", 0)
+        if parts[1] != str(self.application_id) or parts[3] != str(self.guild_id):
+            return _error(403, "Missing Access", 50001)
+        if request.method == "GET":
+            return _json(self.guild_commands)
+        if request.method == "PUT":
+            return self._overwrite_commands(await request.json())
+        return _error(405, "405: Method Not Allowed", 0)
+
+    def _overwrite_commands(self, body: Any) -> web.Response:
+        """Replace the guild's commands; one kept by name and type keeps its id, and its
+        version unless it changed, as on Discord."""
+        if not isinstance(body, list):
+            return _invalid_form(_field_error("LIST_TYPE_CONVERT", "Only iterables may be used."))
+        errors: Json = {}
+        seen: set[tuple[str, int]] = set()
+        for index, command in enumerate(body):
+            found = self._command_errors(command)
+            key = (str(command.get("name")), int(command.get("type") or CHAT_INPUT))
+            if key in seen and "name" not in found:
+                message = "Application command names must be unique"
+                found["name"] = _field_error("APPLICATION_COMMANDS_DUPLICATE_NAME", message)
+            seen.add(key)
+            if found:
+                errors[str(index)] = found
+        if errors:
+            return _invalid_form(errors)
+        previous = {(c["name"], c["type"]): c for c in self.guild_commands}
+        commands: list[Json] = []
+        for command in body:
+            kind = int(command.get("type") or CHAT_INPUT)
+            stored: Json = {
+                "id": str(self._snowflake()),
+                "application_id": str(self.application_id),
+                "version": "",
+                "default_member_permissions": command.get("default_member_permissions"),
+                "type": kind,
+                "name": command["name"],
+                "name_localizations": command.get("name_localizations"),
+                "description": str(command.get("description") or ""),
+                "description_localizations": command.get("description_localizations"),
+                "guild_id": str(self.guild_id),
+                "nsfw": bool(command.get("nsfw", False)),
+                "contexts": command.get("contexts"),
+                "integration_types": command.get("integration_types") or [GUILD_INSTALL],
+            }
+            if command.get("options"):
+                stored["options"] = json.loads(json.dumps(command["options"]))
+            old = previous.get((stored["name"], kind))
+            unchanged = old is not None and all(
+                old.get(k) == v for k, v in stored.items() if k not in ("id", "version")
+            )
+            if old is not None:
+                stored["id"] = old["id"]
+            stored["version"] = old["version"] if old and unchanged else str(self._snowflake())
+            commands.append(stored)
+        self.guild_commands = commands
+        return _json(commands)
+
+    def _command_errors(self, command: Any) -> Json:
+        """50035 errors for one command: names, descriptions and options as Discord checks."""
+        if not isinstance(command, dict):
+            return _field_error("DICT_TYPE_CONVERT", "Only dictionaries may be used in a DictType")
+        errors: Json = {}
+        chat_input = int(command.get("type") or CHAT_INPUT) == CHAT_INPUT
+        self._check_name_and_description(command, errors, need_description=chat_input)
+        options = command.get("options") or []
+        if len(options) > MAX_COMMAND_OPTIONS:
+            errors["options"] = _too_long(MAX_COMMAND_OPTIONS)
+            return errors
+        for index, option in enumerate(options):
+            found: Json = {}
+            self._check_name_and_description(option, found, need_description=True)
+            if found:
+                errors.setdefault("options", {})[str(index)] = found
+        return errors
+
+    def _check_name_and_description(
+        self, item: Json, errors: Json, *, need_description: bool
+    ) -> None:
+        name = item.get("name")
+        if not isinstance(name, str) or not COMMAND_NAME.fullmatch(name) or name != name.lower():
+            message = "Command name is invalid"
+            errors["name"] = _field_error("APPLICATION_COMMAND_INVALID_NAME", message)
+        description = str(item.get("description") or "")
+        if need_description and not 1 <= len(description) <= MAX_COMMAND_DESCRIPTION:
+            message = f"Must be between 1 and {MAX_COMMAND_DESCRIPTION} in length."
+            errors["description"] = _field_error("BASE_TYPE_BAD_LENGTH", message)
+
+    async def _token_route(self, request: web.Request, parts: list[str]) -> web.StreamResponse:
+        """/interactions/{id}/{token}/callback and /webhooks/{application}/{token}[/...]."""
+        method = request.method
+        if parts[0] == "interactions":
+            if len(parts) == 4 and parts[3] == "callback" and method == "POST":
+                return await self._callback(request, parts[1], parts[2])
+            return _error(404, "404: Not Found", 0)
+        record = next((r for r in self._interactions.values() if r.token == parts[2]), None)
+        if parts[1] != str(self.application_id):
+            return _error(404, "Unknown Webhook", 10015)
+        if record is None or self._expired(record, INTERACTION_TOKEN_LIFETIME):
+            return _error(401, "Invalid Webhook Token", 50027)
+        if record.response_type is None:  # the webhook exists once the interaction is answered
+            return _error(404, "Unknown Webhook", 10015)
+        if len(parts) == 3 and method == "POST":
+            return await self._followup(request, record)
+        if len(parts) == 5 and parts[3] == "messages":
+            return await self._webhook_message(request, record, parts[4])
+        return _error(405, "405: Method Not Allowed", 0)
+
+    def _expired(self, record: _Interaction, seconds: float | None) -> bool:
+        return seconds is not None and self._clock() - record.created > seconds
+
+    async def _callback(self, request: web.Request, raw_id: str, token: str) -> web.Response:
+        """POST /interactions/{id}/{token}/callback: the first answer to an interaction."""
+        record = self._interactions.get(int(raw_id)) if raw_id.isdigit() else None
+        if (
+            record is None
+            or record.token != token
+            or self._expired(record, self.interaction_deadline)
+        ):
+            return _error(404, "Unknown interaction", 10062)
+        body, uploads = await self._read_body(request, record.channel_id)
+        if record.response_type is not None:
+            return _error(400, "Interaction has already been acknowledged.", 40060)
+        kind = body.get("type")
+        data: Json = body.get("data") or {}
+        if kind not in (CHANNEL_MESSAGE_WITH_SOURCE, DEFERRED_CHANNEL_MESSAGE, MODAL):
+            choices = _field_error("BASE_TYPE_CHOICES", "Value must be one of {4, 5, 9}.")
+            return _invalid_form({"type": choices})
+        if record.channel_id not in self._channels:
+            return _error(404, "Unknown Channel", 10003)
+        if kind == CHANNEL_MESSAGE_WITH_SOURCE:
+            if errors := self._content_errors(data):
+                return _invalid_form({"data": errors})
+            if _is_empty(data, uploads):
+                return _error(400, "Cannot send an empty message", 50006)
+        self.interaction_responses[str(record.id)].append(body)
+        record.response_type = int(kind)
+        resource: Json = {"type": kind}
+        answer: Json = {"id": str(record.id), "type": APPLICATION_COMMAND}
+        if kind != MODAL:
+            loading = kind == DEFERRED_CHANNEL_MESSAGE
+            message = await self._interaction_post(record, data, uploads, loading=loading)
+            record.original_id = int(message["id"])
+            answer.update(
+                response_message_id=message["id"],
+                response_message_loading=loading,
+                response_message_ephemeral=bool(message["flags"] & EPHEMERAL),
+            )
+            if not loading:  # Discord gives the message for type 4 (and 7) only
+                resource["message"] = message
+        if request.query.get("with_response", "").lower() not in ("1", "true"):
+            return web.Response(status=204)
+        return _json({"interaction": answer, "resource": resource})
+
+    async def _followup(self, request: web.Request, record: _Interaction) -> web.Response:
+        """POST /webhooks/{application}/{token}: a followup message. The first one after a
+        deferral fills the loading original instead, which keeps the deferral's ephemerality."""
+        if record.response_type == MODAL:
+            return _error(404, "Unknown Webhook", 10015)
+        if record.channel_id not in self._channels:
+            return _error(404, "Unknown Channel", 10003)
+        body, uploads = await self._read_body(request, record.channel_id)
+        if errors := self._content_errors(body):
+            return _invalid_form(errors)
+        if _is_empty(body, uploads):
+            return _error(400, "Cannot send an empty message", 50006)
+        original = (
+            self._interaction_message(record, record.original_id)
+            if record.original_id is not None
+            else None
+        )
+        if original is not None and original["flags"] & LOADING:
+            message, files = self._edited(record, int(original["id"]), body, uploads, fill=True)
+            await self._store_edit(record, message, files, body)
+        else:
+            message = await self._interaction_post(record, body, uploads, followup=True)
+        entry: Json = {"type": "followup", "message_id": message["id"], "data": body}
+        self.interaction_responses[str(record.id)].append(entry)
+        if request.query.get("wait", "").lower() not in ("1", "true"):
+            return web.Response(status=204)
+        return _json(message)
+
+    async def _webhook_message(
+        self, request: web.Request, record: _Interaction, raw_id: str
+    ) -> web.Response:
+        """GET, PATCH and DELETE /webhooks/{application}/{token}/messages/{id | @original}."""
+        message_id = record.original_id if raw_id == "@original" else None
+        if raw_id.isdigit() and int(raw_id) in record.message_ids:
+            message_id = int(raw_id)
+        current = None if message_id is None else self._interaction_message(record, message_id)
+        if message_id is None or current is None:
+            return _error(404, "Unknown Message", 10008)
+        if request.method == "GET":
+            return _json(current)
+        if request.method == "DELETE":
+            await self._delete_interaction_message(record, message_id)
+            return web.Response(status=204)
+        if request.method != "PATCH":
+            return _error(405, "405: Method Not Allowed", 0)
+        body, uploads = await self._read_body(request, record.channel_id)
+        if errors := self._content_errors(body):
+            return _invalid_form(errors)
+        edited, files = self._edited(record, message_id, body, uploads)
+        if _is_empty(edited, files):
+            return _error(400, "Cannot send an empty message", 50006)
+        await self._store_edit(record, edited, files, body)
+        entry: Json = {"type": "edit", "message_id": edited["id"], "data": body}
+        self.interaction_responses[str(record.id)].append(entry)
+        return _json(edited)
+
+    def _interaction_message(self, record: _Interaction, message_id: int) -> Json | None:
+        """The current payload of one of an interaction's messages, None once deleted."""
+        if message_id in record.ephemeral_messages:
+            return record.ephemeral_messages[message_id]
+        found = self._find_message(record.channel_id, str(message_id))
+        return None if found is None else found.payload
+
+    def _interaction_fields(self, record: _Interaction, flags: int, *, followup: bool) -> Json:
+        """What a message answering an interaction carries beyond a plain bot message."""
+        metadata: Json = {
+            "id": str(record.id),
+            "type": APPLICATION_COMMAND,
+            "user": record.user,
+            "authorizing_integration_owners": {str(GUILD_INSTALL): str(self.guild_id)},
+        }
+        if followup and record.original_id is not None:
+            metadata["original_response_message_id"] = str(record.original_id)
+        return {
+            "type": CHAT_INPUT_COMMAND_MESSAGE,
+            "flags": flags,
+            "webhook_id": str(self.application_id),
+            "application_id": str(self.application_id),
+            "interaction_metadata": metadata,
+            "interaction": {  # deprecated by Discord, still sent
+                "id": str(record.id),
+                "type": APPLICATION_COMMAND,
+                "name": record.command,
+                "user": record.user,
+                "member": self._member(record.user, partial=True),
+            },
+        }
+
+    async def _interaction_post(
+        self,
+        record: _Interaction,
+        body: Json,
+        uploads: list[Attachment],
+        *,
+        loading: bool = False,
+        followup: bool = False,
+    ) -> Json:
+        """A new message answering an interaction: stored and dispatched like any bot post,
+        or, with flag 64, ephemeral: kept on the interaction only (bots never see those)."""
+        requested = int(body.get("flags") or 0)
+        flags = requested & (SUPPRESS_EMBEDS | SUPPRESS_NOTIFICATIONS | EPHEMERAL)
+        flags |= LOADING if loading else 0
+        fields = self._interaction_fields(record, flags, followup=followup)
+        content = "" if loading else str(body.get("content") or "")
+        if flags & EPHEMERAL:
+            payload = self._message_payload(
+                record.channel_id, self.bot_user, content, uploads, request=body
+            )
+            payload.update(fields)
+            record.ephemeral_messages[int(payload["id"])] = payload
+        else:
+            message = await self._create_message(
+                record.channel_id, self.bot_user, content, uploads, request=body, extra=fields
+            )
+            payload = message.payload
+        record.message_ids.append(int(payload["id"]))
+        return payload
+
+    def _edited(
+        self,
+        record: _Interaction,
+        message_id: int,
+        body: Json,
+        uploads: list[Attachment],
+        *,
+        fill: bool = False,
+    ) -> tuple[Json, tuple[Attachment, ...]]:
+        """One of an interaction's messages as ``body`` would leave it, and its files. With
+        ``fill`` a followup's body replaces the loading original of a deferral."""
+        old = self._interaction_message(record, message_id)
+        if old is None:
+            raise KeyError(f"no message {message_id} of interaction {record.id}")
+        posted = self._find_message(record.channel_id, str(message_id))
+        new: Json = {**old}
+        if fill or "content" in body:
+            new["content"] = str(body.get("content") or "")
+        if fill or "embeds" in body:
+            new["embeds"] = [{**e, "type": e.get("type", "rich")} for e in body.get("embeds") or []]
+        kept: list[Json] = list(old["attachments"])
+        files = list(posted.attachments) if posted is not None else []
+        if fill or "attachments" in body:
+            keep = {str(a.get("id")) for a in body.get("attachments") or []}
+            kept = [a for a in kept if a["id"] in keep]
+            files = [a for a in files if str(a.id) in keep]
+        new["attachments"] = kept + [
+            self._attachment_payload(record.channel_id, a) for a in uploads
+        ]
+        settable = SUPPRESS_EMBEDS | (SUPPRESS_NOTIFICATIONS if fill else 0)
+        flags = int(old["flags"]) & ~LOADING
+        if fill or "flags" in body:
+            flags = (flags & ~settable) | (int(body.get("flags") or 0) & settable)
+        new["flags"] = flags
+        request = body if fill or "allowed_mentions" in body or posted is None else posted.request
+        mentions, mention_roles, everyone = self._mentions(new["content"], request, None)
+        new.update(mentions=mentions, mention_roles=mention_roles, mention_everyone=everyone)
+        if fill:
+            new["tts"] = bool(body.get("tts", False))
+        else:
+            new["edited_timestamp"] = _iso(self._clock())
+        return new, (*files, *uploads)
+
+    async def _store_edit(
+        self, record: _Interaction, new: Json, files: tuple[Attachment, ...], body: Json
+    ) -> None:
+        """Keep an edited interaction message; MESSAGE_UPDATE follows unless it is ephemeral."""
+        message_id = int(new["id"])
+        if message_id in record.ephemeral_messages:
+            record.ephemeral_messages[message_id] = new
+            return
+        stored = self._messages[record.channel_id]
+        index = next(i for i, m in enumerate(stored) if m.id == message_id)
+        stored[index] = dataclasses.replace(
+            stored[index], content=new["content"], attachments=files, payload=new, request=body
+        )
+        member = self._member(self.bot_user, partial=True)
+        event = {**new, "guild_id": str(self.guild_id), "member": member}
+        await self._dispatch("MESSAGE_UPDATE", event)
+
+    async def _delete_interaction_message(self, record: _Interaction, message_id: int) -> None:
+        if record.ephemeral_messages.pop(message_id, None) is not None:
+            return
+        stored = self._messages.get(record.channel_id, [])
+        self._messages[record.channel_id] = [m for m in stored if m.id != message_id]
+        event = {
+            "id": str(message_id),
+            "channel_id": str(record.channel_id),
+            "guild_id": str(self.guild_id),
+        }
+        await self._dispatch("MESSAGE_DELETE", event)
 
     async def _cdn(self, request: web.Request) -> web.StreamResponse:
         info = request.match_info

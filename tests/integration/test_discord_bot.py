@@ -163,6 +163,19 @@ async def test_the_pacing_report_comes_with_its_chart_attached(bot: Bot) -> None
     assert chart.filename.endswith(".png") and chart.data.startswith(b"\x89PNG\r\n\x1a\n")
 
 
+async def test_the_slash_command_is_the_same_grammar_and_acl(bot: Bot) -> None:
+    await eventually(lambda: bot.fake.guild_commands)
+    before = len(bot.posted())
+    asked = await bot.fake.post_interaction(bot.channel, "ann", "fleet", {"command": "whoami"})
+    await eventually(lambda: len(bot.posted()) == before + 2)  # the ask, then the answer
+    ask, answer = bot.posted()[before:]
+    assert ask.content == "`whoami`" and "operator" in answer.content
+    assert bot.fake.interaction_responses[asked][0]["type"] == 4
+    ignored = await bot.fake.post_interaction(bot.channel, "mallory", "fleet", {"command": "ps"})
+    assert len(await bot.ask("ann", "!whoami")) == 1  # handled in order: mallory's is done
+    assert bot.fake.interaction_responses[ignored] == []
+
+
 async def test_a_stranger_is_ignored(bot: Bot) -> None:
     before = len(bot.posted())
     await bot.say("mallory", "!ps")

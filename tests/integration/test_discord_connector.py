@@ -169,6 +169,53 @@ async def test_a_new_session_reads_back_what_the_gap_missed(
     assert fake.requests.count(history) == reads + 1
 
 
+async def test_a_slash_command_runs_like_typed_text(
+    fake: FakeDiscord, connector: tuple[DiscordConnector, Book]
+) -> None:
+    made, _ = connector
+    (registered,) = fake.guild_commands
+    assert registered["name"] == "fleet"
+    assert [(o["name"], o["type"], o["required"]) for o in registered["options"]] == [
+        ("command", 3, True)
+    ]
+    thread = ThreadId(await made.open_thread(room(fake), "demo", "agent demo started"))
+    interaction = await fake.post_interaction(int(thread), "ann", "fleet", {"command": "logs demo"})
+    got = await next_message(made)
+    assert (got.text, got.addressed, got.thread_id) == ("logs demo", True, thread)
+    assert got.event_id == f"interaction-{interaction}"
+    (ack,) = fake.interaction_responses[interaction]
+    assert (ack["type"], ack["data"]["content"]) == (4, "`logs demo`")
+    assert not ack["data"].get("flags")  # in the thread for everyone: the record of the ask
+
+
+async def test_a_strangers_slash_command_gets_nothing(fake: FakeDiscord) -> None:
+    made = DiscordConnector(
+        config(fake),
+        threads=Book(),
+        environ={TOKEN_ENV: fake.token},
+        is_operator=lambda user, groups: False,
+    )
+    await made.start()
+    try:
+        interaction = await fake.post_interaction(
+            fake.control_channel_id, "mallory", "fleet", {"command": "ps"}
+        )
+        await asyncio.sleep(0.3)
+        assert fake.interaction_responses[interaction] == []
+        assert fake.messages(fake.control_channel_id) == []
+    finally:
+        await made.stop()
+
+
+async def test_no_slash_command_when_turned_off(fake: FakeDiscord) -> None:
+    made = DiscordConnector(
+        config(fake, slash_command=None), threads=Book(), environ={TOKEN_ENV: fake.token}
+    )
+    await made.start()
+    await made.stop()
+    assert fake.guild_commands == []
+
+
 # --- outbound ---------------------------------------------------------------------------
 
 
