@@ -1,5 +1,5 @@
-"""What connectors share on the way in: the queue behind ``inbound()``, and the rule for a
-connector's own command prefix."""
+"""What connectors share on the way in: the queue behind ``inbound()``, the rule for a
+connector's own command prefix, and stopping a receive loop."""
 
 from __future__ import annotations
 
@@ -19,6 +19,22 @@ def check_prefix(value: str | None) -> str | None:
     ):
         raise ValueError(f'a command prefix is 1-{MAX_PREFIX} characters with no spaces, e.g. "!"')
     return value
+
+
+async def cancel_and_wait(task: asyncio.Task[None] | None) -> None:
+    """Cancel ``task`` and wait until it has ended, whatever it raised; a cancellation of
+    the caller itself still propagates."""
+    if task is None:
+        return
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise  # the caller is being cancelled too
+    except Exception:  # the task's own failure was reported where it happened
+        pass
 
 
 class Inbox:

@@ -36,7 +36,7 @@ from connectors.discord.config import API_BASE_ENV, GATEWAY_URL_ENV, DiscordConf
 from connectors.discord.errors import explain_close, intents_refused, invite_url
 from connectors.discord.outbound import Outbound, ThreadBook
 from connectors.errors import ConnectorAuthError, ConnectorError, ConnectorSetupError
-from connectors.inbox import Inbox
+from connectors.inbox import Inbox, cancel_and_wait
 
 with warnings.catch_warnings():  # discord.py imports the stdlib audioop, deprecated in 3.11+
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -340,16 +340,7 @@ class DiscordConnector:
             self._catching_up.cancel()
         await client.close()
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
-                    raise
-            except Exception:  # already explained by _until_ready or logged by _connect
-                pass
+        await cancel_and_wait(task)  # its failure was explained by _until_ready or _connect
 
     # --- inbound ---------------------------------------------------------------------
 

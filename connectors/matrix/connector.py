@@ -25,7 +25,7 @@ from connectors.base import (
     ThreadId,
 )
 from connectors.errors import ConnectorError
-from connectors.inbox import Inbox
+from connectors.inbox import Inbox, cancel_and_wait
 from connectors.matrix import session, wire
 from connectors.matrix.config import MatrixConfig
 from connectors.matrix.outbound import Outbound
@@ -141,14 +141,7 @@ class MatrixConnector:
             return
         self._state = _State.STOPPED
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
-                    raise  # stop() itself is being cancelled
+        await cancel_and_wait(task)  # _run logs the sync loop's failures
         await self._client.close()
         self._inbox.close()
 
