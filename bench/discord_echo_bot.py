@@ -20,14 +20,11 @@ It prints ``ready`` on stdout once discord.py's ``on_ready`` fired; SIGTERM stop
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import functools
 import importlib
 import inspect
 import json
 import os
-import signal
 import sys
 import time
 import warnings
@@ -35,6 +32,8 @@ from collections.abc import Iterable
 from typing import Any
 
 import yarl
+
+from bench.harness import run_until_sigterm
 
 with warnings.catch_warnings():  # discord.py imports the stdlib audioop, deprecated in 3.11+
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -147,15 +146,9 @@ def main() -> None:
     if args.trace:
         trace_calls(args.trace, TRACE_POINTS)
 
-    async def run() -> None:
-        task = asyncio.ensure_future(
-            serve(args.api_base, args.gateway_url, args.channel_id, args.guild_ready_timeout)
-        )
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    asyncio.run(run())
+    run_until_sigterm(
+        serve(args.api_base, args.gateway_url, args.channel_id, args.guild_ready_timeout)
+    )
 
 
 if __name__ == "__main__":

@@ -43,10 +43,7 @@ import datetime as dt
 import json
 import os
 import platform
-import shutil
-import signal
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -55,7 +52,14 @@ from typing import Any, TypeVar
 
 from bench.discord_echo_bot import trace_calls
 from bench.fleet_scale import kill_agents
-from bench.matrix_roundtrip import percentile, summary
+from bench.harness import (
+    execute,
+    latency_table,
+    percentile,
+    resource_lines,
+    round_trip_parser,
+    summary,
+)
 from bench.processes import BenchError, Child, cpu_seconds, rss_mib
 from tests.fakes.discord_server import FakeDiscord
 from tests.integration.console_bot import FLEETWARDEN, clean_env
@@ -216,16 +220,8 @@ def report(result: Result) -> str:
         f"{result.rounds} rounds per bot, interleaved, after {result.warmup} warm-up rounds "
         f"each ({result.pause_ms:g} ms pause per round)",
         "",
-        f"{'ms':<14}{'p50':>8}{'p95':>8}{'p99':>8}{'mean':>8}{'min':>8}{'max':>8}",
     ]
-    for bot, label in (("fleetwarden", "fleetwarden"), ("echo", "echo floor")):
-        s = lat[bot]
-        lines.append(
-            f"{label:<14}"
-            + "".join(f"{s[k]:>8.1f}" for k in ("p50", "p95", "p99", "mean", "min", "max"))
-        )
-    lines.append(f"{'ratio':<14}" + "".join(f"{ratio[k]:>8.2f}" for k in ("p50", "p95", "p99")))
-    lines.append(f"{'':<14}mean ratio {ratio['mean']:.2f}")
+    lines += latency_table(lat, ratio)
     lines += ["", "median split (ms):"]
     lines.append(
         f"{'':<14}{'post':>8}{'bot':>8}"
@@ -250,13 +246,13 @@ def report(result: Result) -> str:
                 f"{label[len('fleetwarden ') :]:<34}{parts:>6}{chars:>7}{first['p50']:>11.1f}"
                 + "".join(f"{last[k]:>10.1f}" for k in ("p50", "p95", "max"))
             )
-    cpu = result.cpu_ms_per_round
     lines += [
         "",
-        "CPU per round (ms; a bot per round of its own, the fakes + driver per round): "
-        + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items()),
-        "RSS at the end (MiB): "
-        + ", ".join(f"{k} {'?' if v is None else f'{v:.1f}'}" for k, v in result.rss_mib.items()),
+        *resource_lines(
+            result.cpu_ms_per_round,
+            result.rss_mib,
+            "a bot per round of its own, the fakes + driver per round",
+        ),
     ]
     if result.trace_p50:
         traced = result.trace_p50
@@ -670,14 +666,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == [TRACED]:
         traced_fleetwarden(argv[1], argv[2:])
         return 0
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.discord_roundtrip", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument("--rounds", type=int, default=200, help="measured rounds per bot")
-    parser.add_argument("--warmup", type=int, default=10, help="uncounted rounds per bot first")
-    parser.add_argument("--json", type=Path, help="also write the results (and samples) here")
-    parser.add_argument("--pause-ms", type=float, default=100.0, help="quiet before each round")
-    parser.add_argument("--round-timeout", type=float, default=30.0, help="max wait for a reply")
+    parser = round_trip_parser("python -m bench.discord_roundtrip", __doc__.splitlines()[0])
     parser.add_argument(
         "--help-rounds", type=int, default=20, help="Fleetwarden `!help` rounds after (0: none)"
     )
@@ -696,12 +685,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--guild-ready-timeout", type=float, default=0.2, help="both clients' guild_ready_timeout"
     )
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
-    parser.add_argument(
-        "--fleetwarden-src",
-        type=Path,
-        help="run Fleetwarden's packages from this checkout (e.g. a scratch copy) instead",
-    )
     parser.add_argument(
         "--profile", type=Path, help="run Fleetwarden under cProfile, writing its stats here"
     )
@@ -710,44 +693,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="run Fleetwarden with timing wrappers and report where its `!ps` time goes",
     )
-    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    parser.add_argument("--progress", action="store_true", help="print progress on stderr")
     args = parser.parse_args(argv)
     if args.trace and args.profile is not None:
         parser.error("--trace and --profile do not go together")
     if args.rounds < 1 or min(args.warmup, args.help_rounds, args.logs_rounds) < 0:
         parser.error("--rounds must be at least 1; --warmup, --*-rounds not negative")
 
-    root = Path(tempfile.mkdtemp(prefix="fw-bench-"))
-
-    async def guarded() -> Result:
-        task = asyncio.current_task()
-        assert task is not None
-        loop = asyncio.get_running_loop()
-        # SIGINT too: a job started in the background by a non-interactive shell ignores it.
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, task.cancel)
-        return await run(args, root)
-
-    keep = args.keep
-    try:
-        result = asyncio.run(guarded())
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("interrupted; every process was stopped", file=sys.stderr)
-        return 130
-    except BenchError as exc:
-        keep = True  # the bot's log is the evidence
-        print(f"benchmark failed: {exc}\n(files kept in {root})", file=sys.stderr)
-        return 1
-    finally:
-        if not keep:
-            shutil.rmtree(root, ignore_errors=True)
-    print(report(result))
-    if args.json is not None:
-        args.json.write_text(json.dumps(asdict(result), indent=2) + "\n")
-    if args.keep:
-        print(f"files kept in {root}", file=sys.stderr)
-    return 0
+    return execute(
+        lambda root: run(args, root),
+        report,
+        keep=args.keep,
+        json_path=args.json,
+        prefix="fw-bench-",
+    )
 
 
 if __name__ == "__main__":

@@ -15,10 +15,7 @@ It prints ``ready`` on stdout once it listens; SIGTERM stops it.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import os
-import signal
 import sys
 
 from nio import (
@@ -30,6 +27,8 @@ from nio import (
     RoomSendResponse,
     SyncResponse,
 )
+
+from bench.harness import run_until_sigterm
 
 TOKEN_ENV = "FW_ECHO_TOKEN"
 SYNC_FILTER = {"room": {"timeline": {"limit": 100}}}  # as connectors/matrix/sync.py
@@ -81,15 +80,7 @@ def main() -> None:
     parser.add_argument("timeout", type=float, help="sync long-poll timeout in seconds")
     args = parser.parse_args()
 
-    async def run() -> None:
-        task = asyncio.ensure_future(
-            serve(args.homeserver, args.user_id, args.device_id, args.room, args.timeout)
-        )
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    asyncio.run(run())
+    run_until_sigterm(serve(args.homeserver, args.user_id, args.device_id, args.room, args.timeout))
 
 
 if __name__ == "__main__":

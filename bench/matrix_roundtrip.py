@@ -25,18 +25,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import json
 import os
 import platform
-import shutil
-import signal
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.harness import (
+    execute,
+    latency_table,
+    percentile,
+    resource_lines,
+    round_trip_parser,
+    summary,
+)
 from bench.probe import Operator, Sample
 from bench.processes import BenchError, Child, cpu_seconds, rss_mib
 from tests.integration.console_bot import FLEETWARDEN, clean_env
@@ -50,28 +54,6 @@ START_TIMEOUT = 60.0
 
 
 # -- statistics ---------------------------------------------------------------------------
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The ``q``-th percentile (0–100), linear between closest ranks."""
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    rank = (len(ordered) - 1) * q / 100
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
-def summary(values: Sequence[float]) -> dict[str, float]:
-    return {
-        "p50": percentile(values, 50),
-        "p95": percentile(values, 95),
-        "p99": percentile(values, 99),
-        "mean": sum(values) / len(values),
-        "min": min(values),
-        "max": max(values),
-    }
 
 
 @dataclass
@@ -111,16 +93,8 @@ def report(result: Result) -> str:
         f"rounds per bot, interleaved, after {result.warmup} warm-up rounds each "
         f"(sync timeout {result.sync_timeout_s:g} s, {result.pause_ms:g} ms pause per round)",
         "",
-        f"{'ms':<14}{'p50':>8}{'p95':>8}{'p99':>8}{'mean':>8}{'min':>8}{'max':>8}",
     ]
-    for bot, label in (("fleetwarden", "fleetwarden"), ("echo", "echo floor")):
-        s = lat[bot]
-        lines.append(
-            f"{label:<14}"
-            + "".join(f"{s[k]:>8.1f}" for k in ("p50", "p95", "p99", "mean", "min", "max"))
-        )
-    lines.append(f"{'ratio':<14}" + "".join(f"{ratio[k]:>8.2f}" for k in ("p50", "p95", "p99")))
-    lines.append(f"{'':<14}(goal: ratio <= 1.2)  mean ratio {ratio['mean']:.2f}")
+    lines += latency_table(lat, ratio, "(goal: ratio <= 1.2)")
     lines += ["", "median split (ms; Synapse timestamps, 1 ms resolution):"]
     lines.append(
         f"{'':<14}{'send call':>10}{'send':>8}{'bot':>8}{'delivery':>10}"
@@ -132,13 +106,11 @@ def report(result: Result) -> str:
             f"{bot:<14}{b['send_call_ms']:>10.1f}{b['send_ms']:>8.1f}{b['bot_ms']:>8.1f}"
             f"{b['delivery_ms']:>10.1f}"
         )
-    cpu = result.cpu_ms_per_round
     lines += [
         "",
-        "CPU per round (ms; a bot per round of its own, Synapse per round): "
-        + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items()),
-        "RSS at the end (MiB): "
-        + ", ".join(f"{k} {'?' if v is None else f'{v:.1f}'}" for k, v in result.rss_mib.items()),
+        *resource_lines(
+            result.cpu_ms_per_round, result.rss_mib, "a bot per round of its own, Synapse per round"
+        ),
     ]
     return "\n".join(lines)
 
@@ -305,57 +277,19 @@ async def run(args: argparse.Namespace, root: Path) -> Result:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.matrix_roundtrip", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument("--rounds", type=int, default=200, help="measured rounds per bot")
-    parser.add_argument("--warmup", type=int, default=10, help="uncounted rounds per bot first")
-    parser.add_argument("--json", type=Path, help="also write the results (and samples) here")
+    parser = round_trip_parser("python -m bench.matrix_roundtrip", __doc__.splitlines()[0])
     parser.add_argument("--sync-timeout", type=float, default=30.0, help="both bots' long-poll, s")
-    parser.add_argument("--pause-ms", type=float, default=100.0, help="quiet before each round")
-    parser.add_argument("--round-timeout", type=float, default=30.0, help="max wait for a reply")
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
-    parser.add_argument(
-        "--fleetwarden-src",
-        type=Path,
-        help="run Fleetwarden's packages from this checkout (e.g. a scratch copy) instead",
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    parser.add_argument("--progress", action="store_true", help="print progress on stderr")
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.warmup < 0:
         parser.error("--rounds must be at least 1 and --warmup not negative")
 
-    root = Path(tempfile.mkdtemp(prefix="fw-bench-"))
-
-    async def guarded() -> Result:
-        task = asyncio.current_task()
-        assert task is not None
-        loop = asyncio.get_running_loop()
-        # SIGINT too: a job started in the background by a non-interactive shell ignores it.
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, task.cancel)
-        return await run(args, root)
-
-    keep = args.keep
-    try:
-        result = asyncio.run(guarded())
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("interrupted; every process was stopped", file=sys.stderr)
-        return 130
-    except BenchError as exc:
-        keep = True  # the bot's log and Synapse's are the evidence
-        print(f"benchmark failed: {exc}\n(files kept in {root})", file=sys.stderr)
-        return 1
-    finally:
-        if not keep:
-            shutil.rmtree(root, ignore_errors=True)
-    print(report(result))
-    if args.json is not None:
-        args.json.write_text(json.dumps(asdict(result), indent=2) + "\n")
-    if args.keep:
-        print(f"files kept in {root}", file=sys.stderr)
-    return 0
+    return execute(
+        lambda root: run(args, root),
+        report,
+        keep=args.keep,
+        json_path=args.json,
+        prefix="fw-bench-",
+    )
 
 
 if __name__ == "__main__":

@@ -39,21 +39,19 @@ import datetime as dt
 import json
 import os
 import platform
-import shutil
-import signal
 import socket
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
+from bench.harness import execute, summary
 from bench.metering_fake import TEXT
 from bench.processes import BenchError, Child, cpu_seconds
 from tests.fakes.sse import pieces
@@ -79,26 +77,6 @@ REQUEST_TIMEOUT = 60.0
 
 
 # -- statistics ---------------------------------------------------------------------------
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The ``q``-th percentile (0–100), linear between closest ranks."""
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    rank = (len(ordered) - 1) * q / 100
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
-def summary(values: Sequence[float]) -> dict[str, float]:
-    return {
-        "p50": percentile(values, 50),
-        "p99": percentile(values, 99),
-        "mean": sum(values) / len(values),
-        "max": max(values),
-    }
 
 
 @dataclass(frozen=True)
@@ -636,36 +614,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.fleetwarden_src is not None:
         args.fleetwarden_src = args.fleetwarden_src.resolve()
-    root = Path(tempfile.mkdtemp(prefix="fw-bench-metering-"))
-
-    async def guarded() -> Result:
-        task = asyncio.current_task()
-        assert task is not None
-        loop = asyncio.get_running_loop()
-        # SIGINT too: a job started in the background by a non-interactive shell ignores it.
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, task.cancel)
-        return await run(args, root)
-
-    keep = args.keep
-    try:
-        result = asyncio.run(guarded())
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("interrupted; every process was stopped", file=sys.stderr)
-        return 130
-    except BenchError as exc:
-        keep = True  # the children's logs are the evidence
-        print(f"benchmark failed: {exc}\n(files kept in {root})", file=sys.stderr)
-        return 1
-    finally:
-        if not keep:
-            shutil.rmtree(root, ignore_errors=True)
-    print(report(result, args.concurrency))
-    if args.json is not None:
-        args.json.write_text(json.dumps(asdict(result), indent=2) + "\n")
-    if args.keep:
-        print(f"files kept in {root}", file=sys.stderr)
-    return 0
+    return execute(
+        lambda root: run(args, root),
+        lambda result: report(result, args.concurrency),
+        keep=args.keep,
+        json_path=args.json,
+        prefix="fw-bench-metering-",
+    )
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
-import enum
 import itertools
 import json
 import mimetypes
@@ -35,13 +34,14 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
-__all__ = ["Attachment", "FakeDiscord", "PostedMessage", "State"]
+from tests.fakes.loopback import LoopbackServer
+
+__all__ = ["Attachment", "FakeDiscord", "PostedMessage"]
 
 Json = dict[str, Any]
 
@@ -79,12 +79,6 @@ INTERACTION_TOKEN_LIFETIME = 15 * 60.0  # seconds a token answers followups and 
 MAX_COMMAND_OPTIONS, MAX_COMMAND_DESCRIPTION = 25, 100
 # Discord's pattern is ^[-_'\p{L}\p{N}\p{sc=Deva}\p{sc=Thai}]{1,32}$; \w stands in for it.
 COMMAND_NAME = re.compile(r"[-_'\w]{1,32}")
-
-
-class State(enum.Enum):
-    NEW = "new"
-    RUNNING = "running"
-    STOPPED = "stopped"
 
 
 @dataclass(frozen=True)
@@ -208,7 +202,7 @@ def _iso(moment: float) -> str:
     return datetime.fromtimestamp(moment, UTC).isoformat(timespec="microseconds")
 
 
-class FakeDiscord:
+class FakeDiscord(LoopbackServer):
     """An aiohttp server on 127.0.0.1 (random port) playing Discord for one bot."""
 
     def __init__(
@@ -219,6 +213,7 @@ class FakeDiscord:
         heartbeat_interval_ms: int = 41_250,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__()
         self.token = token
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.deny_message_content_intent = False
@@ -232,9 +227,6 @@ class FakeDiscord:
         self.requests: list[tuple[str, str]] = []
         self._clock = clock
         self._counter = itertools.count(1)
-        self._state = State.NEW
-        self._runner: web.AppRunner | None = None
-        self._port: int | None = None
         self._session: _Session | None = None
         self._sockets: set[web.WebSocketResponse] = set()
         self._pending_429: dict[tuple[str, str], list[tuple[float, bool]]] = {}
@@ -281,16 +273,6 @@ class FakeDiscord:
     # --- lifecycle ---------------------------------------------------------------
 
     @property
-    def state(self) -> State:
-        return self._state
-
-    @property
-    def base_url(self) -> str:
-        if self._port is None:
-            raise RuntimeError("FakeDiscord is not started")
-        return f"http://127.0.0.1:{self._port}"
-
-    @property
     def api_base(self) -> str:
         """The value for ``discord.http.Route.BASE``."""
         return f"{self.base_url}/api/v{API_VERSION}"
@@ -305,42 +287,19 @@ class FakeDiscord:
         """Sent in READY; discord.py resumes there, so a resume is visible in gateway_paths."""
         return self.gateway_url + "resume/"
 
-    async def start(self) -> None:
-        if self._state is not State.NEW:
-            raise RuntimeError(f"FakeDiscord cannot start from state {self._state.value}")
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+    def routes(self, app: web.Application) -> None:
         api = f"/api/v{API_VERSION}"
         app.router.add_get("/", self._gateway)
         app.router.add_get("/resume/", self._gateway)
         app.router.add_get("/attachments/{channel}/{id}/{filename}", self._cdn)
         app.router.add_route("*", api + "/{tail:.*}", self._rest)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self._port = self._runner.addresses[0][1]
-        self._state = State.RUNNING
 
-    async def stop(self) -> None:
+    async def before_stop(self) -> None:
         for task in self._outbox:
             task.cancel()
         self._outbox.clear()
-        if self._state is State.RUNNING and self._runner is not None:
-            for ws in list(self._sockets):
-                await ws.close(code=aiohttp.WSCloseCode.GOING_AWAY)
-            await self._runner.cleanup()
-        self._state = State.STOPPED
-
-    async def __aenter__(self) -> FakeDiscord:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
+        for ws in list(self._sockets):
+            await ws.close(code=aiohttp.WSCloseCode.GOING_AWAY)
 
     # --- test API ----------------------------------------------------------------
 

@@ -11,19 +11,18 @@ metering ledger against. Payload shapes live in :mod:`tests.fakes.sse`.
 from __future__ import annotations
 
 import asyncio
-import enum
 import json
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 from aiohttp import web
 from multidict import CIMultiDictProxy
 
 from tests.fakes import sse
+from tests.fakes.loopback import LoopbackServer
 from tests.fakes.sse import Api, Event, Json, Reply, ToolCall, Usage
 
 __all__ = ["Api", "EmittedUsage", "FakeProvider", "RecordedRequest", "ToolCall", "Turn", "Usage"]
@@ -100,12 +99,6 @@ class EmittedUsage:
     request_id: str
 
 
-class State(enum.Enum):
-    NEW = "new"
-    RUNNING = "running"
-    STOPPED = "stopped"
-
-
 def route(method: str, path: str) -> Api | None:
     """Which API a request targets, matching on the path's suffix (any prefix works)."""
     if method != "POST":
@@ -134,7 +127,7 @@ def _parse(raw: bytes) -> Any:
         return None
 
 
-class FakeProvider:
+class FakeProvider(LoopbackServer):
     """An aiohttp server on 127.0.0.1 (random port) answering a script of turns."""
 
     def __init__(
@@ -145,6 +138,7 @@ class FakeProvider:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
+        super().__init__()
         self.script: deque[Turn] = deque(turns)
         self.default = default or Turn()
         self.models = models
@@ -152,50 +146,11 @@ class FakeProvider:
         self.emitted: list[EmittedUsage] = []
         self._clock = clock
         self._sleep = sleep
-        self._state = State.NEW
-        self._runner: web.AppRunner | None = None
-        self._port: int | None = None
 
     # --- lifecycle ---------------------------------------------------------------
 
-    @property
-    def state(self) -> State:
-        return self._state
-
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:PORT`` (no ``/v1``; append a prefix or ``/v1`` as a client needs)."""
-        if self._port is None:
-            raise RuntimeError("FakeProvider is not started")
-        return f"http://127.0.0.1:{self._port}"
-
-    async def start(self) -> None:
-        if self._state is not State.NEW:
-            raise RuntimeError(f"FakeProvider cannot start from state {self._state.value}")
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+    def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self._port = self._runner.addresses[0][1]
-        self._state = State.RUNNING
-
-    async def stop(self) -> None:
-        if self._state is State.RUNNING and self._runner is not None:
-            await self._runner.cleanup()
-        self._state = State.STOPPED
-
-    async def __aenter__(self) -> FakeProvider:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     # --- script ------------------------------------------------------------------
 

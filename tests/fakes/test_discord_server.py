@@ -13,7 +13,8 @@ import aiohttp
 import pytest
 import yarl
 
-from tests.fakes.discord_server import FakeDiscord, State
+from tests.fakes.discord_server import FakeDiscord
+from tests.fakes.loopback import State
 
 # discord.py imports the stdlib audioop, deprecated since 3.11; with filterwarnings=error
 # the bare import would fail collection.

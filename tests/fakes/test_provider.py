@@ -12,7 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.fakes import sse
-from tests.fakes.provider import FakeProvider, State, ToolCall, Turn, Usage
+from tests.fakes.loopback import State
+from tests.fakes.provider import FakeProvider, ToolCall, Turn, Usage
 
 SseEvent = tuple[str | None, Any]
 IDENTITY_PROBE = {"Accept-Encoding": "gzip, br, zstd"}
