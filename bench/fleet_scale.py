@@ -17,7 +17,7 @@ Two measurements, both against the real code, in a temporary directory:
    also taking N/5 heartbeats per second while ``ps`` is timed, as it would in service.
 2. In process. The bot is ended with EOF (agents keep running, as designed); a real
    :class:`fleet.supervisor.Fleet` on the same ledger reattaches them, and one watchdog
-   sweep — ``watchdog_snapshot()`` + ``scheduler.watchdog.sweep`` + ``apply_watchdog``,
+   sweep — ``watchdog_snapshot()`` + ``fleet.watchdog.sweep`` + ``apply_watchdog``,
    i.e. :func:`scheduler.jobs.watchdog_tick` — is timed ``--rounds`` times (after one
    warm-up sweep, which may mark waiting agents idle). For the findings, the same
    process also times the parts: the ledger queries ``ps`` and the sweep make per agent.
@@ -540,12 +540,12 @@ async def in_process(state_dir: Path, agents: int, rounds: int) -> dict[str, Any
     from fleet.runs import AgentPaths, mtime
     from fleet.runtimes import default_registry
     from fleet.supervisor import Fleet, FleetSettings
+    from fleet.watchdog import sweep
     from scheduler.jobs import register_context, unregister_context, watchdog_tick
-    from scheduler.watchdog import sweep
 
     clock = SystemClock()
     ledger = await Ledger.open(state_dir / "ledger.db", clock)
-    backends = _backends(state_dir)  # as bot.app.default_backends builds them
+    backends = _backends(state_dir)  # as bot.wiring.default_backends builds them
     fleet = Fleet(
         ledger=ledger,
         runtimes=default_registry(),

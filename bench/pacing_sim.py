@@ -16,7 +16,7 @@ top-model units. The budget is ``global``, a 7-day rolling window starting on a 
 midnight, with the ladders in :data:`LADDER` and the default tolerance (10 %).
 
 **One step** is one minute, the pacing tick's interval, on an injected clock: the real law
-(:func:`scheduler.pacing.assess`, the burn rate over the last 5 minutes) and
+(:func:`fleet.budgets.pacing.assess`, the burn rate over the last 5 minutes) and
 :meth:`PacingPolicy.update` (the tick), then one :meth:`PacingPolicy.decide` per agent
 for its demand of the minute plus what it has been held back:
 
@@ -48,11 +48,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
+from fleet.budgets.model import Budget, Scope, Source, Transition, WindowKind, WindowSpec
+from fleet.budgets.pacing import assess, burn_rate
+from fleet.budgets.policy import PacingPolicy
 from fleet.metering.policy import ALLOW, Hold, Refuse, RequestInfo, Rewrite, Verdict
 from fleet.names import AgentName
-from scheduler.budget_model import Budget, Scope, Source, Transition, WindowKind, WindowSpec
-from scheduler.pacing import assess, burn_rate
-from scheduler.pacing_policy import PacingPolicy
 
 Strategy = Literal["paced", "fcfs"]
 

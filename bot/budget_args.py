@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from bot.errors import CommandError
 from bot.grammar import show
-from scheduler.budget_model import Scope, parse_duration
+from fleet.budgets.model import Scope, parse_duration
 
 _TOKENS = re.compile(r"(\d+(?:\.\d+)?)([kmg]?)")
 _MULTIPLIERS = {"": 1, "k": 1_000, "m": 1_000_000, "g": 1_000_000_000}

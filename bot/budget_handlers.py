@@ -1,8 +1,8 @@
 """The ``budget`` commands: list the budgets, set one, allow a burst.
 
-They talk to a :class:`~scheduler.budget_model.BudgetBook` (``None``: no budgets are
+They talk to a :class:`~fleet.budgets.model.BudgetBook` (``None``: no budgets are
 configured, and the commands say so). Arguments are read by :mod:`bot.budget_args`, answers
-shaped by :mod:`bot.render_budgets`; a :class:`~scheduler.budget_model.BudgetError` from the
+shaped by :mod:`bot.render_budgets`; a :class:`~fleet.budgets.model.BudgetError` from the
 book becomes a :class:`~bot.errors.CommandError`, so the router shows it and audits the
 command as an error. Nothing is applied unless every argument is good.
 """
@@ -10,12 +10,12 @@ command as an error. Nothing is applied unless every argument is good.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from bot import render_budgets
 from bot.budget_args import parse_limit, parse_moment, parse_scope
 from bot.errors import CommandError
-from scheduler.budget_model import (
+from bot.request import Request
+from fleet.budgets.model import (
     Budget,
     BudgetBook,
     BudgetError,
@@ -23,9 +23,6 @@ from scheduler.budget_model import (
     Confidence,
     parse_window,
 )
-
-if TYPE_CHECKING:
-    from bot.handlers import Request
 
 _OFF = "no budgets configured: pacing is not running here, so nothing was changed"
 

@@ -26,9 +26,9 @@ from yaml.nodes import MappingNode, Node, ScalarNode
 
 from bot.config_problems import ConfigError, ConfigProblem, Locator, compose, describe, translate
 from bot.config_schema import Config, ConfigFile, ConnectorsSection, absolute_path
+from fleet.budgets.schema import Loc, section_problems
 from fleet.roster import COMMAND_RUNTIME, AgentEntry
 from fleet.schema import SchemaContext, expand_path
-from scheduler.budget_schema import Loc, section_problems
 
 CONFIG_ENV_VAR = "FLEETWARDEN_CONFIG"
 """The environment variable naming the config file when ``--config`` is not given."""

@@ -21,6 +21,15 @@ from pydantic_core import PydanticCustomError
 from connectors.console_config import ConsoleConfig, Role
 from connectors.discord.config import DiscordConfig, snowflake
 from connectors.matrix.config import MatrixConfig
+from fleet.budgets.model import Budget, Groups
+from fleet.budgets.schema import (
+    DEFAULT_TIMEZONE,
+    BudgetEntry,
+    GroupsSection,
+    TimezoneName,
+    budgets_of,
+    groups_of,
+)
 from fleet.metering.config import MeteringSettings, PriceTable, ProviderRoute
 from fleet.metering.schema import (
     MeteringSection,
@@ -32,16 +41,7 @@ from fleet.metering.schema import (
 from fleet.restart_settings import RestartField, RestartSettings
 from fleet.roster import AgentEntry
 from fleet.schema import ConfigPath, check_known, schema_context
-from scheduler.budget_model import Budget, Groups, PacingSettings
-from scheduler.budget_schema import (
-    DEFAULT_TIMEZONE,
-    BudgetEntry,
-    GroupsSection,
-    PacingSection,
-    TimezoneName,
-    budgets_of,
-    groups_of,
-)
+from scheduler.config import PacingSection, PacingSettings
 
 LogLevel = Literal["debug", "info", "warning", "error"]
 

@@ -7,57 +7,21 @@ the router turns them into one-line replies and audit outcomes.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from bot import render
-from bot.acl import Role
 from bot.budget_handlers import BudgetHandlers
 from bot.commands import help_text
 from bot.errors import CommandError
-from bot.grammar import Command, CommandSpec
-from connectors.base import InboundMessage
+from bot.grammar import CommandSpec
+from bot.report import NO_BUDGETS, compose, render_text
+from bot.request import Deferrer, Follower, Handler, Reply, Request, RosterReloader
+from fleet.budgets.model import BudgetBook
 from fleet.clock import Clock
-from fleet.supervisor import Fleet, RosterDiff
+from fleet.supervisor import Fleet
 from fleet.windows import DEFAULT_WINDOW
-from scheduler.budget_model import BudgetBook
-from scheduler.report import NO_BUDGETS, render_text
-from scheduler.report_job import compose
-
-
-@dataclass(frozen=True, slots=True)
-class Request:
-    """A parsed, authorised command and who sent it."""
-
-    message: InboundMessage
-    role: Role
-    command: Command
-
-    def arg(self, name: str) -> str:
-        return self.command.args[name]
-
-    @property
-    def who(self) -> str:
-        return f"{self.message.sender} on {self.message.connector}"
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """A handler's answer. With ``topic``, it goes into that topic's thread (opened with
-    this reply as its root where the room has none yet). ``images`` (PNG files) are posted
-    after the text, in the same place."""
-
-    markdown: str
-    topic: str | None = None
-    images: tuple[Path, ...] = ()
-
-
-Handler = Callable[[Request], Awaitable[str | Reply]]
-Deferrer = Callable[[InboundMessage, datetime], Awaitable[None]]  # (command, when to retry)
-RosterReloader = Callable[[], Awaitable[RosterDiff]]
-Follower = Callable[[InboundMessage, str, str], None]  # (message, agent, first screen)
 
 
 class Handlers:

@@ -1,7 +1,8 @@
 """Pure renderers for the ``budget`` commands: budgets and bursts in, markdown out.
 
 Times are shown in the configured timezone: ``HH:MM`` on today's date, with the date
-otherwise. (The longer pacing table of ``pace`` and the report is :mod:`scheduler.report`.)
+otherwise. (The longer pacing table of ``pace`` and the report is :mod:`bot.report`; the words both
+use for amounts, shares and pace are at the end of this module.)
 """
 
 from __future__ import annotations
@@ -9,22 +10,17 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import datetime, tzinfo
+from typing import Final
 
 from bot.render import compact, duration, money, table
-from connectors.base import Tone
-from scheduler.budget_model import Budget, BudgetStatus, Burst, Step, Transition, WindowKind
-
-_LADDER = (Step.NONE, Step.DOWNGRADE, Step.QUEUE, Step.REFUSE)
-
-
-def transition_tone(transition: Transition) -> Tone:
-    """A step up the ladder warns (an error at the hard limit); a step down is good news."""
-    if transition.after is Step.REFUSE:
-        return "error"
-    if _LADDER.index(transition.after) > _LADDER.index(transition.before):
-        return "warning"
-    return "ok"
-
+from fleet.budgets.model import (
+    Budget,
+    BudgetStatus,
+    Burst,
+    PaceStatus,
+    Step,
+    WindowKind,
+)
 
 NO_BUDGETS = (
     "No budgets configured. An admin sets one with `budget set SCOPE LIMIT --window W`, "
@@ -112,7 +108,7 @@ def _row(status: BudgetStatus, now: datetime, tz: tzinfo) -> list[str]:
         scope,
         window,
         f"{_amount(status.used, status.unit)} / {_amount(status.limit, status.unit)}"
-        + _share(status.used, status.limit),
+        + share(status.used, status.limit),
         f"{status.pace_ratio:.2f}×" if math.isfinite(status.pace_ratio) else _DASH,
         state,
         _step(status, now, tz),
@@ -124,12 +120,6 @@ def _amount(value: float, unit: str) -> str:
     if not math.isfinite(value):
         return _DASH
     return money(value) if unit == "usd" else compact(round(value))
-
-
-def _share(value: float, limit: float) -> str:
-    if limit <= 0 or not math.isfinite(value):
-        return ""
-    return f" ({value / limit:.0%})"
 
 
 def _step(status: BudgetStatus, now: datetime, tz: tzinfo) -> str:
@@ -151,3 +141,40 @@ def _active_bursts(statuses: Sequence[BudgetStatus], now: datetime) -> list[Burs
         if burst is not None and burst.until > now:
             found.setdefault((str(burst.scope), burst.until, burst.granted_by), burst)
     return list(found.values())
+
+
+# --- Words shared by the budget table, the pacing report and its chart ---------------------
+
+DASH: Final = "—"
+_STATUS_WORDS: Final = {
+    PaceStatus.UNDER: "under pace",
+    PaceStatus.ON: "on pace",
+    PaceStatus.OVER: "over pace",
+    PaceStatus.EXHAUSTED: "exhausted",
+}
+
+
+def status_words(status: BudgetStatus) -> str:
+    """``under pace``, ``on pace``, ``over pace`` or ``exhausted``."""
+    return _STATUS_WORDS.get(status.status, str(status.status))
+
+
+def amount(value: float, unit: str) -> str:
+    """A budget amount as the report shows it: whole tokens with separators, or dollars."""
+    if not math.isfinite(value):
+        return DASH
+    if unit == "usd":
+        return f"${value:,.2f}"
+    return f"{round(value):,}"
+
+
+def ratio(value: float) -> str:
+    """A pace ratio such as ``1.23×``; a dash when it is undefined."""
+    return f"{value:.2f}×" if math.isfinite(value) else DASH
+
+
+def share(value: float, limit: float) -> str:
+    """`` (42%)``: ``value`` as a share of ``limit``; empty when that means nothing."""
+    if limit <= 0 or not math.isfinite(value):
+        return ""
+    return f" ({value / limit:.0%})"

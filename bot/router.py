@@ -26,7 +26,7 @@ from typing import Final
 from bot.acl import Acl, Role
 from bot.errors import CommandError, PermissionDenied
 from bot.grammar import Command, Grammar
-from bot.handlers import Handler, Reply, Request
+from bot.request import Handler, Reply, Request
 from connectors.base import Connector, InboundMessage, OutboundMessage, RoomId, ThreadId, UserId
 from connectors.errors import ThreadsUnsupported
 from fleet.errors import FleetError

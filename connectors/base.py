@@ -11,14 +11,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Literal, NewType, Protocol
+from typing import NewType, Protocol
+
+from fleet.notices import Tone as Tone  # notices are the fleet's; connectors show them
 
 RoomId = NewType("RoomId", str)
 ThreadId = NewType("ThreadId", str)
 UserId = NewType("UserId", str)
 EventId = NewType("EventId", str)
-Tone = Literal["info", "ok", "warning", "error"]
-"""How a notice should feel: media that can show it do (a Discord embed's colour)."""
 
 
 @dataclass(frozen=True, slots=True)

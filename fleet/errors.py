@@ -3,13 +3,17 @@
     FleetwardenError                 root of everything Fleetwarden raises
     ├── ConfigError                  (bot.config_problems) a bad configuration file
     ├── ConnectorError               (connectors.errors) a chat service failed
+    ├── SchedulerError               (scheduler.errors) the scheduler could not do it;
+    │                                CronError, a crontab line that cannot be used, is one
     ├── LedgerError                  the ledger could not be opened or migrated
     └── FleetError                   the fleet could not do what was asked
         ├── InvalidAgentName         a name outside [a-z][a-z0-9-]{0,31}
         ├── UnknownAgent             no agent of that name
         ├── UnknownRuntime           no runtime of that name
         ├── AgentNotRunning          the agent has no live process
-        └── LaunchFailed             the backend could not start the process
+        ├── LaunchFailed             the backend could not start the process
+        └── BudgetError              (fleet.budgets.model) a budget or burst that cannot
+                                     be applied
 
 Messages are written for the operator: they say what was wrong and how to fix it.
 Operator-facing command errors (shown in chat) live in ``bot.errors``.

@@ -150,8 +150,9 @@ class AgentEntry(BaseModel):
     backend: str | None = Field(
         default=None,
         description=(
-            "Where the process runs: `subprocess` (a child process; the only backend so "
-            "far). Default: `defaults.backend`."
+            "Where the process runs: `subprocess` (a child process in its own process "
+            "group) or `tmux` (a session on Fleetwarden's private tmux server, in a real "
+            "terminal). Default: `defaults.backend`."
         ),
     )
     env: Mapping[EnvKey, str] = Field(

@@ -51,7 +51,7 @@ from fleet.status import (
     SpawnOutcome,
 )
 from fleet.windows import window_start
-from scheduler.watchdog import (
+from fleet.watchdog import (
     Action,
     AgentView,
     CancelRestart,
@@ -369,7 +369,7 @@ class Fleet:
                 await self._backend(run.handle.backend).send_input(run.handle, text)
         return await self._collect_reply(log_path, offset)
 
-    # -- the watchdog (scheduler.watchdog decides; this carries it out) ------------------
+    # -- the watchdog (fleet.watchdog decides; this carries it out) ------------------
 
     async def watchdog_snapshot(self) -> WatchdogSnapshot:
         """Every agent as the watchdog's :class:`AgentView`, with ``now``."""
@@ -407,7 +407,7 @@ class Fleet:
         return WatchdogSnapshot(tuple(views), self._clock.now(), defaults)
 
     async def apply_watchdog(self, actions: Sequence[Action]) -> None:
-        """Carry out the watchdog's decisions (see :mod:`scheduler.watchdog`)."""
+        """Carry out the watchdog's decisions (see :mod:`fleet.watchdog`)."""
         for action in actions:
             try:
                 await self._apply(action)

@@ -24,14 +24,21 @@ from typing import Any
 
 from apscheduler.triggers.cron import CronTrigger  # type: ignore[import-untyped]
 
+from scheduler.errors import CronError
+
+__all__ = [
+    "CronError",
+    "cron_trigger",
+    "crontab_weekdays",
+    "latest_fire",
+    "missed_run",
+    "next_fire",
+]
+
 _DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # crontab numbering, 0 = Sunday
 _NUMERIC_PART = re.compile(r"(?P<range>\*|\d+(?:-\d+)?)(?:/(?P<step>\d+))?")
 _TICK = timedelta(microseconds=1)
 _FIELDS = "minute hour day-of-month month day-of-week"
-
-
-class CronError(ValueError):
-    """A crontab expression that cannot be used; the message is written for an operator."""
 
 
 def cron_trigger(expr: str, timezone: tzinfo) -> Any:

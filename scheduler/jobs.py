@@ -1,34 +1,24 @@
-"""Scheduled jobs: APScheduler 3.x inside the running event loop, and the jobs it runs.
+"""APScheduler 3.x inside the running event loop, with the rules every job here follows.
 
-:class:`FleetScheduler` is a thin shell over ``AsyncIOScheduler``. Jobs are ``async def``
-functions named by import path (``"scheduler.jobs:watchdog_tick"``) with keyword
-arguments of plain data; every job is coalesced (runs that piled up while the loop was
-busy become one), runs one instance at a time, and has an explicit misfire grace time.
-:meth:`FleetScheduler.add_interval` runs a job every so many seconds,
-:meth:`~FleetScheduler.add_cron` at the times a five-field crontab expression names (read as
-crontab(5) does, see :mod:`scheduler.cron`). :meth:`FleetScheduler.run_now` runs a job at
-once, through APScheduler so those rules still hold, and returns what it returned — for
-tests and for operators asking on demand.
+:class:`FleetScheduler` is a thin shell over ``AsyncIOScheduler``. A job is an ``async def``
+named by import path (``"scheduler.watchdog_job:watchdog_tick"``) whose first argument is
+the scheduler's *context* — one object, given to :meth:`FleetScheduler.start`, holding
+every live collaborator the jobs act on (the app's is :class:`scheduler.context.JobContext`)
+— followed by keyword arguments of plain data (strings, numbers, booleans, null), so a job
+can be logged, compared and replaced on a reload. Every job is coalesced (runs that piled
+up while the loop was busy become one), runs one instance at a time, and has an explicit
+misfire grace time. :meth:`FleetScheduler.add_interval` runs a job every so many seconds,
+:meth:`~FleetScheduler.add_cron` at the times a five-field crontab expression names (read
+as crontab(5) does, see :mod:`scheduler.cron`), :meth:`~FleetScheduler.add_date` once.
+:meth:`FleetScheduler.run_now` runs a job at once, through APScheduler so those rules still
+hold, and returns what it returned — for tests and for operators asking on demand.
 :meth:`FleetScheduler.shutdown` does not wait for running jobs: APScheduler cancels them,
 and the scheduler cancels its own waiters.
 
-Why a context registry. A job is plain data — an import path and keyword arguments that
-are strings, numbers, booleans or null — so that it can be logged, compared, replaced on a
-reload, and kept by a persistent job store (which would pickle it). Live objects such as
-the supervisor cannot travel in it. So the app registers them by name when it starts
-(:func:`register_context`), a job receives the *name* and looks the object up
-(:func:`context`), and the app unregisters them when it stops. This is the one
-process-wide lookup in Fleetwarden, and only job functions use it; everything else is
-handed its collaborators.
+Jobs live in memory only: what must survive a restart (operator schedules) is kept in the
+ledger and registered again at start.
 
-Errors::
-
-    FleetwardenError
-    └── SchedulerError          the scheduler could not do what was asked
-        ├── UnknownJob          no job with that id
-        ├── JobAlreadyRunning   run_now while the job runs (one instance at a time)
-        ├── JobMissed           the run started too late and was skipped (misfire grace)
-        └── MissingContext      a job looked up a name nobody registered
+Errors are in :mod:`scheduler.errors`.
 """
 
 from __future__ import annotations
@@ -38,12 +28,11 @@ import contextlib
 import enum
 import importlib
 import inspect
-import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
-from typing import Any, TypeAlias
+from typing import Any, Generic, TypeAlias, TypeVar
 
 from apscheduler.events import (  # type: ignore[import-untyped]
     EVENT_JOB_ERROR,
@@ -57,98 +46,16 @@ from apscheduler.schedulers.base import STATE_STOPPED  # type: ignore[import-unt
 from apscheduler.triggers.date import DateTrigger  # type: ignore[import-untyped]
 from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import-untyped]
 
-from fleet.errors import FleetwardenError
 from scheduler.cron import cron_trigger
-from scheduler.watchdog import Action, WatchedFleet, sweep
-
-log = logging.getLogger(__name__)
+from scheduler.errors import JobAlreadyRunning, JobMissed, SchedulerError, UnknownJob
 
 JobArg: TypeAlias = str | int | float | bool | None
 """What a job's keyword arguments may be: plain data, never a live object."""
 
-WATCHDOG_JOB_ID = "watchdog"
-WATCHDOG_JOB_REF = "scheduler.jobs:watchdog_tick"
-FLEET_CONTEXT = "fleet"
-"""The name the app registers the supervisor (a :class:`WatchedFleet`) under."""
+C = TypeVar("C")
+"""The context every job of one scheduler receives first."""
 
 _WATCHED_EVENTS = EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES
-
-
-# --- Errors -------------------------------------------------------------------------------
-
-
-class SchedulerError(FleetwardenError):
-    """The scheduler could not do what was asked."""
-
-
-class UnknownJob(SchedulerError):
-    """No job with that id."""
-
-
-class JobAlreadyRunning(SchedulerError):
-    """``run_now`` asked for a job that is running: it runs one instance at a time."""
-
-
-class JobMissed(SchedulerError):
-    """The run started later than the job's misfire grace time allows, and was skipped."""
-
-
-class MissingContext(SchedulerError):
-    """A job looked up a context name that nobody registered."""
-
-
-# --- The context registry ---------------------------------------------------------------
-
-_CONTEXT: dict[str, object] = {}
-
-
-def register_context(name: str, obj: object) -> None:
-    """Make ``obj`` available to jobs as ``context(name)``. Registering another object
-    under a taken name is an error: unregister the old one first."""
-    current = _CONTEXT.get(name)
-    if current is not None and current is not obj:
-        raise SchedulerError(f"context {name!r} is already registered; unregister it first")
-    _CONTEXT[name] = obj
-
-
-def unregister_context(name: str) -> None:
-    """Forget ``name`` (no error if it was not registered)."""
-    _CONTEXT.pop(name, None)
-
-
-def context(name: str) -> object:
-    """The object registered as ``name``; raises :class:`MissingContext`."""
-    try:
-        return _CONTEXT[name]
-    except KeyError:
-        known = ", ".join(sorted(_CONTEXT)) or "none"
-        raise MissingContext(
-            f"no context {name!r} is registered (registered: {known}); the app registers "
-            "them when it starts, before the scheduler"
-        ) from None
-
-
-# --- Jobs ------------------------------------------------------------------------------------
-
-
-async def watchdog_tick(fleet: str = FLEET_CONTEXT) -> list[Action]:
-    """One watchdog sweep: snapshot the fleet registered as ``fleet``, decide, apply."""
-    target = context(fleet)
-    if not isinstance(target, WatchedFleet):
-        raise SchedulerError(f"context {fleet!r} is a {type(target).__name__}, not a fleet")
-    snapshot = await target.watchdog_snapshot()
-    actions = sweep(snapshot.views, snapshot.now, snapshot.defaults)
-    if actions:
-        log.info("watchdog: %d action(s): %s", len(actions), ", ".join(map(_brief, actions)))
-        await target.apply_watchdog(actions)
-    return actions
-
-
-def _brief(action: Action) -> str:
-    return f"{type(action).__name__}({action.name})"
-
-
-# --- The scheduler ---------------------------------------------------------------------------
 
 
 class SchedulerState(enum.Enum):
@@ -172,15 +79,18 @@ class JobInfo:
     trigger: str = ""  # APScheduler's description, e.g. "cron[month='*', ..., minute='0']"
 
 
-class FleetScheduler:
+class FleetScheduler(Generic[C]):
     """APScheduler's ``AsyncIOScheduler`` on the running loop, with our job rules.
 
-    Jobs may be added before :meth:`start`; they are scheduled when it runs.
+    Jobs may be added before :meth:`start`; they are scheduled when it runs, and each run
+    receives the context given to :meth:`start`.
     """
 
     def __init__(self) -> None:
         self._scheduler: Any = AsyncIOScheduler(timezone=UTC)
         self._state = SchedulerState.NEW
+        self._context: C | None = None
+        self._jobs: dict[str, Callable[..., Awaitable[object]]] = {}  # func_ref -> function
         # run_now callers, by (job id, the run time we asked for): resolved from the
         # scheduler's events for exactly that run.
         self._waiters: dict[tuple[str, datetime], asyncio.Future[object]] = {}
@@ -189,11 +99,13 @@ class FleetScheduler:
     def state(self) -> SchedulerState:
         return self._state
 
-    def start(self) -> None:
-        """Start scheduling, on the running event loop (call it from a coroutine)."""
+    def start(self, context: C) -> None:
+        """Start scheduling, on the running event loop (call it from a coroutine); every
+        run from now on receives ``context`` as its first argument."""
         asyncio.get_running_loop()  # RuntimeError outside a loop, before any state changes
         if self._state is not SchedulerState.NEW:
             raise RuntimeError(f"FleetScheduler.start() called in state {self._state.value}")
+        self._context = context
         self._scheduler.add_listener(self._on_event, _WATCHED_EVENTS)
         self._scheduler.start()
         self._state = SchedulerState.RUNNING
@@ -289,7 +201,7 @@ class FleetScheduler:
         """Add (or replace) a job with the rules every job here follows: coalesced, one
         instance at a time, an explicit misfire grace time."""
         arguments = dict(kwargs or {})
-        _check_job(func_ref, arguments)
+        self._jobs[func_ref] = _check_job(func_ref, arguments)
         if grace < 1:
             raise ValueError(f"misfire_grace_time must be at least 1 second, got {grace!r}")
         if self._state is SchedulerState.NEW:
@@ -298,7 +210,8 @@ class FleetScheduler:
             with contextlib.suppress(JobLookupError):
                 self._scheduler.remove_job(job_id)
         self._scheduler.add_job(
-            func_ref,
+            self._invoke,
+            args=(func_ref,),
             trigger=trigger,
             id=job_id,
             name=job_id,
@@ -317,6 +230,12 @@ class FleetScheduler:
         except JobLookupError:
             raise UnknownJob(f"no job {job_id!r}") from None
 
+    def jobs(self) -> list[JobInfo]:
+        """Every scheduled job, by id."""
+        return sorted(
+            (self.job(job.id) for job in self._scheduler.get_jobs()), key=lambda j: j.job_id
+        )
+
     def job(self, job_id: str) -> JobInfo:
         """How ``job_id`` is scheduled; raises :class:`UnknownJob`."""
         job = self._scheduler.get_job(job_id)
@@ -324,7 +243,7 @@ class FleetScheduler:
             raise UnknownJob(f"no job {job_id!r}")
         return JobInfo(
             job_id=job.id,
-            func_ref=job.func_ref,
+            func_ref=job.args[0],
             seconds=(
                 job.trigger.interval.total_seconds()
                 if isinstance(job.trigger, IntervalTrigger)
@@ -362,6 +281,10 @@ class FleetScheduler:
         finally:
             self._waiters.pop(key, None)
 
+    async def _invoke(self, func_ref: str, **kwargs: JobArg) -> object:
+        """One run of the job at ``func_ref``, handed the context."""
+        return await self._jobs[func_ref](self._context, **kwargs)
+
     def _on_event(self, event: Any) -> None:
         runs = getattr(event, "scheduled_run_times", None) or [event.scheduled_run_time]
         for run_time in runs:
@@ -380,14 +303,15 @@ class FleetScheduler:
                 waiter.set_exception(event.exception)
 
 
-def _check_job(func_ref: str, kwargs: Mapping[str, object]) -> None:
-    """Fail now, not at the first run: the reference must name an ``async def`` that
-    accepts ``kwargs``, and ``kwargs`` must be plain data."""
+def _check_job(func_ref: str, kwargs: Mapping[str, object]) -> Callable[..., Awaitable[object]]:
+    """Fail now, not at the first run: the reference must name an ``async def`` that takes
+    the context and then ``kwargs``, and ``kwargs`` must be plain data. Returns the
+    function."""
     module_name, _, attribute = func_ref.partition(":")
     if not module_name or not attribute:
         raise ValueError(f"job reference {func_ref!r} is not of the form 'module:function'")
     try:
-        func: object = importlib.import_module(module_name)
+        func: Any = importlib.import_module(module_name)
         for part in attribute.split("."):
             func = getattr(func, part)
     except (ImportError, AttributeError) as exc:
@@ -397,10 +321,13 @@ def _check_job(func_ref: str, kwargs: Mapping[str, object]) -> None:
     for name, value in kwargs.items():
         if value is not None and not isinstance(value, str | int | float | bool):
             raise TypeError(
-                f"job argument {name}={type(value).__name__} is not plain data; register live "
-                "objects with register_context() and pass their name"
+                f"job argument {name}={type(value).__name__} is not plain data; live objects "
+                "belong in the scheduler's context"
             )
     try:
-        inspect.signature(func).bind(**kwargs)
+        inspect.signature(func).bind(None, **kwargs)
     except TypeError as exc:
-        raise TypeError(f"job {func_ref!r} does not take these arguments: {exc}") from None
+        raise TypeError(
+            f"job {func_ref!r} does not take the context and these arguments: {exc}"
+        ) from None
+    return func  # type: ignore[no-any-return]

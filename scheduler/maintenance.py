@@ -10,11 +10,10 @@ message the bot ever saw.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
-from typing import Final, Protocol, runtime_checkable
+from datetime import timedelta
+from typing import Final
 
-from scheduler import jobs
-from scheduler.jobs import SchedulerError
+from scheduler.context import JobContext
 
 log = logging.getLogger(__name__)
 
@@ -24,20 +23,8 @@ PRUNE_EVERY: Final = 86_400.0  # seconds
 KEEP_EVENTS: Final = timedelta(days=7)
 
 
-@runtime_checkable
-class Upkeep(Protocol):
-    """What the job needs: the ledger's pruning and the injected clock's time."""
-
-    async def prune_events(self, before: datetime) -> int: ...
-
-    def now(self) -> datetime: ...
-
-
-async def prune_ledger(*, context: str) -> int:
+async def prune_ledger(ctx: JobContext) -> int:
     """Forget processed events older than :data:`KEEP_EVENTS`; how many were forgotten."""
-    upkeep = jobs.context(context)
-    if not isinstance(upkeep, Upkeep):
-        raise SchedulerError(f"context {context!r} is a {type(upkeep).__name__}, not upkeep")
-    pruned = await upkeep.prune_events(upkeep.now() - KEEP_EVENTS)
+    pruned = await ctx.upkeep.prune_events(ctx.clock.now() - KEEP_EVENTS)
     log.info("ledger upkeep: forgot %d processed event id(s)", pruned)
     return pruned

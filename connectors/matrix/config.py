@@ -7,7 +7,7 @@ import re
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from connectors.inbox import check_prefix
-from fleet.roster import EnvVarName
+from fleet.schema import EnvVarName
 
 _USER_ID = re.compile(r"@[^:\s]+:\S+")
 # Room ids of room version 12 (the default of Synapse 1.163) have no ":server" part.

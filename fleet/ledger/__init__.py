@@ -6,8 +6,8 @@ from __future__ import annotations
 from fleet.ledger.budgets import StepRecord
 from fleet.ledger.metering import UsageTotal
 from fleet.ledger.migrations import LATEST_VERSION, MIGRATIONS, Migration, migrate
+from fleet.ledger.operator_schedules import ScheduleRecord
 from fleet.ledger.rows import AgentEvent, AgentRecord, AuditEntry, AuditOutcome, RunRecord
-from fleet.ledger.schedules import ScheduleRecord
 from fleet.ledger.store import Ledger
 
 __all__ = [

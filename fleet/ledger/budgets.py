@@ -23,9 +23,9 @@ from typing import Protocol
 
 import aiosqlite
 
+from fleet.budgets.model import Budget, Burst, Confidence, Scope, Step, WindowKind, WindowSpec
 from fleet.clock import Clock
 from fleet.ledger.rows import from_epoch, to_epoch
-from scheduler.budget_model import Budget, Burst, Confidence, Scope, Step, WindowKind, WindowSpec
 
 _BUDGET_COLUMNS = (
     "scope, window_kind, window_seconds, reset_at, confidence, limit_tokens, limit_usd,"

@@ -23,8 +23,10 @@ import aiosqlite
 from fleet.clock import Clock
 from fleet.errors import LedgerError, UnknownAgent
 from fleet.ledger.budgets import BudgetsLedger
+from fleet.ledger.chat import ChatLedger
 from fleet.ledger.metering import MeteringLedger
 from fleet.ledger.migrations import migrate, schema_version
+from fleet.ledger.operator_schedules import SchedulesLedger
 from fleet.ledger.rows import (
     AgentEvent,
     AgentRecord,
@@ -35,7 +37,6 @@ from fleet.ledger.rows import (
     spec_extra_json,
     to_epoch,
 )
-from fleet.ledger.schedules import SchedulesLedger
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, RunHandle
 
 log = logging.getLogger(__name__)
@@ -49,11 +50,12 @@ _PRAGMAS = (
 )
 
 
-class Ledger(MeteringLedger, SchedulesLedger, BudgetsLedger):
-    """Agents, their state history and runs, the audit trail, heartbeats, chat threads,
-    processed chat events and connector state; metering (usage and quota signals) comes from
+class Ledger(ChatLedger, MeteringLedger, SchedulesLedger, BudgetsLedger):
+    """Agents, their state history and runs, the audit trail and heartbeats; the chat
+    bookkeeping (threads, processed events, connector state) comes from
+    :class:`~fleet.ledger.chat.ChatLedger`, metering (usage and quota signals) from
     :class:`~fleet.ledger.metering.MeteringLedger`, operator schedules from
-    :class:`~fleet.ledger.schedules.SchedulesLedger`, budgets set by command, bursts and
+    :class:`~fleet.ledger.operator_schedules.SchedulesLedger`, budgets set by command, bursts and
     pacing steps from :class:`~fleet.ledger.budgets.BudgetsLedger`. Open with :meth:`open`,
     end with :meth:`close`.
     """
@@ -335,95 +337,6 @@ class Ledger(MeteringLedger, SchedulesLedger, BudgetsLedger):
         """The latest sign of life of ``name`` from any source."""
         row = await self._one("SELECT max(at) FROM heartbeats WHERE agent = ?", (name,))
         return None if row is None or row[0] is None else from_epoch(row[0])
-
-    # -- chat threads ---------------------------------------------------------------------
-
-    async def bind_thread(
-        self, connector: str, room: str, topic: str, thread_id: str, at: datetime | None = None
-    ) -> None:
-        """Make ``thread_id`` the thread for ``topic`` in ``room``; the newest binding wins in
-        both directions."""
-        when = self._epoch(at)
-        async with self._transaction(f"bind thread {thread_id}") as conn:
-            await conn.execute(
-                "DELETE FROM threads WHERE connector = ? AND room = ? AND thread_id = ?"
-                " AND topic <> ?",
-                (connector, room, thread_id, topic),
-            )
-            await conn.execute(
-                "INSERT INTO threads (connector, room, topic, thread_id, created_at)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (connector, room, topic) DO UPDATE"
-                " SET thread_id = excluded.thread_id, created_at = excluded.created_at"
-                " WHERE thread_id <> excluded.thread_id",
-                (connector, room, topic, thread_id, when),
-            )
-
-    async def thread_for_topic(self, connector: str, room: str, topic: str) -> str | None:
-        """The thread bound to ``topic`` in ``room``, if any."""
-        row = await self._one(
-            "SELECT thread_id FROM threads WHERE connector = ? AND room = ? AND topic = ?",
-            (connector, room, topic),
-        )
-        return None if row is None else str(row[0])
-
-    async def threads_for_topic(self, connector: str, topic: str) -> list[tuple[str, str]]:
-        """Every (room, thread id) bound to ``topic`` on ``connector``, oldest first."""
-        rows = await self._all(
-            "SELECT room, thread_id FROM threads WHERE connector = ? AND topic = ? "
-            "ORDER BY created_at",
-            (connector, topic),
-        )
-        return [(str(row[0]), str(row[1])) for row in rows]
-
-    async def topic_for_thread(self, connector: str, room: str, thread_id: str) -> str | None:
-        """The topic ``thread_id`` in ``room`` is bound to, if any."""
-        row = await self._one(
-            "SELECT topic FROM threads WHERE connector = ? AND room = ? AND thread_id = ?",
-            (connector, room, thread_id),
-        )
-        return None if row is None else str(row[0])
-
-    # -- processed chat events ------------------------------------------------------------
-
-    async def claim_event(self, connector: str, event_id: str, at: datetime | None = None) -> bool:
-        """Whether this is the first time ``event_id`` is seen; redelivered events get False."""
-        when = self._epoch(at)
-        async with self._transaction("claim an event") as conn:
-            cursor = await conn.execute(
-                "INSERT OR IGNORE INTO processed_events (connector, event_id, at) VALUES (?, ?, ?)",
-                (connector, event_id, when),
-            )
-            return cursor.rowcount == 1
-
-    async def prune_events(self, before: datetime) -> int:
-        """Forget events processed before ``before``; return how many."""
-        async with self._transaction("prune processed events") as conn:
-            cursor = await conn.execute(
-                "DELETE FROM processed_events WHERE at < ?", (to_epoch(before),)
-            )
-            return cursor.rowcount
-
-    # -- connector state ------------------------------------------------------------------
-
-    async def get_connector_state(self, connector: str, key: str) -> str | None:
-        """A value a connector saved (a sync token, say), if any."""
-        row = await self._one(
-            "SELECT value FROM connector_state WHERE connector = ? AND key = ?", (connector, key)
-        )
-        return None if row is None else str(row[0])
-
-    async def set_connector_state(
-        self, connector: str, key: str, value: str, at: datetime | None = None
-    ) -> None:
-        """Save ``value`` under ``key`` for ``connector``, replacing any previous one."""
-        when = self._epoch(at)
-        async with self._transaction(f"save {connector} state") as conn:
-            await conn.execute(
-                "INSERT INTO connector_state (connector, key, value, updated_at)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT (connector, key) DO UPDATE"
-                " SET value = excluded.value, updated_at = excluded.updated_at",
-                (connector, key, value, when),
-            )
 
     # -- plumbing -------------------------------------------------------------------------
 

@@ -1,9 +1,9 @@
-"""A fake :class:`~scheduler.budget_model.BudgetBook` and a way to build statuses for it.
+"""A fake :class:`~fleet.budgets.model.BudgetBook` and a way to build statuses for it.
 
 :func:`paced` fills in a :class:`BudgetStatus` from what was used by when, following the
 pacing law of the Budgets issue (pace = used ÷ (limit × elapsed ÷ window); projection at
 the current burn rate), so report tests state inputs rather than hand-computed outputs.
-It is a stand-in for the real law in ``scheduler.pacing`` where a test only needs
+It is a stand-in for the real law in ``fleet.budgets.pacing`` where a test only needs
 plausible, internally consistent numbers.
 """
 
@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from scheduler.budget_model import (
+from fleet.budgets.model import (
     Budget,
     BudgetError,
     BudgetStatus,
@@ -30,7 +30,7 @@ from scheduler.budget_model import (
 
 @dataclass
 class StaticBook:
-    """A read-only :class:`~scheduler.budget_model.BudgetBook`: its statuses, zone and
+    """A read-only :class:`~fleet.budgets.model.BudgetBook`: its statuses, zone and
     time are whatever the test set; changing a budget raises ``BudgetError``."""
 
     items: list[BudgetStatus]

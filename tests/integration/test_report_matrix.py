@@ -5,7 +5,7 @@ are the ledger's."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import accumulate
@@ -16,13 +16,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from nio import MemoryDownloadResponse
 
+from bot.notifier import Notifier
+from bot.render_budgets import amount, ratio, share
+from bot.report import PacingReports
+from fleet.budgets.model import BudgetStatus
 from fleet.ledger.store import Ledger
 from fleet.metering.events import Outcome, Tokens, UsageEvent
-from scheduler.budget_model import BudgetStatus
-from scheduler.jobs import register_context, unregister_context
-from scheduler.report import amount, ratio, share
-from scheduler.report_job import HomeRooms, report_job
+from scheduler.report_job import report_job
 from tests.fakes.budget_book import budget, paced
+from tests.fakes.job_context import job_context
 from tests.integration.test_matrix_connector import World, make_world, running
 from tests.synapse_server import SynapseServer
 from tests.unit.test_report import rows
@@ -107,25 +109,20 @@ async def world(synapse: SynapseServer, tmp_path: Path) -> AsyncIterator[World]:
         yield made
 
 
-@pytest.fixture
-def desk_name() -> Iterator[str]:
-    """A context name registered for the test and forgotten after it."""
-    name = "report-matrix-test"
-    yield name
-    unregister_context(name)
-
-
 async def test_the_report_arrives_as_text_and_an_image_with_the_ledgers_numbers(
-    world: World, tmp_path: Path, desk_name: str
+    world: World, tmp_path: Path
 ) -> None:
     """The job posts the table and the chart to the home room; the image downloads as the
     same PNG, and each row's used, limit and pace are what the ledger's requests add up to."""
     reports = tmp_path / "state" / "reports"
     op = world.operator
     async with running(world.connector()) as run:
-        register_context(desk_name, HomeRooms(LedgerBook(world.ledger), [run.connector], reports))
+        context = job_context(
+            reports=PacingReports(LedgerBook(world.ledger), reports),
+            notices=Notifier(world.ledger, lambda: [run.connector]),
+        )
         await op.watch()
-        report = await report_job(context=desk_name)
+        report = await report_job(context)
 
         def arrived(events: list[dict[str, Any]]) -> bool:
             mine = [e for e in events if e.get("sender") == world.bot.user_id]

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from bot.commands import COMMANDS
 from bot.grammar import Grammar
-from bot.handlers import Handler, Request
+from bot.request import Handler, Request
 from connectors.base import (
     ConnectorHealth,
     EventId,

@@ -27,7 +27,7 @@ import simcord
 from bot.acl import Acl
 from bot.commands import COMMANDS
 from bot.grammar import Grammar
-from bot.handlers import Handler, Reply, Request
+from bot.request import Handler, Reply, Request
 from bot.router import Router
 from connectors.base import InboundMessage
 from connectors.discord.connector import DiscordConnector, Gateway

@@ -19,13 +19,10 @@ from bot.budget_handlers import BudgetHandlers
 from bot.commands import BUDGET, COMMANDS
 from bot.errors import CommandError
 from bot.grammar import Grammar
-from bot.handlers import Handlers, Request
+from bot.handlers import Handlers
+from bot.request import Request
 from bot.router import Router
-from fleet.clock import ManualClock
-from fleet.ledger import Ledger
-from fleet.runtimes import default_registry
-from fleet.supervisor import Fleet, FleetSettings
-from scheduler.budget_model import (
+from fleet.budgets.model import (
     Budget,
     BudgetError,
     BudgetStatus,
@@ -38,6 +35,10 @@ from scheduler.budget_model import (
     WindowKind,
     WindowSpec,
 )
+from fleet.clock import ManualClock
+from fleet.ledger import Ledger
+from fleet.runtimes import default_registry
+from fleet.supervisor import Fleet, FleetSettings
 from tests.unit.chat_fakes import OPERATOR, T0, VIEWER, FakeConnector, message
 
 BERLIN = ZoneInfo("Europe/Berlin")  # T0, 12:00 UTC, is 13:00 CET

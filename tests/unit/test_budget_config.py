@@ -1,5 +1,5 @@
-"""Tests for scheduler.budget_schema through bot.config's loader (the `timezone`, `groups`,
-`budgets` and `pacing` sections) and for the checks scheduler.budget_model shares with the
+"""Tests for fleet.budgets.schema through bot.config's loader (the `timezone`, `groups`,
+`budgets` and `pacing` sections) and for the checks fleet.budgets.model shares with the
 `budget set` command."""
 
 from __future__ import annotations
@@ -11,11 +11,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.config import Config, ConfigError, ConfigProblem, parse_config
-from scheduler.budget_model import (
+from fleet.budgets.model import (
     Budget,
     Confidence,
     Groups,
-    PacingSettings,
     Scope,
     WindowKind,
     WindowSpec,
@@ -23,6 +22,7 @@ from scheduler.budget_model import (
     ladder_problem,
     parse_window,
 )
+from scheduler.config import PacingSettings
 from tests.unit.chat_fakes import T0
 
 FILE = "fleetwarden.yaml"

@@ -1,4 +1,4 @@
-"""Tests for scheduler.budget_service: the running BudgetBook over a real ledger, driven by a
+"""Tests for fleet.budgets.service: the running BudgetBook over a real ledger, driven by a
 manual clock — statuses from metering and quota signals, the tick, set and burst, windows,
 the next reset and learned spend at launch."""
 
@@ -12,13 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from fleet.clock import ManualClock
-from fleet.ledger import Ledger
-from fleet.metering.events import Outcome, QuotaSignal, Tokens, UsageEvent
-from fleet.metering.policy import ALLOW, Hold, RequestInfo, Rewrite, Verdict
-from fleet.model import AgentSpec, DesiredState, ExitInfo, RunHandle
-from fleet.names import AgentName
-from scheduler.budget_model import (
+from fleet.budgets.model import (
     Budget,
     BudgetError,
     BudgetStatus,
@@ -32,8 +26,15 @@ from scheduler.budget_model import (
     WindowKind,
     WindowSpec,
 )
-from scheduler.budget_service import SIGNAL_FRESHNESS, BudgetService
-from scheduler.pacing_policy import PacingPolicy
+from fleet.budgets.policy import PacingPolicy
+from fleet.budgets.service import SIGNAL_FRESHNESS, BudgetService
+from fleet.clock import ManualClock
+from fleet.ledger import Ledger
+from fleet.metering.events import Outcome, QuotaSignal, Tokens, UsageEvent
+from fleet.metering.policy import ALLOW, Hold, RequestInfo, Rewrite, Verdict
+from fleet.model import AgentSpec, DesiredState, ExitInfo, RunHandle
+from fleet.names import AgentName
+from tests.fakes.job_context import RecordingBoard
 from tests.unit.chat_fakes import T0
 
 DAY = datetime(2025, 3, 1, tzinfo=UTC)  # the 24 h window (epoch-anchored) holding T0, noon
@@ -734,11 +735,7 @@ async def test_a_restart_resumes_the_ladder_without_posting_it_again(
     again = await book(ledger, clock, daily("group:team"))
     assert again.policy.place_of("group:team") == (Step.QUEUE, 0)
     assert await again.tick() == []
-    announced: list[Transition] = []
-
-    async def announce(transition: Transition) -> None:
-        announced.append(transition)
-
+    board = RecordingBoard()
     third = BudgetService(
         ledger=ledger,
         budgets={},
@@ -746,8 +743,9 @@ async def test_a_restart_resumes_the_ladder_without_posting_it_again(
         timezone=UTC_ZONE,
         clock=clock,
         policy=PacingPolicy(GROUPS),
-        announce=announce,
+        notices=board,
     )
     await third.start()
     await third.set_budget(daily("group:team", tokens=2_000_000), ADMIN)
-    assert [t.budget for t in announced] == ["group:team"]  # a change by command is posted
+    [posted] = board.posted  # a change by command is posted, to the governed agents' threads
+    assert "group:team" in posted.markdown and posted.agents

@@ -1,4 +1,4 @@
-"""Tests for scheduler.budget_windows: where each kind of budget window begins and ends."""
+"""Tests for fleet.budgets.windows: where each kind of budget window begins and ends."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scheduler.budget_model import WindowKind, WindowSpec
-from scheduler.budget_windows import EPOCH, window_bounds
+from fleet.budgets.model import WindowKind, WindowSpec
+from fleet.budgets.windows import EPOCH, window_bounds
 
 UTC_ZONE = ZoneInfo("UTC")
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -10,15 +10,18 @@ import pytest
 
 from bot.acl import Role
 from bot.commands import COMMANDS
+from bot.deferred import deferrer
 from bot.errors import CommandError
 from bot.grammar import Grammar
-from bot.handlers import Deferrer, Handlers, Reply, Request
+from bot.handlers import Handlers
+from bot.request import Deferrer, Reply, Request
 from connectors.base import InboundMessage
 from fleet.ledger import Ledger
-from scheduler import jobs
-from scheduler.deferred import run_deferred
-from scheduler.jobs import SchedulerError
+from scheduler.context import JobContext
+from scheduler.deferred import DEFERRED_JOB_REF, run_deferred
+from scheduler.jobs import FleetScheduler
 from tests.fakes.budget_book import StaticBook
+from tests.fakes.job_context import job_context
 from tests.unit.chat_fakes import OPERATOR, T0, message
 from tests.unit.test_report import BERLIN, NOW
 from tests.unit.test_report_commands import handlers as report_handlers
@@ -84,31 +87,35 @@ class Runner:
         self.runs.append({"connector": connector, "sender": sender, "text": text, "job": job})
 
 
-async def test_the_job_hands_the_command_to_the_registered_runner() -> None:
+async def test_the_job_hands_the_command_to_the_contexts_runner() -> None:
+    """The deferred job passes its plain-data arguments to the context's runner."""
     runner = Runner()
-    jobs.register_context("deferred-test", runner)
-    try:
-        await run_deferred(
-            runner="deferred-test",
-            connector="console",
-            sender="console",
-            room="r",
-            text="spawn coder-1",
-            job="deferred-1",
-        )
-        assert runner.runs == [
-            {
-                "connector": "console",
-                "sender": "console",
-                "text": "spawn coder-1",
-                "job": "deferred-1",
-            }
-        ]
-        jobs.register_context("not-a-runner", object())
-        with pytest.raises(SchedulerError, match="not a runner"):
-            await run_deferred(
-                runner="not-a-runner", connector="c", sender="s", room="r", text="t", job="j"
-            )
-    finally:
-        jobs.unregister_context("deferred-test")
-        jobs.unregister_context("not-a-runner")
+    await run_deferred(
+        job_context(deferred=runner),
+        connector="console",
+        sender="console",
+        room="r",
+        text="spawn coder-1",
+        job="deferred-1",
+    )
+    assert runner.runs == [
+        {"connector": "console", "sender": "console", "text": "spawn coder-1", "job": "deferred-1"}
+    ]
+
+
+async def test_the_deferrer_arms_a_one_off_run_with_the_command_as_plain_data() -> None:
+    """What the handler calls arms DEFERRED_JOB_REF at the time, with connector, sender, room
+    and text as plain data, under a job id of its own."""
+    scheduler: FleetScheduler[JobContext] = FleetScheduler()
+    sent = message('!spawn coder-1 --prompt "go"', sender=OPERATOR)
+    await deferrer(scheduler)(sent, QUEUED_UNTIL)
+    [job] = scheduler.jobs()
+    assert job.func_ref == DEFERRED_JOB_REF
+    assert dict(job.kwargs) == {
+        "connector": sent.connector,
+        "sender": OPERATOR,
+        "room": sent.room,
+        "text": sent.text,
+        "job": job.job_id,
+    }
+    assert job.job_id.startswith("deferred-")

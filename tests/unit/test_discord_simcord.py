@@ -17,7 +17,7 @@ import simcord
 from simcord.enums import MessageType
 
 from bot.acl import Acl, Grant, Role
-from bot.handlers import Reply, Request
+from bot.request import Reply, Request
 from connectors.discord.config import AutoArchive, DiscordConfig
 from connectors.discord.connector import DiscordConnector, Gateway
 from fleet.ledger import Ledger

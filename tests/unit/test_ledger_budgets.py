@@ -11,9 +11,7 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
-from fleet.clock import ManualClock
-from fleet.ledger import LATEST_VERSION, MIGRATIONS, Ledger, StepRecord, migrate
-from scheduler.budget_model import (
+from fleet.budgets.model import (
     Budget,
     Burst,
     Confidence,
@@ -22,6 +20,8 @@ from scheduler.budget_model import (
     WindowKind,
     WindowSpec,
 )
+from fleet.clock import ManualClock
+from fleet.ledger import LATEST_VERSION, MIGRATIONS, Ledger, StepRecord, migrate
 from tests.unit.chat_fakes import T0
 from tests.unit.test_ledger_metering import event
 

@@ -1,4 +1,4 @@
-"""Tests for scheduler.pacing: the pacing law and the learned spend per task."""
+"""Tests for fleet.budgets.pacing: the pacing law and the learned spend per task."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from scheduler.budget_model import (
+from fleet.budgets.model import (
     Budget,
     BudgetStatus,
     PaceStatus,
@@ -18,7 +18,7 @@ from scheduler.budget_model import (
     WindowKind,
     WindowSpec,
 )
-from scheduler.pacing import (
+from fleet.budgets.pacing import (
     MIN_ELAPSED_FRACTION,
     SpendEstimator,
     TaskSpend,

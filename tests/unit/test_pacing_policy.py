@@ -1,4 +1,4 @@
-"""Tests for scheduler.pacing_policy: the ladder's state machine and the proxy's verdicts."""
+"""Tests for fleet.budgets.policy: the ladder's state machine and the proxy's verdicts."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from fleet.metering.policy import ALLOW, Hold, Refuse, RequestInfo, Rewrite, Verdict
-from fleet.names import AgentName
-from scheduler.budget_model import (
+from fleet.budgets.model import (
     Budget,
     BudgetStatus,
     Burst,
@@ -19,8 +17,10 @@ from scheduler.budget_model import (
     WindowKind,
     WindowSpec,
 )
-from scheduler.pacing import assess, catch_up_time
-from scheduler.pacing_policy import MARGIN, MAX_HOLD, SETTLE, PacingPolicy
+from fleet.budgets.pacing import assess, catch_up_time
+from fleet.budgets.policy import MARGIN, MAX_HOLD, SETTLE, PacingPolicy
+from fleet.metering.policy import ALLOW, Hold, Refuse, RequestInfo, Rewrite, Verdict
+from fleet.names import AgentName
 
 START = datetime(2025, 3, 3, tzinfo=UTC)
 END = START + timedelta(days=7)

@@ -7,14 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot import render, render_budgets
+from bot import render
+from fleet.budgets.model import Step, Transition
 from fleet.ledger import UsageTotal
 from fleet.metering.events import Tokens
 from fleet.model import AgentState
 from fleet.names import AgentName
 from fleet.status import EventKind, FleetEvent
 from fleet.supervisor import AgentStatus
-from scheduler.budget_model import Step, Transition
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -373,4 +373,4 @@ def test_a_step_up_the_ladder_warns_and_down_reassures(
     before: Step, after: Step, tone: str
 ) -> None:
     transition = Transition("global", ("demo",), before, after, "moved")
-    assert render_budgets.transition_tone(transition) == tone
+    assert transition.tone == tone

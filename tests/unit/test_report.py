@@ -1,4 +1,4 @@
-"""Tests for scheduler.report: the pacing table's numbers and wording, and the PNG chart."""
+"""Tests for bot.report: the pacing table's numbers and wording, and the PNG chart."""
 
 from __future__ import annotations
 
@@ -13,12 +13,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from PIL import Image
 
-from connectors.matrix.render import png_size
-from scheduler.budget_model import BudgetStatus, Burst, Scope, Source, Step
-from scheduler.report import (
+from bot.report import (
     NO_BUDGETS,
-    PANEL_HEIGHT_PX,
-    PANEL_WIDTH_PX,
     active_windows,
     chart_path,
     prune_charts,
@@ -26,6 +22,9 @@ from scheduler.report import (
     render_text,
     write_chart,
 )
+from bot.report_chart import PANEL_HEIGHT_PX, PANEL_WIDTH_PX
+from connectors.matrix.render import png_size
+from fleet.budgets.model import BudgetStatus, Burst, Scope, Source, Step
 from tests.fakes.budget_book import budget, paced
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -224,7 +223,7 @@ def test_drawing_never_touches_pyplot() -> None:
     code = (
         "import sys, tempfile, pathlib, zoneinfo\n"
         "from tests.unit.test_report import coder\n"
-        "from scheduler.report import render_chart\n"
+        "from bot.report import render_chart\n"
         "render_chart([coder()], pathlib.Path(tempfile.mkdtemp()) / 'c.png', "
         "zoneinfo.ZoneInfo('UTC'))\n"
         "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot was imported'\n"
@@ -235,7 +234,7 @@ def test_drawing_never_touches_pyplot() -> None:
 def test_importing_the_report_does_not_import_matplotlib() -> None:
     """matplotlib loads only when a chart is drawn, not when the bot imports the report."""
     code = (
-        "import sys, bot.handlers, scheduler.report_job\n"
+        "import sys, bot.handlers, bot.report, scheduler.report_job\n"
         "assert 'matplotlib' not in sys.modules, 'matplotlib was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

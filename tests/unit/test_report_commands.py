@@ -9,14 +9,15 @@ import pytest
 from bot.acl import Acl, Grant, Role
 from bot.commands import COMMANDS, PACE, REPORT
 from bot.grammar import Grammar
-from bot.handlers import Deferrer, Handlers, Reply, Request
+from bot.handlers import Handlers
+from bot.report import NO_BUDGETS, render_text
+from bot.request import Deferrer, Reply, Request
 from bot.router import Router
 from connectors.base import EventId, OutboundMessage, RoomId, ThreadId
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.runtimes import default_registry
 from fleet.supervisor import Fleet, FleetSettings
-from scheduler.report import NO_BUDGETS, render_text
 from tests.fakes.budget_book import StaticBook
 from tests.unit.chat_fakes import OPERATOR, T0, VIEWER, Calls, FakeConnector, message
 from tests.unit.test_report import BERLIN, NOW, PNG_SIGNATURE, backend, coder

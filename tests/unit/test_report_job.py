@@ -1,31 +1,26 @@
-"""Tests for scheduler.report_job: composing the report, the job, and posting to home rooms."""
+"""Tests for the pacing report: composing it (bot.report), the job (scheduler.report_job),
+and its posting to every home room through the real notifier."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from connectors.base import OutboundMessage, RoomId, SendResult
+from bot.notifier import Notifier
+from bot.report import PacingReports, compose, render_text
+from connectors.base import Connector, OutboundMessage, RoomId, SendResult
 from connectors.errors import ConnectorError
-from scheduler.jobs import FleetScheduler, SchedulerError, register_context, unregister_context
-from scheduler.report import render_text
-from scheduler.report_job import (
-    REPORT_CONTEXT,
-    REPORT_JOB_ID,
-    REPORT_JOB_REF,
-    HomeRooms,
-    Report,
-    ReportDesk,
-    ReportNotPosted,
-    compose,
-    report_job,
-)
+from fleet.notices import Notice
+from scheduler.context import JobContext
+from scheduler.errors import ReportNotPosted
+from scheduler.jobs import FleetScheduler
+from scheduler.report_job import REPORT_JOB_ID, REPORT_JOB_REF, report_job
 from tests.fakes.budget_book import StaticBook, budget, paced
+from tests.fakes.job_context import job_context
 from tests.unit.chat_fakes import FakeConnector
 from tests.unit.test_report import BERLIN, NOW, PNG_SIGNATURE, coder
 
@@ -55,12 +50,18 @@ def book() -> StaticBook:
     return StaticBook([coder()], BERLIN, NOW)
 
 
-@pytest.fixture
-def desk_name() -> Iterator[str]:
-    """A context name registered for the test and forgotten after it."""
-    name = "report-under-test"
-    yield name
-    unregister_context(name)
+class NoThreads:
+    """A ledger with no threads bound: reports go to home rooms only anyway."""
+
+    async def threads_for_topic(self, connector: str, topic: str) -> list[tuple[str, str]]:
+        return []
+
+
+def context(book: StaticBook, reports: Path, connectors: list[Connector]) -> JobContext:
+    """The job's context: the book's report, posted by a notifier over ``connectors``."""
+    return job_context(
+        reports=PacingReports(book, reports), notices=Notifier(NoThreads(), lambda: connectors)
+    )
 
 
 async def test_compose_gives_the_text_and_a_chart_in_the_reports_dir(
@@ -79,7 +80,7 @@ async def test_compose_without_a_reports_dir_or_active_windows_is_text_only(
 ) -> None:
     """No directory, no budgets, or no active window: the report is the text alone."""
     assert (await compose(book, None)).images == ()
-    assert await compose(StaticBook([], BERLIN, NOW), tmp_path) == Report(
+    assert await compose(StaticBook([], BERLIN, NOW), tmp_path) == Notice(
         render_text([], NOW, BERLIN)
     )
     over = paced(budget("global", timedelta(hours=1), 10), NOW - timedelta(hours=2), NOW, 5)
@@ -88,17 +89,14 @@ async def test_compose_without_a_reports_dir_or_active_windows_is_text_only(
 
 
 async def test_the_job_posts_text_and_chart_to_every_home_room(
-    book: StaticBook, tmp_path: Path, desk_name: str
+    book: StaticBook, tmp_path: Path
 ) -> None:
     """Each connector with a home room gets the text with the chart; others are skipped."""
     matrix = HomeConnector("matrix", "!ops:example.org")
     console = HomeConnector("console", "console")
     silent = HomeConnector("discord", None)
-    desk = HomeRooms(book, [matrix, console, silent], tmp_path / "reports")
-    assert isinstance(desk, ReportDesk)
-    register_context(desk_name, desk)
 
-    report = await report_job(context=desk_name)
+    report = await report_job(context(book, tmp_path / "reports", [matrix, console, silent]))
 
     (chart,) = report.images
     for connector, room in ((matrix, "!ops:example.org"), (console, "console")):
@@ -109,43 +107,29 @@ async def test_the_job_posts_text_and_chart_to_every_home_room(
 
 
 async def test_one_connector_failing_does_not_stop_the_others(
-    book: StaticBook, tmp_path: Path, desk_name: str
+    book: StaticBook, tmp_path: Path
 ) -> None:
     """A connector that cannot post is named in ReportNotPosted after the others posted."""
     broken = HomeConnector("matrix", "!ops:example.org", broken=True)
     console = HomeConnector("console", "console")
-    register_context(desk_name, HomeRooms(book, lambda: [broken, console], tmp_path))
     with pytest.raises(ReportNotPosted, match="matrix: matrix is down"):
-        await report_job(context=desk_name)
+        await report_job(context(book, tmp_path, [broken, console]))
     assert len(console.sent) == 1
 
 
-async def test_the_job_needs_a_report_desk(desk_name: str) -> None:
-    """A context that is not a report desk is an error naming what it is."""
-    register_context(desk_name, object())
-    with pytest.raises(SchedulerError, match="is a object, not a report desk"):
-        await report_job(context=desk_name)
-
-
 async def test_the_job_runs_under_the_scheduler_by_reference(
-    book: StaticBook, tmp_path: Path, desk_name: str
+    book: StaticBook, tmp_path: Path
 ) -> None:
-    """REPORT_JOB_REF resolves and takes the context name as plain data; run_now returns
-    the report it posted."""
+    """REPORT_JOB_REF resolves and takes no arguments but the context; run_now returns the
+    report it posted."""
     console = HomeConnector("console", "console")
-    register_context(desk_name, HomeRooms(book, [console], tmp_path))
-    scheduler = FleetScheduler()
-    scheduler.add_interval(REPORT_JOB_ID, REPORT_JOB_REF, 86_400, {"context": desk_name})
-    scheduler.start()
+    scheduler: FleetScheduler[JobContext] = FleetScheduler()
+    scheduler.add_interval(REPORT_JOB_ID, REPORT_JOB_REF, 86_400)
+    scheduler.start(context(book, tmp_path, [console]))
     try:
         report = await asyncio.wait_for(scheduler.run_now(REPORT_JOB_ID), DEADLINE)
     finally:
         await scheduler.shutdown()
-    assert isinstance(report, Report)
+    assert isinstance(report, Notice)
     assert console.sent[0].images == report.images
     assert book.asked == 1
-
-
-def test_the_default_context_name() -> None:
-    """The app registers its desk as 'report'; the job looks there by default."""
-    assert REPORT_CONTEXT == "report"

@@ -10,7 +10,7 @@ from bot.acl import Acl, Grant, Role
 from bot.commands import COMMANDS
 from bot.errors import CommandError, NotFound
 from bot.grammar import Grammar
-from bot.handlers import Request
+from bot.request import Request
 from bot.router import Router
 from fleet.errors import AgentNotRunning
 from fleet.ledger import Ledger

@@ -7,7 +7,7 @@ import pytest
 from bot.acl import Acl, Grant, Role
 from bot.commands import COMMANDS
 from bot.grammar import Grammar
-from bot.handlers import Reply, Request
+from bot.request import Reply, Request
 from bot.router import Router
 from connectors.base import EventId, OutboundMessage, RoomId, SendResult, ThreadId
 from fleet.ledger import Ledger

@@ -1,25 +1,27 @@
-"""Tests for FleetScheduler.add_cron and scheduler.schedules: cron jobs by import path, the
-made-up first run, the job that finds its runner by name, and each run's identity."""
+"""Tests for FleetScheduler.add_cron and scheduler.schedule_job: cron jobs by import path, the
+made-up first run, the job that hands its schedule to the context's runner, and each run's
+identity."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from scheduler.cron import CronError
-from scheduler.jobs import FleetScheduler, SchedulerError, register_context, unregister_context
-from scheduler.schedules import (
+from scheduler.context import JobContext
+from scheduler.errors import CronError, SchedulerError
+from scheduler.jobs import FleetScheduler
+from scheduler.schedule_job import (
     MISFIRE_GRACE,
     SCHEDULE_JOB_REF,
     due_time,
     event_id,
     job_id,
     register,
-    run_schedule,
 )
+from tests.fakes.job_context import job_context
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -38,37 +40,34 @@ class Runner:
 
 
 @pytest.fixture
-def runner() -> Iterator[Runner]:
-    made = Runner()
-    register_context("runner", made)
-    yield made
-    unregister_context("runner")
+def runner() -> Runner:
+    return Runner()
 
 
 @pytest.fixture
-async def scheduler() -> AsyncIterator[FleetScheduler]:
-    made = FleetScheduler()
-    made.start()
+async def scheduler(runner: Runner) -> AsyncIterator[FleetScheduler[JobContext]]:
+    made: FleetScheduler[JobContext] = FleetScheduler()
+    made.start(job_context(scheduler=made, schedules=runner))
     yield made
     await made.shutdown()
 
 
 async def test_a_registered_schedule_is_a_cron_job_that_runs_its_runner(
-    scheduler: FleetScheduler, runner: Runner
+    scheduler: FleetScheduler[JobContext], runner: Runner
 ) -> None:
     """register() adds `schedule-<id>` calling run_schedule by import path with plain data;
-    run_now runs it through the runner registered under that name."""
-    register(scheduler, 4, "0 2 * * *", runner="runner", timezone=UTC, created_at=T0, now=T0)
+    run_now runs it through the context's runner."""
+    register(scheduler, 4, "0 2 * * *", timezone=UTC, created_at=T0, now=T0)
     job = scheduler.job(job_id(4))
     assert (job.job_id, job.func_ref) == ("schedule-4", SCHEDULE_JOB_REF)
-    assert dict(job.kwargs) == {"runner": "runner", "schedule_id": 4}
+    assert dict(job.kwargs) == {"schedule_id": 4}
     assert job.misfire_grace_time == MISFIRE_GRACE.total_seconds() == 300
     assert await scheduler.run_now("schedule-4") == "ok"
     assert runner.ran == [4]
 
 
 async def test_a_bad_expression_is_refused_before_anything_is_scheduled(
-    scheduler: FleetScheduler,
+    scheduler: FleetScheduler[JobContext],
 ) -> None:
     """add_cron raises CronError for an expression it cannot read; no job is added."""
     with pytest.raises(CronError):
@@ -76,7 +75,7 @@ async def test_a_bad_expression_is_refused_before_anything_is_scheduled(
             "bad",
             SCHEDULE_JOB_REF,
             "0 2 * *",
-            {"runner": "r", "schedule_id": 1},
+            {"schedule_id": 1},
             timezone=UTC,
             misfire_grace_time=300,
         )
@@ -89,7 +88,7 @@ async def test_a_bad_expression_is_refused_before_anything_is_scheduled(
     [(0, None), (300, datetime(2025, 3, 1, 2, 0))],  # no grace; a naive first run
 )
 async def test_add_cron_refuses_what_it_cannot_honour(
-    scheduler: FleetScheduler, grace: int, first: datetime | None
+    scheduler: FleetScheduler[JobContext], grace: int, first: datetime | None
 ) -> None:
     """A grace time under a second and a naive first run time are programming errors."""
     with pytest.raises(ValueError):
@@ -97,7 +96,7 @@ async def test_add_cron_refuses_what_it_cannot_honour(
             "x",
             SCHEDULE_JOB_REF,
             "0 2 * * *",
-            {"runner": "r", "schedule_id": 1},
+            {"schedule_id": 1},
             timezone=UTC,
             misfire_grace_time=grace,
             first_run_at=first,
@@ -105,7 +104,7 @@ async def test_add_cron_refuses_what_it_cannot_honour(
 
 
 async def test_a_missed_run_becomes_the_first_run(
-    scheduler: FleetScheduler, runner: Runner
+    scheduler: FleetScheduler[JobContext], runner: Runner
 ) -> None:
     """With a run due 2 minutes ago (within the grace time), the job runs at once, then
     follows the expression."""
@@ -116,7 +115,6 @@ async def test_a_missed_run_becomes_the_first_run(
         scheduler,
         9,
         cron,
-        runner="runner",
         timezone=UTC,
         created_at=now - timedelta(days=1),
         now=now,
@@ -125,16 +123,6 @@ async def test_a_missed_run_becomes_the_first_run(
     assert runner.ran == [9]
     next_run = scheduler.job(job_id(9)).next_run_at
     assert next_run is not None and next_run > now
-
-
-async def test_the_job_refuses_a_context_that_is_not_a_runner() -> None:
-    """run_schedule looks its runner up by name and refuses anything else."""
-    register_context("not-a-runner", object())
-    try:
-        with pytest.raises(SchedulerError, match="not a runner"):
-            await run_schedule("not-a-runner", 1)
-    finally:
-        unregister_context("not-a-runner")
 
 
 def test_a_run_is_named_by_the_time_it_was_due() -> None:

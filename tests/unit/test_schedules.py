@@ -6,7 +6,7 @@ No wall-clock waits: runs are started with FleetScheduler.run_now, or polled wit
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,21 +18,23 @@ from bot.acl import Acl, Grant, Role
 from bot.commands import COMMANDS
 from bot.errors import CommandError
 from bot.grammar import Grammar
-from bot.handlers import Request
+from bot.request import Request
 from bot.router import Router
-from bot.schedules import ScheduleCommands, ScheduledRuns
+from bot.schedule_commands import ScheduleCommands, ScheduledRuns
 from connectors.base import OutboundMessage, RoomId, SendResult
 from connectors.errors import ConnectorError
 from fleet.clock import Clock, ManualClock, SystemClock
 from fleet.ledger import Ledger, ScheduleRecord
+from scheduler.context import JobContext
 from scheduler.cron import cron_trigger, next_fire
-from scheduler.jobs import FleetScheduler, UnknownJob, register_context, unregister_context
-from scheduler.schedules import MISFIRE_GRACE, SCHEDULE_JOB_REF, job_id
+from scheduler.errors import UnknownJob
+from scheduler.jobs import FleetScheduler
+from scheduler.schedule_job import MISFIRE_GRACE, SCHEDULE_JOB_REF, job_id
+from tests.fakes.job_context import job_context
 from tests.unit.chat_fakes import OPERATOR, T0, VIEWER, Calls, FakeConnector, message
 
 ADMIN = "@root:example.org"
 ROOM = "!room:example.org"
-RUNNER = "schedules-under-test"
 DEADLINE = 5.0
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -42,7 +44,7 @@ class Rig:
     """Everything a schedule touches, wired as the app wires it."""
 
     ledger: Ledger
-    scheduler: FleetScheduler
+    scheduler: FleetScheduler[JobContext]
     router: Router
     commands: ScheduleCommands
     chat: FakeConnector
@@ -77,7 +79,7 @@ class Rig:
 
 def make_rig(
     ledger: Ledger,
-    scheduler: FleetScheduler,
+    scheduler: FleetScheduler[JobContext],
     clock: Clock,
     chat: FakeConnector,
     timezone: ZoneInfo | None = None,
@@ -91,7 +93,6 @@ def make_rig(
         grammar_for=lambda _connector: grammar,
         clock=clock,
         timezone=zone,
-        runner=RUNNER,
     )
     acl = Acl(
         [Grant(ADMIN, Role.ADMIN), Grant(OPERATOR, Role.OPERATOR), Grant(VIEWER, Role.VIEWER)]
@@ -106,22 +107,21 @@ def make_rig(
         clock=clock,
         timezone=zone,
     )
-    register_context(RUNNER, runs)
+    scheduler.start(job_context(scheduler=scheduler, schedules=runs))
     return Rig(ledger, scheduler, router, commands, chat, calls)
 
 
 @pytest.fixture
-async def scheduler() -> AsyncIterator[FleetScheduler]:
-    made = FleetScheduler()
-    made.start()
+async def scheduler() -> AsyncIterator[FleetScheduler[JobContext]]:
+    """A scheduler, started by :func:`make_rig` with the rig's runner in its context."""
+    made: FleetScheduler[JobContext] = FleetScheduler()
     yield made
     await made.shutdown()
 
 
 @pytest.fixture
-def rig(ledger: Ledger, scheduler: FleetScheduler, chat: FakeConnector) -> Iterator[Rig]:
-    yield make_rig(ledger, scheduler, ManualClock(T0), chat)
-    unregister_context(RUNNER)
+async def rig(ledger: Ledger, scheduler: FleetScheduler[JobContext], chat: FakeConnector) -> Rig:
+    return make_rig(ledger, scheduler, ManualClock(T0), chat)
 
 
 # --- schedule add -----------------------------------------------------------------------------
@@ -141,7 +141,7 @@ async def test_an_admin_adds_a_schedule_and_its_cron_job_is_registered(rig: Rig)
     assert (record.created_by, record.connector, record.room) == (ADMIN, "matrix", ROOM)
     job = rig.scheduler.job(job_id(record.id))
     assert job.func_ref == SCHEDULE_JOB_REF
-    assert dict(job.kwargs) == {"runner": RUNNER, "schedule_id": record.id}
+    assert dict(job.kwargs) == {"schedule_id": record.id}
     assert (job.coalesce, job.max_instances) == (True, 1)
     assert job.misfire_grace_time == MISFIRE_GRACE.total_seconds()
     assert job.seconds is None and job.trigger.startswith("cron[")
@@ -151,20 +151,17 @@ async def test_an_admin_adds_a_schedule_and_its_cron_job_is_registered(rig: Rig)
 
 
 async def test_the_cron_job_runs_in_the_configured_timezone(
-    ledger: Ledger, scheduler: FleetScheduler, chat: FakeConnector
+    ledger: Ledger, scheduler: FleetScheduler[JobContext], chat: FakeConnector
 ) -> None:
     """With Europe/Berlin, `0 2 * * *` is next due at 02:00 Berlin time."""
     berlin = make_rig(ledger, scheduler, ManualClock(T0), chat, BERLIN)
-    try:
-        await berlin.say('!schedule add "0 2 * * *" ps')
-        job = scheduler.job(job_id(1))
-        assert job.next_run_at is not None
-        local = job.next_run_at.astimezone(BERLIN)
-        assert (local.hour, local.minute) == (2, 0)
-        expected = next_fire(cron_trigger("0 2 * * *", BERLIN), datetime.now(UTC))
-        assert job.next_run_at == expected
-    finally:
-        unregister_context(RUNNER)
+    await berlin.say('!schedule add "0 2 * * *" ps')
+    job = scheduler.job(job_id(1))
+    assert job.next_run_at is not None
+    local = job.next_run_at.astimezone(BERLIN)
+    assert (local.hour, local.minute) == (2, 0)
+    expected = next_fire(cron_trigger("0 2 * * *", BERLIN), datetime.now(UTC))
+    assert job.next_run_at == expected
 
 
 @pytest.mark.parametrize("sender", [OPERATOR, VIEWER])
@@ -368,24 +365,21 @@ class LostRoomConnector(FakeConnector):
 
 
 async def test_a_reply_that_cannot_reach_its_room_goes_to_the_home_room(
-    ledger: Ledger, scheduler: FleetScheduler
+    ledger: Ledger, scheduler: FleetScheduler[JobContext]
 ) -> None:
     """When the schedule's room refuses the reply, it is posted in the home room instead and
     the run is still recorded."""
     lost = LostRoomConnector()
     rig = make_rig(ledger, scheduler, ManualClock(T0), lost)
-    try:
-        record = await rig.stored("ps")
-        assert await scheduler.run_now(job_id(record.id)) == "ok"
-        [sent] = lost.sent
-        assert sent.room == "!home:example.org" and "ran **ps**" in sent.markdown
-    finally:
-        unregister_context(RUNNER)
+    record = await rig.stored("ps")
+    assert await scheduler.run_now(job_id(record.id)) == "ok"
+    [sent] = lost.sent
+    assert sent.room == "!home:example.org" and "ran **ps**" in sent.markdown
 
 
 async def test_restore_registers_every_schedule_and_makes_up_a_just_missed_run(
     ledger: Ledger,
-    scheduler: FleetScheduler,
+    scheduler: FleetScheduler[JobContext],
     chat: FakeConnector,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -400,23 +394,20 @@ async def test_restore_registers_every_schedule_and_makes_up_a_just_missed_run(
 
     monkeypatch.setattr(ledger, "record_schedule_run", record_and_tell)
     rig = make_rig(ledger, scheduler, SystemClock(), chat)
-    try:
-        hour_ago = datetime.now(UTC) - timedelta(hours=1)
-        far_hour = (hour_ago.hour + 12) % 24  # never due in the last few minutes
-        for cron, command in ((f"0 {far_hour} * * *", "ps"), ("* * * * *", "usage")):
-            await ledger.add_schedule(
-                cron=cron,
-                command=command,
-                created_by=ADMIN,
-                connector="matrix",
-                room=ROOM,
-                at=hour_ago,
-            )
-        assert await rig.commands.restore() == 2
-        assert scheduler.job(job_id(1)).next_run_at is not None
-        await asyncio.wait_for(recorded.wait(), DEADLINE)
-        assert [r.command.name for r in rig.calls.requests] == ["usage"]
-        [entry] = await ledger.audit_entries()
-        assert (entry.source, entry.command) == ("schedule:2", "usage")
-    finally:
-        unregister_context(RUNNER)
+    hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    far_hour = (hour_ago.hour + 12) % 24  # never due in the last few minutes
+    for cron, command in ((f"0 {far_hour} * * *", "ps"), ("* * * * *", "usage")):
+        await ledger.add_schedule(
+            cron=cron,
+            command=command,
+            created_by=ADMIN,
+            connector="matrix",
+            room=ROOM,
+            at=hour_ago,
+        )
+    assert await rig.commands.restore() == 2
+    assert scheduler.job(job_id(1)).next_run_at is not None
+    await asyncio.wait_for(recorded.wait(), DEADLINE)
+    assert [r.command.name for r in rig.calls.requests] == ["usage"]
+    [entry] = await ledger.audit_entries()
+    assert (entry.source, entry.command) == ("schedule:2", "usage")

@@ -1,4 +1,4 @@
-"""Tests for scheduler.watchdog: the pure sweep, at fixed times (no clock anywhere)."""
+"""Tests for fleet.watchdog: the pure sweep, at fixed times (no clock anywhere)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from fleet.model import AgentSpec, AgentState, DesiredState, RestartMode, RestartPolicy
 from fleet.names import AgentName
-from scheduler.watchdog import (
+from fleet.watchdog import (
     Action,
     AgentView,
     CancelRestart,

@@ -6,11 +6,11 @@ when its time comes.
 keeps the ledger's ``schedules`` table and the scheduler's jobs in step, and registers every
 stored schedule again when the app starts (:meth:`ScheduleCommands.restore`).
 
-:class:`ScheduledRuns` is what the scheduled job (:func:`scheduler.schedules.run_schedule`)
-finds under its context name: it hands the stored command to
+:class:`ScheduledRuns` is what the scheduled job (:func:`scheduler.schedule_job.run_schedule`)
+reaches through the job context: it hands the stored command to
 :meth:`bot.router.Router.run_as` as the schedule's creator, in the room the schedule was
 made in, and records how the run went. Misfire and coalescing rules are in
-:mod:`scheduler.schedules`.
+:mod:`scheduler.schedule_job`.
 """
 
 from __future__ import annotations
@@ -25,14 +25,16 @@ from bot import render
 from bot.acl import Acl
 from bot.errors import CommandError, NotFound, ParseError, PermissionDenied
 from bot.grammar import Grammar
-from bot.handlers import Handler, Request
+from bot.request import Handler, Request
 from bot.router import Delegated, Router
 from connectors.base import Connector, RoomId, UserId
 from fleet.clock import Clock
 from fleet.ledger import Ledger, ScheduleRecord
-from scheduler import schedules as scheduled
-from scheduler.cron import CronError, cron_trigger, next_fire
-from scheduler.jobs import FleetScheduler, UnknownJob
+from scheduler import schedule_job as scheduled
+from scheduler.context import JobContext
+from scheduler.cron import cron_trigger, next_fire
+from scheduler.errors import CronError, UnknownJob
+from scheduler.jobs import FleetScheduler
 
 log = logging.getLogger(__name__)
 
@@ -46,20 +48,17 @@ class ScheduleCommands:
         self,
         *,
         ledger: Ledger,
-        scheduler: FleetScheduler,
+        scheduler: FleetScheduler[JobContext],
         grammar_for: Callable[[str], Grammar],
         clock: Clock,
         timezone: tzinfo,
-        runner: str,
     ) -> None:
-        """``grammar_for`` gives a connector's grammar (commands are checked with it);
-        ``runner`` is the context name the :class:`ScheduledRuns` is registered under."""
+        """``grammar_for`` gives a connector's grammar (commands are checked with it)."""
         self._ledger = ledger
         self._scheduler = scheduler
         self._grammar_for = grammar_for
         self._clock = clock
         self._timezone = timezone
-        self._runner = runner
 
     def table(self) -> Mapping[str, Handler]:
         """Command name → handler, for the router."""
@@ -125,7 +124,6 @@ class ScheduleCommands:
             self._scheduler,
             record.id,
             record.cron,
-            runner=self._runner,
             timezone=self._timezone,
             created_at=record.created_at,
             now=self._clock.now(),
@@ -170,7 +168,7 @@ def check_command(grammar: Grammar, req: Request, text: str) -> None:
 
 
 class ScheduledRuns:
-    """Runs a schedule's command as its creator; the app registers one as a job context."""
+    """Runs a schedule's command as its creator: the job context's schedule runner."""
 
     def __init__(
         self,

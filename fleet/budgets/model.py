@@ -23,6 +23,9 @@ from datetime import datetime, timedelta
 from typing import Final, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
+from fleet.errors import FleetError
+from fleet.notices import Notice, Tone
+
 GLOBAL: Final = "global"
 _SCOPE = re.compile(r"(?:global|(agent|group):([a-z0-9][a-z0-9._-]{0,62}))")
 _DURATION = re.compile(r"(\d+)\s*(m|h|d|w)")
@@ -194,6 +197,10 @@ class Step(enum.StrEnum):
     REFUSE = "refuse"  # the hard limit is reached: 429 until the reset
 
 
+_LADDER: Final = (Step.NONE, Step.DOWNGRADE, Step.QUEUE, Step.REFUSE)
+"""The breach ladder in order; refusal is the last resort."""
+
+
 class Source(enum.StrEnum):
     """Where a budget's numbers come from."""
 
@@ -241,6 +248,20 @@ class Transition:
     before: Step
     after: Step
     message: str
+
+    @property
+    def tone(self) -> Tone:
+        """A step up the ladder warns (an error at the hard limit); a step down is good
+        news."""
+        if self.after is Step.REFUSE:
+            return "error"
+        if _LADDER.index(self.after) > _LADDER.index(self.before):
+            return "warning"
+        return "ok"
+
+    def notice(self) -> Notice:
+        """The change as operators read it: in the room and the governed agents' threads."""
+        return Notice(self.message, tone=self.tone, agents=self.agents)
 
 
 @runtime_checkable
@@ -293,17 +314,9 @@ _CALENDAR: Final = {
 }
 
 
-class BudgetError(ValueError):
-    """A budget or burst that cannot be applied; ``str()`` is shown to the operator."""
-
-
-@dataclass(frozen=True, slots=True)
-class PacingSettings:
-    """The config's ``pacing`` section: how often the law is applied, and when the daily
-    report is posted (a crontab line in the configured timezone)."""
-
-    tick_seconds: float = 60.0
-    report_cron: str = "0 9 * * *"
+class BudgetError(FleetError, ValueError):
+    """A budget or burst that cannot be applied; ``str()`` is shown to the operator. Also a
+    ``ValueError``: it is what the checks shared with config validation raise."""
 
 
 def parse_window(

@@ -1,6 +1,6 @@
 """The watchdog's decisions: from a snapshot of the fleet and the time, what to do.
 
-:func:`sweep` is pure — no I/O, no clock. The job in :mod:`scheduler.jobs` takes a
+:func:`sweep` is pure — no I/O, no clock. The watchdog job in :mod:`scheduler.jobs` takes a
 :class:`WatchdogSnapshot` from the supervisor (one :class:`AgentView` per agent, ``now``
 from its injected clock), calls :func:`sweep`, and hands the actions back to the
 supervisor to carry out: :class:`WatchedFleet` is the interface the supervisor provides.

@@ -54,7 +54,7 @@ lets the agent's requests through as asked past downgrades and the queue, but *n
 the hard limit: a refusing budget has nothing left to spend, and a burst is permission to
 spend early, not more. New spawns are deferred while queued; ``--urgent`` lets one
 through only within a burst; otherwise a launch is admitted when its learned expected
-spend fits the pace (:func:`scheduler.pacing.fits`).
+spend fits the pace (:func:`fleet.budgets.pacing.fits`).
 """
 
 from __future__ import annotations
@@ -64,8 +64,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 
-from fleet.metering.policy import ALLOW, Hold, Refuse, RequestInfo, Rewrite, Verdict
-from scheduler.budget_model import (
+from fleet.budgets.model import (
     BudgetStatus,
     Burst,
     Groups,
@@ -73,7 +72,8 @@ from scheduler.budget_model import (
     Step,
     Transition,
 )
-from scheduler.pacing import catch_up_time, fits, headroom
+from fleet.budgets.pacing import catch_up_time, fits, headroom
+from fleet.metering.policy import ALLOW, Hold, Refuse, RequestInfo, Rewrite, Verdict
 
 log = logging.getLogger(__name__)
 

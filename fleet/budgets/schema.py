@@ -1,5 +1,5 @@
-"""The config file's ``timezone``, ``groups``, ``budgets`` and ``pacing`` sections, their
-conversion to :mod:`scheduler.budget_model` types, and the checks that span entries.
+"""The config file's ``timezone``, ``groups`` and ``budgets`` sections, their
+conversion to :mod:`fleet.budgets.model` types, and the checks that span entries.
 
 Each entry is checked on its own by pydantic (a window of zero, a ladder naming a model
 twice, a fixed window without ``reset_at``). What needs the whole file — a scope given two
@@ -28,20 +28,18 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from fleet.names import AGENT_NAME_PATTERN, is_agent_name
-from fleet.schema import check_known, did_you_mean, schema_context
-from scheduler.budget_model import (
+from fleet.budgets.model import (
     Budget,
     Confidence,
     Groups,
-    PacingSettings,
     Scope,
     WindowKind,
     contradictions,
     ladder_problem,
     parse_window,
 )
-from scheduler.cron import CronError, cron_trigger
+from fleet.names import AGENT_NAME_PATTERN, is_agent_name
+from fleet.schema import check_known, did_you_mean, schema_context
 
 Loc = tuple[str | int, ...]
 """A place in the config data, e.g. ``("budgets", 1, "scope")``."""
@@ -113,18 +111,6 @@ def _check_models(value: tuple[str, ...]) -> tuple[str, ...]:
     return value
 
 
-def _check_cron(value: str) -> str:
-    try:
-        cron_trigger(value, UTC)
-    except CronError as exc:
-        raise PydanticCustomError(
-            "cron",
-            f"{value!r} is not a crontab line ({exc}): write five fields, minute hour "
-            'day-of-month month day-of-week, e.g. "0 9 * * *" for 09:00 every day',
-        ) from None
-    return value
-
-
 def _check_usd(value: float | None) -> float | None:
     if value is not None and not math.isfinite(value):
         raise PydanticCustomError("limit_usd", "must be a finite number of dollars")
@@ -136,7 +122,6 @@ ScopeText = Annotated[str, AfterValidator(_check_scope)]
 WindowText = Annotated[str, AfterValidator(_check_window)]
 Moment = Annotated[datetime, BeforeValidator(_moment)]
 Ladder = Annotated[tuple[str, ...], AfterValidator(_check_models)]
-CronLine = Annotated[str, AfterValidator(_check_cron)]
 
 
 # --- The sections ---------------------------------------------------------------------------
@@ -306,33 +291,6 @@ class BudgetEntry(BaseModel):
             tolerance=self.tolerance,
             source="config",
         )
-
-
-class PacingSection(BaseModel):
-    """How pacing runs: the tick that applies the law, and the daily report."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    tick_seconds: float = Field(
-        default=60.0,
-        ge=1,
-        le=3600,
-        strict=True,
-        description=(
-            "How often the pacing law is applied: spend re-read, steps changed, changes "
-            "posted (5 to 3600 seconds)."
-        ),
-    )
-    report_cron: CronLine = Field(
-        default="0 9 * * *",
-        description=(
-            "When the pacing report is posted, as a crontab line in `timezone` "
-            '(minute hour day month weekday; default "0 9 * * *": 09:00 daily).'
-        ),
-    )
-
-    def settings(self) -> PacingSettings:
-        return PacingSettings(tick_seconds=self.tick_seconds, report_cron=self.report_cron)
 
 
 # --- Conversion and checks across entries -------------------------------------------------------

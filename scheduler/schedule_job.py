@@ -2,10 +2,9 @@
 
 An operator's schedule (``schedule add "0 2 * * *" spawn reviewer …``) is a row in the
 ledger's ``schedules`` table and, while Fleetwarden runs, one cron job with the id
-``schedule-<id>`` that calls :func:`run_schedule` with plain data: the *name* under which the
-app registered its :class:`ScheduleRunner` (see :func:`scheduler.jobs.register_context`) and
-the schedule's id. The runner — in the bot, which owns the router — does the rest: it runs
-the stored command as its creator, through the same path as a typed command.
+``schedule-<id>`` that calls :func:`run_schedule` with the schedule's id. The context's
+:class:`~scheduler.context.ScheduleRunner` — in the bot, which owns the router — does the
+rest: it runs the stored command as its creator, through the same path as a typed command.
 
 **Missed runs and coalescing.** Each job is coalesced and runs one instance at a time, with
 a misfire grace time of :data:`MISFIRE_GRACE` (5 minutes): a run that cannot start within 5
@@ -20,23 +19,14 @@ happened — or any other double fire — is never carried out twice.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, tzinfo
-from typing import Final, Protocol, runtime_checkable
+from typing import Final
 
+from scheduler.context import JobContext
 from scheduler.cron import cron_trigger, missed_run
-from scheduler.jobs import FleetScheduler, SchedulerError, context
+from scheduler.jobs import FleetScheduler
 
-SCHEDULE_JOB_REF: Final = "scheduler.schedules:run_schedule"
+SCHEDULE_JOB_REF: Final = "scheduler.schedule_job:run_schedule"
 MISFIRE_GRACE: Final = timedelta(minutes=5)
-
-
-@runtime_checkable
-class ScheduleRunner(Protocol):
-    """Runs a stored schedule's command now; what :func:`run_schedule` looks up."""
-
-    async def run_schedule(self, schedule_id: int) -> str | None:
-        """Run schedule ``schedule_id``; return its outcome (``ok``, ``error``, ``denied``),
-        or ``None`` when nothing ran (the schedule is gone, or this run already happened)."""
-        ...
 
 
 def job_id(schedule_id: int) -> str:
@@ -50,20 +40,16 @@ def event_id(schedule_id: int, due: datetime) -> str:
     return f"schedule:{schedule_id}:{due.isoformat()}"
 
 
-async def run_schedule(runner: str, schedule_id: int) -> str | None:
-    """The job: run schedule ``schedule_id`` with the runner registered as ``runner``."""
-    target = context(runner)
-    if not isinstance(target, ScheduleRunner):
-        raise SchedulerError(f"context {runner!r} is a {type(target).__name__}, not a runner")
-    return await target.run_schedule(schedule_id)
+async def run_schedule(ctx: JobContext, schedule_id: int) -> str | None:
+    """The job: run schedule ``schedule_id`` with the context's runner."""
+    return await ctx.schedules.run_schedule(schedule_id)
 
 
 def register(
-    scheduler: FleetScheduler,
+    scheduler: FleetScheduler[JobContext],
     schedule_id: int,
     cron: str,
     *,
-    runner: str,
     timezone: tzinfo,
     created_at: datetime,
     now: datetime,
@@ -77,7 +63,7 @@ def register(
         job_id(schedule_id),
         SCHEDULE_JOB_REF,
         cron,
-        {"runner": runner, "schedule_id": schedule_id},
+        {"schedule_id": schedule_id},
         timezone=timezone,
         misfire_grace_time=int(MISFIRE_GRACE.total_seconds()),
         first_run_at=missed,

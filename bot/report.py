@@ -1,37 +1,38 @@
 """The pacing report: budgets' numbers as a markdown table and as a PNG chart.
 
-Pure rendering of :class:`~scheduler.budget_model.BudgetStatus` values — no ledger, no
+Pure rendering of :class:`~fleet.budgets.model.BudgetStatus` values — no ledger, no
 clock, no LLM: ``now`` and the time zone are passed in. :func:`render_text` is the ``pace``
 command's answer and the text of the report; :func:`render_chart` draws one panel per
 active window (cumulative use against the even spread, the limit, the reset, now, and the
 projection at the current burn rate); :func:`write_chart` gives the chart its place among
 the kept reports (the newest :data:`KEEP_REPORTS`).
 
-The drawing itself is in :mod:`scheduler.report_chart` (matplotlib on the Agg canvas),
-imported only when a chart is drawn; the job that posts the report is in
-:mod:`scheduler.report_job`.
+The drawing itself is in :mod:`bot.report_chart` (matplotlib on the Agg canvas),
+imported only when a chart is drawn. :func:`compose` makes the whole report as a
+:class:`~fleet.notices.Notice`, for the ``report`` command and, through
+:class:`PacingReports`, for the scheduled job (:mod:`scheduler.report_job`).
 """
 
 from __future__ import annotations
 
-import math
+import asyncio
 import os
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
+from zoneinfo import ZoneInfo
 
-from scheduler.budget_model import BudgetStatus, PaceStatus, Step
+from bot.render import table
+from bot.render_budgets import DASH, amount, ratio, share, status_words
+from fleet.budgets.model import BudgetStatus, Step
+from fleet.notices import Notice
 
-DASH: Final = "—"
 NO_BUDGETS: Final = "No budgets are configured: there is nothing to pace."
 KEEP_REPORTS: Final = 20
 """How many report charts :func:`write_chart` keeps in the reports directory."""
 
-PANEL_WIDTH_PX: Final = 1000
-PANEL_HEIGHT_PX: Final = 380
-DPI: Final = 100
 
 # Month names spelled out here: strftime's %b follows the process locale.
 _MONTHS: Final = (
@@ -39,12 +40,6 @@ _MONTHS: Final = (
     *("Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
 )
 _CHART_NAME = re.compile(r"pacing-(\d{8}-\d{6})(?:-(\d+))?\.png")
-_STATUS_WORDS: Final = {
-    PaceStatus.UNDER: "under pace",
-    PaceStatus.ON: "on pace",
-    PaceStatus.OVER: "over pace",
-    PaceStatus.EXHAUSTED: "exhausted",
-}
 
 # --- Text ------------------------------------------------------------------------------------
 
@@ -69,7 +64,7 @@ def render_text(statuses: Sequence[BudgetStatus], now: datetime, tz: tzinfo) -> 
         "source",
     )
     rows = [_row(status, now, tz) for status in statuses]
-    parts = [f"Pacing at {_when(now, now, tz, always_date=True)}:", _table(headers, rows)]
+    parts = [f"Pacing at {_when(now, now, tz, always_date=True)}:", table(headers, rows)]
     bursts = [_burst_line(status, now, tz) for status in statuses if burst_active(status, now)]
     if bursts:
         parts.append("**Bursts**\n" + "\n".join(bursts))
@@ -83,25 +78,6 @@ def render_text(statuses: Sequence[BudgetStatus], now: datetime, tz: tzinfo) -> 
 def burst_active(status: BudgetStatus, now: datetime) -> bool:
     """Whether ``status`` carries a burst grant that has not expired at ``now``."""
     return status.burst is not None and status.burst.until > now
-
-
-def status_words(status: BudgetStatus) -> str:
-    """``under pace``, ``on pace``, ``over pace`` or ``exhausted``."""
-    return _STATUS_WORDS.get(status.status, str(status.status))
-
-
-def amount(value: float, unit: str) -> str:
-    """A budget amount as the report shows it: whole tokens with separators, or dollars."""
-    if not math.isfinite(value):
-        return DASH
-    if unit == "usd":
-        return f"${value:,.2f}"
-    return f"{round(value):,}"
-
-
-def ratio(value: float) -> str:
-    """A pace ratio such as ``1.23×``; a dash when it is undefined."""
-    return f"{value:.2f}×" if math.isfinite(value) else DASH
 
 
 def _row(status: BudgetStatus, now: datetime, tz: tzinfo) -> list[str]:
@@ -128,13 +104,6 @@ def _row(status: BudgetStatus, now: datetime, tz: tzinfo) -> list[str]:
         _step(status, now, tz),
         str(status.source),
     ]
-
-
-def share(value: float, limit: float) -> str:
-    """`` (42%)``: ``value`` as a share of ``limit``; empty when that means nothing."""
-    if limit <= 0 or not math.isfinite(value):
-        return ""
-    return f" ({value / limit:.0%})"
 
 
 def _step(status: BudgetStatus, now: datetime, tz: tzinfo) -> str:
@@ -173,16 +142,6 @@ def _when(moment: datetime, now: datetime, tz: tzinfo, *, always_date: bool = Fa
     return f"{_MONTHS[local.month - 1]} {local.day} {clock}"
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    def cell(text: str) -> str:
-        return text.replace("|", "\\|").replace("\n", " ") or " "
-
-    lines = ["| " + " | ".join(cell(h) for h in headers) + " |"]
-    lines.append("|" + "|".join("---" for _ in headers) + "|")
-    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 # --- Chart -----------------------------------------------------------------------------------
 
 
@@ -194,14 +153,14 @@ def active_windows(statuses: Sequence[BudgetStatus]) -> list[BudgetStatus]:
 def render_chart(statuses: Sequence[BudgetStatus], path: Path, tz: tzinfo) -> Path:
     """Draw one panel per active window into a PNG at ``path`` and return ``path``.
 
-    Each panel is ``PANEL_WIDTH_PX`` × ``PANEL_HEIGHT_PX`` at ``DPI``. Raises ``ValueError``
-    when no status has an active window (there is nothing to draw).
+    Each panel is ``PANEL_WIDTH_PX`` × ``PANEL_HEIGHT_PX`` at ``DPI`` (:mod:`bot.report_chart`).
+    Raises ``ValueError`` when no status has an active window (there is nothing to draw).
     """
     panels = active_windows(statuses)
     if not panels:
         raise ValueError("no budget has an active window: there is no chart to draw")
     # matplotlib takes ~0.4 s to import: only processes that draw a chart pay for it.
-    from scheduler.report_chart import draw
+    from bot.report_chart import draw
 
     return draw(panels, path, tz)
 
@@ -262,3 +221,47 @@ def _chart_order(path: Path) -> tuple[str, int]:
     if match is None:
         return path.name, 0
     return match[1], int(match[2] or 1)
+
+
+# --- The whole report --------------------------------------------------------------------------
+
+
+class StatusSource(Protocol):
+    """The read side of a :class:`~fleet.budgets.model.BudgetBook`: all a report needs."""
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        """The configured time zone: times in the report are shown in it."""
+        ...
+
+    def now(self) -> datetime:
+        """The current time from the injected clock."""
+        ...
+
+    async def statuses(self) -> list[BudgetStatus]:
+        """Every budget's status at :meth:`now`."""
+        ...
+
+
+async def compose(book: StatusSource, reports_dir: Path | None) -> Notice:
+    """The report at ``book.now()``, for the home rooms: the text always; the chart too when
+    ``reports_dir`` is given and some budget has an active window. The chart is drawn in a
+    worker thread."""
+    statuses = await book.statuses()
+    now, tz = book.now(), book.timezone
+    text = render_text(statuses, now, tz)
+    if reports_dir is None or not active_windows(statuses):
+        return Notice(text)
+    chart = await asyncio.to_thread(write_chart, statuses, reports_dir, now, tz)
+    return Notice(text, images=(chart,))
+
+
+class PacingReports:
+    """The scheduled report's maker: :func:`compose` over one book and reports directory."""
+
+    def __init__(self, book: StatusSource, reports_dir: Path) -> None:
+        self._book = book
+        self._reports_dir = reports_dir
+
+    async def pacing_report(self) -> Notice:
+        return await compose(self._book, self._reports_dir)

@@ -2,7 +2,7 @@
 
 Uses ``Figure`` with the Agg canvas directly, never ``pyplot``: no global figure manager, no
 GUI backend chosen behind our back, and no state shared between charts drawn in worker
-threads. :func:`scheduler.report.render_chart` is the entry point; it imports this module
+threads. :func:`bot.report.render_chart` is the entry point; it imports this module
 only when a chart is drawn, because importing matplotlib takes a noticeable time.
 """
 
@@ -20,8 +20,12 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from scheduler.budget_model import BudgetStatus
-from scheduler.report import DPI, PANEL_HEIGHT_PX, PANEL_WIDTH_PX, ratio, share, status_words
+from bot.render_budgets import ratio, share, status_words
+from fleet.budgets.model import BudgetStatus
+
+PANEL_WIDTH_PX: Final = 1000
+PANEL_HEIGHT_PX: Final = 380
+DPI: Final = 100
 
 _COLOURS: Final = {
     "use": "#1f6fb4",

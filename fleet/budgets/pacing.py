@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from scheduler.budget_model import Budget, BudgetStatus, PaceStatus, Source
+from fleet.budgets.model import Budget, BudgetStatus, PaceStatus, Source
 
 MIN_ELAPSED_FRACTION: Final = 0.01
 """The least fraction of a window counted as elapsed when computing the pace ratio."""

@@ -20,15 +20,12 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
 
-from fleet.clock import Clock
-from fleet.ledger import Ledger, StepRecord
-from fleet.metering.events import QuotaSignal
-from scheduler.budget_model import (
+from fleet.budgets.model import (
     Budget,
     BudgetError,
     BudgetStatus,
@@ -41,9 +38,13 @@ from scheduler.budget_model import (
     contradictions,
     governing,
 )
-from scheduler.budget_windows import window_bounds
-from scheduler.pacing import SpendEstimator, TaskSpend, assess, prompt_class
-from scheduler.pacing_policy import PacingPolicy
+from fleet.budgets.pacing import SpendEstimator, TaskSpend, assess, prompt_class
+from fleet.budgets.policy import PacingPolicy
+from fleet.budgets.windows import window_bounds
+from fleet.clock import Clock
+from fleet.ledger import Ledger, StepRecord
+from fleet.metering.events import QuotaSignal
+from fleet.notices import NoticeBoard
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ class BudgetService:
         timezone: ZoneInfo,
         clock: Clock,
         policy: PacingPolicy,
-        announce: Callable[[Transition], Awaitable[None]] | None = None,
+        notices: NoticeBoard | None = None,
     ) -> None:
         self._ledger = ledger
         self._budgets = dict(budgets)
@@ -73,7 +74,7 @@ class BudgetService:
         self._tz = timezone
         self._clock = clock
         self.policy = policy
-        self._announce = announce  # posts a step change made outside the pacing job
+        self._notices = notices  # where a step change made outside the pacing job goes
         self._since: dict[str, datetime] = {}  # when fixed windows without a length began
 
     async def start(self) -> None:
@@ -137,11 +138,8 @@ class BudgetService:
     async def _tick_and_announce(self) -> None:
         """A tick outside the pacing job (a budget set by command): post what changed."""
         for transition in await self.tick():
-            if self._announce is not None:
-                try:
-                    await self._announce(transition)
-                except Exception:
-                    log.exception("could not post a pacing change for %s", transition.budget)
+            if self._notices is not None:
+                await self._notices.post(transition.notice())  # the board logs failures
 
     async def tick(self) -> list[Transition]:
         """Recompute every budget, update the policy, return the steps that changed."""

@@ -1,0 +1,84 @@
+"""The one notice board of a running Fleetwarden: where news about the fleet is posted.
+
+Every notice — an agent that failed or was restarted by the watchdog, a budget's step up
+or down the ladder, the pacing report — goes through :class:`Notifier`. It knows every
+started connector's home room and, from the ledger, the thread each agent has in each room,
+so nothing else fans a message out to rooms and threads.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from connectors.base import Connector, OutboundMessage, RoomId, ThreadId
+from connectors.errors import ConnectorError
+from fleet.notices import Delivery, Notice
+
+log = logging.getLogger(__name__)
+
+
+class TopicThreads(Protocol):
+    """Where each topic's threads are (the ledger)."""
+
+    async def threads_for_topic(self, connector: str, topic: str) -> list[tuple[str, str]]:
+        """Every (room, thread id) bound to ``topic`` on ``connector``, oldest first."""
+        ...
+
+
+class Notifier:
+    """Posts each :class:`~fleet.notices.Notice` into the threads of its agents and, as it
+    asks, the home rooms, on every connector that runs.
+
+    ``connectors`` is called at each post, so connectors started after the notifier was made
+    are reached, and stopped ones are not.
+    """
+
+    def __init__(
+        self, threads: TopicThreads, connectors: Callable[[], Sequence[Connector]]
+    ) -> None:
+        self._threads = threads
+        self._connectors = connectors
+
+    async def post(self, notice: Notice) -> Delivery:
+        """Send ``notice`` everywhere it belongs; one place failing does not stop the
+        others. Failures are logged and returned."""
+        failed: list[str] = []
+        for connector in self._connectors():
+            try:
+                places = await self._places(connector, notice)
+            except Exception as exc:  # the ledger: the other connectors still get it
+                log.exception("could not find where a notice goes on %s", connector.name)
+                failed.append(f"{connector.name}: {exc}")
+                continue
+            for room, thread in places:
+                message = OutboundMessage(
+                    room=room,
+                    markdown=notice.markdown,
+                    thread_id=thread,
+                    images=notice.images,
+                    tone=notice.tone,
+                )
+                try:
+                    await connector.send(message)
+                except ConnectorError as exc:
+                    log.warning("a notice was not posted on %s: %s", connector.name, exc)
+                    failed.append(f"{connector.name}: {exc}")
+                except Exception as exc:
+                    log.exception("could not post a notice on %s", connector.name)
+                    failed.append(f"{connector.name}: {exc}")
+        return Delivery(tuple(failed))
+
+    async def _places(
+        self, connector: Connector, notice: Notice
+    ) -> list[tuple[RoomId, ThreadId | None]]:
+        """The agents' threads on ``connector``, then its home room where the notice asks
+        for it (or none of its agents has a thread there), without repeats."""
+        places: list[tuple[RoomId, ThreadId | None]] = []
+        for agent in notice.agents:
+            for room, thread in await self._threads.threads_for_topic(connector.name, agent):
+                places.append((RoomId(room), ThreadId(thread)))
+        if (notice.home_too or not places) and connector.home_room is not None:
+            places.append((connector.home_room, None))
+        return list(dict.fromkeys(places))

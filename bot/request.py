@@ -1,0 +1,47 @@
+"""What a command handler gets and gives: the :class:`Request` (a parsed, authorised
+command and its message), the :class:`Reply`, and the callables handlers are handed."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from bot.acl import Role
+from bot.grammar import Command
+from connectors.base import InboundMessage
+from fleet.supervisor import RosterDiff
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A parsed, authorised command and who sent it."""
+
+    message: InboundMessage
+    role: Role
+    command: Command
+
+    def arg(self, name: str) -> str:
+        return self.command.args[name]
+
+    @property
+    def who(self) -> str:
+        return f"{self.message.sender} on {self.message.connector}"
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A handler's answer. With ``topic``, it goes into that topic's thread (opened with
+    this reply as its root where the room has none yet). ``images`` (PNG files) are posted
+    after the text, in the same place."""
+
+    markdown: str
+    topic: str | None = None
+    images: tuple[Path, ...] = ()
+
+
+Handler = Callable[[Request], Awaitable[str | Reply]]
+Deferrer = Callable[[InboundMessage, datetime], Awaitable[None]]  # (command, when to retry)
+RosterReloader = Callable[[], Awaitable[RosterDiff]]
+Follower = Callable[[InboundMessage, str, str], None]  # (message, agent, first screen)

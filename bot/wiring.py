@@ -1,0 +1,97 @@
+"""What the app builds from the config before it starts anything: the connectors it lists,
+the backends, the roster as launch specs, and where agents' providers are when metering is
+off. Pure construction: nothing here starts, connects or writes."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path
+
+from bot.acl import Acl
+from bot.config import Config
+from connectors.base import Connector
+from connectors.console import ConsoleConnector
+from fleet.backends.base import Backend
+from fleet.backends.process import SubprocessBackend
+from fleet.backends.tmux import TmuxBackend
+from fleet.clock import Clock
+from fleet.ledger import Ledger
+from fleet.metering.config import DEFAULT_ROUTES
+from fleet.model import AgentSpec
+from fleet.names import AgentName
+
+
+def make_connectors(
+    config: Config, *, ledger: Ledger, acl: Acl, clock: Clock, environ: Mapping[str, str]
+) -> list[Connector]:
+    """The connectors the config lists, in start order."""
+    connectors: list[Connector] = []
+    if config.console is not None:
+        connectors.append(ConsoleConnector(config.console, clock))
+    if config.matrix is not None:
+        # Imported only when configured: each pulls in its service's client library.
+        from connectors.matrix.connector import MatrixConnector
+
+        connectors.append(
+            MatrixConnector(
+                config.matrix,
+                state=ledger,
+                clock=clock,
+                environ=environ,
+                state_dir=config.state_dir,
+                is_operator=lambda user: acl.role_of("matrix", user) is not None,
+                default_command_prefix=config.command_prefix,
+            )
+        )
+    if config.discord is not None:
+        from connectors.discord.connector import DiscordConnector
+
+        connectors.append(
+            DiscordConnector(
+                config.discord,
+                threads=ledger,
+                environ=environ,
+                is_operator=lambda user, groups: acl.role_of("discord", user, groups) is not None,
+                default_command_prefix=config.command_prefix,
+            )
+        )
+    return connectors
+
+
+def prefixes(config: Config) -> dict[str, str]:
+    """Connectors whose command prefix differs from the top-level one."""
+    own = {"matrix": config.matrix, "discord": config.discord}
+    return {
+        name: section.command_prefix
+        for name, section in own.items()
+        if section is not None and section.command_prefix is not None
+    }
+
+
+def roster_of(config: Config) -> dict[AgentName, AgentSpec]:
+    """The config's roster as launch specs."""
+    return {entry.name: entry.to_spec(config.defaults) for entry in config.agents}
+
+
+def tmux_socket_name(state_dir: Path) -> str:
+    """The private tmux server of the Fleetwarden that owns ``state_dir``."""
+    return f"fleetwarden-{hashlib.sha256(str(state_dir).encode()).hexdigest()[:12]}"
+
+
+def default_backends(config: Config) -> dict[str, Backend]:
+    """Subprocess agents, and tmux agents on a tmux server private to this state dir."""
+    return {
+        "subprocess": SubprocessBackend(),
+        "tmux": TmuxBackend(tmux_socket_name(config.state_dir)),
+    }
+
+
+def direct_provider_urls(config: Config) -> dict[str, str]:
+    """With metering off, agents go straight to the providers the config changed (the
+    built-in ones stay the CLIs' own defaults)."""
+    return {
+        name: route.upstream
+        for name, route in config.providers.items()
+        if DEFAULT_ROUTES.get(name) != route
+    }

@@ -1,0 +1,77 @@
+"""What the jobs act on: one :class:`JobContext`, built by the app when it starts and handed
+to every run by the :class:`~scheduler.jobs.FleetScheduler`.
+
+Each field is the narrow interface one job needs; the app supplies the real objects (the
+supervisor, the budget service, the notifier, ...) and tests supply small fakes. A job
+reaches nothing else: no registry, no lookup by name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from fleet.budgets.model import Transition
+from fleet.clock import Clock
+from fleet.notices import Notice, NoticeBoard
+from fleet.watchdog import WatchedFleet
+from scheduler.jobs import FleetScheduler
+
+
+class PacingBook(Protocol):
+    """The budgets as the pacing tick drives them."""
+
+    async def tick(self) -> list[Transition]:
+        """Re-read spend, apply the law and the policy; the ladder steps that changed."""
+        ...
+
+    def next_reset(self) -> datetime | None:
+        """When the next budget window ends, if any does."""
+        ...
+
+
+class ReportMaker(Protocol):
+    """Composes the pacing report (text and chart) as a notice for the home rooms."""
+
+    async def pacing_report(self) -> Notice: ...
+
+
+class Upkeep(Protocol):
+    """The ledger's housekeeping."""
+
+    async def prune_events(self, before: datetime) -> int:
+        """Forget processed-event ids older than ``before``; how many were forgotten."""
+        ...
+
+
+class ScheduleRunner(Protocol):
+    """Runs a stored operator schedule's command now."""
+
+    async def run_schedule(self, schedule_id: int) -> str | None:
+        """Run schedule ``schedule_id``; its outcome (``ok``, ``error``, ``denied``), or
+        ``None`` when nothing ran (the schedule is gone, or this run already happened)."""
+        ...
+
+
+class DeferredRunner(Protocol):
+    """Runs a deferred command again, as its sender, in its room."""
+
+    async def run_deferred(
+        self, *, connector: str, sender: str, room: str, text: str, job: str
+    ) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class JobContext:
+    """Every live collaborator of the app's jobs."""
+
+    scheduler: FleetScheduler[JobContext]  # to arm follow-up runs (the window reset)
+    clock: Clock
+    fleet: WatchedFleet
+    budgets: PacingBook
+    notices: NoticeBoard
+    reports: ReportMaker
+    upkeep: Upkeep
+    schedules: ScheduleRunner
+    deferred: DeferredRunner

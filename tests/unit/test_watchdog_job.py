@@ -1,0 +1,95 @@
+"""Tests for scheduler.watchdog_job: the sweep of the context's fleet, on demand and through
+the scheduler."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from fleet.model import AgentSpec, AgentState, DesiredState
+from fleet.names import AgentName
+from fleet.watchdog import (
+    Action,
+    AgentView,
+    MarkStalled,
+    WatchdogDefaults,
+    WatchdogSnapshot,
+)
+from scheduler.context import JobContext
+from scheduler.jobs import FleetScheduler
+from scheduler.watchdog_job import WATCHDOG_JOB_ID, WATCHDOG_JOB_REF, watchdog_tick
+from tests.fakes.job_context import job_context
+
+DEADLINE = 5.0  # seconds: generous, only reached when something is broken
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@dataclass
+class FakeFleet:
+    """A WatchedFleet: a fixed snapshot; records what it was asked to apply."""
+
+    views: tuple[AgentView, ...]
+    now: datetime
+    applied: list[list[Action]] = field(default_factory=list)
+
+    async def watchdog_snapshot(self) -> WatchdogSnapshot:
+        return WatchdogSnapshot(self.views, self.now, WatchdogDefaults(heartbeat_timeout=60))
+
+    async def apply_watchdog(self, actions: Sequence[Action]) -> None:
+        self.applied.append(list(actions))
+
+
+def silent_agent() -> AgentView:
+    name = AgentName("coder-1")
+    return AgentView(
+        name=name,
+        spec=AgentSpec(name=name, runtime="stub"),
+        state=AgentState.RUNNING,
+        desired=DesiredState.RUNNING,
+        process_alive=True,
+        run_started_at=T0,
+        last_heartbeat=T0,
+        last_heartbeat_kind="working",
+    )
+
+
+@pytest.fixture
+def fleet() -> FakeFleet:
+    return FakeFleet((silent_agent(),), T0 + timedelta(seconds=61))
+
+
+@pytest.fixture
+async def scheduler() -> AsyncIterator[FleetScheduler[JobContext]]:
+    made: FleetScheduler[JobContext] = FleetScheduler()
+    yield made
+    await made.shutdown()
+
+
+async def test_watchdog_tick_sweeps_the_snapshot_and_applies_the_actions(
+    fleet: FakeFleet,
+) -> None:
+    """watchdog_tick judges the fleet's snapshot at its `now` and hands the actions back."""
+    expected = [MarkStalled(AgentName("coder-1"), "no heartbeat or output for 61s (timeout 60s)")]
+    assert await watchdog_tick(job_context(fleet=fleet)) == expected
+    assert fleet.applied == [expected]
+
+
+async def test_watchdog_tick_with_nothing_to_do_applies_nothing(fleet: FakeFleet) -> None:
+    """A quiet sweep does not call the supervisor at all."""
+    fleet.now = T0 + timedelta(seconds=10)
+    assert await watchdog_tick(job_context(fleet=fleet)) == []
+    assert fleet.applied == []
+
+
+async def test_watchdog_job_runs_on_demand_through_the_scheduler(
+    scheduler: FleetScheduler[JobContext], fleet: FakeFleet
+) -> None:
+    """The watchdog job, added by its import path, runs via run_now and returns its actions."""
+    scheduler.add_interval(WATCHDOG_JOB_ID, WATCHDOG_JOB_REF, 30)
+    scheduler.start(job_context(scheduler=scheduler, fleet=fleet))
+    actions = await asyncio.wait_for(scheduler.run_now(WATCHDOG_JOB_ID), DEADLINE)
+    assert actions == fleet.applied[0] and len(actions) == 1
