@@ -18,6 +18,9 @@ random secret (so one agent cannot bill another); the CLI appends the provider's
   agent a 502/504 in the provider's error shape.
 * Other paths (Claude's ``HEAD /`` preflight, model lists, token counting) pass through
   unmetered and unrecorded.
+
+This module owns the routes, the agents' keys, the policy's verdict, header filtering and
+the relay; what an answer's bytes mean is :mod:`fleet.metering.meter`'s.
 """
 
 from __future__ import annotations
@@ -27,12 +30,11 @@ import contextlib
 import json
 import logging
 import time
-import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final, cast
+from typing import Any, Final
 
 import aiohttp
 from aiohttp import web
@@ -41,20 +43,19 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from fleet.clock import Clock, SystemClock
 from fleet.loopback import HOST, AgentSecrets, serve
 from fleet.metering.config import MeteringSettings, PriceTable, ProviderApi, ProviderRoute
-from fleet.metering.events import Outcome, QuotaSignal, Tokens, UsageEvent
+from fleet.metering.events import Outcome, QuotaSignal, UsageEvent
+from fleet.metering.meter import Meter, json_object
 from fleet.metering.policy import ALLOW, AllowAll, Hold, Policy, Refuse, RequestInfo, Rewrite
 from fleet.metering.recorder import Recorder, Sink
 from fleet.metering.shapes import error_response
 from fleet.metering.signals import SignalTracker
-from fleet.metering.sse import SseParser
-from fleet.metering.usage import SKIP_PREFIXES, Api, UsageReader, api_of
+from fleet.metering.usage import Api, api_of
 from fleet.names import AgentName, is_agent_name
 
 log = logging.getLogger(__name__)
 
 STATE_FILE: Final = "metering.json"
 MAX_REQUEST: Final = 64 * 1024 * 1024  # bytes; Claude Code's requests are ~100 KB
-MAX_BODY_COPY: Final = 32 * 1024 * 1024  # a non-streamed answer larger than this is unmetered
 _HOP_BY_HOP: Final = frozenset(
     {
         "connection",
@@ -186,7 +187,7 @@ class MeteringProxy:
             named = raw_agent if is_agent_name(raw_agent) else _INVALID_NAME
             why = f"no provider {provider!r}" if route is None else "unknown agent or wrong key"
             self._warn_once(f"{named}/{provider}", "refused a request for %s: %s", why)
-            meter = _Meter(at, started, named, provider, api or "", stream=False)
+            meter = Meter(at, started, named, provider, api or "", stream=False)
             self._record(meter.refused(403, why))
             return error_response(
                 shape,
@@ -209,11 +210,11 @@ class MeteringProxy:
         started: float,
     ) -> web.StreamResponse:
         body = await request.read()
-        payload = _json_object(body)
+        payload = json_object(body)
         model = payload.get("model") if payload is not None else None
         model = model if isinstance(model, str) else None
         stream = payload is not None and payload.get("stream") is True
-        meter = _Meter(at, started, agent, route.name, api, stream, requested_model=model)
+        meter = Meter(at, started, agent, route.name, api, stream, requested_model=model)
         info = RequestInfo(agent, route.name, api, model, stream, at)
         verdict = await self._verdict(info)
         if isinstance(verdict, Refuse):
@@ -261,7 +262,7 @@ class MeteringProxy:
         route: ProviderRoute,
         tail: str,
         body: bytes,
-        meter: _Meter | None,
+        meter: Meter | None,
     ) -> web.StreamResponse:
         assert self._session is not None
         url = route.upstream.rstrip("/") + "/" + tail
@@ -296,7 +297,7 @@ class MeteringProxy:
             upstream.release()
 
     async def _relay(
-        self, request: web.Request, upstream: aiohttp.ClientResponse, meter: _Meter | None
+        self, request: web.Request, upstream: aiohttp.ClientResponse, meter: Meter | None
     ) -> web.StreamResponse:
         response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
         for name, value in upstream.headers.items():
@@ -328,7 +329,7 @@ class MeteringProxy:
         request: web.Request,
         response: web.StreamResponse,
         upstream: aiohttp.ClientResponse,
-        meter: _Meter,
+        meter: Meter,
     ) -> None:
         """Copy the answer to the agent while metering it; drain after the agent leaves."""
         client = True
@@ -395,183 +396,6 @@ class MeteringProxy:
         log.warning(message, key, why)
 
 
-@dataclass(slots=True)
-class _Meter:
-    """The metering of one request in flight."""
-
-    at: datetime
-    started: float
-    agent: str
-    provider: str
-    api: str
-    stream: bool
-    requested_model: str | None = None
-    rewritten_from: str | None = None
-    hide_usage_chunk: bool = False
-    reason: str = ""
-    status: int = 0
-    ttfb: float | None = None
-    request_id: str | None = None
-    outcome: Outcome | None = None
-    _reader: UsageReader | None = None
-    _parser: SseParser | None = None
-    _body: bytearray | None = None
-    _inflate: Any = None  # a zlib decompressor when the upstream compressed anyway
-    _gone: bool = False
-
-    @property
-    def reader(self) -> UsageReader:
-        assert self._reader is not None
-        return self._reader
-
-    def start_answer(self, upstream: aiohttp.ClientResponse) -> None:
-        headers: CIMultiDictProxy[str] = upstream.headers
-        self.status = upstream.status
-        self.request_id = headers.get("request-id") or headers.get("x-request-id")
-        self._reader = UsageReader(cast(Api, self.api))  # only model requests get here
-        if upstream.status >= 400:
-            self._body = bytearray()
-            return
-        encoding = headers.get("content-encoding", "identity").lower()
-        if encoding in ("gzip", "x-gzip", "deflate"):
-            self._inflate = zlib.decompressobj(47 if "gzip" in encoding else zlib.MAX_WBITS)
-        elif encoding != "identity":
-            self.reason = f"the answer is {encoding}-encoded, which the proxy cannot read"
-            return
-        if headers.get("content-type", "").startswith("text/event-stream"):
-            skip = () if self.hide_usage_chunk else SKIP_PREFIXES[self.api]
-            self._parser = SseParser(skip)
-        else:
-            self._body = bytearray()
-
-    def take(self, chunk: bytes) -> bytes:
-        """Meter ``chunk``; return what of it the agent gets (all of it, but for a usage
-        chunk the agent did not ask for)."""
-        if self.ttfb is None:
-            self.ttfb = time.perf_counter() - self.started
-        plain = chunk
-        if self._inflate is not None:
-            try:
-                plain = self._inflate.decompress(chunk)
-            except zlib.error:
-                self._inflate, self._parser, self._body = None, None, None
-                self.reason = "the compressed answer could not be decoded"
-                return chunk
-        if self._parser is not None:
-            if self._parser.broken is not None:
-                return chunk
-            reader = self.reader
-            events = self._parser.feed(plain)
-            if not self.hide_usage_chunk or self._inflate is not None:
-                for event in events:
-                    reader.on_sse(event)
-                return chunk
-            out: list[bytes] = []
-            for event in events:
-                reader.on_sse(event)
-                if not reader.usage_chunk:
-                    out.append(event.raw)
-            if self._parser.broken is not None:
-                out.append(self._parser.finish())
-            return b"".join(out)
-        if self._body is not None:
-            if len(self._body) + len(plain) <= MAX_BODY_COPY:
-                self._body += plain
-            else:
-                self._body = None
-                self.reason = f"the answer is over {MAX_BODY_COPY} bytes"
-        return chunk
-
-    def eof(self) -> bytes:
-        """The answer ended; return what of it is still to be passed on (the unterminated
-        end of a stream whose events are passed on one by one)."""
-        rest = b""
-        if self._parser is not None:
-            rest = self._parser.finish()
-            if not self.hide_usage_chunk or self._inflate is not None:
-                rest = b""  # already passed on as it came
-        if self._body is not None and self.status < 400:
-            self.reader.on_body(bytes(self._body))
-        return rest
-
-    def cut(self, why: str) -> None:
-        self.outcome, self.reason = Outcome.PARTIAL, why
-
-    def client_left(self) -> None:
-        self._gone = True
-
-    def drained(self, in_time: bool) -> None:
-        if not in_time and not self.reader.complete:
-            self.cut("the agent hung up and the upstream did not finish within the drain time")
-
-    def finish(self) -> UsageEvent:
-        reader = self.reader
-        tokens = reader.tokens
-        outcome, reason = self._judge(reader, tokens)
-        return self._event(
-            self.status,
-            outcome,
-            reason,
-            tokens or Tokens(),
-            served=reader.served_model,
-            partial=outcome is Outcome.PARTIAL,
-        )
-
-    def _judge(self, reader: UsageReader, tokens: Tokens | None) -> tuple[Outcome, str]:
-        gone = "; the agent hung up mid-answer and the rest was drained" if self._gone else ""
-        if self.status >= 400:
-            detail = _error_detail(bytes(self._body or b""))
-            return Outcome.UPSTREAM_ERROR, f"upstream answered {self.status}{detail}"
-        if self.outcome is Outcome.PARTIAL:
-            return Outcome.PARTIAL, self.reason + gone
-        if self._parser is not None and self._parser.broken is not None:
-            return Outcome.UNMETERED, f"malformed stream: {self._parser.broken}"
-        if reader.failure is not None:
-            return Outcome.UPSTREAM_ERROR, f"the provider reported an error: {reader.failure}"
-        if tokens is None or reader.problem is not None:
-            why = reader.problem or self.reason or "the answer carried no usage"
-            return Outcome.UNMETERED, why
-        if not reader.complete:
-            return Outcome.PARTIAL, "the answer ended before its final event" + gone
-        return Outcome.OK, (self.reason + gone).lstrip("; ")
-
-    def refused(self, status: int, why: str) -> UsageEvent:
-        return self._event(status, Outcome.REFUSED, why, Tokens())
-
-    def failed(self, status: int, outcome: Outcome, why: str) -> UsageEvent:
-        return self._event(status, outcome, why, Tokens())
-
-    def _event(
-        self,
-        status: int,
-        outcome: Outcome,
-        reason: str,
-        tokens: Tokens,
-        *,
-        served: str | None = None,
-        partial: bool = False,
-    ) -> UsageEvent:
-        elapsed = time.perf_counter() - self.started
-        return UsageEvent(
-            at=self.at,
-            agent=self.agent,
-            provider=self.provider,
-            api=self.api,
-            requested_model=self.requested_model,
-            served_model=served,
-            tokens=tokens,
-            stream=self.stream,
-            status=status,
-            outcome=outcome,
-            latency_ms=round(elapsed * 1000, 3),
-            ttfb_ms=None if self.ttfb is None else round(self.ttfb * 1000, 3),
-            request_id=self.request_id,
-            partial=partial,
-            reason=reason,
-            rewritten_from=self.rewritten_from,
-        )
-
-
 def _request_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
     named = {
         token.strip().lower()
@@ -587,14 +411,6 @@ def _request_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
     return out
 
 
-def _json_object(body: bytes) -> dict[str, Any] | None:
-    try:
-        value = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return value if isinstance(value, dict) else None
-
-
 def _asks_usage(payload: Mapping[str, Any]) -> bool:
     options = payload.get("stream_options")
     return isinstance(options, dict) and options.get("include_usage") is True
@@ -602,13 +418,3 @@ def _asks_usage(payload: Mapping[str, Any]) -> bool:
 
 def _shape_of(api: str | None) -> ProviderApi:
     return ProviderApi.ANTHROPIC if api == "anthropic" else ProviderApi.OPENAI
-
-
-def _error_detail(body: bytes) -> str:
-    """``: <type>: <message>`` from a provider's error body, if it has one."""
-    payload = _json_object(body[:65536])
-    error = payload.get("error") if payload else None
-    if not isinstance(error, dict):
-        return ""
-    parts = [str(error[key]) for key in ("type", "message") if error.get(key)]
-    return (": " + ": ".join(parts))[:240] if parts else ""

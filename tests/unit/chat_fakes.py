@@ -18,7 +18,7 @@ from connectors.base import (
     ThreadId,
     UserId,
 )
-from connectors.errors import ThreadsUnsupported
+from connectors.errors import ConnectorError, ThreadsUnsupported
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 OPERATOR = "@ann:example.org"
@@ -101,3 +101,21 @@ def message(
         thread_id=None if thread_id is None else ThreadId(thread_id),
         addressed=addressed,
     )
+
+
+class HomeConnector(FakeConnector):
+    """A fake connector with a home room, optionally refusing every send."""
+
+    def __init__(self, name: str, home: str | None, *, broken: bool = False) -> None:
+        super().__init__(name)
+        self._home = None if home is None else RoomId(home)
+        self._broken = broken
+
+    @property
+    def home_room(self) -> RoomId | None:
+        return self._home
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        if self._broken:
+            raise ConnectorError(f"{self.name} is down")
+        return await super().send(message)

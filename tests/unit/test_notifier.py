@@ -6,33 +6,14 @@ from __future__ import annotations
 import pytest
 
 from bot.notifier import Notifier
-from connectors.base import Connector, OutboundMessage, RoomId, SendResult, ThreadId
-from connectors.errors import ConnectorError
+from connectors.base import Connector, OutboundMessage, RoomId, ThreadId
 from fleet.errors import LedgerError
 from fleet.ledger import Ledger
 from fleet.notices import Delivery, Notice
-from tests.unit.chat_fakes import FakeConnector
+from tests.unit.chat_fakes import FakeConnector, HomeConnector
 
 HOME = "!home:example.org"
 OTHER = "!other:example.org"
-
-
-class HomeConnector(FakeConnector):
-    """A fake connector with a home room, optionally refusing every send."""
-
-    def __init__(self, name: str, home: str | None = HOME, *, broken: bool = False) -> None:
-        super().__init__(name)
-        self._home = None if home is None else RoomId(home)
-        self._broken = broken
-
-    @property
-    def home_room(self) -> RoomId | None:
-        return self._home
-
-    async def send(self, message: OutboundMessage) -> SendResult:
-        if self._broken:
-            raise ConnectorError(f"{self.name} is down")
-        return await super().send(message)
 
 
 def where(connector: FakeConnector) -> list[tuple[str, str | None]]:
@@ -47,8 +28,8 @@ async def test_a_notice_about_no_agent_goes_to_every_home_room(ledger: Ledger) -
     """Text, tone and images reach each connector's home room; one without a home is
     skipped."""
     matrix, discord, quiet = (
-        HomeConnector("matrix"),
-        HomeConnector("discord"),
+        HomeConnector("matrix", HOME),
+        HomeConnector("discord", HOME),
         HomeConnector("console", None),
     )
     notice = Notice("**report**", tone="info")
@@ -66,7 +47,7 @@ async def test_an_agents_notice_goes_into_its_threads_and_the_home_room(ledger: 
     await ledger.bind_thread("matrix", HOME, "coder-1", "$t1")
     await ledger.bind_thread("matrix", OTHER, "coder-1", "$t2")
     await ledger.bind_thread("matrix", HOME, "coder-2", "$t3")
-    matrix = HomeConnector("matrix")
+    matrix = HomeConnector("matrix", HOME)
     await board(ledger, matrix).post(Notice("budget stepped up", agents=("coder-1",)))
     assert where(matrix) == [(HOME, ThreadId("$t1")), (OTHER, ThreadId("$t2")), (HOME, None)]
 
@@ -77,7 +58,7 @@ async def test_without_home_too_the_home_room_only_stands_in_for_a_missing_threa
     """An agent's own news (``home_too=False``) stays in its threads; on a connector where
     it has none, the home room gets it instead."""
     await ledger.bind_thread("matrix", HOME, "coder-1", "$t1")
-    matrix, discord = HomeConnector("matrix"), HomeConnector("discord")
+    matrix, discord = HomeConnector("matrix", HOME), HomeConnector("discord", HOME)
     notice = Notice("coder-1 failed", tone="error", agents=("coder-1",), home_too=False)
     await board(ledger, matrix, discord).post(notice)
     assert where(matrix) == [(HOME, ThreadId("$t1"))]
@@ -88,7 +69,7 @@ async def test_a_connector_that_refuses_is_reported_and_the_others_still_get_it(
     ledger: Ledger, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The failure is logged and named in the delivery; it is never raised."""
-    broken, console = HomeConnector("matrix", broken=True), HomeConnector("console")
+    broken, console = HomeConnector("matrix", HOME, broken=True), HomeConnector("console", HOME)
     delivery = await board(ledger, broken, console).post(Notice("hello"))
     assert delivery.failed == ("matrix: matrix is down",) and not delivery.ok
     assert len(console.sent) == 1
@@ -106,7 +87,7 @@ async def test_a_ledger_that_cannot_say_where_threads_are_fails_one_connector_on
                 raise LedgerError("database is locked")
             return await ledger.threads_for_topic(connector, topic)
 
-    matrix, console = HomeConnector("matrix"), HomeConnector("console")
+    matrix, console = HomeConnector("matrix", HOME), HomeConnector("console", HOME)
     delivery = await Notifier(Flaky(), lambda: [matrix, console]).post(
         Notice("x", agents=("coder-1",))
     )
@@ -118,7 +99,7 @@ async def test_connectors_are_read_at_each_post(ledger: Ledger) -> None:
     """A connector started after the notifier was made is reached; a stopped one is not."""
     running: list[Connector] = []
     notifier = Notifier(ledger, lambda: running)
-    late = HomeConnector("matrix")
+    late = HomeConnector("matrix", HOME)
     await notifier.post(Notice("before"))
     running.append(late)
     await notifier.post(Notice("after"))

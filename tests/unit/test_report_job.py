@@ -12,8 +12,7 @@ import pytest
 
 from bot.notifier import Notifier
 from bot.report import PacingReports, compose, render_text
-from connectors.base import Connector, OutboundMessage, RoomId, SendResult
-from connectors.errors import ConnectorError
+from connectors.base import Connector, OutboundMessage, RoomId
 from fleet.notices import Notice
 from scheduler.context import JobContext
 from scheduler.errors import ReportNotPosted
@@ -21,28 +20,10 @@ from scheduler.jobs import FleetScheduler
 from scheduler.report_job import REPORT_JOB_ID, REPORT_JOB_REF, report_job
 from tests.fakes.budget_book import StaticBook, budget, paced
 from tests.fakes.job_context import job_context
-from tests.unit.chat_fakes import FakeConnector
+from tests.unit.chat_fakes import HomeConnector
 from tests.unit.test_report import BERLIN, NOW, PNG_SIGNATURE, coder
 
 DEADLINE = 10.0
-
-
-class HomeConnector(FakeConnector):
-    """A fake connector with a home room, optionally failing every send."""
-
-    def __init__(self, name: str, home: str | None, *, broken: bool = False) -> None:
-        super().__init__(name)
-        self._home = None if home is None else RoomId(home)
-        self._broken = broken
-
-    @property
-    def home_room(self) -> RoomId | None:
-        return self._home
-
-    async def send(self, message: OutboundMessage) -> SendResult:
-        if self._broken:
-            raise ConnectorError(f"{self.name} is down")
-        return await super().send(message)
 
 
 @pytest.fixture
