@@ -41,6 +41,7 @@ from fleet.metering.schema import (
 from fleet.restart_settings import RestartField, RestartSettings
 from fleet.roster import AgentEntry
 from fleet.schema import ConfigPath, check_known, schema_context
+from fleet.watchdog import DEFAULT_HEARTBEAT_TIMEOUT
 from scheduler.config import PacingSection, PacingSettings
 
 LogLevel = Literal["debug", "info", "warning", "error"]
@@ -135,7 +136,7 @@ class Defaults(BaseModel):
         ),
     )
     heartbeat_timeout_seconds: float = Field(
-        default=120.0,
+        default=DEFAULT_HEARTBEAT_TIMEOUT,
         gt=0,
         le=86_400,
         strict=True,

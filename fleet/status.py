@@ -12,6 +12,7 @@ from typing import Protocol
 
 from fleet.model import AgentState
 from fleet.names import AgentName
+from fleet.watchdog import DEFAULT_HEARTBEAT_TIMEOUT
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +25,8 @@ class FleetSettings:
     stop_grace: float = 10.0
     reply_wait: float = 2.0  # how long `send` collects the agent's answer
     reply_quiet: float = 0.3  # ...ending early once output has been quiet this long
-    heartbeat_timeout: float = 120.0  # seconds without a sign of life before "stalled"
+    # Seconds without a sign of life before "stalled"; the watchdog owns the default.
+    heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT
     # Provider name -> base URL for agents' CLIs (the metering proxy, or an upstream).
     provider_urls: Mapping[str, str] = field(default_factory=dict)
 

@@ -1,6 +1,6 @@
 """The watchdog's decisions: from a snapshot of the fleet and the time, what to do.
 
-:func:`sweep` is pure — no I/O, no clock. The watchdog job in :mod:`scheduler.jobs` takes a
+:func:`sweep` is pure — no I/O, no clock. The watchdog job (:mod:`scheduler.watchdog_job`) takes a
 :class:`WatchdogSnapshot` from the supervisor (one :class:`AgentView` per agent, ``now``
 from its injected clock), calls :func:`sweep`, and hands the actions back to the
 supervisor to carry out: :class:`WatchedFleet` is the interface the supervisor provides.
@@ -71,6 +71,9 @@ from typing import Literal, Protocol, TypeAlias, runtime_checkable
 from fleet.model import AgentSpec, AgentState, DesiredState, RestartMode
 from fleet.names import AgentName
 
+DEFAULT_HEARTBEAT_TIMEOUT = 120.0
+"""Seconds without a sign of life before an agent counts as stalled, unless configured."""
+
 HeartbeatKind = Literal["working", "waiting", "beat"]
 """What a heartbeat said: busy, waiting for input, or just alive (no state given)."""
 
@@ -79,7 +82,7 @@ HeartbeatKind = Literal["working", "waiting", "beat"]
 class WatchdogDefaults:
     """Fleet-wide values for agents whose spec leaves them unset."""
 
-    heartbeat_timeout: float = 120.0
+    heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT
 
     def __post_init__(self) -> None:
         if not self.heartbeat_timeout > 0:

@@ -1,0 +1,263 @@
+"""An agent's runs: launching one, watching it, ending it, recording how it ended.
+
+:class:`RunKeeper` owns the lock per agent, the one watcher task per live process and
+the ends Fleetwarden is bringing about, so that a watcher seeing its process end knows
+whether an operator or the watchdog asked for it. It also reconciles the ledger with
+what actually runs after Fleetwarden restarts. What to run, and when, is decided by its
+callers: the supervisor's operations and the watchdog's actions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from fleet.backends.base import Backend
+from fleet.clock import Clock
+from fleet.errors import AgentNotRunning, FleetError, LaunchFailed, UnknownAgent
+from fleet.ledger import Ledger
+from fleet.ledger.rows import AgentRecord, RunRecord
+from fleet.logtail import size_of
+from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, LaunchPlan
+from fleet.names import AgentName, agent_name
+from fleet.runs import AgentPaths, append_marker, write_files
+from fleet.runtimes import RuntimeContext, RuntimeRegistry
+from fleet.status import (
+    EventKind,
+    FleetEvent,
+    FleetSettings,
+    HeartbeatIssuer,
+    Listener,
+    ProviderUrlIssuer,
+)
+
+__all__ = ["Ending", "RunKeeper"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Ending:
+    """How a run that Fleetwarden ends is to be recorded."""
+
+    state: AgentState
+    reason: str
+    by_operator: bool
+
+
+class RunKeeper:
+    """Launches, watches and ends the runs of the fleet's agents."""
+
+    def __init__(
+        self,
+        *,
+        ledger: Ledger,
+        runtimes: RuntimeRegistry,
+        backends: Mapping[str, Backend],
+        settings: FleetSettings,
+        clock: Clock,
+        environ: Mapping[str, str],
+        emit: Listener,
+        heartbeats: HeartbeatIssuer | None = None,
+        provider_urls: ProviderUrlIssuer | None = None,
+    ) -> None:
+        self._ledger = ledger
+        self._runtimes = runtimes
+        self._backends = dict(backends)
+        self._settings = settings
+        self._clock = clock
+        self._environ = environ
+        self._emit = emit
+        self._heartbeats = heartbeats
+        self._provider_urls = provider_urls
+        self._locks: dict[AgentName, asyncio.Lock] = {}
+        self._watchers: dict[AgentName, asyncio.Task[None]] = {}
+        self._ending: dict[AgentName, Ending] = {}  # agents being stopped, and why
+
+    # -- lookups -----------------------------------------------------------------------
+
+    def lock(self, name: AgentName) -> asyncio.Lock:
+        """The lock every operation on agent ``name`` holds, so none interleave."""
+        return self._locks.setdefault(name, asyncio.Lock())
+
+    async def record(self, name: str) -> AgentRecord:
+        """The ledger's record of ``name``; :class:`UnknownAgent` if it has none."""
+        record = await self._ledger.get_agent(agent_name(name))
+        if record is None:
+            raise UnknownAgent(
+                f"no agent named {name!r} — `ps` lists them, `spawn {name}` starts one"
+            )
+        return record
+
+    def backend(self, name: str) -> Backend:
+        try:
+            return self._backends[name]
+        except KeyError:
+            raise FleetError(
+                f"unknown backend {name!r}; known: {', '.join(self._backends)}"
+            ) from None
+
+    def is_alive(self, run: RunRecord) -> bool | None:
+        """Whether ``run``'s process still lives; ``None`` when its backend is not one
+        of ours, so nobody can tell."""
+        backend = self._backends.get(run.handle.backend)
+        return backend.is_alive(run.handle) if backend is not None else None
+
+    def log_path(self, name: AgentName) -> Path:
+        return AgentPaths.of(self._settings.state_dir, name).log
+
+    def context(self, spec: AgentSpec) -> RuntimeContext:
+        """Where and how ``spec`` runs: its private home, its directory, its URLs."""
+        paths = AgentPaths.of(self._settings.state_dir, spec.name)
+        workdir = spec.workdir or paths.work
+        for path in (paths.home, workdir):
+            path.mkdir(parents=True, exist_ok=True)
+        beats = self._heartbeats
+        return RuntimeContext(
+            home=paths.home,
+            workdir=workdir,
+            environ=self._environ,
+            tty=self.backend(spec.backend).tty,
+            provider_urls=(
+                self._provider_urls.urls_for(spec.name)
+                if self._provider_urls is not None
+                else self._settings.provider_urls
+            ),
+            heartbeat_url=beats.url_for(spec.name) if beats is not None else None,
+            heartbeat_token=beats.token_for(spec.name) if beats is not None else None,
+        )
+
+    # -- runs --------------------------------------------------------------------------
+
+    async def launch(self, spec: AgentSpec, *, reason: str, plan: LaunchPlan | None = None) -> int:
+        """Start ``spec`` (or a runtime's ``plan`` for it, e.g. a resumed session); return
+        the log offset where the new process's output begins."""
+        runtime = self._runtimes.get(spec.runtime)
+        backend = self.backend(spec.backend)
+        paths = AgentPaths.of(self._settings.state_dir, spec.name)
+        if plan is None:
+            plan = runtime.plan(spec, self.context(spec))
+        write_files(paths.home, plan.files)
+        await self._ledger.upsert_agent(spec, DesiredState.RUNNING)
+        await self._ledger.set_state(spec.name, AgentState.STARTING, reason)
+        append_marker(paths.log, f"{spec.name} starting ({spec.runtime})")
+        offset = size_of(paths.log)
+        try:
+            handle = await backend.launch(plan, paths.new_run_dir(self._clock.now()), paths.log)
+        except LaunchFailed as exc:
+            await self._ledger.set_state(spec.name, AgentState.FAILED, str(exc))
+            raise
+        run = await self._ledger.start_run(spec.name, handle)
+        await self._ledger.set_state(spec.name, AgentState.RUNNING, f"pid {handle.pid}")
+        self._watch(spec.name, run)
+        await self._emit(
+            FleetEvent(spec.name, EventKind.STARTED, AgentState.RUNNING, reason, by_operator=True)
+        )
+        return offset
+
+    async def stop_run(
+        self, name: AgentName, *, force: bool, reason: str, ending: Ending | None = None
+    ) -> ExitInfo:
+        """End the current run. By default as an operator's stop (state ``stopped``, no
+        notice); ``ending`` says otherwise (e.g. the watchdog's timeout kill)."""
+        ending = ending or Ending(AgentState.STOPPED, reason, by_operator=True)
+        run = await self._ledger.last_run(name)
+        if run is None or run.ended_at is not None:
+            record = await self.record(name)
+            if record.state.is_live:
+                await self._ledger.set_state(name, ending.state, reason)
+            raise AgentNotRunning(f"{name} is not running")
+        self._ending[name] = ending
+        try:
+            info = await self.backend(run.handle.backend).stop(
+                run.handle, grace=self._settings.stop_grace, force=force
+            )
+            watcher = self._watchers.get(name)
+            if watcher is not None:
+                await asyncio.shield(watcher)
+            else:
+                await self._finish(name, run, info, ending=ending)
+            return info
+        finally:
+            self._ending.pop(name, None)
+
+    async def close(self, name: AgentName, run: RunRecord, *, notify: bool = True) -> None:
+        """Record the end of a run whose process ended by itself, with the status the
+        shim left; operators hear of it when ``notify``."""
+        info = await self.backend(run.handle.backend).wait(run.handle)
+        await self._finish(name, run, info, ending=None, notify=notify)
+
+    async def reconcile(self) -> None:
+        """Match the ledger to what runs: a run it believes open is reattached if its
+        process still lives, or closed with the status the shim recorded."""
+        open_runs = {run.agent: run for run in await self._ledger.open_runs()}
+        for record in await self._ledger.list_agents():
+            run = open_runs.get(record.name)
+            if run is not None:
+                await self._reconcile_run(record, run)
+            elif record.state.is_live:
+                await self._ledger.set_state(
+                    record.name, AgentState.FAILED, "was starting when Fleetwarden stopped"
+                )
+
+    async def stop_watching(self) -> None:
+        """Cancel the watchers; the processes they watched keep running."""
+        watchers = list(self._watchers.values())
+        for task in watchers:
+            task.cancel()
+        await asyncio.gather(*watchers, return_exceptions=True)
+        self._watchers.clear()
+
+    # -- internals ---------------------------------------------------------------------
+
+    async def _reconcile_run(self, record: AgentRecord, run: RunRecord) -> None:
+        backend = self.backend(run.handle.backend)
+        if backend.is_alive(run.handle):
+            log.info("reattached agent %s (pid %s)", record.name, run.handle.pid)
+            if not record.state.is_live:
+                await self._ledger.set_state(record.name, AgentState.RUNNING, "reattached")
+            self._watch(record.name, run)
+            return
+        info = await backend.wait(run.handle)
+        await self._finish(record.name, run, info, ending=None, notify=False)
+
+    def _watch(self, name: AgentName, run: RunRecord) -> None:
+        task = asyncio.create_task(self._watcher(name, run), name=f"watch-{name}")
+        self._watchers[name] = task
+
+        def forget(done: asyncio.Task[None]) -> None:
+            if self._watchers.get(name) is done:
+                del self._watchers[name]
+
+        task.add_done_callback(forget)
+
+    async def _watcher(self, name: AgentName, run: RunRecord) -> None:
+        info = await self.backend(run.handle.backend).wait(run.handle)
+        await self._finish(name, run, info, ending=self._ending.get(name))
+
+    async def _finish(
+        self,
+        name: AgentName,
+        run: RunRecord,
+        info: ExitInfo,
+        *,
+        ending: Ending | None,
+        notify: bool = True,
+    ) -> None:
+        """Record how a run ended: by itself (exited/failed by its status), or as
+        ``ending`` says. Operators hear of it unless they asked for it themselves.
+        ``desired`` is left alone: the restart policy decides what follows an end."""
+        await self._ledger.end_run(run.id, info)
+        if ending is not None:
+            state, reason = ending.state, f"{ending.reason} ({info.reason})"
+        else:
+            state = AgentState.EXITED if info.exit_code == 0 else AgentState.FAILED
+            reason = info.reason
+        await self._ledger.set_state(name, state, reason)
+        append_marker(self.log_path(name), f"{name} {info.reason}")
+        by_operator = ending is not None and ending.by_operator
+        if notify and not by_operator:
+            await self._emit(FleetEvent(name, EventKind.ENDED, state, reason, by_operator=False))
