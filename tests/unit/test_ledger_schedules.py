@@ -1,4 +1,5 @@
-"""Tests for fleet.ledger.operator_schedules: the schedules table (migration 6) and the audit's source."""
+"""Tests for fleet.ledger.operator_schedules: the schedules table (migration 6) and the
+audit's source."""
 
 from __future__ import annotations
 

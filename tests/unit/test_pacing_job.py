@@ -1,6 +1,7 @@
 """Tests for scheduler.pacing_job (the tick over the context's budgets: post each change
-through the notice board, re-arm the reset) and FleetScheduler.add_date, the one-off run that re-arms it. Scheduler runs are
-awaited with a deadline under a second, never slept for."""
+through the notice board, re-arm the reset) and FleetScheduler.add_date, the one-off run
+that re-arms it. Scheduler runs are awaited with a deadline under a second, never slept
+for."""
 
 from __future__ import annotations
 
