@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from connectors.inbox import check_prefix
-from fleet.roster import EnvVarName
+from fleet.schema import EnvVarName
 
 API_BASE_ENV = "FLEETWARDEN_DISCORD_API_BASE"
 """Overrides ``api_base`` when set (tests point the connector at a fake Discord with it)."""

@@ -2,107 +2,51 @@
 agent gets its own thread.
 
 discord.py owns the gateway (one connection per bot token: this process is its only
-user), heartbeats, reconnects and resumes, and the REST rate limits. This module owns
-the lifecycle, which messages are ours (:meth:`DiscordConnector._on_message`), and
-posting: Discord markdown cut into fence-balanced parts of at most 2000 characters, with
-mentions disabled and images as attachments (:mod:`.outbound`).
+user), heartbeats, reconnects and resumes, and the REST rate limits (:mod:`.gateway`
+configures it). This module owns the lifecycle and the inbound wiring: which messages are
+ours (:meth:`DiscordConnector._on_message`, by :mod:`.translate`), the slash command
+(:mod:`.slash`), and reading back the gap after a new session (:mod:`.catch_up`), held
+in order with live messages. Posting: Discord markdown cut into fence-balanced parts of
+at most 2000 characters, with mentions disabled and images as attachments
+(:mod:`.outbound`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
-import functools
 import logging
-import re
 import warnings
 from collections.abc import AsyncIterator, Callable, Mapping
-from datetime import timedelta
 
 import aiohttp
-import yarl
 
 from connectors.base import (
     ConnectorHealth,
-    EventId,
     InboundMessage,
     OutboundMessage,
     RoomId,
     SendResult,
     ThreadId,
-    UserId,
 )
-from connectors.discord.config import API_BASE_ENV, GATEWAY_URL_ENV, DiscordConfig
-from connectors.discord.errors import explain_close, intents_refused, invite_url
+from connectors.discord.catch_up import in_order, read_back
+from connectors.discord.config import DiscordConfig
+from connectors.discord.errors import invite_url
+from connectors.discord.gateway import Gateway, fatal, point_at
 from connectors.discord.outbound import Outbound, ThreadBook
+from connectors.discord.slash import SlashCommand
+from connectors.discord.translate import CONNECTOR, from_message
 from connectors.errors import ConnectorAuthError, ConnectorError, ConnectorSetupError
 from connectors.inbox import Inbox, cancel_and_wait
 
 with warnings.catch_warnings():  # discord.py imports the stdlib audioop, deprecated in 3.11+
     warnings.simplefilter("ignore", DeprecationWarning)
     import discord
-    from discord import app_commands
-    from discord.gateway import DiscordWebSocket
-
-# Fleetwarden never joins voice channels: no warning about voice libraries at every start.
-discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
 
 log = logging.getLogger(__name__)
 
-CONNECTOR = "discord"
 READY_TIMEOUT_SECONDS = 60.0
 """How long start() waits for the gateway's READY (and the server's data) after login."""
-MAX_RATE_LIMIT_WAIT_SECONDS = 120.0
-CATCH_UP_LIMIT = 100
-"""At most this many messages per channel or thread are read back."""
-"""A 429 asking for a longer wait than this fails the send instead of stalling it."""
-
-
-_TYPED = frozenset({discord.MessageType.default, discord.MessageType.reply})
-"""Message types a person typed; the others are system messages in their name."""
-
-
-def _fatal(exc: BaseException | None, application_id: int | None) -> ConnectorError:
-    """Why the gateway ended for good, as the error the app reports (and exits by)."""
-    if isinstance(exc, discord.PrivilegedIntentsRequired):
-        return ConnectorSetupError(intents_refused(application_id))
-    if isinstance(exc, discord.ConnectionClosed) and exc.code == 4004:
-        return ConnectorAuthError(explain_close(exc, application_id))
-    return ConnectorError(explain_close(exc, application_id))
-
-
-async def _recent(
-    channel: discord.TextChannel, since: int
-) -> dict[int, tuple[discord.Message, discord.Member | None]]:
-    """Messages after the snowflake ``since`` in ``channel`` and its live threads, each with
-    its author as a member (REST messages carry no roles: the member is fetched, once)."""
-    places: list[discord.TextChannel | discord.Thread] = [channel, *channel.threads]
-    members: dict[int, discord.Member | None] = {}
-    found: dict[int, tuple[discord.Message, discord.Member | None]] = {}
-    for place in places:
-        if place.last_message_id is not None and place.last_message_id <= since:
-            continue
-        history = place.history(
-            after=discord.Object(since), limit=CATCH_UP_LIMIT, oldest_first=True
-        )
-        async for message in history:
-            author = message.author
-            if author.bot or isinstance(author, discord.Member):
-                found[message.id] = (message, None)
-                continue
-            if author.id not in members:
-                try:
-                    members[author.id] = await channel.guild.fetch_member(author.id)
-                except discord.NotFound:  # left the server since
-                    members[author.id] = None
-            found[message.id] = (message, members[author.id])
-    return found
-
-
-@functools.cache
-def _mention(user_id: int) -> re.Pattern[str]:
-    """A mention of the bot at the start of a message: ``<@id>`` or the old ``<@!id>``."""
-    return re.compile(rf"\s*<@!?{user_id}>\s*")
 
 
 class _State(enum.Enum):
@@ -110,56 +54,6 @@ class _State(enum.Enum):
     STARTING = "starting"
     RUNNING = "running"
     STOPPED = "stopped"
-
-
-class Gateway(discord.Client):
-    """discord.py's client with the intents and mention policy Fleetwarden needs, handing
-    each message to ``deliver`` and calling ``renewed`` when a session after the first
-    is ready (a new session, not a resume: the gateway replays nothing of the gap)."""
-
-    def __init__(self, *, guild_ready_timeout: float = 2.0) -> None:
-        intents = discord.Intents.none()
-        intents.guilds = True  # the server, its channels and threads
-        intents.guild_messages = True
-        intents.message_content = True  # privileged: enabled in the developer portal
-        super().__init__(
-            intents=intents,
-            allowed_mentions=discord.AllowedMentions.none(),
-            guild_ready_timeout=guild_ready_timeout,
-            max_ratelimit_timeout=MAX_RATE_LIMIT_WAIT_SECONDS,
-            chunk_guilds_at_startup=False,
-        )
-        self.deliver: Callable[[discord.Message], None] = lambda message: None
-        self.renewed: Callable[[], None] = lambda: None
-        self.ready = asyncio.Event()
-
-    async def on_ready(self) -> None:
-        log.info("discord: connected as %s (%s)", self.user, getattr(self.user, "id", "?"))
-        if self.ready.is_set():
-            self.renewed()
-        self.ready.set()
-
-    async def on_resumed(self) -> None:
-        log.info("discord: gateway session resumed")
-
-    async def on_message(self, message: discord.Message) -> None:
-        self.deliver(message)
-
-
-def point_at(config: DiscordConfig, environ: Mapping[str, str]) -> tuple[str, str]:
-    """Aim discord.py at the configured API base and gateway (the environment overriding
-    the config), and return them. Both are class attributes in discord.py: one Discord
-    connector per process, which one bot token allows anyway."""
-    from connectors.discord.config import http_url, ws_url
-
-    try:
-        api_base = http_url(environ.get(API_BASE_ENV) or config.api_base)
-        gateway = ws_url(environ.get(GATEWAY_URL_ENV) or config.gateway_url)
-    except ValueError as exc:
-        raise ConnectorSetupError(f"discord: {API_BASE_ENV} / {GATEWAY_URL_ENV}: {exc}") from None
-    discord.http.Route.BASE = api_base
-    DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway)
-    return api_base, gateway
 
 
 class DiscordConnector:
@@ -177,7 +71,6 @@ class DiscordConnector:
         """``is_operator(user id, groups)``: whether to acknowledge a slash command at all
         (strangers get nothing, as everywhere)."""
         self._config = config
-        self._is_operator = is_operator
         self._threads = threads
         self._environ = environ
         self._prefix = config.command_prefix or default_command_prefix
@@ -188,6 +81,12 @@ class DiscordConnector:
         self._state = _State.NEW
         self._held: list[discord.Message] | None = None
         self._catching_up: asyncio.Task[None] | None = None
+        self._slash = SlashCommand(
+            config,
+            is_operator=is_operator,
+            serving=lambda: self._state is _State.RUNNING,
+            put=self._inbox.put,
+        )
 
     @property
     def name(self) -> str:
@@ -222,7 +121,7 @@ class DiscordConnector:
             await self._until_ready(client, gateway)
             await self._check_channel(client)
             await self._catch_up(client)
-            await self._register_slash_command(client)
+            await self._slash.register(client)
         except BaseException:
             await self._shut(client)
             raise
@@ -283,7 +182,7 @@ class DiscordConnector:
             raise
         except Exception as exc:
             if self._state is _State.RUNNING:
-                self._inbox.fail(_fatal(exc, client.application_id))
+                self._inbox.fail(fatal(exc, client.application_id))
             await client.close()  # discord.py leaves it open after some fatal closes
             raise
         finally:
@@ -301,7 +200,7 @@ class DiscordConnector:
         finally:
             ready.cancel()
         if self._task in done:
-            raise _fatal(self._task.exception(), client.application_id)
+            raise fatal(self._task.exception(), client.application_id)
         if not done:
             raise ConnectorError(
                 f"discord: no READY from the gateway at {gateway} within "
@@ -357,99 +256,15 @@ class DiscordConnector:
     ) -> InboundMessage | None:
         """``message`` as an :class:`InboundMessage`, or ``None`` if it is not for us.
         ``member``: the author as a server member, when the message does not say."""
-        if self._state is _State.STOPPED or message.author.bot:
-            return None  # ourselves, other bots and webhooks: never commands
-        if message.type not in _TYPED:
-            return None  # system messages in a person's name ("started a thread NAME")
-        if message.guild is None or message.guild.id != self._config.guild_id:
+        if self._state is _State.STOPPED:
             return None
-        channel = message.channel
-        thread: ThreadId | None = None
-        if isinstance(channel, discord.Thread):
-            if channel.parent_id != self._config.channel_id:
-                return None
-            thread = ThreadId(str(channel.id))
-        elif channel.id != self._config.channel_id:
-            return None
-        text, addressed = message.content, False
         me = self._client.user if self._client is not None else None
-        if me is not None and (mention := _mention(me.id).match(text)):
-            text, addressed = text[mention.end() :], True
-        author = member or message.author
-        roles = author.roles if isinstance(author, discord.Member) else []
-        if self._outbound is not None:  # set before the gateway connects
-            self._outbound.remember(message.id, channel.id)
-        return InboundMessage(
-            connector=CONNECTOR,
-            sender=UserId(str(author.id)),
-            text=text,
-            room=RoomId(str(self._config.channel_id)),
-            timestamp=message.created_at,
-            event_id=EventId(str(message.id)),
-            thread_id=thread,
-            addressed=addressed,
-            groups=tuple(f"role:{role.id}" for role in roles if not role.is_default()),
+        inbound = from_message(
+            message, self._config, me=None if me is None else me.id, member=member
         )
-
-    async def _register_slash_command(self, client: Gateway) -> None:
-        """Register ``/<slash_command> command:<text>`` in the server (replacing what this
-        bot registered there before). Not fatal: typed commands work without it."""
-        name = self._config.slash_command
-        if name is None:
-            return
-        tree: app_commands.CommandTree[Gateway] = app_commands.CommandTree(client)
-        tree.add_command(
-            app_commands.Command(
-                name=name,
-                description="Run a Fleetwarden command, as you would type it after the prefix",
-                callback=self._on_slash,
-            ),
-            guild=discord.Object(self._config.guild_id),
-        )
-        try:
-            await tree.sync(guild=discord.Object(self._config.guild_id))
-        except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
-            log.warning(
-                "discord: could not register /%s (%s); typed commands still work. To use "
-                "it, re-invite the bot with the applications.commands scope: %s",
-                name,
-                exc,
-                invite_url(client.application_id, self._config.guild_id, slash=True),
-            )
-
-    @app_commands.describe(command="e.g. ps, or spawn demo --runtime stub")
-    async def _on_slash(self, interaction: discord.Interaction, command: str) -> None:
-        """A slash command: acknowledged in the channel (Discord shows who used it), then
-        run exactly as the same text typed after the prefix."""
-        channel = interaction.channel
-        thread: ThreadId | None = None
-        if isinstance(channel, discord.Thread) and channel.parent_id == self._config.channel_id:
-            thread = ThreadId(str(channel.id))
-        elif channel is None or channel.id != self._config.channel_id:
-            await interaction.response.send_message(
-                f"Fleetwarden answers in <#{self._config.channel_id}> and its agents' threads.",
-                ephemeral=True,
-            )
-            return
-        user = interaction.user
-        roles = user.roles if isinstance(user, discord.Member) else []
-        groups = tuple(f"role:{role.id}" for role in roles if not role.is_default())
-        if self._state is not _State.RUNNING or not self._is_operator(str(user.id), groups):
-            return  # strangers are never answered
-        await interaction.response.send_message(f"`{command[:1990]}`")
-        self._inbox.put(
-            InboundMessage(
-                connector=CONNECTOR,
-                sender=UserId(str(user.id)),
-                text=command,
-                room=RoomId(str(self._config.channel_id)),
-                timestamp=interaction.created_at,
-                event_id=EventId(f"interaction-{interaction.id}"),
-                thread_id=thread,
-                addressed=True,
-                groups=groups,
-            )
-        )
+        if inbound is not None and self._outbound is not None:  # set before the gateway connects
+            self._outbound.remember(message.id, message.channel.id)
+        return inbound
 
     async def _catch_up(self, client: Gateway) -> None:
         """Queue, oldest first, what people wrote in the channel and its live threads in
@@ -457,23 +272,12 @@ class DiscordConnector:
         said while Fleetwarden was away. Messages already handled are dropped by the
         router (their ids are claimed in the ledger); live ones that arrive meanwhile are
         held and merged in order."""
-        found: dict[int, tuple[discord.Message, discord.Member | None]] = {}
         try:
-            channel = client.get_channel(self._config.channel_id)
-            if isinstance(channel, discord.TextChannel) and self._config.catch_up_minutes:
-                since = discord.utils.time_snowflake(
-                    discord.utils.utcnow() - timedelta(minutes=self._config.catch_up_minutes)
-                )
-                found = await _recent(channel, since)
-        except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
-            log.warning("discord: could not read what was said while away: %s", exc)
+            found = await read_back(client, self._config)
         finally:
             held, self._held = self._held or [], None
-        for message in held:
-            found.setdefault(message.id, (message, None))
         caught = 0
-        for message_id in sorted(found):
-            message, member = found[message_id]
+        for message, member in in_order(found, held):
             inbound = self._translate(message, member)
             if inbound is not None:
                 self._inbox.put(inbound)

@@ -11,7 +11,8 @@ import pytest
 
 from connectors.base import InboundMessage, OutboundMessage, RoomId, ThreadId
 from connectors.discord.config import DiscordConfig
-from connectors.discord.connector import DiscordConnector, Gateway
+from connectors.discord.connector import DiscordConnector
+from connectors.discord.gateway import Gateway
 from connectors.errors import ConnectorAuthError, ConnectorError, ConnectorSetupError
 from tests.fakes.discord_server import FakeDiscord
 

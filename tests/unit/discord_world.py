@@ -30,7 +30,8 @@ from bot.grammar import Grammar
 from bot.request import Handler, Reply, Request
 from bot.router import Router
 from connectors.base import InboundMessage
-from connectors.discord.connector import DiscordConnector, Gateway
+from connectors.discord.connector import DiscordConnector
+from connectors.discord.gateway import Gateway
 from fleet.ledger import Ledger
 
 with warnings.catch_warnings():  # discord.py imports the stdlib audioop, deprecated in 3.11+

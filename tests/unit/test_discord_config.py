@@ -10,7 +10,7 @@ import pytest
 from bot.acl import Acl, Grant, Role
 from bot.config import Config, ConfigError, ConfigProblem, parse_config
 from connectors.discord.config import API_BASE_ENV, DiscordConfig
-from connectors.discord.connector import point_at
+from connectors.discord.gateway import point_at
 from connectors.errors import ConnectorSetupError
 
 FILE = "fleetwarden.yaml"

@@ -19,7 +19,8 @@ from simcord.enums import MessageType
 from bot.acl import Acl, Grant, Role
 from bot.request import Reply, Request
 from connectors.discord.config import AutoArchive, DiscordConfig
-from connectors.discord.connector import DiscordConnector, Gateway
+from connectors.discord.connector import DiscordConnector
+from connectors.discord.gateway import Gateway
 from fleet.ledger import Ledger
 from tests.unit.discord_world import (
     SETTLE_IDLE_SECONDS,

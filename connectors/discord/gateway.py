@@ -1,0 +1,93 @@
+"""discord.py's client as Fleetwarden runs it, and where it connects.
+
+Owns the client's configuration (the intents, mentions that never ping, the longest
+rate-limit wait worth stalling for), its hand-offs to the connector (each message, each
+new session), aiming discord.py at the configured API base and gateway, and turning the
+reason a connection ended for good into the error the app exits by. The connection
+itself — heartbeats, reconnects, resumes — is discord.py's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import warnings
+from collections.abc import Callable, Mapping
+
+import yarl
+
+from connectors.discord.config import API_BASE_ENV, GATEWAY_URL_ENV, DiscordConfig
+from connectors.discord.errors import explain_close, intents_refused
+from connectors.errors import ConnectorAuthError, ConnectorError, ConnectorSetupError
+
+with warnings.catch_warnings():  # discord.py imports the stdlib audioop, deprecated in 3.11+
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import discord
+    from discord.gateway import DiscordWebSocket
+
+# Fleetwarden never joins voice channels: no warning about voice libraries at every start.
+discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
+
+log = logging.getLogger(__name__)
+
+MAX_RATE_LIMIT_WAIT_SECONDS = 120.0
+"""A 429 asking for a longer wait than this fails the send instead of stalling it."""
+
+
+class Gateway(discord.Client):
+    """discord.py's client with the intents and mention policy Fleetwarden needs, handing
+    each message to ``deliver`` and calling ``renewed`` when a session after the first
+    is ready (a new session, not a resume: the gateway replays nothing of the gap)."""
+
+    def __init__(self, *, guild_ready_timeout: float = 2.0) -> None:
+        intents = discord.Intents.none()
+        intents.guilds = True  # the server, its channels and threads
+        intents.guild_messages = True
+        intents.message_content = True  # privileged: enabled in the developer portal
+        super().__init__(
+            intents=intents,
+            allowed_mentions=discord.AllowedMentions.none(),
+            guild_ready_timeout=guild_ready_timeout,
+            max_ratelimit_timeout=MAX_RATE_LIMIT_WAIT_SECONDS,
+            chunk_guilds_at_startup=False,
+        )
+        self.deliver: Callable[[discord.Message], None] = lambda message: None
+        self.renewed: Callable[[], None] = lambda: None
+        self.ready = asyncio.Event()
+
+    async def on_ready(self) -> None:
+        log.info("discord: connected as %s (%s)", self.user, getattr(self.user, "id", "?"))
+        if self.ready.is_set():
+            self.renewed()
+        self.ready.set()
+
+    async def on_resumed(self) -> None:
+        log.info("discord: gateway session resumed")
+
+    async def on_message(self, message: discord.Message) -> None:
+        self.deliver(message)
+
+
+def point_at(config: DiscordConfig, environ: Mapping[str, str]) -> tuple[str, str]:
+    """Aim discord.py at the configured API base and gateway (the environment overriding
+    the config), and return them. Both are class attributes in discord.py: one Discord
+    connector per process, which one bot token allows anyway."""
+    from connectors.discord.config import http_url, ws_url
+
+    try:
+        api_base = http_url(environ.get(API_BASE_ENV) or config.api_base)
+        gateway = ws_url(environ.get(GATEWAY_URL_ENV) or config.gateway_url)
+    except ValueError as exc:
+        raise ConnectorSetupError(f"discord: {API_BASE_ENV} / {GATEWAY_URL_ENV}: {exc}") from None
+    discord.http.Route.BASE = api_base
+    DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway)
+    return api_base, gateway
+
+
+def fatal(exc: BaseException | None, application_id: int | None) -> ConnectorError:
+    """Why the gateway ended for good, as the error the app reports (and exits by)."""
+    if isinstance(exc, discord.PrivilegedIntentsRequired):
+        return ConnectorSetupError(intents_refused(application_id))
+    if isinstance(exc, discord.ConnectionClosed) and exc.code == 4004:
+        return ConnectorAuthError(explain_close(exc, application_id))
+    return ConnectorError(explain_close(exc, application_id))

@@ -1,0 +1,104 @@
+"""Which Discord messages and slash commands are for us, each as an :class:`InboundMessage`.
+
+Pure functions over discord.py's models, so a message from the gateway and one read back
+over REST (:mod:`.catch_up`) translate alike. Only what a person typed in the configured
+server's control channel or one of its threads counts; a leading mention of the bot is
+cut off and marks the message as addressed; the author's roles (not @everyone) become
+the groups ``role:ID`` the ACL can name.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import warnings
+
+from connectors.base import EventId, InboundMessage, RoomId, ThreadId, UserId
+from connectors.discord.config import DiscordConfig
+
+with warnings.catch_warnings():  # discord.py imports the stdlib audioop, deprecated in 3.11+
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import discord
+
+CONNECTOR = "discord"
+
+TYPED = frozenset({discord.MessageType.default, discord.MessageType.reply})
+"""Message types a person typed; the others are system messages in their name."""
+
+
+@functools.cache
+def mention(user_id: int) -> re.Pattern[str]:
+    """A mention of the bot at the start of a message: ``<@id>`` or the old ``<@!id>``."""
+    return re.compile(rf"\s*<@!?{user_id}>\s*")
+
+
+def groups(author: discord.User | discord.Member) -> tuple[str, ...]:
+    """The author's roles in the server as ACL groups; none when discord.py has no member."""
+    roles = author.roles if isinstance(author, discord.Member) else []
+    return tuple(f"role:{role.id}" for role in roles if not role.is_default())
+
+
+def from_message(
+    message: discord.Message,
+    config: DiscordConfig,
+    *,
+    me: int | None,
+    member: discord.Member | None = None,
+) -> InboundMessage | None:
+    """``message`` as an :class:`InboundMessage`, or ``None`` if it is not for us.
+    ``me``: the bot's user id, once known. ``member``: the author as a server member,
+    when the message does not say."""
+    if message.author.bot:
+        return None  # ourselves, other bots and webhooks: never commands
+    if message.type not in TYPED:
+        return None  # system messages in a person's name ("started a thread NAME")
+    if message.guild is None or message.guild.id != config.guild_id:
+        return None
+    channel = message.channel
+    thread: ThreadId | None = None
+    if isinstance(channel, discord.Thread):
+        if channel.parent_id != config.channel_id:
+            return None
+        thread = ThreadId(str(channel.id))
+    elif channel.id != config.channel_id:
+        return None
+    text, addressed = message.content, False
+    if me is not None and (found := mention(me).match(text)):
+        text, addressed = text[found.end() :], True
+    author = member or message.author
+    return InboundMessage(
+        connector=CONNECTOR,
+        sender=UserId(str(author.id)),
+        text=text,
+        room=RoomId(str(config.channel_id)),
+        timestamp=message.created_at,
+        event_id=EventId(str(message.id)),
+        thread_id=thread,
+        addressed=addressed,
+        groups=groups(author),
+    )
+
+
+def from_interaction(
+    interaction: discord.Interaction, command: str, config: DiscordConfig
+) -> InboundMessage | None:
+    """A slash command's ``command`` text as an :class:`InboundMessage` addressed to us,
+    or ``None`` if it was used outside the control channel and its threads."""
+    channel = interaction.channel
+    thread: ThreadId | None = None
+    if isinstance(channel, discord.Thread) and channel.parent_id == config.channel_id:
+        thread = ThreadId(str(channel.id))
+    elif channel is None or channel.id != config.channel_id:
+        return None
+    user = interaction.user
+    return InboundMessage(
+        connector=CONNECTOR,
+        sender=UserId(str(user.id)),
+        text=command,
+        room=RoomId(str(config.channel_id)),
+        timestamp=interaction.created_at,
+        event_id=EventId(f"interaction-{interaction.id}"),
+        thread_id=thread,
+        addressed=True,
+        groups=groups(user),
+    )
