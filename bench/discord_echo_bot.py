@@ -128,7 +128,7 @@ class EchoBot(discord.Client):
 
 
 async def serve(api_base: str, gateway: str, channel_id: int, guild_ready_timeout: float) -> None:
-    discord.http.Route.BASE = api_base.rstrip("/")  # as connectors/discord/connector.point_at
+    discord.http.Route.BASE = api_base.rstrip("/")  # as connectors/discord/gateway.point_at
     DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway)
     client = EchoBot(channel_id, guild_ready_timeout)
     async with client:
