@@ -29,9 +29,9 @@ from pathlib import Path
 
 from fleet.backends.runfiles import (
     ExitWatcher,
+    await_agent_pid,
     end_group,
     read_exit,
-    read_text,
     signal_reason,
 )
 from fleet.errors import AgentNotRunning, LaunchFailed
@@ -42,7 +42,6 @@ from fleet.procfs import process_start_ticks
 log = logging.getLogger(__name__)
 
 SHIM = Path(__file__).with_name("agent_shim.py")
-_STARTUP_TIMEOUT = 10.0
 _MAX_INPUT = 64 * 1024
 SNAPSHOT_LINES = 40  # a terminal's worth of the log, for `snapshot`
 
@@ -88,7 +87,9 @@ class SubprocessBackend:
             os.close(stdin_fd)
             os.close(log_fd)
         self._children[proc.pid] = proc
-        agent_pid = await self._await_agent_pid(proc, run_dir)
+        agent_pid = await await_agent_pid(
+            run_dir, lambda: _shim_ended(proc), on_timeout=lambda: _kill_group(proc.pid)
+        )
         return RunHandle(
             backend=self.name,
             pid=agent_pid,
@@ -97,25 +98,6 @@ class SubprocessBackend:
             log_path=log_path,
             start_ticks=process_start_ticks(proc.pid),
         )
-
-    async def _await_agent_pid(self, proc: subprocess.Popen[bytes], run_dir: Path) -> int:
-        """Wait until the shim has started the agent (or failed to)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + _STARTUP_TIMEOUT
-        delay = 0.002
-        while loop.time() < deadline:
-            pid_text = read_text(run_dir / "agent.pid")
-            if pid_text:
-                return int(pid_text)
-            exit_info = read_exit(run_dir)
-            if exit_info is not None or proc.poll() is not None:
-                reason = exit_info.reason if exit_info else f"status {proc.returncode}"
-                raise LaunchFailed(f"the agent did not start: {reason}")
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.05)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        raise LaunchFailed(f"the agent did not start within {_STARTUP_TIMEOUT:.0f} s")
 
     def is_alive(self, handle: RunHandle) -> bool:
         child = self._children.get(handle.pgid)
@@ -158,6 +140,15 @@ class SubprocessBackend:
 
     async def sessions(self) -> set[str]:
         return set()  # plain processes have no sessions to drift
+
+
+def _shim_ended(proc: subprocess.Popen[bytes]) -> str | None:
+    return None if proc.poll() is None else f"status {proc.returncode}"
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
 
 
 def _write_fifo(path: Path, data: bytes) -> None:

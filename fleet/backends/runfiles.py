@@ -16,9 +16,12 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
+from fleet.errors import LaunchFailed
 from fleet.model import ExitInfo, RunHandle
 
 log = logging.getLogger(__name__)
+
+STARTUP_TIMEOUT = 10.0
 
 
 def signal_group(pgid: int, signum: signal.Signals) -> None:
@@ -56,6 +59,35 @@ def read_exit(run_dir: Path) -> ExitInfo | None:
         return ExitInfo(code if isinstance(code, int) else None, str(record.get("reason", "")))
     except (ValueError, AttributeError):
         return ExitInfo(None, "exit record unreadable")
+
+
+async def await_agent_pid(
+    run_dir: Path,
+    shim_ended: Callable[[], str | None],
+    *,
+    on_timeout: Callable[[], None] | None = None,
+) -> int:
+    """The agent's pid, once the shim has started it (or :class:`LaunchFailed`).
+
+    ``shim_ended()`` says why the shim is gone, or ``None`` while it runs; it is asked only
+    when the shim left no exit record. ``on_timeout`` cleans up before giving up after
+    :data:`STARTUP_TIMEOUT` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + STARTUP_TIMEOUT
+    delay = 0.002  # a fork+exec usually takes a few ms: poll fast, then back off
+    while loop.time() < deadline:
+        pid_text = read_text(run_dir / "agent.pid")
+        if pid_text:
+            return int(pid_text)
+        exit_info = read_exit(run_dir)
+        reason = exit_info.reason if exit_info is not None else shim_ended()
+        if reason is not None:
+            raise LaunchFailed(f"the agent did not start: {reason}")
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.05)
+    if on_timeout is not None:
+        on_timeout()
+    raise LaunchFailed(f"the agent did not start within {STARTUP_TIMEOUT:.0f} s")
 
 
 class ExitWatcher:

@@ -36,7 +36,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from fleet.backends.process import SHIM, SNAPSHOT_LINES
-from fleet.backends.runfiles import ExitWatcher, end_group, read_exit, read_text, signal_group
+from fleet.backends.runfiles import ExitWatcher, await_agent_pid, end_group, read_exit, signal_group
 from fleet.backends.tmux_client import SERVER_EXITING, TmuxClient, no_formats
 from fleet.backends.tmux_client import TmuxResult as TmuxResult  # re-exported
 from fleet.backends.tmux_client import tmux_argv as tmux_argv  # re-exported
@@ -54,7 +54,6 @@ WIDTH, HEIGHT = 200, 50
 HISTORY_LIMIT = 10_000
 INHERITED_FROM_PANE = ("TERM",)
 
-_STARTUP_TIMEOUT = 10.0
 _ABANDON_GRACE = 1.0
 _ECHO_TIMEOUT = 2.0  # how long typed input may take to show on the agent's screen
 _MAX_INPUT = 64 * 1024
@@ -99,7 +98,7 @@ class TmuxBackend:
         try:
             pane_pid = await self._new_session(session, plan.cwd, spec_path, log_path)
             try:
-                agent_pid = await self._await_agent_pid(pane_pid, run_dir, log_path)
+                agent_pid = await await_agent_pid(run_dir, lambda: _pane_closed(pane_pid, log_path))
                 with contextlib.suppress(ProcessLookupError):  # ended already: nothing to lead
                     if os.getsid(pane_pid) != pane_pid:
                         raise LaunchFailed(f"tmux session {session}: its pane is no session leader")
@@ -147,23 +146,6 @@ class TmuxBackend:
             raise LaunchFailed(
                 f"tmux started session {session} but did not say its pid: {result.stdout!r}"
             ) from None
-
-    async def _await_agent_pid(self, pane_pid: int, run_dir: Path, log_path: Path) -> int:
-        """Wait until the shim in the pane has started the agent (or failed to)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + _STARTUP_TIMEOUT
-        delay = 0.002
-        while loop.time() < deadline:
-            pid_text = read_text(run_dir / "agent.pid")
-            if pid_text:
-                return int(pid_text)
-            exit_info = read_exit(run_dir)
-            if exit_info is not None or process_start_ticks(pane_pid) is None:
-                reason = exit_info.reason if exit_info else f"its tmux pane closed (see {log_path})"
-                raise LaunchFailed(f"the agent did not start: {reason}")
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.05)
-        raise LaunchFailed(f"the agent did not start within {_STARTUP_TIMEOUT:.0f} s")
 
     async def _abandon(self, session: str, pane_pid: int) -> None:
         """Clean up after a failed launch: let the pane's process finish writing why (so it
@@ -402,6 +384,12 @@ async def _exited(pid: int) -> None:
     finally:
         loop.remove_reader(pidfd)
         os.close(pidfd)
+
+
+def _pane_closed(pane_pid: int, log_path: Path) -> str | None:
+    if process_start_ticks(pane_pid) is not None:
+        return None
+    return f"its tmux pane closed (see {log_path})"
 
 
 def _session_of(handle: RunHandle) -> str:

@@ -2,108 +2,30 @@
 
 A runtime only *plans*: it turns an :class:`~fleet.model.AgentSpec` into a
 :class:`~fleet.model.LaunchPlan` (argv list, explicit environment, working directory).
-Backends carry the plan out. Nothing an operator types is ever given to a shell.
+Backends carry the plan out. Nothing an operator types is ever given to a shell. The shared
+types are in :mod:`fleet.runtimes.base`; each runtime has its own module.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Protocol
+from fleet.runtimes.base import (
+    PASSTHROUGH_ENV,
+    Runtime,
+    RuntimeContext,
+    RuntimeRegistry,
+    base_env,
+    provider_env,
+)
 
-from fleet.errors import UnknownRuntime
-from fleet.model import AgentSpec, LaunchPlan
-
-# Variables an agent process may see from Fleetwarden's own environment, besides the
-# secrets its spec names. Everything else is left behind on purpose.
-PASSTHROUGH_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "TMPDIR")
-
-
-@dataclass(frozen=True, slots=True)
-class RuntimeContext:
-    """What a runtime needs to know about the agent's place on this host."""
-
-    home: Path  # the agent's private HOME: its config files live here, never the operator's
-    workdir: Path
-    environ: Mapping[str, str]  # Fleetwarden's own environment, to pick pass-throughs from
-    tty: bool = False  # a real terminal (tmux): start the interactive UI, not a headless run
-    # Provider name ("anthropic", "openai") -> base URL the agent must use (the metering
-    # proxy's per-agent URL, or a configured upstream). Absent: the CLI's own default.
-    provider_urls: Mapping[str, str] = field(default_factory=dict)
-    heartbeat_url: str | None = None  # POST here (with the token header) to say "alive"
-    heartbeat_token: str | None = None
-
-
-class Runtime(Protocol):
-    """How to launch one kind of agent, and how to give it more work."""
-
-    @property
-    def name(self) -> str: ...
-
-    def plan(self, spec: AgentSpec, ctx: RuntimeContext) -> LaunchPlan:
-        """The argv, environment, directory and config files that start ``spec``: headless
-        with ``spec.prompt``, or its interactive UI when ``ctx.tty``."""
-        ...
-
-    def follow_up(
-        self, spec: AgentSpec, ctx: RuntimeContext, session: str | None, text: str
-    ) -> LaunchPlan | None:
-        """A headless run that continues ``session`` with ``text`` (e.g. ``claude -p TEXT
-        --resume SESSION``), or ``None`` when the text is to be typed into the running
-        agent instead (stdin, or the TUI in tmux)."""
-        ...
-
-    def session_id(self, output: str) -> str | None:
-        """The agent's session id, read from what its last run wrote, if it says."""
-        ...
-
-
-def base_env(spec: AgentSpec, ctx: RuntimeContext) -> dict[str, str]:
-    """The explicit environment every agent starts from: a private HOME, a few safe
-    pass-throughs, the spec's own non-secret values and the secrets it names."""
-    env = {key: ctx.environ[key] for key in PASSTHROUGH_ENV if key in ctx.environ}
-    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
-    env.setdefault("LANG", "C.UTF-8")
-    env["HOME"] = str(ctx.home)
-    env["FLEETWARDEN_AGENT"] = spec.name
-    env.update(spec.env)
-    for key in spec.secret_env:
-        if key in ctx.environ:
-            env[key] = ctx.environ[key]
-    return env
-
-
-def provider_env(ctx: RuntimeContext) -> dict[str, str]:
-    """The base-URL variables the official SDKs read, for agents that are plain programs:
-    ``ANTHROPIC_BASE_URL``, ``OPENAI_BASE_URL`` (ending in ``/v1``), and
-    ``FLEETWARDEN_<PROVIDER>_BASE_URL`` for every provider."""
-    env: dict[str, str] = {}
-    for name, url in ctx.provider_urls.items():
-        env[f"FLEETWARDEN_{name.upper().replace('-', '_')}_BASE_URL"] = url
-    if "anthropic" in ctx.provider_urls:
-        env["ANTHROPIC_BASE_URL"] = ctx.provider_urls["anthropic"]
-    if "openai" in ctx.provider_urls:
-        url = ctx.provider_urls["openai"].rstrip("/")
-        env["OPENAI_BASE_URL"] = url if url.endswith("/v1") else url + "/v1"
-    return env
-
-
-class RuntimeRegistry:
-    """The runtimes this Fleetwarden knows, by name."""
-
-    def __init__(self, runtimes: Mapping[str, Runtime]) -> None:
-        self._runtimes = dict(runtimes)
-
-    def get(self, name: str) -> Runtime:
-        try:
-            return self._runtimes[name]
-        except KeyError:
-            known = ", ".join(sorted(self._runtimes))
-            raise UnknownRuntime(f"unknown runtime {name!r}; known runtimes: {known}") from None
-
-    def names(self) -> tuple[str, ...]:
-        return tuple(sorted(self._runtimes))
+__all__ = [
+    "PASSTHROUGH_ENV",
+    "Runtime",
+    "RuntimeContext",
+    "RuntimeRegistry",
+    "base_env",
+    "default_registry",
+    "provider_env",
+]
 
 
 def default_registry() -> RuntimeRegistry:

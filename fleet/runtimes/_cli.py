@@ -1,5 +1,5 @@
-"""What the real agent CLI runtimes share: reading their JSON-lines output, and checking
-the values that end up on their command lines.
+"""What the real agent CLI runtimes share: the shape of a plan and a follow-up, reading
+their JSON-lines output, and checking the values that end up on their command lines.
 
 Every value placed in an argv here either sits after ``--`` (the CLI takes no more
 options), is an option's value, or has passed a strict pattern, so that nothing an
@@ -10,16 +10,74 @@ from __future__ import annotations
 
 import json
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 from fleet.errors import LaunchFailed
-from fleet.model import AgentSpec
+from fleet.model import AgentSpec, LaunchPlan
+from fleet.runtimes.base import RuntimeContext, base_env
 
 # UUIDs (Claude, Codex, pi) and opencode's ``ses_…`` ids; never starts with "-".
 _SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 # "sonnet", "claude-opus-4-8[1m]", "anthropic/claude-sonnet-4-5", "sonnet:high".
 _MODEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+\[\]-]{0,127}")
+
+
+class CliRuntime(ABC):
+    """An agent CLI run headless (one turn per run, a follow-up resumes its session) or
+    as its TUI on a terminal. A subclass says only what is its own: its command lines,
+    its environment and config files, and where its output names the session."""
+
+    name: str
+
+    def __init__(self, executable: str | None = None) -> None:
+        self._exe = self.name if executable is None else executable
+
+    def plan(self, spec: AgentSpec, ctx: RuntimeContext) -> LaunchPlan:
+        argv = self.tui_argv(spec) if ctx.tty else self.headless_argv(spec)
+        return self._launch_plan(spec, ctx, argv)
+
+    def follow_up(
+        self, spec: AgentSpec, ctx: RuntimeContext, session: str | None, text: str
+    ) -> LaunchPlan | None:
+        if ctx.tty:
+            return None  # the TUI is running: the text is typed into it
+        return self._launch_plan(spec, ctx, self.resume_argv(spec, session, text))
+
+    def session_id(self, output: str) -> str | None:
+        return last_session(output, self.event_session)
+
+    @abstractmethod
+    def tui_argv(self, spec: AgentSpec) -> tuple[str, ...]:
+        """The interactive UI, given ``spec.prompt`` as its first message if there is one."""
+
+    @abstractmethod
+    def headless_argv(self, spec: AgentSpec) -> tuple[str, ...]:
+        """One headless turn on ``spec.prompt`` (see :func:`required_prompt`)."""
+
+    @abstractmethod
+    def resume_argv(self, spec: AgentSpec, session: str | None, text: str) -> tuple[str, ...]:
+        """A headless turn on ``text`` in ``session`` (see :func:`checked_session`), or in
+        the newest session when none is known."""
+
+    @abstractmethod
+    def event_session(self, event: Mapping[str, Any]) -> object:
+        """The session id that one output event carries, if any."""
+
+    @abstractmethod
+    def setup(self, spec: AgentSpec, ctx: RuntimeContext) -> tuple[dict[str, str], dict[Path, str]]:
+        """The CLI's own variables, on top of :func:`~fleet.runtimes.base_env`, and the
+        config files to write before it starts."""
+
+    def _launch_plan(
+        self, spec: AgentSpec, ctx: RuntimeContext, argv: tuple[str, ...]
+    ) -> LaunchPlan:
+        env = base_env(spec, ctx)
+        own_env, files = self.setup(spec, ctx)
+        env.update(own_env)
+        return LaunchPlan(argv=argv, env=env, cwd=ctx.workdir, takes_input=ctx.tty, files=files)
 
 
 def json_events(output: str) -> Iterator[Mapping[str, Any]]:

@@ -37,9 +37,9 @@ from typing import Any
 
 from fleet.errors import LaunchFailed
 from fleet.heartbeat import TOKEN_HEADER
-from fleet.model import AgentSpec, LaunchPlan
-from fleet.runtimes import RuntimeContext, base_env
-from fleet.runtimes._cli import checked_model, checked_session, last_session, required_prompt
+from fleet.model import AgentSpec
+from fleet.runtimes._cli import CliRuntime, checked_model, checked_session, required_prompt
+from fleet.runtimes.base import RuntimeContext
 
 HEADLESS_FLAGS = ("--output-format", "stream-json", "--verbose")
 QUIET_ENV = {
@@ -64,39 +64,29 @@ _TOKEN = re.compile(r"[A-Za-z0-9_-]{16,256}")
 _HEADER_NAME = re.compile(r"[A-Za-z0-9-]{1,64}")
 
 
-class ClaudeRuntime:
+class ClaudeRuntime(CliRuntime):
     """Claude Code (``@anthropic-ai/claude-code``)."""
 
     name = "claude"
 
-    def __init__(self, executable: str = "claude") -> None:
-        self._exe = executable
+    def tui_argv(self, spec: AgentSpec) -> tuple[str, ...]:
+        prompt = ("--", spec.prompt) if spec.prompt else ()
+        return (self._exe, *_model_args(spec), *prompt)
 
-    def plan(self, spec: AgentSpec, ctx: RuntimeContext) -> LaunchPlan:
+    def headless_argv(self, spec: AgentSpec) -> tuple[str, ...]:
         model = _model_args(spec)
-        if ctx.tty:
-            prompt = ("--", spec.prompt) if spec.prompt else ()
-            return self._plan(spec, ctx, (self._exe, *model, *prompt))
-        prompt_text = required_prompt(spec, self.name)
-        return self._plan(spec, ctx, (self._exe, "-p", *HEADLESS_FLAGS, *model, "--", prompt_text))
+        return (self._exe, "-p", *HEADLESS_FLAGS, *model, "--", required_prompt(spec, self.name))
 
-    def follow_up(
-        self, spec: AgentSpec, ctx: RuntimeContext, session: str | None, text: str
-    ) -> LaunchPlan | None:
-        if ctx.tty:
-            return None  # the TUI is running: the text is typed into it
+    def resume_argv(self, spec: AgentSpec, session: str | None, text: str) -> tuple[str, ...]:
         resume = ("--resume", checked_session(session)) if session else ("--continue",)
-        argv = (self._exe, "-p", *HEADLESS_FLAGS, *_model_args(spec), *resume, "--", text)
-        return self._plan(spec, ctx, argv)
+        return (self._exe, "-p", *HEADLESS_FLAGS, *_model_args(spec), *resume, "--", text)
 
-    def session_id(self, output: str) -> str | None:
-        return last_session(output, lambda event: event.get("session_id"))
+    def event_session(self, event: Mapping[str, Any]) -> object:
+        return event.get("session_id")
 
-    def _plan(self, spec: AgentSpec, ctx: RuntimeContext, argv: tuple[str, ...]) -> LaunchPlan:
+    def setup(self, spec: AgentSpec, ctx: RuntimeContext) -> tuple[dict[str, str], dict[Path, str]]:
         config_dir = ctx.home / ".claude"
-        env = base_env(spec, ctx)
-        env.update(QUIET_ENV)
-        env["CLAUDE_CONFIG_DIR"] = str(config_dir)
+        env = {**QUIET_ENV, "CLAUDE_CONFIG_DIR": str(config_dir)}
         if "anthropic" in ctx.provider_urls:
             env["ANTHROPIC_BASE_URL"] = ctx.provider_urls["anthropic"]
         files: dict[Path, str] = {}
@@ -105,7 +95,7 @@ class ClaudeRuntime:
                 ctx.heartbeat_url, ctx.heartbeat_token
             )
             files[config_dir / "settings.json"] = json.dumps(heartbeat_settings(), indent=2)
-        return LaunchPlan(argv=argv, env=env, cwd=ctx.workdir, takes_input=ctx.tty, files=files)
+        return env, files
 
 
 def heartbeat_settings() -> Mapping[str, Any]:

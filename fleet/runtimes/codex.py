@@ -23,17 +23,20 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 from fleet.errors import LaunchFailed
-from fleet.model import AgentSpec, LaunchPlan
-from fleet.runtimes import RuntimeContext, base_env
+from fleet.model import AgentSpec
 from fleet.runtimes._cli import (
+    CliRuntime,
     checked_model,
     checked_session,
-    last_session,
     required_prompt,
     with_v1,
 )
+from fleet.runtimes.base import RuntimeContext
 
 PROVIDER_ID = "fleetwarden"
 DEFAULT_KEY_VAR = "OPENAI_API_KEY"
@@ -56,46 +59,31 @@ metrics_exporter = "none"
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 
 
-class CodexRuntime:
+class CodexRuntime(CliRuntime):
     """Codex CLI (``@openai/codex``)."""
 
     name = "codex"
 
-    def __init__(self, executable: str = "codex") -> None:
-        self._exe = executable
+    def tui_argv(self, spec: AgentSpec) -> tuple[str, ...]:
+        prompt = ("--", spec.prompt) if spec.prompt else ()
+        return (self._exe, *_model_args(spec), *prompt)
 
-    def plan(self, spec: AgentSpec, ctx: RuntimeContext) -> LaunchPlan:
+    def headless_argv(self, spec: AgentSpec) -> tuple[str, ...]:
         model = _model_args(spec)
-        if ctx.tty:
-            prompt = ("--", spec.prompt) if spec.prompt else ()
-            return self._plan(spec, ctx, (self._exe, *model, *prompt))
-        prompt_text = required_prompt(spec, self.name)
-        return self._plan(
-            spec, ctx, (self._exe, "exec", *HEADLESS_FLAGS, *model, "--", prompt_text)
-        )
+        return (self._exe, "exec", *HEADLESS_FLAGS, *model, "--", required_prompt(spec, self.name))
 
-    def follow_up(
-        self, spec: AgentSpec, ctx: RuntimeContext, session: str | None, text: str
-    ) -> LaunchPlan | None:
-        if ctx.tty:
-            return None  # the TUI is running: the text is typed into it
+    def resume_argv(self, spec: AgentSpec, session: str | None, text: str) -> tuple[str, ...]:
         head = (self._exe, "exec", "resume", *HEADLESS_FLAGS, *_model_args(spec))
         if session:
-            return self._plan(spec, ctx, (*head, "--", checked_session(session), text))
-        return self._plan(spec, ctx, (*head, "--last", "--", text))
+            return (*head, "--", checked_session(session), text)
+        return (*head, "--last", "--", text)
 
-    def session_id(self, output: str) -> str | None:
-        return last_session(
-            output,
-            lambda event: event.get("thread_id") if event.get("type") == "thread.started" else None,
-        )
+    def event_session(self, event: Mapping[str, Any]) -> object:
+        return event.get("thread_id") if event.get("type") == "thread.started" else None
 
-    def _plan(self, spec: AgentSpec, ctx: RuntimeContext, argv: tuple[str, ...]) -> LaunchPlan:
+    def setup(self, spec: AgentSpec, ctx: RuntimeContext) -> tuple[dict[str, str], dict[Path, str]]:
         codex_home = ctx.home / ".codex"
-        env = base_env(spec, ctx)
-        env["CODEX_HOME"] = str(codex_home)
-        files = {codex_home / "config.toml": config_toml(spec, ctx)}
-        return LaunchPlan(argv=argv, env=env, cwd=ctx.workdir, takes_input=ctx.tty, files=files)
+        return {"CODEX_HOME": str(codex_home)}, {codex_home / "config.toml": config_toml(spec, ctx)}
 
 
 def config_toml(spec: AgentSpec, ctx: RuntimeContext) -> str:

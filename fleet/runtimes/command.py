@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from fleet.errors import LaunchFailed
 from fleet.model import AgentSpec, LaunchPlan
-from fleet.runtimes import RuntimeContext, base_env, provider_env
+from fleet.runtimes.base import RuntimeContext, base_env, provider_env
 
 
 class CommandRuntime:

@@ -24,17 +24,19 @@ spec's ``secret_env``.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from fleet.model import AgentSpec, LaunchPlan
-from fleet.runtimes import RuntimeContext, base_env
+from fleet.model import AgentSpec
 from fleet.runtimes._cli import (
+    CliRuntime,
     checked_model,
     checked_session,
-    last_session,
     required_prompt,
     with_v1,
 )
+from fleet.runtimes.base import RuntimeContext
 
 PROVIDER = "anthropic"
 HEADLESS_FLAGS = ("--pure", "--format", "json")
@@ -47,39 +49,29 @@ QUIET_ENV = {
 }
 
 
-class OpencodeRuntime:
+class OpencodeRuntime(CliRuntime):
     """opencode (``opencode-ai``)."""
 
     name = "opencode"
 
-    def __init__(self, executable: str = "opencode") -> None:
-        self._exe = executable
+    def tui_argv(self, spec: AgentSpec) -> tuple[str, ...]:
+        prompt = (f"--prompt={spec.prompt}",) if spec.prompt else ()
+        return (self._exe, "--pure", *_model_args(spec), *prompt)
 
-    def plan(self, spec: AgentSpec, ctx: RuntimeContext) -> LaunchPlan:
+    def headless_argv(self, spec: AgentSpec) -> tuple[str, ...]:
         model = _model_args(spec)
-        if ctx.tty:
-            prompt = (f"--prompt={spec.prompt}",) if spec.prompt else ()
-            return self._plan(spec, ctx, (self._exe, "--pure", *model, *prompt))
-        prompt_text = required_prompt(spec, self.name)
-        return self._plan(spec, ctx, (self._exe, "run", *HEADLESS_FLAGS, *model, "--", prompt_text))
+        return (self._exe, "run", *HEADLESS_FLAGS, *model, "--", required_prompt(spec, self.name))
 
-    def follow_up(
-        self, spec: AgentSpec, ctx: RuntimeContext, session: str | None, text: str
-    ) -> LaunchPlan | None:
-        if ctx.tty:
-            return None  # the TUI is running: the text is typed into it
+    def resume_argv(self, spec: AgentSpec, session: str | None, text: str) -> tuple[str, ...]:
         resume = ("--session", checked_session(session)) if session else ("--continue",)
-        argv = (self._exe, "run", *HEADLESS_FLAGS, *_model_args(spec), *resume, "--", text)
-        return self._plan(spec, ctx, argv)
+        return (self._exe, "run", *HEADLESS_FLAGS, *_model_args(spec), *resume, "--", text)
 
-    def session_id(self, output: str) -> str | None:
-        return last_session(output, lambda event: event.get("sessionID"))
+    def event_session(self, event: Mapping[str, Any]) -> object:
+        return event.get("sessionID")
 
-    def _plan(self, spec: AgentSpec, ctx: RuntimeContext, argv: tuple[str, ...]) -> LaunchPlan:
-        env = base_env(spec, ctx)
-        env.update(QUIET_ENV)
-        env["OPENCODE_CONFIG_CONTENT"] = json.dumps(config(ctx), separators=(",", ":"))
-        return LaunchPlan(argv=argv, env=env, cwd=ctx.workdir, takes_input=ctx.tty)
+    def setup(self, spec: AgentSpec, ctx: RuntimeContext) -> tuple[dict[str, str], dict[Path, str]]:
+        inline = json.dumps(config(ctx), separators=(",", ":"))
+        return {**QUIET_ENV, "OPENCODE_CONFIG_CONTENT": inline}, {}
 
 
 def config(ctx: RuntimeContext) -> dict[str, Any]:

@@ -24,60 +24,52 @@ start-up downloads and update checks. The API key comes only from the spec's ``s
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
-from fleet.model import AgentSpec, LaunchPlan
-from fleet.runtimes import RuntimeContext, base_env
+from fleet.model import AgentSpec
 from fleet.runtimes._cli import (
+    CliRuntime,
     checked_model,
     checked_session,
-    last_session,
     required_prompt,
     without_v1,
 )
+from fleet.runtimes.base import RuntimeContext
 
 PROVIDER = "anthropic"
 
 
-class PiRuntime:
+class PiRuntime(CliRuntime):
     """pi (``@mariozechner/pi-coding-agent``)."""
 
     name = "pi"
 
-    def __init__(self, executable: str = "pi") -> None:
-        self._exe = executable
+    def tui_argv(self, spec: AgentSpec) -> tuple[str, ...]:
+        prompt = (as_message(spec.prompt),) if spec.prompt else ()
+        return (self._exe, *_provider_args(spec), *prompt)
 
-    def plan(self, spec: AgentSpec, ctx: RuntimeContext) -> LaunchPlan:
-        if ctx.tty:
-            prompt = (as_message(spec.prompt),) if spec.prompt else ()
-            return self._plan(spec, ctx, (self._exe, *_provider_args(spec), *prompt))
+    def headless_argv(self, spec: AgentSpec) -> tuple[str, ...]:
         message = as_message(required_prompt(spec, self.name))
-        argv = (self._exe, "-p", message, *_provider_args(spec), "--mode", "json")
-        return self._plan(spec, ctx, argv)
+        return (self._exe, "-p", message, *_provider_args(spec), "--mode", "json")
 
-    def follow_up(
-        self, spec: AgentSpec, ctx: RuntimeContext, session: str | None, text: str
-    ) -> LaunchPlan | None:
-        if ctx.tty:
-            return None  # the TUI is running: the text is typed into it
+    def resume_argv(self, spec: AgentSpec, session: str | None, text: str) -> tuple[str, ...]:
         resume = ("--session", checked_session(session)) if session else ("--continue",)
         argv = (self._exe, "-p", as_message(text), *_provider_args(spec), "--mode", "json")
-        return self._plan(spec, ctx, (*argv, *resume))
+        return (*argv, *resume)
 
-    def session_id(self, output: str) -> str | None:
-        return last_session(
-            output, lambda event: event.get("id") if event.get("type") == "session" else None
-        )
+    def event_session(self, event: Mapping[str, Any]) -> object:
+        return event.get("id") if event.get("type") == "session" else None
 
-    def _plan(self, spec: AgentSpec, ctx: RuntimeContext, argv: tuple[str, ...]) -> LaunchPlan:
+    def setup(self, spec: AgentSpec, ctx: RuntimeContext) -> tuple[dict[str, str], dict[Path, str]]:
         agent_dir = ctx.home / ".pi" / "agent"
-        env = base_env(spec, ctx)
-        env["PI_OFFLINE"] = "1"
-        env["PI_CODING_AGENT_DIR"] = str(agent_dir)
+        env = {"PI_OFFLINE": "1", "PI_CODING_AGENT_DIR": str(agent_dir)}
         files = {}
         if PROVIDER in ctx.provider_urls:
             models = {"providers": {PROVIDER: {"baseUrl": without_v1(ctx.provider_urls[PROVIDER])}}}
             files[agent_dir / "models.json"] = json.dumps(models, indent=2)
-        return LaunchPlan(argv=argv, env=env, cwd=ctx.workdir, takes_input=ctx.tty, files=files)
+        return env, files
 
 
 def as_message(text: str) -> str:

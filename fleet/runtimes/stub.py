@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from fleet.model import AgentSpec, LaunchPlan
-from fleet.runtimes import RuntimeContext, base_env, provider_env
+from fleet.runtimes.base import RuntimeContext, base_env, provider_env
 
 STUB_AGENT = Path(__file__).with_name("stub_agent.py")
 
