@@ -27,7 +27,7 @@ from tests.fakes.budget_book import budget, paced
 from tests.fakes.job_context import job_context
 from tests.integration.test_matrix_connector import World, make_world, running
 from tests.synapse_server import SynapseServer
-from tests.unit.test_report import rows
+from tests.unit.bot.test_report import rows
 
 pytestmark = [pytest.mark.integration, pytest.mark.synapse]
 

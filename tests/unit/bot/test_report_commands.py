@@ -19,9 +19,9 @@ from fleet.ledger import Ledger
 from fleet.runtimes import default_registry
 from fleet.supervisor import Fleet, FleetSettings
 from tests.fakes.budget_book import StaticBook
+from tests.unit.bot.test_report import BERLIN, NOW, PNG_SIGNATURE, backend, coder
+from tests.unit.bot.test_router_threads import ThreadedConnector
 from tests.unit.chat_fakes import OPERATOR, T0, VIEWER, Calls, FakeConnector, message
-from tests.unit.test_report import BERLIN, NOW, PNG_SIGNATURE, backend, coder
-from tests.unit.test_router_threads import ThreadedConnector
 
 ROOM = "!ops:example.org"
 

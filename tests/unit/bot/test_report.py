@@ -222,7 +222,7 @@ def test_drawing_never_touches_pyplot() -> None:
     """The chart is drawn with Figure and the Agg canvas: pyplot is never imported."""
     code = (
         "import sys, tempfile, pathlib, zoneinfo\n"
-        "from tests.unit.test_report import coder\n"
+        "from tests.unit.bot.test_report import coder\n"
         "from bot.report import render_chart\n"
         "render_chart([coder()], pathlib.Path(tempfile.mkdtemp()) / 'c.png', "
         "zoneinfo.ZoneInfo('UTC'))\n"

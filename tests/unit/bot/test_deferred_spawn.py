@@ -22,9 +22,9 @@ from scheduler.deferred import DEFERRED_JOB_REF, run_deferred
 from scheduler.jobs import FleetScheduler
 from tests.fakes.budget_book import StaticBook
 from tests.fakes.job_context import job_context
+from tests.unit.bot.test_report import BERLIN, NOW
+from tests.unit.bot.test_report_commands import handlers as report_handlers
 from tests.unit.chat_fakes import OPERATOR, T0, message
-from tests.unit.test_report import BERLIN, NOW
-from tests.unit.test_report_commands import handlers as report_handlers
 
 QUEUED_UNTIL = T0 + timedelta(hours=2)
 

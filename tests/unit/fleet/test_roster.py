@@ -502,7 +502,7 @@ def test_roster_path_with_tilde_but_no_home_is_refused() -> None:
 
 def test_an_agent_inheriting_the_command_runtime_needs_argv() -> None:
     """`defaults.runtime: command` with an agent that has no argv is refused at load."""
-    from tests.unit.test_config import only_problem
+    from tests.unit.bot.test_config import only_problem
 
     problem = only_problem(
         "defaults:\n  runtime: command\nagents:\n  - name: job\n",

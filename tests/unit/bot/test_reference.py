@@ -7,7 +7,7 @@ from pathlib import Path
 
 from bot.reference import command_reference, config_reference, replace_blocks
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 README = ROOT / "README.md"
 
 

@@ -23,7 +23,7 @@ from fleet.budgets.model import (
 from fleet.clock import ManualClock
 from fleet.ledger import LATEST_VERSION, MIGRATIONS, Ledger, StepRecord, migrate
 from tests.unit.chat_fakes import T0
-from tests.unit.test_ledger_metering import event
+from tests.unit.fleet.test_ledger_metering import event
 
 FIVE_MINUTES = timedelta(minutes=5)
 ROLLING = Budget(

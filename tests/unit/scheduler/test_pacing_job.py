@@ -22,7 +22,7 @@ from tests.unit.chat_fakes import T0
 
 DEADLINE = 0.9  # seconds: a run due 0.2 s ahead is long done by then
 SOON = timedelta(seconds=0.2)
-PING = "tests.unit.test_pacing_job:ping"
+PING = "tests.unit.scheduler.test_pacing_job:ping"
 RESET = T0 + timedelta(hours=5)
 DOWN = Transition(
     "group:team",

@@ -22,7 +22,7 @@ def redacted() -> Iterator[tuple[logging.Logger, io.StringIO]]:
     handler = logging.StreamHandler(out)
     handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
     handler.addFilter(RedactSecrets([SECRET, OTHER, "abc12"]))
-    logger = logging.getLogger("tests.unit.test_logs.redacted")
+    logger = logging.getLogger("tests.unit.bot.test_logs.redacted")
     logger.propagate = False
     logger.setLevel(logging.DEBUG)
     logger.addHandler(handler)
