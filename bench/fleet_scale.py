@@ -18,7 +18,7 @@ Two measurements, both against the real code, in a temporary directory:
 2. In process. The bot is ended with EOF (agents keep running, as designed); a real
    :class:`fleet.supervisor.Fleet` on the same ledger reattaches them, and one watchdog
    sweep — ``watchdog_snapshot()`` + ``fleet.watchdog.sweep`` + ``apply_watchdog``,
-   i.e. :func:`scheduler.jobs.watchdog_tick` — is timed ``--rounds`` times (after one
+   i.e. :func:`scheduler.watchdog_job.watchdog_tick` — is timed ``--rounds`` times (after one
    warm-up sweep, which may mark waiting agents idle). For the findings, the same
    process also times the parts: the ledger queries ``ps`` and the sweep make per agent.
 
@@ -49,7 +49,8 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 GOALS = {"ps_ms": 200.0, "sweep_ms": 100.0, "rss_mb": 150.0}
 FLEETWARDEN = Path(sys.executable).with_name("fleetwarden")
@@ -493,7 +494,7 @@ def traced_orchestrator(trace_file: str, freeze: str, argv: list[str]) -> None:
         ("fleet.ledger.store", "Ledger.last_heartbeat"),
         ("fleet.ledger.store", "Ledger.record_audit"),
         ("fleet.ledger.store", "Ledger.record_heartbeat"),
-        ("scheduler.jobs", "watchdog_tick"),
+        ("scheduler.watchdog_job", "watchdog_tick"),
     ):
         wrap(module, attr, *label)
     import gc
@@ -541,7 +542,8 @@ async def in_process(state_dir: Path, agents: int, rounds: int) -> dict[str, Any
     from fleet.runtimes import default_registry
     from fleet.supervisor import Fleet, FleetSettings
     from fleet.watchdog import sweep
-    from scheduler.jobs import register_context, unregister_context, watchdog_tick
+    from scheduler.context import JobContext
+    from scheduler.watchdog_job import watchdog_tick
 
     clock = SystemClock()
     ledger = await Ledger.open(state_dir / "ledger.db", clock)
@@ -554,7 +556,6 @@ async def in_process(state_dir: Path, agents: int, rounds: int) -> dict[str, Any
         clock=clock,
         environ=dict(os.environ),
     )
-    ctx = f"bench-fleet-{os.getpid()}"
     try:
         t0 = time.perf_counter()
         await fleet.start()
@@ -563,7 +564,8 @@ async def in_process(state_dir: Path, agents: int, rounds: int) -> dict[str, Any
         live = sum(1 for s in statuses if s.state.is_live)
         if live != agents:
             raise RuntimeError(f"reattached fleet has {live} live agents, expected {agents}")
-        register_context(ctx, fleet)
+        # The watchdog job reads only the fleet from its context.
+        ctx = cast(JobContext, SimpleNamespace(fleet=fleet))
 
         warm_ms, warm_actions = await timed(lambda: watchdog_tick(ctx))
         tick_ms: list[float] = []
@@ -685,7 +687,6 @@ async def in_process(state_dir: Path, agents: int, rounds: int) -> dict[str, Any
             "rss_bench_process_mb": proc_status_kb(os.getpid(), "VmRSS") / 1024,
         }
     finally:
-        unregister_context(ctx)
         await fleet.stop()
         await ledger.close()
 
