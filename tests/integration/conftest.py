@@ -1,0 +1,47 @@
+"""What every integration test shares: no process it started outlives it.
+
+Agents outlive Fleetwarden on purpose (the next start reattaches them), so a test that runs
+the real ``fleetwarden`` and spawns agents leaves them running when the bot quits. After
+each test, every process whose command line names the test's temporary directory (agents,
+their shims, servers run from it) is killed with its process group, pass or fail.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+log = logging.getLogger(__name__)
+
+
+def processes_under(directory: Path) -> list[int]:
+    """The pids whose command line mentions ``directory`` (never this process)."""
+    needle = str(directory).encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        with contextlib.suppress(OSError):
+            if needle in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture(autouse=True)
+def nothing_outlives_the_test(tmp_path: Path) -> Iterator[None]:
+    """Kill what the test left running under its temporary directory."""
+    yield
+    for pid in processes_under(tmp_path):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            group = os.getpgid(pid)
+            if group != os.getpgrp():
+                os.killpg(group, signal.SIGKILL)
+            else:
+                os.kill(pid, signal.SIGKILL)
+            log.info("killed process %d left running by the test", pid)
