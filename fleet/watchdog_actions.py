@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -159,30 +160,15 @@ class WatchdogHands:
                     with contextlib.suppress(AgentNotRunning):
                         await self._runs.stop_run(name, force=False, reason=reason, ending=ending)
             case ScheduleRestart(at=at):
-                await self._ledger.set_restarts(
-                    name,
-                    in_a_row=record.restarts_in_a_row,
-                    last_at=record.last_restart_at,
-                    next_at=at,
-                )
+                await self._set_next_restart(record, at)
             case CancelRestart():
-                await self._ledger.set_restarts(
-                    name,
-                    in_a_row=record.restarts_in_a_row,
-                    last_at=record.last_restart_at,
-                    next_at=None,
-                )
+                await self._set_next_restart(record, None)
             case ResetRestarts():
                 await self._ledger.set_restarts(
                     name, in_a_row=0, last_at=record.last_restart_at, next_at=None
                 )
             case GiveUp(reason=reason):
-                await self._ledger.set_restarts(
-                    name,
-                    in_a_row=record.restarts_in_a_row,
-                    last_at=record.last_restart_at,
-                    next_at=None,
-                )
+                await self._set_next_restart(record, None)
                 await self._ledger.set_desired(name, DesiredState.STOPPED)
                 await self._emit(FleetEvent(name, EventKind.GAVE_UP, record.state, reason, False))
             case Restart(attempt=attempt, reason=reason):
@@ -210,3 +196,12 @@ class WatchdogHands:
                         False,
                     )
                 )
+
+    async def _set_next_restart(self, record: AgentRecord, at: datetime | None) -> None:
+        """Change only when the next restart is due; the count and the last restart stay."""
+        await self._ledger.set_restarts(
+            record.name,
+            in_a_row=record.restarts_in_a_row,
+            last_at=record.last_restart_at,
+            next_at=at,
+        )

@@ -54,13 +54,8 @@ def from_message(
         return None  # system messages in a person's name ("started a thread NAME")
     if message.guild is None or message.guild.id != config.guild_id:
         return None
-    channel = message.channel
-    thread: ThreadId | None = None
-    if isinstance(channel, discord.Thread):
-        if channel.parent_id != config.channel_id:
-            return None
-        thread = ThreadId(str(channel.id))
-    elif channel.id != config.channel_id:
+    inside, thread = place(message.channel, config)
+    if not inside:
         return None
     text, addressed = message.content, False
     if me is not None and (found := mention(me).match(text)):
@@ -79,16 +74,24 @@ def from_message(
     )
 
 
+def place(
+    channel: discord.abc.Snowflake | None, config: DiscordConfig
+) -> tuple[bool, ThreadId | None]:
+    """Whether ``channel`` is the control channel or one of its threads, and the thread's
+    id when it is a thread."""
+    if isinstance(channel, discord.Thread):
+        inside = channel.parent_id == config.channel_id
+        return inside, ThreadId(str(channel.id)) if inside else None
+    return channel is not None and channel.id == config.channel_id, None
+
+
 def from_interaction(
     interaction: discord.Interaction, command: str, config: DiscordConfig
 ) -> InboundMessage | None:
     """A slash command's ``command`` text as an :class:`InboundMessage` addressed to us,
     or ``None`` if it was used outside the control channel and its threads."""
-    channel = interaction.channel
-    thread: ThreadId | None = None
-    if isinstance(channel, discord.Thread) and channel.parent_id == config.channel_id:
-        thread = ThreadId(str(channel.id))
-    elif channel is None or channel.id != config.channel_id:
+    inside, thread = place(interaction.channel, config)
+    if not inside:
         return None
     user = interaction.user
     return InboundMessage(

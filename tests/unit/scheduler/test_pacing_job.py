@@ -6,7 +6,6 @@ for."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -89,13 +88,6 @@ def book() -> FakeBook:
 @pytest.fixture
 def probe() -> Probe:
     return Probe()
-
-
-@pytest.fixture
-async def scheduler() -> AsyncIterator[FleetScheduler[Probe]]:
-    made: FleetScheduler[Probe] = FleetScheduler()
-    yield made
-    await made.shutdown()
 
 
 # --- pacing_tick -----------------------------------------------------------------------------

@@ -4,7 +4,6 @@ handed the scheduler's context. No wall-clock sleeps: events awaited with a dead
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -67,13 +66,6 @@ async def no_context() -> None:
 @pytest.fixture
 def probe() -> Probe:
     return Probe()
-
-
-@pytest.fixture
-async def scheduler() -> AsyncIterator[FleetScheduler[Probe]]:
-    made: FleetScheduler[Probe] = FleetScheduler()
-    yield made
-    await made.shutdown()
 
 
 async def within_deadline(event: asyncio.Event) -> None:

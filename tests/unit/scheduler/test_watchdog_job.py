@@ -4,7 +4,7 @@ the scheduler."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -60,13 +60,6 @@ def silent_agent() -> AgentView:
 @pytest.fixture
 def fleet() -> FakeFleet:
     return FakeFleet((silent_agent(),), T0 + timedelta(seconds=61))
-
-
-@pytest.fixture
-async def scheduler() -> AsyncIterator[FleetScheduler[JobContext]]:
-    made: FleetScheduler[JobContext] = FleetScheduler()
-    yield made
-    await made.shutdown()
 
 
 async def test_watchdog_tick_sweeps_the_snapshot_and_applies_the_actions(
