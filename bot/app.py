@@ -40,7 +40,9 @@ from bot.router import Router
 from bot.schedule_commands import ScheduleCommands, ScheduledRuns
 from bot.watch_follow import ScreenFollower
 from connectors.base import Connector, InboundMessage
+from fleet.accounts.book import AccountBook
 from fleet.backends.base import Backend
+from fleet.budgets.model import Scope
 from fleet.budgets.policy import PacingPolicy
 from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
@@ -108,6 +110,7 @@ class App:
         self._heartbeats: HeartbeatServer | None = None
         self._budgets: BudgetService | None = None
         self._metering: MeteringProxy | None = None
+        self._accounts: AccountBook | None = None
         self._fleet: Fleet | None = None
         self._follower: ScreenFollower | None = None
         self._scheduler: FleetScheduler[JobContext] | None = None
@@ -163,7 +166,7 @@ class App:
         ledger, notifier = await self._open_ledger()
         heartbeats = await self._start_heartbeats(ledger)
         budgets = await self._start_budgets(ledger, notifier)
-        await self._start_metering(ledger, budgets.policy)
+        await self._start_metering(ledger, budgets.policy, notifier)
         fleet = await self._start_fleet(ledger, heartbeats)
         commands = self._build_commands(ledger, fleet, budgets)
         self._start_scheduler(ledger, notifier, fleet, budgets, commands.router)
@@ -205,15 +208,28 @@ class App:
             clock=self._clock,
             policy=PacingPolicy(cfg.groups, tz=cfg.timezone),
             notices=notifier,
+            via=self._served_by,
         )
         await self._budgets.start()
         return self._budgets
 
-    async def _start_metering(self, ledger: Ledger, policy: PacingPolicy) -> None:
-        """The metering proxy, unless the config turns metering off."""
+    def _served_by(self, agent: str) -> list[Scope]:
+        """The account and provider scopes ``agent``'s requests go through now."""
+        pairs = self._accounts.accounts_of(agent) if self._accounts is not None else []
+        return [Scope("account", a) for _, a in pairs] + [Scope("provider", p) for p, _ in pairs]
+
+    async def _start_metering(
+        self, ledger: Ledger, policy: PacingPolicy, notifier: Notifier
+    ) -> None:
+        """The accounts and the metering proxy that holds their credentials, unless the
+        config turns metering off."""
         cfg = self.config
         if cfg.metering is None:
             return
+        self._accounts = wiring.account_book(
+            cfg, ledger=ledger, notices=notifier, clock=self._clock, environ=self._environ
+        )
+        await self._accounts.start()
         self._metering = MeteringProxy(
             cfg.state_dir,
             routes=cfg.providers,
@@ -222,6 +238,7 @@ class App:
             prices=cfg.prices,
             policy=policy,
             clock=self._clock,
+            accounts=self._accounts,
         )
         await self._metering.start()
 
@@ -247,6 +264,7 @@ class App:
             roster=wiring.roster_of(cfg),
             heartbeats=heartbeats,
             provider_urls=self._metering,
+            accounts=self._accounts,
         )
         self._fleet.subscribe(self._on_fleet_event)
         await self._fleet.start()
@@ -269,6 +287,7 @@ class App:
             budgets=budgets,
             reports_dir=self.reports_dir,
             defer=deferrer(self._scheduler),
+            accounts=self._accounts,
         )
         acl = Acl(Grant(op.id, Role(op.role), op.connector) for op in cfg.effective_operators())
         grammar = Grammar(COMMANDS, prefix=cfg.command_prefix)
@@ -380,6 +399,8 @@ class App:
             await self._fleet.stop()
         if self._metering is not None:
             await self._metering.stop()  # writes every metered request before the ledger closes
+        if self._accounts is not None:
+            await self._accounts.stop()  # and what the accounts learned
         if self._heartbeats is not None:
             await self._heartbeats.stop()
         if self._ledger is not None:

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from bot.errors import CommandError
 from bot.grammar import show
-from fleet.budgets.model import Scope, parse_duration
+from fleet.budgets.model import SCOPE_FORMS, Scope, parse_duration
 
 _TOKENS = re.compile(r"(\d+(?:\.\d+)?)([kmg]?)")
 _MULTIPLIERS = {"": 1, "k": 1_000, "m": 1_000_000, "g": 1_000_000_000}
@@ -24,9 +24,7 @@ def parse_scope(text: str) -> Scope:
     try:
         return Scope.parse(text)
     except ValueError:
-        raise CommandError(
-            f"SCOPE {show(text)} is not a scope: write global, group:NAME or agent:NAME"
-        ) from None
+        raise CommandError(f"SCOPE {show(text)} is not a scope: write {SCOPE_FORMS}") from None
 
 
 def parse_limit(text: str, *, usd: bool) -> tuple[int | None, float | None]:

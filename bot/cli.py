@@ -14,6 +14,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from bot import accounts_cli
 from bot.config import Config, ConfigError, load_config
 from bot.lock import AlreadyRunning
 from bot.logs import setup_logging
@@ -43,6 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", type=Path, help=config_help)
     check = sub.add_parser("check-config", help="validate a configuration file and summarise it")
     check.add_argument("--config", type=Path, help=config_help)
+    accounts_cli.configure_parser(
+        sub.add_parser("accounts", help="log in an account, or check the accounts' credentials"),
+        config_help,
+    )
     matrix = sub.add_parser("matrix", help="Matrix homeserver helpers")
     matrix_sub = matrix.add_subparsers(dest="matrix_command", metavar="COMMAND", required=True)
     matrix_setup.configure_parser(
@@ -72,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             environ,
             runtimes=default_registry().names(),
             backends=("subprocess", "tmux"),
+            # `accounts login` makes what the check would miss; `accounts check` says more.
+            credentials=args.command != "accounts",
         )
     except ConfigError as exc:
         print(f"fleetwarden: configuration error:\n{exc}", file=sys.stderr)
@@ -79,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "check-config":
         print(_summary(config))
         sys.exit(EXIT_OK)
+    if args.command == "accounts":
+        sys.exit(accounts_cli.main(args, config, environ))
     sys.exit(_run(config, environ))
 
 
@@ -92,7 +101,8 @@ def _summary(config: Config) -> str:
         f"  ledger:     {config.ledger_path}\n"
         f"  connectors: {connectors}\n"
         f"  operators:  {len(config.effective_operators())}\n"
-        f"  agents:     {', '.join(a.name for a in config.agents) or 'none in the roster'}"
+        f"  agents:     {', '.join(a.name for a in config.agents) or 'none in the roster'}\n"
+        f"  accounts:   {', '.join(config.accounts.names()) or 'none'}"
     )
 
 

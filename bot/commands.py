@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bot.account_commands import ACCOUNTS
 from bot.errors import ParseError
 from bot.grammar import ArgSpec, CommandSpec, FlagSpec, show, suggest, walk
 from fleet.windows import DEFAULT_WINDOW, WINDOWS
@@ -56,6 +57,7 @@ SPAWN = CommandSpec(
         ),
         FlagSpec("prompt", "str", "The first instruction to give the agent; quote it.", "TEXT"),
         FlagSpec("workdir", "str", "The directory the agent works in.", "DIR"),
+        FlagSpec("account", "str", "The account or pool that pays for it (`accounts`).", "A"),
         FlagSpec(
             "urgent",
             "bool",
@@ -193,7 +195,9 @@ REPORT = CommandSpec(
     examples=("report",),
 )
 
-_SCOPE = ArgSpec("SCOPE", "Whose budget: `global`, `group:NAME` or `agent:NAME`.")
+_SCOPE = ArgSpec(
+    "SCOPE", "Whose budget: `global`, `group:`, `agent:`, `account:` or `provider:NAME`."
+)
 _MOMENT = (
     "`HH:MM` (the next such time, in the configured timezone), an ISO date and time "
     "(`2025-04-01T09:00`), or a duration from now (`2h`, `1d12h`)"
@@ -412,6 +416,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     BUDGET,
     ROSTER,
     SCHEDULE,
+    ACCOUNTS,
     WHOAMI,
 )
 

@@ -26,7 +26,11 @@ from yaml.nodes import MappingNode, Node, ScalarNode
 
 from bot.config_problems import ConfigError, ConfigProblem, Locator, compose, describe, translate
 from bot.config_schema import Config, ConfigFile, ConnectorsSection, absolute_path
-from fleet.budgets.schema import Loc, section_problems
+from fleet.accounts.chatgpt import login_problem
+from fleet.accounts.schema import environment_problems, section_problems
+from fleet.budgets.schema import Loc
+from fleet.budgets.schema import section_problems as budget_section_problems
+from fleet.metering.schema import provider_routes
 from fleet.roster import COMMAND_RUNTIME, AgentEntry
 from fleet.schema import SchemaContext, expand_path
 
@@ -48,12 +52,14 @@ def load_config(
     backends: Collection[str] = ("subprocess",),
     cwd: Path | None = None,
     now: datetime | None = None,
+    credentials: bool = True,
 ) -> Config:
     """Read and validate the config file: ``path``, else ``$FLEETWARDEN_CONFIG``, else the
     embedded defaults. ``runtimes`` and ``backends`` are the names agents may use; ``cwd``
     (default: the process's) anchors a relative ``path``; ``now`` (default: the system
-    clock) is the load time budgets' ``reset_at`` must be ahead of. Raises
-    :class:`ConfigError`."""
+    clock) is the load time budgets' ``reset_at`` must be ahead of; ``credentials``: check
+    that every account's credential is there (its variable set, its login in the state
+    dir). Raises :class:`ConfigError`."""
     here = cwd if cwd is not None else Path.cwd()
     from_env = False
     if path is None:
@@ -86,6 +92,7 @@ def load_config(
         backends=backends,
         home=environ.get("HOME"),
         now=now,
+        environ=environ if credentials else None,
     )
 
 
@@ -99,12 +106,14 @@ def parse_config(
     backends: Collection[str] = ("subprocess",),
     home: str | None = None,
     now: datetime | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Config:
     """Validate config ``text``; ``file_name`` is how problems name the file. Relative paths
     resolve against ``base_dir`` (absolute); ``home`` expands ``~``; ``now`` (default: the
-    system clock) is the load time budgets' ``reset_at`` must be ahead of. Reads nothing,
-    except the roster file ``agents:`` may name and checking that agents' ``workdir``
-    directories exist. Raises :class:`ConfigError`."""
+    system clock) is the load time budgets' ``reset_at`` must be ahead of; ``environ``, when
+    given, is where the accounts' credentials must be. Reads nothing, except the roster file
+    ``agents:`` may name, checking that agents' ``workdir`` directories exist and, with
+    ``environ``, that ChatGPT logins are in the state dir. Raises :class:`ConfigError`."""
     root, data, problems = compose(text, file_name)
     locate = Locator(root)
     if data is None:
@@ -141,11 +150,20 @@ def parse_config(
         problems.extend(_unavailable_fallbacks(document, context, roster))
         loaded_at = now if now is not None else datetime.now(UTC)
         problems.extend(_budget_problems(document, locate, file_name, loaded_at))
+        problems.extend(_account_problems(document, locate, file_name, roster))
     if problems or document is None:
         # The config file's problems first, then the roster file's; each by line.
         problems.sort(key=lambda p: (p.file != file_name, p.line is None, p.line or 0))
         raise ConfigError(problems)
-    return Config.from_document(document, source=source, base_dir=base_dir)
+    config = Config.from_document(document, source=source, base_dir=base_dir)
+    if environ is not None:
+        found = environment_problems(
+            config.accounts.accounts, environ, config.state_dir, login_problem
+        )
+        missing = [ConfigProblem(file_name, *locate(loc)[:2], message) for loc, message in found]
+        if missing:
+            raise ConfigError(missing)
+    return config
 
 
 # --- Checks across entries -----------------------------------------------------------------
@@ -250,9 +268,59 @@ def _budget_problems(
         return path if line is None else f"{path} on line {line}"
 
     tz = ZoneInfo(document.timezone)
-    for loc, message in section_problems(document.groups, document.budgets, tz, now, where):
+    for loc, message in budget_section_problems(document.groups, document.budgets, tz, now, where):
         line, path, _ = locate(loc)
         yield ConfigProblem(file_name, line, path, message)
+
+
+def _account_problems(
+    document: ConfigFile, locate: Locator, file_name: str, roster: _Roster
+) -> Iterator[ConfigProblem]:
+    """Accounts and pools checked across entries and against the agents that name them."""
+
+    def where(loc: Loc) -> str:
+        line, path, _ = locate(loc)
+        return path if line is None else f"{path} on line {line}"
+
+    if (document.accounts or document.account_pools) and not document.metering.enabled:
+        line, path, _ = locate(("accounts",))
+        yield ConfigProblem(
+            file_name,
+            line,
+            path,
+            "accounts need the metering proxy, which holds their credentials for agents: "
+            "remove `metering: {enabled: false}` or the accounts",
+        )
+    runtime = document.defaults.runtime
+    agents: list[tuple[Loc, str, str | None]] = [
+        (("defaults", "account"), runtime, document.defaults.account)
+    ]
+    agents.extend(
+        (("agents", index, "account"), agent.runtime or runtime, agent.account)
+        for index, agent in enumerate(document.agents)
+    )
+    providers = sorted(provider_routes(document.providers))
+    known = {"account": set(document.accounts), "provider": set(providers)}
+    for index, budget in enumerate(document.budgets):
+        kind, _, name = budget.scope.partition(":")
+        if kind in known and name not in known[kind]:
+            line, path, _ = locate(("budgets", index, "scope"))
+            listed = ", ".join(sorted(known[kind])) or "none"
+            yield ConfigProblem(
+                file_name,
+                line,
+                path,
+                f"budget scope {budget.scope!r} names no {kind} (known: {listed})",
+            )
+    for loc, message in section_problems(
+        document.accounts, document.account_pools, agents, providers, where
+    ):
+        if loc[0] == "agents":
+            line, path, _ = roster.locate(loc)
+            yield ConfigProblem(roster.file_name, line, path, message)
+        else:
+            line, path, _ = locate(loc)
+            yield ConfigProblem(file_name, line, path, message)
 
 
 # --- A roster in its own file ------------------------------------------------------------------

@@ -9,7 +9,7 @@ checking a file is :mod:`bot.config_load`; :mod:`bot.config` re-exports both.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -21,6 +21,8 @@ from pydantic_core import PydanticCustomError
 from connectors.console_config import ConsoleConfig, Role
 from connectors.discord.config import DiscordConfig, snowflake
 from connectors.matrix.config import MatrixConfig
+from fleet.accounts.model import Account, AccountSet, implicit_account, key_vars_of
+from fleet.accounts.schema import AccountRef, AccountsSection, PoolsSection, account_set
 from fleet.budgets.model import Budget, Groups
 from fleet.budgets.schema import (
     DEFAULT_TIMEZONE,
@@ -107,6 +109,13 @@ class Defaults(BaseModel):
     )
     backend: str = Field(
         default="subprocess", description="The backend of agents that name none: `subprocess`."
+    )
+    account: AccountRef | None = Field(
+        default=None,
+        description=(
+            "The account or pool of agents (and `spawn`s) that name none, when its provider "
+            "is one their runtime speaks to; otherwise each provider's default account."
+        ),
     )
     stop_grace_seconds: float = Field(
         default=10.0,
@@ -267,6 +276,21 @@ class ConfigFile(BaseModel):
             "with their name replaces the upstream, e.g. to use a gateway."
         ),
     )
+    accounts: AccountsSection = Field(
+        default_factory=dict,
+        description=(
+            "The accounts that pay for agents' model requests, by name: API keys, Claude "
+            "subscriptions and ChatGPT logins (see the Accounts section). The metering "
+            "proxy holds their credentials and injects them; agents hold placeholders."
+        ),
+    )
+    account_pools: PoolsSection = Field(
+        default_factory=dict,
+        description=(
+            "Pools of accounts of one provider, by name: an agent naming a pool starts each "
+            "run on the account with the most room, and moves off one its provider refuses."
+        ),
+    )
     prices: Prices = Field(
         default_factory=dict,
         description=(
@@ -365,6 +389,9 @@ class Config:
     groups: Groups
     budgets: dict[str, Budget]
     """The config's budgets by scope (``str(scope)``); ``budget set`` may replace one."""
+    accounts: AccountSet
+    """Every account and pool, with the implicit ``api_key`` accounts agents' ``secret_env``
+    makes when metering is on."""
     pacing: PacingSettings
     document: ConfigFile = field(repr=False)
     """The validated file, section by section (paths in it already resolved)."""
@@ -403,6 +430,13 @@ class Config:
             timezone=timezone,
             groups=groups_of(document.groups),
             budgets=budgets_of(document.budgets, timezone),
+            accounts=account_set(
+                document.accounts,
+                document.account_pools,
+                implicit_accounts(document.agents, document.defaults.runtime)
+                if document.metering.enabled
+                else (),
+            ),
             pacing=document.pacing.settings(),
             document=document,
         )
@@ -423,6 +457,17 @@ class Config:
         return frozenset(_env_names(self.document))
 
 
+def implicit_accounts(agents: Iterable[AgentEntry], default_runtime: str) -> list[Account]:
+    """The ``api_key`` accounts agents' ``secret_env`` entries stand for."""
+    return [
+        implicit_account(variable, provider)
+        for agent in agents
+        for variable, provider in key_vars_of(
+            agent.runtime or default_runtime, agent.secret_env
+        ).items()
+    ]
+
+
 def absolute_path(base_dir: Path, path: Path) -> Path:
     """``path`` made absolute against ``base_dir`` and normalised."""
     return Path(os.path.normpath(base_dir / path))
@@ -440,4 +485,7 @@ def _env_names(value: object) -> Iterator[str]:
                 yield from (entry for entry in item if isinstance(entry, str))
     elif isinstance(value, tuple | list):
         for item in value:
+            yield from _env_names(item)
+    elif isinstance(value, dict):  # sections keyed by name, such as `accounts`
+        for item in value.values():
             yield from _env_names(item)

@@ -12,12 +12,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from bot import render
+from bot.account_commands import AccountCommands
 from bot.budget_handlers import BudgetHandlers
 from bot.commands import help_text
 from bot.errors import CommandError
 from bot.grammar import CommandSpec
 from bot.report import NO_BUDGETS, compose, render_text
 from bot.request import Deferrer, Follower, Handler, Reply, Request, RosterReloader
+from fleet.accounts.book import AccountBook
 from fleet.budgets.model import BudgetBook
 from fleet.clock import Clock
 from fleet.supervisor import Fleet
@@ -40,6 +42,7 @@ class Handlers:
         budgets: BudgetBook | None = None,
         reports_dir: Path | None = None,
         defer: Deferrer | None = None,
+        accounts: AccountBook | None = None,
     ) -> None:
         """``budgets``: where ``budget``, ``pace`` and ``report`` read budgets and
         ``budget set``/``allow-burst`` change them (``None``: none are configured).
@@ -57,6 +60,7 @@ class Handlers:
         self._budgets = budgets
         self._budget_commands = BudgetHandlers(budgets)
         self._reports_dir = reports_dir
+        self._account_commands = AccountCommands(accounts)
 
     def table(self) -> Mapping[str, Handler]:
         """Command name → handler, for the router."""
@@ -78,6 +82,7 @@ class Handlers:
             "roster": self.roster,
             "roster reload": self.roster_reload,
             "whoami": self.whoami,
+            "accounts": self._account_commands.accounts,
         }
 
     async def help(self, req: Request) -> str:
@@ -112,6 +117,7 @@ class Handlers:
             model=_opt_str(flags.get("model")),
             prompt=_opt_str(flags.get("prompt")),
             workdir=workdir,
+            account=_opt_str(flags.get("account")),
             by=req.who,
         )
         text = render.spawned(outcome.status, outcome.started, outcome.output)

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from bot.acl import Acl
 from bot.config import Config
 from connectors.base import Connector
 from connectors.console import ConsoleConnector
+from fleet.accounts.book import AccountBook
+from fleet.accounts.model import implicit_account, own_key_var
 from fleet.backends.base import Backend
 from fleet.backends.process import SubprocessBackend
 from fleet.backends.tmux import TmuxBackend
@@ -20,6 +23,7 @@ from fleet.ledger import Ledger
 from fleet.metering.config import DEFAULT_ROUTES
 from fleet.model import AgentSpec
 from fleet.names import AgentName
+from fleet.notices import NoticeBoard
 
 
 def make_connectors(
@@ -70,8 +74,16 @@ def prefixes(config: Config) -> dict[str, str]:
 
 
 def roster_of(config: Config) -> dict[AgentName, AgentSpec]:
-    """The config's roster as launch specs."""
-    return {entry.name: entry.to_spec(config.defaults) for entry in config.agents}
+    """The config's roster as launch specs. With metering on, an agent that names no
+    account but lists a provider key in ``secret_env`` is on that key's implicit account."""
+    specs: dict[AgentName, AgentSpec] = {}
+    for entry in config.agents:
+        spec = entry.to_spec(config.defaults)
+        own = own_key_var(spec.runtime, spec.secret_env)
+        if spec.account is None and own is not None and config.metering is not None:
+            spec = replace(spec, account=implicit_account(*own).name)
+        specs[entry.name] = spec
+    return specs
 
 
 def tmux_socket_name(state_dir: Path) -> str:
@@ -85,6 +97,29 @@ def default_backends(config: Config) -> dict[str, Backend]:
         "subprocess": SubprocessBackend(),
         "tmux": TmuxBackend(tmux_socket_name(config.state_dir)),
     }
+
+
+def account_book(
+    config: Config,
+    *,
+    ledger: Ledger,
+    notices: NoticeBoard,
+    clock: Clock,
+    environ: Mapping[str, str],
+) -> AccountBook:
+    """The accounts the proxy holds, with each ChatGPT login's refresh URL."""
+    book = AccountBook(
+        config.accounts,
+        environ=environ,
+        state_dir=config.state_dir,
+        clock=clock,
+        ledger=ledger,
+        notices=notices,
+        fallback=config.defaults.account,
+    )
+    for name, entry in config.document.accounts.items():
+        book.set_token_url(name, entry.token_url)
+    return book
 
 
 def direct_provider_urls(config: Config) -> dict[str, str]:

@@ -9,14 +9,11 @@ secrets persist in a small JSON file in the state dir (mode 0600, replaced atomi
 
 from __future__ import annotations
 
-import contextlib
 import hmac
 import json
 import logging
-import os
 import secrets
 import socket
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
@@ -25,6 +22,7 @@ from aiohttp import web
 
 from fleet.errors import FleetError
 from fleet.names import AgentName, agent_name, is_agent_name
+from fleet.private_files import write_private
 
 log = logging.getLogger(__name__)
 
@@ -190,18 +188,6 @@ def _save(path: Path, what: str, port: int | None, tokens: Mapping[AgentName, st
     """Replace the state file atomically; it holds secrets, so only its owner may read it."""
     data = {"version": _FILE_VERSION, "port": port, "tokens": dict(sorted(tokens.items()))}
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        # mkstemp creates the file with mode 0600, and os.replace keeps that mode.
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as file:
-                json.dump(data, file, indent=2)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-            raise
+        write_private(path, json.dumps(data, indent=2))
     except OSError as exc:
         raise FleetError(f"cannot save the {what} tokens to {path}: {exc}") from exc

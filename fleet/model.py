@@ -85,6 +85,8 @@ class AgentSpec:
     heartbeat_timeout: float | None = None
     timeout: float | None = None
     argv: tuple[str, ...] = ()
+    # The account or pool that pays for its model requests (None: the provider's default).
+    account: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from fleet.accounts.schema import AccountRef
 from fleet.model import AgentSpec
 from fleet.names import AGENT_NAME_PATTERN, AgentName, is_agent_name
 from fleet.restart_settings import (
@@ -167,11 +168,21 @@ class AgentEntry(BaseModel):
         default=(),
         description=(
             "Names of environment variables passed through from Fleetwarden's own environment "
-            "to the agent (e.g. `ANTHROPIC_API_KEY`). The values never touch the config file, "
-            "the ledger or any log."
+            "to the agent (e.g. `GITHUB_TOKEN`). The values never touch the config file, "
+            "the ledger or any log. A provider key its runtime uses (`ANTHROPIC_API_KEY`, "
+            "Codex's `OPENAI_API_KEY`) is not passed: with metering on it becomes an "
+            "implicit `api_key` account the proxy holds."
         ),
     )
 
+    account: AccountRef | None = Field(
+        default=None,
+        description=(
+            "The account or pool (under `accounts:` / `account_pools:`) that pays for the "
+            "agent's model requests; the proxy holds its credential, the agent never sees "
+            "it. Default: `defaults.account`, else the provider's default account."
+        ),
+    )
     role: str | None = Field(
         default=None,
         alias="class",
@@ -343,4 +354,5 @@ class AgentEntry(BaseModel):
             heartbeat_timeout=self.heartbeat_timeout,
             timeout=self.timeout,
             argv=self.argv or (),
+            account=self.account,
         )

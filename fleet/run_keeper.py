@@ -26,6 +26,7 @@ from fleet.names import AgentName, agent_name
 from fleet.runs import AgentPaths, append_marker, write_files
 from fleet.runtimes import RuntimeContext, RuntimeRegistry
 from fleet.status import (
+    AccountAssigner,
     EventKind,
     FleetEvent,
     FleetSettings,
@@ -63,6 +64,7 @@ class RunKeeper:
         emit: Listener,
         heartbeats: HeartbeatIssuer | None = None,
         provider_urls: ProviderUrlIssuer | None = None,
+        accounts: AccountAssigner | None = None,
     ) -> None:
         self._ledger = ledger
         self._runtimes = runtimes
@@ -73,6 +75,7 @@ class RunKeeper:
         self._emit = emit
         self._heartbeats = heartbeats
         self._provider_urls = provider_urls
+        self._accounts = accounts
         self._locks: dict[AgentName, asyncio.Lock] = {}
         self._watchers: dict[AgentName, asyncio.Task[None]] = {}
         self._ending: dict[AgentName, Ending] = {}  # agents being stopped, and why
@@ -116,6 +119,11 @@ class RunKeeper:
         for path in (paths.home, workdir):
             path.mkdir(parents=True, exist_ok=True)
         beats = self._heartbeats
+        chosen = (
+            self._accounts.assign(spec.name, spec.runtime, spec.account)
+            if self._accounts is not None
+            else {}
+        )
         return RuntimeContext(
             home=paths.home,
             workdir=workdir,
@@ -128,6 +136,8 @@ class RunKeeper:
             ),
             heartbeat_url=beats.url_for(spec.name) if beats is not None else None,
             heartbeat_token=beats.token_for(spec.name) if beats is not None else None,
+            accounts={provider: account.kind.value for provider, account in chosen.items()},
+            started_at=self._clock.now(),
         )
 
     # -- runs --------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+from fleet.accounts.model import Account
 from fleet.model import AgentState
 from fleet.names import AgentName
 from fleet.watchdog import DEFAULT_HEARTBEAT_TIMEOUT
@@ -37,6 +38,14 @@ class HeartbeatIssuer(Protocol):
     def url_for(self, agent: str) -> str: ...
 
     def token_for(self, agent: str) -> str: ...
+
+
+class AccountAssigner(Protocol):
+    """Picks, for a new run, the account that pays for each provider the agent uses
+    (:meth:`fleet.accounts.book.AccountBook.assign`); raises ``AccountError`` saying why
+    when there is none it may use."""
+
+    def assign(self, agent: str, runtime: str, wanted: str | None) -> Mapping[str, Account]: ...
 
 
 class ProviderUrlIssuer(Protocol):

@@ -36,6 +36,7 @@ from fleet.run_keeper import RunKeeper
 from fleet.runs import collect_output, latest, mtime
 from fleet.runtimes import RuntimeRegistry
 from fleet.status import (
+    AccountAssigner,
     AgentStatus,
     EventKind,
     FleetEvent,
@@ -86,6 +87,7 @@ class Fleet:
         roster: Mapping[AgentName, AgentSpec] | None = None,
         heartbeats: HeartbeatIssuer | None = None,
         provider_urls: ProviderUrlIssuer | None = None,
+        accounts: AccountAssigner | None = None,
     ) -> None:
         self._ledger = ledger
         self._runtimes = runtimes
@@ -105,6 +107,7 @@ class Fleet:
             emit=self._emit,
             heartbeats=heartbeats,
             provider_urls=provider_urls,
+            accounts=accounts,
         )
         self._watchdog = WatchdogHands(
             ledger=ledger,
@@ -252,6 +255,7 @@ class Fleet:
         model: str | None = None,
         prompt: str | None = None,
         workdir: Path | None = None,
+        account: str | None = None,
         by: str = "operator",
         collect: bool = True,
     ) -> SpawnOutcome:
@@ -274,6 +278,7 @@ class Fleet:
                 model=model if model is not None else spec.model,
                 prompt=prompt if prompt is not None else spec.prompt,
                 workdir=workdir if workdir is not None else spec.workdir,
+                account=account if account is not None else spec.account,
             )
             offset = await self._runs.launch(spec, reason=f"spawned by {by}")
             output = (

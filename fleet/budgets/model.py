@@ -1,8 +1,11 @@
 """Budgets: how much a scope may spend in a window, and who a scope covers.
 
-A **scope** is ``global``, ``group:NAME`` or ``agent:NAME``. Groups nest (a group may
-have a parent group). The **most specific** scope that has a budget governs an agent:
-its own budget, else its group's, else the nearest ancestor group's, else the global one.
+A **scope** is ``global``, ``group:NAME``, ``agent:NAME``, ``account:NAME`` or
+``provider:NAME``. Groups nest (a group may have a parent group). The **most specific**
+scope that has a budget governs an agent: its own budget, else its group's, else the
+nearest ancestor group's, else the account its requests go to now, else that account's
+provider, else the global one. An account or provider budget counts the usage that
+account or provider served, whichever agent sent it.
 Only that one budget paces and limits the agent — not every budget above it (conjunctive
 checking would let a generous agent budget be silently overruled by a tight global one,
 and would make "why was I throttled?" ambiguous). A broader budget still counts every
@@ -27,7 +30,8 @@ from fleet.errors import FleetError
 from fleet.notices import Notice, Tone
 
 GLOBAL: Final = "global"
-_SCOPE = re.compile(r"(?:global|(agent|group):([a-z0-9][a-z0-9._-]{0,62}))")
+_SCOPE = re.compile(r"(?:global|(agent|group|account|provider):([a-z0-9][a-z0-9._-]{0,62}))")
+SCOPE_FORMS: Final = "global, group:NAME, agent:NAME, account:NAME or provider:NAME"
 _DURATION = re.compile(r"(\d+)\s*(m|h|d|w)")
 _UNITS: Final = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -79,7 +83,7 @@ class Scope:
     def parse(cls, text: str) -> Scope:
         match = _SCOPE.fullmatch(text.strip())
         if match is None:
-            raise ValueError(f"{text!r} is not a scope: write global, group:NAME or agent:NAME")
+            raise ValueError(f"{text!r} is not a scope: write {SCOPE_FORMS}")
         return cls(match[1] or GLOBAL, match[2])
 
     def __str__(self) -> str:
@@ -87,7 +91,13 @@ class Scope:
 
     @property
     def specificity(self) -> int:
-        return {"agent": 2, "group": 1}.get(self.kind, 0)
+        return {"agent": 4, "group": 3, "account": 2, "provider": 1}.get(self.kind, 0)
+
+    @property
+    def by_usage_column(self) -> bool:
+        """Whether the scope counts usage by the account or provider that served it, rather
+        than by the agents it covers."""
+        return self.kind in ("account", "provider")
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +134,9 @@ class Groups:
     parents: Mapping[str, str | None] = field(default_factory=dict)
     members: Mapping[str, str] = field(default_factory=dict)  # agent -> group
 
-    def chain(self, agent: str) -> list[Scope]:
-        """The scopes over ``agent``, most specific first, ending with global."""
+    def chain(self, agent: str, via: Sequence[Scope] = ()) -> list[Scope]:
+        """The scopes over ``agent``, most specific first, ending with global: the agent,
+        its groups, then ``via`` — the account and provider its requests go to now."""
         scopes = [Scope("agent", agent)]
         group = self.members.get(agent)
         seen: set[str] = set()
@@ -133,17 +144,20 @@ class Groups:
             seen.add(group)
             scopes.append(Scope("group", group))
             group = self.parents.get(group)
+        scopes.extend(via)
         scopes.append(Scope(GLOBAL))
         return scopes
 
-    def covers(self, scope: Scope, agent: str) -> bool:
+    def covers(self, scope: Scope, agent: str, via: Sequence[Scope] = ()) -> bool:
         """Whether ``scope`` includes ``agent`` (directly or through nested groups)."""
-        return scope in self.chain(agent)
+        return scope in self.chain(agent, via)
 
 
-def governing(agent: str, budgets: Mapping[str, Budget], groups: Groups) -> Budget | None:
+def governing(
+    agent: str, budgets: Mapping[str, Budget], groups: Groups, via: Sequence[Scope] = ()
+) -> Budget | None:
     """The most specific budget over ``agent``, or ``None`` when no scope over it has one."""
-    for scope in groups.chain(agent):
+    for scope in groups.chain(agent, via):
         budget = budgets.get(str(scope))
         if budget is not None:
             return budget

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
 
+from fleet.accounts.quota import QuotaWindow
 from fleet.budgets.model import (
     Budget,
     BudgetError,
@@ -52,6 +53,7 @@ SIGNAL_FRESHNESS: Final = timedelta(minutes=15)
 BURN_SPAN: Final = timedelta(hours=1)  # the burn rate is measured over the last hour
 CHART_POINTS: Final = 200  # buckets per window in a status's series
 _CODEX_WINDOWS: Final = ("primary", "secondary")
+_Spend = tuple[int, float | None]
 
 
 class BudgetService:
@@ -67,8 +69,12 @@ class BudgetService:
         clock: Clock,
         policy: PacingPolicy,
         notices: NoticeBoard | None = None,
+        via: Callable[[str], Sequence[Scope]] | None = None,
     ) -> None:
+        """``via``: the account and provider scopes an agent's requests go through now
+        (after its groups, before global, in the scope rule)."""
         self._ledger = ledger
+        self._via = via or (lambda agent: ())
         self._budgets = dict(budgets)
         self._groups = groups
         self._tz = timezone
@@ -149,7 +155,8 @@ class BudgetService:
         rule = {
             agent: budget.key
             for agent in agents
-            if (budget := governing(agent, self._budgets, self._groups)) is not None
+            if (budget := governing(agent, self._budgets, self._groups, self._via(agent)))
+            is not None
         }
         transitions = self.policy.update(statuses, rule, now)
         if transitions:
@@ -188,32 +195,38 @@ class BudgetService:
     # -- the numbers ---------------------------------------------------------------------
 
     async def _assess(self, now: datetime) -> list[BudgetStatus]:
-        spend: dict[tuple[datetime, datetime], dict[str, tuple[int, float | None]]] = {}
+        spend: dict[tuple[datetime, datetime, str], dict[str, tuple[int, float | None]]] = {}
+
+        async def spent(since: datetime, until: datetime, by: str) -> dict[str, _Spend]:
+            if (since, until, by) not in spend:
+                spend[since, until, by] = await self._ledger.spend_by_agent(since, until, by=by)
+            return spend[since, until, by]
+
         signals = await self._ledger.latest_quota_signals()
+        windows = await self._ledger.quota_windows()
         statuses: list[BudgetStatus] = []
         for budget in self.budgets():
             start, end = self._bounds(budget, now)
             source = Source.METERING
-            reading = _provider_reading(budget, signals, now) if budget.account else None
-            if budget.account and reading is None:
+            reading = _reading(budget, signals, windows, now)
+            if (budget.account or budget.scope.kind == "account") and reading is None:
                 source = Source.ESTIMATED
             if reading is not None and reading[1] is not None and budget.window.length:
                 end = reading[1]
                 start = end - budget.window.length
-            span = (start, min(end, now))
-            if span not in spend:
-                spend[span] = await self._ledger.spend_by_agent(*span)
-            covered = [a for a in spend[span] if self._groups.covers(budget.scope, a)]
+            by = budget.scope.kind if budget.scope.by_usage_column else "agent"
+            rows = await spent(start, min(end, now), by)
+            if by == "agent":
+                covered = [a for a in rows if self._groups.covers(budget.scope, a)]
+            else:
+                covered = [budget.scope.name or ""]
             unit = "tokens" if budget.limit_tokens is not None else "usd"
             limit = float(budget.limit_tokens or budget.limit_usd or 0.0)
             pick = 0 if unit == "tokens" else 1
-            used = float(sum(spend[span][a][pick] or 0.0 for a in covered))
+            used = float(sum((rows[a][pick] or 0.0) if a in rows else 0.0 for a in covered))
             series = await self._series(budget, start, end, covered, pick)
             recent_from = max(start, now - BURN_SPAN)
-            recent_span = (recent_from, min(end, now))
-            if recent_span not in spend:
-                spend[recent_span] = await self._ledger.spend_by_agent(*recent_span)
-            recent = spend[recent_span]
+            recent = await spent(recent_from, min(end, now), by)
             burned = float(sum(recent[a][pick] or 0.0 for a in recent if a in covered))
             if reading is not None:
                 used, source = reading[0] * limit, Source.PROVIDER
@@ -252,8 +265,15 @@ class BudgetService:
     ) -> tuple[tuple[datetime, float], ...]:
         """Cumulative use over the window so far, in up to :data:`CHART_POINTS` buckets."""
         bucket = max(60, math.ceil((end - start).total_seconds() / CHART_POINTS))
-        only = None if budget.scope.kind == "global" else agents
-        rows = await self._ledger.usage_series(start, agents=only, bucket_seconds=bucket)
+        scope = budget.scope
+        if scope.by_usage_column:
+            served_by = (scope.kind, scope.name or "")
+            rows = await self._ledger.usage_series(
+                start, agents=None, bucket_seconds=bucket, served_by=served_by
+            )
+        else:
+            only = None if scope.kind == "global" else agents
+            rows = await self._ledger.usage_series(start, agents=only, bucket_seconds=bucket)
         total = 0.0
         points: list[tuple[datetime, float]] = [(start, 0.0)]
         for at, tokens, cost in rows:
@@ -287,6 +307,34 @@ class BudgetService:
 def _order(key: str) -> tuple[int, str]:
     """Budgets listed global first, then groups, then agents."""
     return ({"global": 0, "group": 1}.get(key.split(":", 1)[0], 2), key)
+
+
+def _reading(
+    budget: Budget, signals: Sequence[QuotaSignal], windows: Sequence[QuotaWindow], now: datetime
+) -> tuple[float, datetime | None] | None:
+    """``(utilization 0..1, reset)`` of ``budget``'s window in its provider's own words: an
+    ``account:`` budget from that account's quota windows, a budget naming a legacy
+    ``account`` (``anthropic``, ``openai``) from the raw quota headers."""
+    if budget.scope.kind == "account":
+        return _account_reading(budget, windows, now)
+    return _provider_reading(budget, signals, now) if budget.account else None
+
+
+def _account_reading(
+    budget: Budget, windows: Sequence[QuotaWindow], now: datetime
+) -> tuple[float, datetime | None] | None:
+    """The account's fresh window of the budget's length (Claude's ``5h``/``7d``, Codex's
+    primary and secondary windows by their length)."""
+    length = budget.window.length
+    if budget.window.kind is not WindowKind.ROLLING or length is None:
+        return None
+    for window in windows:
+        fresh = now - window.observed_at <= SIGNAL_FRESHNESS
+        current = window.resets_at is None or window.resets_at > now
+        same = window.length is not None and abs(window.length - length) <= timedelta(minutes=1)
+        if window.account == budget.scope.name and fresh and current and same:
+            return window.used, window.resets_at
+    return None
 
 
 def _provider_reading(

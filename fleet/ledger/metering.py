@@ -24,9 +24,11 @@ from fleet.metering.events import Outcome, QuotaSignal, Tokens, UsageEvent
 _USAGE_COLUMNS = (
     "at, agent, provider, api, requested_model, served_model, input_tokens, output_tokens,"
     " cache_read_tokens, cache_write_tokens, reasoning_tokens, stream, status, outcome,"
-    " latency_ms, ttfb_ms, request_id, partial, reason, cost_usd, priced, rewritten_from"
+    " latency_ms, ttfb_ms, request_id, partial, reason, cost_usd, priced, rewritten_from,"
+    " account"
 )
 _SIGNAL_COLUMNS = "at, agent, provider, family, name, value, window, metric"
+_GROUPINGS = frozenset({"agent", "account", "provider"})  # columns usage may be summed by
 
 
 def _placeholders(columns: str) -> str:
@@ -149,15 +151,17 @@ class MeteringLedger:
         return {str(row[0]): int(row[1]) for row in rows}
 
     async def spend_by_agent(
-        self: _Store, since: datetime, until: datetime | None = None
+        self: _Store, since: datetime, until: datetime | None = None, *, by: str = "agent"
     ) -> dict[str, tuple[int, float | None]]:
-        """Per agent, its total tokens and priced cost from ``since`` up to (not including)
-        ``until``; the cost is ``None`` when none of its rows was priced. Agents without
-        usage are absent."""
+        """Per agent (or per ``account`` or ``provider`` that served it: ``by``), the total
+        tokens and priced cost from ``since`` up to (not including) ``until``; the cost is
+        ``None`` when none of its rows was priced. Those without usage are absent."""
+        if by not in _GROUPINGS:
+            raise ValueError(f"cannot sum usage by {by!r}")
         where, params = _span(since, until)
         rows = await self._all(
-            f"SELECT agent, SUM({_TOTAL_TOKENS}), SUM(CASE WHEN priced = 1 THEN cost_usd END)"
-            f" FROM usage {where} GROUP BY agent",
+            f"SELECT {by}, SUM({_TOTAL_TOKENS}), SUM(CASE WHEN priced = 1 THEN cost_usd END)"
+            f" FROM usage {where} AND {by} IS NOT NULL GROUP BY {by}",
             params,
         )
         return {str(row[0]): (int(row[1]), row[2]) for row in rows}
@@ -181,6 +185,7 @@ class MeteringLedger:
         *,
         agents: Sequence[str] | None,
         bucket_seconds: int,
+        served_by: tuple[str, str] | None = None,
     ) -> list[tuple[datetime, int, float]]:
         """Use since ``since`` in buckets of ``bucket_seconds`` counted from ``since``: each
         bucket's start, total tokens and priced cost (0.0 when nothing was priced), oldest
@@ -194,6 +199,11 @@ class MeteringLedger:
         if agents is not None:
             where += f" AND agent IN ({', '.join('?' for _ in agents)})"
             params.extend(agents)
+        if served_by is not None:  # ("account" | "provider", its name)
+            if served_by[0] not in _GROUPINGS:
+                raise ValueError(f"cannot filter usage by {served_by[0]!r}")
+            where += f" AND {served_by[0]} = ?"
+            params.append(served_by[1])
         rows = await self._all(
             f"SELECT CAST((at - ?) / ? AS INTEGER) AS bucket, SUM({_TOTAL_TOKENS}),"
             " COALESCE(SUM(CASE WHEN priced = 1 THEN cost_usd END), 0.0)"
@@ -279,6 +289,7 @@ def _usage_params(event: UsageEvent) -> tuple[object, ...]:
         event.cost_usd,
         int(event.priced),
         event.rewritten_from,
+        event.account,
     )
 
 
@@ -326,6 +337,7 @@ def _usage_event(row: sqlite3.Row) -> UsageEvent:
         cost_usd=row["cost_usd"],
         priced=bool(row["priced"]),
         rewritten_from=row["rewritten_from"],
+        account=row["account"],
     )
 
 

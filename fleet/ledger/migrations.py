@@ -255,6 +255,44 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE audit ADD COLUMN source TEXT NOT NULL DEFAULT 'typed'",
         ),
     ),
+    Migration(
+        7,
+        "accounts: which account each agent is on, accounts found unusable, quota windows",
+        (
+            # The account whose credential the proxy injected (NULL: none, or before 7).
+            "ALTER TABLE usage ADD COLUMN account TEXT",
+            "CREATE INDEX usage_by_account ON usage(account, at)",
+            # The account a run of an agent uses per provider; a pool may move it mid-run.
+            """CREATE TABLE account_assignments (
+                agent TEXT NOT NULL,
+                provider TEXT NOT NULL,
+                account TEXT NOT NULL,
+                at REAL NOT NULL,
+                PRIMARY KEY (agent, provider)
+            )""",
+            # Why an account cannot be used, until when (NULL: until fixed).
+            """CREATE TABLE account_marks (
+                account TEXT PRIMARY KEY,
+                health TEXT NOT NULL CHECK (health IN ('ok', 'rejected', 'unauthorized',
+                    'missing')),
+                reason TEXT NOT NULL,
+                until REAL,
+                at REAL NOT NULL
+            )""",
+            # The latest word of each provider window per account, normalised.
+            """CREATE TABLE quota_windows (
+                account TEXT NOT NULL,
+                window TEXT NOT NULL,
+                used REAL NOT NULL CHECK (used BETWEEN 0 AND 1),
+                resets_at REAL,
+                status TEXT NOT NULL,
+                observed_at REAL NOT NULL,
+                source TEXT NOT NULL,
+                length_seconds REAL,
+                PRIMARY KEY (account, window)
+            )""",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

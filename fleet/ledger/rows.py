@@ -54,6 +54,7 @@ def spec_extra_json(spec: AgentSpec) -> str:
         "heartbeat_timeout": spec.heartbeat_timeout,
         "timeout": spec.timeout,
         "argv": list(spec.argv),
+        "account": spec.account,
     }
     return json.dumps(extra, sort_keys=True)
 
@@ -102,6 +103,7 @@ class AgentRecord:
         """The launch spec rebuilt from the stored columns."""
         argv = self.extra.get("argv")
         role = self.extra.get("role")
+        account = self.extra.get("account")
         return AgentSpec(
             name=self.name,
             runtime=self.runtime,
@@ -117,6 +119,7 @@ class AgentRecord:
             heartbeat_timeout=_optional_float(self.extra.get("heartbeat_timeout")),
             timeout=_optional_float(self.extra.get("timeout")),
             argv=tuple(str(a) for a in argv) if isinstance(argv, list) else (),
+            account=account if isinstance(account, str) else None,
         )
 
     @classmethod

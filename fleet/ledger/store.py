@@ -22,6 +22,7 @@ import aiosqlite
 
 from fleet.clock import Clock
 from fleet.errors import LedgerError, UnknownAgent
+from fleet.ledger.accounts import AccountsLedger
 from fleet.ledger.budgets import BudgetsLedger
 from fleet.ledger.chat import ChatLedger
 from fleet.ledger.metering import MeteringLedger
@@ -50,13 +51,14 @@ _PRAGMAS = (
 )
 
 
-class Ledger(ChatLedger, MeteringLedger, SchedulesLedger, BudgetsLedger):
+class Ledger(ChatLedger, MeteringLedger, SchedulesLedger, BudgetsLedger, AccountsLedger):
     """Agents, their state history and runs, the audit trail and heartbeats; the chat
     bookkeeping (threads, processed events, connector state) comes from
     :class:`~fleet.ledger.chat.ChatLedger`, metering (usage and quota signals) from
     :class:`~fleet.ledger.metering.MeteringLedger`, operator schedules from
     :class:`~fleet.ledger.operator_schedules.SchedulesLedger`, budgets set by command, bursts and
-    pacing steps from :class:`~fleet.ledger.budgets.BudgetsLedger`. Open with :meth:`open`,
+    pacing steps from :class:`~fleet.ledger.budgets.BudgetsLedger`, accounts' assignments, marks
+    and quota windows from :class:`~fleet.ledger.accounts.AccountsLedger`. Open with :meth:`open`,
     end with :meth:`close`.
     """
 

@@ -32,6 +32,9 @@ class ProviderRoute:
 DEFAULT_ROUTES: Mapping[str, ProviderRoute] = {
     "anthropic": ProviderRoute("anthropic", "https://api.anthropic.com", ProviderApi.ANTHROPIC),
     "openai": ProviderRoute("openai", "https://api.openai.com", ProviderApi.OPENAI),
+    # Codex on a ChatGPT login: ChatGPT's backend. Codex's model requests go to
+    # ``/backend-api/codex/responses`` (no ``/v1``), its account calls under ``/backend-api/``.
+    "chatgpt": ProviderRoute("chatgpt", "https://chatgpt.com", ProviderApi.OPENAI),
 }
 
 

@@ -67,6 +67,7 @@ class UsageEvent:
     cost_usd: float | None = None
     priced: bool = False
     rewritten_from: str | None = None  # the model the agent asked for, if the policy changed it
+    account: str | None = None  # the account whose credential the proxy injected
 
 
 @dataclass(frozen=True, slots=True)

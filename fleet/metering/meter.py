@@ -39,6 +39,7 @@ class Meter:
     stream: bool
     requested_model: str | None = None
     rewritten_from: str | None = None
+    account: str | None = None  # the account that paid for it, when one did
     hide_usage_chunk: bool = False
     reason: str = ""
     status: int = 0

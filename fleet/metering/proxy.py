@@ -6,8 +6,17 @@ An agent's base URL for a provider is
 random secret (so one agent cannot bill another); the CLI appends the provider's path
 (``/v1/messages``, ``/v1/responses``…) and the proxy forwards to that provider's upstream.
 
-* Headers pass through both ways, credentials included (never logged), except hop-by-hop
-  headers and ``Accept-Encoding``, which asks for ``identity`` so the stream can be read.
+* Credentials: when an account pays for the agent's requests to a provider
+  (:class:`~fleet.accounts.book.AccountBook`), whatever credential the agent sent is
+  dropped and the account's own is injected (:mod:`fleet.accounts.inject`); agents hold
+  only placeholders. A provider refusing the credential marks the account (a ChatGPT
+  login is first refreshed, here and only here, and the request sent once more); the
+  provider's quota headers become the account's quota windows. A provider no account
+  covers gets the agent's headers as sent.
+* Codex's refresh of its (placeholder) ChatGPT login is pointed here too, at
+  ``…/chatgpt/<key>/oauth/token``, and gets placeholders back.
+* Other headers pass through both ways (never logged), except hop-by-hop headers and
+  ``Accept-Encoding``, which asks for ``identity`` so the stream can be read.
 * Answers are passed on chunk by chunk as they arrive; a copy is parsed on the side.
 * A Chat Completions stream that did not ask for usage is asked for it
   (``stream_options.include_usage``), and the extra usage-only chunk is dropped before the
@@ -38,8 +47,10 @@ from typing import Any, Final
 
 import aiohttp
 from aiohttp import web
-from multidict import CIMultiDict, CIMultiDictProxy
 
+from fleet.accounts.book import AccountBook, Credential, Health
+from fleet.accounts.model import AccountError
+from fleet.accounts.placeholders import placeholder_tokens
 from fleet.clock import Clock, SystemClock
 from fleet.loopback import HOST, AgentSecrets, serve
 from fleet.metering.config import MeteringSettings, PriceTable, ProviderApi, ProviderRoute
@@ -49,6 +60,7 @@ from fleet.metering.policy import ALLOW, AllowAll, Hold, Policy, Refuse, Request
 from fleet.metering.recorder import Recorder, Sink
 from fleet.metering.shapes import error_response
 from fleet.metering.signals import SignalTracker
+from fleet.metering.upstream import HOP_BY_HOP, Upstream
 from fleet.metering.usage import Api, api_of
 from fleet.names import AgentName, is_agent_name
 
@@ -56,23 +68,10 @@ log = logging.getLogger(__name__)
 
 STATE_FILE: Final = "metering.json"
 MAX_REQUEST: Final = 64 * 1024 * 1024  # bytes; Claude Code's requests are ~100 KB
-_HOP_BY_HOP: Final = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "trailers",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
-_NOT_FORWARDED: Final = _HOP_BY_HOP | {"host", "content-length", "accept-encoding"}
-_NOT_RETURNED: Final = _HOP_BY_HOP | {"content-length"}
+_NOT_RETURNED: Final = HOP_BY_HOP | {"content-length"}
 _INVALID_NAME: Final = "<invalid>"
+CHATGPT_ROUTE: Final = "chatgpt"
+REFRESH_TAIL: Final = "oauth/token"
 _CLIENT_GONE = (ConnectionResetError, ConnectionError, aiohttp.ClientConnectionResetError)
 
 
@@ -90,13 +89,16 @@ class MeteringProxy:
         prices: PriceTable | None = None,
         policy: Policy | None = None,
         clock: Clock | None = None,
+        accounts: AccountBook | None = None,
     ) -> None:
+        self.accounts = accounts
         self._secrets = AgentSecrets(state_dir / STATE_FILE, "metering")
         self._routes = dict(routes)
         self._settings = settings or MeteringSettings()
         self._prices = prices or PriceTable()
         self.policy: Policy = policy or AllowAll()
         self._clock: Clock = clock or SystemClock()
+        self._upstream = Upstream(accounts, self._clock)
         self.recorder = Recorder(sink, interval=self._settings.flush_interval)
         self._signals = SignalTracker()
         self._session: aiohttp.ClientSession | None = None
@@ -135,6 +137,7 @@ class MeteringProxy:
         self._session = aiohttp.ClientSession(
             connector=connector, auto_decompress=False, trust_env=False
         )
+        self._upstream.session = self._session
         self._runner = runner
         self.recorder.start()
         log.info("metering proxy listening on http://%s:%d", HOST, self._port)
@@ -195,9 +198,35 @@ class MeteringProxy:
                 f"Fleetwarden metering proxy: {why}; the agent's base URL must be the one "
                 "Fleetwarden gave it (restart the agent to get a fresh one)",
             )
+        if route.name == CHATGPT_ROUTE and tail.rstrip("/") == REFRESH_TAIL:
+            return web.json_response(placeholder_tokens(agent, at))
+        credential = self.accounts.resolve(agent, provider) if self.accounts else None
+        if isinstance(credential, str):
+            return self._unusable(route, agent, api, credential, at, started)
         if api is None:
-            return await self._forward(request, route, tail, await request.read(), None)
-        return await self._metered(request, route, agent, api, tail, at, started)
+            body = await request.read()
+            return await self._forward(request, route, tail, body, None, credential)
+        return await self._metered(request, route, agent, api, tail, at, started, credential)
+
+    def _unusable(
+        self,
+        route: ProviderRoute,
+        agent: AgentName,
+        api: Api | None,
+        why: str,
+        at: datetime,
+        started: float,
+    ) -> web.StreamResponse:
+        """The agent's accounts are all unusable: answered here, the provider untouched."""
+        assert self.accounts is not None
+        name = self.accounts.account_of(agent, route.name)
+        mark = self.accounts.mark_of(name) if name is not None else None
+        meter = Meter(at, started, agent, route.name, api or "", stream=False)
+        self._record(meter.refused(429 if mark else 403, why), account=name)
+        if mark is not None and mark.health is Health.REJECTED and mark.until is not None:
+            wait = max((mark.until - self._clock.now()).total_seconds(), 1.0)
+            return error_response(route.api, 429, f"Fleetwarden: {why}", retry_after=wait)
+        return error_response(route.api, 403, f"Fleetwarden: {why}")
 
     async def _metered(
         self,
@@ -208,6 +237,7 @@ class MeteringProxy:
         tail: str,
         at: datetime,
         started: float,
+        credential: Credential | None,
     ) -> web.StreamResponse:
         body = await request.read()
         payload = json_object(body)
@@ -215,10 +245,11 @@ class MeteringProxy:
         model = model if isinstance(model, str) else None
         stream = payload is not None and payload.get("stream") is True
         meter = Meter(at, started, agent, route.name, api, stream, requested_model=model)
+        meter.account = credential.account.name if credential is not None else None
         info = RequestInfo(agent, route.name, api, model, stream, at)
         verdict = await self._verdict(info)
         if isinstance(verdict, Refuse):
-            self._record(meter.refused(429, verdict.reason))
+            self._record(meter.refused(429, verdict.reason), account=meter.account)
             return error_response(
                 route.api,
                 429,
@@ -241,7 +272,7 @@ class MeteringProxy:
             body = json.dumps(payload).encode()
         elif payload is None:
             meter.reason = "the request body is not a JSON object"
-        return await self._forward(request, route, tail, body, meter)
+        return await self._forward(request, route, tail, body, meter, credential)
 
     async def _verdict(self, info: RequestInfo) -> Hold | Refuse | Rewrite | None:
         """Ask the policy, waiting out holds up to ``max_hold``; ``None`` means allow."""
@@ -263,6 +294,7 @@ class MeteringProxy:
         tail: str,
         body: bytes,
         meter: Meter | None,
+        credential: Credential | None = None,
     ) -> web.StreamResponse:
         assert self._session is not None
         url = route.upstream.rstrip("/") + "/" + tail
@@ -274,19 +306,17 @@ class MeteringProxy:
             sock_read=self._settings.read_timeout,
         )
         try:
-            upstream = await self._session.request(
-                request.method,
-                url,
-                headers=_request_headers(request.headers),
-                data=body if body or request.can_read_body else None,
-                timeout=timeout,
-                allow_redirects=False,
-            )
+            upstream = await self._upstream.open(request, route, url, body, timeout, credential)
+        except AccountError as exc:
+            if meter is not None:
+                self._record(meter.refused(403, str(exc)), account=meter.account)
+            return error_response(route.api, 403, f"Fleetwarden: {exc}")
         except (aiohttp.ClientError, TimeoutError) as exc:
             status = 504 if isinstance(exc, TimeoutError) else 502
             why = "timed out" if status == 504 else f"unreachable ({type(exc).__name__})"
             if meter is not None:
-                self._record(meter.failed(status, Outcome.UNREACHABLE, f"upstream {why}"))
+                event = meter.failed(status, Outcome.UNREACHABLE, f"upstream {why}")
+                self._record(event, account=meter.account)
             log.warning("%s upstream %s for a request to %s", route.name, why, tail or "/")
             return error_response(
                 route.api, status, f"Fleetwarden metering proxy: the {route.name} upstream {why}"
@@ -314,6 +344,7 @@ class MeteringProxy:
         signals = self._signals.extract(
             upstream.headers, agent=meter.agent, provider=meter.provider, at=meter.at
         )
+        account = meter.account
         meter.start_answer(upstream)
         if upstream.content_length is not None and not meter.hide_usage_chunk:
             response.content_length = upstream.content_length
@@ -321,7 +352,7 @@ class MeteringProxy:
             await response.prepare(request)
             await self._pump(request, response, upstream, meter)
         finally:
-            self._record(meter.finish(), signals)
+            self._record(meter.finish(), signals, account=account)
         return response
 
     async def _pump(
@@ -381,7 +412,15 @@ class MeteringProxy:
 
     # -- bookkeeping -------------------------------------------------------------------
 
-    def _record(self, event: UsageEvent, signals: list[QuotaSignal] | None = None) -> None:
+    def _record(
+        self,
+        event: UsageEvent,
+        signals: list[QuotaSignal] | None = None,
+        *,
+        account: str | None = None,
+    ) -> None:
+        if account is not None:
+            event = replace(event, account=account)
         models = (event.served_model, event.requested_model)
         if event.outcome is not Outcome.REFUSED:
             cost = self._prices.cost(models, event.tokens)
@@ -394,21 +433,6 @@ class MeteringProxy:
             return
         self._warned.add(key)
         log.warning(message, key, why)
-
-
-def _request_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
-    named = {
-        token.strip().lower()
-        for value in headers.getall("connection", [])
-        for token in value.split(",")
-    }
-    out: CIMultiDict[str] = CIMultiDict()
-    for name, value in headers.items():
-        lower = name.lower()
-        if lower not in _NOT_FORWARDED and lower not in named:
-            out.add(name, value)
-    out["Accept-Encoding"] = "identity"
-    return out
 
 
 def _asks_usage(payload: Mapping[str, Any]) -> bool:

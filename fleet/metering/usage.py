@@ -38,8 +38,8 @@ def api_of(method: str, path: str) -> Api | None:
     everything else (preflights, model lists, token counting), which is not metered."""
     if method != "POST":
         return None
-    path = path.rstrip("/")
-    if path.endswith("/messages") and "/v1/" in f"/{path}":
+    path = "/" + path.strip("/")
+    if path.endswith("/messages") and "/v1/" in path:
         return "anthropic"
     if path.endswith("/responses"):
         return "responses"

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+from fleet.accounts.model import PROVIDER_KEY_VARS, key_vars_of
+from fleet.accounts.placeholders import placeholder_token
 from fleet.errors import UnknownRuntime
 from fleet.model import AgentSpec, LaunchPlan
 
@@ -29,6 +32,11 @@ class RuntimeContext:
     provider_urls: Mapping[str, str] = field(default_factory=dict)
     heartbeat_url: str | None = None  # POST here (with the token header) to say "alive"
     heartbeat_token: str | None = None
+    # Provider name -> the kind of account the proxy injects for it (``api_key``,
+    # ``claude_subscription``, ``chatgpt_subscription``). The agent gets placeholders of
+    # that shape; the real credential never reaches it.
+    accounts: Mapping[str, str] = field(default_factory=dict)
+    started_at: datetime | None = None  # when the launch is planned (the injected clock)
 
 
 class Runtime(Protocol):
@@ -57,24 +65,39 @@ class Runtime(Protocol):
 
 def base_env(spec: AgentSpec, ctx: RuntimeContext) -> dict[str, str]:
     """The explicit environment every agent starts from: a private HOME, a few safe
-    pass-throughs, the spec's own non-secret values and the secrets it names."""
+    pass-throughs, the spec's own non-secret values and the secrets it names — except a
+    provider key the proxy holds for it (an account), which the agent never gets."""
     env = {key: ctx.environ[key] for key in PASSTHROUGH_ENV if key in ctx.environ}
     env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
     env.setdefault("LANG", "C.UTF-8")
     env["HOME"] = str(ctx.home)
     env["FLEETWARDEN_AGENT"] = spec.name
     env.update(spec.env)
+    held = held_by_proxy(spec, ctx)
     for key in spec.secret_env:
-        if key in ctx.environ:
+        if key in ctx.environ and key not in held:
             env[key] = ctx.environ[key]
     return env
 
 
-def provider_env(ctx: RuntimeContext) -> dict[str, str]:
+def held_by_proxy(spec: AgentSpec, ctx: RuntimeContext) -> frozenset[str]:
+    """The provider keys in ``spec.secret_env`` the agent does not get: all of them, when
+    the proxy holds accounts for this run (a key in an agent's hands could be spent around
+    the proxy); none without (metering off: the agent must call the provider itself)."""
+    if not ctx.accounts:
+        return frozenset()
+    return frozenset(key_vars_of(spec.runtime, spec.secret_env))
+
+
+def provider_env(ctx: RuntimeContext, agent: str) -> dict[str, str]:
     """The base-URL variables the official SDKs read, for agents that are plain programs:
     ``ANTHROPIC_BASE_URL``, ``OPENAI_BASE_URL`` (ending in ``/v1``), and
-    ``FLEETWARDEN_<PROVIDER>_BASE_URL`` for every provider."""
+    ``FLEETWARDEN_<PROVIDER>_BASE_URL`` for every provider; and, for a provider an account
+    covers, a placeholder key where the SDK insists on one (the proxy injects the real one)."""
     env: dict[str, str] = {}
+    for variable, provider in PROVIDER_KEY_VARS.items():
+        if provider in ctx.accounts:
+            env[variable] = placeholder_token(agent)
     for name, url in ctx.provider_urls.items():
         env[f"FLEETWARDEN_{name.upper().replace('-', '_')}_BASE_URL"] = url
     if "anthropic" in ctx.provider_urls:

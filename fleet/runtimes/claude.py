@@ -35,6 +35,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from fleet.accounts.placeholders import placeholder_token
 from fleet.errors import LaunchFailed
 from fleet.heartbeat import TOKEN_HEADER
 from fleet.model import AgentSpec
@@ -58,6 +59,11 @@ HOOK_STATES = {
     "Stop": "waiting",  # the turn is over: alive, waiting for a follow-up
 }
 HOOK_TIMEOUT = 10  # seconds Claude Code gives a hook; curl itself gives up after 5
+COMPACT_WINDOW = 200_000  # tokens of context before Claude Code compacts
+CONTEXT_ENV = {
+    "CLAUDE_CODE_DISABLE_1M_CONTEXT": "1",
+    "CLAUDE_CODE_AUTO_COMPACT_WINDOW": str(COMPACT_WINDOW),
+}
 
 _HEARTBEAT_URL = re.compile(r"http://127\.0\.0\.1:[0-9]{1,5}(/[A-Za-z0-9._~-]+)*/?")
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{16,256}")
@@ -87,15 +93,22 @@ class ClaudeRuntime(CliRuntime):
     def setup(self, spec: AgentSpec, ctx: RuntimeContext) -> tuple[dict[str, str], dict[Path, str]]:
         config_dir = ctx.home / ".claude"
         env = {**QUIET_ENV, "CLAUDE_CONFIG_DIR": str(config_dir)}
+        env.update({k: v for k, v in CONTEXT_ENV.items() if k not in spec.env})
         if "anthropic" in ctx.provider_urls:
             env["ANTHROPIC_BASE_URL"] = ctx.provider_urls["anthropic"]
-        files: dict[Path, str] = {}
+        kind = ctx.accounts.get("anthropic")
+        if kind == "claude_subscription":
+            env["CLAUDE_CODE_OAUTH_TOKEN"] = placeholder_token(spec.name)
+            env["ENABLE_CLAUDEAI_MCP_SERVERS"] = "false"
+        elif kind is not None:
+            env["ANTHROPIC_API_KEY"] = placeholder_token(spec.name)
+        settings: dict[str, Any] = {"autoCompactWindow": _compact_window(spec)}
         if ctx.heartbeat_url and ctx.heartbeat_token:
             env[URL_VAR], env[TOKEN_VAR] = _checked_heartbeat(
                 ctx.heartbeat_url, ctx.heartbeat_token
             )
-            files[config_dir / "settings.json"] = json.dumps(heartbeat_settings(), indent=2)
-        return env, files
+            settings.update(heartbeat_settings())
+        return env, {config_dir / "settings.json": json.dumps(settings, indent=2)}
 
 
 def heartbeat_settings() -> Mapping[str, Any]:
@@ -127,6 +140,12 @@ def heartbeat_command(state: str) -> str:
             "|| true",
         ]
     )
+
+
+def _compact_window(spec: AgentSpec) -> int:
+    """The agent's own auto-compaction window when its ``env`` sets one, else ours."""
+    own = spec.env.get("CLAUDE_CODE_AUTO_COMPACT_WINDOW", "")
+    return int(own) if own.isdigit() else COMPACT_WINDOW
 
 
 def _checked_heartbeat(url: str, token: str) -> tuple[str, str]:

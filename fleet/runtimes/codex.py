@@ -14,9 +14,19 @@ Standard input must be ``/dev/null`` (the backend's business): ``codex exec`` ap
 whatever stdin holds to the prompt, so on a pipe that never ends it waits forever.
 
 Codex ignores ``OPENAI_BASE_URL``: the provider's URL goes into
-``<home>/.codex/config.toml`` (``CODEX_HOME``) as a custom provider on the Responses API,
-with ``env_key`` naming the variable that holds the key — ``OPENAI_API_KEY`` when the
-spec's ``secret_env`` lists it, else its first entry. The key itself is never in the file.
+``<home>/.codex/config.toml`` (``CODEX_HOME``) as a custom provider on the Responses API.
+
+* On a ChatGPT login (an account of provider ``chatgpt``): the provider
+  ``requires_openai_auth`` and points at the proxy's ``chatgpt`` route as it would at
+  ChatGPT's host (``…/backend-api/codex``: Codex then sends ``POST …/responses``, no
+  ``/v1``; ``chatgpt_base_url`` ``…/backend-api/``), and ``auth.json`` in
+  ``CODEX_HOME`` holds a placeholder login; its refresh goes to the proxy
+  (``CODEX_REFRESH_TOKEN_URL_OVERRIDE``), which answers with placeholders. The real login
+  never leaves Fleetwarden's state dir.
+* On an API key: ``env_key`` names ``OPENAI_API_KEY``, which holds a placeholder when an
+  account covers ``openai``; without one (metering off) the variable the spec's
+  ``secret_env`` names — ``OPENAI_API_KEY`` when listed, else its first entry. The key
+  itself is never in the file.
 """
 
 from __future__ import annotations
@@ -24,9 +34,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from fleet.accounts.model import CHATGPT
+from fleet.accounts.placeholders import placeholder_login, placeholder_token
 from fleet.errors import LaunchFailed
 from fleet.model import AgentSpec
 from fleet.runtimes._cli import (
@@ -39,6 +52,7 @@ from fleet.runtimes._cli import (
 from fleet.runtimes.base import RuntimeContext
 
 PROVIDER_ID = "fleetwarden"
+_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 DEFAULT_KEY_VAR = "OPENAI_API_KEY"
 HEADLESS_FLAGS = ("--skip-git-repo-check", "--json")
 # Keeps Codex from calling anything but the provider (update checks, analytics, OTel).
@@ -50,6 +64,7 @@ enabled = false
 
 [features]
 plugins = false
+apps = false
 
 [otel]
 exporter = "none"
@@ -83,15 +98,43 @@ class CodexRuntime(CliRuntime):
 
     def setup(self, spec: AgentSpec, ctx: RuntimeContext) -> tuple[dict[str, str], dict[Path, str]]:
         codex_home = ctx.home / ".codex"
-        return {"CODEX_HOME": str(codex_home)}, {codex_home / "config.toml": config_toml(spec, ctx)}
+        env = {"CODEX_HOME": str(codex_home)}
+        files = {codex_home / "config.toml": config_toml(spec, ctx)}
+        chatgpt = ctx.provider_urls.get(CHATGPT)
+        if ctx.accounts.get(CHATGPT) == "chatgpt_subscription" and chatgpt is not None:
+            env["CODEX_REFRESH_TOKEN_URL_OVERRIDE"] = chatgpt.rstrip("/") + "/oauth/token"
+            login = placeholder_login(spec.name, ctx.started_at or _EPOCH)
+            files[codex_home / "auth.json"] = json.dumps(login, indent=2)
+        elif "openai" in ctx.accounts:
+            env[DEFAULT_KEY_VAR] = placeholder_token(spec.name)
+        return env, files
 
 
 def config_toml(spec: AgentSpec, ctx: RuntimeContext) -> str:
     """Codex's ``config.toml``: quiet, and on the provider's URL when there is one."""
+    chatgpt = ctx.provider_urls.get(CHATGPT)
+    if ctx.accounts.get(CHATGPT) == "chatgpt_subscription" and chatgpt is not None:
+        # Under /backend-api, as on ChatGPT's own host: Codex then uses the same paths for
+        # its account calls as it does there, and the proxy only swaps the host.
+        base = json.dumps(chatgpt.rstrip("/") + "/backend-api/codex")
+        quoted = json.dumps(chatgpt.rstrip("/") + "/backend-api/")
+        table = f"""
+[model_providers.{PROVIDER_ID}]
+name = "Fleetwarden"
+base_url = {base}
+requires_openai_auth = true
+wire_api = "responses"
+supports_websockets = false
+"""
+        head = (
+            f'model_provider = "{PROVIDER_ID}"\nchatgpt_base_url = {quoted}\n'
+            'cli_auth_credentials_store = "file"\n'
+        )
+        return head + QUIET_CONFIG + table
     url = ctx.provider_urls.get("openai")
     if url is None:
         return QUIET_CONFIG
-    key_var = key_variable(spec)
+    key_var = DEFAULT_KEY_VAR if "openai" in ctx.accounts else key_variable(spec)
     if not _ENV_NAME.fullmatch(key_var):
         raise LaunchFailed(f"{spec.name}: {key_var!r} is not an environment variable name")
     # JSON string literals are valid TOML basic strings (same quoting and escapes).

@@ -27,7 +27,7 @@ class CommandRuntime:
                 "in the roster, e.g. argv: [python3, -m, mybot]"
             )
         env = base_env(spec, ctx)
-        env.update(provider_env(ctx))
+        env.update(provider_env(ctx, spec.name))
         if spec.prompt:
             env["FLEETWARDEN_PROMPT"] = spec.prompt
         if ctx.heartbeat_url and ctx.heartbeat_token:

@@ -27,7 +27,7 @@ class StubRuntime:
         if spec.model:
             argv.append(f"--model={spec.model}")
         env = base_env(spec, ctx)
-        env.update(provider_env(ctx))
+        env.update(provider_env(ctx, spec.name))
         if ctx.heartbeat_url and ctx.heartbeat_token:
             env["FLEETWARDEN_HEARTBEAT_URL"] = ctx.heartbeat_url
             env["FLEETWARDEN_HEARTBEAT_TOKEN"] = ctx.heartbeat_token

@@ -6,6 +6,12 @@ Completions, streamed (SSE) or not, under any path prefix; each request takes th
 scripted :class:`Turn` (or the default "hi" turn). ``requests`` records what clients
 sent; ``emitted`` records the usage each answer carried on the wire, to compare a
 metering ledger against. Payload shapes live in :mod:`tests.fakes.sse`.
+
+With ``accept`` it also checks credentials as the real APIs do (an API key, or an
+Anthropic subscription's OAuth token with its beta flag): anything else is refused with
+the API's 401, so a test proves which credential actually reached the provider. Per
+credential it can add quota headers (``quota_headers``, see :func:`unified_headers`) and
+answer 429 (``rejecting``).
 """
 
 from __future__ import annotations
@@ -25,11 +31,27 @@ from tests.fakes import sse
 from tests.fakes.loopback import LoopbackServer
 from tests.fakes.sse import Api, Event, Json, Reply, ToolCall, Usage
 
-__all__ = ["Api", "EmittedUsage", "FakeProvider", "RecordedRequest", "ToolCall", "Turn", "Usage"]
+__all__ = [
+    "OAUTH_BETA",
+    "Accepted",
+    "Admission",
+    "Api",
+    "EmittedUsage",
+    "FakeProvider",
+    "RecordedRequest",
+    "Refusal",
+    "ToolCall",
+    "Turn",
+    "Usage",
+    "authenticate",
+    "unified_headers",
+]
 
 DEFAULT_USAGE = Usage(input=12, output=3)
 DEFAULT_MODELS = ("claude-sonnet-4-5", "claude-haiku-4-5", "gpt-5-codex", "gpt-4o-mini")
 _ERROR_MESSAGES = {401: "invalid x-api-key", 429: "Rate limited", 529: "Overloaded"}
+OAUTH_BETA = "oauth-2025-04-20"  # the anthropic-beta flag that admits a subscription's token
+_EXTRA_HEADERS = web.RequestKey("extra_headers", dict[str, str])  # added to any answer
 
 
 @dataclass(frozen=True)
@@ -78,6 +100,7 @@ class RecordedRequest:
     raw: bytes
     model: str | None
     api: Api | None
+    credential: str | None = None  # the credential the fake accepted; None: refused/unchecked
 
 
 @dataclass(frozen=True)
@@ -127,8 +150,155 @@ def _parse(raw: bytes) -> Any:
         return None
 
 
+# --- Credentials ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The credentials the fake provider accepts.
+
+    ``api_keys``: Anthropic's ``x-api-key``, or OpenAI-style ``Authorization: Bearer``.
+    ``oauth_tokens``: an Anthropic subscription's ``Authorization: Bearer`` token, only
+    together with an ``anthropic-beta`` list containing :data:`OAUTH_BETA`.
+    """
+
+    api_keys: frozenset[str] = frozenset()
+    oauth_tokens: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A request turned away: its HTTP status and error body (request id added on send)."""
+
+    status: int
+    body: Json
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What the credential check decided for one request.
+
+    ``credential`` is the accepted credential (None: refused or unchecked); ``refusal``
+    set means answer it instead of serving; ``headers`` go on whatever is answered.
+    """
+
+    credential: str | None = None
+    refusal: Refusal | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+_OPENAI_NO_KEY = (
+    "You didn't provide an API key. You need to provide your API key in an Authorization "
+    "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), or as the password "
+    "field (with blank username) if you're accessing the API from your browser and are "
+    "prompted for a username and password. You can obtain an API key from "
+    "https://platform.openai.com/account/api-keys."
+)
+_RATE_LIMITED = "This request would exceed your account's rate limit. Please try again later."
+
+
+def anthropic_refusal(status: int, message: str) -> Refusal:
+    kind = sse.ANTHROPIC_ERROR_TYPES.get(status, "api_error")
+    return Refusal(status, {"type": "error", "error": {"type": kind, "message": message}})
+
+
+def openai_refusal(status: int, message: str, code: str | None = None) -> Refusal:
+    body = sse.openai_error(status, message, None)
+    if status == 401:  # a missing key has no code; a wrong one is invalid_api_key
+        body["error"]["code"] = code
+    return Refusal(status, body)
+
+
+def is_anthropic(path: str, headers: Mapping[str, str]) -> bool:
+    """Whether a request is for the Anthropic API (its paths, or its version header)."""
+    return "/v1/messages" in path or "anthropic-version" in headers
+
+
+def bearer(value: str) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` value, else None."""
+    scheme, _, token = value.partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def beta_flags(headers: CIMultiDictProxy[str]) -> set[str]:
+    """All ``anthropic-beta`` flags, over repeated headers and comma-separated lists."""
+    values = headers.getall("anthropic-beta", [])
+    return {flag.strip() for value in values for flag in value.split(",") if flag.strip()}
+
+
+def authenticate(
+    accept: Accepted, headers: CIMultiDictProxy[str], anthropic: bool
+) -> str | Refusal:
+    """The one acceptable credential a request carries, or the API's 401 refusal."""
+    keys = headers.getall("x-api-key", [])
+    auths = headers.getall("Authorization", [])
+    if not anthropic:
+        if not auths:
+            return openai_refusal(401, _OPENAI_NO_KEY)
+        token = bearer(auths[0]) if len(auths) == 1 else None
+        if token is None or token not in accept.api_keys:
+            return openai_refusal(401, "Incorrect API key provided", "invalid_api_key")
+        return token
+    if keys and auths:
+        return anthropic_refusal(401, "Send either x-api-key or Authorization, not both.")
+    if keys:
+        if len(keys) == 1 and keys[0] in accept.api_keys:
+            return keys[0]
+        return anthropic_refusal(401, "invalid x-api-key")
+    if not auths:
+        return anthropic_refusal(401, "x-api-key header is required")
+    token = bearer(auths[0]) if len(auths) == 1 else None
+    if OAUTH_BETA not in beta_flags(headers):
+        # What the real API answers to any Bearer without the OAuth beta flag.
+        return anthropic_refusal(401, "OAuth authentication is currently not supported.")
+    if token is None or token not in accept.oauth_tokens:
+        return anthropic_refusal(401, "Invalid bearer token")
+    return token
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+def unified_headers(
+    *, five_hour: float, seven_day: float, status: str = "allowed", reset_5h: int, reset_7d: int
+) -> dict[str, str]:
+    """Anthropic's subscription quota headers; utilizations are fractions (0.42 = 42 %).
+
+    ``status`` is the overall status and that of the representative (higher) window; the
+    other window reports "allowed".
+    """
+    claim = "five_hour" if five_hour >= seven_day else "seven_day"
+    prefix = "anthropic-ratelimit-unified"
+    return {
+        f"{prefix}-status": status,
+        f"{prefix}-reset": str(reset_5h if claim == "five_hour" else reset_7d),
+        f"{prefix}-representative-claim": claim,
+        f"{prefix}-5h-utilization": _number(five_hour),
+        f"{prefix}-5h-reset": str(reset_5h),
+        f"{prefix}-5h-status": status if claim == "five_hour" else "allowed",
+        f"{prefix}-7d-utilization": _number(seven_day),
+        f"{prefix}-7d-reset": str(reset_7d),
+        f"{prefix}-7d-status": status if claim == "seven_day" else "allowed",
+    }
+
+
+async def _add_extra_headers(request: web.Request, response: web.StreamResponse) -> None:
+    # An explicit header (a turn's) wins over the per-credential ones.
+    for name, value in request.get(_EXTRA_HEADERS, {}).items():
+        response.headers.setdefault(name, value)
+
+
 class FakeProvider(LoopbackServer):
-    """An aiohttp server on 127.0.0.1 (random port) answering a script of turns."""
+    """An aiohttp server on 127.0.0.1 (random port) answering a script of turns.
+
+    ``accept`` (default None: anything goes) makes every request need exactly one
+    acceptable credential; refused requests are answered 401, recorded in ``requests``
+    and ``refused`` and consume no turn. ``quota_headers[credential]`` is added to every
+    answer made with that credential; a credential in ``rejecting`` is answered 429
+    (recorded in ``throttled``), consuming no turn. Both may be changed while running.
+    """
 
     def __init__(
         self,
@@ -137,12 +307,18 @@ class FakeProvider(LoopbackServer):
         models: tuple[str, ...] = DEFAULT_MODELS,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        accept: Accepted | None = None,
     ) -> None:
         super().__init__()
         self.script: deque[Turn] = deque(turns)
         self.default = default or Turn()
         self.models = models
+        self.accept = accept
+        self.quota_headers: dict[str, Mapping[str, str]] = {}
+        self.rejecting: set[str] = set()
         self.requests: list[RecordedRequest] = []
+        self.refused: list[RecordedRequest] = []
+        self.throttled: list[RecordedRequest] = []
         self.emitted: list[EmittedUsage] = []
         self._clock = clock
         self._sleep = sleep
@@ -150,6 +326,7 @@ class FakeProvider(LoopbackServer):
     # --- lifecycle ---------------------------------------------------------------
 
     def routes(self, app: web.Application) -> None:
+        app.on_response_prepare.append(_add_extra_headers)
         app.router.add_route("*", "/{tail:.*}", self._handle)
 
     # --- script ------------------------------------------------------------------
@@ -168,19 +345,62 @@ class FakeProvider(LoopbackServer):
         body = _parse(raw)
         path = request.path.rstrip("/") or "/"
         api = route(request.method, path)
-        model = body.get("model") if isinstance(body, dict) else None
-        self.requests.append(
-            RecordedRequest(
-                request.method,
-                request.path,
-                request.query_string,
-                request.headers,
-                body,
-                raw,
-                model if isinstance(model, str) else None,
-                api,
+        admission = self._admit(request, path)
+        recorded = self._record(request, raw, body, api, admission.credential)
+        request[_EXTRA_HEADERS] = dict(admission.headers)
+        if admission.refusal is not None:
+            refusal = admission.refusal
+            (self.refused if refusal.status == 401 else self.throttled).append(recorded)
+            return self._refuse(refusal)
+        return await self._serve(request, path, api, body)
+
+    def _admit(self, request: web.Request, path: str) -> Admission:
+        """Check the request's credential against ``accept``; a subclass may override."""
+        if self.accept is None:
+            return Admission()
+        anthropic = is_anthropic(path, request.headers)
+        checked = authenticate(self.accept, request.headers, anthropic)
+        if isinstance(checked, Refusal):
+            return Admission(refusal=checked)
+        headers = self.quota_headers.get(checked, {})
+        if checked in self.rejecting:
+            refusal = (
+                anthropic_refusal(429, _RATE_LIMITED)
+                if anthropic
+                else openai_refusal(429, "Rate limit reached for requests")
             )
+            return Admission(checked, refusal, headers)
+        return Admission(checked, None, headers)
+
+    def _record(
+        self, request: web.Request, raw: bytes, body: Any, api: Api | None, credential: str | None
+    ) -> RecordedRequest:
+        model = body.get("model") if isinstance(body, dict) else None
+        recorded = RecordedRequest(
+            request.method,
+            request.path,
+            request.query_string,
+            request.headers,
+            body,
+            raw,
+            model if isinstance(model, str) else None,
+            api,
+            credential,
         )
+        self.requests.append(recorded)
+        return recorded
+
+    def _refuse(self, refusal: Refusal) -> web.Response:
+        rid = self._request_id()
+        body = dict(refusal.body)
+        if body.get("type") == "error":  # Anthropic's errors carry their request id
+            body["request_id"] = rid
+        return _json(body, refusal.status, {"request-id": rid, "x-request-id": rid})
+
+    async def _serve(
+        self, request: web.Request, path: str, api: Api | None, body: Any
+    ) -> web.StreamResponse:
+        """Answer an admitted request by its path."""
         if api is not None:
             return await self._answer(request, api, body if isinstance(body, dict) else {})
         if request.method == "POST" and path.endswith("/v1/messages/count_tokens"):

@@ -6,6 +6,7 @@ import pytest
 
 from bot.acl import Acl, Grant, Role
 from bot.commands import (
+    ACCOUNTS,
     BUDGET,
     BUDGET_ALLOW_BURST,
     BUDGET_SET,
@@ -33,7 +34,7 @@ from bot.grammar import CommandSpec
 
 READ_ONLY = (
     *(HELP, PS, LOGS, WATCH, USAGE, PACE, REPORT, BUDGET, ROSTER, WHOAMI),
-    *(SCHEDULE, SCHEDULE_LIST),
+    *(SCHEDULE, SCHEDULE_LIST, ACCOUNTS),
 )
 CONTROL = (SPAWN, STOP, RESTART, SEND, ROSTER_RELOAD)
 ADMIN_ONLY = (SCHEDULE_ADD, SCHEDULE_REMOVE, BUDGET_SET, BUDGET_ALLOW_BURST)

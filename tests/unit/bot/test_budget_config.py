@@ -273,7 +273,8 @@ def test_a_scope_that_is_no_scope_says_how_to_write_one() -> None:
         FILE,
         2,
         "budgets[0].scope",
-        "'team:x' is not a scope: write global, group:NAME or agent:NAME",
+        "'team:x' is not a scope: write global, group:NAME, agent:NAME, account:NAME or "
+        "provider:NAME",
     )
 
 

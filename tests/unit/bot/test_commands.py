@@ -11,7 +11,10 @@ from bot.grammar import ArgSpec, CommandSpec, Grammar
 USAGES = {
     "help": "help [COMMAND]",
     "ps": "ps",
-    "spawn": "spawn NAME [--runtime R] [--model M] [--prompt TEXT] [--workdir DIR] [--urgent]",
+    "spawn": (
+        "spawn NAME [--runtime R] [--model M] [--prompt TEXT] [--workdir DIR] [--account A]"
+        " [--urgent]"
+    ),
     "stop": "stop NAME [--force]",
     "restart": "restart NAME",
     "send": "send NAME TEXT",
@@ -23,6 +26,7 @@ USAGES = {
     "budget": "budget [set|allow-burst]",
     "roster": "roster [reload]",
     "schedule": "schedule [add|list|remove]",
+    "accounts": "accounts",
     "whoami": "whoami",
 }
 CONTROL = {"spawn", "stop", "restart", "send"}

@@ -25,6 +25,7 @@ from fleet.runtimes.stub import StubRuntime
 FILE = "fleetwarden.yaml"
 ANTHROPIC = ProviderRoute("anthropic", "https://api.anthropic.com", ProviderApi.ANTHROPIC)
 OPENAI = ProviderRoute("openai", "https://api.openai.com", ProviderApi.OPENAI)
+CHATGPT = ProviderRoute("chatgpt", "https://chatgpt.com", ProviderApi.OPENAI)
 
 
 def parse(text: str) -> Config:
@@ -59,7 +60,7 @@ def test_without_the_sections_metering_is_on_with_builtin_providers_and_no_price
         max_hold=900.0,
         flush_interval=0.5,
     )
-    assert config.providers == {"anthropic": ANTHROPIC, "openai": OPENAI}
+    assert config.providers == {"anthropic": ANTHROPIC, "openai": OPENAI, "chatgpt": CHATGPT}
     assert config.prices == PriceTable({})
     assert Config.default(Path("/srv/fw")).providers == dict(DEFAULT_ROUTES)
 
@@ -105,6 +106,7 @@ def test_full_sections_become_settings_routes_and_prices() -> None:
             "anthropic", "https://gateway.example.com/anthropic", ProviderApi.ANTHROPIC
         ),
         "openai": OPENAI,
+        "chatgpt": CHATGPT,
         # A provider of one's own speaks OpenAI's APIs unless it says otherwise.
         "local-llm": ProviderRoute("local-llm", "http://127.0.0.1:8080/v1", ProviderApi.OPENAI),
         "my_proxy": ProviderRoute("my_proxy", "https://llm.example.org", ProviderApi.ANTHROPIC),
@@ -347,7 +349,7 @@ def context(tmp_path: Path, urls: dict[str, str]) -> RuntimeContext:
 
 def test_provider_env_without_providers_is_empty(tmp_path: Path) -> None:
     """No provider URLs: no variables, so the SDKs use their own defaults."""
-    assert provider_env(context(tmp_path, {})) == {}
+    assert provider_env(context(tmp_path, {}), "a1") == {}
 
 
 def test_provider_env_for_the_builtin_and_custom_providers(tmp_path: Path) -> None:
@@ -358,7 +360,7 @@ def test_provider_env_for_the_builtin_and_custom_providers(tmp_path: Path) -> No
         "openai": f"{PROXY}/openai/KEY",
         "local-llm": f"{PROXY}/local-llm/KEY",
     }
-    assert provider_env(context(tmp_path, urls)) == {
+    assert provider_env(context(tmp_path, urls), "a1") == {
         "ANTHROPIC_BASE_URL": f"{PROXY}/anthropic/KEY",
         "OPENAI_BASE_URL": f"{PROXY}/openai/KEY/v1",
         "FLEETWARDEN_ANTHROPIC_BASE_URL": f"{PROXY}/anthropic/KEY",
@@ -379,12 +381,12 @@ def test_provider_env_for_the_builtin_and_custom_providers(tmp_path: Path) -> No
 )
 def test_openai_base_url_gets_v1_exactly_once(tmp_path: Path, url: str, expected: str) -> None:
     """The OpenAI SDKs expect the /v1 in the base URL: added when missing, never twice."""
-    assert provider_env(context(tmp_path, {"openai": url}))["OPENAI_BASE_URL"] == expected
+    assert provider_env(context(tmp_path, {"openai": url}), "a1")["OPENAI_BASE_URL"] == expected
 
 
 def test_a_custom_provider_alone_sets_only_its_own_variable(tmp_path: Path) -> None:
     """Without anthropic or openai URLs, the SDK variables are left unset."""
-    env = provider_env(context(tmp_path, {"my_gw": "http://gw"}))
+    env = provider_env(context(tmp_path, {"my_gw": "http://gw"}), "a1")
     assert env == {"FLEETWARDEN_MY_GW_BASE_URL": "http://gw"}
 
 

@@ -19,7 +19,7 @@ from fleet.heartbeat import TOKEN_HEADER
 from fleet.model import AgentSpec, LaunchPlan
 from fleet.names import AgentName
 from fleet.runtimes import Runtime, RuntimeContext, default_registry
-from fleet.runtimes.claude import ClaudeRuntime, heartbeat_command
+from fleet.runtimes.claude import CONTEXT_ENV, ClaudeRuntime, heartbeat_command
 from fleet.runtimes.codex import CodexRuntime
 from fleet.runtimes.command import CommandRuntime
 from fleet.runtimes.opencode import OpencodeRuntime
@@ -277,8 +277,10 @@ def test_claude_headless(ctx: RuntimeContext) -> None:
         "ANTHROPIC_API_KEY": ANTHROPIC_KEY,
         "CLAUDE_CONFIG_DIR": str(ctx.home / ".claude"),
         **CLAUDE_QUIET,
+        **CONTEXT_ENV,
     }
-    assert plan.files == {}
+    settings = ctx.home / ".claude" / "settings.json"
+    assert plan.files == {settings: json.dumps({"autoCompactWindow": 200_000}, indent=2)}
     assert plan.cwd == ctx.workdir
 
 
@@ -339,7 +341,8 @@ def test_claude_heartbeat_hooks(ctx: RuntimeContext) -> None:
 def test_claude_heartbeat_needs_url_and_token(ctx: RuntimeContext) -> None:
     """Without both URL and token there are no hooks and no heartbeat variables."""
     plan = ClaudeRuntime().plan(spec("claude"), with_(ctx, heartbeat_url=HB_URL))
-    assert plan.files == {}
+    [settings] = plan.files.values()
+    assert "hooks" not in json.loads(settings)
     assert "FLEETWARDEN_HEARTBEAT_URL" not in plan.env
 
 
@@ -413,7 +416,7 @@ def test_codex_headless(ctx: RuntimeContext) -> None:
     assert config == {
         "check_for_update_on_startup": False,
         "analytics": {"enabled": False},
-        "features": {"plugins": False},
+        "features": {"plugins": False, "apps": False},
         "otel": {"exporter": "none", "metrics_exporter": "none"},
     }
 
