@@ -306,7 +306,18 @@ class MeteringProxy:
             sock_read=self._settings.read_timeout,
         )
         try:
-            upstream = await self._upstream.open(request, route, url, body, timeout, credential)
+            upstream, credential = await self._upstream.open(
+                request,
+                route,
+                url,
+                body,
+                timeout,
+                credential,
+                agent=meter.agent if meter is not None else "",
+                model_request=meter is not None,
+            )
+            if meter is not None and credential is not None:
+                meter.account = credential.account.name
         except AccountError as exc:
             if meter is not None:
                 self._record(meter.refused(403, str(exc)), account=meter.account)

@@ -9,7 +9,8 @@ Families kept (names lower case):
   ``secondary-window-minutes``, ``primary-reset-at``…);
 * ``x-ratelimit-*`` — OpenAI-style limits (``remaining-tokens``, ``reset-requests``…).
 
-A header is written again only when its value changed or a minute has passed, so a busy
+Headers of those families that are not about quota (Codex's ``x-codex-turn-state``, which
+is session state) are not kept. A header is written again only when its value changed or a minute has passed, so a busy
 fleet does not write a dozen rows per request.
 """
 
@@ -20,6 +21,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Final
 
+from fleet.accounts.quota import is_quota_header
 from fleet.metering.events import QuotaSignal
 
 REPEAT_AFTER: Final = 60.0  # seconds after which an unchanged value is written again
@@ -63,7 +65,7 @@ class SignalTracker:
         now = at.timestamp()
         for raw_name, value in headers.items():
             kind = classify(raw_name)
-            if kind is None or len(value) > MAX_VALUE:
+            if kind is None or len(value) > MAX_VALUE or not is_quota_header(raw_name):
                 continue
             name = raw_name.lower()
             key = (provider, agent, name)

@@ -4,7 +4,10 @@ in place of the agent's, and what the provider's answer says about the account.
 A ChatGPT login is refreshed here — never by an agent — when its access token is about to
 expire, and once more, with the request sent again, when the provider refuses it. Whatever
 the provider answers, its quota headers become the account's quota windows, and a refused
-credential marks the account (:class:`~fleet.accounts.book.AccountBook`).
+credential or a spent window marks the account (:class:`~fleet.accounts.book.AccountBook`);
+the agent is then moved to the next account of its pool and the same request is sent
+there, so the agent never sees the refusal (Claude Code, told its session limit is hit,
+gives up rather than retry).
 """
 
 from __future__ import annotations
@@ -56,9 +59,14 @@ class Upstream:
         body: bytes,
         limits: aiohttp.ClientTimeout,
         credential: Credential | None,
-    ) -> aiohttp.ClientResponse:
-        """The provider's answer to ``request`` (its body not read yet). Raises
-        :class:`~fleet.accounts.model.AccountError` when a login cannot be refreshed."""
+        *,
+        agent: str = "",
+        model_request: bool = True,
+    ) -> tuple[aiohttp.ClientResponse, Credential | None]:
+        """The provider's answer to ``request`` (its body not read yet). A 401 to a model
+        request marks the account (a preflight or a side call is no proof either way).
+        Raises :class:`~fleet.accounts.model.AccountError` when a login cannot be
+        refreshed."""
         credential = await self._fresh(credential, stale=None)
         upstream = await self._send(request, route, url, body, limits, credential)
         if upstream.status == 401 and _is_chatgpt(credential):
@@ -68,13 +76,29 @@ class Upstream:
                 upstream.release()
                 credential = renewed
                 upstream = await self._send(request, route, url, body, limits, credential)
-        if credential is not None and self.accounts is not None:
-            account = credential.account.name
-            now = self._clock.now()
-            self.accounts.observe(from_headers(upstream.headers, account=account, at=now))
-            if upstream.status == 401:  # the credential itself was refused
-                self.accounts.refused(account, upstream.status)
-        return upstream
+        if credential is None or self.accounts is None:
+            return upstream, credential
+        self._judge(upstream, credential, model_request)
+        if model_request and not self.accounts.usable(credential.account.name):
+            moved = self.accounts.resolve(agent, route.name)
+            if isinstance(moved, Credential) and moved.account != credential.account:
+                upstream.release()
+                credential = await self._fresh(moved, stale=None)
+                assert credential is not None
+                upstream = await self._send(request, route, url, body, limits, credential)
+                self._judge(upstream, credential, model_request)
+        return upstream, credential
+
+    def _judge(
+        self, upstream: aiohttp.ClientResponse, credential: Credential, model_request: bool
+    ) -> None:
+        """What the answer says about the account: its windows, a refused credential."""
+        assert self.accounts is not None
+        account = credential.account.name
+        now = self._clock.now()
+        self.accounts.observe(from_headers(upstream.headers, account=account, at=now))
+        if upstream.status == 401 and model_request:  # the credential was refused
+            self.accounts.refused(account, upstream.status)
 
     async def _send(
         self,

@@ -356,7 +356,8 @@ class FakeProvider(LoopbackServer):
 
     def _admit(self, request: web.Request, path: str) -> Admission:
         """Check the request's credential against ``accept``; a subclass may override."""
-        if self.accept is None:
+        if self.accept is None or (request.method == "HEAD" and path == "/"):
+            # The APIs answer a bare HEAD / (Claude Code's preflight) without a credential.
             return Admission()
         anthropic = is_anthropic(path, request.headers)
         checked = authenticate(self.accept, request.headers, anthropic)
