@@ -118,7 +118,9 @@ def from_stream_event(event: Mapping[str, Any], *, account: str, at: datetime) -
     (``five_hour``…) and, only once a warning threshold is passed, ``utilization``: a plain
     ``allowed`` event says nothing about how much is used, so it gives no window.
     """
-    info = event.get("rate_limit_info") if event.get("type") == "rate_limit_event" else None
+    # Callers hand over whatever a JSON line decoded to; only a mapping can be the event.
+    is_event = isinstance(event, Mapping) and event.get("type") == "rate_limit_event"
+    info = event.get("rate_limit_info") if is_event else None
     if not isinstance(info, Mapping) or not isinstance(info.get("rateLimitType"), str):
         return []
     window = _unified_name(info["rateLimitType"].lower())

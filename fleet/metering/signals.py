@@ -10,8 +10,8 @@ Families kept (names lower case):
 * ``x-ratelimit-*`` — OpenAI-style limits (``remaining-tokens``, ``reset-requests``…).
 
 Headers of those families that are not about quota (Codex's ``x-codex-turn-state``, which
-is session state) are not kept. A header is written again only when its value changed or a minute has passed, so a busy
-fleet does not write a dozen rows per request.
+is session state) are not kept. A header is written again only when its value changed or a
+minute has passed, so a busy fleet does not write a dozen rows per request.
 """
 
 from __future__ import annotations

@@ -8,15 +8,17 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from tests.fakes.provider import FakeProvider, Turn
+from tests.fakes.provider import Accepted, FakeProvider, Turn
 
 
 @contextmanager
-def fake_provider_thread(*turns: Turn, default: Turn | None = None) -> Iterator[FakeProvider]:
+def fake_provider_thread(
+    *turns: Turn, default: Turn | None = None, accept: Accepted | None = None
+) -> Iterator[FakeProvider]:
     """A started :class:`FakeProvider` served from a daemon thread; stopped on exit. Read
     its ``requests`` and ``emitted`` only after the clients are done."""
     loop = asyncio.new_event_loop()
-    fake = FakeProvider(*turns, default=default)
+    fake = FakeProvider(*turns, default=default, accept=accept)
     thread = threading.Thread(target=loop.run_forever, name="fake-provider", daemon=True)
     thread.start()
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -437,6 +438,8 @@ def test_stream_event_rejected_without_utilization_is_full() -> None:
 @pytest.mark.parametrize(
     "event",
     [
+        ["rate_limit_event"],
+        "rate_limit_event",
         {"type": "assistant", "message": {}},
         {"type": "rate_limit_event"},
         {"type": "rate_limit_event", "rate_limit_info": "nope"},
@@ -463,7 +466,7 @@ def test_stream_event_rejected_without_utilization_is_full() -> None:
         },
     ],
 )
-def test_stream_event_that_says_nothing_gives_nothing(event: dict[str, object]) -> None:
+def test_stream_event_that_says_nothing_gives_nothing(event: Any) -> None:
     """Other events, plain 'allowed' without utilization, and malformed info give []."""
     assert from_stream_event(event, account="a", at=T0) == []
 
