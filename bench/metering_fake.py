@@ -3,9 +3,11 @@
 Starts :class:`tests.fakes.provider.FakeProvider` on 127.0.0.1 (a free port) whose every
 answer is one realistic turn: :data:`TEXT` (~300 tokens of prose, streamed as ~250
 word-sized deltas) with the usage of a mid-conversation coding-agent request. Prints
-its base URL as one line on stdout, then serves until SIGTERM or SIGINT.
+its base URL as one line on stdout, then serves until SIGTERM or SIGINT. With ``--key K``
+it answers only requests that carry the API key ``K`` (401 otherwise), as the real API
+does: a proxy path that forwarded a placeholder would fail the bench's first request.
 
-    python -m bench.metering_fake [--event-delay-ms 0]
+    python -m bench.metering_fake [--event-delay-ms 0] [--key K]
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from tests.fakes.provider import FakeProvider, Turn, Usage
+from tests.fakes.provider import Accepted, FakeProvider, Turn, Usage
 
 TEXT = (
     "I looked at the failing test and the traceback points at the retry loop in "
@@ -42,8 +44,10 @@ TEXT = (
 USAGE = Usage(input=1834, output=312, cache_read=24576, cache_write=1207)
 
 
-async def serve(event_delay: float) -> None:
-    provider = FakeProvider(default=Turn(text=TEXT, usage=USAGE, delay_between_events=event_delay))
+async def serve(event_delay: float, key: str | None) -> None:
+    accept = Accepted(api_keys=frozenset({key})) if key else None
+    turn = Turn(text=TEXT, usage=USAGE, delay_between_events=event_delay)
+    provider = FakeProvider(default=turn, accept=accept)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -60,8 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--event-delay-ms", type=float, default=0.0, help="pause between SSE events"
     )
+    parser.add_argument("--key", help="the only API key accepted (default: any)")
     args = parser.parse_args(argv)
-    asyncio.run(serve(args.event_delay_ms / 1000))
+    asyncio.run(serve(args.event_delay_ms / 1000, args.key))
     return 0
 
 

@@ -65,7 +65,11 @@ LITELLM_PATHS = {  # path name → LiteLLM's route for the request
     "litellm-passthrough": "/anthropic/v1/messages",  # pass-through: no usage recorded
     "litellm-messages": "/v1/messages",  # its Messages route via model_list: metered
 }
-PATHS = ("direct", "fleetwarden", *LITELLM_PATHS)
+# "fleetwarden-accounts": the same proxy holding the key as an account, injecting it into
+# each request in place of the placeholder the client sends (as for every agent today).
+PATHS = ("direct", "fleetwarden", "fleetwarden-accounts", *LITELLM_PATHS)
+PLACEHOLDER_KEY = "fleetwarden-placeholder-bench-1"
+KEY_ENV = "FW_BENCH_PROVIDER_KEY"
 FLEETWARDEN_LEDGER = "fleetwarden-ledger.db"  # in the temporary directory
 PROVIDER_KEY = "fake-bench-provider-key"
 LITELLM_MASTER_KEY = "sk-litellm-bench-master"
@@ -125,6 +129,12 @@ def ratios(result: Result, high: int) -> dict[str, float]:
     for level in (1, high):
         direct = result.block("direct", level)
         fw = result.block("fleetwarden", level)
+        held = result.block("fleetwarden-accounts", level)
+        if fw is not None and held is not None:
+            out[f"accounts_over_plain_ttfb_p50_ms_c{level}"] = (
+                held.ttfb_ms["p50"] - fw.ttfb_ms["p50"]
+            )
+            out[f"accounts_over_plain_rps_c{level}"] = held.rps / fw.rps
         if direct is not None and fw is not None:
             out[f"fleetwarden_ttfb_p50_overhead_ms_c{level}"] = (
                 fw.ttfb_ms["p50"] - direct.ttfb_ms["p50"]
@@ -192,6 +202,14 @@ def report(result: Result, high: int) -> str:
             key = f"{name.replace('-', '_')}_ttfb_p50_overhead_ms_c{level}"
             if key in r:
                 lines.append(f"{name} over direct, concurrency {level}: TTFB p50 {r[key]:+.2f} ms")
+    for level in (1, high):
+        key = f"accounts_over_plain_rps_c{level}"
+        if key in r:
+            lines.append(
+                f"Credential injection (fleetwarden-accounts / fleetwarden), concurrency "
+                f"{level}: TTFB p50 {r[f'accounts_over_plain_ttfb_p50_ms_c{level}']:+.2f} ms, "
+                f"throughput {r[key]:.3f}x   (goal: within 5 %)"
+            )
     for name in LITELLM_PATHS:
         key = name.replace("-", "_")
         for level in (1, high):
@@ -485,19 +503,25 @@ async def start_litellm(name: str, root: Path, upstream: str, children: dict[str
 
 
 async def start_fleetwarden(
-    root: Path, upstream: str, children: dict[str, Child], args: argparse.Namespace
+    name: str, root: Path, upstream: str, children: dict[str, Child], args: argparse.Namespace
 ) -> Target:
-    state = root / "fleetwarden"
+    """Fleetwarden's proxy; for ``fleetwarden-accounts`` holding the key as an account."""
+    state = root / name
     state.mkdir()
     paths = [] if args.fleetwarden_src is None else [str(args.fleetwarden_src)]
     env = child_env(PYTHONPATH=os.pathsep.join([*paths, str(REPO_ROOT)]))
-    ledger = root / FLEETWARDEN_LEDGER
+    ledger = root / (FLEETWARDEN_LEDGER if name == "fleetwarden" else f"{name}-ledger.db")
     argv = [sys.executable, "-m", "bench.metering_server", upstream, str(state), str(ledger)]
+    key = PROVIDER_KEY
+    if name == "fleetwarden-accounts":
+        argv += ["--account-key-env", KEY_ENV]
+        env[KEY_ENV] = PROVIDER_KEY
+        key = PLACEHOLDER_KEY
     # cwd: not the repository, which ``-m`` would put first on sys.path, before a --src.
-    child = Child("fleetwarden", argv, cwd=state, env=env, log=root / "fleetwarden.log")
-    children["fleetwarden"] = child
+    child = Child(name, argv, cwd=state, env=env, log=root / f"{name}.log")
+    children[name] = child
     base = (await child.read_line(START_TIMEOUT)).rstrip("/")
-    return Target("fleetwarden", f"{base}/v1/messages", PROVIDER_KEY, child.pid)
+    return Target(name, f"{base}/v1/messages", key, child.pid)
 
 
 def usage_rows(ledger: Path) -> int | None:
@@ -531,7 +555,7 @@ async def run(args: argparse.Namespace, root: Path) -> Result:
     try:
         fake_env = child_env(PYTHONPATH=str(REPO_ROOT))
         fake_argv = [sys.executable, "-m", "bench.metering_fake"]
-        fake_argv += ["--event-delay-ms", f"{args.event_delay_ms:g}"]
+        fake_argv += ["--event-delay-ms", f"{args.event_delay_ms:g}", "--key", PROVIDER_KEY]
         fake = Child("fake provider", fake_argv, cwd=REPO_ROOT, env=fake_env, log=root / "fake.log")
         children["fake"] = fake
         upstream = await fake.read_line(START_TIMEOUT)
@@ -545,8 +569,8 @@ async def run(args: argparse.Namespace, root: Path) -> Result:
                     result.skipped[name] = "--no-litellm"
                     continue
                 try:
-                    if name == "fleetwarden":
-                        target = await start_fleetwarden(root, upstream, children, args)
+                    if name.startswith("fleetwarden"):
+                        target = await start_fleetwarden(name, root, upstream, children, args)
                     else:
                         target = await start_litellm(name, root, upstream, children)
                     await fetch(session, target, body, expected)  # it works end to end

@@ -7,18 +7,25 @@ URL of the agent ``bench-1`` for that provider as one line on stdout. Serves unt
 SIGTERM or SIGINT, then stops the proxy (which flushes its pending ledger writes) and
 closes the ledger.
 
-    python -m bench.metering_server UPSTREAM STATE_DIR LEDGER
+With ``--account-key-env VAR`` the proxy holds an ``api_key`` account whose key is in
+``VAR``, and the agent is on it: whatever key a request carries is dropped and the
+account's injected, as for every agent of a Fleetwarden with accounts.
+
+    python -m bench.metering_server UPSTREAM STATE_DIR LEDGER [--account-key-env VAR]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from fleet.accounts.book import AccountBook
+from fleet.accounts.model import Account, AccountKind, AccountSet
 from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.metering.config import ProviderApi, ProviderRoute
@@ -27,15 +34,32 @@ from fleet.metering.proxy import MeteringProxy
 AGENT = "bench-1"
 
 
-async def serve(upstream: str, state_dir: Path, ledger_path: Path) -> None:
+async def serve(
+    upstream: str, state_dir: Path, ledger_path: Path, key_env: str | None = None
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    ledger = await Ledger.open(ledger_path, SystemClock())
+    clock = SystemClock()
+    ledger = await Ledger.open(ledger_path, clock)
+    book = None
+    if key_env is not None:
+        account = Account("bench-key", "anthropic", AccountKind.API_KEY, key_env)
+        book = AccountBook(
+            AccountSet({account.name: account}),
+            environ=os.environ,
+            state_dir=state_dir,
+            clock=clock,
+            ledger=ledger,
+        )
+        await book.start()
+        book.assign(AGENT, "claude", account.name)
     try:
         route = ProviderRoute(name="anthropic", upstream=upstream, api=ProviderApi.ANTHROPIC)
-        proxy = MeteringProxy(state_dir, routes={"anthropic": route}, sink=ledger.record_metering)
+        proxy = MeteringProxy(
+            state_dir, routes={"anthropic": route}, sink=ledger.record_metering, accounts=book
+        )
         await proxy.start()
         try:
             print(proxy.urls_for(AGENT)["anthropic"], flush=True)
@@ -43,6 +67,8 @@ async def serve(upstream: str, state_dir: Path, ledger_path: Path) -> None:
         finally:
             await proxy.stop()
     finally:
+        if book is not None:
+            await book.stop()
         await ledger.close()
 
 
@@ -53,8 +79,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("upstream", help="the provider's base URL, e.g. http://127.0.0.1:PORT")
     parser.add_argument("state_dir", type=Path, help="the proxy's state (agents' keys, port)")
     parser.add_argument("ledger", type=Path, help="the ledger file (created)")
+    parser.add_argument(
+        "--account-key-env", help="hold an api_key account whose key is in this variable"
+    )
     args = parser.parse_args(argv)
-    asyncio.run(serve(args.upstream, args.state_dir, args.ledger))
+    asyncio.run(serve(args.upstream, args.state_dir, args.ledger, args.account_key_env))
     return 0
 
 

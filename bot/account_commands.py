@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fleet.accounts.quota import QuotaWindow
-
 from bot import render
 from bot.grammar import CommandSpec
 from bot.request import Request
 from fleet.accounts.book import AccountBook
+from fleet.accounts.quota import QuotaWindow
 from fleet.accounts.routing import current, even_line
 
 ACCOUNTS = CommandSpec(
@@ -42,9 +41,13 @@ class AccountCommands:
         self._book = book
 
     async def accounts(self, req: Request) -> str:
+        return self.text() or NO_ACCOUNTS
+
+    def text(self) -> str | None:
+        """The accounts table, or ``None`` when there are no accounts."""
         book = self._book
         if book is None or not book.accounts:
-            return NO_ACCOUNTS
+            return None
         return render_accounts(book, book.now())
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot import render, wiring
+from bot.account_commands import AccountCommands
 from bot.acl import Acl, Grant, Role
 from bot.commands import COMMANDS
 from bot.config import Config, ConfigError, load_config
@@ -324,7 +325,7 @@ class App:
             fleet=fleet,
             budgets=budgets,
             notices=notifier,
-            reports=PacingReports(budgets, self.reports_dir),
+            reports=PacingReports(budgets, self.reports_dir, AccountCommands(self._accounts).text),
             upkeep=ledger,
             schedules=ScheduledRuns(
                 ledger=ledger,

@@ -299,6 +299,11 @@ def _account_problems(
         (("agents", index, "account"), agent.runtime or runtime, agent.account)
         for index, agent in enumerate(document.agents)
     )
+    agents.extend(
+        (("agents", index, "fallback", "account"), agent.fallback.runtime, agent.fallback.account)
+        for index, agent in enumerate(document.agents)
+        if agent.fallback is not None
+    )
     providers = sorted(provider_routes(document.providers))
     known = {"account": set(document.accounts), "provider": set(providers)}
     for index, budget in enumerate(document.budgets):

@@ -98,11 +98,20 @@ class Handlers:
     async def spawn(self, req: Request) -> Reply:
         flags = req.command.flags
         workdir = _workdir(flags.get("workdir"))
+        runtime, model = _opt_str(flags.get("runtime")), _opt_str(flags.get("model"))
+        account = _opt_str(flags.get("account"))
+        note = ""
         if self._budgets is not None:
             admitted, why = await self._budgets.admit_spawn(
                 req.arg("NAME"), urgent=bool(flags.get("urgent"))
             )
-            if not admitted:
+            fallback = await self._fleet.fallback_of(req.arg("NAME")) if not admitted else None
+            if not admitted and fallback is not None and runtime is None:
+                # The ladder's last step: this run starts on the fallback's CLI instead.
+                runtime, model, account = fallback.runtime, fallback.model, fallback.account
+                on = f" on account {account}" if account else ""
+                note = f"\n\nStarted on its fallback, {runtime}{on}: {why}."
+            elif not admitted:
                 until = self._budgets.queued_until(req.arg("NAME"))
                 if until is None or self._defer is None:
                     raise CommandError(f"not started: {why}")
@@ -113,15 +122,15 @@ class Handlers:
                 )
         outcome = await self._fleet.spawn(
             req.arg("NAME"),
-            runtime=_opt_str(flags.get("runtime")),
-            model=_opt_str(flags.get("model")),
+            runtime=runtime,
+            model=model,
             prompt=_opt_str(flags.get("prompt")),
             workdir=workdir,
-            account=_opt_str(flags.get("account")),
+            account=account,
             by=req.who,
         )
         text = render.spawned(outcome.status, outcome.started, outcome.output)
-        return Reply(text, topic=outcome.status.name)
+        return Reply(text + note, topic=outcome.status.name)
 
     async def stop(self, req: Request) -> str:
         name = req.arg("NAME")
@@ -169,7 +178,7 @@ class Handlers:
     async def report(self, req: Request) -> Reply:
         if self._budgets is None:
             return Reply(NO_BUDGETS)
-        report = await compose(self._budgets, self._reports_dir)
+        report = await compose(self._budgets, self._reports_dir, self._account_commands.text())
         return Reply(report.markdown, images=report.images)
 
     async def roster(self, req: Request) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Final, Protocol
@@ -243,13 +243,18 @@ class StatusSource(Protocol):
         ...
 
 
-async def compose(book: StatusSource, reports_dir: Path | None) -> Notice:
-    """The report at ``book.now()``, for the home rooms: the text always; the chart too when
+async def compose(
+    book: StatusSource, reports_dir: Path | None, accounts: str | None = None
+) -> Notice:
+    """The report at ``book.now()``, for the home rooms: the text always (with the
+    accounts' windows, ``accounts``, when there are accounts); the chart too when
     ``reports_dir`` is given and some budget has an active window. The chart is drawn in a
     worker thread."""
     statuses = await book.statuses()
     now, tz = book.now(), book.timezone
     text = render_text(statuses, now, tz)
+    if accounts:
+        text += "\n\n**Accounts**\n\n" + accounts
     if reports_dir is None or not active_windows(statuses):
         return Notice(text)
     chart = await asyncio.to_thread(write_chart, statuses, reports_dir, now, tz)
@@ -259,9 +264,15 @@ async def compose(book: StatusSource, reports_dir: Path | None) -> Notice:
 class PacingReports:
     """The scheduled report's maker: :func:`compose` over one book and reports directory."""
 
-    def __init__(self, book: StatusSource, reports_dir: Path) -> None:
+    def __init__(
+        self,
+        book: StatusSource,
+        reports_dir: Path,
+        accounts: Callable[[], str | None] | None = None,
+    ) -> None:
         self._book = book
         self._reports_dir = reports_dir
+        self._accounts = accounts or (lambda: None)
 
     async def pacing_report(self) -> Notice:
-        return await compose(self._book, self._reports_dir)
+        return await compose(self._book, self._reports_dir, self._accounts())

@@ -63,6 +63,16 @@ class RestartPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class Fallback:
+    """Another runtime an agent's *next* run may start on when its budget turns the run
+    away (Claude Code → Codex); a run in progress is never switched between CLIs."""
+
+    runtime: str
+    account: str | None = None
+    model: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class AgentSpec:
     """Everything needed to launch an agent. Secrets appear only as variable names.
 
@@ -87,6 +97,7 @@ class AgentSpec:
     argv: tuple[str, ...] = ()
     # The account or pool that pays for its model requests (None: the provider's default).
     account: str | None = None
+    fallback: Fallback | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from fleet.accounts.schema import AccountRef
-from fleet.model import AgentSpec
+from fleet.model import AgentSpec, Fallback
 from fleet.names import AGENT_NAME_PATTERN, AgentName, is_agent_name
 from fleet.restart_settings import (
     RESTART_MODES,
@@ -106,6 +106,29 @@ class RosterDefaults(Protocol):
 
     @property
     def restart(self) -> RestartSettings: ...
+
+
+class FallbackEntry(BaseModel):
+    """Another runtime the agent's next run may start on when its budget turns it away."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    runtime: str = Field(description="The runtime of the fallback run, e.g. `codex`.")
+    account: AccountRef | None = Field(
+        default=None,
+        description="The account or pool it runs on. Default: that provider's default.",
+    )
+    model: str | None = Field(
+        default=None, min_length=1, description="Its model. Default: the runtime's own."
+    )
+
+    @field_validator("runtime")
+    @classmethod
+    def _check_runtime(cls, value: str, info: ValidationInfo) -> str:
+        return check_known("runtime", value, schema_context(info).runtimes)
+
+    def to_fallback(self) -> Fallback:
+        return Fallback(self.runtime, self.account, self.model)
 
 
 class AgentEntry(BaseModel):
@@ -181,6 +204,14 @@ class AgentEntry(BaseModel):
             "The account or pool (under `accounts:` / `account_pools:`) that pays for the "
             "agent's model requests; the proxy holds its credential, the agent never sees "
             "it. Default: `defaults.account`, else the provider's default account."
+        ),
+    )
+    fallback: FallbackEntry | None = Field(
+        default=None,
+        description=(
+            "Where the agent's next run starts when its budget turns the run away (queued "
+            "or refused), e.g. `{runtime: codex, account: codex-pro}`: the last step of the "
+            "ladder, after the model downgrades. A run in progress never changes CLI."
         ),
     )
     role: str | None = Field(
@@ -355,4 +386,5 @@ class AgentEntry(BaseModel):
             timeout=self.timeout,
             argv=self.argv or (),
             account=self.account,
+            fallback=self.fallback.to_fallback() if self.fallback else None,
         )

@@ -30,7 +30,7 @@ from fleet.errors import AgentNotRunning, FleetError
 from fleet.ledger import Ledger, UsageTotal
 from fleet.ledger.rows import AgentRecord, RunRecord
 from fleet.logtail import size_of, tail_lines
-from fleet.model import AgentSpec, DesiredState, ExitInfo, RestartMode
+from fleet.model import AgentSpec, DesiredState, ExitInfo, Fallback, RestartMode
 from fleet.names import AgentName, agent_name
 from fleet.run_keeper import RunKeeper
 from fleet.runs import collect_output, latest, mtime
@@ -205,6 +205,14 @@ class Fleet:
         """The roster agents, by name."""
         return [self._roster[name] for name in sorted(self._roster)]
 
+    async def fallback_of(self, name: str) -> Fallback | None:
+        """Where ``name``'s next run may start when its budget turns it away."""
+        spec = self._roster.get(agent_name(name))
+        if spec is None:
+            record = await self._ledger.get_agent(agent_name(name))
+            spec = record.spec if record is not None else None
+        return spec.fallback if spec is not None else None
+
     async def apply_roster(self, roster: Mapping[AgentName, AgentSpec]) -> RosterDiff:
         """Adopt a new roster without touching running agents; start new autostart ones."""
         old, self._roster = self._roster, dict(roster)
@@ -272,10 +280,12 @@ class Fleet:
                 runtime=self._settings.default_runtime,
                 backend=self._settings.default_backend,
             )
+            # Another CLI does not take this one's model names: its own default, unless given.
+            same_cli = runtime is None or runtime == spec.runtime
             spec = replace(
                 spec,
                 runtime=runtime or spec.runtime,
-                model=model if model is not None else spec.model,
+                model=model if model is not None else (spec.model if same_cli else None),
                 prompt=prompt if prompt is not None else spec.prompt,
                 workdir=workdir if workdir is not None else spec.workdir,
                 account=account if account is not None else spec.account,

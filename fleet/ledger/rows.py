@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -15,6 +15,7 @@ from fleet.model import (
     AgentState,
     DesiredState,
     ExitInfo,
+    Fallback,
     RestartMode,
     RestartPolicy,
     RunHandle,
@@ -55,8 +56,20 @@ def spec_extra_json(spec: AgentSpec) -> str:
         "timeout": spec.timeout,
         "argv": list(spec.argv),
         "account": spec.account,
+        "fallback": None if spec.fallback is None else asdict(spec.fallback),
     }
     return json.dumps(extra, sort_keys=True)
+
+
+def _fallback(raw: object) -> Fallback | None:
+    if not isinstance(raw, dict) or not isinstance(raw.get("runtime"), str):
+        return None
+    account, model = raw.get("account"), raw.get("model")
+    return Fallback(
+        raw["runtime"],
+        account if isinstance(account, str) else None,
+        model if isinstance(model, str) else None,
+    )
 
 
 def _restart_policy(raw: object) -> RestartPolicy:
@@ -120,6 +133,7 @@ class AgentRecord:
             timeout=_optional_float(self.extra.get("timeout")),
             argv=tuple(str(a) for a in argv) if isinstance(argv, list) else (),
             account=account if isinstance(account, str) else None,
+            fallback=_fallback(self.extra.get("fallback")),
         )
 
     @classmethod

@@ -296,7 +296,7 @@ def test_unknown_key_suggests_the_closest_and_lists_allowed() -> None:
     assert str(problem) == (
         "fleetwarden.yaml:3: agents[0].runtme: unknown key 'runtme' — did you mean 'runtime'? "
         "allowed: name, runtime, model, prompt, workdir, backend, env, secret_env, account, "
-        "class, autostart, restart, heartbeat_timeout, timeout, argv"
+        "fallback, class, autostart, restart, heartbeat_timeout, timeout, argv"
     )
 
 

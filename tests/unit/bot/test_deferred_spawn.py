@@ -119,3 +119,45 @@ async def test_the_deferrer_arms_a_one_off_run_with_the_command_as_plain_data() 
         "job": job.job_id,
     }
     assert job.job_id.startswith("deferred-")
+
+
+async def test_a_turned_away_run_starts_on_the_agents_fallback(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """The ladder's last step: a roster agent with a `fallback` is started on that runtime
+    (with the runtime's own model) instead of waiting, and the reply says why."""
+    from fleet.backends.process import SubprocessBackend
+    from fleet.clock import SystemClock
+    from fleet.model import AgentSpec, Fallback
+    from fleet.names import AgentName
+    from fleet.runtimes import default_registry
+    from fleet.supervisor import Fleet, FleetSettings
+
+    name = AgentName("coder-1")
+    spec = AgentSpec(name, "claude", model="sonnet", prompt="hi", fallback=Fallback("stub"))
+    fleet = Fleet(
+        ledger=ledger,
+        runtimes=default_registry(),
+        backends={"subprocess": SubprocessBackend()},
+        settings=FleetSettings(state_dir=tmp_path),
+        clock=SystemClock(),
+        environ={"PATH": "/usr/bin:/bin"},
+        roster={name: spec},
+    )
+    await fleet.start()
+    try:
+        book = QueuedBook([], BERLIN, NOW)
+        handlers = Handlers(
+            fleet=fleet, specs=COMMANDS, clock=SystemClock(), prefix="!", logs_lines=40,
+            budgets=book,
+        )  # fmt: skip
+        reply = await handlers.spawn(spawn("!spawn coder-1"))
+        assert isinstance(reply, Reply)
+        assert "Started on its fallback, stub: agent:coder-1 is queued" in reply.markdown
+        record = await ledger.get_agent(name)
+        assert record is not None and (record.runtime, record.model) == ("stub", None)
+    finally:
+        record = await ledger.get_agent(name)
+        if record is not None and record.state.is_live:
+            await fleet.stop_agent(name, force=True)
+        await fleet.stop()
