@@ -262,26 +262,28 @@ def _budget_problems(
     document: ConfigFile, locate: Locator, file_name: str, now: datetime
 ) -> Iterator[ConfigProblem]:
     """Groups and budgets checked across entries (:func:`section_problems`)."""
+    tz = ZoneInfo(document.timezone)
+    where = _where(locate)
+    for loc, message in budget_section_problems(document.groups, document.budgets, tz, now, where):
+        line, path, _ = locate(loc)
+        yield ConfigProblem(file_name, line, path, message)
+
+
+def _where(locate: Locator) -> Callable[[Loc], str]:
+    """How a message names another place: ``budgets[0].scope on line 3``."""
 
     def where(loc: Loc) -> str:
         line, path, _ = locate(loc)
         return path if line is None else f"{path} on line {line}"
 
-    tz = ZoneInfo(document.timezone)
-    for loc, message in budget_section_problems(document.groups, document.budgets, tz, now, where):
-        line, path, _ = locate(loc)
-        yield ConfigProblem(file_name, line, path, message)
+    return where
 
 
 def _account_problems(
     document: ConfigFile, locate: Locator, file_name: str, roster: _Roster
 ) -> Iterator[ConfigProblem]:
     """Accounts and pools checked across entries and against the agents that name them."""
-
-    def where(loc: Loc) -> str:
-        line, path, _ = locate(loc)
-        return path if line is None else f"{path} on line {line}"
-
+    where = _where(locate)
     if (document.accounts or document.account_pools) and not document.metering.enabled:
         line, path, _ = locate(("accounts",))
         yield ConfigProblem(

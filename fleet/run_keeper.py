@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from fleet.accounts.model import AccountError
 from fleet.backends.base import Backend
 from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError, LaunchFailed, UnknownAgent
@@ -119,11 +120,14 @@ class RunKeeper:
         for path in (paths.home, workdir):
             path.mkdir(parents=True, exist_ok=True)
         beats = self._heartbeats
-        chosen = (
-            self._accounts.assign(spec.name, spec.runtime, spec.account)
-            if self._accounts is not None
-            else {}
-        )
+        try:
+            chosen = (
+                self._accounts.assign(spec.name, spec.runtime, spec.account)
+                if self._accounts is not None
+                else {}
+            )
+        except AccountError as exc:  # said to whoever launched it, like any failed launch
+            raise LaunchFailed(f"{spec.name} cannot start: {exc}") from exc
         return RuntimeContext(
             home=paths.home,
             workdir=workdir,

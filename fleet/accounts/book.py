@@ -416,10 +416,20 @@ class AccountBook:
             self._dirty_windows.clear()
             return
         assignments, self._dirty_assignments = self._dirty_assignments, []
-        marks, self._dirty_marks = list(self._dirty_marks.values()), {}
-        windows, self._dirty_windows = list(self._dirty_windows.values()), {}
-        if assignments or marks or windows:
-            await self._ledger.save_account_state(assignments, marks, windows)
+        marks, self._dirty_marks = self._dirty_marks, {}
+        windows, self._dirty_windows = self._dirty_windows, {}
+        if not (assignments or marks or windows):
+            return
+        try:
+            await self._ledger.save_account_state(
+                assignments, list(marks.values()), list(windows.values())
+            )
+        except BaseException:
+            # Kept for the next write; what changed meanwhile is newer and wins.
+            self._dirty_assignments[:0] = assignments
+            self._dirty_marks = {**marks, **self._dirty_marks}
+            self._dirty_windows = {**windows, **self._dirty_windows}
+            raise
 
     async def _write_loop(self) -> None:
         while True:

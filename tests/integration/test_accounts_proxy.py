@@ -25,12 +25,12 @@ from fleet.accounts.model import Account, AccountKind, AccountSet
 from fleet.accounts.schema import login_path
 from fleet.clock import SystemClock
 from fleet.ledger import Ledger
-from fleet.metering.config import MeteringSettings, ProviderApi, ProviderRoute
 from fleet.metering.events import Outcome
 from fleet.metering.proxy import MeteringProxy
 from tests.fakes.chatgpt import CODEX_RESPONSES, FakeChatGpt, codex_headers
 from tests.fakes.job_context import RecordingBoard
 from tests.fakes.provider import Accepted, FakeProvider, unified_headers
+from tests.integration.accounts_rig import holding_proxy
 
 pytestmark = pytest.mark.integration
 
@@ -107,31 +107,24 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         path.write_text(json.dumps(login))
         ledger = await Ledger.open(tmp_path / "ledger.db", clock)
         board = RecordingBoard()
-        book = AccountBook(
-            ACCOUNTS, environ=ENV, state_dir=state_dir, clock=clock, ledger=ledger, notices=board
-        )
-        book.set_token_url("codex-pro", chatgpt.base_url + "/oauth/token")
-        await book.start()
-        routes = {
-            "anthropic": ProviderRoute("anthropic", anthropic.base_url, ProviderApi.ANTHROPIC),
-            "chatgpt": ProviderRoute("chatgpt", chatgpt.base_url, ProviderApi.OPENAI),
-        }
-        proxy = MeteringProxy(
-            state_dir,
-            routes=routes,
-            sink=ledger.record_metering,
-            settings=MeteringSettings(flush_interval=0.05),
-            accounts=book,
-        )
-        await proxy.start()
         try:
-            async with aiohttp.ClientSession() as http:
+            async with (
+                holding_proxy(
+                    ACCOUNTS,
+                    environ=ENV,
+                    state_dir=state_dir,
+                    ledger=ledger,
+                    clock=clock,
+                    notices=board,
+                    anthropic=anthropic,
+                    chatgpt=chatgpt,
+                ) as (book, proxy),
+                aiohttp.ClientSession() as http,
+            ):
                 yield Rig(
                     proxy, book, ledger, anthropic, chatgpt, board, state_dir, http, chatgpt_time
                 )
         finally:
-            await proxy.stop()
-            await book.stop()
             await ledger.close()
 
 

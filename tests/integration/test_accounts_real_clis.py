@@ -26,7 +26,6 @@ from fleet.accounts.schema import login_path
 from fleet.backends.process import SubprocessBackend
 from fleet.clock import SystemClock
 from fleet.ledger import Ledger
-from fleet.metering.config import MeteringSettings, ProviderApi, ProviderRoute
 from fleet.metering.proxy import MeteringProxy
 from fleet.model import AgentSpec, AgentState
 from fleet.names import AgentName
@@ -35,6 +34,7 @@ from fleet.supervisor import Fleet, FleetSettings
 from tests.fakes.chatgpt import FakeChatGpt, codex_headers
 from tests.fakes.job_context import RecordingBoard
 from tests.fakes.provider import Accepted, FakeProvider, Turn, unified_headers
+from tests.integration.accounts_rig import holding_proxy
 from tests.integration.test_fleet_real_clis import ended
 from tests.integration.test_real_clis import bin_dir, cli, node_dir
 
@@ -124,28 +124,6 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         path.write_text(json.dumps(chatgpt.add_login("acct-1")))
         ledger = await Ledger.open(tmp_path / "ledger.db", clock)
         environ = {"MAX": MAX_TOKEN, "TEAM": TEAM_TOKEN}
-        book = AccountBook(
-            ACCOUNTS,
-            environ=environ,
-            state_dir=state_dir,
-            clock=clock,
-            ledger=ledger,
-            notices=RecordingBoard(),
-        )
-        book.set_token_url("codex-pro", chatgpt.base_url + "/oauth/token")
-        await book.start()
-        routes = {
-            "anthropic": ProviderRoute("anthropic", anthropic.base_url, ProviderApi.ANTHROPIC),
-            "chatgpt": ProviderRoute("chatgpt", chatgpt.base_url, ProviderApi.OPENAI),
-        }
-        proxy = MeteringProxy(
-            state_dir,
-            routes=routes,
-            sink=ledger.record_metering,
-            settings=MeteringSettings(flush_interval=0.05),
-            accounts=book,
-        )
-        await proxy.start()
         path_var = [str(bin_dir()), str(node_dir()), "/usr/local/bin", "/usr/bin", "/bin"]
         # Fleetwarden's own environment holds the tokens; agents must get none of it.
         fleet_env = {"PATH": ":".join(dict.fromkeys(path_var)), "LANG": "C.UTF-8", **environ}
@@ -165,28 +143,48 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
             roster[AgentName(name)] = AgentSpec(
                 AgentName(name), "claude", prompt="say hi", workdir=work, timeout=90.0
             )
-        fleet = Fleet(
-            ledger=ledger,
-            runtimes=default_registry(),
-            backends={"subprocess": SubprocessBackend()},
-            settings=FleetSettings(state_dir=state_dir),
-            clock=clock,
-            environ=fleet_env,
-            roster=roster,
-            provider_urls=proxy,
-            accounts=book,
-        )
-        await fleet.start()
         try:
-            yield Rig(anthropic, chatgpt, chatgpt_time, proxy, book, ledger, fleet, state_dir, work)
+            async with holding_proxy(
+                ACCOUNTS,
+                environ=environ,
+                state_dir=state_dir,
+                ledger=ledger,
+                clock=clock,
+                notices=RecordingBoard(),
+                anthropic=anthropic,
+                chatgpt=chatgpt,
+            ) as (book, proxy):
+                fleet = Fleet(
+                    ledger=ledger,
+                    runtimes=default_registry(),
+                    backends={"subprocess": SubprocessBackend()},
+                    settings=FleetSettings(state_dir=state_dir),
+                    clock=clock,
+                    environ=fleet_env,
+                    roster=roster,
+                    provider_urls=proxy,
+                    accounts=book,
+                )
+                await fleet.start()
+                try:
+                    yield Rig(
+                        anthropic,
+                        chatgpt,
+                        chatgpt_time,
+                        proxy,
+                        book,
+                        ledger,
+                        fleet,
+                        state_dir,
+                        work,
+                    )
+                finally:
+                    for name in roster:
+                        record = await ledger.get_agent(name)
+                        if record is not None and record.state.is_live:
+                            await fleet.stop_agent(name, force=True)
+                    await fleet.stop()
         finally:
-            for name in roster:
-                record = await ledger.get_agent(name)
-                if record is not None and record.state.is_live:
-                    await fleet.stop_agent(name, force=True)
-            await fleet.stop()
-            await proxy.stop()
-            await book.stop()
             await ledger.close()
 
 

@@ -149,3 +149,40 @@ async def test_assignments_marks_and_windows_outlive_a_restart(tmp_path: Path) -
             await again.stop()
     finally:
         await ledger.close()
+
+
+async def test_a_spawn_with_no_usable_account_says_why(tmp_path: Path) -> None:
+    """Claude with every account of its pool refused: the launch fails naming the accounts
+    and why, and no process is started."""
+    from fleet.backends.process import SubprocessBackend
+    from fleet.errors import LaunchFailed
+    from fleet.model import AgentSpec
+    from fleet.names import AgentName
+    from fleet.runtimes import default_registry
+    from fleet.supervisor import Fleet, FleetSettings
+
+    clock = ManualClock(T0)
+    ledger = await Ledger.open(tmp_path / "ledger.db", clock)
+    accounts = book(tmp_path, clock)
+    accounts.refused("claude-max", 401)
+    accounts.refused("claude-team", 401)
+    name = AgentName("c1")
+    fleet = Fleet(
+        ledger=ledger,
+        runtimes=default_registry(),
+        backends={"subprocess": SubprocessBackend()},
+        settings=FleetSettings(state_dir=tmp_path),
+        clock=clock,
+        environ={},
+        roster={name: AgentSpec(name, "claude", prompt="hi", account="claude")},
+        accounts=accounts,
+    )
+    await fleet.start()
+    try:
+        with pytest.raises(LaunchFailed, match="c1 cannot start: no usable anthropic account"):
+            await fleet.spawn("c1")
+        record = await ledger.get_agent(name)
+        assert record is None or not record.state.is_live
+    finally:
+        await fleet.stop()
+        await ledger.close()
