@@ -65,8 +65,8 @@ LITELLM_PATHS = {  # path name → LiteLLM's route for the request
     "litellm-passthrough": "/anthropic/v1/messages",  # pass-through: no usage recorded
     "litellm-messages": "/v1/messages",  # its Messages route via model_list: metered
 }
-# "fleetwarden-accounts": the same proxy holding the key as an account, injecting it into
-# each request in place of the placeholder the client sends (as for every agent today).
+# "fleetwarden-accounts": the same proxy process, for an agent whose key it holds as an
+# account, injecting it into each request in place of the placeholder the client sends.
 PATHS = ("direct", "fleetwarden", "fleetwarden-accounts", *LITELLM_PATHS)
 PLACEHOLDER_KEY = "fleetwarden-placeholder-bench-1"
 KEY_ENV = "FW_BENCH_PROVIDER_KEY"
@@ -359,8 +359,11 @@ async def measure(
 
     The client's and the fake's CPU are counted per block; a proxy's from the end of its
     warm-up to a second after the last round (it serves only its own requests, and LiteLLM
-    logs after the answer has gone)."""
+    logs after the answer has gone) — or, for a proxy process serving two paths
+    (Fleetwarden's with and without an account), over each path's own turns."""
     tallies = {t.name: Tally() for t in targets}
+    pids = [t.pid for t in targets if t.pid is not None]
+    shared = {pid for pid in pids if pids.count(pid) > 1}
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
     async with contextlib.AsyncExitStack() as stack:
         sessions: dict[str, aiohttp.ClientSession] = {}
@@ -373,7 +376,13 @@ async def measure(
         for index in range(args.rounds):
             share = count // args.rounds + (index < count % args.rounds)
             turn = index % len(targets)
-            for target in [*targets[turn:], *targets[:turn]]:
+            order = [*targets[turn:], *targets[:turn]]
+            if index % 2:
+                # Reversed every other round, so no path mostly follows another: the two
+                # Fleetwarden paths share a process, whose batched ledger write from one
+                # turn lands in the next.
+                order.reverse()
+            for target in order:
                 if args.progress:
                     print(
                         f"  concurrency {level}, round {index + 1}/{args.rounds}: {target.name}",
@@ -382,16 +391,20 @@ async def measure(
                     )
                 tally = tallies[target.name]
                 fake_before, client_before = cpu_seconds(fake_pid), time.process_time()
+                own = target.pid if target.pid in shared else None
+                proxy_turn = cpu_seconds(own) if own is not None else 0.0
                 samples, wall = await load(
                     sessions[target.name], target, body, expected, level, share
                 )
                 tally.add_cpu("client", time.process_time() - client_before)
                 tally.add_cpu("fake", cpu_seconds(fake_pid) - fake_before)
+                if own is not None:
+                    tally.add_cpu("proxy", cpu_seconds(own) - proxy_turn)
                 tally.samples += samples
                 tally.wall_s += wall
         await asyncio.sleep(1.0)
         for target in targets:
-            if target.pid is not None:
+            if target.pid is not None and target.pid not in shared:
                 used = cpu_seconds(target.pid) - proxy_before[target.name]
                 tallies[target.name].add_cpu("proxy", used)
     return [
@@ -503,25 +516,27 @@ async def start_litellm(name: str, root: Path, upstream: str, children: dict[str
 
 
 async def start_fleetwarden(
-    name: str, root: Path, upstream: str, children: dict[str, Child], args: argparse.Namespace
-) -> Target:
-    """Fleetwarden's proxy; for ``fleetwarden-accounts`` holding the key as an account."""
-    state = root / name
+    root: Path, upstream: str, children: dict[str, Child], args: argparse.Namespace
+) -> tuple[Target, Target | None]:
+    """Fleetwarden's proxy, and on it the agent whose key it holds as an account (None
+    when a --fleetwarden-src checkout has no accounts)."""
+    state = root / "fleetwarden"
     state.mkdir()
     paths = [] if args.fleetwarden_src is None else [str(args.fleetwarden_src)]
-    env = child_env(PYTHONPATH=os.pathsep.join([*paths, str(REPO_ROOT)]))
-    ledger = root / (FLEETWARDEN_LEDGER if name == "fleetwarden" else f"{name}-ledger.db")
+    env = child_env(PYTHONPATH=os.pathsep.join([*paths, str(REPO_ROOT)]), **{KEY_ENV: PROVIDER_KEY})
+    ledger = root / FLEETWARDEN_LEDGER
     argv = [sys.executable, "-m", "bench.metering_server", upstream, str(state), str(ledger)]
-    key = PROVIDER_KEY
-    if name == "fleetwarden-accounts":
+    if args.fleetwarden_src is None or (args.fleetwarden_src / "fleet" / "accounts").is_dir():
         argv += ["--account-key-env", KEY_ENV]
-        env[KEY_ENV] = PROVIDER_KEY
-        key = PLACEHOLDER_KEY
     # cwd: not the repository, which ``-m`` would put first on sys.path, before a --src.
-    child = Child(name, argv, cwd=state, env=env, log=root / f"{name}.log")
-    children[name] = child
+    child = Child("fleetwarden", argv, cwd=state, env=env, log=root / "fleetwarden.log")
+    children["fleetwarden"] = child
     base = (await child.read_line(START_TIMEOUT)).rstrip("/")
-    return Target(name, f"{base}/v1/messages", key, child.pid)
+    plain = Target("fleetwarden", f"{base}/v1/messages", PROVIDER_KEY, child.pid)
+    if "--account-key-env" not in argv:
+        return plain, None
+    held = (await child.read_line(START_TIMEOUT)).rstrip("/")
+    return plain, Target("fleetwarden-accounts", f"{held}/v1/messages", PLACEHOLDER_KEY, child.pid)
 
 
 def usage_rows(ledger: Path) -> int | None:
@@ -568,18 +583,22 @@ async def run(args: argparse.Namespace, root: Path) -> Result:
                 if name in LITELLM_PATHS and args.no_litellm:
                     result.skipped[name] = "--no-litellm"
                     continue
+                if name == "fleetwarden-accounts":
+                    continue  # started with fleetwarden: the same proxy process
                 try:
-                    if name.startswith("fleetwarden"):
-                        target = await start_fleetwarden(name, root, upstream, children, args)
+                    if name == "fleetwarden":
+                        plain, held = await start_fleetwarden(root, upstream, children, args)
+                        started = [plain] if held is None else [plain, held]
                     else:
-                        target = await start_litellm(name, root, upstream, children)
-                    await fetch(session, target, body, expected)  # it works end to end
+                        started = [await start_litellm(name, root, upstream, children)]
+                    for target in started:
+                        await fetch(session, target, body, expected)  # it works end to end
                 except BenchError as exc:
                     result.skipped[name] = str(exc)
                     if name in children:
                         children.pop(name).stop()
                     continue
-                targets.append(target)
+                targets.extend(started)
         result.versions["aiohttp"] = aiohttp.__version__
         if any(name in children for name in LITELLM_PATHS):
             result.versions["litellm"] = litellm_version()

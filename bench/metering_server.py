@@ -7,9 +7,11 @@ URL of the agent ``bench-1`` for that provider as one line on stdout. Serves unt
 SIGTERM or SIGINT, then stops the proxy (which flushes its pending ledger writes) and
 closes the ledger.
 
-With ``--account-key-env VAR`` the proxy holds an ``api_key`` account whose key is in
-``VAR``, and the agent is on it: whatever key a request carries is dropped and the
-account's injected, as for every agent of a Fleetwarden with accounts.
+With ``--account-key-env VAR`` the proxy also holds an ``api_key`` account whose key is in
+``VAR``, puts the agent ``bench-2`` on it, and prints that agent's URL as a second line:
+whatever key bench-2's requests carry is dropped and the account's injected, as for every
+agent of a Fleetwarden with accounts, while bench-1's pass as sent. One process serves
+both, so the two are measured on the same proxy.
 
     python -m bench.metering_server UPSTREAM STATE_DIR LEDGER [--account-key-env VAR]
 """
@@ -32,6 +34,7 @@ from fleet.metering.config import ProviderApi, ProviderRoute
 from fleet.metering.proxy import MeteringProxy
 
 AGENT = "bench-1"
+HELD_AGENT = "bench-2"
 
 
 async def serve(
@@ -45,7 +48,8 @@ async def serve(
     ledger = await Ledger.open(ledger_path, clock)
     book = None
     if key_env is not None:
-        account = Account("bench-key", "anthropic", AccountKind.API_KEY, key_env)
+        # Implicit: never the provider's default, so bench-1 stays without an account.
+        account = Account("bench-key", "anthropic", AccountKind.API_KEY, key_env, implicit=True)
         book = AccountBook(
             AccountSet({account.name: account}),
             environ=os.environ,
@@ -54,7 +58,7 @@ async def serve(
             ledger=ledger,
         )
         await book.start()
-        book.assign(AGENT, "claude", account.name)
+        book.assign(HELD_AGENT, "claude", account.name)
     try:
         route = ProviderRoute(name="anthropic", upstream=upstream, api=ProviderApi.ANTHROPIC)
         proxy = MeteringProxy(
@@ -63,6 +67,8 @@ async def serve(
         await proxy.start()
         try:
             print(proxy.urls_for(AGENT)["anthropic"], flush=True)
+            if book is not None:
+                print(proxy.urls_for(HELD_AGENT)["anthropic"], flush=True)
             await stop.wait()
         finally:
             await proxy.stop()
