@@ -24,10 +24,9 @@ import aiohttp
 
 from bot import render
 from bot.config import Config
-from fleet.accounts.chatgpt import ChatGptLogin, parse_login, save_login
+from fleet.accounts.chatgpt import ChatGptLogin, login_path, parse_login, save_login
 from fleet.accounts.doctor import Checked, check_accounts
 from fleet.accounts.model import AccountError, AccountKind
-from fleet.accounts.schema import login_path
 from fleet.clock import SystemClock
 
 CODEX_CONFIG = 'cli_auth_credentials_store = "file"\n'

@@ -25,17 +25,17 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Final, Protocol
 
-from fleet.accounts.chatgpt import LoginKeeper
+from fleet.accounts.chatgpt import LoginKeeper, login_path
 from fleet.accounts.model import Account, AccountError, AccountKind, AccountSet
 from fleet.accounts.quota import QuotaStatus, QuotaWindow, merge
 from fleet.accounts.routing import room
-from fleet.accounts.schema import login_path
 from fleet.clock import Clock
 from fleet.notices import Notice, NoticeBoard
 
 log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL: Final = 1.0  # seconds between ledger writes of what changed
+REWRITE_AFTER: Final = timedelta(minutes=1)  # an unchanged window is written this often
 REJECTED_FALLBACK: Final = timedelta(minutes=5)  # a rejection that names no reset
 
 
@@ -124,6 +124,7 @@ class AccountBook:
         self._dirty_assignments: list[Assignment] = []
         self._dirty_marks: dict[str, Mark] = {}
         self._dirty_windows: dict[tuple[str, str], QuotaWindow] = {}
+        self._written: dict[tuple[str, str], datetime] = {}  # when each went to the ledger
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[object]] = set()
@@ -259,8 +260,9 @@ class AccountBook:
         self.windows = merge(before, fresh)
         for window in fresh:
             key = (window.account, window.window)
-            if self.windows.get(key) is window:
+            if self.windows.get(key) is window and self._news(before.get(key), window):
                 self._dirty_windows[key] = window
+                self._written[key] = window.observed_at
             if window.status is QuotaStatus.REJECTED:
                 until = window.resets_at or window.observed_at + REJECTED_FALLBACK
                 self._mark(
@@ -271,6 +273,16 @@ class AccountBook:
                     notify=True,
                 )
         self._wake.set()
+
+    def _news(self, held: QuotaWindow | None, seen: QuotaWindow) -> bool:
+        """Whether ``seen`` is worth a ledger write: a change, or a minute since the window
+        was last written (every answer repeats the headers; a busy fleet must not write per
+        request, nor let the ledger's copy go stale)."""
+        written = self._written.get((seen.account, seen.window))
+        if held is None or written is None:
+            return True
+        same = (held.used, held.resets_at, held.status) == (seen.used, seen.resets_at, seen.status)
+        return not same or seen.observed_at - written >= REWRITE_AFTER
 
     def refused(self, account: str, status: int) -> None:
         """The provider refused ``account``'s credential (401 or 403)."""

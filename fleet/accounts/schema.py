@@ -19,6 +19,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from fleet.accounts.chatgpt import login_path
 from fleet.accounts.model import (
     Account,
     AccountError,
@@ -274,8 +275,3 @@ def environment_problems(
                 f"environment variable {variable} {state}: set it to {made} in Fleetwarden's "
                 "environment (the value never goes in this file)",
             )
-
-
-def login_path(state_dir: Path, account: str) -> Path:
-    """Where a ChatGPT account's login lives: ``<state_dir>/accounts/<name>/auth.json``."""
-    return state_dir / "accounts" / account / "auth.json"

@@ -20,9 +20,8 @@ import aiohttp
 import pytest
 
 from fleet.accounts.book import AccountBook, Health
-from fleet.accounts.chatgpt import read_login
+from fleet.accounts.chatgpt import login_path, read_login
 from fleet.accounts.model import Account, AccountKind, AccountSet
-from fleet.accounts.schema import login_path
 from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.metering.events import Outcome

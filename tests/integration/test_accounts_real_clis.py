@@ -19,10 +19,9 @@ from pathlib import Path
 import pytest
 
 from fleet.accounts.book import AccountBook
-from fleet.accounts.chatgpt import read_login
+from fleet.accounts.chatgpt import login_path, read_login
 from fleet.accounts.model import Account, AccountKind, AccountSet
 from fleet.accounts.quota import QuotaStatus, QuotaWindow
-from fleet.accounts.schema import login_path
 from fleet.backends.process import SubprocessBackend
 from fleet.clock import SystemClock
 from fleet.ledger import Ledger

@@ -186,3 +186,26 @@ async def test_a_spawn_with_no_usable_account_says_why(tmp_path: Path) -> None:
     finally:
         await fleet.stop()
         await ledger.close()
+
+
+async def test_a_window_repeated_by_every_answer_is_written_once_a_minute(
+    tmp_path: Path,
+) -> None:
+    """The same figures again are not news; a change is, and so is a minute gone by, so
+    the ledger's copy never goes stale under steady traffic."""
+    clock = ManualClock(T0)
+    accounts = book(tmp_path, clock)
+
+    def seen(used: float, seconds: float) -> QuotaWindow:
+        w = window("claude-max", used, left=timedelta(hours=2))
+        return QuotaWindow(
+            w.account, w.window, w.used, w.resets_at, w.status,
+            T0 + timedelta(seconds=seconds), w.source, w.length,
+        )  # fmt: skip
+
+    written = []
+    for used, at in ((0.3, 0), (0.3, 20), (0.3, 40), (0.31, 50), (0.31, 80), (0.31, 111)):
+        accounts.observe([seen(used, at)])
+        written.append(bool(accounts._dirty_windows))
+        accounts._dirty_windows.clear()
+    assert written == [True, False, False, True, False, True]
