@@ -24,7 +24,7 @@ import aiohttp
 
 from bot import render
 from bot.config import Config
-from fleet.accounts.chatgpt import ChatGptLogin, login_path, parse_login, save_login
+from fleet.accounts.chatgpt import ChatGptLogin, keep_login, login_path, parse_login
 from fleet.accounts.doctor import Checked, check_accounts
 from fleet.accounts.model import AccountError, AccountKind
 from fleet.clock import SystemClock
@@ -96,7 +96,7 @@ def login(
         )
     made = _read(source) if source is not None else _codex_login(config, codex, device_auth)
     target = login_path(config.state_dir, name)
-    save_login(target, made)
+    keep_login(target, made)
     plan = f" ({made.plan} plan)" if made.plan else ""
     print(f"account {name}: ChatGPT login kept at {target}{plan}")
     if source is not None:

@@ -25,8 +25,15 @@ from pydantic_core import PydanticCustomError
 from yaml.nodes import MappingNode, Node, ScalarNode
 
 from bot.config_problems import ConfigError, ConfigProblem, Locator, compose, describe, translate
-from bot.config_schema import Config, ConfigFile, ConnectorsSection, absolute_path
+from bot.config_schema import (
+    Config,
+    ConfigFile,
+    ConnectorsSection,
+    absolute_path,
+    implicit_accounts,
+)
 from fleet.accounts.chatgpt import login_problem
+from fleet.accounts.model import CREDENTIAL_VARS
 from fleet.accounts.schema import environment_problems, section_problems
 from fleet.budgets.schema import Loc
 from fleet.budgets.schema import section_problems as budget_section_problems
@@ -306,8 +313,36 @@ def _account_problems(
         for index, agent in enumerate(document.agents)
         if agent.fallback is not None
     )
+    held = {
+        variable: name
+        for name, entry in document.accounts.items()
+        for variable in (entry.key_env, entry.token_env)
+        if variable is not None
+    }
+    for index, agent in enumerate(document.agents):
+        for item, variable in enumerate(agent.secret_env):
+            fix = None
+            if variable in held:
+                fix = (
+                    f"{variable} holds account {held[variable]!r}'s credential, which the "
+                    f"proxy holds for agents and never gives one: remove it from secret_env "
+                    f"and name the account instead (account: {held[variable]})"
+                )
+            elif variable in CREDENTIAL_VARS and document.metering.enabled:
+                fix = (
+                    f"{variable} is a Claude subscription token: agents never hold one; "
+                    "make it an account the proxy holds (accounts: {NAME: {kind: "
+                    f"claude_subscription, token_env: {variable}}}}}) and remove it here"
+                )
+            if fix is not None:
+                line, path, _ = roster.locate(("agents", index, "secret_env", item))
+                yield ConfigProblem(roster.file_name, line, path, fix)
     providers = sorted(provider_routes(document.providers))
-    known = {"account": set(document.accounts), "provider": set(providers)}
+    implicit = implicit_accounts(document.agents, document.defaults.runtime)
+    known = {
+        "account": set(document.accounts) | {a.name for a in implicit},
+        "provider": set(providers),
+    }
     for index, budget in enumerate(document.budgets):
         kind, _, name = budget.scope.partition(":")
         if kind in known and name not in known[kind]:

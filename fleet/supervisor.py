@@ -288,7 +288,7 @@ class Fleet:
                 model=model if model is not None else (spec.model if same_cli else None),
                 prompt=prompt if prompt is not None else spec.prompt,
                 workdir=workdir if workdir is not None else spec.workdir,
-                account=account if account is not None else spec.account,
+                account=account if account is not None else (spec.account if same_cli else None),
             )
             offset = await self._runs.launch(spec, reason=f"spawned by {by}")
             output = (

@@ -27,7 +27,14 @@ from typing import Final, Protocol
 
 from fleet.accounts.chatgpt import LoginKeeper, login_path
 from fleet.accounts.model import Account, AccountError, AccountKind, AccountSet
-from fleet.accounts.quota import QuotaStatus, QuotaWindow, merge
+from fleet.accounts.quota import (
+    SOURCE_ANTHROPIC_UNIFIED,
+    SOURCE_CLAUDE_STREAM,
+    SOURCE_CODEX,
+    QuotaStatus,
+    QuotaWindow,
+    merge,
+)
 from fleet.accounts.routing import room
 from fleet.clock import Clock
 from fleet.notices import Notice, NoticeBoard
@@ -36,6 +43,7 @@ log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL: Final = 1.0  # seconds between ledger writes of what changed
 REWRITE_AFTER: Final = timedelta(minutes=1)  # an unchanged window is written this often
+_SPENDABLE: Final = frozenset({SOURCE_ANTHROPIC_UNIFIED, SOURCE_CODEX, SOURCE_CLAUDE_STREAM})
 REJECTED_FALLBACK: Final = timedelta(minutes=5)  # a rejection that names no reset
 
 
@@ -59,12 +67,16 @@ class Mark:
 
 @dataclass(frozen=True, slots=True)
 class Assignment:
-    """Which account pays for ``agent``'s requests to ``provider``."""
+    """Which account pays for ``agent``'s requests to ``provider`` (``""``: none any more),
+    and what its run asked for — its runtime and the account or pool it named — so a pool
+    move after a restart stays within the pool."""
 
     agent: str
     provider: str
     account: str
     at: datetime
+    runtime: str = ""
+    wanted: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,11 +164,19 @@ class AccountBook:
             for row in await self._ledger.account_assignments():
                 if row.account in self.accounts.accounts:
                     self._assigned[(row.agent, row.provider)] = row.account
+                    self._wanted[row.agent] = (row.runtime, row.wanted)
             now = self._clock.now()
             for mark in await self._ledger.account_marks():
-                known = mark.account in self.accounts.accounts
+                owner = self.accounts.accounts.get(mark.account)
                 live = mark.until is None or mark.until > now
-                if known and live and mark.account not in self._marks:
+                # A refused key or token is fixed by setting the variable and restarting:
+                # only a spent window, or a ChatGPT login (remade in the state dir), stays.
+                kept = mark.health is Health.REJECTED or (
+                    owner is not None
+                    and owner.kind is AccountKind.CHATGPT_SUBSCRIPTION
+                    and mark.health is not Health.OK
+                )
+                if owner is not None and live and kept and mark.account not in self._marks:
                     self._marks[mark.account] = mark
             self.windows = merge(self.windows, await self._ledger.quota_windows())
         self._writer = asyncio.create_task(self._write_loop(), name="account-book")
@@ -180,7 +200,6 @@ class AccountBook:
         every account it could use is unusable, saying why."""
         now = self._clock.now()
         choices = self.accounts.choices(runtime, wanted, fallback=self._fallback)
-        self._wanted[agent] = (runtime, wanted)
         chosen: dict[str, Account] = {}
         for provider, members in choices.items():
             account = self._best(members, now)
@@ -188,22 +207,30 @@ class AccountBook:
                 why = "; ".join(self._why(m.name, now) for m in members)
                 raise AccountError(f"no usable {provider} account for {agent}: {why}")
             chosen[provider] = account
+        self._wanted[agent] = (runtime, wanted)
+        for who, provider in [key for key in self._assigned if key[0] == agent]:
+            if provider not in chosen:  # this run does not use it: no longer the agent's
+                del self._assigned[(who, provider)]
+                self._dirty_assignments.append(Assignment(agent, provider, "", now))
+        for provider, account in chosen.items():
             self._set_assignment(agent, provider, account.name, now)
         return chosen
 
     # -- a request ---------------------------------------------------------------------
 
+    def holds(self, agent: str) -> bool:
+        """Whether the proxy holds credentials for ``agent`` (its run was assigned
+        accounts): then whatever credential it sends is dropped, on every route."""
+        return agent in self._wanted
+
     def resolve(self, agent: str, provider: str) -> Credential | str | None:
         """The credential to inject for ``agent``'s request to ``provider``; a refusal
-        (why, in words) when its accounts are all unusable; ``None`` when no account
-        applies (a provider with no account: the request passes as the agent sent it)."""
+        (why, in words) when its accounts are all unusable; ``None`` when its run was given
+        no account for that provider — never another account it was not assigned."""
         now = self._clock.now()
         name = self._assigned.get((agent, provider))
         if name is None:
-            default = self.accounts.default_for(provider)
-            if default is None:
-                return None
-            name = default.name
+            return None
         if not self.usable(name, now):
             moved = self._move(agent, provider, name, now)
             if moved is None:
@@ -263,7 +290,9 @@ class AccountBook:
             if self.windows.get(key) is window and self._news(before.get(key), window):
                 self._dirty_windows[key] = window
                 self._written[key] = window.observed_at
-            if window.status is QuotaStatus.REJECTED:
+            # A subscription's window spent; an API key's per-minute limit is not a window
+            # to leave the account over (its reset is seconds away).
+            if window.status is QuotaStatus.REJECTED and window.source in _SPENDABLE:
                 until = window.resets_at or window.observed_at + REJECTED_FALLBACK
                 self._mark(
                     window.account,
@@ -366,6 +395,10 @@ class AccountBook:
     def _has_secret(self, account: Account) -> bool:
         return isinstance(self._credential(account), Credential)
 
+    def why_not(self, account: str) -> str:
+        """Why ``account`` cannot be used now, in words (never its credential)."""
+        return f"account {account} cannot be used: {self._why(account, self._clock.now())}"
+
     def _why(self, account: str, now: datetime) -> str:
         mark = self._marks.get(account)
         if mark is not None and (mark.until is None or mark.until > now):
@@ -378,7 +411,8 @@ class AccountBook:
         if self._assigned.get((agent, provider)) == account:
             return
         self._assigned[(agent, provider)] = account
-        self._dirty_assignments.append(Assignment(agent, provider, account, now))
+        runtime, wanted = self._wanted.get(agent, ("", None))
+        self._dirty_assignments.append(Assignment(agent, provider, account, now, runtime, wanted))
         self._wake.set()
 
     def _mark(

@@ -22,7 +22,8 @@ import contextlib
 import fcntl
 import json
 import logging
-from collections.abc import Mapping
+import os
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -165,6 +166,18 @@ def save_login(path: Path, login: ChatGptLogin) -> None:
     write_private(path, json.dumps(login.document, indent=2))
 
 
+def keep_login(path: Path, login: ChatGptLogin) -> None:
+    """Save ``login`` under the lock a refresh holds (``accounts login`` beside a running
+    Fleetwarden): never interleaved with a refresh of the old one."""
+    lock = _lock_file(path)
+    with open(lock, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            save_login(path, login)
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _renewed(login: ChatGptLogin, answer: Mapping[str, Any], now: datetime) -> ChatGptLogin:
     tokens = dict(login.document.get("tokens") or {})
     for name in ("access_token", "refresh_token", "id_token"):
@@ -207,37 +220,41 @@ class LoginKeeper:
         caller has replaced it meanwhile, that login is returned without a new refresh.
         Raises :class:`LoginRevoked` when the provider refuses (the login must be made
         again), :class:`AccountError` when it cannot be reached."""
-        async with self._lock:
-            with _file_lock(self.path):
-                current = read_login(self.path)  # another process may have refreshed
-                if stale is not None and current.access_token != stale:
-                    self._login = current
-                    return current
-                body = {  # as Codex itself sends it
-                    "client_id": CLIENT_ID,
-                    "grant_type": "refresh_token",
-                    "refresh_token": current.refresh_token,
-                }
-                try:
-                    async with session.post(self.token_url, json=body, timeout=_TIMEOUT) as r:
-                        status = r.status
-                        answer = await r.json(content_type=None) if r.status < 500 else {}
-                except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-                    raise AccountError(
-                        f"account {self.name}: the login refresh failed ({type(exc).__name__})"
-                    ) from None
-                if status != 200 or not isinstance(answer, dict):
-                    raise LoginRevoked(
-                        f"account {self.name}: the provider refused to refresh its ChatGPT "
-                        f"login ({_error_code(answer, status)}); log in again with "
-                        f"`fleetwarden accounts login {self.name}`"
-                    )
-                login = _renewed(current, answer, now)
-                save_login(self.path, login)
-                self._login = login
-                self.refreshes += 1
-                log.info("account %s: ChatGPT login refreshed", self.name)
-                return login
+        async with self._lock, _file_lock(self.path):
+            current = read_login(self.path)  # another process may have refreshed
+            if stale is not None and current.access_token != stale:
+                self._login = current
+                return current
+            body = {  # as Codex itself sends it
+                "client_id": CLIENT_ID,
+                "grant_type": "refresh_token",
+                "refresh_token": current.refresh_token,
+            }
+            try:
+                async with session.post(self.token_url, json=body, timeout=_TIMEOUT) as r:
+                    status = r.status
+                    answer = await r.json(content_type=None) if r.status < 500 else {}
+            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                raise AccountError(
+                    f"account {self.name}: the login refresh failed ({type(exc).__name__})"
+                ) from None
+            if status in (400, 401) and isinstance(answer, dict):
+                raise LoginRevoked(
+                    f"account {self.name}: the provider refused to refresh its ChatGPT "
+                    f"login ({_error_code(answer, status)}); log in again with "
+                    f"`fleetwarden accounts login {self.name}`"
+                )
+            if status != 200 or not isinstance(answer, dict):  # passing: not the login
+                raise AccountError(
+                    f"account {self.name}: the login refresh failed "
+                    f"({_error_code(answer, status)}); it will be tried again"
+                )
+            login = _renewed(current, answer, now)
+            save_login(self.path, login)
+            self._login = login
+            self.refreshes += 1
+            log.info("account %s: ChatGPT login refreshed", self.name)
+            return login
 
 
 def _error_code(answer: object, status: int) -> str:
@@ -246,13 +263,22 @@ def _error_code(answer: object, status: int) -> str:
     return f"{status} {code}" if isinstance(code, str) and code.isidentifier() else str(status)
 
 
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Any:
+def _lock_file(path: Path) -> Path:
     lock = path.with_name(".auth.lock")
     lock.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with open(lock, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    return lock
+
+
+@contextlib.asynccontextmanager
+async def _file_lock(path: Path) -> AsyncIterator[None]:
+    """``flock`` on the file beside the login, waited for in a thread: another process
+    holding it (``accounts check`` refreshing) never stalls the proxy's event loop."""
+    fd = os.open(_lock_file(path), os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
         try:
             yield
         finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

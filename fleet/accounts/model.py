@@ -46,6 +46,9 @@ PROVIDER_KEY_VARS: Final[Mapping[str, str]] = {
     "ANTHROPIC_API_KEY": ANTHROPIC,
     "OPENAI_API_KEY": OPENAI,
 }
+# Other variables the CLIs read a provider credential from: never given to an agent whose
+# credentials the proxy holds (nor made into accounts).
+CREDENTIAL_VARS: Final = frozenset({"ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN"})
 
 
 class AccountKind(enum.StrEnum):
@@ -113,9 +116,6 @@ class AccountSet:
             "in the config file"
         )
 
-    def provider_of(self, name: str) -> str:
-        return self.members(name)[0].provider
-
     def default_for(self, provider: str) -> Account | None:
         """The provider's default account: the one marked ``default``, else the first
         written under ``accounts:``. Implicit accounts are never a default."""
@@ -167,11 +167,14 @@ def implicit_account(variable: str, provider: str) -> Account:
 
 def key_vars_of(runtime: str, secret_env: Sequence[str]) -> dict[str, str]:
     """The entries of an agent's ``secret_env`` that hold a provider key, with the
-    provider: ``ANTHROPIC_API_KEY``, ``OPENAI_API_KEY``, and for Codex the variable it was
-    told to read its key from (``OPENAI_API_KEY``, else the first entry)."""
+    provider: ``ANTHROPIC_API_KEY``, ``OPENAI_API_KEY``, and for Codex, without the latter,
+    the first entry whose name says OpenAI (``MY_OPENAI_KEY``) — the variable older
+    configs told Codex to read its key from. ``GITHUB_TOKEN`` is never taken for one."""
     found = {v: p for v, p in PROVIDER_KEY_VARS.items() if v in secret_env}
-    if runtime == "codex" and secret_env and "OPENAI_API_KEY" not in secret_env:
-        found[secret_env[0]] = OPENAI
+    if runtime == "codex" and "OPENAI_API_KEY" not in secret_env:
+        named = next((v for v in secret_env if "OPENAI" in v), None)
+        if named is not None:
+            found[named] = OPENAI
     return found
 
 

@@ -129,15 +129,6 @@ def from_stream_event(event: Mapping[str, Any], *, account: str, at: datetime) -
     return [found] if found else []
 
 
-def tightest(windows: Iterable[QuotaWindow], now: datetime) -> QuotaWindow | None:
-    """The most used window that has not reset yet; of equals, the one resetting later
-    (an unknown reset counts as latest: no relief can be counted on)."""
-    current = [w for w in windows if w.resets_at is None or w.resets_at > now]
-    return max(
-        current, key=lambda w: (w.used, w.resets_at is None, w.resets_at or now), default=None
-    )
-
-
 def merge(
     old: Mapping[tuple[str, str], QuotaWindow], new: Iterable[QuotaWindow]
 ) -> dict[tuple[str, str], QuotaWindow]:

@@ -38,6 +38,12 @@ _PROVIDER = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 
 
 def _check_name(value: str) -> str:
+    if value.startswith("env-"):
+        raise PydanticCustomError(
+            "account_name",
+            f"{value[:40]!r}: names starting with env- are those of the accounts made from "
+            "an agent's secret_env; choose another name",
+        )
     if not _NAME.fullmatch(value):
         raise PydanticCustomError(
             "account_name",
@@ -51,6 +57,13 @@ def _check_url(value: str) -> str:
     if not _URL.fullmatch(value):
         raise PydanticCustomError(
             "token_url", "must be an http:// or https:// URL without credentials or query"
+        )
+    host = value.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0]
+    if value.startswith("http://") and not (host == "localhost" or host.startswith("127.")):
+        raise PydanticCustomError(
+            "token_url",
+            "must be https:// (a refresh token travels to it); plain http:// is only for "
+            "127.0.0.1 or localhost",
         )
     return value
 

@@ -26,6 +26,7 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 from fleet.accounts.quota import QuotaWindow
+from fleet.accounts.routing import current
 from fleet.budgets.model import (
     Budget,
     BudgetError,
@@ -330,9 +331,8 @@ def _account_reading(
         return None
     for window in windows:
         fresh = now - window.observed_at <= SIGNAL_FRESHNESS
-        current = window.resets_at is None or window.resets_at > now
         same = window.length is not None and abs(window.length - length) <= timedelta(minutes=1)
-        if window.account == budget.scope.name and fresh and current and same:
+        if window.account == budget.scope.name and fresh and current(window, now) and same:
             return window.used, window.resets_at
     return None
 

@@ -33,7 +33,14 @@ class AccountsLedger:
     async def account_assignments(self: _Store) -> list[Assignment]:
         rows = await self._all("SELECT * FROM account_assignments ORDER BY agent, provider", ())
         return [
-            Assignment(row["agent"], row["provider"], row["account"], from_epoch(row["at"]))
+            Assignment(
+                row["agent"],
+                row["provider"],
+                row["account"],
+                from_epoch(row["at"]),
+                row["runtime"],
+                row["wanted"],
+            )
             for row in rows
         ]
 
@@ -77,7 +84,13 @@ class AccountsLedger:
         windows: Sequence[QuotaWindow],
     ) -> None:
         """Write what changed in one transaction; a window replaces only an older one."""
-        assignment_rows = [(a.agent, a.provider, a.account, to_epoch(a.at)) for a in assignments]
+        latest = {(a.agent, a.provider): a for a in assignments}  # the last word per key
+        assignment_rows = [
+            (a.agent, a.provider, a.account, to_epoch(a.at), a.runtime, a.wanted)
+            for a in latest.values()
+            if a.account
+        ]
+        dropped = [key for key, a in latest.items() if not a.account]
         mark_rows = [
             (m.account, m.health.value, m.reason, _epoch_or_none(m), to_epoch(m.at)) for m in marks
         ]
@@ -96,9 +109,13 @@ class AccountsLedger:
         ]
         async with self._transaction("save account state") as conn:
             await conn.executemany(
-                "INSERT INTO account_assignments (agent, provider, account, at)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT (agent, provider) DO UPDATE SET"
-                " account = excluded.account, at = excluded.at",
+                "DELETE FROM account_assignments WHERE agent = ? AND provider = ?", dropped
+            )
+            await conn.executemany(
+                "INSERT INTO account_assignments (agent, provider, account, at, runtime, wanted)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (agent, provider) DO UPDATE SET"
+                " account = excluded.account, at = excluded.at, runtime = excluded.runtime,"
+                " wanted = excluded.wanted",
                 assignment_rows,
             )
             await conn.executemany(

@@ -268,6 +268,8 @@ MIGRATIONS: tuple[Migration, ...] = (
                 provider TEXT NOT NULL,
                 account TEXT NOT NULL,
                 at REAL NOT NULL,
+                runtime TEXT NOT NULL DEFAULT '',
+                wanted TEXT,
                 PRIMARY KEY (agent, provider)
             )""",
             # Why an account cannot be used, until when (NULL: until fixed).

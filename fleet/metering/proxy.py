@@ -40,7 +40,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
@@ -49,6 +49,7 @@ import aiohttp
 from aiohttp import web
 
 from fleet.accounts.book import AccountBook, Credential, Health
+from fleet.accounts.chatgpt import LoginRevoked
 from fleet.accounts.model import AccountError
 from fleet.accounts.placeholders import placeholder_tokens
 from fleet.clock import Clock, SystemClock
@@ -60,7 +61,7 @@ from fleet.metering.policy import ALLOW, AllowAll, Hold, Policy, Refuse, Request
 from fleet.metering.recorder import Recorder, Sink
 from fleet.metering.shapes import error_response
 from fleet.metering.signals import SignalTracker
-from fleet.metering.upstream import HOP_BY_HOP, Upstream
+from fleet.metering.upstream import HOP_BY_HOP, Upstream, path_rule
 from fleet.metering.usage import Api, api_of
 from fleet.names import AgentName, is_agent_name
 
@@ -200,13 +201,19 @@ class MeteringProxy:
             )
         if route.name == CHATGPT_ROUTE and tail.rstrip("/") == REFRESH_TAIL:
             return web.json_response(placeholder_tokens(agent, at))
-        credential = self.accounts.resolve(agent, provider) if self.accounts else None
-        if isinstance(credential, str):
-            return self._unusable(route, agent, api, credential, at, started)
+        rule = path_rule(route, request.method, tail)
+        held = self.accounts is not None and self.accounts.holds(agent)
+        credential: Credential | None = None
+        if held and rule.credentialed and self.accounts is not None:
+            resolved = self.accounts.resolve(agent, provider)
+            if isinstance(resolved, str):
+                return self._unusable(route, agent, api, resolved, at, started)
+            credential = resolved
+        send = _Send(credential, model=rule.model, strip=held)
         if api is None:
             body = await request.read()
-            return await self._forward(request, route, tail, body, None, credential)
-        return await self._metered(request, route, agent, api, tail, at, started, credential)
+            return await self._forward(request, route, tail, body, None, send)
+        return await self._metered(request, route, agent, api, tail, at, started, send)
 
     def _unusable(
         self,
@@ -237,8 +244,9 @@ class MeteringProxy:
         tail: str,
         at: datetime,
         started: float,
-        credential: Credential | None,
+        send: _Send,
     ) -> web.StreamResponse:
+        credential = send.credential
         body = await request.read()
         payload = json_object(body)
         model = payload.get("model") if payload is not None else None
@@ -272,7 +280,7 @@ class MeteringProxy:
             body = json.dumps(payload).encode()
         elif payload is None:
             meter.reason = "the request body is not a JSON object"
-        return await self._forward(request, route, tail, body, meter, credential)
+        return await self._forward(request, route, tail, body, meter, send)
 
     async def _verdict(self, info: RequestInfo) -> Hold | Refuse | Rewrite | None:
         """Ask the policy, waiting out holds up to ``max_hold``; ``None`` means allow."""
@@ -294,8 +302,9 @@ class MeteringProxy:
         tail: str,
         body: bytes,
         meter: Meter | None,
-        credential: Credential | None = None,
+        send: _Send | None = None,
     ) -> web.StreamResponse:
+        send = send or _Send(None, model=False, strip=False)
         assert self._session is not None
         url = route.upstream.rstrip("/") + "/" + tail
         if request.query_string:
@@ -312,16 +321,20 @@ class MeteringProxy:
                 url,
                 body,
                 timeout,
-                credential,
+                send.credential,
                 agent=meter.agent if meter is not None else "",
-                model_request=meter is not None,
+                model_request=send.model,
+                strip=send.strip,
             )
             if meter is not None and credential is not None:
                 meter.account = credential.account.name
         except AccountError as exc:
+            # A revoked login: the account is marked, the agent told why. Anything else
+            # (the token endpoint down) is passing: a 503 it may retry.
+            status = 403 if isinstance(exc, LoginRevoked) else 503
             if meter is not None:
-                self._record(meter.refused(403, str(exc)), account=meter.account)
-            return error_response(route.api, 403, f"Fleetwarden: {exc}")
+                self._record(meter.refused(status, str(exc)), account=meter.account)
+            return error_response(route.api, status, f"Fleetwarden: {exc}")
         except (aiohttp.ClientError, TimeoutError) as exc:
             status = 504 if isinstance(exc, TimeoutError) else 502
             why = "timed out" if status == 504 else f"unreachable ({type(exc).__name__})"
@@ -332,6 +345,21 @@ class MeteringProxy:
             return error_response(
                 route.api, status, f"Fleetwarden metering proxy: the {route.name} upstream {why}"
             )
+        if (
+            credential is not None
+            and send.model
+            and upstream.status == 401
+            and self.accounts is not None
+        ):
+            # The provider refused the account's credential: say so in our words (its own
+            # answer may quote the key, masked or not) and keep the agent from retrying.
+            upstream.release()
+            if self.accounts.usable(credential.account.name):
+                self.accounts.refused(credential.account.name, 401)
+            why = self.accounts.why_not(credential.account.name)
+            if meter is not None:
+                self._record(meter.refused(403, why), account=credential.account.name)
+            return error_response(route.api, 403, f"Fleetwarden: {why}")
         try:
             return await self._relay(request, upstream, meter)
         finally:
@@ -449,6 +477,16 @@ class MeteringProxy:
 def _asks_usage(payload: Mapping[str, Any]) -> bool:
     options = payload.get("stream_options")
     return isinstance(options, dict) and options.get("include_usage") is True
+
+
+@dataclass(frozen=True, slots=True)
+class _Send:
+    """How a request goes upstream: the credential to inject (if any), whether it is a
+    model request, and whether the agent's own credential headers are to be dropped."""
+
+    credential: Credential | None
+    model: bool
+    strip: bool
 
 
 def _shape_of(api: str | None) -> ProviderApi:

@@ -7,12 +7,15 @@ the provider answers, its quota headers become the account's quota windows, and 
 credential or a spent window marks the account (:class:`~fleet.accounts.book.AccountBook`);
 the agent is then moved to the next account of its pool and the same request is sent
 there, so the agent never sees the refusal (Claude Code, told its session limit is hit,
-gives up rather than retry).
+gives up rather than retry). Only the model APIs' paths (:func:`path_rule`) carry an
+account's credential; for an agent whose credentials the proxy holds, every other request
+goes upstream with none.
 """
 
 from __future__ import annotations
 
-from typing import Final
+import re
+from typing import Final, NamedTuple
 
 import aiohttp
 from aiohttp import web
@@ -20,8 +23,8 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from fleet.accounts.book import AccountBook, Credential
 from fleet.accounts.chatgpt import LoginRevoked
-from fleet.accounts.inject import inject
-from fleet.accounts.model import AccountKind
+from fleet.accounts.inject import inject, strip_credentials
+from fleet.accounts.model import CHATGPT, AccountKind
 from fleet.accounts.quota import from_headers
 from fleet.clock import Clock
 from fleet.metering.config import ProviderApi, ProviderRoute
@@ -43,6 +46,47 @@ HOP_BY_HOP: Final = frozenset(
 _NOT_FORWARDED: Final = HOP_BY_HOP | {"host", "content-length", "accept-encoding"}
 
 
+class PathRule(NamedTuple):
+    """What a request's path is: whether an account's credential may go with it, and
+    whether it is a model request (whose 401 says the credential was refused)."""
+
+    credentialed: bool
+    model: bool
+
+
+# The paths a held credential goes with: the model APIs and what the CLIs need beside them
+# (model lists, token counts). Anything else an agent the proxy holds credentials for asks
+# for goes upstream with no credential at all: it cannot spend, read or mint anything with
+# the account (batches, files, a ChatGPT web endpoint, a realtime client secret).
+_MODEL_ID = r"[A-Za-z0-9._:@-]+"
+_CREDENTIALED: Final = {
+    ProviderApi.ANTHROPIC: re.compile(
+        rf"v1/(?:messages(?:/count_tokens)?|models(?:/{_MODEL_ID})?)"
+    ),
+    ProviderApi.OPENAI: re.compile(rf"v1/(?:responses|chat/completions|models(?:/{_MODEL_ID})?)"),
+}
+_MODEL_PATHS: Final = {
+    ProviderApi.ANTHROPIC: re.compile(r"v1/messages"),
+    ProviderApi.OPENAI: re.compile(r"v1/(?:responses|chat/completions)"),
+}
+_CHATGPT_CREDENTIALED: Final = re.compile(r"backend-api/codex/(?:responses|models)")
+_CHATGPT_MODEL: Final = re.compile(r"backend-api/codex/responses")
+
+
+def path_rule(route: ProviderRoute, method: str, tail: str) -> PathRule:
+    """How the proxy treats ``method tail`` on ``route``. A path with an empty, ``.`` or
+    ``..`` segment is never credentialed (it could step outside the route's base)."""
+    tail = tail.rstrip("/")
+    if any(part in ("", ".", "..") for part in tail.split("/")):
+        return PathRule(False, False)
+    if route.name == CHATGPT:
+        credentialed, model = _CHATGPT_CREDENTIALED, _CHATGPT_MODEL
+    else:
+        credentialed, model = _CREDENTIALED[route.api], _MODEL_PATHS[route.api]
+    is_model = method == "POST" and model.fullmatch(tail) is not None
+    return PathRule(credentialed.fullmatch(tail) is not None, is_model)
+
+
 class Upstream:
     """Sends requests upstream on the proxy's pooled session (``session``, set at start)."""
 
@@ -62,42 +106,66 @@ class Upstream:
         *,
         agent: str = "",
         model_request: bool = True,
+        strip: bool = False,
     ) -> tuple[aiohttp.ClientResponse, Credential | None]:
-        """The provider's answer to ``request`` (its body not read yet). A 401 to a model
-        request marks the account (a preflight or a side call is no proof either way).
-        Raises :class:`~fleet.accounts.model.AccountError` when a login cannot be
-        refreshed."""
+        """The provider's answer to ``request`` (its body not read yet), and the
+        credential that got it. ``strip``: send no credential when there is none to inject.
+
+        For a model request whose answer is 401 or 429: a refused ChatGPT access token is
+        refreshed once and the request sent again; an account that the answer left
+        unusable (its credential refused, its window spent) is left for the next account of
+        the agent's pool, and the request sent there — each account once at most. Raises
+        :class:`~fleet.accounts.model.AccountError` when a login cannot be refreshed (a
+        :class:`~fleet.accounts.chatgpt.LoginRevoked` one marks the account)."""
         credential = await self._fresh(credential, stale=None)
-        upstream = await self._send(request, route, url, body, limits, credential)
-        if upstream.status == 401 and _is_chatgpt(credential):
-            assert credential is not None
-            renewed = await self._fresh(credential, stale=credential.secret)
-            if renewed is not None and renewed.secret != credential.secret:
+        tried: set[str] = set()
+        refreshed = False
+        while True:
+            upstream = await self._send(request, route, url, body, limits, credential, strip)
+            if credential is None or self.accounts is None:
+                return upstream, credential
+            # A ChatGPT access token refused is first refreshed: only a refusal after that
+            # (or of the refresh itself) says the account's credential is bad — and only a
+            # model request's answer is taken as the provider's word on the account.
+            retry_login = _is_chatgpt(credential) and not refreshed
+            if model_request:
+                refused = upstream.status == 401 and not retry_login
+                self._judge(upstream, credential, refused=refused)
+            if upstream.status not in (401, 429) or (upstream.status == 429 and not model_request):
+                return upstream, credential
+            try:
+                if upstream.status == 401 and retry_login:
+                    refreshed = True
+                    renewed = await self._fresh(credential, stale=credential.secret)
+                    if renewed is not None and renewed.secret != credential.secret:
+                        upstream.release()
+                        credential = renewed
+                        continue
+            except LoginRevoked:
+                pass  # marked: the pool's next account, if any, below
+            except BaseException:
                 upstream.release()
-                credential = renewed
-                upstream = await self._send(request, route, url, body, limits, credential)
-        if credential is None or self.accounts is None:
-            return upstream, credential
-        self._judge(upstream, credential, model_request)
-        if model_request and not self.accounts.usable(credential.account.name):
+                raise
+            if not model_request or self.accounts.usable(credential.account.name):
+                return upstream, credential
+            tried.add(credential.account.name)
             moved = self.accounts.resolve(agent, route.name)
-            if isinstance(moved, Credential) and moved.account != credential.account:
-                upstream.release()
-                credential = await self._fresh(moved, stale=None)
-                assert credential is not None
-                upstream = await self._send(request, route, url, body, limits, credential)
-                self._judge(upstream, credential, model_request)
-        return upstream, credential
+            if not isinstance(moved, Credential) or moved.account.name in tried:
+                return upstream, credential
+            upstream.release()
+            credential = await self._fresh(moved, stale=None)
+            refreshed = False
 
     def _judge(
-        self, upstream: aiohttp.ClientResponse, credential: Credential, model_request: bool
+        self, upstream: aiohttp.ClientResponse, credential: Credential, *, refused: bool
     ) -> None:
-        """What the answer says about the account: its windows, a refused credential."""
+        """What a model request's answer says about the account: its quota windows, and
+        (``refused``) that its credential is bad."""
         assert self.accounts is not None
         account = credential.account.name
         now = self._clock.now()
         self.accounts.observe(from_headers(upstream.headers, account=account, at=now))
-        if upstream.status == 401 and model_request:  # the credential was refused
+        if refused:
             self.accounts.refused(account, upstream.status)
 
     async def _send(
@@ -108,11 +176,14 @@ class Upstream:
         body: bytes,
         limits: aiohttp.ClientTimeout,
         credential: Credential | None,
+        strip: bool,
     ) -> aiohttp.ClientResponse:
         assert self.session is not None
         headers = request_headers(request.headers)
         if credential is not None:
             inject(headers, credential, anthropic_api=route.api is ProviderApi.ANTHROPIC)
+        elif strip:
+            strip_credentials(headers)
         return await self.session.request(
             request.method,
             url,
@@ -127,7 +198,7 @@ class Upstream:
     ) -> Credential | None:
         """``credential`` with a ChatGPT login refreshed when it is about to expire, or
         when ``stale`` (its access token) was just refused. Raises ``AccountError`` when
-        the login cannot be refreshed (the account is then marked)."""
+        the login cannot be refreshed (a revoked login marks the account)."""
         if credential is None or self.accounts is None or not _is_chatgpt(credential):
             return credential
         name = credential.account.name

@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from fleet.accounts.model import PROVIDER_KEY_VARS, key_vars_of
+from fleet.accounts.model import CREDENTIAL_VARS, PROVIDER_KEY_VARS, key_vars_of
 from fleet.accounts.placeholders import placeholder_token
 from fleet.errors import UnknownRuntime
 from fleet.model import AgentSpec, LaunchPlan
@@ -86,7 +86,7 @@ def held_by_proxy(spec: AgentSpec, ctx: RuntimeContext) -> frozenset[str]:
     the proxy); none without (metering off: the agent must call the provider itself)."""
     if not ctx.accounts:
         return frozenset()
-    return frozenset(key_vars_of(spec.runtime, spec.secret_env))
+    return frozenset(key_vars_of(spec.runtime, spec.secret_env)) | CREDENTIAL_VARS
 
 
 def provider_env(ctx: RuntimeContext, agent: str) -> dict[str, str]:

@@ -150,7 +150,7 @@ supports_websockets = false
 
 
 def key_variable(spec: AgentSpec) -> str:
-    """The variable Codex reads the API key from."""
+    """The variable Codex reads the API key from (without an account: metering off)."""
     if DEFAULT_KEY_VAR in spec.secret_env or not spec.secret_env:
         return DEFAULT_KEY_VAR
     return spec.secret_env[0]

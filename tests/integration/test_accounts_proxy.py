@@ -257,7 +257,8 @@ async def test_a_refused_key_stops_the_requests_without_retrying_upstream(rig: R
     """401 for an account: marked, one notice, and the agent's retries stop at the proxy."""
     rig.book.assign("c1", "claude", "claude-max")
     rig.anthropic.accept = Accepted(api_keys=frozenset({API_KEY}))  # the token was revoked
-    assert (await rig.ask_anthropic("c1"))[0] == 401
+    status, text = await rig.ask_anthropic("c1")
+    assert status == 403 and "refused its credential" in text  # our words, not the provider's
     for _ in range(3):
         status, text = await rig.ask_anthropic("c1")
         assert status == 403 and "refused its credential" in text
@@ -287,3 +288,67 @@ async def test_a_rejected_window_moves_a_pooled_agent(rig: Rig) -> None:
     await asyncio.sleep(0.05)
     moved = [n for n in rig.board.posted if "moved from account" in n.markdown]
     assert len(moved) == 1 and moved[0].agents == ("c1",)
+
+
+@pytest.mark.parametrize(
+    ("provider", "method", "tail"),
+    [
+        ("anthropic", "POST", "v1/messages/batches"),  # spends, unmetered
+        ("anthropic", "GET", "v1/files"),
+        ("chatgpt", "GET", "backend-api/codex/../wham/tasks"),  # normalised outside codex/
+        ("chatgpt", "GET", "backend-api/conversations"),  # the subscriber's own chats
+        ("chatgpt", "POST", "backend-api/codex/responses/compact"),
+    ],
+)
+async def test_only_model_paths_carry_the_accounts_credential(
+    rig: Rig, provider: str, method: str, tail: str
+) -> None:
+    """A held agent's request to any other path goes upstream with no credential at all:
+    neither the account's nor the agent's own."""
+    rig.book.assign("c1", "claude", "claude-max")
+    rig.book.assign("x1", "codex", "codex-pro")
+    agent = "c1" if provider == "anthropic" else "x1"
+    url = rig.proxy.urls_for(agent)[provider] + "/" + tail
+    headers = {"x-api-key": "sneaky", "Authorization": "Bearer sneaky"}
+    async with rig.http.request(method, url, json=MESSAGES, headers=headers) as answer:
+        await answer.read()
+    fake = rig.anthropic if provider == "anthropic" else rig.chatgpt
+    for request in fake.requests:
+        assert request.credential is None
+        assert "x-api-key" not in request.headers and "authorization" not in request.headers
+        assert not any(s in str(dict(request.headers)) for s in SECRETS)
+
+
+async def test_an_agent_gets_no_account_it_was_not_assigned(rig: Rig) -> None:
+    """A Claude agent calling the chatgpt route is not given the ChatGPT login."""
+    rig.book.assign("c1", "claude", "claude-max")
+    url = rig.proxy.urls_for("c1")["chatgpt"] + CODEX_RESPONSES
+    async with rig.http.post(url, json=RESPONSES) as answer:
+        assert answer.status != 200
+    assert all(r.credential is None for r in rig.chatgpt.requests)
+
+
+async def test_a_spent_per_minute_limit_on_a_success_is_not_a_move(rig: Rig) -> None:
+    """A 200 whose API-key limits say `remaining: 0` is relayed as is: nothing is sent
+    twice, the account is not marked."""
+    rig.book.assign("c1", "claude", "team-key")
+    rig.anthropic.quota_headers[API_KEY] = {
+        "anthropic-ratelimit-requests-limit": "50",
+        "anthropic-ratelimit-requests-remaining": "0",
+        "anthropic-ratelimit-requests-reset": "2026-11-23T12:00:00Z",
+    }
+    status, _ = await rig.ask_anthropic("c1")
+    assert status == 200 and len(rig.anthropic.requests) == 1
+    assert rig.book.usable("team-key")
+
+
+async def test_a_token_endpoint_outage_is_not_a_revoked_login(rig: Rig) -> None:
+    """A refresh the token endpoint fails without refusing the login (here a 404): the
+    agent gets a 503 it may retry, and the account stays usable."""
+    rig.book.assign("x1", "codex", "codex-pro")
+    rig.chatgpt_time[0] += 2 * 3600  # the access token has expired
+    rig.book.logins["codex-pro"].token_url = rig.chatgpt.base_url + "/no-token-endpoint-here"
+    status, text = await rig.ask_codex("x1")
+    assert status == 503, text
+    assert "it will be tried again" in text
+    assert rig.book.usable("codex-pro")

@@ -197,3 +197,47 @@ def test_credentials_check_can_be_skipped(tmp_path: Path) -> None:
     path.write_text(ACCOUNTS, encoding="utf-8")
     config = load_config(path, {}, runtimes=RUNTIMES, credentials=False)
     assert "codex-pro" in config.accounts.accounts
+
+
+def test_secret_env_may_not_hand_an_account_credential_to_an_agent() -> None:
+    """An agent listing an account's variable, or a subscription token, in secret_env is
+    refused: the proxy holds those, agents never do."""
+    text = ACCOUNTS + (
+        "agents:\n  - name: c1\n    runtime: claude\n    secret_env: [CLAUDE_MAX_TOKEN]\n"
+        "  - name: c2\n    runtime: claude\n    secret_env: [CLAUDE_CODE_OAUTH_TOKEN]\n"
+    )
+    first, second = problems_of(text)
+    assert first.key_path == "agents[0].secret_env[0]"
+    assert "holds account 'claude-max'" in first.message and "account: claude-max" in first.message
+    assert "make it an account the proxy holds" in second.message
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        (
+            "accounts:\n  c:\n    kind: chatgpt_subscription\n"
+            "    token_url: http://auth.example.org/oauth/token\n",
+            "must be https://",
+        ),
+        (
+            "accounts:\n  env-mine:\n    kind: api_key\n    provider: anthropic\n    key_env: K\n",
+            "names starting with env-",
+        ),
+    ],
+)
+def test_risky_account_settings_are_refused(text: str, needle: str) -> None:
+    """A refresh token sent in the clear, a name that would shadow an implicit account."""
+    assert needle in only(text).message
+
+
+def test_codex_takes_only_an_openai_variable_for_its_key() -> None:
+    """Codex with `secret_env: [GITHUB_TOKEN]` gets no implicit account from it (the
+    token stays the agent's and never goes to OpenAI); `MY_OPENAI_KEY` is a key."""
+    config = parse(
+        "agents:\n  - name: x1\n    runtime: codex\n    secret_env: [GITHUB_TOKEN]\n"
+        "  - name: x2\n    runtime: codex\n    secret_env: [GITHUB_TOKEN, MY_OPENAI_KEY]\n"
+    )
+    specs = roster_of(config)
+    assert specs["x1"].account is None  # type: ignore[index]
+    assert specs["x2"].account == "env-my-openai-key"  # type: ignore[index]

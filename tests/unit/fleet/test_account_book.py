@@ -124,7 +124,9 @@ async def test_an_unset_variable_is_not_a_credential(tmp_path: Path) -> None:
         ACCOUNTS, environ={"TEAM_TOKEN": "t" * 20}, state_dir=tmp_path, clock=ManualClock(T0)
     )
     assert accounts.assign("c1", "claude", "claude")["anthropic"].name == "claude-team"
-    assert accounts.resolve("c2", "anthropic") == "account claude-max: MAX_TOKEN is not set"
+    with pytest.raises(AccountError, match="account claude-max: MAX_TOKEN is not set"):
+        accounts.assign("c2", "claude", "claude-max")
+    assert accounts.resolve("c2", "anthropic") is None  # never another, unassigned account
 
 
 async def test_assignments_marks_and_windows_outlive_a_restart(tmp_path: Path) -> None:
@@ -136,15 +138,25 @@ async def test_assignments_marks_and_windows_outlive_a_restart(tmp_path: Path) -
         await first.start()
         first.assign("c1", "claude", "claude")
         first.observe([window("claude-team", 0.25, left=timedelta(hours=4))])
+        first.observe([window("claude-team", 1.0, left=timedelta(hours=1), status="rejected")])
         first.refused("claude-max", 401)
         await first.stop()
         again = book(tmp_path, clock, ledger=ledger)
         await again.start()
         try:
             assert again.account_of("c1", "anthropic") == "claude-max"
-            mark = again.mark_of("claude-max")
-            assert mark is not None and mark.health is Health.UNAUTHORIZED
-            assert [w.used for w in again.windows_of("claude-team")] == [0.25]
+            mark = again.mark_of("claude-team")
+            assert mark is not None and mark.health is Health.REJECTED
+            # A refused token is fixed by setting the variable and restarting: lifted.
+            assert again.mark_of("claude-max") is None
+            assert [w.used for w in again.windows_of("claude-team")] == [1.0]
+            # The pool it asked for came back too: a move stays within it.
+            again.refused("claude-max", 401)
+            assert (
+                again.resolve("c1", "anthropic")
+                == "account claude-max cannot be used: "
+                + (again.why_not("claude-max").split("cannot be used: ", 1)[1])
+            )
         finally:
             await again.stop()
     finally:

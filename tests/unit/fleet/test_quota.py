@@ -21,7 +21,6 @@ from fleet.accounts.quota import (
     from_stream_event,
     is_quota_header,
     merge,
-    tightest,
 )
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -471,25 +470,7 @@ def test_stream_event_that_says_nothing_gives_nothing(event: Any) -> None:
     assert from_stream_event(event, account="a", at=T0) == []
 
 
-# --- tightest and merge ------------------------------------------------------------------
-
-
-def test_tightest_picks_most_used_current_window() -> None:
-    """The largest used wins, but a window whose reset has passed is stale and ignored."""
-    stale = window("7d", used=0.99, resets_at=T0 - timedelta(minutes=1))
-    busy = window("5h", used=0.8)
-    calm = window("primary", used=0.2, resets_at=None)
-    assert tightest([stale, busy, calm], T0) is busy
-    assert tightest([stale], T0) is None
-    assert tightest([], T0) is None
-
-
-def test_tightest_tie_prefers_later_reset() -> None:
-    """Of equally used windows, the one resetting later is the tighter."""
-    soon = window("5h", used=0.5, resets_at=T0 + timedelta(hours=1))
-    late = window("7d", used=0.5, resets_at=T0 + timedelta(days=3))
-    assert tightest([late, soon], T0) is late
-    assert tightest([soon, late], T0) is late
+# --- merge ------------------------------------------------------------------
 
 
 def test_merge_keeps_latest_per_account_and_window() -> None:
