@@ -22,7 +22,7 @@ from tests.integration.console_bot import FLEETWARDEN, ConsoleBot, clean_env, st
 
 pytestmark = pytest.mark.integration
 
-TOKEN = "sk-ant-oat01-e2e-subscription-token-never-to-be-seen-42"
+TOKEN = "fake-oat-e2e-subscription-token-never-to-be-seen-42"
 CONFIG = """\
 state_dir: ./state
 log_level: debug
@@ -98,7 +98,7 @@ def test_accounts_check_says_which_credential_is_accepted(tmp_path: Path) -> Non
         assert run.returncode == 0, run.stderr
         assert "claude-max" in run.stdout and "accepted" in run.stdout
         assert TOKEN not in run.stdout + run.stderr
-        wrong = "sk-ant-oat01-a-revoked-token-0000000000"
+        wrong = "fake-oat-a-revoked-token-0000000000"
         run = _fleetwarden(tmp_path, "accounts", "check", "--config", str(config), token=wrong)
         assert run.returncode == 1
         assert "refused by the provider (401)" in run.stdout

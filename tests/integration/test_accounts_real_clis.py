@@ -39,8 +39,8 @@ from tests.integration.test_real_clis import bin_dir, cli, node_dir
 
 pytestmark = [pytest.mark.integration, pytest.mark.agent_cli]
 
-MAX_TOKEN = "sk-ant-oat01-claude-max-real-token-0001"
-TEAM_TOKEN = "sk-ant-oat01-claude-team-real-token-002"
+MAX_TOKEN = "fake-oat-claude-max-real-token-0001"
+TEAM_TOKEN = "fake-oat-claude-team-real-token-002"
 REPLY = "fleetwarden-accounts-reply-7c1d"
 ACCOUNTS = AccountSet(
     {
