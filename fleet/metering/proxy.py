@@ -61,7 +61,7 @@ from fleet.metering.policy import ALLOW, AllowAll, Hold, Policy, Refuse, Request
 from fleet.metering.recorder import Recorder, Sink
 from fleet.metering.shapes import error_response
 from fleet.metering.signals import SignalTracker
-from fleet.metering.upstream import HOP_BY_HOP, Upstream, path_rule
+from fleet.metering.upstream import HOP_BY_HOP, Outgoing, Upstream, path_rule
 from fleet.metering.usage import Api, api_of
 from fleet.names import AgentName, is_agent_name
 
@@ -315,17 +315,17 @@ class MeteringProxy:
             sock_read=self._settings.read_timeout,
         )
         try:
-            upstream, credential = await self._upstream.open(
+            out = Outgoing(
                 request,
                 route,
                 url,
                 body,
                 timeout,
-                send.credential,
                 agent=meter.agent if meter is not None else "",
                 model_request=send.model,
                 strip=send.strip,
             )
+            upstream, credential = await self._upstream.open(out, send.credential)
             if meter is not None and credential is not None:
                 meter.account = credential.account.name
         except AccountError as exc:

@@ -15,6 +15,7 @@ goes upstream with none.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Final, NamedTuple
 
 import aiohttp
@@ -87,6 +88,22 @@ def path_rule(route: ProviderRoute, method: str, tail: str) -> PathRule:
     return PathRule(credentialed.fullmatch(tail) is not None, is_model)
 
 
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One agent request as it is to go upstream: the agent's request and its body, the
+    route and full URL, the time limits; whose it is, whether it is a model request, and
+    whether the agent's own credential headers are dropped when none is injected."""
+
+    request: web.Request
+    route: ProviderRoute
+    url: str
+    body: bytes
+    limits: aiohttp.ClientTimeout
+    agent: str = ""
+    model_request: bool = False
+    strip: bool = False
+
+
 class Upstream:
     """Sends requests upstream on the proxy's pooled session (``session``, set at start)."""
 
@@ -96,20 +113,10 @@ class Upstream:
         self.session: aiohttp.ClientSession | None = None
 
     async def open(
-        self,
-        request: web.Request,
-        route: ProviderRoute,
-        url: str,
-        body: bytes,
-        limits: aiohttp.ClientTimeout,
-        credential: Credential | None,
-        *,
-        agent: str = "",
-        model_request: bool = True,
-        strip: bool = False,
+        self, out: Outgoing, credential: Credential | None
     ) -> tuple[aiohttp.ClientResponse, Credential | None]:
-        """The provider's answer to ``request`` (its body not read yet), and the
-        credential that got it. ``strip``: send no credential when there is none to inject.
+        """The provider's answer to ``out`` (its body not read yet), and the credential
+        that got it.
 
         For a model request whose answer is 401 or 429: a refused ChatGPT access token is
         refreshed once and the request sent again; an account that the answer left
@@ -117,11 +124,12 @@ class Upstream:
         the agent's pool, and the request sent there — each account once at most. Raises
         :class:`~fleet.accounts.model.AccountError` when a login cannot be refreshed (a
         :class:`~fleet.accounts.chatgpt.LoginRevoked` one marks the account)."""
+        model_request = out.model_request
         credential = await self._fresh(credential, stale=None)
         tried: set[str] = set()
         refreshed = False
         while True:
-            upstream = await self._send(request, route, url, body, limits, credential, strip)
+            upstream = await self._send(out, credential)
             if credential is None or self.accounts is None:
                 return upstream, credential
             # A ChatGPT access token refused is first refreshed: only a refusal after that
@@ -149,7 +157,7 @@ class Upstream:
             if not model_request or self.accounts.usable(credential.account.name):
                 return upstream, credential
             tried.add(credential.account.name)
-            moved = self.accounts.resolve(agent, route.name)
+            moved = self.accounts.resolve(out.agent, out.route.name)
             if not isinstance(moved, Credential) or moved.account.name in tried:
                 return upstream, credential
             upstream.release()
@@ -168,28 +176,20 @@ class Upstream:
         if refused:
             self.accounts.refused(account, upstream.status)
 
-    async def _send(
-        self,
-        request: web.Request,
-        route: ProviderRoute,
-        url: str,
-        body: bytes,
-        limits: aiohttp.ClientTimeout,
-        credential: Credential | None,
-        strip: bool,
-    ) -> aiohttp.ClientResponse:
+    async def _send(self, out: Outgoing, credential: Credential | None) -> aiohttp.ClientResponse:
         assert self.session is not None
+        request = out.request
         headers = request_headers(request.headers)
         if credential is not None:
-            inject(headers, credential, anthropic_api=route.api is ProviderApi.ANTHROPIC)
-        elif strip:
+            inject(headers, credential, anthropic_api=out.route.api is ProviderApi.ANTHROPIC)
+        elif out.strip:
             strip_credentials(headers)
         return await self.session.request(
             request.method,
-            url,
+            out.url,
             headers=headers,
-            data=body if body or request.can_read_body else None,
-            timeout=limits,
+            data=out.body if out.body or request.can_read_body else None,
+            timeout=out.limits,
             allow_redirects=False,
         )
 
