@@ -22,18 +22,14 @@ import contextlib
 import enum
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from bot import render, wiring
 from bot.account_commands import AccountCommands
-from bot.acl import Acl, Grant, Role
-from bot.commands import COMMANDS
+from bot.command_wiring import Commands, build_commands
 from bot.config import Config, ConfigError, load_config
-from bot.deferred import DeferredRuns, deferrer
+from bot.deferred import DeferredRuns
 from bot.errors import CommandError
-from bot.grammar import Grammar
-from bot.handlers import Handlers
 from bot.lock import StateDirLock
 from bot.notifier import Notifier
 from bot.report import PacingReports
@@ -75,15 +71,6 @@ class AppState(enum.Enum):
 
 
 ConversationKey = tuple[str, str, str | None]
-
-
-@dataclass(frozen=True, slots=True)
-class _Commands:
-    """What the commands phase builds for the phases after it."""
-
-    router: Router
-    acl: Acl
-    schedules: ScheduleCommands
 
 
 class App:
@@ -271,43 +258,26 @@ class App:
         await self._fleet.start()
         return self._fleet
 
-    def _build_commands(self, ledger: Ledger, fleet: Fleet, budgets: BudgetService) -> _Commands:
-        """Handlers, the ACL, a grammar per connector prefix and the router. The scheduler
-        is made here (not started): ``schedule`` commands and deferred spawns add jobs."""
-        cfg = self.config
+    def _build_commands(self, ledger: Ledger, fleet: Fleet, budgets: BudgetService) -> Commands:
+        """Handlers, the ACL, the grammars and the router (:mod:`bot.command_wiring`). The
+        scheduler is made here (not started): ``schedule`` commands and deferred spawns add
+        jobs."""
         self._scheduler = FleetScheduler()
         self._follower = ScreenFollower(fleet, ledger, self._started_connector)
-        handlers = Handlers(
+        built = build_commands(
+            self.config,
+            ledger=ledger,
             fleet=fleet,
-            specs=COMMANDS,
-            clock=self._clock,
-            prefix=cfg.command_prefix,
-            logs_lines=cfg.defaults.logs_lines,
-            reload_roster=self._reload_roster if cfg.source is not None else None,
-            follow_screen=self._follower.follow,
             budgets=budgets,
+            scheduler=self._scheduler,
+            follower=self._follower,
+            clock=self._clock,
             reports_dir=self.reports_dir,
-            defer=deferrer(self._scheduler),
+            reload_roster=self._reload_roster if self.config.source is not None else None,
             accounts=self._accounts,
         )
-        acl = Acl(Grant(op.id, Role(op.role), op.connector) for op in cfg.effective_operators())
-        grammar = Grammar(COMMANDS, prefix=cfg.command_prefix)
-        grammars = {name: Grammar(COMMANDS, prefix=p) for name, p in wiring.prefixes(cfg).items()}
-        schedules = ScheduleCommands(
-            ledger=ledger,
-            scheduler=self._scheduler,
-            grammar_for=lambda connector: grammars.get(connector, grammar),
-            clock=self._clock,
-            timezone=cfg.timezone,  # crontab times are read, and shown, in this zone
-        )
-        self._router = Router(
-            grammar=grammar,
-            grammars=grammars,
-            acl=acl,
-            handlers={**handlers.table(), **schedules.table()},
-            ledger=ledger,
-        )
-        return _Commands(self._router, acl, schedules)
+        self._router = built.router
+        return built
 
     def _start_scheduler(
         self,
@@ -352,7 +322,7 @@ class App:
         )
         scheduler.start(context)
 
-    async def _start_connectors(self, ledger: Ledger, commands: _Commands) -> None:
+    async def _start_connectors(self, ledger: Ledger, commands: Commands) -> None:
         """Each connector started in turn, with a task reading its inbound stream."""
         connectors = (
             self._injected_connectors

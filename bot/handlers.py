@@ -14,9 +14,9 @@ from pathlib import Path
 from bot import render
 from bot.account_commands import AccountCommands
 from bot.budget_handlers import BudgetHandlers
-from bot.commands import help_text
 from bot.errors import CommandError
 from bot.grammar import CommandSpec
+from bot.help import help_text
 from bot.report import NO_BUDGETS, compose, render_text
 from bot.request import Deferrer, Follower, Handler, Reply, Request, RosterReloader
 from fleet.accounts.book import AccountBook

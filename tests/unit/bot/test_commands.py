@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from bot.commands import COMMANDS, help_text
+from bot.commands import COMMANDS
 from bot.errors import ParseError
 from bot.grammar import ArgSpec, CommandSpec, Grammar
+from bot.help import help_text
 
 USAGES = {
     "help": "help [COMMAND]",

@@ -1,0 +1,81 @@
+"""The commands phase of the app: handlers, the ACL, a grammar per connector prefix,
+operator schedules and the router over them."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot import wiring
+from bot.acl import Acl, Grant, Role
+from bot.commands import COMMANDS
+from bot.config import Config
+from bot.deferred import deferrer
+from bot.grammar import Grammar
+from bot.handlers import Handlers
+from bot.router import Router
+from bot.schedule_commands import ScheduleCommands
+from bot.watch_follow import ScreenFollower
+from fleet.accounts.book import AccountBook
+from fleet.budgets.service import BudgetService
+from fleet.clock import Clock
+from fleet.ledger import Ledger
+from fleet.supervisor import Fleet, RosterDiff
+from scheduler.context import JobContext
+from scheduler.jobs import FleetScheduler
+
+
+@dataclass(frozen=True, slots=True)
+class Commands:
+    """What the commands phase builds for the phases after it."""
+
+    router: Router
+    acl: Acl
+    schedules: ScheduleCommands
+
+
+def build_commands(
+    cfg: Config,
+    *,
+    ledger: Ledger,
+    fleet: Fleet,
+    budgets: BudgetService,
+    scheduler: FleetScheduler[JobContext],
+    follower: ScreenFollower,
+    clock: Clock,
+    reports_dir: Path,
+    reload_roster: Callable[[], Awaitable[RosterDiff]] | None,
+    accounts: AccountBook | None,
+) -> Commands:
+    handlers = Handlers(
+        fleet=fleet,
+        specs=COMMANDS,
+        clock=clock,
+        prefix=cfg.command_prefix,
+        logs_lines=cfg.defaults.logs_lines,
+        reload_roster=reload_roster,
+        follow_screen=follower.follow,
+        budgets=budgets,
+        reports_dir=reports_dir,
+        defer=deferrer(scheduler),
+        accounts=accounts,
+    )
+    acl = Acl(Grant(op.id, Role(op.role), op.connector) for op in cfg.effective_operators())
+    grammar = Grammar(COMMANDS, prefix=cfg.command_prefix)
+    grammars = {name: Grammar(COMMANDS, prefix=p) for name, p in wiring.prefixes(cfg).items()}
+    schedules = ScheduleCommands(
+        ledger=ledger,
+        scheduler=scheduler,
+        grammar_for=lambda connector: grammars.get(connector, grammar),
+        clock=clock,
+        timezone=cfg.timezone,  # crontab times are read, and shown, in this zone
+    )
+    router = Router(
+        grammar=grammar,
+        grammars=grammars,
+        acl=acl,
+        handlers={**handlers.table(), **schedules.table()},
+        ledger=ledger,
+    )
+    return Commands(router, acl, schedules)
