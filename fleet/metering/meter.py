@@ -77,6 +77,11 @@ class Meter:
         else:
             self._body = bytearray()
 
+    @property
+    def whole(self) -> bool:
+        """Whether the answer is one JSON body (not a stream): its end is known at EOF."""
+        return self._parser is None and self._body is not None and self.status < 400
+
     def take(self, chunk: bytes) -> bytes:
         """Meter ``chunk``; return what of it the agent gets (all of it, but for a usage
         chunk the agent did not ask for)."""

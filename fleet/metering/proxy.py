@@ -35,7 +35,6 @@ the relay; what an answer's bytes mean is :mod:`fleet.metering.meter`'s.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -59,9 +58,9 @@ from fleet.metering.events import Outcome, QuotaSignal, UsageEvent
 from fleet.metering.meter import Meter, json_object
 from fleet.metering.policy import ALLOW, AllowAll, Hold, Policy, Refuse, RequestInfo, Rewrite
 from fleet.metering.recorder import Recorder, Sink
+from fleet.metering.relay import Relay
 from fleet.metering.shapes import error_response
-from fleet.metering.signals import SignalTracker
-from fleet.metering.upstream import HOP_BY_HOP, Outgoing, Upstream, path_rule
+from fleet.metering.upstream import Outgoing, Upstream, path_rule
 from fleet.metering.usage import Api, api_of
 from fleet.names import AgentName, is_agent_name
 
@@ -69,11 +68,9 @@ log = logging.getLogger(__name__)
 
 STATE_FILE: Final = "metering.json"
 MAX_REQUEST: Final = 64 * 1024 * 1024  # bytes; Claude Code's requests are ~100 KB
-_NOT_RETURNED: Final = HOP_BY_HOP | {"content-length"}
 _INVALID_NAME: Final = "<invalid>"
 CHATGPT_ROUTE: Final = "chatgpt"
 REFRESH_TAIL: Final = "oauth/token"
-_CLIENT_GONE = (ConnectionResetError, ConnectionError, aiohttp.ClientConnectionResetError)
 
 
 class MeteringProxy:
@@ -101,7 +98,7 @@ class MeteringProxy:
         self._clock: Clock = clock or SystemClock()
         self._upstream = Upstream(accounts, self._clock)
         self.recorder = Recorder(sink, interval=self._settings.flush_interval)
-        self._signals = SignalTracker()
+        self._relay = Relay(self._settings, self.recorder, self._prices)
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
@@ -361,93 +358,9 @@ class MeteringProxy:
                 self._record(meter.refused(403, why), account=credential.account.name)
             return error_response(route.api, 403, f"Fleetwarden: {why}")
         try:
-            return await self._relay(request, upstream, meter)
+            return await self._relay.relay(request, upstream, meter)
         finally:
             upstream.release()
-
-    async def _relay(
-        self, request: web.Request, upstream: aiohttp.ClientResponse, meter: Meter | None
-    ) -> web.StreamResponse:
-        response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-        for name, value in upstream.headers.items():
-            if name.lower() not in _NOT_RETURNED:
-                response.headers.add(name, value)
-        if meter is None:
-            if upstream.content_length is not None:
-                response.content_length = upstream.content_length
-            await response.prepare(request)
-            async for chunk in upstream.content.iter_any():
-                await response.write(chunk)
-            await response.write_eof()
-            return response
-        signals = self._signals.extract(
-            upstream.headers, agent=meter.agent, provider=meter.provider, at=meter.at
-        )
-        account = meter.account
-        meter.start_answer(upstream)
-        if upstream.content_length is not None and not meter.hide_usage_chunk:
-            response.content_length = upstream.content_length
-        try:
-            await response.prepare(request)
-            await self._pump(request, response, upstream, meter)
-        finally:
-            self._record(meter.finish(), signals, account=account)
-        return response
-
-    async def _pump(
-        self,
-        request: web.Request,
-        response: web.StreamResponse,
-        upstream: aiohttp.ClientResponse,
-        meter: Meter,
-    ) -> None:
-        """Copy the answer to the agent while metering it; drain after the agent leaves."""
-        client = True
-        drain_until = 0.0
-        content = upstream.content
-        while True:
-            try:
-                if client:
-                    chunk = await content.readany()
-                else:
-                    left = drain_until - time.perf_counter()
-                    if left <= 0 or meter.reader.complete:
-                        meter.drained(left > 0)
-                        return
-                    async with asyncio.timeout(left):
-                        chunk = await content.readany()
-            except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
-                if isinstance(exc, TimeoutError):  # aiohttp's read timeout is both
-                    meter.cut(f"upstream silent for {self._settings.read_timeout:g} s")
-                else:
-                    meter.cut(f"upstream cut the answer ({type(exc).__name__})")
-                break
-            except TimeoutError:
-                if client:
-                    meter.cut(f"upstream silent for {self._settings.read_timeout:g} s")
-                    break
-                meter.drained(False)
-                return
-            if not chunk:
-                rest = meter.eof()
-                if client:
-                    with contextlib.suppress(*_CLIENT_GONE):
-                        if rest:
-                            await response.write(rest)
-                        await response.write_eof()
-                return
-            out = meter.take(chunk)
-            if client and out:
-                try:
-                    await response.write(out)
-                except _CLIENT_GONE:
-                    client = False
-                    meter.client_left()
-                    drain_until = time.perf_counter() + self._settings.drain_timeout
-        # The upstream broke off: break off the agent's answer too, so it sees a cut
-        # rather than a clean end it would trust.
-        if client and request.transport is not None:
-            request.transport.close()
 
     # -- bookkeeping -------------------------------------------------------------------
 
@@ -458,13 +371,7 @@ class MeteringProxy:
         *,
         account: str | None = None,
     ) -> None:
-        if account is not None:
-            event = replace(event, account=account)
-        models = (event.served_model, event.requested_model)
-        if event.outcome is not Outcome.REFUSED:
-            cost = self._prices.cost(models, event.tokens)
-            event = replace(event, cost_usd=cost, priced=cost is not None)
-        self.recorder.add(event, signals or ())
+        self._relay.record(event, signals or (), account=account)
 
     def _warn_once(self, key: str, message: str, why: str) -> None:
         if key in self._warned or len(self._warned) >= 256:

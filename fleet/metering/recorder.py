@@ -5,6 +5,12 @@ background task writes whatever has gathered every ``interval`` seconds, in one
 transaction. ``stop`` writes the rest, so a clean shutdown loses nothing; a write that fails
 is retried with the next batch, and only a failure at shutdown after retries gives up, with
 the count of what was lost in the log.
+
+An answer that carries usage is instead :meth:`Recorder.commit` ted: the writer is woken at
+once and the caller waits until the row is in the ledger, before the agent gets the
+answer's last bytes — so a crash (even SIGKILL) never loses the usage of an answer an agent
+received. Commits that arrive while a write is in flight go together in the next one
+(a group commit), so many concurrent answers cost one transaction, not one each.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ class Recorder:
         self._task: asyncio.Task[None] | None = None
         self._written = asyncio.Condition()
         self._generation = 0  # batches written so far
+        self._waiters: list[asyncio.Future[None]] = []  # commits in the pending batch
         self.dropped = 0
 
     def add(self, event: UsageEvent, signals: Sequence[QuotaSignal] = ()) -> None:
@@ -49,6 +56,31 @@ class Recorder:
             stale = len(self._signals) - MAX_PENDING // 2
             if stale > 0:
                 del self._signals[:stale]
+
+    async def commit(
+        self, event: UsageEvent, signals: Sequence[QuotaSignal] = (), *, wait: float = 5.0
+    ) -> bool:
+        """Add ``event`` and wait (at most ``wait`` seconds) until it is in the ledger;
+        whether it is. A ledger that does not take it within ``wait`` keeps it pending, as
+        :meth:`add` would, and the caller goes on."""
+        self.add(event, signals)
+        if self._task is None:
+            try:
+                await self._write_all()
+            except Exception:
+                log.exception("could not write metered usage; will retry")
+                return False
+            return True
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(done)
+        self._wake.set()
+        try:
+            async with asyncio.timeout(wait):
+                await asyncio.shield(done)
+        except TimeoutError:
+            log.error("the ledger did not take an answer's usage within %g s", wait)
+            return False
+        return True
 
     def start(self) -> None:
         if self._task is None:
@@ -94,20 +126,25 @@ class Recorder:
                 raise
             except Exception:
                 log.exception("could not write metered usage; will retry")
+                await asyncio.sleep(min(self._interval, 0.5))  # not a hot loop on commits
                 continue
             async with self._written:
                 self._generation += 1
                 self._written.notify_all()
 
     async def _write_all(self) -> None:
-        usage, signals = self._usage, self._signals
+        usage, signals, waiters = self._usage, self._signals, self._waiters
         if not usage and not signals:
             return
-        self._usage, self._signals = [], []
+        self._usage, self._signals, self._waiters = [], [], []
         try:
             await self._sink(usage, signals)
         except BaseException:
             # Put them back in front, in order, for the next attempt.
             self._usage[:0] = usage
             self._signals[:0] = signals
+            self._waiters[:0] = waiters
             raise
+        for done in waiters:
+            if not done.done():
+                done.set_result(None)
