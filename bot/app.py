@@ -43,6 +43,7 @@ from fleet.budgets.model import Scope
 from fleet.budgets.policy import PacingPolicy
 from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
+from fleet.cutoffs import CutoffKeeper
 from fleet.errors import FleetwardenError, UnknownAgent
 from fleet.heartbeat import HeartbeatServer
 from fleet.ledger import Ledger
@@ -256,6 +257,8 @@ class App:
         )
         self._fleet.subscribe(self._on_fleet_event)
         await self._fleet.start()
+        if self._budgets is not None:
+            await self._budgets.enforce_with(CutoffKeeper(self._fleet))
         return self._fleet
 
     def _build_commands(self, ledger: Ledger, fleet: Fleet, budgets: BudgetService) -> Commands:
@@ -370,6 +373,8 @@ class App:
             await self._fleet.stop()
         if self._metering is not None:
             await self._metering.stop()  # writes every metered request before the ledger closes
+        if self._budgets is not None:
+            await self._budgets.drain()  # limit notices a request caused
         if self._accounts is not None:
             await self._accounts.stop()  # and what the accounts learned
         if self._heartbeats is not None:

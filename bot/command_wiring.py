@@ -14,6 +14,7 @@ from bot.config import Config
 from bot.deferred import deferrer
 from bot.grammar import Grammar
 from bot.handlers import Handlers
+from bot.limit_commands import LimitCommands
 from bot.router import Router
 from bot.schedule_commands import ScheduleCommands
 from bot.watch_follow import ScreenFollower
@@ -75,7 +76,7 @@ def build_commands(
         grammar=grammar,
         grammars=grammars,
         acl=acl,
-        handlers={**handlers.table(), **schedules.table()},
+        handlers={**handlers.table(), **schedules.table(), **LimitCommands(fleet).table()},
         ledger=ledger,
     )
     return Commands(router, acl, schedules)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.account_commands import ACCOUNTS
 from bot.grammar import ArgSpec, CommandSpec, FlagSpec
+from bot.limit_commands import RESUME
 from fleet.windows import DEFAULT_WINDOW, WINDOWS
 
 _NAME_RULE = "Names are 1-32 characters: lowercase letters, digits and '-', starting with a letter."
@@ -404,6 +405,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     SPAWN,
     STOP,
     RESTART,
+    RESUME,
     SEND,
     LOGS,
     WATCH,

@@ -96,6 +96,8 @@ def ps(statuses: Sequence[AgentStatus], now: datetime, drift: Sequence[str] = ()
         state = s.state.value if live or s.exit_code is None else f"{s.state.value} ({s.exit_code})"
         if s.queued_until is not None:
             state += f", queued until {s.queued_until:%H:%M} UTC"
+        if s.frozen is not None and live:
+            state = f"frozen: {s.frozen}"
         rows.append(
             [
                 s.name,

@@ -72,6 +72,7 @@ class AgentStatus:
     last_heartbeat: datetime | None = None
     tokens_today: int | None = None  # from the metering ledger; None where not looked up
     queued_until: datetime | None = None  # the agent's budget holds its requests until then
+    frozen: str | None = None  # why a budget's cutoff paused its processes, when it did
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import signal
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -27,7 +28,8 @@ from pathlib import Path
 from fleet.backends.base import Backend
 from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError
-from fleet.ledger import Ledger, UsageTotal
+from fleet.freezer import signal_all
+from fleet.ledger import Freeze, Ledger, UsageTotal
 from fleet.ledger.rows import AgentRecord, RunRecord
 from fleet.logtail import size_of, tail_lines
 from fleet.model import AgentSpec, DesiredState, ExitInfo, Fallback, RestartMode
@@ -169,12 +171,16 @@ class Fleet:
         runs = await self._ledger.last_runs()
         beats = await self._ledger.last_heartbeats()
         tokens = await self._ledger.tokens_by_agent(self.window_start("today"))
+        frozen = {f.agent: f.reason for f in await self._ledger.freezes()}
         return [
-            self._status_of(
-                record,
-                runs.get(record.name),
-                beats.get(record.name, (None, ""))[0],
-                tokens_today=tokens.get(record.name, 0),
+            replace(
+                self._status_of(
+                    record,
+                    runs.get(record.name),
+                    beats.get(record.name, (None, ""))[0],
+                    tokens_today=tokens.get(record.name, 0),
+                ),
+                frozen=frozen.get(record.name),
             )
             for record in await self._ledger.list_agents()
         ]
@@ -349,6 +355,36 @@ class Fleet:
                 offset = size_of(log_path)
                 await self._runs.backend(run.handle.backend).send_input(run.handle, text)
         return await self._collect_reply(log_path, offset)
+
+    # -- cutoffs: pausing an agent's processes (fleet.freezer) ---------------------------
+
+    async def freeze(self, name: str, *, budget: str, reason: str) -> bool:
+        """Pause every process of ``name``'s run (SIGSTOP) and record why; whether it ran."""
+        record = await self._runs.record(name)
+        async with self._runs.lock(record.name):
+            run = await self._ledger.last_run(record.name)
+            if run is None or run.ended_at is not None or self._runs.is_alive(run) is False:
+                return False
+            await self._ledger.add_freeze(record.name, budget, reason)
+            handle = run.handle
+            await asyncio.to_thread(signal_all, handle.pid, handle.pgid, signal.SIGSTOP)
+        return True
+
+    async def thaw(self, name: str) -> bool:
+        """Continue ``name``'s processes (SIGCONT) if a cutoff paused them; whether it had."""
+        record = await self._runs.record(name)
+        async with self._runs.lock(record.name):
+            if not await self._ledger.remove_freeze(record.name):
+                return False
+            run = await self._ledger.last_run(record.name)
+            if run is not None and run.ended_at is None:
+                handle = run.handle
+                await asyncio.to_thread(signal_all, handle.pid, handle.pgid, signal.SIGCONT)
+        return True
+
+    async def frozen(self) -> list[Freeze]:
+        """The agents a cutoff has paused."""
+        return await self._ledger.freezes()
 
     # -- the watchdog (fleet.watchdog decides; fleet.watchdog_actions carries it out) --
 

@@ -98,8 +98,11 @@ class WatchdogHands:
         """Every agent as the watchdog's :class:`AgentView`, with ``now``."""
         beats = await self._ledger.last_heartbeats()
         runs = await self._ledger.last_runs()
+        frozen = {freeze.agent for freeze in await self._ledger.freezes()}
         views = []
         for record in await self._ledger.list_agents():
+            if record.name in frozen:
+                continue  # paused by a budget's cutoff: silent on purpose, not stalled
             run = runs.get(record.name)
             alive = None
             if run is not None and run.ended_at is None:

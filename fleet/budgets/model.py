@@ -100,6 +100,16 @@ class Scope:
         return self.kind in ("account", "provider")
 
 
+class Cutoff(enum.StrEnum):
+    """What happens to the agents a budget governs when it runs out (its hard limit is
+    reached), carried out by Fleetwarden with no agent in the loop. Their model requests
+    are refused in every case, until the window resets."""
+
+    REFUSE = "refuse"  # the agents keep running; their model requests are refused
+    FREEZE = "freeze"  # their processes are stopped (SIGSTOP) until the reset or `resume`
+    STOP = "stop"  # they are stopped gracefully, and that is recorded
+
+
 @dataclass(frozen=True, slots=True)
 class Budget:
     """A limit on a scope's spend in a window.
@@ -120,6 +130,7 @@ class Budget:
     ladder: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     tolerance: float = 0.1
     source: str = "config"  # "config" | "command"
+    cutoff: Cutoff = Cutoff.REFUSE
 
     @property
     def key(self) -> str:
@@ -276,6 +287,16 @@ class Transition:
     def notice(self) -> Notice:
         """The change as operators read it: in the room and the governed agents' threads."""
         return Notice(self.message, tone=self.tone, agents=self.agents)
+
+
+class Cutoffs(Protocol):
+    """Who carries out a budget's :class:`Cutoff` as it moves in and out of ``refuse``."""
+
+    async def apply(self, transition: Transition, cutoff: Cutoff) -> None: ...
+
+    async def release(self, budget: str) -> list[str]:
+        """Continue the agents budget ``budget`` froze (a burst was granted over it)."""
+        ...
 
 
 @runtime_checkable

@@ -49,6 +49,8 @@ What a request gets, by the place of the budget that governs its agent:
   the step-down point (``margin``) keeps each opening from also stepping the budget down;
 * ``refuse`` → :class:`Refuse` with ``retry_after`` = seconds to the window's end.
 
+Hard limits bind on every request, not at the tick: see :meth:`PacingPolicy.reserve`.
+
 A **burst** (an admin's :class:`Burst` on any scope covering the agent, until it expires)
 lets the agent's requests through as asked past downgrades and the queue, but *not* past
 the hard limit: a refusing budget has nothing left to spend, and a burst is permission to
@@ -60,10 +62,11 @@ spend fits the pace (:func:`fleet.budgets.pacing.fits`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, tzinfo
 
+from fleet.budgets.live import LiveSpend
 from fleet.budgets.model import (
     BudgetStatus,
     Burst,
@@ -73,7 +76,17 @@ from fleet.budgets.model import (
     Transition,
 )
 from fleet.budgets.pacing import catch_up_time, fits, headroom
-from fleet.metering.policy import ALLOW, Hold, Refuse, RequestInfo, Rewrite, Verdict
+from fleet.budgets.wording import BudgetState, Wording
+from fleet.metering.policy import (
+    ALLOW,
+    Estimate,
+    Hold,
+    Refuse,
+    RequestInfo,
+    Reservation,
+    Rewrite,
+    Verdict,
+)
 
 log = logging.getLogger(__name__)
 
@@ -89,33 +102,7 @@ SETTLE = timedelta(minutes=5)
 escalated again for heading to exhaustion (the tick should measure burn over no longer)."""
 
 
-@dataclass(slots=True)
-class _Budget:
-    """What the policy remembers of one budget between ticks."""
-
-    status: BudgetStatus
-    floor: int  # downgrade rungs before the queue: the longest ladder's length - 1
-    rungs: dict[str, tuple[tuple[str, ...], int]]  # model -> (its ladder, its index)
-    place: int = 0  # 0 = none, 1..floor = downgrade, floor + 1 = queue
-    since: datetime | None = None  # when it moved to this place
-    refusing: bool = False
-    queued_until: datetime | None = None
-
-    @property
-    def step(self) -> Step:
-        if self.refusing:
-            return Step.REFUSE
-        if self.place == 0:
-            return Step.NONE
-        return Step.QUEUE if self.place > self.floor else Step.DOWNGRADE
-
-    @property
-    def level(self) -> int:
-        """Rungs down for the requests that go through (the floor while queued)."""
-        return 0 if self.refusing else min(self.place, self.floor)
-
-
-class PacingPolicy:
+class PacingPolicy(Wording):
     """The proxy's :class:`~fleet.metering.policy.Policy` for paced budgets.
 
     ``groups`` tells which scopes cover an agent (for bursts on groups); ``tz`` is the
@@ -141,11 +128,13 @@ class PacingPolicy:
         self._max_hold = max_hold
         self._margin = margin
         self._settle = settle
-        self._budgets: dict[str, _Budget] = {}
+        self._budgets: dict[str, BudgetState] = {}
         self._governing: dict[str, str] = {}
         self._bursts: list[Burst] = []
         self._resume: dict[str, tuple[Step, int, datetime | None]] = {}
         self._now: datetime | None = None
+        self.live = LiveSpend()
+        self.on_transition: Callable[[Transition], None] | None = None  # a request's own
 
     # -- the proxy's side ----------------------------------------------------------------
 
@@ -168,6 +157,46 @@ class PacingPolicy:
             return Hold(min(queued, at + self._max_hold), reason)
         return self._downgraded(request.model, state)
 
+    def reserve(self, request: RequestInfo, estimate: Estimate) -> Reservation | Refuse | None:
+        """Claim ``estimate`` on the budget governing the request (:mod:`fleet.budgets.live`),
+        settled to the real usage when its answer ends. A request that would start with the
+        budget's live total at its limit is refused, and the budget moves to ``refuse`` there
+        and then, posted once through ``on_transition`` as a tick's changes are."""
+        state = self._state(request.agent)
+        if state is None:
+            return None
+        status = state.status
+        if request.at >= status.end:
+            return None  # the window has reset; the next tick starts the new one
+        key = status.budget.key
+        if state.refusing or self._live_used(state) >= status.limit:
+            self._exhaust(state)
+            wait = max((status.end - request.at).total_seconds(), 1.0)
+            return Refuse(wait, f"{key} reached its limit")
+        return self.live.reserve(key, status.unit, estimate.amount(status.unit))
+
+    def settle(self, reservation: Reservation, tokens: int, cost: float | None) -> None:
+        """The reserved request's answer ended having used ``tokens`` (``cost`` USD)."""
+        actual = float(tokens) if reservation.unit == "tokens" else (cost or 0.0)
+        self.live.settle(reservation, actual)
+        state = self._budgets.get(reservation.budget)
+        if state is not None and self._live_used(state) >= state.status.limit:
+            self._exhaust(state)
+
+    def _live_used(self, state: BudgetState) -> float:
+        return state.status.used + self.live.extra(state.status.budget.key)
+
+    def _exhaust(self, state: BudgetState) -> None:
+        """Move ``state`` to ``refuse`` now, between ticks; post the change once."""
+        if state.refusing:
+            return
+        before = (state.step, state.level, state.place)
+        state.refusing, state.queued_until = True, None
+        transition = self._transition(state, *before)
+        log.info("limit: %s", transition.message)
+        if self.on_transition is not None:
+            self.on_transition(transition)
+
     # -- the pacing tick's side -----------------------------------------------------------
 
     def update(
@@ -175,9 +204,11 @@ class PacingPolicy:
         statuses: Sequence[BudgetStatus],
         governing: Mapping[str, str],
         now: datetime,
+        mark: int | None = None,
     ) -> list[Transition]:
         """Take the tick's statuses and which budget (key) governs each agent; move each
-        budget at most one place; return what changed, for posting."""
+        budget at most one place; return what changed, for posting. ``mark``: the live
+        spend's mark taken before the statuses were read from the ledger."""
         self._now = now
         self._governing = dict(governing)
         self._bursts = [b for b in self._bursts if b.until > now]
@@ -191,6 +222,8 @@ class PacingPolicy:
                 state = self._fresh(status, state)
                 self._budgets[key] = state
             state.status = status
+            if mark is not None:
+                self.live.rebase(key, mark)
             before = (state.step, state.level, state.place)
             self._advance(state)
             if state.place != before[2]:
@@ -199,6 +232,7 @@ class PacingPolicy:
                 transitions.append(self._transition(state, *before))
         for key in set(self._budgets) - seen:
             gone = self._budgets.pop(key)
+            self.live.forget(key)
             if gone.step is not Step.NONE:
                 transitions.append(
                     Transition(
@@ -275,10 +309,11 @@ class PacingPolicy:
 
     # -- the rules -------------------------------------------------------------------------
 
-    def _advance(self, state: _Budget) -> None:
+    def _advance(self, state: BudgetState) -> None:
         """Move ``state`` at most one place, by the rules in the module docstring."""
         status = state.status
-        if status.status is PaceStatus.EXHAUSTED:
+        live = status.used + self.live.extra(status.budget.key)
+        if status.status is PaceStatus.EXHAUSTED or (status.limit > 0 and live >= status.limit):
             state.refusing = True
             state.queued_until = None
             return
@@ -298,7 +333,7 @@ class PacingPolicy:
         else:
             state.queued_until = None
 
-    def _fresh(self, status: BudgetStatus, old: _Budget | None) -> _Budget:
+    def _fresh(self, status: BudgetStatus, old: BudgetState | None) -> BudgetState:
         """State for a budget seen for the first time (or redefined: keep its place,
         within the new ladder)."""
         ladder = status.budget.ladder
@@ -308,7 +343,7 @@ class PacingPolicy:
             for models in ladder.values()
             for index, model in enumerate(models)
         }
-        state = _Budget(status, floor, rungs)
+        state = BudgetState(status, floor, rungs)
         if old is not None:
             state.place = min(old.place, floor + 1)
             state.refusing = old.refusing
@@ -326,12 +361,16 @@ class PacingPolicy:
         budget is first seen by :meth:`update`."""
         self._resume.update(places)
 
+    def refusing(self) -> list[tuple[str, tuple[str, ...]]]:
+        """The budgets at their limit now, each with the agents it governs."""
+        return [(k, self._agents(k)) for k, state in self._budgets.items() if state.refusing]
+
     def place_of(self, key: str) -> tuple[Step, int]:
         """Where budget ``key`` stands: its step and downgrade level."""
         state = self._budgets.get(key)
         return (Step.NONE, 0) if state is None else (state.step, state.level)
 
-    def _downgraded(self, model: str | None, state: _Budget) -> Verdict:
+    def _downgraded(self, model: str | None, state: BudgetState) -> Verdict:
         if model is None or state.level == 0:
             return ALLOW
         found = state.rungs.get(model)
@@ -343,75 +382,19 @@ class PacingPolicy:
             return ALLOW
         return Rewrite(served, f"{state.status.budget.key} is over pace")
 
-    # -- messages ------------------------------------------------------------------------
-
-    def _transition(
-        self, state: _Budget, before: Step, before_level: int, before_place: int
-    ) -> Transition:
-        status = state.status
-        key = status.budget.key
-        if state.step is Step.REFUSE:
-            message = (
-                f"{key} reached its limit ({status.limit:,.0f} {status.unit}): refusing "
-                f"requests until {self._at(status.end, status.now)} (reset)"
-            )
-        elif before is Step.REFUSE:
-            message = f"{key}'s window has reset: requests go through again"
-        elif state.place > before_place:
-            message = self._escalation(state, before_level)
-        else:
-            message = self._release(state, before_level)
-        return Transition(key, self._agents(key), before, state.step, message)
-
-    def _escalation(self, state: _Budget, before_level: int) -> str:
-        status = state.status
-        over = (status.pace_ratio - 1.0) * 100
-        why = (
-            f"{status.budget.key} is {over:.0f} % over pace"
-            if over >= 10
-            else (f"{status.budget.key} is {max(over, 0.0):.1f} % over pace")
-        )
-        if status.status is not PaceStatus.OVER and status.projected_exhaustion is not None:
-            out = self._at(status.projected_exhaustion, status.now)
-            why += f" and on course to run out at {out}"
-        if state.step is Step.QUEUE:
-            until = self._at(state.queued_until or status.now, status.now)
-            cheapest = "at the cheapest models" if state.floor else "with no cheaper model"
-            return f"{why} {cheapest}: holding requests until {until}; new launches deferred"
-        further = "further " if before_level else ""
-        return f"{why}: downgrading {further}{self._swaps(state, before_level, state.level)}"
-
-    def _release(self, state: _Budget, before_level: int) -> str:
-        key = state.status.budget.key
-        if state.step is Step.NONE:
-            return f"{key} is back on pace: models as requested"
-        swaps = self._swaps(state, before_level, state.level)
-        if before_level == state.level:  # leaving the queue, at the floor
-            return f"{key} is back on pace: resuming requests, at {swaps}"
-        return f"{key} is back on pace: upgrading {swaps}"
-
-    def _swaps(self, state: _Budget, before: int, after: int) -> str:
-        """``a → b`` for each ladder whose served top model changes between two levels
-        (or, when none does, the models served at ``after``)."""
-        ladders = state.status.budget.ladder.values()
-        swaps = [
-            f"{m[min(before, len(m) - 1)]} → {m[min(after, len(m) - 1)]}"
-            for m in ladders
-            if min(before, len(m) - 1) != min(after, len(m) - 1)
-        ]
-        if swaps:
-            return ", ".join(swaps)
-        return ", ".join(m[min(after, len(m) - 1)] for m in ladders) or "the requested models"
-
-    def _at(self, when: datetime, now: datetime) -> str:
-        local, today = when.astimezone(self._tz), now.astimezone(self._tz)
-        return f"{local:%H:%M}" if local.date() == today.date() else f"{local:%a %H:%M}"
-
     # -- lookups ---------------------------------------------------------------------------
 
-    def _state(self, agent: str) -> _Budget | None:
+    def _state(self, agent: str) -> BudgetState | None:
+        """The budget governing ``agent``: as of the last tick, or — for an agent new since
+        then — the most specific budget over its groups (its account is not known here)."""
         key = self._governing.get(agent)
-        return None if key is None else self._budgets.get(key)
+        if key is None:
+            scopes = (str(scope) for scope in self._groups.chain(agent))
+            key = next((k for k in scopes if k in self._budgets), None)
+            if key is None:
+                return None
+            self._governing[agent] = key
+        return self._budgets.get(key)
 
     def _agents(self, key: str) -> tuple[str, ...]:
         return tuple(sorted(a for a, k in self._governing.items() if k == key))

@@ -31,6 +31,7 @@ from pydantic_core import PydanticCustomError
 from fleet.budgets.model import (
     Budget,
     Confidence,
+    Cutoff,
     Groups,
     Scope,
     WindowKind,
@@ -247,6 +248,15 @@ class BudgetEntry(BaseModel):
         strict=True,
         description="How far over the even-spread pace still counts as on pace (0.1: 10%).",
     )
+    cutoff: Literal["refuse", "freeze", "stop"] = Field(
+        default="refuse",
+        description=(
+            "What happens when the limit is reached, checked on every request: `refuse` "
+            "(model requests refused until the window resets; the agents keep running), "
+            "`freeze` (their processes are paused with SIGSTOP and continued at the reset, "
+            "on `resume NAME` or a burst), `stop` (they are stopped gracefully)."
+        ),
+    )
 
     @field_validator("ladder")
     @classmethod
@@ -290,6 +300,7 @@ class BudgetEntry(BaseModel):
             ladder={runtime: tuple(models) for runtime, models in self.ladder.items()},
             tolerance=self.tolerance,
             source="config",
+            cutoff=Cutoff(self.cutoff),
         )
 
 

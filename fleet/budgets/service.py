@@ -18,6 +18,7 @@ shown as ``estimated``, never to silence.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -32,9 +33,12 @@ from fleet.budgets.model import (
     BudgetError,
     BudgetStatus,
     Burst,
+    Cutoff,
+    Cutoffs,
     Groups,
     Scope,
     Source,
+    Step,
     Transition,
     WindowKind,
     contradictions,
@@ -83,6 +87,20 @@ class BudgetService:
         self.policy = policy
         self._notices = notices  # where a step change made outside the pacing job goes
         self._since: dict[str, datetime] = {}  # when fixed windows without a length began
+        self._cutoffs: Cutoffs | None = None
+        self._between: set[asyncio.Task[None]] = set()  # changes a request made, being posted
+        policy.on_transition = self._on_request_transition
+
+    async def enforce_with(self, cutoffs: Cutoffs) -> None:
+        """Who carries out a budget's ``cutoff`` (freeze, stop) when it runs out; the
+        budgets already out (crossed while Fleetwarden was down) have theirs carried out
+        now."""
+        self._cutoffs = cutoffs
+        for key, agents in self.policy.refusing():
+            budget = self._budgets.get(key)
+            if budget is not None and budget.cutoff is not Cutoff.REFUSE:
+                now = Transition(key, agents, Step.NONE, Step.REFUSE, f"{key} is at its limit")
+                await cutoffs.apply(now, budget.cutoff)
 
     async def start(self) -> None:
         """Take in what the ledger holds: budgets set by command (over the config's of the
@@ -137,6 +155,10 @@ class BudgetService:
         granted = Burst(burst.scope, burst.until, burst.granted_by, burst.reason, now)
         await self._ledger.add_burst(granted)
         self.policy.allow_burst(granted)
+        if self._cutoffs is not None:
+            for budget in self._budgets.values():
+                if self._covers(granted, budget):
+                    await self._cutoffs.release(budget.key)
         log.info("burst on %s until %s granted by %s", burst.scope, burst.until, burst.granted_by)
         return granted
 
@@ -149,8 +171,10 @@ class BudgetService:
                 await self._notices.post(transition.notice())  # the board logs failures
 
     async def tick(self) -> list[Transition]:
-        """Recompute every budget, update the policy, return the steps that changed."""
+        """Recompute every budget, update the policy, return the steps that changed (their
+        cutoffs carried out)."""
         now = self.now()
+        mark = self.policy.live.mark()  # before the ledger is read: see fleet.budgets.live
         statuses = await self._assess(now)
         agents = await self._agents(now)
         rule = {
@@ -159,13 +183,46 @@ class BudgetService:
             if (budget := governing(agent, self._budgets, self._groups, self._via(agent)))
             is not None
         }
-        transitions = self.policy.update(statuses, rule, now)
-        if transitions:
-            changed = dict.fromkeys(t.budget for t in transitions)
-            await self._ledger.save_steps(
-                [StepRecord(key, *self.policy.place_of(key), now) for key in changed]
-            )
+        transitions = self.policy.update(statuses, rule, now, mark)
+        await self._settle_steps(transitions, now)
         return transitions
+
+    async def _settle_steps(self, transitions: Sequence[Transition], now: datetime) -> None:
+        """Save where the changed budgets stand, then carry out their cutoffs."""
+        if not transitions:
+            return
+        changed = dict.fromkeys(t.budget for t in transitions)
+        await self._ledger.save_steps(
+            [StepRecord(key, *self.policy.place_of(key), now) for key in changed]
+        )
+        if self._cutoffs is None:
+            return
+        for transition in transitions:
+            budget = self._budgets.get(transition.budget)
+            try:
+                await self._cutoffs.apply(transition, budget.cutoff if budget else Cutoff.REFUSE)
+            except Exception:
+                log.exception("could not carry out the cutoff of %s", transition.budget)
+
+    def _on_request_transition(self, transition: Transition) -> None:
+        """A request found its budget at the limit between ticks: post it (once), save the
+        step and carry out the cutoff, off the request's path."""
+
+        async def announce() -> None:
+            try:
+                await self._settle_steps([transition], self.now())
+            finally:
+                if self._notices is not None:
+                    await self._notices.post(transition.notice())
+
+        task = asyncio.get_running_loop().create_task(announce(), name="budget-limit")
+        self._between.add(task)
+        task.add_done_callback(self._between.discard)
+
+    async def drain(self) -> None:
+        """Wait for the limit changes requests made to be posted (at stop)."""
+        if self._between:
+            await asyncio.gather(*self._between, return_exceptions=True)
 
     def next_reset(self) -> datetime | None:
         """The earliest end of a budget's current window, for the reset job."""

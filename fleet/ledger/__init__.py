@@ -4,6 +4,7 @@ metering, budgets and operator schedules."""
 from __future__ import annotations
 
 from fleet.ledger.budgets import StepRecord
+from fleet.ledger.freezes import Freeze
 from fleet.ledger.metering import UsageTotal
 from fleet.ledger.migrations import LATEST_VERSION, MIGRATIONS, Migration, migrate
 from fleet.ledger.operator_schedules import ScheduleRecord
@@ -17,6 +18,7 @@ __all__ = [
     "AgentRecord",
     "AuditEntry",
     "AuditOutcome",
+    "Freeze",
     "Ledger",
     "Migration",
     "RunRecord",

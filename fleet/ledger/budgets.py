@@ -23,13 +23,22 @@ from typing import Protocol
 
 import aiosqlite
 
-from fleet.budgets.model import Budget, Burst, Confidence, Scope, Step, WindowKind, WindowSpec
+from fleet.budgets.model import (
+    Budget,
+    Burst,
+    Confidence,
+    Cutoff,
+    Scope,
+    Step,
+    WindowKind,
+    WindowSpec,
+)
 from fleet.clock import Clock
 from fleet.ledger.rows import from_epoch, to_epoch
 
 _BUDGET_COLUMNS = (
     "scope, window_kind, window_seconds, reset_at, confidence, limit_tokens, limit_usd,"
-    " account, ladder_json, tolerance, set_by, set_at"
+    " account, ladder_json, tolerance, set_by, set_at, cutoff"
 )
 
 
@@ -72,11 +81,12 @@ class BudgetsLedger:
             budget.tolerance,
             by,
             to_epoch(self._clock.now()),
+            budget.cutoff.value,
         )
         async with self._transaction(f"set the budget of {budget.scope}") as conn:
             await conn.execute(
                 f"INSERT OR REPLACE INTO budgets ({_BUDGET_COLUMNS})"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 params,
             )
 
@@ -169,5 +179,6 @@ def _budget(row: sqlite3.Row) -> Budget:
         account=row["account"],
         ladder={str(k): tuple(str(m) for m in v) for k, v in ladder.items()},
         tolerance=row["tolerance"],
+        cutoff=Cutoff(row["cutoff"]),
         source="command",
     )

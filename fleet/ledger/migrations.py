@@ -295,6 +295,20 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        8,
+        "cutoffs: what a budget set by command does when it runs out; agents frozen by one",
+        (
+            "ALTER TABLE budgets ADD COLUMN cutoff TEXT NOT NULL DEFAULT 'refuse'",
+            """CREATE TABLE freezes (
+                agent TEXT PRIMARY KEY,
+                budget TEXT NOT NULL,
+                reason TEXT NOT NULL,
+                frozen_at REAL NOT NULL,
+                host TEXT NOT NULL
+            )""",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

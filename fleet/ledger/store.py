@@ -25,6 +25,7 @@ from fleet.errors import LedgerError, UnknownAgent
 from fleet.ledger.accounts import AccountsLedger
 from fleet.ledger.budgets import BudgetsLedger
 from fleet.ledger.chat import ChatLedger
+from fleet.ledger.freezes import FreezesLedger
 from fleet.ledger.metering import MeteringLedger
 from fleet.ledger.migrations import migrate, schema_version
 from fleet.ledger.operator_schedules import SchedulesLedger
@@ -51,15 +52,18 @@ _PRAGMAS = (
 )
 
 
-class Ledger(ChatLedger, MeteringLedger, SchedulesLedger, BudgetsLedger, AccountsLedger):
+class Ledger(
+    ChatLedger, MeteringLedger, SchedulesLedger, BudgetsLedger, AccountsLedger, FreezesLedger
+):
     """Agents, their state history and runs, the audit trail and heartbeats; the chat
     bookkeeping (threads, processed events, connector state) comes from
     :class:`~fleet.ledger.chat.ChatLedger`, metering (usage and quota signals) from
     :class:`~fleet.ledger.metering.MeteringLedger`, operator schedules from
-    :class:`~fleet.ledger.operator_schedules.SchedulesLedger`, budgets set by command, bursts and
-    pacing steps from :class:`~fleet.ledger.budgets.BudgetsLedger`, accounts' assignments, marks
-    and quota windows from :class:`~fleet.ledger.accounts.AccountsLedger`. Open with :meth:`open`,
-    end with :meth:`close`.
+    :class:`~fleet.ledger.operator_schedules.SchedulesLedger`, budgets set by command, bursts
+    and pacing steps from :class:`~fleet.ledger.budgets.BudgetsLedger`, accounts'
+    assignments, marks and quota windows from :class:`~fleet.ledger.accounts.AccountsLedger`,
+    agents frozen by a budget's cutoff from :class:`~fleet.ledger.freezes.FreezesLedger`.
+    Open with :meth:`open`, end with :meth:`close`.
     """
 
     def __init__(self, conn: aiosqlite.Connection, path: Path, clock: Clock) -> None:

@@ -46,6 +46,7 @@ class Meter:
     ttfb: float | None = None
     request_id: str | None = None
     outcome: Outcome | None = None
+    recorded: UsageEvent | None = None  # what was recorded of the answer, priced
     _reader: UsageReader | None = None
     _parser: SseParser | None = None
     _body: bytearray | None = None

@@ -1,4 +1,5 @@
-"""The policy hook: before a model request is forwarded, the proxy asks for a verdict.
+"""The policy hook: before a model request is forwarded, the proxy asks for a verdict, then
+reserves an estimate of its cost (settled to the real usage when its answer ends).
 
 * :class:`Allow` — forward as is;
 * :class:`Rewrite` — forward with another model (e.g. one rung down a downgrade ladder);
@@ -7,15 +8,16 @@
   ``max_hold`` is refused instead;
 * :class:`Refuse` — answer 429 in the provider's error shape, with ``retry-after``.
 
-``decide`` is called on the proxy's event loop for every model request: it must answer from
-memory (a pacing job refreshes what it knows), never block or await.
+``decide``, ``reserve`` and ``settle`` are called on the proxy's event loop for every model
+request: they answer from memory (a pacing job refreshes what the policy knows), never block
+or await. ``reserve`` answers :class:`Refuse` when the request would start past a hard limit.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Final, Protocol
 
 from fleet.names import AgentName
 
@@ -57,10 +59,43 @@ class Refuse:
 
 Verdict = Allow | Rewrite | Hold | Refuse
 ALLOW = Allow()
+ESTIMATE_FLOOR: Final = 1.0  # no request reserves nothing: a 0-token estimate is still one
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """What a request is expected to cost at most: tokens, and USD when priced."""
+
+    tokens: int
+    usd: float | None = None
+
+    def amount(self, unit: str) -> float:
+        """The estimate in a budget's unit (``tokens`` or ``usd``)."""
+        if unit == "tokens":
+            return max(float(self.tokens), ESTIMATE_FLOOR)
+        return self.usd or 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """A request's claim on a budget until its answer ends."""
+
+    id: int
+    budget: str  # the budget's key
+    unit: str
+    amount: float
 
 
 class Policy(Protocol):
     def decide(self, request: RequestInfo) -> Verdict: ...
+
+    def reserve(self, request: RequestInfo, estimate: Estimate) -> Reservation | Refuse | None:
+        """Claim ``estimate`` on the budget governing the request (``None``: none does)."""
+        ...
+
+    def settle(self, reservation: Reservation, tokens: int, cost: float | None) -> None:
+        """The request's answer ended having used ``tokens`` (and ``cost`` USD)."""
+        ...
 
 
 class AllowAll:
@@ -68,3 +103,9 @@ class AllowAll:
 
     def decide(self, request: RequestInfo) -> Verdict:
         return ALLOW
+
+    def reserve(self, request: RequestInfo, estimate: Estimate) -> Reservation | Refuse | None:
+        return None
+
+    def settle(self, reservation: Reservation, tokens: int, cost: float | None) -> None:
+        return None

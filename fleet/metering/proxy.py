@@ -54,9 +54,19 @@ from fleet.accounts.placeholders import placeholder_tokens
 from fleet.clock import Clock, SystemClock
 from fleet.loopback import HOST, AgentSecrets, serve
 from fleet.metering.config import MeteringSettings, PriceTable, ProviderApi, ProviderRoute
+from fleet.metering.estimate import estimate
 from fleet.metering.events import Outcome, QuotaSignal, UsageEvent
 from fleet.metering.meter import Meter, json_object
-from fleet.metering.policy import ALLOW, AllowAll, Hold, Policy, Refuse, RequestInfo, Rewrite
+from fleet.metering.policy import (
+    ALLOW,
+    AllowAll,
+    Hold,
+    Policy,
+    Refuse,
+    RequestInfo,
+    Reservation,
+    Rewrite,
+)
 from fleet.metering.recorder import Recorder, Sink
 from fleet.metering.relay import Relay
 from fleet.metering.shapes import error_response
@@ -253,7 +263,13 @@ class MeteringProxy:
         meter.account = credential.account.name if credential is not None else None
         info = RequestInfo(agent, route.name, api, model, stream, at)
         verdict = await self._verdict(info)
-        if isinstance(verdict, Refuse):
+        claim: Reservation | Refuse | None = verdict if isinstance(verdict, Refuse) else None
+        if claim is None:
+            served = verdict.model if isinstance(verdict, Rewrite) else model
+            cost = estimate(payload, len(body), served, self._prices)
+            claim = self.policy.reserve(replace(info, at=self._clock.now()), cost)
+        if isinstance(claim, Refuse):
+            verdict = claim
             self._record(meter.refused(429, verdict.reason), account=meter.account)
             return error_response(
                 route.api,
@@ -277,7 +293,13 @@ class MeteringProxy:
             body = json.dumps(payload).encode()
         elif payload is None:
             meter.reason = "the request body is not a JSON object"
-        return await self._forward(request, route, tail, body, meter, send)
+        try:
+            return await self._forward(request, route, tail, body, meter, send)
+        finally:
+            if claim is not None:
+                used = meter.recorded
+                tokens = used.tokens.total if used is not None else 0
+                self.policy.settle(claim, tokens, used.cost_usd if used is not None else None)
 
     async def _verdict(self, info: RequestInfo) -> Hold | Refuse | Rewrite | None:
         """Ask the policy, waiting out holds up to ``max_hold``; ``None`` means allow."""

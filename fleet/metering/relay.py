@@ -70,7 +70,7 @@ class Relay:
             nonlocal settled
             if not settled:
                 settled = True
-                event = self.priced(meter.finish(), account)
+                event = meter.recorded = self.priced(meter.finish(), account)
                 if event.status < 400 and event.outcome is not Outcome.REFUSED:
                     await self.recorder.commit(event, signals)
                 else:
@@ -82,7 +82,8 @@ class Relay:
         finally:
             if not settled:
                 settled = True
-                self.record(meter.finish(), signals, account=account)
+                meter.recorded = self.priced(meter.finish(), account)
+                self.recorder.add(meter.recorded, signals)
         return response
 
     async def _pump(

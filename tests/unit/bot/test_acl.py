@@ -31,12 +31,13 @@ from bot.commands import (
     WHOAMI,
 )
 from bot.grammar import CommandSpec
+from bot.limit_commands import RESUME
 
 READ_ONLY = (
     *(HELP, PS, LOGS, WATCH, USAGE, PACE, REPORT, BUDGET, ROSTER, WHOAMI),
     *(SCHEDULE, SCHEDULE_LIST, ACCOUNTS),
 )
-CONTROL = (SPAWN, STOP, RESTART, SEND, ROSTER_RELOAD)
+CONTROL = (SPAWN, STOP, RESTART, RESUME, SEND, ROSTER_RELOAD)
 ADMIN_ONLY = (SCHEDULE_ADD, SCHEDULE_REMOVE, BUDGET_SET, BUDGET_ALLOW_BURST)
 _FULL_NAMES = {id(sub): f"{spec.name} {sub.name}" for spec in COMMANDS for sub in spec.subcommands}
 

@@ -18,6 +18,7 @@ USAGES = {
     ),
     "stop": "stop NAME [--force]",
     "restart": "restart NAME",
+    "resume": "resume NAME",
     "send": "send NAME TEXT",
     "logs": "logs NAME [--lines N]",
     "watch": "watch NAME [--follow]",
@@ -30,7 +31,7 @@ USAGES = {
     "accounts": "accounts",
     "whoami": "whoami",
 }
-CONTROL = {"spawn", "stop", "restart", "send"}
+CONTROL = {"spawn", "stop", "restart", "resume", "send"}
 
 
 def test_the_table_has_exactly_the_documented_commands() -> None:

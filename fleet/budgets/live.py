@@ -1,0 +1,79 @@
+"""Live spend: what each budget has used *now*, between two pacing ticks, including the
+requests still in flight — so a hard limit binds on every request, not at the next tick.
+
+The tick reads a budget's ``used`` from the ledger. Between ticks, every model request
+that a budget governs first **reserves** an estimate of what it will cost (from its body's
+size and its ``max_tokens``, see :mod:`fleet.metering.estimate`); the request is refused
+when the budget's live total — ``used`` + what settled since the tick + what is in flight
+— has already reached the limit. When the answer ends, the reservation is **settled** to
+the real usage. A fleet of N agents sending at once can therefore spend past the limit by
+at most what the requests admitted before it was reached use beyond their estimates: one
+in-flight request per agent at worst.
+
+Settled amounts are numbered; the tick takes a :meth:`LiveSpend.mark` *before* it reads
+the ledger, and afterwards drops what settled up to that mark (the ledger has it: an
+answer's usage is committed before it is settled). What settled after the mark may be
+counted twice until the next tick — never missed.
+
+Everything here runs on the event loop and answers from memory; the several-hosts ledger
+will make :meth:`reserve` one database transaction over the same numbers.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+from fleet.metering.policy import Reservation
+
+
+@dataclass(slots=True)
+class _Book:
+    settled: list[tuple[int, float]] = field(default_factory=list)  # (mark, amount)
+    inflight: dict[int, float] = field(default_factory=dict)
+
+    def total(self) -> float:
+        return sum(amount for _, amount in self.settled) + sum(self.inflight.values())
+
+
+class LiveSpend:
+    """Per budget: what settled since the last tick, and what is in flight."""
+
+    def __init__(self) -> None:
+        self._books: dict[str, _Book] = {}
+        self._ids = itertools.count(1)
+        self._mark = 0
+
+    def mark(self) -> int:
+        """Where the settled amounts stand: call before reading the ledger for a tick."""
+        return self._mark
+
+    def rebase(self, key: str, mark: int) -> None:
+        """The tick read budget ``key``'s ``used`` after ``mark``: forget what it has."""
+        book = self._books.get(key)
+        if book is not None:
+            book.settled = [(m, a) for m, a in book.settled if m > mark]
+
+    def forget(self, key: str) -> None:
+        """Budget ``key`` is gone; reservations on it settle into nothing."""
+        self._books.pop(key, None)
+
+    def extra(self, key: str) -> float:
+        """What budget ``key`` has used beyond the tick's ``used``: settled + in flight."""
+        book = self._books.get(key)
+        return 0.0 if book is None else book.total()
+
+    def reserve(self, key: str, unit: str, amount: float) -> Reservation:
+        reservation = Reservation(next(self._ids), key, unit, amount)
+        self._books.setdefault(key, _Book()).inflight[reservation.id] = amount
+        return reservation
+
+    def settle(self, reservation: Reservation, actual: float) -> None:
+        """The answer ended having used ``actual`` (in the reservation's unit)."""
+        book = self._books.get(reservation.budget)
+        if book is None:
+            return
+        book.inflight.pop(reservation.id, None)
+        if actual > 0:
+            self._mark += 1
+            book.settled.append((self._mark, actual))
