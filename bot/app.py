@@ -28,6 +28,7 @@ from bot import render, wiring
 from bot.account_commands import AccountCommands
 from bot.command_wiring import Commands, build_commands
 from bot.config import Config, ConfigError, load_config
+from bot.config_load import UNMETERED_BUDGETS
 from bot.deferred import DeferredRuns
 from bot.errors import CommandError
 from bot.lock import StateDirLock
@@ -198,6 +199,7 @@ class App:
             policy=PacingPolicy(cfg.groups, tz=cfg.timezone),
             notices=notifier,
             via=self._served_by,
+            unenforceable=UNMETERED_BUDGETS if cfg.metering is None else None,
         )
         await self._budgets.start()
         return self._budgets

@@ -286,6 +286,12 @@ def _where(locate: Locator) -> Callable[[Loc], str]:
     return where
 
 
+UNMETERED_BUDGETS = (
+    "budgets bind through the metering proxy, which is off here (`metering: {enabled: "
+    "false}`), so no budget could be enforced: turn metering on, or remove the budgets"
+)
+
+
 def _account_problems(
     document: ConfigFile, locate: Locator, file_name: str, roster: _Roster
 ) -> Iterator[ConfigProblem]:
@@ -300,6 +306,9 @@ def _account_problems(
             "accounts need the metering proxy, which holds their credentials for agents: "
             "remove `metering: {enabled: false}` or the accounts",
         )
+    if document.budgets and not document.metering.enabled:
+        line, path, _ = locate(("budgets",))
+        yield ConfigProblem(file_name, line, path, UNMETERED_BUDGETS)
     runtime = document.defaults.runtime
     agents: list[tuple[Loc, str, str | None]] = [
         (("defaults", "account"), runtime, document.defaults.account)

@@ -75,9 +75,12 @@ class BudgetService:
         policy: PacingPolicy,
         notices: NoticeBoard | None = None,
         via: Callable[[str], Sequence[Scope]] | None = None,
+        unenforceable: str | None = None,
     ) -> None:
         """``via``: the account and provider scopes an agent's requests go through now
-        (after its groups, before global, in the scope rule)."""
+        (after its groups, before global, in the scope rule). ``unenforceable``: why no
+        budget could bind (metering is off), refusing ``budget set`` with it."""
+        self._unenforceable = unenforceable
         self._ledger = ledger
         self._via = via or (lambda agent: ())
         self._budgets = dict(budgets)
@@ -130,6 +133,8 @@ class BudgetService:
         return [self.policy.annotate(status) for status in await self._assess(self.now())]
 
     async def set_budget(self, budget: Budget, by: str) -> Budget:
+        if self._unenforceable is not None:
+            raise BudgetError(self._unenforceable)
         problems = contradictions(budget, self._groups, self.now())
         if problems:
             raise BudgetError("; ".join(f"{field}: {message}" for field, message in problems))

@@ -14,6 +14,7 @@ from bot.config import Config, ConfigError, ConfigProblem, parse_config
 from fleet.budgets.model import (
     Budget,
     Confidence,
+    Cutoff,
     Groups,
     Scope,
     WindowKind,
@@ -481,3 +482,22 @@ def test_contradictions_name_the_field_at_fault() -> None:
     ]
     fine = Budget(Scope("global"), WindowSpec(WindowKind.DAILY), limit_tokens=5)
     assert contradictions(fine, Groups(), T0) == []
+
+
+def test_budgets_with_metering_off_are_refused_not_silently_unenforced() -> None:
+    """No silent gaps: with the proxy off nothing could bind a budget."""
+    problem = only_problem(
+        "metering:\n  enabled: false\n"
+        "budgets:\n  - scope: global\n    window: 5h\n    limit_tokens: 100\n"
+    )
+    assert "no budget could be enforced" in problem.message
+    assert "turn metering on, or remove the budgets" in problem.message
+
+
+def test_a_budget_says_what_happens_when_it_runs_out() -> None:
+    """`cutoff` is refuse (default), freeze or stop; anything else names the choices."""
+    base = "budgets:\n  - scope: global\n    window: 5h\n    limit_tokens: 100\n"
+    assert parse(base).budgets["global"].cutoff is Cutoff.REFUSE
+    assert parse(base + "    cutoff: freeze\n").budgets["global"].cutoff is Cutoff.FREEZE
+    problem = only_problem(base + "    cutoff: pause\n")
+    assert "unknown cutoff 'pause'; allowed: refuse, freeze, stop" in problem.message
