@@ -1,5 +1,5 @@
 """The ledger: Fleetwarden's SQLite store of agents, runs, audit, threads, chat bookkeeping,
-metering, budgets and operator schedules."""
+metering, budgets, operator schedules and the spawn queue."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from fleet.ledger.metering import UsageTotal
 from fleet.ledger.migrations import LATEST_VERSION, MIGRATIONS, Migration, migrate
 from fleet.ledger.operator_schedules import ScheduleRecord
 from fleet.ledger.rows import AgentEvent, AgentRecord, AuditEntry, AuditOutcome, RunRecord
+from fleet.ledger.spawn_queue import QueuedSpawn, SpawnAsk
 from fleet.ledger.store import Ledger
 
 __all__ = [
@@ -19,8 +20,10 @@ __all__ = [
     "AuditOutcome",
     "Ledger",
     "Migration",
+    "QueuedSpawn",
     "RunRecord",
     "ScheduleRecord",
+    "SpawnAsk",
     "StepRecord",
     "UsageTotal",
     "migrate",

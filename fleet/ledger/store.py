@@ -38,6 +38,7 @@ from fleet.ledger.rows import (
     spec_extra_json,
     to_epoch,
 )
+from fleet.ledger.spawn_queue import SpawnQueueLedger
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, RunHandle
 
 log = logging.getLogger(__name__)
@@ -51,15 +52,18 @@ _PRAGMAS = (
 )
 
 
-class Ledger(ChatLedger, MeteringLedger, SchedulesLedger, BudgetsLedger, AccountsLedger):
+class Ledger(
+    ChatLedger, MeteringLedger, SchedulesLedger, BudgetsLedger, AccountsLedger, SpawnQueueLedger
+):
     """Agents, their state history and runs, the audit trail and heartbeats; the chat
     bookkeeping (threads, processed events, connector state) comes from
     :class:`~fleet.ledger.chat.ChatLedger`, metering (usage and quota signals) from
     :class:`~fleet.ledger.metering.MeteringLedger`, operator schedules from
     :class:`~fleet.ledger.operator_schedules.SchedulesLedger`, budgets set by command, bursts and
     pacing steps from :class:`~fleet.ledger.budgets.BudgetsLedger`, accounts' assignments, marks
-    and quota windows from :class:`~fleet.ledger.accounts.AccountsLedger`. Open with :meth:`open`,
-    end with :meth:`close`.
+    and quota windows from :class:`~fleet.ledger.accounts.AccountsLedger`, the spawn queue from
+    :class:`~fleet.ledger.spawn_queue.SpawnQueueLedger`. Open with :meth:`open`, end with
+    :meth:`close`.
     """
 
     def __init__(self, conn: aiosqlite.Connection, path: Path, clock: Clock) -> None:
