@@ -1,9 +1,10 @@
 """Concurrency caps, pure: how many agents may run at once — in all, on one account, under
 one budget scope — and whether one more may start now.
 
-The caps are the config's ``limits.max_running`` (global), ``max_running`` on an account,
-and ``max_running`` on a budget (counting the running agents the budget's scope covers:
-its agent, its group and the groups below, the account or provider they are on, or all).
+The caps are the config's ``limits.max_running`` (global, :class:`LimitsSection`),
+``max_running`` on an account, and ``max_running`` on a budget (counting the running agents
+the budget's scope covers: its agent, its group and the groups below, the account or
+provider they are on, or all).
 :func:`blocked` answers with the first cap a launch would break, worded for the operator
 ("global max_running 4 reached (4 running)"), or ``None``; :func:`first_startable` picks,
 from a queue in order, the oldest entry whose caps allow it and whose time has come. The
@@ -17,7 +18,27 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
+from pydantic import BaseModel, ConfigDict, Field
+
 T = TypeVar("T")
+
+MAX_RUNNING_HELP = (
+    "a launch beyond it waits in the queue (`queue`) and starts, oldest first, when a slot "
+    "frees. A whole number, at least 1; default: no cap."
+)
+
+
+class LimitsSection(BaseModel):
+    """The config file's ``limits`` section: limits on the whole fleet."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_running: int | None = Field(
+        default=None,
+        gt=0,
+        strict=True,
+        description="How many agents may run at once, in all: " + MAX_RUNNING_HELP,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,7 @@ from fleet.budgets.model import (
     ladder_problem,
     parse_window,
 )
+from fleet.caps import MAX_RUNNING_HELP
 from fleet.names import AGENT_NAME_PATTERN, is_agent_name
 from fleet.schema import check_known, did_you_mean, schema_context
 
@@ -246,6 +247,15 @@ class BudgetEntry(BaseModel):
         le=1,
         strict=True,
         description="How far over the even-spread pace still counts as on pace (0.1: 10%).",
+    )
+    max_running: int | None = Field(
+        default=None,
+        gt=0,
+        strict=True,
+        description=(
+            "How many of the agents this budget's scope covers may run at once (for an "
+            "account or provider scope: the agents on it): " + MAX_RUNNING_HELP
+        ),
     )
 
     @field_validator("ladder")
