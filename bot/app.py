@@ -28,13 +28,13 @@ from bot import render, wiring
 from bot.account_commands import AccountCommands
 from bot.command_wiring import Commands, build_commands
 from bot.config import Config, ConfigError, load_config
-from bot.deferred import DeferredRuns
 from bot.errors import CommandError
 from bot.lock import StateDirLock
 from bot.notifier import Notifier
 from bot.report import PacingReports
 from bot.router import Router
 from bot.schedule_commands import ScheduleCommands, ScheduledRuns
+from bot.spawn_queue import SpawnQueue
 from bot.watch_follow import ScreenFollower
 from connectors.base import Connector, InboundMessage
 from fleet.accounts.book import AccountBook
@@ -54,6 +54,7 @@ from scheduler.context import JobContext
 from scheduler.jobs import FleetScheduler
 from scheduler.maintenance import PRUNE_EVERY, PRUNE_JOB_ID, PRUNE_JOB_REF
 from scheduler.pacing_job import PACING_JOB_ID, PACING_JOB_REF
+from scheduler.queue_job import SPAWN_QUEUE_JOB_ID, SPAWN_QUEUE_JOB_REF, SWEEP_EVERY
 from scheduler.report_job import REPORT_JOB_ID, REPORT_JOB_REF
 from scheduler.watchdog_job import WATCHDOG_JOB_ID, WATCHDOG_JOB_REF
 
@@ -103,6 +104,7 @@ class App:
         self._follower: ScreenFollower | None = None
         self._scheduler: FleetScheduler[JobContext] | None = None
         self._router: Router | None = None
+        self._queue: SpawnQueue | None = None
         self._state = AppState.NEW
         self._stop_requested = asyncio.Event()
         self._failure: FleetwardenError | None = None
@@ -157,9 +159,10 @@ class App:
         await self._start_metering(ledger, budgets.policy, notifier)
         fleet = await self._start_fleet(ledger, heartbeats)
         commands = self._build_commands(ledger, fleet, budgets)
-        self._start_scheduler(ledger, notifier, fleet, budgets, commands.router)
+        self._start_scheduler(ledger, notifier, fleet, budgets, commands)
         await self._start_connectors(ledger, commands)
         await self._restore_schedules(commands.schedules)
+        await commands.queue.restore()  # queued launches start as slots allow
         self._state = AppState.RUNNING
         log.info(
             "fleetwarden started: state dir %s, connectors: %s",
@@ -275,8 +278,9 @@ class App:
             reports_dir=self.reports_dir,
             reload_roster=self._reload_roster if self.config.source is not None else None,
             accounts=self._accounts,
+            connector_named=self._started_connector,
         )
-        self._router = built.router
+        self._router, self._queue = built.router, built.queue
         return built
 
     def _start_scheduler(
@@ -285,10 +289,10 @@ class App:
         notifier: Notifier,
         fleet: Fleet,
         budgets: BudgetService,
-        router: Router,
+        commands: Commands,
     ) -> None:
         """The job context, the app's own jobs, and the scheduler running them."""
-        cfg, scheduler = self.config, self.scheduler
+        cfg, scheduler, router = self.config, self.scheduler, commands.router
         context = JobContext(
             scheduler=scheduler,
             clock=self._clock,
@@ -304,15 +308,14 @@ class App:
                 clock=self._clock,
                 timezone=cfg.timezone,
             ),
-            deferred=DeferredRuns(
-                router=router, connector_named=self._started_connector, clock=self._clock
-            ),
+            queue=commands.queue,
         )
         scheduler.add_interval(
             WATCHDOG_JOB_ID, WATCHDOG_JOB_REF, cfg.defaults.watchdog_interval_seconds
         )
         scheduler.add_interval(PACING_JOB_ID, PACING_JOB_REF, cfg.pacing.tick_seconds)
         scheduler.add_interval(PRUNE_JOB_ID, PRUNE_JOB_REF, PRUNE_EVERY)
+        scheduler.add_interval(SPAWN_QUEUE_JOB_ID, SPAWN_QUEUE_JOB_REF, SWEEP_EVERY)
         scheduler.add_cron(
             REPORT_JOB_ID,
             REPORT_JOB_REF,
@@ -361,6 +364,8 @@ class App:
         # watchdog's notices) would answer through a stopped connector.
         if self._scheduler is not None:
             await self._scheduler.shutdown()
+        if self._queue is not None:
+            await self._queue.stop()
         for connector in reversed(self._started_connectors):
             try:
                 await connector.stop()

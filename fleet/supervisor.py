@@ -201,6 +201,11 @@ class Fleet:
         record = await self._runs.record(name)
         return await asyncio.to_thread(tail_lines, self._runs.log_path(record.name), lines)
 
+    def busy(self) -> set[AgentName]:
+        """The agents a spawn, restart or stop is under way on: they hold a slot even while
+        between two runs (a restart)."""
+        return self._runs.busy()
+
     def roster(self) -> list[AgentSpec]:
         """The roster agents, by name."""
         return [self._roster[name] for name in sorted(self._roster)]
