@@ -96,7 +96,11 @@ class Handlers:
         if self._budgets is not None:
             book = self._budgets
             statuses = [replace(s, queued_until=book.queued_until(s.name)) for s in statuses]
-        return render.ps(statuses, self._clock.now(), await self._fleet.drift())
+        text = render.ps(statuses, self._clock.now(), await self._fleet.drift())
+        waiting = len(await self._gate.entries()) if self._gate is not None else 0
+        if waiting:
+            text += f"\n\n{waiting} launch{'es' if waiting > 1 else ''} queued: `queue` lists why."
+        return text
 
     async def spawn(self, req: Request) -> Reply:
         flags = req.command.flags

@@ -3,7 +3,7 @@ command and its message), the :class:`Reply`, and the callables handlers are han
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -58,3 +58,7 @@ class SpawnGate(Protocol):
         ...
 
     def release(self, agent: str) -> None: ...
+
+    async def entries(self) -> Sequence[object]:
+        """The launches waiting, oldest first."""
+        ...

@@ -111,6 +111,7 @@ async def test_a_spawn_beyond_the_global_cap_waits_and_starts_fifo_when_a_slot_f
             assert [("two" in r, "three" in r) for r in rows] == [(True, False), (False, True)]
             assert "global max_running 1 reached" in rows[0] and "console on console" in rows[0]
             assert await live(app) == {"one"}
+            assert "2 launches queued: `queue` lists why." in await console.type("ps")
 
             console.say("stop one")
             seen = await replies_until(console, "Stopped **one**", "Agent **two** started")
