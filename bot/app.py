@@ -34,7 +34,7 @@ from bot.notifier import Notifier
 from bot.report import PacingReports
 from bot.router import Router
 from bot.schedule_commands import ScheduleCommands, ScheduledRuns
-from bot.spawn_queue import SpawnQueue
+from bot.spawn_queue import SpawnQueue, spawn_queue
 from bot.watch_follow import ScreenFollower
 from connectors.base import Connector, InboundMessage
 from fleet.accounts.book import AccountBook
@@ -125,6 +125,13 @@ class App:
         if self._scheduler is None:
             raise RuntimeError("the app has not started")
         return self._scheduler
+
+    @property
+    def queue(self) -> SpawnQueue:
+        """The spawn queue (made with the fleet)."""
+        if self._queue is None:
+            raise RuntimeError("the app has not started")
+        return self._queue
 
     @property
     def reports_dir(self) -> Path:
@@ -258,6 +265,10 @@ class App:
             accounts=self._accounts,
         )
         self._fleet.subscribe(self._on_fleet_event)
+        self._queue = spawn_queue(
+            cfg, ledger, self._fleet, self._accounts, self._clock, self._notifier
+        )
+        self._fleet.set_gate(self._queue)  # autostart beyond a cap waits in the queue
         await self._fleet.start()
         return self._fleet
 
@@ -278,9 +289,10 @@ class App:
             reports_dir=self.reports_dir,
             reload_roster=self._reload_roster if self.config.source is not None else None,
             accounts=self._accounts,
+            queue=self.queue,
             connector_named=self._started_connector,
         )
-        self._router, self._queue = built.router, built.queue
+        self._router = built.router
         return built
 
     def _start_scheduler(

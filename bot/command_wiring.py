@@ -16,7 +16,7 @@ from bot.handlers import Handlers
 from bot.queue_commands import QueueCommands
 from bot.router import Router
 from bot.schedule_commands import ScheduleCommands
-from bot.spawn_queue import SpawnQueue, caps_of
+from bot.spawn_queue import SpawnQueue
 from bot.watch_follow import ScreenFollower
 from connectors.base import Connector
 from fleet.accounts.book import AccountBook
@@ -50,18 +50,9 @@ def build_commands(
     reports_dir: Path,
     reload_roster: Callable[[], Awaitable[RosterDiff]] | None,
     accounts: AccountBook | None,
+    queue: SpawnQueue,
     connector_named: Callable[[str], Connector | None],
 ) -> Commands:
-    queue = SpawnQueue(
-        ledger=ledger,
-        fleet=fleet,
-        caps=caps_of(cfg),
-        groups=cfg.groups,
-        accounts=accounts,
-        clock=clock,
-        default_runtime=cfg.defaults.runtime,
-        default_account=cfg.defaults.account,
-    )
     handlers = Handlers(
         fleet=fleet,
         specs=COMMANDS,

@@ -68,7 +68,7 @@ def render_queue(entries: Sequence[QueuedSpawn], now: datetime) -> str:
             f"#{e.id}",
             e.agent,
             str(e.request.get("runtime") or "default"),
-            f"{e.sender} on {e.connector}",
+            f"{e.sender} on {e.connector}" if e.connector else e.sender,
             e.reason + (" (starting now)" if e.status == "starting" else ""),
             _since(e.queued_at, now),
             "—" if e.not_before is None else f"{e.not_before:%H:%M} UTC",

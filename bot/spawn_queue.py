@@ -36,8 +36,10 @@ from fleet.accounts.model import AccountError
 from fleet.budgets.model import Groups, Scope
 from fleet.caps import Caps, Occupant, blocked, first_startable
 from fleet.clock import Clock
+from fleet.errors import FleetError
 from fleet.ledger import Ledger, QueuedSpawn, SpawnAsk
 from fleet.model import AgentSpec
+from fleet.notices import Notice, NoticeBoard, Tone
 from fleet.status import EventKind, FleetEvent
 from fleet.supervisor import Fleet
 
@@ -56,6 +58,28 @@ def caps_of(cfg: Config) -> Caps:
     )
 
 
+def spawn_queue(
+    cfg: Config,
+    ledger: Ledger,
+    fleet: Fleet,
+    accounts: AccountBook | None,
+    clock: Clock,
+    notices: NoticeBoard | None,
+) -> SpawnQueue:
+    """The app's spawn queue, with the config's caps, groups and defaults."""
+    return SpawnQueue(
+        ledger=ledger,
+        fleet=fleet,
+        caps=caps_of(cfg),
+        groups=cfg.groups,
+        accounts=accounts,
+        clock=clock,
+        default_runtime=cfg.defaults.runtime,
+        default_account=cfg.defaults.account,
+        notices=notices,
+    )
+
+
 class SpawnQueue:
     """The gate ``spawn`` passes, the queue behind it, and the drain that empties it."""
 
@@ -71,6 +95,7 @@ class SpawnQueue:
         default_runtime: str,
         default_account: str | None = None,
         host: str | None = None,
+        notices: NoticeBoard | None = None,
     ) -> None:
         self._ledger = ledger
         self._fleet = fleet
@@ -81,6 +106,7 @@ class SpawnQueue:
         self._default_runtime = default_runtime
         self._default_account = default_account
         self.host = host or socket.gethostname()
+        self._notices = notices
         self._lock = asyncio.Lock()
         self._reserved: dict[str, Occupant] = {}  # launches admitted, not yet returned
         self._starting: dict[str, int] = {}  # agent -> the entry the drain is starting
@@ -101,6 +127,38 @@ class SpawnQueue:
         """``None`` when the spawn may launch now (it then holds a slot until
         :meth:`release`); else the reply saying it was queued, where, and why."""
         name = req.arg("NAME")
+        found = await self._pass(
+            name, runtime, account, lambda why: self._ask(req, why, runtime, account)
+        )
+        if found is None or isinstance(found, str):
+            return found
+        place, count = await self._place(found)
+        return (
+            f"Not started now: {found.reason}. Queued as #{found.id}, position {place} of "
+            f"{count}: it starts when a slot frees, as you, here. `queue` lists it, "
+            f"`cancel {found.id}` drops it."
+        )
+
+    async def admit_launch(self, agent: str, reason: str) -> str | None:
+        """The roster's own launch of ``agent`` (``reason``: ``autostart``): ``None`` to
+        launch now (holding a slot until :meth:`release`), else why it waits in the queue."""
+        found = await self._pass(
+            agent,
+            None,
+            None,
+            lambda why: SpawnAsk(agent, f"spawn {agent}", reason, "", "", why),
+        )
+        return found if found is None or isinstance(found, str) else found.reason
+
+    async def _pass(
+        self,
+        name: str,
+        runtime: str | None,
+        account: str | None,
+        ask: Callable[[str], SpawnAsk],
+    ) -> QueuedSpawn | str | None:
+        """The gate: ``None`` (launch; a slot is reserved), the entry it was queued as, or
+        why not when it was queued already."""
         if not self._caps or name in self._starting:
             return None  # no caps; or the drain's own start, admitted when it was picked
         async with self._lock:
@@ -116,13 +174,7 @@ class SpawnQueue:
             if why is None:
                 self._reserved[name] = candidate
                 return None
-            entry = await self._enqueue(req, why, runtime=runtime, account=account)
-        place, count = await self._place(entry)
-        return (
-            f"Not started now: {why}. Queued as #{entry.id}, position {place} of {count}: it "
-            f"starts when a slot frees, as you, here. `queue` lists it, `cancel {entry.id}` "
-            "drops it."
-        )
+            return await self._ledger.enqueue_spawn(ask(why), host=self.host)
 
     def release(self, agent: str) -> None:
         """The spawn admitted for ``agent`` has returned: its slot is the agent's now (or,
@@ -138,14 +190,9 @@ class SpawnQueue:
             await self._ledger.requeue_spawn(entry_id, why, until)
         else:
             flags = req.command.flags
-            entry = await self._enqueue(
-                req,
-                why,
-                runtime=_text(flags.get("runtime")),
-                account=_text(flags.get("account")),
-                not_before=until,
-            )
-            entry_id = entry.id
+            runtime, account = _text(flags.get("runtime")), _text(flags.get("account"))
+            ask = self._ask(req, why, runtime, account, not_before=until)
+            entry_id = (await self._ledger.enqueue_spawn(ask, host=self.host)).id
         return (
             f"Not started now: {why}. It will be tried again at {until:%H:%M} UTC, as you, "
             f"here (queued as #{entry_id}; `cancel {entry_id}` drops it)."
@@ -233,7 +280,8 @@ class SpawnQueue:
             queue = [
                 e
                 for e in await self._queue()
-                if e.agent not in self._starting and self._connector_named(e.connector) is not None
+                if e.agent not in self._starting
+                and (not e.connector or self._connector_named(e.connector) is not None)
             ]
             occupants = {e.id: await self._candidate_of(e) for e in queue}
             entry = first_startable(
@@ -253,6 +301,9 @@ class SpawnQueue:
             return entry
 
     async def _start(self, entry: QueuedSpawn) -> None:
+        if not entry.connector:
+            await self._launch(entry)
+            return
         connector, router = self._connector_named(entry.connector), self._router
         if connector is None or router is None:
             return
@@ -273,20 +324,36 @@ class SpawnQueue:
         finally:
             await self._ledger.finish_spawn(entry.id)
 
-    async def _enqueue(
+    async def _launch(self, entry: QueuedSpawn) -> None:
+        """Start a roster launch nobody typed (``autostart``) and tell the home rooms and
+        the agent's threads."""
+        head = f"Queued launch #{entry.id} of **{entry.agent}** ({entry.sender})"
+        tone: Tone = "ok"
+        try:
+            outcome = await self._fleet.spawn(
+                entry.agent, by=f"{entry.sender}, queued #{entry.id}", collect=False
+            )
+            text = f"{head} started, pid {outcome.status.pid}."
+        except FleetError as exc:
+            text, tone = f"{head} could not start: {exc}", "error"
+        finally:
+            await self._ledger.finish_spawn(entry.id)
+        if self._notices is not None:
+            await self._notices.post(Notice(text, tone=tone, agents=(entry.agent,)))
+
+    def _ask(
         self,
         req: Request,
         why: str,
-        *,
         runtime: str | None,
         account: str | None,
         not_before: datetime | None = None,
-    ) -> QueuedSpawn:
+    ) -> SpawnAsk:
         flags = req.command.flags
         request = {key: flags[key] for key in sorted(flags)}
         request.update({k: v for k, v in (("runtime", runtime), ("account", account)) if v})
         msg = req.message
-        ask = SpawnAsk(
+        return SpawnAsk(
             agent=req.arg("NAME"),
             command=msg.text,
             sender=msg.sender,
@@ -297,7 +364,6 @@ class SpawnQueue:
             thread=msg.thread_id,
             not_before=not_before,
         )
-        return await self._ledger.enqueue_spawn(ask, host=self.host)
 
     async def _queue(self) -> list[QueuedSpawn]:
         return await self._ledger.queued_spawns(self.host)

@@ -42,6 +42,7 @@ from fleet.status import (
     FleetEvent,
     FleetSettings,
     HeartbeatIssuer,
+    LaunchGate,
     Listener,
     ProviderUrlIssuer,
     RosterDiff,
@@ -96,6 +97,7 @@ class Fleet:
         self._clock = clock
         self._roster = dict(roster or {})
         self._listeners: list[Listener] = []
+        self._gate: LaunchGate | None = None
         self._state = SupervisorState.NEW
         self._runs = RunKeeper(
             ledger=ledger,
@@ -119,6 +121,11 @@ class Fleet:
         )
 
     # -- lifecycle ---------------------------------------------------------------------
+
+    def set_gate(self, gate: LaunchGate) -> None:
+        """Have the roster's own launches (``autostart``) pass ``gate`` (the concurrency
+        caps); set it before :meth:`start`."""
+        self._gate = gate
 
     def subscribe(self, listener: Listener) -> None:
         """Call ``listener`` for every :class:`FleetEvent` from now on."""
@@ -145,11 +152,19 @@ class Fleet:
             )
             if not wanted or (record is not None and record.state.is_live):
                 continue
+            gate = self._gate
+            why = await gate.admit_launch(spec.name, reason) if gate is not None else None
+            if why is not None:
+                log.info("%s not started yet (%s): %s", spec.name, reason, why)
+                continue
             try:
                 outcome = await self.spawn(spec.name, by=reason, collect=False)
             except FleetError as exc:
                 log.error("could not start %s (%s): %s", spec.name, reason, exc)
                 continue
+            finally:
+                if gate is not None:
+                    gate.release(spec.name)
             if outcome.started:
                 started.append(spec.name)
         return started

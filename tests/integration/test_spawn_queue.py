@@ -62,8 +62,10 @@ async def running(cfg: Config) -> AsyncIterator[tuple[App, Console]]:
 
 
 async def stop_all(cfg: Config) -> None:
-    """Stop every agent still running on ``cfg``'s state dir (after a test, pass or fail)."""
-    async with running(cfg) as (app, _):
+    """Stop every agent still running on ``cfg``'s state dir (after a test, pass or fail),
+    from an App with no roster and no caps, so that nothing starts meanwhile."""
+    bare = config(cfg.state_dir.parent, BASE)
+    async with running(bare) as (app, _):
         for status in await app.fleet.ps():
             if status.state.is_live:
                 with contextlib.suppress(Exception):
@@ -243,5 +245,30 @@ async def test_a_deferred_spawn_is_restored_and_starts_once_due(tmp_path: Path) 
             seen = await replies_until(console, "Agent **later** started")
             assert any(t.startswith("Queued launch #1 of **later**") for t in seen)
             assert (await console.type("queue")).startswith("Nothing is queued")
+    finally:
+        await stop_all(cfg)
+
+
+async def test_autostart_beyond_the_cap_waits_and_starts_when_a_slot_frees(
+    tmp_path: Path,
+) -> None:
+    """Two autostart agents under max_running 1: the first starts with Fleetwarden, the
+    second waits in the queue as asked by autostart, and starts — told in the home room —
+    when the first stops."""
+    cfg = config(
+        tmp_path,
+        BASE + "limits:\n  max_running: 1\n"
+        "agents:\n  - name: first\n    autostart: true\n  - name: second\n    autostart: true\n",
+    )
+    try:
+        async with running(cfg) as (app, console):
+            assert await live(app) == {"first"}
+            listing = await console.type("queue")
+            row = next(line for line in listing.splitlines() if "second" in line)
+            assert "autostart" in row and "global max_running 1 reached (1 running)" in row
+            console.say("stop first")
+            seen = await replies_until(console, "Queued launch #1 of **second** (autostart)")
+            assert any("(autostart) started, pid" in text for text in seen)
+            assert await live(app) == {"second"}
     finally:
         await stop_all(cfg)
