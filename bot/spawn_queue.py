@@ -186,8 +186,11 @@ class SpawnQueue:
         """Queue a spawn its budget turned away, not to start before ``until``; the reply."""
         name = req.arg("NAME")
         entry_id = self._starting.get(name)
+        waiting = [e for e in await self._queue() if e.agent == name]
         if entry_id is not None:  # a queued start turned away again: it keeps its place
             await self._ledger.requeue_spawn(entry_id, why, until)
+        elif waiting:
+            return f"**{name}** is already queued (#{waiting[0].id}): {waiting[0].reason}."
         else:
             flags = req.command.flags
             runtime, account = _text(flags.get("runtime")), _text(flags.get("account"))
@@ -261,14 +264,17 @@ class SpawnQueue:
     async def drain(self) -> int:
         """Start entries one by one, oldest eligible first, until none may start."""
         started = 0
-        while self._again and not self._stopped:
-            self._again = False
-            while (entry := await self._pick()) is not None:
-                try:
-                    await self._start(entry)
-                finally:
-                    self._starting.pop(entry.agent, None)
-                started += 1
+        try:
+            while self._again and not self._stopped:
+                self._again = False
+                while (entry := await self._pick()) is not None:
+                    try:
+                        await self._start(entry)
+                    finally:
+                        self._starting.pop(entry.agent, None)
+                    started += 1
+        except Exception:  # the next slot freed, or the next sweep, tries again
+            log.exception("the spawn queue could not start a queued launch")
         return started
 
     # -- internals ----------------------------------------------------------------------------
@@ -283,6 +289,8 @@ class SpawnQueue:
                 if e.agent not in self._starting
                 and (not e.connector or self._connector_named(e.connector) is not None)
             ]
+            if not queue:
+                return None
             occupants = {e.id: await self._candidate_of(e) for e in queue}
             entry = first_startable(
                 queue,

@@ -3,6 +3,7 @@ starts queued launches once each, `queue`'s table and `cancel`'s errors."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -178,3 +179,35 @@ async def test_the_queue_table_shows_place_who_why_and_when(ledger: Ledger, tmp_
     for cell in ("b", "stub", f"{OPERATOR} on matrix", "global max_running 1 reached"):
         assert cell in row
     assert "12:00 UTC" in row
+
+
+async def test_a_start_its_budget_defers_again_keeps_its_place(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """When the queued command, run again, is deferred by its budget, the entry goes back
+    to wait under its own number with the new reason and time — not a second entry."""
+    queue = make_queue(ledger, tmp_path, Caps())
+    later = T0 + timedelta(hours=2)
+
+    class Deferring:
+        runs = 0
+
+        async def run_as(self, connector: Any, run: Delegated) -> Ran | None:
+            self.runs += 1
+            await queue.defer(spawn(run.text), later, "agent:b is queued until 14:00")
+            return Ran("ok", "spawn", None)
+
+    router = Deferring()
+    queue.attach(router, lambda name: FakeConnector(name))  # type: ignore[arg-type]
+    await queue.defer(spawn("!spawn b"), T0, "agent:b is queued until 12:00")
+    assert await queue.sweep() == 1
+    [entry] = await queue.entries()
+    assert (entry.id, entry.status, entry.reason, entry.not_before) == (
+        1,
+        "waiting",
+        "agent:b is queued until 14:00",
+        later,
+    )
+    again = await queue.defer(spawn("!spawn b"), later, "agent:b is queued until 14:00")
+    assert again == "**b** is already queued (#1): agent:b is queued until 14:00."
+    assert router.runs == 1 and len(await queue.entries()) == 1
