@@ -4,10 +4,10 @@ Config and logging are done by the entry point before. :meth:`App.start` then ru
 order: state-dir lock → ledger (and the notifier over it) → heartbeat endpoint → budgets (a
 first pacing tick, so the policy is current before any request) → metering proxy (with that
 policy) → fleet (reconcile) → commands (handlers, ACL, router) → scheduler (the job context
-and the jobs) → connectors → operator schedules (once the connectors run, so a run made up
-at start can answer). :meth:`App.stop` undoes them in reverse after finishing the commands
-in flight, except that the scheduler stops before the connectors (a job must not answer
-through a stopped one).
+and the jobs) → connectors → operator schedules and the spawn queue (once the connectors
+run, so a run made up at start, or a queued launch, can answer). :meth:`App.stop` undoes
+them in reverse after finishing the commands in flight, except that the scheduler and the
+spawn queue stop before the connectors (nothing may answer through a stopped one).
 
 Each inbound message is handled in its own task, in order within one conversation
 (connector, room, thread), so a slow ``stop`` in one room does not hold up another. When a
@@ -29,13 +29,13 @@ from bot.account_commands import AccountCommands
 from bot.command_wiring import Commands, build_commands
 from bot.config import Config, ConfigError, load_config
 from bot.config_load import UNMETERED_BUDGETS
-from bot.deferred import DeferredRuns
 from bot.errors import CommandError
 from bot.lock import StateDirLock
 from bot.notifier import Notifier
 from bot.report import PacingReports
 from bot.router import Router
 from bot.schedule_commands import ScheduleCommands, ScheduledRuns
+from bot.spawn_queue import SpawnQueue, spawn_queue
 from bot.watch_follow import ScreenFollower
 from connectors.base import Connector, InboundMessage
 from fleet.accounts.book import AccountBook
@@ -56,6 +56,7 @@ from scheduler.context import JobContext
 from scheduler.jobs import FleetScheduler
 from scheduler.maintenance import PRUNE_EVERY, PRUNE_JOB_ID, PRUNE_JOB_REF
 from scheduler.pacing_job import PACING_JOB_ID, PACING_JOB_REF
+from scheduler.queue_job import SPAWN_QUEUE_JOB_ID, SPAWN_QUEUE_JOB_REF, SWEEP_EVERY
 from scheduler.report_job import REPORT_JOB_ID, REPORT_JOB_REF
 from scheduler.watchdog_job import WATCHDOG_JOB_ID, WATCHDOG_JOB_REF
 
@@ -105,6 +106,7 @@ class App:
         self._follower: ScreenFollower | None = None
         self._scheduler: FleetScheduler[JobContext] | None = None
         self._router: Router | None = None
+        self._queue: SpawnQueue | None = None
         self._state = AppState.NEW
         self._stop_requested = asyncio.Event()
         self._failure: FleetwardenError | None = None
@@ -125,6 +127,13 @@ class App:
         if self._scheduler is None:
             raise RuntimeError("the app has not started")
         return self._scheduler
+
+    @property
+    def queue(self) -> SpawnQueue:
+        """The spawn queue (made with the fleet)."""
+        if self._queue is None:
+            raise RuntimeError("the app has not started")
+        return self._queue
 
     @property
     def reports_dir(self) -> Path:
@@ -159,9 +168,10 @@ class App:
         await self._start_metering(ledger, budgets.policy, notifier)
         fleet = await self._start_fleet(ledger, heartbeats)
         commands = self._build_commands(ledger, fleet, budgets)
-        self._start_scheduler(ledger, notifier, fleet, budgets, commands.router)
+        self._start_scheduler(ledger, notifier, fleet, budgets, commands)
         await self._start_connectors(ledger, commands)
         await self._restore_schedules(commands.schedules)
+        await commands.queue.restore()  # queued launches start as slots allow
         self._state = AppState.RUNNING
         log.info(
             "fleetwarden started: state dir %s, connectors: %s",
@@ -258,6 +268,10 @@ class App:
             accounts=self._accounts,
         )
         self._fleet.subscribe(self._on_fleet_event)
+        self._queue = spawn_queue(
+            cfg, ledger, self._fleet, self._accounts, self._clock, self._notifier
+        )
+        self._fleet.set_gate(self._queue)  # autostart beyond a cap waits in the queue
         await self._fleet.start()
         if self._budgets is not None:
             await self._budgets.enforce_with(CutoffKeeper(self._fleet))
@@ -280,6 +294,8 @@ class App:
             reports_dir=self.reports_dir,
             reload_roster=self._reload_roster if self.config.source is not None else None,
             accounts=self._accounts,
+            queue=self.queue,
+            connector_named=self._started_connector,
         )
         self._router = built.router
         return built
@@ -290,10 +306,10 @@ class App:
         notifier: Notifier,
         fleet: Fleet,
         budgets: BudgetService,
-        router: Router,
+        commands: Commands,
     ) -> None:
         """The job context, the app's own jobs, and the scheduler running them."""
-        cfg, scheduler = self.config, self.scheduler
+        cfg, scheduler, router = self.config, self.scheduler, commands.router
         context = JobContext(
             scheduler=scheduler,
             clock=self._clock,
@@ -309,15 +325,14 @@ class App:
                 clock=self._clock,
                 timezone=cfg.timezone,
             ),
-            deferred=DeferredRuns(
-                router=router, connector_named=self._started_connector, clock=self._clock
-            ),
+            queue=commands.queue,
         )
         scheduler.add_interval(
             WATCHDOG_JOB_ID, WATCHDOG_JOB_REF, cfg.defaults.watchdog_interval_seconds
         )
         scheduler.add_interval(PACING_JOB_ID, PACING_JOB_REF, cfg.pacing.tick_seconds)
         scheduler.add_interval(PRUNE_JOB_ID, PRUNE_JOB_REF, PRUNE_EVERY)
+        scheduler.add_interval(SPAWN_QUEUE_JOB_ID, SPAWN_QUEUE_JOB_REF, SWEEP_EVERY)
         scheduler.add_cron(
             REPORT_JOB_ID,
             REPORT_JOB_REF,
@@ -366,6 +381,8 @@ class App:
         # watchdog's notices) would answer through a stopped connector.
         if self._scheduler is not None:
             await self._scheduler.shutdown()
+        if self._queue is not None:
+            await self._queue.stop()
         for connector in reversed(self._started_connectors):
             try:
                 await connector.stop()

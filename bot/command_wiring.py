@@ -1,5 +1,5 @@
 """The commands phase of the app: handlers, the ACL, a grammar per connector prefix,
-operator schedules and the router over them."""
+operator schedules, the spawn queue and the router over them."""
 
 from __future__ import annotations
 
@@ -11,13 +11,15 @@ from bot import wiring
 from bot.acl import Acl, Grant, Role
 from bot.commands import COMMANDS
 from bot.config import Config
-from bot.deferred import deferrer
 from bot.grammar import Grammar
 from bot.handlers import Handlers
 from bot.limit_commands import LimitCommands
+from bot.queue_commands import QueueCommands
 from bot.router import Router
 from bot.schedule_commands import ScheduleCommands
+from bot.spawn_queue import SpawnQueue
 from bot.watch_follow import ScreenFollower
+from connectors.base import Connector
 from fleet.accounts.book import AccountBook
 from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
@@ -34,6 +36,7 @@ class Commands:
     router: Router
     acl: Acl
     schedules: ScheduleCommands
+    queue: SpawnQueue
 
 
 def build_commands(
@@ -48,6 +51,8 @@ def build_commands(
     reports_dir: Path,
     reload_roster: Callable[[], Awaitable[RosterDiff]] | None,
     accounts: AccountBook | None,
+    queue: SpawnQueue,
+    connector_named: Callable[[str], Connector | None],
 ) -> Commands:
     handlers = Handlers(
         fleet=fleet,
@@ -59,8 +64,9 @@ def build_commands(
         follow_screen=follower.follow,
         budgets=budgets,
         reports_dir=reports_dir,
-        defer=deferrer(scheduler),
+        defer=queue.defer,
         accounts=accounts,
+        gate=queue,
     )
     acl = Acl(Grant(op.id, Role(op.role), op.connector) for op in cfg.effective_operators())
     grammar = Grammar(COMMANDS, prefix=cfg.command_prefix)
@@ -76,7 +82,14 @@ def build_commands(
         grammar=grammar,
         grammars=grammars,
         acl=acl,
-        handlers={**handlers.table(), **schedules.table(), **LimitCommands(fleet).table()},
+        handlers={
+            **handlers.table(),
+            **schedules.table(),
+            **LimitCommands(fleet).table(),
+            **QueueCommands(queue).table(),
+        },
         ledger=ledger,
     )
-    return Commands(router, acl, schedules)
+    queue.attach(router, connector_named)
+    fleet.subscribe(queue.on_fleet_event)
+    return Commands(router, acl, schedules, queue)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.account_commands import ACCOUNTS
 from bot.grammar import ArgSpec, CommandSpec, FlagSpec
 from bot.limit_commands import RESUME
+from bot.queue_commands import CANCEL, QUEUE
 from fleet.windows import DEFAULT_WINDOW, WINDOWS
 
 _NAME_RULE = "Names are 1-32 characters: lowercase letters, digits and '-', starting with a letter."
@@ -416,5 +417,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     ROSTER,
     SCHEDULE,
     ACCOUNTS,
+    QUEUE,
+    CANCEL,
     WHOAMI,
 )

@@ -32,6 +32,7 @@ from fleet.budgets.schema import (
     budgets_of,
     groups_of,
 )
+from fleet.caps import LimitsSection
 from fleet.metering.config import MeteringSettings, PriceTable, ProviderRoute
 from fleet.metering.schema import (
     MeteringSection,
@@ -321,6 +322,9 @@ class ConfigFile(BaseModel):
             "Spending limits, one per scope (`global`, `group:NAME`, `agent:NAME`). The most "
             "specific scope with a budget governs an agent; `budget set` may replace one."
         ),
+    )
+    limits: LimitsSection = Field(
+        default_factory=LimitsSection, description="Fleet-wide limits: how many agents may run."
     )
     pacing: PacingSection = Field(
         default_factory=PacingSection,

@@ -18,7 +18,7 @@ from bot.errors import CommandError
 from bot.grammar import CommandSpec
 from bot.help import help_text
 from bot.report import NO_BUDGETS, compose, render_text
-from bot.request import Deferrer, Follower, Handler, Reply, Request, RosterReloader
+from bot.request import Deferrer, Follower, Handler, Reply, Request, RosterReloader, SpawnGate
 from fleet.accounts.book import AccountBook
 from fleet.budgets.model import BudgetBook
 from fleet.clock import Clock
@@ -43,14 +43,17 @@ class Handlers:
         reports_dir: Path | None = None,
         defer: Deferrer | None = None,
         accounts: AccountBook | None = None,
+        gate: SpawnGate | None = None,
     ) -> None:
         """``budgets``: where ``budget``, ``pace`` and ``report`` read budgets and
         ``budget set``/``allow-burst`` change them (``None``: none are configured).
         ``reports_dir``: where ``report`` keeps its charts (``None``: the report is text
         only). ``defer``: arms a ``spawn`` that a queued budget turned away to run again
-        when the queue should clear (``None``: it is only turned away)."""
+        when the queue should clear (``None``: it is only turned away). ``gate``: the
+        concurrency caps a launch must fit, and the spawn queue behind them."""
         self._fleet = fleet
         self._defer = defer
+        self._gate = gate
         self._specs = specs
         self._clock = clock
         self._prefix = prefix
@@ -93,7 +96,11 @@ class Handlers:
         if self._budgets is not None:
             book = self._budgets
             statuses = [replace(s, queued_until=book.queued_until(s.name)) for s in statuses]
-        return render.ps(statuses, self._clock.now(), await self._fleet.drift())
+        text = render.ps(statuses, self._clock.now(), await self._fleet.drift())
+        waiting = len(await self._gate.entries()) if self._gate is not None else 0
+        if waiting:
+            text += f"\n\n{waiting} launch{'es' if waiting > 1 else ''} queued: `queue` lists why."
+        return text
 
     async def spawn(self, req: Request) -> Reply:
         flags = req.command.flags
@@ -115,20 +122,23 @@ class Handlers:
                 until = self._budgets.queued_until(req.arg("NAME"))
                 if until is None or self._defer is None:
                     raise CommandError(f"not started: {why}")
-                await self._defer(req.message, until)
-                return Reply(
-                    f"Not started now: {why}. It will be tried again at {until:%H:%M} UTC, "
-                    "as you, here."
-                )
-        outcome = await self._fleet.spawn(
-            req.arg("NAME"),
-            runtime=runtime,
-            model=model,
-            prompt=_opt_str(flags.get("prompt")),
-            workdir=workdir,
-            account=account,
-            by=req.who,
-        )
+                return Reply(await self._defer(req, until, why))
+        gate = self._gate
+        if gate is not None and (queued := await gate.admit(req, runtime=runtime, account=account)):
+            return Reply(queued)
+        try:
+            outcome = await self._fleet.spawn(
+                req.arg("NAME"),
+                runtime=runtime,
+                model=model,
+                prompt=_opt_str(flags.get("prompt")),
+                workdir=workdir,
+                account=account,
+                by=req.who,
+            )
+        finally:
+            if gate is not None:
+                gate.release(req.arg("NAME"))
         text = render.spawned(outcome.status, outcome.started, outcome.output)
         return Reply(text + note, topic=outcome.status.name)
 

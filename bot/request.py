@@ -3,10 +3,11 @@ command and its message), the :class:`Reply`, and the callables handlers are han
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 from bot.acl import Role
 from bot.grammar import Command
@@ -42,6 +43,22 @@ class Reply:
 
 
 Handler = Callable[[Request], Awaitable[str | Reply]]
-Deferrer = Callable[[InboundMessage, datetime], Awaitable[None]]  # (command, when to retry)
+Deferrer = Callable[[Request, datetime, str], Awaitable[str]]  # (spawn, retry when, why) -> reply
 RosterReloader = Callable[[], Awaitable[RosterDiff]]
 Follower = Callable[[InboundMessage, str, str], None]  # (message, agent, first screen)
+
+
+class SpawnGate(Protocol):
+    """What ``spawn`` passes before launching: the concurrency caps and the spawn queue
+    (:class:`bot.spawn_queue.SpawnQueue`)."""
+
+    async def admit(self, req: Request, *, runtime: str | None, account: str | None) -> str | None:
+        """``None``: launch now, holding a slot until :meth:`release`; else it was queued,
+        and this is the reply saying so."""
+        ...
+
+    def release(self, agent: str) -> None: ...
+
+    async def entries(self) -> Sequence[object]:
+        """The launches waiting, oldest first."""
+        ...

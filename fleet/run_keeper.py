@@ -87,6 +87,10 @@ class RunKeeper:
         """The lock every operation on agent ``name`` holds, so none interleave."""
         return self._locks.setdefault(name, asyncio.Lock())
 
+    def busy(self) -> set[AgentName]:
+        """The agents an operation (spawn, restart, stop) is under way on now."""
+        return {name for name, lock in self._locks.items() if lock.locked()}
+
     async def record(self, name: str) -> AgentRecord:
         """The ledger's record of ``name``; :class:`UnknownAgent` if it has none."""
         record = await self._ledger.get_agent(agent_name(name))
@@ -273,5 +277,5 @@ class RunKeeper:
         await self._ledger.set_state(name, state, reason)
         append_marker(self.log_path(name), f"{name} {info.reason}")
         by_operator = ending is not None and ending.by_operator
-        if notify and not by_operator:
-            await self._emit(FleetEvent(name, EventKind.ENDED, state, reason, by_operator=False))
+        if notify:  # by_operator too: listeners other than the notices (a freed slot)
+            await self._emit(FleetEvent(name, EventKind.ENDED, state, reason, by_operator))

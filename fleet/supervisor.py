@@ -44,6 +44,7 @@ from fleet.status import (
     FleetEvent,
     FleetSettings,
     HeartbeatIssuer,
+    LaunchGate,
     Listener,
     ProviderUrlIssuer,
     RosterDiff,
@@ -98,6 +99,7 @@ class Fleet:
         self._clock = clock
         self._roster = dict(roster or {})
         self._listeners: list[Listener] = []
+        self._gate: LaunchGate | None = None
         self._state = SupervisorState.NEW
         self._runs = RunKeeper(
             ledger=ledger,
@@ -121,6 +123,11 @@ class Fleet:
         )
 
     # -- lifecycle ---------------------------------------------------------------------
+
+    def set_gate(self, gate: LaunchGate) -> None:
+        """Have the roster's own launches (``autostart``) pass ``gate`` (the concurrency
+        caps); set it before :meth:`start`."""
+        self._gate = gate
 
     def subscribe(self, listener: Listener) -> None:
         """Call ``listener`` for every :class:`FleetEvent` from now on."""
@@ -147,11 +154,19 @@ class Fleet:
             )
             if not wanted or (record is not None and record.state.is_live):
                 continue
+            gate = self._gate
+            why = await gate.admit_launch(spec.name, reason) if gate is not None else None
+            if why is not None:
+                log.info("%s not started yet (%s): %s", spec.name, reason, why)
+                continue
             try:
                 outcome = await self.spawn(spec.name, by=reason, collect=False)
             except FleetError as exc:
                 log.error("could not start %s (%s): %s", spec.name, reason, exc)
                 continue
+            finally:
+                if gate is not None:
+                    gate.release(spec.name)
             if outcome.started:
                 started.append(spec.name)
         return started
@@ -206,6 +221,11 @@ class Fleet:
         """The last ``lines`` lines of the agent's output (across its runs)."""
         record = await self._runs.record(name)
         return await asyncio.to_thread(tail_lines, self._runs.log_path(record.name), lines)
+
+    def busy(self) -> set[AgentName]:
+        """The agents a spawn, restart or stop is under way on: they hold a slot even while
+        between two runs (a restart)."""
+        return self._runs.busy()
 
     def roster(self) -> list[AgentSpec]:
         """The roster agents, by name."""

@@ -54,12 +54,13 @@ class ScheduleRunner(Protocol):
         ...
 
 
-class DeferredRunner(Protocol):
-    """Runs a deferred command again, as its sender, in its room."""
+class QueueSweeper(Protocol):
+    """The spawn queue, swept for launches that may start now."""
 
-    async def run_deferred(
-        self, *, connector: str, sender: str, room: str, text: str, job: str
-    ) -> None: ...
+    async def sweep(self) -> int:
+        """Start the queued launches whose caps allow them and whose time has come; how
+        many were started."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,4 +75,4 @@ class JobContext:
     reports: ReportMaker
     upkeep: Upkeep
     schedules: ScheduleRunner
-    deferred: DeferredRunner
+    queue: QueueSweeper

@@ -26,6 +26,7 @@ from fleet.accounts.model import (
     AccountKind,
     AccountSet,
 )
+from fleet.caps import MAX_RUNNING_HELP
 from fleet.schema import EnvVarName, did_you_mean
 
 Loc = tuple[str | int, ...]
@@ -119,6 +120,12 @@ class AccountEntry(BaseModel):
             "For `chatgpt_subscription`: where the login's access token is refreshed "
             f"(default `{DEFAULT_TOKEN_URL}`)."
         ),
+    )
+    max_running: int | None = Field(
+        default=None,
+        gt=0,
+        strict=True,
+        description="How many agents on this account may run at once: " + MAX_RUNNING_HELP,
     )
 
     @model_validator(mode="after")

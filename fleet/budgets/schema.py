@@ -39,6 +39,7 @@ from fleet.budgets.model import (
     ladder_problem,
     parse_window,
 )
+from fleet.caps import MAX_RUNNING_HELP
 from fleet.names import AGENT_NAME_PATTERN, is_agent_name
 from fleet.schema import check_known, did_you_mean, schema_context
 
@@ -255,6 +256,15 @@ class BudgetEntry(BaseModel):
             "(model requests refused until the window resets; the agents keep running), "
             "`freeze` (their processes are paused with SIGSTOP and continued at the reset, "
             "on `resume NAME` or a burst), `stop` (they are stopped gracefully)."
+        ),
+    )
+    max_running: int | None = Field(
+        default=None,
+        gt=0,
+        strict=True,
+        description=(
+            "How many of the agents this budget's scope covers may run at once (for an "
+            "account or provider scope: the agents on it): " + MAX_RUNNING_HELP
         ),
     )
 

@@ -1,5 +1,5 @@
 """The ledger: Fleetwarden's SQLite store of agents, runs, audit, threads, chat bookkeeping,
-metering, budgets and operator schedules."""
+metering, budgets, operator schedules and the spawn queue."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from fleet.ledger.metering import UsageTotal
 from fleet.ledger.migrations import LATEST_VERSION, MIGRATIONS, Migration, migrate
 from fleet.ledger.operator_schedules import ScheduleRecord
 from fleet.ledger.rows import AgentEvent, AgentRecord, AuditEntry, AuditOutcome, RunRecord
+from fleet.ledger.spawn_queue import QueuedSpawn, SpawnAsk
 from fleet.ledger.store import Ledger
 
 __all__ = [
@@ -21,8 +22,10 @@ __all__ = [
     "Freeze",
     "Ledger",
     "Migration",
+    "QueuedSpawn",
     "RunRecord",
     "ScheduleRecord",
+    "SpawnAsk",
     "StepRecord",
     "UsageTotal",
     "migrate",

@@ -309,6 +309,30 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        9,
+        "the spawn queue: launches waiting for a free slot or for their budget's queue",
+        (
+            # AUTOINCREMENT: an id names the entry in `queue`, `cancel` and the claimed event
+            # id of its start (queue:<id>), so it is never reused.
+            """CREATE TABLE spawn_queue (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                agent TEXT NOT NULL,
+                request_json TEXT NOT NULL DEFAULT '{}',
+                command TEXT NOT NULL,
+                sender TEXT NOT NULL,
+                connector TEXT NOT NULL,
+                room TEXT NOT NULL,
+                thread TEXT,
+                reason TEXT NOT NULL,
+                queued_at REAL NOT NULL,
+                not_before REAL,
+                host TEXT NOT NULL,
+                status TEXT NOT NULL DEFAULT 'waiting' CHECK (status IN ('waiting', 'starting'))
+            )""",
+            "CREATE INDEX spawn_queue_by_host ON spawn_queue(host, id)",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

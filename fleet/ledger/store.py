@@ -39,6 +39,7 @@ from fleet.ledger.rows import (
     spec_extra_json,
     to_epoch,
 )
+from fleet.ledger.spawn_queue import SpawnQueueLedger
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, RunHandle
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,13 @@ _PRAGMAS = (
 
 
 class Ledger(
-    ChatLedger, MeteringLedger, SchedulesLedger, BudgetsLedger, AccountsLedger, FreezesLedger
+    ChatLedger,
+    MeteringLedger,
+    SchedulesLedger,
+    BudgetsLedger,
+    AccountsLedger,
+    FreezesLedger,
+    SpawnQueueLedger,
 ):
     """Agents, their state history and runs, the audit trail and heartbeats; the chat
     bookkeeping (threads, processed events, connector state) comes from
@@ -62,8 +69,9 @@ class Ledger(
     :class:`~fleet.ledger.operator_schedules.SchedulesLedger`, budgets set by command, bursts
     and pacing steps from :class:`~fleet.ledger.budgets.BudgetsLedger`, accounts'
     assignments, marks and quota windows from :class:`~fleet.ledger.accounts.AccountsLedger`,
-    agents frozen by a budget's cutoff from :class:`~fleet.ledger.freezes.FreezesLedger`.
-    Open with :meth:`open`, end with :meth:`close`.
+    agents frozen by a budget's cutoff from :class:`~fleet.ledger.freezes.FreezesLedger`,
+    the spawn queue from :class:`~fleet.ledger.spawn_queue.SpawnQueueLedger`. Open with
+    :meth:`open`, end with :meth:`close`.
     """
 
     def __init__(self, conn: aiosqlite.Connection, path: Path, clock: Clock) -> None:

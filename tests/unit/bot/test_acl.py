@@ -10,11 +10,13 @@ from bot.commands import (
     BUDGET,
     BUDGET_ALLOW_BURST,
     BUDGET_SET,
+    CANCEL,
     COMMANDS,
     HELP,
     LOGS,
     PACE,
     PS,
+    QUEUE,
     REPORT,
     RESTART,
     ROSTER,
@@ -35,9 +37,9 @@ from bot.limit_commands import RESUME
 
 READ_ONLY = (
     *(HELP, PS, LOGS, WATCH, USAGE, PACE, REPORT, BUDGET, ROSTER, WHOAMI),
-    *(SCHEDULE, SCHEDULE_LIST, ACCOUNTS),
+    *(SCHEDULE, SCHEDULE_LIST, ACCOUNTS, QUEUE),
 )
-CONTROL = (SPAWN, STOP, RESTART, RESUME, SEND, ROSTER_RELOAD)
+CONTROL = (SPAWN, STOP, RESTART, RESUME, SEND, ROSTER_RELOAD, CANCEL)
 ADMIN_ONLY = (SCHEDULE_ADD, SCHEDULE_REMOVE, BUDGET_SET, BUDGET_ALLOW_BURST)
 _FULL_NAMES = {id(sub): f"{spec.name} {sub.name}" for spec in COMMANDS for sub in spec.subcommands}
 

@@ -29,9 +29,11 @@ USAGES = {
     "roster": "roster [reload]",
     "schedule": "schedule [add|list|remove]",
     "accounts": "accounts",
+    "queue": "queue",
+    "cancel": "cancel ID",
     "whoami": "whoami",
 }
-CONTROL = {"spawn", "stop", "restart", "resume", "send"}
+CONTROL = {"spawn", "stop", "restart", "resume", "send", "cancel"}
 
 
 def test_the_table_has_exactly_the_documented_commands() -> None:

@@ -1,5 +1,5 @@
-"""A ``spawn`` that a queued budget turns away: deferred to when the queue should clear,
-or refused with why; and the job that runs it again."""
+"""A ``spawn`` that a queued budget turns away: deferred to when the queue should clear
+(kept in the ledger's spawn queue), or refused with why; and the job that sweeps the queue."""
 
 from __future__ import annotations
 
@@ -10,16 +10,18 @@ import pytest
 
 from bot.acl import Role
 from bot.commands import COMMANDS
-from bot.deferred import deferrer
 from bot.errors import CommandError
 from bot.grammar import Grammar
 from bot.handlers import Handlers
 from bot.request import Deferrer, Reply, Request
-from connectors.base import InboundMessage
+from bot.spawn_queue import SpawnQueue
+from fleet.budgets.model import Groups
+from fleet.caps import Caps
+from fleet.clock import ManualClock
 from fleet.ledger import Ledger
-from scheduler.context import JobContext
-from scheduler.deferred import DEFERRED_JOB_REF, run_deferred
-from scheduler.jobs import FleetScheduler
+from fleet.runtimes import default_registry
+from fleet.supervisor import Fleet, FleetSettings
+from scheduler.queue_job import sweep_spawn_queue
 from tests.fakes.budget_book import StaticBook
 from tests.fakes.job_context import job_context
 from tests.unit.bot.test_report import BERLIN, NOW
@@ -54,71 +56,90 @@ def spawn(text: str) -> Request:
 async def test_a_queued_launch_is_deferred_to_when_the_queue_clears(
     ledger: Ledger, tmp_path: Path
 ) -> None:
-    deferred: list[tuple[InboundMessage, datetime]] = []
+    """The handler hands the spawn, the time and why to the deferrer, and answers with its
+    reply."""
+    deferred: list[tuple[Request, datetime, str]] = []
 
-    async def defer(msg: InboundMessage, at: datetime) -> None:
-        deferred.append((msg, at))
+    async def defer(req: Request, at: datetime, why: str) -> str:
+        deferred.append((req, at, why))
+        return "deferred"
 
     reply = await handlers(ledger, tmp_path, defer).spawn(spawn('!spawn coder-1 --prompt "go"'))
-    assert isinstance(reply, Reply)
-    assert reply.markdown.startswith("Not started now: agent:coder-1 is queued until 14:00")
-    assert f"tried again at {QUEUED_UNTIL:%H:%M} UTC" in reply.markdown
-    [(msg, at)] = deferred
-    assert (msg.text, msg.sender, at) == ('!spawn coder-1 --prompt "go"', OPERATOR, QUEUED_UNTIL)
+    assert isinstance(reply, Reply) and reply.markdown == "deferred"
+    [(req, at, why)] = deferred
+    assert (req.message.text, req.message.sender, at) == (
+        '!spawn coder-1 --prompt "go"',
+        OPERATOR,
+        QUEUED_UNTIL,
+    )
+    assert why == "agent:coder-1 is queued until 14:00: launch deferred"
 
 
 async def test_a_launch_that_does_not_fit_is_refused_with_why(
     ledger: Ledger, tmp_path: Path
 ) -> None:
-    async def defer(msg: InboundMessage, at: datetime) -> None:
+    async def defer(req: Request, at: datetime, why: str) -> str:
         raise AssertionError("nothing to wait for: not deferred")
 
     with pytest.raises(CommandError, match="not started: agent:other: ~9,000 tokens"):
         await handlers(ledger, tmp_path, defer).spawn(spawn("!spawn other"))
 
 
-class Runner:
-    def __init__(self) -> None:
-        self.runs: list[dict[str, str]] = []
-
-    async def run_deferred(
-        self, *, connector: str, sender: str, room: str, text: str, job: str
-    ) -> None:
-        self.runs.append({"connector": connector, "sender": sender, "text": text, "job": job})
-
-
-async def test_the_job_hands_the_command_to_the_contexts_runner() -> None:
-    """The deferred job passes its plain-data arguments to the context's runner."""
-    runner = Runner()
-    await run_deferred(
-        job_context(deferred=runner),
-        connector="console",
-        sender="console",
-        room="r",
-        text="spawn coder-1",
-        job="deferred-1",
+async def test_a_deferred_launch_is_kept_in_the_ledger_with_not_before(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """SpawnQueue.defer writes the spawn to the ledger's queue — command, request, who,
+    where, why, not before when — and says when it will be tried and how to cancel it."""
+    queue = SpawnQueue(
+        ledger=ledger,
+        fleet=Fleet(
+            ledger=ledger,
+            runtimes=default_registry(),
+            backends={},
+            settings=FleetSettings(state_dir=tmp_path),
+            clock=ManualClock(T0),
+            environ={},
+        ),
+        caps=Caps(),
+        groups=Groups(),
+        accounts=None,
+        clock=ManualClock(T0),
+        default_runtime="stub",
+        host="host-a",
     )
-    assert runner.runs == [
-        {"connector": "console", "sender": "console", "text": "spawn coder-1", "job": "deferred-1"}
-    ]
+    text = '!spawn coder-1 --prompt "go" --runtime stub'
+    why = "agent:coder-1 is queued until 14:00: launch deferred"
+    reply = await queue.defer(spawn(text), QUEUED_UNTIL, why)
+    assert reply == (
+        f"Not started now: {why}. It will be tried again at 14:00 UTC, as you, here "
+        "(queued as #1; `cancel 1` drops it)."
+    )
+    [entry] = await ledger.queued_spawns("host-a")
+    assert (entry.agent, entry.command, entry.sender, entry.reason) == (
+        "coder-1",
+        text,
+        OPERATOR,
+        why,
+    )
+    assert entry.not_before == QUEUED_UNTIL and not entry.due(T0)
+    assert dict(entry.request) == {"prompt": "go", "runtime": "stub"}
+    assert await queue.entries() == [entry]
 
 
-async def test_the_deferrer_arms_a_one_off_run_with_the_command_as_plain_data() -> None:
-    """What the handler calls arms DEFERRED_JOB_REF at the time, with connector, sender, room
-    and text as plain data, under a job id of its own."""
-    scheduler: FleetScheduler[JobContext] = FleetScheduler()
-    sent = message('!spawn coder-1 --prompt "go"', sender=OPERATOR)
-    await deferrer(scheduler)(sent, QUEUED_UNTIL)
-    [job] = scheduler.jobs()
-    assert job.func_ref == DEFERRED_JOB_REF
-    assert dict(job.kwargs) == {
-        "connector": sent.connector,
-        "sender": OPERATOR,
-        "room": sent.room,
-        "text": sent.text,
-        "job": job.job_id,
-    }
-    assert job.job_id.startswith("deferred-")
+class Sweeper:
+    def __init__(self) -> None:
+        self.sweeps = 0
+
+    async def sweep(self) -> int:
+        self.sweeps += 1
+        return 2
+
+
+async def test_the_job_sweeps_the_contexts_queue() -> None:
+    """The spawn-queue job asks the context's queue to start what may start."""
+    sweeper = Sweeper()
+    assert await sweep_spawn_queue(job_context(queue=sweeper)) == 2
+    assert sweeper.sweeps == 1
 
 
 async def test_a_turned_away_run_starts_on_the_agents_fallback(

@@ -1,0 +1,189 @@
+"""The ledger's ``spawn_queue`` table (migration 9): launches that wait — for a free slot
+under a concurrency cap, or (``not_before``) for their budget's queue to clear.
+
+Each entry keeps what is needed to start it later as if it were asked then: the agent, the
+spawn request (runtime, model, prompt, workdir, account, urgent) as JSON, the command text
+as typed, who asked and where (connector, room, thread), why it waits, when it was queued,
+and the host it is for. An entry is ``waiting`` until it is picked; it is marked
+``starting`` (committed) before the start is attempted and removed once that is done, so
+a crash in between leaves a ``starting`` entry whose start is tried again under the same
+claimed id — and the start itself is idempotent per agent.
+
+:class:`SpawnQueueLedger` is mixed into :class:`~fleet.ledger.store.Ledger` and uses its
+transaction and read helpers, like :mod:`fleet.ledger.operator_schedules`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Protocol
+
+import aiosqlite
+
+from fleet.errors import LedgerError
+from fleet.ledger.rows import from_epoch, to_epoch
+
+QueueStatus = Literal["waiting", "starting"]
+RequestValue = str | int | bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class SpawnAsk:
+    """A launch to queue: the agent, its spawn request, the command as typed, who asked and
+    where, why it waits, and (for a deferred launch) not before when."""
+
+    agent: str
+    command: str
+    sender: str
+    connector: str
+    room: str
+    reason: str
+    request: Mapping[str, RequestValue] = field(default_factory=dict)
+    thread: str | None = None
+    not_before: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedSpawn:
+    """One entry of the spawn queue (see the module docstring)."""
+
+    id: int
+    agent: str
+    request: Mapping[str, RequestValue]
+    command: str
+    sender: str
+    connector: str
+    room: str
+    thread: str | None
+    reason: str
+    queued_at: datetime
+    not_before: datetime | None
+    host: str
+    status: QueueStatus
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> QueuedSpawn:
+        """Build from a row of ``spawn_queue``."""
+        not_before = row["not_before"]
+        request = json.loads(row["request_json"])
+        return cls(
+            id=row["id"],
+            agent=row["agent"],
+            request=request if isinstance(request, dict) else {},
+            command=row["command"],
+            sender=row["sender"],
+            connector=row["connector"],
+            room=row["room"],
+            thread=row["thread"],
+            reason=row["reason"],
+            queued_at=from_epoch(row["queued_at"]),
+            not_before=None if not_before is None else from_epoch(not_before),
+            host=row["host"],
+            status=row["status"],
+        )
+
+    def due(self, now: datetime) -> bool:
+        """Whether its ``not_before`` (if any) has passed."""
+        return self.not_before is None or self.not_before <= now
+
+
+class _Store(Protocol):
+    """What the mixin needs of :class:`~fleet.ledger.store.Ledger`."""
+
+    def _transaction(self, what: str) -> AbstractAsyncContextManager[aiosqlite.Connection]: ...
+
+    async def _all(self, sql: str, params: Sequence[object]) -> list[sqlite3.Row]: ...
+
+    def _epoch(self, at: datetime | None) -> float: ...
+
+
+class SpawnQueueLedger:
+    """The spawn queue's queries of :class:`~fleet.ledger.store.Ledger`."""
+
+    async def enqueue_spawn(
+        self: _Store, ask: SpawnAsk, *, host: str, at: datetime | None = None
+    ) -> QueuedSpawn:
+        """Append ``ask`` to ``host``'s queue and return the entry with its id."""
+        when = self._epoch(at)
+        not_before = None if ask.not_before is None else to_epoch(ask.not_before)
+        request = json.dumps(dict(ask.request), sort_keys=True)
+        async with self._transaction(f"queue a launch of {ask.agent}") as conn:
+            cursor = await conn.execute(
+                "INSERT INTO spawn_queue (agent, request_json, command, sender, connector,"
+                " room, thread, reason, queued_at, not_before, host)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    *(ask.agent, request, ask.command, ask.sender, ask.connector, ask.room),
+                    *(ask.thread, ask.reason, when, not_before, host),
+                ),
+            )
+            if cursor.lastrowid is None:
+                raise LedgerError("SQLite reported no row id for a queued launch")
+            rows = await conn.execute_fetchall(
+                "SELECT * FROM spawn_queue WHERE id = ?", (cursor.lastrowid,)
+            )
+            return QueuedSpawn.from_row(next(iter(rows)))
+
+    async def queued_spawns(self: _Store, host: str | None = None) -> list[QueuedSpawn]:
+        """The queue in order (oldest first): ``host``'s, or every host's."""
+        if host is None:
+            rows = await self._all("SELECT * FROM spawn_queue ORDER BY id", ())
+        else:
+            rows = await self._all("SELECT * FROM spawn_queue WHERE host = ? ORDER BY id", (host,))
+        return [QueuedSpawn.from_row(row) for row in rows]
+
+    async def queued_spawn(self: _Store, entry_id: int) -> QueuedSpawn | None:
+        """Entry ``entry_id``, if it is still queued."""
+        rows = await self._all("SELECT * FROM spawn_queue WHERE id = ?", (entry_id,))
+        return QueuedSpawn.from_row(rows[0]) if rows else None
+
+    async def mark_spawn_starting(self: _Store, entry_id: int) -> bool:
+        """Mark a ``waiting`` entry ``starting``; false if it is gone or already starting
+        (so two pickers never both start it)."""
+        async with self._transaction(f"mark queued launch {entry_id} starting") as conn:
+            cursor = await conn.execute(
+                "UPDATE spawn_queue SET status = 'starting' WHERE id = ? AND status = 'waiting'",
+                (entry_id,),
+            )
+            return cursor.rowcount == 1
+
+    async def requeue_spawn(
+        self: _Store, entry_id: int, reason: str, not_before: datetime | None
+    ) -> None:
+        """Put a ``starting`` entry back to ``waiting`` in its place, with a new reason and
+        ``not_before`` (its start was turned away again)."""
+        later = None if not_before is None else to_epoch(not_before)
+        async with self._transaction(f"requeue launch {entry_id}") as conn:
+            await conn.execute(
+                "UPDATE spawn_queue SET status = 'waiting', reason = ?, not_before = ?"
+                " WHERE id = ?",
+                (reason, later, entry_id),
+            )
+
+    async def finish_spawn(self: _Store, entry_id: int) -> bool:
+        """Remove a ``starting`` entry once its start was tried; false if it is not
+        starting (it was put back to wait, or is gone)."""
+        async with self._transaction(f"remove queued launch {entry_id}") as conn:
+            cursor = await conn.execute(
+                "DELETE FROM spawn_queue WHERE id = ? AND status = 'starting'", (entry_id,)
+            )
+            return cursor.rowcount == 1
+
+    async def cancel_spawn(self: _Store, entry_id: int) -> QueuedSpawn | None:
+        """Remove a ``waiting`` entry; what it was, or ``None`` if there is no such entry
+        waiting (a ``starting`` one is being started and cannot be cancelled)."""
+        async with self._transaction(f"cancel queued launch {entry_id}") as conn:
+            rows = list(
+                await conn.execute_fetchall(
+                    "SELECT * FROM spawn_queue WHERE id = ? AND status = 'waiting'", (entry_id,)
+                )
+            )
+            if not rows:
+                return None
+            await conn.execute("DELETE FROM spawn_queue WHERE id = ?", (entry_id,))
+            return QueuedSpawn.from_row(rows[0])
