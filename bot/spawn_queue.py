@@ -161,15 +161,21 @@ class SpawnQueue:
         )
         return found if found is None or isinstance(found, str) else found.reason
 
+    async def hold(self, agent: str) -> str | None:
+        """For ``restart``: ``None`` when ``agent`` runs (its slot is its own) or a slot is
+        free (then held until :meth:`release`); else why not — a restart is not queued."""
+        found = await self._pass(agent, None, None, None)
+        return found if found is None or isinstance(found, str) else found.reason
+
     async def _pass(
         self,
         name: str,
         runtime: str | None,
         account: str | None,
-        ask: Callable[[str], SpawnAsk],
+        ask: Callable[[str], SpawnAsk] | None,
     ) -> QueuedSpawn | str | None:
-        """The gate: ``None`` (launch; a slot is reserved), the entry it was queued as, or
-        why not when it was queued already."""
+        """The gate: ``None`` (launch; a slot is reserved), the entry it was queued as (by
+        ``ask``), or why not (queued already; or without ``ask``, the full cap)."""
         if not self._caps or name in self._starting:
             return None  # no caps; or the drain's own start, admitted when it was picked
         async with self._lock:
@@ -185,6 +191,8 @@ class SpawnQueue:
             if why is None:
                 self._reserved[name] = candidate
                 return None
+            if ask is None:
+                return why
             return await self._ledger.enqueue_spawn(ask(why), host=self.host)
 
     def release(self, agent: str) -> None:
