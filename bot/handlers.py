@@ -150,7 +150,15 @@ class Handlers:
         return render.stopped(name, info)
 
     async def restart(self, req: Request) -> str:
-        return render.restarted(await self._fleet.restart(req.arg("NAME"), by=req.who))
+        name, gate = req.arg("NAME"), self._gate
+        why = await gate.hold(name) if gate is not None else None
+        if why is not None:
+            raise CommandError(f"not restarted: {why} — `spawn {name}` waits for a slot")
+        try:
+            return render.restarted(await self._fleet.restart(name, by=req.who))
+        finally:
+            if gate is not None:
+                gate.release(name)
 
     async def send(self, req: Request) -> str:
         name, text = req.arg("NAME"), req.arg("TEXT")

@@ -57,6 +57,11 @@ class SpawnGate(Protocol):
         and this is the reply saying so."""
         ...
 
+    async def hold(self, agent: str) -> str | None:
+        """For ``restart``: ``None`` to go ahead (holding a slot until :meth:`release` when
+        the agent does not run), else why not."""
+        ...
+
     def release(self, agent: str) -> None: ...
 
     async def entries(self) -> Sequence[object]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 import socket
 from collections.abc import Callable, Sequence
@@ -80,6 +81,12 @@ def spawn_queue(
     )
 
 
+class QueueState(enum.Enum):
+    NEW = "new"  # the gate admits and queues; nothing is started from the queue yet
+    RUNNING = "running"  # attached to the router: queued launches start as slots free
+    STOPPED = "stopped"
+
+
 class SpawnQueue:
     """The gate ``spawn`` passes, the queue behind it, and the drain that empties it."""
 
@@ -114,12 +121,16 @@ class SpawnQueue:
         self._connector_named: Callable[[str], Connector | None] = lambda name: None
         self._task: asyncio.Task[int] | None = None
         self._again = False
-        self._stopped = False
+        self._state = QueueState.NEW
 
     def attach(self, router: Router, connector_named: Callable[[str], Connector | None]) -> None:
-        """Where queued commands run again: the router, and the running connectors."""
+        """Where queued commands run again: the router, and the running connectors. From
+        now on queued launches start as slots free."""
+        if self._state is not QueueState.NEW:
+            raise RuntimeError(f"SpawnQueue.attach() in state {self._state.value}")
         self._router = router
         self._connector_named = connector_named
+        self._state = QueueState.RUNNING
 
     # -- the spawn handler's side -----------------------------------------------------------
 
@@ -150,15 +161,21 @@ class SpawnQueue:
         )
         return found if found is None or isinstance(found, str) else found.reason
 
+    async def hold(self, agent: str) -> str | None:
+        """For ``restart``: ``None`` when ``agent`` runs (its slot is its own) or a slot is
+        free (then held until :meth:`release`); else why not — a restart is not queued."""
+        found = await self._pass(agent, None, None, None)
+        return found if found is None or isinstance(found, str) else found.reason
+
     async def _pass(
         self,
         name: str,
         runtime: str | None,
         account: str | None,
-        ask: Callable[[str], SpawnAsk],
+        ask: Callable[[str], SpawnAsk] | None,
     ) -> QueuedSpawn | str | None:
-        """The gate: ``None`` (launch; a slot is reserved), the entry it was queued as, or
-        why not when it was queued already."""
+        """The gate: ``None`` (launch; a slot is reserved), the entry it was queued as (by
+        ``ask``), or why not (queued already; or without ``ask``, the full cap)."""
         if not self._caps or name in self._starting:
             return None  # no caps; or the drain's own start, admitted when it was picked
         async with self._lock:
@@ -174,6 +191,8 @@ class SpawnQueue:
             if why is None:
                 self._reserved[name] = candidate
                 return None
+            if ask is None:
+                return why
             return await self._ledger.enqueue_spawn(ask(why), host=self.host)
 
     def release(self, agent: str) -> None:
@@ -231,7 +250,7 @@ class SpawnQueue:
     def kick(self) -> None:
         """Look for an entry to start, soon, in a task of our own (never in the caller's:
         a stop must not wait for the next agent's launch)."""
-        if self._stopped or self._router is None:
+        if self._state is not QueueState.RUNNING:
             return
         self._again = True
         if self._task is None or self._task.done():
@@ -255,7 +274,7 @@ class SpawnQueue:
     async def stop(self) -> None:
         """Start nothing more; a drain under way is cancelled (its entry stays queued, or
         ``starting`` to be tried again at the next start)."""
-        self._stopped = True
+        self._state = QueueState.STOPPED
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -265,7 +284,7 @@ class SpawnQueue:
         """Start entries one by one, oldest eligible first, until none may start."""
         started = 0
         try:
-            while self._again and not self._stopped:
+            while self._again and self._state is QueueState.RUNNING:
                 self._again = False
                 while (entry := await self._pick()) is not None:
                     try:

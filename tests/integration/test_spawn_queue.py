@@ -121,6 +121,10 @@ async def test_a_spawn_beyond_the_global_cap_waits_and_starts_fifo_when_a_slot_f
             assert started.startswith("Queued launch #1 of **two** (waiting since ")
             assert await live(app) == {"two"}
             assert "three" in await console.type("queue")
+            assert await console.type("restart one") == (
+                "not restarted: global max_running 1 reached (1 running) — `spawn one` waits "
+                "for a slot"
+            )
 
             assert "Dropped from the queue: #2 (three)" in await console.type("cancel three")
             assert "nothing queued as '2'" in await console.type("cancel 2")

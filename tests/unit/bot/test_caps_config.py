@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from bot.spawn_queue import caps_of
+from fleet.caps import Caps
 from tests.unit.bot.test_config import only_problem, parse
 
 ACCOUNT = "accounts:\n  claude-max:\n    kind: api_key\n    provider: anthropic\n    key_env: K\n"
@@ -13,7 +15,8 @@ GROUPS = "groups:\n  backend:\n    agents: [coder-1]\n"
 
 
 def test_the_three_caps_are_read() -> None:
-    """Each cap is read where it is written; none is set by default."""
+    """Each cap is read where it is written and becomes the queue's Caps; none is set by
+    default."""
     config = parse(
         "limits:\n  max_running: 4\n"
         + ACCOUNT
@@ -25,8 +28,12 @@ def test_the_three_caps_are_read() -> None:
     assert config.document.limits.max_running == 4
     assert config.document.accounts["claude-max"].max_running == 2
     assert config.document.budgets[0].max_running == 1
+    assert caps_of(config) == Caps(
+        max_running=4, accounts={"claude-max": 2}, scopes={"group:backend": 1}
+    )
     bare = parse("")
     assert bare.document.limits.max_running is None
+    assert caps_of(bare) == Caps() and not caps_of(bare)
 
 
 @pytest.mark.parametrize(

@@ -211,3 +211,16 @@ async def test_a_start_its_budget_defers_again_keeps_its_place(
     again = await queue.defer(spawn("!spawn b"), later, "agent:b is queued until 14:00")
     assert again == "**b** is already queued (#1): agent:b is queued until 14:00."
     assert router.runs == 1 and len(await queue.entries()) == 1
+
+
+async def test_a_restart_needs_a_slot_only_when_the_agent_does_not_run(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """Restarting a running agent keeps its own slot; restarting a stopped one needs a free
+    slot, and is refused (not queued) when the cap is full."""
+    queue = make_queue(ledger, tmp_path, Caps(max_running=1))
+    await set_live(ledger, "r")
+    await set_live(ledger, "gone", live=False)
+    assert await queue.hold("r") is None
+    assert await queue.hold("gone") == "global max_running 1 reached (1 running)"
+    assert await queue.entries() == []
