@@ -49,6 +49,7 @@ from fleet.ledger import Ledger
 from fleet.metering.proxy import MeteringProxy
 from fleet.notices import Notice
 from fleet.runtimes import RuntimeRegistry, default_registry
+from fleet.sandbox.service import FIX, Sandboxes
 from fleet.supervisor import Fleet, FleetEvent, FleetSettings, RosterDiff
 from scheduler.context import JobContext
 from scheduler.jobs import FleetScheduler
@@ -100,6 +101,7 @@ class App:
         self._metering: MeteringProxy | None = None
         self._accounts: AccountBook | None = None
         self._fleet: Fleet | None = None
+        self._sandboxes = Sandboxes(wiring.sandbox_settings(config, self._backends))
         self._follower: ScreenFollower | None = None
         self._scheduler: FleetScheduler[JobContext] | None = None
         self._router: Router | None = None
@@ -159,6 +161,7 @@ class App:
         commands = self._build_commands(ledger, fleet, budgets)
         self._start_scheduler(ledger, notifier, fleet, budgets, commands.router)
         await self._start_connectors(ledger, commands)
+        await self._say_sandbox_problem(notifier)
         await self._restore_schedules(commands.schedules)
         self._state = AppState.RUNNING
         log.info(
@@ -234,6 +237,7 @@ class App:
         """The supervisor: reconciles the ledger with what runs, and starts the roster's
         autostart agents. Its events become notices."""
         cfg = self.config
+        await self._sandboxes.start()
         self._fleet = Fleet(
             ledger=ledger,
             runtimes=self._runtimes,
@@ -253,6 +257,7 @@ class App:
             heartbeats=heartbeats,
             provider_urls=self._metering,
             accounts=self._accounts,
+            sandboxes=self._sandboxes,
         )
         self._fleet.subscribe(self._on_fleet_event)
         await self._fleet.start()
@@ -275,6 +280,8 @@ class App:
             reports_dir=self.reports_dir,
             reload_roster=self._reload_roster if self.config.source is not None else None,
             accounts=self._accounts,
+            sandboxes=self._sandboxes,
+            notices=self._notifier,
         )
         self._router = built.router
         return built
@@ -342,6 +349,13 @@ class App:
             self._consumers.add(task)
             task.add_done_callback(self._consumers.discard)
 
+    async def _say_sandbox_problem(self, notifier: Notifier) -> None:
+        """Tell the home rooms once, at start, when agents cannot be sandboxed here."""
+        problem = self._sandboxes.problem
+        if problem is not None:
+            text = f"Sandboxed agents cannot start on this host: {problem}. To fix: {FIX}."
+            await notifier.post(Notice(text, tone="warning", home_too=True))
+
     async def _restore_schedules(self, schedules: ScheduleCommands) -> None:
         """Every stored operator schedule registered again (a run just missed made up)."""
         restored = await schedules.restore()
@@ -368,6 +382,7 @@ class App:
                 log.exception("connector %s did not stop cleanly", connector.name)
         if self._fleet is not None:
             await self._fleet.stop()
+        await self._sandboxes.stop()  # the doors of locked agents; they reopen on reattach
         if self._metering is not None:
             await self._metering.stop()  # writes every metered request before the ledger closes
         if self._accounts is not None:

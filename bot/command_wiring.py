@@ -12,6 +12,7 @@ from bot.acl import Acl, Grant, Role
 from bot.commands import COMMANDS
 from bot.config import Config
 from bot.deferred import deferrer
+from bot.egress_commands import EgressCommands
 from bot.grammar import Grammar
 from bot.handlers import Handlers
 from bot.router import Router
@@ -21,6 +22,8 @@ from fleet.accounts.book import AccountBook
 from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
 from fleet.ledger import Ledger
+from fleet.notices import NoticeBoard
+from fleet.sandbox.service import Sandboxes
 from fleet.supervisor import Fleet, RosterDiff
 from scheduler.context import JobContext
 from scheduler.jobs import FleetScheduler
@@ -47,6 +50,8 @@ def build_commands(
     reports_dir: Path,
     reload_roster: Callable[[], Awaitable[RosterDiff]] | None,
     accounts: AccountBook | None,
+    sandboxes: Sandboxes | None = None,
+    notices: NoticeBoard | None = None,
 ) -> Commands:
     handlers = Handlers(
         fleet=fleet,
@@ -75,7 +80,11 @@ def build_commands(
         grammar=grammar,
         grammars=grammars,
         acl=acl,
-        handlers={**handlers.table(), **schedules.table()},
+        handlers={
+            **handlers.table(),
+            **schedules.table(),
+            **EgressCommands(fleet, sandboxes, notices).table(),
+        },
         ledger=ledger,
     )
     return Commands(router, acl, schedules)

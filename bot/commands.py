@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.account_commands import ACCOUNTS
+from bot.egress_commands import EGRESS
 from bot.grammar import ArgSpec, CommandSpec, FlagSpec
 from fleet.windows import DEFAULT_WINDOW, WINDOWS
 
@@ -414,5 +415,6 @@ COMMANDS: tuple[CommandSpec, ...] = (
     ROSTER,
     SCHEDULE,
     ACCOUNTS,
+    EGRESS,
     WHOAMI,
 )

@@ -35,6 +35,7 @@ from fleet.names import AgentName, agent_name
 from fleet.run_keeper import RunKeeper
 from fleet.runs import collect_output, latest, mtime
 from fleet.runtimes import RuntimeRegistry
+from fleet.sandbox.service import Sandboxes
 from fleet.status import (
     AccountAssigner,
     AgentStatus,
@@ -88,6 +89,7 @@ class Fleet:
         heartbeats: HeartbeatIssuer | None = None,
         provider_urls: ProviderUrlIssuer | None = None,
         accounts: AccountAssigner | None = None,
+        sandboxes: Sandboxes | None = None,
     ) -> None:
         self._ledger = ledger
         self._runtimes = runtimes
@@ -108,6 +110,7 @@ class Fleet:
             heartbeats=heartbeats,
             provider_urls=provider_urls,
             accounts=accounts,
+            sandboxes=sandboxes,
         )
         self._watchdog = WatchdogHands(
             ledger=ledger,
@@ -200,6 +203,11 @@ class Fleet:
         """The last ``lines`` lines of the agent's output (across its runs)."""
         record = await self._runs.record(name)
         return await asyncio.to_thread(tail_lines, self._runs.log_path(record.name), lines)
+
+    async def spec(self, name: str) -> AgentSpec:
+        """The settings ``name`` runs with now (:class:`UnknownAgent` if nobody knows it)."""
+        spec = self._roster.get(agent_name(name))
+        return spec if spec is not None else self._spec_of(await self._runs.record(name))
 
     def roster(self) -> list[AgentSpec]:
         """The roster agents, by name."""

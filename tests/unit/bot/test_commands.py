@@ -28,6 +28,7 @@ USAGES = {
     "roster": "roster [reload]",
     "schedule": "schedule [add|list|remove]",
     "accounts": "accounts",
+    "egress": "egress [block|unblock]",
     "whoami": "whoami",
 }
 CONTROL = {"spawn", "stop", "restart", "send"}
