@@ -14,7 +14,9 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
 import re
+import signal
 import socket
 from collections.abc import Sequence
 from pathlib import Path
@@ -94,8 +96,9 @@ class EgressProxies:
         where.mkdir(mode=0o700, parents=True, exist_ok=True)
         filter_path = where / "filter"
         filter_path.write_text("".join(host_pattern(h) + "\n" for h in sorted(allow)))
-        port = _free_port()
         conf = where / "tinyproxy.conf"
+        _end_stale(where / "proxy.pid", conf)
+        port = _free_port()
         conf.write_text(config_text(port, filter_path, where / "tinyproxy.log", where / "pid"))
         try:
             process = await asyncio.create_subprocess_exec(
@@ -122,6 +125,7 @@ class EgressProxies:
                 await asyncio.sleep(0.05)
                 continue
             writer.close()
+            (where / "proxy.pid").write_text(str(process.pid))
             log.info("tinyproxy for allow-list %s listens on 127.0.0.1:%d", key, port)
             return process, port
         await _end(process)
@@ -134,6 +138,19 @@ class EgressProxies:
         """Stop every tinyproxy this started."""
         running, self._running = list(self._running.values()), {}
         await asyncio.gather(*(_end(process) for process, _ in running))
+
+
+def _end_stale(pid_file: Path, conf: Path) -> None:
+    """End a tinyproxy an earlier Fleetwarden left running with this config (it was killed
+    before it could stop it): only a process whose command line names ``conf``."""
+    try:
+        pid = int(pid_file.read_text())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return
+    if str(conf).encode() in cmdline.split(b"\0"):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 async def _end(process: asyncio.subprocess.Process) -> None:
