@@ -6,7 +6,8 @@ process group. The shim:
 
 * with ``--sandbox`` (``agent_shim.py RUN_DIR --sandbox -- bwrap …``), runs bubblewrap
   with ``--info-fd`` and writes ``RUN_DIR/sandbox.json`` with the host pid of the
-  sandbox's init process, before ``agent.pid``; bubblewrap keeps SIGTERM/SIGINT/SIGHUP
+  sandbox's init process, before ``agent.pid`` (then the host pid of the init's child:
+  the agent, or in a locked sandbox the forwarder that runs it); bubblewrap keeps SIGTERM/SIGINT/SIGHUP
   ignored (the first command inside gives the agent the default handling back), so a
   SIGTERM to the group reaches the agent while the sandbox's init lives on to report;
 
@@ -111,8 +112,24 @@ def _read_info(fd: int, timeout: float) -> dict[str, object] | None:
     return None
 
 
-def _start_sandbox(command: list[str], run_dir: str) -> subprocess.Popen[bytes]:
-    """Start bubblewrap (``command``) and record its init process's host pid."""
+def _first_child(pid: int, timeout: float) -> int | None:
+    """The first child of ``pid`` (the sandbox's init starts the agent), once it has one."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as fh:
+                children = fh.read().split()
+        except OSError:
+            return None
+        if children:
+            return int(children[0])
+        time.sleep(0.005)
+    return None
+
+
+def _start_sandbox(command: list[str], run_dir: str) -> tuple[subprocess.Popen[bytes], int]:
+    """Start bubblewrap (``command``); record its init process's host pid; return it and
+    the host pid of the agent (the init's child), or bubblewrap's own when there is none."""
     read_fd, write_fd = os.pipe()
     argv = [command[0], "--info-fd", str(write_fd), *command[1:]]
     try:
@@ -125,10 +142,11 @@ def _start_sandbox(command: list[str], run_dir: str) -> subprocess.Popen[bytes]:
     finally:
         os.close(read_fd)
     init_pid = info.get("child-pid") if info else None
-    if isinstance(init_pid, int):
-        record = {"init_pid": init_pid, "start_ticks": _start_ticks(init_pid)}
-        _write_atomic(os.path.join(run_dir, "sandbox.json"), json.dumps(record))
-    return child
+    if not isinstance(init_pid, int):
+        return child, child.pid
+    record = {"init_pid": init_pid, "start_ticks": _start_ticks(init_pid)}
+    _write_atomic(os.path.join(run_dir, "sandbox.json"), json.dumps(record))
+    return child, _first_child(init_pid, timeout=5.0) or child.pid
 
 
 def main(argv: list[str]) -> int:
@@ -143,10 +161,11 @@ def main(argv: list[str]) -> int:
         signal.signal(signum, signal.SIG_IGN)
     try:
         if sandbox:
-            child = _start_sandbox(command, run_dir)
+            child, agent_pid = _start_sandbox(command, run_dir)
         else:
             # The agent gets default signal dispositions back (SIG_IGN would be inherited).
             child = subprocess.Popen(command, restore_signals=True, preexec_fn=_default_signals)
+            agent_pid = child.pid
     except OSError as exc:
         sys.stderr.write(f"fleetwarden: cannot start {command[0]!r}: {exc.strerror}\n")
         _write_atomic(
@@ -154,7 +173,7 @@ def main(argv: list[str]) -> int:
             json.dumps({"exit_code": 127, "reason": f"could not start: {exc.strerror}"}),
         )
         return 127
-    _write_atomic(os.path.join(run_dir, "agent.pid"), str(child.pid))
+    _write_atomic(os.path.join(run_dir, "agent.pid"), str(agent_pid))
     code = child.wait()
     reason = f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
     _write_atomic(
