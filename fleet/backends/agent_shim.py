@@ -7,9 +7,10 @@ process group. The shim:
 * with ``--sandbox`` (``agent_shim.py RUN_DIR --sandbox -- bwrap …``), runs bubblewrap
   with ``--info-fd`` and writes ``RUN_DIR/sandbox.json`` with the host pid of the
   sandbox's init process, before ``agent.pid`` (then the host pid of the init's child:
-  the agent, or in a locked sandbox the forwarder that runs it); bubblewrap keeps SIGTERM/SIGINT/SIGHUP
-  ignored (the first command inside gives the agent the default handling back), so a
-  SIGTERM to the group reaches the agent while the sandbox's init lives on to report;
+  the agent, or in a locked sandbox the forwarder that runs it); bubblewrap keeps
+  SIGTERM/SIGINT/SIGHUP ignored (the first command inside gives the agent the default
+  handling back), so a SIGTERM to the group reaches the agent while the sandbox's init
+  lives on to report;
 
 * writes ``RUN_DIR/agent.pid`` with the agent's pid once it is running;
 * waits for the agent, then writes ``RUN_DIR/exit.json`` (atomically) with its exit
