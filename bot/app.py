@@ -3,11 +3,11 @@
 Config and logging are done by the entry point before. :meth:`App.start` then runs, in
 order: state-dir lock → ledger (and the notifier over it) → heartbeat endpoint → budgets (a
 first pacing tick, so the policy is current before any request) → metering proxy (with that
-policy) → fleet (reconcile) → commands (handlers, ACL, router) → scheduler (the job context
-and the jobs) → connectors → operator schedules (once the connectors run, so a run made up
-at start can answer). :meth:`App.stop` undoes them in reverse after finishing the commands
-in flight, except that the scheduler stops before the connectors (a job must not answer
-through a stopped one).
+policy) → fleet (the sandbox probe, reconcile) → commands (handlers, ACL, router) →
+scheduler (the job context and the jobs) → connectors → operator schedules (once the
+connectors run, so a run made up at start can answer). :meth:`App.stop` undoes them in
+reverse after finishing the commands in flight, except that the scheduler stops before the
+connectors (a job must not answer through a stopped one).
 
 Each inbound message is handled in its own task, in order within one conversation
 (connector, room, thread), so a slow ``stop`` in one room does not hold up another. When a

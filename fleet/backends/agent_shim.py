@@ -11,7 +11,6 @@ process group. The shim:
   SIGTERM/SIGINT/SIGHUP ignored (the first command inside gives the agent the default
   handling back), so a SIGTERM to the group reaches the agent while the sandbox's init
   lives on to report;
-
 * writes ``RUN_DIR/agent.pid`` with the agent's pid once it is running;
 * waits for the agent, then writes ``RUN_DIR/exit.json`` (atomically) with its exit
   status, so the status survives a restart of Fleetwarden, which may no longer be
