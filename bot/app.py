@@ -3,11 +3,12 @@
 Config and logging are done by the entry point before. :meth:`App.start` then runs, in
 order: state-dir lock → ledger (and the notifier over it) → heartbeat endpoint → budgets (a
 first pacing tick, so the policy is current before any request) → metering proxy (with that
-policy) → fleet (reconcile) → commands (handlers, ACL, router) → scheduler (the job context
-and the jobs) → connectors → operator schedules and the spawn queue (once the connectors
-run, so a run made up at start, or a queued launch, can answer). :meth:`App.stop` undoes
-them in reverse after finishing the commands in flight, except that the scheduler and the
-spawn queue stop before the connectors (nothing may answer through a stopped one).
+policy) → fleet (the sandbox probe, reconcile) → commands (handlers, ACL, router) →
+scheduler (the job context and the jobs) → connectors → operator schedules and the spawn
+queue (once the connectors run, so a run made up at start, or a queued launch, can answer).
+:meth:`App.stop` undoes them in reverse after finishing the commands in flight, except that
+the scheduler and the spawn queue stop before the connectors (nothing may answer through a
+stopped one).
 
 Each inbound message is handled in its own task, in order within one conversation
 (connector, room, thread), so a slow ``stop`` in one room does not hold up another. When a
@@ -51,6 +52,7 @@ from fleet.ledger import Ledger
 from fleet.metering.proxy import MeteringProxy
 from fleet.notices import Notice
 from fleet.runtimes import RuntimeRegistry, default_registry
+from fleet.sandbox.service import FIX, Sandboxes
 from fleet.supervisor import Fleet, FleetEvent, FleetSettings, RosterDiff
 from scheduler.context import JobContext
 from scheduler.jobs import FleetScheduler
@@ -103,6 +105,7 @@ class App:
         self._metering: MeteringProxy | None = None
         self._accounts: AccountBook | None = None
         self._fleet: Fleet | None = None
+        self._sandboxes = Sandboxes(wiring.sandbox_settings(config, self._backends))
         self._follower: ScreenFollower | None = None
         self._scheduler: FleetScheduler[JobContext] | None = None
         self._router: Router | None = None
@@ -170,6 +173,7 @@ class App:
         commands = self._build_commands(ledger, fleet, budgets)
         self._start_scheduler(ledger, notifier, fleet, budgets, commands)
         await self._start_connectors(ledger, commands)
+        await self._say_sandbox_problem(notifier)
         await self._restore_schedules(commands.schedules)
         await commands.queue.restore()  # queued launches start as slots allow
         self._state = AppState.RUNNING
@@ -247,6 +251,7 @@ class App:
         """The supervisor: reconciles the ledger with what runs, and starts the roster's
         autostart agents. Its events become notices."""
         cfg = self.config
+        await self._sandboxes.start()
         self._fleet = Fleet(
             ledger=ledger,
             runtimes=self._runtimes,
@@ -266,6 +271,7 @@ class App:
             heartbeats=heartbeats,
             provider_urls=self._metering,
             accounts=self._accounts,
+            sandboxes=self._sandboxes,
         )
         self._fleet.subscribe(self._on_fleet_event)
         self._queue = spawn_queue(
@@ -296,6 +302,8 @@ class App:
             accounts=self._accounts,
             queue=self.queue,
             connector_named=self._started_connector,
+            sandboxes=self._sandboxes,
+            notices=self._notifier,
         )
         self._router = built.router
         return built
@@ -362,6 +370,13 @@ class App:
             self._consumers.add(task)
             task.add_done_callback(self._consumers.discard)
 
+    async def _say_sandbox_problem(self, notifier: Notifier) -> None:
+        """Tell the home rooms once, at start, when agents cannot be sandboxed here."""
+        problem = self._sandboxes.problem
+        if problem is not None:
+            text = f"Sandboxed agents cannot start on this host: {problem}. To fix: {FIX}."
+            await notifier.post(Notice(text, tone="warning", home_too=True))
+
     async def _restore_schedules(self, schedules: ScheduleCommands) -> None:
         """Every stored operator schedule registered again (a run just missed made up)."""
         restored = await schedules.restore()
@@ -390,6 +405,7 @@ class App:
                 log.exception("connector %s did not stop cleanly", connector.name)
         if self._fleet is not None:
             await self._fleet.stop()
+        await self._sandboxes.stop()  # the doors of locked agents; they reopen on reattach
         if self._metering is not None:
             await self._metering.stop()  # writes every metered request before the ledger closes
         if self._budgets is not None:

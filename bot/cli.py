@@ -23,6 +23,7 @@ from connectors.matrix import setup as matrix_setup
 from fleet.clock import SystemClock
 from fleet.errors import FleetwardenError
 from fleet.runtimes import default_registry
+from fleet.sandbox.schema import unsandboxed_warnings
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG, EXIT_LOCKED = 0, 1, 2, 3
 
@@ -95,6 +96,8 @@ def _summary(config: Config) -> str:
     source = config.source or "embedded defaults"
     running = {"console": config.console, "matrix": config.matrix, "discord": config.discord}
     connectors = ", ".join(name for name, section in running.items() if section) or "none"
+    specs = [entry.to_spec(config.defaults) for entry in config.agents]
+    warnings = unsandboxed_warnings((spec.name, spec.sandbox) for spec in specs)
     return (
         f"{source}: OK\n"
         f"  state dir:  {config.state_dir}\n"
@@ -103,6 +106,7 @@ def _summary(config: Config) -> str:
         f"  operators:  {len(config.effective_operators())}\n"
         f"  agents:     {', '.join(a.name for a in config.agents) or 'none in the roster'}\n"
         f"  accounts:   {', '.join(config.accounts.names()) or 'none'}"
+        + "".join(f"\nwarning: {line}" for line in warnings)
     )
 
 

@@ -11,6 +11,7 @@ from bot import wiring
 from bot.acl import Acl, Grant, Role
 from bot.commands import COMMANDS
 from bot.config import Config
+from bot.egress_commands import EgressCommands
 from bot.grammar import Grammar
 from bot.handlers import Handlers
 from bot.limit_commands import LimitCommands
@@ -24,6 +25,8 @@ from fleet.accounts.book import AccountBook
 from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
 from fleet.ledger import Ledger
+from fleet.notices import NoticeBoard
+from fleet.sandbox.service import Sandboxes
 from fleet.supervisor import Fleet, RosterDiff
 from scheduler.context import JobContext
 from scheduler.jobs import FleetScheduler
@@ -53,6 +56,8 @@ def build_commands(
     accounts: AccountBook | None,
     queue: SpawnQueue,
     connector_named: Callable[[str], Connector | None],
+    sandboxes: Sandboxes | None = None,
+    notices: NoticeBoard | None = None,
 ) -> Commands:
     handlers = Handlers(
         fleet=fleet,
@@ -87,6 +92,7 @@ def build_commands(
             **schedules.table(),
             **LimitCommands(fleet).table(),
             **QueueCommands(queue).table(),
+            **EgressCommands(fleet, sandboxes, notices).table(),
         },
         ledger=ledger,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.account_commands import ACCOUNTS
+from bot.egress_commands import EGRESS
 from bot.grammar import ArgSpec, CommandSpec, FlagSpec
 from bot.limit_commands import RESUME
 from bot.queue_commands import CANCEL, QUEUE
@@ -419,5 +420,6 @@ COMMANDS: tuple[CommandSpec, ...] = (
     ACCOUNTS,
     QUEUE,
     CANCEL,
+    EGRESS,
     WHOAMI,
 )

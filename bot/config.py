@@ -29,6 +29,7 @@ name is re-exported here.
 
 from __future__ import annotations
 
+from bot.config_defaults import Defaults
 from bot.config_load import CONFIG_ENV_VAR, load_config, parse_config
 from bot.config_problems import ConfigError, ConfigProblem
 from bot.config_problems import Locator as Locator
@@ -39,7 +40,6 @@ from bot.config_schema import (
     Config,
     ConfigFile,
     ConnectorsSection,
-    Defaults,
     LogLevel,
     Operator,
 )

@@ -39,6 +39,7 @@ from fleet.budgets.schema import Loc
 from fleet.budgets.schema import section_problems as budget_section_problems
 from fleet.metering.schema import provider_routes
 from fleet.roster import COMMAND_RUNTIME, AgentEntry
+from fleet.sandbox.schema import check_egress
 from fleet.schema import SchemaContext, expand_path
 
 CONFIG_ENV_VAR = "FLEETWARDEN_CONFIG"
@@ -155,6 +156,7 @@ def parse_config(
     problems.extend(_repeated_entries(data, locate, file_name, roster))
     if document is not None:
         problems.extend(_unavailable_fallbacks(document, context, roster))
+        problems.extend(_egress_problems(document, roster))
         loaded_at = now if now is not None else datetime.now(UTC)
         problems.extend(_budget_problems(document, locate, file_name, loaded_at))
         problems.extend(_account_problems(document, locate, file_name, roster))
@@ -263,6 +265,16 @@ def _unavailable_fallbacks(
                 f"agent {agent.name!r} runs the default runtime `command`, which needs argv: "
                 "add `argv: [program, args…]` or set another runtime",
             )
+
+
+def _egress_problems(document: ConfigFile, roster: _Roster) -> Iterator[ConfigProblem]:
+    """Agents whose egress, with the defaults applied, their sandbox cannot give."""
+    for index, agent in enumerate(document.agents):
+        spec = agent.to_spec(document.defaults)
+        wrong = check_egress(f"agent {agent.name!r}", spec.sandbox, spec.egress, spec.egress_allow)
+        if wrong is not None:
+            line, path, _ = roster.locate(("agents", index))
+            yield ConfigProblem(roster.file_name, line, path, wrong)
 
 
 def _budget_problems(

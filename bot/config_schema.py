@@ -15,14 +15,15 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
+from bot.config_defaults import Defaults
 from connectors.console_config import ConsoleConfig, Role
 from connectors.discord.config import DiscordConfig, snowflake
 from connectors.matrix.config import MatrixConfig
 from fleet.accounts.model import Account, AccountSet, implicit_account, key_vars_of
-from fleet.accounts.schema import AccountRef, AccountsSection, PoolsSection, account_set
+from fleet.accounts.schema import AccountsSection, PoolsSection, account_set
 from fleet.budgets.model import Budget, Groups
 from fleet.budgets.schema import (
     DEFAULT_TIMEZONE,
@@ -41,10 +42,8 @@ from fleet.metering.schema import (
     price_table,
     provider_routes,
 )
-from fleet.restart_settings import RestartField, RestartSettings
 from fleet.roster import AgentEntry
-from fleet.schema import ConfigPath, check_known, schema_context
-from fleet.watchdog import DEFAULT_HEARTBEAT_TIMEOUT
+from fleet.schema import ConfigPath, check_known
 from scheduler.config import PacingSection, PacingSettings
 
 LogLevel = Literal["debug", "info", "warning", "error"]
@@ -97,91 +96,6 @@ class Operator(BaseModel):
         if value.startswith("role:"):
             return f"role:{snowflake(value.removeprefix('role:'), 'role')}"
         return value
-
-
-class Defaults(BaseModel):
-    """Fleet-wide defaults: what an agent entry or a command falls back to."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    runtime: str = Field(
-        default="stub",
-        description="The runtime of agents that name none (and of `spawn` without one).",
-    )
-    backend: str = Field(
-        default="subprocess", description="The backend of agents that name none: `subprocess`."
-    )
-    account: AccountRef | None = Field(
-        default=None,
-        description=(
-            "The account or pool of agents (and `spawn`s) that name none, when its provider "
-            "is one their runtime speaks to; otherwise each provider's default account."
-        ),
-    )
-    stop_grace_seconds: float = Field(
-        default=10.0,
-        gt=0,
-        le=600,
-        strict=True,
-        description=(
-            "How long `stop` waits after asking an agent to end before it kills it "
-            "(more than 0, at most 600)."
-        ),
-    )
-    logs_lines: int = Field(
-        default=40,
-        ge=1,
-        le=10_000,
-        strict=True,
-        description="How many lines `logs NAME` shows without `--lines` (1 to 10000).",
-    )
-    send_reply_wait_seconds: float = Field(
-        default=2.0,
-        ge=0,
-        le=30,
-        strict=True,
-        description=(
-            "How long `send` waits for the agent's output to include it in the reply "
-            "(0 to 30; 0 replies at once)."
-        ),
-    )
-    heartbeat_timeout_seconds: float = Field(
-        default=DEFAULT_HEARTBEAT_TIMEOUT,
-        gt=0,
-        le=86_400,
-        strict=True,
-        description=(
-            "Seconds without a heartbeat or output before an agent counts as stalled, for "
-            "agents that set no `heartbeat_timeout` (more than 0, at most 86400)."
-        ),
-    )
-    watchdog_interval_seconds: float = Field(
-        default=30.0,
-        ge=5,
-        le=3600,
-        strict=True,
-        description=(
-            "How often the watchdog checks the agents for stalls, ends, timeouts and due "
-            "restarts (5 to 3600)."
-        ),
-    )
-    restart: RestartField = Field(
-        default_factory=RestartSettings,
-        description=(
-            "The restart policy of agents that set no `restart`: a mode (`never`, "
-            "`on-failure`, `always`) or a mapping of the keys below. Default: `never`."
-        ),
-    )
-
-    @field_validator("runtime")
-    @classmethod
-    def _known_runtime(cls, value: str, info: ValidationInfo) -> str:
-        return check_known("runtime", value, schema_context(info).runtimes)
-
-    @field_validator("backend")
-    @classmethod
-    def _known_backend(cls, value: str, info: ValidationInfo) -> str:
-        return check_known("backend", value, schema_context(info).backends)
 
 
 class ConnectorsSection(BaseModel):

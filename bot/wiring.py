@@ -24,6 +24,7 @@ from fleet.metering.config import DEFAULT_ROUTES
 from fleet.model import AgentSpec
 from fleet.names import AgentName
 from fleet.notices import NoticeBoard
+from fleet.sandbox.service import SandboxSettings
 
 
 def make_connectors(
@@ -130,3 +131,15 @@ def direct_provider_urls(config: Config) -> dict[str, str]:
         for name, route in config.providers.items()
         if DEFAULT_ROUTES.get(name) != route
     }
+
+
+def sandbox_settings(config: Config, backends: Mapping[str, Backend]) -> SandboxSettings:
+    """What agents' sandboxes hide besides the state dir: the config file's directory, the
+    ledger's, and the private tmux server's socket directory (a way into other panes)."""
+    hidden = [config.ledger_path.parent]
+    if config.source is not None:
+        hidden.append(config.source.parent)
+    for backend in backends.values():
+        if isinstance(backend, TmuxBackend):
+            hidden.append(backend.socket_path().parent)
+    return SandboxSettings(state_dir=config.state_dir, hidden=tuple(hidden))

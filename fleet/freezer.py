@@ -1,9 +1,10 @@
 """Pausing and continuing all of an agent's processes: SIGSTOP / SIGCONT to its process
 group and to every process descended from its run's first process.
 
-A sandboxed agent's processes all descend from its run (a PID namespace keeps them inside
-it, whatever they do); an unsandboxed one that left its process group is still found as
-long as it has not left the tree (double-forked away to init). Stopping is repeated until a
+A sandboxed agent's processes are every process of its sandbox's PID namespace
+(:mod:`fleet.sandbox.procs`), whatever group or session they made for themselves; an
+unsandboxed one that left its process group is still found as long as it has not left the
+tree (double-forked away to init). Stopping is repeated until a
 pass finds no process it had not stopped, so a child forked while the first pass ran is
 stopped too — a stopped process forks no more.
 """
@@ -16,6 +17,8 @@ import signal
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Final
+
+from fleet.sandbox.procs import namespace_pids
 
 PROC: Final = Path("/proc")
 MAX_PASSES: Final = 20
@@ -58,12 +61,15 @@ def tree(root: int, children: dict[int, list[int]]) -> list[int]:
     return found
 
 
-def signal_all(root: int, pgid: int, signum: signal.Signals) -> int:
-    """Send ``signum`` to ``root``'s tree and process group until no new process turns up;
-    the number of processes signalled."""
+def signal_all(
+    root: int, pgid: int, signum: signal.Signals, *, sandbox_init: int | None = None
+) -> int:
+    """Send ``signum`` to ``root``'s tree and process group — and, for a sandboxed run,
+    every process of its sandbox (``sandbox_init``: the host pid of its PID 1) — until no
+    new process turns up; the number of processes signalled."""
     done: set[int] = set()
     for _ in range(MAX_PASSES):
-        fresh = _targets(root, pgid) - done
+        fresh = _targets(root, pgid, sandbox_init) - done
         if not fresh:
             break
         for pid in fresh:
@@ -73,9 +79,13 @@ def signal_all(root: int, pgid: int, signum: signal.Signals) -> int:
     return len(done)
 
 
-def _targets(root: int, pgid: int) -> set[int]:
+def _targets(root: int, pgid: int, sandbox_init: int | None) -> set[int]:
     pids: Iterable[int] = tree(root, children_map()) if _exists(root) else ()
-    return set(pids) | set(group_members(pgid))
+    found = set(pids) | set(group_members(pgid))
+    if sandbox_init is not None:
+        with contextlib.suppress(ValueError):  # not a sandbox after all: tree and group do
+            found |= set(namespace_pids(sandbox_init))
+    return found
 
 
 def _exists(pid: int) -> bool:

@@ -98,6 +98,11 @@ class AgentSpec:
     # The account or pool that pays for its model requests (None: the provider's default).
     account: str | None = None
     fallback: Fallback | None = None
+    # Its sandbox (``bwrap`` or ``none``), its network (``open`` or ``locked``) and, when
+    # locked, the hosts it may still reach through the allow-list's forward proxy.
+    sandbox: str = "bwrap"
+    egress: str = "open"
+    egress_allow: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +118,9 @@ class LaunchPlan:
     # Whether the agent reads input while it runs (the stub, a TUI). A headless CLI run
     # reads none: it gets end of input at once, or some CLIs wait on stdin forever.
     takes_input: bool = True
+    # Whether ``argv`` starts bubblewrap (:mod:`fleet.sandbox`): the shim then records the
+    # sandbox's init process and leaves the stop signals to the sandbox's first command.
+    sandboxed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

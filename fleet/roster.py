@@ -44,6 +44,14 @@ from fleet.restart_settings import (
     RestartSettings,
     restart_shorthand,
 )
+from fleet.sandbox.schema import (
+    EGRESS_ALLOW_HELP,
+    EGRESS_HELP,
+    SANDBOX_HELP,
+    EgressHost,
+    EgressMode,
+    SandboxMode,
+)
 from fleet.schema import (
     ENV_KEY_PATTERN,
     ENV_NAME_PATTERN,
@@ -106,6 +114,15 @@ class RosterDefaults(Protocol):
 
     @property
     def restart(self) -> RestartSettings: ...
+
+    @property
+    def sandbox(self) -> str: ...
+
+    @property
+    def egress(self) -> str: ...
+
+    @property
+    def egress_allow(self) -> tuple[str, ...]: ...
 
 
 class FallbackEntry(BaseModel):
@@ -261,6 +278,16 @@ class AgentEntry(BaseModel):
         ),
     )
 
+    sandbox: SandboxMode | None = Field(
+        default=None, description=SANDBOX_HELP + " Default: `defaults.sandbox`."
+    )
+    egress: EgressMode | None = Field(
+        default=None, description=EGRESS_HELP + " Default: `defaults.egress`."
+    )
+    egress_allow: tuple[EgressHost, ...] | None = Field(
+        default=None, description=EGRESS_ALLOW_HELP + " Default: `defaults.egress_allow`."
+    )
+
     @model_validator(mode="before")
     @classmethod
     def _role_is_written_class(cls, data: object) -> object:
@@ -387,4 +414,9 @@ class AgentEntry(BaseModel):
             argv=self.argv or (),
             account=self.account,
             fallback=self.fallback.to_fallback() if self.fallback else None,
+            sandbox=self.sandbox or defaults.sandbox,
+            egress=self.egress or defaults.egress,
+            egress_allow=(
+                self.egress_allow if self.egress_allow is not None else defaults.egress_allow
+            ),
         )

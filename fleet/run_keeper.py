@@ -26,6 +26,7 @@ from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, LaunchPla
 from fleet.names import AgentName, agent_name
 from fleet.runs import AgentPaths, append_marker, write_files
 from fleet.runtimes import RuntimeContext, RuntimeRegistry
+from fleet.sandbox.service import Sandboxes
 from fleet.status import (
     AccountAssigner,
     EventKind,
@@ -66,6 +67,7 @@ class RunKeeper:
         heartbeats: HeartbeatIssuer | None = None,
         provider_urls: ProviderUrlIssuer | None = None,
         accounts: AccountAssigner | None = None,
+        sandboxes: Sandboxes | None = None,
     ) -> None:
         self._ledger = ledger
         self._runtimes = runtimes
@@ -77,6 +79,7 @@ class RunKeeper:
         self._heartbeats = heartbeats
         self._provider_urls = provider_urls
         self._accounts = accounts
+        self._sandboxes = sandboxes
         self._locks: dict[AgentName, asyncio.Lock] = {}
         self._watchers: dict[AgentName, asyncio.Task[None]] = {}
         self._ending: dict[AgentName, Ending] = {}  # agents being stopped, and why
@@ -164,9 +167,13 @@ class RunKeeper:
         append_marker(paths.log, f"{spec.name} starting ({spec.runtime})")
         offset = size_of(paths.log)
         try:
+            if self._sandboxes is not None:
+                plan = await self._sandboxes.wrap(spec, plan, paths.home, self._urls_of(spec))
             handle = await backend.launch(plan, paths.new_run_dir(self._clock.now()), paths.log)
         except LaunchFailed as exc:
             await self._ledger.set_state(spec.name, AgentState.FAILED, str(exc))
+            if self._sandboxes is not None:
+                await self._sandboxes.release(spec.name)
             raise
         run = await self._ledger.start_run(spec.name, handle)
         await self._ledger.set_state(spec.name, AgentState.RUNNING, f"pid {handle.pid}")
@@ -231,12 +238,25 @@ class RunKeeper:
 
     # -- internals ---------------------------------------------------------------------
 
+    def _urls_of(self, spec: AgentSpec) -> list[str]:
+        """The loopback URLs ``spec``'s agent is given: a locked sandbox opens doors to them."""
+        urls = list(
+            self._provider_urls.urls_for(spec.name).values()
+            if self._provider_urls is not None
+            else self._settings.provider_urls.values()
+        )
+        if self._heartbeats is not None:
+            urls.append(self._heartbeats.url_for(spec.name))
+        return urls
+
     async def _reconcile_run(self, record: AgentRecord, run: RunRecord) -> None:
         backend = self.backend(run.handle.backend)
         if backend.is_alive(run.handle):
             log.info("reattached agent %s (pid %s)", record.name, run.handle.pid)
             if not record.state.is_live:
                 await self._ledger.set_state(record.name, AgentState.RUNNING, "reattached")
+            if self._sandboxes is not None:
+                await self._sandboxes.reattach(record.spec)
             self._watch(record.name, run)
             return
         info = await backend.wait(run.handle)
@@ -269,6 +289,8 @@ class RunKeeper:
         ``ending`` says. Operators hear of it unless they asked for it themselves.
         ``desired`` is left alone: the restart policy decides what follows an end."""
         await self._ledger.end_run(run.id, info)
+        if self._sandboxes is not None:
+            await self._sandboxes.release(name)
         if ending is not None:
             state, reason = ending.state, f"{ending.reason} ({info.reason})"
         else:

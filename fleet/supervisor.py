@@ -37,6 +37,8 @@ from fleet.names import AgentName, agent_name
 from fleet.run_keeper import RunKeeper
 from fleet.runs import collect_output, latest, mtime
 from fleet.runtimes import RuntimeRegistry
+from fleet.sandbox.procs import sandbox_init_pid
+from fleet.sandbox.service import Sandboxes
 from fleet.status import (
     AccountAssigner,
     AgentStatus,
@@ -91,6 +93,7 @@ class Fleet:
         heartbeats: HeartbeatIssuer | None = None,
         provider_urls: ProviderUrlIssuer | None = None,
         accounts: AccountAssigner | None = None,
+        sandboxes: Sandboxes | None = None,
     ) -> None:
         self._ledger = ledger
         self._runtimes = runtimes
@@ -112,6 +115,7 @@ class Fleet:
             heartbeats=heartbeats,
             provider_urls=provider_urls,
             accounts=accounts,
+            sandboxes=sandboxes,
         )
         self._watchdog = WatchdogHands(
             ledger=ledger,
@@ -226,6 +230,11 @@ class Fleet:
         """The agents a spawn, restart or stop is under way on: they hold a slot even while
         between two runs (a restart)."""
         return self._runs.busy()
+
+    async def spec(self, name: str) -> AgentSpec:
+        """The settings ``name`` runs with now (:class:`UnknownAgent` if nobody knows it)."""
+        spec = self._roster.get(agent_name(name))
+        return spec if spec is not None else self._spec_of(await self._runs.record(name))
 
     def roster(self) -> list[AgentSpec]:
         """The roster agents, by name."""
@@ -386,8 +395,7 @@ class Fleet:
             if run is None or run.ended_at is not None or self._runs.is_alive(run) is False:
                 return False
             await self._ledger.add_freeze(record.name, budget, reason)
-            handle = run.handle
-            await asyncio.to_thread(signal_all, handle.pid, handle.pgid, signal.SIGSTOP)
+            await asyncio.to_thread(_signal_run, run, signal.SIGSTOP)
         return True
 
     async def thaw(self, name: str) -> bool:
@@ -398,8 +406,7 @@ class Fleet:
                 return False
             run = await self._ledger.last_run(record.name)
             if run is not None and run.ended_at is None:
-                handle = run.handle
-                await asyncio.to_thread(signal_all, handle.pid, handle.pgid, signal.SIGCONT)
+                await asyncio.to_thread(_signal_run, run, signal.SIGCONT)
         return True
 
     async def frozen(self) -> list[Freeze]:
@@ -463,3 +470,10 @@ class Fleet:
         """The settings ``record``'s agent runs with now: the roster's current ones (after
         a `roster reload`), else those it was last launched with."""
         return self._roster.get(record.name, record.spec)
+
+
+def _signal_run(run: RunRecord, signum: signal.Signals) -> None:
+    """``signum`` to every process of ``run`` (its sandbox's, when it has one)."""
+    handle = run.handle
+    init = sandbox_init_pid(handle.run_dir)
+    signal_all(handle.pid, handle.pgid, signum, sandbox_init=init)

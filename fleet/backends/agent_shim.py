@@ -4,6 +4,13 @@ The subprocess backend starts this shim (``python -I agent_shim.py RUN_DIR -- ar
 as the leader of a new session, so the agent and everything it forks share one
 process group. The shim:
 
+* with ``--sandbox`` (``agent_shim.py RUN_DIR --sandbox -- bwrap …``), runs bubblewrap
+  with ``--info-fd`` and writes ``RUN_DIR/sandbox.json`` with the host pid of the
+  sandbox's init process, before ``agent.pid`` (then the host pid of the init's child:
+  the agent, or in a locked sandbox the forwarder that runs it); bubblewrap keeps
+  SIGTERM/SIGINT/SIGHUP ignored (the first command inside gives the agent the default
+  handling back), so a SIGTERM to the group reaches the agent while the sandbox's init
+  lives on to report;
 * writes ``RUN_DIR/agent.pid`` with the agent's pid once it is running;
 * waits for the agent, then writes ``RUN_DIR/exit.json`` (atomically) with its exit
   status, so the status survives a restart of Fleetwarden, which may no longer be
@@ -21,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -76,16 +84,88 @@ def _group_has_others(pgid: int) -> bool:
     return any(pid != me for pid in _group_members(pgid))
 
 
+def _start_ticks(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return int(fh.read().rsplit(")", 1)[-1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _read_info(fd: int, timeout: float) -> dict[str, object] | None:
+    """bubblewrap's JSON on its info fd, or ``None`` if it ended (or hung) first."""
+    data = b""
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        ready, _, _ = select.select([fd], [], [], left)
+        if not ready:
+            break
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        data += chunk
+        try:
+            info = json.loads(data)
+        except ValueError:
+            continue
+        return info if isinstance(info, dict) else None
+    return None
+
+
+def _first_child(pid: int, timeout: float) -> int | None:
+    """The first child of ``pid`` (the sandbox's init starts the agent), once it has one."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as fh:
+                children = fh.read().split()
+        except OSError:
+            return None
+        if children:
+            return int(children[0])
+        time.sleep(0.005)
+    return None
+
+
+def _start_sandbox(command: list[str], run_dir: str) -> tuple[subprocess.Popen[bytes], int]:
+    """Start bubblewrap (``command``); record its init process's host pid; return it and
+    the host pid of the agent (the init's child), or bubblewrap's own when there is none."""
+    read_fd, write_fd = os.pipe()
+    argv = [command[0], "--info-fd", str(write_fd), *command[1:]]
+    try:
+        # No preexec reset: the ignored signals stay ignored in bubblewrap (see above).
+        child = subprocess.Popen(argv, pass_fds=(write_fd,))
+    finally:
+        os.close(write_fd)
+    try:
+        info = _read_info(read_fd, timeout=10.0)
+    finally:
+        os.close(read_fd)
+    init_pid = info.get("child-pid") if info else None
+    if not isinstance(init_pid, int):
+        return child, child.pid
+    record = {"init_pid": init_pid, "start_ticks": _start_ticks(init_pid)}
+    _write_atomic(os.path.join(run_dir, "sandbox.json"), json.dumps(record))
+    return child, _first_child(init_pid, timeout=5.0) or child.pid
+
+
 def main(argv: list[str]) -> int:
+    sandbox = len(argv) > 1 and argv[1] == "--sandbox"
+    if sandbox:
+        argv = [argv[0], *argv[2:]]
     if len(argv) < 3 or argv[1] != "--":
-        sys.stderr.write("usage: agent_shim.py RUN_DIR -- ARGV...\n")
+        sys.stderr.write("usage: agent_shim.py RUN_DIR [--sandbox] -- ARGV...\n")
         return 125
     run_dir, command = argv[0], argv[2:]
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, signal.SIG_IGN)
     try:
-        # The agent gets default signal dispositions back (SIG_IGN would be inherited).
-        child = subprocess.Popen(command, restore_signals=True, preexec_fn=_default_signals)
+        if sandbox:
+            child, agent_pid = _start_sandbox(command, run_dir)
+        else:
+            # The agent gets default signal dispositions back (SIG_IGN would be inherited).
+            child = subprocess.Popen(command, restore_signals=True, preexec_fn=_default_signals)
+            agent_pid = child.pid
     except OSError as exc:
         sys.stderr.write(f"fleetwarden: cannot start {command[0]!r}: {exc.strerror}\n")
         _write_atomic(
@@ -93,7 +173,7 @@ def main(argv: list[str]) -> int:
             json.dumps({"exit_code": 127, "reason": f"could not start: {exc.strerror}"}),
         )
         return 127
-    _write_atomic(os.path.join(run_dir, "agent.pid"), str(child.pid))
+    _write_atomic(os.path.join(run_dir, "agent.pid"), str(agent_pid))
     code = child.wait()
     reason = f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
     _write_atomic(

@@ -38,6 +38,7 @@ from fleet.errors import AgentNotRunning, LaunchFailed
 from fleet.logtail import tail_lines
 from fleet.model import ExitInfo, LaunchPlan, RunHandle
 from fleet.procfs import process_start_ticks
+from fleet.sandbox.procs import kill_sandbox
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ class SubprocessBackend:
         log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             proc = subprocess.Popen(  # noqa: ASYNC220
-                [self._python, "-I", str(SHIM), str(run_dir), "--", *plan.argv],
+                shim_argv(self._python, run_dir, plan),
                 stdin=stdin_fd,
                 stdout=log_fd,
                 stderr=subprocess.STDOUT,
@@ -124,7 +125,9 @@ class SubprocessBackend:
 
     async def stop(self, handle: RunHandle, *, grace: float, force: bool = False) -> ExitInfo:
         ended = asyncio.ensure_future(self.wait(handle))
-        return await end_group(handle.pgid, ended, grace=grace, force=force)
+        info = await end_group(handle.pgid, ended, grace=grace, force=force)
+        kill_sandbox(handle.run_dir)  # whatever left the group dies with the namespace
+        return info
 
     async def send_input(self, handle: RunHandle, text: str) -> None:
         data = (text.rstrip("\n") + "\n").encode()
@@ -140,6 +143,12 @@ class SubprocessBackend:
 
     async def sessions(self) -> set[str]:
         return set()  # plain processes have no sessions to drift
+
+
+def shim_argv(python: str, run_dir: Path, plan: LaunchPlan) -> list[str]:
+    """The agent shim's command line for ``plan`` (both backends start agents with it)."""
+    sandbox = ["--sandbox"] if plan.sandboxed else []
+    return [python, "-I", str(SHIM), str(run_dir), *sandbox, "--", *plan.argv]
 
 
 def _shim_ended(proc: subprocess.Popen[bytes]) -> str | None:

@@ -35,7 +35,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from fleet.backends.process import SHIM, SNAPSHOT_LINES
+from fleet.backends.process import SNAPSHOT_LINES, shim_argv
 from fleet.backends.runfiles import ExitWatcher, await_agent_pid, end_group, read_exit, signal_group
 from fleet.backends.tmux_client import SERVER_EXITING, TmuxClient, no_formats
 from fleet.backends.tmux_client import TmuxResult as TmuxResult  # re-exported
@@ -46,6 +46,7 @@ from fleet.logtail import tail_lines
 from fleet.model import ExitInfo, LaunchPlan, RunHandle
 from fleet.names import is_agent_name
 from fleet.procfs import process_start_ticks
+from fleet.sandbox.procs import kill_sandbox
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +94,8 @@ class TmuxBackend:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         os.close(os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600))
         spec_path = run_dir / "launch.json"
-        shim_argv = [self._python, "-I", str(SHIM), str(run_dir), "--", *plan.argv]
-        _write_private(spec_path, launch_spec(plan, shim_argv, run_dir))
+        argv = shim_argv(self._python, run_dir, plan)
+        _write_private(spec_path, launch_spec(plan, argv, run_dir))
         try:
             pane_pid = await self._new_session(session, plan.cwd, spec_path, log_path)
             try:
@@ -168,6 +169,7 @@ class TmuxBackend:
     async def stop(self, handle: RunHandle, *, grace: float, force: bool = False) -> ExitInfo:
         ended = asyncio.ensure_future(self.wait(handle))
         info = await end_group(handle.pgid, ended, grace=grace, force=force)
+        kill_sandbox(handle.run_dir)  # whatever left the group dies with the namespace
         if handle.session is not None:
             await self._kill_session(handle.session, handle.pgid)
         return info

@@ -57,6 +57,9 @@ def spec_extra_json(spec: AgentSpec) -> str:
         "argv": list(spec.argv),
         "account": spec.account,
         "fallback": None if spec.fallback is None else asdict(spec.fallback),
+        "sandbox": spec.sandbox,
+        "egress": spec.egress,
+        "egress_allow": list(spec.egress_allow),
     }
     return json.dumps(extra, sort_keys=True)
 
@@ -134,6 +137,9 @@ class AgentRecord:
             argv=tuple(str(a) for a in argv) if isinstance(argv, list) else (),
             account=account if isinstance(account, str) else None,
             fallback=_fallback(self.extra.get("fallback")),
+            sandbox=str(self.extra.get("sandbox", "bwrap")),
+            egress=str(self.extra.get("egress", "open")),
+            egress_allow=tuple(str(h) for h in self.extra.get("egress_allow") or ()),
         )
 
     @classmethod

@@ -166,6 +166,36 @@ def stub_processes_in(workdir: Path) -> list[int]:
                 cmdline = fh.read()
         except OSError:
             continue
-        if cwd == str(workdir) and b"stub_agent.py" in cmdline and b"agent_shim" not in cmdline:
+        program = os.path.basename(cmdline.split(b"\0", 1)[0])
+        if (
+            cwd == str(workdir)
+            and b"stub_agent.py" in cmdline
+            and b"agent_shim" not in cmdline
+            and program != b"bwrap"  # the sandbox around it, whose argv names it
+        ):
             pids.append(int(entry))
     return pids
+
+
+def host_pid(agent_pid: int, pid: int) -> int:
+    """The host pid of process ``pid`` as the sandboxed agent ``agent_pid`` sees it (its own
+    pid namespace numbers from 1); ``pid`` itself for an agent without a sandbox."""
+    try:
+        namespace = os.readlink(f"/proc/{agent_pid}/ns/pid")
+    except OSError:
+        return pid
+    if namespace == os.readlink("/proc/self/ns/pid"):
+        return pid
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.readlink(f"/proc/{entry}/ns/pid") != namespace:
+                continue
+            with open(f"/proc/{entry}/status") as fh:
+                nspid = next(line for line in fh if line.startswith("NSpid:")).split()
+        except (OSError, StopIteration):
+            continue
+        if int(nspid[-1]) == pid:
+            return int(entry)
+    return pid

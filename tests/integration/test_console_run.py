@@ -14,6 +14,7 @@ from tests.integration.console_bot import (
     FLEETWARDEN,
     ConsoleBot,
     clean_env,
+    host_pid,
     pid_alive,
     stub_processes_in,
     wait_until,
@@ -104,7 +105,8 @@ def test_restart_gives_a_new_process(bot: ConsoleBot) -> None:
 def test_stop_kills_the_whole_process_group(bot: ConsoleBot) -> None:
     """`stop` ends the agent and the child it forked, not just the agent."""
     agent = int(bot.command("spawn demo", r"pid (\d+)").group(1))
-    child = int(bot.command("send demo fork", r"stub: forked child (\d+)").group(1))
+    forked = int(bot.command("send demo fork", r"stub: forked child (\d+)").group(1))
+    child = host_pid(agent, forked)  # the stub names it as its sandbox numbers it
     assert pid_alive(child)
     bot.command("stop demo", r"Stopped demo")
     assert wait_until(lambda: not pid_alive(child) and not pid_alive(agent))

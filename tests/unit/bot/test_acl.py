@@ -32,14 +32,15 @@ from bot.commands import (
     WATCH,
     WHOAMI,
 )
+from bot.egress_commands import EGRESS, EGRESS_BLOCK, EGRESS_UNBLOCK
 from bot.grammar import CommandSpec
 from bot.limit_commands import RESUME
 
 READ_ONLY = (
     *(HELP, PS, LOGS, WATCH, USAGE, PACE, REPORT, BUDGET, ROSTER, WHOAMI),
-    *(SCHEDULE, SCHEDULE_LIST, ACCOUNTS, QUEUE),
+    *(SCHEDULE, SCHEDULE_LIST, ACCOUNTS, QUEUE, EGRESS),
 )
-CONTROL = (SPAWN, STOP, RESTART, RESUME, SEND, ROSTER_RELOAD, CANCEL)
+CONTROL = (SPAWN, STOP, RESTART, RESUME, SEND, ROSTER_RELOAD, CANCEL, EGRESS_BLOCK, EGRESS_UNBLOCK)
 ADMIN_ONLY = (SCHEDULE_ADD, SCHEDULE_REMOVE, BUDGET_SET, BUDGET_ALLOW_BURST)
 _FULL_NAMES = {id(sub): f"{spec.name} {sub.name}" for spec in COMMANDS for sub in spec.subcommands}
 

@@ -31,6 +31,7 @@ USAGES = {
     "accounts": "accounts",
     "queue": "queue",
     "cancel": "cancel ID",
+    "egress": "egress [block|unblock]",
     "whoami": "whoami",
 }
 CONTROL = {"spawn", "stop", "restart", "resume", "send", "cancel"}

@@ -1,0 +1,1 @@
+"""Agents' sandboxes: bubblewrap around each agent, and the doors of a locked network."""

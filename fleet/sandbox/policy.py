@@ -1,0 +1,89 @@
+"""What an agent's sandbox lets it see and reach, as bubblewrap's command line (pure).
+
+Every sandbox: its own user, pid, IPC, UTS and cgroup namespaces (``--unshare-all``), so
+the agent sees and signals only its own processes and ``/proc/<fleetwarden>`` does not
+exist; the host's files read-only; a private ``/tmp`` (tmpfs, size-capped); read-write
+only its workdir and its private HOME; and nothing at all of Fleetwarden's state dir, its
+config file's directory and the other paths :attr:`Layout.hidden` lists (a tmpfs over
+each). Paths the agent needs that lie under a hidden one (Fleetwarden's Python, an npm
+install) are bound back read-only.
+
+Egress ``open`` keeps the host's network; ``locked`` gives the sandbox a network
+namespace of its own with only ``lo``, where the first command (:mod:`fleet.sandbox.
+forwarder`) listens on the ports of the loopback URLs the agent was given and pipes
+them to Unix sockets Fleetwarden serves in the door directory, bound at :data:`DOORS`.
+
+``--die-with-parent`` ties the sandbox to the agent shim that starts it, never to
+Fleetwarden: agents outlive a restart of Fleetwarden, which reattaches them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+FORWARDER = Path(__file__).with_name("forwarder.py")
+DOORS = Path("/run/fw")
+"""Where the door directory appears inside a locked sandbox."""
+EGRESS_PORT = 3128
+"""The port inside a locked sandbox where the allow-list's forward proxy answers."""
+TMP_SIZE = 512 * 1024 * 1024
+"""The size cap of a sandbox's private ``/tmp``, in bytes."""
+
+
+@dataclass(frozen=True, slots=True)
+class Door:
+    """A TCP port inside the sandbox that leads to a Unix socket outside."""
+
+    port: int
+    socket_name: str  # a file in the door directory
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Everything the sandbox of one run is made of."""
+
+    workdir: Path
+    home: Path
+    hidden: tuple[Path, ...]  # not visible at all
+    needed: tuple[Path, ...] = ()  # bound back read-only where a hidden path covers them
+    locked: bool = False
+    door_dir: Path | None = None  # with ``locked``: the host directory bound at DOORS
+    doors: tuple[Door, ...] = field(default_factory=tuple)
+    tmp_size: int = TMP_SIZE
+
+
+def _under(path: Path, roots: Iterable[Path]) -> bool:
+    return any(path == root or path.is_relative_to(root) for root in roots)
+
+
+def bwrap_argv(layout: Layout, command: Sequence[str], *, bwrap: str, python: str) -> list[str]:
+    """The command line that runs ``command`` in the sandbox ``layout`` describes."""
+    argv = [bwrap, "--unshare-all"]
+    if not layout.locked:
+        argv.append("--share-net")
+    argv += ["--die-with-parent", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    argv += ["--size", str(layout.tmp_size), "--tmpfs", "/tmp"]
+    hidden = sorted({p for p in layout.hidden if p != Path("/")}, key=lambda p: len(p.parts))
+    for path in hidden:
+        argv += ["--tmpfs", str(path)]
+    back = sorted({p for p in layout.needed if _under(p, hidden)}, key=lambda p: len(p.parts))
+    for path in back:
+        argv += ["--ro-bind-try", str(path), str(path)]
+    for path in hidden:  # a needed path that holds a hidden one must not show it again
+        if _under(path, back) and path not in back:
+            argv += ["--tmpfs", str(path)]
+    for path in (layout.home, layout.workdir):
+        argv += ["--bind", str(path), str(path)]
+    for path in hidden:  # empty and read-only: nothing written there reaches anyone
+        argv += ["--remount-ro", str(path)]
+    entry = [python, "-I", str(FORWARDER)]
+    if layout.locked:
+        if layout.door_dir is None:
+            raise ValueError("a locked sandbox needs a door directory")
+        argv += ["--tmpfs", "/run", "--bind", str(layout.door_dir), str(DOORS)]
+        for door in layout.doors:
+            entry += ["--door", f"{door.port}={DOORS / door.socket_name}"]
+    argv += ["--chdir", str(layout.workdir), "--", *entry, "--", *command]
+    return argv

@@ -1,0 +1,268 @@
+"""The sandboxes at work: whether bubblewrap works here, each launch wrapped in one, and
+the doors and forward proxies of locked agents.
+
+:meth:`Sandboxes.start` probes once whether bubblewrap can make a sandbox on this host
+(user namespaces may be off). If it cannot, :attr:`Sandboxes.problem` says why and every
+launch of an agent with ``sandbox: bwrap`` is refused with that reason and the fix;
+agents with ``sandbox: none`` run as before.
+
+:meth:`Sandboxes.wrap` turns a runtime's plan into one that runs under bubblewrap
+(:mod:`fleet.sandbox.policy`); for a locked agent it first opens its doors
+(:mod:`fleet.sandbox.doors`): one per loopback port in the URLs the agent was given (the
+metering proxy, the heartbeat endpoint), recorded in ``<state_dir>/sandbox/<agent>/
+doors.json`` so that :meth:`reattach` opens the same ones after a restart, and one to the
+tinyproxy of its allow-list (:mod:`fleet.sandbox.tinyproxy`) unless its egress is
+blocked. :meth:`block` closes that last door and cuts its connections; the block is kept
+as a file beside the doors, so it outlives a restart, until :meth:`unblock`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import shutil
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from fleet.errors import LaunchFailed
+from fleet.model import AgentSpec, LaunchPlan
+from fleet.names import AgentName
+from fleet.sandbox.doors import DoorSet, Target, fixed
+from fleet.sandbox.policy import EGRESS_PORT, Door, Layout, bwrap_argv
+from fleet.sandbox.tinyproxy import EgressProxies
+
+log = logging.getLogger(__name__)
+
+BWRAP = "bwrap"
+NONE = "none"
+LOCKED = "locked"
+EGRESS_DOOR = "egress.sock"
+_PROBE_TIMEOUT = 10.0
+_FLEET_DIR = Path(__file__).resolve().parents[1]
+FIX = (
+    "install bubblewrap (`apt-get install bubblewrap`) and allow unprivileged user "
+    "namespaces (`sysctl kernel.unprivileged_userns_clone=1`, and on Ubuntu "
+    "`kernel.apparmor_restrict_unprivileged_userns=0`), or set `sandbox: none` for the agent"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxSettings:
+    """Where sandboxes come from and what they hide."""
+
+    state_dir: Path
+    hidden: tuple[Path, ...]  # besides the state dir: the config's directory, the ledger's…
+    python: str = sys.executable  # runs the forwarder inside (standard library only)
+    bwrap: str = BWRAP
+    tinyproxy: str = "tinyproxy"
+
+
+def loopback_ports(urls: Iterable[str | None]) -> list[int]:
+    """The ports of the 127.0.0.1 (or localhost) URLs among ``urls``, sorted, once each."""
+    ports: set[int] = set()
+    for url in urls:
+        if not url:
+            continue
+        parts = urlsplit(url)
+        if parts.hostname in ("127.0.0.1", "localhost") and parts.port is not None:
+            ports.add(parts.port)
+    return sorted(ports)
+
+
+def proxy_env(port: int = EGRESS_PORT) -> dict[str, str]:
+    """What points an agent's tools at the allow-list's forward proxy inside a sandbox."""
+    url = f"http://127.0.0.1:{port}"
+    env = {"NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+    for name in ("HTTP_PROXY", "HTTPS_PROXY"):
+        env[name] = env[name.lower()] = url
+    return env
+
+
+async def probe(bwrap: str = BWRAP) -> str | None:
+    """Why bubblewrap cannot make a sandbox here, or ``None`` when it can."""
+    argv = [bwrap, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/"]
+    argv += ["--dev", "/dev", "--proc", "/proc", "true"]
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+    except OSError as exc:
+        return f"bubblewrap is not installed or cannot run (`{bwrap}`: {exc.strerror})"
+    try:
+        _, err = await asyncio.wait_for(process.communicate(), _PROBE_TIMEOUT)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        return f"bubblewrap did not make a sandbox within {_PROBE_TIMEOUT:.0f} s"
+    if process.returncode != 0:
+        said = err.decode(errors="replace").strip().splitlines()
+        return "bubblewrap cannot make a sandbox here: " + (said[0] if said else "it failed")
+    return None
+
+
+class Sandboxes:
+    """Wraps launches in sandboxes, and keeps the doors of locked agents."""
+
+    def __init__(self, settings: SandboxSettings) -> None:
+        self._settings = settings
+        self._root = settings.state_dir / "sandbox"
+        self._proxies = EgressProxies(self._root / "tinyproxy", program=settings.tinyproxy)
+        self._doors: dict[AgentName, DoorSet] = {}
+        self._allow: dict[AgentName, tuple[str, ...]] = {}
+        self._problem: str | None = None
+
+    @property
+    def problem(self) -> str | None:
+        """Why sandboxed agents cannot start here (``None``: they can)."""
+        return self._problem
+
+    async def start(self) -> str | None:
+        """Probe bubblewrap once; return (and keep) the problem, if any."""
+        self._problem = await probe(self._settings.bwrap)
+        if self._problem is not None:
+            log.warning("agents cannot be sandboxed: %s; to fix: %s", self._problem, FIX)
+        return self._problem
+
+    async def stop(self) -> None:
+        """Close every door and stop the forward proxies; the agents keep running."""
+        for doors in self._doors.values():
+            await doors.close_all()
+        self._doors.clear()
+        await self._proxies.stop()
+
+    # -- launches ----------------------------------------------------------------------
+
+    async def wrap(
+        self, spec: AgentSpec, plan: LaunchPlan, home: Path, urls: Iterable[str | None]
+    ) -> LaunchPlan:
+        """``plan`` run in ``spec``'s sandbox; ``urls`` are those the agent was given."""
+        if spec.sandbox == NONE:
+            log.warning("agent %s runs without a sandbox (sandbox: none)", spec.name)
+            return plan
+        if self._problem is not None:
+            raise LaunchFailed(
+                f"{spec.name} cannot start sandboxed: {self._problem}. To fix: {FIX}"
+            )
+        env = dict(plan.env)
+        doors: tuple[Door, ...] = ()
+        locked = spec.egress == LOCKED
+        if locked:
+            ports = loopback_ports(urls)
+            self._paths(spec.name).mkdir(mode=0o700, parents=True, exist_ok=True)
+            (self._paths(spec.name) / "doors.json").write_text(json.dumps({"ports": ports}))
+            await self._open_doors(spec, ports)
+            doors = tuple(Door(port, f"tcp-{port}.sock") for port in ports)
+            if spec.egress_allow:
+                doors += (Door(EGRESS_PORT, EGRESS_DOOR),)
+                env.update(proxy_env())
+        layout = Layout(
+            workdir=plan.cwd,
+            home=home,
+            hidden=(self._settings.state_dir, *self._settings.hidden),
+            needed=self._needed(plan),
+            locked=locked,
+            door_dir=self._door_dir(spec.name) if locked else None,
+            doors=doors,
+        )
+        argv = bwrap_argv(
+            layout, plan.argv, bwrap=self._settings.bwrap, python=self._settings.python
+        )
+        return replace(plan, argv=tuple(argv), env=env, sandboxed=True)
+
+    async def reattach(self, spec: AgentSpec) -> None:
+        """Open a running locked agent's doors again (after Fleetwarden restarted)."""
+        if spec.sandbox == NONE or spec.egress != LOCKED:
+            return
+        try:
+            saved = json.loads((self._paths(spec.name) / "doors.json").read_text())
+            ports = [int(port) for port in saved["ports"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            ports = []
+        await self._open_doors(spec, ports)
+
+    async def release(self, name: AgentName) -> None:
+        """Close the doors of ``name``'s run, which has ended."""
+        doors = self._doors.pop(name, None)
+        self._allow.pop(name, None)
+        if doors is not None:
+            await doors.close_all()
+
+    # -- egress block ----------------------------------------------------------------------
+
+    def blocked(self, name: str) -> bool:
+        return (self._paths(name) / "egress-blocked").exists()
+
+    async def block(self, name: AgentName) -> bool:
+        """Cut ``name``'s allow-list now and for its next runs; whether a door was open."""
+        self._paths(name).mkdir(mode=0o700, parents=True, exist_ok=True)
+        (self._paths(name) / "egress-blocked").touch()
+        doors = self._doors.get(name)
+        if doors is not None:
+            return await doors.close(EGRESS_DOOR)
+        return False
+
+    async def unblock(self, name: AgentName) -> bool:
+        """Let ``name`` reach its allow-list again; whether a door was opened."""
+        (self._paths(name) / "egress-blocked").unlink(missing_ok=True)
+        doors, allow = self._doors.get(name), self._allow.get(name)
+        if doors is None or not allow:
+            return False
+        await doors.open(EGRESS_DOOR, self._egress_target(allow))
+        return True
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _paths(self, name: str) -> Path:
+        return self._root / name
+
+    def _door_dir(self, name: str) -> Path:
+        return self._paths(name) / "doors"
+
+    async def _open_doors(self, spec: AgentSpec, ports: Iterable[int]) -> None:
+        doors = self._doors.setdefault(spec.name, DoorSet(self._door_dir(spec.name)))
+        try:
+            for port in ports:
+                await doors.open(f"tcp-{port}.sock", fixed(port))
+            if spec.egress_allow:
+                self._allow[spec.name] = spec.egress_allow
+                await self._proxies.port_for(spec.egress_allow)  # fails the launch if it cannot
+                if not self.blocked(spec.name):
+                    await doors.open(EGRESS_DOOR, self._egress_target(spec.egress_allow))
+        except OSError as exc:
+            raise LaunchFailed(f"{spec.name}: could not open its sandbox's doors: {exc}") from exc
+
+    def _egress_target(self, allow: tuple[str, ...]) -> Target:
+        async def target() -> int | None:
+            return await self._proxies.port_for(allow)
+
+        return target
+
+    def _needed(self, plan: LaunchPlan) -> tuple[Path, ...]:
+        """What the agent must read even where a hidden path covers it: Fleetwarden's
+        Python and package (the forwarder, the stub agent), and the program's install."""
+        python = Path(self._settings.python)
+        needed = [
+            _FLEET_DIR,
+            Path(sys.prefix),
+            python.parent,
+            Path(os.path.realpath(python)).parent,
+        ]
+        found = shutil.which(plan.argv[0], path=_path_of(plan.env)) if plan.argv else None
+        if found is not None:
+            real = Path(os.path.realpath(found))
+            modules = [p for p in real.parents if p.name == "node_modules"]
+            needed.append(modules[-1] if modules else real.parent)
+            needed.append(Path(found).parent)
+        return tuple(needed)
+
+
+def _path_of(env: Mapping[str, str]) -> str | None:
+    return env.get("PATH")

@@ -1,0 +1,104 @@
+"""The sandbox in the config file and in chat: `sandbox`, `egress` and `egress_allow` per
+agent and in `defaults`, the check-config warning, and the `egress block|unblock` commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.acl import Role
+from bot.cli import _summary
+from bot.commands import COMMANDS
+from bot.egress_commands import EgressCommands
+from bot.errors import CommandError
+from bot.grammar import Grammar
+from bot.request import Request
+from fleet.model import AgentSpec
+from fleet.names import AgentName
+from fleet.sandbox.service import Sandboxes, SandboxSettings
+from tests.fakes.job_context import RecordingBoard
+from tests.unit.bot.test_config import only_problem, parse
+from tests.unit.chat_fakes import OPERATOR, message
+
+
+def test_agents_are_sandboxed_with_open_egress_unless_told_otherwise() -> None:
+    """Defaults: bwrap and open; `defaults` changes every entry that says nothing."""
+    config = parse(
+        "defaults:\n  egress: locked\n  egress_allow: [GitHub.com.]\n"
+        "agents:\n  - name: a\n  - name: b\n    egress: open\n    egress_allow: []\n"
+        "  - name: c\n    sandbox: none\n    egress: open\n    egress_allow: []\n"
+    )
+    a, b, c = (entry.to_spec(config.defaults) for entry in config.agents)
+    assert (a.sandbox, a.egress, a.egress_allow) == ("bwrap", "locked", ("github.com",))
+    assert (b.sandbox, b.egress, b.egress_allow) == ("bwrap", "open", ())
+    assert c.sandbox == "none"
+    plain = parse("agents:\n  - name: a\n")
+    spec = plain.agents[0].to_spec(plain.defaults)
+    assert (spec.sandbox, spec.egress, spec.egress_allow) == ("bwrap", "open", ())
+
+
+@pytest.mark.parametrize(
+    ("text", "message_part"),
+    [
+        ("agents:\n  - name: a\n    sandbox: docker\n", "allowed: bwrap, none"),
+        ("agents:\n  - name: a\n    egress: closed\n", "allowed: open, locked"),
+        (
+            "agents:\n  - name: a\n    egress: locked\n    egress_allow: ['https://x.org']\n",
+            "is not a host name",
+        ),
+        ("agents:\n  - name: a\n    sandbox: none\n    egress: locked\n", "needs sandbox: bwrap"),
+        ("agents:\n  - name: a\n    egress_allow: [x.org]\n", "needs egress: locked"),
+    ],
+)
+def test_sandbox_settings_that_cannot_work_are_refused(text: str, message_part: str) -> None:
+    """A bad mode, host or combination is one problem that says what is allowed."""
+    assert message_part in only_problem(text).message
+
+
+def test_check_config_warns_about_each_agent_without_a_sandbox() -> None:
+    """The summary names every agent with sandbox: none, and only those."""
+    config = parse("agents:\n  - name: safe\n  - name: risky\n    sandbox: none\n")
+    lines = [line for line in _summary(config).splitlines() if line.startswith("warning:")]
+    assert len(lines) == 1 and "'risky'" in lines[0] and "sandbox: none" in lines[0]
+
+
+class FakeFleet:
+    def __init__(self, specs: dict[str, AgentSpec]) -> None:
+        self._specs = specs
+
+    async def spec(self, name: str) -> AgentSpec:
+        return self._specs[name]
+
+
+def request(text: str) -> Request:
+    command = Grammar(COMMANDS).parse(text)
+    assert command is not None
+    return Request(message(text, sender=OPERATOR), Role.OPERATOR, command)
+
+
+def commands(tmp_path: Path, board: RecordingBoard, **egress: Any) -> EgressCommands:
+    spec = AgentSpec(name=AgentName("coder"), runtime="command", **egress)
+    fleet: Any = FakeFleet({"coder": spec})
+    return EgressCommands(fleet, Sandboxes(SandboxSettings(tmp_path, hidden=())), board)
+
+
+async def test_egress_block_is_kept_told_and_undone_by_unblock(tmp_path: Path) -> None:
+    """Block: a file in the state dir and a notice to the agent's threads; unblock undoes."""
+    board = RecordingBoard()
+    table = commands(tmp_path, board, egress="locked", egress_allow=("x.org",)).table()
+    answer = await table["egress block"](request("!egress block coder"))
+    assert isinstance(answer, str) and "Egress of coder blocked" in answer
+    assert (tmp_path / "sandbox" / "coder" / "egress-blocked").exists()
+    assert board.posted[-1].agents == ("coder",) and "blocked" in board.posted[-1].markdown
+    answer = await table["egress unblock"](request("!egress unblock coder"))
+    assert isinstance(answer, str) and "unblocked" in answer
+    assert not (tmp_path / "sandbox" / "coder" / "egress-blocked").exists()
+
+
+async def test_egress_block_of_an_open_agent_says_there_is_nothing_to_cut(tmp_path: Path) -> None:
+    """An agent with open egress has no allow-list: the command refuses, saying how."""
+    table = commands(tmp_path, RecordingBoard()).table()
+    with pytest.raises(CommandError, match="egress: locked"):
+        await table["egress block"](request("!egress block coder"))

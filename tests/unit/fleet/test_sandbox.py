@@ -1,0 +1,225 @@
+"""Tests for fleet.sandbox: bubblewrap's command line, the doors, tinyproxy's config, the
+forwarder's arguments, the pid namespace lookup, and launches refused or wrapped."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+
+from fleet.errors import LaunchFailed
+from fleet.model import AgentSpec, LaunchPlan
+from fleet.names import AgentName
+from fleet.sandbox import forwarder
+from fleet.sandbox.doors import DoorSet, fixed
+from fleet.sandbox.policy import DOORS, Door, Layout, bwrap_argv
+from fleet.sandbox.procs import namespace_pids, sandbox_init_pid
+from fleet.sandbox.schema import check_egress, unsandboxed_warnings
+from fleet.sandbox.service import (
+    Sandboxes,
+    SandboxSettings,
+    loopback_ports,
+    probe,
+    proxy_env,
+)
+from fleet.sandbox.tinyproxy import config_text, host_pattern
+
+STATE = Path("/srv/fw/state")
+WORK = Path("/srv/fw/work")
+HOME = STATE / "agents" / "coder" / "home"
+
+
+def pairs(argv: list[str], option: str) -> list[str]:
+    """The values that follow each ``option`` in ``argv``."""
+    return [argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == option]
+
+
+def test_an_open_sandbox_hides_the_state_dir_and_binds_only_home_and_workdir() -> None:
+    """Host read-only; state and config dirs a read-only tmpfs; HOME and workdir bound
+    after them (so they show through); the host's network; the agent after the forwarder."""
+    layout = Layout(workdir=WORK, home=HOME, hidden=(STATE, Path("/srv/fw"), Path("/")))
+    argv = bwrap_argv(layout, ["claude", "-p", "hi"], bwrap="bwrap", python="/usr/bin/python3")
+    assert argv[:2] == ["bwrap", "--unshare-all"] and "--share-net" in argv
+    assert "--die-with-parent" in argv
+    assert pairs(argv, "--tmpfs") == ["/tmp", "/srv/fw", str(STATE)]  # never "/" itself
+    assert pairs(argv, "--remount-ro") == ["/srv/fw", str(STATE)]
+    assert pairs(argv, "--bind") == [str(HOME), str(WORK)]
+    assert argv.index("--bind") > argv.index(str(STATE))
+    assert pairs(argv, "--size") == [str(layout.tmp_size)]
+    tail = argv[argv.index("--") + 1 :]
+    assert tail[:3] == ["/usr/bin/python3", "-I", str(forwarder.__file__)]
+    assert tail[3:] == ["--", "claude", "-p", "hi"]
+
+
+def test_a_needed_path_under_a_hidden_one_comes_back_read_only_without_what_it_holds() -> None:
+    """Fleetwarden's venv under the config dir is bound back read-only; the state dir inside
+    that venv's parent is hidden again after it."""
+    venv = Path("/srv/fw/.venv")
+    layout = Layout(
+        workdir=WORK,
+        home=HOME,
+        hidden=(Path("/srv/fw"), Path("/srv/fw/.venv/state")),
+        needed=(venv, Path("/usr/lib")),
+    )
+    argv = bwrap_argv(layout, ["x"], bwrap="bwrap", python="python3")
+    assert pairs(argv, "--ro-bind-try") == [str(venv)]
+    tmpfs = pairs(argv, "--tmpfs")
+    assert tmpfs.count("/srv/fw/.venv/state") == 2  # hidden, and hidden again after the bind
+
+
+def test_a_locked_sandbox_has_its_own_network_and_doors_on_the_same_ports() -> None:
+    """No --share-net; /run a tmpfs with the door directory at /run/fw; the forwarder
+    listens on each door's port and pipes it to the socket there."""
+    layout = Layout(
+        workdir=WORK,
+        home=HOME,
+        hidden=(STATE,),
+        locked=True,
+        door_dir=STATE / "sandbox" / "coder" / "doors",
+        doors=(Door(41000, "tcp-41000.sock"), Door(3128, "egress.sock")),
+    )
+    argv = bwrap_argv(layout, ["agent"], bwrap="bwrap", python="python3")
+    assert "--share-net" not in argv
+    assert "/run" in pairs(argv, "--tmpfs")
+    assert pairs(argv, "--bind")[-1] == str(STATE / "sandbox" / "coder" / "doors")
+    assert pairs(argv, "--door") == [
+        f"41000={DOORS / 'tcp-41000.sock'}",
+        f"3128={DOORS / 'egress.sock'}",
+    ]
+
+
+def test_the_forwarder_reads_its_doors_and_the_agent_argv() -> None:
+    """``--door PORT=PATH`` pairs, then the agent's argv untouched after ``--``."""
+    doors, command = forwarder.parse(["--door", "80=/run/fw/a.sock", "--", "sh", "--door"])
+    assert doors == [(80, "/run/fw/a.sock")] and command == ["sh", "--door"]
+    with pytest.raises(ValueError):
+        forwarder.parse(["--door", "80=/x"])
+
+
+def test_only_loopback_urls_get_doors() -> None:
+    """Ports of 127.0.0.1 / localhost URLs, once each; other hosts and no port: none."""
+    urls = [
+        "http://127.0.0.1:4100/a/coder/anthropic/k",
+        "http://127.0.0.1:4100/a/coder/openai/k",
+        "http://127.0.0.1:4200/heartbeat/coder",
+        "https://api.anthropic.com",
+        "http://localhost:4300/",
+        None,
+    ]
+    assert loopback_ports(urls) == [4100, 4200, 4300]
+
+
+def test_a_locked_agent_with_an_allow_list_is_pointed_at_the_forward_proxy() -> None:
+    """Both spellings of the proxy variables, and loopback goes direct."""
+    env = proxy_env(3128)
+    assert env["HTTPS_PROXY"] == env["https_proxy"] == "http://127.0.0.1:3128"
+    assert env["HTTP_PROXY"] == env["http_proxy"] == "http://127.0.0.1:3128"
+    assert env["NO_PROXY"] == "127.0.0.1,localhost"
+
+
+def test_tinyproxy_denies_by_default_and_lets_through_exact_hosts_only() -> None:
+    """Loopback only, default deny, extended anchored regexes, CONNECT to 443 only."""
+    text = config_text(8123, Path("/s/filter"), Path("/s/log"), Path("/s/pid"))
+    for line in (
+        "Port 8123",
+        "Listen 127.0.0.1",
+        "FilterDefaultDeny Yes",
+        "FilterExtended Yes",
+        "ConnectPort 443",
+        'Filter "/s/filter"',
+    ):
+        assert line in text.splitlines()
+    assert host_pattern("registry.npmjs.org") == r"^registry\.npmjs\.org$"
+
+
+def test_egress_settings_that_cannot_hold_are_named() -> None:
+    """Locked without a sandbox, or an allow-list on an open network, is a problem."""
+    assert check_egress("agent 'a'", "bwrap", "locked", ["github.com"]) is None
+    assert "sandbox: bwrap" in (check_egress("agent 'a'", "none", "locked", []) or "")
+    assert "egress: locked" in (check_egress("agent 'a'", "bwrap", "open", ["x.org"]) or "")
+    warned = unsandboxed_warnings([("a", "bwrap"), ("b", "none")])
+    assert len(warned) == 1 and "'b'" in warned[0]
+
+
+def test_namespace_pids_refuses_the_host_namespace_and_forgets_the_dead() -> None:
+    """Fleetwarden's own namespace is no sandbox; a gone pid has no processes."""
+    with pytest.raises(ValueError):
+        namespace_pids(os.getpid())
+    assert namespace_pids(2**22 + 1) == []
+
+
+def test_a_run_without_a_sandbox_record_has_no_init_pid(tmp_path: Path) -> None:
+    """No sandbox.json, or one naming a process that is gone: None."""
+    assert sandbox_init_pid(tmp_path) is None
+    (tmp_path / "sandbox.json").write_text('{"init_pid": 4194305, "start_ticks": 1}')
+    assert sandbox_init_pid(tmp_path) is None
+
+
+async def test_a_missing_bwrap_is_reported_by_the_probe() -> None:
+    """No such program: the probe says bubblewrap is not installed."""
+    said = await probe("/nonexistent/bwrap")
+    assert said is not None and "not installed" in said
+
+
+def plan_for(tmp_path: Path) -> LaunchPlan:
+    return LaunchPlan(argv=("python3", "-V"), env={"PATH": "/usr/bin"}, cwd=tmp_path)
+
+
+async def test_a_sandboxed_launch_is_refused_with_the_fix_when_bwrap_cannot_work(
+    tmp_path: Path,
+) -> None:
+    """The probe's reason and the fix (install, user namespaces, or sandbox: none); an
+    agent with sandbox: none runs unchanged."""
+    sandboxes = Sandboxes(SandboxSettings(state_dir=tmp_path, hidden=(), bwrap="/nonexistent"))
+    assert await sandboxes.start() is not None
+    spec = AgentSpec(name=AgentName("coder"), runtime="command")
+    with pytest.raises(LaunchFailed, match=r"cannot start sandboxed.*sandbox: none"):
+        await sandboxes.wrap(spec, plan_for(tmp_path), tmp_path / "home", [])
+    plain = AgentSpec(name=AgentName("coder"), runtime="command", sandbox="none")
+    assert await sandboxes.wrap(plain, plan_for(tmp_path), tmp_path, []) == plan_for(tmp_path)
+
+
+async def test_a_locked_launch_opens_its_doors_and_release_closes_them(tmp_path: Path) -> None:
+    """One socket per loopback port given, in a 0700 directory; gone after release."""
+    sandboxes = Sandboxes(SandboxSettings(state_dir=tmp_path, hidden=()))
+    spec = AgentSpec(name=AgentName("coder"), runtime="command", egress="locked")
+    wrapped = await sandboxes.wrap(
+        spec, plan_for(tmp_path), tmp_path / "home", ["http://127.0.0.1:4100/a", None]
+    )
+    doors = tmp_path / "sandbox" / "coder" / "doors"
+    assert wrapped.sandboxed and "--share-net" not in wrapped.argv
+    assert (doors / "tcp-4100.sock").is_socket()
+    assert doors.stat().st_mode & 0o777 == 0o700
+    assert "HTTPS_PROXY" not in wrapped.env  # no allow-list: no forward proxy
+    await sandboxes.release(AgentName("coder"))
+    assert not (doors / "tcp-4100.sock").exists()
+    await sandboxes.stop()
+
+
+async def test_a_door_pipes_to_its_port_and_closing_it_cuts_open_connections(
+    tmp_path: Path,
+) -> None:
+    """Bytes go both ways through the Unix socket; after close the connection ends and
+    the socket is gone."""
+
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while data := await reader.read(100):
+            writer.write(data)
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(echo, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    doors = DoorSet(tmp_path / "doors")
+    await doors.open("tcp.sock", fixed(port))
+    reader, writer = await asyncio.open_unix_connection(str(tmp_path / "doors" / "tcp.sock"))
+    writer.write(b"ping")
+    assert await asyncio.wait_for(reader.read(4), 5) == b"ping"
+    assert await doors.close("tcp.sock")
+    assert await asyncio.wait_for(reader.read(100), 5) == b""
+    assert not (tmp_path / "doors" / "tcp.sock").exists()
+    writer.close()
+    server.close()
+    await server.wait_closed()
