@@ -6,6 +6,11 @@ it, whatever they do); an unsandboxed one that left its process group is still f
 long as it has not left the tree (double-forked away to init). Stopping is repeated until a
 pass finds no process it had not stopped, so a child forked while the first pass ran is
 stopped too — a stopped process forks no more.
+
+The group's leader is left out when it is not the agent itself: it is the backend's shim
+(:mod:`fleet.backends.agent_shim`), Fleetwarden's own process, which only waits for the
+agent. Stopping it would undo the freeze under tmux: the shim is the pane's process, and
+tmux continues (SIGCONT) a pane's whole process group as soon as it sees that process stop.
 """
 
 from __future__ import annotations
@@ -59,11 +64,12 @@ def tree(root: int, children: dict[int, list[int]]) -> list[int]:
 
 
 def signal_all(root: int, pgid: int, signum: signal.Signals) -> int:
-    """Send ``signum`` to ``root``'s tree and process group until no new process turns up;
-    the number of processes signalled."""
+    """Send ``signum`` to ``root``'s tree and process group (but for a leader that is not
+    ``root``: the shim) until no new process turns up; the number of processes signalled."""
     done: set[int] = set()
+    shim = {pgid} - {root}
     for _ in range(MAX_PASSES):
-        fresh = _targets(root, pgid) - done
+        fresh = _targets(root, pgid) - done - shim
         if not fresh:
             break
         for pid in fresh:
