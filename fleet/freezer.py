@@ -7,6 +7,11 @@ unsandboxed one that left its process group is still found as long as it has not
 tree (double-forked away to init). Stopping is repeated until a
 pass finds no process it had not stopped, so a child forked while the first pass ran is
 stopped too — a stopped process forks no more.
+
+The group's leader is left out when it is not the agent itself: it is the backend's shim
+(:mod:`fleet.backends.agent_shim`), Fleetwarden's own process, which only waits for the
+agent. Stopping it would undo the freeze under tmux: the shim is the pane's process, and
+tmux continues (SIGCONT) a pane's whole process group as soon as it sees that process stop.
 """
 
 from __future__ import annotations
@@ -64,12 +69,14 @@ def tree(root: int, children: dict[int, list[int]]) -> list[int]:
 def signal_all(
     root: int, pgid: int, signum: signal.Signals, *, sandbox_init: int | None = None
 ) -> int:
-    """Send ``signum`` to ``root``'s tree and process group — and, for a sandboxed run,
-    every process of its sandbox (``sandbox_init``: the host pid of its PID 1) — until no
-    new process turns up; the number of processes signalled."""
+    """Send ``signum`` to ``root``'s tree and process group (but for a leader that is not
+    ``root``: the shim) — and, for a sandboxed run, every process of its sandbox
+    (``sandbox_init``: the host pid of its PID 1) — until no new process turns up; the
+    number of processes signalled."""
     done: set[int] = set()
+    shim = {pgid} - {root}
     for _ in range(MAX_PASSES):
-        fresh = _targets(root, pgid, sandbox_init) - done
+        fresh = _targets(root, pgid, sandbox_init) - done - shim
         if not fresh:
             break
         for pid in fresh:

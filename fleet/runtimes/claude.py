@@ -24,6 +24,12 @@ POST to the URL with curl. Hook commands are shell strings, so ours is a constan
 and token reach it only as ``$FLEETWARDEN_HEARTBEAT_URL`` / ``$FLEETWARDEN_HEARTBEAT_TOKEN``,
 expanded inside double quotes (never parsed as shell code), which also keeps the token out
 of the file. Both are checked first: a loopback ``http`` URL, a URL-safe token.
+
+On a terminal, nobody is there to answer the TUI's first-start questions, so
+``<home>/.claude/.claude.json`` (Claude Code's own state, kept as it is otherwise) is
+seeded with the answers (:func:`tui_state`): onboarding done (else it first checks that it
+can reach Anthropic's own host, and exits), the agent's directory trusted, and the API
+key it finds in its environment approved (else it asks whether to use it, "no" by default).
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ from fleet.errors import LaunchFailed
 from fleet.heartbeat import TOKEN_HEADER
 from fleet.model import AgentSpec
 from fleet.runtimes._cli import CliRuntime, checked_model, checked_session, required_prompt
-from fleet.runtimes.base import RuntimeContext
+from fleet.runtimes.base import RuntimeContext, base_env
 
 HEADLESS_FLAGS = ("--output-format", "stream-json", "--verbose")
 QUIET_ENV = {
@@ -64,6 +70,9 @@ CONTEXT_ENV = {
     "CLAUDE_CODE_DISABLE_1M_CONTEXT": "1",
     "CLAUDE_CODE_AUTO_COMPACT_WINDOW": str(COMPACT_WINDOW),
 }
+
+STATE_FILE = ".claude.json"  # Claude Code's own state, in its config directory
+KEY_SUFFIX = 20  # Claude Code remembers an approved key by its last 20 characters
 
 _HEARTBEAT_URL = re.compile(r"http://127\.0\.0\.1:[0-9]{1,5}(/[A-Za-z0-9._~-]+)*/?")
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{16,256}")
@@ -108,7 +117,50 @@ class ClaudeRuntime(CliRuntime):
                 ctx.heartbeat_url, ctx.heartbeat_token
             )
             settings.update(heartbeat_settings())
-        return env, {config_dir / "settings.json": json.dumps(settings, indent=2)}
+        files = {config_dir / "settings.json": json.dumps(settings, indent=2)}
+        if ctx.tty:
+            key = env.get("ANTHROPIC_API_KEY") or base_env(spec, ctx).get("ANTHROPIC_API_KEY")
+            state = config_dir / STATE_FILE
+            files[state] = json.dumps(tui_state(_read_state(state), ctx.workdir, key), indent=2)
+        return env, files
+
+
+def tui_state(current: Mapping[str, Any], workdir: Path, api_key: str | None) -> dict[str, Any]:
+    """Claude Code's state (``current``) with the first-start questions answered: onboarding
+    done, ``workdir`` trusted, ``api_key`` approved. A key is remembered by its last
+    characters, as Claude Code itself does once a user says yes; a key too short to keep
+    it whole out of the file is left for the TUI to ask about. Anything else is kept."""
+    state = dict(current)
+    state["hasCompletedOnboarding"] = True
+    projects = _object(state.get("projects"))
+    project = str(workdir.resolve())
+    projects[project] = {**_object(projects.get(project)), "hasTrustDialogAccepted": True}
+    state["projects"] = projects
+    if api_key is not None and len(api_key) > KEY_SUFFIX:
+        suffix = api_key[-KEY_SUFFIX:]
+        answers = _object(state.get("customApiKeyResponses"))
+        for side in ("approved", "rejected"):
+            answers[side] = [k for k in _list(answers.get(side)) if k != suffix]
+        answers["approved"].append(suffix)
+        state["customApiKeyResponses"] = answers
+    return state
+
+
+def _object(value: object) -> dict[str, Any]:
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def _list(value: object) -> list[Any]:
+    return list(value) if isinstance(value, list) else []
+
+
+def _read_state(path: Path) -> Mapping[str, Any]:
+    """The state file's object; empty when there is none (or it is not JSON)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def heartbeat_settings() -> Mapping[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,15 @@ def test_claude_on_a_key_holds_a_placeholder_key(tmp_path: Path) -> None:
     plan = ClaudeRuntime().plan(spec("claude"), context(tmp_path, {"anthropic": "api_key"}))
     assert plan.env["ANTHROPIC_API_KEY"] == placeholder_token(NAME)
     assert all(secret not in everything(plan) for secret in SECRETS.values())
+
+
+def test_claude_tui_approves_the_placeholder_key(tmp_path: Path) -> None:
+    """On a terminal, the key Claude Code's TUI finds approved is the placeholder it holds."""
+    ctx = replace(context(tmp_path, {"anthropic": "api_key"}), tty=True)
+    plan = ClaudeRuntime().plan(spec("claude"), ctx)
+    state = json.loads(plan.files[ctx.home / ".claude" / ".claude.json"])
+    assert state["customApiKeyResponses"]["approved"] == [placeholder_token(NAME)[-20:]]
+    assert all(secret[-20:] not in everything(plan) for secret in SECRETS.values())
 
 
 def test_without_an_account_secret_env_still_passes(tmp_path: Path) -> None:

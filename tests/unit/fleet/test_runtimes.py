@@ -303,6 +303,52 @@ def test_claude_tty(ctx: RuntimeContext) -> None:
     assert ClaudeRuntime().plan(spec("claude", prompt=None), tty).argv == ("claude",)
 
 
+def test_claude_tty_starts_unattended(ctx: RuntimeContext) -> None:
+    """On a terminal, Claude Code's state file answers its first-start questions: onboarding
+    done, the agent's directory trusted, its key approved by the last 20 characters (never
+    the whole key); a headless run writes no state file."""
+    state_path = ctx.home / ".claude" / ".claude.json"
+    plan = ClaudeRuntime().plan(spec("claude"), with_(ctx, tty=True))
+    state = json.loads(plan.files[state_path])
+    assert state == {
+        "hasCompletedOnboarding": True,
+        "projects": {str(ctx.workdir.resolve()): {"hasTrustDialogAccepted": True}},
+        "customApiKeyResponses": {"approved": [ANTHROPIC_KEY[-20:]], "rejected": []},
+    }
+    assert ANTHROPIC_KEY not in plan.files[state_path]
+    assert state_path not in ClaudeRuntime().plan(spec("claude"), ctx).files
+    no_key = ClaudeRuntime().plan(spec("claude", secret_env=()), with_(ctx, tty=True))
+    assert "customApiKeyResponses" not in json.loads(no_key.files[state_path])
+
+
+def test_claude_tty_keeps_the_rest_of_its_state(ctx: RuntimeContext) -> None:
+    """What Claude Code wrote itself survives the next launch; a key it was told to reject
+    is approved now (it is the one the agent is given)."""
+    state_path = ctx.home / ".claude" / ".claude.json"
+    state_path.parent.mkdir(parents=True)
+    workdir = str(ctx.workdir.resolve())
+    state_path.write_text(
+        json.dumps(
+            {
+                "numStartups": 3,
+                "projects": {workdir: {"lastSessionId": "s-1"}, "/elsewhere": {"x": 1}},
+                "customApiKeyResponses": {"approved": ["old"], "rejected": [ANTHROPIC_KEY[-20:]]},
+            }
+        )
+    )
+    plan = ClaudeRuntime().plan(spec("claude"), with_(ctx, tty=True))
+    state = json.loads(plan.files[state_path])
+    assert state["numStartups"] == 3 and state["hasCompletedOnboarding"] is True
+    assert state["projects"] == {
+        workdir: {"lastSessionId": "s-1", "hasTrustDialogAccepted": True},
+        "/elsewhere": {"x": 1},
+    }
+    assert state["customApiKeyResponses"] == {
+        "approved": ["old", ANTHROPIC_KEY[-20:]],
+        "rejected": [],
+    }
+
+
 def test_claude_follow_up(ctx: RuntimeContext) -> None:
     """Follow-ups resume the session headless, or --continue when it is unknown."""
     runtime = ClaudeRuntime()
