@@ -57,7 +57,7 @@ async def read_body(
 
 async def _read(request: web.Request, length: int | None, limit: int) -> bytes | bytearray:
     content = request.content
-    if length is not None:
+    if length is not None and length > 0:
         buffer = bytearray(length)
         with memoryview(buffer) as view:
             done = 0

@@ -130,7 +130,8 @@ class MeteringProxy:
         """Load the agents' keys and listen, on the saved port when it is free."""
         if self._runner is not None:
             raise RuntimeError("MeteringProxy is already started")
-        app = web.Application(client_max_size=MAX_REQUEST)
+        # Bodies are decoded by :mod:`fleet.metering.body`, which refuses what it cannot read.
+        app = web.Application(client_max_size=MAX_REQUEST, handler_args={"auto_decompress": False})
         app.router.add_route("*", "/a/{agent}/{provider}/{key}/{tail:.*}", self._handle)
         app.router.add_route("*", "/a/{agent}/{provider}/{key}", self._handle)
         app.router.add_route("*", "/{tail:.*}", self._stray)

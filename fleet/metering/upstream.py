@@ -14,6 +14,7 @@ goes upstream with none.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Final, NamedTuple
 
@@ -44,6 +45,7 @@ HOP_BY_HOP: Final = frozenset(
         "upgrade",
     }
 )
+_SLICE: Final = 256 * 1024  # bytes of a request body written upstream at a time
 # Request bodies go upstream decoded (:mod:`fleet.metering.body`): no Content-Encoding.
 _NOT_FORWARDED: Final = HOP_BY_HOP | {
     "host",
@@ -166,11 +168,18 @@ class Upstream:
             inject(headers, credential, anthropic_api=out.route.api is ProviderApi.ANTHROPIC)
         elif out.strip:
             strip_credentials(headers)
+        data: bytes | AsyncIterator[memoryview] | None = None
+        if out.body:
+            # In slices, each sent before the next: the transport never holds a copy.
+            headers["Content-Length"] = str(len(out.body))
+            data = _slices(out.body)
+        elif request.can_read_body:
+            data = b""
         return await self.session.request(
             request.method,
             out.url,
             headers=headers,
-            data=out.body if out.body or request.can_read_body else None,
+            data=data,
             timeout=out.limits,
             allow_redirects=False,
         )
@@ -215,6 +224,12 @@ def request_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
             out.add(name, value)
     out["Accept-Encoding"] = "identity"
     return out
+
+
+async def _slices(body: bytes | bytearray) -> AsyncIterator[memoryview]:
+    with memoryview(body) as view:
+        for start in range(0, len(view), _SLICE):
+            yield view[start : start + _SLICE]
 
 
 def _is_chatgpt(credential: Credential | None) -> bool:
