@@ -9,10 +9,12 @@ ledger's lock like every other write.
 
 from __future__ import annotations
 
+import logging
+import math
 import sqlite3
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
@@ -21,6 +23,9 @@ import aiosqlite
 from fleet.ledger.rows import from_epoch, to_epoch
 from fleet.metering.events import Outcome, QuotaSignal, Tokens, UsageEvent
 
+log = logging.getLogger(__name__)
+
+_SQLITE_INT = 2**62  # a single count this large would overflow the sums of a column
 _USAGE_COLUMNS = (
     "at, agent, provider, api, requested_model, served_model, input_tokens, output_tokens,"
     " cache_read_tokens, cache_write_tokens, reasoning_tokens, stream, status, outcome,"
@@ -106,7 +111,7 @@ class MeteringLedger:
         if not usage and not signals:
             return
         # Built first: a naive time is refused before the transaction takes the lock.
-        usage_rows = [_usage_params(event) for event in usage]
+        usage_rows = [_usage_params(_storable(event)) for event in usage]
         signal_rows = [_signal_params(signal) for signal in signals]
         what = f"record {len(usage_rows)} usage rows and {len(signal_rows)} quota signals"
         async with self._transaction(what) as conn:
@@ -262,6 +267,28 @@ def _span(since: datetime, until: datetime | None) -> tuple[str, list[object]]:
     if until is None:
         return "WHERE at >= ?", [to_epoch(since)]
     return "WHERE at >= ? AND at < ?", [to_epoch(since), to_epoch(until)]
+
+
+def _storable(event: UsageEvent) -> UsageEvent:
+    """``event`` as SQLite can hold it: a count past its integers (or a cost or time that
+    is no number) would fail the whole batch, so such a row keeps what it says of the
+    request, with no tokens, flagged."""
+    tokens = event.tokens
+    counts = (tokens.input, tokens.output, tokens.cache_read, tokens.cache_write, tokens.reasoning)
+    numbers = (event.latency_ms, event.ttfb_ms or 0.0, event.cost_usd or 0.0)
+    if all(0 <= count < _SQLITE_INT for count in counts) and all(map(math.isfinite, numbers)):
+        return event
+    log.error("a usage row of %s had counts out of range; kept without tokens", event.agent)
+    return replace(
+        event,
+        tokens=Tokens(),
+        outcome=Outcome.UNMETERED,
+        latency_ms=event.latency_ms if math.isfinite(event.latency_ms) else 0.0,
+        ttfb_ms=event.ttfb_ms if math.isfinite(event.ttfb_ms or 0.0) else None,
+        cost_usd=None,
+        priced=False,
+        reason="token counts out of range",
+    )
 
 
 def _usage_params(event: UsageEvent) -> tuple[object, ...]:

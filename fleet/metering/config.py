@@ -22,11 +22,14 @@ class ProviderApi(enum.StrEnum):
 @dataclass(frozen=True, slots=True)
 class ProviderRoute:
     """One provider agents may reach: its name in agent URLs, its real upstream (the URL the
-    provider's own paths, e.g. ``/v1/messages``, are appended to) and its API family."""
+    provider's own paths, e.g. ``/v1/messages``, are appended to), its API family, and the
+    paths beyond its API's known endpoints that pass through unmetered (``passthrough``,
+    see :mod:`fleet.metering.endpoints`)."""
 
     name: str
     upstream: str
     api: ProviderApi = ProviderApi.ANTHROPIC
+    passthrough: tuple[str, ...] = ()
 
 
 DEFAULT_ROUTES: Mapping[str, ProviderRoute] = {
@@ -82,3 +85,4 @@ class MeteringSettings:
     drain_timeout: float = 120.0  # seconds to keep reading after the agent hung up
     max_hold: float = 900.0  # longest a policy ``hold`` may keep one request waiting
     flush_interval: float = 0.5  # seconds between batched ledger writes
+    body_timeout: float = 60.0  # seconds an agent may take to send a request's body

@@ -10,7 +10,6 @@ touches a socket; the proxy does the I/O and prices the event.
 
 from __future__ import annotations
 
-import json
 import time
 import zlib
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any, Final, cast
 import aiohttp
 from multidict import CIMultiDictProxy
 
+from fleet.metering.body import json_object
 from fleet.metering.events import Outcome, Tokens, UsageEvent
 from fleet.metering.sse import SseParser
 from fleet.metering.usage import SKIP_PREFIXES, Api, UsageReader
@@ -209,15 +209,6 @@ class Meter:
             reason=reason,
             rewritten_from=self.rewritten_from,
         )
-
-
-def json_object(body: bytes) -> dict[str, Any] | None:
-    """``body`` as a JSON object, or ``None`` if it is not one."""
-    try:
-        value = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def _error_detail(body: bytes) -> str:

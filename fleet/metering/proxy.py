@@ -35,14 +35,13 @@ the relay; what an answer's bytes mean is :mod:`fleet.metering.meter`'s.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import aiohttp
 from aiohttp import web
@@ -53,10 +52,19 @@ from fleet.accounts.model import AccountError
 from fleet.accounts.placeholders import placeholder_tokens
 from fleet.clock import Clock, SystemClock
 from fleet.loopback import HOST, AgentSecrets, serve
-from fleet.metering.config import MeteringSettings, PriceTable, ProviderApi, ProviderRoute
+from fleet.metering.body import (
+    MAX_REQUEST,
+    BodyRefused,
+    asks_usage,
+    encode_json,
+    json_object,
+    read_body,
+)
+from fleet.metering.config import MeteringSettings, PriceTable, ProviderRoute
+from fleet.metering.endpoints import CHATGPT_ROUTE, decide, shown
 from fleet.metering.estimate import estimate
 from fleet.metering.events import Outcome, QuotaSignal, UsageEvent
-from fleet.metering.meter import Meter, json_object
+from fleet.metering.meter import Meter
 from fleet.metering.policy import (
     ALLOW,
     AllowAll,
@@ -70,16 +78,14 @@ from fleet.metering.policy import (
 from fleet.metering.recorder import Recorder, Sink
 from fleet.metering.relay import Relay
 from fleet.metering.shapes import error_response
-from fleet.metering.upstream import Outgoing, Upstream, path_rule
-from fleet.metering.usage import Api, api_of
-from fleet.names import AgentName, is_agent_name
+from fleet.metering.strangers import AgentPath, Strangers, shape_of
+from fleet.metering.upstream import Outgoing, Upstream
+from fleet.metering.usage import Api
+from fleet.names import AgentName
 
 log = logging.getLogger(__name__)
 
 STATE_FILE: Final = "metering.json"
-MAX_REQUEST: Final = 64 * 1024 * 1024  # bytes; Claude Code's requests are ~100 KB
-_INVALID_NAME: Final = "<invalid>"
-CHATGPT_ROUTE: Final = "chatgpt"
 REFRESH_TAIL: Final = "oauth/token"
 
 
@@ -113,6 +119,7 @@ class MeteringProxy:
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
         self._warned: set[str] = set()
+        self.strangers = Strangers()
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -130,7 +137,8 @@ class MeteringProxy:
         """Load the agents' keys and listen, on the saved port when it is free."""
         if self._runner is not None:
             raise RuntimeError("MeteringProxy is already started")
-        app = web.Application(client_max_size=MAX_REQUEST)
+        # Bodies are decoded by :mod:`fleet.metering.body`, which refuses what it cannot read.
+        app = web.Application(client_max_size=MAX_REQUEST, handler_args={"auto_decompress": False})
         app.router.add_route("*", "/a/{agent}/{provider}/{key}/{tail:.*}", self._handle)
         app.router.add_route("*", "/a/{agent}/{provider}/{key}", self._handle)
         app.router.add_route("*", "/{tail:.*}", self._stray)
@@ -175,50 +183,44 @@ class MeteringProxy:
     # -- requests ----------------------------------------------------------------------
 
     async def _stray(self, request: web.Request) -> web.StreamResponse:
-        api = api_of(request.method, request.path)
-        shape = ProviderApi.ANTHROPIC if api == "anthropic" else ProviderApi.OPENAI
-        return error_response(
-            shape,
-            404,
-            "Fleetwarden metering proxy: this is not an agent URL; agents' base URLs look "
-            "like /a/<agent>/<provider>/<key>, as Fleetwarden sets them",
-        )
+        return self.strangers.stray(request)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
         at = self._clock.now()
-        raw_agent = request.match_info["agent"]
-        provider = request.match_info["provider"]
-        tail = request.match_info.get("tail", "")
-        api = api_of(request.method, tail)
-        route = self._routes.get(provider)
-        agent = self._secrets.matches(raw_agent, request.match_info["key"])
-        shape = route.api if route else _shape_of(api)
-        if route is None or agent is None:
-            named = raw_agent if is_agent_name(raw_agent) else _INVALID_NAME
-            why = f"no provider {provider!r}" if route is None else "unknown agent or wrong key"
-            self._warn_once(f"{named}/{provider}", "refused a request for %s: %s", why)
-            meter = Meter(at, started, named, provider, api or "", stream=False)
-            self._record(meter.refused(403, why))
-            return error_response(
-                shape,
-                403,
-                f"Fleetwarden metering proxy: {why}; the agent's base URL must be the one "
-                "Fleetwarden gave it (restart the agent to get a fresh one)",
-            )
-        if route.name == CHATGPT_ROUTE and tail.rstrip("/") == REFRESH_TAIL:
+        parts = AgentPath(request.rel_url.raw_path)
+        route = self._routes.get(parts.provider)
+        # Nothing of a request is written anywhere before its agent's key is checked.
+        agent = self._secrets.matches(parts.agent, parts.key)
+        if agent is None:
+            return self.strangers.refuse(route.api if route else shape_of(request.path))
+        if route is None:
+            why = f"no provider {shown(parts.provider[:32])!r}"
+            self._warn_once(agent, "refused a request of %s: %s", why)
+            self._record(Meter(at, started, agent, "", "", stream=False).refused(403, why))
+            return error_response(shape_of(request.path), 403, f"Fleetwarden: {why}")
+        decision = decide(route, request.method, parts.tail)
+        if route.name == CHATGPT_ROUTE and decision.path == REFRESH_TAIL:
             return web.json_response(placeholder_tokens(agent, at))
-        rule = path_rule(route, request.method, tail)
+        if decision.kind is None:
+            status = 404 if decision.path else 403
+            self._warn_once(agent, "refused a request of %s: %s", decision.why)
+            meter = Meter(at, started, agent, route.name, "", stream=False)
+            self._record(meter.refused(status, decision.why))
+            return error_response(route.api, status, f"Fleetwarden: {decision.why}")
+        api, tail = decision.api, decision.url_path
         held = self.accounts is not None and self.accounts.holds(agent)
         credential: Credential | None = None
-        if held and rule.credentialed and self.accounts is not None:
-            resolved = self.accounts.resolve(agent, provider)
+        if held and decision.credentialed and self.accounts is not None:
+            resolved = self.accounts.resolve(agent, route.name)
             if isinstance(resolved, str):
                 return self._unusable(route, agent, api, resolved, at, started)
             credential = resolved
-        send = _Send(credential, model=rule.model, strip=held)
+        send = _Send(credential, model=api is not None, strip=held)
         if api is None:
-            body = await request.read()
+            body = await self._read(request, route)
+            if isinstance(body, web.Response):
+                return body
             return await self._forward(request, route, tail, body, None, send)
         return await self._metered(request, route, agent, api, tail, at, started, send)
 
@@ -254,8 +256,13 @@ class MeteringProxy:
         send: _Send,
     ) -> web.StreamResponse:
         credential = send.credential
-        body = await request.read()
+        body = await self._read(request, route)
+        if isinstance(body, web.Response):
+            return body
         payload = json_object(body)
+        if payload is None:
+            why = "the request body is not a JSON object, so it cannot be metered"
+            return error_response(route.api, 400, f"Fleetwarden: {why}")
         model = payload.get("model") if payload is not None else None
         model = model if isinstance(model, str) else None
         stream = payload is not None and payload.get("stream") is True
@@ -282,7 +289,7 @@ class MeteringProxy:
             payload["model"] = verdict.model
             meter.requested_model, meter.rewritten_from = verdict.model, model
             changed = True
-        if api == "chat" and stream and payload is not None and not _asks_usage(payload):
+        if api == "chat" and stream and payload is not None and not asks_usage(payload):
             options = payload.get("stream_options")
             payload["stream_options"] = {
                 **(options if isinstance(options, dict) else {}),
@@ -290,9 +297,7 @@ class MeteringProxy:
             }
             meter.hide_usage_chunk = changed = True
         if changed:
-            body = json.dumps(payload).encode()
-        elif payload is None:
-            meter.reason = "the request body is not a JSON object"
+            body = encode_json(payload)
         try:
             return await self._forward(request, route, tail, body, meter, send)
         finally:
@@ -319,15 +324,15 @@ class MeteringProxy:
         request: web.Request,
         route: ProviderRoute,
         tail: str,
-        body: bytes,
+        body: bytes | bytearray,
         meter: Meter | None,
         send: _Send | None = None,
     ) -> web.StreamResponse:
         send = send or _Send(None, model=False, strip=False)
         assert self._session is not None
         url = route.upstream.rstrip("/") + "/" + tail
-        if request.query_string:
-            url += "?" + request.query_string
+        if request.rel_url.raw_query_string:
+            url += "?" + request.rel_url.raw_query_string
         timeout = aiohttp.ClientTimeout(
             total=None,
             connect=self._settings.connect_timeout,
@@ -395,17 +400,21 @@ class MeteringProxy:
     ) -> None:
         self._relay.record(event, signals or (), account=account)
 
+    async def _read(
+        self, request: web.Request, route: ProviderRoute
+    ) -> bytes | bytearray | web.Response:
+        """The request's body, or the agent's answer when it cannot be taken."""
+        try:
+            return await read_body(request, within=self._settings.body_timeout)
+        except BodyRefused as exc:
+            return error_response(route.api, exc.status, f"Fleetwarden: {exc}")
+
     def _warn_once(self, key: str, message: str, why: str) -> None:
         if key in self._warned or len(self._warned) >= 256:
             log.debug(message, key, why)
             return
         self._warned.add(key)
         log.warning(message, key, why)
-
-
-def _asks_usage(payload: Mapping[str, Any]) -> bool:
-    options = payload.get("stream_options")
-    return isinstance(options, dict) and options.get("include_usage") is True
 
 
 @dataclass(frozen=True, slots=True)
@@ -416,7 +425,3 @@ class _Send:
     credential: Credential | None
     model: bool
     strip: bool
-
-
-def _shape_of(api: str | None) -> ProviderApi:
-    return ProviderApi.ANTHROPIC if api == "anthropic" else ProviderApi.OPENAI

@@ -6,7 +6,7 @@ import math
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from fleet.metering.config import (
@@ -17,6 +17,7 @@ from fleet.metering.config import (
     ProviderApi,
     ProviderRoute,
 )
+from fleet.metering.endpoints import check_passthrough
 from fleet.schema import Seconds
 
 _PROVIDER_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
@@ -33,6 +34,15 @@ def _check_upstream(value: str) -> str:
     return value.rstrip("/")
 
 
+def _check_passthrough(value: str) -> str:
+    why = check_passthrough(value)
+    if why is not None:
+        raise PydanticCustomError(
+            "passthrough", "{why}; write a path such as /v1/files/*", {"why": why}
+        )
+    return value
+
+
 def _check_per_million(value: float) -> float:
     if not math.isfinite(value) or value < 0:
         raise PydanticCustomError("price", "must be a number of dollars, 0 or more")
@@ -40,6 +50,7 @@ def _check_per_million(value: float) -> float:
 
 
 UpstreamUrl = Annotated[str, AfterValidator(_check_upstream)]
+PassthroughPath = Annotated[str, AfterValidator(_check_passthrough)]
 DollarsPerMillion = Annotated[float, Field(strict=True), AfterValidator(_check_per_million)]
 
 
@@ -99,14 +110,24 @@ class ProviderEntry(BaseModel):
     upstream: UpstreamUrl = Field(
         description=(
             "The provider's base URL, which its API paths (`/v1/messages`, "
-            '`/v1/responses`) are appended to, e.g. "https://api.anthropic.com".'
-        )
+            '`/v1/responses`) are appended to, e.g. "https://api.anthropic.com". '
+            "A built-in provider's entry may leave it out to keep the built-in one."
+        ),
     )
     api: ProviderApi | None = Field(
         default=None,
         description=(
             "The provider's API family: `anthropic` (Messages) or `openai` (Responses, Chat "
             "Completions). Default: the built-in provider's, else `openai`."
+        ),
+    )
+    passthrough: tuple[PassthroughPath, ...] = Field(
+        default=(),
+        description=(
+            "Paths beyond the provider API's known endpoints that the proxy lets through, "
+            "unmetered and without an account's credential (every other unknown path is "
+            'refused), e.g. `["/v1/files", "/v1/files/*"]`: `*` is any text within one '
+            "segment, `**` any text at all."
         ),
     )
 
@@ -140,7 +161,7 @@ def provider_routes(entries: dict[str, ProviderEntry]) -> dict[str, ProviderRout
     for name, entry in entries.items():
         builtin = DEFAULT_ROUTES.get(name)
         api = entry.api or (builtin.api if builtin else ProviderApi.OPENAI)
-        routes[name] = ProviderRoute(name, entry.upstream, api)
+        routes[name] = ProviderRoute(name, entry.upstream, api, entry.passthrough)
     return routes
 
 
@@ -153,5 +174,23 @@ def price_table(entries: dict[str, PriceEntry]) -> PriceTable:
     )
 
 
-Providers = Annotated[dict[str, ProviderEntry], AfterValidator(_check_provider_names)]
+def _builtin_upstreams(value: object) -> object:
+    """A built-in provider's entry without ``upstream`` keeps the built-in one."""
+    if not isinstance(value, dict):
+        return value
+    return {
+        name: (
+            {**entry, "upstream": DEFAULT_ROUTES[name].upstream}
+            if name in DEFAULT_ROUTES and isinstance(entry, dict) and "upstream" not in entry
+            else entry
+        )
+        for name, entry in value.items()
+    }
+
+
+Providers = Annotated[
+    dict[str, ProviderEntry],
+    BeforeValidator(_builtin_upstreams),
+    AfterValidator(_check_provider_names),
+]
 Prices = dict[str, PriceEntry]

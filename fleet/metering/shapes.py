@@ -11,6 +11,10 @@ from aiohttp import web
 from fleet.metering.config import ProviderApi
 
 _ANTHROPIC_TYPES = {
+    400: "invalid_request_error",
+    408: "timeout_error",
+    413: "request_too_large",
+    415: "invalid_request_error",
     403: "permission_error",
     404: "not_found_error",
     429: "rate_limit_error",
@@ -18,6 +22,10 @@ _ANTHROPIC_TYPES = {
     504: "api_error",
 }
 _OPENAI_TYPES = {
+    400: ("invalid_request_error", None),
+    408: ("invalid_request_error", "timeout"),
+    413: ("invalid_request_error", "request_too_large"),
+    415: ("invalid_request_error", "unsupported_media_type"),
     403: ("invalid_request_error", "forbidden"),
     404: ("invalid_request_error", "not_found"),
     429: ("requests", "rate_limit_exceeded"),

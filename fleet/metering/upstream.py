@@ -14,7 +14,7 @@ goes upstream with none.
 
 from __future__ import annotations
 
-import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Final, NamedTuple
 
@@ -25,10 +25,11 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from fleet.accounts.book import AccountBook, Credential
 from fleet.accounts.chatgpt import LoginRevoked
 from fleet.accounts.inject import inject, strip_credentials
-from fleet.accounts.model import CHATGPT, AccountKind
+from fleet.accounts.model import AccountKind
 from fleet.accounts.quota import from_headers
 from fleet.clock import Clock
 from fleet.metering.config import ProviderApi, ProviderRoute
+from fleet.metering.endpoints import Kind, decide
 
 HOP_BY_HOP: Final = frozenset(
     {
@@ -44,7 +45,14 @@ HOP_BY_HOP: Final = frozenset(
         "upgrade",
     }
 )
-_NOT_FORWARDED: Final = HOP_BY_HOP | {"host", "content-length", "accept-encoding"}
+_SLICE: Final = 256 * 1024  # bytes of a request body written upstream at a time
+# Request bodies go upstream decoded (:mod:`fleet.metering.body`): no Content-Encoding.
+_NOT_FORWARDED: Final = HOP_BY_HOP | {
+    "host",
+    "content-length",
+    "accept-encoding",
+    "content-encoding",
+}
 
 
 class PathRule(NamedTuple):
@@ -55,37 +63,13 @@ class PathRule(NamedTuple):
     model: bool
 
 
-# The paths a held credential goes with: the model APIs and what the CLIs need beside them
-# (model lists, token counts). Anything else an agent the proxy holds credentials for asks
-# for goes upstream with no credential at all: it cannot spend, read or mint anything with
-# the account (batches, files, a ChatGPT web endpoint, a realtime client secret).
-_MODEL_ID = r"[A-Za-z0-9._:@-]+"
-_CREDENTIALED: Final = {
-    ProviderApi.ANTHROPIC: re.compile(
-        rf"v1/(?:messages(?:/count_tokens)?|models(?:/{_MODEL_ID})?)"
-    ),
-    ProviderApi.OPENAI: re.compile(rf"v1/(?:responses|chat/completions|models(?:/{_MODEL_ID})?)"),
-}
-_MODEL_PATHS: Final = {
-    ProviderApi.ANTHROPIC: re.compile(r"v1/messages"),
-    ProviderApi.OPENAI: re.compile(r"v1/(?:responses|chat/completions)"),
-}
-_CHATGPT_CREDENTIALED: Final = re.compile(r"backend-api/codex/(?:responses|models)")
-_CHATGPT_MODEL: Final = re.compile(r"backend-api/codex/responses")
-
-
 def path_rule(route: ProviderRoute, method: str, tail: str) -> PathRule:
-    """How the proxy treats ``method tail`` on ``route``. A path with an empty, ``.`` or
-    ``..`` segment is never credentialed (it could step outside the route's base)."""
-    tail = tail.rstrip("/")
-    if any(part in ("", ".", "..") for part in tail.split("/")):
-        return PathRule(False, False)
-    if route.name == CHATGPT:
-        credentialed, model = _CHATGPT_CREDENTIALED, _CHATGPT_MODEL
-    else:
-        credentialed, model = _CREDENTIALED[route.api], _MODEL_PATHS[route.api]
-    is_model = method == "POST" and model.fullmatch(tail) is not None
-    return PathRule(credentialed.fullmatch(tail) is not None, is_model)
+    """How the proxy treats ``method tail`` on ``route``: only the known endpoints of
+    :mod:`fleet.metering.endpoints` carry a held credential. Anything else an agent the
+    proxy holds credentials for asks for (a path the operator let through) goes upstream
+    with no credential at all: it cannot spend, read or mint anything with the account."""
+    decision = decide(route, method, tail)
+    return PathRule(decision.credentialed, decision.kind is Kind.METERED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +81,7 @@ class Outgoing:
     request: web.Request
     route: ProviderRoute
     url: str
-    body: bytes
+    body: bytes | bytearray
     limits: aiohttp.ClientTimeout
     agent: str = ""
     model_request: bool = False
@@ -184,11 +168,18 @@ class Upstream:
             inject(headers, credential, anthropic_api=out.route.api is ProviderApi.ANTHROPIC)
         elif out.strip:
             strip_credentials(headers)
+        data: bytes | AsyncIterator[memoryview] | None = None
+        if out.body:
+            # In slices, each sent before the next: the transport never holds a copy.
+            headers["Content-Length"] = str(len(out.body))
+            data = _slices(out.body)
+        elif request.can_read_body:
+            data = b""
         return await self.session.request(
             request.method,
             out.url,
             headers=headers,
-            data=out.body if out.body or request.can_read_body else None,
+            data=data,
             timeout=out.limits,
             allow_redirects=False,
         )
@@ -233,6 +224,12 @@ def request_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
             out.add(name, value)
     out["Accept-Encoding"] = "identity"
     return out
+
+
+async def _slices(body: bytes | bytearray) -> AsyncIterator[memoryview]:
+    with memoryview(body) as view:
+        for start in range(0, len(view), _SLICE):
+            yield view[start : start + _SLICE]
 
 
 def _is_chatgpt(credential: Credential | None) -> bool:

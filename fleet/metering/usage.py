@@ -15,12 +15,13 @@ Counts are made disjoint (see :mod:`fleet.metering.events`). Events that cannot 
 from __future__ import annotations
 
 import json
-from typing import Any, Literal, TypeGuard
+from typing import Any, Final, Literal, TypeGuard
 
 from fleet.metering.events import Tokens
 from fleet.metering.sse import SseEvent
 
 Api = Literal["anthropic", "responses", "chat"]
+MAX_TOKENS: Final = 10**12  # per field of one answer; more is a broken or hostile provider
 
 _ANTHROPIC_SKIP = frozenset({"content_block_start", "content_block_delta", "content_block_stop"})
 _ANTHROPIC_FIELDS = {
@@ -197,16 +198,22 @@ class UsageReader:
             value = usage.get(key)
             if _count(value):
                 self._counts[field] = value
+            elif _huge(value):
+                self._problem(f"usage {key} is no token count: over {MAX_TOKENS}")
 
     def _openai_usage(self, usage: object, input_key: str, output_key: str) -> None:
         if not isinstance(usage, dict):
             return
         total_in, output = usage.get(input_key), usage.get(output_key)
+        details_in = usage.get(f"{input_key}_details") or usage.get("prompt_tokens_details")
+        details_out = usage.get(f"{output_key}_details") or usage.get("completion_tokens_details")
+        nested = [_get(details_in, "cached_tokens"), _get(details_out, "reasoning_tokens")]
+        if any(_huge(value) for value in (total_in, output, *nested)):
+            self._problem(f"usage with a token count over {MAX_TOKENS}")
+            return
         if not _count(total_in) or not _count(output):
             self._problem(f"usage without integer {input_key}/{output_key}")
             return
-        details_in = usage.get(f"{input_key}_details") or usage.get("prompt_tokens_details")
-        details_out = usage.get(f"{output_key}_details") or usage.get("completion_tokens_details")
         cached = _field(details_in, "cached_tokens")
         self._counts = {
             "input": max(total_in - cached, 0),
@@ -238,12 +245,21 @@ class UsageReader:
 
 
 def _count(value: object) -> TypeGuard[int]:
-    return type(value) is int and value >= 0
+    return type(value) is int and 0 <= value <= MAX_TOKENS
+
+
+def _huge(value: object) -> bool:
+    """An integer count past any real request's, which would poison sums and the ledger."""
+    return type(value) is int and value > MAX_TOKENS
+
+
+def _get(details: object, key: str) -> object:
+    return details.get(key) if isinstance(details, dict) else None
 
 
 def _field(details: object, key: str) -> int:
-    value = details.get(key) if isinstance(details, dict) else None
-    return value if type(value) is int and value >= 0 else 0
+    value = _get(details, key)
+    return value if _count(value) else 0
 
 
 def _error_text(error: object) -> str | None:

@@ -20,12 +20,13 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from yarl import URL
 
 from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.metering.config import MeteringSettings, Price, PriceTable, ProviderApi, ProviderRoute
 from fleet.metering.events import Outcome, Tokens, UsageEvent
-from fleet.metering.policy import ALLOW, Hold, Refuse, RequestInfo, Rewrite, Verdict
+from fleet.metering.policy import ALLOW, AllowAll, Hold, Refuse, RequestInfo, Rewrite, Verdict
 from fleet.metering.proxy import MeteringProxy
 from tests.fakes.provider import Api, FakeProvider, ToolCall, Turn, Usage
 
@@ -416,10 +417,103 @@ async def test_wrong_key_unknown_agent_and_unknown_provider_are_refused(rig: Rig
     async with rig.http.post(f"http://127.0.0.1:{port}/v1/messages", json={}) as r:
         assert r.status == 404
     assert rig.fake.requests == []  # nothing was forwarded
-    events = await rig.events()
-    assert [e.outcome for e in events] == [Outcome.REFUSED] * 4
-    assert [e.agent for e in events] == [AGENT, AGENT, "nobody", AGENT]
-    assert all(e.status == 403 for e in events)
+    # Only the request whose agent proved who it is was written down.
+    [event] = await rig.events()
+    assert (event.outcome, event.agent, event.status) == (Outcome.REFUSED, AGENT, 403)
+    assert rig.proxy.strangers.count == 4
+
+
+async def test_unauthenticated_requests_write_nothing_an_attacker_chose(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A request with a wrong key writes nothing to the ledger and puts none of its text in
+    the log: it is answered and counted, with at most one log line a minute."""
+    good = rig.proxy.urls_for(AGENT)["anthropic"]
+    marker = "INJECTED-TEXT"
+    bases = [
+        good.rsplit("/", 1)[0] + f"/{marker}",
+        good.replace(f"/a/{AGENT}/", f"/a/{marker}/"),
+        good.replace(f"/a/{AGENT}/", f"/a/{marker}%0aFAKE%20LINE/"),
+        good.replace("/anthropic/", f"/{marker}/").rsplit("/", 1)[0] + "/bad",
+    ]
+    for base in bases * 5:
+        url = URL(base + "/v1/messages", encoded=True)
+        async with rig.http.post(url, json=body_for("anthropic", True)) as r:
+            assert r.status == 403
+    assert await rig.events() == []
+    assert marker not in caplog.text
+    assert len([r for r in caplog.records if r.levelname == "WARNING"]) <= 1
+    assert rig.proxy.strangers.count == 20
+
+
+ATTACKS = [
+    ("POST", "v1/messages/batches"),
+    ("POST", "v1/complete"),
+    ("POST", "V1/messages"),
+    ("POST", "v1/messages%20"),
+    ("POST", "v1/messages;x=1"),
+    ("POST", "v1/messages/count_tokens/../../messages/batches"),
+    ("POST", "v1/..%2f..%2fadmin/v1/messages"),
+    ("POST", "v1/%2e%2e/%2e%2e/other/v1/messages"),
+    ("GET", "v1/files"),
+]
+
+
+@pytest.mark.parametrize(("method", "tail"), ATTACKS)
+async def test_unknown_endpoints_are_refused_and_never_forwarded(
+    rig: Rig, method: str, tail: str
+) -> None:
+    """A model endpoint the proxy does not know, or a path that could escape the upstream's
+    prefix, is refused in the provider's shape naming the path, and never reaches it."""
+    url = URL(rig.proxy.urls_for(AGENT)["anthropic"] + "/" + tail, encoded=True)
+    async with rig.http.request(
+        method, url, json=body_for("anthropic", True), headers={"x-api-key": API_KEY}
+    ) as r:
+        assert r.status in (403, 404)
+        error = await r.json()
+    assert error["type"] == "error"
+    message = error["error"]["message"]
+    assert "providers.anthropic.passthrough" in message or "path" in message
+    assert rig.fake.requests == []
+    [event] = await rig.events()
+    assert event.outcome is Outcome.REFUSED
+
+
+async def test_forwarded_paths_are_the_normalised_ones(rig: Rig) -> None:
+    """Duplicate and trailing slashes are dropped and escapes decoded before forwarding: the
+    upstream gets the path the proxy metered, under its own prefix."""
+    for tail in ("v1//messages/", "v1/%6Dessages"):
+        url = URL(rig.url("anthropic").split("/v1/")[0] + "/" + tail, encoded=True)
+        async with rig.http.post(url, json=body_for("anthropic", False)) as r:
+            assert r.status == 200
+    assert [r.path for r in rig.fake.requests] == ["/v1/messages"] * 2
+    assert len(await rig.events()) == 2
+
+
+async def test_passthrough_paths_are_forwarded_unmetered(tmp_path: Path) -> None:
+    """A provider's ``passthrough`` paths go through unmetered; their neighbours do not."""
+    async with FakeProvider() as fake, aiohttp.ClientSession() as http:
+        ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
+        route = ProviderRoute(
+            "anthropic", fake.base_url, ProviderApi.ANTHROPIC, passthrough=("/v1/files/*",)
+        )
+        proxy = MeteringProxy(
+            tmp_path / "state", routes={"anthropic": route}, sink=ledger.record_metering
+        )
+        await proxy.start()
+        try:
+            base = proxy.urls_for(AGENT)["anthropic"]
+            async with http.get(base + "/v1/files/f1") as r:
+                assert r.status == 404  # the fake's answer: it was forwarded
+            async with http.get(base + "/v1/files") as r:
+                assert r.status == 404
+                assert "passthrough" in (await r.json())["error"]["message"]
+            assert [r.path for r in fake.requests] == ["/v1/files/f1"]
+            await proxy.recorder.flush()
+            assert [e.outcome for e in await ledger.usage_events()] == [Outcome.REFUSED]
+        finally:
+            await proxy.stop()
+            await ledger.close()
 
 
 async def test_preflight_and_other_paths_pass_through_unmetered(rig: Rig) -> None:
@@ -460,8 +554,9 @@ async def test_keys_survive_a_restart_of_the_proxy(tmp_path: Path) -> None:
 # --- the policy hook ------------------------------------------------------------------
 
 
-class Scripted:
-    """A policy answering with the verdicts it is given, in order, then allowing."""
+class Scripted(AllowAll):
+    """A policy answering with the verdicts it is given, in order, then allowing (and
+    reserving nothing)."""
 
     def __init__(self, *verdicts: Verdict) -> None:
         self.verdicts = list(verdicts)

@@ -330,3 +330,15 @@ async def test_latest_quota_signals_are_the_newest_per_provider_and_header(
     ]
     assert [s.value for s in await ledger.latest_quota_signals("openai")] == ["12"]
     assert await ledger.latest_quota_signals("google") == []
+
+
+async def test_one_row_the_database_cannot_hold_does_not_lose_its_batch(ledger: Ledger) -> None:
+    """A row with a count past SQLite's integers is kept with its counts zeroed and flagged;
+    the rest of its batch is written as it was."""
+    bad = event(tokens=Tokens(input=2**63, output=1), cost_usd=float("inf"))
+    await ledger.record_metering([event("a"), bad, event("b")], [signal("x", "1")])
+    rows = await ledger.usage_events()
+    assert [row.agent for row in rows] == ["a", "coder-1", "b"]
+    assert rows[0] == event("a")
+    assert rows[1].tokens == Tokens() and rows[1].outcome is Outcome.UNMETERED
+    assert "out of range" in rows[1].reason and rows[1].cost_usd is None

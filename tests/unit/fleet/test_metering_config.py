@@ -402,3 +402,25 @@ def test_stub_runtime_gives_the_proxy_urls_over_the_specs_own(tmp_path: Path) ->
     assert env["ANTHROPIC_BASE_URL"] == f"{PROXY}/anthropic/KEY"
     assert env["OPENAI_BASE_URL"] == f"{PROXY}/openai/KEY/v1"
     assert env["FLEETWARDEN_OPENAI_BASE_URL"] == f"{PROXY}/openai/KEY"
+
+
+def test_passthrough_paths_per_provider() -> None:
+    """`passthrough` lists paths a provider lets through; a built-in keeps its upstream."""
+    config = parse("providers:\n  anthropic:\n    passthrough: [/v1/files, /v1/files/*]\n")
+    assert config.providers["anthropic"] == ProviderRoute(
+        "anthropic", ANTHROPIC.upstream, ProviderApi.ANTHROPIC, ("/v1/files", "/v1/files/*")
+    )
+
+
+@pytest.mark.parametrize("path", ["/", "/v1/../admin", "v1//files", "/v1/%2f"])
+def test_bad_passthrough_paths_are_refused(path: str) -> None:
+    """A passthrough entry must be a plain, normalised path that is not everything."""
+    with pytest.raises(ConfigError) as caught:
+        parse(f"providers:\n  anthropic:\n    passthrough: [{path!r}]\n")
+    assert "providers.anthropic.passthrough" in str(caught.value)
+
+
+def test_a_custom_provider_still_needs_an_upstream() -> None:
+    """Only a built-in provider's entry may leave `upstream` out."""
+    with pytest.raises(ConfigError, match=r"providers\.mine\.upstream: required key is missing"):
+        parse("providers:\n  mine:\n    passthrough: [/v1/files]\n")

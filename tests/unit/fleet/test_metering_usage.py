@@ -436,3 +436,30 @@ def test_an_unnamed_malformed_event_is_named_as_such() -> None:
     reader = UsageReader("anthropic")
     reader.on_event(None, b"[]")
     assert reader.problem == "malformed anthropic unnamed: not a JSON object"
+
+
+@pytest.mark.parametrize("count", [2**63, 2**64 + 5, 10**12 + 1, 10**30])
+@pytest.mark.parametrize("api", ["anthropic", "responses", "chat"])
+def test_huge_token_counts_are_a_problem_not_a_count(api: Api, count: int) -> None:
+    """A count no request can have (over 10**12) is not taken: the answer is flagged."""
+    reader = UsageReader(api)
+    if api == "anthropic":
+        usage = {"input_tokens": 5, "output_tokens": count}
+        reader.on_body(json.dumps({"model": "m", "usage": usage}).encode())
+    elif api == "responses":
+        usage = {"input_tokens": count, "output_tokens": 1}
+        reader.on_body(json.dumps({"model": "m", "usage": usage}).encode())
+    else:
+        usage = {
+            "prompt_tokens": 1,
+            "completion_tokens": 1,
+            "completion_tokens_details": {"reasoning_tokens": count},
+        }
+        reader.on_body(json.dumps({"model": "m", "usage": usage}).encode())
+    tokens = reader.tokens
+    assert (
+        tokens is None
+        or max(tokens.input, tokens.output, tokens.cache_read, tokens.cache_write, tokens.reasoning)
+        <= 10**12
+    )
+    assert reader.problem is not None and "token count" in reader.problem
