@@ -47,6 +47,7 @@ from fleet.supervisor import Fleet
 log = logging.getLogger(__name__)
 
 _FREEING = frozenset({EventKind.ENDED, EventKind.GAVE_UP})
+_STOP_WAIT = 60.0  # seconds a stop lets a queued launch under way finish
 
 
 def caps_of(cfg: Config) -> Caps:
@@ -272,13 +273,19 @@ class SpawnQueue:
         return waiting
 
     async def stop(self) -> None:
-        """Start nothing more; a drain under way is cancelled (its entry stays queued, or
-        ``starting`` to be tried again at the next start)."""
+        """Start nothing more. A start under way is let finish (a launch cut in the middle
+        would leave a process the ledger does not know) for up to a minute, then cancelled:
+        its entry stays ``starting``, to be tried again at the next start."""
         self._state = QueueState.STOPPED
-        if self._task is not None:
-            self._task.cancel()
+        task = self._task
+        if task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(task), _STOP_WAIT)
+        except TimeoutError:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
 
     async def drain(self) -> int:
         """Start entries one by one, oldest eligible first, until none may start."""
@@ -286,7 +293,7 @@ class SpawnQueue:
         try:
             while self._again and self._state is QueueState.RUNNING:
                 self._again = False
-                while (entry := await self._pick()) is not None:
+                while self._state is QueueState.RUNNING and (entry := await self._pick()):
                     try:
                         await self._start(entry)
                     finally:

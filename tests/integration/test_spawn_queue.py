@@ -276,3 +276,32 @@ async def test_autostart_beyond_the_cap_waits_and_starts_when_a_slot_frees(
             assert await live(app) == {"second"}
     finally:
         await stop_all(cfg)
+
+
+async def test_two_slots_freed_at_once_start_each_queued_spawn_once(tmp_path: Path) -> None:
+    """max_running 2, two waiting: both running agents stopped at once start both queued
+    spawns, each once, in order, and never a third process."""
+    cfg = config(tmp_path, BASE + "limits:\n  max_running: 2\n")
+    try:
+        async with running(cfg) as (app, console):
+            for name in ("a", "b"):
+                assert f"Agent **{name}** started" in await console.type(f"spawn {name}")
+            for name in ("c", "d"):
+                assert "Queued as #" in await console.type(f"spawn {name}")
+            console.say("stop a")
+            console.say("stop b")
+            await replies_until(console, "Agent **c** started", "Agent **d** started")
+            assert await live(app) == {"c", "d"}
+            assert (await console.type("queue")).startswith("Nothing is queued")
+        ledger = await Ledger.open(cfg.ledger_path, SystemClock())
+        try:
+            sources = [e.source for e in await ledger.audit_entries() if e.command == "spawn"]
+            assert sorted(s for s in sources if s.startswith("queue:")) == ["queue:1", "queue:2"]
+            runs = {name: await ledger.last_run(name) for name in "abcd"}
+            assert all(run is not None for run in runs.values())
+            # Ids count every launch: four agents, four runs — nothing started twice.
+            assert sorted(run.id for run in runs.values() if run is not None) == [1, 2, 3, 4]
+        finally:
+            await ledger.close()
+    finally:
+        await stop_all(cfg)
