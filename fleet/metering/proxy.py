@@ -206,7 +206,9 @@ class MeteringProxy:
             status = 404 if decision.path else 403
             self._warn_once(agent, "refused a request of %s: %s", decision.why)
             meter = Meter(at, started, agent, route.name, "", stream=False)
-            self._record(meter.refused(status, decision.why))
+            books = self.accounts
+            account = books.account_of(agent, route.name) if books is not None else None
+            self._record(meter.refused(status, decision.why), account=account)
             return error_response(route.api, status, f"Fleetwarden: {decision.why}")
         api, tail = decision.api, decision.url_path
         held = self.accounts is not None and self.accounts.holds(agent)

@@ -111,7 +111,15 @@ class CodexRuntime(CliRuntime):
 
 
 def config_toml(spec: AgentSpec, ctx: RuntimeContext) -> str:
-    """Codex's ``config.toml``: quiet, and on the provider's URL when there is one."""
+    """Codex's ``config.toml``: quiet, and on the provider's URL when there is one. An
+    agent in Fleetwarden's sandbox runs its commands without Codex's own: that sandbox is
+    the boundary, and Codex's (bubblewrap again, where it is installed) cannot be set up
+    inside it — its commands would all fail with ``execvp codex-linux-sandbox``."""
+    mode = 'sandbox_mode = "danger-full-access"\n' if spec.sandbox == "bwrap" else ""
+    return mode + _config_body(spec, ctx)
+
+
+def _config_body(spec: AgentSpec, ctx: RuntimeContext) -> str:
     chatgpt = ctx.provider_urls.get(CHATGPT)
     if ctx.accounts.get(CHATGPT) == "chatgpt_subscription" and chatgpt is not None:
         # Under /backend-api, as on ChatGPT's own host: Codex then uses the same paths for

@@ -23,7 +23,7 @@ from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.metering.body import MAX_REQUEST
 from fleet.metering.config import MeteringSettings, ProviderApi, ProviderRoute
-from fleet.metering.policy import ALLOW, RequestInfo, Rewrite, Verdict
+from fleet.metering.policy import ALLOW, AllowAll, RequestInfo, Rewrite, Verdict
 from fleet.metering.proxy import MeteringProxy
 from tests.fakes.provider import FakeProvider
 
@@ -50,7 +50,7 @@ class Rig:
             return answer.status, await answer.json(content_type=None)
 
 
-class Downgrade:
+class Downgrade(AllowAll):
     def __init__(self, model: str) -> None:
         self.model = model
 

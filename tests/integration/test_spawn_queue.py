@@ -24,7 +24,8 @@ from tests.integration.test_schedules import QueueConnector
 
 pytestmark = pytest.mark.integration
 
-BASE = "state_dir: ./state\nconnectors:\n  console: {}\nmetering: {enabled: false}\n"
+METERED = "state_dir: ./state\nconnectors:\n  console: {}\n"
+BASE = METERED + "metering: {enabled: false}\n"
 ENVIRON = {"PATH": "/usr/bin:/bin", "K": "fake-api-key-for-tests"}
 
 
@@ -200,7 +201,8 @@ async def test_a_budget_cap_counts_the_agents_its_scope_covers(tmp_path: Path) -
     it starts; the waiting one starts when the group's agent stops."""
     cfg = config(
         tmp_path,
-        BASE + "groups:\n  backend:\n    agents: [b1, b2]\n"
+        # Metered: budgets bind through the proxy, so a budget needs it on.
+        METERED + "groups:\n  backend:\n    agents: [b1, b2]\n"
         "budgets:\n  - scope: group:backend\n    limit_tokens: 100000000\n    window: 5h\n"
         "    max_running: 1\n",
     )

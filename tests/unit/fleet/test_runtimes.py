@@ -460,11 +460,14 @@ def test_codex_headless(ctx: RuntimeContext) -> None:
     assert plan.env["OPENAI_API_KEY"] == OPENAI_KEY
     config = tomllib.loads(plan.files[codex_home / "config.toml"])
     assert config == {
+        "sandbox_mode": "danger-full-access",  # Fleetwarden's sandbox is the boundary
         "check_for_update_on_startup": False,
         "analytics": {"enabled": False},
         "features": {"plugins": False, "apps": False},
         "otel": {"exporter": "none", "metrics_exporter": "none"},
     }
+    unsandboxed = CodexRuntime().plan(spec("codex", sandbox="none"), ctx)
+    assert "sandbox_mode" not in tomllib.loads(unsandboxed.files[codex_home / "config.toml"])
 
 
 def test_codex_provider_config(ctx: RuntimeContext) -> None:
