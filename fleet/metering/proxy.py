@@ -52,7 +52,7 @@ from fleet.accounts.chatgpt import LoginRevoked
 from fleet.accounts.model import AccountError
 from fleet.accounts.placeholders import placeholder_tokens
 from fleet.clock import Clock, SystemClock
-from fleet.loopback import HOST, AgentSecrets, serve
+from fleet.loopback import HOST, AgentSecrets, Limits, serve
 from fleet.metering.body import (
     MAX_REQUEST,
     BodyRefused,
@@ -141,6 +141,7 @@ class MeteringProxy:
             wanted_port=self._settings.port,
             what="metering proxy",
             shutdown_timeout=2.0,
+            limits=Limits(header_timeout=self._settings.header_timeout),
         )
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
         self._session = aiohttp.ClientSession(
