@@ -40,7 +40,7 @@ TOKEN_HEADER: Final = "X-Fleetwarden-Token"
 STATE_FILE: Final = "heartbeat.json"
 MAX_BODY: Final = 4096
 _MAX_WARNED: Final = 256  # names remembered for log-once; a scanner must not grow it forever
-_INVALID_NAME: Final = "<invalid name>"  # log key for names we refuse to echo into logs
+_UNKNOWN: Final = "an unknown agent"  # log key for names we refuse to echo into logs
 
 
 class BeatKind(enum.StrEnum):
@@ -175,8 +175,10 @@ class HeartbeatServer:
         agent = AgentName(raw_name) if is_agent_name(raw_name) else None
         expected = None if agent is None else self._secrets.get(agent)
         if agent is None or not token_matches(expected, request.headers.get(TOKEN_HEADER)):
+            # Only a name Fleetwarden gave out is logged: any other is the sender's text.
+            named = agent if expected is not None and agent is not None else _UNKNOWN
             why = "unknown agent" if expected is None else "wrong token"
-            self._warn_once(agent or _INVALID_NAME, "refused a heartbeat for %s: %s", why)
+            self._warn_once(named, "refused a heartbeat for %s: %s", why)
             return web.Response(status=403)
         if request.content_length is not None and request.content_length > MAX_BODY:
             return web.Response(status=413)
