@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from fleet.errors import FleetwardenError
+from fleet.private_files import close_state_dir, private_dir
 
 
 class AlreadyRunning(FleetwardenError):
@@ -21,7 +22,7 @@ class StateDirLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -35,6 +36,9 @@ class StateDirLock:
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self._fd = fd
+        # Ours now: close what an older version left readable.
+        os.fchmod(fd, 0o600)
+        close_state_dir(self.path.parent)
 
     def release(self) -> None:
         if self._fd is not None:
