@@ -53,14 +53,7 @@ from fleet.accounts.model import AccountError
 from fleet.accounts.placeholders import placeholder_tokens
 from fleet.clock import Clock, SystemClock
 from fleet.loopback import HOST, AgentSecrets, Limits, serve
-from fleet.metering.body import (
-    MAX_REQUEST,
-    BodyRefused,
-    asks_usage,
-    encode_json,
-    json_object,
-    read_body,
-)
+from fleet.metering.body import MAX_REQUEST, asks_usage, encode_json, json_object, take_body
 from fleet.metering.config import MeteringSettings, PriceTable, ProviderRoute
 from fleet.metering.endpoints import CHATGPT_ROUTE, decide, shown
 from fleet.metering.events import Outcome, QuotaSignal, UsageEvent
@@ -134,7 +127,7 @@ class MeteringProxy:
         app = web.Application(client_max_size=MAX_REQUEST, handler_args={"auto_decompress": False})
         app.router.add_route("*", "/a/{agent}/{provider}/{key}/{tail:.*}", self._handle)
         app.router.add_route("*", "/a/{agent}/{provider}/{key}", self._handle)
-        app.router.add_route("*", "/{tail:.*}", self._stray)
+        app.router.add_route("*", "/{tail:.*}", self.strangers.stray)
         runner, self._port = await serve(
             app,
             self._secrets,
@@ -176,9 +169,6 @@ class MeteringProxy:
 
     # -- requests ----------------------------------------------------------------------
 
-    async def _stray(self, request: web.Request) -> web.StreamResponse:
-        return self.strangers.stray(request)
-
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
         at = self._clock.now()
@@ -212,7 +202,7 @@ class MeteringProxy:
             credential = resolved
         send = _Send(credential, model=api is not None, strip=held)
         if api is None:
-            body = await self._read(request, route)
+            body = await take_body(request, route.api, within=self._settings.body_timeout)
             if isinstance(body, web.Response):
                 return body
             return await self._forward(request, route, tail, body, None, send)
@@ -250,7 +240,7 @@ class MeteringProxy:
         send: _Send,
     ) -> web.StreamResponse:
         credential = send.credential
-        body = await self._read(request, route)
+        body = await take_body(request, route.api, within=self._settings.body_timeout)
         if isinstance(body, web.Response):
             return body
         payload = json_object(body)
@@ -471,15 +461,6 @@ class MeteringProxy:
             cost = self._prices.cost(models, event.tokens)
             event = replace(event, cost_usd=cost, priced=cost is not None)
         self.recorder.add(event, signals or ())
-
-    async def _read(
-        self, request: web.Request, route: ProviderRoute
-    ) -> bytes | bytearray | web.Response:
-        """The request's body, or the agent's answer when it cannot be taken."""
-        try:
-            return await read_body(request, within=self._settings.body_timeout)
-        except BodyRefused as exc:
-            return error_response(route.api, exc.status, f"Fleetwarden: {exc}")
 
     def _warn_once(self, key: str, message: str, why: str) -> None:
         if key in self._warned or len(self._warned) >= 256:
