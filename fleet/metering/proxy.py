@@ -25,8 +25,9 @@ random secret (so one agent cannot bill another); the CLI appends the provider's
   to ``drain_timeout``) until its usage arrives. An upstream that cuts the stream is
   recorded with what was seen, flagged partial. An upstream that cannot be reached gets the
   agent a 502/504 in the provider's error shape.
-* Other paths (Claude's ``HEAD /`` preflight, model lists, token counting) pass through
-  unmetered and unrecorded.
+* The known unmetered endpoints (Claude's ``HEAD /`` preflight, model lists, token
+  counting) and a provider's ``passthrough`` paths pass through unmetered and unrecorded;
+  any other path is refused, naming it (:mod:`fleet.metering.endpoints`).
 
 This module owns the routes, the agents' keys, the policy's verdict, header filtering and
 the relay; what an answer's bytes mean is :mod:`fleet.metering.meter`'s.
@@ -181,16 +182,14 @@ class MeteringProxy:
         if route is None:
             why = f"no provider {shown(parts.provider[:32])!r}"
             self._warn_once(agent, "refused a request of %s: %s", why)
-            self._record(Meter(at, started, agent, "", "", stream=False).refused(403, why))
             return error_response(shape_of(request.path), 403, f"Fleetwarden: {why}")
         decision = decide(route, request.method, parts.tail)
         if route.name == CHATGPT_ROUTE and decision.path == REFRESH_TAIL:
             return web.json_response(placeholder_tokens(agent, at))
         if decision.kind is None:
             status = 404 if decision.path else 403
+            # Logged, not recorded: ``usage`` holds model requests, and this is none.
             self._warn_once(agent, "refused a request of %s: %s", decision.why)
-            meter = Meter(at, started, agent, route.name, "", stream=False)
-            self._record(meter.refused(status, decision.why))
             return error_response(route.api, status, f"Fleetwarden: {decision.why}")
         api, tail = decision.api, decision.url_path
         held = self.accounts is not None and self.accounts.holds(agent)
