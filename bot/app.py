@@ -97,7 +97,7 @@ class App:
         self._injected_connectors = list(connectors) if connectors is not None else None
         self._runtimes = runtimes or default_registry()
         self._backends = dict(backends) if backends is not None else wiring.default_backends(config)
-        self._lock = StateDirLock(config.state_dir)
+        self._lock = StateDirLock(config.state_dir, ledger=config.ledger_path)
         self._ledger: Ledger | None = None
         self._notifier: Notifier | None = None
         self._heartbeats: HeartbeatServer | None = None

@@ -7,11 +7,15 @@ library might echo back.
 
 from __future__ import annotations
 
+import io
 import logging
 import logging.handlers
+import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+
+from fleet.private_files import open_private, private_dir
 
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _MIN_SECRET_LEN = 6
@@ -45,6 +49,15 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+class _PrivateRotatingFile(logging.handlers.RotatingFileHandler):
+    """The rotating log, each file created 0600 (rotation renames, keeping the mode)."""
+
+    def _open(self) -> io.TextIOWrapper:
+        fd = open_private(Path(self.baseFilename), os.O_WRONLY | os.O_APPEND)
+        os.fchmod(fd, 0o600)
+        return os.fdopen(fd, "a", encoding=self.encoding, errors=self.errors)
+
+
 class _NoTraceback(logging.Formatter):
     """One line per record on the terminal; tracebacks go only to the log file."""
 
@@ -68,8 +81,8 @@ def setup_logging(level: str, log_file: Path | None, secrets: Iterable[str]) -> 
     root.addHandler(stderr)
 
     if log_file is not None:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        file_handler = logging.handlers.RotatingFileHandler(
+        private_dir(log_file.parent)
+        file_handler = _PrivateRotatingFile(
             log_file, maxBytes=10 * 1024 * 1024, backupCount=3, encoding="utf-8"
         )
         file_handler.setLevel(level.upper())

@@ -28,6 +28,7 @@ from bot.render import table
 from bot.render_budgets import DASH, amount, ratio, share, status_words
 from fleet.budgets.model import BudgetStatus, Step
 from fleet.notices import Notice
+from fleet.private_files import private_dir
 
 NO_BUDGETS: Final = "No budgets are configured: there is nothing to pace."
 KEEP_REPORTS: Final = 20
@@ -191,11 +192,12 @@ def write_chart(
     """Render the chart into ``directory`` (created if missing) and delete all but the
     newest ``keep`` report charts there. The file appears whole: it is written under a
     temporary name and renamed."""
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     final = chart_path(directory, now)
     partial = final.with_name(f".{final.name}.partial")
     try:
         render_chart(statuses, partial, tz)
+        partial.chmod(0o600)
         os.replace(partial, final)
     finally:
         partial.unlink(missing_ok=True)

@@ -9,6 +9,7 @@ every accepted beat is handed to the ``on_beat`` callback as ``(agent, kind)`` w
     204  beat accepted (``on_beat`` has returned)
     400  a body other than ``{"state": "working" | "waiting"}``
     403  unknown agent or wrong token, with no detail
+    408  a body not all there within ``body_timeout`` seconds
     413  a body over 4 KiB
     500  ``on_beat`` failed
 
@@ -20,6 +21,7 @@ running keep their URL. Tokens are secrets: they are never logged.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import json
 import logging
@@ -29,7 +31,7 @@ from typing import Final
 
 from aiohttp import web
 
-from fleet.loopback import HOST, AgentSecrets, serve, token_matches
+from fleet.loopback import HOST, AgentSecrets, Limits, serve, token_matches
 from fleet.names import AgentName, agent_name, is_agent_name
 
 log = logging.getLogger(__name__)
@@ -38,7 +40,7 @@ TOKEN_HEADER: Final = "X-Fleetwarden-Token"
 STATE_FILE: Final = "heartbeat.json"
 MAX_BODY: Final = 4096
 _MAX_WARNED: Final = 256  # names remembered for log-once; a scanner must not grow it forever
-_INVALID_NAME: Final = "<invalid name>"  # log key for names we refuse to echo into logs
+_UNKNOWN: Final = "an unknown agent"  # log key for names we refuse to echo into logs
 
 
 class BeatKind(enum.StrEnum):
@@ -79,12 +81,22 @@ class HeartbeatServer:
     file, or picks a free one; a port that is taken is replaced by a free one, with a
     warning."""
 
-    def __init__(self, state_dir: Path, on_beat: OnBeat, *, port: int = 0) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        on_beat: OnBeat,
+        *,
+        port: int = 0,
+        header_timeout: float = 10.0,
+        body_timeout: float = 5.0,
+    ) -> None:
         if not 0 <= port <= 65535:
             raise ValueError(f"heartbeat port must be 0-65535, not {port}")
         self._secrets = AgentSecrets(state_dir / STATE_FILE, "heartbeat")
         self._on_beat = on_beat
         self._wanted_port = port
+        self._limits = Limits(header_timeout, max_header_line=2048, max_headers=32)
+        self._body_timeout = body_timeout
         self._warned: set[str] = set()
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
@@ -120,6 +132,7 @@ class HeartbeatServer:
             wanted_port=self._wanted_port,
             what="heartbeat endpoint",
             shutdown_timeout=1.0,
+            limits=self._limits,
         )
         self._runner = runner
         self._state = HeartbeatState.RUNNING
@@ -162,15 +175,20 @@ class HeartbeatServer:
         agent = AgentName(raw_name) if is_agent_name(raw_name) else None
         expected = None if agent is None else self._secrets.get(agent)
         if agent is None or not token_matches(expected, request.headers.get(TOKEN_HEADER)):
+            # Only a name Fleetwarden gave out is logged: any other is the sender's text.
+            named = agent if expected is not None and agent is not None else _UNKNOWN
             why = "unknown agent" if expected is None else "wrong token"
-            self._warn_once(agent or _INVALID_NAME, "refused a heartbeat for %s: %s", why)
+            self._warn_once(named, "refused a heartbeat for %s: %s", why)
             return web.Response(status=403)
         if request.content_length is not None and request.content_length > MAX_BODY:
             return web.Response(status=413)
         try:
-            body = await request.read()
+            async with asyncio.timeout(self._body_timeout):
+                body = await request.read()
         except web.HTTPRequestEntityTooLarge:  # a chunked body without a length
             return web.Response(status=413)
+        except TimeoutError:
+            return web.Response(status=408)
         kind = parse_beat(body)
         if kind is None:
             self._warn_once(

@@ -15,10 +15,12 @@ import logging
 import secrets
 import socket
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from fleet.errors import FleetError
 from fleet.names import AgentName, agent_name, is_agent_name
@@ -90,6 +92,19 @@ class AgentSecrets:
         return agent if token_matches(expected, given) else None
 
 
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What one client may cost a loopback server. ``header_timeout``: seconds a
+    connection may go without a request's headers complete — from its opening or the end
+    of its last answer — before it is closed (a client trickling headers holds nothing
+    for long); the handlers put their own deadline on reading a body. Header lines and
+    the number of headers are capped (400/431 past them)."""
+
+    header_timeout: float = 10.0
+    max_header_line: int = 8190  # bytes of the request line or one header
+    max_headers: int = 128
+
+
 async def serve(
     app: web.Application,
     secrets: AgentSecrets,
@@ -97,10 +112,13 @@ async def serve(
     wanted_port: int,
     what: str,
     shutdown_timeout: float,
+    limits: Limits,
 ) -> tuple[web.AppRunner, int]:
-    """Load ``secrets`` and serve ``app`` on 127.0.0.1: on ``wanted_port``, else the port
-    saved last time, else any free one (with a warning when the saved one is taken, as
-    agents still running from before use it). Returns the runner and the port."""
+    """Load ``secrets`` and serve ``app`` on 127.0.0.1 within ``limits``: on
+    ``wanted_port``, else the port saved last time, else any free one (with a warning when
+    the saved one is taken, as agents still running from before use it). Returns the
+    runner and the port."""
+    _quiet_bad_requests()
     saved_port = secrets.load()
     preferred = wanted_port or saved_port or 0
     sock, refused = listen(preferred, what)
@@ -115,7 +133,17 @@ async def serve(
             refused.strerror or refused,
             port,
         )
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        shutdown_timeout=shutdown_timeout,
+        # aiohttp closes a connection still waiting for a request's headers this long
+        # after it opened or after its last answer: the header deadline.
+        keepalive_timeout=limits.header_timeout,
+        max_line_size=limits.max_header_line,
+        max_field_size=limits.max_header_line,
+        max_headers=limits.max_headers,
+    )
     try:
         await runner.setup()
         await web.SockSite(runner, sock).start()
@@ -125,6 +153,24 @@ async def serve(
         sock.close()
         raise
     return runner, port
+
+
+class _NoSenderText(logging.Filter):
+    """Drops aiohttp's report of a request it could not parse: the report quotes the
+    request, and anyone who can reach the port could write anything into the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, HttpProcessingError)
+
+
+_FILTER: Final = _NoSenderText()
+
+
+def _quiet_bad_requests() -> None:
+    server_log = logging.getLogger("aiohttp.server")
+    if _FILTER not in server_log.filters:
+        server_log.addFilter(_FILTER)
 
 
 def listen(preferred: int, what: str) -> tuple[socket.socket, OSError | None]:

@@ -30,3 +30,54 @@ def write_private(path: Path, text: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+def private_dir(path: Path) -> Path:
+    """``path`` as a directory only its owner may enter (0700): the missing levels are
+    created so, and ``path`` itself is closed if it was open. Returns ``path``."""
+    missing = [level for level in (path, *path.parents) if not level.exists()]
+    for level in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            level.mkdir(mode=0o700)
+    os.chmod(path, 0o700)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """``path`` as a file only its owner may read (0600): created empty so if missing,
+    closed if it was open. Returns ``path``."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
+    os.chmod(path, 0o600)
+    return path
+
+
+def open_private(path: Path, flags: int) -> int:
+    """``os.open`` of ``path`` with ``flags``, a new file created 0600; a file descriptor."""
+    return os.open(path, flags | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+
+# An agent's private HOME and working directory hold what its tools put there, executables
+# included: their modes are the agent's business.
+_AGENT_OWN = frozenset({"home", "work"})
+
+
+def close_state_dir(state_dir: Path) -> None:
+    """Close what an older version left readable in ``state_dir``: every directory 0700
+    and every file 0600, but inside agents' homes and working directories."""
+    if not state_dir.is_dir():
+        return
+    os.chmod(state_dir, 0o700)
+    for root, dirs, files in os.walk(state_dir):
+        here = Path(root)
+        keep = [d for d in dirs if not (here.parent == state_dir / "agents" and d in _AGENT_OWN)]
+        dirs[:] = keep
+        for name in keep:
+            _chmod(here / name, 0o700)
+        for name in files:
+            _chmod(here / name, 0o600)
+
+
+def _chmod(path: Path, mode: int) -> None:
+    with contextlib.suppress(OSError):  # gone meanwhile, or a socket of tmux's
+        if not path.is_symlink():
+            os.chmod(path, mode)

@@ -24,6 +24,7 @@ from fleet.ledger.rows import AgentRecord, RunRecord
 from fleet.logtail import size_of
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, LaunchPlan
 from fleet.names import AgentName, agent_name
+from fleet.private_files import private_dir
 from fleet.runs import AgentPaths, append_marker, write_files
 from fleet.runtimes import RuntimeContext, RuntimeRegistry
 from fleet.sandbox.service import Sandboxes
@@ -124,8 +125,11 @@ class RunKeeper:
         """Where and how ``spec`` runs: its private home, its directory, its URLs."""
         paths = AgentPaths.of(self._settings.state_dir, spec.name)
         workdir = spec.workdir or paths.work
-        for path in (paths.home, workdir):
-            path.mkdir(parents=True, exist_ok=True)
+        private_dir(paths.home)
+        if spec.workdir is None:
+            private_dir(workdir)
+        else:
+            workdir.mkdir(parents=True, exist_ok=True)
         beats = self._heartbeats
         try:
             chosen = (

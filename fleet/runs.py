@@ -19,6 +19,7 @@ from pathlib import Path
 
 from fleet.logtail import read_from, size_of
 from fleet.names import AgentName
+from fleet.private_files import open_private, private_dir
 
 MARKER = "--- fleetwarden:"
 
@@ -51,8 +52,8 @@ class AgentPaths:
 
 def append_marker(path: Path, text: str) -> None:
     """Write one of Fleetwarden's own lines into an agent's log."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as fh:
+    private_dir(path.parent)
+    with os.fdopen(open_private(path, os.O_WRONLY | os.O_APPEND), "a", encoding="utf-8") as fh:
         fh.write(f"{MARKER} {text} ---\n")
 
 

@@ -37,6 +37,7 @@ from fleet.backends.runfiles import (
 from fleet.errors import AgentNotRunning, LaunchFailed
 from fleet.logtail import tail_lines
 from fleet.model import ExitInfo, LaunchPlan, RunHandle
+from fleet.private_files import private_dir
 from fleet.procfs import process_start_ticks
 from fleet.sandbox.procs import kill_sandbox
 
@@ -61,8 +62,8 @@ class SubprocessBackend:
     async def launch(self, plan: LaunchPlan, run_dir: Path, log_path: Path) -> RunHandle:
         # Synchronous on purpose: a mkdir and a fork+exec take well under a millisecond, and
         # asyncio's own subprocess support would add a waiter thread per agent.
-        run_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240
-        log_path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(run_dir)
+        private_dir(log_path.parent)
         if plan.takes_input:
             fifo = run_dir / "stdin"
             if not fifo.exists():

@@ -45,6 +45,7 @@ from fleet.errors import AgentNotRunning, FleetError, LaunchFailed
 from fleet.logtail import tail_lines
 from fleet.model import ExitInfo, LaunchPlan, RunHandle
 from fleet.names import is_agent_name
+from fleet.private_files import private_dir
 from fleet.procfs import process_start_ticks
 from fleet.sandbox.procs import kill_sandbox
 
@@ -90,8 +91,8 @@ class TmuxBackend:
     async def launch(self, plan: LaunchPlan, run_dir: Path, log_path: Path) -> RunHandle:
         session = session_name(plan)
         # Synchronous on purpose, as in the subprocess backend: a few small file writes.
-        run_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240
-        log_path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(run_dir)
+        private_dir(log_path.parent)
         os.close(os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600))
         spec_path = run_dir / "launch.json"
         argv = shim_argv(self._python, run_dir, plan)

@@ -27,7 +27,8 @@ def _fail(run_dir: str | None, reason: str) -> int:
     if run_dir:
         tmp = os.path.join(run_dir, "exit.json.tmp")
         try:
-            with open(tmp, "w", encoding="utf-8") as fh:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(json.dumps({"exit_code": 127, "reason": reason}))
             os.replace(tmp, os.path.join(run_dir, "exit.json"))
         except OSError:

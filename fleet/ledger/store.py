@@ -41,6 +41,7 @@ from fleet.ledger.rows import (
 )
 from fleet.ledger.spawn_queue import SpawnQueueLedger
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, RunHandle
+from fleet.private_files import private_dir, private_file
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,14 @@ class Ledger(
     async def open(cls, path: Path, clock: Clock) -> Ledger:
         """Open (creating if needed) the ledger at ``path`` and bring its schema up to date."""
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.parent.exists():
+                private_dir(path.parent)
+            # SQLite gives its -wal and -shm files the database file's mode: 0600 for all.
+            private_file(path)
+            for suffix in ("-wal", "-shm"):
+                journal = path.with_name(path.name + suffix)
+                if journal.exists():
+                    journal.chmod(0o600)
             conn = await aiosqlite.connect(path, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
             raise LedgerError(f"ledger {path}: cannot open: {exc}") from exc

@@ -25,6 +25,9 @@ from typing import Any, Final
 import aiohttp
 from aiohttp import web
 
+from fleet.metering.config import ProviderApi
+from fleet.metering.shapes import error_response
+
 MAX_REQUEST: Final = 32 * 1024 * 1024  # bytes, as sent and once decoded
 _ZLIB_WBITS: Final = {"gzip": 31, "x-gzip": 31, "deflate": zlib.MAX_WBITS}
 
@@ -74,6 +77,17 @@ async def _read(request: web.Request, length: int | None, limit: int) -> bytes |
         if len(grown) > limit:
             raise BodyRefused(413, _too_large(limit))
     return grown
+
+
+async def take_body(
+    request: web.Request, api: ProviderApi, *, within: float
+) -> bytes | bytearray | web.Response:
+    """The request's body as :func:`read_body` reads it, or the answer to give the agent
+    (in ``api``'s error shape) when it cannot be taken."""
+    try:
+        return await read_body(request, within=within)
+    except BodyRefused as exc:
+        return error_response(api, exc.status, f"Fleetwarden: {exc}")
 
 
 def decode(body: bytes | bytearray, encoding: str, limit: int = MAX_REQUEST) -> bytes | bytearray:

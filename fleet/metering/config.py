@@ -86,3 +86,7 @@ class MeteringSettings:
     max_hold: float = 900.0  # longest a policy ``hold`` may keep one request waiting
     flush_interval: float = 0.5  # seconds between batched ledger writes
     body_timeout: float = 60.0  # seconds an agent may take to send a request's body
+    # Seconds a connection may wait for a request's headers, idle keep-alive included:
+    # longer than clients keep idle connections (hyper, under Codex: 90 s), so none of
+    # them sends a request on a connection the proxy is closing.
+    header_timeout: float = 120.0

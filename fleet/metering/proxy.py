@@ -25,8 +25,9 @@ random secret (so one agent cannot bill another); the CLI appends the provider's
   to ``drain_timeout``) until its usage arrives. An upstream that cuts the stream is
   recorded with what was seen, flagged partial. An upstream that cannot be reached gets the
   agent a 502/504 in the provider's error shape.
-* Other paths (Claude's ``HEAD /`` preflight, model lists, token counting) pass through
-  unmetered and unrecorded.
+* The known unmetered endpoints (Claude's ``HEAD /`` preflight, model lists, token
+  counting) and a provider's ``passthrough`` paths pass through unmetered and unrecorded;
+  any other path is refused, naming it (:mod:`fleet.metering.endpoints`).
 
 This module owns the routes, the agents' keys, the policy's verdict, header filtering and
 the relay; what an answer's bytes mean is :mod:`fleet.metering.meter`'s.
@@ -51,15 +52,8 @@ from fleet.accounts.chatgpt import LoginRevoked
 from fleet.accounts.model import AccountError
 from fleet.accounts.placeholders import placeholder_tokens
 from fleet.clock import Clock, SystemClock
-from fleet.loopback import HOST, AgentSecrets, serve
-from fleet.metering.body import (
-    MAX_REQUEST,
-    BodyRefused,
-    asks_usage,
-    encode_json,
-    json_object,
-    read_body,
-)
+from fleet.loopback import HOST, AgentSecrets, Limits, serve
+from fleet.metering.body import MAX_REQUEST, asks_usage, encode_json, json_object, take_body
 from fleet.metering.config import MeteringSettings, PriceTable, ProviderRoute
 from fleet.metering.endpoints import CHATGPT_ROUTE, decide, shown
 from fleet.metering.estimate import estimate
@@ -141,13 +135,14 @@ class MeteringProxy:
         app = web.Application(client_max_size=MAX_REQUEST, handler_args={"auto_decompress": False})
         app.router.add_route("*", "/a/{agent}/{provider}/{key}/{tail:.*}", self._handle)
         app.router.add_route("*", "/a/{agent}/{provider}/{key}", self._handle)
-        app.router.add_route("*", "/{tail:.*}", self._stray)
+        app.router.add_route("*", "/{tail:.*}", self.strangers.stray)
         runner, self._port = await serve(
             app,
             self._secrets,
             wanted_port=self._settings.port,
             what="metering proxy",
             shutdown_timeout=2.0,
+            limits=Limits(header_timeout=self._settings.header_timeout),
         )
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
         self._session = aiohttp.ClientSession(
@@ -182,9 +177,6 @@ class MeteringProxy:
 
     # -- requests ----------------------------------------------------------------------
 
-    async def _stray(self, request: web.Request) -> web.StreamResponse:
-        return self.strangers.stray(request)
-
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
         at = self._clock.now()
@@ -197,18 +189,14 @@ class MeteringProxy:
         if route is None:
             why = f"no provider {shown(parts.provider[:32])!r}"
             self._warn_once(agent, "refused a request of %s: %s", why)
-            self._record(Meter(at, started, agent, "", "", stream=False).refused(403, why))
             return error_response(shape_of(request.path), 403, f"Fleetwarden: {why}")
         decision = decide(route, request.method, parts.tail)
         if route.name == CHATGPT_ROUTE and decision.path == REFRESH_TAIL:
             return web.json_response(placeholder_tokens(agent, at))
         if decision.kind is None:
             status = 404 if decision.path else 403
+            # Logged, not recorded: ``usage`` holds model requests, and this is none.
             self._warn_once(agent, "refused a request of %s: %s", decision.why)
-            meter = Meter(at, started, agent, route.name, "", stream=False)
-            books = self.accounts
-            account = books.account_of(agent, route.name) if books is not None else None
-            self._record(meter.refused(status, decision.why), account=account)
             return error_response(route.api, status, f"Fleetwarden: {decision.why}")
         api, tail = decision.api, decision.url_path
         held = self.accounts is not None and self.accounts.holds(agent)
@@ -220,7 +208,7 @@ class MeteringProxy:
             credential = resolved
         send = _Send(credential, model=api is not None, strip=held)
         if api is None:
-            body = await self._read(request, route)
+            body = await take_body(request, route.api, within=self._settings.body_timeout)
             if isinstance(body, web.Response):
                 return body
             return await self._forward(request, route, tail, body, None, send)
@@ -258,7 +246,7 @@ class MeteringProxy:
         send: _Send,
     ) -> web.StreamResponse:
         credential = send.credential
-        body = await self._read(request, route)
+        body = await take_body(request, route.api, within=self._settings.body_timeout)
         if isinstance(body, web.Response):
             return body
         payload = json_object(body)
@@ -401,15 +389,6 @@ class MeteringProxy:
         account: str | None = None,
     ) -> None:
         self._relay.record(event, signals or (), account=account)
-
-    async def _read(
-        self, request: web.Request, route: ProviderRoute
-    ) -> bytes | bytearray | web.Response:
-        """The request's body, or the agent's answer when it cannot be taken."""
-        try:
-            return await read_body(request, within=self._settings.body_timeout)
-        except BodyRefused as exc:
-            return error_response(route.api, exc.status, f"Fleetwarden: {exc}")
 
     def _warn_once(self, key: str, message: str, why: str) -> None:
         if key in self._warned or len(self._warned) >= 256:

@@ -13,6 +13,9 @@ from typing import Final
 
 MAX_EVENT: Final = 8 * 1024 * 1024  # bytes; Anthropic's largest events are far smaller
 _NAME_LINE: Final = re.compile(rb"^event: ?([^\n]*)", re.MULTILINE)
+_LINE_END: Final = re.compile(rb"[\r\n]")
+_CR: Final = ord("\r")
+_LF: Final = ord("\n")
 
 
 class SseEvent:
@@ -55,52 +58,78 @@ class SseParser:
     those whose bytes start with one of the ``skip`` prefixes, the fast way to ignore the
     bulk of a stream);
     ``finish`` returns the bytes not yet part of an event: an unterminated last event, or
-    everything buffered when the parser broke."""
+    everything buffered when the parser broke.
 
-    def __init__(self, skip: tuple[bytes, ...] = ()) -> None:
+    Lines may end in LF, CRLF or CR, mixed in one stream, and an empty line ends an event.
+    Each byte is looked at once: what is buffered is never copied or scanned again when
+    more arrives, so an event costs time linear in its size however it is cut. A CR that
+    ends a chunk may be the first half of a CRLF: in a stream whose last line ended in a
+    bare CR it ends its line at once (an LF right after it is then taken as its second
+    half), otherwise it is decided when the next byte comes."""
+
+    def __init__(self, skip: tuple[bytes, ...] = (), *, max_event: int | None = None) -> None:
         self._skip = skip  # events starting with one of these are not returned at all
-        self._buffer = b""
-        self._carriage = False  # a \r was seen: lines may end in \r\n or \r
+        self._max = MAX_EVENT if max_event is None else max_event
+        self._buffer = bytearray()  # the event being read, from its first byte
+        self._scan = 0  # where in the buffer the search for line ends goes on
+        self._line = 0  # where the current line starts
+        self._carriage = False  # a CR was seen: lines may end in CR too
+        self._bare_cr = False  # the last line ended in a CR alone
+        self._half_crlf = False  # the last chunk ended in a CR taken as a line end
         self.broken: str | None = None  # why parsing stopped, once it has
 
     def feed(self, chunk: bytes) -> list[SseEvent]:
         if self.broken is not None:
             return []
-        buffer = self._buffer + chunk if self._buffer else chunk
-        if b"\r" in chunk:
+        buffer = self._buffer
+        start, line, scan = 0, self._line, self._scan
+        if self._half_crlf and chunk[:1] == b"\n":
+            line = scan = len(buffer) + 1  # the rest of a CRLF whose CR ended a line
+        if chunk:
+            self._half_crlf = False
+        buffer += chunk
+        if not self._carriage and b"\r" in chunk:
             self._carriage = True
         events: list[SseEvent] = []
-        start = 0
+        size = len(buffer)
         while True:
-            end, width = (
-                _boundary(buffer, start) if self._carriage else (buffer.find(b"\n\n", start), 2)
-            )
-            if end < 0:
+            if self._carriage:
+                found = _LINE_END.search(buffer, scan)
+                at = -1 if found is None else found.start()
+            else:
+                at = buffer.find(b"\n", scan)
+            if at < 0:
+                scan = size
                 break
-            if not (self._skip and buffer.startswith(self._skip, start)):
-                events.append(SseEvent(buffer[start : end + width]))
-            start = end + width
-        self._buffer = buffer[start:]
-        if len(self._buffer) > MAX_EVENT:
-            self.broken = f"an event longer than {MAX_EVENT} bytes"
+            if buffer[at] == _CR and at + 1 == size:  # maybe half of a CRLF
+                if not self._bare_cr:
+                    scan = at
+                    break
+                end, self._half_crlf = size, True
+            elif buffer[at] == _CR:
+                end = at + 2 if buffer[at + 1] == _LF else at + 1
+                self._bare_cr = end == at + 1
+            else:
+                end, self._bare_cr = at + 1, False
+            if at == line:  # an empty line: the event ends here
+                if not (self._skip and buffer.startswith(self._skip, start)):
+                    events.append(SseEvent(bytes(buffer[start:end])))
+                start = end
+            line = scan = end
+        if start:
+            del buffer[:start]  # a prefix: cheap, and what stays came in this chunk
+        self._line, self._scan = line - start, scan - start
+        if len(buffer) > self._max:
+            self.broken = f"an event longer than {self._max} bytes"
         return events
 
     def finish(self) -> bytes:
         """What is left over: the start of an event the stream never finished."""
-        rest, self._buffer = self._buffer, b""
+        rest = bytes(self._buffer)
+        self._buffer.clear()
+        self._line = self._scan = 0
+        self._half_crlf = False
         return rest
-
-
-def _boundary(buffer: bytes, start: int) -> tuple[int, int]:
-    """Where the next blank line (end of event) begins, and its width; (-1, 0) if none.
-    Each search stops where the best one so far ends, so a buffer is scanned once."""
-    best, width = -1, 0
-    for separator in (b"\n\n", b"\r\n\r\n", b"\r\r"):
-        limit = len(buffer) if best < 0 else best + len(separator)
-        found = buffer.find(separator, start, limit)
-        if found >= 0 and (best < 0 or found < best):
-            best, width = found, len(separator)
-    return best, width
 
 
 def _parse(raw: bytes) -> tuple[str | None, bytes]:

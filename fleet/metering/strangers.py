@@ -62,7 +62,7 @@ class Strangers:
             "must be the one Fleetwarden gave it (restart the agent to get a fresh one)",
         )
 
-    def stray(self, request: web.Request) -> web.Response:
+    async def stray(self, request: web.Request) -> web.StreamResponse:
         """A path that is no agent URL at all."""
         self._note()
         return error_response(

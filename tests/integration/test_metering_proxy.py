@@ -417,9 +417,7 @@ async def test_wrong_key_unknown_agent_and_unknown_provider_are_refused(rig: Rig
     async with rig.http.post(f"http://127.0.0.1:{port}/v1/messages", json={}) as r:
         assert r.status == 404
     assert rig.fake.requests == []  # nothing was forwarded
-    # Only the request whose agent proved who it is was written down.
-    [event] = await rig.events()
-    assert (event.outcome, event.agent, event.status) == (Outcome.REFUSED, AGENT, 403)
+    assert await rig.events() == []  # no model request was ever made
     assert rig.proxy.strangers.count == 4
 
 
@@ -475,8 +473,7 @@ async def test_unknown_endpoints_are_refused_and_never_forwarded(
     message = error["error"]["message"]
     assert "providers.anthropic.passthrough" in message or "path" in message
     assert rig.fake.requests == []
-    [event] = await rig.events()
-    assert event.outcome is Outcome.REFUSED
+    assert await rig.events() == []  # logged, but no model request to record
 
 
 async def test_forwarded_paths_are_the_normalised_ones(rig: Rig) -> None:
@@ -510,7 +507,7 @@ async def test_passthrough_paths_are_forwarded_unmetered(tmp_path: Path) -> None
                 assert "passthrough" in (await r.json())["error"]["message"]
             assert [r.path for r in fake.requests] == ["/v1/files/f1"]
             await proxy.recorder.flush()
-            assert [e.outcome for e in await ledger.usage_events()] == [Outcome.REFUSED]
+            assert await ledger.usage_events() == []
         finally:
             await proxy.stop()
             await ledger.close()

@@ -72,3 +72,25 @@ def test_release_is_idempotent(tmp_path: Path) -> None:
     lock.acquire()
     lock.release()
     lock.release()
+
+
+def test_two_state_dirs_sharing_one_ledger_are_refused(tmp_path: Path) -> None:
+    """The lock covers the ledger too: a second Fleetwarden with its own state dir but the
+    same ledger file is refused, naming the ledger and the holder's pid."""
+    ledger = tmp_path / "shared" / "ledger.db"
+    first = StateDirLock(tmp_path / "a", ledger=ledger)
+    first.acquire()
+    try:
+        second = StateDirLock(tmp_path / "b", ledger=ledger)
+        with pytest.raises(AlreadyRunning, match=rf"\(pid {os.getpid()}\)") as caught:
+            second.acquire()
+        assert str(ledger) in str(caught.value)
+        # Refused whole: its own state dir is not left locked.
+        third = StateDirLock(tmp_path / "b")
+        third.acquire()
+        third.release()
+    finally:
+        first.release()
+    again = StateDirLock(tmp_path / "b", ledger=ledger)
+    again.acquire()
+    again.release()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 
 import pytest
 from hypothesis import given
@@ -203,3 +204,59 @@ def test_skipped_prefixes_are_not_returned_but_parsing_goes_on() -> None:
     events = [event for i in range(0, len(stream), 5) for event in parser.feed(stream[i : i + 5])]
     assert [event.name for event in events] == ["message_start", "message_stop"]
     assert parser.finish() == b""
+
+
+# --- mixed line endings and big events ----------------------------------------------------
+
+MIXED = [
+    (b"data: a\r\n\n", [b"a"]),  # CRLF then LF: a blank line
+    (b"data: a\n\r\n", [b"a"]),  # LF then CRLF
+    (b"data: a\r\n\r", [b"a"]),  # CRLF then CR
+    (b"data: a\r\ndata: b\rdata: c\n\r", [b"a\nb\nc"]),
+    (b"data: a\n\rdata: b\r\r\n", [b"a", b"b"]),
+]
+
+
+@pytest.mark.parametrize(("stream", "datas"), MIXED)
+def test_line_endings_mixed_in_one_stream_frame_events_at_blank_lines(
+    stream: bytes, datas: list[bytes]
+) -> None:
+    """CRLF, LF and CR may be mixed in one stream: any of them ends a line, and an empty
+    line ends the event, whichever way the stream is cut into chunks."""
+    for cut in range(len(stream) + 1):
+        events, rest, _ = feed_all([stream[:cut], stream[cut:]])
+        seen = [event.data for event in events if event.raw.strip(b"\r\n")]
+        if rest.strip(b"\r\n"):  # a last CR may be half a CRLF: the stream's end decides
+            seen.append(SseEvent(rest).data)
+        assert seen == datas, cut
+        assert b"".join(event.raw for event in events) + rest == stream
+
+
+def test_a_crlf_split_between_chunks_is_one_line_ending() -> None:
+    """A CR ending one chunk and an LF starting the next are one line ending, not a
+    line and a blank line."""
+    parser = SseParser()
+    assert parser.feed(b"data: a\r") == []
+    assert parser.feed(b"\ndata: b\r") == []
+    assert [e.data for e in parser.feed(b"\n\r\n")] == [b"a\nb"]
+
+
+def _feed_time(size: int, chunk: int = 1024) -> float:
+    parser = SseParser(max_event=64 * 1024 * 1024)
+    body = b"data: " + b"x" * size
+    pieces = [body[i : i + chunk] for i in range(0, len(body), chunk)]
+    started = time.process_time()
+    for piece in pieces:
+        assert parser.feed(piece) == []
+    [event] = parser.feed(b"\r\n\r\n")
+    elapsed = time.process_time() - started
+    assert len(event.raw) == len(body) + 4
+    return elapsed
+
+
+def test_a_big_event_in_small_chunks_costs_time_linear_in_its_size() -> None:
+    """A 10 MB event fed in 1 KiB chunks costs about ten times a 1 MB one, not a hundred
+    times: the buffer is neither copied nor scanned again on each chunk."""
+    small = min(_feed_time(1_000_000) for _ in range(5))
+    big = min(_feed_time(10_000_000) for _ in range(3))
+    assert big < 40 * small, f"10 MB took {big / small:.0f}x 1 MB"  # quadratic: ~100x
