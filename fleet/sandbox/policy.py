@@ -68,7 +68,10 @@ def bwrap_argv(layout: Layout, command: Sequence[str], *, bwrap: str, python: st
     hidden = sorted({p for p in layout.hidden if p != Path("/")}, key=lambda p: len(p.parts))
     for path in hidden:
         argv += ["--tmpfs", str(path)]
-    back = sorted({p for p in layout.needed if _under(p, hidden)}, key=lambda p: len(p.parts))
+    back = sorted(
+        {p for p in layout.needed if _under(p, hidden) and p not in hidden},
+        key=lambda p: len(p.parts),
+    )
     for path in back:
         argv += ["--ro-bind-try", str(path), str(path)]
     for path in hidden:  # a needed path that holds a hidden one must not show it again

@@ -96,6 +96,7 @@ def attacks(targets: dict[str, object]) -> dict[str, Callable[[], str]]:
     table: dict[str, Callable[[], str]] = {
         "metering": lambda: _read(targets["metering"]),
         "config": lambda: _read(targets["config"]),
+        "operator_key": lambda: _read(targets["operator_key"]),
         "other_home": lambda: _read(targets["other_home"]),
         "other_log": lambda: _read(targets["other_log"]),
         "environ": lambda: _read(f"/proc/{pid}/environ"),

@@ -21,7 +21,7 @@ import pytest
 
 from bot.wiring import tmux_socket_name
 from fleet.sandbox.procs import namespace_pids, sandbox_init_pid
-from tests.integration.console_bot import ConsoleBot, pid_alive, wait_until
+from tests.integration.console_bot import ConsoleBot, clean_env, pid_alive, wait_until
 
 pytestmark = [
     pytest.mark.integration,
@@ -56,6 +56,16 @@ def servers() -> Iterator[dict[str, int]]:
     for server in started:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def operator_home() -> Iterator[Path]:
+    """A HOME for Fleetwarden outside the test's directory, with a key in it."""
+    home = Path("/var/tmp") / f"fw-operator-home-{uuid.uuid4().hex}"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_fake").write_text("fake-operator-key\n")
+    yield home
+    shutil.rmtree(home, ignore_errors=True)
 
 
 def agent_entry(name: str, workdir: str, extra: str = "") -> str:
@@ -103,6 +113,7 @@ def write_targets(workdir: Path, tmp_path: Path, bot: ConsoleBot, servers: dict[
             {
                 "metering": str(state / "metering.json"),
                 "config": str(tmp_path / "fleetwarden.yaml"),
+                "operator_key": str(Path(bot.env["HOME"]) / ".ssh" / "id_fake"),
                 "other_home": str(state / "agents" / "good" / "home" / "secret.txt"),
                 "other_log": str(state / "agents" / "good" / "output.log"),
                 "fleetwarden_pid": bot.proc.pid,
@@ -125,6 +136,7 @@ def write_targets(workdir: Path, tmp_path: Path, bot: ConsoleBot, servers: dict[
 FILE_AND_PROCESS_ATTACKS = (
     "metering",
     "config",
+    "operator_key",
     "other_home",
     "other_log",
     "environ",
@@ -171,14 +183,15 @@ def locked_deployment(tmp_path: Path) -> Path:
 
 
 def test_a_locked_hostile_agent_reaches_nothing_but_its_doors_while_a_good_one_works(
-    locked_deployment: Path, tmp_path: Path, servers: dict[str, int]
+    locked_deployment: Path, tmp_path: Path, servers: dict[str, int], operator_home: Path
 ) -> None:
     """Every file, process and network attack of a locked agent fails; its proxy, heartbeat
     and allow-listed host work, a host off the list gets 403; `egress block` cuts the
     allow-list, also after a restart of Fleetwarden (which reattaches the doors), until
     `egress unblock`. A well-behaved locked agent beside it heartbeats and reaches its proxy."""
     state = tmp_path / "state"
-    bot = ConsoleBot(tmp_path, "--config", str(locked_deployment))
+    env = clean_env(HOME=str(operator_home))
+    bot = ConsoleBot(tmp_path, "--config", str(locked_deployment), env=env)
     bot.command("spawn good", r"Agent good started")
     (state / "agents" / "good" / "home" / "secret.txt").write_text("fake-secret-of-good\n")
     outside_root = write_targets(tmp_path / "hostile-work", tmp_path, bot, servers)
@@ -211,7 +224,7 @@ def test_a_locked_hostile_agent_reaches_nothing_but_its_doors_while_a_good_one_w
     assert got["heartbeat"][0] == "open" and got["proxy"][0] == "open", got
 
     bot.kill()  # a crash: the agents keep running, and the next start reattaches them
-    second = ConsoleBot(tmp_path, "--config", str(locked_deployment))
+    second = ConsoleBot(tmp_path, "--config", str(locked_deployment), env=env)
     second.command("ps", r"hostile\s+command\s+running")
     got = attack(second, log, "hostile", "heartbeat", "proxy", "get_allowed")
     assert got["heartbeat"][0] == "open" and got["proxy"][0] == "open", got
@@ -226,7 +239,7 @@ def test_a_locked_hostile_agent_reaches_nothing_but_its_doors_while_a_good_one_w
 
 
 def test_an_open_hostile_agent_in_tmux_cannot_touch_fleetwarden_or_other_agents(
-    tmp_path: Path, servers: dict[str, int]
+    tmp_path: Path, servers: dict[str, int], operator_home: Path
 ) -> None:
     """The same file and process attacks from a tmux agent (egress open) fail inside its
     pane; it still writes its own places and reaches its proxy and heartbeat."""
@@ -240,7 +253,7 @@ def test_an_open_hostile_agent_in_tmux_cannot_touch_fleetwarden_or_other_agents(
         )
     )
     state = tmp_path / "state"
-    bot = ConsoleBot(tmp_path, "--config", str(config))
+    bot = ConsoleBot(tmp_path, "--config", str(config), env=clean_env(HOME=str(operator_home)))
     try:
         bot.command("spawn good", r"Agent good started")
         (state / "agents" / "good" / "home" / "secret.txt").write_text("fake-secret-of-good\n")

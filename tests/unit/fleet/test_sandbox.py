@@ -164,7 +164,8 @@ async def test_a_missing_bwrap_is_reported_by_the_probe() -> None:
 
 
 def plan_for(tmp_path: Path) -> LaunchPlan:
-    return LaunchPlan(argv=("python3", "-V"), env={"PATH": "/usr/bin"}, cwd=tmp_path)
+    (tmp_path / "work").mkdir(exist_ok=True)
+    return LaunchPlan(argv=("python3", "-V"), env={"PATH": "/usr/bin"}, cwd=tmp_path / "work")
 
 
 async def test_a_sandboxed_launch_is_refused_with_the_fix_when_bwrap_cannot_work(
@@ -179,6 +180,27 @@ async def test_a_sandboxed_launch_is_refused_with_the_fix_when_bwrap_cannot_work
         await sandboxes.wrap(spec, plan_for(tmp_path), tmp_path / "home", [])
     plain = AgentSpec(name=AgentName("coder"), runtime="command", sandbox="none")
     assert await sandboxes.wrap(plain, plan_for(tmp_path), tmp_path, []) == plan_for(tmp_path)
+
+
+async def test_a_workdir_that_holds_fleetwardens_files_is_refused(tmp_path: Path) -> None:
+    """Binding it would show the state dir again: the launch says so instead."""
+    sandboxes = Sandboxes(SandboxSettings(state_dir=tmp_path / "state", hidden=()))
+    spec = AgentSpec(name=AgentName("coder"), runtime="command")
+    plan = LaunchPlan(argv=("true",), env={}, cwd=tmp_path)
+    with pytest.raises(LaunchFailed, match=r"holds .*state"):
+        await sandboxes.wrap(spec, plan, tmp_path / "home", [])
+
+
+def test_path_directories_under_a_hidden_home_come_back_with_their_prefix(tmp_path: Path) -> None:
+    """``~/.local/bin`` on PATH under a hidden HOME brings ``~/.local``, never HOME itself."""
+    home = Path("/home/fw")
+    sandboxes = Sandboxes(SandboxSettings(state_dir=STATE, hidden=(home,)))
+    plan = LaunchPlan(
+        argv=("true",), env={"PATH": "/home/fw/.local/bin:/home/fw/bin:/usr/bin"}, cwd=WORK
+    )
+    needed = sandboxes._needed(plan, (STATE, home))
+    assert Path("/home/fw/.local") in needed and Path("/home/fw/bin") in needed
+    assert home not in needed
 
 
 async def test_a_locked_launch_opens_its_doors_and_release_closes_them(tmp_path: Path) -> None:
