@@ -21,6 +21,7 @@ import pytest
 
 from bot.wiring import tmux_socket_name
 from fleet.sandbox.procs import namespace_pids, sandbox_init_pid
+from tests.integration.conftest import processes_under
 from tests.integration.console_bot import ConsoleBot, clean_env, pid_alive, wait_until
 
 pytestmark = [
@@ -66,6 +67,13 @@ def operator_home() -> Iterator[Path]:
     (home / ".ssh" / "id_fake").write_text("fake-operator-key\n")
     yield home
     shutil.rmtree(home, ignore_errors=True)
+
+
+def cmdline_of(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def agent_entry(name: str, workdir: str, extra: str = "") -> str:
@@ -236,6 +244,8 @@ def test_a_locked_hostile_agent_reaches_nothing_but_its_doors_while_a_good_one_w
     second.command("stop hostile", r"Stopped hostile")
     second.command("stop good", r"Stopped good")
     assert second.close() == 0
+    # The tinyproxy the killed Fleetwarden left was ended; the second one stopped with it.
+    assert not [pid for pid in processes_under(tmp_path) if b"tinyproxy" in cmdline_of(pid)]
 
 
 def test_an_open_hostile_agent_in_tmux_cannot_touch_fleetwarden_or_other_agents(
@@ -349,4 +359,22 @@ def test_a_fork_bomb_and_an_agent_that_ignores_sigterm_are_stopped_completely(
     bot.command("stop bomb", r"Stopped bomb", timeout=60)
     assert wait_until(lambda: not any(map(pid_alive, bomb_pids + stubborn_pids)), timeout=30)
     bot.command("ps", r"bomb\s+command\s+stopped")
+    assert bot.close() == 0
+
+
+def test_without_bubblewrap_fleetwarden_says_so_and_refuses_sandboxed_agents(
+    tmp_path: Path,
+) -> None:
+    """No bwrap on PATH: a notice at start names the problem and the fix; a sandboxed
+    spawn is refused saying why; an agent with `sandbox: none` still starts."""
+    config = tmp_path / "fleetwarden.yaml"
+    config.write_text(
+        "state_dir: ./state\nconnectors:\n  console: {}\nagents:\n  - name: boxed\n"
+        "  - name: loose\n    sandbox: none\n"
+    )
+    bot = ConsoleBot(tmp_path, "--config", str(config), env=clean_env(PATH="/nonexistent"))
+    bot.expect(r"Sandboxed agents cannot start on this host: bubblewrap is not installed")
+    bot.command("spawn boxed", r"boxed cannot start sandboxed: .*sandbox: none")
+    bot.command("spawn loose", r"Agent loose started")
+    bot.command("stop loose", r"Stopped loose")
     assert bot.close() == 0
