@@ -9,9 +9,11 @@ each). Paths the agent needs that lie under a hidden one (Fleetwarden's Python, 
 install) are bound back read-only.
 
 Egress ``open`` keeps the host's network; ``locked`` gives the sandbox a network
-namespace of its own with only ``lo``, where the first command (:mod:`fleet.sandbox.
-forwarder`) listens on the ports of the loopback URLs the agent was given and pipes
-them to Unix sockets Fleetwarden serves in the door directory, bound at :data:`DOORS`.
+namespace of its own with only ``lo``, where the first command
+(:mod:`fleet.sandbox.forwarder`) listens on the ports of the loopback URLs the agent was
+given and pipes them to Unix sockets Fleetwarden serves in the door directory, bound at
+:data:`DOORS`. In both, that first command gives the agent back the default handling of
+the stop signals the shim ignores.
 
 ``--die-with-parent`` ties the sandbox to the agent shim that starts it, never to
 Fleetwarden: agents outlive a restart of Fleetwarden, which reattaches them.
