@@ -30,6 +30,8 @@ DOORS = Path("/run/fw")
 """Where the door directory appears inside a locked sandbox."""
 EGRESS_PORT = 3128
 """The port inside a locked sandbox where the allow-list's forward proxy answers."""
+RESOLVER_DIRS = ("/run/systemd/resolve", "/run/resolvconf")
+"""Where ``/etc/resolv.conf`` may point under /run: shown read-only to open sandboxes."""
 TMP_SIZE = 512 * 1024 * 1024
 """The size cap of a sandbox's private ``/tmp``, in bytes."""
 
@@ -66,7 +68,12 @@ def bwrap_argv(layout: Layout, command: Sequence[str], *, bwrap: str, python: st
     if not layout.locked:
         argv.append("--share-net")
     argv += ["--die-with-parent", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
-    argv += ["--size", str(layout.tmp_size), "--tmpfs", "/tmp"]
+    # /run holds the host's sockets (D-Bus, databases, container engines): a Unix socket
+    # connects even on a read-only mount, so /run is an empty tmpfs but for DNS.
+    argv += ["--size", str(layout.tmp_size), "--tmpfs", "/tmp", "--tmpfs", "/run"]
+    if not layout.locked:
+        for resolver in RESOLVER_DIRS:
+            argv += ["--ro-bind-try", resolver, resolver]
     hidden = sorted({p for p in layout.hidden if p != Path("/")}, key=lambda p: len(p.parts))
     for path in hidden:
         argv += ["--tmpfs", str(path)]
@@ -81,14 +88,14 @@ def bwrap_argv(layout: Layout, command: Sequence[str], *, bwrap: str, python: st
             argv += ["--tmpfs", str(path)]
     for path in (layout.home, layout.workdir):
         argv += ["--bind", str(path), str(path)]
-    for path in hidden:  # empty and read-only: nothing written there reaches anyone
-        argv += ["--remount-ro", str(path)]
     entry = [python, "-I", str(FORWARDER)]
     if layout.locked:
         if layout.door_dir is None:
             raise ValueError("a locked sandbox needs a door directory")
-        argv += ["--tmpfs", "/run", "--bind", str(layout.door_dir), str(DOORS)]
+        argv += ["--bind", str(layout.door_dir), str(DOORS)]
         for door in layout.doors:
             entry += ["--door", f"{door.port}={DOORS / door.socket_name}"]
+    for path in (Path("/run"), *hidden):  # empty and read-only: nothing written there stays
+        argv += ["--remount-ro", str(path)]
     argv += ["--chdir", str(layout.workdir), "--", *entry, "--", *command]
     return argv

@@ -8,7 +8,9 @@ agents that ignore SIGTERM are stopped with everything they started."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import socket as socketlib
 import subprocess
 import sys
 import threading
@@ -69,6 +71,20 @@ def operator_home() -> Iterator[Path]:
     shutil.rmtree(home, ignore_errors=True)
 
 
+@pytest.fixture
+def host_socket() -> Iterator[Path]:
+    """A Unix socket the host listens on under /run, where D-Bus and databases keep theirs
+    (elsewhere when /run is not writable: then the attack proves less)."""
+    where = Path("/run") if os.access("/run", os.W_OK) else Path("/var/tmp")
+    path = where / f"fw-sandbox-{uuid.uuid4().hex[:12]}.sock"
+    server = socketlib.socket(socketlib.AF_UNIX, socketlib.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(5)
+    yield path
+    server.close()
+    path.unlink(missing_ok=True)
+
+
 def cmdline_of(pid: int) -> bytes:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -113,7 +129,9 @@ def attack(bot: ConsoleBot, log: Path, agent: str, *words: str) -> dict[str, tup
     return got
 
 
-def write_targets(workdir: Path, tmp_path: Path, bot: ConsoleBot, servers: dict[str, int]) -> Path:
+def write_targets(
+    workdir: Path, tmp_path: Path, bot: ConsoleBot, servers: dict[str, int], sock: Path
+) -> Path:
     state = tmp_path / "state"
     outside_root = Path("/var/tmp") / f"fw-sandbox-{uuid.uuid4().hex}"
     (workdir / "targets.json").write_text(
@@ -127,6 +145,7 @@ def write_targets(workdir: Path, tmp_path: Path, bot: ConsoleBot, servers: dict[
                 "fleetwarden_pid": bot.proc.pid,
                 "outside": str(tmp_path / "outside.txt"),
                 "outside_root": str(outside_root),
+                "host_socket": str(sock),
                 "connect": {
                     "other_host": f"127.0.0.2:{servers['127.0.0.2']}",
                     "host_loopback": f"127.0.0.1:{servers['127.0.0.1']}",
@@ -152,6 +171,7 @@ FILE_AND_PROCESS_ATTACKS = (
     "kill_fleetwarden",
     "write_outside",
     "write_root",
+    "host_socket",
 )
 ALLOWED_TO_AGENT = ("write_home", "write_tmp", "write_workdir", "heartbeat", "proxy")
 
@@ -191,7 +211,11 @@ def locked_deployment(tmp_path: Path) -> Path:
 
 
 def test_a_locked_hostile_agent_reaches_nothing_but_its_doors_while_a_good_one_works(
-    locked_deployment: Path, tmp_path: Path, servers: dict[str, int], operator_home: Path
+    locked_deployment: Path,
+    tmp_path: Path,
+    servers: dict[str, int],
+    operator_home: Path,
+    host_socket: Path,
 ) -> None:
     """Every file, process and network attack of a locked agent fails; its proxy, heartbeat
     and allow-listed host work, a host off the list gets 403; `egress block` cuts the
@@ -202,7 +226,7 @@ def test_a_locked_hostile_agent_reaches_nothing_but_its_doors_while_a_good_one_w
     bot = ConsoleBot(tmp_path, "--config", str(locked_deployment), env=env)
     bot.command("spawn good", r"Agent good started")
     (state / "agents" / "good" / "home" / "secret.txt").write_text("fake-secret-of-good\n")
-    outside_root = write_targets(tmp_path / "hostile-work", tmp_path, bot, servers)
+    outside_root = write_targets(tmp_path / "hostile-work", tmp_path, bot, servers, host_socket)
     bot.command("spawn hostile", r"Agent hostile started")
     assert (state / "metering.json").exists()
     good_log, log = (
@@ -249,7 +273,7 @@ def test_a_locked_hostile_agent_reaches_nothing_but_its_doors_while_a_good_one_w
 
 
 def test_an_open_hostile_agent_in_tmux_cannot_touch_fleetwarden_or_other_agents(
-    tmp_path: Path, servers: dict[str, int], operator_home: Path
+    tmp_path: Path, servers: dict[str, int], operator_home: Path, host_socket: Path
 ) -> None:
     """The same file and process attacks from a tmux agent (egress open) fail inside its
     pane; it still writes its own places and reaches its proxy and heartbeat."""
@@ -267,7 +291,7 @@ def test_an_open_hostile_agent_in_tmux_cannot_touch_fleetwarden_or_other_agents(
     try:
         bot.command("spawn good", r"Agent good started")
         (state / "agents" / "good" / "home" / "secret.txt").write_text("fake-secret-of-good\n")
-        outside_root = write_targets(tmp_path / "hostile-work", tmp_path, bot, servers)
+        outside_root = write_targets(tmp_path / "hostile-work", tmp_path, bot, servers, host_socket)
         bot.command("spawn hostile", r"Agent hostile started")
         log = state / "agents" / "hostile" / "output.log"
         assert wait_until(lambda: "hostile agent ready" in log.read_text())
