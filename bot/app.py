@@ -105,7 +105,7 @@ class App:
         self._metering: MeteringProxy | None = None
         self._accounts: AccountBook | None = None
         self._fleet: Fleet | None = None
-        self._sandboxes = Sandboxes(wiring.sandbox_settings(config, self._backends))
+        self._sandboxes = Sandboxes(wiring.sandbox_settings(config, self._backends, environ))
         self._follower: ScreenFollower | None = None
         self._scheduler: FleetScheduler[JobContext] | None = None
         self._router: Router | None = None

@@ -5,6 +5,7 @@ off. Pure construction: nothing here starts, connects or writes."""
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -133,10 +134,16 @@ def direct_provider_urls(config: Config) -> dict[str, str]:
     }
 
 
-def sandbox_settings(config: Config, backends: Mapping[str, Backend]) -> SandboxSettings:
+def sandbox_settings(
+    config: Config, backends: Mapping[str, Backend], environ: Mapping[str, str]
+) -> SandboxSettings:
     """What agents' sandboxes hide besides the state dir: the config file's directory, the
-    ledger's, and the private tmux server's socket directory (a way into other panes)."""
+    ledger's, Fleetwarden's own HOME (its user's keys and logins), and the private tmux
+    server's socket directory (a way into other panes)."""
     hidden = [config.ledger_path.parent]
+    home = environ.get("HOME", "")
+    if os.path.isabs(home) and os.path.normpath(home) != "/":
+        hidden.append(Path(os.path.normpath(home)))
     if config.source is not None:
         hidden.append(config.source.parent)
     for backend in backends.values():

@@ -176,6 +176,8 @@ def main(argv: list[str]) -> int:
         return 127
     _write_atomic(os.path.join(run_dir, "agent.pid"), str(agent_pid))
     code = child.wait()
+    if sandbox and 128 < code <= 128 + 64:
+        code = 128 - code  # bubblewrap reports a signal death as 128+N, as a shell would
     reason = f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
     _write_atomic(
         os.path.join(run_dir, "exit.json"), json.dumps({"exit_code": code, "reason": reason})

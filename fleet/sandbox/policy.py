@@ -9,9 +9,11 @@ each). Paths the agent needs that lie under a hidden one (Fleetwarden's Python, 
 install) are bound back read-only.
 
 Egress ``open`` keeps the host's network; ``locked`` gives the sandbox a network
-namespace of its own with only ``lo``, where the first command (:mod:`fleet.sandbox.
-forwarder`) listens on the ports of the loopback URLs the agent was given and pipes
-them to Unix sockets Fleetwarden serves in the door directory, bound at :data:`DOORS`.
+namespace of its own with only ``lo``, where the first command
+(:mod:`fleet.sandbox.forwarder`) listens on the ports of the loopback URLs the agent was
+given and pipes them to Unix sockets Fleetwarden serves in the door directory, bound at
+:data:`DOORS`. In both, that first command gives the agent back the default handling of
+the stop signals the shim ignores.
 
 ``--die-with-parent`` ties the sandbox to the agent shim that starts it, never to
 Fleetwarden: agents outlive a restart of Fleetwarden, which reattaches them.
@@ -28,6 +30,8 @@ DOORS = Path("/run/fw")
 """Where the door directory appears inside a locked sandbox."""
 EGRESS_PORT = 3128
 """The port inside a locked sandbox where the allow-list's forward proxy answers."""
+RESOLVER_DIRS = ("/run/systemd/resolve", "/run/resolvconf")
+"""Where ``/etc/resolv.conf`` may point under /run: shown read-only to open sandboxes."""
 TMP_SIZE = 512 * 1024 * 1024
 """The size cap of a sandbox's private ``/tmp``, in bytes."""
 
@@ -64,11 +68,19 @@ def bwrap_argv(layout: Layout, command: Sequence[str], *, bwrap: str, python: st
     if not layout.locked:
         argv.append("--share-net")
     argv += ["--die-with-parent", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
-    argv += ["--size", str(layout.tmp_size), "--tmpfs", "/tmp"]
+    # /run holds the host's sockets (D-Bus, databases, container engines): a Unix socket
+    # connects even on a read-only mount, so /run is an empty tmpfs but for DNS.
+    argv += ["--size", str(layout.tmp_size), "--tmpfs", "/tmp", "--tmpfs", "/run"]
+    if not layout.locked:
+        for resolver in RESOLVER_DIRS:
+            argv += ["--ro-bind-try", resolver, resolver]
     hidden = sorted({p for p in layout.hidden if p != Path("/")}, key=lambda p: len(p.parts))
     for path in hidden:
         argv += ["--tmpfs", str(path)]
-    back = sorted({p for p in layout.needed if _under(p, hidden)}, key=lambda p: len(p.parts))
+    back = sorted(
+        {p for p in layout.needed if _under(p, hidden) and p not in hidden},
+        key=lambda p: len(p.parts),
+    )
     for path in back:
         argv += ["--ro-bind-try", str(path), str(path)]
     for path in hidden:  # a needed path that holds a hidden one must not show it again
@@ -76,14 +88,14 @@ def bwrap_argv(layout: Layout, command: Sequence[str], *, bwrap: str, python: st
             argv += ["--tmpfs", str(path)]
     for path in (layout.home, layout.workdir):
         argv += ["--bind", str(path), str(path)]
-    for path in hidden:  # empty and read-only: nothing written there reaches anyone
-        argv += ["--remount-ro", str(path)]
     entry = [python, "-I", str(FORWARDER)]
     if layout.locked:
         if layout.door_dir is None:
             raise ValueError("a locked sandbox needs a door directory")
-        argv += ["--tmpfs", "/run", "--bind", str(layout.door_dir), str(DOORS)]
+        argv += ["--bind", str(layout.door_dir), str(DOORS)]
         for door in layout.doors:
             entry += ["--door", f"{door.port}={DOORS / door.socket_name}"]
+    for path in (Path("/run"), *hidden):  # empty and read-only: nothing written there stays
+        argv += ["--remount-ro", str(path)]
     argv += ["--chdir", str(layout.workdir), "--", *entry, "--", *command]
     return argv

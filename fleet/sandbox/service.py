@@ -151,6 +151,13 @@ class Sandboxes:
             raise LaunchFailed(
                 f"{spec.name} cannot start sandboxed: {self._problem}. To fix: {FIX}"
             )
+        hidden = (self._settings.state_dir, *self._settings.hidden)
+        exposed = next((h for h in hidden if h.is_relative_to(plan.cwd)), None)
+        if exposed is not None:
+            raise LaunchFailed(
+                f"{spec.name} cannot start: its workdir {plan.cwd} holds {exposed}, which no "
+                "agent may see; give it a directory of its own"
+            )
         env = dict(plan.env)
         doors: tuple[Door, ...] = ()
         locked = spec.egress == LOCKED
@@ -166,8 +173,8 @@ class Sandboxes:
         layout = Layout(
             workdir=plan.cwd,
             home=home,
-            hidden=(self._settings.state_dir, *self._settings.hidden),
-            needed=self._needed(plan),
+            hidden=hidden,
+            needed=self._needed(plan, hidden),
             locked=locked,
             door_dir=self._door_dir(spec.name) if locked else None,
             doors=doors,
@@ -245,16 +252,18 @@ class Sandboxes:
 
         return target
 
-    def _needed(self, plan: LaunchPlan) -> tuple[Path, ...]:
+    def _needed(self, plan: LaunchPlan, hidden: tuple[Path, ...]) -> tuple[Path, ...]:
         """What the agent must read even where a hidden path covers it: Fleetwarden's
-        Python and package (the forwarder, the stub agent), and the program's install."""
+        Python and package (the forwarder, the stub agent), the program's install, and the
+        directories on its PATH (with their prefix: ``~/.local/bin`` brings ``~/.local``)."""
         python = Path(self._settings.python)
-        needed = [
-            _FLEET_DIR,
-            Path(sys.prefix),
-            python.parent,
-            Path(os.path.realpath(python)).parent,
-        ]
+        needed = [_FLEET_DIR, Path(sys.prefix), python.parent]
+        needed.append(Path(os.path.realpath(python)).parent)
+        for entry in (_path_of(plan.env) or "").split(os.pathsep):
+            if entry and os.path.isabs(entry):
+                where = Path(os.path.normpath(entry))
+                prefix = where.parent
+                needed.append(prefix if where.name == "bin" and prefix not in hidden else where)
         found = shutil.which(plan.argv[0], path=_path_of(plan.env)) if plan.argv else None
         if found is not None:
             real = Path(os.path.realpath(found))

@@ -59,6 +59,13 @@ def _connect(address: object) -> str:
         return f"connected to {address}"
 
 
+def _connect_unix(path: object) -> str:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(3)
+        sock.connect(str(path))
+        return f"connected to {path}"
+
+
 def _get(url: str, *, proxy: bool) -> str:
     handlers = [] if proxy else [urllib.request.ProxyHandler({})]
     opener = urllib.request.build_opener(*handlers)
@@ -96,12 +103,14 @@ def attacks(targets: dict[str, object]) -> dict[str, Callable[[], str]]:
     table: dict[str, Callable[[], str]] = {
         "metering": lambda: _read(targets["metering"]),
         "config": lambda: _read(targets["config"]),
+        "operator_key": lambda: _read(targets["operator_key"]),
         "other_home": lambda: _read(targets["other_home"]),
         "other_log": lambda: _read(targets["other_log"]),
         "environ": lambda: _read(f"/proc/{pid}/environ"),
         "see_fleetwarden": lambda: _see(pid),
         "kill_fleetwarden": lambda: _signal(pid),
         "write_outside": lambda: _write(targets["outside"]),
+        "host_socket": lambda: _connect_unix(targets["host_socket"]),
         "write_root": lambda: _write(targets["outside_root"]),
     }
     connect, via_proxy = targets.get("connect"), targets.get("via_proxy")

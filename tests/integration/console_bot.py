@@ -27,10 +27,11 @@ class ConsoleBot:
 
     def __init__(self, cwd: Path, *args: str, env: dict[str, str] | None = None) -> None:
         self.cwd = cwd
+        self.env = env if env is not None else clean_env()
         self.proc = subprocess.Popen(
             [str(FLEETWARDEN), "run", *args],
             cwd=cwd,
-            env=env if env is not None else clean_env(),
+            env=self.env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

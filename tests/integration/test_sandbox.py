@@ -8,7 +8,9 @@ agents that ignore SIGTERM are stopped with everything they started."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import socket as socketlib
 import subprocess
 import sys
 import threading
@@ -21,7 +23,8 @@ import pytest
 
 from bot.wiring import tmux_socket_name
 from fleet.sandbox.procs import namespace_pids, sandbox_init_pid
-from tests.integration.console_bot import ConsoleBot, pid_alive, wait_until
+from tests.integration.conftest import processes_under
+from tests.integration.console_bot import ConsoleBot, clean_env, pid_alive, wait_until
 
 pytestmark = [
     pytest.mark.integration,
@@ -56,6 +59,37 @@ def servers() -> Iterator[dict[str, int]]:
     for server in started:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def operator_home() -> Iterator[Path]:
+    """A HOME for Fleetwarden outside the test's directory, with a key in it."""
+    home = Path("/var/tmp") / f"fw-operator-home-{uuid.uuid4().hex}"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_fake").write_text("fake-operator-key\n")
+    yield home
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def host_socket() -> Iterator[Path]:
+    """A Unix socket the host listens on under /run, where D-Bus and databases keep theirs
+    (elsewhere when /run is not writable: then the attack proves less)."""
+    where = Path("/run") if os.access("/run", os.W_OK) else Path("/var/tmp")
+    path = where / f"fw-sandbox-{uuid.uuid4().hex[:12]}.sock"
+    server = socketlib.socket(socketlib.AF_UNIX, socketlib.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(5)
+    yield path
+    server.close()
+    path.unlink(missing_ok=True)
+
+
+def cmdline_of(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def agent_entry(name: str, workdir: str, extra: str = "") -> str:
@@ -95,7 +129,9 @@ def attack(bot: ConsoleBot, log: Path, agent: str, *words: str) -> dict[str, tup
     return got
 
 
-def write_targets(workdir: Path, tmp_path: Path, bot: ConsoleBot, servers: dict[str, int]) -> Path:
+def write_targets(
+    workdir: Path, tmp_path: Path, bot: ConsoleBot, servers: dict[str, int], sock: Path
+) -> Path:
     state = tmp_path / "state"
     outside_root = Path("/var/tmp") / f"fw-sandbox-{uuid.uuid4().hex}"
     (workdir / "targets.json").write_text(
@@ -103,11 +139,13 @@ def write_targets(workdir: Path, tmp_path: Path, bot: ConsoleBot, servers: dict[
             {
                 "metering": str(state / "metering.json"),
                 "config": str(tmp_path / "fleetwarden.yaml"),
+                "operator_key": str(Path(bot.env["HOME"]) / ".ssh" / "id_fake"),
                 "other_home": str(state / "agents" / "good" / "home" / "secret.txt"),
                 "other_log": str(state / "agents" / "good" / "output.log"),
                 "fleetwarden_pid": bot.proc.pid,
                 "outside": str(tmp_path / "outside.txt"),
                 "outside_root": str(outside_root),
+                "host_socket": str(sock),
                 "connect": {
                     "other_host": f"127.0.0.2:{servers['127.0.0.2']}",
                     "host_loopback": f"127.0.0.1:{servers['127.0.0.1']}",
@@ -125,6 +163,7 @@ def write_targets(workdir: Path, tmp_path: Path, bot: ConsoleBot, servers: dict[
 FILE_AND_PROCESS_ATTACKS = (
     "metering",
     "config",
+    "operator_key",
     "other_home",
     "other_log",
     "environ",
@@ -132,6 +171,7 @@ FILE_AND_PROCESS_ATTACKS = (
     "kill_fleetwarden",
     "write_outside",
     "write_root",
+    "host_socket",
 )
 ALLOWED_TO_AGENT = ("write_home", "write_tmp", "write_workdir", "heartbeat", "proxy")
 
@@ -171,17 +211,22 @@ def locked_deployment(tmp_path: Path) -> Path:
 
 
 def test_a_locked_hostile_agent_reaches_nothing_but_its_doors_while_a_good_one_works(
-    locked_deployment: Path, tmp_path: Path, servers: dict[str, int]
+    locked_deployment: Path,
+    tmp_path: Path,
+    servers: dict[str, int],
+    operator_home: Path,
+    host_socket: Path,
 ) -> None:
     """Every file, process and network attack of a locked agent fails; its proxy, heartbeat
     and allow-listed host work, a host off the list gets 403; `egress block` cuts the
     allow-list, also after a restart of Fleetwarden (which reattaches the doors), until
     `egress unblock`. A well-behaved locked agent beside it heartbeats and reaches its proxy."""
     state = tmp_path / "state"
-    bot = ConsoleBot(tmp_path, "--config", str(locked_deployment))
+    env = clean_env(HOME=str(operator_home))
+    bot = ConsoleBot(tmp_path, "--config", str(locked_deployment), env=env)
     bot.command("spawn good", r"Agent good started")
     (state / "agents" / "good" / "home" / "secret.txt").write_text("fake-secret-of-good\n")
-    outside_root = write_targets(tmp_path / "hostile-work", tmp_path, bot, servers)
+    outside_root = write_targets(tmp_path / "hostile-work", tmp_path, bot, servers, host_socket)
     bot.command("spawn hostile", r"Agent hostile started")
     assert (state / "metering.json").exists()
     good_log, log = (
@@ -211,7 +256,7 @@ def test_a_locked_hostile_agent_reaches_nothing_but_its_doors_while_a_good_one_w
     assert got["heartbeat"][0] == "open" and got["proxy"][0] == "open", got
 
     bot.kill()  # a crash: the agents keep running, and the next start reattaches them
-    second = ConsoleBot(tmp_path, "--config", str(locked_deployment))
+    second = ConsoleBot(tmp_path, "--config", str(locked_deployment), env=env)
     second.command("ps", r"hostile\s+command\s+running")
     got = attack(second, log, "hostile", "heartbeat", "proxy", "get_allowed")
     assert got["heartbeat"][0] == "open" and got["proxy"][0] == "open", got
@@ -223,10 +268,12 @@ def test_a_locked_hostile_agent_reaches_nothing_but_its_doors_while_a_good_one_w
     second.command("stop hostile", r"Stopped hostile")
     second.command("stop good", r"Stopped good")
     assert second.close() == 0
+    # The tinyproxy the killed Fleetwarden left was ended; the second one stopped with it.
+    assert not [pid for pid in processes_under(tmp_path) if b"tinyproxy" in cmdline_of(pid)]
 
 
 def test_an_open_hostile_agent_in_tmux_cannot_touch_fleetwarden_or_other_agents(
-    tmp_path: Path, servers: dict[str, int]
+    tmp_path: Path, servers: dict[str, int], operator_home: Path, host_socket: Path
 ) -> None:
     """The same file and process attacks from a tmux agent (egress open) fail inside its
     pane; it still writes its own places and reaches its proxy and heartbeat."""
@@ -240,11 +287,11 @@ def test_an_open_hostile_agent_in_tmux_cannot_touch_fleetwarden_or_other_agents(
         )
     )
     state = tmp_path / "state"
-    bot = ConsoleBot(tmp_path, "--config", str(config))
+    bot = ConsoleBot(tmp_path, "--config", str(config), env=clean_env(HOME=str(operator_home)))
     try:
         bot.command("spawn good", r"Agent good started")
         (state / "agents" / "good" / "home" / "secret.txt").write_text("fake-secret-of-good\n")
-        outside_root = write_targets(tmp_path / "hostile-work", tmp_path, bot, servers)
+        outside_root = write_targets(tmp_path / "hostile-work", tmp_path, bot, servers, host_socket)
         bot.command("spawn hostile", r"Agent hostile started")
         log = state / "agents" / "hostile" / "output.log"
         assert wait_until(lambda: "hostile agent ready" in log.read_text())
@@ -336,4 +383,22 @@ def test_a_fork_bomb_and_an_agent_that_ignores_sigterm_are_stopped_completely(
     bot.command("stop bomb", r"Stopped bomb", timeout=60)
     assert wait_until(lambda: not any(map(pid_alive, bomb_pids + stubborn_pids)), timeout=30)
     bot.command("ps", r"bomb\s+command\s+stopped")
+    assert bot.close() == 0
+
+
+def test_without_bubblewrap_fleetwarden_says_so_and_refuses_sandboxed_agents(
+    tmp_path: Path,
+) -> None:
+    """No bwrap on PATH: a notice at start names the problem and the fix; a sandboxed
+    spawn is refused saying why; an agent with `sandbox: none` still starts."""
+    config = tmp_path / "fleetwarden.yaml"
+    config.write_text(
+        "state_dir: ./state\nconnectors:\n  console: {}\nagents:\n  - name: boxed\n"
+        "  - name: loose\n    sandbox: none\n"
+    )
+    bot = ConsoleBot(tmp_path, "--config", str(config), env=clean_env(PATH="/nonexistent"))
+    bot.expect(r"Sandboxed agents cannot start on this host: bubblewrap is not installed")
+    bot.command("spawn boxed", r"boxed cannot start sandboxed: .*sandbox: none")
+    bot.command("spawn loose", r"Agent loose started")
+    bot.command("stop loose", r"Stopped loose")
     assert bot.close() == 0

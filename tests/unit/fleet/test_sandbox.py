@@ -43,8 +43,9 @@ def test_an_open_sandbox_hides_the_state_dir_and_binds_only_home_and_workdir() -
     argv = bwrap_argv(layout, ["claude", "-p", "hi"], bwrap="bwrap", python="/usr/bin/python3")
     assert argv[:2] == ["bwrap", "--unshare-all"] and "--share-net" in argv
     assert "--die-with-parent" in argv
-    assert pairs(argv, "--tmpfs") == ["/tmp", "/srv/fw", str(STATE)]  # never "/" itself
-    assert pairs(argv, "--remount-ro") == ["/srv/fw", str(STATE)]
+    assert pairs(argv, "--tmpfs") == ["/tmp", "/run", "/srv/fw", str(STATE)]  # never "/"
+    assert pairs(argv, "--remount-ro") == ["/run", "/srv/fw", str(STATE)]
+    assert "/run/systemd/resolve" in pairs(argv, "--ro-bind-try")  # DNS, and no sockets
     assert pairs(argv, "--bind") == [str(HOME), str(WORK)]
     assert argv.index("--bind") > argv.index(str(STATE))
     assert pairs(argv, "--size") == [str(layout.tmp_size)]
@@ -64,7 +65,7 @@ def test_a_needed_path_under_a_hidden_one_comes_back_read_only_without_what_it_h
         needed=(venv, Path("/usr/lib")),
     )
     argv = bwrap_argv(layout, ["x"], bwrap="bwrap", python="python3")
-    assert pairs(argv, "--ro-bind-try") == [str(venv)]
+    assert pairs(argv, "--ro-bind-try")[-1:] == [str(venv)]
     tmpfs = pairs(argv, "--tmpfs")
     assert tmpfs.count("/srv/fw/.venv/state") == 2  # hidden, and hidden again after the bind
 
@@ -82,7 +83,7 @@ def test_a_locked_sandbox_has_its_own_network_and_doors_on_the_same_ports() -> N
     )
     argv = bwrap_argv(layout, ["agent"], bwrap="bwrap", python="python3")
     assert "--share-net" not in argv
-    assert "/run" in pairs(argv, "--tmpfs")
+    assert "/run" in pairs(argv, "--tmpfs") and "/run/systemd/resolve" not in argv
     assert pairs(argv, "--bind")[-1] == str(STATE / "sandbox" / "coder" / "doors")
     assert pairs(argv, "--door") == [
         f"41000={DOORS / 'tcp-41000.sock'}",
@@ -164,7 +165,8 @@ async def test_a_missing_bwrap_is_reported_by_the_probe() -> None:
 
 
 def plan_for(tmp_path: Path) -> LaunchPlan:
-    return LaunchPlan(argv=("python3", "-V"), env={"PATH": "/usr/bin"}, cwd=tmp_path)
+    (tmp_path / "work").mkdir(exist_ok=True)
+    return LaunchPlan(argv=("python3", "-V"), env={"PATH": "/usr/bin"}, cwd=tmp_path / "work")
 
 
 async def test_a_sandboxed_launch_is_refused_with_the_fix_when_bwrap_cannot_work(
@@ -179,6 +181,27 @@ async def test_a_sandboxed_launch_is_refused_with_the_fix_when_bwrap_cannot_work
         await sandboxes.wrap(spec, plan_for(tmp_path), tmp_path / "home", [])
     plain = AgentSpec(name=AgentName("coder"), runtime="command", sandbox="none")
     assert await sandboxes.wrap(plain, plan_for(tmp_path), tmp_path, []) == plan_for(tmp_path)
+
+
+async def test_a_workdir_that_holds_fleetwardens_files_is_refused(tmp_path: Path) -> None:
+    """Binding it would show the state dir again: the launch says so instead."""
+    sandboxes = Sandboxes(SandboxSettings(state_dir=tmp_path / "state", hidden=()))
+    spec = AgentSpec(name=AgentName("coder"), runtime="command")
+    plan = LaunchPlan(argv=("true",), env={}, cwd=tmp_path)
+    with pytest.raises(LaunchFailed, match=r"holds .*state"):
+        await sandboxes.wrap(spec, plan, tmp_path / "home", [])
+
+
+def test_path_directories_under_a_hidden_home_come_back_with_their_prefix(tmp_path: Path) -> None:
+    """``~/.local/bin`` on PATH under a hidden HOME brings ``~/.local``, never HOME itself."""
+    home = Path("/home/fw")
+    sandboxes = Sandboxes(SandboxSettings(state_dir=STATE, hidden=(home,)))
+    plan = LaunchPlan(
+        argv=("true",), env={"PATH": "/home/fw/.local/bin:/home/fw/bin:/usr/bin"}, cwd=WORK
+    )
+    needed = sandboxes._needed(plan, (STATE, home))
+    assert Path("/home/fw/.local") in needed and Path("/home/fw/bin") in needed
+    assert home not in needed
 
 
 async def test_a_locked_launch_opens_its_doors_and_release_closes_them(tmp_path: Path) -> None:
