@@ -168,13 +168,13 @@ class Upstream:
             inject(headers, credential, anthropic_api=out.route.api is ProviderApi.ANTHROPIC)
         elif out.strip:
             strip_credentials(headers)
-        data: bytes | AsyncIterator[memoryview] | None = None
-        if out.body:
+        data: bytes | bytearray | AsyncIterator[memoryview] | None = None
+        if len(out.body) > _SLICE:
             # In slices, each sent before the next: the transport never holds a copy.
             headers["Content-Length"] = str(len(out.body))
             data = _slices(out.body)
-        elif request.can_read_body:
-            data = b""
+        elif out.body or request.can_read_body:
+            data = out.body  # small: in one write with the headers
         return await self.session.request(
             request.method,
             out.url,
