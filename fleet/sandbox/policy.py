@@ -77,8 +77,11 @@ def bwrap_argv(layout: Layout, command: Sequence[str], *, bwrap: str, python: st
     hidden = sorted({p for p in layout.hidden if p != Path("/")}, key=lambda p: len(p.parts))
     for path in hidden:
         argv += ["--tmpfs", str(path)]
+    # What the agent needs under a hidden path — or under the private /tmp, where a
+    # checkout, a venv or an npm install may well live — is bound back read-only.
+    covered = (*hidden, Path("/tmp"))
     back = sorted(
-        {p for p in layout.needed if _under(p, hidden) and p not in hidden},
+        {p for p in layout.needed if _under(p, covered) and p not in hidden},
         key=lambda p: len(p.parts),
     )
     for path in back:

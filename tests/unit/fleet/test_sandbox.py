@@ -246,3 +246,15 @@ async def test_a_door_pipes_to_its_port_and_closing_it_cuts_open_connections(
     writer.close()
     server.close()
     await server.wait_closed()
+
+
+def test_a_needed_path_under_tmp_comes_back_through_the_private_tmp() -> None:
+    """A checkout (its venv, the fleet package) under /tmp — a CI runner's, say — is still
+    there for the agent, read-only, though /tmp is the sandbox's own tmpfs; other paths
+    under /tmp are not."""
+    venv = Path("/tmp/ci-1234/p/.venv")
+    layout = Layout(workdir=WORK, home=HOME, hidden=(STATE,), needed=(venv, Path("/usr/lib")))
+    argv = bwrap_argv(layout, ["x"], bwrap="bwrap", python="python3")
+    assert str(venv) in pairs(argv, "--ro-bind-try")
+    assert "/usr/lib" not in pairs(argv, "--ro-bind-try")  # not covered: no bind needed
+    assert argv.index(str(venv)) > argv.index("/tmp")  # after the tmpfs, so it shows
