@@ -95,7 +95,7 @@ def cmdline_of(pid: int) -> bytes:
 def agent_entry(name: str, workdir: str, extra: str = "") -> str:
     return (
         f"  - name: {name}\n    runtime: command\n"
-        f"    argv: [{sys.executable}, -I, {HOSTILE}]\n    workdir: ./{workdir}\n{extra}"
+        f"    argv: [{sys.executable}, -I, {HOSTILE.name}]\n    workdir: ./{workdir}\n{extra}"
     )
 
 
@@ -197,6 +197,9 @@ agents:
 def locked_deployment(tmp_path: Path) -> Path:
     for name in ("hostile-work", "good-work"):
         (tmp_path / name).mkdir()
+        # In its workdir: the sandbox's /tmp is its own, so a checkout under the host's
+        # /tmp (a CI runner's) is not where the agent can read its script.
+        shutil.copy(HOSTILE, tmp_path / name / HOSTILE.name)
     config = tmp_path / "fleetwarden.yaml"
     config.write_text(
         LOCKED_ROSTER.format(
@@ -279,6 +282,9 @@ def test_an_open_hostile_agent_in_tmux_cannot_touch_fleetwarden_or_other_agents(
     pane; it still writes its own places and reaches its proxy and heartbeat."""
     for name in ("hostile-work", "good-work"):
         (tmp_path / name).mkdir()
+        # In its workdir: the sandbox's /tmp is its own, so a checkout under the host's
+        # /tmp (a CI runner's) is not where the agent can read its script.
+        shutil.copy(HOSTILE, tmp_path / name / HOSTILE.name)
     config = tmp_path / "fleetwarden.yaml"
     config.write_text(
         LOCKED_ROSTER.format(
