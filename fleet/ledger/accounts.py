@@ -8,29 +8,19 @@ until when) and ``quota_windows`` (the latest word of each provider window per a
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
-from typing import Protocol
-
-import aiosqlite
 
 from fleet.accounts.book import Assignment, Health, Mark
 from fleet.accounts.quota import QuotaStatus, QuotaWindow
+from fleet.ledger.access import Store
 from fleet.ledger.rows import from_epoch, to_epoch
-
-
-class _Store(Protocol):
-    def _transaction(self, what: str) -> AbstractAsyncContextManager[aiosqlite.Connection]: ...
-
-    async def _all(self, sql: str, params: Sequence[object]) -> list[sqlite3.Row]: ...
 
 
 class AccountsLedger:
     """The account queries of :class:`~fleet.ledger.store.Ledger`."""
 
-    async def account_assignments(self: _Store) -> list[Assignment]:
+    async def account_assignments(self: Store) -> list[Assignment]:
         rows = await self._all("SELECT * FROM account_assignments ORDER BY agent, provider", ())
         return [
             Assignment(
@@ -44,7 +34,7 @@ class AccountsLedger:
             for row in rows
         ]
 
-    async def account_marks(self: _Store) -> list[Mark]:
+    async def account_marks(self: Store) -> list[Mark]:
         rows = await self._all("SELECT * FROM account_marks ORDER BY account", ())
         return [
             Mark(
@@ -57,7 +47,7 @@ class AccountsLedger:
             for row in rows
         ]
 
-    async def quota_windows(self: _Store) -> list[QuotaWindow]:
+    async def quota_windows(self: Store) -> list[QuotaWindow]:
         rows = await self._all("SELECT * FROM quota_windows ORDER BY account, window", ())
         return [
             QuotaWindow(
@@ -78,7 +68,7 @@ class AccountsLedger:
         ]
 
     async def save_account_state(
-        self: _Store,
+        self: Store,
         assignments: Sequence[Assignment],
         marks: Sequence[Mark],
         windows: Sequence[QuotaWindow],

@@ -16,12 +16,8 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
-
-import aiosqlite
 
 from fleet.budgets.model import (
     Budget,
@@ -33,7 +29,7 @@ from fleet.budgets.model import (
     WindowKind,
     WindowSpec,
 )
-from fleet.clock import Clock
+from fleet.ledger.access import Store
 from fleet.ledger.rows import from_epoch, to_epoch
 
 _BUDGET_COLUMNS = (
@@ -52,20 +48,10 @@ class StepRecord:
     changed_at: datetime | None = None  # None: now, when saved
 
 
-class _Store(Protocol):
-    """What the mixin needs of :class:`~fleet.ledger.store.Ledger`."""
-
-    _clock: Clock
-
-    def _transaction(self, what: str) -> AbstractAsyncContextManager[aiosqlite.Connection]: ...
-
-    async def _all(self, sql: str, params: Sequence[object]) -> list[sqlite3.Row]: ...
-
-
 class BudgetsLedger:
     """The budget queries of :class:`~fleet.ledger.store.Ledger`."""
 
-    async def set_budget(self: _Store, budget: Budget, by: str) -> None:
+    async def set_budget(self: Store, budget: Budget, by: str) -> None:
         """Save ``budget`` as set by ``by`` now, replacing any budget set for its scope."""
         window = budget.window
         params = (
@@ -90,12 +76,12 @@ class BudgetsLedger:
                 params,
             )
 
-    async def command_budgets(self: _Store) -> list[Budget]:
+    async def command_budgets(self: Store) -> list[Budget]:
         """Every budget set by command (``source="command"``), by scope."""
         rows = await self._all(f"SELECT {_BUDGET_COLUMNS} FROM budgets ORDER BY scope", ())
         return [_budget(row) for row in rows]
 
-    async def add_burst(self: _Store, burst: Burst) -> int:
+    async def add_burst(self: Store, burst: Burst) -> int:
         """Record a burst grant; its id. ``granted_at`` defaults to now."""
         granted_at = burst.granted_at if burst.granted_at is not None else self._clock.now()
         params = (
@@ -115,7 +101,7 @@ class BudgetsLedger:
                 raise sqlite3.OperationalError("no row id after inserting a burst")
             return cursor.lastrowid
 
-    async def active_bursts(self: _Store, now: datetime) -> list[Burst]:
+    async def active_bursts(self: Store, now: datetime) -> list[Burst]:
         """The bursts granted by ``now`` that have not ended, oldest grant first."""
         at = to_epoch(now)
         rows = await self._all(
@@ -134,7 +120,7 @@ class BudgetsLedger:
             for row in rows
         ]
 
-    async def save_steps(self: _Store, steps: Sequence[StepRecord]) -> None:
+    async def save_steps(self: Store, steps: Sequence[StepRecord]) -> None:
         """Save where these budgets stand (others keep their rows), in one transaction."""
         if not steps:
             return
@@ -147,7 +133,7 @@ class BudgetsLedger:
                 params,
             )
 
-    async def load_steps(self: _Store) -> dict[str, StepRecord]:
+    async def load_steps(self: Store) -> dict[str, StepRecord]:
         """Every saved step, by budget key."""
         rows = await self._all(
             "SELECT budget, step, level, changed_at FROM pacing_steps ORDER BY budget", ()

@@ -9,27 +9,10 @@ write is one transaction with the rest. :class:`ChatLedger` is mixed into
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Protocol
 
-import aiosqlite
-
+from fleet.ledger.access import Store
 from fleet.ledger.rows import to_epoch
-
-
-class _Store(Protocol):
-    """What the mixin needs of :class:`~fleet.ledger.store.Ledger`."""
-
-    def _transaction(self, what: str) -> AbstractAsyncContextManager[aiosqlite.Connection]: ...
-
-    async def _all(self, sql: str, params: Sequence[object]) -> list[sqlite3.Row]: ...
-
-    async def _one(self, sql: str, params: Sequence[object]) -> sqlite3.Row | None: ...
-
-    def _epoch(self, at: datetime | None) -> float: ...
 
 
 class ChatLedger:
@@ -38,7 +21,7 @@ class ChatLedger:
     # -- chat threads ---------------------------------------------------------------------
 
     async def bind_thread(
-        self: _Store,
+        self: Store,
         connector: str,
         room: str,
         topic: str,
@@ -62,7 +45,7 @@ class ChatLedger:
                 (connector, room, topic, thread_id, when),
             )
 
-    async def thread_for_topic(self: _Store, connector: str, room: str, topic: str) -> str | None:
+    async def thread_for_topic(self: Store, connector: str, room: str, topic: str) -> str | None:
         """The thread bound to ``topic`` in ``room``, if any."""
         row = await self._one(
             "SELECT thread_id FROM threads WHERE connector = ? AND room = ? AND topic = ?",
@@ -70,7 +53,7 @@ class ChatLedger:
         )
         return None if row is None else str(row[0])
 
-    async def threads_for_topic(self: _Store, connector: str, topic: str) -> list[tuple[str, str]]:
+    async def threads_for_topic(self: Store, connector: str, topic: str) -> list[tuple[str, str]]:
         """Every (room, thread id) bound to ``topic`` on ``connector``, oldest first."""
         rows = await self._all(
             "SELECT room, thread_id FROM threads WHERE connector = ? AND topic = ? "
@@ -80,7 +63,7 @@ class ChatLedger:
         return [(str(row[0]), str(row[1])) for row in rows]
 
     async def topic_for_thread(
-        self: _Store, connector: str, room: str, thread_id: str
+        self: Store, connector: str, room: str, thread_id: str
     ) -> str | None:
         """The topic ``thread_id`` in ``room`` is bound to, if any."""
         row = await self._one(
@@ -92,7 +75,7 @@ class ChatLedger:
     # -- processed chat events ------------------------------------------------------------
 
     async def claim_event(
-        self: _Store, connector: str, event_id: str, at: datetime | None = None
+        self: Store, connector: str, event_id: str, at: datetime | None = None
     ) -> bool:
         """Whether this is the first time ``event_id`` is seen; redelivered events get False."""
         when = self._epoch(at)
@@ -103,7 +86,7 @@ class ChatLedger:
             )
             return cursor.rowcount == 1
 
-    async def prune_events(self: _Store, before: datetime) -> int:
+    async def prune_events(self: Store, before: datetime) -> int:
         """Forget events processed before ``before``; return how many."""
         async with self._transaction("prune processed events") as conn:
             cursor = await conn.execute(
@@ -113,7 +96,7 @@ class ChatLedger:
 
     # -- connector state ------------------------------------------------------------------
 
-    async def get_connector_state(self: _Store, connector: str, key: str) -> str | None:
+    async def get_connector_state(self: Store, connector: str, key: str) -> str | None:
         """A value a connector saved (a sync token, say), if any."""
         row = await self._one(
             "SELECT value FROM connector_state WHERE connector = ? AND key = ?", (connector, key)
@@ -121,7 +104,7 @@ class ChatLedger:
         return None if row is None else str(row[0])
 
     async def set_connector_state(
-        self: _Store, connector: str, key: str, value: str, at: datetime | None = None
+        self: Store, connector: str, key: str, value: str, at: datetime | None = None
     ) -> None:
         """Save ``value`` under ``key`` for ``connector``, replacing any previous one."""
         when = self._epoch(at)

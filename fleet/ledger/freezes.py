@@ -5,16 +5,10 @@ them be, and a restart of Fleetwarden still knows to continue them at the reset.
 from __future__ import annotations
 
 import socket
-import sqlite3
-from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
-import aiosqlite
-
-from fleet.clock import Clock
+from fleet.ledger.access import Store
 from fleet.ledger.rows import from_epoch, to_epoch
 
 
@@ -29,18 +23,10 @@ class Freeze:
     host: str
 
 
-class _Store(Protocol):
-    _clock: Clock
-
-    def _transaction(self, what: str) -> AbstractAsyncContextManager[aiosqlite.Connection]: ...
-
-    async def _all(self, sql: str, params: Sequence[object]) -> list[sqlite3.Row]: ...
-
-
 class FreezesLedger:
     """The freeze queries of :class:`~fleet.ledger.store.Ledger`."""
 
-    async def add_freeze(self: _Store, agent: str, budget: str, reason: str) -> Freeze:
+    async def add_freeze(self: Store, agent: str, budget: str, reason: str) -> Freeze:
         freeze = Freeze(agent, budget, reason, self._clock.now(), socket.gethostname())
         async with self._transaction(f"record that {agent} is frozen") as conn:
             await conn.execute(
@@ -50,13 +36,13 @@ class FreezesLedger:
             )
         return freeze
 
-    async def remove_freeze(self: _Store, agent: str) -> bool:
+    async def remove_freeze(self: Store, agent: str) -> bool:
         """Forget ``agent``'s freeze; whether it had one."""
         async with self._transaction(f"record that {agent} is no longer frozen") as conn:
             cursor = await conn.execute("DELETE FROM freezes WHERE agent = ?", (agent,))
             return cursor.rowcount > 0
 
-    async def freezes(self: _Store) -> list[Freeze]:
+    async def freezes(self: Store) -> list[Freeze]:
         rows = await self._all("SELECT * FROM freezes ORDER BY frozen_at, agent", ())
         return [
             Freeze(

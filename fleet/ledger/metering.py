@@ -13,13 +13,10 @@ import logging
 import math
 import sqlite3
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Protocol
 
-import aiosqlite
-
+from fleet.ledger.access import Store
 from fleet.ledger.rows import from_epoch, to_epoch
 from fleet.metering.events import Outcome, QuotaSignal, Tokens, UsageEvent
 
@@ -93,19 +90,11 @@ class UsageTotal:
         return self.tokens.total
 
 
-class _Store(Protocol):
-    """What the mixin needs of :class:`~fleet.ledger.store.Ledger`."""
-
-    def _transaction(self, what: str) -> AbstractAsyncContextManager[aiosqlite.Connection]: ...
-
-    async def _all(self, sql: str, params: Sequence[object]) -> list[sqlite3.Row]: ...
-
-
 class MeteringLedger:
     """The metering queries of :class:`~fleet.ledger.store.Ledger`."""
 
     async def record_metering(
-        self: _Store, usage: Sequence[UsageEvent], signals: Sequence[QuotaSignal]
+        self: Store, usage: Sequence[UsageEvent], signals: Sequence[QuotaSignal]
     ) -> None:
         """Append a batch of usage rows and quota signals in one transaction."""
         if not usage and not signals:
@@ -121,7 +110,7 @@ class MeteringLedger:
                 await conn.executemany(_INSERT_SIGNAL, signal_rows)
 
     async def usage_events(
-        self: _Store,
+        self: Store,
         *,
         agent: str | None = None,
         since: datetime | None = None,
@@ -137,7 +126,7 @@ class MeteringLedger:
         return [_usage_event(row) for row in rows]
 
     async def usage_totals(
-        self: _Store, since: datetime, *, agent: str | None = None
+        self: Store, since: datetime, *, agent: str | None = None
     ) -> list[UsageTotal]:
         """Usage since ``since`` per agent, provider and model, by agent then model."""
         where, params = _filters(since=since, agent=agent)
@@ -147,7 +136,7 @@ class MeteringLedger:
         )
         return [_usage_total(row) for row in rows]
 
-    async def tokens_by_agent(self: _Store, since: datetime) -> dict[str, int]:
+    async def tokens_by_agent(self: Store, since: datetime) -> dict[str, int]:
         """Total tokens per agent since ``since``; agents without usage are absent."""
         rows = await self._all(
             f"SELECT agent, SUM({_TOTAL_TOKENS}) FROM usage WHERE at >= ? GROUP BY agent",
@@ -156,7 +145,7 @@ class MeteringLedger:
         return {str(row[0]): int(row[1]) for row in rows}
 
     async def spend_by_agent(
-        self: _Store, since: datetime, until: datetime | None = None, *, by: str = "agent"
+        self: Store, since: datetime, until: datetime | None = None, *, by: str = "agent"
     ) -> dict[str, tuple[int, float | None]]:
         """Per agent (or per ``account`` or ``provider`` that served it: ``by``), the total
         tokens and priced cost from ``since`` up to (not including) ``until``; the cost is
@@ -171,7 +160,7 @@ class MeteringLedger:
         )
         return {str(row[0]): (int(row[1]), row[2]) for row in rows}
 
-    async def run_spend(self: _Store, limit: int = 500) -> list[tuple[str, str | None, str, int]]:
+    async def run_spend(self: Store, limit: int = 500) -> list[tuple[str, str | None, str, int]]:
         """The latest ``limit`` ended runs' spend, for learning what a launch costs: each
         run's agent runtime, model and prompt, and the tokens its agent used while it ran."""
         rows = await self._all(
@@ -185,7 +174,7 @@ class MeteringLedger:
         return [(str(row[0]), row[1], str(row[2]), int(row[3])) for row in rows]
 
     async def usage_series(
-        self: _Store,
+        self: Store,
         since: datetime,
         *,
         agents: Sequence[str] | None,
@@ -221,7 +210,7 @@ class MeteringLedger:
         ]
 
     async def quota_signals(
-        self: _Store,
+        self: Store,
         *,
         since: datetime | None = None,
         provider: str | None = None,
@@ -232,7 +221,7 @@ class MeteringLedger:
         rows = await self._all(f"SELECT * FROM quota_signals {where} ORDER BY at, id", params)
         return [_quota_signal(row) for row in rows]
 
-    async def latest_quota_signals(self: _Store, provider: str | None = None) -> list[QuotaSignal]:
+    async def latest_quota_signals(self: Store, provider: str | None = None) -> list[QuotaSignal]:
         """The newest signal of every (provider, header name), by provider then name."""
         where, params = _filters(provider=provider)
         rows = await self._all(

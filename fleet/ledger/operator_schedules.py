@@ -9,15 +9,11 @@ transaction and read helpers, like :mod:`fleet.ledger.metering`. Ids are never r
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
-
-import aiosqlite
 
 from fleet.errors import LedgerError
+from fleet.ledger.access import Store
 from fleet.ledger.rows import AuditOutcome, from_epoch
 
 
@@ -56,21 +52,11 @@ class ScheduleRecord:
         )
 
 
-class _Store(Protocol):
-    """What the mixin needs of :class:`~fleet.ledger.store.Ledger`."""
-
-    def _transaction(self, what: str) -> AbstractAsyncContextManager[aiosqlite.Connection]: ...
-
-    async def _all(self, sql: str, params: Sequence[object]) -> list[sqlite3.Row]: ...
-
-    def _epoch(self, at: datetime | None) -> float: ...
-
-
 class SchedulesLedger:
     """The schedule queries of :class:`~fleet.ledger.store.Ledger`."""
 
     async def add_schedule(
-        self: _Store,
+        self: Store,
         *,
         cron: str,
         command: str,
@@ -96,17 +82,17 @@ class SchedulesLedger:
             )
             return ScheduleRecord.from_row(rows[0])
 
-    async def get_schedule(self: _Store, schedule_id: int) -> ScheduleRecord | None:
+    async def get_schedule(self: Store, schedule_id: int) -> ScheduleRecord | None:
         """Schedule ``schedule_id``, if it exists."""
         rows = await self._all("SELECT * FROM schedules WHERE id = ?", (schedule_id,))
         return ScheduleRecord.from_row(rows[0]) if rows else None
 
-    async def list_schedules(self: _Store) -> list[ScheduleRecord]:
+    async def list_schedules(self: Store) -> list[ScheduleRecord]:
         """Every schedule, oldest first."""
         rows = await self._all("SELECT * FROM schedules ORDER BY id", ())
         return [ScheduleRecord.from_row(row) for row in rows]
 
-    async def remove_schedule(self: _Store, schedule_id: int) -> ScheduleRecord | None:
+    async def remove_schedule(self: Store, schedule_id: int) -> ScheduleRecord | None:
         """Delete schedule ``schedule_id``; return what it was, or ``None`` if there was none."""
         async with self._transaction(f"remove schedule {schedule_id}") as conn:
             rows = list(
@@ -118,7 +104,7 @@ class SchedulesLedger:
             return ScheduleRecord.from_row(rows[0])
 
     async def record_schedule_run(
-        self: _Store,
+        self: Store,
         schedule_id: int,
         outcome: AuditOutcome,
         detail: str | None = None,

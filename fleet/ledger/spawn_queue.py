@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol
-
-import aiosqlite
+from typing import Literal
 
 from fleet.errors import LedgerError
+from fleet.ledger.access import Store
 from fleet.ledger.rows import from_epoch, to_epoch
 
 QueueStatus = Literal["waiting", "starting"]
@@ -92,21 +90,11 @@ class QueuedSpawn:
         return self.not_before is None or self.not_before <= now
 
 
-class _Store(Protocol):
-    """What the mixin needs of :class:`~fleet.ledger.store.Ledger`."""
-
-    def _transaction(self, what: str) -> AbstractAsyncContextManager[aiosqlite.Connection]: ...
-
-    async def _all(self, sql: str, params: Sequence[object]) -> list[sqlite3.Row]: ...
-
-    def _epoch(self, at: datetime | None) -> float: ...
-
-
 class SpawnQueueLedger:
     """The spawn queue's queries of :class:`~fleet.ledger.store.Ledger`."""
 
     async def enqueue_spawn(
-        self: _Store, ask: SpawnAsk, *, host: str, at: datetime | None = None
+        self: Store, ask: SpawnAsk, *, host: str, at: datetime | None = None
     ) -> QueuedSpawn:
         """Append ``ask`` to ``host``'s queue and return the entry with its id."""
         when = self._epoch(at)
@@ -129,7 +117,7 @@ class SpawnQueueLedger:
             )
             return QueuedSpawn.from_row(next(iter(rows)))
 
-    async def queued_spawns(self: _Store, host: str | None = None) -> list[QueuedSpawn]:
+    async def queued_spawns(self: Store, host: str | None = None) -> list[QueuedSpawn]:
         """The queue in order (oldest first): ``host``'s, or every host's."""
         if host is None:
             rows = await self._all("SELECT * FROM spawn_queue ORDER BY id", ())
@@ -137,12 +125,12 @@ class SpawnQueueLedger:
             rows = await self._all("SELECT * FROM spawn_queue WHERE host = ? ORDER BY id", (host,))
         return [QueuedSpawn.from_row(row) for row in rows]
 
-    async def queued_spawn(self: _Store, entry_id: int) -> QueuedSpawn | None:
+    async def queued_spawn(self: Store, entry_id: int) -> QueuedSpawn | None:
         """Entry ``entry_id``, if it is still queued."""
         rows = await self._all("SELECT * FROM spawn_queue WHERE id = ?", (entry_id,))
         return QueuedSpawn.from_row(rows[0]) if rows else None
 
-    async def mark_spawn_starting(self: _Store, entry_id: int) -> bool:
+    async def mark_spawn_starting(self: Store, entry_id: int) -> bool:
         """Mark a ``waiting`` entry ``starting``; false if it is gone or already starting
         (so two pickers never both start it)."""
         async with self._transaction(f"mark queued launch {entry_id} starting") as conn:
@@ -153,7 +141,7 @@ class SpawnQueueLedger:
             return cursor.rowcount == 1
 
     async def requeue_spawn(
-        self: _Store, entry_id: int, reason: str, not_before: datetime | None
+        self: Store, entry_id: int, reason: str, not_before: datetime | None
     ) -> None:
         """Put a ``starting`` entry back to ``waiting`` in its place, with a new reason and
         ``not_before`` (its start was turned away again)."""
@@ -165,7 +153,7 @@ class SpawnQueueLedger:
                 (reason, later, entry_id),
             )
 
-    async def finish_spawn(self: _Store, entry_id: int) -> bool:
+    async def finish_spawn(self: Store, entry_id: int) -> bool:
         """Remove a ``starting`` entry once its start was tried; false if it is not
         starting (it was put back to wait, or is gone)."""
         async with self._transaction(f"remove queued launch {entry_id}") as conn:
@@ -174,7 +162,7 @@ class SpawnQueueLedger:
             )
             return cursor.rowcount == 1
 
-    async def cancel_spawn(self: _Store, entry_id: int) -> QueuedSpawn | None:
+    async def cancel_spawn(self: Store, entry_id: int) -> QueuedSpawn | None:
         """Remove a ``waiting`` entry; what it was, or ``None`` if there is no such entry
         waiting (a ``starting`` one is being started and cannot be cancelled)."""
         async with self._transaction(f"cancel queued launch {entry_id}") as conn:

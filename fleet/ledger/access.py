@@ -1,0 +1,27 @@
+"""What the ledger's query mixins need of :class:`~fleet.ledger.store.Ledger`: its clock, a
+transaction, a query for rows and for one row, and a time as epoch seconds. Each mixin
+types its ``self`` as :class:`Store`."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Protocol
+
+import aiosqlite
+
+from fleet.clock import Clock
+
+
+class Store(Protocol):
+    _clock: Clock
+
+    def _transaction(self, what: str) -> AbstractAsyncContextManager[aiosqlite.Connection]: ...
+
+    async def _all(self, sql: str, params: Sequence[object]) -> list[sqlite3.Row]: ...
+
+    async def _one(self, sql: str, params: Sequence[object]) -> sqlite3.Row | None: ...
+
+    def _epoch(self, at: datetime | None) -> float: ...
