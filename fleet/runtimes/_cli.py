@@ -18,6 +18,7 @@ from typing import Any
 from fleet.errors import LaunchFailed
 from fleet.model import AgentSpec, LaunchPlan
 from fleet.runtimes.base import RuntimeContext, base_env
+from fleet.transcript.events import PlainText, StreamParser
 
 # UUIDs (Claude, Codex, pi) and opencode's ``ses_…`` ids; never starts with "-".
 _SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
@@ -48,6 +49,13 @@ class CliRuntime(ABC):
 
     def session_id(self, output: str) -> str | None:
         return last_session(output, self.event_session)
+
+    def parser(self, tty: bool) -> StreamParser:
+        return PlainText() if tty else self.stream_parser()
+
+    def stream_parser(self) -> StreamParser:
+        """A new reader of this CLI's headless JSON stream."""
+        return PlainText()
 
     @abstractmethod
     def tui_argv(self, spec: AgentSpec) -> tuple[str, ...]:

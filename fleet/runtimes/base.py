@@ -13,6 +13,7 @@ from fleet.accounts.model import CREDENTIAL_VARS, PROVIDER_KEY_VARS, key_vars_of
 from fleet.accounts.placeholders import placeholder_token
 from fleet.errors import UnknownRuntime
 from fleet.model import AgentSpec, LaunchPlan
+from fleet.transcript.events import StreamParser
 
 # Variables an agent process may see from Fleetwarden's own environment, besides the
 # secrets its spec names. Everything else is left behind on purpose.
@@ -60,6 +61,11 @@ class Runtime(Protocol):
 
     def session_id(self, output: str) -> str | None:
         """The agent's session id, read from what its last run wrote, if it says."""
+        ...
+
+    def parser(self, tty: bool) -> StreamParser:
+        """A new reader of one run's output as :mod:`fleet.transcript.events` (plain text
+        when ``tty``: a terminal's screen is not the CLI's JSON stream)."""
         ...
 
 

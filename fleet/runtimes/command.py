@@ -13,6 +13,7 @@ from __future__ import annotations
 from fleet.errors import LaunchFailed
 from fleet.model import AgentSpec, LaunchPlan
 from fleet.runtimes.base import RuntimeContext, base_env, provider_env
+from fleet.transcript.events import PlainText, StreamParser
 
 
 class CommandRuntime:
@@ -42,3 +43,6 @@ class CommandRuntime:
 
     def session_id(self, output: str) -> str | None:
         return None
+
+    def parser(self, tty: bool) -> StreamParser:
+        return PlainText()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from fleet.model import AgentSpec, LaunchPlan
 from fleet.runtimes.base import RuntimeContext, base_env, provider_env
+from fleet.transcript.events import PlainText, StreamParser
 
 STUB_AGENT = Path(__file__).with_name("stub_agent.py")
 
@@ -40,3 +41,6 @@ class StubRuntime:
 
     def session_id(self, output: str) -> str | None:
         return None
+
+    def parser(self, tty: bool) -> StreamParser:
+        return PlainText()

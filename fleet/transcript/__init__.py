@@ -1,0 +1,2 @@
+"""What agents do, read from their output: one event model for every runtime's stream,
+each CLI's parser into it, and reading an agent's log as those events."""
