@@ -91,6 +91,21 @@ class Malformed:
 
 
 @dataclass(frozen=True, slots=True)
+class Oversized:
+    """A line too long to read whole (``size`` bytes); ``head`` is its beginning."""
+
+    head: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Marker:
+    """One of Fleetwarden's own lines in an agent's log (a run starting, a run's end)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Unknown:
     """A JSON event of a type the parser does not know; kept, not shown by default."""
 
@@ -99,7 +114,17 @@ class Unknown:
 
 
 AgentEvent = (
-    Said | ToolUsed | ToolFailed | Waiting | Trouble | RunEnded | Text | Malformed | Unknown
+    Said
+    | ToolUsed
+    | ToolFailed
+    | Waiting
+    | Trouble
+    | RunEnded
+    | Text
+    | Malformed
+    | Oversized
+    | Marker
+    | Unknown
 )
 
 
