@@ -25,8 +25,9 @@ import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from bot import render, wiring
+from bot import wiring
 from bot.account_commands import AccountCommands
+from bot.agent_feed import AgentFeed
 from bot.command_wiring import Commands, build_commands
 from bot.config import Config, ConfigError, load_config
 from bot.config_load import UNMETERED_BUDGETS
@@ -53,7 +54,7 @@ from fleet.metering.proxy import MeteringProxy
 from fleet.notices import Notice
 from fleet.runtimes import RuntimeRegistry, default_registry
 from fleet.sandbox.service import FIX, Sandboxes
-from fleet.supervisor import Fleet, FleetEvent, FleetSettings, RosterDiff
+from fleet.supervisor import Fleet, FleetSettings, RosterDiff
 from scheduler.context import JobContext
 from scheduler.jobs import FleetScheduler
 from scheduler.maintenance import PRUNE_EVERY, PRUNE_JOB_ID, PRUNE_JOB_REF
@@ -107,6 +108,7 @@ class App:
         self._fleet: Fleet | None = None
         self._sandboxes = Sandboxes(wiring.sandbox_settings(config, self._backends, environ))
         self._follower: ScreenFollower | None = None
+        self._feed: AgentFeed | None = None
         self._scheduler: FleetScheduler[JobContext] | None = None
         self._router: Router | None = None
         self._queue: SpawnQueue | None = None
@@ -273,7 +275,9 @@ class App:
             accounts=self._accounts,
             sandboxes=self._sandboxes,
         )
-        self._fleet.subscribe(self._on_fleet_event)
+        assert self._notifier is not None
+        self._feed = AgentFeed(self._fleet, self._notifier.post, self._clock)
+        self._fleet.subscribe(self._feed.on_fleet_event)
         self._queue = spawn_queue(
             cfg, ledger, self._fleet, self._accounts, self._clock, self._notifier
         )
@@ -429,6 +433,8 @@ class App:
             await asyncio.gather(*pending, return_exceptions=True)
         if self._follower is not None:
             await self._follower.stop()
+        if self._feed is not None:
+            await self._feed.stop()
         for task in self._consumers:
             task.cancel()
         await asyncio.gather(*self._consumers, return_exceptions=True)
@@ -482,16 +488,3 @@ class App:
         except ConfigError as exc:
             raise CommandError(f"the roster was not reloaded; nothing changed: {exc}") from exc
         return await self._fleet.apply_roster(wiring.roster_of(fresh))
-
-    async def _on_fleet_event(self, event: FleetEvent) -> None:
-        """Tell operators what happened to an agent: in its threads, else the home room."""
-        if event.by_operator or self._notifier is None:
-            return  # the operator already got the answer to their command
-        await self._notifier.post(
-            Notice(
-                render.fleet_event(event),
-                tone=render.fleet_event_tone(event),
-                agents=(event.agent,),
-                home_too=False,
-            )
-        )

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from bot import render
+from bot import render, render_runs
 from bot.account_commands import AccountCommands
 from bot.budget_handlers import BudgetHandlers
 from bot.errors import CommandError
@@ -52,6 +52,7 @@ class Handlers:
         when the queue should clear (``None``: it is only turned away). ``gate``: the
         concurrency caps a launch must fit, and the spawn queue behind them."""
         self._fleet = fleet
+        self._stories = fleet.stories
         self._defer = defer
         self._gate = gate
         self._specs = specs
@@ -139,7 +140,11 @@ class Handlers:
         finally:
             if gate is not None:
                 gate.release(req.arg("NAME"))
-        text = render.spawned(outcome.status, outcome.started, outcome.output)
+        if outcome.ended is not None:
+            story = await self._stories.story(outcome.ended.run.id)
+            if story is not None:  # it ended at once: why, in one line
+                return Reply(render_runs.ended_at_once(story, self._clock.now()) + note)
+        text = render.spawned(outcome.status, outcome.started, outcome.pid)
         return Reply(text + note, topic=outcome.status.name)
 
     async def stop(self, req: Request) -> str:
@@ -164,7 +169,11 @@ class Handlers:
         name, text = req.arg("NAME"), req.arg("TEXT")
         if not text.strip():
             raise CommandError(f"nothing to send — usage: send {name} TEXT")
-        return render.sent(name, await self._fleet.send(name, text))
+        ended = await self._fleet.send(name, text, by=req.who)
+        story = await self._stories.story(ended.run.id) if ended is not None else None
+        if story is not None:
+            return render_runs.ended_at_once(story, self._clock.now())
+        return render.sent(name)
 
     async def logs(self, req: Request) -> str:
         name = req.arg("NAME")

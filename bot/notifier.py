@@ -76,6 +76,11 @@ class Notifier:
         """The agents' threads on ``connector``, then its home room where the notice asks
         for it (or none of its agents has a thread there), without repeats."""
         places: list[tuple[RoomId, ThreadId | None]] = []
+        if notice.feed and connector.has_threads:
+            for agent in notice.agents:
+                for room, thread in await self._threads.threads_for_topic(connector.name, agent):
+                    places.append((RoomId(room), ThreadId(thread)))
+            return list(dict.fromkeys(places))
         for agent in notice.agents:
             for room, thread in await self._threads.threads_for_topic(connector.name, agent):
                 places.append((RoomId(room), ThreadId(thread)))

@@ -125,10 +125,10 @@ def ps(statuses: Sequence[AgentStatus], now: datetime, drift: Sequence[str] = ()
     return table(headers, rows) + f"\n\n{summary}" + drift_note
 
 
-def spawned(status: AgentStatus, started: bool, output: Sequence[str] = ()) -> str:
+def spawned(status: AgentStatus, started: bool, pid: int | None = None) -> str:
     if started:
-        head = f"Agent **{status.name}** started ({status.runtime}), pid {status.pid}."
-        return f"{head} It wrote:\n\n{code_block(output)}" if output else head
+        pid = pid if pid is not None else status.pid
+        return f"Agent **{status.name}** started ({status.runtime}), pid {pid}."
     since = f", pid {status.pid}" if status.pid is not None else ""
     return (
         f"**{status.name}** is already {status.state.value}{since} — not starting a second one. "
@@ -152,10 +152,8 @@ def logs(name: str, lines: Sequence[str], requested: int) -> str:
     return f"{head}{more}:\n\n{code_block(lines)}"
 
 
-def sent(name: str, reply: Sequence[str]) -> str:
-    if not reply:
-        return f"Sent to **{name}**; no output from it yet (see `logs {name}`)."
-    return f"Sent to **{name}**. It wrote:\n\n{code_block(reply)}"
+def sent(name: str) -> str:
+    return f"Sent to **{name}**; what it does shows in its thread (and `logs {name}`)."
 
 
 def whoami(user: str, role: str, connector: str) -> str:

@@ -247,7 +247,9 @@ class Router:
             known = await self._ledger.thread_for_topic(msg.connector, msg.room, reply.topic)
             if known is None:
                 try:
-                    opened = await connector.open_thread(msg.room, reply.topic, reply.markdown)
+                    opened = await connector.open_thread(
+                        msg.room, reply.topic, reply.markdown + thread_note(reply.topic)
+                    )
                 except ThreadsUnsupported:
                     pass
                 else:
@@ -274,3 +276,13 @@ class Router:
 def _a(role: Role) -> str:
     """``role`` with its article: "an admin", "a viewer"."""
     return f"{'an' if role.value[0] in 'aeiou' else 'a'} {role.value}"
+
+
+def thread_note(agent: str) -> str:
+    """The line a thread's first message ends with: what the thread is, and who it listens
+    to (a plain message here goes to the agent only from an operator)."""
+    return (
+        f"\n\n_This thread follows **{agent}**: what it does shows here as it happens, and "
+        f"a summary when it ends. A message here goes to {agent} only from an operator; "
+        "anyone else's is not forwarded._"
+    )

@@ -86,6 +86,12 @@ class Connector(Protocol):
         """Where fleet-wide notices go when no thread applies (``None``: nowhere)."""
         ...
 
+    @property
+    def has_threads(self) -> bool:
+        """Whether this medium has threads: an agent's live work is posted only into its
+        threads where it does, and into the home room where it does not (a terminal)."""
+        ...
+
     async def start(self) -> None:
         """Connect. Raise :class:`connectors.errors.ConnectorError` if that is impossible."""
         ...

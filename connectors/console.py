@@ -69,6 +69,10 @@ class ConsoleConnector:
         return "console"
 
     @property
+    def has_threads(self) -> bool:
+        return False
+
+    @property
     def home_room(self) -> RoomId | None:
         return ROOM
 

@@ -21,6 +21,7 @@ import logging
 from fleet.budgets.model import Cutoff, Step, Transition
 from fleet.errors import AgentNotRunning, FleetError
 from fleet.supervisor import Fleet
+from fleet.transcript.story import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,9 @@ class CutoffKeeper:
                 if await self._fleet.freeze(agent, budget=budget, reason=why):
                     log.info("%s: froze %s", budget, agent)
             elif cutoff is Cutoff.STOP:
-                await self._fleet.stop_agent(agent, by=f"the cutoff of {budget} ({why})")
+                await self._fleet.stop_agent(
+                    agent, by=f"the cutoff of {budget} ({why})", outcome=Outcome.CUT_OFF
+                )
                 log.info("%s: stopped %s", budget, agent)
         except AgentNotRunning:
             pass

@@ -23,7 +23,8 @@ class Notice:
 
     It goes into the threads of ``agents`` on every connector and, with ``home_too`` (or
     when none of them has a thread there), into each connector's home room. A notice about
-    no agent goes to the home rooms.
+    no agent goes to the home rooms. A ``feed`` notice (an agent's live work) goes only into
+    its threads, or the home room of a medium without threads.
     """
 
     markdown: str
@@ -31,6 +32,7 @@ class Notice:
     images: tuple[Path, ...] = ()
     agents: tuple[str, ...] = ()
     home_too: bool = True
+    feed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,11 +21,13 @@ from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError, LaunchFailed, UnknownAgent
 from fleet.ledger import Ledger
 from fleet.ledger.rows import AgentRecord, RunRecord
+from fleet.ledger.run_reports import RunEnd, RunReport, RunStart
 from fleet.logtail import size_of
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, LaunchPlan
 from fleet.names import AgentName, agent_name
 from fleet.private_files import private_dir
-from fleet.runs import AgentPaths, append_marker, write_files
+from fleet.run_facts import check_launchable, git_head, read_run
+from fleet.runs import MARKER, AgentPaths, append_marker, write_files
 from fleet.runtimes import RuntimeContext, RuntimeRegistry
 from fleet.sandbox.service import Sandboxes
 from fleet.status import (
@@ -37,8 +39,10 @@ from fleet.status import (
     Listener,
     ProviderUrlIssuer,
 )
+from fleet.transcript.events import StreamParser
+from fleet.transcript.story import Outcome, why
 
-__all__ = ["Ending", "RunKeeper"]
+__all__ = ["Ending", "Launched", "RunKeeper", "RunOutput"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +54,26 @@ class Ending:
     state: AgentState
     reason: str
     by_operator: bool
+    outcome: Outcome = Outcome.STOPPED
+
+
+@dataclass(frozen=True, slots=True)
+class Launched:
+    """A run just launched: where its output begins in the log, its pid, its ledger id."""
+
+    offset: int
+    pid: int
+    run_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutput:
+    """Where a run's output is: the agent's log, the byte its run begins at, and a fresh
+    parser of its runtime's stream."""
+
+    log: Path
+    offset: int
+    parser: StreamParser
 
 
 class RunKeeper:
@@ -84,6 +108,8 @@ class RunKeeper:
         self._locks: dict[AgentName, asyncio.Lock] = {}
         self._watchers: dict[AgentName, asyncio.Task[None]] = {}
         self._ending: dict[AgentName, Ending] = {}  # agents being stopped, and why
+        # provider -> account name, of the last context made for each agent
+        self._chosen: dict[AgentName, dict[str, str]] = {}
 
     # -- lookups -----------------------------------------------------------------------
 
@@ -139,6 +165,7 @@ class RunKeeper:
             )
         except AccountError as exc:  # said to whoever launched it, like any failed launch
             raise LaunchFailed(f"{spec.name} cannot start: {exc}") from exc
+        self._chosen[spec.name] = {p: account.name for p, account in chosen.items()}
         return RuntimeContext(
             home=paths.home,
             workdir=workdir,
@@ -157,19 +184,25 @@ class RunKeeper:
 
     # -- runs --------------------------------------------------------------------------
 
-    async def launch(self, spec: AgentSpec, *, reason: str, plan: LaunchPlan | None = None) -> int:
-        """Start ``spec`` (or a runtime's ``plan`` for it, e.g. a resumed session); return
-        the log offset where the new process's output begins."""
+    async def launch(
+        self, spec: AgentSpec, *, reason: str, plan: LaunchPlan | None = None
+    ) -> Launched:
+        """Start ``spec`` (or a runtime's ``plan`` for it, e.g. a resumed session). A launch
+        that cannot work (no such program, no workdir, no credential) is refused first."""
         runtime = self._runtimes.get(spec.runtime)
         backend = self.backend(spec.backend)
         paths = AgentPaths.of(self._settings.state_dir, spec.name)
         if plan is None:
             plan = runtime.plan(spec, self.context(spec))
+        check_launchable(
+            spec, plan, accounts=self._chosen.get(spec.name, {}), environ=self._environ
+        )
         write_files(paths.home, plan.files)
         await self._ledger.upsert_agent(spec, DesiredState.RUNNING)
         await self._ledger.set_state(spec.name, AgentState.STARTING, reason)
         append_marker(paths.log, f"{spec.name} starting ({spec.runtime})")
         offset = size_of(paths.log)
+        git_before = await git_head(plan.cwd)
         try:
             if self._sandboxes is not None:
                 plan = await self._sandboxes.wrap(spec, plan, paths.home, self._urls_of(spec))
@@ -180,12 +213,57 @@ class RunKeeper:
                 await self._sandboxes.release(spec.name)
             raise
         run = await self._ledger.start_run(spec.name, handle)
+        await self._ledger.record_run_start(
+            run, RunStart(reason, self._account_names(spec), str(plan.cwd), git_before, offset)
+        )
         await self._ledger.set_state(spec.name, AgentState.RUNNING, f"pid {handle.pid}")
         self._watch(spec.name, run)
         await self._emit(
-            FleetEvent(spec.name, EventKind.STARTED, AgentState.RUNNING, reason, by_operator=True)
+            FleetEvent(
+                spec.name,
+                EventKind.STARTED,
+                AgentState.RUNNING,
+                reason,
+                by_operator=True,
+                run_id=run.id,
+            )
         )
-        return offset
+        return Launched(offset, handle.pid, run.id)
+
+    async def output_of(self, run_id: int) -> RunOutput | None:
+        """Where run ``run_id``'s output is read from, with a fresh parser of its stream."""
+        start = await self._ledger.run_start(run_id)
+        report = await self._ledger.run_report(run_id)
+        if start is None or report is None:
+            return None
+        record = await self._ledger.get_agent(report.run.agent)
+        if record is None:
+            return None
+        backend = self._backends.get(report.run.handle.backend)
+        parser = self._runtimes.get(record.spec.runtime).parser(
+            backend is not None and backend.tty
+        )
+        return RunOutput(report.run.log_path, start.log_offset, parser)
+
+    async def first_moments(self, name: AgentName, launched: Launched) -> RunReport | None:
+        """Wait out a new run's first moments — up to ``reply_wait`` seconds, less once it
+        has written something and gone quiet — and return its report if it ended in them
+        (a CLI that exits at once: its summary says why)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._settings.reply_wait
+        log_path = self.log_path(name)
+        last_size, last_change = launched.offset, loop.time()
+        while loop.time() < deadline:
+            report = await self._ledger.run_report(launched.run_id)
+            if report is not None and report.end is not None:
+                return report
+            await asyncio.sleep(0.05)
+            size, now = size_of(log_path), loop.time()
+            if size != last_size:
+                last_size, last_change = size, now
+            elif size > launched.offset and now - last_change >= self._settings.reply_quiet:
+                break
+        return None
 
     async def stop_run(
         self, name: AgentName, *, force: bool, reason: str, ending: Ending | None = None
@@ -241,6 +319,10 @@ class RunKeeper:
         self._watchers.clear()
 
     # -- internals ---------------------------------------------------------------------
+
+    def _account_names(self, spec: AgentSpec) -> tuple[str, ...]:
+        """The accounts that pay for ``spec``'s requests now, by name."""
+        return tuple(sorted(set(self._chosen.get(spec.name, {}).values())))
 
     def _urls_of(self, spec: AgentSpec) -> list[str]:
         """The loopback URLs ``spec``'s agent is given: a locked sandbox opens doors to them."""
@@ -302,6 +384,53 @@ class RunKeeper:
             reason = info.reason
         await self._ledger.set_state(name, state, reason)
         append_marker(self.log_path(name), f"{name} {info.reason}")
+        try:
+            await self._report_end(name, run, info, ending)
+        except Exception:  # the summary is news; losing it must not lose the run's end
+            log.exception("could not read how %s's run %s went", name, run.id)
         by_operator = ending is not None and ending.by_operator
         if notify:  # by_operator too: listeners other than the notices (a freed slot)
-            await self._emit(FleetEvent(name, EventKind.ENDED, state, reason, by_operator))
+            await self._emit(
+                FleetEvent(name, EventKind.ENDED, state, reason, by_operator, run_id=run.id)
+            )
+
+    async def _report_end(
+        self, name: AgentName, run: RunRecord, info: ExitInfo, ending: Ending | None
+    ) -> None:
+        """Read the run's output and record how it went (:mod:`fleet.ledger.run_reports`)."""
+        start = await self._ledger.run_start(run.id)
+        record = await self._ledger.get_agent(name)
+        if start is None or record is None:
+            return
+        runtime = self._runtimes.get(record.spec.runtime)
+        tty = run.handle.backend in self._backends and self.backend(run.handle.backend).tty
+        reading = await asyncio.to_thread(
+            read_run, self.log_path(name), start.log_offset, runtime.parser(tty), MARKER
+        )
+        if ending is not None:
+            outcome = ending.outcome
+        else:
+            outcome = Outcome.FINISHED if info.exit_code == 0 else Outcome.FAILED
+        said = why(
+            outcome,
+            reading,
+            runtime=record.spec.runtime,
+            exit_reason=info.reason,
+            ending_reason=ending.reason if ending is not None else None,
+            has_account=bool(start.accounts),
+        )
+        cli_end = reading.ended
+        await self._ledger.record_run_end(
+            run.id,
+            RunEnd(
+                outcome=outcome.value,
+                why=said,
+                git_after=await git_head(Path(start.workdir)) if start.workdir else None,
+                turns=cli_end.turns if cli_end is not None else None,
+                cli_duration_ms=cli_end.duration_ms if cli_end is not None else None,
+                cli_cost_usd=cli_end.cost_usd if cli_end is not None else None,
+                last_message=reading.last_message,
+                tool_calls=reading.tool_calls,
+                unreadable_lines=reading.unreadable,
+            ),
+        )

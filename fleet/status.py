@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Protocol
 
 from fleet.accounts.model import Account
+from fleet.ledger.run_reports import RunReport
 from fleet.model import AgentState
 from fleet.names import AgentName
 from fleet.watchdog import DEFAULT_HEARTBEAT_TIMEOUT
@@ -88,11 +89,14 @@ class AgentStatus:
 
 @dataclass(frozen=True, slots=True)
 class SpawnOutcome:
-    """What ``spawn`` did: ``started`` is false when the agent was already running."""
+    """What ``spawn`` did: ``started`` is false when the agent was already running.
+    ``pid`` is the launched process's; ``ended`` the run's report when it ended in its
+    first moments (a CLI that exits at once)."""
 
     status: AgentStatus
     started: bool
-    output: tuple[str, ...] = ()  # what the agent wrote first, when it was started
+    pid: int | None = None
+    ended: RunReport | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +129,7 @@ class FleetEvent:
     state: AgentState
     message: str
     by_operator: bool
+    run_id: int | None = None  # the run it is about, when it is about one
 
 
 Listener = Callable[[FleetEvent], Awaitable[None]]

@@ -31,11 +31,13 @@ from fleet.errors import AgentNotRunning, FleetError
 from fleet.freezer import signal_all
 from fleet.ledger import Freeze, Ledger, UsageTotal
 from fleet.ledger.rows import AgentRecord, RunRecord
-from fleet.logtail import size_of, tail_lines
-from fleet.model import AgentSpec, DesiredState, ExitInfo, Fallback, RestartMode
+from fleet.ledger.run_reports import RunReport
+from fleet.logtail import tail_lines
+from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, Fallback, RestartMode
 from fleet.names import AgentName, agent_name
-from fleet.run_keeper import RunKeeper
-from fleet.runs import collect_output, latest, mtime
+from fleet.run_keeper import Ending, RunKeeper, RunOutput
+from fleet.run_stories import RunStories
+from fleet.runs import latest, mtime
 from fleet.runtimes import RuntimeRegistry
 from fleet.sandbox.procs import sandbox_init_pid
 from fleet.sandbox.service import Sandboxes
@@ -52,6 +54,7 @@ from fleet.status import (
     RosterDiff,
     SpawnOutcome,
 )
+from fleet.transcript.story import Outcome
 from fleet.watchdog import Action, WatchdogSnapshot
 from fleet.watchdog_actions import WatchdogHands
 from fleet.windows import window_start
@@ -184,6 +187,11 @@ class Fleet:
 
     # -- queries -----------------------------------------------------------------------
 
+    @property
+    def stories(self) -> RunStories:
+        """Runs' stories: their reports with what was metered while they ran."""
+        return RunStories(self._ledger, self._clock)
+
     async def ps(self) -> list[AgentStatus]:
         """Every agent the ledger knows, by name, with its tokens today (four queries,
         whatever the fleet size)."""
@@ -213,6 +221,10 @@ class Fleet:
     async def usage(self, since: datetime, *, agent: str | None = None) -> list[UsageTotal]:
         """Token use since ``since`` per agent and model; usage outlives its agents."""
         return await self._ledger.usage_totals(since, agent=agent)
+
+    async def output_of(self, run_id: int) -> RunOutput | None:
+        """Where run ``run_id``'s output is read from, with a fresh parser of its stream."""
+        return await self._runs.output_of(run_id)
 
     async def knows(self, name: str) -> bool:
         """Whether ``name`` is an agent the ledger or the roster knows."""
@@ -325,18 +337,25 @@ class Fleet:
                 workdir=workdir if workdir is not None else spec.workdir,
                 account=account if account is not None else (spec.account if same_cli else None),
             )
-            offset = await self._runs.launch(spec, reason=f"spawned by {by}")
-            output = (
-                await self._collect_reply(self._runs.log_path(agent), offset) if collect else []
-            )
-            return SpawnOutcome(await self.status(agent), started=True, output=tuple(output))
+            launched = await self._runs.launch(spec, reason=f"spawned by {by}")
+        ended = await self._runs.first_moments(agent, launched) if collect else None
+        return SpawnOutcome(await self.status(agent), True, pid=launched.pid, ended=ended)
 
-    async def stop_agent(self, name: str, *, force: bool = False, by: str = "operator") -> ExitInfo:
-        """Stop the agent's whole process group; record it as stopped by an operator."""
+    async def stop_agent(
+        self,
+        name: str,
+        *,
+        force: bool = False,
+        by: str = "operator",
+        outcome: Outcome = Outcome.STOPPED,
+    ) -> ExitInfo:
+        """Stop the agent's whole process group; record it as stopped by ``by``."""
         record = await self._runs.record(name)
+        reason = f"stopped by {by}"
         async with self._runs.lock(record.name):
             await self._ledger.set_desired(record.name, DesiredState.STOPPED)
-            return await self._runs.stop_run(record.name, force=force, reason=f"stopped by {by}")
+            ending = Ending(AgentState.STOPPED, reason, by_operator=True, outcome=outcome)
+            return await self._runs.stop_run(record.name, force=force, reason=reason, ending=ending)
 
     async def restart(self, name: str, *, by: str = "operator") -> AgentStatus:
         """Stop the agent if it runs, then launch it again with the same spec."""
@@ -351,39 +370,37 @@ class Fleet:
             await self._runs.launch(spec, reason=f"restarted by {by}")
         return await self.status(record.name)
 
-    async def send(self, name: str, text: str, *, by: str = "operator") -> list[str]:
-        """Give the agent more work; return the output it wrote in reply (collected for up
-        to ``reply_wait`` seconds, ending early when it goes quiet).
-
-        Agents that read their input (the stub, a TUI in tmux) get ``text`` typed in. A
-        headless CLI run has ended by the time it answered; its runtime then plans a new
-        run that resumes the session with ``text`` (``claude -p TEXT --resume ID``)."""
+    async def send(self, name: str, text: str, *, by: str = "operator") -> RunReport | None:
+        """Give the agent more work. Agents that read their input (the stub, a TUI in tmux)
+        get ``text`` typed in. A headless CLI run has ended by the time it answered; its
+        runtime then plans a new run that resumes the session with ``text`` (``claude -p
+        TEXT --resume ID``) — its report is returned if it ended at once."""
         record = await self._runs.record(name)
         async with self._runs.lock(record.name):
             record = await self._runs.record(name)
             log_path = self._runs.log_path(record.name)
             ctx = self._runs.context(record.spec)
             runtime = self._runtimes.get(record.spec.runtime)
-            session = runtime.session_id("\n".join(tail_lines(log_path, 500)))
+            tail = await asyncio.to_thread(tail_lines, log_path, 500)
+            session = runtime.session_id("\n".join(tail))
             plan = runtime.follow_up(record.spec, ctx, session, text)
-            if plan is not None:
-                if record.state.is_live:
-                    raise AgentNotRunning(
-                        f"{record.name} is still working on its last prompt; wait for it to "
-                        f"finish (`logs {record.name}`) or stop it"
-                    )
-                offset = await self._runs.launch(
-                    record.spec, reason=f"follow-up from {by}", plan=plan
-                )
-            else:
+            if plan is None:
                 run = await self._ledger.last_run(record.name)
                 if not record.state.is_live or run is None or run.ended_at is not None:
                     raise AgentNotRunning(
                         f"{record.name} is {record.state.value}, not running — spawn it first"
                     )
-                offset = size_of(log_path)
                 await self._runs.backend(run.handle.backend).send_input(run.handle, text)
-        return await self._collect_reply(log_path, offset)
+                return None
+            if record.state.is_live:
+                raise AgentNotRunning(
+                    f"{record.name} is still working on its last prompt; wait for it to "
+                    f"finish (`logs {record.name}`) or stop it"
+                )
+            launched = await self._runs.launch(
+                record.spec, reason=f"follow-up from {by}", plan=plan
+            )
+        return await self._runs.first_moments(record.name, launched)
 
     # -- cutoffs: pausing an agent's processes (fleet.freezer) ---------------------------
 
@@ -431,11 +448,6 @@ class Fleet:
                 await listener(event)
             except Exception:
                 log.exception("fleet event listener failed for %s", event.agent)
-
-    async def _collect_reply(self, log_path: Path, offset: int) -> list[str]:
-        return await collect_output(
-            log_path, offset, wait=self._settings.reply_wait, quiet=self._settings.reply_quiet
-        )
 
     async def _status(self, record: AgentRecord) -> AgentStatus:
         run = await self._ledger.last_run(record.name)

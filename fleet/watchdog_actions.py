@@ -25,9 +25,10 @@ from fleet.ledger import Ledger
 from fleet.ledger.rows import AgentRecord, RunRecord
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo
 from fleet.names import AgentName
-from fleet.run_keeper import Ending
+from fleet.run_keeper import Ending, Launched
 from fleet.runs import mtime
 from fleet.status import EventKind, FleetEvent, Listener
+from fleet.transcript.story import Outcome
 from fleet.watchdog import (
     Action,
     AgentView,
@@ -63,7 +64,7 @@ class RunControl(Protocol):
 
     def log_path(self, name: AgentName) -> Path: ...
 
-    async def launch(self, spec: AgentSpec, *, reason: str) -> int: ...
+    async def launch(self, spec: AgentSpec, *, reason: str) -> Launched: ...
 
     async def stop_run(
         self, name: AgentName, *, force: bool, reason: str, ending: Ending | None = None
@@ -159,7 +160,9 @@ class WatchdogHands:
                     await self._runs.close(name, run)
             case KillForTimeout(reason=reason):
                 async with self._runs.lock(name):
-                    ending = Ending(AgentState.FAILED, reason, by_operator=False)
+                    ending = Ending(
+                        AgentState.FAILED, reason, by_operator=False, outcome=Outcome.TIMED_OUT
+                    )
                     with contextlib.suppress(AgentNotRunning):
                         await self._runs.stop_run(name, force=False, reason=reason, ending=ending)
             case ScheduleRestart(at=at):
@@ -178,7 +181,9 @@ class WatchdogHands:
                 async with self._runs.lock(name):
                     record = await self._runs.record(name)
                     if record.state.is_live:
-                        ending = Ending(AgentState.FAILED, reason, by_operator=False)
+                        ending = Ending(
+                            AgentState.FAILED, reason, by_operator=False, outcome=Outcome.RESTARTED
+                        )
                         with contextlib.suppress(AgentNotRunning):
                             await self._runs.stop_run(
                                 name, force=False, reason=reason, ending=ending

@@ -93,6 +93,10 @@ class DiscordConnector:
         return CONNECTOR
 
     @property
+    def has_threads(self) -> bool:
+        return True
+
+    @property
     def home_room(self) -> RoomId | None:
         return RoomId(str(self._config.channel_id))
 

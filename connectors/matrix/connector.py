@@ -94,6 +94,10 @@ class MatrixConnector:
         return CONNECTOR
 
     @property
+    def has_threads(self) -> bool:
+        return True
+
+    @property
     def home_room(self) -> RoomId | None:
         room = self._rooms.home_room
         return None if room is None else RoomId(room)

@@ -136,6 +136,30 @@ class MeteringLedger:
         )
         return [_usage_total(row) for row in rows]
 
+    async def usage_between(
+        self: Store, agent: str, since: datetime, until: datetime
+    ) -> list[UsageTotal]:
+        """``agent``'s usage from ``since`` to ``until`` (both included: one run's span) per
+        provider and served model."""
+        rows = await self._all(
+            f"{_TOTALS} WHERE agent = ? AND at >= ? AND at <= ?"
+            " GROUP BY agent, provider, model ORDER BY model, provider",
+            (agent, to_epoch(since), to_epoch(until)),
+        )
+        return [_usage_total(row) for row in rows]
+
+    async def downgrades_between(
+        self: Store, agent: str, since: datetime, until: datetime
+    ) -> list[tuple[str, str, int]]:
+        """The requests the pacing policy moved to a cheaper model in that span: (model asked
+        for, model served, how many)."""
+        rows = await self._all(
+            f"SELECT rewritten_from, {_MODEL}, COUNT(*) FROM usage WHERE agent = ? AND at >= ?"
+            " AND at <= ? AND rewritten_from IS NOT NULL GROUP BY 1, 2 ORDER BY 3 DESC",
+            (agent, to_epoch(since), to_epoch(until)),
+        )
+        return [(str(row[0]), str(row[1]), int(row[2])) for row in rows]
+
     async def tokens_by_agent(self: Store, since: datetime) -> dict[str, int]:
         """Total tokens per agent since ``since``; agents without usage are absent."""
         rows = await self._all(

@@ -333,6 +333,32 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX spawn_queue_by_host ON spawn_queue(host, id)",
         ),
     ),
+    Migration(
+        10,
+        "run reports: where each run worked, why it started and how it went, for summaries",
+        (
+            """CREATE TABLE run_reports (
+                run_id INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+                agent TEXT NOT NULL,
+                host TEXT NOT NULL,
+                trigger TEXT NOT NULL,
+                accounts TEXT NOT NULL DEFAULT '',
+                workdir TEXT,
+                git_before TEXT,
+                git_after TEXT,
+                log_offset INTEGER NOT NULL,
+                outcome TEXT,
+                why TEXT,
+                turns INTEGER,
+                cli_duration_ms INTEGER,
+                cli_cost_usd REAL,
+                last_message TEXT,
+                tool_calls INTEGER NOT NULL DEFAULT 0,
+                unreadable_lines INTEGER NOT NULL DEFAULT 0
+            )""",
+            "CREATE INDEX run_reports_by_agent ON run_reports(agent, run_id)",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

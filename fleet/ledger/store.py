@@ -39,6 +39,7 @@ from fleet.ledger.rows import (
     spec_extra_json,
     to_epoch,
 )
+from fleet.ledger.run_reports import RunReportsLedger
 from fleet.ledger.spawn_queue import SpawnQueueLedger
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, RunHandle
 from fleet.private_files import private_dir, private_file
@@ -62,6 +63,7 @@ class Ledger(
     AccountsLedger,
     FreezesLedger,
     SpawnQueueLedger,
+    RunReportsLedger,
 ):
     """Agents, their state history and runs, the audit trail and heartbeats; the chat
     bookkeeping (threads, processed events, connector state) comes from
@@ -71,7 +73,8 @@ class Ledger(
     and pacing steps from :class:`~fleet.ledger.budgets.BudgetsLedger`, accounts'
     assignments, marks and quota windows from :class:`~fleet.ledger.accounts.AccountsLedger`,
     agents frozen by a budget's cutoff from :class:`~fleet.ledger.freezes.FreezesLedger`,
-    the spawn queue from :class:`~fleet.ledger.spawn_queue.SpawnQueueLedger`. Open with
+    the spawn queue from :class:`~fleet.ledger.spawn_queue.SpawnQueueLedger`, run reports
+    from :class:`~fleet.ledger.run_reports.RunReportsLedger`. Open with
     :meth:`open`, end with :meth:`close`.
     """
 

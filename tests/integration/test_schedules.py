@@ -44,6 +44,10 @@ class QueueConnector:
         self.replies: asyncio.Queue[OutboundMessage] = asyncio.Queue()
 
     @property
+    def has_threads(self) -> bool:
+        return False
+
+    @property
     def home_room(self) -> RoomId | None:
         return RoomId("console")
 

@@ -38,6 +38,10 @@ class FakeConnector:
         return self._name
 
     @property
+    def has_threads(self) -> bool:
+        return False
+
+    @property
     def home_room(self) -> RoomId | None:
         return None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -153,11 +154,14 @@ def test_code_block_fence_is_longer_than_any_backtick_run_in_the_content(content
     assert lines[1:-1] == ["before", content, "after"]
 
 
-def test_spawned_reports_the_new_process_and_its_first_output() -> None:
-    """A fresh spawn names the agent, runtime and pid, and quotes what it wrote."""
-    text = render.spawned(status(), started=True, output=["stub: started"])
-    assert text.startswith("Agent **coder-1** started (stub), pid 4242.")
-    assert "```text\nstub: started\n```" in text
+def test_spawned_reports_the_new_process_and_its_pid() -> None:
+    """A fresh spawn names the agent, runtime and the launched pid — even once the status
+    no longer has one (the run ended in its first moments)."""
+    assert render.spawned(status(), started=True) == "Agent **coder-1** started (stub), pid 4242."
+    ended = replace(status(), pid=None)
+    assert (
+        render.spawned(ended, started=True, pid=77) == "Agent **coder-1** started (stub), pid 77."
+    )
 
 
 def test_spawned_of_an_already_running_agent_says_so_and_points_at_restart() -> None:

@@ -12,7 +12,7 @@ from bot.grammar import Grammar
 from bot.handlers import Handlers
 from bot.report import NO_BUDGETS, render_text
 from bot.request import Deferrer, Reply, Request
-from bot.router import Router
+from bot.router import Router, thread_note
 from connectors.base import EventId, OutboundMessage, RoomId, ThreadId
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
@@ -141,6 +141,6 @@ async def test_images_of_a_reply_that_opens_a_thread_follow_in_it(
     acl = Acl([Grant(OPERATOR, Role.OPERATOR)])
     router = Router(grammar=Grammar(COMMANDS), acl=acl, handlers=calls.table(), ledger=ledger)
     await router.handle(threaded, message("!spawn demo", room=ROOM, event_id="$1"))
-    assert threaded.roots == [(ROOM, "demo", "started")]
+    assert threaded.roots == [(ROOM, "demo", "started" + thread_note("demo"))]
     follow = OutboundMessage(RoomId(ROOM), "", thread_id=ThreadId("$root-1"), images=(picture,))
     assert threaded.sent == [follow]

@@ -8,7 +8,7 @@ from bot.acl import Acl, Grant, Role
 from bot.commands import COMMANDS
 from bot.grammar import Grammar
 from bot.request import Reply, Request
-from bot.router import Router
+from bot.router import Router, thread_note
 from connectors.base import EventId, OutboundMessage, RoomId, SendResult, ThreadId
 from fleet.ledger import Ledger
 from tests.unit.chat_fakes import OPERATOR, VIEWER, Calls, FakeConnector, message
@@ -22,6 +22,10 @@ class ThreadedConnector(FakeConnector):
     def __init__(self) -> None:
         super().__init__("matrix")
         self.roots: list[tuple[RoomId, str, str]] = []
+
+    @property
+    def has_threads(self) -> bool:
+        return True
 
     async def open_thread(self, room: RoomId, topic: str, first_message: str) -> ThreadId:
         self.roots.append((room, topic, first_message))
@@ -59,7 +63,7 @@ async def test_a_topic_reply_opens_a_thread_and_binds_it(
 ) -> None:
     """The first reply naming a topic becomes the root of that topic's thread."""
     await threaded_router.handle(threaded, message("!spawn demo", room=ROOM, event_id="$1"))
-    assert threaded.roots == [(ROOM, "demo", "Agent **demo** started")]
+    assert threaded.roots == [(ROOM, "demo", "Agent **demo** started" + thread_note("demo"))]
     assert threaded.sent == []
     assert await ledger.thread_for_topic("matrix", ROOM, "demo") == "$root-1"
 

@@ -171,7 +171,7 @@ async def test_spawn_opens_a_thread_that_later_replies_and_messages_use(
     assert inbound.sender == str(alice.id) and inbound.event_id == str(command.id)
 
     (root,) = posted(control, bot)
-    assert root.content == "Agent **demo** started"
+    assert root.content.startswith("Agent **demo** started\n\n_This thread follows **demo**")
     thread = world.thread("demo")
     assert [t.name for t in control.threads] == ["demo"]
     assert thread.id == root.id  # started from the answer

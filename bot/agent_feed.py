@@ -1,0 +1,250 @@
+"""What agents do, posted as they do it: each running agent's work in its threads, a
+summary when a run ends, and the watchdog's news.
+
+While a run lives, its output is read about once a second (off the event loop) through its
+runtime's parser (:mod:`fleet.transcript`), and what a person would read — its messages,
+a line per tool, waiting and trouble in bold — is posted into the agent's threads. Tool
+lines are batched: everything that arrives within :attr:`FeedSettings.batch` seconds of the
+first becomes one message, and posts to one agent are at least :attr:`FeedSettings.gap`
+apart, so a busy agent never exceeds a chat service's rate limits (Discord allows 5
+messages per 5 s in a channel; Synapse's default is about one per second after a burst).
+When the run ends, the rest of its output is posted, then its summary — in its threads and
+the home room.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from bot import render, render_runs
+from bot.render_transcript import transcript
+from connectors.base import Tone
+from fleet.clock import Clock
+from fleet.notices import Delivery, Notice
+from fleet.run_keeper import RunOutput
+from fleet.runs import MARKER
+from fleet.status import EventKind, FleetEvent
+from fleet.supervisor import Fleet
+from fleet.transcript.events import (
+    AgentEvent,
+    Marker,
+    RunEnded,
+    Said,
+    Trouble,
+    Unknown,
+    Waiting,
+)
+from fleet.transcript.story import Outcome
+
+log = logging.getLogger(__name__)
+
+Post = Callable[[Notice], Awaitable[Delivery]]
+_READ_LIMIT = 512 * 1024  # bytes of new output read per poll
+_MESSAGE_CAP = 3000  # characters in one feed message before it is sent regardless
+_TONES: dict[str, Tone] = {
+    Outcome.FINISHED.value: "ok",
+    Outcome.FAILED.value: "error",
+    Outcome.TIMED_OUT.value: "error",
+    Outcome.CUT_OFF.value: "warning",
+    Outcome.RESTARTED.value: "warning",
+    Outcome.STOPPED.value: "info",
+    Outcome.LOST.value: "info",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSettings:
+    poll: float = 1.0  # seconds between reads of a running agent's output
+    batch: float = 3.0  # events within this long of the first go out together
+    gap: float = 2.0  # at least this long between two posts about one agent
+
+
+@dataclass(slots=True)
+class _Follow:
+    """One run being followed."""
+
+    agent: str
+    run_id: int
+    output: RunOutput
+    offset: int
+    partial: bytes = b""
+    pending: list[AgentEvent] = field(default_factory=list)
+    first_at: float | None = None
+    last_post: float = float("-inf")
+    task: asyncio.Task[None] | None = None
+
+
+class AgentFeed:
+    """Follows every run the fleet starts and posts what it does (see the module)."""
+
+    def __init__(
+        self, fleet: Fleet, post: Post, clock: Clock, settings: FeedSettings | None = None
+    ) -> None:
+        self._fleet = fleet
+        self._post = post
+        self._clock = clock
+        self._settings = settings or FeedSettings()
+        self._follows: dict[str, _Follow] = {}
+
+    async def on_fleet_event(self, event: FleetEvent) -> None:
+        if event.kind is EventKind.STARTED and event.run_id is not None:
+            await self._start(event.agent, event.run_id)
+        elif event.kind is EventKind.ENDED:
+            await self._end(event)
+        elif not event.by_operator and event.kind is not EventKind.STARTED:
+            await self._post(
+                Notice(
+                    render.fleet_event(event),
+                    tone=render.fleet_event_tone(event),
+                    agents=(event.agent,),
+                    home_too=False,
+                )
+            )
+
+    async def stop(self) -> None:
+        """Stop following (the agents keep running)."""
+        follows = list(self._follows.values())
+        self._follows.clear()
+        for follow in follows:
+            if follow.task is not None:
+                follow.task.cancel()
+        await asyncio.gather(*(f.task for f in follows if f.task), return_exceptions=True)
+
+    # -- following one run ---------------------------------------------------------------
+
+    async def _start(self, agent: str, run_id: int) -> None:
+        old = self._follows.pop(agent, None)
+        if old is not None and old.task is not None:
+            old.task.cancel()
+        output = await self._fleet.output_of(run_id)
+        if output is None:
+            return
+        follow = _Follow(agent, run_id, output, output.offset)
+        follow.task = asyncio.create_task(self._loop(follow), name=f"feed-{agent}")
+        self._follows[agent] = follow
+
+    async def _loop(self, follow: _Follow) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                await self._read(follow, final=False)
+                now = loop.time()
+                if self._due(follow, now):
+                    await self._flush(follow, now)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # one bad read must not end the feed of a live agent
+                log.exception("feed of %s: could not read its output", follow.agent)
+            await asyncio.sleep(self._settings.poll)
+
+    def _due(self, follow: _Follow, now: float) -> bool:
+        if not follow.pending or now - follow.last_post < self._settings.gap:
+            return False
+        assert follow.first_at is not None
+        urgent = any(isinstance(e, Said | Waiting | Trouble) for e in follow.pending)
+        size = sum(len(str(e)) for e in follow.pending)
+        return urgent or size > _MESSAGE_CAP or now - follow.first_at >= self._settings.batch
+
+    async def _read(self, follow: _Follow, *, final: bool) -> None:
+        lines, follow.offset, follow.partial = await asyncio.to_thread(
+            _new_lines, follow.output.log, follow.offset, follow.partial, final
+        )
+        for line in lines:
+            if line.startswith(MARKER):
+                continue  # the run's start and end: the summary says those
+            for event in follow.output.parser.feed(line):
+                if _shown(event):
+                    if follow.first_at is None:
+                        follow.first_at = asyncio.get_running_loop().time()
+                    follow.pending.append(event)
+
+    async def _flush(self, follow: _Follow, now: float) -> None:
+        events, follow.pending, follow.first_at = follow.pending, [], None
+        text = transcript(events, agent=follow.agent)
+        follow.last_post = now
+        if not text:
+            return
+        tone: Tone | None = (
+            "warning" if any(isinstance(e, Waiting | Trouble) for e in events) else None
+        )
+        await self._post(Notice(text, tone=tone, agents=(follow.agent,), home_too=False, feed=True))
+
+    # -- the end of a run ----------------------------------------------------------------
+
+    async def _end(self, event: FleetEvent) -> None:
+        follow = self._follows.get(event.agent)
+        if follow is not None and follow.run_id == event.run_id:
+            del self._follows[event.agent]
+            if follow.task is not None:
+                follow.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await follow.task
+            try:
+                await self._read(follow, final=True)
+                if follow.pending:
+                    loop = asyncio.get_running_loop()
+                    await asyncio.sleep(
+                        max(0.0, follow.last_post + self._settings.gap - loop.time())
+                    )
+                    await self._flush(follow, loop.time())
+            except Exception:
+                log.exception("feed of %s: could not read the end of its output", event.agent)
+        story = await self._fleet.stories.story(event.run_id) if event.run_id is not None else None
+        if story is None or story.report.end is None:
+            if not event.by_operator:
+                await self._post(
+                    Notice(
+                        render.fleet_event(event),
+                        tone=render.fleet_event_tone(event),
+                        agents=(event.agent,),
+                        home_too=False,
+                    )
+                )
+            return
+        end = story.report.end
+        await self._post(
+            Notice(
+                render_runs.summary(story, self._clock.now()),
+                tone=_TONES.get(end.outcome, "info"),
+                agents=(event.agent,),
+                home_too=not event.by_operator,
+            )
+        )
+
+
+def _shown(event: AgentEvent) -> bool:
+    """Whether the live feed posts ``event``: not the CLI's end (the summary has it), not
+    unknown kinds, not Fleetwarden's own markers."""
+    return not isinstance(event, RunEnded | Unknown | Marker)
+
+
+def _new_lines(
+    path: object, offset: int, partial: bytes, final: bool
+) -> tuple[list[str], int, bytes]:
+    """The complete lines written to ``path`` after ``offset`` (``\\r`` ends a line too),
+    the new offset, and the partial line held back until its end arrives — or, when
+    ``final``, given as a line too. Blocking: run it in a worker thread."""
+    try:
+        with open(str(path), "rb") as fh:
+            fh.seek(offset)
+            data = fh.read(_READ_LIMIT)
+    except FileNotFoundError:
+        return [], offset, partial
+    offset += len(data)
+    data = (partial + data).replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    *complete, rest = data.split(b"\n")
+    if final and rest:
+        complete.append(rest)
+        rest = b""
+    if len(rest) > _READ_LIMIT:  # a line with no end in sight: shown cut
+        complete.append(rest[:_READ_LIMIT])
+        rest = b""
+    lines = [raw.decode("utf-8", errors="replace") for raw in complete]
+    return lines, offset, rest
+
+
+__all__ = ["AgentFeed", "FeedSettings"]

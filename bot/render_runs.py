@@ -1,0 +1,141 @@
+"""Pure renderers of runs: the summary posted when a run ends, ``runs NAME``, and the
+answer to a ``spawn`` or ``send`` whose run ended at once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from bot.render import compact, duration, money
+from bot.render_transcript import cut
+from fleet.ledger.run_reports import RunEnd
+from fleet.run_stories import RunStory
+from fleet.transcript.story import Outcome
+
+ANSWER_CAP = 700  # characters of the agent's last message in a summary
+_ICONS = {
+    Outcome.FINISHED.value: "✅",
+    Outcome.FAILED.value: "❌",
+    Outcome.STOPPED.value: "⏹",
+    Outcome.TIMED_OUT.value: "⏱",
+    Outcome.RESTARTED.value: "🔁",
+    Outcome.CUT_OFF.value: "⛔",
+    Outcome.LOST.value: "❔",
+}
+
+
+def wall_time(story: RunStory, now: datetime) -> str:
+    run = story.report.run
+    end = run.ended_at or now
+    return duration((end - run.started_at).total_seconds())
+
+
+def headline(story: RunStory, now: datetime) -> str:
+    """One line: the agent, how its run went, for how long, and why when it did not finish."""
+    run, end = story.report.run, story.report.end
+    name = f"**{run.agent}**"
+    if run.ended_at is None:
+        return f"▶ {name} running for {wall_time(story, now)} (run {run.id})"
+    if end is None:  # ended before run reports were kept
+        return f"{name} ended after {wall_time(story, now)}: {run.reason or 'no reason recorded'}"
+    icon = _ICONS.get(end.outcome, "•")
+    line = f"{icon} {name} {end.outcome} after {wall_time(story, now)}"
+    if end.outcome != Outcome.FINISHED.value and end.why:
+        line += f": {end.why}"
+    return line
+
+
+def summary(story: RunStory, now: datetime) -> str:
+    """The summary of a run: outcome and why, its answer, what Fleetwarden metered, the
+    models that served it, where it worked, and where it came from."""
+    report = story.report
+    parts = [headline(story, now)]
+    end = report.end
+    if end is not None and end.last_message:
+        answer = cut(end.last_message, ANSWER_CAP, f": `logs {report.run.agent}`")
+        parts.append("\n".join("> " + line for line in answer.splitlines()))
+    parts.append(_spend(story, end))
+    models = _models(story)
+    if models:
+        parts.append(models)
+    where = _where(story)
+    if where:
+        parts.append(where)
+    parts.append(_footer(story))
+    return "\n\n".join(parts)
+
+
+def _spend(story: RunStory, end: RunEnd | None) -> str:
+    turns = end.turns if end is not None else None
+    bits = []
+    if turns is not None:
+        bits.append(f"{turns} turn{'s' if turns != 1 else ''}")
+    requests = story.requests
+    bits.append(f"{requests} model request{'s' if requests != 1 else ''}")
+    if requests:
+        bits.append(f"{compact(story.tokens)} tokens")
+        bits.append(money(story.cost_usd) if story.cost_usd is not None else "cost not priced")
+    if end is not None and end.tool_calls:
+        bits.append(f"{end.tool_calls} tool call{'s' if end.tool_calls != 1 else ''}")
+    line = " · ".join(bits) + " (metered by Fleetwarden)"
+    if end is not None and end.cli_cost_usd is not None:
+        line += f"; the CLI's own count: {money(end.cli_cost_usd)}"
+    return line
+
+
+def _models(story: RunStory) -> str:
+    if not story.usage:
+        return ""
+    served = ", ".join(
+        f"{u.model} ({u.requests})" if len(story.usage) > 1 else u.model for u in story.usage
+    )
+    line = f"Served by {served}"
+    if story.downgrades:
+        moved = "; ".join(f"{n} from {asked} to {got}" for asked, got, n in story.downgrades)
+        line += f" — downgraded by its budget: {moved}"
+    return line
+
+
+def _where(story: RunStory) -> str:
+    start, end = story.report.start, story.report.end
+    if start is None or start.workdir is None:
+        return ""
+    line = f"In `{start.workdir}`"
+    before = start.git_before
+    after = end.git_after if end is not None else None
+    if before is not None or after is not None:
+        if end is None:
+            line += f" · git `{before}`"
+        elif before == after:
+            line += f" · git `{before}` (unchanged)"
+        else:
+            line += f" · git `{before or 'none'}` → `{after or 'none'}`"
+    return line
+
+
+def _footer(story: RunStory) -> str:
+    report = story.report
+    start = report.start
+    bits = [f"{report.run.agent} · {story.runtime} · run {report.run.id}"]
+    if start is not None:
+        bits.append(start.trigger)
+        if start.accounts:
+            bits.append("account " + ", ".join(start.accounts))
+    if report.host:
+        bits.append(f"on {report.host}")
+    return "_" + " · ".join(bits) + "_"
+
+
+def runs(name: str, stories: Sequence[RunStory], now: datetime) -> str:
+    """``runs NAME``: the agent's latest runs, newest first, each summarised."""
+    if not stories:
+        return f"**{name}** has no runs yet — `spawn {name}` starts one."
+    blocks = [summary(story, now) for story in stories]
+    plural = "s" if len(stories) != 1 else ""
+    head = f"The last {len(stories)} run{plural} of **{name}**, newest first:"
+    return head + "\n\n---\n\n" + "\n\n---\n\n".join(blocks)
+
+
+def ended_at_once(story: RunStory, now: datetime) -> str:
+    """The answer to a spawn or send whose run ended in its first moments: one line."""
+    return headline(story, now)

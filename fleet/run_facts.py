@@ -1,0 +1,139 @@
+"""What the run keeper finds out around a run: whether it can start at all (the CLI is
+installed, the directory exists, there is a credential), the git HEAD of its directory
+before and after, and what its output says of how it went."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Final
+
+from fleet.accounts.model import CREDENTIAL_VARS, RUNTIME_PROVIDERS, key_vars_of
+from fleet.errors import LaunchFailed
+from fleet.model import AgentSpec, LaunchPlan
+from fleet.transcript.events import Marker, Oversized, StreamParser
+from fleet.transcript.story import RunReading
+
+# Where each CLI comes from, for the message when it is missing.
+NPM_PACKAGES: Final[Mapping[str, str]] = {
+    "claude": "@anthropic-ai/claude-code",
+    "codex": "@openai/codex",
+    "pi": "@mariozechner/pi-coding-agent",
+    "opencode": "opencode-ai",
+}
+READ_CAP: Final = 8 * 1024 * 1024  # of a run's output read for its summary: its end
+_LINE_CAP: Final = 1024 * 1024  # a longer line is not parsed, only counted
+_GIT_TIMEOUT: Final = 5.0
+
+
+def check_launchable(
+    spec: AgentSpec, plan: LaunchPlan, *, accounts: Mapping[str, object], environ: Mapping[str, str]
+) -> None:
+    """Refuse a launch that cannot work, in one line naming the fix: its program is not
+    installed, its directory is gone, or its CLI has no credential at all."""
+    if not plan.cwd.is_dir():
+        raise LaunchFailed(
+            f"{spec.name} cannot start: its workdir {plan.cwd} does not exist — create it, "
+            "or give the agent another with --workdir or in its roster entry"
+        )
+    program = plan.argv[0]
+    if _find(program, plan.env.get("PATH", "")) is None:
+        package = NPM_PACKAGES.get(spec.runtime)
+        fix = (
+            f"install it with `npm install -g {package}`"
+            if package is not None
+            else "install it, or fix the agent's argv"
+        )
+        raise LaunchFailed(
+            f"{spec.name} cannot start: {program} is not installed (not on its PATH) — {fix}"
+        )
+    providers = RUNTIME_PROVIDERS.get(spec.runtime)
+    if providers is None or any(p in accounts for p in providers):
+        return
+    named = set(key_vars_of(spec.runtime, spec.secret_env)) | (
+        CREDENTIAL_VARS & set(spec.secret_env)
+    )
+    if not any(environ.get(variable) for variable in named):
+        raise LaunchFailed(
+            f"{spec.name} cannot start: {spec.runtime} has no credentials — add an account "
+            f"for {' or '.join(providers)} (see README Accounts) and start it again"
+        )
+
+
+def _find(program: str, path: str) -> str | None:
+    if os.sep in program:
+        return program if os.access(program, os.X_OK) and Path(program).is_file() else None
+    return shutil.which(program, path=path or None)
+
+
+async def git_head(workdir: Path | None) -> str | None:
+    """``workdir``'s git HEAD (short), with "+ uncommitted changes" when its tracked files
+    differ; ``None`` when it is no git repository (or git is not there)."""
+    if workdir is None or shutil.which("git") is None:
+        return None
+    head = await _git(workdir, "rev-parse", "--short=12", "--verify", "-q", "HEAD")
+    if not head:
+        return None
+    dirty = await _git(workdir, "status", "--porcelain", "--untracked-files=no")
+    return f"{head} + uncommitted changes" if dirty else head
+
+
+async def _git(workdir: Path, *args: str) -> str | None:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "GIT_OPTIONAL_LOCKS": "0",
+        "LC_ALL": "C",
+    }
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            "git",
+            "-C",
+            str(workdir),
+            *args,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+            env=env,
+        )
+    except OSError:
+        return None
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), _GIT_TIMEOUT)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        return None
+    if proc.returncode != 0:
+        return None
+    return out.decode("utf-8", errors="replace").strip()
+
+
+def read_run(log: Path, offset: int, parser: StreamParser, marker: str) -> RunReading:
+    """What one run wrote after ``offset`` in ``log``, read as events into a
+    :class:`RunReading` (its last :data:`READ_CAP` bytes at most). Blocking: run it in a
+    worker thread."""
+    reading = RunReading()
+    try:
+        with open(log, "rb") as fh:
+            end = fh.seek(0, os.SEEK_END)
+            start = max(offset, end - READ_CAP)
+            fh.seek(start)
+            data = fh.read(end - start)
+    except FileNotFoundError:
+        return reading
+    if start > offset:  # the cut's first line is partial
+        data = data[data.find(b"\n") + 1 :]
+    for raw in data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n"):
+        if len(raw) > _LINE_CAP:
+            reading.add(Oversized(raw[:200].decode("utf-8", errors="replace"), len(raw)))
+            continue
+        line = raw.decode("utf-8", errors="replace")
+        if line.startswith(marker):
+            reading.add(Marker(line))
+            continue
+        for event in parser.feed(line):
+            reading.add(event)
+    return reading
