@@ -120,7 +120,7 @@ class AgentFeed:
         old = self._follows.pop(agent, None)
         if old is not None and old.task is not None:
             old.task.cancel()
-        output = await self._fleet.output_of(run_id)
+        output = await self._fleet.outputs.of_run(run_id)
         if output is None:
             return
         follow = _Follow(agent, run_id, output, output.offset)
@@ -193,7 +193,11 @@ class AgentFeed:
                     await self._flush(follow, loop.time())
             except Exception:
                 log.exception("feed of %s: could not read the end of its output", event.agent)
-        story = await self._fleet.stories.story(event.run_id) if event.run_id is not None else None
+        story = (
+            await self._fleet.outputs.stories.story(event.run_id)
+            if event.run_id is not None
+            else None
+        )
         if story is None or story.report.end is None:
             if not event.by_operator:
                 await self._post(

@@ -17,6 +17,7 @@ from bot.handlers import Handlers
 from bot.limit_commands import LimitCommands
 from bot.queue_commands import QueueCommands
 from bot.router import Router
+from bot.run_commands import RunCommands
 from bot.schedule_commands import ScheduleCommands
 from bot.spawn_queue import SpawnQueue
 from bot.watch_follow import ScreenFollower
@@ -64,7 +65,6 @@ def build_commands(
         specs=COMMANDS,
         clock=clock,
         prefix=cfg.command_prefix,
-        logs_lines=cfg.defaults.logs_lines,
         reload_roster=reload_roster,
         follow_screen=follower.follow,
         budgets=budgets,
@@ -92,6 +92,7 @@ def build_commands(
             **schedules.table(),
             **LimitCommands(fleet).table(),
             **QueueCommands(queue).table(),
+            **RunCommands(fleet, cfg.defaults.logs_lines).table(),
             **EgressCommands(fleet, sandboxes, notices).table(),
         },
         ledger=ledger,

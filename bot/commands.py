@@ -7,6 +7,7 @@ from bot.egress_commands import EGRESS
 from bot.grammar import ArgSpec, CommandSpec, FlagSpec
 from bot.limit_commands import RESUME
 from bot.queue_commands import CANCEL, QUEUE
+from bot.run_commands import LOGS, RUNS
 from fleet.windows import DEFAULT_WINDOW, WINDOWS
 
 _NAME_RULE = "Names are 1-32 characters: lowercase letters, digits and '-', starting with a letter."
@@ -115,27 +116,6 @@ SEND = CommandSpec(
         "If the whole message is wrapped in one pair of quotes, they are removed."
     ),
     examples=("send coder-1 run the tests and fix what fails", "send docs it's fine, ship it"),
-)
-
-LOGS = CommandSpec(
-    name="logs",
-    summary="Show the last lines of an agent's output.",
-    args=(_AGENT,),
-    flags=(
-        FlagSpec(
-            "lines",
-            "int",
-            "How many lines to show, 1-10000 (default 40).",
-            "N",
-            minimum=1,
-            maximum=10000,
-        ),
-    ),
-    description=(
-        "Shows the end of what the agent has written to its terminal: 40 lines unless "
-        "`--lines` says otherwise."
-    ),
-    examples=("logs coder-1", "logs coder-1 --lines 200"),
 )
 
 USAGE = CommandSpec(
@@ -410,6 +390,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     RESUME,
     SEND,
     LOGS,
+    RUNS,
     WATCH,
     USAGE,
     PACE,

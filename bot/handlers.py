@@ -36,7 +36,6 @@ class Handlers:
         specs: Sequence[CommandSpec],
         clock: Clock,
         prefix: str,
-        logs_lines: int,
         reload_roster: RosterReloader | None = None,
         follow_screen: Follower | None = None,
         budgets: BudgetBook | None = None,
@@ -52,13 +51,12 @@ class Handlers:
         when the queue should clear (``None``: it is only turned away). ``gate``: the
         concurrency caps a launch must fit, and the spawn queue behind them."""
         self._fleet = fleet
-        self._stories = fleet.stories
+        self._stories = fleet.outputs.stories
         self._defer = defer
         self._gate = gate
         self._specs = specs
         self._clock = clock
         self._prefix = prefix
-        self._logs_lines = logs_lines
         self._reload_roster = reload_roster
         self._follow_screen = follow_screen
         self._budgets = budgets
@@ -75,7 +73,6 @@ class Handlers:
             "stop": self.stop,
             "restart": self.restart,
             "send": self.send,
-            "logs": self.logs,
             "watch": self.watch,
             "usage": self.usage,
             "pace": self.pace,
@@ -174,12 +171,6 @@ class Handlers:
         if story is not None:
             return render_runs.ended_at_once(story, self._clock.now())
         return render.sent(name)
-
-    async def logs(self, req: Request) -> str:
-        name = req.arg("NAME")
-        lines = req.command.flags.get("lines", self._logs_lines)
-        count = lines if isinstance(lines, int) else self._logs_lines
-        return render.logs(name, await self._fleet.logs(name, count), count)
 
     async def watch(self, req: Request) -> Reply:
         name = req.arg("NAME")

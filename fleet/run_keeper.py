@@ -240,9 +240,7 @@ class RunKeeper:
         if record is None:
             return None
         backend = self._backends.get(report.run.handle.backend)
-        parser = self._runtimes.get(record.spec.runtime).parser(
-            backend is not None and backend.tty
-        )
+        parser = self._runtimes.get(record.spec.runtime).parser(backend is not None and backend.tty)
         return RunOutput(report.run.log_path, start.log_offset, parser)
 
     async def first_moments(self, name: AgentName, launched: Launched) -> RunReport | None:

@@ -25,6 +25,7 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
+from fleet.agent_outputs import AgentOutputs
 from fleet.backends.base import Backend
 from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError
@@ -35,8 +36,7 @@ from fleet.ledger.run_reports import RunReport
 from fleet.logtail import tail_lines
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, Fallback, RestartMode
 from fleet.names import AgentName, agent_name
-from fleet.run_keeper import Ending, RunKeeper, RunOutput
-from fleet.run_stories import RunStories
+from fleet.run_keeper import Ending, RunKeeper
 from fleet.runs import latest, mtime
 from fleet.runtimes import RuntimeRegistry
 from fleet.sandbox.procs import sandbox_init_pid
@@ -120,6 +120,7 @@ class Fleet:
             accounts=accounts,
             sandboxes=sandboxes,
         )
+        self.outputs = AgentOutputs(self._runs, ledger, runtimes, clock)
         self._watchdog = WatchdogHands(
             ledger=ledger,
             runs=self._runs,
@@ -187,11 +188,6 @@ class Fleet:
 
     # -- queries -----------------------------------------------------------------------
 
-    @property
-    def stories(self) -> RunStories:
-        """Runs' stories: their reports with what was metered while they ran."""
-        return RunStories(self._ledger, self._clock)
-
     async def ps(self) -> list[AgentStatus]:
         """Every agent the ledger knows, by name, with its tokens today (four queries,
         whatever the fleet size)."""
@@ -221,10 +217,6 @@ class Fleet:
     async def usage(self, since: datetime, *, agent: str | None = None) -> list[UsageTotal]:
         """Token use since ``since`` per agent and model; usage outlives its agents."""
         return await self._ledger.usage_totals(since, agent=agent)
-
-    async def output_of(self, run_id: int) -> RunOutput | None:
-        """Where run ``run_id``'s output is read from, with a fresh parser of its stream."""
-        return await self._runs.output_of(run_id)
 
     async def knows(self, name: str) -> bool:
         """Whether ``name`` is an agent the ledger or the roster knows."""

@@ -486,7 +486,7 @@ async def test_the_fleet_handlers_route_the_budget_commands_to_their_book(
         environ={},
     )
     table = Handlers(
-        fleet=fleet, specs=COMMANDS, clock=ManualClock(T0), prefix="!", logs_lines=40, budgets=book
+        fleet=fleet, specs=COMMANDS, clock=ManualClock(T0), prefix="!", budgets=book
     ).table()
     command = Grammar(COMMANDS).parse("!budget allow-burst global --until 2h")
     assert command is not None

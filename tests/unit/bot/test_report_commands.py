@@ -46,7 +46,6 @@ def handlers(
         specs=COMMANDS,
         clock=ManualClock(T0),
         prefix="!",
-        logs_lines=40,
         budgets=book,
         reports_dir=reports,
         defer=defer,

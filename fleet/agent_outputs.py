@@ -1,0 +1,39 @@
+"""Reading what agents did: an agent's latest events through its runtime's parser, where a
+run's output is (for the live feed), and runs' stories (for summaries and ``runs NAME``)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fleet.clock import Clock
+from fleet.ledger import Ledger
+from fleet.run_facts import Recent, recent_events
+from fleet.run_keeper import RunKeeper, RunOutput
+from fleet.run_stories import RunStories
+from fleet.runs import MARKER
+from fleet.runtimes import RuntimeRegistry
+
+
+class AgentOutputs:
+    """What the fleet's agents wrote, read as :mod:`fleet.transcript` events."""
+
+    def __init__(
+        self, runs: RunKeeper, ledger: Ledger, runtimes: RuntimeRegistry, clock: Clock
+    ) -> None:
+        self._runs = runs
+        self._runtimes = runtimes
+        self.stories = RunStories(ledger, clock)
+
+    async def transcript(self, name: str, entries: int) -> Recent:
+        """The agent's last ``entries`` events (``UnknownAgent`` if nobody knows it)."""
+        record = await self._runs.record(name)
+        runtime = self._runtimes.get(record.spec.runtime)
+        tty = self._runs.backend(record.spec.backend).tty
+        log_path = self._runs.log_path(record.name)
+        return await asyncio.to_thread(
+            recent_events, log_path, entries, lambda: runtime.parser(tty), MARKER
+        )
+
+    async def of_run(self, run_id: int) -> RunOutput | None:
+        """Where run ``run_id``'s output is read from, with a fresh parser of its stream."""
+        return await self._runs.output_of(run_id)
