@@ -153,7 +153,7 @@ def logs(name: str, lines: Sequence[str], requested: int) -> str:
 
 
 def sent(name: str) -> str:
-    return f"Sent to **{name}**; what it does shows in its thread (and `logs {name}`)."
+    return f"Sent to **{name}**; what it does follows (`logs {name}` shows it too)."
 
 
 def whoami(user: str, role: str, connector: str) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from bot.render import compact, duration, money
+from bot.render import duration, money
 from bot.render_transcript import cut
 from fleet.ledger.run_reports import RunEnd
 from fleet.run_stories import RunStory
@@ -71,13 +71,15 @@ def _spend(story: RunStory, end: RunEnd | None) -> str:
     if turns is not None:
         bits.append(f"{turns} turn{'s' if turns != 1 else ''}")
     requests = story.requests
-    bits.append(f"{requests} model request{'s' if requests != 1 else ''}")
     if requests:
-        bits.append(f"{compact(story.tokens)} tokens")
+        bits.append(f"{requests} model request{'s' if requests != 1 else ''}")
+        bits.append(f"{story.tokens:,} tokens")
         bits.append(money(story.cost_usd) if story.cost_usd is not None else "cost not priced")
+    else:
+        bits.append("no model requests")
     if end is not None and end.tool_calls:
         bits.append(f"{end.tool_calls} tool call{'s' if end.tool_calls != 1 else ''}")
-    line = " · ".join(bits) + " (metered by Fleetwarden)"
+    line = " · ".join(bits) + (" (metered by Fleetwarden)" if requests else "")
     if end is not None and end.cli_cost_usd is not None:
         line += f"; the CLI's own count: {money(end.cli_cost_usd)}"
     return line

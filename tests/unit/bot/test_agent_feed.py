@@ -1,0 +1,132 @@
+"""The live feed: a running agent's events batched into few messages, spaced apart, the
+rest of its output posted when it ends, then its summary."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bot.agent_feed import AgentFeed, FeedSettings
+from fleet.clock import ManualClock
+from fleet.model import AgentState
+from fleet.names import AgentName
+from fleet.notices import Delivery, Notice
+from fleet.run_keeper import RunOutput
+from fleet.status import EventKind, FleetEvent
+from fleet.transcript.events import AgentEvent, Said, Text, ToolUsed, Waiting
+
+T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+FAST = FeedSettings(poll=0.02, batch=0.3, gap=0.2)
+
+
+class LineParser:
+    """``tool X`` → a Bash call, ``say X`` → said, ``wait X`` → waiting, else text."""
+
+    def feed(self, line: str) -> list[AgentEvent]:
+        verb, _, rest = line.partition(" ")
+        if verb == "tool":
+            return [ToolUsed("Bash", rest)]
+        if verb == "say":
+            return [Said(rest)]
+        if verb == "wait":
+            return [Waiting(rest)]
+        return [Text(line)] if line else []
+
+
+class NoStories:
+    async def story(self, run_id: int) -> None:
+        return None
+
+
+@dataclass
+class Outputs:
+    log: Path
+    stories: NoStories = field(default_factory=NoStories)
+
+    async def of_run(self, run_id: int) -> RunOutput:
+        return RunOutput(self.log, 0, LineParser())
+
+
+@dataclass
+class FakeFleet:
+    outputs: Outputs
+
+
+class Board:
+    def __init__(self) -> None:
+        self.posts: list[tuple[float, Notice]] = []
+
+    async def post(self, notice: Notice) -> Delivery:
+        self.posts.append((asyncio.get_running_loop().time(), notice))
+        return Delivery(())
+
+
+def started(run_id: int = 1) -> FleetEvent:
+    return FleetEvent(
+        AgentName("c1"), EventKind.STARTED, AgentState.RUNNING, "spawned", True, run_id
+    )
+
+
+def ended(run_id: int = 1) -> FleetEvent:
+    return FleetEvent(
+        AgentName("c1"), EventKind.ENDED, AgentState.EXITED, "exited with status 0", False, run_id
+    )
+
+
+async def test_tool_calls_within_the_batch_window_become_one_message(tmp_path: Path) -> None:
+    """Ten tool calls written at once are one feed message, in the agent's threads only."""
+    log = tmp_path / "output.log"
+    log.write_text("")
+    board = Board()
+    feed = AgentFeed(FakeFleet(Outputs(log)), board.post, ManualClock(T0), FAST)  # type: ignore[arg-type]
+    await feed.on_fleet_event(started())
+    with log.open("a") as fh:
+        fh.write("".join(f"tool ls /dir{i}\n" for i in range(10)))
+    await asyncio.sleep(0.8)
+    await feed.stop()
+    assert len(board.posts) == 1
+    notice = board.posts[0][1]
+    assert notice.feed and notice.agents == ("c1",) and not notice.home_too
+    assert notice.markdown.splitlines() == [f"▸ Bash `ls /dir{i}`" for i in range(10)]
+
+
+async def test_posts_about_one_agent_are_spaced_by_the_gap(tmp_path: Path) -> None:
+    """An agent that says something every few milliseconds is posted at most once a gap,
+    and nothing it said is lost."""
+    log = tmp_path / "output.log"
+    log.write_text("")
+    board = Board()
+    feed = AgentFeed(FakeFleet(Outputs(log)), board.post, ManualClock(T0), FAST)  # type: ignore[arg-type]
+    await feed.on_fleet_event(started())
+    for i in range(30):
+        with log.open("a") as fh:
+            fh.write(f"say line {i}\n")
+        await asyncio.sleep(0.03)
+    await feed.on_fleet_event(ended())
+    times = [t for t, notice in board.posts if notice.feed]
+    assert all(b - a >= FAST.gap * 0.95 for a, b in itertools.pairwise(times))
+    assert len(times) < 10
+    text = "\n\n".join(n.markdown for _, n in board.posts if n.feed)
+    said = [p for p in text.split("\n\n") if p.startswith("line")]
+    assert said == [f"line {i}" for i in range(30)]
+
+
+async def test_the_end_posts_the_rest_even_an_unfinished_last_line(tmp_path: Path) -> None:
+    """At the run's end the feed reads what is left, a last line without its newline too."""
+    log = tmp_path / "output.log"
+    log.write_text("")
+    board = Board()
+    feed = AgentFeed(FakeFleet(Outputs(log)), board.post, ManualClock(T0), FAST)  # type: ignore[arg-type]
+    await feed.on_fleet_event(started())
+    log.write_text("wait approve Bash(rm -rf build)?\rsay almost")
+    await feed.on_fleet_event(ended())
+    feed_posts = [n for _, n in board.posts if n.feed]
+    assert feed_posts and feed_posts[-1].markdown.endswith("almost")
+    assert "**⏸ Waiting: approve Bash(rm -rf build)?**" in feed_posts[-1].markdown
+    assert feed_posts[-1].tone == "warning"
+    # No story in the ledger: the end is said the old way, in its threads.
+    last = board.posts[-1][1]
+    assert not last.feed and "finished" in last.markdown
