@@ -52,9 +52,7 @@ def fleet(ledger: Ledger, tmp_path: Path, berlin: None) -> Fleet:
 
 @pytest.fixture
 def router(ledger: Ledger, fleet: Fleet) -> Router:
-    handlers = Handlers(
-        fleet=fleet, specs=COMMANDS, clock=ManualClock(T0), prefix="!"
-    )
+    handlers = Handlers(fleet=fleet, specs=COMMANDS, clock=ManualClock(T0), prefix="!")
     acl = Acl([Grant(OPERATOR, Role.OPERATOR), Grant(VIEWER, Role.VIEWER)])
     # Commands other objects handle (the schedule commands) answer from the recorder.
     table = {**Calls().table(), **handlers.table()}
