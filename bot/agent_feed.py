@@ -19,6 +19,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bot import render, render_runs
 from bot.render_transcript import transcript
@@ -32,6 +33,7 @@ from fleet.supervisor import Fleet
 from fleet.transcript.events import (
     AgentEvent,
     Marker,
+    Oversized,
     RunEnded,
     Said,
     Trouble,
@@ -44,6 +46,7 @@ log = logging.getLogger(__name__)
 
 Post = Callable[[Notice], Awaitable[Delivery]]
 _READ_LIMIT = 512 * 1024  # bytes of new output read per poll
+_FINAL_READS = 64  # reads at most, at a run's end: 32 MiB; the rest is in `logs`
 _MESSAGE_CAP = 3000  # characters in one feed message before it is sent regardless
 _TONES: dict[str, Tone] = {
     Outcome.FINISHED.value: "ok",
@@ -70,8 +73,7 @@ class _Follow:
     agent: str
     run_id: int
     output: RunOutput
-    offset: int
-    partial: bytes = b""
+    lines: _Lines
     pending: list[AgentEvent] = field(default_factory=list)
     first_at: float | None = None
     last_post: float = float("-inf")
@@ -123,7 +125,7 @@ class AgentFeed:
         output = await self._fleet.outputs.of_run(run_id)
         if output is None:
             return
-        follow = _Follow(agent, run_id, output, output.offset)
+        follow = _Follow(agent, run_id, output, _Lines(output.log, output.offset))
         follow.task = asyncio.create_task(self._loop(follow), name=f"feed-{agent}")
         self._follows[agent] = follow
 
@@ -150,13 +152,14 @@ class AgentFeed:
         return urgent or size > _MESSAGE_CAP or now - follow.first_at >= self._settings.batch
 
     async def _read(self, follow: _Follow, *, final: bool) -> None:
-        lines, follow.offset, follow.partial = await asyncio.to_thread(
-            _new_lines, follow.output.log, follow.offset, follow.partial, final
-        )
-        for line in lines:
-            if line.startswith(MARKER):
+        for line in await asyncio.to_thread(follow.lines.read, final, _FINAL_READS if final else 1):
+            if isinstance(line, Oversized):
+                events: list[AgentEvent] = [line]
+            elif line.startswith(MARKER):
                 continue  # the run's start and end: the summary says those
-            for event in follow.output.parser.feed(line):
+            else:
+                events = follow.output.parser.feed(line)
+            for event in events:
                 if _shown(event):
                     if follow.first_at is None:
                         follow.first_at = asyncio.get_running_loop().time()
@@ -226,29 +229,60 @@ def _shown(event: AgentEvent) -> bool:
     return not isinstance(event, RunEnded | Unknown | Marker)
 
 
-def _new_lines(
-    path: object, offset: int, partial: bytes, final: bool
-) -> tuple[list[str], int, bytes]:
-    """The complete lines written to ``path`` after ``offset`` (``\\r`` ends a line too),
-    the new offset, and the partial line held back until its end arrives — or, when
-    ``final``, given as a line too. Blocking: run it in a worker thread."""
-    try:
-        with open(str(path), "rb") as fh:
-            fh.seek(offset)
-            data = fh.read(_READ_LIMIT)
-    except FileNotFoundError:
-        return [], offset, partial
-    offset += len(data)
-    data = (partial + data).replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-    *complete, rest = data.split(b"\n")
-    if final and rest:
-        complete.append(rest)
-        rest = b""
-    if len(rest) > _READ_LIMIT:  # a line with no end in sight: shown cut
-        complete.append(rest[:_READ_LIMIT])
-        rest = b""
-    lines = [raw.decode("utf-8", errors="replace") for raw in complete]
-    return lines, offset, rest
+class _Lines:
+    """The lines of a growing log, read from an offset: complete lines only (a partial
+    last line is held until its end arrives, or the run ends), ``\r`` ending a line too,
+    and a line longer than :data:`_READ_LIMIT` given as :class:`Oversized`, once."""
 
+    def __init__(self, path: Path, offset: int) -> None:
+        self.path = path
+        self.offset = offset
+        self._partial = b""
+        self._oversized: Oversized | None = None  # the long line being skipped
 
-__all__ = ["AgentFeed", "FeedSettings"]
+    def read(self, final: bool, reads: int = 1) -> list[str | Oversized]:
+        """What arrived since the last read, in at most ``reads`` reads of
+        :data:`_READ_LIMIT` bytes (a run's end reads on to its end, within reason).
+        Blocking: run it in a worker thread."""
+        out: list[str | Oversized] = []
+        for _ in range(reads):
+            got, more = self._read_once(final=False)
+            out += got
+            if not more:
+                break
+        if final:
+            out += self._read_once(final=True)[0]
+        return out
+
+    def _read_once(self, final: bool) -> tuple[list[str | Oversized], bool]:
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(self.offset)
+                data = fh.read(_READ_LIMIT)
+        except FileNotFoundError:
+            return [], False
+        self.offset += len(data)
+        data = (self._partial + data).replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        *complete, rest = data.split(b"\n")
+        out: list[str | Oversized] = []
+        for raw in complete:
+            if self._oversized is not None:  # the end of a long line
+                out.append(Oversized(self._oversized.head, self._oversized.size + len(raw)))
+                self._oversized = None
+            else:
+                out.append(raw.decode("utf-8", errors="replace"))
+        if self._oversized is not None:
+            self._oversized = Oversized(self._oversized.head, self._oversized.size + len(rest))
+            rest = b""
+        elif len(rest) >= _READ_LIMIT:
+            self._oversized = Oversized(rest[:200].decode("utf-8", errors="replace"), len(rest))
+            rest = b""
+        if final:
+            if self._oversized is not None:
+                out.append(self._oversized)
+                self._oversized = None
+            elif rest:
+                out.append(rest.decode("utf-8", errors="replace"))
+            rest = b""
+        self._partial = rest
+        return out, len(data) == _READ_LIMIT

@@ -130,3 +130,19 @@ async def test_the_end_posts_the_rest_even_an_unfinished_last_line(tmp_path: Pat
     # No story in the ledger: the end is said the old way, in its threads.
     last = board.posts[-1][1]
     assert not last.feed and "finished" in last.markdown
+
+
+async def test_a_ten_megabyte_line_is_one_short_note(tmp_path: Path) -> None:
+    """A single 10 MB line is posted once, cut, saying its size; what follows is read."""
+    log = tmp_path / "output.log"
+    log.write_text("")
+    board = Board()
+    feed = AgentFeed(FakeFleet(Outputs(log)), board.post, ManualClock(T0), FAST)  # type: ignore[arg-type]
+    await feed.on_fleet_event(started())
+    with log.open("a") as fh:
+        fh.write("x" * 10_000_000 + "\nsay after it\n")
+    await feed.on_fleet_event(ended())
+    text = "\n\n".join(n.markdown for _, n in board.posts if n.feed)
+    assert text.count("a line of 10.0 MB, too long for chat: `logs c1 --raw`") == 1
+    assert "after it" in text
+    assert len(text) < 1000
