@@ -107,6 +107,13 @@ class AgentFeed:
                 )
             )
 
+    async def follow_running(self) -> None:
+        """Follow the runs that were running before Fleetwarden started (reattached),
+        from what they write next."""
+        for agent, run_id in await self._fleet.outputs.open_runs():
+            if agent not in self._follows:
+                await self._start(agent, run_id, from_end=True)
+
     async def stop(self) -> None:
         """Stop following (the agents keep running)."""
         follows = list(self._follows.values())
@@ -118,14 +125,17 @@ class AgentFeed:
 
     # -- following one run ---------------------------------------------------------------
 
-    async def _start(self, agent: str, run_id: int) -> None:
+    async def _start(self, agent: str, run_id: int, *, from_end: bool = False) -> None:
         old = self._follows.pop(agent, None)
         if old is not None and old.task is not None:
             old.task.cancel()
         output = await self._fleet.outputs.of_run(run_id)
         if output is None:
             return
-        follow = _Follow(agent, run_id, output, _Lines(output.log, output.offset))
+        offset = output.offset
+        if from_end:
+            offset = max(offset, await asyncio.to_thread(_size, output.log))
+        follow = _Follow(agent, run_id, output, _Lines(output.log, offset))
         follow.task = asyncio.create_task(self._loop(follow), name=f"feed-{agent}")
         self._follows[agent] = follow
 
@@ -227,6 +237,13 @@ def _shown(event: AgentEvent) -> bool:
     """Whether the live feed posts ``event``: not the CLI's end (the summary has it), not
     unknown kinds, not Fleetwarden's own markers."""
     return not isinstance(event, RunEnded | Unknown | Marker)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 class _Lines:

@@ -283,6 +283,7 @@ class App:
         )
         self._fleet.set_gate(self._queue)  # autostart beyond a cap waits in the queue
         await self._fleet.start()
+        await self._feed.follow_running()
         if self._budgets is not None:
             await self._budgets.enforce_with(CutoffKeeper(self._fleet))
         return self._fleet

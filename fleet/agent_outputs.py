@@ -21,6 +21,7 @@ class AgentOutputs:
         self, runs: RunKeeper, ledger: Ledger, runtimes: RuntimeRegistry, clock: Clock
     ) -> None:
         self._runs = runs
+        self._ledger = ledger
         self._runtimes = runtimes
         self.stories = RunStories(ledger, clock)
 
@@ -37,3 +38,8 @@ class AgentOutputs:
     async def of_run(self, run_id: int) -> RunOutput | None:
         """Where run ``run_id``'s output is read from, with a fresh parser of its stream."""
         return await self._runs.output_of(run_id)
+
+    async def open_runs(self) -> list[tuple[str, int]]:
+        """The runs the ledger believes open, as (agent, run id): after a restart of
+        Fleetwarden, those it reattached."""
+        return [(run.agent, run.id) for run in await self._ledger.open_runs()]

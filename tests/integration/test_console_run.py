@@ -117,7 +117,7 @@ def test_an_agent_that_ends_by_itself_is_reported(bot: ConsoleBot) -> None:
     """An agent exiting on its own is announced and shown as failed with its status."""
     bot.command("spawn demo", r"Agent demo started")
     bot.send("send demo fail 3")
-    bot.expect(r"demo failed: exited with status 3")
+    bot.expect(r"demo failed after \S+: exited with status 3")
     bot.command("ps", r"failed \(3\)")
     bot.command("send demo hi", r"demo is failed, not running — spawn it first")
 

@@ -185,7 +185,7 @@ def test_a_run_past_its_timeout_is_killed_and_recorded_as_failed(tmp_path: Path)
     config.write_text(TIMEOUT_ROSTER)
     bot = ConsoleBot(tmp_path, "--config", str(config))
     pid = int(bot.command("spawn brief", r"Agent brief started \(stub\), pid (\d+)").group(1))
-    bot.expect(r"Agent brief failed: .*timeout", timeout=30)
+    bot.expect(r"brief killed by timeout after \S+: .*timeout", timeout=30)
     assert wait_until(lambda: not pid_alive(pid))
     bot.command("ps", r"brief\s+stub\s+failed")
     assert bot.close() == 0

@@ -164,13 +164,25 @@ async def test_spawn_opens_a_thread_where_logs_and_plain_messages_work(
     assert logs.thread_root == root.event_id and "stub: working on: hi" in logs.body
     answer = await op.reply(room, "how is it going?", me, thread=root.event_id)
     assert answer.thread_root == root.event_id
-    assert "stub: received: how is it going?" in answer.body
-    await op.say(room, "exit", thread=root.event_id)
-    ended = await op.wait_for(
-        lambda evs: [e for e in evs if "Agent **demo** finished" in e.body and e.sender == me]
+    assert "Sent to **demo**" in answer.body
+    # What the agent answers follows in its thread, as it writes it.
+    said = await op.wait_for(
+        lambda evs: [e for e in evs if "stub: received: how is it going?" in e.body]
     )
-    assert ended[0].thread_root == root.event_id
-    assert "exited with status 0" in ended[0].body
+    assert said[0].thread_root == root.event_id and said[0].sender == me
+    await op.say(room, "exit", thread=root.event_id)
+    # The summary: in the agent's thread and in the room.
+    ended = await op.wait_for(
+        lambda evs: (
+            found
+            if len(
+                found := [e for e in evs if "**demo** finished after" in e.body and e.sender == me]
+            )
+            >= 2
+            else None
+        )
+    )
+    assert {e.thread_root for e in ended} == {root.event_id, None}
 
 
 async def test_a_strangers_command_is_ignored(deployment: Deployment, bot: BotProcess) -> None:

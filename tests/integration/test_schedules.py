@@ -45,7 +45,8 @@ class QueueConnector:
 
     @property
     def has_threads(self) -> bool:
-        return False
+        # So the agents' live feed (threads only) stays out of the replies read here.
+        return True
 
     @property
     def home_room(self) -> RoomId | None:
