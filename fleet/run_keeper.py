@@ -20,7 +20,7 @@ from fleet.backends.base import Backend
 from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError, LaunchFailed, UnknownAgent
 from fleet.ledger import Ledger
-from fleet.ledger.rows import AgentRecord, RunRecord
+from fleet.ledger.rows import AgentOrigin, AgentRecord, RunRecord
 from fleet.logtail import size_of
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, LaunchPlan
 from fleet.names import AgentName, agent_name
@@ -157,16 +157,24 @@ class RunKeeper:
 
     # -- runs --------------------------------------------------------------------------
 
-    async def launch(self, spec: AgentSpec, *, reason: str, plan: LaunchPlan | None = None) -> int:
+    async def launch(
+        self,
+        spec: AgentSpec,
+        *,
+        reason: str,
+        plan: LaunchPlan | None = None,
+        origin: AgentOrigin | None = None,
+    ) -> int:
         """Start ``spec`` (or a runtime's ``plan`` for it, e.g. a resumed session); return
-        the log offset where the new process's output begins."""
+        the log offset where the new process's output begins. ``origin``: a spawn's, saved
+        with the spec (:meth:`~fleet.ledger.store.Ledger.upsert_agent`)."""
         runtime = self._runtimes.get(spec.runtime)
         backend = self.backend(spec.backend)
         paths = AgentPaths.of(self._settings.state_dir, spec.name)
         if plan is None:
             plan = runtime.plan(spec, self.context(spec))
         write_files(paths.home, plan.files)
-        await self._ledger.upsert_agent(spec, DesiredState.RUNNING)
+        await self._ledger.upsert_agent(spec, DesiredState.RUNNING, origin=origin)
         await self._ledger.set_state(spec.name, AgentState.STARTING, reason)
         append_marker(paths.log, f"{spec.name} starting ({spec.runtime})")
         offset = size_of(paths.log)

@@ -27,10 +27,10 @@ from pathlib import Path
 
 from fleet.backends.base import Backend
 from fleet.clock import Clock
-from fleet.errors import AgentNotRunning, FleetError
+from fleet.errors import AgentNotRunning, AgentStillRunning, FleetError
 from fleet.freezer import signal_all
 from fleet.ledger import Freeze, Ledger, UsageTotal
-from fleet.ledger.rows import AgentRecord, RunRecord
+from fleet.ledger.rows import AgentOrigin, AgentRecord, RunRecord
 from fleet.logtail import size_of, tail_lines
 from fleet.model import AgentSpec, DesiredState, ExitInfo, Fallback, RestartMode
 from fleet.names import AgentName, agent_name
@@ -143,6 +143,8 @@ class Fleet:
             raise RuntimeError(f"Fleet.start() called in state {self._state.value}")
         self._state = SupervisorState.RUNNING
         await self._runs.reconcile()
+        # An entry that left the config while Fleetwarden was down counts as removed now.
+        await self._ledger.sync_roster(self._roster)
         await self._autostart(self._roster.values(), reason="autostart")
 
     async def _autostart(self, specs: Iterable[AgentSpec], *, reason: str) -> list[AgentName]:
@@ -249,8 +251,12 @@ class Fleet:
         return spec.fallback if spec is not None else None
 
     async def apply_roster(self, roster: Mapping[AgentName, AgentSpec]) -> RosterDiff:
-        """Adopt a new roster without touching running agents; start new autostart ones."""
+        """Adopt a new roster without touching running agents; start new autostart ones.
+        Agents it drops are marked removed: they run on until stopped, never restarted."""
         old, self._roster = self._roster, dict(roster)
+        await self._ledger.sync_roster(roster)
+        removed = tuple(sorted(old.keys() - roster.keys()))
+        live = {record.name for record in await self._ledger.list_agents() if record.state.is_live}
         changed = tuple(sorted(n for n in old.keys() & roster.keys() if old[n] != roster[n]))
         running = []
         for name in changed:
@@ -265,10 +271,11 @@ class Fleet:
         )
         return RosterDiff(
             added=added,
-            removed=tuple(sorted(old.keys() - roster.keys())),
+            removed=removed,
             changed=changed,
             changed_running=tuple(running),
             started=tuple(started),
+            removed_running=tuple(name for name in removed if name in live),
         )
 
     async def snapshot(self, name: str) -> str:
@@ -303,7 +310,8 @@ class Fleet:
         collect: bool = True,
     ) -> SpawnOutcome:
         """Start the agent unless it already runs. Idempotent. With ``collect``, wait
-        briefly for its first output to include in the outcome."""
+        briefly for its first output to include in the outcome. An agent the roster no
+        longer has becomes an ad hoc one again; a forgotten one starts afresh."""
         agent = agent_name(name)
         async with self._runs.lock(agent):
             existing = await self._ledger.get_agent(agent)
@@ -325,7 +333,8 @@ class Fleet:
                 workdir=workdir if workdir is not None else spec.workdir,
                 account=account if account is not None else (spec.account if same_cli else None),
             )
-            offset = await self._runs.launch(spec, reason=f"spawned by {by}")
+            origin: AgentOrigin = "roster" if agent in self._roster else "spawn"
+            offset = await self._runs.launch(spec, reason=f"spawned by {by}", origin=origin)
             output = (
                 await self._collect_reply(self._runs.log_path(agent), offset) if collect else []
             )
@@ -337,6 +346,16 @@ class Fleet:
         async with self._runs.lock(record.name):
             await self._ledger.set_desired(record.name, DesiredState.STOPPED)
             return await self._runs.stop_run(record.name, force=force, reason=f"stopped by {by}")
+
+    async def forget(self, name: str) -> None:
+        """Take ended agent ``name`` out of ``ps`` and the watchdog's sight; its runs, usage
+        and audit stay in the ledger for reports. A later ``spawn`` starts it afresh."""
+        record = await self._runs.record(name)
+        async with self._runs.lock(record.name):
+            record = await self._runs.record(name)
+            if record.state.is_live:
+                raise AgentStillRunning(f"{name} is {record.state.value}: `stop {name}` first")
+            await self._ledger.forget_agent(record.name)
 
     async def restart(self, name: str, *, by: str = "operator") -> AgentStatus:
         """Stop the agent if it runs, then launch it again with the same spec."""
@@ -464,6 +483,7 @@ class Fleet:
             last_activity=activity,
             last_heartbeat=heartbeat,
             tokens_today=tokens_today,
+            removed_from_roster=record.removed_at,
         )
 
     def _spec_of(self, record: AgentRecord) -> AgentSpec:
