@@ -12,6 +12,7 @@ from bot.acl import Acl, Grant, Role
 from bot.commands import COMMANDS
 from bot.config import Config
 from bot.egress_commands import EgressCommands
+from bot.forget_command import ForgetCommand
 from bot.grammar import Grammar
 from bot.handlers import Handlers
 from bot.limit_commands import LimitCommands
@@ -91,6 +92,7 @@ def build_commands(
             **handlers.table(),
             **schedules.table(),
             **LimitCommands(fleet).table(),
+            **ForgetCommand(fleet).table(),
             **QueueCommands(queue).table(),
             **RunCommands(fleet, cfg.defaults.logs_lines).table(),
             **EgressCommands(fleet, sandboxes, notices).table(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.account_commands import ACCOUNTS
 from bot.egress_commands import EGRESS
+from bot.forget_command import FORGET
 from bot.grammar import ArgSpec, CommandSpec, FlagSpec
 from bot.limit_commands import RESUME
 from bot.queue_commands import CANCEL, QUEUE
@@ -37,7 +38,9 @@ PS = CommandSpec(
     description=(
         "Shows every agent Fleetwarden knows about with its runtime and state: starting, "
         "running, idle, stalled, or ended (exited, failed, stopped); and the tokens its "
-        "model requests used since local midnight (`usage` has the details)."
+        "model requests used since local midnight (`usage` has the details). An agent a "
+        "`roster reload` removed is marked `not in roster`: the watchdog no longer restarts "
+        "it, and once it has ended `forget NAME` takes it off the list."
     ),
     examples=("ps",),
 )
@@ -69,7 +72,9 @@ SPAWN = CommandSpec(
     control=True,
     description=(
         "Starts an agent called NAME. Spawning is idempotent: if NAME is already running "
-        "you are shown its state and no second process is started. " + _NAME_RULE
+        "you are shown its state and no second process is started. Spawning an agent the "
+        "roster no longer has makes it an ad hoc agent again (no longer `not in roster`); a "
+        "forgotten one starts afresh. " + _NAME_RULE
     ),
     examples=(
         "spawn coder-1 --runtime claude",
@@ -345,7 +350,9 @@ ROSTER_RELOAD = CommandSpec(
         "Reads the config file again and validates it; on any problem nothing changes and "
         "the problems are shown. Otherwise agents new to the roster become known (and start, "
         "if `autostart`), and agents that are not running get their new settings. Running "
-        "agents are never touched: a changed one keeps running as it was until `restart`."
+        "agents are never touched: a changed one keeps running as it was until `restart`, "
+        "a removed one until `stop`. The watchdog never restarts a removed agent; `ps` "
+        "marks it `not in roster` until it is back in the file or spawned again."
     ),
     examples=("roster reload",),
 )
@@ -397,6 +404,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     REPORT,
     BUDGET,
     ROSTER,
+    FORGET,
     SCHEDULE,
     ACCOUNTS,
     QUEUE,

@@ -98,6 +98,8 @@ def ps(statuses: Sequence[AgentStatus], now: datetime, drift: Sequence[str] = ()
             state += f", queued until {s.queued_until:%H:%M} UTC"
         if s.frozen is not None and live:
             state = f"frozen: {s.frozen}"
+        if s.removed_from_roster is not None:
+            state += ", not in roster"
         rows.append(
             [
                 s.name,
@@ -226,6 +228,9 @@ def roster_diff(diff: RosterDiff) -> str:
     if diff.changed_running:
         running = ", ".join(diff.changed_running)
         text += f" Still running with their old settings until restarted: {running}."
+    if diff.removed_running:
+        gone = ", ".join(diff.removed_running)
+        text += f" Removed but still running, until stopped (never restarted): {gone}."
     return text
 
 

@@ -11,6 +11,7 @@
         ├── UnknownAgent             no agent of that name
         ├── UnknownRuntime           no runtime of that name
         ├── AgentNotRunning          the agent has no live process
+        ├── AgentStillRunning        the agent is live, and what was asked needs it ended
         ├── LaunchFailed             the backend could not start the process
         └── BudgetError              (fleet.budgets.model) a budget or burst that cannot
                                      be applied
@@ -48,6 +49,10 @@ class UnknownRuntime(FleetError):
 
 class AgentNotRunning(FleetError):
     """The agent has no live process to act on."""
+
+
+class AgentStillRunning(FleetError):
+    """The agent is live (starting, running, idle or stalled); the operation needs it ended."""
 
 
 class LaunchFailed(FleetError):

@@ -23,7 +23,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Final
 
-from fleet.sandbox.procs import namespace_pids
+from fleet.model import RunHandle
+from fleet.sandbox.procs import namespace_pids, sandbox_init_pid
 
 PROC: Final = Path("/proc")
 MAX_PASSES: Final = 20
@@ -97,3 +98,10 @@ def _targets(root: int, pgid: int, sandbox_init: int | None) -> set[int]:
 
 def _exists(pid: int) -> bool:
     return (PROC / str(pid)).exists()
+
+
+def signal_run(handle: RunHandle, signum: signal.Signals) -> None:
+    """``signum`` to every process of the run ``handle`` finds (its sandbox's, when it
+    has one)."""
+    init = sandbox_init_pid(handle.run_dir)
+    signal_all(handle.pid, handle.pgid, signum, sandbox_init=init)

@@ -20,7 +20,7 @@ from fleet.backends.base import Backend
 from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError, LaunchFailed, UnknownAgent
 from fleet.ledger import Ledger
-from fleet.ledger.rows import AgentRecord, RunRecord
+from fleet.ledger.rows import AgentOrigin, AgentRecord, RunRecord
 from fleet.ledger.run_reports import RunEnd, RunReport, RunStart
 from fleet.logtail import size_of
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, LaunchPlan
@@ -185,10 +185,17 @@ class RunKeeper:
     # -- runs --------------------------------------------------------------------------
 
     async def launch(
-        self, spec: AgentSpec, *, reason: str, plan: LaunchPlan | None = None
+        self,
+        spec: AgentSpec,
+        *,
+        reason: str,
+        plan: LaunchPlan | None = None,
+        origin: AgentOrigin | None = None,
     ) -> Launched:
         """Start ``spec`` (or a runtime's ``plan`` for it, e.g. a resumed session). A launch
-        that cannot work (no such program, no workdir, no credential) is refused first."""
+        that cannot work (no such program, no workdir, no credential) is refused first.
+        ``origin``: a spawn's, saved with the spec
+        (:meth:`~fleet.ledger.store.Ledger.upsert_agent`)."""
         runtime = self._runtimes.get(spec.runtime)
         backend = self.backend(spec.backend)
         paths = AgentPaths.of(self._settings.state_dir, spec.name)
@@ -198,7 +205,7 @@ class RunKeeper:
             spec, plan, accounts=self._chosen.get(spec.name, {}), environ=self._environ
         )
         write_files(paths.home, plan.files)
-        await self._ledger.upsert_agent(spec, DesiredState.RUNNING)
+        await self._ledger.upsert_agent(spec, DesiredState.RUNNING, origin=origin)
         await self._ledger.set_state(spec.name, AgentState.STARTING, reason)
         append_marker(paths.log, f"{spec.name} starting ({spec.runtime})")
         offset = size_of(paths.log)

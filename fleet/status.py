@@ -85,6 +85,8 @@ class AgentStatus:
     tokens_today: int | None = None  # from the metering ledger; None where not looked up
     queued_until: datetime | None = None  # the agent's budget holds its requests until then
     frozen: str | None = None  # why a budget's cutoff paused its processes, when it did
+    # When a roster reload (or a start) found it gone from the config: never restarted since.
+    removed_from_roster: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,13 +104,15 @@ class SpawnOutcome:
 @dataclass(frozen=True, slots=True)
 class RosterDiff:
     """What ``apply_roster`` changed. ``changed_running`` keep their old settings until
-    restarted; ``started`` are new ``autostart`` agents it launched."""
+    restarted; ``started`` are new ``autostart`` agents it launched; ``removed_running``
+    are removed agents still running, until stopped (the watchdog restarts none)."""
 
     added: tuple[AgentName, ...]
     removed: tuple[AgentName, ...]
     changed: tuple[AgentName, ...]
     changed_running: tuple[AgentName, ...]
     started: tuple[AgentName, ...]
+    removed_running: tuple[AgentName, ...] = ()
 
 
 class EventKind(enum.StrEnum):

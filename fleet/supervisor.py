@@ -28,10 +28,10 @@ from pathlib import Path
 from fleet.agent_outputs import AgentOutputs
 from fleet.backends.base import Backend
 from fleet.clock import Clock
-from fleet.errors import AgentNotRunning, FleetError
-from fleet.freezer import signal_all
+from fleet.errors import AgentNotRunning, AgentStillRunning, FleetError
+from fleet.freezer import signal_run
 from fleet.ledger import Freeze, Ledger, UsageTotal
-from fleet.ledger.rows import AgentRecord, RunRecord
+from fleet.ledger.rows import AgentOrigin, AgentRecord, RunRecord
 from fleet.ledger.run_reports import RunReport
 from fleet.logtail import tail_lines
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, Fallback, RestartMode
@@ -39,7 +39,6 @@ from fleet.names import AgentName, agent_name
 from fleet.run_keeper import Ending, RunKeeper
 from fleet.runs import latest, mtime
 from fleet.runtimes import RuntimeRegistry
-from fleet.sandbox.procs import sandbox_init_pid
 from fleet.sandbox.service import Sandboxes
 from fleet.status import (
     AccountAssigner,
@@ -147,6 +146,8 @@ class Fleet:
             raise RuntimeError(f"Fleet.start() called in state {self._state.value}")
         self._state = SupervisorState.RUNNING
         await self._runs.reconcile()
+        # An entry that left the config while Fleetwarden was down counts as removed now.
+        await self._ledger.sync_roster(self._roster)
         await self._autostart(self._roster.values(), reason="autostart")
 
     async def _autostart(self, specs: Iterable[AgentSpec], *, reason: str) -> list[AgentName]:
@@ -253,8 +254,12 @@ class Fleet:
         return spec.fallback if spec is not None else None
 
     async def apply_roster(self, roster: Mapping[AgentName, AgentSpec]) -> RosterDiff:
-        """Adopt a new roster without touching running agents; start new autostart ones."""
+        """Adopt a new roster without touching running agents; start new autostart ones.
+        Agents it drops are marked removed: they run on until stopped, never restarted."""
         old, self._roster = self._roster, dict(roster)
+        await self._ledger.sync_roster(roster)
+        removed = tuple(sorted(old.keys() - roster.keys()))
+        live = {record.name for record in await self._ledger.list_agents() if record.state.is_live}
         changed = tuple(sorted(n for n in old.keys() & roster.keys() if old[n] != roster[n]))
         running = []
         for name in changed:
@@ -269,10 +274,11 @@ class Fleet:
         )
         return RosterDiff(
             added=added,
-            removed=tuple(sorted(old.keys() - roster.keys())),
+            removed=removed,
             changed=changed,
             changed_running=tuple(running),
             started=tuple(started),
+            removed_running=tuple(name for name in removed if name in live),
         )
 
     async def snapshot(self, name: str) -> str:
@@ -307,7 +313,8 @@ class Fleet:
         collect: bool = True,
     ) -> SpawnOutcome:
         """Start the agent unless it already runs. Idempotent. With ``collect``, wait
-        briefly for its first output to include in the outcome."""
+        briefly for its first output to include in the outcome. An agent the roster no
+        longer has becomes an ad hoc one again; a forgotten one starts afresh."""
         agent = agent_name(name)
         async with self._runs.lock(agent):
             existing = await self._ledger.get_agent(agent)
@@ -329,7 +336,8 @@ class Fleet:
                 workdir=workdir if workdir is not None else spec.workdir,
                 account=account if account is not None else (spec.account if same_cli else None),
             )
-            launched = await self._runs.launch(spec, reason=f"spawned by {by}")
+            origin: AgentOrigin = "roster" if agent in self._roster else "spawn"
+            launched = await self._runs.launch(spec, reason=f"spawned by {by}", origin=origin)
         ended = await self._runs.first_moments(agent, launched) if collect else None
         return SpawnOutcome(await self.status(agent), True, pid=launched.pid, ended=ended)
 
@@ -348,6 +356,16 @@ class Fleet:
             await self._ledger.set_desired(record.name, DesiredState.STOPPED)
             ending = Ending(AgentState.STOPPED, reason, by_operator=True, outcome=outcome)
             return await self._runs.stop_run(record.name, force=force, reason=reason, ending=ending)
+
+    async def forget(self, name: str) -> None:
+        """Take ended agent ``name`` out of ``ps`` and the watchdog's sight; its runs, usage
+        and audit stay in the ledger for reports. A later ``spawn`` starts it afresh."""
+        record = await self._runs.record(name)
+        async with self._runs.lock(record.name):
+            record = await self._runs.record(name)
+            if record.state.is_live:
+                raise AgentStillRunning(f"{name} is {record.state.value}: `stop {name}` first")
+            await self._ledger.forget_agent(record.name)
 
     async def restart(self, name: str, *, by: str = "operator") -> AgentStatus:
         """Stop the agent if it runs, then launch it again with the same spec."""
@@ -404,7 +422,7 @@ class Fleet:
             if run is None or run.ended_at is not None or self._runs.is_alive(run) is False:
                 return False
             await self._ledger.add_freeze(record.name, budget, reason)
-            await asyncio.to_thread(_signal_run, run, signal.SIGSTOP)
+            await asyncio.to_thread(signal_run, run.handle, signal.SIGSTOP)
         return True
 
     async def thaw(self, name: str) -> bool:
@@ -415,7 +433,7 @@ class Fleet:
                 return False
             run = await self._ledger.last_run(record.name)
             if run is not None and run.ended_at is None:
-                await asyncio.to_thread(_signal_run, run, signal.SIGCONT)
+                await asyncio.to_thread(signal_run, run.handle, signal.SIGCONT)
         return True
 
     async def frozen(self) -> list[Freeze]:
@@ -468,16 +486,10 @@ class Fleet:
             last_activity=activity,
             last_heartbeat=heartbeat,
             tokens_today=tokens_today,
+            removed_from_roster=record.removed_at,
         )
 
     def _spec_of(self, record: AgentRecord) -> AgentSpec:
         """The settings ``record``'s agent runs with now: the roster's current ones (after
         a `roster reload`), else those it was last launched with."""
         return self._roster.get(record.name, record.spec)
-
-
-def _signal_run(run: RunRecord, signum: signal.Signals) -> None:
-    """``signum`` to every process of ``run`` (its sandbox's, when it has one)."""
-    handle = run.handle
-    init = sandbox_init_pid(handle.run_dir)
-    signal_all(handle.pid, handle.pgid, signum, sandbox_init=init)

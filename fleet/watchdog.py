@@ -28,7 +28,8 @@ Per agent, one sweep decides, in this order::
 
     then, on the state those lead to (a run that needs a restart: stalled or failed
     under on-failure; stalled, failed or exited under always; never when desired is
-    stopped, the run was ended by an operator, or the state is stopped):
+    stopped, the run was ended by an operator, the state is stopped, or the agent was
+    removed from the roster — whatever its stored policy says):
       a restart pending, none needed ...... CancelRestart  (it recovered, or was stopped)
       needed, restarts_in_a_row >= max .... GiveUp         (a restart storm)
       needed, pending and due ............. Restart(attempt = restarts_in_a_row + 1)
@@ -95,7 +96,8 @@ class AgentView:
 
     ``process_alive`` is ``None`` when unknown (no check was possible). ``exit_code``,
     ``ended_by_operator`` describe the latest run's end, if it ended. The restart fields
-    are the supervisor's bookkeeping, updated as the actions say.
+    are the supervisor's bookkeeping, updated as the actions say. ``removed_from_roster``:
+    a roster reload dropped the agent, so it is never restarted (a stall is still reported).
     """
 
     name: AgentName
@@ -112,6 +114,7 @@ class AgentView:
     restarts_in_a_row: int = 0
     last_restart_at: datetime | None = None
     next_restart_at: datetime | None = None
+    removed_from_roster: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,7 +313,10 @@ def _liveness(
                 reason = f"no heartbeat or output for {_seconds(silent)}"
             else:
                 reason = f"no heartbeat or output since the run started {_seconds(silent)} ago"
-            actions.append(MarkStalled(view.name, f"{reason} (timeout {_seconds(limit)})"))
+            reason += f" (timeout {_seconds(limit)})"
+            if view.removed_from_roster:
+                reason += "; not restarted: it is no longer in the roster"
+            actions.append(MarkStalled(view.name, reason))
         return AgentState.STALLED
     wakes = view.state in (AgentState.STALLED, AgentState.STARTING) and bool(signs)
     if (kind == "working" or wakes) and view.state is not AgentState.RUNNING:
@@ -382,6 +388,8 @@ def _restart_cause(view: AgentView, state: AgentState) -> str | None:
     mode = view.spec.restart.mode
     if mode is RestartMode.NEVER or view.desired is not DesiredState.RUNNING:
         return None
+    if view.removed_from_roster:
+        return None
     if view.ended_by_operator and not state.is_live:
         return None
     if state is AgentState.STALLED:
@@ -394,6 +402,8 @@ def _restart_cause(view: AgentView, state: AgentState) -> str | None:
 
 
 def _no_restart_reason(view: AgentView, state: AgentState) -> str:
+    if view.removed_from_roster:
+        return "it was removed from the roster"
     if view.desired is not DesiredState.RUNNING:
         return "no longer wanted running"
     if view.ended_by_operator and not state.is_live:

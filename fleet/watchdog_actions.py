@@ -128,6 +128,7 @@ class WatchdogHands:
                     restarts_in_a_row=record.restarts_in_a_row,
                     last_restart_at=record.last_restart_at,
                     next_restart_at=record.next_restart_at,
+                    removed_from_roster=record.removed_at is not None,
                 )
             )
         defaults = WatchdogDefaults(heartbeat_timeout=self._heartbeat_timeout)
@@ -180,6 +181,9 @@ class WatchdogHands:
             case Restart(attempt=attempt, reason=reason):
                 async with self._runs.lock(name):
                     record = await self._runs.record(name)
+                    if record.removed_at is not None:  # a reload since the snapshot
+                        log.info("watchdog: not restarting %s: removed from the roster", name)
+                        return
                     if record.state.is_live:
                         ending = Ending(
                             AgentState.FAILED, reason, by_operator=False, outcome=Outcome.RESTARTED

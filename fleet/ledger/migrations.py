@@ -335,6 +335,22 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         10,
+        "roster membership: where an agent's settings came from, its removal, forgetting it",
+        (
+            # 'roster' (the config defines it) or 'spawn' (an operator's ad hoc agent). Agents
+            # from before 10 count as ad hoc until a start finds them in the roster.
+            "ALTER TABLE agents ADD COLUMN origin TEXT NOT NULL DEFAULT 'spawn'"
+            " CHECK (origin IN ('roster', 'spawn'))",
+            # When a reload (or a start) found a roster agent gone from the config; NULL while
+            # it is in the roster. The watchdog restarts no removed agent.
+            "ALTER TABLE agents ADD COLUMN removed_at REAL",
+            # When `forget` took it out of `ps`. The row stays: its runs reference it, and they
+            # stay for reports. A later spawn clears it.
+            "ALTER TABLE agents ADD COLUMN forgotten_at REAL",
+        ),
+    ),
+    Migration(
+        11,
         "run reports: where each run worked, why it started and how it went, for summaries",
         (
             """CREATE TABLE run_reports (

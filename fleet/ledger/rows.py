@@ -23,6 +23,8 @@ from fleet.model import (
 from fleet.names import AgentName
 
 AuditOutcome = Literal["ok", "error", "denied"]
+AgentOrigin = Literal["roster", "spawn"]
+"""Where an agent's settings came from: the config's roster, or an operator's ``spawn``."""
 
 
 def to_epoch(at: datetime) -> float:
@@ -113,6 +115,8 @@ class AgentRecord:
     restarts_in_a_row: int
     last_restart_at: datetime | None
     next_restart_at: datetime | None
+    origin: AgentOrigin = "spawn"
+    removed_at: datetime | None = None  # when the roster dropped it; None while in it
 
     @property
     def spec(self) -> AgentSpec:
@@ -166,6 +170,8 @@ class AgentRecord:
             restarts_in_a_row=int(row["restarts_in_a_row"]),
             last_restart_at=_optional_epoch(row["last_restart_at"]),
             next_restart_at=_optional_epoch(row["next_restart_at"]),
+            origin="roster" if row["origin"] == "roster" else "spawn",
+            removed_at=_optional_epoch(row["removed_at"]),
         )
 
 

@@ -1,4 +1,4 @@
-"""The ledger's ``run_reports`` table (migration 10): for each run, where it worked (its
+"""The ledger's ``run_reports`` table (migration 11): for each run, where it worked (its
 host, its directory and the git HEAD there before and after), why it started, and how it
 went as its own output tells — the facts a run's summary and ``runs NAME`` show beside
 the metered usage."""

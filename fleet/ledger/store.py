@@ -29,8 +29,10 @@ from fleet.ledger.freezes import FreezesLedger
 from fleet.ledger.metering import MeteringLedger
 from fleet.ledger.migrations import migrate, schema_version
 from fleet.ledger.operator_schedules import SchedulesLedger
+from fleet.ledger.roster_marks import RosterMarksLedger
 from fleet.ledger.rows import (
     AgentEvent,
+    AgentOrigin,
     AgentRecord,
     AuditEntry,
     AuditOutcome,
@@ -64,6 +66,7 @@ class Ledger(
     FreezesLedger,
     SpawnQueueLedger,
     RunReportsLedger,
+    RosterMarksLedger,
 ):
     """Agents, their state history and runs, the audit trail and heartbeats; the chat
     bookkeeping (threads, processed events, connector state) comes from
@@ -73,9 +76,8 @@ class Ledger(
     and pacing steps from :class:`~fleet.ledger.budgets.BudgetsLedger`, accounts'
     assignments, marks and quota windows from :class:`~fleet.ledger.accounts.AccountsLedger`,
     agents frozen by a budget's cutoff from :class:`~fleet.ledger.freezes.FreezesLedger`,
-    the spawn queue from :class:`~fleet.ledger.spawn_queue.SpawnQueueLedger`, run reports
-    from :class:`~fleet.ledger.run_reports.RunReportsLedger`. Open with
-    :meth:`open`, end with :meth:`close`.
+    RunReportsLedger,
+    RosterMarksLedger,
     """
 
     def __init__(self, conn: aiosqlite.Connection, path: Path, clock: Clock) -> None:
@@ -140,9 +142,12 @@ class Ledger(
 
     # -- agents ---------------------------------------------------------------------------
 
-    async def upsert_agent(self, spec: AgentSpec, desired: DesiredState) -> AgentRecord:
+    async def upsert_agent(
+        self, spec: AgentSpec, desired: DesiredState, *, origin: AgentOrigin | None = None
+    ) -> AgentRecord:
         """Save ``spec`` and ``desired``; a new agent starts ``pending``, an existing one keeps
-        its state."""
+        its state. With ``origin`` (a spawn: where its settings came from), a removal from the
+        roster is cleared; so is a ``forget``, with the restart count of the forgotten run."""
         now = to_epoch(self._clock.now())
         fields = (
             spec.runtime,
@@ -159,29 +164,47 @@ class Ledger(
             cursor = await conn.execute(
                 "UPDATE agents SET runtime = ?, backend = ?, model = ?, prompt = ?, workdir = ?,"
                 " env_json = ?, secret_env_json = ?, spec_extra_json = ?, desired_state = ?,"
-                " updated_at = ?"
+                " updated_at = ?, origin = coalesce(?, origin),"
+                " removed_at = CASE WHEN ? IS NULL THEN removed_at END,"
+                # Every right-hand side sees the row as it was: forgotten_at is still set here.
+                " restarts_in_a_row = CASE WHEN forgotten_at IS NULL THEN restarts_in_a_row"
+                " ELSE 0 END,"
+                " last_restart_at = CASE WHEN forgotten_at IS NULL THEN last_restart_at END,"
+                " next_restart_at = CASE WHEN forgotten_at IS NULL THEN next_restart_at END,"
+                " forgotten_at = NULL"
                 " WHERE name = ?",
-                (*fields, now, spec.name),
+                (*fields, now, origin, origin, spec.name),
             )
             if cursor.rowcount == 0:
                 await conn.execute(
                     "INSERT INTO agents (runtime, backend, model, prompt, workdir, env_json,"
                     " secret_env_json, spec_extra_json, desired_state, name, state,"
-                    " state_reason, state_changed_at, created_at, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (*fields, spec.name, AgentState.PENDING.value, "created", now, now, now),
+                    " state_reason, state_changed_at, created_at, updated_at, origin)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        *fields,
+                        spec.name,
+                        AgentState.PENDING.value,
+                        "created",
+                        now,
+                        now,
+                        now,
+                        origin or "spawn",
+                    ),
                 )
                 await _append_event(conn, spec.name, now, None, AgentState.PENDING, "created")
             return await _agent_in(conn, spec.name)
 
     async def get_agent(self, name: str) -> AgentRecord | None:
-        """The agent called ``name``, if any."""
-        row = await self._one("SELECT * FROM agents WHERE name = ?", (name,))
+        """The agent called ``name``, if any (a forgotten one is none)."""
+        row = await self._one(
+            "SELECT * FROM agents WHERE name = ? AND forgotten_at IS NULL", (name,)
+        )
         return None if row is None else AgentRecord.from_row(row)
 
     async def list_agents(self) -> list[AgentRecord]:
-        """Every agent, by name."""
-        rows = await self._all("SELECT * FROM agents ORDER BY name", ())
+        """Every agent, by name, but the forgotten ones."""
+        rows = await self._all("SELECT * FROM agents WHERE forgotten_at IS NULL ORDER BY name", ())
         return [AgentRecord.from_row(row) for row in rows]
 
     async def delete_agent(self, name: str) -> bool:

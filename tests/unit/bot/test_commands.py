@@ -28,6 +28,7 @@ USAGES = {
     "report": "report",
     "budget": "budget [set|allow-burst]",
     "roster": "roster [reload]",
+    "forget": "forget NAME",
     "schedule": "schedule [add|list|remove]",
     "accounts": "accounts",
     "queue": "queue",
@@ -35,7 +36,7 @@ USAGES = {
     "egress": "egress [block|unblock]",
     "whoami": "whoami",
 }
-CONTROL = {"spawn", "stop", "restart", "resume", "send", "cancel"}
+CONTROL = {"spawn", "stop", "restart", "resume", "send", "cancel", "forget"}
 
 
 def test_the_table_has_exactly_the_documented_commands() -> None:
@@ -152,7 +153,8 @@ def test_help_exists_for_every_command(spec: CommandSpec) -> None:
     assert spec.description in text
     for flag in spec.flags:
         assert f"`--{flag.name}" in text
-    assert ("Needs the operator role." in text) == spec.control
+    assert ("Needs the operator role." in text) == (spec.control and not spec.admin_only)
+    assert ("Needs the admin role." in text) == spec.admin_only
 
 
 def test_help_topic_is_forgiving() -> None:

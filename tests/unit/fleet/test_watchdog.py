@@ -539,6 +539,51 @@ def test_a_crash_loop_backs_off_then_gives_up_once() -> None:
     ]
 
 
+# --- Removed from the roster ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("state", "exit_code"), [(AgentState.FAILED, 1), (AgentState.EXITED, 0)])
+def test_an_agent_removed_from_the_roster_is_never_restarted(
+    state: AgentState, exit_code: int
+) -> None:
+    """A removed agent's stored `always` counts for nothing: its end schedules no restart,
+    where the same agent in the roster gets one."""
+    agent = ended(ALWAYS, state=state, exit_code=exit_code, removed_from_roster=True)
+    assert run(agent, now=10) == []
+    kept = dataclasses.replace(agent, removed_from_roster=False)
+    assert kinds(run(kept, now=10)) == ["ScheduleRestart"]
+
+
+def test_a_removed_agent_whose_process_ended_is_closed_and_left_down() -> None:
+    """Its process gone while it is recorded running: the end is recorded, nothing more."""
+    agent = view(
+        spec=spec(restart=ALWAYS), process_alive=False, exit_code=0, removed_from_roster=True
+    )
+    assert kinds(run(agent, now=10)) == ["MarkEnded"]
+
+
+def test_a_restart_pending_when_the_agent_was_removed_is_cancelled() -> None:
+    """A restart scheduled before the reload is called off, saying why."""
+    agent = ended(ALWAYS, next_restart_at=at(5), restarts_in_a_row=1, removed_from_roster=True)
+    assert run(agent, now=10) == [CancelRestart(A, "it was removed from the roster")]
+
+
+def test_a_stalled_removed_agent_is_reported_but_not_restarted() -> None:
+    """A removed agent that goes silent is marked stalled, saying it will not be restarted,
+    and no restart follows on the next sweeps."""
+    agent = view(spec=spec(restart=ALWAYS), last_heartbeat=at(0), removed_from_roster=True)
+    assert run(agent, now=200) == [
+        MarkStalled(
+            A,
+            "no heartbeat or output for 200s (timeout 120s); not restarted: it is no longer "
+            "in the roster",
+        )
+    ]
+    stalled = dataclasses.replace(agent, state=AgentState.STALLED)
+    assert run(stalled, now=300) == []
+    assert run(stalled, now=3000) == []
+
+
 # --- Properties -----------------------------------------------------------------------------------
 
 _NAMES = [AgentName(n) for n in ("a", "b", "coder-1", "z")]
@@ -574,6 +619,7 @@ _VIEWS = st.builds(
     restarts_in_a_row=st.integers(0, 8),
     last_restart_at=_TIMES,
     next_restart_at=_TIMES,
+    removed_from_roster=st.booleans(),
 )
 _RESTARTS = (ScheduleRestart, Restart)
 _EXCLUSIVE = (
@@ -601,8 +647,10 @@ def test_sweep_invariants(snapshot: list[AgentView], now: datetime) -> None:
         restarts = [a for a in actions if a.name == name and isinstance(a, _RESTARTS)]
         if agent.desired is DesiredState.STOPPED or agent.state is AgentState.STOPPED:
             assert restarts == []
-        if agent.spec.restart.mode is RestartMode.NEVER:
+        if agent.spec.restart.mode is RestartMode.NEVER or agent.removed_from_roster:
             assert restarts == []
+        if agent.removed_from_roster:
+            assert GiveUp not in mine
         for action in restarts:
             assert action.attempt == agent.restarts_in_a_row + 1
             assert action.attempt <= agent.spec.restart.max_restarts
