@@ -19,6 +19,7 @@ from bot.grammar import CommandSpec
 from bot.help import help_text
 from bot.report import NO_BUDGETS, compose, render_text
 from bot.request import Deferrer, Follower, Handler, Reply, Request, RosterReloader, SpawnGate
+from bot.watch_follow import agent_view
 from fleet.accounts.book import AccountBook
 from fleet.budgets.model import BudgetBook
 from fleet.clock import Clock
@@ -174,10 +175,10 @@ class Handlers:
 
     async def watch(self, req: Request) -> Reply:
         name = req.arg("NAME")
-        screen = await self._fleet.snapshot(name)
+        view = await agent_view(self._fleet, name)
         if req.command.flags.get("follow") and self._follow_screen is not None:
-            self._follow_screen(req.message, name, screen)
-        return Reply(render.screen(name, screen), topic=name)
+            self._follow_screen(req.message, name, view)
+        return Reply(view, topic=name)
 
     async def usage(self, req: Request) -> str:
         name = req.command.args.get("NAME")

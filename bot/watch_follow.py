@@ -15,9 +15,10 @@ from collections.abc import Callable
 from typing import Final, Protocol
 
 from bot import render
+from bot.render_transcript import transcript
 from connectors.base import Connector, InboundMessage, OutboundMessage, ThreadId
 from fleet.errors import FleetError
-from fleet.status import AgentStatus
+from fleet.supervisor import Fleet
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +26,18 @@ FOLLOW_INTERVAL: Final = 10.0  # look this often...
 FOLLOW_UPDATES: Final = 30  # ...this many times at most (5 minutes)
 
 
-class Screens(Protocol):
-    """The fleet as ``watch --follow`` reads it."""
+WATCH_ENTRIES: Final = 15  # of a headless agent's work that `watch` shows
 
-    async def status(self, name: str) -> AgentStatus: ...
 
-    async def snapshot(self, name: str) -> str: ...
+async def agent_view(fleet: Fleet, name: str) -> str:
+    """What ``watch`` shows of ``name``: a terminal agent's screen as it is now; for any
+    other, its latest work read as lines (as ``logs`` shows it)."""
+    if await fleet.outputs.on_terminal(name):
+        return render.screen(name, await fleet.snapshot(name))
+    read = await fleet.outputs.transcript(name, WATCH_ENTRIES)
+    if not read.events:
+        return f"**{name}** has done nothing readable yet (`logs {name} --raw` shows its output)."
+    return f"**{name}** lately:\n\n{transcript(read.events, agent=name)}"
 
 
 class TopicThread(Protocol):
@@ -44,7 +51,7 @@ class ScreenFollower:
 
     def __init__(
         self,
-        fleet: Screens,
+        fleet: Fleet,
         threads: TopicThread,
         connector_named: Callable[[str], Connector | None],
     ) -> None:
@@ -54,7 +61,8 @@ class ScreenFollower:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def follow(self, message: InboundMessage, agent: str, first: str) -> None:
-        """Start posting ``agent``'s screen where ``message`` came from, when it changes."""
+        """Start posting ``agent``'s view (:func:`agent_view`) where ``message`` came from,
+        when it changes; ``first`` is the view already posted."""
         task = asyncio.create_task(self._updates(message, agent, first))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -74,7 +82,7 @@ class ScreenFollower:
             await asyncio.sleep(FOLLOW_INTERVAL)
             try:
                 status = await self._fleet.status(agent)
-                screen = await self._fleet.snapshot(agent)
+                screen = await agent_view(self._fleet, agent)
             except FleetError:
                 return
             if screen != last:
@@ -85,7 +93,7 @@ class ScreenFollower:
                 await connector.send(
                     OutboundMessage(
                         room=message.room,
-                        markdown=render.screen(agent, screen),
+                        markdown=screen,
                         thread_id=ThreadId(thread) if thread else None,
                     )
                 )

@@ -35,6 +35,11 @@ class AgentOutputs:
             recent_events, log_path, entries, lambda: runtime.parser(tty), MARKER
         )
 
+    async def on_terminal(self, name: str) -> bool:
+        """Whether ``name`` runs on a terminal (tmux), where its screen is what it shows."""
+        record = await self._runs.record(name)
+        return self._runs.backend(record.spec.backend).tty
+
     async def of_run(self, run_id: int) -> RunOutput | None:
         """Where run ``run_id``'s output is read from, with a fresh parser of its stream."""
         return await self._runs.output_of(run_id)

@@ -220,6 +220,6 @@ def test_viewer_may_look_but_not_control(tmp_path: Path) -> None:
 def test_watch_follow_posts_the_screen_again_when_it_changes(bot: ConsoleBot) -> None:
     """`watch --follow` shows the screen now, then again after it changed."""
     bot.command("spawn demo", r"Agent demo started")
-    bot.command("watch demo --follow", r"demo now:")
+    bot.command("watch demo --follow", r"demo lately:")
     bot.command("send demo look at me", r"stub: received: look at me")
-    bot.expect(r"demo now:[\s\S]*stub: received: look at me", timeout=30)
+    bot.expect(r"demo lately:[\s\S]*stub: received: look at me", timeout=30)
