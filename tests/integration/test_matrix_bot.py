@@ -170,6 +170,16 @@ async def test_spawn_opens_a_thread_where_logs_and_plain_messages_work(
         lambda evs: [e for e in evs if "stub: received: how is it going?" in e.body]
     )
     assert said[0].thread_root == root.event_id and said[0].sender == me
+    # 300 lines at once reach the thread whole, in a few messages (Synapse's rate limit
+    # on the bot is never hit: the feed batches and spaces its posts).
+    before = len(op.events)
+    await op.say(room, "lines 300", thread=root.event_id)
+    await op.wait_for(lambda evs: [e for e in evs if "line 300 of 300" in e.body], within=40)
+    fed = [e for e in op.events[before:] if e.sender == me and "line " in e.body]
+    assert all(e.thread_root == root.event_id for e in fed)
+    assert len(fed) <= 6
+    numbers = [int(n) for e in fed for n in re.findall(r"line (\d+) of 300", e.body)]
+    assert numbers == list(range(1, 301))
     await op.say(room, "exit", thread=root.event_id)
     # The summary: in the agent's thread and in the room.
     ended = await op.wait_for(
