@@ -228,7 +228,10 @@ class AgentFeed:
                 render_runs.summary(story, self._clock.now()),
                 tone=_TONES.get(end.outcome, "info"),
                 agents=(event.agent,),
+                # An operator's own stop was answered where it was asked: the summary
+                # goes to the agent's threads only.
                 home_too=not event.by_operator,
+                feed=event.by_operator,
             )
         )
 
