@@ -64,6 +64,9 @@ class FeedSettings:
     poll: float = 1.0  # seconds between reads of a running agent's output
     batch: float = 3.0  # events within this long of the first go out together
     gap: float = 2.0  # at least this long between two posts about one agent
+    # A run that ends sooner after it started is told this long after its start, so the
+    # answer to its spawn (and the thread it opens) comes first.
+    first_moments: float = 3.0
 
 
 @dataclass(slots=True)
@@ -91,6 +94,7 @@ class AgentFeed:
         self._clock = clock
         self._settings = settings or FeedSettings()
         self._follows: dict[str, _Follow] = {}
+        self._later: set[asyncio.Task[None]] = set()
 
     async def on_fleet_event(self, event: FleetEvent) -> None:
         if event.kind is EventKind.STARTED and event.run_id is not None:
@@ -116,6 +120,8 @@ class AgentFeed:
 
     async def stop(self) -> None:
         """Stop following (the agents keep running)."""
+        for later in list(self._later):
+            later.cancel()
         follows = list(self._follows.values())
         self._follows.clear()
         for follow in follows:
@@ -189,6 +195,31 @@ class AgentFeed:
     # -- the end of a run ----------------------------------------------------------------
 
     async def _end(self, event: FleetEvent) -> None:
+        """The rest of the run's output, then its summary. A run that ended in its first
+        moments is told a little later: the answer to its spawn (which opens the agent's
+        thread) goes first."""
+        stories = self._fleet.outputs.stories
+        story = await stories.story(event.run_id) if event.run_id is not None else None
+        if story is not None:
+            age = (self._clock.now() - story.report.run.started_at).total_seconds()
+            if age < self._settings.first_moments:
+                task = asyncio.create_task(
+                    self._end_later(event, self._settings.first_moments - age),
+                    name=f"feed-end-{event.agent}",
+                )
+                self._later.add(task)
+                task.add_done_callback(self._later.discard)
+                return
+        await self._tell_end(event, early=False)
+
+    async def _end_later(self, event: FleetEvent, delay: float) -> None:
+        await asyncio.sleep(delay)
+        try:
+            await self._tell_end(event, early=True)
+        except Exception:
+            log.exception("feed of %s: could not tell how its run ended", event.agent)
+
+    async def _tell_end(self, event: FleetEvent, *, early: bool) -> None:
         follow = self._follows.get(event.agent)
         if follow is not None and follow.run_id == event.run_id:
             del self._follows[event.agent]
@@ -228,10 +259,10 @@ class AgentFeed:
                 render_runs.summary(story, self._clock.now()),
                 tone=_TONES.get(end.outcome, "info"),
                 agents=(event.agent,),
-                # An operator's own stop was answered where it was asked: the summary
-                # goes to the agent's threads only.
-                home_too=not event.by_operator,
-                feed=event.by_operator,
+                # An operator's own stop, or a spawn that ended at once, was answered where
+                # it was asked: the summary goes to the agent's threads only.
+                home_too=not (event.by_operator or early),
+                feed=event.by_operator or early,
             )
         )
 

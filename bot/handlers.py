@@ -138,10 +138,12 @@ class Handlers:
         finally:
             if gate is not None:
                 gate.release(req.arg("NAME"))
-        if outcome.ended is not None:
-            story = await self._stories.story(outcome.ended.run.id)
-            if story is not None:  # it ended at once: why, in one line
-                return Reply(render_runs.ended_at_once(story, self._clock.now()) + note)
+        ended = outcome.ended
+        if ended is not None and ended.end is not None and ended.end.outcome != "finished":
+            story = await self._stories.story(ended.run.id)
+            if story is not None:  # it failed at once: why, in one line
+                line = render_runs.ended_at_once(story, self._clock.now())
+                return Reply(line + note, topic=outcome.status.name)
         text = render.spawned(outcome.status, outcome.started, outcome.pid)
         return Reply(text + note, topic=outcome.status.name)
 
@@ -168,9 +170,10 @@ class Handlers:
         if not text.strip():
             raise CommandError(f"nothing to send — usage: send {name} TEXT")
         ended = await self._fleet.send(name, text, by=req.who)
-        story = await self._stories.story(ended.run.id) if ended is not None else None
-        if story is not None:
-            return render_runs.ended_at_once(story, self._clock.now())
+        if ended is not None and ended.end is not None and ended.end.outcome != "finished":
+            story = await self._stories.story(ended.run.id)
+            if story is not None:  # its follow-up failed at once: why, in one line
+                return render_runs.ended_at_once(story, self._clock.now())
         return render.sent(name)
 
     async def watch(self, req: Request) -> Reply:
