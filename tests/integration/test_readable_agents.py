@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.background import fake_provider_thread
-from tests.fakes.discord_server import FakeDiscord
+from tests.fakes.discord_server import FakeDiscord, PostedMessage
 from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn, Usage
 from tests.integration.console_bot import FLEETWARDEN, ConsoleBot, clean_env
 from tests.integration.test_discord_bot import TOKEN_ENV, Bot, eventually
@@ -36,6 +36,12 @@ TURNS = (
     ),
     Turn(text=ANSWER, usage=Usage(input=1300, output=25)),
 )
+
+
+def text_of(message: PostedMessage) -> str:
+    """What a person reads of a bot message: its content and its embeds' text."""
+    embeds = message.payload.get("embeds") or []
+    return "\n".join([message.content, *(str(e.get("description", "")) for e in embeds)])
 
 
 def agent_path() -> str:
@@ -131,14 +137,14 @@ async def test_a_claude_run_reads_as_chat_and_its_summary_counts_the_ledger(
     )
     thread = await eventually(lambda: bot.thread_named("c1"))
     summary = await eventually(
-        lambda: next((m for m in bot.posted(thread) if "finished after" in m.content), None),
+        lambda: next((m for m in bot.posted(thread) if "finished after" in text_of(m)), None),
         within=90,
     )
     posted = bot.posted(thread)
     (root,) = [m for m in bot.posted() if m.id == thread]
     assert re.search(r"Agent \*\*c1\*\* started \(claude\), pid \d+\.", root.content)
     assert "goes to c1 only from an operator" in root.content
-    work_lines = "\n".join(m.content for m in posted if m.id != summary.id)
+    work_lines = "\n".join(text_of(m) for m in posted if m.id != summary.id)
     assert f"▸ Read `{work / 'notes.txt'}`" in work_lines
     assert "▸ Bash `rm -rf build`" in work_lines
     assert ANSWER in work_lines
@@ -147,9 +153,7 @@ async def test_a_claude_run_reads_as_chat_and_its_summary_counts_the_ledger(
     assert len(posted) <= 6, [m.content for m in posted]
 
     # The summary: its answer, what Fleetwarden metered (exactly the ledger's rows), where.
-    text = summary.content + "".join(
-        e.get("description", "") for e in summary.payload.get("embeds", [])
-    )
+    text = text_of(summary)
     assert ANSWER in text
     with sqlite3.connect(tmp_path / "state" / "ledger.db") as db:
         requests, tokens = db.execute(
@@ -160,7 +164,7 @@ async def test_a_claude_run_reads_as_chat_and_its_summary_counts_the_ledger(
     assert f"{requests} model requests · {tokens:,} tokens" in text
     assert f"In `{work}`" in text
     # ... and in the channel too, where the spawn was asked.
-    await eventually(lambda: any("finished after" in m.content for m in bot.posted()))
+    await eventually(lambda: any("finished after" in text_of(m) for m in bot.posted()))
 
 
 def test_an_agent_without_credentials_is_refused_in_one_line(tmp_path: Path) -> None:
