@@ -47,6 +47,8 @@ from fleet.heartbeat import TOKEN_HEADER
 from fleet.model import AgentSpec
 from fleet.runtimes._cli import CliRuntime, checked_model, checked_session, required_prompt
 from fleet.runtimes.base import RuntimeContext, base_env
+from fleet.transcript.claude import ClaudeStream
+from fleet.transcript.events import StreamParser
 
 HEADLESS_FLAGS = ("--output-format", "stream-json", "--verbose")
 QUIET_ENV = {
@@ -98,6 +100,9 @@ class ClaudeRuntime(CliRuntime):
 
     def event_session(self, event: Mapping[str, Any]) -> object:
         return event.get("session_id")
+
+    def stream_parser(self) -> StreamParser:
+        return ClaudeStream()
 
     def setup(self, spec: AgentSpec, ctx: RuntimeContext) -> tuple[dict[str, str], dict[Path, str]]:
         config_dir = ctx.home / ".claude"
