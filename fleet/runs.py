@@ -51,10 +51,16 @@ class AgentPaths:
 
 
 def append_marker(path: Path, text: str) -> None:
-    """Write one of Fleetwarden's own lines into an agent's log."""
+    """Write one of Fleetwarden's own lines into an agent's log, on a line of its own (after
+    a break, when the agent's output ended without one: readers split runs at markers)."""
     private_dir(path.parent)
-    with os.fdopen(open_private(path, os.O_WRONLY | os.O_APPEND), "a", encoding="utf-8") as fh:
-        fh.write(f"{MARKER} {text} ---\n")
+    fd = open_private(path, os.O_RDWR | os.O_APPEND)
+    try:
+        size = os.fstat(fd).st_size
+        unended = size > 0 and os.pread(fd, 1, size - 1) != b"\n"
+        os.write(fd, (("\n" if unended else "") + f"{MARKER} {text} ---\n").encode())
+    finally:
+        os.close(fd)
 
 
 def write_files(home: Path, files: Mapping[Path, str]) -> None:

@@ -287,7 +287,8 @@ class Fleet:
         run = await self._ledger.last_run(record.name)
         if record.state.is_live and run is not None and run.ended_at is None:
             return await self._runs.backend(run.handle.backend).snapshot(run.handle)
-        return "\n".join(tail_lines(self._runs.log_path(record.name), 40))
+        log_path = self._runs.log_path(record.name)
+        return "\n".join(await asyncio.to_thread(tail_lines, log_path, 40))
 
     async def drift(self) -> list[str]:
         """Sessions on our backends that no run in the ledger accounts for: reported,
