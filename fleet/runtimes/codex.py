@@ -50,6 +50,8 @@ from fleet.runtimes._cli import (
     with_v1,
 )
 from fleet.runtimes.base import RuntimeContext
+from fleet.transcript.codex import CodexStream
+from fleet.transcript.events import StreamParser
 
 PROVIDER_ID = "fleetwarden"
 _EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
@@ -95,6 +97,9 @@ class CodexRuntime(CliRuntime):
 
     def event_session(self, event: Mapping[str, Any]) -> object:
         return event.get("thread_id") if event.get("type") == "thread.started" else None
+
+    def stream_parser(self) -> StreamParser:
+        return CodexStream()
 
     def setup(self, spec: AgentSpec, ctx: RuntimeContext) -> tuple[dict[str, str], dict[Path, str]]:
         codex_home = ctx.home / ".codex"

@@ -37,6 +37,8 @@ from fleet.runtimes._cli import (
     with_v1,
 )
 from fleet.runtimes.base import RuntimeContext
+from fleet.transcript.events import StreamParser
+from fleet.transcript.opencode import OpencodeStream
 
 PROVIDER = "anthropic"
 HEADLESS_FLAGS = ("--pure", "--format", "json")
@@ -68,6 +70,9 @@ class OpencodeRuntime(CliRuntime):
 
     def event_session(self, event: Mapping[str, Any]) -> object:
         return event.get("sessionID")
+
+    def stream_parser(self) -> StreamParser:
+        return OpencodeStream()
 
     def setup(self, spec: AgentSpec, ctx: RuntimeContext) -> tuple[dict[str, str], dict[Path, str]]:
         inline = json.dumps(config(ctx), separators=(",", ":"))

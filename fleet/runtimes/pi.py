@@ -37,6 +37,8 @@ from fleet.runtimes._cli import (
     without_v1,
 )
 from fleet.runtimes.base import RuntimeContext
+from fleet.transcript.events import StreamParser
+from fleet.transcript.pi import PiStream
 
 PROVIDER = "anthropic"
 
@@ -61,6 +63,9 @@ class PiRuntime(CliRuntime):
 
     def event_session(self, event: Mapping[str, Any]) -> object:
         return event.get("id") if event.get("type") == "session" else None
+
+    def stream_parser(self) -> StreamParser:
+        return PiStream()
 
     def setup(self, spec: AgentSpec, ctx: RuntimeContext) -> tuple[dict[str, str], dict[Path, str]]:
         agent_dir = ctx.home / ".pi" / "agent"

@@ -27,7 +27,8 @@ _TARGET_KEYS = (
 )
 _AUTH = re.compile(
     r"not logged in|/login|\b401\b|\b403\b|unauthori[sz]ed|authentication|invalid[ _-]?api[ _-]?key"
-    r"|invalid x-api-key|api key|oauth token|credential|permission_error",
+    r"|invalid x-api-key|api[ _-]key|oauth token|credential|permission_error"
+    r"|missing environment variable",
     re.I,
 )
 _RATE = re.compile(
