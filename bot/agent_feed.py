@@ -19,34 +19,33 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from bot import render, render_runs
 from bot.render_transcript import transcript
 from connectors.base import Tone
 from fleet.clock import Clock
+from fleet.logtail import Cursor, size_of
 from fleet.notices import Delivery, Notice
 from fleet.run_keeper import RunOutput
-from fleet.runs import MARKER
 from fleet.status import EventKind, FleetEvent
 from fleet.supervisor import Fleet
 from fleet.transcript.events import (
     AgentEvent,
     Marker,
-    Oversized,
     RunEnded,
     Said,
     Trouble,
     Unknown,
     Waiting,
 )
+from fleet.transcript.reader import LogParser, read_new
 from fleet.transcript.story import Outcome
 
 log = logging.getLogger(__name__)
 
 Post = Callable[[Notice], Awaitable[Delivery]]
-_READ_LIMIT = 512 * 1024  # bytes of new output read per poll
-_FINAL_READS = 64  # reads at most, at a run's end: 32 MiB; the rest is in `logs`
+_READ_LIMIT = 2 * 1024 * 1024  # bytes of new output read at once (a longer line is cut)
+_FINAL_READS = 16  # reads at most, at a run's end: 32 MiB; the rest is in `logs`
 _MESSAGE_CAP = 3000  # characters in one feed message before it is sent regardless
 _TONES: dict[str, Tone] = {
     Outcome.FINISHED.value: "ok",
@@ -76,7 +75,8 @@ class _Follow:
     agent: str
     run_id: int
     output: RunOutput
-    lines: _Lines
+    cursor: Cursor
+    reader: LogParser
     pending: list[AgentEvent] = field(default_factory=list)
     first_at: float | None = None
     last_post: float = float("-inf")
@@ -119,7 +119,7 @@ class AgentFeed:
                 await self._start(agent, run_id, from_end=True)
 
     async def stop(self) -> None:
-        """Stop following (the agents keep running)."""
+        """Stop following (the agents keep running), posting what was still pending."""
         for later in list(self._later):
             later.cancel()
         follows = list(self._follows.values())
@@ -128,6 +128,13 @@ class AgentFeed:
             if follow.task is not None:
                 follow.task.cancel()
         await asyncio.gather(*(f.task for f in follows if f.task), return_exceptions=True)
+        for follow in follows:
+            try:
+                await self._read(follow, final=False)
+                if follow.pending:
+                    await self._flush(follow, asyncio.get_running_loop().time())
+            except Exception:
+                log.exception("feed of %s: could not post its last output", follow.agent)
 
     # -- following one run ---------------------------------------------------------------
 
@@ -140,8 +147,10 @@ class AgentFeed:
             return
         offset = output.offset
         if from_end:
-            offset = max(offset, await asyncio.to_thread(_size, output.log))
-        follow = _Follow(agent, run_id, output, _Lines(output.log, offset))
+            offset = max(offset, await asyncio.to_thread(size_of, output.log))
+        parser = output.parser
+        reader = LogParser(lambda _runtime: parser, runtime="")
+        follow = _Follow(agent, run_id, output, Cursor(offset), reader)
         follow.task = asyncio.create_task(self._loop(follow), name=f"feed-{agent}")
         self._follows[agent] = follow
 
@@ -168,18 +177,24 @@ class AgentFeed:
         return urgent or size > _MESSAGE_CAP or now - follow.first_at >= self._settings.batch
 
     async def _read(self, follow: _Follow, *, final: bool) -> None:
-        for line in await asyncio.to_thread(follow.lines.read, final, _FINAL_READS if final else 1):
-            if isinstance(line, Oversized):
-                events: list[AgentEvent] = [line]
-            elif line.startswith(MARKER):
-                continue  # the run's start and end: the summary says those
-            else:
-                events = follow.output.parser.feed(line)
-            for event in events:
-                if _shown(event):
-                    if follow.first_at is None:
-                        follow.first_at = asyncio.get_running_loop().time()
-                    follow.pending.append(event)
+        """Read what the run wrote since the last read: while more is written, on (a run's
+        end reads on to the end of its output, within :data:`_FINAL_READS` reads)."""
+        for _ in range(_FINAL_READS if final else 4):
+            found = await asyncio.to_thread(
+                read_new,
+                follow.output.log,
+                follow.cursor,
+                follow.reader,
+                final=final,
+                keep=_shown,
+                max_read=_READ_LIMIT,
+            )
+            follow.cursor = found.cursor
+            if found.events and follow.first_at is None:
+                follow.first_at = asyncio.get_running_loop().time()
+            follow.pending.extend(found.events)
+            if not found.more:
+                return
 
     async def _flush(self, follow: _Follow, now: float) -> None:
         events, follow.pending, follow.first_at = follow.pending, [], None
@@ -200,7 +215,7 @@ class AgentFeed:
         thread) goes first."""
         stories = self._fleet.outputs.stories
         story = await stories.story(event.run_id) if event.run_id is not None else None
-        if story is not None:
+        if story is not None and not event.by_operator:
             age = (self._clock.now() - story.report.run.started_at).total_seconds()
             if age < self._settings.first_moments:
                 task = asyncio.create_task(
@@ -271,69 +286,3 @@ def _shown(event: AgentEvent) -> bool:
     """Whether the live feed posts ``event``: not the CLI's end (the summary has it), not
     unknown kinds, not Fleetwarden's own markers."""
     return not isinstance(event, RunEnded | Unknown | Marker)
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return 0
-
-
-class _Lines:
-    """The lines of a growing log, read from an offset: complete lines only (a partial
-    last line is held until its end arrives, or the run ends), ``\r`` ending a line too,
-    and a line longer than :data:`_READ_LIMIT` given as :class:`Oversized`, once."""
-
-    def __init__(self, path: Path, offset: int) -> None:
-        self.path = path
-        self.offset = offset
-        self._partial = b""
-        self._oversized: Oversized | None = None  # the long line being skipped
-
-    def read(self, final: bool, reads: int = 1) -> list[str | Oversized]:
-        """What arrived since the last read, in at most ``reads`` reads of
-        :data:`_READ_LIMIT` bytes (a run's end reads on to its end, within reason).
-        Blocking: run it in a worker thread."""
-        out: list[str | Oversized] = []
-        for _ in range(reads):
-            got, more = self._read_once(final=False)
-            out += got
-            if not more:
-                break
-        if final:
-            out += self._read_once(final=True)[0]
-        return out
-
-    def _read_once(self, final: bool) -> tuple[list[str | Oversized], bool]:
-        try:
-            with open(self.path, "rb") as fh:
-                fh.seek(self.offset)
-                data = fh.read(_READ_LIMIT)
-        except FileNotFoundError:
-            return [], False
-        self.offset += len(data)
-        data = (self._partial + data).replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        *complete, rest = data.split(b"\n")
-        out: list[str | Oversized] = []
-        for raw in complete:
-            if self._oversized is not None:  # the end of a long line
-                out.append(Oversized(self._oversized.head, self._oversized.size + len(raw)))
-                self._oversized = None
-            else:
-                out.append(raw.decode("utf-8", errors="replace"))
-        if self._oversized is not None:
-            self._oversized = Oversized(self._oversized.head, self._oversized.size + len(rest))
-            rest = b""
-        elif len(rest) >= _READ_LIMIT:
-            self._oversized = Oversized(rest[:200].decode("utf-8", errors="replace"), len(rest))
-            rest = b""
-        if final:
-            if self._oversized is not None:
-                out.append(self._oversized)
-                self._oversized = None
-            elif rest:
-                out.append(rest.decode("utf-8", errors="replace"))
-            rest = b""
-        self._partial = rest
-        return out, len(data) == _READ_LIMIT

@@ -84,7 +84,7 @@ class RunCommands:
         body = transcript(read.events, agent=name)
         head = f"What **{name}** did lately ({len(read.events)} entries"
         more = f"; `logs {name} --lines N` for more" if len(read.events) >= count else ""
-        return f"{head}{more}):\n\n{body}{unshown(read.unknown, read.unreadable, name)}"
+        return f"{head}{more}):\n\n{body}{unshown(0, read.malformed, name)}"
 
     async def runs(self, req: Request) -> str:
         name = req.arg("NAME")

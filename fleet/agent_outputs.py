@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 
 from fleet.clock import Clock
+from fleet.errors import FleetError
 from fleet.ledger import Ledger
-from fleet.run_facts import Recent, recent_events
 from fleet.run_keeper import RunKeeper, RunOutput
 from fleet.run_stories import RunStories
-from fleet.runs import MARKER
 from fleet.runtimes import RuntimeRegistry
+from fleet.transcript.events import PlainText, StreamParser
+from fleet.transcript.reader import Transcript, last_entries
 
 
 class AgentOutputs:
@@ -25,15 +26,21 @@ class AgentOutputs:
         self._runtimes = runtimes
         self.stories = RunStories(ledger, clock)
 
-    async def transcript(self, name: str, entries: int) -> Recent:
-        """The agent's last ``entries`` events (``UnknownAgent`` if nobody knows it)."""
+    async def transcript(self, name: str, entries: int) -> Transcript:
+        """The agent's last ``entries`` events (``UnknownAgent`` if nobody knows it), each
+        run read by its runtime's parser."""
         record = await self._runs.record(name)
-        runtime = self._runtimes.get(record.spec.runtime)
         tty = self._runs.backend(record.spec.backend).tty
+        runtimes, default = self._runtimes, record.spec.runtime
+
+        def parser(runtime: str | None) -> StreamParser:
+            try:
+                return runtimes.get(runtime or default).parser(tty)
+            except FleetError:  # a runtime this Fleetwarden no longer knows
+                return PlainText()
+
         log_path = self._runs.log_path(record.name)
-        return await asyncio.to_thread(
-            recent_events, log_path, entries, lambda: runtime.parser(tty), MARKER
-        )
+        return await asyncio.to_thread(last_entries, log_path, entries, parser)
 
     async def on_terminal(self, name: str) -> bool:
         """Whether ``name`` runs on a terminal (tmux), where its screen is what it shows."""

@@ -7,15 +7,14 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
 from fleet.accounts.model import CREDENTIAL_VARS, RUNTIME_PROVIDERS, key_vars_of
 from fleet.errors import LaunchFailed
 from fleet.model import AgentSpec, LaunchPlan
-from fleet.transcript.events import AgentEvent, Malformed, Marker, Oversized, StreamParser, Unknown
+from fleet.transcript.events import Marker, Oversized, StreamParser
 from fleet.transcript.story import RunReading
 
 # Where each CLI comes from, for the message when it is missing.
@@ -110,54 +109,6 @@ async def _git(workdir: Path, *args: str) -> str | None:
     if proc.returncode != 0:
         return None
     return out.decode("utf-8", errors="replace").strip()
-
-
-@dataclass(frozen=True, slots=True)
-class Recent:
-    """An agent's latest events, oldest first, and what was left out of them: events of
-    kinds not shown, and lines that could not be read."""
-
-    events: tuple[AgentEvent, ...]
-    unknown: int = 0
-    unreadable: int = 0
-
-
-def recent_events(
-    log: Path, count: int, parser_for_run: Callable[[], StreamParser], marker: str
-) -> Recent:
-    """The last ``count`` events of an agent's log (its last :data:`READ_CAP` bytes at
-    most), each run read by a fresh parser from ``parser_for_run``. Blocking: run it in a
-    worker thread."""
-    try:
-        with open(log, "rb") as fh:
-            end = fh.seek(0, os.SEEK_END)
-            start = max(0, end - READ_CAP)
-            fh.seek(start)
-            data = fh.read(end - start)
-    except FileNotFoundError:
-        return Recent(())
-    if start > 0:
-        data = data[data.find(b"\n") + 1 :]
-    events: list[AgentEvent] = []
-    unknown = unreadable = 0
-    parser = parser_for_run()
-    for raw in data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n"):
-        if len(raw) > _LINE_CAP:
-            events.append(Oversized(raw[:200].decode("utf-8", errors="replace"), len(raw)))
-            continue
-        line = raw.decode("utf-8", errors="replace")
-        if line.startswith(marker):
-            events.append(Marker(line))
-            if " starting (" in line:
-                parser = parser_for_run()
-            continue
-        for event in parser.feed(line):
-            if isinstance(event, Unknown):
-                unknown += 1
-            else:
-                unreadable += isinstance(event, Malformed)
-                events.append(event)
-    return Recent(tuple(events[-count:]), unknown, unreadable)
 
 
 def read_run(log: Path, offset: int, parser: StreamParser, marker: str) -> RunReading:

@@ -121,10 +121,12 @@ async def test_the_end_posts_the_rest_even_an_unfinished_last_line(tmp_path: Pat
     board = Board()
     feed = AgentFeed(FakeFleet(Outputs(log)), board.post, ManualClock(T0), FAST)  # type: ignore[arg-type]
     await feed.on_fleet_event(started())
-    log.write_text("wait approve Bash(rm -rf build)?\rsay almost")
+    # A line a bare \r rewrites reads as its last state, as a terminal showed it.
+    log.write_text("wait approve Bash(rm -rf build)?\nsay 10%\rsay almost")
     await feed.on_fleet_event(ended())
     feed_posts = [n for _, n in board.posts if n.feed]
     assert feed_posts and feed_posts[-1].markdown.endswith("almost")
+    assert "10%" not in feed_posts[-1].markdown
     assert "**⏸ Waiting: approve Bash(rm -rf build)?**" in feed_posts[-1].markdown
     assert feed_posts[-1].tone == "warning"
     # No story in the ledger: the end is said the old way, in its threads.

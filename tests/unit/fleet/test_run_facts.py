@@ -19,7 +19,7 @@ from fleet.metering.events import Outcome as Metered
 from fleet.metering.events import Tokens, UsageEvent
 from fleet.model import AgentSpec, DesiredState, ExitInfo, LaunchPlan, RunHandle
 from fleet.names import AgentName
-from fleet.run_facts import check_launchable, git_head, read_run, recent_events
+from fleet.run_facts import check_launchable, git_head, read_run
 from fleet.run_stories import RunStories
 from fleet.runs import MARKER
 from fleet.transcript.events import AgentEvent, ErrorKind, Said, Text, ToolUsed, Trouble, Unknown
@@ -116,25 +116,6 @@ def test_read_run_reads_only_its_run_and_cr_ends_lines(tmp_path: Path) -> None:
     reading = read_run(log, offset, Words(), MARKER)
     assert (reading.tool_calls, reading.last_message) == (1, "last")
     assert reading.trouble == Trouble(ErrorKind.AUTH, "Not logged in")
-
-
-def test_recent_events_use_a_fresh_parser_per_run_and_count_what_they_leave_out(
-    tmp_path: Path,
-) -> None:
-    log = tmp_path / "output.log"
-    log.write_text(
-        f"{MARKER} c1 starting (claude) ---\nsay one\n? thing\n{MARKER} c1 exited ---\nsay two\n"
-    )
-    made: list[Words] = []
-
-    def parser() -> Words:
-        made.append(Words())
-        return made[-1]
-
-    recent = recent_events(log, 10, parser, MARKER)
-    assert [type(e).__name__ for e in recent.events] == ["Marker", "Said", "Marker", "Said"]
-    assert recent.unknown == 1 and len(made) == 2
-    assert recent_events(log, 1, parser, MARKER).events == (Said("two"),)
 
 
 def test_why_says_not_logged_in_and_names_the_fix_without_an_account() -> None:
