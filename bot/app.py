@@ -4,8 +4,9 @@ Config and logging are done by the entry point before. :meth:`App.start` then ru
 order: state-dir lock → ledger (and the notifier over it) → heartbeat endpoint → budgets (a
 first pacing tick, so the policy is current before any request) → metering proxy (with that
 policy) → fleet (the sandbox probe, reconcile) → commands (handlers, ACL, router) →
-scheduler (the job context and the jobs) → connectors → operator schedules and the spawn
-queue (once the connectors run, so a run made up at start, or a queued launch, can answer).
+scheduler (the job context and the jobs) → connectors (behind the redactor) → operator
+schedules and the spawn queue (once the connectors run, so a run made up at start, or a
+queued launch, can answer).
 :meth:`App.stop` undoes them in reverse after finishing the commands in flight, except that
 the scheduler and the spawn queue stop before the connectors (nothing may answer through a
 stopped one).
@@ -25,7 +26,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from bot import wiring
+from bot import redacting, wiring
 from bot.account_commands import AccountCommands
 from bot.agent_feed import AgentFeed, FeedSettings
 from bot.command_wiring import Commands, build_commands
@@ -52,6 +53,7 @@ from fleet.heartbeat import HeartbeatServer
 from fleet.ledger import Ledger
 from fleet.metering.proxy import MeteringProxy
 from fleet.notices import Notice
+from fleet.redaction.redactor import Redactor
 from fleet.runtimes import RuntimeRegistry, default_registry
 from fleet.sandbox.service import FIX, Sandboxes
 from fleet.supervisor import Fleet, FleetSettings, RosterDiff
@@ -91,8 +93,10 @@ class App:
         connectors: Sequence[Connector] | None = None,
         runtimes: RuntimeRegistry | None = None,
         backends: Mapping[str, Backend] | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
         self.config = config
+        self._redactor = redactor or wiring.redactor(config, environ)
         self._clock = clock
         self._environ = environ
         self._injected_connectors = list(connectors) if connectors is not None else None
@@ -357,19 +361,18 @@ class App:
         scheduler.start(context)
 
     async def _start_connectors(self, ledger: Ledger, commands: Commands) -> None:
-        """Each connector started in turn, with a task reading its inbound stream."""
-        connectors = (
-            self._injected_connectors
-            if self._injected_connectors is not None
-            else wiring.make_connectors(
+        """Each connector started in turn, redacted, with a task reading its inbound stream."""
+        made = self._injected_connectors
+        if made is None:
+            made = wiring.make_connectors(
                 self.config,
                 ledger=ledger,
                 acl=commands.acl,
                 clock=self._clock,
                 environ=self._environ,
             )
-        )
-        for connector in connectors:
+        sources = (self._heartbeats, self._metering, self._accounts)
+        for connector in redacting.guard(made, self._redactor, sources):
             await connector.start()
             self._started_connectors.append(connector)
             task = asyncio.create_task(self._consume(connector), name=f"inbound-{connector.name}")

@@ -111,13 +111,14 @@ def _summary(config: Config) -> str:
 
 
 def _run(config: Config, environ: Mapping[str, str]) -> int:
+    from bot import wiring
     from bot.app import App
 
-    secrets = [environ[name] for name in config.secret_env_names() if environ.get(name)]
-    setup_logging(config.log_level, config.state_dir / "fleetwarden.log", secrets)
+    redactor = wiring.redactor(config, environ)  # one for the log file and the chat services
+    setup_logging(config.log_level, config.state_dir / "fleetwarden.log", redactor)
 
     async def serve() -> None:
-        app = App(config, clock=SystemClock(), environ=environ)
+        app = App(config, clock=SystemClock(), environ=environ, redactor=redactor)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, app.request_stop)

@@ -2,7 +2,8 @@
 
 Secrets never reach a log line by construction (they live only in the environment);
 the redacting filter is the second line of defence, for a secret an agent or a
-library might echo back.
+library might echo back. It is the same redactor as the chat services'
+(:mod:`fleet.redaction.redactor`): the secrets Fleetwarden knows, and credential shapes.
 """
 
 from __future__ import annotations
@@ -12,37 +13,30 @@ import logging
 import logging.handlers
 import os
 import sys
-from collections.abc import Iterable
 from pathlib import Path
 
 from fleet.private_files import open_private, private_dir
+from fleet.redaction.redactor import Redactor
 
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-_MIN_SECRET_LEN = 6
 
 
 class RedactSecrets(logging.Filter):
-    """Replaces every known secret value in a record's final message with ``***``."""
+    """Replaces every secret in a record's final message, and in its traceback, with the
+    redactor's label."""
 
-    def __init__(self, secrets: Iterable[str]) -> None:
+    def __init__(self, redactor: Redactor) -> None:
         super().__init__()
-        self._secrets = sorted(
-            {s for s in secrets if len(s) >= _MIN_SECRET_LEN}, key=len, reverse=True
-        )
+        self._redactor = redactor
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self._secrets:
-            return True
+        redaction = self._redactor.snapshot()
         message = record.getMessage()
-        redacted = message
-        for secret in self._secrets:
-            redacted = redacted.replace(secret, "***")
+        redacted = redaction.apply(message)
         if redacted != message or record.exc_info:
             if record.exc_info:
                 text = logging.Formatter().formatException(record.exc_info)
-                for secret in self._secrets:
-                    text = text.replace(secret, "***")
-                redacted = f"{redacted}\n{text}"
+                redacted = f"{redacted}\n{redaction.apply(text)}"
                 record.exc_info = None
                 record.exc_text = None
             record.msg, record.args = redacted, None
@@ -65,14 +59,14 @@ class _NoTraceback(logging.Formatter):
         return f"fleetwarden: {record.levelname.lower()}: {record.getMessage().splitlines()[0]}"
 
 
-def setup_logging(level: str, log_file: Path | None, secrets: Iterable[str]) -> None:
+def setup_logging(level: str, log_file: Path | None, redactor: Redactor) -> None:
     """Configure the root logger once, at the entry point."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
         handler.close()
     root.setLevel(logging.DEBUG)
-    redact = RedactSecrets(secrets)
+    redact = RedactSecrets(redactor)
 
     stderr = logging.StreamHandler(sys.stderr)
     stderr.setLevel(logging.WARNING)

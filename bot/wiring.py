@@ -1,6 +1,6 @@
 """What the app builds from the config before it starts anything: the connectors it lists,
-the backends, the roster as launch specs, and where agents' providers are when metering is
-off. Pure construction: nothing here starts, connects or writes."""
+the redactor, the backends, the roster as launch specs, and where agents' providers are
+when metering is off. Pure construction: nothing here starts, connects or writes."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ from fleet.metering.config import DEFAULT_ROUTES
 from fleet.model import AgentSpec
 from fleet.names import AgentName
 from fleet.notices import NoticeBoard
+from fleet.redaction.known import EnvSecrets
+from fleet.redaction.redactor import Redactor
 from fleet.sandbox.service import SandboxSettings
 
 
@@ -63,6 +65,12 @@ def make_connectors(
             )
         )
     return connectors
+
+
+def redactor(config: Config, environ: Mapping[str, str]) -> Redactor:
+    """The one redactor, knowing the secret variables the config names; the app adds the
+    servers and logins that make secrets at run time."""
+    return Redactor([EnvSecrets(config.secret_env_names(), environ)])
 
 
 def prefixes(config: Config) -> dict[str, str]:

@@ -33,6 +33,7 @@ from aiohttp import web
 
 from fleet.loopback import HOST, AgentSecrets, Limits, serve, token_matches
 from fleet.names import AgentName, agent_name, is_agent_name
+from fleet.redaction.known import Secret
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +162,10 @@ class HeartbeatServer:
     def revoke(self, agent: str) -> bool:
         """Forget ``agent``'s token, so its beats are refused; whether it had one."""
         return self._secrets.revoke(self._loaded(agent))
+
+    def known_secrets(self) -> list[Secret]:
+        """Every agent's token, for the redactor."""
+        return [Secret(token, "heartbeat token") for token in self._secrets.values()]
 
     def _loaded(self, agent: str) -> AgentName:
         name = agent_name(agent)

@@ -64,6 +64,10 @@ class AgentSecrets:
     def get(self, agent: AgentName) -> str | None:
         return self._tokens.get(agent)
 
+    def values(self) -> list[str]:
+        """Every token given out (for the redactor)."""
+        return list(self._tokens.values())
+
     def issue(self, agent: str) -> str:
         """``agent``'s token: the one it has, or a new one, saved before it is given out."""
         name = agent_name(agent)

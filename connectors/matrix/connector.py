@@ -33,6 +33,7 @@ from connectors.matrix.rooms import ConnectorState, ServedRooms
 from connectors.matrix.sync import SyncLoop
 from connectors.matrix.translate import CONNECTOR, Identity
 from fleet.clock import Clock
+from fleet.redaction.known import Secret
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,12 @@ class MatrixConnector:
     def home_room(self) -> RoomId | None:
         room = self._rooms.home_room
         return None if room is None else RoomId(room)
+
+    def known_secrets(self) -> list[Secret]:
+        """The access token the bot is logged in with (a password login makes one that no
+        variable holds), for the redactor."""
+        token = self._client.access_token
+        return [Secret(token, "Matrix access token")] if token else []
 
     async def start(self) -> None:
         """Log in, take the sync token, join the configured rooms, start syncing."""

@@ -38,6 +38,7 @@ from fleet.accounts.quota import (
 from fleet.accounts.routing import room
 from fleet.clock import Clock
 from fleet.notices import Notice, NoticeBoard
+from fleet.redaction.known import Secret
 
 log = logging.getLogger(__name__)
 
@@ -382,6 +383,13 @@ class AccountBook:
 
     def now(self) -> datetime:
         return self._clock.now()
+
+    def known_secrets(self) -> list[Secret]:
+        """The ChatGPT logins' tokens as they are now (a refresh replaces them), for the
+        redactor; keys and tokens from variables are the config's, which it knows."""
+        held = [keeper.login for keeper in self.logins.values() if keeper.login is not None]
+        tokens = [t for h in held for t in (h.access_token, h.refresh_token, h.id_token)]
+        return [Secret(token, "ChatGPT login") for token in tokens]
 
     # -- internals ---------------------------------------------------------------------
 

@@ -15,13 +15,14 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 PLACEHOLDER_ACCOUNT: Final = "fleetwarden-placeholder"
+PLACEHOLDER_PREFIX: Final = "fleetwarden-placeholder-"  # then the agent's name
 _LIFETIME: Final = timedelta(days=3650)  # long enough that a CLI never refreshes on its own
 _AUTH_CLAIM: Final = "https://api.openai.com/auth"
 
 
 def placeholder_token(agent: str) -> str:
     """A dummy API key or OAuth token for ``agent``."""
-    return f"fleetwarden-placeholder-{agent}"
+    return f"{PLACEHOLDER_PREFIX}{agent}"
 
 
 def _b64(data: dict[str, Any]) -> str:

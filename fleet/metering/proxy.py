@@ -76,6 +76,7 @@ from fleet.metering.strangers import AgentPath, Strangers, shape_of
 from fleet.metering.upstream import Outgoing, Upstream
 from fleet.metering.usage import Api
 from fleet.names import AgentName
+from fleet.redaction.known import Secret
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +175,10 @@ class MeteringProxy:
     def revoke(self, agent: str) -> bool:
         """Refuse ``agent``'s requests from now on; whether it had a key."""
         return self._secrets.revoke(agent)
+
+    def known_secrets(self) -> list[Secret]:
+        """Every agent's key (its base URLs carry it), for the redactor."""
+        return [Secret(key, "metering key") for key in self._secrets.values()]
 
     # -- requests ----------------------------------------------------------------------
 

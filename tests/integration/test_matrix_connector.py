@@ -36,6 +36,8 @@ from connectors.matrix.config import MatrixConfig
 from connectors.matrix.connector import MatrixConnector
 from fleet.clock import SystemClock
 from fleet.ledger.store import Ledger
+from fleet.redaction.known import Secret
+from fleet.redaction.redactor import Redactor
 from tests.counting_proxy import CountingProxy
 from tests.synapse_server import Registered, SynapseServer
 
@@ -286,6 +288,19 @@ async def test_password_login_saves_the_session_and_reuses_it(
         pass
     assert json.loads(path.read_text()) == saved  # same device id and token
     assert synapse.request_count("/_matrix/client/v3/login", "POST") == logins
+
+
+async def test_the_access_token_a_password_login_made_is_a_secret_to_redact(
+    world: World,
+) -> None:
+    """The token a password login got (no variable holds it) is offered to the redactor."""
+    connector = world.connector()
+    assert connector.known_secrets() == []
+    async with running(connector):
+        saved = json.loads((world.state_dir / "matrix" / "session.json").read_text())
+        assert connector.known_secrets() == [Secret(saved["access_token"], "Matrix access token")]
+        text = f"token {saved['access_token']}"
+        assert Redactor([connector]).redact(text) == "token [redacted: Matrix access token]"
 
 
 async def test_a_wrong_password_is_an_auth_error(world: World) -> None:

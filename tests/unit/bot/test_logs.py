@@ -10,9 +10,17 @@ from pathlib import Path
 import pytest
 
 from bot.logs import RedactSecrets, setup_logging
+from fleet.redaction.known import EnvSecrets
+from fleet.redaction.redactor import Redactor
 
 SECRET = "s3cr3t-token-value"
 OTHER = "hunter2hunter2"
+
+
+def redactor(*values: str) -> Redactor:
+    """A redactor knowing ``values`` as the variables SECRET_1, SECRET_2…"""
+    environ = {f"SECRET_{n}": value for n, value in enumerate(values, 1)}
+    return Redactor([EnvSecrets(environ, environ)])
 
 
 @pytest.fixture
@@ -21,7 +29,7 @@ def redacted() -> Iterator[tuple[logging.Logger, io.StringIO]]:
     out = io.StringIO()
     handler = logging.StreamHandler(out)
     handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
-    handler.addFilter(RedactSecrets([SECRET, OTHER, "abc12"]))
+    handler.addFilter(RedactSecrets(redactor(SECRET, OTHER, "abc12")))
     logger = logging.getLogger("tests.unit.bot.test_logs.redacted")
     logger.propagate = False
     logger.setLevel(logging.DEBUG)
@@ -52,12 +60,15 @@ def restore_root_logging() -> Iterator[None]:
 def test_secret_in_the_message_is_replaced(
     redacted: tuple[logging.Logger, io.StringIO],
 ) -> None:
-    """A secret value written into the message text is shown as ***."""
+    """A secret value written into the message text is shown as its label."""
     logger, out = redacted
     logger.warning("connecting with %s now", "x")
     logger.warning(f"token={SECRET};other={OTHER}")  # noqa: G004 — the point of the test
     lines = out.getvalue().splitlines()
-    assert lines == ["WARNING connecting with x now", "WARNING token=***;other=***"]
+    assert lines == [
+        "WARNING connecting with x now",
+        "WARNING token=[redacted: SECRET_1];other=[redacted: SECRET_2]",
+    ]
 
 
 def test_secret_in_percent_args_is_replaced(
@@ -66,7 +77,7 @@ def test_secret_in_percent_args_is_replaced(
     """A secret passed as a %-style argument is redacted in the formatted message."""
     logger, out = redacted
     logger.info("login as %s with %r", "bot", SECRET)
-    assert out.getvalue() == "INFO login as bot with '***'\n"
+    assert out.getvalue() == "INFO login as bot with '[redacted: SECRET_1]'\n"
 
 
 def test_secret_in_an_exception_traceback_is_replaced(
@@ -81,7 +92,7 @@ def test_secret_in_an_exception_traceback_is_replaced(
     text = out.getvalue()
     assert SECRET not in text
     assert "Traceback (most recent call last)" in text
-    assert "RuntimeError: server rejected ***" in text
+    assert "RuntimeError: server rejected [redacted: SECRET_1]" in text
     assert text.startswith("ERROR request failed\n")
 
 
@@ -97,15 +108,23 @@ def test_short_values_are_not_redacted(
 def test_a_secret_containing_another_is_redacted_whole() -> None:
     """When one secret contains another, the longer one is replaced as a whole."""
     record = logging.LogRecord("t", logging.INFO, __file__, 1, "key %s", ("abcdef-ghijkl",), None)
-    RedactSecrets(["abcdef", "abcdef-ghijkl"]).filter(record)
-    assert record.getMessage() == "key ***"
+    RedactSecrets(redactor("abcdef", "abcdef-ghijkl")).filter(record)
+    assert record.getMessage() == "key [redacted: SECRET_2]"
 
 
 def test_without_secrets_records_pass_unchanged() -> None:
-    """With no secrets configured the record keeps its msg, args and exc_info."""
+    """With nothing to redact the record keeps its msg, args and exc_info."""
     record = logging.LogRecord("t", logging.INFO, __file__, 1, "n=%d", (3,), None)
-    assert RedactSecrets([]).filter(record)
+    assert RedactSecrets(Redactor()).filter(record)
     assert (record.msg, record.args) == ("n=%d", (3,))
+
+
+def test_credential_shapes_are_redacted_in_the_log_too() -> None:
+    """The log's redactor is the chat's: a token no variable holds is taken out by its shape."""
+    token = "gh" + "p_" + "0123456789abcdefghijABCDEFGHIJ012345"
+    record = logging.LogRecord("t", logging.INFO, __file__, 1, "pushed with %s", (token,), None)
+    RedactSecrets(Redactor()).filter(record)
+    assert record.getMessage() == "pushed with [redacted: GitHub Token]"
 
 
 def test_setup_logging_writes_info_to_the_file_and_only_warnings_to_stderr(
@@ -113,7 +132,7 @@ def test_setup_logging_writes_info_to_the_file_and_only_warnings_to_stderr(
 ) -> None:
     """INFO and up go to the log file; stderr gets only WARNING and up."""
     log_file = tmp_path / "logs" / "fleetwarden.log"
-    setup_logging("info", log_file, secrets=[])
+    setup_logging("info", log_file, Redactor())
     logger = logging.getLogger("fleetwarden.test")
     logger.debug("a debug line")
     logger.info("an info line")
@@ -131,7 +150,7 @@ def test_setup_logging_keeps_tracebacks_out_of_stderr(
 ) -> None:
     """An error with a traceback is one line on stderr; the traceback goes to the file only."""
     log_file = tmp_path / "fleetwarden.log"
-    setup_logging("info", log_file, secrets=[SECRET])
+    setup_logging("info", log_file, redactor(SECRET))
     try:
         raise ValueError(f"bad token {SECRET}")
     except ValueError:
@@ -140,7 +159,7 @@ def test_setup_logging_keeps_tracebacks_out_of_stderr(
     assert capsys.readouterr().err == "fleetwarden: error: it broke\n"
     written = log_file.read_text(encoding="utf-8")
     assert "Traceback (most recent call last)" in written
-    assert "ValueError: bad token ***" in written
+    assert "ValueError: bad token [redacted: SECRET_1]" in written
     assert SECRET not in written
 
 
@@ -148,16 +167,16 @@ def test_setup_logging_redacts_secrets_on_stderr(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], restore_root_logging: None
 ) -> None:
     """Secrets given to setup_logging are redacted on stderr as well as in the file."""
-    setup_logging("info", tmp_path / "fleetwarden.log", secrets=[SECRET])
+    setup_logging("info", tmp_path / "fleetwarden.log", redactor(SECRET))
     logging.getLogger("fleetwarden.test").warning("leaked %s", SECRET)
-    assert capsys.readouterr().err == "fleetwarden: warning: leaked ***\n"
+    assert capsys.readouterr().err == "fleetwarden: warning: leaked [redacted: SECRET_1]\n"
 
 
 def test_setup_logging_without_a_file_logs_only_to_stderr(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], restore_root_logging: None
 ) -> None:
     """With no log file, warnings still reach stderr and no file is created."""
-    setup_logging("info", None, secrets=[])
+    setup_logging("info", None, Redactor())
     logging.getLogger("fleetwarden.test").error("no file")
     assert capsys.readouterr().err == "fleetwarden: error: no file\n"
     assert list(tmp_path.iterdir()) == []

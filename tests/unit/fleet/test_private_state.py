@@ -16,6 +16,7 @@ from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.names import AgentName
 from fleet.private_files import close_state_dir, private_dir
+from fleet.redaction.redactor import Redactor
 from fleet.runs import AgentPaths, append_marker
 
 
@@ -58,12 +59,12 @@ def test_the_log_file_is_0600(tmp_path: Path) -> None:
     """fleetwarden.log is created 0600 in a 0700 directory."""
     log_file = tmp_path / "state" / "fleetwarden.log"
     try:
-        setup_logging("info", log_file, [])
+        setup_logging("info", log_file, Redactor())
         logging.getLogger("test").warning("hello")
         assert mode(log_file) == 0o600
         assert mode(log_file.parent) == 0o700
     finally:
-        setup_logging("info", None, [])
+        setup_logging("info", None, Redactor())
 
 
 def test_the_state_dir_is_0700_even_when_it_was_open(tmp_path: Path) -> None:

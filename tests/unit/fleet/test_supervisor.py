@@ -298,7 +298,7 @@ async def test_a_restart_racing_a_spawn_leaves_one_process(fleet: Fleet, rig: Ri
     await fleet.stop_agent("coder-1")
     spawned, restarted = await asyncio.gather(fleet.spawn("coder-1"), fleet.restart("coder-1"))
     assert spawned.started
-    assert restarted.pid != spawned.status.pid
+    assert restarted.pid != spawned.pid  # the pid the spawn launched, stopped by the restart
     [open_run] = await rig.ledger.open_runs()
     assert open_run.pid == restarted.pid
 

@@ -1,0 +1,99 @@
+"""The one redactor: what goes to a chat service or the log file leaves here without a secret.
+
+It takes out, in one pass over the text:
+
+* the exact value of every secret its sources hold at that moment
+  (:mod:`fleet.redaction.known`: escaped or cut at a line's edge too), and
+* every credential-shaped value (:mod:`fleet.redaction.shapes`: Yelp's detect-secrets and
+  our own plugins).
+
+Each is replaced by a label saying what it was, ``[redacted: heartbeat token]``, never its
+value or its length; overlapping finds become one label. Sources are asked at each
+:meth:`Redactor.snapshot`, and the matcher for their values is rebuilt only when those
+change. A :class:`Redaction` (a snapshot) is immutable, so a large text can be redacted in a
+worker thread while the sources keep changing on the event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from fleet.redaction.known import KnownValues, Secret, SecretSource, Span
+from fleet.redaction.shapes import REDACTED, Shapes
+
+
+def label(what: str) -> str:
+    """What a secret is replaced by."""
+    return f"{REDACTED}: {what}]" if what else f"{REDACTED}]"
+
+
+class Redaction:
+    """Redacts with the secrets known when it was made."""
+
+    def __init__(self, known: KnownValues, shapes: Shapes) -> None:
+        self._known = known
+        self._shapes = shapes
+
+    def apply(self, text: str) -> str:
+        """``text`` with every secret replaced by its label."""
+        if not text:
+            return text
+        spans = self._known.spans(text) + self._shapes.spans(text)
+        if not spans:
+            return text
+        out: list[str] = []
+        at = 0
+        for start, end, what in merged(spans):
+            out += (text[at:start], label(what))
+            at = end
+        out.append(text[at:])
+        return "".join(out)
+
+
+class Redactor:
+    """The redactor of one running Fleetwarden: its sources, and detect-secrets' plugins
+    (loaded once)."""
+
+    def __init__(
+        self, sources: Iterable[SecretSource] = (), *, shapes: Shapes | None = None
+    ) -> None:
+        self._sources: list[SecretSource] = list(sources)
+        self._shapes = shapes if shapes is not None else Shapes()
+        self._known: tuple[frozenset[Secret], KnownValues] = (frozenset(), KnownValues(()))
+
+    def add_source(self, source: SecretSource) -> None:
+        """Redact what ``source`` holds from now on (a server once it has started)."""
+        if source not in self._sources:
+            self._sources.append(source)
+
+    def snapshot(self) -> Redaction:
+        """A redaction with the secrets the sources hold now."""
+        secrets = frozenset(secret for source in self._sources for secret in source.known_secrets())
+        held = self._known
+        if held[0] != secrets:
+            held = (secrets, KnownValues(secrets))
+            self._known = held  # one assignment: a logging thread sees the old or the new
+        return Redaction(held[1], self._shapes)
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret known now, and every credential-shaped value, replaced."""
+        return self.snapshot().apply(text)
+
+
+def merged(spans: Sequence[Span]) -> list[Span]:
+    """``spans`` in order, those that overlap or touch made one; the one label kept when
+    they agree, else the longest find's."""
+    ordered = sorted(spans, key=lambda s: (s.start, -s.end))
+    out: list[Span] = []
+    longest: list[int] = []
+    for span in ordered:
+        if out and span.start <= out[-1].end:
+            last = out[-1]
+            what = last.what
+            if span.end - span.start > longest[-1]:
+                what, longest[-1] = span.what, span.end - span.start
+            out[-1] = Span(last.start, max(last.end, span.end), what)
+        else:
+            out.append(span)
+            longest.append(span.end - span.start)
+    return out
