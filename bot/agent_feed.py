@@ -102,14 +102,18 @@ class AgentFeed:
         elif event.kind is EventKind.ENDED:
             await self._end(event)
         elif not event.by_operator and event.kind is not EventKind.STARTED:
-            await self._post(
-                Notice(
-                    render.fleet_event(event),
-                    tone=render.fleet_event_tone(event),
-                    agents=(event.agent,),
-                    home_too=False,
-                )
+            await self._post_event(event)
+
+    async def _post_event(self, event: FleetEvent) -> None:
+        """The watchdog's news (and an end no report tells of), in the agent's threads."""
+        await self._post(
+            Notice(
+                render.fleet_event(event),
+                tone=render.fleet_event_tone(event),
+                agents=(event.agent,),
+                home_too=False,
             )
+        )
 
     async def follow_running(self) -> None:
         """Follow the runs that were running before Fleetwarden started (reattached),
@@ -259,14 +263,7 @@ class AgentFeed:
         )
         if story is None or story.report.end is None:
             if not event.by_operator:
-                await self._post(
-                    Notice(
-                        render.fleet_event(event),
-                        tone=render.fleet_event_tone(event),
-                        agents=(event.agent,),
-                        home_too=False,
-                    )
-                )
+                await self._post_event(event)
             return
         end = story.report.end
         await self._post(

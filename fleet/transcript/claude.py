@@ -23,30 +23,27 @@ from fleet.transcript.events import (
     Unknown,
     Waiting,
 )
-from fleet.transcript.jsonl import error_kind, money, number, one_line, read_line, target, text_of
+from fleet.transcript.jsonl import (
+    JsonStream,
+    error_kind,
+    money,
+    number,
+    one_line,
+    target,
+    text_of,
+)
 
 _QUIET_SYSTEM = frozenset({"init", "compact_boundary", "status", "hook_response", "hook_started"})
 
 
-class ClaudeStream:
+class ClaudeStream(JsonStream):
     """Reads one Claude Code run's ``stream-json`` output."""
 
     def __init__(self) -> None:
         self._tools: dict[str, str] = {}  # tool_use id -> tool name
         self._said_error = False
 
-    def feed(self, line: str) -> list[AgentEvent]:
-        read = read_line(line)
-        if read is None:
-            return []
-        if not isinstance(read, Mapping):
-            return [read]
-        try:
-            return self._event(read, line)
-        except (AttributeError, TypeError, ValueError):
-            return [Unknown(str(read.get("type", "?")), line.rstrip())]
-
-    def _event(self, event: Mapping[str, Any], line: str) -> list[AgentEvent]:
+    def event(self, event: Mapping[str, Any], line: str) -> list[AgentEvent]:
         kind = event.get("type")
         if kind == "assistant":
             return self._assistant(event)

@@ -25,7 +25,7 @@ from fleet.transcript.events import (
     Trouble,
     Unknown,
 )
-from fleet.transcript.jsonl import error_kind, one_line, read_line, target
+from fleet.transcript.jsonl import JsonStream, error_kind, one_line, target
 
 _WRAPPED = re.compile(r"^\S*/?(?:ba|z)?sh -l?c (.+)$", re.S)
 _QUIET = frozenset({"thread.started", "turn.started"})
@@ -43,7 +43,7 @@ def unwrap(command: str) -> str:
     return words[0] if len(words) == 1 else command
 
 
-class CodexStream:
+class CodexStream(JsonStream):
     """Reads one Codex run's ``exec --json`` output."""
 
     def __init__(self) -> None:
@@ -51,18 +51,7 @@ class CodexStream:
         self._turns = 0
         self._troubled = False
 
-    def feed(self, line: str) -> list[AgentEvent]:
-        read = read_line(line)
-        if read is None:
-            return []
-        if not isinstance(read, Mapping):
-            return [read]
-        try:
-            return self._event(read, line)
-        except (AttributeError, TypeError, ValueError):
-            return [Unknown(str(read.get("type", "?")), line.rstrip())]
-
-    def _event(self, event: Mapping[str, Any], line: str) -> list[AgentEvent]:
+    def event(self, event: Mapping[str, Any], line: str) -> list[AgentEvent]:
         kind = str(event.get("type"))
         if kind in _QUIET:
             return []

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import json
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any
 
-from fleet.transcript.events import AgentEvent, ErrorKind, Malformed, Text
+from fleet.transcript.events import AgentEvent, ErrorKind, Malformed, Text, Unknown
 
 # The argument that says what a tool call is about, in the order they are looked for.
 _TARGET_KEYS = (
@@ -39,6 +40,33 @@ _NETWORK = re.compile(
     r"|network|socket hang up|unable to connect|timed out|stream disconnected",
     re.I,
 )
+
+
+class JsonStream(ABC):
+    """A parser of a CLI's JSON-lines stream: each line read as an object and handed to
+    :meth:`event`; a line that is no object is kept as text or as malformed, and one the
+    subclass cannot make sense of as :class:`Unknown`. Never raises."""
+
+    def feed(self, line: str) -> list[AgentEvent]:
+        read = read_line(line)
+        if read is None:
+            return []
+        if isinstance(read, Text):
+            return self.text(read)
+        if not isinstance(read, Mapping):
+            return [read]
+        try:
+            return self.event(read, line)
+        except (AttributeError, TypeError, ValueError, KeyError):
+            return [Unknown(str(read.get("type", "?")), line.rstrip())]
+
+    def text(self, text: Text) -> list[AgentEvent]:
+        """What a line that is not JSON says (the CLI's stderr): plain text."""
+        return [text]
+
+    @abstractmethod
+    def event(self, event: Mapping[str, Any], line: str) -> list[AgentEvent]:
+        """The events one JSON object carries."""
 
 
 def read_line(line: str) -> Mapping[str, Any] | AgentEvent | None:

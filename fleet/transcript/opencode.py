@@ -22,28 +22,17 @@ from fleet.transcript.events import (
     Unknown,
     Waiting,
 )
-from fleet.transcript.jsonl import error_kind, money, one_line, read_line, target
+from fleet.transcript.jsonl import JsonStream, error_kind, money, one_line, target
 
 
-class OpencodeStream:
+class OpencodeStream(JsonStream):
     """Reads one opencode run's ``--format json`` output."""
 
     def __init__(self) -> None:
         self._steps = 0
         self._cost = 0.0
 
-    def feed(self, line: str) -> list[AgentEvent]:
-        read = read_line(line)
-        if read is None:
-            return []
-        if not isinstance(read, Mapping):
-            return [read]
-        try:
-            return self._event(read, line)
-        except (AttributeError, TypeError, ValueError):
-            return [Unknown(str(read.get("type", "?")), line.rstrip())]
-
-    def _event(self, event: Mapping[str, Any], line: str) -> list[AgentEvent]:
+    def event(self, event: Mapping[str, Any], line: str) -> list[AgentEvent]:
         kind = str(event.get("type"))
         part = event.get("part") or {}
         if kind == "step_start":

@@ -24,7 +24,7 @@ from fleet.transcript.events import (
     Trouble,
     Unknown,
 )
-from fleet.transcript.jsonl import error_kind, one_line, read_line, target, text_of
+from fleet.transcript.jsonl import JsonStream, error_kind, one_line, target, text_of
 
 _QUIET = frozenset(
     {
@@ -43,31 +43,22 @@ _QUIET = frozenset(
 )
 
 
-class PiStream:
+class PiStream(JsonStream):
     """Reads one pi run's ``--mode json`` output."""
 
     def __init__(self) -> None:
         self._turns = 0
         self._failed: str | None = None
 
-    def feed(self, line: str) -> list[AgentEvent]:
-        read = read_line(line)
-        if read is None:
-            return []
-        if isinstance(read, Text):
-            auth = error_kind(read.text) is ErrorKind.AUTH
-            if auth and self._failed is None and len(read.text) < 300:
-                self._failed = read.text.strip()
-                return [Trouble(ErrorKind.AUTH, one_line(read.text))]
-            return [read]
-        if not isinstance(read, Mapping):
-            return [read]
-        try:
-            return self._event(read, line)
-        except (AttributeError, TypeError, ValueError):
-            return [Unknown(str(read.get("type", "?")), line.rstrip())]
+    def text(self, text: Text) -> list[AgentEvent]:
+        """pi's own complaints (no key) are plain text on stderr."""
+        auth = error_kind(text.text) is ErrorKind.AUTH
+        if auth and self._failed is None and len(text.text) < 300:
+            self._failed = text.text.strip()
+            return [Trouble(ErrorKind.AUTH, one_line(text.text))]
+        return [text]
 
-    def _event(self, event: Mapping[str, Any], line: str) -> list[AgentEvent]:
+    def event(self, event: Mapping[str, Any], line: str) -> list[AgentEvent]:
         kind = str(event.get("type"))
         if kind in _QUIET:
             return []

@@ -144,6 +144,30 @@ def test_why_says_not_logged_in_and_names_the_fix_without_an_account() -> None:
     assert "refused its account's credentials" in with_account
 
 
+def metered(
+    second: int, model: str, tokens: Tokens, cost: float | None, asked: str | None = None
+) -> UsageEvent:
+    """A request of c1's answered ``second`` seconds after T0."""
+    return UsageEvent(
+        at=T0 + timedelta(seconds=second),
+        agent="c1",
+        provider="anthropic",
+        api="messages",
+        requested_model=model,
+        served_model=model,
+        tokens=tokens,
+        stream=True,
+        status=200,
+        outcome=Metered.OK,
+        latency_ms=10.0,
+        ttfb_ms=None,
+        request_id=None,
+        cost_usd=cost,
+        priced=cost is not None,
+        rewritten_from=asked,
+    )
+
+
 async def test_a_summary_counts_what_the_ledger_metered_in_the_run(tmp_path: Path) -> None:
     """The summary's tokens are the ledger's usage rows in the run's span, with its model,
     downgrades, answer, workdir and git HEADs."""
@@ -158,56 +182,9 @@ async def test_a_summary_counts_what_the_ledger_metered_in_the_run(tmp_path: Pat
             run, RunStart("spawned by @ann", ("team",), "/srv/repo", "abc", 0)
         )
         usage = [
-            UsageEvent(
-                at=T0 + timedelta(seconds=5),
-                agent="c1",
-                provider="anthropic",
-                api="messages",
-                requested_model="claude-sonnet-4-5",
-                served_model="claude-sonnet-4-5",
-                tokens=Tokens(input=1000, output=200),
-                stream=True,
-                status=200,
-                outcome=Metered.OK,
-                latency_ms=10.0,
-                ttfb_ms=None,
-                request_id=None,
-                cost_usd=0.01,
-                priced=True,
-            ),
-            UsageEvent(
-                at=T0 + timedelta(seconds=9),
-                agent="c1",
-                provider="anthropic",
-                api="messages",
-                requested_model="claude-haiku-4-5",
-                served_model="claude-haiku-4-5",
-                tokens=Tokens(input=300, output=50),
-                stream=True,
-                status=200,
-                outcome=Metered.OK,
-                latency_ms=10.0,
-                ttfb_ms=None,
-                request_id=None,
-                cost_usd=0.001,
-                priced=True,
-                rewritten_from="claude-opus-4-1",
-            ),
-            UsageEvent(
-                at=T0 + timedelta(seconds=90),
-                agent="c1",
-                provider="anthropic",
-                api="messages",
-                requested_model="claude-haiku-4-5",
-                served_model="claude-haiku-4-5",
-                tokens=Tokens(input=7, output=7),
-                stream=True,
-                status=200,
-                outcome=Metered.OK,
-                latency_ms=10.0,
-                ttfb_ms=None,
-                request_id=None,
-            ),
+            metered(5, "claude-sonnet-4-5", Tokens(input=1000, output=200), 0.01),
+            metered(9, "claude-haiku-4-5", Tokens(input=300, output=50), 0.001, "claude-opus-4-1"),
+            metered(90, "claude-haiku-4-5", Tokens(input=7, output=7), None),  # after the run
         ]
         await ledger.record_metering(usage, [])
         clock.advance(60)
