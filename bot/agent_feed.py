@@ -63,9 +63,9 @@ class FeedSettings:
     poll: float = 1.0  # seconds between reads of a running agent's output
     batch: float = 3.0  # events within this long of the first go out together
     gap: float = 2.0  # at least this long between two posts about one agent
-    # A run that ends sooner after it started is told this long after its start, so the
-    # answer to its spawn (and the thread it opens) comes first.
-    first_moments: float = 3.0
+    # A run that ended while its spawn waited on its first moments is told this long
+    # later, so the answer to the spawn (and the thread it opens) comes first.
+    after_answer: float = 1.0
 
 
 @dataclass(slots=True)
@@ -217,18 +217,14 @@ class AgentFeed:
         """The rest of the run's output, then its summary. A run that ended in its first
         moments is told a little later: the answer to its spawn (which opens the agent's
         thread) goes first."""
-        stories = self._fleet.outputs.stories
-        story = await stories.story(event.run_id) if event.run_id is not None else None
-        if story is not None and not event.by_operator:
-            age = (self._clock.now() - story.report.run.started_at).total_seconds()
-            if age < self._settings.first_moments:
-                task = asyncio.create_task(
-                    self._end_later(event, self._settings.first_moments - age),
-                    name=f"feed-end-{event.agent}",
-                )
-                self._later.add(task)
-                task.add_done_callback(self._later.discard)
-                return
+        if event.at_once and not event.by_operator:
+            task = asyncio.create_task(
+                self._end_later(event, self._settings.after_answer),
+                name=f"feed-end-{event.agent}",
+            )
+            self._later.add(task)
+            task.add_done_callback(self._later.discard)
+            return
         await self._tell_end(event, early=False)
 
     async def _end_later(self, event: FleetEvent, delay: float) -> None:

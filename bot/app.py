@@ -28,7 +28,7 @@ from pathlib import Path
 
 from bot import redacting, wiring
 from bot.account_commands import AccountCommands
-from bot.agent_feed import AgentFeed, FeedSettings
+from bot.agent_feed import AgentFeed
 from bot.command_wiring import Commands, build_commands
 from bot.config import Config, ConfigError, load_config
 from bot.config_load import UNMETERED_BUDGETS
@@ -280,8 +280,7 @@ class App:
             sandboxes=self._sandboxes,
         )
         assert self._notifier is not None
-        settings = FeedSettings(first_moments=cfg.defaults.send_reply_wait_seconds + 1.0)
-        self._feed = AgentFeed(self._fleet, self._notifier.post, self._clock, settings)
+        self._feed = AgentFeed(self._fleet, self._notifier.post, self._clock)
         self._fleet.subscribe(self._feed.on_fleet_event)
         self._queue = spawn_queue(
             cfg, ledger, self._fleet, self._accounts, self._clock, self._notifier

@@ -110,6 +110,7 @@ class RunKeeper:
         self._ending: dict[AgentName, Ending] = {}  # agents being stopped, and why
         # provider -> account name, of the last context made for each agent
         self._chosen: dict[AgentName, dict[str, str]] = {}
+        self._settling: set[int] = set()  # runs whose launcher waits on their first moments
 
     # -- lookups -----------------------------------------------------------------------
 
@@ -258,17 +259,21 @@ class RunKeeper:
         deadline = loop.time() + self._settings.reply_wait
         log_path = self.log_path(name)
         last_size, last_change = launched.offset, loop.time()
-        while loop.time() < deadline:
-            report = await self._ledger.run_report(launched.run_id)
-            if report is not None and report.end is not None:
-                return report
-            await asyncio.sleep(0.05)
-            size, now = size_of(log_path), loop.time()
-            if size != last_size:
-                last_size, last_change = size, now
-            elif size > launched.offset and now - last_change >= self._settings.reply_quiet:
-                break
-        return None
+        self._settling.add(launched.run_id)
+        try:
+            while loop.time() < deadline:
+                report = await self._ledger.run_report(launched.run_id)
+                if report is not None and report.end is not None:
+                    return report
+                await asyncio.sleep(0.05)
+                size, now = size_of(log_path), loop.time()
+                if size != last_size:
+                    last_size, last_change = size, now
+                elif size > launched.offset and now - last_change >= self._settings.reply_quiet:
+                    break
+            return None
+        finally:
+            self._settling.discard(launched.run_id)
 
     async def stop_run(
         self, name: AgentName, *, force: bool, reason: str, ending: Ending | None = None
@@ -395,8 +400,11 @@ class RunKeeper:
             log.exception("could not read how %s's run %s went", name, run.id)
         by_operator = ending is not None and ending.by_operator
         if notify:  # by_operator too: listeners other than the notices (a freed slot)
+            at_once = run.id in self._settling
             await self._emit(
-                FleetEvent(name, EventKind.ENDED, state, reason, by_operator, run_id=run.id)
+                FleetEvent(
+                    name, EventKind.ENDED, state, reason, by_operator, run.id, at_once=at_once
+                )
             )
 
     async def _report_end(

@@ -134,6 +134,9 @@ class FleetEvent:
     message: str
     by_operator: bool
     run_id: int | None = None  # the run it is about, when it is about one
+    # The run ended while whoever launched it still waited on its first moments: the
+    # answer to that launch is told first.
+    at_once: bool = False
 
 
 Listener = Callable[[FleetEvent], Awaitable[None]]

@@ -82,7 +82,7 @@ def test_freeze_pauses_until_resume_and_stop_stops(tmp_path: Path) -> None:
         work = state / "agents" / "asker" / "work"
         try:
             # freeze: the second answer crosses the limit; the tick is 10 minutes away.
-            bot.command('spawn asker --prompt "ask 2"', r"asker")
+            bot.command('spawn asker --prompt "ask 2"', r"Agent asker started")
             bot.expect(r"agent:asker reached its limit .*freezing its agents \(asker\)", 20)
             pids = stub_processes_in(work)
             assert pids and wait_until(lambda: set(states(pids)) == {"T"}, timeout=10)
