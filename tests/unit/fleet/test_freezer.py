@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -64,6 +64,17 @@ def _started(leader: subprocess.Popen[str]) -> tuple[int, int, int]:
     return leader.pid, agent, grandchild
 
 
+def settled(check: Callable[[], bool], within: float = 5.0) -> bool:
+    """Whether ``check`` holds within ``within`` seconds: a signal is delivered to a
+    running process a moment after ``kill`` returns."""
+    deadline = time.monotonic() + within
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def test_the_agent_and_its_descendants_stop_but_not_the_shim_leading_them(
     run: tuple[int, int, int],
 ) -> None:
@@ -72,7 +83,7 @@ def test_the_agent_and_its_descendants_stop_but_not_the_shim_leading_them(
     continue again."""
     leader, agent, grandchild = run
     assert signal_all(agent, leader, signal.SIGSTOP) == 2
-    assert (state_of(agent), state_of(grandchild)) == ("T", "T")
+    assert settled(lambda: (state_of(agent), state_of(grandchild)) == ("T", "T"))
     assert state_of(leader) != "T"
     assert signal_all(agent, leader, signal.SIGCONT) == 2
     assert "T" not in (state_of(agent), state_of(grandchild))
@@ -82,5 +93,5 @@ def test_an_agent_leading_its_own_group_stops_too(run: tuple[int, int, int]) -> 
     """With no shim (the agent leads its group), the leader is the agent: it stops."""
     leader = run[0]
     assert signal_all(leader, leader, signal.SIGSTOP) == 3
-    assert {state_of(pid) for pid in run} == {"T"}
+    assert settled(lambda: {state_of(pid) for pid in run} == {"T"})
     signal_all(leader, leader, signal.SIGCONT)
