@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 FLEETWARDEN = Path(sys.executable).with_name("fleetwarden")
@@ -155,8 +156,9 @@ def pid_alive(pid: int) -> bool:
         return False
 
 
-def stub_processes_in(workdir: Path) -> list[int]:
-    """Pids of stub agents whose working directory is ``workdir``."""
+def processes_where(match: Callable[[str, bytes], bool]) -> list[int]:
+    """Pids of the processes (never a bubblewrap sandbox around one, whose argv names what
+    it runs) for which ``match(cwd, cmdline)`` holds."""
     pids = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -168,14 +170,18 @@ def stub_processes_in(workdir: Path) -> list[int]:
         except OSError:
             continue
         program = os.path.basename(cmdline.split(b"\0", 1)[0])
-        if (
-            cwd == str(workdir)
-            and b"stub_agent.py" in cmdline
-            and b"agent_shim" not in cmdline
-            and program != b"bwrap"  # the sandbox around it, whose argv names it
-        ):
+        if program != b"bwrap" and match(cwd, cmdline):
             pids.append(int(entry))
     return pids
+
+
+def stub_processes_in(workdir: Path) -> list[int]:
+    """Pids of stub agents whose working directory is ``workdir``."""
+    return processes_where(
+        lambda cwd, cmdline: (
+            cwd == str(workdir) and b"stub_agent.py" in cmdline and b"agent_shim" not in cmdline
+        )
+    )
 
 
 def host_pid(agent_pid: int, pid: int) -> int:

@@ -20,7 +20,13 @@ import pytest
 
 from tests.fakes.background import fake_provider_thread
 from tests.fakes.provider import Turn, Usage
-from tests.integration.console_bot import ConsoleBot, clean_env, pid_alive, wait_until
+from tests.integration.console_bot import (
+    ConsoleBot,
+    clean_env,
+    pid_alive,
+    processes_where,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -85,20 +91,9 @@ def roster(upstream: str, *names: str) -> str:
 
 def sleepers_under(root: Path) -> list[int]:
     """Pids of sleeper scripts working under ``root`` (not the sandbox around them)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            cwd = os.readlink(f"/proc/{entry}/cwd")
-            with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                cmdline = fh.read()
-        except OSError:
-            continue
-        program = os.path.basename(cmdline.split(b"\0", 1)[0])
-        if cwd.startswith(str(root)) and SCRIPT.encode() in cmdline and program != b"bwrap":
-            found.append(int(entry))
-    return found
+    return processes_where(
+        lambda cwd, cmdline: cwd.startswith(str(root)) and SCRIPT.encode() in cmdline
+    )
 
 
 def pid_in_ps(bot: ConsoleBot, name: str, state: str) -> int:

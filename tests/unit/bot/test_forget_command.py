@@ -18,11 +18,11 @@ from bot.handlers import Handlers
 from bot.router import Router
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
-from fleet.metering.events import Outcome, Tokens, UsageEvent
 from fleet.model import AgentSpec, AgentState, DesiredState
 from fleet.names import AgentName
 from fleet.runtimes import default_registry
 from fleet.supervisor import Fleet, FleetSettings, RosterDiff
+from tests.fakes.usage import metered
 from tests.unit.chat_fakes import OPERATOR, T0, Calls, FakeConnector, message
 
 ADMIN = "@ada:example.org"
@@ -115,30 +115,10 @@ async def test_forget_takes_the_agent_off_ps_and_usage_still_counts_it(
     """After `forget`, `ps` no longer lists the agent, `usage` still shows what it used, and
     a second `forget` finds no such agent."""
     await removed_agent(ledger, "gone", AgentState.EXITED)
-    await ledger.record_metering([_used("gone")], [])
+    await ledger.record_metering([metered("gone", T0 - timedelta(minutes=1))], [])
     text = await reply_to(router, "!forget gone")
     assert text.startswith("Forgot **gone**: `ps` no longer lists it.")
     assert "`spawn gone` starts it afresh" in text
     assert (await reply_to(router, "!ps")).startswith("No agents yet.")
     assert "| gone |" in await reply_to(router, "!usage gone")
     assert "no agent named 'gone'" in await reply_to(router, "!forget gone")
-
-
-def _used(agent: str) -> UsageEvent:
-    return UsageEvent(
-        at=T0 - timedelta(minutes=1),
-        agent=agent,
-        provider="anthropic",
-        api="anthropic",
-        requested_model="claude-haiku-4-5",
-        served_model="claude-haiku-4-5",
-        tokens=Tokens(input=100, output=20),
-        stream=False,
-        status=200,
-        outcome=Outcome.OK,
-        latency_ms=10.0,
-        ttfb_ms=None,
-        request_id="req_1",
-        cost_usd=None,
-        priced=False,
-    )

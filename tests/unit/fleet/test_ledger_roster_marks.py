@@ -12,9 +12,9 @@ import pytest
 
 from fleet.clock import ManualClock
 from fleet.ledger import MIGRATIONS, Ledger, migrate
-from fleet.metering.events import Outcome, Tokens, UsageEvent
 from fleet.model import AgentSpec, DesiredState, ExitInfo, RunHandle
 from fleet.names import AgentName
+from tests.fakes.usage import metered
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -38,26 +38,6 @@ def spec(name: str) -> AgentSpec:
 def handle(name: str) -> RunHandle:
     run_dir = Path("/run/fw") / name
     return RunHandle("subprocess", 4242, 4242, run_dir, run_dir / "log")
-
-
-def used(agent: str, at: datetime) -> UsageEvent:
-    return UsageEvent(
-        at=at,
-        agent=agent,
-        provider="anthropic",
-        api="anthropic",
-        requested_model="claude-haiku-4-5",
-        served_model="claude-haiku-4-5",
-        tokens=Tokens(input=100, output=20),
-        stream=False,
-        status=200,
-        outcome=Outcome.OK,
-        latency_ms=10.0,
-        ttfb_ms=None,
-        request_id="req_1",
-        cost_usd=None,
-        priced=False,
-    )
 
 
 async def names(ledger: Ledger) -> list[str]:
@@ -154,7 +134,7 @@ async def test_forget_hides_the_agent_and_keeps_its_runs_and_usage(ledger: Ledge
     await ledger.upsert_agent(spec("gone"), DesiredState.RUNNING, origin="roster")
     await ledger.upsert_agent(spec("boss"), DesiredState.RUNNING, origin="roster")
     run = await ledger.start_run("gone", handle("gone"), at=T0)
-    await ledger.record_metering([used("gone", T0 + timedelta(seconds=5))], [])
+    await ledger.record_metering([metered("gone", T0 + timedelta(seconds=5))], [])
     await ledger.end_run(run.id, ExitInfo(0, "done"), at=T0 + timedelta(seconds=10))
     assert await ledger.forget_agent("gone")
     assert not await ledger.forget_agent("gone")  # nothing left to forget

@@ -18,12 +18,12 @@ from fleet.backends.process import SubprocessBackend
 from fleet.clock import SystemClock
 from fleet.errors import AgentStillRunning, UnknownAgent
 from fleet.ledger import Ledger
-from fleet.metering.events import Outcome, Tokens, UsageEvent
 from fleet.model import AgentSpec, AgentState, RestartMode, RestartPolicy
 from fleet.names import AgentName
 from fleet.runtimes import default_registry
 from fleet.supervisor import Fleet, FleetSettings
 from fleet.watchdog import Action, Restart, ScheduleRestart, sweep
+from tests.fakes.usage import metered
 
 ALWAYS = RestartPolicy(RestartMode.ALWAYS, max_restarts=3, backoff_initial=0.05, backoff_max=0.05)
 KEEP, GONE = AgentName("keep"), AgentName("gone")
@@ -222,7 +222,7 @@ async def test_forget_takes_an_ended_agent_out_of_ps_and_keeps_its_runs_and_usag
     in the ledger; a later spawn starts it afresh, its old run still there."""
     fleet = await rig.fleet(BOTH)
     await fleet.spawn(GONE, collect=False)
-    await rig.ledger.record_metering([_used(GONE)], [])
+    await rig.ledger.record_metering([metered(GONE, SystemClock().now())], [])
     await fleet.apply_roster({KEEP: spec(KEEP)})
     await fleet.stop_agent(GONE)
     old_run = await run_id(rig, GONE)
@@ -241,23 +241,3 @@ async def test_forget_takes_an_ended_agent_out_of_ps_and_keeps_its_runs_and_usag
     assert old_run is not None and run is not None and run.id > old_run
     [again] = await fleet.ps()
     assert again.state is AgentState.RUNNING and again.removed_from_roster is None
-
-
-def _used(agent: str) -> UsageEvent:
-    return UsageEvent(
-        at=SystemClock().now(),
-        agent=agent,
-        provider="anthropic",
-        api="anthropic",
-        requested_model="claude-haiku-4-5",
-        served_model="claude-haiku-4-5",
-        tokens=Tokens(input=100, output=20),
-        stream=False,
-        status=200,
-        outcome=Outcome.OK,
-        latency_ms=10.0,
-        ttfb_ms=None,
-        request_id="req_1",
-        cost_usd=None,
-        priced=False,
-    )

@@ -15,7 +15,6 @@ from fleet.clock import ManualClock
 from fleet.errors import LaunchFailed
 from fleet.ledger import Ledger
 from fleet.ledger.run_reports import RunEnd, RunStart
-from fleet.metering.events import Outcome as Metered
 from fleet.metering.events import Tokens, UsageEvent
 from fleet.model import AgentSpec, DesiredState, ExitInfo, LaunchPlan, RunHandle
 from fleet.names import AgentName
@@ -24,6 +23,7 @@ from fleet.run_stories import RunStories
 from fleet.runs import MARKER
 from fleet.transcript.events import AgentEvent, ErrorKind, Said, Text, ToolUsed, Trouble, Unknown
 from fleet.transcript.story import Outcome, RunReading, why
+from tests.fakes.usage import metered
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -144,24 +144,17 @@ def test_why_says_not_logged_in_and_names_the_fix_without_an_account() -> None:
     assert "refused its account's credentials" in with_account
 
 
-def metered(
+def request(
     second: int, model: str, tokens: Tokens, cost: float | None, asked: str | None = None
 ) -> UsageEvent:
     """A request of c1's answered ``second`` seconds after T0."""
-    return UsageEvent(
-        at=T0 + timedelta(seconds=second),
-        agent="c1",
-        provider="anthropic",
-        api="messages",
+    return metered(
+        "c1",
+        T0 + timedelta(seconds=second),
         requested_model=model,
         served_model=model,
         tokens=tokens,
         stream=True,
-        status=200,
-        outcome=Metered.OK,
-        latency_ms=10.0,
-        ttfb_ms=None,
-        request_id=None,
         cost_usd=cost,
         priced=cost is not None,
         rewritten_from=asked,
@@ -182,9 +175,9 @@ async def test_a_summary_counts_what_the_ledger_metered_in_the_run(tmp_path: Pat
             run, RunStart("spawned by @ann", ("team",), "/srv/repo", "abc", 0)
         )
         usage = [
-            metered(5, "claude-sonnet-4-5", Tokens(input=1000, output=200), 0.01),
-            metered(9, "claude-haiku-4-5", Tokens(input=300, output=50), 0.001, "claude-opus-4-1"),
-            metered(90, "claude-haiku-4-5", Tokens(input=7, output=7), None),  # after the run
+            request(5, "claude-sonnet-4-5", Tokens(input=1000, output=200), 0.01),
+            request(9, "claude-haiku-4-5", Tokens(input=300, output=50), 0.001, "claude-opus-4-1"),
+            request(90, "claude-haiku-4-5", Tokens(input=7, output=7), None),  # after the run
         ]
         await ledger.record_metering(usage, [])
         clock.advance(60)
