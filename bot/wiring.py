@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from bot.acl import Acl
+from bot.acl import Acl, Role
 from bot.config import Config
 from connectors.base import Connector
 from connectors.console import ConsoleConnector
@@ -48,7 +48,7 @@ def make_connectors(
                 clock=clock,
                 environ=environ,
                 state_dir=config.state_dir,
-                is_operator=lambda user: acl.role_of("matrix", user) is not None,
+                role_of=lambda user: _role_name(acl.role_of("matrix", user)),
                 default_command_prefix=config.command_prefix,
             )
         )
@@ -65,6 +65,10 @@ def make_connectors(
             )
         )
     return connectors
+
+
+def _role_name(role: Role | None) -> str | None:
+    return None if role is None else role.value
 
 
 def redactor(config: Config, environ: Mapping[str, str]) -> Redactor:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -19,7 +20,8 @@ class MatrixConfig(BaseModel):
 
     The bot logs in with an access token, or with a password (it then keeps the device
     id and token it got in the state dir and reuses them). Operators are listed by Matrix
-    user id in the top-level `operators`. Only unencrypted rooms are supported for now.
+    user id in the top-level `operators`. End-to-end encrypted rooms (Element's default)
+    are served like any other: the bot's device keys live in the state dir.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -68,6 +70,44 @@ class MatrixConfig(BaseModel):
         gt=0,
         le=300,
         description="How long one long-poll sync waits for new events (more than 0, at most 300).",
+    )
+
+    encryption: Literal["on", "off", "required"] = Field(
+        default="on",
+        description=(
+            "End-to-end encryption. `on`: serve encrypted and unencrypted rooms alike; "
+            "`required`: serve encrypted rooms only; `off`: unencrypted rooms only (no "
+            "device keys are made). A room the policy rules out gets one line saying why, "
+            "then the bot leaves it."
+        ),
+    )
+    trust: Literal["tofu", "verified"] = Field(
+        default="tofu",
+        description=(
+            "Which devices get the bot's room keys and are obeyed in encrypted rooms. `tofu`: "
+            "a device of a user with a role is trusted the first time it is seen (a new one is "
+            "announced; a known device whose key changed is refused and announced); "
+            "`verified`: only devices an admin verified with `fleetwarden matrix trust`. A "
+            "stranger's device never gets a key."
+        ),
+    )
+    store_passphrase_env: EnvVarName | None = Field(
+        default=None,
+        description=(
+            "The environment variable holding a passphrase that encrypts the bot's crypto "
+            "store (its keys are in the state dir, mode 600, either way). Changing it makes "
+            "the store unreadable: reset the device as the README says."
+        ),
+    )
+    key_wait_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description=(
+            "How long the bot waits for the key of an encrypted message it cannot read "
+            "(asking the sender's devices for it) before it says in the room whose message "
+            "it could not read."
+        ),
     )
 
     @field_validator("homeserver")

@@ -2,7 +2,9 @@
 
 Wires the parts together and owns the lifecycle: login (:mod:`.session`), served rooms
 (:mod:`.rooms`), the sync task (:mod:`.sync`) feeding :meth:`MatrixConnector.inbound`,
-and posting (:mod:`.outbound`). Only unencrypted rooms are served.
+posting (:mod:`.outbound`), and end-to-end encryption: the device's crypto store
+(:mod:`.crypto`), key upkeep (:mod:`.e2ee`) and the trust policy (:mod:`.trust`).
+Encrypted and unencrypted rooms behave the same.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 import nio
@@ -26,12 +28,14 @@ from connectors.base import (
 )
 from connectors.errors import ConnectorError
 from connectors.inbox import Inbox, cancel_and_wait
-from connectors.matrix import session, wire
+from connectors.matrix import crypto, session, wire
 from connectors.matrix.config import MatrixConfig
+from connectors.matrix.e2ee import Encryption
 from connectors.matrix.outbound import Outbound
-from connectors.matrix.rooms import ConnectorState, ServedRooms
+from connectors.matrix.rooms import ConnectorState, RoleOf, ServedRooms
 from connectors.matrix.sync import SyncLoop
 from connectors.matrix.translate import CONNECTOR, Identity
+from connectors.matrix.trust import DeviceTrust
 from fleet.clock import Clock
 from fleet.redaction.known import Secret
 
@@ -56,10 +60,11 @@ class MatrixConnector:
         clock: Clock,
         environ: Mapping[str, str],
         state_dir: Path,
-        is_operator: Callable[[str], bool],
+        role_of: RoleOf,
         default_command_prefix: str = "!",
     ) -> None:
-        """``default_command_prefix``: the top-level prefix, used in the greeting when
+        """``role_of``: a Matrix user's role (``admin``/``operator``/``viewer``) or None.
+        ``default_command_prefix``: the top-level prefix, used in the greeting when
         ``config.command_prefix`` is not set."""
         self._config = config
         self._state_store = state
@@ -68,22 +73,20 @@ class MatrixConnector:
         # No retries inside nio (by default it retries 429s and timeouts silently and
         # forever): the sync loop and the send path own retrying.
         self._client = nio.AsyncClient(
-            config.homeserver,
-            user=config.user_id,
-            config=nio.AsyncClientConfig(
-                max_limit_exceeded=0,
-                max_timeouts=0,
-                request_timeout=config.sync_timeout_seconds + 30,
-            ),
+            config.homeserver, user=config.user_id, config=crypto.client_config(config, environ)
         )
+        self._clock = clock
+        self._role_of = role_of
+        self._encryption: Encryption | None = None
         self._outbound = Outbound(self._client, clock)
         prefix = config.command_prefix or default_command_prefix
         self._rooms = ServedRooms(
             self._client,
             state,
-            is_operator=is_operator,
+            role_of=role_of,
             post=self._post_markdown,
             hello=f"Hello — Fleetwarden is here. Type `{prefix}help`.",
+            policy=config.encryption,
         )
         self._inbox = Inbox()
         self._sync: SyncLoop | None = None
@@ -116,6 +119,7 @@ class MatrixConnector:
         self._state = _State.STARTING
         try:
             await session.log_in(self._client, self._config, self._environ, self._state_dir)
+            new_device = await self._open_crypto()
             sync = SyncLoop(
                 self._client,
                 state=self._state_store,
@@ -123,12 +127,16 @@ class MatrixConnector:
                 identity=Identity.of(self._config.user_id, await self._display_name()),
                 emit=self._inbox.put,
                 timeout_seconds=self._config.sync_timeout_seconds,
+                encryption=self._encryption,
             )
             # Take the first sync token before joining, so that everything after the bot's
             # own join event is acted on: the join is the operator's sign it is listening.
             await sync.prime()
             await self._rooms.join_configured(self._config.rooms)
             await self._rooms.restore_invited()
+            if new_device:
+                for room in self._rooms:
+                    self._rooms.later(room, self._new_device_line())
         except BaseException:
             self._state = _State.STOPPED
             await self._client.close()
@@ -137,6 +145,60 @@ class MatrixConnector:
         self._task = asyncio.create_task(self._run(sync), name="matrix-sync")
         self._state = _State.RUNNING
         log.info("matrix: serving %s as %s", self._config.homeserver, self._config.user_id)
+
+    async def _open_crypto(self) -> bool:
+        """Load the device's crypto store (when encryption is not off). True when the store
+        was lost and the bot logged in as a new device (each room is then told)."""
+        if self._config.encryption == "off":
+            return False
+        directory = crypto.store_dir(self._state_dir)
+        opened = await crypto.open_store(self._client, directory)
+        lost = opened is crypto.Opened.LOST
+        if lost:
+            await session.log_in_as_new_device(
+                self._client, self._config, self._environ, self._state_dir
+            )
+            opened = await crypto.open_store(self._client, directory)
+            if opened is crypto.Opened.LOST:
+                raise crypto.CryptoStoreError("the new device's keys are already on the server")
+        try:
+            trust = DeviceTrust(
+                self._client,
+                policy=self._config.trust,
+                has_role=lambda user: self._role_of(user) is not None,
+                directory=directory,
+            )
+        except ValueError as exc:
+            raise crypto.CryptoStoreError(str(exc)) from exc
+        self._encryption = Encryption(
+            self._client,
+            trust,
+            clock=self._clock,
+            key_wait_seconds=self._config.key_wait_seconds,
+            served=lambda: list(self._rooms),
+        )
+        self._outbound.encryption = self._encryption
+        # Keys on the server before the bot joins anywhere: the first message an operator
+        # sends after seeing the join must already be encrypted for this device.
+        if self._client.should_upload_keys:
+            await wire.call(
+                self._client.keys_upload(), nio.KeysUploadResponse, "upload device keys"
+            )
+        log.info(
+            "matrix: end-to-end encryption on: device %s, %s (fingerprint %s)",
+            self._client.device_id,
+            opened.value,
+            crypto.fingerprint(self._client),
+        )
+        return lost
+
+    def _new_device_line(self) -> str:
+        return (
+            f"My encryption keys were lost, so I signed in as a new device, "
+            f"`{self._client.device_id}` (session key {crypto.fingerprint(self._client)}). "
+            "Messages sent to my old device cannot be read by me; verify this one "
+            "(README: Matrix)."
+        )
 
     async def _run(self, sync: SyncLoop) -> None:
         try:

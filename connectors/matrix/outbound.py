@@ -16,6 +16,7 @@ import nio
 from connectors.base import EventId, OutboundMessage, RoomId, SendResult, ThreadId
 from connectors.errors import ConnectorError
 from connectors.matrix import render, wire
+from connectors.matrix.e2ee import Encryption
 from fleet.clock import Clock
 
 
@@ -25,6 +26,7 @@ class Outbound:
     def __init__(self, client: nio.AsyncClient, clock: Clock) -> None:
         self._client = client
         self._clock = clock
+        self.encryption: Encryption | None = None  # set once the crypto store is open
 
     async def send(self, message: OutboundMessage) -> SendResult:
         """Post ``message``'s markdown (split to fit) and then its images; all event ids."""
@@ -45,8 +47,11 @@ class Outbound:
             render.png_size(data)
         except (OSError, ValueError) as exc:
             raise ConnectorError(f"cannot send image {path}: {exc}") from exc
-        url = await wire.upload_png(self._client, path.name, data, self._clock)
-        content = render.image(path.name, url, data, render.relation(thread_id, None))
+        encrypted = self.encryption is not None and self.encryption.is_encrypted(str(room))
+        url, keys = await wire.upload_png(
+            self._client, path.name, data, self._clock, encrypt=encrypted
+        )
+        content = render.image(path.name, url, data, render.relation(thread_id, None), keys)
         return await self._post(str(room), content)
 
     async def open_thread(self, room: RoomId, first_message: str) -> ThreadId:
@@ -65,4 +70,6 @@ class Outbound:
 
     async def _post(self, room: str, content: Any) -> EventId:
         tx_id = str(uuid.uuid4())
+        if self.encryption is not None:
+            await self.encryption.before_send(room)
         return EventId(await wire.send_event(self._client, room, content, tx_id, self._clock))

@@ -46,7 +46,14 @@ class ImageInfo(TypedDict):
 
 ImageContent = TypedDict(
     "ImageContent",
-    {"msgtype": str, "body": str, "url": str, "info": ImageInfo, "m.relates_to": Relation},
+    {
+        "msgtype": str,
+        "body": str,
+        "url": str,
+        "file": dict[str, Any],
+        "info": ImageInfo,
+        "m.relates_to": Relation,
+    },
     total=False,
 )
 

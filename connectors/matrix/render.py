@@ -129,15 +129,26 @@ def png_size(data: bytes) -> tuple[int, int]:
     return int(width), int(height)
 
 
-def image(name: str, url: str, data: bytes, relates_to: Relation | None = None) -> ImageContent:
-    """An ``m.image`` for an uploaded PNG at ``url`` (an ``mxc://`` URI)."""
+def image(
+    name: str,
+    url: str,
+    data: bytes,
+    relates_to: Relation | None = None,
+    keys: dict[str, Any] | None = None,
+) -> ImageContent:
+    """An ``m.image`` for an uploaded PNG at ``url`` (an ``mxc://`` URI). With ``keys`` (the
+    decryption info of an encrypted upload, for an encrypted room) it is an encrypted file:
+    ``file`` holds the URL and keys instead of ``url``."""
     width, height = png_size(data)
     content: ImageContent = {
         "msgtype": "m.image",
         "body": name,
-        "url": url,
         "info": {"mimetype": "image/png", "size": len(data), "w": width, "h": height},
     }
+    if keys is None:
+        content["url"] = url
+    else:
+        content["file"] = {**keys, "url": url}
     if relates_to is not None:
         content["m.relates_to"] = relates_to
     return content

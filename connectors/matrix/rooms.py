@@ -1,15 +1,24 @@
-"""Which rooms the bot serves: the configured unencrypted ones, and those an operator invited it to.
+"""Which rooms the bot serves: the configured ones, and those an operator invited it to.
 
-Owns joining at start, the end-to-end encryption check, answering invites (join for an
-operator, decline for anyone else) and the ``invited_rooms`` connector state.
+Owns joining at start, the encryption policy per room (``connectors.matrix.encryption``:
+a room it rules out gets one line saying why, then the bot leaves), answering invites and
+the ``invited_rooms`` connector state.
+
+An invite is judged from the room's own state after joining, not from the invite's
+stripped state (the inviting server writes that): the invite event our join replaced,
+read from the room, must come from an admin or operator who is in the room. Anyone else's
+invite is declined at once (or left, if the stripped state lied). Lines for a room just
+joined wait for the next sync, when nio knows whether the room is encrypted.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Literal, Protocol
+from urllib.parse import quote
 
 import nio
 
@@ -20,6 +29,12 @@ from connectors.matrix.translate import CONNECTOR
 log = logging.getLogger(__name__)
 
 INVITED_KEY = "invited_rooms"
+MAX_STRANGERS = 1024
+"""Strangers whose declined invites were logged: older ones are forgotten first."""
+
+Policy = Literal["on", "off", "required"]
+RoleOf = Callable[[str], str | None]
+"""A Matrix user's role (``admin``, ``operator``, ``viewer``), or None for a stranger."""
 
 
 class ConnectorState(Protocol):
@@ -34,10 +49,16 @@ Post = Callable[[str, str], Awaitable[object]]
 """Post markdown in a room (``room_id, markdown``)."""
 
 
-def encrypted_room_error(room: str) -> str:
+def policy_error(room: str, encrypted: bool) -> str:
+    """Why a room the encryption policy rules out is not served."""
+    if encrypted:
+        return (
+            f"room {room} is end-to-end encrypted and this Fleetwarden is set to "
+            "`encryption: off` — set `encryption: on` to serve encrypted rooms"
+        )
     return (
-        f"room {room} is end-to-end encrypted; Fleetwarden supports unencrypted rooms only "
-        "for now and will not read or answer there — use an unencrypted room"
+        f"room {room} is not encrypted and this Fleetwarden is set to `encryption: "
+        "required` — turn on encryption in the room's settings"
     )
 
 
@@ -49,21 +70,85 @@ class ServedRooms:
         client: nio.AsyncClient,
         state: ConnectorState,
         *,
-        is_operator: Callable[[str], bool],
+        role_of: RoleOf,
         post: Post,
         hello: str,
+        policy: Policy = "on",
     ) -> None:
         self._client = client
         self._state = state
-        self._is_operator = is_operator
+        self._role_of = role_of
         self._post = post
         self._hello = hello
+        self._policy = policy
         self._configured: list[str] = []  # served, in config order
         self._invited: set[str] = set()
-        self._declined_from: set[str] = set()
+        self._declined_from: OrderedDict[str, None] = OrderedDict()
+        self._after_sync: dict[str, list[str]] = {}  # room → lines to post once nio knows it
+        self._leaving: set[str] = set()  # rooms to leave once their line is posted
 
     def __contains__(self, room: object) -> bool:
         return room in self._invited or room in self._configured
+
+    def __iter__(self) -> Any:
+        return iter([*self._configured, *sorted(self._invited)])
+
+    def has_role(self, user: str) -> bool:
+        return self._role_of(user) is not None
+
+    def may_invite(self, user: str) -> bool:
+        return self._role_of(user) in ("admin", "operator")
+
+    async def say(self, room: str, markdown: str) -> None:
+        """Post a line in ``room``; failures are logged, never raised."""
+        try:
+            await self._post(room, markdown)
+        except ConnectorAuthError:
+            raise
+        except ConnectorError as exc:
+            log.warning("matrix: could not post in %s: %s", room, exc)
+
+    def later(self, room: str, markdown: str) -> None:
+        """Post ``markdown`` in ``room`` after the next sync that shows the room."""
+        self._after_sync.setdefault(room, []).append(markdown)
+
+    async def after_sync(self, joined: set[str]) -> None:
+        """Post the lines that waited for these rooms to reach nio."""
+        for room in [r for r in self._after_sync if r in joined]:
+            for line in self._after_sync.pop(room):
+                await self.say(room, line)
+            if room in self._leaving:
+                self._leaving.discard(room)
+                await self._leave(room)
+
+    def _allowed(self, encrypted: bool) -> bool:
+        return not (
+            (encrypted and self._policy == "off") or (not encrypted and self._policy == "required")
+        )
+
+    async def on_encryption(self, room: str) -> bool:
+        """Encryption was turned on in ``room``: whether the bot keeps serving it."""
+        if self._allowed(True):
+            log.info("matrix: end-to-end encryption was turned on in %s", room)
+            return True
+        await self._leave_unserved(room, encrypted=True)
+        return False
+
+    async def _leave_unserved(self, room: str, *, encrypted: bool) -> None:
+        """One line saying why, then leave (the line goes before the leave)."""
+        why = policy_error(room, encrypted)
+        log.error("matrix: %s", why)
+        await self.say(room, why[0].upper() + why[1:] + ".")
+        await self.stop_serving(room)
+        await self._leave(room)
+
+    async def _leave(self, room: str) -> None:
+        try:
+            await wire.call(self._client.room_leave(room), nio.RoomLeaveResponse, f"leave {room}")
+        except ConnectorAuthError:
+            raise
+        except ConnectorError as exc:
+            log.warning("matrix: could not leave %s: %s", room, exc)
 
     @property
     def home_room(self) -> str | None:
@@ -75,9 +160,10 @@ class ServedRooms:
         for room in rooms:
             joined = await wire.call(self._client.join(room), nio.JoinResponse, f"join {room}")
             room_id = str(joined.room_id)
-            if await self._encrypted(room_id):
+            encrypted = await self._encrypted(room_id)
+            if not self._allowed(encrypted):
                 name = room if room == room_id else f"{room} ({room_id})"
-                log.error("matrix: %s", encrypted_room_error(name))
+                log.error("matrix: %s; not serving it", policy_error(name, encrypted))
             elif room_id not in self._configured:
                 self._configured.append(room_id)
 
@@ -94,41 +180,96 @@ class ServedRooms:
         for room in saved:
             if room not in still:
                 log.warning("matrix: no longer in invited room %s; not serving it", room)
-            elif await self._encrypted(room):
-                log.error("matrix: %s", encrypted_room_error(room))
+            elif not self._allowed(encrypted := await self._encrypted(room)):
+                log.error("matrix: %s; not serving it", policy_error(room, encrypted))
             else:
                 self._invited.add(room)
         if self._invited != set(saved):
             await self._save()
 
-    async def on_invite(self, room: str, inviter: str | None) -> None:
-        """Join a room an operator invited the bot to and greet; decline anyone else's."""
+    async def on_invite(self, room: str, claimed_inviter: str | None) -> None:
+        """Answer an invite. ``claimed_inviter`` is what the stripped state says: a stranger
+        there is declined without joining; anyone else is judged again after joining."""
         try:
-            if inviter is None or not self._is_operator(inviter):
-                await self._decline(room, inviter)
+            if claimed_inviter is None or not self.may_invite(claimed_inviter):
+                await self._decline(room, claimed_inviter)
                 return
             await wire.call(self._client.join(room), nio.JoinResponse, f"join {room}")
-            if await self._encrypted(room):
-                log.error("matrix: %s (invited by %s)", encrypted_room_error(room), inviter)
-                await self._post(room, encrypted_room_error(room) + ".")
+            inviter = await self._inviter(room)
+            if inviter is None or not self.may_invite(inviter):
+                self._note_stranger(room, inviter or claimed_inviter)
+                await self._leave(room)
+                return
+            encrypted = await self._encrypted(room)
+            if not self._allowed(encrypted):
+                log.error("matrix: %s (invited by %s)", policy_error(room, encrypted), inviter)
+                # Said after the next sync (in an encrypted room it must be encrypted), then left.
+                why = policy_error(room, encrypted)
+                self.later(room, why[0].upper() + why[1:] + ".")
+                self._leaving.add(room)
                 return
             self._invited.add(room)
             await self._save()
-            log.info("matrix: joined %s at the invitation of operator %s", room, inviter)
-            await self._post(room, self._hello)
+            log.info("matrix: joined %s at the invitation of %s", room, inviter)
+            self.later(room, self._hello)
         except ConnectorAuthError:
             raise
         except ConnectorError as exc:
-            log.warning("matrix: could not answer the invite to %s from %s: %s", room, inviter, exc)
+            log.warning(
+                "matrix: could not answer the invite to %s from %s: %s", room, claimed_inviter, exc
+            )
+
+    async def _inviter(self, room: str) -> str | None:
+        """Who invited the bot, from the room itself: the invite event the bot's join replaced
+        (the server checked it against the room's auth rules), sent by a member still joined."""
+        path = f"/_matrix/client/v3/rooms/{quote(room, safe='')}"
+        events = await wire.raw_json(self._client, "GET", f"{path}/state")
+        if not isinstance(events, list):
+            return None
+        me = self._client.user_id
+        members = {
+            e.get("state_key"): e
+            for e in events
+            if isinstance(e, dict) and e.get("type") == "m.room.member"
+        }
+        replaced = ((members.get(me) or {}).get("unsigned") or {}).get("replaces_state")
+        if not isinstance(replaced, str):
+            return None
+        invite = await wire.raw_json(
+            self._client, "GET", f"{path}/event/{quote(replaced, safe='')}"
+        )
+        if not isinstance(invite, dict):
+            return None
+        content = invite.get("content")
+        content = content if isinstance(content, dict) else {}
+        sender = invite.get("sender")
+        if (
+            invite.get("type") != "m.room.member"
+            or invite.get("state_key") != me
+            or content.get("membership") != "invite"
+            or not isinstance(sender, str)
+        ):
+            return None
+        joined = ((members.get(sender) or {}).get("content") or {}).get("membership") == "join"
+        return sender if joined else None
 
     async def _decline(self, room: str, inviter: str | None) -> None:
         await wire.call(self._client.room_leave(room), nio.RoomLeaveResponse, f"decline {room}")
+        self._note_stranger(room, inviter)
+
+    def _note_stranger(self, room: str, inviter: str | None) -> None:
         key = inviter or "?"
-        if key not in self._declined_from:
-            self._declined_from.add(key)
-            log.warning(
-                "matrix: declined an invite to %s from %s, who is not an operator", room, inviter
-            )
+        if key in self._declined_from:
+            self._declined_from.move_to_end(key)
+            return
+        self._declined_from[key] = None
+        while len(self._declined_from) > MAX_STRANGERS:
+            self._declined_from.popitem(last=False)
+        log.warning(
+            "matrix: declined an invite to %s from %s, who is not an admin or operator",
+            room,
+            inviter,
+        )
 
     async def on_left(self, room: str) -> None:
         """The bot left or was removed from ``room``: stop serving it."""

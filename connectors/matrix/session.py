@@ -87,6 +87,40 @@ async def log_in(
     )
 
 
+async def log_in_as_new_device(
+    client: nio.AsyncClient, config: MatrixConfig, environ: Mapping[str, str], state_dir: Path
+) -> None:
+    """Log in again with the password, as a new device (the old one's keys are lost).
+
+    Raises ConnectorAuthError with an access token: it is bound to its device.
+    """
+    if config.password_env is None:
+        raise ConnectorAuthError(
+            f"the crypto store of device {client.device_id} is lost and the access token in "
+            f"{config.access_token_env} is bound to that device: make a new access token (a "
+            "new device) for the bot, or use password_env"
+        )
+    password = _secret(environ, config.password_env, "password_env")
+    lost = client.device_id
+    client.device_id = None
+    client.access_token = ""
+    response = await _login(client, config, password)
+    _save(
+        session_path(state_dir),
+        {
+            "homeserver": config.homeserver,
+            "user_id": str(response.user_id),
+            "device_id": str(response.device_id),
+            "access_token": str(response.access_token),
+        },
+    )
+    log.warning(
+        "matrix: the crypto store of device %s was lost; logged in as new device %s",
+        lost,
+        response.device_id,
+    )
+
+
 async def _login(client: nio.AsyncClient, config: MatrixConfig, password: str) -> Any:
     try:
         response = await client.login(password, device_name=config.device_name)

@@ -19,6 +19,7 @@ from connectors.base import InboundMessage
 from connectors.errors import ConnectorAuthError, ConnectorError, RateLimited
 from connectors.matrix import translate, wire
 from connectors.matrix.backoff import Backoff
+from connectors.matrix.e2ee import Encryption
 from connectors.matrix.payloads import JsonDict
 from connectors.matrix.rooms import ConnectorState, ServedRooms
 from connectors.matrix.translate import CONNECTOR, Identity, RecentIds
@@ -49,7 +50,9 @@ class SyncLoop:
         emit: Callable[[InboundMessage], None],
         timeout_seconds: float,
         backoff: Backoff | None = None,
+        encryption: Encryption | None = None,
     ) -> None:
+        """``encryption``: E2EE upkeep after each sync, when encryption is on."""
         self._client = client
         self._state = state
         self._rooms = rooms
@@ -58,7 +61,10 @@ class SyncLoop:
         self._timeout = timeout_seconds
         self._backoff = backoff if backoff is not None else Backoff()
         self._recent = RecentIds()
-        self._warned_encrypted: set[str] = set()
+        self._encryption = encryption
+        self._full_state = encryption is not None  # nio must learn every room's state once
+        self._refused: set[tuple[str, str]] = set()
+        self._plain_warned: set[str] = set()
         self._since: str | None = None
         self._me = identity
 
@@ -81,14 +87,22 @@ class SyncLoop:
         while True:
             try:
                 response = await self._sync(self._since, timeout_ms=int(self._timeout * 1000))
+                self._full_state = False
                 self._pending = []
+                said = await self._encryption.after_sync() if self._encryption else []
                 await self._handle(response)
+                if self._encryption is not None:
+                    for room, source in self._encryption.now_readable():
+                        await self._room_events(room, [(source, None)])
+                    await self._encryption.request_keys()
                 # Save the token, then hand the messages over: the handlers' first ledger
                 # write (the event claim) then never waits behind this one.
                 await self._save_token(str(response.next_batch))
                 for message in self._pending:
                     self._emit(message)
                 self._pending = []
+                for line in said:
+                    await self._rooms.say(line.room, line.markdown)
             except ConnectorAuthError as exc:
                 log.error("matrix: %s — stopping; fix the bot's credentials", exc)
                 return
@@ -109,7 +123,10 @@ class SyncLoop:
         # nio gives a timeout-0 sync no client-side deadline at all: bound every sync here.
         async with asyncio.timeout(timeout_ms / 1000 + 30):
             response = await self._client.sync(
-                timeout=timeout_ms, since=since, sync_filter=SYNC_FILTER
+                timeout=timeout_ms,
+                since=since,
+                sync_filter=SYNC_FILTER,
+                full_state=self._full_state or None,
             )
         return wire.expect(response, nio.SyncResponse, "sync")
 
@@ -122,10 +139,10 @@ class SyncLoop:
         for room, info in response.rooms.join.items():
             if room not in self._rooms:
                 continue
-            events = [_source(event) for event in info.timeline.events]
+            events = [(_source(event), event) for event in info.timeline.events]
             # Nothing before our own join matters, so a timeline that has it needs no gap
             # read (Synapse marks a newly joined room's first timeline as limited).
-            joined_now = any(translate.is_own_join(e, self._me.user_id) for e in events)
+            joined_now = any(translate.is_own_join(e, self._me.user_id) for e, _ in events)
             if (
                 info.timeline.limited
                 and info.timeline.prev_batch
@@ -135,15 +152,16 @@ class SyncLoop:
                 missed = await self._gap(room, str(info.timeline.prev_batch), self._since)
                 events = missed + events
             await self._room_events(str(room), events)
+        await self._rooms.after_sync(set(response.rooms.join))
         for room in response.rooms.leave:
             await self._rooms.on_left(str(room))
         for room, info in response.rooms.invite.items():
             state = [_source(event) for event in info.invite_state]
             await self._rooms.on_invite(str(room), translate.inviter(state, self._me.user_id))
 
-    async def _gap(self, room: str, prev_batch: str, since: str) -> list[JsonDict]:
+    async def _gap(self, room: str, prev_batch: str, since: str) -> list[tuple[JsonDict, Any]]:
         """Events between the last sync and this one's truncated timeline, oldest first."""
-        newest_first: list[JsonDict] = []
+        newest_first: list[tuple[JsonDict, Any]] = []
         token = prev_batch
         for _ in range(GAP_PAGES):
             page = await wire.call(
@@ -157,9 +175,9 @@ class SyncLoop:
                 nio.RoomMessagesResponse,
                 f"fetch missed messages in {room}",
             )
-            chunk = [_source(event) for event in page.chunk]
+            chunk = [(_source(event), event) for event in page.chunk]
             newest_first.extend(chunk)
-            joined_here = any(translate.is_own_join(e, self._me.user_id) for e in chunk)
+            joined_here = any(translate.is_own_join(e, self._me.user_id) for e, _ in chunk)
             if joined_here or not chunk or not page.end or page.end == token:
                 break
             token = str(page.end)
@@ -172,25 +190,56 @@ class SyncLoop:
         log.info("matrix: read %d missed events in %s", len(newest_first), room)
         return newest_first[::-1]
 
-    async def _room_events(self, room: str, events: list[JsonDict]) -> None:
+    async def _room_events(self, room: str, events: list[tuple[JsonDict, Any]]) -> None:
+        """Turn one room's new events into inbound messages. ``events`` pairs each event's
+        JSON with nio's object for it (``None`` for one decrypted late)."""
         # Events before the bot's own join are history it was not there for.
         for index in range(len(events) - 1, -1, -1):
-            if translate.is_own_join(events[index], self._me.user_id):
+            if translate.is_own_join(events[index][0], self._me.user_id):
                 events = events[index + 1 :]
                 break
-        for event in events:
-            if translate.turns_on_encryption(event):
-                log.error("matrix: %s", _encryption_turned_on(room))
-                await self._rooms.stop_serving(room)
+        encryption = self._encryption
+        for event, parsed in events:
+            if translate.turns_on_encryption(event) and not await self._rooms.on_encryption(room):
                 return
-            if translate.is_encrypted(event) and room not in self._warned_encrypted:
-                self._warned_encrypted.add(room)
-                log.error("matrix: encrypted messages in %s cannot be read; ignoring them", room)
+            if translate.is_encrypted(event):
+                sender = str(event.get("sender"))
+                if (
+                    encryption is not None
+                    and parsed is not None
+                    and sender != self._me.user_id
+                    and self._rooms.has_role(sender)
+                ):
+                    encryption.unreadable(room, parsed)
+                continue
             message = translate.to_inbound(event, room, self._me)
             if message is None or message.event_id is None or message.event_id in self._recent:
                 continue
+            if (
+                encryption is not None
+                and encryption.is_encrypted(room)
+                and not await self._taken_encrypted(room, parsed)
+            ):
+                continue
             self._recent.add(message.event_id)
             self._pending.append(message)
+
+    async def _taken_encrypted(self, room: str, parsed: Any) -> bool:
+        """Whether a message in an encrypted room may be taken: it was encrypted (a message
+        sent in clear there is not trusted) by a device that is not refused."""
+        assert self._encryption is not None
+        if parsed is not None and not getattr(parsed, "decrypted", False):
+            if room not in self._plain_warned:
+                self._plain_warned.add(room)
+                log.warning("matrix: ignoring unencrypted messages in encrypted room %s", room)
+            return False
+        why = self._encryption.refusal(parsed) if parsed is not None else None
+        if why is None:
+            return True
+        if (room, why) not in self._refused:
+            self._refused.add((room, why))
+            await self._rooms.say(room, f"Not taken: {why}; messages from it are ignored.")
+        return False
 
 
 def _source(event: Any) -> JsonDict:
@@ -203,10 +252,3 @@ def _source(event: Any) -> JsonDict:
     if "content" not in source and isinstance(content, dict):
         return {**source, "content": content}
     return source
-
-
-def _encryption_turned_on(room: str) -> str:
-    return (
-        f"end-to-end encryption was turned on in {room}; Fleetwarden supports unencrypted "
-        "rooms only for now and stops serving it — use an unencrypted room"
-    )

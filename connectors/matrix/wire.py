@@ -10,6 +10,7 @@ policy for writes (sends and uploads).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 from collections.abc import Awaitable, Callable
@@ -147,21 +148,27 @@ async def send_event(
     return str(response.event_id)
 
 
-async def upload_png(client: nio.AsyncClient, name: str, data: bytes, clock: Clock) -> str:
-    """Upload a PNG to the media repository; returns its ``mxc://`` URI."""
+async def upload_png(
+    client: nio.AsyncClient, name: str, data: bytes, clock: Clock, *, encrypt: bool = False
+) -> tuple[str, dict[str, Any] | None]:
+    """Upload a PNG to the media repository: its ``mxc://`` URI, and with ``encrypt`` (for an
+    encrypted room) the key, IV and hashes a reader needs to decrypt it."""
+    keys: dict[str, Any] | None = None
 
     async def once() -> Any:
+        nonlocal keys
         async with asyncio.timeout(UPLOAD_TIMEOUT_SECONDS):
-            response, _keys = await client.upload(
+            response, keys = await client.upload(
                 lambda _got_429, _got_timeouts: data,
-                content_type="image/png",
+                content_type="application/octet-stream" if encrypt else "image/png",
                 filename=name,
-                filesize=len(data),
+                filesize=None if encrypt else len(data),
+                encrypt=encrypt,
             )
         return response
 
     response = await with_retries(once, nio.UploadResponse, f"upload {name}", clock)
-    return str(response.content_uri)
+    return str(response.content_uri), keys if encrypt else None
 
 
 async def versions(client: nio.AsyncClient) -> str | None:
@@ -180,3 +187,40 @@ async def versions(client: nio.AsyncClient) -> str | None:
     except TRANSIENT_EXCEPTIONS as exc:
         return f"cannot reach {client.homeserver}: {exc!r}"
     return None if status == 200 else f"{client.homeserver} answered HTTP {status} for /versions"
+
+
+async def raw_json(
+    client: nio.AsyncClient, method: str, path: str, body: dict[str, Any] | None = None
+) -> Any:
+    """One authenticated JSON request on nio's session, for endpoints nio has no call for.
+
+    Raises ConnectorAuthError when the token is rejected, ConnectorError otherwise.
+    """
+    what = f"{method} {path.split('?', 1)[0]}"
+    headers = {"Authorization": f"Bearer {client.access_token}"}
+    data = None if body is None else json.dumps(body)
+    if data is not None:
+        headers["Content-Type"] = "application/json"
+    try:
+        async with asyncio.timeout(HEALTH_TIMEOUT_SECONDS * 3):
+            response = await client.send(
+                method, path, data, headers, timeout=HEALTH_TIMEOUT_SECONDS * 3
+            )
+            status = response.status
+            try:
+                parsed: Any = await response.json(content_type=None)
+            except ValueError:
+                parsed = None
+            response.release()
+    except TRANSIENT_EXCEPTIONS as exc:
+        raise ConnectorError(f"{what}: cannot reach the homeserver: {exc!r}") from exc
+    if status == 401:
+        raise ConnectorAuthError(f"{what}: the homeserver rejected the bot's login (HTTP 401)")
+    if not isinstance(parsed, dict | list):
+        raise ConnectorError(f"{what}: HTTP {status} without a JSON body")
+    if status >= 400 and isinstance(parsed, dict):
+        code, message = parsed.get("errcode", "?"), parsed.get("error", "")
+        raise ConnectorError(f"{what}: {code} {message} (HTTP {status})")
+    if status >= 400:
+        raise ConnectorError(f"{what}: HTTP {status}")
+    return parsed

@@ -182,7 +182,7 @@ class World:
             clock=SystemClock(),
             environ={PASSWORD_ENV: self.password} if environ is None else environ,
             state_dir=self.state_dir,
-            is_operator=lambda user: user in self.operators,
+            role_of=lambda user: "operator" if user in self.operators else None,
         )
 
 
@@ -441,21 +441,20 @@ async def test_bursts_while_stopped_all_arrive_in_order(
     await wait_for(lambda: synapse.request_count(gap_path) >= 1)
 
 
-async def test_encrypted_rooms_are_reported_and_not_served(
+async def test_with_encryption_off_encrypted_rooms_are_reported_and_not_served(
     world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A configured encrypted room logs one plain error and is not served; encrypted events
-    in a served room are reported once."""
+    """With `encryption: off`, a configured encrypted room logs one plain error and is not
+    served; undecryptable events in a served room are skipped (no key store, no requests)."""
     caplog.set_level(logging.INFO, logger="connectors.matrix")
     op = world.operator
     secret_room = await op.create_room((world.bot.user_id,), encrypted=True)
-    config = world.config(rooms=(secret_room, world.room))
+    config = world.config(rooms=(secret_room, world.room), encryption="off")
     async with running(world.connector(config)) as run:
         errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
         assert errors == [
-            f"matrix: room {secret_room} is end-to-end encrypted; Fleetwarden supports "
-            "unencrypted rooms only for now and will not read or answer there — use an "
-            "unencrypted room"
+            f"matrix: room {secret_room} is end-to-end encrypted and this Fleetwarden is set "
+            "to `encryption: off` — set `encryption: on` to serve encrypted rooms; not serving it"
         ]
         assert run.connector.home_room == world.room
         await op.say(secret_room, "in the encrypted room")
@@ -465,8 +464,7 @@ async def test_encrypted_rooms_are_reported_and_not_served(
         await op.say(world.room, "marker")
         await run.wait_text("marker")
         assert run.texts() == ["marker"]
-        unreadable = [r for r in caplog.records if "cannot be read" in r.getMessage()]
-        assert len(unreadable) == 1
+    assert not (world.state_dir / "matrix" / "crypto").exists()
 
 
 # --- invites -----------------------------------------------------------------------------

@@ -1,0 +1,175 @@
+"""End-to-end encryption at work: key upkeep after each sync, messages the bot cannot read
+yet, and which decrypted messages it may take.
+
+After every sync (:meth:`Encryption.after_sync`), as a Matrix client must: upload one-time
+keys when the server runs low, query the keys of users whose devices changed, claim keys
+to open Olm sessions, send queued to-device messages, then apply the trust policy
+(:mod:`.trust`) to the members of every served encrypted room.
+
+A message whose Megolm session the bot lacks (it joined late, or the sender's device never
+shared it) is asked for from the sender's devices with a room-key request, as Element does,
+and tried again after each sync; if the key has not come within ``key_wait_seconds`` the
+room is told whose message could not be read. Bounded: at most :data:`MAX_PENDING` wait.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import nio
+
+from connectors.errors import ConnectorError
+from connectors.matrix import wire
+from connectors.matrix.trust import Announcement, DeviceTrust
+from fleet.clock import Clock
+
+log = logging.getLogger(__name__)
+
+MAX_PENDING = 256
+
+
+@dataclass(slots=True)
+class _Waiting:
+    room: str
+    event: Any  # nio.MegolmEvent
+    deadline: float
+
+
+class Encryption:
+    """One connector's E2EE upkeep (only made when encryption is on and the store loaded)."""
+
+    def __init__(
+        self,
+        client: nio.AsyncClient,
+        trust: DeviceTrust,
+        *,
+        clock: Clock,
+        key_wait_seconds: float,
+        served: Callable[[], Iterable[str]],
+    ) -> None:
+        self._client = client
+        self.trust = trust
+        self._clock = clock
+        self._wait = key_wait_seconds
+        self._served = served
+        self._waiting: OrderedDict[str, _Waiting] = OrderedDict()  # event id → wait
+        self._said: list[Announcement] = []
+
+    def is_encrypted(self, room: str) -> bool:
+        known = self._client.rooms.get(room)
+        return known is not None and bool(known.encrypted)
+
+    async def after_sync(self) -> list[Announcement]:
+        """Key upkeep and the trust review; the lines to post (announcements, and messages
+        that could not be read)."""
+        client = self._client
+        if client.should_upload_keys:
+            await wire.call(client.keys_upload(), nio.KeysUploadResponse, "upload device keys")
+        await self.query_keys()
+        if client.should_claim_keys:
+            await wire.call(
+                client.keys_claim(client.get_users_for_key_claiming()),
+                nio.KeysClaimResponse,
+                "claim one-time keys",
+            )
+        try:
+            await client.send_to_device_messages()
+        except wire.TRANSIENT_EXCEPTIONS as exc:
+            raise ConnectorError(f"send to-device messages: {exc!r}") from exc
+        said, self._said = self._said, []
+        said += self.trust.review(r for r in self._served() if self.is_encrypted(r))
+        return said + self._expired()
+
+    async def query_keys(self) -> None:
+        if not self._client.should_query_keys:
+            return
+        response = await wire.call(self._client.keys_query(), nio.KeysQueryResponse, "query keys")
+        self.trust.note_keys(response)
+
+    async def before_send(self, room: str) -> None:
+        """Make sure every device in ``room`` has a trust decision before a room key is
+        shared there (nio refuses to share while one is undecided)."""
+        if not self.is_encrypted(room):
+            return
+        known = self._client.rooms[room]
+        if not known.members_synced:
+            await wire.call(
+                self._client.joined_members(room), nio.JoinedMembersResponse, "list members"
+            )
+        await self.query_keys()
+        self._said += self.trust.review([room])
+
+    def unreadable(self, room: str, event: Any) -> None:
+        """An event the bot could not decrypt: ask for its key, and wait for it."""
+        event_id = str(getattr(event, "event_id", ""))
+        if not event_id or event_id in self._waiting:
+            return
+        self._waiting[event_id] = _Waiting(room, event, self._clock.monotonic() + self._wait)
+        while len(self._waiting) > MAX_PENDING:
+            _, dropped = self._waiting.popitem(last=False)
+            self._said.append(_could_not_read(dropped))
+        log.info("matrix: asking for the key of %s in %s", event_id, room)
+
+    async def request_keys(self) -> None:
+        """Send the room-key requests of the messages waiting for one (once each)."""
+        for waiting in list(self._waiting.values()):
+            event = waiting.event
+            if event.session_id in self._client.outgoing_key_requests:
+                continue
+            try:
+                response = await self._client.request_room_key(event)
+            except nio.LocalProtocolError:
+                continue  # already asked for this session
+            except wire.TRANSIENT_EXCEPTIONS as exc:
+                log.info("matrix: a room-key request failed: %r", exc)
+                return
+            if not isinstance(response, nio.RoomKeyRequestResponse):
+                log.info("matrix: a room-key request failed: %s", wire.describe(response))
+
+    def now_readable(self) -> list[tuple[str, dict[str, Any]]]:
+        """Messages whose key has come since: (room, decrypted event JSON), oldest first."""
+        readable: list[tuple[str, dict[str, Any]]] = []
+        for event_id, waiting in list(self._waiting.items()):
+            try:
+                decrypted = self._client.decrypt_event(waiting.event)
+            except Exception:  # nio raises EncryptionError while the key is missing
+                continue
+            source = getattr(decrypted, "source", None)
+            if isinstance(source, dict):
+                del self._waiting[event_id]
+                readable.append((waiting.room, source))
+        return readable
+
+    def _expired(self) -> list[Announcement]:
+        now = self._clock.monotonic()
+        gone = [key for key, waiting in self._waiting.items() if waiting.deadline <= now]
+        return [_could_not_read(self._waiting.pop(key)) for key in gone]
+
+    def refusal(self, event: Any) -> str | None:
+        """Why a decrypted message is not taken (its device is refused or unverified)."""
+        sender = str(getattr(event, "sender", ""))
+        sender_key = getattr(event, "sender_key", None)
+        device_id = None
+        for device in self._client.device_store.active_user_devices(sender):
+            if device.curve25519 == sender_key:
+                device_id = device.id
+        return self.trust.refusal(sender, device_id)
+
+
+def _could_not_read(waiting: _Waiting) -> Announcement:
+    event = waiting.event
+    stamp = getattr(event, "server_timestamp", 0)
+    when = ""
+    if isinstance(stamp, int) and stamp > 0:
+        when = f" (sent {datetime.fromtimestamp(stamp / 1000, tz=UTC):%Y-%m-%d %H:%M} UTC)"
+    return Announcement(
+        waiting.room,
+        f"I could not read a message from {event.sender}{when}: its key never reached this "
+        "device. Send it again; if it keeps happening, check that the bot's device is "
+        "verified and not blocked in your client's session list.",
+    )

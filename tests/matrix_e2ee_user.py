@@ -1,0 +1,127 @@
+"""A person in Matrix with end-to-end encryption on, as in Element: a matrix-nio client with
+its own device keys and crypto store, that uploads and queries keys after each sync,
+decrypts what it can and sends encrypted in encrypted rooms."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from nio import (
+    AsyncClient,
+    AsyncClientConfig,
+    KeysQueryResponse,
+    MegolmEvent,
+    RoomCreateResponse,
+    RoomSendResponse,
+    SyncResponse,
+)
+from nio.store import SqliteStore
+
+from tests.matrix_user import Event, MatrixUser
+
+MEGOLM = {
+    "type": "m.room.encryption",
+    "state_key": "",
+    "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+}
+
+
+class EncryptedUser(MatrixUser):
+    """Logged in with a token; its crypto store lives in ``store``. ``decrypted`` holds the ids
+    of the events that arrived encrypted and were read; ``unreadable`` those that could not."""
+
+    def __init__(
+        self, homeserver: str, user_id: str, device_id: str, token: str, store: Path
+    ) -> None:
+        super().__init__(homeserver, user_id, device_id, token)
+        store.mkdir(parents=True, exist_ok=True)
+        self.client = AsyncClient(
+            homeserver,
+            user_id,
+            store_path=str(store),
+            config=AsyncClientConfig(
+                max_limit_exceeded=0, max_timeouts=0, encryption_enabled=True, store=SqliteStore
+            ),
+        )
+        self.client.restore_login(user_id, device_id, token)
+        self.decrypted: set[str] = set()
+        self.unreadable: set[str] = set()
+
+    async def create_room(self, invite: tuple[str, ...] = (), *, encrypted: bool = True) -> str:
+        response = await self.client.room_create(
+            invite=list(invite), is_direct=False, initial_state=[MEGOLM] if encrypted else []
+        )
+        assert isinstance(response, RoomCreateResponse), response
+        return str(response.room_id)
+
+    async def say(
+        self,
+        room: str,
+        text: str,
+        *,
+        thread: str | None = None,
+        content: dict[str, Any] | None = None,
+    ) -> str:
+        body: dict[str, Any] = content or {"msgtype": "m.text", "body": text}
+        if thread is not None:
+            body["m.relates_to"] = {
+                "rel_type": "m.thread",
+                "event_id": thread,
+                "is_falling_back": True,
+                "m.in_reply_to": {"event_id": thread},
+            }
+        if self.client.rooms.get(room) is None:
+            await self.sync_once(0)
+        response = await self.client.room_send(
+            room, "m.room.message", body, ignore_unverified_devices=True
+        )
+        assert isinstance(response, RoomSendResponse), response
+        return str(response.event_id)
+
+    async def sync_once(self, timeout_ms: int = 500) -> None:
+        client = self.client
+        response = await client.sync(
+            timeout=timeout_ms,
+            since=self._since,
+            sync_filter={"room": {"timeline": {"limit": 200}}},
+        )
+        if not isinstance(response, SyncResponse):
+            return
+        self._since = response.next_batch
+        for room_id, room in response.rooms.join.items():
+            for event in room.timeline.events:
+                source = event.source
+                event_id = source.get("event_id", "")
+                if getattr(event, "decrypted", False):
+                    self.decrypted.add(event_id)
+                if isinstance(event, MegolmEvent):
+                    self.unreadable.add(event_id)
+                self.events.append(
+                    Event(
+                        room=room_id,
+                        event_id=event_id,
+                        sender=source.get("sender", ""),
+                        type=source.get("type", ""),
+                        content=source.get("content", {}),
+                    )
+                )
+                membership = source.get("content", {}).get("membership")
+                if source.get("type") == "m.room.member" and membership == "leave":
+                    self.left[room_id] = source.get("state_key", "")
+        self.invites.extend(response.rooms.invite)
+        if client.should_upload_keys:
+            await client.keys_upload()
+        if client.should_query_keys:
+            query = await client.keys_query()
+            assert isinstance(query, KeysQueryResponse), query
+        if client.should_claim_keys:
+            await client.keys_claim(client.get_users_for_key_claiming())
+        await client.send_to_device_messages()
+
+    def room_keys_from(self, user_id: str) -> int:
+        """How many Megolm sessions this device holds that ``user_id``'s devices sent."""
+        olm = self.client.olm
+        assert olm is not None
+        curve_keys = {d.curve25519 for d in olm.device_store.active_user_devices(user_id)}
+        return sum(1 for session in olm.inbound_group_store if session.sender_key in curve_keys)
