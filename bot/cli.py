@@ -19,6 +19,7 @@ from bot.config import Config, ConfigError, load_config
 from bot.lock import AlreadyRunning
 from bot.logs import setup_logging
 from connectors.errors import ConnectorSetupError
+from connectors.matrix import device_cli
 from connectors.matrix import setup as matrix_setup
 from fleet.clock import SystemClock
 from fleet.errors import FleetwardenError
@@ -54,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     matrix_setup.configure_parser(
         matrix_sub.add_parser("setup", help="register the bot, create its room, print the config")
     )
+    device_cli.configure(matrix_sub, config_help)
     return parser
 
 
@@ -70,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the console script."""
     args = _parser().parse_args(argv)
     environ = dict(os.environ)
-    if args.command == "matrix":
+    if args.command == "matrix" and args.matrix_command == "setup":
         sys.exit(matrix_setup.main(args, environ))
     try:
         config = load_config(
@@ -89,7 +91,27 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(EXIT_OK)
     if args.command == "accounts":
         sys.exit(accounts_cli.main(args, config, environ))
+    if args.command == "matrix":
+        sys.exit(_matrix_device(args, config, environ))
     sys.exit(_run(config, environ))
+
+
+def _matrix_device(args: argparse.Namespace, config: Config, environ: Mapping[str, str]) -> int:
+    """``matrix device`` / ``matrix trust``: on the state dir, offline."""
+    if config.matrix is None:
+        print("fleetwarden: the config has no connectors.matrix section", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        if args.matrix_command == "trust":
+            print(device_cli.record_trust(config.state_dir, args.user, args.device, args.key))
+        else:
+            passphrase = config.matrix.store_passphrase_env
+            key = environ.get(passphrase, "") if passphrase else "DEFAULT_KEY"
+            print(device_cli.describe_device(config.matrix, config.state_dir, key))
+    except ValueError as exc:
+        print(f"fleetwarden: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_OK
 
 
 def _summary(config: Config) -> str:

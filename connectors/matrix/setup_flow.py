@@ -6,7 +6,8 @@ it again reuses what exists:
    token. Without either (Conduit, or accounts made by hand) nothing is registered and the
    bot's account must exist;
 2. log in as the bot (matrix-nio), resolve ``#<alias>:<server>`` or create a private,
-   unencrypted room with that canonical alias, and invite the operator;
+   end-to-end encrypted room with that canonical alias (as Element makes them), and invite
+   the operator;
 3. with an admin token, lift the bot's rate limit (``override_ratelimit``).
 
 nio and aiohttp are imported where used: the CLI imports this module on every start.
@@ -32,8 +33,13 @@ from connectors.matrix.setup_types import (
 from connectors.matrix.synapse_admin import RATE_LIMIT_LIFTED, SynapseAdmin
 
 _TIMEOUT_SECONDS = 30.0
-_NO_ENCRYPTION_STATE = [  # guests out; deliberately no m.room.encryption event
+_ROOM_STATE = [  # guests out; encrypted, as Element makes a private room
     {"type": "m.room.guest_access", "state_key": "", "content": {"guest_access": "forbidden"}},
+    {
+        "type": "m.room.encryption",
+        "state_key": "",
+        "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+    },
 ]
 
 
@@ -174,7 +180,8 @@ async def _prepare(
 
 
 async def _ensure_room(client: Any, alias: str, name: str) -> tuple[str, RoomOutcome]:
-    """The room ``alias`` names, joined and unencrypted; created when the alias is free."""
+    """The room ``alias`` names, joined; created (encrypted) when the alias is free. An
+    existing room is used encrypted or not: the bot serves both."""
     from nio import RoomCreateResponse, RoomPreset, RoomResolveAliasResponse, RoomVisibility
 
     for _attempt in range(2):  # a second look if someone takes the alias meanwhile
@@ -187,7 +194,6 @@ async def _ensure_room(client: Any, alias: str, name: str) -> tuple[str, RoomOut
                     f"{alias} is room {room_id}, which the bot cannot join "
                     f"({_nio_error(joined)}): invite the bot, or pick another --room-alias"
                 )
-            await _refuse_encrypted(client, room_id, alias)
             return room_id, "existing"
         if resolved.status_code != "M_NOT_FOUND":
             raise SetupRefused(f"cannot look up {alias}: {_nio_error(resolved)}")
@@ -197,26 +203,13 @@ async def _ensure_room(client: Any, alias: str, name: str) -> tuple[str, RoomOut
             name=name,
             topic="Fleetwarden: command the fleet of AI coding agents here",
             preset=RoomPreset.private_chat,
-            initial_state=_NO_ENCRYPTION_STATE,
+            initial_state=_ROOM_STATE,
         )
         if isinstance(created, RoomCreateResponse):
-            await _refuse_encrypted(client, str(created.room_id), alias)
             return str(created.room_id), "created"
         if created.status_code != "M_ROOM_IN_USE":
             raise SetupRefused(f"cannot create the room {alias}: {_nio_error(created)}")
     raise SetupRefused(f"{alias} is taken but does not resolve: pick another --room-alias")
-
-
-async def _refuse_encrypted(client: Any, room_id: str, alias: str) -> None:
-    from nio import RoomGetStateEventResponse
-
-    state = await client.room_get_state_event(room_id, "m.room.encryption")
-    if isinstance(state, RoomGetStateEventResponse) and state.content.get("algorithm"):
-        raise SetupRefused(
-            f"room {alias} ({room_id}) is encrypted, and Fleetwarden serves only unencrypted "
-            "rooms: pick another --room-alias (on Synapse, also check "
-            "encryption_enabled_by_default_for_room_type)"
-        )
 
 
 async def _ensure_invited(client: Any, room_id: str, user_id: str) -> InviteOutcome:

@@ -46,12 +46,23 @@ class TrustFile:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._data: dict[str, dict[str, dict[str, str]]] = {kind: {} for kind in _KINDS}
+        self._mtime: int | None = None
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Read the file again if it changed (``fleetwarden matrix trust`` wrote to it)."""
         try:
-            raw: Any = json.loads(path.read_text(encoding="utf8"))
+            mtime = self.path.stat().st_mtime_ns
+            if mtime == self._mtime:
+                return
+            raw: Any = json.loads(self.path.read_text(encoding="utf8"))
         except FileNotFoundError:
             return
         except (OSError, ValueError) as exc:
-            raise ValueError(f"{path} cannot be read ({exc}); move it aside to start over") from exc
+            raise ValueError(
+                f"{self.path} cannot be read ({exc}); move it aside to start over"
+            ) from exc
+        self._mtime = mtime
         if isinstance(raw, dict):
             for kind in _KINDS:
                 users = raw.get(kind)
@@ -80,6 +91,7 @@ class TrustFile:
         with os.fdopen(fd, "w", encoding="utf8") as file:
             json.dump(self._data, file, indent=1, sort_keys=True)
         os.replace(temporary, self.path)
+        self._mtime = self.path.stat().st_mtime_ns
 
 
 class DeviceTrust:
@@ -134,6 +146,10 @@ class DeviceTrust:
         olm = self._client.olm
         if olm is None:
             return []
+        try:
+            self._file.refresh()
+        except ValueError as exc:
+            log.error("matrix: %s; keeping the trust decisions read before", exc)
         said: list[Announcement] = []
         for room_id in rooms:
             room = self._client.rooms.get(room_id)

@@ -234,3 +234,50 @@ async def test_a_viewers_invite_is_declined_an_operators_is_judged_after_joining
         within=30,
     )
     assert hello[0].event_id in op.decrypted
+
+
+def cli(world: Encrypted, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(FLEETWARDEN), "matrix", *args, "--config", str(world.config())],
+        cwd=world.workdir,
+        env=clean_env(FW_BOT_PASSWORD=PASSWORD),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+async def test_with_trust_verified_only_a_device_an_admin_verified_gets_keys(
+    world: Encrypted,
+) -> None:
+    """`trust: verified`: the operator's device gets no room key (what the bot says is
+    unreadable to it);
+    `fleetwarden matrix trust` with its key lets it read what the bot says next. `fleetwarden
+    matrix device` shows the session key the operator's client sees for the bot."""
+    world.extra.append("trust: verified")
+    op = world.operator
+    process = BotProcess(world)  # type: ignore[arg-type]
+    try:
+        await joined(op, world.room, world.bot)
+        await op.say(world.room, "!whoami")
+        # The bot answers (that the device is not verified), but this device cannot read it.
+        await op.wait_for(
+            lambda evs: [e for e in evs if e.sender == world.bot and e.event_id in op.unreadable],
+            within=40,
+        )
+        olm = op.client.olm
+        assert olm is not None
+        key = str(olm.account.identity_keys["ed25519"])
+        done = await asyncio.to_thread(cli, world, "trust", op.user_id, op.client.device_id, key)
+        assert done.returncode == 0, done.stderr
+        reply = await ask(op, world.room, "!whoami", world.bot)
+        assert reply.event_id in op.decrypted
+        shown = await asyncio.to_thread(cli, world, "device")
+        assert shown.returncode == 0, shown.stderr
+        (device,) = op.client.device_store.active_user_devices(world.bot)
+        assert device.id in shown.stdout
+        assert device.ed25519 == shown.stdout.split("session key:")[1].split("\n")[0].replace(
+            " ", ""
+        )
+    finally:
+        process.kill()

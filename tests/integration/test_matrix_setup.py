@@ -97,7 +97,7 @@ async def admin_get(synapse: SynapseServer, token: str, path: str) -> dict[str, 
 async def test_setup_registers_both_creates_the_room_and_prints_the_snippet(
     synapse: SynapseServer, tmp_path: Path
 ) -> None:
-    """One run: bot and operator registered, private unencrypted room, invite, YAML snippet;
+    """One run: bot and operator registered, private encrypted room, invite, YAML snippet;
     the generated password is printed once, works, no other secret is printed, no file
     is written."""
     bot, operator, alias = unique("bot"), unique("alice"), unique("ops")
@@ -140,7 +140,8 @@ async def test_setup_registers_both_creates_the_room_and_prints_the_snippet(
         name = await client.room_get_state_event(room_id, "m.room.name")
         assert name.content["name"] == "Fleet ops"
         encryption = await client.room_get_state_event(room_id, "m.room.encryption")
-        assert not isinstance(encryption, RoomGetStateEventResponse), encryption
+        assert isinstance(encryption, RoomGetStateEventResponse), encryption
+        assert encryption.content["algorithm"] == "m.megolm.v1.aes-sha2"
         member = await client.room_get_state_event(room_id, "m.room.member", operator_id)
         assert member.content["membership"] == "invite"
     finally:

@@ -1,0 +1,105 @@
+"""``fleetwarden matrix device`` and ``fleetwarden matrix trust``: the bot's device, to verify
+it by, and an admin's verification of an operator's device (for ``trust: verified``).
+
+Both work offline on the state dir: ``device`` reads the bot's identity key from its crypto
+store; ``trust`` records a device and its key in ``trust.json``, which the running bot
+reads again before its next trust decision. nio is imported where used: the CLI imports
+this module on every start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+from connectors.matrix.config import MatrixConfig
+
+_KEY = re.compile(r"[A-Za-z0-9+/]{43}")
+_USER = re.compile(r"@[^:\s]+:\S+")
+_DEVICE = re.compile(r"[A-Za-z0-9_\-]{1,64}")
+
+
+def configure(
+    matrix_sub: argparse._SubParsersAction[argparse.ArgumentParser], config_help: str
+) -> None:
+    device = matrix_sub.add_parser(
+        "device", help="show the bot's device id and session key, to verify it in Element"
+    )
+    device.add_argument("--config", type=Path, required=True, help=config_help)
+    trust = matrix_sub.add_parser(
+        "trust", help="verify an operator's device for `trust: verified` (compare its key first)"
+    )
+    trust.add_argument("user", help="the device's owner, e.g. @alice:example.org")
+    trust.add_argument("device", help="the device id, as Element shows it in Sessions")
+    trust.add_argument("key", help="its session key (ed25519), as Element shows it; spaces allowed")
+    trust.add_argument("--config", type=Path, required=True, help=config_help)
+
+
+def describe_device(config: MatrixConfig, state_dir: Path, pickle_key: str) -> str:
+    """The bot's device id and ed25519 key in Element's grouping, from the crypto store."""
+    from nio.store import SqliteStore
+
+    from connectors.matrix import crypto
+
+    directory = crypto.store_dir(state_dir)
+    device_id = _device_id(config, state_dir, directory)
+    path = crypto.store_file(directory, config.user_id, device_id)
+    if not path.exists():
+        raise ValueError(
+            f"no crypto store for device {device_id} in {directory}: start `fleetwarden run` once"
+        )
+    store = SqliteStore(config.user_id, device_id, str(directory), pickle_key, "")
+    try:
+        account = store.load_account()
+    finally:
+        store.database.close()
+    if account is None:
+        raise ValueError(f"the crypto store {path} holds no device keys yet")
+    key = str(account.identity_keys["ed25519"])
+    grouped = " ".join(key[i : i + 4] for i in range(0, len(key), 4))
+    return (
+        f"user:        {config.user_id}\n"
+        f"device:      {device_id}\n"
+        f"session key: {grouped}\n"
+        "Compare it with the session Element shows for the bot (its profile → Sessions)."
+    )
+
+
+def record_trust(state_dir: Path, user: str, device: str, key: str) -> str:
+    """Record ``user``'s ``device`` as verified with ``key``."""
+    bare = key.replace(" ", "")
+    if not _USER.fullmatch(user):
+        raise ValueError(f"expected a Matrix user id like @alice:example.org, got {user!r}")
+    if not _DEVICE.fullmatch(device):
+        raise ValueError(f"expected a device id like ABCDEFGHIJ, got {device!r}")
+    if not _KEY.fullmatch(bare):
+        raise ValueError(
+            "expected the device's ed25519 session key: 43 characters of unpadded base64 "
+            "(Element shows it in groups of four)"
+        )
+    from connectors.matrix import crypto
+    from connectors.matrix.trust import TrustFile
+
+    directory = crypto.store_dir(state_dir)
+    crypto.close_up(directory)
+    TrustFile(directory / "trust.json").put("verified", user, device, bare)
+    return f"{user}'s device {device} is verified: it gets the bot's room keys from now on."
+
+
+def _device_id(config: MatrixConfig, state_dir: Path, directory: Path) -> str:
+    from connectors.matrix import session
+
+    try:
+        saved = json.loads(session.session_path(state_dir).read_text(encoding="utf8"))
+        if isinstance(saved, dict) and isinstance(saved.get("device_id"), str):
+            return str(saved["device_id"])
+    except (OSError, ValueError):
+        pass
+    stores = sorted(directory.glob(f"{config.user_id}_*.db")) if directory.is_dir() else []
+    if len(stores) == 1:
+        return stores[0].name[len(config.user_id) + 1 : -len(".db")]
+    raise ValueError(
+        f"cannot tell the bot's device: no session in {state_dir} and {len(stores)} stores"
+    )
