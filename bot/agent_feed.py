@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass, field
 
 from bot import render, render_runs
@@ -44,6 +45,8 @@ from fleet.transcript.story import Outcome
 log = logging.getLogger(__name__)
 
 Post = Callable[[Notice], Awaitable[Delivery]]
+Typing = Callable[[str], AbstractAsyncContextManager[None]]
+"""Show the bot typing in an agent's threads while the block runs."""
 _READ_LIMIT = 2 * 1024 * 1024  # bytes of new output read at once (a longer line is cut)
 _FINAL_READS = 16  # reads at most, at a run's end: 32 MiB; the rest is in `logs`
 _MESSAGE_CAP = 3000  # characters in one feed message before it is sent regardless
@@ -81,16 +84,27 @@ class _Follow:
     first_at: float | None = None
     last_post: float = float("-inf")
     task: asyncio.Task[None] | None = None
+    typing: AsyncExitStack | None = None  # open while a batch waits to be posted
 
 
 class AgentFeed:
     """Follows every run the fleet starts and posts what it does (see the module)."""
 
     def __init__(
-        self, fleet: Fleet, post: Post, clock: Clock, settings: FeedSettings | None = None
+        self,
+        fleet: Fleet,
+        post: Post,
+        clock: Clock,
+        settings: FeedSettings | None = None,
+        *,
+        typing: Typing | None = None,
     ) -> None:
+        """``typing``: while a batch of an agent's output waits to be posted, the bot shows
+        it is typing in that agent's threads (one notice per batch, none for output posted
+        at once)."""
         self._fleet = fleet
         self._post = post
+        self._typing = typing
         self._clock = clock
         self._settings = settings or FeedSettings()
         self._follows: dict[str, _Follow] = {}
@@ -139,6 +153,7 @@ class AgentFeed:
                     await self._flush(follow, asyncio.get_running_loop().time())
             except Exception:
                 log.exception("feed of %s: could not post its last output", follow.agent)
+            await self._stop_typing(follow)
 
     # -- following one run ---------------------------------------------------------------
 
@@ -166,6 +181,8 @@ class AgentFeed:
                 now = loop.time()
                 if self._due(follow, now):
                     await self._flush(follow, now)
+                elif follow.pending:
+                    await self._show_typing(follow)
             except asyncio.CancelledError:
                 raise
             except Exception:  # one bad read must not end the feed of a live agent
@@ -200,7 +217,27 @@ class AgentFeed:
             if not found.more:
                 return
 
+    async def _show_typing(self, follow: _Follow) -> None:
+        if self._typing is None or follow.typing is not None:
+            return
+        stack = AsyncExitStack()
+        try:
+            await stack.enter_async_context(self._typing(follow.agent))
+        except Exception:  # cosmetic: the feed goes on
+            log.warning("feed of %s: could not show typing", follow.agent, exc_info=True)
+            return
+        follow.typing = stack
+
+    async def _stop_typing(self, follow: _Follow) -> None:
+        stack, follow.typing = follow.typing, None
+        if stack is not None:
+            try:
+                await stack.aclose()
+            except Exception:
+                log.warning("feed of %s: could not stop typing", follow.agent, exc_info=True)
+
     async def _flush(self, follow: _Follow, now: float) -> None:
+        await self._stop_typing(follow)
         events, follow.pending, follow.first_at = follow.pending, [], None
         text = transcript(events, agent=follow.agent)
         follow.last_post = now
@@ -252,6 +289,7 @@ class AgentFeed:
                     await self._flush(follow, loop.time())
             except Exception:
                 log.exception("feed of %s: could not read the end of its output", event.agent)
+            await self._stop_typing(follow)
         story = (
             await self._fleet.outputs.stories.story(event.run_id)
             if event.run_id is not None

@@ -8,8 +8,9 @@ so nothing else fans a message out to rooms and threads.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Protocol
 
 from connectors.base import Connector, OutboundMessage, RoomId, ThreadId
@@ -69,6 +70,25 @@ class Notifier:
                     log.exception("could not post a notice on %s", connector.name)
                     failed.append(f"{connector.name}: {exc}")
         return Delivery(tuple(failed))
+
+    @contextlib.asynccontextmanager
+    async def typing(self, agent: str) -> AsyncIterator[None]:
+        """The bot shows it is typing in ``agent``'s threads, on every connector with
+        threads, while the block runs (its feed has output waiting to be posted)."""
+        async with contextlib.AsyncExitStack() as stack:
+            for connector in self._connectors():
+                if not connector.has_threads:
+                    continue
+                try:
+                    places = await self._threads.threads_for_topic(connector.name, agent)
+                except Exception:
+                    log.exception("could not find %s's threads on %s", agent, connector.name)
+                    continue
+                for room, thread in places:
+                    await stack.enter_async_context(
+                        connector.typing(RoomId(room), ThreadId(thread))
+                    )
+            yield
 
     async def _places(
         self, connector: Connector, notice: Notice

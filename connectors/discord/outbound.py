@@ -113,6 +113,12 @@ class Outbound:
         log.info("discord: opened thread %s for %s", thread.id, topic)
         return ThreadId(str(thread.id))
 
+    async def say_typing(self, channel: str, on: bool) -> None:
+        """Show the bot typing in ``channel`` (a channel or a thread) for Discord's ~10 s;
+        Discord has no "stopped": the notice ends with the next message or lapses."""
+        if on:
+            await _call(self._client.get_partial_messageable(int(channel)).typing())
+
     async def _post(
         self,
         target: discord.abc.Messageable,

@@ -1,12 +1,15 @@
-"""Posting: markdown replies as split notices, images, thread roots.
+"""Posting: markdown replies as split notices, images, thread roots; typing notices and
+read receipts.
 
 Each event gets its own transaction id, kept across retries, so a send retried after
-a lost response is not posted twice.
+a lost response is not posted twice. Typing notices and receipts are tried once: they are
+cosmetic, and a late one is worse than none.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,13 @@ from connectors.base import EventId, OutboundMessage, RoomId, SendResult, Thread
 from connectors.errors import ConnectorError
 from connectors.matrix import render, wire
 from fleet.clock import Clock
+
+log = logging.getLogger(__name__)
+
+TYPING_SECONDS = 30
+"""How long one typing notice lasts (the homeserver drops it after this)."""
+TYPING_REFRESH_SECONDS = 20.0
+"""How often a typing notice is renewed while the bot works: well before it lapses."""
 
 
 class Outbound:
@@ -62,6 +72,29 @@ class Outbound:
         for part in parts[1:]:
             await self._post(room, render.notice(part, render.relation(root, None)))
         return ThreadId(root)
+
+    async def say_typing(self, room: str, on: bool) -> None:
+        """Start (for :data:`TYPING_SECONDS`) or stop the bot's typing notice in ``room``."""
+        await wire.call(
+            self._client.room_typing(room, on, timeout=TYPING_SECONDS * 1000),
+            nio.RoomTypingResponse,
+            f"typing notice in {room}",
+        )
+
+    async def mark_read(self, room: RoomId, event_id: EventId, thread: ThreadId | None) -> None:
+        """A public read receipt (``m.read``) for ``event_id``: threaded (spec v1.4), on the
+        main timeline or ``thread``'s, so a thread-aware client places it right. Failing is
+        logged, never raised: the command goes on."""
+        try:
+            await wire.call(
+                self._client.update_receipt_marker(
+                    room, event_id, nio.ReceiptType.read, thread_id=thread or "main"
+                ),
+                nio.UpdateReceiptMarkerResponse,
+                f"read receipt in {room}",
+            )
+        except ConnectorError as exc:
+            log.debug("matrix: no read receipt for %s: %s", event_id, exc)
 
     async def _post(self, room: str, content: Any) -> EventId:
         tx_id = str(uuid.uuid4())
