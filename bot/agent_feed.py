@@ -26,7 +26,7 @@ from bot.render_transcript import transcript
 from connectors.base import Tone
 from fleet.clock import Clock
 from fleet.logtail import Cursor, size_of
-from fleet.notices import Delivery, Notice
+from fleet.notices import Delivery, Notice, starter
 from fleet.run_keeper import RunOutput
 from fleet.status import EventKind, FleetEvent
 from fleet.supervisor import Fleet
@@ -50,6 +50,9 @@ Typing = Callable[[str], AbstractAsyncContextManager[None]]
 _READ_LIMIT = 2 * 1024 * 1024  # bytes of new output read at once (a longer line is cut)
 _FINAL_READS = 16  # reads at most, at a run's end: 32 MiB; the rest is in `logs`
 _MESSAGE_CAP = 3000  # characters in one feed message before it is sent regardless
+_ALERTS = frozenset(
+    {Outcome.FAILED.value, Outcome.TIMED_OUT.value, Outcome.CUT_OFF.value}
+)  # the ends that wake someone: a failure, a limit reached
 _TONES: dict[str, Tone] = {
     Outcome.FINISHED.value: "ok",
     Outcome.FAILED.value: "error",
@@ -119,15 +122,36 @@ class AgentFeed:
             await self._post_event(event)
 
     async def _post_event(self, event: FleetEvent) -> None:
-        """The watchdog's news (and an end no report tells of), in the agent's threads."""
+        """The watchdog's news (and an end no report tells of), in the agent's threads; a
+        stall, a failure and the watchdog giving up are alerts."""
+        tone = render.fleet_event_tone(event)
+        alert = tone == "error" or event.kind is EventKind.STALLED
         await self._post(
             Notice(
                 render.fleet_event(event),
-                tone=render.fleet_event_tone(event),
+                tone=tone,
                 agents=(event.agent,),
                 home_too=False,
+                alert=alert,
+                by=await self._starter(event) if alert else None,
             )
         )
+
+    async def _starter(self, event: FleetEvent) -> str | None:
+        """Who started the run ``event`` is about (the run followed, if it names none)."""
+        run_id = event.run_id
+        follow = self._follows.get(event.agent)
+        if run_id is None and follow is not None:
+            run_id = follow.run_id
+        if run_id is None:
+            return None
+        try:
+            story = await self._fleet.outputs.stories.story(run_id)
+        except Exception:  # who to wake is a nicety: the alert goes out regardless
+            log.warning("could not read who started run %s", run_id, exc_info=True)
+            return None
+        start = None if story is None else story.report.start
+        return None if start is None else starter(start.trigger)
 
     async def follow_running(self) -> None:
         """Follow the runs that were running before Fleetwarden started (reattached),
@@ -309,6 +333,8 @@ class AgentFeed:
                 # it was asked: the summary goes to the agent's threads only.
                 home_too=not (event.by_operator or early),
                 feed=event.by_operator or early,
+                alert=end.outcome in _ALERTS,
+                by=starter(story.report.start.trigger) if story.report.start else None,
             )
         )
 

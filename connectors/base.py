@@ -49,9 +49,11 @@ class OutboundMessage:
 
     ``tone`` marks a notice about the fleet (an agent failed, a budget stepped up) rather
     than an answer; a connector that can show status (a Discord embed) may use it.
-    ``mentions`` are the users of this connector the message should wake (an alert): the
-    connector mentions them so their clients notify (Matrix ``m.mentions`` and pills,
-    Discord ``<@id>`` with those users allowed to be pinged).
+    ``alert`` marks a notice that must wake someone (a failure, a limit reached, a stalled
+    agent): the connector posts it so clients notify, where its medium and settings allow.
+    ``mentions`` are the users of this connector it should wake: the connector mentions
+    them (Matrix ``m.mentions`` and pills, Discord ``<@id>`` allowed to ping); an alert
+    without any mentions the connector's own on-call users, if it has them.
     """
 
     room: RoomId
@@ -60,6 +62,7 @@ class OutboundMessage:
     in_reply_to: EventId | None = None
     images: tuple[Path, ...] = field(default=())
     tone: Tone | None = None
+    alert: bool = False
     mentions: tuple[UserId, ...] = field(default=())
 
 

@@ -27,13 +27,13 @@ from connectors.base import (
 )
 from connectors.errors import ConnectorError
 from connectors.inbox import Inbox, cancel_and_wait
-from connectors.presence import TypingKeeper
 from connectors.matrix import session, wire
 from connectors.matrix.config import MatrixConfig
 from connectors.matrix.outbound import TYPING_REFRESH_SECONDS, Outbound
 from connectors.matrix.rooms import ConnectorState, ServedRooms
 from connectors.matrix.sync import SyncLoop
 from connectors.matrix.translate import CONNECTOR, Identity
+from connectors.presence import TypingKeeper
 from fleet.clock import Clock
 from fleet.redaction.known import Secret
 
@@ -78,7 +78,9 @@ class MatrixConnector:
                 request_timeout=config.sync_timeout_seconds + 30,
             ),
         )
-        self._outbound = Outbound(self._client, clock)
+        self._outbound = Outbound(
+            self._client, clock, on_call=config.on_call, alert_style=config.alert_style
+        )
         self._typing = TypingKeeper(
             self._say_typing, refresh=TYPING_REFRESH_SECONDS, name=CONNECTOR
         )

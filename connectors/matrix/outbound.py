@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import nio
 from connectors.base import EventId, OutboundMessage, RoomId, SendResult, ThreadId
 from connectors.errors import ConnectorError
 from connectors.matrix import render, wire
+from connectors.matrix.config import AlertStyle
 from fleet.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -32,15 +34,31 @@ TYPING_REFRESH_SECONDS = 20.0
 class Outbound:
     """The write side of the connector."""
 
-    def __init__(self, client: nio.AsyncClient, clock: Clock) -> None:
+    def __init__(
+        self,
+        client: nio.AsyncClient,
+        clock: Clock,
+        *,
+        on_call: tuple[str, ...] = (),
+        alert_style: Callable[[str], AlertStyle] = lambda room: "mention",
+    ) -> None:
+        """``on_call``: who an alert naming nobody mentions; ``alert_style``: how alerts
+        are posted in a room (:attr:`connectors.matrix.config.MatrixConfig.alerts`)."""
         self._client = client
         self._clock = clock
+        self._on_call = on_call
+        self._alert_style = alert_style
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        """Post ``message``'s markdown (split to fit) and then its images; all event ids."""
+        """Post ``message``'s markdown (split to fit) and then its images; all event ids.
+        An alert (or a message naming users) notifies, as the room's alert style says."""
         contents = render.notices(
             message.markdown, thread_id=message.thread_id, in_reply_to=message.in_reply_to
         )
+        style = self._alert_style(message.room)
+        if (message.alert or message.mentions) and style != "notice":
+            users = (message.mentions or self._on_call) if style == "mention" else ()
+            contents = render.alerting(contents, users)
         ids = [await self._post(message.room, content) for content in contents]
         for path in message.images:
             ids.append(await self.send_image(message.room, path, thread_id=message.thread_id))
