@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass, field
 
 from bot import render, render_runs
@@ -25,7 +26,7 @@ from bot.render_transcript import transcript
 from connectors.base import Tone
 from fleet.clock import Clock
 from fleet.logtail import Cursor, size_of
-from fleet.notices import Delivery, Notice
+from fleet.notices import Delivery, Notice, starter
 from fleet.run_keeper import RunOutput
 from fleet.status import EventKind, FleetEvent
 from fleet.supervisor import Fleet
@@ -44,9 +45,14 @@ from fleet.transcript.story import Outcome
 log = logging.getLogger(__name__)
 
 Post = Callable[[Notice], Awaitable[Delivery]]
+Typing = Callable[[str], AbstractAsyncContextManager[None]]
+"""Show the bot typing in an agent's threads while the block runs."""
 _READ_LIMIT = 2 * 1024 * 1024  # bytes of new output read at once (a longer line is cut)
 _FINAL_READS = 16  # reads at most, at a run's end: 32 MiB; the rest is in `logs`
 _MESSAGE_CAP = 3000  # characters in one feed message before it is sent regardless
+_ALERTS = frozenset(
+    {Outcome.FAILED.value, Outcome.TIMED_OUT.value, Outcome.CUT_OFF.value}
+)  # the ends that wake someone: a failure, a limit reached
 _TONES: dict[str, Tone] = {
     Outcome.FINISHED.value: "ok",
     Outcome.FAILED.value: "error",
@@ -81,16 +87,27 @@ class _Follow:
     first_at: float | None = None
     last_post: float = float("-inf")
     task: asyncio.Task[None] | None = None
+    typing: AsyncExitStack | None = None  # open while a batch waits to be posted
 
 
 class AgentFeed:
     """Follows every run the fleet starts and posts what it does (see the module)."""
 
     def __init__(
-        self, fleet: Fleet, post: Post, clock: Clock, settings: FeedSettings | None = None
+        self,
+        fleet: Fleet,
+        post: Post,
+        clock: Clock,
+        settings: FeedSettings | None = None,
+        *,
+        typing: Typing | None = None,
     ) -> None:
+        """``typing``: while a batch of an agent's output waits to be posted, the bot shows
+        it is typing in that agent's threads (one notice per batch, none for output posted
+        at once)."""
         self._fleet = fleet
         self._post = post
+        self._typing = typing
         self._clock = clock
         self._settings = settings or FeedSettings()
         self._follows: dict[str, _Follow] = {}
@@ -105,15 +122,36 @@ class AgentFeed:
             await self._post_event(event)
 
     async def _post_event(self, event: FleetEvent) -> None:
-        """The watchdog's news (and an end no report tells of), in the agent's threads."""
+        """The watchdog's news (and an end no report tells of), in the agent's threads; a
+        stall, a failure and the watchdog giving up are alerts."""
+        tone = render.fleet_event_tone(event)
+        alert = tone == "error" or event.kind is EventKind.STALLED
         await self._post(
             Notice(
                 render.fleet_event(event),
-                tone=render.fleet_event_tone(event),
+                tone=tone,
                 agents=(event.agent,),
                 home_too=False,
+                alert=alert,
+                by=await self._starter(event) if alert else None,
             )
         )
+
+    async def _starter(self, event: FleetEvent) -> str | None:
+        """Who started the run ``event`` is about (the run followed, if it names none)."""
+        run_id = event.run_id
+        follow = self._follows.get(event.agent)
+        if run_id is None and follow is not None:
+            run_id = follow.run_id
+        if run_id is None:
+            return None
+        try:
+            story = await self._fleet.outputs.stories.story(run_id)
+        except Exception:  # who to wake is a nicety: the alert goes out regardless
+            log.warning("could not read who started run %s", run_id, exc_info=True)
+            return None
+        start = None if story is None else story.report.start
+        return None if start is None else starter(start.trigger)
 
     async def follow_running(self) -> None:
         """Follow the runs that were running before Fleetwarden started (reattached),
@@ -139,6 +177,7 @@ class AgentFeed:
                     await self._flush(follow, asyncio.get_running_loop().time())
             except Exception:
                 log.exception("feed of %s: could not post its last output", follow.agent)
+            await self._stop_typing(follow)
 
     # -- following one run ---------------------------------------------------------------
 
@@ -166,6 +205,8 @@ class AgentFeed:
                 now = loop.time()
                 if self._due(follow, now):
                     await self._flush(follow, now)
+                elif follow.pending:
+                    await self._show_typing(follow)
             except asyncio.CancelledError:
                 raise
             except Exception:  # one bad read must not end the feed of a live agent
@@ -200,7 +241,27 @@ class AgentFeed:
             if not found.more:
                 return
 
+    async def _show_typing(self, follow: _Follow) -> None:
+        if self._typing is None or follow.typing is not None:
+            return
+        stack = AsyncExitStack()
+        try:
+            await stack.enter_async_context(self._typing(follow.agent))
+        except Exception:  # cosmetic: the feed goes on
+            log.warning("feed of %s: could not show typing", follow.agent, exc_info=True)
+            return
+        follow.typing = stack
+
+    async def _stop_typing(self, follow: _Follow) -> None:
+        stack, follow.typing = follow.typing, None
+        if stack is not None:
+            try:
+                await stack.aclose()
+            except Exception:
+                log.warning("feed of %s: could not stop typing", follow.agent, exc_info=True)
+
     async def _flush(self, follow: _Follow, now: float) -> None:
+        await self._stop_typing(follow)
         events, follow.pending, follow.first_at = follow.pending, [], None
         text = transcript(events, agent=follow.agent)
         follow.last_post = now
@@ -252,6 +313,7 @@ class AgentFeed:
                     await self._flush(follow, loop.time())
             except Exception:
                 log.exception("feed of %s: could not read the end of its output", event.agent)
+            await self._stop_typing(follow)
         story = (
             await self._fleet.outputs.stories.story(event.run_id)
             if event.run_id is not None
@@ -271,6 +333,8 @@ class AgentFeed:
                 # it was asked: the summary goes to the agent's threads only.
                 home_too=not (event.by_operator or early),
                 feed=event.by_operator or early,
+                alert=end.outcome in _ALERTS,
+                by=starter(story.report.start.trigger) if story.report.start else None,
             )
         )
 

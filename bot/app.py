@@ -280,7 +280,9 @@ class App:
             sandboxes=self._sandboxes,
         )
         assert self._notifier is not None
-        self._feed = AgentFeed(self._fleet, self._notifier.post, self._clock)
+        self._feed = AgentFeed(
+            self._fleet, self._notifier.post, self._clock, typing=self._notifier.typing
+        )
         self._fleet.subscribe(self._feed.on_fleet_event)
         self._queue = spawn_queue(
             cfg, ledger, self._fleet, self._accounts, self._clock, self._notifier

@@ -4,17 +4,22 @@ Every notice — an agent that failed or was restarted by the watchdog, a budget
 or down the ladder, the pacing report — goes through :class:`Notifier`. It knows every
 started connector's home room and, from the ledger, the thread each agent has in each room,
 so nothing else fans a message out to rooms and threads.
+
+An alert (:attr:`fleet.notices.Notice.alert`) goes out as one on every connector; on the
+connector the operator who started its agent used, it mentions them (elsewhere the
+connector mentions its own on-call users).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Protocol
 
-from connectors.base import Connector, OutboundMessage, RoomId, ThreadId
+from connectors.base import Connector, OutboundMessage, RoomId, ThreadId, UserId
 from connectors.errors import ConnectorError
-from fleet.notices import Delivery, Notice
+from fleet.notices import Delivery, Notice, who_on
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +57,7 @@ class Notifier:
                 log.exception("could not find where a notice goes on %s", connector.name)
                 failed.append(f"{connector.name}: {exc}")
                 continue
+            mentions = mentioned(notice, connector.name)
             for room, thread in places:
                 message = OutboundMessage(
                     room=room,
@@ -59,6 +65,8 @@ class Notifier:
                     thread_id=thread,
                     images=notice.images,
                     tone=notice.tone,
+                    alert=notice.alert,
+                    mentions=mentions,
                 )
                 try:
                     await connector.send(message)
@@ -69,6 +77,25 @@ class Notifier:
                     log.exception("could not post a notice on %s", connector.name)
                     failed.append(f"{connector.name}: {exc}")
         return Delivery(tuple(failed))
+
+    @contextlib.asynccontextmanager
+    async def typing(self, agent: str) -> AsyncIterator[None]:
+        """The bot shows it is typing in ``agent``'s threads, on every connector with
+        threads, while the block runs (its feed has output waiting to be posted)."""
+        async with contextlib.AsyncExitStack() as stack:
+            for connector in self._connectors():
+                if not connector.has_threads:
+                    continue
+                try:
+                    places = await self._threads.threads_for_topic(connector.name, agent)
+                except Exception:
+                    log.exception("could not find %s's threads on %s", agent, connector.name)
+                    continue
+                for room, thread in places:
+                    await stack.enter_async_context(
+                        connector.typing(RoomId(room), ThreadId(thread))
+                    )
+            yield
 
     async def _places(
         self, connector: Connector, notice: Notice
@@ -87,3 +114,12 @@ class Notifier:
         if (notice.home_too or not places) and connector.home_room is not None:
             places.append((connector.home_room, None))
         return list(dict.fromkeys(places))
+
+
+def mentioned(notice: Notice, connector: str) -> tuple[UserId, ...]:
+    """Who ``notice`` wakes on ``connector``: the operator who started its agent, if it is
+    an alert and they use ``connector``; else nobody named (the connector's on-call)."""
+    who = who_on(notice.by) if notice.alert else None
+    if who is None or who[1] != connector:
+        return ()
+    return (UserId(who[0]),)

@@ -10,6 +10,7 @@ threads by them. Images are Fleetwarden's own charts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import replace
 from typing import Final
@@ -17,6 +18,7 @@ from typing import Final
 from connectors.base import (
     Connector,
     ConnectorHealth,
+    EventId,
     InboundMessage,
     OutboundMessage,
     RoomId,
@@ -67,6 +69,16 @@ class RedactingConnector:
 
     async def open_thread(self, room: RoomId, topic: str, first_message: str) -> ThreadId:
         return await self.inner.open_thread(room, topic, await self.redact(first_message))
+
+    def typing(
+        self, room: RoomId, thread: ThreadId | None = None
+    ) -> contextlib.AbstractAsyncContextManager[None]:
+        return self.inner.typing(room, thread)
+
+    async def mark_read(
+        self, room: RoomId, event_id: EventId, thread: ThreadId | None = None
+    ) -> None:
+        await self.inner.mark_read(room, event_id, thread)
 
     async def redact(self, text: str) -> str:
         """``text`` redacted with the secrets known now; a long one off the event loop."""

@@ -1,7 +1,9 @@
 """The router: inbound message → (ACL, dedupe, parse, authorise) → handler → reply + audit.
 
 Strangers are never answered; their first message is logged, later ones are not.
-Every command from a known sender is written to the audit table with its outcome.
+Every command from a known sender is written to the audit table with its outcome. A
+message taken gets a read receipt, and one whose answer takes more than a second shows
+the bot typing until it is sent (:mod:`bot.presence`).
 
 Threads, one per topic (an agent): a handler's :class:`~bot.handlers.Reply` may name a
 topic; the reply then goes into that topic's thread, opened with this reply as its
@@ -26,6 +28,7 @@ from typing import Final
 from bot.acl import Acl, Role
 from bot.errors import CommandError, PermissionDenied
 from bot.grammar import Command, Grammar
+from bot.presence import typing_after
 from bot.request import Handler, Reply, Request
 from connectors.base import Connector, InboundMessage, OutboundMessage, RoomId, ThreadId, UserId
 from connectors.errors import ThreadsUnsupported
@@ -100,11 +103,14 @@ class Router:
                     "ignoring messages from %s on %s: not an operator", msg.sender, msg.connector
                 )
             return
-        if msg.event_id is not None and not await self._claim(msg.connector, msg.event_id):
-            return
-        done = await self._execute(msg, role, TYPED)
-        if done is not None:
-            await self._deliver(connector, msg, done[1])
+        if msg.event_id is not None:
+            if not await self._claim(msg.connector, msg.event_id):
+                return
+            await connector.mark_read(msg.room, msg.event_id, msg.thread_id)
+        async with typing_after(connector, msg.room, msg.thread_id):
+            done = await self._execute(msg, role, TYPED)
+            if done is not None:
+                await self._deliver(connector, msg, done[1])
 
     async def run_as(self, connector: Connector, run: Delegated) -> Ran | None:
         """Run ``run.text`` as ``run.sender`` in ``run.room`` of ``connector``, as if they

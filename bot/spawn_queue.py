@@ -365,7 +365,9 @@ class SpawnQueue:
         tone: Tone = "ok"
         try:
             outcome = await self._fleet.spawn(
-                entry.agent, by=f"{entry.sender}, queued #{entry.id}", collect=False
+                entry.agent,
+                by=f"{entry.sender} on {entry.connector}, queued #{entry.id}",
+                collect=False,
             )
             text = f"{head} started, pid {outcome.status.pid}."
         except FleetError as exc:
@@ -373,7 +375,16 @@ class SpawnQueue:
         finally:
             await self._ledger.finish_spawn(entry.id)
         if self._notices is not None:
-            await self._notices.post(Notice(text, tone=tone, agents=(entry.agent,)))
+            failed = tone == "error"
+            await self._notices.post(
+                Notice(
+                    text,
+                    tone=tone,
+                    agents=(entry.agent,),
+                    alert=failed,
+                    by=f"{entry.sender} on {entry.connector}" if failed else None,
+                )
+            )
 
     def _ask(
         self,

@@ -7,6 +7,7 @@ for its medium (HTML for Matrix, Discord markdown, plain text on the console).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -48,6 +49,11 @@ class OutboundMessage:
 
     ``tone`` marks a notice about the fleet (an agent failed, a budget stepped up) rather
     than an answer; a connector that can show status (a Discord embed) may use it.
+    ``alert`` marks a notice that must wake someone (a failure, a limit reached, a stalled
+    agent): the connector posts it so clients notify, where its medium and settings allow.
+    ``mentions`` are the users of this connector it should wake: the connector mentions
+    them (Matrix ``m.mentions`` and pills, Discord ``<@id>`` allowed to ping); an alert
+    without any mentions the connector's own on-call users, if it has them.
     """
 
     room: RoomId
@@ -56,6 +62,8 @@ class OutboundMessage:
     in_reply_to: EventId | None = None
     images: tuple[Path, ...] = field(default=())
     tone: Tone | None = None
+    alert: bool = False
+    mentions: tuple[UserId, ...] = field(default=())
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,4 +126,19 @@ class Connector(Protocol):
 
         Raises :class:`connectors.errors.ThreadsUnsupported` where there are no threads.
         """
+        ...
+
+    def typing(
+        self, room: RoomId, thread: ThreadId | None = None
+    ) -> contextlib.AbstractAsyncContextManager[None]:
+        """Show the bot as typing in ``room`` (``thread``, where the medium can tell) while
+        the block runs, refreshed as the medium needs, and stop at its end. A medium without
+        typing notices does nothing. Failing to show it never raises: it is logged."""
+        ...
+
+    async def mark_read(
+        self, room: RoomId, event_id: EventId, thread: ThreadId | None = None
+    ) -> None:
+        """Mark ``event_id`` (in ``thread`` if given) as read by the bot: a read receipt
+        where the medium has them, else nothing. Failing never raises: it is logged."""
         ...

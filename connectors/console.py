@@ -139,6 +139,16 @@ class ConsoleConnector:
     async def open_thread(self, room: RoomId, topic: str, first_message: str) -> ThreadId:
         raise ThreadsUnsupported("the console has no threads")
 
+    def typing(
+        self, room: RoomId, thread: ThreadId | None = None
+    ) -> contextlib.AbstractAsyncContextManager[None]:
+        return contextlib.nullcontext()  # a terminal shows no typing
+
+    async def mark_read(
+        self, room: RoomId, event_id: EventId, thread: ThreadId | None = None
+    ) -> None:
+        pass  # nor read receipts
+
     def _prompt(self) -> None:
         if self._interactive and self._state is _State.STARTED:
             self._write(self._config.prompt)

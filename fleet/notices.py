@@ -9,6 +9,7 @@ every package may speak it (connectors take :data:`Tone` from here).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
@@ -25,6 +26,12 @@ class Notice:
     when none of them has a thread there), into each connector's home room. A notice about
     no agent goes to the home rooms. A ``feed`` notice (an agent's live work) goes only into
     its threads, or the home room of a medium without threads.
+
+    An ``alert`` (a failure, a limit reached, a stalled agent) must wake someone: it is
+    posted so the operator's client notifies them — mentioning ``by``, the operator who
+    started the agent as the fleet records them (``"@ann:example.org on matrix"``, see
+    :func:`starter`), on the connector they use, else that connector's on-call users.
+    Routine news (an agent's live work, reports, a run that finished) is no alert.
     """
 
     markdown: str
@@ -33,6 +40,28 @@ class Notice:
     agents: tuple[str, ...] = ()
     home_too: bool = True
     feed: bool = False
+    alert: bool = False
+    by: str | None = None
+
+
+# A run's trigger as the fleet records it: "spawned by WHO", "restarted by WHO",
+# "follow-up from WHO", where WHO is "<user> on <connector>" (a command's sender),
+# perhaps followed by ", queued #3".
+_TRIGGER = re.compile(r"(?:spawned by|restarted by|follow-up from) (\S+ on [\w-]+)")
+_WHO = re.compile(r"(\S+) on ([\w-]+)")
+
+
+def starter(trigger: str | None) -> str | None:
+    """Who started a run, from its trigger (``"spawned by @ann:hs on matrix"`` →
+    ``"@ann:hs on matrix"``); ``None`` when no operator did (the watchdog, autostart)."""
+    found = None if trigger is None else _TRIGGER.match(trigger)
+    return None if found is None else found.group(1)
+
+
+def who_on(by: str | None) -> tuple[str, str] | None:
+    """``by`` (``"@ann:hs on matrix"``) as (user id, connector name), if it names one."""
+    found = None if by is None else _WHO.match(by)
+    return None if found is None else (found.group(1), found.group(2))
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,6 +52,7 @@ class MatrixUser:
         self.client.restore_login(user_id, device_id, token)
         self.events: list[Event] = []
         self.invites: list[str] = []
+        self.ephemeral: list[tuple[str, Any]] = []  # (room, nio event): typing, receipts
         self.left: dict[str, str] = {}  # room -> membership of others who left/rejected
         self._since: str | None = None
 
@@ -92,6 +93,7 @@ class MatrixUser:
             return
         self._since = response.next_batch
         for room_id, room in response.rooms.join.items():
+            self.ephemeral.extend((room_id, event) for event in room.ephemeral)
             for event in room.timeline.events:
                 source = event.source
                 self.events.append(

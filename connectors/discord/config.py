@@ -108,6 +108,13 @@ class DiscordConfig(BaseModel):
             "connected (each message is answered once, ever); 0: none."
         ),
     )
+    on_call: tuple[int, ...] = Field(
+        default=(),
+        description=(
+            "Discord user ids, in quotes, pinged by an alert (an agent failed or stalled, a "
+            "limit was reached) when no operator on Discord started the agent it is about."
+        ),
+    )
     api_base: str = Field(
         default="https://discord.com/api/v10",
         description=(
@@ -132,6 +139,13 @@ class DiscordConfig(BaseModel):
     @classmethod
     def _snowflake(cls, value: object, info: ValidationInfo) -> int:
         return snowflake(value, "server" if info.field_name == "guild_id" else "channel")
+
+    @field_validator("on_call", mode="before")
+    @classmethod
+    def _on_call(cls, value: object) -> tuple[int, ...]:
+        if isinstance(value, str) or not isinstance(value, list | tuple):
+            raise ValueError(f"expected a list of Discord user ids, got {value!r}")
+        return tuple(snowflake(each, "user") for each in value)
 
     @field_validator("command_prefix")
     @classmethod

@@ -14,6 +14,7 @@ at most 2000 characters, with mentions disabled and images as attachments
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 import warnings
@@ -23,6 +24,7 @@ import aiohttp
 
 from connectors.base import (
     ConnectorHealth,
+    EventId,
     InboundMessage,
     OutboundMessage,
     RoomId,
@@ -38,6 +40,7 @@ from connectors.discord.slash import SlashCommand
 from connectors.discord.translate import CONNECTOR, from_message
 from connectors.errors import ConnectorAuthError, ConnectorError, ConnectorSetupError
 from connectors.inbox import Inbox, cancel_and_wait
+from connectors.presence import TypingKeeper
 
 with warnings.catch_warnings():  # discord.py imports the stdlib audioop, deprecated in 3.11+
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -47,6 +50,8 @@ log = logging.getLogger(__name__)
 
 READY_TIMEOUT_SECONDS = 60.0
 """How long start() waits for the gateway's READY (and the server's data) after login."""
+TYPING_REFRESH_SECONDS = 8.0
+"""How often the typing indicator is renewed while the bot works (Discord shows it ~10 s)."""
 
 
 class _State(enum.Enum):
@@ -81,6 +86,9 @@ class DiscordConnector:
         self._state = _State.NEW
         self._held: list[discord.Message] | None = None
         self._catching_up: asyncio.Task[None] | None = None
+        self._typing = TypingKeeper(
+            self._say_typing, refresh=TYPING_REFRESH_SECONDS, name=CONNECTOR
+        )
         self._slash = SlashCommand(
             config,
             is_operator=is_operator,
@@ -241,6 +249,7 @@ class DiscordConnector:
         self._state = _State.STOPPED
         if self._catching_up is not None:
             self._catching_up.cancel()
+        await self._typing.stop()
         await client.close()
         task, self._task = self._task, None
         await cancel_and_wait(task)  # its failure was explained by _until_ready or _connect
@@ -299,6 +308,21 @@ class DiscordConnector:
 
     async def open_thread(self, room: RoomId, topic: str, first_message: str) -> ThreadId:
         return await self._running().open_thread(room, topic, first_message)
+
+    def typing(
+        self, room: RoomId, thread: ThreadId | None = None
+    ) -> contextlib.AbstractAsyncContextManager[None]:
+        # A thread is a channel of its own: the indicator shows where the answer will.
+        return self._typing.typing(thread or room)
+
+    async def mark_read(
+        self, room: RoomId, event_id: EventId, thread: ThreadId | None = None
+    ) -> None:
+        pass  # bots have no read receipts on Discord
+
+    async def _say_typing(self, channel: str, on: bool) -> None:
+        if self._state is _State.RUNNING and self._outbound is not None:
+            await self._outbound.say_typing(channel, on)
 
     async def health(self) -> ConnectorHealth:
         client = self._client

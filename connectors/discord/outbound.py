@@ -3,9 +3,11 @@
 Every message is Discord markdown (:func:`connectors.markdown.to_discord`) cut on line
 boundaries with code fences closed and reopened at each cut. A fleet notice (one with a
 ``tone``) that fits is an embed instead, its colour saying how it went. Mentions never ping
-(``allowed_mentions`` is empty on the client). Images go as attachments with the last
-part. The first part answers the command it replies to, when that is in the same
-channel.
+(``allowed_mentions`` is empty on the client) — except an alert's: it starts with
+``<@id>`` of each user it wakes (its ``mentions``, else the configured ``on_call``), and only
+those users are allowed to be pinged (an embed never pings, so the mention is content).
+Images go as attachments with the last part. The first part answers the command it
+replies to, when that is in the same channel.
 
 Threads: discord.py drops archived threads from its cache, so a thread that is not
 cached live is fetched and, if archived, unarchived before posting. A thread deleted in
@@ -113,6 +115,19 @@ class Outbound:
         log.info("discord: opened thread %s for %s", thread.id, topic)
         return ThreadId(str(thread.id))
 
+    async def say_typing(self, channel: str, on: bool) -> None:
+        """Show the bot typing in ``channel`` (a channel or a thread) for Discord's ~10 s;
+        Discord has no "stopped": the notice ends with the next message or lapses."""
+        if on:
+            await _call(self._client.get_partial_messageable(int(channel)).typing())
+
+    def _pinged(self, message: OutboundMessage) -> list[int]:
+        """The users ``message`` pings: an alert's mentions, else the on-call users."""
+        if not (message.alert or message.mentions):
+            return []
+        named = [int(user) for user in message.mentions if user.isdigit()]
+        return list(dict.fromkeys(named or self._config.on_call))
+
     async def _post(
         self,
         target: discord.abc.Messageable,
@@ -120,14 +135,30 @@ class Outbound:
         message: OutboundMessage,
         embed: discord.Embed | None,
     ) -> list[int]:
+        pinged = self._pinged(message)
+        ping: dict[str, Any] = {}
+        head = ""
+        if pinged:
+            head = " ".join(f"<@{user}>" for user in pinged)
+            users = [discord.Object(id=user) for user in pinged]
+            allowed = discord.AllowedMentions(
+                everyone=False, roles=False, users=users, replied_user=False
+            )
+            ping = {"allowed_mentions": allowed}
         if embed is not None:
-            return [(await _call(target.send(embed=embed))).id]
+            return [(await _call(target.send(head or None, embed=embed, **ping))).id]
+        if head:  # the pings lead the first part, or go first alone when it is full
+            first = texts[0] if texts else ""
+            fits = len(head) + 1 + len(first) <= MESSAGE_LIMIT
+            texts = [f"{head} {first}".rstrip(), *texts[1:]] if fits else [head, *texts]
         reference = self._reference(message.in_reply_to, target)
         ids: list[int] = []
         last = len(texts) - 1
         for index, text in enumerate(texts or [""]):
             files = [discord.File(path) for path in message.images] if index >= last else []
             quote: dict[str, Any] = {"reference": reference} if index == 0 and reference else {}
+            if index == 0:
+                quote.update(ping)
             sent = await _call(
                 target.send(text or None, files=files, mention_author=False, **quote)
             )

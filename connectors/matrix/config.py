@@ -13,6 +13,11 @@ from fleet.schema import EnvVarName
 _USER_ID = re.compile(r"@[^:\s]+:\S+")
 # Room ids of room version 12 (the default of Synapse 1.163) have no ":server" part.
 _ROOM = re.compile(r"![^:\s]+(:\S+)?|#[^:\s]+:\S+")
+_ROOM_ID = re.compile(r"![^:\s]+(:\S+)?")
+
+AlertStyle = Literal["mention", "text", "notice"]
+"""How an alert is posted in a room: ``mention`` (``m.text`` mentioning who should wake),
+``text`` (``m.text``, no mention), ``notice`` (``m.notice``, which never notifies)."""
 
 
 class MatrixConfig(BaseModel):
@@ -64,6 +69,22 @@ class MatrixConfig(BaseModel):
     command_prefix: str | None = Field(
         default=None,
         description="The command prefix in Matrix rooms. Default: the top-level `command_prefix`.",
+    )
+    on_call: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "Matrix user ids mentioned by an alert (an agent failed or stalled, a limit was "
+            "reached) when no operator of this homeserver started the agent it is about."
+        ),
+    )
+    alerts: dict[str, AlertStyle] = Field(
+        default_factory=dict,
+        description=(
+            "How alerts are posted, per room id: `mention` (the default: an `m.text` "
+            "mentioning the operator who started the agent, else `on_call`, so their "
+            "client notifies), `text` (an `m.text`, no mention) or `notice` (an `m.notice`, "
+            "which clients do not notify). Routine output is always `m.notice`."
+        ),
     )
     sync_timeout_seconds: float = Field(
         default=30.0,
@@ -134,6 +155,28 @@ class MatrixConfig(BaseModel):
                     f"#ops:example.org, got {room!r}"
                 )
         return value
+
+    @field_validator("on_call")
+    @classmethod
+    def _on_call(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for user in value:
+            if not _USER_ID.fullmatch(user):
+                raise ValueError(f"expected Matrix user ids like @alice:example.org, got {user!r}")
+        return value
+
+    @field_validator("alerts")
+    @classmethod
+    def _alert_rooms(cls, value: dict[str, AlertStyle]) -> dict[str, AlertStyle]:
+        for room in value:
+            if not _ROOM_ID.fullmatch(room):
+                raise ValueError(
+                    f"alerts are set per room id like !abc:example.org (not an alias), got {room!r}"
+                )
+        return value
+
+    def alert_style(self, room: str) -> AlertStyle:
+        """How alerts are posted in ``room``."""
+        return self.alerts.get(room, "mention")
 
     @field_validator("command_prefix")
     @classmethod

@@ -10,6 +10,7 @@ Encrypted and unencrypted rooms behave the same.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 from collections.abc import AsyncIterator, Mapping
@@ -31,11 +32,12 @@ from connectors.inbox import Inbox, cancel_and_wait
 from connectors.matrix import crypto, session, wire
 from connectors.matrix.config import MatrixConfig
 from connectors.matrix.e2ee import Encryption
-from connectors.matrix.outbound import Outbound
+from connectors.matrix.outbound import TYPING_REFRESH_SECONDS, Outbound
 from connectors.matrix.rooms import ConnectorState, RoleOf, ServedRooms
 from connectors.matrix.sync import SyncLoop
 from connectors.matrix.translate import CONNECTOR, Identity
 from connectors.matrix.trust import DeviceTrust
+from connectors.presence import TypingKeeper
 from fleet.clock import Clock
 from fleet.redaction.known import Secret
 
@@ -78,7 +80,12 @@ class MatrixConnector:
         self._clock = clock
         self._role_of = role_of
         self._encryption: Encryption | None = None
-        self._outbound = Outbound(self._client, clock)
+        self._outbound = Outbound(
+            self._client, clock, on_call=config.on_call, alert_style=config.alert_style
+        )
+        self._typing = TypingKeeper(
+            self._say_typing, refresh=TYPING_REFRESH_SECONDS, name=CONNECTOR
+        )
         prefix = config.command_prefix or default_command_prefix
         self._rooms = ServedRooms(
             self._client,
@@ -215,6 +222,7 @@ class MatrixConnector:
         self._state = _State.STOPPED
         task, self._task = self._task, None
         await cancel_and_wait(task)  # _run logs the sync loop's failures
+        await self._typing.stop()
         await self._client.close()
         self._inbox.close()
 
@@ -235,6 +243,22 @@ class MatrixConnector:
     async def open_thread(self, room: RoomId, topic: str, first_message: str) -> ThreadId:
         self._check_running()
         return await self._outbound.open_thread(room, first_message)
+
+    def typing(
+        self, room: RoomId, thread: ThreadId | None = None
+    ) -> contextlib.AbstractAsyncContextManager[None]:
+        # Matrix typing notices are per room: a thread's work shows in its room.
+        return self._typing.typing(room)
+
+    async def mark_read(
+        self, room: RoomId, event_id: EventId, thread: ThreadId | None = None
+    ) -> None:
+        if self._state is _State.RUNNING:
+            await self._outbound.mark_read(room, event_id, thread)
+
+    async def _say_typing(self, room: str, on: bool) -> None:
+        if self._state is _State.RUNNING:
+            await self._outbound.say_typing(room, on)
 
     async def health(self) -> ConnectorHealth:
         if self._state is not _State.RUNNING or self._task is None or self._task.done():

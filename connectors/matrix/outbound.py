@@ -1,13 +1,17 @@
-"""Posting: markdown replies as split notices, images, thread roots.
+"""Posting: markdown replies as split notices, images, thread roots; typing notices and
+read receipts.
 
 Each event gets its own transaction id, kept across retries, so a send retried after
-a lost response is not posted twice.
+a lost response is not posted twice. Typing notices and receipts are tried once: they are
+cosmetic, and a late one is worse than none.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,23 +20,47 @@ import nio
 from connectors.base import EventId, OutboundMessage, RoomId, SendResult, ThreadId
 from connectors.errors import ConnectorError
 from connectors.matrix import render, wire
+from connectors.matrix.config import AlertStyle
 from connectors.matrix.e2ee import Encryption
 from fleet.clock import Clock
+
+log = logging.getLogger(__name__)
+
+TYPING_SECONDS = 30
+"""How long one typing notice lasts (the homeserver drops it after this)."""
+TYPING_REFRESH_SECONDS = 20.0
+"""How often a typing notice is renewed while the bot works: well before it lapses."""
 
 
 class Outbound:
     """The write side of the connector."""
 
-    def __init__(self, client: nio.AsyncClient, clock: Clock) -> None:
+    def __init__(
+        self,
+        client: nio.AsyncClient,
+        clock: Clock,
+        *,
+        on_call: tuple[str, ...] = (),
+        alert_style: Callable[[str], AlertStyle] = lambda room: "mention",
+    ) -> None:
+        """``on_call``: who an alert naming nobody mentions; ``alert_style``: how alerts
+        are posted in a room (:attr:`connectors.matrix.config.MatrixConfig.alerts`)."""
         self._client = client
         self._clock = clock
         self.encryption: Encryption | None = None  # set once the crypto store is open
+        self._on_call = on_call
+        self._alert_style = alert_style
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        """Post ``message``'s markdown (split to fit) and then its images; all event ids."""
+        """Post ``message``'s markdown (split to fit) and then its images; all event ids.
+        An alert (or a message naming users) notifies, as the room's alert style says."""
         contents = render.notices(
             message.markdown, thread_id=message.thread_id, in_reply_to=message.in_reply_to
         )
+        style = self._alert_style(message.room)
+        if (message.alert or message.mentions) and style != "notice":
+            users = (message.mentions or self._on_call) if style == "mention" else ()
+            contents = render.alerting(contents, users)
         ids = [await self._post(message.room, content) for content in contents]
         for path in message.images:
             ids.append(await self.send_image(message.room, path, thread_id=message.thread_id))
@@ -67,6 +95,29 @@ class Outbound:
         for part in parts[1:]:
             await self._post(room, render.notice(part, render.relation(root, None)))
         return ThreadId(root)
+
+    async def say_typing(self, room: str, on: bool) -> None:
+        """Start (for :data:`TYPING_SECONDS`) or stop the bot's typing notice in ``room``."""
+        await wire.call(
+            self._client.room_typing(room, on, timeout=TYPING_SECONDS * 1000),
+            nio.RoomTypingResponse,
+            f"typing notice in {room}",
+        )
+
+    async def mark_read(self, room: RoomId, event_id: EventId, thread: ThreadId | None) -> None:
+        """A public read receipt (``m.read``) for ``event_id``: threaded (spec v1.4), on the
+        main timeline or ``thread``'s, so a thread-aware client places it right. Failing is
+        logged, never raised: the command goes on."""
+        try:
+            await wire.call(
+                self._client.update_receipt_marker(
+                    room, event_id, nio.ReceiptType.read, thread_id=thread or "main"
+                ),
+                nio.UpdateReceiptMarkerResponse,
+                f"read receipt in {room}",
+            )
+        except ConnectorError as exc:
+            log.debug("matrix: no read receipt for %s: %s", event_id, exc)
 
     async def _post(self, room: str, content: Any) -> EventId:
         tx_id = str(uuid.uuid4())

@@ -24,6 +24,13 @@ ThreadRelation = TypedDict(
 )
 Relation = ReplyRelation | ThreadRelation
 
+
+class Mentions(TypedDict, total=False):
+    """Intentional mentions (spec v1.7): the users a message is meant to notify."""
+
+    user_ids: list[str]
+
+
 NoticeContent = TypedDict(
     "NoticeContent",
     {
@@ -32,9 +39,11 @@ NoticeContent = TypedDict(
         "format": str,
         "formatted_body": str,
         "m.relates_to": Relation,
+        "m.mentions": Mentions,
     },
     total=False,
 )
+"""A text message the bot posts: an ``m.notice``, or an alert's ``m.text``."""
 
 
 class ImageInfo(TypedDict):

@@ -1,14 +1,23 @@
-"""Event contents the bot posts: markdown notices split to fit, thread relations, PNG images.
+"""Event contents the bot posts: markdown notices split to fit, thread relations, PNG images,
+and alerts that notify.
+
+Routine output is ``m.notice``: the bot convention, and clients never notify for it
+(Element's default push rules suppress notices). An alert is ``m.text`` instead; naming
+users, its first part starts with a pill for each (a ``matrix.to`` link in
+``formatted_body``, the user id in ``body``) and carries intentional mentions
+(``m.mentions``, spec v1.7), which is what makes their clients notify them.
 
 Pure functions; :mod:`connectors.matrix.outbound` sends what they build.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import struct
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import quote
 
 from connectors.markdown import MIN_SPLIT_LIMIT, split_markdown, to_html
 from connectors.matrix.payloads import (
@@ -68,6 +77,27 @@ def notice(part: str, relates_to: Relation | None) -> NoticeContent:
     if relates_to is not None:
         content["m.relates_to"] = relates_to
     return content
+
+
+def alerting(contents: Sequence[NoticeContent], users: Sequence[str]) -> list[NoticeContent]:
+    """``contents`` (one message's parts) as an alert: ``m.text`` throughout, the first
+    part mentioning ``users``. Later parts, and an alert naming nobody, mention nobody
+    (an empty ``m.mentions``: a user id in the text does not ping either)."""
+    alerts: list[NoticeContent] = []
+    for index, content in enumerate(contents):
+        alert: NoticeContent = {**content, "msgtype": "m.text", "m.mentions": {}}
+        if index == 0 and users:
+            alert["m.mentions"] = {"user_ids": list(dict.fromkeys(users))}
+            alert["body"] = f"{' '.join(users)}: {content['body']}"
+            pills = " ".join(pill(user) for user in users)
+            alert["formatted_body"] = f"<p>{pills}:</p>\n{content['formatted_body']}"
+        alerts.append(alert)
+    return alerts
+
+
+def pill(user: str) -> str:
+    """A link to ``user`` that clients show as a pill (a mention)."""
+    return f'<a href="https://matrix.to/#/{quote(user, safe="@:")}">{html.escape(user)}</a>'
 
 
 def content_size(content: Mapping[str, Any]) -> int:

@@ -449,6 +449,7 @@ class AccountBook:
                     f"Account **{account}** cannot be used{until_text}: {reason}.{tail}",
                     tone="error" if health is Health.UNAUTHORIZED else "warning",
                     agents=agents,
+                    alert=True,  # its agents stop getting answers: a limit or a failure
                 )
             )
 

@@ -285,8 +285,11 @@ class Transition:
         return "ok"
 
     def notice(self) -> Notice:
-        """The change as operators read it: in the room and the governed agents' threads."""
-        return Notice(self.message, tone=self.tone, agents=self.agents)
+        """The change as operators read it: in the room and the governed agents' threads. A
+        step up to ``queue`` or ``refuse`` (a limit reached) is an alert."""
+        limit = self.after in (Step.QUEUE, Step.REFUSE)
+        up = _LADDER.index(self.after) > _LADDER.index(self.before)
+        return Notice(self.message, tone=self.tone, agents=self.agents, alert=limit and up)
 
 
 class Cutoffs(Protocol):

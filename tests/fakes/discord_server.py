@@ -225,6 +225,7 @@ class FakeDiscord(LoopbackServer):
         # (method, path under the API base) of every authorized REST request, 429s included;
         # interaction callbacks and webhook routes are authorized by the token in their path.
         self.requests: list[tuple[str, str]] = []
+        self.typing: list[int] = []  # channels a typing indicator was triggered in, in order
         self._clock = clock
         self._counter = itertools.count(1)
         self._session: _Session | None = None
@@ -972,6 +973,9 @@ class FakeDiscord(LoopbackServer):
             return self._history(channel_id, request.query)
         if len(rest) == 3 and rest[0] == "messages" and rest[2] == "threads" and method == "POST":
             return await self._start_thread(channel_id, rest[1], await request.json())
+        if rest == ["typing"] and method == "POST":  # Trigger Typing Indicator
+            self.typing.append(channel_id)
+            return web.Response(status=204)
         return _error(405, "405: Method Not Allowed", 0)
 
     def _history(self, channel_id: int, query: Mapping[str, str]) -> web.Response:

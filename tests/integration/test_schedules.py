@@ -5,6 +5,7 @@ survive a restart of the real `fleetwarden run`."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -71,6 +72,16 @@ class QueueConnector:
 
     async def open_thread(self, room: RoomId, topic: str, first_message: str) -> ThreadId:
         raise ThreadsUnsupported("no threads on this console")
+
+    def typing(
+        self, room: RoomId, thread: ThreadId | None = None
+    ) -> contextlib.AbstractAsyncContextManager[None]:
+        return contextlib.nullcontext()
+
+    async def mark_read(
+        self, room: RoomId, event_id: EventId, thread: ThreadId | None = None
+    ) -> None:
+        pass
 
     async def type(self, text: str) -> str:
         """Send ``text`` as the console user; return the bot's reply."""

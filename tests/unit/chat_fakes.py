@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -32,6 +33,8 @@ class FakeConnector:
     def __init__(self, name: str = "matrix") -> None:
         self._name = name
         self.sent: list[OutboundMessage] = []
+        self.typed: list[tuple[RoomId, ThreadId | None]] = []  # typing blocks entered
+        self.read: list[tuple[RoomId, EventId, ThreadId | None]] = []
 
     @property
     def name(self) -> str:
@@ -64,6 +67,21 @@ class FakeConnector:
 
     async def open_thread(self, room: RoomId, topic: str, first_message: str) -> ThreadId:
         raise ThreadsUnsupported("the fake has no threads")
+
+    @contextlib.asynccontextmanager
+    async def _typing(self, room: RoomId, thread: ThreadId | None) -> AsyncIterator[None]:
+        self.typed.append((room, thread))
+        yield
+
+    def typing(
+        self, room: RoomId, thread: ThreadId | None = None
+    ) -> contextlib.AbstractAsyncContextManager[None]:
+        return self._typing(room, thread)
+
+    async def mark_read(
+        self, room: RoomId, event_id: EventId, thread: ThreadId | None = None
+    ) -> None:
+        self.read.append((room, event_id, thread))
 
 
 class Calls:

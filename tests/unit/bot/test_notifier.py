@@ -104,3 +104,30 @@ async def test_connectors_are_read_at_each_post(ledger: Ledger) -> None:
     running.append(late)
     await notifier.post(Notice("after"))
     assert [m.markdown for m in late.sent] == ["after"]
+
+
+async def test_an_alert_mentions_its_starter_on_their_connector_only(ledger: Ledger) -> None:
+    """The operator who started the agent is mentioned where they are a user; elsewhere the
+    alert names nobody (the connector's on-call users stand in); routine news is no alert."""
+    matrix, discord = HomeConnector("matrix", HOME), HomeConnector("discord", HOME)
+    alert = Notice("**x** failed", tone="error", alert=True, by="@ann:example.org on matrix")
+    await board(ledger, matrix, discord).post(alert)
+    assert [(m.alert, m.mentions) for m in matrix.sent] == [(True, ("@ann:example.org",))]
+    assert [(m.alert, m.mentions) for m in discord.sent] == [(True, ())]
+    await board(ledger, matrix).post(Notice("report", by="@ann:example.org on matrix"))
+    assert (matrix.sent[-1].alert, matrix.sent[-1].mentions) == (False, ())
+
+
+async def test_typing_shows_in_every_thread_of_the_agent(ledger: Ledger) -> None:
+    """The feed's typing goes to the agent's threads on connectors with threads."""
+    await ledger.bind_thread("matrix", HOME, "coder-1", "$t1")
+
+    class Threaded(HomeConnector):
+        @property
+        def has_threads(self) -> bool:
+            return True
+
+    matrix, console = Threaded("matrix", HOME), HomeConnector("console", HOME)
+    async with board(ledger, matrix, console).typing("coder-1"):
+        pass
+    assert matrix.typed == [(RoomId(HOME), ThreadId("$t1"))] and console.typed == []

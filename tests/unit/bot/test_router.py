@@ -271,3 +271,16 @@ async def test_every_command_is_audited_with_who_where_what_and_outcome(
     ]
     assert all(e.at == T0 for e in newest_first)
     assert newest_first[-1].detail is None
+
+
+async def test_a_message_taken_is_marked_read_once_and_a_strangers_never(
+    router: Router,
+) -> None:
+    """A known sender's message gets a read receipt when it is claimed; a repeat of the
+    same event and a stranger's message get none; a fast command shows no typing."""
+    chat = FakeConnector()
+    await router.handle(chat, message("!ps", event_id="$a"))
+    await router.handle(chat, message("!ps", event_id="$a"))
+    await router.handle(chat, message("!ps", sender=STRANGER, event_id="$b"))
+    assert [event for _room, event, _thread in chat.read] == ["$a"]
+    assert chat.typed == []

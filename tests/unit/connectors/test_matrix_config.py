@@ -47,6 +47,9 @@ def test_exactly_one_credential_is_required(credentials: str) -> None:
         ("    user_id: fleetwarden\n", "user_id", "Matrix user id like @bot:example.org"),
         ("    rooms: [ops]\n", "rooms", "room id like !abc:example.org"),
         ("    command_prefix: '! '\n", "command_prefix", "1-8 characters with no spaces"),
+        ("    on_call: [ann]\n", "on_call", "Matrix user ids like @alice:example.org"),
+        ("    alerts: {'#ops:hs': text}\n", "alerts", "per room id like !abc:example.org"),
+        ("    alerts: {'!ops:hs': loud}\n", "alerts", "allowed: mention, text, notice"),
     ],
 )
 def test_malformed_values_name_the_key_and_the_form(line: str, key: str, expected: str) -> None:
@@ -74,3 +77,11 @@ def test_matrix_operators_may_be_scoped_to_the_connector() -> None:
         + "operators:\n  - {id: '@ann:localhost', role: operator, connector: matrix}\n"
     )
     assert config.operators[0].connector == "matrix"
+
+
+def test_alert_styles_default_to_mention() -> None:
+    """A room not listed under `alerts` mentions; a listed one keeps its style."""
+    config = parse(BASE + "    password_env: P\n    alerts: {'!quiet:hs': notice}\n")
+    assert config.matrix is not None
+    assert config.matrix.alert_style("!quiet:hs") == "notice"
+    assert config.matrix.alert_style("!other:hs") == "mention"

@@ -291,3 +291,21 @@ def test_image_rejects_non_png() -> None:
     """Building an image from bytes that are not a PNG raises ValueError."""
     with pytest.raises(ValueError):
         render.image("a.png", "mxc://hs/a", b"not a png")
+
+
+def test_an_alert_is_text_that_mentions_its_users_in_the_first_part_only() -> None:
+    """m.text throughout; the first part has pills and m.mentions, later ones mention
+    nobody (an empty m.mentions), and an alert naming nobody mentions nobody."""
+    parts = render.notices("**x** failed\n\n" + "word " * 40, limit=64)
+    assert len(parts) > 1
+    first, *rest = render.alerting(parts, ["@ann:hs"])
+    assert first["msgtype"] == "m.text"
+    assert first["m.mentions"] == {"user_ids": ["@ann:hs"]}
+    assert first["body"].startswith("@ann:hs: **x** failed")
+    assert first["formatted_body"].startswith(
+        '<p><a href="https://matrix.to/#/@ann:hs">@ann:hs</a>'
+    )
+    assert all(p["msgtype"] == "m.text" and p["m.mentions"] == {} for p in rest)
+    (alone,) = render.alerting(render.notices("stalled"), [])
+    assert alone["m.mentions"] == {} and alone["body"] == "stalled"
+    assert parts[0]["msgtype"] == "m.notice"  # the routine form is untouched
