@@ -68,6 +68,9 @@ class RedactingConnector:
     async def open_thread(self, room: RoomId, topic: str, first_message: str) -> ThreadId:
         return await self.inner.open_thread(room, topic, await self.redact(first_message))
 
+    def thread_link(self, room: RoomId, thread: ThreadId) -> str | None:
+        return self.inner.thread_link(room, thread)
+
     async def redact(self, text: str) -> str:
         """``text`` redacted with the secrets known now; a long one off the event loop."""
         redaction = self._redactor.snapshot()  # on the loop, where the sources change

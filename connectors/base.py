@@ -119,3 +119,8 @@ class Connector(Protocol):
         Raises :class:`connectors.errors.ThreadsUnsupported` where there are no threads.
         """
         ...
+
+    def thread_link(self, room: RoomId, thread: ThreadId) -> str | None:
+        """A link that opens ``thread`` of ``room`` in the service's clients, for an answer
+        given elsewhere to point at it (``None`` where there is no such link)."""
+        ...

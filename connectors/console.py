@@ -139,6 +139,9 @@ class ConsoleConnector:
     async def open_thread(self, room: RoomId, topic: str, first_message: str) -> ThreadId:
         raise ThreadsUnsupported("the console has no threads")
 
+    def thread_link(self, room: RoomId, thread: ThreadId) -> str | None:
+        return None
+
     def _prompt(self) -> None:
         if self._interactive and self._state is _State.STARTED:
             self._write(self._config.prompt)

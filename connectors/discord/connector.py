@@ -300,6 +300,10 @@ class DiscordConnector:
     async def open_thread(self, room: RoomId, topic: str, first_message: str) -> ThreadId:
         return await self._running().open_thread(room, topic, first_message)
 
+    def thread_link(self, room: RoomId, thread: ThreadId) -> str | None:
+        """A thread is a channel of the server: its link needs only the server's id."""
+        return f"https://discord.com/channels/{self._config.guild_id}/{thread}"
+
     async def health(self) -> ConnectorHealth:
         client = self._client
         if self._state is not _State.RUNNING or client is None or client.is_closed():

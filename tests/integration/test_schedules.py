@@ -72,6 +72,9 @@ class QueueConnector:
     async def open_thread(self, room: RoomId, topic: str, first_message: str) -> ThreadId:
         raise ThreadsUnsupported("no threads on this console")
 
+    def thread_link(self, room: RoomId, thread: ThreadId) -> str | None:
+        return None
+
     async def type(self, text: str) -> str:
         """Send ``text`` as the console user; return the bot's reply."""
         self._inbound.put_nowait(
