@@ -9,7 +9,9 @@ first becomes one message, and posts to one agent are at least :attr:`FeedSettin
 apart, so a busy agent never exceeds a chat service's rate limits (Discord allows 5
 messages per 5 s in a channel; Synapse's default is about one per second after a burst).
 When the run ends, the rest of its output is posted, then its summary — in its threads and
-the home room.
+the home room. Posts about an agent whose command is being answered wait for that answer
+(:mod:`bot.ordering`, through the notice board), so a run that ended at once is told after
+its spawn's answer.
 """
 
 from __future__ import annotations
@@ -69,9 +71,6 @@ class FeedSettings:
     poll: float = 1.0  # seconds between reads of a running agent's output
     batch: float = 3.0  # events within this long of the first go out together
     gap: float = 2.0  # at least this long between two posts about one agent
-    # A run that ended while its spawn waited on its first moments is told this long
-    # later, so the answer to the spawn (and the thread it opens) comes first.
-    after_answer: float = 1.0
 
 
 @dataclass(slots=True)
@@ -111,7 +110,6 @@ class AgentFeed:
         self._clock = clock
         self._settings = settings or FeedSettings()
         self._follows: dict[str, _Follow] = {}
-        self._later: set[asyncio.Task[None]] = set()
 
     async def on_fleet_event(self, event: FleetEvent) -> None:
         if event.kind is EventKind.STARTED and event.run_id is not None:
@@ -162,8 +160,6 @@ class AgentFeed:
 
     async def stop(self) -> None:
         """Stop following (the agents keep running), posting what was still pending."""
-        for later in list(self._later):
-            later.cancel()
         follows = list(self._follows.values())
         self._follows.clear()
         for follow in follows:
@@ -275,25 +271,9 @@ class AgentFeed:
     # -- the end of a run ----------------------------------------------------------------
 
     async def _end(self, event: FleetEvent) -> None:
-        """The rest of the run's output, then its summary. A run that ended in its first
-        moments is told a little later: the answer to its spawn (which opens the agent's
-        thread) goes first."""
-        if event.at_once and not event.by_operator:
-            task = asyncio.create_task(
-                self._end_later(event, self._settings.after_answer),
-                name=f"feed-end-{event.agent}",
-            )
-            self._later.add(task)
-            task.add_done_callback(self._later.discard)
-            return
-        await self._tell_end(event, early=False)
-
-    async def _end_later(self, event: FleetEvent, delay: float) -> None:
-        await asyncio.sleep(delay)
-        try:
-            await self._tell_end(event, early=True)
-        except Exception:
-            log.exception("feed of %s: could not tell how its run ended", event.agent)
+        """The rest of the run's output, then its summary. A run that ended while its
+        spawn waited was told of in the spawn's answer: ``early``."""
+        await self._tell_end(event, early=event.at_once and not event.by_operator)
 
     async def _tell_end(self, event: FleetEvent, *, early: bool) -> None:
         follow = self._follows.get(event.agent)

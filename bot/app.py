@@ -315,6 +315,7 @@ class App:
             connector_named=self._started_connector,
             sandboxes=self._sandboxes,
             notices=self._notifier,
+            ordering=self._notifier.ordering if self._notifier is not None else None,
         )
         self._router = built.router
         return built
@@ -441,6 +442,8 @@ class App:
             await self._follower.stop()
         if self._feed is not None:
             await self._feed.stop()
+        if self._notifier is not None:  # notices that waited on an answer cut short
+            await self._notifier.ordering.drain()
         for task in self._consumers:
             task.cancel()
         await asyncio.gather(*self._consumers, return_exceptions=True)

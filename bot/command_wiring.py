@@ -16,6 +16,7 @@ from bot.forget_command import ForgetCommand
 from bot.grammar import Grammar
 from bot.handlers import Handlers
 from bot.limit_commands import LimitCommands
+from bot.ordering import Ordering
 from bot.queue_commands import QueueCommands
 from bot.router import Router
 from bot.run_commands import RunCommands
@@ -60,7 +61,10 @@ def build_commands(
     connector_named: Callable[[str], Connector | None],
     sandboxes: Sandboxes | None = None,
     notices: NoticeBoard | None = None,
+    ordering: Ordering | None = None,
 ) -> Commands:
+    """``ordering``: the notifier's, so that notices about an agent wait for the answer to
+    a command about it."""
     handlers = Handlers(
         fleet=fleet,
         specs=COMMANDS,
@@ -98,6 +102,7 @@ def build_commands(
             **EgressCommands(fleet, sandboxes, notices).table(),
         },
         ledger=ledger,
+        ordering=ordering,
     )
     queue.attach(router, connector_named)
     fleet.subscribe(queue.on_fleet_event)

@@ -143,29 +143,33 @@ class Handlers:
             story = await self._stories.story(ended.run.id)
             if story is not None:  # it failed at once: why, in one line
                 line = render_runs.ended_at_once(story, self._clock.now())
-                return Reply(line + note, topic=outcome.status.name)
+                return Reply(line + note, topic=outcome.status.name, new_thread=True)
         text = render.spawned(outcome.status, outcome.started, outcome.pid)
-        return Reply(text + note, topic=outcome.status.name)
+        # A fresh run gets a thread of its own; "already running" points to the one it has.
+        return Reply(text + note, topic=outcome.status.name, new_thread=outcome.started)
 
-    async def stop(self, req: Request) -> str:
+    async def stop(self, req: Request) -> Reply:
         name = req.arg("NAME")
         info = await self._fleet.stop_agent(
             name, force=bool(req.command.flags.get("force")), by=req.who
         )
-        return render.stopped(name, info)
+        line = f"Stopped by {req.message.sender} ({info.reason})."
+        return Reply(render.stopped(name, info), topic=name, thread_line=line)
 
-    async def restart(self, req: Request) -> str:
+    async def restart(self, req: Request) -> Reply:
         name, gate = req.arg("NAME"), self._gate
         why = await gate.hold(name) if gate is not None else None
         if why is not None:
             raise CommandError(f"not restarted: {why} — `spawn {name}` waits for a slot")
         try:
-            return render.restarted(await self._fleet.restart(name, by=req.who))
+            status = await self._fleet.restart(name, by=req.who)
+            line = f"Restarted by {req.message.sender}, now pid {status.pid}."
+            return Reply(render.restarted(status), topic=name, thread_line=line)
         finally:
             if gate is not None:
                 gate.release(name)
 
-    async def send(self, req: Request) -> str:
+    async def send(self, req: Request) -> Reply:
         name, text = req.arg("NAME"), req.arg("TEXT")
         if not text.strip():
             raise CommandError(f"nothing to send — usage: send {name} TEXT")
@@ -173,15 +177,15 @@ class Handlers:
         if ended is not None and ended.end is not None and ended.end.outcome != "finished":
             story = await self._stories.story(ended.run.id)
             if story is not None:  # its follow-up failed at once: why, in one line
-                return render_runs.ended_at_once(story, self._clock.now())
-        return render.sent(name)
+                return Reply(render_runs.ended_at_once(story, self._clock.now()), topic=name)
+        return Reply(render.sent(name), topic=name)
 
     async def watch(self, req: Request) -> Reply:
         name = req.arg("NAME")
         view = await agent_view(self._fleet, name)
         if req.command.flags.get("follow") and self._follow_screen is not None:
             self._follow_screen(req.message, name, view)
-        return Reply(view, topic=name)
+        return Reply(view, topic=name, open_thread=True)
 
     async def usage(self, req: Request) -> str:
         name = req.command.args.get("NAME")

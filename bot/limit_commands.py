@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from bot.errors import CommandError
 from bot.grammar import ArgSpec, CommandSpec
-from bot.request import Handler, Request
+from bot.request import Handler, Reply, Request
 from fleet.supervisor import Fleet
 
 RESUME = CommandSpec(
@@ -32,7 +32,7 @@ class LimitCommands:
     def table(self) -> Mapping[str, Handler]:
         return {"resume": self.resume}
 
-    async def resume(self, req: Request) -> str:
+    async def resume(self, req: Request) -> Reply:
         name = req.arg("NAME")
         frozen = {freeze.agent: freeze for freeze in await self._fleet.frozen()}
         freeze = frozen.get(name)
@@ -41,7 +41,8 @@ class LimitCommands:
                 f"{name} is not frozen: `resume` continues an agent a budget's freeze "
                 "cutoff paused (`ps` shows them as frozen)"
             )
-        return (
+        text = (
             f"Resumed **{name}**: its processes continue. {freeze.budget} is still at its "
             "limit, so its model requests are refused until the window resets."
         )
+        return Reply(text, topic=name, thread_line=f"Resumed by {req.message.sender}.")

@@ -2,8 +2,10 @@
 
 Every notice — an agent that failed or was restarted by the watchdog, a budget's step up
 or down the ladder, the pacing report — goes through :class:`Notifier`. It knows every
-started connector's home room and, from the ledger, the thread each agent has in each room,
-so nothing else fans a message out to rooms and threads.
+started connector's home room and, from the ledger, the thread each agent has in each room
+(its current one: a re-spawned agent's new thread replaces the old), so nothing else fans a
+message out to rooms and threads. A notice about an agent whose command is being answered
+waits for that answer (:mod:`bot.ordering`).
 
 An alert (:attr:`fleet.notices.Notice.alert`) goes out as one on every connector; on the
 connector the operator who started its agent used, it mentions them (elsewhere the
@@ -15,8 +17,10 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
+from functools import partial
 from typing import Protocol
 
+from bot.ordering import Ordering
 from connectors.base import Connector, OutboundMessage, RoomId, ThreadId, UserId
 from connectors.errors import ConnectorError
 from fleet.notices import Delivery, Notice, who_on
@@ -37,18 +41,29 @@ class Notifier:
     asks, the home rooms, on every connector that runs.
 
     ``connectors`` is called at each post, so connectors started after the notifier was made
-    are reached, and stopped ones are not.
+    are reached, and stopped ones are not. ``ordering`` is shared with the router.
     """
 
     def __init__(
-        self, threads: TopicThreads, connectors: Callable[[], Sequence[Connector]]
+        self,
+        threads: TopicThreads,
+        connectors: Callable[[], Sequence[Connector]],
+        ordering: Ordering | None = None,
     ) -> None:
         self._threads = threads
         self._connectors = connectors
+        self.ordering = ordering or Ordering()
 
     async def post(self, notice: Notice) -> Delivery:
         """Send ``notice`` everywhere it belongs; one place failing does not stop the
-        others. Failures are logged and returned."""
+        others. Failures are logged and returned. A notice that must wait for an answer
+        (see :mod:`bot.ordering`) is queued: nothing failed yet, and what fails later is
+        logged."""
+        if self.ordering.defer(notice.agents, partial(self._post_now, notice)):
+            return Delivery()
+        return await self._post_now(notice)
+
+    async def _post_now(self, notice: Notice) -> Delivery:
         failed: list[str] = []
         for connector in self._connectors():
             try:

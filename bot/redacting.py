@@ -80,6 +80,9 @@ class RedactingConnector:
     ) -> None:
         await self.inner.mark_read(room, event_id, thread)
 
+    def thread_link(self, room: RoomId, thread: ThreadId) -> str | None:
+        return self.inner.thread_link(room, thread)
+
     async def redact(self, text: str) -> str:
         """``text`` redacted with the secrets known now; a long one off the event loop."""
         redaction = self._redactor.snapshot()  # on the loop, where the sources change

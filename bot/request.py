@@ -33,13 +33,23 @@ class Request:
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """A handler's answer. With ``topic``, it goes into that topic's thread (opened with
-    this reply as its root where the room has none yet). ``images`` (PNG files) are posted
-    after the text, in the same place."""
+    """A handler's answer, posted where the command was typed (the room, or the thread it
+    was typed in), after the text its ``images`` (PNG files).
+
+    ``topic`` names the agent the answer concerns: typed outside that agent's thread in the
+    room, the answer links to it and ``thread_line`` (who stopped it, and how) is left
+    there too. ``open_thread``: where the room has no thread for ``topic`` yet and the
+    command was typed in the room itself, this answer opens one as its root. ``new_thread``:
+    a fresh run of ``topic`` — it always gets a new thread, this answer its root; the old
+    one, if any, gets a last line pointing to the new one.
+    """
 
     markdown: str
     topic: str | None = None
     images: tuple[Path, ...] = ()
+    new_thread: bool = False
+    open_thread: bool = False
+    thread_line: str | None = None
 
 
 Handler = Callable[[Request], Awaitable[str | Reply]]

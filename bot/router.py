@@ -5,12 +5,17 @@ Every command from a known sender is written to the audit table with its outcome
 message taken gets a read receipt, and one whose answer takes more than a second shows
 the bot typing until it is sent (:mod:`bot.presence`).
 
-Threads, one per topic (an agent): a handler's :class:`~bot.handlers.Reply` may name a
-topic; the reply then goes into that topic's thread, opened with this reply as its
-root when the room has none yet (connectors without threads just post it). A reply's
-images follow its text, in the same place. A plain
-message — not a command — inside an agent's thread is forwarded to that agent as
-``send NAME <text>``. The topic ↔ thread mapping lives in the ledger.
+Answers go where the command was typed: the room's timeline (as a reply to it) or the
+thread it was typed in; a reply's images follow its text, in the same place. Threads, one
+per topic (an agent) in a room: a :class:`~bot.request.Reply` naming a topic links to that
+topic's thread when it was typed elsewhere, and leaves its ``thread_line`` there; a fresh
+run (``new_thread``) opens a new thread with the answer as its root, and the old thread
+gets a last line pointing to it (see :meth:`Router._deliver`). A plain message — not a
+command — inside an agent's thread is forwarded to that agent as ``send NAME <text>``. The
+topic ↔ thread mapping lives in the ledger; a new thread replaces the old in it.
+
+While a command naming an agent is handled and answered, notices about that agent wait
+(:mod:`bot.ordering`): the answer comes before the news it causes.
 
 Commands nobody typed just now — a schedule firing — go through :meth:`Router.run_as`: the
 same claim, parse, authorisation, handler, audit and reply as a typed command, for the
@@ -19,6 +24,7 @@ sender who set it up, with their role looked up *now*; the audit entry names its
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -28,10 +34,11 @@ from typing import Final
 from bot.acl import Acl, Role
 from bot.errors import CommandError, PermissionDenied
 from bot.grammar import Command, Grammar
+from bot.ordering import Ordering
 from bot.presence import typing_after
 from bot.request import Handler, Reply, Request
 from connectors.base import Connector, InboundMessage, OutboundMessage, RoomId, ThreadId, UserId
-from connectors.errors import ThreadsUnsupported
+from connectors.errors import ConnectorError, ThreadsUnsupported
 from fleet.errors import FleetError
 from fleet.ledger import AuditOutcome, Ledger
 from fleet.names import is_agent_name
@@ -80,8 +87,10 @@ class Router:
         handlers: Mapping[str, Handler],
         ledger: Ledger,
         grammars: Mapping[str, Grammar] | None = None,
+        ordering: Ordering | None = None,
     ) -> None:
-        """``grammars`` overrides ``grammar`` per connector name (e.g. another prefix)."""
+        """``grammars`` overrides ``grammar`` per connector name (e.g. another prefix).
+        ``ordering`` is shared with the notifier, so notices wait for answers."""
         for each in (grammar, *(grammars or {}).values()):
             missing = sorted(set(each.command_names()) - set(handlers))
             if missing:
@@ -91,6 +100,7 @@ class Router:
         self._acl = acl
         self._handlers = dict(handlers)
         self._ledger = ledger
+        self._ordering = ordering or Ordering()
         self._strangers_seen: set[tuple[str, str]] = set()
 
     async def handle(self, connector: Connector, msg: InboundMessage) -> None:
@@ -107,8 +117,11 @@ class Router:
             if not await self._claim(msg.connector, msg.event_id):
                 return
             await connector.mark_read(msg.room, msg.event_id, msg.thread_id)
-        async with typing_after(connector, msg.room, msg.thread_id):
-            done = await self._execute(msg, role, TYPED)
+        async with (
+            contextlib.AsyncExitStack() as held,
+            typing_after(connector, msg.room, msg.thread_id),
+        ):
+            done = await self._execute(msg, role, TYPED, held)
             if done is not None:
                 await self._deliver(connector, msg, done[1])
 
@@ -131,23 +144,24 @@ class Router:
         )
         role = self._acl.role_of(connector.name, run.sender)
         done: tuple[Ran, Reply] | None
-        if role is None or not role.may_control:
-            now = "not an operator" if role is None else _a(role)
-            detail = (
-                f"not run: {run.sender} set this up and is now {now} on {connector.name}; "
-                "only the schedules of admins and operators run"
-            )
-            done = Ran("denied", self._command_name(msg), detail), Reply(detail)
-            await self._audit(msg, run.source, done[0])
-        else:
-            done = await self._execute(msg, role, run.source)
-        if done is None:  # blank text: never saved as a schedule, but say so if it happens
-            done = Ran("error", None, "nothing to run"), Reply("Nothing to run.")
-            await self._audit(msg, run.source, done[0])
-        ran, reply = done
-        if run.heading:
-            reply = replace(reply, markdown=f"{run.heading}\n\n{reply.markdown}")
-        await self._deliver_or_home(connector, msg, reply)
+        async with contextlib.AsyncExitStack() as held:
+            if role is None or not role.may_control:
+                now = "not an operator" if role is None else _a(role)
+                detail = (
+                    f"not run: {run.sender} set this up and is now {now} on {connector.name}; "
+                    "only the schedules of admins and operators run"
+                )
+                done = Ran("denied", self._command_name(msg), detail), Reply(detail)
+                await self._audit(msg, run.source, done[0])
+            else:
+                done = await self._execute(msg, role, run.source, held)
+            if done is None:  # blank text: never saved as a schedule, but say so if it happens
+                done = Ran("error", None, "nothing to run"), Reply("Nothing to run.")
+                await self._audit(msg, run.source, done[0])
+            ran, reply = done
+            if run.heading:
+                reply = replace(reply, markdown=f"{run.heading}\n\n{reply.markdown}")
+            await self._deliver_or_home(connector, msg, reply)
         return ran
 
     async def _claim(self, connector: str, event_id: str) -> bool:
@@ -157,10 +171,11 @@ class Router:
         return False
 
     async def _execute(
-        self, msg: InboundMessage, role: Role, source: str
+        self, msg: InboundMessage, role: Role, source: str, held: contextlib.AsyncExitStack
     ) -> tuple[Ran, Reply] | None:
         """Parse, authorise, run and audit ``msg``: what came of it and the reply to give;
-        ``None`` if it is no command."""
+        ``None`` if it is no command. Once parsed, the agent it names is held in ``held``
+        (notices about it wait) until the caller has answered."""
         grammar = self._grammars.get(msg.connector, self._grammar)
         command: Command | None = None
         outcome: AuditOutcome
@@ -170,6 +185,7 @@ class Router:
                 command = await self._thread_message(grammar, msg)
             if command is None:
                 return None
+            await held.enter_async_context(self._ordering.answering(_agents_named(command)))
             reply = await self._run(role, command, msg)
             outcome, detail = "ok", None
         except PermissionDenied as exc:
@@ -248,35 +264,94 @@ class Router:
         )
 
     async def _deliver(self, connector: Connector, msg: InboundMessage, reply: Reply) -> None:
-        thread_id = msg.thread_id
-        if reply.topic is not None and thread_id is None:
-            known = await self._ledger.thread_for_topic(msg.connector, msg.room, reply.topic)
-            if known is None:
-                try:
-                    opened = await connector.open_thread(
-                        msg.room, reply.topic, reply.markdown + thread_note(reply.topic)
-                    )
-                except ThreadsUnsupported:
-                    pass
-                else:
-                    await self._ledger.bind_thread(msg.connector, msg.room, reply.topic, opened)
-                    if reply.images:  # a thread root is text only: the images follow in it
-                        await connector.send(
-                            OutboundMessage(
-                                room=msg.room, markdown="", thread_id=opened, images=reply.images
-                            )
-                        )
-                    return
-            thread_id = ThreadId(known) if known is not None else None
+        """Post ``reply`` where ``msg`` was typed; about a topic, open, link to and note in
+        its thread as :class:`~bot.request.Reply` says."""
+        if reply.topic is None:
+            await self._answer(connector, msg, reply)
+            return
+        topic = reply.topic
+        known = await self._ledger.thread_for_topic(msg.connector, msg.room, topic)
+        old = ThreadId(known) if known is not None else None
+        fresh = reply.new_thread or (reply.open_thread and old is None and msg.thread_id is None)
+        opened = await self._open(connector, msg, topic, reply) if fresh else None
+        if opened is None:  # answered in place, pointing to the thread it concerns
+            link = self._link_line(connector, msg, topic, old) if old != msg.thread_id else ""
+            await self._answer(connector, msg, replace(reply, markdown=reply.markdown + link))
+            if reply.thread_line and old is not None and old != msg.thread_id:
+                await self._aside(connector, msg.room, old, reply.thread_line)
+            return
+        url = connector.thread_link(msg.room, opened)
+        if msg.thread_id is not None:  # typed in a thread: answered there too, with the way
+            tail = moved(topic, url) if msg.thread_id == old else link_line(topic, url)
+            await self._answer(connector, msg, replace(reply, markdown=reply.markdown + tail))
+        if old is not None and old != msg.thread_id:
+            await self._aside(connector, msg.room, old, moved(topic, url).strip())
+
+    async def _answer(self, connector: Connector, msg: InboundMessage, reply: Reply) -> None:
+        """``reply`` in ``msg``'s room and thread, as a reply to it."""
         await connector.send(
             OutboundMessage(
                 room=msg.room,
                 markdown=reply.markdown,
-                thread_id=thread_id,
+                thread_id=msg.thread_id,
                 in_reply_to=msg.event_id,
                 images=reply.images,
             )
         )
+
+    async def _open(
+        self, connector: Connector, msg: InboundMessage, topic: str, reply: Reply
+    ) -> ThreadId | None:
+        """A new thread for ``topic`` in ``msg``'s room, ``reply`` its root, bound in the
+        ledger (replacing the old); ``None`` where the medium has no threads."""
+        try:
+            opened = await connector.open_thread(
+                msg.room, topic, reply.markdown + thread_note(topic)
+            )
+        except ThreadsUnsupported:
+            return None
+        await self._ledger.bind_thread(msg.connector, msg.room, topic, opened)
+        if reply.images:  # a thread root is text only: the images follow in it
+            await connector.send(
+                OutboundMessage(room=msg.room, markdown="", thread_id=opened, images=reply.images)
+            )
+        return opened
+
+    def _link_line(
+        self, connector: Connector, msg: InboundMessage, topic: str, thread: ThreadId | None
+    ) -> str:
+        if thread is None:
+            return ""
+        return link_line(topic, connector.thread_link(msg.room, thread))
+
+    async def _aside(
+        self, connector: Connector, room: RoomId, thread: ThreadId, markdown: str
+    ) -> None:
+        """A line for a topic's thread besides the answer: the answer stands if it fails."""
+        try:
+            await connector.send(OutboundMessage(room=room, markdown=markdown, thread_id=thread))
+        except ConnectorError as exc:
+            log.warning("a line for thread %s in %s was not posted: %s", thread, room, exc)
+
+
+def _agents_named(command: Command) -> tuple[str, ...]:
+    """The agent ``command`` is about, if it names one."""
+    name = command.args.get("NAME")
+    return (name,) if name is not None and is_agent_name(name) else ()
+
+
+def link_line(agent: str, url: str | None) -> str:
+    """The line an answer given outside ``agent``'s thread ends with: the way there."""
+    return "" if url is None else f"\n\n→ [{agent}'s thread]({url})"
+
+
+def moved(agent: str, url: str | None) -> str:
+    """The last line of ``agent``'s old thread once it was started again."""
+    where = f"[its new thread]({url})" if url is not None else "its new thread, in this room"
+    return (
+        f"\n\n**{agent}** was started again: what it does now shows in {where}. "
+        "Messages here no longer reach it."
+    )
 
 
 def _a(role: Role) -> str:

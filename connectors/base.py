@@ -141,4 +141,8 @@ class Connector(Protocol):
     ) -> None:
         """Mark ``event_id`` (in ``thread`` if given) as read by the bot: a read receipt
         where the medium has them, else nothing. Failing never raises: it is logged."""
+
+    def thread_link(self, room: RoomId, thread: ThreadId) -> str | None:
+        """A link that opens ``thread`` of ``room`` in the service's clients, for an answer
+        given elsewhere to point at it (``None`` where there is no such link)."""
         ...

@@ -149,6 +149,9 @@ class ConsoleConnector:
     ) -> None:
         pass  # nor read receipts
 
+    def thread_link(self, room: RoomId, thread: ThreadId) -> str | None:
+        return None
+
     def _prompt(self) -> None:
         if self._interactive and self._state is _State.STARTED:
             self._write(self._config.prompt)

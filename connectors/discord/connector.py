@@ -324,6 +324,10 @@ class DiscordConnector:
         if self._state is _State.RUNNING and self._outbound is not None:
             await self._outbound.say_typing(channel, on)
 
+    def thread_link(self, room: RoomId, thread: ThreadId) -> str | None:
+        """A thread is a channel of the server: its link needs only the server's id."""
+        return f"https://discord.com/channels/{self._config.guild_id}/{thread}"
+
     async def health(self) -> ConnectorHealth:
         client = self._client
         if self._state is not _State.RUNNING or client is None or client.is_closed():

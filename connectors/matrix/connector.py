@@ -15,6 +15,7 @@ import enum
 import logging
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
+from urllib.parse import quote
 
 import nio
 
@@ -260,6 +261,10 @@ class MatrixConnector:
         if self._state is _State.RUNNING:
             await self._outbound.say_typing(room, on)
 
+    def thread_link(self, room: RoomId, thread: ThreadId) -> str | None:
+        """A matrix.to permalink to the thread's root, which Element opens as the thread."""
+        return permalink(room, thread, via=self._config.user_id.partition(":")[2])
+
     async def health(self) -> ConnectorHealth:
         if self._state is not _State.RUNNING or self._task is None or self._task.done():
             state = "sync stopped" if self._state is _State.RUNNING else self._state.value
@@ -294,3 +299,9 @@ class MatrixConnector:
             return None
         name = getattr(response, "displayname", None)
         return name if isinstance(name, str) else None
+
+
+def permalink(room: str, event: str, *, via: str) -> str:
+    """``https://matrix.to/#/<room>/<event>?via=<server>``, the ids escaped as the spec's
+    examples are, so that any client resolves it through ``via``."""
+    return f"https://matrix.to/#/{quote(room, safe='!')}/{quote(event, safe='')}?via={via}"

@@ -236,13 +236,17 @@ async def test_archived_and_deleted_threads(bot: Bot) -> None:
     thread = await eventually(lambda: bot.thread_named("arch"))
 
     await bot.fake.archive_thread(thread)
-    await bot.ask("ann", "!watch arch", answer_in=thread)  # a screen goes to the thread
-    assert ("GET", f"/channels/{thread}") in bot.fake.requests  # fetched, not from the cache
+    # Asked in the channel, answered there with the way to the thread; what the agent
+    # does goes to the thread, which is fetched (not from the cache) and unarchived.
+    (answer,) = await bot.ask("ann", "!send arch ping")
+    assert f"https://discord.com/channels/{bot.fake.guild_id}/{thread}" in answer.content
+    await eventually(lambda: any("received: ping" in m.content for m in bot.posted(thread)))
+    assert ("GET", f"/channels/{thread}") in bot.fake.requests
     live = next(t for t in bot.fake.threads if int(t["id"]) == thread)
     assert live["thread_metadata"]["archived"] is False
 
     await bot.fake.delete_thread(thread)
-    await bot.say("ann", "!watch arch")
+    await bot.say("ann", "!send arch hello again")
     again = await eventually(
         lambda: (found := bot.thread_named("arch")) != thread and found is not None and found
     )

@@ -83,6 +83,9 @@ class QueueConnector:
     ) -> None:
         pass
 
+    def thread_link(self, room: RoomId, thread: ThreadId) -> str | None:
+        return None
+
     async def type(self, text: str) -> str:
         """Send ``text`` as the console user; return the bot's reply."""
         self._inbound.put_nowait(

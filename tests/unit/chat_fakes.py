@@ -83,6 +83,9 @@ class FakeConnector:
     ) -> None:
         self.read.append((room, event_id, thread))
 
+    def thread_link(self, room: RoomId, thread: ThreadId) -> str | None:
+        return None
+
 
 class Calls:
     """Handler coroutines for every command, recording each request they get."""
@@ -141,3 +144,28 @@ class HomeConnector(FakeConnector):
         if self._broken:
             raise ConnectorError(f"{self.name} is down")
         return await super().send(message)
+
+
+class ThreadedConnector(FakeConnector):
+    """A fake connector with threads: ``open_thread`` posts a root and returns its id, and
+    each thread has a link."""
+
+    def __init__(self, name: str = "matrix") -> None:
+        super().__init__(name)
+        self.roots: list[tuple[RoomId, str, str]] = []
+
+    @property
+    def has_threads(self) -> bool:
+        return True
+
+    async def open_thread(self, room: RoomId, topic: str, first_message: str) -> ThreadId:
+        self.roots.append((room, topic, first_message))
+        return ThreadId(f"$root-{len(self.roots)}")
+
+    def thread_link(self, room: RoomId, thread: ThreadId) -> str | None:
+        return thread_url(room, thread)
+
+
+def thread_url(room: str, thread: str) -> str:
+    """The link :class:`ThreadedConnector` gives a thread."""
+    return f"https://chat.example/{room}/{thread}"

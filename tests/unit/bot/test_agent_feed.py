@@ -10,16 +10,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.agent_feed import AgentFeed, FeedSettings
+from bot.notifier import Notifier
+from fleet.budgets.model import Step, Transition
 from fleet.clock import ManualClock
+from fleet.ledger import Ledger
 from fleet.model import AgentState
 from fleet.names import AgentName
 from fleet.notices import Delivery, Notice
 from fleet.run_keeper import RunOutput
 from fleet.status import EventKind, FleetEvent
 from fleet.transcript.events import AgentEvent, Said, Text, ToolUsed, Waiting
+from tests.unit.chat_fakes import HomeConnector
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 FAST = FeedSettings(poll=0.02, batch=0.3, gap=0.2)
+ROOM = "!ops:example.org"
 
 
 class LineParser:
@@ -148,3 +153,28 @@ async def test_a_ten_megabyte_line_is_one_short_note(tmp_path: Path) -> None:
     assert text.count("a line of 10.0 MB, too long for chat: `logs c1 --raw`") == 1
     assert "after it" in text
     assert len(text) < 1000
+
+
+async def test_the_watchdogs_news_and_a_freeze_reach_the_agents_thread(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    """A stall and a watchdog restart (through the feed) and a budget's freeze (its
+    transition's notice) are posted into the agent's thread through the real notifier."""
+    await ledger.bind_thread("matrix", ROOM, "c1", "$c1")
+    chat = HomeConnector("matrix", ROOM)
+    notifier = Notifier(ledger, lambda: [chat])
+    fleet = FakeFleet(Outputs(tmp_path / "log"))
+    feed = AgentFeed(fleet, notifier.post, ManualClock(T0), FAST)  # type: ignore[arg-type]
+    for kind, what in ((EventKind.STALLED, "no heartbeat"), (EventKind.RESTARTED, "again")):
+        await feed.on_fleet_event(
+            FleetEvent(AgentName("c1"), kind, AgentState.RUNNING, what, False)
+        )
+    freeze = Transition("agent:c1", ("c1",), Step.QUEUE, Step.REFUSE, "c1 reached its limit")
+    await notifier.post(freeze.notice())
+    assert [(m.thread_id, m.tone) for m in chat.sent] == [
+        ("$c1", "warning"),
+        ("$c1", "warning"),
+        ("$c1", "error"),
+        (None, "error"),  # a limit is news for the room too
+    ]
+    assert "stalled" in chat.sent[0].markdown and "reached its limit" in chat.sent[2].markdown

@@ -64,6 +64,9 @@ class ThreadedConnector(FakeConnector):
         self.threads.append((room, topic, first_message))
         return ThreadId("$thread")
 
+    def thread_link(self, room: RoomId, thread: ThreadId) -> str | None:
+        return f"https://chat.example/{room}/{thread}"
+
     def known_secrets(self) -> list[Secret]:
         return [Secret(self.login, "Matrix access token")]
 
@@ -108,7 +111,8 @@ async def test_a_long_text_is_redacted_too() -> None:
 
 
 async def test_everything_else_passes_through() -> None:
-    """Name, home room, start, stop, health and the inbound stream are the inner one's."""
+    """Name, home room, start, stop, health, the inbound stream and thread links are the
+    inner one's."""
     connector, inner = wrapped()
     assert (connector.name, connector.home_room) == ("matrix", ROOM)
     assert connector.has_threads is inner.has_threads
@@ -117,6 +121,8 @@ async def test_everything_else_passes_through() -> None:
     assert inner.calls == ["start", "stop"]
     assert await connector.health() == ConnectorHealth(ok=True, detail="fine")
     assert [m.text async for m in connector.inbound()] == [f"hi {TOKEN}"]  # operators' words
+    link = connector.thread_link(ROOM, ThreadId("$t"))
+    assert link == inner.thread_link(ROOM, ThreadId("$t")) == f"https://chat.example/{ROOM}/$t"
 
 
 def test_every_method_of_the_connector_interface_is_wrapped() -> None:

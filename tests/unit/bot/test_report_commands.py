@@ -20,8 +20,15 @@ from fleet.runtimes import default_registry
 from fleet.supervisor import Fleet, FleetSettings
 from tests.fakes.budget_book import StaticBook
 from tests.unit.bot.test_report import BERLIN, NOW, PNG_SIGNATURE, backend, coder
-from tests.unit.bot.test_router_threads import ThreadedConnector
-from tests.unit.chat_fakes import OPERATOR, T0, VIEWER, Calls, FakeConnector, message
+from tests.unit.chat_fakes import (
+    OPERATOR,
+    T0,
+    VIEWER,
+    Calls,
+    FakeConnector,
+    ThreadedConnector,
+    message,
+)
 
 ROOM = "!ops:example.org"
 
@@ -133,7 +140,7 @@ async def test_images_of_a_reply_that_opens_a_thread_follow_in_it(
     picture = tmp_path / "p.png"
 
     async def spawn(req: Request) -> Reply:
-        return Reply("started", topic=req.arg("NAME"), images=(picture,))
+        return Reply("started", topic=req.arg("NAME"), images=(picture,), new_thread=True)
 
     calls.behaviour["spawn"] = spawn  # type: ignore[assignment]
     threaded = ThreadedConnector()

@@ -13,7 +13,7 @@ from typing import BinaryIO
 
 import pytest
 
-from connectors.base import InboundMessage, OutboundMessage, RoomId
+from connectors.base import InboundMessage, OutboundMessage, RoomId, ThreadId
 from connectors.console import ConsoleConnector
 from connectors.console_config import ConsoleConfig
 from connectors.errors import ThreadsUnsupported
@@ -196,9 +196,11 @@ async def test_non_interactive_console_prints_no_banner_or_prompt(console: Conso
 
 
 async def test_open_thread_raises_threads_unsupported(console: Console) -> None:
-    """The console has no threads: open_thread raises ThreadsUnsupported."""
+    """The console has no threads: open_thread raises ThreadsUnsupported, and there is no
+    link to one."""
     with pytest.raises(ThreadsUnsupported):
         await console.connector.open_thread(RoomId("console"), "coder-1", "hello")
+    assert console.connector.thread_link(RoomId("console"), ThreadId("t")) is None
 
 
 async def test_health_follows_the_lifecycle(console: Console) -> None:

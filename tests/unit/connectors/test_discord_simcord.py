@@ -133,13 +133,25 @@ def me(world: World) -> discord.ClientUser:
 
 
 def spawn_opens_topic(world: World, *, images: tuple[Path, ...] = ()) -> None:
-    """``spawn NAME`` answers like the real one: a reply naming the agent as its topic."""
+    """``spawn NAME`` answers like the real one: a fresh run of the agent, its topic, which
+    gets a thread of its own."""
 
     async def spawn(req: Request) -> Reply:
         name = req.arg("NAME")
-        return Reply(f"Agent **{name}** started", topic=name, images=images)
+        return Reply(f"Agent **{name}** started", topic=name, images=images, new_thread=True)
 
     world.handlers.behaviour["spawn"] = spawn
+
+
+def stop_notes_its_thread(world: World) -> None:
+    """``stop NAME`` answers like the real one: where it was typed, with a line for the
+    agent's thread."""
+
+    async def stop(req: Request) -> Reply:
+        name = req.arg("NAME")
+        return Reply(f"Stopped **{name}**.", topic=name, thread_line="Stopped by alice.")
+
+    world.handlers.behaviour["stop"] = stop
 
 
 def answer(world: World, command: str, reply: str | Reply) -> None:
@@ -160,8 +172,9 @@ async def test_spawn_opens_a_thread_that_later_replies_and_messages_use(
     world: World, cast: Cast
 ) -> None:
     """An operator's `!spawn demo` is answered in the channel and a "demo" thread is
-    started from that answer and bound in the ledger; later replies for demo, plain
-    messages in the thread (→ `send demo ...`) and commands typed there all stay in it."""
+    started from that answer and bound in the ledger; a later answer about demo typed in
+    the channel stays there and links to the thread; plain messages in the thread (→ `send
+    demo ...`) and commands typed there stay in it."""
     spawn_opens_topic(world)
     control, alice, bot = world.control, cast.alice, me(world)
 
@@ -184,13 +197,15 @@ async def test_spawn_opens_a_thread_that_later_replies_and_messages_use(
     assert await world.ledger.topic_for_thread("discord", world.room, str(thread.id)) == "demo"
     assert posted(thread, bot) == []  # the answer is the thread's root, not repeated inside
 
-    # A second reply for demo goes into the same thread; no new thread, nothing in the channel.
-    await world.say(alice, control, "!spawn demo")
+    # An answer about demo typed in the channel: there, quoting it, linking to the thread.
+    answer(world, "watch", Reply("**demo** lately: working", topic="demo", open_thread=True))
+    watch = await world.say(alice, control, "!watch demo")
     assert [t.name for t in control.threads] == ["demo"]
-    assert posted(control, bot) == [root]
-    (again,) = posted(thread, bot)
-    assert again.content == "Agent **demo** started"
-    assert again.reference is None  # the command is in the channel: no cross-channel quote
+    assert posted(thread, bot) == []
+    (root, again) = posted(control, bot)
+    link = f"https://discord.com/channels/{world.guild.id}/{thread.id}"
+    assert again.content == f"**demo** lately: working\n\n→ [demo's thread]({link})"
+    assert again.reference is not None and again.reference.message_id == watch.id
 
     # A plain message in the thread is for the agent: `send demo <text>`, answered there.
     said = await alice.send(thread, "is it done yet? it's late")
@@ -210,7 +225,7 @@ async def test_spawn_opens_a_thread_that_later_replies_and_messages_use(
     reply = posted(thread, bot)[-1]
     assert reply.content == "ran **logs**"
     assert reply.reference is not None and reply.reference.message_id == logs.id
-    assert posted(control, bot) == [root]
+    assert posted(control, bot) == [root, again]
     assert len(world.handlers.requests) == 4
 
 
@@ -369,9 +384,10 @@ async def test_replies_ping_nobody(world: World, cast: Cast) -> None:
 
 
 async def test_a_reply_unarchives_its_archived_thread(world: World, cast: Cast) -> None:
-    """Discord archived the topic's thread: the next reply for it unarchives the thread
+    """Discord archived the topic's thread: the next line for it unarchives the thread
     and lands inside."""
     spawn_opens_topic(world)
+    stop_notes_its_thread(world)
     env, control, bot = world.env, world.control, me(world)
     await world.say(cast.alice, control, "!spawn demo")
     thread = world.thread("demo")
@@ -380,7 +396,7 @@ async def test_a_reply_unarchives_its_archived_thread(world: World, cast: Cast) 
     await world.settle()
     assert world.client.get_channel(thread.id) is None  # discord.py drops archived threads
 
-    await world.say(cast.alice, control, "!spawn demo")
+    await world.say(cast.alice, control, "!stop demo")
     assert [t.id for t in control.threads] == [thread.id]
     metadata = env.backend.channels[thread.id].thread_metadata
     assert metadata is not None and metadata.archived is False
@@ -392,15 +408,19 @@ async def test_a_reply_unarchives_its_archived_thread(world: World, cast: Cast) 
         if r.method == "PATCH" and r.path == f"/channels/{thread.id}"
     ]
     assert patches == [{"archived": False}]
-    (reply,) = posted(thread, bot)
-    assert reply.content == "Agent **demo** started"
-    assert len(posted(control, bot)) == 1
+    (line,) = posted(thread, bot)
+    assert line.content == "Stopped by alice."
+    assert [m.content.split("\n")[0] for m in posted(control, bot)] == [
+        "Agent **demo** started",
+        "Stopped **demo**.",
+    ]
 
 
 async def test_a_deleted_thread_is_made_again_and_rebound(world: World, cast: Cast) -> None:
-    """Discord deleted the topic's thread: the next reply for it opens a new "demo"
+    """Discord deleted the topic's thread: the next line for it opens a new "demo"
     thread, the ledger moves demo to it, and messages typed there reach the agent."""
     spawn_opens_topic(world)
+    stop_notes_its_thread(world)
     env, control, bot = world.env, world.control, me(world)
     await world.say(cast.alice, control, "!spawn demo")
     old = world.thread("demo")
@@ -409,7 +429,7 @@ async def test_a_deleted_thread_is_made_again_and_rebound(world: World, cast: Ca
     await world.settle()
     assert control.threads == []
 
-    await world.say(cast.alice, control, "!spawn demo")
+    await world.say(cast.alice, control, "!stop demo")
     new = world.thread("demo")
     assert new.id != old.id
     assert await world.ledger.thread_for_topic("discord", world.room, "demo") == str(new.id)
@@ -419,7 +439,7 @@ async def test_a_deleted_thread_is_made_again_and_rebound(world: World, cast: Ca
     notice = posted(control, bot)[-1]
     assert notice.id == new.id
     assert notice.content == "**demo** — its thread was deleted; it continues here."
-    assert [m.content for m in posted(new, bot)] == ["Agent **demo** started"]
+    assert [m.content for m in posted(new, bot)] == ["Stopped by alice."]
 
     said = await world.say(cast.alice, new, "carry on")
     assert world.handlers.said()[-1] == ("send", {"NAME": "demo", "TEXT": "carry on"})
