@@ -21,7 +21,7 @@ from connectors.matrix import translate, wire
 from connectors.matrix.backoff import Backoff
 from connectors.matrix.payloads import JsonDict
 from connectors.matrix.rooms import ConnectorState, ServedRooms
-from connectors.matrix.translate import CONNECTOR, Identity, RecentIds
+from connectors.matrix.translate import CONNECTOR, Identity, RecentIds, ThreadMemory
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,7 @@ class SyncLoop:
         self._timeout = timeout_seconds
         self._backoff = backoff if backoff is not None else Backoff()
         self._recent = RecentIds()
+        self._threads = ThreadMemory()
         self._warned_encrypted: set[str] = set()
         self._since: str | None = None
         self._me = identity
@@ -186,7 +187,7 @@ class SyncLoop:
             if translate.is_encrypted(event) and room not in self._warned_encrypted:
                 self._warned_encrypted.add(room)
                 log.error("matrix: encrypted messages in %s cannot be read; ignoring them", room)
-            message = translate.to_inbound(event, room, self._me)
+            message = translate.to_inbound(event, room, self._me, self._threads)
             if message is None or message.event_id is None or message.event_id in self._recent:
                 continue
             self._recent.add(message.event_id)
