@@ -3,6 +3,7 @@ metering, budgets, operator schedules and the spawn queue."""
 
 from __future__ import annotations
 
+from fleet.ledger.answers import AnswerState, ChatAnswer
 from fleet.ledger.budgets import StepRecord
 from fleet.ledger.freezes import Freeze
 from fleet.ledger.metering import UsageTotal
@@ -17,8 +18,10 @@ __all__ = [
     "MIGRATIONS",
     "AgentEvent",
     "AgentRecord",
+    "AnswerState",
     "AuditEntry",
     "AuditOutcome",
+    "ChatAnswer",
     "Freeze",
     "Ledger",
     "Migration",
