@@ -17,6 +17,11 @@ topic ↔ thread mapping lives in the ledger; a new thread replaces the old in i
 While a command naming an agent is handled and answered, notices about that agent wait
 (:mod:`bot.ordering`): the answer comes before the news it causes.
 
+An edit (:attr:`InboundMessage.replaces`) of a message nothing was done about runs in its
+place, answered under the original; an edit of one whose command ran is answered with why it
+was not applied (:mod:`bot.edits`). What was done with each chat message — ignored, refused,
+ran — is settled in the ledger as it is handled.
+
 Commands nobody typed just now — a schedule firing — go through :meth:`Router.run_as`: the
 same claim, parse, authorisation, handler, audit and reply as a typed command, for the
 sender who set it up, with their role looked up *now*; the audit entry names its source.
@@ -26,24 +31,37 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Final
 
+from bot import edits
 from bot.acl import Acl, Role
 from bot.errors import CommandError, PermissionDenied
 from bot.grammar import Command, Grammar
 from bot.ordering import Ordering
 from bot.presence import typing_after
 from bot.request import Handler, Reply, Request
-from connectors.base import Connector, InboundMessage, OutboundMessage, RoomId, ThreadId, UserId
+from connectors.base import (
+    Connector,
+    EventId,
+    InboundMessage,
+    OutboundMessage,
+    RoomId,
+    ThreadId,
+    UserId,
+)
 from connectors.errors import ConnectorError, ThreadsUnsupported
 from fleet.errors import FleetError
-from fleet.ledger import AuditOutcome, Ledger
+from fleet.ledger import REPLACEABLE, AnswerState, AuditOutcome, Ledger
 from fleet.names import is_agent_name
 
 log = logging.getLogger(__name__)
+
+MAX_STRANGERS: Final = 1024
+"""How many strangers the router remembers having logged (so a flood logs once each)."""
 
 TYPED: Final = "typed"
 """The audit source of a command someone typed (or wrote in an agent's thread)."""
@@ -101,29 +119,91 @@ class Router:
         self._handlers = dict(handlers)
         self._ledger = ledger
         self._ordering = ordering or Ordering()
-        self._strangers_seen: set[tuple[str, str]] = set()
+        # Strangers whose first message was logged; the oldest forgotten first (bounded).
+        self._strangers_seen: OrderedDict[tuple[str, str], None] = OrderedDict()
 
     async def handle(self, connector: Connector, msg: InboundMessage) -> None:
         """Handle one message; never raises for anything the sender did."""
         role = self._acl.role_of(msg.connector, msg.sender, msg.groups)
         if role is None:
             if (msg.connector, msg.sender) not in self._strangers_seen:
-                self._strangers_seen.add((msg.connector, msg.sender))
+                self._strangers_seen[(msg.connector, msg.sender)] = None
+                while len(self._strangers_seen) > MAX_STRANGERS:
+                    self._strangers_seen.popitem(last=False)
                 log.warning(
                     "ignoring messages from %s on %s: not an operator", msg.sender, msg.connector
                 )
             return
-        if msg.event_id is not None:
-            if not await self._claim(msg.connector, msg.event_id):
+        source = TYPED
+        if (original := msg.replaces) is not None:
+            if msg.event_id is not None and not await self._claim(msg.connector, msg.event_id):
                 return
+            edited = await self._take_over(connector, msg, original)
+            if edited is None:
+                return
+            msg, source = edited, edits.edit_source(original)
+        elif msg.event_id is not None and not await self._ledger.claim_message(
+            msg.connector, msg.event_id, sender=msg.sender, room=msg.room, thread=msg.thread_id
+        ):
+            log.debug("event %s on %s already handled", msg.event_id, msg.connector)
+            return
+        if msg.event_id is not None:
             await connector.mark_read(msg.room, msg.event_id, msg.thread_id)
         async with (
             contextlib.AsyncExitStack() as held,
             typing_after(connector, msg.room, msg.thread_id),
         ):
-            done = await self._execute(msg, role, TYPED, held)
+            done = await self._execute(msg, role, source, held)
             if done is not None:
                 await self._deliver(connector, msg, done[1])
+
+    async def _take_over(
+        self, connector: Connector, edit: InboundMessage, original: EventId
+    ) -> InboundMessage | None:
+        """The message to run for ``edit``: its text in the place of the message it edits,
+        when nothing was done about that one. Otherwise ``None``, after saying why the edit
+        was not applied (only when it holds a command, or its original ran: an edit of an
+        unknown chat message is nobody's business)."""
+        answer = await self._ledger.chat_answer(edit.connector, original)
+        if answer is not None and answer.sender == edit.sender and answer.state in REPLACEABLE:
+            if await self._ledger.take_over(edit.connector, original):
+                thread = None if answer.thread is None else ThreadId(answer.thread)
+                return replace(edit, event_id=original, replaces=None, thread_id=thread)
+            answer = await self._ledger.chat_answer(edit.connector, original)  # another edit won
+        reason = edits.refusal(answer, edit.sender)
+        if reason is None or (answer is None and not await self._holds_command(edit)):
+            return None
+        place = edit.thread_id if answer is None else answer.thread
+        where = replace(
+            edit, event_id=original, thread_id=None if place is None else ThreadId(place)
+        )
+        ran = Ran("denied", self._command_name(edit), f"edit not applied: {reason}")
+        await self._audit(where, edits.edit_source(original), ran)
+        await self._deliver(connector, where, Reply(edits.not_applied(reason)))
+        return None
+
+    async def _holds_command(self, msg: InboundMessage) -> bool:
+        """Whether ``msg`` is meant as a command: it parses, fails to, or is for an agent."""
+        grammar = self._grammars.get(msg.connector, self._grammar)
+        try:
+            if grammar.parse(msg.text, addressed=msg.addressed) is not None:
+                return True
+        except CommandError:
+            return True
+        return await self._thread_message(grammar, msg) is not None
+
+    async def _settle(
+        self, msg: InboundMessage, state: AnswerState, ran: Ran | None = None
+    ) -> None:
+        """Record what came of chat message ``msg`` (scheduled runs have no event id)."""
+        if msg.event_id is not None:
+            await self._ledger.settle_answer(
+                msg.connector,
+                msg.event_id,
+                state,
+                command=None if ran is None else ran.command,
+                outcome=None if ran is None else ran.outcome,
+            )
 
     async def run_as(self, connector: Connector, run: Delegated) -> Ran | None:
         """Run ``run.text`` as ``run.sender`` in ``run.room`` of ``connector``, as if they
@@ -179,13 +259,17 @@ class Router:
         grammar = self._grammars.get(msg.connector, self._grammar)
         command: Command | None = None
         outcome: AuditOutcome
+        started = False  # the handler was called: the command acted, or tried to
         try:
             command = grammar.parse(msg.text, addressed=msg.addressed)
             if command is None:
                 command = await self._thread_message(grammar, msg)
             if command is None:
+                await self._settle(msg, "ignored")
                 return None
             await held.enter_async_context(self._ordering.answering(_agents_named(command)))
+            self._authorise(role, command)
+            started = True
             reply = await self._run(role, command, msg)
             outcome, detail = "ok", None
         except PermissionDenied as exc:
@@ -200,6 +284,7 @@ class Router:
             outcome, detail = "error", f"internal error: {type(exc).__name__}"
         ran = Ran(outcome, command.name if command else None, detail)
         await self._audit(msg, source, ran)
+        await self._settle(msg, "ran" if started else "refused", ran)
         return ran, reply
 
     async def _audit(self, msg: InboundMessage, source: str, ran: Ran) -> None:
@@ -241,13 +326,16 @@ class Router:
             else:
                 return
 
-    async def _run(self, role: Role, command: Command, msg: InboundMessage) -> Reply:
+    def _authorise(self, role: Role, command: Command) -> None:
         if not self._acl.allows(role, command.spec):
             needed = "admin" if command.spec.admin_only else "operator"
             raise PermissionDenied(
                 f"`{command.name}` changes the fleet and needs the {needed} role; "
                 f"you are {_a(role)}"
             )
+
+    async def _run(self, role: Role, command: Command, msg: InboundMessage) -> Reply:
+        self._authorise(role, command)
         result = await self._handlers[command.spec.name](Request(msg, role, command))
         return result if isinstance(result, Reply) else Reply(result)
 

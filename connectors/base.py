@@ -30,6 +30,11 @@ class InboundMessage:
     console, a direct message, or a mention the connector already stripped from
     ``text``): the command prefix is then optional. ``groups`` are what the sender
     belongs to on the service, as the ACL names them (Discord roles: ``role:<id>``).
+
+    ``replaces`` is set when the message is an edit: the id of the message it edits (the
+    first one, for an edit of an edit), with ``text`` the edited text. ``event_id`` is then
+    the edit's own id, unique to this edit (claimed like any event's, so a replay is
+    handled once).
     """
 
     connector: str
@@ -41,6 +46,7 @@ class InboundMessage:
     thread_id: ThreadId | None = None
     addressed: bool = False
     groups: tuple[str, ...] = ()
+    replaces: EventId | None = None
 
 
 @dataclass(frozen=True, slots=True)

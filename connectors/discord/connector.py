@@ -37,7 +37,7 @@ from connectors.discord.errors import invite_url
 from connectors.discord.gateway import Gateway, fatal, point_at
 from connectors.discord.outbound import Outbound, ThreadBook
 from connectors.discord.slash import SlashCommand
-from connectors.discord.translate import CONNECTOR, from_message
+from connectors.discord.translate import CONNECTOR, from_edit, from_message
 from connectors.errors import ConnectorAuthError, ConnectorError, ConnectorSetupError
 from connectors.inbox import Inbox, cancel_and_wait
 from connectors.presence import TypingKeeper
@@ -85,6 +85,7 @@ class DiscordConnector:
         self._task: asyncio.Task[None] | None = None
         self._state = _State.NEW
         self._held: list[discord.Message] | None = None
+        self._held_edits: list[discord.Message] = []
         self._catching_up: asyncio.Task[None] | None = None
         self._typing = TypingKeeper(
             self._say_typing, refresh=TYPING_REFRESH_SECONDS, name=CONNECTOR
@@ -153,6 +154,7 @@ class DiscordConnector:
         self._client = client
         self._outbound = Outbound(client, self._config, self._threads)
         client.deliver = self._on_message
+        client.edited = self._on_edit
         client.renewed = self._on_new_session
 
     def _on_new_session(self) -> None:
@@ -264,6 +266,17 @@ class DiscordConnector:
         elif (inbound := self._translate(message)) is not None:
             self._inbox.put(inbound)
 
+    def _on_edit(self, message: discord.Message) -> None:
+        """Queue an edit of a person's message (after the catch-up, if one runs: the
+        message it edits comes first)."""
+        if self._held is not None:
+            self._held_edits.append(message)
+        elif self._state is not _State.STOPPED:
+            me = self._client.user if self._client is not None else None
+            inbound = from_edit(message, self._config, me=None if me is None else me.id)
+            if inbound is not None:
+                self._inbox.put(inbound)
+
     def _translate(
         self, message: discord.Message, member: discord.Member | None = None
     ) -> InboundMessage | None:
@@ -297,6 +310,9 @@ class DiscordConnector:
                 caught += 1
         if caught:
             log.info("discord: %d message(s) from the last minutes to look at", caught)
+        edits, self._held_edits = self._held_edits, []
+        for message in edits:
+            self._on_edit(message)
 
     def inbound(self) -> AsyncIterator[InboundMessage]:
         return self._inbox.messages()

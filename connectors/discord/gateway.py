@@ -2,7 +2,7 @@
 
 Owns the client's configuration (the intents, mentions that never ping, the longest
 rate-limit wait worth stalling for), its hand-offs to the connector (each message, each
-new session), aiming discord.py at the configured API base and gateway, and turning the
+edit, each new session), aiming discord.py at the configured API base and gateway, and turning the
 reason a connection ended for good into the error the app exits by. The connection
 itself — heartbeats, reconnects, resumes — is discord.py's.
 """
@@ -36,8 +36,9 @@ MAX_RATE_LIMIT_WAIT_SECONDS = 120.0
 
 class Gateway(discord.Client):
     """discord.py's client with the intents and mention policy Fleetwarden needs, handing
-    each message to ``deliver`` and calling ``renewed`` when a session after the first
-    is ready (a new session, not a resume: the gateway replays nothing of the gap)."""
+    each message to ``deliver``, each edited one (as it reads now) to ``edited``, and calling
+    ``renewed`` when a session after the first is ready (a new session, not a resume: the
+    gateway replays nothing of the gap)."""
 
     def __init__(self, *, guild_ready_timeout: float = 2.0) -> None:
         intents = discord.Intents.none()
@@ -52,6 +53,7 @@ class Gateway(discord.Client):
             chunk_guilds_at_startup=False,
         )
         self.deliver: Callable[[discord.Message], None] = lambda message: None
+        self.edited: Callable[[discord.Message], None] = lambda message: None
         self.renewed: Callable[[], None] = lambda: None
         self.ready = asyncio.Event()
 
@@ -66,6 +68,10 @@ class Gateway(discord.Client):
 
     async def on_message(self, message: discord.Message) -> None:
         self.deliver(message)
+
+    async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
+        # The raw event fires whether or not the message is in discord.py's cache.
+        self.edited(payload.message)
 
 
 def point_at(config: DiscordConfig, environ: Mapping[str, str]) -> tuple[str, str]:

@@ -4,11 +4,13 @@ Pure functions over discord.py's models, so a message from the gateway and one r
 over REST (:mod:`.catch_up`) translate alike. Only what a person typed in the configured
 server's control channel or one of its threads counts; a leading mention of the bot is
 cut off and marks the message as addressed; the author's roles (not @everyone) become
-the groups ``role:ID`` the ACL can name.
+the groups ``role:ID`` the ACL can name. An edit is the message as it reads now, with
+``replaces`` naming it and an event id of its own (Discord gives edits none).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 import warnings
@@ -71,6 +73,28 @@ def from_message(
         thread_id=thread,
         addressed=addressed,
         groups=groups(author),
+    )
+
+
+def from_edit(
+    message: discord.Message,
+    config: DiscordConfig,
+    *,
+    me: int | None,
+    member: discord.Member | None = None,
+) -> InboundMessage | None:
+    """An edited ``message`` as an :class:`InboundMessage` that ``replaces`` it, or ``None``
+    if it is not for us, or the update is no edit by its author (Discord also updates a
+    message when it adds a link's preview: ``edited_at`` is then unset)."""
+    edited = message.edited_at
+    inbound = from_message(message, config, me=me, member=member)
+    if inbound is None or edited is None:
+        return None
+    return dataclasses.replace(
+        inbound,
+        event_id=EventId(f"{message.id}:edit:{edited.isoformat()}"),
+        timestamp=edited,
+        replaces=EventId(str(message.id)),
     )
 
 

@@ -22,7 +22,7 @@ from connectors.matrix.backoff import Backoff
 from connectors.matrix.e2ee import Encryption
 from connectors.matrix.payloads import JsonDict
 from connectors.matrix.rooms import ConnectorState, ServedRooms
-from connectors.matrix.translate import CONNECTOR, Identity, RecentIds
+from connectors.matrix.translate import CONNECTOR, Identity, RecentIds, ThreadMemory
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,7 @@ class SyncLoop:
         self._full_state = encryption is not None  # nio must learn every room's state once
         self._refused: set[tuple[str, str]] = set()
         self._plain_warned: set[str] = set()
+        self._threads = ThreadMemory()
         self._since: str | None = None
         self._me = identity
 
@@ -212,7 +213,7 @@ class SyncLoop:
                 ):
                     encryption.unreadable(room, parsed)
                 continue
-            message = translate.to_inbound(event, room, self._me)
+            message = translate.to_inbound(event, room, self._me, self._threads)
             if message is None or message.event_id is None or message.event_id in self._recent:
                 continue
             if (

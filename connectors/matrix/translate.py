@@ -2,7 +2,9 @@
 
 Pure functions over the event JSON (nio's ``event.source``), so they work the same for
 events from ``/sync`` and from ``/messages``. Every field used is type-checked: a
-malformed event is skipped, never an exception.
+malformed event is skipped, never an exception. A reply is read after its fallback
+(:mod:`.replies`); an edit (``m.replace``) becomes a message that ``replaces`` the event it
+edits, placed in that event's thread when :class:`ThreadMemory` saw it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 from connectors.base import EventId, InboundMessage, RoomId, ThreadId, UserId
 from connectors.matrix.payloads import JsonDict
+from connectors.matrix.replies import after_fallback, is_reply, looks_like_fallback
 
 CONNECTOR = "matrix"
 _SEPARATORS = frozenset(":, \t\n")
@@ -74,44 +77,74 @@ def thread_root(content: JsonDict) -> str | None:
     return None
 
 
-def to_inbound(event: JsonDict, room: str, me: Identity) -> InboundMessage | None:
+def to_inbound(
+    event: JsonDict, room: str, me: Identity, threads: ThreadMemory | None = None
+) -> InboundMessage | None:
     """The message a person wrote, or None for anything else.
 
-    Only ``m.text`` counts: notices are other bots talking, edits (``m.replace``) would
-    run a command twice, and the bot's own events are not inbound.
+    Only ``m.text`` counts: notices are other bots talking, and the bot's own events are not
+    inbound. A reply's text is what follows its fallback. An edit (``m.replace``) is the new
+    content's text, ``replaces`` naming the event it edits (always the first one: an edit of
+    an edit points at the original too); the router decides whether it still applies.
+    ``threads`` remembers each message's thread, so an edit (which carries none) is placed
+    in its original's thread.
     """
     content = _dict(event.get("content"))
     sender, event_id = event.get("sender"), event.get("event_id")
-    body, stamp = content.get("body"), event.get("origin_server_ts")
+    stamp = event.get("origin_server_ts")
     if (
         event.get("type") != "m.room.message"
-        or content.get("msgtype") != "m.text"
-        or not isinstance(body, str)
         or not isinstance(sender, str)
         or not isinstance(event_id, str)
         or isinstance(stamp, bool)
         or not isinstance(stamp, int)
         or sender == me.user_id
-        or "m.new_content" in content
-        or _dict(content.get("m.relates_to")).get("rel_type") == "m.replace"
     ):
+        return None
+    relates_to = _dict(content.get("m.relates_to"))
+    replaces: str | None = None
+    if relates_to.get("rel_type") == "m.replace" or "m.new_content" in content:
+        replaces, content = _edit(relates_to, content, event_id)
+        if replaces is None:
+            return None
+        text = after_fallback(content, reply=looks_like_fallback(str(content.get("body"))))
+    else:
+        text = after_fallback(content, reply=is_reply(content))
+    if content.get("msgtype") != "m.text" or not isinstance(content.get("body"), str):
         return None
     try:
         timestamp = datetime.fromtimestamp(stamp / 1000, tz=UTC)
     except (OverflowError, OSError, ValueError):  # beyond the years a datetime can hold
         return None
-    stripped = strip_mention(body, me.names)
-    root = thread_root(content)
+    stripped = strip_mention(text, me.names)
+    root = thread_root(content) if replaces is None else None
+    if threads is not None:
+        root = threads.place(event_id, replaces, root)
     return InboundMessage(
         connector=CONNECTOR,
         sender=UserId(sender),
-        text=body if stripped is None else stripped,
+        text=text if stripped is None else stripped,
         room=RoomId(room),
         timestamp=timestamp,
         event_id=EventId(event_id),
         thread_id=None if root is None else ThreadId(root),
         addressed=stripped is not None or mentions(content, me.user_id),
+        replaces=None if replaces is None else EventId(replaces),
     )
+
+
+def _edit(relates_to: JsonDict, content: JsonDict, event_id: str) -> tuple[str | None, JsonDict]:
+    """The id an edit replaces and its new content; ``None`` for a malformed edit (no
+    original, no new content, or one that names itself)."""
+    original, new = relates_to.get("event_id"), content.get("m.new_content")
+    if (
+        relates_to.get("rel_type") != "m.replace"
+        or not isinstance(original, str)
+        or not isinstance(new, dict)
+        or original == event_id
+    ):
+        return None, content
+    return original, new
 
 
 def is_encrypted(event: JsonDict) -> bool:
@@ -145,6 +178,26 @@ def inviter(invite_state: list[JsonDict], user_id: str) -> str | None:
         ):
             return sender
     return None
+
+
+class ThreadMemory:
+    """The thread of each recent message by event id, oldest forgotten first, so an edit
+    (whose relation is ``m.replace``, not ``m.thread``) lands where its original was."""
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self._capacity = capacity
+        self._threads: OrderedDict[str, str | None] = OrderedDict()
+
+    def place(self, event_id: str, replaces: str | None, root: str | None) -> str | None:
+        """The thread of message ``event_id``: ``root`` for a new message (remembered), the
+        original's thread for an edit of ``replaces`` (``None`` when not remembered)."""
+        if replaces is not None:
+            return root if root is not None else self._threads.get(replaces)
+        self._threads[event_id] = root
+        self._threads.move_to_end(event_id)
+        while len(self._threads) > self._capacity:
+            self._threads.popitem(last=False)
+        return root
 
 
 class RecentIds:

@@ -3,6 +3,7 @@ metering, budgets, operator schedules and the spawn queue."""
 
 from __future__ import annotations
 
+from fleet.ledger.answers import REPLACEABLE, AnswerState, ChatAnswer
 from fleet.ledger.budgets import StepRecord
 from fleet.ledger.freezes import Freeze
 from fleet.ledger.metering import UsageTotal
@@ -15,10 +16,13 @@ from fleet.ledger.store import Ledger
 __all__ = [
     "LATEST_VERSION",
     "MIGRATIONS",
+    "REPLACEABLE",
     "AgentEvent",
     "AgentRecord",
+    "AnswerState",
     "AuditEntry",
     "AuditOutcome",
+    "ChatAnswer",
     "Freeze",
     "Ledger",
     "Migration",

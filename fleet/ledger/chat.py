@@ -87,8 +87,10 @@ class ChatLedger:
             return cursor.rowcount == 1
 
     async def prune_events(self: Store, before: datetime) -> int:
-        """Forget events processed before ``before``; return how many."""
+        """Forget events processed before ``before`` (and the answers to chat messages last
+        handled before then); return how many events."""
         async with self._transaction("prune processed events") as conn:
+            await conn.execute("DELETE FROM chat_answers WHERE at < ?", (to_epoch(before),))
             cursor = await conn.execute(
                 "DELETE FROM processed_events WHERE at < ?", (to_epoch(before),)
             )

@@ -375,6 +375,19 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX run_reports_by_agent ON run_reports(agent, run_id)",
         ),
     ),
+    Migration(
+        12,
+        "chat answers: what the bot did with each chat message, so an edit knows if it applies",
+        (
+            """CREATE TABLE chat_answers (
+                connector TEXT NOT NULL, event_id TEXT NOT NULL, sender TEXT NOT NULL,
+                room TEXT NOT NULL, thread TEXT, command TEXT, outcome TEXT, at REAL NOT NULL,
+                state TEXT NOT NULL CHECK (state IN ('pending', 'ignored', 'refused', 'ran')),
+                PRIMARY KEY (connector, event_id)
+            )""",
+            "CREATE INDEX chat_answers_by_at ON chat_answers(at)",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -23,6 +23,7 @@ import aiosqlite
 from fleet.clock import Clock
 from fleet.errors import LedgerError, UnknownAgent
 from fleet.ledger.accounts import AccountsLedger
+from fleet.ledger.answers import AnswersLedger
 from fleet.ledger.budgets import BudgetsLedger
 from fleet.ledger.chat import ChatLedger
 from fleet.ledger.freezes import FreezesLedger
@@ -59,6 +60,7 @@ _PRAGMAS = (
 
 class Ledger(
     ChatLedger,
+    AnswersLedger,
     MeteringLedger,
     SchedulesLedger,
     BudgetsLedger,

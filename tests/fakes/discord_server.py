@@ -375,6 +375,21 @@ class FakeDiscord(LoopbackServer):
         uploads = [self._attachment(channel_id, name, data) for name, data in files]
         return await self._create_message(channel_id, self._user(author), content, uploads)
 
+    async def edit_user_message(self, channel_id: int, message_id: int, content: str) -> None:
+        """The human who posted ``message_id`` edits it to ``content``; MESSAGE_UPDATE follows
+        with the whole message, as Discord sends it now (``edited_timestamp`` set)."""
+        stored = self._messages[channel_id]
+        index = next(i for i, m in enumerate(stored) if m.id == message_id)
+        old = stored[index]
+        new = {**old.payload, "content": content, "edited_timestamp": _iso(self._clock())}
+        mentions, mention_roles, everyone = self._mentions(content, {}, None)
+        new.update(mentions=mentions, mention_roles=mention_roles, mention_everyone=everyone)
+        stored[index] = dataclasses.replace(old, content=content, payload=new)
+        member = self._member(new["author"], partial=True)
+        await self._dispatch(
+            "MESSAGE_UPDATE", {**new, "guild_id": str(self.guild_id), "member": member}
+        )
+
     async def post_interaction(
         self, channel_id: int, author: str, command: str, options: Mapping[str, str]
     ) -> str:

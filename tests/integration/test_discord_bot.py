@@ -156,6 +156,23 @@ async def test_help_whoami_and_a_role_member(bot: Bot) -> None:
     assert "needs the operator role" in denied.content
 
 
+async def test_an_edit_runs_only_while_nothing_was_done_about_its_message(bot: Bot) -> None:
+    """A message without the prefix edited into `!whoami` is answered under it; an edit of
+    the answered command then is not applied, and says so under the same message."""
+    asked = await bot.say("ann", "whoami")
+    before = len(bot.posted())
+    await bot.fake.edit_user_message(bot.channel, asked.id, "!whoami")
+    await eventually(lambda: len(bot.posted()) > before)
+    answer = bot.posted()[before]
+    assert "operator" in answer.content
+    assert int(answer.request["message_reference"]["message_id"]) == asked.id
+    await bot.fake.edit_user_message(bot.channel, asked.id, "!ps")
+    await eventually(lambda: len(bot.posted()) > before + 1)
+    refused = bot.posted()[before + 1]
+    assert refused.content.startswith("Edit not applied: `whoami` already ran (ok).")
+    assert int(refused.request["message_reference"]["message_id"]) == asked.id
+
+
 async def test_the_pacing_report_comes_with_its_chart_attached(bot: Bot) -> None:
     replies = await bot.ask("ann", "!report")
     assert "global" in replies[0].content

@@ -151,6 +151,24 @@ async def test_messages_in_the_channel_and_its_threads_only(
     assert second.event_id is not None and second.event_id.isdigit()
 
 
+async def test_an_edit_is_a_message_that_replaces_its_original(
+    fake: FakeDiscord, connector: tuple[DiscordConnector, Book]
+) -> None:
+    """MESSAGE_UPDATE of a person's message: the text as it reads now, ``replaces`` naming
+    the message, an event id of its own for each edit, in the original's thread."""
+    made, _ = connector
+    thread = ThreadId(await made.open_thread(room(fake), "demo", "agent demo started"))
+    posted = await fake.post_user_message(int(thread), "ann", "ps")
+    original = await next_message(made)
+    await fake.edit_user_message(int(thread), posted.id, "!ps")
+    first = await next_message(made)
+    assert (first.text, first.replaces, first.thread_id) == ("!ps", original.event_id, thread)
+    await fake.edit_user_message(int(thread), posted.id, "!status")
+    second = await next_message(made)
+    assert (second.text, second.replaces) == ("!status", original.event_id)
+    assert len({original.event_id, first.event_id, second.event_id}) == 3
+
+
 async def test_a_new_session_reads_back_what_the_gap_missed(
     fake: FakeDiscord, connector: tuple[DiscordConnector, Book], monkeypatch: pytest.MonkeyPatch
 ) -> None:

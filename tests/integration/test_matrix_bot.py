@@ -12,7 +12,7 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -311,3 +311,101 @@ async def test_the_bot_rides_out_a_30_second_homeserver_outage(
                 process.kill()
             await op.close()
             await deployment.stranger.close()
+
+
+# --- replies and edits, as Element sends them ---------------------------------------------
+
+
+async def send_reply(
+    op: MatrixUser, room: str, to: Event, text: str, *, thread: str | None = None
+) -> str:
+    """Reply to ``to`` with ``text`` as Element does: the quote in ``body`` and an
+    ``<mx-reply>`` in ``formatted_body``, plus ``m.in_reply_to`` (inside a thread, a real
+    reply there: ``is_falling_back`` false)."""
+    quoted = "\n".join(f"> {line}" for line in to.body.splitlines()[:3])
+    relates: dict[str, object] = {"m.in_reply_to": {"event_id": to.event_id}}
+    if thread is not None:
+        relates.update(rel_type="m.thread", event_id=thread, is_falling_back=False)
+    content = {
+        "msgtype": "m.text",
+        "body": f"> <{to.sender}> {quoted[2:]}\n\n{text}",
+        "format": "org.matrix.custom.html",
+        "formatted_body": (
+            f'<mx-reply><blockquote><a href="https://matrix.to/#/{room}/{to.event_id}">'
+            f'In reply to</a> <a href="https://matrix.to/#/{to.sender}">{to.sender}</a>'
+            f"<br>{to.body.splitlines()[0]}</blockquote></mx-reply>{text}"
+        ),
+        "m.relates_to": relates,
+    }
+    return await _send(op, room, content)
+
+
+async def send_edit(op: MatrixUser, room: str, original: str, text: str) -> str:
+    """Edit ``original`` to say ``text`` as Element does (``m.replace``, ``m.new_content``)."""
+    content = {
+        "msgtype": "m.text",
+        "body": f"* {text}",
+        "m.new_content": {"msgtype": "m.text", "body": text},
+        "m.relates_to": {"rel_type": "m.replace", "event_id": original},
+    }
+    return await _send(op, room, content)
+
+
+async def _send(op: MatrixUser, room: str, content: Mapping[str, object]) -> str:
+    response = await op.client.room_send(room, "m.room.message", content)
+    event_id = getattr(response, "event_id", None)
+    assert isinstance(event_id, str), response
+    return event_id
+
+
+async def test_a_reply_with_elements_fallback_runs_the_command_after_it(
+    deployment: Deployment, bot: BotProcess
+) -> None:
+    """Replying to the bot's answer with `!whoami` runs `whoami`, not the quote."""
+    op, room, me = deployment.operator, deployment.room, deployment.bot
+    first = await op.reply(room, "!help", me)
+    sent = await send_reply(op, room, first, "!whoami")
+    [answer] = await op.wait_for(lambda _: op.replies_to(sent, me))
+    assert "operator" in answer.body and "unknown command" not in answer.body
+
+
+async def test_an_edit_runs_until_the_message_is_answered(
+    deployment: Deployment, bot: BotProcess
+) -> None:
+    """`whoami` without the prefix is ignored; edited to `!whoami` it is answered under the
+    original; edited again, the edit is not applied and the answer says why."""
+    op, room, me = deployment.operator, deployment.room, deployment.bot
+    original = await op.say(room, "whoami")
+    await send_edit(op, room, original, "!whoami")
+    [answer] = await op.wait_for(lambda _: op.replies_to(original, me))
+    assert "operator" in answer.body
+    await send_edit(op, room, original, "!ps")
+    answers = await op.wait_for(
+        lambda _: found if len(found := op.replies_to(original, me)) >= 2 else None
+    )
+    assert answers[1].body.startswith("Edit not applied: `whoami` already ran (ok).")
+
+
+async def test_a_reply_in_an_agents_thread_sends_only_the_text_after_the_fallback(
+    deployment: Deployment, bot: BotProcess
+) -> None:
+    """Replying to the agent's output in its thread forwards what the operator wrote, never
+    the quote of someone else's text."""
+    op, room, me = deployment.operator, deployment.room, deployment.bot
+    await op.say(room, "!spawn demo --runtime stub --prompt hi")
+    root: Event = (
+        await op.wait_for(lambda evs: [e for e in evs if "Agent **demo** started" in e.body])
+    )[0]
+    output: Event = (
+        await op.wait_for(lambda evs: [e for e in evs if "stub: working on: hi" in e.body])
+    )[0]
+    sent = await send_reply(op, room, output, "how is it going?", thread=root.event_id)
+    [answer] = await op.wait_for(lambda _: op.replies_to(sent, me))
+    assert "Sent to **demo**" in answer.body and answer.thread_root == root.event_id
+    said = await op.wait_for(
+        lambda evs: [e for e in evs if "stub: received: how is it going?" in e.body]
+    )
+    assert said[0].thread_root == root.event_id
+    received = [e.body for e in op.events if e.sender == me and "stub: received:" in e.body]
+    assert not [body for body in received if "received: >" in body or "In reply to" in body]
+    await op.say(room, "exit", thread=root.event_id)

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from connectors.matrix.translate import (
     Identity,
     RecentIds,
+    ThreadMemory,
     inviter,
     is_encrypted,
     is_own_join,
@@ -209,16 +210,85 @@ def test_inbound_other_mentions_do_not_address(mentions: Any) -> None:
     assert inbound.addressed is False
 
 
-def test_inbound_edit_by_replace_relation_is_ignored() -> None:
-    """An edit (``rel_type: m.replace``) is not a new message: it would run a command twice."""
+def test_inbound_replace_relation_without_new_content_is_ignored() -> None:
+    """A ``m.replace`` relation with no ``m.new_content`` is no edit anyone can read: skipped."""
     relates = {"rel_type": "m.replace", "event_id": "$ev0"}
     assert to_inbound(message("* status", content={"m.relates_to": relates}), ROOM, ME) is None
 
 
-def test_inbound_edit_with_new_content_is_ignored() -> None:
-    """An event carrying ``m.new_content`` is an edit and ignored."""
+def test_inbound_new_content_without_replace_relation_is_ignored() -> None:
+    """An event carrying ``m.new_content`` but no ``m.replace`` relation is malformed: skipped."""
     event = message("* status", content={"m.new_content": {"msgtype": "m.text", "body": "s"}})
     assert to_inbound(event, ROOM, ME) is None
+
+
+def edit(new_body: str, original: Any = "$ev0", **new: Any) -> dict[str, Any]:
+    """An edit of ``original`` as Element sends it: ``* `` body, the text in ``m.new_content``."""
+    return message(
+        f"* {new_body}",
+        event_id="$edit1",
+        content={
+            "m.new_content": {"msgtype": "m.text", "body": new_body, **new},
+            "m.relates_to": {"rel_type": "m.replace", "event_id": original},
+        },
+    )
+
+
+def test_inbound_edit_replaces_its_original_with_the_new_text() -> None:
+    """An edit is a message with the new content's text, its own id, and ``replaces`` set."""
+    inbound = to_inbound(edit("!ps"), ROOM, ME)
+    assert inbound is not None
+    assert (inbound.text, inbound.event_id, inbound.replaces) == ("!ps", "$edit1", "$ev0")
+
+
+def test_inbound_edit_strips_the_mention_of_its_new_text() -> None:
+    """A mention leading the new text addresses the bot, as in a new message."""
+    inbound = to_inbound(edit(f"{BOT}: ps"), ROOM, ME)
+    assert inbound is not None
+    assert (inbound.text, inbound.addressed) == ("ps", True)
+
+
+def test_inbound_edit_with_a_fallback_in_its_new_content_is_read_after_it() -> None:
+    """A client that quotes in the new content too: the command is what follows the quote."""
+    inbound = to_inbound(edit(f"> <{BOT}> Agent started\n\n!logs demo"), ROOM, ME)
+    assert inbound is not None
+    assert inbound.text == "!logs demo"
+
+
+@pytest.mark.parametrize(
+    "original", [None, 42, {"id": "$x"}, "$edit1"], ids=["none", "int", "object", "itself"]
+)
+def test_inbound_malformed_edit_is_skipped(original: Any) -> None:
+    """An edit naming no original, a non-string one, or itself, is skipped, never an error."""
+    assert to_inbound(edit("!ps", original=original), ROOM, ME) is None
+
+
+def test_inbound_edit_of_a_notice_is_skipped() -> None:
+    """An edit whose new content is not ``m.text`` is not a message to read."""
+    assert to_inbound(edit("!ps", msgtype="m.notice"), ROOM, ME) is None
+
+
+def test_inbound_edit_lands_in_its_originals_thread() -> None:
+    """An edit carries no thread relation: the thread is the one its original was in."""
+    threads = ThreadMemory()
+    relates = {"rel_type": "m.thread", "event_id": "$root", "is_falling_back": True}
+    first = to_inbound(
+        message("hello", event_id="$ev0", content={"m.relates_to": relates}), ROOM, ME, threads
+    )
+    assert first is not None and first.thread_id == "$root"
+    again = to_inbound(edit("!logs demo"), ROOM, ME, threads)
+    assert again is not None
+    assert (again.thread_id, again.replaces) == ("$root", "$ev0")
+    assert to_inbound(edit("!ps", original="$unseen"), ROOM, ME, threads) is not None
+
+
+def test_thread_memory_forgets_the_oldest_beyond_capacity() -> None:
+    """The memory is bounded: beyond capacity the oldest message's thread is forgotten."""
+    threads = ThreadMemory(capacity=2)
+    for number in range(3):
+        threads.place(f"$m{number}", None, f"$root{number}")
+    assert threads.place("$e", "$m0", None) is None
+    assert threads.place("$e", "$m2", None) == "$root2"
 
 
 @pytest.mark.parametrize("msgtype", ["m.notice", "m.emote", "m.image", "m.file", None])
