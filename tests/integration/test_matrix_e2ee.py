@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.console_bot import FLEETWARDEN, clean_env
-from tests.integration.test_matrix_bot import PASSWORD, BotProcess, _stop_stray_agents, joined
+from tests.integration.test_matrix_bot import PASSWORD, BotProcess, _stop_stray_agents
 from tests.matrix_e2ee_user import EncryptedUser
 from tests.matrix_user import Event
 from tests.synapse_server import SynapseServer
@@ -87,6 +87,20 @@ async def bot(world: Encrypted) -> AsyncIterator[BotProcess]:
     yield process
     if process.proc.poll() is None:
         process.kill()
+
+
+async def joined(user: EncryptedUser, room: str, bot: str) -> None:
+    """Wait until ``bot`` has joined ``room`` (a fresh start makes its device keys first)."""
+    await user.wait_for(
+        lambda evs: any(
+            e.room == room
+            and e.type == "m.room.member"
+            and e.sender == bot
+            and e.content.get("membership") == "join"
+            for e in evs
+        ),
+        within=60,
+    )
 
 
 def bots_reply(user: EncryptedUser, sent: str, bot: str) -> list[Event]:

@@ -163,10 +163,11 @@ async def test_a_claude_run_reads_as_chat_and_its_summary_counts_the_ledger(
     assert requests == len([r for r in provider.requests if r.api is not None]) >= 3
     assert f"{requests} model requests · {tokens:,} tokens" in text
     assert f"In `{work}`" in text
-    # It ended in its first moments: the channel has the answer to the spawn, and the
-    # summary is told in the thread only, after it.
-    assert not any("finished after" in text_of(m) for m in bot.posted())
+    # The answer to the spawn comes first; the summary after it, in the thread (and in the
+    # channel too unless the run ended while the spawn was still being answered — how
+    # fast the CLI is here decides which, so either is right, but never before the root).
     assert summary.id > root.id
+    assert all(m.id > root.id for m in bot.posted() if "finished after" in text_of(m))
 
 
 def test_an_agent_without_credentials_is_refused_in_one_line(tmp_path: Path) -> None:
