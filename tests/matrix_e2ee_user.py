@@ -12,19 +12,12 @@ from nio import (
     AsyncClientConfig,
     KeysQueryResponse,
     MegolmEvent,
-    RoomCreateResponse,
     RoomSendResponse,
     SyncResponse,
 )
 from nio.store import SqliteStore
 
 from tests.matrix_user import Event, MatrixUser
-
-MEGOLM = {
-    "type": "m.room.encryption",
-    "state_key": "",
-    "content": {"algorithm": "m.megolm.v1.aes-sha2"},
-}
 
 
 class EncryptedUser(MatrixUser):
@@ -49,11 +42,7 @@ class EncryptedUser(MatrixUser):
         self.unreadable: set[str] = set()
 
     async def create_room(self, invite: tuple[str, ...] = (), *, encrypted: bool = True) -> str:
-        response = await self.client.room_create(
-            invite=list(invite), is_direct=False, initial_state=[MEGOLM] if encrypted else []
-        )
-        assert isinstance(response, RoomCreateResponse), response
-        return str(response.room_id)
+        return await super().create_room(invite, encrypted=encrypted)
 
     async def say(
         self,

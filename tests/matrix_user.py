@@ -41,6 +41,14 @@ class Event:
         return (rel.get("m.in_reply_to") or {}).get("event_id")
 
 
+MEGOLM = {
+    "type": "m.room.encryption",
+    "state_key": "",
+    "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+}
+"""The state event that makes a room end-to-end encrypted, as Element creates it."""
+
+
 class MatrixUser:
     """Logged in with a token from the admin API; keeps every event it has seen."""
 
@@ -59,8 +67,10 @@ class MatrixUser:
     async def close(self) -> None:
         await self.client.close()
 
-    async def create_room(self, invite: tuple[str, ...] = ()) -> str:
-        response = await self.client.room_create(invite=list(invite), is_direct=False)
+    async def create_room(self, invite: tuple[str, ...] = (), *, encrypted: bool = False) -> str:
+        response = await self.client.room_create(
+            invite=list(invite), is_direct=False, initial_state=[MEGOLM] if encrypted else []
+        )
         assert isinstance(response, RoomCreateResponse), response
         return str(response.room_id)
 

@@ -107,9 +107,11 @@ def write_config(fake: FakeDiscord, workdir: Path) -> Path:
     return path
 
 
-def launch(fake: FakeDiscord, workdir: Path) -> subprocess.Popen[bytes]:
+def launch(fake: FakeDiscord, workdir: Path, config: Path | None = None) -> subprocess.Popen[bytes]:
+    """`fleetwarden run` against ``fake`` with ``config`` (default: :func:`write_config`)."""
+    config = config if config is not None else write_config(fake, workdir)
     return subprocess.Popen(
-        [str(FLEETWARDEN), "run", "--config", str(write_config(fake, workdir))],
+        [str(FLEETWARDEN), "run", "--config", str(config)],
         cwd=workdir,
         env=clean_env(
             **{

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.discord_server import FakeDiscord
-from tests.integration.console_bot import FLEETWARDEN, clean_env
-from tests.integration.test_discord_bot import TOKEN_ENV, Bot, eventually, write_config
+from tests.integration.test_discord_bot import Bot, eventually, write_config
+from tests.integration.test_discord_bot import launch as launch_bot
 from tests.integration.test_matrix_presence import FAILING, SILENT
 
 pytestmark = pytest.mark.integration
@@ -30,20 +30,7 @@ def launch(fake: FakeDiscord, workdir: Path) -> subprocess.Popen[bytes]:
         for name, code in (("silent", SILENT), ("failing", FAILING))
     )
     config.write_text(config.read_text() + "agents:\n" + agents)
-    return subprocess.Popen(
-        [str(FLEETWARDEN), "run", "--config", str(config)],
-        cwd=workdir,
-        env=clean_env(
-            **{
-                TOKEN_ENV: fake.token,
-                "FLEETWARDEN_DISCORD_API_BASE": fake.api_base,
-                "FLEETWARDEN_DISCORD_GATEWAY_URL": fake.gateway_url,
-            }
-        ),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    return launch_bot(fake, workdir, config)
 
 
 @pytest.fixture

@@ -113,6 +113,19 @@ async def ask(user: EncryptedUser, room: str, text: str, bot: str, **kw: str) ->
     return replies[0]  # type: ignore[no-any-return]
 
 
+def cli(world: Encrypted, *args: str) -> subprocess.CompletedProcess[str]:
+    """`fleetwarden ARGS --config …` on the world's config, to its end (at most a minute)."""
+    return subprocess.run(
+        [str(FLEETWARDEN), *args, "--config", str(world.config())],
+        cwd=world.workdir,
+        env=clean_env(FW_BOT_PASSWORD=PASSWORD),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 async def test_commands_and_threads_are_answered_encrypted_and_readable(
     world: Encrypted, bot: BotProcess
 ) -> None:
@@ -196,16 +209,7 @@ async def test_a_corrupt_crypto_store_stops_the_start_with_how_to_reset(
     bot.terminate()
     (store,) = world.crypto_dir().glob("*.db")
     store.write_bytes(b"this is not a database" * 100)
-    done = await asyncio.to_thread(
-        subprocess.run,
-        [str(FLEETWARDEN), "run", "--config", str(world.config())],
-        cwd=world.workdir,
-        env=clean_env(FW_BOT_PASSWORD=PASSWORD),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = await asyncio.to_thread(cli, world, "run")
     assert done.returncode != 0
     assert "crypto store" in done.stderr and "move" in done.stderr, done.stderr
     assert PASSWORD not in done.stderr
@@ -250,17 +254,6 @@ async def test_a_viewers_invite_is_declined_an_operators_is_judged_after_joining
     assert hello[0].event_id in op.decrypted
 
 
-def cli(world: Encrypted, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(FLEETWARDEN), "matrix", *args, "--config", str(world.config())],
-        cwd=world.workdir,
-        env=clean_env(FW_BOT_PASSWORD=PASSWORD),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 async def test_with_trust_verified_only_a_device_an_admin_verified_gets_keys(
     world: Encrypted,
 ) -> None:
@@ -282,11 +275,13 @@ async def test_with_trust_verified_only_a_device_an_admin_verified_gets_keys(
         olm = op.client.olm
         assert olm is not None
         key = str(olm.account.identity_keys["ed25519"])
-        done = await asyncio.to_thread(cli, world, "trust", op.user_id, op.client.device_id, key)
+        done = await asyncio.to_thread(
+            cli, world, "matrix", "trust", op.user_id, op.client.device_id, key
+        )
         assert done.returncode == 0, done.stderr
         reply = await ask(op, world.room, "!whoami", world.bot)
         assert reply.event_id in op.decrypted
-        shown = await asyncio.to_thread(cli, world, "device")
+        shown = await asyncio.to_thread(cli, world, "matrix", "device")
         assert shown.returncode == 0, shown.stderr
         (device,) = op.client.device_store.active_user_devices(world.bot)
         assert device.id in shown.stdout
