@@ -13,11 +13,10 @@ from nio import (
     KeysQueryResponse,
     MegolmEvent,
     RoomSendResponse,
-    SyncResponse,
 )
 from nio.store import SqliteStore
 
-from tests.matrix_user import Event, MatrixUser
+from tests.matrix_user import MatrixUser
 
 
 class EncryptedUser(MatrixUser):
@@ -68,37 +67,17 @@ class EncryptedUser(MatrixUser):
         assert isinstance(response, RoomSendResponse), response
         return str(response.event_id)
 
-    async def sync_once(self, timeout_ms: int = 500) -> None:
+    def _record(self, room_id: str, event: Any) -> None:
+        event_id = event.source.get("event_id", "")
+        if getattr(event, "decrypted", False):
+            self.decrypted.add(event_id)
+        if isinstance(event, MegolmEvent):
+            self.unreadable.add(event_id)
+        super()._record(room_id, event)
+
+    async def _after_sync(self) -> None:
+        """Key upkeep, as every E2EE client does after a sync."""
         client = self.client
-        response = await client.sync(
-            timeout=timeout_ms,
-            since=self._since,
-            sync_filter={"room": {"timeline": {"limit": 200}}},
-        )
-        if not isinstance(response, SyncResponse):
-            return
-        self._since = response.next_batch
-        for room_id, room in response.rooms.join.items():
-            for event in room.timeline.events:
-                source = event.source
-                event_id = source.get("event_id", "")
-                if getattr(event, "decrypted", False):
-                    self.decrypted.add(event_id)
-                if isinstance(event, MegolmEvent):
-                    self.unreadable.add(event_id)
-                self.events.append(
-                    Event(
-                        room=room_id,
-                        event_id=event_id,
-                        sender=source.get("sender", ""),
-                        type=source.get("type", ""),
-                        content=source.get("content", {}),
-                    )
-                )
-                membership = source.get("content", {}).get("membership")
-                if source.get("type") == "m.room.member" and membership == "leave":
-                    self.left[room_id] = source.get("state_key", "")
-        self.invites.extend(response.rooms.invite)
         if client.should_upload_keys:
             await client.keys_upload()
         if client.should_query_keys:

@@ -105,21 +105,28 @@ class MatrixUser:
         for room_id, room in response.rooms.join.items():
             self.ephemeral.extend((room_id, event) for event in room.ephemeral)
             for event in room.timeline.events:
-                source = event.source
-                self.events.append(
-                    Event(
-                        room=room_id,
-                        event_id=source.get("event_id", ""),
-                        sender=source.get("sender", ""),
-                        type=source.get("type", ""),
-                        content=source.get("content", {}),
-                    )
-                )
-                if source.get("type") == "m.room.member":
-                    membership = source.get("content", {}).get("membership")
-                    if membership == "leave":
-                        self.left[room_id] = source.get("state_key", "")
+                self._record(room_id, event)
         self.invites.extend(response.rooms.invite)
+        await self._after_sync()
+
+    def _record(self, room_id: str, event: Any) -> None:
+        """Keep one timeline event (nio's object; ``source`` is its JSON)."""
+        source = event.source
+        self.events.append(
+            Event(
+                room=room_id,
+                event_id=source.get("event_id", ""),
+                sender=source.get("sender", ""),
+                type=source.get("type", ""),
+                content=source.get("content", {}),
+            )
+        )
+        membership = source.get("content", {}).get("membership")
+        if source.get("type") == "m.room.member" and membership == "leave":
+            self.left[room_id] = source.get("state_key", "")
+
+    async def _after_sync(self) -> None:
+        """What a client does after each sync besides reading it (nothing, unencrypted)."""
 
     async def wait_for(self, predicate: Callable[[list[Event]], Any], within: float = 20.0) -> Any:
         """Sync until ``predicate(all events so far)`` is truthy; return its value."""

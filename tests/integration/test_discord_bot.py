@@ -5,6 +5,7 @@ channel and in the agents' threads the way they would in the Discord app."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import signal
 import subprocess
@@ -126,10 +127,15 @@ def launch(fake: FakeDiscord, workdir: Path, config: Path | None = None) -> subp
     )
 
 
-@pytest.fixture
-async def bot(tmp_path: Path) -> AsyncIterator[Bot]:
+Launcher = Callable[[FakeDiscord, Path], "subprocess.Popen[bytes]"]
+
+
+@contextlib.asynccontextmanager
+async def serving(workdir: Path, launcher: Launcher | None = None) -> AsyncIterator[Bot]:
+    """A fake Discord and `fleetwarden run` connected to it (started by ``launcher``,
+    default :func:`launch`); stopped at the end, which must be clean and leak no token."""
     async with FakeDiscord(heartbeat_interval_ms=2_000) as fake:
-        running = Bot(fake, launch(fake, tmp_path), tmp_path)
+        running = Bot(fake, (launcher or launch)(fake, workdir), workdir)
         try:
             await eventually(lambda: fake.connected)
             yield running
@@ -137,8 +143,14 @@ async def bot(tmp_path: Path) -> AsyncIterator[Bot]:
             err = await asyncio.to_thread(running.stop)  # the fake must answer meanwhile
             assert running.proc.returncode == 0, err
             assert fake.token not in err
-            log = (tmp_path / "state" / "fleetwarden.log").read_text()
+            log = (workdir / "state" / "fleetwarden.log").read_text()
             assert fake.token not in log
+
+
+@pytest.fixture
+async def bot(tmp_path: Path) -> AsyncIterator[Bot]:
+    async with serving(tmp_path) as running:
+        yield running
 
 
 async def test_help_whoami_and_a_role_member(bot: Bot) -> None:

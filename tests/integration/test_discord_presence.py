@@ -3,7 +3,6 @@ slow command is handled, and an agent's failure pinging the operator who started
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.discord_server import FakeDiscord
-from tests.integration.test_discord_bot import Bot, eventually, write_config
+from tests.integration.test_discord_bot import Bot, eventually, serving, write_config
 from tests.integration.test_discord_bot import launch as launch_bot
 from tests.integration.test_matrix_presence import FAILING, SILENT
 
@@ -35,14 +34,8 @@ def launch(fake: FakeDiscord, workdir: Path) -> subprocess.Popen[bytes]:
 
 @pytest.fixture
 async def bot(tmp_path: Path) -> AsyncIterator[Bot]:
-    async with FakeDiscord(heartbeat_interval_ms=2_000) as fake:
-        running = Bot(fake, launch(fake, tmp_path), tmp_path)
-        try:
-            await eventually(lambda: fake.connected)
-            yield running
-        finally:
-            err = await asyncio.to_thread(running.stop)  # the fake must answer meanwhile
-            assert running.proc.returncode == 0, err
+    async with serving(tmp_path, launch) as running:
+        yield running
 
 
 async def test_a_slow_command_shows_typing_and_a_quick_one_does_not(bot: Bot) -> None:

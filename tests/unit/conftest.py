@@ -13,8 +13,14 @@ from tests.unit.chat_fakes import T0, Calls, FakeConnector
 
 
 @pytest.fixture
-async def ledger(tmp_path: Path) -> AsyncIterator[Ledger]:
-    opened = await Ledger.open(tmp_path / "ledger.db", ManualClock(T0))
+def clock() -> ManualClock:
+    """A clock standing at :data:`T0` until a test moves it."""
+    return ManualClock(T0)
+
+
+@pytest.fixture
+async def ledger(tmp_path: Path, clock: ManualClock) -> AsyncIterator[Ledger]:
+    opened = await Ledger.open(tmp_path / "ledger.db", clock)
     yield opened
     await opened.close()
 

@@ -3,28 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
-import pytest
+from datetime import timedelta
 
 from fleet.clock import ManualClock
 from fleet.ledger import AnswerState, Ledger
-
-T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(T0)
-
-
-@pytest.fixture
-async def ledger(tmp_path: Path, clock: ManualClock) -> AsyncIterator[Ledger]:
-    opened = await Ledger.open(tmp_path / "ledger.db", clock)
-    yield opened
-    await opened.close()
+from tests.unit.chat_fakes import T0
 
 
 async def claim(ledger: Ledger, event_id: str = "$m1", thread: str | None = "$t") -> bool:
