@@ -30,6 +30,8 @@ TYPING_SECONDS = 30
 """How long one typing notice lasts (the homeserver drops it after this)."""
 TYPING_REFRESH_SECONDS = 20.0
 """How often a typing notice is renewed while the bot works: well before it lapses."""
+ROOM_WAIT_SECONDS = 10.0
+"""How long a send waits for the sync loop to show a room joined a moment ago."""
 
 
 class Outbound:
@@ -104,6 +106,20 @@ class Outbound:
             f"typing notice in {room}",
         )
 
+    async def _known(self, room: str) -> None:
+        """Wait (briefly) until the sync loop has shown the client ``room``: a room joined a
+        moment ago is not in ``client.rooms`` before the next sync, and nio cannot encrypt
+        for a room it does not know."""
+        for _ in range(int(ROOM_WAIT_SECONDS / 0.05)):
+            if room in self._client.rooms:
+                return
+            await asyncio.sleep(0.05)
+        if room not in self._client.rooms:
+            raise ConnectorError(
+                f"send to {room}: the room is not known to this device yet (joined, but no "
+                f"sync has shown it within {ROOM_WAIT_SECONDS:.0f} s)"
+            )
+
     async def mark_read(self, room: RoomId, event_id: EventId, thread: ThreadId | None) -> None:
         """A public read receipt (``m.read``) for ``event_id``: threaded (spec v1.4), on the
         main timeline or ``thread``'s, so a thread-aware client places it right. Failing is
@@ -122,5 +138,6 @@ class Outbound:
     async def _post(self, room: str, content: Any) -> EventId:
         tx_id = str(uuid.uuid4())
         if self.encryption is not None:
+            await self._known(room)
             await self.encryption.before_send(room)
         return EventId(await wire.send_event(self._client, room, content, tx_id, self._clock))
