@@ -119,3 +119,16 @@ def write_lane_file(root: Path, relative: str | PurePosixPath, text: str) -> Non
             with contextlib.suppress(OSError):
                 os.unlink(temporary, dir_fd=dir_fd)
             raise
+
+
+def chmod_itself(path: Path, mode: int, kind: int) -> None:
+    """``chmod`` the file at ``path`` itself — never where a symlink put there points —
+    once it is seen to be of file type ``kind`` (``stat.S_IFSOCK``…); ``LaneFileError``
+    if it is not (an agent swapped it)."""
+    fd = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        if stat.S_IFMT(os.fstat(fd).st_mode) != kind:
+            raise LaneFileError(errno.EPERM, f"{path} was replaced by something else")
+        os.chmod(f"/proc/self/fd/{fd}", mode)  # the inode the descriptor holds
+    finally:
+        os.close(fd)

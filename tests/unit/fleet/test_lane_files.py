@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
+import stat
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -13,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from fleet.errors import LaunchFailed
-from fleet.lane_files import LaneFileError, read_lane_file, write_lane_file
+from fleet.lane_files import LaneFileError, chmod_itself, read_lane_file, write_lane_file
 from fleet.model import AgentSpec
 from fleet.names import AgentName
 from fleet.runs import write_files
@@ -140,3 +142,20 @@ def test_a_directory_in_place_of_a_config_file_refuses_the_launch_naming_it(
         write_files(home, {home / ".claude" / "settings.json": "{}"})
     with pytest.raises(ValueError, match="outside the agent's home"):
         write_files(home, {home.parent / "x.json": "{}"})
+
+
+def test_a_socket_is_closed_in_place_and_a_symlink_in_its_stead_is_refused(
+    lane: tuple[Path, Path],
+) -> None:
+    """``chmod_itself`` changes the socket's own mode; a symlink swapped in for it (to the
+    operator's file) is refused, and that file keeps its mode."""
+    home, owned = lane
+    owned.chmod(0o644)
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(home / "door.sock"))
+        chmod_itself(home / "door.sock", 0o600, stat.S_IFSOCK)
+        assert (home / "door.sock").stat().st_mode & 0o777 == 0o600
+    (home / "swapped.sock").symlink_to(owned)
+    with pytest.raises(LaneFileError, match="replaced"):
+        chmod_itself(home / "swapped.sock", 0o600, stat.S_IFSOCK)
+    assert owned.stat().st_mode & 0o777 == 0o644
