@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
-from fleet.sandbox.git_refs import read_head
+from fleet.sandbox.git_refs import git_dirs, read_head, repo_root
 
 log = logging.getLogger(__name__)
 
@@ -106,9 +106,10 @@ def filter_names(config_keys: str) -> list[str]:
     return names
 
 
-def sandbox_argv(bwrap: str, workdir: Path, command: Sequence[str]) -> list[str]:
-    """``command`` in a throwaway sandbox that sees only the system's programs and
-    ``workdir``, read-only (pure but for looking at which of /bin, /lib… are links)."""
+def sandbox_argv(bwrap: str, shown: Sequence[Path], command: Sequence[str]) -> list[str]:
+    """``command`` in a throwaway sandbox that sees only the system's programs and the
+    directories ``shown`` (a repository, a linked worktree's git directories), all
+    read-only (pure but for looking at which of /bin, /lib… are links)."""
     argv = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
     argv += ["--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID)]
     argv += ["--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr"]
@@ -123,7 +124,9 @@ def sandbox_argv(bwrap: str, workdir: Path, command: Sequence[str]) -> list[str]
     if not real.is_relative_to("/usr"):  # a git installed elsewhere: its prefix, read-only
         argv += ["--ro-bind", str(real), str(real)]
     argv += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
-    argv += ["--ro-bind", str(workdir), str(workdir), "--chdir", "/"]
+    for path in shown:
+        argv += ["--ro-bind", str(path), str(path)]
+    argv += ["--chdir", "/"]
     return [*argv, "--", *command]
 
 
@@ -143,13 +146,19 @@ class GitProbe:
         if not await self.sandboxed():
             head = await asyncio.to_thread(read_head, workdir)
             return head[:12] + UNCHECKED if head is not None else None
-        head = await self._git_in(workdir, ("rev-parse", "--short=12", "--verify", "-q", "HEAD"))
+        shown = await asyncio.to_thread(_shown, workdir)
+        if shown is None:
+            return None
+
+        async def git(args: Sequence[str], filters: Sequence[str] = (), ok: int = 0) -> str | None:
+            return await self._git_in(workdir, args, filters, shown, ok)
+
+        head = await git(("rev-parse", "--short=12", "--verify", "-q", "HEAD"))
         if head is None or not _HEX.fullmatch(head):
             return None
-        listed = ("config", "--name-only", "--get-regexp", r"^filter\.")
-        keys = await self._git_in(workdir, listed, ok=(0, 1))  # 1: there is none
+        keys = await git(("config", "--name-only", "--get-regexp", r"^filter\."), ok=1)
         status = ("status", "--porcelain", "--untracked-files=no", "--no-renames")
-        dirty = None if keys is None else await self._git_in(workdir, status, filter_names(keys))
+        dirty = None if keys is None else await git(status, filter_names(keys))
         if dirty is None:
             return head + UNCHECKED
         return head + DIRTY if dirty else head
@@ -157,7 +166,7 @@ class GitProbe:
     async def sandboxed(self) -> bool:
         """Whether git runs here, in its sandbox (found out once)."""
         if self._usable is None:
-            self._usable = await self._git_in(Path("/usr"), ("--version",)) is not None
+            self._usable = await self._git_in(Path("/"), ("--version",)) is not None
             if not self._usable:
                 log.warning(
                     "git cannot run in a sandbox here (bubblewrap or git is missing, or "
@@ -170,16 +179,18 @@ class GitProbe:
         workdir: Path,
         args: Sequence[str],
         filters: Sequence[str] = (),
-        ok: tuple[int, ...] = (0,),
+        shown: Sequence[Path] = (),
+        ok: int = 0,
     ) -> str | None:
-        """What ``git ARGS`` printed in ``workdir``'s sandbox (at most :data:`OUTPUT_CAP`
-        bytes), or ``None`` when it failed, timed out or could not start."""
+        """What ``git -C workdir ARGS`` printed in a sandbox showing ``shown`` (at most
+        :data:`OUTPUT_CAP` bytes), or ``None`` when it failed (an exit status other than 0
+        and ``ok``), timed out or could not start."""
         if self._bwrap is None or self._git is None:
             return None
         command = git_argv(self._git, workdir, args, filters)
         try:
             proc = await asyncio.create_subprocess_exec(
-                *sandbox_argv(self._bwrap, workdir, command),
+                *sandbox_argv(self._bwrap, shown, command),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.DEVNULL,
@@ -194,9 +205,20 @@ class GitProbe:
             proc.kill()
             await proc.wait()
             return None
-        if len(out) <= OUTPUT_CAP and proc.returncode not in ok:
+        if len(out) <= OUTPUT_CAP and proc.returncode not in (0, ok):
             return None
         return out[:OUTPUT_CAP].decode("utf-8", errors="replace").strip()
+
+
+def _shown(workdir: Path) -> tuple[Path, ...] | None:
+    """What git's sandbox must show for ``workdir``: its repository's directory and, for
+    a linked worktree, its git directories; ``None`` when it is in no repository."""
+    root = repo_root(workdir)
+    found = git_dirs(root) if root is not None else None
+    if root is None or found is None:
+        return None
+    extra = {path for path in found if not path.is_relative_to(root) and path.is_dir()}
+    return (root, *sorted(extra))
 
 
 async def _read_capped(proc: asyncio.subprocess.Process) -> bytes:

@@ -6,6 +6,7 @@ git runs in sees nothing but the system and the workdir, as nobody in particular
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -137,7 +138,7 @@ def test_the_git_sandbox_sees_only_the_system_and_the_workdir_read_only(tmp_path
     owned.mkdir()
     (work / "a.txt").write_text("x\n")
     script = SEEN.format(owned=owned, work=work)
-    argv = sandbox_argv("bwrap", work, ["/bin/sh", "-c", script])
+    argv = sandbox_argv("bwrap", [work], ["/bin/sh", "-c", script])
     done = subprocess.run(argv, capture_output=True, timeout=30, check=False, env={})
     out = done.stdout.decode()
     assert done.returncode == 0, done.stderr
@@ -149,3 +150,19 @@ def test_the_git_sandbox_sees_only_the_system_and_the_workdir_read_only(tmp_path
     assert "userns-allowed" not in out, out
     assert int(out.strip().splitlines()[-1]) <= 4, out  # bwrap's init, sh, ps, wc
     assert not (work / "written").exists()
+
+
+async def test_a_linked_worktree_and_a_subdirectory_still_report_their_head(
+    tmp_path: Path,
+) -> None:
+    """The sandbox shows a linked worktree's git directories (outside it) and, for a
+    workdir below a repository's top, that repository: both report the HEAD."""
+    repo, linked = tmp_path / "repo", tmp_path / "linked"
+    head = init_repo(repo)[:12]
+    add = ["git", "-C", str(repo), "worktree", "add", "-q", "-b", "side", str(linked)]
+    await asyncio.to_thread(subprocess.run, add, check=True, timeout=30, capture_output=True)
+    (linked / "b.txt").write_text("changed\n")
+    (repo / "sub").mkdir()
+    probe = GitProbe()
+    assert await probe.head(linked) == head + DIRTY
+    assert await probe.head(repo / "sub") == head

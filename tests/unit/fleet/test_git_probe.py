@@ -122,3 +122,19 @@ async def test_without_bubblewrap_git_never_runs_and_changes_are_not_checked(
     assert await probe.head(repo) == head[:12] + UNCHECKED
     assert await probe.head(tmp_path / "nowhere") is None
     assert os.listdir(markers) == [] and leftovers(tag) == []
+
+
+def test_head_of_a_linked_worktree_and_of_a_subdirectory_is_read_in_python(
+    tmp_path: Path,
+) -> None:
+    """A linked worktree's HEAD is read from its own git directory and its branch from the
+    main repository's refs; a subdirectory reads as the repository it is in."""
+    repo = tmp_path / "repo"
+    head = init_repo(repo)
+    linked = tmp_path / "linked"
+    add = ["git", "-C", str(repo), "worktree", "add", "-q", "-b", "side", str(linked)]
+    subprocess.run(add, check=True, timeout=30, capture_output=True)
+    assert (linked / ".git").is_file()
+    assert read_head(linked) == head
+    (repo / "sub").mkdir()
+    assert read_head(repo / "sub") == head
