@@ -9,9 +9,11 @@ end, often as root, so git never runs here as it would in a shell:
 * **In a sandbox of its own** (bubblewrap): its own user namespace with an unprivileged
   uid, every capability dropped, no further user namespaces, no network, its own pid
   namespace tied to Fleetwarden (``--die-with-parent``), a new session; of the host's
-  files only ``/usr`` (with the ``/bin``, ``/lib`` links) and the workdir, both
+  files only ``/usr`` (with the ``/bin``, ``/lib`` links) and the repository — the
+  workdir, or the repository above it, and a linked worktree's git directories — all
   read-only, and an empty ``/tmp``. Whatever ran there would see nothing to read and
-  nowhere to write that outlives it.
+  nowhere to write that outlives it. (``--disable-userns`` needs bubblewrap 0.8; an
+  older one runs without it.)
 * **With every config-driven program off**, so that nothing runs even there: no system
   or global config, ``core.fsmonitor=false``, ``core.hooksPath=/dev/null``, no transport
   (``protocol.allow=never``), no pager, no external diff; and every filter driver the
@@ -106,11 +108,14 @@ def filter_names(config_keys: str) -> list[str]:
     return names
 
 
-def sandbox_argv(bwrap: str, shown: Sequence[Path], command: Sequence[str]) -> list[str]:
+def sandbox_argv(
+    bwrap: str, shown: Sequence[Path], command: Sequence[str], *, disable_userns: bool = True
+) -> list[str]:
     """``command`` in a throwaway sandbox that sees only the system's programs and the
     directories ``shown`` (a repository, a linked worktree's git directories), all
     read-only (pure but for looking at which of /bin, /lib… are links)."""
-    argv = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
+    argv = [bwrap, "--unshare-all", "--unshare-user"]
+    argv += ["--disable-userns", "--cap-drop", "ALL"] if disable_userns else ["--cap-drop", "ALL"]
     argv += ["--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID)]
     argv += ["--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr"]
     for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
@@ -137,11 +142,12 @@ class GitProbe:
         self._bwrap = shutil.which(bwrap)
         self._git = shutil.which(git, path=SYSTEM_PATH) or shutil.which(git)
         self._usable: bool | None = None
+        self._disable_userns = True
 
     async def head(self, workdir: Path | None) -> str | None:
         """``workdir``'s HEAD (12 hex digits), with ``+ uncommitted changes`` when its
         tracked files differ; ``None`` when it is no repository (or it cannot be read)."""
-        if workdir is None:
+        if workdir is None or not workdir.is_absolute():  # workdirs are made absolute early
             return None
         if not await self.sandboxed():
             head = await asyncio.to_thread(read_head, workdir)
@@ -167,6 +173,9 @@ class GitProbe:
         """Whether git runs here, in its sandbox (found out once)."""
         if self._usable is None:
             self._usable = await self._git_in(Path("/"), ("--version",)) is not None
+            if not self._usable:  # bubblewrap before 0.8 has no --disable-userns
+                self._disable_userns = False
+                self._usable = await self._git_in(Path("/"), ("--version",)) is not None
             if not self._usable:
                 log.warning(
                     "git cannot run in a sandbox here (bubblewrap or git is missing, or "
@@ -190,7 +199,7 @@ class GitProbe:
         command = git_argv(self._git, workdir, args, filters)
         try:
             proc = await asyncio.create_subprocess_exec(
-                *sandbox_argv(self._bwrap, shown, command),
+                *sandbox_argv(self._bwrap, shown, command, disable_userns=self._disable_userns),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.DEVNULL,
