@@ -159,3 +159,20 @@ def test_a_socket_is_closed_in_place_and_a_symlink_in_its_stead_is_refused(
     with pytest.raises(LaneFileError, match="replaced"):
         chmod_itself(home / "swapped.sock", 0o600, stat.S_IFSOCK)
     assert owned.stat().st_mode & 0o777 == 0o644
+
+
+def test_a_state_file_symlinked_to_fleetwardens_json_is_not_copied_into_the_home(
+    lane: tuple[Path, Path],
+) -> None:
+    """Claude Code's state file turned into a symlink to a JSON file of Fleetwarden's (as
+    ``metering.json``, every agent's key) is not read: the state written into the HOME
+    holds only the first-start answers, never that file's contents."""
+    home, owned = lane
+    owned.write_text('{"keys": {"other-agent": "fake-metering-key"}}')
+    (home / ".claude" / ".claude.json").symlink_to(owned)
+    spec = AgentSpec(AgentName("c1"), runtime="claude")
+    ctx = RuntimeContext(home=home, workdir=home.parent, environ={}, tty=True)
+    write_files(home, ClaudeRuntime().plan(spec, ctx).files)
+    state = (home / ".claude" / ".claude.json").read_text()
+    assert "fake-metering-key" not in state and "hasCompletedOnboarding" in state
+    assert owned.read_text() == '{"keys": {"other-agent": "fake-metering-key"}}'
