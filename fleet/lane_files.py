@@ -7,10 +7,10 @@ path below the lane's root is walked one name at a time from a directory descrip
 ``O_NOFOLLOW``, so a symlink anywhere on the way (``.claude`` → ``/etc``,
 ``settings.json`` → Fleetwarden's config) is refused, never followed. A file is read only
 if it is a regular file (a FIFO would block Fleetwarden, a device never ends) of at most
-``cap`` bytes, opened with ``O_NONBLOCK`` so that opening a FIFO cannot block either. A
-file is written to a fresh temporary name (``O_EXCL``: never an existing file or link) in
-its own directory and renamed over the old one, which replaces a symlink or FIFO there
-instead of writing through it.
+``cap`` bytes with no other hard link, opened with ``O_NONBLOCK`` so that opening a FIFO
+cannot block either. A file is written to a fresh temporary name (``O_EXCL``: never an
+existing file or link) in its own directory and renamed over the old one, which replaces
+a symlink or FIFO there instead of writing through it.
 
 The root itself is the operator's (the state dir's ``home``, a workdir from the roster)
 and is opened as named.
@@ -71,8 +71,8 @@ def lane_dir(root: Path, names: tuple[str, ...] = (), *, create: bool = False) -
 
 def read_lane_file(root: Path, relative: str | PurePosixPath, cap: int) -> bytes | None:
     """The bytes of ``root/relative`` — ``None`` when it does not exist; ``LaneFileError``
-    when it, or a directory on its way, is a symlink, when it is no regular file, or when
-    it holds more than ``cap`` bytes."""
+    when it, or a directory on its way, is a symlink, when it is no regular file or has
+    other hard links, or when it holds more than ``cap`` bytes."""
     *dirs, name = parts_of(relative)
     where = root.joinpath(*parts_of(relative))
     try:
@@ -89,6 +89,8 @@ def read_lane_file(root: Path, relative: str | PurePosixPath, cap: int) -> bytes
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise LaneFileError(errno.EINVAL, f"{where} is not a regular file")
+        if info.st_nlink > 1:  # a hard link: the same file may be Fleetwarden's elsewhere
+            raise LaneFileError(errno.EMLINK, f"{where} has other hard links")
         if info.st_size > cap:
             raise LaneFileError(errno.EFBIG, f"{where} holds more than {cap} bytes")
         chunks, left = [], cap + 1

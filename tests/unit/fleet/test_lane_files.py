@@ -92,7 +92,8 @@ def test_reads_refuse_symlinks_fifos_and_huge_files_without_blocking(
     lane: tuple[Path, Path],
 ) -> None:
     """A read returns the bytes of a plain file, ``None`` for a missing one, and refuses a
-    symlink, a FIFO (at once, no writer needed) and a file over the cap."""
+    symlink, a FIFO (at once, no writer needed), a file over the cap, a path out of the
+    lane and a hard link to another file."""
     home, owned = lane
     (home / "plain").write_bytes(b"abc")
     assert read_lane_file(home, "plain", 3) == b"abc"
@@ -106,6 +107,9 @@ def test_reads_refuse_symlinks_fifos_and_huge_files_without_blocking(
         within_deadline(lambda: read_lane_file(home, "pipe", 1024))
     with pytest.raises(LaneFileError, match="not a path inside"):
         read_lane_file(home, "../owned.txt", 1024)
+    os.link(owned, home / "hard")
+    with pytest.raises(LaneFileError, match="other hard links"):
+        read_lane_file(home, "hard", 1024)
 
 
 def test_a_launch_over_planted_traps_leaves_the_operators_file_untouched(
