@@ -159,10 +159,12 @@ class GitProbe:
         async def git(args: Sequence[str], filters: Sequence[str] = (), ok: int = 0) -> str | None:
             return await self._git_in(workdir, args, filters, shown, ok)
 
-        head = await git(("rev-parse", "--short=12", "--verify", "-q", "HEAD"))
+        head, keys = await asyncio.gather(  # side by side: each is a sandbox's start-up
+            git(("rev-parse", "--short=12", "--verify", "-q", "HEAD")),
+            git(("config", "--name-only", "--get-regexp", r"^filter\."), ok=1),
+        )
         if head is None or not _HEX.fullmatch(head):
             return None
-        keys = await git(("config", "--name-only", "--get-regexp", r"^filter\."), ok=1)
         status = ("status", "--porcelain", "--untracked-files=no", "--no-renames")
         dirty = None if keys is None else await git(status, filter_names(keys))
         if dirty is None:
