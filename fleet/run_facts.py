@@ -1,10 +1,9 @@
 """What the run keeper finds out around a run: whether it can start at all (the CLI is
-installed, the directory exists, there is a credential), the git HEAD of its directory
-before and after, and what its output says of how it went."""
+installed, the directory exists, there is a credential) and what its output says of how
+it went. (The git HEAD of its directory is read by :mod:`fleet.sandbox.git_probe`.)"""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 from collections.abc import Mapping
@@ -26,7 +25,6 @@ NPM_PACKAGES: Final[Mapping[str, str]] = {
 }
 READ_CAP: Final = 8 * 1024 * 1024  # of a run's output read for its summary: its end
 _LINE_CAP: Final = 1024 * 1024  # a longer line is not parsed, only counted
-_GIT_TIMEOUT: Final = 5.0
 
 
 def check_launchable(
@@ -67,48 +65,6 @@ def _find(program: str, path: str) -> str | None:
     if os.sep in program:
         return program if os.access(program, os.X_OK) and Path(program).is_file() else None
     return shutil.which(program, path=path or None)
-
-
-async def git_head(workdir: Path | None) -> str | None:
-    """``workdir``'s git HEAD (short), with "+ uncommitted changes" when its tracked files
-    differ; ``None`` when it is no git repository (or git is not there)."""
-    if workdir is None or shutil.which("git") is None:
-        return None
-    head = await _git(workdir, "rev-parse", "--short=12", "--verify", "-q", "HEAD")
-    if not head:
-        return None
-    dirty = await _git(workdir, "status", "--porcelain", "--untracked-files=no")
-    return f"{head} + uncommitted changes" if dirty else head
-
-
-async def _git(workdir: Path, *args: str) -> str | None:
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "GIT_OPTIONAL_LOCKS": "0",
-        "LC_ALL": "C",
-    }
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            "git",
-            "-C",
-            str(workdir),
-            *args,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
-            env=env,
-        )
-    except OSError:
-        return None
-    try:
-        out, _ = await asyncio.wait_for(proc.communicate(), _GIT_TIMEOUT)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        return None
-    if proc.returncode != 0:
-        return None
-    return out.decode("utf-8", errors="replace").strip()
 
 
 def read_run(log: Path, offset: int, parser: StreamParser, marker: str) -> RunReading:

@@ -26,9 +26,10 @@ from fleet.logtail import size_of
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, LaunchPlan
 from fleet.names import AgentName, agent_name
 from fleet.private_files import private_dir
-from fleet.run_facts import check_launchable, git_head, read_run
+from fleet.run_facts import check_launchable, read_run
 from fleet.runs import MARKER, AgentPaths, append_marker, write_files
 from fleet.runtimes import RuntimeContext, RuntimeRegistry
+from fleet.sandbox.git_probe import GitProbe
 from fleet.sandbox.service import Sandboxes
 from fleet.status import (
     AccountAssigner,
@@ -105,6 +106,7 @@ class RunKeeper:
         self._provider_urls = provider_urls
         self._accounts = accounts
         self._sandboxes = sandboxes
+        self._git = GitProbe()  # reads HEADs in a sandbox of its own, runs nothing of theirs
         self._locks: dict[AgentName, asyncio.Lock] = {}
         self._watchers: dict[AgentName, asyncio.Task[None]] = {}
         self._ending: dict[AgentName, Ending] = {}  # agents being stopped, and why
@@ -210,7 +212,7 @@ class RunKeeper:
         await self._ledger.set_state(spec.name, AgentState.STARTING, reason)
         append_marker(paths.log, f"{spec.name} starting ({spec.runtime})")
         offset = size_of(paths.log)
-        git_before = await git_head(plan.cwd)
+        git_before = await self._git.head(plan.cwd)
         try:
             if self._sandboxes is not None:
                 plan = await self._sandboxes.wrap(spec, plan, paths.home, self._urls_of(spec))
@@ -438,7 +440,7 @@ class RunKeeper:
             RunEnd(
                 outcome=outcome.value,
                 why=said,
-                git_after=await git_head(Path(start.workdir)) if start.workdir else None,
+                git_after=await self._git.head(Path(start.workdir)) if start.workdir else None,
                 turns=cli_end.turns if cli_end is not None else None,
                 cli_duration_ms=cli_end.duration_ms if cli_end is not None else None,
                 cli_cost_usd=cli_end.cost_usd if cli_end is not None else None,

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from fleet.errors import LaunchFailed
+from fleet.lane_files import write_lane_file
 from fleet.logtail import read_from, size_of
 from fleet.names import AgentName
 from fleet.private_files import open_private, private_dir
@@ -64,18 +66,20 @@ def append_marker(path: Path, text: str) -> None:
 
 
 def write_files(home: Path, files: Mapping[Path, str]) -> None:
-    """Write a runtime's config files (mode 0600), refusing any path outside ``home``."""
-    root = home.resolve()
+    """Write a runtime's config files (mode 0600) into the agent's ``home``, never through
+    a symlink the agent left there (:mod:`fleet.lane_files`); a path outside ``home`` is a
+    runtime's mistake (``ValueError``). A file the agent made unwritable (a directory, or
+    a symlink on the way) refuses the launch with its name and the fix."""
     for path, text in files.items():
-        target = path.resolve()
-        if not target.is_relative_to(root):
+        if not path.is_relative_to(home):
             raise ValueError(f"a runtime asked to write {path}, outside the agent's home {home}")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
+        try:
+            write_lane_file(home, path.relative_to(home).as_posix(), text)
+        except OSError as exc:
+            raise LaunchFailed(
+                f"cannot write {path} in the agent's home: {exc.strerror or exc} — remove "
+                "what is in its place and start the agent again"
+            ) from exc
 
 
 async def collect_output(path: Path, offset: int, *, wait: float, quiet: float) -> list[str]:

@@ -44,6 +44,7 @@ from typing import Any
 from fleet.accounts.placeholders import placeholder_token
 from fleet.errors import LaunchFailed
 from fleet.heartbeat import TOKEN_HEADER
+from fleet.lane_files import read_lane_file
 from fleet.model import AgentSpec
 from fleet.runtimes._cli import CliRuntime, checked_model, checked_session, required_prompt
 from fleet.runtimes.base import RuntimeContext, base_env
@@ -75,6 +76,7 @@ CONTEXT_ENV = {
 
 STATE_FILE = ".claude.json"  # Claude Code's own state, in its config directory
 KEY_SUFFIX = 20  # Claude Code remembers an approved key by its last 20 characters
+STATE_CAP = 32 * 1024 * 1024  # bytes of that state read at most (it grows with history)
 
 _HEARTBEAT_URL = re.compile(r"http://127\.0\.0\.1:[0-9]{1,5}(/[A-Za-z0-9._~-]+)*/?")
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{16,256}")
@@ -126,7 +128,7 @@ class ClaudeRuntime(CliRuntime):
         if ctx.tty:
             key = env.get("ANTHROPIC_API_KEY") or base_env(spec, ctx).get("ANTHROPIC_API_KEY")
             state = config_dir / STATE_FILE
-            files[state] = json.dumps(tui_state(_read_state(state), ctx.workdir, key), indent=2)
+            files[state] = json.dumps(tui_state(_read_state(ctx.home), ctx.workdir, key), indent=2)
         return env, files
 
 
@@ -159,10 +161,12 @@ def _list(value: object) -> list[Any]:
     return list(value) if isinstance(value, list) else []
 
 
-def _read_state(path: Path) -> Mapping[str, Any]:
-    """The state file's object; empty when there is none (or it is not JSON)."""
+def _read_state(home: Path) -> Mapping[str, Any]:
+    """The state file's object; empty when there is none, or it is not JSON, or it is no
+    plain file of its own (a symlink, a FIFO, one too large: :mod:`fleet.lane_files`)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        raw = read_lane_file(home, f".claude/{STATE_FILE}", STATE_CAP)
+        data = json.loads(raw) if raw is not None else {}
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}

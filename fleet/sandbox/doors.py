@@ -17,8 +17,11 @@ import asyncio
 import contextlib
 import logging
 import os
+import stat
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+
+from fleet.lane_files import chmod_itself
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +54,12 @@ class Door:
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()  # left by an earlier Fleetwarden: the sandbox sees this path
         self._server = await asyncio.start_unix_server(self._serve, path=str(self.path))
-        os.chmod(self.path, 0o600)
+        try:  # the door directory is the agent's too: never chmod where a symlink points
+            chmod_itself(self.path, 0o600, stat.S_IFSOCK)
+        except OSError:
+            self._server.close()
+            self._server = None
+            raise
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()

@@ -1,10 +1,8 @@
-"""What Fleetwarden finds out around a run: whether it can start, its git HEAD before and
-after, what its output says of how it went, and the run reports the ledger keeps."""
+"""What Fleetwarden finds out around a run: whether it can start, what its output says
+of how it went, and the run reports the ledger keeps."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,7 +16,7 @@ from fleet.ledger.run_reports import RunEnd, RunStart
 from fleet.metering.events import Tokens, UsageEvent
 from fleet.model import AgentSpec, DesiredState, ExitInfo, LaunchPlan, RunHandle
 from fleet.names import AgentName
-from fleet.run_facts import check_launchable, git_head, read_run
+from fleet.run_facts import check_launchable, read_run
 from fleet.run_stories import RunStories
 from fleet.runs import MARKER
 from fleet.transcript.events import AgentEvent, ErrorKind, Said, Text, ToolUsed, Trouble, Unknown
@@ -66,32 +64,6 @@ def test_a_cli_without_any_credential_is_refused_naming_accounts(tmp_path: Path)
         keyed, plan(tmp_path, "claude"), accounts={}, environ={"ANTHROPIC_API_KEY": "fake-key"}
     )
     check_launchable(spec, plan(tmp_path, "claude"), accounts={"anthropic": "team"}, environ={})
-
-
-async def test_git_head_before_and_after_and_uncommitted_changes(tmp_path: Path) -> None:
-    assert await git_head(tmp_path) is None  # not a repository
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@example.org",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@example.org",
-    }
-
-    def git(*args: str) -> str:
-        done = subprocess.run(
-            ["git", "-C", str(tmp_path), *args], env=env, check=True, capture_output=True
-        )
-        return done.stdout.decode().strip()
-
-    git("init", "-q")
-    (tmp_path / "a.txt").write_text("one\n")
-    git("add", "a.txt")
-    git("commit", "-qm", "one")
-    head = git("rev-parse", "--short=12", "HEAD")
-    assert await git_head(tmp_path) == head
-    (tmp_path / "a.txt").write_text("two\n")
-    assert await git_head(tmp_path) == f"{head} + uncommitted changes"
 
 
 class Words:

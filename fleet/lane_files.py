@@ -1,0 +1,136 @@
+"""Reading and writing files in an agent's lane (its HOME, its workdir) without trusting
+anything the agent may have put there.
+
+An agent can write its HOME and its workdir, and Fleetwarden — often as root — reads and
+writes files there too (its CLI's config, Claude Code's state, a repository's HEAD). Every
+path below the lane's root is walked one name at a time from a directory descriptor with
+``O_NOFOLLOW``, so a symlink anywhere on the way (``.claude`` → ``/etc``,
+``settings.json`` → Fleetwarden's config) is refused, never followed. A file is read only
+if it is a regular file (a FIFO would block Fleetwarden, a device never ends) of at most
+``cap`` bytes with no other hard link, opened with ``O_NONBLOCK`` so that opening a FIFO
+cannot block either. A file is written to a fresh temporary name (``O_EXCL``: never an
+existing file or link) in its own directory and renamed over the old one, which replaces
+a symlink or FIFO there instead of writing through it.
+
+The root itself is the operator's (the state dir's ``home``, a workdir from the roster)
+and is opened as named.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+import stat
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+_NEW_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class LaneFileError(OSError):
+    """A file in an agent's lane that Fleetwarden will not read or write as it is: a
+    symlink, not a regular file, too large, or outside the lane. The message names it."""
+
+
+def parts_of(relative: str | PurePosixPath) -> tuple[str, ...]:
+    """``relative``'s names, refused unless it stays below its root (no ``..``, not absolute)."""
+    path = PurePosixPath(relative)
+    if path.is_absolute() or not path.parts or any(p in ("..", ".") for p in path.parts):
+        raise LaneFileError(errno.EINVAL, f"{relative} is not a path inside the lane")
+    return path.parts
+
+
+@contextlib.contextmanager
+def lane_dir(root: Path, names: tuple[str, ...] = (), *, create: bool = False) -> Iterator[int]:
+    """A descriptor of the directory ``root/names…``, every level below ``root`` opened
+    without following a symlink (and made 0700 when ``create`` and missing)."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for name in names:
+            if create:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(name, 0o700, dir_fd=fd)
+            try:
+                inner = os.open(name, _DIR_FLAGS, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise LaneFileError(
+                        exc.errno, f"{root.joinpath(*names)}: {name} is a symlink or no directory"
+                    ) from None
+                raise
+            os.close(fd)
+            fd = inner
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def read_lane_file(root: Path, relative: str | PurePosixPath, cap: int) -> bytes | None:
+    """The bytes of ``root/relative`` — ``None`` when it does not exist; ``LaneFileError``
+    when it, or a directory on its way, is a symlink, when it is no regular file or has
+    other hard links, or when it holds more than ``cap`` bytes."""
+    *dirs, name = parts_of(relative)
+    where = root.joinpath(*parts_of(relative))
+    try:
+        with lane_dir(root, tuple(dirs)) as dir_fd:
+            try:
+                fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    raise LaneFileError(exc.errno, f"{where} is a symlink") from None
+                raise
+    except FileNotFoundError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise LaneFileError(errno.EINVAL, f"{where} is not a regular file")
+        if info.st_nlink > 1:  # a hard link: the same file may be Fleetwarden's elsewhere
+            raise LaneFileError(errno.EMLINK, f"{where} has other hard links")
+        if info.st_size > cap:
+            raise LaneFileError(errno.EFBIG, f"{where} holds more than {cap} bytes")
+        chunks, left = [], cap + 1
+        while left > 0 and (chunk := os.read(fd, min(left, 1 << 20))):
+            chunks.append(chunk)
+            left -= len(chunk)
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    if len(data) > cap:  # it grew since fstat
+        raise LaneFileError(errno.EFBIG, f"{where} holds more than {cap} bytes")
+    return data
+
+
+def write_lane_file(root: Path, relative: str | PurePosixPath, text: str) -> None:
+    """Replace ``root/relative`` with ``text`` (mode 0600), creating missing directories
+    0700 — through no symlink: a symlink, FIFO or file at the name is replaced, a
+    symlink on the way refused (``LaneFileError``)."""
+    *dirs, name = parts_of(relative)
+    with lane_dir(root, tuple(dirs), create=True) as dir_fd:
+        temporary = f".{name}.{secrets.token_hex(6)}.tmp"
+        fd = os.open(temporary, _NEW_FLAGS, 0o600, dir_fd=dir_fd)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as file:
+                file.write(text)
+            os.replace(temporary, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary, dir_fd=dir_fd)
+            raise
+
+
+def chmod_itself(path: Path, mode: int, kind: int) -> None:
+    """``chmod`` the file at ``path`` itself — never where a symlink put there points —
+    once it is seen to be of file type ``kind`` (``stat.S_IFSOCK``…); ``LaneFileError``
+    if it is not (an agent swapped it)."""
+    fd = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        if stat.S_IFMT(os.fstat(fd).st_mode) != kind:
+            raise LaneFileError(errno.EPERM, f"{path} was replaced by something else")
+        os.chmod(f"/proc/self/fd/{fd}", mode)  # the inode the descriptor holds
+    finally:
+        os.close(fd)

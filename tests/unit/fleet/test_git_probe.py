@@ -1,0 +1,140 @@
+"""Reading a workdir's git HEAD without running what the agent wrote: git's own switches
+keep every config-driven program off, and where git cannot be sandboxed the HEAD is read
+in Python, through no symlink or FIFO."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fleet.sandbox.git_probe import UNCHECKED, GitProbe, filter_names, git_argv, git_env
+from fleet.sandbox.git_refs import read_head
+from tests.fakes.hostile_git import init_repo, leftovers, plant
+
+
+@pytest.fixture
+def tag() -> Iterator[str]:
+    """A word in the command line of whatever the planted programs leave running; those
+    processes are killed afterwards, pass or fail."""
+    word = f"fw-git-leftover-{uuid.uuid4().hex[:12]}"
+    yield word
+    for pid in leftovers(word):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def markers(tmp_path: Path) -> Path:
+    where = tmp_path / "markers"
+    where.mkdir()
+    return where
+
+
+def git(repo: Path, args: list[str], filters: list[str] | None = None) -> str:
+    done = subprocess.run(
+        git_argv("git", repo, args, filters or ()),
+        env=git_env(),
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    return done.stdout.decode()
+
+
+def test_filter_names_are_read_from_config_keys() -> None:
+    """Every driver named in ``filter.<name>.<key>`` keys, once, dots in names kept."""
+    keys = "filter.lfs.clean\nfilter.lfs.smudge\nfilter.a.b.process\ncore.bare\n"
+    assert filter_names(keys) == ["lfs", "a.b"]
+
+
+def test_nothing_the_repository_config_names_runs_even_outside_a_sandbox(
+    tmp_path: Path, markers: Path, tag: str
+) -> None:
+    """With the probe's switches, git reads HEAD, lists the filter drivers (included ones
+    too) and tells the changed file from the merely touched one without running any
+    planted fsmonitor, hook, filter, pager or diff program — which plain git does run."""
+    repo = tmp_path / "repo"
+    head = init_repo(repo)
+    plant(repo, markers, tag)
+    plain = ["git", "-C", str(repo), "status", "--porcelain"]
+    subprocess.run(plain, capture_output=True, timeout=30, check=False, env=git_env())
+    assert list(markers.iterdir()), "the planted programs did not run under plain git"
+    for marker in markers.iterdir():
+        marker.unlink()
+    for pid in leftovers(tag):
+        os.kill(pid, signal.SIGKILL)
+
+    assert git(repo, ["rev-parse", "--verify", "-q", "HEAD"]).strip() == head
+    names = filter_names(git(repo, ["config", "--name-only", "--get-regexp", r"^filter\."]))
+    assert sorted(names) == ["evil", "included"]
+    status = ["status", "--porcelain", "--untracked-files=no", "--no-renames"]
+    assert git(repo, status, names) == " M b.txt\n"
+    assert list(markers.iterdir()) == []
+    assert leftovers(tag) == []
+
+
+def test_head_is_read_in_python_through_loose_and_packed_refs(tmp_path: Path) -> None:
+    """A branch's loose ref, a packed one, a detached HEAD; no repository, an unborn
+    branch, a symlinked HEAD or ``.git``, and a FIFO for HEAD read as no HEAD, at once."""
+    repo = tmp_path / "repo"
+    head = init_repo(repo)
+    assert read_head(repo) == head
+    dot_git = repo / ".git"
+    subprocess.run(["git", "-C", str(repo), "pack-refs", "--all"], check=True, timeout=30)
+    assert not list((dot_git / "refs" / "heads").iterdir())
+    assert read_head(repo) == head
+    (dot_git / "HEAD").write_text(head + "\n")
+    assert read_head(repo) == head
+    (dot_git / "HEAD").write_text("ref: refs/heads/unborn\n")
+    assert read_head(repo) is None
+    (dot_git / "HEAD").write_text("ref: refs/heads/../../../etc/passwd\n")
+    assert read_head(repo) is None
+    (dot_git / "HEAD").unlink()
+    (dot_git / "HEAD").symlink_to(tmp_path / "elsewhere")
+    (tmp_path / "elsewhere").write_text(head + "\n")
+    assert read_head(repo) is None
+    (dot_git / "HEAD").unlink()
+    os.mkfifo(dot_git / "HEAD")
+    assert read_head(repo) is None
+    assert read_head(tmp_path / "nowhere") is None
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / ".git").symlink_to(dot_git)
+    assert read_head(linked) is None
+
+
+async def test_without_bubblewrap_git_never_runs_and_changes_are_not_checked(
+    tmp_path: Path, markers: Path, tag: str
+) -> None:
+    """Where git cannot be sandboxed, the HEAD is still recorded, marked as not checked
+    for changes, and nothing planted in the repository runs."""
+    repo = tmp_path / "repo"
+    head = init_repo(repo)
+    plant(repo, markers, tag)
+    probe = GitProbe(bwrap="/nonexistent/bwrap")
+    assert await probe.head(repo) == head[:12] + UNCHECKED
+    assert await probe.head(tmp_path / "nowhere") is None
+    assert os.listdir(markers) == [] and leftovers(tag) == []
+
+
+def test_head_of_a_linked_worktree_and_of_a_subdirectory_is_read_in_python(
+    tmp_path: Path,
+) -> None:
+    """A linked worktree's HEAD is read from its own git directory and its branch from the
+    main repository's refs; a subdirectory reads as the repository it is in."""
+    repo = tmp_path / "repo"
+    head = init_repo(repo)
+    linked = tmp_path / "linked"
+    add = ["git", "-C", str(repo), "worktree", "add", "-q", "-b", "side", str(linked)]
+    subprocess.run(add, check=True, timeout=30, capture_output=True)
+    assert (linked / ".git").is_file()
+    assert read_head(linked) == head
+    (repo / "sub").mkdir()
+    assert read_head(repo / "sub") == head
