@@ -39,11 +39,13 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 
 class Door:
-    """One Unix socket that pipes each connection to a port on 127.0.0.1."""
+    """One Unix socket that pipes each connection to a port on 127.0.0.1; ``owner``: the
+    uid (and gid) it belongs to, the agent's own when it has one (Fleetwarden is root)."""
 
-    def __init__(self, path: Path, target: Target) -> None:
+    def __init__(self, path: Path, target: Target, owner: int | None = None) -> None:
         self.path = path
         self._target = target
+        self._owner = owner
         self._server: asyncio.AbstractServer | None = None
         self._connections: set[asyncio.Task[None]] = set()
 
@@ -52,6 +54,8 @@ class Door:
             self.path.unlink()  # left by an earlier Fleetwarden: the sandbox sees this path
         self._server = await asyncio.start_unix_server(self._serve, path=str(self.path))
         os.chmod(self.path, 0o600)
+        if self._owner is not None:
+            os.chown(self.path, self._owner, self._owner)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -87,10 +91,12 @@ class Door:
 
 
 class DoorSet:
-    """The doors of one agent, by socket name."""
+    """The doors of one agent, by socket name, in a directory only it (``owner``, else
+    Fleetwarden's user) may enter."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, owner: int | None = None) -> None:
         self.directory = directory
+        self._owner = owner
         self._doors: dict[str, Door] = {}
 
     def names(self) -> set[str]:
@@ -101,7 +107,9 @@ class DoorSet:
             return
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(self.directory, 0o700)
-        door = Door(self.directory / name, target)
+        if self._owner is not None:
+            os.chown(self.directory, self._owner, self._owner)
+        door = Door(self.directory / name, target, self._owner)
         await door.open()
         self._doors[name] = door
 

@@ -26,13 +26,18 @@ def clean_env(**extra: str) -> dict[str, str]:
 class ConsoleBot:
     """A running ``fleetwarden run`` with pipes on stdin, stdout and stderr."""
 
-    def __init__(self, cwd: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, cwd: Path, *args: str, env: dict[str, str] | None = None, user: int | None = None
+    ) -> None:
+        """``user``: the uid (and gid) to run as instead of the test's own (root only)."""
         self.cwd = cwd
         self.env = env if env is not None else clean_env()
-        self.proc = subprocess.Popen(
+        as_user = {} if user is None else {"user": user, "group": user, "extra_groups": []}
+        self.proc = subprocess.Popen(  # type: ignore[call-overload]
             [str(FLEETWARDEN), "run", *args],
             cwd=cwd,
             env=self.env,
+            **as_user,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
