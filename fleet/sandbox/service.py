@@ -294,10 +294,11 @@ class Sandboxes:
 
     def _needed(self, plan: LaunchPlan, hidden: tuple[Path, ...]) -> tuple[Path, ...]:
         """What the agent must read even where a hidden path covers it: Fleetwarden's
-        Python and package (the forwarder, the stub agent), the program's install, and the
+        Python (its venv and the install it was made from) and package (the forwarder,
+        the stub agent), the program's install, and the
         directories on its PATH (with their prefix: ``~/.local/bin`` brings ``~/.local``)."""
         python = Path(self._settings.python)
-        needed = [_FLEET_DIR, Path(sys.prefix), python.parent]
+        needed = [_FLEET_DIR, Path(sys.prefix), Path(sys.base_prefix), python.parent]
         needed.append(Path(os.path.realpath(python)).parent)
         for entry in (_path_of(plan.env) or "").split(os.pathsep):
             if entry and os.path.isabs(entry):

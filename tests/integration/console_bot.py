@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 FLEETWARDEN = Path(sys.executable).with_name("fleetwarden")
@@ -27,17 +27,19 @@ class ConsoleBot:
     """A running ``fleetwarden run`` with pipes on stdin, stdout and stderr."""
 
     def __init__(
-        self, cwd: Path, *args: str, env: dict[str, str] | None = None, user: int | None = None
+        self,
+        cwd: Path,
+        *args: str,
+        env: dict[str, str] | None = None,
+        prefix: Sequence[str] = (),
     ) -> None:
-        """``user``: the uid (and gid) to run as instead of the test's own (root only)."""
+        """``prefix``: a command that ends by exec'ing the rest (e.g. ``setpriv …``)."""
         self.cwd = cwd
         self.env = env if env is not None else clean_env()
-        as_user = {} if user is None else {"user": user, "group": user, "extra_groups": []}
-        self.proc = subprocess.Popen(  # type: ignore[call-overload]
-            [str(FLEETWARDEN), "run", *args],
+        self.proc = subprocess.Popen(
+            [*prefix, str(FLEETWARDEN), "run", *args],
             cwd=cwd,
             env=self.env,
-            **as_user,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -166,28 +167,46 @@ def lanes_hold_as_root(bot: ConsoleBot, tmp_path: Path) -> None:
     assert bot.close() == 0
 
 
-def nobody_can_run_fleetwarden() -> bool:
-    """Whether `nobody` can run the test's Python (it may live under a 0700 /root)."""
-    try:
-        done = subprocess.run(  # type: ignore[call-overload]
-            [str(FLEETWARDEN), "--help"],
-            capture_output=True,
-            timeout=30,
-            user=NOBODY,
-            group=NOBODY,
-            extra_groups=[],
-        )
-    except OSError:
-        return False
-    return bool(done.returncode == 0)
+AS_NOBODY = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+# When the test's Python lives under a 0700 /root (pyenv), `nobody` reaches it through a
+# mount namespace of the test's own, where /root is an open tmpfs holding only that install.
+REACH_PYTHON = """\
+set -e
+mount --make-rprivate /
+mount -t tmpfs -o mode=0755 fw-stage /dev/shm
+mkdir -p /dev/shm/python && mount --rbind "$PYTHON_HOME" /dev/shm/python
+mount -t tmpfs -o mode=0755 fw-root /root
+mkdir -p "$PYTHON_HOME" && mount --rbind /dev/shm/python "$PYTHON_HOME"
+exec "$@"
+"""
+
+
+def as_nobody() -> list[str]:
+    """The prefix that runs Fleetwarden as `nobody`; skips the test when it cannot here."""
+    if shutil.which("setpriv") is None:
+        pytest.skip("needs setpriv (util-linux) to run Fleetwarden as `nobody`")
+    reach = ["test", "-x", os.path.realpath(sys.executable)]  # what Fleetwarden checks
+    if _runs([*AS_NOBODY, *reach]):
+        return AS_NOBODY
+    home = Path(sys.base_prefix)
+    if not home.is_relative_to("/root") or shutil.which("unshare") is None:
+        pytest.skip(f"`nobody` cannot run {FLEETWARDEN}: its Python {home} is out of reach")
+    prefix = ["unshare", "-m", "sh", "-c", REACH_PYTHON, "sh", *AS_NOBODY]
+    if not _runs([*prefix, *reach], PYTHON_HOME=str(home)):
+        pytest.skip(f"`nobody` cannot run {FLEETWARDEN}, even with {home} shown to it")
+    return ["env", f"PYTHON_HOME={home}", *prefix]
+
+
+def _runs(argv: list[str], **env: str) -> bool:
+    done = subprocess.run(argv, capture_output=True, timeout=60, env={**os.environ, **env})
+    return done.returncode == 0
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run Fleetwarden as `nobody`")
 def test_as_an_ordinary_user_agents_share_its_uid_but_not_each_others_files() -> None:
     """Fleetwarden as `nobody`: agents run as that uid with no capabilities, cannot undo
     the sandbox, and still see neither Fleetwarden's state nor each other's files."""
-    if not nobody_can_run_fleetwarden():
-        pytest.skip(f"`nobody` cannot run {FLEETWARDEN} here (its Python is out of its reach)")
+    prefix = as_nobody()
     top = Path("/var/tmp") / f"fw-lanes-nobody-{uuid.uuid4().hex}"
     top.mkdir(mode=0o700)
     try:
@@ -195,7 +214,7 @@ def test_as_an_ordinary_user_agents_share_its_uid_but_not_each_others_files() ->
         targets(top, "hostile", "good")
         targets(top, "good", "hostile")
         env = clean_env(HOME=str(top))
-        bot = ConsoleBot(top, "--config", str(config), env=env, user=NOBODY)
+        bot = ConsoleBot(top, "--config", str(config), env=env, prefix=prefix)
     except BaseException:
         shutil.rmtree(top, ignore_errors=True)
         raise
