@@ -46,8 +46,9 @@ import subprocess
 import sys
 import time
 
-STAGING = "/dev/shm/fleetwarden-lane"
-"""Where, in the shim's own mount namespace, the sources of the sandbox's binds are staged."""
+STAGING = "/dev/shm"
+"""Where, in the shim's own mount namespace, the sources of the sandbox's binds are staged
+(a tmpfs over it there: the host's ``/dev/shm`` is untouched, the sandbox has its own)."""
 _BINDS = {"--bind", "--ro-bind", "--bind-try", "--ro-bind-try", "--dev-bind", "--dev-bind-try"}
 _CLONE_NEWNS, _MS_BIND, _MS_REC, _MS_PRIVATE = 0x00020000, 4096, 16384, 1 << 18
 
@@ -72,8 +73,7 @@ def stage_binds(argv: list[str]) -> list[str]:
     ``-try`` bind whose source is missing is dropped, as bubblewrap would."""
     _libc_call("unshare", _CLONE_NEWNS)
     _mount(None, "/", None, _MS_REC | _MS_PRIVATE, "")  # nothing leaks to the host
-    os.makedirs(STAGING, exist_ok=True)
-    _mount("fleetwarden-lane", STAGING, "tmpfs", 0, "mode=0711")
+    _mount("fleetwarden-lane", STAGING, "tmpfs", 0, "mode=0711")  # over it, here only
     out = [argv[0]]
     index, count = 1, 0
     while index < len(argv):

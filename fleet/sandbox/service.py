@@ -40,7 +40,7 @@ from fleet.errors import LaunchFailed
 from fleet.model import AgentSpec, LaunchPlan
 from fleet.names import AgentName
 from fleet.sandbox.doors import DoorSet, Target, fixed
-from fleet.sandbox.lanes import RLIMITS, Lanes, enforcement, hand_over
+from fleet.sandbox.lanes import FIRST_UID, RLIMITS, Lanes, enforcement, hand_over
 from fleet.sandbox.policy import EGRESS_PORT, Door, Layout, bwrap_argv
 from fleet.sandbox.tinyproxy import EgressProxies
 
@@ -96,15 +96,20 @@ def proxy_env(port: int = EGRESS_PORT) -> dict[str, str]:
 
 
 async def probe(bwrap: str = BWRAP) -> str | None:
-    """Why bubblewrap cannot make a sandbox here, or ``None`` when it can."""
-    argv = [bwrap, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/"]
+    """Why bubblewrap cannot make a sandbox here, or ``None`` when it can: with the flags
+    every sandbox has, as the user agents run as (as root: the first lane's uid)."""
+    uid = FIRST_UID if os.geteuid() == 0 else os.getuid()
+    argv = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
+    argv += ["--uid", str(uid), "--gid", str(uid), "--die-with-parent", "--ro-bind", "/", "/"]
     argv += ["--dev", "/dev", "--proc", "/proc", "true"]
+    user = {"user": uid, "group": uid, "extra_groups": []} if os.geteuid() == 0 else {}
     try:
         process = await asyncio.create_subprocess_exec(
             *argv,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
+            **user,  # type: ignore[arg-type]
         )
     except OSError as exc:
         return f"bubblewrap is not installed or cannot run (`{bwrap}`: {exc.strerror})"
