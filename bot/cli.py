@@ -24,6 +24,7 @@ from connectors.matrix import setup as matrix_setup
 from fleet.clock import SystemClock
 from fleet.errors import FleetwardenError
 from fleet.runtimes import default_registry
+from fleet.sandbox.lanes import Lanes, enforcement
 from fleet.sandbox.schema import unsandboxed_warnings
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG, EXIT_LOCKED = 0, 1, 2, 3
@@ -128,6 +129,9 @@ def _summary(config: Config) -> str:
         f"  operators:  {len(config.effective_operators())}\n"
         f"  agents:     {', '.join(a.name for a in config.agents) or 'none in the roster'}\n"
         f"  accounts:   {', '.join(config.accounts.names()) or 'none'}"
+        + "".join(
+            f"\n  isolation:  {line}" for line in enforcement(Lanes(config.state_dir)).lines()
+        )
         + "".join(f"\nwarning: {line}" for line in warnings)
     )
 

@@ -121,6 +121,10 @@ class LaunchPlan:
     # Whether ``argv`` starts bubblewrap (:mod:`fleet.sandbox`): the shim then records the
     # sandbox's init process and leaves the stop signals to the sandbox's first command.
     sandboxed: bool = False
+    # With ``sandboxed``: the host uid (and gid) bubblewrap runs as (Fleetwarden is root and
+    # the agent has a lane of its own), and the rlimits (``NPROC=4096``) it runs under.
+    run_as: int | None = None
+    rlimits: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -215,7 +215,10 @@ class RunKeeper:
         git_before = await self._git.head(plan.cwd)
         try:
             if self._sandboxes is not None:
-                plan = await self._sandboxes.wrap(spec, plan, paths.home, self._urls_of(spec))
+                others = await self._other_workdirs(spec.name)
+                plan = await self._sandboxes.wrap(
+                    spec, plan, paths.home, self._urls_of(spec), others
+                )
             handle = await backend.launch(plan, paths.new_run_dir(self._clock.now()), paths.log)
         except LaunchFailed as exc:
             await self._ledger.set_state(spec.name, AgentState.FAILED, str(exc))
@@ -239,6 +242,15 @@ class RunKeeper:
             )
         )
         return Launched(offset, handle.pid, run.id)
+
+    async def _other_workdirs(self, name: AgentName) -> list[Path]:
+        """The workdirs of every agent but ``name`` the ledger knows (the roster's and
+        spawned ones): its sandbox hides them. Default workdirs lie in the hidden state dir."""
+        return [
+            record.spec.workdir
+            for record in await self._ledger.list_agents()
+            if record.spec.name != name and record.spec.workdir is not None
+        ]
 
     async def output_of(self, run_id: int) -> RunOutput | None:
         """Where run ``run_id``'s output is read from, with a fresh parser of its stream."""

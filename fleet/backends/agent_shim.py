@@ -18,6 +18,15 @@ process group. The shim:
 * on the agent's exit, terminates whatever the agent left behind in the group
   (like a service manager's control-group kill), then exits with the agent's status.
 
+With ``--user UID`` (Fleetwarden runs as root: the agent gets a host uid of its own,
+:mod:`fleet.sandbox.lanes`), the shim stays root but starts bubblewrap as ``UID`` (gid the
+same, no supplementary groups), so bubblewrap makes its user namespace unprivileged and
+nothing in the sandbox is root on the host. That user may not be able to walk to what is
+bound into the sandbox (its workdir under a 0700 state dir, a CLI under ``/root``): the
+shim first moves into a mount namespace of its own, binds each source onto a staging
+tmpfs at :data:`STAGING` there, and hands bubblewrap those. ``--rlimit NAME=N`` (e.g.
+``NPROC=4096``) caps the sandbox's resources; per uid, ``NPROC`` counts one agent only.
+
 It ignores SIGTERM/SIGINT/SIGHUP itself: those reach the whole group anyway, and the
 shim must live to record the agent's status. SIGKILL of the group ends it too; the
 backend then reports the status it reaped, or "unknown".
@@ -26,13 +35,80 @@ backend then reports the status it reaped, or "unknown".
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
+import resource
 import select
 import signal
+import stat
 import subprocess
 import sys
 import time
+
+STAGING = "/dev/shm"
+"""Where, in the shim's own mount namespace, the sources of the sandbox's binds are staged
+(a tmpfs over it there: the host's ``/dev/shm`` is untouched, the sandbox has its own)."""
+_BINDS = {"--bind", "--ro-bind", "--bind-try", "--ro-bind-try", "--dev-bind", "--dev-bind-try"}
+_CLONE_NEWNS, _MS_BIND, _MS_REC, _MS_PRIVATE = 0x00020000, 4096, 16384, 1 << 18
+
+
+def _libc_call(name: str, *args: object) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if getattr(libc, name)(*args) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{name}: {os.strerror(err)}")
+
+
+def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str) -> None:
+    def raw(text: str | None) -> bytes | None:
+        return None if text is None else os.fsencode(text)
+
+    _libc_call("mount", raw(source), raw(target), raw(fstype), ctypes.c_ulong(flags), raw(data))
+
+
+def stage_binds(argv: list[str]) -> list[str]:
+    """``argv`` (bubblewrap's) with every bind source but ``/`` replaced by a bind of it on
+    a staging tmpfs any user can walk to, in a mount namespace of the shim's own; a
+    ``-try`` bind whose source is missing is dropped, as bubblewrap would."""
+    _libc_call("unshare", _CLONE_NEWNS)
+    _mount(None, "/", None, _MS_REC | _MS_PRIVATE, "")  # nothing leaks to the host
+    _mount("fleetwarden-lane", STAGING, "tmpfs", 0, "mode=0711")  # over it, here only
+    out = [argv[0]]
+    index, count = 1, 0
+    while index < len(argv):
+        word = argv[index]
+        if word == "--":
+            out += argv[index:]
+            break
+        if word in _BINDS and index + 2 < len(argv) and argv[index + 1] != "/":
+            source, dest = argv[index + 1], argv[index + 2]
+            index += 3
+            try:
+                info = os.stat(source)
+            except FileNotFoundError:
+                if word.endswith("-try"):
+                    continue
+                raise
+            staged = os.path.join(STAGING, str(count))
+            count += 1
+            if stat.S_ISDIR(info.st_mode):  # as bubblewrap does, the source's links followed
+                os.mkdir(staged, 0o711)
+            else:
+                os.close(os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
+            _mount(source, staged, None, _MS_BIND | _MS_REC, "")
+            out += [word, staged, dest]
+            continue
+        out.append(word)
+        index += 1
+    return out
+
+
+def _set_rlimits(limits: list[str]) -> None:
+    for item in limits:
+        name, _, value = item.partition("=")
+        number = int(value)
+        resource.setrlimit(getattr(resource, f"RLIMIT_{name}"), (number, number))
 
 
 def _write_atomic(path: str, text: str) -> None:
@@ -128,14 +204,20 @@ def _first_child(pid: int, timeout: float) -> int | None:
     return None
 
 
-def _start_sandbox(command: list[str], run_dir: str) -> tuple[subprocess.Popen[bytes], int]:
-    """Start bubblewrap (``command``); record its init process's host pid; return it and
-    the host pid of the agent (the init's child), or bubblewrap's own when there is none."""
+def _start_sandbox(
+    command: list[str], run_dir: str, uid: int | None
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start bubblewrap (``command``), as ``uid`` if given; record its init process's host
+    pid; return it and the host pid of the agent (the init's child), or bubblewrap's own
+    when there is none."""
+    if uid is not None:
+        command = stage_binds(command)
     read_fd, write_fd = os.pipe()
     argv = [command[0], "--info-fd", str(write_fd), *command[1:]]
+    user = {} if uid is None else {"user": uid, "group": uid, "extra_groups": []}
     try:
         # No preexec reset: the ignored signals stay ignored in bubblewrap (see above).
-        child = subprocess.Popen(argv, pass_fds=(write_fd,))
+        child = subprocess.Popen(argv, pass_fds=(write_fd,), **user)  # type: ignore[call-overload]
     finally:
         os.close(write_fd)
     try:
@@ -150,19 +232,44 @@ def _start_sandbox(command: list[str], run_dir: str) -> tuple[subprocess.Popen[b
     return child, _first_child(init_pid, timeout=5.0) or child.pid
 
 
+def _options(argv: list[str]) -> tuple[bool, int | None, list[str], list[str]] | None:
+    """``--sandbox``, ``--user UID`` and ``--rlimit NAME=N`` options, then the command."""
+    sandbox, uid, limits, index = False, None, [], 0
+    while index < len(argv) and argv[index] != "--":
+        word = argv[index]
+        if word == "--sandbox":
+            sandbox, index = True, index + 1
+        elif word in ("--user", "--rlimit") and index + 1 < len(argv):
+            if word == "--user":
+                uid = int(argv[index + 1])
+            else:
+                limits.append(argv[index + 1])
+            index += 2
+        else:
+            return None
+    command = argv[index + 1 :]
+    return (sandbox, uid, limits, command) if command else None
+
+
 def main(argv: list[str]) -> int:
-    sandbox = len(argv) > 1 and argv[1] == "--sandbox"
-    if sandbox:
-        argv = [argv[0], *argv[2:]]
-    if len(argv) < 3 or argv[1] != "--":
-        sys.stderr.write("usage: agent_shim.py RUN_DIR [--sandbox] -- ARGV...\n")
+    try:
+        parsed = _options(argv[1:]) if argv else None
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        sys.stderr.write(
+            "usage: agent_shim.py RUN_DIR [--sandbox [--user UID] [--rlimit NAME=N]...]"
+            " -- ARGV...\n"
+        )
         return 125
-    run_dir, command = argv[0], argv[2:]
+    run_dir = argv[0]
+    sandbox, uid, limits, command = parsed
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, signal.SIG_IGN)
     try:
         if sandbox:
-            child, agent_pid = _start_sandbox(command, run_dir)
+            _set_rlimits(limits)
+            child, agent_pid = _start_sandbox(command, run_dir, uid)
         else:
             # The agent gets default signal dispositions back (SIG_IGN would be inherited).
             child = subprocess.Popen(command, restore_signals=True, preexec_fn=_default_signals)

@@ -149,6 +149,10 @@ class SubprocessBackend:
 def shim_argv(python: str, run_dir: Path, plan: LaunchPlan) -> list[str]:
     """The agent shim's command line for ``plan`` (both backends start agents with it)."""
     sandbox = ["--sandbox"] if plan.sandboxed else []
+    if plan.sandboxed and plan.run_as is not None:
+        sandbox += ["--user", str(plan.run_as)]
+    for limit in plan.rlimits if plan.sandboxed else ():
+        sandbox += ["--rlimit", limit]
     return [python, "-I", str(SHIM), str(run_dir), *sandbox, "--", *plan.argv]
 
 

@@ -42,11 +42,13 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 
 class Door:
-    """One Unix socket that pipes each connection to a port on 127.0.0.1."""
+    """One Unix socket that pipes each connection to a port on 127.0.0.1; ``owner``: the
+    uid (and gid) it belongs to, the agent's own when it has one (Fleetwarden is root)."""
 
-    def __init__(self, path: Path, target: Target) -> None:
+    def __init__(self, path: Path, target: Target, owner: int | None = None) -> None:
         self.path = path
         self._target = target
+        self._owner = owner
         self._server: asyncio.AbstractServer | None = None
         self._connections: set[asyncio.Task[None]] = set()
 
@@ -56,6 +58,8 @@ class Door:
         self._server = await asyncio.start_unix_server(self._serve, path=str(self.path))
         try:  # the door directory is the agent's too: never chmod where a symlink points
             chmod_itself(self.path, 0o600, stat.S_IFSOCK)
+            if self._owner is not None:
+                os.chown(self.path, self._owner, self._owner, follow_symlinks=False)
         except OSError:
             self._server.close()
             self._server = None
@@ -95,10 +99,12 @@ class Door:
 
 
 class DoorSet:
-    """The doors of one agent, by socket name."""
+    """The doors of one agent, by socket name, in a directory only it (``owner``, else
+    Fleetwarden's user) may enter."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, owner: int | None = None) -> None:
         self.directory = directory
+        self._owner = owner
         self._doors: dict[str, Door] = {}
 
     def names(self) -> set[str]:
@@ -109,7 +115,9 @@ class DoorSet:
             return
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(self.directory, 0o700)
-        door = Door(self.directory / name, target)
+        if self._owner is not None:
+            os.chown(self.directory, self._owner, self._owner)
+        door = Door(self.directory / name, target, self._owner)
         await door.open()
         self._doors[name] = door
 

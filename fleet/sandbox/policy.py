@@ -4,9 +4,21 @@ Every sandbox: its own user, pid, IPC, UTS and cgroup namespaces (``--unshare-al
 the agent sees and signals only its own processes and ``/proc/<fleetwarden>`` does not
 exist; the host's files read-only; a private ``/tmp`` (tmpfs, size-capped); read-write
 only its workdir and its private HOME; and nothing at all of Fleetwarden's state dir, its
-config file's directory and the other paths :attr:`Layout.hidden` lists (a tmpfs over
-each). Paths the agent needs that lie under a hidden one (Fleetwarden's Python, an npm
-install) are bound back read-only.
+config file's directory, other agents' workdirs, ``/root``, ``/home`` and the other paths
+:attr:`Layout.hidden` lists (a tmpfs over each), nor of the secret files
+:attr:`Layout.masked` lists (``/etc/shadow``, ssh host keys: ``/dev/null`` over each).
+Paths the agent needs that lie under a hidden one (Fleetwarden's Python, an npm install)
+are bound back read-only.
+
+The agent is never root of anything: a user namespace always (``--unshare-user``, even
+when Fleetwarden runs as root), an unprivileged uid and gid inside (:attr:`Layout.uid`),
+no capabilities (``--cap-drop ALL``), and no nested user namespace to win them back
+(``--disable-userns``). So it cannot unmount what hides a path, remount ``/``
+read-write or mount anything. Running it as a host uid of its own when Fleetwarden is
+root is the shim's part (:mod:`fleet.sandbox.lanes`). ``--new-session`` is not used: it
+would take the agent out of the shim's process group, so a stop's SIGTERM would no longer
+reach it; the only terminal an agent holds is its own tmux pane (or none), so a
+``TIOCSTI`` there types only into its own input.
 
 Egress ``open`` keeps the host's network; ``locked`` gives the sandbox a network
 namespace of its own with only ``lo``, where the first command
@@ -34,6 +46,8 @@ RESOLVER_DIRS = ("/run/systemd/resolve", "/run/resolvconf")
 """Where ``/etc/resolv.conf`` may point under /run: shown read-only to open sandboxes."""
 TMP_SIZE = 512 * 1024 * 1024
 """The size cap of a sandbox's private ``/tmp``, in bytes."""
+SANDBOX_UID = 1000
+"""The agent's uid and gid inside its sandbox, unless the layout names its own."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +70,8 @@ class Layout:
     door_dir: Path | None = None  # with ``locked``: the host directory bound at DOORS
     doors: tuple[Door, ...] = field(default_factory=tuple)
     tmp_size: int = TMP_SIZE
+    uid: int = SANDBOX_UID  # the agent's uid and gid inside; never 0
+    masked: tuple[Path, ...] = ()  # files shown as /dev/null (they must exist)
 
 
 def _under(path: Path, roots: Iterable[Path]) -> bool:
@@ -64,7 +80,10 @@ def _under(path: Path, roots: Iterable[Path]) -> bool:
 
 def bwrap_argv(layout: Layout, command: Sequence[str], *, bwrap: str, python: str) -> list[str]:
     """The command line that runs ``command`` in the sandbox ``layout`` describes."""
-    argv = [bwrap, "--unshare-all"]
+    if layout.uid == 0:
+        raise ValueError("an agent never runs as root inside its sandbox")
+    argv = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
+    argv += ["--uid", str(layout.uid), "--gid", str(layout.uid)]
     if not layout.locked:
         argv.append("--share-net")
     argv += ["--die-with-parent", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
@@ -89,8 +108,14 @@ def bwrap_argv(layout: Layout, command: Sequence[str], *, bwrap: str, python: st
     for path in hidden:  # a needed path that holds a hidden one must not show it again
         if _under(path, back) and path not in back:
             argv += ["--tmpfs", str(path)]
-    for path in (layout.home, layout.workdir):
+    own = (layout.home, layout.workdir)
+    for path in own:
         argv += ["--bind", str(path), str(path)]
+    for path in hidden:  # another agent's workdir inside this one's stays out of sight
+        if _under(path, own) and path not in own:
+            argv += ["--tmpfs", str(path)]
+    for path in sorted(set(layout.masked)):
+        argv += ["--ro-bind", "/dev/null", str(path)]
     entry = [python, "-I", str(FORWARDER)]
     if layout.locked:
         if layout.door_dir is None:

@@ -14,11 +14,18 @@ doors.json`` so that :meth:`reattach` opens the same ones after a restart, and o
 tinyproxy of its allow-list (:mod:`fleet.sandbox.tinyproxy`) unless its egress is
 blocked. :meth:`block` closes that last door and cuts its connections; the block is kept
 as a file beside the doors, so it outlives a restart, until :meth:`unblock`.
+
+Each agent has a lane (:mod:`fleet.sandbox.lanes`): besides Fleetwarden's own places, its
+sandbox hides every other agent's workdir (the caller names them), ``/root``, ``/home``,
+``/etc/ssl/private`` and shows ``/etc/shadow``, ``/etc/gshadow`` and the ssh host keys as
+empty. When Fleetwarden is root, the agent runs as a host uid of its own, to which its
+HOME, its workdir and its door directory are handed before each launch.
 """
 
 from __future__ import annotations
 
 import asyncio
+import glob
 import json
 import logging
 import os
@@ -33,6 +40,7 @@ from fleet.errors import LaunchFailed
 from fleet.model import AgentSpec, LaunchPlan
 from fleet.names import AgentName
 from fleet.sandbox.doors import DoorSet, Target, fixed
+from fleet.sandbox.lanes import FIRST_UID, RLIMITS, Lanes, enforcement, hand_over
 from fleet.sandbox.policy import EGRESS_PORT, Door, Layout, bwrap_argv
 from fleet.sandbox.tinyproxy import EgressProxies
 
@@ -44,6 +52,10 @@ LOCKED = "locked"
 EGRESS_DOOR = "egress.sock"
 _PROBE_TIMEOUT = 10.0
 _FLEET_DIR = Path(__file__).resolve().parents[1]
+SYSTEM_HIDDEN = (Path("/root"), Path("/home"), Path("/etc/ssl/private"))
+"""Directories no agent sees (what its tools need under them is bound back read-only)."""
+SECRET_FILES = ("/etc/shadow", "/etc/gshadow", "/etc/ssh/ssh_host_*key")
+"""Files no agent reads, whatever its uid: shown as ``/dev/null`` (glob patterns)."""
 FIX = (
     "install bubblewrap (`apt-get install bubblewrap`) and allow unprivileged user "
     "namespaces (`sysctl kernel.unprivileged_userns_clone=1`, and on Ubuntu "
@@ -84,15 +96,20 @@ def proxy_env(port: int = EGRESS_PORT) -> dict[str, str]:
 
 
 async def probe(bwrap: str = BWRAP) -> str | None:
-    """Why bubblewrap cannot make a sandbox here, or ``None`` when it can."""
-    argv = [bwrap, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/"]
+    """Why bubblewrap cannot make a sandbox here, or ``None`` when it can: with the flags
+    every sandbox has, as the user agents run as (as root: the first lane's uid)."""
+    uid = FIRST_UID if os.geteuid() == 0 else os.getuid()
+    argv = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
+    argv += ["--uid", str(uid), "--gid", str(uid), "--die-with-parent", "--ro-bind", "/", "/"]
     argv += ["--dev", "/dev", "--proc", "/proc", "true"]
+    user = {"user": uid, "group": uid, "extra_groups": []} if os.geteuid() == 0 else {}
     try:
         process = await asyncio.create_subprocess_exec(
             *argv,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
+            **user,  # type: ignore[arg-type]
         )
     except OSError as exc:
         return f"bubblewrap is not installed or cannot run (`{bwrap}`: {exc.strerror})"
@@ -118,6 +135,7 @@ class Sandboxes:
         self._doors: dict[AgentName, DoorSet] = {}
         self._allow: dict[AgentName, tuple[str, ...]] = {}
         self._problem: str | None = None
+        self._lanes = Lanes(self._root)
 
     @property
     def problem(self) -> str | None:
@@ -129,7 +147,13 @@ class Sandboxes:
         self._problem = await probe(self._settings.bwrap)
         if self._problem is not None:
             log.warning("agents cannot be sandboxed: %s; to fix: %s", self._problem, FIX)
+        for line in self.enforced():
+            log.info("sandbox lanes: %s", line)
         return self._problem
+
+    def enforced(self) -> list[str]:
+        """What keeps agents apart on this host, in words (logged at start)."""
+        return enforcement(self._lanes).lines()
 
     async def stop(self) -> None:
         """Close every door and stop the forward proxies; the agents keep running."""
@@ -141,9 +165,15 @@ class Sandboxes:
     # -- launches ----------------------------------------------------------------------
 
     async def wrap(
-        self, spec: AgentSpec, plan: LaunchPlan, home: Path, urls: Iterable[str | None]
+        self,
+        spec: AgentSpec,
+        plan: LaunchPlan,
+        home: Path,
+        urls: Iterable[str | None],
+        others: Iterable[Path] = (),
     ) -> LaunchPlan:
-        """``plan`` run in ``spec``'s sandbox; ``urls`` are those the agent was given."""
+        """``plan`` run in ``spec``'s sandbox; ``urls`` are those the agent was given,
+        ``others`` the workdirs of the other agents, which it must not see."""
         if spec.sandbox == NONE:
             log.warning("agent %s runs without a sandbox (sandbox: none)", spec.name)
             return plan
@@ -158,6 +188,15 @@ class Sandboxes:
                 f"{spec.name} cannot start: its workdir {plan.cwd} holds {exposed}, which no "
                 "agent may see; give it a directory of its own"
             )
+        try:
+            uid = self._lanes.uid_for(spec.name)
+            if uid is not None:  # its own places become its own user's
+                await asyncio.to_thread(hand_over, home, uid)
+                await asyncio.to_thread(hand_over, plan.cwd, uid)
+        except OSError as exc:
+            raise LaunchFailed(f"{spec.name} cannot start: its lane: {exc}") from exc
+        lane_hidden = tuple(p for p in (*SYSTEM_HIDDEN, *others) if p.exists() and p != plan.cwd)
+        hidden = (*hidden, *lane_hidden)
         env = dict(plan.env)
         doors: tuple[Door, ...] = ()
         locked = spec.egress == LOCKED
@@ -178,11 +217,14 @@ class Sandboxes:
             locked=locked,
             door_dir=self._door_dir(spec.name) if locked else None,
             doors=doors,
+            uid=os.getuid() if uid is None else uid,
+            masked=_secret_files(),
         )
         argv = bwrap_argv(
             layout, plan.argv, bwrap=self._settings.bwrap, python=self._settings.python
         )
-        return replace(plan, argv=tuple(argv), env=env, sandboxed=True)
+        limits = tuple(f"{name}={value}" for name, value in RLIMITS)
+        return replace(plan, argv=tuple(argv), env=env, sandboxed=True, run_as=uid, rlimits=limits)
 
     async def reattach(self, spec: AgentSpec) -> None:
         """Open a running locked agent's doors again (after Fleetwarden restarted)."""
@@ -234,7 +276,10 @@ class Sandboxes:
         return self._paths(name) / "doors"
 
     async def _open_doors(self, spec: AgentSpec, ports: Iterable[int]) -> None:
-        doors = self._doors.setdefault(spec.name, DoorSet(self._door_dir(spec.name)))
+        if spec.name not in self._doors:
+            owner = self._lanes.uid_for(spec.name)  # the agent's own user connects
+            self._doors[spec.name] = DoorSet(self._door_dir(spec.name), owner=owner)
+        doors = self._doors[spec.name]
         try:
             for port in ports:
                 await doors.open(f"tcp-{port}.sock", fixed(port))
@@ -254,10 +299,11 @@ class Sandboxes:
 
     def _needed(self, plan: LaunchPlan, hidden: tuple[Path, ...]) -> tuple[Path, ...]:
         """What the agent must read even where a hidden path covers it: Fleetwarden's
-        Python and package (the forwarder, the stub agent), the program's install, and the
+        Python (its venv and the install it was made from) and package (the forwarder,
+        the stub agent), the program's install, and the
         directories on its PATH (with their prefix: ``~/.local/bin`` brings ``~/.local``)."""
         python = Path(self._settings.python)
-        needed = [_FLEET_DIR, Path(sys.prefix), python.parent]
+        needed = [_FLEET_DIR, Path(sys.prefix), Path(sys.base_prefix), python.parent]
         needed.append(Path(os.path.realpath(python)).parent)
         for entry in (_path_of(plan.env) or "").split(os.pathsep):
             if entry and os.path.isabs(entry):
@@ -271,6 +317,11 @@ class Sandboxes:
             needed.append(modules[-1] if modules else real.parent)
             needed.append(Path(found).parent)
         return tuple(needed)
+
+
+def _secret_files() -> tuple[Path, ...]:
+    found = [Path(p) for pattern in SECRET_FILES for p in glob.glob(pattern)]
+    return tuple(sorted(p for p in found if p.is_file()))
 
 
 def _path_of(env: Mapping[str, str]) -> str | None:

@@ -8,12 +8,16 @@ and prints one line per attempt::
     RESULT <attack> open <what it got>
     RESULT <attack> denied <the error>
 
+``identity`` reports who the agent is inside (uid, effective capabilities, uid map); the
+``umount_*``, ``remount_root`` and ``new_userns`` attacks try to undo the sandbox itself.
+
 ``good`` is what a well-behaved agent does: a heartbeat and a request to its proxy, both
 of which must work (an HTTP error answer still counts as reaching the proxy).
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import socket
@@ -39,6 +43,34 @@ def _write(path: object) -> str:
     with open(str(path), "w", encoding="utf-8") as fh:
         fh.write("written by a hostile agent\n")
     return f"wrote {path}"
+
+
+_MS_REMOUNT, _MS_BIND, _MS_RDONLY, _CLONE_NEWUSER = 32, 4096, 1, 0x10000000
+
+
+def _libc(name: str, *args: object) -> str:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if getattr(libc, name)(*args) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    return f"{name} succeeded"
+
+
+def _umount(path: object) -> str:
+    return _libc("umount2", os.fsencode(str(path)), 2)  # MNT_DETACH
+
+
+def _remount_root() -> str:
+    flags = ctypes.c_ulong(_MS_REMOUNT | _MS_BIND)  # read-write: no MS_RDONLY
+    return _libc("mount", None, b"/", None, flags, None)
+
+
+def _identity() -> str:
+    with open("/proc/self/status", encoding="ascii") as fh:
+        status = dict(line.split(":", 1) for line in fh.read().splitlines() if ":" in line)
+    with open("/proc/self/uid_map", encoding="ascii") as fh:
+        uid_map = " ".join(fh.read().split())
+    return f"uid={os.getuid()} capeff={status['CapEff'].strip()} uid_map={uid_map}"
 
 
 def _see(pid: object) -> str:
@@ -113,6 +145,23 @@ def attacks(targets: dict[str, object]) -> dict[str, Callable[[], str]]:
         "host_socket": lambda: _connect_unix(targets["host_socket"]),
         "write_root": lambda: _write(targets["outside_root"]),
     }
+    table.update(
+        {
+            "umount_tmp": lambda: _umount("/tmp"),
+            "remount_root": _remount_root,
+            "new_userns": lambda: _libc("unshare", _CLONE_NEWUSER),
+            "shadow": lambda: _read("/etc/shadow"),
+            "identity": _identity,
+        }
+    )
+    if "state_dir" in targets:  # the tmpfs that hides Fleetwarden's state
+        table["umount_state"] = lambda: _umount(targets["state_dir"])
+    if "root_secret" in targets:  # a root 0600 file outside every hidden path
+        table["root_secret"] = lambda: _read(targets["root_secret"])
+    if "root_file" in targets:  # a world-readable file under /root
+        table["root_file"] = lambda: _read(targets["root_file"])
+    if "other_work" in targets:  # a 0600 file in another agent's workdir
+        table["other_work"] = lambda: _read(targets["other_work"])
     connect, via_proxy = targets.get("connect"), targets.get("via_proxy")
     for name, address in connect.items() if isinstance(connect, dict) else ():
         table[f"connect_{name}"] = lambda address=address: _connect(address)

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 FLEETWARDEN = Path(sys.executable).with_name("fleetwarden")
@@ -26,11 +26,18 @@ def clean_env(**extra: str) -> dict[str, str]:
 class ConsoleBot:
     """A running ``fleetwarden run`` with pipes on stdin, stdout and stderr."""
 
-    def __init__(self, cwd: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        cwd: Path,
+        *args: str,
+        env: dict[str, str] | None = None,
+        prefix: Sequence[str] = (),
+    ) -> None:
+        """``prefix``: a command that ends by exec'ing the rest (e.g. ``setpriv …``)."""
         self.cwd = cwd
         self.env = env if env is not None else clean_env()
         self.proc = subprocess.Popen(
-            [str(FLEETWARDEN), "run", *args],
+            [*prefix, str(FLEETWARDEN), "run", *args],
             cwd=cwd,
             env=self.env,
             stdin=subprocess.PIPE,

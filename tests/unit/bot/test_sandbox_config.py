@@ -3,6 +3,7 @@ agent and in `defaults`, the check-config warning, and the `egress block|unblock
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,15 @@ def test_check_config_warns_about_each_agent_without_a_sandbox() -> None:
     config = parse("agents:\n  - name: safe\n  - name: risky\n    sandbox: none\n")
     lines = [line for line in _summary(config).splitlines() if line.startswith("warning:")]
     assert len(lines) == 1 and "'risky'" in lines[0] and "sandbox: none" in lines[0]
+
+
+def test_check_config_says_what_keeps_agents_apart_on_this_host() -> None:
+    """The summary says whether agents get uids of their own (as root), their rlimits, and
+    whether per-agent cgroup caps are enforced here."""
+    lines = [line for line in _summary(parse("agents: []\n")).splitlines() if "isolation:" in line]
+    users = "a host uid of its own" if os.geteuid() == 0 else "share Fleetwarden's uid"
+    assert len(lines) == 3 and users in lines[0], lines
+    assert "NPROC=4096" in lines[1] and "cgroup memory and process caps" in lines[2]
 
 
 class FakeFleet:

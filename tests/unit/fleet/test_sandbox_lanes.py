@@ -1,0 +1,101 @@
+"""Tests for the agents' lanes: bubblewrap's user, capability and lane flags, the uid
+allocation, handing a tree over to an agent's uid, and what the host enforces."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from fleet.sandbox.lanes import FIRST_UID, Lanes, cgroup_problem, enforcement, hand_over
+from fleet.sandbox.policy import Layout, bwrap_argv
+
+STATE = Path("/srv/fw/state")
+WORK = Path("/srv/fw/work")
+HOME = STATE / "agents" / "coder" / "home"
+
+
+def pairs(argv: list[str], option: str) -> list[str]:
+    return [argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == option]
+
+
+def test_every_sandbox_is_an_unprivileged_user_without_capabilities() -> None:
+    """A user namespace always, no nested one, every capability dropped, the layout's
+    uid and gid inside — and never uid 0."""
+    argv = bwrap_argv(
+        Layout(WORK, HOME, hidden=(STATE,), uid=1600003), ["x"], bwrap="b", python="p"
+    )
+    for flag in ("--unshare-user", "--disable-userns"):
+        assert flag in argv[: argv.index("--")]
+    assert pairs(argv, "--cap-drop") == ["ALL"]
+    assert pairs(argv, "--uid") == ["1600003"] and pairs(argv, "--gid") == ["1600003"]
+    with pytest.raises(ValueError, match="never runs as root"):
+        bwrap_argv(Layout(WORK, HOME, hidden=(STATE,), uid=0), ["x"], bwrap="b", python="p")
+
+
+def test_another_agents_workdir_inside_this_ones_stays_hidden_and_secrets_show_empty() -> None:
+    """A hidden path under the agent's own workdir is covered again after the workdir's
+    bind; each masked file is /dev/null, read-only."""
+    other = WORK / "vendor" / "other-agent"
+    layout = Layout(WORK, HOME, hidden=(STATE, other), masked=(Path("/etc/shadow"),))
+    argv = bwrap_argv(layout, ["x"], bwrap="b", python="p")
+    tmpfs = [i for i, arg in enumerate(argv[:-1]) if arg == "--tmpfs" and argv[i + 1] == str(other)]
+    bind = next(
+        i for i, arg in enumerate(argv[:-1]) if arg == "--bind" and argv[i + 1] == str(WORK)
+    )
+    assert any(i > bind for i in tmpfs), "the other agent's workdir shows through the bind"
+    at = argv.index("/etc/shadow")
+    assert argv[at - 2 : at] == ["--ro-bind", "/dev/null"]
+
+
+def test_each_agent_keeps_a_uid_of_its_own_across_restarts(tmp_path: Path) -> None:
+    """As root: distinct uids from the lane range, the same one after a restart (read back
+    from the state dir); as an ordinary user: none (agents share Fleetwarden's)."""
+    lanes = Lanes(tmp_path, root=True)
+    first, second = lanes.uid_for("coder"), lanes.uid_for("reviewer")
+    assert first == FIRST_UID and second == FIRST_UID + 1
+    assert Lanes(tmp_path, root=True).uid_for("coder") == first
+    assert json.loads((tmp_path / "uids.json").read_text()) == {"coder": first, "reviewer": second}
+    assert (tmp_path / "uids.json").stat().st_mode & 0o777 == 0o600
+    assert Lanes(tmp_path / "other", root=False).uid_for("coder") is None
+
+
+def test_a_broken_uid_file_is_named_with_the_fix(tmp_path: Path) -> None:
+    """An unreadable uids.json fails the launch saying which file and what to do."""
+    (tmp_path / "uids.json").write_text("{not json")
+    with pytest.raises(OSError, match=r"uids\.json is unreadable .* remove it"):
+        Lanes(tmp_path, root=True).uid_for("coder")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another uid needs root")
+def test_a_tree_is_handed_over_without_following_links_or_touching_shared_files(
+    tmp_path: Path,
+) -> None:
+    """Every directory and file becomes the agent's; a symlink's target and a file with a
+    second hard link (its other name may be outside the lane) stay root's."""
+    outside = tmp_path / "outside.txt"
+    outside.write_text("root's\n")
+    lane = tmp_path / "lane"
+    (lane / "src").mkdir(parents=True)
+    (lane / "src" / "main.py").write_text("print()\n")
+    (lane / "link").symlink_to(outside)
+    os.link(outside, lane / "hard")
+    uid = FIRST_UID + 7
+    assert hand_over(lane, uid) == 4  # lane, src, main.py and the link itself
+    assert (lane / "src" / "main.py").stat().st_uid == uid and lane.stat().st_gid == uid
+    assert os.lstat(lane / "link").st_uid == uid
+    assert outside.stat().st_uid == 0  # neither through the link nor the hard link
+    assert hand_over(lane, uid) == 0  # nothing left to change
+
+
+def test_the_log_at_start_says_what_is_enforced_here(tmp_path: Path) -> None:
+    """Distinct uids or shared, the rlimits, and why cgroup caps are not enforced."""
+    assert cgroup_problem(tmp_path) == f"no cgroup v2 hierarchy at {tmp_path}"
+    (tmp_path / "cgroup.controllers").write_text("cpu io hugetlb\n")
+    assert cgroup_problem(tmp_path) == "cgroup v2 has no memory or pids controller here"
+    lines = enforcement(Lanes(tmp_path, root=False), tmp_path).lines()
+    assert "share Fleetwarden's uid" in lines[0] and "NPROC=4096" in lines[1]
+    assert "NOT enforced (cgroup v2 has no memory or pids controller here)" in lines[2]
+    assert "a host uid of its own" in enforcement(Lanes(tmp_path, root=True), tmp_path).lines()[0]
