@@ -271,13 +271,12 @@ class MeteringProxy:
             cost = estimate(payload, len(body), served, self._prices)
             claim = self.policy.reserve(replace(info, at=self._clock.now()), cost)
         if isinstance(claim, Refuse):
-            verdict = claim
-            self._record(meter.refused(429, verdict.reason), account=meter.account)
+            self._record(meter.refused(claim.status, claim.reason), account=meter.account)
             return error_response(
                 route.api,
-                429,
-                f"Fleetwarden: {verdict.reason}",
-                retry_after=verdict.retry_after,
+                claim.status,
+                f"Fleetwarden: {claim.reason}",
+                retry_after=claim.retry_after if claim.status == 429 else None,
             )
         changed = False
         if isinstance(verdict, Rewrite) and payload is not None and verdict.model != model:
