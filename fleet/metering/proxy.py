@@ -53,7 +53,14 @@ from fleet.accounts.model import AccountError
 from fleet.accounts.placeholders import placeholder_tokens
 from fleet.clock import Clock, SystemClock
 from fleet.loopback import HOST, AgentSecrets, Limits, serve
-from fleet.metering.body import MAX_REQUEST, asks_usage, encode_json, json_object, take_body
+from fleet.metering.body import (
+    MAX_REQUEST,
+    BodyRefused,
+    asks_usage,
+    encode_json,
+    json_object,
+    take_body,
+)
 from fleet.metering.config import MeteringSettings, PriceTable, ProviderRoute
 from fleet.metering.endpoints import CHATGPT_ROUTE, decide, shown
 from fleet.metering.estimate import estimate
@@ -254,7 +261,10 @@ class MeteringProxy:
         body = await take_body(request, route.api, within=self._settings.body_timeout)
         if isinstance(body, web.Response):
             return body
-        payload = json_object(body)
+        try:
+            payload = json_object(body, unique=True)
+        except BodyRefused as exc:
+            return error_response(route.api, exc.status, f"Fleetwarden: {exc}")
         if payload is None:
             why = "the request body is not a JSON object, so it cannot be metered"
             return error_response(route.api, 400, f"Fleetwarden: {why}")
