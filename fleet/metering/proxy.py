@@ -272,6 +272,7 @@ class MeteringProxy:
         model = model if isinstance(model, str) else None
         stream = payload is not None and payload.get("stream") is True
         meter = Meter(at, started, agent, route.name, api, stream, requested_model=model)
+        meter.body_size = len(body)
         meter.account = credential.account.name if credential is not None else None
         info = RequestInfo(agent, route.name, api, model, stream, at)
         verdict = await self._verdict(info)
