@@ -13,8 +13,8 @@ their text, :data:`~fleet.metering.usage.DELTA_TEXT`, at the estimator's
 usage — cut by the upstream, by a drain that ran out after the agent hung up, or ending
 without usage or in an error — is recorded with at least that count as output, and the
 request's input estimate (its body's bytes ÷ 4) when no input was reported, the reason
-saying so. Anthropic reports output only at the end, so without this a stream cut after
-1,200 tokens counted 3. Why not charge the reservation instead: it is the request's own
+saying so: Anthropic reports output only at a stream's end, so the usage seen before a cut
+says almost nothing of it. Why not charge the reservation instead: it is the request's own
 output cap (often tens of thousands of tokens), far over what a cut answer cost, and it
 would move budgets to refuse on answers that were never given.
 """
