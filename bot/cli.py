@@ -21,6 +21,7 @@ from bot.logs import setup_logging
 from connectors.errors import ConnectorSetupError
 from connectors.matrix import device_cli
 from connectors.matrix import setup as matrix_setup
+from fleet.budgets.schema import unpriced_warnings
 from fleet.clock import SystemClock
 from fleet.errors import FleetwardenError
 from fleet.runtimes import default_registry
@@ -121,6 +122,12 @@ def _summary(config: Config) -> str:
     connectors = ", ".join(name for name, section in running.items() if section) or "none"
     specs = [entry.to_spec(config.defaults) for entry in config.agents]
     warnings = unsandboxed_warnings((spec.name, spec.sandbox) for spec in specs)
+    warnings += unpriced_warnings(
+        config.budgets,
+        config.groups,
+        ((spec.name, spec.model) for spec in specs),
+        config.prices.priced,
+    )
     return (
         f"{source}: OK\n"
         f"  state dir:  {config.state_dir}\n"

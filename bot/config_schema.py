@@ -37,6 +37,7 @@ from fleet.caps import LimitsSection
 from fleet.metering.config import MeteringSettings, PriceTable, ProviderRoute
 from fleet.metering.schema import (
     MeteringSection,
+    PriceEntry,
     Prices,
     Providers,
     price_table,
@@ -211,7 +212,16 @@ class ConfigFile(BaseModel):
         description=(
             "Token prices by model name, exactly as the provider reports the model "
             "(e.g. `claude-sonnet-4-5-20250929`). Models without a price are metered in "
-            "tokens only, and `usage` says so."
+            "tokens only, and `usage` says so; a budget in dollars refuses their requests "
+            "unless `price_default` is set."
+        ),
+    )
+    price_default: PriceEntry | None = Field(
+        default=None,
+        description=(
+            "The price of every model `prices` does not list. Without it such a model costs "
+            "nothing it could be charged, so a budget with `limit_usd` refuses its requests, "
+            "naming the model; with it, they are charged at this price."
         ),
     )
     timezone: TimezoneName = Field(
@@ -344,7 +354,7 @@ class Config:
             defaults=document.defaults,
             metering=document.metering.settings() if document.metering.enabled else None,
             providers=provider_routes(document.providers),
-            prices=price_table(document.prices),
+            prices=price_table(document.prices, document.price_default),
             timezone=timezone,
             groups=groups_of(document.groups),
             budgets=budgets_of(document.budgets, timezone),

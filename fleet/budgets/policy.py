@@ -169,6 +169,8 @@ class PacingPolicy(Wording):
         if request.at >= status.end:
             return None  # the window has reset; the next tick starts the new one
         key = status.budget.key
+        if status.budget.limit_usd is not None and estimate.usd is None:
+            return Refuse(0.0, _unpriced(key, request.model, estimate.model), status=400)
         if state.refusing or self._live_used(state) >= status.limit:
             self._exhaust(state)
             wait = max((status.end - request.at).total_seconds(), 1.0)
@@ -405,3 +407,16 @@ class PacingPolicy(Wording):
             return None
         covering = set(self._groups.chain(agent))
         return next((b for b in self._bursts if b.until > at and b.scope in covering), None)
+
+
+def _unpriced(key: str, asked: str | None, served: str | None) -> str:
+    """Why a request under budget ``key`` (in dollars) is refused: ``served`` has no price."""
+    fix = "add it to `prices` in the config, or set `price_default`"
+    if served is None:
+        return f"the request names no model, so {key} (a budget in dollars) cannot price it"
+    if asked is not None and asked != served:
+        return (
+            f"{key} is over pace and steps {asked!r} down to {served!r}, which has no price, "
+            f"so {key} (a budget in dollars) cannot charge it: {fix}"
+        )
+    return f"model {served!r} has no price, so {key} (a budget in dollars) cannot charge it: {fix}"

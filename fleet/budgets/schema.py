@@ -11,7 +11,7 @@ an agent in two groups, a ``reset_at`` already past at load time — is
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -202,7 +202,10 @@ class BudgetEntry(BaseModel):
         default=None,
         gt=0,
         strict=True,
-        description="US dollars per window, at the configured `prices` (unpriced models cost 0).",
+        description=(
+            "US dollars per window, at the configured `prices`. A request for a model "
+            "without a price is refused, naming it, unless `price_default` is set."
+        ),
     )
     window: WindowText = Field(
         description=(
@@ -401,3 +404,35 @@ def _cycle_from(name: str, groups: Mapping[str, GroupEntry]) -> list[str]:
         chain.append(current)
         current = groups[current].parent
     return chain if current == name else []
+
+
+def unpriced_warnings(
+    budgets: Mapping[str, Budget],
+    groups: Groups,
+    agents: Iterable[tuple[str, str | None]],
+    priced: Callable[[str], bool],
+) -> list[str]:
+    """One line per budget in dollars that governs roster agents (name, configured model)
+    whose model has no price, or whose ladder steps onto one: those requests are refused
+    (:mod:`fleet.budgets.policy`) until the model is priced or ``price_default`` is set."""
+    fix = "add them to `prices`, or set `price_default`"
+    found: dict[str, list[str]] = {}
+    for agent, model in agents:
+        if model is None or priced(model):
+            continue
+        key = next((str(s) for s in groups.chain(agent) if str(s) in budgets), None)
+        if key is not None and budgets[key].limit_usd is not None:
+            found.setdefault(key, []).append(f"{agent} ({model})")
+    lines = [
+        f"budget {key} is in dollars, but these agents' models have no price, so their "
+        f"requests will be refused: {', '.join(names)}; {fix}"
+        for key, names in found.items()
+    ]
+    for key, budget in budgets.items():
+        rungs = {m for models in budget.ladder.values() for m in models if not priced(m)}
+        if budget.limit_usd is not None and rungs:
+            lines.append(
+                f"budget {key} is in dollars, but its ladder steps down to models with no "
+                f"price, so downgraded requests will be refused: {', '.join(sorted(rungs))}; " + fix
+            )
+    return lines

@@ -26,6 +26,7 @@ import aiohttp
 from aiohttp import web
 
 from fleet.metering.config import ProviderApi
+from fleet.metering.endpoints import shown
 from fleet.metering.shapes import error_response
 
 MAX_REQUEST: Final = 32 * 1024 * 1024  # bytes, as sent and once decoded
@@ -127,14 +128,41 @@ def _inflate(data: bytes | bytearray, wbits: int, coding: str, limit: int) -> by
     return out
 
 
-def json_object(body: bytes | bytearray) -> dict[str, Any] | None:
+def json_object(body: bytes | bytearray, *, unique: bool = False) -> dict[str, Any] | None:
     """``body`` as a JSON object, or ``None`` if it is not one (nested too deep to read
-    included)."""
+    included). With ``unique``, an object anywhere in it that has a key twice raises
+    :class:`BodyRefused` (400) naming the key: Python keeps the last of them, a provider
+    may read the first, and the proxy must meter the request the provider serves (its
+    ``model``, ``max_tokens``, ``stream``, ``stream_options``). JSON writers never repeat
+    a key, so no client is refused for it."""
     try:
-        value = json.loads(body)
+        value = json.loads(body, object_pairs_hook=_unique if unique else None)
+    except _Repeated as exc:
+        key = shown(exc.key[:64])
+        raise BodyRefused(
+            400, f"the request body has the key {key!r} twice; send each key once"
+        ) from None
     except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
+
+
+class _Repeated(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """One JSON object, refused if it has a key twice (as fast as the default: the C
+    scanner still parses, and ``dict`` builds the object)."""
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _Repeated(key)
+            seen.add(key)
+    return value
 
 
 def encode_json(payload: dict[str, Any]) -> bytes:

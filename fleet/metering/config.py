@@ -62,17 +62,26 @@ class Price:
 @dataclass(frozen=True, slots=True)
 class PriceTable:
     """Prices by model name, exactly as the provider reports the model. A model that is not
-    here has no price: its usage is kept as tokens only, never priced by a guess."""
+    here costs ``fallback`` (the config's ``price_default``) when one is set; without it,
+    it has no price: its usage is kept as tokens only, never priced by a guess, and a
+    budget in dollars refuses its requests (:mod:`fleet.budgets.policy`)."""
 
     prices: Mapping[str, Price] = field(default_factory=dict)
+    fallback: Price | None = None
 
     def cost(self, models: tuple[str | None, ...], tokens: Tokens) -> float | None:
-        """The cost of ``tokens`` at the first of ``models`` with a price, or ``None``."""
-        for model in models:
-            if model is not None and model in self.prices:
-                value = self.prices[model].cost(tokens)
-                return value if math.isfinite(value) else None
-        return None
+        """The cost of ``tokens`` at the first of ``models`` with a price, else at the
+        fallback, else ``None``."""
+        price = next((self.prices[m] for m in models if m is not None and m in self.prices), None)
+        price = price or self.fallback
+        if price is None:
+            return None
+        value = price.cost(tokens)
+        return value if math.isfinite(value) else None
+
+    def priced(self, model: str | None) -> bool:
+        """Whether ``model``'s tokens have a price (its own, or the fallback)."""
+        return self.fallback is not None or (model is not None and model in self.prices)
 
 
 @dataclass(frozen=True, slots=True)

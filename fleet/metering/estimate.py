@@ -37,4 +37,4 @@ def estimate(
                 output = min(cap, MAX_OUTPUT)
                 break
     tokens = Tokens(input=body_size // BYTES_PER_TOKEN, output=output)
-    return Estimate(tokens.total, prices.cost((model,), tokens))
+    return Estimate(tokens.total, prices.cost((model,), tokens), model, tokens.input)

@@ -6,13 +6,24 @@ upstream compressed anyway, parses a stream's events (holding back a usage chunk
 did not ask for) or copies a plain body up to ``MAX_BODY_COPY``, and at the end decides the
 request's tokens and outcome as one :class:`~fleet.metering.events.UsageEvent`. It never
 touches a socket; the proxy does the I/O and prices the event.
+
+**Every answer is counted.** A stream's deltas are counted as they pass (the length of
+their text, :data:`~fleet.metering.usage.DELTA_TEXT`, at the estimator's
+:data:`~fleet.metering.estimate.BYTES_PER_TOKEN`). A stream that does not end with its
+usage — cut by the upstream, by a drain that ran out after the agent hung up, or ending
+without usage or in an error — is recorded with at least that count as output, and the
+request's input estimate (its body's bytes ÷ 4) when no input was reported, the reason
+saying so: Anthropic reports output only at a stream's end, so the usage seen before a cut
+says almost nothing of it. Why not charge the reservation instead: it is the request's own
+output cap (often tens of thousands of tokens), far over what a cut answer cost, and it
+would move budgets to refuse on answers that were never given.
 """
 
 from __future__ import annotations
 
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final, cast
 
@@ -20,9 +31,10 @@ import aiohttp
 from multidict import CIMultiDictProxy
 
 from fleet.metering.body import json_object
+from fleet.metering.estimate import BYTES_PER_TOKEN
 from fleet.metering.events import Outcome, Tokens, UsageEvent
 from fleet.metering.sse import SseParser
-from fleet.metering.usage import SKIP_PREFIXES, Api, UsageReader
+from fleet.metering.usage import DELTA_TEXT, SKIP_PREFIXES, Api, UsageReader
 
 MAX_BODY_COPY: Final = 32 * 1024 * 1024  # a non-streamed answer larger than this is unmetered
 
@@ -40,6 +52,7 @@ class Meter:
     requested_model: str | None = None
     rewritten_from: str | None = None
     account: str | None = None  # the account that paid for it, when one did
+    body_size: int = 0  # bytes of the request's body: its input estimate when none is reported
     hide_usage_chunk: bool = False
     reason: str = ""
     status: int = 0
@@ -74,7 +87,7 @@ class Meter:
             return
         if headers.get("content-type", "").startswith("text/event-stream"):
             skip = () if self.hide_usage_chunk else SKIP_PREFIXES[self.api]
-            self._parser = SseParser(skip)
+            self._parser = SseParser(skip, count=DELTA_TEXT[self.api])
         else:
             self._body = bytearray()
 
@@ -147,14 +160,32 @@ class Meter:
         reader = self.reader
         tokens = reader.tokens
         outcome, reason = self._judge(reader, tokens)
+        tokens = tokens or Tokens()
+        if outcome is not Outcome.OK and self._parser is not None and self.status < 400:
+            tokens, reason = self._at_least(tokens, reason)
         return self._event(
             self.status,
             outcome,
             reason,
-            tokens or Tokens(),
+            tokens,
             served=reader.served_model,
             partial=outcome is Outcome.PARTIAL,
         )
+
+    def _at_least(self, tokens: Tokens, reason: str) -> tuple[Tokens, str]:
+        """``tokens`` raised to what passed: the deltas' output, the input estimate."""
+        assert self._parser is not None
+        counted = -(-self._parser.counted // BYTES_PER_TOKEN)
+        floor = replace(tokens, output=max(tokens.output, counted))
+        said: list[str] = []
+        if floor.output > tokens.output:
+            said.append(f"output counted from the deltas that passed ({counted} tokens)")
+        if tokens.input + tokens.cache_read + tokens.cache_write == 0 and self.body_size:
+            floor = replace(floor, input=self.body_size // BYTES_PER_TOKEN)
+            said.append(f"input estimated from the request's {self.body_size} bytes")
+        if not said:
+            return tokens, reason
+        return floor, "; ".join([reason, *said]) if reason else "; ".join(said)
 
     def _judge(self, reader: UsageReader, tokens: Tokens | None) -> tuple[Outcome, str]:
         gone = "; the agent hung up mid-answer and the rest was drained" if self._gone else ""

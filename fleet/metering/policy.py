@@ -6,7 +6,9 @@ reserves an estimate of its cost (settled to the real usage when its answer ends
   the ledger keeps both the asked-for and the served model;
 * :class:`Hold` — wait until a time, then ask again (a queue); a wait beyond the proxy's
   ``max_hold`` is refused instead;
-* :class:`Refuse` — answer 429 in the provider's error shape, with ``retry-after``.
+* :class:`Refuse` — answer 429 in the provider's error shape, with ``retry-after`` (or,
+  for a request no wait would let through, e.g. a model without a price under a budget in
+  dollars, 400 without it).
 
 ``decide``, ``reserve`` and ``settle`` are called on the proxy's event loop for every model
 request: they answer from memory (a pacing job refreshes what the policy knows), never block
@@ -55,6 +57,7 @@ class Hold:
 class Refuse:
     retry_after: float  # seconds
     reason: str
+    status: int = 429  # 400: waiting will not help, the config must change
 
 
 Verdict = Allow | Rewrite | Hold | Refuse
@@ -64,10 +67,13 @@ ESTIMATE_FLOOR: Final = 1.0  # no request reserves nothing: a 0-token estimate i
 
 @dataclass(frozen=True, slots=True)
 class Estimate:
-    """What a request is expected to cost at most: tokens, and USD when priced."""
+    """What a request is expected to cost at most: tokens, and USD when priced; ``model``
+    is the model it was priced for (the one to be served), ``input`` its input tokens."""
 
     tokens: int
     usd: float | None = None
+    model: str | None = None
+    input: int = 0
 
     def amount(self, unit: str) -> float:
         """The estimate in a budget's unit (``tokens`` or ``usd``)."""

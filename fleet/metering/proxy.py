@@ -23,7 +23,8 @@ random secret (so one agent cannot bill another); the CLI appends the provider's
   agent sees it.
 * The agent hanging up mid-stream does not stop the metering: the upstream is read on (up
   to ``drain_timeout``) until its usage arrives. An upstream that cuts the stream is
-  recorded with what was seen, flagged partial. An upstream that cannot be reached gets the
+  recorded with what was seen, flagged partial — at least the deltas that passed. An
+  upstream that cannot be reached gets the
   agent a 502/504 in the provider's error shape.
 * The known unmetered endpoints (Claude's ``HEAD /`` preflight, model lists, token
   counting) and a provider's ``passthrough`` paths pass through unmetered and unrecorded;
@@ -53,7 +54,14 @@ from fleet.accounts.model import AccountError
 from fleet.accounts.placeholders import placeholder_tokens
 from fleet.clock import Clock, SystemClock
 from fleet.loopback import HOST, AgentSecrets, Limits, serve
-from fleet.metering.body import MAX_REQUEST, asks_usage, encode_json, json_object, take_body
+from fleet.metering.body import (
+    MAX_REQUEST,
+    BodyRefused,
+    asks_usage,
+    encode_json,
+    json_object,
+    take_body,
+)
 from fleet.metering.config import MeteringSettings, PriceTable, ProviderRoute
 from fleet.metering.endpoints import CHATGPT_ROUTE, decide, shown
 from fleet.metering.estimate import estimate
@@ -254,7 +262,10 @@ class MeteringProxy:
         body = await take_body(request, route.api, within=self._settings.body_timeout)
         if isinstance(body, web.Response):
             return body
-        payload = json_object(body)
+        try:
+            payload = json_object(body, unique=True)
+        except BodyRefused as exc:
+            return error_response(route.api, exc.status, f"Fleetwarden: {exc}")
         if payload is None:
             why = "the request body is not a JSON object, so it cannot be metered"
             return error_response(route.api, 400, f"Fleetwarden: {why}")
@@ -262,6 +273,7 @@ class MeteringProxy:
         model = model if isinstance(model, str) else None
         stream = payload is not None and payload.get("stream") is True
         meter = Meter(at, started, agent, route.name, api, stream, requested_model=model)
+        meter.body_size = len(body)
         meter.account = credential.account.name if credential is not None else None
         info = RequestInfo(agent, route.name, api, model, stream, at)
         verdict = await self._verdict(info)
@@ -271,13 +283,12 @@ class MeteringProxy:
             cost = estimate(payload, len(body), served, self._prices)
             claim = self.policy.reserve(replace(info, at=self._clock.now()), cost)
         if isinstance(claim, Refuse):
-            verdict = claim
-            self._record(meter.refused(429, verdict.reason), account=meter.account)
+            self._record(meter.refused(claim.status, claim.reason), account=meter.account)
             return error_response(
                 route.api,
-                429,
-                f"Fleetwarden: {verdict.reason}",
-                retry_after=verdict.retry_after,
+                claim.status,
+                f"Fleetwarden: {claim.reason}",
+                retry_after=claim.retry_after if claim.status == 429 else None,
             )
         changed = False
         if isinstance(verdict, Rewrite) and payload is not None and verdict.model != model:

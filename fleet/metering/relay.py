@@ -6,7 +6,8 @@ before the agent gets the answer's last bytes, so killing Fleetwarden at any mom
 no usage of an answer an agent received. The agent hanging up mid-stream does not stop
 the metering: the upstream is read on (up to ``drain_timeout``) until its usage arrives.
 An upstream that cuts the stream is recorded with what was seen, flagged partial, and the
-agent's answer is cut too.
+agent's answer is cut too. Either way the row counts at least the deltas that passed
+(:mod:`fleet.metering.meter`).
 """
 
 from __future__ import annotations

@@ -142,6 +142,9 @@ class PriceEntry(BaseModel):
     cache_read: DollarsPerMillion = Field(default=0.0, description="Per million cache reads.")
     cache_write: DollarsPerMillion = Field(default=0.0, description="Per million cache writes.")
 
+    def price(self) -> Price:
+        return Price(self.input, self.output, self.cache_read, self.cache_write)
+
 
 def _check_provider_names(value: dict[str, ProviderEntry]) -> dict[str, ProviderEntry]:
     for name in value:
@@ -165,12 +168,11 @@ def provider_routes(entries: dict[str, ProviderEntry]) -> dict[str, ProviderRout
     return routes
 
 
-def price_table(entries: dict[str, PriceEntry]) -> PriceTable:
+def price_table(entries: dict[str, PriceEntry], fallback: PriceEntry | None = None) -> PriceTable:
+    """The ``prices`` section, with ``price_default`` for every model it does not list."""
     return PriceTable(
-        {
-            model: Price(entry.input, entry.output, entry.cache_read, entry.cache_write)
-            for model, entry in entries.items()
-        }
+        {model: entry.price() for model, entry in entries.items()},
+        None if fallback is None else fallback.price(),
     )
 
 

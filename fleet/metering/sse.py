@@ -3,7 +3,10 @@
 It never changes or withholds what it is fed: each :class:`SseEvent` keeps its exact
 ``raw`` bytes, so a caller that forwards events one by one forwards the stream unchanged.
 A stream that stops making sense (an event over :data:`MAX_EVENT` bytes) is marked
-``broken`` and from then on only passed along, never parsed.
+``broken`` and from then on only passed along, never parsed. Given a ``count`` pattern, it
+also sums the length of the pattern's group over every match in the events it has cut
+(skipped ones too), one search per chunk: the text of the deltas, so a stream cut before
+its usage arrives is still counted at what passed (:mod:`fleet.metering.meter`).
 """
 
 from __future__ import annotations
@@ -67,8 +70,16 @@ class SseParser:
     bare CR it ends its line at once (an LF right after it is then taken as its second
     half), otherwise it is decided when the next byte comes."""
 
-    def __init__(self, skip: tuple[bytes, ...] = (), *, max_event: int | None = None) -> None:
+    def __init__(
+        self,
+        skip: tuple[bytes, ...] = (),
+        *,
+        max_event: int | None = None,
+        count: re.Pattern[bytes] | None = None,
+    ) -> None:
         self._skip = skip  # events starting with one of these are not returned at all
+        self._count = count
+        self.counted = 0  # bytes ``count``'s group matched in the events so far
         self._max = MAX_EVENT if max_event is None else max_event
         self._buffer = bytearray()  # the event being read, from its first byte
         self._scan = 0  # where in the buffer the search for line ends goes on
@@ -117,6 +128,8 @@ class SseParser:
                 start = end
             line = scan = end
         if start:
+            if self._count is not None:  # over the events just completed, in one call
+                self.counted += sum(map(len, self._count.findall(buffer, 0, start)))
             del buffer[:start]  # a prefix: cheap, and what stays came in this chunk
         self._line, self._scan = line - start, scan - start
         if len(buffer) > self._max:

@@ -15,6 +15,7 @@ Counts are made disjoint (see :mod:`fleet.metering.events`). Events that cannot 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Final, Literal, TypeGuard
 
 from fleet.metering.events import Tokens
@@ -54,6 +55,17 @@ SKIP_PREFIXES: dict[str, tuple[bytes, ...]] = {
     "anthropic": (b"event: content_block_delta", b"event: ping"),
     "responses": (b"event: response.output_text.delta", b"event: response.function_call_"),
     "chat": (),
+}
+
+
+# The text a delta event carries, as a JSON string (escapes and all): what passes to the
+# agent as output. A JSON string value cannot hold an unescaped quote, so a key matched
+# here is a key, never text that looks like one.
+_STRING: Final = rb'":"([^"\\]*(?:\\.[^"\\]*)*)"'
+DELTA_TEXT: dict[str, re.Pattern[bytes]] = {
+    "anthropic": re.compile(rb'"(?:text|partial_json|thinking)' + _STRING),
+    "responses": re.compile(rb'"delta' + _STRING),
+    "chat": re.compile(rb'"(?:content|arguments|reasoning_content|reasoning|refusal)' + _STRING),
 }
 
 

@@ -12,7 +12,7 @@ import asyncio
 import gzip
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -167,7 +167,16 @@ async def test_ledger_tokens_equal_what_the_provider_emitted(
         assert event.tokens == Tokens()
         assert str(status) in event.reason
         return
-    assert event.tokens == disjoint(emitted.usage)
+    reported = disjoint(emitted.usage)
+    if stream and (emitted.cut or emitted.failed):
+        # What the stream reported, raised to what passed (see test_metering_cut.py).
+        assert event.tokens.output >= reported.output
+        if reported.total == 0:
+            assert event.tokens.input > 0 and "input estimated" in event.reason
+            reported = replace(reported, input=event.tokens.input)
+        assert event.tokens == replace(reported, output=event.tokens.output)
+    else:
+        assert event.tokens == reported
     assert event.request_id == emitted.request_id
     if emitted.cut:
         assert event.outcome in (Outcome.PARTIAL, Outcome.UNMETERED)

@@ -137,6 +137,32 @@ async def test_a_body_nested_too_deep_is_refused_not_a_crash(rig: Rig) -> None:
     assert (await rig.post(json.dumps(message()).encode()))[0] == 200
 
 
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        (b'{"model":"claude-haiku-4-5","model":"claude-opus-4-1","messages":[]}', "model"),
+        (b'{"model":"m","max_tokens":10,"max_tokens":100000,"messages":[]}', "max_tokens"),
+        (b'{"model":"m","stream":false,"stream":true,"messages":[]}', "stream"),
+        (
+            b'{"model":"m","stream_options":{"include_usage":false,"include_usage":true}}',
+            "include_usage",
+        ),
+        (b'{"model":"m","mod\\u0065l":"other","messages":[]}', "model"),
+    ],
+)
+async def test_a_key_given_twice_is_refused_naming_it(rig: Rig, raw: bytes, key: str) -> None:
+    """The proxy would meter the last of two values, a provider may serve the first: a
+    body with a key twice (also escaped, also nested) is refused with 400, never forwarded."""
+    status, error = await rig.post(raw)
+    assert status == 400
+    assert error["type"] == "error"
+    assert error["error"]["type"] == "invalid_request_error"
+    assert f"the key {key!r} twice" in error["error"]["message"]
+    assert rig.fake.requests == []
+    await rig.proxy.recorder.flush()
+    assert await rig.ledger.usage_events() == []
+
+
 def _raw_request(port: int, path: str, body: bytes) -> bytes:
     """POST ``body`` on a plain socket (no copies on the sending side), return the answer."""
     head = (

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import itertools
+import json
 import time
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from fleet.metering import sse
 from fleet.metering.sse import MAX_EVENT, SseEvent, SseParser
+from fleet.metering.usage import DELTA_TEXT, SKIP_PREFIXES
 
 
 def triples(events: list[SseEvent]) -> list[tuple[str | None, bytes, bytes]]:
@@ -260,3 +262,35 @@ def test_a_big_event_in_small_chunks_costs_time_linear_in_its_size() -> None:
     small = min(_feed_time(1_000_000) for _ in range(5))
     big = min(_feed_time(10_000_000) for _ in range(3))
     assert big < 40 * small, f"10 MB took {big / small:.0f}x 1 MB"  # quadratic: ~100x
+
+
+# --- Counting the deltas' text as it passes ---------------------------------------------
+
+
+@example(['say "text":"x" \\', "é\n"], [3, 7])
+@given(
+    st.lists(st.text(max_size=40), max_size=12),
+    st.lists(st.integers(min_value=1, max_value=64), max_size=30),
+)
+def test_count_sums_each_deltas_text_however_the_stream_is_cut(
+    texts: list[str], cuts: list[int]
+) -> None:
+    """Every delta's text is counted once, as its JSON string (escapes included), skipped
+    events too, whatever the chunks; a quote or ``"text":"`` inside the text is text."""
+    head = b'event: message_start\ndata: {"type":"message_start","message":{"content":[]}}\n\n'
+    deltas = [
+        b"event: content_block_delta\ndata: "
+        + json.dumps(
+            {"type": "content_block_delta", "delta": {"type": "text_delta", "text": t}},
+            separators=(",", ":"),
+        ).encode()
+        + b"\n\n"
+        for t in texts
+    ]
+    stream = head + b"".join(deltas)
+    parser = SseParser(SKIP_PREFIXES["anthropic"], count=DELTA_TEXT["anthropic"])
+    at = 0
+    for size in [*cuts, len(stream)]:
+        parser.feed(stream[at : at + size])
+        at += size
+    assert parser.counted == sum(len(json.dumps(t)) - 2 for t in texts)
