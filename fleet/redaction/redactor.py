@@ -1,11 +1,14 @@
 """The one redactor: what goes to a chat service or the log file leaves here without a secret.
 
-It takes out, in one pass over the text:
+It first removes the characters a reader cannot see (:mod:`fleet.redaction.invisible`:
+zero-width and bidi-control characters, tag characters, terminal escapes), so a secret with
+a zero-width space inside is the secret again, then takes out, in one pass over the text:
 
 * the exact value of every secret its sources hold at that moment
   (:mod:`fleet.redaction.known`: escaped or cut at a line's edge too), and
-* every credential-shaped value (:mod:`fleet.redaction.shapes`: Yelp's detect-secrets and
-  our own plugins).
+* every credential-shaped value (:mod:`fleet.redaction.shapes`: Yelp's detect-secrets,
+  gitleaks' rules and our own plugins), also where markdown escaped it (``ghp\\_…``, as
+  agent text is shown in chat).
 
 Each is replaced by a label saying what it was, ``[redacted: heartbeat token]``, never its
 value or its length; overlapping finds become one label. Sources are asked at each
@@ -18,7 +21,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from fleet.redaction.known import KnownValues, Secret, SecretSource, Span
+from fleet.redaction.invisible import visible
+from fleet.redaction.known import KnownValues, Secret, SecretSource, Span, Unescaped, escaped
 from fleet.redaction.shapes import REDACTED, Shapes
 
 
@@ -35,10 +39,15 @@ class Redaction:
         self._shapes = shapes
 
     def apply(self, text: str) -> str:
-        """``text`` with every secret replaced by its label."""
+        """``text`` without invisible characters, and with every secret replaced by its
+        label."""
         if not text:
             return text
+        text = visible(text)
         spans = self._known.spans(text) + self._shapes.spans(text)
+        if escaped(text):
+            view = Unescaped(text)
+            spans += view.back(self._shapes.spans(view.text))
         if not spans:
             return text
         out: list[str] = []
