@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from bot.render import duration, money
 from bot.agent_text import cut, escape, quoted
+from bot.render import duration, money
 from fleet.ledger.run_reports import RunEnd
 from fleet.run_stories import RunStory
 from fleet.transcript.story import Outcome

@@ -44,7 +44,7 @@ def _invisible_class() -> str:
     ]
     ranges: list[str] = []
     start = prev = ord(chars[0])
-    for char in chars[1:] + ["\U0010ffff"]:  # a sentinel that never extends a range
+    for char in [*chars[1:], "\U0010ffff"]:  # a sentinel that never extends a range
         code = ord(char)
         if code == prev + 1:
             prev = code

@@ -74,7 +74,7 @@ def write_config(fake: FakeDiscord, workdir: Path) -> Path:
 async def bot(tmp_path: Path) -> AsyncIterator[tuple[Bot, str]]:
     token = "fake-deploy-" + secrets.token_hex(16)
     async with FakeDiscord(heartbeat_interval_ms=2_000) as fake:
-        proc = subprocess.Popen(
+        proc = subprocess.Popen(  # noqa: ASYNC220 - it runs for the whole test
             [str(FLEETWARDEN), "run", "--config", str(write_config(fake, tmp_path))],
             cwd=tmp_path,
             env=clean_env(
