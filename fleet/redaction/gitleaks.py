@@ -88,7 +88,11 @@ class GitleaksRules:
         self._global = tuple(_allowlists([config.get("allowlist", {})]))
         for raw in config.get("rules", []):
             self._add(raw)
-        self._keywords = sorted({k for rule in self.rules for k in rule.keywords})
+        self._by_keyword: dict[str, list[str]] = {}
+        for rule in self.rules:
+            for word in rule.keywords:
+                self._by_keyword.setdefault(word, []).append(rule.id)
+        self._keywords = Keywords(sorted(self._by_keyword))
 
     def _add(self, raw: dict[str, Any]) -> None:
         rule_id = str(raw.get("id", "?"))
@@ -116,14 +120,15 @@ class GitleaksRules:
     def spans(self, text: str, lowered: str) -> Iterator[Span]:
         """Every secret a rule finds in ``text`` (``lowered``: the text in lower case, of
         the same length)."""
-        lines = _keyword_lines(lowered, self._keywords)
+        lines = self._keywords.lines(lowered)
+        named = {rule for word in lines for rule in self._by_keyword[word]}
         for rule in self.rules:
             if not rule.keywords:
                 yield from self._find(rule, text, 0)
                 continue
-            starts = sorted({at for word in rule.keywords for at in lines.get(word, ())})
-            if not starts:
+            if rule.id not in named:
                 continue
+            starts = sorted({at for word in rule.keywords for at in lines.get(word, ())})
             if rule.whole_text:
                 yield from self._find(rule, text, 0)
                 continue
@@ -152,23 +157,48 @@ class GitleaksRules:
             yield Span(offset + start, offset + end, rule.id)
 
 
-def _keyword_lines(lowered: str, keywords: Sequence[str]) -> dict[str, list[int]]:
-    """For each keyword in ``lowered``, where each line holding it starts."""
-    found: dict[str, list[int]] = {}
-    for word in keywords:
-        at = lowered.find(word)
-        starts: list[int] = []
-        while at != -1:
-            start = lowered.rfind("\n", 0, at) + 1
-            if not starts or starts[-1] != start:
-                starts.append(start)
-            end = lowered.find("\n", at)
-            if end == -1:
-                break
-            at = lowered.find(word, end)
-        if starts:
-            found[word] = starts
-    return found
+class Keywords:
+    """Finds every keyword of a set in a text in one pass: a regex made from their trie
+    (one branch per common prefix, tried at each position through a lookahead), then the
+    trie walked where it matched, for every keyword starting there. ~0.3 s per MB for
+    gitleaks' ~400 keywords, where ``str.find`` once per keyword takes twice that."""
+
+    def __init__(self, words: Sequence[str]) -> None:
+        self._trie: dict[str, Any] = {}
+        for word in words:
+            node = self._trie
+            for char in word:
+                node = node.setdefault(char, {})
+            node[""] = {}
+        self._scan = re.compile(f"(?={_trie_regex(self._trie)})") if words else None
+
+    def lines(self, lowered: str) -> dict[str, list[int]]:
+        """For each keyword in ``lowered``, where each line holding it starts."""
+        found: dict[str, list[int]] = {}
+        if self._scan is None:
+            return found
+        for hit in self._scan.finditer(lowered):
+            at = end = hit.start()
+            node: dict[str, Any] | None = self._trie
+            line = -1
+            while node is not None:
+                if "" in node:
+                    if line < 0:
+                        line = lowered.rfind("\n", 0, at) + 1
+                    starts = found.setdefault(lowered[at:end], [])
+                    if not starts or starts[-1] != line:
+                        starts.append(line)
+                node = node.get(lowered[end]) if end < len(lowered) else None
+                end += 1
+        return found
+
+
+def _trie_regex(node: dict[str, Any]) -> str:
+    branches = [re.escape(char) + _trie_regex(rest) for char, rest in sorted(node.items()) if char]
+    if not branches:
+        return ""
+    body = branches[0] if len(branches) == 1 and "" not in node else f"(?:{'|'.join(branches)})"
+    return body + ("?" if "" in node else "")
 
 
 def _line_at(text: str, at: int) -> str:

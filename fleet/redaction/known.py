@@ -27,7 +27,7 @@ from urllib.parse import quote, quote_plus
 MIN_LENGTH: Final = 6
 FRAGMENT_MIN: Final = 8
 # A backslash escaping ASCII punctuation, as markdown and JSON write it (``\_``, ``\"``).
-_ESCAPE: Final = re.compile(r"\\(?=[!-/:-@\[-`{-~])")
+ESCAPE: Final = re.compile(r"\\(?=[!-/:-@\[-`{-~])")
 # What may stand between a line's edge and a cut secret: indentation, quotes, an ellipsis,
 # a markdown quote's marker.
 _EDGE: Final = " \t\r\"'`….,;>|\u00a0"
@@ -98,7 +98,7 @@ class KnownValues:
         if not self._needles:
             return []
         found = list(self._exact(text))
-        if _ESCAPE.search(text) is not None:
+        if ESCAPE.search(text) is not None:
             found += self._unescaped(text)
         found += self._cut(text)
         return found
@@ -177,8 +177,8 @@ class Unescaped:
     ``text``."""
 
     def __init__(self, text: str) -> None:
-        dropped = [match.start() for match in _ESCAPE.finditer(text)]
-        self.text = _ESCAPE.sub("", text)
+        dropped = [match.start() for match in ESCAPE.finditer(text)]
+        self.text = ESCAPE.sub("", text)
         # A character at ``i`` in the view was at ``i + k`` in the text, ``k`` being the
         # number of backslashes dropped before it (the ``n``-th dropped one sat at view
         # index ``dropped[n] - n``).
@@ -195,4 +195,4 @@ class Unescaped:
 
 def escaped(text: str) -> bool:
     """Whether ``text`` holds a backslash escape that :class:`Unescaped` would take out."""
-    return _ESCAPE.search(text) is not None
+    return ESCAPE.search(text) is not None

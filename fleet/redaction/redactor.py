@@ -19,10 +19,20 @@ worker thread while the sources keep changing on the event loop.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections.abc import Iterable, Sequence
 
 from fleet.redaction.invisible import visible
-from fleet.redaction.known import KnownValues, Secret, SecretSource, Span, Unescaped, escaped
+from fleet.redaction.known import (
+    ESCAPE,
+    KnownValues,
+    Secret,
+    SecretSource,
+    Span,
+    Unescaped,
+    escaped,
+)
 from fleet.redaction.shapes import REDACTED, Shapes
 
 
@@ -46,8 +56,7 @@ class Redaction:
         text = visible(text)
         spans = self._known.spans(text) + self._shapes.spans(text)
         if escaped(text):
-            view = Unescaped(text)
-            spans += view.back(self._shapes.spans(view.text))
+            spans += self._escaped_shapes(text)
         if not spans:
             return text
         out: list[str] = []
@@ -57,6 +66,30 @@ class Redaction:
             at = end
         out.append(text[at:])
         return "".join(out)
+
+    def _escaped_shapes(self, text: str) -> list[Span]:
+        """Credential shapes on the lines of ``text`` that hold a backslash escape, read
+        as markdown shows them (the rest was searched as it is)."""
+        starts: list[int] = []  # where each line taken is in ``text``
+        for hit in ESCAPE.finditer(text):
+            start = text.rfind("\n", 0, hit.start()) + 1
+            if not starts or starts[-1] != start:
+                starts.append(start)
+        lines = [text[start : _line_end(text, start)] for start in starts]
+        # Each line's offset in the batch of lines, to map a find back to ``text``.
+        offsets = list(itertools.accumulate((len(line) + 1 for line in lines[:-1]), initial=0))
+        batch = Unescaped("\n".join(lines))
+        found: list[Span] = []
+        for span in batch.back(self._shapes.spans(batch.text)):
+            n = bisect.bisect_right(offsets, span.start) - 1
+            shift = starts[n] - offsets[n]
+            found.append(Span(span.start + shift, span.end + shift, span.what))
+        return found
+
+
+def _line_end(text: str, start: int) -> int:
+    end = text.find("\n", start)
+    return len(text) if end == -1 else end
 
 
 class Redactor:

@@ -138,7 +138,7 @@ def default_shapes() -> tuple[Shape, ...]:
         Shape(
             ours.ConfigCredentialDetector(),
             Mask.GROUPS,
-            ("aws_", '"', "token", "secret", "pass", "key", "credential"),
+            ("aws_", '"auth"', "token", "secret", "pass", "key", "credential"),
             filtered=True,
         ),
     )
