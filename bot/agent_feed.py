@@ -263,6 +263,7 @@ class AgentFeed:
         follow.last_post = now
         if not text:
             return
+        text = f"**{follow.agent}** ›\n{text}"  # the quote under it is the agent's
         tone: Tone | None = (
             "warning" if any(isinstance(e, Waiting | Trouble) for e in events) else None
         )

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, tzinfo
 
+from bot.agent_text import quoted
 from connectors.base import Tone
 from fleet.ledger import ScheduleRecord, UsageTotal
 from fleet.metering.events import Tokens
@@ -73,7 +74,8 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def code_block(lines: Sequence[str], info: str = "text") -> str:
-    """A fenced block that no line of the content can close early."""
+    """A fenced block that no line of the content can close early (on Discord too:
+    :func:`connectors.markdown.to_discord` rewrites its fence)."""
     longest = max((len(m) for line in lines for m in re.findall(r"`+", line)), default=0)
     fence = "`" * max(3, longest + 1)
     return "\n".join([fence + info, *lines, fence])
@@ -151,7 +153,7 @@ def logs(name: str, lines: Sequence[str], requested: int) -> str:
         return f"**{name}** has written no output yet."
     head = f"Last {len(lines)} line{'s' if len(lines) != 1 else ''} of **{name}**"
     more = "" if len(lines) < requested else f" (use `logs {name} --lines N` for more)"
-    return f"{head}{more}:\n\n{code_block(lines)}"
+    return f"{head}{more}:\n\n{quoted(code_block(lines))}"
 
 
 def sent(name: str) -> str:
@@ -191,7 +193,7 @@ def screen(name: str, text: str) -> str:
     lines = text.rstrip("\n").splitlines()
     if not lines:
         return f"**{name}**'s screen is empty."
-    return f"**{name}** now:\n\n{code_block(lines)}"
+    return f"**{name}** now:\n\n{quoted(code_block(lines))}"
 
 
 def roster(specs: Sequence[AgentSpec]) -> str:

@@ -1,13 +1,15 @@
 """Pure renderers of runs: the summary posted when a run ends, ``runs NAME``, and the
-answer to a ``spawn`` or ``send`` whose run ended at once."""
+answer to a ``spawn`` or ``send`` whose run ended at once. The agent's last message is
+quoted and escaped as the agent's (:mod:`bot.agent_text`), and so is the reason a run
+ended where it repeats what the agent's CLI said."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
 
+from bot.agent_text import cut, escape, quoted
 from bot.render import duration, money
-from bot.render_transcript import cut
 from fleet.ledger.run_reports import RunEnd
 from fleet.run_stories import RunStory
 from fleet.transcript.story import Outcome
@@ -41,7 +43,7 @@ def headline(story: RunStory, now: datetime) -> str:
     icon = _ICONS.get(end.outcome, "•")
     line = f"{icon} {name} {end.outcome} after {wall_time(story, now)}"
     if end.outcome != Outcome.FINISHED.value and end.why:
-        line += f": {end.why}"
+        line += f": {escape(end.why)}"  # it may quote what the agent's CLI said
     return line
 
 
@@ -53,7 +55,7 @@ def summary(story: RunStory, now: datetime) -> str:
     end = report.end
     if end is not None and end.last_message:
         answer = cut(end.last_message, ANSWER_CAP, f": `logs {report.run.agent}`")
-        parts.append("\n".join("> " + line for line in answer.splitlines()))
+        parts.append(quoted(answer))  # the agent's, under the headline naming it
     parts.append(_spend(story, end))
     models = _models(story)
     if models:

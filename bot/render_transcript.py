@@ -1,11 +1,17 @@
 """Pure renderers of what agents do: their events (:mod:`fleet.transcript.events`) as
 short lines a person reads on a phone — the agent's words as text, each tool on one line,
-waiting and trouble in bold — for the live thread feed and ``logs NAME``."""
+waiting and trouble in bold — for the live thread feed and ``logs NAME``.
+
+All of it is the agent's: a transcript is one block quote, and every word in it that the
+agent or its CLI wrote is escaped or in code (:mod:`bot.agent_text`), so none of it reads
+as Fleetwarden's notice or becomes a link."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from bot import agent_text
+from bot.agent_text import escape
 from bot.render import code_block
 from fleet.transcript.events import (
     AgentEvent,
@@ -28,7 +34,8 @@ RAW_CAP = 300  # of a line shown as it was
 
 
 def cut(text: str, limit: int, more: str = "") -> str:
-    """``text`` cut to ``limit`` characters, saying how much was left out."""
+    """``text`` cut to ``limit`` characters, saying how much was left out (for a code
+    block: nothing escaped)."""
     if len(text) <= limit:
         return text
     rest = len(text) - limit
@@ -56,19 +63,21 @@ def event_line(event: AgentEvent, *, agent: str = "") -> str | None:
     more = f": `logs {agent} --raw`" if agent else ""
     match event:
         case Said(text=text):
-            return cut(text.strip(), SAID_CAP, more) if text.strip() else None
+            return agent_text.cut(text.strip(), SAID_CAP, more) if text.strip() else None
         case ToolUsed(tool=tool, target=target):
-            return f"▸ {tool} {inline(target)}".rstrip()
+            return f"▸ {escape(_one_line(tool))} {inline(target)}".rstrip()
         case ToolFailed(tool=tool, error=error):
-            return f"✗ {tool} failed: {inline(error, 200)}"
+            return f"✗ {escape(_one_line(tool))} failed: {inline(error, 200)}"
         case Waiting(reason=reason):
-            return f"**⏸ Waiting: {cut(reason.strip(), 300)}**"
+            return f"**⏸ Waiting: {agent_text.cut(_one_line(reason), 300)}**"
         case Trouble(kind=kind, reason=reason):
-            return f"**⚠ {kind.value.capitalize()} error: {cut(reason.strip(), 300)}**"
+            reason = agent_text.cut(_one_line(reason), 300)
+            return f"**⚠ {kind.value.capitalize()} error: {reason}**"
         case Oversized(head=head, size=n):
             return f"(a line of {size(n)}, too long for chat{more}) {inline(head, 80)}"
         case Marker(text=text):
-            return f"_{text.strip('-: ').removeprefix('fleetwarden: ').strip()}_"
+            # A marker line is read from the agent's log, which the agent writes too.
+            return f"_{escape(text.strip('-: ').removeprefix('fleetwarden: ').strip())}_"
         case RunEnded(ok=ok, turns=turns):
             if turns is None:
                 return None
@@ -79,9 +88,14 @@ def event_line(event: AgentEvent, *, agent: str = "") -> str | None:
     return None
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
 def transcript(events: Iterable[AgentEvent], *, agent: str = "") -> str:
-    """Events as one chat message: plain and unreadable lines gathered in code blocks,
-    everything else a line of its own."""
+    """Events as one chat message, quoted as the agent's: plain and unreadable lines
+    gathered in code blocks, everything else a line of its own. The caller's line above
+    it names the agent."""
     parts: list[str] = []
     raw: list[str] = []
 
@@ -103,7 +117,8 @@ def transcript(events: Iterable[AgentEvent], *, agent: str = "") -> str:
             flush()
             parts.append(shown)
     flush()
-    return "\n\n".join(_join_tools(parts))
+    body = "\n\n".join(_join_tools(parts))
+    return agent_text.quoted(body) if body else ""
 
 
 def _join_tools(parts: Sequence[str]) -> list[str]:

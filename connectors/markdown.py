@@ -10,6 +10,7 @@ All parsing is done by markdown-it-py; nothing here performs I/O.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -196,29 +197,61 @@ DISCORD_TABLE_WIDTH = 90
 def to_discord(markdown: str) -> str:
     """Render ``markdown`` in Discord's dialect: the same text, but tables — which Discord
     shows as raw pipes — become aligned columns in a code block, or, when too wide to
-    read that way, one list item per row.
+    read that way, one list item per row; and fenced code blocks become ones Discord
+    reads the same (:func:`_discord_fences`).
 
     Only tables at the top level are converted; the rest of the source is kept byte for
     byte, so emphasis, code, quotes and links read as written.
     """
-    if "|" not in markdown:
+    if "|" not in markdown and "``" not in markdown and "~~~" not in markdown:
         return markdown
     root = SyntaxTreeNode(_PARSE.parse(markdown))
     try:
         tables = [node for node in root.children if node.type == "table" and node.map]
-        if not tables:
-            return markdown
-        lines = markdown.split("\n")
+        lines = _discord_fences(markdown.split("\n"))
         for node in reversed(tables):
             start, end = node.map or (0, 0)
             body = _table(node)
             if max(map(_width, body.split("\n"))) <= DISCORD_TABLE_WIDTH:
-                lines[start:end] = ["```", *body.replace("```", "`\u200b``").split("\n"), "```"]
+                lines[start:end] = ["```", *_unclosable(body).split("\n"), "```"]
             else:
                 lines[start:end] = _rows_as_items(node)
         return "\n".join(lines)
     finally:
         _unlink(root)
+
+
+def _discord_fences(lines: list[str]) -> list[str]:
+    """``lines`` with each fenced code block written as Discord reads one. Discord ends a
+    block at the first three backticks whatever fence opened it (CommonMark waits for a
+    fence as long as the opening one, which is how a block holds backticks), and knows no
+    ``~~~`` fence: each block is opened and closed with three backticks, and no run of
+    three is left in its content, so nothing in it — an agent's output — can end it."""
+    done: set[int] = set()
+    for fence in _fences(lines).values():
+        if fence.opening in done:
+            continue
+        done.add(fence.opening)
+        opening = lines[fence.opening]
+        bare = opening.lstrip(" \t>")
+        markup = bare[: len(bare) - len(bare.lstrip(bare[:1]))]
+        at = opening.find(markup)
+        info = opening[at + len(markup) :].split()
+        lines[fence.opening] = opening[:at] + "```" + (info[0] if info else "")
+        for index in range(fence.opening + 1, fence.end):
+            lines[index] = _unclosable(lines[index])
+        closing = fence.end
+        if closing < len(lines) and lines[closing] == fence.close:
+            lines[closing] = fence.close.replace(markup, "```")
+    return lines
+
+
+def _unclosable(text: str) -> str:
+    """``text`` with no three backticks in a row (a zero-width space after each second)."""
+    return _BACKTICK_RUN.sub("\u200b", text)
+
+
+_BACKTICK_RUN = re.compile(r"(?<=``)(?=`)")
 
 
 def _rows_as_items(node: SyntaxTreeNode) -> list[str]:

@@ -27,9 +27,10 @@ from urllib.parse import quote, quote_plus
 MIN_LENGTH: Final = 6
 FRAGMENT_MIN: Final = 8
 # A backslash escaping ASCII punctuation, as markdown and JSON write it (``\_``, ``\"``).
-_ESCAPE: Final = re.compile(r"\\(?=[!-/:-@\[-`{-~])")
-# What may stand between a line's edge and a cut secret: indentation, quotes, an ellipsis.
-_EDGE: Final = " \t\r\"'`….,;"
+ESCAPE: Final = re.compile(r"\\(?=[!-/:-@\[-`{-~])")
+# What may stand between a line's edge and a cut secret: indentation, quotes, an ellipsis,
+# a markdown quote's marker.
+_EDGE: Final = " \t\r\"'`….,;>|\u00a0"
 _ELLIPSIS: Final = re.compile(r"…|\.\.\.")
 
 
@@ -97,7 +98,7 @@ class KnownValues:
         if not self._needles:
             return []
         found = list(self._exact(text))
-        if _ESCAPE.search(text) is not None:
+        if ESCAPE.search(text) is not None:
             found += self._unescaped(text)
         found += self._cut(text)
         return found
@@ -111,18 +112,9 @@ class KnownValues:
 
     def _unescaped(self, text: str) -> list[Span]:
         """The secrets in ``text`` once markdown's and JSON's backslashes before punctuation
-        are taken out, mapped back to where they are in ``text``."""
-        dropped = [match.start() for match in _ESCAPE.finditer(text)]
-        view = _ESCAPE.sub("", text)
-        # A character at ``i`` in the view was at ``i + k`` in the text, ``k`` being the
-        # number of backslashes dropped before it (the ``n``-th dropped one sat at view
-        # index ``dropped[n] - n``).
-        marks = [where - n for n, where in enumerate(dropped)]
-
-        def back(index: int) -> int:
-            return index + bisect.bisect_right(marks, index)
-
-        return [Span(back(s.start), back(s.end - 1) + 1, s.what) for s in self._exact(view)]
+        are taken out (whole or cut), mapped back to where they are in ``text``."""
+        view = Unescaped(text)
+        return view.back([*self._exact(view.text), *self._cut(view.text)])
 
     def _cut(self, text: str) -> list[Span]:
         """Pieces of secrets at an edge: the start or end of a line, or beside an ellipsis
@@ -177,3 +169,30 @@ def _forms(value: str) -> set[str]:
         quote_plus(value, safe=""),
     }
     return {form for form in forms if len(form) >= MIN_LENGTH}
+
+
+class Unescaped:
+    """``text`` as markdown or JSON would show it: each backslash before ASCII punctuation
+    taken out (``ghp\\_x`` reads ``ghp_x``), and the way back to where a span of it is in
+    ``text``."""
+
+    def __init__(self, text: str) -> None:
+        dropped = [match.start() for match in ESCAPE.finditer(text)]
+        self.text = ESCAPE.sub("", text)
+        # A character at ``i`` in the view was at ``i + k`` in the text, ``k`` being the
+        # number of backslashes dropped before it (the ``n``-th dropped one sat at view
+        # index ``dropped[n] - n``).
+        self._marks = [where - n for n, where in enumerate(dropped)]
+
+    def back(self, spans: Iterable[Span]) -> list[Span]:
+        """``spans`` of the view, as spans of the text."""
+
+        def at(index: int) -> int:
+            return index + bisect.bisect_right(self._marks, index)
+
+        return [Span(at(s.start), at(s.end - 1) + 1, s.what) for s in spans if s.end > s.start]
+
+
+def escaped(text: str) -> bool:
+    """Whether ``text`` holds a backslash escape that :class:`Unescaped` would take out."""
+    return ESCAPE.search(text) is not None

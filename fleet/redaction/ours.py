@@ -12,6 +12,10 @@ the redactor runs them as it runs the library's own.
   (``GITHUB_TOKEN=…``, ``DB_PASSWORD=…``): detect-secrets' keyword plugin knows no
   ``token`` and, on unquoted values, matches prose too (``Secret: the answer``).
 * Quoted values of keys ending in ``token`` (``"access_token": "…"``), for the same reason.
+* OpenAI project keys (``sk-proj-…``), ``.netrc`` passwords, and the unquoted credentials
+  of an AWS credentials file, a Docker ``config.json`` and a YAML/INI/TOML key naming a
+  secret: the formats agents meet every day, caught here whatever gitleaks' entropy and
+  stopwords make of their value.
 
 Where a pattern has groups, the groups are the secret and the rest is its context.
 """
@@ -111,5 +115,60 @@ class TokenAssignmentDetector(RegexBasedDetector):
         re.compile(
             r"token[\"']?\s*[:=]\s*[\"']([^\"'\s]{8,})[\"']",
             re.IGNORECASE,
+        ),
+    )
+
+
+class OpenAIProjectKeyDetector(RegexBasedDetector):
+    """OpenAI project, service-account and admin keys (``sk-proj-…``), whatever their
+    middle: detect-secrets' plugin and gitleaks' rule want the ``T3BlbkFJ`` marker."""
+
+    secret_type = "OpenAI Key"
+    denylist: Iterable[re.Pattern[str]] = (
+        re.compile(r"\bsk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{20,}"),
+    )
+
+
+class NetrcDetector(RegexBasedDetector):
+    """A ``.netrc`` password: on a ``machine``/``default`` line, after a ``login``, or on a
+    line of its own (``password VALUE``)."""
+
+    secret_type = "Netrc Password"
+    denylist: Iterable[re.Pattern[str]] = (
+        re.compile(
+            r"\b(?:machine[ \t]+\S+|default|login[ \t]+\S+)(?:[ \t]+(?:login|account)[ \t]+\S+)*"
+            r"[ \t]+password[ \t]+(\S+)"
+        ),
+        re.compile(r"^[ \t]*password[ \t]+(\S+)[ \t]*$", re.MULTILINE),
+    )
+
+
+class ConfigCredentialDetector(RegexBasedDetector):
+    """Credentials in the files agents read every day, unquoted: an AWS credentials file
+    (``aws_secret_access_key = …``), a Docker ``config.json`` (``"auth": "…"``), and a
+    YAML, INI or TOML key naming a secret (``api_token: …``) whose value is one word of
+    letters and digits — prose (``Secret: the answer``) and names (``token_url: …``,
+    ``secret_name: …``) are not."""
+
+    secret_type = "Config Credential"
+    denylist: Iterable[re.Pattern[str]] = (
+        re.compile(
+            r"^[ \t]*aws_(?:secret_access_key|session_token|security_token)[ \t]*[=:][ \t]*"
+            r"[\"']?([A-Za-z0-9/+=]{16,})",
+            re.MULTILINE | re.IGNORECASE,
+        ),
+        re.compile(
+            r"\"(?:auth|identitytoken|registrytoken)\"[ \t]*:[ \t]*"
+            r"\"([A-Za-z0-9+/=._\-]{8,})\"",
+            re.IGNORECASE,
+        ),
+        re.compile(
+            r"^[ \t]*(?:-[ \t]+)?"
+            rf"(?![\w.-]*[_.-](?:{_NOT_SECRET_PARTS}|LENGTH|SIZE|URI)[ \t]*[:=])"
+            r"[\w.-]*(?:token|secret|password|passwd|api_?key|apikey|auth_?key|"
+            r"private_?key|access_?key|credentials?)[\w.-]*[ \t]*[:=][ \t]*"
+            r"(?=[A-Za-z0-9._~+/=\-]*\d)(?=[A-Za-z0-9._~+/=\-]*[A-Za-z])"
+            r"([A-Za-z0-9][A-Za-z0-9._~+/=\-]{7,})[ \t]*(?:#.*)?$",
+            re.MULTILINE | re.IGNORECASE,
         ),
     )

@@ -1,11 +1,14 @@
 """The one redactor: what goes to a chat service or the log file leaves here without a secret.
 
-It takes out, in one pass over the text:
+It first removes the characters a reader cannot see (:mod:`fleet.redaction.invisible`:
+zero-width and bidi-control characters, tag characters, terminal escapes), so a secret with
+a zero-width space inside is the secret again, then takes out, in one pass over the text:
 
 * the exact value of every secret its sources hold at that moment
   (:mod:`fleet.redaction.known`: escaped or cut at a line's edge too), and
-* every credential-shaped value (:mod:`fleet.redaction.shapes`: Yelp's detect-secrets and
-  our own plugins).
+* every credential-shaped value (:mod:`fleet.redaction.shapes`: Yelp's detect-secrets,
+  gitleaks' rules and our own plugins), also where markdown escaped it (``ghp\\_…``, as
+  agent text is shown in chat).
 
 Each is replaced by a label saying what it was, ``[redacted: heartbeat token]``, never its
 value or its length; overlapping finds become one label. Sources are asked at each
@@ -16,9 +19,20 @@ worker thread while the sources keep changing on the event loop.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections.abc import Iterable, Sequence
 
-from fleet.redaction.known import KnownValues, Secret, SecretSource, Span
+from fleet.redaction.invisible import visible
+from fleet.redaction.known import (
+    ESCAPE,
+    KnownValues,
+    Secret,
+    SecretSource,
+    Span,
+    Unescaped,
+    escaped,
+)
 from fleet.redaction.shapes import REDACTED, Shapes
 
 
@@ -35,10 +49,14 @@ class Redaction:
         self._shapes = shapes
 
     def apply(self, text: str) -> str:
-        """``text`` with every secret replaced by its label."""
+        """``text`` without invisible characters, and with every secret replaced by its
+        label."""
         if not text:
             return text
+        text = visible(text)
         spans = self._known.spans(text) + self._shapes.spans(text)
+        if escaped(text):
+            spans += self._escaped_shapes(text)
         if not spans:
             return text
         out: list[str] = []
@@ -48,6 +66,30 @@ class Redaction:
             at = end
         out.append(text[at:])
         return "".join(out)
+
+    def _escaped_shapes(self, text: str) -> list[Span]:
+        """Credential shapes on the lines of ``text`` that hold a backslash escape, read
+        as markdown shows them (the rest was searched as it is)."""
+        starts: list[int] = []  # where each line taken is in ``text``
+        for hit in ESCAPE.finditer(text):
+            start = text.rfind("\n", 0, hit.start()) + 1
+            if not starts or starts[-1] != start:
+                starts.append(start)
+        lines = [text[start : _line_end(text, start)] for start in starts]
+        # Each line's offset in the batch of lines, to map a find back to ``text``.
+        offsets = list(itertools.accumulate((len(line) + 1 for line in lines[:-1]), initial=0))
+        batch = Unescaped("\n".join(lines))
+        found: list[Span] = []
+        for span in batch.back(self._shapes.spans(batch.text)):
+            n = bisect.bisect_right(offsets, span.start) - 1
+            shift = starts[n] - offsets[n]
+            found.append(Span(span.start + shift, span.end + shift, span.what))
+        return found
+
+
+def _line_end(text: str, start: int) -> int:
+    end = text.find("\n", start)
+    return len(text) if end == -1 else end
 
 
 class Redactor:

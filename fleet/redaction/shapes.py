@@ -10,7 +10,10 @@ digest and lock-file hash for a secret (and hide exactly what an operator reads)
 public-IP plugin (an address is not a secret), Artifactory's (it takes words such as
 ``APACHEKAFKA`` for a password) and the IBM, Cloudant and SoftLayer keyword plugins.
 
-Ours (:mod:`fleet.redaction.ours`) add what detect-secrets lacks: Anthropic keys and
+gitleaks' default rules (:mod:`fleet.redaction.gitleaks`) add some 220 services' formats,
+its generic ``key = value`` rule with an entropy floor and its allow-lists among them.
+
+Ours (:mod:`fleet.redaction.ours`) add what both lack: Anthropic keys and
 tokens, Fleetwarden's own placeholders and metering URLs, HTTP credential headers,
 secret-named environment assignments (``GITHUB_TOKEN=...``, as ``env`` prints them) and
 quoted values of keys ending in ``token``.
@@ -29,6 +32,7 @@ match across a line break is dropped.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -58,6 +62,7 @@ from detect_secrets.plugins.twilio import TwilioKeyDetector
 
 from fleet.accounts.placeholders import PLACEHOLDER_PREFIX
 from fleet.redaction import ours
+from fleet.redaction.gitleaks import GitleaksRules
 from fleet.redaction.known import Span
 
 REDACTED: Final = "[redacted"  # how every label begins: a value already redacted is left be
@@ -128,6 +133,14 @@ def default_shapes() -> tuple[Shape, ...]:
         ),
         Shape(ours.SecretEnvDetector(), Mask.GROUPS, filtered=True),
         Shape(ours.TokenAssignmentDetector(), Mask.GROUPS, ("token",), filtered=True),
+        Shape(ours.OpenAIProjectKeyDetector(), hints=("sk-proj-", "sk-svcacct-", "sk-admin-")),
+        Shape(ours.NetrcDetector(), Mask.GROUPS, ("password",)),
+        Shape(
+            ours.ConfigCredentialDetector(),
+            Mask.GROUPS,
+            ("aws_", '"auth"', "token", "secret", "pass", "key", "credential"),
+            filtered=True,
+        ),
     )
 
 
@@ -136,11 +149,15 @@ _KEYWORD_HINTS: Final = ("key", "pass", "pwd", "secret", "contrase")
 
 
 class Shapes:
-    """Finds credentials by shape in a text: the plugins' patterns, and detect-secrets'
-    keyword plugin on the lines that name a secret."""
+    """Finds credentials by shape in a text: the plugins' patterns, detect-secrets'
+    keyword plugin on the lines that name a secret, and gitleaks' rules
+    (:mod:`fleet.redaction.gitleaks`, loaded once per process)."""
 
-    def __init__(self, shapes: tuple[Shape, ...] | None = None) -> None:
+    def __init__(
+        self, shapes: tuple[Shape, ...] | None = None, gitleaks: GitleaksRules | None = None
+    ) -> None:
         chosen = default_shapes() if shapes is None else shapes
+        self._gitleaks = gitleaks if gitleaks is not None else default_gitleaks()
         self._shapes = [(shape, _any_of(shape.hints)) for shape in chosen]
         self._keyword = keyword.KeywordDetector()
         self._keyword_hints = _any_of(_KEYWORD_HINTS)
@@ -161,6 +178,10 @@ class Shapes:
                 for start, line in _lines_with(hints, text, lowered):
                     found += _plugin_spans(shape, line, start)
         found += self._keyword_spans(text, lowered)
+        if exact:
+            found += self._gitleaks.spans(text, lowered)
+        else:
+            found += self._gitleaks.spans(text, "".join(c.lower()[:1] for c in text))
         return found
 
     def _keyword_spans(self, text: str, lowered: str) -> Iterator[Span]:
@@ -184,6 +205,12 @@ class Shapes:
                 value = match.group(group)
                 if plausible(value, line) and not heuristic.is_likely_id_string(value, line):
                     yield Span(start + match.start(group), start + match.end(group), what)
+
+
+@functools.cache
+def default_gitleaks() -> GitleaksRules:
+    """gitleaks' default rules, compiled once for the process (~0.1 s)."""
+    return GitleaksRules()
 
 
 def _any_of(hints: tuple[str, ...]) -> re.Pattern[str] | None:

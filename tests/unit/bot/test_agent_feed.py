@@ -95,7 +95,10 @@ async def test_tool_calls_within_the_batch_window_become_one_message(tmp_path: P
     assert len(board.posts) == 1
     notice = board.posts[0][1]
     assert notice.feed and notice.agents == ("c1",) and not notice.home_too
-    assert notice.markdown.splitlines() == [f"▸ Bash `ls /dir{i}`" for i in range(10)]
+    assert notice.markdown.splitlines() == [
+        "**c1** ›",
+        *(f"> ▸ Bash `ls /dir{i}`" for i in range(10)),
+    ]
 
 
 async def test_posts_about_one_agent_are_spaced_by_the_gap(tmp_path: Path) -> None:
@@ -115,7 +118,7 @@ async def test_posts_about_one_agent_are_spaced_by_the_gap(tmp_path: Path) -> No
     assert all(b - a >= FAST.gap * 0.95 for a, b in itertools.pairwise(times))
     assert len(times) < 10
     text = "\n\n".join(n.markdown for _, n in board.posts if n.feed)
-    said = [p for p in text.split("\n\n") if p.startswith("line")]
+    said = [line[2:] for line in text.splitlines() if line.startswith("> line")]
     assert said == [f"line {i}" for i in range(30)]
 
 

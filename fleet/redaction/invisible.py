@@ -1,0 +1,84 @@
+"""Characters a reader cannot see, taken out of a text before it is redacted and sent.
+
+A secret with a zero-width space inside it reads as the secret in chat but matches no
+pattern and no known value; a right-to-left override makes a line read backwards; a tag
+character hides words in what looks like an emoji. :func:`visible` removes them all, so
+what the redactor sees is what a person reads:
+
+* every format character (Unicode category ``Cf``): zero-width space, joiner and
+  non-joiner, word joiner, BOM, soft hyphen, the bidi embeddings, overrides and isolates
+  (U+202A–202E, U+2066–2069), the tag characters (U+E0000 block), invisible operators;
+* the control characters (``Cc``) but tab and line feed: an escape sequence would drive
+  a terminal (the console connector); a lone carriage return, and the line and paragraph
+  separators, become line feeds;
+* fillers and blanks that are letters or symbols only by category (Hangul fillers,
+  the braille blank, the combining grapheme joiner, Khmer's inherent vowels);
+* variation selectors, but one right after a visible character that is not ASCII (an
+  emoji's text or colour presentation, a CJK variant): a run of them, or one after a
+  space or an ASCII letter, only carries hidden data.
+
+Emoji joined by a zero-width joiner show side by side instead of as one: the price of
+knowing that nothing hides between two letters.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Final
+
+# Invisible, though their category is not Cf or Cc.
+_BLANKS: Final = "\u034f\u115f\u1160\u17b4\u17b5\u2800\u3164\uffa0"
+_SELECTORS: Final = "\ufe00-\ufe0f\U000e0100-\U000e01ef"
+_LINE_BREAKS: Final = re.compile(r"\r\n?|[\u2028\u2029\x85]")
+
+
+def _invisible_class() -> str:
+    """A character class of every code point :func:`visible` removes outright. Format and
+    control characters are all in planes 0, 1 and 14 (Unicode 15): only those are read."""
+    codes = (*range(0x20000), *range(0xE0000, 0xE1000))
+    chars = [
+        chr(code)
+        for code in codes
+        if unicodedata.category(chr(code)) in ("Cf", "Cc") and chr(code) not in "\t\n\r\x85"
+    ]
+    ranges: list[str] = []
+    start = prev = ord(chars[0])
+    for char in [*chars[1:], "\U0010ffff"]:  # a sentinel that never extends a range
+        code = ord(char)
+        if code == prev + 1:
+            prev = code
+            continue
+        ranges.append(re.escape(chr(start)) + ("-" + re.escape(chr(prev)) if prev > start else ""))
+        start = prev = code
+    return "".join(ranges) + re.escape(_BLANKS)
+
+
+_INVISIBLE: Final = re.compile(f"[{_invisible_class()}]+")
+_SELECTOR_RUN: Final = re.compile(f"[{_SELECTORS}]+")
+
+
+def visible(text: str) -> str:
+    """``text`` without the characters a reader cannot see (the module says which)."""
+    if text.isascii() and not _has_controls(text):
+        return text
+    text = _LINE_BREAKS.sub("\n", text)
+    text = _INVISIBLE.sub("", text)
+    if text.isascii() or _SELECTOR_RUN.search(text) is None:
+        return text
+
+    def selector(run: re.Match[str]) -> str:
+        # Kept: one, right after a visible character that is not ASCII (an emoji, a CJK
+        # ideograph). Between ASCII letters a selector only hides something.
+        before = text[run.start() - 1] if run.start() else " "
+        return run.group()[0] if not before.isascii() and not before.isspace() else ""
+
+    return _SELECTOR_RUN.sub(selector, text)
+
+
+def _has_controls(text: str) -> bool:
+    """Whether an ASCII ``text`` holds a control character other than tab and line feed."""
+    return _ASCII_CONTROL.search(text) is not None
+
+
+_ASCII_CONTROL: Final = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")

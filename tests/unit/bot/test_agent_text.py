@@ -1,0 +1,127 @@
+"""Agent text in chat: escaped so it makes no markup in any dialect (Matrix's HTML, the
+console, Discord), quoted under the agent's name, with no link under another label and no
+code block the agent can close."""
+
+from __future__ import annotations
+
+import re
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.agent_text import escape, quoted
+from bot.render_runs import ANSWER_CAP
+from bot.render_transcript import transcript
+from connectors.discord.outbound import parts as discord_parts
+from connectors.markdown import to_html, to_plain
+from connectors.matrix.render import notices
+from fleet.transcript.events import (
+    ErrorKind,
+    Said,
+    Text,
+    ToolFailed,
+    ToolUsed,
+    Trouble,
+    Waiting,
+)
+
+FORGED = "⏹ coder-1 stopped after 2s: stopped by admin"
+LINK = "[click](https://evil.example/x)"
+HOSTILE = "\n".join(
+    [
+        FORGED,
+        LINK,
+        "![img](https://evil.example/i.png) <https://evil.example> <@123> <t:1:R>",
+        "# Heading",
+        "> quote",
+        "- item",
+        "1. item",
+        "---",
+        "===",
+        "    indented code",
+        "**bold** __under__ _it_ *it* ~~strike~~ ||spoiler|| `code` ```fence",
+        "&#8203;&lt;b&gt; <b>html</b> | a | b |",
+        "-# subtext",
+        "trailing hard break  ",
+        "back\\slash\\",
+    ]
+)
+ALLOWED_TAGS = {"blockquote", "p", "br", "strong", "pre", "code"}
+
+
+def tags(html: str) -> set[str]:
+    return set(re.findall(r"</?([a-z0-9]+)", html))
+
+
+def test_hostile_text_makes_no_markup_in_matrix_html() -> None:
+    """Escaped, quoted agent text renders as one quote of paragraphs: no link, heading,
+    list, rule, emphasis or raw HTML; entities stay as written."""
+    html = to_html(quoted(escape(HOSTILE)))
+    assert tags(html) <= {"blockquote", "p", "br"}, html
+    assert "[click](https://evil.example/x)" in html  # the target shows
+    assert "&amp;#8203;" in html  # not a zero-width space
+
+
+def test_hostile_text_reads_as_written_on_the_console() -> None:
+    """On the terminal every line is marked as quoted and reads as the agent wrote it."""
+    plain = to_plain(quoted(escape(HOSTILE)))
+    lines = plain.splitlines()
+    assert all(line.startswith(">") for line in lines)
+    assert f"> {FORGED}" in lines and f"> {LINK}" in lines
+    assert "> **bold** __under__ _it_ *it* ~~strike~~ ||spoiler|| `code` ```fence" in lines
+
+
+def test_hostile_text_is_escaped_for_discord() -> None:
+    """Every character Discord reads as markup in the agent's text is escaped: no masked
+    link, mention, heading, subtext, spoiler or emphasis."""
+    (part,) = discord_parts(quoted(escape(HOSTILE)))
+    assert "\\[click\\](https://evil.example/x)" in part
+    assert "\\<@123\\>" in part and "\\|\\|spoiler\\|\\|" in part
+    assert "> \\# Heading" in part and "> \\-# subtext" in part
+    assert all(line.startswith("> ") for line in part.splitlines())
+
+
+@given(st.text(max_size=200))
+def test_no_text_makes_markup_in_html(text: str) -> None:
+    """Whatever an agent writes, its quote holds only paragraphs and line breaks."""
+    html = to_html(quoted(escape(text)))
+    assert tags(html) <= {"blockquote", "p", "br"}, (text, html)
+
+
+def test_a_transcript_with_a_forged_notice_and_a_link_in_every_kind_of_event() -> None:
+    """Said, tool, failure, waiting and trouble text and raw lines: all in the quote, none
+    a link, on Matrix's HTML."""
+    events = [
+        Said(f"{FORGED}\n{LINK}"),
+        ToolUsed(LINK, LINK),
+        ToolFailed(LINK, LINK),
+        Waiting(LINK),
+        Trouble(ErrorKind.OTHER, LINK),
+        Text(FORGED),
+        Text("```"),
+        Text(LINK),
+    ]
+    markdown = transcript(events, agent="c1")
+    assert all(line.startswith("> ") for line in markdown.splitlines()), markdown
+    (content,) = notices(f"**c1** ›\n{markdown}")
+    html = content["formatted_body"]
+    assert "<a " not in html and tags(html) <= ALLOWED_TAGS, html
+    assert html.startswith("<p><strong>c1</strong> ›</p>\n<blockquote>"), html
+    assert "</blockquote>" in html.rstrip()[-14:], html  # the agent's ``` closed nothing
+
+
+def test_an_agents_backticks_cannot_close_a_discord_code_block() -> None:
+    """Discord ends a block at any three backticks: the fence is three, and no run of
+    three is left inside."""
+    markdown = transcript([Text("```"), Text(f"{FORGED} ````"), Text("**after**")], agent="c1")
+    (part,) = discord_parts(markdown)
+    lines = part.splitlines()
+    assert lines[0] == "> ```text" and lines[-1] == "> ```", part
+    assert all("```" not in line for line in lines[1:-1]), part
+
+
+def test_a_long_message_is_escaped_and_cut_with_our_note() -> None:
+    """The cut note is ours (a code span), the agent's text before it escaped."""
+    said = transcript([Said("*" * 2000)], agent="c1")
+    assert said.startswith("> \\*\\*") and "more characters: `logs c1 --raw`)" in said
+    assert ANSWER_CAP < 2000
