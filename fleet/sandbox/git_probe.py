@@ -19,7 +19,11 @@ end, often as root, so git never runs here as it would in a shell:
   (``protocol.allow=never``), no pager, no external diff; and every filter driver the
   repository's config names (listed first, :func:`filter_names`) overridden with empty
   commands — ``git status`` would otherwise run a clean filter on each file whose stat
-  changed. A minimal environment, never Fleetwarden's; a time limit; output capped.
+  changed — and no git run inside submodules (``--ignore-submodules=dirty``: their own
+  filters are not listed). A minimal environment, never Fleetwarden's; a time limit;
+  output capped. (A driver added between the listing and the status could still run,
+  inside the sandbox: at a run's start and end the agent's sandbox, and everything in
+  it, is gone.)
 
 Where bubblewrap cannot run, git does not run at all: the HEAD is read by
 :mod:`fleet.sandbox.git_refs` in Python, and whether the tree has uncommitted changes is
@@ -61,6 +65,9 @@ SAFE_CONFIG: Final = (
     "protocol.allow=never",
     "safe.directory=*",
 )
+# A submodule's own changes would be found by a git run inside it, with filters of its own
+# config: only a submodule moved to another commit counts (read without running git).
+NO_SUBMODULE: Final = "--ignore-submodules=dirty"
 _FILTER_KEY = re.compile(r"filter\.(?P<name>.+)\.[a-z]+")
 _HEX = re.compile(r"[0-9a-f]{4,64}")
 
@@ -165,7 +172,7 @@ class GitProbe:
         )
         if head is None or not _HEX.fullmatch(head):
             return None
-        status = ("status", "--porcelain", "--untracked-files=no", "--no-renames")
+        status = ("status", "--porcelain", "--untracked-files=no", "--no-renames", NO_SUBMODULE)
         dirty = None if keys is None else await git(status, filter_names(keys))
         if dirty is None:
             return head + UNCHECKED
