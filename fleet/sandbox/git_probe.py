@@ -157,8 +157,7 @@ class GitProbe:
         if workdir is None or not workdir.is_absolute():  # workdirs are made absolute early
             return None
         if not await self.sandboxed():
-            head = await asyncio.to_thread(read_head, workdir)
-            return head[:12] + UNCHECKED if head is not None else None
+            return await self._unchecked(workdir)
         shown = await asyncio.to_thread(_shown, workdir)
         if shown is None:
             return None
@@ -170,13 +169,18 @@ class GitProbe:
             git(("rev-parse", "--short=12", "--verify", "-q", "HEAD")),
             git(("config", "--name-only", "--get-regexp", r"^filter\."), ok=1),
         )
-        if head is None or not _HEX.fullmatch(head):
-            return None
+        if head is None or not _HEX.fullmatch(head):  # unborn, or git's sandbox failed here
+            return await self._unchecked(workdir)
         status = ("status", "--porcelain", "--untracked-files=no", "--no-renames", NO_SUBMODULE)
         dirty = None if keys is None else await git(status, filter_names(keys))
         if dirty is None:
             return head + UNCHECKED
         return head + DIRTY if dirty else head
+
+    async def _unchecked(self, workdir: Path) -> str | None:
+        """The HEAD read without git, its changes not checked."""
+        head = await asyncio.to_thread(read_head, workdir)
+        return head[:12] + UNCHECKED if head is not None else None
 
     async def sandboxed(self) -> bool:
         """Whether git runs here, in its sandbox (found out once)."""
