@@ -19,7 +19,11 @@ end, often as root, so git never runs here as it would in a shell:
   (``protocol.allow=never``), no pager, no external diff; and every filter driver the
   repository's config names (listed first, :func:`filter_names`) overridden with empty
   commands — ``git status`` would otherwise run a clean filter on each file whose stat
-  changed. A minimal environment, never Fleetwarden's; a time limit; output capped.
+  changed — and no git run inside submodules (``--ignore-submodules=dirty``: their own
+  filters are not listed). A minimal environment, never Fleetwarden's; a time limit;
+  output capped. (A driver added between the listing and the status could still run,
+  inside the sandbox: at a run's start and end the agent's sandbox, and everything in
+  it, is gone.)
 
 Where bubblewrap cannot run, git does not run at all: the HEAD is read by
 :mod:`fleet.sandbox.git_refs` in Python, and whether the tree has uncommitted changes is
@@ -61,6 +65,9 @@ SAFE_CONFIG: Final = (
     "protocol.allow=never",
     "safe.directory=*",
 )
+# A submodule's own changes would be found by a git run inside it, with filters of its own
+# config: only a submodule moved to another commit counts (read without running git).
+NO_SUBMODULE: Final = "--ignore-submodules=dirty"
 _FILTER_KEY = re.compile(r"filter\.(?P<name>.+)\.[a-z]+")
 _HEX = re.compile(r"[0-9a-f]{4,64}")
 
@@ -150,8 +157,7 @@ class GitProbe:
         if workdir is None or not workdir.is_absolute():  # workdirs are made absolute early
             return None
         if not await self.sandboxed():
-            head = await asyncio.to_thread(read_head, workdir)
-            return head[:12] + UNCHECKED if head is not None else None
+            return await self._unchecked(workdir)
         shown = await asyncio.to_thread(_shown, workdir)
         if shown is None:
             return None
@@ -163,13 +169,18 @@ class GitProbe:
             git(("rev-parse", "--short=12", "--verify", "-q", "HEAD")),
             git(("config", "--name-only", "--get-regexp", r"^filter\."), ok=1),
         )
-        if head is None or not _HEX.fullmatch(head):
-            return None
-        status = ("status", "--porcelain", "--untracked-files=no", "--no-renames")
+        if head is None or not _HEX.fullmatch(head):  # unborn, or git's sandbox failed here
+            return await self._unchecked(workdir)
+        status = ("status", "--porcelain", "--untracked-files=no", "--no-renames", NO_SUBMODULE)
         dirty = None if keys is None else await git(status, filter_names(keys))
         if dirty is None:
             return head + UNCHECKED
         return head + DIRTY if dirty else head
+
+    async def _unchecked(self, workdir: Path) -> str | None:
+        """The HEAD read without git, its changes not checked."""
+        head = await asyncio.to_thread(read_head, workdir)
+        return head[:12] + UNCHECKED if head is not None else None
 
     async def sandboxed(self) -> bool:
         """Whether git runs here, in its sandbox (found out once)."""

@@ -92,7 +92,10 @@ def plant(repo: Path, markers: Path, tag: str) -> None:
         f'[filter "included"]\n\tclean = {evil} included\n\tsmudge = {evil} included\n'
         f"\trequired = true\n[core]\n\tfsmonitor = {evil} included\n"
     )
-    with open(repo / ".git" / "config", "a", encoding="utf-8") as config:
+    git_dir = repo / ".git"
+    if git_dir.is_file():  # a submodule or a linked worktree: ``gitdir: …``
+        git_dir = repo / git_dir.read_text().removeprefix("gitdir:").strip()
+    with open(git_dir / "config", "a", encoding="utf-8") as config:
         config.write(
             f"[core]\n\tfsmonitor = {evil} fsmonitor\n\thooksPath = {hooks}\n"
             f"\tpager = {evil} pager\n\tsshCommand = {evil} ssh\n\tuntrackedCache = true\n"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet.sandbox.git_probe import DIRTY, SANDBOX_UID, GitProbe, sandbox_argv
+from fleet.sandbox.git_probe import DIRTY, SANDBOX_UID, UNCHECKED, GitProbe, sandbox_argv
 from tests.fakes import hostile_git
 from tests.fakes.hostile_git import init_repo, leftovers, plant
 from tests.integration.console_bot import ConsoleBot, clean_env, wait_until
@@ -166,3 +166,12 @@ async def test_a_linked_worktree_and_a_subdirectory_still_report_their_head(
     probe = GitProbe()
     assert await probe.head(linked) == head + DIRTY
     assert await probe.head(repo / "sub") == head
+
+
+async def test_a_head_git_cannot_read_is_still_recorded_unchecked(tmp_path: Path) -> None:
+    """When git in its sandbox cannot give the HEAD (here: it names an object the
+    repository lacks), the HEAD read without git is recorded, marked unchecked."""
+    repo = tmp_path / "repo"
+    init_repo(repo)
+    (repo / ".git" / "HEAD").write_text("ab" * 20 + "\n")
+    assert await GitProbe().head(repo) == "ab" * 6 + UNCHECKED

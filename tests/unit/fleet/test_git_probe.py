@@ -14,7 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from fleet.sandbox.git_probe import UNCHECKED, GitProbe, filter_names, git_argv, git_env
+from fleet.sandbox.git_probe import (
+    NO_SUBMODULE,
+    UNCHECKED,
+    GitProbe,
+    filter_names,
+    git_argv,
+    git_env,
+)
 from fleet.sandbox.git_refs import read_head
 from tests.fakes.hostile_git import init_repo, leftovers, plant
 
@@ -138,3 +145,30 @@ def test_head_of_a_linked_worktree_and_of_a_subdirectory_is_read_in_python(
     assert read_head(linked) == head
     (repo / "sub").mkdir()
     assert read_head(repo / "sub") == head
+
+
+def test_a_submodules_own_filter_does_not_run(tmp_path: Path, markers: Path, tag: str) -> None:
+    """A clean filter planted in a submodule's own config (which the superproject's listing
+    of drivers does not see), on a file whose stat changed, runs under the probe's other
+    switches — and not with the probe's status, which does not look into submodules."""
+    inner, outer = tmp_path / "inner", tmp_path / "outer"
+    init_repo(inner)
+    init_repo(outer)
+    add = ["submodule", "add", "-q", str(inner), "inner"]
+    subprocess.run(
+        ["git", "-c", "protocol.file.allow=always", "-C", str(outer), *add],
+        check=True,
+        timeout=30,
+        capture_output=True,
+        env={**git_env(), "GIT_CONFIG_GLOBAL": "/dev/null"},
+    )
+    plant(outer / "inner", markers, tag)
+    status = ["status", "--porcelain", "--untracked-files=no", "--no-renames"]
+    listed = filter_names(git(outer, ["config", "--name-only", "--get-regexp", r"^filter\."]))
+    assert listed == []
+    git(outer, status, listed)
+    assert os.listdir(markers), "the submodule's filter did not run without the switch"
+    for marker in markers.iterdir():
+        marker.unlink()
+    git(outer, [*status, NO_SUBMODULE], listed)
+    assert os.listdir(markers) == []
