@@ -82,7 +82,7 @@ class Levers:
     async def freeze(self, req: Request) -> Reply:
         name = req.arg("NAME")
         why = req.command.str_flag("reason") or "no reason given"
-        reason = f"frozen by {req.message.sender}: {why}"
+        reason = f"by {req.message.sender}: {why}"  # `ps` shows "frozen: by …"
         if name != ALL:
             if not await self._fleet.freeze(name, reason=reason, by=req.message.sender):
                 raise AgentNotRunning(f"{name} is not running: there is nothing to freeze")

@@ -81,7 +81,7 @@ class LimitCommands:
 def _lifted(freeze: Freeze) -> str:
     """Whose freeze was lifted, and what still holds."""
     if freeze.by_hand:
-        return f"It had been {freeze.reason}."
+        return f"It had been frozen {freeze.reason}."
     return (
         f"{freeze.budget} is still at its limit, so its model requests are refused until "
         "the window resets."

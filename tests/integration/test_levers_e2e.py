@@ -21,6 +21,7 @@ state_dir: ./state
 connectors:
   console: {}
 defaults:
+  stop_grace_seconds: 20
   heartbeat_timeout_seconds: 2.0
   watchdog_interval_seconds: 5.0
 agents:
@@ -84,7 +85,7 @@ def test_freeze_all_resume_all_and_stop_all_on_confirmation(tmp_path: Path) -> N
         frozen = ledger_rows(state, "SELECT agent, frozen_by, budget FROM freezes ORDER BY agent")
         assert frozen == [(name, "console", "") for name in AGENTS]
         bot.command("ps", r"gamma")
-        assert bot.output_since_command.count("frozen by console") == 3
+        assert bot.output_since_command.count("frozen: by console: no reason given") == 3
         # Frozen is silent: the watchdog (5 s sweep, 2 s heartbeat timeout) restarts none.
         assert not wait_until(
             lambda: ledger_rows(state, runs) != [(name, 1) for name in AGENTS], timeout=7
@@ -108,14 +109,23 @@ def test_freeze_all_resume_all_and_stop_all_on_confirmation(tmp_path: Path) -> N
         assert not wait_until(lambda: "T" in states(pids), timeout=1)
         assert ledger_rows(state, "SELECT count(*) FROM freezes") == [(0,)]
 
-        # stop all asks, then stops every agent; the watchdog restarts none of them.
+        # One agent frozen by hand, with a reason.
+        gamma = stub_processes_in(state / "agents" / "gamma" / "work")
+        bot.command('freeze gamma --reason "odd pushes"', r"Froze gamma")
+        assert wait_until(lambda: set(states(gamma)) == {"T"}, timeout=10)
+        bot.command("ps", r"gamma")
+        assert "frozen: by console: odd pushes" in bot.output_since_command
+
+        # stop all asks, then stops every agent; the watchdog restarts none of them. The
+        # frozen one cannot heed SIGTERM: it is killed at once, not after the 20 s grace.
         bot.command("stop all", r"Reply yes here within 60 s")
         assert "would stop 3 agents now: alpha, beta, gamma." in bot.output_since_command
         assert all(pid_alive(pid) for pid in pids)
-        bot.command("yes", r"Stopped 3 agents: alpha, beta, gamma\.", timeout=30)
+        bot.command("yes", r"Stopped 3 agents: alpha, beta, gamma\.", timeout=15)
         assert wait_until(lambda: not any(pid_alive(pid) for pid in pids), timeout=10)
         agents = "SELECT name, state, desired_state FROM agents ORDER BY name"
         assert ledger_rows(state, agents) == [(name, "stopped", "stopped") for name in AGENTS]
+        assert ledger_rows(state, "SELECT count(*) FROM freezes") == [(0,)]
         assert not wait_until(
             lambda: ledger_rows(state, runs) != [(name, 1) for name in AGENTS], timeout=7
         )
@@ -130,13 +140,15 @@ def test_freeze_all_resume_all_and_stop_all_on_confirmation(tmp_path: Path) -> N
             ("resume all", "resume", "ok"),
             ("freeze all", "freeze", "ok"),
             ("yes", "freeze", "error"),
+            ('freeze gamma --reason "odd pushes"', "freeze", "ok"),
             ("stop all", "stop", "ok"),
             ("yes", "stop", "ok"),
         ]
         details = [detail for _, _, _, detail, _ in levers]
         assert details[1] == "froze alpha, beta, gamma"
         assert details[2] == "resumed alpha, beta, gamma"
-        assert details[6] == "stopped alpha, beta, gamma"
+        assert details[5] == "froze gamma"
+        assert details[7] == "stopped alpha, beta, gamma"
         sources = [source for _, _, _, _, source in levers]
         assert sources[0] == "typed" and str(sources[1]).startswith("confirmation:")
         assert str(sources[4]).startswith("confirmation:") and sources[4] != sources[1]

@@ -16,11 +16,15 @@ from bot.grammar import Grammar
 from bot.handlers import Handlers
 from bot.levers import Levers
 from bot.limit_commands import LimitCommands
+from bot.request import Request
 from bot.router import Router
+from bot.spawn_queue import SpawnQueue
 from connectors.base import EventId
+from fleet.budgets.model import Groups
+from fleet.caps import Caps
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
-from fleet.model import AgentSpec, DesiredState, RestartMode, RestartPolicy
+from fleet.model import AgentSpec, AgentState, DesiredState, RestartMode, RestartPolicy
 from fleet.names import AgentName
 from fleet.runtimes import default_registry
 from fleet.supervisor import Fleet, FleetSettings
@@ -30,9 +34,8 @@ ADMIN = "@ada:example.org"
 CONSOLE = "console"
 
 
-@pytest.fixture
-def router(ledger: Ledger, clock: ManualClock, tmp_path: Path) -> Router:
-    fleet = Fleet(
+def a_fleet(ledger: Ledger, clock: ManualClock, tmp_path: Path) -> Fleet:
+    return Fleet(
         ledger=ledger,
         runtimes=default_registry(),
         backends={},
@@ -40,9 +43,19 @@ def router(ledger: Ledger, clock: ManualClock, tmp_path: Path) -> Router:
         clock=clock,
         environ={},
     )
+
+
+@pytest.fixture
+def router(ledger: Ledger, clock: ManualClock, tmp_path: Path) -> Router:
+    return a_router(ledger, clock, a_fleet(ledger, clock, tmp_path))
+
+
+def a_router(
+    ledger: Ledger, clock: ManualClock, fleet: Fleet, queue: SpawnQueue | None = None
+) -> Router:
     handlers = Handlers(fleet=fleet, specs=COMMANDS, clock=clock, prefix="!")
     desk = ConfirmationDesk(ledger, clock)
-    levers = Levers(fleet=fleet, ledger=ledger, desk=desk, stop_one=handlers.stop)
+    levers = Levers(fleet=fleet, ledger=ledger, desk=desk, stop_one=handlers.stop, queue=queue)
     acl = Acl(
         [
             Grant(ADMIN, Role.ADMIN),
@@ -176,3 +189,44 @@ async def test_an_admin_with_nothing_to_act_on_is_told_so(
         "Nothing to stop: no agent is running or waiting to restart.",
         "Nothing to resume: no agent is frozen.",
     ]
+
+
+async def test_stop_all_empties_the_spawn_queue_first(
+    ledger: Ledger, clock: ManualClock, tmp_path: Path, chat: FakeConnector
+) -> None:
+    """`stop all` names the queued launches it would drop, and on `yes` drops them with the
+    agents it stops: nothing waits to start into the slots the stop frees."""
+    fleet = a_fleet(ledger, clock, tmp_path)
+    queue = SpawnQueue(
+        ledger=ledger,
+        fleet=fleet,
+        caps=Caps(max_running=1),
+        groups=Groups(),
+        accounts=None,
+        clock=clock,
+        default_runtime="stub",
+        host="host-a",
+    )
+    router = a_router(ledger, clock, fleet, queue)
+    await ledger.upsert_agent(AgentSpec(AgentName("a"), "stub"), DesiredState.RUNNING)
+    await ledger.set_state("a", AgentState.RUNNING, "test")
+    spawn = Grammar(COMMANDS).parse("!spawn b")
+    assert spawn is not None
+    request = Request(message("!spawn b", sender=OPERATOR), Role.OPERATOR, spawn)
+    assert await queue.admit(request, runtime=None, account=None) is not None
+
+    await router.handle(chat, message("!stop all", sender=ADMIN, event_id="$ask"))
+    assert "drop 1 waiting spawn(s) from the queue: #1 b." in chat.sent[-1].markdown
+    assert len(await queue.entries()) == 1
+    await router.handle(chat, message("yes", sender=ADMIN, event_id="$yes"))
+    assert chat.sent[-1].markdown == "Stopped 1 agent: a. Dropped from the spawn queue: #1 b."
+    assert await queue.entries() == []
+    assert await desired(ledger, "a") is DesiredState.STOPPED
+    [confirmed, *_] = await ledger.audit_entries()
+    assert confirmed.detail == "stopped a; dropped #1 b"
+
+
+async def test_all_is_no_agents_name(router: Router, chat: FakeConnector) -> None:
+    """`spawn all` is refused: `all` means every agent to the levers, so no agent has it."""
+    await router.handle(chat, message("!spawn all", sender=ADMIN))
+    assert chat.sent[-1].markdown.startswith("'all' cannot be an agent's name")

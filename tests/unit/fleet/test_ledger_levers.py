@@ -7,8 +7,13 @@ from datetime import timedelta
 from pathlib import Path
 
 from fleet.clock import ManualClock
+from fleet.cutoffs import CutoffKeeper
 from fleet.ledger import Ledger
 from fleet.ledger.confirmations import KEPT_EXPIRED
+from fleet.model import AgentSpec, DesiredState
+from fleet.names import AgentName
+from fleet.runtimes import default_registry
+from fleet.supervisor import Fleet, FleetSettings
 
 ROOM = "!room:example.org"
 ADMIN = "@ada:example.org"
@@ -96,9 +101,32 @@ async def test_a_budget_never_takes_over_a_freeze_made_by_hand(ledger: Ledger) -
     """A freeze by hand replaces a budget's; a budget's later freeze leaves it as it is."""
     budget = await ledger.add_freeze("coder", "agent:coder", "agent:coder reached its limit")
     assert not budget.by_hand
-    hand = await ledger.add_freeze("coder", "", "frozen by ada: odd pushes", by=ADMIN)
+    hand = await ledger.add_freeze("coder", "", "by ada: odd pushes", by=ADMIN)
     assert hand.by_hand
     kept = await ledger.add_freeze("coder", "agent:coder", "agent:coder reached its limit")
-    assert (kept.by, kept.budget, kept.reason) == (ADMIN, "", "frozen by ada: odd pushes")
+    assert (kept.by, kept.budget, kept.reason) == (ADMIN, "", "by ada: odd pushes")
     [stored] = await ledger.freezes()
     assert stored.by == ADMIN and stored.by_hand
+
+
+async def test_a_budget_reset_lifts_only_its_own_freezes(
+    ledger: Ledger, clock: ManualClock, tmp_path: Path
+) -> None:
+    """The cutoff keeper's release continues the agents its budget froze, never one an admin
+    froze by hand (even over that budget's freeze)."""
+    fleet = Fleet(
+        ledger=ledger,
+        runtimes=default_registry(),
+        backends={},
+        settings=FleetSettings(state_dir=tmp_path),
+        clock=clock,
+        environ={},
+    )
+    for name in ("coder", "held"):
+        await ledger.upsert_agent(AgentSpec(AgentName(name), "stub"), DesiredState.RUNNING)
+        await ledger.add_freeze(name, "global", "global reached its limit")
+    await ledger.add_freeze("held", "", "by ada: odd pushes", by=ADMIN)
+    await ledger.add_freeze("held", "global", "global reached its limit")  # a later cutoff
+    assert await CutoffKeeper(fleet).release("global") == ["coder"]
+    [kept] = await ledger.freezes()
+    assert (kept.agent, kept.by) == ("held", ADMIN)
