@@ -11,10 +11,12 @@ from bot import wiring
 from bot.acl import Acl, Grant, Role
 from bot.commands import COMMANDS
 from bot.config import Config
+from bot.confirmations import ConfirmationDesk
 from bot.egress_commands import EgressCommands
 from bot.forget_command import ForgetCommand
 from bot.grammar import Grammar
 from bot.handlers import Handlers
+from bot.levers import Levers
 from bot.limit_commands import LimitCommands
 from bot.ordering import Ordering
 from bot.queue_commands import QueueCommands
@@ -88,6 +90,8 @@ def build_commands(
         clock=clock,
         timezone=cfg.timezone,  # crontab times are read, and shown, in this zone
     )
+    desk = ConfirmationDesk(ledger, clock)
+    levers = Levers(fleet=fleet, ledger=ledger, desk=desk, stop_one=handlers.stop, queue=queue)
     router = Router(
         grammar=grammar,
         grammars=grammars,
@@ -100,9 +104,11 @@ def build_commands(
             **QueueCommands(queue).table(),
             **RunCommands(fleet, cfg.defaults.logs_lines).table(),
             **EgressCommands(fleet, sandboxes, notices).table(),
+            **levers.table(),  # `freeze`, and `stop` with `all` before the ordinary one
         },
         ledger=ledger,
         ordering=ordering,
+        confirmations=desk,
     )
     queue.attach(router, connector_named)
     fleet.subscribe(queue.on_fleet_event)

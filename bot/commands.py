@@ -6,6 +6,7 @@ from bot.account_commands import ACCOUNTS
 from bot.egress_commands import EGRESS
 from bot.forget_command import FORGET
 from bot.grammar import ArgSpec, CommandSpec, FlagSpec
+from bot.levers import FREEZE
 from bot.limit_commands import RESUME
 from bot.queue_commands import CANCEL, QUEUE
 from bot.run_commands import LOGS, RUNS
@@ -84,16 +85,19 @@ SPAWN = CommandSpec(
 
 STOP = CommandSpec(
     name="stop",
-    summary="Stop an agent.",
-    args=(_AGENT,),
+    summary="Stop an agent, or every agent (`stop all`, admin).",
+    args=(ArgSpec("NAME", "The agent's name, e.g. `coder-1`; or `all` for every agent."),),
     flags=(FlagSpec("force", "bool", "Kill at once with SIGKILL instead of asking first."),),
     control=True,
     description=(
         "Sends SIGTERM to the agent's whole process group, so whatever it started stops "
         "too, then SIGKILL if it is still there after the grace period. `--force` sends "
-        "SIGKILL at once."
+        "SIGKILL at once. The watchdog restarts no agent an operator stopped. `stop all` "
+        "(admin) stops every running agent and every one waiting for a restart, together, "
+        "and first empties the spawn queue so nothing starts in their place; it names "
+        "them and acts only on your `yes` in the same place within 60 s."
     ),
-    examples=("stop coder-1", "stop coder-1 --force"),
+    examples=("stop coder-1 --force", "stop all"),
 )
 
 RESTART = CommandSpec(
@@ -394,6 +398,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     SPAWN,
     STOP,
     RESTART,
+    FREEZE,
     RESUME,
     SEND,
     LOGS,

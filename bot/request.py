@@ -17,11 +17,13 @@ from fleet.supervisor import RosterDiff
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """A parsed, authorised command and who sent it."""
+    """A parsed, authorised command and who sent it. ``confirmed``: its sender has just
+    confirmed it with a reply to the question it asked (:mod:`bot.confirmations`)."""
 
     message: InboundMessage
     role: Role
     command: Command
+    confirmed: bool = False
 
     def arg(self, name: str) -> str:
         return self.command.args[name]
@@ -41,7 +43,8 @@ class Reply:
     there too. ``open_thread``: where the room has no thread for ``topic`` yet and the
     command was typed in the room itself, this answer opens one as its root. ``new_thread``:
     a fresh run of ``topic`` — it always gets a new thread, this answer its root; the old
-    one, if any, gets a last line pointing to the new one.
+    one, if any, gets a last line pointing to the new one. ``detail``, when given, is
+    written to the command's audit entry: what it acted on.
     """
 
     markdown: str
@@ -50,6 +53,7 @@ class Reply:
     new_thread: bool = False
     open_thread: bool = False
     thread_line: str | None = None
+    detail: str | None = None
 
 
 Handler = Callable[[Request], Awaitable[str | Reply]]

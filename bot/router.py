@@ -22,6 +22,10 @@ place, answered under the original; an edit of one whose command ran is answered
 was not applied (:mod:`bot.edits`). What was done with each chat message — ignored, refused,
 ran — is settled in the ledger as it is handled.
 
+A command that asks before it acts (``freeze all``) is confirmed by its asker's ``yes`` in the
+same place before its deadline (:mod:`bot.confirmations`): such a line is given to the desk
+before it is parsed, and runs the waiting command, audited with source ``confirmation:<id>``.
+
 Commands nobody typed just now — a schedule firing — go through :meth:`Router.run_as`: the
 same claim, parse, authorisation, handler, audit and reply as a typed command, for the
 sender who set it up, with their role looked up *now*; the audit entry names its source.
@@ -39,6 +43,7 @@ from typing import Final
 
 from bot import edits
 from bot.acl import Acl, Role
+from bot.confirmations import ConfirmationDesk
 from bot.errors import CommandError, PermissionDenied
 from bot.grammar import Command, Grammar
 from bot.ordering import Ordering
@@ -106,9 +111,11 @@ class Router:
         ledger: Ledger,
         grammars: Mapping[str, Grammar] | None = None,
         ordering: Ordering | None = None,
+        confirmations: ConfirmationDesk | None = None,
     ) -> None:
         """``grammars`` overrides ``grammar`` per connector name (e.g. another prefix).
-        ``ordering`` is shared with the notifier, so notices wait for answers."""
+        ``ordering`` is shared with the notifier, so notices wait for answers.
+        ``confirmations``: the questions commands asked, which a typed ``yes`` answers."""
         for each in (grammar, *(grammars or {}).values()):
             missing = sorted(set(each.command_names()) - set(handlers))
             if missing:
@@ -119,6 +126,7 @@ class Router:
         self._handlers = dict(handlers)
         self._ledger = ledger
         self._ordering = ordering or Ordering()
+        self._desk = confirmations
         # Strangers whose first message was logged; the oldest forgotten first (bounded).
         self._strangers_seen: OrderedDict[tuple[str, str], None] = OrderedDict()
 
@@ -261,7 +269,16 @@ class Router:
         outcome: AuditOutcome
         started = False  # the handler was called: the command acted, or tried to
         try:
-            command = grammar.parse(msg.text, addressed=msg.addressed)
+            answer = None
+            if source == TYPED and self._desk is not None:
+                answer = await self._desk.answer(msg, grammar.prefix)
+            if answer is not None:  # a `yes`: the command it confirms, typed before
+                source = answer.source
+                command = grammar.parse(answer.confirmation.command, addressed=True)
+                if answer.refusal is not None:
+                    raise answer.refusal
+            else:
+                command = grammar.parse(msg.text, addressed=msg.addressed)
             if command is None:
                 command = await self._thread_message(grammar, msg)
             if command is None:
@@ -270,8 +287,8 @@ class Router:
             await held.enter_async_context(self._ordering.answering(_agents_named(command)))
             self._authorise(role, command)
             started = True
-            reply = await self._run(role, command, msg)
-            outcome, detail = "ok", None
+            reply = await self._run(role, command, msg, confirmed=answer is not None)
+            outcome, detail = "ok", reply.detail
         except PermissionDenied as exc:
             reply, outcome, detail = Reply(str(exc)), "denied", str(exc)
         except (CommandError, FleetError) as exc:
@@ -334,9 +351,12 @@ class Router:
                 f"you are {_a(role)}"
             )
 
-    async def _run(self, role: Role, command: Command, msg: InboundMessage) -> Reply:
+    async def _run(
+        self, role: Role, command: Command, msg: InboundMessage, *, confirmed: bool = False
+    ) -> Reply:
         self._authorise(role, command)
-        result = await self._handlers[command.spec.name](Request(msg, role, command))
+        request = Request(msg, role, command, confirmed=confirmed)
+        result = await self._handlers[command.spec.name](request)
         return result if isinstance(result, Reply) else Reply(result)
 
     async def _thread_message(self, grammar: Grammar, msg: InboundMessage) -> Command | None:

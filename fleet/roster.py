@@ -36,7 +36,7 @@ from pydantic_core import PydanticCustomError
 
 from fleet.accounts.schema import AccountRef
 from fleet.model import AgentSpec, Fallback
-from fleet.names import AGENT_NAME_PATTERN, AgentName, is_agent_name
+from fleet.names import AGENT_NAME_PATTERN, RESERVED, AgentName, is_agent_name
 from fleet.restart_settings import (
     RESTART_MODES,
     RestartField,
@@ -302,6 +302,10 @@ class AgentEntry(BaseModel):
     @field_validator("name")
     @classmethod
     def _check_name(cls, value: AgentName) -> AgentName:
+        if value in RESERVED:
+            raise PydanticCustomError(
+                "agent_name", f"{value!r} means every agent (`stop {value}`): pick another name"
+            )
         if not is_agent_name(value):
             raise PydanticCustomError(
                 "agent_name",

@@ -415,19 +415,21 @@ class Fleet:
 
     # -- cutoffs: pausing an agent's processes (fleet.freezer) ---------------------------
 
-    async def freeze(self, name: str, *, budget: str, reason: str) -> bool:
-        """Pause every process of ``name``'s run (SIGSTOP) and record why; whether it ran."""
+    async def freeze(
+        self, name: str, *, reason: str, budget: str = "", by: str | None = None
+    ) -> bool:
+        """SIGSTOP all of ``name``'s run, for ``budget``'s cutoff or by ``by``; whether it ran."""
         record = await self._runs.record(name)
         async with self._runs.lock(record.name):
             run = await self._ledger.last_run(record.name)
             if run is None or run.ended_at is not None or self._runs.is_alive(run) is False:
                 return False
-            await self._ledger.add_freeze(record.name, budget, reason)
+            await self._ledger.add_freeze(record.name, budget, reason, by=by)
             await asyncio.to_thread(signal_run, run.handle, signal.SIGSTOP)
         return True
 
     async def thaw(self, name: str) -> bool:
-        """Continue ``name``'s processes (SIGCONT) if a cutoff paused them; whether it had."""
+        """Continue ``name``'s processes (SIGCONT) if a freeze paused them; whether it had."""
         record = await self._runs.record(name)
         async with self._runs.lock(record.name):
             if not await self._ledger.remove_freeze(record.name):
@@ -438,7 +440,7 @@ class Fleet:
         return True
 
     async def frozen(self) -> list[Freeze]:
-        """The agents a cutoff has paused."""
+        """The agents a cutoff or a person has paused."""
         return await self._ledger.freezes()
 
     # -- the watchdog (fleet.watchdog decides; fleet.watchdog_actions carries it out) --

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fleet.ledger.answers import REPLACEABLE, AnswerState, ChatAnswer
 from fleet.ledger.budgets import StepRecord
+from fleet.ledger.confirmations import Confirmation
 from fleet.ledger.freezes import Freeze
 from fleet.ledger.metering import UsageTotal
 from fleet.ledger.migrations import LATEST_VERSION, MIGRATIONS, Migration, migrate
@@ -23,6 +24,7 @@ __all__ = [
     "AuditEntry",
     "AuditOutcome",
     "ChatAnswer",
+    "Confirmation",
     "Freeze",
     "Ledger",
     "Migration",

@@ -377,4 +377,29 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX chat_answers_by_at ON chat_answers(at)",
         ),
     ),
+    Migration(13, "reserved", ()),
+    Migration(
+        14,
+        "emergency levers: who froze an agent by hand, and confirmations waiting for a reply",
+        (
+            # The person whose `freeze` paused the agent; NULL for a budget's cutoff. A budget
+            # never lifts a freeze it did not make, nor takes one over.
+            "ALTER TABLE freezes ADD COLUMN frozen_by TEXT",
+            # `freeze all` and `stop all` wait here for their asker's `yes`, in the place they
+            # were asked; an expired row never acts, and is kept a while only to say so.
+            """CREATE TABLE confirmations (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                connector TEXT NOT NULL,
+                sender TEXT NOT NULL,
+                room TEXT NOT NULL,
+                thread TEXT,
+                command TEXT NOT NULL,
+                summary TEXT NOT NULL,
+                asked_at REAL NOT NULL,
+                expires_at REAL NOT NULL,
+                host TEXT NOT NULL
+            )""",
+            "CREATE INDEX confirmations_by_place ON confirmations(connector, room, thread)",
+        ),
+    ),
 )

@@ -26,6 +26,7 @@ from fleet.ledger.accounts import AccountsLedger
 from fleet.ledger.answers import AnswersLedger
 from fleet.ledger.budgets import BudgetsLedger
 from fleet.ledger.chat import ChatLedger
+from fleet.ledger.confirmations import ConfirmationsLedger
 from fleet.ledger.freezes import FreezesLedger
 from fleet.ledger.metering import MeteringLedger
 from fleet.ledger.migrations import migrate, schema_version
@@ -66,6 +67,7 @@ class Ledger(
     BudgetsLedger,
     AccountsLedger,
     FreezesLedger,
+    ConfirmationsLedger,
     SpawnQueueLedger,
     RunReportsLedger,
     RosterMarksLedger,
@@ -77,7 +79,9 @@ class Ledger(
     :class:`~fleet.ledger.operator_schedules.SchedulesLedger`, budgets set by command, bursts
     and pacing steps from :class:`~fleet.ledger.budgets.BudgetsLedger`, accounts'
     assignments, marks and quota windows from :class:`~fleet.ledger.accounts.AccountsLedger`,
-    agents frozen by a budget's cutoff from :class:`~fleet.ledger.freezes.FreezesLedger`,
+    agents frozen by a budget's cutoff or by hand from
+    :class:`~fleet.ledger.freezes.FreezesLedger`, commands waiting for a confirming reply
+    from :class:`~fleet.ledger.confirmations.ConfirmationsLedger`,
     RunReportsLedger,
     RosterMarksLedger,
     """

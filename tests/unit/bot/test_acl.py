@@ -36,6 +36,7 @@ from bot.commands import (
 from bot.egress_commands import EGRESS, EGRESS_BLOCK, EGRESS_UNBLOCK
 from bot.forget_command import FORGET
 from bot.grammar import CommandSpec
+from bot.levers import FREEZE
 from bot.limit_commands import RESUME
 
 READ_ONLY = (
@@ -43,7 +44,7 @@ READ_ONLY = (
     *(SCHEDULE, SCHEDULE_LIST, ACCOUNTS, QUEUE, EGRESS),
 )
 CONTROL = (SPAWN, STOP, RESTART, RESUME, SEND, ROSTER_RELOAD, CANCEL, EGRESS_BLOCK, EGRESS_UNBLOCK)
-ADMIN_ONLY = (SCHEDULE_ADD, SCHEDULE_REMOVE, BUDGET_SET, BUDGET_ALLOW_BURST, FORGET)
+ADMIN_ONLY = (SCHEDULE_ADD, SCHEDULE_REMOVE, BUDGET_SET, BUDGET_ALLOW_BURST, FORGET, FREEZE)
 _FULL_NAMES = {id(sub): f"{spec.name} {sub.name}" for spec in COMMANDS for sub in spec.subcommands}
 
 

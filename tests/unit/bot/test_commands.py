@@ -18,6 +18,7 @@ USAGES = {
     ),
     "stop": "stop NAME [--force]",
     "restart": "restart NAME",
+    "freeze": "freeze NAME [--reason TEXT]",
     "resume": "resume NAME",
     "send": "send NAME TEXT",
     "logs": "logs NAME [--lines N] [--raw]",
@@ -36,7 +37,7 @@ USAGES = {
     "egress": "egress [block|unblock]",
     "whoami": "whoami",
 }
-CONTROL = {"spawn", "stop", "restart", "resume", "send", "cancel", "forget"}
+CONTROL = {"spawn", "stop", "restart", "freeze", "resume", "send", "cancel", "forget"}
 
 
 def test_the_table_has_exactly_the_documented_commands() -> None:
@@ -137,12 +138,12 @@ def test_help_overview_uses_the_given_prefix() -> None:
 def test_help_for_one_command() -> None:
     """Per-command help shows usage, description, role, flags and prefixed examples."""
     text = help_text(COMMANDS, "stop")
-    assert text.startswith("`stop NAME [--force]`\n\nStop an agent.")
+    assert text.startswith("`stop NAME [--force]`\n\nStop an agent, or every agent")
     assert "SIGTERM" in text and "SIGKILL" in text
     assert "Needs the operator role." in text
     assert "**Flags**\n- `--force` — " in text
     assert "**Arguments**\n- `NAME` — " in text
-    assert "```text\n!stop coder-1\n!stop coder-1 --force\n```" in text
+    assert "```text\n!stop coder-1 --force\n!stop all\n```" in text
 
 
 @pytest.mark.parametrize("spec", COMMANDS, ids=lambda spec: spec.name)
