@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 from fleet.errors import LaunchFailed
 from fleet.model import AgentSpec, LaunchPlan
 from fleet.names import AgentName
+from fleet.sandbox import cgroups
 from fleet.sandbox.doors import DoorSet, Target, fixed
 from fleet.sandbox.lanes import FIRST_UID, RLIMITS, Lanes, enforcement, hand_over
 from fleet.sandbox.policy import EGRESS_PORT, Door, Layout, bwrap_argv
@@ -136,6 +137,7 @@ class Sandboxes:
         self._allow: dict[AgentName, tuple[str, ...]] = {}
         self._problem: str | None = None
         self._lanes = Lanes(self._root)
+        self._group = cgroups.group_of(settings.state_dir)
 
     @property
     def problem(self) -> str | None:
@@ -224,7 +226,21 @@ class Sandboxes:
             layout, plan.argv, bwrap=self._settings.bwrap, python=self._settings.python
         )
         limits = tuple(f"{name}={value}" for name, value in RLIMITS)
-        return replace(plan, argv=tuple(argv), env=env, sandboxed=True, run_as=uid, rlimits=limits)
+        try:
+            caps = cgroups.prepare(spec.name, group=self._group)
+        except OSError as exc:  # the host said it allows caps; run, but say so
+            log.warning("agent %s runs without cgroup caps: %s", spec.name, exc)
+            caps = None
+        groups = tuple(str(d) for d in caps.dirs) if caps is not None else ()
+        return replace(
+            plan,
+            argv=tuple(argv),
+            env=env,
+            sandboxed=True,
+            run_as=uid,
+            rlimits=limits,
+            cgroups=groups,
+        )
 
     async def reattach(self, spec: AgentSpec) -> None:
         """Open a running locked agent's doors again (after Fleetwarden restarted)."""
@@ -238,11 +254,12 @@ class Sandboxes:
         await self._open_doors(spec, ports)
 
     async def release(self, name: AgentName) -> None:
-        """Close the doors of ``name``'s run, which has ended."""
+        """Close the doors of ``name``'s run, which has ended, and remove its groups."""
         doors = self._doors.pop(name, None)
         self._allow.pop(name, None)
         if doors is not None:
             await doors.close_all()
+        cgroups.remove(name, group=self._group)
 
     # -- egress block ----------------------------------------------------------------------
 
