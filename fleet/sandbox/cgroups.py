@@ -115,13 +115,22 @@ def prepare(
     return None
 
 
-def remove(agent: str, root: Path = ROOT, group: str = GROUP) -> None:
-    """Remove ``agent``'s groups, and the Fleetwarden's group once empty; a group that still
-    holds a process (its run's last moments) stays until the next end."""
+def remove(agent: str, root: Path = ROOT, group: str = GROUP) -> bool:
+    """Remove ``agent``'s groups — and any other agent's left empty, and the Fleetwarden's
+    group once empty; whether one of ``agent``'s still holds a process (its run's last
+    moments: try again)."""
+    busy = False
     for parent in (root / group, root / "memory" / group, root / "pids" / group):
-        for here in (parent / agent, parent):
-            with contextlib.suppress(OSError):  # missing, or busy
+        if not parent.is_dir():
+            continue
+        for here in [d for d in parent.iterdir() if d.is_dir()]:
+            try:
                 here.rmdir()
+            except OSError:  # still holds a process
+                busy = busy or here.name == agent
+        with contextlib.suppress(OSError):
+            parent.rmdir()
+    return busy
 
 
 def _write(here: Path, limits: dict[str, int]) -> None:

@@ -52,6 +52,7 @@ NONE = "none"
 LOCKED = "locked"
 EGRESS_DOOR = "egress.sock"
 _PROBE_TIMEOUT = 10.0
+_GROUP_TRIES = 40  # times 50 ms: how long an ended run's control group may take to empty
 _FLEET_DIR = Path(__file__).resolve().parents[1]
 SYSTEM_HIDDEN = (Path("/root"), Path("/home"), Path("/etc/ssl/private"))
 """Directories no agent sees (what its tools need under them is bound back read-only)."""
@@ -259,7 +260,10 @@ class Sandboxes:
         self._allow.pop(name, None)
         if doors is not None:
             await doors.close_all()
-        cgroups.remove(name, group=self._group)
+        for _ in range(_GROUP_TRIES):  # its last processes may still be being killed
+            if not cgroups.remove(name, group=self._group):
+                break
+            await asyncio.sleep(0.05)
 
     # -- egress block ----------------------------------------------------------------------
 
