@@ -115,8 +115,10 @@ def _set_limits(limits: list[str]) -> None:
                 fh.write(str(os.getpid()))
             continue
         name, _, value = item.partition("=")
-        number = int(value)
-        resource.setrlimit(getattr(resource, f"RLIMIT_{name}"), (number, number))
+        which = getattr(resource, f"RLIMIT_{name}")
+        _, hard = resource.getrlimit(which)
+        number = int(value) if hard == resource.RLIM_INFINITY else min(int(value), hard)
+        resource.setrlimit(which, (number, number))  # only ever lowered: no privilege needed
 
 
 def _write_atomic(path: str, text: str) -> None:

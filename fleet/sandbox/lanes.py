@@ -75,6 +75,18 @@ class Lanes:
         return {str(k): int(v) for k, v in loaded.items() if isinstance(v, int)}
 
 
+def hand_over_lane(home: Path, workdir: Path, uid: int) -> None:
+    """Hand an agent's HOME and workdir to ``uid``; ``ValueError`` for a workdir so near
+    ``/`` (``/srv``, ``/``) that handing it over would give the agent a system tree."""
+    if len(workdir.resolve().parts) < 3:
+        raise ValueError(
+            f"its workdir {workdir} is too near / to be handed to the agent's own user; "
+            "give it a directory of its own"
+        )
+    hand_over(home, uid)
+    hand_over(workdir, uid)
+
+
 def hand_over(top: Path, uid: int) -> int:
     """Make the tree at ``top`` ``uid``'s (uid and gid); how many entries changed.
 

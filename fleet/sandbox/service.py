@@ -41,7 +41,7 @@ from fleet.model import AgentSpec, LaunchPlan
 from fleet.names import AgentName
 from fleet.sandbox import cgroups
 from fleet.sandbox.doors import DoorSet, Target, fixed
-from fleet.sandbox.lanes import FIRST_UID, RLIMITS, Lanes, enforcement, hand_over
+from fleet.sandbox.lanes import FIRST_UID, RLIMITS, Lanes, enforcement, hand_over_lane
 from fleet.sandbox.policy import EGRESS_PORT, Door, Layout, bwrap_argv
 from fleet.sandbox.tinyproxy import EgressProxies
 
@@ -191,13 +191,8 @@ class Sandboxes:
                 f"{spec.name} cannot start: its workdir {plan.cwd} holds {exposed}, which no "
                 "agent may see; give it a directory of its own"
             )
-        try:
-            uid = self._lanes.uid_for(spec.name)
-            if uid is not None:  # its own places become its own user's
-                await asyncio.to_thread(hand_over, home, uid)
-                await asyncio.to_thread(hand_over, plan.cwd, uid)
-        except OSError as exc:
-            raise LaunchFailed(f"{spec.name} cannot start: its lane: {exc}") from exc
+        others = tuple(others)
+        uid = await self._lane(spec, plan.cwd, home, others)
         lane_hidden = tuple(p for p in (*SYSTEM_HIDDEN, *others) if p.exists() and p != plan.cwd)
         hidden = (*hidden, *lane_hidden)
         env = dict(plan.env)
@@ -242,6 +237,22 @@ class Sandboxes:
             rlimits=limits,
             cgroups=groups,
         )
+
+    async def _lane(
+        self, spec: AgentSpec, workdir: Path, home: Path, others: tuple[Path, ...]
+    ) -> int | None:
+        """``spec``'s own host uid, its HOME and workdir handed to it (``None``: agents
+        share Fleetwarden's uid, nothing to hand over)."""
+        try:
+            uid = self._lanes.uid_for(spec.name)
+            if uid is None:
+                return None
+            if workdir in others:
+                log.warning("agent %s shares its workdir %s with another", spec.name, workdir)
+            await asyncio.to_thread(hand_over_lane, home, workdir, uid)
+        except (OSError, ValueError) as exc:
+            raise LaunchFailed(f"{spec.name} cannot start: {exc}") from exc
+        return uid
 
     async def reattach(self, spec: AgentSpec) -> None:
         """Open a running locked agent's doors again (after Fleetwarden restarted)."""

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from fleet.sandbox import cgroups
-from fleet.sandbox.lanes import FIRST_UID, Lanes, enforcement, hand_over
+from fleet.sandbox.lanes import FIRST_UID, Lanes, enforcement, hand_over, hand_over_lane
 from fleet.sandbox.policy import Layout, bwrap_argv
 
 STATE = Path("/srv/fw/state")
@@ -89,6 +89,13 @@ def test_a_tree_is_handed_over_without_following_links_or_touching_shared_files(
     assert os.lstat(lane / "link").st_uid == uid
     assert outside.stat().st_uid == 0  # neither through the link nor the hard link
     assert hand_over(lane, uid) == 0  # nothing left to change
+
+
+def test_a_workdir_next_to_root_is_never_handed_to_an_agent(tmp_path: Path) -> None:
+    """`/srv` or `/` as a workdir is refused, naming the fix, before anything is chowned."""
+    for workdir in (Path("/srv"), Path("/")):
+        with pytest.raises(ValueError, match=r"too near / .* a directory of its own"):
+            hand_over_lane(tmp_path, workdir, FIRST_UID)
 
 
 def test_the_log_at_start_says_what_is_enforced_here(tmp_path: Path) -> None:
