@@ -122,9 +122,11 @@ class LaunchPlan:
     # sandbox's init process and leaves the stop signals to the sandbox's first command.
     sandboxed: bool = False
     # With ``sandboxed``: the host uid (and gid) bubblewrap runs as (Fleetwarden is root and
-    # the agent has a lane of its own), and the rlimits (``NPROC=4096``) it runs under.
+    # the agent has a lane of its own), the rlimits (``NPROC=4096``) it runs under, and the
+    # control groups that cap its memory and processes.
     run_as: int | None = None
     rlimits: tuple[str, ...] = ()
+    cgroups: tuple[str, ...] = ()  # control group directories the sandbox is put in
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,8 @@ bound into the sandbox (its workdir under a 0700 state dir, a CLI under ``/root`
 shim first moves into a mount namespace of its own, binds each source onto a staging
 tmpfs at :data:`STAGING` there, and hands bubblewrap those. ``--rlimit NAME=N`` (e.g.
 ``NPROC=4096``) caps the sandbox's resources; per uid, ``NPROC`` counts one agent only.
+``--cgroup DIR`` puts the shim, and so the whole sandbox, in that control group
+(:mod:`fleet.sandbox.cgroups`).
 
 It ignores SIGTERM/SIGINT/SIGHUP itself: those reach the whole group anyway, and the
 shim must live to record the agent's status. SIGKILL of the group ends it too; the
@@ -104,11 +106,19 @@ def stage_binds(argv: list[str]) -> list[str]:
     return out
 
 
-def _set_rlimits(limits: list[str]) -> None:
+def _set_limits(limits: list[str]) -> None:
+    """Join each control group (``cgroup:DIR``: what the shim starts is counted there) and
+    set each rlimit (``NAME=N``), both inherited by bubblewrap and the sandbox."""
     for item in limits:
+        if item.startswith("cgroup:"):
+            with open(os.path.join(item[7:], "cgroup.procs"), "w", encoding="ascii") as fh:
+                fh.write(str(os.getpid()))
+            continue
         name, _, value = item.partition("=")
-        number = int(value)
-        resource.setrlimit(getattr(resource, f"RLIMIT_{name}"), (number, number))
+        which = getattr(resource, f"RLIMIT_{name}")
+        _, hard = resource.getrlimit(which)
+        number = int(value) if hard == resource.RLIM_INFINITY else min(int(value), hard)
+        resource.setrlimit(which, (number, number))  # only ever lowered: no privilege needed
 
 
 def _write_atomic(path: str, text: str) -> None:
@@ -233,17 +243,19 @@ def _start_sandbox(
 
 
 def _options(argv: list[str]) -> tuple[bool, int | None, list[str], list[str]] | None:
-    """``--sandbox``, ``--user UID`` and ``--rlimit NAME=N`` options, then the command."""
+    """``--sandbox``, ``--user UID``, ``--rlimit NAME=N`` and ``--cgroup DIR`` options (the
+    last two as ``limits``: ``cgroup:DIR``), then the command."""
     sandbox, uid, limits, index = False, None, [], 0
     while index < len(argv) and argv[index] != "--":
         word = argv[index]
         if word == "--sandbox":
             sandbox, index = True, index + 1
-        elif word in ("--user", "--rlimit") and index + 1 < len(argv):
+        elif word in ("--user", "--rlimit", "--cgroup") and index + 1 < len(argv):
+            value = argv[index + 1]
             if word == "--user":
-                uid = int(argv[index + 1])
+                uid = int(value)
             else:
-                limits.append(argv[index + 1])
+                limits.append(f"cgroup:{value}" if word == "--cgroup" else value)
             index += 2
         else:
             return None
@@ -268,7 +280,7 @@ def main(argv: list[str]) -> int:
         signal.signal(signum, signal.SIG_IGN)
     try:
         if sandbox:
-            _set_rlimits(limits)
+            _set_limits(limits)
             child, agent_pid = _start_sandbox(command, run_dir, uid)
         else:
             # The agent gets default signal dispositions back (SIG_IGN would be inherited).

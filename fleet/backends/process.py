@@ -153,6 +153,8 @@ def shim_argv(python: str, run_dir: Path, plan: LaunchPlan) -> list[str]:
         sandbox += ["--user", str(plan.run_as)]
     for limit in plan.rlimits if plan.sandboxed else ():
         sandbox += ["--rlimit", limit]
+    for group in plan.cgroups if plan.sandboxed else ():
+        sandbox += ["--cgroup", group]
     return [python, "-I", str(SHIM), str(run_dir), *sandbox, "--", *plan.argv]
 
 

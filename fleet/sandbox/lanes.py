@@ -14,8 +14,9 @@ When Fleetwarden runs as an ordinary user, agents share its uid: lanes are drawn
 sandbox's mounts alone (each agent sees only its own workdir and HOME), and the rlimits
 apply to that shared uid.
 
-cgroup v2 memory and process caps need the ``memory`` and ``pids`` controllers delegated
-to Fleetwarden; :func:`enforcement` says whether they are, and Fleetwarden logs it at start.
+Per-agent memory and process caps come from control groups where the host lets
+Fleetwarden set them (:mod:`fleet.sandbox.cgroups`); :func:`enforcement` says what holds
+here, and Fleetwarden logs it at start.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fleet.private_files import write_private
+from fleet.sandbox import cgroups
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,6 @@ LANES = 60_000
 """How many agent uids the range holds."""
 RLIMITS: tuple[tuple[str, int], ...] = (("NPROC", 4096), ("NOFILE", 16384), ("CORE", 0))
 """What every sandboxed agent may have at most: processes (per uid), open files, core dumps."""
-CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
 class Lanes:
@@ -72,6 +73,18 @@ class Lanes:
         if not isinstance(loaded, dict):
             raise OSError(f"{self._file} is not a mapping of agent names to uids")
         return {str(k): int(v) for k, v in loaded.items() if isinstance(v, int)}
+
+
+def hand_over_lane(home: Path, workdir: Path, uid: int) -> None:
+    """Hand an agent's HOME and workdir to ``uid``; ``ValueError`` for a workdir so near
+    ``/`` (``/srv``, ``/``) that handing it over would give the agent a system tree."""
+    if len(workdir.resolve().parts) < 3:
+        raise ValueError(
+            f"its workdir {workdir} is too near / to be handed to the agent's own user; "
+            "give it a directory of its own"
+        )
+    hand_over(home, uid)
+    hand_over(workdir, uid)
 
 
 def hand_over(top: Path, uid: int) -> int:
@@ -112,7 +125,7 @@ class Enforcement:
     """What keeps agents apart on this host."""
 
     distinct_uids: bool
-    cgroup: str | None  # why per-agent memory and process caps are not enforced, or None
+    cgroup: str  # the caps per agent, or why there are none (:func:`cgroups.describe`)
 
     def lines(self) -> list[str]:
         caps = ", ".join(f"{name}={value}" for name, value in RLIMITS)
@@ -121,27 +134,9 @@ class Enforcement:
             if self.distinct_uids
             else "agents share Fleetwarden's uid (it is not root): lanes are drawn by mounts only"
         )
-        cgroup = (
-            "per-agent cgroup memory and process caps: enforced"
-            if self.cgroup is None
-            else f"per-agent cgroup memory and process caps: NOT enforced ({self.cgroup})"
-        )
-        return [users, f"rlimits of every agent: {caps}", cgroup]
+        return [users, f"rlimits of every agent: {caps}", self.cgroup]
 
 
-def cgroup_problem(root: Path = CGROUP_ROOT) -> str | None:
-    """Why cgroup v2 memory and pids caps cannot be set here, or ``None`` when they can."""
-    controllers = root / "cgroup.controllers"
-    try:
-        present = set(controllers.read_text(encoding="ascii").split())
-    except OSError:
-        return f"no cgroup v2 hierarchy at {root}"
-    missing = {"memory", "pids"} - present
-    if missing:
-        return f"cgroup v2 has no {' or '.join(sorted(missing))} controller here"
-    return "cgroup v2 delegation is not set up by Fleetwarden yet"
-
-
-def enforcement(lanes: Lanes, root: Path = CGROUP_ROOT) -> Enforcement:
-    """What this host enforces between agents, for the log at start."""
-    return Enforcement(distinct_uids=lanes.distinct, cgroup=cgroup_problem(root))
+def enforcement(lanes: Lanes, root: Path = cgroups.ROOT) -> Enforcement:
+    """What this host enforces between agents, for the log at start and check-config."""
+    return Enforcement(distinct_uids=lanes.distinct, cgroup=cgroups.describe(root))

@@ -39,8 +39,9 @@ from urllib.parse import urlsplit
 from fleet.errors import LaunchFailed
 from fleet.model import AgentSpec, LaunchPlan
 from fleet.names import AgentName
+from fleet.sandbox import cgroups
 from fleet.sandbox.doors import DoorSet, Target, fixed
-from fleet.sandbox.lanes import FIRST_UID, RLIMITS, Lanes, enforcement, hand_over
+from fleet.sandbox.lanes import FIRST_UID, RLIMITS, Lanes, enforcement, hand_over_lane
 from fleet.sandbox.policy import EGRESS_PORT, Door, Layout, bwrap_argv
 from fleet.sandbox.tinyproxy import EgressProxies
 
@@ -51,6 +52,7 @@ NONE = "none"
 LOCKED = "locked"
 EGRESS_DOOR = "egress.sock"
 _PROBE_TIMEOUT = 10.0
+_GROUP_TRIES = 40  # times 50 ms: how long an ended run's control group may take to empty
 _FLEET_DIR = Path(__file__).resolve().parents[1]
 SYSTEM_HIDDEN = (Path("/root"), Path("/home"), Path("/etc/ssl/private"))
 """Directories no agent sees (what its tools need under them is bound back read-only)."""
@@ -136,6 +138,7 @@ class Sandboxes:
         self._allow: dict[AgentName, tuple[str, ...]] = {}
         self._problem: str | None = None
         self._lanes = Lanes(self._root)
+        self._group = cgroups.group_of(settings.state_dir)
 
     @property
     def problem(self) -> str | None:
@@ -188,13 +191,8 @@ class Sandboxes:
                 f"{spec.name} cannot start: its workdir {plan.cwd} holds {exposed}, which no "
                 "agent may see; give it a directory of its own"
             )
-        try:
-            uid = self._lanes.uid_for(spec.name)
-            if uid is not None:  # its own places become its own user's
-                await asyncio.to_thread(hand_over, home, uid)
-                await asyncio.to_thread(hand_over, plan.cwd, uid)
-        except OSError as exc:
-            raise LaunchFailed(f"{spec.name} cannot start: its lane: {exc}") from exc
+        others = tuple(others)
+        uid = await self._lane(spec, plan.cwd, home, others)
         lane_hidden = tuple(p for p in (*SYSTEM_HIDDEN, *others) if p.exists() and p != plan.cwd)
         hidden = (*hidden, *lane_hidden)
         env = dict(plan.env)
@@ -224,7 +222,37 @@ class Sandboxes:
             layout, plan.argv, bwrap=self._settings.bwrap, python=self._settings.python
         )
         limits = tuple(f"{name}={value}" for name, value in RLIMITS)
-        return replace(plan, argv=tuple(argv), env=env, sandboxed=True, run_as=uid, rlimits=limits)
+        try:
+            caps = cgroups.prepare(spec.name, group=self._group)
+        except OSError as exc:  # the host said it allows caps; run, but say so
+            log.warning("agent %s runs without cgroup caps: %s", spec.name, exc)
+            caps = None
+        groups = tuple(str(d) for d in caps.dirs) if caps is not None else ()
+        return replace(
+            plan,
+            argv=tuple(argv),
+            env=env,
+            sandboxed=True,
+            run_as=uid,
+            rlimits=limits,
+            cgroups=groups,
+        )
+
+    async def _lane(
+        self, spec: AgentSpec, workdir: Path, home: Path, others: tuple[Path, ...]
+    ) -> int | None:
+        """``spec``'s own host uid, its HOME and workdir handed to it (``None``: agents
+        share Fleetwarden's uid, nothing to hand over)."""
+        try:
+            uid = self._lanes.uid_for(spec.name)
+            if uid is None:
+                return None
+            if workdir in others:
+                log.warning("agent %s shares its workdir %s with another", spec.name, workdir)
+            await asyncio.to_thread(hand_over_lane, home, workdir, uid)
+        except (OSError, ValueError) as exc:
+            raise LaunchFailed(f"{spec.name} cannot start: {exc}") from exc
+        return uid
 
     async def reattach(self, spec: AgentSpec) -> None:
         """Open a running locked agent's doors again (after Fleetwarden restarted)."""
@@ -238,11 +266,15 @@ class Sandboxes:
         await self._open_doors(spec, ports)
 
     async def release(self, name: AgentName) -> None:
-        """Close the doors of ``name``'s run, which has ended."""
+        """Close the doors of ``name``'s run, which has ended, and remove its groups."""
         doors = self._doors.pop(name, None)
         self._allow.pop(name, None)
         if doors is not None:
             await doors.close_all()
+        for _ in range(_GROUP_TRIES):  # its last processes may still be being killed
+            if not cgroups.remove(name, group=self._group):
+                break
+            await asyncio.sleep(0.05)
 
     # -- egress block ----------------------------------------------------------------------
 

@@ -18,7 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from fleet.backends.process import SHIM
+from fleet.sandbox import cgroups
 from fleet.sandbox.lanes import FIRST_UID
+from fleet.sandbox.policy import Layout, bwrap_argv
 from tests.integration.console_bot import FLEETWARDEN, ConsoleBot, clean_env, wait_until
 from tests.integration.test_sandbox import HOSTILE, agent_entry, attack
 
@@ -105,10 +108,14 @@ def targets(top: Path, me: str, other: str, **extra: str) -> None:
     os.chown(path, (top / f"{me}-work").stat().st_uid, (top / f"{me}-work").stat().st_gid)
 
 
+def agent_pid(state: Path, agent: str) -> int:
+    run = sorted((state / "agents" / agent / "runs").iterdir())[-1]
+    return int((run / "agent.pid").read_text())
+
+
 def host_uid(state: Path, agent: str) -> int:
     """The host uid the agent's process runs as, from its run's ``agent.pid``."""
-    run = sorted((state / "agents" / agent / "runs").iterdir())[-1]
-    pid = int((run / "agent.pid").read_text())
+    pid = agent_pid(state, agent)
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("Uid:"):
             return int(line.split()[1])
@@ -149,6 +156,9 @@ def lanes_hold_as_root(bot: ConsoleBot, tmp_path: Path) -> None:
     state = tmp_path / "state"
     uids = {name: host_uid(state, name) for name in logs}
     assert all(uid >= FIRST_UID for uid in uids.values()) and uids["hostile"] != uids["good"]
+    if cgroups.problem() is None:  # and in control groups of its own
+        groups = Path(f"/proc/{agent_pid(state, 'hostile')}/cgroup").read_text()
+        assert f"/{cgroups.group_of(state)}/hostile" in groups, groups
 
     lane = ("root_secret", "root_file", "other_work", "other_home")
     got = attack(bot, logs["hostile"], "hostile", *ESCAPES, *lane, "identity")
@@ -165,6 +175,8 @@ def lanes_hold_as_root(bot: ConsoleBot, tmp_path: Path) -> None:
     bot.command("stop hostile", r"Stopped hostile")
     bot.command("stop good", r"Stopped good")
     assert bot.close() == 0
+    for parent in (cgroups.ROOT, cgroups.ROOT / "memory", cgroups.ROOT / "pids"):
+        assert not (parent / cgroups.group_of(state)).exists()  # removed with their runs
 
 
 AS_NOBODY = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
@@ -234,3 +246,47 @@ def test_as_an_ordinary_user_agents_share_its_uid_but_not_each_others_files() ->
     finally:
         bot.kill()
         shutil.rmtree(top, ignore_errors=True)
+
+
+def run_capped(
+    top: Path, caps: cgroups.Caps, command: list[str]
+) -> subprocess.CompletedProcess[str]:
+    """``command`` run by the agent shim in a real sandbox put in the groups of ``caps``."""
+    for name in ("work", "home", "run"):
+        (top / name).mkdir(exist_ok=True)
+    layout = Layout(workdir=top / "work", home=top / "home", hidden=())
+    argv = bwrap_argv(layout, command, bwrap="bwrap", python=sys.executable)
+    groups = [word for d in caps.dirs for word in ("--cgroup", str(d))]
+    return subprocess.run(
+        [sys.executable, "-I", str(SHIM), str(top / "run"), "--sandbox", *groups, "--", *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        start_new_session=True,  # the shim leads the group it cleans up
+    )
+
+
+@pytest.mark.skipif(cgroups.problem() is not None, reason=f"no cgroup caps: {cgroups.problem()}")
+def test_the_kernel_caps_a_sandboxs_processes_and_memory_in_its_control_groups(
+    tmp_path: Path,
+) -> None:
+    """The shim puts the whole sandbox in the agent's control groups: with pids.max at 16,
+    forking 40 children is refused past the cap; with 64 MiB of memory, filling 256 MiB
+    gets the sandbox's process killed by the kernel."""
+    name, group = f"fw-test-{uuid.uuid4().hex[:8]}", cgroups.group_of(tmp_path)
+    caps = cgroups.prepare(name, memory=64 << 20, group=group)
+    assert caps is not None
+    try:
+        pids = next(d for d in caps.dirs if (d / "pids.max").exists())
+        (pids / "pids.max").write_text("16")
+        loop = "n=0; while [ $n -lt 40 ]; do sleep 30 & n=$((n+1)); done; echo made $n"
+        forked = run_capped(tmp_path, caps, ["sh", "-c", loop])
+        assert "made 40" not in forked.stdout and "fork" in forked.stderr.lower(), forked
+        fill = "b = b'x' * (256 << 20); print('filled', len(b))"
+        filled = run_capped(tmp_path, caps, ["python3", "-c", fill])
+        assert filled.returncode == 128 + 9 and "filled" not in filled.stdout, filled
+    finally:
+        for here in caps.dirs:
+            assert wait_until(lambda here=here: not (here / "cgroup.procs").read_text().split())
+        cgroups.remove(name, group=group)
+        assert not any(here.exists() for here in caps.dirs)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from fleet.sandbox.lanes import FIRST_UID, Lanes, cgroup_problem, enforcement, hand_over
+from fleet.sandbox import cgroups
+from fleet.sandbox.lanes import FIRST_UID, Lanes, enforcement, hand_over, hand_over_lane
 from fleet.sandbox.policy import Layout, bwrap_argv
 
 STATE = Path("/srv/fw/state")
@@ -90,12 +91,46 @@ def test_a_tree_is_handed_over_without_following_links_or_touching_shared_files(
     assert hand_over(lane, uid) == 0  # nothing left to change
 
 
+def test_a_workdir_next_to_root_is_never_handed_to_an_agent(tmp_path: Path) -> None:
+    """`/srv` or `/` as a workdir is refused, naming the fix, before anything is chowned."""
+    for workdir in (Path("/srv"), Path("/")):
+        with pytest.raises(ValueError, match=r"too near / .* a directory of its own"):
+            hand_over_lane(tmp_path, workdir, FIRST_UID)
+
+
 def test_the_log_at_start_says_what_is_enforced_here(tmp_path: Path) -> None:
     """Distinct uids or shared, the rlimits, and why cgroup caps are not enforced."""
-    assert cgroup_problem(tmp_path) == f"no cgroup v2 hierarchy at {tmp_path}"
+    assert cgroups.problem(tmp_path) == (
+        f"no cgroup hierarchy with memory and pids controllers at {tmp_path}"
+    )
     (tmp_path / "cgroup.controllers").write_text("cpu io hugetlb\n")
-    assert cgroup_problem(tmp_path) == "cgroup v2 has no memory or pids controller here"
+    assert cgroups.problem(tmp_path) == "cgroup v2 has no memory or pids controller here"
+    assert cgroups.prepare("coder", tmp_path) is None
     lines = enforcement(Lanes(tmp_path, root=False), tmp_path).lines()
     assert "share Fleetwarden's uid" in lines[0] and "NPROC=4096" in lines[1]
     assert "NOT enforced (cgroup v2 has no memory or pids controller here)" in lines[2]
     assert "a host uid of its own" in enforcement(Lanes(tmp_path, root=True), tmp_path).lines()[0]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a writable hierarchy here needs root")
+def test_caps_are_written_in_the_layout_each_cgroup_version_has(tmp_path: Path) -> None:
+    """v2: memory.max and pids.max in fleetwarden/<agent>, the controllers enabled on the
+    way down; v1: memory.limit_in_bytes and pids.max in each hierarchy's group."""
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    (v2 / "cgroup.controllers").write_text("cpu memory pids\n")
+    (v2 / "cgroup.subtree_control").write_text("")
+    caps = cgroups.prepare("coder", v2, memory=1 << 30)
+    assert caps is not None and caps.dirs == (v2 / "fleetwarden" / "coder",)
+    assert (v2 / "fleetwarden" / "coder" / "memory.max").read_text() == str(1 << 30)
+    assert (v2 / "fleetwarden" / "coder" / "pids.max").read_text() == str(cgroups.PIDS_MAX)
+    assert (v2 / "fleetwarden" / "cgroup.subtree_control").read_text() == "+memory +pids"
+    v1 = tmp_path / "v1"
+    for name in ("memory", "pids"):
+        (v1 / name).mkdir(parents=True)
+    caps = cgroups.prepare("coder", v1, memory=1 << 30)
+    assert caps is not None and [d.parts[-3] for d in caps.dirs] == ["memory", "pids"]
+    assert (v1 / "memory" / "fleetwarden" / "coder" / "memory.limit_in_bytes").read_text() == str(
+        1 << 30
+    )
+    assert "enforced (cgroup v1: at most" in cgroups.describe(v1)
