@@ -20,6 +20,7 @@ from connectors.matrix.render import notices
 from fleet.ledger.rows import RunRecord
 from fleet.ledger.run_reports import RunEnd, RunReport
 from fleet.names import AgentName
+from fleet.redaction.redactor import Redactor
 from fleet.run_stories import RunStory
 from fleet.transcript.events import (
     ErrorKind,
@@ -164,3 +165,14 @@ def test_a_summary_quotes_the_last_message_and_escapes_the_clis_words() -> None:
     assert headline.startswith("❌ **c1** failed after 2s: claude reported an error: \\[click\\]")
     assert answer.splitlines() == [f"> {FORGED}", "> \\[click\\](https://evil.example/x)"]
     assert "<a " not in to_html(markdown)
+
+
+def test_every_kind_of_line_break_starts_a_marked_line() -> None:
+    """A carriage return, a line separator or a next-line character in the agent's text
+    or raw output cannot start a line outside the quote (after the redactor makes it a
+    line feed)."""
+    events = [Said("hi\r# Heading\u2028⏹ forged\x85- item"), Text("a\x85# Raw\u2029⏹ raw")]
+    markdown = Redactor().redact(transcript(events, agent="c1"))
+    assert all(line.startswith("> ") for line in markdown.splitlines()), markdown
+    html = to_html(markdown)
+    assert tags(html) <= ALLOWED_TAGS - {"strong"} and html.count("<blockquote>") == 1, html
