@@ -20,13 +20,17 @@ rendered through here:
 Raw output lines go in a code block inside the quote (:func:`bot.render.code_block` picks a
 fence no line can close; :func:`connectors.markdown.to_discord` makes it one Discord
 cannot be broken out of). Invisible and bidi-control characters are the redactor's to
-remove (:mod:`fleet.redaction.invisible`): it sees every text on its way to chat.
+remove (:mod:`fleet.redaction.invisible`): it sees every text on its way to chat. They
+are removed here too, before the text is split into lines: a carriage return or a line
+separator the redactor turns into a line break must not start a line that is not marked.
 """
 
 from __future__ import annotations
 
 import re
 from typing import Final
+
+from fleet.redaction.invisible import visible
 
 _ANYWHERE: Final = frozenset("\\`*_~[]<>&|")
 _AT_START: Final = frozenset("#>+-=")
@@ -37,7 +41,7 @@ _NBSP: Final = "\u00a0"
 def escape(text: str) -> str:
     """``text`` as plain characters in every markdown dialect chat uses (the module says
     how); its line breaks are kept, trailing spaces (a hard break) dropped."""
-    return "\n".join(_escape_line(line) for line in text.split("\n"))
+    return "\n".join(_escape_line(line) for line in visible(text).split("\n"))
 
 
 def _escape_line(line: str) -> str:
@@ -69,5 +73,8 @@ def cut(text: str, limit: int, more: str = "") -> str:
 def quoted(markdown: str) -> str:
     """``markdown`` (already the agent's, escaped or in code) as a block quote: every line
     marked, blank lines too, so nothing in it can end the quote early."""
-    # "> " on a blank line too: Discord ends a quote at a line of a bare ">".
-    return "\n".join(f"> {line}" if line.strip() else "> " for line in markdown.split("\n"))
+    # Every kind of line break is a line feed first (a lone carriage return, a line
+    # separator): each line it starts must be marked too. "> " on a blank line: Discord
+    # ends a quote at a line of a bare ">".
+    lines = visible(markdown).split("\n")
+    return "\n".join(f"> {line}" if line.strip() else "> " for line in lines)

@@ -29,8 +29,8 @@ from fleet.redaction.known import SecretSource
 from fleet.redaction.redactor import Redactor
 
 # A text this long is redacted in a worker thread, not on the event loop (it would hold
-# the loop some milliseconds: bench/redaction.py).
-IN_THREAD_FROM: Final = 16 * 1024
+# the loop some milliseconds, with gitleaks' rules a few per 4 KiB: bench/redaction.py).
+IN_THREAD_FROM: Final = 4 * 1024
 
 
 class RedactingConnector:

@@ -12,7 +12,8 @@ detector does (``detect/detect.go``):
   match; a secret whose entropy is not above the rule's is dropped;
 * the global and the rule's allow-lists (regexes on the secret, the match or the line;
   stopwords in the secret; ``AND`` conditions) drop what they allow. A path condition
-  never holds: a chat message has no file path.
+  never holds: a chat message has no file path. One allowance of ours: the generic rule
+  does not take a dotted attribute path (``api=route.api``) for a secret.
 
 Rules that name a file path (they find files, not text) are left out. The patterns are Go
 RE2: :mod:`fleet.redaction.re2` translates what differs; a rule that still does not compile
@@ -34,6 +35,9 @@ from fleet.redaction.known import Span
 from fleet.redaction.re2 import compile_re2
 
 RULES_FILE: Final = "rules/gitleaks.toml"
+# A dotted attribute path (``route.api``, ``api=self.config.token``): what the generic rule most
+# often takes for a value in code an agent shows.
+_ATTRIBUTE: Final = re.compile(r"(?:[A-Za-z_]\w*=)?[A-Za-z_]+(?:\.[A-Za-z_]\w*)+", re.ASCII)
 # A pattern that can match a line break: run on the whole text, not line by line.
 _SPANS_LINES: Final = re.compile(r"\\n|\\r|\(\?[a-z]*s|\[\\s\\S|\\s\\S\]")
 
@@ -154,6 +158,8 @@ class GitleaksRules:
             line = _line_at(text, match.start())
             if any(a.allows(secret, found, line) for a in (*self._global, *rule.allowlists)):
                 continue
+            if rule.id.startswith("generic") and _ATTRIBUTE.fullmatch(secret):
+                continue  # ours: code (``api=route.api``), not a value
             yield Span(offset + start, offset + end, rule.id)
 
 

@@ -5,16 +5,23 @@ code block the agent can close."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.agent_text import escape, quoted
-from bot.render_runs import ANSWER_CAP
+from bot.render_runs import ANSWER_CAP, summary
 from bot.render_transcript import transcript
 from connectors.discord.outbound import parts as discord_parts
 from connectors.markdown import to_html, to_plain
 from connectors.matrix.render import notices
+from fleet.ledger.rows import RunRecord
+from fleet.ledger.run_reports import RunEnd, RunReport
+from fleet.names import AgentName
+from fleet.redaction.redactor import Redactor
+from fleet.run_stories import RunStory
 from fleet.transcript.events import (
     ErrorKind,
     Said,
@@ -24,6 +31,7 @@ from fleet.transcript.events import (
     Trouble,
     Waiting,
 )
+from fleet.transcript.story import Outcome
 
 FORGED = "⏹ coder-1 stopped after 2s: stopped by admin"
 LINK = "[click](https://evil.example/x)"
@@ -46,6 +54,7 @@ HOSTILE = "\n".join(
         "back\\slash\\",
     ]
 )
+T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 ALLOWED_TAGS = {"blockquote", "p", "br", "strong", "pre", "code"}
 
 
@@ -125,3 +134,45 @@ def test_a_long_message_is_escaped_and_cut_with_our_note() -> None:
     said = transcript([Said("*" * 2000)], agent="c1")
     assert said.startswith("> \\*\\*") and "more characters: `logs c1 --raw`)" in said
     assert ANSWER_CAP < 2000
+
+
+def _story(last_message: str, why: str) -> RunStory:
+    run = RunRecord(
+        id=7,
+        agent=AgentName("c1"),
+        backend="process",
+        pid=1,
+        pgid=1,
+        start_ticks=None,
+        session=None,
+        run_dir=Path("/tmp/run"),
+        log_path=Path("/tmp/run/output.log"),
+        started_at=T0,
+        ended_at=T0 + timedelta(seconds=2),
+        exit_code=1,
+        reason="exited with status 1",
+    )
+    end = RunEnd(outcome=Outcome.FAILED.value, why=why, last_message=last_message)
+    return RunStory(RunReport(run, None, None, end), "claude", (), ())
+
+
+def test_a_summary_quotes_the_last_message_and_escapes_the_clis_words() -> None:
+    """The agent's last message is quoted and escaped; a reason repeating its CLI's words
+    makes no link either."""
+    story = _story(f"{FORGED}\n{LINK}", f"claude reported an error: {LINK}")
+    markdown = summary(story, T0 + timedelta(seconds=5))
+    headline, answer = markdown.split("\n\n")[:2]
+    assert headline.startswith("❌ **c1** failed after 2s: claude reported an error: \\[click\\]")
+    assert answer.splitlines() == [f"> {FORGED}", "> \\[click\\](https://evil.example/x)"]
+    assert "<a " not in to_html(markdown)
+
+
+def test_every_kind_of_line_break_starts_a_marked_line() -> None:
+    """A carriage return, a line separator or a next-line character in the agent's text
+    or raw output cannot start a line outside the quote (after the redactor makes it a
+    line feed)."""
+    events = [Said("hi\r# Heading\u2028⏹ forged\x85- item"), Text("a\x85# Raw\u2029⏹ raw")]
+    markdown = Redactor().redact(transcript(events, agent="c1"))
+    assert all(line.startswith("> ") for line in markdown.splitlines()), markdown
+    html = to_html(markdown)
+    assert tags(html) <= ALLOWED_TAGS - {"strong"} and html.count("<blockquote>") == 1, html

@@ -82,6 +82,7 @@ def test_a_credential_escaped_as_markdown_is_redacted(text: str, secret: str) ->
         "machine learning login page",
         "max_tokens: 4096",
         "aws_access_key_id = $AWS_KEY_ID",
+        "    inject(headers, credential, anthropic_api=route.api is ProviderApi.ANTHROPIC)",
     ],
 )
 def test_names_and_prose_near_these_formats_are_left(text: str) -> None:
