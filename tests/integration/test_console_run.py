@@ -35,27 +35,23 @@ def bot(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def test_done_when_script_in_an_empty_directory(tmp_path: Path) -> None:
-    """The README's demo script shows help, spawn, ps, logs, the echo and the stop; exits 0."""
-    script = 'help\nspawn demo --prompt "count to 3"\nps\nlogs demo\nsend demo hello\nstop demo\n'
-    result = subprocess.run(
-        [str(FLEETWARDEN), "run"],
-        input=script.encode(),
-        cwd=tmp_path,
-        env=clean_env(),
-        capture_output=True,
-        timeout=60,
-    )
-    out, err = result.stdout.decode(), result.stderr.decode()
-    assert result.returncode == 0, err
-    assert "Traceback" not in out + err
-    assert err == ""
-    assert "spawn NAME" in out  # the help table
-    assert "Agent demo started (stub), pid" in out
-    assert "stub: working on: count to 3" in out
-    assert "stub: 3" in out
-    assert "demo" in out and "running" in out  # the ps row
-    assert "stub: received: hello" in out
-    assert "Stopped demo" in out
+    """The README's demo, typed line by line as a person would (each after the answer
+    before it): help, spawn, ps, logs, the echo and the stop; exits 0."""
+    bot = ConsoleBot(tmp_path)
+    try:
+        bot.command("help", r"spawn NAME")  # the help table
+        bot.command('spawn demo --prompt "count to 3"', r"Agent demo started \(stub\), pid")
+        bot.expect(r"stub: 3")
+        bot.command("ps", r"demo.*running")
+        bot.command("logs demo", r"stub: working on: count to 3")
+        bot.command("send demo hello", r"stub: received: hello")
+        bot.command("stop demo", r"Stopped demo")
+        assert bot.close() == 0, bot.stderr
+    finally:
+        if bot.proc.poll() is None:
+            bot.kill()
+    assert "Traceback" not in bot.stdout + bot.stderr
+    assert bot.stderr == ""
     assert (tmp_path / ".fleetwarden" / "ledger.db").exists()
 
 
