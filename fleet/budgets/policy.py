@@ -161,16 +161,18 @@ class PacingPolicy(Wording):
         """Claim ``estimate`` on the budget governing the request (:mod:`fleet.budgets.live`),
         settled to the real usage when its answer ends. A request that would start with the
         budget's live total at its limit is refused, and the budget moves to ``refuse`` there
-        and then, posted once through ``on_transition`` as a tick's changes are."""
+        and then, posted once through ``on_transition`` as a tick's changes are. Under a
+        budget in dollars, a request whose model (``estimate.model``, the one to be served)
+        has no price is refused with 400, naming it: it would cost the budget nothing."""
         state = self._state(request.agent)
         if state is None:
             return None
         status = state.status
-        if request.at >= status.end:
-            return None  # the window has reset; the next tick starts the new one
         key = status.budget.key
         if status.budget.limit_usd is not None and estimate.usd is None:
             return Refuse(0.0, _unpriced(key, request.model, estimate.model), status=400)
+        if request.at >= status.end:
+            return None  # the window has reset; the next tick starts the new one
         if state.refusing or self._live_used(state) >= status.limit:
             self._exhaust(state)
             wait = max((status.end - request.at).total_seconds(), 1.0)
