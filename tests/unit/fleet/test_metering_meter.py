@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import time
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import cast
 
 import aiohttp
 import pytest
@@ -56,11 +56,13 @@ def test_a_chat_stream_without_usage_is_counted_from_its_deltas() -> None:
 def test_a_complete_stream_keeps_the_reported_usage(api: str) -> None:
     """With its usage, a stream is recorded as the provider reported it, never raised."""
     usage = sse.Usage(input=7, output=2)  # far under what the text would estimate
-    events: Any = {
-        "anthropic": sse.anthropic_events,
-        "responses": sse.responses_events,
-        "chat": lambda r: sse.chat_events(r, include_usage=True),
-    }[api](reply(usage))
+    answer = reply(usage)
+    if api == "anthropic":
+        events = sse.anthropic_events(answer)
+    elif api == "responses":
+        events = sse.responses_events(answer)
+    else:
+        events = sse.chat_events(answer, include_usage=True)
     event = metered(api, events).finish()
     assert event.outcome is Outcome.OK
     assert event.tokens.output == 2 and event.tokens.input + event.tokens.cache_read == 7
