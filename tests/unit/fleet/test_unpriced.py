@@ -103,3 +103,14 @@ def test_check_config_lists_budgets_in_dollars_over_agents_whose_models_have_no_
 def test_check_config_is_quiet_with_a_price_default() -> None:
     """A `price_default` prices every model: nothing to warn about."""
     assert warnings_of(CONFIG + "price_default: {input: 5.0, output: 25.0}\n") == []
+
+
+def test_check_config_says_a_budget_with_both_limits_binds_in_tokens_only() -> None:
+    """`limit_tokens` and `limit_usd` on one budget: the warning says which one binds."""
+    text = (
+        "prices:\n  m: {input: 1.0, output: 1.0}\n"
+        "budgets:\n  - scope: global\n    limit_tokens: 1000\n    limit_usd: 5.0\n"
+        "    window: daily\n"
+    )
+    [line] = warnings_of(text)
+    assert "budget global" in line and "only limit_tokens is enforced" in line
