@@ -195,8 +195,8 @@ class BudgetEntry(BaseModel):
         strict=True,
         description=(
             "Tokens per window: input + output + cache reads + cache writes (e.g. 5000000; "
-            "YAML also reads 5_000_000). Give this or `limit_usd` (given both, only this "
-            "one binds, and `check-config` says so)."
+            "YAML also reads 5_000_000). Give this, `limit_usd`, or both (both bind; the "
+            "budget is paced in tokens)."
         ),
     )
     limit_usd: Annotated[float | None, AfterValidator(_check_usd)] = Field(
@@ -415,8 +415,7 @@ def unpriced_warnings(
 ) -> list[str]:
     """One line per budget in dollars that governs roster agents (name, configured model)
     whose model has no price, or whose ladder steps onto one: those requests are refused
-    (:mod:`fleet.budgets.policy`) until the model is priced or ``price_default`` is set.
-    And one per budget giving both limits, of which only the tokens bind."""
+    (:mod:`fleet.budgets.policy`) until the model is priced or ``price_default`` is set."""
     fix = "add them to `prices`, or set `price_default`"
     found: dict[str, list[str]] = {}
     for agent, model in agents:
@@ -431,11 +430,6 @@ def unpriced_warnings(
         for key, names in found.items()
     ]
     for key, budget in budgets.items():
-        if budget.limit_tokens is not None and budget.limit_usd is not None:
-            lines.append(
-                f"budget {key} gives limit_tokens and limit_usd: only limit_tokens is "
-                "enforced and paced; give one of them, or a budget per unit on two scopes"
-            )
         rungs = {m for models in budget.ladder.values() for m in models if not priced(m)}
         if budget.limit_usd is not None and rungs:
             lines.append(
