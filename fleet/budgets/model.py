@@ -241,6 +241,8 @@ class BudgetStatus:
     ``used`` and ``limit`` are in the budget's unit (``tokens``, or ``usd`` for a cost-only
     budget); for a provider-sourced account, ``used`` is utilization × ``limit``.
     ``series`` is cumulative use over the window so far, oldest first, for the chart.
+    A budget with both limits is paced in tokens; its ``limit_usd`` is a hard limit too,
+    against ``usd_used``.
     """
 
     budget: Budget
@@ -261,6 +263,7 @@ class BudgetStatus:
     queued_until: datetime | None = None
     burst: Burst | None = None
     series: tuple[tuple[datetime, float], ...] = ()
+    usd_used: float | None = None  # dollars spent, when ``limit_usd`` binds beside tokens
 
 
 @dataclass(frozen=True, slots=True)

@@ -142,6 +142,7 @@ def assess(
     burn_rate: float,
     source: Source,
     series: tuple[tuple[datetime, float], ...] = (),
+    usd_used: float | None = None,
 ) -> BudgetStatus:
     """The law's numbers for one budget, as a :class:`BudgetStatus` (on step ``none``: the
     policy fills in the enforcement fields)."""
@@ -161,6 +162,7 @@ def assess(
         status=pace_status(ratio, used, limit, budget.tolerance),
         source=source,
         series=series,
+        usd_used=usd_used,
     )
 
 

@@ -90,6 +90,8 @@ from fleet.metering.policy import (
 
 log = logging.getLogger(__name__)
 
+_DOLLARS = "$"  # suffix of the live book of the dollars of a budget with both limits
+
 MAX_HOLD = timedelta(minutes=15)
 """The longest one hold keeps a request waiting (the proxy's default ``max_hold``)."""
 
@@ -134,6 +136,7 @@ class PacingPolicy(Wording):
         self._resume: dict[str, tuple[Step, int, datetime | None]] = {}
         self._now: datetime | None = None
         self.live = LiveSpend()
+        self._dollars: dict[int, Reservation] = {}  # a claim's dollars, beside its tokens
         self.on_transition: Callable[[Transition], None] | None = None  # a request's own
 
     # -- the proxy's side ----------------------------------------------------------------
@@ -161,32 +164,52 @@ class PacingPolicy(Wording):
         """Claim ``estimate`` on the budget governing the request (:mod:`fleet.budgets.live`),
         settled to the real usage when its answer ends. A request that would start with the
         budget's live total at its limit is refused, and the budget moves to ``refuse`` there
-        and then, posted once through ``on_transition`` as a tick's changes are."""
+        and then, posted once through ``on_transition`` as a tick's changes are. Under a
+        budget in dollars, a request whose model (``estimate.model``, the one to be served)
+        has no price is refused with 400, naming it: it would cost the budget nothing."""
         state = self._state(request.agent)
         if state is None:
             return None
         status = state.status
-        if request.at >= status.end:
-            return None  # the window has reset; the next tick starts the new one
         key = status.budget.key
         if status.budget.limit_usd is not None and estimate.usd is None:
             return Refuse(0.0, _unpriced(key, request.model, estimate.model), status=400)
-        if state.refusing or self._live_used(state) >= status.limit:
+        if request.at >= status.end:
+            return None  # the window has reset; the next tick starts the new one
+        if state.refusing or self._over(state):
             self._exhaust(state)
             wait = max((status.end - request.at).total_seconds(), 1.0)
             return Refuse(wait, f"{key} reached its limit")
-        return self.live.reserve(key, status.unit, estimate.amount(status.unit))
+        claim = self.live.reserve(key, status.unit, estimate.amount(status.unit))
+        if status.usd_used is not None:
+            usd = estimate.amount("usd")
+            self._dollars[claim.id] = self.live.reserve(key + _DOLLARS, "usd", usd)
+        return claim
 
     def settle(self, reservation: Reservation, tokens: int, cost: float | None) -> None:
         """The reserved request's answer ended having used ``tokens`` (``cost`` USD)."""
         actual = float(tokens) if reservation.unit == "tokens" else (cost or 0.0)
         self.live.settle(reservation, actual)
+        dollars = self._dollars.pop(reservation.id, None)
+        if dollars is not None:
+            self.live.settle(dollars, cost or 0.0)
         state = self._budgets.get(reservation.budget)
-        if state is not None and self._live_used(state) >= state.status.limit:
+        if state is not None and self._over(state):
             self._exhaust(state)
 
     def _live_used(self, state: BudgetState) -> float:
         return state.status.used + self.live.extra(state.status.budget.key)
+
+    def _over(self, state: BudgetState) -> bool:
+        """Whether the budget's live total has reached its limit — or, for a budget with
+        both limits, its live dollars have reached ``limit_usd``."""
+        status = state.status
+        if self._live_used(state) >= status.limit:
+            return True
+        cap = status.budget.limit_usd
+        if status.usd_used is None or cap is None:
+            return False
+        return status.usd_used + self.live.extra(status.budget.key + _DOLLARS) >= cap
 
     def _exhaust(self, state: BudgetState) -> None:
         """Move ``state`` to ``refuse`` now, between ticks; post the change once."""
@@ -226,6 +249,7 @@ class PacingPolicy(Wording):
             state.status = status
             if mark is not None:
                 self.live.rebase(key, mark)
+                self.live.rebase(key + _DOLLARS, mark)
             before = (state.step, state.level, state.place)
             self._advance(state)
             if state.place != before[2]:
@@ -235,6 +259,7 @@ class PacingPolicy(Wording):
         for key in set(self._budgets) - seen:
             gone = self._budgets.pop(key)
             self.live.forget(key)
+            self.live.forget(key + _DOLLARS)
             if gone.step is not Step.NONE:
                 transitions.append(
                     Transition(
@@ -314,8 +339,7 @@ class PacingPolicy(Wording):
     def _advance(self, state: BudgetState) -> None:
         """Move ``state`` at most one place, by the rules in the module docstring."""
         status = state.status
-        live = status.used + self.live.extra(status.budget.key)
-        if status.status is PaceStatus.EXHAUSTED or (status.limit > 0 and live >= status.limit):
+        if status.status is PaceStatus.EXHAUSTED or (status.limit > 0 and self._over(state)):
             state.refusing = True
             state.queued_until = None
             return

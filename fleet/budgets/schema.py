@@ -195,7 +195,8 @@ class BudgetEntry(BaseModel):
         strict=True,
         description=(
             "Tokens per window: input + output + cache reads + cache writes (e.g. 5000000; "
-            "YAML also reads 5_000_000). Give this, `limit_usd`, or both."
+            "YAML also reads 5_000_000). Give this, `limit_usd`, or both (both bind; the "
+            "budget is paced in tokens)."
         ),
     )
     limit_usd: Annotated[float | None, AfterValidator(_check_usd)] = Field(

@@ -291,6 +291,9 @@ class BudgetService:
             recent_from = max(start, now - BURN_SPAN)
             recent = await spent(recent_from, min(end, now), by)
             burned = float(sum(recent[a][pick] or 0.0 for a in recent if a in covered))
+            dollars = None  # a budget with both limits: its dollars bind too
+            if unit == "tokens" and budget.limit_usd is not None:
+                dollars = float(sum((rows[a][1] or 0.0) if a in rows else 0.0 for a in covered))
             if reading is not None:
                 used, source = reading[0] * limit, Source.PROVIDER
             hours = max((now - recent_from).total_seconds(), 1.0) / 3600
@@ -306,6 +309,7 @@ class BudgetService:
                     burn_rate=burned / hours,
                     source=source,
                     series=series,
+                    usd_used=dollars,
                 )
             )
         return statuses

@@ -24,8 +24,7 @@ random secret (so one agent cannot bill another); the CLI appends the provider's
 * The agent hanging up mid-stream does not stop the metering: the upstream is read on (up
   to ``drain_timeout``) until its usage arrives. An upstream that cuts the stream is
   recorded with what was seen, flagged partial — at least the deltas that passed. An
-  upstream that cannot be reached gets the
-  agent a 502/504 in the provider's error shape.
+  upstream that cannot be reached gets the agent a 502/504 in the provider's error shape.
 * The known unmetered endpoints (Claude's ``HEAD /`` preflight, model lists, token
   counting) and a provider's ``passthrough`` paths pass through unmetered and unrecorded;
   any other path is refused, naming it (:mod:`fleet.metering.endpoints`).

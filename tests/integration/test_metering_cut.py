@@ -10,11 +10,11 @@ import asyncio
 import json
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import aiohttp
@@ -32,6 +32,7 @@ from tests.fakes.provider import Api, FakeProvider, Turn, Usage
 from tests.integration.test_limits_bind import Board
 
 pytestmark = pytest.mark.integration
+T = TypeVar("T")
 
 WORDS = " ".join(f"word{n:04d}" for n in range(1200))  # 1,200 deltas, ~2,900 tokens
 LONG = Turn(text=WORDS, usage=Usage(input=5000, output=2900), delay_between_events=0.002)
@@ -53,16 +54,24 @@ class Rig:
     policy: PacingPolicy
 
     async def row(self) -> UsageEvent:
-        """The one ledger row, once the proxy has written it (polled, with a deadline)."""
-        deadline = time.monotonic() + 15.0
-        while time.monotonic() < deadline:
+        """The one ledger row, once the proxy has written it."""
+
+        async def written() -> list[UsageEvent]:
             await self.proxy.recorder.flush()
-            events = await self.ledger.usage_events()
-            if events:
-                [event] = events
-                return event
-            await asyncio.sleep(0.05)
-        raise AssertionError("no ledger row within 15 s")
+            return await self.ledger.usage_events()
+
+        [event] = await eventually(written)
+        return event
+
+
+async def eventually(probe: Callable[[], Awaitable[T]], within: float = 15.0) -> T:
+    """Poll ``probe`` until it returns something truthy; fail at the deadline."""
+    deadline = time.monotonic() + within
+    while not (found := await probe()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"nothing from {probe} within {within} s")
+        await asyncio.sleep(0.05)
+    return found
 
 
 @pytest.fixture
@@ -160,9 +169,11 @@ async def test_an_agent_hanging_up_mid_stream_is_counted_at_least_at_what_it_got
     assert "drain" in event.reason and "counted from the deltas" in event.reason
     assert event.tokens.output < LONG.usage.output  # not the whole answer: what passed
     assert event.tokens.input + event.tokens.cache_read > 0
-    deadline = time.monotonic() + 15.0
-    while not rig.fake.emitted and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)  # the fake notices the proxy's hang-up at its next write
+
+    async def emitted() -> bool:  # the fake notices the proxy's hang-up at its next write
+        return bool(rig.fake.emitted)
+
+    await eventually(emitted)
     assert rig.fake.emitted[0].cut  # the proxy did stop reading: the drain was cut
     assert rig.policy.live.extra(BUDGET.key) >= event.tokens.total >= got
 

@@ -53,11 +53,15 @@ async def fake() -> AsyncIterator[FakeProvider]:
         yield fake
 
 
-async def open_rig(tmp_path: Path, fake: FakeProvider, prices: PriceTable) -> Rig:
+WINDOW = WindowSpec(WindowKind.ROLLING, timedelta(hours=5))
+DOLLARS = Budget(Scope("global"), WINDOW, limit_usd=LIMIT_USD)
+
+
+async def open_rig(
+    tmp_path: Path, fake: FakeProvider, prices: PriceTable, budget: Budget = DOLLARS
+) -> Rig:
     clock = SystemClock()
     ledger = await Ledger.open(tmp_path / "ledger.db", clock)
-    window = WindowSpec(WindowKind.ROLLING, timedelta(hours=5))
-    budget = Budget(Scope("global"), window, limit_usd=LIMIT_USD)
     policy = PacingPolicy(Groups())
     budgets = BudgetService(
         ledger=ledger,
@@ -156,3 +160,24 @@ async def test_with_a_price_default_an_unlisted_model_is_charged_and_limited(
     assert statuses[-1] == 429 and 3 <= statuses.count(200) <= 4
     answered = [e for e in events if e.outcome is Outcome.OK]
     assert answered and all(e.priced and e.cost_usd == pytest.approx(0.007) for e in answered)
+
+
+async def test_a_budget_in_tokens_and_dollars_refuses_at_its_dollar_limit(
+    tmp_path: Path, fake: FakeProvider
+) -> None:
+    """Both limits bind: with tokens to spare for thousands of answers, the dollar limit
+    refuses after its five answers' worth, and an unpriced model is refused under it."""
+    both = Budget(Scope("global"), WINDOW, limit_tokens=10**8, limit_usd=LIMIT_USD)
+    rig = await open_rig(tmp_path, fake, PriceTable({PRICED: SONNET}), both)
+    try:
+        url = rig.proxy.urls_for("coder-1")["anthropic"]
+        statuses = []
+        async with aiohttp.ClientSession() as http:
+            assert (await ask(http, url, UNPRICED))[0] == 400
+            for _ in range(20):
+                statuses.append((await ask(http, url, PRICED))[0])
+                if statuses[-1] != 200:
+                    break
+    finally:
+        await close_rig(rig)
+    assert statuses[-1] == 429 and 4 <= statuses.count(200) <= 6

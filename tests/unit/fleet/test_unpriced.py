@@ -4,6 +4,8 @@ downgrade), and check-config's warning about such budgets."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bot.cli import _summary
 from fleet.budgets.model import Budget
 from fleet.budgets.policy import PacingPolicy
@@ -103,3 +105,20 @@ def test_check_config_lists_budgets_in_dollars_over_agents_whose_models_have_no_
 def test_check_config_is_quiet_with_a_price_default() -> None:
     """A `price_default` prices every model: nothing to warn about."""
     assert warnings_of(CONFIG + "price_default: {input: 5.0, output: 25.0}\n") == []
+
+
+def test_a_budget_with_both_limits_refuses_at_its_dollar_limit_too() -> None:
+    """Tokens far from their limit, dollars reached: refused, and moved to refuse; a
+    request's dollars count from its reservation until it settles."""
+    both = Budget(BUDGET.scope, BUDGET.window, limit_tokens=10**9, limit_usd=1.0)
+    policy = PacingPolicy(GROUPS)
+    policy.update([replace(status(0.01, budget=both), usd_used=0.5)], GOVERNING, MID)
+    first = reserve(policy, OPUS, OPUS, 0.3)
+    assert isinstance(first, Reservation)
+    second = reserve(policy, OPUS, OPUS, 0.3)  # 0.5 + 0.3 in flight: under $1
+    assert isinstance(second, Reservation)
+    policy.settle(first, 1000, 0.3)
+    policy.settle(second, 1000, 0.25)  # $1.05 spent
+    refused = reserve(policy, OPUS, OPUS, 0.01)
+    assert isinstance(refused, Refuse) and "reached its limit" in refused.reason
+    assert policy.refusing() == [(BUDGET.key, ("coder-1", "coder-2"))]
