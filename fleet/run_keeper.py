@@ -302,6 +302,9 @@ class RunKeeper:
                 await self._ledger.set_state(name, ending.state, reason)
             raise AgentNotRunning(f"{name} is not running")
         self._ending[name] = ending
+        # A paused process acts on no SIGTERM until it is continued: a frozen run is killed
+        # at once rather than after the whole grace (it was frozen for a reason).
+        force = force or any(f.agent == name for f in await self._ledger.freezes())
         try:
             info = await self.backend(run.handle.backend).stop(
                 run.handle, grace=self._settings.stop_grace, force=force
@@ -399,6 +402,7 @@ class RunKeeper:
         ``ending`` says. Operators hear of it unless they asked for it themselves.
         ``desired`` is left alone: the restart policy decides what follows an end."""
         await self._ledger.end_run(run.id, info)
+        await self._ledger.remove_freeze(name)  # what it paused has ended with the run
         if self._sandboxes is not None:
             await self._sandboxes.release(name)
         if ending is not None:

@@ -116,12 +116,16 @@ def test_freeze_all_resume_all_and_stop_all_on_confirmation(tmp_path: Path) -> N
         bot.command("ps", r"gamma")
         assert "frozen: by console: odd pushes" in bot.output_since_command
 
-        # stop all asks, then stops every agent; the watchdog restarts none of them. The
-        # frozen one cannot heed SIGTERM: it is killed at once, not after the 20 s grace.
+        # A frozen agent cannot heed SIGTERM: `stop` kills it at once, not after the 20 s
+        # grace, and its freeze ends with its run.
+        bot.command("stop gamma", r"Stopped gamma", timeout=10)
+        assert wait_until(lambda: not any(pid_alive(pid) for pid in gamma), timeout=10)
+        assert ledger_rows(state, "SELECT count(*) FROM freezes") == [(0,)]
+
+        # stop all asks, then stops every agent; the watchdog restarts none of them.
         bot.command("stop all", r"Reply yes here within 60 s")
-        assert "would stop 3 agents now: alpha, beta, gamma." in bot.output_since_command
-        assert all(pid_alive(pid) for pid in pids)
-        bot.command("yes", r"Stopped 3 agents: alpha, beta, gamma\.", timeout=15)
+        assert "would stop 2 agents now: alpha, beta." in bot.output_since_command
+        bot.command("yes", r"Stopped 2 agents: alpha, beta\.", timeout=15)
         assert wait_until(lambda: not any(pid_alive(pid) for pid in pids), timeout=10)
         agents = "SELECT name, state, desired_state FROM agents ORDER BY name"
         assert ledger_rows(state, agents) == [(name, "stopped", "stopped") for name in AGENTS]
@@ -141,6 +145,7 @@ def test_freeze_all_resume_all_and_stop_all_on_confirmation(tmp_path: Path) -> N
             ("freeze all", "freeze", "ok"),
             ("yes", "freeze", "error"),
             ('freeze gamma --reason "odd pushes"', "freeze", "ok"),
+            ("stop gamma", "stop", "ok"),
             ("stop all", "stop", "ok"),
             ("yes", "stop", "ok"),
         ]
@@ -148,7 +153,7 @@ def test_freeze_all_resume_all_and_stop_all_on_confirmation(tmp_path: Path) -> N
         assert details[1] == "froze alpha, beta, gamma"
         assert details[2] == "resumed alpha, beta, gamma"
         assert details[5] == "froze gamma"
-        assert details[7] == "stopped alpha, beta, gamma"
+        assert details[8] == "stopped alpha, beta"
         sources = [source for _, _, _, _, source in levers]
         assert sources[0] == "typed" and str(sources[1]).startswith("confirmation:")
         assert str(sources[4]).startswith("confirmation:") and sources[4] != sources[1]
