@@ -257,7 +257,7 @@ class App:
         """The supervisor: reconciles the ledger with what runs, and starts the roster's
         autostart agents. Its events become notices."""
         cfg = self.config
-        await self._sandboxes.start()
+        await self._sandboxes.start(wiring.refusal_book(ledger, self._notifier, self._metering))
         self._fleet = Fleet(
             ledger=ledger,
             runtimes=self._runtimes,

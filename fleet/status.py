@@ -87,6 +87,7 @@ class AgentStatus:
     frozen: str | None = None  # why a budget's cutoff paused its processes, when it did
     # When a roster reload (or a start) found it gone from the config: never restarted since.
     removed_from_roster: datetime | None = None
+    egress_refused: int = 0  # refused egress attempts, all time (ledger: egress_refusals)
 
 
 @dataclass(frozen=True, slots=True)

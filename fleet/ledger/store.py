@@ -30,6 +30,7 @@ from fleet.ledger.freezes import FreezesLedger
 from fleet.ledger.metering import MeteringLedger
 from fleet.ledger.migrations import migrate, schema_version
 from fleet.ledger.operator_schedules import SchedulesLedger
+from fleet.ledger.refusals import RefusalsLedger
 from fleet.ledger.roster_marks import RosterMarksLedger
 from fleet.ledger.rows import (
     AgentEvent,
@@ -69,6 +70,7 @@ class Ledger(
     SpawnQueueLedger,
     RunReportsLedger,
     RosterMarksLedger,
+    RefusalsLedger,
 ):
     """Agents, their state history and runs, the audit trail and heartbeats; the chat
     bookkeeping (threads, processed events, connector state) comes from
@@ -79,7 +81,7 @@ class Ledger(
     assignments, marks and quota windows from :class:`~fleet.ledger.accounts.AccountsLedger`,
     agents frozen by a budget's cutoff from :class:`~fleet.ledger.freezes.FreezesLedger`,
     RunReportsLedger,
-    RosterMarksLedger,
+    RosterMarksLedger, egress refusals from :class:`~fleet.ledger.refusals.RefusalsLedger`.
     """
 
     def __init__(self, conn: aiosqlite.Connection, path: Path, clock: Clock) -> None:
