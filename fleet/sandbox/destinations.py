@@ -92,7 +92,7 @@ def resolved_problem(
     for address in listed:
         why = check(address)
         if why is not None:
-            return f"it resolves to {why}"
+            return f"it resolves to {address} ({why})"
     return None
 
 
