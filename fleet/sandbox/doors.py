@@ -25,6 +25,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 _CHUNK = 64 * 1024
+_SUN_PATH_MAX = 100  # sockaddr_un.sun_path is 108 bytes with its NUL; keep a margin
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 """What answers one connection through a door (the door closes it afterwards)."""
 
@@ -53,7 +54,17 @@ class Door:
     async def open(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()  # left by an earlier Fleetwarden: the sandbox sees this path
-        self._server = await asyncio.start_unix_server(self._serve, path=str(self.path))
+        if len(os.fsencode(self.path)) < _SUN_PATH_MAX:
+            self._server = await asyncio.start_unix_server(self._serve, path=str(self.path))
+        else:
+            # A socket's path is capped at 108 bytes, and a state dir may be deep: bind
+            # through the directory's descriptor instead (/proc/self/fd/N/NAME is short).
+            fd = os.open(self.path.parent, os.O_PATH | os.O_DIRECTORY)
+            try:
+                short = f"/proc/self/fd/{fd}/{self.path.name}"
+                self._server = await asyncio.start_unix_server(self._serve, path=short)
+            finally:
+                os.close(fd)
         os.chmod(self.path, 0o600)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -252,3 +252,33 @@ def test_a_needed_path_under_tmp_comes_back_through_the_private_tmp() -> None:
     assert str(venv) in pairs(argv, "--ro-bind-try")
     assert "/usr/lib" not in pairs(argv, "--ro-bind-try")  # not covered: no bind needed
     assert argv.index(str(venv)) > argv.index("/tmp")  # after the tmpfs, so it shows
+
+
+async def test_a_door_in_a_deep_state_dir_still_opens(tmp_path: Path) -> None:
+    """A door's path past the 108-byte socket limit is bound through its directory's
+    descriptor: the socket is where the sandbox expects it, and it pipes."""
+
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(await reader.read(100))
+        await writer.drain()
+        writer.close()
+
+    deep = tmp_path / ("d" * 60) / ("e" * 60) / "doors"
+    server = await asyncio.start_server(echo, "127.0.0.1", 0)
+    doors = DoorSet(deep)
+    try:
+        await doors.open("tcp-41000.sock", fixed(server.sockets[0].getsockname()[1]))
+        assert len(str(deep / "tcp-41000.sock")) > 108 and (deep / "tcp-41000.sock").is_socket()
+        cwd = os.getcwd()
+        os.chdir(deep)  # a client reaches it by a short relative path
+        try:
+            reader, writer = await asyncio.open_unix_connection("tcp-41000.sock")
+        finally:
+            os.chdir(cwd)
+        writer.write(b"ping")
+        assert await asyncio.wait_for(reader.read(4), 5) == b"ping"
+        writer.close()
+    finally:
+        await doors.close_all()
+        server.close()
+        await server.wait_closed()
