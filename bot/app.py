@@ -270,6 +270,7 @@ class App:
                 reply_wait=cfg.defaults.send_reply_wait_seconds,
                 heartbeat_timeout=cfg.defaults.heartbeat_timeout_seconds,
                 provider_urls=wiring.direct_provider_urls(cfg),
+                confinement=(cfg.defaults.sandbox, cfg.defaults.egress, cfg.defaults.egress_allow),
             ),
             clock=self._clock,
             environ=self._environ,

@@ -14,6 +14,7 @@ from fleet.accounts.model import Account
 from fleet.ledger.run_reports import RunReport
 from fleet.model import AgentState
 from fleet.names import AgentName
+from fleet.sandbox.destinations import DEFAULT_ALLOW
 from fleet.watchdog import DEFAULT_HEARTBEAT_TIMEOUT
 
 
@@ -31,6 +32,8 @@ class FleetSettings:
     heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT
     # Provider name -> base URL for agents' CLIs (the metering proxy, or an upstream).
     provider_urls: Mapping[str, str] = field(default_factory=dict)
+    # An ad hoc agent's (sandbox, egress, egress_allow): the config's ``defaults``.
+    confinement: tuple[str, str, tuple[str, ...]] = ("bwrap", "locked", DEFAULT_ALLOW)
 
 
 class HeartbeatIssuer(Protocol):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket as socketlib
 import subprocess
@@ -252,8 +253,14 @@ def test_a_locked_hostile_agent_reaches_nothing_but_its_doors_while_a_good_one_w
     got = attack(bot, log, "hostile", "get_allowed", "get_not_listed")
     assert got["get_allowed"][0] == "denied" and "403" in got["get_allowed"][1], got
     assert got["get_not_listed"][0] == "denied" and "403" in got["get_not_listed"][1], got
-    bot.command("egress hostile", r"(?s)Refused: \d+ attempt.*127\.0\.0\.3")
-    bot.command("ps", r"hostile\s.*\s[1-9]\d*\s*\|?\s*$")
+    bot.command("egress hostile", r"(?s)Refused: 2 attempt.*127\.0\.0\.3:\d+.*allow-list")
+    bot.command("ps", r"(?m)^hostile\s.*\s2\s*$")  # the last column: egress refused
+    told = r"hostile\W+ 2 egress attempt\(s\) refused since the last notice"
+    # One notice, within the flush interval (it may come before or after the commands).
+    assert wait_until(lambda: re.search(told, bot.stdout) is not None, timeout=RESULT_TIMEOUT)
+    got = attack(bot, log, "hostile", "get_not_listed")
+    bot.command("egress hostile", r"Refused: 3 attempt")
+    assert len(re.findall(r"egress attempt\(s\) refused", bot.stdout)) == 1  # one an hour
 
     bot.command("egress block hostile", r"Egress of hostile blocked")
     got = attack(bot, log, "hostile", "get_allowed", "heartbeat", "proxy")
