@@ -16,7 +16,8 @@ Before connecting, :mod:`fleet.sandbox.destinations` decides: the name exactly o
 list, the port one the method may use, and every resolved address public. The proxy then
 connects to an address it checked — there is no second resolution, so a name cannot
 resolve to a public address for the check and to loopback for the connection.
-Everything refused is answered ``403`` with the reason and reported to ``on_refusal``.
+Everything refused is answered ``403`` with the reason and reported to ``on_refusal``; an
+agent holding more than :data:`MAX_CONNECTIONS` connections open gets ``503``.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ MAX_HEAD = 16 * 1024
 HEAD_TIMEOUT = 10.0
 CONNECT_TIMEOUT = 10.0
 BODY_IDLE_TIMEOUT = 60.0
+MAX_CONNECTIONS = 64
+"""Connections one agent may hold open through its egress door at once; more get 503."""
 _CHUNK = 64 * 1024
 # Headers for one hop only, never sent on (RFC 9110 §7.6.1), plus those the proxy sets.
 _DROPPED = frozenset(
@@ -102,10 +105,14 @@ class ForwardProxy:
         self._on_refusal = on_refusal
         self._resolve = resolve
         self._check_address = check_address
+        self._open = 0
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
+        self._open += 1
         try:
+            if self._open > MAX_CONNECTIONS:
+                raise Refused(503, f"more than {MAX_CONNECTIONS} connections open at once")
             try:
                 request = await asyncio.wait_for(_next(conn, reader), HEAD_TIMEOUT)
             except TimeoutError:
@@ -124,6 +131,7 @@ class ForwardProxy:
             where = f"{exc.host}:{exc.port} " if exc.host else ""
             await _answer(writer, exc.status, f"Fleetwarden egress: {where}refused: {exc.why}")
         finally:
+            self._open -= 1
             writer.close()
 
     # -- the two kinds of request ------------------------------------------------------
@@ -172,8 +180,8 @@ class ForwardProxy:
         if b"content-length" in names and b"transfer-encoding" in names:
             raise Refused(400, "both Content-Length and Transfer-Encoding: send one")
         if b"upgrade" in names:
-            raise Refused(403, "protocol upgrades (websockets) are not forwarded",
-                          host=parts.hostname, port=port)  # fmt: skip
+            why = "protocol upgrades (websockets) are not forwarded"
+            raise Refused(403, why, host=parts.hostname, port=port)
         up_reader, up_writer = await self._connect(request.method.decode(), parts.hostname, port)
         try:
             path = parts.path or "/"
@@ -258,7 +266,13 @@ def _port(text: str) -> int | None:
     return int(text) if text.isdigit() and 0 < int(text) < 65536 else None
 
 
-_REASONS = {400: "Bad Request", 403: "Forbidden", 408: "Request Timeout", 431: "Too Large"}
+_REASONS = {
+    400: "Bad Request",
+    403: "Forbidden",
+    408: "Request Timeout",
+    431: "Request Header Fields Too Large",
+    503: "Service Unavailable",
+}
 
 
 async def _answer(writer: asyncio.StreamWriter, status: int, text: str) -> None:

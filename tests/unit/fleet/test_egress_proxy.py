@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from fleet.sandbox.destinations import address_problem, name_problem
-from fleet.sandbox.egress_proxy import ForwardProxy, Refusal
+from fleet.sandbox.egress_proxy import MAX_CONNECTIONS, ForwardProxy, Refusal
 
 DEADLINE = 5.0
 
@@ -191,3 +191,25 @@ def test_the_config_refuses_addresses_and_local_names(host: str) -> None:
     no names for an allow-list."""
     assert name_problem(host) is not None
     assert name_problem("registry.npmjs.org") is None
+
+
+async def test_an_agent_holding_too_many_connections_is_turned_away(rig: Rig) -> None:
+    """Past the cap of open connections, a new one is answered 503 at once; closing the
+    idle ones frees the room again."""
+    idle = [await asyncio.open_connection("127.0.0.1", rig.port) for _ in range(MAX_CONNECTIONS)]
+    try:
+        async with asyncio.timeout(DEADLINE):
+            while rig.proxy._open < MAX_CONNECTIONS:  # noqa: ASYNC110 - the server accepts
+                await asyncio.sleep(0.01)
+        reader, writer = await asyncio.open_connection("127.0.0.1", rig.port)
+        answer = await asyncio.wait_for(reader.read(), DEADLINE)  # answered before it asks
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 503"), answer
+    finally:
+        for _, writer in idle:
+            writer.close()
+    async with asyncio.timeout(DEADLINE):
+        while rig.proxy._open:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    answer = await rig.ask(b"CONNECT github.com.evil.example:443 HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 403"), answer
