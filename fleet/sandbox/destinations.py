@@ -43,7 +43,7 @@ def _kind(address: IPAddress) -> str | None:
         ("loopback", address.is_loopback),
         ("link-local", address.is_link_local),
         ("multicast", address.is_multicast),
-        ("private", address.is_private),
+        ("private or special-purpose", address.is_private),
         ("reserved", address.is_reserved),
     ):
         if flag:
