@@ -12,7 +12,7 @@ from typing import Protocol
 
 from fleet.accounts.model import Account
 from fleet.ledger.run_reports import RunReport
-from fleet.model import AgentState
+from fleet.model import AgentSpec, AgentState
 from fleet.names import AgentName
 from fleet.sandbox.destinations import DEFAULT_ALLOW
 from fleet.watchdog import DEFAULT_HEARTBEAT_TIMEOUT
@@ -34,6 +34,19 @@ class FleetSettings:
     provider_urls: Mapping[str, str] = field(default_factory=dict)
     # An ad hoc agent's (sandbox, egress, egress_allow): the config's ``defaults``.
     confinement: tuple[str, str, tuple[str, ...]] = ("bwrap", "locked", DEFAULT_ALLOW)
+
+    def ad_hoc(self, name: AgentName) -> AgentSpec:
+        """The spec of an agent no roster names: the defaults' runtime, backend and
+        confinement (without a sandbox, the host's network)."""
+        sandbox, egress, allow = self.confinement
+        return AgentSpec(
+            name=name,
+            runtime=self.default_runtime,
+            backend=self.default_backend,
+            sandbox=sandbox,
+            egress="open" if sandbox == "none" else egress,
+            egress_allow=allow,
+        )
 
 
 class HeartbeatIssuer(Protocol):

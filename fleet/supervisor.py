@@ -324,15 +324,7 @@ class Fleet:
             if existing is not None and existing.state.is_live:
                 return SpawnOutcome(await self._status(existing), started=False)
             base = self._roster.get(agent) or (existing.spec if existing else None)
-            sandbox, egress, allow = self._settings.confinement
-            spec = base or AgentSpec(
-                name=agent,
-                runtime=self._settings.default_runtime,
-                backend=self._settings.default_backend,
-                sandbox=sandbox,
-                egress="open" if sandbox == "none" else egress,
-                egress_allow=allow,
-            )
+            spec = base or self._settings.ad_hoc(agent)
             # Another CLI does not take this one's model names: its own default, unless given.
             same_cli = runtime is None or runtime == spec.runtime
             spec = replace(
