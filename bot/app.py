@@ -257,7 +257,7 @@ class App:
         """The supervisor: reconciles the ledger with what runs, and starts the roster's
         autostart agents. Its events become notices."""
         cfg = self.config
-        await self._sandboxes.start()
+        await self._sandboxes.start(wiring.refusal_book(ledger, self._notifier, self._metering))
         self._fleet = Fleet(
             ledger=ledger,
             runtimes=self._runtimes,
@@ -270,6 +270,7 @@ class App:
                 reply_wait=cfg.defaults.send_reply_wait_seconds,
                 heartbeat_timeout=cfg.defaults.heartbeat_timeout_seconds,
                 provider_urls=wiring.direct_provider_urls(cfg),
+                confinement=(cfg.defaults.sandbox, cfg.defaults.egress, cfg.defaults.egress_allow),
             ),
             clock=self._clock,
             environ=self._environ,

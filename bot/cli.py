@@ -24,9 +24,10 @@ from connectors.matrix import setup as matrix_setup
 from fleet.budgets.schema import unpriced_warnings
 from fleet.clock import SystemClock
 from fleet.errors import FleetwardenError
+from fleet.model import AgentSpec
 from fleet.runtimes import default_registry
 from fleet.sandbox.lanes import Lanes, enforcement
-from fleet.sandbox.schema import unsandboxed_warnings
+from fleet.sandbox.schema import resolution_problems, unsandboxed_warnings
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG, EXIT_LOCKED = 0, 1, 2, 3
 
@@ -89,7 +90,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"fleetwarden: configuration error:\n{exc}", file=sys.stderr)
         sys.exit(EXIT_CONFIG)
     if args.command == "check-config":
-        print(_summary(config))
+        errors, warnings = resolution_problems(
+            (spec.name, spec.egress_allow) for spec in _specs(config) if spec.egress == "locked"
+        )
+        if errors:
+            print("fleetwarden: configuration error:", file=sys.stderr)
+            print("\n".join(f"  {line}" for line in errors), file=sys.stderr)
+            sys.exit(EXIT_CONFIG)
+        print(_summary(config, warnings))
         sys.exit(EXIT_OK)
     if args.command == "accounts":
         sys.exit(accounts_cli.main(args, config, environ))
@@ -116,12 +124,16 @@ def _matrix_device(args: argparse.Namespace, config: Config, environ: Mapping[st
     return EXIT_OK
 
 
-def _summary(config: Config) -> str:
+def _specs(config: Config) -> list[AgentSpec]:
+    return [entry.to_spec(config.defaults) for entry in config.agents]
+
+
+def _summary(config: Config, resolving: list[str]) -> str:
     source = config.source or "embedded defaults"
     running = {"console": config.console, "matrix": config.matrix, "discord": config.discord}
     connectors = ", ".join(name for name, section in running.items() if section) or "none"
-    specs = [entry.to_spec(config.defaults) for entry in config.agents]
-    warnings = unsandboxed_warnings((spec.name, spec.sandbox) for spec in specs)
+    specs = _specs(config)
+    warnings = unsandboxed_warnings((s.name, s.sandbox, s.egress) for s in specs) + resolving
     warnings += unpriced_warnings(
         config.budgets,
         config.groups,

@@ -6,7 +6,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from fleet.accounts.schema import AccountRef
 from fleet.restart_settings import RestartField, RestartSettings
+from fleet.sandbox.destinations import DEFAULT_ALLOW
 from fleet.sandbox.schema import (
+    DEFAULT_EGRESS,
     EGRESS_ALLOW_HELP,
     EGRESS_HELP,
     SANDBOX_HELP,
@@ -85,9 +87,11 @@ class Defaults(BaseModel):
         ),
     )
     sandbox: SandboxMode = Field(default="bwrap", description=SANDBOX_HELP + " Default: `bwrap`.")
-    egress: EgressMode = Field(default="open", description=EGRESS_HELP + " Default: `open`.")
+    egress: EgressMode = Field(
+        default=DEFAULT_EGRESS, description=EGRESS_HELP + " Default: `locked`."
+    )
     egress_allow: tuple[EgressHost, ...] = Field(
-        default=(), description=EGRESS_ALLOW_HELP + " Default: none."
+        default=DEFAULT_ALLOW, description=EGRESS_ALLOW_HELP
     )
     restart: RestartField = Field(
         default_factory=RestartSettings,

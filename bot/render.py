@@ -112,6 +112,7 @@ def ps(statuses: Sequence[AgentStatus], now: datetime, drift: Sequence[str] = ()
                 ago(s.last_heartbeat, now) if live else _DASH,
                 ago(s.last_activity, now),
                 compact(s.tokens_today),
+                str(s.egress_refused) if s.egress_refused else _DASH,
             ]
         )
     live_count = sum(1 for s in statuses if s.state.is_live)
@@ -125,6 +126,7 @@ def ps(statuses: Sequence[AgentStatus], now: datetime, drift: Sequence[str] = ()
         "heartbeat",
         "last activity",
         "tokens today",
+        "egress refused",
     ]
     return table(headers, rows) + f"\n\n{summary}" + drift_note
 

@@ -19,14 +19,17 @@ from fleet.accounts.model import implicit_account, own_key_var
 from fleet.backends.base import Backend
 from fleet.backends.process import SubprocessBackend
 from fleet.backends.tmux import TmuxBackend
-from fleet.clock import Clock
+from fleet.clock import Clock, SystemClock
 from fleet.ledger import Ledger
 from fleet.metering.config import DEFAULT_ROUTES
+from fleet.metering.proxy import MeteringProxy
 from fleet.model import AgentSpec
 from fleet.names import AgentName
 from fleet.notices import NoticeBoard
 from fleet.redaction.known import EnvSecrets
 from fleet.redaction.redactor import Redactor
+from fleet.sandbox.egress_proxy import Refusal
+from fleet.sandbox.refusals import RefusalBook
 from fleet.sandbox.service import SandboxSettings
 
 
@@ -162,3 +165,16 @@ def sandbox_settings(
         if isinstance(backend, TmuxBackend):
             hidden.append(backend.socket_path().parent)
     return SandboxSettings(state_dir=config.state_dir, hidden=tuple(hidden))
+
+
+def refusal_book(
+    ledger: Ledger, notices: NoticeBoard | None, metering: MeteringProxy | None
+) -> RefusalBook:
+    """What counts and tells the agents' refused egress: the forward proxies' refusals
+    and the metering proxy's refused endpoints (``ps``, ``egress NAME``, a notice an hour)."""
+    book = RefusalBook(ledger, notices.post if notices is not None else None, SystemClock())
+    if metering is not None:
+        metering.on_refused = lambda agent, why: book.note(
+            Refusal(agent, "metering proxy", None, why, source="proxy")
+        )
+    return book

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fleet.names import AgentName
+from fleet.sandbox.destinations import DEFAULT_ALLOW
 
 
 class AgentState(enum.StrEnum):
@@ -101,8 +102,8 @@ class AgentSpec:
     # Its sandbox (``bwrap`` or ``none``), its network (``open`` or ``locked``) and, when
     # locked, the hosts it may still reach through the allow-list's forward proxy.
     sandbox: str = "bwrap"
-    egress: str = "open"
-    egress_allow: tuple[str, ...] = ()
+    egress: str = "locked"
+    egress_allow: tuple[str, ...] = DEFAULT_ALLOW
 
 
 @dataclass(frozen=True, slots=True)

@@ -419,7 +419,9 @@ class AgentEntry(BaseModel):
             account=self.account,
             fallback=self.fallback.to_fallback() if self.fallback else None,
             sandbox=self.sandbox or defaults.sandbox,
-            egress=self.egress or defaults.egress,
+            # Without a sandbox there is no network of its own: the host's, whatever the default.
+            egress=self.egress
+            or ("open" if (self.sandbox or defaults.sandbox) == "none" else defaults.egress),
             egress_allow=(
                 self.egress_allow if self.egress_allow is not None else defaults.egress_allow
             ),

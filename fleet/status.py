@@ -12,8 +12,9 @@ from typing import Protocol
 
 from fleet.accounts.model import Account
 from fleet.ledger.run_reports import RunReport
-from fleet.model import AgentState
+from fleet.model import AgentSpec, AgentState
 from fleet.names import AgentName
+from fleet.sandbox.destinations import DEFAULT_ALLOW
 from fleet.watchdog import DEFAULT_HEARTBEAT_TIMEOUT
 
 
@@ -31,6 +32,21 @@ class FleetSettings:
     heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT
     # Provider name -> base URL for agents' CLIs (the metering proxy, or an upstream).
     provider_urls: Mapping[str, str] = field(default_factory=dict)
+    # An ad hoc agent's (sandbox, egress, egress_allow): the config's ``defaults``.
+    confinement: tuple[str, str, tuple[str, ...]] = ("bwrap", "locked", DEFAULT_ALLOW)
+
+    def ad_hoc(self, name: AgentName) -> AgentSpec:
+        """The spec of an agent no roster names: the defaults' runtime, backend and
+        confinement (without a sandbox, the host's network)."""
+        sandbox, egress, allow = self.confinement
+        return AgentSpec(
+            name=name,
+            runtime=self.default_runtime,
+            backend=self.default_backend,
+            sandbox=sandbox,
+            egress="open" if sandbox == "none" else egress,
+            egress_allow=allow,
+        )
 
 
 class HeartbeatIssuer(Protocol):
@@ -87,6 +103,7 @@ class AgentStatus:
     frozen: str | None = None  # why a budget's cutoff paused its processes, when it did
     # When a roster reload (or a start) found it gone from the config: never restarted since.
     removed_from_roster: datetime | None = None
+    egress_refused: int = 0  # refused egress attempts, all time (ledger: egress_refusals)
 
 
 @dataclass(frozen=True, slots=True)

@@ -190,12 +190,13 @@ class Fleet:
     # -- queries -----------------------------------------------------------------------
 
     async def ps(self) -> list[AgentStatus]:
-        """Every agent the ledger knows, by name, with its tokens today (four queries,
-        whatever the fleet size)."""
+        """Every agent the ledger knows, by name, with its tokens today and its refused
+        egress (a few queries, whatever the fleet size)."""
         runs = await self._ledger.last_runs()
         beats = await self._ledger.last_heartbeats()
         tokens = await self._ledger.tokens_by_agent(self.window_start("today"))
         frozen = {f.agent: f.reason for f in await self._ledger.freezes()}
+        refused = await self._ledger.refusal_totals()
         return [
             replace(
                 self._status_of(
@@ -205,6 +206,7 @@ class Fleet:
                     tokens_today=tokens.get(record.name, 0),
                 ),
                 frozen=frozen.get(record.name),
+                egress_refused=refused.get(record.name, 0),
             )
             for record in await self._ledger.list_agents()
         ]
@@ -322,11 +324,7 @@ class Fleet:
             if existing is not None and existing.state.is_live:
                 return SpawnOutcome(await self._status(existing), started=False)
             base = self._roster.get(agent) or (existing.spec if existing else None)
-            spec = base or AgentSpec(
-                name=agent,
-                runtime=self._settings.default_runtime,
-                backend=self._settings.default_backend,
-            )
+            spec = base or self._settings.ad_hoc(agent)
             # Another CLI does not take this one's model names: its own default, unless given.
             same_cli = runtime is None or runtime == spec.runtime
             spec = replace(

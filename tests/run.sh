@@ -12,22 +12,16 @@ if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
 fi
 
 # tmux: the console is tested at a real terminal, and the tmux backend uses it.
-# bubblewrap: every agent runs in a sandbox; tinyproxy: a locked agent's allow-list.
+# bubblewrap: every agent runs in a sandbox.
 missing=""
 command -v tmux >/dev/null 2>&1 || missing="$missing tmux"
 command -v bwrap >/dev/null 2>&1 || missing="$missing bubblewrap"
-command -v tinyproxy >/dev/null 2>&1 || missing="$missing tinyproxy"
 if [ -n "$missing" ]; then
   echo "== installing$missing"
   if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
   $sudo apt-get update -qq
   # shellcheck disable=SC2086  # one word per package
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing >/dev/null
-  # Fleetwarden starts its own tinyproxy on a free loopback port; the system service the
-  # package may have started is never used, so it is stopped.
-  case "$missing" in *tinyproxy*)
-    $sudo service tinyproxy stop >/dev/null 2>&1 || true ;;
-  esac
 fi
 
 if [ ! -x .venv/bin/python ]; then

@@ -377,7 +377,25 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX chat_answers_by_at ON chat_answers(at)",
         ),
     ),
-    Migration(13, "reserved", ()),
+    Migration(
+        13,
+        "egress refusals: what each agent was refused (forward proxy, unknown endpoints), counted",
+        (
+            # One row per agent, source, destination and reason, counted: a refused agent
+            # retrying does not grow the ledger. The agent's name stays plain text, as for
+            # metering rows: refusals outlive a forgotten agent.
+            """CREATE TABLE egress_refusals (
+                agent TEXT NOT NULL,
+                source TEXT NOT NULL CHECK (source IN ('egress', 'proxy')),
+                target TEXT NOT NULL,
+                why TEXT NOT NULL,
+                count INTEGER NOT NULL,
+                first_at REAL NOT NULL,
+                last_at REAL NOT NULL,
+                PRIMARY KEY (agent, source, target, why)
+            )""",
+        ),
+    ),
     Migration(
         14,
         "emergency levers: who froze an agent by hand, and confirmations waiting for a reply",

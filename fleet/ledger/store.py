@@ -31,6 +31,7 @@ from fleet.ledger.freezes import FreezesLedger
 from fleet.ledger.metering import MeteringLedger
 from fleet.ledger.migrations import migrate, schema_version
 from fleet.ledger.operator_schedules import SchedulesLedger
+from fleet.ledger.refusals import RefusalsLedger
 from fleet.ledger.roster_marks import RosterMarksLedger
 from fleet.ledger.rows import (
     AgentEvent,
@@ -71,6 +72,7 @@ class Ledger(
     SpawnQueueLedger,
     RunReportsLedger,
     RosterMarksLedger,
+    RefusalsLedger,
 ):
     """Agents, their state history and runs, the audit trail and heartbeats; the chat
     bookkeeping (threads, processed events, connector state) comes from
@@ -83,7 +85,7 @@ class Ledger(
     :class:`~fleet.ledger.freezes.FreezesLedger`, commands waiting for a confirming reply
     from :class:`~fleet.ledger.confirmations.ConfirmationsLedger`,
     RunReportsLedger,
-    RosterMarksLedger,
+    RosterMarksLedger, egress refusals from :class:`~fleet.ledger.refusals.RefusalsLedger`.
     """
 
     def __init__(self, conn: aiosqlite.Connection, path: Path, clock: Clock) -> None:

@@ -38,7 +38,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -122,6 +122,9 @@ class MeteringProxy:
         self._port: int | None = None
         self._warned: set[str] = set()
         self.strangers = Strangers()
+        # Told of each request of a known agent refused for its path or provider (its
+        # egress refusals, :mod:`fleet.sandbox.refusals`): the agent and why.
+        self.on_refused: Callable[[str, str], None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -200,7 +203,7 @@ class MeteringProxy:
             return self.strangers.refuse(route.api if route else shape_of(request.path))
         if route is None:
             why = f"no provider {shown(parts.provider[:32])!r}"
-            self._warn_once(agent, "refused a request of %s: %s", why)
+            self._warn_once(agent, "refused a request of %s: %s", why, refused=True)
             return error_response(shape_of(request.path), 403, f"Fleetwarden: {why}")
         decision = decide(route, request.method, parts.tail)
         if route.name == CHATGPT_ROUTE and decision.path == REFRESH_TAIL:
@@ -208,7 +211,7 @@ class MeteringProxy:
         if decision.kind is None:
             status = 404 if decision.path else 403
             # Logged, not recorded: ``usage`` holds model requests, and this is none.
-            self._warn_once(agent, "refused a request of %s: %s", decision.why)
+            self._warn_once(agent, "refused a request of %s: %s", decision.why, refused=True)
             return error_response(route.api, status, f"Fleetwarden: {decision.why}")
         api, tail = decision.api, decision.url_path
         held = self.accounts is not None and self.accounts.holds(agent)
@@ -405,7 +408,9 @@ class MeteringProxy:
     ) -> None:
         self._relay.record(event, signals or (), account=account)
 
-    def _warn_once(self, key: str, message: str, why: str) -> None:
+    def _warn_once(self, key: str, message: str, why: str, *, refused: bool = False) -> None:
+        if refused and self.on_refused is not None:
+            self.on_refused(key, why)
         if key in self._warned or len(self._warned) >= 256:
             log.debug(message, key, why)
             return

@@ -1,10 +1,12 @@
-"""The doors of a locked sandbox, on the host side: Unix sockets that pipe to loopback.
+"""The doors of a locked sandbox, on the host side: Unix sockets that lead to loopback.
 
 A locked agent's network namespace has only ``lo``. What it may reach — the metering
 proxy, the heartbeat endpoint, the forward proxy of its allow-list — it reaches through a
 Unix socket in its door directory (``<state_dir>/sandbox/<agent>/doors``, mode 0700),
 which the sandbox sees at :data:`fleet.sandbox.policy.DOORS`. Each door here accepts on
-its socket and pipes every connection to one TCP port on 127.0.0.1. The servers on the
+its socket and pipes every connection to one TCP port on 127.0.0.1 — but the egress door,
+where Fleetwarden itself answers as the allow-list's forward proxy
+(:mod:`fleet.sandbox.egress_proxy`). The servers on the
 far side still authenticate every request: a door is only a way in, not a credential.
 
 Closing a door (``egress block``) removes its socket and cuts the connections that were
@@ -26,11 +28,12 @@ from fleet.lane_files import chmod_itself
 log = logging.getLogger(__name__)
 
 _CHUNK = 64 * 1024
-Target = Callable[[], Awaitable[int | None]]
-"""Where a door leads now: the TCP port on 127.0.0.1 (``None``: nowhere, refuse)."""
+_SUN_PATH_MAX = 100  # sockaddr_un.sun_path is 108 bytes with its NUL; keep a margin
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+"""What answers one connection through a door (the door closes it afterwards)."""
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     try:
         while data := await reader.read(_CHUNK):
             writer.write(data)
@@ -42,12 +45,14 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 
 class Door:
-    """One Unix socket that pipes each connection to a port on 127.0.0.1; ``owner``: the
-    uid (and gid) it belongs to, the agent's own when it has one (Fleetwarden is root)."""
+    """One Unix socket whose connections ``handler`` answers (most pipe them to a port on
+    127.0.0.1, see :func:`fixed`; the egress door's is the allow-list's forward proxy);
+    ``owner``: the uid (and gid) it belongs to, the agent's own when it has one
+    (Fleetwarden is root)."""
 
-    def __init__(self, path: Path, target: Target, owner: int | None = None) -> None:
+    def __init__(self, path: Path, handler: Handler, owner: int | None = None) -> None:
         self.path = path
-        self._target = target
+        self._handler = handler
         self._owner = owner
         self._server: asyncio.AbstractServer | None = None
         self._connections: set[asyncio.Task[None]] = set()
@@ -55,7 +60,17 @@ class Door:
     async def open(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()  # left by an earlier Fleetwarden: the sandbox sees this path
-        self._server = await asyncio.start_unix_server(self._serve, path=str(self.path))
+        if len(os.fsencode(self.path)) < _SUN_PATH_MAX:
+            self._server = await asyncio.start_unix_server(self._serve, path=str(self.path))
+        else:
+            # A socket's path is capped at 108 bytes, and a state dir may be deep: bind
+            # through the directory's descriptor instead (/proc/self/fd/N/NAME is short).
+            fd = os.open(self.path.parent, os.O_PATH | os.O_DIRECTORY)
+            try:
+                short = f"/proc/self/fd/{fd}/{self.path.name}"
+                self._server = await asyncio.start_unix_server(self._serve, path=short)
+            finally:
+                os.close(fd)
         try:  # the door directory is the agent's too: never chmod where a symlink points
             chmod_itself(self.path, 0o600, stat.S_IFSOCK)
             if self._owner is not None:
@@ -71,17 +86,9 @@ class Door:
             self._connections.add(task)
             task.add_done_callback(self._connections.discard)
         try:
-            port = await self._target()
-            if port is None:
-                return
-            try:
-                up_reader, up_writer = await asyncio.open_connection("127.0.0.1", port)
-            except OSError:
-                return
-            try:
-                await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
-            finally:
-                up_writer.close()
+            await self._handler(reader, writer)
+        except (ConnectionError, OSError):
+            pass
         finally:
             writer.close()
 
@@ -110,14 +117,14 @@ class DoorSet:
     def names(self) -> set[str]:
         return set(self._doors)
 
-    async def open(self, name: str, target: Target) -> None:
+    async def open(self, name: str, handler: Handler) -> None:
         if name in self._doors:
             return
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(self.directory, 0o700)
         if self._owner is not None:
             os.chown(self.directory, self._owner, self._owner)
-        door = Door(self.directory / name, target, self._owner)
+        door = Door(self.directory / name, handler, self._owner)
         await door.open()
         self._doors[name] = door
 
@@ -136,10 +143,14 @@ class DoorSet:
             await self.close(name)
 
 
-def fixed(port: int) -> Target:
-    """A door that always leads to ``port``."""
+def fixed(port: int) -> Handler:
+    """A door that pipes each connection to ``port`` on 127.0.0.1."""
 
-    async def target() -> int | None:
-        return port
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        finally:
+            up_writer.close()
 
-    return target
+    return handler

@@ -9,7 +9,9 @@ and SIGHUP (the shim outside ignores them, and bubblewrap passes that on), then:
   ``127.0.0.1:PORT`` for each door *before* the agent starts, so the URLs the agent was
   given keep working unchanged, and pipes each connection to the Unix socket ``SOCKET``
   that Fleetwarden serves outside (bind-mounted into the sandbox). It starts the agent as
-  its child, keeps forwarding while the agent runs, and exits with the agent's status.
+  its child, passes SIGTERM, SIGINT and SIGHUP sent to itself on to it (its pid is the one
+  Fleetwarden records), keeps forwarding while the agent runs, and exits with the agent's
+  status.
   Everything else in the namespace ends with it.
 
 A door whose socket is gone (``egress block``) refuses connections: the agent sees a
@@ -83,6 +85,11 @@ def _listen(port: int) -> socket.socket:
     return listener
 
 
+def _pass_on(pid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signum)
+
+
 def parse(argv: list[str]) -> tuple[list[tuple[int, str]], list[str]]:
     """The doors (port, socket path) and the agent's argv, from our command line."""
     doors: list[tuple[int, str]] = []
@@ -121,6 +128,8 @@ def main(argv: list[str]) -> int:
         except OSError as exc:
             sys.stderr.write(f"fleetwarden: cannot start {command[0]!r}: {exc.strerror}\n")
         os._exit(127)
+    for signum in _SIGNALS:  # `kill <pid>` of the agent as ps shows it reaches the agent
+        signal.signal(signum, lambda received, _frame: _pass_on(pid, received))
     for listener, path in listeners:
         threading.Thread(target=_accept_loop, args=(listener, path), daemon=True).start()
     _, status = os.waitpid(pid, 0)

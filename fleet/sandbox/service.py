@@ -10,10 +10,12 @@ agents with ``sandbox: none`` run as before.
 (:mod:`fleet.sandbox.policy`); for a locked agent it first opens its doors
 (:mod:`fleet.sandbox.doors`): one per loopback port in the URLs the agent was given (the
 metering proxy, the heartbeat endpoint), recorded in ``<state_dir>/sandbox/<agent>/
-doors.json`` so that :meth:`reattach` opens the same ones after a restart, and one to the
-tinyproxy of its allow-list (:mod:`fleet.sandbox.tinyproxy`) unless its egress is
-blocked. :meth:`block` closes that last door and cuts its connections; the block is kept
-as a file beside the doors, so it outlives a restart, until :meth:`unblock`.
+doors.json`` so that :meth:`reattach` opens the same ones after a restart, and its egress
+door, where Fleetwarden answers as the forward proxy of its allow-list
+(:mod:`fleet.sandbox.egress_proxy`), unless its egress is blocked; each refusal there is
+counted for the agent (:mod:`fleet.sandbox.refusals`). :meth:`block` closes that last door
+and cuts its connections; the block is kept as a file beside the doors, so it outlives a
+restart, until :meth:`unblock`.
 
 Each agent has a lane (:mod:`fleet.sandbox.lanes`): besides Fleetwarden's own places, its
 sandbox hides every other agent's workdir (the caller names them), ``/root``, ``/home``,
@@ -40,10 +42,11 @@ from fleet.errors import LaunchFailed
 from fleet.model import AgentSpec, LaunchPlan
 from fleet.names import AgentName
 from fleet.sandbox import cgroups
-from fleet.sandbox.doors import DoorSet, Target, fixed
+from fleet.sandbox.doors import DoorSet, Handler, fixed
+from fleet.sandbox.egress_proxy import ForwardProxy, Refusal
 from fleet.sandbox.lanes import FIRST_UID, RLIMITS, Lanes, enforcement, hand_over_lane
 from fleet.sandbox.policy import EGRESS_PORT, Door, Layout, bwrap_argv
-from fleet.sandbox.tinyproxy import EgressProxies
+from fleet.sandbox.refusals import RefusalBook
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +76,6 @@ class SandboxSettings:
     hidden: tuple[Path, ...]  # besides the state dir: the config's directory, the ledger's…
     python: str = sys.executable  # runs the forwarder inside (standard library only)
     bwrap: str = BWRAP
-    tinyproxy: str = "tinyproxy"
 
 
 def loopback_ports(urls: Iterable[str | None]) -> list[int]:
@@ -133,7 +135,7 @@ class Sandboxes:
     def __init__(self, settings: SandboxSettings) -> None:
         self._settings = settings
         self._root = settings.state_dir / "sandbox"
-        self._proxies = EgressProxies(self._root / "tinyproxy", program=settings.tinyproxy)
+        self.refusals: RefusalBook | None = None
         self._doors: dict[AgentName, DoorSet] = {}
         self._allow: dict[AgentName, tuple[str, ...]] = {}
         self._problem: str | None = None
@@ -145,8 +147,12 @@ class Sandboxes:
         """Why sandboxed agents cannot start here (``None``: they can)."""
         return self._problem
 
-    async def start(self) -> str | None:
-        """Probe bubblewrap once; return (and keep) the problem, if any."""
+    async def start(self, refusals: RefusalBook | None = None) -> str | None:
+        """Probe bubblewrap once; return (and keep) the problem, if any. ``refusals``
+        counts and tells what the agents' forward proxies refuse."""
+        self.refusals = refusals
+        if refusals is not None:
+            await refusals.start()
         self._problem = await probe(self._settings.bwrap)
         if self._problem is not None:
             log.warning("agents cannot be sandboxed: %s; to fix: %s", self._problem, FIX)
@@ -159,11 +165,12 @@ class Sandboxes:
         return enforcement(self._lanes).lines()
 
     async def stop(self) -> None:
-        """Close every door and stop the forward proxies; the agents keep running."""
+        """Close every door; the agents keep running."""
         for doors in self._doors.values():
             await doors.close_all()
         self._doors.clear()
-        await self._proxies.stop()
+        if self.refusals is not None:
+            await self.refusals.stop()
 
     # -- launches ----------------------------------------------------------------------
 
@@ -296,7 +303,7 @@ class Sandboxes:
         doors, allow = self._doors.get(name), self._allow.get(name)
         if doors is None or not allow:
             return False
-        await doors.open(EGRESS_DOOR, self._egress_target(allow))
+        await doors.open(EGRESS_DOOR, self._egress_handler(name, allow))
         return True
 
     # -- internals ---------------------------------------------------------------------
@@ -317,17 +324,21 @@ class Sandboxes:
                 await doors.open(f"tcp-{port}.sock", fixed(port))
             if spec.egress_allow:
                 self._allow[spec.name] = spec.egress_allow
-                await self._proxies.port_for(spec.egress_allow)  # fails the launch if it cannot
                 if not self.blocked(spec.name):
-                    await doors.open(EGRESS_DOOR, self._egress_target(spec.egress_allow))
+                    handler = self._egress_handler(spec.name, spec.egress_allow)
+                    await doors.open(EGRESS_DOOR, handler)
         except OSError as exc:
             raise LaunchFailed(f"{spec.name}: could not open its sandbox's doors: {exc}") from exc
 
-    def _egress_target(self, allow: tuple[str, ...]) -> Target:
-        async def target() -> int | None:
-            return await self._proxies.port_for(allow)
+    def _egress_handler(self, name: AgentName, allow: tuple[str, ...]) -> Handler:
+        """The forward proxy of ``name``'s allow-list, its refusals counted."""
+        return ForwardProxy(name, allow, self._refused).serve
 
-        return target
+    def _refused(self, refusal: Refusal) -> None:
+        if self.refusals is not None:
+            self.refusals.note(refusal)
+        else:
+            log.warning("egress of %s refused: %s", refusal.agent, refusal.why)
 
     def _needed(self, plan: LaunchPlan, hidden: tuple[Path, ...]) -> tuple[Path, ...]:
         """What the agent must read even where a hidden path covers it: Fleetwarden's

@@ -186,7 +186,10 @@ def stub_processes_in(workdir: Path) -> list[int]:
     """Pids of stub agents whose working directory is ``workdir``."""
     return processes_where(
         lambda cwd, cmdline: (
-            cwd == str(workdir) and b"stub_agent.py" in cmdline and b"agent_shim" not in cmdline
+            cwd == str(workdir)
+            and b"stub_agent.py" in cmdline
+            and b"agent_shim" not in cmdline
+            and b"forwarder.py" not in cmdline  # a locked sandbox's first command
         )
     )
 

@@ -471,7 +471,10 @@ async def test_unknown_endpoints_are_refused_and_never_forwarded(
     rig: Rig, method: str, tail: str
 ) -> None:
     """A model endpoint the proxy does not know, or a path that could escape the upstream's
-    prefix, is refused in the provider's shape naming the path, and never reaches it."""
+    prefix, is refused in the provider's shape naming the path, and never reaches it; the
+    refusal is told as the agent's (its egress refusals count it)."""
+    told: list[tuple[str, str]] = []
+    rig.proxy.on_refused = lambda agent, why: told.append((agent, why))
     url = URL(rig.proxy.urls_for(AGENT)["anthropic"] + "/" + tail, encoded=True)
     async with rig.http.request(
         method, url, json=body_for("anthropic", True), headers={"x-api-key": API_KEY}
@@ -483,6 +486,7 @@ async def test_unknown_endpoints_are_refused_and_never_forwarded(
     assert "providers.anthropic.passthrough" in message or "path" in message
     assert rig.fake.requests == []
     assert await rig.events() == []  # logged, but no model request to record
+    assert [agent for agent, _ in told] == [AGENT]
 
 
 async def test_forwarded_paths_are_the_normalised_ones(rig: Rig) -> None:

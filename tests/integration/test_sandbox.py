@@ -1,4 +1,4 @@
-"""Agents in their sandboxes, against the real bubblewrap and tinyproxy: a hostile agent
+"""Agents in their sandboxes, against the real bubblewrap and egress door: a hostile agent
 (tests/fakes/hostile_agent.py, run by the `command` runtime) tries to read Fleetwarden's
 state, config, environment and other agents' files, to see and signal Fleetwarden, to write
 outside its own places and to reach hosts around the proxy — and every attempt fails,
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket as socketlib
 import subprocess
@@ -23,7 +24,6 @@ import pytest
 
 from bot.wiring import tmux_socket_name
 from fleet.sandbox.procs import namespace_pids, sandbox_init_pid
-from tests.integration.conftest import processes_under
 from tests.integration.console_bot import ConsoleBot, clean_env, pid_alive, wait_until
 
 pytestmark = [
@@ -204,9 +204,9 @@ def locked_deployment(tmp_path: Path) -> Path:
     config.write_text(
         LOCKED_ROSTER.format(
             hostile=agent_entry(
-                "hostile", "hostile-work", "    egress: locked\n    egress_allow: [127.0.0.3]\n"
+                "hostile", "hostile-work", "    egress: locked\n    egress_allow: [github.com]\n"
             ),
-            good=agent_entry("good", "good-work", "    egress: locked\n"),
+            good=agent_entry("good", "good-work"),  # locked by default
         )
     )
     (tmp_path / "good-work" / "targets.json").write_text("{}")
@@ -220,10 +220,11 @@ def test_a_locked_hostile_agent_reaches_nothing_but_its_doors_while_a_good_one_w
     operator_home: Path,
     host_socket: Path,
 ) -> None:
-    """Every file, process and network attack of a locked agent fails; its proxy, heartbeat
-    and allow-listed host work, a host off the list gets 403; `egress block` cuts the
-    allow-list, also after a restart of Fleetwarden (which reattaches the doors), until
-    `egress unblock`. A well-behaved locked agent beside it heartbeats and reaches its proxy."""
+    """Every file, process and network attack of a locked agent fails; its proxy and
+    heartbeat work, an address off the list gets 403 from its egress door, counted in
+    `egress NAME` and `ps`; `egress block` closes the door, also after a restart of
+    Fleetwarden (which reattaches the doors), until `egress unblock`. A well-behaved agent,
+    locked by default, beside it heartbeats and reaches its proxy."""
     state = tmp_path / "state"
     env = clean_env(HOME=str(operator_home))
     bot = ConsoleBot(tmp_path, "--config", str(locked_deployment), env=env)
@@ -250,12 +251,20 @@ def test_a_locked_hostile_agent_reaches_nothing_but_its_doors_while_a_good_one_w
     assert (tmp_path / "hostile-work" / "mine.txt").exists()
 
     got = attack(bot, log, "hostile", "get_allowed", "get_not_listed")
-    assert got["get_allowed"] == ("open", "http 200 b'hello from 127.0.0.3'"), got
+    assert got["get_allowed"][0] == "denied" and "403" in got["get_allowed"][1], got
     assert got["get_not_listed"][0] == "denied" and "403" in got["get_not_listed"][1], got
+    bot.command("egress hostile", r"(?s)Refused: 2 attempt.*127\.0\.0\.3:\d+.*allow-list")
+    bot.command("ps", r"(?m)^hostile\s.*\s2\s*$")  # the last column: egress refused
+    told = r"hostile\W+ 2 egress attempt\(s\) refused since the last notice"
+    # One notice, within the flush interval (it may come before or after the commands).
+    assert wait_until(lambda: re.search(told, bot.stdout) is not None, timeout=RESULT_TIMEOUT)
+    got = attack(bot, log, "hostile", "get_not_listed")
+    bot.command("egress hostile", r"Refused: 3 attempt")
+    assert len(re.findall(r"egress attempt\(s\) refused", bot.stdout)) == 1  # one an hour
 
     bot.command("egress block hostile", r"Egress of hostile blocked")
     got = attack(bot, log, "hostile", "get_allowed", "heartbeat", "proxy")
-    assert got["get_allowed"][0] == "denied", got
+    assert got["get_allowed"][0] == "denied" and "403" not in got["get_allowed"][1], got
     assert got["heartbeat"][0] == "open" and got["proxy"][0] == "open", got
 
     bot.kill()  # a crash: the agents keep running, and the next start reattaches them
@@ -263,16 +272,14 @@ def test_a_locked_hostile_agent_reaches_nothing_but_its_doors_while_a_good_one_w
     second.command("ps", r"hostile\s+command\s+running")
     got = attack(second, log, "hostile", "heartbeat", "proxy", "get_allowed")
     assert got["heartbeat"][0] == "open" and got["proxy"][0] == "open", got
-    assert got["get_allowed"][0] == "denied", got  # the block outlived the restart
+    assert "403" not in got["get_allowed"][1], got  # the block outlived the restart
     second.command("egress unblock hostile", r"Egress of hostile unblocked")
     got = attack(second, log, "hostile", "get_allowed")
-    assert got["get_allowed"][0] == "open", got
+    assert got["get_allowed"][0] == "denied" and "403" in got["get_allowed"][1], got
 
     second.command("stop hostile", r"Stopped hostile")
     second.command("stop good", r"Stopped good")
     assert second.close() == 0
-    # The tinyproxy the killed Fleetwarden left was ended; the second one stopped with it.
-    assert not [pid for pid in processes_under(tmp_path) if b"tinyproxy" in cmdline_of(pid)]
 
 
 def test_an_open_hostile_agent_in_tmux_cannot_touch_fleetwarden_or_other_agents(
@@ -288,8 +295,8 @@ def test_an_open_hostile_agent_in_tmux_cannot_touch_fleetwarden_or_other_agents(
     config = tmp_path / "fleetwarden.yaml"
     config.write_text(
         LOCKED_ROSTER.format(
-            hostile=agent_entry("hostile", "hostile-work", "    backend: tmux\n"),
-            good=agent_entry("good", "good-work"),
+            hostile=agent_entry("hostile", "hostile-work", "    backend: tmux\n    egress: open\n"),
+            good=agent_entry("good", "good-work", "    egress: open\n"),
         )
     )
     state = tmp_path / "state"

@@ -34,7 +34,7 @@ USAGES = {
     "accounts": "accounts",
     "queue": "queue",
     "cancel": "cancel ID",
-    "egress": "egress [block|unblock]",
+    "egress": "egress [block|unblock] [NAME]",
     "whoami": "whoami",
 }
 CONTROL = {"spawn", "stop", "restart", "freeze", "resume", "send", "cancel", "forget"}

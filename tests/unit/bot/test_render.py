@@ -83,14 +83,22 @@ def test_ps_of_no_agents_says_how_to_start_one() -> None:
 def test_ps_shows_a_live_agent_with_pid_uptime_and_activity() -> None:
     """A running agent's row has runtime/model, state, pid, uptime, heartbeat age, activity."""
     text = render.ps(
-        [status(model="opus", last_heartbeat=NOW - timedelta(seconds=7), tokens_today=12345)],
+        [
+            status(
+                model="opus",
+                last_heartbeat=NOW - timedelta(seconds=7),
+                tokens_today=12345,
+                egress_refused=3,
+            )
+        ],
         NOW,
     )
     assert text.splitlines()[0] == (
-        "| name | runtime | state | pid | uptime | heartbeat | last activity | tokens today |"
+        "| name | runtime | state | pid | uptime | heartbeat | last activity | tokens today "
+        "| egress refused |"
     )
     assert table_rows(text) == [
-        ["coder-1", "stub / opus", "running", "4242", "3m05s", "7s ago", "42s ago", "12.3k"],
+        ["coder-1", "stub / opus", "running", "4242", "3m05s", "7s ago", "42s ago", "12.3k", "3"],
     ]
 
 
@@ -111,7 +119,7 @@ def test_ps_shows_an_ended_agent_with_its_exit_code_and_no_pid() -> None:
         last_activity=None,
     )
     assert table_rows(render.ps([ended], NOW)) == [
-        ["docs", "stub", "failed (3)", "–", "–", "–", "–", "–"],
+        ["docs", "stub", "failed (3)", "–", "–", "–", "–", "–", "–"],
     ]
 
 
@@ -190,7 +198,7 @@ def test_logs_hints_at_more_only_when_the_request_was_filled() -> None:
 
 def test_ps_shows_zero_tokens_for_an_agent_without_usage_today() -> None:
     """An agent that made no model request today shows 0, not a dash."""
-    assert table_rows(render.ps([status(tokens_today=0)], NOW))[0][-1] == "0"
+    assert table_rows(render.ps([status(tokens_today=0)], NOW))[0][-2] == "0"
 
 
 @pytest.mark.parametrize(

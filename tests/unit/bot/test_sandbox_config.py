@@ -18,14 +18,17 @@ from bot.grammar import Grammar
 from bot.request import Request
 from fleet.model import AgentSpec
 from fleet.names import AgentName
+from fleet.sandbox.destinations import DEFAULT_ALLOW
+from fleet.sandbox.schema import resolution_problems
 from fleet.sandbox.service import Sandboxes, SandboxSettings
 from tests.fakes.job_context import RecordingBoard
 from tests.unit.bot.test_config import only_problem, parse
 from tests.unit.chat_fakes import OPERATOR, message
 
 
-def test_agents_are_sandboxed_with_open_egress_unless_told_otherwise() -> None:
-    """Defaults: bwrap and open; `defaults` changes every entry that says nothing."""
+def test_agents_are_sandboxed_with_locked_egress_unless_told_otherwise() -> None:
+    """Defaults: bwrap, locked, the default allow-list; `defaults` changes every entry that
+    says nothing."""
     config = parse(
         "defaults:\n  egress: locked\n  egress_allow: [GitHub.com.]\n"
         "agents:\n  - name: a\n  - name: b\n    egress: open\n    egress_allow: []\n"
@@ -37,7 +40,7 @@ def test_agents_are_sandboxed_with_open_egress_unless_told_otherwise() -> None:
     assert c.sandbox == "none"
     plain = parse("agents:\n  - name: a\n")
     spec = plain.agents[0].to_spec(plain.defaults)
-    assert (spec.sandbox, spec.egress, spec.egress_allow) == ("bwrap", "open", ())
+    assert (spec.sandbox, spec.egress, spec.egress_allow) == ("bwrap", "locked", DEFAULT_ALLOW)
 
 
 @pytest.mark.parametrize(
@@ -50,7 +53,11 @@ def test_agents_are_sandboxed_with_open_egress_unless_told_otherwise() -> None:
             "is not a host name",
         ),
         ("agents:\n  - name: a\n    sandbox: none\n    egress: locked\n", "needs sandbox: bwrap"),
-        ("agents:\n  - name: a\n    egress_allow: [x.org]\n", "needs egress: locked"),
+        ("agents:\n  - name: a\n    egress: open\n    egress_allow: [x.org]\n", "needs egress"),
+        ("agents:\n  - name: a\n    egress_allow: [localhost]\n", "loopback"),
+        ("agents:\n  - name: a\n    egress_allow: [127.0.0.1]\n", "IP address"),
+        ("agents:\n  - name: a\n    egress_allow: ['0x7f000001']\n", "IP address"),
+        ("defaults:\n  egress_allow: [intranet]\n", "no domain"),
     ],
 )
 def test_sandbox_settings_that_cannot_work_are_refused(text: str, message_part: str) -> None:
@@ -60,9 +67,30 @@ def test_sandbox_settings_that_cannot_work_are_refused(text: str, message_part: 
 
 def test_check_config_warns_about_each_agent_without_a_sandbox() -> None:
     """The summary names every agent with sandbox: none, and only those."""
-    config = parse("agents:\n  - name: safe\n  - name: risky\n    sandbox: none\n")
-    lines = [line for line in _summary(config).splitlines() if line.startswith("warning:")]
-    assert len(lines) == 1 and "'risky'" in lines[0] and "sandbox: none" in lines[0]
+    config = parse(
+        "agents:\n  - name: safe\n  - name: risky\n    sandbox: none\n    egress: open\n"
+        "  - name: wide\n    egress: open\n    egress_allow: []\n"
+    )
+    lines = [line for line in _summary(config, []).splitlines() if line.startswith("warning:")]
+    assert len(lines) == 2 and "'risky'" in lines[0] and "sandbox: none" in lines[0]
+    assert "'wide'" in lines[1] and "egress: open" in lines[1]
+
+
+def test_check_config_refuses_allowed_names_that_resolve_into_this_machine() -> None:
+    """A name that resolves to loopback or a private address is an error; one that does
+    not resolve, or only to a non-public address, a warning."""
+    table = {"pkg.example": ["203.0.113.5"], "evil.example": ["93.184.216.34", "127.0.0.1"]}
+
+    def resolve(host: str) -> list[str]:
+        if host not in table:
+            raise OSError(-2, "Name or service not known")
+        return table[host]
+
+    errors, warnings = resolution_problems(
+        [("a", ["pkg.example", "evil.example"]), ("b", ["gone.example"])], resolve
+    )
+    assert len(errors) == 1 and "evil.example" in errors[0] and "127.0.0.1" in errors[0]
+    assert [w.split(" ")[0] for w in warnings] == ["gone.example", "pkg.example"]
 
 
 def test_check_config_says_what_keeps_agents_apart_on_this_host() -> None:
@@ -109,6 +137,6 @@ async def test_egress_block_is_kept_told_and_undone_by_unblock(tmp_path: Path) -
 
 async def test_egress_block_of_an_open_agent_says_there_is_nothing_to_cut(tmp_path: Path) -> None:
     """An agent with open egress has no allow-list: the command refuses, saying how."""
-    table = commands(tmp_path, RecordingBoard()).table()
+    table = commands(tmp_path, RecordingBoard(), egress="open").table()
     with pytest.raises(CommandError, match="egress: locked"):
         await table["egress block"](request("!egress block coder"))

@@ -1,4 +1,4 @@
-"""Tests for fleet.sandbox: bubblewrap's command line, the doors, tinyproxy's config, the
+"""Tests for fleet.sandbox: bubblewrap's command line, the doors, the egress defaults, the
 forwarder's arguments, the pid namespace lookup, and launches refused or wrapped."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from fleet.errors import LaunchFailed
 from fleet.model import AgentSpec, LaunchPlan
 from fleet.names import AgentName
 from fleet.sandbox import forwarder
+from fleet.sandbox.destinations import DEFAULT_ALLOW
 from fleet.sandbox.doors import DoorSet, fixed
 from fleet.sandbox.policy import DOORS, Door, Layout, bwrap_argv
 from fleet.sandbox.procs import namespace_pids, sandbox_init_pid
@@ -24,7 +25,6 @@ from fleet.sandbox.service import (
     probe,
     proxy_env,
 )
-from fleet.sandbox.tinyproxy import config_text, host_pattern
 
 STATE = Path("/srv/fw/state")
 WORK = Path("/srv/fw/work")
@@ -120,19 +120,11 @@ def test_a_locked_agent_with_an_allow_list_is_pointed_at_the_forward_proxy() -> 
     assert env["NO_PROXY"] == "127.0.0.1,localhost"
 
 
-def test_tinyproxy_denies_by_default_and_lets_through_exact_hosts_only() -> None:
-    """Loopback only, default deny, extended anchored regexes, CONNECT to 443 only."""
-    text = config_text(8123, Path("/s/filter"), Path("/s/log"), Path("/s/pid"))
-    for line in (
-        "Port 8123",
-        "Listen 127.0.0.1",
-        "FilterDefaultDeny Yes",
-        "FilterExtended Yes",
-        "ConnectPort 443",
-        'Filter "/s/filter"',
-    ):
-        assert line in text.splitlines()
-    assert host_pattern("registry.npmjs.org") == r"^registry\.npmjs\.org$"
+def test_egress_is_locked_by_default_with_the_registries_and_the_forge() -> None:
+    """Deny by default: a spec that says nothing is locked, with the default allow-list."""
+    spec = AgentSpec(name=AgentName("a"), runtime="command")
+    assert (spec.sandbox, spec.egress, spec.egress_allow) == ("bwrap", "locked", DEFAULT_ALLOW)
+    assert {"registry.npmjs.org", "pypi.org", "github.com"} <= set(DEFAULT_ALLOW)
 
 
 def test_egress_settings_that_cannot_hold_are_named() -> None:
@@ -140,8 +132,10 @@ def test_egress_settings_that_cannot_hold_are_named() -> None:
     assert check_egress("agent 'a'", "bwrap", "locked", ["github.com"]) is None
     assert "sandbox: bwrap" in (check_egress("agent 'a'", "none", "locked", []) or "")
     assert "egress: locked" in (check_egress("agent 'a'", "bwrap", "open", ["x.org"]) or "")
-    warned = unsandboxed_warnings([("a", "bwrap"), ("b", "none")])
+    warned = unsandboxed_warnings([("a", "bwrap", "locked"), ("b", "none", "open")])
     assert len(warned) == 1 and "'b'" in warned[0]
+    warned = unsandboxed_warnings([("c", "bwrap", "open")])
+    assert len(warned) == 1 and "egress: open" in warned[0]
 
 
 def test_namespace_pids_refuses_the_host_namespace_and_forgets_the_dead() -> None:
@@ -207,7 +201,7 @@ def test_path_directories_under_a_hidden_home_come_back_with_their_prefix(tmp_pa
 async def test_a_locked_launch_opens_its_doors_and_release_closes_them(tmp_path: Path) -> None:
     """One socket per loopback port given, in a 0700 directory; gone after release."""
     sandboxes = Sandboxes(SandboxSettings(state_dir=tmp_path, hidden=()))
-    spec = AgentSpec(name=AgentName("coder"), runtime="command", egress="locked")
+    spec = AgentSpec(name=AgentName("coder"), runtime="command", egress="locked", egress_allow=())
     wrapped = await sandboxes.wrap(
         spec, plan_for(tmp_path), tmp_path / "home", ["http://127.0.0.1:4100/a", None]
     )
@@ -258,3 +252,33 @@ def test_a_needed_path_under_tmp_comes_back_through_the_private_tmp() -> None:
     assert str(venv) in pairs(argv, "--ro-bind-try")
     assert "/usr/lib" not in pairs(argv, "--ro-bind-try")  # not covered: no bind needed
     assert argv.index(str(venv)) > argv.index("/tmp")  # after the tmpfs, so it shows
+
+
+async def test_a_door_in_a_deep_state_dir_still_opens(tmp_path: Path) -> None:
+    """A door's path past the 108-byte socket limit is bound through its directory's
+    descriptor: the socket is where the sandbox expects it, and it pipes."""
+
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(await reader.read(100))
+        await writer.drain()
+        writer.close()
+
+    deep = tmp_path / ("d" * 60) / ("e" * 60) / "doors"
+    server = await asyncio.start_server(echo, "127.0.0.1", 0)
+    doors = DoorSet(deep)
+    try:
+        await doors.open("tcp-41000.sock", fixed(server.sockets[0].getsockname()[1]))
+        assert len(str(deep / "tcp-41000.sock")) > 108 and (deep / "tcp-41000.sock").is_socket()
+        cwd = os.getcwd()
+        os.chdir(deep)  # a client reaches it by a short relative path
+        try:
+            reader, writer = await asyncio.open_unix_connection("tcp-41000.sock")
+        finally:
+            os.chdir(cwd)
+        writer.write(b"ping")
+        assert await asyncio.wait_for(reader.read(4), 5) == b"ping"
+        writer.close()
+    finally:
+        await doors.close_all()
+        server.close()
+        await server.wait_closed()

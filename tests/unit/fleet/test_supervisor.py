@@ -7,7 +7,7 @@ import contextlib
 import os
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,7 @@ from fleet.clock import SystemClock
 from fleet.errors import AgentNotRunning, InvalidAgentName, UnknownAgent, UnknownRuntime
 from fleet.ledger import Ledger
 from fleet.model import AgentState, DesiredState
+from fleet.names import AgentName
 from fleet.runtimes import default_registry
 from fleet.supervisor import EventKind, Fleet, FleetEvent, FleetSettings
 
@@ -398,3 +399,16 @@ async def test_fleet_start_is_one_shot(fleet: Fleet) -> None:
     """A Fleet starts once; a second start raises."""
     with pytest.raises(RuntimeError, match="called in state running"):
         await fleet.start()
+
+
+async def test_an_ad_hoc_agent_gets_the_configs_sandbox_and_egress(rig: Rig) -> None:
+    """An agent spawned without a roster entry is confined as `defaults` say, not as the
+    built-in defaults: an operator's `egress: open` holds, and locked is the default."""
+    fleet = await rig.fleet()
+    await fleet.spawn("plain")
+    assert (await fleet.spec(AgentName("plain"))).egress == "locked"
+    rig.settings = replace(rig.settings, confinement=("none", "locked", ()))
+    other = await rig.fleet()
+    await other.spawn("bare")
+    spec = await other.spec(AgentName("bare"))
+    assert (spec.sandbox, spec.egress, spec.egress_allow) == ("none", "open", ())

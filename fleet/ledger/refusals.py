@@ -1,0 +1,84 @@
+"""The ledger's ``egress_refusals`` table (migration 13): what each agent was refused on its
+way out — by the allow-list's forward proxy (``egress``) or as an unknown endpoint at the
+metering proxy (``proxy``) — counted per destination and reason, so ``egress NAME`` and
+``ps`` show it and it outlives a restart."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from fleet.ledger.access import Store
+from fleet.ledger.rows import from_epoch, to_epoch
+
+MAX_ROWS_PER_AGENT = 200
+"""Distinct (source, target, reason) rows kept per agent; beyond, refusals count under
+``(other)``, so an agent trying ever new names cannot grow the ledger without end."""
+OTHER = "(other)"
+
+
+@dataclass(frozen=True, slots=True)
+class RefusalCount:
+    """How often one agent was refused one destination for one reason."""
+
+    agent: str
+    source: str  # 'egress' (the forward proxy) or 'proxy' (the metering proxy)
+    target: str
+    why: str
+    count: int
+    first_at: datetime
+    last_at: datetime
+
+
+class RefusalsLedger:
+    """The refusal queries of :class:`~fleet.ledger.store.Ledger`."""
+
+    async def add_refusals(
+        self: Store, agent: str, source: str, target: str, why: str, count: int = 1
+    ) -> None:
+        """Count ``count`` more refusals of ``agent`` for ``target`` and ``why``."""
+        at = to_epoch(self._clock.now())
+        async with self._transaction(f"count refused egress of {agent}") as conn:
+            cursor = await conn.execute(
+                "SELECT COUNT(*) FROM egress_refusals WHERE agent = ?", (agent,)
+            )
+            row = await cursor.fetchone()
+            known = await conn.execute(
+                "SELECT 1 FROM egress_refusals WHERE agent = ? AND source = ? AND target = ?"
+                " AND why = ?",
+                (agent, source, target, why),
+            )
+            if await known.fetchone() is None and row is not None and row[0] >= MAX_ROWS_PER_AGENT:
+                target, why = OTHER, OTHER
+            await conn.execute(
+                "INSERT INTO egress_refusals (agent, source, target, why, count, first_at, last_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent, source, target, why)"
+                " DO UPDATE SET count = count + excluded.count, last_at = excluded.last_at",
+                (agent, source, target, why, count, at, at),
+            )
+
+    async def refusals(self: Store, agent: str | None = None) -> list[RefusalCount]:
+        """The refusal counts of ``agent`` (or every agent), the latest first."""
+        where, params = ("WHERE agent = ?", (agent,)) if agent is not None else ("", ())
+        rows = await self._all(
+            f"SELECT * FROM egress_refusals {where} ORDER BY last_at DESC, target", params
+        )
+        return [
+            RefusalCount(
+                row["agent"],
+                row["source"],
+                row["target"],
+                row["why"],
+                row["count"],
+                from_epoch(row["first_at"]),
+                from_epoch(row["last_at"]),
+            )
+            for row in rows
+        ]
+
+    async def refusal_totals(self: Store) -> dict[str, int]:
+        """Every agent's number of refusals, for ``ps``."""
+        rows = await self._all(
+            "SELECT agent, SUM(count) AS total FROM egress_refusals GROUP BY agent", ()
+        )
+        return {row["agent"]: int(row["total"]) for row in rows}
