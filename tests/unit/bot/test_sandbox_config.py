@@ -96,7 +96,9 @@ def test_check_config_refuses_allowed_names_that_resolve_into_this_machine() -> 
 def test_check_config_says_what_keeps_agents_apart_on_this_host() -> None:
     """The summary says whether agents get uids of their own (as root), their rlimits, and
     whether per-agent cgroup caps are enforced here."""
-    lines = [line for line in _summary(parse("agents: []\n")).splitlines() if "isolation:" in line]
+    lines = [
+        line for line in _summary(parse("agents: []\n"), []).splitlines() if "isolation:" in line
+    ]
     users = "a host uid of its own" if os.geteuid() == 0 else "share Fleetwarden's uid"
     assert len(lines) == 3 and users in lines[0], lines
     assert "NPROC=4096" in lines[1] and "cgroup memory and process caps" in lines[2]

@@ -86,7 +86,7 @@ CONFIG = (
 
 
 def warnings_of(text: str) -> list[str]:
-    summary = _summary(parse(text, runtimes=("stub", "claude")))
+    summary = _summary(parse(text, runtimes=("stub", "claude")), [])
     return [line for line in summary.splitlines() if line.startswith("warning:")]
 
 
