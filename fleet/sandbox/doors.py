@@ -9,6 +9,12 @@ far side still authenticate every request: a door is only a way in, not a creden
 
 Closing a door (``egress block``) removes its socket and cuts the connections that were
 open through it; the forwarder inside then finds nothing to connect to.
+
+Each connection through a door costs Fleetwarden two file descriptors, so a door holds at
+most ``max_open`` connections at once (:data:`MAX_OPEN` by default): past it a new one is
+closed at once, with a log line a minute at most per door. The servers behind the doors
+cap their connections too (:mod:`fleet.admission`); this cap is what keeps one locked
+agent's own connections from taking the descriptors the others need.
 """
 
 from __future__ import annotations
@@ -17,11 +23,15 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Final
 
 log = logging.getLogger(__name__)
 
+MAX_OPEN: Final = 64  # connections at once through one door
+LOG_EVERY: Final = 60.0  # seconds between two log lines about one door's refusals
 _CHUNK = 64 * 1024
 Target = Callable[[], Awaitable[int | None]]
 """Where a door leads now: the TCP port on 127.0.0.1 (``None``: nowhere, refuse)."""
@@ -41,11 +51,14 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 class Door:
     """One Unix socket that pipes each connection to a port on 127.0.0.1."""
 
-    def __init__(self, path: Path, target: Target) -> None:
+    def __init__(self, path: Path, target: Target, max_open: int = MAX_OPEN) -> None:
         self.path = path
+        self.max_open = max_open
+        self.refused = 0  # connections closed at once, past ``max_open``
         self._target = target
         self._server: asyncio.AbstractServer | None = None
         self._connections: set[asyncio.Task[None]] = set()
+        self._logged_at: float | None = None
 
     async def open(self) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -54,6 +67,10 @@ class Door:
         os.chmod(self.path, 0o600)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if len(self._connections) >= self.max_open:
+            self._refuse()
+            writer.close()
+            return
         task = asyncio.current_task()
         if task is not None:
             self._connections.add(task)
@@ -73,6 +90,19 @@ class Door:
         finally:
             writer.close()
 
+    def _refuse(self) -> None:
+        self.refused += 1
+        now = time.monotonic()
+        if self._logged_at is not None and now - self._logged_at < LOG_EVERY:
+            return
+        self._logged_at = now
+        log.warning(
+            "door %s: %d connections open, the most one door takes; refused %d so far",
+            self.path,
+            len(self._connections),
+            self.refused,
+        )
+
     async def close(self) -> None:
         """Stop accepting, remove the socket, and cut what is open through the door."""
         if self._server is not None:
@@ -87,10 +117,11 @@ class Door:
 
 
 class DoorSet:
-    """The doors of one agent, by socket name."""
+    """The doors of one agent, by socket name; each takes ``max_open`` connections."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, max_open: int = MAX_OPEN) -> None:
         self.directory = directory
+        self.max_open = max_open
         self._doors: dict[str, Door] = {}
 
     def names(self) -> set[str]:
@@ -101,7 +132,7 @@ class DoorSet:
             return
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(self.directory, 0o700)
-        door = Door(self.directory / name, target)
+        door = Door(self.directory / name, target, self.max_open)
         await door.open()
         self._doors[name] = door
 
