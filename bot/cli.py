@@ -21,6 +21,7 @@ from bot.logs import setup_logging
 from connectors.errors import ConnectorSetupError
 from connectors.matrix import device_cli
 from connectors.matrix import setup as matrix_setup
+from fleet import openfiles
 from fleet.budgets.schema import unpriced_warnings
 from fleet.clock import SystemClock
 from fleet.errors import FleetwardenError
@@ -161,6 +162,8 @@ def _run(config: Config, environ: Mapping[str, str]) -> int:
 
     redactor = wiring.redactor(config, environ)  # one for the log file and the chat services
     setup_logging(config.log_level, config.state_dir / "fleetwarden.log", redactor)
+    # Process-wide, so here: the loopback servers' connection caps follow the new limit.
+    openfiles.raise_limit()
 
     async def serve() -> None:
         app = App(config, clock=SystemClock(), environ=environ, redactor=redactor)

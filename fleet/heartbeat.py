@@ -12,6 +12,11 @@ every accepted beat is handed to the ``on_beat`` callback as ``(agent, kind)`` w
     408  a body not all there within ``body_timeout`` seconds
     413  a body over 4 KiB
     500  ``on_beat`` failed
+    503  the agent has 16 beats in flight already, or (sent as the connection opens,
+         then closed) the endpoint holds all the connections it takes, none of them idle
+
+A new connection must send its beat's headers within ``idle_timeout`` seconds
+(:mod:`fleet.admission`).
 
 Tokens and the port persist in ``<state_dir>/heartbeat.json`` (mode 0600, replaced
 atomically): ``{"version": 1, "port": 41234, "tokens": {"coder-1": "..."}}``. A restarted
@@ -31,7 +36,8 @@ from typing import Final
 
 from aiohttp import web
 
-from fleet.loopback import HOST, AgentSecrets, Limits, serve, token_matches
+from fleet.admission import Admission, refusal
+from fleet.loopback import HOST, AgentSecrets, Limits, Served, serve, token_matches
 from fleet.names import AgentName, agent_name, is_agent_name
 from fleet.redaction.known import Secret
 
@@ -40,6 +46,7 @@ log = logging.getLogger(__name__)
 TOKEN_HEADER: Final = "X-Fleetwarden-Token"
 STATE_FILE: Final = "heartbeat.json"
 MAX_BODY: Final = 4096
+MAX_PER_AGENT: Final = 16  # beats of one agent in flight at once
 _MAX_WARNED: Final = 256  # names remembered for log-once; a scanner must not grow it forever
 _UNKNOWN: Final = "an unknown agent"  # log key for names we refuse to echo into logs
 
@@ -90,16 +97,24 @@ class HeartbeatServer:
         port: int = 0,
         header_timeout: float = 10.0,
         body_timeout: float = 5.0,
+        idle_timeout: float = 5.0,
     ) -> None:
         if not 0 <= port <= 65535:
             raise ValueError(f"heartbeat port must be 0-65535, not {port}")
         self._secrets = AgentSecrets(state_dir / STATE_FILE, "heartbeat")
         self._on_beat = on_beat
         self._wanted_port = port
-        self._limits = Limits(header_timeout, max_header_line=2048, max_headers=32)
+        self._limits = Limits(
+            header_timeout,
+            max_header_line=2048,
+            max_headers=32,
+            idle_timeout=idle_timeout,
+            max_connections=512,
+            max_per_agent=MAX_PER_AGENT,
+        )
         self._body_timeout = body_timeout
         self._warned: set[str] = set()
-        self._runner: web.AppRunner | None = None
+        self._served: Served | None = None
         self._port: int | None = None
         self._state = HeartbeatState.NEW
 
@@ -127,23 +142,26 @@ class HeartbeatServer:
             raise RuntimeError(f"HeartbeatServer.start() called in state {self._state.value}")
         app = web.Application(client_max_size=MAX_BODY)
         app.router.add_post("/heartbeat/{agent}", self._handle)
-        runner, self._port = await serve(
+        self._served = await serve(
             app,
             self._secrets,
             wanted_port=self._wanted_port,
             what="heartbeat endpoint",
             shutdown_timeout=1.0,
             limits=self._limits,
+            who=self._whose,
+            busy=_busy,
+            refusal=refusal(b"", "text/plain"),
         )
-        self._runner = runner
+        self._port = self._served.port
         self._state = HeartbeatState.RUNNING
         log.info("heartbeat endpoint listening on http://%s:%d", HOST, self._port)
 
     async def stop(self) -> None:
         """Stop listening. The tokens stay on disk for the next start."""
-        if self._state is HeartbeatState.RUNNING and self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._state is HeartbeatState.RUNNING and self._served is not None:
+            await self._served.close()
+            self._served = None
         self._state = HeartbeatState.STOPPED
 
     # -- tokens and URLs ---------------------------------------------------------------
@@ -174,6 +192,22 @@ class HeartbeatServer:
         return name
 
     # -- requests ----------------------------------------------------------------------
+
+    @property
+    def admission(self) -> Admission:
+        """The connection caps in force (once started)."""
+        if self._served is None:
+            raise RuntimeError("HeartbeatServer is not started")
+        return self._served.admission
+
+    def _whose(self, request: web.Request) -> str | None:
+        """The agent a beat is from, when its token is right: its beats count against its
+        own cap of requests at once."""
+        raw_name = request.match_info.get("agent", "")
+        agent = AgentName(raw_name) if is_agent_name(raw_name) else None
+        expected = None if agent is None else self._secrets.get(agent)
+        token = request.headers.get(TOKEN_HEADER)
+        return agent if expected is not None and token_matches(expected, token) else None
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         raw_name = request.match_info["agent"]
@@ -214,3 +248,8 @@ class HeartbeatServer:
             return
         self._warned.add(key)
         log.warning(message, key, why)
+
+
+def _busy(request: web.Request, agent: str, held: int) -> web.StreamResponse:
+    """A beat past its agent's cap of beats at once."""
+    return web.Response(status=503, headers={"Retry-After": "1"})

@@ -9,6 +9,7 @@ secrets persist in a small JSON file in the state dir (mode 0600, replaced atomi
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -22,6 +23,8 @@ from typing import Final
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from fleet import openfiles
+from fleet.admission import Admission, Busy, Who
 from fleet.errors import FleetError
 from fleet.names import AgentName, agent_name, is_agent_name
 from fleet.private_files import write_private
@@ -30,6 +33,7 @@ log = logging.getLogger(__name__)
 
 HOST: Final = "127.0.0.1"  # agents run on this host; nothing listens beyond it
 _FILE_VERSION: Final = 1
+_BACKLOG: Final = 512  # connections the kernel queues before they are accepted
 
 
 def token_matches(expected: str | None, given: str | None) -> bool:
@@ -99,14 +103,45 @@ class AgentSecrets:
 @dataclass(frozen=True, slots=True)
 class Limits:
     """What one client may cost a loopback server. ``header_timeout``: seconds a
-    connection may go without a request's headers complete — from its opening or the end
-    of its last answer — before it is closed (a client trickling headers holds nothing
-    for long); the handlers put their own deadline on reading a body. Header lines and
-    the number of headers are capped (400/431 past them)."""
+    connection may go without a request's headers complete after its last answer before
+    it is closed (a client trickling headers holds nothing for long); a new connection
+    gets ``idle_timeout`` for its first request's. The handlers put their own deadline on
+    reading a body. Header lines and the number of headers are capped (400/431 past them).
+
+    Connections: at most ``max_connections``, and fewer when the open-file limit leaves
+    less — the server gets ``fd_share`` of the descriptors past the reserve, each
+    connection costing ``fds_each`` (see :mod:`fleet.openfiles`); and ``max_per_agent``
+    requests in flight per agent (see :mod:`fleet.admission`)."""
 
     header_timeout: float = 10.0
     max_header_line: int = 8190  # bytes of the request line or one header
     max_headers: int = 128
+    idle_timeout: float = 5.0
+    max_connections: int = 1024
+    max_per_agent: int = 64
+    fd_share: float = 1 / 6
+    fds_each: int = 1
+
+    def connection_cap(self, open_files: int) -> int:
+        """The cap in force under ``open_files`` descriptors."""
+        fitting = openfiles.connection_cap(open_files, self.fd_share, self.fds_each)
+        return min(self.max_connections, fitting)
+
+
+@dataclass(slots=True)
+class Served:
+    """A loopback server listening: its port, its admission, and how to stop it."""
+
+    runner: web.AppRunner
+    listener: asyncio.AbstractServer
+    port: int
+    admission: Admission
+
+    async def close(self) -> None:
+        """Stop accepting, then let aiohttp close the connections (requests in flight get
+        the runner's shutdown timeout)."""
+        self.listener.close()
+        await self.runner.cleanup()
 
 
 async def serve(
@@ -117,11 +152,16 @@ async def serve(
     what: str,
     shutdown_timeout: float,
     limits: Limits,
-) -> tuple[web.AppRunner, int]:
+    who: Who | None = None,
+    busy: Busy | None = None,
+    refusal: bytes = b"",
+) -> Served:
     """Load ``secrets`` and serve ``app`` on 127.0.0.1 within ``limits``: on
     ``wanted_port``, else the port saved last time, else any free one (with a warning when
-    the saved one is taken, as agents still running from before use it). Returns the
-    runner and the port."""
+    the saved one is taken, as agents still running from before use it). ``who`` names the
+    agent a request is from (its secret checked), ``busy`` answers one past its agent's
+    cap, ``refusal`` is sent to a connection past the server's (see
+    :class:`fleet.admission.Admission`)."""
     _quiet_bad_requests()
     saved_port = secrets.load()
     preferred = wanted_port or saved_port or 0
@@ -137,26 +177,52 @@ async def serve(
             refused.strerror or refused,
             port,
         )
+    admission = Admission(
+        what,
+        max_connections=limits.connection_cap(openfiles.current().soft),
+        max_per_agent=limits.max_per_agent,
+        idle_timeout=limits.idle_timeout,
+        refusal=refusal,
+        who=who,
+        busy=busy,
+    )
+    app.middlewares.insert(0, admission.middleware)
     runner = web.AppRunner(
         app,
         access_log=None,
         shutdown_timeout=shutdown_timeout,
         # aiohttp closes a connection still waiting for a request's headers this long
-        # after it opened or after its last answer: the header deadline.
+        # after its last answer (a new one is closed sooner, by admission).
         keepalive_timeout=limits.header_timeout,
         max_line_size=limits.max_header_line,
         max_field_size=limits.max_header_line,
         max_headers=limits.max_headers,
     )
+    listener: asyncio.AbstractServer | None = None
     try:
         await runner.setup()
-        await web.SockSite(runner, sock).start()
+        if runner.server is None:
+            raise RuntimeError("aiohttp's runner has no server after setup()")
+        loop = asyncio.get_running_loop()
+        listener = await loop.create_server(
+            admission.factory(runner.server), sock=sock, backlog=_BACKLOG
+        )
         secrets.save_port(port)
     except BaseException:
+        if listener is not None:
+            listener.close()
         await runner.cleanup()
         sock.close()
         raise
-    return runner, port
+    log.info(
+        "%s: up to %d connections, %d requests at once per agent; a new connection has "
+        "%g s to send a request",
+        what,
+        admission.max_connections,
+        limits.max_per_agent,
+        limits.idle_timeout,
+    )
+    return Served(runner, listener, port, admission)
 
 
 class _NoSenderText(logging.Filter):

@@ -7,6 +7,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from fleet.loopback import Limits
 from fleet.metering.events import Tokens
 
 PER_MILLION = 1_000_000
@@ -99,3 +100,18 @@ class MeteringSettings:
     # longer than clients keep idle connections (hyper, under Codex: 90 s), so none of
     # them sends a request on a connection the proxy is closing.
     header_timeout: float = 120.0
+    idle_timeout: float = 5.0  # seconds a new connection has to send its first request
+    max_connections: int = 1024  # at once, fewer when the open-file limit leaves less
+    max_requests_per_agent: int = 64  # one agent's requests in flight at once
+
+    def limits(self) -> Limits:
+        """What one client may cost the proxy (:mod:`fleet.admission`)."""
+        return Limits(
+            header_timeout=self.header_timeout,
+            idle_timeout=self.idle_timeout,
+            max_connections=self.max_connections,
+            max_per_agent=self.max_requests_per_agent,
+            # Most descriptors go here, two a connection: the agent's and the provider's.
+            fd_share=2 / 3,
+            fds_each=2,
+        )

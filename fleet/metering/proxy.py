@@ -51,8 +51,9 @@ from fleet.accounts.book import AccountBook, Credential, Health
 from fleet.accounts.chatgpt import LoginRevoked
 from fleet.accounts.model import AccountError
 from fleet.accounts.placeholders import placeholder_tokens
+from fleet.admission import Admission, refusal
 from fleet.clock import Clock, SystemClock
-from fleet.loopback import HOST, AgentSecrets, Limits, serve
+from fleet.loopback import HOST, AgentSecrets, Served, serve
 from fleet.metering.body import (
     MAX_REQUEST,
     BodyRefused,
@@ -78,7 +79,7 @@ from fleet.metering.policy import (
 )
 from fleet.metering.recorder import Recorder, Sink
 from fleet.metering.relay import Relay
-from fleet.metering.shapes import error_response
+from fleet.metering.shapes import FULL, error_response, too_busy
 from fleet.metering.strangers import AgentPath, Strangers, shape_of
 from fleet.metering.upstream import Outgoing, Upstream
 from fleet.metering.usage import Api
@@ -118,7 +119,7 @@ class MeteringProxy:
         self.recorder = Recorder(sink, interval=self._settings.flush_interval)
         self._relay = Relay(self._settings, self.recorder, self._prices)
         self._session: aiohttp.ClientSession | None = None
-        self._runner: web.AppRunner | None = None
+        self._served: Served | None = None
         self._port: int | None = None
         self._warned: set[str] = set()
         self.strangers = Strangers()
@@ -136,44 +137,65 @@ class MeteringProxy:
 
     @property
     def running(self) -> bool:
-        return self._runner is not None
+        return self._served is not None
 
     async def start(self) -> None:
         """Load the agents' keys and listen, on the saved port when it is free."""
-        if self._runner is not None:
+        if self._served is not None:
             raise RuntimeError("MeteringProxy is already started")
         # Bodies are decoded by :mod:`fleet.metering.body`, which refuses what it cannot read.
         app = web.Application(client_max_size=MAX_REQUEST, handler_args={"auto_decompress": False})
         app.router.add_route("*", "/a/{agent}/{provider}/{key}/{tail:.*}", self._handle)
         app.router.add_route("*", "/a/{agent}/{provider}/{key}", self._handle)
         app.router.add_route("*", "/{tail:.*}", self.strangers.stray)
-        runner, self._port = await serve(
+        served = await serve(
             app,
             self._secrets,
             wanted_port=self._settings.port,
             what="metering proxy",
             shutdown_timeout=2.0,
-            limits=Limits(header_timeout=self._settings.header_timeout),
+            limits=self._settings.limits(),
+            who=self._whose,
+            busy=self._busy,
+            refusal=refusal(FULL),
         )
+        self._port = served.port
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
         self._session = aiohttp.ClientSession(
             connector=connector, auto_decompress=False, trust_env=False
         )
         self._upstream.session = self._session
-        self._runner = runner
+        self._served = served
         self.recorder.start()
         log.info("metering proxy listening on http://%s:%d", HOST, self._port)
 
     async def stop(self) -> None:
         """Stop listening (requests in flight get a moment to finish), then write every
         metered request to the ledger."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._served is not None:
+            await self._served.close()
+            self._served = None
         if self._session is not None:
             await self._session.close()
             self._session = None
         await self.recorder.stop()
+
+    @property
+    def admission(self) -> Admission:
+        """The connection caps in force (once started)."""
+        if self._served is None:
+            raise RuntimeError("MeteringProxy is not started")
+        return self._served.admission
+
+    def _whose(self, request: web.Request) -> str | None:
+        """The agent whose key the request carries, if it is right: its requests count
+        against its own cap of requests at once."""
+        parts = AgentPath(request.rel_url.raw_path)
+        return self._secrets.matches(parts.agent, parts.key)
+
+    def _busy(self, request: web.Request, agent: str, held: int) -> web.StreamResponse:
+        route = self._routes.get(AgentPath(request.rel_url.raw_path).provider)
+        return too_busy(route.api if route else shape_of(request.path), agent, held)
 
     # -- agents ------------------------------------------------------------------------
 

@@ -91,6 +91,28 @@ class MeteringSection(BaseModel):
         description="The longest a budget policy may hold one request before refusing it.",
     )
 
+    idle_timeout_seconds: Seconds = Field(
+        default=5.0,
+        description=(
+            "How long a new connection may take to send its first request before it is "
+            "closed; agents' clients send theirs at once."
+        ),
+    )
+    max_connections: int = Field(
+        default=1024,
+        ge=1,
+        description=(
+            "Connections the proxy holds at once, all agents together (fewer when the "
+            "open-file limit leaves less). At the cap an idle one is closed to make room; "
+            "with none idle, new ones get a 503."
+        ),
+    )
+    max_requests_per_agent: int = Field(
+        default=64,
+        ge=1,
+        description="Requests one agent may have in flight at once; past it, a 503 to retry.",
+    )
+
     def settings(self) -> MeteringSettings:
         return MeteringSettings(
             port=self.port,
@@ -98,6 +120,9 @@ class MeteringSection(BaseModel):
             read_timeout=self.read_timeout_seconds,
             drain_timeout=self.drain_timeout_seconds,
             max_hold=self.max_hold_seconds,
+            idle_timeout=self.idle_timeout_seconds,
+            max_connections=self.max_connections,
+            max_requests_per_agent=self.max_requests_per_agent,
         )
 
 

@@ -5,10 +5,18 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Final
 
 from aiohttp import web
 
 from fleet.metering.config import ProviderApi
+
+# Sent to a connection past the proxy's cap, before its request is read (so its provider is
+# not known): both providers' SDKs read it as an overloaded server, and retry.
+FULL: Final = (
+    b'{"type":"error","error":{"type":"overloaded_error","message":"Fleetwarden metering '
+    b'proxy: every connection it takes is in use; retry shortly"}}'
+)
 
 _ANTHROPIC_TYPES = {
     400: "invalid_request_error",
@@ -19,6 +27,7 @@ _ANTHROPIC_TYPES = {
     404: "not_found_error",
     429: "rate_limit_error",
     502: "api_error",
+    503: "overloaded_error",
     504: "api_error",
 }
 _OPENAI_TYPES = {
@@ -30,6 +39,7 @@ _OPENAI_TYPES = {
     404: ("invalid_request_error", "not_found"),
     429: ("requests", "rate_limit_exceeded"),
     502: ("server_error", "bad_gateway"),
+    503: ("server_error", "overloaded"),
     504: ("server_error", "timeout"),
 }
 
@@ -54,3 +64,12 @@ def error_response(
         content_type="application/json",
         headers=headers,
     )
+
+
+def too_busy(api: ProviderApi, agent: str, held: int) -> web.Response:
+    """A request past its agent's cap of requests at once: a 503 to retry."""
+    why = (
+        f"Fleetwarden: {agent} has {held} requests in flight, the most one agent may have "
+        "at once; retry when one has ended"
+    )
+    return error_response(api, 503, why, retry_after=1)

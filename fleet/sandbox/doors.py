@@ -11,6 +11,12 @@ far side still authenticate every request: a door is only a way in, not a creden
 
 Closing a door (``egress block``) removes its socket and cuts the connections that were
 open through it; the forwarder inside then finds nothing to connect to.
+
+Each connection through a door costs Fleetwarden two file descriptors, so a door holds at
+most ``max_open`` connections at once (:data:`MAX_OPEN` by default): past it a new one is
+closed at once, with a log line a minute at most per door. The servers behind the doors
+cap their connections too (:mod:`fleet.admission`); this cap is what keeps one locked
+agent's own connections from taking the descriptors the others need.
 """
 
 from __future__ import annotations
@@ -20,13 +26,17 @@ import contextlib
 import logging
 import os
 import stat
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Final
 
 from fleet.lane_files import chmod_itself
 
 log = logging.getLogger(__name__)
 
+MAX_OPEN: Final = 64  # connections at once through one door
+LOG_EVERY: Final = 60.0  # seconds between two log lines about one door's refusals
 _CHUNK = 64 * 1024
 _SUN_PATH_MAX = 100  # sockaddr_un.sun_path is 108 bytes with its NUL; keep a margin
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -50,12 +60,17 @@ class Door:
     ``owner``: the uid (and gid) it belongs to, the agent's own when it has one
     (Fleetwarden is root)."""
 
-    def __init__(self, path: Path, handler: Handler, owner: int | None = None) -> None:
+    def __init__(
+        self, path: Path, handler: Handler, owner: int | None = None, max_open: int = MAX_OPEN
+    ) -> None:
         self.path = path
+        self.max_open = max_open
+        self.refused = 0  # connections closed at once, past ``max_open``
         self._handler = handler
         self._owner = owner
         self._server: asyncio.AbstractServer | None = None
         self._connections: set[asyncio.Task[None]] = set()
+        self._logged_at: float | None = None
 
     async def open(self) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -81,6 +96,10 @@ class Door:
             raise
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if len(self._connections) >= self.max_open:
+            self._refuse()
+            writer.close()
+            return
         task = asyncio.current_task()
         if task is not None:
             self._connections.add(task)
@@ -91,6 +110,19 @@ class Door:
             pass
         finally:
             writer.close()
+
+    def _refuse(self) -> None:
+        self.refused += 1
+        now = time.monotonic()
+        if self._logged_at is not None and now - self._logged_at < LOG_EVERY:
+            return
+        self._logged_at = now
+        log.warning(
+            "door %s: %d connections open, the most one door takes; refused %d so far",
+            self.path,
+            len(self._connections),
+            self.refused,
+        )
 
     async def close(self) -> None:
         """Stop accepting, remove the socket, and cut what is open through the door."""
@@ -107,11 +139,12 @@ class Door:
 
 class DoorSet:
     """The doors of one agent, by socket name, in a directory only it (``owner``, else
-    Fleetwarden's user) may enter."""
+    Fleetwarden's user) may enter; each door takes ``max_open`` connections."""
 
-    def __init__(self, directory: Path, owner: int | None = None) -> None:
+    def __init__(self, directory: Path, owner: int | None = None, max_open: int = MAX_OPEN) -> None:
         self.directory = directory
         self._owner = owner
+        self.max_open = max_open
         self._doors: dict[str, Door] = {}
 
     def names(self) -> set[str]:
@@ -124,7 +157,7 @@ class DoorSet:
         os.chmod(self.directory, 0o700)
         if self._owner is not None:
             os.chown(self.directory, self._owner, self._owner)
-        door = Door(self.directory / name, handler, self._owner)
+        door = Door(self.directory / name, handler, self._owner, self.max_open)
         await door.open()
         self._doors[name] = door
 

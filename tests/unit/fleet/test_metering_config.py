@@ -274,7 +274,8 @@ def test_zero_is_a_valid_price() -> None:
             2,
             "metering.flush_interval",
             "unknown key 'flush_interval'; allowed: enabled, port, connect_timeout_seconds, "
-            "read_timeout_seconds, drain_timeout_seconds, max_hold_seconds",
+            "read_timeout_seconds, drain_timeout_seconds, max_hold_seconds, "
+            "idle_timeout_seconds, max_connections, max_requests_per_agent",
         ),
     ],
 )
