@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from fleet.backends.process import shim_argv
 from fleet.model import AgentSpec, LaunchPlan
 from fleet.names import AgentName
 from fleet.sandbox.egress_proxy import Refusal
@@ -97,8 +98,13 @@ async def test_an_allow_list_naming_localhost_reaches_no_port_of_the_host(
     )
     try:
         wrapped = await sandboxes.wrap(spec, plan, tmp_path / "home", [])
+        run_dir = tmp_path / "run"
+        run_dir.mkdir()
+        # Through the agent shim, as the backends start it: as root it runs the sandbox as
+        # the agent's own uid, which the door's socket belongs to.
         process = await asyncio.create_subprocess_exec(
-            *wrapped.argv,
+            *shim_argv(sys.executable, run_dir, wrapped),
+            start_new_session=True,  # the shim ends its own process group when the agent ends
             env=dict(wrapped.env),
             cwd=str(wrapped.cwd),
             stdout=asyncio.subprocess.PIPE,
