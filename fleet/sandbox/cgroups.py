@@ -96,19 +96,30 @@ def prepare(
     allows none. Raises ``OSError`` when the hierarchy refuses."""
     memory = int(host_memory() * MEMORY_SHARE) if memory is None else memory
     if _v2(root):
-        parent = root / group
-        parent.mkdir(exist_ok=True)
-        for level in (root, parent):
-            (level / "cgroup.subtree_control").write_text("+memory +pids", encoding="ascii")
-        here = parent / agent
-        here.mkdir(exist_ok=True)
+        parent, here = root / group, root / group / agent
+        for attempt in range(3):  # another run's end may remove the parent meanwhile
+            try:
+                parent.mkdir(exist_ok=True)
+                for level in (root, parent):
+                    (level / "cgroup.subtree_control").write_text("+memory +pids", "ascii")
+                here.mkdir(exist_ok=True)
+                break
+            except FileNotFoundError:
+                if attempt == 2:
+                    raise
         limits = {"memory.max": memory, "pids.max": PIDS_MAX}
         _write(here, limits)
         return Caps((here,), limits)
     if _v1(root):
         memory_dir, pids_dir = root / "memory" / group / agent, root / "pids" / group / agent
         for here in (memory_dir, pids_dir):
-            here.mkdir(parents=True, exist_ok=True)
+            for attempt in range(3):  # another run's end may remove the parent meanwhile
+                try:
+                    here.mkdir(parents=True, exist_ok=True)
+                    break
+                except FileNotFoundError:
+                    if attempt == 2:
+                        raise
         _write(memory_dir, {"memory.limit_in_bytes": memory})
         _write(pids_dir, {"pids.max": PIDS_MAX})
         return Caps((memory_dir, pids_dir), {"memory": memory, "pids.max": PIDS_MAX})
@@ -116,20 +127,19 @@ def prepare(
 
 
 def remove(agent: str, root: Path = ROOT, group: str = GROUP) -> bool:
-    """Remove ``agent``'s groups — and any other agent's left empty, and the Fleetwarden's
-    group once empty; whether one of ``agent``'s still holds a process (its run's last
-    moments: try again)."""
+    """Remove ``agent``'s groups, and the Fleetwarden's group once empty; whether one of
+    ``agent``'s still holds a process (its run's last moments: try again). Never another
+    agent's: an empty one may be a launch that has not joined it yet."""
     busy = False
     for parent in (root / group, root / "memory" / group, root / "pids" / group):
-        if not parent.is_dir():
-            continue
-        for here in [d for d in parent.iterdir() if d.is_dir()]:
+        here = parent / agent
+        if here.is_dir():
             try:
                 here.rmdir()
             except OSError:  # still holds a process
-                busy = busy or here.name == agent
+                busy = True
         with contextlib.suppress(OSError):
-            parent.rmdir()
+            parent.rmdir()  # a launch meanwhile makes it again (see prepare)
     return busy
 
 

@@ -134,3 +134,23 @@ def test_caps_are_written_in_the_layout_each_cgroup_version_has(tmp_path: Path) 
         1 << 30
     )
     assert "enforced (cgroup v1: at most" in cgroups.describe(v1)
+
+
+def test_a_run_that_ends_removes_only_its_own_groups(tmp_path: Path) -> None:
+    """Removing an ended agent's groups leaves another agent's empty ones — a launch that
+    has made its groups but not joined them yet — and so the Fleetwarden's group too."""
+    root = tmp_path / "v1"
+    for name in ("memory", "pids"):
+        (root / name).mkdir(parents=True)
+    cgroups.prepare("ended", root, memory=1 << 30)
+    cgroups.prepare("starting", root, memory=1 << 30)
+    for name in ("memory", "pids"):  # a plain directory tree holds no control files
+        for agent in ("ended", "starting"):
+            for leftover in (root / name / "fleetwarden" / agent).iterdir():
+                leftover.unlink()
+    assert cgroups.remove("ended", root) is False
+    for name in ("memory", "pids"):
+        assert not (root / name / "fleetwarden" / "ended").exists()
+        assert (root / name / "fleetwarden" / "starting").is_dir()
+    assert cgroups.remove("starting", root) is False
+    assert not (root / "memory" / "fleetwarden").exists()
