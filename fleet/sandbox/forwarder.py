@@ -130,6 +130,10 @@ def main(argv: list[str]) -> int:
         os._exit(127)
     for signum in _SIGNALS:  # `kill <pid>` of the agent as ps shows it reaches the agent
         signal.signal(signum, lambda received, _frame: _pass_on(pid, received))
+    # Out of the process group the agent stays in: a stop signals that whole group, and the
+    # agent must get it once, not a second time passed on from here.
+    with contextlib.suppress(OSError):
+        os.setpgid(0, 0)
     for listener, path in listeners:
         threading.Thread(target=_accept_loop, args=(listener, path), daemon=True).start()
     _, status = os.waitpid(pid, 0)

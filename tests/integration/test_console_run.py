@@ -52,6 +52,7 @@ def test_done_when_script_in_an_empty_directory(tmp_path: Path) -> None:
             bot.kill()
     assert "Traceback" not in bot.stdout + bot.stderr
     assert bot.stderr == ""
+    assert bot.stdout.count("stub: received SIGTERM") == 1  # the stop reached it once
     assert (tmp_path / ".fleetwarden" / "ledger.db").exists()
 
 
