@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.fakes.hostile_git import leftovers
 from tests.synapse_server import PYTHON_ENV_VAR, SynapseServer, synapse_python
 
 SKIP_SYNAPSE_ENV_VAR = "FLEETWARDEN_SKIP_SYNAPSE"
@@ -48,3 +52,14 @@ def private_synapse(tmp_path: Path) -> Iterator[SynapseServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def tag() -> Iterator[str]:
+    """A word in the command line of whatever the planted programs leave running; those
+    processes are killed afterwards, pass or fail."""
+    word = f"fw-git-leftover-{uuid.uuid4().hex[:12]}"
+    yield word
+    for pid in leftovers(word):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)

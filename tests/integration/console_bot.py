@@ -14,6 +14,15 @@ from pathlib import Path
 
 FLEETWARDEN = Path(sys.executable).with_name("fleetwarden")
 DEFAULT_TIMEOUT = 20.0
+ROSTER_HEAD = """\
+state_dir: ./state
+connectors:
+  console: {{}}
+defaults:
+  stop_grace_seconds: 1
+agents:
+"""
+"""A config for the console and quick stops, as a ``str.format`` template: agents follow."""
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -10,12 +10,9 @@ import asyncio
 import contextlib
 import os
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,36 +20,22 @@ import pytest
 from fleet.sandbox.git_probe import DIRTY, SANDBOX_UID, UNCHECKED, GitProbe, sandbox_argv
 from tests.fakes import hostile_git
 from tests.fakes.hostile_git import init_repo, leftovers, plant
-from tests.integration.console_bot import ConsoleBot, clean_env, wait_until
+from tests.integration.console_bot import ROSTER_HEAD, ConsoleBot, clean_env, wait_until
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap (bwrap)"),
 ]
 
-ROSTER = """\
-state_dir: ./state
-connectors:
-  console: {{}}
-defaults:
-  stop_grace_seconds: 1
-agents:
+ROSTER = (
+    ROSTER_HEAD
+    + """\
   - name: gitty
     runtime: command
     argv: [{python}, -I, hostile_git.py, {markers}, {tag}]
     workdir: ./work
 """
-
-
-@pytest.fixture
-def tag() -> Iterator[str]:
-    """A word in the command line of whatever the planted programs leave running; those
-    processes are killed afterwards, pass or fail."""
-    word = f"fw-git-leftover-{uuid.uuid4().hex[:12]}"
-    yield word
-    for pid in leftovers(word):
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
+)
 
 
 def reports(state: Path) -> list[tuple[str | None, str | None, str | None]]:

@@ -24,7 +24,7 @@ import pytest
 
 from bot.wiring import tmux_socket_name
 from fleet.sandbox.procs import namespace_pids, sandbox_init_pid
-from tests.integration.console_bot import ConsoleBot, clean_env, pid_alive, wait_until
+from tests.integration.console_bot import ROSTER_HEAD, ConsoleBot, clean_env, pid_alive, wait_until
 
 pytestmark = [
     pytest.mark.integration,
@@ -183,14 +183,11 @@ def assert_contained(got: dict[str, tuple[str, str]]) -> None:
         assert got[name][0] == "open", f"{name} should work: {got[name]}"
 
 
-LOCKED_ROSTER = """\
-state_dir: ./state
-connectors:
-  console: {{}}
-defaults:
-  stop_grace_seconds: 1
-agents:
+LOCKED_ROSTER = (
+    ROSTER_HEAD
+    + """\
 {hostile}{good}"""
+)
 
 
 @pytest.fixture
@@ -341,13 +338,9 @@ print("stubborn ready", flush=True)
 time.sleep(600)
 """
 
-BOMB_ROSTER = """\
-state_dir: ./state
-connectors:
-  console: {{}}
-defaults:
-  stop_grace_seconds: 1
-agents:
+BOMB_ROSTER = (
+    ROSTER_HEAD
+    + """\
   - name: bomb
     runtime: command
     argv: [sh, {bomb}]
@@ -357,6 +350,7 @@ agents:
     argv: [{python}, -I, {stubborn}]
     workdir: ./stubborn-work
 """
+)
 
 
 def init_pid_of(state: Path, agent: str) -> int:

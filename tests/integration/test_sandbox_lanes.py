@@ -22,7 +22,13 @@ from fleet.backends.process import SHIM
 from fleet.sandbox import cgroups
 from fleet.sandbox.lanes import FIRST_UID
 from fleet.sandbox.policy import Layout, bwrap_argv
-from tests.integration.console_bot import FLEETWARDEN, ConsoleBot, clean_env, wait_until
+from tests.integration.console_bot import (
+    FLEETWARDEN,
+    ROSTER_HEAD,
+    ConsoleBot,
+    clean_env,
+    wait_until,
+)
 from tests.integration.test_sandbox import HOSTILE, agent_entry, attack
 
 pytestmark = [
@@ -31,14 +37,11 @@ pytestmark = [
 ]
 
 NOBODY = 65534
-ROSTER = """\
-state_dir: ./state
-connectors:
-  console: {{}}
-defaults:
-  stop_grace_seconds: 1
-agents:
+ROSTER = (
+    ROSTER_HEAD
+    + """\
 {hostile}{good}"""
+)
 ESCAPES = (
     "umount_state",
     "umount_tmp",

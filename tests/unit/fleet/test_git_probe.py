@@ -4,12 +4,9 @@ in Python, through no symlink or FIFO."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,17 +21,6 @@ from fleet.sandbox.git_probe import (
 )
 from fleet.sandbox.git_refs import read_head
 from tests.fakes.hostile_git import init_repo, leftovers, plant
-
-
-@pytest.fixture
-def tag() -> Iterator[str]:
-    """A word in the command line of whatever the planted programs leave running; those
-    processes are killed afterwards, pass or fail."""
-    word = f"fw-git-leftover-{uuid.uuid4().hex[:12]}"
-    yield word
-    for pid in leftovers(word):
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
 
 
 @pytest.fixture
