@@ -162,13 +162,22 @@ class GitProbe:
         if shown is None:
             return None
 
-        async def git(args: Sequence[str], filters: Sequence[str] = (), ok: int = 0) -> str | None:
-            return await self._git_in(workdir, args, filters, shown, ok)
+        owner = await asyncio.to_thread(_owner, workdir)
+        who: int | None = None
 
-        head, keys = await asyncio.gather(  # side by side: each is a sandbox's start-up
-            git(("rev-parse", "--short=12", "--verify", "-q", "HEAD")),
-            git(("config", "--name-only", "--get-regexp", r"^filter\."), ok=1),
-        )
+        async def git(args: Sequence[str], filters: Sequence[str] = (), ok: int = 0) -> str | None:
+            return await self._git_in(workdir, args, filters, shown, ok, who)
+
+        async def read() -> tuple[str | None, str | None]:
+            return await asyncio.gather(  # side by side: each is a sandbox's start-up
+                git(("rev-parse", "--short=12", "--verify", "-q", "HEAD")),
+                git(("config", "--name-only", "--get-regexp", r"^filter\."), ok=1),
+            )
+
+        head, keys = await read()
+        if head is None and owner is not None:  # a workdir closed to all but its agent's uid
+            who = owner
+            head, keys = await read()
         if head is None or not _HEX.fullmatch(head):  # unborn, or git's sandbox failed here
             return await self._unchecked(workdir)
         status = ("status", "--porcelain", "--untracked-files=no", "--no-renames", NO_SUBMODULE)
@@ -203,10 +212,12 @@ class GitProbe:
         filters: Sequence[str] = (),
         shown: Sequence[Path] = (),
         ok: int = 0,
+        owner: int | None = None,
     ) -> str | None:
         """What ``git -C workdir ARGS`` printed in a sandbox showing ``shown`` (at most
         :data:`OUTPUT_CAP` bytes), or ``None`` when it failed (an exit status other than 0
-        and ``ok``), timed out or could not start."""
+        and ``ok``), timed out or could not start. ``owner``: the uid the sandbox runs as
+        (a workdir handed to an agent's own uid is readable by that uid only)."""
         if self._bwrap is None or self._git is None:
             return None
         command = git_argv(self._git, workdir, args, filters)
@@ -218,6 +229,9 @@ class GitProbe:
                 stderr=asyncio.subprocess.DEVNULL,
                 env=git_env(),
                 start_new_session=True,
+                user=owner,
+                group=owner,
+                extra_groups=None if owner is None else [],
             )
         except OSError:
             return None
@@ -230,6 +244,16 @@ class GitProbe:
         if len(out) <= OUTPUT_CAP and proc.returncode not in (0, ok):
             return None
         return out[:OUTPUT_CAP].decode("utf-8", errors="replace").strip()
+
+
+def _owner(workdir: Path) -> int | None:
+    """Who git's sandbox runs as in ``workdir``: as root, the workdir's owner when that is
+    another user (an agent's own uid, see :mod:`fleet.sandbox.lanes`); else ``None``."""
+    try:
+        uid = os.stat(workdir).st_uid
+    except OSError:
+        return None
+    return uid if os.geteuid() == 0 and uid != 0 else None
 
 
 def _shown(workdir: Path) -> tuple[Path, ...] | None:

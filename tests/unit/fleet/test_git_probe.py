@@ -5,13 +5,16 @@ in Python, through no symlink or FIFO."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from fleet.sandbox.git_probe import (
+    DIRTY,
     NO_SUBMODULE,
     UNCHECKED,
     GitProbe,
@@ -158,3 +161,27 @@ def test_a_submodules_own_filter_does_not_run(tmp_path: Path, markers: Path, tag
         marker.unlink()
     git(outer, [*status, NO_SUBMODULE], listed)
     assert os.listdir(markers) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="handing a workdir to another uid needs root")
+async def test_a_workdir_handed_to_an_agents_uid_is_still_read_by_git() -> None:
+    """As root, a workdir closed (0700) to all but the agent's own uid is read by git's
+    sandbox run as that uid: its changes are still checked."""
+    top = Path(tempfile.mkdtemp(prefix="fw-git-owner-"))
+    try:
+        os.chmod(top, 0o755)  # the way there stays open, as to /srv/repos/app
+        repo = top / "repo"
+        head = init_repo(repo)[:12]
+        (repo / "a.txt").write_text("changed\n")
+        agent = 1_600_999
+        for where, dirs, files in os.walk(repo):
+            for name in (*dirs, *files):
+                os.chown(os.path.join(where, name), agent, agent, follow_symlinks=False)
+        os.chown(repo, agent, agent)
+        os.chmod(repo, 0o700)
+        probe = GitProbe()
+        if not await probe.sandboxed():
+            pytest.skip("git cannot be sandboxed here")
+        assert await probe.head(repo) == head + DIRTY
+    finally:
+        shutil.rmtree(top)
