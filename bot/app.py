@@ -29,6 +29,7 @@ from pathlib import Path
 from bot import redacting, wiring
 from bot.account_commands import AccountCommands
 from bot.agent_feed import AgentFeed
+from bot.app_jobs import add_app_jobs
 from bot.command_wiring import Commands, build_commands
 from bot.config import Config, ConfigError, load_config
 from bot.config_load import UNMETERED_BUDGETS
@@ -59,11 +60,6 @@ from fleet.sandbox.service import FIX, Sandboxes
 from fleet.supervisor import Fleet, FleetSettings, RosterDiff
 from scheduler.context import JobContext
 from scheduler.jobs import FleetScheduler
-from scheduler.maintenance import PRUNE_EVERY, PRUNE_JOB_ID, PRUNE_JOB_REF
-from scheduler.pacing_job import PACING_JOB_ID, PACING_JOB_REF
-from scheduler.queue_job import SPAWN_QUEUE_JOB_ID, SPAWN_QUEUE_JOB_REF, SWEEP_EVERY
-from scheduler.report_job import REPORT_JOB_ID, REPORT_JOB_REF
-from scheduler.watchdog_job import WATCHDOG_JOB_ID, WATCHDOG_JOB_REF
 
 log = logging.getLogger(__name__)
 
@@ -329,7 +325,8 @@ class App:
         budgets: BudgetService,
         commands: Commands,
     ) -> None:
-        """The job context, the app's own jobs, and the scheduler running them."""
+        """The job context, the app's own jobs (:mod:`bot.app_jobs`), and the scheduler
+        running them."""
         cfg, scheduler, router = self.config, self.scheduler, commands.router
         context = JobContext(
             scheduler=scheduler,
@@ -348,19 +345,7 @@ class App:
             ),
             queue=commands.queue,
         )
-        scheduler.add_interval(
-            WATCHDOG_JOB_ID, WATCHDOG_JOB_REF, cfg.defaults.watchdog_interval_seconds
-        )
-        scheduler.add_interval(PACING_JOB_ID, PACING_JOB_REF, cfg.pacing.tick_seconds)
-        scheduler.add_interval(PRUNE_JOB_ID, PRUNE_JOB_REF, PRUNE_EVERY)
-        scheduler.add_interval(SPAWN_QUEUE_JOB_ID, SPAWN_QUEUE_JOB_REF, SWEEP_EVERY)
-        scheduler.add_cron(
-            REPORT_JOB_ID,
-            REPORT_JOB_REF,
-            cfg.pacing.report_cron,
-            timezone=cfg.timezone,
-            misfire_grace_time=3600,
-        )
+        add_app_jobs(scheduler, cfg)
         scheduler.start(context)
 
     async def _start_connectors(self, ledger: Ledger, commands: Commands) -> None:
