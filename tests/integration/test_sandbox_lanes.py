@@ -21,7 +21,7 @@ import pytest
 from fleet.backends.process import SHIM
 from fleet.sandbox import cgroups
 from fleet.sandbox.lanes import FIRST_UID
-from fleet.sandbox.policy import Layout, bwrap_argv
+from fleet.sandbox.policy import FORWARDER, Layout, bwrap_argv
 from tests.integration.console_bot import (
     FLEETWARDEN,
     ROSTER_HEAD,
@@ -200,6 +200,9 @@ def as_nobody() -> list[str]:
     """The prefix that runs Fleetwarden as `nobody`; skips the test when it cannot here."""
     if shutil.which("setpriv") is None:
         pytest.skip("needs setpriv (util-linux) to run Fleetwarden as `nobody`")
+    closed = [p for p in FLEETWARDEN.parents if not os.stat(p).st_mode & 0o001]
+    if closed:  # a checkout in a 0700 directory (mktemp -d) is out of `nobody`'s reach
+        pytest.skip(f"`nobody` cannot reach {FLEETWARDEN}: {closed[0]} is closed to others")
     reach = ["test", "-x", os.path.realpath(sys.executable)]  # what Fleetwarden checks
     if _runs([*AS_NOBODY, *reach]):
         return AS_NOBODY
@@ -257,7 +260,10 @@ def run_capped(
     """``command`` run by the agent shim in a real sandbox put in the groups of ``caps``."""
     for name in ("work", "home", "run"):
         (top / name).mkdir(exist_ok=True)
-    layout = Layout(workdir=top / "work", home=top / "home", hidden=())
+    # What the shim and the forwarder need, wherever the checkout and its venv are (a
+    # checkout under /tmp is covered by the sandbox's own /tmp).
+    needed = (FORWARDER.parents[2], Path(sys.prefix), Path(sys.base_prefix))
+    layout = Layout(workdir=top / "work", home=top / "home", hidden=(), needed=needed)
     argv = bwrap_argv(layout, command, bwrap="bwrap", python=sys.executable)
     groups = [word for d in caps.dirs for word in ("--cgroup", str(d))]
     return subprocess.run(
