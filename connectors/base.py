@@ -35,6 +35,11 @@ class InboundMessage:
     first one, for an edit of an edit), with ``text`` the edited text. ``event_id`` is then
     the edit's own id, unique to this edit (claimed like any event's, so a replay is
     handled once).
+
+    ``reacts_to`` is set when the message is a reaction (Matrix ``m.reaction``, a Discord
+    reaction added): the id of the message reacted to, with ``text`` the reaction's key
+    (an emoji such as ``✅``). ``event_id`` is then the reaction's own id (on Discord,
+    made unique from the message, user and emoji).
     """
 
     connector: str
@@ -47,6 +52,7 @@ class InboundMessage:
     addressed: bool = False
     groups: tuple[str, ...] = ()
     replaces: EventId | None = None
+    reacts_to: EventId | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +127,13 @@ class Connector(Protocol):
 
     async def send(self, message: OutboundMessage) -> SendResult:
         """Post a message, rendered for this medium."""
+        ...
+
+    async def edit(self, room: RoomId, event_id: EventId, markdown: str) -> None:
+        """Replace the text of a message the bot posted (``event_id``, the first event of a
+        :meth:`send`) with ``markdown``: an ``m.replace`` on Matrix, an edit on Discord, a
+        new line on the console. Raises :class:`connectors.errors.ConnectorError` when the
+        service refuses."""
         ...
 
     async def health(self) -> ConnectorHealth:

@@ -133,6 +133,12 @@ class ConsoleConnector:
         self._sent += 1
         return SendResult(event_ids=(EventId(f"console-{self._sent}"),))
 
+    async def edit(self, room: RoomId, event_id: EventId, markdown: str) -> None:
+        """A terminal cannot change what it printed: the new text is printed again."""
+        text = to_plain(markdown).rstrip("\n")
+        self._write(f"(updated) {text}\n\n")
+        self._prompt()
+
     async def health(self) -> ConnectorHealth:
         return ConnectorHealth(ok=self._state is _State.STARTED, detail=self._state.value)
 

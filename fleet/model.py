@@ -73,6 +73,27 @@ class Fallback:
     model: str | None = None
 
 
+class PermissionMode(enum.StrEnum):
+    """What an agent may do without asking (mapped onto each CLI's own rules, never onto
+    keystrokes): ``ask`` every action the CLI would ask about is asked in chat; ``edits``
+    file edits inside the workdir pass, other asks come to chat; ``full`` everything passes
+    (sandboxed agents only); ``read-only`` the CLI's plan / read-only mode."""
+
+    ASK = "ask"
+    EDITS = "edits"
+    FULL = "full"
+    READ_ONLY = "read-only"
+
+
+@dataclass(frozen=True, slots=True)
+class RunBudget:
+    """A cap on one run's spend (``spawn --max-tokens N | --max-usd X``, roster
+    ``run_budget:``); ``None`` leaves that measure uncapped."""
+
+    max_tokens: int | None = None
+    max_usd: float | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class AgentSpec:
     """Everything needed to launch an agent. Secrets appear only as variable names.
@@ -104,6 +125,17 @@ class AgentSpec:
     sandbox: str = "bwrap"
     egress: str = "locked"
     egress_allow: tuple[str, ...] = DEFAULT_ALLOW
+    # What it may do without asking (:class:`PermissionMode`), and rules beside the mode:
+    # ``allow`` passes without asking, ``deny`` is refused without asking, each a pattern
+    # such as ``Bash(git *)`` or ``Edit`` (:mod:`fleet.permissions`). Asks wait in chat
+    # for ``approval_timeout`` seconds (then denied, as a timeout); at most
+    # ``max_open_approvals`` of one agent are open at once (more are denied at once).
+    permissions: PermissionMode = PermissionMode.EDITS
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+    approval_timeout: float = 1800.0
+    max_open_approvals: int = 5
+    run_budget: RunBudget | None = None  # a cap on each run's spend
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +160,12 @@ class LaunchPlan:
     run_as: int | None = None
     rlimits: tuple[str, ...] = ()
     cgroups: tuple[str, ...] = ()  # control group directories the sandbox is put in
+    # A live session (:mod:`fleet.sessions`): the name of the protocol the agent speaks on
+    # its stdin and stdout (``claude-stream``, ``codex-app-server``, ``pi-rpc``), so one
+    # process serves every turn; ``None``: one headless run per turn, or a TUI. A live
+    # session takes input (its control channel is the run's stdin FIFO, which outlives a
+    # restart of Fleetwarden).
+    session: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

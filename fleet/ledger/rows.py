@@ -16,8 +16,10 @@ from fleet.model import (
     DesiredState,
     ExitInfo,
     Fallback,
+    PermissionMode,
     RestartMode,
     RestartPolicy,
+    RunBudget,
     RunHandle,
 )
 from fleet.names import AgentName
@@ -62,6 +64,12 @@ def spec_extra_json(spec: AgentSpec) -> str:
         "sandbox": spec.sandbox,
         "egress": spec.egress,
         "egress_allow": list(spec.egress_allow),
+        "permissions": spec.permissions.value,
+        "allow": list(spec.allow),
+        "deny": list(spec.deny),
+        "approval_timeout": spec.approval_timeout,
+        "max_open_approvals": spec.max_open_approvals,
+        "run_budget": None if spec.run_budget is None else asdict(spec.run_budget),
     }
     return json.dumps(extra, sort_keys=True)
 
@@ -86,6 +94,23 @@ def _restart_policy(raw: object) -> RestartPolicy:
         max_restarts=int(raw.get("max_restarts", default.max_restarts)),
         backoff_initial=float(raw.get("backoff_initial", default.backoff_initial)),
         backoff_max=float(raw.get("backoff_max", default.backoff_max)),
+    )
+
+
+def _permission_mode(raw: object) -> PermissionMode:
+    try:
+        return PermissionMode(str(raw)) if raw is not None else PermissionMode.EDITS
+    except ValueError:
+        return PermissionMode.ASK  # an unknown word from a newer version: the safest mode
+
+
+def _run_budget(raw: object) -> RunBudget | None:
+    if not isinstance(raw, dict):
+        return None
+    tokens, usd = raw.get("max_tokens"), raw.get("max_usd")
+    return RunBudget(
+        int(tokens) if isinstance(tokens, int) else None,
+        float(usd) if isinstance(usd, int | float) else None,
     )
 
 
@@ -144,6 +169,12 @@ class AgentRecord:
             sandbox=str(self.extra.get("sandbox", "bwrap")),
             egress=str(self.extra.get("egress", "open")),
             egress_allow=tuple(str(h) for h in self.extra.get("egress_allow") or ()),
+            permissions=_permission_mode(self.extra.get("permissions")),
+            allow=tuple(str(p) for p in self.extra.get("allow") or ()),
+            deny=tuple(str(p) for p in self.extra.get("deny") or ()),
+            approval_timeout=_optional_float(self.extra.get("approval_timeout")) or 1800.0,
+            max_open_approvals=int(self.extra.get("max_open_approvals") or 5),
+            run_budget=_run_budget(self.extra.get("run_budget")),
         )
 
     @classmethod

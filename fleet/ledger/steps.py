@@ -420,4 +420,56 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX confirmations_by_place ON confirmations(connector, room, thread)",
         ),
     ),
+    Migration(
+        15,
+        "approvals: agents' asks for a yes or no, their answers, where they were shown",
+        (
+            # One row per ask of a run; (run_id, channel, native_id) is the CLI's own id of
+            # it, so reading a run's output again never asks twice. The agent's name stays
+            # plain text: the audit of an answer outlives a forgotten agent.
+            """CREATE TABLE approvals (
+                id TEXT PRIMARY KEY,
+                agent TEXT NOT NULL,
+                run_id INTEGER NOT NULL,
+                channel TEXT NOT NULL,
+                native_id TEXT NOT NULL,
+                kind TEXT NOT NULL CHECK (kind IN ('permission', 'question')),
+                tool TEXT NOT NULL,
+                subject TEXT NOT NULL,
+                detail TEXT NOT NULL,
+                pattern TEXT,
+                state TEXT NOT NULL CHECK (
+                    state IN ('open', 'allowed', 'denied', 'timed_out', 'closed')),
+                asked_at REAL NOT NULL,
+                deadline REAL NOT NULL,
+                starter TEXT,
+                host TEXT NOT NULL,
+                answered_by TEXT,
+                answered_at REAL,
+                how TEXT,
+                reason TEXT,
+                decision TEXT CHECK (decision IN ('allow', 'deny', 'always')),
+                delivered_at REAL,
+                UNIQUE (run_id, channel, native_id)
+            )""",
+            "CREATE INDEX approvals_open ON approvals(state, agent, asked_at)",
+            """CREATE TABLE approval_posts (
+                request_id TEXT NOT NULL REFERENCES approvals(id),
+                connector TEXT NOT NULL,
+                room TEXT NOT NULL,
+                thread TEXT,
+                event_id TEXT NOT NULL,
+                PRIMARY KEY (connector, event_id)
+            )""",
+            "CREATE INDEX approval_posts_by_request ON approval_posts(request_id)",
+            # What an `always` answer taught an agent: asks matching it pass without asking.
+            """CREATE TABLE approval_rules (
+                agent TEXT NOT NULL,
+                pattern TEXT NOT NULL,
+                added_by TEXT NOT NULL,
+                added_at REAL NOT NULL,
+                PRIMARY KEY (agent, pattern)
+            )""",
+        ),
+    ),
 )

@@ -24,6 +24,7 @@ from fleet.clock import Clock
 from fleet.errors import LedgerError, UnknownAgent
 from fleet.ledger.accounts import AccountsLedger
 from fleet.ledger.answers import AnswersLedger
+from fleet.ledger.approvals import ApprovalsLedger
 from fleet.ledger.budgets import BudgetsLedger
 from fleet.ledger.chat import ChatLedger
 from fleet.ledger.confirmations import ConfirmationsLedger
@@ -73,6 +74,7 @@ class Ledger(
     RunReportsLedger,
     RosterMarksLedger,
     RefusalsLedger,
+    ApprovalsLedger,
 ):
     """Agents, their state history and runs, the audit trail and heartbeats; the chat
     bookkeeping (threads, processed events, connector state) comes from

@@ -1,0 +1,328 @@
+"""The approvals service: asks opened, answered once, told to the CLI, timed out, closed.
+
+The ledger holds every request (:mod:`fleet.ledger.approvals`); this service adds the
+rules around it and the two ways out:
+
+* **listeners** (the bot) hear of each request opened and each one answered, timed out or
+  closed, to show it in chat and edit the message there;
+* a **deliverer** per channel (``claude-stream``, ``codex-app-server``, ``hook``, …: the
+  session driver or the hook endpoint) tells the CLI the outcome in its own terms. A
+  request is marked delivered once its deliverer returned; one answered while nobody could
+  deliver it (the orchestrator restarted in between) is delivered when its channel is
+  registered again (:meth:`Approvals.register`).
+
+Who may answer is the bot's business (operators and the agent's starter); this service
+records who did. The first answer wins; a later one gets :class:`AlreadyAnswered`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from fleet.approvals.model import ApprovalPost, ApprovalRequest, ApprovalState, Ask, Decision
+from fleet.clock import Clock
+from fleet.errors import FleetError
+from fleet.permissions import first_match
+
+if TYPE_CHECKING:
+    from fleet.ledger.store import Ledger
+
+log = logging.getLogger(__name__)
+
+MAX_SUBJECT = 2000  # characters of a command line or path kept
+MAX_DETAIL = 4000  # characters of a diff or a question's options kept
+
+
+class UnknownApproval(FleetError):
+    """No request has that id."""
+
+
+class AlreadyAnswered(FleetError):
+    """The request was answered (or timed out, or closed) before this answer."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalEvent:
+    """A request opened (``opened``) or ended (its state says how)."""
+
+    request: ApprovalRequest
+    opened: bool
+
+
+Listener = Callable[[ApprovalEvent], Awaitable[None]]
+Deliverer = Callable[[ApprovalRequest], Awaitable[None]]
+
+
+class Approvals:
+    """Every approval request of this Fleetwarden, kept in ``ledger``."""
+
+    def __init__(self, ledger: Ledger, clock: Clock) -> None:
+        self._ledger = ledger
+        self._clock = clock
+        self._listeners: list[Listener] = []
+        self._deliverers: dict[str, Deliverer] = {}
+        self._waiters: dict[str, list[asyncio.Future[ApprovalRequest]]] = {}
+
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    async def register(self, channel: str, deliver: Deliverer) -> None:
+        """``deliver`` tells CLIs on ``channel`` their answers from now on. Answers given
+        while no deliverer was there are not delivered here: the driver that reattaches to
+        a run delivers them (:meth:`undelivered`)."""
+        self._deliverers[channel] = deliver
+
+    # -- asking ------------------------------------------------------------------------
+
+    async def open(
+        self,
+        *,
+        agent: str,
+        run_id: int,
+        channel: str,
+        ask: Ask,
+        wait_seconds: float,
+        max_open: int,
+        starter: str | None,
+        rules: tuple[str, ...] = (),
+    ) -> ApprovalRequest:
+        """Record ``ask`` and tell the listeners; the same ask of the same run again (read
+        twice after a restart) returns the request it already is, told to nobody.
+
+        An ask matching one of ``rules`` or a rule an ``always`` answer taught the agent is
+        allowed at once (``how`` = ``rule``); an agent with ``max_open`` requests open
+        already gets this one denied at once (``how`` = ``policy``), with a reason its
+        model sees. Either way the request is delivered like an answered one."""
+        ask = Ask(
+            ask.native_id,
+            ask.tool,
+            ask.subject[:MAX_SUBJECT],
+            ask.detail[:MAX_DETAIL],
+            ask.pattern,
+            ask.kind,
+        )
+        deadline = self._clock.now() + timedelta(seconds=wait_seconds)
+        state, how, reason = ApprovalState.OPEN, None, None
+        existing = await self._ledger.approval_by_native(run_id, channel, ask.native_id)
+        if existing is not None:
+            return existing
+        learned = tuple(await self._ledger.approval_rules(agent))
+        matched = first_match((*rules, *learned), ask.tool, ask.subject)
+        if matched is not None and ask.kind.value == "permission":
+            state, how, reason = ApprovalState.ALLOWED, "rule", f"matches the rule {matched}"
+        elif len(await self._ledger.open_approvals(agent)) >= max_open:
+            state, how = ApprovalState.DENIED, "policy"
+            reason = (
+                f"{max_open} requests of this agent already wait for the operator; "
+                "wait for their answers before asking again"
+            )
+        request, new = await self._ledger.open_approval(
+            agent=agent,
+            run_id=run_id,
+            channel=channel,
+            ask=ask,
+            deadline=deadline,
+            starter=starter,
+            state=state,
+            how=how,
+            reason=reason,
+        )
+        if not new:
+            return request
+        await self._tell(ApprovalEvent(request, opened=True))
+        if not request.state.is_open:
+            await self._deliver(request)
+        return request
+
+    # -- answering ---------------------------------------------------------------------
+
+    async def answer(
+        self,
+        request_id: str,
+        *,
+        by: str,
+        decision: Decision,
+        how: str,
+        reason: str | None = None,
+    ) -> ApprovalRequest:
+        """Answer an open request; the first answer wins. Raises :class:`UnknownApproval`
+        or :class:`AlreadyAnswered` (its message says by whom and when, or why closed)."""
+        current = await self._ledger.approval(request_id)
+        if current is None:
+            raise UnknownApproval(f"no approval request {request_id!r}: `pending` lists them")
+        state = ApprovalState.DENIED if decision is Decision.DENY else ApprovalState.ALLOWED
+        request, won = await self._ledger.answer_approval(
+            current.id, state=state, decision=decision, by=by, how=how, reason=reason
+        )
+        if request is None:  # pragma: no cover - rows are never deleted
+            raise UnknownApproval(f"no approval request {request_id!r}")
+        if not won:
+            raise AlreadyAnswered(closed_words(request))
+        if decision is Decision.ALWAYS and request.pattern:
+            await self._ledger.add_approval_rule(request.agent, request.pattern, by)
+        await self._ended(request)
+        return request
+
+    async def expire(self) -> list[ApprovalRequest]:
+        """Deny every open request past its deadline, as a timeout; those it ended."""
+        now = self._clock.now()
+        ended = []
+        for request in await self._ledger.open_approvals():
+            if not request.expired(now):
+                continue
+            waited = int((request.deadline - request.asked_at).total_seconds() // 60)
+            reason = f"nobody answered within {waited} min; denied as a timeout"
+            done, won = await self._ledger.answer_approval(
+                request.id,
+                state=ApprovalState.TIMED_OUT,
+                decision=Decision.DENY,
+                by=None,
+                how="timeout",
+                reason=reason,
+            )
+            if won and done is not None:
+                await self._ended(done)
+                ended.append(done)
+        return ended
+
+    async def close_run(self, run_id: int, why: str) -> list[ApprovalRequest]:
+        """Close every open request of a run that ended (or whose CLI died asking)."""
+        closed = []
+        for request in await self._ledger.approvals_of_run(run_id):
+            if request.state.is_open:
+                done = await self._close(request, why)
+                if done is not None:
+                    closed.append(done)
+        return closed
+
+    async def withdraw(self, run_id: int, channel: str, native_id: str, why: str) -> None:
+        """The CLI withdrew its ask: close it, telling nobody but chat."""
+        request = await self._ledger.approval_by_native(run_id, channel, native_id)
+        if request is not None and request.state.is_open:
+            await self._close(request, why, deliver=False)
+
+    # -- reading -----------------------------------------------------------------------
+
+    async def get(self, request_id: str) -> ApprovalRequest:
+        request = await self._ledger.approval(request_id)
+        if request is None:
+            raise UnknownApproval(f"no approval request {request_id!r}: `pending` lists them")
+        return request
+
+    async def pending(self, agent: str | None = None) -> list[ApprovalRequest]:
+        return await self._ledger.open_approvals(agent)
+
+    async def waiting(self, agent: str) -> bool:
+        """Whether ``agent`` waits for an answer (the watchdog then never calls it stalled)."""
+        return bool(await self._ledger.open_approvals(agent))
+
+    async def undelivered(self, run_id: int) -> list[ApprovalRequest]:
+        """Requests of ``run_id`` answered but not yet told to the CLI."""
+        return [
+            r
+            for r in await self._ledger.approvals_of_run(run_id)
+            if not r.state.is_open and r.delivered_at is None and r.how != "closed"
+        ]
+
+    async def mark_delivered(self, request_id: str) -> None:
+        await self._ledger.mark_approval_delivered(request_id)
+
+    async def wait(self, request_id: str) -> ApprovalRequest:
+        """Return once the request is no longer open (at once if it is not)."""
+        request = await self.get(request_id)
+        if not request.state.is_open:
+            return request
+        future: asyncio.Future[ApprovalRequest] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(request.id, []).append(future)
+        try:
+            # Read again: an answer may have landed between the read and the wait.
+            again = await self.get(request_id)
+            if not again.state.is_open:
+                return again
+            return await future
+        finally:
+            waiters = self._waiters.get(request.id, [])
+            if future in waiters:
+                waiters.remove(future)
+            if not waiters:
+                self._waiters.pop(request.id, None)
+
+    # -- chat places -------------------------------------------------------------------
+
+    async def record_post(self, post: ApprovalPost) -> None:
+        await self._ledger.record_approval_post(post)
+
+    async def posts(self, request_id: str) -> list[ApprovalPost]:
+        return await self._ledger.approval_posts(request_id)
+
+    async def post_at(self, connector: str, event_id: str) -> ApprovalRequest | None:
+        """The request shown by message ``event_id`` of ``connector``, if it is one."""
+        post = await self._ledger.approval_post_at(connector, event_id)
+        return None if post is None else await self._ledger.approval(post.request_id)
+
+    # -- inside ------------------------------------------------------------------------
+
+    async def _close(
+        self, request: ApprovalRequest, why: str, *, deliver: bool = True
+    ) -> ApprovalRequest | None:
+        done, won = await self._ledger.answer_approval(
+            request.id,
+            state=ApprovalState.CLOSED,
+            decision=Decision.DENY,
+            by=None,
+            how="closed",
+            reason=why,
+        )
+        if not won or done is None:
+            return None
+        for future in self._waiters.get(done.id, []):
+            if not future.done():
+                future.set_result(done)
+        await self._tell(ApprovalEvent(done, opened=False))
+        return done
+
+    async def _ended(self, request: ApprovalRequest) -> None:
+        for future in self._waiters.get(request.id, []):
+            if not future.done():
+                future.set_result(request)
+        await self._deliver(request)
+        await self._tell(ApprovalEvent(request, opened=False))
+
+    async def _deliver(self, request: ApprovalRequest) -> None:
+        deliver = self._deliverers.get(request.channel)
+        if deliver is None:
+            log.info(
+                "approval %s answered; its channel %s will get it", request.id, request.channel
+            )
+            return
+        try:
+            await deliver(request)
+        except Exception:  # the CLI may be gone; the answer stays recorded
+            log.exception("could not tell %s the answer to approval %s", request.agent, request.id)
+            return
+        await self._ledger.mark_approval_delivered(request.id)
+
+    async def _tell(self, event: ApprovalEvent) -> None:
+        for listener in self._listeners:
+            try:
+                await listener(event)
+            except Exception:
+                log.exception("an approval listener failed on %s", event.request.id)
+
+
+def closed_words(request: ApprovalRequest) -> str:
+    """Why an answer to ``request`` comes too late, in the operator's words."""
+    at = request.answered_at.strftime("%H:%M:%S UTC") if request.answered_at else "?"
+    if request.state is ApprovalState.TIMED_OUT:
+        return f"approval {request.id} timed out at {at}: it was denied"
+    if request.state is ApprovalState.CLOSED:
+        return f"that request is closed ({request.agent}: {request.reason or 'ended'})"
+    if request.how in ("rule", "policy"):
+        return f"approval {request.id} was decided by {request.how} at {at}"
+    what = "allowed" if request.state is ApprovalState.ALLOWED else "denied"
+    return f"approval {request.id} was already answered by {request.answered_by} at {at} ({what})"

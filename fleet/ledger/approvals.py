@@ -1,0 +1,245 @@
+"""The ledger's approval tables (migration 15): every ask an agent made, its answer, where it
+was shown in chat, and the rules an ``always`` answer taught an agent.
+
+A request is answered once: the answer is an ``UPDATE … WHERE state = 'open'`` in one
+transaction, so of two answers racing the first wins and the second learns who it lost to.
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import sqlite3
+from collections.abc import Sequence
+from datetime import datetime
+
+from fleet.approvals.model import (
+    ApprovalPost,
+    ApprovalRequest,
+    ApprovalState,
+    Ask,
+    AskKind,
+    Decision,
+)
+from fleet.ledger.access import Store
+from fleet.ledger.rows import from_epoch, to_epoch
+
+ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+"""Letters and digits of a request id: none that read alike (no ``i l 1 o 0``)."""
+ID_LENGTH = 4
+
+
+def new_request_id() -> str:
+    return "".join(secrets.choice(ID_ALPHABET) for _ in range(ID_LENGTH))
+
+
+class ApprovalsLedger:
+    """The approval queries of :class:`~fleet.ledger.store.Ledger`."""
+
+    async def open_approval(
+        self: Store,
+        *,
+        agent: str,
+        run_id: int,
+        channel: str,
+        ask: Ask,
+        deadline: datetime,
+        starter: str | None,
+        state: ApprovalState = ApprovalState.OPEN,
+        how: str | None = None,
+        reason: str | None = None,
+    ) -> tuple[ApprovalRequest, bool]:
+        """Record ``ask`` of ``run_id`` (or find it: the same ``native_id`` of the same run and
+        channel is one request); whether it is new. ``state`` other than open records a
+        request decided at once (``how``: ``policy``, ``rule``)."""
+        now = self._clock.now()
+        host = socket.gethostname()
+        async with self._transaction("record an approval request") as conn:
+            found = await conn.execute_fetchall(
+                "SELECT * FROM approvals WHERE run_id = ? AND channel = ? AND native_id = ?",
+                (run_id, channel, ask.native_id),
+            )
+            if found:
+                return _request(next(iter(found))), False
+            decision = None
+            if state is ApprovalState.ALLOWED:
+                decision = Decision.ALLOW
+            elif state is not ApprovalState.OPEN:
+                decision = Decision.DENY
+            for _ in range(20):
+                request_id = new_request_id()
+                try:
+                    await conn.execute(
+                        "INSERT INTO approvals (id, agent, run_id, channel, native_id, kind,"
+                        " tool, subject, detail, pattern, state, asked_at, deadline, starter,"
+                        " host, answered_at, how, reason, decision)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            request_id,
+                            agent,
+                            run_id,
+                            channel,
+                            ask.native_id,
+                            ask.kind.value,
+                            ask.tool,
+                            ask.subject,
+                            ask.detail,
+                            ask.pattern,
+                            state.value,
+                            to_epoch(now),
+                            to_epoch(deadline),
+                            starter,
+                            host,
+                            None if state is ApprovalState.OPEN else to_epoch(now),
+                            how,
+                            reason,
+                            None if decision is None else decision.value,
+                        ),
+                    )
+                except sqlite3.IntegrityError:
+                    continue  # the id was taken: draw again
+                break
+            else:  # pragma: no cover - 31**4 ids; only a ledger full of open asks gets here
+                raise RuntimeError("no free approval id")
+            rows = await conn.execute_fetchall(
+                "SELECT * FROM approvals WHERE id = ?", (request_id,)
+            )
+        return _request(next(iter(rows))), True
+
+    async def approval(self: Store, request_id: str) -> ApprovalRequest | None:
+        rows = await self._all("SELECT * FROM approvals WHERE id = ?", (request_id.lower(),))
+        return _request(rows[0]) if rows else None
+
+    async def approval_by_native(
+        self: Store, run_id: int, channel: str, native_id: str
+    ) -> ApprovalRequest | None:
+        rows = await self._all(
+            "SELECT * FROM approvals WHERE run_id = ? AND channel = ? AND native_id = ?",
+            (run_id, channel, native_id),
+        )
+        return _request(rows[0]) if rows else None
+
+    async def open_approvals(self: Store, agent: str | None = None) -> list[ApprovalRequest]:
+        """Open requests, oldest first (of one agent, when named)."""
+        if agent is None:
+            rows = await self._all(
+                "SELECT * FROM approvals WHERE state = 'open' ORDER BY asked_at, id", ()
+            )
+        else:
+            rows = await self._all(
+                "SELECT * FROM approvals WHERE state = 'open' AND agent = ? ORDER BY asked_at, id",
+                (agent,),
+            )
+        return [_request(row) for row in rows]
+
+    async def approvals_of_run(self: Store, run_id: int) -> list[ApprovalRequest]:
+        rows = await self._all(
+            "SELECT * FROM approvals WHERE run_id = ? ORDER BY asked_at, id", (run_id,)
+        )
+        return [_request(row) for row in rows]
+
+    async def answer_approval(
+        self: Store,
+        request_id: str,
+        *,
+        state: ApprovalState,
+        decision: Decision,
+        by: str | None,
+        how: str,
+        reason: str | None,
+    ) -> tuple[ApprovalRequest | None, bool]:
+        """Answer request ``request_id`` if it is still open: the request as it is now
+        (``None``: no such id), and whether this answer is the one that counts."""
+        now = to_epoch(self._clock.now())
+        async with self._transaction("answer an approval request") as conn:
+            cursor = await conn.execute(
+                "UPDATE approvals SET state = ?, decision = ?, answered_by = ?,"
+                " answered_at = ?, how = ?, reason = ? WHERE id = ? AND state = 'open'",
+                (state.value, decision.value, by, now, how, reason, request_id),
+            )
+            won = cursor.rowcount > 0
+            rows = await conn.execute_fetchall(
+                "SELECT * FROM approvals WHERE id = ?", (request_id,)
+            )
+        found = list(rows)
+        return (_request(found[0]) if found else None), won
+
+    async def mark_approval_delivered(self: Store, request_id: str) -> None:
+        async with self._transaction("mark an approval delivered") as conn:
+            await conn.execute(
+                "UPDATE approvals SET delivered_at = ? WHERE id = ?",
+                (to_epoch(self._clock.now()), request_id),
+            )
+
+    async def record_approval_post(self: Store, post: ApprovalPost) -> None:
+        async with self._transaction("record where an approval was shown") as conn:
+            await conn.execute(
+                "INSERT OR IGNORE INTO approval_posts (request_id, connector, room, thread,"
+                " event_id) VALUES (?, ?, ?, ?, ?)",
+                (post.request_id, post.connector, post.room, post.thread, post.event_id),
+            )
+
+    async def approval_posts(self: Store, request_id: str) -> list[ApprovalPost]:
+        rows = await self._all("SELECT * FROM approval_posts WHERE request_id = ?", (request_id,))
+        return [_post(row) for row in rows]
+
+    async def approval_post_at(self: Store, connector: str, event_id: str) -> ApprovalPost | None:
+        rows = await self._all(
+            "SELECT * FROM approval_posts WHERE connector = ? AND event_id = ?",
+            (connector, event_id),
+        )
+        return _post(rows[0]) if rows else None
+
+    async def add_approval_rule(self: Store, agent: str, pattern: str, by: str) -> None:
+        async with self._transaction("remember an always answer") as conn:
+            await conn.execute(
+                "INSERT OR IGNORE INTO approval_rules (agent, pattern, added_by, added_at)"
+                " VALUES (?, ?, ?, ?)",
+                (agent, pattern, by, to_epoch(self._clock.now())),
+            )
+
+    async def approval_rules(self: Store, agent: str) -> list[str]:
+        rows = await self._all(
+            "SELECT pattern FROM approval_rules WHERE agent = ? ORDER BY added_at", (agent,)
+        )
+        return [str(row["pattern"]) for row in rows]
+
+
+def _request(row: sqlite3.Row | Sequence[object]) -> ApprovalRequest:
+    r = row if isinstance(row, sqlite3.Row) else None
+    if r is None:  # pragma: no cover - rows come from a Row factory
+        raise TypeError("approval rows must be sqlite3.Row")
+    answered_at, delivered_at, decision = r["answered_at"], r["delivered_at"], r["decision"]
+    return ApprovalRequest(
+        id=r["id"],
+        agent=r["agent"],
+        run_id=r["run_id"],
+        channel=r["channel"],
+        native_id=r["native_id"],
+        kind=AskKind(r["kind"]),
+        tool=r["tool"],
+        subject=r["subject"],
+        detail=r["detail"],
+        pattern=r["pattern"],
+        state=ApprovalState(r["state"]),
+        asked_at=from_epoch(r["asked_at"]),
+        deadline=from_epoch(r["deadline"]),
+        starter=r["starter"],
+        host=r["host"],
+        answered_by=r["answered_by"],
+        answered_at=None if answered_at is None else from_epoch(answered_at),
+        how=r["how"],
+        reason=r["reason"],
+        decision=None if decision is None else Decision(decision),
+        delivered_at=None if delivered_at is None else from_epoch(delivered_at),
+    )
+
+
+def _post(row: sqlite3.Row) -> ApprovalPost:
+    return ApprovalPost(
+        request_id=row["request_id"],
+        connector=row["connector"],
+        room=row["room"],
+        thread=row["thread"],
+        event_id=row["event_id"],
+    )
