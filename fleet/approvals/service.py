@@ -175,8 +175,7 @@ class Approvals:
         for request in await self._ledger.open_approvals():
             if not request.expired(now):
                 continue
-            waited = int((request.deadline - request.asked_at).total_seconds() // 60)
-            reason = f"nobody answered within {waited} min; denied as a timeout"
+            reason = f"nobody answered within {_span(request)}; denied as a timeout"
             done, won = await self._ledger.answer_approval(
                 request.id,
                 state=ApprovalState.TIMED_OUT,
@@ -313,6 +312,11 @@ class Approvals:
                 await listener(event)
             except Exception:
                 log.exception("an approval listener failed on %s", event.request.id)
+
+
+def _span(request: ApprovalRequest) -> str:
+    seconds = int((request.deadline - request.asked_at).total_seconds())
+    return f"{seconds} s" if seconds < 120 else f"{seconds // 60} min"
 
 
 def closed_words(request: ApprovalRequest) -> str:

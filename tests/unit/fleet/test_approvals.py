@@ -96,7 +96,7 @@ async def test_a_timeout_is_recorded_apart_from_a_denial(
     clock.advance(61)
     [ended] = await approvals.expire()
     assert ended.state is ApprovalState.TIMED_OUT and ended.decision is Decision.DENY
-    assert ended.how == "timeout" and "1 min" in (ended.reason or "")
+    assert ended.how == "timeout" and "60 s" in (ended.reason or "")
     assert told[-1].id == request.id
     with pytest.raises(AlreadyAnswered, match="timed out"):
         await approvals.answer(request.id, by="@ada:x", decision=Decision.ALLOW, how="command")
