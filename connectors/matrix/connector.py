@@ -231,7 +231,8 @@ class MatrixConnector:
         return self._inbox.messages()
 
     async def edit(self, room: RoomId, event_id: EventId, markdown: str) -> None:
-        raise ConnectorError("editing a message is not built yet")  # replaced next
+        self._check_running()
+        await self._outbound.edit(room, event_id, markdown)
 
     async def send(self, message: OutboundMessage) -> SendResult:
         self._check_running()
