@@ -109,9 +109,15 @@ APPROVAL_COMMANDS = (APPROVE, DENY, PENDING, PERMISSIONS, INTERRUPT)
 class SessionLevers(Protocol):
     """The fleet's levers on a live session."""
 
-    async def interrupt(self, name: str, by: str) -> None: ...
+    async def interrupt(self, name: str, *, by: str = "operator") -> str:
+        """End ``name``'s turn in progress, keeping the agent; what was done, in words."""
+        ...
 
-    async def set_permissions(self, name: str, mode: PermissionMode, by: str) -> str: ...
+    async def set_permissions(
+        self, name: str, mode: PermissionMode, *, by: str = "operator"
+    ) -> str:
+        """Change ``name``'s mode, in its session where its CLI can; what was done."""
+        ...
 
 
 class ApprovalCommands:
@@ -170,13 +176,12 @@ class ApprovalCommands:
 
     async def permissions(self, req: Request) -> Reply:
         name, mode = req.arg("NAME"), PermissionMode(req.arg("MODE"))
-        said = await self._live().set_permissions(name, mode, req.who)
+        said = await self._live().set_permissions(name, mode, by=req.who)
         return Reply(said, topic=name, detail=f"{name} → {mode.value}")
 
     async def interrupt(self, req: Request) -> Reply:
         name = req.arg("NAME")
-        await self._live().interrupt(name, req.who)
-        return Reply(f"⏸ **{name}**'s current turn was interrupted; it keeps running.", topic=name)
+        return Reply(await self._live().interrupt(name, by=req.who), topic=name)
 
     def _live(self) -> SessionLevers:
         if self._levers is None:

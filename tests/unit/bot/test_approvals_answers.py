@@ -47,10 +47,13 @@ class Levers:
 
     calls: list[tuple[str, ...]] = field(default_factory=list)
 
-    async def interrupt(self, name: str, by: str) -> None:
+    async def interrupt(self, name: str, *, by: str = "operator") -> str:
         self.calls.append(("interrupt", name, by))
+        return f"{name}: its turn is interrupted"
 
-    async def set_permissions(self, name: str, mode: PermissionMode, by: str) -> str:
+    async def set_permissions(
+        self, name: str, mode: PermissionMode, *, by: str = "operator"
+    ) -> str:
         self.calls.append(("permissions", name, mode.value, by))
         return f"{name} now asks as {mode.value}, from its next turn"
 
@@ -331,7 +334,7 @@ async def test_pending_lists_the_open_requests(world: World) -> None:
 
 async def test_interrupt_and_permissions_call_the_fleets_levers(world: World) -> None:
     """`interrupt` and `permissions` reach the live-session levers; viewers may not."""
-    await world.say("!interrupt c1", thread=None)
+    assert "c1: its turn is interrupted" in await world.say("!interrupt c1", thread=None)
     said = await world.say("!permissions c1 ask", thread=None)
     assert "c1 now asks as ask" in said
     assert world.levers.calls == [
