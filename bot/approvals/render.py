@@ -73,6 +73,16 @@ def reveal(text: str) -> str:
     return "".join(out)
 
 
+def inline_code(text: str) -> str:
+    """``text`` on one line as inline code no backtick in it can close, invisible
+    characters shown (a pattern, a command in a one-line notice)."""
+    flat = " ".join(reveal(text).split())
+    longest = max((len(m) for m in re.findall(r"`+", flat)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if flat.startswith("`") or flat.endswith("`") else ""
+    return f"{fence}{pad}{flat}{pad}{fence}"
+
+
 def _block(text: str, info: str = "text") -> str:
     lines = reveal(text).split("\n")
     if len(lines) > SHOWN_LINES:
@@ -106,7 +116,7 @@ def ask_message(request: ApprovalRequest, prefix: str) -> str:
         )
         return f"❓ Question `{request.id}` — {_what(request)}\n{how}"
     always = (
-        f"🔁 always (this agent, `{escape(request.pattern)}`)"
+        f"🔁 always (this agent, {inline_code(request.pattern)})"
         if request.pattern
         else "🔁 always (counts as once here)"
     )
@@ -135,7 +145,7 @@ def outcome_line(request: ApprovalRequest) -> str:
     if request.kind is AskKind.QUESTION:
         return f"💬 Answered by {by}{reason}"
     if request.decision is Decision.ALWAYS:
-        rule = f" — `{escape(request.pattern)}` now passes" if request.pattern else ""
+        rule = f" — {inline_code(request.pattern)} now passes" if request.pattern else ""
         return f"🔁 Allowed always by {by}{rule}"
     return f"✅ Allowed once by {by}"
 
@@ -148,9 +158,7 @@ def ended_message(request: ApprovalRequest) -> str:
 
 def decided_notice(request: ApprovalRequest) -> str:
     """One line for a request a rule or the open-request cap decided at once."""
-    subject = " ".join(reveal(request.subject).split())[:120]
-    fence = "``" if "`" in subject else "`"
-    what = f"**{escape(request.tool)}** {fence}{subject}{fence}"
+    what = f"**{escape(request.tool)}** {inline_code(request.subject[:120])}"
     if request.state is ApprovalState.ALLOWED:
         return f"✅ **{request.agent}** may use {what}: {escape(request.reason or 'a rule')}"
     return f"❌ **{request.agent}**'s {what} was denied: {escape(request.reason or 'policy')}"

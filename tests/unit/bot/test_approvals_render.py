@@ -11,6 +11,7 @@ from bot.approvals.render import (
     ask_message,
     decided_notice,
     ended_message,
+    inline_code,
     outcome_line,
     pending_table,
     reaction_decision,
@@ -117,6 +118,15 @@ def test_the_ended_message_says_who_answered_and_how() -> None:
     assert outcome_line(timed).startswith("⌛ Timed out at 12:00:00 UTC: denied")
     closed = request(state=ApprovalState.CLOSED, answered_at=T0, reason="coder-1 ended")
     assert outcome_line(closed) == "⏹ Closed at 12:00:00 UTC: coder-1 ended"
+
+
+def test_patterns_and_one_line_commands_are_inline_code_nothing_can_close() -> None:
+    """Inline code keeps a pattern verbatim (no escaping backslashes), backticks and all."""
+    text = ask_message(request(pattern="Bash(git *)"), "!")
+    assert "🔁 always (this agent, `Bash(git *)`)" in text
+    assert inline_code("a `b` c") == "``a `b` c``"
+    assert inline_code("`x`") == "`` `x` ``"
+    assert inline_code("a\u200bb\nc") == "`a[U+200B]b c`"
 
 
 def test_a_request_decided_at_once_is_one_line() -> None:
