@@ -59,6 +59,17 @@ DENY = CommandSpec(
     examples=("deny k7q2", "deny k7q2 use the staging database instead"),
 )
 
+ANSWER = CommandSpec(
+    name="answer",
+    summary="Answer the question an agent asked.",
+    args=(_ID, ArgSpec("TEXT", "Your answer: the rest of the line, as typed.", rest=True)),
+    description=(
+        "Gives question ID its answer: the agent's CLI gets TEXT as what you said. The same "
+        "as a reply in the agent's thread while the question is open."
+    ),
+    examples=("answer m3pa use the staging database",),
+)
+
 PENDING = CommandSpec(
     name="pending",
     summary="List the approval requests waiting for an answer.",
@@ -102,7 +113,7 @@ INTERRUPT = CommandSpec(
     examples=("interrupt coder-1",),
 )
 
-APPROVAL_COMMANDS = (APPROVE, DENY, PENDING, PERMISSIONS, INTERRUPT)
+APPROVAL_COMMANDS = (APPROVE, DENY, ANSWER, PENDING, PERMISSIONS, INTERRUPT)
 
 
 @runtime_checkable
@@ -141,6 +152,7 @@ class ApprovalCommands:
         return {
             "approve": self.approve,
             "deny": self.deny,
+            "answer": self.answer,
             "pending": self.pending,
             "permissions": self.permissions,
             "interrupt": self.interrupt,
@@ -168,6 +180,23 @@ class ApprovalCommands:
             decision=Decision.DENY,
             how=args.get("VIA", "command"),
             reason=(args.get("REASON") or "").strip() or None,
+        )
+        return _answered(done)
+
+    async def answer(self, req: Request) -> Reply:
+        request = await self._approvals.get(req.arg("ID"))
+        if request.kind is not AskKind.QUESTION:
+            raise CommandError(
+                f"`{request.id}` is no question: `{self._prefix}approve {request.id}` or "
+                f"`{self._prefix}deny {request.id} [REASON]` answers it"
+            )
+        done = await self._desk.answer(
+            request.id,
+            msg=req.message,
+            role=req.role,
+            decision=Decision.ALLOW,
+            how="command",
+            reason=req.arg("TEXT").strip(),
         )
         return _answered(done)
 

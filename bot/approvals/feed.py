@@ -117,7 +117,7 @@ class ApprovalFeed:
         if not places and connector.home_room is not None:
             places.append((connector.home_room, None))
         mention = starter_id(request, connector.name)
-        text = ask_message(request, self._prefix_for(connector.name))
+        text = ask_message(request, self._prefix_for(connector.name), threads=connector.has_threads)
         for room, place in dict.fromkeys(places):
             sent = await connector.send(
                 OutboundMessage(

@@ -106,13 +106,15 @@ def _what(request: ApprovalRequest) -> str:
     return text
 
 
-def ask_message(request: ApprovalRequest, prefix: str) -> str:
-    """The message a request is shown as, with its id and every way to answer it."""
+def ask_message(request: ApprovalRequest, prefix: str, *, threads: bool = True) -> str:
+    """The message a request is shown as, with its id and every way to answer it
+    (``threads``: the medium has threads and reactions; else only the commands)."""
     at = request.deadline.strftime("%H:%M UTC")
     if request.kind is AskKind.QUESTION:
+        reply = "Reply in this thread, or" if threads else "Answer with"
         how = (
-            f"Reply in this thread to answer it, or `{prefix}deny {request.id} [REASON]` "
-            f"to decline. Unanswered by {at}, it is declined."
+            f"{reply} `{prefix}answer {request.id} TEXT`; `{prefix}deny {request.id} [REASON]` "
+            f"declines it. Unanswered by {at}, it is declined."
         )
         return f"❓ Question `{request.id}` — {_what(request)}\n{how}"
     always = (
@@ -120,10 +122,12 @@ def ask_message(request: ApprovalRequest, prefix: str) -> str:
         if request.pattern
         else "🔁 always (counts as once here)"
     )
+    commands = f"`{prefix}approve {request.id} [always]`, `{prefix}deny {request.id} [REASON]`"
     how = (
         f"React ✅ allow once · ❌ deny · {always}; or reply `yes`, `no [reason]`, "
-        f"`always`; or `{prefix}approve {request.id} [always]`, "
-        f"`{prefix}deny {request.id} [REASON]`. Unanswered by {at}, it is denied."
+        f"`always`; or {commands}. Unanswered by {at}, it is denied."
+        if threads
+        else f"Answer with {commands}. Unanswered by {at}, it is denied."
     )
     return f"🔐 Approval `{request.id}` — {_what(request)}\n{how}"
 

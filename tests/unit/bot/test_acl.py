@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.acl import Acl, Grant, Role
-from bot.approvals.commands import APPROVE, DENY, INTERRUPT, PENDING, PERMISSIONS
+from bot.approvals.commands import ANSWER, APPROVE, DENY, INTERRUPT, PENDING, PERMISSIONS
 from bot.commands import (
     ACCOUNTS,
     BUDGET,
@@ -43,7 +43,7 @@ from bot.limit_commands import RESUME
 READ_ONLY = (
     *(HELP, PS, LOGS, RUNS, WATCH, USAGE, PACE, REPORT, BUDGET, ROSTER, WHOAMI),
     *(SCHEDULE, SCHEDULE_LIST, ACCOUNTS, QUEUE, EGRESS),
-    *(APPROVE, DENY, PENDING),  # who may answer is decided per request
+    *(APPROVE, DENY, ANSWER, PENDING),  # who may answer is decided per request
 )
 CONTROL = (
     *(SPAWN, STOP, RESTART, RESUME, SEND, ROSTER_RELOAD, CANCEL, EGRESS_BLOCK, EGRESS_UNBLOCK),

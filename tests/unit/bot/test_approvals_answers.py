@@ -192,6 +192,7 @@ async def test_without_a_thread_the_home_room_gets_it_alerting_the_on_call(
     [shown] = home.sent
     assert shown.room == "console" and shown.thread_id is None
     assert shown.alert and shown.mentions == ()
+    assert "approve" in shown.markdown and "React" not in shown.markdown  # no reactions here
 
 
 async def test_an_operators_reaction_answers_and_the_message_says_who(world: World) -> None:
@@ -298,6 +299,10 @@ async def test_a_question_is_answered_by_the_reply_text(world: World) -> None:
     [told] = world.told
     assert told.id == question.id and told.reason == "the staging one"
     assert "💬 Answered by" in world.chat.edited[0][2]
+    other = await world.ask("q2", kind=AskKind.QUESTION, subject="And the port?")
+    assert "no question" in await world.say(f"!answer {(await world.ask('n9')).id} 5432")
+    assert "answered" in await world.say(f"!answer {other.id} 5432", thread=None)
+    assert world.told[-1].id == other.id and world.told[-1].reason == "5432"
 
 
 async def test_the_cap_denies_at_once_with_one_notice(world: World) -> None:

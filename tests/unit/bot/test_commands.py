@@ -25,6 +25,7 @@ USAGES = {
     "permissions": "permissions NAME MODE",
     "approve": "approve ID [MODE]",
     "deny": "deny ID [REASON]",
+    "answer": "answer ID TEXT",
     "pending": "pending",
     "logs": "logs NAME [--lines N] [--raw]",
     "runs": "runs NAME [--last N]",
