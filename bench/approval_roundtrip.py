@@ -1,55 +1,63 @@
-"""Benchmark: the approval round trip on Synapse, through Fleetwarden's Matrix connector,
-against bare matrix-nio clients doing the same two legs on the same homeserver.
+"""Benchmark: the approval round trip on Synapse through Fleetwarden, against bare
+matrix-nio clients doing the same two legs on the same homeserver, side by side.
 
-What is measured (the connector path: the bot's Matrix connector, in this process, posts
-the request and yields the answer; the approvals service and the app's routing are not in
-the path). One run starts its own Synapse (tests/synapse_server.py) and registers the bot,
-an operator and two bare clients. The operator is an end-to-end encrypted matrix-nio client
-(its own device and crypto store, key upkeep after each sync, as Element does), always in a
-long-poll ``/sync`` (``--sync-timeout``). Three rooms, each the operator and one party:
+One run starts its own Synapse (tests/synapse_server.py) and registers the bot, an
+operator and two bare clients. The operator is an end-to-end encrypted matrix-nio client
+(its own device and crypto store, key upkeep after each sync, as Element does), always in
+a long-poll ``/sync`` (``--sync-timeout``). Three rooms, each the operator and one party:
 
-- ``fleetwarden``: an encrypted room with the real :class:`MatrixConnector` (password
-  login, its own device, trust on first use, the ledger for its sync token), its sync loop
-  long-polling with the same timeout;
-- ``bare-e2ee``: an encrypted room with a bare encrypted matrix-nio client (the same path
-  without Fleetwarden: the floor the ratios are taken against);
-- ``bare-plain``: an unencrypted room with a bare matrix-nio client without encryption
-  (the send-to-sync echo with no encryption at all, for scale).
+- ``fleetwarden``, an encrypted room. With ``--through app`` (the default): Fleetwarden's
+  whole app in this process (:mod:`bench.approval_app`: the real ``App`` with its Matrix
+  connector, router, approvals service and feed; one stub agent ``c1`` spawned by the
+  operator from chat). With ``--through connector``: the Matrix connector alone
+  (``MatrixConnector``, with a ledger for its sync token), no app, no approvals service.
+  Either way password login, its own device, trust on first use, its sync long-polling
+  with the same timeout.
+- ``bare-e2ee``, an encrypted room with a bare encrypted matrix-nio client: the same path
+  without Fleetwarden, the floor the goal is measured against.
+- ``bare-plain``, an unencrypted room with a bare matrix-nio client without encryption:
+  the send-to-sync echo with no encryption at all, for scale.
 
 Each round, per party, strictly one at a time and interleaved fleetwarden, bare-e2ee,
 bare-plain, with ``--pause-ms`` of quiet before each leg:
 
-- **request**: t0 = just before the party posts an approval-request message (Fleetwarden:
-  ``connector.send`` of a markdown notice; a bare client: ``room_send`` of the same text,
-  encrypted where the room is); t1 = when the operator's long-poll returns it readable
-  (decrypted, in an encrypted room).
-- **answer**: t0 = just before the operator sends a ✅ reaction (``m.reaction``
-  annotation) to that message, encrypted in an encrypted room as Element does; t1 = when
-  the party has it: Fleetwarden's ``connector.inbound()`` yields it (sender checks, trust
-  and replay guard passed, the sync token saved); a bare client's long-poll returns it
-  readable.
+- **request**: t0 = just before the request is made — app: ``Approvals.open`` of a Bash
+  ask for ``c1``'s run, as a CLI driver calls it (the ledger write, then the feed renders
+  the request and posts it into c1's thread as an alert); connector: ``connector.send`` of
+  a request-like markdown notice; a bare client: ``room_send`` of the same text, encrypted
+  where the room is. t1 = when the operator's long-poll returns that message readable
+  (decrypted).
+- **answer**: t0 = just before the operator sends a ✅ reaction (an ``m.reaction``
+  annotation) on that message, encrypted as Element sends it. t1 = app: when the approvals
+  service delivers the answer to the CLI's channel (the reaction synced, decrypted,
+  trusted, claimed, routed, bound to the request and its operator, recorded); connector:
+  when ``connector.inbound()`` yields the reaction; a bare client: when its long-poll
+  returns it readable. (The app then edits the request's message; that is not timed.)
 
 Reported: p50/p95/p99/mean/min/max per party and leg, and the ratios fleetwarden /
-bare-e2ee (the goal: ≤ 1.5 at p50 and p95) and fleetwarden / bare-plain.
+bare-e2ee (the goal: ≤ 1.5 at p50 and p95, both legs) and fleetwarden / bare-plain.
+Everything runs in one process and event loop, so the parties share its CPU alike.
 
-    python -m bench.approval_roundtrip [--rounds 100] [--json out.json]
+    python -m bench.approval_roundtrip [--through app|connector] [--rounds 100] [--json F]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import os
 import platform
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from bench import approval_app
 from bench.harness import COLUMNS, execute, summary
 from bench.matrix_watch import Arrivals, Watcher, annotation, send
 from bench.processes import BenchError
@@ -86,13 +94,37 @@ class Result:
     samples: list[dict[str, Any]] = field(default_factory=list)
 
 
+class Party(Protocol):
+    """One side of the operator's rounds: it posts a request; it gets the answer."""
+
+    room: str
+
+    async def request(self, index: int) -> tuple[float, float, str]:
+        """Post round ``index``'s request: t0, t1 (the operator has it) and its event id."""
+        ...
+
+    async def answered(self, message: str, reaction: str) -> float:
+        """When the answer (``reaction`` on ``message``) reached this side."""
+        ...
+
+
 @dataclass(frozen=True)
-class Party:
-    """One side of the operator's rounds: how it posts a request, where it gets answers."""
+class ChatParty:
+    """A party that posts with ``post`` and reads answers as they arrive in ``answers``."""
 
     room: str
     post: Callable[[str], Awaitable[str]]  # markdown -> the event id of the message
     answers: Arrivals
+    operator: Watcher
+    within: float
+
+    async def request(self, index: int) -> tuple[float, float, str]:
+        t0 = time.perf_counter()
+        message = await self.post(REQUEST)
+        return t0, await self.operator.seen(message, self.within, "request"), message
+
+    async def answered(self, message: str, reaction: str) -> float:
+        return await self.answers.seen(reaction, self.within, "answer")
 
 
 def analyse(result: Result, samples: list[dict[str, Any]]) -> None:
@@ -117,8 +149,9 @@ def report(result: Result) -> str:
         f"{result.sync_timeout_s:g} s, {result.pause_ms:g} ms pause per leg)",
     ]
     what = {
-        "request": "request: the bot posts -> the operator's client has it readable",
-        "answer": "answer: the operator's reaction -> the bot has it",
+        "request": "request: asked -> the operator's client has the message readable",
+        "answer": "answer: the operator's reaction -> the bot has it "
+        + ("(delivered to the CLI's channel)" if result.measured == "app" else "(yielded)"),
     }
     for leg in LEGS:
         lines += ["", what[leg], f"{'ms':<14}" + "".join(f"{k:>8}" for k in COLUMNS)]
@@ -140,9 +173,7 @@ async def run(args: argparse.Namespace, root: Path) -> Result:
     synapse = SynapseServer(root / "synapse")
     users: list[MatrixUser] = []
     watchers: list[Watcher] = []
-    connector: MatrixConnector | None = None
-    collector: asyncio.Task[None] | None = None
-    ledger: Ledger | None = None
+    stack = contextlib.AsyncExitStack()
     timeout_ms = int(args.sync_timeout * 1000)
     try:
         synapse.start()
@@ -169,30 +200,15 @@ async def run(args: argparse.Namespace, root: Path) -> Result:
             watcher.start()
         op_watch, e2ee_watch, plain_watch = watchers
 
-        ledger = await Ledger.open(root / "ledger.db", SystemClock())
-        connector = MatrixConnector(
-            MatrixConfig(
-                homeserver=synapse.base_url,
-                user_id=bot.user_id,
-                password_env="FW_BOT_PASSWORD",
-                rooms=(fw_room,),
-                sync_timeout_seconds=args.sync_timeout,
-            ),
-            state=ledger,
-            clock=SystemClock(),
-            environ={"FW_BOT_PASSWORD": PASSWORD},
-            state_dir=root / "state",
-            role_of=lambda user: "operator" if user == op.user_id else None,
-        )
-        await connector.start()
-        inbound = Arrivals()
-        collector = asyncio.create_task(_collect(connector, inbound), name="bot-inbound")
-        await op_watch.until_joined(fw_room, bot.user_id, START_TIMEOUT)
-        running = connector
-
-        async def fw_post(markdown: str) -> str:
-            sent = await running.send(OutboundMessage(RoomId(fw_room), markdown))
-            return str(sent.event_ids[0])
+        subject: Party
+        if args.through == "app":
+            subject = await stack.enter_async_context(
+                approval_app.party(root, synapse.base_url, bot, op, op_watch, fw_room, args)
+            )
+        else:
+            subject = await stack.enter_async_context(
+                connector_party(root, synapse.base_url, bot, op.user_id, op_watch, fw_room, args)
+            )
 
         def bare(user: MatrixUser, room: str) -> Callable[[str], Awaitable[str]]:
             async def post(markdown: str) -> str:
@@ -201,22 +217,23 @@ async def run(args: argparse.Namespace, root: Path) -> Result:
 
             return post
 
-        parties = {
-            "fleetwarden": Party(fw_room, fw_post, inbound),
-            "bare-e2ee": Party(e2ee_room, bare(e2ee, e2ee_room), e2ee_watch),
-            "bare-plain": Party(plain_room, bare(plain, plain_room), plain_watch),
+        within = args.round_timeout
+        parties: dict[str, Party] = {
+            "fleetwarden": subject,
+            "bare-e2ee": ChatParty(e2ee_room, bare(e2ee, e2ee_room), e2ee_watch, op_watch, within),
+            "bare-plain": ChatParty(
+                plain_room, bare(plain, plain_room), plain_watch, op_watch, within
+            ),
         }
 
         async def one(name: str, index: int) -> list[dict[str, Any]]:
             party = parties[name]
             await asyncio.sleep(args.pause_ms / 1000)
-            t0 = time.perf_counter()
-            message = await party.post(REQUEST)
-            t1 = await op_watch.seen(message, args.round_timeout, f"{name} request")
+            t0, t1, message = await party.request(index)
             await asyncio.sleep(args.pause_ms / 1000)
             t2 = time.perf_counter()
             reaction = await send(op.client, party.room, "m.reaction", annotation(message, "✅"))
-            t3 = await party.answers.seen(reaction, args.round_timeout, f"{name} answer")
+            t3 = await party.answered(message, reaction)
             return [
                 {"party": name, "leg": "request", "round": index, "ms": (t1 - t0) * 1000},
                 {"party": name, "leg": "answer", "round": index, "ms": (t3 - t2) * 1000},
@@ -237,6 +254,7 @@ async def run(args: argparse.Namespace, root: Path) -> Result:
             pause_ms=args.pause_ms,
             sync_timeout_s=args.sync_timeout,
             started=started,
+            measured=args.through,
             machine={
                 "cpus": os.cpu_count(),
                 "platform": platform.platform(),
@@ -246,17 +264,58 @@ async def run(args: argparse.Namespace, root: Path) -> Result:
         analyse(result, samples)
         return result
     finally:
-        if connector is not None:
-            await connector.stop()
-        if collector is not None:
-            await asyncio.gather(collector, return_exceptions=True)
+        await stack.aclose()
         for watcher in watchers:
             await watcher.stop()
         for user in users:
             await user.close()
-        if ledger is not None:
-            await ledger.close()
         synapse.stop()
+
+
+@contextlib.asynccontextmanager
+async def connector_party(
+    root: Path,
+    homeserver: str,
+    bot: Any,
+    operator: str,
+    op_watch: Watcher,
+    room: str,
+    args: argparse.Namespace,
+) -> AsyncIterator[Party]:
+    """The bot's Matrix connector in this process, serving ``room``, the operator's role
+    ``operator``; its requests are plain ``send``s, its answers what ``inbound()`` yields."""
+    ledger = await Ledger.open(root / "ledger.db", SystemClock())
+    connector = MatrixConnector(
+        MatrixConfig(
+            homeserver=homeserver,
+            user_id=bot.user_id,
+            password_env="FW_BOT_PASSWORD",
+            rooms=(room,),
+            sync_timeout_seconds=args.sync_timeout,
+        ),
+        state=ledger,
+        clock=SystemClock(),
+        environ={"FW_BOT_PASSWORD": PASSWORD},
+        state_dir=root / "state",
+        role_of=lambda user: "operator" if user == operator else None,
+    )
+    collector: asyncio.Task[None] | None = None
+    try:
+        await connector.start()
+        inbound = Arrivals()
+        collector = asyncio.create_task(_collect(connector, inbound), name="bot-inbound")
+        await op_watch.until_joined(room, bot.user_id, START_TIMEOUT)
+
+        async def post(markdown: str) -> str:
+            sent = await connector.send(OutboundMessage(RoomId(room), markdown))
+            return str(sent.event_ids[0])
+
+        yield ChatParty(room, post, inbound, op_watch, args.round_timeout)
+    finally:
+        await connector.stop()
+        if collector is not None:
+            await asyncio.gather(collector, return_exceptions=True)
+        await ledger.close()
 
 
 def _login(registered: Any) -> tuple[str, str, str]:
@@ -274,6 +333,12 @@ async def _collect(connector: MatrixConnector, inbound: Arrivals) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.approval_roundtrip", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--through",
+        choices=("app", "connector"),
+        default="app",
+        help="the whole app and its approvals service, or the Matrix connector alone",
     )
     parser.add_argument("--rounds", type=int, default=100, help="measured rounds per party")
     parser.add_argument("--warmup", type=int, default=5, help="uncounted rounds per party first")

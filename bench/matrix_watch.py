@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 from nio import (
@@ -70,6 +71,8 @@ class Watcher(Arrivals):
         self._since = since
         self._timeout_ms = timeout_ms
         self.joins: set[tuple[str, str]] = set()  # (room, user)
+        self.readable: list[tuple[float, dict[str, Any]]] = []  # (arrival, event JSON)
+        self._matches: list[tuple[Callable[[dict[str, Any]], bool], asyncio.Future[Any]]] = []
         self._unreadable: list[MegolmEvent] = []
         self._task: asyncio.Task[None] | None = None
 
@@ -80,6 +83,23 @@ class Watcher(Arrivals):
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+
+    async def match(
+        self, predicate: Callable[[dict[str, Any]], bool], within: float, what: str
+    ) -> tuple[float, dict[str, Any]]:
+        """The first readable event (its arrival and JSON) for which ``predicate`` holds."""
+        for at, source in self.readable:
+            if predicate(source):
+                return at, source
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._matches.append((predicate, future))
+        try:
+            found: tuple[float, dict[str, Any]] = await asyncio.wait_for(future, within)
+        except TimeoutError:
+            raise BenchError(f"no {what} within {within:.0f} s") from None
+        finally:
+            self._matches = [(p, f) for p, f in self._matches if f is not future]
+        return found
 
     async def until_joined(self, room: str, user: str, within: float) -> None:
         deadline = time.monotonic() + within
@@ -121,17 +141,24 @@ class Watcher(Arrivals):
         if isinstance(event, MegolmEvent):  # its key has not come yet
             self._unreadable.append(event)
             return
+        self._readable(source, at)
+
+    def _readable(self, source: dict[str, Any], at: float) -> None:
+        self.readable.append((at, source))
         self.arrived(str(source.get("event_id", "")), at)
+        for predicate, future in self._matches:
+            if not future.done() and predicate(source):
+                future.set_result((at, source))
 
     def _retry_unreadable(self, at: float) -> None:
         still = []
         for event in self._unreadable:
             try:
-                self.client.decrypt_event(event)
+                decrypted = self.client.decrypt_event(event)
             except Exception:  # nio raises EncryptionError while the key is missing
                 still.append(event)
                 continue
-            self.arrived(event.event_id, at)
+            self._readable(decrypted.source, at)
         self._unreadable = still
 
 
