@@ -113,3 +113,39 @@ async def test_an_approval_shows_in_the_thread_and_is_answered_by_command(
     await eventually(lambda: told)
     assert told[0].decision is Decision.DENY and told[0].reason == "not on prod"
     assert (await app.approvals.get(request.id)).state is ApprovalState.DENIED
+
+
+async def test_the_operators_reaction_answers_and_a_viewers_changes_nothing(
+    fake: FakeDiscord, app: App
+) -> None:
+    """A viewer's ✅ is refused once, the request stays open; the operator's ✅ allows it,
+    the CLI is told, and the message is edited to say who answered and how."""
+    await fake.post_user_message(fake.control_channel_id, "ann", "!spawn c1 --runtime stub")
+    await eventually(lambda: [t for t in fake.threads if t["name"] == "c1"])
+    told: list[ApprovalRequest] = []
+    request = await open_request(app, told)
+    message = await shown_in_thread(fake, request)
+    before = len(fake.messages(message.channel_id))
+    await fake.add_user_reaction(message.channel_id, message.id, "rolf", "✅")  # a viewer
+    refusal = await eventually(lambda: fake.messages(message.channel_id)[before:])
+    assert "is not an answer" in text(refusal[0])
+    assert (await app.approvals.get(request.id)).state is ApprovalState.OPEN and told == []
+
+    await fake.add_user_reaction(message.channel_id, message.id, "ann", "✅")
+    await eventually(lambda: told)
+    assert told[0].decision is Decision.ALLOW and told[0].how == "reaction"
+    assert told[0].answered_by == f"{fake.user_id('ann')} on discord"
+
+    def edited() -> PostedMessage | None:
+        now = [m for m in fake.messages(message.channel_id) if m.id == message.id]
+        return now[0] if now and "Allowed once by" in text(now[0]) else None
+
+    assert (await eventually(edited)).payload["edited_timestamp"]
+    await fake.add_user_reaction(message.channel_id, message.id, "rolf", "❌")  # ended: silent
+    await fake.post_user_message(message.channel_id, "ann", "!pending")  # handled after it
+    await eventually(
+        lambda: [m for m in fake.messages(message.channel_id) if "No approval" in text(m)]
+    )
+    assert [m for m in fake.messages(message.channel_id) if "is not an answer" in text(m)] == [
+        refusal[0]
+    ]
