@@ -30,7 +30,16 @@ from fleet.clock import Clock
 from fleet.logtail import Cursor, follow, size_of
 from fleet.model import AgentSpec, PermissionMode
 from fleet.names import AgentName
-from fleet.sessions.base import Alive, Asked, Effect, SessionProtocol, TurnEnded, Withdrawn, Write
+from fleet.sessions.base import (
+    Alive,
+    Asked,
+    Closing,
+    Effect,
+    SessionProtocol,
+    TurnEnded,
+    Withdrawn,
+    Write,
+)
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +88,8 @@ class SessionDriver:
         self._poll = poll
         self._cursor = Cursor(setup.offset)
         self._replaying = False
+        self.closing = False  # the protocol is ending the process: no more turns to it
+        self.gone = asyncio.Event()  # set once the run has ended (or is no longer driven)
         self._task: asyncio.Task[None] | None = None
         self._last_beat: tuple[str, datetime] | None = None
 
@@ -117,11 +128,7 @@ class SessionDriver:
 
     async def close(self, why: str) -> None:
         """The run ended: stop following; close its asks still open, saying ``why``."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self.detach()
         if self._approvals is not None:
             await self._approvals.close_run(self.setup.run_id, why)
 
@@ -132,6 +139,7 @@ class SessionDriver:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        self.gone.set()
 
     # -- control -----------------------------------------------------------------------
 
@@ -225,6 +233,8 @@ class SessionDriver:
             await self._alive(effect.state)
         elif isinstance(effect, TurnEnded) and not self._replaying and self._turn_over:
             await self._turn_over()
+        elif isinstance(effect, Closing):
+            self.closing = True
 
     async def _alive(self, state: str, *, force: bool = False) -> None:
         """A heartbeat, unless the same one was given moments ago."""

@@ -11,6 +11,7 @@ that asked.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -116,10 +117,20 @@ class LiveSessions:
 
     # -- control -----------------------------------------------------------------------
 
-    async def turn(self, name: AgentName, text: str) -> bool:
-        """Give ``name``'s live session a turn; whether it went in now (else it waits for
-        the turn in progress to end)."""
-        return await self._live(name).turn(text)
+    async def took(self, name: AgentName, text: str, *, wait: float = 30.0) -> bool:
+        """Give ``name``'s live session a turn (now, or after the turn in progress);
+        whether it took it. Not when ``name`` has no live session, nor when its process is
+        ending: then this returns once it has ended (at most ``wait`` seconds), for the
+        caller to resume the session in a new process."""
+        driver = self._drivers.get(name)
+        if driver is None:
+            return False
+        if not driver.closing:
+            await driver.turn(text)
+            return True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(driver.gone.wait(), wait)
+        return False
 
     async def interrupt(self, name: AgentName) -> bool:
         """End ``name``'s turn in progress; whether there was one."""
