@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 POLL = 0.05  # seconds between two looks at a quiet log
 BEAT_EVERY = 5.0  # seconds between two heartbeats saying the same
+NO_APPROVALS = "this Fleetwarden takes no approvals, so whatever is asked is denied"
 
 Writer = Callable[[str], Awaitable[None]]
 Beat = Callable[[str], Awaitable[None]]
@@ -211,7 +212,9 @@ class SessionDriver:
             if not self._replaying:
                 await self._write(effect.line)
         elif isinstance(effect, Asked):
-            if self._approvals is None:
+            if self._approvals is None:  # nobody could ever answer: no, at once
+                native = effect.ask.native_id
+                await self._apply(self._protocol.answer(native, Decision.DENY, NO_APPROVALS))
                 return
             request = await self._approvals.open(
                 agent=setup.agent,

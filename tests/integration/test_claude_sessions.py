@@ -1,14 +1,15 @@
-"""Headless Claude Code as a live session, driven by the real Fleet: the real pinned CLI
-against the strict fake provider, its asks answered through the approvals service as the
-chat would. One process per session: turns written to its stdin in order, an interrupt
-that keeps it, asks that survive a restart of Fleetwarden, and the permission modes
-mapped onto Claude Code's own."""
+"""Headless Claude Code as a live session, driven by the real Fleet: the real pinned CLI,
+sandboxed (bubblewrap, egress locked) against the strict fake provider, its asks answered
+through the approvals service as the chat would. One process per session: turns written to
+its stdin in order, an interrupt that keeps it, asks that survive a restart of
+Fleetwarden, and the permission modes mapped onto Claude Code's own."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -27,12 +28,17 @@ from fleet.model import AgentSpec, AgentState, PermissionMode
 from fleet.names import AgentName
 from fleet.runs import AgentPaths
 from fleet.runtimes import default_registry
+from fleet.sandbox.service import Sandboxes, SandboxSettings
 from fleet.supervisor import Fleet, FleetSettings
 from fleet.transcript.events import ToolFailed, Waiting
 from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn
 from tests.integration.test_real_clis import bin_dir, cli, node_dir
 
-pytestmark = [pytest.mark.integration, pytest.mark.agent_cli]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.agent_cli,
+    pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap (bwrap)"),
+]
 
 NAME = AgentName("live")
 KEY = "fake-session-key-0123456789abcdefghij"
@@ -60,6 +66,7 @@ class Rig:
     ledger: Ledger
     tmp: Path
     work: Path
+    sandboxes: Sandboxes
     fleets: list[Fleet] = field(default_factory=list)
     approvals: Approvals | None = None
 
@@ -85,6 +92,7 @@ class Rig:
             },
             roster={spec.name: spec},
             approvals=self.approvals,
+            sandboxes=self.sandboxes,
         )
         await fleet.start()
         self.fleets.append(fleet)
@@ -97,7 +105,7 @@ class Rig:
             workdir=self.work,
             secret_env=("ANTHROPIC_API_KEY",),
             permissions=mode,
-            sandbox="none",
+            egress="locked",
             **kwargs,
         )
 
@@ -130,7 +138,9 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     work.mkdir()
     async with FakeProvider(accept=Accepted(api_keys=frozenset({KEY}))) as fake:
         ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
-        rig = Rig(fake, ledger, tmp_path, work)
+        sandboxes = Sandboxes(SandboxSettings(state_dir=tmp_path / "state", hidden=(tmp_path,)))
+        assert await sandboxes.start() is None
+        rig = Rig(fake, ledger, tmp_path, work, sandboxes)
         try:
             yield rig
         finally:
@@ -140,6 +150,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
                     os.killpg(run.handle.pgid, signal.SIGKILL)
             for fleet in rig.fleets:
                 await fleet.stop()
+            await sandboxes.stop()
             await ledger.close()
 
 
@@ -273,6 +284,18 @@ async def test_edits_mode_passes_edits_asks_rm_and_allows_a_pattern(rig: Rig) ->
     assert [r.subject for r in await rig.ledger.approvals_of_run(request.run_id)] == [
         "rm -f keep.txt"
     ]
+
+
+async def test_full_mode_runs_everything_unasked_in_its_sandbox(rig: Rig) -> None:
+    """``full`` (sandboxed agents only): even ``rm`` runs without asking."""
+    (rig.work / "gone.txt").write_text("x\n")
+    rig.fake.add(bash("rm -f gone.txt"), Turn(text="removed"))
+    fleet = await rig.fleet(rig.spec(PermissionMode.FULL))
+    await fleet.spawn(NAME, prompt="remove it", collect=False)
+    assert await rig.ended() is AgentState.EXITED, rig.log()
+    assert not (rig.work / "gone.txt").exists()
+    run = await rig.ledger.last_run(NAME)
+    assert run is not None and await rig.ledger.approvals_of_run(run.id) == []
 
 
 # -- live sessions -----------------------------------------------------------------------
