@@ -89,6 +89,7 @@ class SessionDriver:
         self._poll = poll
         self._cursor = Cursor(setup.offset)
         self._replaying = False
+        self._unsent: list[str] = []  # writes dropped in a replay since the protocol closed
         self.closing = False  # the protocol is ending the process: no more turns to it
         self.gone = asyncio.Event()  # set once the run has ended (or is no longer driven)
         self._task: asyncio.Task[None] | None = None
@@ -120,6 +121,11 @@ class SessionDriver:
                     break
         finally:
             self._replaying = False
+        # The protocol was ending the process when Fleetwarden stopped: say it again, in
+        # case it was never said (a process already ending reads no more).
+        for line in self._unsent if self.closing else ():
+            await self._write(line)
+        self._unsent.clear()
         if self._approvals is not None:
             for request in await self._approvals.undelivered(self.setup.run_id):
                 if request.channel == self.channel:
@@ -211,6 +217,8 @@ class SessionDriver:
         if isinstance(effect, Write):
             if not self._replaying:
                 await self._write(effect.line)
+            elif self.closing:
+                self._unsent.append(effect.line)
         elif isinstance(effect, Asked):
             if self._approvals is None:  # nobody could ever answer: no, at once
                 native = effect.ask.native_id
