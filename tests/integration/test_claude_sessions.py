@@ -286,6 +286,31 @@ async def test_edits_mode_passes_edits_asks_rm_and_allows_a_pattern(rig: Rig) ->
     ]
 
 
+async def test_always_teaches_the_agent_the_pattern(rig: Rig) -> None:
+    """``always`` allows the ask and every later one matching its pattern, at once."""
+    for name in ("a.tmp", "b.tmp"):
+        (rig.work / name).write_text("x\n")
+    rig.fake.add(bash("rm -f a.tmp"), bash("rm -f a.tmp"), bash("rm -f b.tmp"), Turn(text="ok"))
+    fleet = await rig.fleet(rig.spec(PermissionMode.EDITS))
+    await fleet.spawn(NAME, prompt="clean", collect=False)
+    first = await rig.pending()
+    assert rig.approvals is not None
+    await rig.approvals.answer(first.id, by="ann", decision=Decision.ALWAYS, how="reaction")
+
+    async def third() -> ApprovalRequest | None:
+        found = await rig.ledger.approvals_of_run(first.run_id)
+        return found[2] if len(found) == 3 and found[2].state.is_open else None
+
+    # The same command again passes by the learned rule; another command asks.
+    asked = await eventually(third, "the ask for another command")
+    (_, again, _) = await rig.ledger.approvals_of_run(first.run_id)
+    assert (again.subject, again.how, again.state) == ("rm -f a.tmp", "rule", ApprovalState.ALLOWED)
+    assert asked.subject == "rm -f b.tmp"
+    await rig.approvals.answer(asked.id, by="ann", decision=Decision.DENY, how="command")
+    assert await rig.ended() is AgentState.EXITED
+    assert not (rig.work / "a.tmp").exists() and (rig.work / "b.tmp").exists()
+
+
 async def test_full_mode_runs_everything_unasked_in_its_sandbox(rig: Rig) -> None:
     """``full`` (sandboxed agents only): even ``rm`` runs without asking."""
     (rig.work / "gone.txt").write_text("x\n")
