@@ -285,6 +285,7 @@ class App:
             provider_urls=self._metering,
             accounts=self._accounts,
             sandboxes=self._sandboxes,
+            approvals=self.approvals,  # its live sessions open their CLIs' asks here
         )
         assert self._notifier is not None
         self._feed = AgentFeed(
