@@ -97,4 +97,4 @@ def test_a_request_closes_when_its_agent_ends(bot: ConsoleBot) -> None:
     request = ask(bot, "n1", "rm -rf build")
     bot.command("stop c1", r"Stopped c1")
     assert wait_until(lambda: read(bot, request.id).state is ApprovalState.CLOSED, timeout=20)
-    bot.command(f"approve {request.id}", r"that request is closed \(c1 ended\)")
+    bot.command(f"approve {request.id}", r"that request is closed \(c1\b.*ended")
