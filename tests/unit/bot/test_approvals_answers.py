@@ -17,7 +17,7 @@ from bot.commands import COMMANDS
 from bot.grammar import Grammar
 from bot.notifier import Notifier
 from bot.router import Router
-from connectors.base import EventId, InboundMessage, ThreadId
+from connectors.base import EventId, InboundMessage, RoomId, ThreadId, UserId
 from fleet.approvals.model import ApprovalRequest, ApprovalState, Ask, AskKind, Decision
 from fleet.approvals.service import Approvals
 from fleet.clock import ManualClock
@@ -348,3 +348,45 @@ async def test_interrupt_and_permissions_call_the_fleets_levers(world: World) ->
     ]
     assert "needs the operator role" in await world.say("!interrupt c1", sender=VIEWER)
     assert "MODE" in await world.say("!permissions c1 sometimes", thread=None)
+
+
+async def test_after_a_restart_a_reaction_still_answers_and_the_message_is_edited(
+    world: World, ledger: Ledger, clock: ManualClock
+) -> None:
+    """A new app over the same ledger (a restart) finds the request by its message."""
+    request = await world.ask()
+    post = await world.post_of(request)
+    approvals = Approvals(ledger, clock)  # everything in memory is new; the ledger is not
+    told: list[ApprovalRequest] = []
+
+    async def deliver(answered: ApprovalRequest) -> None:
+        told.append(answered)
+
+    await approvals.register(CHANNEL, deliver)
+    chat = ThreadedConnector()
+    feed = ApprovalFeed(
+        approvals, ledger, lambda: [chat], Notifier(ledger, lambda: [chat]), prefix_for=str
+    )
+    approvals.subscribe(feed.on_approval)
+    acl = Acl([Grant(OPERATOR, Role.OPERATOR)])
+
+    async def open_runs() -> list[tuple[str, int]]:
+        return [("c1", 7)]
+
+    desk = ApprovalDesk(approvals, acl, ledger, open_runs)
+    router = Router(
+        grammar=Grammar(COMMANDS), acl=acl, handlers=Calls().table(), ledger=ledger, approvals=desk
+    )
+    reaction = InboundMessage(
+        connector="matrix",
+        sender=UserId(OPERATOR),
+        text="🔁",
+        room=RoomId(ROOM),
+        timestamp=clock.now(),
+        event_id=EventId("$after-restart"),
+        thread_id=ThreadId(THREAD),
+        reacts_to=EventId(post),
+    )
+    await router.handle(chat, reaction)
+    assert [(r.id, r.decision) for r in told] == [(request.id, Decision.ALWAYS)]
+    assert chat.edited[0][1] == post and "🔁 Allowed always" in chat.edited[0][2]
