@@ -1,9 +1,10 @@
 """The app: one running Fleetwarden, and its lifecycle as a list of phases.
 
 Config and logging are done by the entry point before. :meth:`App.start` then runs, in
-order: state-dir lock → ledger (and the notifier over it) → heartbeat endpoint → budgets (a
-first pacing tick, so the policy is current before any request) → metering proxy (with that
-policy) → fleet (the sandbox probe, reconcile) → commands (handlers, ACL, router) →
+order: state-dir lock → ledger (the notifier and the approvals service over it) → heartbeat
+endpoint → budgets (a first pacing tick, so the policy is current before any request) →
+metering proxy (with that policy) → fleet (the sandbox probe, reconcile; the feeds of its
+work and of its agents' asks, :mod:`bot.approvals`) → commands (handlers, ACL, router) →
 scheduler (the job context and the jobs) → connectors (behind the redactor) → operator
 schedules and the spawn queue (once the connectors run, so a run made up at start, or a
 queued launch, can answer).
