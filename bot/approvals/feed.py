@@ -20,10 +20,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import Protocol
 
 from bot.approvals.answers import ChatLedger, starter_id
 from bot.approvals.render import ask_message, decided_notice, ended_message
+from bot.ordering import Ordering
 from connectors.base import Connector, EventId, OutboundMessage, RoomId, ThreadId
 from connectors.errors import ConnectorError
 from fleet.approvals.model import ApprovalPost, ApprovalRequest
@@ -56,7 +58,10 @@ class ApprovalFeed:
         *,
         prefix_for: Callable[[str], str],
         starter: Starter | None = None,
+        ordering: Ordering | None = None,
     ) -> None:
+        """``ordering``: the notifier's, so that a request asked while its agent's spawn is
+        being answered is shown after that answer, in the thread the answer opens."""
         self._approvals = approvals
         self._ledger = ledger
         self._connectors = connectors
@@ -64,8 +69,16 @@ class ApprovalFeed:
         self._prefix_for = prefix_for
         self._starter = starter
         self._capped: set[str] = set()  # agents whose cap denial was told
+        self._ordering = ordering
 
     async def on_approval(self, event: ApprovalEvent) -> None:
+        request = event.request
+        post = partial(self._tell, event)
+        if self._ordering is not None and self._ordering.defer((request.agent,), post):
+            return  # after the answer to the command about its agent (a spawn)
+        await post()
+
+    async def _tell(self, event: ApprovalEvent) -> None:
         request = event.request
         if not event.opened:
             self._capped.discard(request.agent)

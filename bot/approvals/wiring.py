@@ -8,9 +8,10 @@ from collections.abc import Callable
 from bot import wiring
 from bot.approvals.feed import ApprovalFeed, Connectors, Starter, Threads
 from bot.config import Config
+from bot.notifier import Notifier
 from fleet.approvals.model import ApprovalRequest
 from fleet.approvals.service import Approvals
-from fleet.notices import NoticeBoard, starter
+from fleet.notices import starter
 from fleet.supervisor import Fleet
 
 
@@ -36,7 +37,7 @@ def attach_feed(
     approvals: Approvals,
     ledger: Threads,
     fleet: Fleet,
-    notices: NoticeBoard,
+    notices: Notifier,
     connectors: Connectors,
 ) -> ApprovalFeed:
     """The feed, listening to ``approvals`` and to ``fleet`` (a run's end closes its asks)."""
@@ -47,6 +48,7 @@ def attach_feed(
         notices,
         prefix_for=prefix_for(cfg),
         starter=run_starter(fleet),
+        ordering=notices.ordering,
     )
     approvals.subscribe(feed.on_approval)
     fleet.subscribe(feed.on_fleet_event)

@@ -81,7 +81,7 @@ async def test_the_operators_reaction_lets_a_real_claude_run_its_command(
         found = [m for m in bot.posted(thread) if "🔐 Approval" in text_of(m)]
         return found[0] if found else None
 
-    message = await eventually(asked, within=90)
+    message = await eventually(asked, within=90)  # in the thread, not before it
     shown = text_of(message)
     assert "**c1** asks to use **Bash**" in shown and "rm -rf build" in shown
     assert [int(u) for u in message.request["allowed_mentions"]["users"]] == [

@@ -16,6 +16,7 @@ from bot.approvals.feed import ApprovalFeed
 from bot.commands import COMMANDS
 from bot.grammar import Grammar
 from bot.notifier import Notifier
+from bot.ordering import Ordering
 from bot.router import Router
 from connectors.base import EventId, InboundMessage, RoomId, ThreadId, UserId
 from fleet.approvals.model import ApprovalRequest, ApprovalState, Ask, AskKind, Decision
@@ -390,3 +391,36 @@ async def test_after_a_restart_a_reaction_still_answers_and_the_message_is_edite
     await router.handle(chat, reaction)
     assert [(r.id, r.decision) for r in told] == [(request.id, Decision.ALWAYS)]
     assert chat.edited[0][1] == post and "🔁 Allowed always" in chat.edited[0][2]
+
+
+async def test_a_request_asked_while_its_spawn_is_answered_waits_for_the_answer(
+    ledger: Ledger, clock: ManualClock
+) -> None:
+    """An ask during the spawn's answer is shown after it, where its thread then is."""
+    approvals = Approvals(ledger, clock)
+    chat = ThreadedConnector()
+    ordering = Ordering()
+    feed = ApprovalFeed(
+        approvals,
+        ledger,
+        lambda: [chat],
+        Notifier(ledger, lambda: [chat], ordering),
+        prefix_for=str,
+        ordering=ordering,
+    )
+    approvals.subscribe(feed.on_approval)
+    async with ordering.answering(("c1",)):  # the spawn of c1 is being answered
+        await approvals.open(
+            agent="c1",
+            run_id=7,
+            channel="x",
+            ask=Ask("n", "Bash", "rm x"),
+            wait_seconds=60,
+            max_open=5,
+            starter=None,
+        )
+        assert chat.sent == []
+        await ledger.bind_thread("matrix", ROOM, "c1", ThreadId(THREAD))  # its answer's thread
+    await ordering.drain()
+    [shown] = chat.sent
+    assert shown.thread_id == THREAD and "rm x" in shown.markdown
