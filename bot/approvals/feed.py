@@ -153,7 +153,8 @@ class ApprovalFeed:
             if connector is None:
                 continue
             try:
-                await connector.edit(RoomId(post.room), EventId(post.event_id), text)
+                thread = None if post.thread is None else ThreadId(post.thread)
+                await connector.edit(RoomId(post.room), EventId(post.event_id), text, thread)
             except ConnectorError as exc:
                 log.warning("approval %s: its message was not edited: %s", request.id, exc)
             except Exception:

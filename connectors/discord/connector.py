@@ -3,13 +3,12 @@ agent gets its own thread.
 
 discord.py owns the gateway (one connection per bot token: this process is its only
 user), heartbeats, reconnects and resumes, and the REST rate limits (:mod:`.gateway`
-configures it). This module owns the lifecycle and the inbound wiring: which messages are
-ours (:meth:`DiscordConnector._on_message`, by :mod:`.translate`; edits and reactions
-too), the slash command
-(:mod:`.slash`), and reading back the gap after a new session (:mod:`.catch_up`), held
-in order with live messages. Posting: Discord markdown cut into fence-balanced parts of
-at most 2000 characters, with mentions disabled and images as attachments, and edits of
-the bot's own messages (:mod:`.outbound`).
+configures it). This module owns the lifecycle and the inbound wiring: which messages,
+edits and reactions are ours (:meth:`DiscordConnector._on_message`, by :mod:`.translate`),
+the slash command (:mod:`.slash`), and reading back the gap after a new session
+(:mod:`.catch_up`), held in order with live messages. Posting: Discord markdown cut into
+fence-balanced parts of at most 2000 characters, with mentions disabled and images as
+attachments, and edits of the bot's own messages (:mod:`.outbound`).
 """
 
 from __future__ import annotations

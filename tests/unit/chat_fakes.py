@@ -63,7 +63,9 @@ class FakeConnector:
         self.sent.append(message)
         return SendResult(event_ids=(EventId(f"$sent-{len(self.sent)}"),))
 
-    async def edit(self, room: RoomId, event_id: EventId, markdown: str) -> None:
+    async def edit(
+        self, room: RoomId, event_id: EventId, markdown: str, thread: ThreadId | None = None
+    ) -> None:
         self.edited.append((room, event_id, markdown))
 
     async def health(self) -> ConnectorHealth:
