@@ -4,8 +4,7 @@ Owns the client's configuration (the intents, mentions that never ping, the long
 rate-limit wait worth stalling for), its hand-offs to the connector (each message, each
 edit, each reaction added, each new session), aiming discord.py at the configured API base
 and gateway, and turning the reason a connection ended for good into the error the app
-exits by. The connection
-itself — heartbeats, reconnects, resumes — is discord.py's.
+exits by. The connection itself — heartbeats, reconnects, resumes — is discord.py's.
 """
 
 from __future__ import annotations
@@ -38,9 +37,8 @@ MAX_RATE_LIMIT_WAIT_SECONDS = 120.0
 class Gateway(discord.Client):
     """discord.py's client with the intents and mention policy Fleetwarden needs, handing
     each message to ``deliver``, each edited one (as it reads now) to ``edited``, each
-    reaction added to ``reacted``, and calling
-    ``renewed`` when a session after the first is ready (a new session, not a resume: the
-    gateway replays nothing of the gap)."""
+    reaction added to ``reacted``, and calling ``renewed`` when a session after the first
+    is ready (a new session, not a resume: the gateway replays nothing of the gap)."""
 
     def __init__(self, *, guild_ready_timeout: float = 2.0) -> None:
         intents = discord.Intents.none()

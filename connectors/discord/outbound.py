@@ -107,8 +107,10 @@ class Outbound:
         2000-character part; an embed it had is removed). It is looked for where the bot
         posted it, if that is remembered, else in ``thread``, else in ``room``."""
         texts = parts(markdown)
-        if not event_id.isdigit() or not texts:
-            raise ConnectorError(f"discord: cannot edit {event_id!r} to {markdown[:40]!r}")
+        if not event_id.isdigit():
+            raise ConnectorError(f"discord: cannot edit {event_id!r}: not a message id")
+        if not texts:
+            raise ConnectorError(f"discord: cannot edit message {event_id} to an empty text")
         channel = self._channels.get(int(event_id)) or int(thread or room)
         message = self._client.get_partial_messageable(channel).get_partial_message(int(event_id))
         try:

@@ -113,25 +113,42 @@ def from_reaction(
     (``channel``, where it was added) as an :class:`InboundMessage`, or ``None`` if it is
     not for us. Its text is the emoji (``✅``; a custom one as ``<:name:id>``), ``reacts_to``
     the message; ``now`` stands for its time, which Discord does not send."""
-    member = reaction.member
-    if reaction.event_type != "REACTION_ADD" or member is None or member.bot:
+    if reaction.event_type != "REACTION_ADD" or reaction.guild_id != config.guild_id:
+        return None
+    if channel is None or channel.id != reaction.channel_id:
+        return None
+    return reacted(
+        reaction.message_id, channel, str(reaction.emoji), reaction.member, config, me=me, now=now
+    )
+
+
+def reacted(
+    message_id: int,
+    channel: discord.abc.Snowflake,
+    emoji: str,
+    member: discord.Member | None,
+    config: DiscordConfig,
+    *,
+    me: int | None,
+    now: datetime,
+) -> InboundMessage | None:
+    """``member``'s ``emoji`` on message ``message_id`` in ``channel`` — live or read back
+    after a gap — as an :class:`InboundMessage`, or ``None`` if it is not for us."""
+    if member is None or member.bot or member.id == me:
         return None  # in a server Discord always names the member; bots never answer
-    if reaction.user_id == me or reaction.guild_id != config.guild_id:
-        return None
     inside, thread = place(channel, config)
-    if not inside or channel is None or channel.id != reaction.channel_id:
+    if not inside:
         return None
-    key = str(reaction.emoji)
     return InboundMessage(
         connector=CONNECTOR,
-        sender=UserId(str(reaction.user_id)),
-        text=key,
+        sender=UserId(str(member.id)),
+        text=emoji,
         room=RoomId(str(config.channel_id)),
         timestamp=now,
-        event_id=EventId(f"{reaction.message_id}:reaction:{reaction.user_id}:{key}"),
+        event_id=EventId(f"{message_id}:reaction:{member.id}:{emoji}"),
         thread_id=thread,
         groups=groups(member),
-        reacts_to=EventId(str(reaction.message_id)),
+        reacts_to=EventId(str(message_id)),
     )
 
 

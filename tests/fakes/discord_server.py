@@ -13,7 +13,8 @@ resolves replies and mentions as Discord does, starts threads from messages, arc
 deletes channels, edits the bot's own messages (PATCH; an unknown message is a 404, another
 author's a 403, as on Discord), and can answer the next request on a route with a 429. A
 human can react to a message (MESSAGE_REACTION_ADD, sent only to a session that asked for
-the GUILD_MESSAGE_REACTIONS intent, as Discord does). Threads can also
+the GUILD_MESSAGE_REACTIONS intent, as Discord does); REST shows the reactions' counts on
+a message and who added each emoji. Threads can also
 be archived or deleted server-side, as Discord's auto-archive or a moderator would.
 
 Slash commands: the bot's bulk overwrite of its guild commands is stored and answered with
@@ -407,6 +408,8 @@ class FakeDiscord(LoopbackServer):
         if message is None:
             raise KeyError(f"no message {message_id} in channel {channel_id}")
         who = self.bot_user if bot else self._user(user)
+        if (message_id, int(who["id"]), emoji) in self.reactions:
+            return  # already there: Discord sends nothing
         self.reactions.append((message_id, int(who["id"]), emoji))
         session = self._session
         if session is None or not session.intents & GUILD_MESSAGE_REACTIONS_INTENT:
@@ -1023,6 +1026,8 @@ class FakeDiscord(LoopbackServer):
             return await self._post_message(request, channel_id)
         if rest == ["messages"] and method == "GET":
             return self._history(channel_id, request.query)
+        if len(rest) == 4 and rest[0] == "messages" and rest[2] == "reactions" and method == "GET":
+            return self._reactors(channel_id, rest[1], rest[3], request.query)
         if len(rest) == 2 and rest[0] == "messages" and method == "PATCH":
             return await self._edit_message(request, channel_id, rest[1])
         if len(rest) == 3 and rest[0] == "messages" and rest[2] == "threads" and method == "POST":
@@ -1044,7 +1049,50 @@ class FakeDiscord(LoopbackServer):
         if not 1 <= limit <= 100 or set(query) - {"after", "limit"}:
             return _error(400, "Invalid Form Body", 50035)
         later = [m for m in self._messages.get(channel_id, []) if m.id > after][:limit]
-        return _json([m.payload for m in reversed(later)])
+        return _json([self._with_reactions(m) for m in reversed(later)])
+
+    def _with_reactions(self, message: PostedMessage) -> Json:
+        """The message as REST shows it: with its reactions' counts, when it has any."""
+        counts: dict[str, int] = {}
+        for message_id, _, emoji in self.reactions:
+            if message_id == message.id:
+                counts[emoji] = counts.get(emoji, 0) + 1
+        if not counts:
+            return message.payload
+        bot_id = int(self.bot_user["id"])
+        mine = {e for m, u, e in self.reactions if m == message.id and u == bot_id}
+        reactions = [
+            {
+                "count": count,
+                "count_details": {"burst": 0, "normal": count},
+                "me": emoji in mine,
+                "me_burst": False,
+                "emoji": {"id": None, "name": emoji},
+                "burst_colors": [],
+            }
+            for emoji, count in counts.items()
+        ]
+        return {**message.payload, "reactions": reactions}
+
+    def _reactors(
+        self, channel_id: int, message_id: str, emoji: str, query: Mapping[str, str]
+    ) -> web.Response:
+        """GET /channels/{id}/messages/{id}/reactions/{emoji}: who added ``emoji``, in
+        order of user id, ``limit`` (1-100, default 25) after ``after``."""
+        if self._find_message(channel_id, message_id) is None:
+            return _error(404, "Unknown Message", 10008)
+        try:
+            limit = int(query.get("limit", "25"))
+            after = int(query.get("after", "0"))
+        except ValueError:
+            return _error(400, "Invalid Form Body", 50035)
+        if not 1 <= limit <= 100:
+            return _error(400, "Invalid Form Body", 50035)
+        users = sorted(
+            {u for m, u, e in self.reactions if str(m) == message_id and e == emoji and u > after}
+        )[:limit]
+        by_id = {int(u["id"]): u for u in [*self._users.values(), self.bot_user]}
+        return _json([by_id[u] for u in users])
 
     def _get_member(self, guild_id: str, user_id: str) -> web.Response:
         if guild_id != str(self.guild_id):

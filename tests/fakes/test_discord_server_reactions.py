@@ -110,3 +110,18 @@ async def test_a_wrong_edit_is_refused_as_discord_does(fake: FakeDiscord) -> Non
                 answers.append((got.status, (await got.json())["code"]))
     assert answers == [(404, 10008), (403, 50005), (400, 50035)]
     assert fake.edits == []
+
+
+async def test_rest_shows_reactions_and_who_added_them(
+    fake: FakeDiscord, client: Reactions
+) -> None:
+    """History carries each emoji's count; the reactions route lists who added it, once."""
+    sent = await control(client, fake).send("may a1 run ls?")
+    for user in ("ann", "bob", "ann"):
+        await fake.add_user_reaction(fake.control_channel_id, sent.id, user, "✅")
+    [read] = [m async for m in control(client, fake).history(limit=10)]
+    [reaction] = read.reactions
+    assert (str(reaction.emoji), reaction.count, reaction.me) == ("✅", 2, False)
+    users = [user.name async for user in reaction.users()]
+    assert sorted(users) == ["ann", "bob"]
+    assert fake.reactions.count((sent.id, fake.user_id("ann"), "✅")) == 1

@@ -114,3 +114,30 @@ async def test_editing_what_is_not_the_bots_is_refused(
     with pytest.raises(ConnectorError, match="cannot edit"):
         await connector.edit(room(fake), EventId(str(posted.id)), "  ")
     assert fake.edits == []
+
+
+async def test_a_reaction_added_while_away_is_read_back_at_the_next_start(
+    fake: FakeDiscord, connector: DiscordConnector
+) -> None:
+    """A person's reaction on the bot's recent message while no session ran arrives after
+    the next start, with the id a live one would have had; the bot's own does not."""
+    thread = ThreadId(await connector.open_thread(room(fake), "a1", "agent a1 started"))
+    sent = await connector.send(OutboundMessage(room(fake), "may a1 run `ls`?", thread_id=thread))
+    target = int(sent.event_ids[0])
+    await connector.stop()
+    role = fake.add_role("ops")
+    fake.grant_role("ann", role)
+    await fake.add_user_reaction(int(thread), target, "ann", "✅")
+    await fake.add_user_reaction(int(thread), target, "fleetwarden", "❌", bot=True)
+    again = DiscordConnector(config(fake), threads=Book(), environ={TOKEN_ENV: fake.token})
+    await again.start()
+    try:
+        got = await next_message(again)
+        ann = fake.user_id("ann")
+        assert (got.text, got.reacts_to, got.thread_id) == ("✅", str(target), thread)
+        assert got.event_id == f"{target}:reaction:{ann}:✅"
+        assert got.sender == str(ann) and got.groups == (f"role:{role}",)
+        await fake.post_user_message(fake.control_channel_id, "ann", "marker")
+        assert (await next_message(again)).text == "marker"
+    finally:
+        await again.stop()
