@@ -90,6 +90,7 @@ class SessionDriver:
         self._cursor = Cursor(setup.offset)
         self._replaying = False
         self._unsent: list[str] = []  # writes dropped in a replay since the protocol closed
+        self._deferred: list[ApprovalRequest] = []  # answers that came during a replay
         self.closing = False  # the protocol is ending the process: no more turns to it
         self.gone = asyncio.Event()  # set once the run has ended (or is no longer driven)
         self._task: asyncio.Task[None] | None = None
@@ -123,9 +124,11 @@ class SessionDriver:
             self._replaying = False
         # The protocol was ending the process when Fleetwarden stopped: say it again, in
         # case it was never said (a process already ending reads no more).
-        for line in self._unsent if self.closing else ():
-            await self._write(line)
+        await self._apply([Write(line) for line in self._unsent] if self.closing else [])
         self._unsent.clear()
+        deferred, self._deferred = self._deferred, []
+        for request in deferred:
+            await self.deliver(request)
         if self._approvals is not None:
             for request in await self._approvals.undelivered(self.setup.run_id):
                 if request.channel == self.channel:
@@ -171,7 +174,11 @@ class SessionDriver:
         return True
 
     async def deliver(self, request: ApprovalRequest) -> None:
-        """Tell the CLI the answer to ``request`` in its own terms."""
+        """Tell the CLI the answer to ``request`` in its own terms (after the replay, when
+        it comes during one: the protocol's state is whole only then)."""
+        if self._replaying:
+            self._deferred.append(request)
+            return
         decision = request.decision or Decision.DENY
         await self._apply(self._protocol.answer(request.native_id, decision, request.reason))
 

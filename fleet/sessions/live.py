@@ -85,6 +85,14 @@ class LiveSessions:
         self, spec: AgentSpec, run: RunRecord, *, protocol: str, prompt: str | None, offset: int
     ) -> None:
         """Run ``run`` of ``spec`` was launched speaking ``protocol``: open its session."""
+        try:
+            await self._started(spec, run, protocol, prompt, offset)
+        except Exception:  # the run goes on; it is reported, not lost
+            log.exception("could not drive the session of %s (run %s)", spec.name, run.id)
+
+    async def _started(
+        self, spec: AgentSpec, run: RunRecord, protocol: str, prompt: str | None, offset: int
+    ) -> None:
         _write_protocol(run.handle.run_dir, protocol)
         start = await self._ledger.run_start(run.id)
         trigger = start.trigger if start is not None else None
@@ -96,6 +104,12 @@ class LiveSessions:
     async def reattached(self, spec: AgentSpec, run: RunRecord) -> None:
         """Run ``run`` kept running while Fleetwarden restarted: drive its session again,
         if it has one."""
+        try:
+            await self._reattached(spec, run)
+        except Exception:  # the other agents are reattached all the same
+            log.exception("could not drive the session of %s (run %s)", spec.name, run.id)
+
+    async def _reattached(self, spec: AgentSpec, run: RunRecord) -> None:
         protocol = _read_protocol(run.handle.run_dir)
         start = await self._ledger.run_start(run.id)
         if protocol is None or start is None:
