@@ -29,6 +29,7 @@ from fleet.model import AgentSpec, ExitInfo, PermissionMode
 from fleet.names import AgentName
 from fleet.notices import starter
 from fleet.sessions.driver import DriverSetup, SessionDriver
+from fleet.sessions.hook_asks import HookAsks
 from fleet.sessions.protocols import PROTOCOLS, protocol_for
 
 log = logging.getLogger(__name__)
@@ -58,12 +59,15 @@ class LiveSessions:
         self._poll = poll
         self._drivers: dict[AgentName, SessionDriver] = {}
         self._turn_listeners: list[TurnListener] = []
+        # The asks of CLIs on a terminal, through their permission hooks.
+        self.hook_asks = HookAsks(ledger, approvals)
 
     async def start(self) -> None:
         """Be the deliverer of every session protocol's answers."""
         if self._approvals is not None:
             for channel in PROTOCOLS:
                 await self._approvals.register(channel, self._deliver)
+        await self.hook_asks.start()
 
     async def stop(self) -> None:
         """Stop following; the sessions run on, to be reattached by the next start."""
