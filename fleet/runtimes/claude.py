@@ -116,7 +116,9 @@ class ClaudeRuntime(CliRuntime):
 
     def tui_argv(self, spec: AgentSpec) -> tuple[str, ...]:
         prompt = ("--", spec.prompt) if spec.prompt else ()
-        return (self._exe, *_model_args(spec), *prompt)
+        # bypassPermissions would stop the TUI at a confirmation: ``full`` asks there.
+        mode = () if spec.permissions is PermissionMode.FULL else _mode_args(spec)
+        return (self._exe, *mode, *_model_args(spec), *prompt)
 
     def headless_argv(self, spec: AgentSpec) -> tuple[str, ...]:
         return (self._exe, "-p", *HEADLESS_FLAGS, *_mode_args(spec), *_model_args(spec))
