@@ -48,14 +48,73 @@ def content(path: Path) -> str | None:
 class Rig:
     fake: FakeProvider
     ledger: Ledger
-    approvals: Approvals
     backend: TmuxBackend
-    fleet: Fleet
     work: Path
+    state: Path
+    approvals: Approvals | None = None
+    fleet: Fleet | None = None
+    beats: HeartbeatServer | None = None
+
+    async def start(self) -> Fleet:
+        """Fleetwarden's side: the heartbeat endpoint (on its saved port), the approvals
+        service and the fleet — anew, as after a restart."""
+        clock = SystemClock()
+        ledger = self.ledger
+
+        async def on_beat(agent: str, kind: str) -> None:
+            await ledger.record_heartbeat(agent, kind)
+
+        self.beats = HeartbeatServer(self.state, on_beat)
+        await self.beats.start()
+        self.approvals = Approvals(ledger, clock)
+        path = [str(bin_dir()), str(node_dir()), "/usr/local/bin", "/usr/bin", "/bin"]
+        spec = AgentSpec(
+            NAME,
+            "claude",
+            backend="tmux",
+            prompt="write the files",
+            workdir=self.work,
+            secret_env=("ANTHROPIC_API_KEY",),
+            permissions=PermissionMode.ASK,
+            sandbox="none",
+        )
+        self.fleet = Fleet(
+            ledger=ledger,
+            runtimes=default_registry(),
+            backends={"tmux": self.backend},
+            settings=FleetSettings(
+                state_dir=self.state,
+                reply_wait=0.1,
+                stop_grace=5.0,
+                provider_urls={"anthropic": self.fake.base_url},
+            ),
+            clock=clock,
+            environ={
+                "PATH": ":".join(dict.fromkeys(path)),
+                "LANG": "C.UTF-8",
+                "ANTHROPIC_API_KEY": KEY,
+            },
+            roster={NAME: spec},
+            heartbeats=self.beats,
+            approvals=self.approvals,
+        )
+        self.beats.take_asks(self.fleet.sessions.hook_asks.ask)
+        await self.fleet.start()
+        return self.fleet
+
+    async def stop(self) -> None:
+        """Fleetwarden's side stops; the agent runs on."""
+        if self.fleet is not None:
+            await self.fleet.stop()
+        if self.beats is not None:
+            await self.beats.stop()
 
     async def next_ask(self, seen: set[str]) -> ApprovalRequest:
+        assert self.approvals is not None
+        approvals = self.approvals
+
         async def fresh() -> ApprovalRequest | None:
-            found = [r for r in await self.approvals.pending(NAME) if r.id not in seen]
+            found = [r for r in await approvals.pending(NAME) if r.id not in seen]
             return found[0] if found else None
 
         request = await eventually(fresh, f"{NAME} asks")
@@ -70,63 +129,22 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         pytest.fail("tmux is not installed; run `bash tests/run.sh`, which installs it")
     work = tmp_path / "work"
     work.mkdir()
-    clock = SystemClock()
     async with FakeProvider(
         default=Turn(text="done"), accept=Accepted(api_keys=frozenset({KEY}))
     ) as fake:
-        ledger = await Ledger.open(tmp_path / "ledger.db", clock)
-        approvals = Approvals(ledger, clock)
-        state = tmp_path / "state"
-
-        async def on_beat(agent: str, kind: str) -> None:
-            await ledger.record_heartbeat(agent, kind)
-
-        beats = HeartbeatServer(state, on_beat)
-        await beats.start()
+        ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
         backend = TmuxBackend(f"fw-tui-asks-{uuid.uuid4().hex[:8]}")
-        path = [str(bin_dir()), str(node_dir()), "/usr/local/bin", "/usr/bin", "/bin"]
-        spec = AgentSpec(
-            NAME,
-            "claude",
-            backend="tmux",
-            prompt="write the files",
-            workdir=work,
-            secret_env=("ANTHROPIC_API_KEY",),
-            permissions=PermissionMode.ASK,
-            sandbox="none",
-        )
-        fleet = Fleet(
-            ledger=ledger,
-            runtimes=default_registry(),
-            backends={"tmux": backend},
-            settings=FleetSettings(
-                state_dir=state,
-                reply_wait=0.1,
-                stop_grace=5.0,
-                provider_urls={"anthropic": fake.base_url},
-            ),
-            clock=clock,
-            environ={
-                "PATH": ":".join(dict.fromkeys(path)),
-                "LANG": "C.UTF-8",
-                "ANTHROPIC_API_KEY": KEY,
-            },
-            roster={NAME: spec},
-            heartbeats=beats,
-            approvals=approvals,
-        )
-        beats.take_asks(fleet.sessions.hook_asks.ask)
-        await fleet.start()
+        rig = Rig(fake, ledger, backend, work, tmp_path / "state")
+        await rig.start()
         try:
-            yield Rig(fake, ledger, approvals, backend, fleet, work)
+            yield rig
         finally:
             run = await ledger.last_run(NAME)
             if run is not None and run.ended_at is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(run.handle.pgid, signal.SIGKILL)
-            await fleet.stop()
+            await rig.stop()
             await backend.shutdown_server()
-            await beats.stop()
             await ledger.close()
 
 
@@ -137,6 +155,7 @@ async def test_a_tui_asks_through_its_hook_and_gets_each_answer(rig: Rig) -> Non
     # three writes, of which the first two the agent makes are asked.
     files = [rig.work / f"file-{n}.txt" for n in range(3)]
     rig.fake.add(*(write(path, f"{path.name}\n") for path in files))
+    assert rig.fleet is not None and rig.approvals is not None
     await rig.fleet.spawn(NAME, collect=False)
     seen: set[str] = set()
     first = await rig.next_ask(seen)
@@ -179,3 +198,32 @@ async def test_no_tool_call_means_no_ask(rig: Rig) -> None:
 
     await eventually(answered, "the TUI's requests")
     assert await rig.approvals.pending(NAME) == []
+
+
+async def test_a_hook_ask_survives_a_restart_of_fleetwarden(rig: Rig) -> None:
+    """Fleetwarden restarts while the TUI's hook waits: the hook asks again, finds the same
+    request (not a second one), and the answer given after the restart reaches the TUI."""
+    files = [rig.work / f"late-{n}.txt" for n in range(2)]
+    rig.fake.add(*(write(path, "late\n") for path in files))
+    assert rig.fleet is not None
+    await rig.fleet.spawn(NAME, collect=False)
+    request = await rig.next_ask(set())
+    await rig.stop()
+    await rig.start()
+    assert rig.approvals is not None
+    approvals = rig.approvals
+
+    async def asked_again() -> bool:  # the hook's retry is held by the new endpoint
+        assert rig.beats is not None
+        return rig.beats.admission.in_flight(NAME) > 0
+
+    await eventually(asked_again, "the hook asking the restarted Fleetwarden")
+    (still,) = await approvals.pending(NAME)
+    assert still.id == request.id
+    await approvals.answer(request.id, by="ann", decision=Decision.ALLOW, how="command")
+    target = Path(request.subject)
+
+    async def written() -> bool:
+        return content(target) == "late\n"
+
+    await eventually(written, "the file written after the restart")
