@@ -411,7 +411,7 @@ async def test_a_cli_killed_while_asking_closes_the_request_saying_why(rig: Rig)
     os.kill(run.handle.pid, signal.SIGKILL)
     assert await rig.ended() is AgentState.FAILED
     assert rig.approvals is not None
-    closed = await rig.approvals.get(request.id)
+    closed = await rig.approvals.wait(request.id)
     assert closed.state is ApprovalState.CLOSED
     assert "ended while asking" in (closed.reason or ""), closed.reason
     with pytest.raises(Exception, match="closed"):
