@@ -288,6 +288,7 @@ class App:
             sandboxes=self._sandboxes,
             approvals=self.approvals,  # its live sessions open their CLIs' asks here
         )
+        heartbeats.take_asks(self._fleet.sessions.hook_asks.ask)  # TUIs' permission hooks
         assert self._notifier is not None
         self._feed = AgentFeed(
             self._fleet, self._notifier.post, self._clock, typing=self._notifier.typing

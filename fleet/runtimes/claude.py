@@ -83,6 +83,8 @@ QUIET_ENV = {
     "DISABLE_ERROR_REPORTING": "1",
 }
 URL_VAR = "FLEETWARDEN_HEARTBEAT_URL"
+ASK_VAR = "FLEETWARDEN_ASK_URL"
+ASK_SLACK = 60  # seconds the hook waits past the ask's own deadline
 TOKEN_VAR = "FLEETWARDEN_HEARTBEAT_TOKEN"
 HOOK_STATES = {
     "UserPromptSubmit": "working",
@@ -114,7 +116,9 @@ class ClaudeRuntime(CliRuntime):
 
     def tui_argv(self, spec: AgentSpec) -> tuple[str, ...]:
         prompt = ("--", spec.prompt) if spec.prompt else ()
-        return (self._exe, *_model_args(spec), *prompt)
+        # bypassPermissions would stop the TUI at a confirmation: ``full`` asks there.
+        mode = () if spec.permissions is PermissionMode.FULL else _mode_args(spec)
+        return (self._exe, *mode, *_model_args(spec), *prompt)
 
     def headless_argv(self, spec: AgentSpec) -> tuple[str, ...]:
         return (self._exe, "-p", *HEADLESS_FLAGS, *_mode_args(spec), *_model_args(spec))
@@ -152,6 +156,9 @@ class ClaudeRuntime(CliRuntime):
                 ctx.heartbeat_url, ctx.heartbeat_token
             )
             settings.update(heartbeat_settings())
+            if ctx.tty:  # the TUI asks through a blocking hook; headless asks on stdout
+                env[ASK_VAR] = ask_url(env[URL_VAR])
+                settings["hooks"]["PermissionRequest"] = [permission_hook(spec)]
         files = {config_dir / "settings.json": json.dumps(settings, indent=2)}
         if ctx.tty:
             key = env.get("ANTHROPIC_API_KEY") or base_env(spec, ctx).get("ANTHROPIC_API_KEY")
@@ -238,6 +245,32 @@ def heartbeat_settings() -> Mapping[str, Any]:
         matcher = {"matcher": "*"} if event.endswith("ToolUse") else {}
         hooks[event] = [{**matcher, "hooks": [hook]}]
     return {"hooks": hooks}
+
+
+def ask_url(heartbeat_url: str) -> str:
+    """Where the agent's permission hook asks: the heartbeat endpoint's ``/ask/<agent>``."""
+    return heartbeat_url.replace("/heartbeat/", "/ask/", 1)
+
+
+def permission_hook(spec: AgentSpec) -> dict[str, Any]:
+    """The TUI's ``PermissionRequest`` hook: it posts what Claude Code asks to
+    Fleetwarden and prints the answer (:mod:`fleet.sessions.hook_asks`). curl retries
+    through a restart of Fleetwarden (the ask is found again, not asked twice); if it gives
+    up, Claude Code shows its own dialog in the terminal."""
+    wait = int(spec.approval_timeout) + ASK_SLACK
+    command = " ".join(
+        [
+            "curl -fsS --noproxy '*' --connect-timeout 2",
+            f"--retry 1000 --retry-all-errors --retry-delay 1 --retry-max-time {wait}",
+            f"-m {wait}",
+            f'-H "{TOKEN_HEADER}: ${TOKEN_VAR}"',
+            "-H 'Content-Type: application/json'",
+            "--data-binary @-",
+            f'"${ASK_VAR}"',
+        ]
+    )
+    hook = {"type": "command", "command": command, "timeout": wait + ASK_SLACK}
+    return {"matcher": "*", "hooks": [hook]}
 
 
 def heartbeat_command(state: str) -> str:

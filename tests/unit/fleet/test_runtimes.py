@@ -358,12 +358,16 @@ def test_claude_model_and_provider(ctx: RuntimeContext) -> None:
 
 
 def test_claude_tty(ctx: RuntimeContext) -> None:
-    """On a terminal: the TUI, with the prompt as its first message."""
+    """On a terminal: the TUI in the agent's mode (but `full`), the prompt its first message."""
     tty = with_(ctx, tty=True)
     assert ClaudeRuntime().plan(spec("claude", model="sonnet"), tty).argv == (
-        "claude", "--model", "sonnet", "--", "fix the bug",
+        "claude", "--permission-mode", "acceptEdits", "--model", "sonnet", "--", "fix the bug",
     )  # fmt: skip
-    assert ClaudeRuntime().plan(spec("claude", prompt=None), tty).argv == ("claude",)
+    assert ClaudeRuntime().plan(spec("claude", prompt=None), tty).argv == (
+        "claude", "--permission-mode", "acceptEdits",
+    )  # fmt: skip
+    full = spec("claude", prompt=None, permissions=PermissionMode.FULL)
+    assert ClaudeRuntime().plan(full, tty).argv == ("claude",)
 
 
 def test_claude_tty_starts_unattended(ctx: RuntimeContext) -> None:
