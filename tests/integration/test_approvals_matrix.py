@@ -1,12 +1,15 @@
 """Approvals in an end-to-end encrypted Matrix room on a real Synapse: Fleetwarden's app
-(in this process, so the test can open a request as an agent's CLI would) shows the
-request in the agent's thread; a viewer's ✅ from a real client changes nothing; the
-operator's ✅ answers it, the CLI is told, and the message is edited to say who."""
+(in this process, so the test can open a request as an agent's CLI would; and the real
+`fleetwarden run` with the real Claude Code) shows the request in the agent's thread; a
+viewer's ✅ from a real client changes nothing; the operator's ✅ answers it, the CLI is
+told, and the message is edited to say who; a reply with a reason denies."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
+import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -20,8 +23,13 @@ from bot.config import load_config
 from fleet.approvals.model import ApprovalRequest, ApprovalState, Ask, Decision
 from fleet.clock import SystemClock
 from fleet.runtimes import default_registry
+from tests.fakes.background import fake_provider_thread
+from tests.fakes.provider import Accepted, ToolCall, Turn
+from tests.integration.console_bot import FLEETWARDEN, clean_env
 from tests.integration.test_matrix_bot import PASSWORD, _stop_stray_agents
 from tests.integration.test_matrix_e2ee import Encrypted, joined, person
+from tests.integration.test_readable_agents import agent_path
+from tests.integration.test_real_clis import cli
 from tests.matrix_user import Event
 from tests.synapse_server import SynapseServer
 
@@ -142,3 +150,116 @@ async def test_an_approval_in_an_encrypted_thread_is_answered_by_the_operators_r
     [edit] = await op.wait_for(lambda evs: edits_of(evs, message.event_id), within=30)
     assert "Allowed once by" in edit.content["m.new_content"]["body"]
     assert len([e for e in op.events if "is not an answer" in e.body]) == 1
+
+
+KEY = "fake-matrix-approvals-key-0123456789abcdef"
+CLAUDE_TURNS = (
+    Turn(text="", tool=ToolCall("Bash", {"command": "rm -rf build", "description": "clean"})),
+    Turn(text="Cleaned."),
+    Turn(text="", tool=ToolCall("Bash", {"command": "rm -rf cache", "description": "clean"})),
+    Turn(text="Left the cache alone."),
+)
+
+
+def claude_config(world: Encrypted, upstream: str) -> Path:
+    path = world.workdir / "fleetwarden.yaml"
+    path.write_text(
+        "state_dir: ./state\n"
+        "operators:\n"
+        f"  - {{id: '{world.operator.user_id}', role: operator}}\n"
+        f"  - {{id: '{world.viewer.user_id}', role: viewer}}\n"
+        "connectors:\n"
+        "  matrix:\n"
+        f"    homeserver: {world.homeserver}\n"
+        f"    user_id: '{world.bot}'\n"
+        "    password_env: FW_BOT_PASSWORD\n"
+        f"    rooms: ['{world.room}']\n"
+        "    sync_timeout_seconds: 5\n"
+        "    key_wait_seconds: 4\n"
+        "providers:\n"
+        "  anthropic:\n"
+        f"    upstream: {upstream}\n"
+        "accounts:\n"
+        "  team: {kind: api_key, provider: anthropic, key_env: FW_TEAM_KEY}\n"
+    )
+    return path
+
+
+@pytest.fixture
+async def claude_bot(world: Encrypted) -> AsyncIterator[subprocess.Popen[bytes]]:
+    cli("claude")
+    for name in ("build", "cache"):
+        (world.workdir / "work" / name).mkdir(parents=True)
+    with fake_provider_thread(
+        *CLAUDE_TURNS, default=Turn(text="(no more turns)"), accept=Accepted(frozenset({KEY}))
+    ) as provider:
+        proc = subprocess.Popen(  # noqa: ASYNC220 - it runs for the whole test
+            [str(FLEETWARDEN), "run", "--config", str(claude_config(world, provider.base_url))],
+            cwd=world.workdir,
+            env=clean_env(FW_BOT_PASSWORD=PASSWORD, FW_TEAM_KEY=KEY, PATH=agent_path()),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            await joined(world.operator, world.room, world.bot)
+            yield proc
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, err = await asyncio.to_thread(proc.communicate, timeout=30)
+            assert proc.returncode == 0, err.decode()
+
+
+@pytest.mark.agent_cli
+async def test_a_real_claude_asks_in_an_encrypted_thread_and_the_operator_answers(
+    world: Encrypted, claude_bot: subprocess.Popen[bytes]
+) -> None:
+    """The real `fleetwarden run` and the real Claude Code: its `rm` shows in c1's encrypted
+    thread; a viewer's ✅ changes nothing; the operator's ✅ lets it run. The next agent's
+    `rm` is denied by a reply with a reason: the directory stays, and the reason is in its
+    thread as the CLI's denial."""
+    op, viewer, work = world.operator, world.viewer, world.workdir / "work"
+
+    async def ask_of(agent: str) -> tuple[str, Event]:
+        await op.say(world.room, f"!spawn {agent} --runtime claude --workdir {work} --prompt go")
+        started = f"Agent **{agent}** started"
+        [root] = await op.wait_for(lambda evs: [e for e in evs if started in e.body], within=60)
+
+        def shown(evs: list[Event]) -> list[Event]:
+            return [
+                e
+                for e in evs
+                if e.sender == world.bot
+                and e.thread_root == root.event_id
+                and "🔐 Approval" in e.body
+            ]
+
+        [message] = await op.wait_for(shown, within=90)
+        assert message.event_id in op.decrypted and "rm -rf" in message.body
+        return root.event_id, message
+
+    _, message = await ask_of("c1")
+    await viewer.wait_for(lambda evs: [e for e in evs if e.event_id == message.event_id])
+    await viewer.client.joined_members(world.room)
+    await viewer.react(world.room, message.event_id, "✅")
+    await op.wait_for(lambda evs: [e for e in evs if "is not an answer" in e.body])
+    assert (work / "build").exists()
+    await op.react(world.room, message.event_id, "✅")
+    await until(lambda: not (work / "build").exists(), within=60)
+    [edit] = await op.wait_for(lambda evs: edits_of(evs, message.event_id), within=30)
+    assert "Allowed once by" in edit.content["m.new_content"]["body"]
+
+    thread, message = await ask_of("c2")
+    await op.say(world.room, "no, keep the cache", thread=thread)
+    [edit] = await op.wait_for(lambda evs: edits_of(evs, message.event_id), within=30)
+    assert "Denied by" in edit.content["m.new_content"]["body"]
+    assert "keep the cache" in edit.content["m.new_content"]["body"]
+    await op.wait_for(
+        lambda evs: [
+            e
+            for e in evs
+            if e.thread_root == thread and e.sender == world.bot and "Left the cache" in e.body
+        ],
+        within=60,
+    )
+    assert (work / "cache").exists()
