@@ -263,3 +263,5 @@ async def test_a_real_claude_asks_in_an_encrypted_thread_and_the_operator_answer
         within=60,
     )
     assert (work / "cache").exists()
+    feed = [e.body for e in op.events if e.thread_root == thread and e.sender == world.bot]
+    assert any("The operator denied this: keep the cache" in body for body in feed), feed
