@@ -23,7 +23,10 @@ from fleet.approvals.model import ApprovalRequest, ApprovalState, AskKind, Decis
 from fleet.redaction.invisible import visible
 
 SHOWN_LINES: Final = 40
-"""Lines of a command or diff shown in the message; ``pending`` and the ledger keep all."""
+SHOWN_CHARS: Final = 1500
+"""How much of a command or diff the message shows (the ledger keeps it all): with the
+rest of the message, it fits one Discord embed (4,096 characters), so a reaction on the one
+message answers it."""
 
 _PLAIN: Final = re.compile(r"[ -~]*")  # printable ASCII: nothing to reveal
 _SKIN_AND_SELECTORS: Final = re.compile("[\ufe0e\ufe0f\U0001f3fb-\U0001f3ff]")
@@ -84,10 +87,11 @@ def inline_code(text: str) -> str:
 
 
 def _block(text: str, info: str = "text") -> str:
-    lines = reveal(text).split("\n")
-    if len(lines) > SHOWN_LINES:
-        more = len(lines) - SHOWN_LINES
-        lines = [*lines[:SHOWN_LINES], f"… ({more} more lines: `pending` shows the id)"]
+    shown = reveal(text)
+    lines = shown[:SHOWN_CHARS].split("\n")[:SHOWN_LINES]
+    left = len(shown) - sum(len(line) + 1 for line in lines) + 1
+    if left > 0:
+        lines.append(f"… ({left:,} more characters not shown)")
     return code_block(lines, info)
 
 

@@ -84,6 +84,19 @@ def test_invisible_characters_are_shown_as_code_points() -> None:
     assert reveal("plain ascii") == "plain ascii"
 
 
+def test_a_long_command_is_cut_saying_how_much_is_left_out() -> None:
+    """At most 40 lines and 1,500 characters of a block are shown, and the rest counted."""
+    long = "\n".join(f"line {n:04d}" for n in range(100))  # 100 lines of 9 characters
+    body = fenced_body(ask_message(request(subject=long), "!"))
+    assert body[:40] == long.split("\n")[:40]
+    assert body[40] == f"… ({len(long) - (40 * 10 - 1):,} more characters not shown)"
+    huge = "x" * 5000
+    assert fenced_body(ask_message(request(subject=huge), "!")) == [
+        "x" * 1500,
+        "… (3,500 more characters not shown)",
+    ]
+
+
 def test_an_edit_shows_its_file_and_its_diff() -> None:
     """An edit: the file, then the short diff in a diff block."""
     diff = "--- a/x.py\n+++ b/x.py\n@@ -1 +1 @@\n-a\n+b"
