@@ -3,12 +3,12 @@ agent gets its own thread.
 
 discord.py owns the gateway (one connection per bot token: this process is its only
 user), heartbeats, reconnects and resumes, and the REST rate limits (:mod:`.gateway`
-configures it). This module owns the lifecycle and the inbound wiring: which messages are
-ours (:meth:`DiscordConnector._on_message`, by :mod:`.translate`), the slash command
-(:mod:`.slash`), and reading back the gap after a new session (:mod:`.catch_up`), held
-in order with live messages. Posting: Discord markdown cut into fence-balanced parts of
-at most 2000 characters, with mentions disabled and images as attachments
-(:mod:`.outbound`).
+configures it). This module owns the lifecycle and the inbound wiring: which messages,
+edits and reactions are ours (:meth:`DiscordConnector._on_message`, by :mod:`.translate`),
+the slash command (:mod:`.slash`), and reading back the gap after a new session
+(:mod:`.catch_up`), held in order with live messages. Posting: Discord markdown cut into
+fence-balanced parts of at most 2000 characters, with mentions disabled and images as
+attachments, and edits of the bot's own messages (:mod:`.outbound`).
 """
 
 from __future__ import annotations
@@ -37,7 +37,13 @@ from connectors.discord.errors import invite_url
 from connectors.discord.gateway import Gateway, fatal, point_at
 from connectors.discord.outbound import Outbound, ThreadBook
 from connectors.discord.slash import SlashCommand
-from connectors.discord.translate import CONNECTOR, from_edit, from_message
+from connectors.discord.translate import (
+    CONNECTOR,
+    from_edit,
+    from_message,
+    from_reaction,
+    reacted,
+)
 from connectors.errors import ConnectorAuthError, ConnectorError, ConnectorSetupError
 from connectors.inbox import Inbox, cancel_and_wait
 from connectors.presence import TypingKeeper
@@ -155,6 +161,7 @@ class DiscordConnector:
         self._outbound = Outbound(client, self._config, self._threads)
         client.deliver = self._on_message
         client.edited = self._on_edit
+        client.reacted = self._on_reaction
         client.renewed = self._on_new_session
 
     def _on_new_session(self) -> None:
@@ -277,6 +284,31 @@ class DiscordConnector:
             if inbound is not None:
                 self._inbox.put(inbound)
 
+    async def _on_reaction(self, reaction: discord.RawReactionActionEvent) -> None:
+        """Queue a reaction a person added in the control channel or one of its threads."""
+        client = self._client
+        if self._state is _State.STOPPED or client is None:
+            return
+        if reaction.guild_id != self._config.guild_id:
+            return
+        channel = client.get_channel(reaction.channel_id)
+        if channel is None:  # a thread discord.py does not hold (archived): ask Discord
+            try:
+                channel = await client.fetch_channel(reaction.channel_id)
+            except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
+                log.warning("discord: a reaction in %s is lost: %s", reaction.channel_id, exc)
+                return
+        me = client.user
+        inbound = from_reaction(
+            reaction,
+            channel,
+            self._config,
+            me=None if me is None else me.id,
+            now=discord.utils.utcnow(),
+        )
+        if inbound is not None:
+            self._inbox.put(inbound)
+
     def _translate(
         self, message: discord.Message, member: discord.Member | None = None
     ) -> InboundMessage | None:
@@ -297,9 +329,11 @@ class DiscordConnector:
         the last ``catch_up_minutes`` — a new gateway session does not replay what was
         said while Fleetwarden was away. Messages already handled are dropped by the
         router (their ids are claimed in the ledger); live ones that arrive meanwhile are
-        held and merged in order."""
+        held and merged in order. Then the reactions people added to the bot's messages of
+        that span (an answer given while Fleetwarden was away); one seen live too is
+        dropped by the router like a message."""
         try:
-            found = await read_back(client, self._config)
+            found, reactions = await read_back(client, self._config)
         finally:
             held, self._held = self._held or [], None
         caught = 0
@@ -308,8 +342,17 @@ class DiscordConnector:
             if inbound is not None:
                 self._inbox.put(inbound)
                 caught += 1
+        me = None if client.user is None else client.user.id
+        now = discord.utils.utcnow()
+        for message, emoji, member in reactions:
+            answer = reacted(
+                message.id, message.channel, emoji, member, self._config, me=me, now=now
+            )
+            if answer is not None and self._state is not _State.STOPPED:
+                self._inbox.put(answer)
+                caught += 1
         if caught:
-            log.info("discord: %d message(s) from the last minutes to look at", caught)
+            log.info("discord: %d message(s) or reaction(s) from the last minutes", caught)
         edits, self._held_edits = self._held_edits, []
         for message in edits:
             self._on_edit(message)
@@ -319,8 +362,10 @@ class DiscordConnector:
 
     # --- outbound --------------------------------------------------------------------
 
-    async def edit(self, room: RoomId, event_id: EventId, markdown: str) -> None:
-        raise ConnectorError("editing a message is not built yet")  # replaced next
+    async def edit(
+        self, room: RoomId, event_id: EventId, markdown: str, thread: ThreadId | None = None
+    ) -> None:
+        await self._running().edit(room, event_id, markdown, thread)
 
     async def send(self, message: OutboundMessage) -> SendResult:
         return await self._running().send(message)

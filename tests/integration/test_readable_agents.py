@@ -1,6 +1,6 @@
 """Readable agents through the real ``fleetwarden run``: the real Claude Code against the
 strict fake provider, commanded from the fake Discord. The agent's thread shows its work
-as people read it — a line per tool, its answer as text, its permission denial in bold —
+as people read it — a line per tool, its answer as text, the ask the operator denied —
 in few messages; the summary at the end counts exactly what the ledger metered; and an
 agent without credentials is refused in one line naming the fix."""
 
@@ -136,6 +136,12 @@ async def test_a_claude_run_reads_as_chat_and_its_summary_counts_the_ledger(
         "ann", f'!spawn c1 --runtime claude --workdir {work} --prompt "what do the notes say?"'
     )
     thread = await eventually(lambda: bot.thread_named("c1"))
+    # `rm` is asked in chat: the operator's ❌ denies it, and the agent goes on without it.
+    ask = await eventually(
+        lambda: next((m for m in bot.posted(thread) if "🔐 Approval" in text_of(m)), None),
+        within=90,
+    )
+    await bot.fake.add_user_reaction(thread, ask.id, "ann", "❌")
     summary = await eventually(
         lambda: next((m for m in bot.posted(thread) if "finished after" in text_of(m)), None),
         within=90,
@@ -149,8 +155,8 @@ async def test_a_claude_run_reads_as_chat_and_its_summary_counts_the_ledger(
     assert "▸ Bash `rm -rf build`" in work_lines
     assert ANSWER in work_lines
     assert "{" not in work_lines  # no raw JSON in the thread
-    # Few messages: the tool lines and the answer, not one message per event.
-    assert len(posted) <= 6, [m.content for m in posted]
+    # Few messages: the tool lines, the ask and the answer, not one message per event.
+    assert len(posted) <= 7, [m.content for m in posted]
 
     # The summary: its answer, what Fleetwarden metered (exactly the ledger's rows), where.
     text = text_of(summary)
