@@ -56,7 +56,7 @@ from fleet.metering.proxy import MeteringProxy
 from fleet.notices import Notice
 from fleet.redaction.redactor import Redactor
 from fleet.runtimes import RuntimeRegistry, default_registry
-from fleet.sandbox.service import FIX, Sandboxes
+from fleet.sandbox.service import Sandboxes
 from fleet.supervisor import Fleet, FleetSettings, RosterDiff
 from scheduler.context import JobContext
 from scheduler.jobs import FleetScheduler
@@ -371,8 +371,11 @@ class App:
         """Tell the home rooms once, at start, when agents cannot be sandboxed here."""
         problem = self._sandboxes.problem
         if problem is not None:
-            text = f"Sandboxed agents cannot start on this host: {problem}. To fix: {FIX}."
-            await notifier.post(Notice(text, tone="warning", home_too=True))
+            fix = self._sandboxes.fix
+            text = f"Sandboxed agents cannot start on this host: {problem}. To fix: {fix}."
+            delivery = await notifier.post(Notice(text, tone="warning", home_too=True))
+            if not self._started_connectors or not delivery.ok:  # else said once, in chat
+                log.warning("agents cannot be sandboxed: %s; to fix: %s", problem, fix)
 
     async def _restore_schedules(self, schedules: ScheduleCommands) -> None:
         """Every stored operator schedule registered again (a run just missed made up)."""
