@@ -175,6 +175,7 @@ class App:
         commands = self._build_commands(ledger, fleet, budgets)
         self._start_scheduler(ledger, notifier, fleet, budgets, commands)
         await self._start_connectors(ledger, commands)
+        await notifier.release()
         await self._say_sandbox_problem(notifier)
         await self._restore_schedules(commands.schedules)
         await commands.queue.restore()  # queued launches start as slots allow
@@ -189,6 +190,7 @@ class App:
         """The ledger, opened and migrated; and the notifier, which finds threads in it."""
         self._ledger = await Ledger.open(self.config.ledger_path, self._clock)
         self._notifier = Notifier(self._ledger, lambda: self._started_connectors)
+        self._notifier.hold()  # news at boot waits for the connectors (see start)
         return self._ledger, self._notifier
 
     async def _start_heartbeats(self, ledger: Ledger) -> HeartbeatServer:

@@ -139,6 +139,7 @@ class EventKind(enum.StrEnum):
     STALLED = "stalled"
     RESTARTED = "restarted"
     GAVE_UP = "gave up"
+    REFUSED = "refused"  # the roster's own launch (autostart) could not start
 
 
 @dataclass(frozen=True, slots=True)
