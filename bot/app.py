@@ -269,6 +269,7 @@ class App:
                 heartbeat_timeout=cfg.defaults.heartbeat_timeout_seconds,
                 provider_urls=wiring.direct_provider_urls(cfg),
                 confinement=(cfg.defaults.sandbox, cfg.defaults.egress, cfg.defaults.egress_allow),
+                policy=cfg.defaults.policy,
             ),
             clock=self._clock,
             environ=self._environ,

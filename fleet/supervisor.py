@@ -29,14 +29,15 @@ from fleet.agent_outputs import AgentOutputs
 from fleet.autostart import autostart
 from fleet.backends.base import Backend
 from fleet.clock import Clock
-from fleet.errors import AgentNotRunning, AgentStillRunning
+from fleet.errors import AgentNotRunning, AgentStillRunning, LaunchFailed
 from fleet.freezer import signal_run
 from fleet.ledger import Freeze, Ledger, UsageTotal
 from fleet.ledger.rows import AgentOrigin, AgentRecord, RunRecord
 from fleet.ledger.run_reports import RunReport
 from fleet.logtail import tail_lines
-from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, Fallback
+from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, Fallback, PermissionMode
 from fleet.names import AgentName, agent_name
+from fleet.permission_config import unsandboxed_full
 from fleet.run_keeper import Ending, RunKeeper
 from fleet.runs import latest, mtime
 from fleet.runtimes import RuntimeRegistry
@@ -293,6 +294,7 @@ class Fleet:
         prompt: str | None = None,
         workdir: Path | None = None,
         account: str | None = None,
+        permissions: PermissionMode | None = None,
         by: str = "operator",
         collect: bool = True,
     ) -> SpawnOutcome:
@@ -315,7 +317,10 @@ class Fleet:
                 prompt=prompt if prompt is not None else spec.prompt,
                 workdir=workdir if workdir is not None else spec.workdir,
                 account=account if account is not None else (spec.account if same_cli else None),
+                permissions=permissions or spec.permissions,
             )
+            if wrong := unsandboxed_full(agent, spec.sandbox, spec.permissions):
+                raise LaunchFailed(wrong)
             origin: AgentOrigin = "roster" if agent in self._roster else "spawn"
             launched = await self._runs.launch(spec, reason=f"spawned by {by}", origin=origin)
         ended = await self._runs.first_moments(agent, launched) if collect else None
