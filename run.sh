@@ -22,6 +22,7 @@ bash "$root/tools/apt-packages.sh" bwrap=bubblewrap || true
 # Installed in place (editable); again only when the project's dependencies change.
 stamp="$venv/.fleetwarden-pyproject.toml"
 if [ ! -x "$venv/bin/fleetwarden" ] || ! cmp -s "$root/pyproject.toml" "$stamp"; then
+  echo "== installing fleetwarden into $venv"
   [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$root"
   cp "$root/pyproject.toml" "$stamp"

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from fleet.sandbox.procs import sandbox_init_pid
 from tests.integration.console_bot import FLEETWARDEN, ConsoleBot, clean_env
 
 pytestmark = [
@@ -114,6 +115,8 @@ def test_run_sh_installs_bubblewrap_and_spawn_demo_starts_sandboxed(
     assert apt_calls(tmp_path) == ["update -qq", "install -y -qq bubblewrap"]
     assert (view / "bwrap").exists()
     bot.command("ps", r"demo\s+stub\s+running")
+    runs = sorted((tmp_path / ".fleetwarden" / "agents" / "demo" / "runs").iterdir())
+    assert sandbox_init_pid(runs[-1]) is not None  # in bubblewrap's namespace, not unconfined
     bot.command("stop demo", r"Stopped demo")
     assert bot.close() == 0
     assert "cannot start" not in bot.stdout + bot.stderr
