@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,8 @@ from fleet.backends.process import SubprocessBackend
 from fleet.clock import SystemClock
 from fleet.errors import LaunchFailed
 from fleet.ledger import Ledger
-from fleet.model import AgentSpec, PermissionMode
+from fleet.ledger.rows import AgentRecord
+from fleet.model import AgentSpec, AgentState, DesiredState, PermissionMode
 from fleet.names import AgentName
 from fleet.permission_config import PolicyDefaults, default_mode, unsandboxed_full
 from fleet.runtimes import default_registry
@@ -158,3 +161,15 @@ async def test_spawn_full_is_refused_for_an_unsandboxed_agent(loose_fleet: Fleet
     assert not await loose_fleet.knows("loose")
     await loose_fleet.spawn("loose", permissions=PermissionMode.READ_ONLY, collect=False)
     assert (await loose_fleet.spec("loose")).permissions is PermissionMode.READ_ONLY
+
+
+def test_an_agent_stored_before_modes_gets_its_sandboxs_default() -> None:
+    """A ledger row without a mode reads as `ask` without a sandbox, `edits` with one."""
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    row = AgentRecord(
+        AgentName("old"), "stub", "subprocess", None, None, None, {}, (),
+        DesiredState.RUNNING, AgentState.EXITED, "", now, now, now,
+        {"sandbox": "none"}, 0, None, None,
+    )  # fmt: skip
+    assert row.spec.permissions is PermissionMode.ASK
+    assert replace(row, extra={}).spec.permissions is PermissionMode.EDITS
