@@ -67,8 +67,8 @@ SPAWN = CommandSpec(
         FlagSpec(
             "permissions",
             "str",
-            "What it may do without asking: `ask`, `edits`, `full` (sandboxed agents only) "
-            "or `read-only`; its roster entry's, else `defaults.permissions`, if left out.",
+            "What it may do without asking (`full`: sandboxed agents only); its roster "
+            "entry's mode, else `defaults.permissions`, if left out.",
             "MODE",
             choices=MODES,
         ),
