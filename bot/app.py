@@ -59,7 +59,7 @@ from fleet.metering.proxy import MeteringProxy
 from fleet.notices import Notice
 from fleet.redaction.redactor import Redactor
 from fleet.runtimes import RuntimeRegistry, default_registry
-from fleet.sandbox.service import FIX, Sandboxes
+from fleet.sandbox.service import Sandboxes
 from fleet.supervisor import Fleet, FleetSettings, RosterDiff
 from scheduler.context import JobContext
 from scheduler.jobs import FleetScheduler
@@ -185,6 +185,7 @@ class App:
         commands = self._build_commands(ledger, fleet, budgets)
         self._start_scheduler(ledger, notifier, fleet, budgets, commands)
         await self._start_connectors(ledger, commands)
+        await notifier.release()
         await self._say_sandbox_problem(notifier)
         await self._restore_schedules(commands.schedules)
         await commands.queue.restore()  # queued launches start as slots allow
@@ -200,6 +201,7 @@ class App:
         self._ledger = await Ledger.open(self.config.ledger_path, self._clock)
         self._notifier = Notifier(self._ledger, lambda: self._started_connectors)
         self._approvals = Approvals(self._ledger, self._clock)
+        self._notifier.hold()  # news at boot waits for the connectors (see start)
         return self._ledger, self._notifier
 
     async def _start_heartbeats(self, ledger: Ledger) -> HeartbeatServer:
@@ -278,6 +280,7 @@ class App:
                 heartbeat_timeout=cfg.defaults.heartbeat_timeout_seconds,
                 provider_urls=wiring.direct_provider_urls(cfg),
                 confinement=(cfg.defaults.sandbox, cfg.defaults.egress, cfg.defaults.egress_allow),
+                policy=cfg.defaults.policy,
             ),
             clock=self._clock,
             environ=self._environ,
@@ -388,8 +391,11 @@ class App:
         """Tell the home rooms once, at start, when agents cannot be sandboxed here."""
         problem = self._sandboxes.problem
         if problem is not None:
-            text = f"Sandboxed agents cannot start on this host: {problem}. To fix: {FIX}."
-            await notifier.post(Notice(text, tone="warning", home_too=True))
+            fix = self._sandboxes.fix
+            text = f"Sandboxed agents cannot start on this host: {problem}. To fix: {fix}."
+            delivery = await notifier.post(Notice(text, tone="warning", home_too=True))
+            if not self._started_connectors or not delivery.ok:  # else said once, in chat
+                log.warning("agents cannot be sandboxed: %s; to fix: %s", problem, fix)
 
     async def _restore_schedules(self, schedules: ScheduleCommands) -> None:
         """Every stored operator schedule registered again (a run just missed made up)."""

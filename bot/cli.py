@@ -141,6 +141,9 @@ def _summary(config: Config, resolving: list[str]) -> str:
         ((spec.name, spec.model) for spec in specs),
         config.prices.priced,
     )
+    # Each agent's permission mode, its default included (it follows the sandbox).
+    modes = ", ".join(f"{spec.name} {spec.permissions}" for spec in specs)
+    modes = f"  permissions: {modes}\n" if modes else ""
     return (
         f"{source}: OK\n"
         f"  state dir:  {config.state_dir}\n"
@@ -148,7 +151,8 @@ def _summary(config: Config, resolving: list[str]) -> str:
         f"  connectors: {connectors}\n"
         f"  operators:  {len(config.effective_operators())}\n"
         f"  agents:     {', '.join(a.name for a in config.agents) or 'none in the roster'}\n"
-        f"  accounts:   {', '.join(config.accounts.names()) or 'none'}"
+        + modes
+        + f"  accounts:   {', '.join(config.accounts.names()) or 'none'}"
         + "".join(
             f"\n  isolation:  {line}" for line in enforcement(Lanes(config.state_dir)).lines()
         )

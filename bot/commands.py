@@ -11,6 +11,7 @@ from bot.levers import FREEZE
 from bot.limit_commands import RESUME
 from bot.queue_commands import CANCEL, QUEUE
 from bot.run_commands import LOGS, RUNS
+from fleet.permission_config import MODES
 from fleet.windows import DEFAULT_WINDOW, WINDOWS
 
 _NAME_RULE = "Names are 1-32 characters: lowercase letters, digits and '-', starting with a letter."
@@ -65,6 +66,14 @@ SPAWN = CommandSpec(
         FlagSpec("workdir", "str", "The directory the agent works in.", "DIR"),
         FlagSpec("account", "str", "The account or pool that pays for it (`accounts`).", "A"),
         FlagSpec(
+            "permissions",
+            "str",
+            "What it may do without asking (`full`: sandboxed agents only); its roster "
+            "entry's mode, else `defaults.permissions`, if left out.",
+            "MODE",
+            choices=MODES,
+        ),
+        FlagSpec(
             "urgent",
             "bool",
             "Launch even while the agent's budget is queued: only within a burst an admin "
@@ -79,7 +88,7 @@ SPAWN = CommandSpec(
         "forgotten one starts afresh. " + _NAME_RULE
     ),
     examples=(
-        "spawn coder-1 --runtime claude",
+        "spawn coder-1 --runtime claude --permissions ask",
         'spawn docs --model sonnet --prompt "tidy the README" --workdir /srv/app',
     ),
 )

@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from fleet.accounts.schema import AccountRef
+from fleet.model import PermissionMode
+from fleet.permission_config import (
+    ALLOW_HELP,
+    APPROVAL_TIMEOUT_HELP,
+    DEFAULT_MAX_OPEN,
+    DENY_HELP,
+    MAX_OPEN_HELP,
+    PERMISSIONS_HELP,
+    ApprovalTimeout,
+    MaxOpen,
+    PermissionModeName,
+    PolicyDefaults,
+    Rules,
+    unsandboxed_full,
+)
 from fleet.restart_settings import RestartField, RestartSettings
 from fleet.sandbox.destinations import DEFAULT_ALLOW
 from fleet.sandbox.schema import (
@@ -100,6 +116,33 @@ class Defaults(BaseModel):
             "`on-failure`, `always`) or a mapping of the keys below. Default: `never`."
         ),
     )
+
+    permissions: PermissionModeName | None = Field(
+        default=None,
+        description=PERMISSIONS_HELP
+        + " Default: `edits` for sandboxed agents, `ask` for those with `sandbox: none`.",
+    )
+    allow: Rules = Field(default=(), description=ALLOW_HELP)
+    deny: Rules = Field(default=(), description=DENY_HELP)
+    approval_timeout: ApprovalTimeout = Field(
+        default="30m", validate_default=True, description=APPROVAL_TIMEOUT_HELP
+    )
+    max_open_approvals: MaxOpen = Field(default=DEFAULT_MAX_OPEN, description=MAX_OPEN_HELP)
+
+    @property
+    def policy(self) -> PolicyDefaults:
+        """The permission policy's defaults, for roster entries and ad hoc agents."""
+        mode = PermissionMode(self.permissions) if self.permissions else None
+        return PolicyDefaults(
+            mode, self.allow, self.deny, self.approval_timeout, self.max_open_approvals
+        )
+
+    @model_validator(mode="after")
+    def _full_needs_a_sandbox(self) -> Defaults:
+        wrong = unsandboxed_full("every agent by default", self.sandbox, self.permissions)
+        if wrong is not None:
+            raise PydanticCustomError("permissions_full", wrong)
+        return self
 
     @field_validator("runtime")
     @classmethod

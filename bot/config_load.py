@@ -38,6 +38,7 @@ from fleet.accounts.schema import environment_problems, section_problems
 from fleet.budgets.schema import Loc
 from fleet.budgets.schema import section_problems as budget_section_problems
 from fleet.metering.schema import provider_routes
+from fleet.permission_config import unsandboxed_full
 from fleet.roster import COMMAND_RUNTIME, AgentEntry
 from fleet.sandbox.schema import check_egress
 from fleet.schema import SchemaContext, expand_path
@@ -268,13 +269,18 @@ def _unavailable_fallbacks(
 
 
 def _egress_problems(document: ConfigFile, roster: _Roster) -> Iterator[ConfigProblem]:
-    """Agents whose egress, with the defaults applied, their sandbox cannot give."""
+    """Agents whose egress or permission mode, with the defaults applied, their sandbox
+    cannot give."""
     for index, agent in enumerate(document.agents):
         spec = agent.to_spec(document.defaults)
-        wrong = check_egress(f"agent {agent.name!r}", spec.sandbox, spec.egress, spec.egress_allow)
-        if wrong is not None:
-            line, path, _ = roster.locate(("agents", index))
-            yield ConfigProblem(roster.file_name, line, path, wrong)
+        who = f"agent {agent.name!r}"
+        for wrong in (
+            check_egress(who, spec.sandbox, spec.egress, spec.egress_allow),
+            unsandboxed_full(who, spec.sandbox, spec.permissions),
+        ):
+            if wrong is not None:
+                line, path, _ = roster.locate(("agents", index))
+                yield ConfigProblem(roster.file_name, line, path, wrong)
 
 
 def _budget_problems(

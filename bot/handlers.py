@@ -23,6 +23,7 @@ from bot.watch_follow import agent_view
 from fleet.accounts.book import AccountBook
 from fleet.budgets.model import BudgetBook
 from fleet.clock import Clock
+from fleet.model import PermissionMode
 from fleet.supervisor import Fleet
 from fleet.windows import DEFAULT_WINDOW
 
@@ -133,6 +134,7 @@ class Handlers:
                 prompt=_opt_str(flags.get("prompt")),
                 workdir=workdir,
                 account=account,
+                permissions=_mode(flags.get("permissions")),
                 by=req.who,
             )
         finally:
@@ -223,6 +225,11 @@ class Handlers:
 
 def _opt_str(value: str | int | bool | None) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _mode(value: str | int | bool | None) -> PermissionMode | None:
+    """``--permissions``: the grammar has checked it is one of the modes."""
+    return PermissionMode(value) if isinstance(value, str) else None
 
 
 def _workdir(value: str | int | bool | None) -> Path | None:

@@ -5,7 +5,10 @@ or down the ladder, the pacing report — goes through :class:`Notifier`. It kno
 started connector's home room and, from the ledger, the thread each agent has in each room
 (its current one: a re-spawned agent's new thread replaces the old), so nothing else fans a
 message out to rooms and threads. A notice about an agent whose command is being answered
-waits for that answer (:mod:`bot.ordering`).
+waits for that answer (:mod:`bot.ordering`). While the app starts, notices are held
+(:meth:`Notifier.hold`) and posted, in order, once the connectors run
+(:meth:`Notifier.release`): news at boot — an autostart agent refused, a queued launch that
+failed — reaches chat, not only the log.
 
 An alert (:attr:`fleet.notices.Notice.alert`) goes out as one on every connector; on the
 connector the operator who started its agent used, it mentions them (elsewhere the
@@ -53,12 +56,30 @@ class Notifier:
         self._threads = threads
         self._connectors = connectors
         self.ordering = ordering or Ordering()
+        self._held: list[Notice] | None = None
+
+    def hold(self) -> None:
+        """Keep every notice posted from now on until :meth:`release` (the connectors that
+        would carry them are not started yet)."""
+        if self._held is None:
+            self._held = []
+
+    async def release(self) -> None:
+        """Post the held notices, oldest first, and post the next ones at once."""
+        held, self._held = self._held or [], None
+        for notice in held:
+            delivery = await self.post(notice)
+            if not delivery.ok:
+                log.warning("a notice held at start was not posted: %s", notice.markdown)
 
     async def post(self, notice: Notice) -> Delivery:
         """Send ``notice`` everywhere it belongs; one place failing does not stop the
         others. Failures are logged and returned. A notice that must wait for an answer
         (see :mod:`bot.ordering`) is queued: nothing failed yet, and what fails later is
         logged."""
+        if self._held is not None:
+            self._held.append(notice)
+            return Delivery()
         if self.ordering.defer(notice.agents, partial(self._post_now, notice)):
             return Delivery()
         return await self._post_now(notice)

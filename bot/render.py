@@ -168,7 +168,7 @@ def whoami(user: str, role: str, connector: str) -> str:
 
 def fleet_event_tone(event: FleetEvent) -> Tone:
     """How the notice of ``event`` should feel."""
-    if event.kind is EventKind.GAVE_UP or event.state is AgentState.FAILED:
+    if event.kind in (EventKind.GAVE_UP, EventKind.REFUSED) or event.state is AgentState.FAILED:
         return "error"
     if event.kind in (EventKind.STALLED, EventKind.RESTARTED):
         return "warning"
@@ -184,6 +184,8 @@ def fleet_event(event: FleetEvent) -> str:
         return f"Agent **{event.agent}** restarted by the watchdog: {event.message}."
     if event.kind is EventKind.GAVE_UP:
         return f"Agent **{event.agent}** keeps failing; not restarting it again: {event.message}."
+    if event.kind is EventKind.REFUSED:
+        return f"Agent **{event.agent}** could not start at {event.message}."
     if event.state is AgentState.FAILED:
         return f"Agent **{event.agent}** failed: {event.message}."
     if event.state is AgentState.EXITED:

@@ -8,7 +8,9 @@ here: an entry names the environment variables that hold them (``secret_env``).
 An entry also says how the watchdog treats the agent: its ``class`` (free text, the
 agent's role in the team), ``autostart``, a ``restart`` policy (:class:`RestartSettings`,
 also the type of ``defaults.restart``), ``heartbeat_timeout`` and a wall-clock ``timeout``
-per run, and — for the ``command`` runtime only — the ``argv`` to run.
+per run, and — for the ``command`` runtime only — the ``argv`` to run. Its permission
+policy (``permissions``, ``allow``, ``deny``, ``approval_timeout``, ``max_open_approvals``)
+is read and applied by :mod:`fleet.permission_config`.
 
 The small schema helpers (:data:`EnvVarName`, :data:`ConfigPath`, :func:`check_known`,
 :func:`unknown_value_message`, :func:`expand_path`) live in :mod:`fleet.schema`, shared
@@ -37,6 +39,18 @@ from pydantic_core import PydanticCustomError
 from fleet.accounts.schema import AccountRef
 from fleet.model import AgentSpec, Fallback
 from fleet.names import AGENT_NAME_PATTERN, RESERVED, AgentName, is_agent_name
+from fleet.permission_config import (
+    ALLOW_HELP,
+    APPROVAL_TIMEOUT_HELP,
+    DENY_HELP,
+    MAX_OPEN_HELP,
+    PERMISSIONS_HELP,
+    ApprovalTimeout,
+    MaxOpen,
+    PermissionModeName,
+    PolicyDefaults,
+    Rules,
+)
 from fleet.restart_settings import (
     RESTART_MODES,
     RestartField,
@@ -123,6 +137,9 @@ class RosterDefaults(Protocol):
 
     @property
     def egress_allow(self) -> tuple[str, ...]: ...
+
+    @property
+    def policy(self) -> PolicyDefaults: ...
 
 
 class FallbackEntry(BaseModel):
@@ -288,6 +305,18 @@ class AgentEntry(BaseModel):
         default=None, description=EGRESS_ALLOW_HELP + " Default: `defaults.egress_allow`."
     )
 
+    permissions: PermissionModeName | None = Field(
+        default=None, description=PERMISSIONS_HELP + " Default: `defaults.permissions`."
+    )
+    allow: Rules = Field(default=(), description=ALLOW_HELP + " Added to `defaults.allow`.")
+    deny: Rules = Field(default=(), description=DENY_HELP + " Added to `defaults.deny`.")
+    approval_timeout: ApprovalTimeout | None = Field(
+        default=None, description=APPROVAL_TIMEOUT_HELP + " Default: `defaults.approval_timeout`."
+    )
+    max_open_approvals: MaxOpen | None = Field(
+        default=None, description=MAX_OPEN_HELP + " Default: `defaults.max_open_approvals`."
+    )
+
     @model_validator(mode="before")
     @classmethod
     def _role_is_written_class(cls, data: object) -> object:
@@ -401,7 +430,7 @@ class AgentEntry(BaseModel):
         """The launch specification, unset fields taken from ``defaults`` (``restart`` key by
         key). ``heartbeat_timeout`` stays ``None`` when unset: the watchdog applies the
         fleet default then, so a changed default reaches agents already in the ledger."""
-        return AgentSpec(
+        spec = AgentSpec(
             name=self.name,
             runtime=self.runtime if self.runtime is not None else defaults.runtime,
             backend=self.backend if self.backend is not None else defaults.backend,
@@ -425,4 +454,12 @@ class AgentEntry(BaseModel):
             egress_allow=(
                 self.egress_allow if self.egress_allow is not None else defaults.egress_allow
             ),
+        )
+        return defaults.policy.apply(
+            spec,
+            permissions=self.permissions,
+            allow=self.allow,
+            deny=self.deny,
+            approval_timeout=self.approval_timeout,
+            max_open_approvals=self.max_open_approvals,
         )

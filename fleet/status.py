@@ -16,6 +16,7 @@ from fleet.ledger.run_reports import RunReport
 from fleet.model import AgentSpec, AgentState
 from fleet.names import AgentName
 from fleet.runs import latest, mtime
+from fleet.permission_config import PolicyDefaults
 from fleet.sandbox.destinations import DEFAULT_ALLOW
 from fleet.watchdog import DEFAULT_HEARTBEAT_TIMEOUT
 
@@ -36,12 +37,13 @@ class FleetSettings:
     provider_urls: Mapping[str, str] = field(default_factory=dict)
     # An ad hoc agent's (sandbox, egress, egress_allow): the config's ``defaults``.
     confinement: tuple[str, str, tuple[str, ...]] = ("bwrap", "locked", DEFAULT_ALLOW)
+    policy: PolicyDefaults = field(default_factory=PolicyDefaults)  # an ad hoc agent's
 
     def ad_hoc(self, name: AgentName) -> AgentSpec:
-        """The spec of an agent no roster names: the defaults' runtime, backend and
-        confinement (without a sandbox, the host's network)."""
+        """The spec of an agent no roster names: the defaults' runtime, backend,
+        confinement (without a sandbox, the host's network) and permission policy."""
         sandbox, egress, allow = self.confinement
-        return AgentSpec(
+        spec = AgentSpec(
             name=name,
             runtime=self.default_runtime,
             backend=self.default_backend,
@@ -49,6 +51,7 @@ class FleetSettings:
             egress="open" if sandbox == "none" else egress,
             egress_allow=allow,
         )
+        return self.policy.apply(spec)
 
 
 class HeartbeatIssuer(Protocol):
@@ -169,6 +172,7 @@ class EventKind(enum.StrEnum):
     STALLED = "stalled"
     RESTARTED = "restarted"
     GAVE_UP = "gave up"
+    REFUSED = "refused"  # the roster's own launch (autostart) could not start
 
 
 @dataclass(frozen=True, slots=True)

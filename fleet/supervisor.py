@@ -27,9 +27,10 @@ from pathlib import Path
 
 from fleet.agent_outputs import AgentOutputs
 from fleet.approvals.service import Approvals
+from fleet.autostart import autostart
 from fleet.backends.base import Backend
 from fleet.clock import Clock
-from fleet.errors import AgentNotRunning, AgentStillRunning, FleetError
+from fleet.errors import AgentNotRunning, AgentStillRunning, LaunchFailed
 from fleet.freezer import signal_run
 from fleet.ledger import Freeze, Ledger, UsageTotal
 from fleet.ledger.rows import AgentOrigin, AgentRecord
@@ -37,7 +38,9 @@ from fleet.ledger.run_reports import RunReport
 from fleet.logtail import tail_lines
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, Fallback, RestartMode
 from fleet.model import PermissionMode as Mode
+from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, Fallback, PermissionMode
 from fleet.names import AgentName, agent_name
+from fleet.permission_config import unsandboxed_full
 from fleet.run_keeper import Ending, RunKeeper
 from fleet.runtimes import RuntimeRegistry
 from fleet.sandbox.service import Sandboxes
@@ -162,34 +165,14 @@ class Fleet:
         await self._autostart(self._roster.values(), reason="autostart")
 
     async def _autostart(self, specs: Iterable[AgentSpec], *, reason: str) -> list[AgentName]:
-        """Launch the roster's ``autostart`` agents, and agents with ``restart: always``
-        that operators want running, unless they already run. Failures are logged."""
-        started: list[AgentName] = []
-        for spec in specs:
-            record = await self._ledger.get_agent(spec.name)
-            wanted = spec.autostart or (
-                record is not None
-                and record.desired is DesiredState.RUNNING
-                and spec.restart.mode is RestartMode.ALWAYS
-            )
-            if not wanted or (record is not None and record.state.is_live):
-                continue
-            gate = self._gate
-            why = await gate.admit_launch(spec.name, reason) if gate is not None else None
-            if why is not None:
-                log.info("%s not started yet (%s): %s", spec.name, reason, why)
-                continue
-            try:
-                outcome = await self.spawn(spec.name, by=reason, collect=False)
-            except FleetError as exc:
-                log.error("could not start %s (%s): %s", spec.name, reason, exc)
-                continue
-            finally:
-                if gate is not None:
-                    gate.release(spec.name)
-            if outcome.started:
-                started.append(spec.name)
-        return started
+        """The roster's own launches (:mod:`fleet.autostart`); a refused one is an event."""
+
+        async def spawn(name: AgentName, by: str) -> SpawnOutcome:
+            return await self.spawn(name, by=by, collect=False)
+
+        return await autostart(
+            specs, reason=reason, ledger=self._ledger, gate=self._gate, spawn=spawn, emit=self._emit
+        )
 
     async def stop(self) -> None:
         """Stop watching. The agents keep running; the next start reattaches them."""
@@ -320,6 +303,7 @@ class Fleet:
         prompt: str | None = None,
         workdir: Path | None = None,
         account: str | None = None,
+        permissions: PermissionMode | None = None,
         by: str = "operator",
         collect: bool = True,
     ) -> SpawnOutcome:
@@ -342,7 +326,10 @@ class Fleet:
                 prompt=prompt if prompt is not None else spec.prompt,
                 workdir=workdir if workdir is not None else spec.workdir,
                 account=account if account is not None else (spec.account if same_cli else None),
+                permissions=permissions or spec.permissions,
             )
+            if wrong := unsandboxed_full(agent, spec.sandbox, spec.permissions):
+                raise LaunchFailed(wrong)
             origin: AgentOrigin = "roster" if agent in self._roster else "spawn"
             launched = await self._runs.launch(spec, reason=f"spawned by {by}", origin=origin)
         ended = await self._runs.first_moments(agent, launched) if collect else None

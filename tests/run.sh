@@ -13,16 +13,7 @@ fi
 
 # tmux: the console is tested at a real terminal, and the tmux backend uses it.
 # bubblewrap: every agent runs in a sandbox.
-missing=""
-command -v tmux >/dev/null 2>&1 || missing="$missing tmux"
-command -v bwrap >/dev/null 2>&1 || missing="$missing bubblewrap"
-if [ -n "$missing" ]; then
-  echo "== installing$missing"
-  if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
-  $sudo apt-get update -qq
-  # shellcheck disable=SC2086  # one word per package
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing >/dev/null
-fi
+bash tools/apt-packages.sh --strict tmux=tmux bwrap=bubblewrap || exit 2
 
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv

@@ -97,9 +97,11 @@ def _restart_policy(raw: object) -> RestartPolicy:
     )
 
 
-def _permission_mode(raw: object) -> PermissionMode:
+def _permission_mode(raw: object, sandbox: str) -> PermissionMode:
+    if raw is None:  # stored before modes were: the default for its sandbox
+        return PermissionMode.ASK if sandbox == "none" else PermissionMode.EDITS
     try:
-        return PermissionMode(str(raw)) if raw is not None else PermissionMode.EDITS
+        return PermissionMode(str(raw))
     except ValueError:
         return PermissionMode.ASK  # an unknown word from a newer version: the safest mode
 
@@ -169,7 +171,9 @@ class AgentRecord:
             sandbox=str(self.extra.get("sandbox", "bwrap")),
             egress=str(self.extra.get("egress", "open")),
             egress_allow=tuple(str(h) for h in self.extra.get("egress_allow") or ()),
-            permissions=_permission_mode(self.extra.get("permissions")),
+            permissions=_permission_mode(
+                self.extra.get("permissions"), str(self.extra.get("sandbox", "bwrap"))
+            ),
             allow=tuple(str(p) for p in self.extra.get("allow") or ()),
             deny=tuple(str(p) for p in self.extra.get("deny") or ()),
             approval_timeout=_optional_float(self.extra.get("approval_timeout")) or 1800.0,

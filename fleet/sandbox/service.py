@@ -3,7 +3,8 @@ the doors and forward proxies of locked agents.
 
 :meth:`Sandboxes.start` probes once whether bubblewrap can make a sandbox on this host
 (user namespaces may be off). If it cannot, :attr:`Sandboxes.problem` says why and every
-launch of an agent with ``sandbox: bwrap`` is refused with that reason and the fix;
+launch of an agent with ``sandbox: bwrap`` is refused with that reason and the fix
+(:mod:`fleet.sandbox.setup_hint`: the exact command that installs bubblewrap here);
 agents with ``sandbox: none`` run as before.
 
 :meth:`Sandboxes.wrap` turns a runtime's plan into one that runs under bubblewrap
@@ -47,6 +48,7 @@ from fleet.sandbox.egress_proxy import ForwardProxy, Refusal
 from fleet.sandbox.lanes import FIRST_UID, RLIMITS, Lanes, enforcement, hand_over_lane
 from fleet.sandbox.policy import EGRESS_PORT, Door, Layout, bwrap_argv
 from fleet.sandbox.refusals import RefusalBook
+from fleet.sandbox.setup_hint import fix
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +63,6 @@ SYSTEM_HIDDEN = (Path("/root"), Path("/home"), Path("/etc/ssl/private"))
 """Directories no agent sees (what its tools need under them is bound back read-only)."""
 SECRET_FILES = ("/etc/shadow", "/etc/gshadow", "/etc/ssh/ssh_host_*key")
 """Files no agent reads, whatever its uid: shown as ``/dev/null`` (glob patterns)."""
-FIX = (
-    "install bubblewrap (`apt-get install bubblewrap`) and allow unprivileged user "
-    "namespaces (`sysctl kernel.unprivileged_userns_clone=1`, and on Ubuntu "
-    "`kernel.apparmor_restrict_unprivileged_userns=0`), or set `sandbox: none` for the agent"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +136,7 @@ class Sandboxes:
         self._doors: dict[AgentName, DoorSet] = {}
         self._allow: dict[AgentName, tuple[str, ...]] = {}
         self._problem: str | None = None
+        self._fix = ""
         self._lanes = Lanes(self._root)
         self._group = cgroups.group_of(settings.state_dir)
 
@@ -146,6 +144,12 @@ class Sandboxes:
     def problem(self) -> str | None:
         """Why sandboxed agents cannot start here (``None``: they can)."""
         return self._problem
+
+    @property
+    def fix(self) -> str:
+        """What lets sandboxed agents start here, when :attr:`problem` says they cannot:
+        the exact command that installs bubblewrap on this host, or the settings it needs."""
+        return self._fix
 
     async def start(self, refusals: RefusalBook | None = None) -> str | None:
         """Probe bubblewrap once; return (and keep) the problem, if any. ``refusals``
@@ -155,7 +159,10 @@ class Sandboxes:
             await refusals.start()
         self._problem = await probe(self._settings.bwrap)
         if self._problem is not None:
-            log.warning("agents cannot be sandboxed: %s; to fix: %s", self._problem, FIX)
+            installed = shutil.which(self._settings.bwrap) is not None
+            self._fix = fix(installed, shutil.which, root=os.geteuid() == 0)
+            # The app says it once where operators read (a notice); the log keeps it.
+            log.info("agents cannot be sandboxed: %s; to fix: %s", self._problem, self._fix)
         for line in self.enforced():
             log.info("sandbox lanes: %s", line)
         return self._problem
@@ -189,7 +196,7 @@ class Sandboxes:
             return plan
         if self._problem is not None:
             raise LaunchFailed(
-                f"{spec.name} cannot start sandboxed: {self._problem}. To fix: {FIX}"
+                f"{spec.name} cannot start sandboxed: {self._problem}. To fix: {self._fix}"
             )
         hidden = (self._settings.state_dir, *self._settings.hidden)
         exposed = next((h for h in hidden if h.is_relative_to(plan.cwd)), None)

@@ -14,7 +14,7 @@ USAGES = {
     "ps": "ps",
     "spawn": (
         "spawn NAME [--runtime R] [--model M] [--prompt TEXT] [--workdir DIR] [--account A]"
-        " [--urgent]"
+        " [--permissions MODE] [--urgent]"
     ),
     "stop": "stop NAME [--force]",
     "restart": "restart NAME",

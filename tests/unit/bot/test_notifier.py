@@ -131,3 +131,20 @@ async def test_typing_shows_in_every_thread_of_the_agent(ledger: Ledger) -> None
     async with board(ledger, matrix, console).typing("coder-1"):
         pass
     assert matrix.typed == [(RoomId(HOME), ThreadId("$t1"))] and console.typed == []
+
+
+async def test_notices_held_at_start_are_posted_in_order_once_released(ledger: Ledger) -> None:
+    """While held (the connectors not started yet), nothing is sent and nothing is lost;
+    release posts them oldest first, and later notices go out at once."""
+    started: list[Connector] = []
+    notifier = Notifier(ledger, lambda: started)
+    notifier.hold()
+    assert await notifier.post(Notice("coder could not start")) == Delivery()
+    await notifier.post(Notice("queued launch failed"))
+    console = HomeConnector("console", HOME)
+    started.append(console)
+    assert console.sent == []
+    await notifier.release()
+    await notifier.post(Notice("later"))
+    said = [m.markdown for m in console.sent]
+    assert said == ["coder could not start", "queued launch failed", "later"]
