@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from fleet.accounts.schema import AccountRef
+from fleet.budgets.run_budget import RunBudgetEntry
 from fleet.restart_settings import RestartField, RestartSettings
 from fleet.sandbox.destinations import DEFAULT_ALLOW
 from fleet.sandbox.schema import (
@@ -92,6 +93,13 @@ class Defaults(BaseModel):
     )
     egress_allow: tuple[EgressHost, ...] = Field(
         default=DEFAULT_ALLOW, description=EGRESS_ALLOW_HELP
+    )
+    run_budget: RunBudgetEntry | None = Field(
+        default=None,
+        description=(
+            "A cap on each run's spend for agents (and `spawn`s) that set none, "
+            "`{max_tokens: N, max_usd: X}`. Default: none."
+        ),
     )
     restart: RestartField = Field(
         default_factory=RestartSettings,

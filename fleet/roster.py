@@ -35,6 +35,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from fleet.accounts.schema import AccountRef
+from fleet.budgets.run_budget import RunBudgetEntry
 from fleet.model import AgentSpec, Fallback
 from fleet.names import AGENT_NAME_PATTERN, RESERVED, AgentName, is_agent_name
 from fleet.restart_settings import (
@@ -123,6 +124,9 @@ class RosterDefaults(Protocol):
 
     @property
     def egress_allow(self) -> tuple[str, ...]: ...
+
+    @property
+    def run_budget(self) -> RunBudgetEntry | None: ...
 
 
 class FallbackEntry(BaseModel):
@@ -287,6 +291,14 @@ class AgentEntry(BaseModel):
     egress_allow: tuple[EgressHost, ...] | None = Field(
         default=None, description=EGRESS_ALLOW_HELP + " Default: `defaults.egress_allow`."
     )
+    run_budget: RunBudgetEntry | None = Field(
+        default=None,
+        description=(
+            "A cap on each run's spend, `{max_tokens: N, max_usd: X}`: past it the run's "
+            "model requests are refused (`spawn --max-tokens`/`--max-usd` override it for "
+            "one spawn). Default: `defaults.run_budget`."
+        ),
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -424,5 +436,8 @@ class AgentEntry(BaseModel):
             or ("open" if (self.sandbox or defaults.sandbox) == "none" else defaults.egress),
             egress_allow=(
                 self.egress_allow if self.egress_allow is not None else defaults.egress_allow
+            ),
+            run_budget=(
+                entry.to_budget() if (entry := self.run_budget or defaults.run_budget) else None
             ),
         )

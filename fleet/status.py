@@ -13,6 +13,7 @@ from typing import Protocol
 from fleet.accounts.model import Account
 from fleet.ledger.run_reports import RunReport
 from fleet.model import AgentSpec, AgentState
+from fleet.model import RunBudget as RunBudget  # spawn's cap, re-exported with the settings
 from fleet.names import AgentName
 from fleet.sandbox.destinations import DEFAULT_ALLOW
 from fleet.watchdog import DEFAULT_HEARTBEAT_TIMEOUT
@@ -34,6 +35,7 @@ class FleetSettings:
     provider_urls: Mapping[str, str] = field(default_factory=dict)
     # An ad hoc agent's (sandbox, egress, egress_allow): the config's ``defaults``.
     confinement: tuple[str, str, tuple[str, ...]] = ("bwrap", "locked", DEFAULT_ALLOW)
+    run_budget: RunBudget | None = None  # an ad hoc agent's cap on each run: ``defaults``'
 
     def ad_hoc(self, name: AgentName) -> AgentSpec:
         """The spec of an agent no roster names: the defaults' runtime, backend and
@@ -46,6 +48,7 @@ class FleetSettings:
             sandbox=sandbox,
             egress="open" if sandbox == "none" else egress,
             egress_allow=allow,
+            run_budget=self.run_budget,
         )
 
 

@@ -51,6 +51,7 @@ from fleet.status import (
     Listener,
     ProviderUrlIssuer,
     RosterDiff,
+    RunBudget,
     SpawnOutcome,
 )
 from fleet.transcript.story import Outcome
@@ -312,6 +313,7 @@ class Fleet:
         prompt: str | None = None,
         workdir: Path | None = None,
         account: str | None = None,
+        run_budget: RunBudget | None = None,
         by: str = "operator",
         collect: bool = True,
     ) -> SpawnOutcome:
@@ -334,6 +336,7 @@ class Fleet:
                 prompt=prompt if prompt is not None else spec.prompt,
                 workdir=workdir if workdir is not None else spec.workdir,
                 account=account if account is not None else (spec.account if same_cli else None),
+                run_budget=run_budget if run_budget is not None else spec.run_budget,
             )
             origin: AgentOrigin = "roster" if agent in self._roster else "spawn"
             launched = await self._runs.launch(spec, reason=f"spawned by {by}", origin=origin)
