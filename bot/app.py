@@ -46,6 +46,8 @@ from fleet.accounts.book import AccountBook
 from fleet.backends.base import Backend
 from fleet.budgets.model import Scope
 from fleet.budgets.policy import PacingPolicy
+from fleet.budgets.run_caps import CappedPolicy, RunCaps
+from fleet.budgets.run_watch import RunCapWatch
 from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
 from fleet.cutoffs import CutoffKeeper
@@ -104,6 +106,7 @@ class App:
         self._heartbeats: HeartbeatServer | None = None
         self._budgets: BudgetService | None = None
         self._metering: MeteringProxy | None = None
+        self._run_caps: RunCapWatch | None = None  # each run's cap, armed as runs start
         self._accounts: AccountBook | None = None
         self._fleet: Fleet | None = None
         self._sandboxes = Sandboxes(wiring.sandbox_settings(config, self._backends, environ))
@@ -237,13 +240,14 @@ class App:
             cfg, ledger=ledger, notices=notifier, clock=self._clock, environ=self._environ
         )
         await self._accounts.start()
+        self._run_caps = RunCapWatch(RunCaps(), ledger, notifier)
         self._metering = MeteringProxy(
             cfg.state_dir,
             routes=cfg.providers,
             sink=ledger.record_metering,
             settings=cfg.metering,
             prices=cfg.prices,
-            policy=policy,
+            policy=CappedPolicy(policy, self._run_caps.caps),
             clock=self._clock,
             accounts=self._accounts,
         )
@@ -267,6 +271,7 @@ class App:
                 heartbeat_timeout=cfg.defaults.heartbeat_timeout_seconds,
                 provider_urls=wiring.direct_provider_urls(cfg),
                 confinement=(cfg.defaults.sandbox, cfg.defaults.egress, cfg.defaults.egress_allow),
+                run_budget=cfg.defaults.run_budget.to_budget() if cfg.defaults.run_budget else None,
             ),
             clock=self._clock,
             environ=self._environ,
@@ -281,6 +286,9 @@ class App:
             self._fleet, self._notifier.post, self._clock, typing=self._notifier.typing
         )
         self._fleet.subscribe(self._feed.on_fleet_event)
+        if self._run_caps is not None:
+            self._fleet.subscribe(self._run_caps.on_fleet_event)
+            await self._run_caps.restore()
         self._queue = spawn_queue(
             cfg, ledger, self._fleet, self._accounts, self._clock, self._notifier
         )
@@ -407,6 +415,8 @@ class App:
             await self._metering.stop()  # writes every metered request before the ledger closes
         if self._budgets is not None:
             await self._budgets.drain()  # limit notices a request caused
+        if self._run_caps is not None:
+            await self._run_caps.drain()
         if self._accounts is not None:
             await self._accounts.stop()  # and what the accounts learned
         if self._heartbeats is not None:
