@@ -68,10 +68,12 @@ class SpawnSpend:
         return RunBudget(tokens, usd)
 
     async def answer(self, name: str) -> str:
-        """The lines the spawn's answer adds: the run's cap, and what a run costs."""
-        spec = await self._spec_of(name)
-        if spec is None:
+        """The lines the spawn's answer adds: the run's cap, and what a run costs (of the
+        spec it was launched with, as the ledger keeps it)."""
+        record = await self._ledger.get_agent(name)
+        if record is None:
             return ""
+        spec = record.spec
         costs = await self._ledger.run_costs(name, spec.runtime, spec.model)
         status = await self._governing(name) if self._governing is not None else None
         text = estimate_text(estimate_runs(costs), spec.runtime, spec.model, status)
