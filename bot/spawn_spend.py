@@ -56,9 +56,12 @@ class SpawnSpend:
             raise CommandError(str(exc)) from None
         if tokens is None and usd is None:
             return None
+        if self._priced is None:
+            raise CommandError(
+                "a cap on a run needs the metering proxy, which the config turns off "
+                "(`metering: {enabled: false}`)"
+            )
         if usd is not None:
-            if self._priced is None:
-                raise CommandError("--max-usd needs metering, which the config turns off")
             if model is None:
                 spec = await self._spec_of(name)
                 same_cli = spec is not None and runtime in (None, spec.runtime)

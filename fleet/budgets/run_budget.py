@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import replace
+from collections.abc import Callable, Iterable
 from typing import Annotated, Final
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -104,18 +104,6 @@ class RunBudgetEntry(BaseModel):
         return RunBudget(self.max_tokens, self.max_usd)
 
 
-def merged(base: RunBudget | None, tokens: int | None, usd: float | None) -> RunBudget | None:
-    """``base`` (the roster's or the agent's last cap) with what a spawn gave over it."""
-    if tokens is None and usd is None:
-        return base
-    base = base or RunBudget()
-    if tokens is not None:
-        base = replace(base, max_tokens=tokens)
-    if usd is not None:
-        base = replace(base, max_usd=usd)
-    return base
-
-
 def unpriced_cap(model: str | None) -> str:
     """Why a cap in dollars cannot bind on ``model``'s runs, and the fix."""
     if model is None:
@@ -124,6 +112,32 @@ def unpriced_cap(model: str | None) -> str:
             "(one in `prices`), or set `price_default` in the config"
         )
     return f"--max-usd cannot cap {model!r}: it has no price; {UNPRICED_FIX}"
+
+
+def cap_warnings(
+    caps: Iterable[tuple[str, str | None, RunBudget | None]],
+    priced: Callable[[str | None], bool],
+    *,
+    metered: bool,
+) -> list[str]:
+    """``check-config``'s lines on roster agents' caps (name, model, cap) that cannot bind:
+    any cap without metering, a cap in dollars on a model without a price."""
+    capped = [(name, model, cap) for name, model, cap in caps if cap is not None]
+    if capped and not metered:
+        names = ", ".join(name for name, _, _ in capped)
+        return [f"run_budget caps {names}, but metering is off, so no cap can bind"]
+    unpriced = [
+        f"{name} ({model or 'the runtime default model'})"
+        for name, model, cap in capped
+        if cap.max_usd is not None and not priced(model)
+    ]
+    if not unpriced:
+        return []
+    return [
+        "run_budget.max_usd caps these agents' runs in dollars, but their models have no "
+        f"price, so their requests will be refused: {', '.join(unpriced)}; add them to "
+        "`prices`, or set `price_default`"
+    ]
 
 
 def cap_text(budget: RunBudget) -> str:

@@ -11,6 +11,7 @@ from fleet.budgets.run_budget import (
     RunBudgetEntry,
     RunBudgetError,
     cap_text,
+    cap_warnings,
     parse_max_tokens,
     parse_max_usd,
     unpriced_cap,
@@ -107,3 +108,22 @@ def test_the_words_of_a_cap_and_of_an_unpriced_one() -> None:
     assert cap_text(RunBudget(50_000, 2.5)) == "50,000 tokens or $2.50"
     assert "'m-1'" in unpriced_cap("m-1") and "`price_default`" in unpriced_cap("m-1")
     assert "--model" in unpriced_cap(None)
+
+
+def test_check_config_warns_of_caps_that_cannot_bind() -> None:
+    """Any cap without metering; a cap in dollars on a model without a price (or on the
+    runtime's default model, unknown); nothing for caps that bind."""
+    caps = [
+        ("a", "priced", RunBudget(None, 1.0)),
+        ("b", "free", RunBudget(None, 1.0)),
+        ("c", None, RunBudget(None, 1.0)),
+        ("d", "free", RunBudget(1000)),
+        ("e", "free", None),
+    ]
+    priced = lambda model: model == "priced"  # noqa: E731
+    [line] = cap_warnings(caps, priced, metered=True)
+    assert "b (free), c (the runtime default model)" in line and "`price_default`" in line
+    assert cap_warnings(caps, priced, metered=False) == [
+        "run_budget caps a, b, c, d, but metering is off, so no cap can bind"
+    ]
+    assert cap_warnings(caps[:1] + caps[3:], priced, metered=True) == []
