@@ -150,3 +150,34 @@ def test_spawn_tells_what_a_run_usually_costs_after_two_finished_runs(
     assert "median 30,000 tokens ($0.21)" in out
     assert "p90 30,000 tokens ($0.21)" in out
     assert "3.0% (p90 3.0%) of agent:costed's allowance for today (1,000,000 tokens)" in out
+
+
+def test_a_run_keeps_its_cap_and_its_spend_across_a_restart_of_fleetwarden(
+    tmp_path: Path,
+) -> None:
+    """A capped run that spent past its cap under one ``fleetwarden run`` is refused under
+    the next, which reattaches it and reads what it spent from the ledger."""
+    with fake_provider_thread(default=Turn(text="spent", usage=USAGE)) as fake:
+        config = tmp_path / "fleetwarden.yaml"
+        config.write_text(CONFIG.format(upstream=fake.base_url, model=MODEL))
+        env = clean_env(ANTHROPIC_API_KEY="fake-test-key")
+        bots = [ConsoleBot(tmp_path, "--config", str(config), env=env)]
+        try:
+            first = bots[0]
+            first.command("spawn capped --max-tokens 50k", r"capped at 50,000 tokens")
+            first.command("send capped ask 2", r"answer 2/2: spent", timeout=30)
+            assert first.close() == 0  # the agent runs on
+            bots.append(ConsoleBot(tmp_path, "--config", str(config), env=env))
+            second = bots[1]
+            second.command("ps", r"capped\s+stub")
+            second.command("send capped ask 1", r"ask 1/1 failed: HTTP Error 400", timeout=30)
+            second.expect(f"{TOLD} 50,000 tokens: refused")
+            assert len(fake.requests) == 2
+            second.command("stop capped", r"Stopped capped")
+            assert second.close() == 0
+        finally:
+            for pid in stub_processes_in(tmp_path / "state" / "agents" / "capped" / "work"):
+                os.kill(pid, signal.SIGKILL)
+            for bot in bots:
+                if bot.proc.poll() is None:
+                    bot.kill()
