@@ -287,7 +287,7 @@ class App:
         )
         self._fleet.subscribe(self._feed.on_fleet_event)
         if self._run_caps is not None:
-            self._fleet.subscribe(self._run_caps.on_fleet_event)
+            self._run_caps.attach(self._fleet)
             await self._run_caps.restore()
         self._queue = spawn_queue(
             cfg, ledger, self._fleet, self._accounts, self._clock, self._notifier

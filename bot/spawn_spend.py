@@ -56,19 +56,21 @@ class SpawnSpend:
             raise CommandError(str(exc)) from None
         if tokens is None and usd is None:
             return None
+        spec = await self._spec_of(name)
+        same_cli = spec is not None and runtime in (None, spec.runtime)
+        known = spec.run_budget if spec is not None else None
         if self._priced is None:
             raise CommandError(
                 "a cap on a run needs the metering proxy, which the config turns off "
                 "(`metering: {enabled: false}`)"
             )
         if usd is not None:
-            if model is None:
-                spec = await self._spec_of(name)
-                same_cli = spec is not None and runtime in (None, spec.runtime)
-                model = spec.model if spec is not None and same_cli else None
+            if model is None and spec is not None and same_cli:
+                model = spec.model
             if not self._priced(model):
                 raise CommandError(unpriced_cap(model))
-        return RunBudget(tokens, usd)
+        # The flags give the amounts; what happens past them is the agent's own cutoff.
+        return RunBudget(tokens, usd, known.cutoff if known is not None else "refuse")
 
     async def answer(self, name: str) -> str:
         """The lines the spawn's answer adds: the run's cap, and what a run costs (of the

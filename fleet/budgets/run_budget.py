@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable
-from typing import Annotated, Final
+from typing import Annotated, Final, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -94,6 +94,15 @@ class RunBudgetEntry(BaseModel):
         ),
     )
 
+    cutoff: Literal["refuse", "freeze", "stop"] = Field(
+        default="refuse",
+        description=(
+            "What happens to the run past its cap: `refuse` its model requests (it keeps "
+            "running), `freeze` it as well (paused until `resume NAME` or its end) or "
+            "`stop` it."
+        ),
+    )
+
     @model_validator(mode="after")
     def _one_at_least(self) -> RunBudgetEntry:
         if self.max_tokens is None and self.max_usd is None:
@@ -101,7 +110,7 @@ class RunBudgetEntry(BaseModel):
         return self
 
     def to_budget(self) -> RunBudget:
-        return RunBudget(self.max_tokens, self.max_usd)
+        return RunBudget(self.max_tokens, self.max_usd, self.cutoff)
 
 
 def unpriced_cap(model: str | None) -> str:

@@ -37,6 +37,13 @@ from fleet.metering.policy import (
 )
 from fleet.model import RunBudget
 
+_DONE: Final = {"refuse": "refused", "freeze": "frozen", "stop": "stopped"}
+_THEN: Final = {
+    "refuse": "its model requests are refused until it ends (`stop {agent}`; `spawn {agent} "
+    "--max-tokens N` starts the next run with another cap)",
+    "freeze": "its model requests are refused and it is paused until `resume {agent}` or its end",
+    "stop": "it is being stopped",
+}
 RETRY_INFLIGHT: Final = 2.0  # seconds: requests in flight settle within an answer or two
 _EARLY: Final = 64  # spend kept per agent from before its run was armed (a launch race)
 
@@ -79,14 +86,14 @@ class RunClaim:
 
 
 class RunCaps:
-    """Each agent's live run: its cap and its spend so far. ``on_capped(agent, message)``
-    hears once per run that it reached its cap."""
+    """Each agent's live run: its cap and its spend so far. ``on_capped(agent, message,
+    cutoff)`` hears once per run that it reached its cap, and the cutoff to carry out."""
 
     def __init__(self) -> None:
         self._runs: dict[str, _Run] = {}
         self._early: dict[str, list[tuple[datetime, float, float]]] = {}
         self._ids = itertools.count(1)
-        self.on_capped: Callable[[str, str], None] | None = None
+        self.on_capped: Callable[[str, str, str], None] | None = None
 
     def arm(
         self,
@@ -173,17 +180,16 @@ class RunCaps:
         run.usd += cost or 0.0
 
     def _capped(self, agent: str, run: _Run) -> Refuse:
-        message = f"run capped at {cap_text(run.cap)}: refused"
+        cutoff = run.cap.cutoff if run.cap.cutoff in _DONE else "refuse"
+        message = f"run capped at {cap_text(run.cap)}: {_DONE[cutoff]}"
         if not run.told:
             run.told = True
             if self.on_capped is not None:
-                self.on_capped(
-                    agent,
-                    f"**{agent}**: {message} — its run has used {run.spent()}; its model "
-                    f"requests are refused until it ends (`stop {agent}`; `spawn {agent} "
-                    "--max-tokens N` starts the next run with another cap)",
-                )
-        return Refuse(0.0, f"{agent}'s {message} (it has used {run.spent()})", status=400)
+                then = _THEN[cutoff].format(agent=agent)
+                told = f"**{agent}**: {message} — its run has used {run.spent()}; {then}"
+                self.on_capped(agent, told, cutoff)
+        refused = f"run capped at {cap_text(run.cap)}: refused"
+        return Refuse(0.0, f"{agent}'s {refused} (it has used {run.spent()})", status=400)
 
 
 class CappedPolicy:

@@ -46,6 +46,11 @@ agents:
     runtime: stub
     model: {model}
     secret_env: [ANTHROPIC_API_KEY]
+  - name: stopper
+    runtime: stub
+    model: {model}
+    secret_env: [ANTHROPIC_API_KEY]
+    run_budget: {{max_tokens: 50000, cutoff: stop}}
   - name: unpriced
     runtime: stub
     model: claude-haiku-4-5
@@ -81,7 +86,7 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
             yield bot, fake
             bot.close()
         finally:
-            for agent in ("capped", "costed", "unpriced"):
+            for agent in ("capped", "costed", "stopper", "unpriced"):
                 for pid in stub_processes_in(tmp_path / "state" / "agents" / agent / "work"):
                     os.kill(pid, signal.SIGKILL)
             if bot.proc.poll() is None:
@@ -130,6 +135,17 @@ def test_a_run_past_its_dollar_cap_is_refused_and_an_unpriced_model_cannot_be_ca
     assert len(fake.requests) == 2
     bot.expect(rf"{TOLD} \$0\.30: refused")
     assert not usage_rows(tmp_path / "state", "unpriced")
+
+
+def test_a_roster_cap_with_cutoff_stop_stops_the_run_past_it(rig: Rig) -> None:
+    """`run_budget: {max_tokens: 50000, cutoff: stop}`: two requests served, the third
+    refused, and the agent stopped by its run's cap, which its thread is told."""
+    bot, fake = rig
+    bot.command("spawn stopper", r"capped at 50,000 tokens")
+    bot.send("send stopper ask 3")
+    bot.expect(rf"{TOLD} 50,000 tokens: stopped", timeout=30)
+    bot.command("ps", r"stopper\s+stub / \S+\s+stopped")
+    assert len(fake.requests) == 2
 
 
 def test_spawn_tells_what_a_run_usually_costs_after_two_finished_runs(

@@ -67,3 +67,15 @@ async def test_the_answer_names_the_cap_of_the_spec_as_launched(ledger: Ledger) 
         "This run is capped at 5 tokens.\nUsual cost of a run on claude (m-priced): no history yet."
     )
     assert await spend(ledger).answer("unknown") == ""
+
+
+async def test_the_flags_keep_the_agent_s_cutoff(ledger: Ledger) -> None:
+    """A spawn's amounts replace the roster's cap; its cutoff stays the agent's."""
+    ROSTER["stopper"] = AgentSpec(
+        AgentName("stopper"), "claude", model="m-priced", run_budget=RunBudget(5, None, "stop")
+    )
+    try:
+        cap = await spend(ledger).cap("stopper", {"max-tokens": "9"}, None, None)
+        assert cap == RunBudget(9, None, "stop")
+    finally:
+        del ROSTER["stopper"]

@@ -127,3 +127,12 @@ def test_check_config_warns_of_caps_that_cannot_bind() -> None:
         "run_budget caps a, b, c, d, but metering is off, so no cap can bind"
     ]
     assert cap_warnings(caps[:1] + caps[3:], priced, metered=True) == []
+
+
+def test_a_run_budget_names_its_cutoff_refuse_by_default() -> None:
+    """`cutoff:` is refuse, freeze or stop (refuse unless given); another word is refused."""
+    assert RunBudgetEntry(max_tokens=5).to_budget() == RunBudget(5, None, "refuse")
+    stop = RunBudgetEntry.model_validate({"max_tokens": 5, "cutoff": "stop"})
+    assert stop.to_budget() == RunBudget(5, None, "stop")
+    with pytest.raises(ValidationError, match="'refuse', 'freeze' or 'stop'"):
+        RunBudgetEntry.model_validate({"max_tokens": 5, "cutoff": "kill"})

@@ -25,7 +25,7 @@ def _s(seconds: float) -> timedelta:
 
 def told(caps: RunCaps) -> list[tuple[str, str]]:
     heard: list[tuple[str, str]] = []
-    caps.on_capped = lambda agent, message: heard.append((agent, message))
+    caps.on_capped = lambda agent, message, cutoff: heard.append((agent, f"{cutoff}: {message}"))
     return heard
 
 
@@ -45,7 +45,7 @@ def test_requests_pass_until_what_settled_reaches_the_cap_then_all_are_refused()
     assert "60,000 tokens" in refused.reason
     assert caps.check(request()) is not None  # refused before any budget is asked
     assert len(heard) == 1 and heard[0][0] == AGENT
-    assert "run capped at 50,000 tokens: refused" in heard[0][1]
+    assert heard[0][1].startswith("refuse: **coder-1**: run capped at 50,000 tokens: refused")
     caps.claim(request(), Estimate(9000))
     assert len(heard) == 1  # once per run
 
@@ -179,3 +179,19 @@ def test_without_budgets_the_run_cap_holds_its_own_reservation() -> None:
     assert isinstance(held, Reservation) and held.id < 0 and held.budget == "run:coder-1"
     policy.settle(held, 1000, None)
     assert isinstance(policy.reserve(request(), Estimate(10)), Refuse)
+
+
+def test_the_thread_is_told_the_run_s_cutoff() -> None:
+    """A cap with `stop` or `freeze` says so, and hands the cutoff on; the request is
+    refused all the same."""
+    for cutoff, word in (("stop", "stopped"), ("freeze", "frozen")):
+        caps = RunCaps()
+        heard = told(caps)
+        caps.arm(AGENT, 1, RunBudget(max_tokens=1, cutoff=cutoff), T0)
+        claim = caps.claim(request(), Estimate(10))
+        assert isinstance(claim, RunClaim)
+        caps.settle(claim, 5, None)
+        refused = caps.claim(request(), Estimate(10))
+        assert isinstance(refused, Refuse) and "run capped at 1 tokens: refused" in refused.reason
+        assert heard == [(AGENT, heard[0][1])]
+        assert heard[0][1].startswith(f"{cutoff}: **coder-1**: run capped at 1 tokens: {word}")

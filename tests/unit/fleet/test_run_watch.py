@@ -141,3 +141,14 @@ async def test_restore_arms_open_runs_with_what_they_spent_and_events_arm_and_en
     notice = board.posted[0]
     assert notice.agents == (AGENT,) and notice.alert and notice.tone == "error"
     assert "run capped at 10 tokens: refused" in notice.markdown
+
+
+async def test_the_ledger_keeps_a_spec_s_cap_and_cutoff(ledger: Ledger) -> None:
+    """The spec as launched keeps its run budget, cutoff included; none stays none."""
+    capped = replace(SPEC, run_budget=RunBudget(None, 2.5, "freeze"))
+    await ledger.upsert_agent(capped, DesiredState.RUNNING)
+    record = await ledger.get_agent(AGENT)
+    assert record is not None and record.spec.run_budget == RunBudget(None, 2.5, "freeze")
+    await ledger.upsert_agent(replace(SPEC, run_budget=None), DesiredState.RUNNING)
+    record = await ledger.get_agent(AGENT)
+    assert record is not None and record.spec.run_budget is None
