@@ -51,6 +51,11 @@ agents:
     model: {model}
     secret_env: [ANTHROPIC_API_KEY]
     run_budget: {{max_tokens: 50000, cutoff: stop}}
+  - name: freezer
+    runtime: stub
+    model: {model}
+    secret_env: [ANTHROPIC_API_KEY]
+    run_budget: {{max_tokens: 50000, cutoff: freeze}}
   - name: unpriced
     runtime: stub
     model: claude-haiku-4-5
@@ -86,7 +91,7 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
             yield bot, fake
             bot.close()
         finally:
-            for agent in ("capped", "costed", "stopper", "unpriced"):
+            for agent in ("capped", "costed", "stopper", "freezer", "unpriced"):
                 for pid in stub_processes_in(tmp_path / "state" / "agents" / agent / "work"):
                     os.kill(pid, signal.SIGKILL)
             if bot.proc.poll() is None:
@@ -145,6 +150,20 @@ def test_a_roster_cap_with_cutoff_stop_stops_the_run_past_it(rig: Rig) -> None:
     bot.send("send stopper ask 3")
     bot.expect(rf"{TOLD} 50,000 tokens: stopped", timeout=30)
     bot.command("ps", r"stopper\s+stub / \S+\s+stopped")
+    assert len(fake.requests) == 2
+
+
+def test_a_roster_cap_with_cutoff_freeze_pauses_the_run_past_it(rig: Rig) -> None:
+    """`cutoff: freeze`: past the cap the run is paused (`ps` says why) and its thread told;
+    `resume` continues it, its requests still refused."""
+    bot, fake = rig
+    bot.command("spawn freezer", r"capped at 50,000 tokens")
+    bot.send("send freezer ask 3")
+    bot.expect(rf"{TOLD} 50,000 tokens: frozen", timeout=30)
+    bot.command("ps", r"frozen: its run reached its cap")
+    assert len(fake.requests) == 2
+    bot.command("resume freezer", r"freezer")
+    bot.command("send freezer ask 1", r"ask 1/1 failed: HTTP Error 400", timeout=30)
     assert len(fake.requests) == 2
 
 
