@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from bot.cli import _summary
 from bot.config_defaults import Defaults
 from fleet.budgets.run_budget import (
     RunBudgetEntry,
@@ -18,6 +19,7 @@ from fleet.budgets.run_budget import (
 )
 from fleet.model import RunBudget
 from fleet.roster import AgentEntry
+from tests.unit.bot.test_config import parse
 
 
 @pytest.mark.parametrize(
@@ -136,3 +138,17 @@ def test_a_run_budget_names_its_cutoff_refuse_by_default() -> None:
     assert stop.to_budget() == RunBudget(5, None, "stop")
     with pytest.raises(ValidationError, match="'refuse', 'freeze' or 'stop'"):
         RunBudgetEntry.model_validate({"max_tokens": 5, "cutoff": "kill"})
+
+
+def test_check_config_warns_of_a_roster_cap_in_dollars_on_an_unpriced_model() -> None:
+    """The summary carries the warning; `metering: {enabled: false}` warns of every cap."""
+    config = (
+        "prices:\n  m-priced: {input: 1.0, output: 2.0}\n"
+        "agents:\n"
+        "  - name: a\n    model: m-free\n    run_budget: {max_usd: 1}\n"
+        "  - name: b\n    model: m-priced\n    run_budget: {max_usd: 1}\n"
+    )
+    [line] = [w for w in _summary(parse(config), []).splitlines() if w.startswith("warning:")]
+    assert "a (m-free)" in line and "b (" not in line
+    off = _summary(parse(config + "metering: {enabled: false}\n"), [])
+    assert "warning: run_budget caps a, b, but metering is off" in off
