@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -18,7 +20,9 @@ from fleet.budgets.run_budget import (
     unpriced_cap,
 )
 from fleet.model import RunBudget
+from fleet.names import AgentName
 from fleet.roster import AgentEntry
+from fleet.status import FleetSettings
 from tests.unit.bot.test_config import parse
 
 
@@ -152,3 +156,10 @@ def test_check_config_warns_of_a_roster_cap_in_dollars_on_an_unpriced_model() ->
     assert "a (m-free)" in line and "b (" not in line
     off = _summary(parse(config + "metering: {enabled: false}\n"), [])
     assert "warning: run_budget caps a, b, but metering is off" in off
+
+
+def test_an_ad_hoc_agent_takes_the_defaults_cap() -> None:
+    """An agent no roster names is spawned with `defaults.run_budget`."""
+    settings = FleetSettings(Path("/state"), run_budget=RunBudget(1000))
+    assert settings.ad_hoc(AgentName("new")).run_budget == RunBudget(1000)
+    assert FleetSettings(Path("/state")).ad_hoc(AgentName("new")).run_budget is None
