@@ -49,6 +49,8 @@ from fleet.approvals.service import Approvals
 from fleet.backends.base import Backend
 from fleet.budgets.model import Scope
 from fleet.budgets.policy import PacingPolicy
+from fleet.budgets.run_caps import CappedPolicy, RunCaps
+from fleet.budgets.run_watch import RunCapWatch
 from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
 from fleet.cutoffs import CutoffKeeper
@@ -60,7 +62,7 @@ from fleet.notices import Notice
 from fleet.redaction.redactor import Redactor
 from fleet.runtimes import RuntimeRegistry, default_registry
 from fleet.sandbox.service import Sandboxes
-from fleet.supervisor import Fleet, FleetSettings, RosterDiff
+from fleet.supervisor import Fleet, RosterDiff
 from scheduler.context import JobContext
 from scheduler.jobs import FleetScheduler
 
@@ -108,6 +110,7 @@ class App:
         self._heartbeats: HeartbeatServer | None = None
         self._budgets: BudgetService | None = None
         self._metering: MeteringProxy | None = None
+        self._run_caps: RunCapWatch | None = None  # each run's cap, armed as runs start
         self._accounts: AccountBook | None = None
         self._fleet: Fleet | None = None
         self._sandboxes = Sandboxes(wiring.sandbox_settings(config, self._backends, environ))
@@ -250,13 +253,14 @@ class App:
             cfg, ledger=ledger, notices=notifier, clock=self._clock, environ=self._environ
         )
         await self._accounts.start()
+        self._run_caps = RunCapWatch(RunCaps(), ledger, notifier)
         self._metering = MeteringProxy(
             cfg.state_dir,
             routes=cfg.providers,
             sink=ledger.record_metering,
             settings=cfg.metering,
             prices=cfg.prices,
-            policy=policy,
+            policy=CappedPolicy(policy, self._run_caps.caps),
             clock=self._clock,
             accounts=self._accounts,
         )
@@ -271,17 +275,7 @@ class App:
             ledger=ledger,
             runtimes=self._runtimes,
             backends=self._backends,
-            settings=FleetSettings(
-                state_dir=cfg.state_dir,
-                default_runtime=cfg.defaults.runtime,
-                default_backend=cfg.defaults.backend,
-                stop_grace=cfg.defaults.stop_grace_seconds,
-                reply_wait=cfg.defaults.send_reply_wait_seconds,
-                heartbeat_timeout=cfg.defaults.heartbeat_timeout_seconds,
-                provider_urls=wiring.direct_provider_urls(cfg),
-                confinement=(cfg.defaults.sandbox, cfg.defaults.egress, cfg.defaults.egress_allow),
-                policy=cfg.defaults.policy,
-            ),
+            settings=wiring.fleet_settings(cfg),
             clock=self._clock,
             environ=self._environ,
             roster=wiring.roster_of(cfg),
@@ -299,6 +293,9 @@ class App:
         self._fleet.subscribe(self._feed.on_fleet_event)
         connectors = lambda: self._started_connectors  # noqa: E731
         attach_feed(cfg, self.approvals, ledger, self._fleet, self._notifier, connectors)
+        if self._run_caps is not None:
+            self._run_caps.attach(self._fleet)
+            await self._run_caps.restore()
         self._queue = spawn_queue(
             cfg, ledger, self._fleet, self._accounts, self._clock, self._notifier
         )
@@ -430,6 +427,8 @@ class App:
             await self._metering.stop()  # writes every metered request before the ledger closes
         if self._budgets is not None:
             await self._budgets.drain()  # limit notices a request caused
+        if self._run_caps is not None:
+            await self._run_caps.drain()
         if self._accounts is not None:
             await self._accounts.stop()  # and what the accounts learned
         if self._heartbeats is not None:

@@ -22,6 +22,7 @@ from connectors.errors import ConnectorSetupError
 from connectors.matrix import device_cli
 from connectors.matrix import setup as matrix_setup
 from fleet import openfiles
+from fleet.budgets.run_budget import cap_warnings
 from fleet.budgets.schema import unpriced_warnings
 from fleet.clock import SystemClock
 from fleet.errors import FleetwardenError
@@ -144,6 +145,11 @@ def _summary(config: Config, resolving: list[str]) -> str:
     # Each agent's permission mode, its default included (it follows the sandbox).
     modes = ", ".join(f"{spec.name} {spec.permissions}" for spec in specs)
     modes = f"  permissions: {modes}\n" if modes else ""
+    warnings += cap_warnings(
+        ((spec.name, spec.model, spec.run_budget) for spec in specs),
+        config.prices.priced,
+        metered=config.metering is not None,
+    )
     return (
         f"{source}: OK\n"
         f"  state dir:  {config.state_dir}\n"

@@ -26,18 +26,34 @@ from bot.router import Router
 from bot.run_commands import RunCommands
 from bot.schedule_commands import ScheduleCommands
 from bot.spawn_queue import SpawnQueue
+from bot.spawn_spend import SpawnSpend
 from bot.watch_follow import ScreenFollower
 from connectors.base import Connector
 from fleet.accounts.book import AccountBook
 from fleet.approvals.service import Approvals
 from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
+from fleet.errors import FleetError
 from fleet.ledger import Ledger
+from fleet.model import AgentSpec
 from fleet.notices import NoticeBoard
 from fleet.sandbox.service import Sandboxes
 from fleet.supervisor import Fleet, RosterDiff
 from scheduler.context import JobContext
 from scheduler.jobs import FleetScheduler
+
+
+def spawn_spend(cfg: Config, ledger: Ledger, fleet: Fleet, budgets: BudgetService) -> SpawnSpend:
+    """``spawn``'s cap on a run and its estimate of what a run costs."""
+
+    async def spec_of(name: str) -> AgentSpec | None:
+        try:
+            return await fleet.spec(name)
+        except FleetError:  # not known yet (an ad hoc agent's first spawn), or a bad name
+            return None
+
+    priced = cfg.prices.priced if cfg.metering is not None else None
+    return SpawnSpend(ledger, spec_of, priced=priced, governing=budgets.governing_status)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +100,7 @@ def build_commands(
         defer=queue.defer,
         accounts=accounts,
         gate=queue,
+        spend=spawn_spend(cfg, ledger, fleet, budgets),
     )
     acl = Acl(Grant(op.id, Role(op.role), op.connector) for op in cfg.effective_operators())
     grammar = Grammar(COMMANDS, prefix=cfg.command_prefix)

@@ -79,16 +79,31 @@ SPAWN = CommandSpec(
             "Launch even while the agent's budget is queued: only within a burst an admin "
             "granted (`budget allow-burst`).",
         ),
+        FlagSpec(
+            "max-tokens",
+            "str",
+            "Cap this run's spend at N tokens (200000, 200k): past it its model requests "
+            "are refused.",
+            "N",
+        ),
+        FlagSpec(
+            "max-usd",
+            "str",
+            "Cap this run's spend at X dollars (at most two decimals; the model needs a price).",
+            "X",
+        ),
     ),
     control=True,
     description=(
         "Starts an agent called NAME. Spawning is idempotent: if NAME is already running "
         "you are shown its state and no second process is started. Spawning an agent the "
         "roster no longer has makes it an ad hoc agent again (no longer `not in roster`); a "
-        "forgotten one starts afresh. " + _NAME_RULE
+        "forgotten one starts afresh. The answer says what a run of the agent usually "
+        "costs (median and p90 of its past runs on the same runtime and model) and what "
+        "share of its budget's allowance for today that is. " + _NAME_RULE
     ),
     examples=(
-        "spawn coder-1 --runtime claude --permissions ask",
+        "spawn coder-1 --runtime claude --permissions ask --max-tokens 200k",
         'spawn docs --model sonnet --prompt "tidy the README" --workdir /srv/app',
     ),
 )

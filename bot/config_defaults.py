@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from pydantic_core import PydanticCustomError
 
 from fleet.accounts.schema import AccountRef
+from fleet.budgets.run_budget import RunBudgetEntry
 from fleet.model import PermissionMode
 from fleet.permission_config import (
     ALLOW_HELP,
@@ -108,6 +109,13 @@ class Defaults(BaseModel):
     )
     egress_allow: tuple[EgressHost, ...] = Field(
         default=DEFAULT_ALLOW, description=EGRESS_ALLOW_HELP
+    )
+    run_budget: RunBudgetEntry | None = Field(
+        default=None,
+        description=(
+            "A cap on each run's spend for agents (and `spawn`s) that set none, "
+            "`{max_tokens: N, max_usd: X}`. Default: none."
+        ),
     )
     restart: RestartField = Field(
         default_factory=RestartSettings,

@@ -19,6 +19,7 @@ from bot.grammar import CommandSpec
 from bot.help import help_text
 from bot.report import NO_BUDGETS, compose, render_text
 from bot.request import Deferrer, Follower, Handler, Reply, Request, RosterReloader, SpawnGate
+from bot.spawn_spend import SpawnSpend
 from bot.watch_follow import agent_view
 from fleet.accounts.book import AccountBook
 from fleet.budgets.model import BudgetBook
@@ -45,17 +46,20 @@ class Handlers:
         defer: Deferrer | None = None,
         accounts: AccountBook | None = None,
         gate: SpawnGate | None = None,
+        spend: SpawnSpend | None = None,
     ) -> None:
         """``budgets``: where ``budget``, ``pace`` and ``report`` read budgets and
         ``budget set``/``allow-burst`` change them (``None``: none are configured).
         ``reports_dir``: where ``report`` keeps its charts (``None``: the report is text
         only). ``defer``: arms a ``spawn`` that a queued budget turned away to run again
         when the queue should clear (``None``: it is only turned away). ``gate``: the
-        concurrency caps a launch must fit, and the spawn queue behind them."""
+        concurrency caps a launch must fit, and the spawn queue behind them. ``spend``:
+        a spawn's cap on its run, and what a run usually costs."""
         self._fleet = fleet
         self._stories = fleet.outputs.stories
         self._defer = defer
         self._gate = gate
+        self._spend = spend
         self._specs = specs
         self._clock = clock
         self._prefix = prefix
@@ -107,6 +111,8 @@ class Handlers:
         workdir = _workdir(flags.get("workdir"))
         runtime, model = _opt_str(flags.get("runtime")), _opt_str(flags.get("model"))
         account = _opt_str(flags.get("account"))
+        spend, name = self._spend, req.arg("NAME")
+        cap = await spend.cap(name, flags, runtime, model) if spend is not None else None
         note = ""
         if self._budgets is not None:
             admitted, why = await self._budgets.admit_spawn(
@@ -135,6 +141,7 @@ class Handlers:
                 workdir=workdir,
                 account=account,
                 permissions=_mode(flags.get("permissions")),
+                run_budget=cap,
                 by=req.who,
             )
         finally:
@@ -147,6 +154,8 @@ class Handlers:
                 line = render_runs.ended_at_once(story, self._clock.now())
                 return Reply(line + note, topic=outcome.status.name, new_thread=True)
         text = render.spawned(outcome.status, outcome.started, outcome.pid)
+        if spend is not None and outcome.started:
+            text += "\n\n" + await spend.answer(name)
         # A fresh run gets a thread of its own; "already running" points to the one it has.
         return Reply(text + note, topic=outcome.status.name, new_thread=outcome.started)
 

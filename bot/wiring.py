@@ -33,6 +33,7 @@ from fleet.redaction.redactor import Redactor
 from fleet.sandbox.egress_proxy import Refusal
 from fleet.sandbox.refusals import RefusalBook
 from fleet.sandbox.service import SandboxSettings
+from fleet.status import FleetSettings
 from fleet.supervisor import Fleet, RosterDiff
 
 
@@ -202,3 +203,20 @@ async def reload_roster(
     except ConfigError as exc:
         raise CommandError(f"the roster was not reloaded; nothing changed: {exc}") from exc
     return await fleet.apply_roster(roster_of(fresh))
+
+
+def fleet_settings(cfg: Config) -> FleetSettings:
+    """The supervisor's settings from the config: where state lives, and what an agent no
+    roster names falls back to (the ``defaults`` section)."""
+    return FleetSettings(
+        state_dir=cfg.state_dir,
+        default_runtime=cfg.defaults.runtime,
+        default_backend=cfg.defaults.backend,
+        stop_grace=cfg.defaults.stop_grace_seconds,
+        reply_wait=cfg.defaults.send_reply_wait_seconds,
+        heartbeat_timeout=cfg.defaults.heartbeat_timeout_seconds,
+        provider_urls=direct_provider_urls(cfg),
+        confinement=(cfg.defaults.sandbox, cfg.defaults.egress, cfg.defaults.egress_allow),
+        policy=cfg.defaults.policy,
+        run_budget=cfg.defaults.run_budget.to_budget() if cfg.defaults.run_budget else None,
+    )

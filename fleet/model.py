@@ -88,10 +88,13 @@ class PermissionMode(enum.StrEnum):
 @dataclass(frozen=True, slots=True)
 class RunBudget:
     """A cap on one run's spend (``spawn --max-tokens N | --max-usd X``, roster
-    ``run_budget:``); ``None`` leaves that measure uncapped."""
+    ``run_budget:``); ``None`` leaves that measure uncapped. ``cutoff``: what happens to
+    the run past it — ``refuse`` its model requests, ``freeze`` it too (SIGSTOP until it
+    is resumed or ends) or ``stop`` it — as a budget's ``cutoff`` does."""
 
     max_tokens: int | None = None
     max_usd: float | None = None
+    cutoff: str = "refuse"
 
 
 @dataclass(frozen=True, slots=True)

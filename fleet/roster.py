@@ -37,6 +37,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from fleet.accounts.schema import AccountRef
+from fleet.budgets.run_budget import RunBudgetEntry
 from fleet.model import AgentSpec, Fallback
 from fleet.names import AGENT_NAME_PATTERN, RESERVED, AgentName, is_agent_name
 from fleet.permission_config import (
@@ -140,6 +141,9 @@ class RosterDefaults(Protocol):
 
     @property
     def policy(self) -> PolicyDefaults: ...
+
+    @property
+    def run_budget(self) -> RunBudgetEntry | None: ...
 
 
 class FallbackEntry(BaseModel):
@@ -304,6 +308,14 @@ class AgentEntry(BaseModel):
     egress_allow: tuple[EgressHost, ...] | None = Field(
         default=None, description=EGRESS_ALLOW_HELP + " Default: `defaults.egress_allow`."
     )
+    run_budget: RunBudgetEntry | None = Field(
+        default=None,
+        description=(
+            "A cap on each run's spend, `{max_tokens: N, max_usd: X}`: past it the run's "
+            "model requests are refused (`spawn --max-tokens`/`--max-usd` override it for "
+            "one spawn). Default: `defaults.run_budget`."
+        ),
+    )
 
     permissions: PermissionModeName | None = Field(
         default=None, description=PERMISSIONS_HELP + " Default: `defaults.permissions`."
@@ -453,6 +465,9 @@ class AgentEntry(BaseModel):
             or ("open" if (self.sandbox or defaults.sandbox) == "none" else defaults.egress),
             egress_allow=(
                 self.egress_allow if self.egress_allow is not None else defaults.egress_allow
+            ),
+            run_budget=(
+                entry.to_budget() if (entry := self.run_budget or defaults.run_budget) else None
             ),
         )
         return defaults.policy.apply(

@@ -229,7 +229,16 @@ class RunKeeper:
             raise
         run = await self._ledger.start_run(spec.name, handle)
         await self._ledger.record_run_start(
-            run, RunStart(reason, self._account_names(spec), str(plan.cwd), git_before, offset)
+            run,
+            RunStart(
+                reason,
+                self._account_names(spec),
+                str(plan.cwd),
+                git_before,
+                offset,
+                spec.runtime,
+                spec.model,
+            ),
         )
         await self._ledger.set_state(spec.name, AgentState.RUNNING, f"pid {handle.pid}")
         self._watch(spec.name, run)

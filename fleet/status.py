@@ -14,9 +14,10 @@ from fleet.accounts.model import Account
 from fleet.ledger.rows import AgentRecord, RunRecord
 from fleet.ledger.run_reports import RunReport
 from fleet.model import AgentSpec, AgentState
+from fleet.model import RunBudget as RunBudget  # spawn's cap, re-exported with the settings
 from fleet.names import AgentName
-from fleet.runs import latest, mtime
 from fleet.permission_config import PolicyDefaults
+from fleet.runs import latest, mtime
 from fleet.sandbox.destinations import DEFAULT_ALLOW
 from fleet.watchdog import DEFAULT_HEARTBEAT_TIMEOUT
 
@@ -38,6 +39,7 @@ class FleetSettings:
     # An ad hoc agent's (sandbox, egress, egress_allow): the config's ``defaults``.
     confinement: tuple[str, str, tuple[str, ...]] = ("bwrap", "locked", DEFAULT_ALLOW)
     policy: PolicyDefaults = field(default_factory=PolicyDefaults)  # an ad hoc agent's
+    run_budget: RunBudget | None = None  # an ad hoc agent's cap on each run: ``defaults``'
 
     def ad_hoc(self, name: AgentName) -> AgentSpec:
         """The spec of an agent no roster names: the defaults' runtime, backend,
@@ -50,6 +52,7 @@ class FleetSettings:
             sandbox=sandbox,
             egress="open" if sandbox == "none" else egress,
             egress_allow=allow,
+            run_budget=self.run_budget,
         )
         return self.policy.apply(spec)
 

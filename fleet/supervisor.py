@@ -36,9 +36,15 @@ from fleet.ledger import Freeze, Ledger, UsageTotal
 from fleet.ledger.rows import AgentOrigin, AgentRecord
 from fleet.ledger.run_reports import RunReport
 from fleet.logtail import tail_lines
-from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, Fallback, RestartMode
+from fleet.model import (
+    AgentSpec,
+    AgentState,
+    DesiredState,
+    ExitInfo,
+    Fallback,
+    PermissionMode,
+)
 from fleet.model import PermissionMode as Mode
-from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, Fallback, PermissionMode
 from fleet.names import AgentName, agent_name
 from fleet.permission_config import unsandboxed_full
 from fleet.run_keeper import Ending, RunKeeper
@@ -57,6 +63,7 @@ from fleet.status import (
     Listener,
     ProviderUrlIssuer,
     RosterDiff,
+    RunBudget,
     SpawnOutcome,
     agent_status,
 )
@@ -304,6 +311,7 @@ class Fleet:
         workdir: Path | None = None,
         account: str | None = None,
         permissions: PermissionMode | None = None,
+        run_budget: RunBudget | None = None,
         by: str = "operator",
         collect: bool = True,
     ) -> SpawnOutcome:
@@ -327,6 +335,7 @@ class Fleet:
                 workdir=workdir if workdir is not None else spec.workdir,
                 account=account if account is not None else (spec.account if same_cli else None),
                 permissions=permissions or spec.permissions,
+                run_budget=run_budget if run_budget is not None else spec.run_budget,
             )
             if wrong := unsandboxed_full(agent, spec.sandbox, spec.permissions):
                 raise LaunchFailed(wrong)

@@ -238,6 +238,13 @@ class BudgetService:
     def queued_until(self, agent: str) -> datetime | None:
         return self.policy.queued_until(agent)
 
+    async def governing_status(self, agent: str) -> BudgetStatus | None:
+        """The status now of the budget that governs ``agent`` (``None``: none does)."""
+        budget = governing(agent, self._budgets, self._groups, self._via(agent))
+        if budget is None:
+            return None
+        return next((s for s in await self.statuses() if s.budget.key == budget.key), None)
+
     async def admit_spawn(self, agent: str, *, urgent: bool) -> tuple[bool, str]:
         return self.policy.admit_spawn(agent, urgent, await self._expected(agent))
 

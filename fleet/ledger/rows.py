@@ -109,10 +109,11 @@ def _permission_mode(raw: object, sandbox: str) -> PermissionMode:
 def _run_budget(raw: object) -> RunBudget | None:
     if not isinstance(raw, dict):
         return None
-    tokens, usd = raw.get("max_tokens"), raw.get("max_usd")
+    tokens, usd, cutoff = raw.get("max_tokens"), raw.get("max_usd"), raw.get("cutoff")
     return RunBudget(
         int(tokens) if isinstance(tokens, int) else None,
         float(usd) if isinstance(usd, int | float) else None,
+        cutoff if cutoff in ("refuse", "freeze", "stop") else "refuse",
     )
 
 

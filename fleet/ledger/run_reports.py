@@ -8,9 +8,10 @@ from __future__ import annotations
 import socket
 import sqlite3
 from dataclasses import dataclass
+from datetime import datetime
 
 from fleet.ledger.access import Store
-from fleet.ledger.rows import RunRecord
+from fleet.ledger.rows import RunRecord, to_epoch
 
 _MESSAGE_CAP = 4000  # the last message is kept for a summary, not as a transcript
 
@@ -24,6 +25,8 @@ class RunStart:
     workdir: str | None
     git_before: str | None
     log_offset: int  # where its output begins in the agent's log
+    runtime: str | None = None  # the CLI it ran, and the model asked of it (None: its own)
+    model: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +62,8 @@ class RunReportsLedger:
         async with self._transaction(f"record how run {run.id} started") as conn:
             await conn.execute(
                 "INSERT OR REPLACE INTO run_reports (run_id, agent, host, trigger, accounts,"
-                " workdir, git_before, log_offset) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " workdir, git_before, log_offset, runtime, model)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run.id,
                     run.agent,
@@ -69,6 +73,8 @@ class RunReportsLedger:
                     start.workdir,
                     start.git_before,
                     start.log_offset,
+                    start.runtime,
+                    start.model,
                 ),
             )
 
@@ -111,7 +117,37 @@ class RunReportsLedger:
         )
         return [_report(row) for row in rows]
 
+    async def run_costs(
+        self: Store, agent: str, runtime: str, model: str | None, limit: int = 100
+    ) -> list[tuple[int, float | None]]:
+        """What ``agent``'s latest ``limit`` finished runs on ``runtime`` with ``model``
+        spent: each run's tokens and priced dollars (``None`` when none of its requests had
+        a price), from the usage metered while it ran."""
+        rows = await self._all(
+            f"""SELECT (SELECT COALESCE(SUM({_TOKENS}), 0) FROM usage u
+                      WHERE u.agent = r.agent AND u.at >= r.started_at AND u.at <= r.ended_at),
+                    (SELECT SUM(CASE WHEN u.priced = 1 THEN u.cost_usd END) FROM usage u
+                      WHERE u.agent = r.agent AND u.at >= r.started_at AND u.at <= r.ended_at)
+                FROM runs r JOIN run_reports p ON p.run_id = r.id
+                WHERE r.agent = ? AND r.ended_at IS NOT NULL AND p.runtime = ?
+                    AND p.model IS ? ORDER BY r.id DESC LIMIT ?""",
+            (agent, runtime, model, limit),
+        )
+        return [(int(row[0]), None if row[1] is None else float(row[1])) for row in rows]
 
+    async def spent_since(self: Store, agent: str, since: datetime) -> tuple[int, float]:
+        """The tokens and priced dollars ``agent``'s requests used from ``since`` on (what a
+        run still going has spent, when Fleetwarden starts again)."""
+        row = await self._one(
+            f"SELECT COALESCE(SUM({_TOKENS}), 0),"
+            " COALESCE(SUM(CASE WHEN priced = 1 THEN cost_usd END), 0.0)"
+            " FROM usage WHERE agent = ? AND at >= ?",
+            (agent, to_epoch(since)),
+        )
+        return (0, 0.0) if row is None else (int(row[0]), float(row[1]))
+
+
+_TOKENS = "input_tokens + output_tokens + cache_read_tokens + cache_write_tokens"
 _JOINED = (
     "SELECT r.*, p.host AS p_host, p.trigger AS p_trigger, p.accounts AS p_accounts,"
     " p.workdir AS p_workdir, p.git_before AS p_git_before, p.git_after AS p_git_after,"

@@ -472,4 +472,12 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        16,
+        "the runtime and model of each run, for what a run of an agent usually costs",
+        (
+            "ALTER TABLE run_reports ADD COLUMN runtime TEXT",
+            "ALTER TABLE run_reports ADD COLUMN model TEXT",
+        ),
+    ),
 )

@@ -14,7 +14,7 @@ USAGES = {
     "ps": "ps",
     "spawn": (
         "spawn NAME [--runtime R] [--model M] [--prompt TEXT] [--workdir DIR] [--account A]"
-        " [--permissions MODE] [--urgent]"
+        " [--permissions MODE] [--urgent] [--max-tokens N] [--max-usd X]"
     ),
     "stop": "stop NAME [--force]",
     "restart": "restart NAME",

@@ -1,0 +1,159 @@
+"""A cap on one run's spend, as operators write it: ``spawn NAME --max-tokens N``,
+``--max-usd X``, and ``run_budget: {max_tokens: N, max_usd: X}`` in a roster entry or in
+``defaults``. Pure: reading and checking the values, merging what a spawn gives over what
+the roster says, and the words a capped run is described in.
+
+A cap in tokens counts every token of the run's model requests (input, output, cache
+reads and writes), as budgets do; a cap in dollars prices them (``prices``), so it needs
+a model with a price. Enforcement is :mod:`fleet.budgets.run_caps`'s.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable
+from typing import Annotated, Final, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from fleet.model import RunBudget
+
+MAX_TOKENS: Final = 10**12  # more than any run spends; beyond it a typo is likelier
+MAX_USD: Final = 1_000_000.0
+_TOKENS = re.compile(r"(\d+(?:\.\d+)?)([km]?)")
+_MULTIPLIERS: Final = {"": 1, "k": 1_000, "m": 1_000_000}
+_DOLLARS = re.compile(r"\$?(\d+)(?:\.(\d{1,2}))?")
+UNPRICED_FIX: Final = "add it to `prices` in the config, or set `price_default`"
+
+
+class RunBudgetError(ValueError):
+    """A cap that cannot be read; the message says what to write instead."""
+
+
+def parse_max_tokens(text: str) -> int:
+    """``--max-tokens``: a whole number of tokens above 0 (``200000``, ``200k``, ``1.5M``)."""
+    compact = text.strip().lower().replace("_", "").replace(",", "")
+    match = _TOKENS.fullmatch(compact)
+    value = float(match[1]) * _MULTIPLIERS[match[2]] if match else math.nan
+    if not math.isfinite(value) or not value.is_integer():
+        raise RunBudgetError(
+            f"--max-tokens {text.strip()[:24]!r} is not a whole number of tokens: "
+            "write e.g. 200000 or 200k"
+        )
+    if value <= 0:
+        raise RunBudgetError(f"--max-tokens must be more than 0, got {text.strip()[:24]!r}")
+    if value > MAX_TOKENS:
+        raise RunBudgetError(f"--max-tokens must be at most {MAX_TOKENS:,}")
+    return int(value)
+
+
+def parse_max_usd(text: str) -> float:
+    """``--max-usd``: dollars above 0 with at most two decimal places (``5``, ``2.50``,
+    ``$0.75``)."""
+    shown = text.strip()[:24]
+    match = _DOLLARS.fullmatch(text.strip())
+    if match is None:
+        raise RunBudgetError(
+            f"--max-usd {shown!r} is not an amount of dollars: write e.g. 5 or 2.50 "
+            "(at most two decimal places)"
+        )
+    value = float(f"{match[1]}.{match[2] or '0'}")
+    if value <= 0:
+        raise RunBudgetError(f"--max-usd must be more than $0, got {shown!r}")
+    if value > MAX_USD:
+        raise RunBudgetError(f"--max-usd must be at most ${MAX_USD:,.0f}")
+    return value
+
+
+def _cents(value: float) -> float:
+    if not math.isfinite(value) or round(value, 2) != value:
+        raise ValueError("dollars take at most two decimal places, e.g. 2.50")
+    return value
+
+
+class RunBudgetEntry(BaseModel):
+    """``run_budget:`` — a cap on each run's spend; at least one of the two."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_tokens: int | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_TOKENS,
+        strict=True,
+        description="Tokens one run may use (input, output and cache), more than 0.",
+    )
+    max_usd: Annotated[float, AfterValidator(_cents)] | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_USD,
+        description=(
+            "Dollars one run may spend, more than 0, at most two decimal places; the "
+            "agent's model needs a price (`prices` or `price_default`)."
+        ),
+    )
+
+    cutoff: Literal["refuse", "freeze", "stop"] = Field(
+        default="refuse",
+        description=(
+            "What happens to the run past its cap: `refuse` its model requests (it keeps "
+            "running), `freeze` it as well (paused until `resume NAME` or its end) or "
+            "`stop` it."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _one_at_least(self) -> RunBudgetEntry:
+        if self.max_tokens is None and self.max_usd is None:
+            raise ValueError("give max_tokens, max_usd or both (or leave run_budget out)")
+        return self
+
+    def to_budget(self) -> RunBudget:
+        return RunBudget(self.max_tokens, self.max_usd, self.cutoff)
+
+
+def unpriced_cap(model: str | None) -> str:
+    """Why a cap in dollars cannot bind on ``model``'s runs, and the fix."""
+    if model is None:
+        return (
+            "--max-usd needs the model to be known and priced: name it with --model "
+            "(one in `prices`), or set `price_default` in the config"
+        )
+    return f"--max-usd cannot cap {model!r}: it has no price; {UNPRICED_FIX}"
+
+
+def cap_warnings(
+    caps: Iterable[tuple[str, str | None, RunBudget | None]],
+    priced: Callable[[str | None], bool],
+    *,
+    metered: bool,
+) -> list[str]:
+    """``check-config``'s lines on roster agents' caps (name, model, cap) that cannot bind:
+    any cap without metering, a cap in dollars on a model without a price."""
+    capped = [(name, model, cap) for name, model, cap in caps if cap is not None]
+    if capped and not metered:
+        names = ", ".join(name for name, _, _ in capped)
+        return [f"run_budget caps {names}, but metering is off, so no cap can bind"]
+    unpriced = [
+        f"{name} ({model or 'the runtime default model'})"
+        for name, model, cap in capped
+        if cap.max_usd is not None and not priced(model)
+    ]
+    if not unpriced:
+        return []
+    return [
+        "run_budget.max_usd caps these agents' runs in dollars, but their models have no "
+        f"price, so their requests will be refused: {', '.join(unpriced)}; add them to "
+        "`prices`, or set `price_default`"
+    ]
+
+
+def cap_text(budget: RunBudget) -> str:
+    """The cap in words: ``200,000 tokens``, ``$2.50``, ``200,000 tokens or $2.50``."""
+    parts = []
+    if budget.max_tokens is not None:
+        parts.append(f"{budget.max_tokens:,} tokens")
+    if budget.max_usd is not None:
+        parts.append(f"${budget.max_usd:,.2f}")
+    return " or ".join(parts) or "no cap"

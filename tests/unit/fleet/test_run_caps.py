@@ -1,0 +1,197 @@
+"""The arithmetic of a run's cap: what a request may claim, one in-flight request of
+overshoot, the refusal once the cap is reached (told once), dollars, and the order
+against the budgets' policy."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fleet.budgets.run_caps import RETRY_INFLIGHT, CappedPolicy, RunCaps, RunClaim
+from fleet.metering.policy import ALLOW, AllowAll, Estimate, Refuse, RequestInfo, Reservation
+from fleet.model import RunBudget
+from fleet.names import AgentName
+from tests.unit.chat_fakes import T0
+
+AGENT = AgentName("coder-1")
+
+
+def request(at_seconds: float = 10.0, agent: str = AGENT) -> RequestInfo:
+    return RequestInfo(AgentName(agent), "anthropic", "anthropic", "m", True, T0 + _s(at_seconds))
+
+
+def _s(seconds: float) -> timedelta:
+    return timedelta(seconds=seconds)
+
+
+def told(caps: RunCaps) -> list[tuple[str, str]]:
+    heard: list[tuple[str, str]] = []
+    caps.on_capped = lambda agent, message, cutoff: heard.append((agent, f"{cutoff}: {message}"))
+    return heard
+
+
+def test_requests_pass_until_what_settled_reaches_the_cap_then_all_are_refused() -> None:
+    """Cap 50k at 30k a request: the second request is admitted (30k < 50k) and overshoots;
+    the third is refused with 400, and the thread is told once."""
+    caps = RunCaps()
+    heard = told(caps)
+    caps.arm(AGENT, 1, RunBudget(max_tokens=50_000), T0)
+    for _ in range(2):
+        claim = caps.claim(request(), Estimate(9000))
+        assert isinstance(claim, RunClaim)
+        caps.settle(claim, 30_000, None)
+    refused = caps.claim(request(), Estimate(9000))
+    assert isinstance(refused, Refuse) and refused.status == 400
+    assert "run capped at 50,000 tokens: refused" in refused.reason
+    assert "60,000 tokens" in refused.reason
+    assert caps.check(request()) is not None  # refused before any budget is asked
+    assert len(heard) == 1 and heard[0][0] == AGENT
+    assert heard[0][1].startswith("refuse: **coder-1**: run capped at 50,000 tokens: refused")
+    caps.claim(request(), Estimate(9000))
+    assert len(heard) == 1  # once per run
+
+
+def test_requests_in_flight_fill_the_cap_for_a_moment_only() -> None:
+    """With one request in flight whose estimate reaches the cap, a second waits (429, a
+    short retry-after); once the first settles under the cap, it may go."""
+    caps = RunCaps()
+    heard = told(caps)
+    caps.arm(AGENT, 1, RunBudget(max_tokens=10_000), T0)
+    first = caps.claim(request(), Estimate(12_000))
+    assert isinstance(first, RunClaim)  # nothing spent yet: admitted whatever its size
+    second = caps.claim(request(), Estimate(100))
+    assert isinstance(second, Refuse)
+    assert (second.status, second.retry_after) == (429, RETRY_INFLIGHT)
+    caps.settle(first, 4000, None)
+    assert isinstance(caps.claim(request(), Estimate(100)), RunClaim)
+    assert heard == []
+
+
+def test_a_dollar_cap_counts_cost_and_refuses_a_model_without_a_price() -> None:
+    """$0.30 at $0.21 a request: the second overshoots, the third is refused; an estimate
+    without a price is refused with 400 naming the model and the fix."""
+    caps = RunCaps()
+    caps.arm(AGENT, 1, RunBudget(max_usd=0.30), T0)
+    unpriced = caps.claim(request(), Estimate(10, None, "m-free"))
+    assert isinstance(unpriced, Refuse) and unpriced.status == 400
+    assert "'m-free' has no price" in unpriced.reason and "price_default" in unpriced.reason
+    for _ in range(2):
+        claim = caps.claim(request(), Estimate(10, 0.05, "m"))
+        assert isinstance(claim, RunClaim)
+        caps.settle(claim, 30_000, 0.21)
+    refused = caps.claim(request(), Estimate(10, 0.05, "m"))
+    assert isinstance(refused, Refuse) and "run capped at $0.30: refused" in refused.reason
+
+
+def test_a_cap_belongs_to_one_run_and_counts_what_it_spent_before_it_was_armed() -> None:
+    """Spend settled after the run started but before its cap was armed counts; spend from
+    before the run does not; the run's end takes its cap away."""
+    caps = RunCaps()
+    before = caps.claim(request(at_seconds=-5), Estimate(10))
+    early = caps.claim(request(at_seconds=1), Estimate(10))
+    assert isinstance(before, RunClaim) and isinstance(early, RunClaim)
+    caps.settle(before, 40_000, None)
+    caps.settle(early, 45_000, None)
+    caps.arm(AGENT, 7, RunBudget(max_tokens=50_000), T0)
+    assert caps.cap_of(AGENT) == (RunBudget(max_tokens=50_000), 45_000.0, 0.0)
+    claim = caps.claim(request(), Estimate(10))
+    assert isinstance(claim, RunClaim)
+    caps.settle(claim, 6000, None)
+    assert isinstance(caps.claim(request(), Estimate(10)), Refuse)
+    caps.end(AGENT, 6)  # another run's end changes nothing
+    assert caps.cap_of(AGENT) is not None
+    caps.end(AGENT, 7)
+    assert caps.cap_of(AGENT) is None
+    assert isinstance(caps.claim(request(), Estimate(10)), RunClaim)
+
+
+def test_a_restarted_fleetwarden_arms_a_run_with_what_it_already_spent() -> None:
+    """Armed with 49k already spent, one more request goes, then the cap binds."""
+    caps = RunCaps()
+    caps.arm(AGENT, 3, RunBudget(max_tokens=50_000), T0, (49_000, 0.0))
+    claim = caps.claim(request(), Estimate(10))
+    assert isinstance(claim, RunClaim)
+    caps.settle(claim, 2000, None)
+    assert isinstance(caps.claim(request(), Estimate(10)), Refuse)
+
+
+def test_an_uncapped_run_and_other_agents_are_not_touched() -> None:
+    """No cap (or an empty one): every request is claimed and nothing is refused."""
+    caps = RunCaps()
+    caps.arm(AGENT, 1, None, T0)
+    caps.arm(AgentName("other"), 2, RunBudget(), T0)
+    for agent in (AGENT, "other", "third"):
+        for _ in range(3):
+            claim = caps.claim(request(agent=agent), Estimate(10**9))
+            assert isinstance(claim, RunClaim)
+            caps.settle(claim, 10**9, 100.0)
+        assert caps.check(request(agent=agent)) is None
+
+
+class Budgets:
+    """The budgets' policy, as the proxy sees it: refuses what it is told to."""
+
+    def __init__(self, refuse: bool = False) -> None:
+        self.refuse = refuse
+        self.settled: list[tuple[int, int]] = []
+
+    def decide(self, request: RequestInfo) -> object:
+        return ALLOW
+
+    def reserve(self, request: RequestInfo, estimate: Estimate) -> Reservation | Refuse | None:
+        if self.refuse:
+            return Refuse(60.0, "agent:coder-1 reached its limit")
+        return Reservation(41, "agent:coder-1", "tokens", float(estimate.tokens))
+
+    def settle(self, reservation: Reservation, tokens: int, cost: float | None) -> None:
+        self.settled.append((reservation.id, tokens))
+
+
+def test_the_capped_policy_asks_the_run_first_then_the_budgets() -> None:
+    """A capped run is refused before the budgets are asked; otherwise their reservation
+    carries the run's claim, and settling it settles both; a budget's refusal releases the
+    run's claim."""
+    caps = RunCaps()
+    caps.arm(AGENT, 1, RunBudget(max_tokens=50_000), T0)
+    budgets = Budgets()
+    policy = CappedPolicy(budgets, caps)  # type: ignore[arg-type]
+    assert policy.decide(request()) is ALLOW
+    held = policy.reserve(request(), Estimate(100))
+    assert isinstance(held, Reservation) and held.id == 41
+    policy.settle(held, 50_000, None)
+    assert budgets.settled == [(41, 50_000)]
+    assert isinstance(policy.decide(request()), Refuse)
+    assert isinstance(policy.reserve(request(), Estimate(100)), Refuse)
+
+    caps.arm(AGENT, 2, RunBudget(max_tokens=50_000), T0)
+    refused = CappedPolicy(Budgets(refuse=True), caps)  # type: ignore[arg-type]
+    assert isinstance(refused.reserve(request(), Estimate(100)), Refuse)
+    assert caps.cap_of(AGENT) == (RunBudget(max_tokens=50_000), 0.0, 0.0)
+    assert isinstance(caps.claim(request(), Estimate(60_000)), RunClaim)  # nothing in flight
+
+
+def test_without_budgets_the_run_cap_holds_its_own_reservation() -> None:
+    """Over a policy that governs nothing, the run's claim gets a reservation of its own,
+    and settling it is not passed on."""
+    caps = RunCaps()
+    caps.arm(AGENT, 1, RunBudget(max_tokens=1000), T0)
+    policy = CappedPolicy(AllowAll(), caps)
+    held = policy.reserve(request(), Estimate(10))
+    assert isinstance(held, Reservation) and held.id < 0 and held.budget == "run:coder-1"
+    policy.settle(held, 1000, None)
+    assert isinstance(policy.reserve(request(), Estimate(10)), Refuse)
+
+
+def test_the_thread_is_told_the_run_s_cutoff() -> None:
+    """A cap with `stop` or `freeze` says so, and hands the cutoff on; the request is
+    refused all the same."""
+    for cutoff, word in (("stop", "stopped"), ("freeze", "frozen")):
+        caps = RunCaps()
+        heard = told(caps)
+        caps.arm(AGENT, 1, RunBudget(max_tokens=1, cutoff=cutoff), T0)
+        claim = caps.claim(request(), Estimate(10))
+        assert isinstance(claim, RunClaim)
+        caps.settle(claim, 5, None)
+        refused = caps.claim(request(), Estimate(10))
+        assert isinstance(refused, Refuse) and "run capped at 1 tokens: refused" in refused.reason
+        assert heard == [(AGENT, heard[0][1])]
+        assert heard[0][1].startswith(f"{cutoff}: **coder-1**: run capped at 1 tokens: {word}")
