@@ -18,6 +18,10 @@ every accepted beat is handed to the ``on_beat`` callback as ``(agent, kind)`` w
 A new connection must send its beat's headers within ``idle_timeout`` seconds
 (:mod:`fleet.admission`).
 
+With an :class:`~fleet.ask_door.AskDoor`, the same port and tokens also serve
+``/approval/<agent>``: where a CLI's hook or plugin asks the operator and waits for the
+answer (:mod:`fleet.ask_door`).
+
 Tokens and the port persist in ``<state_dir>/heartbeat.json`` (mode 0600, replaced
 atomically): ``{"version": 1, "port": 41234, "tokens": {"coder-1": "..."}}``. A restarted
 Fleetwarden binds the same port again and accepts the same tokens, so agents that kept
@@ -37,6 +41,7 @@ from typing import Final
 from aiohttp import web
 
 from fleet.admission import Admission, refusal
+from fleet.ask_door import AskDoor
 from fleet.loopback import HOST, AgentSecrets, Limits, Served, serve, token_matches
 from fleet.names import AgentName, agent_name, is_agent_name
 from fleet.redaction.known import Secret
@@ -98,11 +103,13 @@ class HeartbeatServer:
         header_timeout: float = 10.0,
         body_timeout: float = 5.0,
         idle_timeout: float = 5.0,
+        asks: AskDoor | None = None,
     ) -> None:
         if not 0 <= port <= 65535:
             raise ValueError(f"heartbeat port must be 0-65535, not {port}")
         self._secrets = AgentSecrets(state_dir / STATE_FILE, "heartbeat")
         self._on_beat = on_beat
+        self._asks = asks
         self._wanted_port = port
         self._limits = Limits(
             header_timeout,
@@ -142,6 +149,8 @@ class HeartbeatServer:
             raise RuntimeError(f"HeartbeatServer.start() called in state {self._state.value}")
         app = web.Application(client_max_size=MAX_BODY)
         app.router.add_post("/heartbeat/{agent}", self._handle)
+        if self._asks is not None:
+            self._asks.mount(app, self._secrets)
         self._served = await serve(
             app,
             self._secrets,
