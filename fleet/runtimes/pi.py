@@ -19,6 +19,11 @@ piped stdin first, so on a pipe that never ends it waits forever.
 pi ignores ``ANTHROPIC_BASE_URL``: the provider's URL (without ``/v1``) goes into
 ``<home>/.pi/agent/models.json`` (``PI_CODING_AGENT_DIR``). ``PI_OFFLINE=1`` stops its
 start-up downloads and update checks. The API key comes only from the spec's ``secret_env``.
+
+Permissions, asks and heartbeats: pi has no permission system; Fleetwarden's own extension
+(:mod:`fleet.runtimes.gates`, loaded with ``--no-extensions --extension``) gates every tool
+call by the spec's mode and rules, asks the operator where they say ask, and reports turns
+as heartbeats. A ``read-only`` agent is also given only the read tools (``--tools``).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from fleet.runtimes._cli import (
     without_v1,
 )
 from fleet.runtimes.base import RuntimeContext
+from fleet.runtimes.gates import gate_env, pi_args
 from fleet.transcript.events import StreamParser
 from fleet.transcript.pi import PiStream
 
@@ -50,16 +56,16 @@ class PiRuntime(CliRuntime):
 
     def tui_argv(self, spec: AgentSpec) -> tuple[str, ...]:
         prompt = (as_message(spec.prompt),) if spec.prompt else ()
-        return (self._exe, *_provider_args(spec), *prompt)
+        return (self._exe, *_provider_args(spec), *pi_args(spec), *prompt)
 
     def headless_argv(self, spec: AgentSpec) -> tuple[str, ...]:
         message = as_message(required_prompt(spec, self.name))
-        return (self._exe, "-p", message, *_provider_args(spec), "--mode", "json")
+        return (self._exe, "-p", message, *_provider_args(spec), *pi_args(spec), "--mode", "json")
 
     def resume_argv(self, spec: AgentSpec, session: str | None, text: str) -> tuple[str, ...]:
         resume = ("--session", checked_session(session)) if session else ("--continue",)
-        argv = (self._exe, "-p", as_message(text), *_provider_args(spec), "--mode", "json")
-        return (*argv, *resume)
+        argv = (self._exe, "-p", as_message(text), *_provider_args(spec), *pi_args(spec))
+        return (*argv, "--mode", "json", *resume)
 
     def event_session(self, event: Mapping[str, Any]) -> object:
         return event.get("id") if event.get("type") == "session" else None
@@ -69,7 +75,7 @@ class PiRuntime(CliRuntime):
 
     def setup(self, spec: AgentSpec, ctx: RuntimeContext) -> tuple[dict[str, str], dict[Path, str]]:
         agent_dir = ctx.home / ".pi" / "agent"
-        env = {"PI_OFFLINE": "1", "PI_CODING_AGENT_DIR": str(agent_dir)}
+        env = {"PI_OFFLINE": "1", "PI_CODING_AGENT_DIR": str(agent_dir), **gate_env(spec, ctx)}
         files = {}
         if PROVIDER in ctx.provider_urls:
             models = {"providers": {PROVIDER: {"baseUrl": without_v1(ctx.provider_urls[PROVIDER])}}}

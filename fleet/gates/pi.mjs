@@ -1,0 +1,19 @@
+// Fleetwarden's pi extension: every tool call passes the agent's permission policy, asking
+// the operator through Fleetwarden where the policy says ask (the tool waits for the
+// answer; a deny reaches the model with the operator's reason), and pi's turns are
+// reported as heartbeats. Loaded with `pi --no-extensions -e <this file>`.
+
+import { beat, gate, settings } from "./ask.mjs";
+
+export default function (pi) {
+  const config = settings();
+  pi.on("agent_start", async () => beat(config, "working"));
+  pi.on("turn_start", async () => beat(config, "working"));
+  pi.on("tool_result", async () => beat(config, "working"));
+  pi.on("agent_end", async () => beat(config, "waiting"));
+  pi.on("tool_call", async (event) => {
+    const input = event.input ?? {};
+    const reason = await gate(config, { id: event.toolCallId, tool: event.toolName, input, file: input.path });
+    return reason === null ? undefined : { block: true, reason };
+  });
+}
