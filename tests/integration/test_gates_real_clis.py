@@ -61,6 +61,7 @@ class Rig:
     approvals: Approvals = field(init=False)
     beats: HeartbeatServer = field(init=False)
     asked: asyncio.Queue[ApprovalRequest] = field(default_factory=asyncio.Queue)
+    beaten: list[tuple[str, str]] = field(default_factory=list)  # (agent, kind) as they came
     fleet: Fleet | None = None
 
     async def serve(self) -> None:
@@ -75,6 +76,7 @@ class Rig:
         door = AskDoor(self.approvals, ledger_terms(self.ledger), SystemClock(), poll_seconds=2.0)
 
         async def on_beat(agent: str, kind: str) -> None:
+            self.beaten.append((agent, kind))
             await self.ledger.record_heartbeat(agent, kind)
 
         self.beats = HeartbeatServer(self.tmp / "state", on_beat, asks=door)
@@ -165,7 +167,8 @@ async def test_a_shell_command_waits_for_the_operator_and_runs_once_allowed(
     runtime: str, rig: Rig
 ) -> None:
     """``ask``: the command is asked through the door (tool, command line); it does not run
-    until the operator allows it, then it runs and the agent finishes."""
+    until the operator allows it, then it runs and the agent finishes. The gate's
+    heartbeats say working, then waiting while the ask waits."""
     cli(runtime)
     rig.fake.add(Turn(text="", tool=shell_call(runtime)))
     agent = spec(runtime, PermissionMode.ASK)
@@ -180,6 +183,9 @@ async def test_a_shell_command_waits_for_the_operator_and_runs_once_allowed(
     )
     assert rig.made(agent.name).read_text().strip() == "fleetwarden"
     assert REPLY in await rig.logs(agent.name)
+    kinds = [kind for who, kind in rig.beaten if who == agent.name]
+    assert "working" in kinds and "waiting" in kinds[kinds.index("working") :], kinds
+    assert kinds[-1] == "waiting", kinds  # the turn ended: alive, waiting for the next
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,7 @@ from fleet.heartbeat import TOKEN_HEADER, HeartbeatServer
 from fleet.ledger import Ledger
 from fleet.model import AgentSpec, DesiredState, ExitInfo, RunHandle
 from fleet.names import AgentName
+from fleet.runtimes.gates import ASK_CLIENT
 
 AGENT = AgentName("coder-1")
 OTHER = AgentName("coder-2")
@@ -205,3 +208,39 @@ def test_parse_ask_keeps_the_fields_and_refuses_a_flag_like_id() -> None:
     assert (ask.native_id, ask.tool, ask.subject, ask.detail) == ("call_1", "edit", "a.py", "-x")
     with pytest.raises(BadAsk, match='"id"'):
         parse_ask(b'{"id": "-rf", "tool": "bash"}')
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node")
+async def test_the_hook_client_asks_and_prints_the_answer(rig: Rig) -> None:
+    """``node ask.mjs`` (what a hook command runs): one ask on stdin, it waits through 202s
+    for the operator, and prints the decision and the model's message as JSON."""
+    node = shutil.which("node")
+    assert node is not None
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "FLEETWARDEN_HEARTBEAT_URL": f"http://127.0.0.1:{rig.server.port}/heartbeat/{AGENT}",
+        "FLEETWARDEN_HEARTBEAT_TOKEN": rig.server.token_for(AGENT),
+    }
+    opened = await opened_one(rig.approvals)
+    client = await asyncio.create_subprocess_exec(
+        node,
+        str(ASK_CLIENT),
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert client.stdin is not None
+        client.stdin.write(json.dumps(ASK).encode())
+        client.stdin.close()
+        request_id = await asyncio.wait_for(opened, DEADLINE)
+        await rig.approvals.answer(
+            request_id, by="@op:hs", decision=Decision.DENY, how="reply", reason="use make"
+        )
+        out, _ = await asyncio.wait_for(client.communicate(), DEADLINE)
+    finally:
+        if client.returncode is None:
+            client.kill()
+            await client.wait()
+    answer = json.loads(out)
+    assert answer == {"decision": "deny", "message": "The operator denied this: use make"}
