@@ -30,10 +30,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from fleet.model import AgentSpec
+from fleet.model import AgentSpec, LaunchPlan
 from fleet.runtimes._cli import (
     CliRuntime,
     checked_model,
@@ -43,6 +44,7 @@ from fleet.runtimes._cli import (
 )
 from fleet.runtimes.base import RuntimeContext
 from fleet.runtimes.gates import gate_env, pi_args
+from fleet.sessions.pi_rpc import NAME as PI_RPC
 from fleet.transcript.events import StreamParser
 from fleet.transcript.pi import PiStream
 
@@ -66,6 +68,13 @@ class PiRuntime(CliRuntime):
         resume = ("--session", checked_session(session)) if session else ("--continue",)
         argv = (self._exe, "-p", as_message(text), *_provider_args(spec), *pi_args(spec))
         return (*argv, "--mode", "json", *resume)
+
+    def session_plan(self, spec: AgentSpec, ctx: RuntimeContext) -> LaunchPlan:
+        """A live session (:mod:`fleet.sessions.pi_rpc`): ``pi --mode rpc``, one process for
+        every turn, each turn written to its stdin by the session driver."""
+        argv = (self._exe, "--mode", "rpc", *_provider_args(spec), *pi_args(spec))
+        plan = self._launch_plan(spec, ctx, argv)
+        return replace(plan, takes_input=True, session=PI_RPC)
 
     def event_session(self, event: Mapping[str, Any]) -> object:
         return event.get("id") if event.get("type") == "session" else None
