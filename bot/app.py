@@ -30,8 +30,9 @@ from bot import redacting, wiring
 from bot.account_commands import AccountCommands
 from bot.agent_feed import AgentFeed
 from bot.app_jobs import add_app_jobs
+from bot.approvals.wiring import attach_feed
 from bot.command_wiring import Commands, build_commands
-from bot.config import Config, ConfigError, load_config
+from bot.config import Config
 from bot.config_load import UNMETERED_BUDGETS
 from bot.errors import CommandError
 from bot.lock import StateDirLock
@@ -43,6 +44,7 @@ from bot.spawn_queue import SpawnQueue, spawn_queue
 from bot.watch_follow import ScreenFollower
 from connectors.base import Connector, InboundMessage
 from fleet.accounts.book import AccountBook
+from fleet.approvals.service import Approvals
 from fleet.backends.base import Backend
 from fleet.budgets.model import Scope
 from fleet.budgets.policy import PacingPolicy
@@ -101,6 +103,7 @@ class App:
         self._lock = StateDirLock(config.state_dir, ledger=config.ledger_path)
         self._ledger: Ledger | None = None
         self._notifier: Notifier | None = None
+        self._approvals: Approvals | None = None  # the agents' asks, made with the ledger
         self._heartbeats: HeartbeatServer | None = None
         self._budgets: BudgetService | None = None
         self._metering: MeteringProxy | None = None
@@ -125,6 +128,12 @@ class App:
         if self._fleet is None:
             raise RuntimeError("the app has not started")
         return self._fleet
+
+    @property
+    def approvals(self) -> Approvals:
+        if self._approvals is None:
+            raise RuntimeError("the app has not started")
+        return self._approvals
 
     @property
     def scheduler(self) -> FleetScheduler[JobContext]:
@@ -189,6 +198,7 @@ class App:
         """The ledger, opened and migrated; and the notifier, which finds threads in it."""
         self._ledger = await Ledger.open(self.config.ledger_path, self._clock)
         self._notifier = Notifier(self._ledger, lambda: self._started_connectors)
+        self._approvals = Approvals(self._ledger, self._clock)
         return self._ledger, self._notifier
 
     async def _start_heartbeats(self, ledger: Ledger) -> HeartbeatServer:
@@ -281,6 +291,8 @@ class App:
             self._fleet, self._notifier.post, self._clock, typing=self._notifier.typing
         )
         self._fleet.subscribe(self._feed.on_fleet_event)
+        connectors = lambda: self._started_connectors  # noqa: E731
+        attach_feed(cfg, self.approvals, ledger, self._fleet, self._notifier, connectors)
         self._queue = spawn_queue(
             cfg, ledger, self._fleet, self._accounts, self._clock, self._notifier
         )
@@ -313,6 +325,7 @@ class App:
             sandboxes=self._sandboxes,
             notices=self._notifier,
             ordering=self._notifier.ordering if self._notifier is not None else None,
+            approvals=self.approvals,
         )
         self._router = built.router
         return built
@@ -344,6 +357,7 @@ class App:
                 timezone=cfg.timezone,
             ),
             queue=commands.queue,
+            approvals=self.approvals,
         )
         add_app_jobs(scheduler, cfg)
         scheduler.start(context)
@@ -469,17 +483,8 @@ class App:
 
     async def _reload_roster(self) -> RosterDiff:
         """Read the config file again; apply its roster, or change nothing on a problem."""
-        source = self.config.source
-        if source is None or self._fleet is None:
+        if self._fleet is None:
             raise CommandError("there is no config file to reload")
-        try:
-            fresh = await asyncio.to_thread(
-                load_config,
-                source,
-                self._environ,
-                runtimes=self._runtimes.names(),
-                backends=tuple(self._backends),
-            )
-        except ConfigError as exc:
-            raise CommandError(f"the roster was not reloaded; nothing changed: {exc}") from exc
-        return await self._fleet.apply_roster(wiring.roster_of(fresh))
+        return await wiring.reload_roster(
+            self.config, self._environ, self._runtimes.names(), tuple(self._backends), self._fleet
+        )

@@ -1,9 +1,10 @@
 """The app's own scheduled jobs: which run, and when — the watchdog sweep, the pacing tick,
-the ledger's pruning, the spawn queue's sweep and the daily pacing report."""
+the ledger's pruning, the spawn queue's sweep, approval timeouts and the daily pacing report."""
 
 from __future__ import annotations
 
 from bot.config import Config
+from scheduler.approvals_job import APPROVALS_JOB_ID, APPROVALS_JOB_REF, EXPIRE_EVERY
 from scheduler.context import JobContext
 from scheduler.jobs import FleetScheduler
 from scheduler.maintenance import PRUNE_EVERY, PRUNE_JOB_ID, PRUNE_JOB_REF
@@ -24,6 +25,7 @@ def add_app_jobs(scheduler: FleetScheduler[JobContext], cfg: Config) -> None:
     scheduler.add_interval(PACING_JOB_ID, PACING_JOB_REF, cfg.pacing.tick_seconds)
     scheduler.add_interval(PRUNE_JOB_ID, PRUNE_JOB_REF, PRUNE_EVERY)
     scheduler.add_interval(SPAWN_QUEUE_JOB_ID, SPAWN_QUEUE_JOB_REF, SWEEP_EVERY)
+    scheduler.add_interval(APPROVALS_JOB_ID, APPROVALS_JOB_REF, EXPIRE_EVERY)
     scheduler.add_cron(
         REPORT_JOB_ID,
         REPORT_JOB_REF,

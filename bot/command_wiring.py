@@ -9,6 +9,8 @@ from pathlib import Path
 
 from bot import wiring
 from bot.acl import Acl, Grant, Role
+from bot.approvals.answers import ApprovalDesk
+from bot.approvals.commands import ApprovalCommands, SessionLevers
 from bot.commands import COMMANDS
 from bot.config import Config
 from bot.confirmations import ConfirmationDesk
@@ -27,6 +29,7 @@ from bot.spawn_queue import SpawnQueue
 from bot.watch_follow import ScreenFollower
 from connectors.base import Connector
 from fleet.accounts.book import AccountBook
+from fleet.approvals.service import Approvals
 from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
 from fleet.ledger import Ledger
@@ -45,6 +48,7 @@ class Commands:
     acl: Acl
     schedules: ScheduleCommands
     queue: SpawnQueue
+    approvals: ApprovalDesk
 
 
 def build_commands(
@@ -64,9 +68,10 @@ def build_commands(
     sandboxes: Sandboxes | None = None,
     notices: NoticeBoard | None = None,
     ordering: Ordering | None = None,
+    approvals: Approvals | None = None,
 ) -> Commands:
     """``ordering``: the notifier's, so that notices about an agent wait for the answer to
-    a command about it."""
+    a command about it. ``approvals``: the app's requests (a fresh service if not given)."""
     handlers = Handlers(
         fleet=fleet,
         specs=COMMANDS,
@@ -91,6 +96,9 @@ def build_commands(
         timezone=cfg.timezone,  # crontab times are read, and shown, in this zone
     )
     desk = ConfirmationDesk(ledger, clock)
+    approvals = approvals or Approvals(ledger, clock)
+    answers = ApprovalDesk(approvals, acl, ledger, fleet.outputs.open_runs)
+    live = fleet if isinstance(fleet, SessionLevers) else None
     levers = Levers(fleet=fleet, ledger=ledger, desk=desk, stop_one=handlers.stop, queue=queue)
     router = Router(
         grammar=grammar,
@@ -105,11 +113,13 @@ def build_commands(
             **RunCommands(fleet, cfg.defaults.logs_lines).table(),
             **EgressCommands(fleet, sandboxes, notices).table(),
             **levers.table(),  # `freeze`, and `stop` with `all` before the ordinary one
+            **ApprovalCommands(approvals, answers, clock, live, cfg.command_prefix).table(),
         },
         ledger=ledger,
         ordering=ordering,
         confirmations=desk,
+        approvals=answers,
     )
     queue.attach(router, connector_named)
     fleet.subscribe(queue.on_fleet_event)
-    return Commands(router, acl, schedules, queue)
+    return Commands(router, acl, schedules, queue, answers)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.account_commands import ACCOUNTS
+from bot.approvals.commands import ANSWER, APPROVE, DENY, INTERRUPT, PENDING, PERMISSIONS
 from bot.egress_commands import EGRESS
 from bot.forget_command import FORGET
 from bot.grammar import ArgSpec, CommandSpec, FlagSpec
@@ -401,6 +402,12 @@ COMMANDS: tuple[CommandSpec, ...] = (
     FREEZE,
     RESUME,
     SEND,
+    INTERRUPT,
+    PERMISSIONS,
+    APPROVE,
+    DENY,
+    ANSWER,
+    PENDING,
     LOGS,
     RUNS,
     WATCH,

@@ -70,8 +70,10 @@ class RedactingConnector:
     async def open_thread(self, room: RoomId, topic: str, first_message: str) -> ThreadId:
         return await self.inner.open_thread(room, topic, await self.redact(first_message))
 
-    async def edit(self, room: RoomId, event_id: EventId, markdown: str) -> None:
-        await self.inner.edit(room, event_id, await self.redact(markdown))
+    async def edit(
+        self, room: RoomId, event_id: EventId, markdown: str, thread: ThreadId | None = None
+    ) -> None:
+        await self.inner.edit(room, event_id, await self.redact(markdown), thread)
 
     def typing(
         self, room: RoomId, thread: ThreadId | None = None

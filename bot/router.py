@@ -22,6 +22,10 @@ place, answered under the original; an edit of one whose command ran is answered
 was not applied (:mod:`bot.edits`). What was done with each chat message — ignored, refused,
 ran — is settled in the ledger as it is handled.
 
+A reaction goes to the approval desk before anything else (:mod:`bot.approvals.answers`):
+it answers an approval request, or is ignored. A plain reply in an agent's thread that
+answers its open request runs as the ``approve`` / ``deny`` it means.
+
 A command that asks before it acts (``freeze all``) is confirmed by its asker's ``yes`` in the
 same place before its deadline (:mod:`bot.confirmations`): such a line is given to the desk
 before it is parsed, and runs the waiting command, audited with source ``confirmation:<id>``.
@@ -43,6 +47,7 @@ from typing import Final
 
 from bot import edits
 from bot.acl import Acl, Role
+from bot.approvals.answers import ApprovalDesk
 from bot.confirmations import ConfirmationDesk
 from bot.errors import CommandError, PermissionDenied
 from bot.grammar import Command, Grammar
@@ -112,10 +117,12 @@ class Router:
         grammars: Mapping[str, Grammar] | None = None,
         ordering: Ordering | None = None,
         confirmations: ConfirmationDesk | None = None,
+        approvals: ApprovalDesk | None = None,
     ) -> None:
         """``grammars`` overrides ``grammar`` per connector name (e.g. another prefix).
         ``ordering`` is shared with the notifier, so notices wait for answers.
-        ``confirmations``: the questions commands asked, which a typed ``yes`` answers."""
+        ``confirmations``: the questions commands asked, which a typed ``yes`` answers.
+        ``approvals``: answers agents' requests by reaction, or by a reply in a thread."""
         for each in (grammar, *(grammars or {}).values()):
             missing = sorted(set(each.command_names()) - set(handlers))
             if missing:
@@ -127,12 +134,17 @@ class Router:
         self._ledger = ledger
         self._ordering = ordering or Ordering()
         self._desk = confirmations
+        self._approvals = approvals
         # Strangers whose first message was logged; the oldest forgotten first (bounded).
         self._strangers_seen: OrderedDict[tuple[str, str], None] = OrderedDict()
 
     async def handle(self, connector: Connector, msg: InboundMessage) -> None:
         """Handle one message; never raises for anything the sender did."""
         role = self._acl.role_of(msg.connector, msg.sender, msg.groups)
+        if msg.reacts_to is not None:  # an answer to an approval, or nothing at all
+            if self._approvals is not None:
+                await self._approvals.react(connector, msg, role)
+            return
         if role is None:
             if (msg.connector, msg.sender) not in self._strangers_seen:
                 self._strangers_seen[(msg.connector, msg.sender)] = None
@@ -279,6 +291,8 @@ class Router:
                     raise answer.refusal
             else:
                 command = grammar.parse(msg.text, addressed=msg.addressed)
+            if command is None and self._approvals is not None:
+                command = await self._approvals.thread_command(grammar, msg)
             if command is None:
                 command = await self._thread_message(grammar, msg)
             if command is None:

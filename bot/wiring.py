@@ -4,6 +4,7 @@ when metering is off. Pure construction: nothing here starts, connects or writes
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from collections.abc import Mapping
@@ -11,7 +12,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from bot.acl import Acl, Role
-from bot.config import Config
+from bot.config import Config, ConfigError, load_config
+from bot.errors import CommandError
 from connectors.base import Connector
 from connectors.console import ConsoleConnector
 from fleet.accounts.book import AccountBook
@@ -31,6 +33,7 @@ from fleet.redaction.redactor import Redactor
 from fleet.sandbox.egress_proxy import Refusal
 from fleet.sandbox.refusals import RefusalBook
 from fleet.sandbox.service import SandboxSettings
+from fleet.supervisor import Fleet, RosterDiff
 
 
 def make_connectors(
@@ -178,3 +181,24 @@ def refusal_book(
             Refusal(agent, "metering proxy", None, why, source="proxy")
         )
     return book
+
+
+async def reload_roster(
+    config: Config,
+    environ: Mapping[str, str],
+    runtimes: tuple[str, ...],
+    backends: tuple[str, ...],
+    fleet: Fleet,
+) -> RosterDiff:
+    """Read ``config``'s file again; apply its roster to ``fleet``, or change nothing (and
+    say why) on a problem."""
+    source = config.source
+    if source is None:
+        raise CommandError("there is no config file to reload")
+    try:
+        fresh = await asyncio.to_thread(
+            load_config, source, environ, runtimes=runtimes, backends=backends
+        )
+    except ConfigError as exc:
+        raise CommandError(f"the roster was not reloaded; nothing changed: {exc}") from exc
+    return await fleet.apply_roster(roster_of(fresh))

@@ -129,11 +129,14 @@ class Connector(Protocol):
         """Post a message, rendered for this medium."""
         ...
 
-    async def edit(self, room: RoomId, event_id: EventId, markdown: str) -> None:
+    async def edit(
+        self, room: RoomId, event_id: EventId, markdown: str, thread: ThreadId | None = None
+    ) -> None:
         """Replace the text of a message the bot posted (``event_id``, the first event of a
-        :meth:`send`) with ``markdown``: an ``m.replace`` on Matrix, an edit on Discord, a
-        new line on the console. Raises :class:`connectors.errors.ConnectorError` when the
-        service refuses."""
+        :meth:`send`, in ``thread`` if it was sent there) with ``markdown``: an ``m.replace``
+        on Matrix, an edit on Discord (where a thread is a channel of its own: give
+        ``thread``), a new line on the console. Raises
+        :class:`connectors.errors.ConnectorError` when the service refuses."""
         ...
 
     async def health(self) -> ConnectorHealth:

@@ -133,7 +133,9 @@ class ConsoleConnector:
         self._sent += 1
         return SendResult(event_ids=(EventId(f"console-{self._sent}"),))
 
-    async def edit(self, room: RoomId, event_id: EventId, markdown: str) -> None:
+    async def edit(
+        self, room: RoomId, event_id: EventId, markdown: str, thread: ThreadId | None = None
+    ) -> None:
         """A terminal cannot change what it printed: the new text is printed again."""
         text = to_plain(markdown).rstrip("\n")
         self._write(f"(updated) {text}\n\n")

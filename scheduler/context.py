@@ -8,6 +8,7 @@ reaches nothing else: no registry, no lookup by name.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -63,6 +64,14 @@ class QueueSweeper(Protocol):
         ...
 
 
+class Expiring(Protocol):
+    """The approval requests, timed out when their deadline passed."""
+
+    async def expire(self) -> Sequence[object]:
+        """Deny every open request past its deadline, as a timeout; those it ended."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class JobContext:
     """Every live collaborator of the app's jobs."""
@@ -76,3 +85,4 @@ class JobContext:
     upkeep: Upkeep
     schedules: ScheduleRunner
     queue: QueueSweeper
+    approvals: Expiring | None = None  # None: no approvals to time out

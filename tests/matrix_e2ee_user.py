@@ -4,10 +4,12 @@ decrypts what it can and sends encrypted in encrypted rooms."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
 from nio import (
+    Api,
     AsyncClient,
     AsyncClientConfig,
     KeysQueryResponse,
@@ -64,6 +66,22 @@ class EncryptedUser(MatrixUser):
         response = await self.client.room_send(
             room, "m.room.message", body, ignore_unverified_devices=True
         )
+        assert isinstance(response, RoomSendResponse), response
+        return str(response.event_id)
+
+    async def react(self, room: str, target: str, key: str) -> str:
+        """Annotate ``target`` with ``key``, encrypted as Element sends reactions in an
+        encrypted room (matrix-nio's ``room_send`` would send an ``m.reaction`` in clear)."""
+        olm = self.client.olm
+        assert olm is not None
+        if olm.should_share_group_session(room):
+            await self.client.share_group_session(room, ignore_unverified_devices=True)
+        content = {"m.relates_to": {"rel_type": "m.annotation", "event_id": target, "key": key}}
+        event_type, encrypted = self.client.encrypt(room, "m.reaction", content)
+        method, path, data = Api.room_send(
+            self.client.access_token, room, event_type, encrypted, str(uuid.uuid4())
+        )
+        response = await self.client._send(RoomSendResponse, method, path, data, (room,))
         assert isinstance(response, RoomSendResponse), response
         return str(response.event_id)
 

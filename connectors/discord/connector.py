@@ -4,11 +4,12 @@ agent gets its own thread.
 discord.py owns the gateway (one connection per bot token: this process is its only
 user), heartbeats, reconnects and resumes, and the REST rate limits (:mod:`.gateway`
 configures it). This module owns the lifecycle and the inbound wiring: which messages are
-ours (:meth:`DiscordConnector._on_message`, by :mod:`.translate`), the slash command
+ours (:meth:`DiscordConnector._on_message`, by :mod:`.translate`; edits and reactions
+too), the slash command
 (:mod:`.slash`), and reading back the gap after a new session (:mod:`.catch_up`), held
 in order with live messages. Posting: Discord markdown cut into fence-balanced parts of
-at most 2000 characters, with mentions disabled and images as attachments
-(:mod:`.outbound`).
+at most 2000 characters, with mentions disabled and images as attachments, and edits of
+the bot's own messages (:mod:`.outbound`).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from connectors.discord.errors import invite_url
 from connectors.discord.gateway import Gateway, fatal, point_at
 from connectors.discord.outbound import Outbound, ThreadBook
 from connectors.discord.slash import SlashCommand
-from connectors.discord.translate import CONNECTOR, from_edit, from_message
+from connectors.discord.translate import CONNECTOR, from_edit, from_message, from_reaction
 from connectors.errors import ConnectorAuthError, ConnectorError, ConnectorSetupError
 from connectors.inbox import Inbox, cancel_and_wait
 from connectors.presence import TypingKeeper
@@ -155,6 +156,7 @@ class DiscordConnector:
         self._outbound = Outbound(client, self._config, self._threads)
         client.deliver = self._on_message
         client.edited = self._on_edit
+        client.reacted = self._on_reaction
         client.renewed = self._on_new_session
 
     def _on_new_session(self) -> None:
@@ -277,6 +279,31 @@ class DiscordConnector:
             if inbound is not None:
                 self._inbox.put(inbound)
 
+    async def _on_reaction(self, reaction: discord.RawReactionActionEvent) -> None:
+        """Queue a reaction a person added in the control channel or one of its threads."""
+        client = self._client
+        if self._state is _State.STOPPED or client is None:
+            return
+        if reaction.guild_id != self._config.guild_id:
+            return
+        channel = client.get_channel(reaction.channel_id)
+        if channel is None:  # a thread discord.py does not hold (archived): ask Discord
+            try:
+                channel = await client.fetch_channel(reaction.channel_id)
+            except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
+                log.warning("discord: a reaction in %s is lost: %s", reaction.channel_id, exc)
+                return
+        me = client.user
+        inbound = from_reaction(
+            reaction,
+            channel,
+            self._config,
+            me=None if me is None else me.id,
+            now=discord.utils.utcnow(),
+        )
+        if inbound is not None:
+            self._inbox.put(inbound)
+
     def _translate(
         self, message: discord.Message, member: discord.Member | None = None
     ) -> InboundMessage | None:
@@ -319,8 +346,10 @@ class DiscordConnector:
 
     # --- outbound --------------------------------------------------------------------
 
-    async def edit(self, room: RoomId, event_id: EventId, markdown: str) -> None:
-        raise ConnectorError("editing a message is not built yet")  # replaced next
+    async def edit(
+        self, room: RoomId, event_id: EventId, markdown: str, thread: ThreadId | None = None
+    ) -> None:
+        await self._running().edit(room, event_id, markdown, thread)
 
     async def send(self, message: OutboundMessage) -> SendResult:
         return await self._running().send(message)

@@ -2,8 +2,9 @@
 
 Owns the client's configuration (the intents, mentions that never ping, the longest
 rate-limit wait worth stalling for), its hand-offs to the connector (each message, each
-edit, each new session), aiming discord.py at the configured API base and gateway, and turning the
-reason a connection ended for good into the error the app exits by. The connection
+edit, each reaction added, each new session), aiming discord.py at the configured API base
+and gateway, and turning the reason a connection ended for good into the error the app
+exits by. The connection
 itself — heartbeats, reconnects, resumes — is discord.py's.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 import yarl
 
@@ -36,7 +37,8 @@ MAX_RATE_LIMIT_WAIT_SECONDS = 120.0
 
 class Gateway(discord.Client):
     """discord.py's client with the intents and mention policy Fleetwarden needs, handing
-    each message to ``deliver``, each edited one (as it reads now) to ``edited``, and calling
+    each message to ``deliver``, each edited one (as it reads now) to ``edited``, each
+    reaction added to ``reacted``, and calling
     ``renewed`` when a session after the first is ready (a new session, not a resume: the
     gateway replays nothing of the gap)."""
 
@@ -45,6 +47,7 @@ class Gateway(discord.Client):
         intents.guilds = True  # the server, its channels and threads
         intents.guild_messages = True
         intents.message_content = True  # privileged: enabled in the developer portal
+        intents.guild_reactions = True  # answers to approval requests; not privileged
         super().__init__(
             intents=intents,
             allowed_mentions=discord.AllowedMentions.none(),
@@ -54,6 +57,7 @@ class Gateway(discord.Client):
         )
         self.deliver: Callable[[discord.Message], None] = lambda message: None
         self.edited: Callable[[discord.Message], None] = lambda message: None
+        self.reacted: Callable[[discord.RawReactionActionEvent], Awaitable[None]] = _ignore
         self.renewed: Callable[[], None] = lambda: None
         self.ready = asyncio.Event()
 
@@ -72,6 +76,14 @@ class Gateway(discord.Client):
     async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
         # The raw event fires whether or not the message is in discord.py's cache.
         self.edited(payload.message)
+
+    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
+        # The raw event fires whether or not the message is in discord.py's cache.
+        await self.reacted(payload)
+
+
+async def _ignore(payload: discord.RawReactionActionEvent) -> None:
+    return None
 
 
 def point_at(config: DiscordConfig, environ: Mapping[str, str]) -> tuple[str, str]:

@@ -48,8 +48,9 @@ COLOURS: dict[Tone, int] = {
     "warning": 0xFEE75C,
     "error": 0xED4245,
 }
-_REMEMBERED = 2048
-"""How many recent inbound messages' channels are kept, to decide where a reply may quote."""
+_REMEMBERED = 4096
+"""How many recent messages' channels are kept, to decide where a reply may quote and where
+a message to edit is."""
 
 
 class ThreadBook(Protocol):
@@ -75,7 +76,8 @@ class Outbound:
         self._channels: OrderedDict[int, int] = OrderedDict()
 
     def remember(self, message_id: int, channel_id: int) -> None:
-        """Note where an inbound message was posted, so a reply quotes it only there."""
+        """Note where a recent message (an inbound one, or one the bot posted) is, so a reply
+        quotes it only there and an edit finds it."""
         self._channels[message_id] = channel_id
         if len(self._channels) > _REMEMBERED:
             self._channels.popitem(last=False)
@@ -98,12 +100,31 @@ class Outbound:
             ids = await self._post(target, texts, message, embed)
         return SendResult(event_ids=tuple(EventId(str(i)) for i in ids))
 
+    async def edit(
+        self, room: RoomId, event_id: EventId, markdown: str, thread: ThreadId | None
+    ) -> None:
+        """Replace the content of the bot's message ``event_id`` with ``markdown`` (its first
+        2000-character part; an embed it had is removed). It is looked for where the bot
+        posted it, if that is remembered, else in ``thread``, else in ``room``."""
+        texts = parts(markdown)
+        if not event_id.isdigit() or not texts:
+            raise ConnectorError(f"discord: cannot edit {event_id!r} to {markdown[:40]!r}")
+        channel = self._channels.get(int(event_id)) or int(thread or room)
+        message = self._client.get_partial_messageable(channel).get_partial_message(int(event_id))
+        try:
+            await _call(message.edit(content=texts[0], embeds=[]))
+        except discord.NotFound:
+            raise ConnectorError(
+                f"discord: there is no message {event_id} in channel {channel} to edit"
+            ) from None
+
     async def open_thread(self, room: RoomId, topic: str, first_message: str) -> ThreadId:
         """Post ``first_message`` in ``room`` and open ``topic``'s thread from it; a long
         first message continues inside the thread."""
         channel = await self._channel(int(room))
         texts = parts(first_message) or [f"**{topic}**"]
         root = await _call(channel.send(texts[0]))
+        self.remember(root.id, channel.id)
         thread = await _call(
             root.create_thread(
                 name=topic[:THREAD_NAME_LIMIT],
@@ -111,7 +132,7 @@ class Outbound:
             )
         )
         for text in texts[1:]:
-            await _call(thread.send(text))
+            self.remember((await _call(thread.send(text))).id, thread.id)
         log.info("discord: opened thread %s for %s", thread.id, topic)
         return ThreadId(str(thread.id))
 
@@ -146,7 +167,9 @@ class Outbound:
             )
             ping = {"allowed_mentions": allowed}
         if embed is not None:
-            return [(await _call(target.send(head or None, embed=embed, **ping))).id]
+            sent = await _call(target.send(head or None, embed=embed, **ping))
+            self.remember(sent.id, sent.channel.id)
+            return [sent.id]
         if head:  # the pings lead the first part, or go first alone when it is full
             first = texts[0] if texts else ""
             fits = len(head) + 1 + len(first) <= MESSAGE_LIMIT
@@ -162,6 +185,7 @@ class Outbound:
             sent = await _call(
                 target.send(text or None, files=files, mention_author=False, **quote)
             )
+            self.remember(sent.id, sent.channel.id)
             ids.append(sent.id)
         return ids
 

@@ -5,7 +5,9 @@ over REST (:mod:`.catch_up`) translate alike. Only what a person typed in the co
 server's control channel or one of its threads counts; a leading mention of the bot is
 cut off and marks the message as addressed; the author's roles (not @everyone) become
 the groups ``role:ID`` the ACL can name. An edit is the message as it reads now, with
-``replaces`` naming it and an event id of its own (Discord gives edits none).
+``replaces`` naming it and an event id of its own (Discord gives edits none). A reaction
+added is a message whose text is the emoji and which ``reacts_to`` the message, its event
+id made from the message, the user and the emoji (Discord gives reactions none).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import dataclasses
 import functools
 import re
 import warnings
+from datetime import datetime
 
 from connectors.base import EventId, InboundMessage, RoomId, ThreadId, UserId
 from connectors.discord.config import DiscordConfig
@@ -95,6 +98,40 @@ def from_edit(
         event_id=EventId(f"{message.id}:edit:{edited.isoformat()}"),
         timestamp=edited,
         replaces=EventId(str(message.id)),
+    )
+
+
+def from_reaction(
+    reaction: discord.RawReactionActionEvent,
+    channel: discord.abc.Snowflake | None,
+    config: DiscordConfig,
+    *,
+    me: int | None,
+    now: datetime,
+) -> InboundMessage | None:
+    """A reaction a person added to a message in the control channel or one of its threads
+    (``channel``, where it was added) as an :class:`InboundMessage`, or ``None`` if it is
+    not for us. Its text is the emoji (``✅``; a custom one as ``<:name:id>``), ``reacts_to``
+    the message; ``now`` stands for its time, which Discord does not send."""
+    member = reaction.member
+    if reaction.event_type != "REACTION_ADD" or member is None or member.bot:
+        return None  # in a server Discord always names the member; bots never answer
+    if reaction.user_id == me or reaction.guild_id != config.guild_id:
+        return None
+    inside, thread = place(channel, config)
+    if not inside or channel is None or channel.id != reaction.channel_id:
+        return None
+    key = str(reaction.emoji)
+    return InboundMessage(
+        connector=CONNECTOR,
+        sender=UserId(str(reaction.user_id)),
+        text=key,
+        room=RoomId(str(config.channel_id)),
+        timestamp=now,
+        event_id=EventId(f"{reaction.message_id}:reaction:{reaction.user_id}:{key}"),
+        thread_id=thread,
+        groups=groups(member),
+        reacts_to=EventId(str(reaction.message_id)),
     )
 
 

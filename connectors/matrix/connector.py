@@ -230,8 +230,12 @@ class MatrixConnector:
     def inbound(self) -> AsyncIterator[InboundMessage]:
         return self._inbox.messages()
 
-    async def edit(self, room: RoomId, event_id: EventId, markdown: str) -> None:
-        raise ConnectorError("editing a message is not built yet")  # replaced next
+    async def edit(
+        self, room: RoomId, event_id: EventId, markdown: str, thread: ThreadId | None = None
+    ) -> None:
+        # An edit names only the event: it stays in the thread the original is in.
+        self._check_running()
+        await self._outbound.edit(room, event_id, markdown)
 
     async def send(self, message: OutboundMessage) -> SendResult:
         self._check_running()

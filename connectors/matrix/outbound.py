@@ -1,5 +1,5 @@
-"""Posting: markdown replies as split notices, images, thread roots; typing notices and
-read receipts.
+"""Posting: markdown replies as split notices, images, thread roots, edits of the bot's own
+messages; typing notices and read receipts.
 
 Each event gets its own transaction id, kept across retries, so a send retried after
 a lost response is not posted twice. Typing notices and receipts are tried once: they are
@@ -67,6 +67,13 @@ class Outbound:
         for path in message.images:
             ids.append(await self.send_image(message.room, path, thread_id=message.thread_id))
         return SendResult(event_ids=tuple(ids))
+
+    async def edit(self, room: RoomId, event_id: EventId, markdown: str) -> None:
+        """Replace the text of the bot's message ``event_id`` with ``markdown`` (an
+        ``m.replace`` event, encrypted where the room is)."""
+        if not markdown.strip():
+            raise ConnectorError(f"cannot edit {event_id} to an empty message")
+        await self._post(str(room), render.replacement(str(event_id), markdown))
 
     async def send_image(
         self, room: RoomId | str, path: Path, thread_id: ThreadId | str | None = None

@@ -79,6 +79,28 @@ def notice(part: str, relates_to: Relation | None) -> NoticeContent:
     return content
 
 
+def replacement(original: str, markdown: str) -> dict[str, Any]:
+    """An ``m.replace`` edit of the bot's message ``original`` to show ``markdown``.
+
+    The new content (``m.new_content``) is a notice formatted as :func:`notice` formats one,
+    cut to the first part that fits one event. It carries no relation: the spec keeps the
+    original's (its thread) and ignores one in the new content. The fallback ``body`` for
+    clients without edits is the new text after ``* ``; the empty ``m.mentions`` keeps an
+    edit of an alert from notifying anyone again.
+    """
+    split = parts(markdown, thread_id=LONGEST_EVENT_ID, max_bytes=MAX_CONTENT_BYTES // 2)
+    new = notice(split[0] if split else markdown, None)
+    return {
+        "msgtype": new["msgtype"],
+        "body": f"* {new['body']}",
+        "format": new["format"],
+        "formatted_body": f"* {new['formatted_body']}",
+        "m.new_content": {**new, "m.mentions": {}},
+        "m.mentions": {},
+        "m.relates_to": {"rel_type": "m.replace", "event_id": original},
+    }
+
+
 def alerting(contents: Sequence[NoticeContent], users: Sequence[str]) -> list[NoticeContent]:
     """``contents`` (one message's parts) as an alert: ``m.text`` throughout, the first
     part mentioning ``users``. Later parts, and an alert naming nobody, mention nobody

@@ -4,7 +4,9 @@ Pure functions over the event JSON (nio's ``event.source``), so they work the sa
 events from ``/sync`` and from ``/messages``. Every field used is type-checked: a
 malformed event is skipped, never an exception. A reply is read after its fallback
 (:mod:`.replies`); an edit (``m.replace``) becomes a message that ``replaces`` the event it
-edits, placed in that event's thread when :class:`ThreadMemory` saw it.
+edits, placed in that event's thread when :class:`ThreadMemory` saw it; a reaction
+(``m.reaction``, an ``m.annotation``) becomes one that ``reacts_to`` the event annotated, in
+that event's thread (the bot's own messages are remembered for this).
 """
 
 from __future__ import annotations
@@ -86,20 +88,28 @@ def to_inbound(
     inbound. A reply's text is what follows its fallback. An edit (``m.replace``) is the new
     content's text, ``replaces`` naming the event it edits (always the first one: an edit of
     an edit points at the original too); the router decides whether it still applies.
-    ``threads`` remembers each message's thread, so an edit (which carries none) is placed
-    in its original's thread.
+    ``threads`` remembers each message's thread (the bot's own too), so an edit or a
+    reaction (which carry none) is placed in its original's thread. A reaction's text is its
+    key (``✅``), ``reacts_to`` the event it annotates; the bot's own reactions are not inbound.
     """
     content = _dict(event.get("content"))
     sender, event_id = event.get("sender"), event.get("event_id")
     stamp = event.get("origin_server_ts")
     if (
-        event.get("type") != "m.room.message"
+        event.get("type") not in ("m.room.message", "m.reaction")
         or not isinstance(sender, str)
         or not isinstance(event_id, str)
         or isinstance(stamp, bool)
         or not isinstance(stamp, int)
-        or sender == me.user_id
     ):
+        return None
+    if event.get("type") == "m.reaction":
+        if sender == me.user_id:
+            return None
+        return _reaction(content, sender, event_id, stamp, room, threads)
+    if sender == me.user_id:
+        if threads is not None:  # a reaction to the bot's message lands in its thread
+            threads.place(event_id, _replaced(content), thread_root(content))
         return None
     relates_to = _dict(content.get("m.relates_to"))
     replaces: str | None = None
@@ -112,9 +122,8 @@ def to_inbound(
         text = after_fallback(content, reply=is_reply(content))
     if content.get("msgtype") != "m.text" or not isinstance(content.get("body"), str):
         return None
-    try:
-        timestamp = datetime.fromtimestamp(stamp / 1000, tz=UTC)
-    except (OverflowError, OSError, ValueError):  # beyond the years a datetime can hold
+    timestamp = _when(stamp)
+    if timestamp is None:
         return None
     stripped = strip_mention(text, me.names)
     root = thread_root(content) if replaces is None else None
@@ -130,6 +139,58 @@ def to_inbound(
         thread_id=None if root is None else ThreadId(root),
         addressed=stripped is not None or mentions(content, me.user_id),
         replaces=None if replaces is None else EventId(replaces),
+    )
+
+
+def _reaction(
+    content: JsonDict,
+    sender: str,
+    event_id: str,
+    stamp: int,
+    room: str,
+    threads: ThreadMemory | None = None,
+) -> InboundMessage | None:
+    """An ``m.reaction`` annotation: its key as the text, ``reacts_to`` the event annotated,
+    placed in that event's thread when :class:`ThreadMemory` saw it."""
+    relates_to = _dict(content.get("m.relates_to"))
+    target, key = relates_to.get("event_id"), relates_to.get("key")
+    timestamp = _when(stamp)
+    if (
+        relates_to.get("rel_type") != "m.annotation"
+        or not isinstance(target, str)
+        or not isinstance(key, str)
+        or not key.strip()
+        or target == event_id
+        or timestamp is None
+    ):
+        return None
+    root = threads.thread_of(target) if threads is not None else None
+    return InboundMessage(
+        connector=CONNECTOR,
+        sender=UserId(sender),
+        text=key.strip(),
+        room=RoomId(room),
+        timestamp=timestamp,
+        event_id=EventId(event_id),
+        thread_id=None if root is None else ThreadId(root),
+        reacts_to=EventId(target),
+    )
+
+
+def _when(stamp: int) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(stamp / 1000, tz=UTC)
+    except (OverflowError, OSError, ValueError):  # beyond the years a datetime can hold
+        return None
+
+
+def _replaced(content: JsonDict) -> str | None:
+    relates_to = _dict(content.get("m.relates_to"))
+    original = relates_to.get("event_id")
+    return (
+        original
+        if relates_to.get("rel_type") == "m.replace" and isinstance(original, str)
+        else None
     )
 
 
@@ -187,6 +248,10 @@ class ThreadMemory:
     def __init__(self, capacity: int = 4096) -> None:
         self._capacity = capacity
         self._threads: OrderedDict[str, str | None] = OrderedDict()
+
+    def thread_of(self, event_id: str) -> str | None:
+        """The thread of a message seen (``None``: in no thread, or not remembered)."""
+        return self._threads.get(event_id)
 
     def place(self, event_id: str, replaces: str | None, root: str | None) -> str | None:
         """The thread of message ``event_id``: ``root`` for a new message (remembered), the

@@ -321,7 +321,10 @@ def closed_words(request: ApprovalRequest) -> str:
     if request.state is ApprovalState.TIMED_OUT:
         return f"approval {request.id} timed out at {at}: it was denied"
     if request.state is ApprovalState.CLOSED:
-        return f"that request is closed ({request.agent}: {request.reason or 'ended'})"
+        why = request.reason or f"{request.agent} ended"
+        if request.agent not in why:
+            why = f"{request.agent}: {why}"
+        return f"that request is closed ({why})"
     if request.how in ("rule", "policy"):
         return f"approval {request.id} was decided by {request.how} at {at}"
     what = "allowed" if request.state is ApprovalState.ALLOWED else "denied"

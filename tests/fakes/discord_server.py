@@ -10,7 +10,10 @@ RESUMED), and can be told to send RECONNECT or INVALID_SESSION, or to refuse the
 message-content intent (close 4014). REST records every request's method and path and what
 the bot posts (the request body, attachments' bytes too), enforces Discord's message limits,
 resolves replies and mentions as Discord does, starts threads from messages, archives and
-deletes channels, and can answer the next request on a route with a 429. Threads can also
+deletes channels, edits the bot's own messages (PATCH; an unknown message is a 404, another
+author's a 403, as on Discord), and can answer the next request on a route with a 429. A
+human can react to a message (MESSAGE_REACTION_ADD, sent only to a session that asked for
+the GUILD_MESSAGE_REACTIONS intent, as Discord does). Threads can also
 be archived or deleted server-side, as Discord's auto-archive or a moderator would.
 
 Slash commands: the bot's bulk overwrite of its guild commands is stored and answered with
@@ -48,6 +51,7 @@ Json = dict[str, Any]
 API_VERSION = 10
 DISCORD_EPOCH_MS = 1_420_070_400_000
 MESSAGE_CONTENT_INTENT = 1 << 15
+GUILD_MESSAGE_REACTIONS_INTENT = 1 << 10
 TEXT_CHANNEL, PUBLIC_THREAD = 0, 11
 # Gateway opcodes and close codes (discord.com/developers/docs/topics/opcodes-and-status-codes).
 DISPATCH, HEARTBEAT, IDENTIFY, RESUME, RECONNECT, INVALID_SESSION, HELLO, HEARTBEAT_ACK = (
@@ -128,6 +132,7 @@ class _Interaction:
 class _Session:
     id: str
     ws: web.WebSocketResponse | None = None
+    intents: int = 0
     seq: int = 0
     log: list[Json] = field(default_factory=list)
 
@@ -226,6 +231,8 @@ class FakeDiscord(LoopbackServer):
         # interaction callbacks and webhook routes are authorized by the token in their path.
         self.requests: list[tuple[str, str]] = []
         self.typing: list[int] = []  # channels a typing indicator was triggered in, in order
+        self.reactions: list[tuple[int, int, str]] = []  # (message id, user id, emoji) added
+        self.edits: list[tuple[int, int, Json]] = []  # (channel, message, body) of bot edits
         self._clock = clock
         self._counter = itertools.count(1)
         self._session: _Session | None = None
@@ -388,6 +395,36 @@ class FakeDiscord(LoopbackServer):
         member = self._member(new["author"], partial=True)
         await self._dispatch(
             "MESSAGE_UPDATE", {**new, "guild_id": str(self.guild_id), "member": member}
+        )
+
+    async def add_user_reaction(
+        self, channel_id: int, message_id: int, user: str, emoji: str, *, bot: bool = False
+    ) -> None:
+        """The human named ``user`` (with ``bot``, the bot itself) reacts to ``message_id``
+        with the unicode ``emoji``; MESSAGE_REACTION_ADD follows, in Discord's shape, if the
+        session asked for reactions. Raises KeyError for a message not in that channel."""
+        message = self._find_message(channel_id, str(message_id))
+        if message is None:
+            raise KeyError(f"no message {message_id} in channel {channel_id}")
+        who = self.bot_user if bot else self._user(user)
+        self.reactions.append((message_id, int(who["id"]), emoji))
+        session = self._session
+        if session is None or not session.intents & GUILD_MESSAGE_REACTIONS_INTENT:
+            return
+        await self._dispatch(
+            "MESSAGE_REACTION_ADD",
+            {
+                "user_id": who["id"],
+                "channel_id": str(channel_id),
+                "message_id": str(message_id),
+                "guild_id": str(self.guild_id),
+                "member": self._member(who),
+                "emoji": {"id": None, "name": emoji},
+                "message_author_id": str(message.author_id),
+                "burst": False,
+                "burst_colors": [],
+                "type": 0,
+            },
         )
 
     async def post_interaction(
@@ -888,7 +925,7 @@ class FakeDiscord(LoopbackServer):
         if self.deny_message_content_intent and intents & MESSAGE_CONTENT_INTENT:
             await ws.close(code=DISALLOWED_INTENTS, message=b"Disallowed intent(s).")
             return
-        self._session = _Session(uuid.uuid4().hex, ws)
+        self._session = _Session(uuid.uuid4().hex, ws, intents)
         ready = {
             "v": API_VERSION,
             "user": self.bot_user,
@@ -986,6 +1023,8 @@ class FakeDiscord(LoopbackServer):
             return await self._post_message(request, channel_id)
         if rest == ["messages"] and method == "GET":
             return self._history(channel_id, request.query)
+        if len(rest) == 2 and rest[0] == "messages" and method == "PATCH":
+            return await self._edit_message(request, channel_id, rest[1])
         if len(rest) == 3 and rest[0] == "messages" and rest[2] == "threads" and method == "POST":
             return await self._start_thread(channel_id, rest[1], await request.json())
         if rest == ["typing"] and method == "POST":  # Trigger Typing Indicator
@@ -1082,6 +1121,40 @@ class FakeDiscord(LoopbackServer):
             channel_id, self.bot_user, content, uploads, request=body, referenced=referenced
         )
         return _json(message.payload)
+
+    async def _edit_message(
+        self, request: web.Request, channel_id: int, message_id: str
+    ) -> web.Response:
+        """PATCH /channels/{id}/messages/{id}: the bot edits its own message's content and
+        embeds (fields left out stay); MESSAGE_UPDATE follows with the whole message."""
+        old = self._find_message(channel_id, message_id)
+        if old is None:
+            return _error(404, "Unknown Message", 10008)
+        if old.author_id != int(self.bot_user["id"]):
+            return _error(403, "Cannot edit a message authored by another user", 50005)
+        body = await request.json()
+        if not isinstance(body, dict):
+            return _error(400, "Invalid Form Body", 50035)
+        if errors := self._content_errors(body):
+            return _invalid_form(errors)
+        new: Json = {**old.payload, "edited_timestamp": _iso(self._clock())}
+        if "content" in body:
+            new["content"] = str(body["content"] or "")
+        if "embeds" in body:
+            new["embeds"] = [{**e, "type": e.get("type", "rich")} for e in body["embeds"] or []]
+        if not new["content"] and not new["embeds"] and not new["attachments"]:
+            return _error(400, "Cannot send an empty message", 50006)
+        mentions, mention_roles, everyone = self._mentions(new["content"], body, None)
+        new.update(mentions=mentions, mention_roles=mention_roles, mention_everyone=everyone)
+        stored = self._messages[channel_id]
+        index = stored.index(old)
+        stored[index] = dataclasses.replace(old, content=new["content"], payload=new)
+        self.edits.append((channel_id, int(message_id), body))
+        member = self._member(self.bot_user, partial=True)
+        await self._dispatch(
+            "MESSAGE_UPDATE", {**new, "guild_id": str(self.guild_id), "member": member}
+        )
+        return _json(new)
 
     def _find_message(self, channel_id: int, message_id: str) -> PostedMessage | None:
         for message in self._messages.get(channel_id, []):

@@ -35,6 +35,7 @@ class FakeConnector:
         self.sent: list[OutboundMessage] = []
         self.typed: list[tuple[RoomId, ThreadId | None]] = []  # typing blocks entered
         self.read: list[tuple[RoomId, EventId, ThreadId | None]] = []
+        self.edited: list[tuple[RoomId, EventId, str]] = []
 
     @property
     def name(self) -> str:
@@ -61,6 +62,9 @@ class FakeConnector:
     async def send(self, message: OutboundMessage) -> SendResult:
         self.sent.append(message)
         return SendResult(event_ids=(EventId(f"$sent-{len(self.sent)}"),))
+
+    async def edit(self, room: RoomId, event_id: EventId, markdown: str) -> None:
+        self.edited.append((room, event_id, markdown))
 
     async def health(self) -> ConnectorHealth:
         return ConnectorHealth(ok=True, detail="fake")

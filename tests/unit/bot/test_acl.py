@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.acl import Acl, Grant, Role
+from bot.approvals.commands import ANSWER, APPROVE, DENY, INTERRUPT, PENDING, PERMISSIONS
 from bot.commands import (
     ACCOUNTS,
     BUDGET,
@@ -42,8 +43,12 @@ from bot.limit_commands import RESUME
 READ_ONLY = (
     *(HELP, PS, LOGS, RUNS, WATCH, USAGE, PACE, REPORT, BUDGET, ROSTER, WHOAMI),
     *(SCHEDULE, SCHEDULE_LIST, ACCOUNTS, QUEUE, EGRESS),
+    *(APPROVE, DENY, ANSWER, PENDING),  # who may answer is decided per request
 )
-CONTROL = (SPAWN, STOP, RESTART, RESUME, SEND, ROSTER_RELOAD, CANCEL, EGRESS_BLOCK, EGRESS_UNBLOCK)
+CONTROL = (
+    *(SPAWN, STOP, RESTART, RESUME, SEND, ROSTER_RELOAD, CANCEL, EGRESS_BLOCK, EGRESS_UNBLOCK),
+    *(INTERRUPT, PERMISSIONS),
+)
 ADMIN_ONLY = (SCHEDULE_ADD, SCHEDULE_REMOVE, BUDGET_SET, BUDGET_ALLOW_BURST, FORGET, FREEZE)
 _FULL_NAMES = {id(sub): f"{spec.name} {sub.name}" for spec in COMMANDS for sub in spec.subcommands}
 

@@ -21,6 +21,12 @@ USAGES = {
     "freeze": "freeze NAME [--reason TEXT]",
     "resume": "resume NAME",
     "send": "send NAME TEXT",
+    "interrupt": "interrupt NAME",
+    "permissions": "permissions NAME MODE",
+    "approve": "approve ID [MODE]",
+    "deny": "deny ID [REASON]",
+    "answer": "answer ID TEXT",
+    "pending": "pending",
     "logs": "logs NAME [--lines N] [--raw]",
     "runs": "runs NAME [--last N]",
     "watch": "watch NAME [--follow]",
@@ -37,7 +43,18 @@ USAGES = {
     "egress": "egress [block|unblock] [NAME]",
     "whoami": "whoami",
 }
-CONTROL = {"spawn", "stop", "restart", "freeze", "resume", "send", "cancel", "forget"}
+CONTROL = {
+    "spawn",
+    "stop",
+    "restart",
+    "freeze",
+    "resume",
+    "send",
+    "cancel",
+    "forget",
+    "interrupt",
+    "permissions",
+}
 
 
 def test_the_table_has_exactly_the_documented_commands() -> None:

@@ -1,0 +1,232 @@
+"""The approval commands: ``approve``, ``deny``, ``pending``; and the levers on a live
+session, ``permissions NAME MODE`` and ``interrupt NAME``.
+
+``approve`` and ``deny`` are open to every role in the grammar: who may answer is decided
+per request (operators, admins and the agent's starter, :mod:`bot.approvals.answers`).
+``permissions`` and ``interrupt`` need the operator role and act through the fleet's live
+sessions (:class:`SessionLevers`); where the fleet has none, they say so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol, runtime_checkable
+
+from bot.agent_text import escape
+from bot.approvals.answers import ApprovalDesk
+from bot.approvals.render import pending_table
+from bot.errors import CommandError
+from bot.grammar import ArgSpec, CommandSpec
+from bot.request import Handler, Reply, Request
+from fleet.approvals.model import ApprovalRequest, AskKind, Decision
+from fleet.approvals.service import Approvals
+from fleet.clock import Clock
+from fleet.model import PermissionMode
+
+_ID = ArgSpec("ID", "The request's id, as its message and `pending` show it, e.g. `k7q2`.")
+
+APPROVE = CommandSpec(
+    name="approve",
+    summary="Let an agent do what it asked: once, or always.",
+    args=(
+        _ID,
+        ArgSpec(
+            "MODE",
+            "`always`: allow every later ask like it too.",
+            required=False,
+            choices=("always",),
+        ),
+    ),
+    description=(
+        "Answers approval request ID: the agent's CLI goes on. With `always`, the agent "
+        "also stops asking for what matches the request's pattern (shown on its message). "
+        "Operators, admins and whoever started the agent may answer; the first answer "
+        "wins. The same as a ✅ (or 🔁) reaction on the request's message, or `yes` "
+        "(`always`) in the agent's thread."
+    ),
+    examples=("approve k7q2", "approve k7q2 always"),
+)
+
+DENY = CommandSpec(
+    name="deny",
+    summary="Refuse what an agent asked, saying why.",
+    args=(_ID, ArgSpec("REASON", "Why: the agent's model reads it.", required=False, rest=True)),
+    description=(
+        "Answers approval request ID with no: the CLI does not act, and its model is told "
+        "REASON. The same as a ❌ reaction on the request's message, or `no REASON` in the "
+        "agent's thread. A question is declined."
+    ),
+    examples=("deny k7q2", "deny k7q2 use the staging database instead"),
+)
+
+ANSWER = CommandSpec(
+    name="answer",
+    summary="Answer the question an agent asked.",
+    args=(_ID, ArgSpec("TEXT", "Your answer: the rest of the line, as typed.", rest=True)),
+    description=(
+        "Gives question ID its answer: the agent's CLI gets TEXT as what you said. The same "
+        "as a reply in the agent's thread while the question is open."
+    ),
+    examples=("answer m3pa use the staging database",),
+)
+
+PENDING = CommandSpec(
+    name="pending",
+    summary="List the approval requests waiting for an answer.",
+    description=(
+        "Every open request across the fleet, oldest first: its id, the agent, the tool, "
+        "what it would act on and how long it has waited."
+    ),
+    examples=("pending",),
+)
+
+PERMISSIONS = CommandSpec(
+    name="permissions",
+    summary="Change what a running agent may do without asking.",
+    args=(
+        ArgSpec("NAME", "The agent's name, e.g. `coder-1`."),
+        ArgSpec(
+            "MODE",
+            "`ask` (everything is asked), `edits` (edits in the workdir pass), `full` "
+            "(sandboxed agents only) or `read-only`.",
+            choices=tuple(m.value for m in PermissionMode),
+        ),
+    ),
+    control=True,
+    description=(
+        "Sets the agent's permission mode: at once where its CLI can change it in its "
+        "session, else from its next turn; the answer says which."
+    ),
+    examples=("permissions coder-1 ask", "permissions docs edits"),
+)
+
+INTERRUPT = CommandSpec(
+    name="interrupt",
+    summary="End an agent's current turn; the agent keeps running.",
+    args=(ArgSpec("NAME", "The agent's name, e.g. `coder-1`."),),
+    control=True,
+    description=(
+        "Stops what the agent is doing now, as Esc would in its terminal, and keeps its "
+        "session: `send` gives it the next turn. Only agents in a live session can be "
+        "interrupted."
+    ),
+    examples=("interrupt coder-1",),
+)
+
+APPROVAL_COMMANDS = (APPROVE, DENY, ANSWER, PENDING, PERMISSIONS, INTERRUPT)
+
+
+@runtime_checkable
+class SessionLevers(Protocol):
+    """The fleet's levers on a live session."""
+
+    async def interrupt(self, name: str, *, by: str = "operator") -> str:
+        """End ``name``'s turn in progress, keeping the agent; what was done, in words."""
+        ...
+
+    async def set_permissions(
+        self, name: str, mode: PermissionMode, *, by: str = "operator"
+    ) -> str:
+        """Change ``name``'s mode, in its session where its CLI can; what was done."""
+        ...
+
+
+class ApprovalCommands:
+    """The handlers of :data:`APPROVAL_COMMANDS`."""
+
+    def __init__(
+        self,
+        approvals: Approvals,
+        desk: ApprovalDesk,
+        clock: Clock,
+        levers: SessionLevers | None,
+        prefix: str = "",
+    ) -> None:
+        self._approvals = approvals
+        self._desk = desk
+        self._clock = clock
+        self._levers = levers
+        self._prefix = prefix
+
+    def table(self) -> Mapping[str, Handler]:
+        return {
+            "approve": self.approve,
+            "deny": self.deny,
+            "answer": self.answer,
+            "pending": self.pending,
+            "permissions": self.permissions,
+            "interrupt": self.interrupt,
+        }
+
+    async def approve(self, req: Request) -> Reply:
+        args = req.command.args
+        decision = Decision.ALWAYS if args.get("MODE") == "always" else Decision.ALLOW
+        done = await self._desk.answer(
+            req.arg("ID"),
+            msg=req.message,
+            role=req.role,
+            decision=decision,
+            how=args.get("VIA", "command"),
+            reason=args.get("ANSWER"),
+        )
+        return _answered(done)
+
+    async def deny(self, req: Request) -> Reply:
+        args = req.command.args
+        done = await self._desk.answer(
+            req.arg("ID"),
+            msg=req.message,
+            role=req.role,
+            decision=Decision.DENY,
+            how=args.get("VIA", "command"),
+            reason=(args.get("REASON") or "").strip() or None,
+        )
+        return _answered(done)
+
+    async def answer(self, req: Request) -> Reply:
+        request = await self._approvals.get(req.arg("ID"))
+        if request.kind is not AskKind.QUESTION:
+            raise CommandError(
+                f"`{request.id}` is no question: `{self._prefix}approve {request.id}` or "
+                f"`{self._prefix}deny {request.id} [REASON]` answers it"
+            )
+        done = await self._desk.answer(
+            request.id,
+            msg=req.message,
+            role=req.role,
+            decision=Decision.ALLOW,
+            how="command",
+            reason=req.arg("TEXT").strip(),
+        )
+        return _answered(done)
+
+    async def pending(self, req: Request) -> str:
+        return pending_table(await self._approvals.pending(), self._clock.now(), self._prefix)
+
+    async def permissions(self, req: Request) -> Reply:
+        name, mode = req.arg("NAME"), PermissionMode(req.arg("MODE"))
+        said = await self._live().set_permissions(name, mode, by=req.who)
+        return Reply(said, topic=name, detail=f"{name} → {mode.value}")
+
+    async def interrupt(self, req: Request) -> Reply:
+        name = req.arg("NAME")
+        return Reply(await self._live().interrupt(name, by=req.who), topic=name)
+
+    def _live(self) -> SessionLevers:
+        if self._levers is None:
+            raise CommandError("this Fleetwarden drives no live sessions: nothing to act on")
+        return self._levers
+
+
+def _answered(done: ApprovalRequest) -> Reply:
+    if done.kind is AskKind.QUESTION:
+        verb = "declined" if done.decision is Decision.DENY else "answered"
+        text = f"Question `{done.id}` of **{done.agent}** {verb}."
+    elif done.decision is Decision.DENY:
+        text = f"❌ `{done.id}` denied: **{done.agent}** may not use {escape(done.tool)}."
+    elif done.decision is Decision.ALWAYS and done.pattern:
+        rule = escape(done.pattern)
+        text = f"🔁 `{done.id}` allowed; **{done.agent}** no longer asks for {rule}."
+    else:
+        text = f"✅ `{done.id}` allowed once: **{done.agent}** goes on."
+    return Reply(text, detail=f"{done.id} {done.state.value} by {done.how}")

@@ -1,0 +1,198 @@
+"""The words of approvals in chat: the message a request is shown as, what it says once
+ended, the one-line notice of a request decided at once, the ``pending`` table, and how a
+reaction or a reply reads as an answer. Pure: everything is passed in.
+
+What the agent's CLI asked is the agent's text, never Fleetwarden's words: the tool's name
+is escaped (:func:`bot.agent_text.escape`), the command line, path or diff goes in a code
+block no line can close (:func:`bot.render.code_block`), and invisible characters in it are
+shown as their code points (``[U+200B]``), so what the operator reads is what would run.
+Mentions in it ping nobody: the message names who it wakes in its intentional mentions,
+and Discord is told to allow no ``@everyone``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Final
+
+from bot.agent_text import escape
+from bot.render import code_block
+from fleet.approvals.model import ApprovalRequest, ApprovalState, AskKind, Decision
+from fleet.redaction.invisible import visible
+
+SHOWN_LINES: Final = 40
+"""Lines of a command or diff shown in the message; ``pending`` and the ledger keep all."""
+
+_PLAIN: Final = re.compile(r"[ -~]*")  # printable ASCII: nothing to reveal
+_SKIN_AND_SELECTORS: Final = re.compile("[\ufe0e\ufe0f\U0001f3fb-\U0001f3ff]")
+_REACTIONS: Final[dict[str, Decision]] = {
+    **dict.fromkeys(("✅", "✔", "☑", "👍", "🆗", "🟢"), Decision.ALLOW),
+    **dict.fromkeys(("❌", "✖", "❎", "🚫", "👎", "⛔", "🛑", "🔴"), Decision.DENY),
+    **dict.fromkeys(("🔁", "🔂", "♾", "♻"), Decision.ALWAYS),
+}
+_YES: Final = frozenset({"yes", "y", "ok", "okay", "allow", "approve", "approved", "go", "sure"})
+_NO: Final = frozenset({"no", "n", "deny", "denied", "nope", "stop"})
+_ALWAYS: Final = frozenset({"always", "allow always", "yes always", "always allow"})
+
+
+def reaction_decision(key: str) -> Decision | None:
+    """The answer a reaction gives (✅ allow once, ❌ deny, 🔁 always, and their common
+    variants: ✔️ ☑️ 👍, ✖️ ❎ 🚫 👎, 🔂), or ``None`` for any other reaction."""
+    return _REACTIONS.get(_SKIN_AND_SELECTORS.sub("", key.strip()))
+
+
+def reply_decision(text: str) -> tuple[Decision, str | None] | None:
+    """A plain reply as an answer: ``yes``, ``no [reason]`` or ``always`` (any case, a
+    trailing ``.`` or ``!`` allowed), with the reason of a ``no``; else ``None``."""
+    line = " ".join(text.strip().split())
+    if "\n" in text.strip():
+        return None
+    words = line.lower().rstrip(".!")
+    if words in _YES:
+        return Decision.ALLOW, None
+    if words in _ALWAYS:
+        return Decision.ALWAYS, None
+    head, _, rest = line.partition(" ")
+    if head.lower().rstrip(".!,:;") in _NO:
+        reason = rest.strip().lstrip(",:;-— ").strip()
+        return Decision.DENY, reason or None
+    return None
+
+
+def reveal(text: str) -> str:
+    """``text`` with every character chat would hide (zero-width, bidi controls, tag
+    characters, other controls but tab and line feed) shown as ``[U+XXXX]``."""
+    if _PLAIN.fullmatch(text.replace("\n", " ").replace("\t", " ")):
+        return text
+    out = []
+    for char in text:
+        shown = char in "\n\t" or visible(char) == char
+        out.append(char if shown else f"[U+{ord(char):04X}]")
+    return "".join(out)
+
+
+def inline_code(text: str) -> str:
+    """``text`` on one line as inline code no backtick in it can close, invisible
+    characters shown (a pattern, a command in a one-line notice)."""
+    flat = " ".join(reveal(text).split())
+    longest = max((len(m) for m in re.findall(r"`+", flat)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if flat.startswith("`") or flat.endswith("`") else ""
+    return f"{fence}{pad}{flat}{pad}{fence}"
+
+
+def _block(text: str, info: str = "text") -> str:
+    lines = reveal(text).split("\n")
+    if len(lines) > SHOWN_LINES:
+        more = len(lines) - SHOWN_LINES
+        lines = [*lines[:SHOWN_LINES], f"… ({more} more lines: `pending` shows the id)"]
+    return code_block(lines, info)
+
+
+def _what(request: ApprovalRequest) -> str:
+    """The ask itself: the tool and the argument that matters, inert."""
+    tool = escape(request.tool)
+    if request.kind is AskKind.QUESTION:
+        text = f"**{request.agent}** asks you:\n{_block(request.subject)}"
+        if request.detail:
+            text += f"\n{_block(request.detail)}"
+        return text
+    text = f"**{request.agent}** asks to use **{tool}**:\n{_block(request.subject)}"
+    if request.detail:  # a diff for an edit, or more of the command
+        info = "diff" if request.detail.lstrip().startswith(("---", "@@", "+", "-")) else "text"
+        text += f"\n{_block(request.detail, info)}"
+    return text
+
+
+def ask_message(request: ApprovalRequest, prefix: str, *, threads: bool = True) -> str:
+    """The message a request is shown as, with its id and every way to answer it
+    (``threads``: the medium has threads and reactions; else only the commands)."""
+    at = request.deadline.strftime("%H:%M UTC")
+    if request.kind is AskKind.QUESTION:
+        reply = "Reply in this thread, or" if threads else "Answer with"
+        how = (
+            f"{reply} `{prefix}answer {request.id} TEXT`; `{prefix}deny {request.id} [REASON]` "
+            f"declines it. Unanswered by {at}, it is declined."
+        )
+        return f"❓ Question `{request.id}` — {_what(request)}\n{how}"
+    always = (
+        f"🔁 always (this agent, {inline_code(request.pattern)})"
+        if request.pattern
+        else "🔁 always (counts as once here)"
+    )
+    commands = f"`{prefix}approve {request.id} [always]`, `{prefix}deny {request.id} [REASON]`"
+    how = (
+        f"React ✅ allow once · ❌ deny · {always}; or reply `yes`, `no [reason]`, "
+        f"`always`; or {commands}. Unanswered by {at}, it is denied."
+        if threads
+        else f"Answer with {commands}. Unanswered by {at}, it is denied."
+    )
+    return f"🔐 Approval `{request.id}` — {_what(request)}\n{how}"
+
+
+def outcome_line(request: ApprovalRequest) -> str:
+    """How a request ended: who answered and how, the timeout, or why it closed."""
+    at = request.answered_at.strftime("%H:%M:%S UTC") if request.answered_at else "?"
+    reason = f": {escape(request.reason)}" if request.reason else ""
+    by = f"{escape(request.answered_by or 'nobody')} ({request.how or 'answer'}) at {at}"
+    if request.state is ApprovalState.TIMED_OUT:
+        return f"⌛ Timed out at {at}: denied{reason}"
+    if request.state is ApprovalState.CLOSED:
+        return f"⏹ Closed at {at}{reason}"
+    if request.how in ("rule", "policy"):
+        verb = "Allowed" if request.state is ApprovalState.ALLOWED else "Denied"
+        return f"{'✅' if verb == 'Allowed' else '❌'} {verb} by {request.how} at {at}{reason}"
+    if request.state is ApprovalState.DENIED:
+        return f"❌ Denied by {by}{reason}"
+    if request.kind is AskKind.QUESTION:
+        return f"💬 Answered by {by}{reason}"
+    if request.decision is Decision.ALWAYS:
+        rule = f" — {inline_code(request.pattern)} now passes" if request.pattern else ""
+        return f"🔁 Allowed always by {by}{rule}"
+    return f"✅ Allowed once by {by}"
+
+
+def ended_message(request: ApprovalRequest) -> str:
+    """What the message of an ended request is edited to: the ask, then how it ended."""
+    head = "❓ Question" if request.kind is AskKind.QUESTION else "🔐 Approval"
+    return f"{head} `{request.id}` — {_what(request)}\n{outcome_line(request)}"
+
+
+def decided_notice(request: ApprovalRequest) -> str:
+    """One line for a request a rule or the open-request cap decided at once."""
+    what = f"**{escape(request.tool)}** {inline_code(request.subject[:120])}"
+    if request.state is ApprovalState.ALLOWED:
+        return f"✅ **{request.agent}** may use {what}: {escape(request.reason or 'a rule')}"
+    return f"❌ **{request.agent}**'s {what} was denied: {escape(request.reason or 'policy')}"
+
+
+def pending_table(requests: Sequence[ApprovalRequest], now: datetime, prefix: str) -> str:
+    """The open requests across the fleet: id, agent, tool, subject and age, oldest first."""
+    if not requests:
+        return "No approval requests are open."
+    rows = ["| id | agent | tool | subject | age |", "|---|---|---|---|---|"]
+    for r in requests:
+        subject = " ".join(reveal(r.subject).split())
+        subject = subject if len(subject) <= 60 else subject[:59] + "…"
+        tool = "question" if r.kind is AskKind.QUESTION else r.tool
+        rows.append(
+            f"| `{r.id}` | {r.agent} | {escape(tool)} | {escape(subject)} "
+            f"| {_age(now - r.asked_at)} |"
+        )
+    n = len(requests)
+    tail = (
+        f"\n\n{n} open. Answer with `{prefix}approve ID [always]` or "
+        f"`{prefix}deny ID [REASON]`, or react on the request's message."
+    )
+    return "\n".join(rows) + tail
+
+
+def _age(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds < 60:
+        return f"{max(seconds, 0)}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"

@@ -1,0 +1,53 @@
+"""Approvals in the app: the feed that shows requests (subscribed to the service and to the
+fleet's events), and where each connector's command prefix and a run's starter come from."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bot import wiring
+from bot.approvals.feed import ApprovalFeed, Connectors, Starter, Threads
+from bot.config import Config
+from fleet.approvals.model import ApprovalRequest
+from fleet.approvals.service import Approvals
+from fleet.notices import NoticeBoard, starter
+from fleet.supervisor import Fleet
+
+
+def prefix_for(cfg: Config) -> Callable[[str], str]:
+    """The command prefix shown on ``connector`` (none on the console: it needs none)."""
+    own = wiring.prefixes(cfg)
+    return lambda name: "" if name == "console" else own.get(name, cfg.command_prefix)
+
+
+def run_starter(fleet: Fleet) -> Starter:
+    """Who started the run a request came from, as its story records it."""
+
+    async def find(request: ApprovalRequest) -> str | None:
+        story = await fleet.outputs.stories.story(request.run_id)
+        start = None if story is None else story.report.start
+        return None if start is None else starter(start.trigger)
+
+    return find
+
+
+def attach_feed(
+    cfg: Config,
+    approvals: Approvals,
+    ledger: Threads,
+    fleet: Fleet,
+    notices: NoticeBoard,
+    connectors: Connectors,
+) -> ApprovalFeed:
+    """The feed, listening to ``approvals`` and to ``fleet`` (a run's end closes its asks)."""
+    feed = ApprovalFeed(
+        approvals,
+        ledger,
+        connectors,
+        notices,
+        prefix_for=prefix_for(cfg),
+        starter=run_starter(fleet),
+    )
+    approvals.subscribe(feed.on_approval)
+    fleet.subscribe(feed.on_fleet_event)
+    return feed

@@ -1,0 +1,100 @@
+"""Approvals answered at the console of the real ``fleetwarden run`` process: ``pending``,
+``approve ID``, ``deny ID REASON``, the first answer winning, and a request closed when its
+agent ends. The requests are opened in the shared ledger, as a CLI's ask is recorded."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fleet.approvals.model import ApprovalRequest, ApprovalState, Ask, Decision
+from fleet.approvals.service import Approvals
+from fleet.clock import SystemClock
+from fleet.ledger import Ledger
+from tests.integration.console_bot import ConsoleBot, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def bot(tmp_path: Path) -> Iterator[ConsoleBot]:
+    running = ConsoleBot(tmp_path)
+    try:
+        yield running
+    finally:
+        if running.proc.poll() is None:
+            running.send("stop c1 --force")
+            running.close()
+
+
+def ledger_of(bot: ConsoleBot) -> Path:
+    return bot.cwd / ".fleetwarden" / "ledger.db"
+
+
+async def _ask(db: Path, native: str, subject: str) -> ApprovalRequest:
+    ledger = await Ledger.open(db, SystemClock())
+    try:
+        [run] = await ledger.open_runs()
+        return await Approvals(ledger, SystemClock()).open(
+            agent=run.agent,
+            run_id=run.id,
+            channel="test-cli",
+            ask=Ask(native, "Bash", subject),
+            wait_seconds=600,
+            max_open=5,
+            starter=None,
+        )
+    finally:
+        await ledger.close()
+
+
+async def _read(db: Path, request_id: str) -> ApprovalRequest:
+    ledger = await Ledger.open(db, SystemClock())
+    try:
+        return await Approvals(ledger, SystemClock()).get(request_id)
+    finally:
+        await ledger.close()
+
+
+def ask(bot: ConsoleBot, native: str, subject: str) -> ApprovalRequest:
+    return asyncio.run(_ask(ledger_of(bot), native, subject))
+
+
+def read(bot: ConsoleBot, request_id: str) -> ApprovalRequest:
+    return asyncio.run(_read(ledger_of(bot), request_id))
+
+
+def test_pending_approve_and_deny_at_the_console(bot: ConsoleBot) -> None:
+    """`pending` lists open requests; `approve ID` allows, `deny ID REASON` denies with the
+    reason; a second answer is told who answered; unknown ids are refused."""
+    bot.command("spawn c1 --prompt wait", r"Agent c1 started \(stub\)")
+    first = ask(bot, "n1", "rm -rf build")
+    second = ask(bot, "n2", "git push --force")
+    bot.command("pending", rf"{first.id}.*c1.*Bash.*rm -rf build")
+    bot.expect(rf"{second.id}.*c1.*Bash.*git push --force")
+    bot.expect(r"2 open")
+
+    bot.command(f"approve {first.id}", rf"{first.id} allowed once")
+    allowed = read(bot, first.id)
+    assert allowed.state is ApprovalState.ALLOWED and allowed.decision is Decision.ALLOW
+    assert allowed.how == "command" and allowed.answered_by == "console on console"
+
+    bot.command(f"deny {second.id} use a branch", rf"{second.id} denied")
+    denied = read(bot, second.id)
+    assert denied.state is ApprovalState.DENIED and denied.reason == "use a branch"
+
+    bot.command(f"approve {second.id}", r"already answered by console on console at \d\d:")
+    bot.command("approve zzzz", r"no approval request 'zzzz'")
+    bot.command("pending", r"No approval requests are open")
+
+
+def test_a_request_closes_when_its_agent_ends(bot: ConsoleBot) -> None:
+    """The agent's run ends: its open request is closed, and an answer is told so."""
+    bot.command("spawn c1 --prompt wait", r"Agent c1 started \(stub\)")
+    request = ask(bot, "n1", "rm -rf build")
+    bot.command("stop c1", r"Stopped c1")
+    assert wait_until(lambda: read(bot, request.id).state is ApprovalState.CLOSED, timeout=20)
+    bot.command(f"approve {request.id}", r"that request is closed \(c1 ended\)")

@@ -1,0 +1,185 @@
+"""Tests for bot.approvals.render: approval messages are inert and complete, and reactions
+and replies read as the answers they mean."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from bot.approvals.render import (
+    ask_message,
+    decided_notice,
+    ended_message,
+    inline_code,
+    outcome_line,
+    pending_table,
+    reaction_decision,
+    reply_decision,
+    reveal,
+)
+from connectors.markdown import to_plain
+from fleet.approvals.model import ApprovalRequest, ApprovalState, AskKind, Decision
+from tests.unit.chat_fakes import T0
+
+
+def request(**kw: object) -> ApprovalRequest:
+    base: dict[str, object] = {
+        "id": "k7q2",
+        "agent": "coder-1",
+        "run_id": 7,
+        "channel": "test",
+        "native_id": "n1",
+        "kind": AskKind.PERMISSION,
+        "tool": "Bash",
+        "subject": "rm -rf build",
+        "detail": "",
+        "pattern": "Bash(rm -rf build)",
+        "state": ApprovalState.OPEN,
+        "asked_at": T0,
+        "deadline": T0 + timedelta(minutes=30),
+        "starter": "@ann:example.org on matrix",
+        "host": "h",
+    }
+    base.update(kw)
+    return ApprovalRequest(**base)  # type: ignore[arg-type]
+
+
+def fenced_body(markdown: str) -> list[str]:
+    """The lines inside the fenced blocks of ``markdown``."""
+    inside, lines, fence = False, [], ""
+    for line in markdown.split("\n"):
+        if not inside and line.startswith("```"):
+            inside, fence = True, line[: len(line) - len(line.lstrip("`"))]
+        elif inside and line == fence:
+            inside = False
+        elif inside:
+            lines.append(line)
+    return lines
+
+
+def test_the_message_names_agent_tool_command_id_and_every_way_to_answer() -> None:
+    """The agent, the tool, the command line, the id, the reactions, replies and commands."""
+    text = ask_message(request(), "!")
+    assert "**coder-1**" in text and "**Bash**" in text and "`k7q2`" in text
+    assert fenced_body(text) == ["rm -rf build"]
+    for way in ("✅", "❌", "🔁", "`yes`", "`no [reason]`", "`always`"):
+        assert way in text
+    assert "`!approve k7q2 [always]`" in text and "`!deny k7q2 [REASON]`" in text
+    assert "12:30 UTC" in text  # its deadline
+
+
+def test_markup_mentions_and_fences_in_the_command_stay_inside_the_code_block() -> None:
+    """Markdown, HTML, @room and a fence in the command cannot leave the code block."""
+    nasty = "echo **hi** <b>x</b> @room @everyone\n```\n# not a heading"
+    text = ask_message(request(subject=nasty, tool="Bash*<i>"), "!")
+    assert fenced_body(text) == nasty.split("\n")  # all of it inside, verbatim
+    assert "**Bash\\*\\<i\\>**" in text  # the tool's name is escaped
+
+
+def test_invisible_characters_are_shown_as_code_points() -> None:
+    """A zero-width space or a bidi override in a command line shows as [U+…]."""
+    text = ask_message(request(subject="rm\u200b -rf /\u202e"), "!")
+    assert fenced_body(text) == ["rm[U+200B] -rf /[U+202E]"]
+    assert reveal("plain ascii") == "plain ascii"
+
+
+def test_an_edit_shows_its_file_and_its_diff() -> None:
+    """An edit: the file, then the short diff in a diff block."""
+    diff = "--- a/x.py\n+++ b/x.py\n@@ -1 +1 @@\n-a\n+b"
+    text = ask_message(request(tool="Edit", subject="src/x.py", detail=diff), "!")
+    assert "```diff" in text
+    assert fenced_body(text) == ["src/x.py", *diff.split("\n")]
+
+
+def test_a_question_is_shown_as_a_question_answered_by_a_reply() -> None:
+    """A question reads as one, and says a reply in the thread answers it."""
+    text = ask_message(request(kind=AskKind.QUESTION, subject="Which database?"), "!")
+    assert text.startswith("❓ Question `k7q2`") and "Reply in this thread" in text
+    assert "✅" not in text
+
+
+def test_the_ended_message_says_who_answered_and_how() -> None:
+    """The edited message keeps the ask and says who answered, how and when."""
+    answered = request(
+        state=ApprovalState.DENIED,
+        decision=Decision.DENY,
+        answered_by="@ann:example.org on matrix",
+        answered_at=T0 + timedelta(seconds=5),
+        how="reaction",
+        reason="use *staging*",
+    )
+    text = ended_message(answered)
+    assert "rm -rf build" in text and "React" not in text
+    assert outcome_line(answered) == (
+        "❌ Denied by @ann:example.org on matrix (reaction) at 12:00:05 UTC: use \\*staging\\*"
+    )
+    timed = request(state=ApprovalState.TIMED_OUT, answered_at=T0, reason="nobody answered")
+    assert outcome_line(timed).startswith("⌛ Timed out at 12:00:00 UTC: denied")
+    closed = request(state=ApprovalState.CLOSED, answered_at=T0, reason="coder-1 ended")
+    assert outcome_line(closed) == "⏹ Closed at 12:00:00 UTC: coder-1 ended"
+
+
+def test_patterns_and_one_line_commands_are_inline_code_nothing_can_close() -> None:
+    """Inline code keeps a pattern verbatim (no escaping backslashes), backticks and all."""
+    text = ask_message(request(pattern="Bash(git *)"), "!")
+    assert "🔁 always (this agent, `Bash(git *)`)" in text
+    assert inline_code("a `b` c") == "``a `b` c``"
+    assert inline_code("`x`") == "`` `x` ``"
+    assert inline_code("a\u200bb\nc") == "`a[U+200B]b c`"
+
+
+def test_a_request_decided_at_once_is_one_line() -> None:
+    """A rule's pass or the cap's denial: one line naming agent, tool and command."""
+    allowed = request(state=ApprovalState.ALLOWED, how="rule", reason="matches Bash(rm *)")
+    line = decided_notice(allowed)
+    assert "\n" not in line and line.startswith("✅ **coder-1** may use **Bash** `rm -rf build`")
+
+
+@pytest.mark.parametrize(
+    ("key", "decision"),
+    [
+        ("✅", Decision.ALLOW),
+        ("✔️", Decision.ALLOW),
+        ("👍🏽", Decision.ALLOW),
+        ("❌", Decision.DENY),
+        ("✖️", Decision.DENY),
+        ("👎", Decision.DENY),
+        ("🔁", Decision.ALWAYS),
+        ("👀", None),
+        ("yes", None),
+    ],
+)
+def test_reactions_and_their_variants(key: str, decision: Decision | None) -> None:
+    """✅ and its variants allow, ❌ and its variants deny, 🔁 always; anything else is none."""
+    assert reaction_decision(key) is decision
+
+
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [
+        ("yes", (Decision.ALLOW, None)),
+        ("Yes!", (Decision.ALLOW, None)),
+        ("always", (Decision.ALWAYS, None)),
+        ("no", (Decision.DENY, None)),
+        ("no, use the staging db", (Decision.DENY, "use the staging db")),
+        ("No: not on main", (Decision.DENY, "not on main")),
+        ("yes but first run the tests", None),
+        ("nothing to add", None),
+        ("no\nsecond line", None),
+    ],
+)
+def test_replies_read_as_answers(text: str, answer: tuple[Decision, str | None] | None) -> None:
+    """yes / no [reason] / always are answers; other words are not."""
+    assert reply_decision(text) == answer
+
+
+def test_pending_lists_id_agent_tool_subject_and_age() -> None:
+    """One row per open request, its age counted from when it was asked."""
+    table = pending_table(
+        [request(), request(id="m3pa", tool="Write")], T0 + timedelta(minutes=3), "!"
+    )
+    plain = to_plain(table)
+    assert "k7q2" in plain and "coder-1" in plain and "rm -rf build" in plain and "3m" in plain
+    assert "m3pa" in plain and "Write" in plain and "2 open" in plain
+    assert pending_table([], T0, "!") == "No approval requests are open."
