@@ -45,6 +45,7 @@ from fleet.approvals.model import ApprovalRequest, ApprovalState, Ask
 from fleet.approvals.service import Approvals, UnknownApproval
 from fleet.clock import Clock
 from fleet.loopback import AgentSecrets
+from fleet.notices import starter
 
 if TYPE_CHECKING:
     from fleet.ledger.store import Ledger
@@ -130,7 +131,7 @@ def answer_body(request: ApprovalRequest) -> dict[str, Any]:
 
 
 def ledger_terms(ledger: Ledger) -> Terms:
-    """Terms read from the ledger: the agent's spec and its open run."""
+    """Terms read from the ledger: the agent's spec, its open run and who started it."""
 
     async def terms(agent: str) -> AskTerms | None:
         record = await ledger.get_agent(agent)
@@ -138,12 +139,12 @@ def ledger_terms(ledger: Ledger) -> Terms:
         if record is None or run is None or run.ended_at is not None:
             return None
         spec = record.spec
-        starter = record.extra.get("starter")
+        start = await ledger.run_start(run.id)
         return AskTerms(
             run_id=run.id,
             wait_seconds=spec.approval_timeout,
             max_open=spec.max_open_approvals,
-            starter=starter if isinstance(starter, str) else None,
+            starter=starter(start.trigger) if start is not None else None,
             rules=spec.allow,
         )
 

@@ -143,8 +143,10 @@ export async function ask(config, request) {
       pause = 500;
       continue;
     }
-    if (response && response.status === 404) {
+    if (response && response.status === 404 && id) {
       id = null; // post the same ask again: it is the same request
+    } else if (response && response.status === 404) {
+      return { decision: "deny", message: "this Fleetwarden has no ask door: nobody can answer" };
     } else if (response && [400, 403, 409, 413].includes(response.status)) {
       const text = (await response.text()).slice(0, 300);
       return { decision: "deny", message: `Fleetwarden refused to ask (${response.status} ${text})` };

@@ -38,6 +38,7 @@ pytestmark = [
 ]
 
 DEADLINE = 90.0
+STARTER = "@ann:example.org on matrix"
 MADE = "made-by-the-agent.txt"
 COMMAND = f"echo fleetwarden > {MADE}"
 
@@ -104,7 +105,7 @@ class Rig:
             sandboxes=self.sandboxes,
         )
         await self.fleet.start()
-        await self.fleet.spawn(spec.name, prompt="make the file")
+        await self.fleet.spawn(spec.name, prompt="make the file", by=STARTER)
 
     async def next_ask(self) -> ApprovalRequest:
         async with asyncio.timeout(DEADLINE):
@@ -176,6 +177,7 @@ async def test_a_shell_command_waits_for_the_operator_and_runs_once_allowed(
     request = await rig.next_ask()
     assert (request.agent, request.tool, request.subject) == (agent.name, "bash", COMMAND)
     assert request.channel == "hook" and request.pattern == f"Bash({COMMAND})"
+    assert request.starter == STARTER  # who may answer besides the operators
     assert not rig.made(agent.name).exists()
     await rig.approvals.answer(request.id, by="@op:hs", decision=Decision.ALLOW, how="command")
     assert await ended(rig.ledger, agent.name, DEADLINE) is AgentState.EXITED, await rig.logs(
