@@ -18,7 +18,7 @@ Configuration is inline, in ``OPENCODE_CONFIG_CONTENT``: the provider's URL (end
 nowhere but at a proxy). The ``OPENCODE_DISABLE_*`` switches stop model-list fetches,
 updates, default plugins, LSP downloads and sharing. opencode retries a failing provider
 forever: the spec's ``timeout`` is what ends such a run. The API key comes only from the
-spec's ``secret_env``.
+spec's ``secret_env``, or is a placeholder when the proxy holds an account for it.
 
 Permissions, asks and heartbeats: Fleetwarden's own plugin (:mod:`fleet.runtimes.gates`,
 named in the inline config; ``--pure`` would load no plugin at all) gates every tool call
@@ -35,6 +35,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from fleet.accounts.placeholders import placeholder_token
 from fleet.model import AgentSpec
 from fleet.runtimes._cli import (
     CliRuntime,
@@ -86,7 +87,10 @@ class OpencodeRuntime(CliRuntime):
 
     def setup(self, spec: AgentSpec, ctx: RuntimeContext) -> tuple[dict[str, str], dict[Path, str]]:
         inline = json.dumps(config(ctx, spec), separators=(",", ":"))
-        return {**QUIET_ENV, **gate_env(spec, ctx), "OPENCODE_CONFIG_CONTENT": inline}, {}
+        env = {**QUIET_ENV, **gate_env(spec, ctx), "OPENCODE_CONFIG_CONTENT": inline}
+        if PROVIDER in ctx.accounts:  # the proxy holds the account and puts in its credential
+            env["ANTHROPIC_API_KEY"] = placeholder_token(spec.name)
+        return env, {}
 
 
 def config(ctx: RuntimeContext, spec: AgentSpec) -> dict[str, Any]:

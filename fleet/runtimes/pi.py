@@ -18,7 +18,8 @@ piped stdin first, so on a pipe that never ends it waits forever.
 
 pi ignores ``ANTHROPIC_BASE_URL``: the provider's URL (without ``/v1``) goes into
 ``<home>/.pi/agent/models.json`` (``PI_CODING_AGENT_DIR``). ``PI_OFFLINE=1`` stops its
-start-up downloads and update checks. The API key comes only from the spec's ``secret_env``.
+start-up downloads and update checks. The API key comes only from the spec's ``secret_env``,
+or is a placeholder when the proxy holds an account for it (pi will not start without one).
 
 Permissions, asks and heartbeats: pi has no permission system; Fleetwarden's own extension
 (:mod:`fleet.runtimes.gates`, loaded with ``--no-extensions --extension``) gates every tool
@@ -34,6 +35,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from fleet.accounts.placeholders import placeholder_token
 from fleet.model import AgentSpec, LaunchPlan
 from fleet.runtimes._cli import (
     CliRuntime,
@@ -85,6 +87,8 @@ class PiRuntime(CliRuntime):
     def setup(self, spec: AgentSpec, ctx: RuntimeContext) -> tuple[dict[str, str], dict[Path, str]]:
         agent_dir = ctx.home / ".pi" / "agent"
         env = {"PI_OFFLINE": "1", "PI_CODING_AGENT_DIR": str(agent_dir), **gate_env(spec, ctx)}
+        if PROVIDER in ctx.accounts:  # the proxy holds the account and puts in its credential
+            env["ANTHROPIC_API_KEY"] = placeholder_token(spec.name)
         files = {}
         if PROVIDER in ctx.provider_urls:
             models = {"providers": {PROVIDER: {"baseUrl": without_v1(ctx.provider_urls[PROVIDER])}}}
