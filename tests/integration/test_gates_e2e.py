@@ -1,6 +1,7 @@
-"""The real ``fleetwarden run`` with a real pi agent, sandboxed, behind the metering proxy
-and the fake provider: pi's shell command is asked in chat through the ask door, the
-operator answers at the console, and an ask outlives a restart of ``fleetwarden run``."""
+"""The real ``fleetwarden run`` with a real pi or opencode agent, sandboxed, behind the
+metering proxy and the fake provider: its shell command is asked in chat through the ask
+door, the operator answers at the console, and an ask outlives a restart of
+``fleetwarden run``."""
 
 from __future__ import annotations
 
@@ -24,8 +25,8 @@ pytestmark = [
 ]
 
 KEY = "fake-gates-e2e-provider-key-0123456789abcdef"
-REPLY = "pi-went-on-8c1d"
-MADE = "made-by-pi.txt"
+REPLY = "the-agent-went-on-8c1d"
+MADE = "made-by-the-agent.txt"
 CONFIG = """\
 state_dir: ./state
 connectors:
@@ -36,11 +37,11 @@ providers:
   anthropic:
     upstream: {upstream}
 agents:
-  - name: pi-1
-    runtime: pi
+  - name: agent-1
+    runtime: {runtime}
     secret_env: [ANTHROPIC_API_KEY]
 """
-ASKED = r"Approval\W+([a-z2-9]{4})\W.*pi-1.*asks to use.*bash"
+ASKED = r"Approval\W+([a-z2-9]{4})\W.*agent-1.*asks to use.*bash"
 
 
 def start(tmp_path: Path) -> ConsoleBot:
@@ -49,15 +50,15 @@ def start(tmp_path: Path) -> ConsoleBot:
     return ConsoleBot(tmp_path, "--config", str(tmp_path / "fleetwarden.yaml"), env=env)
 
 
-def kill_pi(tmp_path: Path) -> None:
+def kill_agent(tmp_path: Path) -> None:
     """Agents outlive Fleetwarden by design: end what is left of this test's."""
-    work = str(tmp_path / "state" / "agents" / "pi-1" / "work")
+    work = str(tmp_path / "state" / "agents" / "agent-1" / "work")
     for pid in processes_where(lambda cwd, cmdline: cwd == work):
         os.kill(pid, signal.SIGKILL)
 
 
 def made(tmp_path: Path) -> Path:
-    return tmp_path / "state" / "agents" / "pi-1" / "work" / MADE
+    return tmp_path / "state" / "agents" / "agent-1" / "work" / MADE
 
 
 def wait_for_file(path: Path, timeout: float = 60.0) -> bool:
@@ -69,29 +70,34 @@ def wait_for_file(path: Path, timeout: float = 60.0) -> bool:
     return False
 
 
-def test_an_ask_is_answered_at_the_console_after_a_restart(tmp_path: Path) -> None:
-    """spawn → pi's command is asked (the default ``edits`` mode asks for a shell command)
-    and shown with its id; ``fleetwarden run`` stops and starts again while pi waits;
-    ``approve ID`` at the new one lets the command run, and pi finishes its turn."""
-    cli("pi")
-    shell = Turn(text="", tool=ToolCall("bash", {"command": f"echo done > {MADE}"}))
+@pytest.mark.parametrize("runtime", ["pi", "opencode"])
+def test_an_ask_is_answered_at_the_console_after_a_restart(runtime: str, tmp_path: Path) -> None:
+    """spawn → the CLI's command is asked (the default ``edits`` mode asks for a shell
+    command) and shown with its id; ``fleetwarden run`` stops and starts again while the
+    CLI waits; ``approve ID`` at the new one lets the command run, and the CLI finishes."""
+    cli(runtime)
+    args = {"command": f"echo done > {MADE}", "description": "write the file"}
+    if runtime == "pi":
+        del args["description"]
+    shell = Turn(text="", tool=ToolCall("bash", args))
     with fake_provider_thread(shell, default=Turn(text=REPLY)) as fake:
-        (tmp_path / "fleetwarden.yaml").write_text(CONFIG.format(upstream=fake.base_url))
+        config = CONFIG.format(upstream=fake.base_url, runtime=runtime)
+        (tmp_path / "fleetwarden.yaml").write_text(config)
         bot = start(tmp_path)
         try:
-            bot.command('spawn pi-1 --prompt "make the file"', r"pi-1")
+            bot.command('spawn agent-1 --prompt "make the file"', r"agent-1")
             request_id = bot.expect(ASKED, timeout=60).group(1)
             assert not made(tmp_path).exists()
             assert bot.close() == 0
             bot = start(tmp_path)
-            bot.command("pending", rf"{request_id}.*pi-1")
+            bot.command("pending", rf"{request_id}.*agent-1")
             bot.command(f"approve {request_id}", rf"{request_id} allowed once")
             assert wait_for_file(made(tmp_path)), bot.stdout
-            bot.command("logs pi-1", REPLY, timeout=60)
+            bot.command("logs agent-1", REPLY, timeout=60)
             assert bot.close() == 0
         finally:
             if bot.proc.poll() is None:
                 bot.kill()
-            kill_pi(tmp_path)
+            kill_agent(tmp_path)
     assert made(tmp_path).read_text().strip() == "done"
     assert KEY not in bot.stdout + bot.stderr
