@@ -17,8 +17,12 @@ import path from "node:path";
 
 const TOKEN_HEADER = "X-Fleetwarden-Token";
 const READ_TOOLS = new Set(["read", "grep", "find", "ls", "glob", "list", "todoread", "todowrite", "task", "skill"]);
-const EDIT_TOOLS = new Set(["edit", "write", "multiedit"]);
-const ALIASES = { bash: "Bash", shell: "Bash", edit: "Edit", multiedit: "Edit", write: "Write", read: "Read", webfetch: "WebFetch" };
+const EDIT_TOOLS = new Set(["edit", "write", "multiedit", "apply_patch"]);
+const ALIASES = {
+  bash: "Bash", shell: "Bash", edit: "Edit", multiedit: "Edit", apply_patch: "Edit",
+  write: "Write", read: "Read", webfetch: "WebFetch",
+};
+const PATCH_FILE = /^\*\*\* (?:Add File|Update File|Delete File|Move to): (.+)$/gm;
 const RETRY_MAX_MS = 5000;
 const BEAT_EVERY_MS = 2000;
 
@@ -164,6 +168,11 @@ export async function gate(config, { id, tool, input, file }) {
   let inside = false;
   if (file !== undefined && EDIT_TOOLS.has(tool)) {
     ({ subject, inside } = fileSubject(String(file), config.workdir));
+  } else if (tool === "apply_patch" && typeof input.patchText === "string") {
+    // opencode's patch tool (with OpenAI models): every file it touches must be inside.
+    const files = [...input.patchText.matchAll(PATCH_FILE)].map((m) => fileSubject(m[1].trim(), config.workdir));
+    subject = files.map((f) => f.subject).join(", ");
+    inside = files.length > 0 && files.every((f) => f.inside);
   } else if (portable(tool) === "Bash") {
     subject = String(input.command ?? "");
   } else {

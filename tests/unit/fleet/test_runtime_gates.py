@@ -129,3 +129,34 @@ def test_the_gate_policy_under_node(tmp_path: Path) -> None:
     assert decide(ask, "write", "src/a.py")["verdict"] == "ask"
     read_only = decide({**edits, "mode": "read-only"}, "bash", "make")
     assert read_only["verdict"] == "deny" and "read-only" in read_only["reason"]
+
+
+@pytest.mark.skipif(NODE is None, reason="needs node")
+def test_a_patch_inside_the_workdir_passes_under_edits(tmp_path: Path) -> None:
+    """opencode's apply_patch: every file it names inside the workdir passes under
+    ``edits``; one file outside makes it an ask (refused here: this gate has no door)."""
+    assert NODE is not None
+    script = f"""
+import {{ gate, settings }} from {json.dumps(ASK_CLIENT.as_uri())};
+const patch = (file) => ({{
+  patchText: `*** Begin Patch\\n*** Update File: ${{file}}\\n@@\\n-a\\n+b\\n*** End Patch`,
+}});
+const config = settings();
+const call = (id, file) => gate(config, {{ id, tool: "apply_patch", input: patch(file) }});
+console.log(JSON.stringify([await call("p1", "a.py"), await call("p2", "/etc/x")]));
+"""
+    policy = {"mode": "edits", "allow": [], "deny": [], "workdir": str(tmp_path)}
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "FLEETWARDEN_PERMISSIONS": json.dumps(policy),
+    }
+    done = subprocess.run(
+        [NODE, "--input-type=module", "-e", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    inside, outside = json.loads(done.stdout)
+    assert inside is None and "no way to ask" in outside
