@@ -22,6 +22,10 @@ With an :class:`~fleet.ask_door.AskDoor`, the same port and tokens also serve
 ``/approval/<agent>``: where a CLI's hook or plugin asks the operator and waits for the
 answer (:mod:`fleet.ask_door`).
 
+``POST /ask/<agent>`` (same token) is where a CLI's blocking permission hook asks the
+operator (:mod:`fleet.sessions.hook_asks`): the reply, once decided, is the hook's JSON
+answer. Without an ``on_ask`` callback every ask is answered no, at once.
+
 Tokens and the port persist in ``<state_dir>/heartbeat.json`` (mode 0600, replaced
 atomically): ``{"version": 1, "port": 41234, "tokens": {"coder-1": "..."}}``. A restarted
 Fleetwarden binds the same port again and accepts the same tokens, so agents that kept
@@ -51,6 +55,7 @@ log = logging.getLogger(__name__)
 TOKEN_HEADER: Final = "X-Fleetwarden-Token"
 STATE_FILE: Final = "heartbeat.json"
 MAX_BODY: Final = 4096
+MAX_ASK: Final = 1024 * 1024  # an ask carries the tool's input: a whole file, for a Write
 MAX_PER_AGENT: Final = 16  # beats of one agent in flight at once
 _MAX_WARNED: Final = 256  # names remembered for log-once; a scanner must not grow it forever
 _UNKNOWN: Final = "an unknown agent"  # log key for names we refuse to echo into logs
@@ -63,6 +68,11 @@ class BeatKind(enum.StrEnum):
 
 
 OnBeat = Callable[[str, str], Awaitable[None]]  # (agent, kind) -> None
+OnAsk = Callable[[str, bytes], Awaitable[bytes]]  # (agent, the hook's JSON) -> its answer
+NO_ASKS = (
+    b'{"hookSpecificOutput": {"hookEventName": "PermissionRequest", "decision": '
+    b'{"behavior": "deny", "message": "this Fleetwarden takes no approvals"}}}'
+)
 
 
 class HeartbeatState(enum.Enum):
@@ -110,6 +120,7 @@ class HeartbeatServer:
         self._secrets = AgentSecrets(state_dir / STATE_FILE, "heartbeat")
         self._on_beat = on_beat
         self._asks = asks
+        self._on_ask: OnAsk | None = None
         self._wanted_port = port
         self._limits = Limits(
             header_timeout,
@@ -124,6 +135,10 @@ class HeartbeatServer:
         self._served: Served | None = None
         self._port: int | None = None
         self._state = HeartbeatState.NEW
+
+    def take_asks(self, on_ask: OnAsk) -> None:
+        """Have ``on_ask`` answer the asks of agents' permission hooks."""
+        self._on_ask = on_ask
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -147,8 +162,9 @@ class HeartbeatServer:
         """Load the saved tokens and listen, on the saved port when it is free."""
         if self._state is not HeartbeatState.NEW:
             raise RuntimeError(f"HeartbeatServer.start() called in state {self._state.value}")
-        app = web.Application(client_max_size=MAX_BODY)
+        app = web.Application(client_max_size=MAX_ASK)
         app.router.add_post("/heartbeat/{agent}", self._handle)
+        app.router.add_post("/ask/{agent}", self._handle)
         if self._asks is not None:
             self._asks.mount(app, self._secrets)
         self._served = await serve(
@@ -228,7 +244,9 @@ class HeartbeatServer:
             why = "unknown agent" if expected is None else "wrong token"
             self._warn_once(named, "refused a heartbeat for %s: %s", why)
             return web.Response(status=403)
-        if request.content_length is not None and request.content_length > MAX_BODY:
+        asking = request.path.startswith("/ask/")
+        cap = MAX_ASK if asking else MAX_BODY
+        if request.content_length is not None and request.content_length > cap:
             return web.Response(status=413)
         try:
             async with asyncio.timeout(self._body_timeout):
@@ -237,6 +255,10 @@ class HeartbeatServer:
             return web.Response(status=413)
         except TimeoutError:
             return web.Response(status=408)
+        if len(body) > cap:
+            return web.Response(status=413)
+        if asking:
+            return await self._ask(agent, body)
         kind = parse_beat(body)
         if kind is None:
             self._warn_once(
@@ -250,6 +272,20 @@ class HeartbeatServer:
             return web.Response(status=500)
         self._warned.discard(agent)  # a later problem is worth a new warning
         return web.Response(status=204)
+
+    async def _ask(self, agent: AgentName, body: bytes) -> web.StreamResponse:
+        """Answer a permission hook's ask once it is decided (400: not an ask)."""
+        if self._on_ask is None:
+            return web.Response(body=NO_ASKS, content_type="application/json")
+        try:
+            answer = await self._on_ask(agent, body)
+        except ValueError as exc:  # fleet.sessions.hook_asks.BadAsk
+            log.warning("refused an ask of %s: %s", agent, exc)
+            return web.Response(status=400)
+        except Exception:
+            log.exception("the ask of %s could not be answered", agent)
+            return web.Response(status=500)
+        return web.Response(body=answer, content_type="application/json")
 
     def _warn_once(self, key: str, message: str, why: str) -> None:
         if key in self._warned or len(self._warned) >= _MAX_WARNED:

@@ -7,6 +7,11 @@ import { beat, gate, settings } from "./ask.mjs";
 
 export default function (pi) {
   const config = settings();
+  // A live session's end (fleet/sessions/pi_rpc.py): pi has no command to exit in rpc mode.
+  pi.registerCommand("fleetwarden-end", {
+    description: "End this pi process once it is idle (Fleetwarden's live session is done)",
+    handler: async (_args, ctx) => ctx.shutdown(),
+  });
   pi.on("agent_start", async () => beat(config, "working"));
   pi.on("turn_start", async () => beat(config, "working"));
   pi.on("tool_result", async () => beat(config, "working"));

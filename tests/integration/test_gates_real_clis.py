@@ -6,8 +6,9 @@ Fleetwarden's endpoint and approvals."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,7 +84,7 @@ class Rig:
         self.beats = HeartbeatServer(self.tmp / "state", on_beat, asks=door)
         await self.beats.start()
 
-    async def spawn(self, spec: AgentSpec) -> None:
+    async def spawn(self, spec: AgentSpec, prompt: str = "make the file") -> None:
         path = [str(bin_dir()), str(node_dir()), "/usr/local/bin", "/usr/bin", "/bin"]
         self.fleet = Fleet(
             ledger=self.ledger,
@@ -103,9 +104,10 @@ class Rig:
             roster={spec.name: spec},
             heartbeats=self.beats,
             sandboxes=self.sandboxes,
+            approvals=self.approvals,
         )
         await self.fleet.start()
-        await self.fleet.spawn(spec.name, prompt="make the file", by=STARTER)
+        await self.fleet.spawn(spec.name, prompt=prompt, by=STARTER, collect=False)
 
     async def next_ask(self) -> ApprovalRequest:
         async with asyncio.timeout(DEADLINE):
@@ -274,3 +276,67 @@ async def test_an_ask_outlives_a_restart_of_the_endpoint_and_is_answered_after_i
     )
     assert rig.made(agent.name).read_text().strip() == "fleetwarden"
     assert len(await rig.ledger.approvals_of_run(request.run_id)) == 1
+
+
+async def until(check: Callable[[], bool], seconds: float) -> None:
+    """Poll ``check`` until it holds; fail after ``seconds``."""
+    async with asyncio.timeout(seconds):
+        for _ in itertools.count():
+            if check():
+                return
+            await asyncio.sleep(0.05)
+
+
+def user_turns(fake: FakeProvider) -> list[str]:
+    """The user's texts the provider saw, in the order it first saw them."""
+    seen: list[str] = []
+    for request in fake.requests:
+        for message in (request.body or {}).get("messages", []) if request.body else []:
+            content = message.get("content") if message.get("role") == "user" else None
+            for part in content if isinstance(content, list) else []:
+                text = str(part.get("text", "")) if part.get("type") == "text" else ""
+                if text and text not in seen:
+                    seen.append(text)
+    return seen
+
+
+async def test_sends_to_a_busy_pi_are_turns_of_one_process_in_order(rig: Rig) -> None:
+    """pi's live session: two sends while the first turn runs are turns of the same
+    process, in order; then the session ends the process, exit 0."""
+    cli("pi")
+    rig.fake.add(Turn(text="first answer, slowly " * 10, delay_between_events=0.05))
+    agent = spec("pi", PermissionMode.EDITS)
+    await rig.spawn(agent, prompt="turn one")
+    run = await rig.ledger.last_run(agent.name)
+    assert run is not None and rig.fleet is not None
+    assert await rig.fleet.send(agent.name, "turn two") is None
+    assert await rig.fleet.send(agent.name, "turn three") is None
+    assert await ended(rig.ledger, agent.name, DEADLINE) is AgentState.EXITED, await rig.logs(
+        agent.name
+    )
+    last = await rig.ledger.last_run(agent.name)
+    assert last is not None and last.id == run.id and last.exit_code == 0
+    assert user_turns(rig.fake) == ["turn one", "turn two", "turn three"]
+
+
+async def test_interrupt_ends_pis_turn_and_keeps_the_process(rig: Rig) -> None:
+    """``interrupt`` ends pi's slow turn; the process stays, waiting; the next ``send`` is
+    a turn of that same process, after which the session ends it."""
+    cli("pi")
+    rig.fake.add(Turn(text="slowly " * 400, delay_between_events=0.05))
+    agent = spec("pi", PermissionMode.EDITS)
+    await rig.spawn(agent, prompt="take your time")
+    run = await rig.ledger.last_run(agent.name)
+    assert run is not None and rig.fleet is not None
+    await until(lambda: any(r.method == "POST" for r in rig.fake.requests), DEADLINE)
+    said = await rig.fleet.interrupt(agent.name, by="ann")
+    assert "interrupted" in said
+    # The slow turn alone would take 20 s.
+    await until(lambda: rig.beaten[-1:] == [(agent.name, "waiting")], 10.0)
+    record = await rig.ledger.get_agent(agent.name)
+    assert record is not None and record.state.is_live
+    await rig.fleet.send(agent.name, "go on")
+    assert await ended(rig.ledger, agent.name, DEADLINE) is AgentState.EXITED
+    last = await rig.ledger.last_run(agent.name)
+    assert last is not None and last.id == run.id
+    assert user_turns(rig.fake)[-1] == "go on"

@@ -16,7 +16,7 @@ from fleet.model import AgentSpec, LaunchPlan
 from fleet.names import AgentName
 from fleet.runtimes import RuntimeContext
 from fleet.runtimes.pi import PiRuntime
-from fleet.sessions.base import Alive, Effect, TurnEnded, Write
+from fleet.sessions.base import Alive, Closing, Effect, TurnEnded, Write
 from fleet.sessions.pi_rpc import PiRpc
 from tests.fakes.provider import FakeProvider, Turn
 from tests.integration.test_real_clis import bin_dir, cli, node_dir
@@ -63,15 +63,17 @@ def plan(tmp_path: Path, fake: FakeProvider) -> LaunchPlan:
         environ={"PATH": ":".join(dict.fromkeys(path)), "ANTHROPIC_API_KEY": KEY},
         provider_urls={"anthropic": fake.base_url},
     )
-    spec = AgentSpec(name=AgentName("pi-live"), runtime="pi", secret_env=("ANTHROPIC_API_KEY",))
-    return PiRuntime(str(cli("pi"))).session_plan(spec, ctx)
+    spec = AgentSpec(
+        name=AgentName("pi-live"), runtime="pi", prompt="first", secret_env=("ANTHROPIC_API_KEY",)
+    )
+    return PiRuntime(str(cli("pi"))).plan(spec, ctx)
 
 
 @pytest.fixture
 async def session(tmp_path: Path) -> AsyncIterator[tuple[Session, FakeProvider]]:
     async with FakeProvider(default=Turn(text="fine")) as fake:
         launch = plan(tmp_path, fake)
-        assert launch.session == "pi-rpc" and launch.takes_input
+        assert launch.session == "pi-rpc" and launch.takes_input and launch.prompt == "first"
         for file, text in launch.files.items():
             file.parent.mkdir(parents=True, exist_ok=True)
             file.write_text(text)
@@ -114,7 +116,7 @@ async def test_turns_arrive_in_order_in_one_process(
     session: tuple[Session, FakeProvider],
 ) -> None:
     """Three turns, two of them sent while the first runs: one process answers them in the
-    order sent, each ending in its own turn end, then waits."""
+    order sent, each ending in its own turn end; then the session ends the process (exit 0)."""
     driver, fake = session
     fake.add(Turn(text="slow " * 20, delay_between_events=0.05))
     driver.write(driver.protocol.opening("first"))
@@ -122,9 +124,9 @@ async def test_turns_arrive_in_order_in_one_process(
     driver.write(driver.protocol.turn("third"))
     for _ in range(3):
         await driver.until(TurnEnded())
-    await driver.until(Alive("waiting"))
+    await driver.until(Closing())  # the work is done: pi is asked to end, and does
+    assert await asyncio.wait_for(driver.proc.wait(), DEADLINE) == 0
     assert user_texts(fake) == ["first", "second", "third"]
-    assert driver.proc.returncode is None and not driver.protocol.busy
 
 
 async def test_an_interrupt_ends_the_turn_and_keeps_the_process(
@@ -138,6 +140,8 @@ async def test_an_interrupt_ends_the_turn_and_keeps_the_process(
     driver.write(driver.protocol.interrupt())
     async with asyncio.timeout(3.0):  # the slow turn alone would take 5 s
         await driver.until(TurnEnded())
+    await driver.until(Alive("waiting"))  # interrupted, the process stays
+    assert driver.proc.returncode is None
     driver.write(driver.protocol.turn("after"))
     await driver.until(TurnEnded())
-    assert user_texts(fake)[-1] == "after" and driver.proc.returncode is None
+    assert user_texts(fake)[-1] == "after"
