@@ -7,6 +7,8 @@ heartbeat token (``X-Fleetwarden-Token``)::
     POST /approval/<agent>        {"id": NATIVE_ID, "tool": "bash", "subject": "rm -rf build",
                                    "detail": "…", "pattern": "Bash(rm -rf build)"}
     GET  /approval/<agent>/<ID>   (the request this agent opened)
+    DELETE /approval/<agent>      {"id": NATIVE_ID, "tool": …}: the CLI no longer waits (its
+                                  turn was interrupted); the request is closed, 204
 
 Both long-poll: the answer comes within :data:`POLL_SECONDS` —
 
@@ -172,6 +174,7 @@ class AskDoor:
         """Add the routes to ``app``; tokens are checked against ``secrets``."""
         self._secrets = secrets
         app.router.add_post("/approval/{agent}", self._open)
+        app.router.add_delete("/approval/{agent}", self._withdraw)
         app.router.add_get("/approval/{agent}/{request_id}", self._poll_one)
 
     async def _open(self, request: web.Request) -> web.StreamResponse:
@@ -205,6 +208,25 @@ class AskDoor:
             rules=terms.rules,
         )
         return await self._answer(opened)
+
+    async def _withdraw(self, request: web.Request) -> web.StreamResponse:
+        """The CLI no longer waits for this ask (its turn was interrupted): close it."""
+        agent = self._agent(request)
+        if agent is None:
+            return web.Response(status=403)
+        try:
+            body = await _read_capped(request)
+        except TimeoutError:
+            return web.Response(status=408)
+        try:
+            native = parse_ask(body or b"").native_id
+        except BadAsk as exc:
+            return web.json_response({"error": f"{exc}"}, status=400)
+        terms = await self._terms(agent)
+        if terms is not None:
+            why = "the agent withdrew the ask: its turn was interrupted"
+            await self._approvals.withdraw(terms.run_id, CHANNEL, native, why)
+        return web.Response(status=204)
 
     async def _poll_one(self, request: web.Request) -> web.StreamResponse:
         agent = self._agent(request)

@@ -120,7 +120,7 @@ export async function beat(config, state) {
 
 // Ask the operator and wait, through restarts of Fleetwarden, for the answer:
 // {decision: "allow" | "deny", message}.
-export async function ask(config, request) {
+export async function ask(config, request, signal = undefined) {
   if (!config.askUrl) {
     return { decision: "deny", message: "Fleetwarden gave this agent no way to ask its operator" };
   }
@@ -133,10 +133,15 @@ export async function ask(config, request) {
     let response = null;
     try {
       response = id
-        ? await fetch(`${config.askUrl}/${id}`, { headers })
-        : await fetch(config.askUrl, { method: "POST", headers, body });
+        ? await fetch(`${config.askUrl}/${id}`, { headers, signal })
+        : await fetch(config.askUrl, { method: "POST", headers, body, signal });
     } catch {
       response = null; // not listening: Fleetwarden restarts; ask again
+    }
+    if (signal?.aborted) {
+      // The turn was interrupted: nobody waits for this answer any more.
+      await fetch(config.askUrl, { method: "DELETE", headers, body, signal: AbortSignal.timeout(5000) }).catch(() => {});
+      return { decision: "deny", message: "The turn was interrupted before the operator answered" };
     }
     if (response && response.status === 200) {
       const answer = await response.json();
@@ -162,7 +167,7 @@ export async function ask(config, request) {
 
 // One tool call through the policy and, when it says ask, the operator.
 // Returns null to let the call run, or the reason it must not.
-export async function gate(config, { id, tool, input, file }) {
+export async function gate(config, { id, tool, input, file, signal }) {
   await beat(config, "working");
   let subject;
   let inside = false;
@@ -184,7 +189,7 @@ export async function gate(config, { id, tool, input, file }) {
   const pattern = portable(tool) === "Bash" || EDIT_TOOLS.has(tool) ? `${portable(tool)}(${subject})` : portable(tool);
   const detail = JSON.stringify(input ?? {}).slice(0, 4000);
   const native = String(id).replace(/[^A-Za-z0-9_.:-]/g, "_").replace(/^[^A-Za-z0-9]/, "x").slice(0, 128);
-  const answer = await ask(config, { id: native, tool, subject, detail, pattern });
+  const answer = await ask(config, { id: native, tool, subject, detail, pattern }, signal);
   await beat(config, "working");
   return answer.decision === "allow" ? null : answer.message || "The operator denied this";
 }

@@ -16,9 +16,10 @@ export default function (pi) {
   pi.on("turn_start", async () => beat(config, "working"));
   pi.on("tool_result", async () => beat(config, "working"));
   pi.on("agent_end", async () => beat(config, "waiting"));
-  pi.on("tool_call", async (event) => {
+  pi.on("tool_call", async (event, ctx) => {
     const input = event.input ?? {};
-    const reason = await gate(config, { id: event.toolCallId, tool: event.toolName, input, file: input.path });
+    const call = { id: event.toolCallId, tool: event.toolName, input, file: input.path };
+    const reason = await gate(config, { ...call, signal: ctx.signal });
     return reason === null ? undefined : { block: true, reason };
   });
 }

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from fleet.approvals.model import ApprovalRequest, Decision
+from fleet.approvals.model import ApprovalRequest, ApprovalState, Decision
 from fleet.approvals.service import ApprovalEvent, Approvals
 from fleet.ask_door import AskDoor, ledger_terms
 from fleet.backends.process import SubprocessBackend
@@ -339,4 +339,24 @@ async def test_interrupt_ends_pis_turn_and_keeps_the_process(rig: Rig) -> None:
     assert await ended(rig.ledger, agent.name, DEADLINE) is AgentState.EXITED
     last = await rig.ledger.last_run(agent.name)
     assert last is not None and last.id == run.id
+    assert user_turns(rig.fake)[-1] == "go on"
+
+
+async def test_interrupt_while_pi_asks_withdraws_the_ask(rig: Rig) -> None:
+    """``interrupt`` while pi's command waits for the operator: the gate stops waiting and
+    withdraws the ask (closed, never run); pi stays, and the next ``send`` is its turn."""
+    cli("pi")
+    rig.fake.add(Turn(text="", tool=shell_call("pi")))
+    agent = spec("pi", PermissionMode.ASK)
+    await rig.spawn(agent)
+    request = await rig.next_ask()
+    assert rig.fleet is not None
+    await rig.fleet.interrupt(agent.name, by="ann")
+    closed = await asyncio.wait_for(rig.approvals.wait(request.id), DEADLINE)
+    assert closed.state is ApprovalState.CLOSED and "interrupted" in (closed.reason or "")
+    record = await rig.ledger.get_agent(agent.name)
+    assert record is not None and record.state.is_live
+    await rig.fleet.send(agent.name, "go on")
+    assert await ended(rig.ledger, agent.name, DEADLINE) is AgentState.EXITED
+    assert not rig.made(agent.name).exists()
     assert user_turns(rig.fake)[-1] == "go on"

@@ -244,3 +244,16 @@ async def test_the_hook_client_asks_and_prints_the_answer(rig: Rig) -> None:
             await client.wait()
     answer = json.loads(out)
     assert answer == {"decision": "deny", "message": "The operator denied this: use make"}
+
+
+async def test_a_withdrawn_ask_is_closed(rig: Rig) -> None:
+    """DELETE with the ask's id: the CLI no longer waits; its open request is closed, and a
+    poll then gets it as a deny."""
+    async with aiohttp.ClientSession() as http:
+        first = await http.post(rig.url(), json=ASK, headers=rig.headers())
+        request_id = (await first.json())["id"]
+        gone = await http.delete(rig.url(), json=ASK, headers=rig.headers())
+        polled = await http.get(f"{rig.url()}/{request_id}", headers=rig.headers())
+        body = await polled.json()
+    assert gone.status == 204
+    assert polled.status == 200 and body["state"] == "closed" and body["decision"] == "deny"
