@@ -46,6 +46,7 @@ from bot.watch_follow import ScreenFollower
 from connectors.base import Connector, InboundMessage
 from fleet.accounts.book import AccountBook
 from fleet.approvals.service import Approvals
+from fleet.ask_door import AskDoor, ledger_terms
 from fleet.backends.base import Backend
 from fleet.budgets.model import Scope
 from fleet.budgets.policy import PacingPolicy
@@ -214,7 +215,9 @@ class App:
             with contextlib.suppress(UnknownAgent):  # a beat from an agent we forgot
                 await ledger.record_heartbeat(agent, kind)
 
-        self._heartbeats = HeartbeatServer(self.config.state_dir, on_beat)
+        # The ask door: where the gates of pi and opencode (and hook commands) ask.
+        asks = AskDoor(self.approvals, ledger_terms(ledger), self._clock)
+        self._heartbeats = HeartbeatServer(self.config.state_dir, on_beat, asks=asks)
         await self._heartbeats.start()
         return self._heartbeats
 

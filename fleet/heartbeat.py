@@ -18,6 +18,10 @@ every accepted beat is handed to the ``on_beat`` callback as ``(agent, kind)`` w
 A new connection must send its beat's headers within ``idle_timeout`` seconds
 (:mod:`fleet.admission`).
 
+With an :class:`~fleet.ask_door.AskDoor`, the same port and tokens also serve
+``/approval/<agent>``: where a CLI's hook or plugin asks the operator and waits for the
+answer (:mod:`fleet.ask_door`).
+
 ``POST /ask/<agent>`` (same token) is where a CLI's blocking permission hook asks the
 operator (:mod:`fleet.sessions.hook_asks`): the reply, once decided, is the hook's JSON
 answer. Without an ``on_ask`` callback every ask is answered no, at once.
@@ -41,6 +45,7 @@ from typing import Final
 from aiohttp import web
 
 from fleet.admission import Admission, refusal
+from fleet.ask_door import AskDoor
 from fleet.loopback import HOST, AgentSecrets, Limits, Served, serve, token_matches
 from fleet.names import AgentName, agent_name, is_agent_name
 from fleet.redaction.known import Secret
@@ -108,11 +113,13 @@ class HeartbeatServer:
         header_timeout: float = 10.0,
         body_timeout: float = 5.0,
         idle_timeout: float = 5.0,
+        asks: AskDoor | None = None,
     ) -> None:
         if not 0 <= port <= 65535:
             raise ValueError(f"heartbeat port must be 0-65535, not {port}")
         self._secrets = AgentSecrets(state_dir / STATE_FILE, "heartbeat")
         self._on_beat = on_beat
+        self._asks = asks
         self._on_ask: OnAsk | None = None
         self._wanted_port = port
         self._limits = Limits(
@@ -158,6 +165,8 @@ class HeartbeatServer:
         app = web.Application(client_max_size=MAX_ASK)
         app.router.add_post("/heartbeat/{agent}", self._handle)
         app.router.add_post("/ask/{agent}", self._handle)
+        if self._asks is not None:
+            self._asks.mount(app, self._secrets)
         self._served = await serve(
             app,
             self._secrets,

@@ -2,11 +2,11 @@
 
 Headless::
 
-    opencode run --pure --format json [--model PROVIDER/MODEL] -- PROMPT
+    opencode run --format json [--model PROVIDER/MODEL] -- PROMPT
 
 ``--format json`` writes one event per line, each with the ``sessionID``; a follow-up
 continues it with ``--session ID`` (``--continue``, the newest session, when none is
-known). On a terminal: ``opencode --pure [--model PROVIDER/MODEL] [--prompt=PROMPT]``.
+known). On a terminal: ``opencode [--model PROVIDER/MODEL] [--prompt=PROMPT]``.
 A prompt is never read as a flag: it follows ``--``, or is glued to ``--prompt=``.
 A model without a provider prefix is taken to be Anthropic's.
 
@@ -18,7 +18,14 @@ Configuration is inline, in ``OPENCODE_CONFIG_CONTENT``: the provider's URL (end
 nowhere but at a proxy). The ``OPENCODE_DISABLE_*`` switches stop model-list fetches,
 updates, default plugins, LSP downloads and sharing. opencode retries a failing provider
 forever: the spec's ``timeout`` is what ends such a run. The API key comes only from the
-spec's ``secret_env``.
+spec's ``secret_env``, or is a placeholder when the proxy holds an account for it.
+
+Permissions, asks and heartbeats: Fleetwarden's own plugin (:mod:`fleet.runtimes.gates`,
+named in the inline config; ``--pure`` would load no plugin at all) gates every tool call
+by the spec's mode and rules, asks the operator where they say ask, and reports the
+session's work as heartbeats; opencode's own ``permission`` map says the same natively
+(deny rules, a read-only agent), with nothing left for ``opencode run`` to ask, as it
+would reject every ask by itself. Project config is off (``OPENCODE_DISABLE_PROJECT_CONFIG``).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from fleet.accounts.placeholders import placeholder_token
 from fleet.model import AgentSpec
 from fleet.runtimes._cli import (
     CliRuntime,
@@ -37,17 +45,20 @@ from fleet.runtimes._cli import (
     with_v1,
 )
 from fleet.runtimes.base import RuntimeContext
+from fleet.runtimes.gates import OPENCODE_PLUGIN, gate_env, opencode_permission
 from fleet.transcript.events import StreamParser
 from fleet.transcript.opencode import OpencodeStream
 
 PROVIDER = "anthropic"
-HEADLESS_FLAGS = ("--pure", "--format", "json")
+HEADLESS_FLAGS = ("--format", "json")
 QUIET_ENV = {
     "OPENCODE_DISABLE_MODELS_FETCH": "1",
     "OPENCODE_DISABLE_AUTOUPDATE": "1",
     "OPENCODE_DISABLE_DEFAULT_PLUGINS": "1",
     "OPENCODE_DISABLE_LSP_DOWNLOAD": "1",
     "OPENCODE_DISABLE_SHARE": "1",
+    # Only the inline config: none an agent could write into its workdir's .opencode/.
+    "OPENCODE_DISABLE_PROJECT_CONFIG": "1",
 }
 
 
@@ -58,7 +69,7 @@ class OpencodeRuntime(CliRuntime):
 
     def tui_argv(self, spec: AgentSpec) -> tuple[str, ...]:
         prompt = (f"--prompt={spec.prompt}",) if spec.prompt else ()
-        return (self._exe, "--pure", *_model_args(spec), *prompt)
+        return (self._exe, *_model_args(spec), *prompt)
 
     def headless_argv(self, spec: AgentSpec) -> tuple[str, ...]:
         model = _model_args(spec)
@@ -75,16 +86,22 @@ class OpencodeRuntime(CliRuntime):
         return OpencodeStream()
 
     def setup(self, spec: AgentSpec, ctx: RuntimeContext) -> tuple[dict[str, str], dict[Path, str]]:
-        inline = json.dumps(config(ctx), separators=(",", ":"))
-        return {**QUIET_ENV, "OPENCODE_CONFIG_CONTENT": inline}, {}
+        inline = json.dumps(config(ctx, spec), separators=(",", ":"))
+        env = {**QUIET_ENV, **gate_env(spec, ctx), "OPENCODE_CONFIG_CONTENT": inline}
+        if PROVIDER in ctx.accounts:  # the proxy holds the account and puts in its credential
+            env["ANTHROPIC_API_KEY"] = placeholder_token(spec.name)
+        return env, {}
 
 
-def config(ctx: RuntimeContext) -> dict[str, Any]:
-    """opencode's inline configuration."""
+def config(ctx: RuntimeContext, spec: AgentSpec) -> dict[str, Any]:
+    """opencode's inline configuration: the provider, and the gate with the native
+    permission rules it works with."""
     settings: dict[str, Any] = {
         "autoupdate": False,
         "share": "disabled",
         "agent": {"title": {"disable": True}},
+        "plugin": [OPENCODE_PLUGIN.as_uri()],
+        "permission": opencode_permission(spec),
     }
     if PROVIDER in ctx.provider_urls:
         base_url = with_v1(ctx.provider_urls[PROVIDER])

@@ -1,24 +1,30 @@
-"""The ``pi`` runtime: the pi coding agent, headless (``pi -p``) or its TUI.
+"""The ``pi`` runtime: the pi coding agent, headless in a live session (``pi --mode rpc``)
+or its TUI.
 
 Headless::
 
-    pi -p PROMPT --provider anthropic [--model M] --mode json
+    pi --mode rpc --provider anthropic [--model M]
 
-``--mode json`` writes one event per line; the first, ``{"type": "session", "id": …}``,
-names the session, which a follow-up continues with ``--session ID`` (``--continue``, the
-directory's newest session, when none is known). On a terminal:
-``pi --provider anthropic [--model M] [PROMPT]``.
+is a live session (:mod:`fleet.sessions.pi_rpc`): the prompt is its first turn, written
+on its stdin by the session driver, and ``send`` is a next turn of the same process while
+it runs. Its output is pi's events, one per line (as ``--mode json`` writes them); the
+``get_state`` response the session asks for first names the session, which a follow-up
+process continues with ``--session ID`` (``--continue``, the directory's newest session,
+when none is known). On a terminal: ``pi --provider anthropic [--model M] [PROMPT]``.
 
-pi's parser has no ``--``: a message starting with ``-`` is read as a flag and one starting
-with ``@`` as a file to attach. Such a prompt is sent with one leading space, which pi
-passes through as text.
-
-Standard input must be ``/dev/null`` (the backend's business): ``pi -p`` reads all of a
-piped stdin first, so on a pipe that never ends it waits forever.
+pi's parser has no ``--``: on a terminal, a prompt starting with ``-`` would be read as a
+flag and one starting with ``@`` as a file to attach; such a prompt is sent with one
+leading space, which pi passes through as text.
 
 pi ignores ``ANTHROPIC_BASE_URL``: the provider's URL (without ``/v1``) goes into
 ``<home>/.pi/agent/models.json`` (``PI_CODING_AGENT_DIR``). ``PI_OFFLINE=1`` stops its
-start-up downloads and update checks. The API key comes only from the spec's ``secret_env``.
+start-up downloads and update checks. The API key comes only from the spec's ``secret_env``,
+or is a placeholder when the proxy holds an account for it (pi will not start without one).
+
+Permissions, asks and heartbeats: pi has no permission system; Fleetwarden's own extension
+(:mod:`fleet.runtimes.gates`, loaded with ``--no-extensions --extension``) gates every tool
+call by the spec's mode and rules, asks the operator where they say ask, and reports turns
+as heartbeats. A ``read-only`` agent is also given only the read tools (``--tools``).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from fleet.accounts.placeholders import placeholder_token
 from fleet.model import AgentSpec
 from fleet.runtimes._cli import (
     CliRuntime,
@@ -37,6 +44,8 @@ from fleet.runtimes._cli import (
     without_v1,
 )
 from fleet.runtimes.base import RuntimeContext
+from fleet.runtimes.gates import gate_env, pi_args
+from fleet.sessions.pi_rpc import NAME as PI_RPC
 from fleet.transcript.events import StreamParser
 from fleet.transcript.pi import PiStream
 
@@ -47,21 +56,27 @@ class PiRuntime(CliRuntime):
     """pi (``@mariozechner/pi-coding-agent``)."""
 
     name = "pi"
+    session_protocol = PI_RPC
 
     def tui_argv(self, spec: AgentSpec) -> tuple[str, ...]:
         prompt = (as_message(spec.prompt),) if spec.prompt else ()
-        return (self._exe, *_provider_args(spec), *prompt)
+        return (self._exe, *_provider_args(spec), *pi_args(spec), *prompt)
 
     def headless_argv(self, spec: AgentSpec) -> tuple[str, ...]:
-        message = as_message(required_prompt(spec, self.name))
-        return (self._exe, "-p", message, *_provider_args(spec), "--mode", "json")
+        required_prompt(spec, self.name)  # written to the session by its driver
+        return self._rpc_argv(spec)
 
     def resume_argv(self, spec: AgentSpec, session: str | None, text: str) -> tuple[str, ...]:
         resume = ("--session", checked_session(session)) if session else ("--continue",)
-        argv = (self._exe, "-p", as_message(text), *_provider_args(spec), "--mode", "json")
-        return (*argv, *resume)
+        return (*self._rpc_argv(spec), *resume)
+
+    def _rpc_argv(self, spec: AgentSpec) -> tuple[str, ...]:
+        return (self._exe, "--mode", "rpc", *_provider_args(spec), *pi_args(spec))
 
     def event_session(self, event: Mapping[str, Any]) -> object:
+        if event.get("type") == "response" and event.get("command") == "get_state":
+            data = event.get("data")
+            return data.get("sessionId") if isinstance(data, Mapping) else None
         return event.get("id") if event.get("type") == "session" else None
 
     def stream_parser(self) -> StreamParser:
@@ -69,7 +84,9 @@ class PiRuntime(CliRuntime):
 
     def setup(self, spec: AgentSpec, ctx: RuntimeContext) -> tuple[dict[str, str], dict[Path, str]]:
         agent_dir = ctx.home / ".pi" / "agent"
-        env = {"PI_OFFLINE": "1", "PI_CODING_AGENT_DIR": str(agent_dir)}
+        env = {"PI_OFFLINE": "1", "PI_CODING_AGENT_DIR": str(agent_dir), **gate_env(spec, ctx)}
+        if PROVIDER in ctx.accounts:  # the proxy holds the account and puts in its credential
+            env["ANTHROPIC_API_KEY"] = placeholder_token(spec.name)
         files = {}
         if PROVIDER in ctx.provider_urls:
             models = {"providers": {PROVIDER: {"baseUrl": without_v1(ctx.provider_urls[PROVIDER])}}}

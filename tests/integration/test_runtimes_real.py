@@ -11,8 +11,13 @@ first prompt has to be in the history it sends. The CLIs come from ``tests/agent
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
 import secrets
-from collections.abc import AsyncIterator
+import signal
+import time
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -26,10 +31,10 @@ from fleet.runtimes.claude import ClaudeRuntime
 from fleet.runtimes.codex import CodexRuntime
 from fleet.runtimes.opencode import OpencodeRuntime
 from fleet.runtimes.pi import PiRuntime
-from fleet.sessions.base import Write
+from fleet.sessions.base import Effect, Write
 from fleet.sessions.protocols import protocol_for
 from tests.fakes.provider import FakeProvider, RecordedRequest, Turn
-from tests.integration.test_real_clis import Run, bin_dir, cli, node_dir, run_cli
+from tests.integration.test_real_clis import TIMEOUT, Run, bin_dir, cli, node_dir, run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.agent_cli]
 
@@ -71,23 +76,59 @@ def context(tmp_path: Path, fake: FakeProvider, **kwargs: object) -> RuntimeCont
 
 
 async def run_plan(plan: LaunchPlan, ctx: RuntimeContext) -> Run:
-    """Write the plan's files (inside the agent's home), then run it exactly as planned."""
+    """Write the plan's files (inside the agent's home), then run it exactly as planned: a
+    live session driven by its protocol until it ends its process."""
     for path, text in plan.files.items():
         assert path.is_relative_to(ctx.home), path
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     cli(plan.argv[0])  # fails with "run bash tests/run.sh" when it is not installed
-    return await run_cli(plan.argv, plan.cwd, plan.env, opening(plan))
-
-
-def opening(plan: LaunchPlan) -> bytes:
-    """What a live session's plan is first written on stdin (its first turn); end of input
-    then ends it. Nothing for a plan that is no live session."""
     if plan.session is None:
-        return b""
+        return await run_cli(plan.argv, plan.cwd, plan.env)
+    return await run_live(plan)
+
+
+async def run_live(plan: LaunchPlan) -> Run:
+    """A live session on pipes: its opening written, each line of output fed to its
+    protocol and what it writes written back, until the process ends (its work done)."""
+    assert plan.session is not None
     protocol = protocol_for(plan.session, AgentSpec(AgentName("any"), "any"), plan.cwd)
-    lines = [e.line for e in protocol.opening(plan.prompt) if isinstance(e, Write)]
-    return "".join(f"{line}\n" for line in lines).encode()
+    started = time.monotonic()
+    proc = await asyncio.create_subprocess_exec(
+        *plan.argv,
+        cwd=plan.cwd,
+        env=dict(plan.env),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+    )
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    out: list[str] = []
+
+    def write(effects: Sequence[Effect]) -> None:
+        for effect in effects:
+            if isinstance(effect, Write) and proc.stdin is not None:
+                proc.stdin.write(effect.line.encode() + b"\n")
+
+    async def drive() -> None:
+        assert proc.stdout is not None
+        write(protocol.opening(plan.prompt))
+        while line := await proc.stdout.readline():
+            out.append(line.decode(errors="replace"))
+            write(protocol.feed(line.decode(errors="replace")))
+        await proc.wait()
+
+    try:
+        await asyncio.wait_for(drive(), TIMEOUT)
+    except TimeoutError:
+        pytest.fail(f"{plan.argv[0]} did not end its session in {TIMEOUT:.0f} s:\n{''.join(out)}")
+    finally:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    err = (await proc.stderr.read()).decode(errors="replace")
+    assert proc.returncode is not None
+    return Run(proc.returncode, "".join(out), err, time.monotonic() - started)
 
 
 def model_requests(fake: FakeProvider, api_path: str) -> list[RecordedRequest]:

@@ -18,6 +18,8 @@ from fleet.runtimes import RuntimeContext
 from fleet.runtimes.claude import ClaudeRuntime
 from fleet.runtimes.codex import CodexRuntime
 from fleet.runtimes.command import CommandRuntime
+from fleet.runtimes.opencode import OpencodeRuntime
+from fleet.runtimes.pi import PiRuntime
 
 NAME = AgentName("coder-1")
 SECRETS = {"ANTHROPIC_API_KEY": "real-anthropic-key-0001", "OPENAI_API_KEY": "real-openai-key-02"}
@@ -135,3 +137,15 @@ def test_plain_programs_get_placeholder_keys(tmp_path: Path, provider: str) -> N
     variable = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}[provider]
     assert plan.env[variable] == placeholder_token(NAME)
     assert SECRETS[variable] not in everything(plan)
+
+
+@pytest.mark.parametrize("runtime", [PiRuntime(), OpencodeRuntime()])
+@pytest.mark.parametrize("kind", ["api_key", "claude_subscription"])
+def test_pi_and_opencode_on_an_account_hold_a_placeholder_key(
+    runtime: PiRuntime | OpencodeRuntime, kind: str, tmp_path: Path
+) -> None:
+    """pi and opencode will not start without a key: they get a placeholder (the proxy
+    drops it and puts in the account's credential), never the real one."""
+    plan = runtime.plan(spec(runtime.name), context(tmp_path, {"anthropic": kind}))
+    assert plan.env["ANTHROPIC_API_KEY"] == placeholder_token(NAME)
+    assert all(secret not in everything(plan) for secret in SECRETS.values())

@@ -28,6 +28,7 @@ from fleet.runtimes.claude import (
 )
 from fleet.runtimes.codex import CodexRuntime
 from fleet.runtimes.command import CommandRuntime
+from fleet.runtimes.gates import OPENCODE_PLUGIN, PI_EXTENSION
 from fleet.runtimes.opencode import OpencodeRuntime
 from fleet.runtimes.pi import PiRuntime
 
@@ -607,12 +608,14 @@ def test_codex_session_only_from_thread_started() -> None:
 
 
 def test_pi_headless(ctx: RuntimeContext) -> None:
-    """Headless: -p PROMPT with the anthropic provider, json mode, offline, its own agent dir."""
+    """Headless: a live session (rpc mode) with the anthropic provider, the prompt its first
+    turn (never on the command line), offline, its own agent dir."""
     plan = PiRuntime().plan(spec("pi", model="claude-sonnet-4-5"), ctx)
     assert plan.argv == (
-        "pi", "-p", "fix the bug", "--provider", "anthropic",
-        "--model", "claude-sonnet-4-5", "--mode", "json",
+        "pi", "--mode", "rpc", "--provider", "anthropic",
+        "--model", "claude-sonnet-4-5", *PI_GATE,
     )  # fmt: skip
+    assert (plan.session, plan.prompt, plan.takes_input) == ("pi-rpc", "fix the bug", True)
     assert plan.env["PI_OFFLINE"] == "1"
     assert plan.env["PI_CODING_AGENT_DIR"] == str(ctx.home / ".pi" / "agent")
     assert plan.files == {}
@@ -630,22 +633,26 @@ def test_pi_tty(ctx: RuntimeContext) -> None:
     """On a terminal: the TUI with the prompt as its first message."""
     tty = with_(ctx, tty=True)
     assert PiRuntime().plan(spec("pi"), tty).argv == (
-        "pi", "--provider", "anthropic", "fix the bug",
+        "pi", "--provider", "anthropic", *PI_GATE, "fix the bug",
     )  # fmt: skip
 
 
 def test_pi_follow_up(ctx: RuntimeContext) -> None:
-    """Follow-ups: --session ID, or --continue when the session is unknown."""
+    """Follow-ups: a new session process with --session ID, or --continue when the session
+    is unknown; the text is its first turn."""
     runtime = PiRuntime()
     plan = runtime.follow_up(spec("pi"), ctx, SESSIONS["pi"], "-and the tests")
     assert plan is not None
     assert plan.argv == (
-        "pi", "-p", " -and the tests", "--provider", "anthropic", "--mode", "json",
-        "--session", SESSIONS["pi"],
+        "pi", "--mode", "rpc", "--provider", "anthropic", *PI_GATE, "--session", SESSIONS["pi"],
     )  # fmt: skip
+    assert plan.prompt == "-and the tests"
     plan = runtime.follow_up(spec("pi"), ctx, None, "and the tests")
     assert plan is not None
     assert plan.argv[-1] == "--continue"
+
+
+PI_GATE = ("--no-extensions", "--extension", str(PI_EXTENSION))
 
 
 # -- opencode ------------------------------------------------------------------------------
@@ -656,19 +663,25 @@ OPENCODE_QUIET = {
     "OPENCODE_DISABLE_DEFAULT_PLUGINS": "1",
     "OPENCODE_DISABLE_LSP_DOWNLOAD": "1",
     "OPENCODE_DISABLE_SHARE": "1",
+    "OPENCODE_DISABLE_PROJECT_CONFIG": "1",
 }
 
 
 def test_opencode_headless(ctx: RuntimeContext) -> None:
-    """Headless: run --pure --format json, the prompt after --, inline config, no files."""
+    """Headless: run --format json, the prompt after --, inline config with the gate's
+    plugin and the native permission map, no files."""
     plan = OpencodeRuntime().plan(spec("opencode"), ctx)
-    assert plan.argv == ("opencode", "run", "--pure", "--format", "json", "--", "fix the bug")
+    assert plan.argv == ("opencode", "run", "--format", "json", "--", "fix the bug")
     assert OPENCODE_QUIET.items() <= plan.env.items()
     assert json.loads(plan.env["OPENCODE_CONFIG_CONTENT"]) == {
         "autoupdate": False,
         "share": "disabled",
         "agent": {"title": {"disable": True}},
-    }
+        "plugin": [OPENCODE_PLUGIN.as_uri()],
+        "permission": {
+            "external_directory": "allow", "bash": "allow", "edit": "allow", "webfetch": "allow"
+        },
+    }  # fmt: skip
     assert plan.files == {}
 
 
@@ -677,22 +690,22 @@ def test_opencode_provider_and_model(ctx: RuntimeContext) -> None:
     runtime = OpencodeRuntime()
     urls = {"anthropic": ANTHROPIC_URL}
     plan = runtime.plan(spec("opencode", model="claude-sonnet-4-5"), with_(ctx, provider_urls=urls))
-    assert plan.argv[5:7] == ("--model", "anthropic/claude-sonnet-4-5")
+    assert plan.argv[4:6] == ("--model", "anthropic/claude-sonnet-4-5")
     config = json.loads(plan.env["OPENCODE_CONFIG_CONTENT"])
     assert config["provider"] == {"anthropic": {"options": {"baseURL": ANTHROPIC_URL + "/v1"}}}
     assert config["agent"] == {"title": {"disable": True}}
     plan = runtime.plan(spec("opencode", model="openai/gpt-5"), ctx)
-    assert plan.argv[5:7] == ("--model", "openai/gpt-5")
+    assert plan.argv[4:6] == ("--model", "openai/gpt-5")
 
 
 def test_opencode_tty(ctx: RuntimeContext) -> None:
     """On a terminal: the TUI with the prompt glued to --prompt= (never read as a flag)."""
     tty = with_(ctx, tty=True)
     assert OpencodeRuntime().plan(spec("opencode", prompt="--help"), tty).argv == (
-        "opencode", "--pure", "--prompt=--help",
+        "opencode", "--prompt=--help",
     )  # fmt: skip
     assert OpencodeRuntime().plan(spec("opencode", prompt=None), tty).argv == (
-        "opencode", "--pure",
+        "opencode",
     )  # fmt: skip
 
 
@@ -702,12 +715,12 @@ def test_opencode_follow_up(ctx: RuntimeContext) -> None:
     plan = runtime.follow_up(spec("opencode"), ctx, SESSIONS["opencode"], "and the tests")
     assert plan is not None
     assert plan.argv == (
-        "opencode", "run", "--pure", "--format", "json",
+        "opencode", "run", "--format", "json",
         "--session", SESSIONS["opencode"], "--", "and the tests",
     )  # fmt: skip
     plan = runtime.follow_up(spec("opencode"), ctx, None, "and the tests")
     assert plan is not None
-    assert plan.argv[5:] == ("--continue", "--", "and the tests")
+    assert plan.argv[4:] == ("--continue", "--", "and the tests")
 
 
 # -- command -------------------------------------------------------------------------------
