@@ -17,7 +17,7 @@ if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
 fi
 
 # The default backend runs agents as processes (tmux only for `backend: tmux`).
-bash "$root/tools/apt-packages.sh" bwrap=bubblewrap || true
+bash "$root/.ci/apt-packages.sh" bwrap=bubblewrap || true
 
 # Installed in place (editable); again only when the project's dependencies change.
 stamp="$venv/.fleetwarden-pyproject.toml"

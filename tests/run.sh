@@ -13,7 +13,7 @@ fi
 
 # tmux: the console is tested at a real terminal, and the tmux backend uses it.
 # bubblewrap: every agent runs in a sandbox.
-bash tools/apt-packages.sh --strict tmux=tmux bwrap=bubblewrap || exit 2
+bash .ci/apt-packages.sh --strict tmux=tmux bwrap=bubblewrap || exit 2
 
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv

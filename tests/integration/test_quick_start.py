@@ -123,7 +123,7 @@ def test_run_sh_installs_bubblewrap_and_spawn_demo_starts_sandboxed(
     assert "== installing bubblewrap" in bot.stdout
 
     again = subprocess.run(
-        ["bash", str(ROOT / "tools" / "apt-packages.sh"), "bwrap=bubblewrap"],
+        ["bash", str(ROOT / ".ci" / "apt-packages.sh"), "bwrap=bubblewrap"],
         env=clean_env(PATH=str(view)),
         capture_output=True,
         text=True,

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian/Ubuntu packages whose programs are missing, with apt-get, as root or
 # through sudo. Says nothing when every program is there.
-# Usage: bash tools/apt-packages.sh [--strict] PROGRAM=PACKAGE...
-#   e.g. bash tools/apt-packages.sh bwrap=bubblewrap tmux=tmux
+# Usage: bash .ci/apt-packages.sh [--strict] PROGRAM=PACKAGE...
+#   e.g. bash .ci/apt-packages.sh bwrap=bubblewrap tmux=tmux
 # Where it cannot install (no apt-get; not root and no sudo) it installs nothing and exits
 # 3: without --strict it says nothing then (`fleetwarden run` says at start what to
 # install, once); with --strict it prints the exact command to run.
