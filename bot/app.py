@@ -21,7 +21,6 @@ flight and stops.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 import logging
 from collections.abc import Mapping, Sequence
@@ -46,7 +45,6 @@ from bot.watch_follow import ScreenFollower
 from connectors.base import Connector, InboundMessage
 from fleet.accounts.book import AccountBook
 from fleet.approvals.service import Approvals
-from fleet.ask_door import AskDoor, ledger_terms
 from fleet.backends.base import Backend
 from fleet.budgets.model import Scope
 from fleet.budgets.policy import PacingPolicy
@@ -55,7 +53,7 @@ from fleet.budgets.run_watch import RunCapWatch
 from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
 from fleet.cutoffs import CutoffKeeper
-from fleet.errors import FleetwardenError, UnknownAgent
+from fleet.errors import FleetwardenError
 from fleet.heartbeat import HeartbeatServer
 from fleet.ledger import Ledger
 from fleet.metering.proxy import MeteringProxy
@@ -211,13 +209,7 @@ class App:
     async def _start_heartbeats(self, ledger: Ledger) -> HeartbeatServer:
         """The loopback endpoint agents prove they are alive on."""
 
-        async def on_beat(agent: str, kind: str) -> None:
-            with contextlib.suppress(UnknownAgent):  # a beat from an agent we forgot
-                await ledger.record_heartbeat(agent, kind)
-
-        # The ask door: where the gates of pi and opencode (and hook commands) ask.
-        asks = AskDoor(self.approvals, ledger_terms(ledger), self._clock)
-        self._heartbeats = HeartbeatServer(self.config.state_dir, on_beat, asks=asks)
+        self._heartbeats = wiring.heartbeat_server(self.config, ledger, self.approvals, self._clock)
         await self._heartbeats.start()
         return self._heartbeats
 

@@ -5,6 +5,7 @@ when metering is off. Pure construction: nothing here starts, connects or writes
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 from collections.abc import Mapping
@@ -18,10 +19,14 @@ from connectors.base import Connector
 from connectors.console import ConsoleConnector
 from fleet.accounts.book import AccountBook
 from fleet.accounts.model import implicit_account, own_key_var
+from fleet.approvals.service import Approvals
+from fleet.ask_door import AskDoor, ledger_terms
 from fleet.backends.base import Backend
 from fleet.backends.process import SubprocessBackend
 from fleet.backends.tmux import TmuxBackend
 from fleet.clock import Clock, SystemClock
+from fleet.errors import UnknownAgent
+from fleet.heartbeat import HeartbeatServer
 from fleet.ledger import Ledger
 from fleet.metering.config import DEFAULT_ROUTES
 from fleet.metering.proxy import MeteringProxy
@@ -220,3 +225,17 @@ def fleet_settings(cfg: Config) -> FleetSettings:
         policy=cfg.defaults.policy,
         run_budget=cfg.defaults.run_budget.to_budget() if cfg.defaults.run_budget else None,
     )
+
+
+def heartbeat_server(
+    config: Config, ledger: Ledger, approvals: Approvals, clock: Clock
+) -> HeartbeatServer:
+    """The loopback endpoint agents prove they are alive on, with the ask door beside it,
+    where the gates of pi and opencode (and hook commands) ask the operator."""
+
+    async def on_beat(agent: str, kind: str) -> None:
+        with contextlib.suppress(UnknownAgent):  # a beat from an agent we forgot
+            await ledger.record_heartbeat(agent, kind)
+
+    asks = AskDoor(approvals, ledger_terms(ledger), clock)
+    return HeartbeatServer(config.state_dir, on_beat, asks=asks)
