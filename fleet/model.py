@@ -166,6 +166,9 @@ class LaunchPlan:
     # session takes input (its control channel is the run's stdin FIFO, which outlives a
     # restart of Fleetwarden).
     session: str | None = None
+    # With ``session``: the first turn, written to the session by its driver once the
+    # process runs (a live session's argv carries no prompt).
+    prompt: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

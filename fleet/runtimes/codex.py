@@ -1,16 +1,26 @@
-"""The ``codex`` runtime: OpenAI's Codex CLI, headless (``codex exec``) or its TUI.
+"""The ``codex`` runtime: OpenAI's Codex CLI, as a live session (``codex app-server``),
+headless (``codex exec``) or its TUI.
 
-Headless::
+Headless, an agent is a live session: ``codex app-server`` speaks JSON-RPC on its stdin and
+stdout (:mod:`fleet.sessions.codex`), one process serves every turn, and Codex asks before
+the commands and edits the agent's permission mode does not let pass. Its first line
+naming the session is ``{"method": "thread/started", "params": {"thread": {"id": …}}}``.
+
+Where a run is one turn (a follow-up after the live process ended)::
 
     codex exec --skip-git-repo-check --json [-m M] -- PROMPT
 
 ``--json`` writes one event per line; the first, ``{"type": "thread.started",
-"thread_id": …}``, names the session. A follow-up resumes it:
+"thread_id": …}``, names the session. ``codex exec`` never asks (its approval policy is
+``never``): only the agent's ``deny:`` rules hold there. A follow-up resumes it:
 ``codex exec resume --skip-git-repo-check --json [-m M] -- SESSION TEXT`` (``--last``, the
 directory's newest session, when none is known). On a terminal: ``codex [-m M] [-- PROMPT]``.
 Values after ``--`` are never read as flags or subcommands.
 
-Standard input must be ``/dev/null`` (the backend's business): ``codex exec`` appends
+The agent's ``allow:`` and ``deny:`` rules that Codex can say itself are written as its
+execpolicy rules (:mod:`fleet.runtimes.codex_rules`), which both paths obey.
+
+Standard input of ``codex exec`` must be ``/dev/null`` (the backend's business): it appends
 whatever stdin holds to the prompt, so on a pipe that never ends it waits forever.
 
 Codex ignores ``OPENAI_BASE_URL``: the provider's URL goes into
@@ -34,6 +44,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,7 +52,7 @@ from typing import Any
 from fleet.accounts.model import CHATGPT
 from fleet.accounts.placeholders import placeholder_login, placeholder_token
 from fleet.errors import LaunchFailed
-from fleet.model import AgentSpec
+from fleet.model import AgentSpec, LaunchPlan
 from fleet.runtimes._cli import (
     CliRuntime,
     checked_model,
@@ -50,6 +61,8 @@ from fleet.runtimes._cli import (
     with_v1,
 )
 from fleet.runtimes.base import RuntimeContext
+from fleet.runtimes.codex_rules import RULES_FILE, execpolicy
+from fleet.sessions.codex import NAME as SESSION
 from fleet.transcript.codex import CodexStream
 from fleet.transcript.events import StreamParser
 
@@ -81,6 +94,18 @@ class CodexRuntime(CliRuntime):
 
     name = "codex"
 
+    def plan(self, spec: AgentSpec, ctx: RuntimeContext) -> LaunchPlan:
+        if ctx.tty:
+            return super().plan(spec, ctx)
+        plan = self._launch_plan(spec, ctx, self.session_argv(spec))
+        return replace(plan, takes_input=True, session=SESSION, prompt=spec.prompt)
+
+    def session_argv(self, spec: AgentSpec) -> tuple[str, ...]:
+        """The live session: the model, the approval policy and the sandbox go with the
+        thread it starts (:func:`fleet.sessions.codex.protocol`)."""
+        checked_model(spec)
+        return (self._exe, "app-server")
+
     def tui_argv(self, spec: AgentSpec) -> tuple[str, ...]:
         prompt = ("--", spec.prompt) if spec.prompt else ()
         return (self._exe, *_model_args(spec), *prompt)
@@ -96,6 +121,10 @@ class CodexRuntime(CliRuntime):
         return (*head, "--last", "--", text)
 
     def event_session(self, event: Mapping[str, Any]) -> object:
+        if event.get("method") == "thread/started":  # the live session's
+            params = event.get("params")
+            thread = params.get("thread") if isinstance(params, Mapping) else None
+            return thread.get("id") if isinstance(thread, Mapping) else None
         return event.get("thread_id") if event.get("type") == "thread.started" else None
 
     def stream_parser(self) -> StreamParser:
@@ -105,6 +134,9 @@ class CodexRuntime(CliRuntime):
         codex_home = ctx.home / ".codex"
         env = {"CODEX_HOME": str(codex_home)}
         files = {codex_home / "config.toml": config_toml(spec, ctx)}
+        rules = execpolicy(spec.allow, spec.deny)
+        if rules is not None:
+            files[codex_home / "rules" / RULES_FILE] = rules
         chatgpt = ctx.provider_urls.get(CHATGPT)
         if ctx.accounts.get(CHATGPT) == "chatgpt_subscription" and chatgpt is not None:
             env["CODEX_REFRESH_TOKEN_URL_OVERRIDE"] = chatgpt.rstrip("/") + "/oauth/token"
