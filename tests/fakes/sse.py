@@ -286,10 +286,10 @@ def responses_events(r: Reply) -> list[Event]:
                 {"type": "response.content_part.done", **part, "part": _output_text(r.text)}
             )
         elif item["type"] == "custom_tool_call":
+            kind = "response.custom_tool_call_input"
             for p in _halves(done["input"]):
-                bodies.append({"type": "response.custom_tool_call_input.delta", **where, "delta": p})
-            text = done["input"]
-            bodies.append({"type": "response.custom_tool_call_input.done", **where, "input": text})
+                bodies.append({"type": f"{kind}.delta", **where, "delta": p})
+            bodies.append({"type": f"{kind}.done", **where, "input": done["input"]})
         else:
             for p in _halves(done["arguments"]):
                 bodies.append(

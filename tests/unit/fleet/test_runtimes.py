@@ -463,7 +463,8 @@ def test_codex_headless(ctx: RuntimeContext) -> None:
     a quiet config.toml; a follow-up is exec --json with the text after --."""
     plan = CodexRuntime().plan(spec("codex", secret_env=("OPENAI_API_KEY",)), ctx)
     assert plan.argv == ("codex", "app-server")
-    assert (plan.session, plan.prompt, plan.takes_input) == ("codex-app-server", "fix the bug", True)
+    assert (plan.session, plan.prompt) == ("codex-app-server", "fix the bug")
+    assert plan.takes_input
     follow = CodexRuntime().follow_up(spec("codex"), ctx, None, "fix the bug")
     assert follow is not None
     assert follow.argv[:3] == ("codex", "exec", "resume")
