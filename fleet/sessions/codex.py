@@ -110,6 +110,11 @@ class CodexAppServer:
         return self._busy
 
     @property
+    def turn_id(self) -> str | None:
+        """The turn in progress, once Codex announced it."""
+        return self._turn
+
+    @property
     def thread(self) -> str | None:
         """The thread's id once Codex announced it (the session to resume)."""
         return self._thread
