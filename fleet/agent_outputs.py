@@ -8,11 +8,14 @@ import asyncio
 from fleet.clock import Clock
 from fleet.errors import FleetError
 from fleet.ledger import Ledger
+from fleet.logtail import tail_lines
 from fleet.run_keeper import RunKeeper, RunOutput
 from fleet.run_stories import RunStories
 from fleet.runtimes import RuntimeRegistry
 from fleet.transcript.events import PlainText, StreamParser
 from fleet.transcript.reader import Transcript, last_entries
+
+SCREEN_LINES = 40  # of a log, shown as an ended agent's screen
 
 
 class AgentOutputs:
@@ -46,6 +49,15 @@ class AgentOutputs:
         """Whether ``name`` runs on a terminal (tmux), where its screen is what it shows."""
         record = await self._runs.record(name)
         return self._runs.backend(record.spec.backend).tty
+
+    async def screen(self, name: str) -> str:
+        """What the agent's screen shows now (the log's end once it has stopped)."""
+        record = await self._runs.record(name)
+        run = await self._ledger.last_run(record.name)
+        if record.state.is_live and run is not None and run.ended_at is None:
+            return await self._runs.backend(run.handle.backend).snapshot(run.handle)
+        log_path = self._runs.log_path(record.name)
+        return "\n".join(await asyncio.to_thread(tail_lines, log_path, SCREEN_LINES))
 
     async def of_run(self, run_id: int) -> RunOutput | None:
         """Where run ``run_id``'s output is read from, with a fresh parser of its stream."""

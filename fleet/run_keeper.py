@@ -31,6 +31,7 @@ from fleet.runs import MARKER, AgentPaths, append_marker, write_files
 from fleet.runtimes import RuntimeContext, RuntimeRegistry
 from fleet.sandbox.git_probe import GitProbe
 from fleet.sandbox.service import Sandboxes
+from fleet.sessions.hooks import SessionHooks
 from fleet.status import (
     AccountAssigner,
     EventKind,
@@ -113,6 +114,7 @@ class RunKeeper:
         # provider -> account name, of the last context made for each agent
         self._chosen: dict[AgentName, dict[str, str]] = {}
         self._settling: set[int] = set()  # runs whose launcher waits on their first moments
+        self.sessions: SessionHooks | None = None  # drives the runs that speak a session
 
     # -- lookups -----------------------------------------------------------------------
 
@@ -231,6 +233,10 @@ class RunKeeper:
         )
         await self._ledger.set_state(spec.name, AgentState.RUNNING, f"pid {handle.pid}")
         self._watch(spec.name, run)
+        if plan.session is not None and self.sessions is not None:
+            await self.sessions.started(
+                spec, run, protocol=plan.session, prompt=plan.prompt, offset=offset
+            )
         await self._emit(
             FleetEvent(
                 spec.name,
@@ -371,6 +377,8 @@ class RunKeeper:
             if self._sandboxes is not None:
                 await self._sandboxes.reattach(record.spec)
             self._watch(record.name, run)
+            if self.sessions is not None:
+                await self.sessions.reattached(record.spec, run)
             return
         info = await backend.wait(run.handle)
         await self._finish(record.name, run, info, ending=None, notify=False)
@@ -410,6 +418,8 @@ class RunKeeper:
         else:
             state = AgentState.EXITED if info.exit_code == 0 else AgentState.FAILED
             reason = info.reason
+        if self.sessions is not None:
+            await self.sessions.ended(name, run, info, reason)
         await self._ledger.set_state(name, state, reason)
         append_marker(self.log_path(name), f"{name} {info.reason}")
         try:

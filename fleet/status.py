@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Protocol
 
 from fleet.accounts.model import Account
+from fleet.ledger.rows import AgentRecord, RunRecord
 from fleet.ledger.run_reports import RunReport
 from fleet.model import AgentSpec, AgentState
 from fleet.names import AgentName
+from fleet.runs import latest, mtime
 from fleet.sandbox.destinations import DEFAULT_ALLOW
 from fleet.watchdog import DEFAULT_HEARTBEAT_TIMEOUT
 
@@ -104,6 +106,34 @@ class AgentStatus:
     # When a roster reload (or a start) found it gone from the config: never restarted since.
     removed_from_roster: datetime | None = None
     egress_refused: int = 0  # refused egress attempts, all time (ledger: egress_refusals)
+
+
+def agent_status(
+    record: AgentRecord,
+    run: RunRecord | None,
+    heartbeat: datetime | None,
+    log: Path,
+    *,
+    tokens_today: int | None = None,
+) -> AgentStatus:
+    """``ps``'s view of an agent: its record, its last run, its last heartbeat and log."""
+    ended = run is None or run.ended_at is not None
+    return AgentStatus(
+        name=record.name,
+        runtime=record.spec.runtime,
+        backend=record.spec.backend,
+        model=record.spec.model,
+        state=record.state,
+        reason=record.state_reason,
+        pid=None if ended or run is None else run.handle.pid,
+        started_at=run.started_at if run is not None else None,
+        ended_at=run.ended_at if run is not None else None,
+        exit_code=run.exit_code if run is not None else None,
+        last_activity=latest(heartbeat, mtime(log)),
+        last_heartbeat=heartbeat,
+        tokens_today=tokens_today,
+        removed_from_roster=record.removed_at,
+    )
 
 
 @dataclass(frozen=True, slots=True)

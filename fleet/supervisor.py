@@ -26,20 +26,23 @@ from datetime import datetime
 from pathlib import Path
 
 from fleet.agent_outputs import AgentOutputs
+from fleet.approvals.service import Approvals
 from fleet.backends.base import Backend
 from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, AgentStillRunning, FleetError
 from fleet.freezer import signal_run
 from fleet.ledger import Freeze, Ledger, UsageTotal
-from fleet.ledger.rows import AgentOrigin, AgentRecord, RunRecord
+from fleet.ledger.rows import AgentOrigin, AgentRecord
 from fleet.ledger.run_reports import RunReport
 from fleet.logtail import tail_lines
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, Fallback, RestartMode
+from fleet.model import PermissionMode as Mode
 from fleet.names import AgentName, agent_name
 from fleet.run_keeper import Ending, RunKeeper
-from fleet.runs import latest, mtime
 from fleet.runtimes import RuntimeRegistry
 from fleet.sandbox.service import Sandboxes
+from fleet.sessions.control import SessionControl
+from fleet.sessions.live import LiveSessions
 from fleet.status import (
     AccountAssigner,
     AgentStatus,
@@ -52,6 +55,7 @@ from fleet.status import (
     ProviderUrlIssuer,
     RosterDiff,
     SpawnOutcome,
+    agent_status,
 )
 from fleet.transcript.story import Outcome
 from fleet.watchdog import Action, WatchdogSnapshot
@@ -96,6 +100,7 @@ class Fleet:
         provider_urls: ProviderUrlIssuer | None = None,
         accounts: AccountAssigner | None = None,
         sandboxes: Sandboxes | None = None,
+        approvals: Approvals | None = None,
     ) -> None:
         self._ledger = ledger
         self._runtimes = runtimes
@@ -120,6 +125,11 @@ class Fleet:
             sandboxes=sandboxes,
         )
         self.outputs = AgentOutputs(self._runs, ledger, runtimes, clock)
+        self.sessions = LiveSessions(
+            ledger=ledger, clock=clock, backend_of=self._runs.backend, approvals=approvals
+        )
+        self._runs.sessions = self.sessions
+        self._control = SessionControl(ledger, self.sessions, self._runs, self._roster_of)
         self._watchdog = WatchdogHands(
             ledger=ledger,
             runs=self._runs,
@@ -145,6 +155,7 @@ class Fleet:
         if self._state is not SupervisorState.NEW:
             raise RuntimeError(f"Fleet.start() called in state {self._state.value}")
         self._state = SupervisorState.RUNNING
+        await self.sessions.start()
         await self._runs.reconcile()
         # An entry that left the config while Fleetwarden was down counts as removed now.
         await self._ledger.sync_roster(self._roster)
@@ -186,6 +197,7 @@ class Fleet:
             return
         self._state = SupervisorState.STOPPED
         await self._runs.stop_watching()
+        await self.sessions.stop()
 
     # -- queries -----------------------------------------------------------------------
 
@@ -199,10 +211,11 @@ class Fleet:
         refused = await self._ledger.refusal_totals()
         return [
             replace(
-                self._status_of(
+                agent_status(
                     record,
                     runs.get(record.name),
                     beats.get(record.name, (None, ""))[0],
+                    self._runs.log_path(record.name),
                     tokens_today=tokens.get(record.name, 0),
                 ),
                 frozen=frozen.get(record.name),
@@ -285,12 +298,7 @@ class Fleet:
 
     async def snapshot(self, name: str) -> str:
         """What the agent's screen shows now (the log's end once it has stopped)."""
-        record = await self._runs.record(name)
-        run = await self._ledger.last_run(record.name)
-        if record.state.is_live and run is not None and run.ended_at is None:
-            return await self._runs.backend(run.handle.backend).snapshot(run.handle)
-        log_path = self._runs.log_path(record.name)
-        return "\n".join(await asyncio.to_thread(tail_lines, log_path, 40))
+        return await self.outputs.screen(name)
 
     async def drift(self) -> list[str]:
         """Sessions on our backends that no run in the ledger accounts for: reported,
@@ -387,6 +395,9 @@ class Fleet:
         record = await self._runs.record(name)
         async with self._runs.lock(record.name):
             record = await self._runs.record(name)
+            if self.sessions.driver(record.name) is not None:  # in-band, in its turn
+                await self.sessions.turn(record.name, text)
+                return None
             log_path = self._runs.log_path(record.name)
             ctx = self._runs.context(record.spec)
             runtime = self._runtimes.get(record.spec.runtime)
@@ -410,6 +421,15 @@ class Fleet:
                 record.spec, reason=f"follow-up from {by}", plan=plan
             )
         return await self._runs.first_moments(record.name, launched)
+
+    async def interrupt(self, name: str, *, by: str = "operator") -> str:
+        """End ``name``'s turn in progress, keeping its process and session; what was done."""
+        return await self._control.interrupt(name, by)
+
+    async def set_permissions(self, name: str, mode: Mode, *, by: str = "operator") -> str:
+        """Change ``name``'s permission mode: in its running session where its CLI can, else
+        from its next run (kept on its spec either way); the answer says which."""
+        return await self._control.set_permissions(name, mode, by)
 
     # -- cutoffs: pausing an agent's processes (fleet.freezer) ---------------------------
 
@@ -462,33 +482,11 @@ class Fleet:
 
     async def _status(self, record: AgentRecord) -> AgentStatus:
         run = await self._ledger.last_run(record.name)
-        return self._status_of(record, run, await self._ledger.last_heartbeat(record.name))
+        beat = await self._ledger.last_heartbeat(record.name)
+        return agent_status(record, run, beat, self._runs.log_path(record.name))
 
-    def _status_of(
-        self,
-        record: AgentRecord,
-        run: RunRecord | None,
-        heartbeat: datetime | None,
-        *,
-        tokens_today: int | None = None,
-    ) -> AgentStatus:
-        activity = latest(heartbeat, mtime(self._runs.log_path(record.name)))
-        return AgentStatus(
-            name=record.name,
-            runtime=record.spec.runtime,
-            backend=record.spec.backend,
-            model=record.spec.model,
-            state=record.state,
-            reason=record.state_reason,
-            pid=run.handle.pid if run is not None and run.ended_at is None else None,
-            started_at=run.started_at if run is not None else None,
-            ended_at=run.ended_at if run is not None else None,
-            exit_code=run.exit_code if run is not None else None,
-            last_activity=activity,
-            last_heartbeat=heartbeat,
-            tokens_today=tokens_today,
-            removed_from_roster=record.removed_at,
-        )
+    def _roster_of(self) -> dict[AgentName, AgentSpec]:
+        return self._roster  # replaced whole by a roster reload
 
     def _spec_of(self, record: AgentRecord) -> AgentSpec:
         """The settings ``record``'s agent runs with now: the roster's current ones (after
