@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fleet.errors import FleetError
 from fleet.model import AgentSpec
-from fleet.sessions import claude
+from fleet.sessions import claude, codex
 from fleet.sessions.base import SessionProtocol
 
 Factory = Callable[[AgentSpec, Path], SessionProtocol]
@@ -16,6 +16,7 @@ Factory = Callable[[AgentSpec, Path], SessionProtocol]
 
 PROTOCOLS: Mapping[str, Factory] = {
     claude.NAME: lambda spec, _cwd: claude.ClaudeStream(spec.permissions),
+    codex.NAME: codex.protocol,
 }
 
 
