@@ -61,6 +61,7 @@ from fleet.runtimes._cli import (
     with_v1,
 )
 from fleet.runtimes.base import RuntimeContext
+from fleet.runtimes.codex_hooks import with_heartbeats
 from fleet.runtimes.codex_rules import RULES_FILE, execpolicy
 from fleet.sessions.codex import NAME as SESSION
 from fleet.transcript.codex import CodexStream
@@ -95,10 +96,16 @@ class CodexRuntime(CliRuntime):
     name = "codex"
 
     def plan(self, spec: AgentSpec, ctx: RuntimeContext) -> LaunchPlan:
-        if ctx.tty:
-            return super().plan(spec, ctx)
+        if ctx.tty:  # its TUI: Codex's hooks report that it lives
+            return with_heartbeats(super().plan(spec, ctx), ctx)
         plan = self._launch_plan(spec, ctx, self.session_argv(spec))
         return replace(plan, takes_input=True, session=SESSION, prompt=spec.prompt)
+
+    def follow_up(
+        self, spec: AgentSpec, ctx: RuntimeContext, session: str | None, text: str
+    ) -> LaunchPlan | None:
+        plan = super().follow_up(spec, ctx, session, text)
+        return None if plan is None else with_heartbeats(plan, ctx)
 
     def session_argv(self, spec: AgentSpec) -> tuple[str, ...]:
         """The live session: the model, the approval policy and the sandbox go with the

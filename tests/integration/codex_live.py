@@ -43,32 +43,18 @@ class LiveCodex:
     effects: list[Effect] = field(default_factory=list)
     proc: asyncio.subprocess.Process | None = None
     protocol: CodexAppServer | None = None
+    ctx: RuntimeContext | None = None  # the agent's place; by default a home and workdir
 
     @property
     def work(self) -> Path:
-        return self.root / "work"
+        return self.ctx.workdir if self.ctx is not None else self.root / "work"
 
     async def __aenter__(self) -> LiveCodex:
         cli("codex")
-        home = self.root / "home"
-        (home / "tmp").mkdir(parents=True, exist_ok=True)
-        self.work.mkdir(exist_ok=True)
-        environ = {
-            "PATH": os.pathsep.join([str(bin_dir()), str(node_dir()), "/usr/bin", "/bin"]),
-            "LANG": "C.UTF-8",
-            "TMPDIR": str(home / "tmp"),
-            "OPENAI_API_KEY": KEY,
-        }
-        ctx = RuntimeContext(
-            home=home,
-            workdir=self.work,
-            environ=environ,
-            provider_urls={"openai": self.fake.base_url},
-            started_at=datetime.now(UTC),
-        )
+        ctx = self.ctx or self._context()
         plan = CodexRuntime(str(bin_dir() / "codex")).plan(self.spec, ctx)
         assert plan.session == "codex-app-server"
-        write_files(home, plan.files)
+        write_files(ctx.home, plan.files)
         self.proc = await asyncio.create_subprocess_exec(
             *plan.argv,
             env=dict(plan.env),
@@ -81,6 +67,24 @@ class LiveCodex:
         self.protocol = protocol(self.spec, self.work)
         await self.apply(self.protocol.opening(plan.prompt))
         return self
+
+    def _context(self) -> RuntimeContext:
+        home = self.root / "home"
+        (home / "tmp").mkdir(parents=True, exist_ok=True)
+        self.work.mkdir(exist_ok=True)
+        environ = {
+            "PATH": os.pathsep.join([str(bin_dir()), str(node_dir()), "/usr/bin", "/bin"]),
+            "LANG": "C.UTF-8",
+            "TMPDIR": str(home / "tmp"),
+            "OPENAI_API_KEY": KEY,
+        }
+        return RuntimeContext(
+            home=home,
+            workdir=self.work,
+            environ=environ,
+            provider_urls={"openai": self.fake.base_url},
+            started_at=datetime.now(UTC),
+        )
 
     async def __aexit__(
         self,

@@ -1,13 +1,21 @@
-"""An agent's allow and deny rules as Codex's execpolicy rules, and where they are written."""
+"""An agent's allow and deny rules as Codex's execpolicy rules, its heartbeat hooks, and
+where they are written."""
 
 from __future__ import annotations
 
+import json
+import tomllib
+from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
+from fleet.errors import LaunchFailed
 from fleet.model import AgentSpec
 from fleet.names import AgentName
 from fleet.runtimes import RuntimeContext
 from fleet.runtimes.codex import CodexRuntime
+from fleet.runtimes.codex_hooks import HOOKS
 from fleet.runtimes.codex_rules import execpolicy
 
 
@@ -40,3 +48,36 @@ def test_the_rules_file_is_written_in_codex_home(tmp_path: Path) -> None:
     assert "curl" in files[tmp_path / ".codex" / "rules" / "fleetwarden.rules"]
     bare = CodexRuntime().plan(AgentSpec(AgentName("cx"), runtime="codex", prompt="hi"), ctx)
     assert list(bare.files) == [tmp_path / ".codex" / "config.toml"]
+
+
+def test_heartbeat_hooks_are_written_and_trusted_where_no_session_reports(tmp_path: Path) -> None:
+    """A TUI or a follow-up gets hooks.json posting heartbeats and config.toml trusting each
+    hook under its key; a live session gets none (its protocol is its heartbeat)."""
+    ctx = RuntimeContext(
+        home=tmp_path,
+        workdir=tmp_path,
+        environ={},
+        heartbeat_url="http://127.0.0.1:9/heartbeat/cx",
+        heartbeat_token="t" * 24,
+    )
+    spec = AgentSpec(AgentName("cx"), runtime="codex", prompt="hi")
+    codex_home = tmp_path / ".codex"
+    for plan in (
+        CodexRuntime().plan(spec, replace(ctx, tty=True)),
+        CodexRuntime().follow_up(spec, ctx, None, "more"),
+    ):
+        assert plan is not None
+        hooks = json.loads(plan.files[codex_home / "hooks.json"])["hooks"]
+        assert set(hooks) == set(HOOKS)
+        assert "heartbeat" not in json.dumps(hooks)  # the URL comes from the environment
+        state = tomllib.loads(plan.files[codex_home / "config.toml"])["hooks"]["state"]
+        assert state == {
+            f"{codex_home}/hooks.json:{label}:0:0": {"trusted_hash": digest}
+            for label, _, digest in HOOKS.values()
+        }
+        assert plan.env["FLEETWARDEN_HEARTBEAT_URL"] == "http://127.0.0.1:9/heartbeat/cx"
+    live = CodexRuntime().plan(spec, ctx)
+    assert codex_home / "hooks.json" not in live.files
+    bad = replace(ctx, tty=True, heartbeat_url="http://example.com/heartbeat")
+    with pytest.raises(LaunchFailed, match="heartbeat URL"):
+        CodexRuntime().plan(spec, bad)
