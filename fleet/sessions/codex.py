@@ -43,7 +43,14 @@ from typing import Any
 from fleet.approvals.model import Decision
 from fleet.model import AgentSpec, PermissionMode
 from fleet.sessions.base import Alive, Asked, Effect, TurnEnded, Withdrawn, Write
-from fleet.sessions.codex_asks import Verdict, command_ask, edit_ask, edit_paths, judge
+from fleet.sessions.codex_asks import (
+    Verdict,
+    command_ask,
+    edit_ask,
+    edit_paths,
+    judge,
+    reads_only,
+)
 
 NAME = "codex-app-server"
 OVERLOADED = -32001
@@ -229,8 +236,9 @@ class CodexAppServer:
         native = str(ident)
         params = _mapping(raw)
         paths: list[str] = []
+        reading = False
         if method == COMMAND_APPROVAL:
-            ask = command_ask(native, params)
+            ask, reading = command_ask(native, params), reads_only(params, self._cwd)
         elif method == FILE_APPROVAL:
             item = self._items.get(str(params.get("itemId")))
             ask, paths = edit_ask(native, params, item, self._cwd), edit_paths(item)
@@ -240,7 +248,7 @@ class CodexAppServer:
         turn = str(params.get("turnId") or self._turn or "")
         self._asks[native] = (turn, ask.subject)
         self._busy = True
-        verdict = judge(ask, paths, self._mode, self._cwd, self._allow, self._deny)
+        verdict = judge(ask, paths, self._mode, self._cwd, self._allow, self._deny, reading=reading)
         if verdict is None:
             return [Asked(ask)]
         return self._decided(native, verdict)

@@ -4,10 +4,12 @@ the asks an agent's mode and rules answer without asking anyone.
 Codex's ``untrusted`` approval policy asks for every command it does not know to be
 read-only and for every edit. The modes that ask less are Fleetwarden's answers:
 
-* ``edits``: an edit whose files all lie inside the workdir is accepted;
-* ``read-only``: every ask is declined (the commands Codex knows to be read-only, ``cat``,
-  ``ls``, ``git status``…, run without asking); Codex lets an accepted command out of its
-  own sandbox, so nothing here ever accepts one;
+* ``edits``: an edit whose files all lie inside the workdir is accepted, and so is a
+  command Codex itself reads as only reading, listing or searching files inside the
+  workdir (its ``commandActions``: ``cat notes.txt``, ``ls``, ``rg foo``; measured, Codex
+  asks for ``cat notes.txt`` under ``untrusted``), with no shell syntax around it;
+* ``read-only``: such a reading command is accepted, every other ask declined (Codex lets
+  an accepted command out of its own sandbox, so nothing else is ever accepted);
 * ``allow:`` rules accept, ``deny:`` rules decline, matched as
   :mod:`fleet.permissions` matches them (``Bash(git *)`` against the command line as the
   model wrote it, ``Edit(src/*)`` against each file, relative to the workdir).
@@ -16,6 +18,7 @@ read-only and for every edit. The modes that ask less are Fleetwarden's answers:
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +29,8 @@ from fleet.permissions import BadRule, first_match, parse_rule
 from fleet.transcript.codex import unwrap
 
 COMMAND = "commandExecution"
+READING = frozenset({"read", "listFiles", "search"})  # Codex's commandActions that only read
+_SHELL = re.compile(r"[;&|<>$`\\\n(){}*?~]")
 EDIT = "fileChange"
 DIFF_LINES = 40  # lines of the diffs shown with an edit's ask
 
@@ -68,6 +73,23 @@ def edit_ask(
     return Ask(native_id, EDIT, subject, detail, "Edit")
 
 
+def reads_only(params: Mapping[str, Any], cwd: str) -> bool:
+    """Whether a command approval request is for a command Codex parsed as only reading,
+    listing or searching inside ``cwd``, written without shell syntax."""
+    actions = params.get("commandActions")
+    if not isinstance(actions, list) or not actions:
+        return False
+    if _SHELL.search(unwrap(str(params.get("command") or ""))):
+        return False
+    for action in actions:
+        if not isinstance(action, Mapping) or action.get("type") not in READING:
+            return False
+        path = action.get("path")
+        if path is not None and not _inside(str(path), cwd):
+            return False
+    return True
+
+
 def edit_paths(item: Mapping[str, Any] | None) -> list[str]:
     """The files an announced ``fileChange`` item changes, as Codex wrote them."""
     return [str(change.get("path") or "") for change in _changes(item)]
@@ -80,14 +102,19 @@ def judge(
     cwd: str,
     allow: tuple[str, ...],
     deny: tuple[str, ...],
+    *,
+    reading: bool = False,
 ) -> Verdict | None:
-    """How the agent's rules and mode answer ``ask`` (``paths``: an edit's files), or
-    ``None``: the operator is asked."""
+    """How the agent's rules and mode answer ``ask`` (``paths``: an edit's files;
+    ``reading``: a command that only reads inside the workdir), or ``None``: the operator
+    is asked."""
     subjects = [_relative(path, cwd) for path in paths] if ask.tool == EDIT else [ask.subject]
     for subject in subjects:
         rule = first_match(deny, ask.tool, subject)
         if rule is not None:
             return Verdict(False, f"the agent's rule `{rule}` denies it")
+    if reading and mode in (PermissionMode.EDITS, PermissionMode.READ_ONLY):
+        return Verdict(True)
     if mode is PermissionMode.READ_ONLY:
         return Verdict(False, "the agent is read-only: it may look, not change anything")
     if subjects and all(first_match(allow, ask.tool, subject) for subject in subjects):

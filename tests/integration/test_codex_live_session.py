@@ -213,3 +213,19 @@ async def test_interrupt_ends_the_turn_and_keeps_the_agent(tmp_path: Path) -> No
         await live.until(ended)
         assert user_words(fake)[-1][-1] == "go on"
         assert any('"text":"after"' in line for line in live.lines)
+
+
+@pytest.mark.parametrize("mode", [PermissionMode.EDITS, PermissionMode.READ_ONLY])
+async def test_reading_the_workdir_passes_unasked(mode: PermissionMode, tmp_path: Path) -> None:
+    """With ``edits`` or ``read-only``, ``cat notes.txt`` (which Codex asks about) runs
+    unasked: the model reads the file."""
+    read = Turn(text="", tool=ToolCall("exec_command", {"cmd": "cat notes.txt"}))
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "notes.txt").write_text("ship on Friday\n")
+    async with (
+        FakeProvider(read, Turn(text="read it"), default=DONE) as fake,
+        LiveCodex(spec(mode), fake, tmp_path) as live,
+    ):
+        await live.until(ended)
+        assert not [e for e in live.effects if isinstance(e, Asked)]
+        assert "ship on Friday" in last_input(fake)

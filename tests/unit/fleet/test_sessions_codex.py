@@ -271,3 +271,39 @@ def test_other_lines_are_ignored() -> None:
     live = fresh()
     for line in ("\x1b[2m2026 ERROR codex_core\x1b[0m", "[1,2]", "{bad", '{"id":"x","result":{}}'):
         assert live.feed(line) == []
+
+
+def _read_line(command: str, path: str) -> str:
+    action = {"type": "read", "command": command, "name": Path(path).name, "path": path}
+    params = {
+        "command": f"/bin/bash -lc '{command}'",
+        "commandActions": [action],
+        "turnId": "turn-1",
+        "itemId": "c",
+    }
+    return json.dumps(
+        {"method": "item/commandExecution/requestApproval", "id": 5, "params": params}
+    )
+
+
+@pytest.mark.parametrize(
+    ("command", "path", "mode", "verdict"),
+    [
+        ("cat notes.txt", f"{CWD}/notes.txt", PermissionMode.EDITS, "accept"),
+        ("cat notes.txt", f"{CWD}/notes.txt", PermissionMode.READ_ONLY, "accept"),
+        ("cat notes.txt", f"{CWD}/notes.txt", PermissionMode.ASK, None),
+        ("cat /etc/shadow", "/etc/shadow", PermissionMode.EDITS, None),
+        ("cat notes.txt > x", f"{CWD}/notes.txt", PermissionMode.EDITS, None),
+        ("cat $(rm -rf a)", f"{CWD}/notes.txt", PermissionMode.READ_ONLY, "decline"),
+    ],
+)
+def test_commands_that_only_read_the_workdir_pass_in_edits_and_read_only(
+    command: str, path: str, mode: PermissionMode, verdict: str | None
+) -> None:
+    """A command Codex parsed as only reading inside the workdir, with no shell syntax,
+    passes unasked in ``edits`` and ``read-only``; ``ask`` asks it; anything else is asked
+    (``edits``) or declined (``read-only``)."""
+    effects = fresh(mode).feed(_read_line(command, path))
+    decided = [m["result"]["decision"] for m in writes(effects) if "result" in m]
+    assert (decided[0] if decided else None) == verdict
+    assert bool(asks(effects)) is (verdict is None)
