@@ -276,6 +276,7 @@ class App:
             accounts=self._accounts,
             sandboxes=self._sandboxes,
         )
+        heartbeats.take_asks(self._fleet.sessions.hook_asks.ask)  # TUIs' permission hooks
         assert self._notifier is not None
         self._feed = AgentFeed(
             self._fleet, self._notifier.post, self._clock, typing=self._notifier.typing

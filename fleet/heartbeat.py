@@ -18,6 +18,10 @@ every accepted beat is handed to the ``on_beat`` callback as ``(agent, kind)`` w
 A new connection must send its beat's headers within ``idle_timeout`` seconds
 (:mod:`fleet.admission`).
 
+``POST /ask/<agent>`` (same token) is where a CLI's blocking permission hook asks the
+operator (:mod:`fleet.sessions.hook_asks`): the reply, once decided, is the hook's JSON
+answer. Without an ``on_ask`` callback every ask is answered no, at once.
+
 Tokens and the port persist in ``<state_dir>/heartbeat.json`` (mode 0600, replaced
 atomically): ``{"version": 1, "port": 41234, "tokens": {"coder-1": "..."}}``. A restarted
 Fleetwarden binds the same port again and accepts the same tokens, so agents that kept
@@ -46,6 +50,7 @@ log = logging.getLogger(__name__)
 TOKEN_HEADER: Final = "X-Fleetwarden-Token"
 STATE_FILE: Final = "heartbeat.json"
 MAX_BODY: Final = 4096
+MAX_ASK: Final = 1024 * 1024  # an ask carries the tool's input: a whole file, for a Write
 MAX_PER_AGENT: Final = 16  # beats of one agent in flight at once
 _MAX_WARNED: Final = 256  # names remembered for log-once; a scanner must not grow it forever
 _UNKNOWN: Final = "an unknown agent"  # log key for names we refuse to echo into logs
@@ -58,6 +63,11 @@ class BeatKind(enum.StrEnum):
 
 
 OnBeat = Callable[[str, str], Awaitable[None]]  # (agent, kind) -> None
+OnAsk = Callable[[str, bytes], Awaitable[bytes]]  # (agent, the hook's JSON) -> its answer
+NO_ASKS = (
+    b'{"hookSpecificOutput": {"hookEventName": "PermissionRequest", "decision": '
+    b'{"behavior": "deny", "message": "this Fleetwarden takes no approvals"}}}'
+)
 
 
 class HeartbeatState(enum.Enum):
@@ -103,6 +113,7 @@ class HeartbeatServer:
             raise ValueError(f"heartbeat port must be 0-65535, not {port}")
         self._secrets = AgentSecrets(state_dir / STATE_FILE, "heartbeat")
         self._on_beat = on_beat
+        self._on_ask: OnAsk | None = None
         self._wanted_port = port
         self._limits = Limits(
             header_timeout,
@@ -117,6 +128,10 @@ class HeartbeatServer:
         self._served: Served | None = None
         self._port: int | None = None
         self._state = HeartbeatState.NEW
+
+    def take_asks(self, on_ask: OnAsk) -> None:
+        """Have ``on_ask`` answer the asks of agents' permission hooks."""
+        self._on_ask = on_ask
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -140,8 +155,9 @@ class HeartbeatServer:
         """Load the saved tokens and listen, on the saved port when it is free."""
         if self._state is not HeartbeatState.NEW:
             raise RuntimeError(f"HeartbeatServer.start() called in state {self._state.value}")
-        app = web.Application(client_max_size=MAX_BODY)
+        app = web.Application(client_max_size=MAX_ASK)
         app.router.add_post("/heartbeat/{agent}", self._handle)
+        app.router.add_post("/ask/{agent}", self._handle)
         self._served = await serve(
             app,
             self._secrets,
@@ -219,7 +235,9 @@ class HeartbeatServer:
             why = "unknown agent" if expected is None else "wrong token"
             self._warn_once(named, "refused a heartbeat for %s: %s", why)
             return web.Response(status=403)
-        if request.content_length is not None and request.content_length > MAX_BODY:
+        asking = request.path.startswith("/ask/")
+        cap = MAX_ASK if asking else MAX_BODY
+        if request.content_length is not None and request.content_length > cap:
             return web.Response(status=413)
         try:
             async with asyncio.timeout(self._body_timeout):
@@ -228,6 +246,10 @@ class HeartbeatServer:
             return web.Response(status=413)
         except TimeoutError:
             return web.Response(status=408)
+        if len(body) > cap:
+            return web.Response(status=413)
+        if asking:
+            return await self._ask(agent, body)
         kind = parse_beat(body)
         if kind is None:
             self._warn_once(
@@ -241,6 +263,20 @@ class HeartbeatServer:
             return web.Response(status=500)
         self._warned.discard(agent)  # a later problem is worth a new warning
         return web.Response(status=204)
+
+    async def _ask(self, agent: AgentName, body: bytes) -> web.StreamResponse:
+        """Answer a permission hook's ask once it is decided (400: not an ask)."""
+        if self._on_ask is None:
+            return web.Response(body=NO_ASKS, content_type="application/json")
+        try:
+            answer = await self._on_ask(agent, body)
+        except ValueError as exc:  # fleet.sessions.hook_asks.BadAsk
+            log.warning("refused an ask of %s: %s", agent, exc)
+            return web.Response(status=400)
+        except Exception:
+            log.exception("the ask of %s could not be answered", agent)
+            return web.Response(status=500)
+        return web.Response(body=answer, content_type="application/json")
 
     def _warn_once(self, key: str, message: str, why: str) -> None:
         if key in self._warned or len(self._warned) >= _MAX_WARNED:

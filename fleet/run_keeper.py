@@ -418,9 +418,9 @@ class RunKeeper:
         else:
             state = AgentState.EXITED if info.exit_code == 0 else AgentState.FAILED
             reason = info.reason
+        await self._ledger.set_state(name, state, reason)
         if self.sessions is not None:
             await self.sessions.ended(name, run, info, reason)
-        await self._ledger.set_state(name, state, reason)
         append_marker(self.log_path(name), f"{name} {info.reason}")
         try:
             await self._report_end(name, run, info, ending)

@@ -395,9 +395,9 @@ class Fleet:
         record = await self._runs.record(name)
         async with self._runs.lock(record.name):
             record = await self._runs.record(name)
-            if self.sessions.driver(record.name) is not None:  # in-band, in its turn
-                await self.sessions.turn(record.name, text)
+            if await self.sessions.took(record.name, text):  # in-band, in its turn
                 return None
+            record = await self._runs.record(name)
             log_path = self._runs.log_path(record.name)
             ctx = self._runs.context(record.spec)
             runtime = self._runtimes.get(record.spec.runtime)

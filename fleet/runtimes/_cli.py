@@ -32,20 +32,24 @@ class CliRuntime(ABC):
     its environment and config files, and where its output names the session."""
 
     name: str
+    # The protocol of a live session (:mod:`fleet.sessions`) its headless runs speak: one
+    # process serves every turn, each written to its stdin (its argv carries no prompt).
+    # ``None``: one headless run per turn.
+    session_protocol: str | None = None
 
     def __init__(self, executable: str | None = None) -> None:
         self._exe = self.name if executable is None else executable
 
     def plan(self, spec: AgentSpec, ctx: RuntimeContext) -> LaunchPlan:
         argv = self.tui_argv(spec) if ctx.tty else self.headless_argv(spec)
-        return self._launch_plan(spec, ctx, argv)
+        return self._launch_plan(spec, ctx, argv, spec.prompt)
 
     def follow_up(
         self, spec: AgentSpec, ctx: RuntimeContext, session: str | None, text: str
     ) -> LaunchPlan | None:
         if ctx.tty:
             return None  # the TUI is running: the text is typed into it
-        return self._launch_plan(spec, ctx, self.resume_argv(spec, session, text))
+        return self._launch_plan(spec, ctx, self.resume_argv(spec, session, text), text)
 
     def session_id(self, output: str) -> str | None:
         return last_session(output, self.event_session)
@@ -80,12 +84,21 @@ class CliRuntime(ABC):
         config files to write before it starts."""
 
     def _launch_plan(
-        self, spec: AgentSpec, ctx: RuntimeContext, argv: tuple[str, ...]
+        self, spec: AgentSpec, ctx: RuntimeContext, argv: tuple[str, ...], prompt: str | None
     ) -> LaunchPlan:
         env = base_env(spec, ctx)
         own_env, files = self.setup(spec, ctx)
         env.update(own_env)
-        return LaunchPlan(argv=argv, env=env, cwd=ctx.workdir, takes_input=ctx.tty, files=files)
+        live = None if ctx.tty else self.session_protocol
+        return LaunchPlan(
+            argv=argv,
+            env=env,
+            cwd=ctx.workdir,
+            takes_input=ctx.tty or live is not None,
+            files=files,
+            session=live,
+            prompt=prompt if live is not None else None,
+        )
 
 
 def json_events(output: str) -> Iterator[Mapping[str, Any]]:

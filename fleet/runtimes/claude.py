@@ -1,18 +1,27 @@
-"""The ``claude`` runtime: Claude Code, headless (``claude -p``) or its TUI on a terminal.
+"""The ``claude`` runtime: Claude Code, headless as a live session or its TUI on a terminal.
 
-Headless::
+Headless, one process serves every turn of the session (:mod:`fleet.sessions.claude`)::
 
-    claude -p --output-format stream-json --verbose [--model M] -- PROMPT
+    claude -p --input-format stream-json --output-format stream-json --verbose
+        --replay-user-messages --permission-prompt-tool stdio --permission-mode M [--model X]
 
-``stream-json`` writes one JSON event per line as it happens, so the agent's log fills
-while it works; every event carries the ``session_id`` (the first one is the
-``system``/``init`` event, the last the ``result``). A follow-up resumes that session with
+Turns (the prompt first) arrive on its stdin, the run's FIFO; ``stream-json`` writes one
+JSON event per line as it happens, so the agent's log fills while it works; every event
+carries the ``session_id``. Each tool call its mode and rules do not decide is asked on
+stdout and answered on stdin (``--permission-prompt-tool stdio``): the operator's yes or
+no. When the process has ended, a follow-up starts a new one resuming that session with
 ``--resume SESSION`` (``--continue``, the directory's newest session, when none is
 known). On a terminal: ``claude [--model M] [-- PROMPT]``. The prompt always follows
 ``--``, so a prompt such as ``--help`` is sent to the model, never read as a flag.
 
-Standard input must be ``/dev/null`` (the backend's business): on a pipe that never ends,
-``claude -p`` waits 3 s for data before it starts.
+Permission modes (:class:`~fleet.model.PermissionMode`) as Claude Code's own, measured on
+2.1.197: ``ask`` → ``default``; ``edits`` → ``acceptEdits``, which also lets ``rm`` and
+``mv`` run unasked, so ``permissions.ask`` rules bring those back to the operator (writes
+outside the workdir are asked by the mode itself); ``full`` → ``bypassPermissions``
+(refused as root unless ``IS_SANDBOX=1``: sandboxed agents only; ask rules would still
+ask there, so it has none); ``read-only`` → ``plan``, with edits denied (plan mode
+alone asks for them). The agent's ``allow:`` and ``deny:`` patterns become
+``permissions.allow`` and ``permissions.deny``.
 
 Environment: the provider's URL as ``ANTHROPIC_BASE_URL``, config and sessions under
 ``<home>/.claude`` (``CLAUDE_CONFIG_DIR``), and the switches that keep it from calling
@@ -45,13 +54,27 @@ from fleet.accounts.placeholders import placeholder_token
 from fleet.errors import LaunchFailed
 from fleet.heartbeat import TOKEN_HEADER
 from fleet.lane_files import read_lane_file
-from fleet.model import AgentSpec
-from fleet.runtimes._cli import CliRuntime, checked_model, checked_session, required_prompt
+from fleet.model import AgentSpec, PermissionMode
+from fleet.permissions import BadRule, parse_rule
+from fleet.runtimes._cli import CliRuntime, checked_model, checked_session
 from fleet.runtimes.base import RuntimeContext, base_env
+from fleet.sessions import claude as session
 from fleet.transcript.claude import ClaudeStream
 from fleet.transcript.events import StreamParser
 
-HEADLESS_FLAGS = ("--output-format", "stream-json", "--verbose")
+HEADLESS_FLAGS = (
+    "--input-format",
+    "stream-json",
+    "--output-format",
+    "stream-json",
+    "--verbose",
+    "--replay-user-messages",
+    "--permission-prompt-tool",
+    "stdio",
+)
+# acceptEdits lets these file commands run unasked (measured on 2.1.197): asked instead.
+EDITS_ASK = ("Bash(rm:*)", "Bash(rmdir:*)", "Bash(mv:*)", "Bash(unlink:*)", "Bash(shred:*)")
+READ_ONLY_DENY = ("Edit", "MultiEdit", "Write", "NotebookEdit")
 QUIET_ENV = {
     # Without the first, Claude Code also calls Anthropic's own host, bypassing the URL.
     "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
@@ -60,6 +83,8 @@ QUIET_ENV = {
     "DISABLE_ERROR_REPORTING": "1",
 }
 URL_VAR = "FLEETWARDEN_HEARTBEAT_URL"
+ASK_VAR = "FLEETWARDEN_ASK_URL"
+ASK_SLACK = 60  # seconds the hook waits past the ask's own deadline
 TOKEN_VAR = "FLEETWARDEN_HEARTBEAT_TOKEN"
 HOOK_STATES = {
     "UserPromptSubmit": "working",
@@ -87,18 +112,20 @@ class ClaudeRuntime(CliRuntime):
     """Claude Code (``@anthropic-ai/claude-code``)."""
 
     name = "claude"
+    session_protocol = session.NAME
 
     def tui_argv(self, spec: AgentSpec) -> tuple[str, ...]:
         prompt = ("--", spec.prompt) if spec.prompt else ()
-        return (self._exe, *_model_args(spec), *prompt)
+        # bypassPermissions would stop the TUI at a confirmation: ``full`` asks there.
+        mode = () if spec.permissions is PermissionMode.FULL else _mode_args(spec)
+        return (self._exe, *mode, *_model_args(spec), *prompt)
 
     def headless_argv(self, spec: AgentSpec) -> tuple[str, ...]:
-        model = _model_args(spec)
-        return (self._exe, "-p", *HEADLESS_FLAGS, *model, "--", required_prompt(spec, self.name))
+        return (self._exe, "-p", *HEADLESS_FLAGS, *_mode_args(spec), *_model_args(spec))
 
     def resume_argv(self, spec: AgentSpec, session: str | None, text: str) -> tuple[str, ...]:
         resume = ("--resume", checked_session(session)) if session else ("--continue",)
-        return (self._exe, "-p", *HEADLESS_FLAGS, *_model_args(spec), *resume, "--", text)
+        return (*self.headless_argv(spec), *resume)  # the text is its first turn, on stdin
 
     def event_session(self, event: Mapping[str, Any]) -> object:
         return event.get("session_id")
@@ -118,18 +145,55 @@ class ClaudeRuntime(CliRuntime):
             env["ENABLE_CLAUDEAI_MCP_SERVERS"] = "false"
         elif kind is not None:
             env["ANTHROPIC_API_KEY"] = placeholder_token(spec.name)
-        settings: dict[str, Any] = {"autoCompactWindow": _compact_window(spec)}
+        settings: dict[str, Any] = {
+            "autoCompactWindow": _compact_window(spec),
+            "permissions": permission_rules(spec),
+        }
+        if spec.permissions is PermissionMode.FULL and not ctx.tty:
+            env["IS_SANDBOX"] = "1"  # bypassPermissions as root; check-config allows it
         if ctx.heartbeat_url and ctx.heartbeat_token:
             env[URL_VAR], env[TOKEN_VAR] = _checked_heartbeat(
                 ctx.heartbeat_url, ctx.heartbeat_token
             )
             settings.update(heartbeat_settings())
+            if ctx.tty:  # the TUI asks through a blocking hook; headless asks on stdout
+                env[ASK_VAR] = ask_url(env[URL_VAR])
+                settings["hooks"]["PermissionRequest"] = [permission_hook(spec)]
         files = {config_dir / "settings.json": json.dumps(settings, indent=2)}
         if ctx.tty:
             key = env.get("ANTHROPIC_API_KEY") or base_env(spec, ctx).get("ANTHROPIC_API_KEY")
             state = config_dir / STATE_FILE
             files[state] = json.dumps(tui_state(_read_state(ctx.home), ctx.workdir, key), indent=2)
         return env, files
+
+
+def permission_rules(spec: AgentSpec) -> dict[str, list[str]]:
+    """Claude Code's ``permissions`` settings for ``spec``: its ``allow:`` and ``deny:``
+    patterns, and the rules its mode needs beside Claude Code's own mode."""
+    rules = {
+        "allow": [_claude_rule(spec, text) for text in spec.allow],
+        "deny": [_claude_rule(spec, text) for text in spec.deny],
+        "ask": [] if spec.permissions is PermissionMode.FULL else list(EDITS_ASK),
+    }
+    if spec.permissions is PermissionMode.READ_ONLY:
+        rules["deny"] += READ_ONLY_DENY
+    return rules
+
+
+def _claude_rule(spec: AgentSpec, text: str) -> str:
+    try:
+        return str(parse_rule(text))
+    except BadRule as exc:
+        raise LaunchFailed(f"{spec.name} cannot start: {exc}") from None
+
+
+def _mode_args(spec: AgentSpec) -> tuple[str, ...]:
+    if spec.permissions is PermissionMode.FULL and spec.sandbox == "none":
+        raise LaunchFailed(
+            f"{spec.name} cannot start with permissions `full` unsandboxed: give it a "
+            "sandbox (`sandbox: bwrap`) or another mode (`edits`, `ask`)"
+        )
+    return ("--permission-mode", session.MODES[spec.permissions])
 
 
 def tui_state(current: Mapping[str, Any], workdir: Path, api_key: str | None) -> dict[str, Any]:
@@ -181,6 +245,32 @@ def heartbeat_settings() -> Mapping[str, Any]:
         matcher = {"matcher": "*"} if event.endswith("ToolUse") else {}
         hooks[event] = [{**matcher, "hooks": [hook]}]
     return {"hooks": hooks}
+
+
+def ask_url(heartbeat_url: str) -> str:
+    """Where the agent's permission hook asks: the heartbeat endpoint's ``/ask/<agent>``."""
+    return heartbeat_url.replace("/heartbeat/", "/ask/", 1)
+
+
+def permission_hook(spec: AgentSpec) -> dict[str, Any]:
+    """The TUI's ``PermissionRequest`` hook: it posts what Claude Code asks to
+    Fleetwarden and prints the answer (:mod:`fleet.sessions.hook_asks`). curl retries
+    through a restart of Fleetwarden (the ask is found again, not asked twice); if it gives
+    up, Claude Code shows its own dialog in the terminal."""
+    wait = int(spec.approval_timeout) + ASK_SLACK
+    command = " ".join(
+        [
+            "curl -fsS --noproxy '*' --connect-timeout 2",
+            f"--retry 1000 --retry-all-errors --retry-delay 1 --retry-max-time {wait}",
+            f"-m {wait}",
+            f'-H "{TOKEN_HEADER}: ${TOKEN_VAR}"',
+            "-H 'Content-Type: application/json'",
+            "--data-binary @-",
+            f'"${ASK_VAR}"',
+        ]
+    )
+    hook = {"type": "command", "command": command, "timeout": wait + ASK_SLACK}
+    return {"matcher": "*", "hooks": [hook]}
 
 
 def heartbeat_command(state: str) -> str:

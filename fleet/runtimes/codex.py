@@ -98,7 +98,7 @@ class CodexRuntime(CliRuntime):
     def plan(self, spec: AgentSpec, ctx: RuntimeContext) -> LaunchPlan:
         if ctx.tty:  # its TUI: Codex's hooks report that it lives
             return with_heartbeats(super().plan(spec, ctx), ctx)
-        plan = self._launch_plan(spec, ctx, self.session_argv(spec))
+        plan = self._launch_plan(spec, ctx, self.session_argv(spec), spec.prompt)
         return replace(plan, takes_input=True, session=SESSION, prompt=spec.prompt)
 
     def follow_up(

@@ -60,7 +60,13 @@ class TurnEnded:
     """A turn is over (its result line was written)."""
 
 
-Effect = Write | Asked | Withdrawn | Alive | TurnEnded
+@dataclass(frozen=True, slots=True)
+class Closing:
+    """The session is ending its process (its work is done): a later turn starts a new
+    process that resumes the session, rather than going to this one."""
+
+
+Effect = Write | Asked | Withdrawn | Alive | TurnEnded | Closing
 
 
 class SessionProtocol(Protocol):

@@ -22,7 +22,13 @@ process serves every turn; measured on 2.1.197:
   withdrawn first (``control_cancel_request``), then the turn's ``result`` is
   ``error_during_execution``;
 * ``control_request`` ``set_permission_mode`` is answered ``{"mode": M}``; to
-  ``bypassPermissions`` it is refused unless the process was launched so.
+  ``bypassPermissions`` it is refused unless the process was launched so;
+* ``control_request`` ``end_session`` ends the process with status 0.
+
+A turn that ends with no other queued ends the process (``end_session``), as a headless
+run ends once its work is done: the run's summary follows, and a later ``send`` resumes
+the session in a new process. A turn the operator interrupted keeps the process, waiting
+for the operator's next turn.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from typing import Any
 from fleet.approvals.model import Ask, AskKind, Decision
 from fleet.model import PermissionMode
 from fleet.permissions import BadRule, parse_rule
-from fleet.sessions.base import Alive, Asked, Effect, TurnEnded, Withdrawn, Write
+from fleet.sessions.base import Alive, Asked, Closing, Effect, TurnEnded, Withdrawn, Write
 
 NAME = "claude-stream"
 
@@ -77,6 +83,8 @@ class ClaudeStream:
         self._mode = mode
         self._ids = ids or (lambda: uuid.uuid4().hex)
         self._busy = False
+        self._interrupted = False  # the turn in progress was interrupted: keep the process
+        self._closing = False
         self._queue: deque[str] = deque()
         self._pending: dict[str, _Pending] = {}
 
@@ -90,7 +98,7 @@ class ClaudeStream:
         return self.turn(prompt)
 
     def turn(self, text: str) -> Sequence[Effect]:
-        if self._busy:
+        if self._busy or self._closing:
             self._queue.append(text)
             return []
         self._busy = True
@@ -143,8 +151,9 @@ class ClaudeStream:
         return [Write(_line({"type": "control_response", "response": body})), Alive("working")]
 
     def interrupt(self) -> Sequence[Effect]:
-        if not self._busy:
+        if not self._busy or self._closing:
             return []
+        self._interrupted = True
         return [Write(self._request({"subtype": "interrupt"}))]
 
     def set_mode(self, mode: PermissionMode) -> Sequence[Effect] | None:
@@ -179,13 +188,17 @@ class ClaudeStream:
 
     def _ended(self) -> Sequence[Effect]:
         self._busy = False
+        interrupted, self._interrupted = self._interrupted, False
         # Whatever was still asked belongs to the turn that ended.
         self._pending.clear()
         out: list[Effect] = [TurnEnded()]
         if self._queue:
             out.extend(self.turn(self._queue.popleft()))
-        else:
+        elif interrupted:
             out.append(Alive("waiting"))
+        else:
+            self._closing = True
+            out += [Closing(), Write(self._request({"subtype": "end_session"}))]
         return out
 
 

@@ -30,12 +30,22 @@ from fleet.clock import Clock
 from fleet.logtail import Cursor, follow, size_of
 from fleet.model import AgentSpec, PermissionMode
 from fleet.names import AgentName
-from fleet.sessions.base import Alive, Asked, Effect, SessionProtocol, TurnEnded, Withdrawn, Write
+from fleet.sessions.base import (
+    Alive,
+    Asked,
+    Closing,
+    Effect,
+    SessionProtocol,
+    TurnEnded,
+    Withdrawn,
+    Write,
+)
 
 log = logging.getLogger(__name__)
 
 POLL = 0.05  # seconds between two looks at a quiet log
 BEAT_EVERY = 5.0  # seconds between two heartbeats saying the same
+NO_APPROVALS = "this Fleetwarden takes no approvals, so whatever is asked is denied"
 
 Writer = Callable[[str], Awaitable[None]]
 Beat = Callable[[str], Awaitable[None]]
@@ -79,6 +89,10 @@ class SessionDriver:
         self._poll = poll
         self._cursor = Cursor(setup.offset)
         self._replaying = False
+        self._unsent: list[str] = []  # writes dropped in a replay since the protocol closed
+        self._deferred: list[ApprovalRequest] = []  # answers that came during a replay
+        self.closing = False  # the protocol is ending the process: no more turns to it
+        self.gone = asyncio.Event()  # set once the run has ended (or is no longer driven)
         self._task: asyncio.Task[None] | None = None
         self._last_beat: tuple[str, datetime] | None = None
 
@@ -108,6 +122,13 @@ class SessionDriver:
                     break
         finally:
             self._replaying = False
+        # The protocol was ending the process when Fleetwarden stopped: say it again, in
+        # case it was never said (a process already ending reads no more).
+        await self._apply([Write(line) for line in self._unsent] if self.closing else [])
+        self._unsent.clear()
+        deferred, self._deferred = self._deferred, []
+        for request in deferred:
+            await self.deliver(request)
         if self._approvals is not None:
             for request in await self._approvals.undelivered(self.setup.run_id):
                 if request.channel == self.channel:
@@ -117,11 +138,7 @@ class SessionDriver:
 
     async def close(self, why: str) -> None:
         """The run ended: stop following; close its asks still open, saying ``why``."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self.detach()
         if self._approvals is not None:
             await self._approvals.close_run(self.setup.run_id, why)
 
@@ -132,6 +149,7 @@ class SessionDriver:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        self.gone.set()
 
     # -- control -----------------------------------------------------------------------
 
@@ -156,7 +174,11 @@ class SessionDriver:
         return True
 
     async def deliver(self, request: ApprovalRequest) -> None:
-        """Tell the CLI the answer to ``request`` in its own terms."""
+        """Tell the CLI the answer to ``request`` in its own terms (after the replay, when
+        it comes during one: the protocol's state is whole only then)."""
+        if self._replaying:
+            self._deferred.append(request)
+            return
         decision = request.decision or Decision.DENY
         await self._apply(self._protocol.answer(request.native_id, decision, request.reason))
 
@@ -202,8 +224,12 @@ class SessionDriver:
         if isinstance(effect, Write):
             if not self._replaying:
                 await self._write(effect.line)
+            elif self.closing:
+                self._unsent.append(effect.line)
         elif isinstance(effect, Asked):
-            if self._approvals is None:
+            if self._approvals is None:  # nobody could ever answer: no, at once
+                native = effect.ask.native_id
+                await self._apply(self._protocol.answer(native, Decision.DENY, NO_APPROVALS))
                 return
             request = await self._approvals.open(
                 agent=setup.agent,
@@ -225,6 +251,8 @@ class SessionDriver:
             await self._alive(effect.state)
         elif isinstance(effect, TurnEnded) and not self._replaying and self._turn_over:
             await self._turn_over()
+        elif isinstance(effect, Closing):
+            self.closing = True
 
     async def _alive(self, state: str, *, force: bool = False) -> None:
         """A heartbeat, unless the same one was given moments ago."""

@@ -11,6 +11,7 @@ that asked.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -28,6 +29,7 @@ from fleet.model import AgentSpec, ExitInfo, PermissionMode
 from fleet.names import AgentName
 from fleet.notices import starter
 from fleet.sessions.driver import DriverSetup, SessionDriver
+from fleet.sessions.hook_asks import HookAsks
 from fleet.sessions.protocols import PROTOCOLS, protocol_for
 
 log = logging.getLogger(__name__)
@@ -57,12 +59,15 @@ class LiveSessions:
         self._poll = poll
         self._drivers: dict[AgentName, SessionDriver] = {}
         self._turn_listeners: list[TurnListener] = []
+        # The asks of CLIs on a terminal, through their permission hooks.
+        self.hook_asks = HookAsks(ledger, approvals)
 
     async def start(self) -> None:
         """Be the deliverer of every session protocol's answers."""
         if self._approvals is not None:
             for channel in PROTOCOLS:
                 await self._approvals.register(channel, self._deliver)
+        await self.hook_asks.start()
 
     async def stop(self) -> None:
         """Stop following; the sessions run on, to be reattached by the next start."""
@@ -84,6 +89,14 @@ class LiveSessions:
         self, spec: AgentSpec, run: RunRecord, *, protocol: str, prompt: str | None, offset: int
     ) -> None:
         """Run ``run`` of ``spec`` was launched speaking ``protocol``: open its session."""
+        try:
+            await self._started(spec, run, protocol, prompt, offset)
+        except Exception:  # the run goes on; it is reported, not lost
+            log.exception("could not drive the session of %s (run %s)", spec.name, run.id)
+
+    async def _started(
+        self, spec: AgentSpec, run: RunRecord, protocol: str, prompt: str | None, offset: int
+    ) -> None:
         _write_protocol(run.handle.run_dir, protocol)
         start = await self._ledger.run_start(run.id)
         trigger = start.trigger if start is not None else None
@@ -95,6 +108,12 @@ class LiveSessions:
     async def reattached(self, spec: AgentSpec, run: RunRecord) -> None:
         """Run ``run`` kept running while Fleetwarden restarted: drive its session again,
         if it has one."""
+        try:
+            await self._reattached(spec, run)
+        except Exception:  # the other agents are reattached all the same
+            log.exception("could not drive the session of %s (run %s)", spec.name, run.id)
+
+    async def _reattached(self, spec: AgentSpec, run: RunRecord) -> None:
         protocol = _read_protocol(run.handle.run_dir)
         start = await self._ledger.run_start(run.id)
         if protocol is None or start is None:
@@ -116,10 +135,20 @@ class LiveSessions:
 
     # -- control -----------------------------------------------------------------------
 
-    async def turn(self, name: AgentName, text: str) -> bool:
-        """Give ``name``'s live session a turn; whether it went in now (else it waits for
-        the turn in progress to end)."""
-        return await self._live(name).turn(text)
+    async def took(self, name: AgentName, text: str, *, wait: float = 30.0) -> bool:
+        """Give ``name``'s live session a turn (now, or after the turn in progress);
+        whether it took it. Not when ``name`` has no live session, nor when its process is
+        ending: then this returns once it has ended (at most ``wait`` seconds), for the
+        caller to resume the session in a new process."""
+        driver = self._drivers.get(name)
+        if driver is None:
+            return False
+        if not driver.closing:
+            await driver.turn(text)
+            return True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(driver.gone.wait(), wait)
+        return False
 
     async def interrupt(self, name: AgentName) -> bool:
         """End ``name``'s turn in progress; whether there was one."""

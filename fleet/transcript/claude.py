@@ -33,6 +33,17 @@ from fleet.transcript.jsonl import (
     text_of,
 )
 
+# The control protocol of a live session (fleet.sessions.claude): its asks reach chat as
+# approval requests, their outcome as the tool's result.
+_QUIET = frozenset(
+    {
+        "stream_event",
+        "rate_limit_event",
+        "control_request",
+        "control_response",
+        "control_cancel_request",
+    }
+)
 _QUIET_SYSTEM = frozenset({"init", "compact_boundary", "status", "hook_response", "hook_started"})
 
 
@@ -55,7 +66,7 @@ class ClaudeStream(JsonStream):
             if event.get("subtype") in _QUIET_SYSTEM:
                 return []
             return [Unknown(f"system/{event.get('subtype')}", line.rstrip())]
-        if kind in ("stream_event", "rate_limit_event"):
+        if kind in _QUIET:
             return []
         return [Unknown(str(kind), line.rstrip())]
 

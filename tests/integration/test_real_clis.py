@@ -82,20 +82,23 @@ def clean_env(home: Path, extra: Mapping[str, str]) -> dict[str, str]:
     return {**env, **extra}
 
 
-async def run_cli(argv: Sequence[str | Path], cwd: Path, env: Mapping[str, str]) -> Run:
-    """Run headless with stdin closed; kill the whole process group on timeout."""
+async def run_cli(
+    argv: Sequence[str | Path], cwd: Path, env: Mapping[str, str], stdin: bytes = b""
+) -> Run:
+    """Run headless with ``stdin`` then end of input (nothing by default); kill the whole
+    process group on timeout."""
     started = time.monotonic()
     proc = await asyncio.create_subprocess_exec(
         *map(str, argv),
         cwd=cwd,
         env=dict(env),
-        stdin=asyncio.subprocess.DEVNULL,
+        stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         start_new_session=True,
     )
     try:
-        out, err = await asyncio.wait_for(proc.communicate(), TIMEOUT)
+        out, err = await asyncio.wait_for(proc.communicate(stdin or None), TIMEOUT)
     except TimeoutError:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)

@@ -26,7 +26,8 @@ from fleet.runtimes.claude import ClaudeRuntime
 from fleet.runtimes.codex import CodexRuntime
 from fleet.runtimes.opencode import OpencodeRuntime
 from fleet.runtimes.pi import PiRuntime
-from fleet.sessions.base import TurnEnded
+from fleet.sessions.base import TurnEnded, Write
+from fleet.sessions.protocols import protocol_for
 from tests.fakes.provider import FakeProvider, RecordedRequest, Turn
 from tests.integration.codex_live import LiveCodex
 from tests.integration.test_real_clis import Run, bin_dir, cli, node_dir, run_cli
@@ -77,7 +78,17 @@ async def run_plan(plan: LaunchPlan, ctx: RuntimeContext) -> Run:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     cli(plan.argv[0])  # fails with "run bash tests/run.sh" when it is not installed
-    return await run_cli(plan.argv, plan.cwd, plan.env)
+    return await run_cli(plan.argv, plan.cwd, plan.env, opening(plan))
+
+
+def opening(plan: LaunchPlan) -> bytes:
+    """What a live session's plan is first written on stdin (its first turn); end of input
+    then ends it. Nothing for a plan that is no live session."""
+    if plan.session is None:
+        return b""
+    protocol = protocol_for(plan.session, AgentSpec(AgentName("any"), "any"), plan.cwd)
+    lines = [e.line for e in protocol.opening(plan.prompt) if isinstance(e, Write)]
+    return "".join(f"{line}\n" for line in lines).encode()
 
 
 def model_requests(fake: FakeProvider, api_path: str) -> list[RecordedRequest]:

@@ -16,10 +16,16 @@ import pytest
 
 from fleet.errors import LaunchFailed
 from fleet.heartbeat import TOKEN_HEADER
-from fleet.model import AgentSpec, LaunchPlan
+from fleet.model import AgentSpec, LaunchPlan, PermissionMode
 from fleet.names import AgentName
 from fleet.runtimes import Runtime, RuntimeContext, default_registry
-from fleet.runtimes.claude import CONTEXT_ENV, ClaudeRuntime, heartbeat_command
+from fleet.runtimes.claude import (
+    CONTEXT_ENV,
+    EDITS_ASK,
+    READ_ONLY_DENY,
+    ClaudeRuntime,
+    heartbeat_command,
+)
 from fleet.runtimes.codex import CodexRuntime
 from fleet.runtimes.command import CommandRuntime
 from fleet.runtimes.opencode import OpencodeRuntime
@@ -160,11 +166,11 @@ def test_prompt_is_never_a_flag(runtime: Runtime, ctx: RuntimeContext, prompt: s
     plan = runtime.plan(spec(runtime.name, prompt=prompt), ctx)
     follow = runtime.follow_up(spec(runtime.name), ctx, None, prompt)
     assert follow is not None
-    if plan.session is not None:  # a live session: the driver writes the prompt as a turn
-        assert plan.prompt == prompt
-        assert prompt not in plan.argv
-    for argv in (follow.argv,) if plan.session else (plan.argv, follow.argv):
-        if "--" in argv:  # everything after "--" is an operand
+    for made, argv in ((plan, plan.argv), (follow, follow.argv)):
+        if made.session is not None:  # a live session: the prompt is a turn on its stdin
+            assert made.prompt == prompt
+            assert prompt not in argv
+        elif "--" in argv:  # everything after "--" is an operand
             assert argv[-1] == prompt
             assert argv.index("--") < len(argv) - 1
         elif prompt.startswith(("-", "@")):  # pi has no "--": such a message gets a space
@@ -182,7 +188,9 @@ def test_model_must_be_a_name(runtime: Runtime, ctx: RuntimeContext, model: str)
         runtime.plan(spec(runtime.name, model=model), ctx)
 
 
-@pytest.mark.parametrize("runtime", CLI_RUNTIMES, ids=lambda r: r.name)
+@pytest.mark.parametrize(
+    "runtime", [r for r in CLI_RUNTIMES if r.name != "claude"], ids=lambda r: r.name
+)
 def test_headless_needs_a_prompt(runtime: Runtime, ctx: RuntimeContext) -> None:
     """A headless run without a prompt is refused with advice (a live session waits for
     its first turn); a TUI starts without one."""
@@ -271,11 +279,15 @@ CLAUDE_QUIET = {
 
 
 def test_claude_headless(ctx: RuntimeContext) -> None:
-    """Headless: -p with stream-json, the prompt after --, config under home/.claude."""
+    """Headless: a live session on stream-json in and out, its asks on stdio, the prompt its
+    first turn (not on the command line), config under home/.claude."""
     plan = ClaudeRuntime().plan(spec("claude"), ctx)
     assert plan.argv == (
-        "claude", "-p", "--output-format", "stream-json", "--verbose", "--", "fix the bug",
+        "claude", "-p", "--input-format", "stream-json", "--output-format", "stream-json",
+        "--verbose", "--replay-user-messages", "--permission-prompt-tool", "stdio",
+        "--permission-mode", "acceptEdits",
     )  # fmt: skip
+    assert (plan.session, plan.prompt, plan.takes_input) == ("claude-stream", "fix the bug", True)
     assert plan.env == {
         "PATH": "/usr/bin:/bin",
         "LANG": "C.UTF-8",
@@ -287,8 +299,56 @@ def test_claude_headless(ctx: RuntimeContext) -> None:
         **CONTEXT_ENV,
     }
     settings = ctx.home / ".claude" / "settings.json"
-    assert plan.files == {settings: json.dumps({"autoCompactWindow": 200_000}, indent=2)}
+    assert json.loads(plan.files[settings]) == {
+        "autoCompactWindow": 200_000,
+        "permissions": {"allow": [], "deny": [], "ask": list(EDITS_ASK)},
+    }
     assert plan.cwd == ctx.workdir
+
+
+def test_claude_starts_a_session_without_a_prompt(ctx: RuntimeContext) -> None:
+    """A live session needs no prompt: it waits for its first turn."""
+    plan = ClaudeRuntime().plan(spec("claude", prompt=None), ctx)
+    assert (plan.session, plan.prompt) == ("claude-stream", None)
+
+
+@pytest.mark.parametrize(
+    ("mode", "native", "ask", "denied"),
+    [
+        (PermissionMode.ASK, "default", EDITS_ASK, ()),
+        (PermissionMode.EDITS, "acceptEdits", EDITS_ASK, ()),
+        (PermissionMode.FULL, "bypassPermissions", (), ()),
+        (PermissionMode.READ_ONLY, "plan", EDITS_ASK, READ_ONLY_DENY),
+    ],
+)
+def test_claude_permission_modes(
+    ctx: RuntimeContext,
+    mode: PermissionMode,
+    native: str,
+    ask: tuple[str, ...],
+    denied: tuple[str, ...],
+) -> None:
+    """Each mode as Claude Code's own, with the rules beside it: ask rules for what
+    acceptEdits would let pass (none in bypass, where they would still ask), edits denied
+    in plan mode; allow and deny patterns in Claude Code's syntax; full sets IS_SANDBOX."""
+    agent = spec(
+        "claude", permissions=mode, allow=("Bash(npm test)", "bash(git *)"), deny=("WebFetch",)
+    )
+    plan = ClaudeRuntime().plan(agent, ctx)
+    assert plan.argv[plan.argv.index("--permission-mode") + 1] == native
+    rules = json.loads(plan.files[ctx.home / ".claude" / "settings.json"])["permissions"]
+    assert rules["allow"] == ["Bash(npm test)", "Bash(git *)"]
+    assert rules["ask"] == list(ask)
+    assert rules["deny"] == ["WebFetch", *denied]
+    assert (plan.env.get("IS_SANDBOX") == "1") is (mode is PermissionMode.FULL)
+
+
+def test_claude_refuses_full_unsandboxed_and_bad_rules(ctx: RuntimeContext) -> None:
+    """``full`` without a sandbox, or a pattern that is no rule, is refused saying why."""
+    with pytest.raises(LaunchFailed, match="`full` unsandboxed"):
+        ClaudeRuntime().plan(spec("claude", permissions=PermissionMode.FULL, sandbox="none"), ctx)
+    with pytest.raises(LaunchFailed, match="is not a rule"):
+        ClaudeRuntime().plan(spec("claude", allow=("Bash(echo (x))",)), ctx)
 
 
 def test_claude_model_and_provider(ctx: RuntimeContext) -> None:
@@ -297,17 +357,21 @@ def test_claude_model_and_provider(ctx: RuntimeContext) -> None:
         spec("claude", model="claude-opus-4-8[1m]", env={"ANTHROPIC_BASE_URL": "http://evil"}),
         with_(ctx, provider_urls={"anthropic": ANTHROPIC_URL}),
     )
-    assert plan.argv[-4:] == ("--model", "claude-opus-4-8[1m]", "--", "fix the bug")
+    assert plan.argv[-2:] == ("--model", "claude-opus-4-8[1m]")
     assert plan.env["ANTHROPIC_BASE_URL"] == ANTHROPIC_URL  # the metering URL wins
 
 
 def test_claude_tty(ctx: RuntimeContext) -> None:
-    """On a terminal: the TUI, with the prompt as its first message."""
+    """On a terminal: the TUI in the agent's mode (but `full`), the prompt its first message."""
     tty = with_(ctx, tty=True)
     assert ClaudeRuntime().plan(spec("claude", model="sonnet"), tty).argv == (
-        "claude", "--model", "sonnet", "--", "fix the bug",
+        "claude", "--permission-mode", "acceptEdits", "--model", "sonnet", "--", "fix the bug",
     )  # fmt: skip
-    assert ClaudeRuntime().plan(spec("claude", prompt=None), tty).argv == ("claude",)
+    assert ClaudeRuntime().plan(spec("claude", prompt=None), tty).argv == (
+        "claude", "--permission-mode", "acceptEdits",
+    )  # fmt: skip
+    full = spec("claude", prompt=None, permissions=PermissionMode.FULL)
+    assert ClaudeRuntime().plan(full, tty).argv == ("claude",)
 
 
 def test_claude_tty_starts_unattended(ctx: RuntimeContext) -> None:
@@ -361,13 +425,13 @@ def test_claude_follow_up(ctx: RuntimeContext) -> None:
     runtime = ClaudeRuntime()
     plan = runtime.follow_up(spec("claude"), ctx, SESSIONS["claude"], "and the tests")
     assert plan is not None
-    assert plan.argv == (
-        "claude", "-p", "--output-format", "stream-json", "--verbose",
-        "--resume", SESSIONS["claude"], "--", "and the tests",
-    )  # fmt: skip
+    assert plan.argv[-2:] == ("--resume", SESSIONS["claude"])
+    assert plan.argv[:-2] == runtime.plan(spec("claude"), ctx).argv
+    assert plan.prompt == "and the tests"
     plan = runtime.follow_up(spec("claude"), ctx, None, "and the tests")
     assert plan is not None
-    assert plan.argv[5:] == ("--continue", "--", "and the tests")
+    assert plan.argv[-1:] == ("--continue",)
+    assert plan.prompt == "and the tests"
 
 
 def test_claude_heartbeat_hooks(ctx: RuntimeContext) -> None:
