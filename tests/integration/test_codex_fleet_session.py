@@ -47,6 +47,14 @@ class Rig:
     ledger: Ledger
     approvals: Approvals
     fake: FakeProvider
+    make: Callable[[Approvals], Fleet]  # another Fleetwarden on the same state and ledger
+
+    async def restart(self) -> None:
+        """Stop this Fleetwarden (the agent runs on) and start a new one, which reattaches."""
+        await self.fleet.stop()
+        self.approvals = Approvals(self.ledger, SystemClock())
+        self.fleet = self.make(self.approvals)
+        await self.fleet.start()
 
     async def lines(self) -> list[str]:
         return await self.fleet.logs(NAME, 2000)
@@ -110,33 +118,37 @@ async def rig(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[R
             egress="locked",
             permissions=PermissionMode.ASK,
         )
-        fleet = Fleet(
-            ledger=ledger,
-            runtimes=default_registry(),
-            backends={"subprocess": SubprocessBackend()},
-            settings=FleetSettings(
-                state_dir=state,
-                reply_wait=0.1,
-                provider_urls={"openai": f"{fake.base_url}/a/{NAME}"},
-            ),
-            clock=SystemClock(),
-            environ={
-                "PATH": ":".join(dict.fromkeys(path)),
-                "LANG": "C.UTF-8",
-                "OPENAI_API_KEY": KEY,
-            },
-            roster={NAME: spec},
-            sandboxes=sandboxes,
-            approvals=approvals,
-        )
-        await fleet.start()
+
+        def make(approvals: Approvals) -> Fleet:
+            return Fleet(
+                ledger=ledger,
+                runtimes=default_registry(),
+                backends={"subprocess": SubprocessBackend()},
+                settings=FleetSettings(
+                    state_dir=state,
+                    reply_wait=0.1,
+                    provider_urls={"openai": f"{fake.base_url}/a/{NAME}"},
+                ),
+                clock=SystemClock(),
+                environ={
+                    "PATH": ":".join(dict.fromkeys(path)),
+                    "LANG": "C.UTF-8",
+                    "OPENAI_API_KEY": KEY,
+                },
+                roster={NAME: spec},
+                sandboxes=sandboxes,
+                approvals=approvals,
+            )
+
+        rig = Rig(make(approvals), ledger, approvals, fake, make)
+        await rig.fleet.start()
         try:
-            yield Rig(fleet, ledger, approvals, fake)
+            yield rig
         finally:
             record = await ledger.get_agent(NAME)
             if record is not None and record.state.is_live:  # a live session waits on
-                await fleet.stop_agent(NAME)
-            await fleet.stop()
+                await rig.fleet.stop_agent(NAME)
+            await rig.fleet.stop()
             await sandboxes.stop()
             await ledger.close()
 
@@ -200,3 +212,21 @@ async def test_interrupt_ends_the_turn_and_the_agent_stays(rig: Rig) -> None:
     assert any("after the interrupt" in line for line in await rig.lines())
     record = await rig.ledger.get_agent(NAME)
     assert record is not None and record.state is AgentState.RUNNING
+
+
+@pytest.mark.parametrize("rig", [(TOUCH, Turn(text="made it after the restart"))], indirect=True)
+async def test_an_ask_survives_a_restart_of_fleetwarden(rig: Rig) -> None:
+    """An ask open while Fleetwarden restarts is still open after it (not asked twice);
+    answered then, the answer reaches the same Codex process and the command runs."""
+    await rig.fleet.spawn(NAME, prompt="make a file")
+    request = await rig.asked()
+    work = await rig.workdir()
+    first = await rig.ledger.last_run(NAME)
+    await rig.restart()
+    assert [r.id for r in await rig.approvals.pending(NAME)] == [request.id]
+    await rig.approvals.answer(request.id, by="@op:hs", decision=Decision.ALLOW, how="command")
+    await rig.turns_over(1)
+    assert (work / "made.txt").exists()
+    run = await rig.ledger.last_run(NAME)
+    assert first is not None and run is not None and run.id == first.id
+    assert any("made it after the restart" in line for line in await rig.lines())
