@@ -177,8 +177,11 @@ class CodexAppServer:
         return [self._request("turn/interrupt", {"threadId": self._thread, "turnId": self._turn})]
 
     def set_mode(self, mode: PermissionMode) -> Sequence[Effect] | None:
-        # Codex takes an approval policy with each turn/start ("for this turn and
-        # subsequent turns"); what the protocol answers by itself changes at once.
+        # ``ask``, ``edits`` and ``read-only`` share Codex's policy: what the protocol
+        # answers by itself changes at once. ``full`` is Codex's ``never``, which a running
+        # turn keeps (turn/start carries a policy, nothing else does): from the next run.
+        if PermissionMode.FULL in (mode, self._mode) and mode is not self._mode:
+            return None
         self._mode = mode
         return []
 

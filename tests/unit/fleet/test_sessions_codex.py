@@ -307,3 +307,13 @@ def test_commands_that_only_read_the_workdir_pass_in_edits_and_read_only(
     decided = [m["result"]["decision"] for m in writes(effects) if "result" in m]
     assert (decided[0] if decided else None) == verdict
     assert bool(asks(effects)) is (verdict is None)
+
+
+def test_modes_sharing_codex_policy_change_in_band_full_does_not() -> None:
+    """``ask`` → ``edits`` changes at once (an edit in the workdir is then accepted);
+    to or from ``full`` waits for the next run."""
+    live = fresh(PermissionMode.ASK)
+    assert live.set_mode(PermissionMode.EDITS) == []
+    assert writes(feed_all(live, _edit_lines(f"{CWD}/a.py")))[0]["result"]["decision"] == "accept"
+    assert live.set_mode(PermissionMode.FULL) is None
+    assert fresh(PermissionMode.FULL).set_mode(PermissionMode.ASK) is None
