@@ -52,7 +52,7 @@ from typing import Any
 from fleet.accounts.model import CHATGPT
 from fleet.accounts.placeholders import placeholder_login, placeholder_token
 from fleet.errors import LaunchFailed
-from fleet.model import AgentSpec, LaunchPlan
+from fleet.model import AgentSpec, LaunchPlan, PermissionMode
 from fleet.runtimes._cli import (
     CliRuntime,
     checked_model,
@@ -61,7 +61,7 @@ from fleet.runtimes._cli import (
     with_v1,
 )
 from fleet.runtimes.base import RuntimeContext
-from fleet.runtimes.codex_hooks import with_heartbeats
+from fleet.runtimes.codex_hooks import ASK_ALL, ASK_SHELL, with_heartbeats
 from fleet.runtimes.codex_rules import RULES_FILE, execpolicy
 from fleet.sessions.codex import NAME as SESSION
 from fleet.transcript.codex import CodexStream
@@ -87,6 +87,15 @@ exporter = "none"
 metrics_exporter = "none"
 """
 
+# What Codex's TUI asks in chat, by mode, through its PreToolUse hook: Codex 0.169's TUI
+# takes only the approval policies ``on-request`` and ``never`` (``untrusted`` is refused),
+# and inside Fleetwarden's sandbox it then asks nothing of its own.
+TUI_ASKS = {
+    PermissionMode.ASK: ASK_ALL,  # every command and every edit
+    PermissionMode.EDITS: ASK_SHELL,  # every shell command; edits pass
+    PermissionMode.READ_ONLY: ASK_ALL,
+}
+
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 
 
@@ -96,8 +105,10 @@ class CodexRuntime(CliRuntime):
     name = "codex"
 
     def plan(self, spec: AgentSpec, ctx: RuntimeContext) -> LaunchPlan:
-        if ctx.tty:  # its TUI: Codex's hooks report that it lives
-            return with_heartbeats(super().plan(spec, ctx), ctx)
+        if ctx.tty:  # its TUI: Codex's hooks report that it lives, and ask in chat
+            asks = TUI_ASKS.get(spec.permissions)
+            plan = super().plan(spec, ctx)
+            return with_heartbeats(plan, ctx, asks, spec.approval_timeout)
         plan = self._launch_plan(spec, ctx, self.session_argv(spec), spec.prompt)
         return replace(plan, takes_input=True, session=SESSION, prompt=spec.prompt)
 

@@ -90,6 +90,19 @@ def reads_only(params: Mapping[str, Any], cwd: str) -> bool:
     return True
 
 
+def patch_ask(native_id: str, patch: str) -> Ask:
+    """Codex's ``apply_patch`` call (its TUI's hook hands over the patch): the files it
+    names, the patch's head as the detail."""
+    paths = [
+        line.split(":", 1)[1].strip()
+        for line in patch.splitlines()
+        if line.startswith(("*** Add File:", "*** Update File:", "*** Delete File:"))
+    ]
+    lines = patch.splitlines()
+    detail = "\n".join(lines[:DIFF_LINES]) + ("\n…" if len(lines) > DIFF_LINES else "")
+    return Ask(native_id, EDIT, ", ".join(paths) or "files", detail, "Edit")
+
+
 def edit_paths(item: Mapping[str, Any] | None) -> list[str]:
     """The files an announced ``fileChange`` item changes, as Codex wrote them."""
     return [str(change.get("path") or "") for change in _changes(item)]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from fleet.backends.tmux import TmuxBackend
-from fleet.model import AgentSpec
+from fleet.model import AgentSpec, PermissionMode
 from fleet.names import AgentName
 from fleet.runs import write_files
 from fleet.runtimes import RuntimeContext
@@ -76,6 +76,7 @@ async def test_codex_in_tmux_posts_heartbeats_from_its_hooks(
             prompt="say hi",
             secret_env=("OPENAI_API_KEY",),
             sandbox="none",
+            permissions=PermissionMode.FULL,  # nothing asked (test_codex_tui_asks asks)
         )
         plan = CodexRuntime(str(bin_dir() / "codex")).plan(spec, ctx)
         write_files(home, plan.files)

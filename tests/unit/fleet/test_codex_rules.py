@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from fleet.errors import LaunchFailed
-from fleet.model import AgentSpec
+from fleet.model import AgentSpec, PermissionMode
 from fleet.names import AgentName
 from fleet.runtimes import RuntimeContext
 from fleet.runtimes.codex import CodexRuntime
-from fleet.runtimes.codex_hooks import HOOKS
+from fleet.runtimes.codex_hooks import ASK_ALL, ASK_DIGESTS, ASK_SHELL, HOOKS, ask_command
 from fleet.runtimes.codex_rules import execpolicy
 
 
@@ -60,7 +60,8 @@ def test_heartbeat_hooks_are_written_and_trusted_where_no_session_reports(tmp_pa
         heartbeat_url="http://127.0.0.1:9/heartbeat/cx",
         heartbeat_token="t" * 24,
     )
-    spec = AgentSpec(AgentName("cx"), runtime="codex", prompt="hi")
+    # ``full``: the TUI's hooks only beat (what it asks in other modes: the test below)
+    spec = AgentSpec(AgentName("cx"), runtime="codex", prompt="hi", permissions=PermissionMode.FULL)
     codex_home = tmp_path / ".codex"
     for plan in (
         CodexRuntime().plan(spec, replace(ctx, tty=True)),
@@ -81,3 +82,36 @@ def test_heartbeat_hooks_are_written_and_trusted_where_no_session_reports(tmp_pa
     bad = replace(ctx, tty=True, heartbeat_url="http://example.com/heartbeat")
     with pytest.raises(LaunchFailed, match="heartbeat URL"):
         CodexRuntime().plan(spec, bad)
+
+
+@pytest.mark.parametrize(
+    ("mode", "matcher"),
+    [(PermissionMode.ASK, None), (PermissionMode.EDITS, ASK_SHELL), (PermissionMode.FULL, "-")],
+)
+def test_the_tui_asks_through_its_pre_tool_use_hook_by_mode(
+    mode: PermissionMode, matcher: str | None, tmp_path: Path
+) -> None:
+    """Codex's TUI asks in chat before every call (``ask``), before shell commands
+    (``edits``), or not at all (``full``: the PreToolUse hook only beats)."""
+    ctx = RuntimeContext(
+        home=tmp_path,
+        workdir=tmp_path,
+        environ={},
+        tty=True,
+        heartbeat_url="http://127.0.0.1:9/heartbeat/cx",
+        heartbeat_token="t" * 24,
+    )
+    spec = AgentSpec(AgentName("cx"), runtime="codex", permissions=mode, approval_timeout=600)
+    plan = CodexRuntime().plan(spec, ctx)
+    codex_home = tmp_path / ".codex"
+    (group,) = json.loads(plan.files[codex_home / "hooks.json"])["hooks"]["PreToolUse"]
+    state = tomllib.loads(plan.files[codex_home / "config.toml"])["hooks"]["state"]
+    digest = state[f"{codex_home}/hooks.json:pre_tool_use:0:0"]["trusted_hash"]
+    if mode is PermissionMode.FULL:
+        assert "FLEETWARDEN_ASK_URL" not in plan.env and digest == HOOKS["PreToolUse"][2]
+        return
+    assert group.get("matcher") == matcher
+    assert group["hooks"][0]["command"] == ask_command()
+    assert digest == ASK_DIGESTS[ASK_ALL if matcher is None else ASK_SHELL]
+    assert plan.env["FLEETWARDEN_ASK_URL"] == "http://127.0.0.1:9/ask/cx"
+    assert plan.env["FLEETWARDEN_ASK_WAIT"] == "660"
