@@ -94,6 +94,7 @@ class SessionDriver:
         self.closing = False  # the protocol is ending the process: no more turns to it
         self.gone = asyncio.Event()  # set once the run has ended (or is no longer driven)
         self._task: asyncio.Task[None] | None = None
+        self._deadlines: set[asyncio.Task[None]] = set()  # one per open ask
         self._last_beat: tuple[str, datetime] | None = None
 
     @property
@@ -144,6 +145,10 @@ class SessionDriver:
 
     async def detach(self) -> None:
         """Stop following; the process runs on (Fleetwarden is stopping)."""
+        deadlines, self._deadlines = list(self._deadlines), set()
+        for timer in deadlines:
+            timer.cancel()
+        await asyncio.gather(*deadlines, return_exceptions=True)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -241,8 +246,10 @@ class SessionDriver:
                 starter=setup.starter,
                 rules=setup.spec.allow,
             )
-            if request.state.is_open and not self._replaying:
-                await self._alive("waiting", force=True)
+            if request.state.is_open:
+                self._expire_at(request)
+                if not self._replaying:
+                    await self._alive("waiting", force=True)
         elif isinstance(effect, Withdrawn):
             if self._approvals is not None:
                 native, why = effect.native_id, effect.why
@@ -253,6 +260,24 @@ class SessionDriver:
             await self._turn_over()
         elif isinstance(effect, Closing):
             self.closing = True
+
+    def _expire_at(self, request: ApprovalRequest) -> None:
+        """At ``request``'s deadline, deny what is still open past it, as a timeout."""
+        approvals = self._approvals
+        if approvals is None:
+            return
+        wait = (request.deadline - self._clock.now()).total_seconds()
+
+        async def expire() -> None:
+            await asyncio.sleep(max(wait, 0.0))
+            try:
+                await approvals.expire()
+            except Exception:
+                log.exception("could not time out the asks of %s", self.setup.agent)
+
+        timer = asyncio.create_task(expire(), name=f"deadline-{request.id}")
+        self._deadlines.add(timer)
+        timer.add_done_callback(self._deadlines.discard)
 
     async def _alive(self, state: str, *, force: bool = False) -> None:
         """A heartbeat, unless the same one was given moments ago."""

@@ -78,6 +78,8 @@ class HookAsks:
             starter=starter(start.trigger) if start is not None else None,
             rules=record.spec.allow,
         )
+        if request.state.is_open:  # the watchdog sees it waiting, never stalled
+            await self._ledger.record_heartbeat(record.name, "waiting")
         done = await self._answer(approvals, request)
         if done.state is ApprovalState.ALLOWED:
             return _decision(True, None, event)

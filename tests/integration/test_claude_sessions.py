@@ -235,21 +235,17 @@ async def test_a_denial_carries_its_reason_to_the_model_and_the_transcript(rig: 
 
 
 async def test_an_unanswered_ask_is_denied_as_a_timeout(rig: Rig) -> None:
-    """Past ``approval_timeout`` the ask is denied, recorded as a timeout, and the agent
-    goes on without the file."""
+    """Past ``approval_timeout`` the ask is denied by the session's own deadline, recorded
+    as a timeout, and the agent goes on without the file."""
     target = rig.work / "late.txt"
     rig.fake.add(write(target, "late\n"), Turn(text="gave up"))
     fleet = await rig.fleet(rig.spec(PermissionMode.ASK, approval_timeout=0.5))
     await fleet.spawn(NAME, prompt="write the file", collect=False)
     request = await rig.pending()
     assert rig.approvals is not None
-    approvals = rig.approvals
-
-    async def expired() -> list[ApprovalRequest]:
-        return await approvals.expire()
-
-    (timed_out,) = await eventually(expired, "the ask expired")
-    assert timed_out.id == request.id and timed_out.state is ApprovalState.TIMED_OUT
+    async with asyncio.timeout(DEADLINE):  # nobody answers
+        timed_out = await rig.approvals.wait(request.id)
+    assert timed_out.state is ApprovalState.TIMED_OUT and timed_out.how == "timeout"
     assert await rig.ended() is AgentState.EXITED
     assert not target.exists()
     assert "denied as a timeout" in rig.log()
@@ -359,7 +355,8 @@ async def test_interrupt_ends_the_turn_and_keeps_the_agent(rig: Rig) -> None:
     said = await fleet.interrupt(NAME, by="ann")
     assert "interrupted" in said
     assert rig.approvals is not None
-    closed = await rig.approvals.wait(request.id)
+    async with asyncio.timeout(DEADLINE):
+        closed = await rig.approvals.wait(request.id)
     assert closed.state is ApprovalState.CLOSED and "withdrew" in (closed.reason or "")
 
     async def waiting() -> bool:
@@ -411,7 +408,8 @@ async def test_a_cli_killed_while_asking_closes_the_request_saying_why(rig: Rig)
     os.kill(run.handle.pid, signal.SIGKILL)
     assert await rig.ended() is AgentState.FAILED
     assert rig.approvals is not None
-    closed = await rig.approvals.get(request.id)
+    async with asyncio.timeout(DEADLINE):
+        closed = await rig.approvals.wait(request.id)
     assert closed.state is ApprovalState.CLOSED
     assert "ended while asking" in (closed.reason or ""), closed.reason
     with pytest.raises(Exception, match="closed"):
