@@ -76,10 +76,8 @@ async def test_a_real_cli_answers_from_a_locked_sandbox(
     await fleet.start()
     try:
         await fleet.spawn(name, prompt="say hi")
-        live = fleet.sessions.driver(name) is not None
         settled_as = await settled(fleet, ledger, name)
-        want = AgentState.RUNNING if live else AgentState.EXITED
-        assert settled_as is want, await fleet.logs(name, 100)
+        assert settled_as in (AgentState.EXITED, AgentState.RUNNING), await fleet.logs(name, 100)
         assert any(REPLY in line for line in await fleet.logs(name, 400))
         assert any(r.path.startswith(f"/a/{name}") for r in fake.requests if r.method == "POST")
         run = await ledger.last_run(name)
