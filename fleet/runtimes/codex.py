@@ -1,16 +1,26 @@
-"""The ``codex`` runtime: OpenAI's Codex CLI, headless (``codex exec``) or its TUI.
+"""The ``codex`` runtime: OpenAI's Codex CLI, as a live session (``codex app-server``),
+headless (``codex exec``) or its TUI.
 
-Headless::
+Headless, an agent is a live session: ``codex app-server`` speaks JSON-RPC on its stdin and
+stdout (:mod:`fleet.sessions.codex`), one process serves every turn, and Codex asks before
+the commands and edits the agent's permission mode does not let pass. Its first line
+naming the session is ``{"method": "thread/started", "params": {"thread": {"id": …}}}``.
+
+Where a run is one turn (a follow-up after the live process ended)::
 
     codex exec --skip-git-repo-check --json [-m M] -- PROMPT
 
 ``--json`` writes one event per line; the first, ``{"type": "thread.started",
-"thread_id": …}``, names the session. A follow-up resumes it:
+"thread_id": …}``, names the session. ``codex exec`` never asks (its approval policy is
+``never``): only the agent's ``deny:`` rules hold there. A follow-up resumes it:
 ``codex exec resume --skip-git-repo-check --json [-m M] -- SESSION TEXT`` (``--last``, the
 directory's newest session, when none is known). On a terminal: ``codex [-m M] [-- PROMPT]``.
 Values after ``--`` are never read as flags or subcommands.
 
-Standard input must be ``/dev/null`` (the backend's business): ``codex exec`` appends
+The agent's ``allow:`` and ``deny:`` rules that Codex can say itself are written as its
+execpolicy rules (:mod:`fleet.runtimes.codex_rules`), which both paths obey.
+
+Standard input of ``codex exec`` must be ``/dev/null`` (the backend's business): it appends
 whatever stdin holds to the prompt, so on a pipe that never ends it waits forever.
 
 Codex ignores ``OPENAI_BASE_URL``: the provider's URL goes into
@@ -34,6 +44,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,7 +52,7 @@ from typing import Any
 from fleet.accounts.model import CHATGPT
 from fleet.accounts.placeholders import placeholder_login, placeholder_token
 from fleet.errors import LaunchFailed
-from fleet.model import AgentSpec
+from fleet.model import AgentSpec, LaunchPlan, PermissionMode
 from fleet.runtimes._cli import (
     CliRuntime,
     checked_model,
@@ -50,6 +61,9 @@ from fleet.runtimes._cli import (
     with_v1,
 )
 from fleet.runtimes.base import RuntimeContext
+from fleet.runtimes.codex_hooks import ASK_ALL, ASK_SHELL, with_heartbeats
+from fleet.runtimes.codex_rules import RULES_FILE, execpolicy
+from fleet.sessions.codex import NAME as SESSION
 from fleet.transcript.codex import CodexStream
 from fleet.transcript.events import StreamParser
 
@@ -73,6 +87,15 @@ exporter = "none"
 metrics_exporter = "none"
 """
 
+# What Codex's TUI asks in chat, by mode, through its PreToolUse hook: Codex 0.169's TUI
+# takes only the approval policies ``on-request`` and ``never`` (``untrusted`` is refused),
+# and inside Fleetwarden's sandbox it then asks nothing of its own.
+TUI_ASKS = {
+    PermissionMode.ASK: ASK_ALL,  # every command and every edit
+    PermissionMode.EDITS: ASK_SHELL,  # every shell command; edits pass
+    PermissionMode.READ_ONLY: ASK_ALL,
+}
+
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 
 
@@ -80,6 +103,26 @@ class CodexRuntime(CliRuntime):
     """Codex CLI (``@openai/codex``)."""
 
     name = "codex"
+
+    def plan(self, spec: AgentSpec, ctx: RuntimeContext) -> LaunchPlan:
+        if ctx.tty:  # its TUI: Codex's hooks report that it lives, and ask in chat
+            asks = TUI_ASKS.get(spec.permissions)
+            plan = super().plan(spec, ctx)
+            return with_heartbeats(plan, ctx, asks, spec.approval_timeout)
+        plan = self._launch_plan(spec, ctx, self.session_argv(spec), spec.prompt)
+        return replace(plan, takes_input=True, session=SESSION, prompt=spec.prompt)
+
+    def follow_up(
+        self, spec: AgentSpec, ctx: RuntimeContext, session: str | None, text: str
+    ) -> LaunchPlan | None:
+        plan = super().follow_up(spec, ctx, session, text)
+        return None if plan is None else with_heartbeats(plan, ctx)
+
+    def session_argv(self, spec: AgentSpec) -> tuple[str, ...]:
+        """The live session: the model, the approval policy and the sandbox go with the
+        thread it starts (:func:`fleet.sessions.codex.protocol`)."""
+        checked_model(spec)
+        return (self._exe, "app-server")
 
     def tui_argv(self, spec: AgentSpec) -> tuple[str, ...]:
         prompt = ("--", spec.prompt) if spec.prompt else ()
@@ -96,6 +139,10 @@ class CodexRuntime(CliRuntime):
         return (*head, "--last", "--", text)
 
     def event_session(self, event: Mapping[str, Any]) -> object:
+        if event.get("method") == "thread/started":  # the live session's
+            params = event.get("params")
+            thread = params.get("thread") if isinstance(params, Mapping) else None
+            return thread.get("id") if isinstance(thread, Mapping) else None
         return event.get("thread_id") if event.get("type") == "thread.started" else None
 
     def stream_parser(self) -> StreamParser:
@@ -105,6 +152,9 @@ class CodexRuntime(CliRuntime):
         codex_home = ctx.home / ".codex"
         env = {"CODEX_HOME": str(codex_home)}
         files = {codex_home / "config.toml": config_toml(spec, ctx)}
+        rules = execpolicy(spec.allow, spec.deny)
+        if rules is not None:
+            files[codex_home / "rules" / RULES_FILE] = rules
         chatgpt = ctx.provider_urls.get(CHATGPT)
         if ctx.accounts.get(CHATGPT) == "chatgpt_subscription" and chatgpt is not None:
             env["CODEX_REFRESH_TOKEN_URL_OVERRIDE"] = chatgpt.rstrip("/") + "/oauth/token"

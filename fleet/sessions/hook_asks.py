@@ -1,5 +1,8 @@
 """Asks from a CLI's blocking permission hook (the ``hook`` channel): Claude Code's TUI in
-tmux asks through its ``PermissionRequest`` hook.
+tmux asks through its ``PermissionRequest`` hook; Codex's TUI through its ``PreToolUse``
+hook (Codex 0.169 posts ``tool_name`` ``Bash`` or ``apply_patch``, ``tool_input.command``
+and a ``tool_use_id`` naming the call; it goes on when the hook prints nothing and does
+not when it prints ``permissionDecision: deny``, whose reason its model reads).
 
 The hook (a command in the agent's settings, :mod:`fleet.runtimes.claude`) posts what
 Claude Code hands it — ``tool_name``, ``tool_input``, ``session_id``, ``prompt_id`` — to
@@ -23,14 +26,17 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from fleet.approvals.model import ApprovalRequest, ApprovalState
+from fleet.approvals.model import ApprovalRequest, ApprovalState, Ask
 from fleet.approvals.service import Approvals
 from fleet.ledger import Ledger
 from fleet.notices import starter
 from fleet.sessions.claude import describe
+from fleet.sessions.codex_asks import patch_ask
 
 CHANNEL = "hook"
 EVENT = "PermissionRequest"
+PRE_TOOL = "PreToolUse"  # Codex's TUI asks before each call (fleet.runtimes.codex_hooks)
+PATCH_TOOL = "apply_patch"
 
 
 class BadAsk(ValueError):
@@ -58,14 +64,15 @@ class HookAsks:
         approvals = self._approvals
         record = await self._ledger.get_agent(agent)
         run = await self._ledger.last_run(agent)
+        event = str(payload.get("hook_event_name") or EVENT)
         if approvals is None or record is None or run is None or run.ended_at is not None:
-            return _decision(False, "Fleetwarden takes no approvals for this agent now")
+            return _decision(False, "Fleetwarden takes no approvals for this agent now", event)
         start = await self._ledger.run_start(run.id)
         request = await approvals.open(
             agent=record.name,
             run_id=run.id,
             channel=CHANNEL,
-            ask=describe(_native_id(payload, tool, tool_input), tool, tool_input),
+            ask=_describe(_native_id(payload, tool, tool_input), tool, tool_input),
             wait_seconds=record.spec.approval_timeout,
             max_open=record.spec.max_open_approvals,
             starter=starter(start.trigger) if start is not None else None,
@@ -75,9 +82,9 @@ class HookAsks:
             await self._ledger.record_heartbeat(record.name, "waiting")
         done = await self._answer(approvals, request)
         if done.state is ApprovalState.ALLOWED:
-            return _decision(True, None)
+            return _decision(True, None, event)
         reason = done.reason or "the operator said no"
-        return _decision(False, f"The operator denied this: {reason}")
+        return _decision(False, f"The operator denied this: {reason}", event)
 
     async def _answer(self, approvals: Approvals, request: ApprovalRequest) -> ApprovalRequest:
         """The request once decided; past its deadline, denied as a timeout here."""
@@ -104,12 +111,25 @@ def _payload(body: bytes) -> Mapping[str, Any]:
 
 
 def _native_id(payload: Mapping[str, Any], tool: str, tool_input: Mapping[str, Any]) -> str:
+    if payload.get("tool_use_id"):  # Codex names each call
+        return hashlib.sha256(str(payload["tool_use_id"]).encode()).hexdigest()[:32]
     key = [payload.get("session_id"), payload.get("prompt_id"), tool, tool_input]
     text = json.dumps(key, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def _decision(allow: bool, message: str | None) -> bytes:
+def _describe(native_id: str, tool: str, tool_input: Mapping[str, Any]) -> Ask:
+    if tool == PATCH_TOOL:  # Codex's edit: a patch
+        return patch_ask(native_id, str(tool_input.get("command") or ""))
+    return describe(native_id, tool, tool_input)
+
+
+def _decision(allow: bool, message: str | None, event: str = EVENT) -> bytes:
+    if event == PRE_TOOL:  # Codex's PreToolUse hook: nothing lets the call go on
+        if allow:
+            return b""
+        deny = {"permissionDecision": "deny", "permissionDecisionReason": message or "denied"}
+        return json.dumps({"hookSpecificOutput": {"hookEventName": event, **deny}}).encode()
     decision: dict[str, Any] = {"behavior": "allow" if allow else "deny"}
     if message is not None:
         decision["message"] = message

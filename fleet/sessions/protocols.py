@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fleet.errors import FleetError
 from fleet.model import AgentSpec
-from fleet.sessions import claude, pi_rpc
+from fleet.sessions import claude, codex, pi_rpc
 from fleet.sessions.base import SessionProtocol
 
 Factory = Callable[[AgentSpec, Path], SessionProtocol]
@@ -17,6 +17,7 @@ Factory = Callable[[AgentSpec, Path], SessionProtocol]
 PROTOCOLS: Mapping[str, Factory] = {
     claude.NAME: lambda spec, _cwd: claude.ClaudeStream(spec.permissions),
     pi_rpc.NAME: lambda _spec, _cwd: pi_rpc.PiRpc(),
+    codex.NAME: codex.protocol,
 }
 
 

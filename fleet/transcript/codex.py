@@ -1,4 +1,4 @@
-"""Codex's ``exec --json`` read as events.
+"""Codex's ``exec --json`` and ``app-server`` output read as events.
 
 One JSON object per line: ``thread.started`` (the session), ``turn.started``, then
 ``item.started`` / ``item.updated`` / ``item.completed`` for each item of the turn — an
@@ -7,6 +7,14 @@ status), a ``file_change``, a ``web_search``, an ``mcp_tool_call``, ``reasoning`
 ``turn.completed`` (with usage) or ``turn.failed`` (with an error); an ``error`` event may
 come before. A command is shown once, when it starts, without the ``bash -lc`` Codex wraps
 it in. Lines that are not JSON (warnings Codex prints) are text.
+
+A live session (``codex app-server``, :mod:`fleet.sessions.codex`) writes JSON-RPC
+notifications instead: ``item/started`` / ``item/completed`` with the same items in
+camelCase (``agentMessage``, ``commandExecution`` with ``aggregatedOutput`` and a status
+that may be ``declined``, ``fileChange``…), ``turn/completed`` with the turn's status
+(``completed``, ``interrupted``, ``failed`` with its error), ``error``; an approval request
+shows as waiting. Answers to Fleetwarden's requests and the rest (deltas, token usage,
+status changes) say nothing new.
 """
 
 from __future__ import annotations
@@ -24,11 +32,24 @@ from fleet.transcript.events import (
     ToolUsed,
     Trouble,
     Unknown,
+    Waiting,
 )
 from fleet.transcript.jsonl import JsonStream, error_kind, one_line, target
 
 _WRAPPED = re.compile(r"^\S*/?(?:ba|z)?sh -l?c (.+)$", re.S)
 _QUIET = frozenset({"thread.started", "turn.started"})
+# app-server item types and fields, as exec --json names them
+_ITEM_TYPES = {
+    "agentMessage": "agent_message",
+    "commandExecution": "command_execution",
+    "fileChange": "file_change",
+    "webSearch": "web_search",
+    "mcpToolCall": "mcp_tool_call",
+}
+_ASKS = {
+    "item/commandExecution/requestApproval": "approval to run a command",
+    "item/fileChange/requestApproval": "approval to edit files",
+}
 
 
 def unwrap(command: str) -> str:
@@ -52,6 +73,10 @@ class CodexStream(JsonStream):
         self._troubled = False
 
     def event(self, event: Mapping[str, Any], line: str) -> list[AgentEvent]:
+        if "method" in event or "result" in event or "jsonrpc" in event:
+            return self._rpc(event)
+        if "id" in event and "error" in event:
+            return []  # an answer to a request of Fleetwarden's, refused
         kind = str(event.get("type"))
         if kind in _QUIET:
             return []
@@ -74,6 +99,42 @@ class CodexStream(JsonStream):
             return [Trouble(error_kind(reason), one_line(reason))]
         return [Unknown(kind, line.rstrip())]
 
+    def _rpc(self, message: Mapping[str, Any]) -> list[AgentEvent]:
+        method = message.get("method")
+        params = message.get("params")
+        params = params if isinstance(params, Mapping) else {}
+        if method in ("item/started", "item/completed"):
+            return self._item(_snake(params.get("item")), done=method == "item/completed")
+        if method in _ASKS and "id" in message:
+            return [Waiting(_ASKS[str(method)])]
+        if method == "turn/completed":
+            turn = params.get("turn")
+            return self._turn_over(turn if isinstance(turn, Mapping) else {})
+        if method == "error":
+            error = params.get("error")
+            reason = str(error.get("message") if isinstance(error, Mapping) else error)
+            if params.get("willRetry"):
+                return []
+            self._troubled = True
+            return [Trouble(error_kind(reason), one_line(reason))]
+        return []
+
+    def _turn_over(self, turn: Mapping[str, Any]) -> list[AgentEvent]:
+        self._turns += 1
+        status = turn.get("status")
+        took = turn.get("durationMs")
+        duration = took if isinstance(took, int) else None
+        if status == "completed":
+            return [RunEnded(ok=True, turns=self._turns, duration_ms=duration)]
+        if status == "interrupted":
+            return [RunEnded(False, self._turns, duration, result="interrupted")]
+        error = turn.get("error")
+        reason = str(error.get("message") if isinstance(error, Mapping) else error or status)
+        out: list[AgentEvent] = []
+        if not self._troubled:
+            out.append(Trouble(error_kind(reason), one_line(reason)))
+        return [*out, RunEnded(False, self._turns, duration, result=reason)]
+
     def _item(self, item: Mapping[str, Any], *, done: bool) -> list[AgentEvent]:
         kind = item.get("type")
         ident = str(item.get("id"))
@@ -85,6 +146,8 @@ class CodexStream(JsonStream):
         if tool is not None and ident not in self._shown:
             self._shown.add(ident)
             out.append(ToolUsed(*tool))
+        if done and tool is not None and item.get("status") == "declined":
+            out.append(ToolFailed(tool[0], "declined"))
         if done and tool is not None and item.get("status") == "failed":
             output = str(item.get("aggregated_output") or item.get("error") or "failed")
             out.append(ToolFailed(tool[0], one_line(output)))
@@ -92,6 +155,17 @@ class CodexStream(JsonStream):
             reason = str(item.get("message") or "error")
             out.append(Trouble(error_kind(reason), one_line(reason)))
         return out
+
+
+def _snake(item: object) -> Mapping[str, Any]:
+    """An app-server item with the type and output field names of ``exec --json``."""
+    if not isinstance(item, Mapping):
+        return {}
+    kind = str(item.get("type"))
+    renamed = {**item, "type": _ITEM_TYPES.get(kind, kind)}
+    if "aggregatedOutput" in item:
+        renamed["aggregated_output"] = item["aggregatedOutput"]
+    return renamed
 
 
 def _tool_of(item: Mapping[str, Any]) -> tuple[str, str] | None:

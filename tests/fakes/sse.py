@@ -51,10 +51,13 @@ class Usage:
 
 @dataclass(frozen=True)
 class ToolCall:
-    """A function call the model makes: a tool name and its JSON arguments."""
+    """A function call the model makes: a tool name and its JSON arguments. ``freeform``
+    makes it a Responses API custom tool call with that raw input instead (Codex's
+    ``apply_patch`` on current models); the other APIs ignore it."""
 
     name: str
     arguments: Mapping[str, Any] = field(default_factory=dict)
+    freeform: str | None = None
 
     @property
     def arguments_json(self) -> str:
@@ -219,7 +222,11 @@ def _responses_items(r: Reply, status: str) -> list[Json]:
         content = [_output_text(r.text)] if status == "completed" else []
         message = {"id": r.ident("msg_"), "type": "message", "status": status}
         items.append({**message, "role": "assistant", "content": content})
-    if r.tool is not None:
+    if r.tool is not None and r.tool.freeform is not None:
+        text = r.tool.freeform if status == "completed" else ""
+        call = {"id": r.ident("ctc_"), "type": "custom_tool_call", "status": status}
+        items.append({**call, "input": text, "call_id": r.ident("call_"), "name": r.tool.name})
+    elif r.tool is not None:
         args = r.tool.arguments_json if status == "completed" else ""
         call = {"id": r.ident("fc_"), "type": "function_call", "status": status}
         items.append({**call, "arguments": args, "call_id": r.ident("call_"), "name": r.tool.name})
@@ -278,6 +285,11 @@ def responses_events(r: Reply) -> list[Event]:
             bodies.append(
                 {"type": "response.content_part.done", **part, "part": _output_text(r.text)}
             )
+        elif item["type"] == "custom_tool_call":
+            kind = "response.custom_tool_call_input"
+            for p in _halves(done["input"]):
+                bodies.append({"type": f"{kind}.delta", **where, "delta": p})
+            bodies.append({"type": f"{kind}.done", **where, "input": done["input"]})
         else:
             for p in _halves(done["arguments"]):
                 bodies.append(

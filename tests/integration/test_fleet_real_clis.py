@@ -45,12 +45,35 @@ async def ended(ledger: Ledger, name: str, deadline: float = 60.0) -> AgentState
     raise AssertionError(f"{name} still running after {deadline} s")
 
 
+async def settled(fleet: Fleet, ledger: Ledger, name: str, deadline: float = 60.0) -> AgentState:
+    """Poll until the agent's run has ended (a live session that ends its process once its
+    work is done: Claude Code's), or its live session has done its turns and waits for
+    the next (Codex's: it then stays running)."""
+    stop = time.monotonic() + deadline
+    while time.monotonic() < stop:
+        record = await ledger.get_agent(name)
+        driver = fleet.sessions.driver(AgentName(name))
+        waits = driver is not None and not driver.busy and not driver.closing
+        if record is not None and (not record.state.is_live or waits):
+            return record.state
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{name} still busy after {deadline} s")
+
+
+async def stop_live(fleet: Fleet, ledger: Ledger, name: str) -> None:
+    """Stop the agent if it still runs (a live session waits for turns until stopped)."""
+    record = await ledger.get_agent(name)
+    if record is not None and record.state.is_live:
+        await fleet.stop_agent(name, force=True)
+
+
 @pytest.mark.parametrize("runtime", ["claude", "codex", "pi", "opencode"])
 async def test_spawn_runs_the_real_cli_and_send_resumes_it(
     runtime: str, fake: FakeProvider, tmp_path: Path
 ) -> None:
-    """spawn → the CLI answers through the provider URL, exits 0, output in its log;
-    send → a new run resumes the session and answers again."""
+    """spawn → the CLI answers through the provider URL, exits 0 (a live session: waits
+    for its next turn), output in its log; send → a new run resumes the session (a live
+    session: a turn of the same run) and answers again."""
     cli(runtime)  # fails with "run bash tests/run.sh" when the CLIs are not installed
     name = AgentName(f"{runtime}-1")
     ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
@@ -83,19 +106,24 @@ async def test_spawn_runs_the_real_cli_and_send_resumes_it(
     await fleet.start()
     try:
         await fleet.spawn(name, prompt="say hi")
-        assert await ended(ledger, name) is AgentState.EXITED
+        state = await settled(fleet, ledger, name)
+        stays = state is AgentState.RUNNING  # a live session that waits for the next turn
+        assert stays or state is AgentState.EXITED
         run = await ledger.last_run(name)
-        assert run is not None and run.exit_code == 0
+        assert run is not None and run.exit_code == (None if stays else 0)
         assert any(REPLY in line for line in await fleet.logs(name, 400))
         first_requests = len([r for r in fake.requests if r.method == "POST"])
         assert first_requests >= 1
         assert all(r.path.startswith(f"/a/{name}") for r in fake.requests if r.method == "POST")
 
         await fleet.send(name, "say more")
-        assert await ended(ledger, name) is AgentState.EXITED
+        assert await settled(fleet, ledger, name) is state
+        again = await ledger.last_run(name)
+        assert again is not None and (again.id == run.id) is stays
         runs_text = "\n".join(await fleet.logs(name, 800))
         assert runs_text.count(REPLY) >= 2
         assert len([r for r in fake.requests if r.method == "POST"]) > first_requests
     finally:
+        await stop_live(fleet, ledger, name)
         await fleet.stop()
         await ledger.close()

@@ -31,9 +31,10 @@ from fleet.runtimes.claude import ClaudeRuntime
 from fleet.runtimes.codex import CodexRuntime
 from fleet.runtimes.opencode import OpencodeRuntime
 from fleet.runtimes.pi import PiRuntime
-from fleet.sessions.base import Effect, Write
+from fleet.sessions.base import Effect, TurnEnded, Write
 from fleet.sessions.protocols import protocol_for
 from tests.fakes.provider import FakeProvider, RecordedRequest, Turn
+from tests.integration.codex_live import LiveCodex
 from tests.integration.test_real_clis import TIMEOUT, Run, bin_dir, cli, node_dir, run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.agent_cli]
@@ -212,13 +213,33 @@ async def test_claude(fake: FakeProvider, beats: tuple[Beats, str], tmp_path: Pa
     }
 
 
-async def test_codex(fake: FakeProvider, tmp_path: Path) -> None:
-    """codex exec --json names its thread; exec resume continues it."""
-    ctx = context(tmp_path, fake)
+async def test_codex(fake: FakeProvider, beats: tuple[Beats, str], tmp_path: Path) -> None:
+    """A live session (codex app-server) names its thread; once its process is gone,
+    ``exec resume`` continues that thread, and Codex's hooks post its heartbeats."""
+    recorder, url = beats
+    token = secrets.token_urlsafe(24)
+    ctx = context(tmp_path, fake, heartbeat_url=url, heartbeat_token=token)
+    runtime = CodexRuntime()
     spec = agent("codex", key="OPENAI_API_KEY")
-    await turn_and_follow_up(CodexRuntime(), spec, ctx, fake, "/v1/responses")
+    async with LiveCodex(spec, fake, tmp_path, ctx=ctx) as live:
+        await live.until(lambda effect: isinstance(effect, TurnEnded))
+        thread = live.live.thread
+    assert thread is not None and runtime.session_id("\n".join(live.lines)) == thread
+    assert not recorder.received  # a live session's liveness is its protocol's
+    plan = runtime.follow_up(spec, ctx, thread, SECOND)
+    assert plan is not None
+    second = await run_plan(plan, ctx)
+    check(second, fake, "/v1/responses", 2)
+    assert runtime.session_id(second.stdout) == thread
+    resumed = model_requests(fake, "/v1/responses")[-1]
+    assert FIRST.encode() in resumed.raw and SECOND.encode() in resumed.raw
     auth = {r.headers.get("Authorization") for r in model_requests(fake, "/v1/responses")}
     assert auth == {f"Bearer {API_KEY}"}
+    states = {body for _, _, body in recorder.received}
+    assert {b'{"state":"working"}', b'{"state":"waiting"}'} <= states, recorder.received
+    assert {(path, given) for path, given, _ in recorder.received} == {
+        ("/heartbeat/coder-1", token)
+    }
 
 
 async def test_pi(fake: FakeProvider, tmp_path: Path) -> None:

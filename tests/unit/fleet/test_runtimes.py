@@ -193,9 +193,13 @@ def test_model_must_be_a_name(runtime: Runtime, ctx: RuntimeContext, model: str)
     "runtime", [r for r in CLI_RUNTIMES if r.name != "claude"], ids=lambda r: r.name
 )
 def test_headless_needs_a_prompt(runtime: Runtime, ctx: RuntimeContext) -> None:
-    """A headless run without a prompt is refused with advice; a TUI starts without one."""
-    with pytest.raises(LaunchFailed, match="needs a prompt"):
-        runtime.plan(spec(runtime.name, prompt=None), ctx)
+    """A headless run without a prompt is refused with advice (a live session waits for
+    its first turn); a TUI starts without one."""
+    if runtime.plan(spec(runtime.name), ctx).session is not None:
+        assert runtime.plan(spec(runtime.name, prompt=None), ctx).prompt is None
+    else:
+        with pytest.raises(LaunchFailed, match="needs a prompt"):
+            runtime.plan(spec(runtime.name, prompt=None), ctx)
     plan = runtime.plan(spec(runtime.name, prompt=None), with_(ctx, tty=True))
     assert plan.argv[0] == runtime.name
 
@@ -520,9 +524,16 @@ def test_claude_session_id_from_any_event() -> None:
 
 
 def test_codex_headless(ctx: RuntimeContext) -> None:
-    """Headless: exec --json, the prompt after --, CODEX_HOME with a quiet config.toml."""
+    """Headless: a live app-server session whose first turn is the prompt, CODEX_HOME with
+    a quiet config.toml; a follow-up is exec --json with the text after --."""
     plan = CodexRuntime().plan(spec("codex", secret_env=("OPENAI_API_KEY",)), ctx)
-    assert plan.argv == ("codex", "exec", "--skip-git-repo-check", "--json", "--", "fix the bug")
+    assert plan.argv == ("codex", "app-server")
+    assert (plan.session, plan.prompt) == ("codex-app-server", "fix the bug")
+    assert plan.takes_input
+    follow = CodexRuntime().follow_up(spec("codex"), ctx, None, "fix the bug")
+    assert follow is not None
+    assert follow.argv[:3] == ("codex", "exec", "resume")
+    assert follow.argv[-2:] == ("--", "fix the bug")
     codex_home = ctx.home / ".codex"
     assert plan.env["CODEX_HOME"] == str(codex_home)
     assert plan.env["OPENAI_API_KEY"] == OPENAI_KEY
@@ -542,7 +553,9 @@ def test_codex_provider_config(ctx: RuntimeContext) -> None:
     """A provider URL becomes a custom Responses provider at URL/v1 reading the named key."""
     agent = spec("codex", model="gpt-5-codex", secret_env=("MY_KEY", "OPENAI_API_KEY"))
     plan = CodexRuntime().plan(agent, with_(ctx, provider_urls={"openai": OPENAI_URL}))
-    assert plan.argv[-4:] == ("-m", "gpt-5-codex", "--", "fix the bug")
+    follow = CodexRuntime().follow_up(agent, ctx, "s1", "fix the bug")
+    assert follow is not None
+    assert follow.argv[-5:] == ("-m", "gpt-5-codex", "--", "s1", "fix the bug")
     config = tomllib.loads(plan.files[ctx.home / ".codex" / "config.toml"])
     assert config["model_provider"] == "fleetwarden"
     assert config["model_providers"]["fleetwarden"] == {
