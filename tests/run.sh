@@ -46,4 +46,7 @@ echo "== ruff"
 echo "== mypy --strict"
 .venv/bin/mypy
 echo "== pytest"
-exec .venv/bin/pytest "$@"
+# Test files run side by side in three workers, each file whole in one of them (its
+# module fixtures shared): most integration tests wait on real processes and servers.
+# FLEETWARDEN_TEST_WORKERS=0 runs them one after another, in this process.
+exec .venv/bin/pytest -n "${FLEETWARDEN_TEST_WORKERS:-3}" --dist loadfile "$@"

@@ -252,13 +252,13 @@ def ask_url(heartbeat_url: str) -> str:
     return heartbeat_url.replace("/heartbeat/", "/ask/", 1)
 
 
-def permission_hook(spec: AgentSpec) -> dict[str, Any]:
-    """The TUI's ``PermissionRequest`` hook: it posts what Claude Code asks to
-    Fleetwarden and prints the answer (:mod:`fleet.sessions.hook_asks`). curl retries
-    through a restart of Fleetwarden (the ask is found again, not asked twice); if it gives
-    up, Claude Code shows its own dialog in the terminal."""
-    wait = int(spec.approval_timeout) + ASK_SLACK
-    command = " ".join(
+def ask_command(wait: str) -> str:
+    """The shell command a blocking hook runs to ask the operator: it posts the hook's JSON
+    (stdin) to ``$FLEETWARDEN_ASK_URL`` with the agent's token and prints the answer,
+    retrying through a restart of Fleetwarden for ``wait`` seconds (a number, or a quoted
+    variable the shell expands). A constant but for ``wait``: URL and token come from the
+    environment, never from the file."""
+    return " ".join(
         [
             "curl -fsS --noproxy '*' --connect-timeout 2",
             f"--retry 1000 --retry-all-errors --retry-delay 1 --retry-max-time {wait}",
@@ -269,7 +269,15 @@ def permission_hook(spec: AgentSpec) -> dict[str, Any]:
             f'"${ASK_VAR}"',
         ]
     )
-    hook = {"type": "command", "command": command, "timeout": wait + ASK_SLACK}
+
+
+def permission_hook(spec: AgentSpec) -> dict[str, Any]:
+    """The TUI's ``PermissionRequest`` hook: it posts what Claude Code asks to
+    Fleetwarden and prints the answer (:mod:`fleet.sessions.hook_asks`). curl retries
+    through a restart of Fleetwarden (the ask is found again, not asked twice); if it gives
+    up, Claude Code shows its own dialog in the terminal."""
+    wait = int(spec.approval_timeout) + ASK_SLACK
+    hook = {"type": "command", "command": ask_command(str(wait)), "timeout": wait + ASK_SLACK}
     return {"matcher": "*", "hooks": [hook]}
 
 

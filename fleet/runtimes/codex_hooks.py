@@ -23,7 +23,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from fleet.heartbeat import TOKEN_HEADER
 from fleet.model import LaunchPlan
 from fleet.runtimes.base import RuntimeContext
 from fleet.runtimes.claude import (
@@ -35,6 +34,7 @@ from fleet.runtimes.claude import (
     ask_url,
     heartbeat_command,
 )
+from fleet.runtimes.claude import ask_command as curl_ask
 
 HOOKS_FILE = "hooks.json"
 ASK_WAIT_VAR = "FLEETWARDEN_ASK_WAIT"  # seconds the ask hook waits for the operator
@@ -128,18 +128,7 @@ def ask_command() -> str:
     constant (Codex trusts it by its hash): the URL, the token and how long to wait come
     from the environment. If Fleetwarden cannot answer in that time, the answer is no."""
     wait = f'"${ASK_WAIT_VAR}"'
-    return " ".join(
-        [
-            "curl -fsS --noproxy '*' --connect-timeout 2",
-            f"--retry 1000 --retry-all-errors --retry-delay 1 --retry-max-time {wait}",
-            f"-m {wait}",
-            f'-H "{TOKEN_HEADER}: ${TOKEN_VAR}"',
-            "-H 'Content-Type: application/json'",
-            "--data-binary @-",
-            f'"${ASK_VAR}"',
-            f"|| printf '%s' {shlex.quote(UNASKED)}",
-        ]
-    )
+    return f"{curl_ask(wait)} || printf '%s' {shlex.quote(UNASKED)}"
 
 
 def _hooks() -> dict[str, list[dict[str, Any]]]:

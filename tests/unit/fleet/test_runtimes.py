@@ -190,7 +190,7 @@ def test_model_must_be_a_name(runtime: Runtime, ctx: RuntimeContext, model: str)
 
 
 @pytest.mark.parametrize(
-    "runtime", [r for r in CLI_RUNTIMES if r.name != "claude"], ids=lambda r: r.name
+    "runtime", [r for r in CLI_RUNTIMES if r.name not in ("claude", "pi")], ids=lambda r: r.name
 )
 def test_headless_needs_a_prompt(runtime: Runtime, ctx: RuntimeContext) -> None:
     """A headless run without a prompt is refused with advice (a live session waits for
