@@ -66,13 +66,14 @@ _FIELDS: Final = {"id", "tool", "subject", "detail", "pattern"}
 @dataclass(frozen=True, slots=True)
 class AskTerms:
     """What an agent's asks are opened with: its current run, how long an ask waits, how
-    many may be open at once, who started it, and its ``allow`` rules."""
+    many may be open at once, who started it, and its ``allow`` and ``deny`` rules."""
 
     run_id: int
     wait_seconds: float
     max_open: int
     starter: str | None
     rules: tuple[str, ...]
+    deny: tuple[str, ...] = ()
 
 
 Terms = Callable[[str], Awaitable[AskTerms | None]]
@@ -148,6 +149,7 @@ def ledger_terms(ledger: Ledger) -> Terms:
             max_open=spec.max_open_approvals,
             starter=starter(start.trigger) if start is not None else None,
             rules=spec.allow,
+            deny=spec.deny,
         )
 
     return terms
@@ -206,6 +208,7 @@ class AskDoor:
             max_open=terms.max_open,
             starter=terms.starter,
             rules=terms.rules,
+            deny=terms.deny,
         )
         return await self._answer(opened)
 

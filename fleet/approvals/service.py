@@ -24,7 +24,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from fleet.approvals.model import ApprovalPost, ApprovalRequest, ApprovalState, Ask, Decision
+from fleet.approvals.model import (
+    ApprovalPost,
+    ApprovalRequest,
+    ApprovalState,
+    Ask,
+    AskKind,
+    Decision,
+)
 from fleet.clock import Clock
 from fleet.errors import FleetError
 from fleet.permissions import first_match
@@ -90,12 +97,14 @@ class Approvals:
         max_open: int,
         starter: str | None,
         rules: tuple[str, ...] = (),
+        deny: tuple[str, ...] = (),
     ) -> ApprovalRequest:
         """Record ``ask`` and tell the listeners; the same ask of the same run again (read
         twice after a restart) returns the request it already is, told to nobody.
 
-        An ask matching one of ``rules`` or a rule an ``always`` answer taught the agent is
-        allowed at once (``how`` = ``rule``); an agent with ``max_open`` requests open
+        An ask matching one of ``deny`` is denied at once (``how`` = ``rule``), whatever
+        allows it; else one matching ``rules`` or a rule an ``always`` answer taught the
+        agent is allowed at once (``how`` = ``rule``); an agent with ``max_open`` requests open
         already gets this one denied at once (``how`` = ``policy``), with a reason its
         model sees. Either way the request is delivered like an answered one."""
         ask = Ask(
@@ -112,8 +121,12 @@ class Approvals:
         if existing is not None:
             return existing
         learned = tuple(await self._ledger.approval_rules(agent))
+        permission = ask.kind is AskKind.PERMISSION
+        refused = first_match(deny, ask.tool, ask.subject) if permission else None
         matched = first_match((*rules, *learned), ask.tool, ask.subject)
-        if matched is not None and ask.kind.value == "permission":
+        if refused is not None:  # a deny wins over every allow, as in the CLIs' own rules
+            state, how, reason = ApprovalState.DENIED, "rule", f"refused by the rule {refused}"
+        elif matched is not None and permission:
             state, how, reason = ApprovalState.ALLOWED, "rule", f"matches the rule {matched}"
         elif len(await self._ledger.open_approvals(agent)) >= max_open:
             state, how = ApprovalState.DENIED, "policy"

@@ -245,6 +245,7 @@ class SessionDriver:
                 max_open=setup.spec.max_open_approvals,
                 starter=setup.starter,
                 rules=setup.spec.allow,
+                deny=setup.spec.deny,
             )
             if request.state.is_open:
                 self._expire_at(request)

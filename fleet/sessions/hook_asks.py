@@ -77,6 +77,7 @@ class HookAsks:
             max_open=record.spec.max_open_approvals,
             starter=starter(start.trigger) if start is not None else None,
             rules=record.spec.allow,
+            deny=record.spec.deny,
         )
         if request.state.is_open:  # the watchdog sees it waiting, never stalled
             await self._ledger.record_heartbeat(record.name, "waiting")

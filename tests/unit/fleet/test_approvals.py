@@ -180,3 +180,26 @@ def test_rules_parse_and_match() -> None:
     assert parse_rule("Edit").matches("fileChange", "src/app.py")
     with pytest.raises(BadRule, match="not a rule"):
         parse_rule("Bash(git *")
+
+
+async def test_a_deny_rule_refuses_at_once_whatever_allows_it(
+    approvals: Approvals, told: list[ApprovalRequest]
+) -> None:
+    """An ask matching the agent's `deny:` rules is denied unasked, even where an allow
+    rule or an `always` matches too; the CLI is told, with the rule in the reason."""
+    refused = await opened(
+        approvals,
+        Ask("d", "Bash", "git push --force"),
+        rules=("Bash(git *)",),
+        deny=("Bash(git push *)",),
+    )
+    assert refused.state is ApprovalState.DENIED and refused.how == "rule"
+    assert "Bash(git push *)" in (refused.reason or "")
+    assert told == [refused]
+    passed = await opened(
+        approvals,
+        Ask("p", "Bash", "git status"),
+        rules=("Bash(git *)",),
+        deny=("Bash(git push *)",),
+    )
+    assert passed.state is ApprovalState.ALLOWED
