@@ -30,7 +30,7 @@ from fleet.approvals.service import Approvals
 from fleet.autostart import autostart
 from fleet.backends.base import Backend
 from fleet.clock import Clock
-from fleet.errors import AgentNotRunning, AgentStillRunning, LaunchFailed
+from fleet.errors import AgentNotRunning, AgentStillRunning
 from fleet.freezer import signal_run
 from fleet.ledger import Freeze, Ledger, UsageTotal
 from fleet.ledger.rows import AgentOrigin, AgentRecord
@@ -44,14 +44,13 @@ from fleet.model import (
     Fallback,
     PermissionMode,
 )
-from fleet.model import PermissionMode as Mode
 from fleet.names import AgentName, agent_name
-from fleet.permission_config import unsandboxed_full
 from fleet.run_keeper import Ending, RunKeeper
 from fleet.runtimes import RuntimeRegistry
 from fleet.sandbox.service import Sandboxes
 from fleet.sessions.control import SessionControl
 from fleet.sessions.live import LiveSessions
+from fleet.spawn_spec import SpawnOverrides, spawn_spec
 from fleet.status import (
     AccountAssigner,
     AgentStatus,
@@ -325,20 +324,10 @@ class Fleet:
                 return SpawnOutcome(await self._status(existing), started=False)
             base = self._roster.get(agent) or (existing.spec if existing else None)
             spec = base or self._settings.ad_hoc(agent)
-            # Another CLI does not take this one's model names: its own default, unless given.
-            same_cli = runtime is None or runtime == spec.runtime
-            spec = replace(
-                spec,
-                runtime=runtime or spec.runtime,
-                model=model if model is not None else (spec.model if same_cli else None),
-                prompt=prompt if prompt is not None else spec.prompt,
-                workdir=workdir if workdir is not None else spec.workdir,
-                account=account if account is not None else (spec.account if same_cli else None),
-                permissions=permissions or spec.permissions,
-                run_budget=run_budget if run_budget is not None else spec.run_budget,
+            given = SpawnOverrides(
+                runtime, model, prompt, workdir, account, permissions, run_budget
             )
-            if wrong := unsandboxed_full(agent, spec.sandbox, spec.permissions):
-                raise LaunchFailed(wrong)
+            spec = spawn_spec(spec, given)
             origin: AgentOrigin = "roster" if agent in self._roster else "spawn"
             launched = await self._runs.launch(spec, reason=f"spawned by {by}", origin=origin)
         ended = await self._runs.first_moments(agent, launched) if collect else None
@@ -422,7 +411,9 @@ class Fleet:
         """End ``name``'s turn in progress, keeping its process and session; what was done."""
         return await self._control.interrupt(name, by)
 
-    async def set_permissions(self, name: str, mode: Mode, *, by: str = "operator") -> str:
+    async def set_permissions(
+        self, name: str, mode: PermissionMode, *, by: str = "operator"
+    ) -> str:
         """Change ``name``'s permission mode: in its running session where its CLI can, else
         from its next run (kept on its spec either way); the answer says which."""
         return await self._control.set_permissions(name, mode, by)
