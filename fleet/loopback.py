@@ -204,9 +204,12 @@ async def serve(
         if runner.server is None:
             raise RuntimeError("aiohttp's runner has no server after setup()")
         loop = asyncio.get_running_loop()
+        # asyncio accepts as many connections per wake-up as its backlog: a small one bounds
+        # that burst (the reserve holds it); the kernel's queue is then made long again.
         listener = await loop.create_server(
-            admission.factory(runner.server), sock=sock, backlog=_BACKLOG
+            admission.factory(runner.server), sock=sock, backlog=openfiles.ACCEPT_BURST
         )
+        sock.listen(_BACKLOG)
         secrets.save_port(port)
     except BaseException:
         if listener is not None:

@@ -21,6 +21,12 @@ log = logging.getLogger(__name__)
 
 CEILING: Final = 65536  # the soft limit is raised this far at most
 RESERVE_MIN: Final = 128  # descriptors never handed to the loopback servers' clients
+ACCEPT_BURST: Final = 64
+"""Connections a loopback server accepts in one wake-up of its accept loop. asyncio accepts
+that many before any of them reaches the server's admission (which closes one to make room
+at its cap), so each burst needs its descriptors before a cap can act: the reserve holds a
+burst for each of the two servers."""
+SERVERS: Final = 2  # the metering proxy and the heartbeat endpoint
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,9 +79,10 @@ def raise_limit(ceiling: int = CEILING) -> OpenFiles:
 
 
 def reserve(limit: int) -> int:
-    """Descriptors kept for the ledger, chat connections, agents' pipes and logs, tinyproxy
-    and the doors of locked agents: an eighth of the limit, at least :data:`RESERVE_MIN`."""
-    return max(RESERVE_MIN, limit // 8)
+    """Descriptors kept for the ledger, chat connections, agents' pipes and logs and the
+    doors of locked agents (an eighth of the limit, at least :data:`RESERVE_MIN`), and for
+    one accept burst of each loopback server (:data:`ACCEPT_BURST`)."""
+    return max(RESERVE_MIN, limit // 8) + SERVERS * ACCEPT_BURST
 
 
 def connection_cap(limit: int, share: float, fds_each: int) -> int:

@@ -87,9 +87,12 @@ async def flood(port: int, count: int, into: list[Conn]) -> int:
     return refused
 
 
-async def keep_going(ready: dict[str, Any], until: asyncio.Event) -> list[tuple[str, int, float]]:
+async def keep_going(
+    ready: dict[str, Any], until: asyncio.Event, tries: dict[str, int]
+) -> list[tuple[str, int, float]]:
     """The other agent: a beat and a model request, each on a new connection, over and
-    over, until told to stop; what each finally got, and when."""
+    over, until told to stop; what each finally got, and when (``tries`` counts every
+    attempt, retries included)."""
     got: list[tuple[str, int, float]] = []
     beat_url, token = ready["beat_urls"]["victim"], ready["tokens"]["victim"]
     model_url = ready["urls"]["victim"] + "/v1/messages"
@@ -102,16 +105,19 @@ async def keep_going(ready: dict[str, Any], until: asyncio.Event) -> list[tuple[
                 ("beat", beat_url, {TOKEN_HEADER: token}),
                 ("model", model_url, {"x-api-key": "k"}),
             ):
-                got.append((what, await _try(http, url, headers), time.monotonic()))
+                got.append((what, await _try(http, url, headers, what, tries), time.monotonic()))
     return got
 
 
-async def _try(http: aiohttp.ClientSession, url: str, headers: dict[str, str]) -> int:
+async def _try(
+    http: aiohttp.ClientSession, url: str, headers: dict[str, str], what: str, tries: dict[str, int]
+) -> int:
     """POST as the providers' SDKs do: a connection that breaks, or a 503, is tried again,
     twice at most (a connection opened in the middle of a burst of the flood's may be the
     one closed to make room); the last status, 0 for a broken connection."""
     status = 0
     for _ in range(3):
+        tries[what] = tries.get(what, 0) + 1
         try:
             async with http.post(
                 url, data=BODY if "/v1/" in url else None, headers=headers
@@ -149,7 +155,8 @@ async def test_a_flood_of_idle_connections_starves_no_other_agent(
     assert ready["caps"]["proxy"] + ready["caps"]["heartbeat"] < 1024
     held: list[Conn] = []
     stop = asyncio.Event()
-    victim = asyncio.create_task(keep_going(ready, stop))
+    tries: dict[str, int] = {}
+    victim = asyncio.create_task(keep_going(ready, stop, tries))
     try:
         started = time.monotonic()
         refused = await flood(ready["proxy"], FLOOD["proxy"], held)
@@ -172,7 +179,10 @@ async def test_a_flood_of_idle_connections_starves_no_other_agent(
     assert process.stdin is not None and process.stdout is not None
     process.stdin.close()
     counts = json.loads(await asyncio.wait_for(process.stdout.readline(), 30))
-    assert counts["beats"]["victim"] == sum(what == "beat" for what, _, _ in got)
+    # Every beat answered was recorded; a retried one may have been recorded before its
+    # connection broke under the flood (a loaded machine), never more than was tried.
+    answered = sum(what == "beat" for what, _, _ in got)
+    assert answered <= counts["beats"]["victim"] <= tries["beat"]
     for server in ("proxy", "heartbeat"):
         made_room = counts[server]["evicted"] + counts[server]["expired"]
         assert made_room >= FLOOD[server] - ready["caps"][server], (server, counts)

@@ -10,7 +10,15 @@ from pathlib import Path
 
 from fleet.loopback import Limits
 from fleet.metering.config import MeteringSettings
-from fleet.openfiles import CEILING, RESERVE_MIN, OpenFiles, connection_cap, reserve, wanted
+from fleet.openfiles import (
+    ACCEPT_BURST,
+    CEILING,
+    RESERVE_MIN,
+    OpenFiles,
+    connection_cap,
+    reserve,
+    wanted,
+)
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -25,9 +33,10 @@ def test_the_soft_limit_goes_to_the_hard_one_within_the_ceiling() -> None:
 
 
 def test_a_reserve_is_always_kept_back() -> None:
-    """An eighth of the limit, at least RESERVE_MIN, is never given to the servers."""
-    assert reserve(1024) == RESERVE_MIN
-    assert reserve(65536) == 8192
+    """An eighth of the limit, at least RESERVE_MIN, and an accept burst of each server are
+    never given to the servers' connections."""
+    assert reserve(1024) == RESERVE_MIN + 2 * ACCEPT_BURST
+    assert reserve(65536) == 8192 + 2 * ACCEPT_BURST
     assert connection_cap(RESERVE_MIN, 1.0, 1) == 1  # nothing spare: one, never zero or less
 
 
