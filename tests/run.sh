@@ -39,6 +39,10 @@ fi
 # The real agent CLIs (pinned npm packages) that tests/integration/test_real_clis.py runs
 # against the fake provider; installed into .cache/agent-clis (needs node and npm).
 bash tests/agent_clis.sh
+# matrix-js-sdk with its Rust crypto (Element's client stack), pinned by
+# tests/matrix_js/package-lock.json, that the Matrix tests' js operator runs on
+# (tests/matrix_js_user.py); installed into .cache/matrix-js (needs node 20+ and npm).
+bash tests/matrix_js.sh
 
 echo "== ruff"
 .venv/bin/ruff check .
