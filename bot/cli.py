@@ -18,9 +18,10 @@ from bot import accounts_cli
 from bot.config import Config, ConfigError, load_config
 from bot.lock import AlreadyRunning
 from bot.logs import setup_logging
-from connectors.errors import ConnectorSetupError
-from connectors.matrix import device_cli
+from connectors.errors import ConnectorError, ConnectorSetupError
+from connectors.matrix import cross_sign_cli, device_cli
 from connectors.matrix import setup as matrix_setup
+from connectors.matrix.verification import cli as verify_cli
 from fleet import openfiles
 from fleet.budgets.run_budget import cap_warnings
 from fleet.budgets.schema import unpriced_warnings
@@ -61,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
         matrix_sub.add_parser("setup", help="register the bot, create its room, print the config")
     )
     device_cli.configure(matrix_sub, config_help)
+    verify_cli.configure(matrix_sub, config_help)
+    cross_sign_cli.configure(matrix_sub, config_help)
     return parser
 
 
@@ -109,18 +112,32 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _matrix_device(args: argparse.Namespace, config: Config, environ: Mapping[str, str]) -> int:
-    """``matrix device`` / ``matrix trust``: on the state dir, offline."""
+    """``matrix device`` / ``matrix trust`` (on the state dir) / ``matrix cross-sign`` /
+    ``matrix verify`` (beside the running bot)."""
     if config.matrix is None:
         print("fleetwarden: the config has no connectors.matrix section", file=sys.stderr)
         return EXIT_CONFIG
     try:
-        if args.matrix_command == "trust":
+        if args.matrix_command == "verify":
+            print(verify_cli.main(args, config.state_dir))
+        elif args.matrix_command == "trust":
             print(device_cli.record_trust(config.state_dir, args.user, args.device, args.key))
+        elif args.matrix_command == "cross-sign":
+            print(
+                cross_sign_cli.run(
+                    config.matrix,
+                    config.state_dir,
+                    environ,
+                    reset=args.reset,
+                    password_env=args.password_env,
+                )
+            )
         else:
             passphrase = config.matrix.store_passphrase_env
             key = environ.get(passphrase, "") if passphrase else "DEFAULT_KEY"
             print(device_cli.describe_device(config.matrix, config.state_dir, key))
-    except ValueError as exc:
+            print(cross_sign_cli.status(config.matrix, config.state_dir, environ))
+    except (ValueError, ConnectorError) as exc:
         print(f"fleetwarden: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     return EXIT_OK

@@ -27,6 +27,7 @@ from bot.run_commands import RunCommands
 from bot.schedule_commands import ScheduleCommands
 from bot.spawn_queue import SpawnQueue
 from bot.spawn_spend import SpawnSpend
+from bot.verify_command import VerifyCommand
 from bot.watch_follow import ScreenFollower
 from connectors.base import Connector
 from fleet.accounts.book import AccountBook
@@ -126,6 +127,7 @@ def build_commands(
             **schedules.table(),
             **LimitCommands(fleet).table(),
             **ForgetCommand(fleet).table(),
+            **VerifyCommand(cfg.state_dir, matrix=cfg.matrix is not None).table(),
             **QueueCommands(queue).table(),
             **RunCommands(fleet, cfg.defaults.logs_lines).table(),
             **EgressCommands(fleet, sandboxes, notices).table(),

@@ -11,6 +11,7 @@ from bot.levers import FREEZE
 from bot.limit_commands import RESUME
 from bot.queue_commands import CANCEL, QUEUE
 from bot.run_commands import LOGS, RUNS
+from bot.verify_command import VERIFY
 from fleet.permission_config import MODES
 from fleet.windows import DEFAULT_WINDOW, WINDOWS
 
@@ -446,5 +447,6 @@ COMMANDS: tuple[CommandSpec, ...] = (
     QUEUE,
     CANCEL,
     EGRESS,
+    VERIFY,
     WHOAMI,
 )

@@ -8,14 +8,15 @@ import asyncio
 import contextlib
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
 from bot.acl import Acl, Role
 from bot.config import Config, ConfigError, load_config
 from bot.errors import CommandError
-from connectors.base import Connector
+from connectors.base import Connector, OutboundMessage
+from connectors.console import ROOM as CONSOLE_ROOM
 from connectors.console import ConsoleConnector
 from fleet.accounts.book import AccountBook
 from fleet.accounts.model import implicit_account, own_key_var
@@ -47,8 +48,10 @@ def make_connectors(
 ) -> list[Connector]:
     """The connectors the config lists, in start order."""
     connectors: list[Connector] = []
+    console: ConsoleConnector | None = None
     if config.console is not None:
-        connectors.append(ConsoleConnector(config.console, clock))
+        console = ConsoleConnector(config.console, clock)
+        connectors.append(console)
     if config.matrix is not None:
         # Imported only when configured: each pulls in its service's client library.
         from connectors.matrix.connector import MatrixConnector
@@ -62,6 +65,7 @@ def make_connectors(
                 state_dir=config.state_dir,
                 role_of=lambda user: _role_name(acl.role_of("matrix", user)),
                 default_command_prefix=config.command_prefix,
+                announce=_on_console(console),
             )
         )
     if config.discord is not None:
@@ -77,6 +81,13 @@ def make_connectors(
             )
         )
     return connectors
+
+
+def _on_console(console: ConsoleConnector | None) -> Callable[[str], Awaitable[object]] | None:
+    """Where the Matrix connector shows an operator's emojis for an admin: the console."""
+    if console is None:
+        return None
+    return lambda line: console.send(OutboundMessage(room=CONSOLE_ROOM, markdown=line))
 
 
 def _role_name(role: Role | None) -> str | None:

@@ -106,10 +106,11 @@ class MatrixConfig(BaseModel):
         default="tofu",
         description=(
             "Which devices get the bot's room keys and are obeyed in encrypted rooms. `tofu`: "
-            "a device of a user with a role is trusted the first time it is seen (a new one is "
-            "announced; a known device whose key changed is refused and announced); "
-            "`verified`: only devices an admin verified with `fleetwarden matrix trust`. A "
-            "stranger's device never gets a key."
+            "a user with a role is trusted the first time their master key (or, without "
+            "cross-signing, a device) is seen, and the devices they signed follow; a changed "
+            "master or device key is refused and announced; `verified`: only users (or "
+            "devices) an admin verified with `fleetwarden matrix trust`. A device its owner "
+            "did not sign, or a stranger's, never gets a key."
         ),
     )
     store_passphrase_env: EnvVarName | None = Field(
@@ -127,9 +128,31 @@ class MatrixConfig(BaseModel):
         description=(
             "How long the bot waits for the key of an encrypted message it cannot read "
             "(asking the sender's devices for it) before it says in the room whose message "
-            "it could not read."
+            "it could not read. A key the sender's client says it withheld is not waited "
+            "for: the room is told at once why."
         ),
     )
+
+    key_notices: Literal["clear", "encrypted"] | None = Field(
+        default=None,
+        description=(
+            "How the bot posts, in an encrypted room, that it cannot read someone's message "
+            "(their client withheld the key from its device, or the key never came) or that "
+            "it refuses a device (unverified, unsigned by its owner, a changed identity): "
+            "`clear` (unencrypted, so that a client which will not read the bot's encrypted "
+            "messages — or a device that gets no keys — still shows it; the line holds only "
+            "who and why) or `encrypted` (for "
+            "the devices the bot shares keys with). Default: `clear`, or `encrypted` under "
+            "`encryption: required`, which posts nothing in clear."
+        ),
+    )
+
+    @property
+    def notices_in_clear(self) -> bool:
+        """Whether key notices go unencrypted in encrypted rooms."""
+        if self.key_notices is None:
+            return self.encryption != "required"
+        return self.key_notices == "clear"
 
     @field_validator("homeserver")
     @classmethod
@@ -182,6 +205,15 @@ class MatrixConfig(BaseModel):
     @classmethod
     def _prefix(cls, value: str | None) -> str | None:
         return check_prefix(value)
+
+    @model_validator(mode="after")
+    def _clear_notices_allowed(self) -> MatrixConfig:
+        if self.key_notices == "clear" and self.encryption == "required":
+            raise ValueError(
+                "key_notices: clear posts in clear, which encryption: required rules out; "
+                "use key_notices: encrypted (or leave it unset)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _one_credential(self) -> MatrixConfig:

@@ -30,6 +30,7 @@ from nio.store import SqliteStore
 from connectors.errors import ConnectorAuthError, ConnectorError, ConnectorSetupError
 from connectors.matrix import wire
 from connectors.matrix.config import MatrixConfig
+from connectors.matrix.signing import grouped
 
 log = logging.getLogger(__name__)
 
@@ -132,8 +133,7 @@ def fingerprint(client: nio.AsyncClient) -> str:
     olm = client.olm
     if olm is None:
         return ""
-    key = str(olm.account.identity_keys["ed25519"])
-    return " ".join(key[i : i + 4] for i in range(0, len(key), 4))
+    return grouped(str(olm.account.identity_keys["ed25519"]))
 
 
 def unusable(path: Path, why: str) -> str:

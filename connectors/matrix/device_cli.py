@@ -1,5 +1,6 @@
 """``fleetwarden matrix device`` and ``fleetwarden matrix trust``: the bot's device, to verify
-it by, and an admin's verification of an operator's device (for ``trust: verified``).
+it by, and an admin's verification of an operator — their identity (master key) or one of
+their devices (for ``trust: verified``).
 
 Both work offline on the state dir: ``device`` reads the bot's identity key from its crypto
 store; ``trust`` records a device and its key in ``trust.json``, which the running bot
@@ -29,11 +30,21 @@ def configure(
     )
     device.add_argument("--config", type=Path, required=True, help=config_help)
     trust = matrix_sub.add_parser(
-        "trust", help="verify an operator's device for `trust: verified` (compare its key first)"
+        "trust",
+        help="verify an operator (USER MASTER_KEY) or one device (USER DEVICE KEY); compare first",
+        description=(
+            "Verify an operator for `trust: verified`: `trust USER MASTER_KEY` verifies their "
+            "identity (all the devices they cross-signed follow), `trust USER DEVICE KEY` one "
+            "device of an operator without cross-signing. Compare the key with them first."
+        ),
     )
-    trust.add_argument("user", help="the device's owner, e.g. @alice:example.org")
-    trust.add_argument("device", help="the device id, as Element shows it in Sessions")
-    trust.add_argument("key", help="its session key (ed25519), as Element shows it; spaces allowed")
+    trust.add_argument("user", help="the operator, e.g. @alice:example.org")
+    trust.add_argument(
+        "device", help="their master key (spaces allowed), or a device id as Element shows it"
+    )
+    trust.add_argument(
+        "key", nargs="?", help="with a device id: its session key (ed25519); spaces allowed"
+    )
     trust.add_argument("--config", type=Path, required=True, help=config_help)
 
 
@@ -57,21 +68,25 @@ def describe_device(config: MatrixConfig, state_dir: Path, pickle_key: str) -> s
         store.database.close()
     if account is None:
         raise ValueError(f"the crypto store {path} holds no device keys yet")
-    key = str(account.identity_keys["ed25519"])
-    grouped = " ".join(key[i : i + 4] for i in range(0, len(key), 4))
+    from connectors.matrix.signing import grouped
+
+    key = grouped(str(account.identity_keys["ed25519"]))
     return (
         f"user:        {config.user_id}\n"
         f"device:      {device_id}\n"
-        f"session key: {grouped}\n"
+        f"session key: {key}\n"
         "Compare it with the session Element shows for the bot (its profile → Sessions)."
     )
 
 
-def record_trust(state_dir: Path, user: str, device: str, key: str) -> str:
-    """Record ``user``'s ``device`` as verified with ``key``."""
-    bare = key.replace(" ", "")
+def record_trust(state_dir: Path, user: str, device: str, key: str | None) -> str:
+    """Record ``user``'s ``device`` as verified with ``key``; with no ``key``, ``device`` is
+    ``user``'s master key and their identity is recorded as verified."""
     if not _USER.fullmatch(user):
         raise ValueError(f"expected a Matrix user id like @alice:example.org, got {user!r}")
+    if key is None:
+        return _record_identity(state_dir, user, device)
+    bare = key.replace(" ", "")
     if not _DEVICE.fullmatch(device):
         raise ValueError(f"expected a device id like ABCDEFGHIJ, got {device!r}")
     if not _KEY.fullmatch(bare):
@@ -86,6 +101,25 @@ def record_trust(state_dir: Path, user: str, device: str, key: str) -> str:
     crypto.close_up(directory)
     TrustFile(directory / "trust.json").put("verified", user, device, bare)
     return f"{user}'s device {device} is verified: it gets the bot's room keys from now on."
+
+
+def _record_identity(state_dir: Path, user: str, master: str) -> str:
+    bare = master.replace(" ", "")
+    if not _KEY.fullmatch(bare):
+        raise ValueError(
+            f"expected {user}'s master key: 43 characters of unpadded base64 (Element shows "
+            "it in groups of four), or a device id followed by that device's session key"
+        )
+    from connectors.matrix import crypto
+    from connectors.matrix.trust import TrustFile
+
+    directory = crypto.store_dir(state_dir)
+    crypto.close_up(directory)
+    TrustFile(directory / "trust.json").put("identities", user, "master", bare)
+    return (
+        f"{user}'s identity is verified: every device they sign gets the bot's room keys "
+        "from now on."
+    )
 
 
 def _device_id(config: MatrixConfig, state_dir: Path, directory: Path) -> str:

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import nio
 
@@ -104,6 +105,16 @@ class Outbound:
         for part in parts[1:]:
             await self._post(room, render.notice(part, render.relation(root, None)))
         return ThreadId(root)
+
+    async def send_clear(self, room: str, markdown: str) -> EventId:
+        """Post ``markdown`` as one ``m.notice`` unencrypted, even in an encrypted room (a
+        key notice for a client that cannot read the bot's encrypted messages)."""
+        path = f"/_matrix/client/v3/rooms/{quote(room, safe='')}/send/m.room.message/{uuid.uuid4()}"
+        sent = await wire.raw_json(self._client, "PUT", path, dict(render.notice(markdown, None)))
+        event_id = sent.get("event_id") if isinstance(sent, dict) else None
+        if not isinstance(event_id, str):
+            raise ConnectorError(f"send to {room}: no event id in the answer")
+        return EventId(event_id)
 
     async def say_typing(self, room: str, on: bool) -> None:
         """Start (for :data:`TYPING_SECONDS`) or stop the bot's typing notice in ``room``."""

@@ -74,11 +74,14 @@ class ServedRooms:
         post: Post,
         hello: str,
         policy: Policy = "on",
+        post_clear: Post | None = None,
     ) -> None:
+        """``post_clear``: posts a line unencrypted (for key notices)."""
         self._client = client
         self._state = state
         self._role_of = role_of
         self._post = post
+        self._post_clear = post_clear
         self._hello = hello
         self._policy = policy
         self._configured: list[str] = []  # served, in config order
@@ -99,10 +102,12 @@ class ServedRooms:
     def may_invite(self, user: str) -> bool:
         return self._role_of(user) in ("admin", "operator")
 
-    async def say(self, room: str, markdown: str) -> None:
-        """Post a line in ``room``; failures are logged, never raised."""
+    async def say(self, room: str, markdown: str, *, clear: bool = False) -> None:
+        """Post a line in ``room`` (``clear``: unencrypted even in an encrypted room);
+        failures are logged, never raised."""
+        post = self._post_clear if clear and self._post_clear is not None else self._post
         try:
-            await self._post(room, markdown)
+            await post(room, markdown)
         except ConnectorAuthError:
             raise
         except ConnectorError as exc:

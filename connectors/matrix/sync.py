@@ -23,6 +23,7 @@ from connectors.matrix.e2ee import Encryption
 from connectors.matrix.payloads import JsonDict
 from connectors.matrix.rooms import ConnectorState, ServedRooms
 from connectors.matrix.translate import CONNECTOR, Identity, RecentIds, ThreadMemory
+from connectors.matrix.verification.service import Verifications, is_verification
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,10 @@ class SyncLoop:
         timeout_seconds: float,
         backoff: Backoff | None = None,
         encryption: Encryption | None = None,
+        verifications: Verifications | None = None,
     ) -> None:
-        """``encryption``: E2EE upkeep after each sync, when encryption is on."""
+        """``encryption``: E2EE upkeep after each sync, when encryption is on.
+        ``verifications``: where key verification events go (never to the commands)."""
         self._client = client
         self._state = state
         self._rooms = rooms
@@ -62,6 +65,7 @@ class SyncLoop:
         self._backoff = backoff if backoff is not None else Backoff()
         self._recent = RecentIds()
         self._encryption = encryption
+        self._verifications = verifications
         self._full_state = encryption is not None  # nio must learn every room's state once
         self._refused: set[tuple[str, str]] = set()
         self._plain_warned: set[str] = set()
@@ -90,12 +94,19 @@ class SyncLoop:
                 response = await self._sync(self._since, timeout_ms=int(self._timeout * 1000))
                 self._full_state = False
                 self._pending = []
-                said = await self._encryption.after_sync() if self._encryption else []
+                encryption = self._encryption
+                said = await encryption.after_sync(response.to_device_events) if encryption else []
+                if self._verifications is not None:
+                    for event in response.to_device_events:
+                        source = getattr(event, "source", None)
+                        if isinstance(source, dict) and is_verification(source):
+                            await self._verifications.on_to_device(source)
                 await self._handle(response)
-                if self._encryption is not None:
-                    for room, source in self._encryption.now_readable():
+                if encryption is not None:
+                    for room, source in encryption.now_readable():
                         await self._room_events(room, [(source, None)])
-                    await self._encryption.request_keys()
+                    await encryption.request_keys()
+                    said += encryption.said()  # a withheld key's notice: now, not next sync
                 # Save the token, then hand the messages over: the handlers' first ledger
                 # write (the event claim) then never waits behind this one.
                 await self._save_token(str(response.next_batch))
@@ -103,7 +114,7 @@ class SyncLoop:
                     self._emit(message)
                 self._pending = []
                 for line in said:
-                    await self._rooms.say(line.room, line.markdown)
+                    await self._rooms.say(line.room, line.markdown, clear=line.clear)
             except ConnectorAuthError as exc:
                 log.error("matrix: %s — stopping; fix the bot's credentials", exc)
                 return
@@ -194,15 +205,20 @@ class SyncLoop:
     async def _room_events(self, room: str, events: list[tuple[JsonDict, Any]]) -> None:
         """Turn one room's new events into inbound messages. ``events`` pairs each event's
         JSON with nio's object for it (``None`` for one decrypted late)."""
-        # Events before the bot's own join are history it was not there for.
+        # Events before the bot's own join are history it was not there for — but for a
+        # verification request: Element sends it into the DM it made before the bot joins.
         for index in range(len(events) - 1, -1, -1):
             if translate.is_own_join(events[index][0], self._me.user_id):
+                for event, _ in events[:index]:
+                    await self._verification(room, event)
                 events = events[index + 1 :]
                 break
         encryption = self._encryption
         for event, parsed in events:
             if translate.turns_on_encryption(event) and not await self._rooms.on_encryption(room):
                 return
+            if await self._verification(room, event):
+                continue
             if translate.is_encrypted(event):
                 sender = str(event.get("sender"))
                 if (
@@ -225,6 +241,15 @@ class SyncLoop:
             self._recent.add(message.event_id)
             self._pending.append(message)
 
+    async def _verification(self, room: str, event: JsonDict) -> bool:
+        """Hand a key verification event to the verifications (never to the commands);
+        False if ``event`` is not one."""
+        if not is_verification(event):
+            return False
+        if self._verifications is not None:
+            await self._verifications.on_room_event(room, event)
+        return True
+
     async def _taken_encrypted(self, room: str, parsed: Any) -> bool:
         """Whether a message in an encrypted room may be taken: it was encrypted (a message
         sent in clear there is not trusted) by a device that is not refused."""
@@ -239,7 +264,11 @@ class SyncLoop:
             return True
         if (room, why) not in self._refused:
             self._refused.add((room, why))
-            await self._rooms.say(room, f"Not taken: {why}; messages from it are ignored.")
+            await self._rooms.say(
+                room,
+                f"Not taken: {why}; messages from it are ignored.",
+                clear=self._encryption.notices_in_clear,
+            )
         return False
 
 

@@ -189,14 +189,11 @@ async def versions(client: nio.AsyncClient) -> str | None:
     return None if status == 200 else f"{client.homeserver} answered HTTP {status} for /versions"
 
 
-async def raw_json(
+async def raw_answer(
     client: nio.AsyncClient, method: str, path: str, body: dict[str, Any] | None = None
-) -> Any:
-    """One authenticated JSON request on nio's session, for endpoints nio has no call for.
-
-    Raises ConnectorAuthError when the token is rejected, ConnectorError otherwise.
-    """
-    what = f"{method} {path.split('?', 1)[0]}"
+) -> tuple[int, Any]:
+    """One authenticated JSON request on nio's session: its HTTP status and JSON body (None
+    when it has none), whatever the status. Raises ConnectorError when unreachable."""
     headers = {"Authorization": f"Bearer {client.access_token}"}
     data = None if body is None else json.dumps(body)
     if data is not None:
@@ -213,7 +210,20 @@ async def raw_json(
                 parsed = None
             response.release()
     except TRANSIENT_EXCEPTIONS as exc:
+        what = f"{method} {path.split('?', 1)[0]}"
         raise ConnectorError(f"{what}: cannot reach the homeserver: {exc!r}") from exc
+    return status, parsed
+
+
+async def raw_json(
+    client: nio.AsyncClient, method: str, path: str, body: dict[str, Any] | None = None
+) -> Any:
+    """One authenticated JSON request on nio's session, for endpoints nio has no call for.
+
+    Raises ConnectorAuthError when the token is rejected, ConnectorError otherwise.
+    """
+    what = f"{method} {path.split('?', 1)[0]}"
+    status, parsed = await raw_answer(client, method, path, body)
     if status == 401:
         raise ConnectorAuthError(f"{what}: the homeserver rejected the bot's login (HTTP 401)")
     if not isinstance(parsed, dict | list):

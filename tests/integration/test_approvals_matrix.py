@@ -11,7 +11,6 @@ import contextlib
 import signal
 import subprocess
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -26,8 +25,8 @@ from fleet.runtimes import default_registry
 from tests.fakes.background import fake_provider_thread
 from tests.fakes.provider import Accepted, ToolCall, Turn
 from tests.integration.console_bot import FLEETWARDEN, clean_env
-from tests.integration.test_matrix_bot import PASSWORD, _stop_stray_agents
-from tests.integration.test_matrix_e2ee import Encrypted, joined, person
+from tests.integration.test_matrix_bot import PASSWORD
+from tests.integration.test_matrix_e2ee import Encrypted, encrypted_room, joined
 from tests.integration.test_readable_agents import agent_path
 from tests.integration.test_real_clis import cli
 from tests.matrix_user import Event
@@ -40,20 +39,8 @@ CHANNEL = "test-cli"
 
 @pytest.fixture
 async def world(synapse: SynapseServer, tmp_path: Path) -> AsyncIterator[Encrypted]:
-    bot = await synapse.register_async(f"bot{uuid.uuid4().hex[:8]}", PASSWORD)
-    operator = await person(synapse, "ann", tmp_path / "ann")
-    stranger = await person(synapse, "mallory", tmp_path / "mallory")
-    viewer = await person(synapse, "vic", tmp_path / "vic")
-    room = await operator.create_room(invite=(bot.user_id, stranger.user_id, viewer.user_id))
-    await stranger.join(room)
-    await viewer.join(room)
-    made = Encrypted(synapse.base_url, bot.user_id, room, operator, stranger, viewer, tmp_path)
-    try:
+    async with encrypted_room(synapse, tmp_path) as made:
         yield made
-    finally:
-        for user in (operator, stranger, viewer):
-            await user.close()
-        _stop_stray_agents(tmp_path)
 
 
 @pytest.fixture

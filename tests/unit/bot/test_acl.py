@@ -39,6 +39,7 @@ from bot.forget_command import FORGET
 from bot.grammar import CommandSpec
 from bot.levers import FREEZE
 from bot.limit_commands import RESUME
+from bot.verify_command import VERIFY
 
 READ_ONLY = (
     *(HELP, PS, LOGS, RUNS, WATCH, USAGE, PACE, REPORT, BUDGET, ROSTER, WHOAMI),
@@ -49,7 +50,15 @@ CONTROL = (
     *(SPAWN, STOP, RESTART, RESUME, SEND, ROSTER_RELOAD, CANCEL, EGRESS_BLOCK, EGRESS_UNBLOCK),
     *(INTERRUPT, PERMISSIONS),
 )
-ADMIN_ONLY = (SCHEDULE_ADD, SCHEDULE_REMOVE, BUDGET_SET, BUDGET_ALLOW_BURST, FORGET, FREEZE)
+ADMIN_ONLY = (
+    SCHEDULE_ADD,
+    SCHEDULE_REMOVE,
+    BUDGET_SET,
+    BUDGET_ALLOW_BURST,
+    FORGET,
+    FREEZE,
+    VERIFY,
+)
 _FULL_NAMES = {id(sub): f"{spec.name} {sub.name}" for spec in COMMANDS for sub in spec.subcommands}
 
 

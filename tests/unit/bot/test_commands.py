@@ -41,6 +41,7 @@ USAGES = {
     "queue": "queue",
     "cancel": "cancel ID",
     "egress": "egress [block|unblock] [NAME]",
+    "verify": "verify ID ANSWER",
     "whoami": "whoami",
 }
 CONTROL = {
@@ -52,6 +53,7 @@ CONTROL = {
     "send",
     "cancel",
     "forget",
+    "verify",
     "interrupt",
     "permissions",
 }

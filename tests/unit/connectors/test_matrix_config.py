@@ -85,3 +85,39 @@ def test_alert_styles_default_to_mention() -> None:
     assert config.matrix is not None
     assert config.matrix.alert_style("!quiet:hs") == "notice"
     assert config.matrix.alert_style("!other:hs") == "mention"
+
+
+@pytest.mark.parametrize(
+    ("lines", "clear"),
+    [
+        ("", True),
+        ("    encryption: required\n", False),
+        ("    key_notices: encrypted\n", False),
+        ("    encryption: 'off'\n    key_notices: clear\n", True),
+    ],
+)
+def test_key_notices_default_to_clear_unless_encryption_is_required(
+    lines: str, clear: bool
+) -> None:
+    """Key notices go in clear by default; `encryption: required` or `key_notices:
+    encrypted` keeps them encrypted."""
+    config = parse(BASE + "    access_token_env: BOT_TOKEN\n" + lines)
+    assert config.matrix is not None
+    assert config.matrix.notices_in_clear is clear
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        ("    key_notices: loud\n", "allowed: clear, encrypted"),
+        (
+            "    encryption: required\n    key_notices: clear\n",
+            "key_notices: clear posts in clear, which encryption: required rules out",
+        ),
+    ],
+)
+def test_bad_key_notices_are_one_clear_problem(lines: str, expected: str) -> None:
+    """An unknown `key_notices`, or `clear` where nothing may be in clear, names the fix."""
+    problem = only_problem(BASE + "    access_token_env: BOT_TOKEN\n" + lines)
+    assert problem.key_path.startswith("connectors.matrix")
+    assert expected in problem.message, problem.message

@@ -1,0 +1,1 @@
+"""Interactive key verification (SAS, emojis) of operators, compared by an admin."""
