@@ -21,6 +21,8 @@ from markdown_it.token import Token
 from markdown_it.tree import SyntaxTreeNode
 from markdown_it.utils import EnvType, OptionsDict
 
+from connectors.markdown_tables import PLAIN_CELL, Table, find_tables
+
 __all__ = ["MIN_SPLIT_LIMIT", "split_markdown", "to_discord", "to_html", "to_plain"]
 
 MIN_SPLIT_LIMIT = 32
@@ -53,8 +55,70 @@ _PARSE = _parser(breaks=False)
 
 def to_html(markdown: str) -> str:
     """Render ``markdown`` as HTML for a Matrix ``formatted_body``, with raw HTML escaped."""
+    return "".join(
+        _html_table(part) if isinstance(part, Table) else _html_whole(part)
+        for part in _parts(markdown)
+    )
+
+
+def _html_whole(markdown: str) -> str:
     html: str = _HTML.render(markdown)  # typed Any by markdown-it-py
     return html
+
+
+def _html_table(table: Table) -> str:
+    """``table`` as markdown-it renders it."""
+    styles = [f' style="text-align:{align}"' if align else "" for align in table.aligns]
+    out = ["<table>\n<thead>\n<tr>\n"]
+    out += [
+        f"<th{style}>{_html_cell(cell)}</th>\n"
+        for cell, style in zip(table.head, styles, strict=True)
+    ]
+    out.append("</tr>\n</thead>\n")
+    if table.body:
+        out.append("<tbody>\n")
+        for row in table.body:
+            out.append("<tr>\n")
+            out += [
+                f"<td{style}>{_html_cell(cell)}</td>\n"
+                for cell, style in zip(row, styles, strict=True)
+            ]
+            out.append("</tr>\n")
+        out.append("</tbody>\n")
+    out.append("</table>\n")
+    return "".join(out)
+
+
+def _html_cell(source: str) -> str:
+    if PLAIN_CELL.match(source):
+        return source
+    html: str = _HTML.renderInline(source)
+    return html
+
+
+# --- Tables found without a parse (connectors.markdown_tables) ----------------------------------
+
+
+def _parts(markdown: str) -> list[str | Table]:
+    """``markdown`` as the text between its top-level tables (each a markdown source that
+    renders on its own as it does in place) and the tables; the whole text, when a line
+    scan cannot tell."""
+    if "|" not in markdown:
+        return [markdown]
+    lines = markdown.split("\n")
+    tables = find_tables(lines)
+    if not tables:
+        return [markdown]
+    parts: list[str | Table] = []
+    at = 0
+    for table in tables:
+        if table.start > at:
+            parts.append("\n".join(lines[at : table.start]))
+        parts.append(table)
+        at = table.end
+    if at < len(lines):
+        parts.append("\n".join(lines[at:]))
+    return parts
 
 
 # --- Plain text --------------------------------------------------------------------------------
@@ -62,6 +126,30 @@ def to_html(markdown: str) -> str:
 
 def to_plain(markdown: str) -> str:
     """Render ``markdown`` as plain text for a terminal: no markers, tables as aligned columns."""
+    rendered = (
+        _aligned(_plain_rows(part), part.aligns, 1)
+        if isinstance(part, Table)
+        else _plain_whole(part)
+        for part in _parts(markdown)
+    )
+    return "\n\n".join(text for text in rendered if text)
+
+
+def _plain_rows(table: Table) -> list[list[str]]:
+    return [[_plain_cell(cell) for cell in row] for row in (table.head, *table.body)]
+
+
+def _plain_cell(source: str) -> str:
+    if PLAIN_CELL.match(source):
+        return source
+    root = SyntaxTreeNode(_PARSE.parseInline(source))
+    try:
+        return _inline(root)
+    finally:
+        _unlink(root)
+
+
+def _plain_whole(markdown: str) -> str:
     root = SyntaxTreeNode(_PARSE.parse(markdown))
     try:
         return _blocks(root.children, tight=False)
@@ -151,6 +239,13 @@ def _table(node: SyntaxTreeNode) -> str:
     rows = [[_inline(cell) for cell in row.children] for row in (*head, *body)]
     header_cells = head[0].children if head else []
     aligns = [str(cell.attrs.get("style", "")) for cell in header_cells]
+    return _aligned(rows, aligns, len(head))
+
+
+def _aligned(rows: list[list[str]], aligns: Sequence[str], heads: int) -> str:
+    """``rows`` (the first ``heads`` of them the header) as aligned columns, a rule under
+    the header; ``aligns``: each column's ``left``, ``right`` or ``center`` (or none)."""
+    aligns = list(aligns)
     columns = max((len(row) for row in rows), default=0)
     for row in rows:
         row.extend([""] * (columns - len(row)))
@@ -164,9 +259,9 @@ def _table(node: SyntaxTreeNode) -> str:
         ]
         return "  ".join(padded).rstrip()
 
-    lines = [line(row) for row in rows[: len(head)]]
+    lines = [line(row) for row in rows[:heads]]
     lines.append("  ".join("-" * width for width in widths))
-    lines.extend(line(row) for row in rows[len(head) :])
+    lines.extend(line(row) for row in rows[heads:])
     return "\n".join(lines)
 
 
@@ -181,6 +276,8 @@ def _pad(text: str, width: int, align: str) -> str:
 
 def _width(text: str) -> int:
     """Terminal columns ``text`` takes: wide (CJK) characters count two, combining marks none."""
+    if text.isascii():
+        return len(text)
     return sum(
         0 if unicodedata.combining(char) else 2 if unicodedata.east_asian_width(char) in "WF" else 1
         for char in text
@@ -205,20 +302,38 @@ def to_discord(markdown: str) -> str:
     """
     if "|" not in markdown and "``" not in markdown and "~~~" not in markdown:
         return markdown
+    lines: list[str] = []
+    for part in _parts(markdown):
+        if not isinstance(part, Table):
+            lines += _discord_whole(part).split("\n")
+            continue
+        rows = _plain_rows(part)
+        lines += _discord_table(_aligned(rows, part.aligns, 1), rows[0], rows[1:])
+    return "\n".join(lines)
+
+
+def _discord_whole(markdown: str) -> str:
     root = SyntaxTreeNode(_PARSE.parse(markdown))
     try:
         tables = [node for node in root.children if node.type == "table" and node.map]
         lines = _discord_fences(markdown.split("\n"))
         for node in reversed(tables):
             start, end = node.map or (0, 0)
-            body = _table(node)
-            if max(map(_width, body.split("\n"))) <= DISCORD_TABLE_WIDTH:
-                lines[start:end] = ["```", *_unclosable(body).split("\n"), "```"]
-            else:
-                lines[start:end] = _rows_as_items(node)
+            sections = {section.type: section.children for section in node.children}
+            head = [_inline(cell) for row in sections.get("thead", [])[:1] for cell in row.children]
+            rows = [[_inline(cell) for cell in row.children] for row in sections.get("tbody", [])]
+            lines[start:end] = _discord_table(_table(node), head, rows)
         return "\n".join(lines)
     finally:
         _unlink(root)
+
+
+def _discord_table(aligned: str, head: list[str], rows: list[list[str]]) -> list[str]:
+    """A table's lines for Discord: ``aligned`` (its aligned columns) in a code block, or,
+    when too wide to read that way, one list item per row."""
+    if max(map(_width, aligned.split("\n"))) <= DISCORD_TABLE_WIDTH:
+        return ["```", *_unclosable(aligned).split("\n"), "```"]
+    return _rows_as_items(head, rows)
 
 
 def _discord_fences(lines: list[str]) -> list[str]:
@@ -254,16 +369,13 @@ def _unclosable(text: str) -> str:
 _BACKTICK_RUN = re.compile(r"(?<=``)(?=`)")
 
 
-def _rows_as_items(node: SyntaxTreeNode) -> list[str]:
+def _rows_as_items(head_cells: list[str], rows: list[list[str]]) -> list[str]:
     """A table as a list: each row's first cell in bold, then its other cells (named by
     their column when there are several)."""
-    sections = {section.type: section.children for section in node.children}
-    head = [
-        _escape(_inline(cell)) for row in sections.get("thead", [])[:1] for cell in row.children
-    ]
+    head = [_escape(cell) for cell in head_cells]
     items: list[str] = []
-    for row in sections.get("tbody", []):
-        cells = [_escape(_inline(cell)) for cell in row.children]
+    for row in rows:
+        cells = [_escape(cell) for cell in row]
         if not cells:
             continue
         rest = [(head[i] if i < len(head) else "", cell) for i, cell in enumerate(cells)][1:]
@@ -301,6 +413,8 @@ class _Fence:
 
 def _fences(lines: Sequence[str]) -> dict[int, _Fence]:
     """Map each line that opens or sits inside a fenced block to that block."""
+    if not any("```" in line or "~~~" in line for line in lines):
+        return {}  # no fence: nothing to parse for
     # Lone "\r" is a line break to markdown-it but not to str.split("\n"); keep lines aligned.
     tokens = _PARSE.parse("\n".join(lines).replace("\r", " "))
     found: dict[int, _Fence] = {}
