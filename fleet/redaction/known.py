@@ -151,6 +151,42 @@ class KnownValues:
         return found
 
 
+class KnownSet:
+    """:class:`KnownValues` for a set of secrets that changes a few at a time (a token per
+    agent spawned): kept as segments of about doubling size, so a secret added rebuilds
+    the small segments only — on average a few secrets' worth, not the whole fleet's — and
+    one removed rebuilds only the segment that held it. Immutable, like the segments."""
+
+    def __init__(self, segments: tuple[tuple[frozenset[Secret], KnownValues], ...] = ()) -> None:
+        self._segments = segments
+        self.secrets: frozenset[Secret] = frozenset().union(*(held for held, _ in segments))
+
+    def __bool__(self) -> bool:
+        return any(known for _, known in self._segments)
+
+    def updated(self, secrets: frozenset[Secret]) -> KnownSet:
+        """The matcher for ``secrets``, reusing every segment whose secrets all remain."""
+        if secrets == self.secrets:
+            return self
+        kept = [(held, known) for held, known in self._segments if held <= secrets]
+        new = secrets.difference(*(held for held, _ in kept))
+        segments: list[tuple[frozenset[Secret], KnownValues | None]] = list(kept)
+        if new:
+            segments.append((new, None))
+        # Merge the newest segment down while it is as large as the one before it.
+        while len(segments) > 1 and len(segments[-1][0]) >= len(segments[-2][0]):
+            last, before = segments.pop(), segments.pop()
+            segments.append((before[0] | last[0], None))
+        return KnownSet(tuple((held, known or KnownValues(held)) for held, known in segments))
+
+    def spans(self, text: str) -> list[Span]:
+        """Every place a known secret is in ``text`` (see :meth:`KnownValues.spans`)."""
+        found: list[Span] = []
+        for _, known in self._segments:
+            found += known.spans(text)
+        return found
+
+
 def _values(value: str) -> list[str]:
     """The value to look for, trimmed, and each line of a value of several (a PEM key in a
     variable may be shown a line at a time)."""

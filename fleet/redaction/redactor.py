@@ -26,8 +26,7 @@ from collections.abc import Iterable, Sequence
 from fleet.redaction.invisible import visible
 from fleet.redaction.known import (
     ESCAPE,
-    KnownValues,
-    Secret,
+    KnownSet,
     SecretSource,
     Span,
     Unescaped,
@@ -44,7 +43,7 @@ def label(what: str) -> str:
 class Redaction:
     """Redacts with the secrets known when it was made."""
 
-    def __init__(self, known: KnownValues, shapes: Shapes) -> None:
+    def __init__(self, known: KnownSet, shapes: Shapes) -> None:
         self._known = known
         self._shapes = shapes
 
@@ -101,7 +100,7 @@ class Redactor:
     ) -> None:
         self._sources: list[SecretSource] = list(sources)
         self._shapes = shapes if shapes is not None else Shapes()
-        self._known: tuple[frozenset[Secret], KnownValues] = (frozenset(), KnownValues(()))
+        self._known = KnownSet()
 
     def add_source(self, source: SecretSource) -> None:
         """Redact what ``source`` holds from now on (a server once it has started)."""
@@ -111,11 +110,9 @@ class Redactor:
     def snapshot(self) -> Redaction:
         """A redaction with the secrets the sources hold now."""
         secrets = frozenset(secret for source in self._sources for secret in source.known_secrets())
-        held = self._known
-        if held[0] != secrets:
-            held = (secrets, KnownValues(secrets))
-            self._known = held  # one assignment: a logging thread sees the old or the new
-        return Redaction(held[1], self._shapes)
+        known = self._known.updated(secrets)
+        self._known = known  # one assignment: a logging thread sees the old or the new
+        return Redaction(known, self._shapes)
 
     def redact(self, text: str) -> str:
         """``text`` with every secret known now, and every credential-shaped value, replaced."""

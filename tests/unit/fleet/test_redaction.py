@@ -387,3 +387,24 @@ def test_ordinary_agent_output_is_left_alone() -> None:
     text = _ordinary()
     out = Redactor().redact(text)
     assert out == text
+
+
+def test_a_known_set_finds_what_one_matcher_finds_and_rebuilds_little() -> None:
+    """Secrets added one by one (a token per spawn) are found as one matcher finds them;
+    most segments are reused from one set to the next, and a removed secret is forgotten."""
+    from fleet.redaction.known import KnownSet
+
+    values = [Secret(f"tok-{i:04d}-" + "x" * 20 + f"{i:04d}", f"token {i}") for i in range(40)]
+    text = "\n".join(v.value for v in values[::3]) + f"\n…{values[5].value[-10:]}"
+    known = KnownSet()
+    for i in range(len(values)):
+        before = known
+        known = known.updated(frozenset(values[: i + 1]))
+        reused = sum(1 for seg in known._segments if seg in before._segments)
+        assert reused >= len(known._segments) - 2  # at most the newest two were built
+    assert sorted(known.spans(text)) == sorted(KnownValues(values).spans(text))
+    assert len(known._segments) <= 7  # log2(40) + 1
+    fewer = known.updated(frozenset(values[1:]))
+    assert not any(span.what == "token 0" for span in fewer.spans(values[0].value))
+    assert any(span.what == "token 3" for span in fewer.spans(values[3].value))
+    assert not KnownSet() and KnownSet().updated(frozenset()) is not None
