@@ -9,7 +9,7 @@ alignment row), so :mod:`connectors.markdown` renders them directly and hands on
 text between them to the parser.
 
 It answers only when it is sure: a message whose structure a line scan cannot settle (a
-fence around a table's lines, a reference definition the parts would no longer share, a
+fence that is not at the top level, a reference definition the parts would no longer share, a
 table running into a non-blank line, carriage returns markdown-it normalizes) gets
 ``None``, and is parsed whole as before. Cells with inline markup are still rendered by
 markdown-it, one cell at a time.
@@ -65,10 +65,14 @@ def find_tables(lines: list[str]) -> list[Table] | None:
             blank_before = False
             continue
         if opened:
+            if not line.startswith(opened.group(1)):
+                return None  # an indented fence may be a list item's, open past its end
             fence = (opened.group(1)[0], len(opened.group(1)))
             index += 1
             blank_before = False
             continue
+        if "```" in line or "~~~" in line:
+            return None  # a fence inside a quote or a list item (or inline code)
         if line.startswith("|") and index + 1 < len(lines) and _is_delimiter(lines[index + 1]):
             if not blank_before:
                 return None  # a table that may interrupt a paragraph: let the parser say

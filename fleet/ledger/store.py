@@ -29,6 +29,7 @@ from fleet.ledger.budgets import BudgetsLedger
 from fleet.ledger.chat import ChatLedger
 from fleet.ledger.confirmations import ConfirmationsLedger
 from fleet.ledger.freezes import FreezesLedger
+from fleet.ledger.heartbeats import BeatGroup, HeartbeatsLedger
 from fleet.ledger.metering import MeteringLedger
 from fleet.ledger.migrations import migrate, schema_version
 from fleet.ledger.operator_schedules import SchedulesLedger
@@ -41,7 +42,6 @@ from fleet.ledger.rows import (
     AuditEntry,
     AuditOutcome,
     RunRecord,
-    from_epoch,
     spec_extra_json,
     to_epoch,
 )
@@ -62,6 +62,7 @@ _PRAGMAS = (
 
 
 class Ledger(
+    HeartbeatsLedger,
     ChatLedger,
     AnswersLedger,
     MeteringLedger,
@@ -76,7 +77,8 @@ class Ledger(
     RefusalsLedger,
     ApprovalsLedger,
 ):
-    """Agents, their state history and runs, the audit trail and heartbeats; the chat
+    """Agents, their state history and runs, and the audit trail; heartbeats come from
+    :class:`~fleet.ledger.heartbeats.HeartbeatsLedger`, the chat
     bookkeeping (threads, processed events, connector state) comes from
     :class:`~fleet.ledger.chat.ChatLedger`, metering (usage and quota signals) from
     :class:`~fleet.ledger.metering.MeteringLedger`, operator schedules from
@@ -95,6 +97,7 @@ class Ledger(
         self._path = path
         self._clock = clock
         self._lock = asyncio.Lock()
+        self._beats = BeatGroup()
 
     @classmethod
     async def open(cls, path: Path, clock: Clock) -> Ledger:
@@ -255,15 +258,6 @@ class Ledger(
             )
             return await _agent_in(conn, name)
 
-    async def last_heartbeats(self) -> dict[str, tuple[datetime, str]]:
-        """The newest heartbeat of every agent that has one: name -> (when, source)."""
-        rows = await self._all(
-            "SELECT agent, at, source FROM heartbeats h WHERE at = "
-            "(SELECT MAX(at) FROM heartbeats WHERE agent = h.agent)",
-            (),
-        )
-        return {str(r[0]): (from_epoch(r[1]), str(r[2])) for r in rows}
-
     async def set_state(
         self, name: str, state: AgentState, reason: str, at: datetime | None = None
     ) -> AgentRecord:
@@ -377,24 +371,6 @@ class Ledger(
         """The latest ``limit`` audit entries, newest first."""
         rows = await self._all("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
         return [AuditEntry.from_row(row) for row in rows]
-
-    # -- heartbeats -----------------------------------------------------------------------
-
-    async def record_heartbeat(self, name: str, source: str, at: datetime | None = None) -> None:
-        """Note a sign of life of ``name`` seen by ``source``; older news never wins."""
-        when = self._epoch(at)
-        async with self._transaction(f"record a heartbeat of {name}") as conn:
-            await _agent_in(conn, name)
-            await conn.execute(
-                "INSERT INTO heartbeats (agent, source, at) VALUES (?, ?, ?)"
-                " ON CONFLICT (agent, source) DO UPDATE SET at = max(at, excluded.at)",
-                (name, source, when),
-            )
-
-    async def last_heartbeat(self, name: str) -> datetime | None:
-        """The latest sign of life of ``name`` from any source."""
-        row = await self._one("SELECT max(at) FROM heartbeats WHERE agent = ?", (name,))
-        return None if row is None or row[0] is None else from_epoch(row[0])
 
     # -- plumbing -------------------------------------------------------------------------
 

@@ -74,6 +74,12 @@ _BLOCK = st.one_of(
             "| not | a table |",
             "a\r\nb",
             "- |---|",
+            "1. ```\n   code",
+            "- item\n\n      code",
+            "> ```\n> x",
+            "   ```\n| a |\n|---|\n   ```",
+            "use ```x``` inline",
+            "- a\n\n  - b",
         ]
     ),
 )
@@ -94,7 +100,7 @@ def _discord_whole(text: str) -> str:
     return markdown._discord_whole(text)
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=800, deadline=None)
 @given(_message())
 def test_every_rendering_equals_the_whole_parse(text: str) -> None:
     assert markdown.to_plain(text) == markdown._plain_whole(text)

@@ -367,6 +367,57 @@ async def test_heartbeats_keep_latest(ledger: Ledger) -> None:
     assert await ledger.last_heartbeat("coder-1") == T0 + timedelta(seconds=20)
 
 
+async def test_heartbeats_arriving_together_share_a_transaction(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fleet's beats are group-committed: those that arrive while one is written go in
+    the next transaction together; each caller returns once its own beat is in, and an
+    unknown agent's beat alone is refused."""
+    names = [f"agent-{i:03d}" for i in range(200)]
+    for name in names:
+        await ledger.upsert_agent(spec(name), DesiredState.RUNNING)
+    begun: list[str] = []
+    transaction = ledger._transaction
+
+    def counted(what: str) -> contextlib.AbstractAsyncContextManager[aiosqlite.Connection]:
+        begun.append(what)
+        return transaction(what)
+
+    monkeypatch.setattr(ledger, "_transaction", counted)
+    results = await asyncio.gather(
+        *(
+            ledger.record_heartbeat(name, "beat", at=T0 + timedelta(seconds=i))
+            for i, name in enumerate(names)
+        ),
+        ledger.record_heartbeat("nobody", "beat"),
+        return_exceptions=True,
+    )
+    assert results[:-1] == [None] * len(names)
+    assert isinstance(results[-1], UnknownAgent)
+    assert len(begun) <= 3, begun  # the first beat alone, then the rest together
+    beats = await ledger.last_heartbeats()
+    assert all(beats[name][0] == T0 + timedelta(seconds=i) for i, name in enumerate(names))
+    assert "nobody" not in beats
+
+
+async def test_a_heartbeat_write_that_fails_fails_each_of_its_callers(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await ledger.upsert_agent(spec(), DesiredState.RUNNING)
+
+    def broken(what: str) -> contextlib.AbstractAsyncContextManager[aiosqlite.Connection]:
+        raise LedgerError(f"cannot {what}: disk full")
+
+    monkeypatch.setattr(ledger, "_transaction", broken)
+    results = await asyncio.gather(
+        *(ledger.record_heartbeat("coder-1", "beat") for _ in range(3)), return_exceptions=True
+    )
+    assert all(isinstance(r, LedgerError) for r in results)
+    monkeypatch.undo()
+    await ledger.record_heartbeat("coder-1", "beat")  # the next write goes through
+    assert await ledger.last_heartbeat("coder-1") == T0
+
+
 async def test_threads_resolve_both_ways(ledger: Ledger) -> None:
     """A bound thread is found from its topic and the topic from the thread; rebinding wins."""
     await ledger.bind_thread("matrix", "!ops", "agent:coder-1", "$t1")
