@@ -12,6 +12,12 @@ When the run ends, the rest of its output is posted, then its summary — in its
 the home room. Posts about an agent whose command is being answered wait for that answer
 (:mod:`bot.ordering`, through the notice board), so a run that ended at once is told after
 its spawn's answer.
+
+One reader serves the whole fleet: each tick it stats every followed log in one trip off
+the event loop and wakes only the follows whose log changed (or whose batch waits to go
+out), so an idle fleet of a thousand agents costs a thousand stats a second, not a
+thousand reads and thread hops. Each follow still reads and posts in its own task, in
+order, so a slow post about one agent never holds up another's.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bot import render, render_runs
 from bot.render_transcript import transcript
@@ -87,6 +94,8 @@ class _Follow:
     last_post: float = float("-inf")
     task: asyncio.Task[None] | None = None
     typing: AsyncExitStack | None = None  # open while a batch waits to be posted
+    wake: asyncio.Event = field(default_factory=asyncio.Event)  # set by the ticker
+    seen: int = -1  # the log's size when the ticker last woke this follow; -1: read again
 
 
 class AgentFeed:
@@ -110,6 +119,7 @@ class AgentFeed:
         self._clock = clock
         self._settings = settings or FeedSettings()
         self._follows: dict[str, _Follow] = {}
+        self._ticker: asyncio.Task[None] | None = None
 
     async def on_fleet_event(self, event: FleetEvent) -> None:
         if event.kind is EventKind.STARTED and event.run_id is not None:
@@ -160,6 +170,10 @@ class AgentFeed:
 
     async def stop(self) -> None:
         """Stop following (the agents keep running), posting what was still pending."""
+        ticker, self._ticker = self._ticker, None
+        if ticker is not None:
+            ticker.cancel()
+            await asyncio.gather(ticker, return_exceptions=True)
         follows = list(self._follows.values())
         self._follows.clear()
         for follow in follows:
@@ -190,12 +204,33 @@ class AgentFeed:
         parser = output.parser
         reader = LogParser(lambda _runtime: parser, runtime="")
         follow = _Follow(agent, run_id, output, Cursor(offset), reader)
+        follow.wake.set()  # the first read at once
         follow.task = asyncio.create_task(self._loop(follow), name=f"feed-{agent}")
         self._follows[agent] = follow
+        if self._ticker is None:
+            self._ticker = asyncio.create_task(self._tick(), name="feed-ticker")
+
+    async def _tick(self) -> None:
+        """The one reader of every followed log (see the module): every ``poll`` seconds,
+        the follows whose log changed size, or whose batch waits, are woken."""
+        while True:
+            follows = list(self._follows.values())
+            try:
+                sizes = await asyncio.to_thread(_sizes, [f.output.log for f in follows])
+            except Exception:  # an unreadable state dir: say so, and try again next tick
+                log.exception("feed: could not look at the agents' logs")
+                sizes = [-1] * len(follows)
+            for follow, size in zip(follows, sizes, strict=True):
+                if size != follow.seen or follow.pending:
+                    follow.seen = size
+                    follow.wake.set()
+            await asyncio.sleep(self._settings.poll)
 
     async def _loop(self, follow: _Follow) -> None:
         loop = asyncio.get_running_loop()
         while True:
+            await follow.wake.wait()
+            follow.wake.clear()
             try:
                 await self._read(follow, final=False)
                 now = loop.time()
@@ -207,7 +242,7 @@ class AgentFeed:
                 raise
             except Exception:  # one bad read must not end the feed of a live agent
                 log.exception("feed of %s: could not read its output", follow.agent)
-            await asyncio.sleep(self._settings.poll)
+                follow.seen = -1  # read again next tick
 
     def _due(self, follow: _Follow, now: float) -> bool:
         if not follow.pending or now - follow.last_post < self._settings.gap:
@@ -236,6 +271,7 @@ class AgentFeed:
             follow.pending.extend(found.events)
             if not found.more:
                 return
+        follow.seen = -1  # more than these reads take: on at the next tick
 
     async def _show_typing(self, follow: _Follow) -> None:
         if self._typing is None or follow.typing is not None:
@@ -318,6 +354,11 @@ class AgentFeed:
                 by=starter(story.report.start.trigger) if story.report.start else None,
             )
         )
+
+
+def _sizes(paths: list[Path]) -> list[int]:
+    """Each log's size (0 while it does not exist): one trip off the event loop for all."""
+    return [size_of(path) for path in paths]
 
 
 def _shown(event: AgentEvent) -> bool:

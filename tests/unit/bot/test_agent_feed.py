@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from bot.agent_feed import AgentFeed, FeedSettings
 from bot.notifier import Notifier
 from fleet.budgets.model import Step, Transition
@@ -181,3 +183,66 @@ async def test_the_watchdogs_news_and_a_freeze_reach_the_agents_thread(
         (None, "error"),  # a limit is news for the room too
     ]
     assert "stalled" in chat.sent[0].markdown and "reached its limit" in chat.sent[2].markdown
+
+
+@dataclass
+class ManyOutputs:
+    logs: dict[int, Path]
+    stories: NoStories = field(default_factory=NoStories)
+
+    async def of_run(self, run_id: int) -> RunOutput:
+        return RunOutput(self.logs[run_id], 0, LineParser())
+
+
+async def test_one_reader_reads_only_the_logs_that_grew(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fifty quiet agents and one busy one: each tick stats every log in one trip off the
+    loop, and only the busy agent's log is read; its lines are posted, in order."""
+    from bot import agent_feed
+
+    logs = {run: tmp_path / f"a{run:02d}.log" for run in range(1, 51)}
+    for log in logs.values():
+        log.write_text("")
+    reads: list[Path] = []
+    stat_trips = 0
+    real_read, real_sizes = agent_feed.read_new, agent_feed._sizes
+
+    def counted_read(path: Path, *args: object, **kwargs: object) -> object:
+        reads.append(path)
+        return real_read(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    def counted_sizes(paths: list[Path]) -> list[int]:
+        nonlocal stat_trips
+        stat_trips += 1
+        return real_sizes(paths)
+
+    monkeypatch.setattr(agent_feed, "read_new", counted_read)
+    monkeypatch.setattr(agent_feed, "_sizes", counted_sizes)
+    board = Board()
+    feed = AgentFeed(FakeFleet(ManyOutputs(logs)), board.post, ManualClock(T0), FAST)  # type: ignore[arg-type]
+    for run in logs:
+        name = AgentName(f"a{run:02d}")
+        await feed.on_fleet_event(
+            FleetEvent(name, EventKind.STARTED, AgentState.RUNNING, "spawned", True, run)
+        )
+    await asyncio.sleep(0.1)  # the first read of each, at once
+    reads.clear()
+    trips_before = stat_trips
+    for i in range(5):
+        with logs[7].open("a") as fh:
+            fh.write(f"say step {i}\n")
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)
+    read_while_running = set(reads)
+    await feed.stop()  # reads each log once more, for what came last
+    assert read_while_running == {logs[7]}
+    assert stat_trips - trips_before >= 10  # a trip per tick, for all fifty logs
+    said = [
+        line[2:]
+        for _, notice in board.posts
+        for line in notice.markdown.splitlines()
+        if line.startswith("> step")
+    ]
+    assert said == [f"step {i}" for i in range(5)]
+    assert {notice.agents for _, notice in board.posts} == {("a07",)}
