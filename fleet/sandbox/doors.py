@@ -108,6 +108,10 @@ class Door:
             await self._handler(reader, writer)
         except (ConnectionError, OSError):
             pass
+        except asyncio.CancelledError:
+            # The door closing. Ended here: asyncio's stream callback would call a task
+            # that ends cancelled an error, with a traceback in the log for each connection.
+            pass
         finally:
             writer.close()
 
