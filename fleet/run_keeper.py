@@ -47,6 +47,7 @@ from fleet.transcript.story import Outcome, why
 __all__ = ["Ending", "Launched", "RunKeeper", "RunOutput"]
 
 log = logging.getLogger(__name__)
+_LOG_PATHS_HELD = 100_000  # log paths remembered (an agent's is a few hundred bytes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +108,7 @@ class RunKeeper:
         self._provider_urls = provider_urls
         self._accounts = accounts
         self._sandboxes = sandboxes
+        self._logs: dict[AgentName, Path] = {}  # each agent's log path, made once
         self._git = GitProbe()  # reads HEADs in a sandbox of its own, runs nothing of theirs
         self._locks: dict[AgentName, asyncio.Lock] = {}
         self._watchers: dict[AgentName, asyncio.Task[None]] = {}
@@ -150,7 +152,12 @@ class RunKeeper:
         return backend.is_alive(run.handle) if backend is not None else None
 
     def log_path(self, name: AgentName) -> Path:
-        return AgentPaths.of(self._settings.state_dir, name).log
+        path = self._logs.get(name)
+        if path is None:
+            if len(self._logs) >= _LOG_PATHS_HELD:
+                self._logs.clear()
+            path = self._logs[name] = AgentPaths.of(self._settings.state_dir, name).log
+        return path
 
     def context(self, spec: AgentSpec) -> RuntimeContext:
         """Where and how ``spec`` runs: its private home, its directory, its URLs."""

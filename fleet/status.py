@@ -126,9 +126,9 @@ def agent_status(
     ended = run is None or run.ended_at is not None
     return AgentStatus(
         name=record.name,
-        runtime=record.spec.runtime,
-        backend=record.spec.backend,
-        model=record.spec.model,
+        runtime=record.runtime,
+        backend=record.backend,
+        model=record.model,
         state=record.state,
         reason=record.state_reason,
         pid=None if ended or run is None else run.handle.pid,

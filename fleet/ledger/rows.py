@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from fleet.model import (
     AgentSpec,
@@ -23,6 +23,8 @@ from fleet.model import (
     RunHandle,
 )
 from fleet.names import AgentName
+
+T = TypeVar("T")
 
 AuditOutcome = Literal["ok", "error", "denied"]
 AgentOrigin = Literal["roster", "spawn"]
@@ -326,3 +328,27 @@ class AuditEntry:
             detail=row["detail"],
             source=row["source"],
         )
+
+
+class Parsed(Generic[T]):
+    """Records already built from rows, by key: a row read again unchanged is not parsed
+    again. ``ps`` and the watchdog read every agent's row and last run each time; with a
+    thousand agents, parsing their JSON and times again was most of what they cost."""
+
+    def __init__(self, parse: Callable[[sqlite3.Row], T]) -> None:
+        self._parse = parse
+        self._held: dict[str, tuple[tuple[object, ...], T]] = {}
+
+    def __call__(self, key: str, row: sqlite3.Row) -> T:
+        values = tuple(row)
+        held = self._held.get(key)
+        if held is not None and held[0] == values:
+            return held[1]
+        record = self._parse(row)
+        self._held[key] = (values, record)
+        return record
+
+    def keep_only(self, keys: Collection[str]) -> None:
+        """Forget the records of every key but ``keys`` (what a full read just saw)."""
+        for key in self._held.keys() - set(keys):
+            del self._held[key]

@@ -41,6 +41,7 @@ from fleet.ledger.rows import (
     AgentRecord,
     AuditEntry,
     AuditOutcome,
+    Parsed,
     RunRecord,
     spec_extra_json,
     to_epoch,
@@ -98,6 +99,8 @@ class Ledger(
         self._clock = clock
         self._lock = asyncio.Lock()
         self._beats = BeatGroup()
+        self._agent_rows = Parsed(AgentRecord.from_row)  # by agent name
+        self._last_runs = Parsed(RunRecord.from_row)  # by agent name
 
     @classmethod
     async def open(cls, path: Path, clock: Clock) -> Ledger:
@@ -218,7 +221,9 @@ class Ledger(
     async def list_agents(self) -> list[AgentRecord]:
         """Every agent, by name, but the forgotten ones."""
         rows = await self._all("SELECT * FROM agents WHERE forgotten_at IS NULL ORDER BY name", ())
-        return [AgentRecord.from_row(row) for row in rows]
+        records = [self._agent_rows(str(row["name"]), row) for row in rows]
+        self._agent_rows.keep_only([record.name for record in records])
+        return records
 
     async def delete_agent(self, name: str) -> bool:
         """Forget an agent with its events, runs and heartbeats; whether it existed."""
@@ -338,7 +343,9 @@ class Ledger(
         rows = await self._all(
             "SELECT * FROM runs WHERE id IN (SELECT MAX(id) FROM runs GROUP BY agent)", ()
         )
-        return {str(row["agent"]): RunRecord.from_row(row) for row in rows}
+        runs = {str(row["agent"]): self._last_runs(str(row["agent"]), row) for row in rows}
+        self._last_runs.keep_only(runs)
+        return runs
 
     # -- audit ----------------------------------------------------------------------------
 

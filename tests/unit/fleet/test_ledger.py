@@ -418,6 +418,22 @@ async def test_a_heartbeat_write_that_fails_fails_each_of_its_callers(
     assert await ledger.last_heartbeat("coder-1") == T0
 
 
+async def test_unchanged_rows_are_not_parsed_again(ledger: Ledger) -> None:
+    """``ps`` reads every agent each time: an unchanged row gives the record already
+    built; a changed one is read afresh, and a forgotten agent is gone."""
+    await ledger.upsert_agent(spec("a1"), DesiredState.RUNNING)
+    await ledger.upsert_agent(spec("a2"), DesiredState.RUNNING)
+    first = {r.name: r for r in await ledger.list_agents()}
+    again = {r.name: r for r in await ledger.list_agents()}
+    assert again["a1"] is first["a1"] and again["a2"] is first["a2"]
+    await ledger.set_desired("a2", DesiredState.STOPPED)
+    changed = {r.name: r for r in await ledger.list_agents()}
+    assert changed["a1"] is first["a1"]
+    assert changed["a2"] is not first["a2"] and changed["a2"].desired is DesiredState.STOPPED
+    assert await ledger.delete_agent("a1")
+    assert [r.name for r in await ledger.list_agents()] == ["a2"]
+
+
 async def test_threads_resolve_both_ways(ledger: Ledger) -> None:
     """A bound thread is found from its topic and the topic from the thread; rebinding wins."""
     await ledger.bind_thread("matrix", "!ops", "agent:coder-1", "$t1")
