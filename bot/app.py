@@ -257,6 +257,8 @@ class App:
         autostart agents. Its events become notices."""
         cfg = self.config
         await self._sandboxes.start(wiring.refusal_book(ledger, self._notifier, self._metering))
+        # A locked agent's beats come through its door: served there, not piped to the port.
+        self._sandboxes.serve_in_place(heartbeats.port, heartbeats.connection)
         self._fleet = Fleet(
             ledger=ledger,
             runtimes=self._runtimes,

@@ -154,6 +154,14 @@ class HeartbeatServer:
         return self._port
 
     @property
+    def connection(self) -> Callable[[], asyncio.Protocol]:
+        """A new connection's protocol, within this endpoint's caps (once started): what
+        a sandbox door to its port serves in place."""
+        if self._served is None:
+            raise RuntimeError("HeartbeatServer is not started")
+        return self._served.factory
+
+    @property
     def path(self) -> Path:
         """The state file holding the port and the tokens."""
         return self._secrets.path

@@ -15,7 +15,7 @@ import json
 import logging
 import secrets
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -136,6 +136,10 @@ class Served:
     listener: asyncio.AbstractServer
     port: int
     admission: Admission
+    factory: Callable[[], asyncio.Protocol]
+    """A connection's protocol, within the same caps: for a sandbox door that serves this
+    server in place (:meth:`fleet.sandbox.doors.DoorSet.open_served`), with no second
+    connection to the port."""
 
     async def close(self) -> None:
         """Stop accepting, then let aiohttp close the connections (requests in flight get
@@ -206,9 +210,8 @@ async def serve(
         loop = asyncio.get_running_loop()
         # asyncio accepts as many connections per wake-up as its backlog: a small one bounds
         # that burst (the reserve holds it); the kernel's queue is then made long again.
-        listener = await loop.create_server(
-            admission.factory(runner.server), sock=sock, backlog=openfiles.ACCEPT_BURST
-        )
+        factory = admission.factory(runner.server)
+        listener = await loop.create_server(factory, sock=sock, backlog=openfiles.ACCEPT_BURST)
         sock.listen(_BACKLOG)
         secrets.save_port(port)
     except BaseException:
@@ -225,7 +228,7 @@ async def serve(
         limits.max_per_agent,
         limits.idle_timeout,
     )
-    return Served(runner, listener, port, admission)
+    return Served(runner, listener, port, admission, factory)
 
 
 class _NoSenderText(logging.Filter):

@@ -43,7 +43,7 @@ from fleet.errors import LaunchFailed
 from fleet.model import AgentSpec, LaunchPlan
 from fleet.names import AgentName
 from fleet.sandbox import cgroups
-from fleet.sandbox.doors import DoorSet, Handler, fixed
+from fleet.sandbox.doors import DoorSet, Handler, Served, fixed
 from fleet.sandbox.egress_proxy import ForwardProxy, Refusal
 from fleet.sandbox.lanes import FIRST_UID, RLIMITS, Lanes, enforcement, hand_over_lane
 from fleet.sandbox.policy import EGRESS_PORT, Door, Layout, bwrap_argv
@@ -134,6 +134,7 @@ class Sandboxes:
         self._root = settings.state_dir / "sandbox"
         self.refusals: RefusalBook | None = None
         self._doors: dict[AgentName, DoorSet] = {}
+        self._in_place: dict[int, Served] = {}  # port → its server, served by its doors
         self._allow: dict[AgentName, tuple[str, ...]] = {}
         self._problem: str | None = None
         self._fix = ""
@@ -290,6 +291,12 @@ class Sandboxes:
                 break
             await asyncio.sleep(0.05)
 
+    def serve_in_place(self, port: int, server: Served) -> None:
+        """Have the doors to loopback ``port`` serve its connections in place with
+        ``server`` (:attr:`fleet.loopback.Served.factory` of Fleetwarden's own server on
+        that port) rather than pipe each to the port (doors opened from now on)."""
+        self._in_place[port] = server
+
     # -- egress block ----------------------------------------------------------------------
 
     def blocked(self, name: str) -> bool:
@@ -328,7 +335,11 @@ class Sandboxes:
         doors = self._doors[spec.name]
         try:
             for port in ports:
-                await doors.open(f"tcp-{port}.sock", fixed(port))
+                served = self._in_place.get(port)
+                if served is not None:
+                    await doors.open_served(f"tcp-{port}.sock", served)
+                else:
+                    await doors.open(f"tcp-{port}.sock", fixed(port))
             if spec.egress_allow:
                 self._allow[spec.name] = spec.egress_allow
                 if not self.blocked(spec.name):

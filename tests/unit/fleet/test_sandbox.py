@@ -249,6 +249,53 @@ async def test_a_door_pipes_to_its_port_and_closing_it_cuts_open_connections(
     assert errors == []
 
 
+async def test_a_door_to_our_own_server_serves_it_in_place(tmp_path: Path) -> None:
+    """A door onto the heartbeat endpoint serves each connection in place, with the
+    server's own checks (a wrong token is refused); past the door's cap a connection is
+    closed at once, and closing the door cuts those still open."""
+    from fleet.heartbeat import HeartbeatServer
+
+    beats: list[tuple[str, str]] = []
+
+    async def on_beat(agent: str, kind: str) -> None:
+        beats.append((agent, kind))
+
+    server = HeartbeatServer(tmp_path / "state", on_beat)
+    await server.start()
+    try:
+        token = server.token_for("c1")
+        doors = DoorSet(tmp_path / "doors", max_open=3)
+        await doors.open_served("hb.sock", server.connection)
+        path = str(tmp_path / "doors" / "hb.sock")
+
+        async def post(token: str) -> bytes:
+            reader, writer = await asyncio.open_unix_connection(path)
+            body = b'{"state": "working"}'
+            writer.write(
+                b"POST /heartbeat/c1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                + f"X-Fleetwarden-Token: {token}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+            answer = await asyncio.wait_for(reader.read(), 5)
+            writer.close()
+            return answer
+
+        assert (await post(token)).startswith(b"HTTP/1.1 204")
+        assert (await post("wrong")).startswith(b"HTTP/1.1 403")
+        assert beats == [("c1", "working")]
+        held = [await asyncio.open_unix_connection(path) for _ in range(3)]
+        await asyncio.sleep(0.05)
+        extra_reader, extra_writer = await asyncio.open_unix_connection(path)
+        assert await asyncio.wait_for(extra_reader.read(), 5) == b""  # past the cap
+        extra_writer.close()
+        assert await doors.close("hb.sock")
+        for reader, writer in held:
+            assert await asyncio.wait_for(reader.read(), 5) == b""
+            writer.close()
+    finally:
+        await server.stop()
+
+
 def test_a_needed_path_under_tmp_comes_back_through_the_private_tmp() -> None:
     """A checkout (its venv, the fleet package) under /tmp — a CI runner's, say — is still
     there for the agent, read-only, though /tmp is the sandbox's own tmpfs; other paths
