@@ -2,8 +2,13 @@
 
 Run from the repository root::
 
-    python -m bench.fleet_scale [--agents 200] [--rounds 20] [--json out.json]
+    python -m bench.fleet_scale [--agents 20,200,1000] [--rounds 20] [--json out.json]
         [--trace] [--gc-freeze] [--keep]
+
+Each fleet size in ``--agents`` is measured in turn, in a temp dir of its own, and the
+sizes are reported side by side: per agent, what a ``ps`` and a sweep cost at the largest
+against the smallest, and the goals at the largest (:data:`SCALE_GOALS`). 1,000 sandboxed
+stub agents take about 17 GB of memory on the host.
 
 Two measurements, both against the real code, in a temporary directory:
 
@@ -53,6 +58,13 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 GOALS = {"ps_ms": 200.0, "sweep_ms": 100.0, "rss_mb": 150.0}
+# At the largest fleet of a run (1,000 agents), against its smallest (20).
+SCALE_GOALS = {
+    "ps_p95_ms": 250.0,  # the `ps` reply, p95
+    "per_agent_ratio": 1.5,  # a `ps`'s and a sweep's cost per agent, largest over smallest
+    "idle_cpu_pct": 10.0,  # the orchestrator's CPU with agents only heartbeating
+    "rss_mb_per_agent": 0.5,  # the orchestrator's RSS growth per agent
+}
 FLEETWARDEN = Path(sys.executable).with_name("fleetwarden")
 REPO = Path(__file__).resolve().parent.parent
 TRACED = "_traced-orchestrator"
@@ -802,7 +814,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.fleet_scale", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--agents", type=int, default=200)
+    parser.add_argument(
+        "--agents",
+        default="20,200,1000",
+        help="fleet sizes, comma-separated, each measured in turn (default 20,200,1000)",
+    )
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument(
@@ -819,6 +835,10 @@ def main(argv: list[str] | None = None) -> int:
         "--keep", action="store_true", help="keep the temp dir (agents are still killed)"
     )
     args = parser.parse_args(argv)
+    try:
+        sizes = sorted({int(n) for n in args.agents.split(",")})
+    except ValueError:
+        parser.error(f"--agents: comma-separated whole numbers, not {args.agents!r}")
     if not FLEETWARDEN.exists():
         print(f"no {FLEETWARDEN}; run with the project's venv python", file=sys.stderr)
         return 2
@@ -830,17 +850,33 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt  # so that the finally below still kills the agents
 
     signal.signal(signal.SIGTERM, interrupted)
-    workdir = Path(tempfile.mkdtemp(prefix="fleet-scale-"))
+    results = []
+    for agents in sizes:
+        results.append(one_size(agents, args, log))
+        print(report(results[-1]))
+        if "trace" in results[-1]["end_to_end"]:
+            print(trace_report(results[-1]["end_to_end"]["trace"]))
+        print()
+    if len(results) > 1:
+        print(scaling_report(results))
+    if args.json:
+        args.json.write_text(json.dumps({"sizes": results, "goals": SCALE_GOALS}, indent=2) + "\n")
+    return 0
+
+
+def one_size(agents: int, args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
+    """Both measurements with ``agents`` stub agents, in a temp dir of their own."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"fleet-scale-{agents}-"))
     state_dir = workdir / ".fleetwarden"
     load_start = loadavg()
     try:
-        log(f"workdir {workdir}; 1/2: end to end with {args.agents} agents")
+        log(f"workdir {workdir}; 1/2: end to end with {agents} agents")
         trace = workdir / "trace.jsonl" if args.trace or args.gc_freeze else None
-        e2e = end_to_end(workdir, args.agents, args.rounds, log, trace, args.gc_freeze)
+        e2e = end_to_end(workdir, agents, args.rounds, log, trace, args.gc_freeze)
         log("2/2: in process (a new Fleet reattaching the agents)")
-        inp = asyncio.run(in_process(state_dir, args.agents, args.rounds))
-        result = {
-            "agents": args.agents,
+        inp = asyncio.run(in_process(state_dir, agents, args.rounds))
+        return {
+            "agents": agents,
             "rounds": args.rounds,
             "cpus": os.cpu_count(),
             # Other work on the machine skews every figure: note how busy it was.
@@ -850,17 +886,78 @@ def main(argv: list[str] | None = None) -> int:
             "end_to_end": e2e,
             "in_process": inp,
         }
-        print(report(result))
-        if "trace" in e2e:
-            print(trace_report(e2e["trace"]))
-        if args.json:
-            args.json.write_text(json.dumps(result, indent=2) + "\n")
-        return 0
     finally:
         killed = kill_agents(state_dir)
         log(f"killed {killed} agent process group(s)")
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def per_agent(result: dict[str, Any]) -> dict[str, float]:
+    """What one agent adds to a `ps` (the orchestrator's CPU, agents paused; its reply's
+    p50) and to a watchdog sweep (p50), and to the orchestrator's RSS."""
+    e2e, inp, n = result["end_to_end"], result["in_process"], result["agents"]
+    return {
+        "ps_cpu_ms": e2e["ps_cpu_ms_agents_paused"] / n,
+        "ps_p50_ms": e2e["ps_ms"]["p50"] / n,
+        "sweep_p50_ms": inp["sweep_ms"]["p50"] / n,
+        "rss_mb": (e2e["rss_mb"] - e2e["rss_idle_mb"]) / n,
+    }
+
+
+def scaling_report(results: list[dict[str, Any]]) -> str:
+    """The sizes side by side, and the goals at the largest against the smallest."""
+    small, large = results[0], results[-1]
+    rows: list[tuple[str, Callable[[dict[str, Any]], float]]] = [
+        ("`ps` reply p50 (ms)", lambda r: r["end_to_end"]["ps_ms"]["p50"]),
+        ("`ps` reply p95 (ms)", lambda r: r["end_to_end"]["ps_ms"]["p95"]),
+        (
+            "orchestrator CPU per `ps` (ms, agents paused)",
+            lambda r: r["end_to_end"]["ps_cpu_ms_agents_paused"],
+        ),
+        ("watchdog sweep p50 (ms)", lambda r: r["in_process"]["sweep_ms"]["p50"]),
+        (
+            "idle CPU, agents heartbeating (% of a core)",
+            lambda r: r["end_to_end"]["orchestrator_cpu_pct_heartbeats_only"],
+        ),
+        ("orchestrator RSS (MB)", lambda r: r["end_to_end"]["rss_mb"]),
+        ("RSS per agent (MB)", lambda r: per_agent(r)["rss_mb"]),
+        ("spawn rate (agents/s)", lambda r: r["end_to_end"]["spawn_per_s"]),
+        ("CPU per `ps` per agent (ms)", lambda r: per_agent(r)["ps_cpu_ms"]),
+        ("sweep per agent (ms)", lambda r: per_agent(r)["sweep_p50_ms"]),
+    ]
+    head = "| measure | " + " | ".join(f"{r['agents']} agents" for r in results) + " |"
+    out = [head, "|---|" + "---:|" * len(results)]
+    for label, get in rows:
+        out.append(f"| {label} | " + " | ".join(f"{get(r):.3g}" for r in results) + " |")
+    a, b = per_agent(small), per_agent(large)
+    n = large["agents"]
+    goals = [
+        (f"`ps` p95 at {n}", large["end_to_end"]["ps_ms"]["p95"], SCALE_GOALS["ps_p95_ms"], "ms"),
+        (
+            f"CPU per `ps` per agent, {n} over {small['agents']}",
+            b["ps_cpu_ms"] / a["ps_cpu_ms"],
+            SCALE_GOALS["per_agent_ratio"],
+            "×",
+        ),
+        (
+            f"sweep per agent, {n} over {small['agents']}",
+            b["sweep_p50_ms"] / a["sweep_p50_ms"],
+            SCALE_GOALS["per_agent_ratio"],
+            "×",
+        ),
+        (
+            f"idle CPU at {n}",
+            large["end_to_end"]["orchestrator_cpu_pct_heartbeats_only"],
+            SCALE_GOALS["idle_cpu_pct"],
+            "%",
+        ),
+        (f"RSS per agent at {n}", b["rss_mb"], SCALE_GOALS["rss_mb_per_agent"], "MB"),
+    ]
+    out += ["", "| goal | result | target | |", "|---|---:|---:|---|"]
+    for label, value, goal, unit in goals:
+        out.append(f"| {label} | {value:.3g} {unit} | ≤ {goal:g} {unit} | {verdict(value, goal)} |")
+    return "\n".join(out)
 
 
 if __name__ == "__main__":

@@ -269,9 +269,9 @@ class RunKeeper:
         """The workdirs of every agent but ``name`` the ledger knows (the roster's and
         spawned ones): its sandbox hides them. Default workdirs lie in the hidden state dir."""
         return [
-            record.spec.workdir
+            record.workdir
             for record in await self._ledger.list_agents()
-            if record.spec.name != name and record.spec.workdir is not None
+            if record.name != name and record.workdir is not None
         ]
 
     async def output_of(self, run_id: int) -> RunOutput | None:

@@ -31,14 +31,15 @@ import math
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Mapping
 from types import FrameType
 from typing import NoReturn
+from urllib.parse import urlsplit
 
 HEARTBEAT_URL_ENV = "FLEETWARDEN_HEARTBEAT_URL"
 HEARTBEAT_TOKEN_ENV = "FLEETWARDEN_HEARTBEAT_TOKEN"
@@ -61,8 +62,6 @@ class Heartbeat:
         self._interval = interval
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
-        # A loopback URL: never send it through an http_proxy from the environment.
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], interval: float) -> Heartbeat | None:
@@ -88,15 +87,23 @@ class Heartbeat:
         self._beat()
 
     def _beat(self) -> None:
-        request = urllib.request.Request(
-            self._url,
-            data=json.dumps({"state": self.state}).encode(),
-            method="POST",
-            headers={"X-Fleetwarden-Token": self._token, "Content-Type": "application/json"},
+        # One HTTP/1.1 POST on a plain socket to the loopback URL (never through an
+        # http_proxy from the environment): urllib.request would cost every stub agent
+        # 4 MB of memory, a fleet of a thousand 4 GB.
+        url = urlsplit(self._url)
+        body = json.dumps({"state": self.state}).encode()
+        head = (
+            f"POST {url.path or '/'} HTTP/1.1\r\nHost: {url.netloc}\r\n"
+            f"X-Fleetwarden-Token: {self._token}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
         )
         try:
-            with self._opener.open(request, timeout=2.0) as response:
-                response.read()
+            if url.scheme != "http" or url.hostname is None:
+                return
+            with socket.create_connection((url.hostname, url.port or 80), timeout=2.0) as conn:
+                conn.sendall(head.encode() + body)
+                while conn.recv(4096):  # the answer, to its end: the beat has landed
+                    pass
         except Exception:
             pass  # Fleetwarden may be restarting; the next beat tells it again
 
@@ -116,6 +123,8 @@ def _interval_from_env(environ: Mapping[str, str]) -> float:
 
 def ask(times: int, model: str) -> None:
     """Stream ``times`` answers from the Anthropic Messages API at ``ANTHROPIC_BASE_URL``."""
+    import urllib.request  # here: 4 MB of memory only the stubs that ask pay for
+
     base = os.environ.get("ANTHROPIC_BASE_URL", "")
     if not base:
         say("cannot ask: ANTHROPIC_BASE_URL is not set (is metering on?)")
