@@ -292,7 +292,7 @@ class Fleet:
     async def drift(self) -> list[str]:
         """Sessions on our backends that no run in the ledger accounts for: reported,
         never killed (an operator may have started them by hand)."""
-        known = {run.handle.session for run in await self._ledger.open_runs()}
+        known = await self._ledger.open_sessions()
         found: set[str] = set()
         for backend in self._backends.values():
             found |= await backend.sessions()

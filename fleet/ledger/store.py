@@ -331,6 +331,13 @@ class Ledger(
         rows = await self._all("SELECT * FROM runs WHERE ended_at IS NULL ORDER BY id", ())
         return [RunRecord.from_row(row) for row in rows]
 
+    async def open_sessions(self) -> set[str]:
+        """The backend sessions (tmux's) of the runs not yet ended."""
+        rows = await self._all(
+            "SELECT session FROM runs WHERE ended_at IS NULL AND session IS NOT NULL", ()
+        )
+        return {str(row[0]) for row in rows}
+
     async def last_run(self, name: str) -> RunRecord | None:
         """The most recent run of ``name``, open or ended."""
         row = await self._one(
