@@ -15,13 +15,18 @@ the ledger, and afterwards drops what settled up to that mark (the ledger has it
 answer's usage is committed before it is settled). What settled after the mark may be
 counted twice until the next tick — never missed.
 
-Everything here runs on the event loop and answers from memory; the several-hosts ledger
-will make :meth:`reserve` one database transaction over the same numbers.
+Everything here runs on the event loop and answers from memory, in time independent of
+how many requests settled since the tick or are in flight: each book keeps its two sums as
+it goes (summed afresh at each tick, so a budget in dollars never drifts by more than one
+tick's rounding). The several-hosts ledger will make :meth:`reserve` one database
+transaction over the same numbers.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
+from collections import deque
 from dataclasses import dataclass, field
 
 from fleet.metering.policy import Reservation
@@ -29,11 +34,34 @@ from fleet.metering.policy import Reservation
 
 @dataclass(slots=True)
 class _Book:
-    settled: list[tuple[int, float]] = field(default_factory=list)  # (mark, amount)
+    settled: deque[tuple[int, float]] = field(default_factory=deque)  # (mark, amount)
     inflight: dict[int, float] = field(default_factory=dict)
+    settled_sum: float = 0.0
+    inflight_sum: float = 0.0
 
     def total(self) -> float:
-        return sum(amount for _, amount in self.settled) + sum(self.inflight.values())
+        return self.settled_sum + self.inflight_sum
+
+    def add(self, reservation: int, amount: float) -> None:
+        self.inflight[reservation] = amount
+        self.inflight_sum += amount
+
+    def take(self, reservation: int) -> None:
+        amount = self.inflight.pop(reservation, None)
+        if amount is not None:
+            self.inflight_sum = self.inflight_sum - amount if self.inflight else 0.0
+
+    def settle(self, mark: int, amount: float) -> None:
+        self.settled.append((mark, amount))
+        self.settled_sum += amount
+
+    def rebase(self, mark: int) -> None:
+        """Drop what settled up to ``mark`` (in mark order: from the left) and sum afresh."""
+        settled = self.settled
+        while settled and settled[0][0] <= mark:
+            settled.popleft()
+        self.settled_sum = math.fsum(amount for _, amount in settled)
+        self.inflight_sum = math.fsum(self.inflight.values())
 
 
 class LiveSpend:
@@ -52,7 +80,7 @@ class LiveSpend:
         """The tick read budget ``key``'s ``used`` after ``mark``: forget what it has."""
         book = self._books.get(key)
         if book is not None:
-            book.settled = [(m, a) for m, a in book.settled if m > mark]
+            book.rebase(mark)
 
     def forget(self, key: str) -> None:
         """Budget ``key`` is gone; reservations on it settle into nothing."""
@@ -65,7 +93,7 @@ class LiveSpend:
 
     def reserve(self, key: str, unit: str, amount: float) -> Reservation:
         reservation = Reservation(next(self._ids), key, unit, amount)
-        self._books.setdefault(key, _Book()).inflight[reservation.id] = amount
+        self._books.setdefault(key, _Book()).add(reservation.id, amount)
         return reservation
 
     def settle(self, reservation: Reservation, actual: float) -> None:
@@ -73,7 +101,7 @@ class LiveSpend:
         book = self._books.get(reservation.budget)
         if book is None:
             return
-        book.inflight.pop(reservation.id, None)
+        book.take(reservation.id)
         if actual > 0:
             self._mark += 1
-            book.settled.append((self._mark, actual))
+            book.settle(self._mark, actual)

@@ -71,15 +71,20 @@ class Recorder:
                 log.exception("could not write metered usage; will retry")
                 return False
             return True
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
         self._waiters.append(done)
         self._wake.set()
+        # Not cancelled on expiry, but failed (one future and one loop turn fewer than a
+        # shielded wait): the writer passes over a waiter that is done either way.
+        expiry = loop.call_later(wait, _expire, done)
         try:
-            async with asyncio.timeout(wait):
-                await asyncio.shield(done)
+            await done
         except TimeoutError:
             log.error("the ledger did not take an answer's usage within %g s", wait)
             return False
+        finally:
+            expiry.cancel()
         return True
 
     def start(self) -> None:
@@ -148,3 +153,8 @@ class Recorder:
         for done in waiters:
             if not done.done():
                 done.set_result(None)
+
+
+def _expire(done: asyncio.Future[None]) -> None:
+    if not done.done():
+        done.set_exception(TimeoutError())

@@ -6,15 +6,20 @@ A stream that stops making sense (an event over :data:`MAX_EVENT` bytes) is mark
 ``broken`` and from then on only passed along, never parsed. Given a ``count`` pattern, it
 also sums the length of the pattern's group over every match in the events it has cut
 (skipped ones too), one search per chunk: the text of the deltas, so a stream cut before
-its usage arrives is still counted at what passed (:mod:`fleet.metering.meter`).
+its usage arrives is still counted at what passed (:mod:`fleet.metering.meter`). Only a
+stream that ends without its usage needs that sum, so the events are searched when it is
+first asked for — held until then, :data:`COUNT_HELD` bytes at most, beyond which what is
+held is counted at once and let go.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Final
 
 MAX_EVENT: Final = 8 * 1024 * 1024  # bytes; Anthropic's largest events are far smaller
+COUNT_HELD: Final = 256 * 1024  # bytes of cut events held for a count not yet asked for
 _NAME_LINE: Final = re.compile(rb"^event: ?([^\n]*)", re.MULTILINE)
 _LINE_END: Final = re.compile(rb"[\r\n]")
 _CR: Final = ord("\r")
@@ -78,8 +83,11 @@ class SseParser:
         count: re.Pattern[bytes] | None = None,
     ) -> None:
         self._skip = skip  # events starting with one of these are not returned at all
+        self._kept = _after_boundary(skip)
         self._count = count
-        self.counted = 0  # bytes ``count``'s group matched in the events so far
+        self._counted = 0  # bytes ``count``'s group matched in the events searched so far
+        self._unsearched: list[bytes] = []  # cut events, each chunk's in one piece
+        self._held = 0  # their bytes
         self._max = MAX_EVENT if max_event is None else max_event
         self._buffer = bytearray()  # the event being read, from its first byte
         self._scan = 0  # where in the buffer the search for line ends goes on
@@ -93,6 +101,12 @@ class SseParser:
         if self.broken is not None:
             return []
         buffer = self._buffer
+        if not buffer and not self._carriage and self._one_event(chunk):
+            # A whole event and nothing else, as a slow stream comes: nothing to buffer.
+            if self._count is not None:
+                self._hold(bytes(chunk))
+            skip = self._skip
+            return [] if skip and chunk.startswith(skip) else [SseEvent(bytes(chunk))]
         start, line, scan = 0, self._line, self._scan
         if self._half_crlf and chunk[:1] == b"\n":
             line = scan = len(buffer) + 1  # the rest of a CRLF whose CR ended a line
@@ -103,19 +117,64 @@ class SseParser:
             self._carriage = True
         events: list[SseEvent] = []
         size = len(buffer)
+        if self._carriage:
+            start, line, scan = self._cut_lines(buffer, size, line, scan, events)
+        else:
+            start, line, scan = self._cut_lf(buffer, size, line, scan, events)
+        if start:
+            if self._count is not None:  # the events just completed, in one piece
+                self._hold(bytes(buffer[:start]))
+            del buffer[:start]  # a prefix: cheap, and what stays came in this chunk
+        self._line, self._scan = line - start, scan - start
+        if len(buffer) > self._max:
+            self.broken = f"an event longer than {self._max} bytes"
+        return events
+
+    @property
+    def counted(self) -> int:
+        """Bytes ``count``'s group matched in the events cut so far (each chunk's events
+        searched in one call, as they were cut)."""
+        if self._unsearched:
+            self._search()
+        return self._counted
+
+    def _hold(self, events: bytes) -> None:
+        self._unsearched.append(events)
+        self._held += len(events)
+        if self._held > COUNT_HELD:
+            self._search()
+
+    def _search(self) -> None:
+        assert self._count is not None
+        findall = self._count.findall
+        self._counted += sum(len(text) for piece in self._unsearched for text in findall(piece))
+        self._unsearched.clear()
+        self._held = 0
+
+    @staticmethod
+    def _one_event(chunk: bytes) -> bool:
+        """Whether ``chunk`` is exactly one event whose lines end in LF."""
+        return (
+            chunk[-2:] == b"\n\n"
+            and chunk.find(b"\n\n") == len(chunk) - 2
+            and chunk[0] != _LF
+            and b"\r" not in chunk
+        )
+
+    def _cut_lines(
+        self, buffer: bytearray, size: int, line: int, scan: int, events: list[SseEvent]
+    ) -> tuple[int, int, int]:
+        """Cut events a line at a time, lines ending in LF, CRLF or CR. Returns where the
+        unfinished event starts, where its current line starts and where scanning stopped."""
+        start = 0
         while True:
-            if self._carriage:
-                found = _LINE_END.search(buffer, scan)
-                at = -1 if found is None else found.start()
-            else:
-                at = buffer.find(b"\n", scan)
-            if at < 0:
-                scan = size
-                break
+            found = _LINE_END.search(buffer, scan)
+            if found is None:
+                return start, line, size
+            at = found.start()
             if buffer[at] == _CR and at + 1 == size:  # maybe half of a CRLF
                 if not self._bare_cr:
-                    scan = at
-                    break
+                    return start, line, at
                 end, self._half_crlf = size, True
             elif buffer[at] == _CR:
                 end = at + 2 if buffer[at + 1] == _LF else at + 1
@@ -127,14 +186,59 @@ class SseParser:
                     events.append(SseEvent(bytes(buffer[start:end])))
                 start = end
             line = scan = end
-        if start:
-            if self._count is not None:  # over the events just completed, in one call
-                self.counted += sum(map(len, self._count.findall(buffer, 0, start)))
-            del buffer[:start]  # a prefix: cheap, and what stays came in this chunk
-        self._line, self._scan = line - start, scan - start
-        if len(buffer) > self._max:
-            self.broken = f"an event longer than {self._max} bytes"
-        return events
+
+    def _cut_lf(
+        self, buffer: bytearray, size: int, line: int, scan: int, events: list[SseEvent]
+    ) -> tuple[int, int, int]:
+        """Cut the events of a stream whose lines all end in LF (nearly every stream), a
+        chunk at a time, not a line at a time: an event ends at its first empty line, so
+        the complete events end at the last ``\n\n``, and only the events not skipped
+        are looked for (:func:`_kept_starts`). Returns where the unfinished event starts,
+        where its current line starts and where scanning stopped, as the line-by-line cut
+        leaves them (a CR arriving later carries on from there)."""
+        last = buffer.rfind(b"\n\n", scan - 1 if scan else 0)
+        lead = size > 0 and buffer[0] == _LF
+        if last < 0 and not lead:
+            cut = buffer.rfind(b"\n", scan, size)
+            return 0, cut + 1 if cut >= 0 else line, size
+        if lead or buffer.find(b"\n\n\n", 0, last + 3) >= 0:
+            # Empty events (an empty line right after another event's end): rare, and
+            # framed one by one so that each is one event.
+            return self._cut_each(buffer, size, line, scan, events)
+        end = last + 2
+        skip = self._skip
+        if buffer.find(b"\n\n", 0, last) < 0:  # one event: most chunks of a slow stream
+            if not (skip and buffer.startswith(skip)):
+                events.append(SseEvent(bytes(buffer[:end])))
+        else:
+            starts = [] if skip and buffer.startswith(skip) else [0]
+            starts += [m.end() for m in self._kept.finditer(buffer, 0, last)]
+            for begin in starts:
+                stop = buffer.find(b"\n\n", begin) + 2
+                events.append(SseEvent(bytes(buffer[begin:stop])))
+        cut = buffer.rfind(b"\n", end, size)
+        return end, cut + 1 if cut >= 0 else end, size
+
+    def _cut_each(
+        self, buffer: bytearray, size: int, line: int, scan: int, events: list[SseEvent]
+    ) -> tuple[int, int, int]:
+        """:meth:`_cut_lf` one event at a time, for a chunk with empty events: an event
+        ends at its first empty line — a ``\n\n``, or a ``\n`` it starts with."""
+        start, seen = 0, scan  # what was scanned before this chunk is not looked at again
+        skip = self._skip
+        while True:
+            if start < size and buffer[start] == _LF:
+                end = start + 1
+            else:
+                at = buffer.find(b"\n\n", max(scan - 1, start))
+                if at < 0:
+                    break
+                end = at + 2
+            if not (skip and buffer.startswith(skip, start)):
+                events.append(SseEvent(bytes(buffer[start:end])))
+            start = scan = end
+        cut = buffer.rfind(b"\n", max(start, seen), size)
+        return start, cut + 1 if cut >= 0 else max(line, start), size
 
     def finish(self) -> bytes:
         """What is left over: the start of an event the stream never finished."""
@@ -143,6 +247,16 @@ class SseParser:
         self._line = self._scan = 0
         self._half_crlf = False
         return rest
+
+
+@functools.cache
+def _after_boundary(skip: tuple[bytes, ...]) -> re.Pattern[bytes]:
+    """An event's end followed by an event not starting with one of ``skip``: one search
+    over a chunk finds the events to keep, so the skipped ones (the bulk of a stream)
+    cost no Python step each."""
+    if not skip:
+        return re.compile(rb"\n\n")
+    return re.compile(rb"\n\n(?!" + b"|".join(re.escape(prefix) for prefix in skip) + rb")")
 
 
 def _parse(raw: bytes) -> tuple[str | None, bytes]:

@@ -278,3 +278,51 @@ async def test_beyond_max_pending_signals_are_bounded_too(
     await recorder.flush()
     assert sink.usage == [usage(n) for n in range(3, 8)]
     assert sink.signals == [signal(n) for n in range(19, 24)]
+
+
+async def test_commit_returns_once_its_row_is_written() -> None:
+    """commit() wakes the writer at once and returns True when the row is in the sink."""
+    sink = Sink()
+    recorder = Recorder(sink, interval=60.0)
+    recorder.start()
+    try:
+        async with asyncio.timeout(DEADLINE):
+            assert await recorder.commit(usage(1), [signal(1)])
+        assert sink.batches == [([usage(1)], [signal(1)])]
+    finally:
+        await recorder.stop()
+
+
+async def test_commits_waiting_on_one_write_go_together_in_the_next() -> None:
+    """Commits that come while a write is in flight are one batch, each told when it is in."""
+    sink = Sink()
+    sink.gate = asyncio.Event()
+    recorder = Recorder(sink, interval=60.0)
+    recorder.start()
+    try:
+        first = asyncio.create_task(recorder.commit(usage(1)))
+        await sink.entered.wait()
+        later = [asyncio.create_task(recorder.commit(usage(n))) for n in (2, 3)]
+        await asyncio.sleep(0)
+        sink.gate.set()
+        async with asyncio.timeout(DEADLINE):
+            assert await asyncio.gather(first, *later) == [True, True, True]
+        assert [len(events) for events, _ in sink.batches] == [1, 2]
+    finally:
+        await recorder.stop()
+
+
+async def test_a_commit_the_ledger_does_not_take_in_time_stays_pending() -> None:
+    """Past ``wait`` the caller goes on (False); the row is written with a later batch."""
+    sink = Sink()
+    sink.gate = asyncio.Event()
+    recorder = Recorder(sink, interval=60.0)
+    recorder.start()
+    try:
+        async with asyncio.timeout(DEADLINE):
+            assert not await recorder.commit(usage(1), wait=0.01)
+        sink.gate.set()
+        await recorder.flush()
+        assert sink.usage == [usage(1)]
+    finally:
+        await recorder.stop()

@@ -294,3 +294,69 @@ def test_count_sums_each_deltas_text_however_the_stream_is_cut(
         parser.feed(stream[at : at + size])
         at += size
     assert parser.counted == sum(len(json.dumps(t)) - 2 for t in texts)
+
+
+# --- LF-only streams, cut a chunk at a time ---------------------------------------------
+
+
+def _framed(stream: bytes) -> tuple[list[bytes], bytes]:
+    """The events of an LF-only stream by the rule itself, a line at a time: an event
+    ends at an empty line (so a blank line right after an event's end is an event)."""
+    events: list[bytes] = []
+    start = at = 0
+    while (end := stream.find(b"\n", at)) >= 0:
+        if end == at:  # an empty line
+            events.append(stream[start : end + 1])
+            start = end + 1
+        at = end + 1
+    return events, stream[start:]
+
+
+_LF_LINE = st.sampled_from(
+    [b"", b"", b"event: ping", b"event: content_block_delta", b"event: message_delta",
+     b'data: {"text":"a"}', b"data: x", b": note"]
+)  # fmt: skip
+
+
+@given(
+    st.lists(_LF_LINE, max_size=30),
+    st.lists(st.integers(1, 40), max_size=20),
+    st.sampled_from([(), (b"event: content_block_delta", b"event: ping")]),
+)
+def test_lf_streams_are_framed_by_their_empty_lines_however_cut(
+    lines: list[bytes], cuts: list[int], skip: tuple[bytes, ...]
+) -> None:
+    """An LF-only stream with empty events, runs of blank lines and skipped events gives
+    the events the line-by-line rule gives, whatever its chunks; skipped ones left out."""
+    stream = b"".join(line + b"\n" for line in lines) + b"data: tail"
+    expected, rest = _framed(stream)
+    parser = SseParser(skip)
+    events: list[SseEvent] = []
+    at = 0
+    for size in [*cuts, len(stream)]:
+        events += parser.feed(stream[at : at + size])
+        at += size
+    assert [event.raw for event in events] == [
+        raw for raw in expected if not (skip and raw.startswith(skip))
+    ]
+    assert parser.finish() == rest
+
+
+def test_a_cr_after_lf_only_chunks_carries_on_mid_event() -> None:
+    """A stream that was LF-only and then uses CR goes on from where the last line began."""
+    parser = SseParser()
+    assert parser.feed(b"event: a\ndata: x") == []
+    assert parser.feed(b"y\r\r") == [SseEvent(b"event: a\ndata: xy\r\r")]
+    assert parser.feed(b"data: z\n\n") == [SseEvent(b"data: z\n\n")]
+
+
+def test_the_count_is_exact_past_what_is_held_for_it() -> None:
+    """Deltas beyond COUNT_HELD bytes are searched as they go and the sum stays exact."""
+    delta = b'event: content_block_delta\ndata: {"delta":{"text":"abcd"}}\n\n'
+    parser = SseParser(SKIP_PREFIXES["anthropic"], count=DELTA_TEXT["anthropic"])
+    times = 2 * sse.COUNT_HELD // len(delta) + 3
+    for _ in range(times):
+        parser.feed(delta)
+        assert parser._held <= sse.COUNT_HELD
+    parser.feed(delta * 3)
+    assert parser.counted == 4 * (times + 3)
