@@ -1,9 +1,11 @@
 """What the ledger's query mixins need of :class:`~fleet.ledger.store.Ledger`: its clock, a
-transaction, a query for rows and for one row, and a time as epoch seconds. Each mixin
+transaction, a query for rows and for one row, a time as epoch seconds, and for the hot
+path's batches its lock and :class:`~fleet.ledger.appender.Appender`. Each mixin
 types its ``self`` as :class:`Store`."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
@@ -13,10 +15,13 @@ from typing import Protocol
 import aiosqlite
 
 from fleet.clock import Clock
+from fleet.ledger.appender import Appender
 
 
 class Store(Protocol):
     _clock: Clock
+    _lock: asyncio.Lock
+    _appender: Appender
 
     def _transaction(self, what: str) -> AbstractAsyncContextManager[aiosqlite.Connection]: ...
 

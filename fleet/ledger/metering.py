@@ -2,9 +2,9 @@
 ``quota_signals`` (the rate-limit headers providers sent), their batch writes, and the sums
 the ``usage`` command and ``ps`` show.
 
-:class:`MeteringLedger` is mixed into :class:`~fleet.ledger.store.Ledger` and uses its
-transaction and read helpers, so each batch is one ``BEGIN IMMEDIATE`` transaction under the
-ledger's lock like every other write.
+:class:`MeteringLedger` is mixed into :class:`~fleet.ledger.store.Ledger` and uses its read
+helpers; each batch is one ``BEGIN IMMEDIATE`` transaction under the ledger's lock like
+every other write, in one trip to the ledger's :class:`~fleet.ledger.appender.Appender`.
 """
 
 from __future__ import annotations
@@ -103,11 +103,10 @@ class MeteringLedger:
         usage_rows = [_usage_params(_storable(event)) for event in usage]
         signal_rows = [_signal_params(signal) for signal in signals]
         what = f"record {len(usage_rows)} usage rows and {len(signal_rows)} quota signals"
-        async with self._transaction(what) as conn:
-            if usage_rows:
-                await conn.executemany(_INSERT_USAGE, usage_rows)
-            if signal_rows:
-                await conn.executemany(_INSERT_SIGNAL, signal_rows)
+        async with self._lock:
+            await self._appender.append(
+                what, [(_INSERT_USAGE, usage_rows), (_INSERT_SIGNAL, signal_rows)]
+            )
 
     async def usage_events(
         self: Store,

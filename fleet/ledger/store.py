@@ -24,6 +24,7 @@ from fleet.clock import Clock
 from fleet.errors import LedgerError, UnknownAgent
 from fleet.ledger.accounts import AccountsLedger
 from fleet.ledger.answers import AnswersLedger
+from fleet.ledger.appender import Appender
 from fleet.ledger.approvals import ApprovalsLedger
 from fleet.ledger.budgets import BudgetsLedger
 from fleet.ledger.chat import ChatLedger
@@ -93,8 +94,11 @@ class Ledger(
     RosterMarksLedger, egress refusals from :class:`~fleet.ledger.refusals.RefusalsLedger`.
     """
 
-    def __init__(self, conn: aiosqlite.Connection, path: Path, clock: Clock) -> None:
+    def __init__(
+        self, conn: aiosqlite.Connection, appender: Appender, path: Path, clock: Clock
+    ) -> None:
         self._conn = conn
+        self._appender = appender
         self._path = path
         self._clock = clock
         self._lock = asyncio.Lock()
@@ -131,7 +135,12 @@ class Ledger(
         except BaseException:
             await conn.close()
             raise
-        return cls(conn, path, clock)
+        try:
+            appender = await Appender.open(path)
+        except BaseException:
+            await conn.close()
+            raise
+        return cls(conn, appender, path, clock)
 
     @property
     def path(self) -> Path:
@@ -141,7 +150,10 @@ class Ledger(
     async def close(self) -> None:
         """Close the connection; the ledger cannot be used afterwards."""
         async with self._lock:
-            await self._conn.close()
+            try:
+                await self._appender.close()
+            finally:
+                await self._conn.close()
 
     async def schema_version(self) -> int:
         """The schema version the file is at."""

@@ -1,0 +1,69 @@
+"""The appender: a whole batch in one transaction on its own connection, all or nothing —
+a refused row, or a caller cancelled before the commit, leaves nothing written and the
+connection ready for the next batch."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from fleet.errors import LedgerError
+from fleet.ledger.appender import Appender
+
+INSERT = "INSERT INTO t (n) VALUES (?)"
+
+
+@pytest.fixture
+async def appender(tmp_path: Path) -> AsyncIterator[Appender]:
+    path = tmp_path / "ledger.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("CREATE TABLE t (n INTEGER NOT NULL CHECK (n >= 0))")
+    opened = await Appender.open(path)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+def rows(path: Path) -> list[int]:
+    with sqlite3.connect(path) as conn:
+        return [n for (n,) in conn.execute("SELECT n FROM t ORDER BY rowid")]
+
+
+async def test_a_batch_of_statements_is_written_together(appender: Appender) -> None:
+    await appender.append("add", [(INSERT, [(1,), (2,)]), (INSERT, []), (INSERT, [(3,)])])
+    assert rows(appender._path) == [1, 2, 3]
+
+
+async def test_a_refused_row_leaves_nothing_of_its_batch(appender: Appender) -> None:
+    with pytest.raises(LedgerError, match=r"cannot add three.*CHECK"):
+        await appender.append("add three", [(INSERT, [(1,), (2,)]), (INSERT, [(-3,)])])
+    assert rows(appender._path) == []
+    await appender.append("add one", [(INSERT, [(4,)])])  # not left mid-transaction
+    assert rows(appender._path) == [4]
+
+
+async def test_a_caller_cancelled_before_the_commit_has_its_batch_rolled_back(
+    appender: Appender,
+) -> None:
+    # Another writer holds the file: the batch waits in BEGIN IMMEDIATE on the thread.
+    holder = sqlite3.connect(appender._path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    task = asyncio.create_task(appender.append("add", [(INSERT, [(1,)])]))
+    await asyncio.sleep(0.1)
+    task.cancel()
+    release = threading.Timer(0.1, holder.execute, ("COMMIT",))
+    release.start()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    release.join()
+    holder.close()
+    assert rows(appender._path) == []
+    await appender.append("add", [(INSERT, [(2,)])])
+    assert rows(appender._path) == [2]
