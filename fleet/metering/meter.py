@@ -60,6 +60,10 @@ class Meter:
     request_id: str | None = None
     outcome: Outcome | None = None
     recorded: UsageEvent | None = None  # what was recorded of the answer, priced
+    # Where, in what the last :meth:`take` returned, the event that completed the answer
+    # starts (0 when it began in an earlier chunk or cannot be told); None when that take
+    # did not complete it.
+    final_at: int | None = None
     _reader: UsageReader | None = None
     _parser: SseParser | None = None
     _body: bytearray | None = None
@@ -109,23 +113,40 @@ class Meter:
                 self._inflate, self._parser, self._body = None, None, None
                 self.reason = "the compressed answer could not be decoded"
                 return chunk
+        self.final_at = None
         if self._parser is not None:
             if self._parser.broken is not None:
                 return chunk
             reader = self.reader
             events = self._parser.feed(plain)
+            final: bytes | None = None
             if not self.hide_usage_chunk or self._inflate is not None:
                 for event in events:
-                    reader.on_sse(event)
+                    if final is None and not reader.complete:
+                        reader.on_sse(event)
+                        if reader.complete:
+                            final = event.raw
+                    else:
+                        reader.on_sse(event)
+                if final is not None:
+                    self.final_at = self._located(final, chunk)
                 return chunk
             out: list[bytes] = []
             for event in events:
-                reader.on_sse(event)
+                if final is None and not reader.complete:
+                    reader.on_sse(event)
+                    if reader.complete:
+                        final = event.raw
+                else:
+                    reader.on_sse(event)
                 if not reader.usage_chunk:
                     out.append(event.raw)
             if self._parser.broken is not None:
                 out.append(self._parser.finish())
-            return b"".join(out)
+            joined = b"".join(out)
+            if final is not None:
+                self.final_at = self._located(final, joined)
+            return joined
         if self._body is not None:
             if len(self._body) + len(plain) <= MAX_BODY_COPY:
                 self._body += plain
@@ -133,6 +154,14 @@ class Meter:
                 self._body = None
                 self.reason = f"the answer is over {MAX_BODY_COPY} bytes"
         return chunk
+
+    def _located(self, final: bytes, out: bytes) -> int:
+        """Where the completing event ``final`` starts in ``out``: its first occurrence, so
+        never after it (an identical event before it only holds back more); 0 when it began
+        in an earlier chunk, or when ``out`` is compressed and no offset in it can be told."""
+        if self._inflate is not None:
+            return 0
+        return max(out.find(final), 0)
 
     def eof(self) -> bytes:
         """The answer ended; return what of it is still to be passed on (the unterminated

@@ -97,16 +97,35 @@ class Relay:
     ) -> None:
         """Copy the answer to the agent while metering it; drain after the agent leaves.
         The answer's usage is in the ledger (``settle``) before the agent gets its last
-        bytes: the chunk that ends a stream, or — for a whole JSON answer, whose end only
-        EOF tells — the last chunk, held back one read."""
+        bytes: the event that ends a stream and what follows it (what came before it in
+        the same chunk goes on first, so a fast answer's first byte does not wait for the
+        commit), or — for a whole JSON answer, whose end only EOF tells — the last chunk,
+        held back one read."""
+        silence = _Silence(upstream, self._settings.read_timeout)
+        try:
+            await self._copy(request, response, upstream.content, meter, settle, silence)
+        finally:
+            silence.stop()
+
+    async def _copy(
+        self,
+        request: web.Request,
+        response: web.StreamResponse,
+        content: aiohttp.StreamReader,
+        meter: Meter,
+        settle: Callable[[], Awaitable[None]],
+        silence: _Silence,
+    ) -> None:
+        """:meth:`_pump`'s loop, ``silence`` told when a read waits on the upstream."""
         client = True
-        drain_until = 0.0
-        content = upstream.content
+        drain_until = 0.0  # set when the agent has hung up
         held = b""  # a whole answer's latest chunk, passed on when the next one comes
         while True:
             try:
                 if client:
+                    silence.since = silence.now()
                     chunk = await content.readany()
+                    silence.since = None
                 else:
                     left = drain_until - time.perf_counter()
                     if left <= 0 or meter.reader.complete:
@@ -139,16 +158,20 @@ class Relay:
             if meter.whole:
                 out, held = held, out
             else:
-                out, held = held + out, b""
+                out, held, before = held + out, b"", len(held)
                 if meter.reader.complete:
+                    if meter.final_at is not None and client:
+                        # What came before the final event goes on now; that event (and
+                        # what follows it) only once the usage is committed.
+                        at = before + meter.final_at
+                        if at:
+                            client = await self._write(response, out[:at], meter)
+                            out = out[at:]
                     await settle()
             if client and out:
-                try:
-                    await response.write(out)
-                except _CLIENT_GONE:
-                    client = False
-                    meter.client_left()
-                    drain_until = time.perf_counter() + self._settings.drain_timeout
+                client = await self._write(response, out, meter)
+            if not client and not drain_until:
+                drain_until = time.perf_counter() + self._settings.drain_timeout
         # The upstream broke off: break off the agent's answer too, so it sees a cut
         # rather than a clean end it would trust.
         if client and held:
@@ -156,6 +179,16 @@ class Relay:
                 await response.write(held)
         if client and request.transport is not None:
             request.transport.close()
+
+    @staticmethod
+    async def _write(response: web.StreamResponse, out: bytes, meter: Meter) -> bool:
+        """Pass ``out`` on to the agent; False (and the meter told) if it has hung up."""
+        try:
+            await response.write(out)
+        except _CLIENT_GONE:
+            meter.client_left()
+            return False
+        return True
 
     def record(
         self,
@@ -168,10 +201,47 @@ class Relay:
         self.recorder.add(self.priced(event, account), signals)
 
     def priced(self, event: UsageEvent, account: str | None) -> UsageEvent:
-        if account is not None:
-            event = replace(event, account=account)
-        models = (event.served_model, event.requested_model)
-        if event.outcome is not Outcome.REFUSED:
-            cost = self._prices.cost(models, event.tokens)
-            event = replace(event, cost_usd=cost, priced=cost is not None)
-        return event
+        if event.outcome is Outcome.REFUSED:
+            return event if account is None else replace(event, account=account)
+        cost = self._prices.cost((event.served_model, event.requested_model), event.tokens)
+        named = event.account if account is None else account
+        return replace(event, account=named, cost_usd=cost, priced=cost is not None)
+
+
+class _Silence:
+    """The upstream's silence mid-answer, watched by one timer per answer.
+
+    aiohttp's ``sock_read`` re-arms a timer on every packet the upstream sends — a timer
+    made and cancelled per chunk, most of a proxy's timer work. Once the answer's headers
+    are in (aiohttp still watches the wait for those), the relay hands the watch to this:
+    a check every quarter of ``limit`` fails the read in progress, as aiohttp's own would,
+    when it has waited on the upstream ``limit`` seconds (so a silence is caught between
+    ``limit`` and 1.25 × ``limit`` in). Time spent waiting on the agent is not silence.
+    """
+
+    __slots__ = ("_content", "_handle", "_limit", "_loop", "since")
+
+    def __init__(self, upstream: aiohttp.ClientResponse, limit: float) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._content = upstream.content
+        self._limit = limit
+        self.since: float | None = None  # when the read in progress began to wait
+        connection = upstream.connection
+        if connection is not None and connection.protocol is not None:
+            connection.protocol.read_timeout = None  # its next packet drops aiohttp's timer
+        self._handle = self._loop.call_later(limit / 4, self._check)
+
+    def now(self) -> float:
+        return self._loop.time()
+
+    def _check(self) -> None:
+        since = self.since
+        if since is not None and self._loop.time() - since >= self._limit:
+            self._content.set_exception(
+                aiohttp.ServerTimeoutError(f"the upstream sent nothing for {self._limit:g} s")
+            )
+            return
+        self._handle = self._loop.call_later(self._limit / 4, self._check)
+
+    def stop(self) -> None:
+        self._handle.cancel()
