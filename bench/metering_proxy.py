@@ -9,8 +9,13 @@ per LiteLLM path: ``litellm-passthrough`` through its built-in ``/anthropic/``
 pass-through route (which records no usage for a host that is not Anthropic's own), and
 ``litellm-messages`` through its own ``/v1/messages`` route and a ``model_list`` entry for
 the bench's model with the fake as ``api_base`` (which counts usage on every stream: the
-path that does Fleetwarden's job). This process is the client: aiohttp, one keep-alive
-pool per path and concurrency level.
+path that does Fleetwarden's job). Beside them: ``passthrough``, a minimal aiohttp
+streaming pass-through (:mod:`bench.passthrough_server`), the floor of any proxy here; and
+``fleetwarden-app``, the whole app (:mod:`bench.metering_app`: ``fleetwarden run`` with a
+global budget reserving and settling every request and an account injecting the key, the
+request sent to its agent's own proxy URL), whose ledger must hold one row with exactly the
+fake's tokens per request sent. This process is the client: aiohttp, one keep-alive pool
+per path and concurrency level.
 
 Every path gets the same request, an Anthropic Messages stream (``POST …/v1/messages``,
 ``stream: true``, ``x-api-key`` and ``anthropic-version`` headers; only the key differs:
@@ -28,6 +33,7 @@ be started or does not answer is skipped, with the reason; the rest runs.
 
     python -m bench.metering_proxy [--requests 300] [--concurrent-requests 2000]
         [--concurrency 32] [--rounds 10] [--json out.json] [--no-litellm]
+        [--paths passthrough,fleetwarden-app]
 """
 
 from __future__ import annotations
@@ -51,8 +57,10 @@ from typing import Any
 
 import aiohttp
 
+from bench import metering_app as app_bench
 from bench.harness import execute, summary
-from bench.metering_fake import TEXT
+from bench.metering_app import AppProxy, usage_check
+from bench.metering_fake import TEXT, USAGE
 from bench.processes import BenchError, Child, cpu_seconds
 from tests.fakes.sse import pieces
 from tests.integration.console_bot import clean_env
@@ -67,7 +75,17 @@ LITELLM_PATHS = {  # path name → LiteLLM's route for the request
 }
 # "fleetwarden-accounts": the same proxy process, for an agent whose key it holds as an
 # account, injecting it into each request in place of the placeholder the client sends.
-PATHS = ("direct", "fleetwarden", "fleetwarden-accounts", *LITELLM_PATHS)
+# "passthrough": a minimal aiohttp pass-through, the floor of a proxy in this stack;
+# "fleetwarden-app": the whole app (`fleetwarden run`), its agent's own URL, a budget on.
+PATHS = (
+    "direct",
+    "passthrough",
+    "fleetwarden",
+    "fleetwarden-accounts",
+    "fleetwarden-app",
+    *LITELLM_PATHS,
+)
+OWN_TURNS = ("passthrough", "fleetwarden-app")  # proxy CPU counted over the path's own turns
 PLACEHOLDER_KEY = "fleetwarden-placeholder-bench-1"
 KEY_ENV = "FW_BENCH_PROVIDER_KEY"
 FLEETWARDEN_LEDGER = "fleetwarden-ledger.db"  # in the temporary directory
@@ -116,6 +134,7 @@ class Result:
     skipped: dict[str, str] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     ledger_usage_rows: int | None = None
+    app_usage: dict[str, int] | None = None  # the app's ledger: rows, rows with exact tokens
     ratios: dict[str, float] = field(default_factory=dict)
 
     def block(self, path: str, concurrency: int) -> Block | None:
@@ -142,9 +161,24 @@ def ratios(result: Result, high: int) -> dict[str, float]:
             out[f"fleetwarden_total_p50_overhead_ms_c{level}"] = (
                 fw.total_ms["p50"] - direct.total_ms["p50"]
             )
+        app = result.block("fleetwarden-app", level)
+        floor = result.block("passthrough", level)
+        if direct is not None and app is not None:
+            out[f"app_ttfb_p50_overhead_ms_c{level}"] = app.ttfb_ms["p50"] - direct.ttfb_ms["p50"]
+        if direct is not None and floor is not None:
+            out[f"passthrough_ttfb_p50_overhead_ms_c{level}"] = (
+                floor.ttfb_ms["p50"] - direct.ttfb_ms["p50"]
+            )
+        if app is not None and floor is not None:
+            out[f"app_over_passthrough_rps_c{level}"] = app.rps / floor.rps
+            out[f"app_over_passthrough_cpu_c{level}"] = (
+                app.cpu_ms_per_request["proxy"] / floor.cpu_ms_per_request["proxy"]
+            )
         for name in LITELLM_PATHS:
             litellm = result.block(name, level)
             key = name.replace("-", "_")
+            if app is not None and litellm is not None:
+                out[f"app_over_{key}_rps_c{level}"] = app.rps / litellm.rps
             if direct is not None and litellm is not None:
                 out[f"{key}_ttfb_p50_overhead_ms_c{level}"] = (
                     litellm.ttfb_ms["p50"] - direct.ttfb_ms["p50"]
@@ -203,6 +237,24 @@ def report(result: Result, high: int) -> str:
             if key in r:
                 lines.append(f"{name} over direct, concurrency {level}: TTFB p50 {r[key]:+.2f} ms")
     for level in (1, high):
+        key = f"app_over_passthrough_rps_c{level}"
+        if key in r:
+            lines.append(
+                f"fleetwarden-app / passthrough, concurrency {level}: throughput {r[key]:.3f}x "
+                f"(goal >= 0.9x), proxy CPU per request "
+                f"{r[f'app_over_passthrough_cpu_c{level}']:.3f}x (goal <= 1.25x); TTFB p50 over "
+                f"direct: app {r.get(f'app_ttfb_p50_overhead_ms_c{level}', float('nan')):+.2f} ms"
+                f", passthrough {r[f'passthrough_ttfb_p50_overhead_ms_c{level}']:+.2f} ms"
+                + ("   (goal: app <= 1 ms)" if level == 1 else "")
+            )
+        for name in LITELLM_PATHS:
+            key = f"app_over_{name.replace('-', '_')}_rps_c{level}"
+            if key in r:
+                goal = "   (goal >= 25x)" if name == "litellm-messages" else ""
+                lines.append(
+                    f"fleetwarden-app / {name} throughput, concurrency {level}: {r[key]:.2f}x{goal}"
+                )
+    for level in (1, high):
         key = f"accounts_over_plain_rps_c{level}"
         if key in r:
             lines.append(
@@ -226,6 +278,14 @@ def report(result: Result, high: int) -> str:
         lines.append(
             f"Fleetwarden's ledger: {result.ledger_usage_rows} usage rows for the {sent} "
             "requests sent through it (probe and warm-ups included)"
+        )
+    if result.app_usage is not None:
+        sent = 1 + sum(result.warmup + count for count in result.requests.values())
+        rows, exact = result.app_usage["rows"], result.app_usage["exact"]
+        verdict = "exact" if rows == exact == sent else "NOT EXACT"
+        lines.append(
+            f"fleetwarden-app's ledger: {rows} usage rows for the {sent} requests sent through "
+            f"it, {exact} with exactly the fake's tokens: {verdict}"
         )
     if result.versions:
         lines.append("versions: " + ", ".join(f"{k} {v}" for k, v in result.versions.items()))
@@ -360,10 +420,13 @@ async def measure(
     The client's and the fake's CPU are counted per block; a proxy's from the end of its
     warm-up to a second after the last round (it serves only its own requests, and LiteLLM
     logs after the answer has gone) — or, for a proxy process serving two paths
-    (Fleetwarden's with and without an account), over each path's own turns."""
+    (Fleetwarden's with and without an account) and for the paths of :data:`OWN_TURNS`
+    (the whole app's timers and agent are not its requests' cost), over each path's own
+    turns."""
     tallies = {t.name: Tally() for t in targets}
     pids = [t.pid for t in targets if t.pid is not None]
     shared = {pid for pid in pids if pids.count(pid) > 1}
+    shared |= {t.pid for t in targets if t.name in OWN_TURNS and t.pid is not None}
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
     async with contextlib.AsyncExitStack() as stack:
         sessions: dict[str, aiohttp.ClientSession] = {}
@@ -539,6 +602,35 @@ async def start_fleetwarden(
     return plain, Target("fleetwarden-accounts", f"{held}/v1/messages", PLACEHOLDER_KEY, child.pid)
 
 
+async def start_passthrough(upstream: str, root: Path, children: dict[str, Child]) -> Target:
+    """The minimal pass-through (:mod:`bench.passthrough_server`), in its own process."""
+    env = child_env(PYTHONPATH=str(REPO_ROOT))
+    argv = [sys.executable, "-m", "bench.passthrough_server", upstream]
+    child = Child("passthrough", argv, cwd=REPO_ROOT, env=env, log=root / "passthrough.log")
+    children["passthrough"] = child
+    base = (await child.read_line(START_TIMEOUT)).rstrip("/")
+    return Target("passthrough", f"{base}/v1/messages", PROVIDER_KEY, child.pid)
+
+
+async def start_app(root: Path, upstream: str, args: argparse.Namespace) -> tuple[AppProxy, Target]:
+    """The whole app (:mod:`bench.metering_app`) and its agent's own URL and placeholder."""
+    paths = [] if args.fleetwarden_src is None else [str(args.fleetwarden_src)]
+    env = child_env(**{app_bench.KEY_ENV: PROVIDER_KEY})
+    if paths:
+        env["PYTHONPATH"] = os.pathsep.join(paths)
+    app = AppProxy(root / "app", upstream, env)
+    try:
+        view = await app.spawn()
+    except BaseException:
+        await app.stop()
+        raise
+    if not view.placeholder or view.placeholder == PROVIDER_KEY:
+        await app.stop()
+        raise BenchError("fleetwarden-app: the agent holds no placeholder, or the real key")
+    target = Target("fleetwarden-app", f"{view.base_url}/v1/messages", view.placeholder, app.pid)
+    return app, target
+
+
 def usage_rows(ledger: Path) -> int | None:
     """The rows in the ledger's ``usage`` table, read after the proxy has stopped."""
     try:
@@ -567,6 +659,7 @@ async def run(args: argparse.Namespace, root: Path) -> Result:
         rounds=args.rounds,
     )
     children: dict[str, Child] = {}  # by path name, and the fake
+    app: AppProxy | None = None
     try:
         fake_env = child_env(PYTHONPATH=str(REPO_ROOT))
         fake_argv = [sys.executable, "-m", "bench.metering_fake"]
@@ -583,20 +676,28 @@ async def run(args: argparse.Namespace, root: Path) -> Result:
                 if name in LITELLM_PATHS and args.no_litellm:
                     result.skipped[name] = "--no-litellm"
                     continue
-                if name == "fleetwarden-accounts":
-                    continue  # started with fleetwarden: the same proxy process
+                if name not in args.paths or name == "fleetwarden-accounts":
+                    continue  # not asked for, or started with fleetwarden: the same process
                 try:
                     if name == "fleetwarden":
                         plain, held = await start_fleetwarden(root, upstream, children, args)
                         started = [plain] if held is None else [plain, held]
+                    elif name == "passthrough":
+                        started = [await start_passthrough(upstream, root, children)]
+                    elif name == "fleetwarden-app":
+                        app, started_app = await start_app(root, upstream, args)
+                        started = [started_app]
                     else:
                         started = [await start_litellm(name, root, upstream, children)]
                     for target in started:
                         await fetch(session, target, body, expected)  # it works end to end
-                except BenchError as exc:
+                except (BenchError, RuntimeError, AssertionError) as exc:
                     result.skipped[name] = str(exc)
                     if name in children:
                         children.pop(name).stop()
+                    if name == "fleetwarden-app" and app is not None:
+                        await app.stop()
+                        app = None
                     continue
                 targets.extend(started)
         result.versions["aiohttp"] = aiohttp.__version__
@@ -616,9 +717,17 @@ async def run(args: argparse.Namespace, root: Path) -> Result:
         if "fleetwarden" in children:
             children["fleetwarden"].stop()  # flushes the proxy's pending ledger writes
             result.ledger_usage_rows = usage_rows(root / FLEETWARDEN_LEDGER)
+        if app is not None:
+            await app.stop()  # the app ends on EOF, its ledger written
+            tokens = (USAGE.input, USAGE.output, USAGE.cache_read, USAGE.cache_write)
+            check = usage_check(app.ledger, tokens)
+            if check is not None:
+                result.app_usage = {"rows": check.rows, "exact": check.exact}
         result.ratios = ratios(result, args.concurrency)
         return result
     finally:
+        if app is not None:
+            await app.stop()
         for child in reversed(children.values()):
             child.stop()
 
@@ -640,6 +749,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--no-litellm", action="store_true", help="skip both LiteLLM paths")
     parser.add_argument(
+        "--paths",
+        default=",".join(PATHS[1:]),
+        help="the proxies to measure besides direct, comma-separated (default: all)",
+    )
+    parser.add_argument(
         "--fleetwarden-src",
         type=Path,
         help="run Fleetwarden's packages from this checkout (e.g. a scratch copy) instead",
@@ -655,6 +769,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.concurrency < 2:
         parser.error("--concurrency must be at least 2 (1 is always measured)")
 
+    args.paths = {name.strip() for name in args.paths.split(",") if name.strip()}
+    if not args.paths <= set(PATHS):
+        parser.error(f"--paths: unknown {sorted(args.paths - set(PATHS))}; known: {PATHS[1:]}")
+    if "fleetwarden-accounts" in args.paths:
+        args.paths.add("fleetwarden")
     if args.fleetwarden_src is not None:
         args.fleetwarden_src = args.fleetwarden_src.resolve()
     return execute(
