@@ -1,6 +1,6 @@
 """Run one agent and write down how it ended — standalone, standard library only.
 
-The subprocess backend starts this shim (``python -I agent_shim.py RUN_DIR -- argv…``)
+The subprocess backend starts this shim (``python -I -S agent_shim.py RUN_DIR -- argv…``)
 as the leader of a new session, so the agent and everything it forks share one
 process group. The shim:
 

@@ -155,7 +155,7 @@ def shim_argv(python: str, run_dir: Path, plan: LaunchPlan) -> list[str]:
         sandbox += ["--rlimit", limit]
     for group in plan.cgroups if plan.sandboxed else ():
         sandbox += ["--cgroup", group]
-    return [python, "-I", str(SHIM), str(run_dir), *sandbox, "--", *plan.argv]
+    return [python, "-I", "-S", str(SHIM), str(run_dir), *sandbox, "--", *plan.argv]
 
 
 def _shim_ended(proc: subprocess.Popen[bytes]) -> str | None:

@@ -127,7 +127,7 @@ class TmuxBackend:
         new_session = [
             "new-session", "-d", "-P", "-F", "#{pane_pid}", "-s", session,
             "-x", str(WIDTH), "-y", str(HEIGHT), "-c", no_formats(str(cwd)),
-            "--", self._python, "-I", str(LAUNCHER), str(spec_path),
+            "--", self._python, "-I", "-S", str(LAUNCHER), str(spec_path),
         ]  # fmt: skip
         commands = (
             # The server stays up without sessions: no race between the last agent ending

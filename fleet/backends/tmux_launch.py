@@ -1,6 +1,6 @@
 """Become an agent's process inside a tmux pane — standalone, standard library only.
 
-The tmux backend starts ``python -I tmux_launch.py SPEC`` as a pane's process. SPEC is
+The tmux backend starts ``python -I -S tmux_launch.py SPEC`` as a pane's process. SPEC is
 a JSON file (mode 0600, in the run directory) that the backend wrote::
 
     {"argv": [...], "env": {...}, "inherit": ["TERM"], "cwd": "...", "run_dir": "..."}

@@ -22,7 +22,7 @@ class StubRuntime:
         self._step_delay = step_delay
 
     def plan(self, spec: AgentSpec, ctx: RuntimeContext) -> LaunchPlan:
-        argv = [self._python, "-I", str(STUB_AGENT), "--step-delay", str(self._step_delay)]
+        argv = [self._python, "-I", "-S", str(STUB_AGENT), "--step-delay", str(self._step_delay)]
         if spec.prompt:
             argv.append(f"--prompt={spec.prompt}")
         if spec.model:

@@ -1,6 +1,6 @@
 """What runs first inside an agent's sandbox — standalone, standard library only.
 
-bubblewrap starts ``python -I forwarder.py [--door PORT=SOCKET]... -- ARGV...`` as the
+bubblewrap starts ``python -I -S forwarder.py [--door PORT=SOCKET]... -- ARGV...`` as the
 sandbox's first command. It gives the agent back the default handling of SIGTERM, SIGINT
 and SIGHUP (the shim outside ignores them, and bubblewrap passes that on), then:
 

@@ -116,7 +116,7 @@ def bwrap_argv(layout: Layout, command: Sequence[str], *, bwrap: str, python: st
             argv += ["--tmpfs", str(path)]
     for path in sorted(set(layout.masked)):
         argv += ["--ro-bind", "/dev/null", str(path)]
-    entry = [python, "-I", str(FORWARDER)]
+    entry = [python, "-I", "-S", str(FORWARDER)]
     if layout.locked:
         if layout.door_dir is None:
             raise ValueError("a locked sandbox needs a door directory")

@@ -50,8 +50,8 @@ def test_an_open_sandbox_hides_the_state_dir_and_binds_only_home_and_workdir() -
     assert argv.index("--bind") > argv.index(str(STATE))
     assert pairs(argv, "--size") == [str(layout.tmp_size)]
     tail = argv[argv.index("--") + 1 :]
-    assert tail[:3] == ["/usr/bin/python3", "-I", str(forwarder.__file__)]
-    assert tail[3:] == ["--", "claude", "-p", "hi"]
+    assert tail[:4] == ["/usr/bin/python3", "-I", "-S", str(forwarder.__file__)]
+    assert tail[4:] == ["--", "claude", "-p", "hi"]
 
 
 def test_a_needed_path_under_a_hidden_one_comes_back_read_only_without_what_it_holds() -> None:
