@@ -257,8 +257,11 @@ class App:
         autostart agents. Its events become notices."""
         cfg = self.config
         await self._sandboxes.start(wiring.refusal_book(ledger, self._notifier, self._metering))
-        # A locked agent's beats come through its door: served there, not piped to the port.
+        # A locked agent's beats and model requests come through its doors: served there,
+        # not piped to the ports.
         self._sandboxes.serve_in_place(heartbeats.port, heartbeats.connection)
+        if self._metering is not None:
+            self._sandboxes.serve_in_place(self._metering.port, self._metering.connection)
         self._fleet = Fleet(
             ledger=ledger,
             runtimes=self._runtimes,

@@ -139,6 +139,14 @@ class MeteringProxy:
     def running(self) -> bool:
         return self._served is not None
 
+    @property
+    def connection(self) -> Callable[[], asyncio.Protocol]:
+        """A new connection's protocol, within the proxy's caps (once started): what a
+        locked agent's door to its port serves in place, with no second connection."""
+        if self._served is None:
+            raise RuntimeError("MeteringProxy is not started")
+        return self._served.factory
+
     async def start(self) -> None:
         """Load the agents' keys and listen, on the saved port when it is free."""
         if self._served is not None:
