@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 Sink = Callable[[Sequence[UsageEvent], Sequence[QuotaSignal]], Awaitable[None]]
 MAX_PENDING: Final = 200_000  # rows held while the ledger fails; beyond it the oldest go
 _FINAL_ATTEMPTS: Final = 5
+STOP_WAIT: Final = 10.0  # seconds stop() lets a write in flight finish before cancelling it
 
 
 class Recorder:
@@ -41,6 +42,7 @@ class Recorder:
         self._written = asyncio.Condition()
         self._generation = 0  # batches written so far
         self._waiters: list[asyncio.Future[None]] = []  # commits in the pending batch
+        self._stopping = False
         self.dropped = 0
 
     def add(self, event: UsageEvent, signals: Sequence[QuotaSignal] = ()) -> None:
@@ -102,12 +104,20 @@ class Recorder:
                 self._wake.set()  # each batch waited for, not only the first, starts now
                 await self._written.wait()
 
-    async def stop(self) -> None:
-        """Stop the background task and write what is left."""
+    async def stop(self, wait: float = STOP_WAIT) -> None:
+        """Stop the background task and write what is left. A write in flight is let
+        finish (up to ``wait`` seconds) rather than cancelled: cancelled after its commit
+        began, its batch would be written twice."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._stopping = True
+            self._wake.set()
+            try:
+                async with asyncio.timeout(wait):
+                    await asyncio.shield(self._task)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
             self._task = None
         for attempt in range(_FINAL_ATTEMPTS):
             try:
@@ -120,11 +130,13 @@ class Recorder:
         log.error("gave up writing %d metered requests at shutdown", lost)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._interval):
                     await self._wake.wait()
             self._wake.clear()
+            if self._stopping:
+                return  # stop() writes what is left
             try:
                 await self._write_all()
             except asyncio.CancelledError:

@@ -172,8 +172,9 @@ async def test_stop_writes_the_rest() -> None:
     assert sink.signals == [signal(1)]
 
 
-async def test_stop_during_a_write_loses_nothing() -> None:
-    """A write cancelled by stop() puts its rows back, and stop() writes them."""
+async def test_stop_during_a_stuck_write_loses_nothing() -> None:
+    """A write still stuck past stop()'s wait is cancelled, puts its rows back, and stop()
+    writes them."""
     sink = Sink()
     sink.gate = asyncio.Event()  # never set: the first write hangs until cancelled
     recorder = Recorder(sink, interval=0.01)
@@ -182,7 +183,7 @@ async def test_stop_during_a_write_loses_nothing() -> None:
     await until(sink.entered.is_set)
     sink.gate = None  # the final write goes through
     async with asyncio.timeout(DEADLINE):
-        await recorder.stop()
+        await recorder.stop(wait=0.05)
     assert sink.calls == 2
     assert sink.batches == [([usage(1)], [])]
 
@@ -326,3 +327,23 @@ async def test_a_commit_the_ledger_does_not_take_in_time_stays_pending() -> None
         assert sink.usage == [usage(1)]
     finally:
         await recorder.stop()
+
+
+async def test_stop_lets_a_write_in_flight_finish_not_write_it_twice() -> None:
+    """A batch being written when stop() comes is written once: let finish, not cancelled
+    (a cancel after its commit began would have it written again)."""
+    sink = Sink()
+    sink.gate = asyncio.Event()
+    recorder = Recorder(sink, interval=60.0)
+    recorder.start()
+    committed = asyncio.create_task(recorder.commit(usage(1)))
+    await sink.entered.wait()
+    stopping = asyncio.create_task(recorder.stop())
+    await asyncio.sleep(0.05)
+    assert not stopping.done()
+    sink.gate.set()
+    async with asyncio.timeout(DEADLINE):
+        await stopping
+        assert await committed
+    assert sink.calls == 1
+    assert sink.usage == [usage(1)]
