@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from fleet.accounts.model import AccountError
 from fleet.backends.base import Backend
 from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError, LaunchFailed, UnknownAgent
@@ -25,7 +24,7 @@ from fleet.ledger.run_reports import RunEnd, RunReport, RunStart
 from fleet.logtail import size_of
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, LaunchPlan
 from fleet.names import AgentName, agent_name
-from fleet.private_files import private_dir
+from fleet.run_context import RunContexts
 from fleet.run_facts import check_launchable, read_run
 from fleet.runs import MARKER, AgentPaths, append_marker, write_files
 from fleet.runtimes import RuntimeContext, RuntimeRegistry
@@ -47,7 +46,6 @@ from fleet.transcript.story import Outcome, why
 __all__ = ["Ending", "Launched", "RunKeeper", "RunOutput"]
 
 log = logging.getLogger(__name__)
-_LOG_PATHS_HELD = 100_000  # log paths remembered (an agent's is a few hundred bytes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,19 +100,21 @@ class RunKeeper:
         self._backends = dict(backends)
         self._settings = settings
         self._clock = clock
-        self._environ = environ
         self._emit = emit
-        self._heartbeats = heartbeats
-        self._provider_urls = provider_urls
-        self._accounts = accounts
         self._sandboxes = sandboxes
-        self._logs: dict[AgentName, Path] = {}  # each agent's log path, made once
+        self.contexts = RunContexts(
+            settings=settings,
+            clock=clock,
+            environ=environ,
+            backend=self.backend,
+            heartbeats=heartbeats,
+            provider_urls=provider_urls,
+            accounts=accounts,
+        )
         self._git = GitProbe()  # reads HEADs in a sandbox of its own, runs nothing of theirs
         self._locks: dict[AgentName, asyncio.Lock] = {}
         self._watchers: dict[AgentName, asyncio.Task[None]] = {}
         self._ending: dict[AgentName, Ending] = {}  # agents being stopped, and why
-        # provider -> account name, of the last context made for each agent
-        self._chosen: dict[AgentName, dict[str, str]] = {}
         self._settling: set[int] = set()  # runs whose launcher waits on their first moments
         self.sessions: SessionHooks | None = None  # drives the runs that speak a session
 
@@ -152,47 +152,11 @@ class RunKeeper:
         return backend.is_alive(run.handle) if backend is not None else None
 
     def log_path(self, name: AgentName) -> Path:
-        path = self._logs.get(name)
-        if path is None:
-            if len(self._logs) >= _LOG_PATHS_HELD:
-                self._logs.clear()
-            path = self._logs[name] = AgentPaths.of(self._settings.state_dir, name).log
-        return path
+        return self.contexts.log_path(name)
 
     def context(self, spec: AgentSpec) -> RuntimeContext:
-        """Where and how ``spec`` runs: its private home, its directory, its URLs."""
-        paths = AgentPaths.of(self._settings.state_dir, spec.name)
-        workdir = spec.workdir or paths.work
-        private_dir(paths.home)
-        if spec.workdir is None:
-            private_dir(workdir)
-        else:
-            workdir.mkdir(parents=True, exist_ok=True)
-        beats = self._heartbeats
-        try:
-            chosen = (
-                self._accounts.assign(spec.name, spec.runtime, spec.account)
-                if self._accounts is not None
-                else {}
-            )
-        except AccountError as exc:  # said to whoever launched it, like any failed launch
-            raise LaunchFailed(f"{spec.name} cannot start: {exc}") from exc
-        self._chosen[spec.name] = {p: account.name for p, account in chosen.items()}
-        return RuntimeContext(
-            home=paths.home,
-            workdir=workdir,
-            environ=self._environ,
-            tty=self.backend(spec.backend).tty,
-            provider_urls=(
-                self._provider_urls.urls_for(spec.name)
-                if self._provider_urls is not None
-                else self._settings.provider_urls
-            ),
-            heartbeat_url=beats.url_for(spec.name) if beats is not None else None,
-            heartbeat_token=beats.token_for(spec.name) if beats is not None else None,
-            accounts={provider: account.kind.value for provider, account in chosen.items()},
-            started_at=self._clock.now(),
-        )
+        """Where and how ``spec`` runs (:meth:`fleet.run_context.RunContexts.context`)."""
+        return self.contexts.context(spec)
 
     # -- runs --------------------------------------------------------------------------
 
@@ -214,7 +178,7 @@ class RunKeeper:
         if plan is None:
             plan = runtime.plan(spec, self.context(spec))
         check_launchable(
-            spec, plan, accounts=self._chosen.get(spec.name, {}), environ=self._environ
+            spec, plan, accounts=self.contexts.chosen(spec), environ=self.contexts.environ
         )
         write_files(paths.home, plan.files)
         await self._ledger.upsert_agent(spec, DesiredState.RUNNING, origin=origin)
@@ -226,7 +190,7 @@ class RunKeeper:
             if self._sandboxes is not None:
                 others = await self._other_workdirs(spec.name)
                 plan = await self._sandboxes.wrap(
-                    spec, plan, paths.home, self._urls_of(spec), others
+                    spec, plan, paths.home, self.contexts.urls_of(spec), others
                 )
             handle = await backend.launch(plan, paths.new_run_dir(self._clock.now()), paths.log)
         except LaunchFailed as exc:
@@ -239,7 +203,7 @@ class RunKeeper:
             run,
             RunStart(
                 reason,
-                self._account_names(spec),
+                self.contexts.account_names(spec),
                 str(plan.cwd),
                 git_before,
                 offset,
@@ -368,21 +332,6 @@ class RunKeeper:
         self._watchers.clear()
 
     # -- internals ---------------------------------------------------------------------
-
-    def _account_names(self, spec: AgentSpec) -> tuple[str, ...]:
-        """The accounts that pay for ``spec``'s requests now, by name."""
-        return tuple(sorted(set(self._chosen.get(spec.name, {}).values())))
-
-    def _urls_of(self, spec: AgentSpec) -> list[str]:
-        """The loopback URLs ``spec``'s agent is given: a locked sandbox opens doors to them."""
-        urls = list(
-            self._provider_urls.urls_for(spec.name).values()
-            if self._provider_urls is not None
-            else self._settings.provider_urls.values()
-        )
-        if self._heartbeats is not None:
-            urls.append(self._heartbeats.url_for(spec.name))
-        return urls
 
     async def _reconcile_run(self, record: AgentRecord, run: RunRecord) -> None:
         backend = self.backend(run.handle.backend)

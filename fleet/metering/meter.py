@@ -119,28 +119,20 @@ class Meter:
                 return chunk
             reader = self.reader
             events = self._parser.feed(plain)
-            final: bytes | None = None
-            if not self.hide_usage_chunk or self._inflate is not None:
-                for event in events:
-                    if final is None and not reader.complete:
-                        reader.on_sse(event)
-                        if reader.complete:
-                            final = event.raw
-                    else:
-                        reader.on_sse(event)
+            final: bytes | None = None  # the event that completed the answer, if one did
+            done = reader.complete
+            hiding = self.hide_usage_chunk and self._inflate is None
+            out: list[bytes] = []
+            for event in events:
+                reader.on_sse(event)
+                if not done and reader.complete:
+                    done, final = True, event.raw
+                if hiding and not reader.usage_chunk:
+                    out.append(event.raw)
+            if not hiding:
                 if final is not None:
                     self.final_at = self._located(final, chunk)
                 return chunk
-            out: list[bytes] = []
-            for event in events:
-                if final is None and not reader.complete:
-                    reader.on_sse(event)
-                    if reader.complete:
-                        final = event.raw
-                else:
-                    reader.on_sse(event)
-                if not reader.usage_chunk:
-                    out.append(event.raw)
             if self._parser.broken is not None:
                 out.append(self._parser.finish())
             joined = b"".join(out)

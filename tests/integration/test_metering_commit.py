@@ -21,6 +21,7 @@ from fleet.metering.config import MeteringSettings, ProviderApi, ProviderRoute
 from fleet.metering.events import QuotaSignal, UsageEvent
 from fleet.metering.proxy import MeteringProxy
 from tests.fakes.provider import Api, FakeProvider, Turn, Usage
+from tests.integration.test_metering_cut import PATHS, body
 
 pytestmark = pytest.mark.integration
 
@@ -31,11 +32,6 @@ FINAL: dict[Api, bytes] = {  # the event each API's stream ends with
     "chat": b"data: [DONE]\n\n",
 }
 EVENT_END = b"}\n\n"  # how each event before the final one ends: its JSON data, a blank line
-PATHS: dict[Api, tuple[str, str, str]] = {
-    "anthropic": ("anthropic", "/v1/messages", "claude-sonnet-4-5"),
-    "responses": ("openai", "/v1/responses", "gpt-5-codex"),
-    "chat": ("openai", "/v1/chat/completions", "gpt-4o-mini"),
-}
 WAIT = 10.0
 
 
@@ -107,13 +103,6 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
             await proxy.stop()
             await ledger.close()
             await upstream.cleanup()
-
-
-def body(api: Api) -> dict[str, object]:
-    model = PATHS[api][2]
-    if api == "responses":
-        return {"model": model, "stream": True, "input": "answer briefly"}
-    return {"model": model, "stream": True, "messages": [{"role": "user", "content": "go"}]}
 
 
 @pytest.mark.parametrize(
