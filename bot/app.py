@@ -52,8 +52,10 @@ from fleet.budgets.run_watch import RunCapWatch
 from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
 from fleet.cutoffs import CutoffKeeper
+from fleet.errors import LedgerError
 from fleet.heartbeat import HeartbeatServer
 from fleet.ledger import Ledger
+from fleet.ledger.location import LedgerLocation
 from fleet.metering.proxy import MeteringProxy
 from fleet.notices import Notice
 from fleet.redaction.redactor import Redactor
@@ -191,7 +193,9 @@ class App:
 
     async def _open_ledger(self) -> tuple[Ledger, Notifier]:
         """The ledger, opened and migrated; and the notifier, which finds threads in it."""
-        self._ledger = await Ledger.open(self.config.ledger_path, self._clock)
+        self._ledger = await Ledger.connect(
+            ledger_location(self.config, self._environ), self._clock
+        )
         self._notifier = Notifier(self._ledger, lambda: self._started_connectors)
         self._approvals = Approvals(self._ledger, self._clock)
         self._notifier.hold()  # news at boot waits for the connectors (see start)
@@ -452,3 +456,19 @@ class App:
         return await wiring.reload_roster(
             self.config, self._environ, self._runtimes.names(), tuple(self._backends), self._fleet
         )
+
+
+def ledger_location(config: Config, environ: Mapping[str, str]) -> LedgerLocation:
+    """Where ``config`` puts the ledger, the PostgreSQL password read from ``environ``."""
+    if config.ledger_url is None:
+        return LedgerLocation(config.ledger_path)
+    password = None
+    if config.ledger_password_env is not None:
+        password = environ.get(config.ledger_password_env)
+        if not password:
+            raise LedgerError(
+                f"ledger_password_env names {config.ledger_password_env}, which is not set: "
+                "export the PostgreSQL password in it (or remove ledger_password_env to use "
+                "libpq's PGPASSWORD or ~/.pgpass)"
+            )
+    return LedgerLocation(config.ledger_path, config.ledger_url, password=password)

@@ -170,7 +170,7 @@ def _summary(config: Config, resolving: list[str]) -> str:
     return (
         f"{source}: OK\n"
         f"  state dir:  {config.state_dir}\n"
-        f"  ledger:     {config.ledger_path}\n"
+        f"  ledger:     {config.ledger_url or config.ledger_path}\n"
         f"  connectors: {connectors}\n"
         f"  operators:  {len(config.effective_operators())}\n"
         f"  agents:     {', '.join(a.name for a in config.agents) or 'none in the roster'}\n"

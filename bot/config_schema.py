@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from bot.config_defaults import Defaults
@@ -34,6 +34,7 @@ from fleet.budgets.schema import (
     groups_of,
 )
 from fleet.caps import LimitsSection
+from fleet.ledger.location import check_url, is_url
 from fleet.metering.config import MeteringSettings, PriceTable, ProviderRoute
 from fleet.metering.schema import (
     MeteringSection,
@@ -44,7 +45,7 @@ from fleet.metering.schema import (
     provider_routes,
 )
 from fleet.roster import AgentEntry
-from fleet.schema import ConfigPath, check_known
+from fleet.schema import ConfigPath, EnvVarName, check_known, resolve_path
 from scheduler.config import PacingSection, PacingSettings
 
 LogLevel = Literal["debug", "info", "warning", "error"]
@@ -149,9 +150,22 @@ class ConfigFile(BaseModel):
             "the config file."
         ),
     )
-    ledger: ConfigPath | None = Field(
+    ledger: str | None = Field(
         default=None,
-        description="The ledger's SQLite database file. Default: `ledger.db` in `state_dir`.",
+        description=(
+            "Where the ledger is: a SQLite database file (default: `ledger.db` in "
+            "`state_dir`), or a PostgreSQL database, "
+            "`postgresql://USER@HOST:PORT/DATABASE`, which several orchestrators (an active "
+            "one and its standby) can share. No password in the URL: see "
+            "`ledger_password_env`."
+        ),
+    )
+    ledger_password_env: EnvVarName | None = Field(
+        default=None,
+        description=(
+            "With a PostgreSQL `ledger`: the environment variable holding its password. "
+            "Without it libpq's own PGPASSWORD or PGPASSFILE (`~/.pgpass`) apply."
+        ),
     )
     command_prefix: str = Field(
         default="!",
@@ -258,6 +272,36 @@ class ConfigFile(BaseModel):
         default_factory=Defaults, description="Fleet-wide defaults for agents and commands."
     )
 
+    @field_validator("ledger")
+    @classmethod
+    def _ledger(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        if is_url(value):
+            try:
+                return check_url(value)
+            except ValueError as exc:
+                raise PydanticCustomError(
+                    "ledger_url", "the PostgreSQL URL {problem}", {"problem": str(exc)}
+                ) from None
+        if value == "":
+            raise PydanticCustomError(
+                "empty_path", "must not be empty: give a path or leave it out"
+            )
+        return str(resolve_path(Path(value), info))
+
+    @model_validator(mode="after")
+    def _password_needs_url(self) -> ConfigFile:
+        if self.ledger_password_env is not None and (
+            self.ledger is None or not is_url(self.ledger)
+        ):
+            raise PydanticCustomError(
+                "password_without_url",
+                "ledger_password_env is only for a PostgreSQL ledger: set `ledger` to "
+                "postgresql://USER@HOST:PORT/DATABASE, or remove ledger_password_env",
+            )
+        return self
+
     @field_validator("command_prefix")
     @classmethod
     def _check_prefix(cls, value: str) -> str:
@@ -293,7 +337,12 @@ class Config:
     state_dir: Path
     """Absolute; may not exist yet."""
     ledger_path: Path
-    """Absolute: ``ledger`` from the file, else ``<state_dir>/ledger.db``."""
+    """Absolute: ``ledger`` from the file, else ``<state_dir>/ledger.db`` (also with a
+    PostgreSQL ledger: the lock beside it keeps one orchestrator per state dir)."""
+    ledger_url: str | None
+    """The PostgreSQL ledger's URL (no password in it); ``None``: the SQLite file."""
+    ledger_password_env: str | None
+    """The variable holding the PostgreSQL ledger's password, if the config names one."""
     command_prefix: str
     log_level: LogLevel
     operators: tuple[Operator, ...]
@@ -342,8 +391,10 @@ class Config:
             source=source,
             state_dir=state_dir,
             ledger_path=state_dir / "ledger.db"
-            if ledger is None
-            else absolute_path(base_dir, ledger),
+            if ledger is None or is_url(ledger)
+            else absolute_path(base_dir, Path(ledger)),
+            ledger_url=ledger if ledger is not None and is_url(ledger) else None,
+            ledger_password_env=document.ledger_password_env,
             command_prefix=document.command_prefix,
             log_level=document.log_level,
             operators=document.operators,

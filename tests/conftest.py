@@ -12,9 +12,13 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.hostile_git import leftovers
+from tests.postgres_server import postgres_dsn, postgres_server, private_postgres
 from tests.synapse_server import PYTHON_ENV_VAR, SynapseServer, synapse_python
 
 SKIP_SYNAPSE_ENV_VAR = "FLEETWARDEN_SKIP_SYNAPSE"
+
+# A real PostgreSQL (tests/postgres_server.py): one per session, a database per test.
+__all__ = ["postgres_dsn", "postgres_server", "private_postgres"]
 
 
 def _new_synapse(root: Path) -> SynapseServer:

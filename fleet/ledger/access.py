@@ -6,16 +6,14 @@ types its ``self`` as :class:`Store`."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
 
-import aiosqlite
-
 from fleet.clock import Clock
 from fleet.ledger.appender import Appender
+from fleet.ledger.engine import Database, Row
 
 
 class Store(Protocol):
@@ -23,10 +21,10 @@ class Store(Protocol):
     _lock: asyncio.Lock
     _appender: Appender
 
-    def _transaction(self, what: str) -> AbstractAsyncContextManager[aiosqlite.Connection]: ...
+    def _transaction(self, what: str) -> AbstractAsyncContextManager[Database]: ...
 
-    async def _all(self, sql: str, params: Sequence[object]) -> list[sqlite3.Row]: ...
+    async def _all(self, sql: str, params: Sequence[object]) -> list[Row]: ...
 
-    async def _one(self, sql: str, params: Sequence[object]) -> sqlite3.Row | None: ...
+    async def _one(self, sql: str, params: Sequence[object]) -> Row | None: ...
 
     def _epoch(self, at: datetime | None) -> float: ...

@@ -14,6 +14,7 @@ from datetime import timedelta
 from fleet.accounts.book import Assignment, Health, Mark
 from fleet.accounts.quota import QuotaStatus, QuotaWindow
 from fleet.ledger.access import Store
+from fleet.ledger.engine import replace_into
 from fleet.ledger.rows import from_epoch, to_epoch
 
 
@@ -109,8 +110,9 @@ class AccountsLedger:
                 assignment_rows,
             )
             await conn.executemany(
-                "INSERT OR REPLACE INTO account_marks (account, health, reason, until, at)"
-                " VALUES (?, ?, ?, ?, ?)",
+                replace_into(
+                    "account_marks", ("account",), ("account", "health", "reason", "until", "at")
+                ),
                 mark_rows,
             )
             await conn.executemany(

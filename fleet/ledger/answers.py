@@ -12,12 +12,12 @@ atomically, so two edits never both run. The rows are pruned with the processed 
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Final, Literal
 
 from fleet.ledger.access import Store
+from fleet.ledger.engine import Row, replace_into
 from fleet.ledger.rows import from_epoch
 
 AnswerState = Literal["pending", "ignored", "refused", "ran"]
@@ -44,7 +44,7 @@ class ChatAnswer:
     at: datetime
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> ChatAnswer:
+    def from_row(cls, row: Row) -> ChatAnswer:
         """Build from a row of ``chat_answers``."""
         return cls(
             connector=row["connector"],
@@ -57,6 +57,14 @@ class ChatAnswer:
             outcome=row["outcome"],
             at=from_epoch(row["at"]),
         )
+
+
+_CLAIM_ANSWER: Final = replace_into(
+    "chat_answers",
+    ("connector", "event_id"),
+    ("connector", "event_id", "sender", "room", "thread", "state", "at"),
+    reset={"command": "NULL", "outcome": "NULL"},
+)
 
 
 class AnswersLedger:
@@ -77,15 +85,15 @@ class AnswersLedger:
         when = self._epoch(at)
         async with self._transaction("claim a chat message") as conn:
             cursor = await conn.execute(
-                "INSERT OR IGNORE INTO processed_events (connector, event_id, at) VALUES (?, ?, ?)",
+                "INSERT INTO processed_events (connector, event_id, at) VALUES (?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
                 (connector, event_id, when),
             )
             if cursor.rowcount != 1:
                 return False
             await conn.execute(
-                "INSERT OR REPLACE INTO chat_answers (connector, event_id, sender, room, thread,"
-                " state, at) VALUES (?, ?, ?, ?, ?, 'pending', ?)",
-                (connector, event_id, sender, room, thread, when),
+                _CLAIM_ANSWER,
+                (connector, event_id, sender, room, thread, "pending", when),
             )
             return True
 

@@ -23,12 +23,22 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 
 from fleet.errors import LedgerError
 
 Statement = tuple[str, Sequence[Sequence[object]]]
 """An SQL statement and the parameter rows it runs with (``executemany``)."""
+
+
+class Appender(Protocol):
+    """Appends batches of rows in one transaction each, beside the ledger's connection."""
+
+    async def append(self, what: str, statements: Sequence[Statement]) -> None:
+        """Run ``statements`` together, all or nothing; :class:`LedgerError` if refused."""
+
+    async def close(self) -> None: ...
+
 
 _PRAGMAS: Final = (
     "PRAGMA busy_timeout = 5000",
@@ -41,7 +51,7 @@ class _Abandoned(Exception):
     """The caller was cancelled before the batch committed: it is rolled back."""
 
 
-class Appender:
+class SqliteAppender:
     """A connection of its own to the ledger's file, used from one thread of its own."""
 
     def __init__(self, path: Path, conn: sqlite3.Connection, thread: ThreadPoolExecutor) -> None:
@@ -50,7 +60,7 @@ class Appender:
         self._thread = thread
 
     @classmethod
-    async def open(cls, path: Path) -> Appender:
+    async def open(cls, path: Path) -> SqliteAppender:
         """Connect to ``path`` (already created and migrated by the ledger's connection)."""
         thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-append")
 

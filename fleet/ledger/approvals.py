@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import secrets
 import socket
-import sqlite3
-from collections.abc import Sequence
 from datetime import datetime
 
 from fleet.approvals.model import (
@@ -22,6 +20,7 @@ from fleet.approvals.model import (
     Decision,
 )
 from fleet.ledger.access import Store
+from fleet.ledger.engine import IntegrityError, Row
 from fleet.ledger.rows import from_epoch, to_epoch
 
 ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
@@ -96,7 +95,7 @@ class ApprovalsLedger:
                             None if decision is None else decision.value,
                         ),
                     )
-                except sqlite3.IntegrityError:
+                except IntegrityError:
                     continue  # the id was taken: draw again
                 break
             else:  # pragma: no cover - 31**4 ids; only a ledger full of open asks gets here
@@ -174,8 +173,8 @@ class ApprovalsLedger:
     async def record_approval_post(self: Store, post: ApprovalPost) -> None:
         async with self._transaction("record where an approval was shown") as conn:
             await conn.execute(
-                "INSERT OR IGNORE INTO approval_posts (request_id, connector, room, thread,"
-                " event_id) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO approval_posts (request_id, connector, room, thread,"
+                " event_id) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (post.request_id, post.connector, post.room, post.thread, post.event_id),
             )
 
@@ -193,8 +192,8 @@ class ApprovalsLedger:
     async def add_approval_rule(self: Store, agent: str, pattern: str, by: str) -> None:
         async with self._transaction("remember an always answer") as conn:
             await conn.execute(
-                "INSERT OR IGNORE INTO approval_rules (agent, pattern, added_by, added_at)"
-                " VALUES (?, ?, ?, ?)",
+                "INSERT INTO approval_rules (agent, pattern, added_by, added_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (agent, pattern, by, to_epoch(self._clock.now())),
             )
 
@@ -205,10 +204,7 @@ class ApprovalsLedger:
         return [str(row["pattern"]) for row in rows]
 
 
-def _request(row: sqlite3.Row | Sequence[object]) -> ApprovalRequest:
-    r = row if isinstance(row, sqlite3.Row) else None
-    if r is None:  # pragma: no cover - rows come from a Row factory
-        raise TypeError("approval rows must be sqlite3.Row")
+def _request(r: Row) -> ApprovalRequest:
     answered_at, delivered_at, decision = r["answered_at"], r["delivered_at"], r["decision"]
     return ApprovalRequest(
         id=r["id"],
@@ -235,7 +231,7 @@ def _request(row: sqlite3.Row | Sequence[object]) -> ApprovalRequest:
     )
 
 
-def _post(row: sqlite3.Row) -> ApprovalPost:
+def _post(row: Row) -> ApprovalPost:
     return ApprovalPost(
         request_id=row["request_id"],
         connector=row["connector"],

@@ -14,7 +14,6 @@ budget at ``none``.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,11 +29,12 @@ from fleet.budgets.model import (
     WindowSpec,
 )
 from fleet.ledger.access import Store
+from fleet.ledger.engine import Row, insert_id, replace_into
 from fleet.ledger.rows import from_epoch, to_epoch
 
 _BUDGET_COLUMNS = (
-    "scope, window_kind, window_seconds, reset_at, confidence, limit_tokens, limit_usd,"
-    " account, ladder_json, tolerance, set_by, set_at, cutoff"
+    "scope, window_kind, window_seconds, reset_at, confidence, limit_tokens, limit_usd, "
+    "account, ladder_json, tolerance, set_by, set_at, cutoff"
 )
 
 
@@ -71,8 +71,7 @@ class BudgetsLedger:
         )
         async with self._transaction(f"set the budget of {budget.scope}") as conn:
             await conn.execute(
-                f"INSERT OR REPLACE INTO budgets ({_BUDGET_COLUMNS})"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                replace_into("budgets", ("scope",), _BUDGET_COLUMNS.split(", ")),
                 params,
             )
 
@@ -92,14 +91,12 @@ class BudgetsLedger:
             to_epoch(granted_at),
         )
         async with self._transaction(f"grant a burst to {burst.scope}") as conn:
-            cursor = await conn.execute(
+            return await insert_id(
+                conn,
                 "INSERT INTO bursts (scope, until, granted_by, reason, granted_at)"
                 " VALUES (?, ?, ?, ?, ?)",
                 params,
             )
-            if cursor.lastrowid is None:  # pragma: no cover - SQLite always sets it
-                raise sqlite3.OperationalError("no row id after inserting a burst")
-            return cursor.lastrowid
 
     async def active_bursts(self: Store, now: datetime) -> list[Burst]:
         """The bursts granted by ``now`` that have not ended, oldest grant first."""
@@ -128,8 +125,9 @@ class BudgetsLedger:
         params = [(s.budget, s.step.value, s.level, to_epoch(s.changed_at or now)) for s in steps]
         async with self._transaction(f"save the pacing steps of {len(params)} budgets") as conn:
             await conn.executemany(
-                "INSERT OR REPLACE INTO pacing_steps (budget, step, level, changed_at)"
-                " VALUES (?, ?, ?, ?)",
+                replace_into(
+                    "pacing_steps", ("budget",), ("budget", "step", "level", "changed_at")
+                ),
                 params,
             )
 
@@ -149,7 +147,7 @@ class BudgetsLedger:
         }
 
 
-def _budget(row: sqlite3.Row) -> Budget:
+def _budget(row: Row) -> Budget:
     seconds, reset_at = row["window_seconds"], row["reset_at"]
     ladder = json.loads(row["ladder_json"])
     return Budget(

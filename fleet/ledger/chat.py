@@ -81,7 +81,8 @@ class ChatLedger:
         when = self._epoch(at)
         async with self._transaction("claim an event") as conn:
             cursor = await conn.execute(
-                "INSERT OR IGNORE INTO processed_events (connector, event_id, at) VALUES (?, ?, ?)",
+                "INSERT INTO processed_events (connector, event_id, at) VALUES (?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
                 (connector, event_id, when),
             )
             return cursor.rowcount == 1

@@ -11,12 +11,12 @@ that checks the deadline, so two replies cannot both act. Expired rows stay for
 from __future__ import annotations
 
 import socket
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
 from fleet.ledger.access import Store
+from fleet.ledger.engine import Row, insert_id
 from fleet.ledger.rows import from_epoch, to_epoch
 
 KEPT_EXPIRED: Final = timedelta(minutes=10)
@@ -69,7 +69,8 @@ class ConfirmationsLedger:
                 " AND thread IS ?",
                 (connector, sender, room, thread),
             )
-            cursor = await conn.execute(
+            row_id = await insert_id(
+                conn,
                 "INSERT INTO confirmations (connector, sender, room, thread, command, summary,"
                 " asked_at, expires_at, host) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -84,9 +85,6 @@ class ConfirmationsLedger:
                     host,
                 ),
             )
-            row_id = cursor.lastrowid
-        if row_id is None:  # never for an INSERT; keeps the type checker honest
-            raise RuntimeError("the confirmation got no id")
         return Confirmation(
             row_id, connector, sender, room, thread, command, summary, now, expires_at, host
         )
@@ -118,7 +116,7 @@ class ConfirmationsLedger:
         return live
 
 
-def _confirmation(row: sqlite3.Row) -> Confirmation:
+def _confirmation(row: Row) -> Confirmation:
     return Confirmation(
         id=row["id"],
         connector=row["connector"],

@@ -7,11 +7,11 @@ person's)."""
 from __future__ import annotations
 
 import socket
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
 from fleet.ledger.access import Store
+from fleet.ledger.engine import Row
 from fleet.ledger.rows import from_epoch, to_epoch
 
 
@@ -65,7 +65,7 @@ class FreezesLedger:
         return [_freeze(row) for row in rows]
 
 
-def _freeze(row: sqlite3.Row) -> Freeze:
+def _freeze(row: Row) -> Freeze:
     return Freeze(
         row["agent"],
         row["budget"],

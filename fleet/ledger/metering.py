@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import logging
 import math
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from fleet.ledger.access import Store
+from fleet.ledger.engine import NO_LIMIT, Row
 from fleet.ledger.rows import from_epoch, to_epoch
 from fleet.metering.events import Outcome, QuotaSignal, Tokens, UsageEvent
 
@@ -55,11 +55,11 @@ _TOTALS = f"""SELECT agent, provider, {_MODEL} AS model,
         SUM(cache_write_tokens) AS cache_write,
         SUM(reasoning_tokens) AS reasoning,
         SUM(CASE WHEN priced = 1 THEN cost_usd END) AS cost_usd,
-        SUM(priced = 0 AND {_METERED}) AS unpriced,
-        SUM(partial = 1 OR outcome = 'partial') AS partial,
-        SUM(outcome = 'unmetered') AS unmetered,
-        SUM(outcome IN ('upstream_error', 'unreachable')) AS errors,
-        SUM(outcome = 'refused') AS refused
+        SUM(CASE WHEN priced = 0 AND {_METERED} THEN 1 ELSE 0 END) AS unpriced,
+        SUM(CASE WHEN partial = 1 OR outcome = 'partial' THEN 1 ELSE 0 END) AS partial,
+        SUM(CASE WHEN outcome = 'unmetered' THEN 1 ELSE 0 END) AS unmetered,
+        SUM(CASE WHEN outcome IN ('upstream_error', 'unreachable') THEN 1 ELSE 0 END) AS errors,
+        SUM(CASE WHEN outcome = 'refused' THEN 1 ELSE 0 END) AS refused
     FROM usage"""
 
 
@@ -119,8 +119,8 @@ class MeteringLedger:
         where, params = _filters(since=since, agent=agent)
         rows = await self._all(
             f"SELECT * FROM (SELECT * FROM usage {where} ORDER BY at DESC, id DESC LIMIT ?)"
-            " ORDER BY at, id",
-            (*params, -1 if limit is None else limit),
+            " AS newest ORDER BY at, id",
+            (*params, NO_LIMIT if limit is None else limit),
         )
         return [_usage_event(row) for row in rows]
 
@@ -250,7 +250,7 @@ class MeteringLedger:
         rows = await self._all(
             "SELECT * FROM (SELECT *, row_number() OVER"
             " (PARTITION BY provider, name ORDER BY at DESC, id DESC) AS newness"
-            f" FROM quota_signals {where}) WHERE newness = 1 ORDER BY provider, name",
+            f" FROM quota_signals {where}) AS ranked WHERE newness = 1 ORDER BY provider, name",
             params,
         )
         return [_quota_signal(row) for row in rows]
@@ -345,7 +345,7 @@ def _signal_params(signal: QuotaSignal) -> tuple[object, ...]:
     )
 
 
-def _tokens(row: sqlite3.Row, suffix: str) -> Tokens:
+def _tokens(row: Row, suffix: str) -> Tokens:
     """The five token counts of a row whose columns are named ``input{suffix}`` and so on
     (``usage`` rows: ``input_tokens``; sums: ``input``)."""
     return Tokens(
@@ -356,7 +356,7 @@ def _tokens(row: sqlite3.Row, suffix: str) -> Tokens:
 _TOKEN_FIELDS = ("input", "output", "cache_read", "cache_write", "reasoning")
 
 
-def _usage_event(row: sqlite3.Row) -> UsageEvent:
+def _usage_event(row: Row) -> UsageEvent:
     return UsageEvent(
         at=from_epoch(row["at"]),
         agent=row["agent"],
@@ -380,7 +380,7 @@ def _usage_event(row: sqlite3.Row) -> UsageEvent:
     )
 
 
-def _quota_signal(row: sqlite3.Row) -> QuotaSignal:
+def _quota_signal(row: Row) -> QuotaSignal:
     return QuotaSignal(
         at=from_epoch(row["at"]),
         agent=row["agent"],
@@ -393,7 +393,7 @@ def _quota_signal(row: sqlite3.Row) -> QuotaSignal:
     )
 
 
-def _usage_total(row: sqlite3.Row) -> UsageTotal:
+def _usage_total(row: Row) -> UsageTotal:
     return UsageTotal(
         agent=row["agent"],
         provider=row["provider"],

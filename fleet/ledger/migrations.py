@@ -1,6 +1,7 @@
 """The ledger's schema and how it evolves: numbered migrations and the code that applies them.
 
-Each migration runs in its own ``BEGIN IMMEDIATE`` transaction together with the bump of the
+Each migration runs in its own write transaction (exclusive across processes: two
+orchestrators starting at once migrate once) together with the bump of the
 single-row ``schema_version`` table, so a failed migration leaves no trace and a half-upgraded
 ledger cannot exist. The steps themselves are in :mod:`fleet.ledger.steps`.
 """
@@ -8,11 +9,9 @@ ledger cannot exist. The steps themselves are in :mod:`fleet.ledger.steps`.
 from __future__ import annotations
 
 import logging
-import sqlite3
-
-import aiosqlite
 
 from fleet.errors import LedgerError
+from fleet.ledger.engine import Database, DatabaseError
 from fleet.ledger.steps import MIGRATIONS, Migration
 
 log = logging.getLogger(__name__)
@@ -27,26 +26,21 @@ _VERSION_TABLE = (
 )
 
 
-async def schema_version(conn: aiosqlite.Connection) -> int:
+async def schema_version(conn: Database) -> int:
     """The version recorded in ``schema_version``; 0 when the table is absent or empty."""
-    rows = await conn.execute_fetchall(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
-    )
-    if not list(rows):
+    if "schema_version" not in await conn.table_names():
         return 0
     rows = await conn.execute_fetchall("SELECT version FROM schema_version WHERE id = 1")
     found = list(rows)
     return int(found[0][0]) if found else 0
 
 
-async def migrate(
-    conn: aiosqlite.Connection, migrations: tuple[Migration, ...] = MIGRATIONS
-) -> int:
+async def migrate(conn: Database, migrations: tuple[Migration, ...] = MIGRATIONS) -> int:
     """Apply the migrations ``conn`` has not seen yet, each in its own transaction.
 
     Returns the final schema version. Raises :class:`LedgerError` if the database is newer
     than ``migrations`` know, is some other application's database, or a migration fails.
-    ``conn`` must be in autocommit mode (``isolation_level=None``) and outside a transaction.
+    ``conn`` must be outside a transaction.
     """
     _check_sequence(migrations)
     if conn.in_transaction:
@@ -66,24 +60,22 @@ async def migrate(
     return current
 
 
-async def _claim_empty_database(conn: aiosqlite.Connection) -> None:
+async def _claim_empty_database(conn: Database) -> None:
     """Create ``schema_version`` in a database that has no tables, or refuse a foreign one."""
     try:
-        await conn.execute("BEGIN IMMEDIATE")
-        rows = await conn.execute_fetchall(
-            "SELECT name FROM sqlite_master WHERE type = 'table' "
-            "AND name NOT LIKE 'sqlite_%' AND name <> 'schema_version'"
-        )
-        foreign = sorted(str(row[0]) for row in rows)
+        await conn.begin()
+        foreign = [name for name in await conn.table_names() if name != "schema_version"]
         if foreign:
             raise LedgerError(
                 f"has tables ({', '.join(foreign[:5])}) but no schema version; "
                 "it is not a Fleetwarden ledger"
             )
         await conn.execute(_VERSION_TABLE)
-        await conn.execute("INSERT OR IGNORE INTO schema_version (id, version) VALUES (1, 0)")
-        await conn.execute("COMMIT")
-    except sqlite3.Error as exc:
+        await conn.execute(
+            "INSERT INTO schema_version (id, version) VALUES (1, 0) ON CONFLICT DO NOTHING"
+        )
+        await conn.commit()
+    except DatabaseError as exc:
         await _rollback(conn)
         raise LedgerError(f"could not create the schema version table: {exc}") from exc
     except BaseException:
@@ -91,21 +83,21 @@ async def _claim_empty_database(conn: aiosqlite.Connection) -> None:
         raise
 
 
-async def _apply(conn: aiosqlite.Connection, migration: Migration) -> int:
+async def _apply(conn: Database, migration: Migration) -> int:
     """Run one migration and its version bump atomically; return the version now recorded."""
     version, description, statements = migration
     try:
-        await conn.execute("BEGIN IMMEDIATE")
+        await conn.begin()
         # Another process may have migrated between our read and our lock.
         found = await schema_version(conn)
         if found >= version:
-            await conn.execute("COMMIT")
+            await conn.commit()
             return found
         for statement in statements:
             await conn.execute(statement)
         await conn.execute("UPDATE schema_version SET version = ? WHERE id = 1", (version,))
-        await conn.execute("COMMIT")
-    except sqlite3.Error as exc:
+        await conn.commit()
+    except DatabaseError as exc:
         await _rollback(conn)
         raise LedgerError(f"migration {version} ({description}) failed: {exc}") from exc
     except BaseException:
@@ -115,10 +107,10 @@ async def _apply(conn: aiosqlite.Connection, migration: Migration) -> int:
     return version
 
 
-async def _rollback(conn: aiosqlite.Connection) -> None:
+async def _rollback(conn: Database) -> None:
     # Some errors (disk full, I/O) make SQLite roll back by itself.
     if conn.in_transaction:
-        await conn.execute("ROLLBACK")
+        await conn.rollback()
 
 
 def _check_sequence(migrations: tuple[Migration, ...]) -> None:

@@ -8,12 +8,11 @@ transaction and read helpers, like :mod:`fleet.ledger.metering`. Ids are never r
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
-from fleet.errors import LedgerError
 from fleet.ledger.access import Store
+from fleet.ledger.engine import Row
 from fleet.ledger.rows import AuditOutcome, from_epoch
 
 
@@ -35,7 +34,7 @@ class ScheduleRecord:
     last_detail: str | None
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> ScheduleRecord:
+    def from_row(cls, row: Row) -> ScheduleRecord:
         """Build from a row of ``schedules``."""
         last = row["last_run_at"]
         return cls(
@@ -68,17 +67,10 @@ class SchedulesLedger:
         """Save a new schedule and return it with its id."""
         when = self._epoch(at)
         async with self._transaction("save a schedule") as conn:
-            cursor = await conn.execute(
+            rows = await conn.execute_fetchall(
                 "INSERT INTO schedules (cron, command, created_by, connector, room, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?) RETURNING *",
                 (cron, command, created_by, connector, room, when),
-            )
-            if cursor.lastrowid is None:
-                raise LedgerError("SQLite reported no row id for a new schedule")
-            rows = list(
-                await conn.execute_fetchall(
-                    "SELECT * FROM schedules WHERE id = ?", (cursor.lastrowid,)
-                )
             )
             return ScheduleRecord.from_row(rows[0])
 

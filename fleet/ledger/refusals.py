@@ -39,16 +39,15 @@ class RefusalsLedger:
         """Count ``count`` more refusals of ``agent`` for ``target`` and ``why``."""
         at = to_epoch(self._clock.now())
         async with self._transaction(f"count refused egress of {agent}") as conn:
-            cursor = await conn.execute(
+            counted = await conn.execute_fetchall(
                 "SELECT COUNT(*) FROM egress_refusals WHERE agent = ?", (agent,)
             )
-            row = await cursor.fetchone()
-            known = await conn.execute(
+            known = await conn.execute_fetchall(
                 "SELECT 1 FROM egress_refusals WHERE agent = ? AND source = ? AND target = ?"
                 " AND why = ?",
                 (agent, source, target, why),
             )
-            if await known.fetchone() is None and row is not None and row[0] >= MAX_ROWS_PER_AGENT:
+            if not known and counted and counted[0][0] >= MAX_ROWS_PER_AGENT:
                 target, why = OTHER, OTHER
             await conn.execute(
                 "INSERT INTO egress_refusals (agent, source, target, why, count, first_at, last_at)"

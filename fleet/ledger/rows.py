@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 
+from fleet.ledger.engine import Row
 from fleet.model import (
     AgentSpec,
     AgentState,
@@ -185,7 +185,7 @@ class AgentRecord:
         )
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> AgentRecord:
+    def from_row(cls, row: Row) -> AgentRecord:
         """Build from a row of ``agents``."""
         env = json.loads(row["env_json"])
         secret_env = json.loads(row["secret_env_json"])
@@ -225,7 +225,7 @@ class AgentEvent:
     reason: str
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> AgentEvent:
+    def from_row(cls, row: Row) -> AgentEvent:
         """Build from a row of ``agent_events``."""
         return cls(
             id=row["id"],
@@ -276,7 +276,7 @@ class RunRecord:
         return ExitInfo(exit_code=self.exit_code, reason=self.reason or "")
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> RunRecord:
+    def from_row(cls, row: Row) -> RunRecord:
         """Build from a row of ``runs``."""
         return cls(
             id=row["id"],
@@ -313,7 +313,7 @@ class AuditEntry:
     source: str = "typed"
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> AuditEntry:
+    def from_row(cls, row: Row) -> AuditEntry:
         """Build from a row of ``audit``."""
         return cls(
             id=row["id"],
@@ -335,11 +335,11 @@ class Parsed(Generic[T]):
     again. ``ps`` and the watchdog read every agent's row and last run each time; with a
     thousand agents, parsing their JSON and times again was most of what they cost."""
 
-    def __init__(self, parse: Callable[[sqlite3.Row], T]) -> None:
+    def __init__(self, parse: Callable[[Row], T]) -> None:
         self._parse = parse
         self._held: dict[str, tuple[tuple[object, ...], T]] = {}
 
-    def __call__(self, key: str, row: sqlite3.Row) -> T:
+    def __call__(self, key: str, row: Row) -> T:
         values = tuple(row)
         held = self._held.get(key)
         if held is not None and held[0] == values:

@@ -6,11 +6,12 @@ the metered usage."""
 from __future__ import annotations
 
 import socket
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
 from fleet.ledger.access import Store
+from fleet.ledger.engine import Row, replace_into
 from fleet.ledger.rows import RunRecord, to_epoch
 
 _MESSAGE_CAP = 4000  # the last message is kept for a summary, not as a transcript
@@ -55,15 +56,48 @@ class RunReport:
     end: RunEnd | None
 
 
+_RECORD_START: Final = replace_into(
+    "run_reports",
+    ("run_id",),
+    [
+        "run_id",
+        "agent",
+        "host",
+        "trigger",
+        "accounts",
+        "workdir",
+        "git_before",
+        "log_offset",
+        "runtime",
+        "model",
+    ],
+    # What a run's end records, from an earlier start of the same run id, is gone.
+    reset={
+        **dict.fromkeys(
+            [
+                "git_after",
+                "outcome",
+                "why",
+                "turns",
+                "cli_duration_ms",
+                "cli_cost_usd",
+                "last_message",
+            ],
+            "NULL",
+        ),
+        "tool_calls": "0",
+        "unreadable_lines": "0",
+    },
+)
+
+
 class RunReportsLedger:
     """The run report queries of :class:`~fleet.ledger.store.Ledger`."""
 
     async def record_run_start(self: Store, run: RunRecord, start: RunStart) -> None:
         async with self._transaction(f"record how run {run.id} started") as conn:
             await conn.execute(
-                "INSERT OR REPLACE INTO run_reports (run_id, agent, host, trigger, accounts,"
-                " workdir, git_before, log_offset, runtime, model)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                _RECORD_START,
                 (
                     run.id,
                     run.agent,
@@ -159,7 +193,7 @@ _JOINED = (
 )
 
 
-def _start(row: sqlite3.Row, prefix: str = "") -> RunStart:
+def _start(row: Row, prefix: str = "") -> RunStart:
     accounts = str(row[f"{prefix}accounts"] or "")
     return RunStart(
         trigger=str(row[f"{prefix}trigger"]),
@@ -170,7 +204,7 @@ def _start(row: sqlite3.Row, prefix: str = "") -> RunStart:
     )
 
 
-def _report(row: sqlite3.Row) -> RunReport:
+def _report(row: Row) -> RunReport:
     run = RunRecord.from_row(row)
     if row["p_trigger"] is None:
         return RunReport(run, None, None, None)

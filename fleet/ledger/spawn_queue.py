@@ -16,14 +16,13 @@ transaction and read helpers, like :mod:`fleet.ledger.operator_schedules`.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from fleet.errors import LedgerError
 from fleet.ledger.access import Store
+from fleet.ledger.engine import Row
 from fleet.ledger.rows import from_epoch, to_epoch
 
 QueueStatus = Literal["waiting", "starting"]
@@ -65,7 +64,7 @@ class QueuedSpawn:
     status: QueueStatus
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> QueuedSpawn:
+    def from_row(cls, row: Row) -> QueuedSpawn:
         """Build from a row of ``spawn_queue``."""
         not_before = row["not_before"]
         request = json.loads(row["request_json"])
@@ -101,21 +100,16 @@ class SpawnQueueLedger:
         not_before = None if ask.not_before is None else to_epoch(ask.not_before)
         request = json.dumps(dict(ask.request), sort_keys=True)
         async with self._transaction(f"queue a launch of {ask.agent}") as conn:
-            cursor = await conn.execute(
+            rows = await conn.execute_fetchall(
                 "INSERT INTO spawn_queue (agent, request_json, command, sender, connector,"
                 " room, thread, reason, queued_at, not_before, host)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
                 (
                     *(ask.agent, request, ask.command, ask.sender, ask.connector, ask.room),
                     *(ask.thread, ask.reason, when, not_before, host),
                 ),
             )
-            if cursor.lastrowid is None:
-                raise LedgerError("SQLite reported no row id for a queued launch")
-            rows = await conn.execute_fetchall(
-                "SELECT * FROM spawn_queue WHERE id = ?", (cursor.lastrowid,)
-            )
-            return QueuedSpawn.from_row(next(iter(rows)))
+            return QueuedSpawn.from_row(rows[0])
 
     async def queued_spawns(self: Store, host: str | None = None) -> list[QueuedSpawn]:
         """The queue in order (oldest first): ``host``'s, or every host's."""

@@ -1,8 +1,9 @@
-"""The ledger: Fleetwarden's durable memory in one SQLite file, and every query against it.
+"""The ledger: Fleetwarden's durable memory — one SQLite file (the embedded default) or a
+PostgreSQL database shared by orchestrators — and every query against it.
 
-One connection in autocommit mode; each public write method is exactly one ``BEGIN IMMEDIATE``
-transaction, and an :class:`asyncio.Lock` keeps coroutines sharing the connection from
-interleaving inside each other's transactions.
+One connection (:mod:`fleet.ledger.engine`) in autocommit mode; each public write method is
+exactly one write transaction, exclusive across processes, and an :class:`asyncio.Lock`
+keeps coroutines sharing the connection from interleaving inside each other's transactions.
 """
 
 from __future__ import annotations
@@ -11,26 +12,25 @@ import asyncio
 import contextlib
 import json
 import logging
-import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
-
 from fleet.clock import Clock
 from fleet.errors import LedgerError, UnknownAgent
 from fleet.ledger.accounts import AccountsLedger
 from fleet.ledger.answers import AnswersLedger
-from fleet.ledger.appender import Appender
+from fleet.ledger.appender import Appender, SqliteAppender
 from fleet.ledger.approvals import ApprovalsLedger
 from fleet.ledger.budgets import BudgetsLedger
 from fleet.ledger.chat import ChatLedger
 from fleet.ledger.confirmations import ConfirmationsLedger
+from fleet.ledger.engine import Database, DatabaseError, Row, SqliteDatabase, insert_id
 from fleet.ledger.freezes import FreezesLedger
 from fleet.ledger.heartbeats import BeatGroup, HeartbeatsLedger
+from fleet.ledger.location import LedgerLocation
 from fleet.ledger.metering import MeteringLedger
 from fleet.ledger.migrations import migrate, schema_version
 from fleet.ledger.operator_schedules import SchedulesLedger
@@ -53,14 +53,6 @@ from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, RunHandle
 from fleet.private_files import private_dir, private_file
 
 log = logging.getLogger(__name__)
-
-_PRAGMAS = (
-    # busy_timeout first so that switching to WAL waits for other writers instead of failing.
-    "PRAGMA busy_timeout = 5000",
-    "PRAGMA journal_mode = WAL",
-    "PRAGMA foreign_keys = ON",
-    "PRAGMA synchronous = NORMAL",
-)
 
 
 class Ledger(
@@ -94,12 +86,9 @@ class Ledger(
     RosterMarksLedger, egress refusals from :class:`~fleet.ledger.refusals.RefusalsLedger`.
     """
 
-    def __init__(
-        self, conn: aiosqlite.Connection, appender: Appender, path: Path, clock: Clock
-    ) -> None:
+    def __init__(self, conn: Database, appender: Appender, clock: Clock) -> None:
         self._conn = conn
         self._appender = appender
-        self._path = path
         self._clock = clock
         self._lock = asyncio.Lock()
         self._beats = BeatGroup()
@@ -108,7 +97,8 @@ class Ledger(
 
     @classmethod
     async def open(cls, path: Path, clock: Clock) -> Ledger:
-        """Open (creating if needed) the ledger at ``path`` and bring its schema up to date."""
+        """Open (creating if needed) the SQLite ledger at ``path`` and bring its schema up to
+        date."""
         try:
             if not path.parent.exists():
                 private_dir(path.parent)
@@ -118,34 +108,63 @@ class Ledger(
                 journal = path.with_name(path.name + suffix)
                 if journal.exists():
                     journal.chmod(0o600)
-            conn = await aiosqlite.connect(path, isolation_level=None)
-        except (OSError, sqlite3.Error) as exc:
+        except OSError as exc:
             raise LedgerError(f"ledger {path}: cannot open: {exc}") from exc
         try:
-            conn.row_factory = aiosqlite.Row
-            for pragma in _PRAGMAS:
-                await conn.execute(pragma)
-            await migrate(conn)
-        except sqlite3.Error as exc:
-            await conn.close()
+            conn: Database = await SqliteDatabase.connect(path)
+        except DatabaseError as exc:
             raise LedgerError(f"ledger {path}: cannot open: {exc}") from exc
+        return await cls._opened(conn, lambda: SqliteAppender.open(path), clock)
+
+    @classmethod
+    async def connect(cls, location: LedgerLocation, clock: Clock) -> Ledger:
+        """Open the ledger where ``location`` says: a SQLite file or a PostgreSQL database."""
+        if location.url is None:
+            return await cls.open(location.path, clock)
+        # Imported here: an embedded (SQLite) ledger never loads the PostgreSQL driver.
+        from fleet.ledger.postgres import PostgresAppender, PostgresDatabase
+
+        url, password = location.url, location.password
+        try:
+            conn: Database = await PostgresDatabase.connect(url, password)
+        except DatabaseError as exc:
+            raise LedgerError(f"ledger {location}: cannot connect: {exc}") from exc
+        return await cls._opened(conn, lambda: PostgresAppender.connect(url, password), clock)
+
+    @classmethod
+    async def _opened(
+        cls, conn: Database, appender: Callable[[], Awaitable[Appender]], clock: Clock
+    ) -> Ledger:
+        try:
+            await migrate(conn)
+        except DatabaseError as exc:
+            await conn.close()
+            raise LedgerError(f"ledger {conn.where}: cannot open: {exc}") from exc
         except LedgerError as exc:
             await conn.close()
-            raise LedgerError(f"ledger {path}: {exc}") from exc
+            raise LedgerError(f"ledger {conn.where}: {exc}") from exc
         except BaseException:
             await conn.close()
             raise
         try:
-            appender = await Appender.open(path)
+            second = await appender()
+        except DatabaseError as exc:
+            await conn.close()
+            raise LedgerError(f"ledger {conn.where}: cannot open: {exc}") from exc
         except BaseException:
             await conn.close()
             raise
-        return cls(conn, appender, path, clock)
+        return cls(conn, second, clock)
 
     @property
-    def path(self) -> Path:
-        """The database file."""
-        return self._path
+    def where(self) -> str:
+        """Where the ledger is, for messages: its file, or its URL without a password."""
+        return self._conn.where
+
+    @property
+    def engine(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self._conn.engine
 
     async def close(self) -> None:
         """Close the connection; the ledger cannot be used afterwards."""
@@ -156,17 +175,14 @@ class Ledger(
                 await self._conn.close()
 
     async def schema_version(self) -> int:
-        """The schema version the file is at."""
+        """The schema version the database is at."""
         async with self._lock:
             return await schema_version(self._conn)
 
     async def pragmas(self) -> dict[str, Any]:
         """The connection settings that matter for safety, for diagnostics."""
-        settings: dict[str, Any] = {}
-        for name in ("journal_mode", "foreign_keys", "busy_timeout", "synchronous"):
-            row = await self._one(f"PRAGMA {name}", ())
-            settings[name] = None if row is None else row[0]
-        return settings
+        async with self._lock:
+            return await self._conn.settings()
 
     # -- agents ---------------------------------------------------------------------------
 
@@ -310,7 +326,8 @@ class Ledger(
         when = self._epoch(at)
         async with self._transaction(f"record a run of {name}") as conn:
             await _agent_in(conn, name)
-            cursor = await conn.execute(
+            run_id = await insert_id(
+                conn,
                 "INSERT INTO runs (agent, backend, pid, pgid, start_ticks, session, run_dir,"
                 " log_path, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -325,7 +342,7 @@ class Ledger(
                     when,
                 ),
             )
-            return await _run_in(conn, _rowid(cursor))
+            return await _run_in(conn, run_id)
 
     async def end_run(self, run_id: int, exit: ExitInfo, at: datetime | None = None) -> RunRecord:
         """Record how run ``run_id`` ended; a run that already ended keeps its first result."""
@@ -386,12 +403,12 @@ class Ledger(
         ``schedule:<id>`` when one of their schedules ran it."""
         when = self._epoch(at)
         async with self._transaction("write the audit trail") as conn:
-            cursor = await conn.execute(
+            return await insert_id(
+                conn,
                 "INSERT INTO audit (at, connector, sender, room, thread, text, command, outcome,"
                 " detail, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (when, connector, sender, room, thread, text, command, outcome, detail, source),
             )
-            return _rowid(cursor)
 
     async def audit_entries(self, limit: int = 100) -> list[AuditEntry]:
         """The latest ``limit`` audit entries, newest first."""
@@ -404,44 +421,41 @@ class Ledger(
         return to_epoch(self._clock.now() if at is None else at)
 
     @asynccontextmanager
-    async def _transaction(self, what: str) -> AsyncIterator[aiosqlite.Connection]:
-        """One write transaction; SQLite failures become :class:`LedgerError`."""
+    async def _transaction(self, what: str) -> AsyncIterator[Database]:
+        """One write transaction; database failures become :class:`LedgerError`."""
         async with self._lock:
             try:
-                await self._conn.execute("BEGIN IMMEDIATE")
+                await self._conn.begin()
                 yield self._conn
-                await self._conn.execute("COMMIT")
+                await self._conn.commit()
             except BaseException as exc:
-                # Always queue a ROLLBACK, even when no transaction looks open: a task
-                # cancelled while its BEGIN waited on aiosqlite's thread has not seen the
-                # BEGIN run yet, and it will run. Statements run in order on that thread,
-                # so this ROLLBACK follows it; shielded, so a second cancel cannot skip it.
-                with contextlib.suppress(sqlite3.Error):
-                    await asyncio.shield(self._conn.execute("ROLLBACK"))
-                if isinstance(exc, sqlite3.Error):
-                    raise LedgerError(f"ledger {self._path}: cannot {what}: {exc}") from exc
+                # Shielded, so a second cancel cannot skip it (see SqliteDatabase.rollback).
+                with contextlib.suppress(DatabaseError):
+                    await asyncio.shield(self._conn.rollback())
+                if isinstance(exc, DatabaseError):
+                    raise LedgerError(f"ledger {self.where}: cannot {what}: {exc}") from exc
                 raise
 
-    async def _all(self, sql: str, params: Sequence[object]) -> list[sqlite3.Row]:
+    async def _all(self, sql: str, params: Sequence[object]) -> list[Row]:
         async with self._lock:
             try:
-                return list(await self._conn.execute_fetchall(sql, params))
-            except sqlite3.Error as exc:
-                raise LedgerError(f"ledger {self._path}: cannot read: {exc}") from exc
+                return await self._conn.execute_fetchall(sql, params)
+            except DatabaseError as exc:
+                raise LedgerError(f"ledger {self.where}: cannot read: {exc}") from exc
 
-    async def _one(self, sql: str, params: Sequence[object]) -> sqlite3.Row | None:
+    async def _one(self, sql: str, params: Sequence[object]) -> Row | None:
         rows = await self._all(sql, params)
         return rows[0] if rows else None
 
 
-async def _agent_in(conn: aiosqlite.Connection, name: str) -> AgentRecord:
+async def _agent_in(conn: Database, name: str) -> AgentRecord:
     rows = list(await conn.execute_fetchall("SELECT * FROM agents WHERE name = ?", (name,)))
     if not rows:
         raise UnknownAgent(f"no agent named {name!r}")
     return AgentRecord.from_row(rows[0])
 
 
-async def _run_in(conn: aiosqlite.Connection, run_id: int) -> RunRecord:
+async def _run_in(conn: Database, run_id: int) -> RunRecord:
     rows = list(await conn.execute_fetchall("SELECT * FROM runs WHERE id = ?", (run_id,)))
     if not rows:
         raise LedgerError(f"no run with id {run_id}")
@@ -449,7 +463,7 @@ async def _run_in(conn: aiosqlite.Connection, run_id: int) -> RunRecord:
 
 
 async def _append_event(
-    conn: aiosqlite.Connection,
+    conn: Database,
     name: str,
     at: float,
     from_state: AgentState | None,
@@ -460,9 +474,3 @@ async def _append_event(
         "INSERT INTO agent_events (agent, at, from_state, to_state, reason) VALUES (?, ?, ?, ?, ?)",
         (name, at, None if from_state is None else from_state.value, to_state.value, reason),
     )
-
-
-def _rowid(cursor: aiosqlite.Cursor) -> int:
-    if cursor.lastrowid is None:
-        raise LedgerError("SQLite reported no row id for an insert")
-    return cursor.lastrowid

@@ -1,4 +1,8 @@
-"""Fixtures shared by the unit tests."""
+"""Fixtures shared by the unit tests.
+
+The ledger's own test modules (``test_ledger*.py``) run every test that takes the
+``ledger`` or ``ledger_location`` fixture twice: on SQLite and on a real PostgreSQL
+(``tests/postgres_server.py``). Elsewhere the ledger is SQLite's."""
 
 from __future__ import annotations
 
@@ -9,6 +13,9 @@ import pytest
 
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
+from fleet.ledger.engine import Database, SqliteDatabase
+from fleet.ledger.location import LedgerLocation
+from fleet.ledger.postgres import PostgresDatabase
 from tests.unit.chat_fakes import T0, Calls, FakeConnector
 
 
@@ -18,11 +25,37 @@ def clock() -> ManualClock:
     return ManualClock(T0)
 
 
+ENGINES = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    module = metafunc.module.__name__.rpartition(".")[2]
+    if module.startswith("test_ledger") and "ledger_location" in metafunc.fixturenames:
+        metafunc.parametrize("ledger_location", ENGINES, indirect=True)
+
+
 @pytest.fixture
-async def ledger(tmp_path: Path, clock: ManualClock) -> AsyncIterator[Ledger]:
-    opened = await Ledger.open(tmp_path / "ledger.db", clock)
+def ledger_location(request: pytest.FixtureRequest, tmp_path: Path) -> LedgerLocation:
+    """Where a test's ledger goes: a SQLite file, or (parametrised so) an empty PostgreSQL
+    database of its own."""
+    path = tmp_path / "ledger.db"
+    if getattr(request, "param", "sqlite") == "sqlite":
+        return LedgerLocation(path)
+    return LedgerLocation(path, str(request.getfixturevalue("postgres_dsn")))
+
+
+@pytest.fixture
+async def ledger(ledger_location: LedgerLocation, clock: ManualClock) -> AsyncIterator[Ledger]:
+    opened = await Ledger.connect(ledger_location, clock)
     yield opened
     await opened.close()
+
+
+async def raw_database(location: LedgerLocation) -> Database:
+    """A bare connection to ``location``'s database, for a test that builds an old schema."""
+    if location.url is None:
+        return await SqliteDatabase.connect(location.path)
+    return await PostgresDatabase.connect(location.url)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import pytest
 from fleet.clock import ManualClock
 from fleet.errors import LedgerError, UnknownAgent
 from fleet.ledger import LATEST_VERSION, MIGRATIONS, Ledger, Migration, migrate
+from fleet.ledger.engine import Database, SqliteDatabase
 from fleet.model import (
     AgentSpec,
     AgentState,
@@ -67,8 +68,8 @@ def handle(pid: int = 4242) -> RunHandle:
     )
 
 
-async def connect(path: Path) -> aiosqlite.Connection:
-    return await aiosqlite.connect(path, isolation_level=None)
+async def connect(path: Path) -> SqliteDatabase:
+    return await SqliteDatabase.connect(path)
 
 
 async def tables(path: Path) -> set[str]:
@@ -379,7 +380,7 @@ async def test_heartbeats_arriving_together_share_a_transaction(
     begun: list[str] = []
     transaction = ledger._transaction
 
-    def counted(what: str) -> contextlib.AbstractAsyncContextManager[aiosqlite.Connection]:
+    def counted(what: str) -> contextlib.AbstractAsyncContextManager[Database]:
         begun.append(what)
         return transaction(what)
 
@@ -405,7 +406,7 @@ async def test_a_heartbeat_write_that_fails_fails_each_of_its_callers(
 ) -> None:
     await ledger.upsert_agent(spec(), DesiredState.RUNNING)
 
-    def broken(what: str) -> contextlib.AbstractAsyncContextManager[aiosqlite.Connection]:
+    def broken(what: str) -> contextlib.AbstractAsyncContextManager[Database]:
         raise LedgerError(f"cannot {what}: disk full")
 
     monkeypatch.setattr(ledger, "_transaction", broken)

@@ -3,7 +3,6 @@ the usage queries pacing reads (spend per agent, usage in time buckets)."""
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,7 +20,9 @@ from fleet.budgets.model import (
     WindowSpec,
 )
 from fleet.clock import ManualClock
+from fleet.errors import LedgerError
 from fleet.ledger import LATEST_VERSION, MIGRATIONS, Ledger, StepRecord, migrate
+from fleet.ledger.engine import SqliteDatabase
 from tests.unit.chat_fakes import T0
 from tests.unit.fleet.test_ledger_metering import event
 
@@ -51,7 +52,7 @@ async def test_migration_5_applies_to_a_version_4_ledger_and_keeps_its_usage(
 ) -> None:
     """A ledger at version 4 with usage gains the budget tables on open; its usage stays."""
     path = tmp_path / "ledger.db"
-    conn = await aiosqlite.connect(path, isolation_level=None)
+    conn = await SqliteDatabase.connect(path)
     try:
         assert await migrate(conn, MIGRATIONS[:4]) == 4
         await conn.execute(
@@ -84,12 +85,12 @@ async def test_migration_5_applies_to_a_version_4_ledger_and_keeps_its_usage(
     ],
 )
 async def test_budgets_table_refuses_rows_the_model_cannot_hold(
-    ledger: Ledger, tmp_path: Path, values: str
+    ledger: Ledger, values: str
 ) -> None:
     """The table's CHECKs refuse a budget without a limit, an unknown kind or confidence, a
     window of zero, a tolerance past 1."""
-    async with aiosqlite.connect(tmp_path / "ledger.db") as conn:
-        with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(LedgerError, match="constraint"):
+        async with ledger._transaction("write a budget the model cannot hold") as conn:
             await conn.execute(
                 "INSERT INTO budgets (scope, window_kind, window_seconds, reset_at, confidence,"
                 " limit_tokens, limit_usd, ladder_json, tolerance, set_by, set_at)"

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
-import aiosqlite
 import pytest
 
 from fleet.clock import ManualClock
+from fleet.errors import LedgerError
 from fleet.ledger import LATEST_VERSION, MIGRATIONS, Ledger, UsageTotal, migrate
+from fleet.ledger.engine import SqliteDatabase
 from fleet.metering.events import Outcome, QuotaSignal, Tokens, UsageEvent
 from fleet.model import AgentSpec, DesiredState
 from fleet.names import AgentName
@@ -59,7 +59,7 @@ async def test_migration_4_applies_to_a_version_3_ledger_and_keeps_its_data(
 ) -> None:
     """A ledger at version 3 with an agent gains the usage and quota tables on open."""
     path = tmp_path / "ledger.db"
-    conn = await aiosqlite.connect(path, isolation_level=None)
+    conn = await SqliteDatabase.connect(path)
     try:
         assert await migrate(conn, MIGRATIONS[:3]) == 3
         await conn.execute(
@@ -98,8 +98,8 @@ async def test_the_outcome_check_accepts_every_outcome_and_nothing_else(ledger: 
     events = [event(at=T0 + timedelta(seconds=i), outcome=o) for i, o in enumerate(Outcome)]
     await ledger.record_metering(events, [])
     assert [e.outcome for e in await ledger.usage_events()] == list(Outcome)
-    with pytest.raises(sqlite3.IntegrityError):
-        async with aiosqlite.connect(ledger.path) as conn:
+    with pytest.raises(LedgerError, match="constraint"):
+        async with ledger._transaction("write an unknown outcome") as conn:
             await conn.execute(
                 "INSERT INTO usage (at, agent, provider, api, stream, status, outcome,"
                 " latency_ms) VALUES (1.0, 'a', 'p', 'chat', 0, 200, 'fine', 1.0)"

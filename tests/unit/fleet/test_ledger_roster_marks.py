@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import aiosqlite
 import pytest
 
 from fleet.clock import ManualClock
 from fleet.ledger import MIGRATIONS, Ledger, migrate
+from fleet.ledger.engine import SqliteDatabase
 from fleet.model import AgentSpec, DesiredState, ExitInfo, RunHandle
 from fleet.names import AgentName
 from tests.fakes.usage import metered
@@ -50,7 +50,7 @@ async def test_migration_10_keeps_older_agents_as_ad_hoc_and_in_place(
     """A version-9 ledger's agents come through 10 as ad hoc (origin spawn), not removed, not
     forgotten: nothing changes for them until a start sees the roster."""
     path = tmp_path / "ledger.db"
-    conn = await aiosqlite.connect(path, isolation_level=None)
+    conn = await SqliteDatabase.connect(path)
     try:
         assert await migrate(conn, MIGRATIONS[:9]) == 9
         await conn.execute(

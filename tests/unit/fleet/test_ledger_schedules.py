@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-import aiosqlite
 import pytest
 
 from fleet.clock import ManualClock
 from fleet.errors import LedgerError
 from fleet.ledger import MIGRATIONS, Ledger, ScheduleRecord, migrate
+from fleet.ledger.engine import SqliteDatabase
 from tests.unit.chat_fakes import T0
 
 ADMIN = "@ann:example.org"
@@ -107,7 +107,7 @@ async def test_migration_6_keeps_the_audit_trail_as_typed(tmp_path: Path) -> Non
     """A version-5 ledger's audit entries read back as typed after migration 6, and the
     schedules table is there, empty."""
     path = tmp_path / "ledger.db"
-    conn = await aiosqlite.connect(path, isolation_level=None)
+    conn = await SqliteDatabase.connect(path)
     try:
         assert await migrate(conn, MIGRATIONS[:5]) == 5
         await conn.execute(
