@@ -40,6 +40,7 @@ from bot.report import PacingReports
 from bot.schedule_commands import ScheduleCommands, ScheduledRuns
 from bot.serving import Serving
 from bot.spawn_queue import SpawnQueue, spawn_queue
+from bot.standby import LeaseKeeper
 from bot.watch_follow import ScreenFollower
 from connectors.base import Connector
 from fleet.accounts.book import AccountBook
@@ -52,10 +53,8 @@ from fleet.budgets.run_watch import RunCapWatch
 from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
 from fleet.cutoffs import CutoffKeeper
-from fleet.errors import LedgerError
 from fleet.heartbeat import HeartbeatServer
 from fleet.ledger import Ledger
-from fleet.ledger.location import LedgerLocation
 from fleet.metering.proxy import MeteringProxy
 from fleet.notices import Notice
 from fleet.redaction.redactor import Redactor
@@ -118,6 +117,9 @@ class App:
         self._stop_requested = asyncio.Event()
         self._serving = Serving(on_closed=self.request_stop)
         self._started_connectors: list[Connector] = []
+        self._lease: LeaseKeeper | None = None  # a shared ledger's: active or standby
+        self.stepped_down = False
+        """Whether another orchestrator took the lease from this one while it ran."""
 
     @property
     def fleet(self) -> Fleet:
@@ -173,6 +175,8 @@ class App:
         self._state = AppState.STARTING
         self._lock.acquire()
         ledger, notifier = await self._open_ledger()
+        if not await self._become_active(ledger):
+            return  # stopped while standby: nothing else was started
         heartbeats = await self._start_heartbeats(ledger)
         budgets = await self._start_budgets(ledger, notifier)
         await self._start_metering(ledger, budgets.policy, notifier)
@@ -194,12 +198,26 @@ class App:
     async def _open_ledger(self) -> tuple[Ledger, Notifier]:
         """The ledger, opened and migrated; and the notifier, which finds threads in it."""
         self._ledger = await Ledger.connect(
-            ledger_location(self.config, self._environ), self._clock
+            wiring.ledger_location(self.config, self._environ), self._clock
         )
         self._notifier = Notifier(self._ledger, lambda: self._started_connectors)
         self._approvals = Approvals(self._ledger, self._clock)
         self._notifier.hold()  # news at boot waits for the connectors (see start)
         return self._ledger, self._notifier
+
+    async def _become_active(self, ledger: Ledger) -> bool:
+        """On a shared (PostgreSQL) ledger, wait as standby until this process holds the
+        orchestrator lease (:mod:`bot.standby`); ``False`` if asked to stop first."""
+        if ledger.engine != "postgresql":
+            return True
+        self._lease = LeaseKeeper(ledger, on_lost=self._step_down)
+        return await self._lease.take(self._stop_requested)
+
+    def _step_down(self) -> None:
+        """Another orchestrator took the lease: stop at once (the ledger refuses our
+        writes already), and say so — systemd's restart brings this one back as standby."""
+        self.stepped_down = True
+        self.request_stop()
 
     async def _start_heartbeats(self, ledger: Ledger) -> HeartbeatServer:
         """The loopback endpoint agents prove they are alive on."""
@@ -426,6 +444,8 @@ class App:
             await self._accounts.stop()  # and what the accounts learned
         if self._heartbeats is not None:
             await self._heartbeats.stop()
+        if self._lease is not None:
+            await self._lease.stop()  # released: a standby takes over at once
         if self._ledger is not None:
             await self._ledger.close()
         self._lock.release()
@@ -456,19 +476,3 @@ class App:
         return await wiring.reload_roster(
             self.config, self._environ, self._runtimes.names(), tuple(self._backends), self._fleet
         )
-
-
-def ledger_location(config: Config, environ: Mapping[str, str]) -> LedgerLocation:
-    """Where ``config`` puts the ledger, the PostgreSQL password read from ``environ``."""
-    if config.ledger_url is None:
-        return LedgerLocation(config.ledger_path)
-    password = None
-    if config.ledger_password_env is not None:
-        password = environ.get(config.ledger_password_env)
-        if not password:
-            raise LedgerError(
-                f"ledger_password_env names {config.ledger_password_env}, which is not set: "
-                "export the PostgreSQL password in it (or remove ledger_password_env to use "
-                "libpq's PGPASSWORD or ~/.pgpass)"
-            )
-    return LedgerLocation(config.ledger_path, config.ledger_url, password=password)

@@ -192,15 +192,22 @@ def _run(config: Config, environ: Mapping[str, str]) -> int:
     # Process-wide, so here: the loopback servers' connection caps follow the new limit.
     openfiles.raise_limit()
 
-    async def serve() -> None:
+    async def serve() -> bool:
         app = App(config, clock=SystemClock(), environ=environ, redactor=redactor)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, app.request_stop)
         await app.run()
+        return app.stepped_down
 
     try:
-        asyncio.run(serve())
+        if asyncio.run(serve()):
+            print(
+                "fleetwarden: another orchestrator took over the ledger's lease; this one "
+                "stepped down (started again, it waits as standby)",
+                file=sys.stderr,
+            )
+            return EXIT_FAILURE
     except AlreadyRunning as exc:
         print(f"fleetwarden: {exc}", file=sys.stderr)
         return EXIT_LOCKED

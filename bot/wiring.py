@@ -26,9 +26,10 @@ from fleet.backends.base import Backend
 from fleet.backends.process import SubprocessBackend
 from fleet.backends.tmux import TmuxBackend
 from fleet.clock import Clock, SystemClock
-from fleet.errors import UnknownAgent
+from fleet.errors import LedgerError, UnknownAgent
 from fleet.heartbeat import HeartbeatServer
 from fleet.ledger import Ledger
+from fleet.ledger.location import LedgerLocation
 from fleet.metering.config import DEFAULT_ROUTES
 from fleet.metering.proxy import MeteringProxy
 from fleet.model import AgentSpec
@@ -250,3 +251,19 @@ def heartbeat_server(
 
     asks = AskDoor(approvals, ledger_terms(ledger), clock)
     return HeartbeatServer(config.state_dir, on_beat, asks=asks)
+
+
+def ledger_location(config: Config, environ: Mapping[str, str]) -> LedgerLocation:
+    """Where ``config`` puts the ledger, the PostgreSQL password read from ``environ``."""
+    if config.ledger_url is None:
+        return LedgerLocation(config.ledger_path)
+    password = None
+    if config.ledger_password_env is not None:
+        password = environ.get(config.ledger_password_env)
+        if not password:
+            raise LedgerError(
+                f"ledger_password_env names {config.ledger_password_env}, which is not set: "
+                "export the PostgreSQL password in it (or remove ledger_password_env to use "
+                "libpq's PGPASSWORD or ~/.pgpass)"
+            )
+    return LedgerLocation(config.ledger_path, config.ledger_url, password=password)

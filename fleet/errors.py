@@ -6,6 +6,7 @@
     ├── SchedulerError               (scheduler.errors) the scheduler could not do it;
     │                                CronError, a crontab line that cannot be used, is one
     ├── LedgerError                  the ledger could not be opened or migrated
+    │   └── LeaseLost                another orchestrator holds the lease: act no more
     └── FleetError                   the fleet could not do what was asked
         ├── InvalidAgentName         a name outside [a-z][a-z0-9-]{0,31}
         ├── UnknownAgent             no agent of that name
@@ -29,6 +30,10 @@ class FleetwardenError(Exception):
 
 class LedgerError(FleetwardenError):
     """The ledger database could not be opened, migrated or written."""
+
+
+class LeaseLost(LedgerError):
+    """Another orchestrator took the lease this one held: it must not act any more."""
 
 
 class FleetError(FleetwardenError):

@@ -19,7 +19,7 @@ bash .ci/apt-packages.sh --strict tmux=tmux bwrap=bubblewrap || exit 2
 if [ -z "${FLEETWARDEN_PG_BIN:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   bash .ci/apt-packages.sh --strict fleetwarden-no-initdb=postgresql || exit 2
 fi
-export FLEETWARDEN_REQUIRE_POSTGRES=1
+export FLEETWARDEN_REQUIRE_POSTGRES=${FLEETWARDEN_REQUIRE_POSTGRES:-1}  # installed above: never skip
 
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv

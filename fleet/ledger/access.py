@@ -21,7 +21,9 @@ class Store(Protocol):
     _lock: asyncio.Lock
     _appender: Appender
 
-    def _transaction(self, what: str) -> AbstractAsyncContextManager[Database]: ...
+    def _transaction(
+        self, what: str, *, fenced: bool = True
+    ) -> AbstractAsyncContextManager[Database]: ...
 
     async def _all(self, sql: str, params: Sequence[object]) -> list[Row]: ...
 

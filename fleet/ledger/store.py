@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -30,6 +31,7 @@ from fleet.ledger.confirmations import ConfirmationsLedger
 from fleet.ledger.engine import Database, DatabaseError, Row, SqliteDatabase, insert_id
 from fleet.ledger.freezes import FreezesLedger
 from fleet.ledger.heartbeats import BeatGroup, HeartbeatsLedger
+from fleet.ledger.leases import LeasesLedger, check_fence
 from fleet.ledger.location import LedgerLocation
 from fleet.ledger.metering import MeteringLedger
 from fleet.ledger.migrations import migrate, schema_version
@@ -55,6 +57,11 @@ from fleet.private_files import private_dir, private_file
 log = logging.getLogger(__name__)
 
 
+_ORCHESTRATOR_HOST = socket.gethostname()
+"""The machine this orchestrator runs on: its audit entries say so (an active one and its
+standby are told apart)."""
+
+
 class Ledger(
     HeartbeatsLedger,
     ChatLedger,
@@ -70,6 +77,7 @@ class Ledger(
     RosterMarksLedger,
     RefusalsLedger,
     ApprovalsLedger,
+    LeasesLedger,
 ):
     """Agents, their state history and runs, and the audit trail; heartbeats come from
     :class:`~fleet.ledger.heartbeats.HeartbeatsLedger`, the chat
@@ -94,6 +102,7 @@ class Ledger(
         self._beats = BeatGroup()
         self._agent_rows = Parsed(AgentRecord.from_row)  # by agent name
         self._last_runs = Parsed(RunRecord.from_row)  # by agent name
+        self._fence: tuple[str, str, int] | None = None  # lease name, holder, epoch
 
     @classmethod
     async def open(cls, path: Path, clock: Clock) -> Ledger:
@@ -406,8 +415,11 @@ class Ledger(
             return await insert_id(
                 conn,
                 "INSERT INTO audit (at, connector, sender, room, thread, text, command, outcome,"
-                " detail, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (when, connector, sender, room, thread, text, command, outcome, detail, source),
+                " detail, source, host) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    *(when, connector, sender, room, thread, text, command, outcome, detail),
+                    *(source, _ORCHESTRATOR_HOST),
+                ),
             )
 
     async def audit_entries(self, limit: int = 100) -> list[AuditEntry]:
@@ -420,12 +432,21 @@ class Ledger(
     def _epoch(self, at: datetime | None) -> float:
         return to_epoch(self._clock.now() if at is None else at)
 
+    def fence(self, name: str, holder: str, epoch: int) -> None:
+        """From now on, write only while ``holder`` holds lease ``name`` at ``epoch``: every
+        write transaction checks it first, and raises :class:`LeaseLost` when it does not
+        (see :mod:`fleet.ledger.leases`)."""
+        self._fence = (name, holder, epoch)
+
     @asynccontextmanager
-    async def _transaction(self, what: str) -> AsyncIterator[Database]:
-        """One write transaction; database failures become :class:`LedgerError`."""
+    async def _transaction(self, what: str, *, fenced: bool = True) -> AsyncIterator[Database]:
+        """One write transaction, checked against the fence (:meth:`fence`) when ``fenced``;
+        database failures become :class:`LedgerError`."""
         async with self._lock:
             try:
                 await self._conn.begin()
+                if fenced and self._fence is not None:
+                    await check_fence(self._conn, *self._fence)
                 yield self._conn
                 await self._conn.commit()
             except BaseException as exc:

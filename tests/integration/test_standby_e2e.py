@@ -1,0 +1,162 @@
+"""An active orchestrator and its standby: two real `fleetwarden run` processes with the
+same config and one real PostgreSQL ledger, serving the fake Discord on loopback. The
+standby takes over from a `kill -9`'d active one within 15 s and answers the next command
+exactly once; an active one paused (SIGSTOP) past its lease wakes fenced and steps down
+without posting anything."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.discord_server import FakeDiscord, PostedMessage
+from tests.integration.console_bot import FLEETWARDEN, clean_env
+from tests.integration.test_discord_bot import TOKEN_ENV, eventually, write_config
+
+pytestmark = pytest.mark.integration
+
+TAKEOVER = 15.0
+
+
+class Orchestrator:
+    """One `fleetwarden run` in a directory (its own state dir) of its own."""
+
+    def __init__(self, fake: FakeDiscord, workdir: Path) -> None:
+        self.workdir = workdir
+        self.log = workdir / "state" / "fleetwarden.log"
+        self.proc = subprocess.Popen(
+            [str(FLEETWARDEN), "run", "--config", str(workdir / "fleetwarden.yaml")],
+            cwd=workdir,
+            env=clean_env(
+                **{
+                    TOKEN_ENV: fake.token,
+                    "FLEETWARDEN_DISCORD_API_BASE": fake.api_base,
+                    "FLEETWARDEN_DISCORD_GATEWAY_URL": fake.gateway_url,
+                }
+            ),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+
+    def said(self, text: str) -> bool:
+        return self.log.exists() and text in self.log.read_text()
+
+    def exit_by_itself(self, within: float = 20.0) -> tuple[int, str]:
+        """Wait for it to exit of its own accord; its exit code and standard error."""
+        _, err = self.proc.communicate(timeout=within)
+        return self.proc.returncode, err.decode()
+
+    def end(self) -> tuple[int, str]:
+        """Stop it (if it still runs) and return its exit code and standard error."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            _, err = self.proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            _, err = self.proc.communicate()
+        return self.proc.returncode, err.decode()
+
+
+@pytest.fixture
+async def pair(
+    tmp_path: Path, postgres_dsn: str
+) -> AsyncIterator[tuple[FakeDiscord, Callable[[str], Orchestrator]]]:
+    """The fake Discord, and a way to start orchestrators that share one ledger; every
+    one started is ended afterwards, pass or fail."""
+    async with FakeDiscord(heartbeat_interval_ms=2_000) as fake:
+        template = write_config(fake, tmp_path).read_text() + f"ledger: {postgres_dsn}\n"
+        started: list[Orchestrator] = []
+
+        def start(name: str) -> Orchestrator:
+            workdir = tmp_path / name
+            workdir.mkdir()
+            (workdir / "fleetwarden.yaml").write_text(template)
+            started.append(Orchestrator(fake, workdir))
+            return started[-1]
+
+        try:
+            yield fake, start
+        finally:
+            for orchestrator in started:
+                await asyncio.to_thread(orchestrator.end)
+            shutil.rmtree(tmp_path / "state", ignore_errors=True)
+
+
+def answers_to(fake: FakeDiscord, asked: PostedMessage) -> list[PostedMessage]:
+    """The bot's messages in the control channel that reply to ``asked``."""
+    return [
+        m
+        for m in fake.messages(fake.control_channel_id)
+        if str((m.request.get("message_reference") or {}).get("message_id")) == str(asked.id)
+    ]
+
+
+async def ask_once(fake: FakeDiscord, text: str) -> PostedMessage:
+    """Post ``text`` as ann; return it once it has exactly one answer, and stays so."""
+    asked = await fake.post_user_message(fake.control_channel_id, "ann", text)
+    await eventually(lambda: answers_to(fake, asked))
+    await asyncio.sleep(1.0)  # a second answer, from anyone, would come in this time
+    assert len(answers_to(fake, asked)) == 1
+    return asked
+
+
+async def test_the_standby_takes_over_from_a_killed_active_one_within_15_s(
+    pair: tuple[FakeDiscord, Callable[[str], Orchestrator]],
+) -> None:
+    """kill -9 of the active one: the standby is active within 15 s, connected to chat,
+    and answers the next command once; the command answered before is not answered again."""
+    fake, start = pair
+    first = start("a")
+    await eventually(lambda: first.said("active:") and fake.connected)
+    second = start("b")
+    await eventually(lambda: second.said("standby:"))
+    before = await ask_once(fake, "!whoami")
+
+    killed = time.monotonic()
+    first.proc.kill()
+    await eventually(lambda: not fake.connected)
+    await eventually(lambda: second.said("active:") and fake.connected, within=TAKEOVER + 5)
+    took = time.monotonic() - killed
+    assert took <= TAKEOVER, f"the standby took {took:.1f} s"
+
+    after = await ask_once(fake, "!whoami")
+    assert "operator" in answers_to(fake, after)[0].content
+    assert len(answers_to(fake, before)) == 1
+    code, err = await asyncio.to_thread(second.end)
+    assert code == 0, err
+
+
+async def test_a_paused_active_one_that_lost_the_lease_steps_down_without_acting(
+    pair: tuple[FakeDiscord, Callable[[str], Orchestrator]],
+) -> None:
+    """SIGSTOP the active one until the standby has taken over and answered; woken, the
+    old one finds its lease gone, posts nothing and exits saying it stepped down."""
+    fake, start = pair
+    first = start("a")
+    await eventually(lambda: first.said("active:") and fake.connected)
+    second = start("b")
+    await eventually(lambda: second.said("standby:"))
+
+    first.proc.send_signal(signal.SIGSTOP)
+    await eventually(lambda: second.said("active:") and fake.connected, within=TAKEOVER + 5)
+    await ask_once(fake, "!whoami")
+    posted = len(fake.messages(fake.control_channel_id))
+
+    first.proc.send_signal(signal.SIGCONT)
+    code, err = await asyncio.to_thread(first.exit_by_itself)
+    assert code == 1, err
+    assert "stepped down" in err
+    assert first.said("stepping down")
+    assert len(fake.messages(fake.control_channel_id)) == posted
+    await ask_once(fake, "!whoami")  # the new active one still answers
