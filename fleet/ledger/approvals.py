@@ -20,7 +20,7 @@ from fleet.approvals.model import (
     Decision,
 )
 from fleet.ledger.access import Store
-from fleet.ledger.engine import IntegrityError, Row
+from fleet.ledger.engine import Row
 from fleet.ledger.rows import from_epoch, to_epoch
 
 ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
@@ -67,37 +67,38 @@ class ApprovalsLedger:
                 decision = Decision.DENY
             for _ in range(20):
                 request_id = new_request_id()
-                try:
-                    await conn.execute(
-                        "INSERT INTO approvals (id, agent, run_id, channel, native_id, kind,"
-                        " tool, subject, detail, pattern, state, asked_at, deadline, starter,"
-                        " host, answered_at, how, reason, decision)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            request_id,
-                            agent,
-                            run_id,
-                            channel,
-                            ask.native_id,
-                            ask.kind.value,
-                            ask.tool,
-                            ask.subject,
-                            ask.detail,
-                            ask.pattern,
-                            state.value,
-                            to_epoch(now),
-                            to_epoch(deadline),
-                            starter,
-                            host,
-                            None if state is ApprovalState.OPEN else to_epoch(now),
-                            how,
-                            reason,
-                            None if decision is None else decision.value,
-                        ),
-                    )
-                except IntegrityError:
-                    continue  # the id was taken: draw again
-                break
+                # ON CONFLICT, not a caught error: PostgreSQL aborts the whole transaction
+                # at the first error, so a retry after one could not run.
+                cursor = await conn.execute(
+                    "INSERT INTO approvals (id, agent, run_id, channel, native_id, kind,"
+                    " tool, subject, detail, pattern, state, asked_at, deadline, starter,"
+                    " host, answered_at, how, reason, decision)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (id) DO NOTHING",
+                    (
+                        request_id,
+                        agent,
+                        run_id,
+                        channel,
+                        ask.native_id,
+                        ask.kind.value,
+                        ask.tool,
+                        ask.subject,
+                        ask.detail,
+                        ask.pattern,
+                        state.value,
+                        to_epoch(now),
+                        to_epoch(deadline),
+                        starter,
+                        host,
+                        None if state is ApprovalState.OPEN else to_epoch(now),
+                        how,
+                        reason,
+                        None if decision is None else decision.value,
+                    ),
+                )
+                if cursor.rowcount == 1:
+                    break  # else the id was taken: draw again
             else:  # pragma: no cover - 31**4 ids; only a ledger full of open asks gets here
                 raise RuntimeError("no free approval id")
             rows = await conn.execute_fetchall(
@@ -179,7 +180,10 @@ class ApprovalsLedger:
             )
 
     async def approval_posts(self: Store, request_id: str) -> list[ApprovalPost]:
-        rows = await self._all("SELECT * FROM approval_posts WHERE request_id = ?", (request_id,))
+        rows = await self._all(
+            "SELECT * FROM approval_posts WHERE request_id = ? ORDER BY connector, event_id",
+            (request_id,),
+        )
         return [_post(row) for row in rows]
 
     async def approval_post_at(self: Store, connector: str, event_id: str) -> ApprovalPost | None:
@@ -199,7 +203,8 @@ class ApprovalsLedger:
 
     async def approval_rules(self: Store, agent: str) -> list[str]:
         rows = await self._all(
-            "SELECT pattern FROM approval_rules WHERE agent = ? ORDER BY added_at", (agent,)
+            "SELECT pattern FROM approval_rules WHERE agent = ? ORDER BY added_at, pattern",
+            (agent,),
         )
         return [str(row["pattern"]) for row in rows]
 

@@ -41,7 +41,7 @@ class ChatLedger:
                 "INSERT INTO threads (connector, room, topic, thread_id, created_at)"
                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT (connector, room, topic) DO UPDATE"
                 " SET thread_id = excluded.thread_id, created_at = excluded.created_at"
-                " WHERE thread_id <> excluded.thread_id",
+                " WHERE threads.thread_id <> excluded.thread_id",
                 (connector, room, topic, thread_id, when),
             )
 
@@ -57,7 +57,7 @@ class ChatLedger:
         """Every (room, thread id) bound to ``topic`` on ``connector``, oldest first."""
         rows = await self._all(
             "SELECT room, thread_id FROM threads WHERE connector = ? AND topic = ? "
-            "ORDER BY created_at",
+            "ORDER BY created_at, room",
             (connector, topic),
         )
         return [(str(row[0]), str(row[1])) for row in rows]

@@ -81,7 +81,7 @@ class HeartbeatsLedger:
         """The newest heartbeat of every agent that has one: name -> (when, source)."""
         rows = await self._all(
             "SELECT agent, at, source FROM heartbeats h WHERE at = "
-            "(SELECT MAX(at) FROM heartbeats WHERE agent = h.agent)",
+            "(SELECT MAX(at) FROM heartbeats WHERE agent = h.agent) ORDER BY agent, source",
             (),
         )
         return {str(r[0]): (from_epoch(r[1]), str(r[2])) for r in rows}
@@ -102,7 +102,8 @@ async def _write(store: HeartbeatStore, batch: list[_Beat]) -> None:
                 known.update(str(row[0]) for row in rows)
             await conn.executemany(
                 "INSERT INTO heartbeats (agent, source, at) VALUES (?, ?, ?)"
-                " ON CONFLICT (agent, source) DO UPDATE SET at = max(at, excluded.at)",
+                " ON CONFLICT (agent, source) DO UPDATE SET at = excluded.at"
+                " WHERE excluded.at > heartbeats.at",
                 [(beat.agent, beat.source, beat.at) for beat in batch if beat.agent in known],
             )
     except Exception as exc:

@@ -154,7 +154,7 @@ class MeteringLedger:
         for, model served, how many)."""
         rows = await self._all(
             f"SELECT rewritten_from, {_MODEL}, COUNT(*) FROM usage WHERE agent = ? AND at >= ?"
-            " AND at <= ? AND rewritten_from IS NOT NULL GROUP BY 1, 2 ORDER BY 3 DESC",
+            " AND at <= ? AND rewritten_from IS NOT NULL GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2",
             (agent, to_epoch(since), to_epoch(until)),
         )
         return [(str(row[0]), str(row[1]), int(row[2])) for row in rows]
@@ -191,7 +191,7 @@ class MeteringLedger:
                     (SELECT COALESCE(SUM({_TOTAL_TOKENS}), 0) FROM usage u
                       WHERE u.agent = r.agent AND u.at >= r.started_at AND u.at <= r.ended_at)
                 FROM runs r JOIN agents a ON a.name = r.agent
-                WHERE r.ended_at IS NOT NULL ORDER BY r.ended_at DESC LIMIT ?""",
+                WHERE r.ended_at IS NOT NULL ORDER BY r.ended_at DESC, r.id DESC LIMIT ?""",
             (limit,),
         )
         return [(str(row[0]), row[1], str(row[2]), int(row[3])) for row in rows]

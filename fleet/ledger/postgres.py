@@ -8,7 +8,9 @@ PostgreSQL spells otherwise is translated here, once per statement text and cach
 - ``IS ?`` becomes ``IS NOT DISTINCT FROM %s``, SQLite's null-safe equality;
 - in the schema, ``INTEGER`` is ``BIGINT``, ``REAL`` is ``DOUBLE PRECISION`` (epoch seconds
   need more than a 4-byte float), an ``id INTEGER PRIMARY KEY`` is an identity column;
-- ``window``, a reserved word in PostgreSQL, is quoted where it names a column.
+- ``window``, a reserved word in PostgreSQL, is quoted where it names a column;
+- a ``TEXT`` column collates as ``"C"``: sorted by its bytes, as SQLite sorts, whatever
+  locale the database was made with.
 
 Parameters are bound on the client (``AsyncClientCursor``) as SQLite binds them: a value's
 type comes from where it stands, so ``? IS NULL`` needs no cast. Python's ``bool`` goes in
@@ -65,6 +67,7 @@ _WORDS: Final = {
     "window": '"window"',
 }
 _WORD = re.compile(r"\b(?:INTEGER|REAL|window)\b")
+_TEXT = re.compile(r"\bTEXT\b")
 
 
 @lru_cache(maxsize=4096)
@@ -73,6 +76,7 @@ def translate(sql: str, with_params: bool = True) -> str:
     through psycopg (``with_params``: the statement is run with parameters, so ``%`` is
     psycopg's and a literal one is doubled)."""
     parts = _SEGMENTS.split(sql)
+    ddl = sql.lstrip().upper().startswith(("CREATE TABLE", "ALTER TABLE"))
     out: list[str] = []
     for index, part in enumerate(parts):
         if index % 2:  # a string literal, a quoted name or a comment: as written
@@ -84,6 +88,8 @@ def translate(sql: str, with_params: bool = True) -> str:
             lambda m: "IS DISTINCT FROM ?" if m[1] else "IS NOT DISTINCT FROM ?", part
         )
         part = _WORD.sub(lambda m: _WORDS[m[0]], part)
+        if ddl:  # text sorts by its bytes, as in SQLite, whatever the database's locale
+            part = _TEXT.sub('TEXT COLLATE "C"', part)
         if with_params:
             part = part.replace("%", "%%").replace("?", "%s")
         out.append(part)
@@ -392,13 +398,18 @@ class PostgresAppender:
 
     async def _write(self, statements: Sequence[Statement], abandoned: asyncio.Event) -> None:
         conn = await self._database._connection()
+        # One multi-row INSERT per table: a batch of one table is then a single statement,
+        # atomic in autocommit, with no BEGIN and COMMIT to send and parse.
+        inserts = [_multirow(sql, rows) for sql, rows in statements if rows]
         try:
+            if len(inserts) == 1:
+                await conn.cursor().execute(translate(inserts[0][0]), inserts[0][1])
+                return
             async with conn.pipeline():
                 cursor = conn.cursor()
                 await cursor.execute("BEGIN")
-                for sql, rows in statements:
-                    if rows:
-                        await cursor.executemany(translate(sql), rows)
+                for sql, params in inserts:
+                    await cursor.execute(translate(sql), params)
                 if abandoned.is_set():
                     raise _Abandoned
                 await cursor.execute("COMMIT")
@@ -411,6 +422,19 @@ class PostgresAppender:
 
     async def close(self) -> None:
         await self._database.close()
+
+
+_VALUES = re.compile(r"VALUES (\(\?(?:, \?)*\))$")
+
+
+def _multirow(sql: str, rows: Sequence[Sequence[object]]) -> tuple[str, list[object]]:
+    """``sql``, an ``INSERT … VALUES (?, …)`` of one row, made to insert every row of
+    ``rows`` in one statement, with their parameters in one list."""
+    match = _VALUES.search(sql)
+    if match is None:
+        raise ValueError(f"not a one-row INSERT: {sql[:60]!r}")
+    values = ", ".join([match[1]] * len(rows))
+    return sql[: match.start(1)] + values, [value for row in rows for value in row]
 
 
 class _Abandoned(Exception):

@@ -52,7 +52,8 @@ class RefusalsLedger:
             await conn.execute(
                 "INSERT INTO egress_refusals (agent, source, target, why, count, first_at, last_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent, source, target, why)"
-                " DO UPDATE SET count = count + excluded.count, last_at = excluded.last_at",
+                " DO UPDATE SET count = egress_refusals.count + excluded.count,"
+                " last_at = excluded.last_at",
                 (agent, source, target, why, count, at, at),
             )
 
@@ -60,7 +61,9 @@ class RefusalsLedger:
         """The refusal counts of ``agent`` (or every agent), the latest first."""
         where, params = ("WHERE agent = ?", (agent,)) if agent is not None else ("", ())
         rows = await self._all(
-            f"SELECT * FROM egress_refusals {where} ORDER BY last_at DESC, target", params
+            f"SELECT * FROM egress_refusals {where}"
+            " ORDER BY last_at DESC, target, agent, source, why",
+            params,
         )
         return [
             RefusalCount(

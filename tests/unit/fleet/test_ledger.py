@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from fleet.clock import ManualClock
 from fleet.errors import LedgerError, UnknownAgent
 from fleet.ledger import LATEST_VERSION, MIGRATIONS, Ledger, Migration, migrate
 from fleet.ledger.engine import Database, SqliteDatabase
+from fleet.ledger.location import LedgerLocation
 from fleet.model import (
     AgentSpec,
     AgentState,
@@ -25,6 +25,7 @@ from fleet.model import (
     RunHandle,
 )
 from fleet.names import AgentName
+from tests.unit.conftest import raw_database
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -32,13 +33,6 @@ T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(T0)
-
-
-@pytest.fixture
-async def ledger(tmp_path: Path, clock: ManualClock) -> AsyncIterator[Ledger]:
-    opened = await Ledger.open(tmp_path / "ledger.db", clock)
-    yield opened
-    await opened.close()
 
 
 def spec(name: str = "coder-1", **changes: object) -> AgentSpec:
@@ -82,14 +76,20 @@ async def tables(path: Path) -> set[str]:
 
 
 async def test_fresh_ledger_is_at_latest_version_with_safe_pragmas(ledger: Ledger) -> None:
-    """A new file is migrated to the latest version and the connection runs WAL with FKs on."""
+    """A new ledger is migrated to the latest version; SQLite's connection runs WAL with FKs
+    on, PostgreSQL's at read committed (each write transaction takes the ledger's lock)."""
     assert await ledger.schema_version() == LATEST_VERSION == MIGRATIONS[-1].version
-    assert await ledger.pragmas() == {
-        "journal_mode": "wal",
-        "foreign_keys": 1,
-        "busy_timeout": 5000,
-        "synchronous": 1,
-    }
+    if ledger.engine == "sqlite":
+        assert await ledger.pragmas() == {
+            "journal_mode": "wal",
+            "foreign_keys": 1,
+            "busy_timeout": 5000,
+            "synchronous": 1,
+        }
+    else:
+        settings = await ledger.pragmas()
+        assert settings["transaction_isolation"] == "read committed"
+        assert str(settings["server_version"]).startswith("15")
 
 
 async def test_open_creates_parent_directories(tmp_path: Path, clock: ManualClock) -> None:
@@ -100,13 +100,12 @@ async def test_open_creates_parent_directories(tmp_path: Path, clock: ManualCloc
     assert path.is_file()
 
 
-async def test_reopen_is_idempotent(tmp_path: Path, clock: ManualClock) -> None:
+async def test_reopen_is_idempotent(ledger_location: LedgerLocation, clock: ManualClock) -> None:
     """Re-opening an up-to-date ledger applies nothing and keeps the data."""
-    path = tmp_path / "ledger.db"
-    first = await Ledger.open(path, clock)
+    first = await Ledger.connect(ledger_location, clock)
     await first.upsert_agent(spec(), DesiredState.RUNNING)
     await first.close()
-    second = await Ledger.open(path, clock)
+    second = await Ledger.connect(ledger_location, clock)
     try:
         assert await second.schema_version() == LATEST_VERSION
         assert [a.name for a in await second.list_agents()] == ["coder-1"]
@@ -115,10 +114,11 @@ async def test_reopen_is_idempotent(tmp_path: Path, clock: ManualClock) -> None:
         await second.close()
 
 
-async def test_upgrade_from_version_1_keeps_data(tmp_path: Path, clock: ManualClock) -> None:
+async def test_upgrade_from_version_1_keeps_data(
+    ledger_location: LedgerLocation, clock: ManualClock
+) -> None:
     """A version-1 ledger with data is upgraded to the latest version without losing rows."""
-    path = tmp_path / "ledger.db"
-    conn = await connect(path)
+    conn = await raw_database(ledger_location)
     try:
         assert await migrate(conn, MIGRATIONS[:1]) == 1
         await conn.execute(
@@ -126,8 +126,12 @@ async def test_upgrade_from_version_1_keeps_data(tmp_path: Path, clock: ManualCl
         )
     finally:
         await conn.close()
-    assert "connector_state" not in await tables(path)
-    upgraded = await Ledger.open(path, clock)
+    conn = await raw_database(ledger_location)
+    try:
+        assert "connector_state" not in await conn.table_names()
+    finally:
+        await conn.close()
+    upgraded = await Ledger.connect(ledger_location, clock)
     try:
         assert await upgraded.schema_version() == LATEST_VERSION
         assert not await upgraded.claim_event("matrix", "$e1")

@@ -3,7 +3,6 @@ agent — against a real SQLite file."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,13 +21,6 @@ T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(T0)
-
-
-@pytest.fixture
-async def ledger(tmp_path: Path, clock: ManualClock) -> AsyncIterator[Ledger]:
-    opened = await Ledger.open(tmp_path / "ledger.db", clock)
-    yield opened
-    await opened.close()
 
 
 def spec(name: str) -> AgentSpec:
