@@ -83,7 +83,8 @@ def setup_logging(level: str, log_file: Path | None, redactor: Redactor) -> None
         file_handler.setFormatter(logging.Formatter(_FORMAT))
         file_handler.addFilter(redact)
         root.addHandler(file_handler)
-    for noisy in ("aiosqlite", "asyncio", "nio", "markdown_it"):
+    # asyncssh logs every remote command line at info, and those carry operator text.
+    for noisy in ("aiosqlite", "asyncio", "nio", "markdown_it", "asyncssh", "psycopg"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # Every request and answer body in full at debug: far more than a log can hold.
     logging.getLogger("discord.http").setLevel(logging.INFO)

@@ -14,8 +14,10 @@
         ├── AgentNotRunning          the agent has no live process
         ├── AgentStillRunning        the agent is live, and what was asked needs it ended
         ├── LaunchFailed             the backend could not start the process
-        └── BudgetError              (fleet.budgets.model) a budget or burst that cannot
-                                     be applied
+        ├── BudgetError              (fleet.budgets.model) a budget or burst that cannot
+        │                            be applied
+        └── HostError                (fleet.hosts.errors) a host reached over SSH could
+                                     not be used; its own tree is drawn there
 
 Messages are written for the operator: they say what was wrong and how to fix it.
 Operator-facing command errors (shown in chat) live in ``bot.errors``.

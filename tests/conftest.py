@@ -13,12 +13,14 @@ import pytest
 
 from tests.fakes.hostile_git import leftovers
 from tests.postgres_server import postgres_dsn, postgres_server, private_postgres
+from tests.sshd_server import private_ssh_host, ssh_hosts
 from tests.synapse_server import PYTHON_ENV_VAR, SynapseServer, synapse_python
 
 SKIP_SYNAPSE_ENV_VAR = "FLEETWARDEN_SKIP_SYNAPSE"
 
-# A real PostgreSQL (tests/postgres_server.py): one per session, a database per test.
-__all__ = ["postgres_dsn", "postgres_server", "private_postgres"]
+# A real PostgreSQL (tests/postgres_server.py): one per session, a database per test; real
+# OpenSSH servers on 127.0.0.2-4 (tests/sshd_server.py).
+__all__ = ["postgres_dsn", "postgres_server", "private_postgres", "private_ssh_host", "ssh_hosts"]
 
 
 def _new_synapse(root: Path) -> SynapseServer:

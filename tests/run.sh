@@ -20,6 +20,9 @@ if [ -z "${FLEETWARDEN_PG_BIN:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/d
   bash .ci/apt-packages.sh --strict fleetwarden-no-initdb=postgresql || exit 2
 fi
 export FLEETWARDEN_REQUIRE_POSTGRES=${FLEETWARDEN_REQUIRE_POSTGRES:-1}  # installed above: never skip
+# OpenSSH: the hosts' tests run against real sshd servers on 127.0.0.2-4 (tests/sshd_server.py).
+bash .ci/apt-packages.sh --strict /usr/sbin/sshd=openssh-server || exit 2
+export FLEETWARDEN_REQUIRE_SSHD=${FLEETWARDEN_REQUIRE_SSHD:-1}
 
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
