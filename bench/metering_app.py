@@ -10,7 +10,10 @@ from the stub's own environment (``ANTHROPIC_BASE_URL`` — the agent's per-agen
 and the placeholder it holds in place of a key): the requests then go exactly where the
 agent's would, and the fake, which answers only the real key, proves the injection on
 every one. At the end the agent is stopped, the app ends on EOF (flushing its ledger), and
-:func:`usage_check` reads the agent's rows from the app's ledger.
+:func:`usage_check` reads the agent's rows from the app's ledger through the ledger's own
+API (:meth:`~fleet.ledger.Ledger.connect`), so the check is the same whichever engine holds
+it: the SQLite file in the app's state dir (the default), or the PostgreSQL database that
+``ledger_url`` names (the config then says ``ledger: <url>``).
 """
 
 from __future__ import annotations
@@ -18,11 +21,15 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from fleet.clock import SystemClock
+from fleet.errors import LedgerError
+from fleet.ledger import Ledger
+from fleet.ledger.location import LedgerLocation
+from fleet.metering.events import Outcome
 from tests.integration.console_bot import ConsoleBot, stub_processes_in
 
 AGENT: Final = "bench-app"
@@ -73,15 +80,21 @@ class UsageCheck:
 
 
 class AppProxy:
-    """``fleetwarden run`` in ``root`` with :data:`CONFIG` against ``upstream``."""
+    """``fleetwarden run`` in ``root`` with :data:`CONFIG` against ``upstream``; its ledger
+    in the state dir (SQLite), or with ``ledger_url`` the PostgreSQL database it names."""
 
-    def __init__(self, root: Path, upstream: str, env: dict[str, str]) -> None:
+    def __init__(
+        self, root: Path, upstream: str, env: dict[str, str], ledger_url: str | None = None
+    ) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         config = root / "fleetwarden.yaml"
-        config.write_text(CONFIG.format(upstream=upstream, key_env=KEY_ENV, agent=AGENT))
+        text = CONFIG.format(upstream=upstream, key_env=KEY_ENV, agent=AGENT)
+        if ledger_url is not None:
+            text += f"ledger: {ledger_url}\n"
+        config.write_text(text)
         self.workdir = root / "state" / "agents" / AGENT / "work"
-        self.ledger = root / "state" / "ledger.db"
+        self.ledger = LedgerLocation(root / "state" / "ledger.db", ledger_url)
         self.bot = ConsoleBot(root, "--config", str(config), env=env)
 
     @property
@@ -125,17 +138,27 @@ def _environ(pid: int) -> dict[str, str]:
     return {key: value for key, _, value in pairs}
 
 
-def usage_check(ledger: Path, tokens: tuple[int, int, int, int]) -> UsageCheck | None:
+async def usage_check(
+    location: LedgerLocation, tokens: tuple[int, int, int, int]
+) -> UsageCheck | None:
     """The agent's usage rows, and how many have exactly ``tokens`` (input, output, cache
-    read, cache write) and outcome ``ok``; read after the app has stopped."""
+    read, cache write) and outcome ``ok``; read after the app has stopped, through the
+    ledger's own API (either engine). None if there is no ledger to read."""
+    if location.url is None and not location.path.exists():
+        return None  # the app never started: opening it would make an empty one
     try:
-        with sqlite3.connect(f"file:{ledger}?mode=ro", uri=True) as conn:
-            rows, exact = conn.execute(
-                "SELECT COUNT(*), SUM(input_tokens = ? AND output_tokens = ? AND"
-                " cache_read_tokens = ? AND cache_write_tokens = ? AND outcome = 'ok')"
-                " FROM usage WHERE agent = ?",
-                (*tokens, AGENT),
-            ).fetchone()
-    except sqlite3.Error:
+        ledger = await Ledger.connect(location, SystemClock())
+    except LedgerError:
         return None
-    return UsageCheck(int(rows), int(exact or 0))
+    try:
+        events = await ledger.usage_events(agent=AGENT)
+    except LedgerError:
+        return None
+    finally:
+        await ledger.close()
+    seen = [
+        (e.tokens.input, e.tokens.output, e.tokens.cache_read, e.tokens.cache_write, e.outcome)
+        for e in events
+    ]
+    exact = seen.count((*tokens, Outcome.OK))
+    return UsageCheck(len(events), exact)

@@ -14,7 +14,10 @@ streaming pass-through (:mod:`bench.passthrough_server`), the floor of any proxy
 ``fleetwarden-app``, the whole app (:mod:`bench.metering_app`: ``fleetwarden run`` with a
 global budget reserving and settling every request and an account injecting the key, the
 request sent to its agent's own proxy URL), whose ledger must hold one row with exactly the
-fake's tokens per request sent. This process is the client: aiohttp, one keep-alive pool
+fake's tokens per request sent; and ``fleetwarden-app-pg``, the same app in a process of its
+own with its ledger on PostgreSQL (its config adds ``ledger: postgresql://…``, a database on
+a real server the bench starts, ``tests/postgres_server.py``, and stops however the run
+ends), checked the same way. This process is the client: aiohttp, one keep-alive pool
 per path and concurrency level.
 
 Every path gets the same request, an Anthropic Messages stream (``POST …/v1/messages``,
@@ -28,12 +31,14 @@ and total p50/p99, requests/s (requests / wall time of the path's turns), CPU pe
 of the client, the fake and the proxy; per proxy its VmRSS idle and at the end and its
 VmHWM (peak); Fleetwarden's TTFB p50 over direct in ms (goal ≤ 1 ms), and for each
 LiteLLM path Fleetwarden's throughput over it (goal ≥ 5×) and its CPU per request over
-Fleetwarden's; and the usage rows in Fleetwarden's ledger afterwards. A proxy that cannot
+Fleetwarden's; the app on PostgreSQL over the app on SQLite (req/s, TTFB p50, CPU per
+request: the app's, and the PostgreSQL server's beside it; goal: req/s ≥ 0.9× and TTFB p50
+≤ 1/0.9 of SQLite's); and the usage rows in each ledger afterwards. A proxy that cannot
 be started or does not answer is skipped, with the reason; the rest runs.
 
     python -m bench.metering_proxy [--requests 300] [--concurrent-requests 2000]
         [--concurrency 32] [--rounds 10] [--json out.json] [--no-litellm]
-        [--paths passthrough,fleetwarden-app]
+        [--paths passthrough,fleetwarden-app,fleetwarden-app-pg]
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import json
 import os
 import platform
@@ -50,7 +56,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +70,7 @@ from bench.metering_fake import TEXT, USAGE
 from bench.processes import BenchError, Child, cpu_seconds
 from tests.fakes.sse import pieces
 from tests.integration.console_bot import clean_env
+from tests.postgres_server import PostgresServer, find_bin_dir, processes_in
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LITELLM_VENV = REPO_ROOT / "bench" / ".venv-litellm"
@@ -76,16 +83,20 @@ LITELLM_PATHS = {  # path name → LiteLLM's route for the request
 # "fleetwarden-accounts": the same proxy process, for an agent whose key it holds as an
 # account, injecting it into each request in place of the placeholder the client sends.
 # "passthrough": a minimal aiohttp pass-through, the floor of a proxy in this stack;
-# "fleetwarden-app": the whole app (`fleetwarden run`), its agent's own URL, a budget on.
+# "fleetwarden-app": the whole app (`fleetwarden run`), its agent's own URL, a budget on;
+# "fleetwarden-app-pg": the same, another process, its ledger on PostgreSQL.
 PATHS = (
     "direct",
     "passthrough",
     "fleetwarden",
     "fleetwarden-accounts",
     "fleetwarden-app",
+    "fleetwarden-app-pg",
     *LITELLM_PATHS,
 )
-OWN_TURNS = ("passthrough", "fleetwarden-app")  # proxy CPU counted over the path's own turns
+APP_PATHS = ("fleetwarden-app", "fleetwarden-app-pg")  # the whole app: SQLite, PostgreSQL
+OWN_TURNS = ("passthrough", *APP_PATHS)  # proxy CPU counted over the path's own turns
+APP_PG_DATABASE = "fleetwarden_bench"
 PLACEHOLDER_KEY = "fleetwarden-placeholder-bench-1"
 KEY_ENV = "FW_BENCH_PROVIDER_KEY"
 FLEETWARDEN_LEDGER = "fleetwarden-ledger.db"  # in the temporary directory
@@ -135,6 +146,7 @@ class Result:
     versions: dict[str, str] = field(default_factory=dict)
     ledger_usage_rows: int | None = None
     app_usage: dict[str, int] | None = None  # the app's ledger: rows, rows with exact tokens
+    app_pg_usage: dict[str, int] | None = None  # the same in the app's PostgreSQL ledger
     ratios: dict[str, float] = field(default_factory=dict)
 
     def block(self, path: str, concurrency: int) -> Block | None:
@@ -162,9 +174,29 @@ def ratios(result: Result, high: int) -> dict[str, float]:
                 fw.total_ms["p50"] - direct.total_ms["p50"]
             )
         app = result.block("fleetwarden-app", level)
+        app_pg = result.block("fleetwarden-app-pg", level)
         floor = result.block("passthrough", level)
         if direct is not None and app is not None:
             out[f"app_ttfb_p50_overhead_ms_c{level}"] = app.ttfb_ms["p50"] - direct.ttfb_ms["p50"]
+        if direct is not None and app_pg is not None:
+            out[f"app_pg_ttfb_p50_overhead_ms_c{level}"] = (
+                app_pg.ttfb_ms["p50"] - direct.ttfb_ms["p50"]
+            )
+        if app is not None and app_pg is not None:
+            # PostgreSQL ÷ SQLite; for the latencies their inverse too (a speed: ≥ 0.9 is
+            # the goal's "at least 0.9×", a TTFB at most 1/0.9 of SQLite's).
+            out[f"app_pg_over_app_rps_c{level}"] = app_pg.rps / app.rps
+            out[f"app_pg_over_app_ttfb_p50_c{level}"] = app_pg.ttfb_ms["p50"] / app.ttfb_ms["p50"]
+            out[f"app_over_app_pg_ttfb_p50_c{level}"] = app.ttfb_ms["p50"] / app_pg.ttfb_ms["p50"]
+            out[f"app_pg_over_app_total_p50_c{level}"] = (
+                app_pg.total_ms["p50"] / app.total_ms["p50"]
+            )
+            out[f"app_pg_over_app_cpu_c{level}"] = (
+                app_pg.cpu_ms_per_request["proxy"] / app.cpu_ms_per_request["proxy"]
+            )
+            out[f"app_pg_with_server_over_app_cpu_c{level}"] = (
+                app_pg.cpu_ms_per_request["proxy"] + app_pg.cpu_ms_per_request.get("postgres", 0)
+            ) / app.cpu_ms_per_request["proxy"]
         if direct is not None and floor is not None:
             out[f"passthrough_ttfb_p50_overhead_ms_c{level}"] = (
                 floor.ttfb_ms["p50"] - direct.ttfb_ms["p50"]
@@ -205,7 +237,7 @@ def report(result: Result, high: int) -> str:
             "",
             f"concurrency {level}: {result.requests[level]} requests per path (ms)",
             f"{'':<21}{'TTFB p50':>9}{'p99':>8}{'total p50':>11}{'p99':>8}{'req/s':>9}"
-            f"   CPU ms/request: client / fake / proxy",
+            f"   CPU ms/request: client / fake / proxy (+ its PostgreSQL server)",
         ]
         for path in PATHS:
             b = result.block(path, level)
@@ -213,6 +245,8 @@ def report(result: Result, high: int) -> str:
                 continue
             cpu = b.cpu_ms_per_request
             proxy_cpu = f"{cpu['proxy']:.2f}" if "proxy" in cpu else "-"
+            if "postgres" in cpu:
+                proxy_cpu += f" (+ {cpu['postgres']:.2f})"
             lines.append(
                 f"{path:<21}{b.ttfb_ms['p50']:>9.2f}{b.ttfb_ms['p99']:>8.2f}"
                 f"{b.total_ms['p50']:>11.2f}{b.total_ms['p99']:>8.2f}{b.rps:>9.1f}"
@@ -255,6 +289,18 @@ def report(result: Result, high: int) -> str:
                     f"fleetwarden-app / {name} throughput, concurrency {level}: {r[key]:.2f}x{goal}"
                 )
     for level in (1, high):
+        key = f"app_pg_over_app_rps_c{level}"
+        if key in r:
+            lines.append(
+                f"fleetwarden-app-pg / fleetwarden-app (PostgreSQL / SQLite ledger), concurrency "
+                f"{level}: throughput {r[key]:.3f}x (goal >= 0.9x); TTFB p50 "
+                f"{r[f'app_pg_over_app_ttfb_p50_c{level}']:.3f}x (as a speed "
+                f"{r[f'app_over_app_pg_ttfb_p50_c{level}']:.3f}x, goal >= 0.9x); total p50 "
+                f"{r[f'app_pg_over_app_total_p50_c{level}']:.3f}x; app CPU per request "
+                f"{r[f'app_pg_over_app_cpu_c{level}']:.3f}x, with its PostgreSQL server's "
+                f"{r[f'app_pg_with_server_over_app_cpu_c{level}']:.3f}x"
+            )
+    for level in (1, high):
         key = f"accounts_over_plain_rps_c{level}"
         if key in r:
             lines.append(
@@ -279,13 +325,19 @@ def report(result: Result, high: int) -> str:
             f"Fleetwarden's ledger: {result.ledger_usage_rows} usage rows for the {sent} "
             "requests sent through it (probe and warm-ups included)"
         )
-    if result.app_usage is not None:
+    for name, usage in (
+        ("fleetwarden-app", result.app_usage),
+        ("fleetwarden-app-pg", result.app_pg_usage),
+    ):
+        if usage is None:
+            continue
         sent = 1 + sum(result.warmup + count for count in result.requests.values())
-        rows, exact = result.app_usage["rows"], result.app_usage["exact"]
+        rows, exact = usage["rows"], usage["exact"]
         verdict = "exact" if rows == exact == sent else "NOT EXACT"
+        engine = "PostgreSQL" if name == "fleetwarden-app-pg" else "SQLite"
         lines.append(
-            f"fleetwarden-app's ledger: {rows} usage rows for the {sent} requests sent through "
-            f"it, {exact} with exactly the fake's tokens: {verdict}"
+            f"{name}'s ledger ({engine}): {rows} usage rows for the {sent} requests sent "
+            f"through it, {exact} with exactly the fake's tokens: {verdict}"
         )
     if result.versions:
         lines.append("versions: " + ", ".join(f"{k} {v}" for k, v in result.versions.items()))
@@ -321,12 +373,15 @@ def request_body(prompt_kib: int) -> bytes:
 
 @dataclass(frozen=True)
 class Target:
-    """Where one path sends the request; ``pid`` is its proxy's process (None: direct)."""
+    """Where one path sends the request; ``pid`` is its proxy's process (None: direct);
+    ``helpers`` lists the processes that work for it alone besides (its PostgreSQL server's),
+    whose CPU is counted with it."""
 
     name: str
     url: str
     api_key: str
     pid: int | None
+    helpers: Callable[[], list[int]] | None = None
 
     def headers(self) -> dict[str, str]:
         return {
@@ -393,6 +448,16 @@ async def load(
     return samples, time.perf_counter() - t0
 
 
+def cpu_of(pids: Sequence[int]) -> dict[int, float]:
+    """Each process's CPU seconds so far."""
+    return {pid: cpu_seconds(pid) for pid in pids}
+
+
+def cpu_since(before: dict[int, float], pids: Sequence[int]) -> float:
+    """The CPU ``pids`` used since ``before`` (a process started since: all of its own)."""
+    return sum(max(0.0, cpu_seconds(pid) - before.get(pid, 0.0)) for pid in pids)
+
+
 @dataclass
 class Tally:
     """What the rounds of one path at one level added up to."""
@@ -422,7 +487,8 @@ async def measure(
     logs after the answer has gone) — or, for a proxy process serving two paths
     (Fleetwarden's with and without an account) and for the paths of :data:`OWN_TURNS`
     (the whole app's timers and agent are not its requests' cost), over each path's own
-    turns."""
+    turns. A path's helper processes (the app's PostgreSQL server) are counted over its own
+    turns too, as ``postgres``."""
     tallies = {t.name: Tally() for t in targets}
     pids = [t.pid for t in targets if t.pid is not None]
     shared = {pid for pid in pids if pids.count(pid) > 1}
@@ -453,6 +519,7 @@ async def measure(
                         flush=True,
                     )
                 tally = tallies[target.name]
+                helpers_before = cpu_of(target.helpers()) if target.helpers is not None else {}
                 fake_before, client_before = cpu_seconds(fake_pid), time.process_time()
                 own = target.pid if target.pid in shared else None
                 proxy_turn = cpu_seconds(own) if own is not None else 0.0
@@ -463,6 +530,8 @@ async def measure(
                 tally.add_cpu("fake", cpu_seconds(fake_pid) - fake_before)
                 if own is not None:
                     tally.add_cpu("proxy", cpu_seconds(own) - proxy_turn)
+                if target.helpers is not None:
+                    tally.add_cpu("postgres", cpu_since(helpers_before, target.helpers()))
                 tally.samples += samples
                 tally.wall_s += wall
         await asyncio.sleep(1.0)
@@ -507,7 +576,7 @@ def free_port() -> int:
 
 def child_env(**extra: str) -> dict[str, str]:
     """Our environment without anything that would point a child elsewhere, plus ``extra``."""
-    drop = ("ANTHROPIC_", "OPENAI_", "LITELLM_", "DATABASE_URL", "DIRECT_URL")
+    drop = ("ANTHROPIC_", "OPENAI_", "LITELLM_", "DATABASE_URL", "DIRECT_URL", "PG")
     env = {k: v for k, v in clean_env().items() if not k.startswith(drop)}
     env.update(extra)
     return env
@@ -612,13 +681,24 @@ async def start_passthrough(upstream: str, root: Path, children: dict[str, Child
     return Target("passthrough", f"{base}/v1/messages", PROVIDER_KEY, child.pid)
 
 
-async def start_app(root: Path, upstream: str, args: argparse.Namespace) -> tuple[AppProxy, Target]:
-    """The whole app (:mod:`bench.metering_app`) and its agent's own URL and placeholder."""
+async def start_app(
+    name: str,
+    root: Path,
+    upstream: str,
+    args: argparse.Namespace,
+    postgres: PostgresServer | None = None,
+) -> tuple[AppProxy, Target]:
+    """The whole app (:mod:`bench.metering_app`) as path ``name``, its ledger in its state
+    dir or, with ``postgres``, a database of its own there; its agent's URL and placeholder."""
     paths = [] if args.fleetwarden_src is None else [str(args.fleetwarden_src)]
     env = child_env(**{app_bench.KEY_ENV: PROVIDER_KEY})
     if paths:
         env["PYTHONPATH"] = os.pathsep.join(paths)
-    app = AppProxy(root / "app", upstream, env)
+    ledger_url = None
+    if postgres is not None:
+        await asyncio.to_thread(postgres.create_database, APP_PG_DATABASE)
+        ledger_url = postgres.dsn(APP_PG_DATABASE)
+    app = AppProxy(root / name, upstream, env, ledger_url)
     try:
         view = await app.spawn()
     except BaseException:
@@ -626,9 +706,27 @@ async def start_app(root: Path, upstream: str, args: argparse.Namespace) -> tupl
         raise
     if not view.placeholder or view.placeholder == PROVIDER_KEY:
         await app.stop()
-        raise BenchError("fleetwarden-app: the agent holds no placeholder, or the real key")
-    target = Target("fleetwarden-app", f"{view.base_url}/v1/messages", view.placeholder, app.pid)
+        raise BenchError(f"{name}: the agent holds no placeholder, or the real key")
+    helpers = None if postgres is None else functools.partial(processes_in, postgres.data_dir)
+    target = Target(name, f"{view.base_url}/v1/messages", view.placeholder, app.pid, helpers)
     return app, target
+
+
+def start_postgres(stack: contextlib.AsyncExitStack) -> PostgresServer:
+    """A real PostgreSQL server (``tests/postgres_server.py``: its own directory and port,
+    the tests' settings), closed by ``stack`` however the run ends. Called on the main
+    thread: the server dies with the thread that started it."""
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        raise BenchError("no PostgreSQL binaries (apt-get install postgresql)")
+    try:
+        import psycopg  # noqa: F401 - the app's PostgreSQL driver
+    except ImportError:
+        raise BenchError("psycopg is not installed (pip install 'psycopg[binary]')") from None
+    server = PostgresServer(None, bin_dir=bin_dir)
+    stack.callback(server.close)  # registered first: a failed start is cleaned up too
+    server.start()
+    return server
 
 
 def usage_rows(ledger: Path) -> int | None:
@@ -659,8 +757,12 @@ async def run(args: argparse.Namespace, root: Path) -> Result:
         rounds=args.rounds,
     )
     children: dict[str, Child] = {}  # by path name, and the fake
-    app: AppProxy | None = None
-    try:
+    apps: dict[str, AppProxy] = {}  # by path name
+    async with contextlib.AsyncExitStack() as stack:
+        # Unwound in reverse order, each step whatever the one before did (an error, a
+        # second Ctrl-C): the app on PostgreSQL (flushing its ledger on EOF), then the
+        # PostgreSQL server, then the app on SQLite, then every child process.
+        stack.callback(stop_children, children)
         fake_env = child_env(PYTHONPATH=str(REPO_ROOT))
         fake_argv = [sys.executable, "-m", "bench.metering_fake"]
         fake_argv += ["--event-delay-ms", f"{args.event_delay_ms:g}", "--key", PROVIDER_KEY]
@@ -684,8 +786,11 @@ async def run(args: argparse.Namespace, root: Path) -> Result:
                         started = [plain] if held is None else [plain, held]
                     elif name == "passthrough":
                         started = [await start_passthrough(upstream, root, children)]
-                    elif name == "fleetwarden-app":
-                        app, started_app = await start_app(root, upstream, args)
+                    elif name in APP_PATHS:
+                        postgres = start_postgres(stack) if name == "fleetwarden-app-pg" else None
+                        app, started_app = await start_app(name, root, upstream, args, postgres)
+                        apps[name] = app
+                        stack.push_async_callback(app.stop)  # safe to repeat
                         started = [started_app]
                     else:
                         started = [await start_litellm(name, root, upstream, children)]
@@ -695,9 +800,8 @@ async def run(args: argparse.Namespace, root: Path) -> Result:
                     result.skipped[name] = str(exc)
                     if name in children:
                         children.pop(name).stop()
-                    if name == "fleetwarden-app" and app is not None:
-                        await app.stop()
-                        app = None
+                    if name in apps:
+                        await apps.pop(name).stop()
                     continue
                 targets.extend(started)
         result.versions["aiohttp"] = aiohttp.__version__
@@ -717,19 +821,24 @@ async def run(args: argparse.Namespace, root: Path) -> Result:
         if "fleetwarden" in children:
             children["fleetwarden"].stop()  # flushes the proxy's pending ledger writes
             result.ledger_usage_rows = usage_rows(root / FLEETWARDEN_LEDGER)
-        if app is not None:
+        tokens = (USAGE.input, USAGE.output, USAGE.cache_read, USAGE.cache_write)
+        for name, app in apps.items():
             await app.stop()  # the app ends on EOF, its ledger written
-            tokens = (USAGE.input, USAGE.output, USAGE.cache_read, USAGE.cache_write)
-            check = usage_check(app.ledger, tokens)
+            check = await usage_check(app.ledger, tokens)  # PostgreSQL's server still runs
             if check is not None:
-                result.app_usage = {"rows": check.rows, "exact": check.exact}
+                usage = {"rows": check.rows, "exact": check.exact}
+                if name == "fleetwarden-app-pg":
+                    result.app_pg_usage = usage
+                else:
+                    result.app_usage = usage
         result.ratios = ratios(result, args.concurrency)
         return result
-    finally:
-        if app is not None:
-            await app.stop()
-        for child in reversed(children.values()):
-            child.stop()
+
+
+def stop_children(children: dict[str, Child]) -> None:
+    """Stop every child process, the last started first."""
+    for child in reversed(children.values()):
+        child.stop()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

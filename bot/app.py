@@ -40,7 +40,7 @@ from bot.report import PacingReports
 from bot.schedule_commands import ScheduleCommands, ScheduledRuns
 from bot.serving import Serving
 from bot.spawn_queue import SpawnQueue, spawn_queue
-from bot.standby import LeaseKeeper
+from bot.standby import Standby
 from bot.watch_follow import ScreenFollower
 from connectors.base import Connector
 from fleet.accounts.book import AccountBook
@@ -54,6 +54,7 @@ from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
 from fleet.cutoffs import CutoffKeeper
 from fleet.heartbeat import HeartbeatServer
+from fleet.hosts.service import Hosts
 from fleet.ledger import Ledger
 from fleet.metering.proxy import MeteringProxy
 from fleet.notices import Notice
@@ -117,9 +118,8 @@ class App:
         self._stop_requested = asyncio.Event()
         self._serving = Serving(on_closed=self.request_stop)
         self._started_connectors: list[Connector] = []
-        self._lease: LeaseKeeper | None = None  # a shared ledger's: active or standby
-        self.stepped_down = False
-        """Whether another orchestrator took the lease from this one while it ran."""
+        self._standby = Standby(on_lost=self.request_stop)  # on a shared ledger
+        self._hosts = Hosts(config.hosts, env=environ, clock=clock)
 
     @property
     def fleet(self) -> Fleet:
@@ -175,8 +175,9 @@ class App:
         self._state = AppState.STARTING
         self._lock.acquire()
         ledger, notifier = await self._open_ledger()
-        if not await self._become_active(ledger):
+        if not await self._standby.become_active(ledger, self._stop_requested):
             return  # stopped while standby: nothing else was started
+        await self._hosts.start()  # an unreachable host is retried, never waited for
         heartbeats = await self._start_heartbeats(ledger)
         budgets = await self._start_budgets(ledger, notifier)
         await self._start_metering(ledger, budgets.policy, notifier)
@@ -205,19 +206,10 @@ class App:
         self._notifier.hold()  # news at boot waits for the connectors (see start)
         return self._ledger, self._notifier
 
-    async def _become_active(self, ledger: Ledger) -> bool:
-        """On a shared (PostgreSQL) ledger, wait as standby until this process holds the
-        orchestrator lease (:mod:`bot.standby`); ``False`` if asked to stop first."""
-        if ledger.engine != "postgresql":
-            return True
-        self._lease = LeaseKeeper(ledger, on_lost=self._step_down)
-        return await self._lease.take(self._stop_requested)
-
-    def _step_down(self) -> None:
-        """Another orchestrator took the lease: stop at once (the ledger refuses our
-        writes already), and say so — systemd's restart brings this one back as standby."""
-        self.stepped_down = True
-        self.request_stop()
+    @property
+    def stepped_down(self) -> bool:
+        """Whether another orchestrator took the lease from this one while it ran."""
+        return self._standby.stepped_down
 
     async def _start_heartbeats(self, ledger: Ledger) -> HeartbeatServer:
         """The loopback endpoint agents prove they are alive on."""
@@ -342,6 +334,7 @@ class App:
             notices=self._notifier,
             ordering=self._notifier.ordering if self._notifier is not None else None,
             approvals=self.approvals,
+            hosts=self._hosts,
         )
         self._serving.router = built.router
         return built
@@ -442,10 +435,10 @@ class App:
             await self._run_caps.drain()
         if self._accounts is not None:
             await self._accounts.stop()  # and what the accounts learned
+        await self._hosts.stop()
         if self._heartbeats is not None:
             await self._heartbeats.stop()
-        if self._lease is not None:
-            await self._lease.stop()  # released: a standby takes over at once
+        await self._standby.stop()  # the lease released: a standby takes over at once
         if self._ledger is not None:
             await self._ledger.close()
         self._lock.release()

@@ -18,6 +18,7 @@ from bot.egress_commands import EgressCommands
 from bot.forget_command import ForgetCommand
 from bot.grammar import Grammar
 from bot.handlers import Handlers
+from bot.host_commands import HostCommands
 from bot.levers import Levers
 from bot.limit_commands import LimitCommands
 from bot.ordering import Ordering
@@ -35,6 +36,7 @@ from fleet.approvals.service import Approvals
 from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
 from fleet.errors import FleetError
+from fleet.hosts.service import Hosts
 from fleet.ledger import Ledger
 from fleet.model import AgentSpec
 from fleet.notices import NoticeBoard
@@ -86,6 +88,7 @@ def build_commands(
     notices: NoticeBoard | None = None,
     ordering: Ordering | None = None,
     approvals: Approvals | None = None,
+    hosts: Hosts | None = None,
 ) -> Commands:
     """``ordering``: the notifier's, so that notices about an agent wait for the answer to
     a command about it. ``approvals``: the app's requests (a fresh service if not given)."""
@@ -131,6 +134,7 @@ def build_commands(
             **QueueCommands(queue).table(),
             **RunCommands(fleet, cfg.defaults.logs_lines).table(),
             **EgressCommands(fleet, sandboxes, notices).table(),
+            **HostCommands(hosts or Hosts((), env={}, clock=clock), ledger, clock.now).table(),
             **levers.table(),  # `freeze`, and `stop` with `all` before the ordinary one
             **ApprovalCommands(approvals, answers, clock, live, cfg.command_prefix).table(),
         },

@@ -7,6 +7,7 @@ from bot.approvals.commands import ANSWER, APPROVE, DENY, INTERRUPT, PENDING, PE
 from bot.egress_commands import EGRESS
 from bot.forget_command import FORGET
 from bot.grammar import ArgSpec, CommandSpec, FlagSpec
+from bot.host_commands import HOSTS
 from bot.levers import FREEZE
 from bot.limit_commands import RESUME
 from bot.queue_commands import CANCEL, QUEUE
@@ -447,6 +448,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     QUEUE,
     CANCEL,
     EGRESS,
+    HOSTS,
     VERIFY,
     WHOAMI,
 )

@@ -37,6 +37,7 @@ from fleet.accounts.model import CREDENTIAL_VARS
 from fleet.accounts.schema import environment_problems, section_problems
 from fleet.budgets.schema import Loc
 from fleet.budgets.schema import section_problems as budget_section_problems
+from fleet.hosts.schema import section_problems as host_section_problems
 from fleet.metering.schema import provider_routes
 from fleet.permission_config import unsandboxed_full
 from fleet.roster import COMMAND_RUNTIME, AgentEntry
@@ -161,6 +162,10 @@ def parse_config(
         loaded_at = now if now is not None else datetime.now(UTC)
         problems.extend(_budget_problems(document, locate, file_name, loaded_at))
         problems.extend(_account_problems(document, locate, file_name, roster))
+        problems.extend(
+            ConfigProblem(file_name, *locate(loc)[:2], message)
+            for loc, message in host_section_problems(document.hosts)
+        )
     if problems or document is None:
         # The config file's problems first, then the roster file's; each by line.
         problems.sort(key=lambda p: (p.file != file_name, p.line is None, p.line or 0))

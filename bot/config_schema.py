@@ -34,6 +34,7 @@ from fleet.budgets.schema import (
     groups_of,
 )
 from fleet.caps import LimitsSection
+from fleet.hosts.schema import HostEntry
 from fleet.ledger.location import check_url, is_url
 from fleet.metering.config import MeteringSettings, PriceTable, ProviderRoute
 from fleet.metering.schema import (
@@ -261,6 +262,14 @@ class ConfigFile(BaseModel):
             "specific scope with a budget governs an agent; `budget set` may replace one."
         ),
     )
+    hosts: tuple[HostEntry, ...] = Field(
+        default=(),
+        description=(
+            "Other machines reached over SSH, each with its host key on record (`fleetwarden "
+            "hosts trust NAME` records it). `hosts` in chat and `fleetwarden hosts check` show "
+            "whether each is reachable, its load, free disk and agent CLIs."
+        ),
+    )
     limits: LimitsSection = Field(
         default_factory=LimitsSection, description="Fleet-wide limits: how many agents may run."
     )
@@ -364,6 +373,8 @@ class Config:
     timezone: ZoneInfo
     """Calendar windows, ``reset_at`` without an offset, the report's cron, times shown."""
     groups: Groups
+    hosts: tuple[HostEntry, ...]
+    """The `hosts:` section, in file order."""
     budgets: dict[str, Budget]
     """The config's budgets by scope (``str(scope)``); ``budget set`` may replace one."""
     accounts: AccountSet
@@ -408,6 +419,7 @@ class Config:
             prices=price_table(document.prices, document.price_default),
             timezone=timezone,
             groups=groups_of(document.groups),
+            hosts=document.hosts,
             budgets=budgets_of(document.budgets, timezone),
             accounts=account_set(
                 document.accounts,

@@ -143,3 +143,30 @@ class LeaseKeeper:
                 self.state = LeaseState.RELEASED
             except LedgerError as exc:
                 log.warning("could not release the orchestrator lease: %s", exc)
+
+
+class Standby:
+    """The app's side of it: on a shared (PostgreSQL) ledger, wait as standby until the
+    lease is ours; when another takes it, step down (``on_lost``: stop the app)."""
+
+    def __init__(self, *, on_lost: Callable[[], None]) -> None:
+        self._on_lost = on_lost
+        self._keeper: LeaseKeeper | None = None
+        self.stepped_down = False
+
+    async def become_active(self, ledger: Ledger, stop: asyncio.Event) -> bool:
+        """Whether this process may act: at once on a SQLite ledger (one machine's), else
+        once it holds the lease; ``False`` if ``stop`` is set first."""
+        if ledger.engine != "postgresql":
+            return True
+        self._keeper = LeaseKeeper(ledger, on_lost=self._lost)
+        return await self._keeper.take(stop)
+
+    def _lost(self) -> None:
+        # The ledger refuses our writes already; systemd's restart brings us back as standby.
+        self.stepped_down = True
+        self._on_lost()
+
+    async def stop(self) -> None:
+        if self._keeper is not None:
+            await self._keeper.stop()

@@ -147,6 +147,7 @@ class AgentRecord:
     next_restart_at: datetime | None
     origin: AgentOrigin = "spawn"
     removed_at: datetime | None = None  # when the roster dropped it; None while in it
+    host: str = "local"  # where it runs: `local`, or a name from the config's `hosts`
 
     @property
     def spec(self) -> AgentSpec:
@@ -210,6 +211,7 @@ class AgentRecord:
             next_restart_at=_optional_epoch(row["next_restart_at"]),
             origin="roster" if row["origin"] == "roster" else "spawn",
             removed_at=_optional_epoch(row["removed_at"]),
+            host=str(row["host"]),
         )
 
 

@@ -37,13 +37,14 @@ from bot.commands import (
 from bot.egress_commands import EGRESS, EGRESS_BLOCK, EGRESS_UNBLOCK
 from bot.forget_command import FORGET
 from bot.grammar import CommandSpec
+from bot.host_commands import HOSTS
 from bot.levers import FREEZE
 from bot.limit_commands import RESUME
 from bot.verify_command import VERIFY
 
 READ_ONLY = (
     *(HELP, PS, LOGS, RUNS, WATCH, USAGE, PACE, REPORT, BUDGET, ROSTER, WHOAMI),
-    *(SCHEDULE, SCHEDULE_LIST, ACCOUNTS, QUEUE, EGRESS),
+    *(SCHEDULE, SCHEDULE_LIST, ACCOUNTS, QUEUE, EGRESS, HOSTS),
     *(APPROVE, DENY, ANSWER, PENDING),  # who may answer is decided per request
 )
 CONTROL = (

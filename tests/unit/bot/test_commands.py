@@ -41,6 +41,7 @@ USAGES = {
     "queue": "queue",
     "cancel": "cancel ID",
     "egress": "egress [block|unblock] [NAME]",
+    "hosts": "hosts",
     "verify": "verify ID ANSWER",
     "whoami": "whoami",
 }

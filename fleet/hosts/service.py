@@ -1,0 +1,118 @@
+"""The fleet's hosts while the orchestrator runs: one :class:`HostLink` per ``hosts:``
+entry, kept up from start to stop, and what each host was last found to have.
+
+A host that cannot be reached at start does not stop the orchestrator: its link keeps
+trying (backing off, at most once a second) and :meth:`Hosts.views` says which host and
+why. Each time a link comes up the host is probed (load, disk, CLIs), and again every
+:data:`PROBE_EVERY` seconds while it stays up, so ``hosts`` shows facts at most that old.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+from fleet.clock import Clock
+from fleet.hosts.connection import HostLink, LinkState, LinkStatus
+from fleet.hosts.errors import HostError
+from fleet.hosts.probe import HostFacts, probe
+from fleet.hosts.schema import HostEntry, HostName
+
+log = logging.getLogger(__name__)
+
+PROBE_EVERY: Final = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class HostView:
+    """One host as ``hosts`` shows it: its link now, and the facts of its last probe."""
+
+    entry: HostEntry
+    status: LinkStatus
+    facts: HostFacts | None
+    probed_at: datetime | None
+    probe_error: str | None
+
+
+class Hosts:
+    """Every configured host's link and facts."""
+
+    def __init__(
+        self, entries: Sequence[HostEntry], *, env: Mapping[str, str], clock: Clock
+    ) -> None:
+        self._clock = clock
+        self._links = {
+            entry.host_name: HostLink(entry, env=env, clock=clock, on_change=self._changed)
+            for entry in entries
+        }
+        self._facts: dict[HostName, tuple[HostFacts | None, datetime | None, str | None]] = {}
+        self._probing: dict[HostName, asyncio.Task[None]] = {}
+        self._started = False
+        self._said: dict[HostName, str | None] = {}  # the down reason last logged
+
+    def __len__(self) -> int:
+        return len(self._links)
+
+    def link(self, name: str) -> HostLink | None:
+        return self._links.get(HostName(name))
+
+    async def start(self) -> None:
+        """Start every link; returns at once, whether or not the hosts answer."""
+        self._started = True
+        for link in self._links.values():
+            await link.start()
+            log.info("host %s: connecting to %s", link.name, link.entry.target)
+
+    async def stop(self) -> None:
+        """Stop probing and close every link."""
+        tasks = list(self._probing.values())
+        self._probing.clear()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for link in self._links.values():
+            await link.stop()
+
+    def views(self) -> list[HostView]:
+        """Every host, in config order, with its link's state and its last facts."""
+        views = []
+        for name, link in self._links.items():
+            facts, at, error = self._facts.get(name, (None, None, None))
+            views.append(HostView(link.entry, link.status(), facts, at, error))
+        return views
+
+    def _changed(self, status: LinkStatus) -> None:
+        if status.state is LinkState.CONNECTED and self._started:
+            running = self._probing.get(status.host)
+            if running is None or running.done():
+                self._probing[status.host] = asyncio.create_task(
+                    self._probe_while_up(status.host), name=f"probe-{status.host}"
+                )
+        elif (
+            status.state is LinkState.DOWN
+            and status.error
+            # Once per spell and reason: the link retries every second or more while down.
+            and self._said.get(status.host) != status.error
+        ):
+            log.warning("host %s unreachable (retrying): %s", status.host, status.error)
+        self._said[status.host] = status.error if status.state is LinkState.DOWN else None
+
+    async def _probe_while_up(self, name: HostName) -> None:
+        link = self._links[name]
+        while link.state is LinkState.CONNECTED:
+            try:
+                facts = await probe(link, link.entry.state_dir)
+            except HostError as exc:
+                facts_before, at_before, _ = self._facts.get(name, (None, None, None))
+                self._facts[name] = (facts_before, at_before, str(exc))
+                log.warning("host %s: probe failed: %s", name, exc)
+            else:
+                self._facts[name] = (facts, self._clock.now(), None)
+            await asyncio.sleep(PROBE_EVERY)

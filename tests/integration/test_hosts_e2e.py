@@ -1,0 +1,76 @@
+"""The real `fleetwarden run` with a `hosts:` section, against real OpenSSH servers on
+loopback: it starts whatever its hosts do — one up, one whose host key is not on record,
+one where nothing listens — and `hosts` in chat shows each: the first up with its load,
+disk and tools, the refused one with the fix, the down one with why; problems first."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.console_bot import ConsoleBot
+from tests.sshd_server import SshServer, free_port
+
+pytestmark = pytest.mark.integration
+
+WAIT = 30.0
+
+
+def _entry(name: str, target: str, key: Path, known: Path) -> str:
+    return (
+        f"  - {{name: {name}, ssh: '{target}', key_file: '{key}', known_hosts: '{known}',"
+        " max_agents: 4, state_dir: ~/fw-agents}\n"
+    )
+
+
+def test_hosts_lists_an_up_a_refused_and_a_down_host(
+    tmp_path: Path, ssh_hosts: tuple[SshServer, SshServer]
+) -> None:
+    """The orchestrator starts with a refused and an unreachable host, says which and why,
+    and `hosts` shows all three, the troubled ones first."""
+    up, unknown = ssh_hosts
+    known = tmp_path / "known_hosts"
+    known.write_text(up.known_hosts_line() + "\n")
+    nobody = f"{up.user}@127.0.0.5:{free_port('127.0.0.5')}"
+    config = tmp_path / "fleetwarden.yaml"
+    config.write_text(
+        "state_dir: ./state\n"
+        "connectors: {console: {}}\n"
+        "hosts:\n"
+        + _entry("box2", up.ssh_target, up.client_key, known)
+        + _entry("box3", unknown.ssh_target, unknown.client_key, known)
+        + _entry("box5", nobody, up.client_key, known)
+    )
+    bot = ConsoleBot(tmp_path, "--config", str(config))
+    try:
+        reply = ""
+        deadline = time.monotonic() + WAIT
+        # Until box2's first probe is in (its load column) and box3 is refused.
+        while not (
+            re.search(r"^box2 +up .* \d+\.\d\d", reply, re.M)
+            and re.search(r"^box3 +refused", reply, re.M)
+        ):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"hosts never showed box2 probed and box3 refused:\n{reply}")
+            time.sleep(0.2)
+            bot.command("hosts", r"^local +up.*$", timeout=WAIT)
+            reply = bot.output_since_command
+        rows = [line for line in reply.splitlines() if re.match(r"(box\d|local) ", line)]
+        names = [row.split()[0] for row in rows]
+        assert names.index("box3") < names.index("box2")  # problems first
+        assert names.index("box5") < names.index("box2")
+        box2 = next(row for row in rows if row.startswith("box2 "))
+        assert "0/4" in box2 and "GiB" in box2
+        assert "fleetwarden hosts trust box3" in reply
+        assert unknown.fingerprint() in reply
+        assert re.search(r"^box5 +(down|connecting)", reply, re.M)
+        bot.send("quit")
+        assert bot.wait(timeout=WAIT) == 0
+    finally:
+        if bot.proc.poll() is None:
+            bot.kill()
+    log = (tmp_path / "state" / "fleetwarden.log").read_text()
+    assert "host box3 refused" in log
