@@ -46,6 +46,9 @@ from connectors.base import Connector
 from fleet.accounts.book import AccountBook
 from fleet.approvals.service import Approvals
 from fleet.backends.base import Backend
+from fleet.backends.process import SHIM
+from fleet.backends.remote_tmux import RemoteTmuxBackend
+from fleet.backends.tmux import LAUNCHER
 from fleet.budgets.model import Scope
 from fleet.budgets.policy import PacingPolicy
 from fleet.budgets.run_caps import CappedPolicy, RunCaps
@@ -60,12 +63,17 @@ from fleet.metering.proxy import MeteringProxy
 from fleet.notices import Notice
 from fleet.redaction.redactor import Redactor
 from fleet.runtimes import RuntimeRegistry, default_registry
+from fleet.runtimes.stub import STUB_AGENT
 from fleet.sandbox.service import Sandboxes
 from fleet.supervisor import Fleet, RosterDiff
 from scheduler.context import JobContext
 from scheduler.jobs import FleetScheduler
 
 log = logging.getLogger(__name__)
+
+BUNDLED = (SHIM, LAUNCHER, STUB_AGENT)
+"""Fleetwarden's standalone scripts each host gets a copy of (the shim, the tmux launcher,
+the stub agent)."""
 
 _DRAIN_TIMEOUT = 60.0
 
@@ -119,7 +127,9 @@ class App:
         self._serving = Serving(on_closed=self.request_stop)
         self._started_connectors: list[Connector] = []
         self._standby = Standby(on_lost=self.request_stop)  # on a shared ledger
-        self._hosts = Hosts(config.hosts, env=environ, clock=clock)
+        self._hosts = Hosts(config.hosts, env=environ, clock=clock, bundled=BUNDLED)
+        for host in self._hosts.names():  # agents there run in tmux there
+            self._backends.setdefault(f"tmux@{host}", RemoteTmuxBackend(host, self._hosts))
 
     @property
     def fleet(self) -> Fleet:
@@ -177,10 +187,10 @@ class App:
         ledger, notifier = await self._open_ledger()
         if not await self._standby.become_active(ledger, self._stop_requested):
             return  # stopped while standby: nothing else was started
-        await self._hosts.start()  # an unreachable host is retried, never waited for
         heartbeats = await self._start_heartbeats(ledger)
         budgets = await self._start_budgets(ledger, notifier)
         await self._start_metering(ledger, budgets.policy, notifier)
+        await self._start_hosts(heartbeats)
         fleet = await self._start_fleet(ledger, heartbeats)
         commands = self._build_commands(ledger, fleet, budgets)
         self._start_scheduler(ledger, notifier, fleet, budgets, commands)
@@ -210,6 +220,14 @@ class App:
     def stepped_down(self) -> bool:
         """Whether another orchestrator took the lease from this one while it ran."""
         return self._standby.stepped_down
+
+    async def _start_hosts(self, heartbeats: HeartbeatServer) -> None:
+        """Each host's link, kept up from now on: an unreachable host is retried, never
+        waited for. Its agents reach the heartbeat endpoint and the proxy by forwards."""
+        targets = {"heartbeat": heartbeats.port}
+        if self._metering is not None:
+            targets["metering"] = self._metering.port
+        await self._hosts.start(targets)
 
     async def _start_heartbeats(self, ledger: Ledger) -> HeartbeatServer:
         """The loopback endpoint agents prove they are alive on."""
@@ -289,6 +307,7 @@ class App:
             accounts=self._accounts,
             sandboxes=self._sandboxes,
             approvals=self.approvals,  # its live sessions open their CLIs' asks here
+            hosts=self._hosts,
         )
         heartbeats.take_asks(self._fleet.sessions.hook_asks.ask)  # TUIs' permission hooks
         assert self._notifier is not None
@@ -435,6 +454,9 @@ class App:
             await self._run_caps.drain()
         if self._accounts is not None:
             await self._accounts.stop()  # and what the accounts learned
+        for backend in self._backends.values():
+            if isinstance(backend, RemoteTmuxBackend):
+                await backend.close()
         await self._hosts.stop()
         if self._heartbeats is not None:
             await self._heartbeats.stop()

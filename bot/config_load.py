@@ -13,22 +13,18 @@ against that file's own lines, and relative paths inside it resolve against its 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Collection, Hashable, Iterator, Mapping
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
-from pydantic_core import PydanticCustomError
-from yaml.nodes import MappingNode, Node, ScalarNode
+from pydantic import ValidationError
 
 from bot.config_problems import ConfigError, ConfigProblem, Locator, compose, describe, translate
+from bot.config_roster import KEY_NOUNS, RosterSource, roster_file
 from bot.config_schema import (
     Config,
     ConfigFile,
-    ConnectorsSection,
     absolute_path,
     implicit_accounts,
 )
@@ -37,21 +33,18 @@ from fleet.accounts.model import CREDENTIAL_VARS
 from fleet.accounts.schema import environment_problems, section_problems
 from fleet.budgets.schema import Loc
 from fleet.budgets.schema import section_problems as budget_section_problems
+from fleet.hosts.schema import placement_problems
 from fleet.hosts.schema import section_problems as host_section_problems
 from fleet.metering.schema import provider_routes
 from fleet.permission_config import unsandboxed_full
-from fleet.roster import COMMAND_RUNTIME, AgentEntry
+from fleet.roster import COMMAND_RUNTIME
 from fleet.sandbox.schema import check_egress
-from fleet.schema import SchemaContext, expand_path
+from fleet.schema import SchemaContext
 
 CONFIG_ENV_VAR = "FLEETWARDEN_CONFIG"
 """The environment variable naming the config file when ``--config`` is not given."""
 
 # --- Loading ----------------------------------------------------------------------------
-
-
-_KEY_NOUNS: Mapping[type[BaseModel], str] = {ConnectorsSection: "connector"}
-"""What an unknown key is called in a section: ``connectors.matrx`` is an unknown connector."""
 
 
 def load_config(
@@ -141,18 +134,18 @@ def parse_config(
         runtimes=frozenset(runtimes),
         backends=frozenset(backends),
     )
-    roster = _Roster(data.get("agents"), file_name, locate)
+    roster = RosterSource(data.get("agents"), file_name, locate)
     if isinstance(roster.items, str):
         # Validated on its own (its own lines, its own directory), then handed to the
         # document as entries; () when it has problems, so the rest is still checked.
-        roster, entries = _roster_file(roster.items, locate, file_name, context, problems)
+        roster, entries = roster_file(roster.items, locate, file_name, context, problems)
         data = {**data, "agents": entries}
     document: ConfigFile | None = None
     try:
         document = ConfigFile.model_validate(data, context=context)
     except ValidationError as exc:
         problems.extend(
-            translate(error, locate, file_name, schema=ConfigFile, key_nouns=_KEY_NOUNS)
+            translate(error, locate, file_name, schema=ConfigFile, key_nouns=KEY_NOUNS)
             for error in exc.errors()
         )
     problems.extend(_repeated_entries(data, locate, file_name, roster))
@@ -165,6 +158,12 @@ def parse_config(
         problems.extend(
             ConfigProblem(file_name, *locate(loc)[:2], message)
             for loc, message in host_section_problems(document.hosts)
+        )
+        problems.extend(
+            ConfigProblem(roster.file_name, *roster.locate(loc)[:2], message)
+            for loc, message in placement_problems(
+                document.hosts, document.agents, document.defaults.sandbox
+            )
         )
     if problems or document is None:
         # The config file's problems first, then the roster file's; each by line.
@@ -185,7 +184,7 @@ def parse_config(
 
 
 def _repeated_entries(
-    data: Mapping[str, object], locate: Locator, file_name: str, roster: _Roster
+    data: Mapping[str, object], locate: Locator, file_name: str, roster: RosterSource
 ) -> Iterator[ConfigProblem]:
     """Two agents with one name (in ``roster``, wherever it is); one operator listed twice."""
 
@@ -239,7 +238,7 @@ def _repeats(
 
 
 def _unavailable_fallbacks(
-    document: ConfigFile, context: SchemaContext, roster: _Roster
+    document: ConfigFile, context: SchemaContext, roster: RosterSource
 ) -> Iterator[ConfigProblem]:
     """Agents that rely on a default runtime/backend this installation lacks.
 
@@ -273,7 +272,7 @@ def _unavailable_fallbacks(
             )
 
 
-def _egress_problems(document: ConfigFile, roster: _Roster) -> Iterator[ConfigProblem]:
+def _egress_problems(document: ConfigFile, roster: RosterSource) -> Iterator[ConfigProblem]:
     """Agents whose egress or permission mode, with the defaults applied, their sandbox
     cannot give."""
     for index, agent in enumerate(document.agents):
@@ -316,7 +315,7 @@ UNMETERED_BUDGETS = (
 
 
 def _account_problems(
-    document: ConfigFile, locate: Locator, file_name: str, roster: _Roster
+    document: ConfigFile, locate: Locator, file_name: str, roster: RosterSource
 ) -> Iterator[ConfigProblem]:
     """Accounts and pools checked across entries and against the agents that name them."""
     where = _where(locate)
@@ -395,100 +394,3 @@ def _account_problems(
         else:
             line, path, _ = locate(loc)
             yield ConfigProblem(file_name, line, path, message)
-
-
-# --- A roster in its own file ------------------------------------------------------------------
-
-
-_ROSTER_ADAPTER = TypeAdapter(tuple[AgentEntry, ...])
-
-
-@dataclass(frozen=True, slots=True)
-class _Roster:
-    """The agents as written (``items``), and where problems in them are reported: the
-    config file itself, or the roster file ``agents:`` names."""
-
-    items: object
-    file_name: str
-    locate: Locator
-
-
-def _roster_file(
-    written: str,
-    locate: Locator,
-    file_name: str,
-    context: SchemaContext,
-    problems: list[ConfigProblem],
-) -> tuple[_Roster, tuple[AgentEntry, ...]]:
-    """Read, parse and validate the roster file named by ``agents: <written>``; its problems
-    are appended to ``problems``. Returns where the entries came from and the entries (empty
-    when there were problems)."""
-    line, _, _ = locate(("agents",))
-    empty = _Roster([], file_name, locate)
-
-    def refuse(message: str) -> tuple[_Roster, tuple[AgentEntry, ...]]:
-        problems.append(ConfigProblem(file_name, line, "agents", message))
-        return empty, ()
-
-    if not written.strip():
-        return refuse("expected a list of agents or the path of a roster file, found ''")
-    try:
-        path = expand_path(Path(written), context)
-    except PydanticCustomError as exc:
-        return refuse(exc.message())
-    shown = _shown_path(written, path, file_name)
-    where = f"roster file {str(path)!r}"
-    try:
-        if not path.is_file():
-            what = "does not exist" if not path.exists() else "is not a regular file"
-            return refuse(
-                f"{where} {what} (a relative path is resolved against the config file's directory)"
-            )
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        return refuse(f"cannot read {where}: not UTF-8 text (bad byte at offset {exc.start})")
-    except OSError as exc:
-        return refuse(f"cannot read {where}: {exc.strerror or exc}")
-    try:
-        root, items, duplicates = compose(text, shown)
-    except ConfigError as exc:
-        problems.extend(exc.problems)
-        return empty, ()
-    # compose() names keys from the file's top ("[0].name"); here they sit under agents.
-    problems.extend(p._replace(key_path=f"agents{p.key_path}") for p in duplicates)
-    roster = _Roster([] if items is None else items, shown, Locator(_under_agents(root)))
-    if not isinstance(roster.items, list):
-        found = describe(roster.items)
-        roster_line, _, _ = roster.locate(("agents",))
-        message = f"a roster file must be a list of agents (- name: ...), found {found}"
-        problems.append(ConfigProblem(shown, roster_line, "", message))
-        return empty, ()
-    roster_context = replace(context, base_dir=path.parent)
-    try:
-        entries = _ROSTER_ADAPTER.validate_python(roster.items, context=roster_context)
-    except ValidationError as exc:
-        for error in exc.errors():
-            located = error.copy()
-            located["loc"] = ("agents", *error["loc"])
-            problems.append(
-                translate(located, roster.locate, shown, schema=ConfigFile, key_nouns=_KEY_NOUNS)
-            )
-        return roster, ()
-    return roster, entries
-
-
-def _shown_path(written: str, path: Path, file_name: str) -> str:
-    """How problems name the roster file: next to ``file_name`` as the operator wrote it
-    when relative (``etc/roster.yaml``), else the absolute path."""
-    if Path(written).is_absolute() or written.startswith("~"):
-        return str(path)
-    return os.path.normpath(Path(file_name).parent / written)
-
-
-def _under_agents(root: Node | None) -> Node | None:
-    """``root`` (the roster file's list) as the value of an ``agents`` key, so that locations
-    like ``("agents", 1, "runtime")`` find their line in the roster file."""
-    if root is None:
-        return None
-    key = ScalarNode("tag:yaml.org,2002:str", "agents", root.start_mark, root.start_mark)
-    return MappingNode("tag:yaml.org,2002:map", [(key, root)], root.start_mark, root.end_mark)

@@ -91,6 +91,9 @@ def ps(statuses: Sequence[AgentStatus], now: datetime, drift: Sequence[str] = ()
     )
     if not statuses:
         return "No agents yet. Start one with `spawn NAME --prompt TEXT`." + drift_note
+    hosts = any(s.host != "local" for s in statuses)
+    if hosts:  # grouped by host, this machine's first
+        statuses = sorted(statuses, key=lambda s: (s.host != "local", s.host))
     rows = []
     for s in statuses:
         live = s.state.is_live
@@ -115,6 +118,8 @@ def ps(statuses: Sequence[AgentStatus], now: datetime, drift: Sequence[str] = ()
                 str(s.egress_refused) if s.egress_refused else _DASH,
             ]
         )
+        if hosts:
+            rows[-1].insert(1, s.host)
     live_count = sum(1 for s in statuses if s.state.is_live)
     summary = f"{live_count} of {len(statuses)} agent{'s' if len(statuses) != 1 else ''} running"
     headers = [
@@ -128,6 +133,8 @@ def ps(statuses: Sequence[AgentStatus], now: datetime, drift: Sequence[str] = ()
         "tokens today",
         "egress refused",
     ]
+    if hosts:
+        headers.insert(1, "host")
     return table(headers, rows) + f"\n\n{summary}" + drift_note
 
 

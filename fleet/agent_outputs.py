@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+from fleet.backends.base import backend_key
 from fleet.clock import Clock
 from fleet.errors import FleetError
 from fleet.ledger import Ledger
@@ -33,7 +34,7 @@ class AgentOutputs:
         """The agent's last ``entries`` events (``UnknownAgent`` if nobody knows it), each
         run read by its runtime's parser."""
         record = await self._runs.record(name)
-        tty = self._runs.backend(record.spec.backend).tty
+        tty = self._runs.backend(backend_key(record.spec)).tty
         runtimes, default = self._runtimes, record.spec.runtime
 
         def parser(runtime: str | None) -> StreamParser:
@@ -48,7 +49,7 @@ class AgentOutputs:
     async def on_terminal(self, name: str) -> bool:
         """Whether ``name`` runs on a terminal (tmux), where its screen is what it shows."""
         record = await self._runs.record(name)
-        return self._runs.backend(record.spec.backend).tty
+        return self._runs.backend(backend_key(record.spec)).tty
 
     async def screen(self, name: str) -> str:
         """What the agent's screen shows now (the log's end once it has stopped)."""

@@ -139,6 +139,8 @@ class AgentSpec:
     approval_timeout: float = 1800.0
     max_open_approvals: int = 5
     run_budget: RunBudget | None = None  # a cap on each run's spend
+    # Where it runs: ``local`` (this machine), or the name of a ``hosts:`` entry.
+    host: str = "local"
 
 
 @dataclass(frozen=True, slots=True)

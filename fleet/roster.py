@@ -25,6 +25,7 @@ from types import MappingProxyType
 from typing import Annotated, Protocol
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -38,6 +39,7 @@ from pydantic_core import PydanticCustomError
 
 from fleet.accounts.schema import AccountRef
 from fleet.budgets.run_budget import RunBudgetEntry
+from fleet.hosts.schema import check_placement
 from fleet.model import AgentSpec, Fallback
 from fleet.names import AGENT_NAME_PATTERN, RESERVED, AgentName, is_agent_name
 from fleet.permission_config import (
@@ -215,6 +217,13 @@ class AgentEntry(BaseModel):
             "Where the process runs: `subprocess` (a child process in its own process "
             "group) or `tmux` (a session on Fleetwarden's private tmux server, in a real "
             "terminal). Default: `defaults.backend`."
+        ),
+    )
+    host: Annotated[str, AfterValidator(check_placement)] = Field(
+        default="local",
+        description=(
+            "Where it runs: `local` (this machine) or the name of an entry of the config's "
+            "`hosts:` (over SSH, in tmux there). Default: `local`."
         ),
     )
     env: Mapping[EnvKey, str] = Field(
@@ -469,6 +478,7 @@ class AgentEntry(BaseModel):
             run_budget=(
                 entry.to_budget() if (entry := self.run_budget or defaults.run_budget) else None
             ),
+            host=self.host,
         )
         return defaults.policy.apply(
             spec,

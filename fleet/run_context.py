@@ -9,13 +9,17 @@ remembers which accounts it chose, for the run's report and its environment; the
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from fleet.accounts.model import AccountError
-from fleet.backends.base import Backend
+from fleet.backends.base import Backend, backend_key
 from fleet.clock import Clock
 from fleet.errors import LaunchFailed
+from fleet.hosts.errors import HostError
+from fleet.hosts.schema import LOCAL_HOST
+from fleet.hosts.service import Hosts
 from fleet.model import AgentSpec
 from fleet.names import AgentName
 from fleet.private_files import private_dir
@@ -23,6 +27,7 @@ from fleet.runs import AgentPaths
 from fleet.runtimes import RuntimeContext
 from fleet.status import AccountAssigner, FleetSettings, HeartbeatIssuer, ProviderUrlIssuer
 
+_STANDARD_PATH = ("/usr/local/bin", "/usr/bin", "/bin")
 _LOG_PATHS_HELD = 100_000  # log paths remembered (an agent's is a few hundred bytes)
 
 
@@ -39,8 +44,10 @@ class RunContexts:
         heartbeats: HeartbeatIssuer | None = None,
         provider_urls: ProviderUrlIssuer | None = None,
         accounts: AccountAssigner | None = None,
+        hosts: Hosts | None = None,
     ) -> None:
         self._settings = settings
+        self._hosts = hosts
         self._clock = clock
         self.environ = environ
         self._backend = backend
@@ -60,7 +67,11 @@ class RunContexts:
         return path
 
     def context(self, spec: AgentSpec) -> RuntimeContext:
-        """Where and how ``spec`` runs: its private home, its directory, its URLs."""
+        """Where and how ``spec`` runs: its private home, its directory, its URLs. On
+        another host: its home and directory there (made at launch), the URLs as the
+        host's forwards lead to them, and the host's own ``PATH``."""
+        if spec.host != LOCAL_HOST:
+            return self._remote_context(spec)
         paths = AgentPaths.of(self._settings.state_dir, spec.name)
         workdir = spec.workdir or paths.work
         private_dir(paths.home)
@@ -68,6 +79,45 @@ class RunContexts:
             private_dir(workdir)
         else:
             workdir.mkdir(parents=True, exist_ok=True)
+        return self._context(spec, paths.home, workdir, self.environ, lambda url: url)
+
+    def _remote_context(self, spec: AgentSpec) -> RuntimeContext:
+        place = self._hosts.place(spec.host) if self._hosts is not None else None
+        if self._hosts is None or place is None:
+            link = self._hosts.link(spec.host) if self._hosts is not None else None
+            why = f" ({link.state.value}: {link.error})" if link and link.error else ""
+            raise LaunchFailed(
+                f"{spec.name} cannot start: host {spec.host} cannot be reached now{why}; "
+                "`hosts` shows it"
+            )
+        facts = self._hosts.facts(spec.host)
+        dirs = [posixpath.dirname(tool.path) for tool in facts.tools] if facts else []
+        dirs += [posixpath.join(place.home, ".local", "bin"), *_STANDARD_PATH]
+        environ = {"PATH": ":".join(dict.fromkeys(dirs)), "LANG": "C.UTF-8"}
+        workdir = spec.workdir or Path(place.work_of(spec.name))
+        home = Path(place.home_of(spec.name))
+
+        def url(local: str) -> str:
+            try:
+                return place.url(local)
+            except HostError as exc:
+                raise LaunchFailed(f"{spec.name} cannot start: {exc}") from None
+
+        return self._context(spec, home, workdir, environ, url)
+
+    def remote_tools(self, spec: AgentSpec) -> set[str]:
+        """The programs ``spec``'s host was last found to have."""
+        facts = self._hosts.facts(spec.host) if self._hosts is not None else None
+        return {tool.name for tool in facts.tools} if facts is not None else set()
+
+    def _context(
+        self,
+        spec: AgentSpec,
+        home: Path,
+        workdir: Path,
+        environ: Mapping[str, str],
+        url: Callable[[str], str],
+    ) -> RuntimeContext:
         beats = self._heartbeats
         try:
             chosen = (
@@ -79,12 +129,12 @@ class RunContexts:
             raise LaunchFailed(f"{spec.name} cannot start: {exc}") from exc
         self._chosen[spec.name] = {p: account.name for p, account in chosen.items()}
         return RuntimeContext(
-            home=paths.home,
+            home=home,
             workdir=workdir,
-            environ=self.environ,
-            tty=self._backend(spec.backend).tty,
-            provider_urls=self._provider_urls_of(spec),
-            heartbeat_url=beats.url_for(spec.name) if beats is not None else None,
+            environ=environ,
+            tty=self._backend(backend_key(spec)).tty,
+            provider_urls={p: url(u) for p, u in self._provider_urls_of(spec).items()},
+            heartbeat_url=url(beats.url_for(spec.name)) if beats is not None else None,
             heartbeat_token=beats.token_for(spec.name) if beats is not None else None,
             accounts={provider: account.kind.value for provider, account in chosen.items()},
             started_at=self._clock.now(),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Final
 
@@ -28,17 +28,32 @@ _LINE_CAP: Final = 1024 * 1024  # a longer line is not parsed, only counted
 
 
 def check_launchable(
-    spec: AgentSpec, plan: LaunchPlan, *, accounts: Mapping[str, object], environ: Mapping[str, str]
+    spec: AgentSpec,
+    plan: LaunchPlan,
+    *,
+    accounts: Mapping[str, object],
+    environ: Mapping[str, str],
+    remote_tools: Collection[str] | None = None,
 ) -> None:
     """Refuse a launch that cannot work, in one line naming the fix: its program is not
-    installed, its directory is gone, or its CLI has no credential at all."""
-    if not plan.cwd.is_dir():
+    installed, its directory is gone, or its CLI has no credential at all. On another host
+    (``remote_tools``: the agent CLIs its last probe found there; its directories are made
+    at launch), only the CLI and the credential are checked."""
+    if remote_tools is not None:
+        program = plan.argv[0]
+        if program in _CLI_NAMES and program not in remote_tools:
+            raise LaunchFailed(
+                f"{spec.name} cannot start: host {spec.host} has no {program} — install "
+                f"it there (`npm install -g {NPM_PACKAGES.get(spec.runtime, program)}`), "
+                "then `hosts` shows it"
+            )
+    elif not plan.cwd.is_dir():
         raise LaunchFailed(
             f"{spec.name} cannot start: its workdir {plan.cwd} does not exist — create it, "
             "or give the agent another with --workdir or in its roster entry"
         )
     program = plan.argv[0]
-    if _find(program, plan.env.get("PATH", "")) is None:
+    if remote_tools is None and _find(program, plan.env.get("PATH", "")) is None:
         package = NPM_PACKAGES.get(spec.runtime)
         fix = (
             f"install it with `npm install -g {package}`"
@@ -59,6 +74,9 @@ def check_launchable(
             f"{spec.name} cannot start: {spec.runtime} has no credentials — add an account "
             f"for {' or '.join(providers)} (see README Accounts) and start it again"
         )
+
+
+_CLI_NAMES = frozenset({"claude", "codex", "pi", "opencode"})
 
 
 def _find(program: str, path: str) -> str | None:

@@ -15,9 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from fleet.backends.base import Backend
+from fleet.backends.base import Backend, backend_key
 from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError, LaunchFailed, UnknownAgent
+from fleet.hosts.schema import LOCAL_HOST, REMOTE_SANDBOX_NOT_YET
+from fleet.hosts.service import Hosts
 from fleet.ledger import Ledger
 from fleet.ledger.rows import AgentOrigin, AgentRecord, RunRecord
 from fleet.ledger.run_reports import RunEnd, RunReport, RunStart
@@ -94,6 +96,7 @@ class RunKeeper:
         provider_urls: ProviderUrlIssuer | None = None,
         accounts: AccountAssigner | None = None,
         sandboxes: Sandboxes | None = None,
+        hosts: Hosts | None = None,
     ) -> None:
         self._ledger = ledger
         self._runtimes = runtimes
@@ -110,6 +113,7 @@ class RunKeeper:
             heartbeats=heartbeats,
             provider_urls=provider_urls,
             accounts=accounts,
+            hosts=hosts,
         )
         self._git = GitProbe()  # reads HEADs in a sandbox of its own, runs nothing of theirs
         self._locks: dict[AgentName, asyncio.Lock] = {}
@@ -173,21 +177,29 @@ class RunKeeper:
         ``origin``: a spawn's, saved with the spec
         (:meth:`~fleet.ledger.store.Ledger.upsert_agent`)."""
         runtime = self._runtimes.get(spec.runtime)
-        backend = self.backend(spec.backend)
+        backend = self.backend(backend_key(spec))
         paths = AgentPaths.of(self._settings.state_dir, spec.name)
+        remote = spec.host != LOCAL_HOST
+        if remote and spec.sandbox != "none":
+            raise LaunchFailed(f"{spec.name} " + REMOTE_SANDBOX_NOT_YET.format(host=spec.host))
         if plan is None:
             plan = runtime.plan(spec, self.context(spec))
         check_launchable(
-            spec, plan, accounts=self.contexts.chosen(spec), environ=self.contexts.environ
+            spec,
+            plan,
+            accounts=self.contexts.chosen(spec),
+            environ=self.contexts.environ,
+            remote_tools=self.contexts.remote_tools(spec) if remote else None,
         )
-        write_files(paths.home, plan.files)
+        if not remote:  # a remote run's files are written there by its backend
+            write_files(paths.home, plan.files)
         await self._ledger.upsert_agent(spec, DesiredState.RUNNING, origin=origin)
         await self._ledger.set_state(spec.name, AgentState.STARTING, reason)
         append_marker(paths.log, f"{spec.name} starting ({spec.runtime})")
         offset = size_of(paths.log)
-        git_before = await self._git.head(plan.cwd)
+        git_before = None if remote else await self._git.head(plan.cwd)
         try:
-            if self._sandboxes is not None:
+            if self._sandboxes is not None and not remote:
                 others = await self._other_workdirs(spec.name)
                 plan = await self._sandboxes.wrap(
                     spec, plan, paths.home, self.contexts.urls_of(spec), others

@@ -112,6 +112,7 @@ class AgentStatus:
     # When a roster reload (or a start) found it gone from the config: never restarted since.
     removed_from_roster: datetime | None = None
     egress_refused: int = 0  # refused egress attempts, all time (ledger: egress_refusals)
+    host: str = "local"  # where it runs: `local`, or a host of the config's `hosts:`
 
 
 def agent_status(
@@ -126,6 +127,7 @@ def agent_status(
     ended = run is None or run.ended_at is not None
     return AgentStatus(
         name=record.name,
+        host=record.host,
         runtime=record.runtime,
         backend=record.backend,
         model=record.model,

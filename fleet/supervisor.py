@@ -31,7 +31,7 @@ from fleet.autostart import autostart
 from fleet.backends.base import Backend
 from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, AgentStillRunning
-from fleet.freezer import signal_run
+from fleet.hosts.service import Hosts
 from fleet.ledger import Freeze, Ledger, UsageTotal
 from fleet.ledger.rows import AgentOrigin, AgentRecord
 from fleet.ledger.run_reports import RunReport
@@ -110,6 +110,7 @@ class Fleet:
         accounts: AccountAssigner | None = None,
         sandboxes: Sandboxes | None = None,
         approvals: Approvals | None = None,
+        hosts: Hosts | None = None,
     ) -> None:
         self._ledger = ledger
         self._runtimes = runtimes
@@ -132,6 +133,7 @@ class Fleet:
             provider_urls=provider_urls,
             accounts=accounts,
             sandboxes=sandboxes,
+            hosts=hosts,
         )
         self.outputs = AgentOutputs(self._runs, ledger, runtimes, clock)
         self.sessions = LiveSessions(
@@ -430,7 +432,7 @@ class Fleet:
             if run is None or run.ended_at is not None or self._runs.is_alive(run) is False:
                 return False
             await self._ledger.add_freeze(record.name, budget, reason, by=by)
-            await asyncio.to_thread(signal_run, run.handle, signal.SIGSTOP)
+            await self._runs.backend(run.handle.backend).signal(run.handle, signal.SIGSTOP)
         return True
 
     async def thaw(self, name: str) -> bool:
@@ -441,7 +443,7 @@ class Fleet:
                 return False
             run = await self._ledger.last_run(record.name)
             if run is not None and run.ended_at is None:
-                await asyncio.to_thread(signal_run, run.handle, signal.SIGCONT)
+                await self._runs.backend(run.handle.backend).signal(run.handle, signal.SIGCONT)
         return True
 
     async def frozen(self) -> list[Freeze]:

@@ -362,6 +362,7 @@ class SshServer:
             "AllowTcpForwarding yes",
             "AllowStreamLocalForwarding yes",
             "X11Forwarding no",
+            "Subsystem sftp internal-sftp",
             "PrintMotd no",
             "UseDNS no",
             "ClientAliveInterval 5",

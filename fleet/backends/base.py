@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import Protocol
 
-from fleet.model import ExitInfo, LaunchPlan, RunHandle
+from fleet.model import AgentSpec, ExitInfo, LaunchPlan, RunHandle
 
 
 class Backend(Protocol):
@@ -38,6 +39,10 @@ class Backend(Protocol):
         seconds (at once with ``force``)."""
         ...
 
+    async def signal(self, handle: RunHandle, signum: signal.Signals) -> None:
+        """Send ``signum`` to every process of the run (freeze: SIGSTOP, resume: SIGCONT)."""
+        ...
+
     async def send_input(self, handle: RunHandle, text: str) -> None:
         """Deliver one line of input. Raises AgentNotRunning if nobody reads it."""
         ...
@@ -55,3 +60,8 @@ class Backend(Protocol):
         """The agent sessions this backend can see right now, launched by us or not (to
         report ones the ledger does not know); empty if it has no such notion."""
         ...
+
+
+def backend_key(spec: AgentSpec) -> str:
+    """The backend that runs ``spec``: its own (``tmux``) here, ``tmux@HOST`` on a host."""
+    return spec.backend if spec.host == "local" else f"{spec.backend}@{spec.host}"

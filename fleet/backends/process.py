@@ -35,6 +35,7 @@ from fleet.backends.runfiles import (
     signal_reason,
 )
 from fleet.errors import AgentNotRunning, LaunchFailed
+from fleet.freezer import signal_run
 from fleet.logtail import tail_lines
 from fleet.model import ExitInfo, LaunchPlan, RunHandle
 from fleet.private_files import private_dir
@@ -129,6 +130,9 @@ class SubprocessBackend:
         info = await end_group(handle.pgid, ended, grace=grace, force=force)
         kill_sandbox(handle.run_dir)  # whatever left the group dies with the namespace
         return info
+
+    async def signal(self, handle: RunHandle, signum: signal.Signals) -> None:
+        await asyncio.to_thread(signal_run, handle, signum)
 
     async def send_input(self, handle: RunHandle, text: str) -> None:
         data = (text.rstrip("\n") + "\n").encode()

@@ -37,11 +37,12 @@ from pathlib import Path
 
 from fleet.backends.process import SNAPSHOT_LINES, shim_argv
 from fleet.backends.runfiles import ExitWatcher, await_agent_pid, end_group, read_exit, signal_group
-from fleet.backends.tmux_client import SERVER_EXITING, TmuxClient, no_formats
+from fleet.backends.tmux_client import SERVER_EXITING, TmuxCalls, TmuxClient, no_formats
 from fleet.backends.tmux_client import TmuxResult as TmuxResult  # re-exported
 from fleet.backends.tmux_client import tmux_argv as tmux_argv  # re-exported
 from fleet.backends.tmux_client import tmux_client_env as tmux_client_env  # re-exported
 from fleet.errors import AgentNotRunning, FleetError, LaunchFailed
+from fleet.freezer import signal_run
 from fleet.logtail import tail_lines
 from fleet.model import ExitInfo, LaunchPlan, RunHandle
 from fleet.names import is_agent_name
@@ -77,7 +78,8 @@ class TmuxBackend:
         python: str = sys.executable,
         environ: Mapping[str, str] | None = None,
     ) -> None:
-        self._client = TmuxClient(socket_name, os.environ if environ is None else environ)
+        self._tmux = TmuxClient(socket_name, os.environ if environ is None else environ)
+        self._client: TmuxCalls = self._tmux
         self._python = python
         self._exits = ExitWatcher(self.is_alive, _collect)
 
@@ -188,6 +190,9 @@ class TmuxBackend:
 
     # -- input and output -------------------------------------------------------------------
 
+    async def signal(self, handle: RunHandle, signum: signal.Signals) -> None:
+        await asyncio.to_thread(signal_run, handle, signum)
+
     async def send_input(self, handle: RunHandle, text: str) -> None:
         """Type ``text`` and press Enter. Lines of a multi-line text are joined with C-j,
         which a line-reading agent takes as a line end and a TUI as a newline inside one
@@ -285,7 +290,7 @@ class TmuxBackend:
 
     def socket_path(self) -> Path:
         """Where tmux puts our server's socket: ``$TMUX_TMPDIR/tmux-UID/NAME``."""
-        return self._client.socket_path()
+        return self._tmux.socket_path()
 
     async def shutdown_server(self) -> None:
         """Kill the private tmux server and every session on it, and remove its socket

@@ -14,6 +14,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from fleet.errors import FleetError
 
@@ -45,6 +46,18 @@ class TmuxResult:
     @property
     def message(self) -> str:
         return self.stderr.strip() or f"tmux exited with status {self.status}"
+
+
+class TmuxCalls(Protocol):
+    """What the tmux backend needs of a client: its server's name, and calls to it (run
+    here, :class:`TmuxClient`, or over SSH on another host)."""
+
+    @property
+    def socket_name(self) -> str: ...
+
+    async def run(
+        self, *commands: Sequence[str], error: type[FleetError] = FleetError
+    ) -> TmuxResult: ...
 
 
 class TmuxClient:

@@ -34,6 +34,10 @@ from fleet.hosts.schema import HostEntry, HostName
 
 log = logging.getLogger(__name__)
 
+Setup = Callable[[asyncssh.SSHClientConnection], Awaitable[None]]
+"""What a new connection is readied with before the link counts as connected (the host's
+state dir, Fleetwarden's scripts there, the port forwards: :mod:`fleet.hosts.service`)."""
+
 Dialer = Callable[
     [HostEntry, Mapping[str, str], "LinkSettings"],
     Awaitable[tuple[asyncssh.SSHClientConnection, Watcher]],
@@ -89,6 +93,7 @@ class HostLink:
         settings: LinkSettings | None = None,
         on_change: Callable[[LinkStatus], None] | None = None,
         dialer: Dialer | None = None,
+        setup: Setup | None = None,
     ) -> None:
         self.entry = entry
         self._env = dict(env)
@@ -98,6 +103,9 @@ class HostLink:
         self.settings = settings if settings is not None else LinkSettings()
         self._on_change = on_change
         self._dial = dialer if dialer is not None else dial_with
+        self._setup = setup
+        self._sftp: asyncssh.SFTPClient | None = None
+        self._sftp_lock = asyncio.Lock()
         self._state = LinkState.NEW
         self._since = self._clock.now()
         self._error: str | None = None
@@ -184,6 +192,22 @@ class HostLink:
                 raise HostDown(f"host {self.name} is {self._state.value}{reason}")
             return await run_on(conn, self.name, argv, input=input, timeout=limit)
 
+    async def sftp(self) -> asyncssh.SFTPClient:
+        """The connection's SFTP session (one per connection, opened on first use), for
+        files: a run's private launch spec, a log read from an offset. Raises
+        :class:`HostDown` when not connected."""
+        async with self._sftp_lock:
+            conn = self._conn
+            if conn is None or self._state is not LinkState.CONNECTED:
+                reason = f": {self._error}" if self._error else ""
+                raise HostDown(f"host {self.name} is {self._state.value}{reason}")
+            if self._sftp is None:
+                try:
+                    self._sftp = await conn.start_sftp_client()
+                except (OSError, asyncssh.Error) as exc:
+                    raise HostDown(f"host {self.name}: no SFTP session: {exc}") from None
+            return self._sftp
+
     # --- The loop -----------------------------------------------------------------------
 
     async def _keep(self) -> None:
@@ -218,12 +242,22 @@ class HostLink:
                     self._set(LinkState.DOWN, f"connecting failed: {exc!r}")
                     await self._pause(self._backoff.next())
                     continue
+                if self._setup is not None:
+                    try:
+                        await self._setup(conn)
+                    except (HostError, OSError, asyncssh.Error) as exc:
+                        conn.close()
+                        self._set(LinkState.DOWN, f"setting up the host failed: {exc}")
+                        log.warning("host %s: setting it up failed: %s", self.name, exc)
+                        await self._pause(self._backoff.next())
+                        continue
                 self._conn = conn
                 self._backoff.reset()
                 self._set(LinkState.CONNECTED, None)
                 log.info("host %s connected", self.name)
                 await conn.wait_closed()
                 self._conn = None
+                self._sftp = None
                 why = str(client.lost) if client.lost else "the host closed the connection"
                 self._set(LinkState.DOWN, f"connection lost: {why}")
                 log.warning("host %s down: %s", self.name, why)
@@ -252,6 +286,7 @@ class HostLink:
         return tuple(_stamp(path) for path in paths if path is not None)
 
     async def _close(self) -> None:
+        self._sftp = None
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()

@@ -18,7 +18,7 @@ import ipaddress
 import posixpath
 import re
 from collections.abc import Iterator, Sequence
-from typing import Annotated, NamedTuple, NewType
+from typing import Annotated, NamedTuple, NewType, Protocol
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
@@ -92,6 +92,24 @@ def _check_name(value: str) -> HostName:
     if problem is not None:
         raise PydanticCustomError("host_name", problem)
     return HostName(value)
+
+
+def check_placement(value: str) -> str:
+    """An agent's ``host:``: ``local``, or a host's name (checked against ``hosts:`` when
+    the config is loaded)."""
+    if value == LOCAL_HOST:
+        return value
+    if value == ANY_HOST:
+        raise PydanticCustomError(
+            "host_name",
+            "`host: any` is not supported yet: name the host (or `local`)",
+        )
+    problem = _name_problem(value)
+    if problem is not None:
+        raise PydanticCustomError(
+            "host_name", problem.replace("cannot be a host's name", "is no host")
+        )
+    return value
 
 
 def _valid_address(text: str, *, bracketed: bool) -> bool:
@@ -295,3 +313,45 @@ def section_problems(hosts: Sequence[HostEntry]) -> Iterator[tuple[Loc, str]]:
                 f"{target} is also hosts[{targets[target]}]: one entry per account on a host",
             )
         targets.setdefault(target, index)
+
+
+class Placed(Protocol):
+    """What :func:`placement_problems` reads of an agent entry."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def sandbox(self) -> str | None: ...
+
+
+REMOTE_SANDBOX_NOT_YET = (
+    "runs on host {host}, where agents run without bubblewrap for now: say `sandbox: none` "
+    "to accept that, or run it here (`host: local`)"
+)
+
+
+def placement_problems(
+    hosts: Sequence[HostEntry], agents: Sequence[Placed], default_sandbox: str
+) -> Iterator[tuple[Loc, str]]:
+    """Each agent whose ``host`` is no entry of ``hosts:``, or that would run on one
+    sandboxed (not built there yet), with its place."""
+    names = {entry.name for entry in hosts}
+    for index, agent in enumerate(agents):
+        if agent.host == LOCAL_HOST:
+            continue
+        if agent.host not in names:
+            known = ", ".join(sorted(names)) or "none"
+            yield (
+                ("agents", index, "host"),
+                f"agent {agent.name}: no host {agent.host!r} in the config's hosts "
+                f"(known: {known}); add it there or use `host: local`",
+            )
+        elif (agent.sandbox or default_sandbox) != "none":
+            yield (
+                ("agents", index, "host"),
+                f"agent {agent.name} " + REMOTE_SANDBOX_NOT_YET.format(host=agent.host),
+            )

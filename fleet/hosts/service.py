@@ -15,11 +15,16 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
+from pathlib import Path
 from typing import Final
+
+import asyncssh
 
 from fleet.clock import Clock
 from fleet.hosts.connection import HostLink, LinkState, LinkStatus
 from fleet.hosts.errors import HostError
+from fleet.hosts.place import HostPlace, prepare
 from fleet.hosts.probe import HostFacts, probe
 from fleet.hosts.schema import HostEntry, HostName
 
@@ -43,11 +48,25 @@ class Hosts:
     """Every configured host's link and facts."""
 
     def __init__(
-        self, entries: Sequence[HostEntry], *, env: Mapping[str, str], clock: Clock
+        self,
+        entries: Sequence[HostEntry],
+        *,
+        env: Mapping[str, str],
+        clock: Clock,
+        bundled: Sequence[Path] = (),
     ) -> None:
         self._clock = clock
+        self._bundled = tuple(bundled)
+        self._targets: dict[str, int] = {}
+        self._places: dict[HostName, HostPlace] = {}
         self._links = {
-            entry.host_name: HostLink(entry, env=env, clock=clock, on_change=self._changed)
+            entry.host_name: HostLink(
+                entry,
+                env=env,
+                clock=clock,
+                on_change=self._changed,
+                setup=partial(self._setup, entry),
+            )
             for entry in entries
         }
         self._facts: dict[HostName, tuple[HostFacts | None, datetime | None, str | None]] = {}
@@ -61,8 +80,28 @@ class Hosts:
     def link(self, name: str) -> HostLink | None:
         return self._links.get(HostName(name))
 
-    async def start(self) -> None:
-        """Start every link; returns at once, whether or not the hosts answer."""
+    def names(self) -> list[HostName]:
+        return list(self._links)
+
+    def entry(self, name: str) -> HostEntry | None:
+        link = self._links.get(HostName(name))
+        return link.entry if link is not None else None
+
+    def place(self, name: str) -> HostPlace | None:
+        """The host's layout while its link is up (``None`` while it is not)."""
+        link = self._links.get(HostName(name))
+        if link is None or link.state is not LinkState.CONNECTED:
+            return None
+        return self._places.get(HostName(name))
+
+    def facts(self, name: str) -> HostFacts | None:
+        """What the host's last probe found."""
+        return self._facts.get(HostName(name), (None, None, None))[0]
+
+    async def start(self, targets: Mapping[str, int] | None = None) -> None:
+        """Start every link; returns at once, whether or not the hosts answer. ``targets``
+        (listener name → loopback port) are forwarded to from each host's loopback."""
+        self._targets = dict(targets or {})
         self._started = True
         for link in self._links.values():
             await link.start()
@@ -103,6 +142,11 @@ class Hosts:
         ):
             log.warning("host %s unreachable (retrying): %s", status.host, status.error)
         self._said[status.host] = status.error if status.state is LinkState.DOWN else None
+
+    async def _setup(self, entry: HostEntry, conn: asyncssh.SSHClientConnection) -> None:
+        self._places[entry.host_name] = await prepare(
+            conn, entry, bundled=self._bundled, targets=self._targets
+        )
 
     async def _probe_while_up(self, name: HostName) -> None:
         link = self._links[name]

@@ -183,6 +183,7 @@ class AgentRecord:
             approval_timeout=_optional_float(self.extra.get("approval_timeout")) or 1800.0,
             max_open_approvals=int(self.extra.get("max_open_approvals") or 5),
             run_budget=_run_budget(self.extra.get("run_budget")),
+            host=self.host,
         )
 
     @classmethod

@@ -212,11 +212,13 @@ class Ledger(
             json.dumps(list(spec.secret_env)),
             spec_extra_json(spec),
             desired.value,
+            spec.host,
         )
         async with self._transaction(f"save agent {spec.name}") as conn:
             cursor = await conn.execute(
                 "UPDATE agents SET runtime = ?, backend = ?, model = ?, prompt = ?, workdir = ?,"
                 " env_json = ?, secret_env_json = ?, spec_extra_json = ?, desired_state = ?,"
+                " host = ?,"
                 " updated_at = ?, origin = coalesce(?, origin),"
                 " removed_at = CASE WHEN ? IS NULL THEN removed_at END,"
                 # Every right-hand side sees the row as it was: forgotten_at is still set here.
@@ -231,9 +233,9 @@ class Ledger(
             if cursor.rowcount == 0:
                 await conn.execute(
                     "INSERT INTO agents (runtime, backend, model, prompt, workdir, env_json,"
-                    " secret_env_json, spec_extra_json, desired_state, name, state,"
+                    " secret_env_json, spec_extra_json, desired_state, host, name, state,"
                     " state_reason, state_changed_at, created_at, updated_at, origin)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         *fields,
                         spec.name,
@@ -331,14 +333,14 @@ class Ledger(
     async def start_run(
         self, name: str, handle: RunHandle, at: datetime | None = None
     ) -> RunRecord:
-        """Record that a process was launched for ``name``."""
+        """Record that a process was launched for ``name`` (on the agent's host)."""
         when = self._epoch(at)
         async with self._transaction(f"record a run of {name}") as conn:
-            await _agent_in(conn, name)
+            agent = await _agent_in(conn, name)
             run_id = await insert_id(
                 conn,
                 "INSERT INTO runs (agent, backend, pid, pgid, start_ticks, session, run_dir,"
-                " log_path, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " log_path, started_at, host) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     name,
                     handle.backend,
@@ -349,6 +351,7 @@ class Ledger(
                     str(handle.run_dir),
                     str(handle.log_path),
                     when,
+                    agent.host,
                 ),
             )
             return await _run_in(conn, run_id)

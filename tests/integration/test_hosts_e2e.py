@@ -74,3 +74,89 @@ def test_hosts_lists_an_up_a_refused_and_a_down_host(
             bot.kill()
     log = (tmp_path / "state" / "fleetwarden.log").read_text()
     assert "host box3 refused" in log
+
+
+def test_a_stub_agent_on_a_host_runs_there_and_answers_like_a_local_one(
+    tmp_path: Path, ssh_hosts: tuple[SshServer, SshServer]
+) -> None:
+    """`spawn` starts a roster agent on box2 in tmux there (as box2's user), its output
+    is mirrored here for `logs`, `send` reaches it, its heartbeats come through the host's
+    forward, `ps` shows its host, `stop` ends it there; a restart of the orchestrator
+    reattaches it (never a second one)."""
+    up, _other = ssh_hosts
+    known = tmp_path / "known_hosts"
+    known.write_text(up.known_hosts_line() + "\n")
+    config = tmp_path / "fleetwarden.yaml"
+    config.write_text(
+        "state_dir: ./state\n"
+        "connectors: {console: {}}\n"
+        "hosts:\n" + _entry("box2", up.ssh_target, up.client_key, known) + "agents:\n"
+        "  - {name: r1, runtime: stub, backend: tmux, host: box2, sandbox: none}\n"
+    )
+
+    def start() -> ConsoleBot:
+        bot = ConsoleBot(tmp_path, "--config", str(config))
+        deadline = time.monotonic() + WAIT
+        reply = ""
+        while not re.search(r"^box2 +up .* \d+\.\d\d", reply, re.M):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"box2 never came up:\n{reply}\n{bot.stderr}")
+            time.sleep(0.2)
+            bot.command("hosts", r"^local +up.*$", timeout=WAIT)
+            reply = bot.output_since_command
+        return bot
+
+    bot = start()
+    try:
+        bot.command("spawn r1", r"r1.*(started|running)", timeout=WAIT)
+        pane = _remote_agents(up.user)
+        assert len(pane) == 1, pane  # the stub runs on box2, as box2's user
+        bot.command("send r1 hello there", r"(?i)sent|typed|delivered", timeout=WAIT)
+        deadline = time.monotonic() + WAIT
+        while "hello there" not in bot.output_since_command:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the agent's echo never showed:\n{bot.output_since_command}")
+            time.sleep(0.5)
+            bot.command("logs r1", r"(?s).+", timeout=WAIT)
+        bot.command("ps", r"^r1 .*$", timeout=WAIT)
+        assert re.search(r"^r1 +box2 +stub +(running|idle)", bot.output_since_command, re.M), (
+            bot.output_since_command
+        )
+        # Heartbeats arrive through box2's forward: the agent is not stalled.
+        bot.send("quit")
+        assert bot.wait(timeout=WAIT) == 0
+        assert _remote_agents(up.user) == pane  # it outlived the orchestrator's SSH link
+        bot = start()
+        bot.command("ps", r"^r1 .*$", timeout=WAIT)
+        assert re.search(r"^r1 .*(running|idle)", bot.output_since_command, re.M)
+        assert _remote_agents(up.user) == pane  # reattached, not launched again
+        bot.command("stop r1", r"(?i)stopped", timeout=WAIT)
+        deadline = time.monotonic() + WAIT
+        while _remote_agents(up.user):
+            assert time.monotonic() < deadline, "the agent still runs on box2"
+            time.sleep(0.2)
+        bot.send("quit")
+        assert bot.wait(timeout=WAIT) == 0
+    finally:
+        if bot.proc.poll() is None:
+            bot.kill()
+
+
+def _remote_agents(user: str) -> list[int]:
+    """The pids of stub agents running as ``user``."""
+    import pwd
+
+    uid = pwd.getpwnam(user).pw_uid
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if entry.stat().st_uid != uid:
+                continue
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if len(cmdline) > 3 and cmdline[3].endswith(b"stub_agent.py"):  # not its shim
+            found.append(int(entry.name))
+    return sorted(found)

@@ -1,0 +1,345 @@
+"""The tmux backend on another host: each agent in a session of a private tmux server
+there, started, watched and stopped over the host's one SSH connection.
+
+Everything runs as on this machine — the same launcher execs the same shim
+(``agent.pid``, ``exit.json`` in the run's directory there), tmux's ``pipe-pane``
+appends the pane's output to the agent's log there — but every step is a fixed argv list
+or a fixed POSIX script on a channel of the link (:mod:`fleet.hosts.connection`), and
+files go over its SFTP session. The tmux server (``tmux -S STATE_DIR/tmux.sock``) is
+started by the first session and lives on the host, not in the SSH session: agents
+outlive the connection that started them and a restart of the orchestrator.
+
+This machine keeps what the rest of the fleet reads:
+
+* **the log**, mirrored: :class:`~fleet.backends.remote_watch.RemoteWatch` reads what the
+  remote log gained since the last look (an SFTP read from an offset, never the whole
+  file) and appends it to the agent's log here, so ``logs``, the feed and the run
+  summaries read it as they read a local agent's;
+* **how a run ended**: the run's ``exit.json`` is copied into its run directory here.
+
+While the host cannot be reached nothing is known of its agents: :meth:`is_alive` keeps
+saying what it last knew (never "dead"), and :meth:`wait` waits for the host.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import posixpath
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Final
+
+import asyncssh
+
+from fleet.backends.process import SHIM
+from fleet.backends.remote_watch import HostAccess, RemoteWatch, Watched
+from fleet.backends.runfiles import read_exit
+from fleet.backends.tmux import (
+    HEIGHT,
+    HISTORY_LIMIT,
+    LAUNCHER,
+    WIDTH,
+    TmuxBackend,
+    launch_spec,
+    pipe_command,
+    session_name,
+)
+from fleet.backends.tmux_client import SERVER_EXITING, TmuxResult, no_formats, tmux_argv
+from fleet.errors import FleetError, LaunchFailed
+from fleet.hosts.connection import HostLink
+from fleet.hosts.errors import HostError
+from fleet.hosts.place import HostPlace
+from fleet.hosts.remote import RemoteResult
+from fleet.model import ExitInfo, LaunchPlan, RunHandle
+from fleet.private_files import private_dir
+
+log = logging.getLogger(__name__)
+
+PYTHON: Final = "python3"
+"""The host's Python runs the launcher and the shim (standard library only)."""
+_TMUX_TIMEOUT: Final = 20.0
+
+# Waits for the shim's agent.pid (or its exit record, or the pane's end); prints
+# `pid N` and `ticks T` (the pane's start time, field 22 of its /proc stat), or `ended`.
+_AWAIT_PID = r"""
+run=$1; pane=$2; i=0
+while [ ! -s "$run/agent.pid" ]; do
+  if [ -e "$run/exit.json" ] || [ ! -d "/proc/$pane" ]; then echo ended; exit 0; fi
+  i=$((i+1)); [ "$i" -gt 400 ] && { echo timeout; exit 0; }
+  sleep 0.025
+done
+printf 'pid %s\n' "$(cat "$run/agent.pid")"
+printf 'ticks %s\n' "$(sed 's/.*) //' "/proc/$pane/stat" 2>/dev/null | cut -d' ' -f20)"
+"""
+
+# Ends a run's process group: SIGTERM, then SIGKILL after $3 tenths of a second (at once
+# when $4 is 1) — if /proc/$1 is still the process started at $2 (`-`: unknown).
+_END_GROUP = r"""
+pg=$1; ticks=$2; tenths=$3; force=$4
+alive() {
+  t=$(sed 's/.*) //' "/proc/$pg/stat" 2>/dev/null | cut -d' ' -f20)
+  [ -n "$t" ] && { [ "$ticks" = - ] || [ "$t" = "$ticks" ]; }
+}
+alive || exit 0
+if [ "$force" != 1 ]; then
+  kill -TERM -- "-$pg" 2>/dev/null; i=0
+  while alive && [ "$i" -lt "$tenths" ]; do sleep 0.1; i=$((i+1)); done
+fi
+alive && kill -KILL -- "-$pg" 2>/dev/null
+i=0; while alive && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+exit 0
+"""
+
+_PREPARE = r"""
+umask 077
+mkdir -p -- "$1" "$2" "$3" || exit 1
+: >> "$4" && chmod 600 -- "$4" || exit 1
+wc -c < "$4"
+"""
+
+
+class RemoteTmuxClient:
+    """tmux client calls on a host's private server (``tmux -S STATE_DIR/tmux.sock``)."""
+
+    def __init__(self, host: str, hosts: HostAccess) -> None:
+        self._host = host
+        self._hosts = hosts
+
+    @property
+    def socket_name(self) -> str:
+        place = self._hosts.place(self._host)
+        return place.tmux_socket if place is not None else "(host down)"
+
+    async def run(
+        self, *commands: Sequence[str], error: type[FleetError] = FleetError
+    ) -> TmuxResult:
+        link, place = _up(self._hosts, self._host, error)
+        argv = tmux_argv("-", commands)
+        argv[argv.index("-L") : argv.index("-L") + 2] = ["-S", place.tmux_socket]
+        try:
+            done = await link.run(argv, timeout=_TMUX_TIMEOUT)
+        except HostError as exc:
+            raise error(str(exc)) from None
+        status = done.exit_status if done.exit_status is not None else -1
+        return TmuxResult(status, done.stdout, done.stderr)
+
+
+class RemoteTmuxBackend(TmuxBackend):
+    """Agents as sessions of a private tmux server on one host."""
+
+    tty = True
+
+    def __init__(self, host: str, hosts: HostAccess, *, poll_every: float = 1.0) -> None:
+        super().__init__(f"remote-{host}")
+        self.name = f"tmux@{host}"
+        self.host = host
+        self._hosts = hosts
+        self._client = RemoteTmuxClient(host, hosts)
+        self._watch = RemoteWatch(host, hosts, self._remote_log, poll_every=poll_every)
+
+    async def close(self) -> None:
+        await self._watch.close()
+
+    # -- launching ---------------------------------------------------------------------
+
+    async def launch(self, plan: LaunchPlan, run_dir: Path, log_path: Path) -> RunHandle:
+        if plan.sandboxed:
+            raise LaunchFailed(f"host {self.host}: sandboxed runs are started here only")
+        link, place = _up(self._hosts, self.host, LaunchFailed)
+        session = session_name(plan)
+        private_dir(run_dir)
+        private_dir(log_path.parent)
+        os.close(os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600))
+        remote_run = place.run_dir(session, run_dir.name)
+        remote_log = place.log_of(session)
+        prepared = await _run(
+            link,
+            ["sh", "-c", _PREPARE, "sh", remote_run, str(plan.cwd), place.home_of(session),
+             remote_log],
+            LaunchFailed,
+        )  # fmt: skip
+        if not prepared.ok:
+            raise LaunchFailed(
+                f"host {self.host}: cannot prepare the run: {prepared.stderr.strip()}"
+            )
+        offset = int(prepared.stdout.split()[-1])
+        argv = [PYTHON, "-I", "-S", place.bundled(SHIM), remote_run, "--"]
+        argv += [self._remote_arg(arg, place) for arg in plan.argv]
+        spec_path = posixpath.join(remote_run, "launch.json")
+        try:
+            sftp = await link.sftp()
+            for path, text in plan.files.items():
+                await _write(sftp, str(path), text)
+            await _write(sftp, spec_path, launch_spec(plan, argv, Path(remote_run)))
+        except (OSError, asyncssh.Error, HostError) as exc:
+            raise LaunchFailed(f"host {self.host}: cannot write the run's files: {exc}") from None
+        pane_pid = await self._remote_session(session, str(plan.cwd), place, spec_path, remote_log)
+        waited = await _run(link, ["sh", "-c", _AWAIT_PID, "sh", remote_run, str(pane_pid)])
+        facts = dict(line.split(" ", 1) for line in waited.stdout.splitlines() if " " in line)
+        if "pid" not in facts:
+            handle = RunHandle(self.name, pane_pid, pane_pid, run_dir, log_path, None, session)
+            info = await self._ended(handle, place)
+            await self._kill_session(session, pane_pid)
+            await self._watch.flush(Watched(handle, session, offset))
+            raise LaunchFailed(f"the agent did not start on host {self.host}: {info.reason}")
+        ticks = facts.get("ticks", "").strip()
+        handle = RunHandle(
+            backend=self.name,
+            pid=int(facts["pid"]),
+            pgid=pane_pid,
+            run_dir=run_dir,
+            log_path=log_path,
+            start_ticks=int(ticks) if ticks.isdigit() else None,
+            session=session,
+        )
+        self._watch.add(Watched(handle, session, offset))
+        return handle
+
+    async def _remote_session(
+        self, session: str, cwd: str, place: HostPlace, spec_path: str, remote_log: str
+    ) -> int:
+        new_session = [
+            "new-session", "-d", "-P", "-F", "#{pane_pid}", "-s", session,
+            "-x", str(WIDTH), "-y", str(HEIGHT), "-c", no_formats(cwd),
+            "--", PYTHON, "-I", "-S", place.bundled(LAUNCHER), spec_path,
+        ]  # fmt: skip
+        commands = (
+            ["set-option", "-s", "exit-empty", "off"],
+            ["set-option", "-g", "history-limit", str(HISTORY_LIMIT)],
+            new_session,
+            ["pipe-pane", "-o", "-t", f"={session}:", pipe_command(Path(remote_log))],
+        )
+        result = await self._client.run(*commands, error=LaunchFailed)
+        if SERVER_EXITING in result.stderr:
+            result = await self._client.run(*commands, error=LaunchFailed)
+        if result.status != 0:
+            raise LaunchFailed(
+                f"tmux on host {self.host} could not start session {session}: {result.message}"
+            )
+        try:
+            return int(result.stdout.split()[0])
+        except (IndexError, ValueError):
+            raise LaunchFailed(
+                f"tmux on host {self.host} did not say session {session}'s pid"
+            ) from None
+
+    def _remote_arg(self, arg: str, place: HostPlace) -> str:
+        """A plan's argument as the host runs it: this Python is the host's ``python3``,
+        a script bundled with Fleetwarden is its copy in the host's ``lib/``."""
+        if arg == sys.executable:
+            return PYTHON
+        path = Path(arg)
+        if path.is_absolute() and path.suffix in (".py", ".mjs") and path.is_file():
+            try:
+                return place.bundled(path)
+            except ValueError:
+                return arg
+        return arg
+
+    # -- watching and stopping ------------------------------------------------------------
+
+    def is_alive(self, handle: RunHandle) -> bool:
+        """What the host last said (an unseen run, or one on a host that cannot be reached
+        now, counts as alive: nothing says it ended)."""
+        return self._watch.alive(handle) is not False
+
+    async def wait(self, handle: RunHandle) -> ExitInfo:
+        await self._watch.ended(handle)
+        while True:
+            place = self._hosts.place(self.host)
+            if place is not None:
+                try:
+                    return await self._ended(handle, place)
+                except HostError:
+                    pass
+            await self._watch.next_look()
+
+    async def _ended(self, handle: RunHandle, place: HostPlace) -> ExitInfo:
+        """The run's exit record from the host, kept in its run directory here too."""
+        session = handle.session or ""
+        link = self._hosts.link(self.host)
+        if link is None:
+            raise HostError(f"host {self.host} is not configured")
+        remote = posixpath.join(place.run_dir(session, handle.run_dir.name), "exit.json")
+        result = await link.run(["cat", remote])
+        if result.ok and result.stdout.strip():
+            target = handle.run_dir / "exit.json"
+            tmp = target.with_suffix(".tmp")
+            tmp.write_text(result.stdout)
+            tmp.replace(target)
+        recorded = read_exit(handle.run_dir)
+        if recorded is not None:
+            return recorded
+        return ExitInfo(None, f"its tmux pane on host {self.host} ended without an exit record")
+
+    async def stop(self, handle: RunHandle, *, grace: float, force: bool = False) -> ExitInfo:
+        link, _place = _up(self._hosts, self.host, FleetError)
+        ticks = str(handle.start_ticks) if handle.start_ticks is not None else "-"
+        tenths = str(max(0, round(grace * 10)))
+        script = ["sh", "-c", _END_GROUP, "sh", str(handle.pgid), ticks, tenths, str(int(force))]
+        await _run(link, script, FleetError, timeout=grace + 30)
+        if handle.session is not None:
+            await self._kill_session(handle.session, handle.pgid)
+        self._watch.look_now()
+        return await self.wait(handle)
+
+    async def signal(self, handle: RunHandle, signum: signal.Signals) -> None:
+        link, _place = _up(self._hosts, self.host, FleetError)
+        await _run(link, ["kill", f"-{signum.name.removeprefix('SIG')}", "--", f"-{handle.pgid}"])
+
+    async def sessions(self) -> set[str]:
+        if self._hosts.place(self.host) is None:
+            return set()
+        result = await self._client.run(["list-sessions", "-F", "#{session_name}"])
+        if result.gone or result.status != 0:
+            return set()
+        return set(result.stdout.splitlines())
+
+    async def shutdown_server(self) -> None:
+        result = await self._client.run(["kill-server"])
+        if result.status != 0 and not result.gone:
+            raise FleetError(f"tmux on host {self.host} could not stop: {result.message}")
+
+    def _remote_log(self, session: str) -> str | None:
+        place = self._hosts.place(self.host)
+        return place.log_of(session) if place is not None else None
+
+    def watched(self, handle: RunHandle) -> None:
+        """Follow ``handle`` (a run of an earlier orchestrator, reattached)."""
+        self._watch.add(Watched(handle, handle.session or "", None))
+
+
+def _up(hosts: HostAccess, host: str, error: type[FleetError]) -> tuple[HostLink, HostPlace]:
+    link = hosts.link(host)
+    place = hosts.place(host)
+    if link is None:
+        raise error(f"no host {host} in the config's hosts")
+    if place is None:
+        why = f": {link.error}" if link.error else ""
+        raise error(f"host {host} cannot be reached now ({link.state.value}{why})")
+    return link, place
+
+
+async def _run(
+    link: HostLink,
+    argv: Sequence[str],
+    error: type[FleetError] = FleetError,
+    *,
+    timeout: float = 30.0,  # noqa: ASYNC109
+) -> RemoteResult:
+    try:
+        return await link.run(argv, timeout=timeout)
+    except HostError as exc:
+        raise error(str(exc)) from None
+
+
+async def _write(sftp: asyncssh.SFTPClient, path: str, text: str) -> None:
+    """A private file on the host (0600), made afresh."""
+    attrs = asyncssh.SFTPAttrs(permissions=0o600)
+    flags = "w"
+    async with sftp.open(path, flags, attrs) as fh:
+        await fh.write(text)
+    await sftp.chmod(path, 0o600)

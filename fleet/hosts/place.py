@@ -1,0 +1,215 @@
+"""Where Fleetwarden's things live on a host, and readying each new connection to it.
+
+On every connection, before the link counts as up (:func:`prepare`):
+
+* the remote user's home is asked for, and the entry's ``state_dir`` made absolute with it;
+* the state dir is made (mode 0700) with ``lib/`` and ``agents/`` in it;
+* Fleetwarden's standalone scripts — the agent shim, the tmux launcher, the stub agent —
+  are copied to ``lib/`` under their path in the package (so a run there starts the same
+  shim as here: ``agent.pid``, ``exit.json``);
+* the **forwards**: for each of the orchestrator's loopback listeners (the metering
+  proxy, the heartbeat endpoint) a port on the host's own loopback, forwarded over this
+  SSH connection to it (``ssh -R``). No port is opened to the network. The host-local
+  ports are kept in ``STATE_DIR/forwards.json`` and asked for again on every connection
+  — by a restarted orchestrator or a standby too — so running agents keep their URLs.
+
+Nothing here takes operator text: the paths come from the config, the argv lists are
+fixed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import posixpath
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+import asyncssh
+
+from fleet.hosts.errors import HostError
+from fleet.hosts.remote import run_on
+from fleet.hosts.schema import HostEntry, resolve_remote_path
+
+log = logging.getLogger(__name__)
+
+PACKAGE_ROOT: Final = Path(__file__).resolve().parents[2]
+"""The directory the ``fleet`` package lies in: bundled scripts keep their path under it."""
+FORWARDS_FILE: Final = "forwards.json"
+LOOPBACK: Final = "127.0.0.1"
+_REBIND_WAIT: Final = 5.0  # a dead orchestrator's listener may linger until sshd notices
+
+
+@dataclass(frozen=True, slots=True)
+class HostPlace:
+    """One host's layout, for the connection it was made on."""
+
+    host: str
+    home: str
+    state_dir: str
+    ports: Mapping[int, int] = field(default_factory=dict)
+    """The orchestrator's loopback port → the host-local port that leads to it."""
+
+    @property
+    def lib(self) -> str:
+        return posixpath.join(self.state_dir, "lib")
+
+    @property
+    def tmux_socket(self) -> str:
+        return posixpath.join(self.state_dir, "tmux.sock")
+
+    def agent_dir(self, agent: str) -> str:
+        return posixpath.join(self.state_dir, "agents", agent)
+
+    def home_of(self, agent: str) -> str:
+        return posixpath.join(self.agent_dir(agent), "home")
+
+    def work_of(self, agent: str) -> str:
+        return posixpath.join(self.agent_dir(agent), "work")
+
+    def log_of(self, agent: str) -> str:
+        return posixpath.join(self.agent_dir(agent), "agent.log")
+
+    def run_dir(self, agent: str, run: str) -> str:
+        return posixpath.join(self.agent_dir(agent), "runs", run)
+
+    def bundled(self, local: Path) -> str:
+        """Where the bundled script at ``local`` lies on the host."""
+        return posixpath.join(self.lib, local.resolve().relative_to(PACKAGE_ROOT).as_posix())
+
+    def url(self, url: str) -> str:
+        """``url`` (one of the orchestrator's loopback URLs) as the host's agents reach it:
+        the same path, on the forwarded host-local port."""
+        prefix = f"http://{LOOPBACK}:"
+        if not url.startswith(prefix):
+            return url
+        port_text, slash, rest = url[len(prefix) :].partition("/")
+        if not port_text.isdigit() or int(port_text) not in self.ports:
+            raise HostError(f"host {self.host} has no forward for {prefix}{port_text}")
+        return f"{prefix}{self.ports[int(port_text)]}{slash}{rest}"
+
+
+async def prepare(
+    conn: asyncssh.SSHClientConnection,
+    entry: HostEntry,
+    *,
+    bundled: Sequence[Path],
+    targets: Mapping[str, int],
+) -> HostPlace:
+    """Ready a new connection to ``entry``'s host (see the module's doc): its layout, with
+    the forwards to ``targets`` (listener name → the orchestrator's loopback port)."""
+    home = await _home(conn, entry)
+    state_dir = resolve_remote_path(entry.state_dir, home)
+    place = HostPlace(entry.name, home, state_dir)
+    made = await run_on(
+        conn,
+        entry.name,
+        ["mkdir", "-p", "-m", "700", state_dir, place.lib, posixpath.join(state_dir, "agents")],
+        input=None,
+        timeout=30.0,
+    )
+    if not made.ok:
+        raise HostError(f"host {entry.name}: cannot make {state_dir}: {made.stderr.strip()}")
+    async with conn.start_sftp_client() as sftp:
+        await _copy_bundled(sftp, place, bundled)
+        recorded = await _read_ports(sftp, place)
+        ports = await _forward(conn, entry.name, targets, recorded)
+        await _write_private(
+            sftp,
+            posixpath.join(state_dir, FORWARDS_FILE),
+            json.dumps({name: ports[port] for name, port in targets.items()}),
+        )
+    return HostPlace(entry.name, home, state_dir, ports)
+
+
+async def _home(conn: asyncssh.SSHClientConnection, entry: HostEntry) -> str:
+    result = await run_on(
+        conn, entry.name, ["sh", "-c", 'printf %s "$HOME"'], input=None, timeout=30.0
+    )
+    home = result.stdout.strip()
+    if not result.ok or not home.startswith("/"):
+        raise HostError(f"host {entry.name}: cannot tell the remote user's home ({home!r})")
+    return home
+
+
+async def _copy_bundled(sftp: asyncssh.SFTPClient, place: HostPlace, files: Sequence[Path]) -> None:
+    """Each script copied where :meth:`HostPlace.bundled` says, unless it is there already
+    with the same bytes."""
+    for local in files:
+        data = local.read_bytes()
+        remote = place.bundled(local)
+        try:
+            async with sftp.open(remote, "rb", encoding=None) as fh:
+                found: object = await fh.read()
+            same = found == data
+        except (OSError, asyncssh.SFTPError):
+            same = False
+        if same:
+            continue
+        await sftp.makedirs(posixpath.dirname(remote), exist_ok=True)
+        await _write_private(sftp, remote, data.decode("utf-8"))
+
+
+async def _write_private(sftp: asyncssh.SFTPClient, path: str, text: str) -> None:
+    """``path`` written whole (a temporary file renamed over it), readable by its owner only."""
+    tmp = f"{path}.tmp"
+    attrs = asyncssh.SFTPAttrs(permissions=0o600)
+    async with sftp.open(tmp, "w", attrs) as fh:
+        await fh.write(text)
+    await sftp.chmod(tmp, 0o600)
+    await sftp.posix_rename(tmp, path)
+
+
+async def _read_ports(sftp: asyncssh.SFTPClient, place: HostPlace) -> dict[str, int]:
+    try:
+        async with sftp.open(posixpath.join(place.state_dir, FORWARDS_FILE), "r") as fh:
+            record = json.loads(await fh.read())
+    except (OSError, asyncssh.SFTPError, ValueError):
+        return {}
+    if not isinstance(record, dict):
+        return {}
+    return {str(k): v for k, v in record.items() if isinstance(v, int) and 1024 <= v <= 65535}
+
+
+async def _forward(
+    conn: asyncssh.SSHClientConnection,
+    host: str,
+    targets: Mapping[str, int],
+    recorded: Mapping[str, int],
+) -> dict[int, int]:
+    """One remote forward per target, on its recorded host-local port when it has one
+    (retried for a few seconds: an old connection's listener may still hold it), else on
+    a port the host picks. Returns local port → host-local port."""
+    ports: dict[int, int] = {}
+    for name, local_port in targets.items():
+        want = recorded.get(name, 0)
+        listener = await _listen(conn, want, local_port)
+        if listener is None:
+            log.warning(
+                "host %s: port %d (%s) is taken there; agents running there lose that URL",
+                host,
+                want,
+                name,
+            )
+            listener = await _listen(conn, 0, local_port)
+        if listener is None:
+            raise HostError(f"host {host}: cannot forward a loopback port to {name}")
+        ports[local_port] = listener.get_port()
+    return ports
+
+
+async def _listen(
+    conn: asyncssh.SSHClientConnection, port: int, local_port: int
+) -> asyncssh.SSHListener | None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + (_REBIND_WAIT if port else 0.0)
+    while True:
+        try:
+            return await conn.forward_remote_port(LOOPBACK, port, LOOPBACK, local_port)
+        except asyncssh.ChannelListenError:
+            if loop.time() >= deadline:
+                return None
+            await asyncio.sleep(0.25)
