@@ -66,6 +66,12 @@ SPAWN = CommandSpec(
         ),
         FlagSpec("prompt", "str", "The first instruction to give the agent; quote it.", "TEXT"),
         FlagSpec("workdir", "str", "The directory the agent works in.", "DIR"),
+        FlagSpec(
+            "host",
+            "str",
+            "Run it on this host of the config's `hosts:` (in tmux there), or `local`.",
+            "H",
+        ),
         FlagSpec("account", "str", "The account or pool that pays for it (`accounts`).", "A"),
         FlagSpec(
             "permissions",
@@ -173,6 +179,13 @@ USAGE = CommandSpec(
             "WINDOW",
             choices=WINDOWS,
         ),
+        FlagSpec(
+            "host",
+            "str",
+            "Only the agents that ran on this host (`local`: this machine; `hosts` lists "
+            "the others).",
+            "H",
+        ),
     ),
     description=(
         "Sums what the metering proxy recorded, per agent and model: requests, input, "
@@ -181,7 +194,7 @@ USAGE = CommandSpec(
         "refused or failed are counted below the table. `--window` is `5h`, `today` (the "
         "default: since local midnight), `7d` or `30d`."
     ),
-    examples=("usage", "usage coder-1 --window 7d"),
+    examples=("usage coder-1 --window 7d", "usage --host box2"),
 )
 
 PACE = CommandSpec(

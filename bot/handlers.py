@@ -24,6 +24,7 @@ from bot.watch_follow import agent_view
 from fleet.accounts.book import AccountBook
 from fleet.budgets.model import BudgetBook
 from fleet.clock import Clock
+from fleet.hosts.schema import LOCAL_HOST, is_host_name
 from fleet.model import PermissionMode
 from fleet.supervisor import Fleet
 from fleet.windows import DEFAULT_WINDOW
@@ -108,7 +109,8 @@ class Handlers:
 
     async def spawn(self, req: Request) -> Reply:
         flags = req.command.flags
-        workdir = _workdir(flags.get("workdir"))
+        host = _host(flags.get("host"))
+        workdir = _workdir(flags.get("workdir"), here=host in (None, LOCAL_HOST))
         runtime, model = _opt_str(flags.get("runtime")), _opt_str(flags.get("model"))
         account = _opt_str(flags.get("account"))
         spend, name = self._spend, req.arg("NAME")
@@ -142,6 +144,7 @@ class Handlers:
                 account=account,
                 permissions=_mode(flags.get("permissions")),
                 run_budget=cap,
+                host=host,
                 by=req.who,
             )
         finally:
@@ -202,9 +205,11 @@ class Handlers:
         name = req.command.args.get("NAME")
         window = req.command.str_flag("window") or DEFAULT_WINDOW
         since = self._fleet.window_start(window)
-        totals = await self._fleet.usage(since, agent=name)
+        host = _host(req.command.str_flag("host"))
+        totals = await self._fleet.usage(since, agent=name, host=host)
         known = name is None or bool(totals) or await self._fleet.knows(name)
-        return render.usage(totals, window=window, since=since, agent=name, known=known)
+        text = render.usage(totals, window=window, since=since, agent=name, known=known)
+        return text if host is None else f"On host **{host}**:\n\n{text}"
 
     async def pace(self, req: Request) -> str:
         book = self._budgets
@@ -241,12 +246,23 @@ def _mode(value: str | int | bool | None) -> PermissionMode | None:
     return PermissionMode(value) if isinstance(value, str) else None
 
 
-def _workdir(value: str | int | bool | None) -> Path | None:
+def _host(value: object) -> str | None:
+    if value is None:
+        return None
+    text = str(value)
+    if text != LOCAL_HOST and not is_host_name(text):
+        raise CommandError(f"--host {text!r} is no host name: `hosts` lists them")
+    return text
+
+
+def _workdir(value: str | int | bool | None, *, here: bool = True) -> Path | None:
+    """``--workdir``: absolute; on this machine (``here``), an existing directory (another
+    host's is made there at launch)."""
     if not isinstance(value, str):
         return None
-    path = Path(value).expanduser()
+    path = Path(value).expanduser() if here else Path(value)
     if not path.is_absolute():
         raise CommandError(f"--workdir must be an absolute path, got {value!r}")
-    if not path.is_dir():
+    if here and not path.is_dir():
         raise CommandError(f"--workdir {value!r} is not an existing directory — create it first")
     return path

@@ -92,8 +92,8 @@ def ps(statuses: Sequence[AgentStatus], now: datetime, drift: Sequence[str] = ()
     if not statuses:
         return "No agents yet. Start one with `spawn NAME --prompt TEXT`." + drift_note
     hosts = any(s.host != "local" for s in statuses)
-    if hosts:  # grouped by host, this machine's first
-        statuses = sorted(statuses, key=lambda s: (s.host != "local", s.host))
+    if hosts:  # grouped by host, this machine's first; unreachable hosts' agents on top
+        statuses = sorted(statuses, key=lambda s: (s.host_down is None, s.host != "local", s.host))
     rows = []
     for s in statuses:
         live = s.state.is_live
@@ -105,6 +105,8 @@ def ps(statuses: Sequence[AgentStatus], now: datetime, drift: Sequence[str] = ()
             state = f"frozen: {s.frozen}"
         if s.removed_from_roster is not None:
             state += ", not in roster"
+        if s.host_down is not None and live:
+            state = f"unknown ({s.host_down})"
         rows.append(
             [
                 s.name,

@@ -105,6 +105,17 @@ class RunContexts:
 
         return self._context(spec, home, workdir, environ, url)
 
+    def host_down(self, host: str) -> str | None:
+        """Why ``host`` cannot be reached now (``None``: it can, or it is this machine):
+        nothing is known of its agents meanwhile."""
+        if host == LOCAL_HOST or self._hosts is None:
+            return None
+        if self._hosts.place(host) is not None:
+            return None
+        link = self._hosts.link(host)
+        state = link.state.value if link is not None else "unknown"
+        return f"host {host} {state}"
+
     def remote_tools(self, spec: AgentSpec) -> set[str]:
         """The programs ``spec``'s host was last found to have."""
         facts = self._hosts.facts(spec.host) if self._hosts is not None else None

@@ -158,6 +158,10 @@ class RunKeeper:
     def log_path(self, name: AgentName) -> Path:
         return self.contexts.log_path(name)
 
+    def host_down(self, host: str) -> str | None:
+        """Why ``host`` cannot be reached now; ``None`` for this machine or one that can."""
+        return self.contexts.host_down(host)
+
     def context(self, spec: AgentSpec) -> RuntimeContext:
         """Where and how ``spec`` runs (:meth:`fleet.run_context.RunContexts.context`)."""
         return self.contexts.context(spec)
@@ -177,9 +181,17 @@ class RunKeeper:
         ``origin``: a spawn's, saved with the spec
         (:meth:`~fleet.ledger.store.Ledger.upsert_agent`)."""
         runtime = self._runtimes.get(spec.runtime)
+        remote = spec.host != LOCAL_HOST
+        if remote and backend_key(spec) not in self._backends:
+            raise LaunchFailed(
+                f"{spec.name} cannot start: no host {spec.host!r} in the config's hosts "
+                "(`hosts` lists them)"
+                if spec.backend == "tmux"
+                else f"{spec.name} cannot start on host {spec.host}: agents there run in "
+                "tmux (`backend: tmux`)"
+            )
         backend = self.backend(backend_key(spec))
         paths = AgentPaths.of(self._settings.state_dir, spec.name)
-        remote = spec.host != LOCAL_HOST
         if remote and spec.sandbox != "none":
             raise LaunchFailed(f"{spec.name} " + REMOTE_SANDBOX_NOT_YET.format(host=spec.host))
         if plan is None:

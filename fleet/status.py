@@ -113,6 +113,7 @@ class AgentStatus:
     removed_from_roster: datetime | None = None
     egress_refused: int = 0  # refused egress attempts, all time (ledger: egress_refusals)
     host: str = "local"  # where it runs: `local`, or a host of the config's `hosts:`
+    host_down: str | None = None  # why its host cannot be reached now: its state unknown
 
 
 def agent_status(

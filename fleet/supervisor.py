@@ -211,6 +211,7 @@ class Fleet:
                 ),
                 frozen=frozen.get(record.name),
                 egress_refused=refused.get(record.name, 0),
+                host_down=self._runs.host_down(record.host),
             )
             for record in await self._ledger.list_agents()
         ]
@@ -221,9 +222,12 @@ class Fleet:
         # timezone goes here.
         return window_start(window, self._clock.now(), None)
 
-    async def usage(self, since: datetime, *, agent: str | None = None) -> list[UsageTotal]:
-        """Token use since ``since`` per agent and model; usage outlives its agents."""
-        return await self._ledger.usage_totals(since, agent=agent)
+    async def usage(
+        self, since: datetime, *, agent: str | None = None, host: str | None = None
+    ) -> list[UsageTotal]:
+        """Token use since ``since`` per agent and model (``host``: of the requests made
+        there); usage outlives its agents."""
+        return await self._ledger.usage_totals(since, agent=agent, host=host)
 
     async def knows(self, name: str) -> bool:
         """Whether ``name`` is an agent the ledger or the roster knows."""
@@ -313,6 +317,7 @@ class Fleet:
         account: str | None = None,
         permissions: PermissionMode | None = None,
         run_budget: RunBudget | None = None,
+        host: str | None = None,
         by: str = "operator",
         collect: bool = True,
     ) -> SpawnOutcome:
@@ -327,7 +332,7 @@ class Fleet:
             base = self._roster.get(agent) or (existing.spec if existing else None)
             spec = base or self._settings.ad_hoc(agent)
             given = SpawnOverrides(
-                runtime, model, prompt, workdir, account, permissions, run_budget
+                runtime, model, prompt, workdir, account, permissions, run_budget, host
             )
             spec = spawn_spec(spec, given)
             origin: AgentOrigin = "roster" if agent in self._roster else "spawn"

@@ -64,6 +64,8 @@ class RunControl(Protocol):
 
     def log_path(self, name: AgentName) -> Path: ...
 
+    def host_down(self, host: str) -> str | None: ...
+
     async def launch(self, spec: AgentSpec, *, reason: str) -> Launched: ...
 
     async def stop_run(
@@ -104,6 +106,8 @@ class WatchdogHands:
         for record in await self._ledger.list_agents():
             if record.name in frozen:
                 continue  # paused by a budget's cutoff: silent on purpose, not stalled
+            if self._runs.host_down(record.host) is not None:
+                continue  # nothing is known of it: never marked ended, stalled or restarted
             run = runs.get(record.name)
             alive = None
             if run is not None and run.ended_at is None:

@@ -20,6 +20,7 @@ class Store(Protocol):
     _clock: Clock
     _lock: asyncio.Lock
     _appender: Appender
+    _hosts: dict[str, str]  # agent → its host, as last read or saved (usage rows carry it)
 
     def _transaction(
         self, what: str, *, fenced: bool = True

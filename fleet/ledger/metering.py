@@ -27,7 +27,7 @@ _USAGE_COLUMNS = (
     "at, agent, provider, api, requested_model, served_model, input_tokens, output_tokens,"
     " cache_read_tokens, cache_write_tokens, reasoning_tokens, stream, status, outcome,"
     " latency_ms, ttfb_ms, request_id, partial, reason, cost_usd, priced, rewritten_from,"
-    " account"
+    " account, host"
 )
 _SIGNAL_COLUMNS = "at, agent, provider, family, name, value, window, metric"
 _GROUPINGS = frozenset({"agent", "account", "provider"})  # columns usage may be summed by
@@ -100,7 +100,10 @@ class MeteringLedger:
         if not usage and not signals:
             return
         # Built first: a naive time is refused before the transaction takes the lock.
-        usage_rows = [_usage_params(_storable(event)) for event in usage]
+        hosts = self._hosts
+        usage_rows = [
+            (*_usage_params(_storable(event)), hosts.get(event.agent, "local")) for event in usage
+        ]
         signal_rows = [_signal_params(signal) for signal in signals]
         what = f"record {len(usage_rows)} usage rows and {len(signal_rows)} quota signals"
         async with self._lock:
@@ -125,10 +128,11 @@ class MeteringLedger:
         return [_usage_event(row) for row in rows]
 
     async def usage_totals(
-        self: Store, since: datetime, *, agent: str | None = None
+        self: Store, since: datetime, *, agent: str | None = None, host: str | None = None
     ) -> list[UsageTotal]:
-        """Usage since ``since`` per agent, provider and model, by agent then model."""
-        where, params = _filters(since=since, agent=agent)
+        """Usage since ``since`` per agent, provider and model, by agent then model (with
+        ``host``: of the requests its agents made there)."""
+        where, params = _filters(since=since, agent=agent, host=host)
         rows = await self._all(
             f"{_TOTALS} {where} GROUP BY agent, provider, model ORDER BY agent, model, provider",
             params,
@@ -257,7 +261,11 @@ class MeteringLedger:
 
 
 def _filters(
-    *, since: datetime | None = None, agent: str | None = None, provider: str | None = None
+    *,
+    since: datetime | None = None,
+    agent: str | None = None,
+    provider: str | None = None,
+    host: str | None = None,
 ) -> tuple[str, list[object]]:
     """A ``WHERE`` clause for the filters given, and its parameters."""
     clauses: list[str] = []
@@ -271,6 +279,9 @@ def _filters(
     if provider is not None:
         clauses.append("provider = ?")
         params.append(provider)
+    if host is not None:
+        clauses.append("host = ?")
+        params.append(host)
     return ("WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -25,6 +24,7 @@ from fleet.ledger.accounts import AccountsLedger
 from fleet.ledger.answers import AnswersLedger
 from fleet.ledger.appender import Appender, SqliteAppender
 from fleet.ledger.approvals import ApprovalsLedger
+from fleet.ledger.audit import AuditLedger
 from fleet.ledger.budgets import BudgetsLedger
 from fleet.ledger.chat import ChatLedger
 from fleet.ledger.confirmations import ConfirmationsLedger
@@ -42,8 +42,6 @@ from fleet.ledger.rows import (
     AgentEvent,
     AgentOrigin,
     AgentRecord,
-    AuditEntry,
-    AuditOutcome,
     Parsed,
     RunRecord,
     spec_extra_json,
@@ -57,12 +55,8 @@ from fleet.private_files import private_dir, private_file
 log = logging.getLogger(__name__)
 
 
-_ORCHESTRATOR_HOST = socket.gethostname()
-"""The machine this orchestrator runs on: its audit entries say so (an active one and its
-standby are told apart)."""
-
-
 class Ledger(
+    AuditLedger,
     HeartbeatsLedger,
     ChatLedger,
     AnswersLedger,
@@ -99,6 +93,7 @@ class Ledger(
         self._appender = appender
         self._clock = clock
         self._lock = asyncio.Lock()
+        self._hosts: dict[str, str] = {}
         self._beats = BeatGroup()
         self._agent_rows = Parsed(AgentRecord.from_row)  # by agent name
         self._last_runs = Parsed(RunRecord.from_row)  # by agent name
@@ -248,7 +243,12 @@ class Ledger(
                     ),
                 )
                 await _append_event(conn, spec.name, now, None, AgentState.PENDING, "created")
-            return await _agent_in(conn, spec.name)
+            record = await _agent_in(conn, spec.name)
+        if record.host != "local":
+            self._hosts[record.name] = record.host
+        else:
+            self._hosts.pop(record.name, None)
+        return record
 
     async def get_agent(self, name: str) -> AgentRecord | None:
         """The agent called ``name``, if any (a forgotten one is none)."""
@@ -262,6 +262,7 @@ class Ledger(
         rows = await self._all("SELECT * FROM agents WHERE forgotten_at IS NULL ORDER BY name", ())
         records = [self._agent_rows(str(row["name"]), row) for row in rows]
         self._agent_rows.keep_only([record.name for record in records])
+        self._hosts = {record.name: record.host for record in records if record.host != "local"}
         return records
 
     async def delete_agent(self, name: str) -> bool:
@@ -394,41 +395,6 @@ class Ledger(
         runs = {str(row["agent"]): self._last_runs(str(row["agent"]), row) for row in rows}
         self._last_runs.keep_only(runs)
         return runs
-
-    # -- audit ----------------------------------------------------------------------------
-
-    async def record_audit(
-        self,
-        connector: str,
-        sender: str,
-        room: str,
-        thread: str | None,
-        text: str,
-        command: str | None,
-        outcome: AuditOutcome,
-        detail: str | None = None,
-        at: datetime | None = None,
-        source: str = "typed",
-    ) -> int:
-        """Append one operator message and its outcome to the audit trail; return its id.
-        ``source`` says where the command came from: ``typed`` by the sender, or
-        ``schedule:<id>`` when one of their schedules ran it."""
-        when = self._epoch(at)
-        async with self._transaction("write the audit trail") as conn:
-            return await insert_id(
-                conn,
-                "INSERT INTO audit (at, connector, sender, room, thread, text, command, outcome,"
-                " detail, source, host) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    *(when, connector, sender, room, thread, text, command, outcome, detail),
-                    *(source, _ORCHESTRATOR_HOST),
-                ),
-            )
-
-    async def audit_entries(self, limit: int = 100) -> list[AuditEntry]:
-        """The latest ``limit`` audit entries, newest first."""
-        rows = await self._all("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
-        return [AuditEntry.from_row(row) for row in rows]
 
     # -- plumbing -------------------------------------------------------------------------
 

@@ -19,10 +19,10 @@ pytestmark = pytest.mark.integration
 WAIT = 30.0
 
 
-def _entry(name: str, target: str, key: Path, known: Path) -> str:
+def _entry(name: str, target: str, key: Path, known: Path, state_dir: str = "~/fw-agents") -> str:
     return (
         f"  - {{name: {name}, ssh: '{target}', key_file: '{key}', known_hosts: '{known}',"
-        " max_agents: 4, state_dir: ~/fw-agents}\n"
+        f" max_agents: 4, state_dir: {state_dir}}}\n"
     )
 
 
@@ -94,19 +94,7 @@ def test_a_stub_agent_on_a_host_runs_there_and_answers_like_a_local_one(
         "  - {name: r1, runtime: stub, backend: tmux, host: box2, sandbox: none}\n"
     )
 
-    def start() -> ConsoleBot:
-        bot = ConsoleBot(tmp_path, "--config", str(config))
-        deadline = time.monotonic() + WAIT
-        reply = ""
-        while not re.search(r"^box2 +up .* \d+\.\d\d", reply, re.M):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"box2 never came up:\n{reply}\n{bot.stderr}")
-            time.sleep(0.2)
-            bot.command("hosts", r"^local +up.*$", timeout=WAIT)
-            reply = bot.output_since_command
-        return bot
-
-    bot = start()
+    bot = _started(tmp_path, config, "box2")
     try:
         bot.command("spawn r1", r"r1.*(started|running)", timeout=WAIT)
         pane = _remote_agents(up.user)
@@ -126,7 +114,7 @@ def test_a_stub_agent_on_a_host_runs_there_and_answers_like_a_local_one(
         bot.send("quit")
         assert bot.wait(timeout=WAIT) == 0
         assert _remote_agents(up.user) == pane  # it outlived the orchestrator's SSH link
-        bot = start()
+        bot = _started(tmp_path, config, "box2")
         bot.command("ps", r"^r1 .*$", timeout=WAIT)
         assert re.search(r"^r1 .*(running|idle)", bot.output_since_command, re.M)
         assert _remote_agents(up.user) == pane  # reattached, not launched again
@@ -160,3 +148,92 @@ def _remote_agents(user: str) -> list[int]:
         if len(cmdline) > 3 and cmdline[3].endswith(b"stub_agent.py"):  # not its shim
             found.append(int(entry.name))
     return sorted(found)
+
+
+def _started(root: Path, config: Path, *hosts: str) -> ConsoleBot:
+    """`fleetwarden run` with ``config``, once `hosts` shows each of ``hosts`` up and probed."""
+    bot = ConsoleBot(root, "--config", str(config))
+    try:
+        _until_up(bot, *hosts)
+    except BaseException:
+        bot.kill()
+        raise
+    return bot
+
+
+def _until_up(bot: ConsoleBot, *hosts: str) -> None:
+    deadline = time.monotonic() + WAIT
+    reply = ""
+    while not all(re.search(rf"^{h} +up .* \d+\.\d\d", reply, re.M) for h in hosts):
+        if time.monotonic() > deadline or bot.proc.poll() is not None:
+            raise AssertionError(f"{hosts} never came up:\n{reply}\n{bot.stderr}")
+        time.sleep(0.2)
+        bot.command("hosts", r"^local +up.*$", timeout=WAIT)
+        reply = bot.output_since_command
+
+
+def _until(bot: ConsoleBot, command: str, pattern: str) -> str:
+    """Ask ``command`` until its answer matches ``pattern``; the answer."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        bot.command(command, r"(?s).+\n\n", timeout=WAIT)
+        reply = bot.output_since_command
+        if re.search(pattern, reply, re.M):
+            return reply
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{command!r} never matched {pattern!r}:\n{reply}")
+        time.sleep(0.3)
+
+
+def test_a_host_that_goes_away_leaves_its_agents_unknown_and_they_come_back(
+    tmp_path: Path, ssh_hosts: tuple[SshServer, SshServer], private_ssh_host: SshServer
+) -> None:
+    """box4's sshd stopped: its agent shows `unknown` (never ended, stalled or restarted)
+    while box2's runs on; sshd back on the same port: the link comes back by itself, the
+    same agent process answers and its output is mirrored again."""
+    other, _ = ssh_hosts
+    flaky = private_ssh_host
+    known = tmp_path / "known_hosts"
+    known.write_text(other.known_hosts_line() + "\n" + flaky.known_hosts_line() + "\n")
+    config = tmp_path / "fleetwarden.yaml"
+    config.write_text(
+        "state_dir: ./state\n"
+        "connectors: {console: {}}\n"
+        "defaults: {heartbeat_timeout_seconds: 5, watchdog_interval_seconds: 5}\n"
+        "hosts:\n"
+        + _entry("box2", other.ssh_target, other.client_key, known, "~/fw-outage-test")
+        + _entry("box4", flaky.ssh_target, flaky.client_key, known, "~/fw-outage-test")
+        + "agents:\n"
+        "  - {name: on2, runtime: stub, backend: tmux, host: box2, sandbox: none}\n"
+        "  - {name: on4, runtime: stub, backend: tmux, host: box4, sandbox: none}\n"
+    )
+    bot = _started(tmp_path, config, "box2", "box4")
+    try:
+        bot.command("spawn on2", r"on2.*(started|running)", timeout=WAIT)
+        bot.command("spawn on4", r"on4.*(started|running)", timeout=WAIT)
+        before = _remote_agents(flaky.user)
+        assert len(before) == 1
+        flaky.stop()
+        reply = _until(bot, "ps", r"^on4 +box4 +stub +unknown \(host box4 (down|connecting)\)")
+        assert re.search(r"^on2 +box2 +stub +(running|idle)", reply, re.M), reply
+        # Over twice the heartbeat timeout and the watchdog's interval: still unknown.
+        time.sleep(11)
+        reply = _until(bot, "ps", r"^on4 +box4 +stub +unknown")
+        assert re.search(r"^on2 +box2 +stub +(running|idle)", reply, re.M), reply
+        assert _remote_agents(flaky.user) == before  # nothing there was touched
+        flaky.start()
+        _until_up(bot, "box4")
+        _until(bot, "ps", r"^on4 +box4 +stub +(running|idle)")
+        bot.command("send on4 back again", r"(?i)sent|typed|delivered", timeout=WAIT)
+        _until(bot, "logs on4", r"back again")
+        assert _remote_agents(flaky.user) == before  # the same process: reattached
+        bot.command("stop on4", r"(?i)stopped", timeout=WAIT)
+        bot.command("stop on2", r"(?i)stopped", timeout=WAIT)
+        bot.send("quit")
+        assert bot.wait(timeout=WAIT) == 0
+    finally:
+        if bot.proc.poll() is None:
+            bot.kill()
+    log = (tmp_path / "state" / "fleetwarden.log").read_text()
+    # Retried every second or more for ~15 s, said once: not at every attempt.
+    assert log.count("unreachable (retrying): cannot reach host box4") == 1

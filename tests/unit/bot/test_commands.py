@@ -13,7 +13,7 @@ USAGES = {
     "help": "help [COMMAND]",
     "ps": "ps",
     "spawn": (
-        "spawn NAME [--runtime R] [--model M] [--prompt TEXT] [--workdir DIR] [--account A]"
+        "spawn NAME [--runtime R] [--model M] [--prompt TEXT] [--workdir DIR] [--host H] [--account A]"
         " [--permissions MODE] [--urgent] [--max-tokens N] [--max-usd X]"
     ),
     "stop": "stop NAME [--force]",
@@ -30,7 +30,7 @@ USAGES = {
     "logs": "logs NAME [--lines N] [--raw]",
     "runs": "runs NAME [--last N]",
     "watch": "watch NAME [--follow]",
-    "usage": "usage [NAME] [--window WINDOW]",
+    "usage": "usage [NAME] [--window WINDOW] [--host H]",
     "pace": "pace",
     "report": "report",
     "budget": "budget [set|allow-burst]",
@@ -117,7 +117,7 @@ def test_usage_rejects_a_bad_window_naming_the_allowed_ones() -> None:
         Grammar(COMMANDS).parse("!usage coder-1 --window 1y")
     assert str(caught.value) == (
         "usage: --window must be one of 5h, today, 7d, 30d, got '1y' "
-        "— usage: usage [NAME] [--window WINDOW]"
+        "— usage: usage [NAME] [--window WINDOW] [--host H]"
     )
 
 

@@ -184,7 +184,7 @@ async def test_usage_with_a_bad_window_names_the_allowed_ones(
     """A window that is not 5h, today, 7d or 30d is a parse error, audited as an error."""
     assert await reply_to(router, "!usage --window week") == (
         "usage: --window must be one of 5h, today, 7d, 30d, got 'week' "
-        "— usage: usage [NAME] [--window WINDOW]"
+        "— usage: usage [NAME] [--window WINDOW] [--host H]"
     )
     [entry] = await ledger.audit_entries()
     assert entry.outcome == "error"

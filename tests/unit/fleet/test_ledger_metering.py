@@ -342,3 +342,40 @@ async def test_one_row_the_database_cannot_hold_does_not_lose_its_batch(ledger: 
     assert rows[0] == event("a")
     assert rows[1].tokens == Tokens() and rows[1].outcome is Outcome.UNMETERED
     assert "out of range" in rows[1].reason and rows[1].cost_usd is None
+
+
+async def test_usage_rows_carry_the_host_their_agent_runs_on(ledger: Ledger) -> None:
+    """A request of an agent on box2 is counted under box2, one of a local agent (or of an
+    agent the ledger does not know) under `local`; `usage --host` sums one host's."""
+    await ledger.upsert_agent(
+        AgentSpec(name=AgentName("far"), runtime="stub", host="box2"), DesiredState.RUNNING
+    )
+    await ledger.upsert_agent(
+        AgentSpec(name=AgentName("near"), runtime="stub"), DesiredState.RUNNING
+    )
+    await ledger.record_metering([event("far"), event("far"), event("near"), event("stranger")], [])
+    far = await ledger.usage_totals(T0, host="box2")
+    assert [(t.agent, t.requests) for t in far] == [("far", 2)]
+    near = await ledger.usage_totals(T0, host="local")
+    assert sorted((t.agent, t.requests) for t in near) == [("near", 1), ("stranger", 1)]
+    assert await ledger.usage_totals(T0, host="box3") == []
+    # A ledger opened afresh (a restarted orchestrator, a standby) reads the hosts again.
+    await ledger.list_agents()
+    await ledger.record_metering([event("far")], [])
+    assert [(t.agent, t.requests) for t in await ledger.usage_totals(T0, host="box2")] == [
+        ("far", 3)
+    ]
+
+
+async def test_runs_record_the_host_of_their_agent(ledger: Ledger) -> None:
+    """A run of an agent on box2 is recorded with host box2."""
+    from fleet.model import RunHandle
+
+    await ledger.upsert_agent(
+        AgentSpec(name=AgentName("far"), runtime="stub", host="box2"), DesiredState.RUNNING
+    )
+    handle = RunHandle("tmux@box2", 11, 11, Path("/tmp/r"), Path("/tmp/l"), None, "far")
+    run = await ledger.start_run("far", handle)
+    rows = await ledger._all("SELECT host FROM runs WHERE id = ?", (run.id,))
+    assert [str(row["host"]) for row in rows] == ["box2"]
+    assert (await ledger.get_agent("far")).host == "box2"  # type: ignore[union-attr]
