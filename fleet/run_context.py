@@ -18,7 +18,7 @@ from fleet.backends.base import Backend, backend_key
 from fleet.clock import Clock
 from fleet.errors import LaunchFailed
 from fleet.hosts.errors import HostError
-from fleet.hosts.schema import LOCAL_HOST
+from fleet.hosts.schema import LOCAL_HOST, resolve_remote_path
 from fleet.hosts.service import Hosts
 from fleet.model import AgentSpec
 from fleet.names import AgentName
@@ -91,7 +91,9 @@ class RunContexts:
                 "`hosts` shows it"
             )
         facts = self._hosts.facts(spec.host)
-        dirs = [posixpath.dirname(tool.path) for tool in facts.tools] if facts else []
+        entry = self._hosts.entry(spec.host)
+        dirs = [resolve_remote_path(d, place.home) for d in entry.path] if entry else []
+        dirs += [posixpath.dirname(tool.path) for tool in facts.tools] if facts else []
         dirs += [posixpath.join(place.home, ".local", "bin"), *_STANDARD_PATH]
         environ = {"PATH": ":".join(dict.fromkeys(dirs)), "LANG": "C.UTF-8"}
         workdir = spec.workdir or Path(place.work_of(spec.name))

@@ -76,7 +76,8 @@ printf 'ticks %s\n' "$(sed 's/.*) //' "/proc/$pane/stat" 2>/dev/null | cut -d' '
 """
 
 # Ends a run's process group: SIGTERM, then SIGKILL after $3 tenths of a second (at once
-# when $4 is 1) — if /proc/$1 is still the process started at $2 (`-`: unknown).
+# when $4 is 1) — if /proc/$1 is still the process started at $2 (`-`: unknown). `kill -SIG
+# -PGID`, without `--`, which dash's kill does not take.
 _END_GROUP = r"""
 pg=$1; ticks=$2; tenths=$3; force=$4
 alive() {
@@ -85,11 +86,27 @@ alive() {
 }
 alive || exit 0
 if [ "$force" != 1 ]; then
-  kill -TERM -- "-$pg" 2>/dev/null; i=0
+  kill -TERM "-$pg" 2>/dev/null; i=0
   while alive && [ "$i" -lt "$tenths" ]; do sleep 0.1; i=$((i+1)); done
 fi
-alive && kill -KILL -- "-$pg" 2>/dev/null
+alive && kill -KILL "-$pg" 2>/dev/null
 i=0; while alive && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+exit 0
+"""
+
+# Sends signal $2 to every process of group $1 but its leader (the shim, tmux's pane: tmux
+# continues a pane process it sees stopped), twice over for processes forked meanwhile.
+_SIGNAL_GROUP = r"""
+pg=$1; sig=$2
+for pass in 1 2; do
+  for f in /proc/[0-9]*/stat; do
+    IFS= read -r line < "$f" 2>/dev/null || continue
+    set -- ${line##*) }
+    [ "$3" = "$pg" ] || continue
+    p=${f#/proc/}; p=${p%/stat}
+    [ "$p" = "$pg" ] || kill "-$sig" "$p" 2>/dev/null
+  done
+done
 exit 0
 """
 
@@ -172,6 +189,7 @@ class RemoteTmuxBackend(TmuxBackend):
         try:
             sftp = await link.sftp()
             for path, text in plan.files.items():
+                await sftp.makedirs(posixpath.dirname(str(path)), exist_ok=True)
                 await _write(sftp, str(path), text)
             await _write(sftp, spec_path, launch_spec(plan, argv, Path(remote_run)))
         except (OSError, asyncssh.Error, HostError) as exc:
@@ -288,7 +306,13 @@ class RemoteTmuxBackend(TmuxBackend):
 
     async def signal(self, handle: RunHandle, signum: signal.Signals) -> None:
         link, _place = _up(self._hosts, self.host, FleetError)
-        await _run(link, ["kill", f"-{signum.name.removeprefix('SIG')}", "--", f"-{handle.pgid}"])
+        name = signum.name.removeprefix("SIG")
+        done = await _run(link, ["sh", "-c", _SIGNAL_GROUP, "sh", str(handle.pgid), name])
+        if not done.ok:
+            raise FleetError(
+                f"host {self.host}: could not signal run {handle.pgid}: {done.stderr.strip()}"
+            )
+        log.info("host %s: %s sent to process group %d", self.host, signum.name, handle.pgid)
 
     async def sessions(self) -> set[str]:
         if self._hosts.place(self.host) is None:

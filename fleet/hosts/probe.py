@@ -25,6 +25,10 @@ _MARK = "@@fleetwarden-probe "
 
 # Each tool's version line is cut to one line; stdin is closed so nothing waits for it.
 PROBE_SCRIPT = r"""
+extra=
+IFS=:; for d in $2; do case $d in "~/"*) d=$HOME/${d#"~/"} ;; esac; extra=$extra$d:; done
+unset IFS
+PATH=$extra$PATH
 section() { printf '\n@@fleetwarden-probe %s\n' "$1"; }
 section home; printf '%s\n' "$HOME"
 section uname; uname -srm 2>/dev/null
@@ -95,14 +99,17 @@ class HostFacts:
         return self.tool(name) is not None
 
 
-def probe_argv(state_dir: str) -> list[str]:
-    """The command that runs :data:`PROBE_SCRIPT` with ``state_dir`` as its ``$1``."""
-    return ["sh", "-c", PROBE_SCRIPT, "fleetwarden-probe", state_dir]
+def probe_argv(state_dir: str, path: Sequence[str] = ()) -> list[str]:
+    """The command that runs :data:`PROBE_SCRIPT` with ``state_dir`` as its ``$1`` and the
+    entry's ``path`` (searched first) joined with ``:`` as its ``$2``."""
+    return ["sh", "-c", PROBE_SCRIPT, "fleetwarden-probe", state_dir, ":".join(path)]
 
 
-async def probe(link: Runner, state_dir: str, *, wait: float = 60.0) -> HostFacts:
+async def probe(
+    link: Runner, state_dir: str, *, wait: float = 60.0, path: Sequence[str] = ()
+) -> HostFacts:
     """Probe the host behind ``link``; ``state_dir`` as its entry writes it."""
-    done = await link.run(probe_argv(state_dir), timeout=wait)
+    done = await link.run(probe_argv(state_dir, path), timeout=wait)
     if not done.ok or f"{_MARK}end" not in done.stdout:
         why = done.stderr.strip().splitlines()[-1:] or [f"exit status {done.exit_status}"]
         raise RemoteCommandFailed(f"the host probe did not finish: {why[0]}")

@@ -263,6 +263,15 @@ class HostEntry(BaseModel):
         ),
     )
 
+    path: tuple[RemotePath, ...] = Field(
+        default=(),
+        description=(
+            "Directories on the host searched first for the agent CLIs (and given to its "
+            "agents' `PATH`), e.g. `[~/.npm-global/bin]`: a command over SSH does not read "
+            "the login files that add them. Absolute, or `~/…`."
+        ),
+    )
+
     @model_validator(mode="after")
     def _one_way_to_log_in(self) -> HostEntry:
         if self.key_file is None and not self.agent:

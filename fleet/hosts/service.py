@@ -152,7 +152,7 @@ class Hosts:
         link = self._links[name]
         while link.state is LinkState.CONNECTED:
             try:
-                facts = await probe(link, link.entry.state_dir)
+                facts = await probe(link, link.entry.state_dir, path=link.entry.path)
             except HostError as exc:
                 facts_before, at_before, _ = self._facts.get(name, (None, None, None))
                 self._facts[name] = (facts_before, at_before, str(exc))

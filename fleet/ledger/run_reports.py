@@ -101,7 +101,8 @@ class RunReportsLedger:
                 (
                     run.id,
                     run.agent,
-                    socket.gethostname(),
+                    # The machine it ran on: its host's name, or this one's.
+                    self._hosts.get(run.agent) or socket.gethostname(),
                     start.trigger,
                     ",".join(start.accounts),
                     start.workdir,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -90,7 +91,9 @@ def test_a_stub_agent_on_a_host_runs_there_and_answers_like_a_local_one(
     config.write_text(
         "state_dir: ./state\n"
         "connectors: {console: {}}\n"
-        "hosts:\n" + _entry("box2", up.ssh_target, up.client_key, known) + "agents:\n"
+        "hosts:\n"
+        + _entry("box2", up.ssh_target, up.client_key, known, "~/fw-stub-test")
+        + "agents:\n"
         "  - {name: r1, runtime: stub, backend: tmux, host: box2, sandbox: none}\n"
     )
 
@@ -110,7 +113,11 @@ def test_a_stub_agent_on_a_host_runs_there_and_answers_like_a_local_one(
         assert re.search(r"^r1 +box2 +stub +(running|idle)", bot.output_since_command, re.M), (
             bot.output_since_command
         )
-        # Heartbeats arrive through box2's forward: the agent is not stalled.
+        # freeze pauses it there (SIGSTOP to its process group on box2), resume continues it.
+        bot.command('freeze r1 --reason "checking"', r"Froze r1", timeout=WAIT)
+        assert _wait(lambda: _states(pane) == {"T"}), _states(pane)
+        bot.command("resume r1", r"(?i)resumed|continued", timeout=WAIT)
+        assert _wait(lambda: "T" not in _states(pane)), _states(pane)
         bot.send("quit")
         assert bot.wait(timeout=WAIT) == 0
         assert _remote_agents(up.user) == pane  # it outlived the orchestrator's SSH link
@@ -150,9 +157,11 @@ def _remote_agents(user: str) -> list[int]:
     return sorted(found)
 
 
-def _started(root: Path, config: Path, *hosts: str) -> ConsoleBot:
+def _started(
+    root: Path, config: Path, *hosts: str, env: dict[str, str] | None = None
+) -> ConsoleBot:
     """`fleetwarden run` with ``config``, once `hosts` shows each of ``hosts`` up and probed."""
-    bot = ConsoleBot(root, "--config", str(config))
+    bot = ConsoleBot(root, "--config", str(config), env=env)
     try:
         _until_up(bot, *hosts)
     except BaseException:
@@ -237,3 +246,24 @@ def test_a_host_that_goes_away_leaves_its_agents_unknown_and_they_come_back(
     log = (tmp_path / "state" / "fleetwarden.log").read_text()
     # Retried every second or more for ~15 s, said once: not at every attempt.
     assert log.count("unreachable (retrying): cannot reach host box4") == 1
+
+
+def _states(pids: list[int]) -> set[str]:
+    """Each live process's state letter (T: stopped)."""
+    found = set()
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        found.add(stat.rsplit(")", 1)[1].split()[0])
+    return found
+
+
+def _wait(check: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True

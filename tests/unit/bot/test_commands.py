@@ -13,8 +13,8 @@ USAGES = {
     "help": "help [COMMAND]",
     "ps": "ps",
     "spawn": (
-        "spawn NAME [--runtime R] [--model M] [--prompt TEXT] [--workdir DIR] [--host H] [--account A]"
-        " [--permissions MODE] [--urgent] [--max-tokens N] [--max-usd X]"
+        "spawn NAME [--runtime R] [--model M] [--prompt TEXT] [--workdir DIR] [--host H]"
+        " [--account A] [--permissions MODE] [--urgent] [--max-tokens N] [--max-usd X]"
     ),
     "stop": "stop NAME [--force]",
     "restart": "restart NAME",

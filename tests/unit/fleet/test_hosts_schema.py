@@ -416,6 +416,6 @@ def test_tool_rows_keep_known_tools_with_absolute_paths_only() -> None:
 
 def test_the_probe_passes_the_state_dir_as_an_argument_not_as_script_text() -> None:
     """The script is a constant; the state dir is its $1, one quoted word on the line."""
-    argv = probe_argv("~/a'b")
+    argv = probe_argv("~/a'b", ["~/.npm-global/bin", "/opt/x y"])
     assert argv[:3] == ["sh", "-c", PROBE_SCRIPT]
-    assert shlex.split(remote_command(argv))[-1] == "~/a'b"
+    assert shlex.split(remote_command(argv))[-2:] == ["~/a'b", "~/.npm-global/bin:/opt/x y"]

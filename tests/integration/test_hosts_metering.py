@@ -1,0 +1,99 @@
+"""Agents on another host reach the metering proxy only through the host's forward: the
+real `fleetwarden run`, a real OpenSSH server on 127.0.0.2 as the host (its own Unix user),
+the strict fake provider behind the proxy. A stub agent there asks twice, the real Claude
+Code (pinned from npm) there answers a prompt; the provider sees only the account's key
+(the agents hold none), and the ledger holds exactly what the provider emitted, each row
+with host box2; `usage --host box2` sums them."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from fleet.clock import SystemClock
+from fleet.ledger import Ledger
+from fleet.ledger.location import LedgerLocation
+from fleet.metering.events import Outcome
+from tests.fakes.background import fake_provider_thread
+from tests.fakes.provider import Accepted, Turn, Usage
+from tests.integration.console_bot import clean_env
+from tests.integration.test_hosts_e2e import WAIT, _started, _until
+from tests.integration.test_real_clis import bin_dir, cli, node_dir
+from tests.sshd_server import SshServer
+
+pytestmark = [pytest.mark.integration, pytest.mark.agent_cli]
+
+KEY = "fake-hosts-key-0123456789abcdefghijklmn"
+USAGE = Usage(input=1200, output=80, cache_read=400, cache_write=100)
+
+
+async def test_agents_on_a_host_are_metered_through_its_forward(
+    tmp_path: Path, ssh_hosts: tuple[SshServer, SshServer]
+) -> None:
+    cli("claude")
+    host, _ = ssh_hosts
+    known = tmp_path / "known_hosts"
+    known.write_text(host.known_hosts_line() + "\n")
+    with fake_provider_thread(
+        default=Turn(text="answered-on-box2", usage=USAGE),
+        accept=Accepted(api_keys=frozenset({KEY})),
+    ) as fake:
+        config = tmp_path / "fleetwarden.yaml"
+        config.write_text(
+            "state_dir: ./state\n"
+            "connectors: {console: {}}\n"
+            "providers:\n"
+            f"  anthropic: {{upstream: '{fake.base_url}'}}\n"
+            "accounts:\n"
+            "  team: {kind: api_key, provider: anthropic, key_env: FW_TEAM_KEY}\n"
+            "hosts:\n"
+            f"  - {{name: box2, ssh: '{host.ssh_target}', key_file: '{host.client_key}',"
+            f" known_hosts: '{known}', state_dir: ~/fw-metering-test,"
+            f" path: ['{bin_dir()}', '{node_dir()}']}}\n"
+            "agents:\n"
+            "  - {name: asker, runtime: stub, backend: tmux, host: box2, sandbox: none,"
+            " model: claude-haiku-4-5}\n"
+            "  - {name: c1, runtime: claude, backend: tmux, host: box2, sandbox: none}\n"
+        )
+        bot = _started(tmp_path, config, "box2", env=clean_env(FW_TEAM_KEY=KEY))
+        try:
+            _until(bot, "hosts", r"^box2 +up .*claude")
+            bot.command('spawn asker --prompt "ask 2"', r"asker", timeout=WAIT)
+            _until(bot, "logs asker", r"answer 2/2: answered-on-box2")
+            bot.command('spawn c1 --prompt "say hello"', r"c1", timeout=WAIT)
+            _until(bot, "usage --host box2", r"^asker ")
+            reply = _until(bot, "usage --host box2", r"^c1 ")
+            assert "box2" in reply
+            reply = _until(bot, "usage --host local", r"(?s).")
+            assert not re.search(r"^(asker|c1) ", reply, re.M), reply
+            bot.command("stop asker", r"asker stopped after", timeout=WAIT)
+            # Its run summary names the machine it ran on.
+            bot.expect(r"asker · stub · run 1 · .* on box2", timeout=WAIT)
+            bot.command("stop c1", r"(?i)stopped", timeout=WAIT)
+            _until(bot, "ps", r"^c1 .*stopped")
+            bot.send("quit")
+            assert bot.wait(timeout=WAIT) == 0
+        finally:
+            if bot.proc.poll() is None:
+                bot.kill()
+        # Only the account's key reached the provider: the agents on box2 hold none.
+        assert fake.requests and all(r.headers.get("x-api-key") == KEY for r in fake.requests)
+        emitted = [e.usage for e in fake.emitted if e.usage is not None]
+    ledger = await Ledger.connect(
+        LedgerLocation(tmp_path / "state" / "ledger.db", None), SystemClock()
+    )
+    try:
+        events = await ledger.usage_events()
+        rows = await ledger._all("SELECT agent, host FROM usage", ())
+    finally:
+        await ledger.close()
+    assert {(str(r["agent"]), str(r["host"])) for r in rows} == {("asker", "box2"), ("c1", "box2")}
+    metered = [e for e in events if e.outcome is Outcome.OK]
+    assert len(metered) == len(emitted)
+    total = lambda u: (u.input, u.output, u.cache_read, u.cache_write)  # noqa: E731
+    assert sorted(
+        (e.tokens.input, e.tokens.output, e.tokens.cache_read, e.tokens.cache_write)
+        for e in metered
+    ) == sorted(total(u) for u in emitted)
