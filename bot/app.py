@@ -64,6 +64,7 @@ from fleet.notices import Notice
 from fleet.redaction.redactor import Redactor
 from fleet.runtimes import RuntimeRegistry, default_registry
 from fleet.runtimes.stub import STUB_AGENT
+from fleet.sandbox.policy import FORWARDER
 from fleet.sandbox.service import Sandboxes
 from fleet.supervisor import Fleet, RosterDiff
 from scheduler.context import JobContext
@@ -71,9 +72,9 @@ from scheduler.jobs import FleetScheduler
 
 log = logging.getLogger(__name__)
 
-BUNDLED = (SHIM, LAUNCHER, STUB_AGENT)
+BUNDLED = (SHIM, LAUNCHER, STUB_AGENT, FORWARDER)
 """Fleetwarden's standalone scripts each host gets a copy of (the shim, the tmux launcher,
-the stub agent)."""
+the stub agent, a locked sandbox's forwarder)."""
 
 _DRAIN_TIMEOUT = 60.0
 

@@ -162,7 +162,7 @@ def parse_config(
         problems.extend(
             ConfigProblem(roster.file_name, *roster.locate(loc)[:2], message)
             for loc, message in placement_problems(
-                document.hosts, document.agents, document.defaults.sandbox
+                document.hosts, document.agents, document.defaults
             )
         )
     if problems or document is None:

@@ -107,6 +107,20 @@ class RunContexts:
 
         return self._context(spec, home, workdir, environ, url)
 
+    @property
+    def hosts(self) -> Hosts | None:
+        return self._hosts
+
+    def remote_urls(self, spec: AgentSpec) -> list[str]:
+        """The URLs ``spec``'s agent on its host is given (the forwards' ports there)."""
+        place = self._hosts.place(spec.host) if self._hosts is not None else None
+        if place is None:
+            raise LaunchFailed(f"{spec.name} cannot start: host {spec.host} cannot be reached")
+        try:
+            return [place.url(url) for url in self.urls_of(spec)]
+        except HostError as exc:
+            raise LaunchFailed(f"{spec.name} cannot start: {exc}") from None
+
     def host_down(self, host: str) -> str | None:
         """Why ``host`` cannot be reached now (``None``: it can, or it is this machine):
         nothing is known of its agents meanwhile."""

@@ -18,7 +18,7 @@ from pathlib import Path
 from fleet.backends.base import Backend, backend_key
 from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError, LaunchFailed, UnknownAgent
-from fleet.hosts.schema import LOCAL_HOST, REMOTE_SANDBOX_NOT_YET
+from fleet.hosts.schema import LOCAL_HOST
 from fleet.hosts.service import Hosts
 from fleet.ledger import Ledger
 from fleet.ledger.rows import AgentOrigin, AgentRecord, RunRecord
@@ -31,7 +31,7 @@ from fleet.run_facts import check_launchable, read_run
 from fleet.runs import MARKER, AgentPaths, append_marker, write_files
 from fleet.runtimes import RuntimeContext, RuntimeRegistry
 from fleet.sandbox.git_probe import GitProbe
-from fleet.sandbox.service import Sandboxes
+from fleet.sandbox.service import NONE, Sandboxes
 from fleet.sessions.hooks import SessionHooks
 from fleet.status import (
     AccountAssigner,
@@ -182,7 +182,8 @@ class RunKeeper:
         (:meth:`~fleet.ledger.store.Ledger.upsert_agent`)."""
         runtime = self._runtimes.get(spec.runtime)
         remote = spec.host != LOCAL_HOST
-        if remote and backend_key(spec) not in self._backends:
+        hosts = self.contexts.hosts
+        if remote and (hosts is None or backend_key(spec) not in self._backends):
             raise LaunchFailed(
                 f"{spec.name} cannot start: no host {spec.host!r} in the config's hosts "
                 "(`hosts` lists them)"
@@ -192,8 +193,6 @@ class RunKeeper:
             )
         backend = self.backend(backend_key(spec))
         paths = AgentPaths.of(self._settings.state_dir, spec.name)
-        if remote and spec.sandbox != "none":
-            raise LaunchFailed(f"{spec.name} " + REMOTE_SANDBOX_NOT_YET.format(host=spec.host))
         if plan is None:
             plan = runtime.plan(spec, self.context(spec))
         check_launchable(
@@ -211,16 +210,18 @@ class RunKeeper:
         offset = size_of(paths.log)
         git_before = None if remote else await self._git.head(plan.cwd)
         try:
-            if self._sandboxes is not None and not remote:
-                others = await self._other_workdirs(spec.name)
+            others = await self._other_workdirs(spec)
+            if remote and hosts is not None and spec.sandbox != NONE:
+                urls = self.contexts.remote_urls(spec)
+                plan = await hosts.sandbox(spec, plan, urls, others)
+            elif self._sandboxes is not None and not remote:
                 plan = await self._sandboxes.wrap(
                     spec, plan, paths.home, self.contexts.urls_of(spec), others
                 )
             handle = await backend.launch(plan, paths.new_run_dir(self._clock.now()), paths.log)
         except LaunchFailed as exc:
             await self._ledger.set_state(spec.name, AgentState.FAILED, str(exc))
-            if self._sandboxes is not None:
-                await self._sandboxes.release(spec.name)
+            await self._release(spec.name, spec.host)
             raise
         run = await self._ledger.start_run(spec.name, handle)
         await self._ledger.record_run_start(
@@ -253,14 +254,22 @@ class RunKeeper:
         )
         return Launched(offset, handle.pid, run.id)
 
-    async def _other_workdirs(self, name: AgentName) -> list[Path]:
-        """The workdirs of every agent but ``name`` the ledger knows (the roster's and
-        spawned ones): its sandbox hides them. Default workdirs lie in the hidden state dir."""
+    async def _other_workdirs(self, spec: AgentSpec) -> list[Path]:
+        """The workdirs of every other agent on ``spec``'s machine the ledger knows (the
+        roster's and spawned ones): its sandbox hides them. Default workdirs lie in the
+        hidden state dir."""
         return [
             record.workdir
             for record in await self._ledger.list_agents()
-            if record.name != name and record.workdir is not None
+            if record.name != spec.name and record.workdir is not None and record.host == spec.host
         ]
+
+    async def _release(self, name: AgentName, host: str) -> None:
+        """What ``name``'s sandbox held open (its doors), here or on its host."""
+        if host != LOCAL_HOST and self.contexts.hosts is not None:
+            await self.contexts.hosts.release(host, name)
+        elif self._sandboxes is not None:
+            await self._sandboxes.release(name)
 
     async def output_of(self, run_id: int) -> RunOutput | None:
         """Where run ``run_id``'s output is read from, with a fresh parser of its stream."""
@@ -400,8 +409,7 @@ class RunKeeper:
         ``desired`` is left alone: the restart policy decides what follows an end."""
         await self._ledger.end_run(run.id, info)
         await self._ledger.remove_freeze(name)  # what it paused has ended with the run
-        if self._sandboxes is not None:
-            await self._sandboxes.release(name)
+        await self._release(name, run.host)
         if ending is not None:
             state, reason = ending.state, f"{ending.reason} ({info.reason})"
         else:

@@ -163,8 +163,6 @@ class RemoteTmuxBackend(TmuxBackend):
     # -- launching ---------------------------------------------------------------------
 
     async def launch(self, plan: LaunchPlan, run_dir: Path, log_path: Path) -> RunHandle:
-        if plan.sandboxed:
-            raise LaunchFailed(f"host {self.host}: sandboxed runs are started here only")
         link, place = _up(self._hosts, self.host, LaunchFailed)
         session = session_name(plan)
         private_dir(run_dir)
@@ -183,7 +181,10 @@ class RemoteTmuxBackend(TmuxBackend):
                 f"host {self.host}: cannot prepare the run: {prepared.stderr.strip()}"
             )
         offset = int(prepared.stdout.split()[-1])
-        argv = [PYTHON, "-I", "-S", place.bundled(SHIM), remote_run, "--"]
+        sandbox = ["--sandbox"] if plan.sandboxed else []  # no lanes there: no --user
+        for limit in plan.rlimits if plan.sandboxed else ():
+            sandbox += ["--rlimit", limit]
+        argv = [PYTHON, "-I", "-S", place.bundled(SHIM), remote_run, *sandbox, "--"]
         argv += [self._remote_arg(arg, place) for arg in plan.argv]
         spec_path = posixpath.join(remote_run, "launch.json")
         try:
@@ -249,12 +250,8 @@ class RemoteTmuxBackend(TmuxBackend):
         a script bundled with Fleetwarden is its copy in the host's ``lib/``."""
         if arg == sys.executable:
             return PYTHON
-        path = Path(arg)
-        if path.is_absolute() and path.suffix in (".py", ".mjs") and path.is_file():
-            try:
-                return place.bundled(path)
-            except ValueError:
-                return arg
+        if arg in place.copied:
+            return place.bundled(Path(arg))
         return arg
 
     # -- watching and stopping ------------------------------------------------------------

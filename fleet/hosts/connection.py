@@ -192,6 +192,15 @@ class HostLink:
                 raise HostDown(f"host {self.name} is {self._state.value}{reason}")
             return await run_on(conn, self.name, argv, input=input, timeout=limit)
 
+    def connection(self) -> asyncssh.SSHClientConnection:
+        """The connection while up (for forwards that live as long as it: a sandbox's
+        doors). Raises :class:`HostDown` when not connected."""
+        conn = self._conn
+        if conn is None or self._state is not LinkState.CONNECTED:
+            reason = f": {self._error}" if self._error else ""
+            raise HostDown(f"host {self.name} is {self._state.value}{reason}")
+        return conn
+
     async def sftp(self) -> asyncssh.SFTPClient:
         """The connection's SFTP session (one per connection, opened on first use), for
         files: a run's private launch spec, a log read from an offset. Raises

@@ -40,6 +40,18 @@ PACKAGE_ROOT: Final = Path(__file__).resolve().parents[2]
 """The directory the ``fleet`` package lies in: bundled scripts keep their path under it."""
 FORWARDS_FILE: Final = "forwards.json"
 LOOPBACK: Final = "127.0.0.1"
+SYSTEM_HIDDEN: Final = ("/root", "/home", "/etc/ssl/private")
+"""Directories no sandboxed agent on a host sees (those the host has)."""
+# Prints which of $@ exist as directories (`d PATH`), each key file no agent may read
+# (`f PATH`), and whether bubblewrap is there (`b PATH`).
+_FIND_SCRIPT: Final = r"""
+for d do [ -d "$d" ] && printf 'd %s\n' "$d"; done
+for f in /etc/shadow /etc/gshadow /etc/ssh/ssh_host_*key; do
+  [ -f "$f" ] && printf 'f %s\n' "$f"
+done
+b=$(command -v bwrap 2>/dev/null) && printf 'b %s\n' "$b"
+exit 0
+"""
 _REBIND_WAIT: Final = 5.0  # a dead orchestrator's listener may linger until sshd notices
 
 
@@ -52,6 +64,10 @@ class HostPlace:
     state_dir: str
     ports: Mapping[int, int] = field(default_factory=dict)
     """The orchestrator's loopback port → the host-local port that leads to it."""
+    has_bwrap: bool = False
+    system_hidden: tuple[str, ...] = ()  # those of SYSTEM_HIDDEN the host has
+    secret_files: tuple[str, ...] = ()  # key files there, shown empty in a sandbox
+    copied: frozenset[str] = frozenset()  # the local paths of the scripts copied there
 
     @property
     def lib(self) -> str:
@@ -113,6 +129,14 @@ async def prepare(
     )
     if not made.ok:
         raise HostError(f"host {entry.name}: cannot make {state_dir}: {made.stderr.strip()}")
+    found = await run_on(
+        conn, entry.name, ["sh", "-c", _FIND_SCRIPT, "sh", *SYSTEM_HIDDEN], input=None, timeout=30.0
+    )
+    kinds: dict[str, list[str]] = {"d": [], "f": [], "b": []}
+    for line in found.stdout.splitlines():
+        kind, _, path = line.partition(" ")
+        if kind in kinds and path.startswith("/"):
+            kinds[kind].append(path)
     async with conn.start_sftp_client() as sftp:
         await _copy_bundled(sftp, place, bundled)
         recorded = await _read_ports(sftp, place)
@@ -122,7 +146,16 @@ async def prepare(
             posixpath.join(state_dir, FORWARDS_FILE),
             json.dumps({name: ports[port] for name, port in targets.items()}),
         )
-    return HostPlace(entry.name, home, state_dir, ports)
+    return HostPlace(
+        entry.name,
+        home,
+        state_dir,
+        ports,
+        has_bwrap=bool(kinds["b"]),
+        system_hidden=tuple(kinds["d"]),
+        secret_files=tuple(kinds["f"]),
+        copied=frozenset(str(path) for path in bundled),
+    )
 
 
 async def _home(conn: asyncssh.SSHClientConnection, entry: HostEntry) -> str:

@@ -325,10 +325,7 @@ def section_problems(hosts: Sequence[HostEntry]) -> Iterator[tuple[Loc, str]]:
 
 
 class Placed(Protocol):
-    """What :func:`placement_problems` reads of an agent entry."""
-
-    @property
-    def name(self) -> str: ...
+    """What :func:`placement_problems` reads of an agent entry (and of the defaults)."""
 
     @property
     def host(self) -> str: ...
@@ -336,18 +333,29 @@ class Placed(Protocol):
     @property
     def sandbox(self) -> str | None: ...
 
+    @property
+    def egress(self) -> str | None: ...
 
-REMOTE_SANDBOX_NOT_YET = (
-    "runs on host {host}, where agents run without bubblewrap for now: say `sandbox: none` "
-    "to accept that, or run it here (`host: local`)"
-)
+    @property
+    def egress_allow(self) -> tuple[str, ...] | None: ...
+
+
+class Defaults(Protocol):
+    @property
+    def sandbox(self) -> str: ...
+
+    @property
+    def egress(self) -> str: ...
+
+    @property
+    def egress_allow(self) -> tuple[str, ...]: ...
 
 
 def placement_problems(
-    hosts: Sequence[HostEntry], agents: Sequence[Placed], default_sandbox: str
+    hosts: Sequence[HostEntry], agents: Sequence[Placed], defaults: Defaults
 ) -> Iterator[tuple[Loc, str]]:
     """Each agent whose ``host`` is no entry of ``hosts:``, or that would run on one
-    sandboxed (not built there yet), with its place."""
+    locked with an allow-list (its forward proxy is not offered on hosts yet)."""
     names = {entry.name for entry in hosts}
     for index, agent in enumerate(agents):
         if agent.host == LOCAL_HOST:
@@ -356,11 +364,17 @@ def placement_problems(
             known = ", ".join(sorted(names)) or "none"
             yield (
                 ("agents", index, "host"),
-                f"agent {agent.name}: no host {agent.host!r} in the config's hosts "
-                f"(known: {known}); add it there or use `host: local`",
+                f"no host {agent.host!r} in the config's hosts (known: {known}); add it "
+                "there or use `host: local`",
             )
-        elif (agent.sandbox or default_sandbox) != "none":
+            continue
+        sandbox = agent.sandbox or defaults.sandbox
+        egress = agent.egress or ("open" if sandbox == "none" else defaults.egress)
+        allow = agent.egress_allow if agent.egress_allow is not None else defaults.egress_allow
+        if sandbox != "none" and egress == "locked" and allow:
             yield (
                 ("agents", index, "host"),
-                f"agent {agent.name} " + REMOTE_SANDBOX_NOT_YET.format(host=agent.host),
+                f"runs on host {agent.host} locked with an allow-list, whose forward proxy "
+                "is not offered on hosts yet: set `egress_allow: []` (it reaches the metering "
+                "proxy and its heartbeat endpoint only) or `egress: open`",
             )

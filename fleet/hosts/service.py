@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -22,11 +22,14 @@ from typing import Final
 import asyncssh
 
 from fleet.clock import Clock
+from fleet.errors import LaunchFailed
 from fleet.hosts.connection import HostLink, LinkState, LinkStatus
 from fleet.hosts.errors import HostError
 from fleet.hosts.place import HostPlace, prepare
 from fleet.hosts.probe import HostFacts, probe
+from fleet.hosts.sandbox import forget_doors, open_doors, reopen_doors, wrap
 from fleet.hosts.schema import HostEntry, HostName
+from fleet.model import AgentSpec, LaunchPlan
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,8 @@ class Hosts:
         self._bundled = tuple(bundled)
         self._targets: dict[str, int] = {}
         self._places: dict[HostName, HostPlace] = {}
+        # host → agent → the listeners of its doors there (a locked sandbox's)
+        self._doors: dict[HostName, dict[str, list[asyncssh.SSHListener]]] = {}
         self._links = {
             entry.host_name: HostLink(
                 entry,
@@ -144,9 +149,43 @@ class Hosts:
         self._said[status.host] = status.error if status.state is LinkState.DOWN else None
 
     async def _setup(self, entry: HostEntry, conn: asyncssh.SSHClientConnection) -> None:
-        self._places[entry.host_name] = await prepare(
-            conn, entry, bundled=self._bundled, targets=self._targets
-        )
+        place = await prepare(conn, entry, bundled=self._bundled, targets=self._targets)
+        async with conn.start_sftp_client() as sftp:  # running locked agents' doors
+            self._doors[entry.host_name] = await reopen_doors(conn, sftp, place)
+        self._places[entry.host_name] = place
+
+    # -- sandboxes on hosts ---------------------------------------------------------------
+
+    async def sandbox(
+        self, spec: AgentSpec, plan: LaunchPlan, urls: Iterable[str | None], others: Iterable[Path]
+    ) -> LaunchPlan:
+        """``plan`` in ``spec``'s sandbox on its host (:mod:`fleet.hosts.sandbox`), its
+        doors open."""
+        link = self._links.get(HostName(spec.host))
+        place = self.place(spec.host)
+        if link is None or place is None:
+            raise LaunchFailed(f"{spec.name} cannot start: host {spec.host} cannot be reached")
+        wrapped, doors = wrap(spec, plan, place, urls, others)
+        if doors:
+            try:
+                sftp = await link.sftp()
+                opened = await open_doors(link.connection(), sftp, place, spec.name, doors)
+            except (HostError, OSError, asyncssh.Error) as exc:
+                raise LaunchFailed(
+                    f"{spec.name} cannot start: its doors on host {spec.host} did not open: {exc}"
+                ) from None
+            self._doors.setdefault(HostName(spec.host), {})[spec.name] = opened
+        return wrapped
+
+    async def release(self, host: str, agent: str) -> None:
+        """Close ``agent``'s doors on ``host`` (its run ended) and forget them there."""
+        listeners = self._doors.get(HostName(host), {}).pop(agent, [])
+        for listener in listeners:
+            listener.close()
+        link, place = self._links.get(HostName(host)), self.place(host)
+        if listeners and link is not None and place is not None:
+            with contextlib.suppress(HostError, OSError, asyncssh.Error):
+                await forget_doors(await link.sftp(), place, agent)
 
     async def _probe_while_up(self, name: HostName) -> None:
         link = self._links[name]

@@ -257,6 +257,7 @@ class RunRecord:
     ended_at: datetime | None
     exit_code: int | None
     reason: str | None
+    host: str = "local"  # the machine it ran on
 
     @property
     def handle(self) -> RunHandle:
@@ -295,6 +296,7 @@ class RunRecord:
             ended_at=_optional_epoch(row["ended_at"]),
             exit_code=row["exit_code"],
             reason=row["reason"],
+            host=str(row["host"]),
         )
 
 

@@ -5,6 +5,7 @@ disk and tools, the refused one with the fix, the down one with why; problems fi
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable
@@ -94,7 +95,7 @@ def test_a_stub_agent_on_a_host_runs_there_and_answers_like_a_local_one(
         "hosts:\n"
         + _entry("box2", up.ssh_target, up.client_key, known, "~/fw-stub-test")
         + "agents:\n"
-        "  - {name: r1, runtime: stub, backend: tmux, host: box2, sandbox: none}\n"
+        "  - {name: r1, runtime: stub, backend: tmux, host: box2, egress_allow: []}\n"
     )
 
     bot = _started(tmp_path, config, "box2")
@@ -102,6 +103,8 @@ def test_a_stub_agent_on_a_host_runs_there_and_answers_like_a_local_one(
         bot.command("spawn r1", r"r1.*(started|running)", timeout=WAIT)
         pane = _remote_agents(up.user)
         assert len(pane) == 1, pane  # the stub runs on box2, as box2's user
+        # In a sandbox there: a pid namespace of its own, and (locked) a network of its own.
+        assert _namespaced(pane[0]) == (True, True)
         bot.command("send r1 hello there", r"(?i)sent|typed|delivered", timeout=WAIT)
         deadline = time.monotonic() + WAIT
         while "hello there" not in bot.output_since_command:
@@ -213,8 +216,8 @@ def test_a_host_that_goes_away_leaves_its_agents_unknown_and_they_come_back(
         + _entry("box2", other.ssh_target, other.client_key, known, "~/fw-outage-test")
         + _entry("box4", flaky.ssh_target, flaky.client_key, known, "~/fw-outage-test")
         + "agents:\n"
-        "  - {name: on2, runtime: stub, backend: tmux, host: box2, sandbox: none}\n"
-        "  - {name: on4, runtime: stub, backend: tmux, host: box4, sandbox: none}\n"
+        "  - {name: on2, runtime: stub, backend: tmux, host: box2, egress: open}\n"
+        "  - {name: on4, runtime: stub, backend: tmux, host: box4, egress_allow: []}\n"
     )
     bot = _started(tmp_path, config, "box2", "box4")
     try:
@@ -222,6 +225,8 @@ def test_a_host_that_goes_away_leaves_its_agents_unknown_and_they_come_back(
         bot.command("spawn on4", r"on4.*(started|running)", timeout=WAIT)
         before = _remote_agents(flaky.user)
         assert len(before) == 1
+        assert _namespaced(before[0]) == (True, True)  # sandboxed, locked
+        assert [_namespaced(pid) for pid in _remote_agents(other.user)] == [(True, False)]
         flaky.stop()
         reply = _until(bot, "ps", r"^on4 +box4 +stub +unknown \(host box4 (down|connecting)\)")
         assert re.search(r"^on2 +box2 +stub +(running|idle)", reply, re.M), reply
@@ -267,3 +272,11 @@ def _wait(check: Callable[[], bool], timeout: float = 10.0) -> bool:
             return False
         time.sleep(0.1)
     return True
+
+
+def _namespaced(pid: int) -> tuple[bool, bool]:
+    """Whether process ``pid`` runs in a pid namespace of its own, and a network one."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    nspid = next(line for line in status.splitlines() if line.startswith("NSpid:"))
+    own_net = os.readlink(f"/proc/{pid}/ns/net") != os.readlink("/proc/self/ns/net")
+    return len(nspid.split()) > 2, own_net

@@ -53,9 +53,9 @@ async def test_agents_on_a_host_are_metered_through_its_forward(
             f" known_hosts: '{known}', state_dir: ~/fw-metering-test,"
             f" path: ['{bin_dir()}', '{node_dir()}']}}\n"
             "agents:\n"
-            "  - {name: asker, runtime: stub, backend: tmux, host: box2, sandbox: none,"
+            "  - {name: asker, runtime: stub, backend: tmux, host: box2, egress_allow: [],"
             " model: claude-haiku-4-5}\n"
-            "  - {name: c1, runtime: claude, backend: tmux, host: box2, sandbox: none}\n"
+            "  - {name: c1, runtime: claude, backend: tmux, host: box2, egress_allow: []}\n"
         )
         bot = _started(tmp_path, config, "box2", env=clean_env(FW_TEAM_KEY=KEY))
         try:

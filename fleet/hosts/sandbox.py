@@ -1,0 +1,170 @@
+"""The sandbox of an agent on another host: the same bubblewrap layout as here
+(:func:`fleet.sandbox.policy.bwrap_argv`), made of that host's paths, and for ``egress:
+locked`` doors that lead back here over the host's SSH link.
+
+On a host Fleetwarden logs in as one unprivileged user, so there are no lanes (a host uid
+per agent) and no control groups: every agent there runs as that user, unprivileged
+bubblewrap giving it a user namespace of its own (uid :data:`SANDBOX_UID` inside), the
+host read-only but for its workdir and HOME, a private ``/tmp``, and out of sight the
+state dir (other agents' homes and workdirs, Fleetwarden's scripts but the ones it runs),
+``/root``, ``/home`` and ``/etc/ssl/private``, with the host's key files shown empty.
+
+A locked agent has its own network namespace: its URLs' ports there are doors, Unix
+sockets in ``STATE_DIR/agents/NAME/doors`` that the link forwards (``ssh -R`` to a path)
+to the orchestrator's loopback listeners. Which doors an agent has is kept beside them
+(``doors.json``), so each new connection — after the host was away, or from a restarted
+orchestrator or a standby — opens them again (:func:`reopen_doors`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import posixpath
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Final
+
+import asyncssh
+
+from fleet.errors import LaunchFailed
+from fleet.hosts.place import LOOPBACK, HostPlace
+from fleet.model import AgentSpec, LaunchPlan
+from fleet.sandbox.lanes import RLIMITS
+from fleet.sandbox.policy import SANDBOX_UID, Door, Layout, bwrap_argv
+from fleet.sandbox.service import LOCKED, loopback_ports
+
+DOORS_FILE: Final = "doors.json"
+
+
+def door_dir(place: HostPlace, agent: str) -> str:
+    return posixpath.join(place.agent_dir(agent), "doors")
+
+
+def wrap(
+    spec: AgentSpec,
+    plan: LaunchPlan,
+    place: HostPlace,
+    urls: Iterable[str | None],
+    others: Iterable[Path],
+) -> tuple[LaunchPlan, dict[str, int]]:
+    """``plan`` run in ``spec``'s sandbox on ``place``'s host; ``urls`` are the agent's
+    (host-local) URLs, ``others`` the other agents' workdirs there. Returns the plan and
+    the doors to open first (socket path → host-local port)."""
+    if spec.egress == LOCKED and spec.egress_allow:
+        raise LaunchFailed(
+            f"{spec.name} cannot start on host {spec.host} locked with an allow-list: the "
+            "allow-list's forward proxy is not offered on hosts yet — set `egress_allow: []` "
+            "(only the metering proxy and its heartbeat endpoint) or `egress: open`"
+        )
+    if not place.has_bwrap:
+        raise LaunchFailed(
+            f"{spec.name} cannot start sandboxed: host {spec.host} has no bubblewrap — "
+            "install it there (apt-get install bubblewrap)"
+        )
+    state = Path(place.state_dir)
+    hidden = [state, *(Path(p) for p in place.system_hidden)]
+    hidden += [p for p in others if not p.is_relative_to(state) and p != plan.cwd]
+    needed = [Path(place.lib), *_path_dirs(plan.env.get("PATH", ""), hidden)]
+    locked = spec.egress == LOCKED
+    doors: tuple[Door, ...] = ()
+    opened: dict[str, int] = {}
+    where = door_dir(place, spec.name)
+    if locked:
+        for port in loopback_ports(urls):
+            door = Door(port, f"tcp-{port}.sock")
+            doors += (door,)
+            opened[posixpath.join(where, door.socket_name)] = port
+    layout = Layout(
+        workdir=plan.cwd,
+        home=Path(place.home_of(spec.name)),
+        hidden=tuple(hidden),
+        needed=tuple(needed),
+        locked=locked,
+        door_dir=Path(where) if locked else None,
+        doors=doors,
+        uid=SANDBOX_UID,
+        masked=tuple(Path(p) for p in place.secret_files),
+    )
+    # The backend makes this Python the host's python3 and the forwarder its copy there.
+    argv = bwrap_argv(layout, plan.argv, bwrap="bwrap", python=sys.executable)
+    limits = tuple(f"{name}={value}" for name, value in RLIMITS)
+    wrapped = replace(plan, argv=tuple(argv), sandboxed=True, run_as=None, rlimits=limits)
+    return wrapped, opened
+
+
+def _path_dirs(path: str, hidden: Sequence[Path]) -> list[Path]:
+    """The directories on the agent's ``PATH`` (``…/bin`` with its prefix, as here)."""
+    found = []
+    for entry in path.split(":"):
+        if entry.startswith("/"):
+            where = Path(posixpath.normpath(entry))
+            prefix = where.parent
+            found.append(prefix if where.name == "bin" and prefix not in hidden else where)
+    return found
+
+
+async def open_doors(
+    conn: asyncssh.SSHClientConnection,
+    sftp: asyncssh.SFTPClient,
+    place: HostPlace,
+    agent: str,
+    doors: Mapping[str, int],
+) -> list[asyncssh.SSHListener]:
+    """Open ``doors`` (socket path → host-local port) for ``agent``, each forwarded to the
+    orchestrator's listener behind that port, and record them for the next connection."""
+    where = door_dir(place, agent)
+    await sftp.makedirs(where, exist_ok=True)
+    await sftp.chmod(where, 0o700)
+    listeners = await _forward(conn, sftp, place, doors)
+    text = json.dumps({"doors": dict(doors)})
+    async with sftp.open(posixpath.join(place.agent_dir(agent), DOORS_FILE), "w") as fh:
+        await fh.write(text)
+    return listeners
+
+
+async def reopen_doors(
+    conn: asyncssh.SSHClientConnection, sftp: asyncssh.SFTPClient, place: HostPlace
+) -> dict[str, list[asyncssh.SSHListener]]:
+    """Every agent's recorded doors on the host, opened again (a new connection)."""
+    opened: dict[str, list[asyncssh.SSHListener]] = {}
+    agents_dir = posixpath.join(place.state_dir, "agents")
+    try:
+        names = [name for name in await sftp.listdir(agents_dir) if not name.startswith(".")]
+    except (OSError, asyncssh.SFTPError):
+        return opened
+    for agent in names:
+        try:
+            async with sftp.open(posixpath.join(agents_dir, agent, DOORS_FILE), "r") as fh:
+                record = json.loads(await fh.read())
+            doors = {str(k): int(v) for k, v in record["doors"].items()}
+        except (OSError, asyncssh.SFTPError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+        opened[agent] = await _forward(conn, sftp, place, doors)
+    return opened
+
+
+async def forget_doors(sftp: asyncssh.SFTPClient, place: HostPlace, agent: str) -> None:
+    """The record of ``agent``'s doors removed (its run ended)."""
+    with contextlib.suppress(OSError, asyncssh.SFTPError):
+        await sftp.remove(posixpath.join(place.agent_dir(agent), DOORS_FILE))
+
+
+async def _forward(
+    conn: asyncssh.SSHClientConnection,
+    sftp: asyncssh.SFTPClient,
+    place: HostPlace,
+    doors: Mapping[str, int],
+) -> list[asyncssh.SSHListener]:
+    back = {remote: local for local, remote in place.ports.items()}
+    listeners = []
+    for path, port in doors.items():
+        local = back.get(port)
+        if local is None:
+            continue  # a listener the orchestrator no longer forwards
+        with contextlib.suppress(OSError, asyncssh.SFTPError):
+            await sftp.remove(path)  # a socket left by an earlier connection
+        listeners.append(await conn.forward_remote_path_to_port(path, LOOPBACK, local))
+    return listeners
