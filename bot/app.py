@@ -28,6 +28,7 @@ from pathlib import Path
 from bot import redacting, wiring
 from bot.account_commands import AccountCommands
 from bot.agent_feed import AgentFeed
+from bot.app_hosts import AppHosts
 from bot.app_jobs import add_app_jobs
 from bot.approvals.wiring import attach_feed
 from bot.command_wiring import Commands, build_commands
@@ -39,6 +40,7 @@ from bot.notifier import Notifier
 from bot.report import PacingReports
 from bot.schedule_commands import ScheduleCommands, ScheduledRuns
 from bot.serving import Serving
+from bot.shared_tokens import SharedTokens
 from bot.spawn_queue import SpawnQueue, spawn_queue
 from bot.standby import Standby
 from bot.watch_follow import ScreenFollower
@@ -46,9 +48,6 @@ from connectors.base import Connector
 from fleet.accounts.book import AccountBook
 from fleet.approvals.service import Approvals
 from fleet.backends.base import Backend
-from fleet.backends.process import SHIM
-from fleet.backends.remote_tmux import RemoteTmuxBackend
-from fleet.backends.tmux import LAUNCHER
 from fleet.budgets.model import Scope
 from fleet.budgets.policy import PacingPolicy
 from fleet.budgets.run_caps import CappedPolicy, RunCaps
@@ -57,14 +56,11 @@ from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
 from fleet.cutoffs import CutoffKeeper
 from fleet.heartbeat import HeartbeatServer
-from fleet.hosts.service import Hosts
 from fleet.ledger import Ledger
 from fleet.metering.proxy import MeteringProxy
 from fleet.notices import Notice
 from fleet.redaction.redactor import Redactor
 from fleet.runtimes import RuntimeRegistry, default_registry
-from fleet.runtimes.stub import STUB_AGENT
-from fleet.sandbox.policy import FORWARDER
 from fleet.sandbox.service import Sandboxes
 from fleet.supervisor import Fleet, RosterDiff
 from scheduler.context import JobContext
@@ -72,9 +68,6 @@ from scheduler.jobs import FleetScheduler
 
 log = logging.getLogger(__name__)
 
-BUNDLED = (SHIM, LAUNCHER, STUB_AGENT, FORWARDER)
-"""Fleetwarden's standalone scripts each host gets a copy of (the shim, the tmux launcher,
-the stub agent, a locked sandbox's forwarder)."""
 
 _DRAIN_TIMEOUT = 60.0
 
@@ -128,9 +121,8 @@ class App:
         self._serving = Serving(on_closed=self.request_stop)
         self._started_connectors: list[Connector] = []
         self._standby = Standby(on_lost=self.request_stop)  # on a shared ledger
-        self._hosts = Hosts(config.hosts, env=environ, clock=clock, bundled=BUNDLED)
-        for host in self._hosts.names():  # agents there run in tmux there
-            self._backends.setdefault(f"tmux@{host}", RemoteTmuxBackend(host, self._hosts))
+        self._app_hosts = AppHosts(config.hosts, self._backends, environ=environ, clock=clock)
+        self._hosts = self._app_hosts.hosts
 
     @property
     def fleet(self) -> Fleet:
@@ -191,7 +183,8 @@ class App:
         heartbeats = await self._start_heartbeats(ledger)
         budgets = await self._start_budgets(ledger, notifier)
         await self._start_metering(ledger, budgets.policy, notifier)
-        await self._start_hosts(heartbeats)
+        metering_port = self._metering.port if self._metering is not None else None
+        await self._app_hosts.start(heartbeats.port, metering_port)
         fleet = await self._start_fleet(ledger, heartbeats)
         commands = self._build_commands(ledger, fleet, budgets)
         self._start_scheduler(ledger, notifier, fleet, budgets, commands)
@@ -221,14 +214,6 @@ class App:
     def stepped_down(self) -> bool:
         """Whether another orchestrator took the lease from this one while it ran."""
         return self._standby.stepped_down
-
-    async def _start_hosts(self, heartbeats: HeartbeatServer) -> None:
-        """Each host's link, kept up from now on: an unreachable host is retried, never
-        waited for. Its agents reach the heartbeat endpoint and the proxy by forwards."""
-        targets = {"heartbeat": heartbeats.port}
-        if self._metering is not None:
-            targets["metering"] = self._metering.port
-        await self._hosts.start(targets)
 
     async def _start_heartbeats(self, ledger: Ledger) -> HeartbeatServer:
         """The loopback endpoint agents prove they are alive on."""
@@ -295,6 +280,11 @@ class App:
         self._sandboxes.serve_in_place(heartbeats.port, heartbeats.connection)
         if self._metering is not None:
             self._sandboxes.serve_in_place(self._metering.port, self._metering.connection)
+        sets = [("heartbeat", heartbeats.secrets)]
+        if self._metering is not None:
+            sets.append(("metering", self._metering.secrets))
+        tokens = SharedTokens(ledger, sets)
+        await tokens.start()  # a standby accepts the agents it takes over
         self._fleet = Fleet(
             ledger=ledger,
             runtimes=self._runtimes,
@@ -309,6 +299,7 @@ class App:
             sandboxes=self._sandboxes,
             approvals=self.approvals,  # its live sessions open their CLIs' asks here
             hosts=self._hosts,
+            publish_tokens=tokens.publish,
         )
         heartbeats.take_asks(self._fleet.sessions.hook_asks.ask)  # TUIs' permission hooks
         assert self._notifier is not None
@@ -455,10 +446,7 @@ class App:
             await self._run_caps.drain()
         if self._accounts is not None:
             await self._accounts.stop()  # and what the accounts learned
-        for backend in self._backends.values():
-            if isinstance(backend, RemoteTmuxBackend):
-                await backend.close()
-        await self._hosts.stop()
+        await self._app_hosts.stop()
         if self._heartbeats is not None:
             await self._heartbeats.stop()
         await self._standby.stop()  # the lease released: a standby takes over at once

@@ -46,7 +46,7 @@ from aiohttp import web
 
 from fleet.admission import Admission, refusal
 from fleet.ask_door import AskDoor
-from fleet.loopback import HOST, AgentSecrets, Limits, Served, serve, token_matches
+from fleet.loopback import HOST, AgentSecrets, Limits, Served, serve
 from fleet.names import AgentName, agent_name, is_agent_name
 from fleet.redaction.known import Secret
 
@@ -218,6 +218,11 @@ class HeartbeatServer:
         """Every agent's token, for the redactor."""
         return [Secret(token, "heartbeat token") for token in self._secrets.values()]
 
+    @property
+    def secrets(self) -> AgentSecrets:
+        """The agents' tokens (and the digests of those another orchestrator gave out)."""
+        return self._secrets
+
     def _loaded(self, agent: str) -> AgentName:
         name = agent_name(agent)
         if self._state is HeartbeatState.NEW:
@@ -237,19 +242,17 @@ class HeartbeatServer:
         """The agent a beat is from, when its token is right: its beats count against its
         own cap of requests at once."""
         raw_name = request.match_info.get("agent", "")
-        agent = AgentName(raw_name) if is_agent_name(raw_name) else None
-        expected = None if agent is None else self._secrets.get(agent)
-        token = request.headers.get(TOKEN_HEADER)
-        return agent if expected is not None and token_matches(expected, token) else None
+        return self._secrets.matches(raw_name, request.headers.get(TOKEN_HEADER))
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         raw_name = request.match_info["agent"]
-        agent = AgentName(raw_name) if is_agent_name(raw_name) else None
-        expected = None if agent is None else self._secrets.get(agent)
-        if agent is None or not token_matches(expected, request.headers.get(TOKEN_HEADER)):
+        agent = self._secrets.matches(raw_name, request.headers.get(TOKEN_HEADER))
+        if agent is None:
+            named_agent = AgentName(raw_name) if is_agent_name(raw_name) else None
+            known = named_agent is not None and self._secrets.knows(named_agent)
             # Only a name Fleetwarden gave out is logged: any other is the sender's text.
-            named = agent if expected is not None and agent is not None else _UNKNOWN
-            why = "unknown agent" if expected is None else "wrong token"
+            named = named_agent if known and named_agent is not None else _UNKNOWN
+            why = "wrong token" if known else "unknown agent"
             self._warn_once(named, "refused a heartbeat for %s: %s", why)
             return web.Response(status=403)
         asking = request.path.startswith("/ask/")

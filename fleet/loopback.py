@@ -10,6 +10,7 @@ secrets persist in a small JSON file in the state dir (mode 0600, replaced atomi
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import json
 import logging
@@ -46,6 +47,11 @@ def token_matches(expected: str | None, given: str | None) -> bool:
     return same and expected is not None
 
 
+def token_digest(token: str) -> str:
+    """What the ledger keeps of a token: its SHA-256, hex."""
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+
+
 class AgentSecrets:
     """Per-agent random tokens and the last port, kept in ``path``. ``what`` names the
     server in messages ("heartbeat", "metering")."""
@@ -55,6 +61,25 @@ class AgentSecrets:
         self._what = what
         self._tokens: dict[AgentName, str] = {}
         self._port: int | None = None
+        # Tokens another orchestrator of a shared ledger gave out, by their SHA-256 only.
+        self._digests: dict[AgentName, str] = {}
+        self._changes: list[tuple[str, str | None]] = []  # digests the ledger has yet to get
+        self._published = False  # whether the tokens loaded from the file went to the ledger
+
+    def adopt(self, digests: Mapping[str, str]) -> None:
+        """Accept also the tokens whose digests these are (the ledger's: given out by
+        another orchestrator of it)."""
+        self._digests = {AgentName(k): v for k, v in digests.items() if is_agent_name(k)}
+
+    def changes(self) -> list[tuple[str, str | None]]:
+        """The digests issued or revoked since the last call (for the ledger), and every
+        token held here the first time (so the ledger knows those issued before)."""
+        if not self._published:
+            self._published = True
+            known = [(str(a), token_digest(t)) for a, t in self._tokens.items()]
+            self._changes = [*known, *self._changes]
+        taken, self._changes = self._changes, []
+        return taken
 
     def load(self) -> int | None:
         """Read the file; return the port saved in it, if any."""
@@ -81,22 +106,34 @@ class AgentSecrets:
         tokens = {**self._tokens, name: secrets.token_urlsafe(24)}
         _save(self.path, self._what, self._port, tokens)
         self._tokens = tokens
+        self._changes.append((name, token_digest(tokens[name])))
         return tokens[name]
 
     def revoke(self, agent: str) -> bool:
         """Forget ``agent``'s token; whether it had one."""
         name = agent_name(agent)
+        adopted = self._digests.pop(name, None) is not None
         if name not in self._tokens:
-            return False
+            if adopted:
+                self._changes.append((name, None))
+            return adopted
         tokens = {key: value for key, value in self._tokens.items() if key != name}
         _save(self.path, self._what, self._port, tokens)
         self._tokens = tokens
+        self._changes.append((name, None))
         return True
+
+    def knows(self, agent: AgentName) -> bool:
+        """Whether ``agent`` has a token (given out here, or by another orchestrator)."""
+        return agent in self._tokens or agent in self._digests
 
     def matches(self, raw_name: str, given: str | None) -> AgentName | None:
         """The agent ``raw_name`` names when ``given`` is its token; ``None`` otherwise."""
         agent = AgentName(raw_name) if is_agent_name(raw_name) else None
         expected = None if agent is None else self._tokens.get(agent)
+        if expected is None and agent is not None and agent in self._digests:
+            digest = token_digest(given) if given is not None else None
+            return agent if token_matches(self._digests[agent], digest) else None
         return agent if token_matches(expected, given) else None
 
 

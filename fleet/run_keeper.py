@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,8 +97,10 @@ class RunKeeper:
         accounts: AccountAssigner | None = None,
         sandboxes: Sandboxes | None = None,
         hosts: Hosts | None = None,
+        publish_tokens: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._ledger = ledger
+        self._publish_tokens = publish_tokens
         self._runtimes = runtimes
         self._backends = dict(backends)
         self._settings = settings
@@ -195,6 +197,8 @@ class RunKeeper:
         paths = AgentPaths.of(self._settings.state_dir, spec.name)
         if plan is None:
             plan = runtime.plan(spec, self.context(spec))
+        if self._publish_tokens is not None:  # before the agent can use them
+            await self._publish_tokens()
         check_launchable(
             spec,
             plan,

@@ -20,7 +20,7 @@ import asyncio
 import enum
 import logging
 import signal
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -111,6 +111,7 @@ class Fleet:
         sandboxes: Sandboxes | None = None,
         approvals: Approvals | None = None,
         hosts: Hosts | None = None,
+        publish_tokens: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._ledger = ledger
         self._runtimes = runtimes
@@ -134,6 +135,7 @@ class Fleet:
             accounts=accounts,
             sandboxes=sandboxes,
             hosts=hosts,
+            publish_tokens=publish_tokens,
         )
         self.outputs = AgentOutputs(self._runs, ledger, runtimes, clock)
         self.sessions = LiveSessions(

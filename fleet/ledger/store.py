@@ -49,6 +49,7 @@ from fleet.ledger.rows import (
 )
 from fleet.ledger.run_reports import RunReportsLedger
 from fleet.ledger.spawn_queue import SpawnQueueLedger
+from fleet.ledger.token_digests import TokenDigestsLedger
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, RunHandle
 from fleet.private_files import private_dir, private_file
 
@@ -57,6 +58,7 @@ log = logging.getLogger(__name__)
 
 class Ledger(
     AuditLedger,
+    TokenDigestsLedger,
     HeartbeatsLedger,
     ChatLedger,
     AnswersLedger,

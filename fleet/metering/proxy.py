@@ -220,6 +220,11 @@ class MeteringProxy:
         """Every agent's key (its base URLs carry it), for the redactor."""
         return [Secret(key, "metering key") for key in self._secrets.values()]
 
+    @property
+    def secrets(self) -> AgentSecrets:
+        """The agents' keys (and the digests of those another orchestrator gave out)."""
+        return self._secrets
+
     # -- requests ----------------------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:

@@ -7,6 +7,8 @@ without posting anything."""
 from __future__ import annotations
 
 import asyncio
+import json
+import pwd
 import shutil
 import signal
 import subprocess
@@ -19,6 +21,7 @@ import pytest
 from tests.fakes.discord_server import FakeDiscord, PostedMessage
 from tests.integration.console_bot import FLEETWARDEN, clean_env
 from tests.integration.test_discord_bot import TOKEN_ENV, eventually, write_config
+from tests.sshd_server import SshServer
 
 pytestmark = pytest.mark.integration
 
@@ -160,3 +163,84 @@ async def test_a_paused_active_one_that_lost_the_lease_steps_down_without_acting
     assert first.said("stepping down")
     assert len(fake.messages(fake.control_channel_id)) == posted
     await ask_once(fake, "!whoami")  # the new active one still answers
+
+
+async def test_the_standby_carries_on_an_agent_on_a_host(
+    tmp_path: Path,
+    postgres_dsn: str,
+    ssh_hosts: tuple[SshServer, SshServer],
+) -> None:
+    """An agent on box2, started by the active one, outlives its kill -9: the standby takes
+    over, forwards box2's same host-local ports again (the agent keeps its URLs: its
+    heartbeats arrive again, through its locked sandbox's doors), reattaches it — one
+    process, never a second launch — and stops it on command."""
+    host, _ = ssh_hosts
+    known = tmp_path / "known_hosts"
+    known.write_text(host.known_hosts_line() + "\n")
+    async with FakeDiscord(heartbeat_interval_ms=2_000) as fake:
+        config = (
+            write_config(fake, tmp_path).read_text()
+            + f"ledger: {postgres_dsn}\n"
+            + "hosts:\n"
+            + f"  - {{name: box2, ssh: '{host.ssh_target}', key_file: '{host.client_key}',"
+            + f" known_hosts: '{known}', state_dir: ~/fw-standby-test}}\n"
+            + "agents:\n"
+            + "  - {name: far, runtime: stub, backend: tmux, host: box2, egress_allow: []}\n"
+        )
+        started: list[Orchestrator] = []
+
+        def start(name: str) -> Orchestrator:
+            workdir = tmp_path / name
+            workdir.mkdir()
+            (workdir / "fleetwarden.yaml").write_text(config)
+            started.append(Orchestrator(fake, workdir))
+            return started[-1]
+
+        try:
+            first = start("a")
+            await eventually(lambda: first.said("active:") and first.said("host box2 connected"))
+            await eventually(lambda: fake.connected)
+            await fake.post_user_message(fake.control_channel_id, "ann", "!spawn far")
+            agents = await eventually(lambda: _stubs_of(host.user))
+            ports = _forward_ports(host)
+            second = start("b")
+            await eventually(lambda: second.said("standby:"))
+
+            first.proc.kill()
+            killed = time.time()
+            await eventually(lambda: second.said("active:") and fake.connected, within=TAKEOVER + 5)
+            await eventually(lambda: second.said("host box2 connected"))
+            assert _forward_ports(host) == ports  # the same host-local ports: same URLs
+            beat = await eventually(lambda: _beat_after(postgres_dsn, "far", killed), within=30)
+            assert beat
+            asked = await ask_once(fake, "!ps")
+            answer = answers_to(fake, asked)[0].content
+            assert "far" in answer and "box2" in answer and "running" in answer, answer
+            assert _stubs_of(host.user) == agents  # reattached: the same one process
+            asked = await ask_once(fake, "!stop far")
+            await eventually(lambda: not _stubs_of(host.user))
+            code, err = await asyncio.to_thread(second.end)
+            assert code == 0, err
+        finally:
+            for orchestrator in started:
+                await asyncio.to_thread(orchestrator.end)
+
+
+def _stubs_of(user: str) -> list[int]:
+    from tests.integration.test_hosts_e2e import _remote_agents
+
+    return _remote_agents(user)
+
+
+def _forward_ports(host: SshServer) -> dict[str, int]:
+    home = Path(pwd.getpwnam(host.user).pw_dir)
+    return dict(json.loads((home / "fw-standby-test" / "forwards.json").read_text()))
+
+
+def _beat_after(dsn: str, agent: str, after: float) -> bool:
+    """Whether ``agent``'s last heartbeat in the ledger came after ``after`` (epoch s)."""
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT MAX(at) FROM heartbeats WHERE agent = %s", (agent,)).fetchone()
+    return row is not None and row[0] is not None and float(row[0]) > after

@@ -6,7 +6,8 @@ The ledger's own test modules (``test_ledger*.py``) run every test that takes th
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,24 @@ from fleet.ledger.engine import Database, SqliteDatabase
 from fleet.ledger.location import LedgerLocation
 from fleet.ledger.postgres import PostgresDatabase
 from tests.unit.chat_fakes import T0, Calls, FakeConnector
+
+
+@pytest.fixture
+def restore_root_logging() -> Iterator[None]:
+    """Undo setup_logging: put back the root logger's handlers and level, close ours."""
+    root = logging.getLogger()
+    saved_handlers, saved_level = list(root.handlers), root.level
+    noisy = {name: logging.getLogger(name).level for name in ("aiosqlite", "asyncio")}
+    yield
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        if handler not in saved_handlers:
+            handler.close()
+    for handler in saved_handlers:
+        root.addHandler(handler)
+    root.setLevel(saved_level)
+    for name, level in noisy.items():
+        logging.getLogger(name).setLevel(level)
 
 
 @pytest.fixture

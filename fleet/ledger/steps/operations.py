@@ -214,4 +214,18 @@ OPERATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        18,
+        "agents' tokens known to every orchestrator of the ledger, as digests",
+        (
+            # The SHA-256 of each token an agent was given (`heartbeat`, `metering`), so a
+            # standby that takes over knows the agents' tokens without holding them.
+            """CREATE TABLE agent_token_digests (
+                agent TEXT NOT NULL,
+                purpose TEXT NOT NULL,
+                digest TEXT NOT NULL,
+                PRIMARY KEY (agent, purpose)
+            )""",
+        ),
+    ),
 )

@@ -39,24 +39,6 @@ def redacted() -> Iterator[tuple[logging.Logger, io.StringIO]]:
     handler.close()
 
 
-@pytest.fixture
-def restore_root_logging() -> Iterator[None]:
-    """Undo setup_logging: put back the root logger's handlers and level, close ours."""
-    root = logging.getLogger()
-    saved_handlers, saved_level = list(root.handlers), root.level
-    noisy = {name: logging.getLogger(name).level for name in ("aiosqlite", "asyncio")}
-    yield
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-        if handler not in saved_handlers:
-            handler.close()
-    for handler in saved_handlers:
-        root.addHandler(handler)
-    root.setLevel(saved_level)
-    for name, level in noisy.items():
-        logging.getLogger(name).setLevel(level)
-
-
 def test_secret_in_the_message_is_replaced(
     redacted: tuple[logging.Logger, io.StringIO],
 ) -> None:

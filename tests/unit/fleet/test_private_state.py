@@ -55,16 +55,14 @@ async def test_an_existing_readable_ledger_is_closed_at_open(tmp_path: Path) -> 
     assert mode(path) == 0o600
 
 
+@pytest.mark.usefixtures("restore_root_logging")
 def test_the_log_file_is_0600(tmp_path: Path) -> None:
     """fleetwarden.log is created 0600 in a 0700 directory."""
     log_file = tmp_path / "state" / "fleetwarden.log"
-    try:
-        setup_logging("info", log_file, Redactor())
-        logging.getLogger("test").warning("hello")
-        assert mode(log_file) == 0o600
-        assert mode(log_file.parent) == 0o700
-    finally:
-        setup_logging("info", None, Redactor())
+    setup_logging("info", log_file, Redactor())
+    logging.getLogger("test").warning("hello")
+    assert mode(log_file) == 0o600
+    assert mode(log_file.parent) == 0o700
 
 
 def test_the_state_dir_is_0700_even_when_it_was_open(tmp_path: Path) -> None:

@@ -1,0 +1,54 @@
+"""The app's hosts: each ``hosts:`` entry's link (:class:`~fleet.hosts.service.Hosts`), the
+tmux backend that runs agents there (``tmux@NAME``), and the scripts each host gets a copy
+of. Started once the loopback listeners are up (the hosts forward to them), stopped after
+the fleet."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, MutableMapping
+
+from fleet.backends.base import Backend
+from fleet.backends.process import SHIM
+from fleet.backends.remote_tmux import RemoteTmuxBackend
+from fleet.backends.tmux import LAUNCHER
+from fleet.clock import Clock
+from fleet.hosts.schema import HostEntry
+from fleet.hosts.service import Hosts
+from fleet.runtimes.stub import STUB_AGENT
+from fleet.sandbox.policy import FORWARDER
+
+BUNDLED = (SHIM, LAUNCHER, STUB_AGENT, FORWARDER)
+"""Fleetwarden's standalone scripts each host gets a copy of (the shim, the tmux launcher,
+the stub agent, a locked sandbox's forwarder)."""
+
+
+class AppHosts:
+    """The hosts and their backends, added to ``backends`` (one ``tmux@NAME`` each)."""
+
+    def __init__(
+        self,
+        entries: tuple[HostEntry, ...],
+        backends: MutableMapping[str, Backend],
+        *,
+        environ: Mapping[str, str],
+        clock: Clock,
+    ) -> None:
+        self.hosts = Hosts(entries, env=environ, clock=clock, bundled=BUNDLED)
+        self._backends: list[RemoteTmuxBackend] = []
+        for host in self.hosts.names():
+            backend = RemoteTmuxBackend(host, self.hosts)
+            backends.setdefault(backend.name, backend)
+            self._backends.append(backend)
+
+    async def start(self, heartbeat_port: int, metering_port: int | None) -> None:
+        """Each host's link, kept up from now on (an unreachable host is retried, never
+        waited for); its agents reach the endpoint and the proxy by its forwards."""
+        targets = {"heartbeat": heartbeat_port}
+        if metering_port is not None:
+            targets["metering"] = metering_port
+        await self.hosts.start(targets)
+
+    async def stop(self) -> None:
+        for backend in self._backends:
+            await backend.close()
+        await self.hosts.stop()

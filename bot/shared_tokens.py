@@ -1,0 +1,34 @@
+"""The agents' tokens shared through the ledger, as digests: what lets a standby that takes
+over accept the heartbeats and model requests of agents the orchestrator before it
+started (on other hosts: they outlive it).
+
+Each token stays in the state dir of the orchestrator that gave it out (mode 600); the
+ledger gets only its SHA-256 (:mod:`fleet.ledger.token_digests`). At start an active
+orchestrator publishes the digests of the tokens it holds and adopts the others'; each
+launch publishes the tokens it just gave out before the agent starts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fleet.ledger import Ledger
+from fleet.loopback import AgentSecrets
+
+
+class SharedTokens:
+    """The token sets of the heartbeat endpoint and the metering proxy, by purpose."""
+
+    def __init__(self, ledger: Ledger, sets: Sequence[tuple[str, AgentSecrets]]) -> None:
+        self._ledger = ledger
+        self._sets = tuple(sets)
+
+    async def start(self) -> None:
+        """Publish the tokens held here, then accept the ones the ledger knows of."""
+        await self.publish()
+        for purpose, secrets in self._sets:
+            secrets.adopt(await self._ledger.token_digests(purpose))
+
+    async def publish(self) -> None:
+        """Give the ledger the digests of the tokens given out or revoked since the last time."""
+        for purpose, secrets in self._sets:
+            await self._ledger.save_token_digests(purpose, secrets.changes())
