@@ -14,7 +14,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from bot import accounts_cli
+from bot import accounts_cli, hosts_cli
 from bot.config import Config, ConfigError, load_config
 from bot.lock import AlreadyRunning
 from bot.logs import setup_logging
@@ -55,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     accounts_cli.configure_parser(
         sub.add_parser("accounts", help="log in an account, or check the accounts' credentials"),
         config_help,
+    )
+    hosts_cli.configure_parser(
+        sub.add_parser("hosts", help="trust a host's key, or check every host"), config_help
     )
     matrix = sub.add_parser("matrix", help="Matrix homeserver helpers")
     matrix_sub = matrix.add_subparsers(dest="matrix_command", metavar="COMMAND", required=True)
@@ -106,6 +109,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(EXIT_OK)
     if args.command == "accounts":
         sys.exit(accounts_cli.main(args, config, environ))
+    if args.command == "hosts":
+        sys.exit(hosts_cli.main(args, config, environ))
     if args.command == "matrix":
         sys.exit(_matrix_device(args, config, environ))
     sys.exit(_run(config, environ))
