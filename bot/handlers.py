@@ -24,7 +24,7 @@ from bot.watch_follow import agent_view
 from fleet.accounts.book import AccountBook
 from fleet.budgets.model import BudgetBook
 from fleet.clock import Clock
-from fleet.hosts.schema import LOCAL_HOST, is_host_name
+from fleet.hosts.schema import ANY_HOST, LOCAL_HOST, is_host_name
 from fleet.model import PermissionMode
 from fleet.supervisor import Fleet
 from fleet.windows import DEFAULT_WINDOW
@@ -250,7 +250,7 @@ def _host(value: object) -> str | None:
     if value is None:
         return None
     text = str(value)
-    if text != LOCAL_HOST and not is_host_name(text):
+    if text not in (LOCAL_HOST, ANY_HOST) and not is_host_name(text):
         raise CommandError(f"--host {text!r} is no host name: `hosts` lists them")
     return text
 

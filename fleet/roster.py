@@ -222,8 +222,9 @@ class AgentEntry(BaseModel):
     host: Annotated[str, AfterValidator(check_placement)] = Field(
         default="local",
         description=(
-            "Where it runs: `local` (this machine) or the name of an entry of the config's "
-            "`hosts:` (over SSH, in tmux there). Default: `local`."
+            "Where it runs: `local` (this machine), the name of an entry of the config's "
+            "`hosts:` (over SSH, in tmux there), or `any` (the host with the most room under "
+            "its `max_agents` that has the agent's CLI). Default: `local`."
         ),
     )
     env: Mapping[EnvKey, str] = Field(

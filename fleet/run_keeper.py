@@ -26,6 +26,7 @@ from fleet.ledger.run_reports import RunEnd, RunReport, RunStart
 from fleet.logtail import size_of
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, LaunchPlan
 from fleet.names import AgentName, agent_name
+from fleet.placement import place
 from fleet.run_context import RunContexts
 from fleet.run_facts import check_launchable, read_run
 from fleet.runs import MARKER, AgentPaths, append_marker, write_files
@@ -183,8 +184,10 @@ class RunKeeper:
         ``origin``: a spawn's, saved with the spec
         (:meth:`~fleet.ledger.store.Ledger.upsert_agent`)."""
         runtime = self._runtimes.get(spec.runtime)
-        remote = spec.host != LOCAL_HOST
         hosts = self.contexts.hosts
+        if spec.host != LOCAL_HOST and hosts is not None:
+            spec = place(spec, hosts, await self._live_by_host(spec.name))
+        remote = spec.host != LOCAL_HOST
         if remote and (hosts is None or backend_key(spec) not in self._backends):
             raise LaunchFailed(
                 f"{spec.name} cannot start: no host {spec.host!r} in the config's hosts "
@@ -267,6 +270,14 @@ class RunKeeper:
             for record in await self._ledger.list_agents()
             if record.name != spec.name and record.workdir is not None and record.host == spec.host
         ]
+
+    async def _live_by_host(self, name: AgentName) -> dict[str, int]:
+        """How many agents run on each host now, ``name`` not counted."""
+        live: dict[str, int] = {}
+        for record in await self._ledger.list_agents():
+            if record.name != name and record.state.is_live:
+                live[record.host] = live.get(record.host, 0) + 1
+        return live
 
     async def _release(self, name: AgentName, host: str) -> None:
         """What ``name``'s sandbox held open (its doors), here or on its host."""

@@ -95,15 +95,10 @@ def _check_name(value: str) -> HostName:
 
 
 def check_placement(value: str) -> str:
-    """An agent's ``host:``: ``local``, or a host's name (checked against ``hosts:`` when
-    the config is loaded)."""
-    if value == LOCAL_HOST:
+    """An agent's ``host:``: ``local``, ``any`` (the host with the most room), or a host's
+    name (checked against ``hosts:`` when the config is loaded)."""
+    if value in (LOCAL_HOST, ANY_HOST):
         return value
-    if value == ANY_HOST:
-        raise PydanticCustomError(
-            "host_name",
-            "`host: any` is not supported yet: name the host (or `local`)",
-        )
     problem = _name_problem(value)
     if problem is not None:
         raise PydanticCustomError(
@@ -360,7 +355,14 @@ def placement_problems(
     for index, agent in enumerate(agents):
         if agent.host == LOCAL_HOST:
             continue
-        if agent.host not in names:
+        if agent.host == ANY_HOST and not names:
+            yield (
+                ("agents", index, "host"),
+                "`host: any` picks one of the config's hosts, and it lists none: add them "
+                "under `hosts:` or use `host: local`",
+            )
+            continue
+        if agent.host not in names and agent.host != ANY_HOST:
             known = ", ".join(sorted(names)) or "none"
             yield (
                 ("agents", index, "host"),

@@ -85,7 +85,7 @@ class Hosts:
     def link(self, name: str) -> HostLink | None:
         return self._links.get(HostName(name))
 
-    def names(self) -> list[HostName]:
+    def names(self) -> list[str]:
         return list(self._links)
 
     def entry(self, name: str) -> HostEntry | None:

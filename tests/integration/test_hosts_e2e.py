@@ -92,10 +92,12 @@ def test_a_stub_agent_on_a_host_runs_there_and_answers_like_a_local_one(
     config.write_text(
         "state_dir: ./state\n"
         "connectors: {console: {}}\n"
+        "defaults: {runtime: stub, egress_allow: []}\n"
         "hosts:\n"
         + _entry("box2", up.ssh_target, up.client_key, known, "~/fw-stub-test")
         + "agents:\n"
         "  - {name: r1, runtime: stub, backend: tmux, host: box2, egress_allow: []}\n"
+        "  - {name: r2, runtime: stub, backend: tmux, host: any, egress_allow: []}\n"
     )
 
     bot = _started(tmp_path, config, "box2")
@@ -116,6 +118,14 @@ def test_a_stub_agent_on_a_host_runs_there_and_answers_like_a_local_one(
         assert re.search(r"^r1 +box2 +stub +(running|idle)", bot.output_since_command, re.M), (
             bot.output_since_command
         )
+        # `host: any` places an agent on the host with room; `spawn --host` one for a spawn.
+        bot.command("spawn r2", r"r2.*(started|running)", timeout=WAIT)
+        bot.command("spawn adhoc --host box2", r"adhoc.*(started|running)", timeout=WAIT)
+        reply = _until(bot, "ps", r"^r2 +box2 ")
+        assert re.search(r"^adhoc +box2 +stub +(running|idle)", reply, re.M), reply
+        assert len(_remote_agents(up.user)) == 3
+        bot.command("stop r2", r"(?i)stopped r2", timeout=WAIT)
+        bot.command("stop adhoc", r"(?i)stopped adhoc", timeout=WAIT)
         # freeze pauses it there (SIGSTOP to its process group on box2), resume continues it.
         bot.command('freeze r1 --reason "checking"', r"Froze r1", timeout=WAIT)
         assert _wait(lambda: _states(pane) == {"T"}), _states(pane)
