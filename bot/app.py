@@ -241,9 +241,15 @@ class App:
         return self._budgets
 
     def _served_by(self, agent: str) -> list[Scope]:
-        """The account and provider scopes ``agent``'s requests go through now."""
+        """The host ``agent`` runs on, and the account and provider scopes its requests go
+        through now."""
         pairs = self._accounts.accounts_of(agent) if self._accounts is not None else []
-        return [Scope("account", a) for _, a in pairs] + [Scope("provider", p) for p, _ in pairs]
+        host = [Scope("host", self._ledger.host_of(agent))] if self._ledger is not None else []
+        return [
+            *host,
+            *(Scope("account", a) for _, a in pairs),
+            *(Scope("provider", p) for p, _ in pairs),
+        ]
 
     async def _start_metering(
         self, ledger: Ledger, policy: PacingPolicy, notifier: Notifier

@@ -373,6 +373,7 @@ def _account_problems(
     known = {
         "account": set(document.accounts) | {a.name for a in implicit},
         "provider": set(providers),
+        "host": {entry.name for entry in document.hosts} | {"local"},
     }
     for index, budget in enumerate(document.budgets):
         kind, _, name = budget.scope.partition(":")

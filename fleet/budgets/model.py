@@ -30,8 +30,8 @@ from fleet.errors import FleetError
 from fleet.notices import Notice, Tone
 
 GLOBAL: Final = "global"
-_SCOPE = re.compile(r"(?:global|(agent|group|account|provider):([a-z0-9][a-z0-9._-]{0,62}))")
-SCOPE_FORMS: Final = "global, group:NAME, agent:NAME, account:NAME or provider:NAME"
+_SCOPE = re.compile(r"(?:global|(agent|group|account|provider|host):([a-z0-9][a-z0-9._-]{0,62}))")
+SCOPE_FORMS: Final = "global, group:NAME, agent:NAME, host:NAME, account:NAME or provider:NAME"
 _DURATION = re.compile(r"(\d+)\s*(m|h|d|w)")
 _UNITS: Final = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -74,9 +74,10 @@ class WindowSpec:
 
 @dataclass(frozen=True, slots=True)
 class Scope:
-    """``global``, ``group:NAME`` or ``agent:NAME``."""
+    """``global``, ``group:NAME``, ``agent:NAME``, ``host:NAME`` (the agents on that host:
+    ``local`` is this machine), ``account:NAME`` or ``provider:NAME``."""
 
-    kind: str  # "global" | "group" | "agent"
+    kind: str  # "global" | "group" | "agent" | "host" | "account" | "provider"
     name: str | None = None
 
     @classmethod
@@ -91,13 +92,13 @@ class Scope:
 
     @property
     def specificity(self) -> int:
-        return {"agent": 4, "group": 3, "account": 2, "provider": 1}.get(self.kind, 0)
+        return {"agent": 5, "group": 4, "host": 3, "account": 2, "provider": 1}.get(self.kind, 0)
 
     @property
     def by_usage_column(self) -> bool:
-        """Whether the scope counts usage by the account or provider that served it, rather
-        than by the agents it covers."""
-        return self.kind in ("account", "provider")
+        """Whether the scope counts usage by a column of its rows — the account or provider
+        that served it, the host its agent ran on — rather than by the agents it covers."""
+        return self.kind in ("account", "provider", "host")
 
 
 class Cutoff(enum.StrEnum):

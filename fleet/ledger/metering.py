@@ -30,7 +30,7 @@ _USAGE_COLUMNS = (
     " account, host"
 )
 _SIGNAL_COLUMNS = "at, agent, provider, family, name, value, window, metric"
-_GROUPINGS = frozenset({"agent", "account", "provider"})  # columns usage may be summed by
+_GROUPINGS = frozenset({"agent", "account", "provider", "host"})  # columns usage may be summed by
 
 
 def _placeholders(columns: str) -> str:

@@ -267,6 +267,10 @@ class Ledger(
         self._hosts = {record.name: record.host for record in records if record.host != "local"}
         return records
 
+    def host_of(self, agent: str) -> str:
+        """The host ``agent`` runs on, as last read or saved (``local`` when unknown)."""
+        return self._hosts.get(agent, "local")
+
     async def delete_agent(self, name: str) -> bool:
         """Forget an agent with its events, runs and heartbeats; whether it existed."""
         async with self._transaction(f"delete agent {name}") as conn:

@@ -390,7 +390,7 @@ async def test_a_new_scope_in_dollars_with_a_fixed_reset(
          "LIMIT 'lots' is not a number of tokens: write e.g. 5M, 500k or 1200000 (or add "
          "--usd for dollars)"),
         ("!budget set everyone 5M --window 7d",
-         "SCOPE 'everyone' is not a scope: write global, group:NAME, agent:NAME, "
+         "SCOPE 'everyone' is not a scope: write global, group:NAME, agent:NAME, host:NAME, "
          "account:NAME or provider:NAME"),
         ("!budget set group:nope 5M --window 7d",
          "budget set: unknown group 'nope'; known groups: backend; nothing changed"),

@@ -274,7 +274,7 @@ def test_a_scope_that_is_no_scope_says_how_to_write_one() -> None:
         FILE,
         2,
         "budgets[0].scope",
-        "'team:x' is not a scope: write global, group:NAME, agent:NAME, account:NAME or "
+        "'team:x' is not a scope: write global, group:NAME, agent:NAME, host:NAME, account:NAME or "
         "provider:NAME",
     )
 

@@ -749,3 +749,35 @@ async def test_a_restart_resumes_the_ladder_without_posting_it_again(
     await third.set_budget(daily("group:team", tokens=2_000_000), ADMIN)
     [posted] = board.posted  # a change by command is posted, to the governed agents' threads
     assert "group:team" in posted.markdown and posted.agents
+
+
+async def test_a_host_budget_counts_the_usage_of_the_agents_on_that_host(
+    ledger: Ledger, clock: ManualClock
+) -> None:
+    """`scope: host:box2` sums what the agents on box2 used (their rows carry the host)
+    and governs their requests — and nobody else's."""
+    await ledger.upsert_agent(
+        AgentSpec(name=AgentName("far-1"), runtime="stub", host="box2"), DesiredState.RUNNING
+    )
+    await ledger.upsert_agent(
+        AgentSpec(name=AgentName("near-1"), runtime="stub"), DesiredState.RUNNING
+    )
+    await record(
+        ledger,
+        [use("far-1", DAY + HOUR, 300_000), use("near-1", DAY + HOUR, 900_000)],
+    )
+    budget = replace(daily("host:box2"), limit_tokens=250_000)
+    service = BudgetService(
+        ledger=ledger,
+        budgets={budget.key: budget},
+        groups=GROUPS,
+        timezone=UTC_ZONE,
+        clock=clock,
+        policy=PacingPolicy(GROUPS),
+        via=lambda agent: [Scope("host", ledger.host_of(agent))],
+    )
+    await service.start()
+    [status] = await service.statuses()
+    assert (status.unit, status.used) == ("tokens", 300_000.0)
+    assert ask(service, "far-1") != ALLOW  # over its host's budget: held or refused
+    assert ask(service, "near-1") == ALLOW  # another host's agent: not governed
