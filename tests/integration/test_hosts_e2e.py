@@ -194,9 +194,9 @@ def _until_up(bot: ConsoleBot, *hosts: str) -> None:
         reply = bot.output_since_command
 
 
-def _until(bot: ConsoleBot, command: str, pattern: str) -> str:
-    """Ask ``command`` until its answer matches ``pattern``; the answer."""
-    deadline = time.monotonic() + WAIT
+def _until(bot: ConsoleBot, command: str, pattern: str, within: float = WAIT) -> str:
+    """Ask ``command`` until its answer matches ``pattern`` (for ``within`` s); the answer."""
+    deadline = time.monotonic() + within
     while True:
         bot.command(command, r"(?s).+\n\n", timeout=WAIT)
         reply = bot.output_since_command
