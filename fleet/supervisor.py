@@ -301,10 +301,8 @@ class Fleet:
         """Sessions on our backends that no run in the ledger accounts for: reported,
         never killed (an operator may have started them by hand)."""
         known = await self._ledger.open_sessions()
-        found: set[str] = set()
-        for backend in self._backends.values():
-            found |= await backend.sessions()
-        return sorted(found - known)
+        listed = await asyncio.gather(*(b.sessions() for b in self._backends.values()))
+        return sorted(set().union(*listed) - known)
 
     # -- control -----------------------------------------------------------------------
 

@@ -312,8 +312,13 @@ class RemoteTmuxBackend(TmuxBackend):
         log.info("host %s: %s sent to process group %d", self.host, signum.name, handle.pgid)
 
     async def sessions(self) -> set[str]:
+        """The sessions of the host's tmux server: as the last look saw them (at most 2 s
+        ago, so ``ps`` costs no round trip), else asked now."""
         if self._hosts.place(self.host) is None:
             return set()
+        seen = self._watch.sessions(fresh=2.0)
+        if seen is not None:
+            return seen
         result = await self._client.run(["list-sessions", "-F", "#{session_name}"])
         if result.gone or result.status != 0:
             return set()

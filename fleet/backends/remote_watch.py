@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,9 +37,13 @@ OFFSET_FILE: Final = "remote.offset"
 _READ_MAX: Final = 1 << 20  # bytes of a log read in one look
 _AFTER_END: Final = 2  # looks at a run after it ended, for the last of its output
 
-# $1… in threes: the pane's pid, its start ticks (`-`: unknown), the run's log. Prints
-# `PID A` (alive) or `PID D` (ended) per run, then `wc -c`'s `SIZE PATH` per log.
+# $1: the tmux server's socket; then in threes: the pane's pid, its start ticks (`-`:
+# unknown), the run's log. Prints the server's sessions, then `PID A` (alive) or `PID D`
+# (ended) per run, then `wc -c`'s `SIZE PATH` per log.
 LOOK_SCRIPT: Final = r"""
+tmux -u -f /dev/null -S "$1" list-sessions -F '#{session_name}' 2>/dev/null
+printf '@@runs\n'
+shift
 awk 'BEGIN {
   for (i = 1; i + 2 < ARGC; i += 3) {
     pg = ARGV[i]; want = ARGV[i + 1]; a = "D"; f = "/proc/" pg "/stat"
@@ -98,6 +103,7 @@ class RemoteWatch:
         self._locals: dict[str, Path] = {}  # session → its log here
         self._looked = asyncio.Event()
         self._wake = asyncio.Event()
+        self._sessions: tuple[float, set[str]] | None = None  # when, what tmux listed
         self._task: asyncio.Task[None] | None = None
 
     def add(self, watched: Watched) -> None:
@@ -133,6 +139,13 @@ class RemoteWatch:
 
     def look_now(self) -> None:
         self._wake.set()
+
+    def sessions(self, fresh: float) -> set[str] | None:
+        """The tmux sessions the last look saw, if it was at most ``fresh`` s ago."""
+        if self._sessions is None:
+            return None
+        at, names = self._sessions
+        return names if time.monotonic() - at <= fresh else None
 
     async def flush(self, watched: Watched) -> None:
         """Mirror what ``watched``'s log holds now (a launch that failed: why)."""
@@ -171,7 +184,10 @@ class RemoteWatch:
         link = self._hosts.link(self._host)
         if link is None or self._hosts.place(self._host) is None:
             return
-        args: list[str] = []
+        place = self._hosts.place(self._host)
+        if place is None:
+            return
+        args: list[str] = [place.tmux_socket]
         logs: dict[str, str] = {}  # remote log → session
         for (session, pgid), watched in self._runs.items():
             remote = self._remote_log(session)
@@ -181,7 +197,9 @@ class RemoteWatch:
             args += [str(pgid), str(ticks) if ticks is not None else "-", remote]
             logs[remote] = session
         result = await link.run(["sh", "-c", LOOK_SCRIPT, "sh", *args], timeout=30.0)
-        states, _, sizes = result.stdout.partition("@@sizes\n")
+        listed, _, rest = result.stdout.partition("@@runs\n")
+        self._sessions = (time.monotonic(), set(listed.split()))
+        states, _, sizes = rest.partition("@@sizes\n")
         alive = {}
         for line in states.splitlines():
             pid, _, mark = line.partition(" ")
