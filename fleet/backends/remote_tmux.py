@@ -61,6 +61,10 @@ log = logging.getLogger(__name__)
 PYTHON: Final = "python3"
 """The host's Python runs the launcher and the shim (standard library only)."""
 _TMUX_TIMEOUT: Final = 20.0
+SCOPE: Final = ("systemd-run", "--user", "--scope", "--quiet", "--collect", "--")
+"""Where a launch's tmux call runs when the host's user has a systemd manager: a tmux server
+it starts lives in a scope of its own, not in the SSH session's (which logind may end at
+logout, with every process in it)."""
 
 # Waits for the shim's agent.pid (or its exit record, or the pane's end); prints
 # `pid N` and `ticks T` (the pane's start time, field 22 of its /proc stat), or `ended`.
@@ -131,11 +135,17 @@ class RemoteTmuxClient:
         return place.tmux_socket if place is not None else "(host down)"
 
     async def run(
-        self, *commands: Sequence[str], error: type[FleetError] = FleetError
+        self,
+        *commands: Sequence[str],
+        error: type[FleetError] = FleetError,
+        prefix: Sequence[str] = (),
     ) -> TmuxResult:
+        """One tmux client call there; ``prefix`` runs it under another program (the
+        systemd scope a new server is to live in)."""
         link, place = _up(self._hosts, self._host, error)
         argv = tmux_argv("-", commands)
         argv[argv.index("-L") : argv.index("-L") + 2] = ["-S", place.tmux_socket]
+        argv = [*prefix, *argv]
         try:
             done = await link.run(argv, timeout=_TMUX_TIMEOUT)
         except HostError as exc:
@@ -154,7 +164,8 @@ class RemoteTmuxBackend(TmuxBackend):
         self.name = f"tmux@{host}"
         self.host = host
         self._hosts = hosts
-        self._client = RemoteTmuxClient(host, hosts)
+        self._remote = RemoteTmuxClient(host, hosts)
+        self._client = self._remote
         self._watch = RemoteWatch(host, hosts, self._remote_log, poll_every=poll_every)
 
     async def close(self) -> None:
@@ -231,9 +242,10 @@ class RemoteTmuxBackend(TmuxBackend):
             new_session,
             ["pipe-pane", "-o", "-t", f"={session}:", pipe_command(Path(remote_log))],
         )
-        result = await self._client.run(*commands, error=LaunchFailed)
+        scope = SCOPE if place.user_scope else ()
+        result = await self._remote.run(*commands, error=LaunchFailed, prefix=scope)
         if SERVER_EXITING in result.stderr:
-            result = await self._client.run(*commands, error=LaunchFailed)
+            result = await self._remote.run(*commands, error=LaunchFailed, prefix=scope)
         if result.status != 0:
             raise LaunchFailed(
                 f"tmux on host {self.host} could not start session {session}: {result.message}"

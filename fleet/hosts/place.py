@@ -43,13 +43,16 @@ LOOPBACK: Final = "127.0.0.1"
 SYSTEM_HIDDEN: Final = ("/root", "/home", "/etc/ssl/private")
 """Directories no sandboxed agent on a host sees (those the host has)."""
 # Prints which of $@ exist as directories (`d PATH`), each key file no agent may read
-# (`f PATH`), and whether bubblewrap is there (`b PATH`).
+# (`f PATH`), whether bubblewrap is there (`b PATH`), and whether the user's systemd manager
+# runs scopes (`s /`: a tmux server started in one outlives the SSH session).
 _FIND_SCRIPT: Final = r"""
 for d do [ -d "$d" ] && printf 'd %s\n' "$d"; done
 for f in /etc/shadow /etc/gshadow /etc/ssh/ssh_host_*key; do
   [ -f "$f" ] && printf 'f %s\n' "$f"
 done
 b=$(command -v bwrap 2>/dev/null) && printf 'b %s\n' "$b"
+command -v systemd-run >/dev/null 2>&1 &&
+  systemd-run --user --scope --quiet --collect true >/dev/null 2>&1 && printf 's %s\n' /
 exit 0
 """
 _REBIND_WAIT: Final = 5.0  # a dead orchestrator's listener may linger until sshd notices
@@ -68,6 +71,7 @@ class HostPlace:
     system_hidden: tuple[str, ...] = ()  # those of SYSTEM_HIDDEN the host has
     secret_files: tuple[str, ...] = ()  # key files there, shown empty in a sandbox
     copied: frozenset[str] = frozenset()  # the local paths of the scripts copied there
+    user_scope: bool = False  # whether `systemd-run --user --scope` works there
 
     @property
     def lib(self) -> str:
@@ -132,7 +136,7 @@ async def prepare(
     found = await run_on(
         conn, entry.name, ["sh", "-c", _FIND_SCRIPT, "sh", *SYSTEM_HIDDEN], input=None, timeout=30.0
     )
-    kinds: dict[str, list[str]] = {"d": [], "f": [], "b": []}
+    kinds: dict[str, list[str]] = {"d": [], "f": [], "b": [], "s": []}
     for line in found.stdout.splitlines():
         kind, _, path = line.partition(" ")
         if kind in kinds and path.startswith("/"):
@@ -155,6 +159,7 @@ async def prepare(
         system_hidden=tuple(kinds["d"]),
         secret_files=tuple(kinds["f"]),
         copied=frozenset(str(path) for path in bundled),
+        user_scope=bool(kinds["s"]),
     )
 
 
