@@ -71,20 +71,23 @@ class Orchestrator:
         return self.proc.returncode, err.decode()
 
 
+Start = Callable[..., Orchestrator]
+"""``start(name, extra="")``: an orchestrator in a directory of its own, its config the
+shared one plus ``extra``."""
+
+
 @pytest.fixture
-async def pair(
-    tmp_path: Path, postgres_dsn: str
-) -> AsyncIterator[tuple[FakeDiscord, Callable[[str], Orchestrator]]]:
+async def pair(tmp_path: Path, postgres_dsn: str) -> AsyncIterator[tuple[FakeDiscord, Start]]:
     """The fake Discord, and a way to start orchestrators that share one ledger; every
     one started is ended afterwards, pass or fail."""
     async with FakeDiscord(heartbeat_interval_ms=2_000) as fake:
         template = write_config(fake, tmp_path).read_text() + f"ledger: {postgres_dsn}\n"
         started: list[Orchestrator] = []
 
-        def start(name: str) -> Orchestrator:
+        def start(name: str, extra: str = "") -> Orchestrator:
             workdir = tmp_path / name
             workdir.mkdir()
-            (workdir / "fleetwarden.yaml").write_text(template)
+            (workdir / "fleetwarden.yaml").write_text(template + extra)
             started.append(Orchestrator(fake, workdir))
             return started[-1]
 
@@ -115,7 +118,7 @@ async def ask_once(fake: FakeDiscord, text: str) -> PostedMessage:
 
 
 async def test_the_standby_takes_over_from_a_killed_active_one_within_15_s(
-    pair: tuple[FakeDiscord, Callable[[str], Orchestrator]],
+    pair: tuple[FakeDiscord, Start],
 ) -> None:
     """kill -9 of the active one: the standby is active within 15 s, connected to chat,
     and answers the next command once; the command answered before is not answered again."""
@@ -141,7 +144,7 @@ async def test_the_standby_takes_over_from_a_killed_active_one_within_15_s(
 
 
 async def test_a_paused_active_one_that_lost_the_lease_steps_down_without_acting(
-    pair: tuple[FakeDiscord, Callable[[str], Orchestrator]],
+    pair: tuple[FakeDiscord, Start],
 ) -> None:
     """SIGSTOP the active one until the standby has taken over and answered; woken, the
     old one finds its lease gone, posts nothing and exits saying it stepped down."""
@@ -167,6 +170,7 @@ async def test_a_paused_active_one_that_lost_the_lease_steps_down_without_acting
 
 async def test_the_standby_carries_on_an_agent_on_a_host(
     tmp_path: Path,
+    pair: tuple[FakeDiscord, Start],
     postgres_dsn: str,
     ssh_hosts: tuple[SshServer, SshServer],
 ) -> None:
@@ -174,56 +178,40 @@ async def test_the_standby_carries_on_an_agent_on_a_host(
     over, forwards box2's same host-local ports again (the agent keeps its URLs: its
     heartbeats arrive again, through its locked sandbox's doors), reattaches it — one
     process, never a second launch — and stops it on command."""
+    fake, start = pair
     host, _ = ssh_hosts
     known = tmp_path / "known_hosts"
     known.write_text(host.known_hosts_line() + "\n")
-    async with FakeDiscord(heartbeat_interval_ms=2_000) as fake:
-        config = (
-            write_config(fake, tmp_path).read_text()
-            + f"ledger: {postgres_dsn}\n"
-            + "hosts:\n"
-            + f"  - {{name: box2, ssh: '{host.ssh_target}', key_file: '{host.client_key}',"
-            + f" known_hosts: '{known}', state_dir: ~/fw-standby-test}}\n"
-            + "agents:\n"
-            + "  - {name: far, runtime: stub, backend: tmux, host: box2, egress_allow: []}\n"
-        )
-        started: list[Orchestrator] = []
+    extra = (
+        "hosts:\n"
+        f"  - {{name: box2, ssh: '{host.ssh_target}', key_file: '{host.client_key}',"
+        f" known_hosts: '{known}', state_dir: ~/fw-standby-test}}\n"
+        "agents:\n"
+        "  - {name: far, runtime: stub, backend: tmux, host: box2, egress_allow: []}\n"
+    )
+    first = start("a", extra)
+    await eventually(lambda: first.said("active:") and first.said("host box2 connected"))
+    await eventually(lambda: fake.connected)
+    await fake.post_user_message(fake.control_channel_id, "ann", "!spawn far")
+    agents = await eventually(lambda: _stubs_of(host.user))
+    ports = _forward_ports(host)
+    second = start("b", extra)
+    await eventually(lambda: second.said("standby:"))
 
-        def start(name: str) -> Orchestrator:
-            workdir = tmp_path / name
-            workdir.mkdir()
-            (workdir / "fleetwarden.yaml").write_text(config)
-            started.append(Orchestrator(fake, workdir))
-            return started[-1]
-
-        try:
-            first = start("a")
-            await eventually(lambda: first.said("active:") and first.said("host box2 connected"))
-            await eventually(lambda: fake.connected)
-            await fake.post_user_message(fake.control_channel_id, "ann", "!spawn far")
-            agents = await eventually(lambda: _stubs_of(host.user))
-            ports = _forward_ports(host)
-            second = start("b")
-            await eventually(lambda: second.said("standby:"))
-
-            first.proc.kill()
-            killed = time.time()
-            await eventually(lambda: second.said("active:") and fake.connected, within=TAKEOVER + 5)
-            await eventually(lambda: second.said("host box2 connected"))
-            assert _forward_ports(host) == ports  # the same host-local ports: same URLs
-            beat = await eventually(lambda: _beat_after(postgres_dsn, "far", killed), within=30)
-            assert beat
-            asked = await ask_once(fake, "!ps")
-            answer = answers_to(fake, asked)[0].content
-            assert "far" in answer and "box2" in answer and "running" in answer, answer
-            assert _stubs_of(host.user) == agents  # reattached: the same one process
-            asked = await ask_once(fake, "!stop far")
-            await eventually(lambda: not _stubs_of(host.user))
-            code, err = await asyncio.to_thread(second.end)
-            assert code == 0, err
-        finally:
-            for orchestrator in started:
-                await asyncio.to_thread(orchestrator.end)
+    first.proc.kill()
+    killed = time.time()
+    await eventually(lambda: second.said("active:") and fake.connected, within=TAKEOVER + 5)
+    await eventually(lambda: second.said("host box2 connected"))
+    assert _forward_ports(host) == ports  # the same host-local ports: same URLs
+    assert await eventually(lambda: _beat_after(postgres_dsn, "far", killed), within=30)
+    asked = await ask_once(fake, "!ps")
+    answer = answers_to(fake, asked)[0].content
+    assert "far" in answer and "box2" in answer and "running" in answer, answer
+    assert _stubs_of(host.user) == agents  # reattached: the same one process
+    await ask_once(fake, "!stop far")
+    await eventually(lambda: not _stubs_of(host.user))
+    code, err = await asyncio.to_thread(second.end)
+    assert code == 0, err
 
 
 def _stubs_of(user: str) -> list[int]:
