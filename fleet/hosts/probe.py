@@ -44,7 +44,8 @@ for t in claude codex pi opencode tmux bwrap; do
   p=$(command -v "$t" 2>/dev/null) || continue
   case $t in tmux) f=-V ;; *) f=--version ;; esac
   v=$("$p" "$f" 2>&1 </dev/null | head -n 1)
-  printf '%s\t%s\t%s\n' "$t" "$p" "$v"
+  r=$(readlink -f -- "$p" 2>/dev/null) || r=
+  printf '%s\t%s\t%s\t%s\n' "$t" "$p" "$v" "$r"
 done
 section end
 """
@@ -69,6 +70,7 @@ class Tool:
     name: str
     path: str
     version: str | None
+    real: str | None = None  # the path with its links resolved (an npm CLI's is its package)
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,13 +195,16 @@ def parse_df(text: str) -> DiskSpace | None:
 
 
 def parse_tools(lines: Sequence[str]) -> tuple[Tool, ...]:
-    """``name<TAB>path<TAB>version line`` rows, for the tools in :data:`TOOLS` only."""
+    """``name<TAB>path<TAB>version line[<TAB>real path]`` rows, for the tools in
+    :data:`TOOLS` only."""
     found = []
     for line in lines:
         name, _, rest = line.partition("\t")
-        path, _, version = rest.partition("\t")
+        path, _, rest = rest.partition("\t")
+        version, _, real = rest.partition("\t")
         if name in TOOLS and path.startswith("/"):
-            found.append(Tool(name, path, version.strip() or None))
+            resolved = real.strip() if real.strip().startswith("/") else None
+            found.append(Tool(name, path, version.strip() or None, resolved))
     return tuple(found)
 
 

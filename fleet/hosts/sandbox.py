@@ -31,6 +31,7 @@ import asyncssh
 
 from fleet.errors import LaunchFailed
 from fleet.hosts.place import LOOPBACK, HostPlace
+from fleet.hosts.probe import HostFacts
 from fleet.model import AgentSpec, LaunchPlan
 from fleet.sandbox.lanes import RLIMITS
 from fleet.sandbox.policy import SANDBOX_UID, Door, Layout, bwrap_argv
@@ -49,10 +50,12 @@ def wrap(
     place: HostPlace,
     urls: Iterable[str | None],
     others: Iterable[Path],
+    facts: HostFacts | None = None,
 ) -> tuple[LaunchPlan, dict[str, int]]:
     """``plan`` run in ``spec``'s sandbox on ``place``'s host; ``urls`` are the agent's
-    (host-local) URLs, ``others`` the other agents' workdirs there. Returns the plan and
-    the doors to open first (socket path → host-local port)."""
+    (host-local) URLs, ``others`` the other agents' workdirs there, ``facts`` what the
+    host's last probe found (where its CLI is installed). Returns the plan and the doors
+    to open first (socket path → host-local port)."""
     if spec.egress == LOCKED and spec.egress_allow:
         raise LaunchFailed(
             f"{spec.name} cannot start on host {spec.host} locked with an allow-list: the "
@@ -68,6 +71,7 @@ def wrap(
     hidden = [state, *(Path(p) for p in place.system_hidden)]
     hidden += [p for p in others if not p.is_relative_to(state) and p != plan.cwd]
     needed = [Path(place.lib), *_path_dirs(plan.env.get("PATH", ""), hidden)]
+    needed += _install(plan.argv[0] if plan.argv else "", facts)
     locked = spec.egress == LOCKED
     doors: tuple[Door, ...] = ()
     opened: dict[str, int] = {}
@@ -103,6 +107,24 @@ def _path_dirs(path: str, hidden: Sequence[Path]) -> list[Path]:
             where = Path(posixpath.normpath(entry))
             prefix = where.parent
             found.append(prefix if where.name == "bin" and prefix not in hidden else where)
+    return found
+
+
+def _install(program: str, facts: HostFacts | None) -> list[Path]:
+    """Where the host's ``program`` is installed, as here: its directory, and the
+    outermost ``node_modules`` its links lead into (an npm CLI's package and its
+    dependencies), else the directory its links lead to."""
+    if facts is None:
+        return []
+    name = posixpath.basename(program)
+    tool = next((t for t in facts.tools if t.path == program or t.name == name), None)
+    if tool is None:
+        return []
+    found = [Path(posixpath.dirname(tool.path))]
+    if tool.real is not None:
+        real = Path(tool.real)
+        modules = [p for p in real.parents if p.name == "node_modules"]
+        found.append(modules[-1] if modules else real.parent)
     return found
 
 

@@ -165,7 +165,7 @@ class Hosts:
         place = self.place(spec.host)
         if link is None or place is None:
             raise LaunchFailed(f"{spec.name} cannot start: host {spec.host} cannot be reached")
-        wrapped, doors = wrap(spec, plan, place, urls, others)
+        wrapped, doors = wrap(spec, plan, place, urls, others, self.facts(spec.host))
         if doors:
             try:
                 sftp = await link.sftp()

@@ -11,6 +11,7 @@ import pytest
 
 from fleet.errors import LaunchFailed
 from fleet.hosts.place import HostPlace
+from fleet.hosts.probe import HostFacts, Tool
 from fleet.hosts.sandbox import wrap
 from fleet.hosts.schema import placement_problems
 from fleet.model import AgentSpec, LaunchPlan
@@ -97,3 +98,28 @@ def test_the_config_names_an_unknown_host_and_a_locked_allow_list_on_a_host() ->
     assert [loc for loc, _ in problems] == [("agents", 1, "host"), ("agents", 2, "host")]
     assert "no host 'box9' in the config's hosts (known: box2)" in problems[0][1]
     assert "set `egress_allow: []`" in problems[1][1]
+
+
+def test_the_hosts_cli_install_is_bound_back_where_a_hidden_path_covers_it() -> None:
+    """An npm CLI under the private /tmp (or a hidden home): its bin directory and the
+    outermost node_modules its link leads into are bound back read-only."""
+    facts = HostFacts(
+        "/home/fw",
+        None,
+        2,
+        None,
+        None,
+        None,
+        (
+            Tool(
+                "claude",
+                "/tmp/clis/node_modules/.bin/claude",
+                "2.1 (Claude Code)",
+                "/tmp/clis/node_modules/@anthropic-ai/claude-code/cli.js",
+            ),
+        ),
+    )
+    wrapped, _ = wrap(spec(), plan(), PLACE, URLS, [], facts)
+    pairs = set(itertools.pairwise(wrapped.argv))
+    assert ("--ro-bind-try", "/tmp/clis/node_modules/.bin") in pairs
+    assert ("--ro-bind-try", "/tmp/clis/node_modules") in pairs
