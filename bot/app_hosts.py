@@ -1,7 +1,7 @@
 """The app's hosts: each ``hosts:`` entry's link (:class:`~fleet.hosts.service.Hosts`), the
-tmux backend that runs agents there (``tmux@NAME``), and the scripts each host gets a copy
-of. Started once the loopback listeners are up (the hosts forward to them), stopped after
-the fleet."""
+backends that run agents there (``tmux@NAME``, ``subprocess@NAME``: headless), and the
+scripts each host gets a copy of. Started once the loopback listeners are up (the hosts
+forward to them), stopped after the fleet."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Mapping, MutableMapping
 
 from fleet.backends.base import Backend
 from fleet.backends.process import SHIM
+from fleet.backends.remote_headless import RemoteHeadlessBackend
 from fleet.backends.remote_tmux import RemoteTmuxBackend
 from fleet.backends.tmux import LAUNCHER
 from fleet.clock import Clock
@@ -35,10 +36,13 @@ class AppHosts:
     ) -> None:
         self.hosts = Hosts(entries, env=environ, clock=clock, bundled=BUNDLED)
         self._backends: list[RemoteTmuxBackend] = []
-        for host in self.hosts.names():
-            backend = RemoteTmuxBackend(host, self.hosts)
-            backends.setdefault(backend.name, backend)
-            self._backends.append(backend)
+        for host in self.hosts.names():  # in tmux there, or headless
+            for backend in (
+                RemoteTmuxBackend(host, self.hosts),
+                RemoteHeadlessBackend(host, self.hosts),
+            ):
+                backends.setdefault(backend.name, backend)
+                self._backends.append(backend)
 
     async def start(self, heartbeat_port: int, metering_port: int | None) -> None:
         """Each host's link, kept up from now on (an unreachable host is retried, never

@@ -1,6 +1,6 @@
 """Where an agent runs: ``host: NAME`` checked for room under its ``max_agents``, and
 ``host: any`` made the host with the most room under ``max_agents`` that is up and has the
-agent's CLI (agents there run in tmux). Pure but for what the hosts last said."""
+agent's CLI. Pure but for what the hosts last said."""
 
 from __future__ import annotations
 
@@ -68,4 +68,4 @@ def _any(spec: AgentSpec, hosts: HostsView, live: Mapping[str, int]) -> AgentSpe
         reasons = "; ".join(why) or "the config lists no hosts"
         raise LaunchFailed(f"{spec.name} cannot start on any host: {reasons}")
     chosen = min(room, key=lambda pair: (-pair[0], pair[1]))[1]  # most room, then by name
-    return replace(spec, host=chosen, backend="tmux")
+    return replace(spec, host=chosen)

@@ -192,9 +192,6 @@ class RunKeeper:
             raise LaunchFailed(
                 f"{spec.name} cannot start: no host {spec.host!r} in the config's hosts "
                 "(`hosts` lists them)"
-                if spec.backend == "tmux"
-                else f"{spec.name} cannot start on host {spec.host}: agents there run in "
-                "tmux (`backend: tmux`)"
             )
         backend = self.backend(backend_key(spec))
         paths = AgentPaths.of(self._settings.state_dir, spec.name)

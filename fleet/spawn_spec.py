@@ -25,7 +25,7 @@ class SpawnOverrides:
     account: str | None = None
     permissions: PermissionMode | None = None
     run_budget: RunBudget | None = None
-    host: str | None = None  # another host (its agents run in tmux there), or `local`
+    host: str | None = None  # another host, `any` (the one with the most room), or `local`
 
 
 def spawn_spec(spec: AgentSpec, given: SpawnOverrides) -> AgentSpec:
@@ -46,8 +46,6 @@ def spawn_spec(spec: AgentSpec, given: SpawnOverrides) -> AgentSpec:
         run_budget=given.run_budget if given.run_budget is not None else spec.run_budget,
         host=given.host or spec.host,
     )
-    if made.host != spec.host and made.host != "local":
-        made = replace(made, backend="tmux")  # what a host runs agents in
     if wrong := unsandboxed_full(made.name, made.sandbox, made.permissions):
         raise LaunchFailed(wrong)
     return made

@@ -206,7 +206,7 @@ class RemoteTmuxBackend(TmuxBackend):
             await _write(sftp, spec_path, launch_spec(plan, argv, Path(remote_run)))
         except (OSError, asyncssh.Error, HostError) as exc:
             raise LaunchFailed(f"host {self.host}: cannot write the run's files: {exc}") from None
-        pane_pid = await self._remote_session(session, str(plan.cwd), place, spec_path, remote_log)
+        pane_pid = await self._start(plan, session, place, spec_path, remote_run, remote_log)
         waited = await _run(link, ["sh", "-c", _AWAIT_PID, "sh", remote_run, str(pane_pid)])
         facts = dict(line.split(" ", 1) for line in waited.stdout.splitlines() if " " in line)
         if "pid" not in facts:
@@ -228,9 +228,18 @@ class RemoteTmuxBackend(TmuxBackend):
         self._watch.add(Watched(handle, session, offset))
         return handle
 
-    async def _remote_session(
-        self, session: str, cwd: str, place: HostPlace, spec_path: str, remote_log: str
+    async def _start(
+        self,
+        plan: LaunchPlan,
+        session: str,
+        place: HostPlace,
+        spec_path: str,
+        remote_run: str,
+        remote_log: str,
     ) -> int:
+        """Start the launcher on ``spec_path`` there, its output appended to ``remote_log``;
+        the pid of the process that leads the run's group (here: the tmux pane's)."""
+        cwd = str(plan.cwd)
         new_session = [
             "new-session", "-d", "-P", "-F", "#{pane_pid}", "-s", session,
             "-x", str(WIDTH), "-y", str(HEIGHT), "-c", no_formats(cwd),

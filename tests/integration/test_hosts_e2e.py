@@ -124,6 +124,9 @@ def test_a_stub_agent_on_a_host_runs_there_and_answers_like_a_local_one(
         reply = _until(bot, "ps", r"^r2 +box2 ")
         assert re.search(r"^adhoc +box2 +stub +(running|idle)", reply, re.M), reply
         assert len(_remote_agents(up.user)) == 3
+        # adhoc runs headless there (the defaults' backend): its input is a FIFO.
+        bot.command("send adhoc over the fifo", r"(?i)sent|typed|delivered", timeout=WAIT)
+        _until(bot, "logs adhoc", r"over the fifo")
         bot.command("stop r2", r"(?i)stopped r2", timeout=WAIT)
         bot.command("stop adhoc", r"(?i)stopped adhoc", timeout=WAIT)
         # freeze pauses it there (SIGSTOP to its process group on box2), resume continues it.
