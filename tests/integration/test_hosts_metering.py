@@ -1,13 +1,16 @@
-"""Agents on another host reach the metering proxy only through the host's forward: the
-real `fleetwarden run`, a real OpenSSH server on 127.0.0.2 as the host (its own Unix user),
-the strict fake provider behind the proxy. A stub agent there asks twice, the real Claude
-Code (pinned from npm) there answers a prompt; the provider sees only the account's key
-(the agents hold none), and the ledger holds exactly what the provider emitted, each row
-with host box2; `usage --host box2` sums them."""
+"""Agents on another host reach the metering proxy and the heartbeat endpoint only through
+the host's forward: the real `fleetwarden run`, a real OpenSSH server on 127.0.0.2 as the
+host (its own Unix user), the strict fake provider behind the proxy. A stub agent there
+asks twice, the real Claude Code (pinned from npm) there answers a prompt; the provider
+sees only the account's key (the agents hold none), and the ledger holds exactly what the
+provider emitted, each row with host box2; `usage --host box2` sums them. And Claude Code
+there in `ask` mode asks the operator here, and runs what was approved."""
 
 from __future__ import annotations
 
+import pwd
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +20,7 @@ from fleet.ledger import Ledger
 from fleet.ledger.location import LedgerLocation
 from fleet.metering.events import Outcome
 from tests.fakes.background import fake_provider_thread
-from tests.fakes.provider import Accepted, Turn, Usage
+from tests.fakes.provider import Accepted, ToolCall, Turn, Usage
 from tests.integration.console_bot import clean_env
 from tests.integration.test_hosts_e2e import WAIT, _started, _until
 from tests.integration.test_real_clis import bin_dir, cli, node_dir
@@ -98,3 +101,63 @@ async def test_agents_on_a_host_are_metered_through_its_forward(
         (e.tokens.input, e.tokens.output, e.tokens.cache_read, e.tokens.cache_write)
         for e in metered
     ) == sorted(total(u) for u in emitted)
+
+
+def test_a_claude_on_a_host_asks_in_chat_and_runs_what_was_approved(
+    tmp_path: Path, ssh_hosts: tuple[SshServer, SshServer]
+) -> None:
+    """Claude Code in tmux on box2, in `ask` mode: its permission hook reaches the
+    orchestrator through the host's forward (and its locked sandbox's door), the ask shows
+    in `pending` here, `approve` lets it run — the command runs on box2."""
+    cli("claude")
+    host, _ = ssh_hosts
+    known = tmp_path / "known_hosts"
+    known.write_text(host.known_hosts_line() + "\n")
+    state_dir = "~/fw-approval-test"
+    marker = Path(pwd.getpwnam(host.user).pw_dir) / "fw-approval-test/agents/c2/work/approved"
+    turns = (
+        Turn(
+            text="",
+            tool=ToolCall("Bash", {"command": "touch approved", "description": "mark"}),
+            usage=Usage(input=900, output=30),
+        ),
+        Turn(text="marked", usage=Usage(input=1000, output=10)),
+    )
+    with fake_provider_thread(
+        *turns, default=Turn(text="(no more turns)"), accept=Accepted(api_keys=frozenset({KEY}))
+    ) as fake:
+        config = tmp_path / "fleetwarden.yaml"
+        config.write_text(
+            "state_dir: ./state\n"
+            "connectors: {console: {}}\n"
+            "providers:\n"
+            f"  anthropic: {{upstream: '{fake.base_url}'}}\n"
+            "accounts:\n"
+            "  team: {kind: api_key, provider: anthropic, key_env: FW_TEAM_KEY}\n"
+            "hosts:\n"
+            f"  - {{name: box2, ssh: '{host.ssh_target}', key_file: '{host.client_key}',"
+            f" known_hosts: '{known}', state_dir: {state_dir},"
+            f" path: ['{bin_dir()}', '{node_dir()}']}}\n"
+            "agents:\n"
+            "  - {name: c2, runtime: claude, backend: tmux, host: box2, egress_allow: [],"
+            " permissions: ask}\n"
+        )
+        bot = _started(tmp_path, config, "box2", env=clean_env(FW_TEAM_KEY=KEY))
+        try:
+            _until(bot, "hosts", r"^box2 +up .*claude")
+            bot.command('spawn c2 --prompt "mark it"', r"c2", timeout=WAIT)
+            reply = _until(bot, "pending", r"c2.*Bash.*touch approved", within=120)
+            request = re.search(r"^\s*\|?\s*(\w{4,})\b.*c2.*Bash", reply, re.M)
+            assert request is not None, reply
+            assert not marker.exists()  # nothing runs before the answer
+            bot.command(f"approve {request.group(1)}", r"allowed once", timeout=WAIT)
+            deadline = time.monotonic() + 60
+            while not marker.exists():
+                assert time.monotonic() < deadline, "the approved command never ran on box2"
+                time.sleep(0.2)
+            bot.command("stop c2", r"(?i)stopped", timeout=WAIT)
+            bot.send("quit")
+            assert bot.wait(timeout=WAIT) == 0
+        finally:
+            if bot.proc.poll() is None:
+                bot.kill()
