@@ -124,6 +124,9 @@ def test_a_stub_agent_on_a_host_runs_there_and_answers_like_a_local_one(
         reply = _until(bot, "ps", r"^r2 +box2 ")
         assert re.search(r"^adhoc +box2 +stub +(running|idle)", reply, re.M), reply
         assert len(_remote_agents(up.user)) == 3
+        # A CLI the host lacks: the spawn says which host lacks which, and how to install it.
+        bot.command("spawn lacking --runtime codex --host box2", r"lacking cannot start.*$")
+        assert "host box2 has no codex — install it there" in bot.output_since_command
         # adhoc runs headless there (the defaults' backend): its input is a FIFO.
         bot.command("send adhoc over the fifo", r"(?i)sent|typed|delivered", timeout=WAIT)
         _until(bot, "logs adhoc", r"over the fifo")
