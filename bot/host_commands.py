@@ -86,7 +86,8 @@ def render_hosts(views: list[HostView], live: Mapping[str, int], now: datetime) 
             )
         )
         if troubled and status.error:
-            notes.append(f"- **{view.entry.name}**: {status.error}")
+            tried = f" ({status.attempts} connection attempts so far)" if status.attempts else ""
+            notes.append(f"- **{view.entry.name}**: {status.error}{tried}")
         elif view.probe_error:
             notes.append(f"- **{view.entry.name}**: {view.probe_error}")
     ordered = [cells for troubled, cells in rows if troubled]

@@ -243,7 +243,9 @@ def test_a_host_that_goes_away_leaves_its_agents_unknown_and_they_come_back(
         assert len(before) == 1
         assert _namespaced(before[0]) == (True, True)  # sandboxed, locked
         assert [_namespaced(pid) for pid in _remote_agents(other.user)] == [(True, False)]
+        attempts_before = _attempts(_until(bot, "hosts", r"^box4 +up"), "box4")
         flaky.stop()
+        down_at = time.monotonic()
         reply = _until(bot, "ps", r"^on4 +box4 +stub +unknown \(host box4 (down|connecting)\)")
         assert re.search(r"^on2 +box2 +stub +(running|idle)", reply, re.M), reply
         # Over twice the heartbeat timeout and the watchdog's interval: still unknown.
@@ -251,6 +253,9 @@ def test_a_host_that_goes_away_leaves_its_agents_unknown_and_they_come_back(
         reply = _until(bot, "ps", r"^on4 +box4 +stub +unknown")
         assert re.search(r"^on2 +box2 +stub +(running|idle)", reply, re.M), reply
         assert _remote_agents(flaky.user) == before  # nothing there was touched
+        tried = _attempts(_until(bot, "hosts", r"connection attempts so far"), "box4")
+        # At most one a second (the first connection counted too).
+        assert tried - attempts_before <= time.monotonic() - down_at + 2
         flaky.start()
         _until_up(bot, "box4")
         _until(bot, "ps", r"^on4 +box4 +stub +(running|idle)")
@@ -296,3 +301,9 @@ def _namespaced(pid: int) -> tuple[bool, bool]:
     nspid = next(line for line in status.splitlines() if line.startswith("NSpid:"))
     own_net = os.readlink(f"/proc/{pid}/ns/net") != os.readlink("/proc/self/ns/net")
     return len(nspid.split()) > 2, own_net
+
+
+def _attempts(reply: str, host: str) -> int:
+    """How many connection attempts `hosts` says ``host``'s link made (0 while it is up)."""
+    found = re.search(rf"\*\*{host}\*\*: .*\((\d+) connection attempts so far\)", reply)
+    return int(found.group(1)) if found else 0
