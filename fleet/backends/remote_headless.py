@@ -11,8 +11,10 @@ the orchestrator, as a tmux server does.
 
 Everything else is the remote tmux backend's (:mod:`fleet.backends.remote_tmux`): the run
 watched from one look a second, its log mirrored here, stopped and signalled by its process
-group. Input is written to the FIFO over the link. A live session (a CLI's control protocol
-on its stdin and stdout) is not offered on hosts yet: such a plan is refused.
+group. Input is written to the FIFO over the link, a line at a time — which is all a live
+session needs (:mod:`fleet.sessions`: its driver writes the CLI's control protocol with
+``send_input`` and reads its output from the log here), so live sessions and the asks
+they carry work there as here, a mirror's look (at most a second) later.
 """
 
 from __future__ import annotations
@@ -67,11 +69,6 @@ class RemoteHeadlessBackend(RemoteTmuxBackend):
         remote_run: str,
         remote_log: str,
     ) -> int:
-        if plan.session is not None:
-            raise LaunchFailed(
-                f"{session}: a live session ({plan.session}) on host {self.host} is not "
-                "offered yet: run it there with `backend: tmux`"
-            )
         link = self._hosts.link(self.host)
         if link is None:
             raise LaunchFailed(f"no host {self.host} in the config's hosts")

@@ -161,3 +161,63 @@ def test_a_claude_on_a_host_asks_in_chat_and_runs_what_was_approved(
         finally:
             if bot.proc.poll() is None:
                 bot.kill()
+
+
+def test_a_headless_claude_on_a_host_runs_a_live_session_and_asks_in_chat(
+    tmp_path: Path, ssh_hosts: tuple[SshServer, SshServer]
+) -> None:
+    """Claude Code headless on box2 (backend: subprocess): a live session, its control
+    protocol on the run's FIFO there and its output mirrored here; its ask shows in
+    `pending`, `approve` answers it through the session — the command runs on box2."""
+    cli("claude")
+    host, _ = ssh_hosts
+    known = tmp_path / "known_hosts"
+    known.write_text(host.known_hosts_line() + "\n")
+    state_dir = "~/fw-session-test"
+    marker = Path(pwd.getpwnam(host.user).pw_dir) / "fw-session-test/agents/c3/work/approved"
+    turns = (
+        Turn(
+            text="",
+            tool=ToolCall("Bash", {"command": "touch approved", "description": "mark"}),
+            usage=Usage(input=900, output=30),
+        ),
+        Turn(text="marked", usage=Usage(input=1000, output=10)),
+    )
+    with fake_provider_thread(
+        *turns, default=Turn(text="(no more turns)"), accept=Accepted(api_keys=frozenset({KEY}))
+    ) as fake:
+        config = tmp_path / "fleetwarden.yaml"
+        config.write_text(
+            "state_dir: ./state\n"
+            "connectors: {console: {}}\n"
+            "providers:\n"
+            f"  anthropic: {{upstream: '{fake.base_url}'}}\n"
+            "accounts:\n"
+            "  team: {kind: api_key, provider: anthropic, key_env: FW_TEAM_KEY}\n"
+            "hosts:\n"
+            f"  - {{name: box2, ssh: '{host.ssh_target}', key_file: '{host.client_key}',"
+            f" known_hosts: '{known}', state_dir: {state_dir},"
+            f" path: ['{bin_dir()}', '{node_dir()}']}}\n"
+            "agents:\n"
+            "  - {name: c3, runtime: claude, backend: subprocess, host: box2, egress_allow: [],"
+            " permissions: ask}\n"
+        )
+        bot = _started(tmp_path, config, "box2", env=clean_env(FW_TEAM_KEY=KEY))
+        try:
+            _until(bot, "hosts", r"^box2 +up .*claude")
+            bot.command('spawn c3 --prompt "mark it"', r"c3", timeout=WAIT)
+            reply = _until(bot, "pending", r"c3.*Bash.*touch approved", within=120)
+            request = re.search(r"^\s*\|?\s*(\w{4,})\b.*c3.*Bash", reply, re.M)
+            assert request is not None, reply
+            assert not marker.exists()  # nothing runs before the answer
+            bot.command(f"approve {request.group(1)}", r"allowed once", timeout=WAIT)
+            deadline = time.monotonic() + 60
+            while not marker.exists():
+                assert time.monotonic() < deadline, "the approved command never ran on box2"
+                time.sleep(0.2)
+            bot.command("stop c3", r"(?i)stopped", timeout=WAIT)
+            bot.send("quit")
+            assert bot.wait(timeout=WAIT) == 0
+        finally:
+            if bot.proc.poll() is None:
+                bot.kill()
