@@ -121,7 +121,13 @@ class App:
         self._serving = Serving(on_closed=self.request_stop)
         self._started_connectors: list[Connector] = []
         self._standby = Standby(on_lost=self.request_stop)  # on a shared ledger
-        self._app_hosts = AppHosts(config.hosts, self._backends, environ=environ, clock=clock)
+        self._app_hosts = AppHosts(
+            config.hosts,
+            self._backends,
+            environ=environ,
+            clock=clock,
+            egress_door=self._sandboxes.egress_door,  # a locked agent's allow-list there
+        )
         self._hosts = self._app_hosts.hosts
 
     @property

@@ -13,6 +13,7 @@ from fleet.backends.remote_headless import RemoteHeadlessBackend
 from fleet.backends.remote_tmux import RemoteTmuxBackend
 from fleet.backends.tmux import LAUNCHER
 from fleet.clock import Clock
+from fleet.hosts.sandbox import EgressDoor
 from fleet.hosts.schema import HostEntry
 from fleet.hosts.service import Hosts
 from fleet.runtimes.stub import STUB_AGENT
@@ -33,8 +34,11 @@ class AppHosts:
         *,
         environ: Mapping[str, str],
         clock: Clock,
+        egress_door: EgressDoor | None = None,
     ) -> None:
-        self.hosts = Hosts(entries, env=environ, clock=clock, bundled=BUNDLED)
+        self.hosts = Hosts(
+            entries, env=environ, clock=clock, bundled=BUNDLED, egress_door=egress_door
+        )
         self._backends: list[RemoteTmuxBackend] = []
         for host in self.hosts.names():  # in tmux there, or headless
             for backend in (

@@ -161,9 +161,7 @@ def parse_config(
         )
         problems.extend(
             ConfigProblem(roster.file_name, *roster.locate(loc)[:2], message)
-            for loc, message in placement_problems(
-                document.hosts, document.agents, document.defaults
-            )
+            for loc, message in placement_problems(document.hosts, document.agents)
         )
     if problems or document is None:
         # The config file's problems first, then the roster file's; each by line.

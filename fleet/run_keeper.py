@@ -216,6 +216,8 @@ class RunKeeper:
         try:
             others = await self._other_workdirs(spec)
             if remote and hosts is not None and spec.sandbox != NONE:
+                if self._sandboxes is not None:  # its allow-list's door is here
+                    await self._sandboxes.open_remote_egress(spec)
                 urls = self.contexts.remote_urls(spec)
                 plan = await hosts.sandbox(spec, plan, urls, others)
             elif self._sandboxes is not None and not remote:
@@ -280,7 +282,7 @@ class RunKeeper:
         """What ``name``'s sandbox held open (its doors), here or on its host."""
         if host != LOCAL_HOST and self.contexts.hosts is not None:
             await self.contexts.hosts.release(host, name)
-        elif self._sandboxes is not None:
+        if self._sandboxes is not None:
             await self._sandboxes.release(name)
 
     async def output_of(self, run_id: int) -> RunOutput | None:

@@ -22,7 +22,7 @@ import contextlib
 import json
 import posixpath
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Final
@@ -34,10 +34,13 @@ from fleet.hosts.place import LOOPBACK, HostPlace
 from fleet.hosts.probe import HostFacts
 from fleet.model import AgentSpec, LaunchPlan
 from fleet.sandbox.lanes import RLIMITS
-from fleet.sandbox.policy import SANDBOX_UID, Door, Layout, bwrap_argv
-from fleet.sandbox.service import LOCKED, loopback_ports
+from fleet.sandbox.policy import EGRESS_PORT, SANDBOX_UID, Door, Layout, bwrap_argv
+from fleet.sandbox.service import EGRESS_DOOR, LOCKED, loopback_ports, proxy_env
 
 DOORS_FILE: Final = "doors.json"
+EGRESS: Final = "egress"
+"""A door that leads to the agent's allow-list door here (:meth:`Sandboxes.egress_door`),
+wherever that is on the orchestrator that holds the link (a standby's state dir too)."""
 
 
 def door_dir(place: HostPlace, agent: str) -> str:
@@ -51,17 +54,12 @@ def wrap(
     urls: Iterable[str | None],
     others: Iterable[Path],
     facts: HostFacts | None = None,
-) -> tuple[LaunchPlan, dict[str, int]]:
+) -> tuple[LaunchPlan, dict[str, int | str]]:
     """``plan`` run in ``spec``'s sandbox on ``place``'s host; ``urls`` are the agent's
     (host-local) URLs, ``others`` the other agents' workdirs there, ``facts`` what the
     host's last probe found (where its CLI is installed). Returns the plan and the doors
-    to open first (socket path → host-local port)."""
-    if spec.egress == LOCKED and spec.egress_allow:
-        raise LaunchFailed(
-            f"{spec.name} cannot start on host {spec.host} locked with an allow-list: the "
-            "allow-list's forward proxy is not offered on hosts yet — set `egress_allow: []` "
-            "(only the metering proxy and its heartbeat endpoint) or `egress: open`"
-        )
+    to open first (socket path → the host-local port it leads to, or :data:`EGRESS`: the
+    allow-list's door here)."""
     if not place.has_bwrap:
         raise LaunchFailed(
             f"{spec.name} cannot start sandboxed: host {spec.host} has no bubblewrap — "
@@ -74,13 +72,18 @@ def wrap(
     needed += _install(plan.argv[0] if plan.argv else "", facts)
     locked = spec.egress == LOCKED
     doors: tuple[Door, ...] = ()
-    opened: dict[str, int] = {}
+    opened: dict[str, int | str] = {}
     where = door_dir(place, spec.name)
+    env = dict(plan.env)
     if locked:
         for port in loopback_ports(urls):
             door = Door(port, f"tcp-{port}.sock")
             doors += (door,)
             opened[posixpath.join(where, door.socket_name)] = port
+        if spec.egress_allow:  # the allow-list's forward proxy answers here, at a door
+            doors += (Door(EGRESS_PORT, EGRESS_DOOR),)
+            opened[posixpath.join(where, EGRESS_DOOR)] = EGRESS
+            env.update(proxy_env())
     layout = Layout(
         workdir=plan.cwd,
         home=Path(place.home_of(spec.name)),
@@ -95,7 +98,7 @@ def wrap(
     # The backend makes this Python the host's python3 and the forwarder its copy there.
     argv = bwrap_argv(layout, plan.argv, bwrap="bwrap", python=sys.executable)
     limits = tuple(f"{name}={value}" for name, value in RLIMITS)
-    wrapped = replace(plan, argv=tuple(argv), sandboxed=True, run_as=None, rlimits=limits)
+    wrapped = replace(plan, argv=tuple(argv), env=env, sandboxed=True, run_as=None, rlimits=limits)
     return wrapped, opened
 
 
@@ -128,19 +131,25 @@ def _install(program: str, facts: HostFacts | None) -> list[Path]:
     return found
 
 
+EgressDoor = Callable[[str], Path]
+"""Where an agent's allow-list door is here, by agent name."""
+
+
 async def open_doors(
     conn: asyncssh.SSHClientConnection,
     sftp: asyncssh.SFTPClient,
     place: HostPlace,
     agent: str,
-    doors: Mapping[str, int],
+    doors: Mapping[str, int | str],
+    egress: EgressDoor | None,
 ) -> list[asyncssh.SSHListener]:
-    """Open ``doors`` (socket path → host-local port) for ``agent``, each forwarded to the
-    orchestrator's listener behind that port, and record them for the next connection."""
+    """Open ``doors`` (socket path → host-local port, or :data:`EGRESS`) for ``agent``,
+    each forwarded to the orchestrator's listener behind that port (or to its allow-list
+    door here), and record them for the next connection."""
     where = door_dir(place, agent)
     await sftp.makedirs(where, exist_ok=True)
     await sftp.chmod(where, 0o700)
-    listeners = await _forward(conn, sftp, place, doors)
+    listeners = await _forward(conn, sftp, place, agent, doors, egress)
     text = json.dumps({"doors": dict(doors)})
     async with sftp.open(posixpath.join(place.agent_dir(agent), DOORS_FILE), "w") as fh:
         await fh.write(text)
@@ -148,7 +157,10 @@ async def open_doors(
 
 
 async def reopen_doors(
-    conn: asyncssh.SSHClientConnection, sftp: asyncssh.SFTPClient, place: HostPlace
+    conn: asyncssh.SSHClientConnection,
+    sftp: asyncssh.SFTPClient,
+    place: HostPlace,
+    egress: EgressDoor | None,
 ) -> dict[str, list[asyncssh.SSHListener]]:
     """Every agent's recorded doors on the host, opened again (a new connection)."""
     opened: dict[str, list[asyncssh.SSHListener]] = {}
@@ -161,10 +173,12 @@ async def reopen_doors(
         try:
             async with sftp.open(posixpath.join(agents_dir, agent, DOORS_FILE), "r") as fh:
                 record = json.loads(await fh.read())
-            doors = {str(k): int(v) for k, v in record["doors"].items()}
+            doors: dict[str, int | str] = {
+                str(k): v if v == EGRESS else int(v) for k, v in record["doors"].items()
+            }
         except (OSError, asyncssh.SFTPError, ValueError, KeyError, TypeError, AttributeError):
             continue
-        opened[agent] = await _forward(conn, sftp, place, doors)
+        opened[agent] = await _forward(conn, sftp, place, agent, doors, egress)
     return opened
 
 
@@ -178,12 +192,21 @@ async def _forward(
     conn: asyncssh.SSHClientConnection,
     sftp: asyncssh.SFTPClient,
     place: HostPlace,
-    doors: Mapping[str, int],
+    agent: str,
+    doors: Mapping[str, int | str],
+    egress: EgressDoor | None,
 ) -> list[asyncssh.SSHListener]:
     back = {remote: local for local, remote in place.ports.items()}
     listeners = []
-    for path, port in doors.items():
-        local = back.get(port)
+    for path, leads_to in doors.items():
+        if leads_to == EGRESS:
+            if egress is None:
+                continue
+            with contextlib.suppress(OSError, asyncssh.SFTPError):
+                await sftp.remove(path)  # a socket left by an earlier connection
+            listeners.append(await conn.forward_remote_path(path, str(egress(agent))))
+            continue
+        local = back.get(int(leads_to))
         if local is None:
             continue  # a listener the orchestrator no longer forwards
         with contextlib.suppress(OSError, asyncssh.SFTPError):

@@ -320,37 +320,16 @@ def section_problems(hosts: Sequence[HostEntry]) -> Iterator[tuple[Loc, str]]:
 
 
 class Placed(Protocol):
-    """What :func:`placement_problems` reads of an agent entry (and of the defaults)."""
+    """What :func:`placement_problems` reads of an agent entry."""
 
     @property
     def host(self) -> str: ...
 
-    @property
-    def sandbox(self) -> str | None: ...
-
-    @property
-    def egress(self) -> str | None: ...
-
-    @property
-    def egress_allow(self) -> tuple[str, ...] | None: ...
-
-
-class Defaults(Protocol):
-    @property
-    def sandbox(self) -> str: ...
-
-    @property
-    def egress(self) -> str: ...
-
-    @property
-    def egress_allow(self) -> tuple[str, ...]: ...
-
 
 def placement_problems(
-    hosts: Sequence[HostEntry], agents: Sequence[Placed], defaults: Defaults
+    hosts: Sequence[HostEntry], agents: Sequence[Placed]
 ) -> Iterator[tuple[Loc, str]]:
-    """Each agent whose ``host`` is no entry of ``hosts:``, or that would run on one
-    locked with an allow-list (its forward proxy is not offered on hosts yet)."""
+    """Each agent whose ``host`` is no entry of ``hosts:`` (or ``any`` with none listed)."""
     names = {entry.name for entry in hosts}
     for index, agent in enumerate(agents):
         if agent.host == LOCAL_HOST:
@@ -361,22 +340,10 @@ def placement_problems(
                 "`host: any` picks one of the config's hosts, and it lists none: add them "
                 "under `hosts:` or use `host: local`",
             )
-            continue
-        if agent.host not in names and agent.host != ANY_HOST:
+        elif agent.host not in names and agent.host != ANY_HOST:
             known = ", ".join(sorted(names)) or "none"
             yield (
                 ("agents", index, "host"),
                 f"no host {agent.host!r} in the config's hosts (known: {known}); add it "
                 "there or use `host: local`",
-            )
-            continue
-        sandbox = agent.sandbox or defaults.sandbox
-        egress = agent.egress or ("open" if sandbox == "none" else defaults.egress)
-        allow = agent.egress_allow if agent.egress_allow is not None else defaults.egress_allow
-        if sandbox != "none" and egress == "locked" and allow:
-            yield (
-                ("agents", index, "host"),
-                f"runs on host {agent.host} locked with an allow-list, whose forward proxy "
-                "is not offered on hosts yet: set `egress_allow: []` (it reaches the metering "
-                "proxy and its heartbeat endpoint only) or `egress: open`",
             )

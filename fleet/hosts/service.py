@@ -27,7 +27,7 @@ from fleet.hosts.connection import HostLink, LinkState, LinkStatus
 from fleet.hosts.errors import HostError
 from fleet.hosts.place import HostPlace, prepare
 from fleet.hosts.probe import HostFacts, probe
-from fleet.hosts.sandbox import forget_doors, open_doors, reopen_doors, wrap
+from fleet.hosts.sandbox import EgressDoor, forget_doors, open_doors, reopen_doors, wrap
 from fleet.hosts.schema import HostEntry, HostName
 from fleet.model import AgentSpec, LaunchPlan
 
@@ -57,8 +57,10 @@ class Hosts:
         env: Mapping[str, str],
         clock: Clock,
         bundled: Sequence[Path] = (),
+        egress_door: EgressDoor | None = None,
     ) -> None:
         self._clock = clock
+        self._egress_door = egress_door  # where an agent's allow-list door is here
         self._bundled = tuple(bundled)
         self._targets: dict[str, int] = {}
         self._places: dict[HostName, HostPlace] = {}
@@ -151,7 +153,7 @@ class Hosts:
     async def _setup(self, entry: HostEntry, conn: asyncssh.SSHClientConnection) -> None:
         place = await prepare(conn, entry, bundled=self._bundled, targets=self._targets)
         async with conn.start_sftp_client() as sftp:  # running locked agents' doors
-            self._doors[entry.host_name] = await reopen_doors(conn, sftp, place)
+            self._doors[entry.host_name] = await reopen_doors(conn, sftp, place, self._egress_door)
         self._places[entry.host_name] = place
 
     # -- sandboxes on hosts ---------------------------------------------------------------
@@ -169,7 +171,9 @@ class Hosts:
         if doors:
             try:
                 sftp = await link.sftp()
-                opened = await open_doors(link.connection(), sftp, place, spec.name, doors)
+                opened = await open_doors(
+                    link.connection(), sftp, place, spec.name, doors, self._egress_door
+                )
             except (HostError, OSError, asyncssh.Error) as exc:
                 raise LaunchFailed(
                     f"{spec.name} cannot start: its doors on host {spec.host} did not open: {exc}"

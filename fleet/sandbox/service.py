@@ -269,6 +269,21 @@ class Sandboxes:
             raise LaunchFailed(f"{spec.name} cannot start: {exc}") from exc
         return uid
 
+    async def open_remote_egress(self, spec: AgentSpec) -> Path | None:
+        """The door here that serves the allow-list's forward proxy to ``spec``'s agent on
+        another host (its host's link forwards the sandbox's door there to it); ``None``
+        when it has no allow-list."""
+        if spec.sandbox == NONE or spec.egress != LOCKED or not spec.egress_allow:
+            return None
+        if spec.name not in self._doors:  # Fleetwarden's own link connects, no lane's user
+            self._doors[spec.name] = DoorSet(self._door_dir(spec.name), owner=None)
+        await self._open_doors(spec, [])
+        return self.egress_door(spec.name)
+
+    def egress_door(self, name: str) -> Path:
+        """Where ``name``'s allow-list door is here (open while its run is)."""
+        return self._door_dir(name) / EGRESS_DOOR
+
     async def reattach(self, spec: AgentSpec) -> None:
         """Open a running locked agent's doors again (after Fleetwarden restarted)."""
         if spec.sandbox == NONE or spec.egress != LOCKED:

@@ -5,6 +5,7 @@ door, the operator answers at the console, and an ask outlives a restart of
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -54,7 +55,8 @@ def kill_agent(tmp_path: Path) -> None:
     """Agents outlive Fleetwarden by design: end what is left of this test's."""
     work = str(tmp_path / "state" / "agents" / "agent-1" / "work")
     for pid in processes_where(lambda cwd, cmdline: cwd == work):
-        os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # it ended since it was found
+            os.kill(pid, signal.SIGKILL)
 
 
 def made(tmp_path: Path) -> Path:

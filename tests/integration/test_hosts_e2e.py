@@ -5,6 +5,7 @@ disk and tools, the refused one with the fix, the down one with why; problems fi
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -307,3 +308,46 @@ def _attempts(reply: str, host: str) -> int:
     """How many connection attempts `hosts` says ``host``'s link made (0 while it is up)."""
     found = re.search(rf"\*\*{host}\*\*: .*\((\d+) connection attempts so far\)", reply)
     return int(found.group(1)) if found else 0
+
+
+EGRESS_CLIENT = (
+    "import socket, sys, time\n"
+    "s = socket.create_connection(('127.0.0.1', 3128), timeout=10)\n"
+    "s.sendall(b'CONNECT not-on-the-list.example:443 HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n')\n"
+    "print('answer:', s.recv(100).split(b'\\r\\n')[0].decode(), flush=True)\n"
+    "time.sleep(600)\n"
+)
+
+
+def test_a_locked_agent_on_a_host_reaches_its_allow_lists_proxy_here(
+    tmp_path: Path, ssh_hosts: tuple[SshServer, SshServer]
+) -> None:
+    """An agent on box2 locked with an allow-list: its forward proxy answers inside its
+    sandbox there (the door leads to its allow-list door here), refuses a name not on the
+    list, and the refusal is counted against the agent in `ps`."""
+    up, _ = ssh_hosts
+    known = tmp_path / "known_hosts"
+    known.write_text(up.known_hosts_line() + "\n")
+    config = tmp_path / "fleetwarden.yaml"
+    argv = ["python3", "-c", EGRESS_CLIENT]
+    config.write_text(
+        "state_dir: ./state\n"
+        "connectors: {console: {}}\n"
+        "hosts:\n"
+        + _entry("box2", up.ssh_target, up.client_key, known, "~/fw-egress-test")
+        + "agents:\n"
+        "  - {name: eg, runtime: command, backend: tmux, host: box2,"
+        f" egress_allow: [github.com], argv: {json.dumps(argv)}}}\n"
+    )
+    bot = _started(tmp_path, config, "box2")
+    try:
+        bot.command("spawn eg", r"eg.*(started|running)", timeout=WAIT)
+        reply = _until(bot, "logs eg", r"answer: HTTP/1.1 403")
+        assert "answer: HTTP/1.1 403" in reply
+        reply = _until(bot, "ps", r"^eg +box2 .* 1\s*$")
+        bot.command("stop eg", r"(?i)stopped", timeout=WAIT)
+        bot.send("quit")
+        assert bot.wait(timeout=WAIT) == 0
+    finally:
+        if bot.proc.poll() is None:
+            bot.kill()

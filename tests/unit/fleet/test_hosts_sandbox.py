@@ -11,8 +11,7 @@ import pytest
 
 from fleet.errors import LaunchFailed
 from fleet.hosts.place import HostPlace
-from fleet.hosts.probe import HostFacts, Tool
-from fleet.hosts.sandbox import wrap
+from fleet.hosts.sandbox import EGRESS, wrap
 from fleet.hosts.schema import placement_problems
 from fleet.model import AgentSpec, LaunchPlan
 from fleet.names import AgentName
@@ -70,56 +69,26 @@ def test_an_open_agent_on_a_host_shares_its_network_and_has_no_doors() -> None:
     assert "--share-net" in wrapped.argv and doors == {}
 
 
-def test_a_host_without_bubblewrap_or_a_locked_allow_list_is_refused_with_the_fix() -> None:
+def test_a_host_without_bubblewrap_is_refused_with_the_fix() -> None:
     no_bwrap = HostPlace("box2", "/home/fw", "/home/fw/s", {}, has_bwrap=False)
     with pytest.raises(LaunchFailed, match="has no bubblewrap — install it there"):
         wrap(spec(), plan(), no_bwrap, URLS, [])
-    with pytest.raises(LaunchFailed, match="set `egress_allow: \\[\\]`"):
-        wrap(spec(egress_allow=("github.com",)), plan(), PLACE, URLS, [])
 
 
-def test_the_config_names_an_unknown_host_and_a_locked_allow_list_on_a_host() -> None:
+def test_a_locked_allow_list_on_a_host_is_a_door_to_its_forward_proxy_here() -> None:
+    """The allow-list's forward proxy answers at a door too: HTTPS_PROXY points there, and
+    the door leads to the agent's allow-list door here."""
+    wrapped, doors = wrap(spec(egress_allow=("github.com",)), plan(), PLACE, URLS, [])
+    assert doors[f"{PLACE.agent_dir('c1')}/doors/egress.sock"] == EGRESS
+    assert "3128=/run/fw/egress.sock" in " ".join(wrapped.argv)
+    assert wrapped.env["HTTPS_PROXY"].endswith(":3128")
+
+
+def test_the_config_names_an_unknown_host_and_any_without_hosts() -> None:
     hosts = [SimpleNamespace(name="box2")]
-    defaults = SimpleNamespace(sandbox="bwrap", egress="locked", egress_allow=("github.com",))
-
-    def agent(**fields: object) -> SimpleNamespace:
-        base = {"host": "box2", "sandbox": None, "egress": None, "egress_allow": None}
-        return SimpleNamespace(**{**base, **fields})
-
-    agents = [
-        agent(host="local"),
-        agent(host="box9"),
-        agent(),
-        agent(egress_allow=()),
-        agent(sandbox="none"),
-        agent(egress="open"),
-    ]
-    problems = list(placement_problems(hosts, agents, defaults))  # type: ignore[arg-type]
-    assert [loc for loc, _ in problems] == [("agents", 1, "host"), ("agents", 2, "host")]
+    agents = [SimpleNamespace(host=h) for h in ("local", "box9", "box2", "any")]
+    problems = list(placement_problems(hosts, agents))  # type: ignore[arg-type]
+    assert [loc for loc, _ in problems] == [("agents", 1, "host")]
     assert "no host 'box9' in the config's hosts (known: box2)" in problems[0][1]
-    assert "set `egress_allow: []`" in problems[1][1]
-
-
-def test_the_hosts_cli_install_is_bound_back_where_a_hidden_path_covers_it() -> None:
-    """An npm CLI under the private /tmp (or a hidden home): its bin directory and the
-    outermost node_modules its link leads into are bound back read-only."""
-    facts = HostFacts(
-        "/home/fw",
-        None,
-        2,
-        None,
-        None,
-        None,
-        (
-            Tool(
-                "claude",
-                "/tmp/clis/node_modules/.bin/claude",
-                "2.1 (Claude Code)",
-                "/tmp/clis/node_modules/@anthropic-ai/claude-code/cli.js",
-            ),
-        ),
-    )
-    wrapped, _ = wrap(spec(), plan(), PLACE, URLS, [], facts)
-    pairs = set(itertools.pairwise(wrapped.argv))
-    assert ("--ro-bind-try", "/tmp/clis/node_modules/.bin") in pairs
-    assert ("--ro-bind-try", "/tmp/clis/node_modules") in pairs
+    alone = list(placement_problems([], [SimpleNamespace(host="any")]))  # type: ignore[arg-type]
+    assert "`host: any` picks one of the config's hosts, and it lists none" in alone[0][1]
