@@ -16,12 +16,13 @@ from fleet.clock import Clock
 from fleet.hosts.sandbox import EgressDoor
 from fleet.hosts.schema import HostEntry
 from fleet.hosts.service import Hosts
+from fleet.runtimes.gates import ASK_CLIENT, OPENCODE_PLUGIN, PI_EXTENSION
 from fleet.runtimes.stub import STUB_AGENT
 from fleet.sandbox.policy import FORWARDER
 
-BUNDLED = (SHIM, LAUNCHER, STUB_AGENT, FORWARDER)
+BUNDLED = (SHIM, LAUNCHER, STUB_AGENT, FORWARDER, ASK_CLIENT, PI_EXTENSION, OPENCODE_PLUGIN)
 """Fleetwarden's standalone scripts each host gets a copy of (the shim, the tmux launcher,
-the stub agent, a locked sandbox's forwarder)."""
+the stub agent, a locked sandbox's forwarder, and the gates pi and opencode load)."""
 
 
 class AppHosts:

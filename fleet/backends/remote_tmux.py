@@ -23,6 +23,7 @@ saying what it last knew (never "dead"), and :meth:`wait` waits for the host.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import posixpath
@@ -198,12 +199,14 @@ class RemoteTmuxBackend(TmuxBackend):
         argv = [PYTHON, "-I", "-S", place.bundled(SHIM), remote_run, *sandbox, "--"]
         argv += [self._remote_arg(arg, place) for arg in plan.argv]
         spec_path = posixpath.join(remote_run, "launch.json")
+        env = {key: _remote_text(value, place) for key, value in plan.env.items()}
         try:
             sftp = await link.sftp()
-            for path, text in plan.files.items():
+            for path, text in plan.files.items():  # a CLI's config naming a gate, say
                 await sftp.makedirs(posixpath.dirname(str(path)), exist_ok=True)
-                await _write(sftp, str(path), text)
-            await _write(sftp, spec_path, launch_spec(plan, argv, Path(remote_run)))
+                await _write(sftp, str(path), _remote_text(text, place))
+            spec = launch_spec(dataclasses.replace(plan, env=env), argv, Path(remote_run))
+            await _write(sftp, spec_path, spec)
         except (OSError, asyncssh.Error, HostError) as exc:
             raise LaunchFailed(f"host {self.host}: cannot write the run's files: {exc}") from None
         pane_pid = await self._start(plan, session, place, spec_path, remote_run, remote_log)
@@ -357,6 +360,15 @@ class RemoteTmuxBackend(TmuxBackend):
     def watched(self, handle: RunHandle) -> None:
         """Follow ``handle`` (a run of an earlier orchestrator, reattached)."""
         self._watch.add(Watched(handle, handle.session or "", None))
+
+
+def _remote_text(text: str, place: HostPlace) -> str:
+    """``text`` with each script copied to the host named by its copy there (its path, or
+    within a ``file://`` URI)."""
+    for local in sorted(place.copied, key=len, reverse=True):
+        if local in text:
+            text = text.replace(local, place.bundled(Path(local)))
+    return text
 
 
 def _up(hosts: HostAccess, host: str, error: type[FleetError]) -> tuple[HostLink, HostPlace]:

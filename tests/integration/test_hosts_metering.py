@@ -221,3 +221,60 @@ def test_a_headless_claude_on_a_host_runs_a_live_session_and_asks_in_chat(
         finally:
             if bot.proc.poll() is None:
                 bot.kill()
+
+
+@pytest.mark.parametrize("runtime", ["pi", "opencode"])
+def test_pi_and_opencode_on_a_host_ask_through_their_gates_copied_there(
+    runtime: str, tmp_path: Path, ssh_hosts: tuple[SshServer, SshServer]
+) -> None:
+    """pi and opencode on box2 load Fleetwarden's gate from its copy there (their config
+    and argv name it); a shell command asks the operator here, `approve` lets it run there."""
+    cli(runtime)
+    host, _ = ssh_hosts
+    known = tmp_path / "known_hosts"
+    known.write_text(host.known_hosts_line() + "\n")
+    state_dir = f"~/fw-gate-{runtime}"
+    marker = Path(pwd.getpwnam(host.user).pw_dir) / f"fw-gate-{runtime}/agents/g1/work/made"
+    args = {"command": "echo done > made", "description": "write the file"}
+    if runtime == "pi":
+        del args["description"]
+    shell = Turn(text="", tool=ToolCall("bash", args))
+    with fake_provider_thread(
+        shell, default=Turn(text="went on"), accept=Accepted(api_keys=frozenset({KEY}))
+    ) as fake:
+        config = tmp_path / "fleetwarden.yaml"
+        config.write_text(
+            "state_dir: ./state\n"
+            "connectors: {console: {}}\n"
+            "providers:\n"
+            f"  anthropic: {{upstream: '{fake.base_url}'}}\n"
+            "accounts:\n"
+            "  team: {kind: api_key, provider: anthropic, key_env: FW_TEAM_KEY}\n"
+            "hosts:\n"
+            f"  - {{name: box2, ssh: '{host.ssh_target}', key_file: '{host.client_key}',"
+            f" known_hosts: '{known}', state_dir: {state_dir},"
+            f" path: ['{bin_dir()}', '{node_dir()}']}}\n"
+            "agents:\n"
+            f"  - {{name: g1, runtime: {runtime}, host: box2, egress_allow: []}}\n"
+        )
+        bot = _started(tmp_path, config, "box2", env=clean_env(FW_TEAM_KEY=KEY))
+        try:
+            _until(bot, "hosts", rf"^box2 +up .*{runtime}")
+            bot.command('spawn g1 --prompt "make the file"', r"g1", timeout=WAIT)
+            reply = _until(bot, "pending", r"g1.*bash", within=120)
+            request = re.search(r"Approval\W+([a-z2-9]{4})\W.*g1", reply) or re.search(
+                r"^\s*([a-z2-9]{4})\b.*g1.*bash", reply, re.M
+            )
+            assert request is not None, reply
+            assert not marker.exists()
+            bot.command(f"approve {request.group(1)}", r"allowed once", timeout=WAIT)
+            deadline = time.monotonic() + 60
+            while not marker.exists():
+                assert time.monotonic() < deadline, "the approved command never ran on box2"
+                time.sleep(0.2)
+            bot.command("stop g1", r"(?i)stopped|not running", timeout=WAIT)
+            bot.send("quit")
+            assert bot.wait(timeout=WAIT) == 0
+        finally:
+            if bot.proc.poll() is None:
+                bot.kill()

@@ -63,3 +63,27 @@ async def test_a_host_that_cannot_be_reached_is_refused_with_why() -> None:
     client = RemoteTmuxClient("box2", FakeHosts(up=False))
     with pytest.raises(LaunchFailed, match=r"host box2 cannot be reached now \(down: connection"):
         await client.run(["list-sessions"], error=LaunchFailed)
+
+
+def test_a_plans_files_and_environment_name_the_hosts_copies_of_the_scripts() -> None:
+    """A CLI's config naming a gate (its path, or a file:// URI) names its copy there."""
+    from pathlib import Path
+
+    from fleet.backends.remote_tmux import _remote_text
+    from fleet.hosts.place import PACKAGE_ROOT
+    from fleet.runtimes.gates import ASK_CLIENT, OPENCODE_PLUGIN
+
+    place = HostPlace(
+        "box2",
+        "/home/fw",
+        "/home/fw/state",
+        copied=frozenset({str(ASK_CLIENT), str(OPENCODE_PLUGIN)}),
+    )
+    text = f'{{"plugin": ["{OPENCODE_PLUGIN.as_uri()}"], "hook": "node {ASK_CLIENT}"}}'
+    there = _remote_text(text, place)
+    relative = OPENCODE_PLUGIN.relative_to(PACKAGE_ROOT)
+    assert f"file:///home/fw/state/lib/{relative}" in there
+    assert f"node /home/fw/state/lib/{ASK_CLIENT.relative_to(PACKAGE_ROOT)}" in there
+    assert str(PACKAGE_ROOT) not in there
+    assert _remote_text("nothing to see", place) == "nothing to see"
+    assert Path(place.bundled(ASK_CLIENT)).name == "ask.mjs"
