@@ -379,7 +379,13 @@ class App:
             fleet=fleet,
             budgets=budgets,
             notices=notifier,
-            reports=PacingReports(budgets, self.reports_dir, AccountCommands(self._accounts).text),
+            reports=PacingReports(
+                budgets,
+                self.reports_dir,
+                AccountCommands(self._accounts).text,
+                claim=ledger.claim_event,  # each report due posted once, by one orchestrator
+                cron=(cfg.pacing.report_cron, cfg.timezone),
+            ),
             upkeep=ledger,
             schedules=ScheduledRuns(
                 ledger=ledger,

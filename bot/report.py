@@ -18,8 +18,8 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, tzinfo
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Final, Protocol
 from zoneinfo import ZoneInfo
@@ -29,6 +29,7 @@ from bot.render_budgets import DASH, amount, ratio, share, status_words
 from fleet.budgets.model import BudgetStatus, Step
 from fleet.notices import Notice
 from fleet.private_files import private_dir
+from scheduler.cron import cron_trigger, latest_fire
 
 NO_BUDGETS: Final = "No budgets are configured: there is nothing to pace."
 KEEP_REPORTS: Final = 20
@@ -263,18 +264,46 @@ async def compose(
     return Notice(text, images=(chart,))
 
 
+REPORT_CLAIMS = "scheduler"
+"""Under which name the reports' claims are kept with the chat events' (pruned alike)."""
+
+
 class PacingReports:
-    """The scheduled report's maker: :func:`compose` over one book and reports directory."""
+    """The scheduled report's maker: :func:`compose` over one book and reports directory.
+
+    With ``claim`` (the ledger's event claim) and the report's ``cron``, each report due is
+    posted once whatever the number of orchestrators on the ledger and their restarts:
+    :meth:`claim` takes the report due at the cron's latest time (``report:<time>``) for
+    this orchestrator only if none took it before."""
 
     def __init__(
         self,
         book: StatusSource,
         reports_dir: Path,
         accounts: Callable[[], str | None] | None = None,
+        *,
+        claim: Callable[[str, str], Awaitable[bool]] | None = None,
+        cron: tuple[str, tzinfo] | None = None,
     ) -> None:
         self._book = book
         self._reports_dir = reports_dir
         self._accounts = accounts or (lambda: None)
+        self._claim = claim
+        self._trigger = cron_trigger(*cron) if cron is not None else None
 
     async def pacing_report(self) -> Notice:
         return await compose(self._book, self._reports_dir, self._accounts())
+
+    def due(self, now: datetime, grace: timedelta) -> datetime | None:
+        """The report due at ``now``: the cron's latest time within ``grace`` before it."""
+        if self._trigger is None:
+            return None
+        return latest_fire(self._trigger, now - grace, now)
+
+    async def claim(self, now: datetime, grace: timedelta) -> bool:
+        """Whether this orchestrator posts the report due at ``now`` (one off the schedule,
+        or without a ledger to claim in, always)."""
+        due = self.due(now, grace)
+        if due is None or self._claim is None:
+            return True
+        return await self._claim(REPORT_CLAIMS, f"report:{due.isoformat()}")

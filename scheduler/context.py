@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from fleet.budgets.model import Transition
@@ -36,6 +36,10 @@ class ReportMaker(Protocol):
     """Composes the pacing report (text and chart) as a notice for the home rooms."""
 
     async def pacing_report(self) -> Notice: ...
+
+    async def claim(self, now: datetime, grace: timedelta) -> bool:
+        """Whether this orchestrator posts the report due at ``now`` (none other did)."""
+        ...
 
 
 class Upkeep(Protocol):

@@ -4,6 +4,7 @@ home rooms. What the report says and draws is the bot's (:mod:`bot.report`)."""
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Final
 
 from fleet.notices import Notice
@@ -16,9 +17,19 @@ REPORT_JOB_ID: Final = "pacing-report"
 REPORT_JOB_REF: Final = "scheduler.report_job:report_job"
 
 
-async def report_job(ctx: JobContext) -> Notice:
-    """Compose the report and post it. Raises :class:`ReportNotPosted` naming every
-    connector that could not take it (the others still got it)."""
+REPORT_GRACE: Final = timedelta(hours=1)
+"""How late a report due may still be posted (a job fired late, one missed while no
+orchestrator ran): the scheduler's misfire grace."""
+
+
+async def report_job(ctx: JobContext) -> Notice | None:
+    """Compose the report due now and post it — unless it was posted already (by another
+    orchestrator of the ledger, or before a restart): ``None`` then. Raises
+    :class:`ReportNotPosted` naming every connector that could not take it (the others
+    still got it)."""
+    if not await ctx.reports.claim(ctx.clock.now(), REPORT_GRACE):
+        log.info("pacing report: the one due now was posted already")
+        return None
     report = await ctx.reports.pacing_report()
     delivery = await ctx.notices.post(report)
     if not delivery.ok:

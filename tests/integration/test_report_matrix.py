@@ -20,6 +20,7 @@ from bot.notifier import Notifier
 from bot.render_budgets import amount, ratio, share
 from bot.report import PacingReports
 from fleet.budgets.model import BudgetStatus
+from fleet.clock import SystemClock
 from fleet.ledger.store import Ledger
 from fleet.metering.events import Outcome, Tokens, UsageEvent
 from scheduler.report_job import report_job
@@ -120,9 +121,11 @@ async def test_the_report_arrives_as_text_and_an_image_with_the_ledgers_numbers(
         context = job_context(
             reports=PacingReports(LedgerBook(world.ledger), reports),
             notices=Notifier(world.ledger, lambda: [run.connector]),
+            clock=SystemClock(),
         )
         await op.watch()
         report = await report_job(context)
+        assert report is not None
 
         def arrived(events: list[dict[str, Any]]) -> bool:
             mine = [e for e in events if e.get("sender") == world.bot.user_id]

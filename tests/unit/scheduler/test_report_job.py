@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import os
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from bot.notifier import Notifier
 from bot.report import PacingReports, compose, render_text
 from connectors.base import Connector, OutboundMessage, RoomId
+from fleet.clock import ManualClock
+from fleet.ledger import Ledger
 from fleet.notices import Notice
 from scheduler.context import JobContext
 from scheduler.errors import ReportNotPosted
@@ -38,10 +41,18 @@ class NoThreads:
         return []
 
 
-def context(book: StaticBook, reports: Path, connectors: list[Connector]) -> JobContext:
+def context(
+    book: StaticBook,
+    reports: Path,
+    connectors: list[Connector],
+    maker: PacingReports | None = None,
+    clock: ManualClock | None = None,
+) -> JobContext:
     """The job's context: the book's report, posted by a notifier over ``connectors``."""
     return job_context(
-        reports=PacingReports(book, reports), notices=Notifier(NoThreads(), lambda: connectors)
+        reports=maker or PacingReports(book, reports),
+        notices=Notifier(NoThreads(), lambda: connectors),
+        clock=clock or ManualClock(NOW),
     )
 
 
@@ -79,6 +90,7 @@ async def test_the_job_posts_text_and_chart_to_every_home_room(
 
     report = await report_job(context(book, tmp_path / "reports", [matrix, console, silent]))
 
+    assert report is not None
     (chart,) = report.images
     for connector, room in ((matrix, "!ops:example.org"), (console, "console")):
         assert connector.sent == [
@@ -114,3 +126,32 @@ async def test_the_job_runs_under_the_scheduler_by_reference(
     assert isinstance(report, Notice)
     assert console.sent[0].images == report.images
     assert book.asked == 1
+
+
+async def test_a_report_due_is_posted_once_whatever_the_orchestrators(
+    book: StaticBook, tmp_path: Path
+) -> None:
+    """Two orchestrators on one ledger (an active one and the standby that took over, or one
+    restarted) both run the job for the report due at 09:00: one posts it, the other
+    nothing; the next day's is posted again."""
+    at = datetime(2025, 3, 3, 9, 0, 20, tzinfo=UTC)
+    clock = ManualClock(at)
+    ledger = await Ledger.open(tmp_path / "ledger.db", clock)
+    try:
+        console = HomeConnector("console", "console")
+
+        def maker() -> PacingReports:
+            return PacingReports(
+                book, None, claim=ledger.claim_event, cron=("0 9 * * *", ZoneInfo("UTC"))
+            )
+
+        first = await report_job(context(book, tmp_path, [console], maker(), clock))
+        clock.advance(40)  # the standby, a little later
+        second = await report_job(context(book, tmp_path, [console], maker(), clock))
+        assert first is not None and second is None
+        assert len(console.sent) == 1
+        clock.advance(86_400)
+        assert await report_job(context(book, tmp_path, [console], maker(), clock)) is not None
+        assert len(console.sent) == 2
+    finally:
+        await ledger.close()
