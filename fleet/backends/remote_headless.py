@@ -90,6 +90,9 @@ class RemoteHeadlessBackend(RemoteTmuxBackend):
     async def _kill_session(self, session: str, pane_pid: int) -> None:
         return  # no tmux session: the run's group is all there is
 
+    async def sessions(self) -> set[str]:
+        return set()  # headless runs have no tmux session (the host's tmux@ backend lists those)
+
     async def send_input(self, handle: RunHandle, text: str) -> None:
         """One line to the run's FIFO there; raises AgentNotRunning if it no longer runs."""
         data = text.rstrip("\n") + "\n"
