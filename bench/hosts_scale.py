@@ -62,7 +62,7 @@ def config_text(hosts: list[SshServer], known: Path, state: str) -> str:
             text += (
                 f"  - {{name: box{index + 2}, ssh: '{server.ssh_target}',"
                 f" key_file: '{server.client_key}', known_hosts: '{known}',"
-                " max_agents: 1000, state_dir: ~/fw-bench}\n"
+                f" max_agents: 1000, state_dir: {server.state_dir('fw-bench')[0]}}}\n"
             )
     return text
 

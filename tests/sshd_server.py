@@ -39,6 +39,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -225,6 +226,7 @@ class SshServer:
         self.address = address
         self.port = port if port is not None else free_port(address)
         self.login = host_login(user_base)
+        self._state_dirs: list[Path] = []
         self.root = Path(tempfile.mkdtemp(prefix="fw-sshd-", dir="/tmp"))
         self.root.chmod(0o755)  # the login reads authorized_keys with its own rights
         self.host_key = self.root / "host_ed25519"
@@ -324,8 +326,17 @@ class SshServer:
             self.new_host_key()
         self.start(timeout)
 
+    def state_dir(self, prefix: str) -> tuple[str, Path]:
+        """A state dir of a test's own in the user's home, that no earlier run left anything
+        in: as a ``hosts:`` entry writes it (``~/PREFIX-…``), and where it is. Deleted when
+        the server closes."""
+        name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        self._state_dirs.append(Path(self.login.home) / name)
+        return f"~/{name}", self._state_dirs[-1]
+
     def close(self) -> None:
-        """Stop sshd, kill every process of a dedicated user, delete the directory."""
+        """Stop sshd, kill every process of a dedicated user, delete the directory (and the
+        state dirs handed out)."""
         try:
             self.stop()
         finally:
@@ -335,6 +346,8 @@ class SshServer:
                     _kill_until_gone(lambda: processes_of(uid), f"processes of {self.user}")
             finally:
                 shutil.rmtree(self.root, ignore_errors=True)
+                for made in self._state_dirs:
+                    shutil.rmtree(made, ignore_errors=True)
 
     def diagnostics(self) -> str:
         """The end of sshd's log."""

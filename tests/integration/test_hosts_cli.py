@@ -34,7 +34,7 @@ def test_trust_records_a_hosts_key_and_check_then_finds_it_usable(
         "state_dir: ./state\n"
         "hosts:\n"
         f"  - {{name: box2, ssh: '{host.ssh_target}', key_file: '{host.client_key}',"
-        f" known_hosts: '{known}', state_dir: ~/fw-cli-test}}\n"
+        f" known_hosts: '{known}', state_dir: {host.state_dir('fw-cli')[0]}}}\n"
     )
     before = fleetwarden("hosts", "check", "--config", str(config))
     assert before.returncode == 1, before

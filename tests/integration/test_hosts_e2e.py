@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 WAIT = 30.0
 
 
-def _entry(name: str, target: str, key: Path, known: Path, state_dir: str = "~/fw-agents") -> str:
+def _entry(name: str, target: str, key: Path, known: Path, state_dir: str) -> str:
     return (
         f"  - {{name: {name}, ssh: '{target}', key_file: '{key}', known_hosts: '{known}',"
         f" max_agents: 4, state_dir: {state_dir}}}\n"
@@ -43,9 +43,9 @@ def test_hosts_lists_an_up_a_refused_and_a_down_host(
         "state_dir: ./state\n"
         "connectors: {console: {}}\n"
         "hosts:\n"
-        + _entry("box2", up.ssh_target, up.client_key, known)
-        + _entry("box3", unknown.ssh_target, unknown.client_key, known)
-        + _entry("box5", nobody, up.client_key, known)
+        + _entry("box2", up.ssh_target, up.client_key, known, up.state_dir("fw-list")[0])
+        + _entry("box3", unknown.ssh_target, unknown.client_key, known, "~/fw-list")
+        + _entry("box5", nobody, up.client_key, known, "~/fw-list")
     )
     bot = ConsoleBot(tmp_path, "--config", str(config))
     try:
@@ -95,7 +95,7 @@ def test_a_stub_agent_on_a_host_runs_there_and_answers_like_a_local_one(
         "connectors: {console: {}}\n"
         "defaults: {runtime: stub, egress_allow: []}\n"
         "hosts:\n"
-        + _entry("box2", up.ssh_target, up.client_key, known, "~/fw-stub-test")
+        + _entry("box2", up.ssh_target, up.client_key, known, up.state_dir("fw-stub")[0])
         + "agents:\n"
         "  - {name: r1, runtime: stub, backend: tmux, host: box2, egress_allow: []}\n"
         "  - {name: r2, runtime: stub, backend: tmux, host: any, egress_allow: []}\n"
@@ -230,8 +230,8 @@ def test_a_host_that_goes_away_leaves_its_agents_unknown_and_they_come_back(
         "connectors: {console: {}}\n"
         "defaults: {heartbeat_timeout_seconds: 5, watchdog_interval_seconds: 5}\n"
         "hosts:\n"
-        + _entry("box2", other.ssh_target, other.client_key, known, "~/fw-outage-test")
-        + _entry("box4", flaky.ssh_target, flaky.client_key, known, "~/fw-outage-test")
+        + _entry("box2", other.ssh_target, other.client_key, known, other.state_dir("fw-out")[0])
+        + _entry("box4", flaky.ssh_target, flaky.client_key, known, flaky.state_dir("fw-out")[0])
         + "agents:\n"
         "  - {name: on2, runtime: stub, backend: tmux, host: box2, egress: open}\n"
         "  - {name: on4, runtime: stub, backend: tmux, host: box4, egress_allow: []}\n"
@@ -334,7 +334,7 @@ def test_a_locked_agent_on_a_host_reaches_its_allow_lists_proxy_here(
         "state_dir: ./state\n"
         "connectors: {console: {}}\n"
         "hosts:\n"
-        + _entry("box2", up.ssh_target, up.client_key, known, "~/fw-egress-test")
+        + _entry("box2", up.ssh_target, up.client_key, known, up.state_dir("fw-egress")[0])
         + "agents:\n"
         "  - {name: eg, runtime: command, backend: tmux, host: box2,"
         f" egress_allow: [github.com], argv: {json.dumps(argv)}}}\n"

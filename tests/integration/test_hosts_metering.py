@@ -8,7 +8,6 @@ there in `ask` mode asks the operator here, and runs what was approved."""
 
 from __future__ import annotations
 
-import pwd
 import re
 import time
 from pathlib import Path
@@ -53,7 +52,7 @@ async def test_agents_on_a_host_are_metered_through_its_forward(
             "  team: {kind: api_key, provider: anthropic, key_env: FW_TEAM_KEY}\n"
             "hosts:\n"
             f"  - {{name: box2, ssh: '{host.ssh_target}', key_file: '{host.client_key}',"
-            f" known_hosts: '{known}', state_dir: ~/fw-metering-test,"
+            f" known_hosts: '{known}', state_dir: {host.state_dir('fw-meter')[0]},"
             f" path: ['{bin_dir()}', '{node_dir()}']}}\n"
             "agents:\n"
             "  - {name: asker, runtime: stub, backend: tmux, host: box2, egress_allow: [],"
@@ -113,8 +112,8 @@ def test_a_claude_on_a_host_asks_in_chat_and_runs_what_was_approved(
     host, _ = ssh_hosts
     known = tmp_path / "known_hosts"
     known.write_text(host.known_hosts_line() + "\n")
-    state_dir = "~/fw-approval-test"
-    marker = Path(pwd.getpwnam(host.user).pw_dir) / "fw-approval-test/agents/c2/work/approved"
+    state_dir, where = host.state_dir("fw-approval")
+    marker = where / "agents/c2/work/approved"
     turns = (
         Turn(
             text="",
@@ -173,8 +172,8 @@ def test_a_headless_claude_on_a_host_runs_a_live_session_and_asks_in_chat(
     host, _ = ssh_hosts
     known = tmp_path / "known_hosts"
     known.write_text(host.known_hosts_line() + "\n")
-    state_dir = "~/fw-session-test"
-    marker = Path(pwd.getpwnam(host.user).pw_dir) / "fw-session-test/agents/c3/work/approved"
+    state_dir, where = host.state_dir("fw-session")
+    marker = where / "agents/c3/work/approved"
     turns = (
         Turn(
             text="",
@@ -233,8 +232,8 @@ def test_pi_and_opencode_on_a_host_ask_through_their_gates_copied_there(
     host, _ = ssh_hosts
     known = tmp_path / "known_hosts"
     known.write_text(host.known_hosts_line() + "\n")
-    state_dir = f"~/fw-gate-{runtime}"
-    marker = Path(pwd.getpwnam(host.user).pw_dir) / f"fw-gate-{runtime}/agents/g1/work/made"
+    state_dir, where = host.state_dir(f"fw-gate-{runtime}")
+    marker = where / "agents/g1/work/made"
     args = {"command": "echo done > made", "description": "write the file"}
     if runtime == "pi":
         del args["description"]

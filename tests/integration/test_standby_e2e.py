@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import pwd
 import shutil
 import signal
 import subprocess
@@ -182,10 +181,11 @@ async def test_the_standby_carries_on_an_agent_on_a_host(
     host, _ = ssh_hosts
     known = tmp_path / "known_hosts"
     known.write_text(host.known_hosts_line() + "\n")
+    state_dir, where = host.state_dir("fw-standby")
     extra = (
         "hosts:\n"
         f"  - {{name: box2, ssh: '{host.ssh_target}', key_file: '{host.client_key}',"
-        f" known_hosts: '{known}', state_dir: ~/fw-standby-test}}\n"
+        f" known_hosts: '{known}', state_dir: {state_dir}}}\n"
         "agents:\n"
         "  - {name: far, runtime: stub, backend: tmux, host: box2, egress_allow: []}\n"
     )
@@ -194,7 +194,7 @@ async def test_the_standby_carries_on_an_agent_on_a_host(
     await eventually(lambda: fake.connected)
     await fake.post_user_message(fake.control_channel_id, "ann", "!spawn far")
     agents = await eventually(lambda: _stubs_of(host.user))
-    ports = _forward_ports(host)
+    ports = _forward_ports(where)
     second = start("b", extra)
     await eventually(lambda: second.said("standby:"))
 
@@ -202,7 +202,7 @@ async def test_the_standby_carries_on_an_agent_on_a_host(
     killed = time.time()
     await eventually(lambda: second.said("active:") and fake.connected, within=TAKEOVER + 5)
     await eventually(lambda: second.said("host box2 connected"))
-    assert _forward_ports(host) == ports  # the same host-local ports: same URLs
+    assert _forward_ports(where) == ports  # the same host-local ports: same URLs
     assert await eventually(lambda: _beat_after(postgres_dsn, "far", killed), within=30)
     asked = await ask_once(fake, "!ps")
     answer = answers_to(fake, asked)[0].content
@@ -220,9 +220,8 @@ def _stubs_of(user: str) -> list[int]:
     return _remote_agents(user)
 
 
-def _forward_ports(host: SshServer) -> dict[str, int]:
-    home = Path(pwd.getpwnam(host.user).pw_dir)
-    return dict(json.loads((home / "fw-standby-test" / "forwards.json").read_text()))
+def _forward_ports(state_dir: Path) -> dict[str, int]:
+    return dict(json.loads((state_dir / "forwards.json").read_text()))
 
 
 def _beat_after(dsn: str, agent: str, after: float) -> bool:
