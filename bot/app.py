@@ -29,7 +29,7 @@ from bot import redacting, wiring
 from bot.account_commands import AccountCommands
 from bot.agent_feed import AgentFeed
 from bot.app_hosts import AppHosts
-from bot.app_jobs import add_app_jobs
+from bot.app_jobs import add_app_jobs, app_job_context
 from bot.approvals.wiring import attach_feed
 from bot.command_wiring import Commands, build_commands
 from bot.config import Config
@@ -37,8 +37,7 @@ from bot.config_load import UNMETERED_BUDGETS
 from bot.errors import CommandError
 from bot.lock import StateDirLock
 from bot.notifier import Notifier
-from bot.report import PacingReports
-from bot.schedule_commands import ScheduleCommands, ScheduledRuns
+from bot.schedule_commands import ScheduleCommands
 from bot.serving import Serving
 from bot.shared_tokens import SharedTokens
 from bot.spawn_queue import SpawnQueue, spawn_queue
@@ -372,30 +371,21 @@ class App:
     ) -> None:
         """The job context, the app's own jobs (:mod:`bot.app_jobs`), and the scheduler
         running them."""
-        cfg, scheduler, router = self.config, self.scheduler, commands.router
-        context = JobContext(
+        cfg, scheduler = self.config, self.scheduler
+        context = app_job_context(
+            cfg,
             scheduler=scheduler,
             clock=self._clock,
+            ledger=ledger,
             fleet=fleet,
             budgets=budgets,
             notices=notifier,
-            reports=PacingReports(
-                budgets,
-                self.reports_dir,
-                AccountCommands(self._accounts).text,
-                claim=ledger.claim_event,  # each report due posted once, by one orchestrator
-                cron=(cfg.pacing.report_cron, cfg.timezone),
-            ),
-            upkeep=ledger,
-            schedules=ScheduledRuns(
-                ledger=ledger,
-                router=router,
-                connector_named=self._started_connector,
-                clock=self._clock,
-                timezone=cfg.timezone,
-            ),
+            router=commands.router,
             queue=commands.queue,
             approvals=self.approvals,
+            reports_dir=self.reports_dir,
+            accounts_text=AccountCommands(self._accounts).text,
+            connector_named=self._started_connector,
         )
         add_app_jobs(scheduler, cfg)
         scheduler.start(context)
