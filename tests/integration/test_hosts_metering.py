@@ -3,8 +3,8 @@ the host's forward: the real `fleetwarden run`, a real OpenSSH server on 127.0.0
 host (its own Unix user), the strict fake provider behind the proxy. A stub agent there
 asks twice, the real Claude Code (pinned from npm) there answers a prompt; the provider
 sees only the account's key (the agents hold none), and the ledger holds exactly what the
-provider emitted, each row with host box2; `usage --host box2` sums them. And Claude Code
-there in `ask` mode asks the operator here, and runs what was approved."""
+provider emitted, each row with host box2; `usage --host box2` sums them. And the CLIs
+there ask the operator here, each its own way, and run what was approved."""
 
 from __future__ import annotations
 
@@ -102,142 +102,35 @@ async def test_agents_on_a_host_are_metered_through_its_forward(
     ) == sorted(total(u) for u in emitted)
 
 
-def test_a_claude_on_a_host_asks_in_chat_and_runs_what_was_approved(
-    tmp_path: Path, ssh_hosts: tuple[SshServer, SshServer]
+ASKS = [
+    pytest.param("claude", "tmux", id="claude-tmux-hook"),
+    pytest.param("claude", "subprocess", id="claude-headless-live-session"),
+    pytest.param("pi", "subprocess", id="pi-gate"),
+    pytest.param("opencode", "subprocess", id="opencode-gate"),
+]
+
+
+@pytest.mark.parametrize(("runtime", "backend"), ASKS)
+def test_a_cli_on_a_host_asks_in_chat_and_runs_what_was_approved(
+    runtime: str, backend: str, tmp_path: Path, ssh_hosts: tuple[SshServer, SshServer]
 ) -> None:
-    """Claude Code in tmux on box2, in `ask` mode: its permission hook reaches the
-    orchestrator through the host's forward (and its locked sandbox's door), the ask shows
-    in `pending` here, `approve` lets it run — the command runs on box2."""
-    cli("claude")
-    host, _ = ssh_hosts
-    known = tmp_path / "known_hosts"
-    known.write_text(host.known_hosts_line() + "\n")
-    state_dir, where = host.state_dir("fw-approval")
-    marker = where / "agents/c2/work/approved"
-    turns = (
-        Turn(
-            text="",
-            tool=ToolCall("Bash", {"command": "touch approved", "description": "mark"}),
-            usage=Usage(input=900, output=30),
-        ),
-        Turn(text="marked", usage=Usage(input=1000, output=10)),
-    )
-    with fake_provider_thread(
-        *turns, default=Turn(text="(no more turns)"), accept=Accepted(api_keys=frozenset({KEY}))
-    ) as fake:
-        config = tmp_path / "fleetwarden.yaml"
-        config.write_text(
-            "state_dir: ./state\n"
-            "connectors: {console: {}}\n"
-            "providers:\n"
-            f"  anthropic: {{upstream: '{fake.base_url}'}}\n"
-            "accounts:\n"
-            "  team: {kind: api_key, provider: anthropic, key_env: FW_TEAM_KEY}\n"
-            "hosts:\n"
-            f"  - {{name: box2, ssh: '{host.ssh_target}', key_file: '{host.client_key}',"
-            f" known_hosts: '{known}', state_dir: {state_dir},"
-            f" path: ['{bin_dir()}', '{node_dir()}']}}\n"
-            "agents:\n"
-            "  - {name: c2, runtime: claude, backend: tmux, host: box2, egress_allow: [],"
-            " permissions: ask}\n"
-        )
-        bot = _started(tmp_path, config, "box2", env=clean_env(FW_TEAM_KEY=KEY))
-        try:
-            _until(bot, "hosts", r"^box2 +up .*claude")
-            bot.command('spawn c2 --prompt "mark it"', r"c2", timeout=WAIT)
-            reply = _until(bot, "pending", r"c2.*Bash.*touch approved", within=120)
-            request = re.search(r"^\s*\|?\s*(\w{4,})\b.*c2.*Bash", reply, re.M)
-            assert request is not None, reply
-            assert not marker.exists()  # nothing runs before the answer
-            bot.command(f"approve {request.group(1)}", r"allowed once", timeout=WAIT)
-            deadline = time.monotonic() + 60
-            while not marker.exists():
-                assert time.monotonic() < deadline, "the approved command never ran on box2"
-                time.sleep(0.2)
-            bot.command("stop c2", r"(?i)stopped", timeout=WAIT)
-            bot.send("quit")
-            assert bot.wait(timeout=WAIT) == 0
-        finally:
-            if bot.proc.poll() is None:
-                bot.kill()
-
-
-def test_a_headless_claude_on_a_host_runs_a_live_session_and_asks_in_chat(
-    tmp_path: Path, ssh_hosts: tuple[SshServer, SshServer]
-) -> None:
-    """Claude Code headless on box2 (backend: subprocess): a live session, its control
-    protocol on the run's FIFO there and its output mirrored here; its ask shows in
-    `pending`, `approve` answers it through the session — the command runs on box2."""
-    cli("claude")
-    host, _ = ssh_hosts
-    known = tmp_path / "known_hosts"
-    known.write_text(host.known_hosts_line() + "\n")
-    state_dir, where = host.state_dir("fw-session")
-    marker = where / "agents/c3/work/approved"
-    turns = (
-        Turn(
-            text="",
-            tool=ToolCall("Bash", {"command": "touch approved", "description": "mark"}),
-            usage=Usage(input=900, output=30),
-        ),
-        Turn(text="marked", usage=Usage(input=1000, output=10)),
-    )
-    with fake_provider_thread(
-        *turns, default=Turn(text="(no more turns)"), accept=Accepted(api_keys=frozenset({KEY}))
-    ) as fake:
-        config = tmp_path / "fleetwarden.yaml"
-        config.write_text(
-            "state_dir: ./state\n"
-            "connectors: {console: {}}\n"
-            "providers:\n"
-            f"  anthropic: {{upstream: '{fake.base_url}'}}\n"
-            "accounts:\n"
-            "  team: {kind: api_key, provider: anthropic, key_env: FW_TEAM_KEY}\n"
-            "hosts:\n"
-            f"  - {{name: box2, ssh: '{host.ssh_target}', key_file: '{host.client_key}',"
-            f" known_hosts: '{known}', state_dir: {state_dir},"
-            f" path: ['{bin_dir()}', '{node_dir()}']}}\n"
-            "agents:\n"
-            "  - {name: c3, runtime: claude, backend: subprocess, host: box2, egress_allow: [],"
-            " permissions: ask}\n"
-        )
-        bot = _started(tmp_path, config, "box2", env=clean_env(FW_TEAM_KEY=KEY))
-        try:
-            _until(bot, "hosts", r"^box2 +up .*claude")
-            bot.command('spawn c3 --prompt "mark it"', r"c3", timeout=WAIT)
-            reply = _until(bot, "pending", r"c3.*Bash.*touch approved", within=120)
-            request = re.search(r"^\s*\|?\s*(\w{4,})\b.*c3.*Bash", reply, re.M)
-            assert request is not None, reply
-            assert not marker.exists()  # nothing runs before the answer
-            bot.command(f"approve {request.group(1)}", r"allowed once", timeout=WAIT)
-            deadline = time.monotonic() + 60
-            while not marker.exists():
-                assert time.monotonic() < deadline, "the approved command never ran on box2"
-                time.sleep(0.2)
-            bot.command("stop c3", r"(?i)stopped", timeout=WAIT)
-            bot.send("quit")
-            assert bot.wait(timeout=WAIT) == 0
-        finally:
-            if bot.proc.poll() is None:
-                bot.kill()
-
-
-@pytest.mark.parametrize("runtime", ["pi", "opencode"])
-def test_pi_and_opencode_on_a_host_ask_through_their_gates_copied_there(
-    runtime: str, tmp_path: Path, ssh_hosts: tuple[SshServer, SshServer]
-) -> None:
-    """pi and opencode on box2 load Fleetwarden's gate from its copy there (their config
-    and argv name it); a shell command asks the operator here, `approve` lets it run there."""
+    """A CLI on box2, locked in its sandbox there, asks before a shell command: Claude
+    Code in tmux through its permission hook (the heartbeat endpoint's ask door, through
+    the host's forward), headless through its live session (its control protocol on the
+    run's FIFO there, its output mirrored here), pi and opencode through Fleetwarden's
+    gates copied there. The ask shows in `pending` here; nothing runs before `approve`,
+    and then the command runs on box2."""
     cli(runtime)
     host, _ = ssh_hosts
     known = tmp_path / "known_hosts"
     known.write_text(host.known_hosts_line() + "\n")
-    state_dir, where = host.state_dir(f"fw-gate-{runtime}")
+    state_dir, where = host.state_dir(f"fw-ask-{runtime}")
     marker = where / "agents/g1/work/made"
-    args = {"command": "echo done > made", "description": "write the file"}
+    tool = "Bash" if runtime == "claude" else "bash"
+    args = {"command": "touch made", "description": "write the file"}
     if runtime == "pi":
         del args["description"]
-    shell = Turn(text="", tool=ToolCall("bash", args))
+    shell = Turn(text="", tool=ToolCall(tool, args), usage=Usage(input=900, output=30))
     with fake_provider_thread(
         shell, default=Turn(text="went on"), accept=Accepted(api_keys=frozenset({KEY}))
     ) as fake:
@@ -254,18 +147,19 @@ def test_pi_and_opencode_on_a_host_ask_through_their_gates_copied_there(
             f" known_hosts: '{known}', state_dir: {state_dir},"
             f" path: ['{bin_dir()}', '{node_dir()}']}}\n"
             "agents:\n"
-            f"  - {{name: g1, runtime: {runtime}, host: box2, egress_allow: []}}\n"
+            f"  - {{name: g1, runtime: {runtime}, backend: {backend}, host: box2,"
+            " egress_allow: [], permissions: ask}\n"
         )
         bot = _started(tmp_path, config, "box2", env=clean_env(FW_TEAM_KEY=KEY))
         try:
             _until(bot, "hosts", rf"^box2 +up .*{runtime}")
-            bot.command('spawn g1 --prompt "make the file"', r"g1", timeout=WAIT)
-            reply = _until(bot, "pending", r"g1.*bash", within=120)
+            bot.command('spawn g1 --prompt "mark it"', r"g1", timeout=WAIT)
+            reply = _until(bot, "pending", rf"g1.*{tool}.*touch made", within=120)
             request = re.search(r"Approval\W+([a-z2-9]{4})\W.*g1", reply) or re.search(
-                r"^\s*([a-z2-9]{4})\b.*g1.*bash", reply, re.M
+                rf"^\s*([a-z2-9]{{4}})\b.*g1.*{tool}", reply, re.M
             )
             assert request is not None, reply
-            assert not marker.exists()
+            assert not marker.exists()  # nothing runs before the answer
             bot.command(f"approve {request.group(1)}", r"allowed once", timeout=WAIT)
             deadline = time.monotonic() + 60
             while not marker.exists():
