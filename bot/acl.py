@@ -44,11 +44,19 @@ class Acl:
     def __init__(self, grants: Iterable[Grant]) -> None:
         self._exact: dict[tuple[str, str], Role] = {}
         self._any: dict[str, Role] = {}
+        self.replace(grants)
+
+    def replace(self, grants: Iterable[Grant]) -> None:
+        """Take these grants instead of the current ones (a ``roster reload`` read the
+        operators again): whoever holds this ACL decides by them from now on."""
+        exact: dict[tuple[str, str], Role] = {}
+        anywhere: dict[str, Role] = {}
         for grant in grants:
             if grant.connector is None:
-                self._any[grant.user_id] = grant.role
+                anywhere[grant.user_id] = grant.role
             else:
-                self._exact[(grant.connector, grant.user_id)] = grant.role
+                exact[(grant.connector, grant.user_id)] = grant.role
+        self._exact, self._any = exact, anywhere
 
     def role_of(self, connector: str, user_id: str, groups: Iterable[str] = ()) -> Role | None:
         """The sender's role, or ``None`` for a stranger. A connector-specific entry wins,

@@ -5,7 +5,8 @@ order: state-dir lock → ledger (the notifier and the approvals service over it
 endpoint → budgets (a first pacing tick, so the policy is current before any request) →
 metering proxy (with that policy) → fleet (the sandbox probe, reconcile; the feeds of its
 work and of its agents' asks, :mod:`bot.approvals`) → commands (handlers, ACL, router) →
-scheduler (the job context and the jobs) → connectors (behind the redactor) → operator
+scheduler (the job context and the jobs) → the dashboard (:mod:`bot.app_dashboard`; its
+metrics count from the start) → connectors (behind the redactor) → operator
 schedules and the spawn queue (once the connectors run, so a run made up at start, or a
 queued launch, can answer).
 :meth:`App.stop` undoes them in reverse after finishing the commands in flight, except that
@@ -27,13 +28,15 @@ from pathlib import Path
 
 from bot import redacting, wiring
 from bot.account_commands import AccountCommands
+from bot.acl import Acl
 from bot.agent_feed import AgentFeed
+from bot.app_dashboard import AppDashboard
 from bot.app_hosts import AppHosts
 from bot.app_jobs import add_app_jobs, app_job_context
+from bot.app_spend import start_budgets, start_metering
 from bot.approvals.wiring import attach_feed
 from bot.command_wiring import Commands, build_commands
 from bot.config import Config
-from bot.config_load import UNMETERED_BUDGETS
 from bot.errors import CommandError
 from bot.lock import StateDirLock
 from bot.notifier import Notifier
@@ -49,7 +52,6 @@ from fleet.approvals.service import Approvals
 from fleet.backends.base import Backend
 from fleet.budgets.model import Scope
 from fleet.budgets.policy import PacingPolicy
-from fleet.budgets.run_caps import CappedPolicy, RunCaps
 from fleet.budgets.run_watch import RunCapWatch
 from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
@@ -115,6 +117,7 @@ class App:
         self._feed: AgentFeed | None = None
         self._scheduler: FleetScheduler[JobContext] | None = None
         self._queue: SpawnQueue | None = None
+        self._acl: Acl | None = None
         self._state = AppState.NEW
         self._stop_requested = asyncio.Event()
         self._serving = Serving(on_closed=self.request_stop)
@@ -128,6 +131,7 @@ class App:
             egress_door=self._sandboxes.egress_door,  # a locked agent's allow-list there
         )
         self._hosts = self._app_hosts.hosts
+        self._dashboard = AppDashboard(config, environ)  # its metrics count from the start
 
     @property
     def fleet(self) -> Fleet:
@@ -193,6 +197,15 @@ class App:
         fleet = await self._start_fleet(ledger, heartbeats)
         commands = self._build_commands(ledger, fleet, budgets)
         self._start_scheduler(ledger, notifier, fleet, budgets, commands)
+        await self._dashboard.start(
+            ledger=ledger,
+            fleet=fleet,
+            budgets=budgets,
+            accounts=self._accounts,
+            hosts=self._hosts,
+            clock=self._clock,
+            signins=commands.signins,
+        )
         await self._start_connectors(ledger, commands)
         await notifier.release()
         await self._say_sandbox_problem(notifier)
@@ -228,21 +241,10 @@ class App:
         return self._heartbeats
 
     async def _start_budgets(self, ledger: Ledger, notifier: Notifier) -> BudgetService:
-        """The budgets and the policy the proxy consults, kept current by the pacing tick;
-        starting them ticks once, so the policy is current before any request."""
-        cfg = self.config
-        self._budgets = BudgetService(
-            ledger=ledger,
-            budgets=cfg.budgets,
-            groups=cfg.groups,
-            timezone=cfg.timezone,
-            clock=self._clock,
-            policy=PacingPolicy(cfg.groups, tz=cfg.timezone),
-            notices=notifier,
-            via=self._served_by,
-            unenforceable=UNMETERED_BUDGETS if cfg.metering is None else None,
-        )
-        await self._budgets.start()
+        """The budgets (:mod:`bot.app_spend`): ticked once, so the policy is current
+        before any request."""
+        cfg, clock = self.config, self._clock
+        self._budgets = await start_budgets(cfg, ledger, notifier, clock, self._served_by)
         return self._budgets
 
     def _served_by(self, agent: str) -> list[Scope]:
@@ -260,26 +262,12 @@ class App:
         self, ledger: Ledger, policy: PacingPolicy, notifier: Notifier
     ) -> None:
         """The accounts and the metering proxy that holds their credentials, unless the
-        config turns metering off."""
-        cfg = self.config
-        if cfg.metering is None:
-            return
-        self._accounts = wiring.account_book(
-            cfg, ledger=ledger, notices=notifier, clock=self._clock, environ=self._environ
-        )
-        await self._accounts.start()
-        self._run_caps = RunCapWatch(RunCaps(), ledger, notifier)
-        self._metering = MeteringProxy(
-            cfg.state_dir,
-            routes=cfg.providers,
-            sink=ledger.record_metering,
-            settings=cfg.metering,
-            prices=cfg.prices,
-            policy=CappedPolicy(policy, self._run_caps.caps),
-            clock=self._clock,
-            accounts=self._accounts,
-        )
-        await self._metering.start()
+        config turns metering off (:mod:`bot.app_spend`)."""
+        cfg, clock, sink = self.config, self._clock, self._dashboard.sink
+        started = await start_metering(cfg, ledger, policy, notifier, clock, self._environ, sink)
+        if started is not None:
+            self._accounts, self._run_caps = started.accounts, started.run_caps
+            self._metering = started.proxy
 
     async def _start_fleet(self, ledger: Ledger, heartbeats: HeartbeatServer) -> Fleet:
         """The supervisor: reconciles the ledger with what runs, and starts the roster's
@@ -359,6 +347,7 @@ class App:
             hosts=self._hosts,
         )
         self._serving.router = built.router
+        self._acl = built.acl  # a roster reload applies the operators to it
         return built
 
     def _start_scheduler(
@@ -402,7 +391,8 @@ class App:
                 environ=self._environ,
             )
         sources = (self._heartbeats, self._metering, self._accounts)
-        for connector in redacting.guard(made, self._redactor, sources):
+        failed = self._dashboard.metrics.send_failed
+        for connector in redacting.guard(made, self._redactor, sources, on_failure=failed):
             await connector.start()
             self._started_connectors.append(connector)
             self._serving.serve(connector)
@@ -438,6 +428,7 @@ class App:
             await self._scheduler.shutdown()
         if self._queue is not None:
             await self._queue.stop()
+        await self._dashboard.stop()  # its streams closed before what they show stops
         for connector in reversed(self._started_connectors):
             try:
                 await connector.stop()
@@ -486,5 +477,10 @@ class App:
         if self._fleet is None:
             raise CommandError("there is no config file to reload")
         return await wiring.reload_roster(
-            self.config, self._environ, self._runtimes.names(), tuple(self._backends), self._fleet
+            self.config,
+            self._environ,
+            self._runtimes.names(),
+            tuple(self._backends),
+            self._fleet,
+            self._acl,
         )

@@ -8,12 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot import wiring
-from bot.acl import Acl, Grant, Role
+from bot.acl import Acl
 from bot.approvals.answers import ApprovalDesk
 from bot.approvals.commands import ApprovalCommands, SessionLevers
 from bot.commands import COMMANDS
 from bot.config import Config
 from bot.confirmations import ConfirmationDesk
+from bot.dashboard.command import DashboardCommands
+from bot.dashboard.signin import SignIns
 from bot.egress_commands import EgressCommands
 from bot.forget_command import ForgetCommand
 from bot.grammar import Grammar
@@ -68,6 +70,7 @@ class Commands:
     schedules: ScheduleCommands
     queue: SpawnQueue
     approvals: ApprovalDesk
+    signins: SignIns | None  # the dashboard's, when the config has one
 
 
 def build_commands(
@@ -106,7 +109,9 @@ def build_commands(
         gate=queue,
         spend=spawn_spend(cfg, ledger, fleet, budgets),
     )
-    acl = Acl(Grant(op.id, Role(op.role), op.connector) for op in cfg.effective_operators())
+    acl = Acl(wiring.grants_of(cfg))
+    signins = SignIns(ledger, acl, clock) if cfg.dashboard is not None else None
+    public_url = cfg.dashboard.public_url if cfg.dashboard is not None else None
     grammar = Grammar(COMMANDS, prefix=cfg.command_prefix)
     grammars = {name: Grammar(COMMANDS, prefix=p) for name, p in wiring.prefixes(cfg).items()}
     schedules = ScheduleCommands(
@@ -134,6 +139,7 @@ def build_commands(
             **QueueCommands(queue).table(),
             **RunCommands(fleet, cfg.defaults.logs_lines).table(),
             **EgressCommands(fleet, sandboxes, notices).table(),
+            **DashboardCommands(signins, public_url, connector_named).table(),
             **HostCommands(hosts or Hosts((), env={}, clock=clock), ledger, clock.now).table(),
             **levers.table(),  # `freeze`, and `stop` with `all` before the ordinary one
             **ApprovalCommands(approvals, answers, clock, live, cfg.command_prefix).table(),
@@ -145,4 +151,4 @@ def build_commands(
     )
     queue.attach(router, connector_named)
     fleet.subscribe(queue.on_fleet_event)
-    return Commands(router, acl, schedules, queue, answers)
+    return Commands(router, acl, schedules, queue, answers, signins)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.account_commands import ACCOUNTS
 from bot.approvals.commands import ANSWER, APPROVE, DENY, INTERRUPT, PENDING, PERMISSIONS
+from bot.dashboard.command import DASHBOARD
 from bot.egress_commands import EGRESS
 from bot.forget_command import FORGET
 from bot.grammar import ArgSpec, CommandSpec, FlagSpec
@@ -388,11 +389,13 @@ WHOAMI = CommandSpec(
 
 ROSTER_RELOAD = CommandSpec(
     name="reload",
-    summary="Read the roster again from the config file and apply it.",
+    summary="Read the roster and the operators again from the config file and apply them.",
     control=True,
     description=(
         "Reads the config file again and validates it; on any problem nothing changes and "
-        "the problems are shown. Otherwise agents new to the roster become known (and start, "
+        "the problems are shown. Otherwise the `operators` list applies at once (someone "
+        "removed or given another role is out of their dashboard sessions on their next "
+        "request), agents new to the roster become known (and start, "
         "if `autostart`), and agents that are not running get their new settings. Running "
         "agents are never touched: a changed one keeps running as it was until `restart`, "
         "a removed one until `stop`. The watchdog never restarts a removed agent; `ps` "
@@ -462,6 +465,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CANCEL,
     EGRESS,
     HOSTS,
+    DASHBOARD,
     VERIFY,
     WHOAMI,
 )

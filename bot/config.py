@@ -36,8 +36,8 @@ from bot.config_problems import Locator as Locator
 from bot.config_problems import compose as compose
 from bot.config_problems import describe as describe
 from bot.config_problems import translate as translate
+from bot.config_result import Config
 from bot.config_schema import (
-    Config,
     ConfigFile,
     ConnectorsSection,
     LogLevel,

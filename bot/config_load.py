@@ -1,4 +1,4 @@
-"""Reading ``fleetwarden.yaml`` into a :class:`~bot.config_schema.Config`: the file, the
+"""Reading ``fleetwarden.yaml`` into a :class:`~bot.config_result.Config`: the file, the
 roster file ``agents:`` may name, and the checks that span entries.
 
 The file is parsed with PyYAML's node tree kept, validated with pydantic, and every
@@ -21,12 +21,10 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 
 from bot.config_problems import ConfigError, ConfigProblem, Locator, compose, describe, translate
+from bot.config_result import Config, absolute_path, implicit_accounts
 from bot.config_roster import KEY_NOUNS, RosterSource, roster_file
 from bot.config_schema import (
-    Config,
     ConfigFile,
-    absolute_path,
-    implicit_accounts,
 )
 from fleet.accounts.chatgpt import login_problem
 from fleet.accounts.model import CREDENTIAL_VARS

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Final
 
@@ -24,6 +24,7 @@ from connectors.base import (
     RoomId,
     SendResult,
     ThreadId,
+    UserId,
 )
 from fleet.redaction.known import SecretSource
 from fleet.redaction.redactor import Redactor
@@ -36,9 +37,15 @@ IN_THREAD_FROM: Final = 4 * 1024
 class RedactingConnector:
     """``inner``, with every text it posts redacted first."""
 
-    def __init__(self, inner: Connector, redactor: Redactor) -> None:
+    def __init__(
+        self,
+        inner: Connector,
+        redactor: Redactor,
+        on_failure: Callable[[str], None] | None = None,
+    ) -> None:
         self.inner = inner
         self._redactor = redactor
+        self._on_failure = on_failure  # told the connector's name when a post fails
 
     @property
     def name(self) -> str:
@@ -65,15 +72,46 @@ class RedactingConnector:
         return await self.inner.health()
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        return await self.inner.send(replace(message, markdown=await self.redact(message.markdown)))
+        redacted = replace(message, markdown=await self.redact(message.markdown))
+        async with self._counted():
+            return await self.inner.send(redacted)
 
     async def open_thread(self, room: RoomId, topic: str, first_message: str) -> ThreadId:
-        return await self.inner.open_thread(room, topic, await self.redact(first_message))
+        first = await self.redact(first_message)
+        async with self._counted():
+            return await self.inner.open_thread(room, topic, first)
 
     async def edit(
         self, room: RoomId, event_id: EventId, markdown: str, thread: ThreadId | None = None
     ) -> None:
-        await self.inner.edit(room, event_id, await self.redact(markdown), thread)
+        redacted = await self.redact(markdown)
+        async with self._counted():
+            await self.inner.edit(room, event_id, redacted, thread)
+
+    def can_send_private(self) -> bool:
+        """Whether the connector can write to one person alone (a direct message)."""
+        check = getattr(self.inner, "can_send_private", None)
+        return bool(check()) if callable(check) else False
+
+    async def send_private(self, user: UserId, markdown: str) -> bool:
+        """``markdown``, redacted, to ``user`` alone; whether it was sent."""
+        send = getattr(self.inner, "send_private", None)
+        if send is None:
+            return False
+        redacted = await self.redact(markdown)
+        async with self._counted():
+            return bool(await send(user, redacted))
+
+    @contextlib.asynccontextmanager
+    async def _counted(self) -> AsyncIterator[None]:
+        try:
+            yield
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            if self._on_failure is not None:
+                self._on_failure(self.inner.name)
+            raise
 
     def typing(
         self, room: RoomId, thread: ThreadId | None = None
@@ -97,11 +135,15 @@ class RedactingConnector:
 
 
 def guard(
-    connectors: Sequence[Connector], redactor: Redactor, sources: Iterable[object]
+    connectors: Sequence[Connector],
+    redactor: Redactor,
+    sources: Iterable[object],
+    *,
+    on_failure: Callable[[str], None] | None = None,
 ) -> list[RedactingConnector]:
     """``connectors``, each wrapped; what holds secrets among ``sources`` and the connectors
     themselves (a chat login) becomes the redactor's source."""
     for held in (*sources, *connectors):
         if isinstance(held, SecretSource):
             redactor.add_source(held)
-    return [RedactingConnector(connector, redactor) for connector in connectors]
+    return [RedactingConnector(connector, redactor, on_failure) for connector in connectors]

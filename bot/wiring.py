@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from bot.acl import Acl, Role
+from bot.acl import Acl, Grant, Role
 from bot.config import Config, ConfigError, load_config
 from bot.errors import CommandError
 from connectors.base import Connector, OutboundMessage
@@ -207,9 +207,10 @@ async def reload_roster(
     runtimes: tuple[str, ...],
     backends: tuple[str, ...],
     fleet: Fleet,
+    acl: Acl | None = None,
 ) -> RosterDiff:
-    """Read ``config``'s file again; apply its roster to ``fleet``, or change nothing (and
-    say why) on a problem."""
+    """Read ``config``'s file again; apply its roster to ``fleet`` and its operators to
+    ``acl``, or change nothing (and say why) on a problem."""
     source = config.source
     if source is None:
         raise CommandError("there is no config file to reload")
@@ -219,7 +220,15 @@ async def reload_roster(
         )
     except ConfigError as exc:
         raise CommandError(f"the roster was not reloaded; nothing changed: {exc}") from exc
-    return await fleet.apply_roster(roster_of(fresh))
+    diff = await fleet.apply_roster(roster_of(fresh))
+    if acl is not None:
+        acl.replace(grants_of(fresh))
+    return diff
+
+
+def grants_of(config: Config) -> list[Grant]:
+    """Who may do what: the config's operators (and the console user) as ACL grants."""
+    return [Grant(op.id, Role(op.role), op.connector) for op in config.effective_operators()]
 
 
 def fleet_settings(cfg: Config) -> FleetSettings:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
@@ -244,6 +244,19 @@ class BudgetService:
         if budget is None:
             return None
         return next((s for s in await self.statuses() if s.budget.key == budget.key), None)
+
+    async def governing_statuses(self, agents: Iterable[str]) -> dict[str, BudgetStatus]:
+        """Each of ``agents``' governing budget's status now (those no budget governs are
+        absent), the budgets assessed once for all of them."""
+        keys = {
+            agent: budget.key
+            for agent in agents
+            if (budget := governing(agent, self._budgets, self._groups, self._via(agent)))
+        }
+        if not keys:
+            return {}
+        statuses = {s.budget.key: s for s in await self.statuses()}
+        return {agent: statuses[key] for agent, key in keys.items() if key in statuses}
 
     async def admit_spawn(self, agent: str, *, urgent: bool) -> tuple[bool, str]:
         return self.policy.admit_spawn(agent, urgent, await self._expected(agent))

@@ -132,6 +132,13 @@ class ApprovalsLedger:
             )
         return [_request(row) for row in rows]
 
+    async def recent_approvals(self: Store, limit: int = 100) -> list[ApprovalRequest]:
+        """The latest ``limit`` requests, open or answered, newest first."""
+        rows = await self._all(
+            "SELECT * FROM approvals ORDER BY asked_at DESC, id DESC LIMIT ?", (limit,)
+        )
+        return [_request(row) for row in rows]
+
     async def approvals_of_run(self: Store, run_id: int) -> list[ApprovalRequest]:
         rows = await self._all(
             "SELECT * FROM approvals WHERE run_id = ? ORDER BY asked_at, id", (run_id,)

@@ -28,6 +28,7 @@ from fleet.ledger.audit import AuditLedger
 from fleet.ledger.budgets import BudgetsLedger
 from fleet.ledger.chat import ChatLedger
 from fleet.ledger.confirmations import ConfirmationsLedger
+from fleet.ledger.dashboard import DashboardLedger
 from fleet.ledger.engine import Database, DatabaseError, Row, SqliteDatabase, insert_id
 from fleet.ledger.freezes import FreezesLedger
 from fleet.ledger.heartbeats import BeatGroup, HeartbeatsLedger
@@ -74,6 +75,7 @@ class Ledger(
     RefusalsLedger,
     ApprovalsLedger,
     LeasesLedger,
+    DashboardLedger,
 ):
     """Agents, their state history and runs, and the audit trail; heartbeats come from
     :class:`~fleet.ledger.heartbeats.HeartbeatsLedger`, the chat

@@ -228,4 +228,35 @@ OPERATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        19,
+        "the web dashboard's one-time sign-in links and sessions, as digests",
+        (
+            # A link the `dashboard` command sent: the SHA-256 of its secret, whom it signs
+            # in (with their role and groups then), and when it was used (once).
+            """CREATE TABLE dashboard_links (
+                digest TEXT PRIMARY KEY,
+                connector TEXT NOT NULL,
+                user_id TEXT NOT NULL,
+                role TEXT NOT NULL,
+                groups TEXT NOT NULL DEFAULT '',
+                created_at REAL NOT NULL,
+                expires_at REAL NOT NULL,
+                used_at REAL
+            )""",
+            # A browser's session: the SHA-256 of its cookie, bound to the person and the
+            # role they had when they signed in; `ended_at` once revoked.
+            """CREATE TABLE dashboard_sessions (
+                digest TEXT PRIMARY KEY,
+                connector TEXT NOT NULL,
+                user_id TEXT NOT NULL,
+                role TEXT NOT NULL,
+                groups TEXT NOT NULL DEFAULT '',
+                created_at REAL NOT NULL,
+                expires_at REAL NOT NULL,
+                ended_at REAL
+            )""",
+            "CREATE INDEX dashboard_sessions_by_user ON dashboard_sessions(connector, user_id)",
+        ),
+    ),
 )

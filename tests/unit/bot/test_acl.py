@@ -34,6 +34,7 @@ from bot.commands import (
     WATCH,
     WHOAMI,
 )
+from bot.dashboard.command import DASHBOARD, DASHBOARD_REVOKE
 from bot.egress_commands import EGRESS, EGRESS_BLOCK, EGRESS_UNBLOCK
 from bot.forget_command import FORGET
 from bot.grammar import CommandSpec
@@ -46,6 +47,7 @@ READ_ONLY = (
     *(HELP, PS, LOGS, RUNS, WATCH, USAGE, PACE, REPORT, BUDGET, ROSTER, WHOAMI),
     *(SCHEDULE, SCHEDULE_LIST, ACCOUNTS, QUEUE, EGRESS, HOSTS),
     *(APPROVE, DENY, ANSWER, PENDING),  # who may answer is decided per request
+    *(DASHBOARD, DASHBOARD_REVOKE),  # a sign-in link, or an end to one's own sessions
 )
 CONTROL = (
     *(SPAWN, STOP, RESTART, RESUME, SEND, ROSTER_RELOAD, CANCEL, EGRESS_BLOCK, EGRESS_UNBLOCK),

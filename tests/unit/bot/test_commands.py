@@ -42,6 +42,7 @@ USAGES = {
     "cancel": "cancel ID",
     "egress": "egress [block|unblock] [NAME]",
     "hosts": "hosts",
+    "dashboard": "dashboard [revoke]",
     "verify": "verify ID ANSWER",
     "whoami": "whoami",
 }

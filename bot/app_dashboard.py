@@ -1,0 +1,76 @@
+"""The app's dashboard phase: the metrics registry (made first: the metering proxy and the
+connectors report into it from their start) and, when the config has a ``dashboard:``
+section, the web server over the running app's parts. Started after the commands (its
+sign-ins are the ``dashboard`` command's), stopped before the connectors."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from bot.config import Config
+from bot.dashboard.metrics import Metrics, ObservedSink, Write
+from bot.dashboard.server import DashboardServer
+from bot.dashboard.signin import SignIns
+from bot.dashboard.views import ChatLinks, Views
+from fleet.accounts.book import AccountBook
+from fleet.budgets.service import BudgetService
+from fleet.clock import Clock
+from fleet.hosts.service import Hosts
+from fleet.ledger import Ledger
+from fleet.ledger.audit import ORCHESTRATOR_HOST
+from fleet.supervisor import Fleet
+
+
+class AppDashboard:
+    """The metrics, and the dashboard's server once started."""
+
+    def __init__(self, config: Config, environ: Mapping[str, str]) -> None:
+        self._config = config
+        self._environ = environ
+        self.metrics = Metrics()
+        self.server: DashboardServer | None = None
+
+    def sink(self, write: Write) -> ObservedSink:
+        """The metering proxy's ledger sink, its requests' latencies observed."""
+        return ObservedSink(write, self.metrics)
+
+    async def start(
+        self,
+        *,
+        ledger: Ledger,
+        fleet: Fleet,
+        budgets: BudgetService | None,
+        accounts: AccountBook | None,
+        hosts: Hosts,
+        clock: Clock,
+        signins: SignIns | None,
+    ) -> None:
+        cfg = self._config
+        if cfg.dashboard is None or signins is None:
+            return
+        views = Views(
+            ledger=ledger,
+            fleet=fleet,
+            budgets=budgets,
+            accounts=accounts,
+            hosts=hosts,
+            clock=clock,
+            timezone=cfg.timezone,
+            links=ChatLinks(cfg.discord.guild_id if cfg.discord is not None else None),
+            orchestrator=lambda: f"Served by the orchestrator on {ORCHESTRATOR_HOST}.",
+        )
+        server = DashboardServer(
+            cfg.dashboard,
+            views=views,
+            signins=signins,
+            metrics=self.metrics,
+            state_dir=cfg.state_dir,
+            environ=self._environ,
+        )
+        await server.start()
+        self.server = server
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            await self.server.stop()
+            self.server = None

@@ -1,0 +1,127 @@
+"""The ``dashboard`` command: a one-time sign-in link to the web dashboard, sent where only
+the person who asked can read it; ``dashboard revoke`` ends their sessions.
+
+Any listed role may ask (the dashboard only shows). The link goes to a private place:
+on the console it is the answer itself; elsewhere the connector sends it in a direct
+message (:class:`PrivateSender`), and the room only hears that it was sent. A connector
+that cannot reach the person privately gets no link — a shared room is never one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Protocol, runtime_checkable
+
+from bot.dashboard.signin import LINK_LIFETIME, LINK_PATH, SignIns
+from bot.errors import CommandError
+from bot.grammar import CommandSpec
+from bot.request import Handler, Reply, Request
+from connectors.base import Connector, UserId
+
+DASHBOARD_REVOKE = CommandSpec(
+    name="revoke",
+    summary="End your dashboard sessions, in every browser.",
+    description=(
+        "Every dashboard session you opened ends at once, and links you were sent but did "
+        "not use stop working. Ask `dashboard` for a new link."
+    ),
+    examples=("dashboard revoke",),
+)
+
+DASHBOARD = CommandSpec(
+    name="dashboard",
+    summary="Get a one-time sign-in link to the web dashboard, sent to you privately.",
+    description=(
+        "The link signs you in once, within 10 minutes, and your browser then stays signed "
+        "in with your current role (12 hours at most). It comes in a direct message — on the "
+        "console, as the answer — never in a shared room. The dashboard only shows: the "
+        "fleet, each agent's live transcript and runs, budgets, usage, accounts, hosts, "
+        "approvals and the audit trail; commands stay in chat. If your role changes or you "
+        "are removed, your sessions stop at once. Needs the config's `dashboard:` section."
+    ),
+    examples=("dashboard", "dashboard revoke"),
+    subcommands=(DASHBOARD_REVOKE,),
+)
+
+_PRIVATE_CONNECTORS = frozenset({"console"})
+"""Where the answer itself is private: the console is the operator's own terminal."""
+
+
+@runtime_checkable
+class PrivateSender(Protocol):
+    """A connector that can write to one person alone (a Matrix direct room, a Discord
+    DM)."""
+
+    def can_send_private(self) -> bool:
+        """Whether it can, on this service."""
+        ...
+
+    async def send_private(self, user: UserId, markdown: str) -> bool:
+        """Send ``markdown`` to ``user`` alone; whether it was sent."""
+        ...
+
+
+class DashboardCommands:
+    """``dashboard`` and ``dashboard revoke``; ``signins`` is ``None`` when the config has
+    no ``dashboard:`` section."""
+
+    def __init__(
+        self,
+        signins: SignIns | None,
+        public_url: str | None,
+        connector_named: Callable[[str], Connector | None],
+    ) -> None:
+        self._signins = signins
+        self._url = public_url
+        self._connector_named = connector_named
+
+    def table(self) -> Mapping[str, Handler]:
+        return {"dashboard": self.dashboard, "dashboard revoke": self.revoke}
+
+    async def dashboard(self, req: Request) -> str | Reply:
+        signins, message = self._require(), req.message
+        private = message.connector in _PRIVATE_CONNECTORS
+        connector = None if private else self._connector_named(message.connector)
+        if not private and not (
+            isinstance(connector, PrivateSender) and connector.can_send_private()
+        ):
+            raise CommandError(
+                f"I cannot write to you privately on {message.connector}, and a sign-in link "
+                "is never posted in a shared room: ask for it on the console"
+            )
+        secret = await signins.issue(message.connector, message.sender, message.groups)
+        if secret is None:  # the router answers only listed people; kept for safety
+            raise CommandError("you are not on the operators list")
+        minutes = int(LINK_LIFETIME.total_seconds() // 60)
+        text = (
+            f"Your dashboard sign-in link (works once, for {minutes} minutes; do not share "
+            f"it): {self._url}{LINK_PATH}{secret}"
+        )
+        if private:
+            return Reply(text, detail="sign-in link shown on the console")
+        assert isinstance(connector, PrivateSender)
+        if not await connector.send_private(message.sender, text):
+            await signins.revoke(message.connector, message.sender)  # the unsent link voided
+            raise CommandError(
+                "I could not send you a direct message; your link was voided. Let me write "
+                "to you (accept my invitation, or allow direct messages), then ask again"
+            )
+        return Reply(
+            f"I sent you a sign-in link in a direct message (works once, for {minutes} minutes).",
+            detail="sign-in link sent privately",
+        )
+
+    async def revoke(self, req: Request) -> str:
+        ended = await self._require().revoke(req.message.connector, req.message.sender)
+        if not ended:
+            return "You had no dashboard session open; any unused link of yours is void now."
+        sessions = "session" if ended == 1 else "sessions"
+        return f"Ended {ended} dashboard {sessions} of yours; unused links are void too."
+
+    def _require(self) -> SignIns:
+        if self._signins is None:
+            raise CommandError(
+                "the dashboard is off: add a `dashboard:` section to the config "
+                "(e.g. `dashboard: {listen: 127.0.0.1:8750}`) and restart Fleetwarden"
+            )
+        return self._signins

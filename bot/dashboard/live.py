@@ -1,0 +1,130 @@
+"""Live updates for every open dashboard from one source: a topic (a page: ``fleet``,
+``budgets``, ``agent:NAME``…) is rendered once a tick while anyone watches it, and each
+change goes to all its watchers. Fifty tabs on the fleet page cost one rendering a second,
+not fifty ledger polls; a tab that reads slowly only ever has the latest fragment waiting
+(older ones are dropped), so memory stays bounded.
+
+The hub also keeps the set of live sessions fresh (one ledger query every few seconds) so
+that an open stream whose session was revoked is closed within that time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger(__name__)
+
+Render = Callable[[str], Awaitable[str]]
+"""A topic's fragment, rendered now."""
+LiveSessions = Callable[[], Awaitable[set[str]]]
+
+TICK = 1.0
+"""Seconds between two renderings of a watched topic."""
+SESSIONS_EVERY = 2.0
+MAX_WATCHERS = 500
+"""Open streams at most, over all topics; more are refused (a 503), not queued."""
+
+
+class Watcher:
+    """One open stream: the latest fragment not yet sent, if any."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        self._latest: str | None = None
+        self._ready = asyncio.Event()
+
+    def offer(self, html: str) -> None:
+        self._latest = html  # a fragment not yet sent is replaced: only the newest matters
+        self._ready.set()
+
+    async def next(self, within: float) -> str | None:
+        """The newest fragment, or ``None`` after ``within`` seconds without one."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._ready.wait(), within)
+        self._ready.clear()
+        html, self._latest = self._latest, None
+        return html
+
+
+class LiveHub:
+    """Topics, their watchers and the tasks rendering them."""
+
+    def __init__(self, render: Render, sessions: LiveSessions, *, tick: float = TICK) -> None:
+        self._render = render
+        self._sessions = sessions
+        self._tick = tick
+        self._watchers: dict[str, set[Watcher]] = {}
+        self._latest: dict[str, str] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._session_task: asyncio.Task[None] | None = None
+        self.live_sessions: set[str] | None = None  # None until first read
+        self.renders = 0  # fragments rendered, all topics (for the benchmark)
+
+    @property
+    def watching(self) -> int:
+        return sum(len(w) for w in self._watchers.values())
+
+    def watch(self, topic: str) -> Watcher | None:
+        """A new watcher of ``topic`` (given the latest fragment at once), or ``None`` when
+        :data:`MAX_WATCHERS` streams are open."""
+        if self.watching >= MAX_WATCHERS:
+            return None
+        watcher = Watcher(topic)
+        self._watchers.setdefault(topic, set()).add(watcher)
+        if (html := self._latest.get(topic)) is not None:
+            watcher.offer(html)
+        if topic not in self._tasks:
+            self._tasks[topic] = asyncio.create_task(self._run(topic), name=f"dashboard-{topic}")
+        if self._session_task is None:
+            self._session_task = asyncio.create_task(self._refresh_sessions())
+        return watcher
+
+    def leave(self, watcher: Watcher) -> None:
+        watchers = self._watchers.get(watcher.topic)
+        if watchers is not None:
+            watchers.discard(watcher)
+
+    async def stop(self) -> None:
+        tasks = [*self._tasks.values(), *([self._session_task] if self._session_task else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+        self._session_task = None
+
+    async def _run(self, topic: str) -> None:
+        try:
+            while self._watchers.get(topic):
+                try:
+                    html = await self._render(topic)
+                    self.renders += 1
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("dashboard: rendering %s failed", topic)
+                else:
+                    if html != self._latest.get(topic):
+                        self._latest[topic] = html
+                        for watcher in list(self._watchers.get(topic, ())):
+                            watcher.offer(html)
+                await asyncio.sleep(self._tick)
+        finally:
+            self._tasks.pop(topic, None)
+            self._latest.pop(topic, None)  # nobody watches: a later watcher waits for fresh
+            self._watchers.pop(topic, None)
+
+    async def _refresh_sessions(self) -> None:
+        try:
+            while self._tasks:
+                try:
+                    self.live_sessions = await self._sessions()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("dashboard: reading the live sessions failed")
+                await asyncio.sleep(SESSIONS_EVERY)
+        finally:
+            self._session_task = None

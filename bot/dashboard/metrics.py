@@ -1,0 +1,174 @@
+"""``/metrics`` in the Prometheus text format, by the official ``prometheus-client``.
+
+Counters of model requests, tokens and cost are the ledger's own sums (all time, by agent,
+model, provider and account), so they equal what ``usage`` says and survive a restart.
+Agents by state and host, heartbeat ages and each budget's pace come from the running app
+at each scrape. The proxy's latency histograms (time to first byte, total) and chat send
+failures count in this process from its start, as Prometheus expects of a process.
+
+The registry is this app's own, never the client's global one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from bot.dashboard.views import Json
+from fleet.ledger.dashboard import UsageSum
+from fleet.metering.events import QuotaSignal, UsageEvent
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+_KINDS = ("input", "output", "cache_read", "cache_write")
+Write = Callable[[Sequence[UsageEvent], Sequence[QuotaSignal]], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """What one scrape reports from the ledger and the app."""
+
+    usage: Sequence[UsageSum] = ()
+    fleet: Json = field(default_factory=dict)
+    budgets: Json = field(default_factory=dict)
+
+
+class _Read(Collector):
+    """The scrape's snapshot as metric families."""
+
+    def __init__(self) -> None:
+        self.snapshot = Snapshot()
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        snap = self.snapshot
+        labels = ["agent", "model", "provider", "account"]
+        requests = CounterMetricFamily(
+            "fleetwarden_model_requests",
+            "Model requests through the metering proxy.",
+            labels=labels,
+        )
+        tokens = CounterMetricFamily(
+            "fleetwarden_model_tokens",
+            "Tokens of model requests, by kind (input, output, cache_read, cache_write).",
+            labels=[*labels, "kind"],
+        )
+        cost = CounterMetricFamily(
+            "fleetwarden_model_cost_usd",
+            "Priced cost of model requests, in US dollars.",
+            labels=labels,
+        )
+        merged: dict[tuple[str, str, str, str], list[float]] = {}
+        for u in snap.usage:  # summed over hosts: an agent's host is a gauge's business
+            sums = merged.setdefault((u.agent, u.model, u.provider, u.account), [0.0] * 6)
+            for i, value in enumerate(
+                (u.requests, u.input, u.output, u.cache_read, u.cache_write, u.cost_usd)
+            ):
+                sums[i] += value
+        for key, (n, *kinds, usd) in sorted(merged.items()):
+            requests.add_metric(list(key), n)
+            for kind, value in zip(_KINDS, kinds, strict=True):
+                tokens.add_metric([*key, kind], value)
+            cost.add_metric(list(key), usd)
+        yield from (requests, tokens, cost)
+
+        agents = snap.fleet.get("agents", [])
+        states = GaugeMetricFamily(
+            "fleetwarden_agents",
+            "Agents the ledger knows, by state and host.",
+            labels=["state", "host"],
+        )
+        counted: dict[tuple[str, str], int] = {}
+        for agent in agents:
+            where = (str(agent["state"]), str(agent["host"]))
+            counted[where] = counted.get(where, 0) + 1
+        for (state, host), n in sorted(counted.items()):
+            states.add_metric([state, host], n)
+        yield states
+        beats = GaugeMetricFamily(
+            "fleetwarden_agent_heartbeat_age_seconds",
+            "Seconds since each live agent's last heartbeat.",
+            labels=["agent", "host"],
+        )
+        for agent in agents:
+            if agent["heartbeat_age_seconds"] is not None and agent["pid"] is not None:
+                beats.add_metric([agent["name"], agent["host"]], agent["heartbeat_age_seconds"])
+        yield beats
+
+        pace = GaugeMetricFamily(
+            "fleetwarden_budget_pace_ratio",
+            "Each budget's use against its even spread so far (1 = on the line).",
+            labels=["budget"],
+        )
+        left = GaugeMetricFamily(
+            "fleetwarden_budget_remaining",
+            "What each budget has left in its window, in its unit.",
+            labels=["budget", "unit"],
+        )
+        for budget in snap.budgets.get("budgets", []):
+            pace.add_metric([budget["key"]], budget["pace_ratio"])
+            left.add_metric([budget["key"], budget["unit"]], budget["remaining"])
+        yield from (pace, left)
+
+
+class Metrics:
+    """This app's registry: the live histograms and counters, and the scrape's reading."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._read = _Read()
+        self._scraping = asyncio.Lock()  # one scrape's snapshot at a time
+        self.registry.register(self._read)
+        self.ttfb = Histogram(
+            "fleetwarden_proxy_ttfb_seconds",
+            "Time from a model request to the provider's first byte, through the proxy.",
+            ["provider"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.total = Histogram(
+            "fleetwarden_proxy_request_seconds",
+            "Time from a model request to its last byte, through the proxy.",
+            ["provider"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.send_failures = Counter(
+            "fleetwarden_chat_send_failures",
+            "Chat posts (replies, notices, edits) a connector failed to deliver.",
+            ["connector"],
+            registry=self.registry,
+        )
+
+    def observe(self, usage: Iterable[UsageEvent]) -> None:
+        """A batch the proxy metered: each request's latencies into the histograms."""
+        for event in usage:
+            if event.ttfb_ms is not None:
+                self.ttfb.labels(event.provider).observe(event.ttfb_ms / 1000)
+            if event.latency_ms is not None:
+                self.total.labels(event.provider).observe(event.latency_ms / 1000)
+
+    def send_failed(self, connector: str) -> None:
+        self.send_failures.labels(connector).inc()
+
+    async def render(self, snapshot: Snapshot) -> bytes:
+        """The text a scrape gets, from ``snapshot`` and the live counters."""
+        async with self._scraping:
+            self._read.snapshot = snapshot
+            return await asyncio.to_thread(generate_latest, self.registry)
+
+
+class ObservedSink:
+    """The proxy's sink to the ledger, with each batch's latencies observed on the way."""
+
+    def __init__(self, write: Write, metrics: Metrics) -> None:
+        self._write = write
+        self._metrics = metrics
+
+    async def __call__(self, usage: Sequence[UsageEvent], signals: Sequence[QuotaSignal]) -> None:
+        self._metrics.observe(usage)
+        await self._write(usage, signals)

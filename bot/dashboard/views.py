@@ -1,0 +1,460 @@
+"""What each dashboard page shows, as plain JSON-able data: the ``/api`` twins return it
+as is, and the HTML pages are rendered from it (:mod:`bot.dashboard.pages`).
+
+:class:`Views` reads the running app's parts (the ledger, the fleet, budgets, accounts,
+hosts) and never changes anything. The field names are the API's schema
+(``docs/dashboard-api.md``): add fields, never rename one. Times are ISO 8601 in UTC,
+durations in seconds, money in US dollars, tokens as counts.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot import render_runs
+from bot.render_transcript import transcript as transcript_markdown
+from fleet.accounts.book import AccountBook
+from fleet.accounts.routing import current, even_line
+from fleet.budgets.model import BudgetStatus, Source, Step
+from fleet.budgets.service import BudgetService
+from fleet.clock import Clock
+from fleet.errors import FleetError
+from fleet.hosts.connection import LinkState
+from fleet.hosts.service import Hosts
+from fleet.ledger import Ledger
+from fleet.ledger.dashboard import UsageSum
+from fleet.status import AgentStatus
+from fleet.supervisor import Fleet
+
+Json = dict[str, Any]
+
+TRANSCRIPT_ENTRIES = 100
+"""Entries an agent page shows at first; ``?entries=N`` pages further back."""
+MAX_TRANSCRIPT_ENTRIES = 2_000
+"""The most one page reads: a huge transcript is paged, never read whole."""
+USAGE_DAYS = 7
+_STALE_BEAT = timedelta(minutes=2)
+_PROBLEM_STATES = frozenset({"failed", "stalled"})
+
+
+def iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class ChatLinks:
+    """How to link to a chat message: the Discord server's id, when Discord runs."""
+
+    discord_guild: int | None = None
+
+    def message(self, connector: str, room: str, event_id: str) -> str | None:
+        if connector == "matrix":
+            return f"https://matrix.to/#/{room}/{event_id}"
+        if connector == "discord" and self.discord_guild is not None:
+            return f"https://discord.com/channels/{self.discord_guild}/{room}/{event_id}"
+        return None
+
+
+class UnknownPage(FleetError):
+    """A page asked about something nobody knows (an agent name): a 404."""
+
+
+class Views:
+    """Every page's data, read from the running app."""
+
+    def __init__(
+        self,
+        *,
+        ledger: Ledger,
+        fleet: Fleet,
+        budgets: BudgetService | None,
+        accounts: AccountBook | None,
+        hosts: Hosts,
+        clock: Clock,
+        timezone: ZoneInfo,
+        links: ChatLinks,
+        orchestrator: Callable[[], str],
+    ) -> None:
+        self._ledger = ledger
+        self._fleet = fleet
+        self._budgets = budgets
+        self._accounts = accounts
+        self._hosts = hosts
+        self._clock = clock
+        self._tz = timezone
+        self._links = links
+        self._orchestrator = orchestrator
+
+    def _head(self) -> Json:
+        return {"generated_at": iso(self._clock.now()), "orchestrator": self._orchestrator()}
+
+    def _today(self) -> datetime:
+        now = self._clock.now().astimezone(self._tz)
+        return now.replace(hour=0, minute=0, second=0, microsecond=0)
+
+    # -- fleet ------------------------------------------------------------------------------
+
+    async def fleet(self) -> Json:
+        now = self._clock.now()
+        statuses = await self._fleet.ps()
+        today = await self._ledger.usage_sums(since=self._today())
+        cost: dict[str, float] = {}
+        for row in today:
+            cost[row.agent] = cost.get(row.agent, 0.0) + row.cost_usd
+        models = await self._ledger.last_models(since=now - timedelta(days=1))
+        governing = await self._steps(statuses)
+        pending = Counter(a.agent for a in await self._ledger.open_approvals())
+        agents = [
+            _agent_row(s, now, cost.get(s.name, 0.0), models.get(s.name), governing, pending)
+            for s in statuses
+        ]
+        agents.sort(key=lambda a: (not a["problems"], a["host"], a["name"]))
+        states = Counter(a["state"] for a in agents)
+        return {
+            **self._head(),
+            "agents": agents,
+            "totals": {
+                "agents": len(agents),
+                "by_state": dict(sorted(states.items())),
+                "with_problems": sum(1 for a in agents if a["problems"]),
+                "tokens_today": sum(a["tokens_today"] for a in agents),
+                "cost_today_usd": round(sum(cost.values()), 6),
+            },
+        }
+
+    async def _steps(self, statuses: Sequence[AgentStatus]) -> dict[str, Json]:
+        if self._budgets is None:
+            return {}
+        live = [s.name for s in statuses if s.state.is_live]
+        return {
+            agent: {
+                "budget": status.budget.key,
+                "step": status.step.value,
+                "level": status.level,
+                "pace_ratio": round(status.pace_ratio, 4),
+            }
+            for agent, status in (await self._budgets.governing_statuses(live)).items()
+        }
+
+    async def all_usage(self) -> list[UsageSum]:
+        """All metered usage ever, summed (``/metrics``' counters)."""
+        return await self._ledger.usage_sums()
+
+    async def check_agent(self, name: str) -> None:
+        """:class:`UnknownPage` unless ``name`` is an agent the fleet knows."""
+        if not await self._fleet.knows(name):
+            raise UnknownPage(f"no agent is called {name!r}")
+
+    # -- one agent --------------------------------------------------------------------------
+
+    async def agent(self, name: str, entries: int = TRANSCRIPT_ENTRIES) -> Json:
+        await self.check_agent(name)
+        try:
+            status = await self._fleet.status(name)
+        except FleetError as exc:
+            raise UnknownPage(str(exc)) from None
+        now = self._clock.now()
+        count = max(1, min(entries, MAX_TRANSCRIPT_ENTRIES))
+        read = await self._fleet.outputs.transcript(name, count)
+        stories = await self._fleet.outputs.stories.recent(name, 10)
+        usage = [u for u in await self._ledger.usage_sums(since=self._today()) if u.agent == name]
+        return {
+            **self._head(),
+            "agent": _agent_row(status, now, sum(u.cost_usd for u in usage), None, {}, {}),
+            "transcript": {
+                "entries": len(read.events),
+                "asked": count,
+                "more": len(read.events) >= count and count < MAX_TRANSCRIPT_ENTRIES,
+                "markdown": transcript_markdown(read.events, agent=name) if read.events else "",
+            },
+            "runs": [
+                {
+                    "run_id": story.report.run.id,
+                    "runtime": story.runtime,
+                    "summary_markdown": render_runs.summary(story, now),
+                    "requests": story.requests,
+                    "tokens": story.tokens,
+                    "cost_usd": story.cost_usd,
+                }
+                for story in stories
+            ],
+            "usage_today": [_usage_json(u) for u in usage],
+        }
+
+    # -- budgets ----------------------------------------------------------------------------
+
+    async def budgets(self) -> Json:
+        if self._budgets is None:
+            return {**self._head(), "budgets": []}
+        return {
+            **self._head(),
+            "budgets": [_budget_json(s) for s in await self._budgets.statuses()],
+        }
+
+    # -- usage ------------------------------------------------------------------------------
+
+    async def usage(self, days: int = USAGE_DAYS) -> Json:
+        start = self._today()
+        rows: list[Json] = []
+        for back in range(max(1, min(days, 31))):
+            day = (start - timedelta(days=back)).replace(hour=0)
+            until = day + timedelta(days=1)
+            for u in await self._ledger.usage_sums(since=day, until=until):
+                rows.append({"day": day.date().isoformat(), **_usage_json(u)})
+        totals: dict[str, dict[str, Json]] = {}
+        for key in ("agent", "model", "account", "host", "day"):
+            sums: dict[str, Json] = {}
+            for row in rows:
+                entry = sums.setdefault(
+                    str(row[key]) or "—", {"requests": 0, "tokens": 0, "cost_usd": 0.0}
+                )
+                entry["requests"] += row["requests"]
+                entry["tokens"] += row["tokens"]
+                entry["cost_usd"] = round(entry["cost_usd"] + row["cost_usd"], 6)
+            totals[key] = dict(sorted(sums.items()))
+        return {**self._head(), "days": days, "timezone": str(self._tz), "rows": rows, "by": totals}
+
+    # -- accounts, hosts --------------------------------------------------------------------
+
+    async def accounts(self) -> Json:
+        book, now = self._accounts, self._clock.now()
+        if book is None:
+            return {**self._head(), "accounts": []}
+        found = []
+        for name in sorted(book.accounts.accounts):
+            account = book.accounts.accounts[name]
+            mark = book.mark_of(name)
+            windows = [w for w in book.windows_of(name) if current(w, now)]
+            found.append(
+                {
+                    "name": name,
+                    "kind": account.kind.value,
+                    "provider": account.provider,
+                    "usable": book.usable(name, now),
+                    "problem": mark.reason if mark is not None else None,
+                    "problem_until": iso(mark.until) if mark is not None else None,
+                    "agents": book.agents_on(name),
+                    "windows": [
+                        {
+                            "window": w.window,
+                            "used": round(w.used, 4),
+                            "even_line": None
+                            if (line := even_line(w, now)) is None
+                            else round(line, 4),
+                            "resets_at": iso(w.resets_at),
+                            "status": w.status.value,
+                            "observed_at": iso(w.observed_at),
+                            "source": w.source,
+                        }
+                        for w in windows
+                    ],
+                }
+            )
+        return {**self._head(), "accounts": found}
+
+    async def hosts(self) -> Json:
+        now = self._clock.now()
+        live = Counter(r.host for r in await self._ledger.list_agents() if r.state.is_live)
+        found: list[Json] = [
+            {
+                "name": "local",
+                "state": "up",
+                "since": None,
+                "error": None,
+                "attempts": 0,
+                "address": None,
+                "agents": live.get("local", 0),
+                "max_agents": None,
+                "load": None,
+                "free_disk_bytes": None,
+                "clis": {},
+                "probed_at": None,
+            }
+        ]
+        for view in self._hosts.views():
+            facts, status = view.facts, view.status
+            found.append(
+                {
+                    "name": view.entry.name,
+                    "state": "up" if status.state is LinkState.CONNECTED else status.state.value,
+                    "since": iso(status.since),
+                    "error": status.error or view.probe_error,
+                    "attempts": status.attempts,
+                    "address": str(view.entry.target),
+                    "agents": live.get(view.entry.name, 0),
+                    "max_agents": view.entry.max_agents,
+                    "load": list(facts.load) if facts is not None and facts.load else None,
+                    "free_disk_bytes": facts.disk.free_bytes
+                    if facts is not None and facts.disk is not None
+                    else None,
+                    "clis": {t.name: t.version for t in facts.tools} if facts is not None else {},
+                    "probed_at": iso(view.probed_at),
+                }
+            )
+        found.sort(key=lambda h: (h["state"] == "up", h["name"] != "local", h["name"]))
+        del now
+        return {**self._head(), "hosts": found}
+
+    # -- approvals, audit -------------------------------------------------------------------
+
+    async def approvals(self) -> Json:
+        recent = await self._ledger.recent_approvals(100)
+        now = self._clock.now()
+        found = []
+        for request in recent:
+            posts = await self._ledger.approval_posts(request.id)
+            links = [
+                link
+                for post in posts
+                if (link := self._links.message(post.connector, post.room, post.event_id))
+            ]
+            ended = request.answered_at or (now if request.answered_at is None else None)
+            found.append(
+                {
+                    "id": request.id,
+                    "agent": request.agent,
+                    "host": request.host,
+                    "tool": request.tool,
+                    "subject": request.subject,
+                    "state": request.state.value,
+                    "asked_at": iso(request.asked_at),
+                    "deadline": iso(request.deadline),
+                    "answered_by": request.answered_by,
+                    "answered_at": iso(request.answered_at),
+                    "how": request.how,
+                    "decision": request.decision.value if request.decision else None,
+                    "waited_seconds": round((ended - request.asked_at).total_seconds(), 1)
+                    if ended is not None
+                    else None,
+                    "open": request.answered_at is None and request.state.value == "open",
+                    "chat_links": links,
+                    "posted_in": [f"{p.connector}:{p.room}" for p in posts],
+                }
+            )
+        found.sort(key=lambda r: (not r["open"], r["asked_at"] or ""), reverse=False)
+        return {**self._head(), "approvals": found}
+
+    async def audit(self, limit: int = 200) -> Json:
+        entries = await self._ledger.audit_entries(limit=max(1, min(limit, 1_000)))
+        return {
+            **self._head(),
+            "entries": [
+                {
+                    "id": e.id,
+                    "at": iso(e.at),
+                    "who": e.sender,
+                    "connector": e.connector,
+                    "room": e.room,
+                    "thread": e.thread,
+                    "command": e.command,
+                    "text": e.text,
+                    "outcome": str(e.outcome),
+                    "detail": e.detail,
+                    "source": e.source,
+                }
+                for e in entries
+            ],
+        }
+
+
+def _agent_row(
+    s: AgentStatus,
+    now: datetime,
+    cost_today: float,
+    model: tuple[str, str, str | None] | None,
+    steps: Mapping[str, Json],
+    pending: Mapping[str, int],
+) -> Json:
+    beat = (now - s.last_heartbeat).total_seconds() if s.last_heartbeat else None
+    problems: list[str] = []
+    if s.state.value in _PROBLEM_STATES:
+        problems.append(f"{s.state.value}: {s.reason}" if s.reason else s.state.value)
+    if s.host_down:
+        problems.append(f"host {s.host} down: {s.host_down}")
+    if s.frozen:
+        problems.append(f"frozen: {s.frozen}")
+    if s.state.is_live and beat is not None and beat > _STALE_BEAT.total_seconds():
+        problems.append(f"no heartbeat for {int(beat)} s")
+    step = steps.get(s.name)
+    if step is not None and step["step"] in (Step.QUEUE.value, Step.REFUSE.value):
+        problems.append(f"budget {step['budget']}: {step['step']}")
+    if pending.get(s.name):
+        problems.append(f"waiting on {pending[s.name]} approval(s)")
+    requested, served, rewritten = model or (s.model or "", s.model or "", None)
+    return {
+        "name": s.name,
+        "host": s.host,
+        "state": "unknown" if s.host_down else s.state.value,
+        "reason": s.reason,
+        "runtime": s.runtime,
+        "backend": s.backend,
+        "model": served or requested or s.model,
+        "downgraded_from": rewritten,
+        "pid": s.pid,
+        "started_at": iso(s.started_at),
+        "heartbeat_age_seconds": round(beat, 1) if beat is not None else None,
+        "tokens_today": s.tokens_today or 0,
+        "cost_today_usd": round(cost_today, 6),
+        "pacing": step,
+        "queued_until": iso(s.queued_until),
+        "problems": problems,
+    }
+
+
+def _usage_json(u: Any) -> Json:
+    return {
+        "agent": u.agent,
+        "host": u.host,
+        "provider": u.provider,
+        "model": u.model,
+        "account": u.account,
+        "requests": u.requests,
+        "input_tokens": u.input,
+        "output_tokens": u.output,
+        "cache_read_tokens": u.cache_read,
+        "cache_write_tokens": u.cache_write,
+        "tokens": u.tokens,
+        "cost_usd": round(u.cost_usd, 6),
+    }
+
+
+_CONFIDENCE = {
+    Source.PROVIDER: ("provider", "the provider's word (its quota headers)"),
+    Source.METERING: ("config", "exact: the window the config defines"),
+    Source.ESTIMATED: ("estimated", "a guess: no fresh quota signal from the provider"),
+}
+
+
+def _budget_json(s: BudgetStatus) -> Json:
+    confidence, said = _CONFIDENCE[s.source]
+    return {
+        "key": s.budget.key,
+        "scope": str(s.budget.scope),
+        "unit": s.unit,
+        "used": s.used,
+        "limit": s.limit,
+        "remaining": max(s.limit - s.used, 0.0),
+        "pace_ratio": round(s.pace_ratio, 4),
+        "status": s.status.value,
+        "step": s.step.value,
+        "level": s.level,
+        "window_start": iso(s.start),
+        "window_end": iso(s.end),
+        "resets_at": iso(s.end),
+        "reset_confidence": confidence,
+        "reset_confidence_text": said,
+        "source": s.source.value,
+        "target_rate_per_hour": s.target_rate,
+        "projected_end_use": s.projected_end_use,
+        "projected_exhaustion": iso(s.projected_exhaustion),
+        "queued_until": iso(s.queued_until),
+        "burst_until": iso(s.burst.until) if s.burst is not None else None,
+        "usd_used": s.usd_used,
+        "series": [[iso(at), value] for at, value in s.series],
+        "even_line": [[iso(s.start), 0.0], [iso(s.end), s.limit]],
+    }
