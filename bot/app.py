@@ -336,7 +336,7 @@ class App:
             follower=self._follower,
             clock=self._clock,
             reports_dir=self.reports_dir,
-            reload_roster=self._reload_roster if self.config.source is not None else None,
+            reload_roster=self.reload_config if self.config.source is not None else None,
             accounts=self._accounts,
             queue=self.queue,
             connector_named=self._started_connector,
@@ -472,8 +472,9 @@ class App:
         """The running connector called ``name``, if there is one."""
         return next((c for c in self._started_connectors if c.name == name), None)
 
-    async def _reload_roster(self) -> RosterDiff:
-        """Read the config file again; apply its roster, or change nothing on a problem."""
+    async def reload_config(self) -> RosterDiff:
+        """Read the config file again; apply its roster and operators, or change nothing on
+        a problem (``roster reload``, and SIGHUP)."""
         if self._fleet is None:
             raise CommandError("there is no config file to reload")
         return await wiring.reload_roster(

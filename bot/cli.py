@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import signal
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bot import accounts_cli, hosts_cli
+from bot import accounts_cli, hosts_cli, status_cli
 from bot.config import Config, ConfigError, load_config
 from bot.lock import AlreadyRunning
 from bot.logs import setup_logging
@@ -32,6 +34,10 @@ from fleet.runtimes import default_registry
 from fleet.sandbox.lanes import Lanes, enforcement
 from fleet.sandbox.schema import resolution_problems, unsandboxed_warnings
 
+if TYPE_CHECKING:
+    from bot.app import App
+
+log = logging.getLogger(__name__)
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG, EXIT_LOCKED = 0, 1, 2, 3
 
 
@@ -58,6 +64,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     hosts_cli.configure_parser(
         sub.add_parser("hosts", help="trust a host's key, or check every host"), config_help
+    )
+    status_cli.configure_parser(
+        sub.add_parser(
+            "status",
+            help="the running fleet, an agent, budgets or usage, from the dashboard's API",
+            description="Read the running orchestrator's dashboard API (the config's "
+            "`dashboard:` section must be on). --json prints its answer as it is.",
+        ),
+        config_help,
     )
     matrix = sub.add_parser("matrix", help="Matrix homeserver helpers")
     matrix_sub = matrix.add_subparsers(dest="matrix_command", metavar="COMMAND", required=True)
@@ -111,6 +126,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(accounts_cli.main(args, config, environ))
     if args.command == "hosts":
         sys.exit(hosts_cli.main(args, config, environ))
+    if args.command == "status":
+        sys.exit(status_cli.main(args, config, environ))
     if args.command == "matrix":
         sys.exit(_matrix_device(args, config, environ))
     sys.exit(_run(config, environ))
@@ -188,6 +205,24 @@ def _summary(config: Config, resolving: list[str]) -> str:
     )
 
 
+async def _reload(app: App) -> None:
+    """Apply the config file again (SIGHUP); what changed, or why nothing did, is logged."""
+    from bot import render
+    from bot.errors import CommandError
+
+    if app.config.source is None:
+        log.warning("SIGHUP: there is no config file to reload (Fleetwarden runs on its defaults)")
+        return
+    try:
+        diff = await app.reload_config()
+    except CommandError as exc:
+        log.error("SIGHUP: %s", exc)
+    except Exception:
+        log.exception("SIGHUP: the config could not be reloaded")
+    else:
+        log.info("SIGHUP: config reloaded: %s", render.roster_diff(diff).replace("\n", " "))
+
+
 def _run(config: Config, environ: Mapping[str, str]) -> int:
     from bot import wiring
     from bot.app import App
@@ -202,6 +237,14 @@ def _run(config: Config, environ: Mapping[str, str]) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, app.request_stop)
+        reloads: set[asyncio.Task[None]] = set()
+
+        def reload() -> None:  # SIGHUP, as `systemctl reload` sends: `roster reload`
+            task = asyncio.create_task(_reload(app))
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, reload)
         await app.run()
         return app.stepped_down
 

@@ -363,9 +363,15 @@ class DashboardServer:
         return response
 
     def _same_origin(self, request: web.Request) -> bool:
+        """Whether a form post comes from this dashboard's own page. Browsers say so in
+        ``Sec-Fetch-Site``; with ``no-referrer`` they send ``Origin: null``, so an Origin is
+        only compared when it names one."""
+        site = request.headers.get("Sec-Fetch-Site")
+        if site is not None and site not in ("same-origin", "none"):
+            return False
         origin = request.headers.get("Origin")
         if origin is None or origin == "null":
-            return origin is None  # an old browser sends none; "null" is a sandboxed frame
+            return True
         return origin in (self.settings.public_url, f"{request.scheme}://{request.host}")
 
     # -- data --------------------------------------------------------------------------------------

@@ -1,0 +1,172 @@
+"""A real ``fleetwarden run`` with its dashboard on, stub agents that ask the fake provider
+through the metering proxy, a budget to chart, and Debian's Chromium driven by Playwright
+(pointed at the system browser: it cannot download its own here).
+
+Used by the browser tests, the screenshot script and the dashboard benchmark.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fakes.background import fake_provider_thread
+from tests.fakes.provider import FakeProvider, Turn, Usage
+from tests.integration.console_bot import ConsoleBot, clean_env, processes_where
+
+CHROMIUM = os.environ.get("FLEETWARDEN_CHROMIUM", "/usr/bin/chromium")
+PROVIDER_KEY = "fake-dashboard-provider-key-0123456789abcdef0123"
+USAGE = Usage(input=1000, output=200, cache_read=3000, cache_write=500)
+LINK = re.compile(r"(http://127\.0\.0\.1:\d+/signin/[A-Za-z0-9_-]{43})")
+CONFIG = """\
+state_dir: ./state
+connectors:
+  console: {{user_id: {user}}}
+operators:
+  - {{id: {user}, role: {role}, connector: console}}
+defaults:
+  stop_grace_seconds: 1
+dashboard:
+  listen: 127.0.0.1:{port}
+providers:
+  anthropic:
+    upstream: {upstream}
+prices:
+  claude-haiku-4-5: {{input: 1.0, output: 5.0, cache_read: 0.1, cache_write: 1.25}}
+budgets:
+  - scope: global
+    limit_tokens: 200000
+    window: daily
+agents:
+{agents}"""
+AGENT = """\
+  - name: {name}
+    runtime: stub
+    model: claude-haiku-4-5
+    secret_env: [ANTHROPIC_API_KEY]
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def need_chromium() -> None:
+    """Skip without the browser, unless CI says it must be there."""
+    have = shutil.which(CHROMIUM) is not None or Path(CHROMIUM).exists()
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        have = False
+    if not have:
+        if os.environ.get("FLEETWARDEN_REQUIRE_CHROMIUM") == "1":
+            pytest.fail(f"Chromium ({CHROMIUM}) and Playwright are required here")
+        pytest.skip("Chromium or Playwright is not installed (tests/run.sh installs them)")
+
+
+def config_text(
+    *, port: int, upstream: str, agents: list[str], user: str = "alice", role: str = "viewer"
+) -> str:
+    body = "".join(AGENT.format(name=name) for name in agents)
+    return CONFIG.format(port=port, upstream=upstream, agents=body, user=user, role=role)
+
+
+@dataclass
+class Rig:
+    """The running orchestrator, its dashboard's base URL and the fake provider."""
+
+    root: Path
+    bot: ConsoleBot
+    base: str
+    fake: FakeProvider
+    config: Path
+    agents: list[str] = field(default_factory=list)
+
+    def link(self) -> str:
+        """A fresh sign-in link, as the console prints it."""
+        return self.bot.command("dashboard", LINK.pattern).group(1)
+
+    @property
+    def ledger(self) -> Path:
+        return self.root / "state" / "ledger.db"
+
+    def reload(self) -> None:
+        """SIGHUP: the orchestrator reads its config again."""
+        self.bot.proc.send_signal(signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def running(root: Path, agents: list[str], *, role: str = "admin") -> Iterator[Rig]:
+    """The orchestrator with ``agents`` in its roster (not started), stopped on exit with
+    every agent it started."""
+    with fake_provider_thread(default=Turn(text="metered answer", usage=USAGE)) as fake:
+        port = free_port()
+        config = root / "fleetwarden.yaml"
+        config.write_text(config_text(port=port, upstream=fake.base_url, agents=agents, role=role))
+        bot = ConsoleBot(
+            root, "--config", str(config), env=clean_env(ANTHROPIC_API_KEY=PROVIDER_KEY)
+        )
+        try:
+            yield Rig(root, bot, f"http://127.0.0.1:{port}", fake, config, agents)
+        finally:
+            if bot.proc.poll() is None:
+                bot.kill()
+            work = str(root / "state" / "agents")
+            for pid in processes_where(
+                lambda cwd, cmdline: cwd.startswith(work) or work.encode() in cmdline
+            ):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)  # agents outlive Fleetwarden by design
+
+
+@contextlib.contextmanager
+def browser() -> Iterator[Any]:
+    """Headless Chromium (Debian's), closed on exit."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as play:
+        chromium = play.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"], headless=True
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@dataclass
+class Watched:
+    """What a browser page did: every URL it asked for, and what went wrong in it."""
+
+    requests: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def watch(page: Any) -> Watched:
+    seen = Watched()
+    page.on("request", lambda request: seen.requests.append(request.url))
+    page.on(
+        "console",
+        lambda message: seen.errors.append(message.text) if message.type == "error" else None,
+    )
+    page.on("pageerror", lambda error: seen.errors.append(str(error)))
+    return seen
+
+
+def sign_in(page: Any, link: str) -> None:
+    """Open a link and press its button; the fleet page follows."""
+    page.goto(link)
+    page.click("#signin")
+    page.wait_for_load_state()

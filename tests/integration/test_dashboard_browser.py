@@ -1,0 +1,261 @@
+"""The dashboard in a real browser: Debian's Chromium, driven by Playwright, against the real
+``fleetwarden run`` (its console prints the sign-in link), stub agents metered through the
+proxy by the strict fake provider, and the ledger read back to check the figures."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.integration.dashboard_rig import (
+    USAGE,
+    Rig,
+    browser,
+    config_text,
+    need_chromium,
+    running,
+    sign_in,
+    watch,
+)
+
+pytestmark = pytest.mark.integration
+
+AGENTS = ["asker", "coder-1", "coder-2"]
+PAGES = ["/", "/budgets", "/usage", "/accounts", "/hosts", "/approvals", "/audit"]
+
+
+@pytest.fixture(scope="module")
+def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
+    need_chromium()
+    with running(tmp_path_factory.mktemp("dashboard"), AGENTS) as rig:
+        for name in AGENTS:
+            rig.bot.command(f"spawn {name}", rf"{name}", timeout=30)
+        rig.bot.command("send asker ask 3", r"answer 3/3: metered answer", timeout=30)
+        yield rig
+
+
+@pytest.fixture(scope="module")
+def chromium(rig: Rig) -> Iterator[Any]:
+    with browser() as found:
+        yield found
+
+
+def _get(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            return reply.status, dict(reply.headers), reply.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+def test_a_console_link_signs_in_and_the_fleet_page_lists_the_agents(
+    rig: Rig, chromium: Any
+) -> None:
+    """The link `dashboard` prints signs the browser in; the fleet page lists every agent,
+    loads nothing from anywhere but 127.0.0.1 and logs no error."""
+    context = chromium.new_context()
+    page = context.new_page()
+    seen = watch(page)
+    sign_in(page, rig.link())
+    assert page.url == rig.base + "/"
+    for name in AGENTS:
+        page.wait_for_selector(f'tr[data-agent="{name}"]', timeout=5000)
+    page.wait_for_selector('#live-state[data-state="live"]', timeout=5000)
+    cookies = context.cookies()
+    assert [c["name"] for c in cookies] == ["fw_session"]
+    assert cookies[0]["httpOnly"] and cookies[0]["sameSite"] == "Strict"
+    for path in PAGES[1:]:
+        page.goto(rig.base + path)
+        page.wait_for_selector('#live-state[data-state="live"]', timeout=5000)
+    assert seen.requests and all(url.startswith(rig.base + "/") for url in seen.requests), (
+        seen.requests
+    )
+    assert seen.errors == []
+    context.close()
+
+
+def test_an_agents_new_output_appears_on_its_page_within_two_seconds(
+    rig: Rig, chromium: Any
+) -> None:
+    """Output an agent writes shows on its open page by server-sent events, no reload."""
+    context = chromium.new_context()
+    page = context.new_page()
+    seen = watch(page)
+    sign_in(page, rig.link())
+    page.goto(rig.base + "/agents/coder-1")
+    page.wait_for_selector('#live-state[data-state="live"]', timeout=5000)
+    loads = []
+    page.on("load", lambda _page: loads.append(1))
+    word = f"hello-dashboard-{secrets.token_hex(4)}"
+    rig.bot.command(f"send coder-1 {word}", rf"received: {word}", timeout=20)
+    written = time.monotonic()
+    page.wait_for_selector(f"#transcript >> text={word}", timeout=2000)
+    assert time.monotonic() - written <= 2.0
+    assert loads == []  # no reload: the fragment was swapped in
+    assert seen.errors == []
+    context.close()
+
+
+def test_a_budget_chart_renders_with_the_even_spread_line(rig: Rig, chromium: Any) -> None:
+    """The budgets page draws each budget's use and its even-spread line on a canvas."""
+    context = chromium.new_context()
+    page = context.new_page()
+    seen = watch(page)
+    sign_in(page, rig.link())
+    page.goto(rig.base + "/budgets")
+    page.wait_for_selector(".chart canvas", timeout=5000)
+    painted = page.evaluate(
+        """() => {
+            const canvas = document.querySelector('.chart canvas');
+            const ctx = canvas.getContext('2d');
+            const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+            let n = 0;
+            for (let i = 3; i < data.length; i += 4) if (data[i] > 0) n++;
+            return n;
+        }"""
+    )
+    assert painted > 500
+    legend = page.inner_text(".chart").lower()
+    assert "used" in legend and "even spread" in legend
+    assert "exact: the window the config defines" in page.inner_text("main")
+    assert seen.errors == []
+    context.close()
+
+
+def test_a_used_expired_or_forged_link_is_refused(rig: Rig, chromium: Any) -> None:
+    """A link signs in once, within its ten minutes; anything else gets the plain page."""
+    used = rig.link()
+    context = chromium.new_context()
+    page = context.new_page()
+    sign_in(page, used)
+    context.close()
+    expired = rig.link()
+    with sqlite3.connect(rig.ledger) as ledger:
+        ledger.execute("UPDATE dashboard_links SET expires_at = ? WHERE used_at IS NULL", (0,))
+    forged = used.rsplit("/", 1)[0] + "/" + secrets.token_urlsafe(32)
+    for link in (used, expired, forged):
+        context = chromium.new_context()
+        page = context.new_page()
+        sign_in(page, link)
+        assert "this link is no longer valid — ask the bot for a new one" in (
+            page.inner_text("body").lower()
+        )
+        assert context.cookies() == []
+        status, _, _ = _get(rig.base + "/api/fleet")
+        assert status == 401
+        context.close()
+
+
+def test_pages_say_no_to_framing_inline_script_and_referrers(rig: Rig) -> None:
+    """Every answer carries the strict headers; unsigned requests are refused; an unknown
+    agent is a 404 page."""
+    for path in [*PAGES, "/agents/asker", "/api/fleet", "/metrics", "/static/dashboard.js"]:
+        _, headers, _ = _get(rig.base + path)
+        csp = headers["Content-Security-Policy"]
+        assert "script-src 'self'" in csp and "'unsafe-inline'" not in csp
+        assert "frame-ancestors 'none'" in csp
+        assert headers["X-Frame-Options"] == "DENY"
+        assert headers["Referrer-Policy"] == "no-referrer"
+    for path in [*PAGES, "/api/fleet", "/api/agents/asker", "/usage.csv", "/events?topic=fleet"]:
+        status, _, body = _get(rig.base + path)
+        assert status == 401, (path, status)
+        assert b"asker" not in body
+    token = (rig.root / "state" / "dashboard-status-token").read_text().strip()
+    status, _, body = _get(rig.base + "/api/agents/nobody", Authorization=f"Bearer {token}")
+    assert status == 404 and json.loads(body) == {"error": "no agent is called 'nobody'"}
+    status, _, body = _get(rig.base + "/api/fleet", Authorization="Bearer wrong")
+    assert status == 401
+
+
+def test_metrics_token_figures_equal_the_ledgers(rig: Rig) -> None:
+    """`/metrics` parses as Prometheus text; its token counters are the ledger's sums."""
+    deadline = time.monotonic() + 10
+    while True:
+        status, headers, body = _get(rig.base + "/metrics")
+        assert status == 200
+        families = {f.name: f for f in text_string_to_metric_families(body.decode())}
+        tokens = {
+            (s.labels["agent"], s.labels["kind"]): s.value
+            for s in families["fleetwarden_model_tokens"].samples
+            if s.name == "fleetwarden_model_tokens_total"
+        }
+        if tokens.get(("asker", "input"), 0) >= 3 * USAGE.input or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    with sqlite3.connect(rig.ledger) as ledger:
+        row = ledger.execute(
+            "SELECT SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens),"
+            " SUM(cache_write_tokens), COUNT(*) FROM usage WHERE agent = 'asker'"
+        ).fetchone()
+    assert row[0] == 3 * USAGE.input
+    kinds = ("input", "output", "cache_read", "cache_write")
+    assert [tokens[("asker", kind)] for kind in kinds] == list(row[:4])
+    requests = {
+        s.labels["agent"]: s.value
+        for s in families["fleetwarden_model_requests"].samples
+        if s.name == "fleetwarden_model_requests_total"
+    }
+    assert requests["asker"] == row[4]
+    agents = {
+        (s.labels["state"], s.labels["host"]): s.value
+        for s in families["fleetwarden_agents"].samples
+    }
+    assert sum(agents.values()) == len(AGENTS)
+    histogram = families["fleetwarden_proxy_request_seconds"]
+    count = next(s.value for s in histogram.samples if s.name.endswith("_count"))
+    assert count == row[4]
+
+
+def test_a_viewer_removed_from_the_config_loses_access_on_the_next_request(
+    rig: Rig, chromium: Any
+) -> None:
+    """Demoted by a reload, a session ends; signed in again as a viewer and then removed
+    from the operators, the next request is refused and the open page signs out."""
+    context = chromium.new_context()
+    page = context.new_page()
+    sign_in(page, rig.link())  # alice, an admin
+    _write_config(rig, role="viewer")
+    _reload_and_wait(rig, 1)
+    page.goto(rig.base + "/")
+    assert "Sign in" in page.inner_text("h1")  # her role changed: the session ended
+    sign_in(page, rig.link())  # a viewer may ask for a link
+    page.wait_for_selector('tr[data-agent="asker"]', timeout=5000)
+    page.wait_for_selector('#live-state[data-state="live"]', timeout=5000)
+    _write_config(rig, role="viewer", user="bob")  # alice is nobody now
+    _reload_and_wait(rig, 2)
+    cookie = context.cookies()[0]
+    status, _, _ = _get(rig.base + "/api/fleet", Cookie=f"{cookie['name']}={cookie['value']}")
+    assert status == 401
+    page.wait_for_selector("text=Sign in from chat", timeout=15000)  # the stream said so
+    context.close()
+
+
+def _write_config(rig: Rig, *, role: str, user: str = "alice") -> None:
+    text = config_text(
+        port=int(rig.base.rsplit(":", 1)[1]),
+        upstream=rig.fake.base_url,
+        agents=rig.agents,
+        user=user,
+        role=role,
+    )
+    rig.config.write_text(text)  # with bob: the console still speaks as alice, a stranger now
+
+
+def _reload_and_wait(rig: Rig, count: int) -> None:
+    log = rig.root / "state" / "fleetwarden.log"
+    rig.reload()
+    deadline = time.monotonic() + 15
+    while log.read_text().count("SIGHUP: config reloaded") < count:
+        assert time.monotonic() < deadline, log.read_text()[-2000:]
+        time.sleep(0.1)
