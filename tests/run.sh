@@ -23,6 +23,13 @@ export FLEETWARDEN_REQUIRE_POSTGRES=${FLEETWARDEN_REQUIRE_POSTGRES:-1}  # instal
 # OpenSSH: the hosts' tests run against real sshd servers on 127.0.0.2-4 (tests/sshd_server.py).
 bash .ci/apt-packages.sh --strict /usr/sbin/sshd=openssh-server || exit 2
 export FLEETWARDEN_REQUIRE_SSHD=${FLEETWARDEN_REQUIRE_SSHD:-1}
+# Chromium: the dashboard is tested in a real browser, Debian's, driven by Playwright (which
+# never downloads a browser of its own here: tests/integration/dashboard_rig.py points it at
+# /usr/bin/chromium, or FLEETWARDEN_CHROMIUM).
+if [ -z "${FLEETWARDEN_CHROMIUM:-}" ]; then
+  bash .ci/apt-packages.sh --strict /usr/bin/chromium=chromium || exit 2
+fi
+export FLEETWARDEN_REQUIRE_CHROMIUM=${FLEETWARDEN_REQUIRE_CHROMIUM:-1}
 
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv

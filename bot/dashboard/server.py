@@ -377,16 +377,10 @@ class DashboardServer:
     # -- data --------------------------------------------------------------------------------------
 
     async def _data(self, name: str) -> Json:
-        views: dict[str, Callable[[], Awaitable[Json]]] = {
-            "fleet": self._views.fleet,
-            "budgets": self._views.budgets,
-            "usage": self._views.usage,
-            "accounts": self._views.accounts,
-            "hosts": self._views.hosts,
-            "approvals": self._views.approvals,
-            "audit": self._views.audit,
-        }
-        return await views[name]()
+        """Page ``name``'s data (one of :data:`_PAGES`: each is a method of the views)."""
+        assert name in _PAGES
+        read: Callable[[], Awaitable[Json]] = getattr(self._views, name)
+        return await read()
 
     async def _agent(self, name: str, entries: int) -> Json:
         if not _AGENT.fullmatch(name):

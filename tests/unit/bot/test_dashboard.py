@@ -1,0 +1,394 @@
+"""The dashboard's parts without a browser: the config section, sign-ins and the role check,
+the ``dashboard`` command's private delivery, the live hub's fan-out, the HTML's escaping,
+and ``/metrics``' text."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from bot.acl import Acl, Grant, Role
+from bot.commands import COMMANDS
+from bot.config import ConfigError
+from bot.config_load import parse_config
+from bot.dashboard.command import DashboardCommands
+from bot.dashboard.live import LiveHub
+from bot.dashboard.metrics import Metrics, ObservedSink, Snapshot
+from bot.dashboard.pages import Pages, markdown_html
+from bot.dashboard.signin import SignIns, Viewer, digest
+from bot.errors import CommandError
+from bot.grammar import Grammar
+from bot.request import Reply, Request
+from connectors.base import UserId
+from fleet.clock import ManualClock
+from fleet.ledger import Ledger
+from tests.unit.chat_fakes import FakeConnector, message
+from tests.unit.fleet.test_ledger_metering import event
+
+ALICE = "@alice:example.org"
+URL = "https://fleet.example.org"
+
+
+def load(text: str, tmp_path: Path) -> object:
+    return parse_config(text, "fleetwarden.yaml", base_dir=tmp_path)
+
+
+# -- the config section ------------------------------------------------------------------------
+
+
+def test_the_dashboard_is_off_without_its_section_and_on_loopback_with_an_empty_one(
+    tmp_path: Path,
+) -> None:
+    """No section: off. `dashboard: {}`: 127.0.0.1:8750, links on http there."""
+    assert parse_config("", "f.yaml", base_dir=tmp_path).dashboard is None
+    on = parse_config("dashboard: {}\n", "f.yaml", base_dir=tmp_path).dashboard
+    assert on is not None
+    assert (on.host, on.port, on.public_url) == ("127.0.0.1", 8750, "http://127.0.0.1:8750")
+    assert on.local_only and not on.secure_cookies
+
+
+@pytest.mark.parametrize(
+    ("section", "says"),
+    [
+        (
+            "{listen: 0.0.0.0:8750}",
+            "fleetwarden.yaml:1: dashboard: listen 0.0.0.0:8750 is not a loopback",
+        ),
+        ("{listen: 10.0.0.5:8750, tls_cert: c.pem}", "tls_cert and tls_key go together"),
+        ("{listen: 'fleet:8750'}", "'fleet' is not an IP address"),
+        ("{listen: 127.0.0.1:99999}", "port 99999 is out of range"),
+        ("{public_url: 'http://fleet.example.org'}", "is plain http on the network"),
+        ("{public_url: 'https://a.example.org/?x=1'}", "must be a plain base URL"),
+        ("{metrics_token_env: 'not a name'}", "metrics_token_env"),
+        ("{listen: 127.0.0.1:8750, lissen: 1}", "lissen"),
+    ],
+)
+def test_check_config_refuses_an_exposed_or_malformed_dashboard(
+    tmp_path: Path, section: str, says: str
+) -> None:
+    """A non-loopback address without TLS or an acknowledgement, and bad values, are
+    refused with the line and the fix."""
+    with pytest.raises(ConfigError) as refused:
+        parse_config(f"dashboard: {section}\n", "fleetwarden.yaml", base_dir=tmp_path)
+    assert says in str(refused.value)
+
+
+def test_tls_or_an_explicit_acknowledgement_allows_another_address(tmp_path: Path) -> None:
+    """With its own TLS the dashboard may listen anywhere; links say https and cookies are
+    Secure. `allow_plain_http` is the acknowledgement for a proxy in front."""
+    tls = parse_config(
+        "dashboard: {listen: 0.0.0.0:8443, tls_cert: c.pem, tls_key: k.pem}\n",
+        "f.yaml",
+        base_dir=tmp_path,
+    ).dashboard
+    assert tls is not None and tls.public_url == "https://0.0.0.0:8443" and tls.secure_cookies
+    assert tls.tls == (tmp_path / "c.pem", tmp_path / "k.pem")
+    behind = parse_config(
+        f"dashboard: {{listen: 10.0.0.5:8750, allow_plain_http: true, public_url: '{URL}/'}}\n",
+        "f.yaml",
+        base_dir=tmp_path,
+    ).dashboard
+    assert behind is not None and behind.public_url == URL
+    assert behind.secure_cookies and not behind.local_only
+
+
+# -- sign-ins ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def acl() -> Acl:
+    return Acl([Grant(ALICE, Role.VIEWER), Grant("@ops:example.org", Role.OPERATOR)])
+
+
+@pytest.fixture
+def signins(ledger: Ledger, acl: Acl, clock: ManualClock) -> SignIns:
+    return SignIns(ledger, acl, clock)
+
+
+async def test_a_link_becomes_a_session_with_the_role_then_is_spent(signins: SignIns) -> None:
+    """A listed person's link signs in once; the cookie then names them and their role."""
+    secret = await signins.issue("matrix", ALICE, ())
+    assert secret is not None and len(secret) == 43
+    used = await signins.redeem(secret)
+    assert used is not None
+    cookie, viewer = used
+    assert (viewer.user_id, viewer.role) == (ALICE, Role.VIEWER)
+    assert await signins.check(cookie) == viewer
+    assert await signins.redeem(secret) is None
+    assert await signins.issue("matrix", "@mallory:example.org", ()) is None  # a stranger
+
+
+async def test_a_changed_or_removed_role_ends_the_session_at_the_next_request(
+    signins: SignIns, acl: Acl
+) -> None:
+    """Promoted, demoted or removed by a reload: the old session is no longer good."""
+    secret = await signins.issue("matrix", ALICE, ())
+    assert secret is not None
+    used = await signins.redeem(secret)
+    assert used is not None
+    cookie, viewer = used
+    acl.replace([Grant(ALICE, Role.OPERATOR)])
+    assert await signins.check(cookie) is None
+    assert not signins.still_allowed(viewer)
+    acl.replace([Grant(ALICE, Role.VIEWER)])
+    assert await signins.check(cookie) == viewer
+    acl.replace([])
+    assert await signins.check(cookie) is None
+
+
+async def test_a_link_expires_after_ten_minutes_and_revoke_ends_sessions(
+    signins: SignIns, clock: ManualClock
+) -> None:
+    """A link unused for ten minutes is refused; `dashboard revoke` ends live sessions."""
+    late = await signins.issue("matrix", ALICE, ())
+    clock.advance(601)
+    assert late is not None and await signins.redeem(late) is None
+    secret = await signins.issue("matrix", ALICE, ())
+    assert secret is not None
+    used = await signins.redeem(secret)
+    assert used is not None
+    assert await signins.revoke("matrix", ALICE) == 1
+    assert await signins.check(used[0]) is None
+
+
+async def test_a_malformed_secret_is_refused_before_the_ledger_is_asked(
+    signins: SignIns,
+) -> None:
+    """Anything that is not 43 URL-safe characters is not one of ours."""
+    for forged in ("", "x" * 42, "x" * 44, "a" * 42 + "/", "ü" * 43):
+        assert await signins.redeem(forged) is None
+        assert await signins.check(forged) is None
+    assert digest("a") != digest("b") and len(digest("a")) == 64
+
+
+# -- the command ---------------------------------------------------------------------------------
+
+
+class PrivateConnector(FakeConnector):
+    def __init__(self, *, works: bool = True) -> None:
+        super().__init__("matrix")
+        self.works = works
+        self.private: list[tuple[str, str]] = []
+
+    def can_send_private(self) -> bool:
+        return True
+
+    async def send_private(self, user: UserId, markdown: str) -> bool:
+        self.private.append((user, markdown))
+        return self.works
+
+
+def request(text: str, connector: str = "matrix", sender: str = ALICE) -> Request:
+    command = Grammar(COMMANDS).parse(text)
+    assert command is not None
+    msg = message(text, sender=sender, connector=connector)
+    return Request(message=msg, role=Role.VIEWER, command=command)
+
+
+async def test_the_link_goes_to_a_direct_message_never_to_the_room(
+    signins: SignIns,
+) -> None:
+    """On a chat service the room hears only that a link was sent; the link is private."""
+    chat = PrivateConnector()
+    commands = DashboardCommands(signins, URL, lambda name: chat if name == "matrix" else None)
+    reply = await commands.dashboard(request("!dashboard"))
+    assert isinstance(reply, Reply) and "/signin/" not in reply.markdown
+    assert "direct message" in reply.markdown
+    [(user, text)] = chat.private
+    assert user == ALICE and f"{URL}/signin/" in text
+    secret = text.rsplit("/signin/", 1)[1]
+    assert await signins.redeem(secret) is not None
+
+
+async def test_without_a_private_way_no_link_is_made(signins: SignIns, ledger: Ledger) -> None:
+    """A connector that cannot write to one person gets a refusal saying where to ask; a
+    DM that fails voids the link it carried."""
+    plain = FakeConnector("discord")
+    commands = DashboardCommands(signins, URL, lambda name: plain)
+    with pytest.raises(CommandError, match="never posted in a shared room"):
+        await commands.dashboard(request("!dashboard", connector="discord"))
+    broken = PrivateConnector(works=False)
+    commands = DashboardCommands(signins, URL, lambda name: broken)
+    with pytest.raises(CommandError, match="your link was voided"):
+        await commands.dashboard(request("!dashboard"))
+    secret = broken.private[0][1].rsplit("/signin/", 1)[1]
+    assert await signins.redeem(secret) is None
+
+
+async def test_the_console_gets_the_link_as_its_answer(signins: SignIns) -> None:
+    """The console is the operator's own terminal: the answer is the link."""
+    commands = DashboardCommands(signins, "http://127.0.0.1:8750", lambda name: None)
+    reply = await commands.dashboard(request("!dashboard", connector="console"))
+    assert isinstance(reply, Reply) and "http://127.0.0.1:8750/signin/" in reply.markdown
+    assert reply.detail == "sign-in link shown on the console"  # the audit never has it
+    off = DashboardCommands(None, None, lambda name: None)
+    with pytest.raises(CommandError, match="add a `dashboard:` section"):
+        await off.dashboard(request("!dashboard", connector="console"))
+    assert "no dashboard session" in await commands.revoke(request("!dashboard revoke"))
+
+
+# -- live updates --------------------------------------------------------------------------------
+
+
+async def test_fifty_watchers_of_a_page_cost_one_rendering_per_tick() -> None:
+    """One source: a topic is rendered once a tick however many watch it; each watcher gets
+    only the newest fragment; a topic nobody watches stops rendering."""
+    renders: list[str] = []
+    version = 0
+
+    async def render(topic: str) -> str:
+        renders.append(topic)
+        return f"{topic} v{version}"
+
+    async def sessions() -> set[str]:
+        return {"s"}
+
+    hub = LiveHub(render, sessions, tick=0.01)
+    watchers = [hub.watch("fleet") for _ in range(50)]
+    assert all(w is not None for w in watchers)
+    first = [await w.next(1.0) for w in watchers if w is not None]
+    assert set(first) == {"fleet v0"}
+    version = 1
+    await asyncio.sleep(0.05)
+    assert [await w.next(1.0) for w in watchers if w is not None] == ["fleet v1"] * 50
+    assert len(renders) < 20  # ticks, not watchers × ticks
+    assert hub.live_sessions == {"s"}
+    for w in watchers:
+        assert w is not None
+        hub.leave(w)
+    await asyncio.sleep(0.05)
+    count = len(renders)
+    await asyncio.sleep(0.05)
+    assert len(renders) == count  # nobody watches: no more rendering
+    await hub.stop()
+
+
+async def test_the_hub_refuses_streams_beyond_its_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the cap, a new stream is refused rather than queued."""
+    monkeypatch.setattr("bot.dashboard.live.MAX_WATCHERS", 3)
+
+    async def render(topic: str) -> str:
+        return topic
+
+    async def sessions() -> set[str]:
+        return set()
+
+    hub = LiveHub(render, sessions, tick=0.01)
+    assert all(hub.watch("fleet") is not None for _ in range(3))
+    assert hub.watch("budgets") is None
+    await hub.stop()
+
+
+# -- HTML ----------------------------------------------------------------------------------------
+
+
+def test_what_an_agent_printed_never_becomes_markup() -> None:
+    """Agent text in a transcript is escaped; table alignment is a class, not a style."""
+    html = markdown_html("> <script>alert(1)</script> **bold**\n\n| a | b |\n|--:|:-:|\n| 1 | 2 |")
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "style=" not in html and 'class="align-right"' in html
+    pages = Pages()
+    viewer = Viewer("matrix", "<b>x</b>", Role.VIEWER, "s")
+    data = {
+        "generated_at": None,
+        "orchestrator": "o",
+        "agents": [
+            {
+                "name": "a<i>",
+                "host": "local",
+                "state": "running",
+                "heartbeat_age_seconds": 1.0,
+                "model": "<img src=x onerror=alert(1)>",
+                "downgraded_from": None,
+                "tokens_today": 1500,
+                "cost_today_usd": 0.5,
+                "pacing": None,
+                "problems": ["<b>bad</b>"],
+            }
+        ],
+        "totals": {
+            "agents": 1,
+            "by_state": {"running": 1},
+            "with_problems": 1,
+            "tokens_today": 1500,
+            "cost_today_usd": 0.5,
+        },
+    }
+    page = pages.page("fleet", data, viewer, here="/", topic="fleet")
+    assert "<img" not in page and "<b>x</b>" not in page and "<i>" not in page
+    assert "<b>bad</b>" not in page and "&lt;b&gt;bad&lt;/b&gt;" in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page and "1.5k" in page
+
+
+# -- metrics -------------------------------------------------------------------------------------
+
+
+async def test_metrics_are_the_ledgers_sums_and_the_proxys_latencies(
+    ledger: Ledger, clock: ManualClock
+) -> None:
+    """Counters from the usage sums, gauges from the pages' data, histograms observed on
+    the way to the ledger; parsed back by prometheus_client's own parser."""
+    metrics = Metrics()
+    sink = ObservedSink(ledger.record_metering, metrics)
+    await sink([event(at=clock.now()), event(at=clock.now(), agent="coder-2")], [])
+    usage = await ledger.usage_sums()
+    assert [u.agent for u in usage] == ["coder-1", "coder-2"]
+    metrics.send_failed("matrix")
+    fleet = {
+        "agents": [
+            {
+                "name": "coder-1",
+                "host": "local",
+                "state": "running",
+                "pid": 1,
+                "heartbeat_age_seconds": 3.0,
+            },
+            {
+                "name": "coder-2",
+                "host": "box",
+                "state": "unknown",
+                "pid": None,
+                "heartbeat_age_seconds": None,
+            },
+        ]
+    }
+    budgets = {
+        "budgets": [{"key": "global", "unit": "tokens", "pace_ratio": 0.8, "remaining": 1000.0}]
+    }
+    text = (await metrics.render(Snapshot(usage, fleet, budgets))).decode()
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    who = (
+        ("account", ""),
+        ("agent", "coder-1"),
+        ("model", "claude-sonnet-4-20250514"),
+        ("provider", "anthropic"),
+    )
+    assert samples[("fleetwarden_model_requests_total", who)] == 1
+    assert (
+        samples[("fleetwarden_model_tokens_total", (*who[:2], ("kind", "cache_read"), *who[2:]))]
+        == 2000
+    )
+    assert samples[("fleetwarden_model_cost_usd_total", who)] == pytest.approx(0.0125)
+    assert samples[("fleetwarden_agents", (("host", "box"), ("state", "unknown")))] == 1
+    assert (
+        samples[
+            ("fleetwarden_agent_heartbeat_age_seconds", (("agent", "coder-1"), ("host", "local")))
+        ]
+        == 3.0
+    )
+    assert samples[("fleetwarden_budget_pace_ratio", (("budget", "global"),))] == 0.8
+    assert samples[("fleetwarden_chat_send_failures_total", (("connector", "matrix"),))] == 1
+    assert samples[("fleetwarden_proxy_request_seconds_count", (("provider", "anthropic"),))] == 2
+    assert (
+        samples[
+            ("fleetwarden_proxy_ttfb_seconds_bucket", (("le", "0.25"), ("provider", "anthropic")))
+        ]
+        == 2
+    )
