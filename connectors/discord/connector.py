@@ -30,12 +30,13 @@ from connectors.base import (
     RoomId,
     SendResult,
     ThreadId,
+    UserId,
 )
 from connectors.discord.catch_up import in_order, read_back
 from connectors.discord.config import DiscordConfig
 from connectors.discord.errors import invite_url
 from connectors.discord.gateway import Gateway, fatal, point_at
-from connectors.discord.outbound import Outbound, ThreadBook
+from connectors.discord.outbound import Outbound, ThreadBook, parts
 from connectors.discord.slash import SlashCommand
 from connectors.discord.translate import (
     CONNECTOR,
@@ -372,6 +373,25 @@ class DiscordConnector:
 
     async def open_thread(self, room: RoomId, topic: str, first_message: str) -> ThreadId:
         return await self._running().open_thread(room, topic, first_message)
+
+    def can_send_private(self) -> bool:
+        """A Discord user can be written to alone, in a direct message."""
+        return True
+
+    async def send_private(self, user: UserId, markdown: str) -> bool:
+        """``markdown`` in a direct message to ``user`` (a server member's id); ``False``
+        when Discord refuses it (they take no direct messages from the bot's servers)."""
+        client = self._client
+        if self._state is not _State.RUNNING or client is None or not user.isdigit():
+            return False
+        try:
+            person = client.get_user(int(user)) or await client.fetch_user(int(user))
+            for text in parts(markdown):
+                await person.send(text, allowed_mentions=discord.AllowedMentions.none())
+        except discord.HTTPException as exc:  # 50007: cannot send messages to this user
+            log.warning("discord: no direct message to %s: %s", user, exc.text or exc.status)
+            return False
+        return True
 
     def typing(
         self, room: RoomId, thread: ThreadId | None = None

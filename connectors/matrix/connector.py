@@ -28,12 +28,14 @@ from connectors.base import (
     RoomId,
     SendResult,
     ThreadId,
+    UserId,
 )
 from connectors.errors import ConnectorError
 from connectors.inbox import Inbox, cancel_and_wait
 from connectors.matrix import cross_signing, crypto, session, wire
 from connectors.matrix.config import MatrixConfig
 from connectors.matrix.cross_signing import BotIdentity, Outcome
+from connectors.matrix.direct import DirectRooms
 from connectors.matrix.e2ee import Encryption
 from connectors.matrix.outbound import TYPING_REFRESH_SECONDS, Outbound
 from connectors.matrix.rooms import ConnectorState, RoleOf, ServedRooms
@@ -110,6 +112,9 @@ class MatrixConnector:
             hello=f"Hello — Fleetwarden is here. Type `{prefix}help`.",
             policy=config.encryption,
             post_clear=self._outbound.send_clear,
+        )
+        self._direct = DirectRooms(
+            self._client, state, self._post_markdown, encrypted=config.encryption != "off"
         )
         self._inbox = Inbox()
         self._sync: SyncLoop | None = None
@@ -351,6 +356,15 @@ class MatrixConnector:
     async def send(self, message: OutboundMessage) -> SendResult:
         self._check_running()
         return await self._outbound.send(message)
+
+    def can_send_private(self) -> bool:
+        """A Matrix user can be written to alone, in a direct room."""
+        return True
+
+    async def send_private(self, user: UserId, markdown: str) -> bool:
+        """``markdown`` to ``user`` alone, in the direct room with them (:mod:`.direct`)."""
+        self._check_running()
+        return await self._direct.send(user, markdown)
 
     async def send_image(
         self, room: RoomId, path: Path, thread_id: ThreadId | None = None

@@ -17,10 +17,13 @@ import simcord
 from simcord.enums import MessageType
 
 from bot.acl import Acl, Grant, Role
+from bot.dashboard.command import DashboardCommands
+from bot.dashboard.signin import SignIns
 from bot.request import Reply, Request
 from connectors.discord.config import AutoArchive, DiscordConfig
 from connectors.discord.connector import DiscordConnector
 from connectors.discord.gateway import Gateway
+from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from tests.unit.discord_world import (
     SETTLE_IDLE_SECONDS,
@@ -549,3 +552,23 @@ async def test_system_messages_by_people_are_not_commands(world: World, cast: Ca
 
     marker = await cast.alice.send(control, "!whoami")
     assert (await world.next_inbound()).event_id == str(marker.id)
+
+
+async def test_dashboard_sends_its_link_in_a_direct_message_not_the_channel(
+    world: World, cast: Cast, clock: ManualClock
+) -> None:
+    """`!dashboard` in the control channel: the link arrives in the asker's DMs; the
+    channel only hears that it was sent."""
+    signins = SignIns(world.ledger, cast.acl(), clock)
+    commands = DashboardCommands(signins, "https://fleet.example.org", lambda _: world.connector)
+    world.handlers.behaviour["dashboard"] = commands.dashboard
+    await cast.alice.send(world.control, "!dashboard")
+    await world.deliver()
+    (answer,) = posted(world.control, me(world))
+    assert "sent you a sign-in link in a direct message" in answer.content
+    assert "/signin/" not in answer.content
+    dm = world.env.backend.get_dm_channel(cast.alice.id)
+    [sent] = list(world.env.backend.messages[dm.id].values())
+    assert "https://fleet.example.org/signin/" in sent.content
+    secret = sent.content.rsplit("/signin/", 1)[1]
+    assert await signins.redeem(secret) is not None
