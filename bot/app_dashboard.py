@@ -68,6 +68,7 @@ class AppDashboard:
             environ=self._environ,
         )
         await server.start()
+        fleet.subscribe(server.on_fleet_event)  # a page shows a start or an end at once
         self.server = server
 
     async def stop(self) -> None:

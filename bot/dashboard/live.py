@@ -21,8 +21,14 @@ Render = Callable[[str], Awaitable[str]]
 """A topic's fragment, rendered now."""
 LiveSessions = Callable[[], Awaitable[set[str]]]
 
-TICK = 1.0
-"""Seconds between two renderings of a watched topic."""
+TICK = 0.5
+"""Seconds between two renderings of an agent's page (its transcript grows as it works)."""
+TICKS = {"fleet": 2.0}
+"""Other pages' ticks; a page not named here is rendered every :data:`SLOW_TICK`. An
+agent's start, end or stall renders the fleet page and its own at once (:meth:`poke`):
+the tick only refreshes heartbeat ages and the day's cost. At 200 agents a fleet
+rendering costs ~30 ms, and every tick sends each watcher the whole table."""
+SLOW_TICK = 2.0
 SESSIONS_EVERY = 2.0
 MAX_WATCHERS = 500
 """Open streams at most, over all topics; more are refused (a 503), not queued."""
@@ -33,8 +39,13 @@ class Watcher:
 
     def __init__(self, topic: str) -> None:
         self.topic = topic
+        self.closed = False  # the hub stopped: the stream ends
         self._latest: str | None = None
         self._ready = asyncio.Event()
+
+    def close(self) -> None:
+        self.closed = True
+        self._ready.set()
 
     def offer(self, html: str) -> None:
         self._latest = html  # a fragment not yet sent is replaced: only the newest matters
@@ -52,10 +63,13 @@ class Watcher:
 class LiveHub:
     """Topics, their watchers and the tasks rendering them."""
 
-    def __init__(self, render: Render, sessions: LiveSessions, *, tick: float = TICK) -> None:
+    def __init__(
+        self, render: Render, sessions: LiveSessions, *, tick: float | None = None
+    ) -> None:
         self._render = render
         self._sessions = sessions
-        self._tick = tick
+        self._tick = tick  # one tick for every topic (tests); None: each topic's own
+        self._pokes: dict[str, asyncio.Event] = {}
         self._watchers: dict[str, set[Watcher]] = {}
         self._latest: dict[str, str] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -82,12 +96,26 @@ class LiveHub:
             self._session_task = asyncio.create_task(self._refresh_sessions())
         return watcher
 
+    def poke(self, topic: str) -> None:
+        """Render ``topic`` now, if anyone watches it (something it shows changed)."""
+        if (poked := self._pokes.get(topic)) is not None:
+            poked.set()
+
+    def tick(self, topic: str) -> float:
+        if self._tick is not None:
+            return self._tick
+        return TICK if topic.startswith("agent:") else TICKS.get(topic, SLOW_TICK)
+
     def leave(self, watcher: Watcher) -> None:
         watchers = self._watchers.get(watcher.topic)
         if watchers is not None:
             watchers.discard(watcher)
 
     async def stop(self) -> None:
+        """End every stream (each watcher is closed) and the rendering tasks."""
+        for watchers in self._watchers.values():
+            for watcher in watchers:
+                watcher.close()
         tasks = [*self._tasks.values(), *([self._session_task] if self._session_task else [])]
         for task in tasks:
             task.cancel()
@@ -96,6 +124,7 @@ class LiveHub:
         self._session_task = None
 
     async def _run(self, topic: str) -> None:
+        poked = self._pokes.setdefault(topic, asyncio.Event())
         try:
             while self._watchers.get(topic):
                 try:
@@ -110,8 +139,11 @@ class LiveHub:
                         self._latest[topic] = html
                         for watcher in list(self._watchers.get(topic, ())):
                             watcher.offer(html)
-                await asyncio.sleep(self._tick)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(poked.wait(), self.tick(topic))
+                poked.clear()
         finally:
+            self._pokes.pop(topic, None)
             self._tasks.pop(topic, None)
             self._latest.pop(topic, None)  # nobody watches: a later watcher waits for fresh
             self._watchers.pop(topic, None)

@@ -27,15 +27,20 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 _KINDS = ("input", "output", "cache_read", "cache_write")
 Write = Callable[[Sequence[UsageEvent], Sequence[QuotaSignal]], Awaitable[None]]
+UsageSource = Callable[[int], Awaitable[tuple[list[UsageSum], int]]]
+"""The sums of the usage rows after a row id, and the last id (the ledger's
+``usage_sums_after``)."""
 
 
 @dataclass(slots=True)
 class Snapshot:
-    """What one scrape reports from the ledger and the app."""
+    """What one scrape reports from the app (the usage counters are kept running)."""
 
-    usage: Sequence[UsageSum] = ()
     fleet: Json = field(default_factory=dict)
     budgets: Json = field(default_factory=dict)
+
+
+UsageKey = tuple[str, str, str, str]  # agent, model, provider, account
 
 
 class _Read(Collector):
@@ -43,6 +48,17 @@ class _Read(Collector):
 
     def __init__(self) -> None:
         self.snapshot = Snapshot()
+        self.usage: dict[UsageKey, list[float]] = {}  # requests, 4 kinds of tokens, dollars
+        self.after = 0  # the last usage row counted
+
+    def add(self, sums: Iterable[UsageSum], last: int) -> None:
+        for u in sums:  # summed over hosts: an agent's host is a gauge's business
+            totals = self.usage.setdefault((u.agent, u.model, u.provider, u.account), [0.0] * 6)
+            for i, value in enumerate(
+                (u.requests, u.input, u.output, u.cache_read, u.cache_write, u.cost_usd)
+            ):
+                totals[i] += value
+        self.after = last
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         snap = self.snapshot
@@ -62,14 +78,7 @@ class _Read(Collector):
             "Priced cost of model requests, in US dollars.",
             labels=labels,
         )
-        merged: dict[tuple[str, str, str, str], list[float]] = {}
-        for u in snap.usage:  # summed over hosts: an agent's host is a gauge's business
-            sums = merged.setdefault((u.agent, u.model, u.provider, u.account), [0.0] * 6)
-            for i, value in enumerate(
-                (u.requests, u.input, u.output, u.cache_read, u.cache_write, u.cost_usd)
-            ):
-                sums[i] += value
-        for key, (n, *kinds, usd) in sorted(merged.items()):
+        for key, (n, *kinds, usd) in sorted(self.usage.items()):
             requests.add_metric(list(key), n)
             for kind, value in zip(_KINDS, kinds, strict=True):
                 tokens.add_metric([*key, kind], value)
@@ -155,9 +164,12 @@ class Metrics:
     def send_failed(self, connector: str) -> None:
         self.send_failures.labels(connector).inc()
 
-    async def render(self, snapshot: Snapshot) -> bytes:
-        """The text a scrape gets, from ``snapshot`` and the live counters."""
+    async def render(self, snapshot: Snapshot, usage: UsageSource) -> bytes:
+        """The text a scrape gets: ``snapshot``, the usage rows written since the last
+        scrape added to the running counters, and the live histograms."""
         async with self._scraping:
+            sums, last = await usage(self._read.after)
+            self._read.add(sums, last)
             self._read.snapshot = snapshot
             return await asyncio.to_thread(generate_latest, self.registry)
 

@@ -43,6 +43,7 @@ from bot.dashboard.settings import DashboardSettings
 from bot.dashboard.signin import LINK_PATH, SESSION_LIFETIME, SignIns, Viewer
 from bot.dashboard.views import TRANSCRIPT_ENTRIES, Json, UnknownPage, Views
 from fleet.private_files import write_private
+from fleet.status import FleetEvent
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,8 @@ class DashboardServer:
                 web.static("/static", static, show_index=False, follow_symlinks=False),
             ]
         )
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # Open streams end as the hub stops; a request still running after 2 s is cut.
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await runner.setup()
         tls = None
         if self.settings.tls is not None:
@@ -141,6 +143,11 @@ class DashboardServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    async def on_fleet_event(self, event: FleetEvent) -> None:
+        """An agent started, ended or stalled: its page and the fleet's are rendered now."""
+        self.hub.poke("fleet")
+        self.hub.poke(f"agent:{event.agent}")
 
     # -- headers and who asks ------------------------------------------------------------------
 
@@ -264,11 +271,9 @@ class DashboardServer:
         if not allowed:
             return web.Response(status=401, text="metrics need a bearer token\n")
         snapshot = prom.Snapshot(
-            usage=await self._views.all_usage(),
-            fleet=await self._views.fleet(),
-            budgets=await self._views.budgets(),
+            fleet=await self._views.fleet(), budgets=await self._views.budgets()
         )
-        body = await self._metrics.render(snapshot)
+        body = await self._metrics.render(snapshot, self._views.usage_after)
         return web.Response(body=body, headers={"Content-Type": prom.CONTENT_TYPE})
 
     # -- live -------------------------------------------------------------------------------------
@@ -296,7 +301,9 @@ class DashboardServer:
             await response.write(b"retry: 1000\nevent: hello\ndata: live\n\n")
             while True:
                 html = await watcher.next(_STREAM_CHECK)
-                if not self._still_signed_in(viewer):
+                if watcher.closed:  # the orchestrator stops: the browser reconnects later
+                    break
+                if not await self._still_signed_in(viewer):
                     await response.write(b"event: signedout\ndata: signed out\n\n")
                     break
                 if html is not None:
@@ -309,11 +316,16 @@ class DashboardServer:
             self.hub.leave(watcher)
         return response
 
-    def _still_signed_in(self, viewer: Viewer) -> bool:
-        sessions = self.hub.live_sessions
-        if sessions is not None and viewer.session not in sessions:
+    async def _still_signed_in(self, viewer: Viewer) -> bool:
+        """The stream's session is live and its person's role unchanged. The hub's set of
+        live sessions may predate a session just opened: one missing from it is asked of
+        the ledger before the stream is ended."""
+        if not self._signins.still_allowed(viewer):
             return False
-        return self._signins.still_allowed(viewer)
+        sessions = self.hub.live_sessions
+        if sessions is None or viewer.session in sessions:
+            return True
+        return await self._signins.alive(viewer.session)
 
     # -- signing in and out ------------------------------------------------------------------------
 

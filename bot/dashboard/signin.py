@@ -92,6 +92,10 @@ class SignIns:
         """Whether ``viewer``'s role is still the one they signed in with."""
         return self._acl.role_of(viewer.connector, viewer.user_id, viewer.groups) is viewer.role
 
+    async def alive(self, session: str) -> bool:
+        """Whether the session whose cookie's digest is ``session`` is live."""
+        return await self._ledger.dashboard_session(session, self._clock.now()) is not None
+
     async def live(self) -> set[str]:
         """The digests of the sessions not ended nor expired."""
         return await self._ledger.live_dashboard_sessions(self._clock.now())

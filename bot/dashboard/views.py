@@ -10,7 +10,7 @@ durations in seconds, money in US dollars, tokens as counts.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -38,6 +38,8 @@ TRANSCRIPT_ENTRIES = 100
 MAX_TRANSCRIPT_ENTRIES = 2_000
 """The most one page reads: a huge transcript is paged, never read whole."""
 USAGE_DAYS = 7
+SLOW_EVERY = timedelta(seconds=5)
+"""How stale the fleet page's cost, models and pacing steps may be (see ``_slow_parts``)."""
 _STALE_BEAT = timedelta(minutes=2)
 _PROBLEM_STATES = frozenset({"failed", "stalled"})
 
@@ -58,6 +60,15 @@ class ChatLinks:
         if connector == "discord" and self.discord_guild is not None:
             return f"https://discord.com/channels/{self.discord_guild}/{room}/{event_id}"
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Slow:
+    at: datetime
+    agents: list[str]
+    cost: dict[str, float]
+    models: dict[str, tuple[str, str, str | None]]
+    steps: dict[str, Json]
 
 
 class UnknownPage(FleetError):
@@ -89,6 +100,7 @@ class Views:
         self._tz = timezone
         self._links = links
         self._orchestrator = orchestrator
+        self._slow: _Slow | None = None
 
     def _head(self) -> Json:
         return {"generated_at": iso(self._clock.now()), "orchestrator": self._orchestrator()}
@@ -102,15 +114,17 @@ class Views:
     async def fleet(self) -> Json:
         now = self._clock.now()
         statuses = await self._fleet.ps()
-        today = await self._ledger.usage_sums(since=self._today())
-        cost: dict[str, float] = {}
-        for row in today:
-            cost[row.agent] = cost.get(row.agent, 0.0) + row.cost_usd
-        models = await self._ledger.last_models(since=now - timedelta(days=1))
-        governing = await self._steps(statuses)
+        slow = await self._slow_parts([s.name for s in statuses])
         pending = Counter(a.agent for a in await self._ledger.open_approvals())
         agents = [
-            _agent_row(s, now, cost.get(s.name, 0.0), models.get(s.name), governing, pending)
+            _agent_row(
+                s,
+                now,
+                slow.cost.get(s.name, 0.0),
+                slow.models.get(s.name),
+                slow.steps if s.state.is_live else {},
+                pending,
+            )
             for s in statuses
         ]
         agents.sort(key=lambda a: (not a["problems"], a["host"], a["name"]))
@@ -123,27 +137,37 @@ class Views:
                 "by_state": dict(sorted(states.items())),
                 "with_problems": sum(1 for a in agents if a["problems"]),
                 "tokens_today": sum(a["tokens_today"] for a in agents),
-                "cost_today_usd": round(sum(cost.values()), 6),
+                "cost_today_usd": round(sum(slow.cost.values()), 6),
             },
         }
 
-    async def _steps(self, statuses: Sequence[AgentStatus]) -> dict[str, Json]:
-        if self._budgets is None:
-            return {}
-        live = [s.name for s in statuses if s.state.is_live]
-        return {
-            agent: {
-                "budget": status.budget.key,
-                "step": status.step.value,
-                "level": status.level,
-                "pace_ratio": round(status.pace_ratio, 4),
-            }
-            for agent, status in (await self._budgets.governing_statuses(live)).items()
-        }
+    async def _slow_parts(self, agents: list[str]) -> _Slow:
+        """What the fleet page reads from the usage and the budgets (today's cost, each
+        agent's latest model, its pacing step): a few heavier queries, read again at most
+        every :data:`SLOW_EVERY` (the fleet's states and heartbeats are read every time)."""
+        now = self._clock.now()
+        cached = self._slow
+        if cached is not None and now - cached.at < SLOW_EVERY and cached.agents == agents:
+            return cached
+        cost: dict[str, float] = {}
+        for row in await self._ledger.usage_sums(since=self._today()):
+            cost[row.agent] = cost.get(row.agent, 0.0) + row.cost_usd
+        models = await self._ledger.last_models(since=now - timedelta(days=1))
+        steps: dict[str, Json] = {}
+        if self._budgets is not None:
+            for agent, status in (await self._budgets.governing_statuses(agents)).items():
+                steps[agent] = {
+                    "budget": status.budget.key,
+                    "step": status.step.value,
+                    "level": status.level,
+                    "pace_ratio": round(status.pace_ratio, 4),
+                }
+        self._slow = _Slow(now, agents, cost, models, steps)
+        return self._slow
 
-    async def all_usage(self) -> list[UsageSum]:
-        """All metered usage ever, summed (``/metrics``' counters)."""
-        return await self._ledger.usage_sums()
+    async def usage_after(self, after: int) -> tuple[list[UsageSum], int]:
+        """The usage rows written after row ``after``, summed (``/metrics``' counters)."""
+        return await self._ledger.usage_sums_after(after)
 
     async def check_agent(self, name: str) -> None:
         """:class:`UnknownPage` unless ``name`` is an agent the fleet knows."""

@@ -118,6 +118,13 @@ class DashboardLedger:
         link is unknown, used or expired. One transaction: two browsers racing with one link
         get one session."""
         at = self._epoch(now)
+        live = await self._one(
+            "SELECT 1 AS live FROM dashboard_links"
+            " WHERE digest = ? AND used_at IS NULL AND expires_at > ?",
+            (link, at),
+        )
+        if live is None:  # a forged or spent link costs a read, never a write transaction
+            return None
         async with self._transaction("use a dashboard sign-in link") as conn:
             cursor = await conn.execute(
                 "UPDATE dashboard_links SET used_at = ?"
@@ -215,6 +222,23 @@ class DashboardLedger:
             params,
         )
         return [UsageSum.from_row(row) for row in rows]
+
+    async def usage_sums_after(self: Store, after: int) -> tuple[list[UsageSum], int]:
+        """The sums of the usage rows written after row ``after`` (rows are only ever
+        appended, one writer at a time), and the last row's id: a running total adds them
+        instead of summing everything again."""
+        row = await self._one("SELECT COALESCE(MAX(id), 0) AS last FROM usage", ())
+        last = int(row["last"]) if row is not None else 0
+        if last <= after:
+            return [], after
+        rows = await self._all(
+            f"SELECT agent, host, provider, {_MODEL} AS model,"
+            f" COALESCE(account, '') AS account, {_SUMS} FROM usage"
+            " WHERE id > ? AND id <= ?"
+            " GROUP BY agent, host, provider, model, account",
+            (after, last),
+        )
+        return [UsageSum.from_row(r) for r in rows], last
 
     async def last_models(self: Store, since: datetime) -> dict[str, tuple[str, str, str | None]]:
         """Per agent, its latest request since ``since``: the model asked for, the model

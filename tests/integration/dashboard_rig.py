@@ -102,6 +102,11 @@ class Rig:
     def ledger(self) -> Path:
         return self.root / "state" / "ledger.db"
 
+    def restart(self) -> None:
+        """Stop the orchestrator (its agents keep running) and start it again."""
+        assert self.bot.close(timeout=60) == 0, self.bot.stderr[-2000:]
+        self.bot = ConsoleBot(self.root, "--config", str(self.config), env=self.bot.env)
+
     def reload(self) -> None:
         """SIGHUP: the orchestrator reads its config again."""
         self.bot.proc.send_signal(signal.SIGHUP)
@@ -115,14 +120,15 @@ def running(root: Path, agents: list[str], *, role: str = "admin") -> Iterator[R
         port = free_port()
         config = root / "fleetwarden.yaml"
         config.write_text(config_text(port=port, upstream=fake.base_url, agents=agents, role=role))
-        bot = ConsoleBot(
-            root, "--config", str(config), env=clean_env(ANTHROPIC_API_KEY=PROVIDER_KEY)
-        )
+        env = clean_env(ANTHROPIC_API_KEY=PROVIDER_KEY)
+        base = f"http://127.0.0.1:{port}"
+        rig = Rig(root, ConsoleBot(root, "--config", str(config), env=env), base, fake, config)
+        rig.agents = agents
         try:
-            yield Rig(root, bot, f"http://127.0.0.1:{port}", fake, config, agents)
+            yield rig
         finally:
-            if bot.proc.poll() is None:
-                bot.kill()
+            if rig.bot.proc.poll() is None:
+                rig.bot.kill()  # the one running now: a restart replaced the first
             work = str(root / "state" / "agents")
             for pid in processes_where(
                 lambda cwd, cmdline: cwd.startswith(work) or work.encode() in cmdline
@@ -168,5 +174,6 @@ def watch(page: Any) -> Watched:
 def sign_in(page: Any, link: str) -> None:
     """Open a link and press its button; the fleet page follows."""
     page.goto(link)
-    page.click("#signin")
+    with page.expect_navigation():  # the post, then its redirect: waited for whole
+        page.click("#signin")
     page.wait_for_load_state()

@@ -217,6 +217,27 @@ def test_metrics_token_figures_equal_the_ledgers(rig: Rig) -> None:
     assert count == row[4]
 
 
+def test_an_open_page_greys_out_while_the_orchestrator_restarts_then_goes_on(
+    rig: Rig, chromium: Any
+) -> None:
+    """While the orchestrator is down the page says it is not live and greys its data out;
+    once it is back the stream reconnects by itself, with the same session."""
+    context = chromium.new_context()
+    page = context.new_page()
+    sign_in(page, rig.link())
+    page.goto(rig.base + "/agents/coder-2")
+    page.wait_for_selector('#live-state[data-state="live"]', timeout=5000)
+    rig.restart()
+    page.wait_for_selector('#live-state[data-state="reconnecting"]', timeout=10000)
+    page.wait_for_selector("main#live.stale", timeout=5000)
+    page.wait_for_selector('#live-state[data-state="live"]', timeout=30000)
+    assert page.eval_on_selector("main#live", "el => el.classList.contains('stale')") is False
+    word = f"after-restart-{secrets.token_hex(4)}"
+    rig.bot.command(f"send coder-2 {word}", rf"received: {word}", timeout=20)
+    page.wait_for_selector(f"#transcript >> text={word}", timeout=3000)
+    context.close()
+
+
 def test_a_viewer_removed_from_the_config_loses_access_on_the_next_request(
     rig: Rig, chromium: Any
 ) -> None:

@@ -334,8 +334,9 @@ async def test_metrics_are_the_ledgers_sums_and_the_proxys_latencies(
     metrics = Metrics()
     sink = ObservedSink(ledger.record_metering, metrics)
     await sink([event(at=clock.now()), event(at=clock.now(), agent="coder-2")], [])
-    usage = await ledger.usage_sums()
-    assert [u.agent for u in usage] == ["coder-1", "coder-2"]
+    sums, last = await ledger.usage_sums_after(0)
+    assert [u.agent for u in sorted(sums, key=lambda u: u.agent)] == ["coder-1", "coder-2"]
+    assert last == 2 and await ledger.usage_sums_after(2) == ([], 2)
     metrics.send_failed("matrix")
     fleet = {
         "agents": [
@@ -358,7 +359,15 @@ async def test_metrics_are_the_ledgers_sums_and_the_proxys_latencies(
     budgets = {
         "budgets": [{"key": "global", "unit": "tokens", "pace_ratio": 0.8, "remaining": 1000.0}]
     }
-    text = (await metrics.render(Snapshot(usage, fleet, budgets))).decode()
+    text = (await metrics.render(Snapshot(fleet, budgets), ledger.usage_sums_after)).decode()
+    await sink([event(at=clock.now())], [])  # a later scrape adds only the new row
+    again = (await metrics.render(Snapshot(fleet, budgets), ledger.usage_sums_after)).decode()
+    assert 'fleetwarden_model_requests_total{account="",agent="coder-1"' in again
+    assert any(
+        line.startswith('fleetwarden_model_requests_total{account="",agent="coder-1"')
+        and line.endswith(" 2.0")
+        for line in again.splitlines()
+    )
     samples = {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for family in text_string_to_metric_families(text)

@@ -72,8 +72,8 @@ class FixedViews:
     async def budgets(self) -> dict[str, Any]:
         return {"generated_at": None, "orchestrator": "o", "budgets": []}
 
-    async def all_usage(self) -> list[Any]:
-        return []
+    async def usage_after(self, after: int) -> tuple[list[Any], int]:
+        return [], after
 
     async def check_agent(self, name: str) -> None:
         raise UnknownPage(name)
@@ -235,3 +235,34 @@ async def test_an_open_stream_ends_when_its_session_is_revoked(
             assert reply.status == 401
     finally:
         await server.stop()
+
+
+async def test_a_session_opened_after_the_hubs_last_look_keeps_its_stream(
+    ledger: Ledger,
+    clock: ManualClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The hub's set of live sessions is read every few seconds; a newer session is asked
+    of the ledger, not signed out."""
+    monkeypatch.setattr("bot.dashboard.server._STREAM_CHECK", 0.05)
+    monkeypatch.setattr("bot.dashboard.live.SESSIONS_EVERY", 60.0)
+    server, signins, _ = await serve(ledger, clock, tmp_path, {})
+    base = f"http://127.0.0.1:{server.port}"
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with (
+        aiohttp.ClientSession(cookie_jar=jar) as first,
+        aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as second,
+    ):
+        try:
+            await signed_in(first, base, signins)
+            async with first.get(f"{base}/events?topic=fleet") as opened:
+                await opened.content.readline()  # the hub has read the sessions by now
+                await signed_in(second, base, signins)
+                async with second.get(f"{base}/events?topic=fleet") as stream:
+                    seen = ""
+                    for _ in range(30):  # a few checks of the session go by
+                        seen += (await stream.content.readline()).decode()
+                    assert "signedout" not in seen and "event: fragment" in seen
+        finally:
+            await server.stop()

@@ -121,3 +121,16 @@ async def test_last_models_says_what_each_agent_asked_for_and_got(
     assert await ledger.last_models(now - timedelta(hours=1)) == {
         "coder-1": ("claude-haiku-4-5", "claude-haiku-4-5", "claude-sonnet-4")
     }
+
+
+async def test_usage_sums_after_a_row_add_only_what_came_since(
+    ledger: Ledger, clock: ManualClock
+) -> None:
+    """`/metrics` keeps running totals: each scrape sums only the rows after the last one."""
+    assert await ledger.usage_sums_after(0) == ([], 0)
+    await ledger.record_metering([event(at=clock.now()), event(at=clock.now())], [])
+    sums, last = await ledger.usage_sums_after(0)
+    assert [(s.agent, s.requests) for s in sums] == [("coder-1", 2)] and last >= 2
+    await ledger.record_metering([event(at=clock.now(), agent="coder-2")], [])
+    newer, after = await ledger.usage_sums_after(last)
+    assert [(s.agent, s.requests) for s in newer] == [("coder-2", 1)] and after > last

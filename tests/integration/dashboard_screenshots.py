@@ -1,0 +1,51 @@
+"""The README's screenshots of the dashboard, taken from the real ``fleetwarden run`` (stub
+agents metered through the proxy by the fake provider) in Debian's Chromium.
+
+Run from the repository root::
+
+    .venv/bin/python -m tests.integration.dashboard_screenshots docs/
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+from tests.integration.dashboard_rig import browser, running, sign_in
+
+PAGES = {
+    "fleet": "/",
+    "agent": "/agents/coder-1",
+    "budgets": "/budgets",
+    "usage": "/usage",
+    "accounts": "/accounts",
+    "hosts": "/hosts",
+    "approvals": "/approvals",
+    "audit": "/audit",
+}
+AGENTS = ["asker", "coder-1", "coder-2", "reviewer"]
+
+
+def main(out: Path) -> None:
+    with tempfile.TemporaryDirectory(prefix="fw-shots-") as tmp, running(Path(tmp), AGENTS) as rig:
+        for name in AGENTS:
+            rig.bot.command(f"spawn {name}", name, timeout=30)
+        rig.bot.command("send asker ask 4", r"answer 4/4", timeout=30)
+        rig.bot.command("send coder-1 please refactor the parser", r"received", timeout=30)
+        rig.bot.command("send coder-2 ask 2", r"answer 2/2", timeout=30)
+        rig.bot.command("stop reviewer", r"reviewer", timeout=30)
+        with browser() as chromium:
+            page = chromium.new_page(viewport={"width": 1280, "height": 800})
+            sign_in(page, rig.link())
+            for name, path in PAGES.items():
+                page.goto(rig.base + path)
+                page.wait_for_selector('#live-state[data-state="live"]', timeout=10000)
+                if name == "budgets":
+                    page.wait_for_selector(".chart canvas", timeout=10000)
+                page.screenshot(path=str(out / f"dashboard-{name}.png"), full_page=False)
+                print(f"wrote {out / f'dashboard-{name}.png'}")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1] if len(sys.argv) > 1 else "docs"))
