@@ -205,6 +205,7 @@ class App:
             hosts=self._hosts,
             clock=self._clock,
             signins=commands.signins,
+            redact=self._redactor.redact,
         )
         await self._start_connectors(ledger, commands)
         await notifier.release()

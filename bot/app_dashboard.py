@@ -5,13 +5,14 @@ sign-ins are the ``dashboard`` command's), stopped before the connectors."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from bot.config import Config
 from bot.dashboard.metrics import Metrics, ObservedSink, Write
 from bot.dashboard.server import DashboardServer
+from bot.dashboard.shapes import ChatLinks
 from bot.dashboard.signin import SignIns
-from bot.dashboard.views import ChatLinks, Views
+from bot.dashboard.views import Views
 from fleet.accounts.book import AccountBook
 from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
@@ -44,6 +45,7 @@ class AppDashboard:
         hosts: Hosts,
         clock: Clock,
         signins: SignIns | None,
+        redact: Callable[[str], str],
     ) -> None:
         cfg = self._config
         if cfg.dashboard is None or signins is None:
@@ -58,6 +60,7 @@ class AppDashboard:
             timezone=cfg.timezone,
             links=ChatLinks(cfg.discord.guild_id if cfg.discord is not None else None),
             orchestrator=lambda: f"Served by the orchestrator on {ORCHESTRATOR_HOST}.",
+            redact=redact,  # what chat would not show, the pages do not either
         )
         server = DashboardServer(
             cfg.dashboard,

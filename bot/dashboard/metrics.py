@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from bot.dashboard.views import Json
+from bot.dashboard.shapes import Json
 from fleet.ledger.dashboard import UsageSum
 from fleet.metering.events import QuotaSignal, UsageEvent
 

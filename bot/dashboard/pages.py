@@ -15,8 +15,8 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
+from bot.dashboard.shapes import Json
 from bot.dashboard.signin import Viewer
-from bot.dashboard.views import Json
 from connectors.markdown import to_html
 
 NAV: tuple[tuple[str, str], ...] = (

@@ -40,8 +40,9 @@ from bot.dashboard import metrics as prom
 from bot.dashboard.live import LiveHub
 from bot.dashboard.pages import Pages
 from bot.dashboard.settings import DashboardSettings
+from bot.dashboard.shapes import Json
 from bot.dashboard.signin import LINK_PATH, SESSION_LIFETIME, SignIns, Viewer
-from bot.dashboard.views import TRANSCRIPT_ENTRIES, Json, UnknownPage, Views
+from bot.dashboard.views import TRANSCRIPT_ENTRIES, UnknownPage, Views
 from fleet.private_files import write_private
 from fleet.status import FleetEvent
 

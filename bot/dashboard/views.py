@@ -10,17 +10,16 @@ durations in seconds, money in US dollars, tokens as counts.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot import render_runs
+from bot.dashboard.shapes import ChatLinks, Json, Redacted, agent_row, budget_json, iso, usage_json
 from bot.render_transcript import transcript as transcript_markdown
 from fleet.accounts.book import AccountBook
 from fleet.accounts.routing import current, even_line
-from fleet.budgets.model import BudgetStatus, Source, Step
 from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
 from fleet.errors import FleetError
@@ -28,10 +27,7 @@ from fleet.hosts.connection import LinkState
 from fleet.hosts.service import Hosts
 from fleet.ledger import Ledger
 from fleet.ledger.dashboard import UsageSum
-from fleet.status import AgentStatus
 from fleet.supervisor import Fleet
-
-Json = dict[str, Any]
 
 TRANSCRIPT_ENTRIES = 100
 """Entries an agent page shows at first; ``?entries=N`` pages further back."""
@@ -40,26 +36,6 @@ MAX_TRANSCRIPT_ENTRIES = 2_000
 USAGE_DAYS = 7
 SLOW_EVERY = timedelta(seconds=5)
 """How stale the fleet page's cost, models and pacing steps may be (see ``_slow_parts``)."""
-_STALE_BEAT = timedelta(minutes=2)
-_PROBLEM_STATES = frozenset({"failed", "stalled"})
-
-
-def iso(at: datetime | None) -> str | None:
-    return at.isoformat() if at is not None else None
-
-
-@dataclass(frozen=True, slots=True)
-class ChatLinks:
-    """How to link to a chat message: the Discord server's id, when Discord runs."""
-
-    discord_guild: int | None = None
-
-    def message(self, connector: str, room: str, event_id: str) -> str | None:
-        if connector == "matrix":
-            return f"https://matrix.to/#/{room}/{event_id}"
-        if connector == "discord" and self.discord_guild is not None:
-            return f"https://discord.com/channels/{self.discord_guild}/{room}/{event_id}"
-        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +66,7 @@ class Views:
         timezone: ZoneInfo,
         links: ChatLinks,
         orchestrator: Callable[[], str],
+        redact: Callable[[str], str] = lambda text: text,
     ) -> None:
         self._ledger = ledger
         self._fleet = fleet
@@ -101,6 +78,7 @@ class Views:
         self._links = links
         self._orchestrator = orchestrator
         self._slow: _Slow | None = None
+        self._redacted = Redacted(redact)
 
     def _head(self) -> Json:
         return {"generated_at": iso(self._clock.now()), "orchestrator": self._orchestrator()}
@@ -117,13 +95,14 @@ class Views:
         slow = await self._slow_parts([s.name for s in statuses])
         pending = Counter(a.agent for a in await self._ledger.open_approvals())
         agents = [
-            _agent_row(
+            agent_row(
                 s,
                 now,
                 slow.cost.get(s.name, 0.0),
                 slow.models.get(s.name),
                 slow.steps if s.state.is_live else {},
                 pending,
+                self._redacted,
             )
             for s in statuses
         ]
@@ -189,25 +168,29 @@ class Views:
         usage = [u for u in await self._ledger.usage_sums(since=self._today()) if u.agent == name]
         return {
             **self._head(),
-            "agent": _agent_row(status, now, sum(u.cost_usd for u in usage), None, {}, {}),
+            "agent": agent_row(
+                status, now, sum(u.cost_usd for u in usage), None, {}, {}, self._redacted
+            ),
             "transcript": {
                 "entries": len(read.events),
                 "asked": count,
                 "more": len(read.events) >= count and count < MAX_TRANSCRIPT_ENTRIES,
-                "markdown": transcript_markdown(read.events, agent=name) if read.events else "",
+                "markdown": await self._redacted.long(
+                    transcript_markdown(read.events, agent=name) if read.events else ""
+                ),
             },
             "runs": [
                 {
                     "run_id": story.report.run.id,
                     "runtime": story.runtime,
-                    "summary_markdown": render_runs.summary(story, now),
+                    "summary_markdown": await self._redacted.long(render_runs.summary(story, now)),
                     "requests": story.requests,
                     "tokens": story.tokens,
                     "cost_usd": story.cost_usd,
                 }
                 for story in stories
             ],
-            "usage_today": [_usage_json(u) for u in usage],
+            "usage_today": [usage_json(u) for u in usage],
         }
 
     # -- budgets ----------------------------------------------------------------------------
@@ -217,7 +200,7 @@ class Views:
             return {**self._head(), "budgets": []}
         return {
             **self._head(),
-            "budgets": [_budget_json(s) for s in await self._budgets.statuses()],
+            "budgets": [budget_json(s) for s in await self._budgets.statuses()],
         }
 
     # -- usage ------------------------------------------------------------------------------
@@ -229,7 +212,7 @@ class Views:
             day = (start - timedelta(days=back)).replace(hour=0)
             until = day + timedelta(days=1)
             for u in await self._ledger.usage_sums(since=day, until=until):
-                rows.append({"day": day.date().isoformat(), **_usage_json(u)})
+                rows.append({"day": day.date().isoformat(), **usage_json(u)})
         totals: dict[str, dict[str, Json]] = {}
         for key in ("agent", "model", "account", "host", "day"):
             sums: dict[str, Json] = {}
@@ -260,7 +243,7 @@ class Views:
                     "kind": account.kind.value,
                     "provider": account.provider,
                     "usable": book.usable(name, now),
-                    "problem": mark.reason if mark is not None else None,
+                    "problem": self._redacted(mark.reason) if mark is not None else None,
                     "problem_until": iso(mark.until) if mark is not None else None,
                     "agents": book.agents_on(name),
                     "windows": [
@@ -282,7 +265,6 @@ class Views:
         return {**self._head(), "accounts": found}
 
     async def hosts(self) -> Json:
-        now = self._clock.now()
         live = Counter(r.host for r in await self._ledger.list_agents() if r.state.is_live)
         found: list[Json] = [
             {
@@ -307,7 +289,7 @@ class Views:
                     "name": view.entry.name,
                     "state": "up" if status.state is LinkState.CONNECTED else status.state.value,
                     "since": iso(status.since),
-                    "error": status.error or view.probe_error,
+                    "error": self._redacted(status.error or view.probe_error or "") or None,
                     "attempts": status.attempts,
                     "address": str(view.entry.target),
                     "agents": live.get(view.entry.name, 0),
@@ -321,7 +303,6 @@ class Views:
                 }
             )
         found.sort(key=lambda h: (h["state"] == "up", h["name"] != "local", h["name"]))
-        del now
         return {**self._head(), "hosts": found}
 
     # -- approvals, audit -------------------------------------------------------------------
@@ -337,14 +318,14 @@ class Views:
                 for post in posts
                 if (link := self._links.message(post.connector, post.room, post.event_id))
             ]
-            ended = request.answered_at or (now if request.answered_at is None else None)
+            ended = request.answered_at or now  # an open one: how long it has waited
             found.append(
                 {
                     "id": request.id,
                     "agent": request.agent,
                     "host": request.host,
                     "tool": request.tool,
-                    "subject": request.subject,
+                    "subject": self._redacted(request.subject),
                     "state": request.state.value,
                     "asked_at": iso(request.asked_at),
                     "deadline": iso(request.deadline),
@@ -352,9 +333,7 @@ class Views:
                     "answered_at": iso(request.answered_at),
                     "how": request.how,
                     "decision": request.decision.value if request.decision else None,
-                    "waited_seconds": round((ended - request.asked_at).total_seconds(), 1)
-                    if ended is not None
-                    else None,
+                    "waited_seconds": round((ended - request.asked_at).total_seconds(), 1),
                     "open": request.answered_at is None and request.state.value == "open",
                     "chat_links": links,
                     "posted_in": [f"{p.connector}:{p.room}" for p in posts],
@@ -376,109 +355,11 @@ class Views:
                     "room": e.room,
                     "thread": e.thread,
                     "command": e.command,
-                    "text": e.text,
+                    "text": self._redacted(e.text),
                     "outcome": str(e.outcome),
-                    "detail": e.detail,
+                    "detail": self._redacted(e.detail) if e.detail else e.detail,
                     "source": e.source,
                 }
                 for e in entries
             ],
         }
-
-
-def _agent_row(
-    s: AgentStatus,
-    now: datetime,
-    cost_today: float,
-    model: tuple[str, str, str | None] | None,
-    steps: Mapping[str, Json],
-    pending: Mapping[str, int],
-) -> Json:
-    beat = (now - s.last_heartbeat).total_seconds() if s.last_heartbeat else None
-    problems: list[str] = []
-    if s.state.value in _PROBLEM_STATES:
-        problems.append(f"{s.state.value}: {s.reason}" if s.reason else s.state.value)
-    if s.host_down:
-        problems.append(f"host {s.host} down: {s.host_down}")
-    if s.frozen:
-        problems.append(f"frozen: {s.frozen}")
-    if s.state.is_live and beat is not None and beat > _STALE_BEAT.total_seconds():
-        problems.append(f"no heartbeat for {int(beat)} s")
-    step = steps.get(s.name)
-    if step is not None and step["step"] in (Step.QUEUE.value, Step.REFUSE.value):
-        problems.append(f"budget {step['budget']}: {step['step']}")
-    if pending.get(s.name):
-        problems.append(f"waiting on {pending[s.name]} approval(s)")
-    requested, served, rewritten = model or (s.model or "", s.model or "", None)
-    return {
-        "name": s.name,
-        "host": s.host,
-        "state": "unknown" if s.host_down else s.state.value,
-        "reason": s.reason,
-        "runtime": s.runtime,
-        "backend": s.backend,
-        "model": served or requested or s.model,
-        "downgraded_from": rewritten,
-        "pid": s.pid,
-        "started_at": iso(s.started_at),
-        "heartbeat_age_seconds": round(beat, 1) if beat is not None else None,
-        "tokens_today": s.tokens_today or 0,
-        "cost_today_usd": round(cost_today, 6),
-        "pacing": step,
-        "queued_until": iso(s.queued_until),
-        "problems": problems,
-    }
-
-
-def _usage_json(u: Any) -> Json:
-    return {
-        "agent": u.agent,
-        "host": u.host,
-        "provider": u.provider,
-        "model": u.model,
-        "account": u.account,
-        "requests": u.requests,
-        "input_tokens": u.input,
-        "output_tokens": u.output,
-        "cache_read_tokens": u.cache_read,
-        "cache_write_tokens": u.cache_write,
-        "tokens": u.tokens,
-        "cost_usd": round(u.cost_usd, 6),
-    }
-
-
-_CONFIDENCE = {
-    Source.PROVIDER: ("provider", "the provider's word (its quota headers)"),
-    Source.METERING: ("config", "exact: the window the config defines"),
-    Source.ESTIMATED: ("estimated", "a guess: no fresh quota signal from the provider"),
-}
-
-
-def _budget_json(s: BudgetStatus) -> Json:
-    confidence, said = _CONFIDENCE[s.source]
-    return {
-        "key": s.budget.key,
-        "scope": str(s.budget.scope),
-        "unit": s.unit,
-        "used": s.used,
-        "limit": s.limit,
-        "remaining": max(s.limit - s.used, 0.0),
-        "pace_ratio": round(s.pace_ratio, 4),
-        "status": s.status.value,
-        "step": s.step.value,
-        "level": s.level,
-        "window_start": iso(s.start),
-        "window_end": iso(s.end),
-        "resets_at": iso(s.end),
-        "reset_confidence": confidence,
-        "reset_confidence_text": said,
-        "source": s.source.value,
-        "target_rate_per_hour": s.target_rate,
-        "projected_end_use": s.projected_end_use,
-        "projected_exhaustion": iso(s.projected_exhaustion),
-        "queued_until": iso(s.queued_until),
-        "burst_until": iso(s.burst.until) if s.burst is not None else None,
-        "usd_used": s.usd_used,
-        "series": [[iso(at), value] for at, value in s.series],
-        "even_line": [[iso(s.start), 0.0], [iso(s.end), s.limit]],
-    }

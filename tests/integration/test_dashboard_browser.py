@@ -17,6 +17,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.dashboard_rig import (
+    PROVIDER_KEY,
     USAGE,
     Rig,
     browser,
@@ -175,6 +176,17 @@ def test_pages_say_no_to_framing_inline_script_and_referrers(rig: Rig) -> None:
     assert status == 404 and json.loads(body) == {"error": "no agent is called 'nobody'"}
     status, _, body = _get(rig.base + "/api/fleet", Authorization="Bearer wrong")
     assert status == 401
+
+
+def test_a_secret_an_agent_prints_is_redacted_on_its_page(rig: Rig) -> None:
+    """What chat would not show the dashboard does not either: a provider key the agent
+    echoes is redacted in its transcript, on the page and in the JSON."""
+    rig.bot.command(f"send coder-1 the key is {PROVIDER_KEY}", r"received: the key is", timeout=20)
+    token = (rig.root / "state" / "dashboard-status-token").read_text().strip()
+    status, _, body = _get(rig.base + "/api/agents/coder-1", Authorization=f"Bearer {token}")
+    assert status == 200 and b"received: the key is" in body
+    assert PROVIDER_KEY.encode() not in body
+    assert PROVIDER_KEY[:16].encode() not in body
 
 
 def test_metrics_token_figures_equal_the_ledgers(rig: Rig) -> None:

@@ -1,0 +1,167 @@
+"""How the dashboard's records read as JSON: pure functions from the app's records (an
+agent's status, a usage sum, a budget's status) to the fields of the API
+(``docs/dashboard-api.md``), and the redaction every text agents or people wrote passes.
+:mod:`bot.dashboard.views` reads the records; this module only shapes them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from fleet.budgets.model import BudgetStatus, Source, Step
+from fleet.status import AgentStatus
+
+Json = dict[str, Any]
+
+_STALE_BEAT = timedelta(minutes=2)
+_PROBLEM_STATES = frozenset({"failed", "stalled"})
+
+
+def iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class ChatLinks:
+    """How to link to a chat message: the Discord server's id, when Discord runs."""
+
+    discord_guild: int | None = None
+
+    def message(self, connector: str, room: str, event_id: str) -> str | None:
+        if connector == "matrix":
+            return f"https://matrix.to/#/{room}/{event_id}"
+        if connector == "discord" and self.discord_guild is not None:
+            return f"https://discord.com/channels/{self.discord_guild}/{room}/{event_id}"
+        return None
+
+
+class Redacted:
+    """The app's redactor over what agents and people wrote (reasons, transcripts, audit
+    lines): what chat never shows, the dashboard never shows either. Long texts (a
+    transcript) are redacted off the event loop, and remembered: a page re-rendered every
+    tick with the same transcript redacts it once."""
+
+    _KEEP = 64  # texts remembered: the agent pages open now, and a few more
+    _LONGEST = 256 * 1024  # a longer text is redacted each time, never kept
+
+    def __init__(self, redact: Callable[[str], str]) -> None:
+        self._redact = redact
+        self._seen: dict[str, str] = {}
+
+    def __call__(self, text: str) -> str:
+        return self._redact(text)
+
+    async def long(self, text: str) -> str:
+        if not text:
+            return text
+        if (done := self._seen.get(text)) is not None:
+            return done
+        done = await asyncio.to_thread(self._redact, text)
+        if len(text) > self._LONGEST:
+            return done
+        if len(self._seen) >= self._KEEP:
+            self._seen.pop(next(iter(self._seen)))
+        self._seen[text] = done
+        return done
+
+
+def agent_row(
+    s: AgentStatus,
+    now: datetime,
+    cost_today: float,
+    model: tuple[str, str, str | None] | None,
+    steps: Mapping[str, Json],
+    pending: Mapping[str, int],
+    redact: Callable[[str], str],
+) -> Json:
+    beat = (now - s.last_heartbeat).total_seconds() if s.last_heartbeat else None
+    problems: list[str] = []
+    if s.state.value in _PROBLEM_STATES:
+        problems.append(f"{s.state.value}: {s.reason}" if s.reason else s.state.value)
+    if s.host_down:
+        problems.append(f"host {s.host} down: {s.host_down}")
+    if s.frozen:
+        problems.append(f"frozen: {s.frozen}")
+    if s.state.is_live and beat is not None and beat > _STALE_BEAT.total_seconds():
+        problems.append(f"no heartbeat for {int(beat)} s")
+    step = steps.get(s.name)
+    if step is not None and step["step"] in (Step.QUEUE.value, Step.REFUSE.value):
+        problems.append(f"budget {step['budget']}: {step['step']}")
+    if pending.get(s.name):
+        problems.append(f"waiting on {pending[s.name]} approval(s)")
+    requested, served, rewritten = model or (s.model or "", s.model or "", None)
+    return {
+        "name": s.name,
+        "host": s.host,
+        "state": "unknown" if s.host_down else s.state.value,
+        "reason": redact(s.reason) if s.reason else s.reason,
+        "runtime": s.runtime,
+        "backend": s.backend,
+        "model": served or requested or s.model,
+        "downgraded_from": rewritten,
+        "pid": s.pid,
+        "started_at": iso(s.started_at),
+        "heartbeat_age_seconds": round(beat, 1) if beat is not None else None,
+        "tokens_today": s.tokens_today or 0,
+        "cost_today_usd": round(cost_today, 6),
+        "pacing": step,
+        "queued_until": iso(s.queued_until),
+        "problems": [redact(problem) for problem in problems],
+    }
+
+
+def usage_json(u: Any) -> Json:
+    return {
+        "agent": u.agent,
+        "host": u.host,
+        "provider": u.provider,
+        "model": u.model,
+        "account": u.account,
+        "requests": u.requests,
+        "input_tokens": u.input,
+        "output_tokens": u.output,
+        "cache_read_tokens": u.cache_read,
+        "cache_write_tokens": u.cache_write,
+        "tokens": u.tokens,
+        "cost_usd": round(u.cost_usd, 6),
+    }
+
+
+_CONFIDENCE = {
+    Source.PROVIDER: ("provider", "the provider's word (its quota headers)"),
+    Source.METERING: ("config", "exact: the window the config defines"),
+    Source.ESTIMATED: ("estimated", "a guess: no fresh quota signal from the provider"),
+}
+
+
+def budget_json(s: BudgetStatus) -> Json:
+    confidence, said = _CONFIDENCE[s.source]
+    return {
+        "key": s.budget.key,
+        "scope": str(s.budget.scope),
+        "unit": s.unit,
+        "used": s.used,
+        "limit": s.limit,
+        "remaining": max(s.limit - s.used, 0.0),
+        "pace_ratio": round(s.pace_ratio, 4),
+        "status": s.status.value,
+        "step": s.step.value,
+        "level": s.level,
+        "window_start": iso(s.start),
+        "window_end": iso(s.end),
+        "resets_at": iso(s.end),
+        "reset_confidence": confidence,
+        "reset_confidence_text": said,
+        "source": s.source.value,
+        "target_rate_per_hour": s.target_rate,
+        "projected_end_use": s.projected_end_use,
+        "projected_exhaustion": iso(s.projected_exhaustion),
+        "queued_until": iso(s.queued_until),
+        "burst_until": iso(s.burst.until) if s.burst is not None else None,
+        "usd_used": s.usd_used,
+        "series": [[iso(at), value] for at, value in s.series],
+        "even_line": [[iso(s.start), 0.0], [iso(s.end), s.limit]],
+    }
