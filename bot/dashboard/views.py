@@ -265,7 +265,11 @@ class Views:
         return {**self._head(), "accounts": found}
 
     async def hosts(self) -> Json:
-        live = Counter(r.host for r in await self._ledger.list_agents() if r.state.is_live)
+        names: dict[str, list[str]] = {}
+        for record in await self._ledger.list_agents():
+            if record.state.is_live:
+                names.setdefault(record.host, []).append(record.name)
+        live = Counter({host: len(agents) for host, agents in names.items()})
         found: list[Json] = [
             {
                 "name": "local",
@@ -275,6 +279,7 @@ class Views:
                 "attempts": 0,
                 "address": None,
                 "agents": live.get("local", 0),
+                "agent_names": sorted(names.get("local", [])),
                 "max_agents": None,
                 "load": None,
                 "free_disk_bytes": None,
@@ -293,6 +298,7 @@ class Views:
                     "attempts": status.attempts,
                     "address": str(view.entry.target),
                     "agents": live.get(view.entry.name, 0),
+                    "agent_names": sorted(names.get(view.entry.name, [])),
                     "max_agents": view.entry.max_agents,
                     "load": list(facts.load) if facts is not None and facts.load else None,
                     "free_disk_bytes": facts.disk.free_bytes

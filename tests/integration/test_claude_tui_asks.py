@@ -162,7 +162,11 @@ async def test_a_tui_asks_through_its_hook_and_gets_each_answer(rig: Rig) -> Non
     assert (first.tool, first.channel) == ("Write", "hook")
     allowed = Path(first.subject)
     assert allowed in files and f"{allowed.name}" in first.detail
-    assert (await rig.ledger.last_heartbeats())[NAME][1] == "waiting"
+
+    async def waiting() -> bool:  # recorded just after the request is opened
+        return (await rig.ledger.last_heartbeats())[NAME][1] == "waiting"
+
+    await eventually(waiting, "the agent seen waiting on its ask")
     await rig.approvals.answer(first.id, by="ann", decision=Decision.ALLOW, how="reaction")
 
     async def written() -> bool:

@@ -178,6 +178,29 @@ def test_pages_say_no_to_framing_inline_script_and_referrers(rig: Rig) -> None:
     assert status == 401
 
 
+def test_a_huge_transcript_is_paged_never_read_whole(rig: Rig, chromium: Any) -> None:
+    """5,000 lines of output: the page shows the last 100 entries and a link further
+    back; however far back one asks, one page reads at most 2,000."""
+    rig.bot.command("send coder-2 lines 5000", r"line 5000 of 5000", timeout=30)
+    token = (rig.root / "state" / "dashboard-status-token").read_text().strip()
+    auth = {"Authorization": f"Bearer {token}"}
+    status, _, body = _get(rig.base + "/api/agents/coder-2", **auth)
+    transcript = json.loads(body)["transcript"]
+    assert status == 200 and transcript["asked"] == 100 and transcript["more"] is True
+    assert "line 5000 of 5000" in transcript["markdown"]
+    _, _, body = _get(rig.base + "/api/agents/coder-2?entries=99999", **auth)
+    assert json.loads(body)["transcript"]["asked"] == 2000
+    context = chromium.new_context()
+    page = context.new_page()
+    sign_in(page, rig.link())
+    page.goto(rig.base + "/agents/coder-2")
+    page.wait_for_selector("text=Show older entries", timeout=5000)
+    page.click("text=Show older entries")
+    page.wait_for_url("**/agents/coder-2?entries=200")
+    assert "line 5000 of 5000" in page.inner_text("#transcript")
+    context.close()
+
+
 def test_a_secret_an_agent_prints_is_redacted_on_its_page(rig: Rig) -> None:
     """What chat would not show the dashboard does not either: a provider key the agent
     echoes is redacted in its transcript, on the page and in the JSON."""
