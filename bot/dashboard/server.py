@@ -43,6 +43,7 @@ from bot.dashboard.settings import DashboardSettings
 from bot.dashboard.shapes import Json
 from bot.dashboard.signin import LINK_PATH, SESSION_LIFETIME, SignIns, Viewer
 from bot.dashboard.views import TRANSCRIPT_ENTRIES, UnknownPage, Views
+from fleet.errors import FleetwardenError
 from fleet.private_files import write_private
 from fleet.status import FleetEvent
 
@@ -61,7 +62,9 @@ _STREAM_CHECK = 5.0  # seconds between two checks of an open stream's session
 _SIGNED_OUT = "Sign in from chat: say `dashboard` to Fleetwarden, and it sends you a link."
 _INVALID_LINK = "This link is no longer valid — ask the bot for a new one (say `dashboard`)."
 
-ViewerKey = web.AppKey("viewer", Viewer)
+
+class DashboardUnavailable(FleetwardenError):
+    """The dashboard could not listen (the port taken, the certificate unreadable)."""
 
 
 def status_token(state_dir: Path) -> str:
@@ -127,12 +130,27 @@ class DashboardServer:
         # Open streams end as the hub stops; a request still running after 2 s is cut.
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await runner.setup()
+        where = f"{self.settings.host}:{self.settings.port}"
         tls = None
-        if self.settings.tls is not None:
-            tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            tls.load_cert_chain(*self.settings.tls)
+        try:
+            if self.settings.tls is not None:
+                tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+                tls.load_cert_chain(*self.settings.tls)
+        except OSError as exc:  # ssl.SSLError too
+            await runner.cleanup()
+            raise DashboardUnavailable(
+                f"the dashboard cannot load its tls_cert and tls_key: {exc.strerror or exc}; "
+                "point them at a readable PEM certificate chain and its key"
+            ) from None
         site = web.TCPSite(runner, self.settings.host, self.settings.port, ssl_context=tls)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise DashboardUnavailable(
+                f"the dashboard cannot listen on {where}: {exc.strerror or exc}; set another "
+                "port in the config's `dashboard: {listen: ...}`"
+            ) from None
         self._runner = runner
         server = site._server
         sockets = getattr(server, "sockets", None) or ()

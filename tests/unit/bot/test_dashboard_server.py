@@ -14,7 +14,7 @@ import pytest
 
 from bot.acl import Acl, Grant, Role
 from bot.dashboard.metrics import Metrics
-from bot.dashboard.server import DashboardServer
+from bot.dashboard.server import DashboardServer, DashboardUnavailable
 from bot.dashboard.settings import DashboardSection
 from bot.dashboard.signin import SignIns
 from bot.dashboard.views import UnknownPage, Views
@@ -266,3 +266,35 @@ async def test_a_session_opened_after_the_hubs_last_look_keeps_its_stream(
                     assert "signedout" not in seen and "event: fragment" in seen
         finally:
             await server.stop()
+
+
+async def test_a_taken_port_or_a_missing_certificate_is_said_plainly(
+    ledger: Ledger, clock: ManualClock, tmp_path: Path
+) -> None:
+    """The orchestrator stops at start saying what to change, not with a traceback."""
+    server, _, _ = await serve(ledger, clock, tmp_path, {})
+    try:
+        taken = replace(server.settings, port=server.port or 0)
+        again = DashboardServer(
+            taken,
+            views=cast(Views, FixedViews()),
+            signins=SignIns(ledger, Acl([]), clock),
+            metrics=Metrics(),
+            state_dir=tmp_path,
+            environ={},
+        )
+        with pytest.raises(DashboardUnavailable, match=r"cannot listen on 127\.0\.0\.1:\d+"):
+            await again.start()
+        missing = replace(taken, port=0, tls=(tmp_path / "no.pem", tmp_path / "no.key"))
+        third = DashboardServer(
+            missing,
+            views=cast(Views, FixedViews()),
+            signins=SignIns(ledger, Acl([]), clock),
+            metrics=Metrics(),
+            state_dir=tmp_path,
+            environ={},
+        )
+        with pytest.raises(DashboardUnavailable, match="cannot load its tls_cert and tls_key"):
+            await third.start()
+    finally:
+        await server.stop()
