@@ -121,7 +121,6 @@ class App:
         self._state = AppState.NEW
         self._stop_requested = asyncio.Event()
         self._serving = Serving(on_closed=self.request_stop)
-        self._started_connectors: list[Connector] = []
         self._standby = Standby(on_lost=self.request_stop)  # on a shared ledger
         self._app_hosts = AppHosts(
             config.hosts,
@@ -206,6 +205,7 @@ class App:
             clock=self._clock,
             signins=commands.signins,
             redact=self._redactor.redact,
+            connector_named=self._serving.named,
         )
         await self._start_connectors(ledger, commands)
         await notifier.release()
@@ -216,7 +216,7 @@ class App:
         log.info(
             "fleetwarden started: state dir %s, connectors: %s",
             self.config.state_dir,
-            ", ".join(c.name for c in self._started_connectors) or "none",
+            ", ".join(c.name for c in self._serving.connectors) or "none",
         )
 
     async def _open_ledger(self) -> tuple[Ledger, Notifier]:
@@ -224,7 +224,7 @@ class App:
         self._ledger = await Ledger.connect(
             wiring.ledger_location(self.config, self._environ), self._clock
         )
-        self._notifier = Notifier(self._ledger, lambda: self._started_connectors)
+        self._notifier = Notifier(self._ledger, lambda: self._serving.connectors)
         self._approvals = Approvals(self._ledger, self._clock)
         self._notifier.hold()  # news at boot waits for the connectors (see start)
         return self._ledger, self._notifier
@@ -307,7 +307,7 @@ class App:
             self._fleet, self._notifier.post, self._clock, typing=self._notifier.typing
         )
         self._fleet.subscribe(self._feed.on_fleet_event)
-        connectors = lambda: self._started_connectors  # noqa: E731
+        connectors = lambda: self._serving.connectors  # noqa: E731
         attach_feed(cfg, self.approvals, ledger, self._fleet, self._notifier, connectors)
         if self._run_caps is not None:
             self._run_caps.attach(self._fleet)
@@ -327,7 +327,7 @@ class App:
         scheduler is made here (not started): ``schedule`` commands and deferred spawns add
         jobs."""
         self._scheduler = FleetScheduler()
-        self._follower = ScreenFollower(fleet, ledger, self._started_connector)
+        self._follower = ScreenFollower(fleet, ledger, self._serving.named)
         built = build_commands(
             self.config,
             ledger=ledger,
@@ -340,7 +340,7 @@ class App:
             reload_roster=self.reload_config if self.config.source is not None else None,
             accounts=self._accounts,
             queue=self.queue,
-            connector_named=self._started_connector,
+            connector_named=self._serving.named,
             sandboxes=self._sandboxes,
             notices=self._notifier,
             ordering=self._notifier.ordering if self._notifier is not None else None,
@@ -375,7 +375,7 @@ class App:
             approvals=self.approvals,
             reports_dir=self.reports_dir,
             accounts_text=AccountCommands(self._accounts).text,
-            connector_named=self._started_connector,
+            connector_named=self._serving.named,
         )
         add_app_jobs(scheduler, cfg)
         scheduler.start(context)
@@ -393,10 +393,7 @@ class App:
             )
         sources = (self._heartbeats, self._metering, self._accounts)
         failed = self._dashboard.metrics.send_failed
-        for connector in redacting.guard(made, self._redactor, sources, on_failure=failed):
-            await connector.start()
-            self._started_connectors.append(connector)
-            self._serving.serve(connector)
+        await self._serving.start(redacting.guard(made, self._redactor, sources, on_failure=failed))
 
     async def _say_sandbox_problem(self, notifier: Notifier) -> None:
         """Tell the home rooms once, at start, when agents cannot be sandboxed here."""
@@ -405,7 +402,7 @@ class App:
             fix = self._sandboxes.fix
             text = f"Sandboxed agents cannot start on this host: {problem}. To fix: {fix}."
             delivery = await notifier.post(Notice(text, tone="warning", home_too=True))
-            if not self._started_connectors or not delivery.ok:  # else said once, in chat
+            if not self._serving.connectors or not delivery.ok:  # else said once, in chat
                 log.warning("agents cannot be sandboxed: %s; to fix: %s", problem, fix)
 
     async def _restore_schedules(self, schedules: ScheduleCommands) -> None:
@@ -430,11 +427,7 @@ class App:
         if self._queue is not None:
             await self._queue.stop()
         await self._dashboard.stop()  # its streams closed before what they show stops
-        for connector in reversed(self._started_connectors):
-            try:
-                await connector.stop()
-            except Exception:
-                log.exception("connector %s did not stop cleanly", connector.name)
+        await self._serving.stop_connectors()
         if self._fleet is not None:
             await self._fleet.stop()
         await self._sandboxes.stop()  # the doors of locked agents; they reopen on reattach
@@ -467,11 +460,7 @@ class App:
             await self._notifier.ordering.drain()
         await self._serving.close()
 
-    # -- serving ----------------------------------------------------------------------------
-
-    def _started_connector(self, name: str) -> Connector | None:
-        """The running connector called ``name``, if there is one."""
-        return next((c for c in self._started_connectors if c.name == name), None)
+    # -- the config, again -----------------------------------------------------------------
 
     async def reload_config(self) -> RosterDiff:
         """Read the config file again; apply its roster and operators, or change nothing on

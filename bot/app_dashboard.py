@@ -10,9 +10,9 @@ from collections.abc import Callable, Mapping
 from bot.config import Config
 from bot.dashboard.metrics import Metrics, ObservedSink, Write
 from bot.dashboard.server import DashboardServer
-from bot.dashboard.shapes import ChatLinks
 from bot.dashboard.signin import SignIns
 from bot.dashboard.views import Views
+from connectors.base import Connector
 from fleet.accounts.book import AccountBook
 from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
@@ -46,6 +46,7 @@ class AppDashboard:
         clock: Clock,
         signins: SignIns | None,
         redact: Callable[[str], str],
+        connector_named: Callable[[str], Connector | None],
     ) -> None:
         cfg = self._config
         if cfg.dashboard is None or signins is None:
@@ -58,7 +59,7 @@ class AppDashboard:
             hosts=hosts,
             clock=clock,
             timezone=cfg.timezone,
-            links=ChatLinks(cfg.discord.guild_id if cfg.discord is not None else None),
+            connector_named=connector_named,
             orchestrator=lambda: f"Served by the orchestrator on {ORCHESTRATOR_HOST}.",
             redact=redact,  # what chat would not show, the pages do not either
         )

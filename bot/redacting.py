@@ -126,6 +126,11 @@ class RedactingConnector:
     def thread_link(self, room: RoomId, thread: ThreadId) -> str | None:
         return self.inner.thread_link(room, thread)
 
+    def message_link(
+        self, room: RoomId, event_id: EventId, thread: ThreadId | None = None
+    ) -> str | None:
+        return self.inner.message_link(room, event_id, thread)
+
     async def redact(self, text: str) -> str:
         """``text`` redacted with the secrets known now; a long one off the event loop."""
         redaction = self._redactor.snapshot()  # on the loop, where the sources change

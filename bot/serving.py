@@ -1,6 +1,7 @@
-"""Serving the connectors' inbound streams: each message handled in its own task, in order
-within one conversation (connector, room, thread), so a slow ``stop`` in one room does not
-hold up another.
+"""The running connectors and their inbound streams: each connector started in turn, each
+message handled in its own task, in order within one conversation (connector, room,
+thread), so a slow ``stop`` in one room does not hold up another; the connectors stopped
+in reverse order.
 
 When a connector's stream ends (console EOF or ``quit``) :class:`Serving` says so through
 ``on_closed``; a connector that lost its service for good (a :class:`FleetwardenError`) is
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from bot.router import Router
 from connectors.base import Connector, InboundMessage
@@ -32,6 +33,26 @@ class Serving:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._consumers: set[asyncio.Task[None]] = set()
         self._conversations: dict[ConversationKey, asyncio.Lock] = {}
+        self.connectors: list[Connector] = []  # started, in order
+
+    async def start(self, connectors: Iterable[Connector]) -> None:
+        """Start each connector in turn and read its inbound stream."""
+        for connector in connectors:
+            await connector.start()
+            self.connectors.append(connector)
+            self.serve(connector)
+
+    def named(self, name: str) -> Connector | None:
+        """The running connector called ``name``, if there is one."""
+        return next((c for c in self.connectors if c.name == name), None)
+
+    async def stop_connectors(self) -> None:
+        """Stop the connectors, the last started first; one failing stops none of the rest."""
+        for connector in reversed(self.connectors):
+            try:
+                await connector.stop()
+            except Exception:
+                log.exception("connector %s did not stop cleanly", connector.name)
 
     def serve(self, connector: Connector) -> None:
         """Start reading ``connector``'s inbound stream."""

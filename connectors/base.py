@@ -168,3 +168,10 @@ class Connector(Protocol):
         """A link that opens ``thread`` of ``room`` in the service's clients, for an answer
         given elsewhere to point at it (``None`` where there is no such link)."""
         ...
+
+    def message_link(
+        self, room: RoomId, event_id: EventId, thread: ThreadId | None = None
+    ) -> str | None:
+        """A link that opens the message ``event_id`` (posted in ``room``, in ``thread`` if
+        given) in the service's clients (``None`` where there is no such link)."""
+        ...

@@ -160,6 +160,11 @@ class ConsoleConnector:
     def thread_link(self, room: RoomId, thread: ThreadId) -> str | None:
         return None
 
+    def message_link(
+        self, room: RoomId, event_id: EventId, thread: ThreadId | None = None
+    ) -> str | None:
+        return None
+
     def _prompt(self) -> None:
         if self._interactive and self._state is _State.STARTED:
             self._write(self._config.prompt)

@@ -51,10 +51,12 @@ _PARSE = _parser(breaks=False)
 # --- HTML --------------------------------------------------------------------------------------
 
 
-def to_html(markdown: str) -> str:
-    """Render ``markdown`` as HTML for a Matrix ``formatted_body``, with raw HTML escaped."""
+def to_html(markdown: str, *, align_classes: bool = False) -> str:
+    """Render ``markdown`` as HTML for a Matrix ``formatted_body``, with raw HTML escaped.
+    ``align_classes``: a table column's alignment as ``class="align-right"`` rather than a
+    ``style`` attribute (for a web page whose Content Security Policy refuses those)."""
     return "".join(
-        _html_table(part) if isinstance(part, Table) else _html_whole(part)
+        _html_table(part, align_classes) if isinstance(part, Table) else _html_whole(part)
         for part in _parts(markdown)
     )
 
@@ -64,9 +66,14 @@ def _html_whole(markdown: str) -> str:
     return html
 
 
-def _html_table(table: Table) -> str:
+def _html_table(table: Table, align_classes: bool = False) -> str:
     """``table`` as markdown-it renders it."""
-    styles = [f' style="text-align:{align}"' if align else "" for align in table.aligns]
+    styles = [
+        (f' class="align-{align}"' if align_classes else f' style="text-align:{align}"')
+        if align
+        else ""
+        for align in table.aligns
+    ]
     out = ["<table>\n<thead>\n<tr>\n"]
     out += [
         f"<th{style}>{_html_cell(cell)}</th>\n"

@@ -76,12 +76,9 @@ def _bytes(value: int | None) -> str:
 
 def markdown_html(markdown: str) -> str:
     """Chat markdown as HTML for a page: raw HTML in it is escaped (markdown-it's
-    ``html=False``), and a table's column alignment becomes a class, not a ``style``
-    attribute the page's CSP would refuse."""
-    html = to_html(markdown)
-    for align in ("left", "center", "right"):
-        html = html.replace(f' style="text-align:{align}"', f' class="align-{align}"')
-    return html
+    ``html=False``), and a table's column alignment is a class, not a ``style`` attribute
+    the page's CSP would refuse."""
+    return to_html(markdown, align_classes=True)
 
 
 def _amount(value: float, unit: str) -> str:

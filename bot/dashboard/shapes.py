@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,20 +21,6 @@ _PROBLEM_STATES = frozenset({"failed", "stalled"})
 
 def iso(at: datetime | None) -> str | None:
     return at.isoformat() if at is not None else None
-
-
-@dataclass(frozen=True, slots=True)
-class ChatLinks:
-    """How to link to a chat message: the Discord server's id, when Discord runs."""
-
-    discord_guild: int | None = None
-
-    def message(self, connector: str, room: str, event_id: str) -> str | None:
-        if connector == "matrix":
-            return f"https://matrix.to/#/{room}/{event_id}"
-        if connector == "discord" and self.discord_guild is not None:
-            return f"https://discord.com/channels/{self.discord_guild}/{room}/{event_id}"
-        return None
 
 
 class Redacted:

@@ -16,10 +16,12 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot import render_runs
-from bot.dashboard.shapes import ChatLinks, Json, Redacted, agent_row, budget_json, iso, usage_json
+from bot.dashboard.shapes import Json, Redacted, agent_row, budget_json, iso, usage_json
 from bot.render_transcript import transcript as transcript_markdown
+from connectors.base import Connector, EventId, RoomId, ThreadId
 from fleet.accounts.book import AccountBook
 from fleet.accounts.routing import current, even_line
+from fleet.approvals.model import ApprovalPost
 from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
 from fleet.errors import FleetError
@@ -64,7 +66,7 @@ class Views:
         hosts: Hosts,
         clock: Clock,
         timezone: ZoneInfo,
-        links: ChatLinks,
+        connector_named: Callable[[str], Connector | None],
         orchestrator: Callable[[], str],
         redact: Callable[[str], str] = lambda text: text,
     ) -> None:
@@ -75,7 +77,7 @@ class Views:
         self._hosts = hosts
         self._clock = clock
         self._tz = timezone
-        self._links = links
+        self._connector_named = connector_named  # links to chat messages
         self._orchestrator = orchestrator
         self._slow: _Slow | None = None
         self._redacted = Redacted(redact)
@@ -165,7 +167,7 @@ class Views:
         count = max(1, min(entries, MAX_TRANSCRIPT_ENTRIES))
         read = await self._fleet.outputs.transcript(name, count)
         stories = await self._fleet.outputs.stories.recent(name, 10)
-        usage = [u for u in await self._ledger.usage_sums(since=self._today()) if u.agent == name]
+        usage = await self._ledger.usage_sums(since=self._today(), agent=name)
         return {
             **self._head(),
             "agent": agent_row(
@@ -322,7 +324,8 @@ class Views:
             links = [
                 link
                 for post in posts
-                if (link := self._links.message(post.connector, post.room, post.event_id))
+                if (chat := self._connector_named(post.connector)) is not None
+                and (link := chat.message_link(*_where(post)))
             ]
             ended = request.answered_at or now  # an open one: how long it has waited
             found.append(
@@ -369,3 +372,8 @@ class Views:
                 for e in entries
             ],
         }
+
+
+def _where(post: ApprovalPost) -> tuple[RoomId, EventId, ThreadId | None]:
+    thread = ThreadId(post.thread) if post.thread else None
+    return RoomId(post.room), EventId(post.event_id), thread

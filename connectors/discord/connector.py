@@ -412,6 +412,12 @@ class DiscordConnector:
         """A thread is a channel of the server: its link needs only the server's id."""
         return f"https://discord.com/channels/{self._config.guild_id}/{thread}"
 
+    def message_link(
+        self, room: RoomId, event_id: EventId, thread: ThreadId | None = None
+    ) -> str | None:
+        """A message's link names the channel it is in: its thread, when it is in one."""
+        return f"https://discord.com/channels/{self._config.guild_id}/{thread or room}/{event_id}"
+
     async def health(self) -> ConnectorHealth:
         client = self._client
         if self._state is not _State.RUNNING or client is None or client.is_closed():

@@ -397,6 +397,12 @@ class MatrixConnector:
         """A matrix.to permalink to the thread's root, which Element opens as the thread."""
         return permalink(room, thread, via=self._config.user_id.partition(":")[2])
 
+    def message_link(
+        self, room: RoomId, event_id: EventId, thread: ThreadId | None = None
+    ) -> str | None:
+        """A matrix.to permalink to the event (a thread's events are events of its room)."""
+        return permalink(room, event_id, via=self._config.user_id.partition(":")[2])
+
     async def health(self) -> ConnectorHealth:
         if self._state is not _State.RUNNING or self._task is None or self._task.done():
             state = "sync stopped" if self._state is _State.RUNNING else self._state.value

@@ -201,12 +201,19 @@ class DashboardLedger:
             )
 
     async def usage_sums(
-        self: Store, since: datetime | None = None, until: datetime | None = None
+        self: Store,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        *,
+        agent: str | None = None,
     ) -> list[UsageSum]:
-        """Usage from ``since`` to ``until`` (all of it without them) per agent, host,
-        provider, model and account."""
+        """Usage from ``since`` to ``until`` (all of it without them; of one ``agent`` when
+        named) per agent, host, provider, model and account."""
         clauses: list[str] = []
         params: list[object] = []
+        if agent is not None:
+            clauses.append("agent = ?")
+            params.append(agent)
         if since is not None:
             clauses.append("at >= ?")
             params.append(self._epoch(since))

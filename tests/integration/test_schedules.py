@@ -86,6 +86,11 @@ class QueueConnector:
     def thread_link(self, room: RoomId, thread: ThreadId) -> str | None:
         return None
 
+    def message_link(
+        self, room: RoomId, event_id: EventId, thread: ThreadId | None = None
+    ) -> str | None:
+        return None
+
     async def type(self, text: str) -> str:
         """Send ``text`` as the console user; return the bot's reply."""
         self._inbound.put_nowait(

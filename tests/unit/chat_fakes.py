@@ -92,6 +92,11 @@ class FakeConnector:
     def thread_link(self, room: RoomId, thread: ThreadId) -> str | None:
         return None
 
+    def message_link(
+        self, room: RoomId, event_id: EventId, thread: ThreadId | None = None
+    ) -> str | None:
+        return None
+
 
 class Calls:
     """Handler coroutines for every command, recording each request they get."""
@@ -170,6 +175,11 @@ class ThreadedConnector(FakeConnector):
 
     def thread_link(self, room: RoomId, thread: ThreadId) -> str | None:
         return thread_url(room, thread)
+
+    def message_link(
+        self, room: RoomId, event_id: EventId, thread: ThreadId | None = None
+    ) -> str | None:
+        return f"{thread_url(room, thread or event_id)}#{event_id}"
 
 
 def thread_url(room: str, thread: str) -> str:

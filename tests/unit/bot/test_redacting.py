@@ -67,6 +67,11 @@ class ThreadedConnector(FakeConnector):
     def thread_link(self, room: RoomId, thread: ThreadId) -> str | None:
         return f"https://chat.example/{room}/{thread}"
 
+    def message_link(
+        self, room: RoomId, event_id: EventId, thread: ThreadId | None = None
+    ) -> str | None:
+        return f"https://chat.example/{room}/{event_id}"
+
     def known_secrets(self) -> list[Secret]:
         return [Secret(self.login, "Matrix access token")]
 
@@ -155,7 +160,7 @@ async def test_a_connector_the_app_starts_is_redacted(tmp_path: Path) -> None:
     app = App(config, clock=SystemClock(), environ={}, connectors=[inner])
     await app.start()
     try:
-        started = app._started_connector("matrix")  # what every path uses
+        started = app._serving.named("matrix")  # what every path uses
         assert isinstance(started, RedactingConnector) and started.inner is inner
         await started.send(OutboundMessage(room=ROOM, markdown=f"login {inner.login}"))
         assert inner.sent[-1].markdown == "login [redacted: Matrix access token]"

@@ -20,6 +20,7 @@ from bot.acl import Acl, Grant, Role
 from bot.dashboard.command import DashboardCommands
 from bot.dashboard.signin import SignIns
 from bot.request import Reply, Request
+from connectors.base import EventId, RoomId, ThreadId
 from connectors.discord.config import AutoArchive, DiscordConfig
 from connectors.discord.connector import DiscordConnector
 from connectors.discord.gateway import Gateway
@@ -567,6 +568,12 @@ async def test_dashboard_sends_its_link_in_a_direct_message_not_the_channel(
     (answer,) = posted(world.control, me(world))
     assert "sent you a sign-in link in a direct message" in answer.content
     assert "/signin/" not in answer.content
+    room, here = RoomId(world.room), EventId(str(answer.id))
+    assert world.connector.message_link(room, here) == (
+        f"https://discord.com/channels/{cast.guild.id}/{world.room}/{answer.id}"
+    )
+    in_thread = world.connector.message_link(room, here, ThreadId("42"))
+    assert in_thread == f"https://discord.com/channels/{cast.guild.id}/42/{answer.id}"
     dm = world.env.backend.get_dm_channel(cast.alice.id)
     [sent] = list(world.env.backend.messages[dm.id].values())
     assert "https://fleet.example.org/signin/" in sent.content

@@ -95,6 +95,8 @@ async def test_usage_sums_split_by_agent_host_model_and_account(
     ]
     assert sums[0].model == "claude-sonnet-4-20250514" and sums[0].host == "local"
     assert round(sums[0].cost_usd, 6) == 0.025
+    mine = await ledger.usage_sums(since=now - timedelta(hours=1), agent="coder-2")
+    assert [(s.agent, s.requests) for s in mine] == [("coder-2", 1)]
     everything = await ledger.usage_sums()
     assert sum(s.requests for s in everything) == 4
     earlier = await ledger.usage_sums(until=now - timedelta(days=1))
