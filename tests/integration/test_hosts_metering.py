@@ -31,6 +31,23 @@ KEY = "fake-hosts-key-0123456789abcdefghijklmn"
 USAGE = Usage(input=1200, output=80, cache_read=400, cache_write=100)
 
 
+def host_config(upstream: str, host: SshServer, known: Path, state_dir: object) -> str:
+    """The config's head: the console, the fake provider behind an api_key account, and
+    the host ``box2`` with the agent CLIs on its PATH; the agents follow."""
+    return (
+        "state_dir: ./state\n"
+        "connectors: {console: {}}\n"
+        "providers:\n"
+        f"  anthropic: {{upstream: '{upstream}'}}\n"
+        "accounts:\n"
+        "  team: {kind: api_key, provider: anthropic, key_env: FW_TEAM_KEY}\n"
+        "hosts:\n"
+        f"  - {{name: box2, ssh: '{host.ssh_target}', key_file: '{host.client_key}',"
+        f" known_hosts: '{known}', state_dir: {state_dir},"
+        f" path: ['{bin_dir()}', '{node_dir()}']}}\n"
+    )
+
+
 async def test_agents_on_a_host_are_metered_through_its_forward(
     tmp_path: Path, ssh_hosts: tuple[SshServer, SshServer]
 ) -> None:
@@ -44,17 +61,7 @@ async def test_agents_on_a_host_are_metered_through_its_forward(
     ) as fake:
         config = tmp_path / "fleetwarden.yaml"
         config.write_text(
-            "state_dir: ./state\n"
-            "connectors: {console: {}}\n"
-            "providers:\n"
-            f"  anthropic: {{upstream: '{fake.base_url}'}}\n"
-            "accounts:\n"
-            "  team: {kind: api_key, provider: anthropic, key_env: FW_TEAM_KEY}\n"
-            "hosts:\n"
-            f"  - {{name: box2, ssh: '{host.ssh_target}', key_file: '{host.client_key}',"
-            f" known_hosts: '{known}', state_dir: {host.state_dir('fw-meter')[0]},"
-            f" path: ['{bin_dir()}', '{node_dir()}']}}\n"
-            "agents:\n"
+            host_config(fake.base_url, host, known, host.state_dir("fw-meter")[0]) + "agents:\n"
             "  - {name: asker, runtime: stub, backend: tmux, host: box2, egress_allow: [],"
             " model: claude-haiku-4-5}\n"
             "  - {name: c1, runtime: claude, backend: tmux, host: box2, egress_allow: []}\n"
@@ -136,17 +143,7 @@ def test_a_cli_on_a_host_asks_in_chat_and_runs_what_was_approved(
     ) as fake:
         config = tmp_path / "fleetwarden.yaml"
         config.write_text(
-            "state_dir: ./state\n"
-            "connectors: {console: {}}\n"
-            "providers:\n"
-            f"  anthropic: {{upstream: '{fake.base_url}'}}\n"
-            "accounts:\n"
-            "  team: {kind: api_key, provider: anthropic, key_env: FW_TEAM_KEY}\n"
-            "hosts:\n"
-            f"  - {{name: box2, ssh: '{host.ssh_target}', key_file: '{host.client_key}',"
-            f" known_hosts: '{known}', state_dir: {state_dir},"
-            f" path: ['{bin_dir()}', '{node_dir()}']}}\n"
-            "agents:\n"
+            host_config(fake.base_url, host, known, state_dir) + "agents:\n"
             f"  - {{name: g1, runtime: {runtime}, backend: {backend}, host: box2,"
             " egress_allow: [], permissions: ask}\n"
         )

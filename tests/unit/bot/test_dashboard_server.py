@@ -15,7 +15,7 @@ import pytest
 from bot.acl import Acl, Grant, Role
 from bot.dashboard.metrics import Metrics
 from bot.dashboard.server import DashboardServer, DashboardUnavailable
-from bot.dashboard.settings import DashboardSection
+from bot.dashboard.settings import DashboardSection, DashboardSettings
 from bot.dashboard.signin import SignIns
 from bot.dashboard.views import UnknownPage, Views
 from fleet.clock import ManualClock
@@ -82,13 +82,14 @@ class FixedViews:
         raise UnknownPage(name)
 
 
-async def serve(
-    ledger: Ledger, clock: ManualClock, tmp_path: Path, environ: dict[str, str], **section: Any
-) -> tuple[DashboardServer, SignIns, Acl]:
-    acl = Acl([Grant(ALICE, Role.VIEWER)])
-    signins = SignIns(ledger, acl, clock)
-    settings = replace(DashboardSection(**section).settings(), port=0)  # any free port
-    server = DashboardServer(
+def made(
+    settings: DashboardSettings,
+    ledger: Ledger,
+    signins: SignIns,
+    tmp_path: Path,
+    environ: dict[str, str],
+) -> DashboardServer:
+    return DashboardServer(
         settings,
         views=cast(Views, FixedViews()),
         signins=signins,
@@ -96,6 +97,15 @@ async def serve(
         state_dir=tmp_path,
         environ=environ,
     )
+
+
+async def serve(
+    ledger: Ledger, clock: ManualClock, tmp_path: Path, environ: dict[str, str], **section: Any
+) -> tuple[DashboardServer, SignIns, Acl]:
+    acl = Acl([Grant(ALICE, Role.VIEWER)])
+    signins = SignIns(ledger, acl, clock)
+    settings = replace(DashboardSection(**section).settings(), port=0)  # any free port
+    server = made(settings, ledger, signins, tmp_path, environ)
     await server.start()
     return server, signins, acl
 
@@ -275,26 +285,11 @@ async def test_a_taken_port_or_a_missing_certificate_is_said_plainly(
     server, _, _ = await serve(ledger, clock, tmp_path, {})
     try:
         taken = replace(server.settings, port=server.port or 0)
-        again = DashboardServer(
-            taken,
-            views=cast(Views, FixedViews()),
-            signins=SignIns(ledger, Acl([]), clock),
-            metrics=Metrics(),
-            state_dir=tmp_path,
-            environ={},
-        )
+        nobody = SignIns(ledger, Acl([]), clock)
         with pytest.raises(DashboardUnavailable, match=r"cannot listen on 127\.0\.0\.1:\d+"):
-            await again.start()
+            await made(taken, ledger, nobody, tmp_path, {}).start()
         missing = replace(taken, port=0, tls=(tmp_path / "no.pem", tmp_path / "no.key"))
-        third = DashboardServer(
-            missing,
-            views=cast(Views, FixedViews()),
-            signins=SignIns(ledger, Acl([]), clock),
-            metrics=Metrics(),
-            state_dir=tmp_path,
-            environ={},
-        )
         with pytest.raises(DashboardUnavailable, match="cannot load its tls_cert and tls_key"):
-            await third.start()
+            await made(missing, ledger, nobody, tmp_path, {}).start()
     finally:
         await server.stop()
