@@ -36,7 +36,6 @@ import asyncio
 import json
 import random
 import re
-import socket
 import sqlite3
 import sys
 import tempfile
@@ -47,17 +46,12 @@ from typing import Any
 import aiohttp
 
 from bench.fleet_scale import Console, cpu_seconds, kill_agents, stats
+from tests.postgres_server import free_port
 
 GOALS = {"page_p95_ms": 300.0, "update_p95_ms": 1000.0, "cpu_over_idle_pct": 5.0}
 STARTED = re.compile(r"Agent \**(a\d+)\** started")
 LINK = re.compile(r"(http://127\.0\.0\.1:\d+/signin/[A-Za-z0-9_-]{43})")
 MODELS = ("claude-sonnet-4-5", "claude-haiku-4-5", "gpt-5-codex", "gpt-5-mini")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def config_text(port: int) -> str:

@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from bot import render
 from bot.config import Config
 from bot.dashboard.server import STATUS_TOKEN_FILE
 from bot.dashboard.settings import DashboardSettings
+from connectors.markdown import to_plain
 
 WHATS = ("fleet", "agent", "budgets", "usage", "accounts", "hosts", "approvals", "audit")
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
@@ -137,33 +139,24 @@ def _token(settings: DashboardSettings, state_dir: Path, environ: Mapping[str, s
 
 
 def fleet_text(data: Mapping[str, Any]) -> str:
-    """The fleet as a table, problems first."""
-    agents = data.get("agents", [])
+    """The fleet as a table, problems first, as the console shows tables."""
     totals = data.get("totals", {})
     head = (
         f"{totals.get('agents', 0)} agents, {totals.get('with_problems', 0)} with problems; "
         f"{totals.get('tokens_today', 0)} tokens and ${totals.get('cost_today_usd', 0):.2f} today"
     )
-    rows = [("AGENT", "HOST", "STATE", "BEAT", "MODEL", "TOKENS", "COST", "PROBLEMS")]
-    for a in agents:
-        beat = a.get("heartbeat_age_seconds")
-        rows.append(
-            (
-                a["name"],
-                a["host"],
-                a["state"],
-                "—" if beat is None else f"{beat:.0f}s",
-                a.get("model") or "—",
-                str(a.get("tokens_today", 0)),
-                f"${a.get('cost_today_usd', 0):.2f}",
-                "; ".join(a.get("problems", [])) or "—",
-            )
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    lines = [
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
-        + "  "
-        + row[-1]
-        for row in rows
+    rows = [
+        [
+            a["name"],
+            a["host"],
+            a["state"],
+            "—" if (beat := a.get("heartbeat_age_seconds")) is None else f"{beat:.0f}s",
+            a.get("model") or "—",
+            str(a.get("tokens_today", 0)),
+            f"${a.get('cost_today_usd', 0):.2f}",
+            "; ".join(a.get("problems", [])) or "—",
+        ]
+        for a in data.get("agents", [])
     ]
-    return head + "\n" + "\n".join(lines)
+    heads = ("agent", "host", "state", "beat", "model", "tokens", "cost", "problems")
+    return to_plain(f"{head}\n\n{render.table(heads, rows)}")

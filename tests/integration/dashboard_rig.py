@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ import pytest
 from tests.fakes.background import fake_provider_thread
 from tests.fakes.provider import FakeProvider, Turn, Usage
 from tests.integration.console_bot import ConsoleBot, clean_env, processes_where
+from tests.postgres_server import free_port
 
 CHROMIUM = os.environ.get("FLEETWARDEN_CHROMIUM", "/usr/bin/chromium")
 PROVIDER_KEY = "fake-dashboard-provider-key-0123456789abcdef0123"
@@ -55,12 +55,6 @@ AGENT = """\
     model: claude-haiku-4-5
     secret_env: [ANTHROPIC_API_KEY]
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def need_chromium() -> None:

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.dashboard_rig import free_port
 from tests.integration.test_matrix_bot import BotProcess
 from tests.integration.test_matrix_e2ee import Encrypted, ask, encrypted_room, joined
 from tests.matrix_e2ee_user import EncryptedUser
 from tests.matrix_user import Event
+from tests.postgres_server import free_port
 from tests.synapse_server import SynapseServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.synapse]
