@@ -20,19 +20,19 @@ from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError, LaunchFailed, UnknownAgent
 from fleet.hosts.schema import LOCAL_HOST
 from fleet.hosts.service import Hosts
+from fleet.launch_site import LaunchSite
 from fleet.ledger import Ledger
 from fleet.ledger.rows import AgentOrigin, AgentRecord, RunRecord
 from fleet.ledger.run_reports import RunEnd, RunReport, RunStart
 from fleet.logtail import size_of
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, LaunchPlan
 from fleet.names import AgentName, agent_name
-from fleet.placement import place
 from fleet.run_context import RunContexts
 from fleet.run_facts import check_launchable, read_run
 from fleet.runs import MARKER, AgentPaths, append_marker, write_files
 from fleet.runtimes import RuntimeContext, RuntimeRegistry
 from fleet.sandbox.git_probe import GitProbe
-from fleet.sandbox.service import NONE, Sandboxes
+from fleet.sandbox.service import Sandboxes
 from fleet.sessions.hooks import SessionHooks
 from fleet.status import (
     AccountAssigner,
@@ -107,7 +107,6 @@ class RunKeeper:
         self._settings = settings
         self._clock = clock
         self._emit = emit
-        self._sandboxes = sandboxes
         self.contexts = RunContexts(
             settings=settings,
             clock=clock,
@@ -118,6 +117,7 @@ class RunKeeper:
             accounts=accounts,
             hosts=hosts,
         )
+        self._site = LaunchSite(ledger, self.contexts, self._backends, sandboxes)
         self._git = GitProbe()  # reads HEADs in a sandbox of its own, runs nothing of theirs
         self._locks: dict[AgentName, asyncio.Lock] = {}
         self._watchers: dict[AgentName, asyncio.Task[None]] = {}
@@ -184,15 +184,8 @@ class RunKeeper:
         ``origin``: a spawn's, saved with the spec
         (:meth:`~fleet.ledger.store.Ledger.upsert_agent`)."""
         runtime = self._runtimes.get(spec.runtime)
-        hosts = self.contexts.hosts
-        if spec.host != LOCAL_HOST and hosts is not None:
-            spec = place(spec, hosts, await self._live_by_host(spec.name))
+        spec = await self._site.place(spec)
         remote = spec.host != LOCAL_HOST
-        if remote and (hosts is None or backend_key(spec) not in self._backends):
-            raise LaunchFailed(
-                f"{spec.name} cannot start: no host {spec.host!r} in the config's hosts "
-                "(`hosts` lists them)"
-            )
         backend = self.backend(backend_key(spec))
         paths = AgentPaths.of(self._settings.state_dir, spec.name)
         if plan is None:
@@ -214,20 +207,11 @@ class RunKeeper:
         offset = size_of(paths.log)
         git_before = None if remote else await self._git.head(plan.cwd)
         try:
-            others = await self._other_workdirs(spec)
-            if remote and hosts is not None and spec.sandbox != NONE:
-                if self._sandboxes is not None:  # its allow-list's door is here
-                    await self._sandboxes.open_remote_egress(spec)
-                urls = self.contexts.remote_urls(spec)
-                plan = await hosts.sandbox(spec, plan, urls, others)
-            elif self._sandboxes is not None and not remote:
-                plan = await self._sandboxes.wrap(
-                    spec, plan, paths.home, self.contexts.urls_of(spec), others
-                )
+            plan = await self._site.confine(spec, plan, paths.home)
             handle = await backend.launch(plan, paths.new_run_dir(self._clock.now()), paths.log)
         except LaunchFailed as exc:
             await self._ledger.set_state(spec.name, AgentState.FAILED, str(exc))
-            await self._release(spec.name, spec.host)
+            await self._site.release(spec.name, spec.host)
             raise
         run = await self._ledger.start_run(spec.name, handle)
         await self._ledger.record_run_start(
@@ -259,31 +243,6 @@ class RunKeeper:
             )
         )
         return Launched(offset, handle.pid, run.id)
-
-    async def _other_workdirs(self, spec: AgentSpec) -> list[Path]:
-        """The workdirs of every other agent on ``spec``'s machine the ledger knows (the
-        roster's and spawned ones): its sandbox hides them. Default workdirs lie in the
-        hidden state dir."""
-        return [
-            record.workdir
-            for record in await self._ledger.list_agents()
-            if record.name != spec.name and record.workdir is not None and record.host == spec.host
-        ]
-
-    async def _live_by_host(self, name: AgentName) -> dict[str, int]:
-        """How many agents run on each host now, ``name`` not counted."""
-        live: dict[str, int] = {}
-        for record in await self._ledger.list_agents():
-            if record.name != name and record.state.is_live:
-                live[record.host] = live.get(record.host, 0) + 1
-        return live
-
-    async def _release(self, name: AgentName, host: str) -> None:
-        """What ``name``'s sandbox held open (its doors), here or on its host."""
-        if host != LOCAL_HOST and self.contexts.hosts is not None:
-            await self.contexts.hosts.release(host, name)
-        if self._sandboxes is not None:
-            await self._sandboxes.release(name)
 
     async def output_of(self, run_id: int) -> RunOutput | None:
         """Where run ``run_id``'s output is read from, with a fresh parser of its stream."""
@@ -386,8 +345,8 @@ class RunKeeper:
             log.info("reattached agent %s (pid %s)", record.name, run.handle.pid)
             if not record.state.is_live:
                 await self._ledger.set_state(record.name, AgentState.RUNNING, "reattached")
-            if self._sandboxes is not None:
-                await self._sandboxes.reattach(record.spec)
+            if self._site.sandboxes is not None:
+                await self._site.sandboxes.reattach(record.spec)
             self._watch(record.name, run)
             if self.sessions is not None:
                 await self.sessions.reattached(record.spec, run)
@@ -423,7 +382,7 @@ class RunKeeper:
         ``desired`` is left alone: the restart policy decides what follows an end."""
         await self._ledger.end_run(run.id, info)
         await self._ledger.remove_freeze(name)  # what it paused has ended with the run
-        await self._release(name, run.host)
+        await self._site.release(name, run.host)
         if ending is not None:
             state, reason = ending.state, f"{ending.reason} ({info.reason})"
         else:

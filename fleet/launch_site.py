@@ -1,0 +1,92 @@
+"""Where a launch runs and what confines it: the host it is placed on (``host: any`` and
+``max_agents``, :mod:`fleet.placement`), the sandbox around its plan (bubblewrap here, or
+its host's layout there, with the doors each needs), and what that sandbox held, released
+when the run ends or the launch fails.
+
+:class:`LaunchSite` is :class:`fleet.run_keeper.RunKeeper`'s: it decides and wraps, the
+keeper records and launches."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from fleet.backends.base import Backend, backend_key
+from fleet.errors import LaunchFailed
+from fleet.hosts.schema import LOCAL_HOST
+from fleet.ledger import Ledger
+from fleet.model import AgentSpec, LaunchPlan
+from fleet.names import AgentName
+from fleet.placement import place
+from fleet.run_context import RunContexts
+from fleet.sandbox.service import NONE, Sandboxes
+
+
+class LaunchSite:
+    """Placement and confinement of launches, over the ledger's agents."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        contexts: RunContexts,
+        backends: Mapping[str, Backend],
+        sandboxes: Sandboxes | None,
+    ) -> None:
+        self._ledger = ledger
+        self._contexts = contexts
+        self._backends = backends
+        self.sandboxes = sandboxes
+
+    async def place(self, spec: AgentSpec) -> AgentSpec:
+        """``spec`` on the host it will run on (one with room, for ``host: any``); a host
+        the config does not have is refused."""
+        hosts = self._contexts.hosts
+        if spec.host != LOCAL_HOST and hosts is not None:
+            spec = place(spec, hosts, await self._live_by_host(spec.name))
+        if spec.host != LOCAL_HOST and (hosts is None or backend_key(spec) not in self._backends):
+            raise LaunchFailed(
+                f"{spec.name} cannot start: no host {spec.host!r} in the config's hosts "
+                "(`hosts` lists them)"
+            )
+        return spec
+
+    async def confine(self, spec: AgentSpec, plan: LaunchPlan, home: Path) -> LaunchPlan:
+        """``plan`` inside ``spec``'s sandbox, with its doors opened (unchanged with
+        ``sandbox: none``, or without sandboxes)."""
+        hosts = self._contexts.hosts
+        if spec.host != LOCAL_HOST:
+            if hosts is None or spec.sandbox == NONE:
+                return plan
+            if self.sandboxes is not None:  # its allow-list's door is here
+                await self.sandboxes.open_remote_egress(spec)
+            others = await self._other_workdirs(spec)
+            return await hosts.sandbox(spec, plan, self._contexts.remote_urls(spec), others)
+        if self.sandboxes is None:
+            return plan
+        others = await self._other_workdirs(spec)
+        return await self.sandboxes.wrap(spec, plan, home, self._contexts.urls_of(spec), others)
+
+    async def release(self, name: AgentName, host: str) -> None:
+        """What ``name``'s sandbox held open (its doors), here or on its host."""
+        if host != LOCAL_HOST and self._contexts.hosts is not None:
+            await self._contexts.hosts.release(host, name)
+        if self.sandboxes is not None:
+            await self.sandboxes.release(name)
+
+    async def _other_workdirs(self, spec: AgentSpec) -> list[Path]:
+        """The workdirs of every other agent on ``spec``'s machine the ledger knows (the
+        roster's and spawned ones): its sandbox hides them. Default workdirs lie in the
+        hidden state dir."""
+        return [
+            record.workdir
+            for record in await self._ledger.list_agents()
+            if record.name != spec.name and record.workdir is not None and record.host == spec.host
+        ]
+
+    async def _live_by_host(self, name: AgentName) -> dict[str, int]:
+        """How many agents run on each host now, ``name`` not counted."""
+        live: dict[str, int] = {}
+        for record in await self._ledger.list_agents():
+            if record.name != name and record.state.is_live:
+                live[record.host] = live.get(record.host, 0) + 1
+        return live
