@@ -23,6 +23,16 @@ export FLEETWARDEN_REQUIRE_POSTGRES=${FLEETWARDEN_REQUIRE_POSTGRES:-1}  # instal
 # OpenSSH: the hosts' tests run against real sshd servers on 127.0.0.2-4 (tests/sshd_server.py).
 bash .ci/apt-packages.sh --strict /usr/sbin/sshd=openssh-server || exit 2
 export FLEETWARDEN_REQUIRE_SSHD=${FLEETWARDEN_REQUIRE_SSHD:-1}
+# Those hosts' users run the agent CLIs installed in this checkout (.cache/agent-clis): every
+# directory above it must let them pass. A checkout under `mktemp -d` (mode 0700) would not,
+# so as root each one gets search permission (x, never read) for others.
+if [ "$(id -u)" = 0 ]; then
+  dir=$(pwd)
+  while [ "$dir" != / ]; do
+    chmod o+x "$dir"
+    dir=$(dirname "$dir")
+  done
+fi
 # Chromium: the dashboard is tested in a real browser, Debian's, driven by Playwright (which
 # never downloads a browser of its own here: tests/integration/dashboard_rig.py points it at
 # /usr/bin/chromium, or FLEETWARDEN_CHROMIUM).
