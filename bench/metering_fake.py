@@ -47,7 +47,7 @@ USAGE = Usage(input=1834, output=312, cache_read=24576, cache_write=1207)
 async def serve(event_delay: float, key: str | None) -> None:
     accept = Accepted(api_keys=frozenset({key})) if key else None
     turn = Turn(text=TEXT, usage=USAGE, delay_between_events=event_delay)
-    provider = FakeProvider(default=turn, accept=accept)
+    provider = FakeProvider(default=turn, accept=accept, lenient_credentials=accept is None)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import sandbox_need
 from tests.fakes.hostile_git import leftovers
 from tests.postgres_server import postgres_dsn, postgres_server, private_postgres
 from tests.sshd_server import private_ssh_host, ssh_hosts
@@ -21,6 +22,11 @@ SKIP_SYNAPSE_ENV_VAR = "FLEETWARDEN_SKIP_SYNAPSE"
 # A real PostgreSQL (tests/postgres_server.py): one per session, a database per test; real
 # OpenSSH servers on 127.0.0.2-4 (tests/sshd_server.py).
 __all__ = ["postgres_dsn", "postgres_server", "private_postgres", "private_ssh_host", "ssh_hosts"]
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test marked as needing a missing sandbox part skips, or fails when it is required."""
+    sandbox_need.check(item)
 
 
 def _new_synapse(root: Path) -> SynapseServer:

@@ -14,6 +14,9 @@ fi
 # tmux: the console is tested at a real terminal, and the tmux backend uses it.
 # bubblewrap: every agent runs in a sandbox.
 bash .ci/apt-packages.sh --strict tmux=tmux bwrap=bubblewrap || exit 2
+# Installed above, and CI runs as root: a test that needs the sandbox (bubblewrap, root,
+# control groups) fails, never skips (FLEETWARDEN_REQUIRE_SANDBOX=0 lets it skip).
+export FLEETWARDEN_REQUIRE_SANDBOX=${FLEETWARDEN_REQUIRE_SANDBOX:-1}
 # PostgreSQL: the ledger's tests run on it as well as on SQLite (tests/postgres_server.py).
 # Its programs are not on PATH (/usr/lib/postgresql/N/bin); FLEETWARDEN_PG_BIN names others.
 if [ -z "${FLEETWARDEN_PG_BIN:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then

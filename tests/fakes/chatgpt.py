@@ -33,6 +33,7 @@ from tests.fakes.provider import (
     Turn,
     bearer,
 )
+from tests.fakes.validation import check_codex_body
 
 __all__ = [
     "AUTH_CLAIM",
@@ -189,6 +190,8 @@ class FakeChatGpt(FakeProvider):
 
     ``add_login`` creates a login and returns its ``auth.json``; the Codex paths need
     ``Authorization: Bearer <current access token>`` and a matching ``chatgpt-account-id``.
+    A responses body the backend would refuse (``input`` not a list, a model not in
+    ``models``) is answered its 400 ``{"detail": …}``.
     ``codex_headers[account_id]`` is sent on that account's answers (a neutral set is
     installed by ``add_login``); an account id or access token in ``rejecting`` is
     answered 429 ``usage_limit_reached``. ``refreshes`` counts successful rotations and
@@ -202,9 +205,11 @@ class FakeChatGpt(FakeProvider):
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         access_ttl: float = 3600.0,
+        models: tuple[str, ...] = CODEX_MODEL_SLUGS,
+        any_model: bool = False,
     ) -> None:
         super().__init__(
-            *turns, default=default, models=CODEX_MODEL_SLUGS, clock=clock, sleep=sleep
+            *turns, default=default, models=models, clock=clock, sleep=sleep, any_model=any_model
         )
         self.access_ttl = access_ttl
         self.codex_headers: dict[str, Mapping[str, str]] = {}
@@ -328,6 +333,13 @@ class FakeChatGpt(FakeProvider):
             "resets_in_seconds": after,
         }
         return Refusal(429, {"error": error})
+
+    def _check(
+        self, request: web.Request, path: str, api: Api | None, raw: bytes
+    ) -> Refusal | None:
+        if request.method != "POST" or path != CODEX_RESPONSES:
+            return None
+        return check_codex_body(raw, None if self.any_model else self.models)
 
     async def _serve(
         self, request: web.Request, path: str, api: Api | None, body: Any

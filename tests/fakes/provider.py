@@ -7,11 +7,14 @@ scripted :class:`Turn` (or the default "hi" turn). ``requests`` records what cli
 sent; ``emitted`` records the usage each answer carried on the wire, to compare a
 metering ledger against. Payload shapes live in :mod:`tests.fakes.sse`.
 
-With ``accept`` it also checks credentials as the real APIs do (an API key, or an
-Anthropic subscription's OAuth token with its beta flag): anything else is refused with
-the API's 401, so a test proves which credential actually reached the provider. Per
-credential it can add quota headers (``quota_headers``, see :func:`unified_headers`) and
-answer 429 (``rejecting``).
+It is as strict as the real APIs by default. Credentials are checked as they do (an API
+key, or an Anthropic subscription's OAuth token with its beta flag; ``accept``, by default
+only :data:`FAKE_KEY`): anything else is refused with the API's 401, so a test proves
+which credential actually reached the provider. A body that is not JSON or lacks a
+required field is refused with the API's 400, a model not in ``models`` with its 404 (see
+:mod:`tests.fakes.validation`). A test that needs leniency asks for it by name:
+``lenient_credentials``, ``any_model``, ``lenient_body``. Per credential it can add quota
+headers (``quota_headers``, see :func:`unified_headers`) and answer 429 (``rejecting``).
 """
 
 from __future__ import annotations
@@ -30,8 +33,10 @@ from multidict import CIMultiDictProxy
 from tests.fakes import sse
 from tests.fakes.loopback import LoopbackServer
 from tests.fakes.sse import Api, Event, Json, Reply, ToolCall, Usage
+from tests.fakes.validation import Kind, Refusal, anthropic_refusal, check_body
 
 __all__ = [
+    "FAKE_KEY",
     "OAUTH_BETA",
     "Accepted",
     "Admission",
@@ -48,9 +53,26 @@ __all__ = [
 ]
 
 DEFAULT_USAGE = Usage(input=12, output=3)
-DEFAULT_MODELS = ("claude-sonnet-4-5", "claude-haiku-4-5", "gpt-5-codex", "gpt-4o-mini")
+# The models served unless a test names others: current ones the real APIs serve, among
+# them each pinned CLI's default (Claude Code's claude-opus-4-8 on an API key and
+# claude-sonnet-5 on a subscription, pi's claude-opus-4-7, opencode's claude-sonnet-4-6,
+# Codex's gpt-6.1-sol). Any other name is 404, as the real APIs answer it.
+DEFAULT_MODELS = (
+    "claude-sonnet-4-5",
+    "claude-sonnet-4-6",
+    "claude-sonnet-5",
+    "claude-haiku-4-5",
+    "claude-opus-4-8",
+    "claude-opus-4-7",
+    "gpt-5-codex",
+    "gpt-4o-mini",
+    "gpt-5.5",
+    "gpt-6.1-sol",
+)
 _ERROR_MESSAGES = {401: "invalid x-api-key", 429: "Rate limited", 529: "Overloaded"}
 OAUTH_BETA = "oauth-2025-04-20"  # the anthropic-beta flag that admits a subscription's token
+FAKE_KEY = "sk-fake-provider-key-0123456789"  # the one API key a default FakeProvider accepts
+_COUNT_TOKENS = "/v1/messages/count_tokens"
 _EXTRA_HEADERS = web.RequestKey("extra_headers", dict[str, str])  # added to any answer
 
 
@@ -61,7 +83,9 @@ class Turn:
     ``error_status`` answers that HTTP status with the API's error body (``error_body``
     replaces it verbatim). ``fail_mid_stream`` starts a 200 stream and then sends the
     API's in-stream error. ``cut_after_events`` writes that many SSE events (or, not
-    streaming, half the body) and then drops the connection.
+    streaming, half the body) and then drops the connection. ``spaced_json`` writes a
+    stream's JSON as Python's ``json.dumps`` does by default (``"text": "…"``), as
+    OpenAI-compatible servers written in Python may, instead of the real APIs' compact JSON.
     """
 
     text: str = "hi"
@@ -75,6 +99,7 @@ class Turn:
     cut_after_events: int | None = None
     delay_between_events: float = 0.0
     headers: Mapping[str, str] = field(default_factory=dict)
+    spaced_json: bool = False
 
     def __post_init__(self) -> None:
         if self.error_status is not None and not 400 <= self.error_status <= 599:
@@ -135,6 +160,15 @@ def route(method: str, path: str) -> Api | None:
     return None
 
 
+def _served(method: str, path: str) -> bool:
+    """Whether the fake serves anything at a path (else it answers 404)."""
+    if route(method, path) is not None:
+        return True
+    if method == "POST" and path.endswith(_COUNT_TOKENS):
+        return True
+    return method == "GET" and path.endswith("/models")
+
+
 def _json(
     body: Mapping[str, Any], status: int = 200, headers: Mapping[str, str] | None = None
 ) -> web.Response:
@@ -167,14 +201,6 @@ class Accepted:
 
 
 @dataclass(frozen=True)
-class Refusal:
-    """A request turned away: its HTTP status and error body (request id added on send)."""
-
-    status: int
-    body: Json
-
-
-@dataclass(frozen=True)
 class Admission:
     """What the credential check decided for one request.
 
@@ -195,11 +221,6 @@ _OPENAI_NO_KEY = (
     "https://platform.openai.com/account/api-keys."
 )
 _RATE_LIMITED = "This request would exceed your account's rate limit. Please try again later."
-
-
-def anthropic_refusal(status: int, message: str) -> Refusal:
-    kind = sse.ANTHROPIC_ERROR_TYPES.get(status, "api_error")
-    return Refusal(status, {"type": "error", "error": {"type": kind, "message": message}})
 
 
 def openai_refusal(status: int, message: str, code: str | None = None) -> Refusal:
@@ -293,11 +314,15 @@ async def _add_extra_headers(request: web.Request, response: web.StreamResponse)
 class FakeProvider(LoopbackServer):
     """An aiohttp server on 127.0.0.1 (random port) answering a script of turns.
 
-    ``accept`` (default None: anything goes) makes every request need exactly one
-    acceptable credential; refused requests are answered 401, recorded in ``requests``
-    and ``refused`` and consume no turn. ``quota_headers[credential]`` is added to every
-    answer made with that credential; a credential in ``rejecting`` is answered 429
-    (recorded in ``throttled``), consuming no turn. Both may be changed while running.
+    Every request to a served path needs exactly one credential in ``accept`` (default:
+    :data:`FAKE_KEY`); refused requests are answered 401, recorded in ``requests`` and
+    ``refused`` and consume no turn. A body the API would refuse (not JSON, a required
+    field missing, a model not in ``models``) is answered 400/404, recorded in ``invalid``,
+    consuming no turn. ``lenient_credentials`` serves any credential or none (recording
+    none), ``any_model`` any model name, ``lenient_body`` a body that is not JSON (as
+    ``{}``) or lacks fields. ``quota_headers[credential]`` is added to every answer made
+    with that credential; a credential in ``rejecting`` is answered 429 (recorded in
+    ``throttled``), consuming no turn. Both may be changed while running.
     """
 
     def __init__(
@@ -308,16 +333,26 @@ class FakeProvider(LoopbackServer):
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         accept: Accepted | None = None,
+        lenient_credentials: bool = False,
+        any_model: bool = False,
+        lenient_body: bool = False,
     ) -> None:
         super().__init__()
+        if lenient_credentials and accept is not None:
+            raise ValueError("accept and lenient_credentials exclude each other")
         self.script: deque[Turn] = deque(turns)
         self.default = default or Turn()
         self.models = models
-        self.accept = accept
+        if accept is None and not lenient_credentials:
+            accept = Accepted(api_keys=frozenset({FAKE_KEY}))
+        self.accept = accept  # None: any credential, or none
+        self.any_model = any_model
+        self.lenient_body = lenient_body
         self.quota_headers: dict[str, Mapping[str, str]] = {}
         self.rejecting: set[str] = set()
         self.requests: list[RecordedRequest] = []
         self.refused: list[RecordedRequest] = []
+        self.invalid: list[RecordedRequest] = []
         self.throttled: list[RecordedRequest] = []
         self.emitted: list[EmittedUsage] = []
         self._clock = clock
@@ -352,12 +387,29 @@ class FakeProvider(LoopbackServer):
             refusal = admission.refusal
             (self.refused if refusal.status == 401 else self.throttled).append(recorded)
             return self._refuse(refusal)
+        invalid = self._check(request, path, api, raw)
+        if invalid is not None:
+            self.invalid.append(recorded)
+            return self._refuse(invalid)
         return await self._serve(request, path, api, body)
+
+    def _check(
+        self, request: web.Request, path: str, api: Api | None, raw: bytes
+    ) -> Refusal | None:
+        """The API's refusal of an admitted request's body; a subclass may override."""
+        kind: Kind | None = api
+        if api is None and request.method == "POST" and path.endswith(_COUNT_TOKENS):
+            kind = "count_tokens"
+        if kind is None:
+            return None
+        models = None if self.any_model else self.models
+        return check_body(kind, raw, models, fields=not self.lenient_body)
 
     def _admit(self, request: web.Request, path: str) -> Admission:
         """Check the request's credential against ``accept``; a subclass may override."""
-        if self.accept is None or (request.method == "HEAD" and path == "/"):
-            # The APIs answer a bare HEAD / (Claude Code's preflight) without a credential.
+        if self.accept is None or not _served(request.method, path):
+            # A path nothing is served on is 404 with or without a credential (Claude
+            # Code's HEAD / preflight among them).
             return Admission()
         anthropic = is_anthropic(path, request.headers)
         checked = authenticate(self.accept, request.headers, anthropic)
@@ -404,7 +456,7 @@ class FakeProvider(LoopbackServer):
         """Answer an admitted request by its path."""
         if api is not None:
             return await self._answer(request, api, body if isinstance(body, dict) else {})
-        if request.method == "POST" and path.endswith("/v1/messages/count_tokens"):
+        if request.method == "POST" and path.endswith(_COUNT_TOKENS):
             return _json({"input_tokens": self.default.usage.input})
         if request.method == "GET" and path.endswith("/models"):
             ids = list(self.models)
@@ -489,7 +541,7 @@ class FakeProvider(LoopbackServer):
             for event in events[:limit]:
                 if written and turn.delay_between_events:
                     await self._sleep(turn.delay_between_events)
-                await response.write(event.encode())
+                await response.write(event.encode(spaced=turn.spaced_json))
                 written += 1
         finally:
             # Recorded before the end of stream (or the cut) is sent, so a client that saw

@@ -87,8 +87,14 @@ class Event:
     data: Json | str
     usage: Usage | None = None  # usage known to a reader once this event is read
 
-    def encode(self) -> bytes:
-        data = self.data if isinstance(self.data, str) else _dumps(self.data)
+    def encode(self, *, spaced: bool = False) -> bytes:
+        """The event on the wire: its JSON compact, as the real APIs send it, or with
+        ``spaced``, as Python's ``json.dumps`` writes it by default (``", "`` and
+        ``": "``), as OpenAI-compatible servers written in Python may."""
+        if isinstance(self.data, str):
+            data = self.data
+        else:
+            data = json.dumps(self.data) if spaced else _dumps(self.data)
         head = "" if self.name is None else f"event: {self.name}\n"
         return f"{head}data: {data}\n\n".encode()
 

@@ -62,7 +62,7 @@ def auth(access_token: str, account_id: str) -> dict[str, str]:
 async def respond(
     session: aiohttp.ClientSession, fake: FakeChatGpt, headers: dict[str, str]
 ) -> tuple[int, str, aiohttp.ClientResponse]:
-    body = {"model": "gpt-5-codex", "stream": True, "input": []}
+    body = {"model": "gpt-5-codex", "stream": True, "instructions": "Be brief.", "input": []}
     async with session.post(fake.base_url + CODEX_RESPONSES, json=body, headers=headers) as r:
         return r.status, await r.text(), r
 

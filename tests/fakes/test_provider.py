@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.fakes import sse
+from tests.fakes.bodies import CHAT, CLAUDE, GPT, anthropic, body_for, chat, responses, send_key
 from tests.fakes.loopback import State
 from tests.fakes.provider import FakeProvider, ToolCall, Turn, Usage
 
@@ -28,7 +29,7 @@ async def provider() -> AsyncIterator[FakeProvider]:
 
 @pytest.fixture
 async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
+    async with aiohttp.ClientSession(middlewares=(send_key,)) as client:
         yield client
 
 
@@ -78,7 +79,7 @@ async def test_anthropic_stream_event_order_and_usage(provider, session) -> None
     """A streamed Messages turn sends the real event sequence with start and final usage."""
     provider.add(Turn(text="Hello world", usage=USAGE))
     url = f"{provider.base_url}/v1/messages?beta=true"
-    response, events = await post_sse(session, url, {"model": "claude-x", "stream": True})
+    response, events = await post_sse(session, url, anthropic(stream=True))
     assert response.status == 200
     assert response.headers["Content-Type"] == "text/event-stream"
     assert "Content-Encoding" not in response.headers
@@ -95,7 +96,7 @@ async def test_anthropic_stream_event_order_and_usage(provider, session) -> None
     ]
     assert all(data["type"] == name for name, data in events)
     message = events[0][1]["message"]
-    assert message["model"] == "claude-x" and message["role"] == "assistant"
+    assert message["model"] == CLAUDE and message["role"] == "assistant"
     assert message["content"] == [] and message["stop_reason"] is None
     assert message["usage"] == {
         "input_tokens": 100,
@@ -116,7 +117,7 @@ async def test_anthropic_stream_event_order_and_usage(provider, session) -> None
 async def test_anthropic_non_stream_message(provider, session) -> None:
     """Without stream:true, Messages answers one JSON message carrying the full usage."""
     provider.add(Turn(text="ok", usage=USAGE))
-    async with session.post(f"{provider.base_url}/v1/messages", json={"model": "m"}) as response:
+    async with session.post(f"{provider.base_url}/v1/messages", json=anthropic()) as response:
         assert response.headers["Content-Type"] == "application/json"
         body = await response.json()
     assert body["type"] == "message" and body["stop_reason"] == "end_turn"
@@ -128,9 +129,7 @@ async def test_anthropic_non_stream_message(provider, session) -> None:
 async def test_anthropic_tool_use_stream(provider, session) -> None:
     """A tool call streams as a tool_use block whose input_json_delta pieces join to the args."""
     provider.add(Turn(text="Let me look.", tool=ToolCall("Bash", {"command": "ls -la"})))
-    _, events = await post_sse(
-        session, f"{provider.base_url}/v1/messages", {"model": "m", "stream": True}
-    )
+    _, events = await post_sse(session, f"{provider.base_url}/v1/messages", anthropic(stream=True))
     starts = [data for name, data in events if name == "content_block_start"]
     assert [s["index"] for s in starts] == [0, 1]
     tool = starts[1]["content_block"]
@@ -149,7 +148,7 @@ async def test_anthropic_tool_use_stream(provider, session) -> None:
 async def test_anthropic_tool_use_non_stream(provider, session) -> None:
     """A non-streamed tool call is a tool_use content block with a parsed input object."""
     provider.add(Turn(text="", tool=ToolCall("Read", {"path": "a.txt"})))
-    async with session.post(f"{provider.base_url}/v1/messages", json={"model": "m"}) as response:
+    async with session.post(f"{provider.base_url}/v1/messages", json=anthropic()) as response:
         body = await response.json()
     assert body["stop_reason"] == "tool_use"
     assert [b["type"] for b in body["content"]] == ["tool_use"]
@@ -159,9 +158,7 @@ async def test_anthropic_tool_use_non_stream(provider, session) -> None:
 async def test_anthropic_error_mid_stream(provider, session) -> None:
     """fail_mid_stream sends message_start then an `error` event, and no message_stop."""
     provider.add(Turn(fail_mid_stream=True))
-    _, events = await post_sse(
-        session, f"{provider.base_url}/v1/messages", {"model": "m", "stream": True}
-    )
+    _, events = await post_sse(session, f"{provider.base_url}/v1/messages", anthropic(stream=True))
     assert names(events) == ["message_start", "content_block_start", "ping", "error"]
     assert events[-1][1] == {
         "type": "error",
@@ -179,7 +176,7 @@ async def test_responses_stream_event_order_and_usage(provider, session) -> None
     """A streamed Responses turn sends the real event sequence; usage comes in completed."""
     provider.add(Turn(text="Hi there", usage=USAGE))
     response, events = await post_sse(
-        session, f"{provider.base_url}/v1/responses", {"model": "gpt-x", "stream": True}
+        session, f"{provider.base_url}/v1/responses", responses(stream=True)
     )
     assert response.headers["Content-Type"] == "text/event-stream"
     assert response.headers["x-request-id"].startswith("req_")
@@ -210,7 +207,7 @@ async def test_responses_stream_event_order_and_usage(provider, session) -> None
     assert done["content"][0]["type"] == "output_text" and done["content"][0]["text"] == "Hi there"
     completed = events[-1][1]["response"]
     assert completed["status"] == "completed" and completed["id"].startswith("resp_")
-    assert completed["model"] == "gpt-x"
+    assert completed["model"] == GPT
     assert completed["usage"] == {
         "input_tokens": 150,
         "input_tokens_details": {"cached_tokens": 30},
@@ -223,7 +220,7 @@ async def test_responses_stream_event_order_and_usage(provider, session) -> None
 
 async def test_responses_non_stream_body(provider, session) -> None:
     """Without stream:true, Responses answers one completed response object with usage."""
-    async with session.post(f"{provider.base_url}/responses", json={"model": "g"}) as response:
+    async with session.post(f"{provider.base_url}/responses", json=responses()) as response:
         body = await response.json()
     assert body["object"] == "response" and body["status"] == "completed"
     assert body["output"][0]["content"][0]["text"] == "hi"
@@ -233,9 +230,7 @@ async def test_responses_non_stream_body(provider, session) -> None:
 async def test_responses_function_call_stream(provider, session) -> None:
     """A tool call streams as a function_call item with argument deltas and a done item."""
     provider.add(Turn(text="", tool=ToolCall("shell", {"command": ["ls"]})))
-    _, events = await post_sse(
-        session, f"{provider.base_url}/v1/responses", {"model": "g", "stream": True}
-    )
+    _, events = await post_sse(session, f"{provider.base_url}/v1/responses", responses(stream=True))
     assert names(events) == [
         "response.created",
         "response.in_progress",
@@ -258,9 +253,7 @@ async def test_responses_function_call_stream(provider, session) -> None:
 async def test_responses_failed_mid_stream(provider, session) -> None:
     """fail_mid_stream ends a Responses stream with response.failed carrying the error."""
     provider.add(Turn(fail_mid_stream=True, error_message="boom"))
-    _, events = await post_sse(
-        session, f"{provider.base_url}/v1/responses", {"model": "g", "stream": True}
-    )
+    _, events = await post_sse(session, f"{provider.base_url}/v1/responses", responses(stream=True))
     assert names(events)[-1] == "response.failed"
     failed = events[-1][1]["response"]
     assert failed["status"] == "failed"
@@ -275,12 +268,12 @@ async def test_responses_failed_mid_stream(provider, session) -> None:
 async def test_chat_stream_usage_chunk_only_when_asked(provider, session, include_usage) -> None:
     """Chat chunks end with a `choices: []` usage chunk only under include_usage, then [DONE]."""
     provider.add(Turn(text="a b", usage=USAGE))
-    body = {"model": "o", "stream": True, "stream_options": {"include_usage": include_usage}}
+    body = chat(stream=True, stream_options={"include_usage": include_usage})
     _, events = await post_sse(session, f"{provider.base_url}/v1/chat/completions", body)
     assert set(names(events)) == {None}
     assert events[-1][1] == "[DONE]"
     chunks = [data for _, data in events[:-1]]
-    assert all(c["object"] == "chat.completion.chunk" and c["model"] == "o" for c in chunks)
+    assert all(c["object"] == "chat.completion.chunk" and c["model"] == CHAT for c in chunks)
     assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
     text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
     assert text == "a b"
@@ -305,9 +298,7 @@ async def test_chat_tool_call_stream_and_body(provider, session) -> None:
     """A chat tool call streams as delta.tool_calls pieces and ends with finish tool_calls."""
     tool = ToolCall("get_weather", {"city": "Paris"})
     provider.add(Turn(text="", tool=tool), Turn(text="", tool=tool))
-    _, events = await post_sse(
-        session, f"{provider.base_url}/chat/completions", {"model": "o", "stream": True}
-    )
+    _, events = await post_sse(session, f"{provider.base_url}/chat/completions", chat(stream=True))
     calls = [
         c["choices"][0]["delta"]["tool_calls"][0]
         for _, c in events[:-1]
@@ -318,7 +309,7 @@ async def test_chat_tool_call_stream_and_body(provider, session) -> None:
     arguments = "".join(c["function"]["arguments"] for c in calls)
     assert json.loads(arguments) == {"city": "Paris"}
     assert events[-2][1]["choices"][0]["finish_reason"] == "tool_calls"
-    async with session.post(f"{provider.base_url}/chat/completions", json={"model": "o"}) as r:
+    async with session.post(f"{provider.base_url}/chat/completions", json=chat()) as r:
         body = await r.json()
     message = body["choices"][0]["message"]
     assert body["object"] == "chat.completion" and message["content"] is None
@@ -366,14 +357,14 @@ async def test_chat_tool_call_stream_and_body(provider, session) -> None:
 async def test_error_turn_status_and_shape(provider, session, path, status, expected) -> None:
     """An error turn answers its status with that API's real error body and no usage."""
     provider.add(Turn(error_status=status), Turn(text="recovered"))
-    async with session.post(provider.base_url + path, json={"model": "m", "stream": True}) as r:
+    async with session.post(provider.base_url + path, json=body_for(path, stream=True)) as r:
         assert r.status == status
         assert r.headers["Content-Type"] == "application/json"
         body = await r.json()
     body.pop("request_id", None)
     assert body == expected
     assert provider.emitted == []
-    _, events = await post_sse(session, provider.base_url + path, {"model": "m", "stream": True})
+    _, events = await post_sse(session, provider.base_url + path, body_for(path, stream=True))
     assert "recovered" in json.dumps(events)
 
 
@@ -381,7 +372,7 @@ async def test_error_body_override_is_sent_verbatim(provider, session) -> None:
     """error_body replaces the generated error JSON exactly."""
     body = {"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}}
     provider.add(Turn(error_status=429, error_body=body, headers={"retry-after": "7"}))
-    async with session.post(f"{provider.base_url}/v1/messages", json={"model": "m"}) as r:
+    async with session.post(f"{provider.base_url}/v1/messages", json=anthropic()) as r:
         assert r.status == 429 and r.headers["retry-after"] == "7"
         assert await r.json() == body
 
@@ -397,7 +388,7 @@ async def test_error_body_override_is_sent_verbatim(provider, session) -> None:
 async def test_cut_stream_ends_early_and_is_marked(provider, session, path, extra, first) -> None:
     """A cut stream delivers exactly N events, then the client sees a payload error."""
     provider.add(Turn(cut_after_events=2))
-    body = {"model": "m", "stream": True, **extra}
+    body = body_for(path, stream=True, **extra)
     received = await read_cut(session, provider.base_url + path, body)
     assert received.startswith(first)
     assert received.count(b"\n\n") == 2
@@ -409,14 +400,14 @@ async def test_cut_stream_ends_early_and_is_marked(provider, session, path, extr
 async def test_anthropic_cut_after_message_start_keeps_start_usage(provider, session) -> None:
     """Cut after message_start, the emitted usage is the input side and the 1 initial output."""
     provider.add(Turn(usage=USAGE, cut_after_events=1))
-    await read_cut(session, f"{provider.base_url}/v1/messages", {"model": "m", "stream": True})
+    await read_cut(session, f"{provider.base_url}/v1/messages", anthropic(stream=True))
     assert provider.emitted[0].usage == Usage(100, 1, cache_read=30, cache_write=20)
 
 
 async def test_cut_non_stream_body(provider, session) -> None:
     """A cut non-streamed answer sends half its declared body and records no usage."""
     provider.add(Turn(cut_after_events=0))
-    await read_cut(session, f"{provider.base_url}/v1/messages", {"model": "m"})
+    await read_cut(session, f"{provider.base_url}/v1/messages", anthropic())
     assert provider.emitted[0].cut and provider.emitted[0].usage is None
 
 
@@ -428,9 +419,7 @@ async def test_delay_between_events_uses_injected_sleep(session) -> None:
         slept.append(seconds)
 
     async with FakeProvider(Turn(delay_between_events=0.25), sleep=sleep) as fake:
-        _, events = await post_sse(
-            session, f"{fake.base_url}/v1/messages", {"model": "m", "stream": True}
-        )
+        _, events = await post_sse(session, f"{fake.base_url}/v1/messages", anthropic(stream=True))
     assert slept == [0.25] * (len(events) - 1)
 
 
@@ -443,7 +432,7 @@ async def test_delay_between_events_uses_injected_sleep(session) -> None:
 )
 async def test_path_prefix_is_accepted(provider, session, path) -> None:
     """Any prefix before the API path routes to that API and is recorded as sent."""
-    async with session.post(provider.base_url + path, json={"model": "m"}) as response:
+    async with session.post(provider.base_url + path, json=body_for(path)) as response:
         assert response.status == 200
         await response.read()
     recorded = provider.requests[0]
@@ -453,8 +442,8 @@ async def test_path_prefix_is_accepted(provider, session, path) -> None:
 
 async def test_requests_are_recorded_with_model(provider, session) -> None:
     """Every request is recorded with method, path, query, headers, body and model."""
-    body = {"model": "claude-opus", "stream": True, "messages": []}
-    headers = {"x-api-key": "k", "X-Claude-Code-Session-Id": "s1"}
+    body = anthropic(model="claude-haiku-4-5", stream=True)
+    headers = {"X-Claude-Code-Session-Id": "s1"}
     url = f"{provider.base_url}/run/7/v1/messages?beta=true"
     async with session.post(url, json=body, headers=headers) as response:
         await response.read()
@@ -465,9 +454,9 @@ async def test_requests_are_recorded_with_model(provider, session) -> None:
         "beta=true",
     )
     assert recorded.headers["x-claude-code-session-id"] == "s1"
-    assert recorded.body == body and recorded.model == "claude-opus"
+    assert recorded.body == body and recorded.model == "claude-haiku-4-5"
     assert recorded.api == "anthropic"
-    assert provider.emitted[0].model == "claude-opus"
+    assert provider.emitted[0].model == "claude-haiku-4-5"
 
 
 async def test_script_runs_in_order_then_default(provider, session) -> None:
@@ -475,7 +464,7 @@ async def test_script_runs_in_order_then_default(provider, session) -> None:
     provider.add(Turn(text="one"), Turn(text="two"))
     texts = []
     for _ in range(3):
-        async with session.post(f"{provider.base_url}/v1/messages", json={"model": "m"}) as r:
+        async with session.post(f"{provider.base_url}/v1/messages", json=anthropic()) as r:
             texts.append((await r.json())["content"][0]["text"])
     assert texts == ["one", "two", "hi"]
     assert provider.emitted[-1].usage == Usage(input=12, output=3)
@@ -488,9 +477,7 @@ async def test_turn_headers_are_sent(provider, session) -> None:
         "x-codex-primary-used-percent": "12.5",
     }
     provider.add(Turn(headers=headers))
-    async with session.post(
-        f"{provider.base_url}/v1/responses", json={"model": "g", "stream": True}
-    ) as r:
+    async with session.post(f"{provider.base_url}/v1/responses", json=responses(stream=True)) as r:
         await r.read()
     assert r.headers["anthropic-ratelimit-unified-5h-utilization"] == "0.42"
     assert r.headers["x-codex-primary-used-percent"] == "12.5"

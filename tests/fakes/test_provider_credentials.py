@@ -8,7 +8,15 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.fakes.provider import OAUTH_BETA, Accepted, FakeProvider, Turn, unified_headers
+from tests.fakes.bodies import anthropic, body_for
+from tests.fakes.provider import (
+    FAKE_KEY,
+    OAUTH_BETA,
+    Accepted,
+    FakeProvider,
+    Turn,
+    unified_headers,
+)
 
 API_KEY = "sk-ant-api03-real"
 OTHER_KEY = "sk-ant-api03-second"
@@ -19,7 +27,6 @@ ACCEPTED = Accepted(
 )
 VERSION = {"anthropic-version": "2023-06-01"}
 OAUTH_HEADERS = {"Authorization": f"Bearer {OAUTH}", "anthropic-beta": f"x-1,{OAUTH_BETA}"}
-BODY = {"model": "m", "messages": []}
 
 
 @pytest.fixture
@@ -35,8 +42,9 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 async def post(
-    session: aiohttp.ClientSession, url: str, headers: dict[str, str], body: Any = BODY
+    session: aiohttp.ClientSession, url: str, headers: dict[str, str], body: Any = None
 ) -> tuple[int, Any, aiohttp.ClientResponse]:
+    body = body_for(url) if body is None else body
     async with session.post(url, json=body, headers=headers) as response:
         return response.status, await response.json(), response
 
@@ -206,9 +214,7 @@ async def test_quota_headers_follow_the_credential(strict, session) -> None:
     strict.quota_headers[API_KEY] = first
     strict.quota_headers[OAUTH] = second
     url = f"{strict.base_url}/v1/messages"
-    async with session.post(
-        url, json={**BODY, "stream": True}, headers={"x-api-key": API_KEY}
-    ) as r:
+    async with session.post(url, json=anthropic(stream=True), headers={"x-api-key": API_KEY}) as r:
         await r.read()
         assert r.status == 200
         assert {k: r.headers[k] for k in first} == first
@@ -279,9 +285,29 @@ async def test_turn_header_wins_over_quota_header(strict, session) -> None:
     assert response.headers["x-q"] == "turn" and response.headers["x-r"] == "quota"
 
 
-async def test_without_accept_anything_goes(session) -> None:
-    """With no accept, any credential (or none) is served and none is recorded."""
+async def test_default_accepts_only_the_fake_key(session) -> None:
+    """Without accept, FAKE_KEY is the one credential served; any other is refused."""
     async with FakeProvider() as fake:
+        url = f"{fake.base_url}/v1/messages"
+        status, body, _ = await post(session, url, {"x-api-key": "sk-ant-anything"})
+        assert status == 401
+        anthropic_401("invalid x-api-key", body)
+        status, _, _ = await post(session, url, {})
+        assert status == 401
+        status, _, _ = await post(session, url, {"x-api-key": FAKE_KEY})
+        assert status == 200
+        openai = f"{fake.base_url}/v1/responses"
+        status, body, _ = await post(session, openai, {"Authorization": "Bearer ghp_x"})
+        assert status == 401 and body["error"]["code"] == "invalid_api_key"
+        status, _, _ = await post(session, openai, {"Authorization": f"Bearer {FAKE_KEY}"})
+        assert status == 200
+    assert [r.credential for r in fake.requests] == [None, None, FAKE_KEY, None, FAKE_KEY]
+    assert len(fake.refused) == 3
+
+
+async def test_lenient_credentials_serve_anything(session) -> None:
+    """lenient_credentials serves any credential (or none) and records none."""
+    async with FakeProvider(lenient_credentials=True) as fake:
         fake.rejecting.add("k")
         fake.quota_headers["k"] = {"x-q": "1"}
         status, _, response = await post(
@@ -291,3 +317,9 @@ async def test_without_accept_anything_goes(session) -> None:
         status, _, _ = await post(session, f"{fake.base_url}/v1/responses", {})
         assert status == 200
     assert [r.credential for r in fake.requests] == [None, None]
+
+
+def test_accept_and_lenient_credentials_exclude_each_other() -> None:
+    """Asking for both a credential list and leniency is a mistake, refused at once."""
+    with pytest.raises(ValueError, match="exclude"):
+        FakeProvider(accept=ACCEPTED, lenient_credentials=True)

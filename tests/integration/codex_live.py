@@ -23,10 +23,11 @@ from fleet.runtimes import RuntimeContext
 from fleet.runtimes.codex import CodexRuntime
 from fleet.sessions.base import Effect, Write
 from fleet.sessions.codex import CodexAppServer, protocol
-from tests.fakes.provider import FakeProvider
+from tests.fakes.provider import Accepted, FakeProvider
 from tests.integration.test_real_clis import bin_dir, cli, node_dir
 
 KEY = "test-key-codex-live"
+ACCEPT = Accepted(api_keys=frozenset({KEY}))  # the one key the fake provider serves
 MODEL = "gpt-5.5"  # a model Codex knows: its apply_patch is a freeform tool
 TIMEOUT = 60.0
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.fakes.background import fake_provider_thread
-from tests.fakes.provider import FakeProvider, Turn, Usage
+from tests.fakes.provider import Accepted, FakeProvider, Turn, Usage
 from tests.integration.console_bot import ConsoleBot, clean_env, processes_where
 from tests.postgres_server import free_port
 
@@ -110,7 +110,10 @@ class Rig:
 def running(root: Path, agents: list[str], *, role: str = "admin") -> Iterator[Rig]:
     """The orchestrator with ``agents`` in its roster (not started), stopped on exit with
     every agent it started."""
-    with fake_provider_thread(default=Turn(text="metered answer", usage=USAGE)) as fake:
+    accept = Accepted(api_keys=frozenset({PROVIDER_KEY}))
+    with fake_provider_thread(
+        default=Turn(text="metered answer", usage=USAGE), accept=accept
+    ) as fake:
         port = free_port()
         config = root / "fleetwarden.yaml"
         config.write_text(config_text(port=port, upstream=fake.base_url, agents=agents, role=role))

@@ -30,6 +30,7 @@ from tests.fakes.chatgpt import CODEX_RESPONSES, FakeChatGpt, codex_headers
 from tests.fakes.job_context import RecordingBoard
 from tests.fakes.provider import Accepted, FakeProvider, unified_headers
 from tests.integration.accounts_rig import holding_proxy
+from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -57,7 +58,13 @@ MESSAGES = {
     "stream": True,
     "messages": [{"role": "user", "content": "hi"}],
 }
-RESPONSES = {"model": "gpt-5-codex", "stream": True, "input": "hi"}
+RESPONSES = {  # as Codex sends it: its input is a list
+    "model": "gpt-5-codex",
+    "stream": True,
+    "input": [
+        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}
+    ],
+}
 
 
 @dataclass
@@ -246,8 +253,10 @@ async def test_a_revoked_login_marks_the_account_once(rig: Rig) -> None:
     seen = len(rig.chatgpt.requests)
     status, text = await rig.ask_codex("x1")
     assert status == 403 and len(rig.chatgpt.requests) == seen
-    await asyncio.sleep(0.05)
-    notices = [n.markdown for n in rig.board.posted if "codex-pro" in n.markdown]
+    notices = await eventually(
+        lambda: [n.markdown for n in rig.board.posted if "codex-pro" in n.markdown],
+        "a notice about codex-pro",
+    )
     assert len(notices) == 1 and "fleetwarden accounts login codex-pro" in notices[0]
     mark = rig.book.mark_of("codex-pro")
     assert mark is not None and mark.health is Health.UNAUTHORIZED
@@ -263,7 +272,10 @@ async def test_a_refused_key_stops_the_requests_without_retrying_upstream(rig: R
         status, text = await rig.ask_anthropic("c1")
         assert status == 403 and "refused its credential" in text
     assert len(rig.anthropic.requests) == 1
-    await asyncio.sleep(0.05)
+    await eventually(
+        lambda: any("claude-max" in n.markdown for n in rig.board.posted),
+        "a notice about claude-max",
+    )
     assert sum("claude-max" in n.markdown for n in rig.board.posted) == 1
 
 
@@ -285,8 +297,10 @@ async def test_a_rejected_window_moves_a_pooled_agent(rig: Rig) -> None:
     await rig.proxy.recorder.flush()
     assert [e.account for e in await rig.ledger.usage_events()] == ["claude-team"] * 2
     assert rig.book.account_of("c1", "anthropic") == "claude-team"
-    await asyncio.sleep(0.05)
-    moved = [n for n in rig.board.posted if "moved from account" in n.markdown]
+    moved = await eventually(
+        lambda: [n for n in rig.board.posted if "moved from account" in n.markdown],
+        "a notice that c1 moved",
+    )
     assert len(moved) == 1 and moved[0].agents == ("c1",)
 
 

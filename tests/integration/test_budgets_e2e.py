@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.background import fake_provider_thread
-from tests.fakes.provider import Turn, Usage
+from tests.fakes.provider import FAKE_KEY, Turn, Usage
 from tests.integration.console_bot import ConsoleBot, clean_env, stub_processes_in, wait_until
 
 pytestmark = pytest.mark.integration
@@ -68,7 +68,7 @@ def test_over_pace_downgrades_then_queues_then_refuses_and_a_burst_lets_through(
             CONFIG.format(upstream=fake.base_url, reset_at=reset_at, strong=STRONG, cheap=CHEAP)
         )
         bot = ConsoleBot(
-            tmp_path, "--config", str(config), env=clean_env(ANTHROPIC_API_KEY="fake-test-key")
+            tmp_path, "--config", str(config), env=clean_env(ANTHROPIC_API_KEY=FAKE_KEY)
         )
         try:
             # 1. The first request goes out as asked, and puts the agent far over pace.

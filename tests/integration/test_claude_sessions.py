@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -31,13 +30,14 @@ from fleet.runtimes import default_registry
 from fleet.sandbox.service import Sandboxes, SandboxSettings
 from fleet.supervisor import Fleet, FleetSettings
 from fleet.transcript.events import ToolFailed, Waiting
+from tests import sandbox_need
 from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn
 from tests.integration.test_real_clis import bin_dir, cli, node_dir
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.agent_cli,
-    pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap (bwrap)"),
+    sandbox_need.BWRAP,
 ]
 
 NAME = AgentName("live")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -25,7 +24,8 @@ from fleet.names import AgentName
 from fleet.runtimes import default_registry
 from fleet.sandbox.service import Sandboxes, SandboxSettings
 from fleet.supervisor import Fleet, FleetSettings
-from tests.fakes.provider import FakeProvider, Turn
+from tests import sandbox_need
+from tests.fakes.provider import Accepted, FakeProvider, Turn
 from tests.integration.codex_live import MODEL
 from tests.integration.test_codex_live_session import DONE, EDIT, SLOW, TOUCH
 from tests.integration.test_real_clis import bin_dir, cli, node_dir
@@ -33,7 +33,7 @@ from tests.integration.test_real_clis import bin_dir, cli, node_dir
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.agent_cli,
-    pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap (bwrap)"),
+    sandbox_need.BWRAP,
 ]
 
 KEY = "test-key-codex-fleet"
@@ -104,7 +104,7 @@ async def rig(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[R
     cli("codex")
     turns: tuple[Turn, ...] = request.param
     state = tmp_path / "state"
-    async with FakeProvider(*turns, default=DONE) as fake:
+    async with FakeProvider(*turns, default=DONE, accept=Accepted(frozenset({KEY}))) as fake:
         ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
         approvals = Approvals(ledger, SystemClock())
         sandboxes = Sandboxes(SandboxSettings(state_dir=state, hidden=(tmp_path,)))

@@ -15,7 +15,7 @@ from fleet.model import AgentSpec, PermissionMode
 from fleet.names import AgentName
 from fleet.sessions.base import Asked, Effect, TurnEnded
 from tests.fakes.provider import FakeProvider, ToolCall, Turn
-from tests.integration.codex_live import MODEL, LiveCodex
+from tests.integration.codex_live import ACCEPT, MODEL, LiveCodex
 
 pytestmark = [pytest.mark.integration, pytest.mark.agent_cli]
 
@@ -70,7 +70,7 @@ def last_input(fake: FakeProvider) -> str:
 async def test_an_asked_command_runs_when_allowed(tmp_path: Path) -> None:
     """With ``ask``, a shell command is asked (its command line, unwrapped); allow runs it."""
     async with (
-        FakeProvider(TOUCH, Turn(text="made it"), default=DONE) as fake,
+        FakeProvider(TOUCH, Turn(text="made it"), default=DONE, accept=ACCEPT) as fake,
         LiveCodex(spec(PermissionMode.ASK), fake, tmp_path) as live,
     ):
         effect = await live.until(asked)
@@ -87,7 +87,7 @@ async def test_a_denied_command_does_not_run_and_the_model_hears_why(tmp_path: P
     """Deny with a reason: the command does not run, and the model's next request carries
     the refusal and then the operator's reason."""
     async with (
-        FakeProvider(TOUCH, Turn(text="ok, not touching"), default=DONE) as fake,
+        FakeProvider(TOUCH, Turn(text="ok, not touching"), default=DONE, accept=ACCEPT) as fake,
         LiveCodex(spec(PermissionMode.ASK), fake, tmp_path) as live,
     ):
         effect = await live.until(asked)
@@ -105,7 +105,9 @@ async def test_an_asked_edit_shows_its_file_and_diff(tmp_path: Path) -> None:
     """With ``ask``, an edit is asked with its file and diff; deny leaves it unwritten and
     the model hears why; a second edit allowed is written."""
     async with (
-        FakeProvider(EDIT, Turn(text="fine"), EDIT, Turn(text="ok"), default=DONE) as fake,
+        FakeProvider(
+            EDIT, Turn(text="fine"), EDIT, Turn(text="ok"), default=DONE, accept=ACCEPT
+        ) as fake,
         LiveCodex(spec(PermissionMode.ASK), fake, tmp_path) as live,
     ):
         effect = await live.until(asked)
@@ -129,7 +131,7 @@ async def test_edits_mode_lets_workdir_edits_pass_and_asks_for_commands(tmp_path
     """With ``edits``, an edit inside the workdir is written without asking; a command is
     still asked."""
     async with (
-        FakeProvider(EDIT, TOUCH, Turn(text="done"), default=DONE) as fake,
+        FakeProvider(EDIT, TOUCH, Turn(text="done"), default=DONE, accept=ACCEPT) as fake,
         LiveCodex(spec(PermissionMode.EDITS), fake, tmp_path) as live,
     ):
         effect = await live.until(asked)
@@ -146,7 +148,7 @@ async def test_edits_mode_lets_workdir_edits_pass_and_asks_for_commands(tmp_path
 async def test_an_allow_rule_runs_a_command_without_asking(rule: str, tmp_path: Path) -> None:
     """An ``allow:`` rule lets its command run unasked: a prefix rule as Codex's own
     execpolicy rule, an exact one answered by Fleetwarden."""
-    async with FakeProvider(TOUCH, Turn(text="done"), default=DONE) as fake:
+    async with FakeProvider(TOUCH, Turn(text="done"), default=DONE, accept=ACCEPT) as fake:
         agent = spec(PermissionMode.ASK, allow=(rule,))
         async with LiveCodex(agent, fake, tmp_path) as live:
             await live.until(ended)
@@ -157,7 +159,7 @@ async def test_an_allow_rule_runs_a_command_without_asking(rule: str, tmp_path: 
 async def test_a_deny_rule_holds_even_when_nothing_asks(tmp_path: Path) -> None:
     """With ``full`` (Codex never asks), a ``deny:`` rule still refuses its command, as
     Codex's own execpolicy rule, and the model reads the rule."""
-    async with FakeProvider(TOUCH, Turn(text="done"), default=DONE) as fake:
+    async with FakeProvider(TOUCH, Turn(text="done"), default=DONE, accept=ACCEPT) as fake:
         agent = spec(PermissionMode.FULL, deny=("Bash(touch *)",))
         async with LiveCodex(agent, fake, tmp_path) as live:
             await live.until(ended)
@@ -169,7 +171,7 @@ async def test_read_only_declines_without_asking(tmp_path: Path) -> None:
     """With ``read-only``, a command that would change something is declined by the
     agent's mode, unasked, and the model hears why."""
     async with (
-        FakeProvider(TOUCH, EDIT, Turn(text="done"), default=DONE) as fake,
+        FakeProvider(TOUCH, EDIT, Turn(text="done"), default=DONE, accept=ACCEPT) as fake,
         LiveCodex(spec(PermissionMode.READ_ONLY), fake, tmp_path) as live,
     ):
         await live.until(ended)
@@ -183,7 +185,9 @@ async def test_a_send_while_a_turn_runs_arrives_in_order(tmp_path: Path) -> None
     """A turn sent while one runs reaches the same process, after the first words; a
     turn sent when idle starts the next turn there."""
     async with (
-        FakeProvider(SLOW, Turn(text="both"), Turn(text="third"), default=DONE) as fake,
+        FakeProvider(
+            SLOW, Turn(text="both"), Turn(text="third"), default=DONE, accept=ACCEPT
+        ) as fake,
         LiveCodex(spec(PermissionMode.ASK), fake, tmp_path) as live,
     ):
         await live.until(lambda _: live.live.turn_id is not None and bool(fake.requests))
@@ -201,7 +205,7 @@ async def test_a_send_while_a_turn_runs_arrives_in_order(tmp_path: Path) -> None
 async def test_interrupt_ends_the_turn_and_keeps_the_agent(tmp_path: Path) -> None:
     """``interrupt`` ends the running turn; the process stays and takes the next turn."""
     async with (
-        FakeProvider(SLOW, Turn(text="after"), default=DONE) as fake,
+        FakeProvider(SLOW, Turn(text="after"), default=DONE, accept=ACCEPT) as fake,
         LiveCodex(spec(PermissionMode.ASK), fake, tmp_path) as live,
     ):
         await live.until(lambda _: live.live.turn_id is not None and bool(fake.requests))
@@ -223,7 +227,7 @@ async def test_reading_the_workdir_passes_unasked(mode: PermissionMode, tmp_path
     (tmp_path / "work").mkdir()
     (tmp_path / "work" / "notes.txt").write_text("ship on Friday\n")
     async with (
-        FakeProvider(read, Turn(text="read it"), default=DONE) as fake,
+        FakeProvider(read, Turn(text="read it"), default=DONE, accept=ACCEPT) as fake,
         LiveCodex(spec(mode), fake, tmp_path) as live,
     ):
         await live.until(ended)

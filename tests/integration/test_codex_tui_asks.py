@@ -27,7 +27,7 @@ from fleet.model import AgentSpec, PermissionMode
 from fleet.names import AgentName
 from fleet.runtimes import default_registry
 from fleet.supervisor import Fleet, FleetSettings
-from tests.fakes.provider import FakeProvider, ToolCall, Turn
+from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn
 from tests.fakes.sse import Api, Json
 from tests.integration.test_claude_sessions import eventually
 from tests.integration.test_codex_tui_heartbeats import MODEL
@@ -149,7 +149,10 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     patch = "*** Begin Patch\n*** Add File: hello.txt\n+hello\n*** End Patch\n"
     edit = Turn(text="", tool=ToolCall("apply_patch", freeform=patch))
     turns = (touch("allowed.txt"), edit, touch("denied.txt"), Turn(text="done"))
-    async with TitledProvider(*turns, default=Turn(text="(done)")) as fake:
+    accept = Accepted(api_keys=frozenset({KEY}))
+    async with TitledProvider(
+        *turns, default=Turn(text="(done)"), models=(MODEL,), accept=accept
+    ) as fake:
         ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
         backend = TmuxBackend(f"fw-codex-tui-asks-{uuid.uuid4().hex[:8]}")
         rig = Rig(fake, ledger, backend, work, tmp_path / "state")

@@ -19,7 +19,7 @@ from fleet.names import AgentName
 from fleet.runs import write_files
 from fleet.runtimes import RuntimeContext
 from fleet.runtimes.codex import CodexRuntime
-from tests.fakes.provider import FakeProvider, ToolCall, Turn
+from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn
 from tests.integration.test_real_clis import bin_dir, cli, node_dir
 from tests.integration.test_runtimes_real import Beats, beats
 from tests.integration.test_tmux_backend import eventually
@@ -30,6 +30,7 @@ __all__ = ["beats"]  # the fixture, shared
 # A model without an upgrade notice: for one that has one (gpt-5.5), the TUI first shows a
 # "try the new model?" screen and waits there.
 MODEL = "gpt-6-sol"
+KEY = "test-key-codex-tui"
 
 
 @pytest.fixture
@@ -54,14 +55,17 @@ async def test_codex_in_tmux_posts_heartbeats_from_its_hooks(
     (home / "tmp").mkdir(parents=True)
     work.mkdir()
     turns = (Turn(text="", tool=ToolCall("exec_command", {"cmd": "echo hi"})), Turn(text="ok"))
-    async with FakeProvider(*turns, default=Turn(text="(done)")) as fake:
+    accept = Accepted(api_keys=frozenset({KEY}))
+    async with FakeProvider(
+        *turns, default=Turn(text="(done)"), models=(MODEL,), accept=accept
+    ) as fake:
         ctx = RuntimeContext(
             home=home,
             workdir=work,
             environ={
                 "PATH": f"{bin_dir()}:{node_dir()}:/usr/bin:/bin",
                 "LANG": "C.UTF-8",
-                "OPENAI_API_KEY": "test-key-codex-tui",
+                "OPENAI_API_KEY": KEY,
             },
             tty=True,
             provider_urls={"openai": fake.base_url},

@@ -19,7 +19,7 @@ from fleet.heartbeat import TOKEN_HEADER, HeartbeatServer
 from fleet.metering.config import MeteringSettings, ProviderApi, ProviderRoute
 from fleet.metering.proxy import MeteringProxy
 from fleet.sandbox.doors import DoorSet, fixed
-from tests.fakes.provider import FakeProvider
+from tests.fakes.provider import FAKE_KEY, FakeProvider
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +44,7 @@ class Rig:
     async def ask(self, agent: str) -> int:
         """One whole model request of ``agent``; its status."""
         url = self.proxy.urls_for(agent)["anthropic"] + "/v1/messages"
-        async with self.http.post(url, data=BODY, headers={"x-api-key": "k"}) as answer:
+        async with self.http.post(url, data=BODY, headers={"x-api-key": FAKE_KEY}) as answer:
             await answer.read()
             return answer.status
 

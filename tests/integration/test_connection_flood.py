@@ -20,7 +20,7 @@ import aiohttp
 import pytest
 
 from fleet.heartbeat import TOKEN_HEADER
-from tests.fakes.provider import FakeProvider
+from tests.fakes.provider import FAKE_KEY, FakeProvider
 
 pytestmark = pytest.mark.integration
 
@@ -103,7 +103,7 @@ async def keep_going(
         while not until.is_set():
             for what, url, headers in (
                 ("beat", beat_url, {TOKEN_HEADER: token}),
-                ("model", model_url, {"x-api-key": "k"}),
+                ("model", model_url, {"x-api-key": FAKE_KEY}),
             ):
                 got.append((what, await _try(http, url, headers, what, tries), time.monotonic()))
     return got

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.background import fake_provider_thread
-from tests.fakes.provider import Turn, Usage
+from tests.fakes.provider import FAKE_KEY, Turn, Usage
 from tests.integration.console_bot import ConsoleBot, clean_env, stub_processes_in, wait_until
 
 pytestmark = pytest.mark.integration
@@ -77,7 +77,7 @@ def test_freeze_pauses_until_resume_and_stop_stops(tmp_path: Path) -> None:
         config = tmp_path / "fleetwarden.yaml"
         config.write_text(CONFIG.format(upstream=fake.base_url))
         bot = ConsoleBot(
-            tmp_path, "--config", str(config), env=clean_env(ANTHROPIC_API_KEY="fake-test-key")
+            tmp_path, "--config", str(config), env=clean_env(ANTHROPIC_API_KEY=FAKE_KEY)
         )
         work = state / "agents" / "asker" / "work"
         try:

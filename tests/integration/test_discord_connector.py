@@ -15,6 +15,7 @@ from connectors.discord.connector import DiscordConnector
 from connectors.discord.gateway import Gateway
 from connectors.errors import ConnectorAuthError, ConnectorError, ConnectorSetupError
 from tests.fakes.discord_server import FakeDiscord
+from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -314,7 +315,11 @@ async def test_an_archived_thread_is_fetched_and_unarchived(
     made, _ = connector
     thread = await made.open_thread(room(fake), "demo", "agent demo started")
     await fake.archive_thread(int(thread))
-    await asyncio.sleep(0.1)  # discord.py drops it from its cache on THREAD_UPDATE
+    client = made._client
+    assert client is not None
+    await eventually(  # discord.py drops it from its cache on THREAD_UPDATE
+        lambda: client.get_channel(int(thread)) is None, "the archived thread leaving the cache"
+    )
     await made.send(OutboundMessage(room=room(fake), markdown="back", thread_id=thread))
     assert ("GET", f"/channels/{thread}") in fake.requests
     (live,) = fake.threads

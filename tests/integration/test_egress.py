@@ -6,7 +6,6 @@ agent's, counted."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,10 +17,11 @@ from fleet.model import AgentSpec, LaunchPlan
 from fleet.names import AgentName
 from fleet.sandbox.egress_proxy import Refusal
 from fleet.sandbox.service import Sandboxes, SandboxSettings
+from tests import sandbox_need
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap (bwrap)"),
+    sandbox_need.BWRAP,
 ]
 
 CLIENT = """
@@ -75,7 +75,7 @@ async def test_an_allow_list_naming_localhost_reaches_no_port_of_the_host(
     sandboxes = Sandboxes(SandboxSettings(state_dir=tmp_path / "state", hidden=()))
     await sandboxes.start(book)  # type: ignore[arg-type]
     if sandboxes.problem is not None:
-        pytest.skip(sandboxes.problem)
+        sandbox_need.missing(sandboxes.problem)
     name = AgentName("coder")
     spec = AgentSpec(name=name, runtime="command", egress_allow=("localhost", "github.com"))
     (tmp_path / "work").mkdir()

@@ -18,7 +18,7 @@ from fleet.model import AgentSpec, AgentState
 from fleet.names import AgentName
 from fleet.runtimes import default_registry
 from fleet.supervisor import Fleet, FleetSettings
-from tests.fakes.provider import FakeProvider, Turn
+from tests.fakes.provider import Accepted, FakeProvider, Turn
 from tests.integration.test_real_clis import bin_dir, cli, node_dir
 
 pytestmark = [pytest.mark.integration, pytest.mark.agent_cli]
@@ -30,7 +30,8 @@ SECRET = {"claude": "ANTHROPIC_API_KEY", "pi": "ANTHROPIC_API_KEY", "opencode": 
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeProvider]:
-    async with FakeProvider(default=Turn(text=REPLY)) as provider:
+    accept = Accepted(api_keys=frozenset({KEY}))
+    async with FakeProvider(default=Turn(text=REPLY), accept=accept) as provider:
         yield provider
 
 

@@ -7,22 +7,22 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import time
 from pathlib import Path
 
 import pytest
 
+from tests import sandbox_need
 from tests.fakes.background import fake_provider_thread
-from tests.fakes.provider import ToolCall, Turn
+from tests.fakes.provider import Accepted, ToolCall, Turn
 from tests.integration.console_bot import ConsoleBot, clean_env, processes_where
 from tests.integration.test_real_clis import bin_dir, cli, node_dir
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.agent_cli,
-    pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap (bwrap)"),
+    sandbox_need.BWRAP,
 ]
 
 KEY = "fake-gates-e2e-provider-key-0123456789abcdef"
@@ -82,7 +82,8 @@ def test_an_ask_is_answered_at_the_console_after_a_restart(runtime: str, tmp_pat
     if runtime == "pi":
         del args["description"]
     shell = Turn(text="", tool=ToolCall("bash", args))
-    with fake_provider_thread(shell, default=Turn(text=REPLY)) as fake:
+    accept = Accepted(api_keys=frozenset({KEY}))
+    with fake_provider_thread(shell, default=Turn(text=REPLY), accept=accept) as fake:
         config = CONFIG.format(upstream=fake.base_url, runtime=runtime)
         (tmp_path / "fleetwarden.yaml").write_text(config)
         bot = start(tmp_path)

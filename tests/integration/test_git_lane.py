@@ -18,13 +18,14 @@ from pathlib import Path
 import pytest
 
 from fleet.sandbox.git_probe import DIRTY, SANDBOX_UID, UNCHECKED, GitProbe, sandbox_argv
+from tests import sandbox_need
 from tests.fakes import hostile_git
 from tests.fakes.hostile_git import init_repo, leftovers, plant
 from tests.integration.console_bot import ROSTER_HEAD, ConsoleBot, clean_env, wait_until
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap (bwrap)"),
+    sandbox_need.BWRAP,
 ]
 
 ROSTER = (

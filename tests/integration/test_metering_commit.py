@@ -20,6 +20,7 @@ from fleet.ledger import Ledger
 from fleet.metering.config import MeteringSettings, ProviderApi, ProviderRoute
 from fleet.metering.events import QuotaSignal, UsageEvent
 from fleet.metering.proxy import MeteringProxy
+from tests.fakes.bodies import key_headers
 from tests.fakes.provider import Api, FakeProvider, Turn, Usage
 from tests.integration.test_metering_cut import PATHS, body
 
@@ -120,7 +121,7 @@ async def test_the_final_event_waits_for_the_commit_and_nothing_before_it_does(
         payload["stream_options"] = {"include_usage": True}
     async with (
         aiohttp.ClientSession() as http,
-        http.post(url, json=payload, headers={"x-api-key": "k"}) as response,
+        http.post(url, json=payload, headers=key_headers(api)) as response,
     ):
         assert response.status == 200
         received = bytearray()

@@ -28,6 +28,7 @@ from fleet.ledger import Ledger
 from fleet.metering.config import MeteringSettings, ProviderApi, ProviderRoute
 from fleet.metering.events import Outcome, UsageEvent
 from fleet.metering.proxy import MeteringProxy
+from tests.fakes.bodies import key_headers
 from tests.fakes.provider import Api, FakeProvider, Turn, Usage
 from tests.integration.test_limits_bind import Board
 
@@ -114,7 +115,10 @@ def body(api: Api) -> dict[str, Any]:
     model = PATHS[api][2]
     if api == "responses":
         return {"model": model, "stream": True, "input": "write a long answer"}
-    return {"model": model, "stream": True, "messages": [{"role": "user", "content": "go"}]}
+    messages = [{"role": "user", "content": "go"}]
+    if api == "anthropic":
+        return {"model": model, "max_tokens": 4096, "stream": True, "messages": messages}
+    return {"model": model, "stream": True, "messages": messages}
 
 
 def text_of(api: Api, data: bytes) -> str:
@@ -142,7 +146,7 @@ async def read_then_hang_up(rig: Rig, api: Api, at_least: int) -> str:
     received, text = b"", ""
     async with (
         aiohttp.ClientSession() as http,
-        http.post(url, json=body(api), headers={"x-api-key": "k"}) as response,
+        http.post(url, json=body(api), headers=key_headers(api)) as response,
     ):
         assert response.status == 200
         while len(text) < at_least:
@@ -185,7 +189,11 @@ async def test_an_upstream_breaking_off_is_counted_at_least_at_what_passed(rig: 
     provider, path, _ = PATHS["anthropic"]
     url = rig.proxy.urls_for("coder-1")[provider] + path
     received = b""
-    async with aiohttp.ClientSession() as http, http.post(url, json=body("anthropic")) as response:
+    headers = key_headers("anthropic")
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(url, json=body("anthropic"), headers=headers) as response,
+    ):
         try:
             async for chunk in response.content.iter_any():
                 received += chunk

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.background import fake_provider_thread
-from tests.fakes.provider import Turn, Usage
+from tests.fakes.provider import Accepted, Turn, Usage
 from tests.integration.console_bot import ConsoleBot, clean_env, stub_processes_in
 
 pytestmark = pytest.mark.integration
@@ -41,7 +41,10 @@ USAGE = Usage(input=1000, output=200, cache_read=3000, cache_write=500)
 
 
 def test_an_agents_model_requests_are_metered_and_shown(tmp_path: Path) -> None:
-    with fake_provider_thread(default=Turn(text="metered answer", usage=USAGE)) as fake:
+    accept = Accepted(api_keys=frozenset({PROVIDER_KEY}))
+    with fake_provider_thread(
+        default=Turn(text="metered answer", usage=USAGE), accept=accept
+    ) as fake:
         config = tmp_path / "fleetwarden.yaml"
         config.write_text(CONFIG.format(upstream=fake.base_url))
         bot = ConsoleBot(

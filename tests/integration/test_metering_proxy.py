@@ -28,12 +28,14 @@ from fleet.metering.config import MeteringSettings, Price, PriceTable, ProviderA
 from fleet.metering.events import Outcome, Tokens, UsageEvent
 from fleet.metering.policy import ALLOW, AllowAll, Hold, Refuse, RequestInfo, Rewrite, Verdict
 from fleet.metering.proxy import MeteringProxy
-from tests.fakes.provider import Api, FakeProvider, ToolCall, Turn, Usage
+from tests.fakes.bodies import key_headers
+from tests.fakes.provider import FAKE_KEY, Api, FakeProvider, ToolCall, Turn, Usage
+from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
 
 AGENT = "coder-1"
-API_KEY = "fake-test-provider-key-0123456789"
+API_KEY = FAKE_KEY
 PATHS: dict[Api, tuple[str, str]] = {
     "anthropic": ("anthropic", "/v1/messages?beta=true"),
     "responses": ("openai", "/v1/responses"),
@@ -65,7 +67,7 @@ class Rig:
         async with self.http.post(
             self.url(api, agent),
             json=body,
-            headers={"x-api-key": API_KEY, "authorization": f"Bearer {API_KEY}", **headers},
+            headers={**key_headers(api, API_KEY), **headers},
         ) as response:
             data = await response.read()
             return response.status, data, response.headers
@@ -81,6 +83,8 @@ def body_for(api: Api, stream: bool, **extra: Any) -> dict[str, Any]:
         body["input"] = "hello"
     else:
         body["messages"] = [{"role": "user", "content": "hello"}]
+    if api == "anthropic":
+        body["max_tokens"] = 4096
     return body
 
 
@@ -220,12 +224,16 @@ async def test_headers_pass_through_but_encoding_is_identity(rig: Rig) -> None:
     status, _, headers = await rig.post(
         "anthropic",
         body_for("anthropic", True),
-        **{"anthropic-version": "2023-06-01", "accept-encoding": "gzip, br, zstd"},
+        **{
+            "anthropic-version": "2023-06-01",
+            "accept-encoding": "gzip, br, zstd",
+            "x-claude-code-session-id": "s1",
+        },
     )
     assert status == 200
     seen = rig.fake.requests[-1].headers
     assert seen["x-api-key"] == API_KEY
-    assert seen["authorization"] == f"Bearer {API_KEY}"
+    assert seen["x-claude-code-session-id"] == "s1"
     assert seen["anthropic-version"] == "2023-06-01"
     assert seen["accept-encoding"] == "identity"
     assert rig.fake.requests[-1].path == "/v1/messages"
@@ -262,12 +270,16 @@ async def test_agent_hanging_up_drains_only_as_long_as_allowed(tmp_path: Path) -
         proxy, ledger = await make_rig(tmp_path, fake, settings=settings)
         try:
             url = proxy.urls_for(AGENT)["anthropic"] + "/v1/messages"
-            async with http.post(url, json=body_for("anthropic", True)) as response:
+            key = {"x-api-key": API_KEY}
+            async with http.post(url, json=body_for("anthropic", True), headers=key) as response:
                 await response.content.readany()
                 response.close()
-            await asyncio.sleep(1.0)
-            await proxy.recorder.flush()
-            [event] = await ledger.usage_events()
+
+            async def recorded() -> list[UsageEvent]:
+                await proxy.recorder.flush()
+                return await ledger.usage_events()
+
+            [event] = await eventually(recorded, "the hung-up request's row")
             assert event.outcome is Outcome.PARTIAL
             assert event.partial
             assert event.tokens.input == RICH.input  # message_start was seen
@@ -494,7 +506,8 @@ async def test_forwarded_paths_are_the_normalised_ones(rig: Rig) -> None:
     upstream gets the path the proxy metered, under its own prefix."""
     for tail in ("v1//messages/", "v1/%6Dessages"):
         url = URL(rig.url("anthropic").split("/v1/")[0] + "/" + tail, encoded=True)
-        async with rig.http.post(url, json=body_for("anthropic", False)) as r:
+        key = {"x-api-key": API_KEY}
+        async with rig.http.post(url, json=body_for("anthropic", False), headers=key) as r:
             assert r.status == 200
     assert [r.path for r in rig.fake.requests] == ["/v1/messages"] * 2
     assert len(await rig.events()) == 2
@@ -530,12 +543,14 @@ async def test_preflight_and_other_paths_pass_through_unmetered(rig: Rig) -> Non
     base = rig.proxy.urls_for(AGENT)["anthropic"]
     async with rig.http.head(base + "/") as response:
         assert response.status == 404  # what the provider said
-    async with rig.http.get(
-        base + "/v1/models", headers={"anthropic-version": "2023-06-01"}
-    ) as response:
+    key = {"x-api-key": API_KEY, "anthropic-version": "2023-06-01"}
+    async with rig.http.get(base + "/v1/models", headers=key) as response:
         assert response.status == 200
         assert (await response.json())["data"]
-    async with rig.http.post(base + "/v1/messages/count_tokens", json={}) as response:
+    count = {"model": MODELS["anthropic"], "messages": [{"role": "user", "content": "hello"}]}
+    async with rig.http.post(
+        base + "/v1/messages/count_tokens", json=count, headers=key
+    ) as response:
         assert response.status == 200
     assert [r.method for r in rig.fake.requests] == ["HEAD", "GET", "POST"]
     assert await rig.events() == []

@@ -31,7 +31,15 @@ from fleet.model import AgentSpec, AgentState
 from fleet.names import AgentName
 from fleet.runtimes import default_registry
 from fleet.supervisor import Fleet, FleetSettings
-from tests.fakes.provider import EmittedUsage, FakeProvider, RecordedRequest, ToolCall, Turn, Usage
+from tests.fakes.provider import (
+    Accepted,
+    EmittedUsage,
+    FakeProvider,
+    RecordedRequest,
+    ToolCall,
+    Turn,
+    Usage,
+)
 from tests.integration.test_fleet_real_clis import settled
 from tests.integration.test_real_clis import bin_dir, cli, node_dir
 
@@ -44,6 +52,7 @@ KEYS = {  # the variable each agent's spec names in secret_env, and its fake val
     "ANTHROPIC_API_KEY": "test-key-metered-anthropic",
     "OPENAI_API_KEY": "test-key-metered-openai",
 }
+ACCEPT = Accepted(api_keys=frozenset(KEYS.values()))  # the keys the fake provider serves
 # Every kind of token, each a different number. Anthropic's wire has no reasoning count;
 # OpenAI's folds cache writes into input and cache reads are part of it (see Usage).
 TOOL_USAGE = Usage(input=1234, output=156, cache_read=4096, cache_write=512, reasoning=40)
@@ -141,7 +150,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     work = tmp_path / "work"
     work.mkdir()
     (work / "notes.txt").write_text(NOTE + "\n")
-    async with FakeProvider(default=Turn(text=REPLY, usage=TEXT_USAGE)) as fake:
+    async with FakeProvider(default=Turn(text=REPLY, usage=TEXT_USAGE), accept=ACCEPT) as fake:
         ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
         routes = {
             "anthropic": ProviderRoute("anthropic", fake.base_url, ProviderApi.ANTHROPIC),

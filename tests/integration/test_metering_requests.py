@@ -25,7 +25,7 @@ from fleet.metering.body import MAX_REQUEST
 from fleet.metering.config import MeteringSettings, ProviderApi, ProviderRoute
 from fleet.metering.policy import ALLOW, AllowAll, RequestInfo, Rewrite, Verdict
 from fleet.metering.proxy import MeteringProxy
-from tests.fakes.provider import FakeProvider
+from tests.fakes.provider import FAKE_KEY, FakeProvider
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +45,7 @@ class Rig:
         return self.proxy.urls_for(AGENT)["anthropic"] + "/v1/messages"
 
     async def post(self, data: bytes, **headers: str) -> tuple[int, Any]:
-        headers = {"Content-Type": "application/json", **headers}
+        headers = {"Content-Type": "application/json", "x-api-key": FAKE_KEY, **headers}
         async with self.http.post(self.url, data=io.BytesIO(data), headers=headers) as answer:
             return answer.status, await answer.json(content_type=None)
 
@@ -78,7 +78,8 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
 
 
 def message(model: str = MODEL, text: str = "héllo", **extra: Any) -> dict[str, Any]:
-    return {"model": model, "stream": False, "messages": [{"role": "user", "content": text}]}
+    messages = [{"role": "user", "content": text}]
+    return {"model": model, "max_tokens": 1024, "stream": False, "messages": messages, **extra}
 
 
 @pytest.mark.parametrize("coding", ["gzip", "deflate"])

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.fakes.provider import FakeProvider, ToolCall, Turn
+from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn
 from tests.integration.test_real_clis import API_KEY, REPLY, clean_env, cli, run_cli
 
 PLUGIN = """\
@@ -38,7 +38,9 @@ async def test_opencode_run_rejects_an_ask_without_asking_a_plugin(tmp_path: Pat
     mark = tmp_path / "asked.json"
     command = {"command": "echo made > made.txt", "description": "write a file"}
     async with FakeProvider(
-        Turn(text="", tool=ToolCall("bash", command)), default=Turn(text=REPLY)
+        Turn(text="", tool=ToolCall("bash", command)),
+        default=Turn(text=REPLY),
+        accept=Accepted(api_keys=frozenset({API_KEY})),
     ) as fake:
         config = {
             "model": "anthropic/claude-sonnet-4-5",

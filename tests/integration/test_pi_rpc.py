@@ -18,7 +18,7 @@ from fleet.runtimes import RuntimeContext
 from fleet.runtimes.pi import PiRuntime
 from fleet.sessions.base import Alive, Closing, Effect, TurnEnded, Write
 from fleet.sessions.pi_rpc import PiRpc
-from tests.fakes.provider import FakeProvider, Turn
+from tests.fakes.provider import Accepted, FakeProvider, Turn
 from tests.integration.test_real_clis import bin_dir, cli, node_dir
 
 pytestmark = [pytest.mark.integration, pytest.mark.agent_cli]
@@ -71,7 +71,7 @@ def plan(tmp_path: Path, fake: FakeProvider) -> LaunchPlan:
 
 @pytest.fixture
 async def session(tmp_path: Path) -> AsyncIterator[tuple[Session, FakeProvider]]:
-    async with FakeProvider(default=Turn(text="fine")) as fake:
+    async with FakeProvider(default=Turn(text="fine"), accept=Accepted(frozenset({KEY}))) as fake:
         launch = plan(tmp_path, fake)
         assert launch.session == "pi-rpc" and launch.takes_input and launch.prompt == "first"
         for file, text in launch.files.items():

@@ -21,11 +21,12 @@ from pathlib import Path
 import pytest
 
 from fleet.sandbox.procs import sandbox_init_pid
+from tests import sandbox_need
 from tests.integration.console_bot import FLEETWARDEN, ConsoleBot, clean_env
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap (bwrap)"),
+    sandbox_need.BWRAP,
 ]
 
 ROOT = Path(__file__).parents[2]

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.provider import FakeProvider, Turn
+from tests.fakes.provider import Accepted, FakeProvider, Turn
 
 pytestmark = [pytest.mark.integration, pytest.mark.agent_cli]
 
@@ -119,7 +119,8 @@ async def run_cli(
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeProvider]:
-    async with FakeProvider(default=Turn(text=REPLY)) as provider:
+    accept = Accepted(api_keys=frozenset({API_KEY}))
+    async with FakeProvider(default=Turn(text=REPLY), accept=accept) as provider:
         yield provider
 
 

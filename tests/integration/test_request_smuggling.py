@@ -16,7 +16,7 @@ import pytest
 from fleet.heartbeat import TOKEN_HEADER, HeartbeatServer
 from fleet.metering.config import MeteringSettings, ProviderApi, ProviderRoute
 from fleet.metering.proxy import MeteringProxy
-from tests.fakes.provider import FakeProvider
+from tests.fakes.provider import FAKE_KEY, FakeProvider
 
 pytestmark = pytest.mark.integration
 
@@ -71,7 +71,7 @@ async def proxy(tmp_path: Path) -> AsyncIterator[tuple[MeteringProxy, FakeProvid
 def head(path: str, *lines: str) -> bytes:
     extra = "".join(f"{line}\r\n" for line in lines)
     return (
-        f"POST {path} HTTP/1.1\r\nHost: x\r\nx-api-key: k\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: x\r\nx-api-key: {FAKE_KEY}\r\n"
         f"Content-Type: application/json\r\n{extra}\r\n"
     ).encode()
 

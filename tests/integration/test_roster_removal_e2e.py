@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.background import fake_provider_thread
-from tests.fakes.provider import Turn, Usage
+from tests.fakes.provider import Accepted, Turn, Usage
 from tests.integration.console_bot import (
     ConsoleBot,
     clean_env,
@@ -112,7 +112,9 @@ def test_a_removed_agent_is_not_restarted_and_forget_keeps_its_usage(tmp_path: P
         (tmp_path / f"{name}-work" / SCRIPT).write_text(SLEEPER)
     config = tmp_path / "fleetwarden.yaml"
     env = clean_env(PYTHONPATH=str(ROOT), ANTHROPIC_API_KEY=PROVIDER_KEY)
-    with fake_provider_thread(default=Turn(text="hi", usage=Usage(input=100, output=20))) as fake:
+    turn = Turn(text="hi", usage=Usage(input=100, output=20))
+    accept = Accepted(api_keys=frozenset({PROVIDER_KEY}))
+    with fake_provider_thread(default=turn, accept=accept) as fake:
         config.write_text(roster(fake.base_url, "keep", "gone"))
         bot = ConsoleBot(tmp_path, "--config", str(config), env=env)
         try:

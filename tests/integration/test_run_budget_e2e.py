@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.background import fake_provider_thread
-from tests.fakes.provider import FakeProvider, Turn, Usage
+from tests.fakes.provider import FAKE_KEY, FakeProvider, Turn, Usage
 from tests.integration.console_bot import ConsoleBot, clean_env, stub_processes_in, wait_until
 
 pytestmark = pytest.mark.integration
@@ -85,7 +85,7 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
         config = tmp_path / "fleetwarden.yaml"
         config.write_text(CONFIG.format(upstream=fake.base_url, model=MODEL))
         bot = ConsoleBot(
-            tmp_path, "--config", str(config), env=clean_env(ANTHROPIC_API_KEY="fake-test-key")
+            tmp_path, "--config", str(config), env=clean_env(ANTHROPIC_API_KEY=FAKE_KEY)
         )
         try:
             yield bot, fake
@@ -195,7 +195,7 @@ def test_a_run_keeps_its_cap_and_its_spend_across_a_restart_of_fleetwarden(
     with fake_provider_thread(default=Turn(text="spent", usage=USAGE)) as fake:
         config = tmp_path / "fleetwarden.yaml"
         config.write_text(CONFIG.format(upstream=fake.base_url, model=MODEL))
-        env = clean_env(ANTHROPIC_API_KEY="fake-test-key")
+        env = clean_env(ANTHROPIC_API_KEY=FAKE_KEY)
         bots = [ConsoleBot(tmp_path, "--config", str(config), env=env)]
         try:
             first = bots[0]

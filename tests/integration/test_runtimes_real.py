@@ -33,7 +33,7 @@ from fleet.runtimes.opencode import OpencodeRuntime
 from fleet.runtimes.pi import PiRuntime
 from fleet.sessions.base import Effect, TurnEnded, Write
 from fleet.sessions.protocols import protocol_for
-from tests.fakes.provider import FakeProvider, RecordedRequest, Turn
+from tests.fakes.provider import Accepted, FakeProvider, RecordedRequest, Turn
 from tests.integration.codex_live import LiveCodex
 from tests.integration.test_real_clis import TIMEOUT, Run, bin_dir, cli, node_dir, run_cli
 
@@ -48,7 +48,8 @@ API_KEY = "test-key-runtime"
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeProvider]:
-    async with FakeProvider(default=Turn(text=REPLY)) as provider:
+    accept = Accepted(api_keys=frozenset({API_KEY}))
+    async with FakeProvider(default=Turn(text=REPLY), accept=accept) as provider:
         yield provider
 
 

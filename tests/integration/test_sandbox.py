@@ -24,11 +24,12 @@ import pytest
 
 from bot.wiring import tmux_socket_name
 from fleet.sandbox.procs import namespace_pids, sandbox_init_pid
+from tests import sandbox_need
 from tests.integration.console_bot import ROSTER_HEAD, ConsoleBot, clean_env, pid_alive, wait_until
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap (bwrap)"),
+    sandbox_need.BWRAP,
 ]
 
 HOSTILE = Path(__file__).parents[1] / "fakes" / "hostile_agent.py"

@@ -22,6 +22,7 @@ from fleet.backends.process import SHIM
 from fleet.sandbox import cgroups
 from fleet.sandbox.lanes import FIRST_UID
 from fleet.sandbox.policy import FORWARDER, Layout, bwrap_argv
+from tests import sandbox_need
 from tests.integration.console_bot import (
     FLEETWARDEN,
     ROSTER_HEAD,
@@ -33,7 +34,7 @@ from tests.integration.test_sandbox import HOSTILE, agent_entry, attack
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap (bwrap)"),
+    sandbox_need.BWRAP,
 ]
 
 NOBODY = 65534
@@ -135,7 +136,7 @@ def spawn_both(bot: ConsoleBot, top: Path) -> dict[str, Path]:
     return logs
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="runs Fleetwarden as root, as CI does")
+@sandbox_need.root("runs Fleetwarden as root, as CI does")
 def test_as_root_an_agent_is_its_own_unprivileged_user_and_cannot_leave_its_lane(
     tmp_path: Path, root_secret: Path, root_file: Path
 ) -> None:
@@ -197,21 +198,26 @@ exec "$@"
 
 
 def as_nobody() -> list[str]:
-    """The prefix that runs Fleetwarden as `nobody`; skips the test when it cannot here."""
+    """The prefix that runs Fleetwarden as `nobody`; skips (or fails, when the sandbox is
+    required) the test when it cannot here."""
     if shutil.which("setpriv") is None:
-        pytest.skip("needs setpriv (util-linux) to run Fleetwarden as `nobody`")
+        sandbox_need.missing("needs setpriv (util-linux) to run Fleetwarden as `nobody`")
     closed = [p for p in FLEETWARDEN.parents if not os.stat(p).st_mode & 0o001]
     if closed:  # a checkout in a 0700 directory (mktemp -d) is out of `nobody`'s reach
-        pytest.skip(f"`nobody` cannot reach {FLEETWARDEN}: {closed[0]} is closed to others")
+        sandbox_need.missing(
+            f"`nobody` cannot reach {FLEETWARDEN}: {closed[0]} is closed to others"
+        )
     reach = ["test", "-x", os.path.realpath(sys.executable)]  # what Fleetwarden checks
     if _runs([*AS_NOBODY, *reach]):
         return AS_NOBODY
     home = Path(sys.base_prefix)
     if not home.is_relative_to("/root") or shutil.which("unshare") is None:
-        pytest.skip(f"`nobody` cannot run {FLEETWARDEN}: its Python {home} is out of reach")
+        sandbox_need.missing(
+            f"`nobody` cannot run {FLEETWARDEN}: its Python {home} is out of reach"
+        )
     prefix = ["unshare", "-m", "sh", "-c", REACH_PYTHON, "sh", *AS_NOBODY]
     if not _runs([*prefix, *reach], PYTHON_HOME=str(home)):
-        pytest.skip(f"`nobody` cannot run {FLEETWARDEN}, even with {home} shown to it")
+        sandbox_need.missing(f"`nobody` cannot run {FLEETWARDEN}, even with {home} shown to it")
     return ["env", f"PYTHON_HOME={home}", *prefix]
 
 
@@ -220,7 +226,7 @@ def _runs(argv: list[str], **env: str) -> bool:
     return done.returncode == 0
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run Fleetwarden as `nobody`")
+@sandbox_need.root("needs root to run Fleetwarden as `nobody`")
 def test_as_an_ordinary_user_agents_share_its_uid_but_not_each_others_files() -> None:
     """Fleetwarden as `nobody`: agents run as that uid with no capabilities, cannot undo
     the sandbox, and still see neither Fleetwarden's state nor each other's files."""
@@ -275,7 +281,7 @@ def run_capped(
     )
 
 
-@pytest.mark.skipif(cgroups.problem() is not None, reason=f"no cgroup caps: {cgroups.problem()}")
+@sandbox_need.needs(None if cgroups.problem() is None else f"no cgroup caps: {cgroups.problem()}")
 def test_the_kernel_caps_a_sandboxs_processes_and_memory_in_its_control_groups(
     tmp_path: Path,
 ) -> None:

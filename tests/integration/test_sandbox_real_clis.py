@@ -4,7 +4,6 @@ the provider's URL only through its door."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from fleet.names import AgentName
 from fleet.runtimes import default_registry
 from fleet.sandbox.service import Sandboxes, SandboxSettings
 from fleet.supervisor import Fleet, FleetSettings
+from tests import sandbox_need
 from tests.fakes.provider import FakeProvider
 from tests.integration.test_fleet_real_clis import KEY, REPLY, SECRET, fake, settled, stop_live
 from tests.integration.test_real_clis import bin_dir, cli, node_dir
@@ -24,7 +24,7 @@ from tests.integration.test_real_clis import bin_dir, cli, node_dir
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.agent_cli,
-    pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap (bwrap)"),
+    sandbox_need.BWRAP,
 ]
 
 __all__ = ["fake"]  # the fixture, shared

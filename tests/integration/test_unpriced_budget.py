@@ -30,7 +30,7 @@ from fleet.metering.config import (
 )
 from fleet.metering.events import Outcome
 from fleet.metering.proxy import MeteringProxy
-from tests.fakes.provider import FakeProvider, Turn, Usage
+from tests.fakes.provider import FAKE_KEY, FakeProvider, Turn, Usage
 from tests.integration.test_limits_bind import Board
 
 pytestmark = pytest.mark.integration
@@ -99,7 +99,7 @@ async def close_rig(rig: Rig) -> None:
 
 async def ask(http: aiohttp.ClientSession, url: str, model: str) -> tuple[int, dict[str, object]]:
     body = {"model": model, "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
-    headers = {"x-api-key": "k", "anthropic-version": "2023-06-01"}
+    headers = {"x-api-key": FAKE_KEY, "anthropic-version": "2023-06-01"}
     async with http.post(f"{url}/v1/messages", json=body, headers=headers) as response:
         return response.status, json.loads(await response.read())
 

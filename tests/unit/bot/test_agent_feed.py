@@ -22,6 +22,7 @@ from fleet.notices import Delivery, Notice
 from fleet.run_keeper import RunOutput
 from fleet.status import EventKind, FleetEvent
 from fleet.transcript.events import AgentEvent, Said, Text, ToolUsed, Waiting
+from tests.polling import eventually
 from tests.unit.chat_fakes import HomeConnector
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -92,7 +93,7 @@ async def test_tool_calls_within_the_batch_window_become_one_message(tmp_path: P
     await feed.on_fleet_event(started())
     with log.open("a") as fh:
         fh.write("".join(f"tool ls /dir{i}\n" for i in range(10)))
-    await asyncio.sleep(0.8)
+    await eventually(lambda: board.posts, "the feed's post")
     await feed.stop()
     assert len(board.posts) == 1
     notice = board.posts[0][1]

@@ -23,6 +23,7 @@ from fleet.sandbox.git_probe import (
     git_env,
 )
 from fleet.sandbox.git_refs import read_head
+from tests import sandbox_need
 from tests.fakes.hostile_git import init_repo, leftovers, plant
 
 
@@ -163,7 +164,7 @@ def test_a_submodules_own_filter_does_not_run(tmp_path: Path, markers: Path, tag
     assert os.listdir(markers) == []
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="handing a workdir to another uid needs root")
+@sandbox_need.root("handing a workdir to another uid needs root")
 async def test_a_workdir_handed_to_an_agents_uid_is_still_read_by_git() -> None:
     """As root, a workdir closed (0700) to all but the agent's own uid is read by git's
     sandbox run as that uid: its changes are still checked."""
@@ -181,7 +182,7 @@ async def test_a_workdir_handed_to_an_agents_uid_is_still_read_by_git() -> None:
         os.chmod(repo, 0o700)
         probe = GitProbe()
         if not await probe.sandboxed():
-            pytest.skip("git cannot be sandboxed here")
+            sandbox_need.missing("git cannot be sandboxed here")
         assert await probe.head(repo) == head + DIRTY
     finally:
         shutil.rmtree(top)

@@ -25,6 +25,7 @@ from fleet.sandbox.service import (
     probe,
     proxy_env,
 )
+from tests.polling import eventually
 
 STATE = Path("/srv/fw/state")
 WORK = Path("/srv/fw/work")
@@ -284,7 +285,10 @@ async def test_a_door_to_our_own_server_serves_it_in_place(tmp_path: Path) -> No
         assert (await post("wrong")).startswith(b"HTTP/1.1 403")
         assert beats == [("c1", "working")]
         held = [await asyncio.open_unix_connection(path) for _ in range(3)]
-        await asyncio.sleep(0.05)
+        door = doors._doors["hb.sock"]
+        await eventually(  # all three taken in, so the next one is past the cap
+            lambda: len(door._connections) + len(door._in_place) == 3, "three held connections"
+        )
         extra_reader, extra_writer = await asyncio.open_unix_connection(path)
         assert await asyncio.wait_for(extra_reader.read(), 5) == b""  # past the cap
         extra_writer.close()

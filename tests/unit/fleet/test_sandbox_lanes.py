@@ -12,6 +12,7 @@ import pytest
 from fleet.sandbox import cgroups
 from fleet.sandbox.lanes import FIRST_UID, Lanes, enforcement, hand_over, hand_over_lane
 from fleet.sandbox.policy import Layout, bwrap_argv
+from tests import sandbox_need
 
 STATE = Path("/srv/fw/state")
 WORK = Path("/srv/fw/work")
@@ -70,7 +71,7 @@ def test_a_broken_uid_file_is_named_with_the_fix(tmp_path: Path) -> None:
         Lanes(tmp_path, root=True).uid_for("coder")
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another uid needs root")
+@sandbox_need.root("chown to another uid needs root")
 def test_a_tree_is_handed_over_without_following_links_or_touching_shared_files(
     tmp_path: Path,
 ) -> None:
@@ -112,7 +113,7 @@ def test_the_log_at_start_says_what_is_enforced_here(tmp_path: Path) -> None:
     assert "a host uid of its own" in enforcement(Lanes(tmp_path, root=True), tmp_path).lines()[0]
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="a writable hierarchy here needs root")
+@sandbox_need.root("a writable hierarchy here needs root")
 def test_caps_are_written_in_the_layout_each_cgroup_version_has(tmp_path: Path) -> None:
     """v2: memory.max and pids.max in fleetwarden/<agent>, the controllers enabled on the
     way down; v1: memory.limit_in_bytes and pids.max in each hierarchy's group."""
