@@ -9,13 +9,25 @@ matches them itself too, for an ``always`` answer and a CLI with no rules of its
 Tool names are the portable ones: ``Bash`` (a shell command), ``Edit``, ``Write``,
 ``Read``, ``WebFetch``, or a CLI's own tool name. In an argument pattern ``*`` matches any
 run of characters (a ``/`` included) and ``**`` the same; everything else is literal.
+
+A ``Bash`` rule with a pattern is matched against a command line as a shell reads it
+(:mod:`fleet.shell_commands`), and what "matches" means depends on the rule's side:
+
+* an allow rule (:func:`first_match`) matches only when the line is settled simple commands
+  and every one of them matches the pattern (its words re-joined canonically, so spacing and
+  quoting change nothing and a quoted ``;`` is no separator), a wrapper (``sudo``, ``xargs``,
+  ``sh -c``, ``env A=1``…) only a pattern that names it as its first word; the one exception
+  is the line written exactly as a pattern without ``*`` (what an operator was shown whole);
+* a deny rule (:func:`first_refusal`) refuses when the whole line or any command it may run,
+  read leniently (inside ``$(…)``, after wrappers, inside ``sh -c``), matches.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+
+from fleet.shell_commands import WRAPPERS, mentioned_commands, simple_commands
 
 MAX_RULE = 512
 _RULE = re.compile(r"(?P<tool>[A-Za-z][A-Za-z0-9_.:-]{0,63})(?:\((?P<arg>[^()\x00-\x1f]*)\))?")
@@ -51,9 +63,28 @@ class Rule:
         return self.tool if self.arg is None else f"{self.tool}({self.arg})"
 
     def matches(self, tool: str, subject: str) -> bool:
+        """Whether the rule allows this call: for a shell command, every part of it."""
         if portable_tool(tool) != self.tool:
             return False
-        return self.arg is None or _glob(self.arg).fullmatch(subject.strip()) is not None
+        if self.arg is None:
+            return True
+        if self.tool != "Bash":
+            return _globs(self.arg, subject.strip())
+        return _allows_command(self.arg, subject.strip())
+
+    def refuses(self, tool: str, subject: str) -> bool:
+        """Whether the rule, as a deny rule, refuses this call: for a shell command, the
+        whole line or any command in it."""
+        if portable_tool(tool) != self.tool:
+            return False
+        if self.arg is None:
+            return True
+        line = subject.strip()
+        if self.tool != "Bash":
+            return _globs(self.arg, line)
+        pattern = " ".join(self.arg.split())
+        candidates = [line, *mentioned_commands(line)]
+        return any(_globs(pattern, text.strip()) for text in candidates)
 
 
 def parse_rule(text: str) -> Rule:
@@ -75,7 +106,8 @@ def portable_tool(tool: str) -> str:
 
 
 def first_match(rules: tuple[str, ...] | list[str], tool: str, subject: str) -> str | None:
-    """The first of ``rules`` (texts; bad ones skipped) matching a call, if any."""
+    """The first of ``rules`` (texts; bad ones skipped) allowing a call, if any: for a
+    shell command, one matching every part of it."""
     for text in rules:
         try:
             if parse_rule(text).matches(tool, subject):
@@ -85,7 +117,49 @@ def first_match(rules: tuple[str, ...] | list[str], tool: str, subject: str) -> 
     return None
 
 
-@lru_cache(maxsize=1024)
-def _glob(pattern: str) -> re.Pattern[str]:
-    parts = [re.escape(part) for part in re.split(r"\*+", pattern)]
-    return re.compile(".*".join(parts), re.DOTALL)
+def first_refusal(rules: tuple[str, ...] | list[str], tool: str, subject: str) -> str | None:
+    """The first of ``rules`` (deny rules; bad ones skipped) refusing a call, if any: for a
+    shell command, one matching the whole line or any command in it."""
+    for text in rules:
+        try:
+            if parse_rule(text).refuses(tool, subject):
+                return text
+        except BadRule:
+            continue
+    return None
+
+
+def _allows_command(arg: str, line: str) -> bool:
+    if "*" not in arg and line == arg:
+        return True  # exactly the line the rule spells out, nothing to read into it
+    commands = simple_commands(line)
+    if not commands:
+        return False
+    spelled = arg.split()
+    pattern = " ".join(spelled)
+    for command in commands:
+        if command.name in WRAPPERS and spelled[:1] != [command.words[0].value]:
+            return False
+        if not _globs(pattern, command.canonical):
+            return False
+    return True
+
+
+def _globs(pattern: str, text: str) -> bool:
+    """Whether ``text`` matches ``pattern``, ``*`` any run of characters: the literal parts
+    found in order, leftmost first (no backtracking, so a long line cannot stall it)."""
+    parts = re.split(r"\*+", pattern)
+    if len(parts) == 1:
+        return text == pattern
+    head, *middle, tail = parts
+    if not text.startswith(head) or len(text) < len(head) + len(tail):
+        return False
+    at, end = len(head), len(text) - len(tail)
+    if not text.endswith(tail):
+        return False
+    for part in middle:
+        found = text.find(part, at, end)
+        if found < 0:
+            return False
+        at = found + len(part)
+    return True

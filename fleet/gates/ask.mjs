@@ -10,7 +10,10 @@
 // ask door is the same server's /approval/<agent>), and FLEETWARDEN_PERMISSIONS, a JSON
 // object {"mode": "ask"|"edits"|"full"|"read-only", "allow": [...], "deny": [...],
 // "workdir": "/abs"}. Rules are Tool or Tool(pattern), "*" matching any run of characters,
-// as fleet/permissions.py reads them.
+// as fleet/permissions.py reads them. A shell command is never allowed here by a rule: the
+// gate cannot parse a line as the shell does, so it asks Fleetwarden, whose parser allows it
+// at once when every command of the line matches the rule (else the operator is asked). A
+// deny rule refuses here when the line or any command it seems to hold matches.
 
 import fs from "node:fs";
 import path from "node:path";
@@ -22,6 +25,11 @@ const ALIASES = {
   bash: "Bash", shell: "Bash", edit: "Edit", multiedit: "Edit", apply_patch: "Edit",
   write: "Write", read: "Read", webfetch: "WebFetch",
 };
+const WRAPPERS = new Set([
+  "env", "sudo", "doas", "su", "exec", "eval", "command", "builtin", "nohup", "time", "timeout", "nice",
+  "ionice", "stdbuf", "setsid", "chroot", "xargs", "parallel", "watch", "strace", "ltrace", "taskset",
+  "flock", "unbuffer", "script", "busybox", "sh", "bash", "zsh", "dash", "ksh", "fish", "source", ".",
+]);
 const PATCH_FILE = /^\*\*\* (?:Add File|Update File|Delete File|Move to): (.+)$/gm;
 const RETRY_MAX_MS = 5000;
 const BEAT_EVERY_MS = 2000;
@@ -49,15 +57,47 @@ export function portable(tool) {
   return ALIASES[tool] || tool;
 }
 
-function glob(pattern) {
-  const parts = pattern.split(/\*+/).map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
-  return new RegExp(`^${parts.join("[\\s\\S]*")}$`);
+// Whether text matches pattern, "*" any run of characters: the literal parts found in order,
+// leftmost first (no backtracking, so a long line cannot stall the gate).
+function globs(pattern, text) {
+  const parts = pattern.split(/\*+/);
+  if (parts.length === 1) return text === pattern;
+  const head = parts[0];
+  const tail = parts[parts.length - 1];
+  if (!text.startsWith(head) || !text.endsWith(tail) || text.length < head.length + tail.length) return false;
+  let at = head.length;
+  const end = text.length - tail.length;
+  for (const part of parts.slice(1, -1)) {
+    const found = text.slice(0, end).indexOf(part, at);
+    if (found < 0) return false;
+    at = found + part.length;
+  }
+  return true;
 }
 
 export function matches(rule, tool, subject) {
   const found = /^\s*([A-Za-z][A-Za-z0-9_.:-]{0,63})(?:\(([^()\x00-\x1f]*)\))?\s*$/.exec(rule);
   if (!found || portable(found[1]) !== portable(tool)) return false;
-  return found[2] === undefined || glob(found[2].trim()).test(subject.trim());
+  return found[2] === undefined || globs(found[2].trim(), subject.trim());
+}
+
+// The commands a shell line may run, read roughly and on the refusing side: split at every
+// separator, substitution and quote, assignments dropped, each tail after a wrapper too.
+export function mentioned(line) {
+  const found = [line.trim()];
+  for (const piece of line.split(/[;&|\n(){}`'"]|\$\(/)) {
+    const words = piece.trim().split(/\s+/).filter((word) => word !== "");
+    while (words.length > 0 && /^[A-Za-z_][A-Za-z0-9_]*=/.test(words[0])) words.shift();
+    if (words.length === 0) continue;
+    const wrapped = WRAPPERS.has(path.basename(words[0]));
+    for (let at = 0; at < (wrapped ? words.length : 1); at++) found.push(words.slice(at).join(" "));
+  }
+  return found;
+}
+
+function refuses(rule, tool, subject) {
+  if (portable(tool) !== "Bash") return matches(rule, tool, subject);
+  return mentioned(subject).some((part) => matches(rule, tool, part));
 }
 
 function realish(file) {
@@ -86,11 +126,13 @@ export function fileSubject(file, workdir) {
 
 // What the policy says of one call: {verdict: "allow" | "deny" | "ask", reason?}.
 export function decide(config, tool, subject, insideWorkdir) {
-  const hit = (rules) => rules.find((rule) => matches(rule, tool, subject));
-  const denied = hit(config.deny);
+  const denied = config.deny.find((rule) => refuses(rule, tool, subject));
   if (denied) return { verdict: "deny", reason: `Fleetwarden's rules deny this (${denied})` };
-  if (hit(config.allow)) return { verdict: "allow" };
   if (READ_TOOLS.has(tool) || config.mode === "full") return { verdict: "allow" };
+  if (config.allow.some((rule) => matches(rule, tool, subject))) {
+    // A shell line's rule is Fleetwarden's to settle, every command of it (see the top).
+    return { verdict: portable(tool) === "Bash" ? "ask" : "allow" };
+  }
   if (config.mode === "read-only") {
     return { verdict: "deny", reason: "this agent is read-only: it may read and search, not change anything" };
   }

@@ -1,19 +1,21 @@
 """An agent's ``allow:`` and ``deny:`` rules as Codex's own execpolicy rules.
 
 Codex 0.169 reads ``$CODEX_HOME/rules/*.rules``: Starlark lines such as
-``prefix_rule(pattern=["git"], decision="allow")``. Measured: a ``forbidden`` rule refuses a
-matching command under every approval policy (``never`` included) and the model reads the
-rule's ``justification``; an ``allow`` rule runs it without asking under ``untrusted``.
-A rule matches a command by its leading words, so only a shell rule made of plain words can
-be one:
+``prefix_rule(pattern=["rm"], decision="forbidden")``. Measured: a ``forbidden`` rule refuses
+a matching command under every approval policy (``never`` included) and the model reads the
+rule's ``justification``. A rule matches a command by its leading words, so only a deny rule
+made of plain words becomes one:
 
-* ``Bash(git *)`` → ``prefix_rule(pattern=["git"], …)``: any ``git`` command;
-* ``Bash(rm -rf /)`` as a deny rule → ``["rm", "-rf", "/"]``: a prefix forbids a little
-  more than the rule says, which is the safe side of a denial. As an allow rule it would
-  let more than written through, so an exact allow rule stays Fleetwarden's
-  (:mod:`fleet.sessions.codex_asks` accepts the ask it matches);
+* ``Bash(curl *)`` → ``prefix_rule(pattern=["curl"], decision="forbidden", …)``;
+* ``Bash(rm -rf /)`` → ``["rm", "-rf", "/"]``: a prefix forbids a little more than the rule
+  says, which is the safe side of a denial;
 * anything else (a ``*`` inside a word, quotes, edits' rules) is matched by Fleetwarden
   only, on the asks Codex makes.
+
+Allow rules are never written: Codex's ``allow`` decision runs a command without asking and
+outside Codex's own sandbox, by Codex's reading of a compound line, not Fleetwarden's. Every
+allow rule is Fleetwarden's (:mod:`fleet.sessions.codex_asks` accepts the asks it matches,
+every command of the line matching).
 """
 
 from __future__ import annotations
@@ -28,23 +30,21 @@ _WORD = re.compile(r"[A-Za-z0-9._/:=@+,%-]+")
 
 
 def execpolicy(allow: tuple[str, ...], deny: tuple[str, ...]) -> str | None:
-    """The rules file for ``allow`` and ``deny`` (``None``: none of them translates)."""
+    """The rules file for ``deny`` (``None``: none of them translates). ``allow`` is taken
+    and left out on purpose: see the module."""
+    del allow
     lines = []
     for text in deny:
-        words = _prefix(text, exact_ok=True)
+        words = _prefix(text)
         if words is not None:
             why = json.dumps(f"the agent's rule {text} denies it")
             lines.append(
                 f'prefix_rule(pattern={_list(words)}, decision="forbidden", justification={why})'
             )
-    for text in allow:
-        words = _prefix(text, exact_ok=False)
-        if words is not None:
-            lines.append(f'prefix_rule(pattern={_list(words)}, decision="allow")')
     return "\n".join(lines) + "\n" if lines else None
 
 
-def _prefix(text: str, *, exact_ok: bool) -> list[str] | None:
+def _prefix(text: str) -> list[str] | None:
     """The leading words a shell rule matches, when a prefix rule can say it."""
     try:
         rule = parse_rule(text)
@@ -55,8 +55,6 @@ def _prefix(text: str, *, exact_ok: bool) -> list[str] | None:
     words = rule.arg.split()
     if words and words[-1] == "*":
         words = words[:-1]
-    elif not exact_ok:
-        return None
     if not words or not all(_WORD.fullmatch(word) for word in words):
         return None
     return words

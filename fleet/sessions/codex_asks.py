@@ -5,32 +5,33 @@ Codex's ``untrusted`` approval policy asks for every command it does not know to
 read-only and for every edit. The modes that ask less are Fleetwarden's answers:
 
 * ``edits``: an edit whose files all lie inside the workdir is accepted, and so is a
-  command Codex itself reads as only reading, listing or searching files inside the
-  workdir (its ``commandActions``: ``cat notes.txt``, ``ls``, ``rg foo``; measured, Codex
-  asks for ``cat notes.txt`` under ``untrusted``), with no shell syntax around it;
+  command on Fleetwarden's short list of reading commands, with only the flags listed for
+  it and every path inside the workdir (:mod:`fleet.sessions.codex_reads`: ``cat
+  notes.txt``, ``ls``, ``rg foo``; measured, Codex asks for ``cat notes.txt`` under
+  ``untrusted``). What Codex itself calls a read (its ``commandActions``) is not trusted:
+  it calls ``rg --pre sh zzz payload.sh`` a search;
 * ``read-only``: such a reading command is accepted, every other ask declined (Codex lets
   an accepted command out of its own sandbox, so nothing else is ever accepted);
 * ``allow:`` rules accept, ``deny:`` rules decline, matched as
-  :mod:`fleet.permissions` matches them (``Bash(git *)`` against the command line as the
-  model wrote it, ``Edit(src/*)`` against each file, relative to the workdir).
+  :mod:`fleet.permissions` matches them (``Bash(git *)`` against every command of the line
+  for an allow, any of them for a deny; ``Edit(src/*)`` against each file, relative to the
+  workdir).
 """
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from fleet.approvals.model import Ask
 from fleet.model import PermissionMode
-from fleet.permissions import BadRule, first_match, parse_rule
+from fleet.permissions import BadRule, first_match, first_refusal, parse_rule
+from fleet.sessions import codex_reads
 from fleet.transcript.codex import unwrap
 
 COMMAND = "commandExecution"
-READING = frozenset({"read", "listFiles", "search"})  # Codex's commandActions that only read
-_SHELL = re.compile(r"[;&|<>$`\\\n(){}*?~]")
 EDIT = "fileChange"
 DIFF_LINES = 40  # lines of the diffs shown with an edit's ask
 
@@ -74,20 +75,11 @@ def edit_ask(
 
 
 def reads_only(params: Mapping[str, Any], cwd: str) -> bool:
-    """Whether a command approval request is for a command Codex parsed as only reading,
-    listing or searching inside ``cwd``, written without shell syntax."""
-    actions = params.get("commandActions")
-    if not isinstance(actions, list) or not actions:
-        return False
-    if _SHELL.search(unwrap(str(params.get("command") or ""))):
-        return False
-    for action in actions:
-        if not isinstance(action, Mapping) or action.get("type") not in READING:
-            return False
-        path = action.get("path")
-        if path is not None and not _inside(str(path), cwd):
-            return False
-    return True
+    """Whether a command approval request is for a command on Fleetwarden's list of reading
+    commands (:mod:`fleet.sessions.codex_reads`), run and reading inside ``cwd``."""
+    line = unwrap(str(params.get("command") or ""))
+    where = os.path.join(cwd, str(params.get("cwd") or cwd))
+    return codex_reads.reads_only(line, where, cwd)
 
 
 def patch_ask(native_id: str, patch: str) -> Ask:
@@ -123,7 +115,7 @@ def judge(
     is asked."""
     subjects = [_relative(path, cwd) for path in paths] if ask.tool == EDIT else [ask.subject]
     for subject in subjects:
-        rule = first_match(deny, ask.tool, subject)
+        rule = first_refusal(deny, ask.tool, subject)
         if rule is not None:
             return Verdict(False, f"the agent's rule `{rule}` denies it")
     if reading and mode in (PermissionMode.EDITS, PermissionMode.READ_ONLY):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import shutil
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,14 +27,15 @@ from fleet.runs import AgentPaths
 from fleet.runtimes import default_registry
 from fleet.sandbox.service import Sandboxes, SandboxSettings
 from fleet.supervisor import Fleet, FleetSettings
-from tests.fakes.provider import FakeProvider, ToolCall, Turn
+from tests import sandbox_need
+from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn
 from tests.integration.test_fleet_real_clis import KEY, REPLY, ended
 from tests.integration.test_real_clis import bin_dir, cli, node_dir
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.agent_cli,
-    pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap (bwrap)"),
+    sandbox_need.BWRAP,
 ]
 
 DEADLINE = 90.0
@@ -126,7 +126,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
     sandboxes = Sandboxes(SandboxSettings(state_dir=tmp_path / "state", hidden=(tmp_path,)))
     assert await sandboxes.start() is None
-    async with FakeProvider(default=Turn(text=REPLY)) as fake:
+    async with FakeProvider(default=Turn(text=REPLY), accept=Accepted(frozenset({KEY}))) as fake:
         rig = Rig(tmp_path, ledger, sandboxes, fake)
         await rig.serve()
         try:
@@ -216,17 +216,34 @@ async def test_a_deny_blocks_the_command_and_the_model_reads_the_reason(
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
 async def test_an_allow_pattern_runs_the_command_without_asking(runtime: str, rig: Rig) -> None:
-    """``edits`` with ``allow: ["Bash(echo *)"]``: the command runs and nothing is asked."""
+    """``edits`` with an allow rule covering the whole command (its redirection too): the
+    command runs, decided by the rule, and the operator is asked nothing."""
     cli(runtime)
     rig.fake.add(Turn(text="", tool=shell_call(runtime)))
-    agent = spec(runtime, PermissionMode.EDITS, allow=("Bash(echo *)",))
+    agent = spec(runtime, PermissionMode.EDITS, allow=(f"Bash({COMMAND})",))
     await rig.spawn(agent)
     assert await ended(rig.ledger, agent.name, DEADLINE) is AgentState.EXITED, await rig.logs(
         agent.name
     )
     assert rig.made(agent.name).read_text().strip() == "fleetwarden"
     run = await rig.ledger.last_run(agent.name)
-    assert run is not None and await rig.ledger.approvals_of_run(run.id) == []
+    assert run is not None
+    decided = await rig.ledger.approvals_of_run(run.id)
+    assert all(r.how == "rule" and r.state is ApprovalState.ALLOWED for r in decided)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+async def test_a_rule_never_covers_a_redirection_to_a_file(runtime: str, rig: Rig) -> None:
+    """``allow: ["Bash(echo *)"]`` does not cover `echo … > file`: the operator is asked."""
+    cli(runtime)
+    rig.fake.add(Turn(text="", tool=shell_call(runtime)))
+    agent = spec(runtime, PermissionMode.EDITS, allow=("Bash(echo *)",))
+    await rig.spawn(agent)
+    request = await rig.next_ask()
+    assert request.subject == COMMAND and request.state is ApprovalState.OPEN
+    await rig.approvals.answer(request.id, by="@op:hs", decision=Decision.DENY, how="command")
+    assert await ended(rig.ledger, agent.name, DEADLINE) is AgentState.EXITED
+    assert not rig.made(agent.name).exists()
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)

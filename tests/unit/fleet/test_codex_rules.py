@@ -19,25 +19,23 @@ from fleet.runtimes.codex_hooks import ASK_ALL, ASK_DIGESTS, ASK_SHELL, HOOKS, a
 from fleet.runtimes.codex_rules import execpolicy
 
 
-def test_shell_rules_of_plain_words_become_prefix_rules() -> None:
-    """``Bash(git *)`` allows the ``git`` prefix; deny rules, exact or not, forbid theirs
-    with the rule as the justification."""
+def test_deny_rules_of_plain_words_become_forbidden_prefix_rules() -> None:
+    """Deny rules, exact or not, forbid their prefix with the rule as the justification;
+    allow rules are never written (Codex would run a compound line its own way, unasked)."""
     rules = execpolicy(("Bash(git *)", "Bash(npm run test *)"), ("Bash(rm -rf /)", "Bash(curl *)"))
     assert rules == (
         'prefix_rule(pattern=["rm", "-rf", "/"], decision="forbidden", '
         'justification="the agent\'s rule Bash(rm -rf /) denies it")\n'
         'prefix_rule(pattern=["curl"], decision="forbidden", '
         'justification="the agent\'s rule Bash(curl *) denies it")\n'
-        'prefix_rule(pattern=["git"], decision="allow")\n'
-        'prefix_rule(pattern=["npm", "run", "test"], decision="allow")\n'
     )
 
 
 def test_rules_a_prefix_cannot_say_stay_fleetwardens() -> None:
-    """An exact allow rule (a prefix would let more through), a ``*`` inside a word, quotes,
-    edits and malformed rules are not written."""
-    allow = ("Bash(npm test)", "Bash(git*)", 'Bash(echo "x" *)', "Edit", "Bash(", "Bash(*)")
-    assert execpolicy(allow, ("Edit(src/*)", "Write")) is None
+    """Allow rules of every shape, a ``*`` inside a word, quotes, edits and malformed rules
+    are not written."""
+    allow = ("Bash(git *)", "Bash(npm test)", "Bash(git*)", 'Bash(echo "x" *)', "Edit", "Bash(*)")
+    assert execpolicy(allow, ("Edit(src/*)", "Write", "Bash(", "Bash(git*)")) is None
 
 
 def test_the_rules_file_is_written_in_codex_home(tmp_path: Path) -> None:

@@ -109,7 +109,9 @@ console.log(JSON.stringify({{ subject, ...decide(config, tool, subject, inside) 
 @pytest.mark.skipif(NODE is None, reason="needs node")
 def test_the_gate_policy_under_node(tmp_path: Path) -> None:
     """edits: a write inside the workdir passes, one through a symlink out of it is asked;
-    deny beats allow; read tools always pass; read-only denies a command with a reason."""
+    deny beats allow; a shell line an allow rule seems to cover goes to Fleetwarden (the
+    door settles every part); read tools always pass; read-only denies a command with a
+    reason."""
     work = tmp_path / "work"
     work.mkdir()
     (work / "out").symlink_to(tmp_path)
@@ -121,8 +123,10 @@ def test_the_gate_policy_under_node(tmp_path: Path) -> None:
     }
     assert decide(edits, "write", "src/a.py") == {"subject": "src/a.py", "verdict": "allow"}
     assert decide(edits, "write", "out/x.py")["verdict"] == "ask"
-    assert decide(edits, "bash", "git status")["verdict"] == "allow"
+    assert decide(edits, "bash", "git status")["verdict"] == "ask"
     assert decide(edits, "bash", "git push origin")["verdict"] == "deny"
+    assert decide(edits, "bash", "git status; git push origin")["verdict"] == "deny"
+    assert decide({**edits, "mode": "full"}, "bash", "ls && sudo git push x")["verdict"] == "deny"
     assert decide(edits, "bash", "make")["verdict"] == "ask"
     assert decide(edits, "read", "/etc/passwd")["verdict"] == "allow"
     ask = {**edits, "mode": "ask"}

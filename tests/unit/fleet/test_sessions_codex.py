@@ -295,14 +295,20 @@ def _read_line(command: str, path: str) -> str:
         ("cat /etc/shadow", "/etc/shadow", PermissionMode.EDITS, None),
         ("cat notes.txt > x", f"{CWD}/notes.txt", PermissionMode.EDITS, None),
         ("cat $(rm -rf a)", f"{CWD}/notes.txt", PermissionMode.READ_ONLY, "decline"),
+        # Codex calls these reads or searches; each runs a program.
+        ("rg --pre sh zzz payload.sh", f"{CWD}/payload.sh", PermissionMode.EDITS, None),
+        ("find . -exec sh {} \\;", CWD, PermissionMode.EDITS, None),
+        ("git -c core.pager=sh log", CWD, PermissionMode.EDITS, None),
+        ("rg foo", CWD, PermissionMode.EDITS, "accept"),
+        ("ls", CWD, PermissionMode.EDITS, "accept"),
     ],
 )
 def test_commands_that_only_read_the_workdir_pass_in_edits_and_read_only(
     command: str, path: str, mode: PermissionMode, verdict: str | None
 ) -> None:
-    """A command Codex parsed as only reading inside the workdir, with no shell syntax,
-    passes unasked in ``edits`` and ``read-only``; ``ask`` asks it; anything else is asked
-    (``edits``) or declined (``read-only``)."""
+    """A command on Fleetwarden's reading list, reading inside the workdir, passes unasked
+    in ``edits`` and ``read-only``; ``ask`` asks it; anything else, whatever Codex calls it,
+    is asked (``edits``) or declined (``read-only``)."""
     effects = fresh(mode).feed(_read_line(command, path))
     decided = [m["result"]["decision"] for m in writes(effects) if "result" in m]
     assert (decided[0] if decided else None) == verdict
