@@ -3,7 +3,8 @@
 Headless, one process serves every turn of the session (:mod:`fleet.sessions.claude`)::
 
     claude -p --input-format stream-json --output-format stream-json --verbose
-        --replay-user-messages --permission-prompt-tool stdio --permission-mode M [--model X]
+        --replay-user-messages --permission-prompt-tool stdio
+        --setting-sources user --strict-mcp-config --permission-mode M [--model X]
 
 Turns (the prompt first) arrive on its stdin, the run's FIFO; ``stream-json`` writes one
 JSON event per line as it happens, so the agent's log fills while it works; every event
@@ -11,8 +12,13 @@ carries the ``session_id``. Each tool call its mode and rules do not decide is a
 stdout and answered on stdin (``--permission-prompt-tool stdio``): the operator's yes or
 no. When the process has ended, a follow-up starts a new one resuming that session with
 ``--resume SESSION`` (``--continue``, the directory's newest session, when none is
-known). On a terminal: ``claude [--model M] [-- PROMPT]``. The prompt always follows
-``--``, so a prompt such as ``--help`` is sent to the model, never read as a flag.
+known). On a terminal: ``claude --setting-sources user --strict-mcp-config
+[--permission-mode M] [--model M] [-- PROMPT]``. The prompt always follows ``--``, so a
+prompt such as ``--help`` is sent to the model, never read as a flag.
+
+Only Fleetwarden's settings count (:data:`OWN_SETTINGS`): the workdir's ``.claude/``
+settings and ``.mcp.json`` are not read, so a repository decides no permission, hook or
+MCP server. Its ``CLAUDE.md`` still is: instructions, not permissions.
 
 Permission modes (:class:`~fleet.model.PermissionMode`) as Claude Code's own, measured on
 2.1.197: ``ask`` → ``default``; ``edits`` → ``acceptEdits``, which also lets ``rm`` and
@@ -62,6 +68,12 @@ from fleet.sessions import claude as session
 from fleet.transcript.claude import ClaudeStream
 from fleet.transcript.events import StreamParser
 
+# Settings from Fleetwarden's own files only: ``user`` is the agent's private config
+# directory, which Fleetwarden writes. A workdir's ``.claude/settings.json`` and
+# ``settings.local.json`` (``project``, ``local``) would otherwise add permission rules and
+# hooks, and its ``.mcp.json`` servers (started even in ``-p`` mode, measured on 2.1.197):
+# no MCP server but those Fleetwarden names, and it names none.
+OWN_SETTINGS = ("--setting-sources", "user", "--strict-mcp-config")
 HEADLESS_FLAGS = (
     "--input-format",
     "stream-json",
@@ -118,10 +130,11 @@ class ClaudeRuntime(CliRuntime):
         prompt = ("--", spec.prompt) if spec.prompt else ()
         # bypassPermissions would stop the TUI at a confirmation: ``full`` asks there.
         mode = () if spec.permissions is PermissionMode.FULL else _mode_args(spec)
-        return (self._exe, *mode, *_model_args(spec), *prompt)
+        return (self._exe, *OWN_SETTINGS, *mode, *_model_args(spec), *prompt)
 
     def headless_argv(self, spec: AgentSpec) -> tuple[str, ...]:
-        return (self._exe, "-p", *HEADLESS_FLAGS, *_mode_args(spec), *_model_args(spec))
+        flags = (*HEADLESS_FLAGS, *OWN_SETTINGS, *_mode_args(spec), *_model_args(spec))
+        return (self._exe, "-p", *flags)
 
     def resume_argv(self, spec: AgentSpec, session: str | None, text: str) -> tuple[str, ...]:
         resume = ("--resume", checked_session(session)) if session else ("--continue",)

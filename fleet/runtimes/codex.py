@@ -25,6 +25,8 @@ whatever stdin holds to the prompt, so on a pipe that never ends it waits foreve
 
 Codex ignores ``OPENAI_BASE_URL``: the provider's URL goes into
 ``<home>/.codex/config.toml`` (``CODEX_HOME``) as a custom provider on the Responses API.
+That file also marks the workdir an untrusted project (:func:`config_toml`), so that its
+own ``.codex/`` (config, rules, hooks) decides nothing.
 
 * On a ChatGPT login (an account of provider ``chatgpt``): the provider
   ``requires_openai_auth`` and points at the proxy's ``chatgpt`` route as it would at
@@ -169,9 +171,38 @@ def config_toml(spec: AgentSpec, ctx: RuntimeContext) -> str:
     """Codex's ``config.toml``: quiet, and on the provider's URL when there is one. An
     agent in Fleetwarden's sandbox runs its commands without Codex's own: that sandbox is
     the boundary, and Codex's (bubblewrap again, where it is installed) cannot be set up
-    inside it — its commands would all fail with ``execvp codex-linux-sandbox``."""
+    inside it — its commands would all fail with ``execvp codex-linux-sandbox``. The
+    workdir is an untrusted project (:func:`untrusted_project`), but for a TUI in a
+    workdir with no project config (where Codex's TUI would stop at a screen saying so)."""
     mode = 'sandbox_mode = "danger-full-access"\n' if spec.sandbox == "bwrap" else ""
-    return mode + _config_body(spec, ctx)
+    project = ""
+    if not ctx.tty or project_configs(ctx.workdir):
+        project = untrusted_project(ctx.workdir)
+    return mode + _config_body(spec, ctx) + project
+
+
+def untrusted_project(workdir: Path) -> str:
+    """The ``config.toml`` tables that mark ``workdir`` an untrusted project, so that Codex
+    loads none of its project layers (``.codex/config.toml``, ``.codex/rules/``, hooks)
+    from the workdir or its parents up to the repository's root: a repository cannot
+    change the approval policy, the sandbox or the rules. Without a trust level of its own,
+    ``codex app-server`` trusts the directory of a thread it starts and loads them
+    (measured on 0.169)."""
+    paths = dict.fromkeys([str(workdir), str(workdir.resolve())])
+    # JSON string literals are valid TOML basic strings (same quoting and escapes).
+    return "".join(f'\n[projects.{json.dumps(p)}]\ntrust_level = "untrusted"\n' for p in paths)
+
+
+def project_configs(workdir: Path) -> list[Path]:
+    """The ``.codex`` folders Codex would read as project config for ``workdir``: in it and
+    its parents up to the repository's root (the nearest with ``.git``), or in the workdir
+    alone outside a repository. Codex's TUI in an untrusted folder first shows a screen
+    that waits for a key; without a trust level it asks whether to trust the folder only
+    when there is such config (measured on 0.169), and answering yes would load it."""
+    workdir = workdir.resolve()
+    chain = [workdir, *workdir.parents]
+    root = next((i for i, d in enumerate(chain) if (d / ".git").exists()), 0)
+    return [d / ".codex" for d in chain[: root + 1] if (d / ".codex").is_dir()]
 
 
 def _config_body(spec: AgentSpec, ctx: RuntimeContext) -> str:

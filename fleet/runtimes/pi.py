@@ -24,7 +24,9 @@ or is a placeholder when the proxy holds an account for it (pi will not start wi
 Permissions, asks and heartbeats: pi has no permission system; Fleetwarden's own extension
 (:mod:`fleet.runtimes.gates`, loaded with ``--no-extensions --extension``) gates every tool
 call by the spec's mode and rules, asks the operator where they say ask, and reports turns
-as heartbeats. A ``read-only`` agent is also given only the read tools (``--tools``).
+as heartbeats. A ``read-only`` agent is also given only the read tools (``--tools``). No
+extension of the workdir's ``.pi/`` loads, and the extension's ``bash`` tool takes no shell
+or command prefix from its ``.pi/settings.json``: a workdir's pi config decides nothing.
 """
 
 from __future__ import annotations

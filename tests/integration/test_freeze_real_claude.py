@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -161,10 +160,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     clock = SystemClock()
     state_dir = tmp_path / "state"
     work = tmp_path / "work"
-    # The project lets Claude Code run the command without asking.
-    (work / ".claude").mkdir(parents=True)
-    allow = {"permissions": {"allow": [f"Bash({SLEEP})"]}}
-    (work / ".claude" / "settings.json").write_text(json.dumps(allow))
+    work.mkdir()
     turn = Turn(text=REPLY, usage=ANSWER)
     async with FakeProvider(default=turn, accept=Accepted(api_keys=frozenset({KEY}))) as fake:
         fake.add(BACKGROUND)
@@ -205,6 +201,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
             prompt="say hi",
             workdir=work,
             secret_env=("ANTHROPIC_API_KEY",),
+            allow=(f"Bash({SLEEP})",),  # the command runs without asking
         )
         fleet = Fleet(
             ledger=ledger,

@@ -22,6 +22,7 @@ from fleet.runtimes import Runtime, RuntimeContext, default_registry
 from fleet.runtimes.claude import (
     CONTEXT_ENV,
     EDITS_ASK,
+    OWN_SETTINGS,
     READ_ONLY_DENY,
     ClaudeRuntime,
     heartbeat_command,
@@ -286,7 +287,7 @@ def test_claude_headless(ctx: RuntimeContext) -> None:
     assert plan.argv == (
         "claude", "-p", "--input-format", "stream-json", "--output-format", "stream-json",
         "--verbose", "--replay-user-messages", "--permission-prompt-tool", "stdio",
-        "--permission-mode", "acceptEdits",
+        "--setting-sources", "user", "--strict-mcp-config", "--permission-mode", "acceptEdits",
     )  # fmt: skip
     assert (plan.session, plan.prompt, plan.takes_input) == ("claude-stream", "fix the bug", True)
     assert plan.env == {
@@ -366,13 +367,14 @@ def test_claude_tty(ctx: RuntimeContext) -> None:
     """On a terminal: the TUI in the agent's mode (but `full`), the prompt its first message."""
     tty = with_(ctx, tty=True)
     assert ClaudeRuntime().plan(spec("claude", model="sonnet"), tty).argv == (
-        "claude", "--permission-mode", "acceptEdits", "--model", "sonnet", "--", "fix the bug",
+        "claude", *OWN_SETTINGS, "--permission-mode", "acceptEdits", "--model", "sonnet",
+        "--", "fix the bug",
     )  # fmt: skip
     assert ClaudeRuntime().plan(spec("claude", prompt=None), tty).argv == (
-        "claude", "--permission-mode", "acceptEdits",
+        "claude", *OWN_SETTINGS, "--permission-mode", "acceptEdits",
     )  # fmt: skip
     full = spec("claude", prompt=None, permissions=PermissionMode.FULL)
-    assert ClaudeRuntime().plan(full, tty).argv == ("claude",)
+    assert ClaudeRuntime().plan(full, tty).argv == ("claude", *OWN_SETTINGS)
 
 
 def test_claude_tty_starts_unattended(ctx: RuntimeContext) -> None:
@@ -544,6 +546,7 @@ def test_codex_headless(ctx: RuntimeContext) -> None:
         "analytics": {"enabled": False},
         "features": {"plugins": False, "apps": False},
         "otel": {"exporter": "none", "metrics_exporter": "none"},
+        "projects": {str(ctx.workdir): {"trust_level": "untrusted"}},  # no project layers
     }
     unsandboxed = CodexRuntime().plan(spec("codex", sandbox="none"), ctx)
     assert "sandbox_mode" not in tomllib.loads(unsandboxed.files[codex_home / "config.toml"])
@@ -595,6 +598,28 @@ def test_codex_tty(ctx: RuntimeContext) -> None:
     assert CodexRuntime().plan(spec("codex", model="o3"), tty).argv == (
         "codex", "-m", "o3", "--", "fix the bug",
     )  # fmt: skip
+
+
+def test_codex_tty_untrusts_a_workdir_with_project_config(ctx: RuntimeContext) -> None:
+    """On a terminal the workdir is an untrusted project when it, or a parent up to its
+    repository's root, holds a ``.codex`` folder; with none it has no trust level (the TUI
+    would stop at a screen about it)."""
+    tty = with_(ctx, tty=True)
+    repo = ctx.workdir.parent
+    ctx.workdir.mkdir(parents=True)
+
+    def trust() -> object:
+        plan = CodexRuntime().plan(spec("codex"), tty)
+        return tomllib.loads(plan.files[ctx.home / ".codex" / "config.toml"]).get("projects")
+
+    assert trust() is None
+    (repo / ".codex").mkdir()
+    assert trust() is None  # a parent outside any repository is not the project
+    (repo / ".git").mkdir()
+    assert trust() == {str(ctx.workdir): {"trust_level": "untrusted"}}
+    (repo / ".codex").rmdir()
+    (ctx.workdir / ".codex").mkdir()
+    assert trust() == {str(ctx.workdir): {"trust_level": "untrusted"}}
 
 
 def test_codex_follow_up(ctx: RuntimeContext) -> None:
