@@ -1,6 +1,7 @@
 """The ledger's metering tables: ``usage`` (one row per proxied model request) and
-``quota_signals`` (the rate-limit headers providers sent), their batch writes, and the sums
-the ``usage`` command and ``ps`` show.
+``quota_signals`` (the rate-limit headers providers sent), their batch writes (and the
+batches written once under a key, which the metering journal replays), and the sums the
+``usage`` command and ``ps`` show.
 
 :class:`MeteringLedger` is mixed into :class:`~fleet.ledger.store.Ledger` and uses its read
 helpers; each batch is one ``BEGIN IMMEDIATE`` transaction under the ledger's lock like
@@ -30,6 +31,8 @@ _USAGE_COLUMNS = (
     " account, host"
 )
 _SIGNAL_COLUMNS = "at, agent, provider, family, name, value, window, metric"
+# Where the keys of batches written once are claimed, beside the chat events handled once.
+ONCE_SOURCE = "metering-once"
 _GROUPINGS = frozenset({"agent", "account", "provider", "host"})  # columns usage may be summed by
 
 
@@ -110,6 +113,29 @@ class MeteringLedger:
             await self._appender.append(
                 what, [(_INSERT_USAGE, usage_rows), (_INSERT_SIGNAL, signal_rows)]
             )
+
+    async def record_metering_once(
+        self: Store, key: str, usage: Sequence[UsageEvent], signals: Sequence[QuotaSignal]
+    ) -> bool:
+        """Append a batch as :meth:`record_metering` does, unless a batch under ``key`` was
+        appended before; whether this one was. The key is claimed in the batch's own
+        transaction, so the batch is in the ledger once however often it is offered."""
+        hosts = self._hosts
+        usage_rows = [
+            (*_usage_params(_storable(event)), hosts.get(event.agent, "local")) for event in usage
+        ]
+        signal_rows = [_signal_params(signal) for signal in signals]
+        async with self._transaction(f"record the metered batch {key}") as conn:
+            cursor = await conn.execute(
+                "INSERT INTO processed_events (connector, event_id, at) VALUES (?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                (ONCE_SOURCE, key, self._epoch(None)),
+            )
+            if cursor.rowcount != 1:
+                return False
+            await conn.executemany(_INSERT_USAGE, usage_rows)
+            await conn.executemany(_INSERT_SIGNAL, signal_rows)
+        return True
 
     async def usage_events(
         self: Store,

@@ -66,6 +66,7 @@ from fleet.metering.config import MeteringSettings, PriceTable, ProviderRoute
 from fleet.metering.endpoints import CHATGPT_ROUTE, decide, shown
 from fleet.metering.estimate import estimate
 from fleet.metering.events import Outcome, QuotaSignal, UsageEvent
+from fleet.metering.journal import UsageJournal
 from fleet.metering.meter import Meter
 from fleet.metering.policy import (
     ALLOW,
@@ -107,8 +108,10 @@ class MeteringProxy:
         policy: Policy | None = None,
         clock: Clock | None = None,
         accounts: AccountBook | None = None,
+        journal: UsageJournal | None = None,
     ) -> None:
         self.accounts = accounts
+        self._journal = journal
         self._secrets = AgentSecrets(state_dir / STATE_FILE, "metering")
         self._routes = dict(routes)
         self._settings = settings or MeteringSettings()
@@ -116,7 +119,8 @@ class MeteringProxy:
         self.policy: Policy = policy or AllowAll()
         self._clock: Clock = clock or SystemClock()
         self._upstream = Upstream(accounts, self._clock)
-        self.recorder = Recorder(sink, interval=self._settings.flush_interval)
+        keep = journal.keep if journal is not None else None
+        self.recorder = Recorder(sink, interval=self._settings.flush_interval, keep=keep)
         self._relay = Relay(self._settings, self.recorder, self._prices)
         self._session: aiohttp.ClientSession | None = None
         self._served: Served | None = None
@@ -148,9 +152,12 @@ class MeteringProxy:
         return self._served.factory
 
     async def start(self) -> None:
-        """Load the agents' keys and listen, on the saved port when it is free."""
+        """Write what the last shutdown kept in the journal, load the agents' keys and
+        listen, on the saved port when it is free."""
         if self._served is not None:
             raise RuntimeError("MeteringProxy is already started")
+        if self._journal is not None:
+            await self._journal.replay()  # before any new request is metered
         # Bodies are decoded by :mod:`fleet.metering.body`, which refuses what it cannot read.
         app = web.Application(client_max_size=MAX_REQUEST, handler_args={"auto_decompress": False})
         app.router.add_route("*", "/a/{agent}/{provider}/{key}/{tail:.*}", self._handle)

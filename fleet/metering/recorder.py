@@ -3,7 +3,9 @@
 The proxy hands each finished request to :meth:`Recorder.add` (no await, no I/O); a
 background task writes whatever has gathered every ``interval`` seconds, in one
 transaction. ``stop`` writes the rest, so a clean shutdown loses nothing; a write that fails
-is retried with the next batch, and only a failure at shutdown after retries gives up, with
+is retried with the next batch. What the ledger still does not take at shutdown, after
+retries, is handed to ``keep`` (the journal, :mod:`fleet.metering.journal`, which the next
+start writes to the ledger); only when there is none, or it fails too, is it given up, with
 the count of what was lost in the log.
 
 An answer that carries usage is instead :meth:`Recorder.commit` ted: the writer is woken at
@@ -19,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Final
 
 from fleet.metering.events import QuotaSignal, UsageEvent
@@ -26,14 +29,18 @@ from fleet.metering.events import QuotaSignal, UsageEvent
 log = logging.getLogger(__name__)
 
 Sink = Callable[[Sequence[UsageEvent], Sequence[QuotaSignal]], Awaitable[None]]
+Keep = Callable[[Sequence[UsageEvent], Sequence[QuotaSignal]], Path]
+"""Keeps what the ledger did not take at shutdown for the next start; where. Raises
+``OSError``."""
 MAX_PENDING: Final = 200_000  # rows held while the ledger fails; beyond it the oldest go
 _FINAL_ATTEMPTS: Final = 5
 STOP_WAIT: Final = 10.0  # seconds stop() lets a write in flight finish before cancelling it
 
 
 class Recorder:
-    def __init__(self, sink: Sink, *, interval: float = 0.5) -> None:
+    def __init__(self, sink: Sink, *, interval: float = 0.5, keep: Keep | None = None) -> None:
         self._sink = sink
+        self._keep = keep
         self._interval = interval
         self._usage: list[UsageEvent] = []
         self._signals: list[QuotaSignal] = []
@@ -127,6 +134,20 @@ class Recorder:
                 log.exception("could not write metered usage (attempt %d)", attempt + 1)
                 await asyncio.sleep(0.2 * (attempt + 1))
         lost = len(self._usage)
+        if self._keep is not None:
+            try:
+                where = self._keep(self._usage, self._signals)
+            except OSError:
+                log.exception("could not keep the metered requests the ledger did not take")
+            else:
+                log.error(
+                    "the ledger did not take %d metered requests at shutdown; kept in %s for"
+                    " the next start",
+                    lost,
+                    where,
+                )
+                self._usage, self._signals = [], []
+                return
         log.error("gave up writing %d metered requests at shutdown", lost)
 
     async def _run(self) -> None:

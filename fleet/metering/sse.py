@@ -4,8 +4,9 @@ It never changes or withholds what it is fed: each :class:`SseEvent` keeps its e
 ``raw`` bytes, so a caller that forwards events one by one forwards the stream unchanged.
 A stream that stops making sense (an event over :data:`MAX_EVENT` bytes) is marked
 ``broken`` and from then on only passed along, never parsed. Given a ``count`` pattern, it
-also sums the length of the pattern's group over every match in the events it has cut
-(skipped ones too), one search per chunk: the text of the deltas, so a stream cut before
+also sums the size of the text the pattern's group holds (a JSON string's inside, escapes
+counted as what they stand for: :func:`text_size`) over every match in the events it has
+cut (skipped ones too), one search per chunk: the text of the deltas, so a stream cut before
 its usage arrives is still counted at what passed (:mod:`fleet.metering.meter`). Only a
 stream that ends without its usage needs that sum, so the events are searched when it is
 first asked for — held until then, :data:`COUNT_HELD` bytes at most, beyond which what is
@@ -15,6 +16,7 @@ held is counted at once and let go.
 from __future__ import annotations
 
 import functools
+import json
 import re
 from typing import Final
 
@@ -22,6 +24,7 @@ MAX_EVENT: Final = 8 * 1024 * 1024  # bytes; Anthropic's largest events are far 
 COUNT_HELD: Final = 256 * 1024  # bytes of cut events held for a count not yet asked for
 _NAME_LINE: Final = re.compile(rb"^event: ?([^\n]*)", re.MULTILINE)
 _LINE_END: Final = re.compile(rb"[\r\n]")
+_STRING_DECODER: Final = json.JSONDecoder(strict=False)  # one, not one a call (json.loads)
 _CR: Final = ord("\r")
 _LF: Final = ord("\n")
 
@@ -132,8 +135,8 @@ class SseParser:
 
     @property
     def counted(self) -> int:
-        """Bytes ``count``'s group matched in the events cut so far (each chunk's events
-        searched in one call, as they were cut)."""
+        """UTF-8 bytes of the text ``count``'s group matched in the events cut so far
+        (each chunk's events searched in one call, as they were cut)."""
         if self._unsearched:
             self._search()
         return self._counted
@@ -147,7 +150,7 @@ class SseParser:
     def _search(self) -> None:
         assert self._count is not None
         findall = self._count.findall
-        self._counted += sum(len(text) for piece in self._unsearched for text in findall(piece))
+        self._counted += sum(text_size(findall(piece)) for piece in self._unsearched)
         self._unsearched.clear()
         self._held = 0
 
@@ -257,6 +260,32 @@ def _after_boundary(skip: tuple[bytes, ...]) -> re.Pattern[bytes]:
     if not skip:
         return re.compile(rb"\n\n")
     return re.compile(rb"\n\n(?!" + b"|".join(re.escape(prefix) for prefix in skip) + rb")")
+
+
+def text_size(texts: list[bytes]) -> int:
+    """The UTF-8 bytes of the text that ``texts``, the insides of JSON strings, stand for:
+    an escape counts as the character it stands for (``\\u00e9`` as the two bytes of
+    ``é``, ``\\n`` as one), so text sent escaped (``json.dumps``' default) counts as the
+    same text sent as it is. All of them are measured, or decoded, together: one call."""
+    joined = b"".join(texts)  # each a whole run of characters and escapes
+    if b"\\" not in joined:
+        return len(joined)
+    try:
+        return _decoded_size(joined)
+    except (ValueError, RecursionError):  # one is not JSON after all: each on its own
+        return sum(_size_or_bytes(text) for text in texts)
+
+
+def _decoded_size(text: bytes) -> int:
+    decoded: str = _STRING_DECODER.decode('"' + text.decode("utf-8") + '"')
+    return len(decoded.encode("utf-8", "surrogatepass"))
+
+
+def _size_or_bytes(text: bytes) -> int:
+    try:
+        return _decoded_size(text)
+    except (ValueError, RecursionError):
+        return len(text)  # its bytes as they came
 
 
 def _parse(raw: bytes) -> tuple[str | None, bytes]:

@@ -60,8 +60,11 @@ SKIP_PREFIXES: dict[str, tuple[bytes, ...]] = {
 
 # The text a delta event carries, as a JSON string (escapes and all): what passes to the
 # agent as output. A JSON string value cannot hold an unescaped quote, so a key matched
-# here is a key, never text that looks like one.
-_STRING: Final = rb'":"([^"\\]*(?:\\.[^"\\]*)*)"'
+# here is a key, never text that looks like one. Any JSON whitespace may stand around the
+# colon: ``"text": "…"`` is Python's ``json.dumps`` default, and pretty-printed JSON (an
+# event over several data lines) keeps a key and its value on one line.
+_SPACE: Final = rb"[ \t\r\n]*"
+_STRING: Final = rb'"' + _SPACE + rb":" + _SPACE + rb'"([^"\\]*(?:\\.[^"\\]*)*)"'
 DELTA_TEXT: dict[str, re.Pattern[bytes]] = {
     "anthropic": re.compile(rb'"(?:text|partial_json|thinking)' + _STRING),
     "responses": re.compile(rb'"delta' + _STRING),

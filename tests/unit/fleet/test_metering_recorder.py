@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -245,6 +246,58 @@ async def test_stop_gives_up_after_five_attempts_and_says_how_many_were_lost(
     assert sink.calls == 5
     assert sleeps == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0])
     assert caplog.records[-1].getMessage() == "gave up writing 2 metered requests at shutdown"
+
+
+class Kept:
+    """A journal's ``keep``: records what it is handed; may fail like a full disk."""
+
+    def __init__(self, fails: bool = False) -> None:
+        self.fails = fails
+        self.handed: list[tuple[list[UsageEvent], list[QuotaSignal]]] = []
+
+    def __call__(self, events: Sequence[UsageEvent], signals: Sequence[QuotaSignal]) -> Path:
+        if self.fails:
+            raise OSError(28, "No space left on device")
+        self.handed.append((list(events), list(signals)))
+        return Path("/state/metering-journal/usage-1.jsonl")
+
+
+async def test_what_the_ledger_does_not_take_at_shutdown_is_kept_not_lost(
+    sleeps: list[float], caplog: pytest.LogCaptureFixture
+) -> None:
+    """After the last attempts fail, every pending row goes to ``keep`` in order, once,
+    and the log says where, not that it was lost."""
+    sink, kept = Sink(failures=1_000), Kept()
+    recorder = Recorder(sink, keep=kept)
+    recorder.add(usage(1), [signal(1)])
+    recorder.add(usage(2))
+    await recorder.stop()
+    assert sink.calls == 5
+    assert kept.handed == [([usage(1), usage(2)], [signal(1)])]
+    message = caplog.records[-1].getMessage()
+    assert message.startswith("the ledger did not take 2 metered requests at shutdown; kept in")
+    assert "gave up" not in caplog.text
+
+
+async def test_a_ledger_that_takes_the_rest_at_shutdown_leaves_nothing_to_keep(
+    sleeps: list[float],
+) -> None:
+    """``keep`` is only for what the ledger did not take."""
+    sink, kept = Sink(failures=2), Kept()
+    recorder = Recorder(sink, keep=kept)
+    recorder.add(usage(1))
+    await recorder.stop()
+    assert sink.usage == [usage(1)] and kept.handed == []
+
+
+async def test_a_keep_that_fails_too_gives_up_and_says_so(
+    sleeps: list[float], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A journal that cannot be written leaves the old last word: the count lost."""
+    recorder = Recorder(Sink(failures=1_000), keep=Kept(fails=True))
+    recorder.add(usage(1))
+    await recorder.stop()
+    assert caplog.records[-1].getMessage() == "gave up writing 1 metered requests at shutdown"
 
 
 async def test_beyond_max_pending_the_oldest_usage_goes(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
+from typing import Any
 
 import pytest
 from hypothesis import example, given
@@ -267,22 +268,32 @@ def test_a_big_event_in_small_chunks_costs_time_linear_in_its_size() -> None:
 # --- Counting the deltas' text as it passes ---------------------------------------------
 
 
-@example(['say "text":"x" \\', "é\n"], [3, 7])
+@example(['say "text":"x" \\', "é\n"], [3, 7], {})
+@example(["🎉 \u2028", '"text": "y"'], [5], {})
 @given(
     st.lists(st.text(max_size=40), max_size=12),
     st.lists(st.integers(min_value=1, max_value=64), max_size=30),
+    st.sampled_from(
+        [
+            {"separators": (",", ":"), "ensure_ascii": False},
+            {"separators": (",", ":")},
+            {},
+            {"separators": (" ,\t", " \t: ")},
+        ]
+    ),
 )
 def test_count_sums_each_deltas_text_however_the_stream_is_cut(
-    texts: list[str], cuts: list[int]
+    texts: list[str], cuts: list[int], spelling: dict[str, Any]
 ) -> None:
-    """Every delta's text is counted once, as its JSON string (escapes included), skipped
-    events too, whatever the chunks; a quote or ``"text":"`` inside the text is text."""
+    """Every delta's text is counted once, as the UTF-8 bytes of the text its JSON string
+    stands for, skipped events too, whatever the chunks and however the JSON is spaced or
+    escaped; a quote or ``"text":"`` inside the text is text."""
     head = b'event: message_start\ndata: {"type":"message_start","message":{"content":[]}}\n\n'
     deltas = [
         b"event: content_block_delta\ndata: "
         + json.dumps(
             {"type": "content_block_delta", "delta": {"type": "text_delta", "text": t}},
-            separators=(",", ":"),
+            **spelling,
         ).encode()
         + b"\n\n"
         for t in texts
@@ -293,7 +304,14 @@ def test_count_sums_each_deltas_text_however_the_stream_is_cut(
     for size in [*cuts, len(stream)]:
         parser.feed(stream[at : at + size])
         at += size
-    assert parser.counted == sum(len(json.dumps(t)) - 2 for t in texts)
+    assert parser.counted == sum(len(t.encode()) for t in texts)
+
+
+def test_text_size_counts_escapes_as_what_they_stand_for() -> None:
+    """``\\u00e9`` counts as é's two bytes, a surrogate pair as its emoji's four, ``\\n``
+    as one; text that is not JSON after all counts as its bytes."""
+    assert sse.text_size([b"caf\\u00e9", b"caf\xc3\xa9", b"\\ud83c\\udf89\\n"]) == 5 + 5 + 5
+    assert sse.text_size([b"\\x", b"ok"]) == 4
 
 
 # --- LF-only streams, cut a chunk at a time ---------------------------------------------

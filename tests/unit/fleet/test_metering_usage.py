@@ -9,7 +9,7 @@ import pytest
 
 from fleet.metering.events import Tokens
 from fleet.metering.sse import SseParser
-from fleet.metering.usage import Api, UsageReader, api_of
+from fleet.metering.usage import DELTA_TEXT, SKIP_PREFIXES, Api, UsageReader, api_of
 from tests.fakes import sse as wire
 from tests.fakes.sse import Event, Reply, ToolCall, Usage
 
@@ -463,3 +463,73 @@ def test_huge_token_counts_are_a_problem_not_a_count(api: Api, count: int) -> No
         <= 10**12
     )
     assert reader.problem is not None and "token count" in reader.problem
+
+
+# --- Output counted from the deltas of a stream that ended early -----------------------
+
+# Quotes, backslashes, a tab and a newline (escaped in every spelling), accents, a line
+# separator, a symbol and an emoji (escaped only by ``json.dumps``' default, the emoji as
+# a surrogate pair).
+EARLY_TEXT = 'Say "hi" \\ back\\slash\ttab\nline café naïve \u2028 ☕ 🎉 end'
+EARLY_TOOL = ToolCall("grep", {"pattern": 'café "x" \\d+', "path": "☕/🎉"})
+SPELLINGS: dict[str, dict[str, Any]] = {
+    "compact": {"separators": (",", ":"), "ensure_ascii": False},  # as the real APIs send
+    "compact, ASCII": {"separators": (",", ":")},
+    "spaced": {},  # json.dumps' default: ", " and ": ", non-ASCII escaped
+    "indented": {"indent": 1},  # newlines too: one event's JSON over several data lines
+}
+
+
+def spelled(event: Event, options: dict[str, Any]) -> bytes:
+    """``event`` on the wire with its JSON written as ``json.dumps(**options)`` writes it."""
+    if isinstance(event.data, str):
+        return event.encode()
+    lines = json.dumps(event.data, **options).split("\n")
+    head = "" if event.name is None else f"event: {event.name}\n"
+    return (head + "".join(f"data: {line}\n" for line in lines) + "\n").encode()
+
+
+def early_events(api: Api) -> list[Event]:
+    """An answer with text and a tool call, cut before the events that carry its usage."""
+    answer = Reply(MODEL, EARLY_TEXT, EARLY_TOOL, USAGE, serial=3, created=1_700_000_000)
+    if api == "anthropic":
+        return wire.anthropic_events(answer)[:-3]  # no block stop, message_delta or stop
+    if api == "responses":
+        return wire.responses_events(answer)[:-3]  # no arguments done, item done, completed
+    return wire.chat_events(answer, include_usage=True)[:-3]  # no finish, usage or [DONE]
+
+
+@pytest.mark.parametrize("api", ["anthropic", "responses", "chat"])
+def test_an_early_ended_stream_counts_the_same_output_however_its_json_is_spelled(
+    api: Api,
+) -> None:
+    """The deltas of a stream cut before its usage count as the UTF-8 bytes of the text
+    and tool input they carried, whether the JSON is compact, spaced, escaped or indented."""
+    counted = {}
+    for spelling, options in SPELLINGS.items():
+        stream = b"".join(spelled(event, options) for event in early_events(api))
+        parser = SseParser(SKIP_PREFIXES[api], count=DELTA_TEXT[api])
+        for start in range(0, len(stream), 11):
+            parser.feed(stream[start : start + 11])
+        counted[spelling] = parser.counted
+    expected = len(EARLY_TEXT.encode()) + len(EARLY_TOOL.arguments_json.encode())
+    assert counted == dict.fromkeys(SPELLINGS, expected)
+
+
+@pytest.mark.parametrize("api", ["anthropic", "responses", "chat"])
+def test_a_spaced_stream_is_read_as_a_compact_one(api: Api) -> None:
+    """Spaced JSON changes nothing of what the reader takes from a whole stream."""
+    answer = reply(tool=EARLY_TOOL)
+    if api == "anthropic":
+        events = wire.anthropic_events(answer)
+    elif api == "responses":
+        events = wire.responses_events(answer)
+    else:
+        events = wire.chat_events(answer, include_usage=True)
+    readers = []
+    for spaced in (False, True):
+        reader, parser = UsageReader(api), SseParser(SKIP_PREFIXES[api])
+        for got in parser.feed(b"".join(event.encode(spaced=spaced) for event in events)):
+            reader.on_sse(got)
+        readers.append((reader.tokens, reader.served_model, reader.complete, reader.problem))
+    assert readers[0] == readers[1] and readers[0][2] and readers[0][0] is not None
