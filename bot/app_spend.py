@@ -19,6 +19,7 @@ from fleet.budgets.run_watch import RunCapWatch
 from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
 from fleet.ledger import Ledger
+from fleet.metering.journal import DIRECTORY, UsageJournal
 from fleet.metering.proxy import MeteringProxy
 from fleet.notices import NoticeBoard
 
@@ -72,7 +73,10 @@ async def start_metering(
         cfg, ledger=ledger, notices=notices, clock=clock, environ=environ
     )
     await accounts.start()
-    run_caps = RunCapWatch(RunCaps(), ledger, notices)
+    journal = UsageJournal(cfg.state_dir / DIRECTORY, ledger.record_metering_once, clock)
+    await journal.replay()  # usage the last shutdown kept counts towards the caps restored
+    run_caps = RunCapWatch(RunCaps(), ledger, notices, clock)
+    await run_caps.restore()  # the runs still going are capped before any request is served
     proxy = MeteringProxy(
         cfg.state_dir,
         routes=cfg.providers,
@@ -82,6 +86,7 @@ async def start_metering(
         policy=CappedPolicy(policy, run_caps.caps),
         clock=clock,
         accounts=accounts,
+        journal=journal,
     )
     await proxy.start()
     return Metering(accounts, run_caps, proxy)

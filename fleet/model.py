@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from fleet.names import AgentName
@@ -90,11 +91,14 @@ class RunBudget:
     """A cap on one run's spend (``spawn --max-tokens N | --max-usd X``, roster
     ``run_budget:``); ``None`` leaves that measure uncapped. ``cutoff``: what happens to
     the run past it — ``refuse`` its model requests, ``freeze`` it too (SIGSTOP until it
-    is resumed or ends) or ``stop`` it — as a budget's ``cutoff`` does."""
+    is resumed or ends) or ``stop`` it — as a budget's ``cutoff`` does. ``since``: when
+    the task it caps began (:mod:`fleet.run_arming`), stamped at its launch; the runs the
+    watchdog restarts keep it, and count their spend from it."""
 
     max_tokens: int | None = None
     max_usd: float | None = None
     cutoff: str = "refuse"
+    since: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ from fleet.ledger.run_reports import RunEnd, RunReport, RunStart
 from fleet.logtail import size_of
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, LaunchPlan
 from fleet.names import AgentName, agent_name
+from fleet.run_arming import CapArming, arm_or_refuse, task_spec
 from fleet.run_context import RunContexts
 from fleet.run_facts import check_launchable, read_run
 from fleet.runs import MARKER, AgentPaths, append_marker, write_files
@@ -99,8 +100,10 @@ class RunKeeper:
         sandboxes: Sandboxes | None = None,
         hosts: Hosts | None = None,
         publish_tokens: Callable[[], Awaitable[None]] | None = None,
+        run_caps: CapArming | None = None,
     ) -> None:
         self._ledger = ledger
+        self._caps = run_caps
         self._publish_tokens = publish_tokens
         self._runtimes = runtimes
         self._backends = dict(backends)
@@ -178,12 +181,15 @@ class RunKeeper:
         reason: str,
         plan: LaunchPlan | None = None,
         origin: AgentOrigin | None = None,
+        continues: bool = False,
     ) -> Launched:
         """Start ``spec`` (or a runtime's ``plan`` for it, e.g. a resumed session). A launch
-        that cannot work (no such program, no workdir, no credential) is refused first.
-        ``origin``: a spawn's, saved with the spec
-        (:meth:`~fleet.ledger.store.Ledger.upsert_agent`)."""
+        that cannot work (no such program, no workdir, no credential, a cap that cannot be
+        armed) is refused first. ``origin``: a spawn's, saved with the spec
+        (:meth:`~fleet.ledger.store.Ledger.upsert_agent`); ``continues``: the run continues
+        the task of the agent's last run (a watchdog's restart), keeping its cap's count."""
         runtime = self._runtimes.get(spec.runtime)
+        spec = task_spec(spec, self._clock.now(), continues=continues)
         spec = await self._site.place(spec)
         remote = spec.host != LOCAL_HOST
         backend = self.backend(backend_key(spec))
@@ -199,6 +205,8 @@ class RunKeeper:
             environ=self.contexts.environ,
             remote_tools=self.contexts.remote_tools(spec) if remote else None,
         )
+        if self._caps is not None:  # before its process can ask a model anything
+            await arm_or_refuse(self._caps, spec, continues=continues)
         if not remote:  # a remote run's files are written there by its backend
             write_files(paths.home, plan.files)
         await self._ledger.upsert_agent(spec, DesiredState.RUNNING, origin=origin)
@@ -212,8 +220,12 @@ class RunKeeper:
         except LaunchFailed as exc:
             await self._ledger.set_state(spec.name, AgentState.FAILED, str(exc))
             await self._site.release(spec.name, spec.host)
+            if self._caps is not None:
+                self._caps.disarm(spec.name)
             raise
         run = await self._ledger.start_run(spec.name, handle)
+        if self._caps is not None:
+            self._caps.bind(spec.name, run.id)
         await self._ledger.record_run_start(
             run,
             RunStart(

@@ -4,7 +4,8 @@ It owns the truth about the fleet in the ledger — desired state, observed stat
 one ``runs`` row per launch — and the operations on it: spawn, stop, restart, send,
 ``ps``, logs and the roster. The runs themselves (launching, the one watcher task per
 live process, ending them, reattaching) are kept by :class:`~fleet.run_keeper.RunKeeper`;
-the watchdog's decisions are carried out by :class:`~fleet.watchdog_actions.WatchdogHands`.
+the watchdog's decisions are carried out by :class:`~fleet.watchdog_actions.WatchdogHands`,
+and ``send`` by :class:`~fleet.follow_ups.FollowUps`.
 On start it *reconciles*: runs the ledger believes open are reattached if their process
 still lives, or closed with the status the shim left on disk. An agent never runs twice:
 every operation on one agent holds that agent's lock, and ``spawn`` of a live agent only
@@ -30,7 +31,8 @@ from fleet.approvals.service import Approvals
 from fleet.autostart import autostart
 from fleet.backends.base import Backend
 from fleet.clock import Clock
-from fleet.errors import AgentNotRunning, AgentStillRunning
+from fleet.errors import AgentStillRunning
+from fleet.follow_ups import FollowUps
 from fleet.hosts.service import Hosts
 from fleet.ledger import Freeze, Ledger, UsageTotal
 from fleet.ledger.rows import AgentOrigin, AgentRecord
@@ -45,6 +47,7 @@ from fleet.model import (
     PermissionMode,
 )
 from fleet.names import AgentName, agent_name
+from fleet.run_arming import CapArming
 from fleet.run_keeper import Ending, RunKeeper
 from fleet.runtimes import RuntimeRegistry
 from fleet.sandbox.service import Sandboxes
@@ -112,7 +115,9 @@ class Fleet:
         approvals: Approvals | None = None,
         hosts: Hosts | None = None,
         publish_tokens: Callable[[], Awaitable[None]] | None = None,
+        run_caps: CapArming | None = None,
     ) -> None:
+        """``run_caps``: armed in each launch, before the agent's process starts."""
         self._ledger = ledger
         self._runtimes = runtimes
         self._backends = dict(backends)
@@ -136,6 +141,7 @@ class Fleet:
             sandboxes=sandboxes,
             hosts=hosts,
             publish_tokens=publish_tokens,
+            run_caps=run_caps,
         )
         self.outputs = AgentOutputs(self._runs, ledger, runtimes, clock)
         self.sessions = LiveSessions(
@@ -143,6 +149,7 @@ class Fleet:
         )
         self._runs.sessions = self.sessions
         self._control = SessionControl(ledger, self.sessions, self._runs, self._roster_of)
+        self._follow_ups = FollowUps(ledger, self._runs, runtimes, self.sessions)
         self._watchdog = WatchdogHands(
             ledger=ledger,
             runs=self._runs,
@@ -384,35 +391,7 @@ class Fleet:
         get ``text`` typed in. A headless CLI run has ended by the time it answered; its
         runtime then plans a new run that resumes the session with ``text`` (``claude -p
         TEXT --resume ID``) — its report is returned if it ended at once."""
-        record = await self._runs.record(name)
-        async with self._runs.lock(record.name):
-            record = await self._runs.record(name)
-            if await self.sessions.took(record.name, text):  # in-band, in its turn
-                return None
-            record = await self._runs.record(name)
-            log_path = self._runs.log_path(record.name)
-            ctx = self._runs.context(record.spec)
-            runtime = self._runtimes.get(record.spec.runtime)
-            tail = await asyncio.to_thread(tail_lines, log_path, 500)
-            session = runtime.session_id("\n".join(tail))
-            plan = runtime.follow_up(record.spec, ctx, session, text)
-            if plan is None:
-                run = await self._ledger.last_run(record.name)
-                if not record.state.is_live or run is None or run.ended_at is not None:
-                    raise AgentNotRunning(
-                        f"{record.name} is {record.state.value}, not running — spawn it first"
-                    )
-                await self._runs.backend(run.handle.backend).send_input(run.handle, text)
-                return None
-            if record.state.is_live:
-                raise AgentNotRunning(
-                    f"{record.name} is still working on its last prompt; wait for it to "
-                    f"finish (`logs {record.name}`) or stop it"
-                )
-            launched = await self._runs.launch(
-                record.spec, reason=f"follow-up from {by}", plan=plan
-            )
-        return await self._runs.first_moments(record.name, launched)
+        return await self._follow_ups.send(name, text, by)
 
     async def interrupt(self, name: str, *, by: str = "operator") -> str:
         """End ``name``'s turn in progress, keeping its process and session; what was done."""

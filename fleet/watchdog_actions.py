@@ -6,7 +6,8 @@ carried out.
 returns, including the restart bookkeeping (``restarts_in_a_row``, ``last_restart_at``,
 ``next_restart_at``) and the notices of stalls, restarts and give-ups. Runs are started
 and ended through :class:`RunControl`, so every change to a run goes through the same
-code, under the same lock, as an operator's.
+code, under the same lock, as an operator's. A restart continues the agent's task: it
+keeps the cap the task's run was launched with (:mod:`fleet.run_arming`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
@@ -66,7 +68,9 @@ class RunControl(Protocol):
 
     def host_down(self, host: str) -> str | None: ...
 
-    async def launch(self, spec: AgentSpec, *, reason: str) -> Launched: ...
+    async def launch(
+        self, spec: AgentSpec, *, reason: str, continues: bool = False
+    ) -> Launched: ...
 
     async def stop_run(
         self, name: AgentName, *, force: bool, reason: str, ending: Ending | None = None
@@ -199,9 +203,9 @@ class WatchdogHands:
                     await self._ledger.set_restarts(
                         name, in_a_row=attempt, last_at=now, next_at=None
                     )
-                    spec = self._spec_of(record)
+                    spec = continued(self._spec_of(record), record.spec)
                     await self._runs.launch(
-                        spec, reason=f"restart {attempt} by the watchdog: {reason}"
+                        spec, reason=f"restart {attempt} by the watchdog: {reason}", continues=True
                     )
                 await self._emit(
                     FleetEvent(
@@ -221,3 +225,12 @@ class WatchdogHands:
             last_at=record.last_restart_at,
             next_at=at,
         )
+
+
+def continued(spec: AgentSpec, launched: AgentSpec) -> AgentSpec:
+    """What a restart of the watchdog launches: ``spec`` (the agent's settings now), with
+    the cap of the task its last run (``launched``) belonged to — a cap given at spawn
+    holds until its task ends — or, without one, the cap ``spec`` has."""
+    if launched.run_budget is None:
+        return spec
+    return replace(spec, run_budget=launched.run_budget)

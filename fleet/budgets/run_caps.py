@@ -2,28 +2,39 @@
 bound on every model request like a budget's hard limit.
 
 :class:`RunCaps` keeps, for each agent's live run, its cap and what it has spent: what
-settled (the metered usage of its answers) and what is in flight (each admitted request's
-estimate, :mod:`fleet.metering.estimate`). A request is refused when the run's live total
-has already reached the cap, so a run spends past its cap by at most what the last
-request admitted before that uses beyond its estimate — one in-flight request. Once what
-*settled* reaches the cap the run is **capped**: every request after is refused (400 in
-the provider's shape: waiting does not help, the cap is the run's) and its thread is told
-once; refused only because requests in flight fill the cap, a request gets 429 with a
-short ``retry-after`` (it may fit when they settle). A cap in dollars refuses a model
-without a price, as a budget in dollars does.
+settled (the metered usage of its answers) and what is in flight. Each admitted request
+reserves its **worst case** (:mod:`fleet.metering.bounds`: what its body lets it cost at
+most, or no bound at all), settled to its real usage when its answer ends. A request is
+admitted alongside others in flight only when what settled, the worst cases in flight and
+its own still fit under the cap; with nothing in flight it is admitted while what settled
+is under the cap, whatever its size. So at most one request is ever in flight past the
+line, and a run spends past its cap by at most that request. A request that used more than
+its worst case shows the bound wrong for this run: from then on its requests go one at a
+time.
+
+Once what *settled* reaches the cap the run is **capped**: every request after is refused
+(400 in the provider's shape: waiting does not help, the cap is the run's) and its thread
+is told once; refused only because requests in flight may fill the cap, a request gets
+429 with a short ``retry-after`` (it may fit when they settle). A cap in dollars refuses a
+model without a price, as a budget in dollars does.
+
+A cap belongs to the agent's **task**: a run the watchdog restarts continues it (armed
+with the same start, :attr:`~fleet.model.RunBudget.since`), keeping what it spent and
+what it still has in flight. Runs are armed in the launch path before their process
+starts (:mod:`fleet.budgets.run_watch`), so no request of a capped run is ever unarmed.
 
 :class:`CappedPolicy` puts the caps in front of the budgets' policy: the proxy consults
 one :class:`~fleet.metering.policy.Policy`. Everything here answers from memory on the
-proxy's event loop; :mod:`fleet.budgets.run_watch` arms and ends runs as they start and
-end.
+proxy's event loop.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final
 
 from fleet.budgets.run_budget import UNPRICED_FIX, cap_text
@@ -45,30 +56,51 @@ _THEN: Final = {
     "stop": "it is being stopped",
 }
 RETRY_INFLIGHT: Final = 2.0  # seconds: requests in flight settle within an answer or two
-_EARLY: Final = 64  # spend kept per agent from before its run was armed (a launch race)
+_EARLY: Final = 64  # spend kept per agent from before its run was armed (a reattach)
+
+_SAME_START: Final = timedelta(milliseconds=1)
+
+log = logging.getLogger(__name__)
+
+
+Worst = tuple[float | None, float | None]  # (tokens, dollars); None: no bound
 
 
 @dataclass(slots=True)
 class _Run:
-    run_id: int
+    key: int  # the task's: kept by the runs that continue it
+    run_id: int | None  # None: armed for a launch whose run is not recorded yet
     cap: RunBudget
-    started_at: datetime
+    started_at: datetime  # when its task began
     tokens: float = 0.0  # settled
     usd: float = 0.0
-    inflight: dict[int, tuple[float, float]] = field(default_factory=dict)
+    inflight: dict[int, Worst] = field(default_factory=dict)
     told: bool = False
+    alone: bool = False  # a request used more than its worst case: one at a time from now
 
-    def live(self) -> tuple[float, float]:
-        return (
-            self.tokens + sum(t for t, _ in self.inflight.values()),
-            self.usd + sum(u for _, u in self.inflight.values()),
-        )
-
-    def reached(self, tokens: float, usd: float) -> bool:
+    def reached(self) -> bool:
         cap = self.cap
-        return (cap.max_tokens is not None and tokens >= cap.max_tokens) or (
-            cap.max_usd is not None and usd >= cap.max_usd
+        return (cap.max_tokens is not None and self.tokens >= cap.max_tokens) or (
+            cap.max_usd is not None and self.usd >= cap.max_usd
         )
+
+    def fits(self, worst: Worst) -> bool:
+        """Whether a request of ``worst`` case fits beside those in flight, all at their
+        worst, under the cap."""
+        if self.alone:
+            return False
+        held = [*self.inflight.values(), worst]
+        for index, (limit, settled) in enumerate(
+            ((self.cap.max_tokens, self.tokens), (self.cap.max_usd, self.usd))
+        ):
+            if limit is None:
+                continue
+            amounts = [case[index] for case in held]
+            if any(amount is None for amount in amounts):
+                return False
+            if settled + sum(a for a in amounts if a is not None) > limit:
+                return False
+        return True
 
     def spent(self) -> str:
         dollars = f" (${self.usd:,.4f})" if self.cap.max_usd is not None else ""
@@ -81,46 +113,74 @@ class RunClaim:
 
     id: int
     agent: str
-    run_id: int | None  # None: its run was not armed yet (kept, then counted at arming)
+    run_key: int | None  # None: its agent had no armed run (kept, then counted at arming)
     at: datetime
 
 
 class RunCaps:
     """Each agent's live run: its cap and its spend so far. ``on_capped(agent, message,
-    cutoff)`` hears once per run that it reached its cap, and the cutoff to carry out."""
+    cutoff)`` hears once per task that it reached its cap, and the cutoff to carry out."""
 
     def __init__(self) -> None:
         self._runs: dict[str, _Run] = {}
+        self._ended: dict[str, _Run] = {}  # each agent's last ended run, for a restart
         self._early: dict[str, list[tuple[datetime, float, float]]] = {}
         self._ids = itertools.count(1)
+        self._keys = itertools.count(1)
         self.on_capped: Callable[[str, str, str], None] | None = None
 
     def arm(
         self,
         agent: str,
-        run_id: int,
+        run_id: int | None,
         cap: RunBudget | None,
         started_at: datetime,
         spent: tuple[float, float] = (0.0, 0.0),
     ) -> None:
-        """Run ``run_id`` of ``agent`` started at ``started_at`` under ``cap`` (``None``:
-        uncapped), having spent ``spent`` (tokens, dollars) already — after a restart of
-        Fleetwarden. What settled for the agent since it started, before this, counts."""
+        """Run ``run_id`` of ``agent`` (``None``: about to be launched, :meth:`bind` it
+        then) under ``cap`` (``None``: uncapped), its task started at ``started_at``. A
+        run continuing the task of the agent's last run (the same start) keeps that run's
+        spend; otherwise it has spent ``spent`` (tokens, dollars) already — read from the
+        ledger after a restart of Fleetwarden — and what settled for the agent since its
+        task started, before this, counts."""
         early = self._early.pop(agent, [])
         if cap is None or (cap.max_tokens is None and cap.max_usd is None):
             self._runs.pop(agent, None)
+            self._ended.pop(agent, None)
             return
-        run = _Run(run_id, cap, started_at, *spent)
+        kept = self.task_of(agent, started_at)
+        self._ended.pop(agent, None)
+        if kept is not None:
+            kept.cap, kept.run_id = cap, run_id
+            self._runs[agent] = kept
+            return
+        run = _Run(next(self._keys), run_id, cap, started_at, *spent)
         for at, tokens, usd in early:
             if at >= started_at:
                 run.tokens, run.usd = run.tokens + tokens, run.usd + usd
         self._runs[agent] = run
 
-    def end(self, agent: str, run_id: int) -> None:
-        """Run ``run_id`` of ``agent`` ended: its cap goes with it."""
+    def task_of(self, agent: str, started_at: datetime) -> _Run | None:
+        """The live or last ended run of ``agent`` whose task began at ``started_at``."""
+        for runs in (self._runs, self._ended):
+            run = runs.get(agent)
+            # The ledger keeps times as epoch seconds: equal to within its rounding.
+            if run is not None and abs(run.started_at - started_at) < _SAME_START:
+                return run
+        return None
+
+    def bind(self, agent: str, run_id: int) -> None:
+        """The run armed for ``agent``'s launch was recorded as ``run_id``."""
+        run = self._runs.get(agent)
+        if run is not None and run.run_id is None:
+            run.run_id = run_id
+
+    def end(self, agent: str, run_id: int | None) -> None:
+        """Run ``run_id`` of ``agent`` ended (``None``: its launch failed): its cap goes
+        with it, its spend kept for a run that continues its task."""
         run = self._runs.get(agent)
         if run is not None and run.run_id == run_id:
-            del self._runs[agent]
+            self._ended[agent] = self._runs.pop(agent)
         self._early.pop(agent, None)
 
     def cap_of(self, agent: str) -> tuple[RunBudget, float, float] | None:
@@ -131,16 +191,17 @@ class RunCaps:
     def check(self, request: RequestInfo) -> Refuse | None:
         """Refuse a request of a capped run before anything else is asked."""
         run = self._runs.get(request.agent)
-        if run is None or not run.reached(run.tokens, run.usd):
+        if run is None or not run.reached():
             return None
         return self._capped(request.agent, run)
 
     def claim(self, request: RequestInfo, estimate: Estimate) -> RunClaim | Refuse:
-        """Claim ``estimate`` on the request's run, or refuse it (see the module)."""
+        """Claim ``estimate``'s worst case on the request's run, or refuse it (see the
+        module)."""
         agent, run = request.agent, self._runs.get(request.agent)
         if run is None:
             return RunClaim(next(self._ids), agent, None, request.at)
-        if run.reached(run.tokens, run.usd):
+        if run.reached():
             return self._capped(agent, run)
         if run.cap.max_usd is not None and estimate.usd is None:
             model = estimate.model or request.model
@@ -151,20 +212,24 @@ class RunCaps:
                 f"cannot charge it: {UNPRICED_FIX}",
                 status=400,
             )
-        if run.reached(*run.live()):
+        worst: Worst = (
+            None if estimate.worst_tokens is None else float(estimate.worst_tokens),
+            estimate.worst_usd,
+        )
+        if run.inflight and not run.fits(worst):
             return Refuse(
                 RETRY_INFLIGHT,
                 f"{agent}'s run is capped at {cap_text(run.cap)} and its requests in "
                 "flight may reach it: try again when they end",
             )
-        claim = RunClaim(next(self._ids), agent, run.run_id, request.at)
-        run.inflight[claim.id] = (float(max(estimate.tokens, 1)), estimate.usd or 0.0)
+        claim = RunClaim(next(self._ids), agent, run.key, request.at)
+        run.inflight[claim.id] = worst
         return claim
 
     def settle(self, claim: RunClaim, tokens: int, cost: float | None) -> None:
         """The claimed request's answer ended having used ``tokens`` (``cost`` dollars)."""
         run = self._runs.get(claim.agent)
-        if claim.run_id is None:
+        if claim.run_key is None:
             if run is not None:  # armed meanwhile: counted when it started after the run
                 if claim.at >= run.started_at:
                     run.tokens, run.usd = run.tokens + tokens, run.usd + (cost or 0.0)
@@ -173,9 +238,22 @@ class RunCaps:
             early.append((claim.at, float(tokens), cost or 0.0))
             del early[:-_EARLY]
             return
-        if run is None or run.run_id != claim.run_id:
-            return
-        run.inflight.pop(claim.id, None)
+        if run is None or run.key != claim.run_key:
+            run = self._ended.get(claim.agent)  # its run ended while it was in flight
+            if run is None or run.key != claim.run_key:
+                return
+        worst_tokens, worst_usd = run.inflight.pop(claim.id, (None, None))
+        if (worst_tokens is not None and tokens > worst_tokens) or (
+            worst_usd is not None and (cost or 0.0) > worst_usd
+        ):
+            log.warning(
+                "%s: a request used %s tokens, more than its worst case %s: its run's "
+                "requests go one at a time from now",
+                claim.agent,
+                tokens,
+                worst_tokens,
+            )
+            run.alone = True
         run.tokens += tokens
         run.usd += cost or 0.0
 

@@ -1,10 +1,13 @@
 """Keeping :class:`~fleet.budgets.run_caps.RunCaps` in step with the fleet: each run is
-armed with its agent's cap (``AgentSpec.run_budget``, as it was launched) when it starts
-and disarmed when it ends; when Fleetwarden starts, the runs still going are armed again
-with what they spent so far (the ledger's usage since each began). A run reaching its cap
-is posted once — an alert in the agent's threads — as budgets' limits are, and its cutoff
-carried out: ``freeze`` pauses the run (:meth:`~fleet.supervisor.Fleet.freeze`, lifted by
-``resume NAME`` or the run's end), ``stop`` stops it, recorded as cut off.
+armed with its agent's cap (``AgentSpec.run_budget``, as it is launched) in the launch
+itself, before its process starts (:class:`~fleet.run_arming.CapArming`), and disarmed
+when it ends; a run the watchdog restarts continues its task's count, from memory or, when
+Fleetwarden restarted in between, from the ledger's usage since the task began. When
+Fleetwarden starts, the runs still going are armed again — before the proxy serves a
+request — with what their tasks spent so far. A run reaching its cap is posted once — an
+alert in the agent's threads — as budgets' limits are, and its cutoff carried out:
+``freeze`` pauses the run (:meth:`~fleet.supervisor.Fleet.freeze`, lifted by ``resume
+NAME`` or the run's end), ``stop`` stops it, recorded as cut off.
 """
 
 from __future__ import annotations
@@ -13,8 +16,11 @@ import asyncio
 import logging
 
 from fleet.budgets.run_caps import RunCaps
+from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError
 from fleet.ledger import Ledger
+from fleet.model import AgentSpec
+from fleet.names import AgentName
 from fleet.notices import Notice, NoticeBoard
 from fleet.status import EventKind, FleetEvent
 from fleet.supervisor import Fleet
@@ -24,44 +30,58 @@ log = logging.getLogger(__name__)
 
 
 class RunCapWatch:
-    """Arms ``caps`` from the fleet's events and the ledger; posts capped runs."""
+    """Arms ``caps`` in each launch and from the ledger; posts capped runs."""
 
-    def __init__(self, caps: RunCaps, ledger: Ledger, notices: NoticeBoard | None) -> None:
+    def __init__(
+        self, caps: RunCaps, ledger: Ledger, notices: NoticeBoard | None, clock: Clock
+    ) -> None:
         self.caps = caps
         self._ledger = ledger
         self._notices = notices
+        self._clock = clock
         self._posting: set[asyncio.Task[None]] = set()
         self._fleet: Fleet | None = None
         caps.on_capped = self._on_capped
 
     def attach(self, fleet: Fleet) -> None:
-        """Follow ``fleet``'s runs, and carry out capped runs' cutoffs on it."""
+        """Follow ``fleet``'s runs' ends, and carry out capped runs' cutoffs on it."""
         self._fleet = fleet
         fleet.subscribe(self.on_fleet_event)
 
     async def restore(self) -> None:
-        """Arm every run the ledger believes open, with what it has spent since it began
-        (call before the fleet starts: runs found ended then are disarmed by their next
-        start)."""
+        """Arm every run the ledger believes open, with what its task has spent since it
+        began (call before the proxy serves: runs found ended then are disarmed by their
+        next launch). A ledger that cannot say raises: Fleetwarden does not start with
+        its runs uncapped."""
         for run in await self._ledger.open_runs():
             record = await self._ledger.get_agent(run.agent)
             if record is None or record.spec.run_budget is None:
                 continue
-            spent = await self._ledger.spent_since(run.agent, run.started_at)
-            self.caps.arm(run.agent, run.id, record.spec.run_budget, run.started_at, spent)
+            cap = record.spec.run_budget
+            since = cap.since or run.started_at
+            spent = await self._ledger.spent_since(run.agent, since)
+            self.caps.arm(run.agent, run.id, cap, since, spent)
+
+    async def arm(self, spec: AgentSpec, *, continues: bool) -> None:
+        """Arm ``spec``'s cap for the run about to be launched (see
+        :class:`~fleet.run_arming.CapArming`)."""
+        cap = spec.run_budget
+        since = cap.since if cap is not None and cap.since is not None else self._clock.now()
+        spent = (0.0, 0.0)
+        if cap is not None and continues and self.caps.task_of(spec.name, since) is None:
+            spent = await self._ledger.spent_since(spec.name, since)  # counted before a restart
+        self.caps.arm(spec.name, None, cap, since, spent)
+
+    def bind(self, agent: AgentName, run_id: int) -> None:
+        self.caps.bind(agent, run_id)
+
+    def disarm(self, agent: AgentName) -> None:
+        self.caps.end(agent, None)
 
     async def on_fleet_event(self, event: FleetEvent) -> None:
-        """A run started (armed with its agent's cap) or ended (disarmed)."""
-        if event.run_id is None:
-            return
-        if event.kind is EventKind.ENDED:
+        """A run ended: its cap is disarmed (kept for a restart that continues its task)."""
+        if event.run_id is not None and event.kind is EventKind.ENDED:
             self.caps.end(event.agent, event.run_id)
-        elif event.kind is EventKind.STARTED:
-            record = await self._ledger.get_agent(event.agent)
-            run = await self._ledger.last_run(event.agent)
-            if record is None or run is None or run.id != event.run_id:
-                return
-            self.caps.arm(event.agent, run.id, record.spec.run_budget, run.started_at)
 
     def _on_capped(self, agent: str, message: str, cutoff: str) -> None:
         log.info("run cap: %s", message)

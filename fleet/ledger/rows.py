@@ -71,7 +71,7 @@ def spec_extra_json(spec: AgentSpec) -> str:
         "deny": list(spec.deny),
         "approval_timeout": spec.approval_timeout,
         "max_open_approvals": spec.max_open_approvals,
-        "run_budget": None if spec.run_budget is None else asdict(spec.run_budget),
+        "run_budget": _run_budget_extra(spec.run_budget),
     }
     return json.dumps(extra, sort_keys=True)
 
@@ -108,14 +108,23 @@ def _permission_mode(raw: object, sandbox: str) -> PermissionMode:
         return PermissionMode.ASK  # an unknown word from a newer version: the safest mode
 
 
+def _run_budget_extra(budget: RunBudget | None) -> dict[str, object] | None:
+    if budget is None:
+        return None
+    since = None if budget.since is None else to_epoch(budget.since)
+    return {**asdict(budget), "since": since}
+
+
 def _run_budget(raw: object) -> RunBudget | None:
     if not isinstance(raw, dict):
         return None
     tokens, usd, cutoff = raw.get("max_tokens"), raw.get("max_usd"), raw.get("cutoff")
+    since = raw.get("since")
     return RunBudget(
         int(tokens) if isinstance(tokens, int) else None,
         float(usd) if isinstance(usd, int | float) else None,
         cutoff if cutoff in ("refuse", "freeze", "stop") else "refuse",
+        from_epoch(since) if isinstance(since, int | float) else None,
     )
 
 

@@ -4,7 +4,8 @@ budget (:mod:`fleet.budgets.live`).
 The estimate errs high: every byte of the body's text counts as input (about four bytes a
 token, the usual ratio for English and code; images and cached prefixes cost less), and
 the output is the request's own cap on it (``max_tokens``, ``max_output_tokens``,
-``max_completion_tokens``), or :data:`DEFAULT_OUTPUT` when it sets none.
+``max_completion_tokens``), or :data:`DEFAULT_OUTPUT` when it sets none. The estimate also
+carries the request's worst case (:mod:`fleet.metering.bounds`), which a run's cap reserves.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from fleet.metering.bounds import OUTPUT_CAPS, worst_case
 from fleet.metering.config import PriceTable
 from fleet.metering.events import Tokens
 from fleet.metering.policy import Estimate
@@ -19,7 +21,6 @@ from fleet.metering.policy import Estimate
 BYTES_PER_TOKEN: Final = 4
 DEFAULT_OUTPUT: Final = 8_192
 MAX_OUTPUT: Final = 1_000_000  # a cap asked for beyond any model's is counted as this
-_OUTPUT_CAPS: Final = ("max_tokens", "max_output_tokens", "max_completion_tokens")
 
 
 def estimate(
@@ -31,10 +32,12 @@ def estimate(
     """The estimate for a request whose body is ``body_size`` bytes (``payload`` parsed)."""
     output = DEFAULT_OUTPUT
     if payload is not None:
-        for key in _OUTPUT_CAPS:
+        for key in OUTPUT_CAPS:
             cap = payload.get(key)
             if isinstance(cap, int) and not isinstance(cap, bool) and cap > 0:
                 output = min(cap, MAX_OUTPUT)
                 break
     tokens = Tokens(input=body_size // BYTES_PER_TOKEN, output=output)
-    return Estimate(tokens.total, prices.cost((model,), tokens), model, tokens.input)
+    worst_tokens, worst_usd = worst_case(payload, body_size, model, prices)
+    usd = prices.cost((model,), tokens)
+    return Estimate(tokens.total, usd, model, tokens.input, worst_tokens, worst_usd)

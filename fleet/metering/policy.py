@@ -68,12 +68,17 @@ ESTIMATE_FLOOR: Final = 1.0  # no request reserves nothing: a 0-token estimate i
 @dataclass(frozen=True, slots=True)
 class Estimate:
     """What a request is expected to cost at most: tokens, and USD when priced; ``model``
-    is the model it was priced for (the one to be served), ``input`` its input tokens."""
+    is the model it was priced for (the one to be served), ``input`` its input tokens.
+    ``worst_tokens`` and ``worst_usd`` bound what it can cost whatever the provider
+    answers (:func:`fleet.metering.estimate.worst_case`); ``None``: nothing in the
+    request bounds it."""
 
     tokens: int
     usd: float | None = None
     model: str | None = None
     input: int = 0
+    worst_tokens: int | None = None
+    worst_usd: float | None = None
 
     def amount(self, unit: str) -> float:
         """The estimate in a budget's unit (``tokens`` or ``usd``)."""

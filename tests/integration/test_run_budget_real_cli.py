@@ -25,7 +25,14 @@ from fleet.supervisor import Fleet, FleetSettings
 from tests.fakes.provider import FakeProvider, ToolCall, Turn
 from tests.integration.test_fleet_real_clis import ended
 from tests.integration.test_limits_bind import Board
-from tests.integration.test_metering_real_clis import KEYS, NOTE, REPLY, TEXT_USAGE, TOOL_USAGE
+from tests.integration.test_metering_real_clis import (
+    ACCEPT,
+    KEYS,
+    NOTE,
+    REPLY,
+    TEXT_USAGE,
+    TOOL_USAGE,
+)
 from tests.integration.test_real_clis import bin_dir, cli, node_dir
 
 pytestmark = [pytest.mark.integration, pytest.mark.agent_cli]
@@ -41,7 +48,7 @@ async def test_claude_code_is_refused_past_its_run_cap_and_stops(tmp_path: Path)
     work = tmp_path / "work"
     work.mkdir()
     (work / "notes.txt").write_text(NOTE + "\n")
-    async with FakeProvider(default=Turn(text=REPLY, usage=TEXT_USAGE)) as fake:
+    async with FakeProvider(default=Turn(text=REPLY, usage=TEXT_USAGE), accept=ACCEPT) as fake:
         fake.add(
             Turn(
                 text="",
@@ -51,7 +58,7 @@ async def test_claude_code_is_refused_past_its_run_cap_and_stops(tmp_path: Path)
         )
         ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
         board = Board()
-        watch = RunCapWatch(RunCaps(), ledger, board)
+        watch = RunCapWatch(RunCaps(), ledger, board, SystemClock())
         route = ProviderRoute("anthropic", fake.base_url, ProviderApi.ANTHROPIC)
         proxy = MeteringProxy(
             tmp_path / "state",
@@ -78,6 +85,7 @@ async def test_claude_code_is_refused_past_its_run_cap_and_stops(tmp_path: Path)
             environ={"PATH": ":".join(dict.fromkeys(path)), "LANG": "C.UTF-8", **KEYS},
             roster={AGENT: spec},
             provider_urls=proxy,
+            run_caps=watch,
         )
         fleet.subscribe(watch.on_fleet_event)
         try:

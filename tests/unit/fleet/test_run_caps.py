@@ -4,6 +4,7 @@ against the budgets' policy."""
 
 from __future__ import annotations
 
+import random
 from datetime import timedelta
 
 from fleet.budgets.run_caps import RETRY_INFLIGHT, CappedPolicy, RunCaps, RunClaim
@@ -162,7 +163,7 @@ def test_the_capped_policy_asks_the_run_first_then_the_budgets() -> None:
     assert isinstance(policy.decide(request()), Refuse)
     assert isinstance(policy.reserve(request(), Estimate(100)), Refuse)
 
-    caps.arm(AGENT, 2, RunBudget(max_tokens=50_000), T0)
+    caps.arm(AGENT, 2, RunBudget(max_tokens=50_000), T0 + _s(1))  # a new task
     refused = CappedPolicy(Budgets(refuse=True), caps)  # type: ignore[arg-type]
     assert isinstance(refused.reserve(request(), Estimate(100)), Refuse)
     assert caps.cap_of(AGENT) == (RunBudget(max_tokens=50_000), 0.0, 0.0)
@@ -195,3 +196,143 @@ def test_the_thread_is_told_the_run_s_cutoff() -> None:
         assert isinstance(refused, Refuse) and "run capped at 1 tokens: refused" in refused.reason
         assert heard == [(AGENT, heard[0][1])]
         assert heard[0][1].startswith(f"{cutoff}: **coder-1**: run capped at 1 tokens: {word}")
+
+
+def bounded(worst: int, usd: float | None = None) -> Estimate:
+    """A request whose body bounds it at ``worst`` tokens (and ``usd`` dollars)."""
+    return Estimate(max(worst // 4, 1), usd, "m", 0, worst, usd)
+
+
+def test_requests_at_once_reserve_their_worst_case_so_only_what_fits_goes() -> None:
+    """Cap 20,000, 6,000 at worst a request: three go at once, the fourth waits (429); one
+    settling at 5,000 makes room for exactly one more (5,000 + 3 × 6,000 > 20,000 is not
+    room: it waits again)."""
+    caps = RunCaps()
+    caps.arm(AGENT, 1, RunBudget(max_tokens=20_000), T0)
+    claims = [caps.claim(request(), bounded(6_000)) for _ in range(3)]
+    assert all(isinstance(claim, RunClaim) for claim in claims)
+    fourth = caps.claim(request(), bounded(6_000))
+    assert isinstance(fourth, Refuse) and (fourth.status, fourth.retry_after) == (
+        429,
+        RETRY_INFLIGHT,
+    )
+    caps.settle(claims[0], 5_000, None)  # type: ignore[arg-type]
+    assert isinstance(caps.claim(request(), bounded(2_000)), RunClaim)  # 5k + 12k + 2k fits
+    assert isinstance(caps.claim(request(), bounded(6_000)), Refuse)
+
+
+def test_a_request_nothing_bounds_goes_alone() -> None:
+    """A request without a worst case is admitted only with nothing in flight, and while
+    it is in flight nothing else is; a bounded one in flight holds it back too."""
+    caps = RunCaps()
+    caps.arm(AGENT, 1, RunBudget(max_tokens=1_000_000), T0)
+    alone = caps.claim(request(), Estimate(100))
+    assert isinstance(alone, RunClaim)
+    assert isinstance(caps.claim(request(), bounded(10)), Refuse)
+    caps.settle(alone, 100, None)
+    small = caps.claim(request(), bounded(10))
+    assert isinstance(small, RunClaim)
+    assert isinstance(caps.claim(request(), Estimate(100)), Refuse)
+    caps.settle(small, 10, None)
+    assert isinstance(caps.claim(request(), Estimate(100)), RunClaim)
+
+
+def test_a_flood_of_parallel_requests_spends_past_the_cap_by_one_request_at_most() -> None:
+    """30 agents' worth of requests at once, over and over, answered in a shuffled order
+    each using up to its worst case: what settled never passes the cap by more than one
+    request's worst case (the one admitted alone)."""
+    rng = random.Random(40)
+    for cap in (20_000, 3_000, 50_001):
+        caps = RunCaps()
+        caps.arm(AGENT, 1, RunBudget(max_tokens=cap), T0)
+        inflight: list[tuple[RunClaim, int]] = []
+        spent, worst_seen = 0, 0
+        for _ in range(2_000):
+            if rng.random() < 0.6 or not inflight:
+                worst = rng.randint(100, 7_000)
+                claim = caps.claim(request(), bounded(worst))
+                if isinstance(claim, RunClaim):
+                    inflight.append((claim, worst))
+                    worst_seen = max(worst_seen, worst)
+                elif claim.status == 400:
+                    break
+            else:
+                claim, worst = inflight.pop(rng.randrange(len(inflight)))
+                used = rng.randint(0, worst)
+                caps.settle(claim, used, None)
+                spent += used
+        for claim, worst in inflight:
+            caps.settle(claim, worst, None)
+            spent += worst
+        assert cap <= spent <= cap + worst_seen, (cap, spent)
+
+
+def test_a_request_past_its_worst_case_sends_the_run_one_at_a_time() -> None:
+    """An answer billed beyond its request's bound shows the bound wrong for this run: its
+    requests go one at a time from then on."""
+    caps = RunCaps()
+    caps.arm(AGENT, 1, RunBudget(max_tokens=100_000), T0)
+    first = caps.claim(request(), bounded(1_000))
+    assert isinstance(first, RunClaim)
+    caps.settle(first, 5_000, None)
+    second = caps.claim(request(), bounded(1_000))
+    assert isinstance(second, RunClaim)
+    assert isinstance(caps.claim(request(), bounded(1_000)), Refuse)
+
+
+def test_a_dollar_cap_reserves_each_request_s_worst_dollars() -> None:
+    """$1.00 at $0.40 at worst a request: two go at once, the third waits; a request whose
+    dollars nothing bounds goes alone."""
+    caps = RunCaps()
+    caps.arm(AGENT, 1, RunBudget(max_usd=1.0), T0)
+    first, second = (caps.claim(request(), bounded(10, 0.40)) for _ in range(2))
+    assert isinstance(first, RunClaim) and isinstance(second, RunClaim)
+    assert isinstance(caps.claim(request(), bounded(10, 0.40)), Refuse)
+    caps.settle(first, 10, 0.01)
+    caps.settle(second, 10, 0.01)
+    unbounded = Estimate(10, 0.01, "m", 0, 10, None)
+    alone = caps.claim(request(), unbounded)
+    assert isinstance(alone, RunClaim)
+    assert isinstance(caps.claim(request(), bounded(10, 0.01)), Refuse)
+
+
+def test_a_run_continuing_its_task_keeps_its_spend_and_its_requests_in_flight() -> None:
+    """A run armed with its task's start (a watchdog's restart) counts on from what the
+    ended run spent, a request still in flight at the end settles into it, and a capped
+    task is told once; a run with another start is a new task."""
+    caps = RunCaps()
+    heard = told(caps)
+    cap = RunBudget(max_tokens=3_000)
+    caps.arm(AGENT, None, cap, T0)
+    caps.bind(AGENT, 1)
+    done, late = (caps.claim(request(), bounded(1_200)) for _ in range(2))
+    assert isinstance(done, RunClaim) and isinstance(late, RunClaim)
+    caps.settle(done, 1_060, None)
+    caps.end(AGENT, 1)
+    assert caps.cap_of(AGENT) is None
+    caps.settle(late, 1_060, None)  # its answer ended after the run did
+    caps.arm(AGENT, None, cap, T0 + _s(0.0004))  # the start, as the ledger kept it
+    caps.bind(AGENT, 2)
+    assert caps.cap_of(AGENT) == (cap, 2_120.0, 0.0)
+    third = caps.claim(request(), bounded(1_200))
+    assert isinstance(third, RunClaim)
+    caps.settle(third, 1_060, None)
+    assert isinstance(caps.claim(request(), bounded(1_200)), Refuse)
+    caps.end(AGENT, 2)
+    caps.arm(AGENT, 3, cap, T0)
+    assert isinstance(caps.claim(request(), bounded(1_200)), Refuse)
+    assert len(heard) == 1
+    caps.arm(AGENT, 4, cap, T0 + _s(60))  # a new task: a spawn
+    assert caps.cap_of(AGENT) == (cap, 0.0, 0.0)
+
+
+def test_a_launch_that_did_not_start_is_disarmed() -> None:
+    """A cap armed for a launch that failed (no run id yet) is taken off by ``end(None)``;
+    a live run's cap is not."""
+    caps = RunCaps()
+    caps.arm(AGENT, 1, RunBudget(max_tokens=10), T0)
+    caps.end(AGENT, None)
+    assert caps.cap_of(AGENT) is not None
+    caps.arm(AGENT, None, RunBudget(max_tokens=10), T0 + _s(5))
+    caps.end(AGENT, None)
+    assert caps.cap_of(AGENT) is None

@@ -106,16 +106,16 @@ async def test_past_runs_spend_is_summed_per_run_on_the_same_runtime_and_model(
     assert (tokens, round(usd, 4)) == (7000, 0.07)
 
 
-async def test_restore_arms_open_runs_with_what_they_spent_and_events_arm_and_end(
+async def test_restore_arms_open_runs_with_what_they_spent_and_launches_arm_and_end(
     ledger: Ledger, clock: ManualClock, tmp_path: Path
 ) -> None:
     """After a restart a run still open is armed with the ledger's usage since it began; a
-    started run is armed with its spec's cap, an ended one disarmed; the cap is posted
-    once, as an alert in the agent's thread."""
+    launch is armed with its spec's cap, an ended run disarmed; the cap is posted once, as
+    an alert in the agent's thread."""
     open_run = await run_of(ledger, clock, tmp_path, SPEC, seconds=0)
     await ledger.record_metering([used(5, 49_000, None)], [])
     board = Board()
-    watch = RunCapWatch(RunCaps(), ledger, board)
+    watch = RunCapWatch(RunCaps(), ledger, board, clock)
     await watch.restore()
     assert watch.caps.cap_of(AGENT) == (RunBudget(max_tokens=50_000), 49_000.0, 0.0)
 
@@ -125,13 +125,10 @@ async def test_restore_arms_open_runs_with_what_they_spent_and_events_arm_and_en
     assert watch.caps.cap_of(AGENT) is None
     await ledger.end_run(open_run, ExitInfo(0, "exited"))
     clock.advance(60)
-    started = await run_of(
-        ledger, clock, tmp_path, replace(SPEC, run_budget=RunBudget(10)), seconds=0
-    )
-    await watch.on_fleet_event(
-        FleetEvent(AGENT, EventKind.STARTED, AgentState.RUNNING, "", True, started)
-    )
-    assert watch.caps.cap_of(AGENT) == (RunBudget(10), 0.0, 0.0)
+    launched = replace(SPEC, run_budget=RunBudget(10, since=clock.now()))
+    await watch.arm(launched, continues=False)
+    watch.bind(AGENT, await run_of(ledger, clock, tmp_path, launched, seconds=0))
+    assert watch.caps.cap_of(AGENT) == (launched.run_budget, 0.0, 0.0)
     claim = ask(watch.caps, 70)
     watch.caps.settle(claim, 10, None)  # type: ignore[arg-type]
     assert isinstance(ask(watch.caps, 71), Refuse)

@@ -1,0 +1,146 @@
+"""What a model request can cost at most, read from its body: bytes and output cap for a
+request of text only, on each API; no bound for what the provider counts otherwise or
+fetches, for no output cap, or for a part of a kind not on the list."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from fleet.metering.bounds import INPUT_OVERHEAD, bounded_input, output_cap, worst_case
+from fleet.metering.config import Price, PriceTable
+from fleet.metering.estimate import estimate
+
+PRICES = PriceTable({"m": Price(input=3.0, output=15.0, cache_read=0.3, cache_write=3.75)})
+TOOL = {
+    "name": "WebFetch",
+    "description": "fetch a page",
+    "input_schema": {
+        "type": "object",
+        "properties": {"url": {"type": "string"}, "type": {"type": "string"}},
+        "required": ["url"],
+    },
+}
+ANTHROPIC_TEXT: dict[str, Any] = {
+    "model": "m",
+    "max_tokens": 1_000,
+    "stream": True,
+    "system": [{"type": "text", "text": "be brief", "cache_control": {"type": "ephemeral"}}],
+    "thinking": {"type": "enabled", "budget_tokens": 500},
+    "tools": [TOOL],
+    "tool_choice": {"type": "auto"},
+    "messages": [
+        {"role": "user", "content": "read it"},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "thinking", "thinking": "hm", "signature": "s"},
+                {"type": "tool_use", "id": "t1", "name": "WebFetch", "input": {"url": "x"}},
+            ],
+        },
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "page"}],
+        },
+    ],
+}
+RESPONSES_TEXT: dict[str, Any] = {
+    "model": "m",
+    "max_output_tokens": 2_000,
+    "input": [
+        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]},
+        {"type": "function_call", "call_id": "c", "name": "shell", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "c", "output": "ok"},
+        {"type": "reasoning", "summary": [{"type": "summary_text", "text": "s"}]},
+    ],
+    "tools": [{"type": "function", "name": "shell", "parameters": {"type": "object"}}],
+    "reasoning": {"effort": "low"},
+    "text": {"format": {"type": "text"}},
+}
+CHAT_TEXT: dict[str, Any] = {
+    "model": "m",
+    "max_completion_tokens": 300,
+    "n": 2,
+    "messages": [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": [{"type": "text", "text": "hi"}]},
+    ],
+    "response_format": {"type": "json_object"},
+}
+
+
+def size(payload: dict[str, Any]) -> int:
+    return len(json.dumps(payload).encode())
+
+
+@pytest.mark.parametrize(
+    ("payload", "output"), [(ANTHROPIC_TEXT, 1_000), (RESPONSES_TEXT, 2_000), (CHAT_TEXT, 600)]
+)
+def test_a_request_of_text_is_bounded_by_its_bytes_and_its_output_cap(
+    payload: dict[str, Any], output: int
+) -> None:
+    """Messages, Responses and Chat Completions bodies of text, tools and settings: input at
+    most its bytes plus the overhead, output its cap (times its choices)."""
+    tokens, usd = worst_case(payload, size(payload), "m", PRICES)
+    assert tokens == size(payload) + INPUT_OVERHEAD + output
+    # Every input token at the dearest input rate (a cache write, $3.75/M here).
+    expected = ((size(payload) + INPUT_OVERHEAD) * 3.75 + output * 15.0) / 1_000_000
+    assert usd == pytest.approx(expected)
+
+
+def with_part(part: dict[str, Any]) -> dict[str, Any]:
+    message = {"role": "user", "content": [{"type": "text", "text": "look"}, part]}
+    return {**ANTHROPIC_TEXT, "messages": [message]}
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        with_part({"type": "image", "source": {"type": "base64", "data": "AAAA"}}),
+        with_part({"type": "image", "source": {"type": "url", "url": "https://x/i.png"}}),
+        with_part({"type": "document", "source": {"type": "file", "file_id": "f1"}}),
+        with_part({"type": "search_result", "source": "s", "content": []}),
+        {**ANTHROPIC_TEXT, "tools": [{"type": "web_search_20250305", "name": "web_search"}]},
+        {**ANTHROPIC_TEXT, "mcp_servers": [{"type": "url", "url": "https://mcp"}]},
+        {**ANTHROPIC_TEXT, "container": "c-1"},
+        {**RESPONSES_TEXT, "previous_response_id": "resp_1"},
+        {**RESPONSES_TEXT, "prompt": {"id": "pmpt_1"}},
+        {**RESPONSES_TEXT, "tools": [{"type": "web_search"}]},
+        {**RESPONSES_TEXT, "input": [{"type": "input_image", "image_url": "https://x"}]},
+        {**CHAT_TEXT, "messages": [{"role": "user", "content": [{"type": "image_url"}]}]},
+        {**CHAT_TEXT, "messages": [{"role": "user", "content": [{"type": "something_new"}]}]},
+    ],
+)
+def test_what_the_provider_counts_otherwise_or_fetches_leaves_a_request_unbounded(
+    payload: dict[str, Any],
+) -> None:
+    """Images, documents, files, URLs, server tools, a previous response, a stored prompt,
+    a kind of part not on the list: no bound."""
+    assert not bounded_input(payload)
+    assert worst_case(payload, size(payload), "m", PRICES) == (None, None)
+
+
+def test_without_an_output_cap_or_a_body_nothing_bounds_a_request() -> None:
+    """No output cap (or a nonsense one), an unparsed body: no bound; a completion's text
+    prompt is its own text."""
+    for cap in (None, 0, -5, True, "100"):
+        payload = {**CHAT_TEXT, "max_completion_tokens": cap}
+        assert output_cap(payload) is None
+        assert worst_case(payload, 100, "m", PRICES) == (None, None)
+    assert worst_case(None, 100, "m", PRICES) == (None, None)
+    assert bounded_input({"model": "m", "prompt": "once upon", "max_tokens": 5})
+
+
+def test_an_unpriced_model_bounds_tokens_only_and_the_estimate_carries_the_bound() -> None:
+    """Without a price the worst case has tokens and no dollars; ``estimate`` fills both
+    next to its likely cost, which stays the budgets' (bytes ÷ 4)."""
+    assert worst_case(ANTHROPIC_TEXT, 1_000, "other", PRICES) == (
+        1_000 + INPUT_OVERHEAD + 1_000,
+        None,
+    )
+    made = estimate(ANTHROPIC_TEXT, 4_000, "m", PRICES)
+    assert made.tokens == 1_000 + 1_000
+    assert made.worst_tokens == 4_000 + INPUT_OVERHEAD + 1_000
+    assert made.worst_usd is not None and made.usd is not None and made.worst_usd > made.usd
