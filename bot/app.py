@@ -47,6 +47,7 @@ from bot.spawn_queue import SpawnQueue, spawn_queue
 from bot.standby import Standby
 from bot.watch_follow import ScreenFollower
 from connectors.base import Connector
+from connectors.receiving import ReceiveFailures
 from fleet.accounts.book import AccountBook
 from fleet.approvals.service import Approvals
 from fleet.backends.base import Backend
@@ -120,7 +121,6 @@ class App:
         self._acl: Acl | None = None
         self._state = AppState.NEW
         self._stop_requested = asyncio.Event()
-        self._serving = Serving(on_closed=self.request_stop)
         self._standby = Standby(on_lost=self.request_stop)  # on a shared ledger
         self._app_hosts = AppHosts(
             config.hosts,
@@ -131,6 +131,8 @@ class App:
         )
         self._hosts = self._app_hosts.hosts
         self._dashboard = AppDashboard(config, environ)  # its metrics count from the start
+        failures = ReceiveFailures(on_failure=self._dashboard.metrics.receive_failed)
+        self._serving = Serving(on_closed=self.request_stop, failures=failures)
 
     @property
     def fleet(self) -> Fleet:
@@ -206,6 +208,7 @@ class App:
             signins=commands.signins,
             redact=self._redactor.redact,
             connector_named=self._serving.named,
+            problems=self._serving.failures.problems,
         )
         await self._start_connectors(ledger, commands)
         await notifier.release()
@@ -300,6 +303,7 @@ class App:
             approvals=self.approvals,  # its live sessions open their CLIs' asks here
             hosts=self._hosts,
             publish_tokens=tokens.publish,
+            run_caps=self._run_caps,  # armed in each launch, before the agent starts
         )
         heartbeats.take_asks(self._fleet.sessions.hook_asks.ask)  # TUIs' permission hooks
         assert self._notifier is not None
@@ -311,7 +315,6 @@ class App:
         attach_feed(cfg, self.approvals, ledger, self._fleet, self._notifier, connectors)
         if self._run_caps is not None:
             self._run_caps.attach(self._fleet)
-            await self._run_caps.restore()
         self._queue = spawn_queue(
             cfg, ledger, self._fleet, self._accounts, self._clock, self._notifier
         )
@@ -346,6 +349,7 @@ class App:
             ordering=self._notifier.ordering if self._notifier is not None else None,
             approvals=self.approvals,
             hosts=self._hosts,
+            problems=self._serving.failures.problems,
         )
         self._serving.router = built.router
         self._acl = built.acl  # a roster reload applies the operators to it
@@ -390,6 +394,7 @@ class App:
                 acl=commands.acl,
                 clock=self._clock,
                 environ=self._environ,
+                failures=self._serving.failures,
             )
         sources = (self._heartbeats, self._metering, self._accounts)
         failed = self._dashboard.metrics.send_failed

@@ -47,7 +47,10 @@ class AppDashboard:
         signins: SignIns | None,
         redact: Callable[[str], str],
         connector_named: Callable[[str], Connector | None],
+        problems: Callable[[], list[str]] = list,
     ) -> None:
+        """``problems``: what is wrong beyond the agents (a receive path that keeps
+        failing), for the fleet page."""
         cfg = self._config
         if cfg.dashboard is None or signins is None:
             return
@@ -62,6 +65,7 @@ class AppDashboard:
             connector_named=connector_named,
             orchestrator=lambda: f"Served by the orchestrator on {ORCHESTRATOR_HOST}.",
             redact=redact,  # what chat would not show, the pages do not either
+            problems=problems,
         )
         server = DashboardServer(
             cfg.dashboard,

@@ -7,7 +7,7 @@ the router turns them into one-line replies and audit outcomes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -48,6 +48,7 @@ class Handlers:
         accounts: AccountBook | None = None,
         gate: SpawnGate | None = None,
         spend: SpawnSpend | None = None,
+        problems: Callable[[], list[str]] = list,
     ) -> None:
         """``budgets``: where ``budget``, ``pace`` and ``report`` read budgets and
         ``budget set``/``allow-burst`` change them (``None``: none are configured).
@@ -55,8 +56,10 @@ class Handlers:
         only). ``defer``: arms a ``spawn`` that a queued budget turned away to run again
         when the queue should clear (``None``: it is only turned away). ``gate``: the
         concurrency caps a launch must fit, and the spawn queue behind them. ``spend``:
-        a spawn's cap on its run, and what a run usually costs."""
+        a spawn's cap on its run, and what a run usually costs. ``problems``: what is wrong
+        beyond the agents (a chat receive path that keeps failing), shown by ``ps``."""
         self._fleet = fleet
+        self._problems = problems
         self._stories = fleet.outputs.stories
         self._defer = defer
         self._gate = gate
@@ -102,6 +105,7 @@ class Handlers:
             book = self._budgets
             statuses = [replace(s, queued_until=book.queued_until(s.name)) for s in statuses]
         text = render.ps(statuses, self._clock.now(), await self._fleet.drift())
+        text += render.problems(self._problems())
         waiting = len(await self._gate.entries()) if self._gate is not None else 0
         if waiting:
             text += f"\n\n{waiting} launch{'es' if waiting > 1 else ''} queued: `queue` lists why."

@@ -140,6 +140,13 @@ def ps(statuses: Sequence[AgentStatus], now: datetime, drift: Sequence[str] = ()
     return table(headers, rows) + f"\n\n{summary}" + drift_note
 
 
+def problems(lines: Sequence[str]) -> str:
+    """What is wrong beyond the agents, as a paragraph after the fleet table ("" if nothing)."""
+    if not lines:
+        return ""
+    return "\n\n" + "\n".join(f"⚠️ Problem: {line}" for line in lines)
+
+
 def spawned(status: AgentStatus, started: bool, pid: int | None = None) -> str:
     if started:
         pid = pid if pid is not None else status.pid

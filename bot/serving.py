@@ -6,6 +6,10 @@ in reverse order.
 When a connector's stream ends (console EOF or ``quit``) :class:`Serving` says so through
 ``on_closed``; a connector that lost its service for good (a :class:`FleetwardenError`) is
 kept as :attr:`Serving.failure`, for the app to exit saying why.
+
+A message whose handling raised is reported to the app's
+:class:`~connectors.receiving.ReceiveFailures` with its event id (logged, counted, a
+problem when it keeps happening); the next message is handled as usual.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from collections.abc import Callable, Iterable
 
 from bot.router import Router
 from connectors.base import Connector, InboundMessage
+from connectors.receiving import ReceiveFailures
 from fleet.errors import FleetwardenError
 
 log = logging.getLogger(__name__)
@@ -26,8 +31,11 @@ ConversationKey = tuple[str, str, str | None]
 class Serving:
     """The tasks reading the connectors, and the messages they handed over in flight."""
 
-    def __init__(self, *, on_closed: Callable[[], None]) -> None:
+    def __init__(
+        self, *, on_closed: Callable[[], None], failures: ReceiveFailures | None = None
+    ) -> None:
         self._on_closed = on_closed
+        self.failures = failures if failures is not None else ReceiveFailures()
         self.router: Router | None = None  # set once the commands are built
         self.failure: FleetwardenError | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -98,5 +106,7 @@ class Serving:
                 return
             try:
                 await self.router.handle(connector, message)
-            except Exception:
-                log.exception("could not answer a message on %s", connector.name)
+            except Exception as exc:
+                self.failures.failed(connector.name, message.event_id, exc)
+            else:
+                self.failures.handled(connector.name)

@@ -18,6 +18,7 @@ from bot.errors import CommandError
 from connectors.base import Connector, OutboundMessage
 from connectors.console import ROOM as CONSOLE_ROOM
 from connectors.console import ConsoleConnector
+from connectors.receiving import ReceiveFailures
 from fleet.accounts.book import AccountBook
 from fleet.accounts.model import implicit_account, own_key_var
 from fleet.approvals.service import Approvals
@@ -45,9 +46,16 @@ from fleet.supervisor import Fleet, RosterDiff
 
 
 def make_connectors(
-    config: Config, *, ledger: Ledger, acl: Acl, clock: Clock, environ: Mapping[str, str]
+    config: Config,
+    *,
+    ledger: Ledger,
+    acl: Acl,
+    clock: Clock,
+    environ: Mapping[str, str],
+    failures: ReceiveFailures | None = None,
 ) -> list[Connector]:
-    """The connectors the config lists, in start order."""
+    """The connectors the config lists, in start order. ``failures``: where a connector
+    reports an event it received and could not take."""
     connectors: list[Connector] = []
     console: ConsoleConnector | None = None
     if config.console is not None:
@@ -67,6 +75,7 @@ def make_connectors(
                 role_of=lambda user: _role_name(acl.role_of("matrix", user)),
                 default_command_prefix=config.command_prefix,
                 announce=_on_console(console),
+                failures=failures,
             )
         )
     if config.discord is not None:
@@ -79,6 +88,7 @@ def make_connectors(
                 environ=environ,
                 is_operator=lambda user, groups: acl.role_of("discord", user, groups) is not None,
                 default_command_prefix=config.command_prefix,
+                failures=failures,
             )
         )
     return connectors

@@ -4,10 +4,13 @@ connector's own command prefix, and stopping a receive loop."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 
 from connectors.base import InboundMessage
 from connectors.errors import ConnectorError
+
+log = logging.getLogger(__name__)
 
 MAX_PREFIX = 8
 
@@ -33,8 +36,8 @@ async def cancel_and_wait(task: asyncio.Task[None] | None) -> None:
         current = asyncio.current_task()
         if current is not None and current.cancelling():
             raise  # the caller is being cancelled too
-    except Exception:  # the task's own failure was reported where it happened
-        pass
+    except Exception:  # it failed as it stopped: said here, as nothing awaits it again
+        log.warning("%s ended with an error as it was stopped", task.get_name(), exc_info=True)
 
 
 class Inbox:

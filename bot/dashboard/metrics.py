@@ -3,8 +3,9 @@
 Counters of model requests, tokens and cost are the ledger's own sums (all time, by agent,
 model, provider and account), so they equal what ``usage`` says and survive a restart.
 Agents by state and host, heartbeat ages and each budget's pace come from the running app
-at each scrape. The proxy's latency histograms (time to first byte, total) and chat send
-failures count in this process from its start, as Prometheus expects of a process.
+at each scrape. The proxy's latency histograms (time to first byte, total), chat send
+failures and chat events received but not handled count in this process from its start,
+as Prometheus expects of a process.
 
 The registry is this app's own, never the client's global one.
 """
@@ -152,6 +153,13 @@ class Metrics:
             ["connector"],
             registry=self.registry,
         )
+        self.receive_failures = Counter(
+            "fleetwarden_chat_receive_failures",
+            "Chat events a connector received and could not take or handle (each logged "
+            "with its event id).",
+            ["connector"],
+            registry=self.registry,
+        )
 
     def observe(self, usage: Iterable[UsageEvent]) -> None:
         """A batch the proxy metered: each request's latencies into the histograms."""
@@ -163,6 +171,9 @@ class Metrics:
 
     def send_failed(self, connector: str) -> None:
         self.send_failures.labels(connector).inc()
+
+    def receive_failed(self, connector: str) -> None:
+        self.receive_failures.labels(connector).inc()
 
     async def render(self, snapshot: Snapshot, usage: UsageSource) -> bytes:
         """The text a scrape gets: ``snapshot``, the usage rows written since the last

@@ -69,7 +69,10 @@ class Views:
         connector_named: Callable[[str], Connector | None],
         orchestrator: Callable[[], str],
         redact: Callable[[str], str] = lambda text: text,
+        problems: Callable[[], list[str]] = list,
     ) -> None:
+        """``problems``: what is wrong beyond the agents (a chat receive path that keeps
+        failing), on the fleet page."""
         self._ledger = ledger
         self._fleet = fleet
         self._budgets = budgets
@@ -81,6 +84,7 @@ class Views:
         self._orchestrator = orchestrator
         self._slow: _Slow | None = None
         self._redacted = Redacted(redact)
+        self._problems = problems
 
     def _head(self) -> Json:
         return {"generated_at": iso(self._clock.now()), "orchestrator": self._orchestrator()}
@@ -113,6 +117,7 @@ class Views:
         return {
             **self._head(),
             "agents": agents,
+            "problems": [self._redacted(line) for line in self._problems()],
             "totals": {
                 "agents": len(agents),
                 "by_state": dict(sorted(states.items())),

@@ -48,6 +48,7 @@ from connectors.discord.translate import (
 from connectors.errors import ConnectorAuthError, ConnectorError, ConnectorSetupError
 from connectors.inbox import Inbox, cancel_and_wait
 from connectors.presence import TypingKeeper
+from connectors.receiving import ReceiveFailures
 
 with warnings.catch_warnings():  # discord.py imports the stdlib audioop, deprecated in 3.11+
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -79,9 +80,12 @@ class DiscordConnector:
         environ: Mapping[str, str],
         is_operator: Callable[[str, tuple[str, ...]], bool] = lambda user, groups: True,
         default_command_prefix: str = "!",
+        failures: ReceiveFailures | None = None,
     ) -> None:
         """``is_operator(user id, groups)``: whether to acknowledge a slash command at all
-        (strangers get nothing, as everywhere)."""
+        (strangers get nothing, as everywhere). ``failures``: where an event that cannot be
+        taken is reported (the app's record)."""
+        self._failures = failures if failures is not None else ReceiveFailures()
         self._config = config
         self._threads = threads
         self._environ = environ
@@ -164,6 +168,7 @@ class DiscordConnector:
         client.edited = self._on_edit
         client.reacted = self._on_reaction
         client.renewed = self._on_new_session
+        client.failed = lambda event_id, error: self._failures.failed(CONNECTOR, event_id, error)
 
     def _on_new_session(self) -> None:
         """After a new session (the old one could not be resumed), read back the gap."""

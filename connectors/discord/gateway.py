@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import warnings
 from collections.abc import Awaitable, Callable, Mapping
 
@@ -38,7 +39,9 @@ class Gateway(discord.Client):
     """discord.py's client with the intents and mention policy Fleetwarden needs, handing
     each message to ``deliver``, each edited one (as it reads now) to ``edited``, each
     reaction added to ``reacted``, and calling ``renewed`` when a session after the first
-    is ready (a new session, not a resume: the gateway replays nothing of the gap)."""
+    is ready (a new session, not a resume: the gateway replays nothing of the gap). A
+    hand-off that raises is told to ``failed`` with the event's id (discord.py would only
+    log it)."""
 
     def __init__(self, *, guild_ready_timeout: float = 2.0) -> None:
         intents = discord.Intents.none()
@@ -57,6 +60,7 @@ class Gateway(discord.Client):
         self.edited: Callable[[discord.Message], None] = lambda message: None
         self.reacted: Callable[[discord.RawReactionActionEvent], Awaitable[None]] = _ignore
         self.renewed: Callable[[], None] = lambda: None
+        self.failed: Callable[[str | None, BaseException], None] = _log_failure
         self.ready = asyncio.Event()
 
     async def on_ready(self) -> None:
@@ -79,8 +83,28 @@ class Gateway(discord.Client):
         # The raw event fires whether or not the message is in discord.py's cache.
         await self.reacted(payload)
 
+    async def on_error(self, event_method: str, /, *args: object, **kwargs: object) -> None:
+        error = sys.exc_info()[1]
+        if error is None:  # not called from an except block: nothing to report
+            return
+        self.failed(_event_id(args), error)
+
 
 async def _ignore(payload: discord.RawReactionActionEvent) -> None:
+    return None
+
+
+def _log_failure(event_id: str | None, error: BaseException) -> None:
+    log.error("discord: event %s was not handled", event_id, exc_info=error)
+
+
+def _event_id(args: tuple[object, ...]) -> str | None:
+    """The id of the message an event handler was given (a message, or a raw edit or
+    reaction), if it names one."""
+    for arg in args:
+        found = getattr(arg, "message_id", None) or getattr(arg, "id", None)
+        if isinstance(found, int):
+            return str(found)
     return None
 
 

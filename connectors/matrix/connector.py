@@ -46,6 +46,7 @@ from connectors.matrix.trust import DeviceTrust
 from connectors.matrix.verification.board import Board
 from connectors.matrix.verification.service import Verifications
 from connectors.presence import TypingKeeper
+from connectors.receiving import ReceiveFailures
 from fleet.clock import Clock
 from fleet.redaction.known import Secret
 
@@ -75,13 +76,16 @@ class MatrixConnector:
         role_of: RoleOf,
         default_command_prefix: str = "!",
         announce: Callable[[str], Awaitable[object]] | None = None,
+        failures: ReceiveFailures | None = None,
     ) -> None:
         """``role_of``: a Matrix user's role (``admin``/``operator``/``viewer``) or None.
         ``default_command_prefix``: the top-level prefix, used in the greeting when
         ``config.command_prefix`` is not set. ``announce``: where an operator's key
         verification is shown for an admin to compare (the console), besides
-        ``fleetwarden matrix verify``."""
+        ``fleetwarden matrix verify``. ``failures``: where an event that cannot be taken
+        is reported (the app's record)."""
         self._config = config
+        self._failures = failures
         self._state_store = state
         self._environ = environ
         self._state_dir = state_dir
@@ -163,6 +167,7 @@ class MatrixConnector:
                 timeout_seconds=self._config.sync_timeout_seconds,
                 encryption=self._encryption,
                 verifications=self._verifications,
+                failures=self._failures,
             )
             # Take the first sync token before joining, so that everything after the bot's
             # own join event is acted on: the join is the operator's sign it is listening.

@@ -68,6 +68,8 @@ class Encryption:
         self._queried_all = False
         self._clear = notices_in_clear
         self._withheld = withheld.WithheldKeys()
+        # Told each waiting message that failed for another reason than its key.
+        self.on_failure: Callable[[str, Exception], None] = _unreported
 
     def is_encrypted(self, room: str) -> bool:
         known = self._client.rooms.get(room)
@@ -179,12 +181,19 @@ class Encryption:
                 log.info("matrix: a room-key request failed: %s", wire.describe(response))
 
     def now_readable(self) -> list[tuple[str, dict[str, Any]]]:
-        """Messages whose key has come since: (room, decrypted event JSON), oldest first."""
+        """Messages whose key has come since: (room, decrypted event JSON), oldest first.
+        A message that fails otherwise than for its missing key stops waiting: it is
+        reported to ``on_failure`` (its event id, the error) and the room is told."""
         readable: list[tuple[str, dict[str, Any]]] = []
         for event_id, waiting in list(self._waiting.items()):
             try:
                 decrypted = self._client.decrypt_event(waiting.event)
-            except Exception:  # nio raises EncryptionError while the key is missing
+            except nio.EncryptionError:  # the key is still missing: keep waiting
+                continue
+            except Exception as exc:  # waiting longer cannot mend it: say so now
+                del self._waiting[event_id]
+                self.on_failure(event_id, exc)
+                self._said.append(self._could_not_read(waiting))
                 continue
             source = getattr(decrypted, "source", None)
             if isinstance(source, dict):
@@ -236,3 +245,7 @@ class Encryption:
             if device.curve25519 == sender_key:
                 device_id = device.id
         return self.trust.refusal(sender, device_id)
+
+
+def _unreported(event_id: str, error: Exception) -> None:
+    log.error("matrix: event %s could not be decrypted: %r", event_id, error)

@@ -4,6 +4,10 @@ Owns the sync token (connector state ``next_batch``), gap filling when a room's 
 is ``limited``, de-duplication of replayed events, and the reconnect policy: capped
 exponential backoff with jitter on transport and server errors, a fatal stop when the
 access token is rejected.
+
+One event that cannot be taken (an error no retry mends) is reported to the app's
+:class:`~connectors.receiving.ReceiveFailures` with its id and skipped: the events after
+it, and the syncs after this one, go on.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from connectors.matrix.payloads import JsonDict
 from connectors.matrix.rooms import ConnectorState, ServedRooms
 from connectors.matrix.translate import CONNECTOR, Identity, RecentIds, ThreadMemory
 from connectors.matrix.verification.service import Verifications, is_verification
+from connectors.receiving import ReceiveFailures
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +58,11 @@ class SyncLoop:
         backoff: Backoff | None = None,
         encryption: Encryption | None = None,
         verifications: Verifications | None = None,
+        failures: ReceiveFailures | None = None,
     ) -> None:
         """``encryption``: E2EE upkeep after each sync, when encryption is on.
-        ``verifications``: where key verification events go (never to the commands)."""
+        ``verifications``: where key verification events go (never to the commands).
+        ``failures``: where an event that cannot be taken is reported."""
         self._client = client
         self._state = state
         self._rooms = rooms
@@ -72,6 +79,9 @@ class SyncLoop:
         self._threads = ThreadMemory()
         self._since: str | None = None
         self._me = identity
+        self._failures = failures if failures is not None else ReceiveFailures()
+        if encryption is not None:
+            encryption.on_failure = self._failed
 
     @property
     def failures(self) -> int:
@@ -213,33 +223,47 @@ class SyncLoop:
                     await self._verification(room, event)
                 events = events[index + 1 :]
                 break
-        encryption = self._encryption
         for event, parsed in events:
-            if translate.turns_on_encryption(event) and not await self._rooms.on_encryption(room):
-                return
-            if await self._verification(room, event):
-                continue
-            if translate.is_encrypted(event):
-                sender = str(event.get("sender"))
-                if (
-                    encryption is not None
-                    and parsed is not None
-                    and sender != self._me.user_id
-                    and self._rooms.has_role(sender)
-                ):
-                    encryption.unreadable(room, parsed)
-                continue
-            message = translate.to_inbound(event, room, self._me, self._threads)
-            if message is None or message.event_id is None or message.event_id in self._recent:
-                continue
+            try:
+                if not await self._room_event(room, event, parsed):
+                    return
+            except _RETRYABLE:
+                raise  # an outage: the whole sync is tried again
+            except Exception as exc:  # this event only: the rest of the sync goes on
+                self._failed(str(event.get("event_id") or ""), exc)
+
+    async def _room_event(self, room: str, event: JsonDict, parsed: Any) -> bool:
+        """Take one event of ``room``; False when the room is left and its events end."""
+        encryption = self._encryption
+        if translate.turns_on_encryption(event) and not await self._rooms.on_encryption(room):
+            return False
+        if await self._verification(room, event):
+            return True
+        if translate.is_encrypted(event):
+            sender = str(event.get("sender"))
             if (
                 encryption is not None
-                and encryption.is_encrypted(room)
-                and not await self._taken_encrypted(room, parsed)
+                and parsed is not None
+                and sender != self._me.user_id
+                and self._rooms.has_role(sender)
             ):
-                continue
-            self._recent.add(message.event_id)
-            self._pending.append(message)
+                encryption.unreadable(room, parsed)
+            return True
+        message = translate.to_inbound(event, room, self._me, self._threads)
+        if message is None or message.event_id is None or message.event_id in self._recent:
+            return True
+        if (
+            encryption is not None
+            and encryption.is_encrypted(room)
+            and not await self._taken_encrypted(room, parsed)
+        ):
+            return True
+        self._recent.add(message.event_id)
+        self._pending.append(message)
+        return True
+
+    def _failed(self, event_id: str, error: Exception) -> None:
+        self._failures.failed(CONNECTOR, event_id or None, error)
 
     async def _verification(self, room: str, event: JsonDict) -> bool:
         """Hand a key verification event to the verifications (never to the commands);

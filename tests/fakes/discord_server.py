@@ -398,6 +398,28 @@ class FakeDiscord(LoopbackServer):
             "MESSAGE_UPDATE", {**new, "guild_id": str(self.guild_id), "member": member}
         )
 
+    def stored(self, message_id: int) -> PostedMessage:
+        """Any message the fake holds (the bot's or a human's), by id; KeyError if none."""
+        for stored in self._messages.values():
+            for message in stored:
+                if message.id == message_id:
+                    return message
+        raise KeyError(f"no message {message_id}")
+
+    async def delete_user_message(self, channel_id: int, message_id: int) -> None:
+        """The human who posted ``message_id`` deletes it; MESSAGE_DELETE follows. Raises
+        KeyError for a message not in that channel."""
+        stored = self._messages.get(channel_id, [])
+        if not any(m.id == message_id for m in stored):
+            raise KeyError(f"no message {message_id} in channel {channel_id}")
+        self._messages[channel_id] = [m for m in stored if m.id != message_id]
+        event = {
+            "id": str(message_id),
+            "channel_id": str(channel_id),
+            "guild_id": str(self.guild_id),
+        }
+        await self._dispatch("MESSAGE_DELETE", event)
+
     async def add_user_reaction(
         self, channel_id: int, message_id: int, user: str, emoji: str, *, bot: bool = False
     ) -> None:

@@ -111,6 +111,7 @@ async def test_a_respawn_typed_in_another_thread_links_there_and_points_from_the
     """Typed in some other thread: answered there with a link to the new thread; the old
     thread still gets its pointer."""
     await spawned(threaded_router, threaded)
+    threaded.add_thread(ROOM, "$theirs")
     await ledger.bind_thread("matrix", ROOM, "other", "$theirs")
     await threaded_router.handle(
         threaded, message("!spawn demo", room=ROOM, event_id="$2", thread_id="$theirs")
