@@ -92,9 +92,11 @@ def build_commands(
     ordering: Ordering | None = None,
     approvals: Approvals | None = None,
     hosts: Hosts | None = None,
+    problems: Callable[[], list[str]] = list,
 ) -> Commands:
     """``ordering``: the notifier's, so that notices about an agent wait for the answer to
-    a command about it. ``approvals``: the app's requests (a fresh service if not given)."""
+    a command about it. ``approvals``: the app's requests (a fresh service if not given).
+    ``problems``: what is wrong beyond the agents, for ``ps``."""
     handlers = Handlers(
         fleet=fleet,
         specs=COMMANDS,
@@ -108,6 +110,7 @@ def build_commands(
         accounts=accounts,
         gate=queue,
         spend=spawn_spend(cfg, ledger, fleet, budgets),
+        problems=problems,
     )
     acl = Acl(wiring.grants_of(cfg))
     signins = SignIns(ledger, acl, clock) if cfg.dashboard is not None else None
@@ -134,7 +137,7 @@ def build_commands(
             **handlers.table(),
             **schedules.table(),
             **LimitCommands(fleet).table(),
-            **ForgetCommand(fleet).table(),
+            **ForgetCommand(fleet, approvals).table(),
             **VerifyCommand(cfg.state_dir, matrix=cfg.matrix is not None).table(),
             **QueueCommands(queue).table(),
             **RunCommands(fleet, cfg.defaults.logs_lines).table(),

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from bot.grammar import ArgSpec, CommandSpec
 from bot.request import Handler, Request
+from fleet.approvals.service import Approvals
 from fleet.supervisor import Fleet
 
 FORGET = CommandSpec(
@@ -20,7 +21,7 @@ FORGET = CommandSpec(
         "reload` removed: `ps` and the watchdog no longer see it. Its runs, usage and audit "
         "trail stay in the ledger, and `usage` and the reports still count them. An agent "
         "still running or starting is refused: `stop NAME` first. A later `spawn NAME` "
-        "starts it afresh."
+        "starts it afresh. The rules `always` answers taught it are forgotten too."
     ),
     examples=("forget old-coder",),
 )
@@ -29,8 +30,9 @@ FORGET = CommandSpec(
 class ForgetCommand:
     """The ``forget`` handler over the app's :class:`~fleet.supervisor.Fleet`."""
 
-    def __init__(self, fleet: Fleet) -> None:
+    def __init__(self, fleet: Fleet, approvals: Approvals | None = None) -> None:
         self._fleet = fleet
+        self._approvals = approvals
 
     def table(self) -> Mapping[str, Handler]:
         return {"forget": self.forget}
@@ -38,7 +40,13 @@ class ForgetCommand:
     async def forget(self, req: Request) -> str:
         name = req.arg("NAME")
         await self._fleet.forget(name)
+        rules = await self._approvals.forget_rules(name) if self._approvals else 0
+        learned = f" and the {_rules(rules)} `always` taught it" if rules else ""
         return (
-            f"Forgot **{name}**: `ps` no longer lists it. Its runs, usage and audit trail stay "
-            f"in the ledger; `spawn {name}` starts it afresh."
+            f"Forgot **{name}**{learned}: `ps` no longer lists it. Its runs, usage and audit "
+            f"trail stay in the ledger; `spawn {name}` starts it afresh."
         )
+
+
+def _rules(n: int) -> str:
+    return "rule" if n == 1 else f"{n} rules"

@@ -1,5 +1,6 @@
-"""The approval commands: ``approve``, ``deny``, ``pending``; and the levers on a live
-session, ``permissions NAME MODE`` and ``interrupt NAME``.
+"""The approval commands: ``approve``, ``deny``, ``pending``; the levers on a live
+session, ``permissions NAME MODE`` and ``interrupt NAME``; and what ``always`` answers
+taught an agent, ``permissions NAME rules`` and ``permissions NAME forget RULE|all``.
 
 ``approve`` and ``deny`` are open to every role in the grammar: who may answer is decided
 per request (operators, admins and the agent's starter, :mod:`bot.approvals.answers`).
@@ -10,11 +11,12 @@ sessions (:class:`SessionLevers`); where the fleet has none, they say so.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol, runtime_checkable
+from typing import Final, Protocol, runtime_checkable
 
 from bot.agent_text import escape
 from bot.approvals.answers import ApprovalDesk
-from bot.approvals.render import pending_table
+from bot.approvals.render import learned_table, pending_table
+from bot.approvals.shown import inline_code, tool_name
 from bot.errors import CommandError
 from bot.grammar import ArgSpec, CommandSpec
 from bot.request import Handler, Reply, Request
@@ -80,24 +82,37 @@ PENDING = CommandSpec(
     examples=("pending",),
 )
 
+RULES: Final = "rules"
+FORGET: Final = "forget"
+
 PERMISSIONS = CommandSpec(
     name="permissions",
-    summary="Change what a running agent may do without asking.",
+    summary="Change what a running agent may do without asking; list or forget learned rules.",
     args=(
         ArgSpec("NAME", "The agent's name, e.g. `coder-1`."),
         ArgSpec(
             "MODE",
             "`ask` (everything is asked), `edits` (edits in the workdir pass), `full` "
-            "(sandboxed agents only) or `read-only`.",
-            choices=tuple(m.value for m in PermissionMode),
+            "(sandboxed agents only) or `read-only`; or `rules` (list the rules `always` "
+            "answers taught it), or `forget` (forget one of them, or `all`).",
+            choices=(*(m.value for m in PermissionMode), RULES, FORGET),
+        ),
+        ArgSpec(
+            "RULE",
+            "With `forget`: the rule as `permissions NAME rules` shows it, or `all`.",
+            required=False,
+            rest=True,
         ),
     ),
     control=True,
     description=(
         "Sets the agent's permission mode: at once where its CLI can change it in its "
-        "session, else from its next turn; the answer says which."
+        "session, else from its next turn; the answer says which. `permissions NAME rules` "
+        "lists the rules `approve ID always` taught the agent, with who taught each and "
+        "when; they hold across its restarts until `permissions NAME forget RULE` (or "
+        "`all`) or `forget NAME`."
     ),
-    examples=("permissions coder-1 ask", "permissions docs edits"),
+    examples=("permissions coder-1 ask", "permissions coder-1 forget Bash(npm test)"),
 )
 
 INTERRUPT = CommandSpec(
@@ -204,9 +219,40 @@ class ApprovalCommands:
         return pending_table(await self._approvals.pending(), self._clock.now(), self._prefix)
 
     async def permissions(self, req: Request) -> Reply:
-        name, mode = req.arg("NAME"), PermissionMode(req.arg("MODE"))
+        name, verb = req.arg("NAME"), req.arg("MODE")
+        rule = (req.command.args.get("RULE") or "").strip()
+        if verb == RULES:
+            learned = await self._approvals.learned_rules(name)
+            return Reply(learned_table(name, learned, self._prefix), topic=name)
+        if verb == FORGET:
+            return await self._forget(name, rule)
+        if rule:
+            raise CommandError(
+                f"`permissions NAME {verb}` takes nothing after the mode; to forget a learned "
+                f"rule: `{self._prefix}permissions {name} forget RULE`"
+            )
+        mode = PermissionMode(verb)
         said = await self._live().set_permissions(name, mode, by=req.who)
         return Reply(said, topic=name, detail=f"{name} → {mode.value}")
+
+    async def _forget(self, name: str, rule: str) -> Reply:
+        if not rule:
+            raise CommandError(
+                f"say which rule to forget: `{self._prefix}permissions {name} forget RULE`, "
+                f"as `{self._prefix}permissions {name} rules` shows it, or `all`"
+            )
+        every = rule.lower() == "all"
+        gone = await self._approvals.forget_rules(name, None if every else rule)
+        if every:
+            text = f"**{name}** forgot {gone} learned rule{'s' if gone != 1 else ''}."
+        elif gone:
+            text = f"**{name}** forgot {inline_code(rule)}: it asks for that again."
+        else:
+            raise CommandError(
+                f"{name} has no learned rule {inline_code(rule)}: "
+                f"`{self._prefix}permissions {name} rules` lists them"
+            )
+        return Reply(text, topic=name, detail=f"{name} forgot {'all' if every else rule}")
 
     async def interrupt(self, req: Request) -> Reply:
         name = req.arg("NAME")
@@ -223,9 +269,11 @@ def _answered(done: ApprovalRequest) -> Reply:
         verb = "declined" if done.decision is Decision.DENY else "answered"
         text = f"Question `{done.id}` of **{done.agent}** {verb}."
     elif done.decision is Decision.DENY:
-        text = f"❌ `{done.id}` denied: **{done.agent}** may not use {escape(done.tool)}."
+        text = (
+            f"❌ `{done.id}` denied: **{done.agent}** may not use {escape(tool_name(done.tool))}."
+        )
     elif done.decision is Decision.ALWAYS and done.pattern:
-        rule = escape(done.pattern)
+        rule = inline_code(done.pattern)
         text = f"🔁 `{done.id}` allowed; **{done.agent}** no longer asks for {rule}."
     else:
         text = f"✅ `{done.id}` allowed once: **{done.agent}** goes on."

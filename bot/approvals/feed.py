@@ -9,8 +9,9 @@ request, and the audit trail gets the request. When the request ends, each of it
 messages is edited to show who answered and how, the timeout, or why it closed.
 
 A request decided at once (a rule passed it, or the agent has too many open) is a one-line
-notice in the agent's threads, no alert; of the cap's denials only the first while the
-agent is over it is told.
+notice in the agent's threads, no alert; of the cap's denials only the first is told, until
+the agent's next request is shown again (the service counts withdrawn asks against the cap
+for a while, so opening and withdrawing asks in a loop cannot ping past it).
 
 It also closes the requests of a run that ended (a fleet event), whatever runtime asked.
 """
@@ -81,8 +82,7 @@ class ApprovalFeed:
     async def _tell(self, event: ApprovalEvent) -> None:
         request = event.request
         if not event.opened:
-            self._capped.discard(request.agent)
-            if request.how in ("timeout", "closed"):  # nobody answered: still audited
+            if request.how in ("timeout", "closed", "withdrawn"):  # nobody answered: audited
                 await self._ledger.record_audit(
                     "fleetwarden",
                     request.how,
@@ -96,6 +96,7 @@ class ApprovalFeed:
                 )
             await self._edit(request)
         elif request.state.is_open:
+            self._capped.discard(request.agent)  # under the cap again: its next denial is told
             await self._show(request)
         elif request.how != "policy" or request.agent not in self._capped:
             if request.how == "policy":

@@ -3,9 +3,12 @@ ended, the one-line notice of a request decided at once, the ``pending`` table, 
 reaction or a reply reads as an answer. Pure: everything is passed in.
 
 What the agent's CLI asked is the agent's text, never Fleetwarden's words: the tool's name
-is escaped (:func:`bot.agent_text.escape`), the command line, path or diff goes in a code
-block no line can close (:func:`bot.render.code_block`), and invisible characters in it are
-shown as their code points (``[U+200B]``), so what the operator reads is what would run.
+is one line, escaped (:func:`bot.agent_text.escape`), the command line, path or diff goes in
+a code block no line can close (:func:`bot.render.code_block`), and what could hide or
+mislead in it is made visible (:mod:`bot.approvals.shown`: code points for invisible
+characters and homoglyphs, counted blank runs, long texts cut in the middle with both ends
+shown), so what the operator reads is what would run. The pattern ``always`` would teach is
+shown whole.
 Mentions in it ping nobody: the message names who it wakes in its intentional mentions,
 and Discord is told to allow no ``@everyone``.
 """
@@ -18,17 +21,16 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from bot.agent_text import escape
+from bot.approvals.shown import inline_code, one_line, shown_lines, tool_name
 from bot.render import code_block
-from fleet.approvals.model import ApprovalRequest, ApprovalState, AskKind, Decision
-from fleet.redaction.invisible import visible
+from fleet.approvals.model import (
+    ApprovalRequest,
+    ApprovalState,
+    AskKind,
+    Decision,
+    LearnedRule,
+)
 
-SHOWN_LINES: Final = 40
-SHOWN_CHARS: Final = 1500
-"""How much of a command or diff the message shows (the ledger keeps it all): with the
-rest of the message, it fits one Discord embed (4,096 characters), so a reaction on the one
-message answers it."""
-
-_PLAIN: Final = re.compile(r"[ -~]*")  # printable ASCII: nothing to reveal
 _SKIN_AND_SELECTORS: Final = re.compile("[\ufe0e\ufe0f\U0001f3fb-\U0001f3ff]")
 _REACTIONS: Final[dict[str, Decision]] = {
     **dict.fromkeys(("✅", "✔", "☑", "👍", "🆗", "🟢"), Decision.ALLOW),
@@ -64,40 +66,13 @@ def reply_decision(text: str) -> tuple[Decision, str | None] | None:
     return None
 
 
-def reveal(text: str) -> str:
-    """``text`` with every character chat would hide (zero-width, bidi controls, tag
-    characters, other controls but tab and line feed) shown as ``[U+XXXX]``."""
-    if _PLAIN.fullmatch(text.replace("\n", " ").replace("\t", " ")):
-        return text
-    out = []
-    for char in text:
-        shown = char in "\n\t" or visible(char) == char
-        out.append(char if shown else f"[U+{ord(char):04X}]")
-    return "".join(out)
-
-
-def inline_code(text: str) -> str:
-    """``text`` on one line as inline code no backtick in it can close, invisible
-    characters shown (a pattern, a command in a one-line notice)."""
-    flat = " ".join(reveal(text).split())
-    longest = max((len(m) for m in re.findall(r"`+", flat)), default=0)
-    fence = "`" * (longest + 1)
-    pad = " " if flat.startswith("`") or flat.endswith("`") else ""
-    return f"{fence}{pad}{flat}{pad}{fence}"
-
-
 def _block(text: str, info: str = "text") -> str:
-    shown = reveal(text)
-    lines = shown[:SHOWN_CHARS].split("\n")[:SHOWN_LINES]
-    left = len(shown) - sum(len(line) + 1 for line in lines) + 1
-    if left > 0:
-        lines.append(f"… ({left:,} more characters not shown)")
-    return code_block(lines, info)
+    return code_block(shown_lines(text), info)
 
 
 def _what(request: ApprovalRequest) -> str:
     """The ask itself: the tool and the argument that matters, inert."""
-    tool = escape(request.tool)
+    tool = escape(tool_name(request.tool))
     if request.kind is AskKind.QUESTION:
         text = f"**{request.agent}** asks you:\n{_block(request.subject)}"
         if request.detail:
@@ -131,7 +106,8 @@ def ask_message(request: ApprovalRequest, prefix: str, *, threads: bool = True) 
         f"React ✅ allow once · ❌ deny · {always}; or reply `yes`, `no [reason]`, "
         f"`always`; or {commands}. Unanswered by {at}, it is denied."
         if threads
-        else f"Answer with {commands}. Unanswered by {at}, it is denied."
+        else f"Answer with {commands} ({always.removeprefix('🔁 ')}). "
+        f"Unanswered by {at}, it is denied."
     )
     return f"🔐 Approval `{request.id}` — {_what(request)}\n{how}"
 
@@ -166,7 +142,7 @@ def ended_message(request: ApprovalRequest) -> str:
 
 def decided_notice(request: ApprovalRequest) -> str:
     """One line for a request a rule or the open-request cap decided at once."""
-    what = f"**{escape(request.tool)}** {inline_code(request.subject[:120])}"
+    what = f"**{escape(tool_name(request.tool))}** {inline_code(one_line(request.subject, 120))}"
     if request.state is ApprovalState.ALLOWED:
         return f"✅ **{request.agent}** may use {what}: {escape(request.reason or 'a rule')}"
     return f"❌ **{request.agent}**'s {what} was denied: {escape(request.reason or 'policy')}"
@@ -178,9 +154,8 @@ def pending_table(requests: Sequence[ApprovalRequest], now: datetime, prefix: st
         return "No approval requests are open."
     rows = ["| id | agent | tool | subject | age |", "|---|---|---|---|---|"]
     for r in requests:
-        subject = " ".join(reveal(r.subject).split())
-        subject = subject if len(subject) <= 60 else subject[:59] + "…"
-        tool = "question" if r.kind is AskKind.QUESTION else r.tool
+        subject = one_line(r.subject, 60)
+        tool = "question" if r.kind is AskKind.QUESTION else tool_name(r.tool)
         rows.append(
             f"| `{r.id}` | {r.agent} | {escape(tool)} | {escape(subject)} "
             f"| {_age(now - r.asked_at)} |"
@@ -189,6 +164,21 @@ def pending_table(requests: Sequence[ApprovalRequest], now: datetime, prefix: st
     tail = (
         f"\n\n{n} open. Answer with `{prefix}approve ID [always]` or "
         f"`{prefix}deny ID [REASON]`, or react on the request's message."
+    )
+    return "\n".join(rows) + tail
+
+
+def learned_table(agent: str, rules: Sequence[LearnedRule], prefix: str) -> str:
+    """The rules ``always`` answers taught ``agent``: each rule whole, who taught it, when."""
+    if not rules:
+        return f"**{agent}** has learned no rules: every ask its own rules leave open is asked."
+    rows = [f"Rules **{agent}** learned from `always` answers:"]
+    for rule in rules:  # a list, not a table: a rule may hold a `|`
+        when = rule.added_at.strftime("%Y-%m-%d %H:%M UTC")
+        rows.append(f"- {inline_code(rule.pattern)} — taught by {escape(rule.added_by)}, {when}")
+    tail = (
+        f"\n\nEach one lets **{agent}** skip asking for what it matches, across restarts. "
+        f"`{prefix}permissions {agent} forget RULE` (or `all`) forgets it."
     )
     return "\n".join(rows) + tail
 

@@ -12,6 +12,8 @@ its CLI ended first.
 from __future__ import annotations
 
 import enum
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -71,6 +73,15 @@ class Ask:
     kind: AskKind = AskKind.PERMISSION
 
 
+def ask_digest(ask: Ask) -> str:
+    """The SHA-256 of everything an ask shows the operator: its kind, tool, subject, detail
+    and the pattern an ``always`` would teach. An answer binds to this, never to the CLI's
+    id of the ask alone: the same id asking something else is another request."""
+    shown = [ask.kind.value, ask.tool, ask.subject, ask.detail, ask.pattern]
+    text = json.dumps(shown, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 @dataclass(frozen=True, slots=True)
 class ApprovalRequest:
     """One ask, as the ledger keeps it.
@@ -99,13 +110,24 @@ class ApprovalRequest:
     host: str
     answered_by: str | None = None
     answered_at: datetime | None = None
-    how: str | None = None  # reaction, reply, command, timeout, closed, policy
+    how: str | None = None  # reaction, reply, command, timeout, closed, withdrawn, policy, rule
     reason: str | None = None  # the operator's reason on a deny, why it closed, or an answer
     decision: Decision | None = None
     delivered_at: datetime | None = None  # when the CLI was told the answer
+    digest: str | None = None  # of what was asked and shown (:func:`ask_digest`)
 
     def expired(self, now: datetime) -> bool:
         return self.state.is_open and now >= self.deadline
+
+
+@dataclass(frozen=True, slots=True)
+class LearnedRule:
+    """A rule an ``always`` answer taught an agent: who taught it, and when."""
+
+    agent: str
+    pattern: str
+    added_by: str
+    added_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

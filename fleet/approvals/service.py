@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -31,18 +31,28 @@ from fleet.approvals.model import (
     Ask,
     AskKind,
     Decision,
+    LearnedRule,
+    ask_digest,
 )
 from fleet.clock import Clock
 from fleet.errors import FleetError
-from fleet.permissions import first_match
+from fleet.permissions import BadRule, first_match, first_refusal, parse_rule, portable_tool
 
 if TYPE_CHECKING:
     from fleet.ledger.store import Ledger
 
 log = logging.getLogger(__name__)
 
-MAX_SUBJECT = 2000  # characters of a command line or path kept
+MAX_SUBJECT = 8000
+"""Characters of a command line or path an ask may have: a longer one is denied at once, as
+no chat message can show it whole (the alert shows its head and tail, cut in the middle)."""
 MAX_DETAIL = 4000  # characters of a diff or a question's options kept
+WITHDRAWN_COOLDOWN = timedelta(seconds=60)
+"""How long an ask the CLI withdrew still counts against the agent's cap of open requests:
+opening and withdrawing asks in a loop cannot alert the operator past the cap."""
+CLOSED = "closed"  # how a request ended with its run
+WITHDRAWN = "withdrawn"  # how a request ended that its CLI withdrew (or asked over)
+_NOT_DELIVERED = (CLOSED, WITHDRAWN)  # ended with nobody to tell
 
 
 class UnknownApproval(FleetError):
@@ -74,6 +84,7 @@ class Approvals:
         self._listeners: list[Listener] = []
         self._deliverers: dict[str, Deliverer] = {}
         self._waiters: dict[str, list[asyncio.Future[ApprovalRequest]]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
 
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -105,36 +116,86 @@ class Approvals:
         An ask matching one of ``deny`` is denied at once (``how`` = ``rule``), whatever
         allows it; else one matching ``rules`` or a rule an ``always`` answer taught the
         agent is allowed at once (``how`` = ``rule``); an agent with ``max_open`` requests open
-        already gets this one denied at once (``how`` = ``policy``), with a reason its
-        model sees. Either way the request is delivered like an answered one."""
-        ask = Ask(
-            ask.native_id,
-            ask.tool,
-            ask.subject[:MAX_SUBJECT],
-            ask.detail[:MAX_DETAIL],
-            ask.pattern,
-            ask.kind,
-        )
-        deadline = self._clock.now() + timedelta(seconds=wait_seconds)
+        already (those its CLI withdrew in the last :data:`WITHDRAWN_COOLDOWN` counted too)
+        gets this one denied at once (``how`` = ``policy``), with a reason its model sees, and
+        so does an ask too long to be shown whole. Either way the request is delivered like
+        an answered one.
+
+        The pattern an ``always`` would teach is kept only when it is a rule for the ask's
+        own tool that matches what was asked; else it becomes the exact rule of the ask (or
+        none): what the alert shows is what ``always`` stores."""
+        async with self._lock(agent):  # the cap counts what is open: one ask at a time
+            request, new = await self._open(
+                agent=agent,
+                run_id=run_id,
+                channel=channel,
+                ask=_as_shown(ask),
+                wait_seconds=wait_seconds,
+                max_open=max_open,
+                starter=starter,
+                rules=rules,
+                deny=deny,
+            )
+        if not new:
+            return request
+        await self._tell(ApprovalEvent(request, opened=True))
+        if not request.state.is_open:
+            await self._deliver(request)
+        return request
+
+    async def _open(
+        self,
+        *,
+        agent: str,
+        run_id: int,
+        channel: str,
+        ask: Ask,
+        wait_seconds: float,
+        max_open: int,
+        starter: str | None,
+        rules: tuple[str, ...],
+        deny: tuple[str, ...],
+    ) -> tuple[ApprovalRequest, bool]:
+        now = self._clock.now()
+        deadline = now + timedelta(seconds=wait_seconds)
+        length = len(ask.subject)
+        if length > MAX_SUBJECT:  # kept cut, and denied below: nobody could read it whole
+            ask = replace(ask, subject=ask.subject[:MAX_SUBJECT] + "…")
+        digest = ask_digest(ask)
+        asked = await self._ledger.approvals_by_native(run_id, channel, ask.native_id)
+        for earlier in asked:
+            if _digest_of(earlier) == digest:  # read twice (a restart): the same request
+                return earlier, False
+        for earlier in asked:  # the same id asks something else now: that is a new ask
+            if earlier.state.is_open:
+                why = "the agent asked something else under the same id"
+                await self._close(earlier, why, deliver=False, how=WITHDRAWN)
         state, how, reason = ApprovalState.OPEN, None, None
-        existing = await self._ledger.approval_by_native(run_id, channel, ask.native_id)
-        if existing is not None:
-            return existing
         learned = tuple(await self._ledger.approval_rules(agent))
         permission = ask.kind is AskKind.PERMISSION
-        refused = first_match(deny, ask.tool, ask.subject) if permission else None
+        refused = first_refusal(deny, ask.tool, ask.subject) if permission else None
         matched = first_match((*rules, *learned), ask.tool, ask.subject)
-        if refused is not None:  # a deny wins over every allow, as in the CLIs' own rules
+        if length > MAX_SUBJECT:
+            state, how = ApprovalState.DENIED, "policy"
+            reason = (
+                f"the {_noun(ask)} is {length:,} characters long, more than the "
+                f"{MAX_SUBJECT:,} an operator can be shown whole; split it into shorter ones"
+            )
+        elif refused is not None:  # a deny wins over every allow, as in the CLIs' own rules
             state, how, reason = ApprovalState.DENIED, "rule", f"refused by the rule {refused}"
         elif matched is not None and permission:
             state, how, reason = ApprovalState.ALLOWED, "rule", f"matches the rule {matched}"
-        elif len(await self._ledger.open_approvals(agent)) >= max_open:
-            state, how = ApprovalState.DENIED, "policy"
-            reason = (
-                f"{max_open} requests of this agent already wait for the operator; "
-                "wait for their answers before asking again"
-            )
-        request, new = await self._ledger.open_approval(
+        else:
+            waiting = len(await self._ledger.open_approvals(agent))
+            withdrawn = await self._ledger.withdrawn_since(agent, now - WITHDRAWN_COOLDOWN)
+            if waiting + withdrawn >= max_open:
+                state, how = ApprovalState.DENIED, "policy"
+                reason = (
+                    f"{max_open} requests of this agent already wait for the operator (or "
+                    f"were withdrawn in the last {int(WITHDRAWN_COOLDOWN.total_seconds())} s); "
+                    "wait for their answers before asking again"
+                )
+        return await self._ledger.open_approval(
             agent=agent,
             run_id=run_id,
             channel=channel,
@@ -145,12 +206,9 @@ class Approvals:
             how=how,
             reason=reason,
         )
-        if not new:
-            return request
-        await self._tell(ApprovalEvent(request, opened=True))
-        if not request.state.is_open:
-            await self._deliver(request)
-        return request
+
+    def _lock(self, agent: str) -> asyncio.Lock:
+        return self._locks.setdefault(agent, asyncio.Lock())
 
     # -- answering ---------------------------------------------------------------------
 
@@ -213,10 +271,11 @@ class Approvals:
         return closed
 
     async def withdraw(self, run_id: int, channel: str, native_id: str, why: str) -> None:
-        """The CLI withdrew its ask: close it, telling nobody but chat."""
-        request = await self._ledger.approval_by_native(run_id, channel, native_id)
-        if request is not None and request.state.is_open:
-            await self._close(request, why, deliver=False)
+        """The CLI withdrew its ask: close it, telling nobody but chat. It still counts
+        against the agent's cap of open requests for :data:`WITHDRAWN_COOLDOWN`."""
+        for request in await self._ledger.approvals_by_native(run_id, channel, native_id):
+            if request.state.is_open:
+                await self._close(request, why, deliver=False, how=WITHDRAWN)
 
     # -- reading -----------------------------------------------------------------------
 
@@ -233,12 +292,20 @@ class Approvals:
         """Whether ``agent`` waits for an answer (the watchdog then never calls it stalled)."""
         return bool(await self._ledger.open_approvals(agent))
 
+    async def learned_rules(self, agent: str) -> list[LearnedRule]:
+        """The rules ``always`` answers taught ``agent``: who taught each, and when."""
+        return await self._ledger.learned_rules(agent)
+
+    async def forget_rules(self, agent: str, pattern: str | None = None) -> int:
+        """Forget the rule ``pattern`` taught ``agent`` (``None``: every one); how many."""
+        return await self._ledger.forget_approval_rules(agent, pattern)
+
     async def undelivered(self, run_id: int) -> list[ApprovalRequest]:
         """Requests of ``run_id`` answered but not yet told to the CLI."""
         return [
             r
             for r in await self._ledger.approvals_of_run(run_id)
-            if not r.state.is_open and r.delivered_at is None and r.how != "closed"
+            if not r.state.is_open and r.delivered_at is None and r.how not in _NOT_DELIVERED
         ]
 
     async def mark_delivered(self, request_id: str) -> None:
@@ -280,14 +347,14 @@ class Approvals:
     # -- inside ------------------------------------------------------------------------
 
     async def _close(
-        self, request: ApprovalRequest, why: str, *, deliver: bool = True
+        self, request: ApprovalRequest, why: str, *, deliver: bool = True, how: str = CLOSED
     ) -> ApprovalRequest | None:
         done, won = await self._ledger.answer_approval(
             request.id,
             state=ApprovalState.CLOSED,
             decision=Decision.DENY,
             by=None,
-            how="closed",
+            how=how,
             reason=why,
         )
         if not won or done is None:
@@ -325,6 +392,49 @@ class Approvals:
                 await listener(event)
             except Exception:
                 log.exception("an approval listener failed on %s", event.request.id)
+
+
+def _as_shown(ask: Ask) -> Ask:
+    """``ask`` as it is recorded and shown: its detail cut to size, and the pattern an
+    ``always`` would teach kept only when it is a rule for the ask's own tool matching what
+    was asked (else the exact rule of the ask, or none when it cannot be written as one)."""
+    return replace(ask, detail=ask.detail[:MAX_DETAIL], pattern=_taught(ask))
+
+
+def _taught(ask: Ask) -> str | None:
+    if ask.pattern is None or ask.kind is not AskKind.PERMISSION:
+        return None
+    try:
+        rule = parse_rule(ask.pattern)
+        if rule.tool == portable_tool(ask.tool) and rule.matches(ask.tool, ask.subject):
+            return str(rule)
+    except BadRule:
+        pass
+    exact = f"{portable_tool(ask.tool)}({ask.subject.strip()})"
+    try:
+        return str(parse_rule(exact))
+    except BadRule:
+        return None
+
+
+def _digest_of(request: ApprovalRequest) -> str:
+    """What ``request`` showed, as :func:`ask_digest` (rows from before digests were kept
+    get theirs from their columns)."""
+    if request.digest is not None:
+        return request.digest
+    ask = Ask(
+        request.native_id,
+        request.tool,
+        request.subject,
+        request.detail,
+        request.pattern,
+        request.kind,
+    )
+    return ask_digest(ask)
+
+
+def _noun(ask: Ask) -> str:
+    return "command" if portable_tool(ask.tool) == "Bash" else "subject"
 
 
 def _span(request: ApprovalRequest) -> str:

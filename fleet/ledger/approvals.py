@@ -1,8 +1,10 @@
-"""The ledger's approval tables (migration 15): every ask an agent made, its answer, where it
-was shown in chat, and the rules an ``always`` answer taught an agent.
+"""The ledger's approval tables (migrations 15 and 20): every ask an agent made, its answer,
+where it was shown in chat, and the rules an ``always`` answer taught an agent.
 
 A request is answered once: the answer is an ``UPDATE … WHERE state = 'open'`` in one
 transaction, so of two answers racing the first wins and the second learns who it lost to.
+A request is keyed by its run, channel, the CLI's id of the ask *and* the digest of what it
+showed (:func:`~fleet.approvals.model.ask_digest`): the CLI's id alone never finds it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from fleet.approvals.model import (
     Ask,
     AskKind,
     Decision,
+    LearnedRule,
+    ask_digest,
 )
 from fleet.ledger.access import Store
 from fleet.ledger.engine import Row
@@ -49,14 +53,16 @@ class ApprovalsLedger:
         reason: str | None = None,
     ) -> tuple[ApprovalRequest, bool]:
         """Record ``ask`` of ``run_id`` (or find it: the same ``native_id`` of the same run and
-        channel is one request); whether it is new. ``state`` other than open records a
-        request decided at once (``how``: ``policy``, ``rule``)."""
+        channel asking the same thing is one request); whether it is new. ``state`` other
+        than open records a request decided at once (``how``: ``policy``, ``rule``)."""
         now = self._clock.now()
         host = socket.gethostname()
+        digest = ask_digest(ask)
+        key = f"{ask.native_id}#{digest}"
         async with self._transaction("record an approval request") as conn:
             found = await conn.execute_fetchall(
                 "SELECT * FROM approvals WHERE run_id = ? AND channel = ? AND native_id = ?",
-                (run_id, channel, ask.native_id),
+                (run_id, channel, key),
             )
             if found:
                 return _request(next(iter(found))), False
@@ -70,17 +76,19 @@ class ApprovalsLedger:
                 # ON CONFLICT, not a caught error: PostgreSQL aborts the whole transaction
                 # at the first error, so a retry after one could not run.
                 cursor = await conn.execute(
-                    "INSERT INTO approvals (id, agent, run_id, channel, native_id, kind,"
-                    " tool, subject, detail, pattern, state, asked_at, deadline, starter,"
-                    " host, answered_at, how, reason, decision)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    "INSERT INTO approvals (id, agent, run_id, channel, native_id, cli_id,"
+                    " digest, kind, tool, subject, detail, pattern, state, asked_at, deadline,"
+                    " starter, host, answered_at, how, reason, decision)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                     " ON CONFLICT (id) DO NOTHING",
                     (
                         request_id,
                         agent,
                         run_id,
                         channel,
+                        key,
                         ask.native_id,
+                        digest,
                         ask.kind.value,
                         ask.tool,
                         ask.subject,
@@ -110,14 +118,26 @@ class ApprovalsLedger:
         rows = await self._all("SELECT * FROM approvals WHERE id = ?", (request_id.lower(),))
         return _request(rows[0]) if rows else None
 
-    async def approval_by_native(
+    async def approvals_by_native(
         self: Store, run_id: int, channel: str, native_id: str
-    ) -> ApprovalRequest | None:
+    ) -> list[ApprovalRequest]:
+        """Every request of ``run_id`` the CLI asked under its id ``native_id``, oldest
+        first (more than one when the same id asked different things)."""
         rows = await self._all(
-            "SELECT * FROM approvals WHERE run_id = ? AND channel = ? AND native_id = ?",
+            "SELECT * FROM approvals WHERE run_id = ? AND channel = ? AND cli_id = ?"
+            " ORDER BY asked_at, id",
             (run_id, channel, native_id),
         )
-        return _request(rows[0]) if rows else None
+        return [_request(row) for row in rows]
+
+    async def withdrawn_since(self: Store, agent: str, since: datetime) -> int:
+        """How many of ``agent``'s requests its CLI withdrew since ``since``."""
+        rows = await self._all(
+            "SELECT COUNT(*) AS n FROM approvals WHERE agent = ? AND how = 'withdrawn'"
+            " AND answered_at >= ?",
+            (agent, to_epoch(since)),
+        )
+        return int(rows[0]["n"]) if rows else 0
 
     async def open_approvals(self: Store, agent: str | None = None) -> list[ApprovalRequest]:
         """Open requests, oldest first (of one agent, when named)."""
@@ -215,6 +235,34 @@ class ApprovalsLedger:
         )
         return [str(row["pattern"]) for row in rows]
 
+    async def learned_rules(self: Store, agent: str) -> list[LearnedRule]:
+        """The rules ``always`` answers taught ``agent``, oldest first."""
+        rows = await self._all(
+            "SELECT * FROM approval_rules WHERE agent = ? ORDER BY added_at, pattern",
+            (agent,),
+        )
+        return [
+            LearnedRule(
+                agent=str(row["agent"]),
+                pattern=str(row["pattern"]),
+                added_by=str(row["added_by"]),
+                added_at=from_epoch(row["added_at"]),
+            )
+            for row in rows
+        ]
+
+    async def forget_approval_rules(self: Store, agent: str, pattern: str | None = None) -> int:
+        """Forget the rule ``pattern`` taught ``agent`` (``None``: all of them); how many."""
+        async with self._transaction("forget learned approval rules") as conn:
+            if pattern is None:
+                cursor = await conn.execute("DELETE FROM approval_rules WHERE agent = ?", (agent,))
+            else:
+                cursor = await conn.execute(
+                    "DELETE FROM approval_rules WHERE agent = ? AND pattern = ?",
+                    (agent, pattern),
+                )
+            return max(int(cursor.rowcount), 0)
+
 
 def _request(r: Row) -> ApprovalRequest:
     answered_at, delivered_at, decision = r["answered_at"], r["delivered_at"], r["decision"]
@@ -223,7 +271,7 @@ def _request(r: Row) -> ApprovalRequest:
         agent=r["agent"],
         run_id=r["run_id"],
         channel=r["channel"],
-        native_id=r["native_id"],
+        native_id=r["cli_id"] if r["cli_id"] is not None else r["native_id"],
         kind=AskKind(r["kind"]),
         tool=r["tool"],
         subject=r["subject"],
@@ -240,6 +288,7 @@ def _request(r: Row) -> ApprovalRequest:
         reason=r["reason"],
         decision=None if decision is None else Decision(decision),
         delivered_at=None if delivered_at is None else from_epoch(delivered_at),
+        digest=r["digest"],
     )
 
 

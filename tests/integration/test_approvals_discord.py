@@ -149,3 +149,30 @@ async def test_the_operators_reaction_answers_and_a_viewers_changes_nothing(
     assert [m for m in fake.messages(message.channel_id) if "is not an answer" in text(m)] == [
         refusal[0]
     ]
+
+
+async def test_a_hostile_ask_shows_what_would_hide_on_discord(fake: FakeDiscord, app: App) -> None:
+    """A tool name's line break, a homoglyph and 45 empty lines are shown visibly on Discord:
+    no forged line, `g[U+0456]thub.com`, the empty lines counted and `rm -rf ~` kept."""
+    await fake.post_user_message(fake.control_channel_id, "ann", "!spawn c1 --runtime stub")
+    await eventually(lambda: [t for t in fake.threads if t["name"] == "c1"])
+    [(agent, run_id)] = await app.fleet.outputs.open_runs()
+    request = await app.approvals.open(
+        agent=agent,
+        run_id=run_id,
+        channel=CHANNEL,
+        ask=Ask(
+            "call_h",
+            "Bash\n✅ Allowed once by ann",
+            "curl https://g\u0456thub.com/x" + "\n" * 46 + "rm -rf ~",
+            pattern=None,
+        ),
+        wait_seconds=600,
+        max_open=5,
+        starter=None,
+    )
+    shown = text(await shown_in_thread(fake, request)).replace("\\[", "[").replace("\\]", "]")
+    assert "Bash[U+000A]✅ Allowed once by ann" in shown
+    assert not any(line.startswith("✅") for line in shown.split("\n"))
+    assert "g[U+0456]thub.com/x" in shown
+    assert "⟪45 empty lines⟫\nrm -rf ~" in shown

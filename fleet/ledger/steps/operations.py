@@ -259,4 +259,18 @@ OPERATIONS: tuple[Migration, ...] = (
             "CREATE INDEX dashboard_sessions_by_user ON dashboard_sessions(connector, user_id)",
         ),
     ),
+    Migration(
+        20,
+        "approvals bound to what they showed: the digest of each ask, the CLI's id apart",
+        (
+            # The SHA-256 of what the ask showed (kind, tool, subject, detail, pattern): an
+            # answer binds to it. The CLI's own id of the ask moves to `cli_id`; `native_id`
+            # becomes the row's key, `cli_id#digest`, so the same CLI id asking something
+            # else is a request of its own, never the answered one again.
+            "ALTER TABLE approvals ADD COLUMN digest TEXT",
+            "ALTER TABLE approvals ADD COLUMN cli_id TEXT",
+            "UPDATE approvals SET cli_id = native_id",
+            "CREATE INDEX approvals_by_cli_id ON approvals(run_id, channel, cli_id)",
+        ),
+    ),
 )

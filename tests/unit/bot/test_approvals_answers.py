@@ -5,6 +5,7 @@ a deliverer that records what it would be told."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 import pytest
@@ -131,6 +132,7 @@ async def world(ledger: Ledger, clock: ManualClock) -> World:
 
     await approvals.register(CHANNEL, deliver)
     chat = ThreadedConnector()
+    chat.add_thread(ROOM, THREAD)
     await ledger.bind_thread("matrix", ROOM, "c1", ThreadId(THREAD))
     runs = [("c1", 7)]
 
@@ -365,6 +367,7 @@ async def test_after_a_restart_a_reaction_still_answers_and_the_message_is_edite
 
     await approvals.register(CHANNEL, deliver)
     chat = ThreadedConnector()
+    chat.stored.update(world.chat.stored)  # the chat service kept its messages
     feed = ApprovalFeed(
         approvals, ledger, lambda: [chat], Notifier(ledger, lambda: [chat]), prefix_for=str
     )
@@ -399,6 +402,7 @@ async def test_a_request_asked_while_its_spawn_is_answered_waits_for_the_answer(
     """An ask during the spawn's answer is shown after it, where its thread then is."""
     approvals = Approvals(ledger, clock)
     chat = ThreadedConnector()
+    chat.add_thread(ROOM, THREAD)
     ordering = Ordering()
     feed = ApprovalFeed(
         approvals,
@@ -424,3 +428,35 @@ async def test_a_request_asked_while_its_spawn_is_answered_waits_for_the_answer(
     await ordering.drain()
     [shown] = chat.sent
     assert shown.thread_id == THREAD and "rm x" in shown.markdown
+
+
+async def test_learned_rules_are_listed_and_forgotten_from_chat(world: World) -> None:
+    """`permissions NAME rules` lists who taught what; `forget RULE` and `forget all` end them."""
+    request = await world.ask()
+    await world.say(f"!approve {request.id} always", thread=None)
+    said = await world.say("!permissions c1 rules", thread=None)
+    assert "`Bash(rm *)`" in said and f"taught by {OPERATOR} on matrix" in said
+    assert "no learned rule" in await world.say("!permissions c1 forget Bash(ls)", thread=None)
+    said = await world.say("!permissions c1 forget Bash(rm *)", thread=None)
+    assert "forgot `Bash(rm *)`" in said
+    assert "has learned no rules" in await world.say("!permissions c1 rules", thread=None)
+    again = await world.ask("n2")
+    assert again.state is ApprovalState.OPEN  # asked again, not passed by the old rule
+    await world.say(f"!approve {again.id} always", thread=None)
+    assert "forgot 1 learned rule." in await world.say("!permissions c1 forget all", thread=None)
+    assert "say which rule" in await world.say("!permissions c1 forget", thread=None)
+    assert "needs the operator role" in await world.say("!permissions c1 rules", sender=VIEWER)
+
+
+async def test_a_flood_past_the_cap_pings_once_and_says_so_once(world: World) -> None:
+    """16 asks at once under a cap of 5: five alerts and one cap notice, no more."""
+    asks = [world.ask(f"f{n}", subject=f"echo {n}") for n in range(16)]
+    await asyncio.gather(*asks)
+    alerts = [m for m in world.chat.sent if m.alert]
+    notices = [m for m in world.chat.sent if "already wait for the operator" in m.markdown]
+    assert len(alerts) == 5 and len(notices) == 1
+    for n in range(10):  # asking and withdrawing in a loop adds no ping either
+        await world.ask(f"w{n}", subject=f"echo w{n}")
+        await world.approvals.withdraw(7, CHANNEL, f"w{n}", "interrupted")
+    assert len([m for m in world.chat.sent if m.alert]) == 5
+    assert len([m for m in world.chat.sent if "already wait" in m.markdown]) == 1

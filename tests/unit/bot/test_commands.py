@@ -22,7 +22,7 @@ USAGES = {
     "resume": "resume NAME",
     "send": "send NAME TEXT",
     "interrupt": "interrupt NAME",
-    "permissions": "permissions NAME MODE",
+    "permissions": "permissions NAME MODE [RULE]",
     "approve": "approve ID [MODE]",
     "deny": "deny ID [REASON]",
     "answer": "answer ID TEXT",

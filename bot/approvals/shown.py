@@ -1,0 +1,139 @@
+"""What an ask shows the operator, made visible: the text an answer binds to, with nothing in
+it hidden, forged or pushed out of sight.
+
+An agent writes the tool's name, the command line, the path and the diff of its asks; an
+answer allows exactly that (:func:`fleet.approvals.model.ask_digest`). So before any of it
+reaches an alert:
+
+* characters chat would hide (zero-width, bidi controls, tag characters, controls but tab
+  and line feed) are shown as their code points, ``[U+200B]``;
+* a word mixing scripts (``gіthub.com`` with a Cyrillic ``і``) shows its letters outside
+  ASCII as code points too, so a homoglyph cannot pass for the letter it mimics;
+* a tool's name is one line, short: a line break in it cannot forge a second line of the
+  alert (``✅ Allowed once by …``);
+* long runs of blanks and of empty lines are shown counted (``⟪1,600 spaces⟫``), so no
+  padding pushes the end of a command out of view;
+* a text too long for one message is cut in the middle, its head and its tail both shown,
+  with what was cut counted: the dangerous part of a command is as often at its end.
+
+Pure: text in, text out.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Final
+
+from fleet.redaction.invisible import visible
+
+SHOWN_LINES: Final = 40
+SHOWN_CHARS: Final = 1500
+"""How much of a command or diff the message shows (the ledger keeps it all): with the
+rest of the message, it fits one Discord embed (4,096 characters), so a reaction on the one
+message answers it."""
+TOOL_CHARS: Final = 64  # a tool's name longer than this is cut, in the middle
+BLANK_RUN: Final = 8  # this many spaces or tabs in a row and more are shown counted
+EMPTY_RUN: Final = 3  # this many empty lines in a row and more are shown counted
+
+_PLAIN: Final = re.compile(r"[ -~]*")  # printable ASCII: nothing to reveal
+_WORD: Final = re.compile(r"[^\W_]+")
+_BLANKS: Final = re.compile(f"[ \t]{{{BLANK_RUN},}}")
+_EMPTIES: Final = re.compile(f"\n(?:[ \t]*\n){{{EMPTY_RUN},}}")
+
+
+def reveal(text: str) -> str:
+    """``text`` with every character chat would hide shown as ``[U+XXXX]``, and the letters
+    outside ASCII of each word that mixes scripts shown the same way."""
+    if _PLAIN.fullmatch(text.replace("\n", " ").replace("\t", " ")):
+        return text
+    mixed = _mixed_letters(text)
+    out = []
+    for index, char in enumerate(text):
+        shown = char in "\n\t" or (visible(char) == char and index not in mixed)
+        out.append(char if shown else f"[U+{ord(char):04X}]")
+    return "".join(out)
+
+
+def tool_name(tool: str) -> str:
+    """A tool's name on one line: line breaks and tabs shown as code points, like every
+    hidden character, and cut in the middle past :data:`TOOL_CHARS`."""
+    flat = reveal(tool).replace("\n", "[U+000A]").replace("\t", "[U+0009]")
+    return one_line(flat, TOOL_CHARS)
+
+
+def one_line(text: str, limit: int) -> str:
+    """``text`` on one line (blank runs made one space), revealed, and cut in the middle
+    past ``limit`` characters with both ends shown."""
+    flat = " ".join(reveal(text).split())
+    if len(flat) <= limit:
+        return flat
+    head = (limit - 1) // 2
+    tail = limit - 1 - head
+    return f"{flat[:head]}…{flat[len(flat) - tail :]}"
+
+
+def inline_code(text: str) -> str:
+    """``text`` on one line as inline code no backtick in it can close, invisible
+    characters shown (a pattern, a command in a one-line notice)."""
+    flat = " ".join(reveal(text).split())
+    longest = max((len(m) for m in re.findall(r"`+", flat)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if flat.startswith("`") or flat.endswith("`") else ""
+    return f"{fence}{pad}{flat}{pad}{fence}"
+
+
+def shown_lines(text: str) -> list[str]:
+    """The lines of ``text`` as an alert's code block shows them: revealed, long blank runs
+    counted, and cut in the middle (head and tail kept) past :data:`SHOWN_LINES` lines or
+    :data:`SHOWN_CHARS` characters, saying how much was cut."""
+    shown = _EMPTIES.sub(_count_empties, reveal(text))
+    shown = _BLANKS.sub(_count_blanks, shown)
+    lines = shown.split("\n")
+    if len(lines) > SHOWN_LINES:
+        head = lines[: SHOWN_LINES // 2]
+        tail = lines[len(lines) - (SHOWN_LINES // 2 - 1) :]
+        cut = lines[len(head) : len(lines) - len(tail)]
+        chars = sum(len(line) + 1 for line in cut)
+        lines = [*head, f"⟪… {len(cut):,} lines ({chars:,} characters) cut here …⟫", *tail]
+    return _cut_chars(lines)
+
+
+def _cut_chars(lines: list[str]) -> list[str]:
+    total = sum(len(line) + 1 for line in lines) - 1
+    if total <= SHOWN_CHARS:
+        return lines
+    text = "\n".join(lines)
+    keep = SHOWN_CHARS // 2
+    head, tail = text[:keep], text[len(text) - keep :]
+    marker = f"⟪… {len(text) - 2 * keep:,} characters cut here …⟫"
+    return f"{head}\n{marker}\n{tail}".split("\n")
+
+
+def _count_blanks(found: re.Match[str]) -> str:
+    run = found.group(0)
+    what = "spaces" if set(run) == {" "} else "blanks"
+    return f" ⟪{len(run):,} {what}⟫ "
+
+
+def _count_empties(found: re.Match[str]) -> str:
+    empties = found.group(0).count("\n") - 1
+    return f"\n⟪{empties:,} empty lines⟫\n"
+
+
+def _mixed_letters(text: str) -> set[int]:
+    """Indexes of the non-ASCII letters of every word written in more than one script."""
+    out: set[int] = set()
+    for word in _WORD.finditer(text):
+        scripts = {_script(char) for char in word.group(0) if char.isalpha()}
+        if len(scripts) > 1:
+            start = word.start()
+            out.update(start + i for i, char in enumerate(word.group(0)) if not char.isascii())
+    return out
+
+
+def _script(char: str) -> str:
+    """A letter's script, as the first word of its Unicode name says it (``LATIN``,
+    ``CYRILLIC``, ``GREEK``…): close enough to tell a homoglyph from its look-alike."""
+    name = unicodedata.name(char, "")
+    return name.split(" ", 1)[0] if name else "UNKNOWN"
