@@ -19,38 +19,16 @@ from fleet.approvals.service import AlreadyAnswered, ApprovalEvent, Approvals, U
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.permissions import BadRule, parse_rule
+from tests.unit.fleet import approvals_rig as rig
+from tests.unit.fleet.approvals_rig import approvals, told
+
+__all__ = ["approvals", "told"]  # fixtures
 
 ASK = Ask("req-1", "Bash", "rm -rf build", pattern="Bash(rm -rf build)")
 
 
 async def opened(approvals: Approvals, ask: Ask = ASK, **kw: object) -> ApprovalRequest:
-    args: dict[str, object] = {
-        "agent": "coder",
-        "run_id": 7,
-        "channel": "test",
-        "ask": ask,
-        "wait_seconds": 60.0,
-        "max_open": 3,
-        "starter": "@sam:example.org",
-    }
-    args.update(kw)
-    return await approvals.open(**args)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def told() -> list[ApprovalRequest]:
-    return []
-
-
-@pytest.fixture
-async def approvals(ledger: Ledger, clock: ManualClock, told: list[ApprovalRequest]) -> Approvals:
-    service = Approvals(ledger, clock)
-
-    async def deliver(request: ApprovalRequest) -> None:
-        told.append(request)
-
-    await service.register("test", deliver)
-    return service
+    return await rig.opened(approvals, ask, **kw)
 
 
 async def test_the_same_ask_read_twice_is_one_request(approvals: Approvals) -> None:

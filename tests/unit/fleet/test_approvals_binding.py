@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-import pytest
-
 from fleet.approvals.model import ApprovalRequest, ApprovalState, Ask, Decision, ask_digest
 from fleet.approvals.service import (
     MAX_SUBJECT,
@@ -18,36 +16,14 @@ from fleet.approvals.service import (
 )
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
+from tests.unit.fleet import approvals_rig as rig
+from tests.unit.fleet.approvals_rig import approvals, told
+
+__all__ = ["approvals", "told"]  # fixtures
 
 
 async def opened(approvals: Approvals, ask: Ask, **kw: object) -> ApprovalRequest:
-    args: dict[str, object] = {
-        "agent": "coder",
-        "run_id": 7,
-        "channel": "test",
-        "ask": ask,
-        "wait_seconds": 60.0,
-        "max_open": 5,
-        "starter": "@sam:example.org",
-    }
-    args.update(kw)
-    return await approvals.open(**args)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def told() -> list[ApprovalRequest]:
-    return []
-
-
-@pytest.fixture
-async def approvals(ledger: Ledger, clock: ManualClock, told: list[ApprovalRequest]) -> Approvals:
-    service = Approvals(ledger, clock)
-
-    async def deliver(request: ApprovalRequest) -> None:
-        told.append(request)
-
-    await service.register("test", deliver)
-    return service
+    return await rig.opened(approvals, ask, **{"max_open": 5, **kw})
 
 
 async def test_an_answered_id_asking_another_command_is_asked_anew(approvals: Approvals) -> None:

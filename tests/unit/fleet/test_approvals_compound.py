@@ -8,8 +8,10 @@ import pytest
 
 from fleet.approvals.model import ApprovalRequest, ApprovalState, Ask, Decision
 from fleet.approvals.service import Approvals
-from fleet.clock import ManualClock
-from fleet.ledger import Ledger
+from tests.unit.fleet import approvals_rig as rig
+from tests.unit.fleet.approvals_rig import approvals, told
+
+__all__ = ["approvals", "told"]  # fixtures
 
 # One spelling of each way to run more than the rule says.
 ATTEMPTS = [
@@ -31,28 +33,7 @@ ATTEMPTS = [
 
 
 async def opened(approvals: Approvals, ask: Ask, **kw: object) -> ApprovalRequest:
-    args: dict[str, object] = {
-        "agent": "coder",
-        "run_id": 7,
-        "channel": "test",
-        "ask": ask,
-        "wait_seconds": 60.0,
-        "max_open": 50,
-        "starter": "@sam:example.org",
-    }
-    args.update(kw)
-    return await approvals.open(**args)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-async def approvals(ledger: Ledger, clock: ManualClock) -> Approvals:
-    service = Approvals(ledger, clock)
-
-    async def deliver(request: ApprovalRequest) -> None:
-        del request
-
-    await service.register("test", deliver)
-    return service
+    return await rig.opened(approvals, ask, **{"max_open": 50, **kw})
 
 
 @pytest.mark.parametrize("line", ATTEMPTS)
