@@ -8,7 +8,9 @@ matches them itself too, for an ``always`` answer and a CLI with no rules of its
 
 Tool names are the portable ones: ``Bash`` (a shell command), ``Edit``, ``Write``,
 ``Read``, ``WebFetch``, or a CLI's own tool name. In an argument pattern ``*`` matches any
-run of characters (a ``/`` included) and ``**`` the same; everything else is literal.
+run of characters (a ``/`` included) and ``**`` the same; everything else is literal —
+but in an allow rule's shell pattern, word by word: a ``*`` standing alone is one or more
+whole words, a ``*`` inside a word (``*.txt``) only characters of that word.
 
 A ``Bash`` rule with a pattern is matched against a command line as a shell reads it
 (:mod:`fleet.shell_commands`), and what "matches" means depends on the rule's side:
@@ -136,13 +138,33 @@ def _allows_command(arg: str, line: str) -> bool:
     if not commands:
         return False
     spelled = arg.split()
-    pattern = " ".join(spelled)
     for command in commands:
         if command.name in WRAPPERS and spelled[:1] != [command.words[0].value]:
             return False
-        if not _globs(pattern, command.canonical):
+        if not _words_glob(spelled, command.canonical.split()):
             return False
     return True
+
+
+def _words_glob(pattern: list[str], words: list[str]) -> bool:
+    """Whether a command's words (canonical, split at blanks) match a pattern's, word by
+    word: a pattern word that is only ``*`` stands for one or more whole words; a ``*``
+    inside a word (``*.txt``) for characters of that one word; any other word is literal.
+    So ``chmod 644 *.txt`` allows ``chmod 644 a.txt``, never ``chmod 644 -R / .txt``."""
+    # reach[j]: the pattern's first i words can match the command's first j words.
+    reach = [True] + [False] * len(words)
+    for token in pattern:
+        after = [False] * (len(words) + 1)
+        if re.fullmatch(r"\*+", token):
+            seen = False
+            for j in range(1, len(words) + 1):
+                seen = seen or reach[j - 1]
+                after[j] = seen
+        else:
+            for j in range(1, len(words) + 1):
+                after[j] = reach[j - 1] and _globs(token, words[j - 1])
+        reach = after
+    return reach[len(words)]
 
 
 def _globs(pattern: str, text: str) -> bool:

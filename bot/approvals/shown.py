@@ -6,13 +6,14 @@ answer allows exactly that (:func:`fleet.approvals.model.ask_digest`). So before
 reaches an alert:
 
 * characters chat would hide (zero-width, bidi controls, tag characters, controls but tab
-  and line feed) are shown as their code points, ``[U+200B]``;
+  and line feed) and blanks other than the space and the tab (a no-break space, U+3000)
+  are shown as their code points, ``[U+200B]``;
 * a word mixing scripts (``gіthub.com`` with a Cyrillic ``і``) shows its letters outside
   ASCII as code points too, so a homoglyph cannot pass for the letter it mimics;
 * a tool's name is one line, short: a line break in it cannot forge a second line of the
   alert (``✅ Allowed once by …``);
-* long runs of blanks and of empty lines are shown counted (``⟪1,600 spaces⟫``), so no
-  padding pushes the end of a command out of view;
+* long runs of blanks (any, Unicode's included) and of empty lines are shown counted
+  (``⟪1,600 spaces⟫``), so no padding pushes the end of a command out of view;
 * a text too long for one message is cut in the middle, its head and its tail both shown,
   with what was cut counted: the dangerous part of a command is as often at its end.
 
@@ -38,8 +39,8 @@ EMPTY_RUN: Final = 3  # this many empty lines in a row and more are shown counte
 
 _PLAIN: Final = re.compile(r"[ -~]*")  # printable ASCII: nothing to reveal
 _WORD: Final = re.compile(r"[^\W_]+")
-_BLANKS: Final = re.compile(f"[ \t]{{{BLANK_RUN},}}")
-_EMPTIES: Final = re.compile(f"\n(?:[ \t]*\n){{{EMPTY_RUN},}}")
+_BLANKS: Final = re.compile(f"[^\\S\\n]{{{BLANK_RUN},}}")  # any blank but a line break
+_EMPTIES: Final = re.compile(f"\n(?:[^\\S\\n]*\n){{{EMPTY_RUN},}}")
 
 
 def reveal(text: str) -> str:
@@ -50,7 +51,8 @@ def reveal(text: str) -> str:
     mixed = _mixed_letters(text)
     out = []
     for index, char in enumerate(text):
-        shown = char in "\n\t" or (visible(char) == char and index not in mixed)
+        blank = char.isspace() and char not in " \n\t"  # a space that is not one
+        shown = char in "\n\t" or (visible(char) == char and not blank and index not in mixed)
         out.append(char if shown else f"[U+{ord(char):04X}]")
     return "".join(out)
 
@@ -87,8 +89,8 @@ def shown_lines(text: str) -> list[str]:
     """The lines of ``text`` as an alert's code block shows them: revealed, long blank runs
     counted, and cut in the middle (head and tail kept) past :data:`SHOWN_LINES` lines or
     :data:`SHOWN_CHARS` characters, saying how much was cut."""
-    shown = _EMPTIES.sub(_count_empties, reveal(text))
-    shown = _BLANKS.sub(_count_blanks, shown)
+    counted = _BLANKS.sub(_count_blanks, _EMPTIES.sub(_count_empties, text))
+    shown = reveal(counted)
     lines = shown.split("\n")
     if len(lines) > SHOWN_LINES:
         head = lines[: SHOWN_LINES // 2]

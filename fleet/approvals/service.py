@@ -47,9 +47,10 @@ MAX_SUBJECT = 8000
 """Characters of a command line or path an ask may have: a longer one is denied at once, as
 no chat message can show it whole (the alert shows its head and tail, cut in the middle)."""
 MAX_DETAIL = 4000  # characters of a diff or a question's options kept
-WITHDRAWN_COOLDOWN = timedelta(seconds=60)
+WITHDRAWN_COOLDOWN = timedelta(minutes=5)
 """How long an ask the CLI withdrew still counts against the agent's cap of open requests:
 opening and withdrawing asks in a loop cannot alert the operator past the cap."""
+_COOLDOWN_MINUTES = int(WITHDRAWN_COOLDOWN.total_seconds()) // 60
 CLOSED = "closed"  # how a request ended with its run
 WITHDRAWN = "withdrawn"  # how a request ended that its CLI withdrew (or asked over)
 _NOT_DELIVERED = (CLOSED, WITHDRAWN)  # ended with nobody to tell
@@ -192,7 +193,7 @@ class Approvals:
                 state, how = ApprovalState.DENIED, "policy"
                 reason = (
                     f"{max_open} requests of this agent already wait for the operator (or "
-                    f"were withdrawn in the last {int(WITHDRAWN_COOLDOWN.total_seconds())} s); "
+                    f"were withdrawn in the last {_COOLDOWN_MINUTES} min); "
                     "wait for their answers before asking again"
                 )
         return await self._ledger.open_approval(

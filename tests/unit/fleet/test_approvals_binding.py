@@ -142,3 +142,14 @@ async def test_a_subject_too_long_to_show_whole_is_denied(approvals: Approvals) 
     request = await opened(approvals, Ask("long", "Bash", "x" * (MAX_SUBJECT + 1)))
     assert request.state is ApprovalState.DENIED and request.how == "policy"
     assert "characters long" in (request.reason or "")
+
+
+async def test_an_always_on_a_glob_stands_for_one_word_per_glob(approvals: Approvals) -> None:
+    """`always` on `rm -f *.log` passes `rm -f x.log`, never `rm -f -r /home/op/project .log`."""
+    request = await opened(approvals, Ask("g1", "Bash", "rm -f *.log", pattern="Bash(rm -f *.log)"))
+    await approvals.answer(request.id, by="@ada:x", decision=Decision.ALWAYS, how="command")
+    one = await opened(approvals, Ask("g2", "Bash", "rm -f x.log"))
+    assert one.state is ApprovalState.ALLOWED and one.how == "rule"
+    for n, wider in enumerate(("rm -f -r /home/op/project .log", "rm -f a.log b.log")):
+        later = await opened(approvals, Ask(f"g3{n}", "Bash", wider))
+        assert later.state is ApprovalState.OPEN, wider
