@@ -6,13 +6,17 @@ commands rely on. It settles a line only when it parses cleanly into simple comm
 ``;``, ``&``, ``&&``, ``||``, ``|``, ``|&`` and newlines, each made of literal words (quoted or
 not) and at most redirections that touch no file (``2>&1``, ``>&2``, ``2>/dev/null``). Anything
 whose meaning only the running shell knows is unsettled and gives ``None``: parameter,
-command, arithmetic and process substitutions, backticks, brace and tilde expansion,
-heredocs, variable assignments (``FOO=1 git …``), subshells, groups, functions, ``if``,
-loops, ``!``, line continuations inside a word, and any parse error.
+command, arithmetic and process substitutions, backticks, brace expansion (any word with an
+unquoted ``{`` followed by an unquoted ``,`` or a ``..``) and tilde expansion, heredocs,
+variable assignments (``FOO=1 git …``), subshells, groups, functions, ``if``, loops, ``!``,
+``coproc`` and any reserved word where a command name goes, line continuations inside a
+word, an escaped blank outside a word, words after a redirection's target (the parser hangs
+them on the redirection), and any parse error.
 
 :func:`mentioned_commands` is the lenient reading deny rules use: every command it can find
-anywhere in the line, inside substitutions, after wrappers (``env``, ``sudo``, ``xargs``…)
-and inside ``sh -c`` scripts, so a deny rule errs on the refusing side.
+anywhere in the line, inside substitutions, after wrappers (``env``, ``sudo``, ``xargs``,
+``coproc``…) and inside ``sh -c`` scripts, words after a redirection's target read back as
+arguments in their place, so a deny rule errs on the refusing side.
 """
 
 from __future__ import annotations
@@ -34,6 +38,19 @@ WRAPPERS = frozenset(
         *("timeout", "nice", "ionice", "stdbuf", "setsid", "chroot", "xargs", "parallel"),
         *("watch", "strace", "ltrace", "taskset", "flock", "unbuffer", "script", "busybox"),
         *("sh", "bash", "zsh", "dash", "ksh", "fish", "csh", "tcsh", "source", ".", "trap"),
+        *("coproc", "unshare", "nsenter", "setpriv", "chrt", "prlimit", "firejail", "bwrap"),
+        *("systemd-run", "systemd-nspawn", "run0", "pkexec", "runuser", "sg", "newgrp", "capsh"),
+        *("faketime", "proot", "fakeroot", "fakechroot", "catchsegv", "valgrind", "gdb"),
+        *("expect", "ssh", "cgexec", "numactl", "cpulimit", "torsocks", "proxychains"),
+        *("proxychains4", "xvfb-run", "dbus-launch", "dbus-run-session", "chronic", "ifne"),
+        *("lckdo", "sem", "entr", "tmux", "screen", "dtach", "nocache"),
+    }
+)
+# Words the shell takes as syntax where a command name goes: a line with one is unsettled.
+RESERVED = frozenset(
+    {
+        *("if", "then", "else", "elif", "fi", "case", "esac", "for", "select", "while", "until"),
+        *("do", "done", "in", "function", "coproc", "{", "}", "!", "[[", "]]"),
     }
 )
 SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh"})
@@ -44,6 +61,7 @@ _SAFE = re.compile(r"[\w@%+=:,./#^-]", re.ASCII)  # literal unquoted (``\w`` wid
 _PLAIN = re.compile(r"[\w@%+=:,./-]+")  # written back unquoted
 _NO_FILE = frozenset({"/dev/null"})
 _GAP = re.compile(r"(?:[ \t]|\\\n)*")
+_BLANKS = re.compile(r"(?:[ \t\n]|\\\n)*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,16 +112,19 @@ def mentioned_commands(text: str, depth: int = 0) -> list[str]:
     root = _parse(text).root_node
     if root.has_error:
         found.extend(_rough(text))
+    hung = _hung_words(root)
     for node in _walk(root):
         if node.type != "command":
             continue
-        words = [_loose(child) for child in _arguments(node)]
+        parts = sorted([*_arguments(node), *hung.pop(node.id, [])], key=lambda n: n.start_byte)
+        words = [_loose(child) for child in parts]
         if not words:
             continue
         wrapped = os.path.basename(_unquote_loose(words[0])) in WRAPPERS
         # A wrapper's command is one of its tails: every tail is a candidate.
         found.extend(" ".join(words[start:]) for start in range(len(words) if wrapped else 1))
         found.extend(_script(words, depth))
+    found.extend(" ".join(_loose(word) for word in words) for words in hung.values())
     return found
 
 
@@ -128,13 +149,37 @@ def _strict(text: str) -> tuple[SimpleCommand, ...] | None:
     if not text.strip() or len(text) > MAX_TEXT or re.search(r"[\x00-\x08\x0b-\x1f\x7f]", text):
         return None
     root = _parse(text).root_node
-    if root.has_error:
+    if root.has_error or not _blank_between_tokens(root, text.encode()):
         return None
     found: list[SimpleCommand] = []
     if not _statements(root, text.encode(), found):
         return None
     commands = tuple(_unwrap_env(command) for command in found)
     return commands if commands and all(command.words for command in commands) else None
+
+
+def _blank_between_tokens(root: Node, source: bytes) -> bool:
+    """Whether all the line outside the parser's tokens (a word counting as one) is blanks
+    and line continuations. The parser skips an escaped blank as if it were one (``\\ git``,
+    ``> \\ /dev/null``) where the shell reads a word made of it, so a backslash in a gap is
+    allowed only as a line continuation beside a real blank."""
+    end, stack = 0, [root]
+    while stack:
+        node = stack.pop()
+        if node.child_count and node.type not in _ARGUMENTS:
+            stack.extend(reversed(node.children))
+            continue
+        if not _blank(source[end : node.start_byte]):
+            return False
+        end = max(end, node.end_byte)
+    return _blank(source[end:])
+
+
+def _blank(gap: bytes) -> bool:
+    text = gap.decode(errors="replace")
+    if not _BLANKS.fullmatch(text):
+        return False
+    return "\\" not in text or re.search(r"[ \t\n]", text.replace("\\\n", "")) is not None
 
 
 def _statements(node: Node, source: bytes, out: list[SimpleCommand]) -> bool:
@@ -187,6 +232,8 @@ def _command(node: Node, source: bytes) -> SimpleCommand | None:
             if child.named_child_count != 1:
                 return None
             target = child.named_children[0]
+            if target.type == "word" and (target.text or b"").decode() in RESERVED:
+                return None  # ``coproc rm x``, ``coproc N { rm x; }``: syntax, not a name
         if target.type not in _ARGUMENTS:
             return None
         word = _word(target)
@@ -201,11 +248,12 @@ def _harmless(node: Node) -> bool:
     if node.type != "file_redirect":
         return False
     operator = [c.type for c in node.children if not c.is_named]
-    target = node.child_by_field_name("destination")
-    if target is None or len(operator) != 1:
-        return False
+    destinations = node.children_by_field_name("destination")
+    if len(destinations) != 1 or len(operator) != 1:
+        return False  # the parser hangs the command's next words on it: ``2>/dev/null -rf x``
+    target = destinations[0]
     if operator[0] in (">&", "<&") and target.type == "number":
-        return True
+        return re.fullmatch(rb"[0-9]+", target.text or b"") is not None  # not ``>&0x1``
     word = _word(target) if target.type in _ARGUMENTS else None
     plain = word is not None and not word.glob
     return (
@@ -275,19 +323,17 @@ def _double_quoted(text: str, parts: list[tuple[str, bool]]) -> bool:
 
 
 def _braces(parts: list[tuple[str, bool]]) -> bool:
-    """Whether the shell would expand braces in the word (``{a,b}``, ``{1..3}``)."""
-    opened: int | None = None
+    """Whether the shell may expand braces in the word (``{a,b}``, ``{1..3}``, nested
+    ``{a,{b}}``): an unquoted ``{`` with an unquoted ``,`` or a ``..`` anywhere after it.
+    Pairs are not matched, so some literal words (``@{u}..HEAD``) count too."""
+    opened = False
     for at, (ch, quoted) in enumerate(parts):
-        if quoted:
-            continue
-        if ch == "{":
-            opened = at
-        elif ch == "}" and opened is not None:
-            inner = parts[opened + 1 : at]
-            text = "".join(c if not q else "\x00" for c, q in inner)
-            if "," in text or ".." in text:
-                return True
-            opened = None
+        if opened and ch == "," and not quoted:
+            return True
+        after = parts[at + 1] if at + 1 < len(parts) else ("", True)
+        if opened and ch == "." and after[0] == "." and not (quoted and after[1]):
+            return True
+        opened = opened or (ch == "{" and not quoted)
     return False
 
 
@@ -341,12 +387,56 @@ def _rough(text: str) -> list[str]:
 
 
 def _arguments(node: Node) -> list[Node]:
-    return [
+    """A command's words, with those the parser hangs on its own redirections."""
+    words = [
         (c.named_children[0] if c.type == "command_name" and c.named_child_count else c)
         for c in node.children
         if c.type not in ("variable_assignment", "file_redirect", "herestring_redirect")
         and c.is_named
     ]
+    return words + [w for c in node.children for w in _redirect_words(c)]
+
+
+def _hung_words(root: Node) -> dict[int, list[Node]]:
+    """Words the parser hangs on a statement's redirections (``rm 2>/dev/null -rf x``
+    holds one redirection with three destinations), which the shell passes as arguments to
+    the statement's last command, keyed by that command's id (or by the statement's own when
+    it has no command)."""
+    hung: dict[int, list[Node]] = {}
+    last: dict[int, Node | None] = {}
+    for node in _walk(root):
+        if node.type != "redirected_statement":
+            continue
+        words = [word for child in node.children for word in _redirect_words(child)]
+        if words:
+            owner = _last_command(node, last)
+            hung.setdefault(owner.id if owner else node.id, []).extend(words)
+    return hung
+
+
+def _last_command(node: Node, memo: dict[int, Node | None]) -> Node | None:
+    """The command a statement ends with (``rm`` in ``a | rm``), remembered per node."""
+    chain: list[int] = []
+    current: Node | None = node
+    while current is not None and current.type != "command" and current.id not in memo:
+        chain.append(current.id)
+        if current.type == "redirected_statement":
+            current = current.child_by_field_name("body")
+        else:
+            named = [c for c in current.children if c.is_named and c.type != "comment"]
+            current = named[-1] if named else None
+    found = memo[current.id] if current is not None and current.id in memo else current
+    memo.update(dict.fromkeys(chain, found))
+    return found
+
+
+def _redirect_words(node: Node) -> list[Node]:
+    """The words after a redirection's own target (after a heredoc's delimiter)."""
+    if node.type == "file_redirect":
+        return node.children_by_field_name("destination")[1:]
+    if node.type == "heredoc_redirect":
+        return node.children_by_field_name("argument")
+    return []
 
 
 def _loose(node: Node) -> str:

@@ -99,3 +99,22 @@ def test_a_symlink_out_of_the_workdir_is_outside(tmp_path: Path) -> None:
 def test_a_command_run_outside_the_workdir_is_not_a_read(tmp_path: Path) -> None:
     """Codex's own ``cwd`` for the command must lie inside the workdir too."""
     assert not reads_only("ls", "/etc", str(tmp_path))
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "cat notes.txt 2>/dev/null /etc/shadow",
+        "rg -F x 2>/dev/null --pre=sh payload.sh",
+        "rg -F {--pre=sh,{x}} payload.sh",
+        "rg -F {x,--pre=sh} payload.sh",
+        "\\ cat notes.txt",
+        "cat notes.txt > \\ /dev/null",
+        "cat notes.txt >&0x1",
+        "coproc cat notes.txt",
+    ],
+)
+def test_what_the_shell_reads_otherwise_is_not_a_read(tmp_path: Path, line: str) -> None:
+    """Words hung on a redirection, nested braces, an escaped blank the parser skips, a
+    descriptor that is a file name, ``coproc``: the shell runs other words than shown."""
+    assert not reads_only(line, str(tmp_path), str(tmp_path))

@@ -171,3 +171,93 @@ def test_mentioned_commands_look_inside_wrappers_and_substitutions() -> None:
     """The lenient reading finds commands in ``$(…)``, after ``sudo`` and in ``sh -c``."""
     found = mentioned_commands("ls $(curl x) && sudo -u a rm y; sh -c 'wget z'")
     assert {"curl x", "rm y", "wget z"} <= set(found)
+
+
+def test_words_after_a_redirection_are_arguments() -> None:
+    """The parser hangs every word after a redirection on it (``a 2>/dev/null x y`` is one
+    redirection with three targets); the shell passes ``x y`` to ``a``. The strict reading
+    leaves such a line unsettled, the lenient one reads the words back in place."""
+    line = "npm test 2>/dev/null --script-shell=./payload.sh"
+    assert simple_commands(line) is None
+    assert first_match(("Bash(npm test)",), "Bash", line) is None
+    assert first_match(("Bash(git status)",), "Bash", "git status >/dev/null -c x") is None
+    assert simple_commands("git log 2>&1 x") is None
+    for line in ("rm 2>/dev/null -rf /home/op", "rm >&2 -rf /home/op", "a | rm 2>&1 -rf /x"):
+        assert first_refusal(("Bash(rm -rf *)",), "Bash", line) == "Bash(rm -rf *)", line
+    assert "rm -rf x y" in mentioned_commands("rm -rf 2>/dev/null x y")
+    assert "rm $(true) -rf x" in mentioned_commands("rm $(true) 2>/dev/null -rf x")
+    assert "rm -rf x" in mentioned_commands("rm <<E -rf x\nE")
+
+
+@pytest.mark.parametrize(
+    "word", ["{--pre=sh,{x}}", "{{a},b}", "{a{,}", "x{}{a,b}", "{a..c}", "{a.'.'c}", "{,}"]
+)
+def test_a_word_with_any_brace_expansion_is_unsettled(word: str) -> None:
+    """An unquoted ``{`` followed anywhere by an unquoted ``,`` or a ``..`` may expand
+    (``{--pre=sh,{x}}`` becomes ``--pre=sh {x}``), nested or not."""
+    assert simple_commands(f"rg -F {word} x") is None
+
+
+def test_a_literal_brace_word_is_settled() -> None:
+    """Braces the shell leaves alone stay one word."""
+    commands = simple_commands("find . -name x -exec {} '{a,b}' \\{a,b} {a}")
+    assert commands is not None
+    assert commands[0].argv[-4:] == ("{}", "{a,b}", "{a,b}", "{a}")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "\\ git status",
+        "\\\tgit status",
+        "git status; \\ git diff",
+        "git status \\ >/dev/null",
+        "git status > \\ /dev/null",
+        "git status 2>\\ /dev/null",
+        "git status >&\\ 1",
+    ],
+)
+def test_an_escaped_blank_the_parser_skips_is_unsettled(line: str) -> None:
+    """The parser skips a ``\\ `` outside a word as a blank; the shell reads a word made of
+    it (a program named `` git``, a file named `` /dev/null``)."""
+    assert simple_commands(line) is None
+    assert first_match(GIT, "Bash", line) is None
+
+
+@pytest.mark.parametrize(
+    "line", ["git log >&0x1", "git log >&2#x", "git log 2>&1x", "git log <&0x0"]
+)
+def test_a_duplicated_descriptor_is_digits_only(line: str) -> None:
+    """``>&0x1`` is lexed as a number but the shell writes a file named ``0x1``."""
+    assert simple_commands(line) is None
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "coproc rm -rf x",
+        "coproc N { rm -rf x; }",
+        "coproc { rm -rf x; }",
+        "coproc N (rm -rf x)",
+        "unshare -r rm -rf x",
+        "nsenter -t 1 rm -rf x",
+        "setpriv --reuid=1 rm -rf x",
+        "systemd-run --user rm -rf x",
+        "firejail rm -rf x",
+        "bwrap --bind / / rm -rf x",
+        "fakeroot rm -rf x",
+        "valgrind rm -rf x",
+        "ssh host rm -rf x",
+    ],
+)
+def test_coproc_and_launchers_are_wrappers(line: str) -> None:
+    """``coproc`` and commands that launch their arguments hide a command: not allowed by
+    ``Bash(*)``, and refused by a deny rule on the command they run."""
+    assert first_match(("Bash(*)",), "Bash", line) is None
+    assert first_refusal(("Bash(rm -rf *)",), "Bash", line) == "Bash(rm -rf *)"
+
+
+@pytest.mark.parametrize("line", ["coproc git status", "coproc N { git status; }", "} ; git x"])
+def test_a_reserved_word_for_a_command_name_is_unsettled(line: str) -> None:
+    """A reserved word where a command name goes is shell syntax, not a program."""
+    assert simple_commands(line) is None
