@@ -29,7 +29,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from fleet.shell_commands import WRAPPERS, mentioned_commands, simple_commands
+from fleet.shell_commands import WRAPPERS, simple_commands
+from fleet.shell_mentions import mentioned_commands
 
 MAX_RULE = 512
 _RULE = re.compile(r"(?P<tool>[A-Za-z][A-Za-z0-9_.:-]{0,63})(?:\((?P<arg>[^()\x00-\x1f]*)\))?")

@@ -13,10 +13,8 @@ variable assignments (``FOO=1 git …``), subshells, groups, functions, ``if``, 
 word, an escaped blank outside a word, words after a redirection's target (the parser hangs
 them on the redirection), and any parse error.
 
-:func:`mentioned_commands` is the lenient reading deny rules use: every command it can find
-anywhere in the line, inside substitutions, after wrappers (``env``, ``sudo``, ``xargs``,
-``coproc``…) and inside ``sh -c`` scripts, words after a redirection's target read back as
-arguments in their place, so a deny rule errs on the refusing side.
+The lenient reading deny rules use is :mod:`fleet.shell_mentions`'s; both share the parser,
+the word reading and the list of wrappers here.
 """
 
 from __future__ import annotations
@@ -53,10 +51,9 @@ RESERVED = frozenset(
         *("do", "done", "in", "function", "coproc", "{", "}", "!", "[[", "]]"),
     }
 )
-SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh"})
 MAX_TEXT = 20_000
 _SEPARATORS = frozenset({";", "&", "&&", "||", "|", "|&", "comment"})
-_ARGUMENTS = frozenset({"word", "number", "raw_string", "string", "concatenation"})
+ARGUMENTS = frozenset({"word", "number", "raw_string", "string", "concatenation"})
 _SAFE = re.compile(r"[\w@%+=:,./#^-]", re.ASCII)  # literal unquoted (``\w`` widened below)
 _PLAIN = re.compile(r"[\w@%+=:,./-]+")  # written back unquoted
 _NO_FILE = frozenset({"/dev/null"})
@@ -102,53 +99,11 @@ def simple_commands(text: str) -> tuple[SimpleCommand, ...] | None:
     return _strict(text)
 
 
-def mentioned_commands(text: str, depth: int = 0) -> list[str]:
-    """Every command ``text`` may run, as canonical text, read leniently: for deny rules."""
-    if depth > 3:
-        return []
-    if len(text) > MAX_TEXT:
-        return _rough(text)
-    found: list[str] = []
-    root = _parse(text).root_node
-    if root.has_error:
-        found.extend(_rough(text))
-    hung = _hung_words(root)
-    for node in _walk(root):
-        if node.type != "command":
-            continue
-        parts = sorted([*_arguments(node), *hung.pop(node.id, [])], key=lambda n: n.start_byte)
-        words = [_loose(child) for child in parts]
-        if not words:
-            continue
-        wrapped = os.path.basename(_unquote_loose(words[0])) in WRAPPERS
-        # A wrapper's command is one of its tails: every tail is a candidate.
-        found.extend(" ".join(words[start:]) for start in range(len(words) if wrapped else 1))
-        found.extend(_script(words, depth))
-    found.extend(" ".join(_loose(word) for word in words) for words in hung.values())
-    return found
-
-
-def _script(words: list[str], depth: int) -> list[str]:
-    """The commands of the first ``sh -c SCRIPT`` or ``eval ARGS`` among ``words``."""
-    for at, word in enumerate(words[:-1]):
-        name = os.path.basename(_unquote_loose(word))
-        if name == "eval":
-            script = " ".join(_unquote_loose(w) for w in words[at + 1 :])
-            return mentioned_commands(script, depth + 1)
-        if name in SHELLS:
-            rest = words[at + 1 :]
-            flag = next((i for i, w in enumerate(rest) if re.fullmatch(r"-[a-z]*c[a-z]*", w)), None)
-            if flag is None or flag + 1 >= len(rest):
-                return []
-            return mentioned_commands(_unquote_loose(rest[flag + 1]), depth + 1)
-    return []
-
-
 @lru_cache(maxsize=256)
 def _strict(text: str) -> tuple[SimpleCommand, ...] | None:
     if not text.strip() or len(text) > MAX_TEXT or re.search(r"[\x00-\x08\x0b-\x1f\x7f]", text):
         return None
-    root = _parse(text).root_node
+    root = parse(text).root_node
     if root.has_error or not _blank_between_tokens(root, text.encode()):
         return None
     found: list[SimpleCommand] = []
@@ -166,7 +121,7 @@ def _blank_between_tokens(root: Node, source: bytes) -> bool:
     end, stack = 0, [root]
     while stack:
         node = stack.pop()
-        if node.child_count and node.type not in _ARGUMENTS:
+        if node.child_count and node.type not in ARGUMENTS:
             stack.extend(reversed(node.children))
             continue
         if not _blank(source[end : node.start_byte]):
@@ -234,9 +189,9 @@ def _command(node: Node, source: bytes) -> SimpleCommand | None:
             target = child.named_children[0]
             if target.type == "word" and (target.text or b"").decode() in RESERVED:
                 return None  # ``coproc rm x``, ``coproc N { rm x; }``: syntax, not a name
-        if target.type not in _ARGUMENTS:
+        if target.type not in ARGUMENTS:
             return None
-        word = _word(target)
+        word = word_of(target)
         if word is None:
             return None
         words.append(word)
@@ -254,14 +209,14 @@ def _harmless(node: Node) -> bool:
     target = destinations[0]
     if operator[0] in (">&", "<&") and target.type == "number":
         return re.fullmatch(rb"[0-9]+", target.text or b"") is not None  # not ``>&0x1``
-    word = _word(target) if target.type in _ARGUMENTS else None
+    word = word_of(target) if target.type in ARGUMENTS else None
     plain = word is not None and not word.glob
     return (
         plain and word is not None and word.value in _NO_FILE and operator[0] in (">", ">>", "&>")
     )
 
 
-def _word(node: Node) -> Word | None:
+def word_of(node: Node) -> Word | None:
     """A word's value and canonical spelling, or ``None`` when only the shell can tell it."""
     parts: list[tuple[str, bool]] = []  # (character, quoted)
     if not _decode(node, parts):
@@ -285,7 +240,7 @@ def _decode(node: Node, parts: list[tuple[str, bool]]) -> bool:
             return False
         return _double_quoted(text[1:-1], parts)
     if node.type == "concatenation":
-        return all(c.type in _ARGUMENTS and _decode(c, parts) for c in node.children)
+        return all(c.type in ARGUMENTS and _decode(c, parts) for c in node.children)
     return False
 
 
@@ -369,90 +324,7 @@ def _unwrap_env(command: SimpleCommand) -> SimpleCommand:
     return SimpleCommand(words)
 
 
-# -- the lenient reading, for deny rules ---------------------------------------------------
-
-
-def _rough(text: str) -> list[str]:
-    """A line the parser cannot read, cut at every separator, substitution and quote, the
-    leading assignments dropped, each tail after a wrapper kept too."""
-    found: list[str] = []
-    for piece in re.split(r"[;&|\n(){}`'\"]|\$\(", text):
-        words = piece.split()
-        while words and re.match(r"[A-Za-z_][A-Za-z0-9_]*=", words[0]):
-            words.pop(0)
-        if words:
-            wrapped = os.path.basename(words[0]) in WRAPPERS
-            found.extend(" ".join(words[at:]) for at in range(len(words) if wrapped else 1))
-    return found
-
-
-def _arguments(node: Node) -> list[Node]:
-    """A command's words, with those the parser hangs on its own redirections."""
-    words = [
-        (c.named_children[0] if c.type == "command_name" and c.named_child_count else c)
-        for c in node.children
-        if c.type not in ("variable_assignment", "file_redirect", "herestring_redirect")
-        and c.is_named
-    ]
-    return words + [w for c in node.children for w in _redirect_words(c)]
-
-
-def _hung_words(root: Node) -> dict[int, list[Node]]:
-    """Words the parser hangs on a statement's redirections (``rm 2>/dev/null -rf x``
-    holds one redirection with three destinations), which the shell passes as arguments to
-    the statement's last command, keyed by that command's id (or by the statement's own when
-    it has no command)."""
-    hung: dict[int, list[Node]] = {}
-    last: dict[int, Node | None] = {}
-    for node in _walk(root):
-        if node.type != "redirected_statement":
-            continue
-        words = [word for child in node.children for word in _redirect_words(child)]
-        if words:
-            owner = _last_command(node, last)
-            hung.setdefault(owner.id if owner else node.id, []).extend(words)
-    return hung
-
-
-def _last_command(node: Node, memo: dict[int, Node | None]) -> Node | None:
-    """The command a statement ends with (``rm`` in ``a | rm``), remembered per node."""
-    chain: list[int] = []
-    current: Node | None = node
-    while current is not None and current.type != "command" and current.id not in memo:
-        chain.append(current.id)
-        if current.type == "redirected_statement":
-            current = current.child_by_field_name("body")
-        else:
-            named = [c for c in current.children if c.is_named and c.type != "comment"]
-            current = named[-1] if named else None
-    found = memo[current.id] if current is not None and current.id in memo else current
-    memo.update(dict.fromkeys(chain, found))
-    return found
-
-
-def _redirect_words(node: Node) -> list[Node]:
-    """The words after a redirection's own target (after a heredoc's delimiter)."""
-    if node.type == "file_redirect":
-        return node.children_by_field_name("destination")[1:]
-    if node.type == "heredoc_redirect":
-        return node.children_by_field_name("argument")
-    return []
-
-
-def _loose(node: Node) -> str:
-    word = _word(node) if node.type in _ARGUMENTS else None
-    return word.canonical if word is not None else (node.text or b"").decode()
-
-
-def _unquote_loose(text: str) -> str:
-    try:
-        words = shlex.split(text)
-    except ValueError:
-        return text
-    return " ".join(words)
-
-
-def _walk(node: Node) -> list[Node]:
+def walk(node: Node) -> list[Node]:
     out, stack = [], [node]
     while stack:
         current = stack.pop()
@@ -466,5 +338,5 @@ def _parser() -> Parser:
     return Parser(Language(tree_sitter_bash.language()))
 
 
-def _parse(text: str) -> Tree:
+def parse(text: str) -> Tree:
     return _parser().parse(text.encode())

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from fleet.permissions import first_match, first_refusal, parse_rule
-from fleet.shell_commands import mentioned_commands, simple_commands
+from fleet.shell_commands import simple_commands
+from fleet.shell_mentions import mentioned_commands
 
 GIT = ("Bash(git *)",)
 
@@ -261,3 +262,17 @@ def test_coproc_and_launchers_are_wrappers(line: str) -> None:
 def test_a_reserved_word_for_a_command_name_is_unsettled(line: str) -> None:
     """A reserved word where a command name goes is shell syntax, not a program."""
     assert simple_commands(line) is None
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "find . -exec rm -rf x \\;",
+        "find . -name '*.o' -execdir rm -rf {} +",
+        "find . -ok rm -rf x \\;",
+        "fd -x rm -rf tmp",
+    ],
+)
+def test_a_deny_rule_sees_the_command_find_or_fd_would_run(line: str) -> None:
+    """`find -exec rm -rf …` is refused by a deny rule on `rm -rf *`."""
+    assert first_refusal(["Bash(rm -rf *)"], "Bash", line) == "Bash(rm -rf *)"
