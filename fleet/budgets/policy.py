@@ -186,8 +186,11 @@ class PacingPolicy(Wording):
             self._dollars[claim.id] = self.live.reserve(key + _DOLLARS, "usd", usd)
         return claim
 
-    def settle(self, reservation: Reservation, tokens: int, cost: float | None) -> None:
-        """The reserved request's answer ended having used ``tokens`` (``cost`` USD)."""
+    def settle(
+        self, reservation: Reservation, tokens: int, cost: float | None, *, unmetered: bool = False
+    ) -> None:
+        """The reserved request's answer ended having used ``tokens`` (``cost`` USD);
+        ``unmetered`` changes nothing here: a budget counts what the ledger recorded."""
         actual = float(tokens) if reservation.unit == "tokens" else (cost or 0.0)
         self.live.settle(reservation, actual)
         dollars = self._dollars.pop(reservation.id, None)

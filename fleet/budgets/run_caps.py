@@ -10,7 +10,11 @@ its own still fit under the cap; with nothing in flight it is admitted while wha
 is under the cap, whatever its size. So at most one request is ever in flight past the
 line, and a run spends past its cap by at most that request. A request that used more than
 its worst case shows the bound wrong for this run: from then on its requests go one at a
-time.
+time. An answer that carried no usage the proxy could read settles at its request's worst
+case; when nothing bounded that request, what it cost is unknown and the cap counts as
+reached. A request the provider works on after answering it (OpenAI's ``background:
+true``, answered ``queued`` before anything is generated) never brings its usage back, so
+a capped run's is refused (400) naming the key to drop.
 
 Once what *settled* reaches the cap the run is **capped**: every request after is refused
 (400 in the provider's shape: waiting does not help, the cap is the run's) and its thread
@@ -212,6 +216,15 @@ class RunCaps:
                 f"cannot charge it: {UNPRICED_FIX}",
                 status=400,
             )
+        if estimate.detached is not None:
+            key = estimate.detached
+            return Refuse(
+                0.0,
+                f"{agent}'s run is capped at {cap_text(run.cap)}, and `{key}` has the "
+                "provider work on the request after answering it, so its usage never comes "
+                f"back for the cap to count: send it without `{key}`",
+                status=400,
+            )
         worst: Worst = (
             None if estimate.worst_tokens is None else float(estimate.worst_tokens),
             estimate.worst_usd,
@@ -226,8 +239,11 @@ class RunCaps:
         run.inflight[claim.id] = worst
         return claim
 
-    def settle(self, claim: RunClaim, tokens: int, cost: float | None) -> None:
-        """The claimed request's answer ended having used ``tokens`` (``cost`` dollars)."""
+    def settle(
+        self, claim: RunClaim, tokens: int, cost: float | None, *, unmetered: bool = False
+    ) -> None:
+        """The claimed request's answer ended having used ``tokens`` (``cost`` dollars);
+        ``unmetered``: it carried no usage, and is charged its worst case (see the module)."""
         run = self._runs.get(claim.agent)
         if claim.run_key is None:
             if run is not None:  # armed meanwhile: counted when it started after the run
@@ -243,6 +259,12 @@ class RunCaps:
             if run is None or run.key != claim.run_key:
                 return
         worst_tokens, worst_usd = run.inflight.pop(claim.id, (None, None))
+        if unmetered:
+            spent = _unmetered(
+                claim.agent, run, (float(tokens), cost or 0.0), worst_tokens, worst_usd
+            )
+            run.tokens, run.usd = run.tokens + spent[0], run.usd + spent[1]
+            return
         if (worst_tokens is not None and tokens > worst_tokens) or (
             worst_usd is not None and (cost or 0.0) > worst_usd
         ):
@@ -270,6 +292,35 @@ class RunCaps:
         return Refuse(0.0, f"{agent}'s {refused} (it has used {run.spent()})", status=400)
 
 
+def _unmetered(
+    agent: str,
+    run: _Run,
+    floor: tuple[float, float],
+    worst_tokens: float | None,
+    worst_usd: float | None,
+) -> tuple[float, float]:
+    """What an answer without usage is charged on ``run``: its request's worst case (at
+    least ``floor``, what the meter counted), or, where nothing bounded it, what is left
+    under the cap, so the cap counts as reached."""
+    cap = run.cap
+    tokens, usd = floor
+    if worst_tokens is not None:
+        tokens = max(tokens, worst_tokens)
+    elif cap.max_tokens is not None:
+        tokens = max(tokens, cap.max_tokens - run.tokens)
+    if worst_usd is not None:
+        usd = max(usd, worst_usd)
+    elif cap.max_usd is not None:
+        usd = max(usd, cap.max_usd - run.usd)
+    log.warning(
+        "%s: an answer carried no usage; its run's cap charges it %s tokens%s",
+        agent,
+        f"{tokens:,.0f}",
+        "" if cap.max_usd is None else f" (${usd:,.4f})",
+    )
+    return tokens, usd
+
+
 class CappedPolicy:
     """The proxy's policy: the run caps first, then ``inner`` (the budgets')."""
 
@@ -295,9 +346,11 @@ class CappedPolicy:
         self._claims[held.id] = claim
         return held
 
-    def settle(self, reservation: Reservation, tokens: int, cost: float | None) -> None:
+    def settle(
+        self, reservation: Reservation, tokens: int, cost: float | None, *, unmetered: bool = False
+    ) -> None:
         claim = self._claims.pop(reservation.id, None)
         if claim is not None:
-            self.caps.settle(claim, tokens, cost)
+            self.caps.settle(claim, tokens, cost, unmetered=unmetered)
         if reservation.id > 0:
             self.inner.settle(reservation, tokens, cost)

@@ -3,9 +3,10 @@ budget (:mod:`fleet.budgets.live`).
 
 The estimate errs high: every byte of the body's text counts as input (about four bytes a
 token, the usual ratio for English and code; images and cached prefixes cost less), and
-the output is the request's own cap on it (``max_tokens``, ``max_output_tokens``,
-``max_completion_tokens``), or :data:`DEFAULT_OUTPUT` when it sets none. The estimate also
-carries the request's worst case (:mod:`fleet.metering.bounds`), which a run's cap reserves.
+the output is the request's own cap on it (the largest of ``max_tokens``,
+``max_output_tokens``, ``max_completion_tokens``), or :data:`DEFAULT_OUTPUT` when it sets
+none. The estimate also carries the request's worst case (:mod:`fleet.metering.bounds`),
+which a run's cap reserves, and whether its answer will carry its usage at all.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from fleet.metering.bounds import OUTPUT_CAPS, worst_case
+from fleet.metering.bounds import detached, largest_cap, worst_case
 from fleet.metering.config import PriceTable
 from fleet.metering.events import Tokens
 from fleet.metering.policy import Estimate
@@ -30,14 +31,11 @@ def estimate(
     prices: PriceTable,
 ) -> Estimate:
     """The estimate for a request whose body is ``body_size`` bytes (``payload`` parsed)."""
-    output = DEFAULT_OUTPUT
-    if payload is not None:
-        for key in OUTPUT_CAPS:
-            cap = payload.get(key)
-            if isinstance(cap, int) and not isinstance(cap, bool) and cap > 0:
-                output = min(cap, MAX_OUTPUT)
-                break
+    cap = largest_cap(payload) if payload is not None else None
+    output = DEFAULT_OUTPUT if cap is None else min(cap, MAX_OUTPUT)
     tokens = Tokens(input=body_size // BYTES_PER_TOKEN, output=output)
     worst_tokens, worst_usd = worst_case(payload, body_size, model, prices)
     usd = prices.cost((model,), tokens)
-    return Estimate(tokens.total, usd, model, tokens.input, worst_tokens, worst_usd)
+    return Estimate(
+        tokens.total, usd, model, tokens.input, worst_tokens, worst_usd, detached(payload)
+    )

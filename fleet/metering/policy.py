@@ -71,7 +71,9 @@ class Estimate:
     is the model it was priced for (the one to be served), ``input`` its input tokens.
     ``worst_tokens`` and ``worst_usd`` bound what it can cost whatever the provider
     answers (:func:`fleet.metering.estimate.worst_case`); ``None``: nothing in the
-    request bounds it."""
+    request bounds it. ``detached`` names the body key that has the provider work on the
+    request after answering it (:func:`fleet.metering.bounds.detached`): its answer will
+    not carry its usage."""
 
     tokens: int
     usd: float | None = None
@@ -79,6 +81,7 @@ class Estimate:
     input: int = 0
     worst_tokens: int | None = None
     worst_usd: float | None = None
+    detached: str | None = None
 
     def amount(self, unit: str) -> float:
         """The estimate in a budget's unit (``tokens`` or ``usd``)."""
@@ -104,8 +107,12 @@ class Policy(Protocol):
         """Claim ``estimate`` on the budget governing the request (``None``: none does)."""
         ...
 
-    def settle(self, reservation: Reservation, tokens: int, cost: float | None) -> None:
-        """The request's answer ended having used ``tokens`` (and ``cost`` USD)."""
+    def settle(
+        self, reservation: Reservation, tokens: int, cost: float | None, *, unmetered: bool = False
+    ) -> None:
+        """The request's answer ended having used ``tokens`` (and ``cost`` USD);
+        ``unmetered``: it was answered but carried no usage the proxy could read, so
+        ``tokens`` is at most a floor of what it cost."""
         ...
 
 
@@ -118,5 +125,7 @@ class AllowAll:
     def reserve(self, request: RequestInfo, estimate: Estimate) -> Reservation | Refuse | None:
         return None
 
-    def settle(self, reservation: Reservation, tokens: int, cost: float | None) -> None:
+    def settle(
+        self, reservation: Reservation, tokens: int, cost: float | None, *, unmetered: bool = False
+    ) -> None:
         return None

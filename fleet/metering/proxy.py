@@ -354,7 +354,12 @@ class MeteringProxy:
             if claim is not None:
                 used = meter.recorded
                 tokens = used.tokens.total if used is not None else 0
-                self.policy.settle(claim, tokens, used.cost_usd if used is not None else None)
+                # Answered, but without usage it could read: a floor, not what it cost.
+                unmetered = (
+                    used is not None and used.outcome is Outcome.UNMETERED and used.status < 400
+                )
+                cost_usd = used.cost_usd if used is not None else None
+                self.policy.settle(claim, tokens, cost_usd, unmetered=unmetered)
 
     async def _verdict(self, info: RequestInfo) -> Hold | Refuse | Rewrite | None:
         """Ask the policy, waiting out holds up to ``max_hold``; ``None`` means allow."""

@@ -9,7 +9,13 @@ from typing import Any
 
 import pytest
 
-from fleet.metering.bounds import INPUT_OVERHEAD, bounded_input, output_cap, worst_case
+from fleet.metering.bounds import (
+    INPUT_OVERHEAD,
+    bounded_input,
+    detached,
+    output_cap,
+    worst_case,
+)
 from fleet.metering.config import Price, PriceTable
 from fleet.metering.estimate import estimate
 
@@ -109,6 +115,8 @@ def with_part(part: dict[str, Any]) -> dict[str, Any]:
         {**RESPONSES_TEXT, "prompt": {"id": "pmpt_1"}},
         {**RESPONSES_TEXT, "tools": [{"type": "web_search"}]},
         {**RESPONSES_TEXT, "input": [{"type": "input_image", "image_url": "https://x"}]},
+        {**RESPONSES_TEXT, "input": [*RESPONSES_TEXT["input"], {"id": "msg_1"}]},
+        {**RESPONSES_TEXT, "input": [{"id": "rs_1", "type": None}]},
         {**CHAT_TEXT, "messages": [{"role": "user", "content": [{"type": "image_url"}]}]},
         {**CHAT_TEXT, "messages": [{"role": "user", "content": [{"type": "something_new"}]}]},
     ],
@@ -144,3 +152,67 @@ def test_an_unpriced_model_bounds_tokens_only_and_the_estimate_carries_the_bound
     assert made.tokens == 1_000 + 1_000
     assert made.worst_tokens == 4_000 + INPUT_OVERHEAD + 1_000
     assert made.worst_usd is not None and made.usd is not None and made.worst_usd > made.usd
+
+
+def test_the_largest_output_cap_a_request_sets_bounds_it() -> None:
+    """``max_tokens`` 16 beside ``max_completion_tokens`` 5,000: servers honour the newer
+    field, so the bound is 5,000 whichever comes first; ``null`` is no cap at all."""
+    for first, second in (
+        ("max_tokens", "max_completion_tokens"),
+        ("max_completion_tokens", "max_tokens"),
+    ):
+        payload = {**CHAT_TEXT, "n": 1, first: 16, second: 5_000}
+        assert output_cap(payload) == 5_000
+    assert output_cap({**RESPONSES_TEXT, "max_tokens": 10, "max_output_tokens": 2_000}) == 2_000
+    assert output_cap({**CHAT_TEXT, "max_tokens": None}) == 600
+    made = estimate(
+        {**CHAT_TEXT, "max_tokens": 16, "max_completion_tokens": 5_000}, 400, "m", PRICES
+    )
+    assert made.tokens == 100 + 5_000
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"n": 8.0},
+        {"n": "8"},
+        {"n": True},
+        {"n": 0},
+        {"n": -2},
+        {"n": 129},
+        {"best_of": 4.0},
+        {"max_tokens": 16, "max_completion_tokens": 5_000.0},
+        {"max_tokens": "5000"},
+        {"max_tokens": False},
+    ],
+)
+def test_a_cap_or_a_count_of_choices_that_is_not_a_positive_integer_bounds_nothing(
+    changes: dict[str, Any],
+) -> None:
+    """Servers read ``8.0`` as 8 choices (and may read ``"5000"`` as a cap): a count the
+    bound cannot read as they do leaves the request unbounded, never at one choice."""
+    payload = {**CHAT_TEXT, **changes}
+    assert output_cap(payload) is None
+    assert worst_case(payload, size(payload), "m", PRICES) == (None, None)
+
+
+def test_the_most_choices_asked_for_multiply_the_cap() -> None:
+    """``best_of`` generates more than ``n`` returns: the larger of the two counts."""
+    assert output_cap({**CHAT_TEXT, "n": 2, "best_of": 5}) == 300 * 5
+    assert output_cap({**CHAT_TEXT, "n": None}) == 300
+
+
+def test_a_request_the_provider_works_on_after_answering_it_is_detached_and_unbounded() -> None:
+    """``background: true`` (any value but false or null): the answer comes back queued,
+    without usage; the estimate says so, and nothing bounds the request."""
+    for value in (True, "true", 1):
+        payload = {**RESPONSES_TEXT, "background": value, "store": True}
+        assert detached(payload) == "background"
+        assert worst_case(payload, size(payload), "m", PRICES) == (None, None)
+        assert estimate(payload, size(payload), "m", PRICES).detached == "background"
+    for value in (False, None):
+        payload = {**RESPONSES_TEXT, "background": value}
+        assert detached(payload) is None
+        assert worst_case(payload, size(payload), "m", PRICES)[0] is not None
+        assert estimate(payload, size(payload), "m", PRICES).detached is None
+    assert detached(None) is None

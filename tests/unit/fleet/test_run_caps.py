@@ -336,3 +336,52 @@ def test_a_launch_that_did_not_start_is_disarmed() -> None:
     caps.arm(AGENT, None, RunBudget(max_tokens=10), T0 + _s(5))
     caps.end(AGENT, None)
     assert caps.cap_of(AGENT) is None
+
+
+def test_a_request_the_provider_works_on_after_answering_is_refused_under_a_cap() -> None:
+    """``background: true`` brings no usage back, whatever its bound: a capped run's is
+    refused with 400 naming the key, nothing is held; an uncapped agent's goes."""
+    caps = RunCaps()
+    caps.arm(AGENT, 1, RunBudget(max_tokens=3_000), T0)
+    background = Estimate(100, None, "m", 0, None, None, "background")
+    for _ in range(3):
+        refused = caps.claim(request(), background)
+        assert isinstance(refused, Refuse) and refused.status == 400
+        assert "`background`" in refused.reason and "capped at 3,000 tokens" in refused.reason
+    assert caps.cap_of(AGENT) == (RunBudget(max_tokens=3_000), 0.0, 0.0)
+    assert isinstance(caps.claim(request(), bounded(1_000)), RunClaim)  # nothing held
+    assert isinstance(caps.claim(request(agent="other"), background), RunClaim)
+
+
+def test_an_answer_without_usage_settles_at_its_worst_case() -> None:
+    """A bounded request whose answer carried no usage is charged its worst case (never
+    the 0 or the floor the meter counted); its dollars too."""
+    caps = RunCaps()
+    caps.arm(AGENT, 1, RunBudget(max_tokens=20_000, max_usd=1.0), T0)
+    claim = caps.claim(request(), bounded(6_000, 0.25))
+    assert isinstance(claim, RunClaim)
+    caps.settle(claim, 0, None, unmetered=True)
+    assert caps.cap_of(AGENT) == (RunBudget(max_tokens=20_000, max_usd=1.0), 6_000.0, 0.25)
+    floor = caps.claim(request(), bounded(6_000, 0.25))
+    assert isinstance(floor, RunClaim)
+    caps.settle(floor, 7_000, 0.30, unmetered=True)  # above the worst case: what was counted
+    assert caps.cap_of(AGENT) == (RunBudget(max_tokens=20_000, max_usd=1.0), 13_000.0, 0.55)
+    for _ in range(2):  # 3,500 each: the cap fills after two more
+        again = caps.claim(request(), bounded(3_500, 0.01))
+        assert isinstance(again, RunClaim)
+        caps.settle(again, 0, None, unmetered=True)
+    assert isinstance(caps.claim(request(), bounded(10, 0.01)), Refuse)
+
+
+def test_an_unbounded_request_s_answer_without_usage_fills_the_cap() -> None:
+    """Nothing bounded it and nothing says what it cost: the run's cap counts as reached,
+    in tokens and in dollars; the capped policy passes the word on."""
+    caps = RunCaps()
+    caps.arm(AGENT, 1, RunBudget(max_tokens=50_000, max_usd=2.0), T0)
+    policy = CappedPolicy(AllowAll(), caps)
+    held = policy.reserve(request(), Estimate(100, 0.01, "m"))
+    assert isinstance(held, Reservation)
+    policy.settle(held, 40, 0.001, unmetered=True)
+    assert caps.cap_of(AGENT) == (RunBudget(max_tokens=50_000, max_usd=2.0), 50_000.0, 2.0)
+    refused = policy.reserve(request(), bounded(10, 0.01))
+    assert isinstance(refused, Refuse) and refused.status == 400
