@@ -225,10 +225,8 @@ class RunCaps:
                 f"back for the cap to count: send it without `{key}`",
                 status=400,
             )
-        worst: Worst = (
-            None if estimate.worst_tokens is None else float(estimate.worst_tokens),
-            estimate.worst_usd,
-        )
+        worst_tokens, worst_usd = estimate.worst()
+        worst: Worst = (None if worst_tokens is None else float(worst_tokens), worst_usd)
         if run.inflight and not run.fits(worst):
             return Refuse(
                 RETRY_INFLIGHT,
@@ -265,9 +263,10 @@ class RunCaps:
             )
             run.tokens, run.usd = run.tokens + spent[0], run.usd + spent[1]
             return
-        if (worst_tokens is not None and tokens > worst_tokens) or (
+        over = (worst_tokens is not None and tokens > worst_tokens) or (
             worst_usd is not None and (cost or 0.0) > worst_usd
-        ):
+        )
+        if over and not run.alone:  # said once: the run goes one at a time from then on
             log.warning(
                 "%s: a request used %s tokens, more than its worst case %s: its run's "
                 "requests go one at a time from now",
@@ -275,7 +274,7 @@ class RunCaps:
                 tokens,
                 worst_tokens,
             )
-            run.alone = True
+        run.alone = run.alone or over
         run.tokens += tokens
         run.usd += cost or 0.0
 

@@ -12,12 +12,13 @@ which a run's cap reserves, and whether its answer will carry its usage at all.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 from typing import Any, Final
 
 from fleet.metering.bounds import detached, largest_cap, worst_case
 from fleet.metering.config import PriceTable
 from fleet.metering.events import Tokens
-from fleet.metering.policy import Estimate
+from fleet.metering.policy import Estimate, Worst
 
 BYTES_PER_TOKEN: Final = 4
 DEFAULT_OUTPUT: Final = 8_192
@@ -34,8 +35,10 @@ def estimate(
     cap = largest_cap(payload) if payload is not None else None
     output = DEFAULT_OUTPUT if cap is None else min(cap, MAX_OUTPUT)
     tokens = Tokens(input=body_size // BYTES_PER_TOKEN, output=output)
-    worst_tokens, worst_usd = worst_case(payload, body_size, model, prices)
     usd = prices.cost((model,), tokens)
-    return Estimate(
-        tokens.total, usd, model, tokens.input, worst_tokens, worst_usd, detached(payload)
-    )
+
+    @cache
+    def bound() -> Worst:  # walks the whole body: only when a run's cap asks, once
+        return worst_case(payload, body_size, model, prices)
+
+    return Estimate(tokens.total, usd, model, tokens.input, detached=detached(payload), bound=bound)

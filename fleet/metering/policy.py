@@ -17,7 +17,8 @@ or await. ``reserve`` answers :class:`Refuse` when the request would start past 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final, Protocol
 
@@ -62,6 +63,7 @@ class Refuse:
 
 Verdict = Allow | Rewrite | Hold | Refuse
 ALLOW = Allow()
+Worst = tuple[int | None, float | None]  # a request's worst case: tokens, USD (None: unbounded)
 ESTIMATE_FLOOR: Final = 1.0  # no request reserves nothing: a 0-token estimate is still one
 
 
@@ -82,6 +84,13 @@ class Estimate:
     worst_tokens: int | None = None
     worst_usd: float | None = None
     detached: str | None = None
+    bound: Callable[[], Worst] | None = field(default=None, compare=False, repr=False)
+    """Works the worst case out when first asked (only a run's cap asks: reading a large
+    body for it costs as much as parsing it); ``None``: the two fields say it."""
+
+    def worst(self) -> Worst:
+        """``(worst_tokens, worst_usd)``: what the request can cost at most."""
+        return (self.worst_tokens, self.worst_usd) if self.bound is None else self.bound()
 
     def amount(self, unit: str) -> float:
         """The estimate in a budget's unit (``tokens`` or ``usd``)."""

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from fleet.metering import estimate as estimate_module
 from fleet.metering.bounds import (
     INPUT_OVERHEAD,
     bounded_input,
@@ -150,8 +151,9 @@ def test_an_unpriced_model_bounds_tokens_only_and_the_estimate_carries_the_bound
     )
     made = estimate(ANTHROPIC_TEXT, 4_000, "m", PRICES)
     assert made.tokens == 1_000 + 1_000
-    assert made.worst_tokens == 4_000 + INPUT_OVERHEAD + 1_000
-    assert made.worst_usd is not None and made.usd is not None and made.worst_usd > made.usd
+    worst_tokens, worst_usd = made.worst()
+    assert worst_tokens == 4_000 + INPUT_OVERHEAD + 1_000
+    assert worst_usd is not None and made.usd is not None and worst_usd > made.usd
 
 
 def test_the_largest_output_cap_a_request_sets_bounds_it() -> None:
@@ -216,3 +218,20 @@ def test_a_request_the_provider_works_on_after_answering_it_is_detached_and_unbo
         assert worst_case(payload, size(payload), "m", PRICES)[0] is not None
         assert estimate(payload, size(payload), "m", PRICES).detached is None
     assert detached(None) is None
+
+
+def test_the_worst_case_is_worked_out_only_when_asked_and_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An estimate reads no body for its worst case until a run's cap asks, then once."""
+    calls: list[int] = []
+
+    def counted(*args: object) -> tuple[int, float]:
+        calls.append(1)
+        return 7, 0.5
+
+    monkeypatch.setattr(estimate_module, "worst_case", counted)
+    made = estimate_module.estimate({"model": "m", "max_tokens": 10}, 100, "m", PriceTable({}))
+    assert calls == []
+    assert made.worst() == (7, 0.5) and made.worst() == (7, 0.5)
+    assert calls == [1]
