@@ -100,6 +100,12 @@ class TmuxClient:
             raise error(
                 f"tmux did not answer within {TMUX_TIMEOUT:.0f} s ({commands[0][0]})"
             ) from None
+        except BaseException:  # cancelled: the client is not left running
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+            await asyncio.shield(proc.wait())
+            raise
         return TmuxResult(
             proc.returncode if proc.returncode is not None else -1,
             out.decode("utf-8", errors="replace"),

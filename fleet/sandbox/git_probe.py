@@ -33,6 +33,7 @@ then not known (``<head> (changes not checked)``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -238,9 +239,11 @@ class GitProbe:
         try:
             out = await asyncio.wait_for(_read_capped(proc), TIMEOUT)
         except TimeoutError:
-            proc.kill()
-            await proc.wait()
+            await _end(proc)
             return None
+        except BaseException:  # cancelled (the fleet stops): git is not left running
+            await asyncio.shield(_end(proc))
+            raise
         if len(out) <= OUTPUT_CAP and proc.returncode not in (0, ok):
             return None
         return out[:OUTPUT_CAP].decode("utf-8", errors="replace").strip()
@@ -265,6 +268,13 @@ def _shown(workdir: Path) -> tuple[Path, ...] | None:
         return None
     extra = {path for path in found if not path.is_relative_to(root) and path.is_dir()}
     return (root, *sorted(extra))
+
+
+async def _end(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+    await proc.wait()
 
 
 async def _read_capped(proc: asyncio.subprocess.Process) -> bytes:
