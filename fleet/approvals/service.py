@@ -125,17 +125,42 @@ class Approvals:
         The pattern an ``always`` would teach is kept only when it is a rule for the ask's
         own tool that matches what was asked; else it becomes the exact rule of the ask (or
         none): what the alert shows is what ``always`` stores."""
+        now = self._clock.now()
+        ask = _as_shown(ask)
+        length = len(ask.subject)
+        if length > MAX_SUBJECT:  # kept cut, and denied below: nobody could read it whole
+            ask = replace(ask, subject=ask.subject[:MAX_SUBJECT] + "…")
         async with self._lock(agent):  # the cap counts what is open: one ask at a time
-            request, new = await self._open(
+            digest = ask_digest(ask)
+            asked = await self._ledger.approvals_by_native(run_id, channel, ask.native_id)
+            for earlier in asked:
+                if _digest_of(earlier) == digest:  # read twice (a restart): the same request
+                    return earlier
+            for earlier in asked:  # the same id asks something else now: a new ask
+                if earlier.state.is_open:
+                    why = "the agent asked something else under the same id"
+                    await self._close(earlier, why, deliver=False, how=WITHDRAWN)
+            decided: tuple[ApprovalState, str | None, str | None]
+            if length > MAX_SUBJECT:
+                decided = (
+                    ApprovalState.DENIED,
+                    "policy",
+                    f"the {_noun(ask)} is {length:,} characters long, more than the "
+                    f"{MAX_SUBJECT:,} an operator can be shown whole; split it into shorter ones",
+                )
+            else:
+                decided = await self._decide(agent, ask, max_open, rules, deny)
+            state, how, reason = decided
+            request, new = await self._ledger.open_approval(
                 agent=agent,
                 run_id=run_id,
                 channel=channel,
-                ask=_as_shown(ask),
-                wait_seconds=wait_seconds,
-                max_open=max_open,
+                ask=ask,
+                deadline=now + timedelta(seconds=wait_seconds),
                 starter=starter,
-                rules=rules,
-                deny=deny,
+                state=state,
+                how=how,
+                reason=reason,
             )
         if not new:
             return request
@@ -144,69 +169,30 @@ class Approvals:
             await self._deliver(request)
         return request
 
-    async def _open(
-        self,
-        *,
-        agent: str,
-        run_id: int,
-        channel: str,
-        ask: Ask,
-        wait_seconds: float,
-        max_open: int,
-        starter: str | None,
-        rules: tuple[str, ...],
-        deny: tuple[str, ...],
-    ) -> tuple[ApprovalRequest, bool]:
-        now = self._clock.now()
-        deadline = now + timedelta(seconds=wait_seconds)
-        length = len(ask.subject)
-        if length > MAX_SUBJECT:  # kept cut, and denied below: nobody could read it whole
-            ask = replace(ask, subject=ask.subject[:MAX_SUBJECT] + "…")
-        digest = ask_digest(ask)
-        asked = await self._ledger.approvals_by_native(run_id, channel, ask.native_id)
-        for earlier in asked:
-            if _digest_of(earlier) == digest:  # read twice (a restart): the same request
-                return earlier, False
-        for earlier in asked:  # the same id asks something else now: that is a new ask
-            if earlier.state.is_open:
-                why = "the agent asked something else under the same id"
-                await self._close(earlier, why, deliver=False, how=WITHDRAWN)
-        state, how, reason = ApprovalState.OPEN, None, None
+    async def _decide(
+        self, agent: str, ask: Ask, max_open: int, rules: tuple[str, ...], deny: tuple[str, ...]
+    ) -> tuple[ApprovalState, str | None, str | None]:
+        """How ``ask`` is decided at once by the rules or the cap (state, how, reason), or
+        left open for the operator."""
         learned = tuple(await self._ledger.approval_rules(agent))
         permission = ask.kind is AskKind.PERMISSION
         refused = first_refusal(deny, ask.tool, ask.subject) if permission else None
+        if refused is not None:  # a deny wins over every allow, as in the CLIs' own rules
+            return ApprovalState.DENIED, "rule", f"refused by the rule {refused}"
         matched = first_match((*rules, *learned), ask.tool, ask.subject)
-        if length > MAX_SUBJECT:
-            state, how = ApprovalState.DENIED, "policy"
-            reason = (
-                f"the {_noun(ask)} is {length:,} characters long, more than the "
-                f"{MAX_SUBJECT:,} an operator can be shown whole; split it into shorter ones"
+        if matched is not None and permission:
+            return ApprovalState.ALLOWED, "rule", f"matches the rule {matched}"
+        waiting = len(await self._ledger.open_approvals(agent))
+        since = self._clock.now() - WITHDRAWN_COOLDOWN
+        if waiting + await self._ledger.withdrawn_since(agent, since) >= max_open:
+            return (
+                ApprovalState.DENIED,
+                "policy",
+                f"{max_open} requests of this agent already wait for the operator (or were "
+                f"withdrawn in the last {_COOLDOWN_MINUTES} min); wait for their answers "
+                "before asking again",
             )
-        elif refused is not None:  # a deny wins over every allow, as in the CLIs' own rules
-            state, how, reason = ApprovalState.DENIED, "rule", f"refused by the rule {refused}"
-        elif matched is not None and permission:
-            state, how, reason = ApprovalState.ALLOWED, "rule", f"matches the rule {matched}"
-        else:
-            waiting = len(await self._ledger.open_approvals(agent))
-            withdrawn = await self._ledger.withdrawn_since(agent, now - WITHDRAWN_COOLDOWN)
-            if waiting + withdrawn >= max_open:
-                state, how = ApprovalState.DENIED, "policy"
-                reason = (
-                    f"{max_open} requests of this agent already wait for the operator (or "
-                    f"were withdrawn in the last {_COOLDOWN_MINUTES} min); "
-                    "wait for their answers before asking again"
-                )
-        return await self._ledger.open_approval(
-            agent=agent,
-            run_id=run_id,
-            channel=channel,
-            ask=ask,
-            deadline=deadline,
-            starter=starter,
-            state=state,
-            how=how,
-            reason=reason,
-        )
+        return ApprovalState.OPEN, None, None
 
     def _lock(self, agent: str) -> asyncio.Lock:
         return self._locks.setdefault(agent, asyncio.Lock())
