@@ -13,7 +13,7 @@ but in an allow rule's shell pattern, word by word: a ``*`` standing alone is on
 whole words, a ``*`` inside a word (``*.txt``) only characters of that word.
 
 A ``Bash`` rule with a pattern is matched against a command line as a shell reads it
-(:mod:`fleet.shell_commands`), and what "matches" means depends on the rule's side:
+(:mod:`fleet.shell.commands`), and what "matches" means depends on the rule's side:
 
 * an allow rule (:func:`first_match`) matches only when the line is settled simple commands
   and every one of them matches the pattern (its words re-joined canonically, so spacing and
@@ -29,8 +29,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from fleet.shell_commands import WRAPPERS, simple_commands
-from fleet.shell_mentions import mentioned_commands
+from fleet.shell.commands import WRAPPERS, simple_commands
+from fleet.shell.mentions import mentioned_commands
 
 MAX_RULE = 512
 _RULE = re.compile(r"(?P<tool>[A-Za-z][A-Za-z0-9_.:-]{0,63})(?:\((?P<arg>[^()\x00-\x1f]*)\))?")

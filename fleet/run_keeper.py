@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fleet.backends.base import Backend, backend_key
+from fleet.budgets.run_arming import CapArming, arm_or_refuse, task_spec
 from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError, LaunchFailed, UnknownAgent
 from fleet.hosts.schema import LOCAL_HOST
@@ -27,7 +28,6 @@ from fleet.ledger.run_reports import RunEnd, RunReport, RunStart
 from fleet.logtail import size_of
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, LaunchPlan
 from fleet.names import AgentName, agent_name
-from fleet.run_arming import CapArming, arm_or_refuse, task_spec
 from fleet.run_context import RunContexts
 from fleet.run_facts import check_launchable, read_run
 from fleet.runs import MARKER, AgentPaths, append_marker, write_files

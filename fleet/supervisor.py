@@ -30,6 +30,7 @@ from fleet.agent_outputs import AgentOutputs
 from fleet.approvals.service import Approvals
 from fleet.autostart import autostart
 from fleet.backends.base import Backend
+from fleet.budgets.run_arming import CapArming
 from fleet.clock import Clock
 from fleet.errors import AgentStillRunning
 from fleet.follow_ups import FollowUps
@@ -47,7 +48,6 @@ from fleet.model import (
     PermissionMode,
 )
 from fleet.names import AgentName, agent_name
-from fleet.run_arming import CapArming
 from fleet.run_keeper import Ending, RunKeeper
 from fleet.runtimes import RuntimeRegistry
 from fleet.sandbox.service import Sandboxes

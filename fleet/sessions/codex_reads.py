@@ -1,7 +1,7 @@
 """The commands Fleetwarden takes as only reading the workdir, for Codex's ``edits`` and
 ``read-only`` modes: a short explicit list, each command with the flags it may carry.
 
-A command line is a read when the shell parser settles it (:mod:`fleet.shell_commands`:
+A command line is a read when the shell parser settles it (:mod:`fleet.shell.commands`:
 no substitution, expansion, assignment or redirection to a file) into simple commands that
 are all on the list, every flag of each is one the list names for it, no word is a file
 name pattern the shell would expand (a file named ``--pre=x.sh`` would become a flag), and
@@ -21,7 +21,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from fleet.shell_commands import SimpleCommand, simple_commands
+from fleet.shell.commands import SimpleCommand, simple_commands
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ variable assignments (``FOO=1 git …``), subshells, groups, functions, ``if``, 
 word, an escaped blank outside a word, words after a redirection's target (the parser hangs
 them on the redirection), and any parse error.
 
-The lenient reading deny rules use is :mod:`fleet.shell_mentions`'s; both share the parser,
+The lenient reading deny rules use is :mod:`fleet.shell.mentions`'s; both share the parser,
 the word reading and the list of wrappers here.
 """
 

@@ -3,7 +3,7 @@ it can be found — inside substitutions, after wrappers (``env``, ``sudo``, ``x
 ``coproc``…), inside ``sh -c`` and ``eval`` scripts, after ``find -exec`` — with the words
 the parser hangs on a redirection's target read back as arguments in their place, and a line
 the parser cannot read cut roughly at every separator and quote. It errs on the refusing
-side; the strict reading allow rules rely on is :mod:`fleet.shell_commands`'s.
+side; the strict reading allow rules rely on is :mod:`fleet.shell.commands`'s.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import shlex
 
 from tree_sitter import Node
 
-from fleet.shell_commands import ARGUMENTS, MAX_TEXT, WRAPPERS, parse, walk, word_of
+from fleet.shell.commands import ARGUMENTS, MAX_TEXT, WRAPPERS, parse, walk, word_of
 
 # Commands that run a command given after one of their flags (deny rules look there too).
 _EXEC_FLAGS = {

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from fleet.permissions import first_match, first_refusal, parse_rule
-from fleet.shell_commands import simple_commands
-from fleet.shell_mentions import mentioned_commands
+from fleet.shell.commands import simple_commands
+from fleet.shell.mentions import mentioned_commands
 
 GIT = ("Bash(git *)",)
 

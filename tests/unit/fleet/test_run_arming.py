@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from fleet.backends.process import SubprocessBackend
+from fleet.budgets.run_arming import arm_or_refuse, task_spec
 from fleet.budgets.run_caps import RunCaps, RunClaim
 from fleet.budgets.run_watch import RunCapWatch
 from fleet.clock import SystemClock
@@ -23,7 +24,6 @@ from fleet.metering.events import Outcome, Tokens, UsageEvent
 from fleet.metering.policy import Estimate, Refuse, RequestInfo
 from fleet.model import AgentSpec, DesiredState, RunBudget, RunHandle
 from fleet.names import AgentName
-from fleet.run_arming import arm_or_refuse, task_spec
 from fleet.runtimes import default_registry
 from fleet.supervisor import Fleet, FleetSettings
 from fleet.watchdog import Restart
