@@ -13,6 +13,7 @@ from fleet.backends.remote_headless import RemoteHeadlessBackend
 from fleet.backends.remote_tmux import RemoteTmuxBackend
 from fleet.backends.tmux import LAUNCHER
 from fleet.clock import Clock
+from fleet.hosts.lanes import LANE_FILES, LANE_SETUP
 from fleet.hosts.sandbox import EgressDoor
 from fleet.hosts.schema import HostEntry
 from fleet.hosts.service import Hosts
@@ -20,9 +21,20 @@ from fleet.runtimes.gates import ASK_CLIENT, OPENCODE_PLUGIN, PI_EXTENSION
 from fleet.runtimes.stub import STUB_AGENT
 from fleet.sandbox.policy import FORWARDER
 
-BUNDLED = (SHIM, LAUNCHER, STUB_AGENT, FORWARDER, ASK_CLIENT, PI_EXTENSION, OPENCODE_PLUGIN)
+BUNDLED = (
+    SHIM,
+    LAUNCHER,
+    STUB_AGENT,
+    FORWARDER,
+    ASK_CLIENT,
+    PI_EXTENSION,
+    OPENCODE_PLUGIN,
+    LANE_SETUP,
+    LANE_FILES,
+)
 """Fleetwarden's standalone scripts each host gets a copy of (the shim, the tmux launcher,
-the stub agent, a locked sandbox's forwarder, and the gates pi and opencode load)."""
+the stub agent, a locked sandbox's forwarder, the gates pi and opencode load, and what
+readies an agent's lane where the login is root)."""
 
 
 class AppHosts:

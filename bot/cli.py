@@ -29,9 +29,12 @@ from fleet.budgets.run_budget import cap_warnings
 from fleet.budgets.schema import unpriced_warnings
 from fleet.clock import SystemClock
 from fleet.errors import FleetwardenError
+from fleet.hosts.schema import LOCAL_HOST
 from fleet.model import AgentSpec
 from fleet.runtimes import default_registry
-from fleet.sandbox.lanes import Lanes, enforcement
+from fleet.sandbox.lanes import FIRST_UID, Lanes, enforcement
+from fleet.sandbox.layout_check import LayoutReport
+from fleet.sandbox.layout_check import report as layout_report
 from fleet.sandbox.schema import resolution_problems, unsandboxed_warnings
 
 if TYPE_CHECKING:
@@ -116,6 +119,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         errors, warnings = resolution_problems(
             (spec.name, spec.egress_allow) for spec in _specs(config) if spec.egress == "locked"
         )
+        errors += _layout(config).problems
         if errors:
             print("fleetwarden: configuration error:", file=sys.stderr)
             print("\n".join(f"  {line}" for line in errors), file=sys.stderr)
@@ -169,6 +173,21 @@ def _specs(config: Config) -> list[AgentSpec]:
     return [entry.to_spec(config.defaults) for entry in config.agents]
 
 
+def _layout(config: Config) -> LayoutReport:
+    """The layout as the agents' users walk it: Fleetwarden's places and the workdirs of
+    the roster's sandboxed agents here."""
+    places = [config.state_dir, config.ledger_path.parent]
+    if config.source is not None:
+        places.append(config.source.parent)
+    workdirs = [
+        (spec.name, spec.workdir)
+        for spec in _specs(config)
+        if spec.sandbox != "none" and spec.host == LOCAL_HOST and spec.workdir is not None
+    ]
+    lanes = Lanes(config.state_dir).distinct
+    return layout_report(places, workdirs, lanes=lanes, uid=FIRST_UID)
+
+
 def _summary(config: Config, resolving: list[str]) -> str:
     source = config.source or "embedded defaults"
     running = {"console": config.console, "matrix": config.matrix, "discord": config.discord}
@@ -199,7 +218,8 @@ def _summary(config: Config, resolving: list[str]) -> str:
         + modes
         + f"  accounts:   {', '.join(config.accounts.names()) or 'none'}"
         + "".join(
-            f"\n  isolation:  {line}" for line in enforcement(Lanes(config.state_dir)).lines()
+            f"\n  isolation:  {line}"
+            for line in [*enforcement(Lanes(config.state_dir)).lines(), *_layout(config).notes]
         )
         + "".join(f"\nwarning: {line}" for line in warnings)
     )

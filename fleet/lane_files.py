@@ -14,17 +14,26 @@ a symlink or FIFO there instead of writing through it.
 
 The root itself is the operator's (the state dir's ``home``, a workdir from the roster)
 and is opened as named.
+
+:func:`hand_over` makes a lane's tree its agent's own user's (when Fleetwarden is root,
+here or on a host: :mod:`fleet.sandbox.lanes`, :mod:`fleet.hosts.lanes`), chowning
+without following a symlink and leaving alone a file with another hard link, whose other
+name may lie outside the lane. The module is standalone (standard library only), so the
+same code runs on a host, copied there with the scripts Fleetwarden runs.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import secrets
 import stat
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
+
+log = logging.getLogger(__name__)
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
@@ -134,3 +143,48 @@ def chmod_itself(path: Path, mode: int, kind: int) -> None:
         os.chmod(f"/proc/self/fd/{fd}", mode)  # the inode the descriptor holds
     finally:
         os.close(fd)
+
+
+def hand_over_lane(home: Path, workdir: Path, uid: int) -> None:
+    """Hand an agent's HOME and workdir to ``uid``; ``ValueError`` for a workdir so near
+    ``/`` (``/srv``, ``/``) that handing it over would give the agent a system tree."""
+    if len(workdir.resolve().parts) < 3:
+        raise ValueError(
+            f"its workdir {workdir} is too near / to be handed to the agent's own user; "
+            "give it a directory of its own"
+        )
+    hand_over(home, uid)
+    hand_over(workdir, uid)
+
+
+def hand_over(top: Path, uid: int) -> int:
+    """Make the tree at ``top`` ``uid``'s (uid and gid); how many entries changed.
+
+    Symlinks are never followed (``fwalk`` holds each directory open, so no level can be
+    swapped for a link on the way down), and a file with more than one hard link is left
+    as it is: its other name may lie outside the lane."""
+    top = top.resolve()  # the workdir the operator named may be a link; nothing below is
+    if not top.is_dir():
+        return 0
+    changed = 0
+    if _own(top, uid, None):
+        changed += 1
+    for _, dirs, files, dir_fd in os.fwalk(top, follow_symlinks=False):
+        for name in (*dirs, *files):
+            if _own(name, uid, dir_fd):
+                changed += 1
+    return changed
+
+
+def _own(path: Path | str, uid: int, dir_fd: int | None) -> bool:
+    try:
+        info = os.stat(path, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    if info.st_uid == uid and info.st_gid == uid:
+        return False
+    if not stat.S_ISDIR(info.st_mode) and info.st_nlink > 1:
+        log.warning("left %s as it is: it has %d hard links", path, info.st_nlink)
+        return False
+    os.chown(path, uid, uid, dir_fd=dir_fd, follow_symlinks=False)
+    return True

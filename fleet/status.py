@@ -19,7 +19,7 @@ from fleet.names import AgentName
 from fleet.permission_config import PolicyDefaults
 from fleet.runs import latest, mtime
 from fleet.sandbox.destinations import DEFAULT_ALLOW
-from fleet.watchdog import DEFAULT_HEARTBEAT_TIMEOUT
+from fleet.watchdog import DEFAULT_HEARTBEAT_TIMEOUT, in_trouble
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +114,14 @@ class AgentStatus:
     egress_refused: int = 0  # refused egress attempts, all time (ledger: egress_refusals)
     host: str = "local"  # where it runs: `local`, or a host of the config's `hosts:`
     host_down: str | None = None  # why its host cannot be reached now: its state unknown
+
+    @property
+    def trouble(self) -> str | None:
+        """What is wrong with the agent by the watchdog's verdict (its state, with the
+        reason the watchdog gave), or ``None`` when it is healthy (:func:`in_trouble`)."""
+        if not in_trouble(self.state):
+            return None
+        return f"{self.state.value}: {self.reason}" if self.reason else self.state.value
 
 
 def agent_status(

@@ -78,6 +78,20 @@ DEFAULT_HEARTBEAT_TIMEOUT = 120.0
 HeartbeatKind = Literal["working", "waiting", "beat"]
 """What a heartbeat said: busy, waiting for input, or just alive (no state given)."""
 
+TROUBLED = frozenset({AgentState.STALLED, AgentState.FAILED})
+"""The states that mean an agent is in trouble."""
+
+
+def in_trouble(state: AgentState) -> bool:
+    """Whether an agent in ``state`` is in trouble: the one rule every surface shows.
+
+    Liveness is judged here once, by :func:`sweep`, with each agent's own
+    ``heartbeat_timeout`` and its signals (a "waiting" heartbeat, output as well as beats);
+    the state it leaves is the verdict. So an agent waiting for input, one quiet within a
+    longer timeout, and a program that only prints are healthy everywhere, and a stalled
+    one is stalled everywhere: no surface judges by a heartbeat's age alone."""
+    return state in TROUBLED
+
 
 @dataclass(frozen=True, slots=True)
 class WatchdogDefaults:

@@ -177,10 +177,13 @@ def _kill_tree(root: int, timeout: float = 10.0) -> None:
 
 def host_login(base: str) -> Login:
     """As root, the dedicated user ``base`` (made if missing, unlocked, cleared of leftover
-    processes); otherwise the current user."""
+    processes), or root itself for ``root``; otherwise the current user."""
     if os.geteuid() != 0:
         entry = pwd.getpwuid(os.getuid())
         return Login(entry.pw_name, entry.pw_uid, entry.pw_dir, dedicated=False)
+    if base == "root":  # a host whose login is root: never made, changed or cleared here
+        entry = pwd.getpwuid(0)
+        return Login(entry.pw_name, 0, entry.pw_dir, dedicated=False)
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     name = f"{base}-{worker}" if worker else base
     try:
@@ -334,6 +337,11 @@ class SshServer:
         self._state_dirs.append(Path(self.login.home) / name)
         return f"~/{name}", self._state_dirs[-1]
 
+    @property
+    def state_dirs(self) -> tuple[Path, ...]:
+        """The state dirs handed out so far (:meth:`state_dir`)."""
+        return tuple(self._state_dirs)
+
     def close(self) -> None:
         """Stop sshd, kill every process of a dedicated user, delete the directory (and the
         state dirs handed out)."""
@@ -368,7 +376,7 @@ class SshServer:
             "PasswordAuthentication no",
             "KbdInteractiveAuthentication no",
             "PubkeyAuthentication yes",
-            "PermitRootLogin no",
+            f"PermitRootLogin {'prohibit-password' if self.login.uid == 0 else 'no'}",
             "PermitUserEnvironment no",
             "StrictModes no",
             "StreamLocalBindUnlink yes",

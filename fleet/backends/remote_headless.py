@@ -82,7 +82,7 @@ class RemoteHeadlessBackend(RemoteTmuxBackend):
         except HostError as exc:
             raise LaunchFailed(str(exc)) from None
         pid = done.stdout.strip().splitlines()[-1:] if done.ok else []
-        if not pid or not pid[0].isdigit():
+        if not pid or not (pid[0].isascii() and pid[0].isdigit()):
             why = done.stderr.strip() or f"exit status {done.exit_status}"
             raise LaunchFailed(f"host {self.host} could not start {session}: {why}")
         return int(pid[0])

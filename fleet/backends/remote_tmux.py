@@ -52,6 +52,7 @@ from fleet.backends.tmux_client import SERVER_EXITING, TmuxResult, no_formats, t
 from fleet.errors import FleetError, LaunchFailed
 from fleet.hosts.connection import HostLink
 from fleet.hosts.errors import HostError
+from fleet.hosts.lanes import set_up_lane
 from fleet.hosts.place import HostPlace
 from fleet.hosts.remote import RemoteResult
 from fleet.model import ExitInfo, LaunchPlan, RunHandle
@@ -193,18 +194,25 @@ class RemoteTmuxBackend(TmuxBackend):
                 f"host {self.host}: cannot prepare the run: {prepared.stderr.strip()}"
             )
         offset = int(prepared.stdout.split()[-1])
-        sandbox = ["--sandbox"] if plan.sandboxed else []  # no lanes there: no --user
+        sandbox = ["--sandbox"] if plan.sandboxed else []
+        if plan.sandboxed and plan.run_as is not None:  # a lane: the login there is root
+            sandbox += ["--user", str(plan.run_as)]
         for limit in plan.rlimits if plan.sandboxed else ():
             sandbox += ["--rlimit", limit]
         argv = [PYTHON, "-I", "-S", place.bundled(SHIM), remote_run, *sandbox, "--"]
         argv += [self._remote_arg(arg, place) for arg in plan.argv]
         spec_path = posixpath.join(remote_run, "launch.json")
         env = {key: _remote_text(value, place) for key, value in plan.env.items()}
+        files = {str(path): _remote_text(text, place) for path, text in plan.files.items()}
+        if plan.sandboxed and plan.run_as is not None:  # written as root into its lane
+            home = place.home_of(session)
+            await set_up_lane(link, place, plan.run_as, home, str(plan.cwd), files)
+            files = {}
         try:
             sftp = await link.sftp()
-            for path, text in plan.files.items():  # a CLI's config naming a gate, say
-                await sftp.makedirs(posixpath.dirname(str(path)), exist_ok=True)
-                await _write(sftp, str(path), _remote_text(text, place))
+            for path, text in files.items():  # a CLI's config naming a gate, say
+                await sftp.makedirs(posixpath.dirname(path), exist_ok=True)
+                await _write(sftp, path, text)
             spec = launch_spec(dataclasses.replace(plan, env=env), argv, Path(remote_run))
             await _write(sftp, spec_path, spec)
         except (OSError, asyncssh.Error, HostError) as exc:
@@ -212,7 +220,8 @@ class RemoteTmuxBackend(TmuxBackend):
         pane_pid = await self._start(plan, session, place, spec_path, remote_run, remote_log)
         waited = await _run(link, ["sh", "-c", _AWAIT_PID, "sh", remote_run, str(pane_pid)])
         facts = dict(line.split(" ", 1) for line in waited.stdout.splitlines() if " " in line)
-        if "pid" not in facts:
+        told = facts.get("pid", "").strip()
+        if not (told.isascii() and told.isdigit()):  # the host's answer, read strictly
             handle = RunHandle(self.name, pane_pid, pane_pid, run_dir, log_path, None, session)
             info = await self._ended(handle, place)
             await self._kill_session(session, pane_pid)
@@ -221,11 +230,11 @@ class RemoteTmuxBackend(TmuxBackend):
         ticks = facts.get("ticks", "").strip()
         handle = RunHandle(
             backend=self.name,
-            pid=int(facts["pid"]),
+            pid=int(told),
             pgid=pane_pid,
             run_dir=run_dir,
             log_path=log_path,
-            start_ticks=int(ticks) if ticks.isdigit() else None,
+            start_ticks=int(ticks) if ticks.isascii() and ticks.isdigit() else None,
             session=session,
         )
         self._watch.add(Watched(handle, session, offset))
@@ -309,7 +318,7 @@ class RemoteTmuxBackend(TmuxBackend):
             tmp = target.with_suffix(".tmp")
             tmp.write_text(result.stdout)
             tmp.replace(target)
-        recorded = read_exit(handle.run_dir)
+        recorded = read_exit(handle.run_dir, written_by=f"host {self.host}")
         if recorded is not None:
             return recorded
         return ExitInfo(None, f"its tmux pane on host {self.host} ended without an exit record")

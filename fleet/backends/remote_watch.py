@@ -203,12 +203,12 @@ class RemoteWatch:
         alive = {}
         for line in states.splitlines():
             pid, _, mark = line.partition(" ")
-            if pid.isdigit():
+            if pid.isascii() and pid.isdigit():
                 alive[int(pid)] = mark == "A"
         for line in sizes.splitlines():
             size, _, path = line.strip().partition(" ")
             grown = logs.get(path)
-            if grown is not None and size.isdigit():
+            if grown is not None and size.isascii() and size.isdigit():
                 await self._mirror(grown, int(size))
         for key in list(self._runs):
             if key[1] in alive:
@@ -271,4 +271,4 @@ def _read_offset(log_path: Path) -> int | None:
         text = (log_path.parent / OFFSET_FILE).read_text().strip()
     except OSError:
         return None
-    return int(text) if text.isdigit() else None
+    return int(text) if text.isascii() and text.isdigit() else None

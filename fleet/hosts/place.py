@@ -3,7 +3,8 @@
 On every connection, before the link counts as up (:func:`prepare`):
 
 * the remote user's home is asked for, and the entry's ``state_dir`` made absolute with it;
-* the state dir is made (mode 0700) with ``lib/`` and ``agents/`` in it;
+* the state dir is made (mode 0700) with ``lib/`` and ``agents/`` in it, and the entry's
+  ``workdirs`` if it names one;
 * Fleetwarden's standalone scripts — the agent shim, the tmux launcher, the stub agent —
   are copied to ``lib/`` under their path in the package (so a run there starts the same
   shim as here: ``agent.pid``, ``exit.json``);
@@ -43,14 +44,16 @@ LOOPBACK: Final = "127.0.0.1"
 SYSTEM_HIDDEN: Final = ("/root", "/home", "/etc/ssl/private")
 """Directories no sandboxed agent on a host sees (those the host has)."""
 # Prints which of $@ exist as directories (`d PATH`), each key file no agent may read
-# (`f PATH`), whether bubblewrap is there (`b PATH`), and whether the user's systemd manager
-# runs scopes (`s /`: a tmux server started in one outlives the SSH session).
+# (`f PATH`), whether bubblewrap is there (`b PATH`), whether the login is root (`r /`: its
+# agents get lanes), and whether the user's systemd manager runs scopes (`s /`: a tmux
+# server started in one outlives the SSH session).
 _FIND_SCRIPT: Final = r"""
 for d do [ -d "$d" ] && printf 'd %s\n' "$d"; done
 for f in /etc/shadow /etc/gshadow /etc/ssh/ssh_host_*key; do
   [ -f "$f" ] && printf 'f %s\n' "$f"
 done
 b=$(command -v bwrap 2>/dev/null) && printf 'b %s\n' "$b"
+[ "$(id -u)" = 0 ] && printf 'r %s\n' /
 command -v systemd-run >/dev/null 2>&1 &&
   systemd-run --user --scope --quiet --collect true >/dev/null 2>&1 && printf 's %s\n' /
 exit 0
@@ -72,6 +75,16 @@ class HostPlace:
     secret_files: tuple[str, ...] = ()  # key files there, shown empty in a sandbox
     copied: frozenset[str] = frozenset()  # the local paths of the scripts copied there
     user_scope: bool = False  # whether `systemd-run --user --scope` works there
+    workdirs: str | None = None  # the entry's `workdirs`, made absolute
+    root: bool = False  # whether the login is root there: each agent gets a uid of its own
+
+    @property
+    def hidden_whole(self) -> tuple[str, ...]:
+        """What every sandbox on the host hides whole, whichever agents it knows of: the
+        state dir, the remote user's home, the entry's ``workdirs`` and those of
+        :data:`SYSTEM_HIDDEN` the host has. Every agent's workdir there lies below one."""
+        found = (self.state_dir, self.home, self.workdirs, *self.system_hidden)
+        return tuple(dict.fromkeys(p for p in found if p is not None and p != "/"))
 
     @property
     def lib(self) -> str:
@@ -123,11 +136,13 @@ async def prepare(
     the forwards to ``targets`` (listener name → the orchestrator's loopback port)."""
     home = await _home(conn, entry)
     state_dir = resolve_remote_path(entry.state_dir, home)
+    workdirs = resolve_remote_path(entry.workdirs, home) if entry.workdirs else None
     place = HostPlace(entry.name, home, state_dir)
     made = await run_on(
         conn,
         entry.name,
-        ["mkdir", "-p", "-m", "700", state_dir, place.lib, posixpath.join(state_dir, "agents")],
+        ["mkdir", "-p", "-m", "700", state_dir, place.lib, posixpath.join(state_dir, "agents")]
+        + ([workdirs] if workdirs else []),
         input=None,
         timeout=30.0,
     )
@@ -136,7 +151,7 @@ async def prepare(
     found = await run_on(
         conn, entry.name, ["sh", "-c", _FIND_SCRIPT, "sh", *SYSTEM_HIDDEN], input=None, timeout=30.0
     )
-    kinds: dict[str, list[str]] = {"d": [], "f": [], "b": [], "s": []}
+    kinds: dict[str, list[str]] = {"d": [], "f": [], "b": [], "r": [], "s": []}
     for line in found.stdout.splitlines():
         kind, _, path = line.partition(" ")
         if kind in kinds and path.startswith("/"):
@@ -160,6 +175,8 @@ async def prepare(
         secret_files=tuple(kinds["f"]),
         copied=frozenset(str(path) for path in bundled),
         user_scope=bool(kinds["s"]),
+        workdirs=workdirs,
+        root=bool(kinds["r"]),
     )
 
 
@@ -176,6 +193,7 @@ async def _home(conn: asyncssh.SSHClientConnection, entry: HostEntry) -> str:
 async def _copy_bundled(sftp: asyncssh.SFTPClient, place: HostPlace, files: Sequence[Path]) -> None:
     """Each script copied where :meth:`HostPlace.bundled` says, unless it is there already
     with the same bytes."""
+    await sftp.chmod(place.lib, 0o755)  # inside the 0700 state dir: see below
     for local in files:
         data = local.read_bytes()
         remote = place.bundled(local)
@@ -185,19 +203,25 @@ async def _copy_bundled(sftp: asyncssh.SFTPClient, place: HostPlace, files: Sequ
             same = found == data
         except (OSError, asyncssh.SFTPError):
             same = False
+        # Readable by all: an agent's own user (a lane) runs them in its sandbox; the state
+        # dir around them (0700) keeps everyone else out.
         if same:
+            await sftp.chmod(remote, 0o644)  # a copy made when they were its owner's only
             continue
         await sftp.makedirs(posixpath.dirname(remote), exist_ok=True)
-        await _write_private(sftp, remote, data.decode("utf-8"))
+        await _write_private(sftp, remote, data.decode("utf-8"), mode=0o644)
 
 
-async def _write_private(sftp: asyncssh.SFTPClient, path: str, text: str) -> None:
-    """``path`` written whole (a temporary file renamed over it), readable by its owner only."""
+async def _write_private(
+    sftp: asyncssh.SFTPClient, path: str, text: str, *, mode: int = 0o600
+) -> None:
+    """``path`` written whole (a temporary file renamed over it), readable by its owner only
+    (or as ``mode`` says)."""
     tmp = f"{path}.tmp"
-    attrs = asyncssh.SFTPAttrs(permissions=0o600)
+    attrs = asyncssh.SFTPAttrs(permissions=mode)
     async with sftp.open(tmp, "w", attrs) as fh:
         await fh.write(text)
-    await sftp.chmod(tmp, 0o600)
+    await sftp.chmod(tmp, mode)
     await sftp.posix_rename(tmp, path)
 
 

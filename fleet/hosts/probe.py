@@ -153,7 +153,7 @@ def parse_probe(text: str, state_dir: str) -> HostFacts:
 def parse_cpus(text: str) -> int | None:
     """``getconf _NPROCESSORS_ONLN``'s answer: a count of CPUs online."""
     value = text.strip()
-    return int(value) if value.isdigit() and int(value) > 0 else None
+    return int(value) if value.isascii() and value.isdigit() and int(value) > 0 else None
 
 
 def parse_loadavg(text: str) -> tuple[float, float, float] | None:

@@ -2,12 +2,21 @@
 (:func:`fleet.sandbox.policy.bwrap_argv`), made of that host's paths, and for ``egress:
 locked`` doors that lead back here over the host's SSH link.
 
-On a host Fleetwarden logs in as one unprivileged user, so there are no lanes (a host uid
-per agent) and no control groups: every agent there runs as that user, unprivileged
-bubblewrap giving it a user namespace of its own (uid :data:`SANDBOX_UID` inside), the
-host read-only but for its workdir and HOME, a private ``/tmp``, and out of sight the
+On a host where Fleetwarden logs in as an ordinary user there are no lanes (a host uid per
+agent; where it logs in as root there are, :mod:`fleet.hosts.lanes`), and on no host
+control groups: every agent there runs as that user, unprivileged bubblewrap giving it a
+user namespace of its own (uid :data:`SANDBOX_UID` inside), the host read-only but for its
+workdir and HOME, a private ``/tmp``, and out of sight the
 state dir (other agents' homes and workdirs, Fleetwarden's scripts but the ones it runs),
-``/root``, ``/home`` and ``/etc/ssl/private``, with the host's key files shown empty.
+the remote user's home, the entry's ``workdirs``, ``/root``, ``/home`` and
+``/etc/ssl/private``, with the host's key files shown empty.
+
+Where the agents there share one uid, file modes do not keep them apart: only what a
+sandbox hides does, and a sandbox is made once, at its launch. So what every sandbox there
+hides is decided by the host's layout alone (:attr:`HostPlace.hidden_whole`), never by
+which agents are known at the time, and every agent's workdir must lie below one of those
+directories (:func:`workdir_problem`), where it really lies (:func:`real_paths`: a symlink
+out of them does not count): each sandbox hides them whole and binds back its own.
 
 A locked agent has its own network namespace: its URLs' ports there are doors, Unix
 sockets in ``STATE_DIR/agents/NAME/doors`` that the link forwards (``ssh -R`` to a path)
@@ -20,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import posixpath
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -30,12 +40,15 @@ from typing import Final
 import asyncssh
 
 from fleet.errors import LaunchFailed
+from fleet.hosts.errors import HostError
 from fleet.hosts.place import LOOPBACK, HostPlace
-from fleet.hosts.probe import HostFacts
+from fleet.hosts.probe import HostFacts, Runner
 from fleet.model import AgentSpec, LaunchPlan
 from fleet.sandbox.lanes import RLIMITS
 from fleet.sandbox.policy import EGRESS_PORT, SANDBOX_UID, Door, Layout, bwrap_argv
 from fleet.sandbox.service import EGRESS_DOOR, LOCKED, loopback_ports, proxy_env
+
+log = logging.getLogger(__name__)
 
 DOORS_FILE: Final = "doors.json"
 EGRESS: Final = "egress"
@@ -54,20 +67,31 @@ def wrap(
     urls: Iterable[str | None],
     others: Iterable[Path],
     facts: HostFacts | None = None,
+    real: Mapping[str, str] | None = None,
+    uid: int | None = None,
 ) -> tuple[LaunchPlan, dict[str, int | str]]:
     """``plan`` run in ``spec``'s sandbox on ``place``'s host; ``urls`` are the agent's
     (host-local) URLs, ``others`` the other agents' workdirs there, ``facts`` what the
-    host's last probe found (where its CLI is installed). Returns the plan and the doors
-    to open first (socket path → the host-local port it leads to, or :data:`EGRESS`: the
-    allow-list's door here)."""
+    host's last probe found (where its CLI is installed), ``real`` where the workdir and
+    :attr:`HostPlace.hidden_whole` really lie there (:func:`real_paths`; by default, as
+    named), ``uid`` the agent's own uid there (its lane, where the login is root:
+    :mod:`fleet.hosts.lanes`). Returns the plan and the doors to open first (socket path →
+    the host-local port it leads to, or :data:`EGRESS`: the allow-list's door here)."""
     if not place.has_bwrap:
         raise LaunchFailed(
             f"{spec.name} cannot start sandboxed: host {spec.host} has no bubblewrap — "
             "install it there (apt-get install bubblewrap)"
         )
-    state = Path(place.state_dir)
-    hidden = [state, *(Path(p) for p in place.system_hidden)]
-    hidden += [p for p in others if not p.is_relative_to(state) and p != plan.cwd]
+    found = real or {}
+    whole = [Path(found.get(p, p)) for p in place.hidden_whole]
+    workdir = Path(found.get(str(plan.cwd), str(plan.cwd)))
+    problem = workdir_problem(workdir, whole)
+    if problem is not None:
+        raise LaunchFailed(f"{spec.name} cannot start on host {spec.host}: {problem}")
+    for other in others:  # an operator's choice, but one the other agent sees
+        if workdir != other and workdir.is_relative_to(other):
+            log.warning("agent %s's workdir %s lies in another's (%s)", spec.name, workdir, other)
+    hidden = [*whole, *(p for p in others if not _under(p, whole) and p != workdir)]
     needed = [Path(place.lib), *_path_dirs(plan.env.get("PATH", ""), hidden)]
     needed += _install(plan.argv[0] if plan.argv else "", facts)
     locked = spec.egress == LOCKED
@@ -85,21 +109,60 @@ def wrap(
             opened[posixpath.join(where, EGRESS_DOOR)] = EGRESS
             env.update(proxy_env())
     layout = Layout(
-        workdir=plan.cwd,
+        workdir=workdir,
         home=Path(place.home_of(spec.name)),
         hidden=tuple(hidden),
         needed=tuple(needed),
         locked=locked,
         door_dir=Path(where) if locked else None,
         doors=doors,
-        uid=SANDBOX_UID,
+        uid=SANDBOX_UID if uid is None else uid,
         masked=tuple(Path(p) for p in place.secret_files),
     )
     # The backend makes this Python the host's python3 and the forwarder its copy there.
     argv = bwrap_argv(layout, plan.argv, bwrap="bwrap", python=sys.executable)
     limits = tuple(f"{name}={value}" for name, value in RLIMITS)
-    wrapped = replace(plan, argv=tuple(argv), env=env, sandboxed=True, run_as=None, rlimits=limits)
+    wrapped = replace(plan, argv=tuple(argv), env=env, sandboxed=True, run_as=uid, rlimits=limits)
     return wrapped, opened
+
+
+def workdir_problem(workdir: Path, whole: Sequence[Path]) -> str | None:
+    """Why ``workdir`` (where it really lies) cannot be an agent's on a host whose
+    sandboxes all hide ``whole``, in words with the fix; ``None`` when it can. Only a
+    workdir below what every sandbox there hides stays out of the other agents' sight,
+    whichever started first (agents sharing the login's uid have nothing else)."""
+    held = next((w for w in whole if w == workdir or w.is_relative_to(workdir)), None)
+    if held is not None:
+        return (
+            f"its workdir {workdir} is or holds {held}, which every sandbox there hides; "
+            "give it a directory of its own below it"
+        )
+    if not _under(workdir, whole):
+        shown = ", ".join(str(w) for w in whole)
+        return (
+            f"its workdir {workdir} lies outside what every sandbox there hides whole "
+            f"({shown}), so the host's other agents could read it; "
+            "put it below one of them, or name its parent in the host's `workdirs:`"
+        )
+    return None
+
+
+_REAL_SCRIPT: Final = "import os,sys\nfor p in sys.argv[1:]: print(os.path.realpath(p), end='\\0')"
+
+
+async def real_paths(link: Runner, paths: Sequence[str]) -> dict[str, str]:
+    """Where each of ``paths`` really lies on the host behind ``link`` (symlinks resolved);
+    raises :class:`HostError` when the host cannot say."""
+    done = await link.run(["python3", "-I", "-S", "-c", _REAL_SCRIPT, *paths], timeout=30.0)
+    lines = done.stdout.split("\0")[:-1]
+    if not done.ok or len(lines) != len(paths) or not all(p.startswith("/") for p in lines):
+        said = done.stderr.strip().splitlines()[-1:] or [f"exit status {done.exit_status}"]
+        raise HostError(f"python3 there cannot tell where its paths lie: {said[0]}")
+    return dict(zip(paths, lines, strict=True))
+
+
+def _under(path: Path, roots: Iterable[Path]) -> bool:
+    return any(path == root or path.is_relative_to(root) for root in roots)
 
 
 def _path_dirs(path: str, hidden: Sequence[Path]) -> list[Path]:
@@ -142,14 +205,16 @@ async def open_doors(
     agent: str,
     doors: Mapping[str, int | str],
     egress: EgressDoor | None,
+    owner: int | None = None,
 ) -> list[asyncssh.SSHListener]:
     """Open ``doors`` (socket path → host-local port, or :data:`EGRESS`) for ``agent``,
     each forwarded to the orchestrator's listener behind that port (or to its allow-list
-    door here), and record them for the next connection."""
+    door here), and record them for the next connection; ``owner``: the agent's own uid
+    there, whose doors they are."""
     where = door_dir(place, agent)
     await sftp.makedirs(where, exist_ok=True)
     await sftp.chmod(where, 0o700)
-    listeners = await _forward(conn, sftp, place, agent, doors, egress)
+    listeners = await _forward(conn, sftp, place, agent, doors, egress, owner)
     text = json.dumps({"doors": dict(doors)})
     async with sftp.open(posixpath.join(place.agent_dir(agent), DOORS_FILE), "w") as fh:
         await fh.write(text)
@@ -161,8 +226,10 @@ async def reopen_doors(
     sftp: asyncssh.SFTPClient,
     place: HostPlace,
     egress: EgressDoor | None,
+    owners: Mapping[str, int] | None = None,
 ) -> dict[str, list[asyncssh.SSHListener]]:
-    """Every agent's recorded doors on the host, opened again (a new connection)."""
+    """Every agent's recorded doors on the host, opened again (a new connection);
+    ``owners``: the agents' own uids there, where they have lanes."""
     opened: dict[str, list[asyncssh.SSHListener]] = {}
     agents_dir = posixpath.join(place.state_dir, "agents")
     try:
@@ -178,7 +245,8 @@ async def reopen_doors(
             }
         except (OSError, asyncssh.SFTPError, ValueError, KeyError, TypeError, AttributeError):
             continue
-        opened[agent] = await _forward(conn, sftp, place, agent, doors, egress)
+        owner = (owners or {}).get(agent)
+        opened[agent] = await _forward(conn, sftp, place, agent, doors, egress, owner)
     return opened
 
 
@@ -195,6 +263,7 @@ async def _forward(
     agent: str,
     doors: Mapping[str, int | str],
     egress: EgressDoor | None,
+    owner: int | None = None,
 ) -> list[asyncssh.SSHListener]:
     back = {remote: local for local, remote in place.ports.items()}
     listeners = []
@@ -212,4 +281,8 @@ async def _forward(
         with contextlib.suppress(OSError, asyncssh.SFTPError):
             await sftp.remove(path)  # a socket left by an earlier connection
         listeners.append(await conn.forward_remote_path_to_port(path, LOOPBACK, local))
+    if owner is not None:  # the agent's own user connects: its door directory and sockets
+        for path in (door_dir(place, agent), *doors):
+            with contextlib.suppress(OSError, asyncssh.SFTPError):  # a door not opened
+                await sftp.chown(path, owner, owner, follow_symlinks=False)
     return listeners

@@ -257,6 +257,17 @@ class HostEntry(BaseModel):
             "use."
         ),
     )
+    workdirs: RemotePath | None = Field(
+        default=None,
+        description=(
+            "A directory on the host for agents' workdirs outside the state dir and the "
+            "remote user's home (e.g. `/srv/agents`). Agents logged in as one user share "
+            "its uid, so every sandbox on the host hides the state dir, the home, `/home`, "
+            "`/root` and this directory whole and binds back only its own workdir; a "
+            "workdir anywhere else is refused at launch. Absolute, or `~/…`; created "
+            "(0700) if missing."
+        ),
+    )
 
     path: tuple[RemotePath, ...] = Field(
         default=(),

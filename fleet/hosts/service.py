@@ -25,9 +25,17 @@ from fleet.clock import Clock
 from fleet.errors import LaunchFailed
 from fleet.hosts.connection import HostLink, LinkState, LinkStatus
 from fleet.hosts.errors import HostError
+from fleet.hosts.lanes import HostLanes, read_uids
 from fleet.hosts.place import HostPlace, prepare
 from fleet.hosts.probe import HostFacts, probe
-from fleet.hosts.sandbox import EgressDoor, forget_doors, open_doors, reopen_doors, wrap
+from fleet.hosts.sandbox import (
+    EgressDoor,
+    forget_doors,
+    open_doors,
+    real_paths,
+    reopen_doors,
+    wrap,
+)
 from fleet.hosts.schema import HostEntry, HostName
 from fleet.model import AgentSpec, LaunchPlan
 
@@ -80,6 +88,7 @@ class Hosts:
         self._probing: dict[HostName, asyncio.Task[None]] = {}
         self._started = False
         self._said: dict[HostName, str | None] = {}  # the down reason last logged
+        self._lanes = HostLanes()  # the agents' uids where a host's login is root
 
     def __len__(self) -> int:
         return len(self._links)
@@ -153,7 +162,10 @@ class Hosts:
     async def _setup(self, entry: HostEntry, conn: asyncssh.SSHClientConnection) -> None:
         place = await prepare(conn, entry, bundled=self._bundled, targets=self._targets)
         async with conn.start_sftp_client() as sftp:  # running locked agents' doors
-            self._doors[entry.host_name] = await reopen_doors(conn, sftp, place, self._egress_door)
+            owners = await read_uids(sftp, place) if place.root else None
+            self._doors[entry.host_name] = await reopen_doors(
+                conn, sftp, place, self._egress_door, owners
+            )
         self._places[entry.host_name] = place
 
     # -- sandboxes on hosts ---------------------------------------------------------------
@@ -167,12 +179,18 @@ class Hosts:
         place = self.place(spec.host)
         if link is None or place is None:
             raise LaunchFailed(f"{spec.name} cannot start: host {spec.host} cannot be reached")
-        wrapped, doors = wrap(spec, plan, place, urls, others, self.facts(spec.host))
+        try:  # where the workdir and what every sandbox hides really lie there
+            real = await real_paths(link, [str(plan.cwd), *place.hidden_whole])
+            uid = await self._lanes.uid_for(link, place, spec.name) if place.root else None
+        except HostError as exc:
+            raise LaunchFailed(f"{spec.name} cannot start on host {spec.host}: {exc}") from None
+        facts = self.facts(spec.host)
+        wrapped, doors = wrap(spec, plan, place, urls, others, facts, real, uid)
         if doors:
             try:
                 sftp = await link.sftp()
                 opened = await open_doors(
-                    link.connection(), sftp, place, spec.name, doors, self._egress_door
+                    link.connection(), sftp, place, spec.name, doors, self._egress_door, uid
                 )
             except (HostError, OSError, asyncssh.Error) as exc:
                 raise LaunchFailed(

@@ -16,7 +16,8 @@ apply to that shared uid.
 
 Per-agent memory and process caps come from control groups where the host lets
 Fleetwarden set them (:mod:`fleet.sandbox.cgroups`); :func:`enforcement` says what holds
-here, and Fleetwarden logs it at start.
+here — root or not, as the two systemd units in ``docs/systemd/`` run it, the lanes and
+the caps — and Fleetwarden logs it at start, as ``check-config`` prints it.
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import stat
+import pwd
 from dataclasses import dataclass
 from pathlib import Path
 
+from fleet.lane_files import hand_over as hand_over
+from fleet.lane_files import hand_over_lane as hand_over_lane
 from fleet.private_files import write_private
 from fleet.sandbox import cgroups
 
@@ -39,6 +42,10 @@ LANES = 60_000
 """How many agent uids the range holds."""
 RLIMITS: tuple[tuple[str, int], ...] = (("NPROC", 4096), ("NOFILE", 16384), ("CORE", 0))
 """What every sandboxed agent may have at most: processes (per uid), open files, core dumps."""
+ROOT_UNIT = "docs/systemd/fleetwarden.service"
+"""The unit that runs Fleetwarden as root: a uid per agent, cgroup caps."""
+UNPRIVILEGED_UNIT = "docs/systemd/fleetwarden-unprivileged.service"
+"""The unit that runs it as an ordinary user: one uid for all, caps only if delegated."""
 
 
 class Lanes:
@@ -75,68 +82,39 @@ class Lanes:
         return {str(k): int(v) for k, v in loaded.items() if isinstance(v, int)}
 
 
-def hand_over_lane(home: Path, workdir: Path, uid: int) -> None:
-    """Hand an agent's HOME and workdir to ``uid``; ``ValueError`` for a workdir so near
-    ``/`` (``/srv``, ``/``) that handing it over would give the agent a system tree."""
-    if len(workdir.resolve().parts) < 3:
-        raise ValueError(
-            f"its workdir {workdir} is too near / to be handed to the agent's own user; "
-            "give it a directory of its own"
-        )
-    hand_over(home, uid)
-    hand_over(workdir, uid)
-
-
-def hand_over(top: Path, uid: int) -> int:
-    """Make the tree at ``top`` ``uid``'s (uid and gid); how many entries changed.
-
-    Symlinks are never followed (``fwalk`` holds each directory open, so no level can be
-    swapped for a link on the way down), and a file with more than one hard link is left
-    as it is: its other name may lie outside the lane."""
-    top = top.resolve()  # the workdir the operator named may be a link; nothing below is
-    if not top.is_dir():
-        return 0
-    changed = 0
-    if _own(top, uid, None):
-        changed += 1
-    for _, dirs, files, dir_fd in os.fwalk(top, follow_symlinks=False):
-        for name in (*dirs, *files):
-            if _own(name, uid, dir_fd):
-                changed += 1
-    return changed
-
-
-def _own(path: Path | str, uid: int, dir_fd: int | None) -> bool:
-    try:
-        info = os.stat(path, dir_fd=dir_fd, follow_symlinks=False)
-    except FileNotFoundError:
-        return False
-    if info.st_uid == uid and info.st_gid == uid:
-        return False
-    if not stat.S_ISDIR(info.st_mode) and info.st_nlink > 1:
-        log.warning("left %s as it is: it has %d hard links", path, info.st_nlink)
-        return False
-    os.chown(path, uid, uid, dir_fd=dir_fd, follow_symlinks=False)
-    return True
-
-
 @dataclass(frozen=True, slots=True)
 class Enforcement:
-    """What keeps agents apart on this host."""
+    """What keeps agents apart on this host, from the facts: whether Fleetwarden runs as
+    root (``distinct_uids``), who it runs as, and what the control groups allow."""
 
     distinct_uids: bool
     cgroup: str  # the caps per agent, or why there are none (:func:`cgroups.describe`)
+    user: str = "root (uid 0)"
 
     def lines(self) -> list[str]:
         caps = ", ".join(f"{name}={value}" for name, value in RLIMITS)
-        users = (
-            f"each agent runs as a host uid of its own (from {FIRST_UID})"
-            if self.distinct_uids
-            else "agents share Fleetwarden's uid (it is not root): lanes are drawn by mounts only"
-        )
-        return [users, f"rlimits of every agent: {caps}", self.cgroup]
+        if self.distinct_uids:
+            mode = f"runs as root, like the root unit ({ROOT_UNIT})"
+            users = f"each agent runs as a host uid of its own (from {FIRST_UID})"
+        else:
+            mode = (
+                f"runs as {self.user}, not root, like the unprivileged unit ({UNPRIVILEGED_UNIT})"
+            )
+            users = (
+                "agents share Fleetwarden's uid (it is not root): lanes are drawn by mounts only"
+            )
+        return [mode, users, f"rlimits of every agent: {caps}", self.cgroup]
 
 
 def enforcement(lanes: Lanes, root: Path = cgroups.ROOT) -> Enforcement:
     """What this host enforces between agents, for the log at start and check-config."""
-    return Enforcement(distinct_uids=lanes.distinct, cgroup=cgroups.describe(root))
+    return Enforcement(
+        distinct_uids=lanes.distinct, cgroup=cgroups.describe(root), user=_who(os.geteuid())
+    )
+
+
+def _who(uid: int) -> str:
+    try:
+        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
+    except KeyError:
+        return f"uid {uid}"

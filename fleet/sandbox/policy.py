@@ -59,6 +59,15 @@ class Door:
 
 
 @dataclass(frozen=True, slots=True)
+class Bind:
+    """A path shown at another name too: ``source`` (where it really lies) at ``dest``."""
+
+    source: Path
+    dest: Path
+    writable: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Layout:
     """Everything the sandbox of one run is made of."""
 
@@ -72,6 +81,7 @@ class Layout:
     tmp_size: int = TMP_SIZE
     uid: int = SANDBOX_UID  # the agent's uid and gid inside; never 0
     masked: tuple[Path, ...] = ()  # files shown as /dev/null (they must exist)
+    aliases: tuple[Bind, ...] = ()  # its places (or needed ones) at the names it was given
 
 
 def _under(path: Path, roots: Iterable[Path]) -> bool:
@@ -111,9 +121,15 @@ def bwrap_argv(layout: Layout, command: Sequence[str], *, bwrap: str, python: st
     own = (layout.home, layout.workdir)
     for path in own:
         argv += ["--bind", str(path), str(path)]
+    for alias in layout.aliases:  # after the paths that cover where they are shown
+        kind = "--bind" if alias.writable else "--ro-bind-try"
+        argv += [kind, str(alias.source), str(alias.dest)]
     for path in hidden:  # another agent's workdir inside this one's stays out of sight
         if _under(path, own) and path not in own:
             argv += ["--tmpfs", str(path)]
+        for alias in layout.aliases:  # and so it does where its place is shown again
+            if path != alias.source and path.is_relative_to(alias.source):
+                argv += ["--tmpfs", str(alias.dest / path.relative_to(alias.source))]
     for path in sorted(set(layout.masked)):
         argv += ["--ro-bind", "/dev/null", str(path)]
     entry = [python, "-I", "-S", str(FORWARDER)]

@@ -23,6 +23,12 @@ sandbox hides every other agent's workdir (the caller names them), ``/root``, ``
 ``/etc/ssl/private`` and shows ``/etc/shadow``, ``/etc/gshadow`` and the ssh host keys as
 empty. When Fleetwarden is root, the agent runs as a host uid of its own, to which its
 HOME, its workdir and its door directory are handed before each launch.
+
+Whatever the layout — the config, the state dir and the workdirs inside a directory the
+agent's user cannot enter, named through symlinks, on filesystems of their own — the paths
+go to bubblewrap where they really lie and as that user can have them mounted
+(:mod:`fleet.sandbox.reach`); a layout no sandbox can serve is refused before bubblewrap
+runs, naming the directory and the fix (:mod:`fleet.sandbox.layout_check`).
 """
 
 from __future__ import annotations
@@ -46,7 +52,9 @@ from fleet.sandbox import cgroups
 from fleet.sandbox.doors import DoorSet, Handler, Served, fixed
 from fleet.sandbox.egress_proxy import ForwardProxy, Refusal
 from fleet.sandbox.lanes import FIRST_UID, RLIMITS, Lanes, enforcement, hand_over_lane
+from fleet.sandbox.layout_check import handover_problem
 from fleet.sandbox.policy import EGRESS_PORT, Door, Layout, bwrap_argv
+from fleet.sandbox.reach import Arranged, Walker, arrange
 from fleet.sandbox.refusals import RefusalBook
 from fleet.sandbox.setup_hint import fix
 
@@ -200,7 +208,8 @@ class Sandboxes:
                 f"{spec.name} cannot start sandboxed: {self._problem}. To fix: {self._fix}"
             )
         hidden = (self._settings.state_dir, *self._settings.hidden)
-        exposed = next((h for h in hidden if h.is_relative_to(plan.cwd)), None)
+        workdir = _real(plan.cwd)
+        exposed = next((h for h in hidden if _real(h).is_relative_to(workdir)), None)
         if exposed is not None:
             raise LaunchFailed(
                 f"{spec.name} cannot start: its workdir {plan.cwd} holds {exposed}, which no "
@@ -208,8 +217,11 @@ class Sandboxes:
             )
         others = tuple(others)
         uid = await self._lane(spec, plan.cwd, home, others)
-        lane_hidden = tuple(p for p in (*SYSTEM_HIDDEN, *others) if p.exists() and p != plan.cwd)
+        lane_hidden = tuple(
+            p for p in (*SYSTEM_HIDDEN, *others) if p.exists() and _real(p) != workdir
+        )
         hidden = (*hidden, *lane_hidden)
+        placed = await self._arrange(spec, plan, home, hidden, uid)
         env = dict(plan.env)
         doors: tuple[Door, ...] = ()
         locked = spec.egress == LOCKED
@@ -222,16 +234,18 @@ class Sandboxes:
             if spec.egress_allow:
                 doors += (Door(EGRESS_PORT, EGRESS_DOOR),)
                 env.update(proxy_env())
+        workdir, home = placed.own
         layout = Layout(
-            workdir=plan.cwd,
+            workdir=workdir,
             home=home,
-            hidden=hidden,
-            needed=self._needed(plan, hidden),
+            hidden=placed.hidden,
+            needed=placed.needed,
             locked=locked,
             door_dir=self._door_dir(spec.name) if locked else None,
             doors=doors,
             uid=os.getuid() if uid is None else uid,
             masked=_secret_files(),
+            aliases=placed.aliases,
         )
         argv = bwrap_argv(
             layout, plan.argv, bwrap=self._settings.bwrap, python=self._settings.python
@@ -253,6 +267,29 @@ class Sandboxes:
             cgroups=groups,
         )
 
+    async def _arrange(
+        self,
+        spec: AgentSpec,
+        plan: LaunchPlan,
+        home: Path,
+        hidden: tuple[Path, ...],
+        uid: int | None,
+    ) -> Arranged:
+        """The sandbox's paths where bubblewrap, run as the agent's user, can mount them
+        (:mod:`fleet.sandbox.reach`); a layout no sandbox can be built for is refused with
+        the directory and the fix."""
+        needed = self._needed(plan, hidden)
+        try:
+            placed = await asyncio.to_thread(
+                arrange, hidden, (plan.cwd, home), needed, Walker.of(uid)
+            )
+        except OSError as exc:
+            raise LaunchFailed(f"{spec.name} cannot start sandboxed: {exc.strerror}") from None
+        if placed.closed:
+            shown = ", ".join(str(p) for p in placed.closed)
+            log.info("sandbox of %s hides %s whole: its user cannot enter it", spec.name, shown)
+        return placed
+
     async def _lane(
         self, spec: AgentSpec, workdir: Path, home: Path, others: tuple[Path, ...]
     ) -> int | None:
@@ -264,9 +301,15 @@ class Sandboxes:
                 return None
             if workdir in others:
                 log.warning("agent %s shares its workdir %s with another", spec.name, workdir)
-            await asyncio.to_thread(hand_over_lane, home, workdir, uid)
-        except (OSError, ValueError) as exc:
+        except OSError as exc:
             raise LaunchFailed(f"{spec.name} cannot start: {exc}") from exc
+        try:
+            await asyncio.to_thread(hand_over_lane, home, workdir, uid)
+        except ValueError as exc:
+            raise LaunchFailed(f"{spec.name} cannot start: {exc}") from exc
+        except OSError as exc:  # say why its filesystem refuses, where that is known
+            why = await asyncio.to_thread(handover_problem, workdir)
+            raise LaunchFailed(f"{spec.name} cannot start sandboxed: {why or exc}") from exc
         return uid
 
     async def open_remote_egress(self, spec: AgentSpec) -> Path | None:
@@ -393,6 +436,10 @@ class Sandboxes:
             needed.append(modules[-1] if modules else real.parent)
             needed.append(Path(found).parent)
         return tuple(needed)
+
+
+def _real(path: Path) -> Path:
+    return Path(os.path.realpath(path))
 
 
 def _secret_files() -> tuple[Path, ...]:

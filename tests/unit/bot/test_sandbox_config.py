@@ -94,14 +94,17 @@ def test_check_config_refuses_allowed_names_that_resolve_into_this_machine() -> 
 
 
 def test_check_config_says_what_keeps_agents_apart_on_this_host() -> None:
-    """The summary says whether agents get uids of their own (as root), their rlimits, and
-    whether per-agent cgroup caps are enforced here."""
+    """The summary says whether Fleetwarden runs as root (as the root unit runs it) or
+    not, whether agents get uids of their own, their rlimits, and whether per-agent cgroup
+    caps are enforced here."""
     lines = [
         line for line in _summary(parse("agents: []\n"), []).splitlines() if "isolation:" in line
     ]
-    users = "a host uid of its own" if os.geteuid() == 0 else "share Fleetwarden's uid"
-    assert len(lines) == 3 and users in lines[0], lines
-    assert "NPROC=4096" in lines[1] and "cgroup memory and process caps" in lines[2]
+    root = os.geteuid() == 0
+    mode = "runs as root, like the root unit" if root else "not root, like the unprivileged"
+    users = "a host uid of its own" if root else "share Fleetwarden's uid"
+    assert len(lines) == 4 and mode in lines[0] and users in lines[1], lines
+    assert "NPROC=4096" in lines[2] and "cgroup memory and process caps" in lines[3]
 
 
 class FakeFleet:

@@ -4,6 +4,7 @@ host's paths, its doors, and what is refused; and the config's checks of agents'
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -92,3 +93,52 @@ def test_the_config_names_an_unknown_host_and_any_without_hosts() -> None:
     assert "no host 'box9' in the config's hosts (known: box2)" in problems[0][1]
     alone = list(placement_problems([], [SimpleNamespace(host="any")]))  # type: ignore[arg-type]
     assert "`host: any` picks one of the config's hosts, and it lists none" in alone[0][1]
+
+
+def test_every_sandbox_on_a_host_hides_the_same_directories_whatever_agents_it_knows() -> None:
+    """Agents there share one uid: the state dir, the remote user's home, the entry's
+    `workdirs` and /root, /home are hidden whole by every sandbox, known agents or not, and
+    only the agent's own workdir and HOME are bound back."""
+    place = replace(PLACE, home="/var/lib/fw", workdirs="/srv/agents")
+    mine = replace(plan(), cwd=Path("/srv/agents/c1"))
+    alone = set(itertools.pairwise(wrap(spec(), mine, place, URLS, [])[0].argv))
+    for whole in ("/home/fw/agents-state", "/var/lib/fw", "/srv/agents", "/root", "/home"):
+        assert ("--tmpfs", whole) in alone, whole
+    assert ("--bind", "/srv/agents/c1") in alone
+    knowing = set(
+        itertools.pairwise(wrap(spec(), mine, place, URLS, [Path("/srv/agents/b")])[0].argv)
+    )
+    assert {p for p in knowing if p[0] == "--tmpfs"} >= {p for p in alone if p[0] == "--tmpfs"}
+
+
+@pytest.mark.parametrize(
+    ("workdir", "real", "said"),
+    [
+        ("/opt/proj", None, "its workdir /opt/proj lies outside what every sandbox there hides"),
+        ("/home/fw/link", "/opt/proj", "its workdir /opt/proj lies outside"),  # a symlink out
+        ("/home/fw", None, "its workdir /home/fw is or holds /home/fw"),  # the login's home
+        ("/home", None, "its workdir /home is or holds /home/fw/agents-state"),
+    ],
+)
+def test_a_workdir_no_sandbox_there_hides_is_refused_with_the_fix(
+    workdir: str, real: str | None, said: str
+) -> None:
+    found = {workdir: real} if real is not None else {}
+    with pytest.raises(LaunchFailed, match="c1 cannot start on host box2: ") as refused:
+        wrap(spec(), replace(plan(), cwd=Path(workdir)), PLACE, URLS, [], real=found)
+    assert said in str(refused.value)
+    if "outside" in said:
+        assert "or name its parent in the host's `workdirs:`" in str(refused.value)
+
+
+def test_a_workdir_below_the_home_or_the_hosts_workdirs_is_accepted_where_it_really_lies() -> None:
+    place = replace(PLACE, workdirs="/srv/agents")
+    for named, real in (("/home/fw/proj", "/home/fw/proj"), ("/home/fw/w", "/srv/agents/w")):
+        found = {named: real}
+        wrapped, _ = wrap(spec(), replace(plan(), cwd=Path(named)), place, URLS, [], real=found)
+        argv = list(wrapped.argv)
+        assert ("--bind", real) in set(itertools.pairwise(argv))
+        assert argv[argv.index("--chdir") + 1] == real
+    assert place.hidden_whole == (
+        "/home/fw/agents-state", "/home/fw", "/srv/agents", "/root", "/home"
+    )  # fmt: skip

@@ -108,9 +108,12 @@ def test_the_log_at_start_says_what_is_enforced_here(tmp_path: Path) -> None:
     assert cgroups.problem(tmp_path) == "cgroup v2 has no memory or pids controller here"
     assert cgroups.prepare("coder", tmp_path) is None
     lines = enforcement(Lanes(tmp_path, root=False), tmp_path).lines()
-    assert "share Fleetwarden's uid" in lines[0] and "NPROC=4096" in lines[1]
-    assert "NOT enforced (cgroup v2 has no memory or pids controller here)" in lines[2]
-    assert "a host uid of its own" in enforcement(Lanes(tmp_path, root=True), tmp_path).lines()[0]
+    assert "not root, like the unprivileged unit" in lines[0]
+    assert "share Fleetwarden's uid" in lines[1] and "NPROC=4096" in lines[2]
+    assert "NOT enforced (cgroup v2 has no memory or pids controller here)" in lines[3]
+    as_root = enforcement(Lanes(tmp_path, root=True), tmp_path).lines()
+    assert "runs as root, like the root unit" in as_root[0]
+    assert "a host uid of its own" in as_root[1]
 
 
 @sandbox_need.root("a writable hierarchy here needs root")

@@ -1,0 +1,62 @@
+"""What readies an agent's lane on a host whose login is root, run as it runs there (a
+standalone script under `python3 -I -S`, its files on stdin): HOME and workdir made, the
+runtime's files written through no symlink the agent left, both trees handed to the
+agent's uid but for what lies outside them; a file outside HOME or a workdir next to / is
+refused with one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from fleet.hosts.lanes import LANE_FILES, LANE_SETUP
+from fleet.sandbox.lanes import FIRST_UID
+from tests import sandbox_need
+
+UID = FIRST_UID + 11
+
+
+def set_up(home: Path, workdir: Path, files: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-I", "-S", str(LANE_SETUP), str(UID), str(home), str(workdir)],
+        input=json.dumps(files),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_its_copy_finds_lane_files_beside_it() -> None:
+    assert LANE_SETUP.parents[1] / "lane_files.py" == LANE_FILES
+
+
+@sandbox_need.root("hands files to another uid")
+def test_a_lane_is_made_written_and_handed_over_through_no_symlink(tmp_path: Path) -> None:
+    home, workdir = tmp_path / "agents" / "a" / "home", tmp_path / "work" / "a"
+    outside = tmp_path / "fleetwarden.yaml"
+    outside.write_text("root's\n")
+    done = set_up(home, workdir, {str(home / ".cfg" / "settings.json"): "{}"})
+    assert done.returncode == 0, done.stderr
+    assert (home / ".cfg" / "settings.json").read_text() == "{}"
+    for path in (home, home / ".cfg", home / ".cfg" / "settings.json", workdir):
+        assert path.stat().st_uid == UID and path.stat().st_gid == UID, path
+    # The agent leaves a link where its settings go, and one in its workdir.
+    (home / ".cfg" / "settings.json").unlink()
+    (home / ".cfg" / "settings.json").symlink_to(outside)
+    (workdir / "link").symlink_to(outside)
+    done = set_up(home, workdir, {str(home / ".cfg" / "settings.json"): '{"a": 1}'})
+    assert done.returncode == 0, done.stderr
+    assert outside.read_text() == "root's\n" and outside.stat().st_uid == os.getuid()
+    assert not (home / ".cfg" / "settings.json").is_symlink()
+
+
+def test_a_file_outside_its_home_or_a_workdir_next_to_root_is_refused(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    done = set_up(home, tmp_path / "work", {str(tmp_path / "elsewhere.json"): "{}"})
+    assert done.returncode == 1 and done.stderr.startswith("lane_setup: "), done.stderr
+    assert not (tmp_path / "elsewhere.json").exists()
+    done = set_up(home, Path("/srv"), {})
+    assert done.returncode == 1 and "too near / to be handed" in done.stderr, done.stderr
