@@ -17,6 +17,10 @@ rendered through here:
   agent (its caller's): Fleetwarden's own notices are never quoted, so a line an agent
   prints that reads like one (``⏹ c1 stopped after 2s``) still shows as the agent's.
 
+* :func:`said` puts a short text on one line of ours: a model's name, the reason a run
+  ended (which the agent's host may have written), passed through the guard every surface
+  uses (:mod:`fleet.redaction.guard`) and escaped.
+
 Raw output lines go in a code block inside the quote (:func:`bot.render.code_block` picks a
 fence no line can close; :func:`connectors.markdown.to_discord` makes it one Discord
 cannot be broken out of). Invisible and bidi-control characters are the redactor's to
@@ -30,6 +34,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from fleet.redaction.guard import SHORT, guarded
 from fleet.redaction.invisible import visible
 
 _ANYWHERE: Final = frozenset("\\`*_~[]<>&|")
@@ -68,6 +73,13 @@ def cut(text: str, limit: int, more: str = "") -> str:
         return escape(text)
     rest = len(text) - limit
     return f"{escape(text[:limit].rstrip())}… ({rest:,} more characters{more})"
+
+
+def said(text: str, limit: int = SHORT) -> str:
+    """``text`` (a name or a reason an agent, its CLI or its host chose) as one line of
+    escaped markdown, at most about ``limit`` characters: a line break in it shows as
+    ``⏎`` and starts no line of its own."""
+    return escape(guarded(text, limit=limit))
 
 
 def quoted(markdown: str) -> str:

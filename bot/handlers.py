@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bot import render, render_runs
 from bot.account_commands import AccountCommands
+from bot.agent_text import said
 from bot.budget_handlers import BudgetHandlers
 from bot.errors import CommandError
 from bot.grammar import CommandSpec
@@ -171,7 +172,7 @@ class Handlers:
         info = await self._fleet.stop_agent(
             name, force=bool(req.command.flags.get("force")), by=req.who
         )
-        line = f"Stopped by {req.message.sender} ({info.reason})."
+        line = f"Stopped by {req.message.sender} ({said(info.reason, render.WHY_CAP)})."
         return Reply(render.stopped(name, info), topic=name, thread_line=line)
 
     async def restart(self, req: Request) -> Reply:

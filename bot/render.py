@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, tzinfo
 
-from bot.agent_text import quoted
+from bot.agent_text import quoted, said
 from connectors.base import Tone
 from fleet.ledger import ScheduleRecord, UsageTotal
 from fleet.metering.events import Tokens
@@ -158,8 +158,11 @@ def spawned(status: AgentStatus, started: bool, pid: int | None = None) -> str:
     )
 
 
+WHY_CAP = 500  # characters of an exit reason, on its one line
+
+
 def stopped(name: str, info: ExitInfo) -> str:
-    return f"Stopped **{name}** ({info.reason})."
+    return f"Stopped **{name}** ({said(info.reason, WHY_CAP)})."
 
 
 def restarted(status: AgentStatus) -> str:
@@ -202,10 +205,10 @@ def fleet_event(event: FleetEvent) -> str:
         return f"Agent **{event.agent}** keeps failing; not restarting it again: {event.message}."
     if event.kind is EventKind.REFUSED:
         return f"Agent **{event.agent}** could not start at {event.message}."
-    if event.state is AgentState.FAILED:
-        return f"Agent **{event.agent}** failed: {event.message}."
+    if event.state is AgentState.FAILED:  # the message is how it exited: its host may say
+        return f"Agent **{event.agent}** failed: {said(event.message, WHY_CAP)}."
     if event.state is AgentState.EXITED:
-        return f"Agent **{event.agent}** finished: {event.message}."
+        return f"Agent **{event.agent}** finished: {said(event.message, WHY_CAP)}."
     return f"Agent **{event.agent}** is {event.state.value}: {event.message}."
 
 
@@ -281,7 +284,7 @@ def usage(
     rows = [
         [
             t.agent,
-            f"{t.model} ({t.provider})" if t.provider else t.model,
+            f"{said(t.model)} ({t.provider})" if t.provider else said(t.model),
             *_numbers(t.requests, t.tokens),
             money(t.cost_usd),
         ]
@@ -314,7 +317,7 @@ def usage(
     notes = _outcome_notes(totals)
     if notes:
         parts.append(notes)
-    unpriced = sorted({t.model for t in totals if t.unpriced})
+    unpriced = sorted({said(t.model) for t in totals if t.unpriced})  # names a provider gave
     if unpriced:
         parts.append(f"Tokens only: no price configured for {', '.join(unpriced)}.")
     return "\n\n".join(parts)

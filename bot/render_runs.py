@@ -1,15 +1,18 @@
 """Pure renderers of runs: the summary posted when a run ends, ``runs NAME``, and the
 answer to a ``spawn`` or ``send`` whose run ended at once. The agent's last message is
-quoted and escaped as the agent's (:mod:`bot.agent_text`), and so is the reason a run
-ended where it repeats what the agent's CLI said."""
+quoted and escaped as the agent's (:mod:`bot.agent_text`). The reason a run ended (it may
+repeat what the agent's CLI or its host said) and the models that served it (names an
+agent chose) pass the guard (:mod:`fleet.redaction.guard`: one line, bounded, nothing
+hidden) and are escaped: plain text in chat and on the dashboard alike, never markup."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
 
-from bot.agent_text import cut, escape, quoted
-from bot.render import duration, money
+from bot.agent_text import cut, quoted, said
+from bot.render import WHY_CAP, duration, money
+from fleet.ledger.metering import NOT_SERVED
 from fleet.ledger.run_reports import RunEnd
 from fleet.run_stories import RunStory
 from fleet.transcript.story import Outcome
@@ -43,7 +46,8 @@ def headline(story: RunStory, now: datetime) -> str:
     icon = _ICONS.get(end.outcome, "•")
     line = f"{icon} {name} {end.outcome} after {wall_time(story, now)}"
     if end.outcome != Outcome.FINISHED.value and end.why:
-        line += f": {escape(end.why)}"  # it may quote what the agent's CLI said
+        # It may quote what the agent's CLI or its host said: on this line, as text.
+        line += f": {said(end.why, WHY_CAP)}"
     return line
 
 
@@ -88,15 +92,23 @@ def _spend(story: RunStory, end: RunEnd | None) -> str:
 
 
 def _models(story: RunStory) -> str:
-    if not story.usage:
-        return ""
-    served = ", ".join(
-        f"{u.model} ({u.requests})" if len(story.usage) > 1 else u.model for u in story.usage
-    )
-    line = f"Served by {served}"
+    """The models that served the run: names an agent chose, or its provider, so text."""
+    served = [u for u in story.usage if u.model != NOT_SERVED]
+    refused = sum(u.requests for u in story.usage if u.model == NOT_SERVED)
+    line = ""
+    if served:
+        names = ", ".join(
+            f"{said(u.model)} ({u.requests})" if len(served) > 1 else said(u.model) for u in served
+        )
+        line = f"Served by {names}"
     if story.downgrades:
-        moved = "; ".join(f"{n} from {asked} to {got}" for asked, got, n in story.downgrades)
+        moved = "; ".join(
+            f"{n} from {said(asked)} to {said(got)}" for asked, got, n in story.downgrades
+        )
         line += f" — downgraded by its budget: {moved}"
+    if refused:
+        plural = "s" if refused != 1 else ""
+        line += f"{'; ' if line else ''}{refused} request{plural} not served"
     return line
 
 

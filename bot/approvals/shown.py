@@ -9,7 +9,8 @@ reaches an alert:
   and line feed) and blanks other than the space and the tab (a no-break space, U+3000)
   are shown as their code points, ``[U+200B]``;
 * a word mixing scripts (``gіthub.com`` with a Cyrillic ``і``) shows its letters outside
-  ASCII as code points too, so a homoglyph cannot pass for the letter it mimics;
+  ASCII as code points too, so a homoglyph cannot pass for the letter it mimics (both by
+  :func:`fleet.redaction.invisible.reveal`, the rule every surface shows them by);
 * a tool's name is one line, short: a line break in it cannot forge a second line of the
   alert (``✅ Allowed once by …``);
 * long runs of blanks (any, Unicode's included) and of empty lines are shown counted
@@ -23,10 +24,9 @@ Pure: text in, text out.
 from __future__ import annotations
 
 import re
-import unicodedata
 from typing import Final
 
-from fleet.redaction.invisible import visible
+from fleet.redaction.invisible import reveal
 
 SHOWN_LINES: Final = 40
 SHOWN_CHARS: Final = 1500
@@ -37,24 +37,8 @@ TOOL_CHARS: Final = 64  # a tool's name longer than this is cut, in the middle
 BLANK_RUN: Final = 8  # this many spaces or tabs in a row and more are shown counted
 EMPTY_RUN: Final = 3  # this many empty lines in a row and more are shown counted
 
-_PLAIN: Final = re.compile(r"[ -~]*")  # printable ASCII: nothing to reveal
-_WORD: Final = re.compile(r"[^\W_]+")
 _BLANKS: Final = re.compile(f"[^\\S\\n]{{{BLANK_RUN},}}")  # any blank but a line break
 _EMPTIES: Final = re.compile(f"\n(?:[^\\S\\n]*\n){{{EMPTY_RUN},}}")
-
-
-def reveal(text: str) -> str:
-    """``text`` with every character chat would hide shown as ``[U+XXXX]``, and the letters
-    outside ASCII of each word that mixes scripts shown the same way."""
-    if _PLAIN.fullmatch(text.replace("\n", " ").replace("\t", " ")):
-        return text
-    mixed = _mixed_letters(text)
-    out = []
-    for index, char in enumerate(text):
-        blank = char.isspace() and char not in " \n\t"  # a space that is not one
-        shown = char in "\n\t" or (visible(char) == char and not blank and index not in mixed)
-        out.append(char if shown else f"[U+{ord(char):04X}]")
-    return "".join(out)
 
 
 def tool_name(tool: str) -> str:
@@ -121,21 +105,3 @@ def _count_blanks(found: re.Match[str]) -> str:
 def _count_empties(found: re.Match[str]) -> str:
     empties = found.group(0).count("\n") - 1
     return f"\n⟪{empties:,} empty lines⟫\n"
-
-
-def _mixed_letters(text: str) -> set[int]:
-    """Indexes of the non-ASCII letters of every word written in more than one script."""
-    out: set[int] = set()
-    for word in _WORD.finditer(text):
-        scripts = {_script(char) for char in word.group(0) if char.isalpha()}
-        if len(scripts) > 1:
-            start = word.start()
-            out.update(start + i for i, char in enumerate(word.group(0)) if not char.isascii())
-    return out
-
-
-def _script(char: str) -> str:
-    """A letter's script, as the first word of its Unicode name says it (``LATIN``,
-    ``CYRILLIC``, ``GREEK``…): close enough to tell a homoglyph from its look-alike."""
-    name = unicodedata.name(char, "")
-    return name.split(" ", 1)[0] if name else "UNKNOWN"

@@ -7,6 +7,13 @@ at each scrape. The proxy's latency histograms (time to first byte, total), chat
 failures and chat events received but not handled count in this process from its start,
 as Prometheus expects of a process.
 
+Label values are bounded: agents, hosts, providers, accounts and budgets are the config's
+names, and models — a name an agent may choose — are at most :data:`MODEL_LABELS`, the
+first seen; the requests of any model past them count under :data:`OTHER`. A request
+nobody served counts under ``(not served)`` (:data:`fleet.ledger.metering.NOT_SERVED`),
+never under the name it asked for, and every model's name is guarded as the pages show it
+(:mod:`fleet.redaction.guard`, by :meth:`bot.dashboard.views.Views.usage_after`).
+
 The registry is this app's own, never the client's global one.
 """
 
@@ -42,6 +49,10 @@ class Snapshot:
 
 
 UsageKey = tuple[str, str, str, str]  # agent, model, provider, account
+MODEL_LABELS = 100
+"""Models with a label of their own, at most: a scrape stays small whatever names agents
+send."""
+OTHER = "(other)"
 
 
 class _Read(Collector):
@@ -51,15 +62,25 @@ class _Read(Collector):
         self.snapshot = Snapshot()
         self.usage: dict[UsageKey, list[float]] = {}  # requests, 4 kinds of tokens, dollars
         self.after = 0  # the last usage row counted
+        self._models: set[str] = set()  # the models with a label of their own
 
     def add(self, sums: Iterable[UsageSum], last: int) -> None:
         for u in sums:  # summed over hosts: an agent's host is a gauge's business
-            totals = self.usage.setdefault((u.agent, u.model, u.provider, u.account), [0.0] * 6)
+            key = (u.agent, self._model(u.model), u.provider, u.account)
+            totals = self.usage.setdefault(key, [0.0] * 6)
             for i, value in enumerate(
                 (u.requests, u.input, u.output, u.cache_read, u.cache_write, u.cost_usd)
             ):
                 totals[i] += value
         self.after = last
+
+    def _model(self, name: str) -> str:
+        """``name`` as a label: itself while fewer than :data:`MODEL_LABELS` have one."""
+        if name not in self._models:
+            if len(self._models) >= MODEL_LABELS:
+                return OTHER
+            self._models.add(name)
+        return name
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         snap = self.snapshot

@@ -1,22 +1,22 @@
 """How the dashboard's records read as JSON: pure functions from the app's records (an
 agent's status, a usage sum, a budget's status) to the fields of the API
-(``docs/dashboard-api.md``), and the redaction every text agents or people wrote passes.
+(``docs/dashboard-api.md``), and the redaction every text agents or people wrote passes:
+a short one an agent, its host or its provider chose (a model's or a tool's name, an exit
+reason) also passes the guard every surface uses (:mod:`fleet.redaction.guard`).
 :mod:`bot.dashboard.views` reads the records; this module only shapes them."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from fleet.budgets.model import BudgetStatus, Source, Step
+from fleet.redaction.guard import SHORT, guarded
 from fleet.status import AgentStatus
 
 Json = dict[str, Any]
-
-_STALE_BEAT = timedelta(minutes=2)
-_PROBLEM_STATES = frozenset({"failed", "stalled"})
 
 
 def iso(at: datetime | None) -> str | None:
@@ -31,13 +31,32 @@ class Redacted:
 
     _KEEP = 64  # texts remembered: the agent pages open now, and a few more
     _LONGEST = 256 * 1024  # a longer text is redacted each time, never kept
+    _KEEP_LINES = 4096  # short texts remembered: every agent's model, reason and problems
+    _LONGEST_LINE = 1024
 
     def __init__(self, redact: Callable[[str], str]) -> None:
         self._redact = redact
         self._seen: dict[str, str] = {}
+        self._lines: dict[tuple[str, int], str] = {}
 
     def __call__(self, text: str) -> str:
         return self._redact(text)
+
+    def line(self, text: str, limit: int = SHORT) -> str:
+        """A short text an agent, its host or its provider chose, guarded: redacted, on
+        one line, bounded, nothing in it hidden (:func:`fleet.redaction.guard.guarded`).
+
+        Remembered, as the same models and reasons come back at every tick: a secret
+        learnt later (a token issued at a spawn) is one no text seen before could hold."""
+        key = (text, limit)
+        if (done := self._lines.get(key)) is not None:
+            return done
+        done = guarded(text, self._redact, limit)
+        if len(text) <= self._LONGEST_LINE:
+            if len(self._lines) >= self._KEEP_LINES:
+                self._lines.pop(next(iter(self._lines)))
+            self._lines[key] = done
+        return done
 
     async def long(self, text: str) -> str:
         if not text:
@@ -64,14 +83,12 @@ def agent_row(
 ) -> Json:
     beat = (now - s.last_heartbeat).total_seconds() if s.last_heartbeat else None
     problems: list[str] = []
-    if s.state.value in _PROBLEM_STATES:
-        problems.append(f"{s.state.value}: {s.reason}" if s.reason else s.state.value)
+    if s.trouble is not None:  # the watchdog's verdict: never a heartbeat's age alone
+        problems.append(s.trouble)
     if s.host_down:
         problems.append(f"host {s.host} down: {s.host_down}")
     if s.frozen:
         problems.append(f"frozen: {s.frozen}")
-    if s.state.is_live and beat is not None and beat > _STALE_BEAT.total_seconds():
-        problems.append(f"no heartbeat for {int(beat)} s")
     step = steps.get(s.name)
     if step is not None and step["step"] in (Step.QUEUE.value, Step.REFUSE.value):
         problems.append(f"budget {step['budget']}: {step['step']}")
@@ -85,8 +102,8 @@ def agent_row(
         "reason": redact(s.reason) if s.reason else s.reason,
         "runtime": s.runtime,
         "backend": s.backend,
-        "model": served or requested or s.model,
-        "downgraded_from": rewritten,
+        "model": redact(served or requested or s.model or "") or None,
+        "downgraded_from": redact(rewritten) if rewritten else None,
         "pid": s.pid,
         "started_at": iso(s.started_at),
         "heartbeat_age_seconds": round(beat, 1) if beat is not None else None,
@@ -98,12 +115,14 @@ def agent_row(
     }
 
 
-def usage_json(u: Any) -> Json:
+def usage_json(u: Any, line: Callable[[str], str]) -> Json:
+    """A usage sum; ``line`` guards its model's name (the agent's choice, or its
+    provider's)."""
     return {
         "agent": u.agent,
         "host": u.host,
         "provider": u.provider,
-        "model": u.model,
+        "model": line(u.model),
         "account": u.account,
         "requests": u.requests,
         "input_tokens": u.input,

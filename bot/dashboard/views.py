@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot import render_runs
+from bot.approvals.shown import TOOL_CHARS
 from bot.dashboard.shapes import Json, Redacted, agent_row, budget_json, iso, usage_json
 from bot.render_transcript import transcript as transcript_markdown
 from connectors.base import Connector, EventId, RoomId, ThreadId
@@ -36,6 +37,9 @@ TRANSCRIPT_ENTRIES = 100
 MAX_TRANSCRIPT_ENTRIES = 2_000
 """The most one page reads: a huge transcript is paged, never read whole."""
 USAGE_DAYS = 7
+LINE_CHARS = 500
+"""Characters of an ask's subject (its command, its path), a host's or an account's
+problem, on their one line (chat's alert shows a subject whole)."""
 SLOW_EVERY = timedelta(seconds=5)
 """How stale the fleet page's cost, models and pacing steps may be (see ``_slow_parts``)."""
 
@@ -108,7 +112,7 @@ class Views:
                 slow.models.get(s.name),
                 slow.steps if s.state.is_live else {},
                 pending,
-                self._redacted,
+                self._redacted.line,
             )
             for s in statuses
         ]
@@ -152,8 +156,10 @@ class Views:
         return self._slow
 
     async def usage_after(self, after: int) -> tuple[list[UsageSum], int]:
-        """The usage rows written after row ``after``, summed (``/metrics``' counters)."""
-        return await self._ledger.usage_sums_after(after)
+        """The usage rows written after row ``after``, summed (``/metrics``' counters), each
+        model's name guarded as the pages show it."""
+        sums, last = await self._ledger.usage_sums_after(after)
+        return [replace(u, model=self._redacted.line(u.model)) for u in sums], last
 
     async def check_agent(self, name: str) -> None:
         """:class:`UnknownPage` unless ``name`` is an agent the fleet knows."""
@@ -176,7 +182,7 @@ class Views:
         return {
             **self._head(),
             "agent": agent_row(
-                status, now, sum(u.cost_usd for u in usage), None, {}, {}, self._redacted
+                status, now, sum(u.cost_usd for u in usage), None, {}, {}, self._redacted.line
             ),
             "transcript": {
                 "entries": len(read.events),
@@ -197,7 +203,7 @@ class Views:
                 }
                 for story in stories
             ],
-            "usage_today": [usage_json(u) for u in usage],
+            "usage_today": [usage_json(u, self._redacted.line) for u in usage],
         }
 
     # -- budgets ----------------------------------------------------------------------------
@@ -219,7 +225,7 @@ class Views:
             day = (start - timedelta(days=back)).replace(hour=0)
             until = day + timedelta(days=1)
             for u in await self._ledger.usage_sums(since=day, until=until):
-                rows.append({"day": day.date().isoformat(), **usage_json(u)})
+                rows.append({"day": day.date().isoformat(), **usage_json(u, self._redacted.line)})
         totals: dict[str, dict[str, Json]] = {}
         for key in ("agent", "model", "account", "host", "day"):
             sums: dict[str, Json] = {}
@@ -250,7 +256,9 @@ class Views:
                     "kind": account.kind.value,
                     "provider": account.provider,
                     "usable": book.usable(name, now),
-                    "problem": self._redacted(mark.reason) if mark is not None else None,
+                    "problem": None
+                    if mark is None
+                    else self._redacted.line(mark.reason, LINE_CHARS),
                     "problem_until": iso(mark.until) if mark is not None else None,
                     "agents": book.agents_on(name),
                     "windows": [
@@ -301,7 +309,8 @@ class Views:
                     "name": view.entry.name,
                     "state": "up" if status.state is LinkState.CONNECTED else status.state.value,
                     "since": iso(status.since),
-                    "error": self._redacted(status.error or view.probe_error or "") or None,
+                    "error": self._redacted.line(status.error or view.probe_error or "", LINE_CHARS)
+                    or None,
                     "attempts": status.attempts,
                     "address": str(view.entry.target),
                     "agents": live.get(view.entry.name, 0),
@@ -311,7 +320,12 @@ class Views:
                     "free_disk_bytes": facts.disk.free_bytes
                     if facts is not None and facts.disk is not None
                     else None,
-                    "clis": {t.name: t.version for t in facts.tools} if facts is not None else {},
+                    "clis": {
+                        t.name: self._redacted.line(t.version) if t.version else t.version
+                        for t in facts.tools
+                    }
+                    if facts is not None
+                    else {},
                     "probed_at": iso(view.probed_at),
                 }
             )
@@ -338,8 +352,8 @@ class Views:
                     "id": request.id,
                     "agent": request.agent,
                     "host": request.host,
-                    "tool": request.tool,
-                    "subject": self._redacted(request.subject),
+                    "tool": self._redacted.line(request.tool, TOOL_CHARS),
+                    "subject": self._redacted.line(request.subject, LINE_CHARS),
                     "state": request.state.value,
                     "asked_at": iso(request.asked_at),
                     "deadline": iso(request.deadline),

@@ -18,10 +18,12 @@ from pathlib import Path
 
 from fleet.errors import LaunchFailed
 from fleet.model import ExitInfo, RunHandle
+from fleet.redaction.guard import guarded
 
 log = logging.getLogger(__name__)
 
 STARTUP_TIMEOUT = 10.0
+REASON_CAP = 300  # characters of an exit record's reason
 
 
 def signal_group(pgid: int, signum: signal.Signals) -> None:
@@ -46,8 +48,13 @@ def read_text(path: Path) -> str:
         return ""
 
 
-def read_exit(run_dir: Path) -> ExitInfo | None:
-    """The shim's record of how the run ended, or ``None`` while there is none."""
+def read_exit(run_dir: Path, *, written_by: str | None = None) -> ExitInfo | None:
+    """The shim's record of how the run ended, or ``None`` while there is none.
+
+    Its reason is another process's text (on a host, the host's): it is kept as one line,
+    bounded (:mod:`fleet.redaction.guard`), so no line of it passes for one of ours where
+    it is shown or marked in the agent's log. ``written_by`` names who wrote the record
+    when it is not this machine (``host box2``): the reason is then quoted as theirs."""
     text = read_text(run_dir / "exit.json")
     if not text:
         return None
@@ -56,7 +63,10 @@ def read_exit(run_dir: Path) -> ExitInfo | None:
         code = record.get("exit_code")
         if isinstance(code, int) and code < 0:
             return ExitInfo(code, signal_reason(-code))
-        return ExitInfo(code if isinstance(code, int) else None, str(record.get("reason", "")))
+        reason = guarded(str(record.get("reason", "")), limit=REASON_CAP)
+        if written_by is not None:
+            reason = f"{written_by} says “{reason}”"
+        return ExitInfo(code if isinstance(code, int) else None, reason)
     except (ValueError, AttributeError):
         return ExitInfo(None, "exit record unreadable")
 

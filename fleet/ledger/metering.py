@@ -48,9 +48,23 @@ _INSERT_SIGNAL = (
 # A request was metered when the provider's usage was read, in full or as far as it went.
 _METERED = "(outcome IN ('ok', 'partial') OR partial = 1)"
 _TOTAL_TOKENS = "input_tokens + output_tokens + cache_read_tokens + cache_write_tokens"
-_MODEL = "COALESCE(NULLIF(served_model, ''), NULLIF(requested_model, ''), '?')"
+NOT_SERVED = "(not served)"
+"""The model of a request nobody served (the proxy or the provider refused it, or the
+provider could not be reached): the name it asked for is the agent's own text, not a model."""
+SERVED = "(status < 400 AND outcome <> 'refused')"
+"""Whether a usage row's request was served: answered, neither refused nor failed."""
+MODEL = (
+    "CASE WHEN COALESCE(served_model, '') <> '' THEN served_model"
+    f" WHEN NOT {SERVED} THEN '{NOT_SERVED}'"
+    " ELSE COALESCE(NULLIF(requested_model, ''), '?') END"
+)
+"""A usage row's model in every sum: the one the provider said served it, else the one asked
+for when the request was answered; a request not served counts under :data:`NOT_SERVED`,
+so no name an agent makes up becomes a model of ``usage``, a run's summary, the dashboard
+or ``/metrics``."""
 
-_TOTALS = f"""SELECT agent, provider, {_MODEL} AS model,
+
+_TOTALS = f"""SELECT agent, provider, {MODEL} AS model,
         COUNT(*) AS requests,
         SUM(input_tokens) AS input,
         SUM(output_tokens) AS output,
@@ -70,7 +84,8 @@ _TOTALS = f"""SELECT agent, provider, {_MODEL} AS model,
 class UsageTotal:
     """The requests of one agent to one model of one provider in a window, summed.
 
-    ``model`` is the served model, else the requested one, else ``"?"``. ``cost_usd`` sums
+    ``model`` is the served model, else the requested one when it was answered, else
+    ``"?"``; :data:`NOT_SERVED` for requests nobody served. ``cost_usd`` sums
     the priced rows and is ``None`` when none was priced; ``unpriced`` counts metered rows
     without a price. ``errors`` are upstream errors and unreachable upstreams.
     """
@@ -183,7 +198,7 @@ class MeteringLedger:
         """The requests the pacing policy moved to a cheaper model in that span: (model asked
         for, model served, how many)."""
         rows = await self._all(
-            f"SELECT rewritten_from, {_MODEL}, COUNT(*) FROM usage WHERE agent = ? AND at >= ?"
+            f"SELECT rewritten_from, {MODEL}, COUNT(*) FROM usage WHERE agent = ? AND at >= ?"
             " AND at <= ? AND rewritten_from IS NOT NULL GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2",
             (agent, to_epoch(since), to_epoch(until)),
         )

@@ -19,6 +19,11 @@ what the redactor sees is what a person reads:
 
 Emoji joined by a zero-width joiner show side by side instead of as one: the price of
 knowing that nothing hides between two letters.
+
+Where a person must see that something was there (an ask's command, a model name on the
+dashboard, a terminal), :func:`reveal` shows those characters instead, as their code
+points (``[U+202E]``), with the blanks that are not a space or a tab and the letters a
+homoglyph would pass for.
 """
 
 from __future__ import annotations
@@ -74,6 +79,45 @@ def visible(text: str) -> str:
         return run.group()[0] if not before.isascii() and not before.isspace() else ""
 
     return _SELECTOR_RUN.sub(selector, text)
+
+
+_PLAIN: Final = re.compile(r"[ -~]*")  # printable ASCII: nothing to reveal
+_WORD: Final = re.compile(r"[^\W_]+")
+
+
+def reveal(text: str) -> str:
+    """``text`` with every character :func:`visible` would take out (but line feed and
+    tab), and every blank that is not a space (a no-break space, U+3000), shown as
+    ``[U+XXXX]``; so are the letters outside ASCII of each word that mixes scripts
+    (``gіthub`` with a Cyrillic ``і``), so a homoglyph cannot pass for the letter it
+    mimics."""
+    if _PLAIN.fullmatch(text.replace("\n", " ").replace("\t", " ")):
+        return text
+    mixed = _mixed_letters(text)
+    out = []
+    for index, char in enumerate(text):
+        blank = char.isspace() and char not in " \n\t"  # a space that is not one
+        shown = char in "\n\t" or (visible(char) == char and not blank and index not in mixed)
+        out.append(char if shown else f"[U+{ord(char):04X}]")
+    return "".join(out)
+
+
+def _mixed_letters(text: str) -> set[int]:
+    """Indexes of the non-ASCII letters of every word written in more than one script."""
+    out: set[int] = set()
+    for word in _WORD.finditer(text):
+        scripts = {_script(char) for char in word.group(0) if char.isalpha()}
+        if len(scripts) > 1:
+            start = word.start()
+            out.update(start + i for i, char in enumerate(word.group(0)) if not char.isascii())
+    return out
+
+
+def _script(char: str) -> str:
+    """A letter's script, as the first word of its Unicode name says it (``LATIN``,
+    ``CYRILLIC``, ``GREEK``…): close enough to tell a homoglyph from its look-alike."""
+    name = unicodedata.name(char, "")
+    return name.split(" ", 1)[0] if name else "UNKNOWN"
 
 
 def _has_controls(text: str) -> bool:

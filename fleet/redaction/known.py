@@ -7,8 +7,9 @@ so a token issued a moment ago is known. :class:`KnownValues` finds those values
 
 * as written, and as JSON, a URL or markdown would escape them (``\\"``, ``%40``, ``\\_``);
 * cut where a line or a message was truncated: a piece of at least :data:`FRAGMENT_MIN`
-  characters that begins or ends a line, or follows or precedes an ellipsis, and is the
-  end or the beginning of a secret.
+  characters that begins or ends a line, or follows or precedes an ellipsis or a line
+  break shown as ``⏎`` (:mod:`fleet.redaction.guard`), and is the end or the beginning of
+  a secret.
 
 Values shorter than :data:`MIN_LENGTH` are ignored: they would match ordinary words. This
 module is a leaf (it imports nothing of Fleetwarden's), so a connector may be a source.
@@ -31,7 +32,8 @@ ESCAPE: Final = re.compile(r"\\(?=[!-/:-@\[-`{-~])")
 # What may stand between a line's edge and a cut secret: indentation, quotes, an ellipsis,
 # a markdown quote's marker.
 _EDGE: Final = " \t\r\"'`….,;>|\u00a0"
-_ELLIPSIS: Final = re.compile(r"…|\.\.\.")
+# Where a text was cut or made one line; the blanks beside are the mark's.
+_MARK: Final = re.compile(r"[ \t]*(?:…|\.\.\.|⏎)[ \t]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +120,7 @@ class KnownValues:
 
     def _cut(self, text: str) -> list[Span]:
         """Pieces of secrets at an edge: the start or end of a line, or beside an ellipsis
-        (where a line or a message was truncated)."""
+        (where a line or a message was truncated) or a line break shown as ``⏎``."""
         if not self._grams:
             return []
         starts: list[int] = []
@@ -128,7 +130,7 @@ class KnownValues:
             starts.append(at + len(line) - len(line.lstrip(_EDGE)))
             ends.append(at + len(line.rstrip(_EDGE)))
             at += len(line) + 1
-        for mark in _ELLIPSIS.finditer(text):
+        for mark in _MARK.finditer(text):
             starts.append(mark.end())
             ends.append(mark.start())
         return self._cut_at(text, starts, ends)

@@ -5,6 +5,7 @@ code block the agent can close."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,16 +13,22 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.agent_text import escape, quoted
+from bot.dashboard.pages import markdown_html
+from bot.render import fleet_event, stopped, usage
 from bot.render_runs import ANSWER_CAP, summary
 from bot.render_transcript import transcript
 from connectors.discord.outbound import parts as discord_parts
 from connectors.markdown import to_html, to_plain
 from connectors.matrix.render import notices
+from fleet.ledger.metering import NOT_SERVED, UsageTotal
 from fleet.ledger.rows import RunRecord
 from fleet.ledger.run_reports import RunEnd, RunReport
+from fleet.metering.events import Tokens
+from fleet.model import AgentState, ExitInfo
 from fleet.names import AgentName
 from fleet.redaction.redactor import Redactor
 from fleet.run_stories import RunStory
+from fleet.status import EventKind, FleetEvent
 from fleet.transcript.events import (
     ErrorKind,
     Said,
@@ -165,6 +172,78 @@ def test_a_summary_quotes_the_last_message_and_escapes_the_clis_words() -> None:
     assert headline.startswith("❌ **c1** failed after 2s: claude reported an error: \\[click\\]")
     assert answer.splitlines() == [f"> {FORGED}", "> \\[click\\](https://evil.example/x)"]
     assert "<a " not in to_html(markdown)
+
+
+def _used(model: str, requests: int = 1) -> UsageTotal:
+    return UsageTotal(
+        agent="c1",
+        provider="anthropic",
+        model=model,
+        requests=requests,
+        tokens=Tokens(input=10),
+        cost_usd=None,
+        unpriced=0,
+        partial=0,
+        unmetered=0,
+        errors=0,
+        refused=0,
+    )
+
+
+MARKUP_MODEL = (
+    "[docs](https://evil.example/x) ![i](https://evil.example/i.png) "
+    "<img src=https://evil.example/p.png> <https://evil.example/a> \x1b[31mred\x9b2J\u202e"
+)
+
+
+def test_model_names_in_a_summary_are_text_on_one_line() -> None:
+    """Names an agent chose (served, or moved from by pacing) make no link, no image and no
+    second line, in chat's markdown and on the page alike; a request nobody served is
+    counted, never named."""
+    story = replace(
+        _story("done", "exited with status 1"),
+        usage=(_used(MARKUP_MODEL), _used(f"m\n{FORGED}"), _used(NOT_SERVED, 600)),
+        downgrades=((f"{LINK}\n{FORGED}", "claude-haiku-4-5", 2),),
+    )
+    markdown = summary(story, T0 + timedelta(seconds=5))
+    served = next(line for line in markdown.splitlines() if line.startswith("Served by"))
+    assert "\\[docs\\](https://evil.example/x)" in served and "⏎ ⏹ coder-1 stopped" in served
+    assert served.endswith("; 600 requests not served")
+    assert not any(line.startswith("⏹") for line in markdown.splitlines())
+    for html in (to_html(markdown), markdown_html(markdown)):
+        assert tags(html) <= ALLOWED_TAGS | {"em"}, html
+        assert "evil.example/p.png" in html  # shown as text
+    assert "\x1b" not in markdown and "\x9b" not in markdown and "\u202e" not in markdown
+
+
+def test_model_names_in_usage_are_text_on_one_line() -> None:
+    """`usage` in chat: a served model's name makes no link or image, and no line of its own."""
+    markdown = usage([_used(MARKUP_MODEL), _used(f"m\n{FORGED}")], window="day", since=T0)
+    assert tags(to_html(markdown)) <= ALLOWED_TAGS | {"table", "thead", "tbody", "tr", "th", "td"}
+    assert not any(line.startswith("⏹") for line in to_plain(markdown).splitlines())
+
+
+def test_a_multi_line_reason_stays_on_the_headline() -> None:
+    """A reason a host wrote over several lines is one line of the headline: its second
+    line cannot pass for Fleetwarden's ``✅ payroll finished`` notice."""
+    forged = "host box2 says “exited with status 1\n✅ **payroll** finished after 2s: safe”"
+    markdown = summary(_story("", forged), T0 + timedelta(seconds=5))
+    headline = markdown.splitlines()[0]
+    assert headline == (
+        "❌ **c1** failed after 2s: host box2 says “exited with status 1 ⏎ ✅ \\*\\*payroll"
+        "\\*\\* finished after 2s: safe”"
+    )
+    assert not any(line.startswith("✅") for line in to_plain(markdown).splitlines())
+
+
+def test_an_exit_reason_in_a_notice_or_a_stop_is_one_line_of_text() -> None:
+    """Where no run summary tells of an end (the fleet's own notice) and in a stop's answer,
+    the exit reason a host wrote is one escaped line too."""
+    forged = f"exited with status 1\n✅ **payroll** finished: {LINK}"
+    event = FleetEvent(AgentName("payroll"), EventKind.ENDED, AgentState.FAILED, forged, False)
+    for markdown in (fleet_event(event), stopped("payroll", ExitInfo(1, forged))):
+        assert "\n" not in markdown and "⏎ ✅ \\*\\*payroll\\*\\*" in markdown
+        assert "<a " not in to_html(markdown)
 
 
 def test_every_kind_of_line_break_starts_a_marked_line() -> None:

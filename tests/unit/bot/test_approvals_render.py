@@ -16,9 +16,10 @@ from bot.approvals.render import (
     reaction_decision,
     reply_decision,
 )
-from bot.approvals.shown import inline_code, reveal
+from bot.approvals.shown import inline_code
 from connectors.markdown import to_plain
 from fleet.approvals.model import ApprovalRequest, ApprovalState, AskKind, Decision
+from fleet.redaction.invisible import reveal
 from tests.unit.chat_fakes import T0
 
 

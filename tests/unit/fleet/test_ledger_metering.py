@@ -182,8 +182,9 @@ async def test_usage_events_filter_by_agent_and_time_and_keep_the_newest_n(
 
 
 async def test_usage_totals_group_by_agent_provider_and_model(ledger: Ledger) -> None:
-    """Totals sum requests and tokens per agent, provider and model (served, else requested,
-    else '?'), sorted by agent then model, counting only rows since the given time."""
+    """Totals sum requests and tokens per agent, provider and model (served, else requested
+    when answered, else '?'; a request nobody served under '(not served)', whatever name it
+    asked for), sorted by agent then model, counting only rows since the given time."""
     sonnet = event(cost_usd=0.01)
     await ledger.record_metering(
         [
@@ -193,25 +194,36 @@ async def test_usage_totals_group_by_agent_provider_and_model(ledger: Ledger) ->
             event(served_model=None, requested_model="gpt-5", provider="openai", cost_usd=0.5),
             event(
                 served_model=None,
-                requested_model=None,
+                requested_model="a-name-the-agent-made-up",
                 outcome=Outcome.REFUSED,
                 priced=False,
                 cost_usd=None,
                 tokens=Tokens(),
                 status=403,
             ),
+            event(
+                served_model=None,
+                requested_model="another-made-up-name",
+                outcome=Outcome.UPSTREAM_ERROR,
+                priced=False,
+                cost_usd=None,
+                tokens=Tokens(),
+                status=404,
+            ),
+            event(served_model=None, requested_model=None, tokens=Tokens(), cost_usd=None),
             event("docs", tokens=Tokens(input=7), cost_usd=0.001),
         ],
         [],
     )
     totals = await ledger.usage_totals(T0)
     assert [(t.agent, t.provider, t.model, t.requests) for t in totals] == [
+        ("coder-1", "anthropic", "(not served)", 2),
         ("coder-1", "anthropic", "?", 1),
         ("coder-1", "anthropic", "claude-sonnet-4-20250514", 2),
         ("coder-1", "openai", "gpt-5", 1),
         ("docs", "anthropic", "claude-sonnet-4-20250514", 1),
     ]
-    assert totals[1] == UsageTotal(
+    assert totals[2] == UsageTotal(
         agent="coder-1",
         provider="anthropic",
         model="claude-sonnet-4-20250514",
@@ -224,8 +236,9 @@ async def test_usage_totals_group_by_agent_provider_and_model(ledger: Ledger) ->
         errors=0,
         refused=0,
     )
-    assert totals[1].total_tokens == 4880
-    assert [t.refused for t in totals] == [1, 0, 0, 0]
+    assert totals[2].total_tokens == 4880
+    assert [t.refused for t in totals] == [1, 0, 0, 0, 0]
+    assert [t.errors for t in totals] == [1, 0, 0, 0, 0]
     assert [t.agent for t in await ledger.usage_totals(T0, agent="docs")] == ["docs"]
     assert await ledger.usage_totals(T0 + timedelta(hours=1)) == []
 

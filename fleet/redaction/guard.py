@@ -1,0 +1,82 @@
+"""The one guard for short texts an agent (or a host, or a provider) chose — a model name,
+a tool's name, an ask's subject, an exit reason, a CLI's version a host reports — before
+any surface shows them: chat, the dashboard's pages, their JSON, ``/usage.csv``,
+``/metrics``, a terminal.
+
+:func:`guarded` makes such a text one plain line:
+
+* **without a secret**: it passes the app's redactor (:mod:`fleet.redaction.redactor`:
+  the agents' ``secret_env`` values, every key Fleetwarden holds, every credential shape)
+  where the caller has it; a chat renderer has not, and needs not: every message it makes
+  passes that redactor whole on its way (:mod:`bot.redacting`);
+* **nothing hidden**: where no secret was found, the characters a reader cannot see —
+  bidi overrides, zero-width characters, a terminal's escapes (ESC, the C1 controls) —
+  are shown as their code points, ``[U+202E]`` (:func:`~fleet.redaction.invisible.reveal`).
+  Where a secret was found, or a redaction is still to come, they are taken out instead:
+  shown, they would split a secret the redactor must see whole;
+* **one line**: a line break shows as ``⏎`` and any run of blanks as one space, so
+  nothing written on a second line can pass for a line of Fleetwarden's own
+  (``✅ payroll finished after 2s``);
+* **bounded**: past ``limit`` characters it is cut in the middle, both ends shown around
+  ``…`` (where a redaction follows, it finds a secret cut at ``…`` or ``⏎`` too:
+  :mod:`fleet.redaction.known`).
+
+It never makes markup, and escapes none: that is each surface's own (Jinja's autoescape
+on pages, :func:`bot.agent_text.escape` in chat markdown, the CSV and Prometheus writers,
+a JSON encoder).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Final
+
+from fleet.redaction.invisible import reveal, visible
+
+SHORT: Final = 200
+"""Characters of a guarded text at most, unless its caller says otherwise."""
+LONGEST: Final = 64 * 1024
+"""A longer text (a model's name of a megabyte) is cut to this before the redactor reads
+it: its middle is cut away by the bound anyway, and a secret whole within this length (a
+PEM key) is still found whole where the bound leaves any of it."""
+LINE_BREAK: Final = "⏎"
+_ANY_BREAK: Final = re.compile(r"\r\n?|[\u2028\u2029\x85]")  # as visible() reads them
+_BREAKS: Final = re.compile(r"\s*\n\s*")
+_BLANKS: Final = re.compile(r"\s+")
+
+
+def guarded(
+    text: str | None, redact: Callable[[str], str] | None = None, limit: int = SHORT
+) -> str:
+    """``text`` as one plain line of at most ``limit`` characters, redacted by ``redact``
+    (the app's redactor; :func:`~fleet.redaction.invisible.visible` where there is none
+    and nothing redacts after, as in a terminal) or, without one, ready for the redaction
+    that follows (the module says how)."""
+    if not text:
+        return ""
+    if len(text) > LONGEST:
+        text = cut(text, LONGEST)
+    text = _ANY_BREAK.sub("\n", text)  # every kind of line break is one, shown as ⏎
+    if redact is None:
+        shown = visible(text)
+    else:
+        redacted = redact(text)
+        shown = reveal(text) if redacted == visible(text) else redacted
+    return cut(one_line(shown), limit)
+
+
+def one_line(text: str) -> str:
+    """``text`` with each line break (and the blanks around it) shown as `` ⏎ ``, and
+    every other run of blanks made one space."""
+    flat = _BREAKS.sub(f" {LINE_BREAK} ", text.strip())
+    return _BLANKS.sub(" ", flat)
+
+
+def cut(text: str, limit: int) -> str:
+    """``text``, or past ``limit`` characters its head and tail around ``…``."""
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) // 2
+    tail = limit - 1 - head
+    return f"{text[:head]}…{text[len(text) - tail :]}" if tail else text[:head] + "…"
