@@ -36,6 +36,7 @@ import asyncio
 import json
 import random
 import re
+import socket
 import sqlite3
 import sys
 import tempfile
@@ -44,13 +45,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from aiohttp.abc import ResolveResult
 
 from bench.fleet_scale import Console, cpu_seconds, kill_agents, stats
 from tests.postgres_server import free_port
 
 GOALS = {"page_p95_ms": 300.0, "update_p95_ms": 1000.0, "cpu_over_idle_pct": 5.0}
 STARTED = re.compile(r"Agent \**(a\d+)\** started")
-LINK = re.compile(r"(http://127\.0\.0\.1:\d+/signin/[A-Za-z0-9_-]{43})")
+LINK = re.compile(r"(http://fleetwarden-[a-z2-7]{26}\.localhost:\d+/signin/[A-Za-z0-9_-]{43})")
 MODELS = ("claude-sonnet-4-5", "claude-haiku-4-5", "gpt-5-codex", "gpt-5-mini")
 
 
@@ -126,8 +128,22 @@ async def timed_gets(http: aiohttp.ClientSession, url: str, rounds: int) -> list
     return out
 
 
+class Loopback(aiohttp.ThreadedResolver):
+    """Resolves ``*.localhost`` to 127.0.0.1, as browsers do (the dashboard's own name)."""
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        return await super().resolve(
+            "127.0.0.1" if host.endswith(".localhost") else host, port, family
+        )
+
+
 async def sign_in(base: str, link: str) -> aiohttp.ClientSession:
-    http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    http = aiohttp.ClientSession(
+        cookie_jar=aiohttp.CookieJar(unsafe=True),
+        connector=aiohttp.TCPConnector(resolver=Loopback()),
+    )
     secret = link.rsplit("/", 1)[1]
     async with http.post(
         f"{base}/signin", data={"link": secret}, headers={"Sec-Fetch-Site": "same-origin"}
@@ -259,7 +275,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     print(f"  spawned {i}/{args.agents}", file=sys.stderr)
             add_usage(root / "state" / "ledger.db", args.agents, args.usage_rows)
             time.sleep(6)  # every agent has beaten once
-            result = asyncio.run(measure(bot, f"http://127.0.0.1:{port}", args))
+            name = (root / "state" / "dashboard-name").read_text().strip()
+            result = asyncio.run(measure(bot, f"http://{name}:{port}", args))
             result.update(agents=args.agents, tabs=args.tabs, usage_rows=args.usage_rows)
             return result
         finally:

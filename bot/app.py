@@ -37,6 +37,7 @@ from bot.app_spend import start_budgets, start_metering
 from bot.approvals.wiring import attach_feed
 from bot.command_wiring import Commands, build_commands
 from bot.config import Config
+from bot.dashboard.signin import SignIns
 from bot.errors import CommandError
 from bot.lock import StateDirLock
 from bot.notifier import Notifier
@@ -119,6 +120,7 @@ class App:
         self._scheduler: FleetScheduler[JobContext] | None = None
         self._queue: SpawnQueue | None = None
         self._acl: Acl | None = None
+        self._signins: SignIns | None = None  # the dashboard's, when it is on
         self._state = AppState.NEW
         self._stop_requested = asyncio.Event()
         self._standby = Standby(on_lost=self.request_stop)  # on a shared ledger
@@ -353,6 +355,7 @@ class App:
         )
         self._serving.router = built.router
         self._acl = built.acl  # a roster reload applies the operators to it
+        self._signins = built.signins
         return built
 
     def _start_scheduler(
@@ -472,7 +475,7 @@ class App:
         a problem (``roster reload``, and SIGHUP)."""
         if self._fleet is None:
             raise CommandError("there is no config file to reload")
-        return await wiring.reload_roster(
+        diff = await wiring.reload_roster(
             self.config,
             self._environ,
             self._runtimes.names(),
@@ -480,3 +483,6 @@ class App:
             self._fleet,
             self._acl,
         )
+        if self._signins is not None:  # a changed role's sessions and links end for good
+            await self._signins.settle()
+        return diff

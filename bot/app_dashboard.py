@@ -54,6 +54,7 @@ class AppDashboard:
         cfg = self._config
         if cfg.dashboard is None or signins is None:
             return
+        await signins.settle()  # roles the config changed while Fleetwarden was down
         views = Views(
             ledger=ledger,
             fleet=fleet,

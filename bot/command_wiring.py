@@ -114,7 +114,6 @@ def build_commands(
     )
     acl = Acl(wiring.grants_of(cfg))
     signins = SignIns(ledger, acl, clock) if cfg.dashboard is not None else None
-    public_url = cfg.dashboard.public_url if cfg.dashboard is not None else None
     grammar = Grammar(COMMANDS, prefix=cfg.command_prefix)
     grammars = {name: Grammar(COMMANDS, prefix=p) for name, p in wiring.prefixes(cfg).items()}
     schedules = ScheduleCommands(
@@ -142,7 +141,7 @@ def build_commands(
             **QueueCommands(queue).table(),
             **RunCommands(fleet, cfg.defaults.logs_lines).table(),
             **EgressCommands(fleet, sandboxes, notices).table(),
-            **DashboardCommands(signins, public_url, connector_named).table(),
+            **DashboardCommands(signins, cfg.dashboard, connector_named).table(),
             **HostCommands(hosts or Hosts((), env={}, clock=clock), ledger, clock.now).table(),
             **levers.table(),  # `freeze`, and `stop` with `all` before the ordinary one
             **ApprovalCommands(approvals, answers, clock, live, cfg.command_prefix).table(),

@@ -115,7 +115,9 @@ class Config:
             timezone=timezone,
             groups=groups_of(document.groups),
             hosts=document.hosts,
-            dashboard=document.dashboard.settings() if document.dashboard is not None else None,
+            dashboard=document.dashboard.settings(state_dir)
+            if document.dashboard is not None
+            else None,
             budgets=budgets_of(document.budgets, timezone),
             accounts=account_set(
                 document.accounts,

@@ -1,5 +1,5 @@
-"""Who gets into a loopback server, and for how long: connection caps, the deadline for a
-new connection's first request, and a cap on each agent's requests at once.
+"""Who gets into a server, and for how long: connection caps (in all and per peer), the
+deadline for a new connection's first request, and a cap on each agent's requests at once.
 
 The metering proxy and the heartbeat endpoint serve every agent on one port, so one agent
 must not be able to take what the others need. :class:`Admission` sits between the
@@ -16,6 +16,11 @@ routes (a middleware):
   sent a request first, else the one idle the longest; only when none is idle is it
   refused: sent ``refusal`` and closed, with a log line a minute at most. A request in
   flight is never cut for another.
+* With ``max_per_peer``, at most that many from one peer (an IPv4 address, or an IPv6
+  /64: one machine's share), so one client cannot take every place: past it a new
+  connection of that peer closes the peer's own oldest idle one, or is refused when none is
+  idle. A connection is counted against its peer once it is made (the address is only
+  known then; a TLS connection, after its handshake).
 * Requests ``who`` attributes to an agent (after checking its secret): at most
   ``max_per_agent`` in flight per agent; past it ``busy`` answers (a 503), with a log line
   a minute at most per agent.
@@ -24,6 +29,7 @@ routes (a middleware):
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -48,6 +54,7 @@ class Counts:
     """What admission did since start (for logs and tests)."""
 
     refused: int = 0  # connections turned away at the cap
+    refused_peer: int = 0  # connections turned away at their peer's cap
     evicted: int = 0  # idle connections closed to make room
     expired: int = 0  # new connections that sent no request in time
     busy: int = 0  # requests refused for their agent's cap
@@ -59,6 +66,7 @@ class _Conn:
     busy: int = 0
     open: bool = True
     timer: asyncio.TimerHandle | None = None
+    peer: str | None = None  # counted against this peer's cap
 
 
 @dataclass(slots=True)
@@ -90,14 +98,16 @@ class Admission:
         refusal: bytes,
         who: Who | None = None,
         busy: Busy | None = None,
+        max_per_peer: int | None = None,
         now: Callable[[], float] = time.monotonic,
     ) -> None:
         self.what = what
         self.max_connections = max_connections
+        self.max_per_peer = max_per_peer
         self.max_per_agent = max_per_agent
         self.idle_timeout = idle_timeout
         self.counts = Counts()
-        self._refusal = refusal
+        self.refusal = refusal
         self._who = who
         self._busy = busy
         self._now = now
@@ -107,6 +117,7 @@ class Admission:
         self._fresh: dict[RequestHandler, None] = {}
         self._idle: dict[RequestHandler, None] = {}
         self._in_flight: dict[str, int] = {}
+        self._peers: dict[str, int] = {}  # connections counted against each peer
         self._notes = _Notes()
 
     @property
@@ -117,10 +128,15 @@ class Admission:
     def in_flight(self, agent: str) -> int:
         return self._in_flight.get(agent, 0)
 
+    def from_peer(self, peer: str) -> int:
+        """Connections counted against ``peer`` (see :func:`peer_of`) now."""
+        return self._peers.get(peer, 0)
+
     # -- connections -----------------------------------------------------------------
 
-    def factory(self, server: web.Server) -> Callable[[], asyncio.Protocol]:
-        """The protocol factory to listen with: ``server``'s handlers, within the caps."""
+    def factory(self, server: Callable[[], RequestHandler]) -> Callable[[], asyncio.Protocol]:
+        """The protocol factory to listen with: ``server``'s handlers (an aiohttp
+        :class:`~aiohttp.web.Server`, or what makes handlers of it), within the caps."""
 
         def make() -> asyncio.Protocol:
             if len(self._conns) >= self.max_connections and not self._evict():
@@ -132,7 +148,7 @@ class Admission:
                         len(self._conns),
                         self.counts.refused,
                     )
-                return _Refused(self._refusal)
+                return _Refused(self.refusal)
             handler = server()
             # Counted, and evictable, from here: a burst of accepts comes before any of
             # its connections is made.
@@ -144,11 +160,14 @@ class Admission:
 
         return make
 
-    def _evict(self) -> bool:
+    def _evict(self, peer: str | None = None) -> bool:
         """Close the connection that never sent a request and is the oldest, else the one
-        idle the longest; whether there was one."""
+        idle the longest (of ``peer`` only, when given); whether there was one."""
         for pool in (self._fresh, self._idle):
             for handler in pool:
+                conn = self._conns.get(handler)
+                if peer is not None and (conn is None or conn.peer != peer):
+                    continue
                 del pool[handler]
                 self._forget(handler)
                 handler.force_close()
@@ -160,6 +179,31 @@ class Admission:
         """Whether ``handler``'s connection is still let in (not closed to make room, or
         for its silence, before it was even made)."""
         return handler in self._conns
+
+    def arrived(self, handler: RequestHandler, peer: str | None) -> bool:
+        """``handler``'s connection is made, from ``peer``: whether its peer's cap lets it
+        in (closing the peer's own oldest idle connection to make room if need be)."""
+        conn = self._conns.get(handler)
+        if conn is None or peer is None or self.max_per_peer is None:
+            return conn is not None
+        held = self._peers.get(peer, 0)
+        if held >= self.max_per_peer and not self._evict(peer):
+            self.counts.refused_peer += 1
+            if self._notes.due(f"peer {peer}", self._now()):
+                log.warning(
+                    "%s: %d connections open from %s, the most one peer may hold; "
+                    "refused %d so far",
+                    self.what,
+                    held,
+                    peer,
+                    self.counts.refused_peer,
+                )
+            self._fresh.pop(handler, None)
+            self._forget(handler)
+            return False
+        conn.peer = peer
+        self._peers[peer] = self._peers.get(peer, 0) + 1
+        return True
 
     def _expire(self, handler: RequestHandler) -> None:
         conn = self._conns.get(handler)
@@ -181,8 +225,16 @@ class Admission:
 
     def _forget(self, handler: RequestHandler) -> None:
         conn = self._conns.pop(handler, None)
-        if conn is not None and conn.timer is not None:
+        if conn is None:
+            return
+        if conn.timer is not None:
             conn.timer.cancel()
+        if conn.peer is not None:
+            left = self._peers[conn.peer] - 1
+            if left:
+                self._peers[conn.peer] = left
+            else:
+                del self._peers[conn.peer]
 
     # -- requests --------------------------------------------------------------------
 
@@ -253,6 +305,10 @@ class _Tracked(asyncio.Protocol):
         if not self._admission.kept(self._inner):
             transport.close()  # it made room for another before it was made
             return
+        per_peer = self._admission.max_per_peer is not None
+        if not self._admission.arrived(self._inner, peer_of(transport) if per_peer else None):
+            _Refused(self._admission.refusal).connection_made(transport)
+            return
         self._made = True
         self._inner.connection_made(transport)
 
@@ -289,6 +345,23 @@ class _Refused(asyncio.Protocol):
         if self._answer and isinstance(transport, asyncio.WriteTransport):
             transport.write(self._answer)
         transport.close()
+
+
+def peer_of(transport: asyncio.BaseTransport) -> str | None:
+    """Whose a connection is, for the per-peer cap: its IPv4 address, or its IPv6 address's
+    /64 (one machine is given a whole /64); ``None`` when it has no IP address."""
+    name = transport.get_extra_info("peername")
+    if not isinstance(name, tuple) or not name:
+        return None
+    try:
+        address = ipaddress.ip_address(str(name[0]).split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 def refusal(body: bytes = b"", content_type: str = "application/json") -> bytes:

@@ -1,13 +1,14 @@
-"""The open-file limit: raised at start, and shared out between the loopback servers with a
-reserve kept back for everything else.
+"""The open-file limit: raised at start, and shared out between the servers with a reserve
+kept back for everything else.
 
-Every connection to the metering proxy or the heartbeat endpoint costs Fleetwarden a file
-descriptor (a proxied model request one more, to the provider). At the common soft limit
-of 1,024 an agent holding enough idle connections would leave none for the ledger, the
-chat connections or other agents' heartbeats. So at start the soft limit is raised to the
-hard one (at most :data:`CEILING`: children inherit it, and some programs still loop over
-every possible descriptor), and each server's connection cap is its share of what is left
-once :func:`reserve` is kept back. Past its cap a server refuses; it never runs out.
+Every connection to the metering proxy, the heartbeat endpoint or the dashboard costs
+Fleetwarden a file descriptor (a proxied model request one more, to the provider). At the
+common soft limit of 1,024 a client holding enough idle connections would leave none for
+the ledger, the chat connections or other agents' heartbeats. So at start the soft limit
+is raised to the hard one (at most :data:`CEILING`: children inherit it, and some programs
+still loop over every possible descriptor), and each server's connection cap is its share
+of what is left once :func:`reserve` is kept back. Past its cap a server refuses; it never
+runs out.
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ from typing import Final
 log = logging.getLogger(__name__)
 
 CEILING: Final = 65536  # the soft limit is raised this far at most
-RESERVE_MIN: Final = 128  # descriptors never handed to the loopback servers' clients
+RESERVE_MIN: Final = 128  # descriptors never handed to the servers' clients
 ACCEPT_BURST: Final = 64
-"""Connections a loopback server accepts in one wake-up of its accept loop. asyncio accepts
-that many before any of them reaches the server's admission (which closes one to make room
-at its cap), so each burst needs its descriptors before a cap can act: the reserve holds a
-burst for each of the two servers."""
-SERVERS: Final = 2  # the metering proxy and the heartbeat endpoint
+"""Connections a server accepts in one wake-up of its accept loop. asyncio accepts that
+many before any of them reaches the server's admission (which closes one to make room at
+its cap), so each burst needs its descriptors before a cap can act: the reserve holds a
+burst for each of the servers."""
+SERVERS: Final = 3  # the metering proxy, the heartbeat endpoint and the dashboard
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +69,7 @@ def raise_limit(ceiling: int = CEILING) -> OpenFiles:
             )
     after = current()
     log.info(
-        "open files: up to %d (was %d, hard limit %s), %d kept back from the loopback "
-        "servers' clients",
+        "open files: up to %d (was %d, hard limit %s), %d kept back from the servers' clients",
         after.soft,
         before.soft,
         "none" if after.hard is None else after.hard,
@@ -81,7 +81,7 @@ def raise_limit(ceiling: int = CEILING) -> OpenFiles:
 def reserve(limit: int) -> int:
     """Descriptors kept for the ledger, chat connections, agents' pipes and logs and the
     doors of locked agents (an eighth of the limit, at least :data:`RESERVE_MIN`), and for
-    one accept burst of each loopback server (:data:`ACCEPT_BURST`)."""
+    one accept burst of each server (:data:`ACCEPT_BURST`)."""
     return max(RESERVE_MIN, limit // 8) + SERVERS * ACCEPT_BURST
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Protocol, runtime_checkable
 
+from bot.dashboard.settings import DashboardSettings
 from bot.dashboard.signin import LINK_LIFETIME, LINK_PATH, SignIns
 from bot.errors import CommandError
 from bot.grammar import CommandSpec
@@ -37,7 +38,8 @@ DASHBOARD = CommandSpec(
         "console, as the answer — never in a shared room. The dashboard only shows: the "
         "fleet, each agent's live transcript and runs, budgets, usage, accounts, hosts, "
         "approvals and the audit trail; commands stay in chat. If your role changes or you "
-        "are removed, your sessions stop at once. Needs the config's `dashboard:` section."
+        "are removed, your sessions and unused links end at once, for good. Needs the "
+        "config's `dashboard:` section."
     ),
     examples=("dashboard", "dashboard revoke"),
     subcommands=(DASHBOARD_REVOKE,),
@@ -68,11 +70,11 @@ class DashboardCommands:
     def __init__(
         self,
         signins: SignIns | None,
-        public_url: str | None,
+        settings: DashboardSettings | None,
         connector_named: Callable[[str], Connector | None],
     ) -> None:
         self._signins = signins
-        self._url = public_url
+        self._settings = settings
         self._connector_named = connector_named
 
     def table(self) -> Mapping[str, Handler]:
@@ -89,13 +91,14 @@ class DashboardCommands:
                 f"I cannot write to you privately on {message.connector}, and a sign-in link "
                 "is never posted in a shared room: ask for it on the console"
             )
+        url = self._url()
         secret = await signins.issue(message.connector, message.sender, message.groups)
         if secret is None:  # the router answers only listed people; kept for safety
             raise CommandError("you are not on the operators list")
         minutes = int(LINK_LIFETIME.total_seconds() // 60)
         text = (
             f"Your dashboard sign-in link (works once, for {minutes} minutes; do not share "
-            f"it): {self._url}{LINK_PATH}{secret}"
+            f"it): {url}{LINK_PATH}{secret}"
         )
         if private:
             return Reply(text, detail="sign-in link shown on the console")
@@ -117,6 +120,20 @@ class DashboardCommands:
             return "You had no dashboard session open; any unused link of yours is void now."
         sessions = "session" if ended == 1 else "sessions"
         return f"Ended {ended} dashboard {sessions} of yours; unused links are void too."
+
+    def _url(self) -> str:
+        """Where links point: ``public_url``, or on this machine the dashboard's own name,
+        made at its start. Never ``127.0.0.1``: a session cookie set there would reach every
+        local port."""
+        settings = self._settings
+        if settings is None:
+            return ""
+        if settings.local_only and settings.own_name is None:
+            raise CommandError(
+                "the dashboard has not started yet, so it has no address to link to: try "
+                "again in a moment (the log says why if it could not start)"
+            )
+        return settings.public_url
 
     def _require(self) -> SignIns:
         if self._signins is None:

@@ -6,6 +6,9 @@ not fifty ledger polls; a tab that reads slowly only ever has the latest fragmen
 
 The hub also keeps the set of live sessions fresh (one ledger query every few seconds) so
 that an open stream whose session was revoked is closed within that time.
+
+Streams are capped in all and per session, so that one signed-in browser (or a script with
+its cookie) cannot hold every stream and leave the others none.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from enum import Enum
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +36,26 @@ SLOW_TICK = 2.0
 SESSIONS_EVERY = 2.0
 MAX_WATCHERS = 500
 """Open streams at most, over all topics; more are refused (a 503), not queued."""
+MAX_PER_SESSION = 16
+"""Open streams at most of one session. A browser streams six pages of a site at once over
+HTTP/1.1; the rest leaves room for streams a reload has not yet seen end."""
+
+
+class Full(Enum):
+    """Why a stream was refused."""
+
+    HUB = "every stream the dashboard serves is taken"
+    SESSION = "this session has every stream it may open"
 
 
 class Watcher:
     """One open stream: the latest fragment not yet sent, if any."""
 
-    def __init__(self, topic: str) -> None:
+    def __init__(self, topic: str, session: str = "") -> None:
         self.topic = topic
+        self.session = session
         self.closed = False  # the hub stopped: the stream ends
+        self.counted = True  # against its session's cap, until it leaves
         self._latest: str | None = None
         self._ready = asyncio.Event()
 
@@ -71,6 +87,7 @@ class LiveHub:
         self._tick = tick  # one tick for every topic (tests); None: each topic's own
         self._pokes: dict[str, asyncio.Event] = {}
         self._watchers: dict[str, set[Watcher]] = {}
+        self._sessions_watching: dict[str, int] = {}  # open streams of each session
         self._latest: dict[str, str] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._session_task: asyncio.Task[None] | None = None
@@ -81,12 +98,20 @@ class LiveHub:
     def watching(self) -> int:
         return sum(len(w) for w in self._watchers.values())
 
-    def watch(self, topic: str) -> Watcher | None:
-        """A new watcher of ``topic`` (given the latest fragment at once), or ``None`` when
-        :data:`MAX_WATCHERS` streams are open."""
+    def watching_of(self, session: str) -> int:
+        return self._sessions_watching.get(session, 0)
+
+    def watch(self, topic: str, session: str = "") -> Watcher | Full:
+        """A new watcher of ``topic`` for ``session`` (given the latest fragment at once),
+        or why not: :data:`MAX_WATCHERS` streams are open, or :data:`MAX_PER_SESSION` of
+        this session's."""
         if self.watching >= MAX_WATCHERS:
-            return None
-        watcher = Watcher(topic)
+            return Full.HUB
+        if session and self.watching_of(session) >= MAX_PER_SESSION:
+            return Full.SESSION
+        watcher = Watcher(topic, session)
+        if session:
+            self._sessions_watching[session] = self.watching_of(session) + 1
         self._watchers.setdefault(topic, set()).add(watcher)
         if (html := self._latest.get(topic)) is not None:
             watcher.offer(html)
@@ -110,6 +135,13 @@ class LiveHub:
         watchers = self._watchers.get(watcher.topic)
         if watchers is not None:
             watchers.discard(watcher)
+        if watcher.counted and watcher.session:
+            watcher.counted = False
+            left = self.watching_of(watcher.session) - 1
+            if left > 0:
+                self._sessions_watching[watcher.session] = left
+            else:
+                self._sessions_watching.pop(watcher.session, None)
 
     async def stop(self) -> None:
         """End every stream (each watcher is closed) and the rendering tasks."""

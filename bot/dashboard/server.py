@@ -6,15 +6,17 @@ Read-only by construction: the only routes that are not ``GET`` are ``POST /sign
 spend it) and ``POST /signout``. Who may see what:
 
 - pages and ``/events``: a session cookie (:mod:`bot.dashboard.signin`), its person's role
-  checked again on every request and every few seconds of a stream;
+  checked again on every request and every few seconds of a stream; set only for the
+  dashboard's own name on this machine (:func:`~bot.dashboard.settings.own_name`);
 - ``/api/...``: the same cookie, or ``Authorization: Bearer`` with the metrics token (the
-  config's ``metrics_token_env``) or the status token ``fleetwarden status`` reads from the
-  state dir;
-- ``/metrics``: the metrics token; without one configured, loopback clients only (and only
-  when no reverse proxy stands in front: the public URL is on loopback, and the request
-  carries no ``Forwarded`` header).
+  config's ``metrics_token_env``), or, through the state dir's socket only, the status
+  token made at this start (:mod:`bot.dashboard.status_door`);
+- ``/metrics``: the same bearer tokens, or a session cookie; from this machine too (any
+  local user, and any web page whose name was pointed here, can reach a loopback port).
 
-Every answer carries a CSP without inline script, no framing and no referrer.
+Every request must name the dashboard's own address in ``Host``, and every answer carries a
+CSP without inline script, no framing and no referrer; connections are capped, in all and
+per peer (:mod:`bot.dashboard.listener`), and so are one session's live streams.
 """
 
 from __future__ import annotations
@@ -23,12 +25,11 @@ import asyncio
 import csv
 import hmac
 import io
-import ipaddress
 import json
 import logging
 import re
-import secrets
-import ssl
+import socket
+import unicodedata
 from collections.abc import Awaitable, Callable, Mapping
 from importlib.resources import files
 from pathlib import Path
@@ -37,45 +38,28 @@ from typing import Any
 from aiohttp import web
 
 from bot.dashboard import metrics as prom
-from bot.dashboard.live import LiveHub
+from bot.dashboard import status_door
+from bot.dashboard.listener import DashboardUnavailable, Listening, listen, middleware
+from bot.dashboard.live import MAX_PER_SESSION, Full, LiveHub
 from bot.dashboard.pages import Pages
-from bot.dashboard.settings import DashboardSettings
+from bot.dashboard.settings import DashboardSettings, own_name
 from bot.dashboard.shapes import Json
 from bot.dashboard.signin import LINK_PATH, SESSION_LIFETIME, SignIns, Viewer
 from bot.dashboard.views import TRANSCRIPT_ENTRIES, UnknownPage, Views
-from fleet.errors import FleetwardenError
-from fleet.private_files import write_private
 from fleet.status import FleetEvent
 
 log = logging.getLogger(__name__)
 
-STATUS_TOKEN_FILE = "dashboard-status-token"
-"""In the state dir, mode 0600: the bearer token ``fleetwarden status`` sends."""
 _PAGES = ("fleet", "budgets", "usage", "accounts", "hosts", "approvals", "audit")
 _AGENT = re.compile(r"[a-z][a-z0-9-]{0,62}")
-_CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'self'; "
-    "frame-ancestors 'none'"
-)
+_ENTRIES = re.compile(r"[0-9]+")  # ASCII digits only: str.isdigit() and int() take others
+_BAD_ENTRIES = "?entries= takes a number of entries in ASCII digits, e.g. ?entries=200."
 _STREAM_CHECK = 5.0  # seconds between two checks of an open stream's session
+_BODY_TIMEOUT = 10.0  # seconds a form post may take to send its body
 _SIGNED_OUT = "Sign in from chat: say `dashboard` to Fleetwarden, and it sends you a link."
 _INVALID_LINK = "This link is no longer valid — ask the bot for a new one (say `dashboard`)."
 
-
-class DashboardUnavailable(FleetwardenError):
-    """The dashboard could not listen (the port taken, the certificate unreadable)."""
-
-
-def status_token(state_dir: Path) -> str:
-    """The status token, made (0600) on first use."""
-    path = state_dir / STATUS_TOKEN_FILE
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        token = secrets.token_urlsafe(32)
-        write_private(path, token + "\n")
-        return token
+__all__ = ["DashboardServer", "DashboardUnavailable"]
 
 
 class DashboardServer:
@@ -99,16 +83,27 @@ class DashboardServer:
         self._metrics_token = (
             environ.get(settings.metrics_token_env) or None if settings.metrics_token_env else None
         )
-        self._status_token = status_token(state_dir)
+        self._state_dir = state_dir
+        self._status_token: str | None = None  # made anew at each start
         self.hub = LiveHub(self._render_topic, signins.live)
-        self._runner: web.AppRunner | None = None
+        self._listening: Listening | None = None
         self.port: int | None = None
+        # Host-only, for the one name links say (its own name on this machine): a browser
+        # sends a cookie to every port of its name, so never to 127.0.0.1 or localhost.
         self._cookie = "__Host-fw_session" if settings.secure_cookies else "fw_session"
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        app = web.Application(middlewares=[self._headers])
+        if self.settings.local_only and self.settings.state_dir is not None:
+            try:  # before the Host names are read: links, and the cookie, name it
+                own_name(self.settings.state_dir, make=True)
+            except OSError as exc:
+                raise DashboardUnavailable(
+                    f"the dashboard cannot keep its own name in {self.settings.state_dir}: "
+                    f"{exc.strerror or exc}; let Fleetwarden's user write there"
+                ) from None
+        app = web.Application(middlewares=[middleware(self.settings)])
         static = Path(str(files("bot.dashboard") / "static"))
         app.add_routes(
             [
@@ -127,72 +122,37 @@ class DashboardServer:
                 web.static("/static", static, show_index=False, follow_symlinks=False),
             ]
         )
-        # Open streams end as the hub stops; a request still running after 2 s is cut.
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
-        await runner.setup()
-        where = f"{self.settings.host}:{self.settings.port}"
-        tls = None
-        try:
-            if self.settings.tls is not None:
-                tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-                tls.load_cert_chain(*self.settings.tls)
-        except OSError as exc:  # ssl.SSLError too
-            await runner.cleanup()
-            raise DashboardUnavailable(
-                f"the dashboard cannot load its tls_cert and tls_key: {exc.strerror or exc}; "
-                "point them at a readable PEM certificate chain and its key"
-            ) from None
-        site = web.TCPSite(runner, self.settings.host, self.settings.port, ssl_context=tls)
-        try:
-            await site.start()
-        except OSError as exc:
-            await runner.cleanup()
-            raise DashboardUnavailable(
-                f"the dashboard cannot listen on {where}: {exc.strerror or exc}; set another "
-                "port in the config's `dashboard: {listen: ...}`"
-            ) from None
-        self._runner = runner
-        server = site._server
-        sockets = getattr(server, "sockets", None) or ()
-        self.port = sockets[0].getsockname()[1] if sockets else self.settings.port
-        log.info("dashboard listening on %s:%s", self.settings.host, self.port)
+        self._listening = await listen(app, self.settings)
+        self.port = self._listening.port
+        await self._open_status_door(self._listening)
 
     async def stop(self) -> None:
         await self.hub.stop()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._listening is not None:
+            await self._listening.close()
+            self._listening = None
+            status_door.forget(self._state_dir)
+
+    async def _open_status_door(self, listening: Listening) -> None:
+        """The state dir's socket ``fleetwarden status`` asks, with a new status token
+        (:mod:`bot.dashboard.status_door`)."""
+        try:
+            self._status_token = status_door.new_status_token(self._state_dir)
+            sock = status_door.listen(self._state_dir)
+            await web.SockSite(listening.runner, sock).start()
+        except OSError as exc:
+            await self.stop()
+            raise DashboardUnavailable(
+                f"the dashboard cannot listen on {self._state_dir / status_door.STATUS_SOCKET_FILE}"
+                f": {exc.strerror or exc}; let Fleetwarden's user write in its state dir"
+            ) from None
 
     async def on_fleet_event(self, event: FleetEvent) -> None:
         """An agent started, ended or stalled: its page and the fleet's are rendered now."""
         self.hub.poke("fleet")
         self.hub.poke(f"agent:{event.agent}")
 
-    # -- headers and who asks ------------------------------------------------------------------
-
-    @web.middleware
-    async def _headers(
-        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
-        try:
-            response = await handler(request)
-        except web.HTTPException as exc:
-            response = exc
-        headers = response.headers
-        headers.setdefault("Content-Security-Policy", _CSP)
-        headers["X-Frame-Options"] = "DENY"
-        headers["X-Content-Type-Options"] = "nosniff"
-        headers["Referrer-Policy"] = "no-referrer"
-        headers["Cross-Origin-Opener-Policy"] = "same-origin"
-        headers["Cross-Origin-Resource-Policy"] = "same-origin"
-        headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
-        if not request.path.startswith("/static/"):
-            headers.setdefault("Cache-Control", "no-store")
-        if self.settings.secure_cookies:
-            headers["Strict-Transport-Security"] = "max-age=31536000"
-        if isinstance(response, web.HTTPException):
-            raise response
-        return response
+    # -- who asks ------------------------------------------------------------------------------
 
     async def _viewer(self, request: web.Request) -> Viewer | None:
         cookie = request.cookies.get(self._cookie)
@@ -203,19 +163,10 @@ class DashboardServer:
         if not header.startswith("Bearer "):
             return False
         given = header[len("Bearer ") :].strip().encode()
-        tokens = [t for t in (self._metrics_token, self._status_token) if t]
-        return any(hmac.compare_digest(given, t.encode()) for t in tokens)
-
-    def _local(self, request: web.Request) -> bool:
-        """A client on this machine, with no reverse proxy between (see the module doc)."""
-        if not self.settings.local_only:
-            return False
-        if "Forwarded" in request.headers or "X-Forwarded-For" in request.headers:
-            return False
-        try:
-            return ipaddress.ip_address(request.remote or "").is_loopback
-        except ValueError:
-            return False
+        tokens = [self._metrics_token]
+        if _on_status_door(request):  # the status token opens nothing on the port
+            tokens.append(self._status_token)
+        return any(hmac.compare_digest(given, t.encode()) for t in tokens if t)
 
     def _refused(self, status: int, title: str, text: str) -> web.Response:
         return web.Response(
@@ -240,6 +191,8 @@ class DashboardServer:
         if viewer is None:
             return self._refused(401, "Sign in", _SIGNED_OUT)
         name, entries = request.match_info["name"], _entries(request)
+        if entries is None:
+            return self._refused(400, "Bad request", _BAD_ENTRIES)
         try:
             data = await self._agent(name, entries)
         except UnknownPage:
@@ -279,16 +232,21 @@ class DashboardServer:
     async def _api_agent(self, request: web.Request) -> web.StreamResponse:
         if not self._bearer(request) and await self._viewer(request) is None:
             return _json({"error": "sign in, or send Authorization: Bearer TOKEN"}, 401)
-        name = request.match_info["name"]
+        name, entries = request.match_info["name"], _entries(request)
+        if entries is None:
+            return _json({"error": _BAD_ENTRIES}, 400)
         try:
-            return _json(await self._agent(name, _entries(request)))
+            return _json(await self._agent(name, entries))
         except UnknownPage:
             return _json({"error": f"no agent is called {name!r}"}, 404)
 
     async def _scrape(self, request: web.Request) -> web.StreamResponse:
-        allowed = self._bearer(request) if self._metrics_token else self._local(request)
-        if not allowed:
-            return web.Response(status=401, text="metrics need a bearer token\n")
+        if not self._bearer(request) and await self._viewer(request) is None:
+            return web.Response(
+                status=401,
+                text="metrics need Authorization: Bearer TOKEN (the metrics token, see the "
+                "config's dashboard: {metrics_token_env: ...}) or a signed-in session\n",
+            )
         snapshot = prom.Snapshot(
             fleet=await self._views.fleet(), budgets=await self._views.budgets()
         )
@@ -309,8 +267,11 @@ class DashboardServer:
                 await self._views.check_agent(topic[6:])
             except UnknownPage:
                 return web.Response(status=404, text="no such agent\n")
-        watcher = self.hub.watch(topic)
-        if watcher is None:
+        watcher = self.hub.watch(topic, viewer.session)
+        if watcher is Full.SESSION:
+            text = f"this browser has {MAX_PER_SESSION} live pages open, the most one may\n"
+            return web.Response(status=429, text=text)
+        if isinstance(watcher, Full):
             return web.Response(status=503, text="too many open dashboards\n")
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no"}
@@ -364,7 +325,20 @@ class DashboardServer:
     async def _signin(self, request: web.Request) -> web.StreamResponse:
         if not self._same_origin(request):
             return self._refused(403, "Refused", "A sign-in must come from this dashboard's page.")
-        form = await request.post()
+        name = self.settings.own_name
+        if name is not None and (request.url.host or "").lower() != name:
+            return self._refused(  # a session for 127.0.0.1 would reach its every port
+                403,
+                "Refused",
+                f"Sign in at {self.settings.public_url}: open the link as the bot sent it.",
+            )
+        try:
+            async with asyncio.timeout(_BODY_TIMEOUT):  # a body that never comes holds nothing
+                form = await request.post()
+        except TimeoutError:
+            late = self._refused(408, "Too slow", "The sign-in form did not arrive in time.")
+            late.force_close()  # the rest of the body is not waited for
+            return late
         link = form.get("link")
         used = await self._signins.redeem(link) if isinstance(link, str) else None
         if used is None:
@@ -424,9 +398,21 @@ class DashboardServer:
         return self._pages.fragment(topic, await self._data(topic))
 
 
-def _entries(request: web.Request) -> int:
+def _entries(request: web.Request) -> int | None:
+    """``?entries=N``: the default without it; ``None`` unless N is ASCII digits (a huge
+    N is as good as the most the views read)."""
     text = request.query.get("entries", "")
-    return int(text) if text.isdigit() and len(text) < 6 else TRANSCRIPT_ENTRIES
+    if not text:
+        return TRANSCRIPT_ENTRIES
+    if not _ENTRIES.fullmatch(text):
+        return None
+    return int(text) if len(text) <= 7 else 10**7
+
+
+def _on_status_door(request: web.Request) -> bool:
+    """Whether ``request`` came through the state dir's status socket."""
+    sock = request.transport.get_extra_info("socket") if request.transport else None
+    return sock is not None and sock.family == socket.AF_UNIX
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -443,9 +429,21 @@ def _sse(event: str, data: str) -> bytes:
     return f"event: {event}\n{lines}\n".encode()
 
 
+_FORMULA = frozenset("=+-@\u2212")  # U+2212 MINUS SIGN: what NFKC makes of ⁻ and ₋
+
+
 def _csv_safe(value: object) -> object:
-    """A cell a spreadsheet will not run as a formula (an agent's name cannot start with
-    one, but a model name comes from a provider)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+    """A cell a spreadsheet will not run as a formula: one that starts with a tab or a
+    carriage return, or whose first visible character is, or looks like (NFKC: full-width
+    ＝＋－＠, small ﹦﹢﹣﹫, super- and subscript signs), one of ``= + - @``, after any
+    spaces, line breaks, zero-width or other invisible characters, is prefixed with ``'``.
+    An agent's name cannot start with one, but a model name comes from the agent."""
+    if not isinstance(value, str):
+        return value
+    if value[:1] in ("\t", "\r"):
         return "'" + value
+    for char in value:
+        if char.isspace() or unicodedata.category(char) in ("Cc", "Cf", "Zs", "Zl", "Zp"):
+            continue
+        return "'" + value if unicodedata.normalize("NFKC", char)[:1] in _FORMULA else value
     return value

@@ -5,12 +5,19 @@ The dashboard is off unless the section is there. It listens on loopback by defa
 non-loopback address is refused unless the dashboard serves TLS itself (``tls_cert`` and
 ``tls_key``) or the config says plainly that something else encrypts it
 (``allow_plain_http: true``, e.g. a TLS reverse proxy on a private network). A
-``public_url`` that is not on loopback must be ``https``: the sign-in link travels in it.
+``public_url`` must be ``https`` off this machine: the sign-in link travels in it.
+
+On this machine the dashboard goes by a name of its own (:func:`own_name`), never
+``127.0.0.1`` or ``localhost``: a browser sends a cookie to every port of the name it was
+set for, and any local user or agent may listen on another port of those.
 """
 
 from __future__ import annotations
 
+import base64
 import ipaddress
+import re
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -18,15 +25,20 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from fleet.private_files import write_private
 from fleet.schema import ConfigPath, EnvVarName
 
 DEFAULT_LISTEN = "127.0.0.1:8750"
+OWN_NAME_FILE = "dashboard-name"
+"""In the state dir, mode 0600: the dashboard's own name on this machine (:func:`own_name`)."""
+_OWN_NAME = re.compile(r"fleetwarden-[a-z2-7]{26}\.localhost")
+_own_names: dict[Path, str] = {}  # by state dir: read once, never changed while it runs
 
 
 def split_listen(text: str) -> tuple[str, int]:
     """``HOST:PORT`` (``[V6]:PORT`` for IPv6) as its parts; :class:`ValueError` says why not."""
     host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit():
+    if not sep or not host or not port.isascii() or not port.isdigit():
         raise ValueError(f"{text!r} is not HOST:PORT (e.g. {DEFAULT_LISTEN})")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
@@ -45,13 +57,42 @@ def split_listen(text: str) -> tuple[str, int]:
 
 
 def is_loopback(host: str) -> bool:
-    """Whether ``host`` (an IP literal or ``localhost``) is this machine only."""
-    if host == "localhost":
+    """Whether ``host`` (an IP literal, ``localhost`` or a name under it) is this machine
+    only."""
+    if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def own_name(state_dir: Path, *, make: bool = False) -> str | None:
+    """The dashboard's own host name on this machine, ``fleetwarden-LABEL.localhost``, or
+    ``None`` before it was made. LABEL is 130 random bits, made (``make``) at the
+    dashboard's first start and kept in the state dir.
+
+    Browsers resolve every ``*.localhost`` name to this machine, through an SSH tunnel's
+    local end too. The session cookie is set for this name alone: a page on another local
+    port, reached as ``127.0.0.1``, ``localhost`` or any other name, is sent nothing, and
+    only a link from Fleetwarden carries the name (an agent cannot read the state dir).
+    Raises ``OSError`` when ``make`` cannot write it."""
+    known = _own_names.get(state_dir)
+    if known is not None:
+        return known
+    path = state_dir / OWN_NAME_FILE
+    try:
+        name = path.read_text().strip()
+    except (FileNotFoundError, NotADirectoryError):
+        name = ""
+    if not _OWN_NAME.fullmatch(name):
+        if not make:
+            return None
+        label = base64.b32encode(secrets.token_bytes(17)).decode().rstrip("=").lower()[:26]
+        name = f"fleetwarden-{label}.localhost"
+        write_private(path, name + "\n")
+    _own_names[state_dir] = name
+    return name
 
 
 class DashboardSection(BaseModel):
@@ -72,18 +113,21 @@ class DashboardSection(BaseModel):
     public_url: str | None = Field(
         default=None,
         description=(
-            "The address sign-in links say, as people reach it (e.g. "
-            "`https://fleet.example.org` behind a TLS reverse proxy). Must be `https` "
-            "unless it is on loopback. Default: `http://LISTEN` (`https://` with TLS)."
+            "The address sign-in links say, as people reach it: an `https` URL off this "
+            "machine (e.g. `https://fleet.example.org` behind a TLS reverse proxy). "
+            "Default, with a loopback `listen`: the dashboard's own name, "
+            "`http://fleetwarden-LABEL.localhost:PORT` (LABEL random, kept in the state "
+            "dir's `dashboard-name`), which browsers resolve to this machine; otherwise "
+            "`http://LISTEN` (`https://` with TLS)."
         ),
     )
     metrics_token_env: EnvVarName | None = Field(
         default=None,
         description=(
             "The environment variable holding a bearer token for `/metrics` and `/api` "
-            "(`Authorization: Bearer TOKEN`). Without one, `/metrics` answers loopback "
-            "clients only, and `/api` needs a sign-in (or `fleetwarden status`, which uses "
-            "a token of its own in the state dir)."
+            "(`Authorization: Bearer TOKEN`), for Prometheus and scripts. Without one, "
+            "both need a sign-in, from this machine too (or `fleetwarden status`, which "
+            "uses a token of its own in the state dir)."
         ),
     )
     tls_cert: ConfigPath | None = Field(
@@ -128,11 +172,19 @@ class DashboardSection(BaseModel):
                 "{url!r} must be a plain base URL: no user, query or fragment",
                 {"url": value},
             )
-        if parts.scheme == "http" and not is_loopback(parts.hostname):
+        if is_loopback(parts.hostname):
+            raise PydanticCustomError(
+                "dashboard_url_loopback",
+                "{url!r} is on this machine, where a browser would send the session cookie "
+                "to every other local port of that name: leave public_url out, and links "
+                "name the dashboard by a name of its own (fleetwarden-LABEL.localhost)",
+                {"url": value},
+            )
+        if parts.scheme == "http":
             raise PydanticCustomError(
                 "dashboard_url_plain",
                 "{url!r} is plain http on the network: sign-in links would cross it "
-                "readable. Use https (a TLS reverse proxy), or a loopback address",
+                "readable. Use https (a TLS reverse proxy), or leave public_url out",
                 {"url": value},
             )
         return value.rstrip("/")
@@ -155,21 +207,21 @@ class DashboardSection(BaseModel):
             )
         return self
 
-    def settings(self) -> DashboardSettings:
-        """The section as the server uses it."""
+    def settings(self, state_dir: Path | None = None) -> DashboardSettings:
+        """The section as the server uses it; ``state_dir`` keeps its own name."""
         host, port = split_listen(self.listen)
         tls = (self.tls_cert, self.tls_key) if self.tls_cert and self.tls_key else None
-        shown = f"[{host}]" if ":" in host else host
-        default_url = f"{'https' if tls else 'http'}://{shown}:{port}"
-        public_url = self.public_url or default_url
         return DashboardSettings(
             host=host,
             port=port,
-            public_url=public_url,
             metrics_token_env=self.metrics_token_env,
             tls=tls,
-            secure_cookies=public_url.startswith("https://"),
-            local_only=is_loopback(urlsplit(public_url).hostname or ""),
+            secure_cookies=self.public_url.startswith("https://")
+            if self.public_url
+            else tls is not None,
+            local_only=self.public_url is None and is_loopback(host),
+            configured_url=self.public_url,
+            state_dir=state_dir,
         )
 
 
@@ -177,14 +229,36 @@ class DashboardSection(BaseModel):
 class DashboardSettings:
     """Where the dashboard listens and how it is reached.
 
-    ``local_only``: its public URL is on loopback, so no reverse proxy stands in front of
-    it, and a loopback client is someone on this machine (the rule ``/metrics`` without a
-    token rests on)."""
+    ``local_only``: it is reached on this machine (no ``public_url``, a loopback
+    ``listen``), so no reverse proxy stands in front of it. It then goes by its own name
+    (:attr:`own_name`)."""
 
     host: str
     port: int
-    public_url: str
     metrics_token_env: str | None
     tls: tuple[Path, Path] | None
     secure_cookies: bool
     local_only: bool
+    configured_url: str | None = None
+    state_dir: Path | None = None
+
+    @property
+    def own_name(self) -> str | None:
+        """The host name browsers reach it by on this machine (:func:`own_name`): the only
+        one its session cookie is set for. ``None`` behind a ``public_url``, off loopback,
+        or before its first start made it."""
+        if not self.local_only or self.state_dir is None:
+            return None
+        return own_name(self.state_dir)
+
+    @property
+    def public_url(self) -> str:
+        """The address sign-in links say: the configured ``public_url``, else the own name
+        and port (before the first start, or without a state dir: ``LISTEN``)."""
+        if self.configured_url is not None:
+            return self.configured_url
+        scheme = "https" if self.tls else "http"
+        name = self.own_name
+        if name is None:
+            name = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{name}:{self.port}"

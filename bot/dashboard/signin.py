@@ -6,11 +6,18 @@ their SHA-256 (:mod:`fleet.ledger.dashboard`). A link is good once, for
 :data:`LINK_LIFETIME`. A session lasts :data:`SESSION_LIFETIME` at most, and every request
 checks the person's role again against the ACL as it is now (a ``roster reload`` replaces
 it): a demoted or removed operator is out on their next request.
+
+Out for good: once the role a session or link was made for is not the person's any more,
+:meth:`SignIns.settle` ends it in the ledger (after each change of the ACL, and at start
+for what changed while Fleetwarden was down), and a request that finds it so ends it too.
+Restored to that role later, the person asks for a new link; the old session and any link
+sent before stay dead.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,6 +26,8 @@ from bot.acl import Acl, Role
 from fleet.clock import Clock
 from fleet.ledger import Ledger
 from fleet.ledger.dashboard import SignIn
+
+log = logging.getLogger(__name__)
 
 LINK_LIFETIME = timedelta(minutes=10)
 SESSION_LIFETIME = timedelta(hours=12)
@@ -77,7 +86,7 @@ class SignIns:
         )
         if found is None:
             return None
-        viewer = self._current(found, digest(cookie))
+        viewer = await self._current(found, digest(cookie))
         return (cookie, viewer) if viewer is not None else None
 
     async def check(self, cookie: str) -> Viewer | None:
@@ -86,7 +95,7 @@ class SignIns:
             return None
         session = digest(cookie)
         found = await self._ledger.dashboard_session(session, self._clock.now())
-        return self._current(found, session) if found is not None else None
+        return await self._current(found, session) if found is not None else None
 
     def still_allowed(self, viewer: Viewer) -> bool:
         """Whether ``viewer``'s role is still the one they signed in with."""
@@ -108,11 +117,33 @@ class SignIns:
         """End this one session (the page's sign-out button)."""
         await self._ledger.end_dashboard_session(viewer.session, self._clock.now())
 
-    def _current(self, found: SignIn, session: str) -> Viewer | None:
+    async def settle(self) -> int:
+        """End every session, and void every unused link, whose person no longer has the
+        role it was made for (demoted, promoted or removed); how many."""
+        now = self._clock.now()
+        sessions, links = await self._ledger.open_dashboard_signins(now)
+        ended = [d for d, who in sessions.items() if not self._holds(who)]
+        voided = [d for d, who in links.items() if not self._holds(who)]
+        if ended or voided:
+            await self._ledger.end_dashboard_signins(ended, voided, now)
+            log.info(
+                "dashboard: roles changed; ended %d sessions and voided %d links",
+                len(ended),
+                len(voided),
+            )
+        return len(ended) + len(voided)
+
+    async def _current(self, found: SignIn, session: str) -> Viewer | None:
+        """Who ``session`` signs in, if its person still has its role; else it ends."""
         role = self._acl.role_of(found.connector, found.user_id, found.groups)
         if role is None or role.value != found.role:
+            await self._ledger.end_dashboard_session(session, self._clock.now())
             return None
         return Viewer(found.connector, found.user_id, role, session, found.groups)
+
+    def _holds(self, who: SignIn) -> bool:
+        role = self._acl.role_of(who.connector, who.user_id, who.groups)
+        return role is not None and role.value == who.role
 
 
 def _plausible(secret: str) -> bool:

@@ -16,9 +16,9 @@ from datetime import datetime
 
 from fleet.ledger.access import Store
 from fleet.ledger.engine import Row
+from fleet.ledger.metering import MODEL, SERVED
 from fleet.ledger.rows import from_epoch
 
-_MODEL = "COALESCE(NULLIF(served_model, ''), NULLIF(requested_model, ''), '?')"
 _SUMS = """COUNT(*) AS requests,
         COALESCE(SUM(input_tokens), 0) AS input,
         COALESCE(SUM(output_tokens), 0) AS output,
@@ -200,6 +200,41 @@ class DashboardLedger:
                 (self._epoch(now), digest),
             )
 
+    async def open_dashboard_signins(
+        self: Store, now: datetime
+    ) -> tuple[dict[str, SignIn], dict[str, SignIn]]:
+        """Whom each live session and each unused, unexpired link signs in, by digest:
+        ``(sessions, links)``."""
+        at = self._epoch(now)
+        sessions = await self._all(
+            "SELECT * FROM dashboard_sessions WHERE ended_at IS NULL AND expires_at > ?", (at,)
+        )
+        links = await self._all(
+            "SELECT * FROM dashboard_links WHERE used_at IS NULL AND expires_at > ?", (at,)
+        )
+        return (
+            {str(row["digest"]): SignIn.from_row(row) for row in sessions},
+            {str(row["digest"]): SignIn.from_row(row) for row in links},
+        )
+
+    async def end_dashboard_signins(
+        self: Store, sessions: list[str], links: list[str], now: datetime
+    ) -> None:
+        """End these sessions and void these links (by digest), for good."""
+        at = self._epoch(now)
+        async with self._transaction("end dashboard sessions and links") as conn:
+            for digest in sessions:
+                await conn.execute(
+                    "UPDATE dashboard_sessions SET ended_at = ?"
+                    " WHERE digest = ? AND ended_at IS NULL",
+                    (at, digest),
+                )
+            for digest in links:
+                await conn.execute(
+                    "UPDATE dashboard_links SET used_at = ? WHERE digest = ? AND used_at IS NULL",
+                    (at, digest),
+                )
+
     async def usage_sums(
         self: Store,
         since: datetime | None = None,
@@ -222,7 +257,7 @@ class DashboardLedger:
             params.append(self._epoch(until))
         where = "WHERE " + " AND ".join(clauses) if clauses else ""
         rows = await self._all(
-            f"SELECT agent, host, provider, {_MODEL} AS model,"
+            f"SELECT agent, host, provider, {MODEL} AS model,"
             f" COALESCE(account, '') AS account, {_SUMS} FROM usage {where}"
             " GROUP BY agent, host, provider, model, account"
             " ORDER BY agent, host, provider, model, account",
@@ -239,7 +274,7 @@ class DashboardLedger:
         if last <= after:
             return [], after
         rows = await self._all(
-            f"SELECT agent, host, provider, {_MODEL} AS model,"
+            f"SELECT agent, host, provider, {MODEL} AS model,"
             f" COALESCE(account, '') AS account, {_SUMS} FROM usage"
             " WHERE id > ? AND id <= ?"
             " GROUP BY agent, host, provider, model, account",
@@ -248,11 +283,12 @@ class DashboardLedger:
         return [UsageSum.from_row(r) for r in rows], last
 
     async def last_models(self: Store, since: datetime) -> dict[str, tuple[str, str, str | None]]:
-        """Per agent, its latest request since ``since``: the model asked for, the model
-        served, and the one the pacing policy moved it from (when it did)."""
+        """Per agent, its latest request since ``since`` that was served: the model asked
+        for, the model served, and the one the pacing policy moved it from (when it did).
+        A refused request's model is the agent's own text, not the model it works with."""
         rows = await self._all(
             "SELECT agent, requested_model, served_model, rewritten_from FROM usage"
-            " WHERE id IN (SELECT MAX(id) FROM usage WHERE at >= ? GROUP BY agent)",
+            f" WHERE id IN (SELECT MAX(id) FROM usage WHERE at >= ? AND {SERVED} GROUP BY agent)",
             (self._epoch(since),),
         )
         return {

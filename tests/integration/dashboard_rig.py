@@ -12,13 +12,16 @@ import os
 import re
 import shutil
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
+from bot.dashboard.settings import OWN_NAME_FILE
+from bot.dashboard.status_door import STATUS_TOKEN_FILE, StatusConnection
 from tests.fakes.background import fake_provider_thread
 from tests.fakes.provider import Accepted, FakeProvider, Turn, Usage
 from tests.integration.console_bot import ConsoleBot, clean_env, processes_where
@@ -27,7 +30,7 @@ from tests.postgres_server import free_port
 CHROMIUM = os.environ.get("FLEETWARDEN_CHROMIUM", "/usr/bin/chromium")
 PROVIDER_KEY = "fake-dashboard-provider-key-0123456789abcdef0123"
 USAGE = Usage(input=1000, output=200, cache_read=3000, cache_write=500)
-LINK = re.compile(r"(http://127\.0\.0\.1:\d+/signin/[A-Za-z0-9_-]{43})")
+LINK = re.compile(r"(http://fleetwarden-[a-z2-7]{26}\.localhost:\d+/signin/[A-Za-z0-9_-]{43})")
 CONFIG = """\
 state_dir: ./state
 connectors:
@@ -79,18 +82,38 @@ def config_text(
 
 @dataclass
 class Rig:
-    """The running orchestrator, its dashboard's base URL and the fake provider."""
+    """The running orchestrator, its dashboard's port and the fake provider."""
 
     root: Path
     bot: ConsoleBot
-    base: str
+    port: int
     fake: FakeProvider
     config: Path
     agents: list[str] = field(default_factory=list)
 
+    @property
+    def base(self) -> str:
+        """The dashboard as a browser reaches it: by its own name, made at its start."""
+        name = (self.root / "state" / OWN_NAME_FILE).read_text().strip()
+        return f"http://{name}:{self.port}"
+
     def link(self) -> str:
         """A fresh sign-in link, as the console prints it."""
         return self.bot.command("dashboard", LINK.pattern).group(1)
+
+    def api(self, path: str, token: str | None = None) -> tuple[int, bytes]:
+        """``GET path`` as ``fleetwarden status`` asks: through the state dir's socket, with
+        the status token (this start's, unless ``token`` is given)."""
+        state = self.root / "state"
+        token = token or (state / STATUS_TOKEN_FILE).read_text().strip()
+        connection = StatusConnection(state, 10.0)
+        try:
+            headers = {"Host": urlsplit(self.base).netloc, "Authorization": f"Bearer {token}"}
+            connection.request("GET", path, headers=headers)
+            reply = connection.getresponse()
+            return reply.status, reply.read()
+        finally:
+            connection.close()
 
     @property
     def ledger(self) -> Path:
@@ -107,19 +130,30 @@ class Rig:
 
 
 @contextlib.contextmanager
-def running(root: Path, agents: list[str], *, role: str = "admin") -> Iterator[Rig]:
+def running(
+    root: Path,
+    agents: list[str],
+    *,
+    role: str = "admin",
+    prefix: Sequence[str] = (),
+    roster: str = "",
+    env: Mapping[str, str] | None = None,
+) -> Iterator[Rig]:
     """The orchestrator with ``agents`` in its roster (not started), stopped on exit with
-    every agent it started."""
+    every agent it started; ``prefix`` runs it (e.g. ``prlimit …``, see
+    :class:`ConsoleBot`). ``roster``: more agents, as YAML entries of the roster; ``env``:
+    more of the orchestrator's environment (their ``secret_env``)."""
     accept = Accepted(api_keys=frozenset({PROVIDER_KEY}))
     with fake_provider_thread(
         default=Turn(text="metered answer", usage=USAGE), accept=accept
     ) as fake:
         port = free_port()
         config = root / "fleetwarden.yaml"
-        config.write_text(config_text(port=port, upstream=fake.base_url, agents=agents, role=role))
-        env = clean_env(ANTHROPIC_API_KEY=PROVIDER_KEY)
-        base = f"http://127.0.0.1:{port}"
-        rig = Rig(root, ConsoleBot(root, "--config", str(config), env=env), base, fake, config)
+        text = config_text(port=port, upstream=fake.base_url, agents=agents, role=role)
+        config.write_text(text + roster)
+        environ = clean_env(ANTHROPIC_API_KEY=PROVIDER_KEY, **(env or {}))
+        bot = ConsoleBot(root, "--config", str(config), env=environ, prefix=prefix)
+        rig = Rig(root, bot, port, fake, config)
         rig.agents = agents
         try:
             yield rig

@@ -4,19 +4,25 @@ proxy by the strict fake provider, and the ledger read back to check the figures
 
 from __future__ import annotations
 
+import contextlib
+import http.client
+import http.server
 import json
 import secrets
 import sqlite3
+import subprocess
+import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.integration.console_bot import FLEETWARDEN
 from tests.integration.dashboard_rig import (
+    CHROMIUM,
     PROVIDER_KEY,
     USAGE,
     Rig,
@@ -51,12 +57,16 @@ def chromium(rig: Rig) -> Iterator[Any]:
 
 
 def _get(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
-    request = urllib.request.Request(url, headers=headers)
+    """``GET url``; a ``*.localhost`` name is this machine, as a browser resolves it."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection("127.0.0.1", parts.port, timeout=10)
     try:
-        with urllib.request.urlopen(request, timeout=10) as reply:
-            return reply.status, dict(reply.headers), reply.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers), exc.read()
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        connection.request("GET", target, headers={"Host": parts.netloc, **headers})
+        reply = connection.getresponse()
+        return reply.status, dict(reply.headers), reply.read()
+    finally:
+        connection.close()
 
 
 def test_a_console_link_signs_in_and_the_fleet_page_lists_the_agents(
@@ -75,6 +85,7 @@ def test_a_console_link_signs_in_and_the_fleet_page_lists_the_agents(
     cookies = context.cookies()
     assert [c["name"] for c in cookies] == ["fw_session"]
     assert cookies[0]["httpOnly"] and cookies[0]["sameSite"] == "Strict"
+    assert cookies[0]["domain"] == urlsplit(rig.base).hostname  # host-only, its own name
     for path in PAGES[1:]:
         page.goto(rig.base + path)
         page.wait_for_selector('#live-state[data-state="live"]', timeout=5000)
@@ -172,7 +183,9 @@ def test_pages_say_no_to_framing_inline_script_and_referrers(rig: Rig) -> None:
         assert status == 401, (path, status)
         assert b"asker" not in body
     token = (rig.root / "state" / "dashboard-status-token").read_text().strip()
-    status, _, body = _get(rig.base + "/api/agents/nobody", Authorization=f"Bearer {token}")
+    status, _, body = _get(rig.base + "/api/fleet", Authorization=f"Bearer {token}")
+    assert status == 401  # the status token opens the state dir's socket, not the port
+    status, body = rig.api("/api/agents/nobody")
     assert status == 404 and json.loads(body) == {"error": "no agent is called 'nobody'"}
     status, _, body = _get(rig.base + "/api/fleet", Authorization="Bearer wrong")
     assert status == 401
@@ -182,13 +195,11 @@ def test_a_huge_transcript_is_paged_never_read_whole(rig: Rig, chromium: Any) ->
     """5,000 lines of output: the page shows the last 100 entries and a link further
     back; however far back one asks, one page reads at most 2,000."""
     rig.bot.command("send coder-2 lines 5000", r"line 5000 of 5000", timeout=30)
-    token = (rig.root / "state" / "dashboard-status-token").read_text().strip()
-    auth = {"Authorization": f"Bearer {token}"}
-    status, _, body = _get(rig.base + "/api/agents/coder-2", **auth)
+    status, body = rig.api("/api/agents/coder-2")
     transcript = json.loads(body)["transcript"]
     assert status == 200 and transcript["asked"] == 100 and transcript["more"] is True
     assert "line 5000 of 5000" in transcript["markdown"]
-    _, _, body = _get(rig.base + "/api/agents/coder-2?entries=99999", **auth)
+    _, body = rig.api("/api/agents/coder-2?entries=99999")
     assert json.loads(body)["transcript"]["asked"] == 2000
     context = chromium.new_context()
     page = context.new_page()
@@ -205,19 +216,24 @@ def test_a_secret_an_agent_prints_is_redacted_on_its_page(rig: Rig) -> None:
     """What chat would not show the dashboard does not either: a provider key the agent
     echoes is redacted in its transcript, on the page and in the JSON."""
     rig.bot.command(f"send coder-1 the key is {PROVIDER_KEY}", r"received: the key is", timeout=20)
-    token = (rig.root / "state" / "dashboard-status-token").read_text().strip()
-    status, _, body = _get(rig.base + "/api/agents/coder-1", Authorization=f"Bearer {token}")
+    status, body = rig.api("/api/agents/coder-1")
     assert status == 200 and b"received: the key is" in body
     assert PROVIDER_KEY.encode() not in body
     assert PROVIDER_KEY[:16].encode() not in body
 
 
-def test_metrics_token_figures_equal_the_ledgers(rig: Rig) -> None:
-    """`/metrics` parses as Prometheus text; its token counters are the ledger's sums."""
+def test_metrics_token_figures_equal_the_ledgers(rig: Rig, chromium: Any) -> None:
+    """`/metrics` parses as Prometheus text; its token counters are the ledger's sums. It
+    needs a session (or a token) from this machine too."""
+    assert _get(rig.base + "/metrics")[0] == 401
+    context = chromium.new_context()
+    page = context.new_page()
+    sign_in(page, rig.link())
     deadline = time.monotonic() + 10
     while True:
-        status, headers, body = _get(rig.base + "/metrics")
-        assert status == 200
+        scraped = page.goto(rig.base + "/metrics")
+        assert scraped is not None and scraped.status == 200
+        headers, body = {"Content-Type": scraped.headers["content-type"]}, scraped.body()
         families = {f.name: f for f in text_string_to_metric_families(body.decode())}
         tokens = {
             (s.labels["agent"], s.labels["kind"]): s.value
@@ -250,6 +266,57 @@ def test_metrics_token_figures_equal_the_ledgers(rig: Rig) -> None:
     histogram = families["fleetwarden_proxy_request_seconds"]
     count = next(s.value for s in histogram.samples if s.name.endswith("_count"))
     assert count == row[4]
+    context.close()
+
+
+def test_a_page_on_a_name_rebound_to_this_machine_reads_nothing(rig: Rig, chromium: Any) -> None:
+    """DNS rebinding: a page on an outside name, its name then pointed at 127.0.0.1, asks
+    the dashboard's port for `/metrics`, the API, a page and the CSV as its own origin.
+    Every answer is a 421 naming the dashboard's address, with nothing of the fleet.
+    Chromium's own block of a public page's requests to loopback is off here: Firefox
+    and Safari have none, and the dashboard must not rest on it."""
+    attacker = f"http://rebound.example:{rig.port}"
+    rebinding = chromium.browser_type.launch(
+        executable_path=CHROMIUM,
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--host-resolver-rules=MAP rebound.example 127.0.0.1",
+            "--disable-features=BlockInsecurePrivateNetworkRequests,"
+            "PrivateNetworkAccessSendPreflights,PrivateNetworkAccessRespectPreflightResults,"
+            "LocalNetworkAccessChecks",
+        ],
+        headless=True,
+    )
+    try:
+        context = rebinding.new_context()
+        page = context.new_page()
+        # The attacker's page, as its own server gave it before the name was rebound.
+        page.route(
+            attacker + "/",
+            lambda route: route.fulfill(content_type="text/html", body="<title>cats</title>"),
+        )
+        page.goto(attacker + "/")
+        read = page.evaluate(
+            """async (paths) => {
+                const out = {};
+                for (const path of paths) {
+                    const answer = await fetch(path);
+                    out[path] = [answer.status, await answer.text()];
+                }
+                return out;
+            }""",
+            ["/metrics", "/api/fleet", "/agents/asker", "/usage.csv", "/static/dashboard.js"],
+        )
+        for path, (status, body) in read.items():
+            assert status == 421, (path, status)
+            assert "does not answer at the name" in body
+            assert urlsplit(rig.base).hostname not in body  # its own name is never told
+            assert "fleetwarden_" not in body and "asker" not in body
+        shown = page.goto(attacker + "/metrics")
+        assert shown is not None and shown.status == 421
+    finally:
+        rebinding.close()
 
 
 def test_an_open_page_greys_out_while_the_orchestrator_restarts_then_goes_on(
@@ -262,6 +329,7 @@ def test_an_open_page_greys_out_while_the_orchestrator_restarts_then_goes_on(
     sign_in(page, rig.link())
     page.goto(rig.base + "/agents/coder-2")
     page.wait_for_selector('#live-state[data-state="live"]', timeout=5000)
+    before = (rig.root / "state" / "dashboard-status-token").read_text().strip()
     rig.restart()
     page.wait_for_selector('#live-state[data-state="reconnecting"]', timeout=10000)
     page.wait_for_selector("main#live.stale", timeout=5000)
@@ -270,6 +338,108 @@ def test_an_open_page_greys_out_while_the_orchestrator_restarts_then_goes_on(
     word = f"after-restart-{secrets.token_hex(4)}"
     rig.bot.command(f"send coder-2 {word}", rf"received: {word}", timeout=20)
     page.wait_for_selector(f"#transcript >> text={word}", timeout=3000)
+    context.close()
+    assert rig.api("/api/fleet", token=before)[0] == 401  # the last start's token is dead
+    status = subprocess.run(
+        [str(FLEETWARDEN), "status", "--json", "--config", str(rig.config)],
+        cwd=rig.root,
+        env=rig.bot.env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert status.returncode == 0, status.stderr
+    assert {a["name"] for a in json.loads(status.stdout)["agents"]} == set(AGENTS)
+
+
+class _Listener(http.server.BaseHTTPRequestHandler):
+    """Another local server, as an agent may run one: it notes each request's cookies."""
+
+    seen: list[tuple[str, str | None]]
+
+    def do_GET(self) -> None:
+        self.seen.append((self.headers.get("Host", ""), self.headers.get("Cookie")))
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.end_headers()
+        self.wfile.write(b"<p>another server</p>")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def _another_local_server() -> Iterator[tuple[int, list[tuple[str, str | None]]]]:
+    """An HTTP server on another port of 127.0.0.1 (its port, what it saw), stopped on
+    exit."""
+    seen: list[tuple[str, str | None]] = []
+    handler = type("Noting", (_Listener,), {"seen": seen})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_another_local_port_is_sent_no_session_cookie(rig: Rig, chromium: Any) -> None:
+    """Signed in, the browser follows links to a server on another port of this machine,
+    by every name an agent could write: it is sent no cookie. The session lives on the
+    dashboard's own name only, and a link rewritten to 127.0.0.1 signs nobody in (nor
+    spends the link)."""
+    context = chromium.new_context()
+    page = context.new_page()
+    sign_in(page, rig.link())
+    assert [c["name"] for c in context.cookies()] == ["fw_session"]
+    with _another_local_server() as (port, seen):
+        names = ["127.0.0.1", "localhost", "fleetwarden.localhost", "dashboard.localhost"]
+        for name in names:
+            page.goto(f"http://{name}:{port}/")
+            assert "another server" in page.inner_text("body")
+        page.goto(rig.base + "/")
+        page.wait_for_selector('tr[data-agent="asker"]', timeout=5000)  # still signed in
+    assert {host.split(":")[0] for host, _ in seen} == set(names)
+    assert [cookie for _, cookie in seen if cookie is not None] == []
+    link = rig.link()
+    rewritten = context.new_page()
+    rewritten.goto(link.replace(urlsplit(rig.base).hostname or "", "127.0.0.1"))
+    with rewritten.expect_navigation():
+        rewritten.click("#signin")
+    assert "open the link as the bot sent it" in rewritten.inner_text("body")
+    assert [c["domain"] for c in context.cookies()] == [urlsplit(rig.base).hostname]
+    other = chromium.new_context()
+    sign_in(other.new_page(), link)  # the link was not spent
+    assert [c["name"] for c in other.cookies()] == ["fw_session"]
+    other.close()
+    context.close()
+
+
+def test_a_demoted_then_restored_admin_and_a_link_from_before_a_removal_stay_out(
+    rig: Rig, chromium: Any
+) -> None:
+    """Demoted and restored by two reloads with no request between, the admin's session
+    stays ended; a link sent before she was removed does not sign her in once re-added."""
+    context = chromium.new_context()
+    page = context.new_page()
+    sign_in(page, rig.link())  # alice, an admin
+    page.goto("about:blank")  # no page open, so no request while she is demoted
+    _write_config(rig, role="viewer")
+    _reload_and_wait(rig)
+    _write_config(rig, role="admin")
+    _reload_and_wait(rig)
+    page.goto(rig.base + "/")
+    assert "Sign in from chat" in page.inner_text("body")  # her session ended for good
+    link = rig.link()
+    _write_config(rig, role="admin", user="bob")  # alice removed
+    _reload_and_wait(rig)
+    _write_config(rig, role="admin")  # and back
+    _reload_and_wait(rig)
+    sign_in(page, link)
+    assert "this link is no longer valid" in page.inner_text("body").lower()
+    sign_in(page, rig.link())  # a new link does
+    page.wait_for_selector('tr[data-agent="asker"]', timeout=5000)
     context.close()
 
 
@@ -282,14 +452,14 @@ def test_a_viewer_removed_from_the_config_loses_access_on_the_next_request(
     page = context.new_page()
     sign_in(page, rig.link())  # alice, an admin
     _write_config(rig, role="viewer")
-    _reload_and_wait(rig, 1)
+    _reload_and_wait(rig)
     page.goto(rig.base + "/")
     assert "Sign in" in page.inner_text("h1")  # her role changed: the session ended
     sign_in(page, rig.link())  # a viewer may ask for a link
     page.wait_for_selector('tr[data-agent="asker"]', timeout=5000)
     page.wait_for_selector('#live-state[data-state="live"]', timeout=5000)
     _write_config(rig, role="viewer", user="bob")  # alice is nobody now
-    _reload_and_wait(rig, 2)
+    _reload_and_wait(rig)
     cookie = context.cookies()[0]
     status, _, _ = _get(rig.base + "/api/fleet", Cookie=f"{cookie['name']}={cookie['value']}")
     assert status == 401
@@ -299,7 +469,7 @@ def test_a_viewer_removed_from_the_config_loses_access_on_the_next_request(
 
 def _write_config(rig: Rig, *, role: str, user: str = "alice") -> None:
     text = config_text(
-        port=int(rig.base.rsplit(":", 1)[1]),
+        port=rig.port,
         upstream=rig.fake.base_url,
         agents=rig.agents,
         user=user,
@@ -308,8 +478,9 @@ def _write_config(rig: Rig, *, role: str, user: str = "alice") -> None:
     rig.config.write_text(text)  # with bob: the console still speaks as alice, a stranger now
 
 
-def _reload_and_wait(rig: Rig, count: int) -> None:
+def _reload_and_wait(rig: Rig) -> None:
     log = rig.root / "state" / "fleetwarden.log"
+    count = log.read_text().count("SIGHUP: config reloaded") + 1
     rig.reload()
     deadline = time.monotonic() + 15
     while log.read_text().count("SIGHUP: config reloaded") < count:

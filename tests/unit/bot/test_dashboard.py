@@ -5,6 +5,7 @@ and ``/metrics``' text."""
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 import pytest
@@ -15,9 +16,10 @@ from bot.commands import COMMANDS
 from bot.config import ConfigError
 from bot.config_load import parse_config
 from bot.dashboard.command import DashboardCommands
-from bot.dashboard.live import LiveHub
+from bot.dashboard.live import Full, LiveHub, Watcher
 from bot.dashboard.metrics import Metrics, ObservedSink, Snapshot
 from bot.dashboard.pages import Pages, markdown_html
+from bot.dashboard.settings import OWN_NAME_FILE, DashboardSection, own_name
 from bot.dashboard.signin import SignIns, Viewer, digest
 from bot.errors import CommandError
 from bot.grammar import Grammar
@@ -30,6 +32,7 @@ from tests.unit.fleet.test_ledger_metering import event
 
 ALICE = "@alice:example.org"
 URL = "https://fleet.example.org"
+BEHIND = DashboardSection(public_url=URL).settings()
 
 
 def load(text: str, tmp_path: Path) -> object:
@@ -42,11 +45,17 @@ def load(text: str, tmp_path: Path) -> object:
 def test_the_dashboard_is_off_without_its_section_and_on_loopback_with_an_empty_one(
     tmp_path: Path,
 ) -> None:
-    """No section: off. `dashboard: {}`: 127.0.0.1:8750, links on http there."""
+    """No section: off. `dashboard: {}`: 127.0.0.1:8750, and links on http by a name of its
+    own under `localhost`, made once and kept in the state dir (0600)."""
     assert parse_config("", "f.yaml", base_dir=tmp_path).dashboard is None
     on = parse_config("dashboard: {}\n", "f.yaml", base_dir=tmp_path).dashboard
     assert on is not None
-    assert (on.host, on.port, on.public_url) == ("127.0.0.1", 8750, "http://127.0.0.1:8750")
+    assert (on.host, on.port, on.own_name) == ("127.0.0.1", 8750, None)  # not started yet
+    made = own_name(tmp_path / ".fleetwarden", make=True)
+    assert made is not None and re.fullmatch(r"fleetwarden-[a-z2-7]{26}\.localhost", made)
+    assert on.own_name == made and on.public_url == f"http://{made}:8750"
+    assert (tmp_path / ".fleetwarden" / OWN_NAME_FILE).stat().st_mode & 0o777 == 0o600
+    assert own_name(tmp_path / ".fleetwarden", make=True) == made  # kept, not made again
     assert on.local_only and not on.secure_cookies
 
 
@@ -60,7 +69,11 @@ def test_the_dashboard_is_off_without_its_section_and_on_loopback_with_an_empty_
         ("{listen: 10.0.0.5:8750, tls_cert: c.pem}", "tls_cert and tls_key go together"),
         ("{listen: 'fleet:8750'}", "'fleet' is not an IP address"),
         ("{listen: 127.0.0.1:99999}", "port 99999 is out of range"),
+        ("{listen: '127.0.0.1:\u00b2'}", "is not HOST:PORT"),  # a Unicode digit
         ("{public_url: 'http://fleet.example.org'}", "is plain http on the network"),
+        ("{public_url: 'http://127.0.0.1:8750'}", "leave public_url out"),
+        ("{public_url: 'https://localhost:8443'}", "every other local port"),
+        ("{public_url: 'http://fleetwarden.localhost:8750'}", "is on this machine"),
         ("{public_url: 'https://a.example.org/?x=1'}", "must be a plain base URL"),
         ("{metrics_token_env: 'not a name'}", "metrics_token_env"),
         ("{listen: 127.0.0.1:8750, lissen: 1}", "lissen"),
@@ -124,7 +137,8 @@ async def test_a_link_becomes_a_session_with_the_role_then_is_spent(signins: Sig
 async def test_a_changed_or_removed_role_ends_the_session_at_the_next_request(
     signins: SignIns, acl: Acl
 ) -> None:
-    """Promoted, demoted or removed by a reload: the old session is no longer good."""
+    """Promoted, demoted or removed by a reload: the old session is no longer good, and a
+    request that finds it so ends it for good."""
     secret = await signins.issue("matrix", ALICE, ())
     assert secret is not None
     used = await signins.redeem(secret)
@@ -134,9 +148,51 @@ async def test_a_changed_or_removed_role_ends_the_session_at_the_next_request(
     assert await signins.check(cookie) is None
     assert not signins.still_allowed(viewer)
     acl.replace([Grant(ALICE, Role.VIEWER)])
-    assert await signins.check(cookie) == viewer
-    acl.replace([])
-    assert await signins.check(cookie) is None
+    assert await signins.check(cookie) is None  # her role is back; the session is not
+
+
+async def test_an_admin_demoted_then_restored_does_not_get_the_old_session_back(
+    signins: SignIns, acl: Acl
+) -> None:
+    """Demoted and restored by two reloads, with no request between: the session ended at
+    the demotion, for good."""
+    acl.replace([Grant(ALICE, Role.ADMIN)])
+    secret = await signins.issue("matrix", ALICE, ())
+    assert secret is not None
+    used = await signins.redeem(secret)
+    assert used is not None
+    acl.replace([Grant(ALICE, Role.VIEWER)])
+    assert await signins.settle() == 1  # as `roster reload` does after replacing the ACL
+    acl.replace([Grant(ALICE, Role.ADMIN)])
+    assert await signins.settle() == 0
+    assert await signins.check(used[0]) is None
+    assert not await signins.alive(used[1].session)
+
+
+async def test_a_link_sent_before_a_removal_does_not_sign_in_after_a_re_add(
+    ledger: Ledger, clock: ManualClock
+) -> None:
+    """Removed and re-added, by a reload or by a restart with the config changed while
+    Fleetwarden was down: a link sent before the removal is void, and her other sessions
+    stay ended."""
+    listed = [Grant(ALICE, Role.OPERATOR), Grant("@ops:example.org", Role.OPERATOR)]
+    acl = Acl(listed)
+    signins = SignIns(ledger, acl, clock)
+    link = await signins.issue("matrix", ALICE, ())
+    other = await signins.issue("matrix", "@ops:example.org", ())
+    assert link is not None and other is not None
+    acl.replace(listed[1:])
+    assert await signins.settle() == 1  # hers only
+    acl.replace(listed)
+    assert await signins.redeem(link) is None
+    assert await signins.redeem(other) is not None
+    later = await signins.issue("matrix", ALICE, ())
+    assert later is not None
+    session = await signins.redeem(later)
+    assert session is not None
+    down = SignIns(ledger, Acl(listed[1:]), clock)  # the next start, without her
+    assert await down.settle() == 1
+    assert await SignIns(ledger, Acl(listed), clock).check(session[0]) is None
 
 
 async def test_a_link_expires_after_ten_minutes_and_revoke_ends_sessions(
@@ -193,7 +249,7 @@ async def test_the_link_goes_to_a_direct_message_never_to_the_room(
 ) -> None:
     """On a chat service the room hears only that a link was sent; the link is private."""
     chat = PrivateConnector()
-    commands = DashboardCommands(signins, URL, lambda name: chat if name == "matrix" else None)
+    commands = DashboardCommands(signins, BEHIND, lambda name: chat if name == "matrix" else None)
     reply = await commands.dashboard(request("!dashboard"))
     assert isinstance(reply, Reply) and "/signin/" not in reply.markdown
     assert "direct message" in reply.markdown
@@ -207,22 +263,26 @@ async def test_without_a_private_way_no_link_is_made(signins: SignIns, ledger: L
     """A connector that cannot write to one person gets a refusal saying where to ask; a
     DM that fails voids the link it carried."""
     plain = FakeConnector("discord")
-    commands = DashboardCommands(signins, URL, lambda name: plain)
+    commands = DashboardCommands(signins, BEHIND, lambda name: plain)
     with pytest.raises(CommandError, match="never posted in a shared room"):
         await commands.dashboard(request("!dashboard", connector="discord"))
     broken = PrivateConnector(works=False)
-    commands = DashboardCommands(signins, URL, lambda name: broken)
+    commands = DashboardCommands(signins, BEHIND, lambda name: broken)
     with pytest.raises(CommandError, match="your link was voided"):
         await commands.dashboard(request("!dashboard"))
     secret = broken.private[0][1].rsplit("/signin/", 1)[1]
     assert await signins.redeem(secret) is None
 
 
-async def test_the_console_gets_the_link_as_its_answer(signins: SignIns) -> None:
+async def test_the_console_gets_the_link_as_its_answer(signins: SignIns, tmp_path: Path) -> None:
     """The console is the operator's own terminal: the answer is the link."""
-    commands = DashboardCommands(signins, "http://127.0.0.1:8750", lambda name: None)
+    local = DashboardSection().settings(tmp_path)
+    commands = DashboardCommands(signins, local, lambda name: None)
+    with pytest.raises(CommandError, match="has not started yet"):  # never a 127.0.0.1 link
+        await commands.dashboard(request("!dashboard", connector="console"))
+    name = own_name(tmp_path, make=True)
     reply = await commands.dashboard(request("!dashboard", connector="console"))
-    assert isinstance(reply, Reply) and "http://127.0.0.1:8750/signin/" in reply.markdown
+    assert isinstance(reply, Reply) and f"http://{name}:8750/signin/" in reply.markdown
     assert reply.detail == "sign-in link shown on the console"  # the audit never has it
     off = DashboardCommands(None, None, lambda name: None)
     with pytest.raises(CommandError, match="add a `dashboard:` section"):
@@ -248,16 +308,16 @@ async def test_fifty_watchers_of_a_page_cost_one_rendering_per_tick() -> None:
 
     hub = LiveHub(render, sessions, tick=0.01)
     watchers = [hub.watch("fleet") for _ in range(50)]
-    assert all(w is not None for w in watchers)
-    first = [await w.next(1.0) for w in watchers if w is not None]
+    assert all(isinstance(w, Watcher) for w in watchers)
+    first = [await w.next(1.0) for w in watchers if isinstance(w, Watcher)]
     assert set(first) == {"fleet v0"}
     version = 1
     await asyncio.sleep(0.05)
-    assert [await w.next(1.0) for w in watchers if w is not None] == ["fleet v1"] * 50
+    assert [await w.next(1.0) for w in watchers if isinstance(w, Watcher)] == ["fleet v1"] * 50
     assert len(renders) < 20  # ticks, not watchers × ticks
     assert hub.live_sessions == {"s"}
     for w in watchers:
-        assert w is not None
+        assert isinstance(w, Watcher)
         hub.leave(w)
     await asyncio.sleep(0.05)
     count = len(renders)
@@ -267,8 +327,11 @@ async def test_fifty_watchers_of_a_page_cost_one_rendering_per_tick() -> None:
 
 
 async def test_the_hub_refuses_streams_beyond_its_limit(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Past the cap, a new stream is refused rather than queued."""
-    monkeypatch.setattr("bot.dashboard.live.MAX_WATCHERS", 3)
+    """Past the cap, a new stream is refused rather than queued; past one session's cap,
+    that session's is, while another session still gets one (and a stream that ended
+    frees its place)."""
+    monkeypatch.setattr("bot.dashboard.live.MAX_WATCHERS", 4)
+    monkeypatch.setattr("bot.dashboard.live.MAX_PER_SESSION", 2)
 
     async def render(topic: str) -> str:
         return topic
@@ -277,8 +340,15 @@ async def test_the_hub_refuses_streams_beyond_its_limit(monkeypatch: pytest.Monk
         return set()
 
     hub = LiveHub(render, sessions, tick=0.01)
-    assert all(hub.watch("fleet") is not None for _ in range(3))
-    assert hub.watch("budgets") is None
+    first, second = hub.watch("fleet", "s1"), hub.watch("budgets", "s1")
+    assert isinstance(first, Watcher) and isinstance(second, Watcher)
+    assert hub.watch("fleet", "s1") is Full.SESSION
+    hub.leave(first)
+    hub.leave(first)  # twice: counted once
+    assert isinstance(hub.watch("fleet", "s1"), Watcher)
+    assert hub.watch("fleet", "s1") is Full.SESSION
+    assert all(isinstance(hub.watch("fleet", "s2"), Watcher) for _ in range(2))
+    assert hub.watch("budgets", "s3") is Full.HUB
     await hub.stop()
 
 

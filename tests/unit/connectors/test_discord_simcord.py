@@ -18,6 +18,7 @@ from simcord.enums import MessageType
 
 from bot.acl import Acl, Grant, Role
 from bot.dashboard.command import DashboardCommands
+from bot.dashboard.settings import DashboardSection
 from bot.dashboard.signin import SignIns
 from bot.request import Reply, Request
 from connectors.base import EventId, RoomId, ThreadId
@@ -561,7 +562,8 @@ async def test_dashboard_sends_its_link_in_a_direct_message_not_the_channel(
     """`!dashboard` in the control channel: the link arrives in the asker's DMs; the
     channel only hears that it was sent."""
     signins = SignIns(world.ledger, cast.acl(), clock)
-    commands = DashboardCommands(signins, "https://fleet.example.org", lambda _: world.connector)
+    settings = DashboardSection(public_url="https://fleet.example.org").settings()
+    commands = DashboardCommands(signins, settings, lambda _: world.connector)
     world.handlers.behaviour["dashboard"] = commands.dashboard
     await cast.alice.send(world.control, "!dashboard")
     await world.deliver()

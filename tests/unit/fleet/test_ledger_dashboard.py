@@ -74,6 +74,32 @@ async def test_revoking_ends_that_persons_sessions_and_voids_their_links(
     assert await ledger.live_dashboard_sessions(clock.now()) == set()
 
 
+async def test_the_open_sessions_and_links_are_listed_and_end_for_good(
+    ledger: Ledger, clock: ManualClock
+) -> None:
+    """Live sessions and unused links are listed with whom they sign in; those named are
+    ended and voided, the others kept."""
+    until = clock.now() + timedelta(hours=1)
+    await ledger.add_dashboard_link("a", link_for(clock), clock.now())
+    await ledger.redeem_dashboard_link("a", "sa", clock.now(), until)
+    await ledger.add_dashboard_link("b", link_for(clock, "@bob:example.org"), clock.now())
+    await ledger.redeem_dashboard_link("b", "sb", clock.now(), until)
+    await ledger.add_dashboard_link("a-unused", link_for(clock), clock.now())
+    await ledger.add_dashboard_link("b-unused", link_for(clock, "@bob:example.org"), clock.now())
+    sessions, links = await ledger.open_dashboard_signins(clock.now())
+    assert {d: who.user_id for d, who in sessions.items()} == {
+        "sa": "@alice:example.org",
+        "sb": "@bob:example.org",
+    }
+    assert set(links) == {"a-unused", "b-unused"} and links["a-unused"].role == "viewer"
+    await ledger.end_dashboard_signins(["sa"], ["a-unused"], clock.now())
+    assert await ledger.live_dashboard_sessions(clock.now()) == {"sb"}
+    assert await ledger.redeem_dashboard_link("a-unused", "x", clock.now(), until) is None
+    assert await ledger.redeem_dashboard_link("b-unused", "y", clock.now(), until) is not None
+    sessions, links = await ledger.open_dashboard_signins(clock.now())
+    assert set(sessions) == {"sb", "y"} and links == {}
+
+
 async def test_usage_sums_split_by_agent_host_model_and_account(
     ledger: Ledger, clock: ManualClock
 ) -> None:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bot.dashboard.listener import LIMITS as DASHBOARD
 from fleet.loopback import Limits
 from fleet.metering.config import MeteringSettings
 from fleet.openfiles import (
@@ -35,20 +36,26 @@ def test_the_soft_limit_goes_to_the_hard_one_within_the_ceiling() -> None:
 def test_a_reserve_is_always_kept_back() -> None:
     """An eighth of the limit, at least RESERVE_MIN, and an accept burst of each server are
     never given to the servers' connections."""
-    assert reserve(1024) == RESERVE_MIN + 2 * ACCEPT_BURST
-    assert reserve(65536) == 8192 + 2 * ACCEPT_BURST
+    assert reserve(1024) == RESERVE_MIN + 3 * ACCEPT_BURST
+    assert reserve(65536) == 8192 + 3 * ACCEPT_BURST
     assert connection_cap(RESERVE_MIN, 1.0, 1) == 1  # nothing spare: one, never zero or less
 
 
 def test_the_servers_caps_fit_the_limit_together() -> None:
-    """At 1,024 the proxy (two descriptors a connection) and the heartbeat endpoint fit
-    with the reserve to spare; at a high limit the configured caps apply."""
+    """At 1,024 the proxy (two descriptors a connection), the heartbeat endpoint and the
+    dashboard fit with the reserve to spare; at a high limit the configured caps apply."""
     proxy, heartbeat = MeteringSettings().limits(), Limits(max_connections=512)
-    at_1024 = 2 * proxy.connection_cap(1024) + heartbeat.connection_cap(1024)
+    at_1024 = (
+        2 * proxy.connection_cap(1024)
+        + heartbeat.connection_cap(1024)
+        + DASHBOARD.connection_cap(1024)
+    )
     assert at_1024 <= 1024 - reserve(1024)
-    assert proxy.connection_cap(1024) >= 250
+    assert proxy.connection_cap(1024) >= 230
+    assert DASHBOARD.connection_cap(1024) >= 100
     assert proxy.connection_cap(CEILING) == MeteringSettings().max_connections
     assert heartbeat.connection_cap(CEILING) == 512
+    assert DASHBOARD.connection_cap(CEILING) == DASHBOARD.max_connections
 
 
 RAISE = """
