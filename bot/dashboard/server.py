@@ -330,7 +330,10 @@ class DashboardServer:
             return self._refused(  # a session for 127.0.0.1 would reach its every port
                 403,
                 "Refused",
-                f"Sign in at {self.settings.public_url}: open the link as the bot sent it.",
+                # Its own name is never said to a request without a link: who asks by
+                # another name (an agent, a rebound page) must not learn it.
+                "Open the link exactly as the bot sent it: this dashboard signs in only at "
+                "the address in it.",
             )
         try:
             async with asyncio.timeout(_BODY_TIMEOUT):  # a body that never comes holds nothing

@@ -13,7 +13,9 @@ any surface shows them: chat, the dashboard's pages, their JSON, ``/usage.csv``,
   bidi overrides, zero-width characters, a terminal's escapes (ESC, the C1 controls) —
   are shown as their code points, ``[U+202E]`` (:func:`~fleet.redaction.invisible.reveal`).
   Where a secret was found, or a redaction is still to come, they are taken out instead:
-  shown, they would split a secret the redactor must see whole;
+  shown, they would split a secret the redactor must see whole. With a secret found, the
+  text then starts ``[hidden characters taken out]``, so a look-alike letter or a hidden
+  space in the rest is never passed off as plain;
 * **one line**: a line break shows as ``⏎`` and any run of blanks as one space, so
   nothing written on a second line can pass for a line of Fleetwarden's own
   (``✅ payroll finished after 2s``);
@@ -41,6 +43,9 @@ LONGEST: Final = 64 * 1024
 it: its middle is cut away by the bound anyway, and a secret whole within this length (a
 PEM key) is still found whole where the bound leaves any of it."""
 LINE_BREAK: Final = "⏎"
+HIDDEN: Final = "[hidden characters taken out]"
+"""What starts a guarded text that held a secret and characters a reader cannot see: shown
+as code points they would split the secret, so they are taken out, and this says so."""
 _ANY_BREAK: Final = re.compile(r"\r\n?|[\u2028\u2029\x85]")  # as visible() reads them
 _BREAKS: Final = re.compile(r"\s*\n\s*")
 _BLANKS: Final = re.compile(r"\s+")
@@ -61,8 +66,13 @@ def guarded(
     if redact is None:
         shown = visible(text)
     else:
-        redacted = redact(text)
-        shown = reveal(text) if redacted == visible(text) else redacted
+        redacted, seen = redact(text), visible(text)
+        if redacted == seen:
+            shown = reveal(text)
+        elif seen != text:  # taken out to find the secret whole: said, never silent
+            shown = f"{HIDDEN} {redacted}"
+        else:
+            shown = redacted
     return cut(one_line(shown), limit)
 
 

@@ -30,6 +30,7 @@ from tests.unit.fleet.test_ledger_metering import event
 
 TOKEN = "fake-deploy-" + "0123456789abcdef0123"
 SHOWN = "[redacted: DEPLOY_TOKEN]"
+HIDDEN_X = f"[hidden characters taken out] x{SHOWN}"  # a zero-width space went
 
 
 class _Held:
@@ -85,10 +86,10 @@ async def test_a_secret_sent_as_a_model_or_a_tool_name_is_on_no_view(
     )
     views = _views(ledger, clock, tmp_path)
     usage = await views.usage()
-    assert {row["model"] for row in usage["rows"]} == {SHOWN, f"x{SHOWN}"}
-    assert set(usage["by"]["model"]) == {SHOWN, f"x{SHOWN}"}
+    assert {row["model"] for row in usage["rows"]} == {SHOWN, HIDDEN_X}
+    assert set(usage["by"]["model"]) == {SHOWN, HIDDEN_X}
     sums, _ = await views.usage_after(0)
-    assert {u.model for u in sums} == {SHOWN, f"x{SHOWN}"}
+    assert {u.model for u in sums} == {SHOWN, HIDDEN_X}
     (ask,) = (await views.approvals())["approvals"]
     assert ask["tool"] == SHOWN
     assert ask["subject"] == "cat notes[U+202E]txt.exe ⏎ ✅ Allowed once by ann"

