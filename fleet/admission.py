@@ -16,11 +16,12 @@ routes (a middleware):
   sent a request first, else the one idle the longest; only when none is idle is it
   refused: sent ``refusal`` and closed, with a log line a minute at most. A request in
   flight is never cut for another.
-* With ``max_per_peer``, at most that many from one peer (an IPv4 address, or an IPv6
-  /64: one machine's share), so one client cannot take every place: past it a new
-  connection of that peer closes the peer's own oldest idle one, or is refused when none is
-  idle. A connection is counted against its peer once it is made (the address is only
-  known then; a TLS connection, after its handshake).
+* With ``max_per_peer``, at most that many from one peer (see :func:`peer_of`: the local
+  user whose socket it is, else an IPv4 address or an IPv6 /64, one machine's share), so
+  one client cannot take every place: past it a new connection of that peer closes the
+  peer's own oldest idle one, or is refused when none is idle. A connection is counted
+  against its peer once it is made (the peer is only known then; a TLS connection, after
+  its handshake).
 * Requests ``who`` attributes to an agent (after checking its secret): at most
   ``max_per_agent`` in flight per agent; past it ``busy`` answers (a 503), with a log line
   a minute at most per agent.
@@ -38,6 +39,8 @@ from typing import Final
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
+
+from fleet import socket_owner
 
 log = logging.getLogger(__name__)
 
@@ -348,8 +351,12 @@ class _Refused(asyncio.Protocol):
 
 
 def peer_of(transport: asyncio.BaseTransport) -> str | None:
-    """Whose a connection is, for the per-peer cap: its IPv4 address, or its IPv6 address's
-    /64 (one machine is given a whole /64); ``None`` when it has no IP address."""
+    """Whose a connection is, for the per-peer cap: from this machine, the local user that
+    holds its other end (``uid 1000``; any local user may connect from any of the machine's
+    addresses, all of 127.0.0.0/8 included, and an SSH tunnel comes from 127.0.0.1 like
+    anyone else, so there an address is no one's); from elsewhere, its IPv4 address, or its
+    IPv6 address's /64 (one machine is given a whole /64); ``None`` when it has no IP
+    address."""
     name = transport.get_extra_info("peername")
     if not isinstance(name, tuple) or not name:
         return None
@@ -357,6 +364,9 @@ def peer_of(transport: asyncio.BaseTransport) -> str | None:
         address = ipaddress.ip_address(str(name[0]).split("%", 1)[0])
     except ValueError:
         return None
+    uid = socket_owner.owner(transport.get_extra_info("sockname"), name)
+    if uid is not None:
+        return f"uid {uid}"
     if isinstance(address, ipaddress.IPv6Address):
         if address.ipv4_mapped is not None:
             return str(address.ipv4_mapped)

@@ -4,12 +4,14 @@ errors included.
 
 - Connections (:mod:`fleet.admission`, as at the metering proxy): at most
   :data:`LIMITS`' ``max_connections``, fewer when the open-file limit leaves less (a sixth
-  of the descriptors past the reserve, :mod:`fleet.openfiles`), and :data:`MAX_PER_PEER`
-  from one address. At a cap a new connection closes an idle one (one that never sent a
-  request first); only when every one is busy is it refused. A new connection has
-  ``idle_timeout`` seconds to send its first request's headers (a TLS handshake included),
-  a kept-alive one ``header_timeout`` after each answer. A local user holding idle
-  connections takes neither the process's descriptors nor the dashboard from anyone.
+  of the descriptors past the reserve, :mod:`fleet.openfiles`), and :func:`per_peer_cap`
+  from one peer: on this machine one local user, whatever address it connects from (the
+  kernel says whose each socket is), else one address. At a cap a new connection closes
+  an idle one (one that never sent a request first); only when every one is busy is it
+  refused. A new connection has ``idle_timeout`` seconds to send its first request's
+  headers (a TLS handshake included), a kept-alive one ``header_timeout`` after each
+  answer. A local user holding connections, idle or kept busy, takes neither the
+  process's descriptors nor the dashboard from anyone.
 - ``Host``: a request on the port is answered only when it names an address the dashboard
   is reached at (:func:`allowed_hosts`), else a 421 says which. A web page on a name whose
   DNS is pointed at this machine (DNS rebinding) is, for the browser, of that name: its
@@ -40,7 +42,7 @@ from aiohttp.typedefs import Middleware
 from aiohttp.web_protocol import RequestHandler
 
 from bot.dashboard.settings import DashboardSettings
-from fleet import openfiles
+from fleet import openfiles, socket_owner
 from fleet.admission import Admission, refusal
 from fleet.errors import FleetwardenError
 from fleet.loopback import Limits
@@ -57,8 +59,12 @@ LIMITS: Final = Limits(
     fds_each=1,
 )
 MAX_PER_PEER: Final = 256
-"""Connections from one address (an IPv6 /64) at once. A browser opens six to a site; every
-client behind a reverse proxy on this machine comes from one address, so it is generous."""
+"""Connections from one peer at once: one local user, or one address (an IPv6 /64) of another
+machine. A browser opens six to a site; every client behind a reverse proxy on this machine
+comes as the proxy's user, so it is generous."""
+PEER_SHARE: Final = 4
+"""One peer holds a quarter of the connections at most, whatever the open-file limit leaves:
+a local user keeping all of its own busy leaves the rest to everyone else."""
 LINGER: Final = 2.0  # seconds an unread request body is drained before closing
 _BACKLOG: Final = 512  # connections the kernel queues before they are accepted
 CSP: Final = (
@@ -192,6 +198,8 @@ def middleware(settings: DashboardSettings) -> Middleware:
             except ConnectionError:
                 raise  # the client went away: nothing to answer
             except Exception:
+                if request.transport is None:  # gone mid-body (aiohttp's RuntimeError)
+                    raise ConnectionResetError("the client went away") from None
                 # The route's pattern, not the path: a sign-in link's path is its secret.
                 log.exception("dashboard: answering %s failed", _route(request))
                 response = web.Response(status=500, text=_FAILED)
@@ -237,6 +245,8 @@ class _Connection(RequestHandler):
         what = type(error).__name__ if isinstance(error, BaseException) else "no exception"
         if isinstance(error, HttpProcessingError):  # anyone may send one: not worth a line
             log.debug("dashboard: a request could not be read (%s)", what)
+        elif isinstance(error, ConnectionError):  # anyone may hang up mid-request, too
+            log.debug("dashboard: a client went away (%s)", what)
         else:  # the type only: its message may quote the request
             log.warning("dashboard: a connection failed (%s)", what)
 
@@ -264,13 +274,14 @@ async def listen(app: web.Application, settings: DashboardSettings) -> Listening
     :data:`LIMITS` and :data:`MAX_PER_PEER`; :class:`DashboardUnavailable` says why not."""
     where = f"{settings.host}:{settings.port}"
     tls = _tls(settings)
+    cap = LIMITS.connection_cap(openfiles.current().soft)
     admission = Admission(
         "dashboard",
-        max_connections=LIMITS.connection_cap(openfiles.current().soft),
+        max_connections=cap,
         max_per_agent=LIMITS.max_per_agent,
         idle_timeout=LIMITS.idle_timeout,
         refusal=refusal(b"Too many connections to the dashboard; try again.\n", "text/plain"),
-        max_per_peer=MAX_PER_PEER,
+        max_per_peer=per_peer_cap(cap),
     )
     app.middlewares.insert(0, admission.middleware)
     options: dict[str, Any] = {
@@ -322,15 +333,28 @@ async def listen(app: web.Application, settings: DashboardSettings) -> Listening
         raise
     port: int = socks[0].getsockname()[1]
     log.info(
-        "dashboard listening on %s:%s; up to %d connections, %d from one address; a new "
-        "connection has %g s to send a request",
+        "dashboard listening on %s:%s; up to %d connections, %d from one local user or "
+        "address; a new connection has %g s to send a request",
         settings.host,
         port,
         admission.max_connections,
-        MAX_PER_PEER,
+        admission.max_per_peer,
         LIMITS.idle_timeout,
     )
+    if not socket_owner.available():
+        log.warning(
+            "dashboard: this kernel does not say which local user holds a connection "
+            "(sock_diag, the netlink interface `ss` reads): connections are capped per "
+            "address only, and a local user connecting from many loopback addresses can "
+            "take them all; load the kernel's tcp_diag module (`modprobe tcp_diag`)"
+        )
     return Listening(runner, listeners, port, admission)
+
+
+def per_peer_cap(cap: int) -> int:
+    """Connections one peer may hold when the dashboard holds ``cap``: :data:`MAX_PER_PEER`,
+    and at most a :data:`PEER_SHARE` of ``cap``."""
+    return max(min(MAX_PER_PEER, cap // PEER_SHARE), 1)
 
 
 async def _unwind(

@@ -407,7 +407,9 @@ def test_another_local_port_is_sent_no_session_cookie(rig: Rig, chromium: Any) -
     rewritten.goto(link.replace(urlsplit(rig.base).hostname or "", "127.0.0.1"))
     with rewritten.expect_navigation():
         rewritten.click("#signin")
-    assert "open the link as the bot sent it" in rewritten.inner_text("body")
+    refused = rewritten.inner_text("body")
+    assert "Open the link exactly as the bot sent it" in refused
+    assert (urlsplit(rig.base).hostname or "") not in refused  # its name is never told
     assert [c["domain"] for c in context.cookies()] == [urlsplit(rig.base).hostname]
     other = chromium.new_context()
     sign_in(other.new_page(), link)  # the link was not spent

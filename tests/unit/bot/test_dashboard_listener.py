@@ -8,6 +8,7 @@ import asyncio
 import csv
 import io
 import logging
+import os
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
@@ -28,6 +29,7 @@ from tests.unit.bot.test_dashboard_server import FixedViews, serve, signed_in
 TOKEN = {"FW_TOKEN": "s3cret-token"}
 AUTH = {"Authorization": "Bearer s3cret-token"}
 AUTH_LINE = b"Authorization: Bearer s3cret-token\r\n"
+ME = f"uid {os.geteuid()}"  # the peer this test's own connections count against
 Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
@@ -288,11 +290,13 @@ async def test_one_session_cannot_hold_every_stream(
             await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def test_one_address_cannot_take_every_connection(
+async def test_one_user_cannot_take_every_connection_from_many_addresses(
     ledger: Ledger, clock: ManualClock, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Past its cap an address's new connection is refused when all of its own are busy
-    (here: sign-in posts whose body never comes); another address still gets in."""
+    """Connections from this machine count against the local user whose sockets they are,
+    whatever address of 127.0.0.0/8 each comes from: past the cap that user's new
+    connection is refused when all of its own are busy (here: sign-in posts whose body
+    never comes)."""
     monkeypatch.setattr(listener, "MAX_PER_PEER", 4)
     server, _, _ = await serve(ledger, clock, tmp_path, {})
     port = server.port or 0
@@ -302,20 +306,19 @@ async def test_one_address_cannot_take_every_connection(
         "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\n"
     ).encode()
     try:
-        for _ in range(4):
-            conn = await asyncio.open_connection("127.0.0.1", port)
+        for source in ("127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"):
+            conn = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
             conn[1].write(post)
             await conn[1].drain()
             held.append(conn)
         admission = server._listening.admission if server._listening else None
         assert admission is not None
-        await eventually(lambda: admission.from_peer("127.0.0.1") == 4, "four busy posts")
-        fleet = f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
-        refused = await raw(port, b"")  # told at once, before it sends anything
-        assert refused.startswith(b"HTTP/1.1 503") and b"Too many connections" in refused
-        other = await raw(port, fleet.encode(), source="127.0.0.2")
-        assert other.startswith(b"HTTP/1.1 401")  # served: signed out, but in
-        assert admission.counts.refused_peer == 1
+        await eventually(lambda: admission.from_peer(ME) == 4, "four busy posts")
+        assert admission.from_peer("127.0.0.1") == 0  # its addresses are not peers
+        for source in ("127.0.0.1", "127.0.0.5"):
+            refused = await raw(port, b"", source)  # told at once, before it sends anything
+            assert refused.startswith(b"HTTP/1.1 503") and b"Too many connections" in refused
+        assert admission.counts.refused_peer == 2
     finally:
         for _, writer in held:
             writer.close()
@@ -365,7 +368,7 @@ async def test_idle_connections_are_closed_and_never_crowd_out_a_signed_in_reque
             async with http.get(f"{base}/api/fleet") as reply:
                 assert reply.status == 200, start
         assert server._listening is not None
-        assert server._listening.admission.from_peer("127.0.0.1") <= listener.MAX_PER_PEER
+        assert server._listening.admission.from_peer(ME) <= listener.MAX_PER_PEER
         closed = await asyncio.gather(*(hung_up(conn, 5.0) for conn in held))
         assert all(closed), f"{closed.count(False)} idle connections still open"
     finally:

@@ -6,7 +6,6 @@ made anew at every start."""
 from __future__ import annotations
 
 import asyncio
-import datetime
 import os
 import socket
 import ssl
@@ -36,6 +35,7 @@ from bot.status_cli import StatusError, fetch
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from tests.postgres_server import free_port
+from tests.tls_cert import self_signed
 from tests.unit.bot.test_dashboard_server import ALICE, FixedViews
 
 
@@ -218,38 +218,6 @@ def test_status_sends_no_token_to_a_socket_another_user_listens_on(tmp_path: Pat
     finally:
         squat.kill()
         squat.wait()
-
-
-def self_signed(tmp_path: Path, name: str) -> tuple[Path, Path]:
-    """A throwaway certificate and key for ``name``."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
 
 
 async def test_a_metrics_token_goes_over_the_port_only_to_the_dashboards_certificate(
