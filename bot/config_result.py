@@ -38,6 +38,8 @@ class Config:
     """The config file it came from; ``None`` for the embedded defaults."""
     state_dir: Path
     """Absolute; may not exist yet."""
+    workdirs: Path | None
+    """Absolute: the directory of agents' workdirs every sandbox hides whole, if named."""
     ledger_path: Path
     """Absolute: ``ledger`` from the file, else ``<state_dir>/ledger.db`` (also with a
     PostgreSQL ledger: the lock beside it keeps one orchestrator per state dir)."""
@@ -96,6 +98,9 @@ class Config:
         return cls(
             source=source,
             state_dir=state_dir,
+            workdirs=None
+            if document.workdirs is None
+            else absolute_path(base_dir, document.workdirs),
             ledger_path=state_dir / "ledger.db"
             if ledger is None or is_url(ledger)
             else absolute_path(base_dir, Path(ledger)),

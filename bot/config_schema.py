@@ -141,6 +141,16 @@ class ConfigFile(BaseModel):
             "the config file."
         ),
     )
+    workdirs: ConfigPath | None = Field(
+        default=None,
+        description=(
+            "A directory holding the agents' workdirs on this machine (e.g. "
+            "`/srv/fleet/work`): every sandbox hides it whole and shows only its own "
+            "workdir inside, so an agent cannot see a workdir made or named after it "
+            "started. Created (0700) if missing. Without it, a sandbox hides the other "
+            "workdirs the roster and the ledger name when it starts."
+        ),
+    )
     ledger: str | None = Field(
         default=None,
         description=(

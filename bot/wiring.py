@@ -184,8 +184,8 @@ def sandbox_settings(
     config: Config, backends: Mapping[str, Backend], environ: Mapping[str, str]
 ) -> SandboxSettings:
     """What agents' sandboxes hide besides the state dir: the config file's directory, the
-    ledger's, Fleetwarden's own HOME (its user's keys and logins), and the private tmux
-    server's socket directory (a way into other panes)."""
+    ledger's, Fleetwarden's own HOME (its user's keys and logins), the private tmux
+    server's socket directory (a way into other panes), and the config's ``workdirs``."""
     hidden = [config.ledger_path.parent]
     home = environ.get("HOME", "")
     if os.path.isabs(home) and os.path.normpath(home) != "/":
@@ -195,7 +195,9 @@ def sandbox_settings(
     for backend in backends.values():
         if isinstance(backend, TmuxBackend):
             hidden.append(backend.socket_path().parent)
-    return SandboxSettings(state_dir=config.state_dir, hidden=tuple(hidden))
+    return SandboxSettings(
+        state_dir=config.state_dir, hidden=tuple(hidden), workdirs=config.workdirs
+    )
 
 
 def refusal_book(

@@ -18,8 +18,10 @@ and is opened as named.
 :func:`hand_over` makes a lane's tree its agent's own user's (when Fleetwarden is root,
 here or on a host: :mod:`fleet.sandbox.lanes`, :mod:`fleet.hosts.lanes`), chowning
 without following a symlink and leaving alone a file with another hard link, whose other
-name may lie outside the lane. The module is standalone (standard library only), so the
-same code runs on a host, copied there with the scripts Fleetwarden runs.
+name may lie outside the lane; :func:`hand_over_lane` also closes the HOME and the
+workdir to every other agent's user (0750, group root). The module is standalone
+(standard library only), so the same code runs on a host, copied there with the scripts
+Fleetwarden runs.
 """
 
 from __future__ import annotations
@@ -146,15 +148,36 @@ def chmod_itself(path: Path, mode: int, kind: int) -> None:
 
 
 def hand_over_lane(home: Path, workdir: Path, uid: int) -> None:
-    """Hand an agent's HOME and workdir to ``uid``; ``ValueError`` for a workdir so near
-    ``/`` (``/srv``, ``/``) that handing it over would give the agent a system tree."""
+    """Hand an agent's HOME and workdir to ``uid`` and close both to every other agent's
+    user (:func:`close_top`: another lane that still sees the path — it was made or named
+    after that lane's sandbox was built — cannot enter it); ``ValueError`` for a workdir
+    so near ``/`` (``/srv``, ``/``) that handing it over would give the agent a system
+    tree."""
     if len(workdir.resolve().parts) < 3:
         raise ValueError(
             f"its workdir {workdir} is too near / to be handed to the agent's own user; "
             "give it a directory of its own"
         )
-    hand_over(home, uid)
-    hand_over(workdir, uid)
+    for top in (home, workdir):
+        hand_over(top, uid)
+        close_top(top, uid)
+
+
+def close_top(top: Path, uid: int) -> None:
+    """Close the directory ``top`` (the operator's path, its symlinks resolved; itself,
+    never where a symlink put in its place points) to every user but ``uid`` and root:
+    ``uid``'s, group root, 0750. Root's group lets Fleetwarden's own sandboxes, which
+    run as root without a capability (git's HEAD probe), still enter it; agents' users
+    have no group but their own."""
+    try:
+        fd = os.open(top.resolve(), _DIR_FLAGS)
+    except FileNotFoundError:
+        return
+    try:
+        os.fchown(fd, uid, 0)
+        os.fchmod(fd, 0o750)
+    finally:
+        os.close(fd)
 
 
 def hand_over(top: Path, uid: int) -> int:

@@ -8,12 +8,12 @@ keeper records and launches."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from fleet.backends.base import Backend, backend_key
 from fleet.errors import LaunchFailed
-from fleet.hosts.schema import LOCAL_HOST
+from fleet.hosts.schema import ANY_HOST, LOCAL_HOST
 from fleet.ledger import Ledger
 from fleet.model import AgentSpec, LaunchPlan
 from fleet.names import AgentName
@@ -23,7 +23,8 @@ from fleet.sandbox.service import NONE, Sandboxes
 
 
 class LaunchSite:
-    """Placement and confinement of launches, over the ledger's agents."""
+    """Placement and confinement of launches, over the ledger's agents and the roster's
+    (``roster``: the config's agents as they are now, after any reload)."""
 
     def __init__(
         self,
@@ -31,8 +32,10 @@ class LaunchSite:
         contexts: RunContexts,
         backends: Mapping[str, Backend],
         sandboxes: Sandboxes | None,
+        roster: Callable[[], Iterable[AgentSpec]] = tuple,
     ) -> None:
         self._ledger = ledger
+        self._roster = roster
         self._contexts = contexts
         self._backends = backends
         self.sandboxes = sandboxes
@@ -74,14 +77,24 @@ class LaunchSite:
             await self.sandboxes.release(name)
 
     async def _other_workdirs(self, spec: AgentSpec) -> list[Path]:
-        """The workdirs of every other agent on ``spec``'s machine the ledger knows (the
-        roster's and spawned ones): its sandbox hides them. Default workdirs lie in the
-        hidden state dir."""
-        return [
+        """The workdirs of every other agent on ``spec``'s machine: those the ledger knows
+        (agents that ran, spawned ones) and, here, those the roster names, whether or not
+        their agents ever ran — its sandbox hides them, whichever starts first. Default
+        workdirs lie in the hidden state dir."""
+        found = [
             record.workdir
             for record in await self._ledger.list_agents()
             if record.name != spec.name and record.workdir is not None and record.host == spec.host
         ]
+        if spec.host == LOCAL_HOST:  # `host: any` may land here too
+            found += [
+                other.workdir
+                for other in self._roster()
+                if other.name != spec.name
+                and other.workdir is not None
+                and other.host in (LOCAL_HOST, ANY_HOST)
+            ]
+        return list(dict.fromkeys(found))
 
     async def _live_by_host(self, name: AgentName) -> dict[str, int]:
         """How many agents run on each host now, ``name`` not counted."""

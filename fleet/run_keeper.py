@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,7 +101,10 @@ class RunKeeper:
         hosts: Hosts | None = None,
         publish_tokens: Callable[[], Awaitable[None]] | None = None,
         run_caps: CapArming | None = None,
+        roster: Callable[[], Iterable[AgentSpec]] = tuple,
     ) -> None:
+        """``roster``: the config's agents as they are now (their workdirs are hidden
+        from every other agent's sandbox, whether or not they ever ran)."""
         self._ledger = ledger
         self._caps = run_caps
         self._publish_tokens = publish_tokens
@@ -120,7 +123,7 @@ class RunKeeper:
             accounts=accounts,
             hosts=hosts,
         )
-        self._site = LaunchSite(ledger, self.contexts, self._backends, sandboxes)
+        self._site = LaunchSite(ledger, self.contexts, self._backends, sandboxes, roster)
         self._git = GitProbe()  # reads HEADs in a sandbox of its own, runs nothing of theirs
         self._locks: dict[AgentName, asyncio.Lock] = {}
         self._watchers: dict[AgentName, asyncio.Task[None]] = {}

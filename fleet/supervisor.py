@@ -142,6 +142,7 @@ class Fleet:
             hosts=hosts,
             publish_tokens=publish_tokens,
             run_caps=run_caps,
+            roster=lambda: self._roster.values(),
         )
         self.outputs = AgentOutputs(self._runs, ledger, runtimes, clock)
         self.sessions = LiveSessions(

@@ -8,7 +8,10 @@ shows through the sandbox: one agent cannot read another's 0600 files, root's 06
 (``/etc/shadow``, a secrets file anywhere) are closed to all of them, and
 ``RLIMIT_NPROC`` counts each agent's processes apart. Its HOME and workdir are handed
 to that user (:func:`hand_over`: the tree is chowned, never following a symlink and never
-touching a file with more than one link, which could be a file outside the lane).
+touching a file with more than one link, which could be a file outside the lane) and
+closed to every other agent's (0750, group root, at the top): an agent whose sandbox
+still shows another's workdir — one made, or first named, after it started — cannot
+enter it.
 
 When Fleetwarden runs as an ordinary user, agents share its uid: lanes are drawn by the
 sandbox's mounts alone (each agent sees only its own workdir and HOME), and the rlimits

@@ -14,6 +14,9 @@ followed from the sandbox's own root, where its target is not. So:
   sandbox hides it whole (an empty tmpfs over it — the user saw nothing in it anyway),
   and what the agent needs below it (its workdir and HOME, Fleetwarden's Python) is bound
   back as it would be below any hidden path;
+* a path the agent needs (its program's install, a PATH directory) is bound back only
+  if the way to it never enters the agent's own workdir or HOME: what lies there, or
+  behind a symlink there, the agent chose, and it sees its own places anyway;
 * a path the agent was given by another name — through a symlink the sandbox hides,
   because the link lies in a hidden or closed directory — is bound at that name too, so
   its HOME and workdir answer to the names in its environment.
@@ -121,6 +124,36 @@ def walk(path: Path, who: Walker, covered: Collection[Path]) -> tuple[Path, Path
     return at.joinpath(*todo), None
 
 
+def reaches_into(path: Path, places: Collection[Path]) -> bool:
+    """Whether the way to ``path`` (absolute), its symlinks followed as the kernel follows
+    them, enters one of ``places`` (an agent's workdir and HOME, which it can write): then
+    what lies at the end is the agent's choice — its own file, or wherever a symlink it
+    put there points — and never a reason to bind anything back."""
+    todo = [part for part in path.parts[1:] if part not in ("", ".")]
+    at, links = Path("/"), 0
+    while todo:
+        if _under(at, places):
+            return True
+        name = todo.pop(0)
+        if name == "..":
+            at = at.parent
+            continue
+        step = at / name
+        try:
+            target = os.readlink(step)
+        except OSError:  # no symlink (or not there)
+            at = step
+            continue
+        links += 1
+        if links > _MAX_LINKS:
+            return True  # a loop: nothing of it is bound
+        target_path = Path(target)
+        if target_path.is_absolute():
+            at = Path("/")
+        todo = [p for p in target_path.parts if p not in ("/", "", ".")] + todo
+    return _under(at, places)
+
+
 def closed_on_way(paths: Iterable[Path], who: Walker) -> list[Path]:
     """The directories ``who`` cannot enter on the way to ``paths`` (each once, in order)."""
     found: list[Path] = []
@@ -147,6 +180,8 @@ def arrange(
     when ``/`` is closed to it."""
     hidden_real = list(dict.fromkeys(_real(p) for p in hidden if p != Path("/")))
     own_real = [_real(p) for p in own]
+    # What the agent can write is shown with its places; a way through them is its own.
+    needed = [p for p in needed if not reaches_into(p, (*own, *own_real))]
     needed_real = list(dict.fromkeys(_real(p) for p in needed))
     closed: list[Path] = []
 

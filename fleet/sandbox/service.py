@@ -19,10 +19,12 @@ and cuts its connections; the block is kept as a file beside the doors, so it ou
 restart, until :meth:`unblock`.
 
 Each agent has a lane (:mod:`fleet.sandbox.lanes`): besides Fleetwarden's own places, its
-sandbox hides every other agent's workdir (the caller names them), ``/root``, ``/home``,
-``/etc/ssl/private`` and shows ``/etc/shadow``, ``/etc/gshadow`` and the ssh host keys as
-empty. When Fleetwarden is root, the agent runs as a host uid of its own, to which its
-HOME, its workdir and its door directory are handed before each launch.
+sandbox hides every other agent's workdir (the caller names them: the roster's and the
+ledger's), the config's ``workdirs`` directory whole (made at start: what is made in it
+later stays hidden too), ``/root``, ``/home``, ``/etc/ssl/private`` and shows
+``/etc/shadow``, ``/etc/gshadow`` and the ssh host keys as empty. When Fleetwarden is
+root, the agent runs as a host uid of its own, to which its HOME, its workdir and its
+door directory are handed (closed to every other user) before each launch.
 
 Whatever the layout — the config, the state dir and the workdirs inside a directory the
 agent's user cannot enter, named through symlinks, on filesystems of their own — the paths
@@ -54,7 +56,7 @@ from fleet.sandbox.egress_proxy import ForwardProxy, Refusal
 from fleet.sandbox.lanes import FIRST_UID, RLIMITS, Lanes, enforcement, hand_over_lane
 from fleet.sandbox.layout_check import handover_problem
 from fleet.sandbox.policy import EGRESS_PORT, Door, Layout, bwrap_argv
-from fleet.sandbox.reach import Arranged, Walker, arrange
+from fleet.sandbox.reach import Arranged, Walker, arrange, reaches_into
 from fleet.sandbox.refusals import RefusalBook
 from fleet.sandbox.setup_hint import fix
 
@@ -81,6 +83,7 @@ class SandboxSettings:
     hidden: tuple[Path, ...]  # besides the state dir: the config's directory, the ledger's…
     python: str = sys.executable  # runs the forwarder inside (standard library only)
     bwrap: str = BWRAP
+    workdirs: Path | None = None  # where the workdirs lie: hidden whole, made if missing
 
 
 def loopback_ports(urls: Iterable[str | None]) -> list[int]:
@@ -166,6 +169,11 @@ class Sandboxes:
         self.refusals = refusals
         if refusals is not None:
             await refusals.start()
+        if self._settings.workdirs is not None:
+            try:
+                self._settings.workdirs.mkdir(mode=0o700, parents=True, exist_ok=True)
+            except OSError as exc:  # then a launch says what is missing
+                log.warning("cannot make the workdirs' directory: %s", exc)
         self._problem = await probe(self._settings.bwrap)
         if self._problem is not None:
             installed = shutil.which(self._settings.bwrap) is not None
@@ -208,6 +216,13 @@ class Sandboxes:
                 f"{spec.name} cannot start sandboxed: {self._problem}. To fix: {self._fix}"
             )
         hidden = (self._settings.state_dir, *self._settings.hidden)
+        if self._settings.workdirs is not None:  # whole: what is made in it later too
+            if not self._settings.workdirs.is_dir():
+                raise LaunchFailed(
+                    f"{spec.name} cannot start sandboxed: the config's `workdirs:` "
+                    f"{self._settings.workdirs} is no directory; make it (mkdir -m 700)"
+                )
+            hidden += (self._settings.workdirs,)
         workdir = _real(plan.cwd)
         exposed = next((h for h in hidden if _real(h).is_relative_to(workdir)), None)
         if exposed is not None:
@@ -278,7 +293,7 @@ class Sandboxes:
         """The sandbox's paths where bubblewrap, run as the agent's user, can mount them
         (:mod:`fleet.sandbox.reach`); a layout no sandbox can be built for is refused with
         the directory and the fix."""
-        needed = self._needed(plan, hidden)
+        needed = self._needed(plan, home, hidden)
         try:
             placed = await asyncio.to_thread(
                 arrange, hidden, (plan.cwd, home), needed, Walker.of(uid)
@@ -416,11 +431,14 @@ class Sandboxes:
         else:
             log.warning("egress of %s refused: %s", refusal.agent, refusal.why)
 
-    def _needed(self, plan: LaunchPlan, hidden: tuple[Path, ...]) -> tuple[Path, ...]:
+    def _needed(self, plan: LaunchPlan, home: Path, hidden: tuple[Path, ...]) -> tuple[Path, ...]:
         """What the agent must read even where a hidden path covers it: Fleetwarden's
         Python (its venv and the install it was made from) and package (the forwarder,
-        the stub agent), the program's install, and the
-        directories on its PATH (with their prefix: ``~/.local/bin`` brings ``~/.local``)."""
+        the stub agent), the program's install — unless the way to it enters the agent's
+        workdir or HOME (``home``): a program there is the agent's own, and a symlink
+        there points where the agent chose, so neither is resolved into anything bound —
+        and the directories on its PATH (with their prefix: ``~/.local/bin`` brings
+        ``~/.local``; :func:`arrange` drops those that enter its places)."""
         python = Path(self._settings.python)
         needed = [_FLEET_DIR, Path(sys.prefix), Path(sys.base_prefix), python.parent]
         needed.append(Path(os.path.realpath(python)).parent)
@@ -430,7 +448,9 @@ class Sandboxes:
                 prefix = where.parent
                 needed.append(prefix if where.name == "bin" and prefix not in hidden else where)
         found = shutil.which(plan.argv[0], path=_path_of(plan.env)) if plan.argv else None
-        if found is not None:
+        own = (plan.cwd, home, _real(plan.cwd), _real(home))
+        # A relative one was found in the workdir, where the agent runs it.
+        if found is not None and os.path.isabs(found) and not reaches_into(Path(found), own):
             real = Path(os.path.realpath(found))
             modules = [p for p in real.parents if p.name == "node_modules"]
             needed.append(modules[-1] if modules else real.parent)

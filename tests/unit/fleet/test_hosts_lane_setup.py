@@ -41,8 +41,14 @@ def test_a_lane_is_made_written_and_handed_over_through_no_symlink(tmp_path: Pat
     done = set_up(home, workdir, {str(home / ".cfg" / "settings.json"): "{}"})
     assert done.returncode == 0, done.stderr
     assert (home / ".cfg" / "settings.json").read_text() == "{}"
-    for path in (home, home / ".cfg", home / ".cfg" / "settings.json", workdir):
+    for path in (home / ".cfg", home / ".cfg" / "settings.json"):
         assert path.stat().st_uid == UID and path.stat().st_gid == UID, path
+    for top in (home, workdir):  # closed to other agents' users, root's group may enter
+        assert (top.stat().st_uid, top.stat().st_gid, top.stat().st_mode & 0o777) == (
+            UID,
+            0,
+            0o750,
+        ), top
     # The agent leaves a link where its settings go, and one in its workdir.
     (home / ".cfg" / "settings.json").unlink()
     (home / ".cfg" / "settings.json").symlink_to(outside)

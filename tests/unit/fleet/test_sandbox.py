@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -194,9 +195,59 @@ def test_path_directories_under_a_hidden_home_come_back_with_their_prefix(tmp_pa
     plan = LaunchPlan(
         argv=("true",), env={"PATH": "/home/fw/.local/bin:/home/fw/bin:/usr/bin"}, cwd=WORK
     )
-    needed = sandboxes._needed(plan, (STATE, home))
+    needed = sandboxes._needed(plan, HOME, (STATE, home))
     assert Path("/home/fw/.local") in needed and Path("/home/fw/bin") in needed
     assert home not in needed
+
+
+def test_a_program_in_the_agents_own_places_or_behind_a_link_there_binds_nothing(
+    tmp_path: Path,
+) -> None:
+    """Its own `run.sh` needs no bind (its workdir is there); a symlink it put there in
+    place of it is not resolved into the directory it points at; a program elsewhere
+    still brings its install."""
+    work, other = tmp_path / "work", tmp_path / "other" / "scripts"
+    for where in (work, other):
+        where.mkdir(parents=True)
+    for program in (work / "run.sh", other / "run.sh"):
+        program.write_text("#!/bin/sh\n")
+        program.chmod(0o755)
+    sandboxes = Sandboxes(SandboxSettings(state_dir=STATE, hidden=()))
+    home = tmp_path / "home"
+
+    def needed(program: Path) -> tuple[Path, ...]:
+        plan = LaunchPlan(argv=(str(program),), env={"PATH": "/usr/bin"}, cwd=work)
+        return sandboxes._needed(plan, home, ())
+
+    base = needed(Path("/usr/bin/env"))
+    assert Path("/usr/bin") in base
+    assert needed(work / "run.sh") == base[:-2] and needed(other / "run.sh")[-1] == other
+    (work / "run.sh").unlink()
+    (work / "run.sh").symlink_to(other / "run.sh")
+    assert other not in needed(work / "run.sh")
+
+
+async def test_the_configs_workdirs_are_hidden_whole_and_no_agent_may_work_in_them_all(
+    tmp_path: Path,
+) -> None:
+    """`workdirs:` is made at start and a tmpfs in every sandbox, the agent's own workdir
+    bound back below it; a workdir that is (or holds) it is refused, naming it."""
+    parent = tmp_path / "work"
+    settings = SandboxSettings(state_dir=tmp_path / "state", hidden=(), workdirs=parent)
+    started = Sandboxes(settings)
+    await started.start()  # made whether or not bubblewrap works here
+    await started.stop()
+    assert parent.is_dir() and parent.stat().st_mode & 0o777 == 0o700
+    sandboxes = Sandboxes(settings)
+    spec = AgentSpec(name=AgentName("coder"), runtime="command", egress="open")
+    (parent / "coder").mkdir()
+    plan = LaunchPlan(argv=("python3", "-V"), env={"PATH": "/usr/bin"}, cwd=parent / "coder")
+    wrapped = await sandboxes.wrap(spec, plan, tmp_path / "home", [])
+    assert str(parent) in pairs(list(wrapped.argv), "--tmpfs")
+    assert str(parent / "coder") in pairs(list(wrapped.argv), "--bind")
+    with pytest.raises(LaunchFailed, match=r"holds .*work, which no agent may see"):
+        await sandboxes.wrap(spec, replace(plan, cwd=parent), tmp_path / "home", [])
+    await sandboxes.stop()
 
 
 async def test_a_locked_launch_opens_its_doors_and_release_closes_them(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ import pytest
 
 from fleet.sandbox.layout_check import Mount, handover_problem, mount_of, mounts, report
 from fleet.sandbox.policy import Bind, Layout, bwrap_argv
-from fleet.sandbox.reach import Unreachable, Walker, arrange, walk
+from fleet.sandbox.reach import Unreachable, Walker, arrange, reaches_into, walk
 
 AGENT = Walker(1_600_000, frozenset({1_600_000}))  # owns nothing here
 
@@ -104,6 +104,26 @@ def test_a_name_whose_symlink_lies_in_a_hidden_directory_is_bound_too(tmp_path: 
     pairs = list(itertools.pairwise(argv))
     assert pairs.index(("--tmpfs", str(fleet))) < pairs.index(("--bind", str(home)))
     assert ("--tmpfs", str(named / "other-work")) in pairs  # out of sight there too
+
+
+def test_nothing_is_bound_back_through_a_symlink_in_the_agents_own_places(
+    tmp_path: Path,
+) -> None:
+    """A PATH directory or a program whose way enters the agent's workdir or HOME — a
+    symlink it put there to another agent's directory, or its own file — is never bound
+    back; one that only lies under a hidden path is."""
+    work, home, other = tmp_path / "work" / "a", tmp_path / "home", tmp_path / "work" / "b"
+    for where in (work, home, other / "bin", tmp_path / "opt" / "bin"):
+        where.mkdir(parents=True)
+    (work / "bin").symlink_to(other / "bin")
+    (home / "tools").symlink_to(other)
+    (tmp_path / "opt" / "into").symlink_to(work / "bin")  # the operator's link, into a's lane
+    assert reaches_into(work / "bin", (work,)) and reaches_into(tmp_path / "opt/into", (work,))
+    assert not reaches_into(other / "bin", (work, home))
+    needed = [work / "bin", home / "tools" / "bin", tmp_path / "opt/into", work, other / "bin"]
+    placed = arrange([other], (work, home), needed, AGENT)
+    assert placed.needed == (other / "bin",)  # asked for by its own name only
+    assert placed.aliases == ()
 
 
 def test_root_closed_to_the_agents_user_cannot_be_served_and_says_the_fix() -> None:
