@@ -20,6 +20,9 @@ rendered through here:
 * :func:`said` puts a short text on one line of ours: a model's name, the reason a run
   ended (which the agent's host may have written), passed through the guard every surface
   uses (:mod:`fleet.redaction.guard`) and escaped.
+* :func:`quotes_escaped` makes a message of Fleetwarden's own (an error's, a host's
+  state) chat markdown: the words it quotes as another's (``host box2 says “…”``, already
+  one guarded line: :func:`fleet.redaction.guard.says`) escaped, the rest kept as written.
 
 Raw output lines go in a code block inside the quote (:func:`bot.render.code_block` picks a
 fence no line can close; :func:`connectors.markdown.to_discord` makes it one Discord
@@ -80,6 +83,15 @@ def said(text: str, limit: int = SHORT) -> str:
     escaped markdown, at most about ``limit`` characters: a line break in it shows as
     ``⏎`` and starts no line of its own."""
     return escape(guarded(text, limit=limit))
+
+
+_QUOTE: Final = re.compile(r"“([^“”]*)”")
+
+
+def quotes_escaped(message: str) -> str:
+    """``message`` (Fleetwarden's words, which may quote another's) as chat markdown: what
+    stands between curly quotes — only ever words quoted as another's — escaped."""
+    return _QUOTE.sub(lambda found: f"“{escape(found[1])}”", message)
 
 
 def quoted(markdown: str) -> str:

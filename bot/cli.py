@@ -30,6 +30,8 @@ from fleet.budgets.schema import unpriced_warnings
 from fleet.clock import SystemClock
 from fleet.errors import FleetwardenError
 from fleet.hosts.schema import LOCAL_HOST
+from fleet.hosts.workdirs import HostAgent
+from fleet.hosts.workdirs import config_problems as host_workdir_problems
 from fleet.model import AgentSpec
 from fleet.runtimes import default_registry
 from fleet.sandbox.lanes import FIRST_UID, Lanes, enforcement
@@ -120,6 +122,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             (spec.name, spec.egress_allow) for spec in _specs(config) if spec.egress == "locked"
         )
         errors += _layout(config).problems
+        errors += host_workdir_problems(
+            config.hosts,
+            (HostAgent(s.name, s.host, s.workdir, s.sandbox != "none") for s in _specs(config)),
+        )
         if errors:
             print("fleetwarden: configuration error:", file=sys.stderr)
             print("\n".join(f"  {line}" for line in errors), file=sys.stderr)

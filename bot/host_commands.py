@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
+from bot.agent_text import quotes_escaped, said
 from bot.grammar import CommandSpec
 from bot.render import ago, table
 from bot.request import Handler, Request
@@ -87,9 +88,9 @@ def render_hosts(views: list[HostView], live: Mapping[str, int], now: datetime) 
         )
         if troubled and status.error:
             tried = f" ({status.attempts} connection attempts so far)" if status.attempts else ""
-            notes.append(f"- **{view.entry.name}**: {status.error}{tried}")
+            notes.append(f"- **{view.entry.name}**: {quotes_escaped(status.error)}{tried}")
         elif view.probe_error:
-            notes.append(f"- **{view.entry.name}**: {view.probe_error}")
+            notes.append(f"- **{view.entry.name}**: {quotes_escaped(view.probe_error)}")
     ordered = [cells for troubled, cells in rows if troubled]
     ordered += [cells for troubled, cells in rows if not troubled]
     headers = ["host", "link", "ssh", "agents", "load", "free disk", "agent CLIs"]
@@ -117,6 +118,6 @@ def _clis(facts: HostFacts | None) -> str:
     for name in _AGENT_CLIS:
         tool = facts.tool(name)
         if tool is not None:
-            version = (tool.version or "").split()[0] if tool.version else ""
-            found.append(f"{name} {version}".strip())
+            version = tool.version.split()[0] if tool.version else ""  # the host's word
+            found.append(f"{name} {said(version)}".strip())
     return ", ".join(found) or "none"

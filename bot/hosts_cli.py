@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from bot.config import Config
+from bot.status_cli import shown
 from fleet.clock import SystemClock
 from fleet.hosts.connection import HostLink, LinkState
 from fleet.hosts.errors import HostError
@@ -69,7 +70,7 @@ def _trust(config: Config, name: str, expect: str | None, replace: bool) -> int:
     try:
         done = asyncio.run(trust(entry, expect=expect, replace=replace))
     except HostError as exc:
-        print(f"fleetwarden: {exc}", file=sys.stderr)
+        print(shown(f"fleetwarden: {exc}"), file=sys.stderr)
         return 1
     where = f"{entry.name} ({entry.target})"
     if not done.recorded:
@@ -86,7 +87,7 @@ async def _check(entries: tuple[HostEntry, ...], environ: Mapping[str, str]) -> 
         return 0
     results = await asyncio.gather(*(_check_one(e, environ) for e in entries))
     for line, _ in results:
-        print(line)
+        print(shown(line))  # what a host said is in it: nothing of it drives the terminal
     return 0 if all(ok for _, ok in results) else 1
 
 
@@ -102,7 +103,7 @@ async def _check_one(entry: HostEntry, environ: Mapping[str, str]) -> tuple[str,
             why = status.error or f"not connected within {CHECK_WAIT:g} s"
             return f"{entry.name} ({entry.target}): cannot be used — {why}", False
         try:
-            facts = await probe(link, entry.state_dir, path=entry.path)
+            facts = await probe(link, entry.state_dir, path=entry.path, host=entry.name)
         except HostError as exc:
             return f"{entry.name} ({entry.target}): connected, but {exc}", False
         return f"{entry.name} ({entry.target}): ok — {_facts(facts)}", True

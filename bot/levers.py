@@ -22,6 +22,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from bot.acl import Role
+from bot.agent_text import quotes_escaped
 from bot.confirmations import ConfirmationDesk
 from bot.errors import CommandError, PermissionDenied
 from bot.grammar import ArgSpec, CommandSpec, FlagSpec
@@ -101,7 +102,7 @@ class Levers:
                 if await self._fleet.freeze(agent, reason=reason, by=req.message.sender):
                     done.append(agent)
             except FleetError as exc:
-                failed.append(f"{agent} ({exc})")
+                failed.append(f"{agent} ({quotes_escaped(str(exc))})")
         text = f"Froze {_count(done)}: {', '.join(done) or 'none'}. `resume all` continues them."
         return Reply(_with_failures(text, failed), detail=_detail("froze", done, failed))
 
@@ -176,7 +177,7 @@ class Levers:
         except AgentNotRunning:
             pass  # it was waiting for a restart: it is marked stopped, and stays so
         except FleetError as exc:
-            return f"{agent} ({exc})"
+            return f"{agent} ({quotes_escaped(str(exc))})"
         await self._ledger.remove_freeze(agent)  # the run it paused has ended
         return None
 

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, tzinfo
 
-from bot.agent_text import quoted, said
+from bot.agent_text import quoted, quotes_escaped, said
 from connectors.base import Tone
 from fleet.ledger import ScheduleRecord, UsageTotal
 from fleet.metering.events import Tokens
@@ -197,19 +197,20 @@ def fleet_event_tone(event: FleetEvent) -> Tone:
 
 
 def fleet_event(event: FleetEvent) -> str:
+    why = quotes_escaped(event.message)  # an error of ours, maybe quoting a host
     if event.kind is EventKind.STALLED:
-        return f"Agent **{event.agent}** stalled: {event.message}."
+        return f"Agent **{event.agent}** stalled: {why}."
     if event.kind is EventKind.RESTARTED:
-        return f"Agent **{event.agent}** restarted by the watchdog: {event.message}."
+        return f"Agent **{event.agent}** restarted by the watchdog: {why}."
     if event.kind is EventKind.GAVE_UP:
-        return f"Agent **{event.agent}** keeps failing; not restarting it again: {event.message}."
+        return f"Agent **{event.agent}** keeps failing; not restarting it again: {why}."
     if event.kind is EventKind.REFUSED:
-        return f"Agent **{event.agent}** could not start at {event.message}."
+        return f"Agent **{event.agent}** could not start at {why}."
     if event.state is AgentState.FAILED:  # the message is how it exited: its host may say
         return f"Agent **{event.agent}** failed: {said(event.message, WHY_CAP)}."
     if event.state is AgentState.EXITED:
         return f"Agent **{event.agent}** finished: {said(event.message, WHY_CAP)}."
-    return f"Agent **{event.agent}** is {event.state.value}: {event.message}."
+    return f"Agent **{event.agent}** is {event.state.value}: {why}."
 
 
 def screen(name: str, text: str) -> str:

@@ -47,6 +47,7 @@ from typing import Final
 
 from bot import edits
 from bot.acl import Acl, Role
+from bot.agent_text import quotes_escaped
 from bot.approvals.answers import ApprovalDesk
 from bot.confirmations import ConfirmationDesk
 from bot.errors import CommandError, PermissionDenied
@@ -305,8 +306,8 @@ class Router:
             outcome, detail = "ok", reply.detail
         except PermissionDenied as exc:
             reply, outcome, detail = Reply(str(exc)), "denied", str(exc)
-        except (CommandError, FleetError) as exc:
-            reply, outcome, detail = Reply(str(exc)), "error", str(exc)
+        except (CommandError, FleetError) as exc:  # what a host said in it stays text
+            reply, outcome, detail = Reply(quotes_escaped(str(exc))), "error", str(exc)
         except Exception as exc:
             log.exception("command %r from %s failed", msg.text, msg.sender)
             reply = Reply(

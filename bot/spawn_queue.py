@@ -27,6 +27,7 @@ import socket
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from bot.agent_text import quotes_escaped
 from bot.config import Config
 from bot.errors import CommandError, NotFound
 from bot.request import Request
@@ -371,7 +372,7 @@ class SpawnQueue:
             )
             text = f"{head} started, pid {outcome.status.pid}."
         except FleetError as exc:
-            text, tone = f"{head} could not start: {exc}", "error"
+            text, tone = f"{head} could not start: {quotes_escaped(str(exc))}", "error"
         finally:
             await self._ledger.finish_spawn(entry.id)
         if self._notices is not None:

@@ -197,8 +197,9 @@ def host_login(base: str) -> Login:
         )
         if done.returncode not in (0, 9):  # 9: made meanwhile by someone else
             raise SshdError(f"useradd {name} failed: {done.stderr.strip()}") from None
-    # useradd leaves the password locked ('!'), and sshd then refuses even a key.
-    subprocess.run(["usermod", "-p", "*", name], check=True, capture_output=True)
+    # useradd leaves the password locked ('!'), and sshd then refuses even a key. The
+    # shell is set again too: a test that gave the host a hostile one may have been killed.
+    subprocess.run(["usermod", "-p", "*", "-s", "/bin/sh", name], check=True, capture_output=True)
     entry = pwd.getpwnam(name)
     # What a run that died left behind (pytest killed mid-test): this worker's user only.
     _kill_until_gone(lambda: processes_of(entry.pw_uid), f"processes of {name}")

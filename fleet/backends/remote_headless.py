@@ -30,6 +30,7 @@ from fleet.backends.tmux import LAUNCHER
 from fleet.errors import AgentNotRunning, LaunchFailed
 from fleet.hosts.errors import HostError
 from fleet.hosts.place import HostPlace
+from fleet.hosts.remote import failure
 from fleet.logtail import tail_lines
 from fleet.model import LaunchPlan, RunHandle
 
@@ -83,7 +84,7 @@ class RemoteHeadlessBackend(RemoteTmuxBackend):
             raise LaunchFailed(str(exc)) from None
         pid = done.stdout.strip().splitlines()[-1:] if done.ok else []
         if not pid or not (pid[0].isascii() and pid[0].isdigit()):
-            why = done.stderr.strip() or f"exit status {done.exit_status}"
+            why = failure(self.host, done)
             raise LaunchFailed(f"host {self.host} could not start {session}: {why}")
         return int(pid[0])
 

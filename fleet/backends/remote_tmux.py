@@ -51,12 +51,14 @@ from fleet.backends.tmux import (
 from fleet.backends.tmux_client import SERVER_EXITING, TmuxResult, no_formats, tmux_argv
 from fleet.errors import FleetError, LaunchFailed
 from fleet.hosts.connection import HostLink
-from fleet.hosts.errors import HostError
+from fleet.hosts.errors import HostError, ssh_says
 from fleet.hosts.lanes import set_up_lane
 from fleet.hosts.place import HostPlace
-from fleet.hosts.remote import RemoteResult
+from fleet.hosts.remote import RemoteResult, failure
 from fleet.model import ExitInfo, LaunchPlan, RunHandle
+from fleet.names import is_agent_name
 from fleet.private_files import private_dir
+from fleet.redaction.guard import says
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +126,20 @@ wc -c < "$4"
 """
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class HostTmuxResult(TmuxResult):
+    """A tmux call's result on a host: what it wrote on its error output is the host's,
+    quoted as its own words wherever a message shows it."""
+
+    host: str = ""
+
+    @property
+    def message(self) -> str:
+        if self.stderr.strip():
+            return says(f"host {self.host}", self.stderr)
+        return f"tmux exited with status {self.status}"
+
+
 class RemoteTmuxClient:
     """tmux client calls on a host's private server (``tmux -S STATE_DIR/tmux.sock``)."""
 
@@ -153,7 +169,7 @@ class RemoteTmuxClient:
         except HostError as exc:
             raise error(str(exc)) from None
         status = done.exit_status if done.exit_status is not None else -1
-        return TmuxResult(status, done.stdout, done.stderr)
+        return HostTmuxResult(status, done.stdout, done.stderr, self._host)
 
 
 class RemoteTmuxBackend(TmuxBackend):
@@ -189,11 +205,12 @@ class RemoteTmuxBackend(TmuxBackend):
              remote_log],
             LaunchFailed,
         )  # fmt: skip
-        if not prepared.ok:
+        size = prepared.stdout.split()[-1:]
+        if not prepared.ok or not (size and size[0].isascii() and size[0].isdigit()):
             raise LaunchFailed(
-                f"host {self.host}: cannot prepare the run: {prepared.stderr.strip()}"
+                f"host {self.host}: cannot prepare the run: {failure(self.host, prepared)}"
             )
-        offset = int(prepared.stdout.split()[-1])
+        offset = int(size[0])
         sandbox = ["--sandbox"] if plan.sandboxed else []
         if plan.sandboxed and plan.run_as is not None:  # a lane: the login there is root
             sandbox += ["--user", str(plan.run_as)]
@@ -216,7 +233,8 @@ class RemoteTmuxBackend(TmuxBackend):
             spec = launch_spec(dataclasses.replace(plan, env=env), argv, Path(remote_run))
             await _write(sftp, spec_path, spec)
         except (OSError, asyncssh.Error, HostError) as exc:
-            raise LaunchFailed(f"host {self.host}: cannot write the run's files: {exc}") from None
+            why = str(exc) if isinstance(exc, HostError) else ssh_says(exc)
+            raise LaunchFailed(f"host {self.host}: cannot write the run's files: {why}") from None
         pane_pid = await self._start(plan, session, place, spec_path, remote_run, remote_log)
         waited = await _run(link, ["sh", "-c", _AWAIT_PID, "sh", remote_run, str(pane_pid)])
         facts = dict(line.split(" ", 1) for line in waited.stdout.splitlines() if " " in line)
@@ -340,7 +358,7 @@ class RemoteTmuxBackend(TmuxBackend):
         done = await _run(link, ["sh", "-c", _SIGNAL_GROUP, "sh", str(handle.pgid), name])
         if not done.ok:
             raise FleetError(
-                f"host {self.host}: could not signal run {handle.pgid}: {done.stderr.strip()}"
+                f"host {self.host}: could not signal run {handle.pgid}: {failure(self.host, done)}"
             )
         log.info("host %s: %s sent to process group %d", self.host, signum.name, handle.pgid)
 
@@ -355,7 +373,7 @@ class RemoteTmuxBackend(TmuxBackend):
         result = await self._client.run(["list-sessions", "-F", "#{session_name}"])
         if result.gone or result.status != 0:
             return set()
-        return set(result.stdout.splitlines())
+        return {name for name in result.stdout.splitlines() if is_agent_name(name)}
 
     async def shutdown_server(self) -> None:
         result = await self._client.run(["kill-server"])

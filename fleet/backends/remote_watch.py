@@ -30,6 +30,7 @@ from fleet.hosts.connection import HostLink
 from fleet.hosts.errors import HostError
 from fleet.hosts.place import HostPlace
 from fleet.model import RunHandle
+from fleet.names import is_agent_name
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +199,9 @@ class RemoteWatch:
             logs[remote] = session
         result = await link.run(["sh", "-c", LOOK_SCRIPT, "sh", *args], timeout=30.0)
         listed, _, rest = result.stdout.partition("@@runs\n")
-        self._sessions = (time.monotonic(), set(listed.split()))
+        # Only an agent's name names a session of ours: anything else the host lists is
+        # no drift to show (nor text of its choosing in `ps`).
+        self._sessions = (time.monotonic(), {s for s in listed.split() if is_agent_name(s)})
         states, _, sizes = rest.partition("@@sizes\n")
         alive = {}
         for line in states.splitlines():

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from fleet.errors import LaunchFailed
 from fleet.model import ExitInfo, RunHandle
-from fleet.redaction.guard import guarded
+from fleet.redaction.guard import guarded, says
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +63,11 @@ def read_exit(run_dir: Path, *, written_by: str | None = None) -> ExitInfo | Non
         code = record.get("exit_code")
         if isinstance(code, int) and code < 0:
             return ExitInfo(code, signal_reason(-code))
-        reason = guarded(str(record.get("reason", "")), limit=REASON_CAP)
+        said = str(record.get("reason", ""))
         if written_by is not None:
-            reason = f"{written_by} says “{reason}”"
+            reason = says(written_by, said, REASON_CAP)
+        else:
+            reason = guarded(said, limit=REASON_CAP)
         return ExitInfo(code if isinstance(code, int) else None, reason)
     except (ValueError, AttributeError):
         return ExitInfo(None, "exit record unreadable")

@@ -28,7 +28,7 @@ import asyncssh
 from fleet.clock import Clock, SystemClock
 from fleet.hosts.backoff import Backoff
 from fleet.hosts.dial import Watcher, dial
-from fleet.hosts.errors import HostDown, HostError, HostKeyError, HostLoginRefused
+from fleet.hosts.errors import HostDown, HostError, HostKeyError, HostLoginRefused, ssh_says
 from fleet.hosts.remote import RemoteResult, run_on
 from fleet.hosts.schema import HostEntry, HostName
 
@@ -214,7 +214,7 @@ class HostLink:
                 try:
                     self._sftp = await conn.start_sftp_client()
                 except (OSError, asyncssh.Error) as exc:
-                    raise HostDown(f"host {self.name}: no SFTP session: {exc}") from None
+                    raise HostDown(f"host {self.name}: no SFTP session: {ssh_says(exc)}") from None
             return self._sftp
 
     # --- The loop -----------------------------------------------------------------------
@@ -256,8 +256,9 @@ class HostLink:
                         await self._setup(conn)
                     except (HostError, OSError, asyncssh.Error) as exc:
                         conn.close()
-                        self._set(LinkState.DOWN, f"setting up the host failed: {exc}")
-                        log.warning("host %s: setting it up failed: %s", self.name, exc)
+                        why = str(exc) if isinstance(exc, HostError) else ssh_says(exc)
+                        self._set(LinkState.DOWN, f"setting up the host failed: {why}")
+                        log.warning("host %s: setting it up failed: %s", self.name, why)
                         await self._pause(self._backoff.next())
                         continue
                 self._conn = conn
@@ -267,7 +268,7 @@ class HostLink:
                 await conn.wait_closed()
                 self._conn = None
                 self._sftp = None
-                why = str(client.lost) if client.lost else "the host closed the connection"
+                why = ssh_says(client.lost) if client.lost else "the host closed the connection"
                 self._set(LinkState.DOWN, f"connection lost: {why}")
                 log.warning("host %s down: %s", self.name, why)
                 await self._pause(self._backoff.next())

@@ -22,7 +22,7 @@ from contextlib import asynccontextmanager
 
 import asyncssh
 
-from fleet.hosts.errors import HostError, HostLoginRefused
+from fleet.hosts.errors import HostError, HostLoginRefused, ssh_says
 from fleet.hosts.known import offered_key, read_known, recorded_keys, refusal
 from fleet.hosts.schema import HostEntry
 
@@ -154,13 +154,12 @@ async def dial(
                 key = await offered_key(target, recorded)
                 if key not in recorded:
                     raise refusal(entry, key, recorded) from None
-            raise HostError(f"host {entry.name}: key exchange failed: {exc.reason}") from None
+            raise HostError(f"host {entry.name}: key exchange failed: {ssh_says(exc)}") from None
         except asyncssh.PermissionDenied as exc:
             raise HostLoginRefused(
-                f"host {entry.name} ({target}) refused the login: {exc.reason}; check that "
+                f"host {entry.name} ({target}) refused the login: {ssh_says(exc)}; check that "
                 f"the key is in the authorized_keys of {target.user} there"
             ) from None
         except (OSError, asyncssh.Error, TimeoutError) as exc:
-            why = str(exc) or type(exc).__name__
-            raise HostError(f"cannot reach host {entry.name} ({target}): {why}") from None
+            raise HostError(f"cannot reach host {entry.name} ({target}): {ssh_says(exc)}") from None
     return conn, watcher

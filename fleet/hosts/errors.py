@@ -13,11 +13,14 @@
 
 Messages are written for the operator: they name the host, say what was seen, and give
 the fix. They never hold a secret (a passphrase is only ever read from the environment).
+What the host wrote is quoted as its own words, never as a line of ours
+(:func:`fleet.redaction.guard.says`; :func:`fleet.hosts.remote.failure`, :func:`ssh_says`).
 """
 
 from __future__ import annotations
 
 from fleet.errors import FleetError
+from fleet.redaction.guard import says
 
 
 class HostError(FleetError):
@@ -55,3 +58,10 @@ class HostDown(HostError):
 
 class RemoteCommandFailed(HostError):
     """A command on the host could not be started, or did not finish in time."""
+
+
+def ssh_says(exc: BaseException) -> str:
+    """An SSH error's text (``asyncssh``'s, or ``OSError``'s), quoted: its reason — why a
+    connection was closed, a channel refused, an SFTP request failed — may be words the
+    host's SSH server chose."""
+    return says("SSH", str(exc) or type(exc).__name__)

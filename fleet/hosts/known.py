@@ -21,7 +21,13 @@ from pathlib import Path
 
 import asyncssh
 
-from fleet.hosts.errors import HostError, HostKeyChanged, HostKeyError, HostKeyUnknown
+from fleet.hosts.errors import (
+    HostError,
+    HostKeyChanged,
+    HostKeyError,
+    HostKeyUnknown,
+    ssh_says,
+)
 from fleet.hosts.schema import DEFAULT_PORT, HostEntry, SshTarget
 from fleet.private_files import write_private
 
@@ -121,7 +127,7 @@ async def fetch_host_key(
             f"{target.address}:{target.port} did not answer within {wait:g} s"
         ) from None
     except (OSError, asyncssh.Error) as exc:
-        raise HostError(f"cannot reach {target.address}:{target.port}: {exc}") from None
+        raise HostError(f"cannot reach {target.address}:{target.port}: {ssh_says(exc)}") from None
     if key is None:
         raise HostError(f"{target.address}:{target.port} offered no host key")
     return key

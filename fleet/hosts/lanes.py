@@ -31,6 +31,7 @@ from fleet.errors import LaunchFailed
 from fleet.hosts.connection import HostLink
 from fleet.hosts.errors import HostError
 from fleet.hosts.place import HostPlace
+from fleet.hosts.remote import failure
 from fleet.sandbox.lanes import FIRST_UID, LANES
 
 UIDS_FILE: Final = "uids.json"
@@ -96,8 +97,7 @@ async def set_up_lane(
     except HostError as exc:
         raise LaunchFailed(f"host {place.host}: cannot ready the agent's lane: {exc}") from None
     if not done.ok:
-        said = done.stderr.strip().splitlines()[-1:] or [f"exit status {done.exit_status}"]
         raise LaunchFailed(
             f"host {place.host}: cannot hand the agent's HOME and workdir to its own user: "
-            f"{said[0].removeprefix('lane_setup: ')}"
+            f"{failure(place.host, done)}"
         )

@@ -32,8 +32,9 @@ from typing import Final
 import asyncssh
 
 from fleet.hosts.errors import HostError
-from fleet.hosts.remote import run_on
+from fleet.hosts.remote import failure, run_on
 from fleet.hosts.schema import HostEntry, resolve_remote_path
+from fleet.redaction.guard import says
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +148,7 @@ async def prepare(
         timeout=30.0,
     )
     if not made.ok:
-        raise HostError(f"host {entry.name}: cannot make {state_dir}: {made.stderr.strip()}")
+        raise HostError(f"host {entry.name}: cannot make {state_dir}: {failure(entry.name, made)}")
     found = await run_on(
         conn, entry.name, ["sh", "-c", _FIND_SCRIPT, "sh", *SYSTEM_HIDDEN], input=None, timeout=30.0
     )
@@ -185,8 +186,9 @@ async def _home(conn: asyncssh.SSHClientConnection, entry: HostEntry) -> str:
         conn, entry.name, ["sh", "-c", 'printf %s "$HOME"'], input=None, timeout=30.0
     )
     home = result.stdout.strip()
-    if not result.ok or not home.startswith("/"):
-        raise HostError(f"host {entry.name}: cannot tell the remote user's home ({home!r})")
+    if not result.ok or not home.startswith("/") or not home.isprintable():
+        said = says(f"host {entry.name}", home) if home else failure(entry.name, result)
+        raise HostError(f"host {entry.name}: cannot tell the remote user's home: {said}")
     return home
 
 

@@ -16,9 +16,12 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from fleet.hosts.errors import RemoteCommandFailed
-from fleet.hosts.remote import RemoteResult
+from fleet.hosts.remote import RemoteResult, failure
 from fleet.hosts.schema import resolve_remote_path
+from fleet.redaction.guard import guarded
 
+VERSION_CAP = 80
+"""Characters of a tool's version line kept."""
 TOOLS = ("claude", "codex", "pi", "opencode", "tmux", "bwrap")
 """What the probe looks for: the agent CLIs, tmux (agents run in it) and bubblewrap."""
 _MARK = "@@fleetwarden-probe "
@@ -108,13 +111,18 @@ def probe_argv(state_dir: str, path: Sequence[str] = ()) -> list[str]:
 
 
 async def probe(
-    link: Runner, state_dir: str, *, wait: float = 60.0, path: Sequence[str] = ()
+    link: Runner,
+    state_dir: str,
+    *,
+    wait: float = 60.0,
+    path: Sequence[str] = (),
+    host: str | None = None,
 ) -> HostFacts:
-    """Probe the host behind ``link``; ``state_dir`` as its entry writes it."""
+    """Probe the host behind ``link`` (``host``, its name: what it writes on its error
+    output is quoted as its own); ``state_dir`` as its entry writes it."""
     done = await link.run(probe_argv(state_dir, path), timeout=wait)
     if not done.ok or f"{_MARK}end" not in done.stdout:
-        why = done.stderr.strip().splitlines()[-1:] or [f"exit status {done.exit_status}"]
-        raise RemoteCommandFailed(f"the host probe did not finish: {why[0]}")
+        raise RemoteCommandFailed(f"the host probe did not finish: {failure(host, done)}")
     return parse_probe(done.stdout, state_dir)
 
 
@@ -196,7 +204,9 @@ def parse_df(text: str) -> DiskSpace | None:
 
 def parse_tools(lines: Sequence[str]) -> tuple[Tool, ...]:
     """``name<TAB>path<TAB>version line[<TAB>real path]`` rows, for the tools in
-    :data:`TOOLS` only."""
+    :data:`TOOLS` only. A version is what the host's program printed: it is kept guarded
+    (:mod:`fleet.redaction.guard`: nothing hidden, at most :data:`VERSION_CAP`
+    characters), as every surface shows it."""
     found = []
     for line in lines:
         name, _, rest = line.partition("\t")
@@ -204,7 +214,7 @@ def parse_tools(lines: Sequence[str]) -> tuple[Tool, ...]:
         version, _, real = rest.partition("\t")
         if name in TOOLS and path.startswith("/"):
             resolved = real.strip() if real.strip().startswith("/") else None
-            found.append(Tool(name, path, version.strip() or None, resolved))
+            found.append(Tool(name, path, guarded(version, limit=VERSION_CAP) or None, resolved))
     return tuple(found)
 
 

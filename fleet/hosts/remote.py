@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import asyncssh
 
-from fleet.hosts.errors import HostDown, RemoteCommandFailed
+from fleet.hosts.errors import HostDown, RemoteCommandFailed, ssh_says
+from fleet.redaction.guard import says
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,17 @@ class RemoteResult:
     @property
     def ok(self) -> bool:
         return self.exit_status == 0
+
+
+def failure(host: str | None, done: RemoteResult) -> str:
+    """Why ``done`` failed on ``host`` (its name, where known), in a line of ours: what the
+    host wrote on its error output, quoted as its own words (``host box2 says “…”``: one
+    line, bounded), else how it ended."""
+    if done.stderr.strip():
+        return says(f"host {host}" if host else "the host", done.stderr)
+    if done.exit_signal:
+        return f"killed by {done.exit_signal} there"
+    return f"exit status {done.exit_status} there"
 
 
 def remote_command(argv: Sequence[str]) -> str:
@@ -66,9 +78,9 @@ async def run_on(
             f"host {host}: {argv[0]} did not finish within {timeout:g} s"
         ) from None
     except asyncssh.ChannelOpenError as exc:
-        raise RemoteCommandFailed(f"host {host}: cannot start {argv[0]}: {exc.reason}") from None
+        raise RemoteCommandFailed(f"host {host}: cannot start {argv[0]}: {ssh_says(exc)}") from None
     except (OSError, asyncssh.DisconnectError) as exc:
-        raise HostDown(f"host {host}: connection lost: {exc}") from None
+        raise HostDown(f"host {host}: connection lost: {ssh_says(exc)}") from None
     signal = done.exit_signal[0] if done.exit_signal else None
     return RemoteResult(done.exit_status, _text(done.stdout), _text(done.stderr), signal)
 

@@ -15,8 +15,10 @@ Where the agents there share one uid, file modes do not keep them apart: only wh
 sandbox hides does, and a sandbox is made once, at its launch. So what every sandbox there
 hides is decided by the host's layout alone (:attr:`HostPlace.hidden_whole`), never by
 which agents are known at the time, and every agent's workdir must lie below one of those
-directories (:func:`workdir_problem`), where it really lies (:func:`real_paths`: a symlink
-out of them does not count): each sandbox hides them whole and binds back its own.
+directories, where it really lies (:func:`real_paths`: a symlink out of them does not
+count), and nowhere else an agent must not reach — the state dir, a home's hidden
+directories, another agent's workdir (:mod:`fleet.hosts.workdirs` says where and why):
+each sandbox hides them whole and binds back its own.
 
 A locked agent has its own network namespace: its URLs' ports there are doors, Unix
 sockets in ``STATE_DIR/agents/NAME/doors`` that the link forwards (``ssh -R`` to a path)
@@ -29,7 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import posixpath
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -43,12 +44,13 @@ from fleet.errors import LaunchFailed
 from fleet.hosts.errors import HostError
 from fleet.hosts.place import LOOPBACK, HostPlace
 from fleet.hosts.probe import HostFacts, Runner
+from fleet.hosts.remote import failure
+from fleet.hosts.workdirs import workdir_problem
 from fleet.model import AgentSpec, LaunchPlan
+from fleet.redaction.guard import says
 from fleet.sandbox.lanes import RLIMITS
 from fleet.sandbox.policy import EGRESS_PORT, SANDBOX_UID, Door, Layout, bwrap_argv
 from fleet.sandbox.service import EGRESS_DOOR, LOCKED, loopback_ports, proxy_env
-
-log = logging.getLogger(__name__)
 
 DOORS_FILE: Final = "doors.json"
 EGRESS: Final = "egress"
@@ -72,9 +74,9 @@ def wrap(
 ) -> tuple[LaunchPlan, dict[str, int | str]]:
     """``plan`` run in ``spec``'s sandbox on ``place``'s host; ``urls`` are the agent's
     (host-local) URLs, ``others`` the other agents' workdirs there, ``facts`` what the
-    host's last probe found (where its CLI is installed), ``real`` where the workdir and
-    :attr:`HostPlace.hidden_whole` really lie there (:func:`real_paths`; by default, as
-    named), ``uid`` the agent's own uid there (its lane, where the login is root:
+    host's last probe found (where its CLI is installed), ``real`` where the workdir,
+    :attr:`HostPlace.hidden_whole` and ``others`` really lie there (:func:`real_paths`; by
+    default, as named), ``uid`` the agent's own uid there (its lane, where the login is root:
     :mod:`fleet.hosts.lanes`). Returns the plan and the doors to open first (socket path →
     the host-local port it leads to, or :data:`EGRESS`: the allow-list's door here)."""
     if not place.has_bwrap:
@@ -83,14 +85,20 @@ def wrap(
             "install it there (apt-get install bubblewrap)"
         )
     found = real or {}
-    whole = [Path(found.get(p, p)) for p in place.hidden_whole]
-    workdir = Path(found.get(str(plan.cwd), str(plan.cwd)))
-    problem = workdir_problem(workdir, whole)
+
+    def lies(path: str | Path) -> Path:
+        return Path(found.get(str(path), str(path)))
+
+    whole = [lies(p) for p in place.hidden_whole]
+    workdir = lies(plan.cwd)
+    others = [lies(p) for p in others]
+    state_dir = lies(place.state_dir)
+    own = state_dir / "agents" / spec.name / "work"
+    problem = workdir_problem(
+        workdir, whole, state_dir=state_dir, own=own, home=lies(place.home), others=others
+    )
     if problem is not None:
         raise LaunchFailed(f"{spec.name} cannot start on host {spec.host}: {problem}")
-    for other in others:  # an operator's choice, but one the other agent sees
-        if workdir != other and workdir.is_relative_to(other):
-            log.warning("agent %s's workdir %s lies in another's (%s)", spec.name, workdir, other)
     hidden = [*whole, *(p for p in others if not _under(p, whole) and p != workdir)]
     needed = [Path(place.lib), *_path_dirs(plan.env.get("PATH", ""), hidden)]
     needed += _install(plan.argv[0] if plan.argv else "", facts)
@@ -126,27 +134,6 @@ def wrap(
     return wrapped, opened
 
 
-def workdir_problem(workdir: Path, whole: Sequence[Path]) -> str | None:
-    """Why ``workdir`` (where it really lies) cannot be an agent's on a host whose
-    sandboxes all hide ``whole``, in words with the fix; ``None`` when it can. Only a
-    workdir below what every sandbox there hides stays out of the other agents' sight,
-    whichever started first (agents sharing the login's uid have nothing else)."""
-    held = next((w for w in whole if w == workdir or w.is_relative_to(workdir)), None)
-    if held is not None:
-        return (
-            f"its workdir {workdir} is or holds {held}, which every sandbox there hides; "
-            "give it a directory of its own below it"
-        )
-    if not _under(workdir, whole):
-        shown = ", ".join(str(w) for w in whole)
-        return (
-            f"its workdir {workdir} lies outside what every sandbox there hides whole "
-            f"({shown}), so the host's other agents could read it; "
-            "put it below one of them, or name its parent in the host's `workdirs:`"
-        )
-    return None
-
-
 _REAL_SCRIPT: Final = "import os,sys\nfor p in sys.argv[1:]: print(os.path.realpath(p), end='\\0')"
 
 
@@ -155,9 +142,13 @@ async def real_paths(link: Runner, paths: Sequence[str]) -> dict[str, str]:
     raises :class:`HostError` when the host cannot say."""
     done = await link.run(["python3", "-I", "-S", "-c", _REAL_SCRIPT, *paths], timeout=30.0)
     lines = done.stdout.split("\0")[:-1]
-    if not done.ok or len(lines) != len(paths) or not all(p.startswith("/") for p in lines):
-        said = done.stderr.strip().splitlines()[-1:] or [f"exit status {done.exit_status}"]
-        raise HostError(f"python3 there cannot tell where its paths lie: {said[0]}")
+    if not done.ok or len(lines) != len(paths):
+        raise HostError(f"python3 there cannot tell where its paths lie: {failure(None, done)}")
+    # Shown in messages when refused: a plain absolute path, or none.
+    strange = next((p for p in lines if not p.startswith("/") or not p.isprintable()), None)
+    if strange is not None:
+        said = says("the host", strange)
+        raise HostError(f"python3 there says a path lies where no path can: {said}")
     return dict(zip(paths, lines, strict=True))
 
 

@@ -24,7 +24,7 @@ import asyncssh
 from fleet.clock import Clock
 from fleet.errors import LaunchFailed
 from fleet.hosts.connection import HostLink, LinkState, LinkStatus
-from fleet.hosts.errors import HostError
+from fleet.hosts.errors import HostError, ssh_says
 from fleet.hosts.lanes import HostLanes, read_uids
 from fleet.hosts.place import HostPlace, prepare
 from fleet.hosts.probe import HostFacts, probe
@@ -179,8 +179,9 @@ class Hosts:
         place = self.place(spec.host)
         if link is None or place is None:
             raise LaunchFailed(f"{spec.name} cannot start: host {spec.host} cannot be reached")
-        try:  # where the workdir and what every sandbox hides really lie there
-            real = await real_paths(link, [str(plan.cwd), *place.hidden_whole])
+        others = list(others)
+        try:  # where the workdirs and what every sandbox hides really lie there
+            real = await real_paths(link, [str(plan.cwd), *place.hidden_whole, *map(str, others)])
             uid = await self._lanes.uid_for(link, place, spec.name) if place.root else None
         except HostError as exc:
             raise LaunchFailed(f"{spec.name} cannot start on host {spec.host}: {exc}") from None
@@ -193,8 +194,9 @@ class Hosts:
                     link.connection(), sftp, place, spec.name, doors, self._egress_door, uid
                 )
             except (HostError, OSError, asyncssh.Error) as exc:
+                why = str(exc) if isinstance(exc, HostError) else ssh_says(exc)
                 raise LaunchFailed(
-                    f"{spec.name} cannot start: its doors on host {spec.host} did not open: {exc}"
+                    f"{spec.name} cannot start: its doors on host {spec.host} did not open: {why}"
                 ) from None
             self._doors.setdefault(HostName(spec.host), {})[spec.name] = opened
         return wrapped
@@ -213,7 +215,7 @@ class Hosts:
         link = self._links[name]
         while link.state is LinkState.CONNECTED:
             try:
-                facts = await probe(link, link.entry.state_dir, path=link.entry.path)
+                facts = await probe(link, link.entry.state_dir, path=link.entry.path, host=name)
             except HostError as exc:
                 facts_before, at_before, _ = self._facts.get(name, (None, None, None))
                 self._facts[name] = (facts_before, at_before, str(exc))

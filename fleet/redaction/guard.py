@@ -26,6 +26,10 @@ any surface shows them: chat, the dashboard's pages, their JSON, ``/usage.csv``,
 It never makes markup, and escapes none: that is each surface's own (Jinja's autoescape
 on pages, :func:`bot.agent_text.escape` in chat markdown, the CSV and Prometheus writers,
 a JSON encoder).
+
+What another machine wrote into a message of ours — a host's error output, the reason a
+run there ended, an SSH server's word — is quoted as theirs by :func:`says`
+(``host box2 says “…”``): guarded, between curly quotes nothing of it can close.
 """
 
 from __future__ import annotations
@@ -74,6 +78,19 @@ def guarded(
         else:
             shown = redacted
     return cut(one_line(shown), limit)
+
+
+def says(who: str, text: str | None, limit: int = SHORT) -> str:
+    """What ``who`` (``host box2``) wrote, quoted as its words on a line of ours:
+    ``host box2 says “…”``, the words guarded (one line, bounded, nothing hidden; ready for
+    the redaction that follows) and their own curly quotes made straight, so the quote ends
+    where ours does. Chat escapes what is quoted so (:func:`bot.agent_text.quotes_escaped`):
+    Fleetwarden's own messages put nothing else between curly quotes."""
+    words = guarded(text, limit=limit).translate(_STRAIGHT)
+    return f"{who} says “{words}”"
+
+
+_STRAIGHT: Final = str.maketrans("“”", '""')
 
 
 def one_line(text: str) -> str:
