@@ -31,7 +31,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,23 +87,14 @@ def _under(path: Path, roots: Iterable[Path]) -> bool:
     return any(path == root or path.is_relative_to(root) for root in roots)
 
 
-def walk(path: Path, who: Walker, covered: Collection[Path]) -> tuple[Path, Path | None]:
-    """Where ``path`` (absolute) lies in the sandbox's tree, and the first directory on the
-    way that ``who`` cannot enter (``None``: none). Symlinks are followed as the kernel
-    follows them until the way reaches a ``covered`` directory (one the sandbox mounts
-    afresh: the rest is made there as plain directories) or a closed one; below it, the
-    rest of ``path`` is kept as named."""
+def _way(path: Path) -> Iterator[tuple[Path, list[str]]]:
+    """Each directory the kernel passes on its way to ``path`` (absolute), symlinks
+    followed, with the names still to walk from it; the last has none left. Raises
+    ``OSError`` (``ELOOP``) on a symlink loop."""
     todo = [part for part in path.parts[1:] if part not in ("", ".")]
     at, links = Path("/"), 0
     while todo:
-        if _under(at, covered):
-            break
-        try:
-            info = os.stat(at)
-        except OSError:
-            break  # not there: the rest as named
-        if not who.enters(info):
-            return at.joinpath(*todo), at
+        yield at, todo
         name = todo.pop(0)
         if name == "..":
             at = at.parent
@@ -121,7 +112,25 @@ def walk(path: Path, who: Walker, covered: Collection[Path]) -> tuple[Path, Path
         if target_path.is_absolute():
             at = Path("/")
         todo = [p for p in target_path.parts if p not in ("/", "", ".")] + todo
-    return at.joinpath(*todo), None
+    yield at, todo
+
+
+def walk(path: Path, who: Walker, covered: Collection[Path]) -> tuple[Path, Path | None]:
+    """Where ``path`` (absolute) lies in the sandbox's tree, and the first directory on the
+    way that ``who`` cannot enter (``None``: none). Symlinks are followed as the kernel
+    follows them until the way reaches a ``covered`` directory (one the sandbox mounts
+    afresh: the rest is made there as plain directories) or a closed one; below it, the
+    rest of ``path`` is kept as named."""
+    for at, todo in _way(path):
+        if not todo or _under(at, covered):
+            return at.joinpath(*todo), None
+        try:
+            info = os.stat(at)
+        except OSError:
+            return at.joinpath(*todo), None  # not there: the rest as named
+        if not who.enters(info):
+            return at.joinpath(*todo), at
+    raise AssertionError("a way always ends")  # _way's last step has nothing left
 
 
 def reaches_into(path: Path, places: Collection[Path]) -> bool:
@@ -129,29 +138,10 @@ def reaches_into(path: Path, places: Collection[Path]) -> bool:
     them, enters one of ``places`` (an agent's workdir and HOME, which it can write): then
     what lies at the end is the agent's choice — its own file, or wherever a symlink it
     put there points — and never a reason to bind anything back."""
-    todo = [part for part in path.parts[1:] if part not in ("", ".")]
-    at, links = Path("/"), 0
-    while todo:
-        if _under(at, places):
-            return True
-        name = todo.pop(0)
-        if name == "..":
-            at = at.parent
-            continue
-        step = at / name
-        try:
-            target = os.readlink(step)
-        except OSError:  # no symlink (or not there)
-            at = step
-            continue
-        links += 1
-        if links > _MAX_LINKS:
-            return True  # a loop: nothing of it is bound
-        target_path = Path(target)
-        if target_path.is_absolute():
-            at = Path("/")
-        todo = [p for p in target_path.parts if p not in ("/", "", ".")] + todo
-    return _under(at, places)
+    try:
+        return any(_under(at, places) for at, _ in _way(path))
+    except OSError:
+        return True  # a loop: nothing of it is bound
 
 
 def closed_on_way(paths: Iterable[Path], who: Walker) -> list[Path]:
