@@ -280,7 +280,7 @@ TRACE_POINTS = (  # (module, attribute, label): wrapped in the Fleetwarden proce
     ("discord.gateway", "DiscordWebSocket.received_message", "gateway frame"),
     ("connectors.discord.connector", "DiscordConnector._on_message", "connector _on_message"),
     ("bot.app", "App._handle", "App._handle"),
-    ("bot.router", "Router.handle", "Router.handle"),
+    ("bot.routing.router", "Router.handle", "Router.handle"),
     ("fleet.ledger.store", "Ledger.claim_event", "Ledger.claim_event"),
     ("bot.grammar", "Grammar.parse", "Grammar.parse"),
     ("bot.handlers", "Handlers.ps", "Handlers.ps"),
@@ -290,7 +290,7 @@ TRACE_POINTS = (  # (module, attribute, label): wrapped in the Fleetwarden proce
     ("fleet.supervisor", "Fleet.drift", "Fleet.drift"),
     ("bot.render", "ps", "render.ps"),
     ("fleet.ledger.store", "Ledger.record_audit", "Ledger.record_audit"),
-    ("bot.router", "Router._deliver", "Router._deliver"),
+    ("bot.routing.router", "Router._deliver", "Router._deliver"),
     ("connectors.discord.outbound", "parts", "outbound.parts (markdown)"),
     ("discord.http", "HTTPClient.request", "discord REST call"),
 )

@@ -488,9 +488,9 @@ def traced_orchestrator(trace_file: str, freeze: str, argv: list[str]) -> None:
             setattr(owner, name, timed_sync)
 
     for module, attr, *label in (
-        ("bot.router", "Router.handle"),
-        ("bot.router", "Router._deliver"),
-        ("bot.router", "Router._run"),
+        ("bot.routing.router", "Router.handle"),
+        ("bot.routing.router", "Router._deliver"),
+        ("bot.routing.router", "Router._run"),
         ("bot.grammar", "Grammar.parse"),
         ("connectors.console", "ConsoleConnector.send"),
         ("fleet.ledger.store", "Ledger.claim_event"),
@@ -526,7 +526,7 @@ def traced_orchestrator(trace_file: str, freeze: str, argv: list[str]) -> None:
     if freeze == "gc-freeze":
         # What-if: move everything alive after start-up out of the collector's view, at
         # the first command (the app is up by then), so full collections skip it.
-        from bot.router import Router
+        from bot.routing.router import Router
 
         handle = Router.handle
 

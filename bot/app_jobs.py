@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bot.config import Config
 from bot.report import PacingReports
-from bot.router import Router
+from bot.routing.router import Router
 from bot.schedule_commands import ScheduledRuns
 from bot.spawn_queue import SpawnQueue
 from connectors.base import Connector

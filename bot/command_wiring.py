@@ -25,7 +25,7 @@ from bot.levers import Levers
 from bot.limit_commands import LimitCommands
 from bot.ordering import Ordering
 from bot.queue_commands import QueueCommands
-from bot.router import Router
+from bot.routing.router import Router
 from bot.run_commands import RunCommands
 from bot.schedule_commands import ScheduleCommands
 from bot.spawn_queue import SpawnQueue

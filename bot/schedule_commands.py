@@ -8,7 +8,7 @@ stored schedule again when the app starts (:meth:`ScheduleCommands.restore`).
 
 :class:`ScheduledRuns` is what the scheduled job (:func:`scheduler.schedule_job.run_schedule`)
 reaches through the job context: it hands the stored command to
-:meth:`bot.router.Router.run_as` as the schedule's creator, in the room the schedule was
+:meth:`bot.routing.router.Router.run_as` as the schedule's creator, in the room the schedule was
 made in, and records how the run went. Misfire and coalescing rules are in
 :mod:`scheduler.schedule_job`.
 """
@@ -26,7 +26,7 @@ from bot.acl import Acl
 from bot.errors import CommandError, NotFound, ParseError, PermissionDenied
 from bot.grammar import Grammar
 from bot.request import Handler, Request
-from bot.router import Delegated, Router
+from bot.routing.router import Delegated, Router
 from connectors.base import Connector, RoomId, UserId
 from fleet.clock import Clock
 from fleet.ledger import Ledger, ScheduleRecord

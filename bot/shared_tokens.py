@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from fleet.connections.loopback import AgentSecrets
 from fleet.ledger import Ledger
-from fleet.loopback import AgentSecrets
 
 
 class SharedTokens:

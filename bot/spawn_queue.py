@@ -11,7 +11,7 @@ operator is told its place. A spawn deferred by its budget is written there too,
 Slots free when an agent ends or stops (a fleet event) and, as a safety net, at every
 sweep of the ``spawn-queue`` job. Then :meth:`SpawnQueue.drain` takes the queue lock, picks
 the oldest entry whose caps allow it and whose time has come, marks it ``starting`` in the
-ledger, and runs its command again through :meth:`bot.router.Router.run_as` — as the same
+ledger, and runs its command again through :meth:`bot.routing.router.Router.run_as` — as the same
 sender (the ACL as of now), in the same room, audited with source ``queue:<id>`` under the
 claimed event id ``queue:<id>``, so it runs at most once even across a crash — then removes
 it. One drain runs at a time; a slot freed while it runs makes it look again.
@@ -31,7 +31,7 @@ from bot.agent_text import quotes_escaped
 from bot.config import Config
 from bot.errors import CommandError, NotFound
 from bot.request import Request
-from bot.router import Delegated, Router
+from bot.routing.router import Delegated, Router
 from connectors.base import Connector, RoomId, UserId
 from fleet.accounts.book import AccountBook
 from fleet.accounts.model import AccountError

@@ -46,7 +46,7 @@ from aiohttp import web
 from fleet.approvals.model import ApprovalRequest, ApprovalState, Ask
 from fleet.approvals.service import Approvals, UnknownApproval
 from fleet.clock import Clock
-from fleet.loopback import AgentSecrets
+from fleet.connections.loopback import AgentSecrets
 from fleet.notices import starter
 
 if TYPE_CHECKING:

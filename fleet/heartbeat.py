@@ -16,7 +16,7 @@ every accepted beat is handed to the ``on_beat`` callback as ``(agent, kind)`` w
          then closed) the endpoint holds all the connections it takes, none of them idle
 
 A new connection must send its beat's headers within ``idle_timeout`` seconds
-(:mod:`fleet.admission`).
+(:mod:`fleet.connections.admission`).
 
 With an :class:`~fleet.ask_door.AskDoor`, the same port and tokens also serve
 ``/approval/<agent>``: where a CLI's hook or plugin asks the operator and waits for the
@@ -44,9 +44,9 @@ from typing import Final
 
 from aiohttp import web
 
-from fleet.admission import Admission, refusal
 from fleet.ask_door import AskDoor
-from fleet.loopback import HOST, AgentSecrets, Limits, Served, serve
+from fleet.connections.admission import Admission, refusal
+from fleet.connections.loopback import HOST, AgentSecrets, Limits, Served, serve
 from fleet.names import AgentName, agent_name, is_agent_name
 from fleet.redaction.known import Secret
 

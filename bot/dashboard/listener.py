@@ -2,9 +2,9 @@
 header deadlines, the ``Host`` names it answers to, and the headers every answer carries,
 errors included.
 
-- Connections (:mod:`fleet.admission`, as at the metering proxy): at most
+- Connections (:mod:`fleet.connections.admission`, as at the metering proxy): at most
   :data:`LIMITS`' ``max_connections``, fewer when the open-file limit leaves less (a sixth
-  of the descriptors past the reserve, :mod:`fleet.openfiles`), and :func:`per_peer_cap`
+  of the descriptors past the reserve, :mod:`fleet.connections.openfiles`), and :func:`per_peer_cap`
   from one peer: on this machine one local user, whatever address it connects from (the
   kernel says whose each socket is), else one address. At a cap a new connection closes
   an idle one (one that never sent a request first); only when every one is busy is it
@@ -42,10 +42,10 @@ from aiohttp.typedefs import Middleware
 from aiohttp.web_protocol import RequestHandler
 
 from bot.dashboard.settings import DashboardSettings
-from fleet import openfiles, socket_owner
-from fleet.admission import Admission, refusal
+from fleet.connections import openfiles, socket_owner
+from fleet.connections.admission import Admission, refusal
+from fleet.connections.loopback import Limits
 from fleet.errors import FleetwardenError
-from fleet.loopback import Limits
 
 log = logging.getLogger(__name__)
 

@@ -40,7 +40,7 @@ from typing import Final
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
-from fleet import socket_owner
+from fleet.connections import socket_owner
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ from typing import Final
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from fleet import openfiles
-from fleet.admission import Admission, Busy, Who
+from fleet.connections import openfiles
+from fleet.connections.admission import Admission, Busy, Who
 from fleet.errors import FleetError
 from fleet.names import AgentName, agent_name, is_agent_name
 from fleet.private_files import write_private
@@ -147,8 +147,8 @@ class Limits:
 
     Connections: at most ``max_connections``, and fewer when the open-file limit leaves
     less — the server gets ``fd_share`` of the descriptors past the reserve, each
-    connection costing ``fds_each`` (see :mod:`fleet.openfiles`); and ``max_per_agent``
-    requests in flight per agent (see :mod:`fleet.admission`)."""
+    connection costing ``fds_each`` (see :mod:`fleet.connections.openfiles`); and ``max_per_agent``
+    requests in flight per agent (see :mod:`fleet.connections.admission`)."""
 
     header_timeout: float = 10.0
     max_header_line: int = 8190  # bytes of the request line or one header
@@ -202,7 +202,7 @@ async def serve(
     the saved one is taken, as agents still running from before use it). ``who`` names the
     agent a request is from (its secret checked), ``busy`` answers one past its agent's
     cap, ``refusal`` is sent to a connection past the server's (see
-    :class:`fleet.admission.Admission`)."""
+    :class:`fleet.connections.admission.Admission`)."""
     _quiet_bad_requests()
     saved_port = secrets.load()
     preferred = wanted_port or saved_port or 0

@@ -7,7 +7,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from fleet.loopback import Limits
+from fleet.connections.loopback import Limits
 from fleet.metering.events import Tokens
 
 PER_MILLION = 1_000_000
@@ -105,7 +105,7 @@ class MeteringSettings:
     max_requests_per_agent: int = 64  # one agent's requests in flight at once
 
     def limits(self) -> Limits:
-        """What one client may cost the proxy (:mod:`fleet.admission`)."""
+        """What one client may cost the proxy (:mod:`fleet.connections.admission`)."""
         return Limits(
             header_timeout=self.header_timeout,
             idle_timeout=self.idle_timeout,

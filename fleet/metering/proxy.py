@@ -51,9 +51,9 @@ from fleet.accounts.book import AccountBook, Credential, Health
 from fleet.accounts.chatgpt import LoginRevoked
 from fleet.accounts.model import AccountError
 from fleet.accounts.placeholders import placeholder_tokens
-from fleet.admission import Admission, refusal
 from fleet.clock import Clock, SystemClock
-from fleet.loopback import HOST, AgentSecrets, Served, serve
+from fleet.connections.admission import Admission, refusal
+from fleet.connections.loopback import HOST, AgentSecrets, Served, serve
 from fleet.metering.body import (
     MAX_REQUEST,
     BodyRefused,

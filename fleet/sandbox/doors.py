@@ -8,7 +8,8 @@ its socket and pipes every connection to one TCP port on 127.0.0.1 — but the e
 where Fleetwarden itself answers as the allow-list's forward proxy
 (:mod:`fleet.sandbox.egress_proxy`), and the doors to Fleetwarden's own servers (the
 heartbeat endpoint, the metering proxy), which serve each connection in place, as that
-port's server would (the same server, the same caps: :attr:`fleet.loopback.Served.factory`),
+port's server would (the same server, the same caps:
+:attr:`fleet.connections.loopback.Served.factory`),
 without a second connection and two tasks piping between them — a fleet's heartbeats are
 hundreds of connections a second. The servers still authenticate every request: a door
 is only a way in, not a credential.
@@ -19,7 +20,7 @@ open through it; the forwarder inside then finds nothing to connect to.
 Each connection through a door costs Fleetwarden two file descriptors, so a door holds at
 most ``max_open`` connections at once (:data:`MAX_OPEN` by default): past it a new one is
 closed at once, with a log line a minute at most per door. The servers behind the doors
-cap their connections too (:mod:`fleet.admission`); this cap is what keeps one locked
+cap their connections too (:mod:`fleet.connections.admission`); this cap is what keeps one locked
 agent's own connections from taking the descriptors the others need.
 """
 
@@ -237,7 +238,7 @@ class DoorSet:
 
     async def open_served(self, name: str, factory: Served) -> None:
         """Open door ``name`` onto a server of Fleetwarden's own, which serves each of its
-        connections in place (``factory``: :attr:`fleet.loopback.Served.factory`)."""
+        connections in place (``factory``: :attr:`fleet.connections.loopback.Served.factory`)."""
         await self._open(name, factory, served=True)
 
     async def _open(self, name: str, handler: Handler | Served, *, served: bool) -> None:

@@ -366,7 +366,7 @@ class Sandboxes:
 
     def serve_in_place(self, port: int, server: Served) -> None:
         """Have the doors to loopback ``port`` serve its connections in place with
-        ``server`` (:attr:`fleet.loopback.Served.factory` of Fleetwarden's own server on
+        ``server`` (:attr:`fleet.connections.loopback.Served.factory` of Fleetwarden's own server on
         that port) rather than pipe each to the port (doors opened from now on)."""
         self._in_place[port] = server
 

@@ -28,7 +28,7 @@ from bot.acl import Acl
 from bot.commands import COMMANDS
 from bot.grammar import Grammar
 from bot.request import Handler, Reply, Request
-from bot.router import Router
+from bot.routing.router import Router
 from connectors.base import InboundMessage
 from connectors.discord.connector import DiscordConnector
 from connectors.discord.gateway import Gateway

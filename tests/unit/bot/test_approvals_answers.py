@@ -18,7 +18,7 @@ from bot.commands import COMMANDS
 from bot.grammar import Grammar
 from bot.notifier import Notifier
 from bot.ordering import Ordering
-from bot.router import Router
+from bot.routing.router import Router
 from connectors.base import EventId, InboundMessage, RoomId, ThreadId, UserId
 from fleet.approvals.model import ApprovalRequest, ApprovalState, Ask, AskKind, Decision
 from fleet.approvals.service import Approvals

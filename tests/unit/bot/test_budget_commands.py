@@ -21,7 +21,7 @@ from bot.errors import CommandError
 from bot.grammar import Grammar
 from bot.handlers import Handlers
 from bot.request import Request
-from bot.router import Router
+from bot.routing.router import Router
 from fleet.budgets.model import (
     Budget,
     BudgetError,

@@ -21,8 +21,8 @@ from bot.dashboard.live import MAX_PER_SESSION
 from bot.dashboard.server import DashboardServer
 from bot.dashboard.settings import DashboardSection
 from fleet.clock import ManualClock
+from fleet.connections.loopback import Limits
 from fleet.ledger import Ledger
-from fleet.loopback import Limits
 from tests.polling import eventually
 from tests.unit.bot.test_dashboard_server import FixedViews, serve, signed_in
 

@@ -18,8 +18,8 @@ import pytest
 
 from bot.dashboard import listener
 from fleet.clock import ManualClock
+from fleet.connections.loopback import Limits
 from fleet.ledger import Ledger
-from fleet.loopback import Limits
 from tests import sandbox_need
 from tests.polling import eventually
 from tests.unit.bot.test_dashboard_server import serve, signed_in

@@ -15,7 +15,7 @@ from bot.commands import COMMANDS
 from bot.forget_command import ForgetCommand
 from bot.grammar import Grammar
 from bot.handlers import Handlers
-from bot.router import Router
+from bot.routing.router import Router
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.model import AgentSpec, AgentState, DesiredState

@@ -14,7 +14,7 @@ from bot.acl import Acl, Grant, Role
 from bot.commands import COMMANDS
 from bot.grammar import Grammar
 from bot.handlers import Handlers
-from bot.router import Router
+from bot.routing.router import Router
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.metering.events import Outcome, Tokens, UsageEvent

@@ -17,7 +17,7 @@ from bot.handlers import Handlers
 from bot.levers import Levers
 from bot.limit_commands import LimitCommands
 from bot.request import Request
-from bot.router import Router
+from bot.routing.router import Router
 from bot.spawn_queue import SpawnQueue
 from connectors.base import EventId
 from fleet.budgets.model import Groups

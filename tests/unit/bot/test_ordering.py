@@ -13,7 +13,7 @@ from bot.grammar import Grammar
 from bot.notifier import Notifier
 from bot.ordering import Ordering, Post
 from bot.request import Reply, Request
-from bot.router import Router
+from bot.routing.router import Router
 from connectors.base import OutboundMessage, RoomId, ThreadId
 from fleet.ledger import Ledger
 from fleet.notices import Delivery, Notice

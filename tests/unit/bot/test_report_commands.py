@@ -12,7 +12,8 @@ from bot.grammar import Grammar
 from bot.handlers import Handlers
 from bot.report import NO_BUDGETS, render_text
 from bot.request import Deferrer, Reply, Request
-from bot.router import Router, thread_note
+from bot.routing.router import Router
+from bot.routing.threads import thread_note
 from connectors.base import EventId, OutboundMessage, RoomId, ThreadId
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger

@@ -1,4 +1,4 @@
-"""Tests for bot.router: dedupe, ACL, parse, authorise, dispatch, reply and audit."""
+"""Tests for bot.routing.router: dedupe, ACL, parse, authorise, dispatch, reply and audit."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from bot.commands import COMMANDS
 from bot.errors import CommandError, NotFound
 from bot.grammar import Grammar
 from bot.request import Request
-from bot.router import Router
+from bot.routing.router import Router
 from fleet.errors import AgentNotRunning
 from fleet.ledger import Ledger
 from tests.unit.chat_fakes import OPERATOR, STRANGER, T0, VIEWER, Calls, FakeConnector, message
@@ -27,7 +27,7 @@ def router_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [
         r.getMessage()
         for r in caplog.records
-        if r.name == "bot.router" and r.levelno == logging.WARNING
+        if r.name == "bot.routing.router" and r.levelno == logging.WARNING
     ]
 
 
@@ -62,7 +62,7 @@ async def test_stranger_is_never_answered_and_logged_once_per_sender(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A stranger gets no reply and no audit entry; each stranger is logged only the first time."""
-    caplog.set_level(logging.WARNING, logger="bot.router")
+    caplog.set_level(logging.WARNING, logger="bot.routing.router")
     await router.handle(chat, message("!ps", sender=STRANGER, event_id="$1"))
     await router.handle(chat, message("!spawn x", sender=STRANGER, event_id="$2"))
     await router.handle(chat, message("!ps", sender="@eve:example.org", event_id="$3"))
@@ -81,7 +81,7 @@ async def test_a_stranger_is_per_connector(
     ledger: Ledger, calls: Calls, caplog: pytest.LogCaptureFixture
 ) -> None:
     """An id granted on one connector is a stranger on another, and logged there once."""
-    caplog.set_level(logging.WARNING, logger="bot.router")
+    caplog.set_level(logging.WARNING, logger="bot.routing.router")
     acl = Acl([Grant("bob", Role.ADMIN, connector="console")])
     router = Router(grammar=Grammar(COMMANDS), acl=acl, handlers=calls.table(), ledger=ledger)
     console, matrix = FakeConnector("console"), FakeConnector("matrix")
@@ -228,7 +228,7 @@ async def test_an_unexpected_exception_gets_a_generic_reply_and_a_logged_traceba
     assert "went wrong" in reply.markdown
     assert "internal-detail-42" not in reply.markdown
     assert "KeyError" not in reply.markdown
-    [record] = [r for r in caplog.records if r.name == "bot.router"]
+    [record] = [r for r in caplog.records if r.name == "bot.routing.router"]
     assert record.levelno == logging.ERROR
     assert record.exc_info is not None
     assert isinstance(record.exc_info[1], KeyError)

@@ -1,5 +1,5 @@
-"""Tests for bot.router's edits: an edit of a message nothing was done about runs in its place;
-an edit of one whose command ran is answered with why it was not applied."""
+"""Tests for bot.routing.router's edits: an edit of a message nothing was done about runs
+in its place; an edit of one whose command ran is answered with why it was not applied."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from bot.acl import Acl, Grant, Role
 from bot.commands import COMMANDS
 from bot.grammar import Grammar
-from bot.router import Router
+from bot.routing.router import Router
 from connectors.base import EventId, InboundMessage
 from fleet.ledger import Ledger
 from tests.unit.chat_fakes import OPERATOR, VIEWER, Calls, FakeConnector, message

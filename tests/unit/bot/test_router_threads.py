@@ -1,4 +1,4 @@
-"""Tests for bot.router's threads: answers where the command was typed, a thread per agent
+"""Tests for bot.routing.router's threads: answers where the command was typed, a thread per agent
 (a new one for each fresh run), links and lines for it, and plain messages in its thread."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from bot.acl import Acl, Grant, Role
 from bot.commands import COMMANDS
 from bot.grammar import Grammar
 from bot.request import Reply, Request
-from bot.router import Router, link_line, moved, thread_note
+from bot.routing.router import Router
+from bot.routing.threads import link_line, moved, thread_note
 from connectors.base import EventId, OutboundMessage, RoomId
 from fleet.ledger import Ledger
 from tests.unit.chat_fakes import (

@@ -19,7 +19,7 @@ from bot.commands import COMMANDS
 from bot.errors import CommandError
 from bot.grammar import Grammar
 from bot.request import Request
-from bot.router import Router
+from bot.routing.router import Router
 from bot.schedule_commands import ScheduleCommands, ScheduledRuns
 from connectors.base import OutboundMessage, RoomId, SendResult
 from connectors.errors import ConnectorError

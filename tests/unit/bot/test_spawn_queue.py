@@ -15,7 +15,7 @@ from bot.errors import CommandError, NotFound
 from bot.grammar import Grammar
 from bot.queue_commands import EMPTY, render_queue
 from bot.request import Request
-from bot.router import Delegated, Ran
+from bot.routing.router import Delegated, Ran
 from bot.spawn_queue import SpawnQueue
 from fleet.budgets.model import Groups
 from fleet.caps import Caps

@@ -246,7 +246,7 @@ async def test_taken_port_falls_back_with_warning(
         blocker.bind(("127.0.0.1", first.port))
         blocker.listen()
         second = HeartbeatServer(tmp_path, beats)
-        with caplog.at_level(logging.WARNING, logger="fleet.loopback"):
+        with caplog.at_level(logging.WARNING, logger="fleet.connections.loopback"):
             await second.start()
         try:
             assert second.port != first.port

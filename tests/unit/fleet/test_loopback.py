@@ -1,5 +1,6 @@
-"""Tests for fleet.loopback: per-agent secrets that outlive a restart, the loopback socket,
-and the constant-time token check the heartbeat server and the metering proxy share."""
+"""Tests for fleet.connections.loopback: per-agent secrets that outlive a restart, the
+loopback socket, and the constant-time token check the heartbeat server and the metering
+proxy share."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from fleet import loopback
+from fleet.connections import loopback
+from fleet.connections.loopback import HOST, AgentSecrets, listen, token_matches
 from fleet.errors import FleetError, InvalidAgentName
-from fleet.loopback import HOST, AgentSecrets, listen, token_matches
 from fleet.names import AgentName
 
 SECRET = "tok-DO-NOT-LOG-1234567890abcdef"
@@ -167,7 +168,7 @@ def test_a_missing_file_is_a_fresh_start_without_warning(
 
 @pytest.fixture
 def warnings(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
-    with caplog.at_level(logging.WARNING, logger="fleet.loopback"):
+    with caplog.at_level(logging.WARNING, logger="fleet.connections.loopback"):
         yield caplog
 
 

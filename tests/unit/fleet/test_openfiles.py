@@ -9,9 +9,8 @@ import sys
 from pathlib import Path
 
 from bot.dashboard.listener import LIMITS as DASHBOARD
-from fleet.loopback import Limits
-from fleet.metering.config import MeteringSettings
-from fleet.openfiles import (
+from fleet.connections.loopback import Limits
+from fleet.connections.openfiles import (
     ACCEPT_BURST,
     CEILING,
     RESERVE_MIN,
@@ -20,6 +19,7 @@ from fleet.openfiles import (
     reserve,
     wanted,
 )
+from fleet.metering.config import MeteringSettings
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -60,7 +60,7 @@ def test_the_servers_caps_fit_the_limit_together() -> None:
 
 RAISE = """
 import json, resource
-from fleet.openfiles import raise_limit
+from fleet.connections.openfiles import raise_limit
 resource.setrlimit(resource.RLIMIT_NOFILE, (256, 2048))
 after = raise_limit()
 print(json.dumps([after.soft, after.hard, resource.getrlimit(resource.RLIMIT_NOFILE)[0]]))

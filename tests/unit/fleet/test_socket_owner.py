@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from fleet import socket_owner
+from fleet.connections import socket_owner
 
 
 @contextlib.contextmanager
