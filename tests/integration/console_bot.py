@@ -114,6 +114,19 @@ class ConsoleBot:
         self.proc.send_signal(signal.SIGKILL)
         self.wait()
 
+    def quit(self, timeout: float = DEFAULT_TIMEOUT) -> int:
+        """``quit`` typed at the console; the exit status once it ended."""
+        self.send("quit")
+        return self.wait(timeout)
+
+    def __enter__(self) -> ConsoleBot:
+        return self
+
+    def __exit__(self, *failed: object) -> None:
+        """A bot the test did not end (it failed first) is killed, never left running."""
+        if self.proc.poll() is None:
+            self.kill()
+
 
 class _Collector:
     """Reads a pipe on a thread; lets the test wait for what it is looking for."""

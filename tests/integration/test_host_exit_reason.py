@@ -59,8 +59,7 @@ def test_a_hosts_forged_multi_line_exit_reason_is_one_quoted_line(
         "hosts:\n" + _entry("box2", up, known, remote) + "agents:\n"
         "  - {name: payroll, runtime: stub, backend: tmux, host: box2, egress_allow: []}\n"
     )
-    bot = ConsoleBot(tmp_path, "--config", str(config))
-    try:
+    with ConsoleBot(tmp_path, "--config", str(config)) as bot:
         assert wait_until(lambda: _up(bot), timeout=WAIT), bot.output_since_command
         bot.command("spawn payroll", r"payroll.*(started|running)", timeout=WAIT)
         assert wait_until(lambda: _run_dir(state) is not None, timeout=WAIT)
@@ -80,8 +79,4 @@ def test_a_hosts_forged_multi_line_exit_reason_is_one_quoted_line(
         assert said == f"host box2 says “exited with status 1 ⏎ {FORGED}”"
         lines = [line.strip(" >*") for line in bot.stdout.splitlines()]
         assert not any(line.startswith("✅ payroll finished") for line in lines), bot.stdout
-        bot.send("quit")
-        assert bot.wait(timeout=WAIT) == 0
-    finally:
-        if bot.proc.poll() is None:
-            bot.kill()
+        assert bot.quit(WAIT) == 0

@@ -129,8 +129,7 @@ def test_a_hosts_error_output_is_one_quoted_line_in_chat(
             line = _said(reply, r"cannot make")
             assert "setting up the host failed: host box4: cannot make " in line, line
             assert SHOWN in line, line
-            bot.send("quit")
-            assert bot.wait(timeout=WAIT) == 0
+            assert bot.quit(WAIT) == 0
         finally:
             if bot.proc.poll() is None:
                 bot.kill()

@@ -152,8 +152,7 @@ def test_agents_sharing_a_hosts_login_started_in_either_order_cannot_read_each_o
             reply = bot.output_since_command
             assert f"its workdir {outside} lies outside what every sandbox there hides" in reply
             assert re.search(r"name its parent in the host's `?workdirs:", reply), reply
-            bot.send("quit")
-            assert bot.wait(timeout=WAIT) == 0
+            assert bot.quit(WAIT) == 0
         finally:
             if bot.proc.poll() is None:
                 bot.kill()
@@ -197,16 +196,14 @@ def test_agents_on_a_host_whose_login_is_root_run_as_uids_of_their_own(
                 assert min(uids.values()) >= FIRST_UID and uids["a"] != uids["b"], uids
                 assert (work["a"] / "mine.txt").stat().st_uid == uids["a"]
                 # A restarted orchestrator opens their doors again, still theirs.
-                bot.send("quit")
-                assert bot.wait(timeout=WAIT) == 0
+                assert bot.quit(WAIT) == 0
                 bot = _started(tmp_path, config, "box4")
                 for name in "ab":
                     got = attack(bot, logs[name], name, "heartbeat", "proxy")
                     assert all(verdict == "open" for verdict, _ in got.values()), (name, got)
                 for name in "ab":
                     bot.command(f"stop {name}", rf"Stopped {name}", timeout=WAIT)
-                bot.send("quit")
-                assert bot.wait(timeout=WAIT) == 0
+                assert bot.quit(WAIT) == 0
             finally:
                 if bot.proc.poll() is None:
                     bot.kill()

@@ -81,8 +81,7 @@ def test_a_workdir_inside_or_around_anothers_is_refused_whichever_starts_first(
                 assert f"its workdir {work[second]} {how} {work[first]}, another" in reply, reply
                 assert "give each agent a directory of its own side by side" in reply, reply
                 bot.command(f"stop {first}", rf"Stopped {first}", timeout=WAIT)
-                bot.send("quit")
-                assert bot.wait(timeout=WAIT) == 0
+                assert bot.quit(WAIT) == 0
             finally:
                 if bot.proc.poll() is None:
                     bot.kill()
@@ -116,8 +115,7 @@ def test_workdirs_in_the_hosts_state_dir_or_the_logins_ssh_are_refused(
                 reply = bot.output_since_command
                 assert f"its workdir {ssh_dir} lies in {ssh_dir}, a hidden directory" in reply
                 assert "choose a directory that is not hidden" in reply, reply
-                bot.send("quit")
-                assert bot.wait(timeout=WAIT) == 0
+                assert bot.quit(WAIT) == 0
             finally:
                 if bot.proc.poll() is None:
                     bot.kill()

@@ -134,8 +134,7 @@ def test_agents_start_and_stay_in_their_lanes_on_the_operators_layout(
     checked = check_config(layout.config)
     assert checked.returncode == 0, checked.stderr
     assert f"sandboxes hide {layout.real} whole" in checked.stdout  # not an error
-    bot = ConsoleBot(top, "--config", str(layout.config), env=clean_env())
-    try:
+    with ConsoleBot(top, "--config", str(layout.config), env=clean_env()) as bot:
         logs = {name: layout.real / "state" / "agents" / name / "output.log" for name in NAMES}
         for name in NAMES:
             bot.command(f"spawn {name}", rf"Agent {name} started")
@@ -149,9 +148,6 @@ def test_agents_start_and_stay_in_their_lanes_on_the_operators_layout(
         bot.command("stop hostile", r"Stopped hostile")
         bot.command("stop good", r"Stopped good")
         assert bot.close() == 0
-    finally:
-        if bot.proc.poll() is None:
-            bot.kill()
     assert not (top / "outside.txt").exists()
 
 
@@ -181,14 +177,10 @@ def test_a_workdir_no_sandbox_can_serve_is_named_with_the_fix_by_check_config_an
     checked = check_config(layout.config)
     assert checked.returncode == 2, checked
     assert f"agent 'hostile' cannot start sandboxed: {fix}" in checked.stderr, checked.stderr
-    bot = ConsoleBot(top, "--config", str(layout.config), env=clean_env())
-    try:
+    with ConsoleBot(top, "--config", str(layout.config), env=clean_env()) as bot:
         bot.command("spawn hostile", r"hostile cannot start.*$")
         reply = bot.output_since_command
         assert fix in reply and "bwrap" not in reply, reply
         bot.command("spawn good", r"Agent good started")
         bot.command("stop good", r"Stopped good")
         assert bot.close() == 0
-    finally:
-        if bot.proc.poll() is None:
-            bot.kill()
