@@ -290,7 +290,7 @@ TRACE_POINTS = (  # (module, attribute, label): wrapped in the Fleetwarden proce
     ("fleet.supervisor", "Fleet.drift", "Fleet.drift"),
     ("bot.render", "ps", "render.ps"),
     ("fleet.ledger.store", "Ledger.record_audit", "Ledger.record_audit"),
-    ("bot.routing.router", "Router._deliver", "Router._deliver"),
+    ("bot.routing.threads", "Threads.deliver", "Threads.deliver"),
     ("connectors.discord.outbound", "parts", "outbound.parts (markdown)"),
     ("discord.http", "HTTPClient.request", "discord REST call"),
 )

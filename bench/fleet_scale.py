@@ -489,7 +489,7 @@ def traced_orchestrator(trace_file: str, freeze: str, argv: list[str]) -> None:
 
     for module, attr, *label in (
         ("bot.routing.router", "Router.handle"),
-        ("bot.routing.router", "Router._deliver"),
+        ("bot.routing.threads", "Threads.deliver"),
         ("bot.routing.router", "Router._run"),
         ("bot.grammar", "Grammar.parse"),
         ("connectors.console", "ConsoleConnector.send"),
