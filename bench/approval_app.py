@@ -16,8 +16,8 @@ from typing import Any
 
 from bench.matrix_watch import Arrivals, Watcher
 from bench.processes import BenchError
-from bot.app import App
-from bot.config_load import load_config
+from bot.app.lifecycle import App
+from bot.config.load import load_config
 from fleet.approvals.model import ApprovalRequest, Ask
 from fleet.clock import SystemClock
 from fleet.runtimes import default_registry

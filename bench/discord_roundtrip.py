@@ -279,18 +279,18 @@ TRACED = "_traced-fleetwarden"
 TRACE_POINTS = (  # (module, attribute, label): wrapped in the Fleetwarden process
     ("discord.gateway", "DiscordWebSocket.received_message", "gateway frame"),
     ("connectors.discord.connector", "DiscordConnector._on_message", "connector _on_message"),
-    ("bot.app", "App._handle", "App._handle"),
-    ("bot.routing.router", "Router.handle", "Router.handle"),
+    ("bot.app.lifecycle", "App._handle", "App._handle"),
+    ("bot.commands.router", "Router.handle", "Router.handle"),
     ("fleet.ledger.store", "Ledger.claim_event", "Ledger.claim_event"),
-    ("bot.grammar", "Grammar.parse", "Grammar.parse"),
-    ("bot.handlers", "Handlers.ps", "Handlers.ps"),
-    ("bot.handlers", "Handlers.help", "Handlers.help"),
-    ("bot.handlers", "Handlers.logs", "Handlers.logs"),
-    ("fleet.supervisor", "Fleet.ps", "Fleet.ps"),
-    ("fleet.supervisor", "Fleet.drift", "Fleet.drift"),
-    ("bot.render", "ps", "render.ps"),
+    ("bot.commands.grammar", "Grammar.parse", "Grammar.parse"),
+    ("bot.commands.handlers.agents", "Handlers.ps", "Handlers.ps"),
+    ("bot.commands.handlers.agents", "Handlers.help", "Handlers.help"),
+    ("bot.commands.handlers.agents", "Handlers.logs", "Handlers.logs"),
+    ("fleet.supervisor.fleet", "Fleet.ps", "Fleet.ps"),
+    ("fleet.supervisor.fleet", "Fleet.drift", "Fleet.drift"),
+    ("bot.render.fleet", "ps", "render.ps"),
     ("fleet.ledger.store", "Ledger.record_audit", "Ledger.record_audit"),
-    ("bot.routing.threads", "Threads.deliver", "Threads.deliver"),
+    ("bot.chat.threads", "Threads.deliver", "Threads.deliver"),
     ("connectors.discord.outbound", "parts", "outbound.parts (markdown)"),
     ("discord.http", "HTTPClient.request", "discord REST call"),
 )
@@ -300,7 +300,7 @@ def traced_fleetwarden(trace_file: str, argv: list[str]) -> None:
     """``fleetwarden ARGV`` as its console script runs it, with timing wrappers around
     :data:`TRACE_POINTS` (bench only; no product code changes)."""
     trace_calls(trace_file, TRACE_POINTS)
-    from bot.cli import main as fleetwarden_main
+    from bot.cli.main import main as fleetwarden_main
 
     sys.argv = ["fleetwarden", *argv]
     fleetwarden_main(argv)

@@ -21,8 +21,8 @@ Two measurements, both against the real code, in a temporary directory:
    from ``/proc/<pid>/status``. Stub agents heartbeat every 5 s, so the orchestrator is
    also taking N/5 heartbeats per second while ``ps`` is timed, as it would in service.
 2. In process. The bot is ended with EOF (agents keep running, as designed); a real
-   :class:`fleet.supervisor.Fleet` on the same ledger reattaches them, and one watchdog
-   sweep — ``watchdog_snapshot()`` + ``fleet.watchdog.sweep`` + ``apply_watchdog``,
+   :class:`fleet.supervisor.fleet.Fleet` on the same ledger reattaches them, and one watchdog
+   sweep — ``watchdog_snapshot()`` + ``fleet.watchdog.decisions.sweep`` + ``apply_watchdog``,
    i.e. :func:`scheduler.watchdog_job.watchdog_tick` — is timed ``--rounds`` times (after one
    warm-up sweep, which may mark waiting agents idle). For the findings, the same
    process also times the parts: the ledger queries ``ps`` and the sweep make per agent.
@@ -488,19 +488,19 @@ def traced_orchestrator(trace_file: str, freeze: str, argv: list[str]) -> None:
             setattr(owner, name, timed_sync)
 
     for module, attr, *label in (
-        ("bot.routing.router", "Router.handle"),
-        ("bot.routing.threads", "Threads.deliver"),
-        ("bot.routing.router", "Router._run"),
-        ("bot.grammar", "Grammar.parse"),
+        ("bot.commands.router", "Router.handle"),
+        ("bot.chat.threads", "Threads.deliver"),
+        ("bot.commands.router", "Router._run"),
+        ("bot.commands.grammar", "Grammar.parse"),
         ("connectors.console", "ConsoleConnector.send"),
         ("fleet.ledger.store", "Ledger.claim_event"),
-        ("bot.handlers", "Handlers.ps"),
-        ("bot.render", "ps", "render.ps"),
+        ("bot.commands.handlers.agents", "Handlers.ps"),
+        ("bot.render.fleet", "ps", "render.ps"),
         ("connectors.console", "to_plain"),
-        ("fleet.supervisor", "Fleet.ps"),
-        ("fleet.supervisor", "Fleet.drift"),
-        ("fleet.supervisor", "Fleet.watchdog_snapshot"),
-        ("fleet.supervisor", "Fleet.apply_watchdog"),
+        ("fleet.supervisor.fleet", "Fleet.ps"),
+        ("fleet.supervisor.fleet", "Fleet.drift"),
+        ("fleet.supervisor.fleet", "Fleet.watchdog_snapshot"),
+        ("fleet.supervisor.fleet", "Fleet.apply_watchdog"),
         ("fleet.ledger.store", "Ledger.list_agents"),
         ("fleet.ledger.store", "Ledger.last_run"),
         ("fleet.ledger.store", "Ledger.last_heartbeat"),
@@ -526,7 +526,7 @@ def traced_orchestrator(trace_file: str, freeze: str, argv: list[str]) -> None:
     if freeze == "gc-freeze":
         # What-if: move everything alive after start-up out of the collector's view, at
         # the first command (the app is up by then), so full collections skip it.
-        from bot.routing.router import Router
+        from bot.commands.router import Router
 
         handle = Router.handle
 
@@ -539,7 +539,7 @@ def traced_orchestrator(trace_file: str, freeze: str, argv: list[str]) -> None:
             return await handle(self, *a, **k)
 
         Router.handle = handle_then_freeze  # type: ignore[method-assign]
-    from bot.cli import main as cli_main
+    from bot.cli.main import main as cli_main
 
     cli_main(argv)
 
@@ -550,16 +550,16 @@ def traced_orchestrator(trace_file: str, freeze: str, argv: list[str]) -> None:
 async def in_process(state_dir: Path, agents: int, rounds: int) -> dict[str, Any]:
     from fleet.clock import SystemClock
     from fleet.ledger import Ledger
-    from fleet.runs import AgentPaths, mtime
+    from fleet.runs.layout import AgentPaths, mtime
     from fleet.runtimes import default_registry
-    from fleet.supervisor import Fleet, FleetSettings
-    from fleet.watchdog import sweep
+    from fleet.supervisor.fleet import Fleet, FleetSettings
+    from fleet.watchdog.decisions import sweep
     from scheduler.context import JobContext
     from scheduler.watchdog_job import watchdog_tick
 
     clock = SystemClock()
     ledger = await Ledger.open(state_dir / "ledger.db", clock)
-    backends = _backends(state_dir)  # as bot.wiring.default_backends builds them
+    backends = _backends(state_dir)  # as bot.app.assembly.default_backends builds them
     fleet = Fleet(
         ledger=ledger,
         runtimes=default_registry(),
@@ -615,7 +615,7 @@ async def in_process(state_dir: Path, agents: int, rounds: int) -> dict[str, Any
                 "alt_bulk_last_heartbeat",
             )
         }
-        from bot import render
+        from bot.render import fleet as render
         from connectors.markdown import to_plain
 
         for _ in range(rounds):

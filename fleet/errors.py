@@ -1,7 +1,7 @@
 """The root of every Fleetwarden exception, and the fleet package's own tree.
 
     FleetwardenError                 root of everything Fleetwarden raises
-    ├── ConfigError                  (bot.config_problems) a bad configuration file
+    ├── ConfigError                  (bot.config.problems) a bad configuration file
     ├── ConnectorError               (connectors.errors) a chat service failed
     ├── SchedulerError               (scheduler.errors) the scheduler could not do it;
     │                                CronError, a crontab line that cannot be used, is one
@@ -20,7 +20,7 @@
                                      not be used; its own tree is drawn there
 
 Messages are written for the operator: they say what was wrong and how to fix it.
-Operator-facing command errors (shown in chat) live in ``bot.errors``.
+Operator-facing command errors (shown in chat) live in ``bot.commands.errors``.
 """
 
 from __future__ import annotations

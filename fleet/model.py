@@ -134,7 +134,7 @@ class AgentSpec:
     egress_allow: tuple[str, ...] = DEFAULT_ALLOW
     # What it may do without asking (:class:`PermissionMode`), and rules beside the mode:
     # ``allow`` passes without asking, ``deny`` is refused without asking, each a pattern
-    # such as ``Bash(git *)`` or ``Edit`` (:mod:`fleet.permissions`). Asks wait in chat
+    # such as ``Bash(git *)`` or ``Edit`` (:mod:`fleet.permissions.rules`). Asks wait in chat
     # for ``approval_timeout`` seconds (then denied, as a timeout); at most
     # ``max_open_approvals`` of one agent are open at once (more are denied at once).
     permissions: PermissionMode = PermissionMode.EDITS

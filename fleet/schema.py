@@ -7,7 +7,7 @@ a :class:`SchemaContext` passed as pydantic's validation context.
 The types here (:data:`EnvVarName`, :data:`EnvKey`, :data:`ConfigPath`, :data:`WorkDir`,
 :data:`Seconds`) and the checks (:func:`check_known`, :func:`unknown_value_message`,
 :func:`did_you_mean`, :func:`looks_secret`, :func:`expand_path`) are used by the roster
-(:mod:`fleet.roster`), the connectors' settings and :mod:`bot.config`.
+(:mod:`fleet.agents.roster`), the connectors' settings and :mod:`bot.config`.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from typing import Protocol
 from fleet.budgets.model import Transition
 from fleet.clock import Clock
 from fleet.notices import Notice, NoticeBoard
-from fleet.watchdog import WatchedFleet
+from fleet.watchdog.decisions import WatchedFleet
 from scheduler.jobs import FleetScheduler
 
 

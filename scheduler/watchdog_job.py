@@ -1,4 +1,4 @@
-"""The watchdog as an interval job: snapshot the fleet, let :func:`fleet.watchdog.sweep`
+"""The watchdog as an interval job: snapshot the fleet, let :func:`fleet.watchdog.decisions.sweep`
 decide, hand the actions back to the supervisor."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Final
 
-from fleet.watchdog import Action, sweep
+from fleet.watchdog.decisions import Action, sweep
 from scheduler.context import JobContext
 
 log = logging.getLogger(__name__)

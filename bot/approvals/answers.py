@@ -23,10 +23,10 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Final, Protocol
 
-from bot.acl import Acl, Role
 from bot.approvals.render import reaction_decision, reply_decision
-from bot.errors import CommandError, PermissionDenied
-from bot.grammar import Command, Grammar
+from bot.commands.acl import Acl, Role
+from bot.commands.errors import CommandError, PermissionDenied
+from bot.commands.grammar import Command, Grammar
 from connectors.base import Connector, InboundMessage, OutboundMessage, UserId
 from connectors.errors import ConnectorError
 from fleet.approvals.model import ApprovalRequest, AskKind, Decision

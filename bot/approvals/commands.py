@@ -13,13 +13,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final, Protocol, runtime_checkable
 
-from bot.agent_text import escape
 from bot.approvals.answers import ApprovalDesk
 from bot.approvals.render import learned_table, pending_table
 from bot.approvals.shown import inline_code, tool_name
-from bot.errors import CommandError
-from bot.grammar import ArgSpec, CommandSpec
-from bot.request import Handler, Reply, Request
+from bot.chat.agent_text import escape
+from bot.commands.errors import CommandError
+from bot.commands.grammar import ArgSpec, CommandSpec
+from bot.commands.request import Handler, Reply, Request
 from fleet.approvals.model import ApprovalRequest, AskKind, Decision
 from fleet.approvals.service import Approvals
 from fleet.clock import Clock

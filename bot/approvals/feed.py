@@ -26,13 +26,13 @@ from typing import Protocol
 
 from bot.approvals.answers import ChatLedger, starter_id
 from bot.approvals.render import ask_message, decided_notice, ended_message
-from bot.ordering import Ordering
+from bot.chat.ordering import Ordering
 from connectors.base import Connector, EventId, OutboundMessage, RoomId, ThreadId
 from connectors.errors import ConnectorError
 from fleet.approvals.model import ApprovalPost, ApprovalRequest
 from fleet.approvals.service import ApprovalEvent, Approvals
 from fleet.notices import Notice, NoticeBoard
-from fleet.status import EventKind, FleetEvent
+from fleet.supervisor.status import EventKind, FleetEvent
 
 log = logging.getLogger(__name__)
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bot import wiring
+from bot.app import assembly as wiring
 from bot.approvals.feed import ApprovalFeed, Connectors, Starter, Threads
+from bot.chat.notifier import Notifier
 from bot.config import Config
-from bot.notifier import Notifier
 from fleet.approvals.model import ApprovalRequest
 from fleet.approvals.service import Approvals
 from fleet.notices import starter
-from fleet.supervisor import Fleet
+from fleet.supervisor.fleet import Fleet
 
 
 def prefix_for(cfg: Config) -> Callable[[str], str]:

@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Protocol, runtime_checkable
 
+from bot.commands.errors import CommandError
+from bot.commands.grammar import CommandSpec
+from bot.commands.request import Handler, Reply, Request
 from bot.dashboard.settings import DashboardSettings
 from bot.dashboard.signin import LINK_LIFETIME, LINK_PATH, SignIns
-from bot.errors import CommandError
-from bot.grammar import CommandSpec
-from bot.request import Handler, Reply, Request
 from connectors.base import Connector, UserId
 
 DASHBOARD_REVOKE = CommandSpec(

@@ -14,7 +14,7 @@ from typing import Any
 
 from fleet.budgets.model import BudgetStatus, Source, Step
 from fleet.redaction.guard import SHORT, guarded
-from fleet.status import AgentStatus
+from fleet.supervisor.status import AgentStatus
 
 Json = dict[str, Any]
 

@@ -22,7 +22,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from bot.acl import Acl, Role
+from bot.commands.acl import Acl, Role
 from fleet.clock import Clock
 from fleet.ledger import Ledger
 from fleet.ledger.dashboard import SignIn

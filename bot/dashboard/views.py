@@ -15,10 +15,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot import render_runs
 from bot.approvals.shown import TOOL_CHARS
 from bot.dashboard.shapes import Json, Redacted, agent_row, budget_json, iso, usage_json
-from bot.render_transcript import transcript as transcript_markdown
+from bot.render import runs as render_runs
+from bot.render.transcript import transcript as transcript_markdown
 from connectors.base import Connector, EventId, RoomId, ThreadId
 from fleet.accounts.book import AccountBook
 from fleet.accounts.routing import current, even_line
@@ -30,7 +30,7 @@ from fleet.hosts.connection import LinkState
 from fleet.hosts.service import Hosts
 from fleet.ledger import Ledger
 from fleet.ledger.dashboard import UsageSum
-from fleet.supervisor import Fleet
+from fleet.supervisor.fleet import Fleet
 
 TRANSCRIPT_ENTRIES = 100
 """Entries an agent page shows at first; ``?entries=N`` pages further back."""

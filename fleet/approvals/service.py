@@ -36,7 +36,7 @@ from fleet.approvals.model import (
 )
 from fleet.clock import Clock
 from fleet.errors import FleetError
-from fleet.permissions import BadRule, first_match, first_refusal, parse_rule, portable_tool
+from fleet.permissions.rules import BadRule, first_match, first_refusal, parse_rule, portable_tool
 
 if TYPE_CHECKING:
     from fleet.ledger.store import Ledger

@@ -35,12 +35,12 @@ from fleet.backends.runfiles import (
     signal_reason,
 )
 from fleet.errors import AgentNotRunning, LaunchFailed
-from fleet.freezer import signal_run
-from fleet.logtail import tail_lines
 from fleet.model import ExitInfo, LaunchPlan, RunHandle
 from fleet.private_files import private_dir
-from fleet.procfs import process_start_ticks
+from fleet.runs.logtail import tail_lines
 from fleet.sandbox.procs import kill_sandbox
+from fleet.supervisor.freezer import signal_run
+from fleet.supervisor.procfs import process_start_ticks
 
 log = logging.getLogger(__name__)
 

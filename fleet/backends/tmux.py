@@ -42,13 +42,13 @@ from fleet.backends.tmux_client import TmuxResult as TmuxResult  # re-exported
 from fleet.backends.tmux_client import tmux_argv as tmux_argv  # re-exported
 from fleet.backends.tmux_client import tmux_client_env as tmux_client_env  # re-exported
 from fleet.errors import AgentNotRunning, FleetError, LaunchFailed
-from fleet.freezer import signal_run
-from fleet.logtail import tail_lines
 from fleet.model import ExitInfo, LaunchPlan, RunHandle
 from fleet.names import is_agent_name
 from fleet.private_files import private_dir
-from fleet.procfs import process_start_ticks
+from fleet.runs.logtail import tail_lines
 from fleet.sandbox.procs import kill_sandbox
+from fleet.supervisor.freezer import signal_run
+from fleet.supervisor.procfs import process_start_ticks
 
 log = logging.getLogger(__name__)
 

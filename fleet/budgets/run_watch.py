@@ -6,7 +6,7 @@ Fleetwarden restarted in between, from the ledger's usage since the task began. 
 Fleetwarden starts, the runs still going are armed again — before the proxy serves a
 request — with what their tasks spent so far. A run reaching its cap is posted once — an
 alert in the agent's threads — as budgets' limits are, and its cutoff carried out:
-``freeze`` pauses the run (:meth:`~fleet.supervisor.Fleet.freeze`, lifted by ``resume
+``freeze`` pauses the run (:meth:`~fleet.supervisor.fleet.Fleet.freeze`, lifted by ``resume
 NAME`` or the run's end), ``stop`` stops it, recorded as cut off.
 """
 
@@ -22,8 +22,8 @@ from fleet.ledger import Ledger
 from fleet.model import AgentSpec
 from fleet.names import AgentName
 from fleet.notices import Notice, NoticeBoard
-from fleet.status import EventKind, FleetEvent
-from fleet.supervisor import Fleet
+from fleet.supervisor.fleet import Fleet
+from fleet.supervisor.status import EventKind, FleetEvent
 from fleet.transcript.story import Outcome
 
 log = logging.getLogger(__name__)

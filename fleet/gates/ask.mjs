@@ -10,7 +10,7 @@
 // ask door is the same server's /approval/<agent>), and FLEETWARDEN_PERMISSIONS, a JSON
 // object {"mode": "ask"|"edits"|"full"|"read-only", "allow": [...], "deny": [...],
 // "workdir": "/abs"}. Rules are Tool or Tool(pattern), "*" matching any run of characters,
-// as fleet/permissions.py reads them. A shell command is never allowed here by a rule: the
+// as fleet/permissions/rules.py reads them. A shell command is never allowed here by a rule: the
 // gate cannot parse a line as the shell does, so it asks Fleetwarden, whose parser allows it
 // at once when every command of the line matches the rule (else the operator is asked). A
 // deny rule refuses here when the line or any command it seems to hold matches.

@@ -8,7 +8,7 @@ any surface shows them: chat, the dashboard's pages, their JSON, ``/usage.csv``,
 * **without a secret**: it passes the app's redactor (:mod:`fleet.redaction.redactor`:
   the agents' ``secret_env`` values, every key Fleetwarden holds, every credential shape)
   where the caller has it; a chat renderer has not, and needs not: every message it makes
-  passes that redactor whole on its way (:mod:`bot.redacting`);
+  passes that redactor whole on its way (:mod:`bot.chat.redacting`);
 * **nothing hidden**: where no secret was found, the characters a reader cannot see —
   bidi overrides, zero-width characters, a terminal's escapes (ESC, the C1 controls) —
   are shown as their code points, ``[U+202E]`` (:func:`~fleet.redaction.invisible.reveal`).
@@ -24,7 +24,7 @@ any surface shows them: chat, the dashboard's pages, their JSON, ``/usage.csv``,
   :mod:`fleet.redaction.known`).
 
 It never makes markup, and escapes none: that is each surface's own (Jinja's autoescape
-on pages, :func:`bot.agent_text.escape` in chat markdown, the CSV and Prometheus writers,
+on pages, :func:`bot.chat.agent_text.escape` in chat markdown, the CSV and Prometheus writers,
 a JSON encoder).
 
 What another machine wrote into a message of ours — a host's error output, the reason a
@@ -84,7 +84,7 @@ def says(who: str, text: str | None, limit: int = SHORT) -> str:
     """What ``who`` (``host box2``) wrote, quoted as its words on a line of ours:
     ``host box2 says “…”``, the words guarded (one line, bounded, nothing hidden; ready for
     the redaction that follows) and their own curly quotes made straight, so the quote ends
-    where ours does. Chat escapes what is quoted so (:func:`bot.agent_text.quotes_escaped`):
+    where ours does. Chat escapes what is quoted so (:func:`bot.chat.agent_text.quotes_escaped`):
     Fleetwarden's own messages put nothing else between curly quotes."""
     words = guarded(text, limit=limit).translate(_STRAIGHT)
     return f"{who} says “{words}”"

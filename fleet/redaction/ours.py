@@ -29,8 +29,8 @@ from typing import Final
 from detect_secrets.plugins.base import RegexBasedDetector
 
 from fleet.accounts.placeholders import PLACEHOLDER_PREFIX
-from fleet.heartbeat import TOKEN_HEADER
 from fleet.names import AGENT_NAME_PATTERN
+from fleet.watchdog.heartbeat import TOKEN_HEADER
 
 _LOOPBACK: Final = r"(?:127\.0\.0\.1|localhost|\[::1\])"
 _SECRET_WORDS: Final = (

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import re
 
-from fleet.permissions import BadRule, parse_rule
+from fleet.permissions.rules import BadRule, parse_rule
 
 RULES_FILE = "fleetwarden.rules"
 _WORD = re.compile(r"[A-Za-z0-9._/:=@+,%-]+")

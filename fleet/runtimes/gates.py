@@ -7,8 +7,8 @@ call: a pi extension's ``tool_call`` handler, an opencode plugin's ``tool.execut
 That code is shipped with Fleetwarden, in :data:`GATES_DIR` (``ask.mjs`` shared, ``pi.mjs``,
 ``opencode.mjs``), which every sandbox sees read-only with the rest of Fleetwarden's
 package: nothing the agent can write changes it. It applies the agent's
-:class:`~fleet.model.PermissionMode` and ``allow``/``deny`` rules (:mod:`fleet.permissions`
-semantics), asks the operator through the ask door (:mod:`fleet.ask_door`) where they say
+:class:`~fleet.model.PermissionMode` and ``allow``/``deny`` rules (:mod:`fleet.permissions.rules`
+semantics), asks the operator through the ask door (:mod:`fleet.approvals.ask_door`) where they say
 ask, blocking the tool until the answer, and posts heartbeats (working on each turn and
 tool, waiting at a turn's end and while an ask waits).
 
@@ -27,7 +27,7 @@ from typing import Any, Final
 
 from fleet.errors import LaunchFailed
 from fleet.model import AgentSpec, PermissionMode
-from fleet.permissions import BadRule, parse_rule
+from fleet.permissions.rules import BadRule, parse_rule
 from fleet.runtimes.base import RuntimeContext
 
 GATES_DIR: Final = Path(__file__).resolve().parents[1] / "gates"

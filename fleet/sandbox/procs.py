@@ -15,7 +15,7 @@ import os
 import signal
 from pathlib import Path
 
-from fleet.procfs import process_start_ticks
+from fleet.supervisor.procfs import process_start_ticks
 
 SANDBOX_FILE = "sandbox.json"
 

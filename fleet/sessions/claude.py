@@ -43,7 +43,7 @@ from typing import Any
 
 from fleet.approvals.model import Ask, AskKind, Decision
 from fleet.model import PermissionMode
-from fleet.permissions import BadRule, parse_rule
+from fleet.permissions.rules import BadRule, parse_rule
 from fleet.sessions.base import Alive, Asked, Closing, Effect, TurnEnded, Withdrawn, Write
 
 NAME = "claude-stream"

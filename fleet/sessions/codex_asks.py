@@ -13,7 +13,7 @@ read-only and for every edit. The modes that ask less are Fleetwarden's answers:
 * ``read-only``: such a reading command is accepted, every other ask declined (Codex lets
   an accepted command out of its own sandbox, so nothing else is ever accepted);
 * ``allow:`` rules accept, ``deny:`` rules decline, matched as
-  :mod:`fleet.permissions` matches them (``Bash(git *)`` against every command of the line
+  :mod:`fleet.permissions.rules` matches them (``Bash(git *)`` against every command of the line
   for an allow, any of them for a deny; ``Edit(src/*)`` against each file, relative to the
   workdir).
 """
@@ -27,7 +27,7 @@ from typing import Any
 
 from fleet.approvals.model import Ask
 from fleet.model import PermissionMode
-from fleet.permissions import BadRule, first_match, first_refusal, parse_rule
+from fleet.permissions.rules import BadRule, first_match, first_refusal, parse_rule
 from fleet.sessions import codex_reads
 from fleet.transcript.codex import unwrap
 

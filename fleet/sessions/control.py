@@ -1,6 +1,6 @@
 """An operator's hand on a running agent's session: ``interrupt`` its turn, change its
-``permissions`` mode. The supervisor's :meth:`~fleet.supervisor.Fleet.interrupt` and
-:meth:`~fleet.supervisor.Fleet.set_permissions` are these, under the agent's lock."""
+``permissions`` mode. The supervisor's :meth:`~fleet.supervisor.fleet.Fleet.interrupt` and
+:meth:`~fleet.supervisor.fleet.Fleet.set_permissions` are these, under the agent's lock."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from fleet.errors import AgentNotRunning
 from fleet.ledger import Ledger
 from fleet.model import AgentSpec, PermissionMode
 from fleet.names import AgentName
-from fleet.run_keeper import RunKeeper
+from fleet.runs.keeper import RunKeeper
 from fleet.sessions.live import LiveSessions
 
 

@@ -27,9 +27,9 @@ from pathlib import Path
 from fleet.approvals.model import ApprovalRequest, Decision
 from fleet.approvals.service import Approvals
 from fleet.clock import Clock
-from fleet.logtail import Cursor, follow, size_of
 from fleet.model import AgentSpec, PermissionMode
 from fleet.names import AgentName
+from fleet.runs.logtail import Cursor, follow, size_of
 from fleet.sessions.base import (
     Alive,
     Asked,

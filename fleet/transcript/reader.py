@@ -3,10 +3,10 @@ entries written since a cursor (what a live feed posts while the agent runs).
 
 An agent's ``output.log`` holds all its runs, one after the other, each opened by
 Fleetwarden's starting marker (``--- fleetwarden: NAME starting (RUNTIME) ---``, written by
-:func:`fleet.runs.append_marker`). Each run's lines go through a parser of its own, made
+:func:`fleet.runs.layout.append_marker`). Each run's lines go through a parser of its own, made
 for the runtime its marker names; every marker is a :class:`Marker` event, and a line too
 long to read whole an :class:`Oversized` one (never fed to a parser). Lines come from
-:mod:`fleet.logtail`: ``\\r``-rewritten lines are read as their last state, and no call
+:mod:`fleet.runs.logtail`: ``\\r``-rewritten lines are read as their last state, and no call
 reads more than a few MiB.
 
 The functions that read the log block: code on the event loop runs them with
@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from fleet.logtail import MAX_LINE, MAX_READ, Cursor, Line, follow, tail
-from fleet.runs import MARKER
+from fleet.runs.layout import MARKER
+from fleet.runs.logtail import MAX_LINE, MAX_READ, Cursor, Line, follow, tail
 from fleet.transcript.events import (
     AgentEvent,
     Malformed,

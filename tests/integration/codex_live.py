@@ -18,7 +18,7 @@ from types import TracebackType
 
 from fleet.approvals.model import Decision
 from fleet.model import AgentSpec
-from fleet.runs import write_files
+from fleet.runs.layout import write_files
 from fleet.runtimes import RuntimeContext
 from fleet.runtimes.codex import CodexRuntime
 from fleet.sessions.base import Effect, Write

@@ -19,9 +19,9 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from fleet.heartbeat import HeartbeatServer
 from fleet.metering.config import MeteringSettings, ProviderApi, ProviderRoute
 from fleet.metering.proxy import MeteringProxy
+from fleet.watchdog.heartbeat import HeartbeatServer
 
 LIMIT = 1024
 AGENTS = ("victim", "flooder")

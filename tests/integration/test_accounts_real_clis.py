@@ -29,7 +29,7 @@ from fleet.metering.proxy import MeteringProxy
 from fleet.model import AgentSpec, AgentState
 from fleet.names import AgentName
 from fleet.runtimes import default_registry
-from fleet.supervisor import Fleet, FleetSettings
+from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.chatgpt import FakeChatGpt, codex_headers
 from tests.fakes.job_context import RecordingBoard
 from tests.fakes.provider import Accepted, FakeProvider, Turn, unified_headers

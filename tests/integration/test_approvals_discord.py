@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import App
+from bot.app.lifecycle import App
 from bot.config import load_config
 from fleet.approvals.model import ApprovalRequest, ApprovalState, Ask, Decision
 from fleet.clock import SystemClock

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from bot.app import App
+from bot.app.lifecycle import App
 from bot.config import load_config
 from fleet.approvals.model import ApprovalRequest, ApprovalState, Ask, Decision
 from fleet.clock import SystemClock

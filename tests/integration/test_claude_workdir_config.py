@@ -16,7 +16,7 @@ from fleet.approvals.model import ApprovalRequest, Decision
 from fleet.approvals.service import Approvals
 from fleet.model import AgentState, PermissionMode
 from fleet.names import AgentName
-from fleet.runs import AgentPaths
+from fleet.runs.layout import AgentPaths
 from fleet.runtimes.claude import STATE_FILE, tui_state
 from tests import sandbox_need
 from tests.fakes.provider import ToolCall, Turn

@@ -23,7 +23,7 @@ from fleet.model import AgentSpec, AgentState, PermissionMode
 from fleet.names import AgentName
 from fleet.runtimes import default_registry
 from fleet.sandbox.service import Sandboxes, SandboxSettings
-from fleet.supervisor import Fleet, FleetSettings
+from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests import sandbox_need
 from tests.fakes.provider import Accepted, FakeProvider, Turn
 from tests.integration.codex_live import MODEL

@@ -21,12 +21,12 @@ from fleet.approvals.model import ApprovalRequest, Decision
 from fleet.approvals.service import Approvals
 from fleet.backends.tmux import TmuxBackend
 from fleet.clock import SystemClock
-from fleet.heartbeat import HeartbeatServer
 from fleet.ledger import Ledger
 from fleet.model import AgentSpec, PermissionMode
 from fleet.names import AgentName
 from fleet.runtimes import default_registry
-from fleet.supervisor import Fleet, FleetSettings
+from fleet.supervisor.fleet import Fleet, FleetSettings
+from fleet.watchdog.heartbeat import HeartbeatServer
 from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn
 from tests.fakes.sse import Api, Json
 from tests.integration.test_claude_sessions import eventually

@@ -16,7 +16,7 @@ import pytest
 from fleet.backends.tmux import TmuxBackend
 from fleet.model import AgentSpec, PermissionMode
 from fleet.names import AgentName
-from fleet.runs import write_files
+from fleet.runs.layout import write_files
 from fleet.runtimes import RuntimeContext
 from fleet.runtimes.codex import CodexRuntime
 from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn

@@ -15,10 +15,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from fleet.heartbeat import TOKEN_HEADER, HeartbeatServer
 from fleet.metering.config import MeteringSettings, ProviderApi, ProviderRoute
 from fleet.metering.proxy import MeteringProxy
 from fleet.sandbox.doors import DoorSet, fixed
+from fleet.watchdog.heartbeat import TOKEN_HEADER, HeartbeatServer
 from tests.fakes.provider import FAKE_KEY, FakeProvider
 
 pytestmark = pytest.mark.integration

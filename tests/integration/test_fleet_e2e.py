@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.wiring import tmux_socket_name
+from bot.app.assembly import tmux_socket_name
 from tests.integration.console_bot import ConsoleBot, pid_alive, wait_until
 
 pytestmark = pytest.mark.integration

@@ -17,7 +17,7 @@ from fleet.ledger import Ledger
 from fleet.model import AgentSpec, AgentState
 from fleet.names import AgentName
 from fleet.runtimes import default_registry
-from fleet.supervisor import Fleet, FleetSettings
+from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.provider import Accepted, FakeProvider, Turn
 from tests.integration.test_real_clis import bin_dir, cli, node_dir
 

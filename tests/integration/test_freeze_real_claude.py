@@ -8,7 +8,7 @@ leaves no process behind.
 
 Wired as the app wires it: the fleet's provider URLs are the proxy's, the proxy consults the
 budget service's policy, and the service carries out cutoffs through a
-:class:`~fleet.cutoffs.CutoffKeeper` on the fleet.
+:class:`~fleet.supervisor.cutoffs.CutoffKeeper` on the fleet.
 """
 
 from __future__ import annotations
@@ -33,8 +33,6 @@ from fleet.budgets.model import Budget, Cutoff, Groups, Scope, WindowKind, Windo
 from fleet.budgets.policy import PacingPolicy
 from fleet.budgets.service import BudgetService
 from fleet.clock import SystemClock
-from fleet.cutoffs import CutoffKeeper
-from fleet.freezer import children_map, group_members, tree
 from fleet.ledger import Ledger
 from fleet.metering.config import MeteringSettings, ProviderApi, ProviderRoute
 from fleet.metering.events import Outcome
@@ -42,9 +40,11 @@ from fleet.metering.proxy import MeteringProxy
 from fleet.model import AgentSpec, RunHandle
 from fleet.names import AgentName
 from fleet.notices import Delivery, Notice
-from fleet.procfs import process_start_ticks
 from fleet.runtimes import default_registry
-from fleet.supervisor import Fleet, FleetSettings
+from fleet.supervisor.cutoffs import CutoffKeeper
+from fleet.supervisor.fleet import Fleet, FleetSettings
+from fleet.supervisor.freezer import children_map, group_members, tree
+from fleet.supervisor.procfs import process_start_ticks
 from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn, Usage
 from tests.integration.test_real_clis import bin_dir, cli, node_dir
 

@@ -14,19 +14,19 @@ from typing import Any
 
 import pytest
 
+from fleet.approvals.ask_door import AskDoor, ledger_terms
 from fleet.approvals.model import ApprovalRequest, ApprovalState, Decision
 from fleet.approvals.service import ApprovalEvent, Approvals
-from fleet.ask_door import AskDoor, ledger_terms
 from fleet.backends.process import SubprocessBackend
 from fleet.clock import SystemClock
-from fleet.heartbeat import HeartbeatServer
 from fleet.ledger import Ledger
 from fleet.model import AgentSpec, AgentState, PermissionMode
 from fleet.names import AgentName
-from fleet.runs import AgentPaths
+from fleet.runs.layout import AgentPaths
 from fleet.runtimes import default_registry
 from fleet.sandbox.service import Sandboxes, SandboxSettings
-from fleet.supervisor import Fleet, FleetSettings
+from fleet.supervisor.fleet import Fleet, FleetSettings
+from fleet.watchdog.heartbeat import HeartbeatServer
 from tests import sandbox_need
 from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn
 from tests.integration.test_fleet_real_clis import KEY, REPLY, ended

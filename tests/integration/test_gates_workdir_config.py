@@ -15,7 +15,7 @@ import pytest
 from fleet.approvals.model import Decision
 from fleet.model import AgentState, PermissionMode
 from fleet.names import AgentName
-from fleet.runs import AgentPaths
+from fleet.runs.layout import AgentPaths
 from tests import sandbox_need
 from tests.fakes.provider import Turn
 from tests.integration.test_fleet_real_clis import ended

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.wiring import tmux_socket_name
+from bot.app.assembly import tmux_socket_name
 from tests.integration.console_bot import (
     FLEETWARDEN,
     ConsoleBot,

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from fleet.heartbeat import TOKEN_HEADER, HeartbeatServer
 from fleet.metering.config import MeteringSettings, ProviderApi, ProviderRoute
 from fleet.metering.proxy import MeteringProxy
+from fleet.watchdog.heartbeat import TOKEN_HEADER, HeartbeatServer
 
 pytestmark = pytest.mark.integration
 

@@ -15,11 +15,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.commands import COMMANDS
+from bot.app.serving import Serving
+from bot.commands.handlers.agents import Handlers
+from bot.commands.specs import COMMANDS
 from bot.dashboard.metrics import Metrics, Snapshot
 from bot.dashboard.views import Views
-from bot.handlers import Handlers
-from bot.serving import Serving
 from connectors.base import Connector, InboundMessage
 from connectors.matrix import translate
 from connectors.matrix.connector import MatrixConnector
@@ -27,7 +27,7 @@ from connectors.receiving import KEEPS_FAILING, ReceiveFailures
 from fleet.clock import SystemClock
 from fleet.hosts.service import Hosts
 from fleet.runtimes import default_registry
-from fleet.supervisor import Fleet, FleetSettings
+from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.integration.test_matrix_connector import PASSWORD_ENV, World, make_world, wait_for
 from tests.synapse_server import SynapseServer
 

@@ -30,7 +30,7 @@ from fleet.metering.proxy import MeteringProxy
 from fleet.model import AgentSpec, AgentState
 from fleet.names import AgentName
 from fleet.runtimes import default_registry
-from fleet.supervisor import Fleet, FleetSettings
+from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.provider import (
     Accepted,
     EmittedUsage,

@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from nio import MemoryDownloadResponse
 
-from bot.notifier import Notifier
-from bot.render_budgets import amount, ratio, share
-from bot.report import PacingReports
+from bot.chat.notifier import Notifier
+from bot.render.budgets import amount, ratio, share
+from bot.render.report import PacingReports
 from fleet.budgets.model import BudgetStatus
 from fleet.clock import SystemClock
 from fleet.ledger.store import Ledger
@@ -28,7 +28,7 @@ from tests.fakes.budget_book import budget, paced
 from tests.fakes.job_context import job_context
 from tests.integration.test_matrix_connector import World, make_world, running
 from tests.synapse_server import SynapseServer
-from tests.unit.bot.test_report import rows
+from tests.unit.bot.render.test_report import rows
 
 pytestmark = [pytest.mark.integration, pytest.mark.synapse]
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from fleet.heartbeat import TOKEN_HEADER, HeartbeatServer
 from fleet.metering.config import MeteringSettings, ProviderApi, ProviderRoute
 from fleet.metering.proxy import MeteringProxy
+from fleet.watchdog.heartbeat import TOKEN_HEADER, HeartbeatServer
 from tests.fakes.provider import FAKE_KEY, FakeProvider
 
 pytestmark = pytest.mark.integration

@@ -21,7 +21,7 @@ from fleet.metering.proxy import MeteringProxy
 from fleet.model import AgentSpec, RunBudget
 from fleet.names import AgentName
 from fleet.runtimes import default_registry
-from fleet.supervisor import Fleet, FleetSettings
+from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.provider import FakeProvider, ToolCall, Turn
 from tests.integration.test_fleet_real_clis import ended
 from tests.integration.test_limits_bind import Board

@@ -23,7 +23,6 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from fleet.heartbeat import TOKEN_HEADER
 from fleet.model import AgentSpec, LaunchPlan
 from fleet.names import AgentName
 from fleet.runtimes import Runtime, RuntimeContext
@@ -33,6 +32,7 @@ from fleet.runtimes.opencode import OpencodeRuntime
 from fleet.runtimes.pi import PiRuntime
 from fleet.sessions.base import Effect, TurnEnded, Write
 from fleet.sessions.protocols import protocol_for
+from fleet.watchdog.heartbeat import TOKEN_HEADER
 from tests.fakes.provider import Accepted, FakeProvider, RecordedRequest, Turn
 from tests.integration.codex_live import LiveCodex
 from tests.integration.test_real_clis import TIMEOUT, Run, bin_dir, cli, node_dir, run_cli

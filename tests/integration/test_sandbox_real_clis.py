@@ -15,7 +15,7 @@ from fleet.model import AgentSpec, AgentState
 from fleet.names import AgentName
 from fleet.runtimes import default_registry
 from fleet.sandbox.service import Sandboxes, SandboxSettings
-from fleet.supervisor import Fleet, FleetSettings
+from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests import sandbox_need
 from tests.fakes.provider import FakeProvider
 from tests.integration.test_fleet_real_clis import KEY, REPLY, SECRET, fake, settled, stop_live

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import App
+from bot.app.lifecycle import App
 from bot.config import parse_config
 from connectors.base import (
     ConnectorHealth,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import App
+from bot.app.lifecycle import App
 from bot.config import Config, parse_config
 from connectors.base import InboundMessage, RoomId, UserId
 from fleet.clock import SystemClock

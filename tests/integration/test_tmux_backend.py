@@ -21,9 +21,9 @@ from fleet.backends.tmux import TmuxBackend, batch_commands, input_commands, tmu
 from fleet.errors import AgentNotRunning, LaunchFailed
 from fleet.model import AgentSpec, LaunchPlan, RunHandle
 from fleet.names import AgentName
-from fleet.procfs import process_start_ticks
 from fleet.runtimes import RuntimeContext
 from fleet.runtimes.stub import StubRuntime
+from fleet.supervisor.procfs import process_start_ticks
 
 pytestmark = pytest.mark.integration
 

@@ -1,7 +1,7 @@
 """Fakes shared by the router tests: a chat connector, handler recorders, messages.
 
 The fake connectors keep the connector contract (:mod:`tests.connector_contract`, run
-over them in ``tests/unit/connectors/test_connector_contract.py``) as strictly as the
+over them in ``tests/unit/connectors/discord/test_connector_contract.py``) as strictly as the
 real ones: a long text is split at :attr:`FakeConnector.limit`, an edit of a message it
 did not post or to an empty text is refused, a thread it did not open is refused, and —
 when the fake is told its ``rooms`` — so is any other room. A person's side
@@ -16,9 +16,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from bot.commands import COMMANDS
-from bot.grammar import Grammar
-from bot.request import Handler, Request
+from bot.commands.grammar import Grammar
+from bot.commands.request import Handler, Request
+from bot.commands.specs import COMMANDS
 from connectors.base import (
     ConnectorHealth,
     EventId,

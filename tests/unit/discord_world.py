@@ -24,11 +24,11 @@ from typing import Any
 import pytest
 import simcord
 
-from bot.acl import Acl
-from bot.commands import COMMANDS
-from bot.grammar import Grammar
-from bot.request import Handler, Reply, Request
-from bot.routing.router import Router
+from bot.commands.acl import Acl
+from bot.commands.grammar import Grammar
+from bot.commands.request import Handler, Reply, Request
+from bot.commands.router import Router
+from bot.commands.specs import COMMANDS
 from connectors.base import InboundMessage
 from connectors.discord.connector import DiscordConnector
 from connectors.discord.gateway import Gateway

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.render import table
+from bot.render.fleet import table
 from connectors import markdown
 from connectors.markdown_tables import find_tables
 

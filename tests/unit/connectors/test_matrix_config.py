@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.bot.test_config import only_problem, parse
+from tests.unit.bot.config.test_config import only_problem, parse
 
 BASE = (
     "connectors:\n"

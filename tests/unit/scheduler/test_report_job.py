@@ -1,4 +1,4 @@
-"""Tests for the pacing report: composing it (bot.report), the job (scheduler.report_job),
+"""Tests for the pacing report: composing it (bot.render.report), the job (scheduler.report_job),
 and its posting to every home room through the real notifier."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.notifier import Notifier
-from bot.report import PacingReports, compose, render_text
+from bot.chat.notifier import Notifier
+from bot.render.report import PacingReports, compose, render_text
 from connectors.base import Connector, OutboundMessage, RoomId
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
@@ -23,7 +23,7 @@ from scheduler.jobs import FleetScheduler
 from scheduler.report_job import REPORT_JOB_ID, REPORT_JOB_REF, report_job
 from tests.fakes.budget_book import StaticBook, budget, paced
 from tests.fakes.job_context import job_context
-from tests.unit.bot.test_report import BERLIN, NOW, PNG_SIGNATURE, coder
+from tests.unit.bot.render.test_report import BERLIN, NOW, PNG_SIGNATURE, coder
 from tests.unit.chat_fakes import HomeConnector
 
 DEADLINE = 10.0

@@ -12,7 +12,7 @@ import pytest
 
 from fleet.model import AgentSpec, AgentState, DesiredState
 from fleet.names import AgentName
-from fleet.watchdog import (
+from fleet.watchdog.decisions import (
     Action,
     AgentView,
     MarkStalled,

@@ -1,0 +1,290 @@
+"""What the app builds from the config before it starts anything: the connectors it lists,
+the redactor, the backends, the roster as launch specs, and where agents' providers are
+when metering is off. Pure construction: nothing here starts, connects or writes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
+from pathlib import Path
+
+from bot.commands.acl import Acl, Grant, Role
+from bot.commands.errors import CommandError
+from bot.config import Config, ConfigError, load_config
+from connectors.base import Connector, OutboundMessage
+from connectors.console import ROOM as CONSOLE_ROOM
+from connectors.console import ConsoleConnector
+from connectors.receiving import ReceiveFailures
+from fleet.accounts.book import AccountBook
+from fleet.accounts.model import implicit_account, own_key_var
+from fleet.approvals.ask_door import AskDoor, ledger_terms
+from fleet.approvals.service import Approvals
+from fleet.backends.base import Backend
+from fleet.backends.process import SubprocessBackend
+from fleet.backends.tmux import TmuxBackend
+from fleet.clock import Clock, SystemClock
+from fleet.errors import LedgerError, UnknownAgent
+from fleet.ledger import Ledger
+from fleet.ledger.location import LedgerLocation
+from fleet.metering.config import DEFAULT_ROUTES
+from fleet.metering.proxy import MeteringProxy
+from fleet.model import AgentSpec
+from fleet.names import AgentName
+from fleet.notices import NoticeBoard
+from fleet.redaction.known import EnvSecrets
+from fleet.redaction.redactor import Redactor
+from fleet.sandbox.egress_proxy import Refusal
+from fleet.sandbox.refusals import RefusalBook
+from fleet.sandbox.service import SandboxSettings
+from fleet.supervisor.fleet import Fleet, RosterDiff
+from fleet.supervisor.status import FleetSettings
+from fleet.watchdog.heartbeat import HeartbeatServer
+
+
+def make_connectors(
+    config: Config,
+    *,
+    ledger: Ledger,
+    acl: Acl,
+    clock: Clock,
+    environ: Mapping[str, str],
+    failures: ReceiveFailures | None = None,
+) -> list[Connector]:
+    """The connectors the config lists, in start order. ``failures``: where a connector
+    reports an event it received and could not take."""
+    connectors: list[Connector] = []
+    console: ConsoleConnector | None = None
+    if config.console is not None:
+        console = ConsoleConnector(config.console, clock)
+        connectors.append(console)
+    if config.matrix is not None:
+        # Imported only when configured: each pulls in its service's client library.
+        from connectors.matrix.connector import MatrixConnector
+
+        connectors.append(
+            MatrixConnector(
+                config.matrix,
+                state=ledger,
+                clock=clock,
+                environ=environ,
+                state_dir=config.state_dir,
+                role_of=lambda user: _role_name(acl.role_of("matrix", user)),
+                default_command_prefix=config.command_prefix,
+                announce=_on_console(console),
+                failures=failures,
+            )
+        )
+    if config.discord is not None:
+        from connectors.discord.connector import DiscordConnector
+
+        connectors.append(
+            DiscordConnector(
+                config.discord,
+                threads=ledger,
+                environ=environ,
+                is_operator=lambda user, groups: acl.role_of("discord", user, groups) is not None,
+                default_command_prefix=config.command_prefix,
+                failures=failures,
+            )
+        )
+    return connectors
+
+
+def _on_console(console: ConsoleConnector | None) -> Callable[[str], Awaitable[object]] | None:
+    """Where the Matrix connector shows an operator's emojis for an admin: the console."""
+    if console is None:
+        return None
+    return lambda line: console.send(OutboundMessage(room=CONSOLE_ROOM, markdown=line))
+
+
+def _role_name(role: Role | None) -> str | None:
+    return None if role is None else role.value
+
+
+def redactor(config: Config, environ: Mapping[str, str]) -> Redactor:
+    """The one redactor, knowing the secret variables the config names; the app adds the
+    servers and logins that make secrets at run time."""
+    return Redactor([EnvSecrets(config.secret_env_names(), environ)])
+
+
+def prefixes(config: Config) -> dict[str, str]:
+    """Connectors whose command prefix differs from the top-level one."""
+    own = {"matrix": config.matrix, "discord": config.discord}
+    return {
+        name: section.command_prefix
+        for name, section in own.items()
+        if section is not None and section.command_prefix is not None
+    }
+
+
+def roster_of(config: Config) -> dict[AgentName, AgentSpec]:
+    """The config's roster as launch specs. With metering on, an agent that names no
+    account but lists a provider key in ``secret_env`` is on that key's implicit account."""
+    specs: dict[AgentName, AgentSpec] = {}
+    for entry in config.agents:
+        spec = entry.to_spec(config.defaults)
+        own = own_key_var(spec.runtime, spec.secret_env)
+        if spec.account is None and own is not None and config.metering is not None:
+            spec = replace(spec, account=implicit_account(*own).name)
+        specs[entry.name] = spec
+    return specs
+
+
+def tmux_socket_name(state_dir: Path) -> str:
+    """The private tmux server of the Fleetwarden that owns ``state_dir``."""
+    return f"fleetwarden-{hashlib.sha256(str(state_dir).encode()).hexdigest()[:12]}"
+
+
+def default_backends(config: Config) -> dict[str, Backend]:
+    """Subprocess agents, and tmux agents on a tmux server private to this state dir."""
+    return {
+        "subprocess": SubprocessBackend(),
+        "tmux": TmuxBackend(tmux_socket_name(config.state_dir)),
+    }
+
+
+def account_book(
+    config: Config,
+    *,
+    ledger: Ledger,
+    notices: NoticeBoard,
+    clock: Clock,
+    environ: Mapping[str, str],
+) -> AccountBook:
+    """The accounts the proxy holds, with each ChatGPT login's refresh URL."""
+    book = AccountBook(
+        config.accounts,
+        environ=environ,
+        state_dir=config.state_dir,
+        clock=clock,
+        ledger=ledger,
+        notices=notices,
+        fallback=config.defaults.account,
+    )
+    for name, entry in config.document.accounts.items():
+        book.set_token_url(name, entry.token_url)
+    return book
+
+
+def direct_provider_urls(config: Config) -> dict[str, str]:
+    """With metering off, agents go straight to the providers the config changed (the
+    built-in ones stay the CLIs' own defaults)."""
+    return {
+        name: route.upstream
+        for name, route in config.providers.items()
+        if DEFAULT_ROUTES.get(name) != route
+    }
+
+
+def sandbox_settings(
+    config: Config, backends: Mapping[str, Backend], environ: Mapping[str, str]
+) -> SandboxSettings:
+    """What agents' sandboxes hide besides the state dir: the config file's directory, the
+    ledger's, Fleetwarden's own HOME (its user's keys and logins), the private tmux
+    server's socket directory (a way into other panes), and the config's ``workdirs``."""
+    hidden = [config.ledger_path.parent]
+    home = environ.get("HOME", "")
+    if os.path.isabs(home) and os.path.normpath(home) != "/":
+        hidden.append(Path(os.path.normpath(home)))
+    if config.source is not None:
+        hidden.append(config.source.parent)
+    for backend in backends.values():
+        if isinstance(backend, TmuxBackend):
+            hidden.append(backend.socket_path().parent)
+    return SandboxSettings(
+        state_dir=config.state_dir, hidden=tuple(hidden), workdirs=config.workdirs
+    )
+
+
+def refusal_book(
+    ledger: Ledger, notices: NoticeBoard | None, metering: MeteringProxy | None
+) -> RefusalBook:
+    """What counts and tells the agents' refused egress: the forward proxies' refusals
+    and the metering proxy's refused endpoints (``ps``, ``egress NAME``, a notice an hour)."""
+    book = RefusalBook(ledger, notices.post if notices is not None else None, SystemClock())
+    if metering is not None:
+        metering.on_refused = lambda agent, why: book.note(
+            Refusal(agent, "metering proxy", None, why, source="proxy")
+        )
+    return book
+
+
+async def reload_roster(
+    config: Config,
+    environ: Mapping[str, str],
+    runtimes: tuple[str, ...],
+    backends: tuple[str, ...],
+    fleet: Fleet,
+    acl: Acl | None = None,
+) -> RosterDiff:
+    """Read ``config``'s file again; apply its roster to ``fleet`` and its operators to
+    ``acl``, or change nothing (and say why) on a problem."""
+    source = config.source
+    if source is None:
+        raise CommandError("there is no config file to reload")
+    try:
+        fresh = await asyncio.to_thread(
+            load_config, source, environ, runtimes=runtimes, backends=backends
+        )
+    except ConfigError as exc:
+        raise CommandError(f"the roster was not reloaded; nothing changed: {exc}") from exc
+    diff = await fleet.apply_roster(roster_of(fresh))
+    if acl is not None:
+        acl.replace(grants_of(fresh))
+    return diff
+
+
+def grants_of(config: Config) -> list[Grant]:
+    """Who may do what: the config's operators (and the console user) as ACL grants."""
+    return [Grant(op.id, Role(op.role), op.connector) for op in config.effective_operators()]
+
+
+def fleet_settings(cfg: Config) -> FleetSettings:
+    """The supervisor's settings from the config: where state lives, and what an agent no
+    roster names falls back to (the ``defaults`` section)."""
+    return FleetSettings(
+        state_dir=cfg.state_dir,
+        default_runtime=cfg.defaults.runtime,
+        default_backend=cfg.defaults.backend,
+        stop_grace=cfg.defaults.stop_grace_seconds,
+        reply_wait=cfg.defaults.send_reply_wait_seconds,
+        heartbeat_timeout=cfg.defaults.heartbeat_timeout_seconds,
+        provider_urls=direct_provider_urls(cfg),
+        confinement=(cfg.defaults.sandbox, cfg.defaults.egress, cfg.defaults.egress_allow),
+        policy=cfg.defaults.policy,
+        run_budget=cfg.defaults.run_budget.to_budget() if cfg.defaults.run_budget else None,
+    )
+
+
+def heartbeat_server(
+    config: Config, ledger: Ledger, approvals: Approvals, clock: Clock
+) -> HeartbeatServer:
+    """The loopback endpoint agents prove they are alive on, with the ask door beside it,
+    where the gates of pi and opencode (and hook commands) ask the operator."""
+
+    async def on_beat(agent: str, kind: str) -> None:
+        with contextlib.suppress(UnknownAgent):  # a beat from an agent we forgot
+            await ledger.record_heartbeat(agent, kind)
+
+    asks = AskDoor(approvals, ledger_terms(ledger), clock)
+    return HeartbeatServer(config.state_dir, on_beat, asks=asks)
+
+
+def ledger_location(config: Config, environ: Mapping[str, str]) -> LedgerLocation:
+    """Where ``config`` puts the ledger, the PostgreSQL password read from ``environ``."""
+    if config.ledger_url is None:
+        return LedgerLocation(config.ledger_path)
+    password = None
+    if config.ledger_password_env is not None:
+        password = environ.get(config.ledger_password_env)
+        if not password:
+            raise LedgerError(
+                f"ledger_password_env names {config.ledger_password_env}, which is not set: "
+                "export the PostgreSQL password in it (or remove ledger_password_env to use "
+                "libpq's PGPASSWORD or ~/.pgpass)"
+            )
+    return LedgerLocation(config.ledger_path, config.ledger_url, password=password)

@@ -1,0 +1,86 @@
+"""The app's dashboard phase: the metrics registry (made first: the metering proxy and the
+connectors report into it from their start) and, when the config has a ``dashboard:``
+section, the web server over the running app's parts. Started after the commands (its
+sign-ins are the ``dashboard`` command's), stopped before the connectors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from bot.config import Config
+from bot.dashboard.metrics import Metrics, ObservedSink, Write
+from bot.dashboard.server import DashboardServer
+from bot.dashboard.signin import SignIns
+from bot.dashboard.views import Views
+from connectors.base import Connector
+from fleet.accounts.book import AccountBook
+from fleet.budgets.service import BudgetService
+from fleet.clock import Clock
+from fleet.hosts.service import Hosts
+from fleet.ledger import Ledger
+from fleet.ledger.audit import ORCHESTRATOR_HOST
+from fleet.supervisor.fleet import Fleet
+
+
+class AppDashboard:
+    """The metrics, and the dashboard's server once started."""
+
+    def __init__(self, config: Config, environ: Mapping[str, str]) -> None:
+        self._config = config
+        self._environ = environ
+        self.metrics = Metrics()
+        self.server: DashboardServer | None = None
+
+    def sink(self, write: Write) -> ObservedSink:
+        """The metering proxy's ledger sink, its requests' latencies observed."""
+        return ObservedSink(write, self.metrics)
+
+    async def start(
+        self,
+        *,
+        ledger: Ledger,
+        fleet: Fleet,
+        budgets: BudgetService | None,
+        accounts: AccountBook | None,
+        hosts: Hosts,
+        clock: Clock,
+        signins: SignIns | None,
+        redact: Callable[[str], str],
+        connector_named: Callable[[str], Connector | None],
+        problems: Callable[[], list[str]] = list,
+    ) -> None:
+        """``problems``: what is wrong beyond the agents (a receive path that keeps
+        failing), for the fleet page."""
+        cfg = self._config
+        if cfg.dashboard is None or signins is None:
+            return
+        await signins.settle()  # roles the config changed while Fleetwarden was down
+        views = Views(
+            ledger=ledger,
+            fleet=fleet,
+            budgets=budgets,
+            accounts=accounts,
+            hosts=hosts,
+            clock=clock,
+            timezone=cfg.timezone,
+            connector_named=connector_named,
+            orchestrator=lambda: f"Served by the orchestrator on {ORCHESTRATOR_HOST}.",
+            redact=redact,  # what chat would not show, the pages do not either
+            problems=problems,
+        )
+        server = DashboardServer(
+            cfg.dashboard,
+            views=views,
+            signins=signins,
+            metrics=self.metrics,
+            state_dir=cfg.state_dir,
+            environ=self._environ,
+        )
+        await server.start()
+        fleet.subscribe(server.on_fleet_event)  # a page shows a start or an end at once
+        self.server = server
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            await self.server.stop()
+            self.server = None

@@ -1,0 +1,112 @@
+"""The running connectors and their inbound streams: each connector started in turn, each
+message handled in its own task, in order within one conversation (connector, room,
+thread), so a slow ``stop`` in one room does not hold up another; the connectors stopped
+in reverse order.
+
+When a connector's stream ends (console EOF or ``quit``) :class:`Serving` says so through
+``on_closed``; a connector that lost its service for good (a :class:`FleetwardenError`) is
+kept as :attr:`Serving.failure`, for the app to exit saying why.
+
+A message whose handling raised is reported to the app's
+:class:`~connectors.receiving.ReceiveFailures` with its event id (logged, counted, a
+problem when it keeps happening); the next message is handled as usual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+
+from bot.commands.router import Router
+from connectors.base import Connector, InboundMessage
+from connectors.receiving import ReceiveFailures
+from fleet.errors import FleetwardenError
+
+log = logging.getLogger(__name__)
+
+ConversationKey = tuple[str, str, str | None]
+
+
+class Serving:
+    """The tasks reading the connectors, and the messages they handed over in flight."""
+
+    def __init__(
+        self, *, on_closed: Callable[[], None], failures: ReceiveFailures | None = None
+    ) -> None:
+        self._on_closed = on_closed
+        self.failures = failures if failures is not None else ReceiveFailures()
+        self.router: Router | None = None  # set once the commands are built
+        self.failure: FleetwardenError | None = None
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._consumers: set[asyncio.Task[None]] = set()
+        self._conversations: dict[ConversationKey, asyncio.Lock] = {}
+        self.connectors: list[Connector] = []  # started, in order
+
+    async def start(self, connectors: Iterable[Connector]) -> None:
+        """Start each connector in turn and read its inbound stream."""
+        for connector in connectors:
+            await connector.start()
+            self.connectors.append(connector)
+            self.serve(connector)
+
+    def named(self, name: str) -> Connector | None:
+        """The running connector called ``name``, if there is one."""
+        return next((c for c in self.connectors if c.name == name), None)
+
+    async def stop_connectors(self) -> None:
+        """Stop the connectors, the last started first; one failing stops none of the rest."""
+        for connector in reversed(self.connectors):
+            try:
+                await connector.stop()
+            except Exception:
+                log.exception("connector %s did not stop cleanly", connector.name)
+
+    def serve(self, connector: Connector) -> None:
+        """Start reading ``connector``'s inbound stream."""
+        task = asyncio.create_task(self._consume(connector), name=f"inbound-{connector.name}")
+        self._consumers.add(task)
+        task.add_done_callback(self._consumers.discard)
+
+    async def finish(self, *, within: float) -> None:
+        """Let the messages in flight finish (cancelled after ``within`` seconds)."""
+        if self._in_flight:
+            _, pending = await asyncio.wait(set(self._in_flight), timeout=within)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def close(self) -> None:
+        """Stop reading the connectors."""
+        for task in self._consumers:
+            task.cancel()
+        await asyncio.gather(*self._consumers, return_exceptions=True)
+
+    async def _consume(self, connector: Connector) -> None:
+        try:
+            async for message in connector.inbound():
+                task = asyncio.create_task(self._handle(connector, message))
+                self._in_flight.add(task)
+                task.add_done_callback(self._in_flight.discard)
+        except asyncio.CancelledError:
+            raise
+        except FleetwardenError as exc:  # the service is lost for good, and says why
+            log.error("connector %s stopped: %s", connector.name, exc)
+            self.failure = self.failure or exc
+        except Exception:
+            log.exception("connector %s failed", connector.name)
+        log.info("connector %s closed its inbound stream; stopping", connector.name)
+        self._on_closed()
+
+    async def _handle(self, connector: Connector, message: InboundMessage) -> None:
+        key = (message.connector, message.room, message.thread_id)
+        lock = self._conversations.setdefault(key, asyncio.Lock())
+        async with lock:
+            if self.router is None:
+                return
+            try:
+                await self.router.handle(connector, message)
+            except Exception as exc:
+                self.failures.failed(connector.name, message.event_id, exc)
+            else:
+                self.failures.handled(connector.name)

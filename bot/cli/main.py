@@ -1,0 +1,302 @@
+"""The ``fleetwarden`` command. The only place in Fleetwarden that may exit the process.
+
+Exit status: 0 clean stop; 1 a failure while running; 2 bad configuration or usage;
+3 another Fleetwarden already holds the state directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot.app.lock import AlreadyRunning
+from bot.app.logs import setup_logging
+from bot.cli import accounts as accounts_cli
+from bot.cli import hosts as hosts_cli
+from bot.cli import status as status_cli
+from bot.config import Config, ConfigError, load_config
+from connectors.errors import ConnectorError, ConnectorSetupError
+from connectors.matrix import cross_sign_cli, device_cli
+from connectors.matrix import setup as matrix_setup
+from connectors.matrix.verification import cli as verify_cli
+from fleet.budgets.run_budget import cap_warnings
+from fleet.budgets.schema import unpriced_warnings
+from fleet.clock import SystemClock
+from fleet.connections import openfiles
+from fleet.errors import FleetwardenError
+from fleet.hosts.schema import LOCAL_HOST
+from fleet.hosts.workdirs import HostAgent
+from fleet.hosts.workdirs import config_problems as host_workdir_problems
+from fleet.model import AgentSpec
+from fleet.runtimes import default_registry
+from fleet.sandbox.lanes import FIRST_UID, Lanes, enforcement
+from fleet.sandbox.layout_check import LayoutReport
+from fleet.sandbox.layout_check import report as layout_report
+from fleet.sandbox.schema import resolution_problems, unsandboxed_warnings
+
+if TYPE_CHECKING:
+    from bot.app.lifecycle import App
+
+log = logging.getLogger(__name__)
+EXIT_OK, EXIT_FAILURE, EXIT_CONFIG, EXIT_LOCKED = 0, 1, 2, 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fleetwarden",
+        description="Run a fleet of AI coding agents from chat: launch, watch, meter and pace.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    config_help = "configuration file (default: $FLEETWARDEN_CONFIG, else the embedded defaults)"
+    run = sub.add_parser(
+        "run",
+        help="run the bot (the console on stdin/stdout when no config is given)",
+        description="Run Fleetwarden until end of input, `quit`, SIGINT or SIGTERM.",
+    )
+    run.add_argument("--config", type=Path, help=config_help)
+    check = sub.add_parser("check-config", help="validate a configuration file and summarise it")
+    check.add_argument("--config", type=Path, help=config_help)
+    accounts_cli.configure_parser(
+        sub.add_parser("accounts", help="log in an account, or check the accounts' credentials"),
+        config_help,
+    )
+    hosts_cli.configure_parser(
+        sub.add_parser("hosts", help="trust a host's key, or check every host"), config_help
+    )
+    status_cli.configure_parser(
+        sub.add_parser(
+            "status",
+            help="the running fleet, an agent, budgets or usage, from the dashboard's API",
+            description="Read the running orchestrator's dashboard API (the config's "
+            "`dashboard:` section must be on). --json prints its answer as it is.",
+        ),
+        config_help,
+    )
+    matrix = sub.add_parser("matrix", help="Matrix homeserver helpers")
+    matrix_sub = matrix.add_subparsers(dest="matrix_command", metavar="COMMAND", required=True)
+    matrix_setup.configure_parser(
+        matrix_sub.add_parser("setup", help="register the bot, create its room, print the config")
+    )
+    device_cli.configure(matrix_sub, config_help)
+    verify_cli.configure(matrix_sub, config_help)
+    cross_sign_cli.configure(matrix_sub, config_help)
+    return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("fleetwarden")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the console script."""
+    args = _parser().parse_args(argv)
+    environ = dict(os.environ)
+    if args.command == "matrix" and args.matrix_command == "setup":
+        sys.exit(matrix_setup.main(args, environ))
+    try:
+        config = load_config(
+            args.config,
+            environ,
+            runtimes=default_registry().names(),
+            backends=("subprocess", "tmux"),
+            # `accounts login` makes what the check would miss; `accounts check` says more.
+            credentials=args.command != "accounts",
+        )
+    except ConfigError as exc:
+        print(f"fleetwarden: configuration error:\n{exc}", file=sys.stderr)
+        sys.exit(EXIT_CONFIG)
+    if args.command == "check-config":
+        errors, warnings = resolution_problems(
+            (spec.name, spec.egress_allow) for spec in _specs(config) if spec.egress == "locked"
+        )
+        errors += _layout(config).problems
+        errors += host_workdir_problems(
+            config.hosts,
+            (HostAgent(s.name, s.host, s.workdir, s.sandbox != "none") for s in _specs(config)),
+        )
+        if errors:
+            print("fleetwarden: configuration error:", file=sys.stderr)
+            print("\n".join(f"  {line}" for line in errors), file=sys.stderr)
+            sys.exit(EXIT_CONFIG)
+        print(_summary(config, warnings))
+        sys.exit(EXIT_OK)
+    if args.command == "accounts":
+        sys.exit(accounts_cli.main(args, config, environ))
+    if args.command == "hosts":
+        sys.exit(hosts_cli.main(args, config, environ))
+    if args.command == "status":
+        sys.exit(status_cli.main(args, config, environ))
+    if args.command == "matrix":
+        sys.exit(_matrix_device(args, config, environ))
+    sys.exit(_run(config, environ))
+
+
+def _matrix_device(args: argparse.Namespace, config: Config, environ: Mapping[str, str]) -> int:
+    """``matrix device`` / ``matrix trust`` (on the state dir) / ``matrix cross-sign`` /
+    ``matrix verify`` (beside the running bot)."""
+    if config.matrix is None:
+        print("fleetwarden: the config has no connectors.matrix section", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        if args.matrix_command == "verify":
+            print(verify_cli.main(args, config.state_dir))
+        elif args.matrix_command == "trust":
+            print(device_cli.record_trust(config.state_dir, args.user, args.device, args.key))
+        elif args.matrix_command == "cross-sign":
+            print(
+                cross_sign_cli.run(
+                    config.matrix,
+                    config.state_dir,
+                    environ,
+                    reset=args.reset,
+                    password_env=args.password_env,
+                )
+            )
+        else:
+            passphrase = config.matrix.store_passphrase_env
+            key = environ.get(passphrase, "") if passphrase else "DEFAULT_KEY"
+            print(device_cli.describe_device(config.matrix, config.state_dir, key))
+            print(cross_sign_cli.status(config.matrix, config.state_dir, environ))
+    except (ValueError, ConnectorError) as exc:
+        print(f"fleetwarden: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def _specs(config: Config) -> list[AgentSpec]:
+    return [entry.to_spec(config.defaults) for entry in config.agents]
+
+
+def _layout(config: Config) -> LayoutReport:
+    """The layout as the agents' users walk it: Fleetwarden's places and the workdirs of
+    the roster's sandboxed agents here."""
+    places = [config.state_dir, config.ledger_path.parent]
+    if config.source is not None:
+        places.append(config.source.parent)
+    workdirs = [
+        (spec.name, spec.workdir)
+        for spec in _specs(config)
+        if spec.sandbox != "none" and spec.host == LOCAL_HOST and spec.workdir is not None
+    ]
+    lanes = Lanes(config.state_dir).distinct
+    return layout_report(places, workdirs, lanes=lanes, uid=FIRST_UID)
+
+
+def _summary(config: Config, resolving: list[str]) -> str:
+    source = config.source or "embedded defaults"
+    running = {"console": config.console, "matrix": config.matrix, "discord": config.discord}
+    connectors = ", ".join(name for name, section in running.items() if section) or "none"
+    specs = _specs(config)
+    warnings = unsandboxed_warnings((s.name, s.sandbox, s.egress) for s in specs) + resolving
+    warnings += unpriced_warnings(
+        config.budgets,
+        config.groups,
+        ((spec.name, spec.model) for spec in specs),
+        config.prices.priced,
+    )
+    # Each agent's permission mode, its default included (it follows the sandbox).
+    modes = ", ".join(f"{spec.name} {spec.permissions}" for spec in specs)
+    modes = f"  permissions: {modes}\n" if modes else ""
+    warnings += cap_warnings(
+        ((spec.name, spec.model, spec.run_budget) for spec in specs),
+        config.prices.priced,
+        metered=config.metering is not None,
+    )
+    return (
+        f"{source}: OK\n"
+        f"  state dir:  {config.state_dir}\n"
+        f"  ledger:     {config.ledger_url or config.ledger_path}\n"
+        f"  connectors: {connectors}\n"
+        f"  operators:  {len(config.effective_operators())}\n"
+        f"  agents:     {', '.join(a.name for a in config.agents) or 'none in the roster'}\n"
+        + modes
+        + f"  accounts:   {', '.join(config.accounts.names()) or 'none'}"
+        + "".join(
+            f"\n  isolation:  {line}"
+            for line in [*enforcement(Lanes(config.state_dir)).lines(), *_layout(config).notes]
+        )
+        + "".join(f"\nwarning: {line}" for line in warnings)
+    )
+
+
+async def _reload(app: App) -> None:
+    """Apply the config file again (SIGHUP); what changed, or why nothing did, is logged."""
+    from bot.commands.errors import CommandError
+    from bot.render import fleet as render
+
+    if app.config.source is None:
+        log.warning("SIGHUP: there is no config file to reload (Fleetwarden runs on its defaults)")
+        return
+    try:
+        diff = await app.reload_config()
+    except CommandError as exc:
+        log.error("SIGHUP: %s", exc)
+    except Exception:
+        log.exception("SIGHUP: the config could not be reloaded")
+    else:
+        log.info("SIGHUP: config reloaded: %s", render.roster_diff(diff).replace("\n", " "))
+
+
+def _run(config: Config, environ: Mapping[str, str]) -> int:
+    from bot.app import assembly as wiring
+    from bot.app.lifecycle import App
+
+    redactor = wiring.redactor(config, environ)  # one for the log file and the chat services
+    setup_logging(config.log_level, config.state_dir / "fleetwarden.log", redactor)
+    # Process-wide, so here: the loopback servers' connection caps follow the new limit.
+    openfiles.raise_limit()
+
+    async def serve() -> bool:
+        app = App(config, clock=SystemClock(), environ=environ, redactor=redactor)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, app.request_stop)
+        reloads: set[asyncio.Task[None]] = set()
+
+        def reload() -> None:  # SIGHUP, as `systemctl reload` sends: `roster reload`
+            task = asyncio.create_task(_reload(app))
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, reload)
+        await app.run()
+        return app.stepped_down
+
+    try:
+        if asyncio.run(serve()):
+            print(
+                "fleetwarden: another orchestrator took over the ledger's lease; this one "
+                "stepped down (started again, it waits as standby)",
+                file=sys.stderr,
+            )
+            return EXIT_FAILURE
+    except AlreadyRunning as exc:
+        print(f"fleetwarden: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+    except ConnectorSetupError as exc:  # a setting to change, here or at the service
+        print(f"fleetwarden: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except FleetwardenError as exc:
+        print(f"fleetwarden: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return EXIT_OK
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    main()

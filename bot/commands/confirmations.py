@@ -1,0 +1,124 @@
+"""Commands that ask before they act: the question, and the reply that confirms it.
+
+A command too sweeping to run on one line (``freeze all``, ``stop all``) asks instead: its
+handler calls :meth:`ConfirmationDesk.ask`, which records in the ledger what it would do,
+for whom and where (connector, room, thread), until when; the reply says so. Nothing happens
+unless the same person writes ``yes`` (with or without the command prefix) in the same
+place before the deadline: the router gives each such line to :meth:`ConfirmationDesk.answer`
+before it parses it, and runs the waiting command — the text as first typed, authorised
+again with the sender's role as of now — with ``Request.confirmed`` set.
+
+``yes`` is taken only where a confirmation waits for it. Elsewhere it is what it always was:
+ordinary chat, a line for the agent of the thread it is written in, an unknown command on the
+console. Where one waits, a reply that cannot confirm it is refused with why: it came too
+late (the row is kept a while after its deadline to say so), or from someone else while the
+asker's question is still open. Only fresh typed messages confirm — not an edit, a schedule or
+a queued run. The ledger, not memory, holds the question, so it survives a restart, and
+taking it is one transaction, so two replies never both act.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final
+
+from bot.commands.errors import CommandError, PermissionDenied
+from bot.commands.request import Request
+from connectors.base import InboundMessage
+from fleet.clock import Clock
+from fleet.ledger import Confirmation, Ledger
+
+WAIT: Final = timedelta(seconds=60)
+"""How long a question waits for its confirming reply."""
+
+WORD: Final = "yes"
+"""The reply that confirms."""
+
+SOURCE: Final = "confirmation"
+"""The audit source of a confirming reply, followed by ``:`` and the confirmation's id."""
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A ``yes`` that answers ``confirmation``: the command to run, or ``refusal`` (why it
+    does not run)."""
+
+    confirmation: Confirmation
+    refusal: CommandError | None = None
+
+    @property
+    def source(self) -> str:
+        return f"{SOURCE}:{self.confirmation.id}"
+
+
+def is_yes(text: str, prefix: str) -> bool:
+    """Whether ``text`` is the confirming word, with or without ``prefix``."""
+    word = text.strip()
+    if word.startswith(prefix):
+        word = word[len(prefix) :].strip()
+    return word.lower().rstrip(".!") == WORD
+
+
+class ConfirmationDesk:
+    """The questions that wait in the ledger, and the replies that answer them."""
+
+    def __init__(self, ledger: Ledger, clock: Clock, *, wait: timedelta = WAIT) -> None:
+        self._ledger = ledger
+        self._clock = clock
+        self._wait = wait
+
+    @property
+    def wait(self) -> timedelta:
+        return self._wait
+
+    async def ask(self, req: Request, summary: str) -> str:
+        """Have ``req``'s command wait for its sender's ``yes`` in the place it was typed;
+        the question to reply with, ``summary`` (what it would do) first."""
+        msg = req.message
+        await self._ledger.ask_confirmation(
+            connector=msg.connector,
+            sender=msg.sender,
+            room=msg.room,
+            thread=msg.thread_id,
+            command=req.command.text.strip(),
+            summary=summary,
+            expires_at=self._clock.now() + self._wait,
+        )
+        seconds = int(self._wait.total_seconds())
+        return (
+            f"{summary}\n\nReply `{WORD}` here within {seconds} s to go ahead; nothing "
+            "happens otherwise."
+        )
+
+    async def answer(self, msg: InboundMessage, prefix: str) -> Answer | None:
+        """What ``msg`` answers: ``None`` unless it is ``yes`` where a question waits."""
+        if not is_yes(msg.text, prefix):
+            return None
+        waiting = await self._ledger.confirmations_at(msg.connector, msg.room, msg.thread_id)
+        now = self._clock.now()
+        for confirmation in waiting:
+            if confirmation.sender != msg.sender:
+                continue
+            if await self._ledger.take_confirmation(confirmation.id):
+                return Answer(confirmation)
+            return Answer(confirmation, CommandError(_not_live(confirmation, now)))
+        for confirmation in waiting:
+            if not confirmation.expired(now):
+                why = (
+                    f"not confirmed: `{confirmation.command}` waits for the reply of "
+                    f"{confirmation.sender}, who asked for it, not yours; nothing was done"
+                )
+                return Answer(confirmation, PermissionDenied(why))
+        return None
+
+
+def _not_live(confirmation: Confirmation, now: datetime) -> str:
+    if not confirmation.expired(now):  # another reply took it a moment ago
+        return f"`{confirmation.command}` was already confirmed; nothing more was done"
+    waited = round((confirmation.expires_at - confirmation.asked_at).total_seconds())
+    late = round((now - confirmation.expires_at).total_seconds())
+    return (
+        f"too late: `{confirmation.command}` waited {waited} s for your reply and expired "
+        f"{late} s ago; nothing was done. Type `{confirmation.command}` again to be asked anew"
+    )

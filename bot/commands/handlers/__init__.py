@@ -1,0 +1,1 @@
+"""The command handlers, one module per command family; each coroutine returns markdown."""

@@ -1,0 +1,282 @@
+"""Command handlers: one coroutine per command, each returning markdown.
+
+Handlers validate what the grammar cannot (paths, names) and call the fleet; the
+renderers in :mod:`bot.render.fleet` shape the answer. Errors are raised, not rendered:
+the router turns them into one-line replies and audit outcomes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from bot.chat.agent_text import said
+from bot.commands.errors import CommandError
+from bot.commands.grammar import CommandSpec
+from bot.commands.handlers.accounts import AccountCommands
+from bot.commands.handlers.budgets import BudgetHandlers
+from bot.commands.handlers.spawn_spend import SpawnSpend
+from bot.commands.handlers.watch_follow import agent_view
+from bot.commands.help import help_text
+from bot.commands.request import (
+    Deferrer,
+    Follower,
+    Handler,
+    Reply,
+    Request,
+    RosterReloader,
+    SpawnGate,
+)
+from bot.render import fleet as render
+from bot.render import runs as render_runs
+from bot.render.report import NO_BUDGETS, compose, render_text
+from fleet.accounts.book import AccountBook
+from fleet.budgets.model import BudgetBook
+from fleet.budgets.report_windows import DEFAULT_WINDOW
+from fleet.clock import Clock
+from fleet.hosts.schema import ANY_HOST, LOCAL_HOST, is_host_name
+from fleet.model import PermissionMode
+from fleet.supervisor.fleet import Fleet
+
+
+class Handlers:
+    """The commands of the fleet, bound to one :class:`~fleet.supervisor.fleet.Fleet`."""
+
+    def __init__(
+        self,
+        *,
+        fleet: Fleet,
+        specs: Sequence[CommandSpec],
+        clock: Clock,
+        prefix: str,
+        reload_roster: RosterReloader | None = None,
+        follow_screen: Follower | None = None,
+        budgets: BudgetBook | None = None,
+        reports_dir: Path | None = None,
+        defer: Deferrer | None = None,
+        accounts: AccountBook | None = None,
+        gate: SpawnGate | None = None,
+        spend: SpawnSpend | None = None,
+        problems: Callable[[], list[str]] = list,
+    ) -> None:
+        """``budgets``: where ``budget``, ``pace`` and ``report`` read budgets and
+        ``budget set``/``allow-burst`` change them (``None``: none are configured).
+        ``reports_dir``: where ``report`` keeps its charts (``None``: the report is text
+        only). ``defer``: arms a ``spawn`` that a queued budget turned away to run again
+        when the queue should clear (``None``: it is only turned away). ``gate``: the
+        concurrency caps a launch must fit, and the spawn queue behind them. ``spend``:
+        a spawn's cap on its run, and what a run usually costs. ``problems``: what is wrong
+        beyond the agents (a chat receive path that keeps failing), shown by ``ps``."""
+        self._fleet = fleet
+        self._problems = problems
+        self._stories = fleet.outputs.stories
+        self._defer = defer
+        self._gate = gate
+        self._spend = spend
+        self._specs = specs
+        self._clock = clock
+        self._prefix = prefix
+        self._reload_roster = reload_roster
+        self._follow_screen = follow_screen
+        self._budgets = budgets
+        self._budget_commands = BudgetHandlers(budgets)
+        self._reports_dir = reports_dir
+        self._account_commands = AccountCommands(accounts)
+
+    def table(self) -> Mapping[str, Handler]:
+        """Command name → handler, for the router."""
+        return {
+            "help": self.help,
+            "ps": self.ps,
+            "spawn": self.spawn,
+            "stop": self.stop,
+            "restart": self.restart,
+            "send": self.send,
+            "watch": self.watch,
+            "usage": self.usage,
+            "pace": self.pace,
+            "report": self.report,
+            "budget": self._budget_commands.budget,
+            "budget set": self._budget_commands.budget_set,
+            "budget allow-burst": self._budget_commands.budget_allow_burst,
+            "roster": self.roster,
+            "roster reload": self.roster_reload,
+            "whoami": self.whoami,
+            "accounts": self._account_commands.accounts,
+        }
+
+    async def help(self, req: Request) -> str:
+        return help_text(self._specs, req.command.args.get("COMMAND"), prefix=self._prefix)
+
+    async def ps(self, req: Request) -> str:
+        statuses = await self._fleet.ps()
+        if self._budgets is not None:
+            book = self._budgets
+            statuses = [replace(s, queued_until=book.queued_until(s.name)) for s in statuses]
+        text = render.ps(statuses, self._clock.now(), await self._fleet.drift())
+        text += render.problems(self._problems())
+        waiting = len(await self._gate.entries()) if self._gate is not None else 0
+        if waiting:
+            text += f"\n\n{waiting} launch{'es' if waiting > 1 else ''} queued: `queue` lists why."
+        return text
+
+    async def spawn(self, req: Request) -> Reply:
+        flags = req.command.flags
+        host = _host(flags.get("host"))
+        workdir = _workdir(flags.get("workdir"), here=host in (None, LOCAL_HOST))
+        runtime, model = _opt_str(flags.get("runtime")), _opt_str(flags.get("model"))
+        account = _opt_str(flags.get("account"))
+        spend, name = self._spend, req.arg("NAME")
+        cap = await spend.cap(name, flags, runtime, model) if spend is not None else None
+        note = ""
+        if self._budgets is not None:
+            admitted, why = await self._budgets.admit_spawn(
+                req.arg("NAME"), urgent=bool(flags.get("urgent"))
+            )
+            fallback = await self._fleet.fallback_of(req.arg("NAME")) if not admitted else None
+            if not admitted and fallback is not None and runtime is None:
+                # The ladder's last step: this run starts on the fallback's CLI instead.
+                runtime, model, account = fallback.runtime, fallback.model, fallback.account
+                on = f" on account {account}" if account else ""
+                note = f"\n\nStarted on its fallback, {runtime}{on}: {why}."
+            elif not admitted:
+                until = self._budgets.queued_until(req.arg("NAME"))
+                if until is None or self._defer is None:
+                    raise CommandError(f"not started: {why}")
+                return Reply(await self._defer(req, until, why))
+        gate = self._gate
+        if gate is not None and (queued := await gate.admit(req, runtime=runtime, account=account)):
+            return Reply(queued)
+        try:
+            outcome = await self._fleet.spawn(
+                req.arg("NAME"),
+                runtime=runtime,
+                model=model,
+                prompt=_opt_str(flags.get("prompt")),
+                workdir=workdir,
+                account=account,
+                permissions=_mode(flags.get("permissions")),
+                run_budget=cap,
+                host=host,
+                by=req.who,
+            )
+        finally:
+            if gate is not None:
+                gate.release(req.arg("NAME"))
+        ended = outcome.ended
+        if ended is not None and ended.end is not None and ended.end.outcome != "finished":
+            story = await self._stories.story(ended.run.id)
+            if story is not None:  # it failed at once: why, in one line
+                line = render_runs.ended_at_once(story, self._clock.now())
+                return Reply(line + note, topic=outcome.status.name, new_thread=True)
+        text = render.spawned(outcome.status, outcome.started, outcome.pid)
+        if spend is not None and outcome.started:
+            text += "\n\n" + await spend.answer(name)
+        # A fresh run gets a thread of its own; "already running" points to the one it has.
+        return Reply(text + note, topic=outcome.status.name, new_thread=outcome.started)
+
+    async def stop(self, req: Request) -> Reply:
+        name = req.arg("NAME")
+        info = await self._fleet.stop_agent(
+            name, force=bool(req.command.flags.get("force")), by=req.who
+        )
+        line = f"Stopped by {req.message.sender} ({said(info.reason, render.WHY_CAP)})."
+        return Reply(render.stopped(name, info), topic=name, thread_line=line)
+
+    async def restart(self, req: Request) -> Reply:
+        name, gate = req.arg("NAME"), self._gate
+        why = await gate.hold(name) if gate is not None else None
+        if why is not None:
+            raise CommandError(f"not restarted: {why} — `spawn {name}` waits for a slot")
+        try:
+            status = await self._fleet.restart(name, by=req.who)
+            line = f"Restarted by {req.message.sender}, now pid {status.pid}."
+            return Reply(render.restarted(status), topic=name, thread_line=line)
+        finally:
+            if gate is not None:
+                gate.release(name)
+
+    async def send(self, req: Request) -> Reply:
+        name, text = req.arg("NAME"), req.arg("TEXT")
+        if not text.strip():
+            raise CommandError(f"nothing to send — usage: send {name} TEXT")
+        ended = await self._fleet.send(name, text, by=req.who)
+        if ended is not None and ended.end is not None and ended.end.outcome != "finished":
+            story = await self._stories.story(ended.run.id)
+            if story is not None:  # its follow-up failed at once: why, in one line
+                return Reply(render_runs.ended_at_once(story, self._clock.now()), topic=name)
+        return Reply(render.sent(name), topic=name)
+
+    async def watch(self, req: Request) -> Reply:
+        name = req.arg("NAME")
+        view = await agent_view(self._fleet, name)
+        if req.command.flags.get("follow") and self._follow_screen is not None:
+            self._follow_screen(req.message, name, view)
+        return Reply(view, topic=name, open_thread=True)
+
+    async def usage(self, req: Request) -> str:
+        name = req.command.args.get("NAME")
+        window = req.command.str_flag("window") or DEFAULT_WINDOW
+        since = self._fleet.window_start(window)
+        host = _host(req.command.str_flag("host"))
+        totals = await self._fleet.usage(since, agent=name, host=host)
+        known = name is None or bool(totals) or await self._fleet.knows(name)
+        text = render.usage(totals, window=window, since=since, agent=name, known=known)
+        return text if host is None else f"On host **{host}**:\n\n{text}"
+
+    async def pace(self, req: Request) -> str:
+        book = self._budgets
+        if book is None:
+            return NO_BUDGETS
+        return render_text(await book.statuses(), book.now(), book.timezone)
+
+    async def report(self, req: Request) -> Reply:
+        if self._budgets is None:
+            return Reply(NO_BUDGETS)
+        report = await compose(self._budgets, self._reports_dir, self._account_commands.text())
+        return Reply(report.markdown, images=report.images)
+
+    async def roster(self, req: Request) -> str:
+        return render.roster(self._fleet.roster())
+
+    async def roster_reload(self, req: Request) -> str:
+        if self._reload_roster is None:
+            raise CommandError(
+                "there is no config file to reload: Fleetwarden runs on its defaults"
+            )
+        return render.roster_diff(await self._reload_roster())
+
+    async def whoami(self, req: Request) -> str:
+        return render.whoami(req.message.sender, req.role.value, req.message.connector)
+
+
+def _opt_str(value: str | int | bool | None) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _mode(value: str | int | bool | None) -> PermissionMode | None:
+    """``--permissions``: the grammar has checked it is one of the modes."""
+    return PermissionMode(value) if isinstance(value, str) else None
+
+
+def _host(value: object) -> str | None:
+    if value is None:
+        return None
+    text = str(value)
+    if text not in (LOCAL_HOST, ANY_HOST) and not is_host_name(text):
+        raise CommandError(f"--host {text!r} is no host name: `hosts` lists them")
+    return text
+
+
+def _workdir(value: str | int | bool | None, *, here: bool = True) -> Path | None:
+    """``--workdir``: absolute; on this machine (``here``), an existing directory (another
+    host's is made there at launch)."""
+    if not isinstance(value, str):
+        return None
+    path = Path(value).expanduser() if here else Path(value)
+    if not path.is_absolute():
+        raise CommandError(f"--workdir must be an absolute path, got {value!r}")
+    if here and not path.is_dir():
+        raise CommandError(f"--workdir {value!r} is not an existing directory — create it first")
+    return path

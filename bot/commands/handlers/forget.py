@@ -1,0 +1,52 @@
+"""The ``forget`` command: take an ended agent out of ``ps`` for good, its runs, usage and
+audit trail kept in the ledger for reports. Needs the admin role."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from bot.commands.grammar import ArgSpec, CommandSpec
+from bot.commands.request import Handler, Request
+from fleet.approvals.service import Approvals
+from fleet.supervisor.fleet import Fleet
+
+FORGET = CommandSpec(
+    name="forget",
+    summary="Take an ended agent out of `ps`; its runs and usage stay for reports.",
+    args=(ArgSpec("NAME", "The agent, as `ps` shows it; it must not be running."),),
+    control=True,
+    admin_only=True,
+    description=(
+        "For an agent that has ended (exited, failed or stopped), typically one a `roster "
+        "reload` removed: `ps` and the watchdog no longer see it. Its runs, usage and audit "
+        "trail stay in the ledger, and `usage` and the reports still count them. An agent "
+        "still running or starting is refused: `stop NAME` first. A later `spawn NAME` "
+        "starts it afresh. The rules `always` answers taught it are forgotten too."
+    ),
+    examples=("forget old-coder",),
+)
+
+
+class ForgetCommand:
+    """The ``forget`` handler over the app's :class:`~fleet.supervisor.fleet.Fleet`."""
+
+    def __init__(self, fleet: Fleet, approvals: Approvals | None = None) -> None:
+        self._fleet = fleet
+        self._approvals = approvals
+
+    def table(self) -> Mapping[str, Handler]:
+        return {"forget": self.forget}
+
+    async def forget(self, req: Request) -> str:
+        name = req.arg("NAME")
+        await self._fleet.forget(name)
+        rules = await self._approvals.forget_rules(name) if self._approvals else 0
+        learned = f" and the {_rules(rules)} `always` taught it" if rules else ""
+        return (
+            f"Forgot **{name}**{learned}: `ps` no longer lists it. Its runs, usage and audit "
+            f"trail stay in the ledger; `spawn {name}` starts it afresh."
+        )
+
+
+def _rules(n: int) -> str:
+    return "rule" if n == 1 else f"{n} rules"

@@ -1,0 +1,123 @@
+"""The ``hosts`` command: every machine of the fleet — this one and each ``hosts:`` entry —
+whether it is reachable and since when, its agents, its load and free disk, and which
+agent CLIs it has. Read-only: a viewer may ask."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping
+from datetime import datetime
+
+from bot.chat.agent_text import quotes_escaped, said
+from bot.commands.grammar import CommandSpec
+from bot.commands.request import Handler, Request
+from bot.render.fleet import ago, table
+from fleet.hosts.connection import LinkState
+from fleet.hosts.probe import HostFacts
+from fleet.hosts.schema import LOCAL_HOST
+from fleet.hosts.service import Hosts, HostView
+from fleet.ledger import Ledger
+from fleet.model import AgentState
+
+HOSTS = CommandSpec(
+    name="hosts",
+    summary="List the fleet's machines: reachable or not, agents, load, disk, agent CLIs.",
+    description=(
+        "One row for this machine (`local`) and one for each host in the config's "
+        "`hosts:`: whether its SSH link is up and since when (or why not: unreachable, or "
+        "its host key refused — `fleetwarden hosts trust NAME` records a key), its running "
+        "agents against its `max_agents`, its load average, the free disk under its state "
+        "dir, and the agent CLIs it has with their versions, as its last probe found them."
+    ),
+    examples=("hosts",),
+)
+
+_AGENT_CLIS = ("claude", "codex", "pi", "opencode")
+_LIVE = frozenset({AgentState.STARTING, AgentState.RUNNING, AgentState.IDLE, AgentState.STALLED})
+_STATE = {
+    LinkState.NEW: "not started",
+    LinkState.CONNECTING: "connecting",
+    LinkState.CONNECTED: "up",
+    LinkState.DOWN: "down",
+    LinkState.REFUSED: "refused",
+    LinkState.STOPPED: "stopped",
+}
+
+
+class HostCommands:
+    """The ``hosts`` handler, over the running hosts and the ledger's agents."""
+
+    def __init__(self, hosts: Hosts, ledger: Ledger, now: Callable[[], datetime]) -> None:
+        self._hosts = hosts
+        self._ledger = ledger
+        self._now = now
+
+    def table(self) -> Mapping[str, Handler]:
+        return {"hosts": self.hosts}
+
+    async def hosts(self, req: Request) -> str:
+        live = Counter(
+            record.host for record in await self._ledger.list_agents() if record.state in _LIVE
+        )
+        return render_hosts(self._hosts.views(), live, self._now())
+
+
+def render_hosts(views: list[HostView], live: Mapping[str, int], now: datetime) -> str:
+    """The ``hosts`` reply: a table, problems first, then why each troubled host is so."""
+    rows: list[tuple[bool, list[str]]] = [
+        (False, [LOCAL_HOST, "up", "—", str(live.get(LOCAL_HOST, 0)), "—", "—", "—"])
+    ]
+    notes = []
+    for view in views:
+        status, facts = view.status, view.facts
+        troubled = status.state is not LinkState.CONNECTED
+        state = f"{_STATE[status.state]} {ago(status.since, now)}"
+        rows.append(
+            (
+                troubled,
+                [
+                    view.entry.name,
+                    state,
+                    str(view.entry.target),
+                    f"{live.get(view.entry.name, 0)}/{view.entry.max_agents}",
+                    _load(facts),
+                    _disk(facts),
+                    _clis(facts),
+                ],
+            )
+        )
+        if troubled and status.error:
+            tried = f" ({status.attempts} connection attempts so far)" if status.attempts else ""
+            notes.append(f"- **{view.entry.name}**: {quotes_escaped(status.error)}{tried}")
+        elif view.probe_error:
+            notes.append(f"- **{view.entry.name}**: {quotes_escaped(view.probe_error)}")
+    ordered = [cells for troubled, cells in rows if troubled]
+    ordered += [cells for troubled, cells in rows if not troubled]
+    headers = ["host", "link", "ssh", "agents", "load", "free disk", "agent CLIs"]
+    text = table(headers, ordered)
+    return text + ("\n\n" + "\n".join(notes) if notes else "")
+
+
+def _load(facts: HostFacts | None) -> str:
+    if facts is None or facts.load is None:
+        return "—"
+    cpus = f" ({facts.cpus} CPUs)" if facts.cpus else ""
+    return f"{facts.load[0]:.2f}{cpus}"
+
+
+def _disk(facts: HostFacts | None) -> str:
+    if facts is None or facts.disk is None:
+        return "—"
+    return f"{facts.disk.free_bytes / 2**30:.1f} GiB"
+
+
+def _clis(facts: HostFacts | None) -> str:
+    if facts is None:
+        return "—"
+    found = []
+    for name in _AGENT_CLIS:
+        tool = facts.tool(name)
+        if tool is not None:
+            version = tool.version.split()[0] if tool.version else ""  # the host's word
+            found.append(f"{name} {said(version)}".strip())
+    return ", ".join(found) or "none"

@@ -1,0 +1,195 @@
+"""The emergency levers: ``freeze NAME|all`` pauses agents' processes at once, ``stop all``
+stops every agent at once; ``resume`` (:mod:`bot.commands.handlers.resume`) undoes a freeze.
+
+Only an admin pulls them. They act at once, whatever budgets say and whatever waits in the
+spawn queue, and never wait on either. ``all`` asks first (:mod:`bot.commands.confirmations`): the
+reply names the agents it would act on and the lever acts only on its asker's ``yes`` in the
+same place within the minute — then on the agents as they are at that moment. The router's
+audit records the command, the question, the ``yes`` and what it acted on (``Reply.detail``).
+
+A freeze by hand is recorded with who and why: no budget lifts it or takes it over, the
+watchdog leaves the frozen agent alone (its silence is not a stall), and only ``resume``
+continues it. ``stop all`` first empties the spawn queue — stopping every agent frees every
+slot, and the queue would otherwise start its waiting launches into them at once — then
+stops every running agent and every agent waiting for a watchdog restart, together, as
+``stop`` does (an operator's stop: the watchdog restarts none of them). A frozen agent cannot
+heed SIGTERM, so it is killed at once, and its freeze forgotten.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+
+from bot.chat.agent_text import quotes_escaped
+from bot.commands.acl import Role
+from bot.commands.confirmations import ConfirmationDesk
+from bot.commands.errors import CommandError, PermissionDenied
+from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec
+from bot.commands.handlers.spawn_queue import SpawnQueue
+from bot.commands.request import Handler, Reply, Request
+from fleet.errors import AgentNotRunning, FleetError
+from fleet.ledger import Ledger
+from fleet.model import DesiredState, RestartMode
+from fleet.names import ALL_AGENTS as ALL
+from fleet.supervisor.fleet import Fleet
+
+FREEZE = CommandSpec(
+    name="freeze",
+    summary="Pause an agent's processes now, or every running agent's (admin).",
+    args=(ArgSpec("NAME", "The agent, or `all` for every running agent (asks first)."),),
+    flags=(FlagSpec("reason", "str", "Why, for `ps` and the audit trail; quote it.", "TEXT"),),
+    control=True,
+    admin_only=True,
+    description=(
+        "Sends SIGSTOP to every process of the agent's run (in a sandbox, every process of "
+        "its namespace), at once and whatever its budget says. The freeze is recorded with "
+        "who froze it and why: `ps` shows it, the watchdog leaves the agent alone, and no "
+        "budget reset lifts it; `resume NAME` (admin) continues it. `freeze all` first "
+        "names the agents it would pause and acts only on your `yes` in the same place "
+        "within 60 s."
+    ),
+    examples=('freeze coder-1 --reason "pushing to the wrong branch"', "freeze all"),
+)
+
+StopOne = Callable[[Request], Awaitable[str | Reply]]
+
+
+class Levers:
+    """The ``freeze`` handler, and ``stop`` with ``all`` in front of the ordinary one."""
+
+    def __init__(
+        self,
+        *,
+        fleet: Fleet,
+        ledger: Ledger,
+        desk: ConfirmationDesk,
+        stop_one: StopOne,
+        queue: SpawnQueue | None = None,
+    ) -> None:
+        """``stop_one``: the ordinary ``stop NAME`` handler; ``queue``: the spawn queue
+        ``stop all`` empties."""
+        self._fleet = fleet
+        self._ledger = ledger
+        self._desk = desk
+        self._stop_one = stop_one
+        self._queue = queue
+
+    def table(self) -> Mapping[str, Handler]:
+        return {"freeze": self.freeze, "stop": self.stop}
+
+    # -- freeze ---------------------------------------------------------------------------
+
+    async def freeze(self, req: Request) -> Reply:
+        name = req.arg("NAME")
+        why = req.command.str_flag("reason") or "no reason given"
+        reason = f"by {req.message.sender}: {why}"  # `ps` shows "frozen: by …"
+        if name != ALL:
+            if not await self._fleet.freeze(name, reason=reason, by=req.message.sender):
+                raise AgentNotRunning(f"{name} is not running: there is nothing to freeze")
+            text = f"Froze **{name}**: its processes are paused until `resume {name}`."
+            line = f"Frozen by {req.message.sender}: {why}."
+            return Reply(text, topic=name, thread_line=line, detail=f"froze {name}")
+        running = await self._running()
+        if not running:
+            return Reply("Nothing to freeze: no agent is running.")
+        if not req.confirmed:
+            summary = f"`freeze all` would pause {_count(running)} now: {', '.join(running)}."
+            return Reply(await self._desk.ask(req, summary), detail="asked: " + summary)
+        done, failed = [], []
+        for agent in running:
+            try:
+                if await self._fleet.freeze(agent, reason=reason, by=req.message.sender):
+                    done.append(agent)
+            except FleetError as exc:
+                failed.append(f"{agent} ({quotes_escaped(str(exc))})")
+        text = f"Froze {_count(done)}: {', '.join(done) or 'none'}. `resume all` continues them."
+        return Reply(_with_failures(text, failed), detail=_detail("froze", done, failed))
+
+    async def _running(self) -> list[str]:
+        return [status.name for status in await self._fleet.ps() if status.state.is_live]
+
+    # -- stop -----------------------------------------------------------------------------
+
+    async def stop(self, req: Request) -> str | Reply:
+        if req.arg("NAME") != ALL:
+            stopped = await self._stop_one(req)
+            await self._ledger.remove_freeze(req.arg("NAME"))  # its paused run has ended
+            return stopped
+        if req.role is not Role.ADMIN:
+            raise PermissionDenied(
+                f"`stop all` stops every agent and needs the admin role; you are "
+                f"{req.role.value} (`stop NAME` stops one)"
+            )
+        targets = await self._stoppable()
+        waiting = await self._queue.entries() if self._queue is not None else []
+        if not targets and not waiting:
+            return Reply("Nothing to stop: no agent is running or waiting to restart.")
+        if not req.confirmed:
+            summary = f"`stop all` would stop {_count(targets)} now"
+            summary += f": {', '.join(targets)}" if targets else ""
+            if waiting:
+                queued = ", ".join(f"#{entry.id} {entry.agent}" for entry in waiting)
+                summary += f", and drop {len(waiting)} waiting spawn(s) from the queue: {queued}"
+            return Reply(await self._desk.ask(req, summary + "."), detail="asked: " + summary)
+        dropped = await self._empty_queue()
+        force = req.command.bool_flag("force")
+        frozen = {freeze.agent for freeze in await self._fleet.frozen()}
+        results = await asyncio.gather(
+            *(self._stop(agent, req.who, force or agent in frozen) for agent in targets)
+        )
+        done = [agent for agent, problem in zip(targets, results, strict=True) if problem is None]
+        failed = [problem for problem in results if problem is not None]
+        text = f"Stopped {_count(done)}: {', '.join(done) or 'none'}."
+        if dropped:
+            text += f" Dropped from the spawn queue: {', '.join(dropped)}."
+        detail = _detail("stopped", done, failed) + (
+            f"; dropped {', '.join(dropped)}" if dropped else ""
+        )
+        return Reply(_with_failures(text, failed), detail=detail)
+
+    async def _stoppable(self) -> list[str]:
+        """Every agent running, or wanted running and due a restart by the watchdog."""
+        found: list[str] = []
+        for record in await self._ledger.list_agents():
+            restarts = record.spec.restart.mode is not RestartMode.NEVER
+            wanted = record.desired is DesiredState.RUNNING and restarts
+            if record.state.is_live or wanted:
+                found.append(record.name)
+        return found
+
+    async def _empty_queue(self) -> list[str]:
+        if self._queue is None:
+            return []
+        dropped = []
+        for entry in await self._queue.entries():
+            try:
+                for gone in await self._queue.cancel(str(entry.id)):
+                    dropped.append(f"#{gone.id} {gone.agent}")
+            except CommandError:  # being started right now: the stop below reaches it
+                continue
+        return dropped
+
+    async def _stop(self, agent: str, by: str, force: bool) -> str | None:
+        """Stop ``agent``; ``None``, or what went wrong."""
+        try:
+            await self._fleet.stop_agent(agent, force=force, by=by)
+        except AgentNotRunning:
+            pass  # it was waiting for a restart: it is marked stopped, and stays so
+        except FleetError as exc:
+            return f"{agent} ({quotes_escaped(str(exc))})"
+        await self._ledger.remove_freeze(agent)  # the run it paused has ended
+        return None
+
+
+def _count(agents: Sequence[str]) -> str:
+    return f"{len(agents)} agent{'' if len(agents) == 1 else 's'}"
+
+
+def _with_failures(text: str, failed: Sequence[str]) -> str:
+    return text if not failed else f"{text}\n\nNot done: {'; '.join(failed)}."
+
+
+def _detail(verb: str, done: Sequence[str], failed: Sequence[str]) -> str:
+    detail = f"{verb} {', '.join(done) or 'none'}"
+    return detail + (f"; not done: {'; '.join(failed)}" if failed else "")

@@ -1,0 +1,88 @@
+"""The ``resume`` command: continue an agent whose processes are paused — by a budget's
+``freeze`` cutoff, before its window resets, or by an admin's ``freeze`` — or every paused
+agent (``resume all``). Needs the operator role; lifting an admin's freeze, and ``resume
+all``, need the admin role."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from bot.commands.acl import Role
+from bot.commands.errors import CommandError, PermissionDenied
+from bot.commands.grammar import ArgSpec, CommandSpec
+from bot.commands.request import Handler, Reply, Request
+from fleet.ledger import Freeze
+from fleet.names import ALL_AGENTS
+from fleet.supervisor.fleet import Fleet
+
+RESUME = CommandSpec(
+    name="resume",
+    summary="Continue a frozen agent, or every frozen agent.",
+    args=(ArgSpec("NAME", "The frozen agent, as `ps` shows it, or `all`."),),
+    control=True,
+    description=(
+        "Continues (SIGCONT) the processes a freeze paused and says whose freeze it lifted. "
+        "A budget with `cutoff: freeze` pauses its agents when it reaches its limit and "
+        "continues them when its window resets; `resume` continues one now, but its budget "
+        "is still at its limit, so its model requests are still refused until the reset, a "
+        "higher limit (`budget set`) or a burst. A freeze an admin made with `freeze` lasts "
+        "until `resume`; lifting it, and `resume all`, need the admin role."
+    ),
+    examples=("resume coder-1", "resume all"),
+)
+
+
+class LimitCommands:
+    def __init__(self, fleet: Fleet) -> None:
+        self._fleet = fleet
+
+    def table(self) -> Mapping[str, Handler]:
+        return {"resume": self.resume}
+
+    async def resume(self, req: Request) -> Reply:
+        name = req.arg("NAME")
+        frozen = {freeze.agent: freeze for freeze in await self._fleet.frozen()}
+        if name == ALL_AGENTS:
+            return await self._resume_all(req, list(frozen.values()))
+        freeze = frozen.get(name)
+        if freeze is not None and freeze.by_hand and req.role is not Role.ADMIN:
+            raise PermissionDenied(
+                f"{name} was frozen by {freeze.by}, and only an admin lifts that; you are "
+                f"{req.role.value}"
+            )
+        if freeze is None or not await self._fleet.thaw(name):
+            raise CommandError(
+                f"{name} is not frozen: `resume` continues an agent a budget's cutoff or "
+                "`freeze` paused (`ps` shows them as frozen)"
+            )
+        text = f"Resumed **{name}**: its processes continue. {_lifted(freeze)}"
+        return Reply(
+            text,
+            topic=name,
+            thread_line=f"Resumed by {req.message.sender}.",
+            detail=f"resumed {name} ({freeze.reason})",
+        )
+
+    async def _resume_all(self, req: Request, frozen: list[Freeze]) -> Reply:
+        if req.role is not Role.ADMIN:
+            raise PermissionDenied(
+                f"`resume all` needs the admin role; you are {req.role.value} "
+                "(`resume NAME` continues one a budget froze)"
+            )
+        if not frozen:
+            return Reply("Nothing to resume: no agent is frozen.")
+        thawed = [freeze for freeze in frozen if await self._fleet.thaw(freeze.agent)]
+        lines = "\n".join(f"- **{freeze.agent}**: {_lifted(freeze)}" for freeze in thawed)
+        names = ", ".join(freeze.agent for freeze in thawed) or "none"
+        text = f"Resumed {len(thawed)} agent{'' if len(thawed) == 1 else 's'}:\n\n{lines}"
+        return Reply(text, detail=f"resumed {names}")
+
+
+def _lifted(freeze: Freeze) -> str:
+    """Whose freeze was lifted, and what still holds."""
+    if freeze.by_hand:
+        return f"It had been frozen {freeze.reason}."
+    return (
+        f"{freeze.budget} is still at its limit, so its model requests are refused until "
+        "the window resets."
+    )

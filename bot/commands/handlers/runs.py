@@ -1,0 +1,96 @@
+"""The read-only commands about what agents did: ``logs NAME`` (the readable transcript,
+or ``--raw`` output) and ``runs NAME`` (the agent's latest runs, each summarised)."""
+
+from __future__ import annotations
+
+from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec
+from bot.commands.request import Handler, Request
+from bot.render import fleet as render
+from bot.render import runs as render_runs
+from bot.render.transcript import transcript, unshown
+from fleet.supervisor.fleet import Fleet
+
+_AGENT = ArgSpec("NAME", "The agent's name, e.g. `coder-1`.")
+
+LOGS = CommandSpec(
+    name="logs",
+    summary="Show what an agent did lately, as readable lines (or its raw output).",
+    args=(_AGENT,),
+    flags=(
+        FlagSpec(
+            "lines",
+            "int",
+            "How many entries (or raw lines) to show, 1-10000 (default 40).",
+            "N",
+            minimum=1,
+            maximum=10000,
+        ),
+        FlagSpec("raw", "bool", "Show the raw output, exactly as the agent wrote it."),
+    ),
+    description=(
+        "Shows the agent's latest work read from its output: its messages, one line per "
+        "tool it used, what it waits for and its errors — the last 40 entries unless "
+        "`--lines` says otherwise. `--raw` shows the last lines as written instead (a "
+        "headless CLI's JSON stream). Secrets are redacted either way."
+    ),
+    examples=("logs coder-1 --lines 200", "logs coder-1 --raw"),
+)
+
+RUNS = CommandSpec(
+    name="runs",
+    summary="List an agent's latest runs, each with its summary.",
+    args=(_AGENT,),
+    flags=(
+        FlagSpec(
+            "last",
+            "int",
+            "How many runs to show, 1-20 (default 5).",
+            "N",
+            minimum=1,
+            maximum=20,
+        ),
+    ),
+    description=(
+        "Each run with how it ended and why, its wall time, turns, the model requests, "
+        "tokens and cost Fleetwarden metered, the models that served it (downgrades "
+        "included), its last message, and its workdir with the git HEAD before and after."
+    ),
+    examples=("runs coder-1", "runs coder-1 --last 10"),
+)
+
+
+class RunCommands:
+    """The ``logs`` and ``runs`` handlers over the fleet."""
+
+    def __init__(self, fleet: Fleet, logs_lines: int) -> None:
+        self._fleet = fleet
+        self._logs_lines = logs_lines
+
+    def table(self) -> dict[str, Handler]:
+        return {"logs": self.logs, "runs": self.runs}
+
+    async def logs(self, req: Request) -> str:
+        name = req.arg("NAME")
+        lines = req.command.flags.get("lines", self._logs_lines)
+        count = (
+            lines if isinstance(lines, int) and not isinstance(lines, bool) else self._logs_lines
+        )
+        if req.command.flags.get("raw"):
+            return render.logs(name, await self._fleet.logs(name, count), count)
+        read = await self._fleet.outputs.transcript(name, count)
+        if not read.events:
+            return (
+                f"**{name}** has done nothing readable yet (`logs {name} --raw` shows its output)."
+            )
+        body = transcript(read.events, agent=name)
+        head = f"What **{name}** did lately ({len(read.events)} entries"
+        more = f"; `logs {name} --lines N` for more" if len(read.events) >= count else ""
+        return f"{head}{more}):\n\n{body}{unshown(0, read.malformed, name)}"
+
+    async def runs(self, req: Request) -> str:
+        name = req.arg("NAME")
+        last = req.command.flags.get("last", 5)
+        limit = last if isinstance(last, int) and not isinstance(last, bool) else 5
+        await self._fleet.status(name)  # an unknown agent is said so
+        stories = await self._fleet.outputs.stories.recent(name, limit)
+        return render_runs.runs(name, stories, req.message.timestamp)

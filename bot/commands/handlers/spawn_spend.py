@@ -1,0 +1,87 @@
+"""What ``spawn`` says and takes about spend: the run's cap (``--max-tokens N``,
+``--max-usd X``, checked before anything starts) and, in its answer, what a run of the
+agent usually costs and what share of its budget's allowance today that is
+(:mod:`fleet.budgets.run_estimate`)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+
+from bot.commands.errors import CommandError
+from bot.commands.grammar import FlagValue
+from fleet.budgets.model import BudgetStatus
+from fleet.budgets.run_budget import (
+    RunBudgetError,
+    cap_text,
+    parse_max_tokens,
+    parse_max_usd,
+    unpriced_cap,
+)
+from fleet.budgets.run_estimate import estimate_runs, estimate_text
+from fleet.ledger import Ledger
+from fleet.model import AgentSpec, RunBudget
+
+SpecOf = Callable[[str], Awaitable[AgentSpec | None]]
+Governing = Callable[[str], Awaitable[BudgetStatus | None]]
+
+
+class SpawnSpend:
+    """``spawn``'s cap and estimate. ``priced``: whether a model has a price (``None``:
+    metering is off, so no cap in dollars can bind); ``governing``: the status of the
+    budget over an agent (``None``: no budgets)."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        spec_of: SpecOf,
+        *,
+        priced: Callable[[str | None], bool] | None,
+        governing: Governing | None = None,
+    ) -> None:
+        self._ledger = ledger
+        self._spec_of = spec_of
+        self._priced = priced
+        self._governing = governing
+
+    async def cap(
+        self, name: str, flags: Mapping[str, FlagValue], runtime: str | None, model: str | None
+    ) -> RunBudget | None:
+        """The cap the spawn asks for (``None``: none given), refused with the fix when it
+        cannot bind: a cap in dollars on a model without a price."""
+        tokens_flag, usd_flag = flags.get("max-tokens"), flags.get("max-usd")
+        try:
+            tokens = parse_max_tokens(tokens_flag) if isinstance(tokens_flag, str) else None
+            usd = parse_max_usd(usd_flag) if isinstance(usd_flag, str) else None
+        except RunBudgetError as exc:
+            raise CommandError(str(exc)) from None
+        if tokens is None and usd is None:
+            return None
+        spec = await self._spec_of(name)
+        same_cli = spec is not None and runtime in (None, spec.runtime)
+        known = spec.run_budget if spec is not None else None
+        if self._priced is None:
+            raise CommandError(
+                "a cap on a run needs the metering proxy, which the config turns off "
+                "(`metering: {enabled: false}`)"
+            )
+        if usd is not None:
+            if model is None and spec is not None and same_cli:
+                model = spec.model
+            if not self._priced(model):
+                raise CommandError(unpriced_cap(model))
+        # The flags give the amounts; what happens past them is the agent's own cutoff.
+        return RunBudget(tokens, usd, known.cutoff if known is not None else "refuse")
+
+    async def answer(self, name: str) -> str:
+        """The lines the spawn's answer adds: the run's cap, and what a run costs (of the
+        spec it was launched with, as the ledger keeps it)."""
+        record = await self._ledger.get_agent(name)
+        if record is None:
+            return ""
+        spec = record.spec
+        costs = await self._ledger.run_costs(name, spec.runtime, spec.model)
+        status = await self._governing(name) if self._governing is not None else None
+        text = estimate_text(estimate_runs(costs), spec.runtime, spec.model, status)
+        if spec.run_budget is not None:
+            text = f"This run is capped at {cap_text(spec.run_budget)}.\n" + text
+        return text

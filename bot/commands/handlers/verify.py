@@ -1,0 +1,67 @@
+"""The ``verify`` command: a console admin's answer to an operator's emoji verification of
+the bot's Matrix device (the emojis are shown on the console as the operator starts it).
+
+Answered only on the console: the Matrix room is the channel the verification
+authenticates, so it is never where the comparison is confirmed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from bot.commands.errors import CommandError
+from bot.commands.grammar import ArgSpec, CommandSpec
+from bot.commands.request import Handler, Request
+from connectors.matrix.verification.cli import ANSWERS, board_of
+
+VERIFY = CommandSpec(
+    name="verify",
+    summary="Answer an operator's Matrix emoji verification (console only).",
+    args=(
+        ArgSpec("ID", "The verification's id, as the console showed it."),
+        ArgSpec(
+            "ANSWER",
+            "`yes` if the emojis match the operator's, `no` if not.",
+            choices=("yes", "no"),
+        ),
+    ),
+    control=True,
+    admin_only=True,
+    description=(
+        "When an operator verifies the bot from their Matrix client, the console shows the "
+        "emojis their client shows. `yes` if they match: the bot signs the operator's "
+        "identity and trusts their cross-signed devices; `no`: the verification is cancelled "
+        "and nothing is signed. Only on the console (or `fleetwarden matrix verify`), never "
+        "in the Matrix room being verified."
+    ),
+    examples=("verify k3mzq2 yes",),
+)
+
+
+class VerifyCommand:
+    """The ``verify`` handler over the Matrix crypto store's verification board."""
+
+    def __init__(self, state_dir: Path, *, matrix: bool) -> None:
+        self._state_dir = state_dir
+        self._matrix = matrix
+
+    def table(self) -> Mapping[str, Handler]:
+        return {"verify": self.verify}
+
+    async def verify(self, req: Request) -> str:
+        if not self._matrix:
+            raise CommandError("there is no Matrix connector to verify operators for")
+        if req.message.connector != "console":
+            raise CommandError(
+                "answer a verification on the console or with `fleetwarden matrix verify`, "
+                "never in the chat being verified"
+            )
+        vid, yes = req.arg("ID"), ANSWERS[req.arg("ANSWER")]
+        try:
+            board_of(self._state_dir).answer(vid, yes)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        if yes:
+            return f"Verification {vid}: confirmed; the bot signs the operator's identity."
+        return f"Verification {vid}: rejected; it is cancelled and nothing is signed."

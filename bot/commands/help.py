@@ -1,0 +1,77 @@
+"""Markdown help rendered from the command table: the list of commands, and one command's
+details."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bot.commands.errors import ParseError
+from bot.commands.grammar import CommandSpec, show, suggest, walk
+
+
+def help_text(specs: Sequence[CommandSpec], name: str | None, *, prefix: str = "!") -> str:
+    """Markdown help: a table of every command, or the details of command ``name``."""
+    every = list(walk(specs))
+    if name is None or not name.strip():
+        rows = [f"| {_cell(_code(spec.usage))} | {_cell(spec.summary)} |" for spec in every]
+        return "\n".join(
+            [
+                "| command | what it does |",
+                "|---|---|",
+                *rows,
+                "",
+                "Type `help COMMAND` for details. Commands start with "
+                f"{_code(prefix)} in chat rooms; on the console the prefix is optional.",
+            ]
+        )
+    wanted = name.strip()
+    if wanted.startswith(prefix):
+        wanted = wanted[len(prefix) :]
+    wanted = " ".join(wanted.lower().split())
+    for spec in every:
+        if spec.name == wanted:
+            return _details(spec, prefix)
+    guess = suggest(wanted, [spec.name for spec in every])
+    hint = f"did you mean '{guess}'? Try" if guess else "try"
+    raise ParseError(f"help: unknown command {show(wanted)} — {hint} {prefix}help")
+
+
+def _details(spec: CommandSpec, prefix: str) -> str:
+    parts = [_code(spec.usage), spec.summary]
+    if spec.description:
+        parts.append(spec.description)
+    if spec.admin_only:
+        parts.append("Needs the admin role.")
+    elif spec.control:
+        parts.append("Needs the operator role.")
+    if spec.args:
+        lines = []
+        for arg in spec.args:
+            choices = f" One of: {', '.join(arg.choices)}." if arg.choices else ""
+            optional = " (optional)" if not arg.required else ""
+            lines.append(f"- {_code(arg.name)}{optional} — {arg.help}{choices}")
+        parts.append("**Arguments**\n" + "\n".join(lines))
+    if spec.flags:
+        lines = [
+            f"- {_code(flag.usage.strip('[]'))} — {flag.help}"
+            + (f" One of: {', '.join(flag.choices)}." if flag.choices else "")
+            for flag in spec.flags
+        ]
+        parts.append("**Flags**\n" + "\n".join(lines))
+    if spec.subcommands:
+        lines = [f"- {_code(sub.usage)} — {sub.summary}" for sub in spec.subcommands]
+        parts.append("**Subcommands**\n" + "\n".join(lines))
+    if spec.examples:
+        body = "\n".join(prefix + example for example in spec.examples)
+        parts.append(f"**Examples**\n```text\n{body}\n```")
+    return "\n\n".join(parts)
+
+
+def _code(text: str) -> str:
+    """``text`` as a markdown code span (spec texts contain no backticks)."""
+    return f"`{text}`"
+
+
+def _cell(text: str) -> str:
+    """``text`` safe inside a markdown table cell: pipes escaped, one line."""
+    return text.replace("|", "\\|").replace("\n", " ")

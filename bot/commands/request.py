@@ -1,0 +1,83 @@
+"""What a command handler gets and gives: the :class:`Request` (a parsed, authorised
+command and its message), the :class:`Reply`, and the callables handlers are handed."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from bot.commands.acl import Role
+from bot.commands.grammar import Command
+from connectors.base import InboundMessage
+from fleet.supervisor.fleet import RosterDiff
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A parsed, authorised command and who sent it. ``confirmed``: its sender has just
+    confirmed it with a reply to the question it asked (:mod:`bot.commands.confirmations`)."""
+
+    message: InboundMessage
+    role: Role
+    command: Command
+    confirmed: bool = False
+
+    def arg(self, name: str) -> str:
+        return self.command.args[name]
+
+    @property
+    def who(self) -> str:
+        return f"{self.message.sender} on {self.message.connector}"
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A handler's answer, posted where the command was typed (the room, or the thread it
+    was typed in), after the text its ``images`` (PNG files).
+
+    ``topic`` names the agent the answer concerns: typed outside that agent's thread in the
+    room, the answer links to it and ``thread_line`` (who stopped it, and how) is left
+    there too. ``open_thread``: where the room has no thread for ``topic`` yet and the
+    command was typed in the room itself, this answer opens one as its root. ``new_thread``:
+    a fresh run of ``topic`` — it always gets a new thread, this answer its root; the old
+    one, if any, gets a last line pointing to the new one. ``detail``, when given, is
+    written to the command's audit entry: what it acted on.
+    """
+
+    markdown: str
+    topic: str | None = None
+    images: tuple[Path, ...] = ()
+    new_thread: bool = False
+    open_thread: bool = False
+    thread_line: str | None = None
+    detail: str | None = None
+
+
+Handler = Callable[[Request], Awaitable[str | Reply]]
+Deferrer = Callable[[Request, datetime, str], Awaitable[str]]  # (spawn, retry when, why) -> reply
+RosterReloader = Callable[[], Awaitable[RosterDiff]]
+Follower = Callable[[InboundMessage, str, str], None]  # (message, agent, first screen)
+
+
+class SpawnGate(Protocol):
+    """What ``spawn`` passes before launching: the concurrency caps and the spawn queue
+    (:class:`bot.commands.handlers.spawn_queue.SpawnQueue`)."""
+
+    async def admit(self, req: Request, *, runtime: str | None, account: str | None) -> str | None:
+        """``None``: launch now, holding a slot until :meth:`release`; else it was queued,
+        and this is the reply saying so."""
+        ...
+
+    async def hold(self, agent: str) -> str | None:
+        """For ``restart``: ``None`` to go ahead (holding a slot until :meth:`release` when
+        the agent does not run), else why not."""
+        ...
+
+    def release(self, agent: str) -> None: ...
+
+    async def entries(self) -> Sequence[object]:
+        """The launches waiting, oldest first."""
+        ...

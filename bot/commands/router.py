@@ -1,0 +1,398 @@
+"""The router: inbound message → (ACL, dedupe, parse, authorise) → handler → reply + audit.
+
+Strangers are never answered; their first message is logged, later ones are not.
+Every command from a known sender is written to the audit table with its outcome. A
+message taken gets a read receipt, and one whose answer takes more than a second shows
+the bot typing until it is sent (:mod:`bot.chat.presence`).
+
+Answers go where the command was typed: the room's timeline (as a reply to it) or the
+thread it was typed in; a reply's images follow its text, in the same place. Threads, one
+per topic (an agent) in a room: a :class:`~bot.commands.request.Reply` naming a topic links to that
+topic's thread when it was typed elsewhere, and leaves its ``thread_line`` there; a fresh
+run (``new_thread``) opens a new thread with the answer as its root, and the old thread
+gets a last line pointing to it (see :mod:`bot.chat.threads`). A plain message — not a
+command — inside an agent's thread is forwarded to that agent as ``send NAME <text>``. The
+topic ↔ thread mapping lives in the ledger; a new thread replaces the old in it.
+
+While a command naming an agent is handled and answered, notices about that agent wait
+(:mod:`bot.chat.ordering`): the answer comes before the news it causes.
+
+An edit (:attr:`InboundMessage.replaces`) of a message nothing was done about runs in its
+place, answered under the original; an edit of one whose command ran is answered with why it
+was not applied (:mod:`bot.chat.edits`). What was done with each chat message — ignored, refused,
+ran — is settled in the ledger as it is handled.
+
+A reaction goes to the approval desk before anything else (:mod:`bot.approvals.answers`):
+it answers an approval request, or is ignored. A plain reply in an agent's thread that
+answers its open request runs as the ``approve`` / ``deny`` it means.
+
+A command that asks before it acts (``freeze all``) is confirmed by its asker's ``yes`` in the
+same place before its deadline (:mod:`bot.commands.confirmations`): such a line is given to the desk
+before it is parsed, and runs the waiting command, audited with source ``confirmation:<id>``.
+
+Commands nobody typed just now — a schedule firing — go through :meth:`Router.run_as`: the
+same claim, parse, authorisation, handler, audit and reply as a typed command, for the
+sender who set it up, with their role looked up *now*; the audit entry names its source.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Final
+
+from bot.approvals.answers import ApprovalDesk
+from bot.chat import edits
+from bot.chat.agent_text import quotes_escaped
+from bot.chat.ordering import Ordering
+from bot.chat.presence import typing_after
+from bot.chat.threads import Threads
+from bot.commands.acl import Acl, Role
+from bot.commands.confirmations import ConfirmationDesk
+from bot.commands.errors import CommandError, PermissionDenied
+from bot.commands.grammar import Command, Grammar
+from bot.commands.request import Handler, Reply, Request
+from connectors.base import (
+    Connector,
+    EventId,
+    InboundMessage,
+    RoomId,
+    ThreadId,
+    UserId,
+)
+from fleet.errors import FleetError
+from fleet.ledger import REPLACEABLE, AnswerState, AuditOutcome, Ledger
+from fleet.names import is_agent_name
+
+log = logging.getLogger(__name__)
+
+MAX_STRANGERS: Final = 1024
+"""How many strangers the router remembers having logged (so a flood logs once each)."""
+
+TYPED: Final = "typed"
+"""The audit source of a command someone typed (or wrote in an agent's thread)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delegated:
+    """A command to run for ``sender`` without them typing it now: a schedule firing.
+
+    ``event_id`` is synthetic and names this one run (``schedule:3:<time it was due>``); it
+    is claimed like a chat event's id, so a double fire runs once. ``source`` is written to
+    the audit entry (``schedule:3``); ``heading``, when given, goes above the reply.
+    """
+
+    sender: UserId
+    room: RoomId
+    text: str
+    event_id: str
+    source: str
+    at: datetime
+    heading: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Ran:
+    """What came of a command: its audit outcome, its name if it parsed, and why if not ok."""
+
+    outcome: AuditOutcome
+    command: str | None
+    detail: str | None
+
+
+class Router:
+    """Turns messages into command runs. One per app; connectors share it."""
+
+    def __init__(
+        self,
+        *,
+        grammar: Grammar,
+        acl: Acl,
+        handlers: Mapping[str, Handler],
+        ledger: Ledger,
+        grammars: Mapping[str, Grammar] | None = None,
+        ordering: Ordering | None = None,
+        confirmations: ConfirmationDesk | None = None,
+        approvals: ApprovalDesk | None = None,
+    ) -> None:
+        """``grammars`` overrides ``grammar`` per connector name (e.g. another prefix).
+        ``ordering`` is shared with the notifier, so notices wait for answers.
+        ``confirmations``: the questions commands asked, which a typed ``yes`` answers.
+        ``approvals``: answers agents' requests by reaction, or by a reply in a thread."""
+        for each in (grammar, *(grammars or {}).values()):
+            missing = sorted(set(each.command_names()) - set(handlers))
+            if missing:
+                raise ValueError(f"commands without a handler: {', '.join(missing)}")
+        self._grammar = grammar
+        self._grammars = dict(grammars or {})
+        self._acl = acl
+        self._handlers = dict(handlers)
+        self._ledger = ledger
+        self._threads = Threads(ledger)
+        self._ordering = ordering or Ordering()
+        self._desk = confirmations
+        self._approvals = approvals
+        # Strangers whose first message was logged; the oldest forgotten first (bounded).
+        self._strangers_seen: OrderedDict[tuple[str, str], None] = OrderedDict()
+
+    async def handle(self, connector: Connector, msg: InboundMessage) -> None:
+        """Handle one message; never raises for anything the sender did."""
+        role = self._acl.role_of(msg.connector, msg.sender, msg.groups)
+        if msg.reacts_to is not None:  # an answer to an approval, or nothing at all
+            if self._approvals is not None:
+                await self._approvals.react(connector, msg, role)
+            return
+        if role is None:
+            if (msg.connector, msg.sender) not in self._strangers_seen:
+                self._strangers_seen[(msg.connector, msg.sender)] = None
+                while len(self._strangers_seen) > MAX_STRANGERS:
+                    self._strangers_seen.popitem(last=False)
+                log.warning(
+                    "ignoring messages from %s on %s: not an operator", msg.sender, msg.connector
+                )
+            return
+        source = TYPED
+        if (original := msg.replaces) is not None:
+            if msg.event_id is not None and not await self._claim(msg.connector, msg.event_id):
+                return
+            edited = await self._take_over(connector, msg, original)
+            if edited is None:
+                return
+            msg, source = edited, edits.edit_source(original)
+        elif msg.event_id is not None and not await self._ledger.claim_message(
+            msg.connector, msg.event_id, sender=msg.sender, room=msg.room, thread=msg.thread_id
+        ):
+            log.debug("event %s on %s already handled", msg.event_id, msg.connector)
+            return
+        if msg.event_id is not None:
+            await connector.mark_read(msg.room, msg.event_id, msg.thread_id)
+        async with (
+            contextlib.AsyncExitStack() as held,
+            typing_after(connector, msg.room, msg.thread_id),
+        ):
+            done = await self._execute(msg, role, source, held)
+            if done is not None:
+                await self._threads.deliver(connector, msg, done[1])
+
+    async def _take_over(
+        self, connector: Connector, edit: InboundMessage, original: EventId
+    ) -> InboundMessage | None:
+        """The message to run for ``edit``: its text in the place of the message it edits,
+        when nothing was done about that one. Otherwise ``None``, after saying why the edit
+        was not applied (only when it holds a command, or its original ran: an edit of an
+        unknown chat message is nobody's business)."""
+        answer = await self._ledger.chat_answer(edit.connector, original)
+        if answer is not None and answer.sender == edit.sender and answer.state in REPLACEABLE:
+            if await self._ledger.take_over(edit.connector, original):
+                thread = None if answer.thread is None else ThreadId(answer.thread)
+                return replace(edit, event_id=original, replaces=None, thread_id=thread)
+            answer = await self._ledger.chat_answer(edit.connector, original)  # another edit won
+        reason = edits.refusal(answer, edit.sender)
+        if reason is None or (answer is None and not await self._holds_command(edit)):
+            return None
+        place = edit.thread_id if answer is None else answer.thread
+        where = replace(
+            edit, event_id=original, thread_id=None if place is None else ThreadId(place)
+        )
+        ran = Ran("denied", self._command_name(edit), f"edit not applied: {reason}")
+        await self._audit(where, edits.edit_source(original), ran)
+        await self._threads.deliver(connector, where, Reply(edits.not_applied(reason)))
+        return None
+
+    async def _holds_command(self, msg: InboundMessage) -> bool:
+        """Whether ``msg`` is meant as a command: it parses, fails to, or is for an agent."""
+        grammar = self._grammars.get(msg.connector, self._grammar)
+        try:
+            if grammar.parse(msg.text, addressed=msg.addressed) is not None:
+                return True
+        except CommandError:
+            return True
+        return await self._thread_message(grammar, msg) is not None
+
+    async def _settle(
+        self, msg: InboundMessage, state: AnswerState, ran: Ran | None = None
+    ) -> None:
+        """Record what came of chat message ``msg`` (scheduled runs have no event id)."""
+        if msg.event_id is not None:
+            await self._ledger.settle_answer(
+                msg.connector,
+                msg.event_id,
+                state,
+                command=None if ran is None else ran.command,
+                outcome=None if ran is None else ran.outcome,
+            )
+
+    async def run_as(self, connector: Connector, run: Delegated) -> Ran | None:
+        """Run ``run.text`` as ``run.sender`` in ``run.room`` of ``connector``, as if they
+        had typed it now: parsed (no prefix needed), authorised with their role as the ACL
+        says *now*, handled, audited with ``run.source`` and answered in the room (in the
+        connector's home room if that fails). Unless the sender may still change the fleet
+        (admin or operator), nothing runs: the refusal is audited as ``denied`` and said in
+        the room. ``None`` when ``run.event_id`` was already handled (a double fire)."""
+        if not await self._claim(connector.name, run.event_id):
+            return None
+        msg = InboundMessage(
+            connector=connector.name,
+            sender=run.sender,
+            text=run.text,
+            room=run.room,
+            timestamp=run.at,
+            addressed=True,
+        )
+        role = self._acl.role_of(connector.name, run.sender)
+        done: tuple[Ran, Reply] | None
+        async with contextlib.AsyncExitStack() as held:
+            if role is None or not role.may_control:
+                now = "not an operator" if role is None else _a(role)
+                detail = (
+                    f"not run: {run.sender} set this up and is now {now} on {connector.name}; "
+                    "only the schedules of admins and operators run"
+                )
+                done = Ran("denied", self._command_name(msg), detail), Reply(detail)
+                await self._audit(msg, run.source, done[0])
+            else:
+                done = await self._execute(msg, role, run.source, held)
+            if done is None:  # blank text: never saved as a schedule, but say so if it happens
+                done = Ran("error", None, "nothing to run"), Reply("Nothing to run.")
+                await self._audit(msg, run.source, done[0])
+            ran, reply = done
+            if run.heading:
+                reply = replace(reply, markdown=f"{run.heading}\n\n{reply.markdown}")
+            await self._deliver_or_home(connector, msg, reply)
+        return ran
+
+    async def _claim(self, connector: str, event_id: str) -> bool:
+        if await self._ledger.claim_event(connector, event_id):
+            return True
+        log.debug("event %s on %s already handled", event_id, connector)
+        return False
+
+    async def _execute(
+        self, msg: InboundMessage, role: Role, source: str, held: contextlib.AsyncExitStack
+    ) -> tuple[Ran, Reply] | None:
+        """Parse, authorise, run and audit ``msg``: what came of it and the reply to give;
+        ``None`` if it is no command. Once parsed, the agent it names is held in ``held``
+        (notices about it wait) until the caller has answered."""
+        grammar = self._grammars.get(msg.connector, self._grammar)
+        command: Command | None = None
+        outcome: AuditOutcome
+        started = False  # the handler was called: the command acted, or tried to
+        try:
+            answer = None
+            if source == TYPED and self._desk is not None:
+                answer = await self._desk.answer(msg, grammar.prefix)
+            if answer is not None:  # a `yes`: the command it confirms, typed before
+                source = answer.source
+                command = grammar.parse(answer.confirmation.command, addressed=True)
+                if answer.refusal is not None:
+                    raise answer.refusal
+            else:
+                command = grammar.parse(msg.text, addressed=msg.addressed)
+            if command is None and self._approvals is not None:
+                command = await self._approvals.thread_command(grammar, msg)
+            if command is None:
+                command = await self._thread_message(grammar, msg)
+            if command is None:
+                await self._settle(msg, "ignored")
+                return None
+            await held.enter_async_context(self._ordering.answering(_agents_named(command)))
+            self._authorise(role, command)
+            started = True
+            reply = await self._run(role, command, msg, confirmed=answer is not None)
+            outcome, detail = "ok", reply.detail
+        except PermissionDenied as exc:
+            reply, outcome, detail = Reply(str(exc)), "denied", str(exc)
+        except (CommandError, FleetError) as exc:  # what a host said in it stays text
+            reply, outcome, detail = Reply(quotes_escaped(str(exc))), "error", str(exc)
+        except Exception as exc:
+            log.exception("command %r from %s failed", msg.text, msg.sender)
+            reply = Reply(
+                "Something went wrong inside Fleetwarden running that; the log has the details."
+            )
+            outcome, detail = "error", f"internal error: {type(exc).__name__}"
+        ran = Ran(outcome, command.name if command else None, detail)
+        await self._audit(msg, source, ran)
+        await self._settle(msg, "ran" if started else "refused", ran)
+        return ran, reply
+
+    async def _audit(self, msg: InboundMessage, source: str, ran: Ran) -> None:
+        await self._ledger.record_audit(
+            connector=msg.connector,
+            sender=msg.sender,
+            room=msg.room,
+            thread=msg.thread_id,
+            text=msg.text,
+            command=ran.command,
+            outcome=ran.outcome,
+            detail=ran.detail,
+            source=source,
+        )
+
+    def _command_name(self, msg: InboundMessage) -> str | None:
+        """The name of the command ``msg`` holds, if it parses (for the audit)."""
+        try:
+            command = self._grammars.get(msg.connector, self._grammar).parse(
+                msg.text, addressed=msg.addressed
+            )
+        except CommandError:
+            return None
+        return None if command is None else command.name
+
+    async def _deliver_or_home(
+        self, connector: Connector, msg: InboundMessage, reply: Reply
+    ) -> None:
+        """Answer in ``msg``'s room, else in the connector's home room; never raises, since
+        nobody is waiting on a scheduled run to see an exception."""
+        rooms = dict.fromkeys(r for r in (msg.room, connector.home_room) if r is not None)
+        for room in rooms:
+            try:
+                await self._threads.deliver(connector, replace(msg, room=room), reply)
+            except Exception:
+                log.exception(
+                    "could not post the reply to %r in %s on %s", msg.text, room, msg.connector
+                )
+            else:
+                return
+
+    def _authorise(self, role: Role, command: Command) -> None:
+        if not self._acl.allows(role, command.spec):
+            needed = "admin" if command.spec.admin_only else "operator"
+            raise PermissionDenied(
+                f"`{command.name}` changes the fleet and needs the {needed} role; "
+                f"you are {_a(role)}"
+            )
+
+    async def _run(
+        self, role: Role, command: Command, msg: InboundMessage, *, confirmed: bool = False
+    ) -> Reply:
+        self._authorise(role, command)
+        request = Request(msg, role, command, confirmed=confirmed)
+        result = await self._handlers[command.spec.name](request)
+        return result if isinstance(result, Reply) else Reply(result)
+
+    async def _thread_message(self, grammar: Grammar, msg: InboundMessage) -> Command | None:
+        """A plain message in an agent's thread, as ``send AGENT <text>``; else ``None``."""
+        if msg.thread_id is None or not msg.text.strip():
+            return None
+        topic = await self._ledger.topic_for_thread(msg.connector, msg.room, msg.thread_id)
+        send = grammar.spec("send")
+        if topic is None or send is None or not is_agent_name(topic):
+            return None
+        return Command(
+            name="send", args={"NAME": topic, "TEXT": msg.text}, flags={}, spec=send, text=msg.text
+        )
+
+
+def _agents_named(command: Command) -> tuple[str, ...]:
+    """The agent ``command`` is about, if it names one."""
+    name = command.args.get("NAME")
+    return (name,) if name is not None and is_agent_name(name) else ()
+
+
+def _a(role: Role) -> str:
+    """``role`` with its article: "an admin", "a viewer"."""
+    return f"{'an' if role.value[0] in 'aeiou' else 'a'} {role.value}"

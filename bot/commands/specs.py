@@ -1,0 +1,471 @@
+"""The command table operators type (its help is rendered by :mod:`bot.commands.help`)."""
+
+from __future__ import annotations
+
+from bot.approvals.commands import ANSWER, APPROVE, DENY, INTERRUPT, PENDING, PERMISSIONS
+from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec
+from bot.commands.handlers.accounts import ACCOUNTS
+from bot.commands.handlers.egress import EGRESS
+from bot.commands.handlers.forget import FORGET
+from bot.commands.handlers.hosts import HOSTS
+from bot.commands.handlers.levers import FREEZE
+from bot.commands.handlers.queue import CANCEL, QUEUE
+from bot.commands.handlers.resume import RESUME
+from bot.commands.handlers.runs import LOGS, RUNS
+from bot.commands.handlers.verify import VERIFY
+from bot.dashboard.command import DASHBOARD
+from fleet.budgets.report_windows import DEFAULT_WINDOW, WINDOWS
+from fleet.permissions.config import MODES
+
+_NAME_RULE = "Names are 1-32 characters: lowercase letters, digits and '-', starting with a letter."
+_AGENT = ArgSpec("NAME", "The agent's name, e.g. `coder-1`.")
+
+HELP = CommandSpec(
+    name="help",
+    summary="List the commands, or explain one.",
+    args=(
+        ArgSpec(
+            "COMMAND",
+            "The command to explain, e.g. `spawn`; leave it out to list every command.",
+            required=False,
+            rest=True,
+        ),
+    ),
+    description=(
+        "Without a command, lists every command with what it does. With one, shows its "
+        "usage, arguments, flags and examples."
+    ),
+    examples=("help", "help spawn"),
+)
+
+PS = CommandSpec(
+    name="ps",
+    summary="List the agents and what each is doing.",
+    description=(
+        "Shows every agent Fleetwarden knows about with its runtime and state: starting, "
+        "running, idle, stalled, or ended (exited, failed, stopped); and the tokens its "
+        "model requests used since local midnight (`usage` has the details). An agent a "
+        "`roster reload` removed is marked `not in roster`: the watchdog no longer restarts "
+        "it, and once it has ended `forget NAME` takes it off the list."
+    ),
+    examples=("ps",),
+)
+
+SPAWN = CommandSpec(
+    name="spawn",
+    summary="Start an agent.",
+    args=(_AGENT,),
+    flags=(
+        FlagSpec(
+            "runtime", "str", "The agent program to run; the configured default if left out.", "R"
+        ),
+        FlagSpec(
+            "model",
+            "str",
+            "The model the agent should use; the runtime's default if left out.",
+            "M",
+        ),
+        FlagSpec("prompt", "str", "The first instruction to give the agent; quote it.", "TEXT"),
+        FlagSpec("workdir", "str", "The directory the agent works in.", "DIR"),
+        FlagSpec(
+            "host",
+            "str",
+            "Run it on this host of the config's `hosts:` (in tmux there), or `local`.",
+            "H",
+        ),
+        FlagSpec("account", "str", "The account or pool that pays for it (`accounts`).", "A"),
+        FlagSpec(
+            "permissions",
+            "str",
+            "What it may do without asking (`full`: sandboxed agents only); its roster "
+            "entry's mode, else `defaults.permissions`, if left out.",
+            "MODE",
+            choices=MODES,
+        ),
+        FlagSpec(
+            "urgent",
+            "bool",
+            "Launch even while the agent's budget is queued: only within a burst an admin "
+            "granted (`budget allow-burst`).",
+        ),
+        FlagSpec(
+            "max-tokens",
+            "str",
+            "Cap this run's spend at N tokens (200000, 200k): past it its model requests "
+            "are refused.",
+            "N",
+        ),
+        FlagSpec(
+            "max-usd",
+            "str",
+            "Cap this run's spend at X dollars (at most two decimals; the model needs a price).",
+            "X",
+        ),
+    ),
+    control=True,
+    description=(
+        "Starts an agent called NAME. Spawning is idempotent: if NAME is already running "
+        "you are shown its state and no second process is started. Spawning an agent the "
+        "roster no longer has makes it an ad hoc agent again (no longer `not in roster`); a "
+        "forgotten one starts afresh. The answer says what a run of the agent usually "
+        "costs (median and p90 of its past runs on the same runtime and model) and what "
+        "share of its budget's allowance for today that is. " + _NAME_RULE
+    ),
+    examples=(
+        "spawn coder-1 --runtime claude --permissions ask --max-tokens 200k",
+        'spawn docs --model sonnet --prompt "tidy the README" --workdir /srv/app',
+    ),
+)
+
+STOP = CommandSpec(
+    name="stop",
+    summary="Stop an agent, or every agent (`stop all`, admin).",
+    args=(ArgSpec("NAME", "The agent's name, e.g. `coder-1`; or `all` for every agent."),),
+    flags=(FlagSpec("force", "bool", "Kill at once with SIGKILL instead of asking first."),),
+    control=True,
+    description=(
+        "Sends SIGTERM to the agent's whole process group, so whatever it started stops "
+        "too, then SIGKILL if it is still there after the grace period. `--force` sends "
+        "SIGKILL at once. The watchdog restarts no agent an operator stopped. `stop all` "
+        "(admin) stops every running agent and every one waiting for a restart, together, "
+        "and first empties the spawn queue so nothing starts in their place; it names "
+        "them and acts only on your `yes` in the same place within 60 s."
+    ),
+    examples=("stop coder-1 --force", "stop all"),
+)
+
+RESTART = CommandSpec(
+    name="restart",
+    summary="Stop an agent and start it again with the same settings.",
+    args=(_AGENT,),
+    control=True,
+    description=(
+        "Stops the agent as `stop` does (SIGTERM, then SIGKILL after the grace period), then "
+        "starts it again with the runtime, model, prompt and directory it was spawned with."
+    ),
+    examples=("restart coder-1",),
+)
+
+SEND = CommandSpec(
+    name="send",
+    summary="Send a message to an agent.",
+    args=(
+        _AGENT,
+        ArgSpec("TEXT", "The message: the rest of the line, exactly as typed.", rest=True),
+    ),
+    control=True,
+    description=(
+        "Everything after NAME is sent as typed, apostrophes and all; no quoting needed. "
+        "If the whole message is wrapped in one pair of quotes, they are removed."
+    ),
+    examples=("send coder-1 run the tests and fix what fails", "send docs it's fine, ship it"),
+)
+
+USAGE = CommandSpec(
+    name="usage",
+    summary="Show how many tokens the agents used, and what they cost.",
+    args=(
+        ArgSpec(
+            "NAME",
+            "The agent whose usage to show, e.g. `coder-1`; every agent if left out.",
+            required=False,
+        ),
+    ),
+    flags=(
+        FlagSpec(
+            "window",
+            "str",
+            f"How far back to count (default {DEFAULT_WINDOW}): the last 5 hours, since "
+            "midnight, the last 7 or 30 days.",
+            "WINDOW",
+            choices=WINDOWS,
+        ),
+        FlagSpec(
+            "host",
+            "str",
+            "Only the agents that ran on this host (`local`: this machine; `hosts` lists "
+            "the others).",
+            "H",
+        ),
+    ),
+    description=(
+        "Sums what the metering proxy recorded, per agent and model: requests, input, "
+        "output, cache read and cache write tokens, and the cost where the model has a "
+        "price in the config. Requests that were cut short, could not be metered, were "
+        "refused or failed are counted below the table. `--window` is `5h`, `today` (the "
+        "default: since local midnight), `7d` or `30d`."
+    ),
+    examples=("usage coder-1 --window 7d", "usage --host box2"),
+)
+
+PACE = CommandSpec(
+    name="pace",
+    summary="Show each budget's pace: used, limit, projection and status.",
+    description=(
+        "One row per budget: its scope and window (and when it resets), tokens used and "
+        "the limit, the pace ratio (use so far ÷ the even spread of the limit over the "
+        "window so far; 1.00× is on pace), the use projected at the reset and when the "
+        "limit runs out at the current burn rate, the status (under, on or over pace, or "
+        "exhausted), the enforcement step (downgrade, queued until a time, refuse), and "
+        "where the numbers come from: `provider` (its quota headers), `metering` (our "
+        "proxy) or `estimated`. Active bursts are listed below. No LLM is asked."
+    ),
+    examples=("pace",),
+)
+
+REPORT = CommandSpec(
+    name="report",
+    summary="Post the pacing report now: the pace table and a chart.",
+    description=(
+        "The table `pace` shows, with a PNG chart: for every budget's current window, "
+        "cumulative use against the even-spread line, the limit, the reset, now, and the "
+        "projection to the reset at the current burn rate. The same report is posted "
+        "on the configured schedule."
+    ),
+    examples=("report",),
+)
+
+_SCOPE = ArgSpec(
+    "SCOPE", "Whose budget: `global`, `group:`, `agent:`, `account:` or `provider:NAME`."
+)
+_MOMENT = (
+    "`HH:MM` (the next such time, in the configured timezone), an ISO date and time "
+    "(`2025-04-01T09:00`), or a duration from now (`2h`, `1d12h`)"
+)
+
+BUDGET_SET = CommandSpec(
+    name="set",
+    summary="Set a scope's budget: its limit per window.",
+    args=(
+        _SCOPE,
+        ArgSpec(
+            "LIMIT",
+            "Tokens per window (`5M`, `500k`, `1200000`); with `--usd`, dollars (`25`, `12.50`).",
+        ),
+    ),
+    flags=(
+        FlagSpec(
+            "window",
+            "str",
+            "When the allowance resets (required): a duration (`5h`, `7d`, `90m`), `daily`, "
+            "`weekly`, `monthly` or `fixed`.",
+            "W",
+        ),
+        FlagSpec("reset-at", "str", f"When the current window ends: {_MOMENT}.", "T"),
+        FlagSpec(
+            "confidence",
+            "str",
+            "How sure the reset time is (default `user`).",
+            "C",
+            choices=("provider", "user", "estimated", "unknown"),
+        ),
+        FlagSpec("usd", "bool", "LIMIT is in US dollars, not tokens."),
+    ),
+    control=True,
+    admin_only=True,
+    description=(
+        "Replaces the budget of SCOPE, the config's included (it keeps that budget's ladder, "
+        "account and tolerance), and survives restarts. Calendar windows (`daily`, `weekly`, "
+        "`monthly`) reset at midnight in the configured timezone and take no `--reset-at`; "
+        "`fixed` needs one. On any problem nothing changes."
+    ),
+    examples=(
+        "budget set global 50M --window 7d",
+        "budget set agent:coder-1 25 --usd --window daily",
+        "budget set group:backend 5M --window fixed --reset-at 2025-04-01T00:00",
+    ),
+)
+
+BUDGET_ALLOW_BURST = CommandSpec(
+    name="allow-burst",
+    summary="Let a scope spend past its pace for a while.",
+    args=(_SCOPE,),
+    flags=(
+        FlagSpec("until", "str", f"When the burst ends (required): {_MOMENT}.", "T"),
+        FlagSpec("reason", "str", "Why, for the report and the audit trail; quote it.", "TEXT"),
+    ),
+    control=True,
+    admin_only=True,
+    description=(
+        "Until the burst ends, the scope's agents are not downgraded or held for being over "
+        "pace; the hard limit still holds. `budget`, `pace` and the report show it with who "
+        "granted it, until when and why."
+    ),
+    examples=(
+        'budget allow-burst group:backend --until 18:00 --reason "release day"',
+        "budget allow-burst agent:coder-1 --until 2h",
+    ),
+)
+
+BUDGET = CommandSpec(
+    name="budget",
+    summary="Show every budget and how it stands; set one, or allow a burst.",
+    description=(
+        "One row per budget: its scope, window and next reset, use against the limit, the "
+        "pace ratio (1.00× is the even spread of the limit over the window), the status "
+        "(under, on or over pace, or exhausted), the enforcement step, and where the numbers "
+        "come from: `provider` (its quota headers), `metering` (our proxy) or `estimated`. "
+        "Active bursts are listed below. The most specific scope with a budget governs an "
+        "agent: its own, else its group's, else the global one. `budget set` and "
+        "`budget allow-burst` need the admin role."
+    ),
+    examples=("budget", "budget set global 50M --window 7d"),
+    subcommands=(BUDGET_SET, BUDGET_ALLOW_BURST),
+)
+
+SCHEDULE_ADD = CommandSpec(
+    name="add",
+    summary="Run a command at set times, as you, until the schedule is removed.",
+    args=(
+        ArgSpec(
+            "CRON",
+            'When to run it: a crontab expression in quotes, e.g. "0 2 * * *" — minute, hour, '
+            "day of month, month, day of week.",
+        ),
+        ArgSpec(
+            "COMMAND",
+            "The command to run, as you would type it: the rest of the line.",
+            rest=True,
+        ),
+    ),
+    control=True,
+    admin_only=True,
+    description=(
+        "COMMAND is checked now — it must be a command you may run, and not `schedule` "
+        "itself — and saved with CRON. At each time CRON names, in the configured "
+        "`timezone` (UTC unless set), COMMAND runs as if you typed it then, in this room: "
+        "your role is looked up again, and if you are no longer an admin or operator the "
+        "run is refused; either way it is in the audit trail as yours, from the schedule. "
+        "Schedules survive restarts; a run missed while Fleetwarden was down is made up at "
+        "start if it was due in the last 5 minutes. As in crontab, 0 and 7 are Sunday; "
+        "giving both a day of month and a day of week is refused (make two schedules)."
+    ),
+    examples=(
+        'schedule add "0 2 * * *" spawn reviewer --prompt "review yesterday\'s merges"',
+        'schedule add "*/30 9-17 * * mon-fri" ps',
+    ),
+)
+
+SCHEDULE_LIST = CommandSpec(
+    name="list",
+    summary="List the schedules: what runs when, and how the last run went.",
+    description=(
+        "Each schedule's id, crontab expression, command, who set it up, its next run "
+        "(in the configured `timezone`) and its last run with the outcome."
+    ),
+    examples=("schedule list",),
+)
+
+SCHEDULE_REMOVE = CommandSpec(
+    name="remove",
+    summary="Remove a schedule: its command no longer runs.",
+    args=(ArgSpec("ID", "The schedule's number, as `schedule list` shows it."),),
+    control=True,
+    admin_only=True,
+    description="A run already under way finishes; no later one starts.",
+    examples=("schedule remove 3",),
+)
+
+SCHEDULE = CommandSpec(
+    name="schedule",
+    summary="List the schedules; add or remove one.",
+    description=(
+        "Without a subcommand, the same as `schedule list`. `schedule add` and "
+        "`schedule remove` need the admin role."
+    ),
+    examples=("schedule", 'schedule add "0 9 * * mon" usage --window 7d'),
+    subcommands=(SCHEDULE_ADD, SCHEDULE_LIST, SCHEDULE_REMOVE),
+)
+
+WHOAMI = CommandSpec(
+    name="whoami",
+    summary="Show who you are to Fleetwarden and what you may do.",
+    description=(
+        "Shows your user id as Fleetwarden sees it and your role. Commands that change "
+        "something (spawn, stop, restart, send) need the operator role."
+    ),
+    examples=("whoami",),
+)
+
+ROSTER_RELOAD = CommandSpec(
+    name="reload",
+    summary="Read the roster and the operators again from the config file and apply them.",
+    control=True,
+    description=(
+        "Reads the config file again and validates it; on any problem nothing changes and "
+        "the problems are shown. Otherwise the `operators` list applies at once (someone "
+        "removed or given another role is out of their dashboard sessions on their next "
+        "request), agents new to the roster become known (and start, "
+        "if `autostart`), and agents that are not running get their new settings. Running "
+        "agents are never touched: a changed one keeps running as it was until `restart`, "
+        "a removed one until `stop`. The watchdog never restarts a removed agent; `ps` "
+        "marks it `not in roster` until it is back in the file or spawned again."
+    ),
+    examples=("roster reload",),
+)
+
+ROSTER = CommandSpec(
+    name="roster",
+    summary="Show the roster: the agents the config file defines.",
+    description=(
+        "Lists each roster agent with its runtime, model, class, backend, restart policy "
+        "and whether it starts with Fleetwarden. `roster reload` applies an edited config."
+    ),
+    examples=("roster", "roster reload"),
+    subcommands=(ROSTER_RELOAD,),
+)
+
+WATCH = CommandSpec(
+    name="watch",
+    summary="Show what an agent's screen shows right now.",
+    args=(_AGENT,),
+    flags=(
+        FlagSpec(
+            "follow",
+            "bool",
+            "Post the screen again whenever it changes: every 10 s, for up to 5 minutes.",
+        ),
+    ),
+    description=(
+        "A read-only snapshot of the agent's terminal: the visible pane of a tmux agent, the "
+        "last lines of a subprocess agent's output. It goes into the agent's thread where "
+        "there is one. With `--follow`, changes are posted for a while (bounded: at most "
+        "30 updates, and it ends when the agent does)."
+    ),
+    examples=("watch coder-1", "watch coder-1 --follow"),
+)
+
+COMMANDS: tuple[CommandSpec, ...] = (
+    HELP,
+    PS,
+    SPAWN,
+    STOP,
+    RESTART,
+    FREEZE,
+    RESUME,
+    SEND,
+    INTERRUPT,
+    PERMISSIONS,
+    APPROVE,
+    DENY,
+    ANSWER,
+    PENDING,
+    LOGS,
+    RUNS,
+    WATCH,
+    USAGE,
+    PACE,
+    REPORT,
+    BUDGET,
+    ROSTER,
+    FORGET,
+    SCHEDULE,
+    ACCOUNTS,
+    QUEUE,
+    CANCEL,
+    EGRESS,
+    HOSTS,
+    DASHBOARD,
+    VERIFY,
+    WHOAMI,
+)

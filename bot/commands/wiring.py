@@ -1,0 +1,156 @@
+"""The commands phase of the app: handlers, the ACL, a grammar per connector prefix,
+operator schedules, the spawn queue and the router over them."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.app import assembly as wiring
+from bot.approvals.answers import ApprovalDesk
+from bot.approvals.commands import ApprovalCommands, SessionLevers
+from bot.chat.ordering import Ordering
+from bot.commands.acl import Acl
+from bot.commands.confirmations import ConfirmationDesk
+from bot.commands.grammar import Grammar
+from bot.commands.handlers.agents import Handlers
+from bot.commands.handlers.egress import EgressCommands
+from bot.commands.handlers.forget import ForgetCommand
+from bot.commands.handlers.hosts import HostCommands
+from bot.commands.handlers.levers import Levers
+from bot.commands.handlers.queue import QueueCommands
+from bot.commands.handlers.resume import LimitCommands
+from bot.commands.handlers.runs import RunCommands
+from bot.commands.handlers.schedules import ScheduleCommands
+from bot.commands.handlers.spawn_queue import SpawnQueue
+from bot.commands.handlers.spawn_spend import SpawnSpend
+from bot.commands.handlers.verify import VerifyCommand
+from bot.commands.handlers.watch_follow import ScreenFollower
+from bot.commands.router import Router
+from bot.commands.specs import COMMANDS
+from bot.config import Config
+from bot.dashboard.command import DashboardCommands
+from bot.dashboard.signin import SignIns
+from connectors.base import Connector
+from fleet.accounts.book import AccountBook
+from fleet.approvals.service import Approvals
+from fleet.budgets.service import BudgetService
+from fleet.clock import Clock
+from fleet.errors import FleetError
+from fleet.hosts.service import Hosts
+from fleet.ledger import Ledger
+from fleet.model import AgentSpec
+from fleet.notices import NoticeBoard
+from fleet.sandbox.service import Sandboxes
+from fleet.supervisor.fleet import Fleet, RosterDiff
+from scheduler.context import JobContext
+from scheduler.jobs import FleetScheduler
+
+
+def spawn_spend(cfg: Config, ledger: Ledger, fleet: Fleet, budgets: BudgetService) -> SpawnSpend:
+    """``spawn``'s cap on a run and its estimate of what a run costs."""
+
+    async def spec_of(name: str) -> AgentSpec | None:
+        try:
+            return await fleet.spec(name)
+        except FleetError:  # not known yet (an ad hoc agent's first spawn), or a bad name
+            return None
+
+    priced = cfg.prices.priced if cfg.metering is not None else None
+    return SpawnSpend(ledger, spec_of, priced=priced, governing=budgets.governing_status)
+
+
+@dataclass(frozen=True, slots=True)
+class Commands:
+    """What the commands phase builds for the phases after it."""
+
+    router: Router
+    acl: Acl
+    schedules: ScheduleCommands
+    queue: SpawnQueue
+    approvals: ApprovalDesk
+    signins: SignIns | None  # the dashboard's, when the config has one
+
+
+def build_commands(
+    cfg: Config,
+    *,
+    ledger: Ledger,
+    fleet: Fleet,
+    budgets: BudgetService,
+    scheduler: FleetScheduler[JobContext],
+    follower: ScreenFollower,
+    clock: Clock,
+    reports_dir: Path,
+    reload_roster: Callable[[], Awaitable[RosterDiff]] | None,
+    accounts: AccountBook | None,
+    queue: SpawnQueue,
+    connector_named: Callable[[str], Connector | None],
+    sandboxes: Sandboxes | None = None,
+    notices: NoticeBoard | None = None,
+    ordering: Ordering | None = None,
+    approvals: Approvals | None = None,
+    hosts: Hosts | None = None,
+    problems: Callable[[], list[str]] = list,
+) -> Commands:
+    """``ordering``: the notifier's, so that notices about an agent wait for the answer to
+    a command about it. ``approvals``: the app's requests (a fresh service if not given).
+    ``problems``: what is wrong beyond the agents, for ``ps``."""
+    handlers = Handlers(
+        fleet=fleet,
+        specs=COMMANDS,
+        clock=clock,
+        prefix=cfg.command_prefix,
+        reload_roster=reload_roster,
+        follow_screen=follower.follow,
+        budgets=budgets,
+        reports_dir=reports_dir,
+        defer=queue.defer,
+        accounts=accounts,
+        gate=queue,
+        spend=spawn_spend(cfg, ledger, fleet, budgets),
+        problems=problems,
+    )
+    acl = Acl(wiring.grants_of(cfg))
+    signins = SignIns(ledger, acl, clock) if cfg.dashboard is not None else None
+    grammar = Grammar(COMMANDS, prefix=cfg.command_prefix)
+    grammars = {name: Grammar(COMMANDS, prefix=p) for name, p in wiring.prefixes(cfg).items()}
+    schedules = ScheduleCommands(
+        ledger=ledger,
+        scheduler=scheduler,
+        grammar_for=lambda connector: grammars.get(connector, grammar),
+        clock=clock,
+        timezone=cfg.timezone,  # crontab times are read, and shown, in this zone
+    )
+    desk = ConfirmationDesk(ledger, clock)
+    approvals = approvals or Approvals(ledger, clock)
+    answers = ApprovalDesk(approvals, acl, ledger, fleet.outputs.open_runs)
+    live = fleet if isinstance(fleet, SessionLevers) else None
+    levers = Levers(fleet=fleet, ledger=ledger, desk=desk, stop_one=handlers.stop, queue=queue)
+    router = Router(
+        grammar=grammar,
+        grammars=grammars,
+        acl=acl,
+        handlers={
+            **handlers.table(),
+            **schedules.table(),
+            **LimitCommands(fleet).table(),
+            **ForgetCommand(fleet, approvals).table(),
+            **VerifyCommand(cfg.state_dir, matrix=cfg.matrix is not None).table(),
+            **QueueCommands(queue).table(),
+            **RunCommands(fleet, cfg.defaults.logs_lines).table(),
+            **EgressCommands(fleet, sandboxes, notices).table(),
+            **DashboardCommands(signins, cfg.dashboard, connector_named).table(),
+            **HostCommands(hosts or Hosts((), env={}, clock=clock), ledger, clock.now).table(),
+            **levers.table(),  # `freeze`, and `stop` with `all` before the ordinary one
+            **ApprovalCommands(approvals, answers, clock, live, cfg.command_prefix).table(),
+        },
+        ledger=ledger,
+        ordering=ordering,
+        confirmations=desk,
+        approvals=answers,
+    )
+    queue.attach(router, connector_named)
+    fleet.subscribe(queue.on_fleet_event)
+    return Commands(router, acl, schedules, queue, answers, signins)

@@ -1,0 +1,185 @@
+"""The validated configuration as the app uses it: :class:`Config`, resolved from the
+file's sections (:class:`~bot.config.schema.ConfigFile`) with paths made absolute, the
+implicit accounts added and each section's settings built."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel
+
+from bot.config.defaults import Defaults
+from bot.config.schema import ConfigFile, LogLevel, Operator
+from bot.dashboard.settings import DashboardSettings
+from connectors.console_config import ConsoleConfig
+from connectors.discord.config import DiscordConfig
+from connectors.matrix.config import MatrixConfig
+from fleet.accounts.model import Account, AccountSet, implicit_account, key_vars_of
+from fleet.accounts.schema import account_set
+from fleet.agents.roster import AgentEntry
+from fleet.budgets.model import Budget, Groups
+from fleet.budgets.schema import budgets_of, groups_of
+from fleet.hosts.schema import HostEntry
+from fleet.ledger.location import is_url
+from fleet.metering.config import MeteringSettings, PriceTable, ProviderRoute
+from fleet.metering.schema import price_table, provider_routes
+from scheduler.config import PacingSettings
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The validated configuration, paths absolute. Built once at the entry point."""
+
+    source: Path | None
+    """The config file it came from; ``None`` for the embedded defaults."""
+    state_dir: Path
+    """Absolute; may not exist yet."""
+    workdirs: Path | None
+    """Absolute: the directory of agents' workdirs every sandbox hides whole, if named."""
+    ledger_path: Path
+    """Absolute: ``ledger`` from the file, else ``<state_dir>/ledger.db`` (also with a
+    PostgreSQL ledger: the lock beside it keeps one orchestrator per state dir)."""
+    ledger_url: str | None
+    """The PostgreSQL ledger's URL (no password in it); ``None``: the SQLite file."""
+    ledger_password_env: str | None
+    """The variable holding the PostgreSQL ledger's password, if the config names one."""
+    command_prefix: str
+    log_level: LogLevel
+    operators: tuple[Operator, ...]
+    """As listed; :meth:`effective_operators` adds the console user."""
+    console: ConsoleConfig | None
+    """The console connector's settings, or ``None`` when it does not run."""
+    matrix: MatrixConfig | None
+    """The Matrix connector's settings, or ``None`` when it does not run."""
+    discord: DiscordConfig | None
+    """The Discord connector's settings, or ``None`` when it does not run."""
+    agents: tuple[AgentEntry, ...]
+    """The roster, in file order; :meth:`AgentEntry.to_spec` with ``defaults`` to launch."""
+    defaults: Defaults
+    metering: MeteringSettings | None
+    """The proxy's settings, or ``None`` when metering is off."""
+    providers: dict[str, ProviderRoute]
+    """Every provider by name: the built-in ones, as the config overrides and extends them."""
+    prices: PriceTable
+    timezone: ZoneInfo
+    """Calendar windows, ``reset_at`` without an offset, the report's cron, times shown."""
+    groups: Groups
+    hosts: tuple[HostEntry, ...]
+    """The `hosts:` section, in file order."""
+    dashboard: DashboardSettings | None
+    """The web dashboard's settings, or ``None`` when it is off."""
+    budgets: dict[str, Budget]
+    """The config's budgets by scope (``str(scope)``); ``budget set`` may replace one."""
+    accounts: AccountSet
+    """Every account and pool, with the implicit ``api_key`` accounts agents' ``secret_env``
+    makes when metering is on."""
+    pacing: PacingSettings
+    document: ConfigFile = field(repr=False)
+    """The validated file, section by section (paths in it already resolved)."""
+
+    @classmethod
+    def default(cls, cwd: Path) -> Config:
+        """The embedded defaults: the console as an admin, state in ``cwd/.fleetwarden``."""
+        return cls.from_document(ConfigFile(), source=None, base_dir=cwd)
+
+    @classmethod
+    def from_document(cls, document: ConfigFile, *, source: Path | None, base_dir: Path) -> Config:
+        """Resolve a validated file against ``base_dir`` (absolute: the file's directory)."""
+        state_dir = absolute_path(base_dir, document.state_dir)
+        ledger = document.ledger
+        console = ConsoleConfig() if document.connectors is None else document.connectors.console
+        matrix = None if document.connectors is None else document.connectors.matrix
+        discord = None if document.connectors is None else document.connectors.discord
+        timezone = ZoneInfo(document.timezone)
+        return cls(
+            source=source,
+            state_dir=state_dir,
+            workdirs=None
+            if document.workdirs is None
+            else absolute_path(base_dir, document.workdirs),
+            ledger_path=state_dir / "ledger.db"
+            if ledger is None or is_url(ledger)
+            else absolute_path(base_dir, Path(ledger)),
+            ledger_url=ledger if ledger is not None and is_url(ledger) else None,
+            ledger_password_env=document.ledger_password_env,
+            command_prefix=document.command_prefix,
+            log_level=document.log_level,
+            operators=document.operators,
+            console=console if console is not None and console.enabled else None,
+            matrix=matrix if matrix is not None and matrix.enabled else None,
+            discord=discord if discord is not None and discord.enabled else None,
+            agents=document.agents,
+            defaults=document.defaults,
+            metering=document.metering.settings() if document.metering.enabled else None,
+            providers=provider_routes(document.providers),
+            prices=price_table(document.prices, document.price_default),
+            timezone=timezone,
+            groups=groups_of(document.groups),
+            hosts=document.hosts,
+            dashboard=document.dashboard.settings(state_dir)
+            if document.dashboard is not None
+            else None,
+            budgets=budgets_of(document.budgets, timezone),
+            accounts=account_set(
+                document.accounts,
+                document.account_pools,
+                implicit_accounts(document.agents, document.defaults.runtime)
+                if document.metering.enabled
+                else (),
+            ),
+            pacing=document.pacing.settings(),
+            document=document,
+        )
+
+    def effective_operators(self) -> tuple[Operator, ...]:
+        """``operators``, plus the console user with the console's role when the console
+        runs and no entry (for any connector, or for ``console``) names that user."""
+        if self.console is None:
+            return self.operators
+        user = self.console.user_id
+        if any(op.id == user and op.connector in (None, "console") for op in self.operators):
+            return self.operators
+        return (*self.operators, Operator(id=user, role=self.console.role, connector="console"))
+
+    def secret_env_names(self) -> frozenset[str]:
+        """Every variable the config names as holding a secret: the value of each ``*_env``
+        key anywhere, and every agent's ``secret_env``. For the log redactor."""
+        return frozenset(_env_names(self.document))
+
+
+def implicit_accounts(agents: Iterable[AgentEntry], default_runtime: str) -> list[Account]:
+    """The ``api_key`` accounts agents' ``secret_env`` entries stand for."""
+    return [
+        implicit_account(variable, provider)
+        for agent in agents
+        for variable, provider in key_vars_of(
+            agent.runtime or default_runtime, agent.secret_env
+        ).items()
+    ]
+
+
+def absolute_path(base_dir: Path, path: Path) -> Path:
+    """``path`` made absolute against ``base_dir`` and normalised."""
+    return Path(os.path.normpath(base_dir / path))
+
+
+def _env_names(value: object) -> Iterator[str]:
+    if isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            item = getattr(value, name)
+            if not name.endswith("_env"):
+                yield from _env_names(item)
+            elif isinstance(item, str):
+                yield item
+            elif isinstance(item, tuple | list | frozenset):
+                yield from (entry for entry in item if isinstance(entry, str))
+    elif isinstance(value, tuple | list):
+        for item in value:
+            yield from _env_names(item)
+    elif isinstance(value, dict):  # sections keyed by name, such as `accounts`
+        for item in value.values():
+            yield from _env_names(item)

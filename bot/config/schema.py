@@ -1,0 +1,342 @@
+"""The schema of ``fleetwarden.yaml`` (:class:`ConfigFile` and its sections) and the
+validated result, :class:`Config`.
+
+Sections live next to what they configure: an agent entry in :mod:`fleet.agents.roster`, each
+connector's settings beside the connector (:mod:`connectors.console_config`). Reading and
+checking a file is :mod:`bot.config.load`; :mod:`bot.config` re-exports both.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from bot.config.defaults import Defaults
+from bot.dashboard.settings import DashboardSection
+from connectors.console_config import ConsoleConfig, Role
+from connectors.discord.config import DiscordConfig, snowflake
+from connectors.matrix.config import MatrixConfig
+from fleet.accounts.schema import AccountsSection, PoolsSection
+from fleet.agents.roster import AgentEntry
+from fleet.budgets.schema import (
+    DEFAULT_TIMEZONE,
+    BudgetEntry,
+    GroupsSection,
+    TimezoneName,
+)
+from fleet.hosts.schema import HostEntry
+from fleet.ledger.location import check_url, is_url
+from fleet.metering.schema import (
+    MeteringSection,
+    PriceEntry,
+    Prices,
+    Providers,
+)
+from fleet.schema import ConfigPath, EnvVarName, check_known, resolve_path
+from fleet.supervisor.caps import LimitsSection
+from scheduler.config import PacingSection
+
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+_MAX_PREFIX = 8
+
+# --- The schema -------------------------------------------------------------------------
+
+
+class Operator(BaseModel):
+    """A person allowed to talk to the bot, and what they may do.
+
+    Messages from anyone not listed are ignored, never answered. The console user needs
+    no entry: it gets `connectors.console.role` unless an entry names its `user_id`.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(
+        min_length=1,
+        description=(
+            'The person\'s user id on the connector: a Matrix user id ("@alice:example.org"), '
+            'a Discord user id (the number, in quotes), or the console\'s `user_id` ("console"). '
+            'On Discord, `role:<role id>` names everyone with that role ("role:1234567890123").'
+        ),
+    )
+    role: Role = Field(
+        description=(
+            "What they may do: `viewer` (read-only commands), `operator` (also start, stop "
+            "and talk to agents), `admin` (also budgets, bursts and roster reloads)."
+        ),
+    )
+    connector: str | None = Field(
+        default=None,
+        description=(
+            "Match this id only on this connector (e.g. `console`). Default: on every connector."
+        ),
+    )
+
+    @field_validator("connector")
+    @classmethod
+    def _known_connector(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return check_known("connector", value, tuple(ConnectorsSection.model_fields))
+
+    @field_validator("id")
+    @classmethod
+    def _role_id(cls, value: str) -> str:
+        if value.startswith("role:"):
+            return f"role:{snowflake(value.removeprefix('role:'), 'role')}"
+        return value
+
+
+class ConnectorsSection(BaseModel):
+    """The chat connectors to run, one key per connector.
+
+    Only the connectors listed here run. Without a `connectors` key at all, the console
+    runs; with one, a deployment (a service with no terminal) can leave the console out.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    console: ConsoleConfig | None = Field(
+        default=None,
+        description=(
+            "The terminal: commands on stdin, replies on stdout. An empty `console:` runs it "
+            "with the defaults."
+        ),
+    )
+
+    matrix: MatrixConfig | None = Field(
+        default=None,
+        description="A Matrix homeserver account and the rooms it serves (see the Matrix section).",
+    )
+
+    discord: DiscordConfig | None = Field(
+        default=None,
+        description=(
+            "A Discord bot serving one control channel, one thread per agent (see the "
+            "Discord section)."
+        ),
+    )
+
+    @field_validator("console", mode="before")
+    @classmethod
+    def _empty_means_defaults(cls, value: object) -> object:
+        return {} if value is None else value
+
+
+class ConfigFile(BaseModel):
+    """The config file, `fleetwarden.yaml`. Every key is optional: an empty file means the
+    defaults. Relative paths are resolved against the file's directory."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    state_dir: ConfigPath = Field(
+        default=Path(".fleetwarden"),
+        description=(
+            "Where Fleetwarden keeps its state: the ledger, agents' run directories and logs, "
+            "the lock that stops two instances sharing it. Default: `.fleetwarden` next to "
+            "the config file."
+        ),
+    )
+    workdirs: ConfigPath | None = Field(
+        default=None,
+        description=(
+            "A directory holding the agents' workdirs on this machine (e.g. "
+            "`/srv/fleet/work`): every sandbox hides it whole and shows only its own "
+            "workdir inside, so an agent cannot see a workdir made or named after it "
+            "started. Created (0700) if missing. Without it, a sandbox hides the other "
+            "workdirs the roster and the ledger name when it starts."
+        ),
+    )
+    ledger: str | None = Field(
+        default=None,
+        description=(
+            "Where the ledger is: a SQLite database file (default: `ledger.db` in "
+            "`state_dir`), or a PostgreSQL database, "
+            "`postgresql://USER@HOST:PORT/DATABASE`, which several orchestrators (an active "
+            "one and its standby) can share. No password in the URL: see "
+            "`ledger_password_env`."
+        ),
+    )
+    ledger_password_env: EnvVarName | None = Field(
+        default=None,
+        description=(
+            "With a PostgreSQL `ledger`: the environment variable holding its password. "
+            "Without it libpq's own PGPASSWORD or PGPASSFILE (`~/.pgpass`) apply."
+        ),
+    )
+    command_prefix: str = Field(
+        default="!",
+        description=(
+            "What starts a command in a chat room, e.g. `!ps` (a mention works too; optional "
+            'on the console). 1-8 characters, no spaces; quote it in YAML: `"!"`.'
+        ),
+    )
+    log_level: LogLevel = Field(
+        default="info",
+        description="How much Fleetwarden logs: `debug`, `info`, `warning` or `error`.",
+    )
+    operators: tuple[Operator, ...] = Field(
+        default=(),
+        description="Who may talk to the bot, and with which role. Anyone else is ignored.",
+    )
+    connectors: ConnectorsSection | None = Field(
+        default=None,
+        description="The chat connectors to run. Default (no `connectors` key): the console.",
+    )
+    agents: tuple[AgentEntry, ...] = Field(
+        default=(),
+        description=(
+            "The roster: the agents Fleetwarden knows by name. Either the list itself, or the "
+            "path of a YAML file holding the list (relative to this file's directory; "
+            "relative paths inside it resolve against its own directory)."
+        ),
+    )
+    metering: MeteringSection = Field(
+        default_factory=MeteringSection,
+        description="The metering proxy on 127.0.0.1 that counts every token agents spend.",
+    )
+    providers: Providers = Field(
+        default_factory=dict,
+        description=(
+            "Providers agents reach through the proxy, by name. Built in: `anthropic` "
+            "(https://api.anthropic.com) and `openai` (https://api.openai.com); an entry "
+            "with their name replaces the upstream, e.g. to use a gateway."
+        ),
+    )
+    accounts: AccountsSection = Field(
+        default_factory=dict,
+        description=(
+            "The accounts that pay for agents' model requests, by name: API keys, Claude "
+            "subscriptions and ChatGPT logins (see the Accounts section). The metering "
+            "proxy holds their credentials and injects them; agents hold placeholders."
+        ),
+    )
+    account_pools: PoolsSection = Field(
+        default_factory=dict,
+        description=(
+            "Pools of accounts of one provider, by name: an agent naming a pool starts each "
+            "run on the account with the most room, and moves off one its provider refuses."
+        ),
+    )
+    prices: Prices = Field(
+        default_factory=dict,
+        description=(
+            "Token prices by model name, exactly as the provider reports the model "
+            "(e.g. `claude-sonnet-4-5-20250929`). Models without a price are metered in "
+            "tokens only, and `usage` says so; a budget in dollars refuses their requests "
+            "unless `price_default` is set."
+        ),
+    )
+    price_default: PriceEntry | None = Field(
+        default=None,
+        description=(
+            "The price of every model `prices` does not list. Without it such a model costs "
+            "nothing it could be charged, so a budget with `limit_usd` refuses its requests, "
+            "naming the model; with it, they are charged at this price."
+        ),
+    )
+    timezone: TimezoneName = Field(
+        default=DEFAULT_TIMEZONE,
+        description=(
+            "The IANA time zone (e.g. `Europe/Berlin`) of calendar budget windows (`daily`, "
+            "`weekly`, `monthly`), of `reset_at` times written without an offset, of "
+            "`pacing.report_cron` and of operator schedules (`schedule add`), and of times "
+            "shown in budget and schedule answers."
+        ),
+    )
+    groups: GroupsSection = Field(
+        default_factory=dict,
+        description=(
+            "Groups of agents by name, for budgets over several agents (`group:NAME`). "
+            "Groups may nest through `parent`."
+        ),
+    )
+    budgets: tuple[BudgetEntry, ...] = Field(
+        default=(),
+        description=(
+            "Spending limits, one per scope (`global`, `group:NAME`, `agent:NAME`). The most "
+            "specific scope with a budget governs an agent; `budget set` may replace one."
+        ),
+    )
+    hosts: tuple[HostEntry, ...] = Field(
+        default=(),
+        description=(
+            "Other machines reached over SSH, each with its host key on record (`fleetwarden "
+            "hosts trust NAME` records it). `hosts` in chat and `fleetwarden hosts check` show "
+            "whether each is reachable, its load, free disk and agent CLIs."
+        ),
+    )
+    dashboard: DashboardSection | None = Field(
+        default=None,
+        description=(
+            "The read-only web dashboard, its JSON API and Prometheus `/metrics`, served by "
+            "the orchestrator. Off when the section is absent; `dashboard: {}` serves it on "
+            "127.0.0.1:8750. Sign in with the `dashboard` command."
+        ),
+    )
+    limits: LimitsSection = Field(
+        default_factory=LimitsSection, description="Fleet-wide limits: how many agents may run."
+    )
+    pacing: PacingSection = Field(
+        default_factory=PacingSection,
+        description="How budgets are paced: the tick that applies the law, and the report.",
+    )
+    defaults: Defaults = Field(
+        default_factory=Defaults, description="Fleet-wide defaults for agents and commands."
+    )
+
+    @field_validator("ledger")
+    @classmethod
+    def _ledger(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        if is_url(value):
+            try:
+                return check_url(value)
+            except ValueError as exc:
+                raise PydanticCustomError(
+                    "ledger_url", "the PostgreSQL URL {problem}", {"problem": str(exc)}
+                ) from None
+        if value == "":
+            raise PydanticCustomError(
+                "empty_path", "must not be empty: give a path or leave it out"
+            )
+        return str(resolve_path(Path(value), info))
+
+    @model_validator(mode="after")
+    def _password_needs_url(self) -> ConfigFile:
+        if self.ledger_password_env is not None and (
+            self.ledger is None or not is_url(self.ledger)
+        ):
+            raise PydanticCustomError(
+                "password_without_url",
+                "ledger_password_env is only for a PostgreSQL ledger: set `ledger` to "
+                "postgresql://USER@HOST:PORT/DATABASE, or remove ledger_password_env",
+            )
+        return self
+
+    @field_validator("command_prefix")
+    @classmethod
+    def _check_prefix(cls, value: str) -> str:
+        if not value:
+            raise PydanticCustomError(
+                "prefix_empty", 'must not be empty (in YAML, quote it: command_prefix: "!")'
+            )
+        if any(char.isspace() for char in value):
+            raise PydanticCustomError("prefix_space", "must not contain spaces")
+        if len(value) > _MAX_PREFIX:
+            raise PydanticCustomError(
+                "prefix_long", f"must be at most {_MAX_PREFIX} characters, found {len(value)}"
+            )
+        return value
+
+    @field_validator("connectors", mode="before")
+    @classmethod
+    def _empty_means_none_listed(cls, value: object) -> object:
+        # `connectors:` with nothing under it lists no connector; that is not the same
+        # as leaving the key out (which runs the console).
+        return {} if value is None else value

@@ -1,0 +1,181 @@
+"""Pure renderers for the ``budget`` commands: budgets and bursts in, markdown out.
+
+Times are shown in the configured timezone: ``HH:MM`` on today's date, with the date
+otherwise. (The longer pacing table of ``pace`` and the report is :mod:`bot.render.report`; the
+words both
+use for amounts, shares and pace are at the end of this module.)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import datetime, tzinfo
+from typing import Final
+
+from bot.render.fleet import compact, duration, money, table
+from fleet.budgets.model import (
+    Budget,
+    BudgetStatus,
+    Burst,
+    PaceStatus,
+    Step,
+    WindowKind,
+)
+
+NO_BUDGETS = (
+    "No budgets configured. An admin sets one with `budget set SCOPE LIMIT --window W`, "
+    "e.g. `budget set global 50M --window 7d`, or in the config file's `budgets`."
+)
+_DASH = "–"
+
+
+def budgets(statuses: Sequence[BudgetStatus], now: datetime, tz: tzinfo) -> str:
+    """The ``budget`` table: one row per budget, then the active bursts."""
+    if not statuses:
+        return NO_BUDGETS
+    rows = [_row(status, now, tz) for status in statuses]
+    headers = ["scope", "window", "used / limit", "pace", "status", "step", "source"]
+    parts = [table(headers, rows)]
+    bursts = _active_bursts(statuses, now)
+    if bursts:
+        parts.append("**Bursts**\n" + "\n".join(burst_line(b, now, tz) for b in bursts))
+    if any(status.budget.source == "command" for status in statuses):
+        parts.append("\\* set with `budget set`: it replaces the config's budget of that scope.")
+    return "\n\n".join(parts)
+
+
+def budget_set(applied: Budget, replaced: Budget | None, now: datetime, tz: tzinfo) -> str:
+    """The answer to ``budget set``: what is in force now, and what it replaced."""
+    text = f"Budget for `{applied.scope}` set: {describe(applied, now, tz)}."
+    if replaced is None:
+        return text
+    where = "the config's" if replaced.source == "config" else "the"
+    return text + f" It replaces {where} budget of {describe(replaced, now, tz)}."
+
+
+def burst_granted(burst: Burst, now: datetime, tz: tzinfo) -> str:
+    """The answer to ``budget allow-burst``."""
+    why = f" Reason: {burst.reason}." if burst.reason else ""
+    return (
+        f"Burst granted: `{burst.scope}` may spend past its pace until "
+        f"{at(burst.until, now, tz)} (for {duration((burst.until - now).total_seconds())}), "
+        f"granted by {burst.granted_by}.{why} Its hard limit still holds."
+    )
+
+
+def describe(budget: Budget, now: datetime, tz: tzinfo) -> str:
+    """``50M tokens per 7d``, ``$25.00 daily``, ``5M tokens until Apr 1 00:00``."""
+    limits = []
+    if budget.limit_tokens is not None:
+        limits.append(f"{compact(budget.limit_tokens)} tokens")
+    if budget.limit_usd is not None:
+        limits.append(money(budget.limit_usd))
+    window = budget.window
+    if window.kind is WindowKind.ROLLING:
+        per = f"per {window.label}"
+    elif window.kind is WindowKind.FIXED and window.reset_at is not None:
+        per = f"until {at(window.reset_at, now, tz)}"
+    else:
+        per = window.kind.value
+    if window.kind is WindowKind.ROLLING and window.reset_at is not None:
+        per += f", next reset {at(window.reset_at, now, tz)}"
+    return f"{' and '.join(limits)} {per}"
+
+
+def burst_line(burst: Burst, now: datetime, tz: tzinfo) -> str:
+    why = f" — {burst.reason}" if burst.reason else ""
+    return f"- `{burst.scope}` until {at(burst.until, now, tz)}, granted by {burst.granted_by}{why}"
+
+
+def at(moment: datetime, now: datetime, tz: tzinfo) -> str:
+    """``14:05 CET`` on the day of ``now`` in ``tz``, else ``2025-03-02 09:00 CET``."""
+    local = moment.astimezone(tz)
+    zone = local.tzname() or ""
+    if local.date() == now.astimezone(tz).date():
+        return f"{local:%H:%M} {zone}".rstrip()
+    return f"{local:%Y-%m-%d %H:%M} {zone}".rstrip()
+
+
+def _row(status: BudgetStatus, now: datetime, tz: tzinfo) -> list[str]:
+    budget = status.budget
+    scope = f"`{budget.scope}`" + (" \\*" if budget.source == "command" else "")
+    label = "fixed" if budget.window.kind is WindowKind.FIXED else budget.window.label
+    window = f"{label}, resets {at(status.end, now, tz)}"
+    state = status.status.value
+    if status.burst is not None and status.burst.until > now:
+        state += " (burst)"
+    return [
+        scope,
+        window,
+        f"{_amount(status.used, status.unit)} / {_amount(status.limit, status.unit)}"
+        + share(status.used, status.limit),
+        f"{status.pace_ratio:.2f}×" if math.isfinite(status.pace_ratio) else _DASH,
+        state,
+        _step(status, now, tz),
+        status.source.value,
+    ]
+
+
+def _amount(value: float, unit: str) -> str:
+    if not math.isfinite(value):
+        return _DASH
+    return money(value) if unit == "usd" else compact(round(value))
+
+
+def _step(status: BudgetStatus, now: datetime, tz: tzinfo) -> str:
+    if status.step is Step.DOWNGRADE:
+        return f"downgrade {status.level}"
+    if status.step is Step.QUEUE:
+        held = status.queued_until
+        return "queue" if held is None else f"queue until {at(held, now, tz)}"
+    if status.step is Step.REFUSE:
+        return f"refuse until {at(status.end, now, tz)}"
+    return _DASH
+
+
+def _active_bursts(statuses: Sequence[BudgetStatus], now: datetime) -> list[Burst]:
+    """Each unexpired burst once (several statuses may carry the same grant)."""
+    found: dict[tuple[str, datetime, str], Burst] = {}
+    for status in statuses:
+        burst = status.burst
+        if burst is not None and burst.until > now:
+            found.setdefault((str(burst.scope), burst.until, burst.granted_by), burst)
+    return list(found.values())
+
+
+# --- Words shared by the budget table, the pacing report and its chart ---------------------
+
+DASH: Final = "—"
+_STATUS_WORDS: Final = {
+    PaceStatus.UNDER: "under pace",
+    PaceStatus.ON: "on pace",
+    PaceStatus.OVER: "over pace",
+    PaceStatus.EXHAUSTED: "exhausted",
+}
+
+
+def status_words(status: BudgetStatus) -> str:
+    """``under pace``, ``on pace``, ``over pace`` or ``exhausted``."""
+    return _STATUS_WORDS.get(status.status, str(status.status))
+
+
+def amount(value: float, unit: str) -> str:
+    """A budget amount as the report shows it: whole tokens with separators, or dollars."""
+    if not math.isfinite(value):
+        return DASH
+    if unit == "usd":
+        return f"${value:,.2f}"
+    return f"{round(value):,}"
+
+
+def ratio(value: float) -> str:
+    """A pace ratio such as ``1.23×``; a dash when it is undefined."""
+    return f"{value:.2f}×" if math.isfinite(value) else DASH
+
+
+def share(value: float, limit: float) -> str:
+    """`` (42%)``: ``value`` as a share of ``limit``; empty when that means nothing."""
+    if limit <= 0 or not math.isfinite(value):
+        return ""
+    return f" ({value / limit:.0%})"

@@ -1,0 +1,462 @@
+"""An agent's runs: launching one, watching it, ending it, recording how it ended.
+
+:class:`RunKeeper` owns the lock per agent, the one watcher task per live process and
+the ends Fleetwarden is bringing about, so that a watcher seeing its process end knows
+whether an operator or the watchdog asked for it. It also reconciles the ledger with
+what actually runs after Fleetwarden restarts. What to run, and when, is decided by its
+callers: the supervisor's operations and the watchdog's actions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from fleet.backends.base import Backend, backend_key
+from fleet.budgets.run_arming import CapArming, arm_or_refuse, task_spec
+from fleet.clock import Clock
+from fleet.errors import AgentNotRunning, FleetError, LaunchFailed, UnknownAgent
+from fleet.hosts.schema import LOCAL_HOST
+from fleet.hosts.service import Hosts
+from fleet.ledger import Ledger
+from fleet.ledger.rows import AgentOrigin, AgentRecord, RunRecord
+from fleet.ledger.run_reports import RunEnd, RunReport, RunStart
+from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, LaunchPlan
+from fleet.names import AgentName, agent_name
+from fleet.runs.context import RunContexts
+from fleet.runs.facts import check_launchable, read_run
+from fleet.runs.layout import MARKER, AgentPaths, append_marker, write_files
+from fleet.runs.logtail import size_of
+from fleet.runtimes import RuntimeContext, RuntimeRegistry
+from fleet.sandbox.git_probe import GitProbe
+from fleet.sandbox.service import Sandboxes
+from fleet.sessions.hooks import SessionHooks
+from fleet.supervisor.launch_site import LaunchSite
+from fleet.supervisor.status import (
+    AccountAssigner,
+    EventKind,
+    FleetEvent,
+    FleetSettings,
+    HeartbeatIssuer,
+    Listener,
+    ProviderUrlIssuer,
+)
+from fleet.transcript.events import StreamParser
+from fleet.transcript.story import Outcome, why
+
+__all__ = ["Ending", "Launched", "RunKeeper", "RunOutput"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Ending:
+    """How a run that Fleetwarden ends is to be recorded."""
+
+    state: AgentState
+    reason: str
+    by_operator: bool
+    outcome: Outcome = Outcome.STOPPED
+
+
+@dataclass(frozen=True, slots=True)
+class Launched:
+    """A run just launched: where its output begins in the log, its pid, its ledger id."""
+
+    offset: int
+    pid: int
+    run_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutput:
+    """Where a run's output is: the agent's log, the byte its run begins at, and a fresh
+    parser of its runtime's stream."""
+
+    log: Path
+    offset: int
+    parser: StreamParser
+
+
+class RunKeeper:
+    """Launches, watches and ends the runs of the fleet's agents."""
+
+    def __init__(
+        self,
+        *,
+        ledger: Ledger,
+        runtimes: RuntimeRegistry,
+        backends: Mapping[str, Backend],
+        settings: FleetSettings,
+        clock: Clock,
+        environ: Mapping[str, str],
+        emit: Listener,
+        heartbeats: HeartbeatIssuer | None = None,
+        provider_urls: ProviderUrlIssuer | None = None,
+        accounts: AccountAssigner | None = None,
+        sandboxes: Sandboxes | None = None,
+        hosts: Hosts | None = None,
+        publish_tokens: Callable[[], Awaitable[None]] | None = None,
+        run_caps: CapArming | None = None,
+        roster: Callable[[], Iterable[AgentSpec]] = tuple,
+    ) -> None:
+        """``roster``: the config's agents as they are now (their workdirs are hidden
+        from every other agent's sandbox, whether or not they ever ran)."""
+        self._ledger = ledger
+        self._caps = run_caps
+        self._publish_tokens = publish_tokens
+        self._runtimes = runtimes
+        self._backends = dict(backends)
+        self._settings = settings
+        self._clock = clock
+        self._emit = emit
+        self.contexts = RunContexts(
+            settings=settings,
+            clock=clock,
+            environ=environ,
+            backend=self.backend,
+            heartbeats=heartbeats,
+            provider_urls=provider_urls,
+            accounts=accounts,
+            hosts=hosts,
+        )
+        self._site = LaunchSite(ledger, self.contexts, self._backends, sandboxes, roster)
+        self._git = GitProbe()  # reads HEADs in a sandbox of its own, runs nothing of theirs
+        self._locks: dict[AgentName, asyncio.Lock] = {}
+        self._watchers: dict[AgentName, asyncio.Task[None]] = {}
+        self._ending: dict[AgentName, Ending] = {}  # agents being stopped, and why
+        self._settling: set[int] = set()  # runs whose launcher waits on their first moments
+        self.sessions: SessionHooks | None = None  # drives the runs that speak a session
+
+    # -- lookups -----------------------------------------------------------------------
+
+    def lock(self, name: AgentName) -> asyncio.Lock:
+        """The lock every operation on agent ``name`` holds, so none interleave."""
+        return self._locks.setdefault(name, asyncio.Lock())
+
+    def busy(self) -> set[AgentName]:
+        """The agents an operation (spawn, restart, stop) is under way on now."""
+        return {name for name, lock in self._locks.items() if lock.locked()}
+
+    async def record(self, name: str) -> AgentRecord:
+        """The ledger's record of ``name``; :class:`UnknownAgent` if it has none."""
+        record = await self._ledger.get_agent(agent_name(name))
+        if record is None:
+            raise UnknownAgent(
+                f"no agent named {name!r} — `ps` lists them, `spawn {name}` starts one"
+            )
+        return record
+
+    def backend(self, name: str) -> Backend:
+        try:
+            return self._backends[name]
+        except KeyError:
+            raise FleetError(
+                f"unknown backend {name!r}; known: {', '.join(self._backends)}"
+            ) from None
+
+    def is_alive(self, run: RunRecord) -> bool | None:
+        """Whether ``run``'s process still lives; ``None`` when its backend is not one
+        of ours, so nobody can tell."""
+        backend = self._backends.get(run.handle.backend)
+        return backend.is_alive(run.handle) if backend is not None else None
+
+    def log_path(self, name: AgentName) -> Path:
+        return self.contexts.log_path(name)
+
+    def host_down(self, host: str) -> str | None:
+        """Why ``host`` cannot be reached now; ``None`` for this machine or one that can."""
+        return self.contexts.host_down(host)
+
+    def context(self, spec: AgentSpec) -> RuntimeContext:
+        """Where and how ``spec`` runs (:meth:`fleet.runs.context.RunContexts.context`)."""
+        return self.contexts.context(spec)
+
+    # -- runs --------------------------------------------------------------------------
+
+    async def launch(
+        self,
+        spec: AgentSpec,
+        *,
+        reason: str,
+        plan: LaunchPlan | None = None,
+        origin: AgentOrigin | None = None,
+        continues: bool = False,
+    ) -> Launched:
+        """Start ``spec`` (or a runtime's ``plan`` for it, e.g. a resumed session). A launch
+        that cannot work (no such program, no workdir, no credential, a cap that cannot be
+        armed) is refused first. ``origin``: a spawn's, saved with the spec
+        (:meth:`~fleet.ledger.store.Ledger.upsert_agent`); ``continues``: the run continues
+        the task of the agent's last run (a watchdog's restart), keeping its cap's count."""
+        runtime = self._runtimes.get(spec.runtime)
+        spec = task_spec(spec, self._clock.now(), continues=continues)
+        spec = await self._site.place(spec)
+        remote = spec.host != LOCAL_HOST
+        backend = self.backend(backend_key(spec))
+        paths = AgentPaths.of(self._settings.state_dir, spec.name)
+        if plan is None:
+            plan = runtime.plan(spec, self.context(spec))
+        if self._publish_tokens is not None:  # before the agent can use them
+            await self._publish_tokens()
+        check_launchable(
+            spec,
+            plan,
+            accounts=self.contexts.chosen(spec),
+            environ=self.contexts.environ,
+            remote_tools=self.contexts.remote_tools(spec) if remote else None,
+        )
+        if self._caps is not None:  # before its process can ask a model anything
+            await arm_or_refuse(self._caps, spec, continues=continues)
+        if not remote:  # a remote run's files are written there by its backend
+            write_files(paths.home, plan.files)
+        await self._ledger.upsert_agent(spec, DesiredState.RUNNING, origin=origin)
+        await self._ledger.set_state(spec.name, AgentState.STARTING, reason)
+        append_marker(paths.log, f"{spec.name} starting ({spec.runtime})")
+        offset = size_of(paths.log)
+        git_before = None if remote else await self._git.head(plan.cwd)
+        try:
+            plan = await self._site.confine(spec, plan, paths.home)
+            handle = await backend.launch(plan, paths.new_run_dir(self._clock.now()), paths.log)
+        except LaunchFailed as exc:
+            await self._ledger.set_state(spec.name, AgentState.FAILED, str(exc))
+            await self._site.release(spec.name, spec.host)
+            if self._caps is not None:
+                self._caps.disarm(spec.name)
+            raise
+        run = await self._ledger.start_run(spec.name, handle)
+        if self._caps is not None:
+            self._caps.bind(spec.name, run.id)
+        await self._ledger.record_run_start(
+            run,
+            RunStart(
+                reason,
+                self.contexts.account_names(spec),
+                str(plan.cwd),
+                git_before,
+                offset,
+                spec.runtime,
+                spec.model,
+            ),
+        )
+        await self._ledger.set_state(spec.name, AgentState.RUNNING, f"pid {handle.pid}")
+        self._watch(spec.name, run)
+        if plan.session is not None and self.sessions is not None:
+            await self.sessions.started(
+                spec, run, protocol=plan.session, prompt=plan.prompt, offset=offset
+            )
+        await self._emit(
+            FleetEvent(
+                spec.name,
+                EventKind.STARTED,
+                AgentState.RUNNING,
+                reason,
+                by_operator=True,
+                run_id=run.id,
+            )
+        )
+        return Launched(offset, handle.pid, run.id)
+
+    async def output_of(self, run_id: int) -> RunOutput | None:
+        """Where run ``run_id``'s output is read from, with a fresh parser of its stream."""
+        start = await self._ledger.run_start(run_id)
+        report = await self._ledger.run_report(run_id)
+        if start is None or report is None:
+            return None
+        record = await self._ledger.get_agent(report.run.agent)
+        if record is None:
+            return None
+        backend = self._backends.get(report.run.handle.backend)
+        parser = self._runtimes.get(record.spec.runtime).parser(backend is not None and backend.tty)
+        return RunOutput(report.run.log_path, start.log_offset, parser)
+
+    async def first_moments(self, name: AgentName, launched: Launched) -> RunReport | None:
+        """Wait out a new run's first moments — up to ``reply_wait`` seconds, less once it
+        has written something and gone quiet — and return its report if it ended in them
+        (a CLI that exits at once: its summary says why)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._settings.reply_wait
+        log_path = self.log_path(name)
+        last_size, last_change = launched.offset, loop.time()
+        self._settling.add(launched.run_id)
+        try:
+            while loop.time() < deadline:
+                report = await self._ledger.run_report(launched.run_id)
+                if report is not None and report.end is not None:
+                    return report
+                await asyncio.sleep(0.05)
+                size, now = size_of(log_path), loop.time()
+                if size != last_size:
+                    last_size, last_change = size, now
+                elif size > launched.offset and now - last_change >= self._settings.reply_quiet:
+                    break
+            return None
+        finally:
+            self._settling.discard(launched.run_id)
+
+    async def stop_run(
+        self, name: AgentName, *, force: bool, reason: str, ending: Ending | None = None
+    ) -> ExitInfo:
+        """End the current run. By default as an operator's stop (state ``stopped``, no
+        notice); ``ending`` says otherwise (e.g. the watchdog's timeout kill)."""
+        ending = ending or Ending(AgentState.STOPPED, reason, by_operator=True)
+        run = await self._ledger.last_run(name)
+        if run is None or run.ended_at is not None:
+            record = await self.record(name)
+            if record.state.is_live:
+                await self._ledger.set_state(name, ending.state, reason)
+            raise AgentNotRunning(f"{name} is not running")
+        self._ending[name] = ending
+        # A paused process acts on no SIGTERM until it is continued: a frozen run is killed
+        # at once rather than after the whole grace (it was frozen for a reason).
+        force = force or any(f.agent == name for f in await self._ledger.freezes())
+        try:
+            info = await self.backend(run.handle.backend).stop(
+                run.handle, grace=self._settings.stop_grace, force=force
+            )
+            watcher = self._watchers.get(name)
+            if watcher is not None:
+                await asyncio.shield(watcher)
+            else:
+                await self._finish(name, run, info, ending=ending)
+            return info
+        finally:
+            self._ending.pop(name, None)
+
+    async def close(self, name: AgentName, run: RunRecord, *, notify: bool = True) -> None:
+        """Record the end of a run whose process ended by itself, with the status the
+        shim left; operators hear of it when ``notify``."""
+        info = await self.backend(run.handle.backend).wait(run.handle)
+        await self._finish(name, run, info, ending=None, notify=notify)
+
+    async def reconcile(self) -> None:
+        """Match the ledger to what runs: a run it believes open is reattached if its
+        process still lives, or closed with the status the shim recorded."""
+        open_runs = {run.agent: run for run in await self._ledger.open_runs()}
+        for record in await self._ledger.list_agents():
+            run = open_runs.get(record.name)
+            if run is not None:
+                await self._reconcile_run(record, run)
+            elif record.state.is_live:
+                await self._ledger.set_state(
+                    record.name, AgentState.FAILED, "was starting when Fleetwarden stopped"
+                )
+
+    async def stop_watching(self) -> None:
+        """Cancel the watchers; the processes they watched keep running."""
+        watchers = list(self._watchers.values())
+        for task in watchers:
+            task.cancel()
+        await asyncio.gather(*watchers, return_exceptions=True)
+        self._watchers.clear()
+
+    # -- internals ---------------------------------------------------------------------
+
+    async def _reconcile_run(self, record: AgentRecord, run: RunRecord) -> None:
+        backend = self.backend(run.handle.backend)
+        if backend.is_alive(run.handle):
+            log.info("reattached agent %s (pid %s)", record.name, run.handle.pid)
+            if not record.state.is_live:
+                await self._ledger.set_state(record.name, AgentState.RUNNING, "reattached")
+            if self._site.sandboxes is not None:
+                await self._site.sandboxes.reattach(record.spec)
+            self._watch(record.name, run)
+            if self.sessions is not None:
+                await self.sessions.reattached(record.spec, run)
+            return
+        info = await backend.wait(run.handle)
+        await self._finish(record.name, run, info, ending=None, notify=False)
+
+    def _watch(self, name: AgentName, run: RunRecord) -> None:
+        task = asyncio.create_task(self._watcher(name, run), name=f"watch-{name}")
+        self._watchers[name] = task
+
+        def forget(done: asyncio.Task[None]) -> None:
+            if self._watchers.get(name) is done:
+                del self._watchers[name]
+
+        task.add_done_callback(forget)
+
+    async def _watcher(self, name: AgentName, run: RunRecord) -> None:
+        info = await self.backend(run.handle.backend).wait(run.handle)
+        await self._finish(name, run, info, ending=self._ending.get(name))
+
+    async def _finish(
+        self,
+        name: AgentName,
+        run: RunRecord,
+        info: ExitInfo,
+        *,
+        ending: Ending | None,
+        notify: bool = True,
+    ) -> None:
+        """Record how a run ended: by itself (exited/failed by its status), or as
+        ``ending`` says. Operators hear of it unless they asked for it themselves.
+        ``desired`` is left alone: the restart policy decides what follows an end."""
+        await self._ledger.end_run(run.id, info)
+        await self._ledger.remove_freeze(name)  # what it paused has ended with the run
+        await self._site.release(name, run.host)
+        if ending is not None:
+            state, reason = ending.state, f"{ending.reason} ({info.reason})"
+        else:
+            state = AgentState.EXITED if info.exit_code == 0 else AgentState.FAILED
+            reason = info.reason
+        await self._ledger.set_state(name, state, reason)
+        if self.sessions is not None:
+            await self.sessions.ended(name, run, info, reason)
+        append_marker(self.log_path(name), f"{name} {info.reason}")
+        try:
+            await self._report_end(name, run, info, ending)
+        except Exception:  # the summary is news; losing it must not lose the run's end
+            log.exception("could not read how %s's run %s went", name, run.id)
+        by_operator = ending is not None and ending.by_operator
+        if notify:  # by_operator too: listeners other than the notices (a freed slot)
+            at_once = run.id in self._settling
+            await self._emit(
+                FleetEvent(
+                    name, EventKind.ENDED, state, reason, by_operator, run.id, at_once=at_once
+                )
+            )
+
+    async def _report_end(
+        self, name: AgentName, run: RunRecord, info: ExitInfo, ending: Ending | None
+    ) -> None:
+        """Read the run's output and record how it went (:mod:`fleet.ledger.run_reports`)."""
+        start = await self._ledger.run_start(run.id)
+        record = await self._ledger.get_agent(name)
+        if start is None or record is None:
+            return
+        runtime = self._runtimes.get(record.spec.runtime)
+        tty = run.handle.backend in self._backends and self.backend(run.handle.backend).tty
+        reading = await asyncio.to_thread(
+            read_run, self.log_path(name), start.log_offset, runtime.parser(tty), MARKER
+        )
+        if ending is not None:
+            outcome = ending.outcome
+        else:
+            outcome = Outcome.FINISHED if info.exit_code == 0 else Outcome.FAILED
+        said = why(
+            outcome,
+            reading,
+            runtime=record.spec.runtime,
+            exit_reason=info.reason,
+            ending_reason=ending.reason if ending is not None else None,
+            has_account=bool(start.accounts),
+        )
+        cli_end = reading.ended
+        await self._ledger.record_run_end(
+            run.id,
+            RunEnd(
+                outcome=outcome.value,
+                why=said,
+                git_after=await self._git.head(Path(start.workdir)) if start.workdir else None,
+                turns=cli_end.turns if cli_end is not None else None,
+                cli_duration_ms=cli_end.duration_ms if cli_end is not None else None,
+                cli_cost_usd=cli_end.cost_usd if cli_end is not None else None,
+                last_message=reading.last_message,
+                tool_calls=reading.tool_calls,
+                unreadable_lines=reading.unreadable,
+            ),
+        )

@@ -1,0 +1,471 @@
+"""The supervisor: the one place that starts, watches, feeds and stops agents.
+
+It owns the truth about the fleet in the ledger — desired state, observed state and
+one ``runs`` row per launch — and the operations on it: spawn, stop, restart, send,
+``ps``, logs and the roster. The runs themselves (launching, the one watcher task per
+live process, ending them, reattaching) are kept by :class:`~fleet.runs.keeper.RunKeeper`;
+the watchdog's decisions are carried out by :class:`~fleet.watchdog.actions.WatchdogHands`,
+and ``send`` by :class:`~fleet.runs.follow_ups.FollowUps`.
+On start it *reconciles*: runs the ledger believes open are reattached if their process
+still lives, or closed with the status the shim left on disk. An agent never runs twice:
+every operation on one agent holds that agent's lock, and ``spawn`` of a live agent only
+reports it.
+
+Agents outlive Fleetwarden on purpose: stopping the supervisor stops watching, not
+the agents; the next start reattaches them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+
+from fleet.agents.spawn_spec import SpawnOverrides, spawn_spec
+from fleet.approvals.service import Approvals
+from fleet.backends.base import Backend
+from fleet.budgets.report_windows import window_start
+from fleet.budgets.run_arming import CapArming
+from fleet.clock import Clock
+from fleet.errors import AgentStillRunning
+from fleet.hosts.service import Hosts
+from fleet.ledger import Freeze, Ledger, UsageTotal
+from fleet.ledger.rows import AgentOrigin, AgentRecord
+from fleet.ledger.run_reports import RunReport
+from fleet.model import (
+    AgentSpec,
+    AgentState,
+    DesiredState,
+    ExitInfo,
+    Fallback,
+    PermissionMode,
+)
+from fleet.names import AgentName, agent_name
+from fleet.runs.follow_ups import FollowUps
+from fleet.runs.keeper import Ending, RunKeeper
+from fleet.runs.logtail import tail_lines
+from fleet.runs.outputs import AgentOutputs
+from fleet.runtimes import RuntimeRegistry
+from fleet.sandbox.service import Sandboxes
+from fleet.sessions.control import SessionControl
+from fleet.sessions.live import LiveSessions
+from fleet.supervisor.autostart import autostart
+from fleet.supervisor.status import (
+    AccountAssigner,
+    AgentStatus,
+    EventKind,
+    FleetEvent,
+    FleetSettings,
+    HeartbeatIssuer,
+    LaunchGate,
+    Listener,
+    ProviderUrlIssuer,
+    RosterDiff,
+    RunBudget,
+    SpawnOutcome,
+    agent_status,
+)
+from fleet.transcript.story import Outcome
+from fleet.watchdog.actions import WatchdogHands
+from fleet.watchdog.decisions import Action, WatchdogSnapshot
+
+__all__ = [
+    "AgentStatus",
+    "EventKind",
+    "Fleet",
+    "FleetEvent",
+    "FleetSettings",
+    "HeartbeatIssuer",
+    "Listener",
+    "RosterDiff",
+    "SpawnOutcome",
+]
+
+log = logging.getLogger(__name__)
+
+
+class SupervisorState(enum.Enum):
+    NEW = "new"
+    RUNNING = "running"
+    STOPPED = "stopped"
+
+
+class Fleet:
+    """Starts, watches and stops the agents."""
+
+    def __init__(
+        self,
+        *,
+        ledger: Ledger,
+        runtimes: RuntimeRegistry,
+        backends: Mapping[str, Backend],
+        settings: FleetSettings,
+        clock: Clock,
+        environ: Mapping[str, str],
+        roster: Mapping[AgentName, AgentSpec] | None = None,
+        heartbeats: HeartbeatIssuer | None = None,
+        provider_urls: ProviderUrlIssuer | None = None,
+        accounts: AccountAssigner | None = None,
+        sandboxes: Sandboxes | None = None,
+        approvals: Approvals | None = None,
+        hosts: Hosts | None = None,
+        publish_tokens: Callable[[], Awaitable[None]] | None = None,
+        run_caps: CapArming | None = None,
+    ) -> None:
+        """``run_caps``: armed in each launch, before the agent's process starts."""
+        self._ledger = ledger
+        self._runtimes = runtimes
+        self._backends = dict(backends)
+        self._settings = settings
+        self._clock = clock
+        self._roster = dict(roster or {})
+        self._listeners: list[Listener] = []
+        self._gate: LaunchGate | None = None
+        self._state = SupervisorState.NEW
+        self._runs = RunKeeper(
+            ledger=ledger,
+            runtimes=runtimes,
+            backends=self._backends,
+            settings=settings,
+            clock=clock,
+            environ=environ,
+            emit=self._emit,
+            heartbeats=heartbeats,
+            provider_urls=provider_urls,
+            accounts=accounts,
+            sandboxes=sandboxes,
+            hosts=hosts,
+            publish_tokens=publish_tokens,
+            run_caps=run_caps,
+            roster=lambda: self._roster.values(),
+        )
+        self.outputs = AgentOutputs(self._runs, ledger, runtimes, clock)
+        self.sessions = LiveSessions(
+            ledger=ledger, clock=clock, backend_of=self._runs.backend, approvals=approvals
+        )
+        self._runs.sessions = self.sessions
+        self._control = SessionControl(ledger, self.sessions, self._runs, self._roster_of)
+        self._follow_ups = FollowUps(ledger, self._runs, runtimes, self.sessions)
+        self._watchdog = WatchdogHands(
+            ledger=ledger,
+            runs=self._runs,
+            clock=clock,
+            emit=self._emit,
+            spec_of=self._spec_of,
+            heartbeat_timeout=settings.heartbeat_timeout,
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def set_gate(self, gate: LaunchGate) -> None:
+        """Have the roster's own launches (``autostart``) pass ``gate`` (the concurrency
+        caps); set it before :meth:`start`."""
+        self._gate = gate
+
+    def subscribe(self, listener: Listener) -> None:
+        """Call ``listener`` for every :class:`FleetEvent` from now on."""
+        self._listeners.append(listener)
+
+    async def start(self) -> None:
+        """Reconcile the ledger with what actually runs, then watch the live agents."""
+        if self._state is not SupervisorState.NEW:
+            raise RuntimeError(f"Fleet.start() called in state {self._state.value}")
+        self._state = SupervisorState.RUNNING
+        await self.sessions.start()
+        await self._runs.reconcile()
+        # An entry that left the config while Fleetwarden was down counts as removed now.
+        await self._ledger.sync_roster(self._roster)
+        await self._autostart(self._roster.values(), reason="autostart")
+
+    async def _autostart(self, specs: Iterable[AgentSpec], *, reason: str) -> list[AgentName]:
+        """The roster's own launches (:mod:`fleet.supervisor.autostart`); a refused one is an
+        event."""
+
+        async def spawn(name: AgentName, by: str) -> SpawnOutcome:
+            return await self.spawn(name, by=by, collect=False)
+
+        return await autostart(
+            specs, reason=reason, ledger=self._ledger, gate=self._gate, spawn=spawn, emit=self._emit
+        )
+
+    async def stop(self) -> None:
+        """Stop watching. The agents keep running; the next start reattaches them."""
+        if self._state is not SupervisorState.RUNNING:
+            return
+        self._state = SupervisorState.STOPPED
+        await self._runs.stop_watching()
+        await self.sessions.stop()
+
+    # -- queries -----------------------------------------------------------------------
+
+    async def ps(self) -> list[AgentStatus]:
+        """Every agent the ledger knows, by name, with its tokens today and its refused
+        egress (a few queries, whatever the fleet size)."""
+        runs = await self._ledger.last_runs()
+        beats = await self._ledger.last_heartbeats()
+        tokens = await self._ledger.tokens_by_agent(self.window_start("today"))
+        frozen = {f.agent: f.reason for f in await self._ledger.freezes()}
+        refused = await self._ledger.refusal_totals()
+        return [
+            replace(
+                agent_status(
+                    record,
+                    runs.get(record.name),
+                    beats.get(record.name, (None, ""))[0],
+                    self._runs.log_path(record.name),
+                    tokens_today=tokens.get(record.name, 0),
+                ),
+                frozen=frozen.get(record.name),
+                egress_refused=refused.get(record.name, 0),
+                host_down=self._runs.host_down(record.host),
+            )
+            for record in await self._ledger.list_agents()
+        ]
+
+    def window_start(self, window: str) -> datetime:
+        """When report window ``window`` (:data:`fleet.budgets.report_windows.WINDOWS`) began."""
+        # The one place the report timezone is chosen: None is the host's; a configured
+        # timezone goes here.
+        return window_start(window, self._clock.now(), None)
+
+    async def usage(
+        self, since: datetime, *, agent: str | None = None, host: str | None = None
+    ) -> list[UsageTotal]:
+        """Token use since ``since`` per agent and model (``host``: of the requests made
+        there); usage outlives its agents."""
+        return await self._ledger.usage_totals(since, agent=agent, host=host)
+
+    async def knows(self, name: str) -> bool:
+        """Whether ``name`` is an agent the ledger or the roster knows."""
+        return name in self._roster or await self._ledger.get_agent(name) is not None
+
+    async def status(self, name: str) -> AgentStatus:
+        return await self._status(await self._runs.record(name))
+
+    async def logs(self, name: str, lines: int) -> list[str]:
+        """The last ``lines`` lines of the agent's output (across its runs)."""
+        record = await self._runs.record(name)
+        return await asyncio.to_thread(tail_lines, self._runs.log_path(record.name), lines)
+
+    def busy(self) -> set[AgentName]:
+        """The agents a spawn, restart or stop is under way on: they hold a slot even while
+        between two runs (a restart)."""
+        return self._runs.busy()
+
+    async def spec(self, name: str) -> AgentSpec:
+        """The settings ``name`` runs with now (:class:`UnknownAgent` if nobody knows it)."""
+        spec = self._roster.get(agent_name(name))
+        return spec if spec is not None else self._spec_of(await self._runs.record(name))
+
+    def roster(self) -> list[AgentSpec]:
+        """The roster agents, by name."""
+        return [self._roster[name] for name in sorted(self._roster)]
+
+    async def fallback_of(self, name: str) -> Fallback | None:
+        """Where ``name``'s next run may start when its budget turns it away."""
+        spec = self._roster.get(agent_name(name))
+        if spec is None:
+            record = await self._ledger.get_agent(agent_name(name))
+            spec = record.spec if record is not None else None
+        return spec.fallback if spec is not None else None
+
+    async def apply_roster(self, roster: Mapping[AgentName, AgentSpec]) -> RosterDiff:
+        """Adopt a new roster without touching running agents; start new autostart ones.
+        Agents it drops are marked removed: they run on until stopped, never restarted."""
+        old, self._roster = self._roster, dict(roster)
+        await self._ledger.sync_roster(roster)
+        removed = tuple(sorted(old.keys() - roster.keys()))
+        live = {record.name for record in await self._ledger.list_agents() if record.state.is_live}
+        changed = tuple(sorted(n for n in old.keys() & roster.keys() if old[n] != roster[n]))
+        running = []
+        for name in changed:
+            record = await self._ledger.get_agent(name)
+            if record is not None and record.state.is_live:
+                running.append(name)
+            elif record is not None:
+                await self._ledger.upsert_agent(roster[name], record.desired)
+        added = tuple(sorted(roster.keys() - old.keys()))
+        started = await self._autostart(
+            [roster[n] for n in added], reason="autostart after roster reload"
+        )
+        return RosterDiff(
+            added=added,
+            removed=removed,
+            changed=changed,
+            changed_running=tuple(running),
+            started=tuple(started),
+            removed_running=tuple(name for name in removed if name in live),
+        )
+
+    async def snapshot(self, name: str) -> str:
+        """What the agent's screen shows now (the log's end once it has stopped)."""
+        return await self.outputs.screen(name)
+
+    async def drift(self) -> list[str]:
+        """Sessions on our backends that no run in the ledger accounts for: reported,
+        never killed (an operator may have started them by hand)."""
+        known = await self._ledger.open_sessions()
+        listed = await asyncio.gather(*(b.sessions() for b in self._backends.values()))
+        return sorted(set().union(*listed) - known)
+
+    # -- control -----------------------------------------------------------------------
+
+    async def spawn(
+        self,
+        name: str,
+        *,
+        runtime: str | None = None,
+        model: str | None = None,
+        prompt: str | None = None,
+        workdir: Path | None = None,
+        account: str | None = None,
+        permissions: PermissionMode | None = None,
+        run_budget: RunBudget | None = None,
+        host: str | None = None,
+        by: str = "operator",
+        collect: bool = True,
+    ) -> SpawnOutcome:
+        """Start the agent unless it already runs. Idempotent. With ``collect``, wait
+        briefly for its first output to include in the outcome. An agent the roster no
+        longer has becomes an ad hoc one again; a forgotten one starts afresh."""
+        agent = agent_name(name)
+        async with self._runs.lock(agent):
+            existing = await self._ledger.get_agent(agent)
+            if existing is not None and existing.state.is_live:
+                return SpawnOutcome(await self._status(existing), started=False)
+            base = self._roster.get(agent) or (existing.spec if existing else None)
+            spec = base or self._settings.ad_hoc(agent)
+            given = SpawnOverrides(
+                runtime, model, prompt, workdir, account, permissions, run_budget, host
+            )
+            spec = spawn_spec(spec, given)
+            origin: AgentOrigin = "roster" if agent in self._roster else "spawn"
+            launched = await self._runs.launch(spec, reason=f"spawned by {by}", origin=origin)
+        ended = await self._runs.first_moments(agent, launched) if collect else None
+        return SpawnOutcome(await self.status(agent), True, pid=launched.pid, ended=ended)
+
+    async def stop_agent(
+        self,
+        name: str,
+        *,
+        force: bool = False,
+        by: str = "operator",
+        outcome: Outcome = Outcome.STOPPED,
+    ) -> ExitInfo:
+        """Stop the agent's whole process group; record it as stopped by ``by``."""
+        record = await self._runs.record(name)
+        reason = f"stopped by {by}"
+        async with self._runs.lock(record.name):
+            await self._ledger.set_desired(record.name, DesiredState.STOPPED)
+            ending = Ending(AgentState.STOPPED, reason, by_operator=True, outcome=outcome)
+            return await self._runs.stop_run(record.name, force=force, reason=reason, ending=ending)
+
+    async def forget(self, name: str) -> None:
+        """Take ended agent ``name`` out of ``ps`` and the watchdog's sight; its runs, usage
+        and audit stay in the ledger for reports. A later ``spawn`` starts it afresh."""
+        record = await self._runs.record(name)
+        async with self._runs.lock(record.name):
+            record = await self._runs.record(name)
+            if record.state.is_live:
+                raise AgentStillRunning(f"{name} is {record.state.value}: `stop {name}` first")
+            await self._ledger.forget_agent(record.name)
+
+    async def restart(self, name: str, *, by: str = "operator") -> AgentStatus:
+        """Stop the agent if it runs, then launch it again with the same spec."""
+        record = await self._runs.record(name)
+        async with self._runs.lock(record.name):
+            # Read again under the lock: a spawn or stop may have run while we waited for it.
+            record = await self._runs.record(name)
+            if record.state.is_live:
+                await self._runs.stop_run(record.name, force=False, reason=f"restarted by {by}")
+            # The roster's current settings apply on restart (after a `roster reload`).
+            spec = self._spec_of(record)
+            await self._runs.launch(spec, reason=f"restarted by {by}")
+        return await self.status(record.name)
+
+    async def send(self, name: str, text: str, *, by: str = "operator") -> RunReport | None:
+        """Give the agent more work. Agents that read their input (the stub, a TUI in tmux)
+        get ``text`` typed in. A headless CLI run has ended by the time it answered; its
+        runtime then plans a new run that resumes the session with ``text`` (``claude -p
+        TEXT --resume ID``) — its report is returned if it ended at once."""
+        return await self._follow_ups.send(name, text, by)
+
+    async def interrupt(self, name: str, *, by: str = "operator") -> str:
+        """End ``name``'s turn in progress, keeping its process and session; what was done."""
+        return await self._control.interrupt(name, by)
+
+    async def set_permissions(
+        self, name: str, mode: PermissionMode, *, by: str = "operator"
+    ) -> str:
+        """Change ``name``'s permission mode: in its running session where its CLI can, else
+        from its next run (kept on its spec either way); the answer says which."""
+        return await self._control.set_permissions(name, mode, by)
+
+    # -- cutoffs: pausing an agent's processes (fleet.supervisor.freezer)
+    # ---------------------------
+
+    async def freeze(
+        self, name: str, *, reason: str, budget: str = "", by: str | None = None
+    ) -> bool:
+        """SIGSTOP all of ``name``'s run, for ``budget``'s cutoff or by ``by``; whether it ran."""
+        record = await self._runs.record(name)
+        async with self._runs.lock(record.name):
+            run = await self._ledger.last_run(record.name)
+            if run is None or run.ended_at is not None or self._runs.is_alive(run) is False:
+                return False
+            await self._ledger.add_freeze(record.name, budget, reason, by=by)
+            await self._runs.backend(run.handle.backend).signal(run.handle, signal.SIGSTOP)
+        return True
+
+    async def thaw(self, name: str) -> bool:
+        """Continue ``name``'s processes (SIGCONT) if a freeze paused them; whether it had."""
+        record = await self._runs.record(name)
+        async with self._runs.lock(record.name):
+            if not await self._ledger.remove_freeze(record.name):
+                return False
+            run = await self._ledger.last_run(record.name)
+            if run is not None and run.ended_at is None:
+                await self._runs.backend(run.handle.backend).signal(run.handle, signal.SIGCONT)
+        return True
+
+    async def frozen(self) -> list[Freeze]:
+        """The agents a cutoff or a person has paused."""
+        return await self._ledger.freezes()
+
+    # -- the watchdog (fleet.watchdog.decisions decides; fleet.watchdog.actions carries it out) --
+
+    async def watchdog_snapshot(self) -> WatchdogSnapshot:
+        """Every agent as the watchdog's :class:`~fleet.watchdog.decisions.AgentView`, with
+        ``now``."""
+        return await self._watchdog.snapshot()
+
+    async def apply_watchdog(self, actions: Sequence[Action]) -> None:
+        """Carry out the watchdog's decisions (see :mod:`fleet.watchdog.decisions`)."""
+        await self._watchdog.apply(actions)
+
+    # -- internals ---------------------------------------------------------------------
+
+    async def _emit(self, event: FleetEvent) -> None:
+        for listener in list(self._listeners):
+            try:
+                await listener(event)
+            except Exception:
+                log.exception("fleet event listener failed for %s", event.agent)
+
+    async def _status(self, record: AgentRecord) -> AgentStatus:
+        run = await self._ledger.last_run(record.name)
+        beat = await self._ledger.last_heartbeat(record.name)
+        return agent_status(record, run, beat, self._runs.log_path(record.name))
+
+    def _roster_of(self) -> dict[AgentName, AgentSpec]:
+        return self._roster  # replaced whole by a roster reload
+
+    def _spec_of(self, record: AgentRecord) -> AgentSpec:
+        """The settings ``record``'s agent runs with now: the roster's current ones (after
+        a `roster reload`), else those it was last launched with."""
+        return self._roster.get(record.name, record.spec)

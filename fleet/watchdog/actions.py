@@ -1,0 +1,236 @@
+"""The supervisor's half of the watchdog contract: what the sweep sees, and its actions
+carried out.
+
+:mod:`fleet.watchdog.decisions` decides; :class:`WatchdogHands` builds the
+:class:`~fleet.watchdog.decisions.WatchdogSnapshot` it decides on and carries out the actions it
+returns, including the restart bookkeeping (``restarts_in_a_row``, ``last_restart_at``,
+``next_restart_at``) and the notices of stalls, restarts and give-ups. Runs are started
+and ended through :class:`RunControl`, so every change to a run goes through the same
+code, under the same lock, as an operator's. A restart continues the agent's task: it
+keeps the cap the task's run was launched with (:mod:`fleet.budgets.run_arming`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from fleet.clock import Clock
+from fleet.errors import AgentNotRunning, FleetError
+from fleet.ledger import Ledger
+from fleet.ledger.rows import AgentRecord, RunRecord
+from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo
+from fleet.names import AgentName
+from fleet.runs.keeper import Ending, Launched
+from fleet.runs.layout import mtime
+from fleet.supervisor.status import EventKind, FleetEvent, Listener
+from fleet.transcript.story import Outcome
+from fleet.watchdog.decisions import (
+    Action,
+    AgentView,
+    CancelRestart,
+    GiveUp,
+    HeartbeatKind,
+    KillForTimeout,
+    MarkEnded,
+    MarkIdle,
+    MarkRunning,
+    MarkStalled,
+    ResetRestarts,
+    Restart,
+    ScheduleRestart,
+    WatchdogDefaults,
+    WatchdogSnapshot,
+)
+
+__all__ = ["RunControl", "WatchdogHands"]
+
+log = logging.getLogger(__name__)
+
+
+class RunControl(Protocol):
+    """What carrying out the watchdog's actions needs of the runs (a
+    :class:`~fleet.runs.keeper.RunKeeper`)."""
+
+    def lock(self, name: AgentName) -> asyncio.Lock: ...
+
+    async def record(self, name: str) -> AgentRecord: ...
+
+    def is_alive(self, run: RunRecord) -> bool | None: ...
+
+    def log_path(self, name: AgentName) -> Path: ...
+
+    def host_down(self, host: str) -> str | None: ...
+
+    async def launch(
+        self, spec: AgentSpec, *, reason: str, continues: bool = False
+    ) -> Launched: ...
+
+    async def stop_run(
+        self, name: AgentName, *, force: bool, reason: str, ending: Ending | None = None
+    ) -> ExitInfo: ...
+
+    async def close(self, name: AgentName, run: RunRecord) -> None: ...
+
+
+class WatchdogHands:
+    """Shows the fleet to the watchdog and carries out what it decides."""
+
+    def __init__(
+        self,
+        *,
+        ledger: Ledger,
+        runs: RunControl,
+        clock: Clock,
+        emit: Listener,
+        spec_of: Callable[[AgentRecord], AgentSpec],
+        heartbeat_timeout: float,
+    ) -> None:
+        """``spec_of`` gives the settings an agent runs with now (the roster's, which a
+        reload may have changed, else those it was last launched with)."""
+        self._ledger = ledger
+        self._runs = runs
+        self._clock = clock
+        self._emit = emit
+        self._spec_of = spec_of
+        self._heartbeat_timeout = heartbeat_timeout
+
+    async def snapshot(self) -> WatchdogSnapshot:
+        """Every agent as the watchdog's :class:`AgentView`, with ``now``."""
+        beats = await self._ledger.last_heartbeats()
+        runs = await self._ledger.last_runs()
+        frozen = {freeze.agent for freeze in await self._ledger.freezes()}
+        views = []
+        for record in await self._ledger.list_agents():
+            if record.name in frozen:
+                continue  # paused by a budget's cutoff: silent on purpose, not stalled
+            if self._runs.host_down(record.host) is not None:
+                continue  # nothing is known of it: never marked ended, stalled or restarted
+            run = runs.get(record.name)
+            alive = None
+            if run is not None and run.ended_at is None:
+                alive = self._runs.is_alive(run)
+            beat = beats.get(record.name)
+            kind: HeartbeatKind = "beat"
+            if beat is not None and beat[1] in ("working", "waiting"):
+                kind = "working" if beat[1] == "working" else "waiting"
+            views.append(
+                AgentView(
+                    name=record.name,
+                    spec=self._spec_of(record),
+                    state=record.state,
+                    desired=record.desired,
+                    process_alive=alive,
+                    run_started_at=run.started_at if run is not None else None,
+                    last_heartbeat=beat[0] if beat is not None else None,
+                    last_heartbeat_kind=kind if beat is not None else None,
+                    last_output_at=mtime(self._runs.log_path(record.name)),
+                    exit_code=run.exit_code if run is not None else None,
+                    ended_by_operator=record.state is AgentState.STOPPED,
+                    restarts_in_a_row=record.restarts_in_a_row,
+                    last_restart_at=record.last_restart_at,
+                    next_restart_at=record.next_restart_at,
+                    removed_from_roster=record.removed_at is not None,
+                )
+            )
+        defaults = WatchdogDefaults(heartbeat_timeout=self._heartbeat_timeout)
+        return WatchdogSnapshot(tuple(views), self._clock.now(), defaults)
+
+    async def apply(self, actions: Sequence[Action]) -> None:
+        """Carry out the watchdog's decisions (see :mod:`fleet.watchdog.decisions`)."""
+        for action in actions:
+            try:
+                await self._apply(action)
+            except FleetError as exc:
+                log.error("watchdog: %s for %s failed: %s", type(action).__name__, action.name, exc)
+
+    async def _apply(self, action: Action) -> None:
+        name, now = action.name, self._clock.now()
+        record = await self._runs.record(name)
+        match action:
+            case MarkStalled(reason=reason):
+                await self._ledger.set_state(name, AgentState.STALLED, reason)
+                await self._emit(
+                    FleetEvent(name, EventKind.STALLED, AgentState.STALLED, reason, False)
+                )
+            case MarkIdle(reason=reason):
+                await self._ledger.set_state(name, AgentState.IDLE, reason)
+            case MarkRunning(reason=reason):
+                await self._ledger.set_state(name, AgentState.RUNNING, reason)
+            case MarkEnded():
+                run = await self._ledger.last_run(name)
+                if run is not None and run.ended_at is None:
+                    await self._runs.close(name, run)
+            case KillForTimeout(reason=reason):
+                async with self._runs.lock(name):
+                    ending = Ending(
+                        AgentState.FAILED, reason, by_operator=False, outcome=Outcome.TIMED_OUT
+                    )
+                    with contextlib.suppress(AgentNotRunning):
+                        await self._runs.stop_run(name, force=False, reason=reason, ending=ending)
+            case ScheduleRestart(at=at):
+                await self._set_next_restart(record, at)
+            case CancelRestart():
+                await self._set_next_restart(record, None)
+            case ResetRestarts():
+                await self._ledger.set_restarts(
+                    name, in_a_row=0, last_at=record.last_restart_at, next_at=None
+                )
+            case GiveUp(reason=reason):
+                await self._set_next_restart(record, None)
+                await self._ledger.set_desired(name, DesiredState.STOPPED)
+                await self._emit(FleetEvent(name, EventKind.GAVE_UP, record.state, reason, False))
+            case Restart(attempt=attempt, reason=reason):
+                async with self._runs.lock(name):
+                    record = await self._runs.record(name)
+                    if record.removed_at is not None:  # a reload since the snapshot
+                        log.info("watchdog: not restarting %s: removed from the roster", name)
+                        return
+                    if record.state.is_live:
+                        ending = Ending(
+                            AgentState.FAILED, reason, by_operator=False, outcome=Outcome.RESTARTED
+                        )
+                        with contextlib.suppress(AgentNotRunning):
+                            await self._runs.stop_run(
+                                name, force=False, reason=reason, ending=ending
+                            )
+                    await self._ledger.set_restarts(
+                        name, in_a_row=attempt, last_at=now, next_at=None
+                    )
+                    spec = continued(self._spec_of(record), record.spec)
+                    await self._runs.launch(
+                        spec, reason=f"restart {attempt} by the watchdog: {reason}", continues=True
+                    )
+                await self._emit(
+                    FleetEvent(
+                        name,
+                        EventKind.RESTARTED,
+                        AgentState.RUNNING,
+                        f"restart {attempt} of {spec.restart.max_restarts} ({reason})",
+                        False,
+                    )
+                )
+
+    async def _set_next_restart(self, record: AgentRecord, at: datetime | None) -> None:
+        """Change only when the next restart is due; the count and the last restart stay."""
+        await self._ledger.set_restarts(
+            record.name,
+            in_a_row=record.restarts_in_a_row,
+            last_at=record.last_restart_at,
+            next_at=at,
+        )
+
+
+def continued(spec: AgentSpec, launched: AgentSpec) -> AgentSpec:
+    """What a restart of the watchdog launches: ``spec`` (the agent's settings now), with
+    the cap of the task its last run (``launched``) belonged to — a cap given at spawn
+    holds until its task ends — or, without one, the cap ``spec`` has."""
+    if launched.run_budget is None:
+        return spec
+    return replace(spec, run_budget=launched.run_budget)

@@ -1,0 +1,152 @@
+"""Tests for bot.commands.acl: who has which role, and which commands each role may run."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.approvals.commands import ANSWER, APPROVE, DENY, INTERRUPT, PENDING, PERMISSIONS
+from bot.commands.acl import Acl, Grant, Role
+from bot.commands.grammar import CommandSpec
+from bot.commands.handlers.egress import EGRESS, EGRESS_BLOCK, EGRESS_UNBLOCK
+from bot.commands.handlers.forget import FORGET
+from bot.commands.handlers.hosts import HOSTS
+from bot.commands.handlers.levers import FREEZE
+from bot.commands.handlers.resume import RESUME
+from bot.commands.handlers.verify import VERIFY
+from bot.commands.specs import (
+    ACCOUNTS,
+    BUDGET,
+    BUDGET_ALLOW_BURST,
+    BUDGET_SET,
+    CANCEL,
+    COMMANDS,
+    HELP,
+    LOGS,
+    PACE,
+    PS,
+    QUEUE,
+    REPORT,
+    RESTART,
+    ROSTER,
+    ROSTER_RELOAD,
+    RUNS,
+    SCHEDULE,
+    SCHEDULE_ADD,
+    SCHEDULE_LIST,
+    SCHEDULE_REMOVE,
+    SEND,
+    SPAWN,
+    STOP,
+    USAGE,
+    WATCH,
+    WHOAMI,
+)
+from bot.dashboard.command import DASHBOARD, DASHBOARD_REVOKE
+
+READ_ONLY = (
+    *(HELP, PS, LOGS, RUNS, WATCH, USAGE, PACE, REPORT, BUDGET, ROSTER, WHOAMI),
+    *(SCHEDULE, SCHEDULE_LIST, ACCOUNTS, QUEUE, EGRESS, HOSTS),
+    *(APPROVE, DENY, ANSWER, PENDING),  # who may answer is decided per request
+    *(DASHBOARD, DASHBOARD_REVOKE),  # a sign-in link, or an end to one's own sessions
+)
+CONTROL = (
+    *(SPAWN, STOP, RESTART, RESUME, SEND, ROSTER_RELOAD, CANCEL, EGRESS_BLOCK, EGRESS_UNBLOCK),
+    *(INTERRUPT, PERMISSIONS),
+)
+ADMIN_ONLY = (
+    SCHEDULE_ADD,
+    SCHEDULE_REMOVE,
+    BUDGET_SET,
+    BUDGET_ALLOW_BURST,
+    FORGET,
+    FREEZE,
+    VERIFY,
+)
+_FULL_NAMES = {id(sub): f"{spec.name} {sub.name}" for spec in COMMANDS for sub in spec.subcommands}
+
+
+def full_name(spec: CommandSpec) -> str:
+    """A spec's name as typed: subcommands with their parent's name first."""
+    return _FULL_NAMES.get(id(spec), spec.name)
+
+
+def ids(spec: CommandSpec) -> str:
+    return spec.name
+
+
+def test_role_of_a_global_grant_applies_on_every_connector() -> None:
+    """A grant without a connector gives the user that role on any connector."""
+    acl = Acl([Grant("@ann:example.org", Role.OPERATOR)])
+    assert acl.role_of("matrix", "@ann:example.org") is Role.OPERATOR
+    assert acl.role_of("discord", "@ann:example.org") is Role.OPERATOR
+
+
+def test_role_of_a_connector_grant_applies_only_there() -> None:
+    """A grant for one connector gives no role to the same id on another connector."""
+    acl = Acl([Grant("bob", Role.ADMIN, connector="console")])
+    assert acl.role_of("console", "bob") is Role.ADMIN
+    assert acl.role_of("matrix", "bob") is None
+
+
+@pytest.mark.parametrize("order", ["global first", "specific first"])
+def test_connector_specific_grant_beats_a_global_one(order: str) -> None:
+    """A connector-specific entry wins over a global one, whatever the order they are listed in."""
+    grants = [Grant("cat", Role.ADMIN), Grant("cat", Role.VIEWER, connector="matrix")]
+    if order == "specific first":
+        grants.reverse()
+    acl = Acl(grants)
+    assert acl.role_of("matrix", "cat") is Role.VIEWER
+    assert acl.role_of("discord", "cat") is Role.ADMIN
+
+
+def test_stranger_has_no_role() -> None:
+    """Anyone not listed is a stranger: role_of returns None."""
+    acl = Acl([Grant("ann", Role.ADMIN)])
+    assert acl.role_of("matrix", "mallory") is None
+
+
+def test_user_ids_are_matched_exactly() -> None:
+    """User ids are compared as given: a differently cased id is a stranger."""
+    acl = Acl([Grant("ann", Role.ADMIN)])
+    assert acl.role_of("matrix", "Ann") is None
+
+
+def test_the_read_only_and_control_split_covers_every_command() -> None:
+    """The command table is exactly the read-only plus the control commands used below."""
+    every = {spec.name for spec in COMMANDS} | {
+        f"{spec.name} {sub.name}" for spec in COMMANDS for sub in spec.subcommands
+    }
+    split = {full_name(spec) for spec in (*READ_ONLY, *CONTROL, *ADMIN_ONLY)}
+    assert every == split
+    assert all(not spec.control and not spec.admin_only for spec in READ_ONLY)
+    assert all(spec.control and not spec.admin_only for spec in CONTROL)
+    assert all(spec.admin_only for spec in ADMIN_ONLY)
+
+
+@pytest.mark.parametrize("spec", READ_ONLY, ids=ids)
+def test_viewer_may_run_read_only_commands(spec: CommandSpec) -> None:
+    """A viewer may run every command that changes nothing."""
+    assert Acl.allows(Role.VIEWER, spec)
+
+
+@pytest.mark.parametrize("spec", CONTROL, ids=ids)
+def test_viewer_may_not_run_control_commands(spec: CommandSpec) -> None:
+    """A viewer may not run a command that changes the fleet."""
+    assert not Acl.allows(Role.VIEWER, spec)
+
+
+@pytest.mark.parametrize("role", [Role.OPERATOR, Role.ADMIN])
+@pytest.mark.parametrize("spec", READ_ONLY + CONTROL, ids=ids)
+def test_operators_and_admins_may_run_every_command(role: Role, spec: CommandSpec) -> None:
+    """Operators and admins may run every command that is not admin-only, control ones
+    included."""
+    assert Acl.allows(role, spec)
+
+
+@pytest.mark.parametrize("spec", ADMIN_ONLY, ids=full_name)
+def test_only_admins_may_run_admin_only_commands(spec: CommandSpec) -> None:
+    """An admin-only command (schedule add, schedule remove) is refused to operators and
+    viewers, allowed to admins."""
+    assert Acl.allows(Role.ADMIN, spec)
+    assert not Acl.allows(Role.OPERATOR, spec)
+    assert not Acl.allows(Role.VIEWER, spec)

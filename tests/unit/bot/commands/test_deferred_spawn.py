@@ -1,0 +1,184 @@
+"""A ``spawn`` that a queued budget turns away: deferred to when the queue should clear
+(kept in the ledger's spawn queue), or refused with why; and the job that sweeps the queue."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.commands.acl import Role
+from bot.commands.errors import CommandError
+from bot.commands.grammar import Grammar
+from bot.commands.handlers.agents import Handlers
+from bot.commands.handlers.spawn_queue import SpawnQueue
+from bot.commands.request import Deferrer, Reply, Request
+from bot.commands.specs import COMMANDS
+from fleet.budgets.model import Groups
+from fleet.clock import ManualClock
+from fleet.ledger import Ledger
+from fleet.runtimes import default_registry
+from fleet.supervisor.caps import Caps
+from fleet.supervisor.fleet import Fleet, FleetSettings
+from scheduler.queue_job import sweep_spawn_queue
+from tests.fakes.budget_book import StaticBook
+from tests.fakes.job_context import job_context
+from tests.unit.bot.commands.test_report_commands import handlers as report_handlers
+from tests.unit.bot.render.test_report import BERLIN, NOW
+from tests.unit.chat_fakes import OPERATOR, T0, message
+
+QUEUED_UNTIL = T0 + timedelta(hours=2)
+
+
+class QueuedBook(StaticBook):
+    """A book whose budget queues ``coder-1`` and turns its launches away."""
+
+    def queued_until(self, agent: str) -> datetime | None:
+        return QUEUED_UNTIL if agent == "coder-1" else None
+
+    async def admit_spawn(self, agent: str, *, urgent: bool) -> tuple[bool, str]:
+        if agent == "coder-1":
+            return False, "agent:coder-1 is queued until 14:00: launch deferred"
+        return False, "agent:other: ~9,000 tokens expected, 100 fit the pace now"
+
+
+def handlers(ledger: Ledger, tmp_path: Path, defer: Deferrer) -> Handlers:
+    return report_handlers(ledger, tmp_path, QueuedBook([], BERLIN, NOW), None, defer)
+
+
+def spawn(text: str) -> Request:
+    command = Grammar(COMMANDS).parse(text)
+    assert command is not None
+    return Request(message(text, sender=OPERATOR), Role.OPERATOR, command)
+
+
+async def test_a_queued_launch_is_deferred_to_when_the_queue_clears(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """The handler hands the spawn, the time and why to the deferrer, and answers with its
+    reply."""
+    deferred: list[tuple[Request, datetime, str]] = []
+
+    async def defer(req: Request, at: datetime, why: str) -> str:
+        deferred.append((req, at, why))
+        return "deferred"
+
+    reply = await handlers(ledger, tmp_path, defer).spawn(spawn('!spawn coder-1 --prompt "go"'))
+    assert isinstance(reply, Reply) and reply.markdown == "deferred"
+    [(req, at, why)] = deferred
+    assert (req.message.text, req.message.sender, at) == (
+        '!spawn coder-1 --prompt "go"',
+        OPERATOR,
+        QUEUED_UNTIL,
+    )
+    assert why == "agent:coder-1 is queued until 14:00: launch deferred"
+
+
+async def test_a_launch_that_does_not_fit_is_refused_with_why(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    async def defer(req: Request, at: datetime, why: str) -> str:
+        raise AssertionError("nothing to wait for: not deferred")
+
+    with pytest.raises(CommandError, match="not started: agent:other: ~9,000 tokens"):
+        await handlers(ledger, tmp_path, defer).spawn(spawn("!spawn other"))
+
+
+async def test_a_deferred_launch_is_kept_in_the_ledger_with_not_before(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """SpawnQueue.defer writes the spawn to the ledger's queue — command, request, who,
+    where, why, not before when — and says when it will be tried and how to cancel it."""
+    queue = SpawnQueue(
+        ledger=ledger,
+        fleet=Fleet(
+            ledger=ledger,
+            runtimes=default_registry(),
+            backends={},
+            settings=FleetSettings(state_dir=tmp_path),
+            clock=ManualClock(T0),
+            environ={},
+        ),
+        caps=Caps(),
+        groups=Groups(),
+        accounts=None,
+        clock=ManualClock(T0),
+        default_runtime="stub",
+        host="host-a",
+    )
+    text = '!spawn coder-1 --prompt "go" --runtime stub'
+    why = "agent:coder-1 is queued until 14:00: launch deferred"
+    reply = await queue.defer(spawn(text), QUEUED_UNTIL, why)
+    assert reply == (
+        f"Not started now: {why}. It will be tried again at 14:00 UTC, as you, here "
+        "(queued as #1; `cancel 1` drops it)."
+    )
+    [entry] = await ledger.queued_spawns("host-a")
+    assert (entry.agent, entry.command, entry.sender, entry.reason) == (
+        "coder-1",
+        text,
+        OPERATOR,
+        why,
+    )
+    assert entry.not_before == QUEUED_UNTIL and not entry.due(T0)
+    assert dict(entry.request) == {"prompt": "go", "runtime": "stub"}
+    assert await queue.entries() == [entry]
+
+
+class Sweeper:
+    def __init__(self) -> None:
+        self.sweeps = 0
+
+    async def sweep(self) -> int:
+        self.sweeps += 1
+        return 2
+
+
+async def test_the_job_sweeps_the_contexts_queue() -> None:
+    """The spawn-queue job asks the context's queue to start what may start."""
+    sweeper = Sweeper()
+    assert await sweep_spawn_queue(job_context(queue=sweeper)) == 2
+    assert sweeper.sweeps == 1
+
+
+async def test_a_turned_away_run_starts_on_the_agents_fallback(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """The ladder's last step: a roster agent with a `fallback` is started on that runtime
+    (with the runtime's own model) instead of waiting, and the reply says why."""
+    from fleet.backends.process import SubprocessBackend
+    from fleet.clock import SystemClock
+    from fleet.model import AgentSpec, Fallback
+    from fleet.names import AgentName
+    from fleet.runtimes import default_registry
+    from fleet.supervisor.fleet import Fleet, FleetSettings
+
+    name = AgentName("coder-1")
+    spec = AgentSpec(name, "claude", model="sonnet", prompt="hi", fallback=Fallback("stub"))
+    fleet = Fleet(
+        ledger=ledger,
+        runtimes=default_registry(),
+        backends={"subprocess": SubprocessBackend()},
+        settings=FleetSettings(state_dir=tmp_path),
+        clock=SystemClock(),
+        environ={"PATH": "/usr/bin:/bin"},
+        roster={name: spec},
+    )
+    await fleet.start()
+    try:
+        book = QueuedBook([], BERLIN, NOW)
+        handlers = Handlers(
+            fleet=fleet, specs=COMMANDS, clock=SystemClock(), prefix="!",
+            budgets=book,
+        )  # fmt: skip
+        reply = await handlers.spawn(spawn("!spawn coder-1"))
+        assert isinstance(reply, Reply)
+        assert "Started on its fallback, stub: agent:coder-1 is queued" in reply.markdown
+        record = await ledger.get_agent(name)
+        assert record is not None and (record.runtime, record.model) == ("stub", None)
+    finally:
+        record = await ledger.get_agent(name)
+        if record is not None and record.state.is_live:
+            await fleet.stop_agent(name, force=True)
+        await fleet.stop()

@@ -1,0 +1,220 @@
+"""Tests for bot.commands.handlers.agents with a real Fleet and ledger: `usage` and the tokens `ps`
+shows,
+driven through the router as an operator's message would be."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.commands.acl import Acl, Grant, Role
+from bot.commands.grammar import Grammar
+from bot.commands.handlers.agents import Handlers
+from bot.commands.router import Router
+from bot.commands.specs import COMMANDS
+from fleet.clock import ManualClock
+from fleet.ledger import Ledger
+from fleet.metering.events import Outcome, Tokens, UsageEvent
+from fleet.model import AgentSpec, DesiredState
+from fleet.names import AgentName
+from fleet.runtimes import default_registry
+from fleet.supervisor.fleet import Fleet, FleetSettings
+from tests.unit.chat_fakes import OPERATOR, T0, VIEWER, Calls, FakeConnector, message
+
+# T0 is 12:00 UTC, 13:00 in Berlin: local midnight is 23:00 UTC the day before.
+MIDNIGHT_UTC = T0 - timedelta(hours=13)
+
+
+@pytest.fixture
+def berlin(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The host's timezone is Europe/Berlin for the test."""
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.fixture
+def fleet(ledger: Ledger, tmp_path: Path, berlin: None) -> Fleet:
+    return Fleet(
+        ledger=ledger,
+        runtimes=default_registry(),
+        backends={},
+        settings=FleetSettings(state_dir=tmp_path),
+        clock=ManualClock(T0),
+        environ={},
+    )
+
+
+@pytest.fixture
+def router(ledger: Ledger, fleet: Fleet) -> Router:
+    handlers = Handlers(fleet=fleet, specs=COMMANDS, clock=ManualClock(T0), prefix="!")
+    acl = Acl([Grant(OPERATOR, Role.OPERATOR), Grant(VIEWER, Role.VIEWER)])
+    # Commands other objects handle (the schedule commands) answer from the recorder.
+    table = {**Calls().table(), **handlers.table()}
+    return Router(grammar=Grammar(COMMANDS), acl=acl, handlers=table, ledger=ledger)
+
+
+def used(
+    agent: str, minutes_after_midnight: float, tokens: Tokens, **changes: object
+) -> UsageEvent:
+    fields: dict[str, object] = {
+        "at": MIDNIGHT_UTC + timedelta(minutes=minutes_after_midnight),
+        "agent": agent,
+        "provider": "anthropic",
+        "api": "anthropic",
+        "requested_model": "claude-sonnet-4",
+        "served_model": "claude-sonnet-4",
+        "tokens": tokens,
+        "stream": True,
+        "status": 200,
+        "outcome": Outcome.OK,
+        "latency_ms": 900.0,
+        "ttfb_ms": 150.0,
+        "request_id": "req_1",
+        "cost_usd": 0.0123,
+        "priced": True,
+    }
+    fields.update(changes)
+    return UsageEvent(**fields)  # type: ignore[arg-type]
+
+
+async def add_agent(ledger: Ledger, name: str) -> None:
+    spec = AgentSpec(name=AgentName(name), runtime="stub", backend="subprocess")
+    await ledger.upsert_agent(spec, DesiredState.STOPPED)
+
+
+async def reply_to(router: Router, text: str, sender: str = VIEWER) -> str:
+    chat = FakeConnector()
+    await router.handle(chat, message(text, sender=sender))
+    [sent] = chat.sent
+    return sent.markdown
+
+
+def table_rows(markdown: str) -> list[list[str]]:
+    lines = [line for line in markdown.splitlines() if line.startswith("|")]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]]
+
+
+async def test_usage_today_counts_from_local_midnight(router: Router, ledger: Ledger) -> None:
+    """`usage` sums every agent's requests since local midnight (Berlin, not UTC)."""
+    await ledger.record_metering(
+        [
+            used("coder-1", -30, Tokens(input=999_999)),  # 22:30 UTC: yesterday in Berlin
+            used("coder-1", 30, Tokens(input=1000, output=200, cache_read=5000)),
+            used("coder-1", 60, Tokens(input=500, cache_write=300), cost_usd=0.5),
+            used("docs", 90, Tokens(output=7), cost_usd=None, priced=False, served_model="x-1"),
+        ],
+        [],
+    )
+    text = await reply_to(router, "!usage")
+    assert text.startswith("Token use today (since 2025-03-01 00:00 CET):")
+    assert table_rows(text) == [
+        ["coder-1", "claude-sonnet-4 (anthropic)", "2", "1,500", "200", "5,000", "300", "7,000",
+         "$0.5123"],
+        ["docs", "x-1 (anthropic)", "1", "0", "7", "0", "0", "7", "—"],
+        ["**total**", "", "3", "1,500", "207", "5,000", "300", "7,007", "$0.5123"],
+    ]  # fmt: skip
+    assert text.endswith("Tokens only: no price configured for x-1.")
+    [entry] = await ledger.audit_entries()
+    assert (entry.command, entry.outcome, entry.sender) == ("usage", "ok", VIEWER)
+
+
+async def test_usage_of_one_agent_over_a_longer_window(router: Router, ledger: Ledger) -> None:
+    """`usage NAME --window 7d` shows only that agent, back seven days."""
+    await ledger.record_metering(
+        [
+            used("coder-1", -3 * 24 * 60, Tokens(input=40)),
+            used("coder-1", -8 * 24 * 60, Tokens(input=1)),
+            used("docs", 30, Tokens(input=9)),
+        ],
+        [],
+    )
+    text = await reply_to(router, "!usage coder-1 --window 7d")
+    assert text.startswith(
+        "Token use in the last 7 days (since 2025-02-22 13:00 CET) by **coder-1**:"
+    )
+    assert [row[:4] for row in table_rows(text)] == [
+        ["coder-1", "claude-sonnet-4 (anthropic)", "1", "40"],
+        ["**total**", "", "1", "40"],
+    ]
+
+
+async def test_usage_of_an_unknown_name_says_there_is_no_such_agent(
+    router: Router, ledger: Ledger
+) -> None:
+    """An unknown NAME with no usage gets a plain answer, audited ok, not an error."""
+    text = await reply_to(router, "!usage nobody")
+    assert text == (
+        "No agent is called `nobody` and no usage is recorded for that name today. "
+        "`ps` lists the agents."
+    )
+    [entry] = await ledger.audit_entries()
+    assert entry.outcome == "ok"
+
+
+async def test_usage_of_a_known_agent_without_requests(router: Router, ledger: Ledger) -> None:
+    """A known agent that made no requests in the window is named as such."""
+    await add_agent(ledger, "coder-1")
+    assert await reply_to(router, "!usage coder-1 --window 5h") == (
+        "**coder-1** made no model requests in the last 5 hours (since 2025-03-01 08:00 CET)."
+    )
+
+
+async def test_usage_of_an_agent_that_is_gone_still_shows_its_usage(
+    router: Router, ledger: Ledger
+) -> None:
+    """Usage outlives agents: a name the ledger no longer knows still has its rows shown."""
+    await ledger.record_metering([used("old-1", 10, Tokens(input=3))], [])
+    assert table_rows(await reply_to(router, "!usage old-1"))[0][:4] == [
+        "old-1",
+        "claude-sonnet-4 (anthropic)",
+        "1",
+        "3",
+    ]
+
+
+async def test_usage_with_a_bad_window_names_the_allowed_ones(
+    router: Router, ledger: Ledger
+) -> None:
+    """A window that is not 5h, today, 7d or 30d is a parse error, audited as an error."""
+    assert await reply_to(router, "!usage --window week") == (
+        "usage: --window must be one of 5h, today, 7d, 30d, got 'week' "
+        "— usage: usage [NAME] [--window WINDOW] [--host H]"
+    )
+    [entry] = await ledger.audit_entries()
+    assert entry.outcome == "error"
+
+
+async def test_ps_shows_each_agents_tokens_since_local_midnight(
+    router: Router, ledger: Ledger, fleet: Fleet
+) -> None:
+    """Fleet.ps fills tokens_today (0 without usage) and ps shows it compactly."""
+    await add_agent(ledger, "coder-1")
+    await add_agent(ledger, "docs")
+    await ledger.record_metering(
+        [
+            used("coder-1", -1, Tokens(input=5_000_000)),  # before local midnight
+            used("coder-1", 1, Tokens(input=12_000, output=300)),
+            used("ghost", 1, Tokens(input=10)),  # no such agent: not a ps row
+        ],
+        [],
+    )
+    assert [(s.name, s.tokens_today) for s in await fleet.ps()] == [
+        ("coder-1", 12_300),
+        ("docs", 0),
+    ]
+    text = await reply_to(router, "!ps")
+    assert text.splitlines()[0].endswith("| last activity | tokens today | egress refused |")
+    assert [(row[0], row[-2]) for row in table_rows(text)] == [("coder-1", "12.3k"), ("docs", "0")]
+
+
+async def test_fleet_status_leaves_tokens_today_unknown(fleet: Fleet, ledger: Ledger) -> None:
+    """Only ps looks tokens up; a single agent's status leaves the field None."""
+    await add_agent(ledger, "coder-1")
+    assert (await fleet.status("coder-1")).tokens_today is None

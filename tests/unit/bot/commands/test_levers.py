@@ -1,0 +1,232 @@
+"""Tests for the emergency levers through the real router, a real Fleet and ledger: only an
+admin pulls them; `all` asks, and acts only on its asker's `yes` in the same place before
+the deadline; late and other people's replies are refused with why; all of it audited."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from bot.commands.acl import Acl, Grant, Role
+from bot.commands.confirmations import ConfirmationDesk
+from bot.commands.grammar import Grammar
+from bot.commands.handlers.agents import Handlers
+from bot.commands.handlers.levers import Levers
+from bot.commands.handlers.resume import LimitCommands
+from bot.commands.handlers.spawn_queue import SpawnQueue
+from bot.commands.request import Request
+from bot.commands.router import Router
+from bot.commands.specs import COMMANDS
+from connectors.base import EventId
+from fleet.budgets.model import Groups
+from fleet.clock import ManualClock
+from fleet.ledger import Ledger
+from fleet.model import AgentSpec, AgentState, DesiredState, RestartMode, RestartPolicy
+from fleet.names import AgentName
+from fleet.runtimes import default_registry
+from fleet.supervisor.caps import Caps
+from fleet.supervisor.fleet import Fleet, FleetSettings
+from tests.unit.chat_fakes import OPERATOR, VIEWER, Calls, FakeConnector, message
+
+ADMIN = "@ada:example.org"
+CONSOLE = "console"
+
+
+def a_fleet(ledger: Ledger, clock: ManualClock, tmp_path: Path) -> Fleet:
+    return Fleet(
+        ledger=ledger,
+        runtimes=default_registry(),
+        backends={},
+        settings=FleetSettings(state_dir=tmp_path),
+        clock=clock,
+        environ={},
+    )
+
+
+@pytest.fixture
+def router(ledger: Ledger, clock: ManualClock, tmp_path: Path) -> Router:
+    return a_router(ledger, clock, a_fleet(ledger, clock, tmp_path))
+
+
+def a_router(
+    ledger: Ledger, clock: ManualClock, fleet: Fleet, queue: SpawnQueue | None = None
+) -> Router:
+    handlers = Handlers(fleet=fleet, specs=COMMANDS, clock=clock, prefix="!")
+    desk = ConfirmationDesk(ledger, clock)
+    levers = Levers(fleet=fleet, ledger=ledger, desk=desk, stop_one=handlers.stop, queue=queue)
+    acl = Acl(
+        [
+            Grant(ADMIN, Role.ADMIN),
+            Grant(OPERATOR, Role.OPERATOR),
+            Grant(VIEWER, Role.VIEWER),
+            Grant(CONSOLE, Role.ADMIN, connector=CONSOLE),
+        ]
+    )
+    table = {
+        **Calls().table(),
+        **handlers.table(),
+        **LimitCommands(fleet).table(),
+        **levers.table(),
+    }
+    return Router(
+        grammar=Grammar(COMMANDS), acl=acl, handlers=table, ledger=ledger, confirmations=desk
+    )
+
+
+async def wanted_running(ledger: Ledger, name: str = "coder") -> None:
+    """An agent the watchdog would restart: on-failure, wanted running, not running now."""
+    spec = AgentSpec(
+        name=AgentName(name),
+        runtime="stub",
+        backend="subprocess",
+        restart=RestartPolicy(mode=RestartMode.ON_FAILURE),
+    )
+    await ledger.upsert_agent(spec, DesiredState.RUNNING)
+
+
+async def desired(ledger: Ledger, name: str = "coder") -> DesiredState:
+    record = await ledger.get_agent(name)
+    assert record is not None
+    return record.desired
+
+
+@pytest.mark.parametrize("sender", [VIEWER, OPERATOR])
+@pytest.mark.parametrize("text", ["!freeze coder", "!freeze all", "!stop all", "!resume all"])
+async def test_only_an_admin_pulls_a_lever(
+    router: Router, chat: FakeConnector, ledger: Ledger, sender: str, text: str
+) -> None:
+    """A viewer's or an operator's lever is refused, naming the role it needs (an operator
+    is told: admin); nothing is asked and nothing changes; the refusal is audited as denied."""
+    await wanted_running(ledger)
+    await router.handle(chat, message(text, sender=sender))
+    [reply] = chat.sent
+    assert ("admin role" if sender == OPERATOR else " role") in reply.markdown
+    assert "yes" not in reply.markdown
+    [entry] = await ledger.audit_entries()
+    assert (entry.outcome, entry.sender) == ("denied", sender)
+    assert await ledger.confirmations_at("matrix", "!room:example.org", None) == []
+    assert await desired(ledger) is DesiredState.RUNNING
+
+
+async def test_stop_all_asks_and_acts_only_on_its_askers_yes(
+    router: Router, chat: FakeConnector, ledger: Ledger
+) -> None:
+    """`stop all` names what it would stop and waits; another person's `yes` is refused, a
+    `yes` in another thread is ordinary chat, the asker's `yes` stops it; all audited."""
+    await wanted_running(ledger)
+    await router.handle(chat, message("!stop all", sender=ADMIN, event_id="$ask"))
+    assert "`stop all` would stop 1 agent now: coder." in chat.sent[-1].markdown
+    assert "Reply `yes` here within 60 s" in chat.sent[-1].markdown
+    assert await desired(ledger) is DesiredState.RUNNING
+
+    await router.handle(chat, message("yes", sender=OPERATOR, event_id="$other"))
+    assert "waits for the reply of @ada:example.org" in chat.sent[-1].markdown
+    await router.handle(chat, message("yes", sender=ADMIN, event_id="$elsewhere", thread_id="$t"))
+    assert len(chat.sent) == 2  # not a reply to anything there: nothing said, nothing done
+    assert await desired(ledger) is DesiredState.RUNNING
+
+    await router.handle(chat, message("Yes", sender=ADMIN, event_id="$yes"))
+    assert chat.sent[-1].markdown == "Stopped 1 agent: coder."
+    assert await desired(ledger) is DesiredState.STOPPED
+    await router.handle(chat, message("yes", sender=ADMIN, event_id="$again"))
+    assert len(chat.sent) == 3  # answered already: a second `yes` is plain chat
+
+    ask, other, confirmed = reversed(await ledger.audit_entries())
+    assert (ask.text, ask.command, ask.outcome, ask.source) == ("!stop all", "stop", "ok", "typed")
+    assert ask.detail == "asked: `stop all` would stop 1 agent now: coder"
+    assert (other.command, other.outcome, other.sender) == ("stop", "denied", OPERATOR)
+    assert other.source.startswith("confirmation:")
+    assert (confirmed.text, confirmed.command, confirmed.outcome) == ("Yes", "stop", "ok")
+    assert (confirmed.source, confirmed.detail) == (other.source, "stopped coder")
+
+
+async def test_a_late_yes_does_nothing_and_says_why(
+    router: Router, chat: FakeConnector, ledger: Ledger, clock: ManualClock
+) -> None:
+    """A `yes` after the deadline is refused as too late and acts on nothing."""
+    await wanted_running(ledger)
+    await router.handle(chat, message("!stop all", sender=ADMIN, event_id="$ask"))
+    clock.advance(61)
+    await router.handle(chat, message("!yes", sender=ADMIN, event_id="$late"))
+    assert "too late: `!stop all` waited 60 s for your reply and expired 1 s ago" in (
+        chat.sent[-1].markdown
+    )
+    assert await desired(ledger) is DesiredState.RUNNING
+    late = (await ledger.audit_entries())[0]
+    assert (late.text, late.command, late.outcome) == ("!yes", "stop", "error")
+    assert late.source.startswith("confirmation:")
+
+
+async def test_an_edit_never_confirms(router: Router, chat: FakeConnector, ledger: Ledger) -> None:
+    """Editing a message into `yes` does not confirm a waiting lever."""
+    await wanted_running(ledger)
+    await router.handle(chat, message("!stop all", sender=ADMIN, event_id="$ask"))
+    await router.handle(chat, message("yse", sender=ADMIN, event_id="$typo"))
+    edit = replace(message("yes", sender=ADMIN, event_id="$edit"), replaces=EventId("$typo"))
+    await router.handle(chat, edit)
+    assert await desired(ledger) is DesiredState.RUNNING
+
+
+async def test_yes_with_nothing_waiting_is_what_it_always_was(router: Router) -> None:
+    """On the console a `yes` with no question waiting is an unknown command, as before."""
+    console = FakeConnector(CONSOLE)
+    await router.handle(
+        console, message("yes", sender=CONSOLE, connector=CONSOLE, event_id=None, addressed=True)
+    )
+    assert "unknown command 'yes'" in console.sent[-1].markdown
+
+
+async def test_an_admin_with_nothing_to_act_on_is_told_so(
+    router: Router, chat: FakeConnector
+) -> None:
+    """An admin's `freeze all`, `stop all` and `resume all` with no agents ask nothing."""
+    for text in ("!freeze all", "!stop all", "!resume all"):
+        await router.handle(chat, message(text, sender=ADMIN, event_id=f"${text}"))
+    assert [m.markdown for m in chat.sent] == [
+        "Nothing to freeze: no agent is running.",
+        "Nothing to stop: no agent is running or waiting to restart.",
+        "Nothing to resume: no agent is frozen.",
+    ]
+
+
+async def test_stop_all_empties_the_spawn_queue_first(
+    ledger: Ledger, clock: ManualClock, tmp_path: Path, chat: FakeConnector
+) -> None:
+    """`stop all` names the queued launches it would drop, and on `yes` drops them with the
+    agents it stops: nothing waits to start into the slots the stop frees."""
+    fleet = a_fleet(ledger, clock, tmp_path)
+    queue = SpawnQueue(
+        ledger=ledger,
+        fleet=fleet,
+        caps=Caps(max_running=1),
+        groups=Groups(),
+        accounts=None,
+        clock=clock,
+        default_runtime="stub",
+        host="host-a",
+    )
+    router = a_router(ledger, clock, fleet, queue)
+    await ledger.upsert_agent(AgentSpec(AgentName("a"), "stub"), DesiredState.RUNNING)
+    await ledger.set_state("a", AgentState.RUNNING, "test")
+    spawn = Grammar(COMMANDS).parse("!spawn b")
+    assert spawn is not None
+    request = Request(message("!spawn b", sender=OPERATOR), Role.OPERATOR, spawn)
+    assert await queue.admit(request, runtime=None, account=None) is not None
+
+    await router.handle(chat, message("!stop all", sender=ADMIN, event_id="$ask"))
+    assert "drop 1 waiting spawn(s) from the queue: #1 b." in chat.sent[-1].markdown
+    assert len(await queue.entries()) == 1
+    await router.handle(chat, message("yes", sender=ADMIN, event_id="$yes"))
+    assert chat.sent[-1].markdown == "Stopped 1 agent: a. Dropped from the spawn queue: #1 b."
+    assert await queue.entries() == []
+    assert await desired(ledger, "a") is DesiredState.STOPPED
+    [confirmed, *_] = await ledger.audit_entries()
+    assert confirmed.detail == "stopped a; dropped #1 b"
+
+
+async def test_all_is_no_agents_name(router: Router, chat: FakeConnector) -> None:
+    """`spawn all` is refused: `all` means every agent to the levers, so no agent has it."""
+    await router.handle(chat, message("!spawn all", sender=ADMIN))
+    assert chat.sent[-1].markdown.startswith("'all' cannot be an agent's name")

@@ -1,0 +1,227 @@
+"""Tests for bot.commands.handlers.spawn_queue and bot.commands.handlers.queue: the gate a spawn
+passes, the drain that
+starts queued launches once each, `queue`'s table and `cancel`'s errors."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.commands.acl import Role
+from bot.commands.errors import CommandError, NotFound
+from bot.commands.grammar import Grammar
+from bot.commands.handlers.queue import EMPTY, render_queue
+from bot.commands.handlers.spawn_queue import SpawnQueue
+from bot.commands.request import Request
+from bot.commands.router import Delegated, Ran
+from bot.commands.specs import COMMANDS
+from fleet.budgets.model import Groups
+from fleet.clock import ManualClock
+from fleet.ledger import Ledger
+from fleet.model import AgentSpec, AgentState, DesiredState
+from fleet.names import AgentName
+from fleet.runtimes import default_registry
+from fleet.supervisor.caps import Caps
+from fleet.supervisor.fleet import Fleet, FleetSettings
+from tests.unit.chat_fakes import OPERATOR, T0, FakeConnector, message
+
+HOST = "host-a"
+
+
+def spawn(text: str) -> Request:
+    command = Grammar(COMMANDS).parse(text)
+    assert command is not None
+    return Request(message(text, sender=OPERATOR), Role.OPERATOR, command)
+
+
+def make_queue(ledger: Ledger, tmp_path: Path, caps: Caps) -> SpawnQueue:
+    fleet = Fleet(
+        ledger=ledger,
+        runtimes=default_registry(),
+        backends={},
+        settings=FleetSettings(state_dir=tmp_path),
+        clock=ManualClock(T0),
+        environ={},
+    )
+    return SpawnQueue(
+        ledger=ledger,
+        fleet=fleet,
+        caps=caps,
+        groups=Groups(),
+        accounts=None,
+        clock=ManualClock(T0),
+        default_runtime="stub",
+        host=HOST,
+    )
+
+
+async def set_live(ledger: Ledger, name: str, live: bool = True) -> None:
+    await ledger.upsert_agent(AgentSpec(AgentName(name), "stub"), DesiredState.RUNNING)
+    await ledger.set_state(name, AgentState.RUNNING if live else AgentState.STOPPED, "test")
+
+
+class Starter:
+    """A router whose run_as "starts" the agent the command names (marks it live)."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.runs: list[Delegated] = []
+
+    async def run_as(self, connector: Any, run: Delegated) -> Ran | None:
+        self.runs.append(run)
+        await set_live(self.ledger, run.text.split()[1])
+        return Ran("ok", "spawn", None)
+
+
+async def test_two_spawns_at_once_cannot_both_take_the_last_slot(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """An admitted launch holds its slot until released: the next spawn is queued meanwhile,
+    with its reason and place; after the release (the agent now runs) it is still full."""
+    queue = make_queue(ledger, tmp_path, Caps(max_running=1))
+    assert await queue.admit(spawn("!spawn a"), runtime=None, account=None) is None
+    queued = await queue.admit(spawn("!spawn b --model m"), runtime=None, account=None)
+    assert queued is not None and queued.startswith(
+        "Not started now: global max_running 1 reached (1 running). Queued as #1, position 1 of 1"
+    )
+    [entry] = await queue.entries()
+    assert (entry.agent, dict(entry.request), entry.sender) == ("b", {"model": "m"}, OPERATOR)
+    await set_live(ledger, "a")
+    queue.release("a")
+    again = await queue.admit(spawn("!spawn c"), runtime=None, account=None)
+    assert again is not None and "position 2 of 2" in again
+
+
+async def test_a_running_agent_or_no_caps_are_admitted_at_once(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """Spawning a running agent only reports it, so no cap applies; without caps nothing
+    is ever queued."""
+    await set_live(ledger, "a")
+    capped = make_queue(ledger, tmp_path, Caps(max_running=1))
+    assert await capped.admit(spawn("!spawn a"), runtime=None, account=None) is None
+    free = make_queue(ledger, tmp_path, Caps())
+    assert await free.admit(spawn("!spawn b"), runtime=None, account=None) is None
+
+
+async def test_a_freed_slot_starts_the_oldest_entry_once(ledger: Ledger, tmp_path: Path) -> None:
+    """Kicked twice for one freed slot, the drain starts only the oldest entry, as its
+    sender, under the claimed id queue:<id>; the entry is gone, the younger one waits."""
+    queue = make_queue(ledger, tmp_path, Caps(max_running=1))
+    starter = Starter(ledger)
+    queue.attach(starter, lambda name: FakeConnector(name))  # type: ignore[arg-type]
+    await set_live(ledger, "r")
+    for name in ("b", "c"):
+        assert await queue.admit(spawn(f"!spawn {name}"), runtime=None, account=None)
+    assert await queue.sweep() == 0  # no slot yet
+    await set_live(ledger, "r", live=False)
+    queue.kick()
+    queue.kick()
+    assert await queue.sweep() == 1
+    [run] = starter.runs
+    assert (run.text, run.sender, run.event_id, run.source) == (
+        "!spawn b",
+        OPERATOR,
+        "queue:1",
+        "queue:1",
+    )
+    assert run.heading.startswith("Queued launch #1 of **b** (waiting since 12:00 UTC: global")
+    assert [e.agent for e in await queue.entries()] == ["c"]
+    await queue.stop()
+
+
+async def test_an_entry_left_starting_by_a_crash_is_tried_again(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """A `starting` entry (Fleetwarden died mid-start) is started again under the same
+    claimed id — which the router runs at most once — and then removed."""
+    queue = make_queue(ledger, tmp_path, Caps(max_running=1))
+    assert await queue.admit(spawn("!spawn a"), runtime=None, account=None) is None
+    assert await queue.admit(spawn("!spawn b"), runtime=None, account=None)
+    [entry] = await queue.entries()
+    assert await ledger.mark_spawn_starting(entry.id)
+    fresh = make_queue(ledger, tmp_path, Caps(max_running=1))
+    starter = Starter(ledger)
+    fresh.attach(starter, lambda name: FakeConnector(name))  # type: ignore[arg-type]
+    assert await fresh.restore() == 1
+    assert await fresh.sweep() == 1
+    assert [r.event_id for r in starter.runs] == ["queue:1"]
+    assert await fresh.entries() == []
+
+
+async def test_cancel_by_number_or_name_and_its_errors(ledger: Ledger, tmp_path: Path) -> None:
+    """cancel drops by number (with or without #) or by agent; an unknown one lists what
+    is queued; one being started cannot be cancelled."""
+    queue = make_queue(ledger, tmp_path, Caps(max_running=1))
+    await set_live(ledger, "r")
+    for name in ("b", "c", "d"):
+        await queue.admit(spawn(f"!spawn {name}"), runtime=None, account=None)
+    with pytest.raises(NotFound, match=r"nothing queued as 'zz' \(#1 b, #2 c, #3 d\)"):
+        await queue.cancel("zz")
+    assert [e.agent for e in await queue.cancel("#1")] == ["b"]
+    assert [e.agent for e in await queue.cancel("c")] == ["c"]
+    await ledger.mark_spawn_starting(3)
+    with pytest.raises(CommandError, match="3 is being started now"):
+        await queue.cancel("3")
+
+
+async def test_the_queue_table_shows_place_who_why_and_when(ledger: Ledger, tmp_path: Path) -> None:
+    """`queue` lists entries in order: place, number, agent, runtime, who asked, why, since
+    when, not before."""
+    assert render_queue([], T0) == EMPTY
+    queue = make_queue(ledger, tmp_path, Caps(max_running=1))
+    await set_live(ledger, "r")
+    await queue.admit(spawn("!spawn b --runtime stub"), runtime="stub", account=None)
+    text = render_queue(await queue.entries(), T0)
+    row = next(line for line in text.splitlines() if "#1" in line)
+    for cell in ("b", "stub", f"{OPERATOR} on matrix", "global max_running 1 reached"):
+        assert cell in row
+    assert "12:00 UTC" in row
+
+
+async def test_a_start_its_budget_defers_again_keeps_its_place(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """When the queued command, run again, is deferred by its budget, the entry goes back
+    to wait under its own number with the new reason and time — not a second entry."""
+    queue = make_queue(ledger, tmp_path, Caps())
+    later = T0 + timedelta(hours=2)
+
+    class Deferring:
+        runs = 0
+
+        async def run_as(self, connector: Any, run: Delegated) -> Ran | None:
+            self.runs += 1
+            await queue.defer(spawn(run.text), later, "agent:b is queued until 14:00")
+            return Ran("ok", "spawn", None)
+
+    router = Deferring()
+    queue.attach(router, lambda name: FakeConnector(name))  # type: ignore[arg-type]
+    await queue.defer(spawn("!spawn b"), T0, "agent:b is queued until 12:00")
+    assert await queue.sweep() == 1
+    [entry] = await queue.entries()
+    assert (entry.id, entry.status, entry.reason, entry.not_before) == (
+        1,
+        "waiting",
+        "agent:b is queued until 14:00",
+        later,
+    )
+    again = await queue.defer(spawn("!spawn b"), later, "agent:b is queued until 14:00")
+    assert again == "**b** is already queued (#1): agent:b is queued until 14:00."
+    assert router.runs == 1 and len(await queue.entries()) == 1
+
+
+async def test_a_restart_needs_a_slot_only_when_the_agent_does_not_run(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """Restarting a running agent keeps its own slot; restarting a stopped one needs a free
+    slot, and is refused (not queued) when the cap is full."""
+    queue = make_queue(ledger, tmp_path, Caps(max_running=1))
+    await set_live(ledger, "r")
+    await set_live(ledger, "gone", live=False)
+    assert await queue.hold("r") is None
+    assert await queue.hold("gone") == "global max_running 1 reached (1 running)"
+    assert await queue.entries() == []

@@ -1,0 +1,91 @@
+"""The dashboard's views over a real ledger and Fleet: approvals link to the chat messages
+that showed them (the connector's own links), with who answered and how long each waited;
+what agents or people wrote passes the redactor; an unknown agent is a 404."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.dashboard.views import UnknownPage, Views
+from connectors.base import Connector
+from fleet.approvals.model import ApprovalPost, Ask, Decision
+from fleet.approvals.service import Approvals
+from fleet.clock import ManualClock
+from fleet.hosts.service import Hosts
+from fleet.ledger import Ledger
+from fleet.runtimes import default_registry
+from fleet.supervisor.fleet import Fleet, FleetSettings
+from tests.unit.chat_fakes import HomeConnector, ThreadedConnector
+
+
+def views(ledger: Ledger, clock: ManualClock, tmp_path: Path, chat: Connector) -> Views:
+    fleet = Fleet(
+        ledger=ledger,
+        runtimes=default_registry(),
+        backends={},
+        settings=FleetSettings(state_dir=tmp_path),
+        clock=clock,
+        environ={},
+    )
+    return Views(
+        ledger=ledger,
+        fleet=fleet,
+        budgets=None,
+        accounts=None,
+        hosts=Hosts((), env={}, clock=clock),
+        clock=clock,
+        timezone=ZoneInfo("UTC"),
+        connector_named=lambda name: chat if name == chat.name else None,
+        orchestrator=lambda: "here",
+        redact=lambda text: text.replace("s3cret", "[redacted]"),
+    )
+
+
+async def test_approvals_link_to_their_chat_messages_and_say_who_answered(
+    ledger: Ledger, clock: ManualClock, tmp_path: Path
+) -> None:
+    """Open ones first; the answered one with its answerer, decision and wait; a subject
+    with a secret redacted; the link is the connector's."""
+    approvals = Approvals(ledger, clock)
+    first = await approvals.open(
+        agent="coder",
+        run_id=7,
+        channel="test",
+        ask=Ask("a", "Bash", "echo s3cret"),
+        wait_seconds=600.0,
+        max_open=3,
+        starter=None,
+    )
+    await approvals.record_post(ApprovalPost(first.id, "matrix", "!r:x", "$t", "$e"))
+    clock.advance(30)
+    await approvals.answer(first.id, by="ann", decision=Decision.ALLOW, how="reaction")
+    second = await approvals.open(
+        agent="coder",
+        run_id=7,
+        channel="test",
+        ask=Ask("b", "Write", "notes.md"),
+        wait_seconds=600.0,
+        max_open=3,
+        starter=None,
+    )
+    clock.advance(5)
+    chat = ThreadedConnector("matrix")
+    page = await views(ledger, clock, tmp_path, chat).approvals()
+    open_one, answered = page["approvals"]
+    assert (open_one["id"], open_one["open"], open_one["waited_seconds"]) == (second.id, True, 5.0)
+    assert answered["id"] == first.id and answered["answered_by"] == "ann"
+    assert answered["decision"] == "allow" and answered["waited_seconds"] == 30.0
+    assert answered["subject"] == "echo [redacted]"
+    assert answered["chat_links"] == [chat.message_link("!r:x", "$e", "$t")]  # type: ignore[arg-type]
+    assert answered["chat_links"][0].startswith("http")
+
+
+async def test_an_unknown_agent_is_not_a_page(
+    ledger: Ledger, clock: ManualClock, tmp_path: Path
+) -> None:
+    """No agent of that name: UnknownPage (a 404), never an empty page."""
+    with pytest.raises(UnknownPage):
+        await views(ledger, clock, tmp_path, HomeConnector("matrix", None)).agent("ghost")

@@ -1,0 +1,132 @@
+"""Tests for the ledger pieces of the emergency levers: confirmations waiting for a reply
+(migration 14) and freezes made by hand, which no budget lifts or takes over."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from fleet.clock import ManualClock
+from fleet.ledger import Ledger
+from fleet.ledger.confirmations import KEPT_EXPIRED
+from fleet.model import AgentSpec, DesiredState
+from fleet.names import AgentName
+from fleet.runtimes import default_registry
+from fleet.supervisor.cutoffs import CutoffKeeper
+from fleet.supervisor.fleet import Fleet, FleetSettings
+
+ROOM = "!room:example.org"
+ADMIN = "@ada:example.org"
+
+
+async def ask(
+    ledger: Ledger, clock: ManualClock, *, sender: str = ADMIN, thread: str | None = None
+) -> int:
+    asked = await ledger.ask_confirmation(
+        connector="matrix",
+        sender=sender,
+        room=ROOM,
+        thread=thread,
+        command="!freeze all",
+        summary="would pause 2 agents",
+        expires_at=clock.now() + timedelta(seconds=60),
+    )
+    return asked.id
+
+
+async def test_a_confirmation_is_taken_once_within_its_deadline(
+    ledger: Ledger, clock: ManualClock
+) -> None:
+    """A live confirmation is taken by the first reply only; it is then gone."""
+    first = await ask(ledger, clock)
+    [waiting] = await ledger.confirmations_at("matrix", ROOM, None)
+    assert (waiting.id, waiting.sender, waiting.command) == (first, ADMIN, "!freeze all")
+    clock.advance(59)
+    assert await ledger.take_confirmation(first)
+    assert not await ledger.take_confirmation(first)
+    assert await ledger.confirmations_at("matrix", ROOM, None) == []
+
+
+async def test_an_expired_confirmation_never_acts_and_is_kept_only_to_say_so(
+    ledger: Ledger, clock: ManualClock
+) -> None:
+    """Past its deadline it cannot be taken; it is listed (to answer a late reply) only for
+    a while, then dropped."""
+    first = await ask(ledger, clock)
+    clock.advance(61)
+    [late] = await ledger.confirmations_at("matrix", ROOM, None)
+    assert late.expired(clock.now())
+    clock.advance(KEPT_EXPIRED.total_seconds())
+    assert await ledger.confirmations_at("matrix", ROOM, None) == []
+    assert not await ledger.take_confirmation(first)
+
+
+async def test_asking_again_replaces_and_places_are_apart(
+    ledger: Ledger, clock: ManualClock
+) -> None:
+    """A second question by the same person in the same place replaces the first; a thread
+    and another person's question are other places."""
+    first = await ask(ledger, clock)
+    second = await ask(ledger, clock)
+    in_thread = await ask(ledger, clock, thread="$thread")
+    other = await ask(ledger, clock, sender="@bob:example.org")
+    room = await ledger.confirmations_at("matrix", ROOM, None)
+    assert [c.id for c in room] == [other, second]
+    assert [c.id for c in await ledger.confirmations_at("matrix", ROOM, "$thread")] == [in_thread]
+    assert first not in {c.id for c in room}
+
+
+async def test_a_confirmation_survives_a_restart_but_not_its_deadline(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    """Reopened, the ledger still holds a live question; once expired it never acts."""
+    path = tmp_path / "restart.db"
+    ledger = await Ledger.open(path, clock)
+    try:
+        live = await ask(ledger, clock)
+        stale = await ask(ledger, clock, sender="@bob:example.org")
+    finally:
+        await ledger.close()
+    clock.advance(30)
+    reopened = await Ledger.open(path, clock)
+    try:
+        assert await reopened.take_confirmation(live)
+        clock.advance(31)
+        assert not await reopened.take_confirmation(stale)
+    finally:
+        await reopened.close()
+
+
+async def test_a_budget_never_takes_over_a_freeze_made_by_hand(ledger: Ledger) -> None:
+    """A freeze by hand replaces a budget's; a budget's later freeze leaves it as it is."""
+    budget = await ledger.add_freeze("coder", "agent:coder", "agent:coder reached its limit")
+    assert not budget.by_hand
+    hand = await ledger.add_freeze("coder", "", "by ada: odd pushes", by=ADMIN)
+    assert hand.by_hand
+    kept = await ledger.add_freeze("coder", "agent:coder", "agent:coder reached its limit")
+    assert (kept.by, kept.budget, kept.reason) == (ADMIN, "", "by ada: odd pushes")
+    [stored] = await ledger.freezes()
+    assert stored.by == ADMIN and stored.by_hand
+
+
+async def test_a_budget_reset_lifts_only_its_own_freezes(
+    ledger: Ledger, clock: ManualClock, tmp_path: Path
+) -> None:
+    """The cutoff keeper's release continues the agents its budget froze, never one an admin
+    froze by hand (even over that budget's freeze)."""
+    fleet = Fleet(
+        ledger=ledger,
+        runtimes=default_registry(),
+        backends={},
+        settings=FleetSettings(state_dir=tmp_path),
+        clock=clock,
+        environ={},
+    )
+    for name in ("coder", "held"):
+        await ledger.upsert_agent(AgentSpec(AgentName(name), "stub"), DesiredState.RUNNING)
+        await ledger.add_freeze(name, "global", "global reached its limit")
+    await ledger.add_freeze("held", "", "by ada: odd pushes", by=ADMIN)
+    await ledger.add_freeze("held", "global", "global reached its limit")  # a later cutoff
+    assert await CutoffKeeper(fleet).release("global") == ["coder"]
+    [kept] = await ledger.freezes()
+    assert (kept.agent, kept.by) == ("held", ADMIN)
