@@ -1,8 +1,9 @@
-"""The README's configuration and command references, generated from the config schema
+"""The guides' configuration and command references, generated from the config schema
 and the command table so they cannot drift from the code.
 
-``python -m bot.cli.reference`` prints both; ``--write README.md`` replaces the generated
-blocks between their markers in that file. A test keeps the README current.
+``python -m bot.cli.reference`` prints both; ``--write`` replaces the generated blocks
+between their markers in the guides that hold them (``docs/configuration.md`` and
+``docs/commands.md``), ``--write FILE`` in that file only. A test keeps the guides current.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import argparse
 import enum
 import types
 import typing
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -129,25 +130,45 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "commands": command_reference,
 }
 
+# The guides that hold generated blocks, by their path from the repository's root, where
+# ``--write`` runs; a test checks each holds the blocks named here.
+GUIDES: dict[Path, tuple[str, ...]] = {
+    Path("docs/configuration.md"): ("config",),
+    Path("docs/commands.md"): ("commands",),
+}
+
 
 def replace_blocks(text: str) -> str:
-    """``text`` with every generated block between its markers brought up to date."""
-    for kind, generate in GENERATORS.items():
+    """``text`` with every generated block it holds brought up to date between its markers.
+
+    A text that holds none is refused, so writing to the wrong file fails instead of
+    silently changing nothing."""
+    kinds = [kind for kind in GENERATORS if markers(kind)[0] in text]
+    if not kinds:
+        raise ValueError("the text holds no generated reference block")
+    for kind in kinds:
         start_mark, end_mark = markers(kind)
         start, end = text.index(start_mark), text.index(end_mark)
-        text = text[: start + len(start_mark)] + "\n" + generate() + "\n" + text[end:]
+        text = text[: start + len(start_mark)] + "\n" + GENERATORS[kind]() + "\n" + text[end:]
     return text
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--write", type=Path, help="update the generated blocks in this file")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--write",
+        type=Path,
+        nargs="*",
+        metavar="FILE",
+        help="update the generated blocks in these files (default: every guide that holds one)",
+    )
+    args = parser.parse_args(argv)
     if args.write is None:
         for generate in GENERATORS.values():
             print(generate(), end="\n\n")
         return
-    args.write.write_text(replace_blocks(args.write.read_text()))
+    for path in args.write or list(GUIDES):
+        path.write_text(replace_blocks(path.read_text()))
 
 
 if __name__ == "__main__":

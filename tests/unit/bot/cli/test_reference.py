@@ -1,20 +1,49 @@
-"""The README's generated references and Quick start stay true to the code."""
+"""The guides' generated references and the README's Quick start stay true to the code."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from bot.cli.reference import command_reference, config_reference, replace_blocks
+import pytest
+
+from bot.cli.reference import (
+    GUIDES,
+    command_reference,
+    config_reference,
+    main,
+    markers,
+    replace_blocks,
+)
 
 ROOT = Path(__file__).resolve().parents[4]
 README = ROOT / "README.md"
 
 
-def test_readme_references_are_current() -> None:
-    """README.md's config and command references equal what the schema generates now."""
-    text = README.read_text()
-    assert replace_blocks(text) == text, "run: python -m bot.cli.reference --write README.md"
+def test_guide_references_are_current() -> None:
+    """The guides' config and command references equal what the schema generates now."""
+    for path, kinds in GUIDES.items():
+        text = (ROOT / path).read_text()
+        assert all(markers(kind)[0] in text for kind in kinds), f"{path} lost its markers"
+        assert replace_blocks(text) == text, "run: python -m bot.cli.reference --write"
+
+
+def test_write_updates_the_named_file_only_where_its_markers_are(tmp_path: Path) -> None:
+    """`--write FILE` fills that file's blocks and keeps the text around them."""
+    start, end = markers("commands")
+    guide = tmp_path / "commands.md"
+    guide.write_text(f"# Commands\n\n{start}\nstale\n{end}\n\nafter\n")
+    main(["--write", str(guide)])
+    text = guide.read_text()
+    assert text.startswith(f"# Commands\n\n{start}\n| command |")
+    assert text.endswith(f"|\n{end}\n\nafter\n")
+    assert "stale" not in text
+
+
+def test_write_refuses_a_file_without_markers() -> None:
+    """A text with no generated block is refused rather than left unchanged in silence."""
+    with pytest.raises(ValueError, match="no generated reference block"):
+        replace_blocks("# Fleetwarden\n")
 
 
 def test_config_reference_lists_nested_keys() -> None:
