@@ -47,7 +47,9 @@ from typing import Any
 import aiohttp
 from aiohttp.abc import ResolveResult
 
-from bench.fleet_scale import Console, cpu_seconds, kill_agents, stats
+from bench.console_driver import Console
+from bench.fleet_procs import cpu_seconds, kill_agents
+from bench.harness import stats
 from tests.postgres_server import free_port
 
 GOALS = {"page_p95_ms": 300.0, "update_p95_ms": 1000.0, "cpu_over_idle_pct": 5.0}

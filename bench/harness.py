@@ -7,8 +7,10 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import shutil
 import signal
+import statistics
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
@@ -42,6 +44,26 @@ def summary(values: Sequence[float]) -> dict[str, float]:
         "mean": sum(values) / len(values),
         "min": min(values),
         "max": max(values),
+    }
+
+
+def stats(samples: list[float]) -> dict[str, float]:
+    """Count, extremes, median, mean and p95 of ``samples`` (not empty), p95 by nearest rank:
+    the fleet benchmarks' summary, where :func:`summary` interpolates."""
+    ordered = sorted(samples)
+
+    def pct(p: float) -> float:
+        # nearest rank: the smallest sample with at least p % of them at or below it
+        k = max(0, min(len(ordered) - 1, math.ceil(p / 100 * len(ordered)) - 1))
+        return ordered[k]
+
+    return {
+        "n": len(ordered),
+        "min": ordered[0],
+        "p50": statistics.median(ordered),
+        "p95": pct(95),
+        "max": ordered[-1],
+        "mean": statistics.fmean(ordered),
     }
 
 

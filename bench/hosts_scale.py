@@ -39,7 +39,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.fleet_scale import Console, cpu_seconds, kill_agents, proc_status_kb, stats
+from bench.console_driver import Console
+from bench.fleet_procs import cpu_seconds, kill_agents, proc_status_kb
+from bench.harness import stats
 from tests.sshd_server import SshServer
 
 SUMMARY = re.compile(r"^(\d+) of (\d+) agents? running\s*$")

@@ -1,7 +1,7 @@
 """The spawn queue's sweep as an interval job: the safety net that starts a queued launch
 once a slot is free or its ``not_before`` has passed, should no fleet event have said so
-(the queue itself is the bot's :class:`bot.commands.handlers.spawn_queue.SpawnQueue`, kept in the
-ledger)."""
+(the queue itself is the bot's :class:`bot.commands.handlers.spawn_queue.SpawnQueue`,
+kept in the ledger)."""
 
 from __future__ import annotations
 

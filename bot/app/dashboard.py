@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from bot.app.stops import Stop, Stops
 from bot.config import Config
 from bot.dashboard.metrics import Metrics, ObservedSink, Write
 from bot.dashboard.server import DashboardServer
@@ -23,13 +24,12 @@ from fleet.supervisor.fleet import Fleet
 
 
 class AppDashboard:
-    """The metrics, and the dashboard's server once started."""
+    """The metrics, and the phase that starts the dashboard's server over them."""
 
     def __init__(self, config: Config, environ: Mapping[str, str]) -> None:
         self._config = config
         self._environ = environ
         self.metrics = Metrics()
-        self.server: DashboardServer | None = None
 
     def sink(self, write: Write) -> ObservedSink:
         """The metering proxy's ledger sink, its requests' latencies observed."""
@@ -47,13 +47,15 @@ class AppDashboard:
         signins: SignIns | None,
         redact: Callable[[str], str],
         connector_named: Callable[[str], Connector | None],
+        stops: Stops,
         problems: Callable[[], list[str]] = list,
-    ) -> None:
-        """``problems``: what is wrong beyond the agents (a receive path that keeps
-        failing), for the fleet page."""
+    ) -> DashboardServer | None:
+        """The server, serving (``None`` when the config has no dashboard). ``problems``:
+        what is wrong beyond the agents (a receive path that keeps failing), for the fleet
+        page."""
         cfg = self._config
         if cfg.dashboard is None or signins is None:
-            return
+            return None
         await signins.settle()  # roles the config changed while Fleetwarden was down
         views = Views(
             ledger=ledger,
@@ -78,9 +80,5 @@ class AppDashboard:
         )
         await server.start()
         fleet.subscribe(server.on_fleet_event)  # a page shows a start or an end at once
-        self.server = server
-
-    async def stop(self) -> None:
-        if self.server is not None:
-            await self.server.stop()
-            self.server = None
+        stops.add(Stop.DASHBOARD, server.stop)
+        return server

@@ -1,12 +1,18 @@
-"""The app's own scheduled jobs: what they work with (:func:`app_job_context`), which run,
-and when — the watchdog sweep, the pacing tick, the ledger's pruning, the spawn queue's
-sweep, approval timeouts and the daily pacing report."""
+"""The app's scheduler phase (:func:`start_jobs`) and its own jobs: what they work with
+(:func:`app_job_context`), which run, and when — the watchdog sweep, the pacing tick, the
+ledger's pruning, the spawn queue's sweep, approval timeouts and the daily pacing
+report."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
 
+from bot.app.commands import Commanded
+from bot.app.fleet import Fleeted
+from bot.app.ledger import Ledgered
+from bot.app.spend import Spend
+from bot.commands.handlers.accounts import AccountCommands
 from bot.commands.handlers.schedules import ScheduledRuns
 from bot.commands.handlers.spawn_queue import SpawnQueue
 from bot.commands.router import Router
@@ -88,3 +94,37 @@ def add_app_jobs(scheduler: FleetScheduler[JobContext], cfg: Config) -> None:
         timezone=cfg.timezone,
         misfire_grace_time=int(REPORT_GRACE.total_seconds()),  # the job's own grace
     )
+
+
+def start_jobs(
+    cfg: Config,
+    *,
+    ledgered: Ledgered,
+    spend: Spend,
+    fleeted: Fleeted,
+    commanded: Commanded,
+    clock: Clock,
+    reports_dir: Path,
+    connector_named: Callable[[str], Connector | None],
+) -> JobContext:
+    """The job context, the app's jobs, and the scheduler (made by the commands phase)
+    running them."""
+    scheduler = commanded.scheduler
+    context = app_job_context(
+        cfg,
+        scheduler=scheduler,
+        clock=clock,
+        ledger=ledgered.ledger,
+        fleet=fleeted.fleet,
+        budgets=spend.budgets,
+        notices=ledgered.notifier,
+        router=commanded.commands.router,
+        queue=commanded.commands.queue,
+        approvals=ledgered.approvals,
+        reports_dir=reports_dir,
+        accounts_text=AccountCommands(spend.accounts).text,
+        connector_named=connector_named,
+    )
+    add_app_jobs(scheduler, cfg)
+    scheduler.start(context)
+    return context

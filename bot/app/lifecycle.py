@@ -1,17 +1,21 @@
 """The app: one running Fleetwarden, and its lifecycle as a list of phases.
 
 Config and logging are done by the entry point before. :meth:`App.start` then runs, in
-order: state-dir lock → ledger (the notifier and the approvals service over it) → heartbeat
-endpoint → budgets (a first pacing tick, so the policy is current before any request) →
-metering proxy (with that policy) → fleet (the sandbox probe, reconcile; the feeds of its
-work and of its agents' asks, :mod:`bot.approvals`) → commands (handlers, ACL, router) →
-scheduler (the job context and the jobs) → the dashboard (:mod:`bot.app.dashboard`; its
-metrics count from the start) → connectors (behind the redactor) → operator
-schedules and the spawn queue (once the connectors run, so a run made up at start, or a
-queued launch, can answer).
-:meth:`App.stop` undoes them in reverse after finishing the commands in flight, except that
-the scheduler and the spawn queue stop before the connectors (nothing may answer through a
-stopped one).
+order, phases that each return what they made: state-dir lock → ledger
+(:mod:`bot.app.ledger`: the notifier and the approvals service over it) → heartbeat
+endpoint (:mod:`bot.app.heartbeats`) → spend (:mod:`bot.app.spend`: the budgets, with a
+first pacing tick so the policy is current before any request; then the metering proxy
+with that policy) → hosts (:mod:`bot.app.hosts`) → fleet (:mod:`bot.app.fleet`: the
+sandbox probe, reconcile; the feeds of its work and of its agents' asks,
+:mod:`bot.approvals`) → commands (:mod:`bot.app.commands`: handlers, ACL, router) →
+scheduler (:mod:`bot.app.jobs`: the job context and the jobs) → the dashboard
+(:mod:`bot.app.dashboard`; its metrics count from the start) → connectors
+(:mod:`bot.app.connectors`, behind the redactor) → operator schedules and the spawn queue
+(once the connectors run, so a run made up at start, or a queued launch, can answer).
+Each part is added to the app's :class:`~bot.app.stops.Stops` as it is made;
+:meth:`App.stop` stops them in reverse order after finishing the commands in flight,
+except that the scheduler and the spawn queue stop before the connectors (nothing may
+answer through a stopped one).
 
 Inbound messages are served by :mod:`bot.app.serving` (a task each, in order within one
 conversation). When a connector's inbound stream ends (console EOF or ``quit``), the app
@@ -22,51 +26,41 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from bot.app import assembly as wiring
+from bot.app.commands import Commanded, make_commands
+from bot.app.connectors import start_connectors
 from bot.app.dashboard import AppDashboard
+from bot.app.fleet import Fleeted, start_fleet
+from bot.app.heartbeats import start_heartbeats
 from bot.app.hosts import AppHosts
-from bot.app.jobs import add_app_jobs, app_job_context
+from bot.app.jobs import start_jobs
+from bot.app.ledger import Ledgered, open_ledger
 from bot.app.lock import StateDirLock
 from bot.app.serving import Serving
-from bot.app.shared_tokens import SharedTokens
-from bot.app.spend import start_budgets, start_metering
+from bot.app.spend import start_spend
 from bot.app.standby import Standby
-from bot.approvals.wiring import attach_feed
-from bot.chat import redacting
-from bot.chat.agent_feed import AgentFeed
+from bot.app.stops import Stop, Stops
 from bot.chat.notifier import Notifier
-from bot.commands.acl import Acl
 from bot.commands.errors import CommandError
-from bot.commands.handlers.accounts import AccountCommands
-from bot.commands.handlers.schedules import ScheduleCommands
-from bot.commands.handlers.spawn_queue import SpawnQueue, spawn_queue
-from bot.commands.handlers.watch_follow import ScreenFollower
-from bot.commands.wiring import Commands, build_commands
+from bot.commands.handlers.spawn_queue import SpawnQueue
+from bot.commands.wiring import Commands
 from bot.config import Config
-from bot.dashboard.signin import SignIns
 from connectors.base import Connector
 from connectors.receiving import ReceiveFailures
-from fleet.accounts.book import AccountBook
 from fleet.approvals.service import Approvals
 from fleet.backends.base import Backend
-from fleet.budgets.model import Scope
-from fleet.budgets.policy import PacingPolicy
-from fleet.budgets.run_watch import RunCapWatch
-from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
-from fleet.ledger import Ledger
-from fleet.metering.proxy import MeteringProxy
 from fleet.notices import Notice
 from fleet.redaction.redactor import Redactor
 from fleet.runtimes import RuntimeRegistry, default_registry
 from fleet.sandbox.service import Sandboxes
-from fleet.supervisor.cutoffs import CutoffKeeper
 from fleet.supervisor.fleet import Fleet, RosterDiff
-from fleet.watchdog.heartbeat import HeartbeatServer
 from scheduler.context import JobContext
 from scheduler.jobs import FleetScheduler
 
@@ -82,6 +76,16 @@ class AppState(enum.Enum):
     RUNNING = "running"
     STOPPING = "stopping"
     STOPPED = "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class Running:
+    """What the phases made that the app's callers reach (the fleet, the approvals, the
+    scheduler, the queue, a reload's ACL): there once the commands are built."""
+
+    ledgered: Ledgered
+    fleeted: Fleeted
+    commanded: Commanded
 
 
 class App:
@@ -102,26 +106,11 @@ class App:
         self._redactor = redactor or wiring.redactor(config, environ)
         self._clock = clock
         self._environ = environ
-        self._injected_connectors = list(connectors) if connectors is not None else None
+        self._given_connectors = list(connectors) if connectors is not None else None
         self._runtimes = runtimes or default_registry()
         self._backends = dict(backends) if backends is not None else wiring.default_backends(config)
         self._lock = StateDirLock(config.state_dir, ledger=config.ledger_path)
-        self._ledger: Ledger | None = None
-        self._notifier: Notifier | None = None
-        self._approvals: Approvals | None = None  # the agents' asks, made with the ledger
-        self._heartbeats: HeartbeatServer | None = None
-        self._budgets: BudgetService | None = None
-        self._metering: MeteringProxy | None = None
-        self._run_caps: RunCapWatch | None = None  # each run's cap, armed as runs start
-        self._accounts: AccountBook | None = None
-        self._fleet: Fleet | None = None
         self._sandboxes = Sandboxes(wiring.sandbox_settings(config, self._backends, environ))
-        self._follower: ScreenFollower | None = None
-        self._feed: AgentFeed | None = None
-        self._scheduler: FleetScheduler[JobContext] | None = None
-        self._queue: SpawnQueue | None = None
-        self._acl: Acl | None = None
-        self._signins: SignIns | None = None  # the dashboard's, when it is on
         self._state = AppState.NEW
         self._stop_requested = asyncio.Event()
         self._standby = Standby(on_lost=self.request_stop)  # on a shared ledger
@@ -136,32 +125,44 @@ class App:
         self._dashboard = AppDashboard(config, environ)  # its metrics count from the start
         failures = ReceiveFailures(on_failure=self._dashboard.metrics.receive_failed)
         self._serving = Serving(on_closed=self.request_stop, failures=failures)
+        self._stops = self._parts_to_stop()
+        self._running: Running | None = None
+
+    def _parts_to_stop(self) -> Stops:
+        """The parts made with the app, stopped however far its start went; each phase
+        adds what it makes."""
+        stops = Stops()
+        stops.add(Stop.IN_FLIGHT, functools.partial(self._serving.finish, within=_DRAIN_TIMEOUT))
+        stops.add(Stop.INBOUND, self._serving.close)
+        stops.add(Stop.CONNECTORS, self._serving.stop_connectors)
+        stops.add(Stop.SANDBOXES, self._sandboxes.stop)
+        stops.add(Stop.HOSTS, self._app_hosts.stop)
+        stops.add(Stop.STANDBY, self._standby.stop)
+        stops.add(Stop.LOCK, self._lock.release)
+        return stops
 
     @property
     def fleet(self) -> Fleet:
-        if self._fleet is None:
-            raise RuntimeError("the app has not started")
-        return self._fleet
+        return self._started().fleeted.fleet
 
     @property
     def approvals(self) -> Approvals:
-        if self._approvals is None:
-            raise RuntimeError("the app has not started")
-        return self._approvals
+        return self._started().ledgered.approvals
 
     @property
     def scheduler(self) -> FleetScheduler[JobContext]:
         """The running scheduler (to run a job now, or see when it runs next)."""
-        if self._scheduler is None:
-            raise RuntimeError("the app has not started")
-        return self._scheduler
+        return self._started().commanded.scheduler
 
     @property
     def queue(self) -> SpawnQueue:
         """The spawn queue (made with the fleet)."""
-        if self._queue is None:
+        return self._started().fleeted.queue
+
+    def _started(self) -> Running:
+        if self._running is None:
             raise RuntimeError("the app has not started")
-        return self._queue
+        return self._running
 
     @property
     def reports_dir(self) -> Path:
@@ -189,220 +190,113 @@ class App:
         if self._state is not AppState.NEW:
             raise RuntimeError(f"App.start() in state {self._state.value}")
         self._state = AppState.STARTING
+        cfg, clock, environ, stops = self.config, self._clock, self._environ, self._stops
         self._lock.acquire()
-        ledger, notifier = await self._open_ledger()
-        if not await self._standby.become_active(ledger, self._stop_requested):
+        ledgered = await open_ledger(
+            cfg, environ=environ, clock=clock, connectors=self._connectors, stops=stops
+        )
+        if not await self._standby.become_active(ledgered.ledger, self._stop_requested):
             return  # stopped while standby: nothing else was started
-        heartbeats = await self._start_heartbeats(ledger)
-        budgets = await self._start_budgets(ledger, notifier)
-        await self._start_metering(ledger, budgets.policy, notifier)
-        metering_port = self._metering.port if self._metering is not None else None
+        heartbeats = await start_heartbeats(cfg, ledgered, clock=clock, stops=stops)
+        spend = await start_spend(
+            cfg,
+            ledgered.ledger,
+            ledgered.notifier,
+            clock=clock,
+            environ=environ,
+            sink=self._dashboard.sink,
+            stops=stops,
+        )
+        metering_port = spend.proxy.port if spend.proxy is not None else None
         await self._app_hosts.start(heartbeats.port, metering_port)
-        fleet = await self._start_fleet(ledger, heartbeats)
-        commands = self._build_commands(ledger, fleet, budgets)
-        self._start_scheduler(ledger, notifier, fleet, budgets, commands)
-        await self._dashboard.start(
-            ledger=ledger,
-            fleet=fleet,
-            budgets=budgets,
-            accounts=self._accounts,
+        fleeted = await start_fleet(
+            cfg,
+            ledgered=ledgered,
+            heartbeats=heartbeats,
+            spend=spend,
+            runtimes=self._runtimes,
+            backends=self._backends,
+            sandboxes=self._sandboxes,
             hosts=self._hosts,
-            clock=self._clock,
+            clock=clock,
+            environ=environ,
+            connectors=self._connectors,
+            stops=stops,
+        )
+        commanded = make_commands(
+            cfg,
+            ledgered=ledgered,
+            spend=spend,
+            fleeted=fleeted,
+            sandboxes=self._sandboxes,
+            hosts=self._hosts,
+            serving=self._serving,
+            clock=clock,
+            reports_dir=self.reports_dir,
+            reload_roster=self.reload_config if cfg.source is not None else None,
+            stops=stops,
+        )
+        self._running = Running(ledgered, fleeted, commanded)
+        start_jobs(
+            cfg,
+            ledgered=ledgered,
+            spend=spend,
+            fleeted=fleeted,
+            commanded=commanded,
+            clock=clock,
+            reports_dir=self.reports_dir,
+            connector_named=self._serving.named,
+        )
+        commands = commanded.commands
+        await self._dashboard.start(
+            ledger=ledgered.ledger,
+            fleet=fleeted.fleet,
+            budgets=spend.budgets,
+            accounts=spend.accounts,
+            hosts=self._hosts,
+            clock=clock,
             signins=commands.signins,
             redact=self._redactor.redact,
             connector_named=self._serving.named,
+            stops=stops,
             problems=self._serving.failures.problems,
         )
-        await self._start_connectors(ledger, commands)
-        await notifier.release()
-        await self._say_sandbox_problem(notifier)
-        await self._restore_schedules(commands.schedules)
-        await commands.queue.restore()  # queued launches start as slots allow
+        connectors = await start_connectors(
+            cfg,
+            serving=self._serving,
+            given=self._given_connectors,
+            ledger=ledgered.ledger,
+            acl=commands.acl,
+            clock=clock,
+            environ=environ,
+            redactor=self._redactor,
+            secrets=(heartbeats, spend.proxy, spend.accounts),
+            on_send_failure=self._dashboard.metrics.send_failed,
+        )
+        await self._catch_up(ledgered.notifier, commands)
         self._state = AppState.RUNNING
         log.info(
             "fleetwarden started: state dir %s, connectors: %s",
-            self.config.state_dir,
-            ", ".join(c.name for c in self._serving.connectors) or "none",
+            cfg.state_dir,
+            ", ".join(c.name for c in connectors) or "none",
         )
-
-    async def _open_ledger(self) -> tuple[Ledger, Notifier]:
-        """The ledger, opened and migrated; and the notifier, which finds threads in it."""
-        self._ledger = await Ledger.connect(
-            wiring.ledger_location(self.config, self._environ), self._clock
-        )
-        self._notifier = Notifier(self._ledger, lambda: self._serving.connectors)
-        self._approvals = Approvals(self._ledger, self._clock)
-        self._notifier.hold()  # news at boot waits for the connectors (see start)
-        return self._ledger, self._notifier
 
     @property
     def stepped_down(self) -> bool:
         """Whether another orchestrator took the lease from this one while it ran."""
         return self._standby.stepped_down
 
-    async def _start_heartbeats(self, ledger: Ledger) -> HeartbeatServer:
-        """The loopback endpoint agents prove they are alive on."""
+    def _connectors(self) -> list[Connector]:
+        """The running connectors, which notices and the agents' asks are posted through."""
+        return self._serving.connectors
 
-        self._heartbeats = wiring.heartbeat_server(self.config, ledger, self.approvals, self._clock)
-        await self._heartbeats.start()
-        return self._heartbeats
-
-    async def _start_budgets(self, ledger: Ledger, notifier: Notifier) -> BudgetService:
-        """The budgets (:mod:`bot.app.spend`): ticked once, so the policy is current
-        before any request."""
-        cfg, clock = self.config, self._clock
-        self._budgets = await start_budgets(cfg, ledger, notifier, clock, self._served_by)
-        return self._budgets
-
-    def _served_by(self, agent: str) -> list[Scope]:
-        """The host ``agent`` runs on, and the account and provider scopes its requests go
-        through now."""
-        pairs = self._accounts.accounts_of(agent) if self._accounts is not None else []
-        host = [Scope("host", self._ledger.host_of(agent))] if self._ledger is not None else []
-        return [
-            *host,
-            *(Scope("account", a) for _, a in pairs),
-            *(Scope("provider", p) for p, _ in pairs),
-        ]
-
-    async def _start_metering(
-        self, ledger: Ledger, policy: PacingPolicy, notifier: Notifier
-    ) -> None:
-        """The accounts and the metering proxy that holds their credentials, unless the
-        config turns metering off (:mod:`bot.app.spend`)."""
-        cfg, clock, sink = self.config, self._clock, self._dashboard.sink
-        started = await start_metering(cfg, ledger, policy, notifier, clock, self._environ, sink)
-        if started is not None:
-            self._accounts, self._run_caps = started.accounts, started.run_caps
-            self._metering = started.proxy
-
-    async def _start_fleet(self, ledger: Ledger, heartbeats: HeartbeatServer) -> Fleet:
-        """The supervisor: reconciles the ledger with what runs, and starts the roster's
-        autostart agents. Its events become notices."""
-        cfg = self.config
-        await self._sandboxes.start(wiring.refusal_book(ledger, self._notifier, self._metering))
-        # A locked agent's beats and model requests come through its doors: served there,
-        # not piped to the ports.
-        self._sandboxes.serve_in_place(heartbeats.port, heartbeats.connection)
-        if self._metering is not None:
-            self._sandboxes.serve_in_place(self._metering.port, self._metering.connection)
-        sets = [("heartbeat", heartbeats.secrets)]
-        if self._metering is not None:
-            sets.append(("metering", self._metering.secrets))
-        tokens = SharedTokens(ledger, sets)
-        await tokens.start()  # a standby accepts the agents it takes over
-        self._fleet = Fleet(
-            ledger=ledger,
-            runtimes=self._runtimes,
-            backends=self._backends,
-            settings=wiring.fleet_settings(cfg),
-            clock=self._clock,
-            environ=self._environ,
-            roster=wiring.roster_of(cfg),
-            heartbeats=heartbeats,
-            provider_urls=self._metering,
-            accounts=self._accounts,
-            sandboxes=self._sandboxes,
-            approvals=self.approvals,  # its live sessions open their CLIs' asks here
-            hosts=self._hosts,
-            publish_tokens=tokens.publish,
-            run_caps=self._run_caps,  # armed in each launch, before the agent starts
-        )
-        heartbeats.take_asks(self._fleet.sessions.hook_asks.ask)  # TUIs' permission hooks
-        assert self._notifier is not None
-        self._feed = AgentFeed(
-            self._fleet, self._notifier.post, self._clock, typing=self._notifier.typing
-        )
-        self._fleet.subscribe(self._feed.on_fleet_event)
-        connectors = lambda: self._serving.connectors  # noqa: E731
-        attach_feed(cfg, self.approvals, ledger, self._fleet, self._notifier, connectors)
-        if self._run_caps is not None:
-            self._run_caps.attach(self._fleet)
-        self._queue = spawn_queue(
-            cfg, ledger, self._fleet, self._accounts, self._clock, self._notifier
-        )
-        self._fleet.set_gate(self._queue)  # autostart beyond a cap waits in the queue
-        await self._fleet.start()
-        await self._feed.follow_running()
-        if self._budgets is not None:
-            await self._budgets.enforce_with(CutoffKeeper(self._fleet))
-        return self._fleet
-
-    def _build_commands(self, ledger: Ledger, fleet: Fleet, budgets: BudgetService) -> Commands:
-        """Handlers, the ACL, the grammars and the router (:mod:`bot.commands.wiring`). The
-        scheduler is made here (not started): ``schedule`` commands and deferred spawns add
-        jobs."""
-        self._scheduler = FleetScheduler()
-        self._follower = ScreenFollower(fleet, ledger, self._serving.named)
-        built = build_commands(
-            self.config,
-            ledger=ledger,
-            fleet=fleet,
-            budgets=budgets,
-            scheduler=self._scheduler,
-            follower=self._follower,
-            clock=self._clock,
-            reports_dir=self.reports_dir,
-            reload_roster=self.reload_config if self.config.source is not None else None,
-            accounts=self._accounts,
-            queue=self.queue,
-            connector_named=self._serving.named,
-            sandboxes=self._sandboxes,
-            notices=self._notifier,
-            ordering=self._notifier.ordering if self._notifier is not None else None,
-            approvals=self.approvals,
-            hosts=self._hosts,
-            problems=self._serving.failures.problems,
-        )
-        self._serving.router = built.router
-        self._acl = built.acl  # a roster reload applies the operators to it
-        self._signins = built.signins
-        return built
-
-    def _start_scheduler(
-        self,
-        ledger: Ledger,
-        notifier: Notifier,
-        fleet: Fleet,
-        budgets: BudgetService,
-        commands: Commands,
-    ) -> None:
-        """The job context, the app's own jobs (:mod:`bot.app.jobs`), and the scheduler
-        running them."""
-        cfg, scheduler = self.config, self.scheduler
-        context = app_job_context(
-            cfg,
-            scheduler=scheduler,
-            clock=self._clock,
-            ledger=ledger,
-            fleet=fleet,
-            budgets=budgets,
-            notices=notifier,
-            router=commands.router,
-            queue=commands.queue,
-            approvals=self.approvals,
-            reports_dir=self.reports_dir,
-            accounts_text=AccountCommands(self._accounts).text,
-            connector_named=self._serving.named,
-        )
-        add_app_jobs(scheduler, cfg)
-        scheduler.start(context)
-
-    async def _start_connectors(self, ledger: Ledger, commands: Commands) -> None:
-        """Each connector started in turn, redacted, with a task reading its inbound stream."""
-        made = self._injected_connectors
-        if made is None:
-            made = wiring.make_connectors(
-                self.config,
-                ledger=ledger,
-                acl=commands.acl,
-                clock=self._clock,
-                environ=self._environ,
-                failures=self._serving.failures,
-            )
-        sources = (self._heartbeats, self._metering, self._accounts)
-        failed = self._dashboard.metrics.send_failed
-        await self._serving.start(redacting.guard(made, self._redactor, sources, on_failure=failed))
+    async def _catch_up(self, notifier: Notifier, commands: Commands) -> None:
+        """What waited for the connectors: the news held at boot, the sandbox problem, the
+        stored operator schedules and the queued launches."""
+        await notifier.release()
+        await self._say_sandbox_problem(notifier)
+        await self._restore_schedules(commands)
+        await commands.queue.restore()  # queued launches start as slots allow
 
     async def _say_sandbox_problem(self, notifier: Notifier) -> None:
         """Tell the home rooms once, at start, when agents cannot be sandboxed here."""
@@ -414,76 +308,41 @@ class App:
             if not self._serving.connectors or not delivery.ok:  # else said once, in chat
                 log.warning("agents cannot be sandboxed: %s; to fix: %s", problem, fix)
 
-    async def _restore_schedules(self, schedules: ScheduleCommands) -> None:
+    async def _restore_schedules(self, commands: Commands) -> None:
         """Every stored operator schedule registered again (a run just missed made up)."""
-        restored = await schedules.restore()
+        restored = await commands.schedules.restore()
         if restored:
             log.info("%d operator schedule(s) registered", restored)
 
     # -- stop -------------------------------------------------------------------------------
 
     async def stop(self) -> None:
-        """Stop in reverse order of start. Idempotent."""
+        """Stop what the start made, in the order of :class:`~bot.app.stops.Stop`.
+        Idempotent."""
         if self._state in (AppState.STOPPING, AppState.STOPPED, AppState.NEW):
             self._state = AppState.STOPPED if self._state is AppState.NEW else self._state
             return
         self._state = AppState.STOPPING
-        await self._drain()
-        # The scheduler before the connectors: a job that fired now (a schedule, the
-        # watchdog's notices) would answer through a stopped connector.
-        if self._scheduler is not None:
-            await self._scheduler.shutdown()
-        if self._queue is not None:
-            await self._queue.stop()
-        await self._dashboard.stop()  # its streams closed before what they show stops
-        await self._serving.stop_connectors()
-        if self._fleet is not None:
-            await self._fleet.stop()
-        await self._sandboxes.stop()  # the doors of locked agents; they reopen on reattach
-        if self._metering is not None:
-            await self._metering.stop()  # writes every metered request before the ledger closes
-        if self._budgets is not None:
-            await self._budgets.drain()  # limit notices a request caused
-        if self._run_caps is not None:
-            await self._run_caps.drain()
-        if self._accounts is not None:
-            await self._accounts.stop()  # and what the accounts learned
-        await self._app_hosts.stop()
-        if self._heartbeats is not None:
-            await self._heartbeats.stop()
-        await self._standby.stop()  # the lease released: a standby takes over at once
-        if self._ledger is not None:
-            await self._ledger.close()
-        self._lock.release()
+        await self._stops.run()
         self._state = AppState.STOPPED
         log.info("fleetwarden stopped")
-
-    async def _drain(self) -> None:
-        """Finish what operators already asked for, then stop listening."""
-        await self._serving.finish(within=_DRAIN_TIMEOUT)
-        if self._follower is not None:
-            await self._follower.stop()
-        if self._feed is not None:
-            await self._feed.stop()
-        if self._notifier is not None:  # notices that waited on an answer cut short
-            await self._notifier.ordering.drain()
-        await self._serving.close()
 
     # -- the config, again -----------------------------------------------------------------
 
     async def reload_config(self) -> RosterDiff:
         """Read the config file again; apply its roster and operators, or change nothing on
         a problem (``roster reload``, and SIGHUP)."""
-        if self._fleet is None:
+        if self._running is None:
             raise CommandError("there is no config file to reload")
+        commands = self._running.commanded.commands
         diff = await wiring.reload_roster(
             self.config,
             self._environ,
             self._runtimes.names(),
             tuple(self._backends),
-            self._fleet,
-            self._acl,
+            self._running.fleeted.fleet,
+            commands.acl,
         )
-        if self._signins is not None:  # a changed role's sessions and links end for good
-            await self._signins.settle()
+        if commands.signins is not None:  # a changed role's sessions and links end for good
+            await commands.signins.settle()
         return diff

@@ -1,4 +1,4 @@
-"""The app's spend phases: the budgets with the pacing policy (ticked once at start, so
+"""The app's spend phase: the budgets with the pacing policy (ticked once at start, so
 the policy is current before any request), and — unless the config turns metering off —
 the accounts and the metering proxy that holds their credentials, with each run's cap."""
 
@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from bot.app import assembly as wiring
+from bot.app.stops import Stop, Stops
 from bot.config import Config
 from bot.config.load import UNMETERED_BUDGETS
 from bot.dashboard.metrics import Write
@@ -22,6 +23,72 @@ from fleet.ledger import Ledger
 from fleet.metering.journal import DIRECTORY, UsageJournal
 from fleet.metering.proxy import MeteringProxy
 from fleet.notices import NoticeBoard
+
+
+@dataclass(frozen=True, slots=True)
+class Spend:
+    """What the spend phase made: the budgets, and the accounts, each run's cap and the
+    metering proxy (``None`` when metering is off)."""
+
+    budgets: BudgetService
+    accounts: AccountBook | None
+    run_caps: RunCapWatch | None
+    proxy: MeteringProxy | None
+
+    async def stop(self) -> None:
+        if self.proxy is not None:
+            await self.proxy.stop()  # writes every metered request before the ledger closes
+        await self.budgets.drain()  # limit notices a request caused
+        if self.run_caps is not None:
+            await self.run_caps.drain()
+        if self.accounts is not None:
+            await self.accounts.stop()  # and what the accounts learned
+
+
+async def start_spend(
+    cfg: Config,
+    ledger: Ledger,
+    notices: NoticeBoard,
+    *,
+    clock: Clock,
+    environ: Mapping[str, str],
+    sink: Callable[[Write], Write],
+    stops: Stops,
+) -> Spend:
+    """The budgets, ticked once; then the accounts and the proxy, unless metering is off.
+    ``sink`` wraps the proxy's writes to the ledger (the metrics observe them on the way).
+    The account book is made first (started after the budgets): the budgets reach an agent
+    through the accounts it is on."""
+    accounts = None
+    if cfg.metering is not None:
+        accounts = wiring.account_book(
+            cfg, ledger=ledger, notices=notices, clock=clock, environ=environ
+        )
+    budgets = await start_budgets(cfg, ledger, notices, clock, served_by(ledger, accounts))
+    if accounts is None:
+        spend = Spend(budgets, None, None, None)
+    else:
+        run_caps, proxy = await start_metering(
+            cfg, ledger, budgets.policy, notices, clock, sink, accounts
+        )
+        spend = Spend(budgets, accounts, run_caps, proxy)
+    stops.add(Stop.SPEND, spend.stop)
+    return spend
+
+
+def served_by(ledger: Ledger, accounts: AccountBook | None) -> Callable[[str], list[Scope]]:
+    """The host an agent runs on, and the account and provider scopes its requests go
+    through now."""
+
+    def scopes(agent: str) -> list[Scope]:
+        pairs = accounts.accounts_of(agent) if accounts is not None else []
+        return [
+            Scope("host", ledger.host_of(agent)),
+            *(Scope("account", a) for _, a in pairs),
+            *(Scope("provider", p) for p, _ in pairs),
+        ]
+
+    return scopes
 
 
 async def start_budgets(
@@ -47,31 +114,17 @@ async def start_budgets(
     return budgets
 
 
-@dataclass(frozen=True, slots=True)
-class Metering:
-    """What the metering phase started."""
-
-    accounts: AccountBook
-    run_caps: RunCapWatch
-    proxy: MeteringProxy
-
-
 async def start_metering(
     cfg: Config,
     ledger: Ledger,
     policy: PacingPolicy,
     notices: NoticeBoard,
     clock: Clock,
-    environ: Mapping[str, str],
     sink: Callable[[Write], Write],
-) -> Metering | None:
-    """The accounts and the proxy (``None`` when metering is off). ``sink`` wraps the
-    proxy's writes to the ledger (the metrics observe them on the way)."""
-    if cfg.metering is None:
-        return None
-    accounts = wiring.account_book(
-        cfg, ledger=ledger, notices=notices, clock=clock, environ=environ
-    )
+    accounts: AccountBook,
+) -> tuple[RunCapWatch, MeteringProxy]:
+    """The accounts started, the usage journal replayed, the runs' caps restored, and the
+    proxy that holds the accounts' credentials."""
     await accounts.start()
     journal = UsageJournal(cfg.state_dir / DIRECTORY, ledger.record_metering_once, clock)
     await journal.replay()  # usage the last shutdown kept counts towards the caps restored
@@ -89,4 +142,4 @@ async def start_metering(
         journal=journal,
     )
     await proxy.start()
-    return Metering(accounts, run_caps, proxy)
+    return run_caps, proxy

@@ -10,7 +10,6 @@ sessions (:class:`SessionLevers`); where the fleet has none, they say so.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Final, Protocol, runtime_checkable
 
 from bot.approvals.answers import ApprovalDesk
@@ -18,8 +17,9 @@ from bot.approvals.render import learned_table, pending_table
 from bot.approvals.shown import inline_code, tool_name
 from bot.chat.agent_text import escape
 from bot.commands.errors import CommandError
+from bot.commands.family import Family, command
 from bot.commands.grammar import ArgSpec, CommandSpec
-from bot.commands.request import Handler, Reply, Request
+from bot.commands.request import Reply, Request
 from fleet.approvals.model import ApprovalRequest, AskKind, Decision
 from fleet.approvals.service import Approvals
 from fleet.clock import Clock
@@ -146,7 +146,7 @@ class SessionLevers(Protocol):
         ...
 
 
-class ApprovalCommands:
+class ApprovalCommands(Family):
     """The handlers of :data:`APPROVAL_COMMANDS`."""
 
     def __init__(
@@ -163,16 +163,7 @@ class ApprovalCommands:
         self._levers = levers
         self._prefix = prefix
 
-    def table(self) -> Mapping[str, Handler]:
-        return {
-            "approve": self.approve,
-            "deny": self.deny,
-            "answer": self.answer,
-            "pending": self.pending,
-            "permissions": self.permissions,
-            "interrupt": self.interrupt,
-        }
-
+    @command(APPROVE)
     async def approve(self, req: Request) -> Reply:
         args = req.command.args
         decision = Decision.ALWAYS if args.get("MODE") == "always" else Decision.ALLOW
@@ -186,6 +177,7 @@ class ApprovalCommands:
         )
         return _answered(done)
 
+    @command(DENY)
     async def deny(self, req: Request) -> Reply:
         args = req.command.args
         done = await self._desk.answer(
@@ -198,6 +190,7 @@ class ApprovalCommands:
         )
         return _answered(done)
 
+    @command(ANSWER)
     async def answer(self, req: Request) -> Reply:
         request = await self._approvals.get(req.arg("ID"))
         if request.kind is not AskKind.QUESTION:
@@ -215,9 +208,11 @@ class ApprovalCommands:
         )
         return _answered(done)
 
+    @command(PENDING)
     async def pending(self, req: Request) -> str:
         return pending_table(await self._approvals.pending(), self._clock.now(), self._prefix)
 
+    @command(PERMISSIONS)
     async def permissions(self, req: Request) -> Reply:
         name, verb = req.arg("NAME"), req.arg("MODE")
         rule = (req.command.args.get("RULE") or "").strip()
@@ -254,6 +249,7 @@ class ApprovalCommands:
             )
         return Reply(text, topic=name, detail=f"{name} forgot {'all' if every else rule}")
 
+    @command(INTERRUPT)
     async def interrupt(self, req: Request) -> Reply:
         name = req.arg("NAME")
         return Reply(await self._live().interrupt(name, by=req.who), topic=name)

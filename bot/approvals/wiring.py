@@ -12,7 +12,7 @@ from bot.config import Config
 from fleet.approvals.model import ApprovalRequest
 from fleet.approvals.service import Approvals
 from fleet.notices import starter
-from fleet.supervisor.fleet import Fleet
+from fleet.supervisor.interfaces import FleetView
 
 
 def prefix_for(cfg: Config) -> Callable[[str], str]:
@@ -21,7 +21,7 @@ def prefix_for(cfg: Config) -> Callable[[str], str]:
     return lambda name: "" if name == "console" else own.get(name, cfg.command_prefix)
 
 
-def run_starter(fleet: Fleet) -> Starter:
+def run_starter(fleet: FleetView) -> Starter:
     """Who started the run a request came from, as its story records it."""
 
     async def find(request: ApprovalRequest) -> str | None:
@@ -36,7 +36,7 @@ def attach_feed(
     cfg: Config,
     approvals: Approvals,
     ledger: Threads,
-    fleet: Fleet,
+    fleet: FleetView,
     notices: Notifier,
     connectors: Connectors,
 ) -> ApprovalFeed:

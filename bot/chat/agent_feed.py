@@ -38,7 +38,7 @@ from fleet.clock import Clock
 from fleet.notices import Delivery, Notice, starter
 from fleet.runs.keeper import RunOutput
 from fleet.runs.logtail import Cursor, size_of
-from fleet.supervisor.fleet import Fleet
+from fleet.supervisor.interfaces import FleetView
 from fleet.supervisor.status import EventKind, FleetEvent
 from fleet.transcript.events import (
     AgentEvent,
@@ -104,7 +104,7 @@ class AgentFeed:
 
     def __init__(
         self,
-        fleet: Fleet,
+        fleet: FleetView,
         post: Post,
         clock: Clock,
         settings: FeedSettings | None = None,

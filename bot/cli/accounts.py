@@ -150,7 +150,7 @@ def _codex_login(config: Config, codex: str, device_auth: bool) -> ChatGptLogin:
 
 async def check(config: Config, environ: Mapping[str, str]) -> int:
     if not config.accounts:
-        print("no accounts are configured (see the README's Accounts section)")
+        print("no accounts are configured (see docs/accounts.md)")
         return 0
     token_urls = {name: entry.token_url for name, entry in config.document.accounts.items()}
     async with aiohttp.ClientSession(trust_env=False) as session:

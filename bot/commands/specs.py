@@ -8,7 +8,7 @@ from bot.commands.handlers.accounts import ACCOUNTS
 from bot.commands.handlers.egress import EGRESS
 from bot.commands.handlers.forget import FORGET
 from bot.commands.handlers.hosts import HOSTS
-from bot.commands.handlers.levers import FREEZE
+from bot.commands.handlers.levers import FREEZE, STOP
 from bot.commands.handlers.queue import CANCEL, QUEUE
 from bot.commands.handlers.resume import RESUME
 from bot.commands.handlers.runs import LOGS, RUNS
@@ -115,23 +115,6 @@ SPAWN = CommandSpec(
         "spawn coder-1 --runtime claude --permissions ask --max-tokens 200k",
         'spawn docs --model sonnet --prompt "tidy the README" --workdir /srv/app',
     ),
-)
-
-STOP = CommandSpec(
-    name="stop",
-    summary="Stop an agent, or every agent (`stop all`, admin).",
-    args=(ArgSpec("NAME", "The agent's name, e.g. `coder-1`; or `all` for every agent."),),
-    flags=(FlagSpec("force", "bool", "Kill at once with SIGKILL instead of asking first."),),
-    control=True,
-    description=(
-        "Sends SIGTERM to the agent's whole process group, so whatever it started stops "
-        "too, then SIGKILL if it is still there after the grace period. `--force` sends "
-        "SIGKILL at once. The watchdog restarts no agent an operator stopped. `stop all` "
-        "(admin) stops every running agent and every one waiting for a restart, together, "
-        "and first empties the spawn queue so nothing starts in their place; it names "
-        "them and acts only on your `yes` in the same place within 60 s."
-    ),
-    examples=("stop coder-1 --force", "stop all"),
 )
 
 RESTART = CommandSpec(

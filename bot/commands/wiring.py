@@ -11,6 +11,7 @@ from bot.app import assembly as wiring
 from bot.approvals.answers import ApprovalDesk
 from bot.approvals.commands import ApprovalCommands, SessionLevers
 from bot.chat.ordering import Ordering
+from bot.commands import registry
 from bot.commands.acl import Acl
 from bot.commands.confirmations import ConfirmationDesk
 from bot.commands.grammar import Grammar
@@ -43,12 +44,15 @@ from fleet.ledger import Ledger
 from fleet.model import AgentSpec
 from fleet.notices import NoticeBoard
 from fleet.sandbox.service import Sandboxes
-from fleet.supervisor.fleet import Fleet, RosterDiff
+from fleet.supervisor.fleet import RosterDiff
+from fleet.supervisor.interfaces import AgentControl, FleetView
 from scheduler.context import JobContext
 from scheduler.jobs import FleetScheduler
 
 
-def spawn_spend(cfg: Config, ledger: Ledger, fleet: Fleet, budgets: BudgetService) -> SpawnSpend:
+def spawn_spend(
+    cfg: Config, ledger: Ledger, fleet: FleetView, budgets: BudgetService
+) -> SpawnSpend:
     """``spawn``'s cap on a run and its estimate of what a run costs."""
 
     async def spec_of(name: str) -> AgentSpec | None:
@@ -77,7 +81,7 @@ def build_commands(
     cfg: Config,
     *,
     ledger: Ledger,
-    fleet: Fleet,
+    fleet: AgentControl,
     budgets: BudgetService,
     scheduler: FleetScheduler[JobContext],
     follower: ScreenFollower,
@@ -128,24 +132,25 @@ def build_commands(
     answers = ApprovalDesk(approvals, acl, ledger, fleet.outputs.open_runs)
     live = fleet if isinstance(fleet, SessionLevers) else None
     levers = Levers(fleet=fleet, ledger=ledger, desk=desk, stop_one=handlers.stop, queue=queue)
+    families = (
+        handlers,
+        levers,
+        LimitCommands(fleet),
+        ApprovalCommands(approvals, answers, clock, live, cfg.command_prefix),
+        RunCommands(fleet, cfg.defaults.logs_lines),
+        schedules,
+        ForgetCommand(fleet, approvals),
+        QueueCommands(queue),
+        EgressCommands(fleet, sandboxes, notices),
+        HostCommands(hosts or Hosts((), env={}, clock=clock), ledger, clock.now),
+        DashboardCommands(signins, cfg.dashboard, connector_named),
+        VerifyCommand(cfg.state_dir, matrix=cfg.matrix is not None),
+    )
     router = Router(
         grammar=grammar,
         grammars=grammars,
         acl=acl,
-        handlers={
-            **handlers.table(),
-            **schedules.table(),
-            **LimitCommands(fleet).table(),
-            **ForgetCommand(fleet, approvals).table(),
-            **VerifyCommand(cfg.state_dir, matrix=cfg.matrix is not None).table(),
-            **QueueCommands(queue).table(),
-            **RunCommands(fleet, cfg.defaults.logs_lines).table(),
-            **EgressCommands(fleet, sandboxes, notices).table(),
-            **DashboardCommands(signins, cfg.dashboard, connector_named).table(),
-            **HostCommands(hosts or Hosts((), env={}, clock=clock), ledger, clock.now).table(),
-            **levers.table(),  # `freeze`, and `stop` with `all` before the ordinary one
-            **ApprovalCommands(approvals, answers, clock, live, cfg.command_prefix).table(),
-        },
+        handlers=registry.handlers(families),
         ledger=ledger,
         ordering=ordering,
         confirmations=desk,

@@ -20,8 +20,8 @@ from pydantic import BaseModel
 from pydantic_core import ErrorDetails
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from fleet.agents.roster import looks_secret, unknown_value_message
 from fleet.errors import FleetwardenError
+from fleet.schema import looks_secret, unknown_value_message
 
 __all__ = [
     "ConfigError",

@@ -1,2 +1,2 @@
 """The read-only web dashboard, its JSON API and Prometheus ``/metrics``, served by the
-orchestrator (``docs/architecture.md``, "The dashboard and metrics")."""
+orchestrator (``docs/dashboard.md``, "Inside")."""

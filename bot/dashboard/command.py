@@ -9,12 +9,13 @@ that cannot reach the person privately gets no link — a shared room is never o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 from bot.commands.errors import CommandError
+from bot.commands.family import Family, command
 from bot.commands.grammar import CommandSpec
-from bot.commands.request import Handler, Reply, Request
+from bot.commands.request import Reply, Request
 from bot.dashboard.settings import DashboardSettings
 from bot.dashboard.signin import LINK_LIFETIME, LINK_PATH, SignIns
 from connectors.base import Connector, UserId
@@ -63,7 +64,7 @@ class PrivateSender(Protocol):
         ...
 
 
-class DashboardCommands:
+class DashboardCommands(Family):
     """``dashboard`` and ``dashboard revoke``; ``signins`` is ``None`` when the config has
     no ``dashboard:`` section."""
 
@@ -77,9 +78,7 @@ class DashboardCommands:
         self._settings = settings
         self._connector_named = connector_named
 
-    def table(self) -> Mapping[str, Handler]:
-        return {"dashboard": self.dashboard, "dashboard revoke": self.revoke}
-
+    @command(DASHBOARD)
     async def dashboard(self, req: Request) -> str | Reply:
         signins, message = self._require(), req.message
         private = message.connector in _PRIVATE_CONNECTORS
@@ -114,6 +113,7 @@ class DashboardCommands:
             detail="sign-in link sent privately",
         )
 
+    @command(DASHBOARD_REVOKE, under=DASHBOARD)
     async def revoke(self, req: Request) -> str:
         ended = await self._require().revoke(req.message.connector, req.message.sender)
         if not ended:

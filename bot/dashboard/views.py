@@ -30,7 +30,7 @@ from fleet.hosts.connection import LinkState
 from fleet.hosts.service import Hosts
 from fleet.ledger import Ledger
 from fleet.ledger.dashboard import UsageSum
-from fleet.supervisor.fleet import Fleet
+from fleet.supervisor.interfaces import FleetView
 
 TRANSCRIPT_ENTRIES = 100
 """Entries an agent page shows at first; ``?entries=N`` pages further back."""
@@ -64,7 +64,7 @@ class Views:
         self,
         *,
         ledger: Ledger,
-        fleet: Fleet,
+        fleet: FleetView,
         budgets: BudgetService | None,
         accounts: AccountBook | None,
         hosts: Hosts,

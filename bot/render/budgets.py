@@ -2,8 +2,7 @@
 
 Times are shown in the configured timezone: ``HH:MM`` on today's date, with the date
 otherwise. (The longer pacing table of ``pace`` and the report is :mod:`bot.render.report`; the
-words both
-use for amounts, shares and pace are at the end of this module.)
+words both use for amounts, shares and pace are at the end of this module.)
 """
 
 from __future__ import annotations

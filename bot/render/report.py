@@ -156,8 +156,8 @@ def render_chart(statuses: Sequence[BudgetStatus], path: Path, tz: tzinfo) -> Pa
     """Draw one panel per active window into a PNG at ``path`` and return ``path``.
 
     Each panel is ``PANEL_WIDTH_PX`` × ``PANEL_HEIGHT_PX`` at ``DPI``
-    (:mod:`bot.render.report_chart`).
-    Raises ``ValueError`` when no status has an active window (there is nothing to draw).
+    (:mod:`bot.render.report_chart`). Raises ``ValueError`` when no status has an active window
+    (there is nothing to draw).
     """
     panels = active_windows(statuses)
     if not panels:

@@ -53,7 +53,7 @@ class DiscordConfig(BaseModel):
 
     Operators are listed by Discord user id in the top-level `operators`, or by role as
     `role:<role id>` (everyone with that role). The bot needs the Message Content intent;
-    the README's Discord section walks through creating the bot and inviting it.
+    docs/discord.md walks through creating the bot and inviting it.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -276,7 +276,7 @@ async def _call(awaitable: Awaitable[T]) -> T:
     except discord.Forbidden as exc:
         raise ConnectorError(
             f"discord: not allowed ({exc.text or exc.status}): give the bot's role the "
-            "permissions the README lists in the control channel"
+            "permissions docs/discord.md lists in the control channel"
         ) from None
     except discord.HTTPException as exc:
         raise ConnectorError(f"discord: {exc.status} {exc.text}") from None

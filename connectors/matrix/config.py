@@ -118,7 +118,7 @@ class MatrixConfig(BaseModel):
         description=(
             "The environment variable holding a passphrase that encrypts the bot's crypto "
             "store (its keys are in the state dir, mode 600, either way). Changing it makes "
-            "the store unreadable: reset the device as the README says."
+            "the store unreadable: reset the device as docs/matrix.md says."
         ),
     )
     key_wait_seconds: float = Field(

@@ -318,7 +318,7 @@ class MatrixConnector:
             f"My encryption keys were lost, so I signed in as a new device, "
             f"`{self._client.device_id}` (session key {crypto.fingerprint(self._client)}). "
             "Messages sent to my old device cannot be read by me; verify this one "
-            "(README: Matrix)."
+            "(docs/matrix.md)."
         )
 
     async def _run(self, sync: SyncLoop) -> None:
@@ -458,5 +458,5 @@ def _identity_changed_line(master: str) -> str:
     return (
         "My identity changed: my cross-signing keys were made anew (master key "
         f"{grouped(master)}), so your client shows that Fleetwarden's identity changed. "
-        "If you verified me before, verify me again (README: Matrix)."
+        "If you verified me before, verify me again (docs/matrix.md)."
     )

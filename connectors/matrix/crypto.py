@@ -142,7 +142,7 @@ def unusable(path: Path, why: str) -> str:
         f"to unencrypted. To reset the bot's device, move {path.parent} aside and start "
         "again: with password_env it logs in as a new device and says so in each room; with "
         "access_token_env, make a new access token (a new device) first. Operators then "
-        "verify the new device (README: Matrix)."
+        "verify the new device (docs/matrix.md)."
     )
 
 

@@ -4,8 +4,8 @@ whether it can be used now, and what its provider says is left in each window.
 :class:`AccountBook` is what the metering proxy consults for every request
 (:meth:`~AccountBook.resolve`, answered from memory) and what the supervisor asks when a
 run starts (:meth:`~AccountBook.assign`). What must outlive a restart — which account each
-agent is on, accounts found unusable, the latest quota windows — is written to the ledger
-by a background task, never on a request's path.
+agent is on, accounts found unusable, the latest quota windows (:mod:`fleet.accounts.state`)
+— is written to the ledger by a background task, never on a request's path.
 
 An account is **unusable** after its provider refused its credential (401: marked until an
 operator fixes it, with one notice) or said its window is spent (``rejected``: marked until
@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Final, Protocol
+from typing import Final
 
 from fleet.accounts.chatgpt import LoginKeeper, login_path
+from fleet.accounts.inject import Credential
 from fleet.accounts.model import Account, AccountError, AccountKind, AccountSet
 from fleet.accounts.quota import (
     SOURCE_ANTHROPIC_UNIFIED,
@@ -36,6 +35,7 @@ from fleet.accounts.quota import (
     merge,
 )
 from fleet.accounts.routing import room
+from fleet.accounts.state import AccountLedger, Assignment, Health, Mark
 from fleet.clock import Clock
 from fleet.notices import Notice, NoticeBoard
 from fleet.redaction.known import Secret
@@ -46,65 +46,6 @@ FLUSH_INTERVAL: Final = 1.0  # seconds between ledger writes of what changed
 REWRITE_AFTER: Final = timedelta(minutes=1)  # an unchanged window is written this often
 _SPENDABLE: Final = frozenset({SOURCE_ANTHROPIC_UNIFIED, SOURCE_CODEX, SOURCE_CLAUDE_STREAM})
 REJECTED_FALLBACK: Final = timedelta(minutes=5)  # a rejection that names no reset
-
-
-class Health(enum.StrEnum):
-    OK = "ok"
-    REJECTED = "rejected"  # the provider says a window is spent, until it resets
-    UNAUTHORIZED = "unauthorized"  # the credential was refused: an operator must fix it
-    MISSING = "missing"  # no credential: variable unset, login absent
-
-
-@dataclass(frozen=True, slots=True)
-class Mark:
-    """Why an account cannot be used now, and until when (``None``: until fixed)."""
-
-    account: str
-    health: Health
-    reason: str
-    until: datetime | None
-    at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Assignment:
-    """Which account pays for ``agent``'s requests to ``provider`` (``""``: none any more),
-    and what its run asked for — its runtime and the account or pool it named — so a pool
-    move after a restart stays within the pool."""
-
-    agent: str
-    provider: str
-    account: str
-    at: datetime
-    runtime: str = ""
-    wanted: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Credential:
-    """What the proxy injects for one request: the account and its secret (for a ChatGPT
-    login, the access token and the ChatGPT account id)."""
-
-    account: Account
-    secret: str
-    chatgpt_account: str | None = None
-
-
-class AccountLedger(Protocol):
-    """Where the book keeps what must outlive a restart."""
-
-    async def account_assignments(self) -> list[Assignment]: ...
-
-    async def account_marks(self) -> list[Mark]: ...
-
-    async def quota_windows(self) -> list[QuotaWindow]: ...
-
-    async def save_account_state(
-        self,
-        assignments: Sequence[Assignment],
-        marks: Sequence[Mark],
-        windows: Sequence[QuotaWindow],
-    ) -> None: ...
 
 
 class AccountBook:

@@ -14,12 +14,12 @@ somewhere — and the account's own goes upstream:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
 
 from multidict import CIMultiDict
 
-from fleet.accounts.book import Credential
-from fleet.accounts.model import AccountKind
+from fleet.accounts.model import Account, AccountKind
 
 OAUTH_BETA: Final = "oauth-2025-04-20"
 CREDENTIAL_HEADERS: Final = frozenset(
@@ -33,6 +33,16 @@ CREDENTIAL_HEADERS: Final = frozenset(
         "cookie",
     }
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """What the proxy injects for one request: the account and its secret (for a ChatGPT
+    login, the access token and the ChatGPT account id)."""
+
+    account: Account
+    secret: str
+    chatgpt_account: str | None = None
 
 
 def strip_credentials(headers: CIMultiDict[str]) -> None:

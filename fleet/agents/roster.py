@@ -12,10 +12,10 @@ per run, and — for the ``command`` runtime only — the ``argv`` to run. Its p
 policy (``permissions``, ``allow``, ``deny``, ``approval_timeout``, ``max_open_approvals``)
 is read and applied by :mod:`fleet.permissions.config`.
 
-The small schema helpers (:data:`EnvVarName`, :data:`ConfigPath`, :func:`check_known`,
-:func:`unknown_value_message`, :func:`expand_path`) live in :mod:`fleet.schema`, shared
-with the rest of the configuration schema; :class:`RestartSettings` lives in
-:mod:`fleet.agents.restart_settings`. Both are re-exported here.
+The small schema helpers (:data:`EnvVarName`, :func:`check_known`, …) are
+:mod:`fleet.schema`'s, shared with the rest of the configuration schema; an entry's
+``restart`` is :mod:`fleet.agents.restart_settings`'s and its ``fallback``
+:mod:`fleet.agents.fallback`'s.
 """
 
 from __future__ import annotations
@@ -38,16 +38,11 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from fleet.accounts.schema import AccountRef
-from fleet.agents.restart_settings import (
-    RESTART_MODES,
-    RestartField,
-    RestartModeName,
-    RestartSettings,
-    restart_shorthand,
-)
+from fleet.agents.fallback import FallbackEntry
+from fleet.agents.restart_settings import RestartSettings, restart_shorthand
 from fleet.budgets.run_budget import RunBudgetEntry
 from fleet.hosts.schema import check_placement
-from fleet.model import AgentSpec, Fallback
+from fleet.model import AgentSpec
 from fleet.names import AGENT_NAME_PATTERN, RESERVED, AgentName, is_agent_name
 from fleet.permissions.config import (
     ALLOW_HELP,
@@ -69,49 +64,7 @@ from fleet.sandbox.schema import (
     EgressMode,
     SandboxMode,
 )
-from fleet.schema import (
-    ENV_KEY_PATTERN,
-    ENV_NAME_PATTERN,
-    ConfigPath,
-    EnvKey,
-    EnvVarName,
-    SchemaContext,
-    Seconds,
-    WorkDir,
-    check_known,
-    did_you_mean,
-    expand_path,
-    looks_secret,
-    resolve_path,
-    schema_context,
-    unknown_value_message,
-)
-
-__all__ = [
-    "COMMAND_RUNTIME",
-    "ENV_KEY_PATTERN",
-    "ENV_NAME_PATTERN",
-    "MAX_CLASS_LENGTH",
-    "RESTART_MODES",
-    "AgentEntry",
-    "ConfigPath",
-    "EnvKey",
-    "EnvVarName",
-    "RestartField",
-    "RestartModeName",
-    "RestartSettings",
-    "RosterDefaults",
-    "SchemaContext",
-    "Seconds",
-    "WorkDir",
-    "check_known",
-    "did_you_mean",
-    "expand_path",
-    "looks_secret",
-    "resolve_path",
-    "schema_context",
-    "unknown_value_message",
-]
+from fleet.schema import EnvKey, EnvVarName, Seconds, WorkDir, check_known, schema_context
 
 COMMAND_RUNTIME = "command"
 """The runtime that runs an entry's own ``argv`` (the only one that takes ``argv``)."""
@@ -146,29 +99,6 @@ class RosterDefaults(Protocol):
 
     @property
     def run_budget(self) -> RunBudgetEntry | None: ...
-
-
-class FallbackEntry(BaseModel):
-    """Another runtime the agent's next run may start on when its budget turns it away."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    runtime: str = Field(description="The runtime of the fallback run, e.g. `codex`.")
-    account: AccountRef | None = Field(
-        default=None,
-        description="The account or pool it runs on. Default: that provider's default.",
-    )
-    model: str | None = Field(
-        default=None, min_length=1, description="Its model. Default: the runtime's own."
-    )
-
-    @field_validator("runtime")
-    @classmethod
-    def _check_runtime(cls, value: str, info: ValidationInfo) -> str:
-        return check_known("runtime", value, schema_context(info).runtimes)
-
-    def to_fallback(self) -> Fallback:
-        return Fallback(self.runtime, self.account, self.model)
 
 
 class AgentEntry(BaseModel):

@@ -22,7 +22,7 @@ from fleet.ledger import Ledger
 from fleet.model import AgentSpec
 from fleet.names import AgentName
 from fleet.notices import Notice, NoticeBoard
-from fleet.supervisor.fleet import Fleet
+from fleet.supervisor.interfaces import CutoffFleet
 from fleet.supervisor.status import EventKind, FleetEvent
 from fleet.transcript.story import Outcome
 
@@ -40,10 +40,10 @@ class RunCapWatch:
         self._notices = notices
         self._clock = clock
         self._posting: set[asyncio.Task[None]] = set()
-        self._fleet: Fleet | None = None
+        self._fleet: CutoffFleet | None = None
         caps.on_capped = self._on_capped
 
-    def attach(self, fleet: Fleet) -> None:
+    def attach(self, fleet: CutoffFleet) -> None:
         """Follow ``fleet``'s runs' ends, and carry out capped runs' cutoffs on it."""
         self._fleet = fleet
         fleet.subscribe(self.on_fleet_event)

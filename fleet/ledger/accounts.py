@@ -3,7 +3,7 @@ agent's requests to a provider go to), ``account_marks`` (accounts found unusabl
 until when) and ``quota_windows`` (the latest word of each provider window per account).
 
 :class:`AccountsLedger` is mixed into :class:`~fleet.ledger.store.Ledger`; it is the
-:class:`~fleet.accounts.book.AccountLedger` the account book writes through.
+:class:`~fleet.accounts.state.AccountLedger` the account book writes through.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-from fleet.accounts.book import Assignment, Health, Mark
 from fleet.accounts.quota import QuotaStatus, QuotaWindow
+from fleet.accounts.state import Assignment, Health, Mark
 from fleet.ledger.access import Store
 from fleet.ledger.engine import replace_into
 from fleet.ledger.rows import from_epoch, to_epoch

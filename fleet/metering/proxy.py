@@ -29,8 +29,9 @@ random secret (so one agent cannot bill another); the CLI appends the provider's
   counting) and a provider's ``passthrough`` paths pass through unmetered and unrecorded;
   any other path is refused, naming it (:mod:`fleet.metering.endpoints`).
 
-This module owns the routes, the agents' keys, the policy's verdict, header filtering and
-the relay; what an answer's bytes mean is :mod:`fleet.metering.meter`'s.
+This module owns the routes, the agents' keys, header filtering and the relay; the budget
+policy's verdict on a request is :mod:`fleet.metering.enforce`'s, and what an answer's bytes
+mean is :mod:`fleet.metering.meter`'s.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Final
@@ -47,13 +48,16 @@ from typing import Final
 import aiohttp
 from aiohttp import web
 
-from fleet.accounts.book import AccountBook, Credential, Health
+from fleet.accounts.book import AccountBook
 from fleet.accounts.chatgpt import LoginRevoked
+from fleet.accounts.inject import Credential
 from fleet.accounts.model import AccountError
 from fleet.accounts.placeholders import placeholder_tokens
+from fleet.accounts.state import Health
 from fleet.clock import Clock, SystemClock
 from fleet.connections.admission import Admission, refusal
 from fleet.connections.loopback import HOST, AgentSecrets, Served, serve
+from fleet.metering import enforce
 from fleet.metering.body import (
     MAX_REQUEST,
     BodyRefused,
@@ -64,20 +68,10 @@ from fleet.metering.body import (
 )
 from fleet.metering.config import MeteringSettings, PriceTable, ProviderRoute
 from fleet.metering.endpoints import CHATGPT_ROUTE, decide, shown
-from fleet.metering.estimate import estimate
 from fleet.metering.events import Outcome, QuotaSignal, UsageEvent
 from fleet.metering.journal import UsageJournal
 from fleet.metering.meter import Meter
-from fleet.metering.policy import (
-    ALLOW,
-    AllowAll,
-    Hold,
-    Policy,
-    Refuse,
-    RequestInfo,
-    Reservation,
-    Rewrite,
-)
+from fleet.metering.policy import AllowAll, Policy, Refuse, RequestInfo
 from fleet.metering.recorder import Recorder, Sink
 from fleet.metering.relay import Relay
 from fleet.metering.shapes import FULL, error_response, too_busy
@@ -320,12 +314,10 @@ class MeteringProxy:
         meter.body_size = len(body)
         meter.account = credential.account.name if credential is not None else None
         info = RequestInfo(agent, route.name, api, model, stream, at)
-        verdict = await self._verdict(info)
-        claim: Reservation | Refuse | None = verdict if isinstance(verdict, Refuse) else None
-        if claim is None:
-            served = verdict.model if isinstance(verdict, Rewrite) else model
-            cost = estimate(payload, len(body), served, self._prices)
-            claim = self.policy.reserve(replace(info, at=self._clock.now()), cost)
+        said = await enforce.verdict(self.policy, info, self._clock, self._settings.max_hold)
+        claim = enforce.reserve(
+            self.policy, said, info, payload, len(body), self._prices, self._clock
+        )
         if isinstance(claim, Refuse):
             self._record(meter.refused(claim.status, claim.reason), account=meter.account)
             return error_response(
@@ -334,11 +326,7 @@ class MeteringProxy:
                 f"Fleetwarden: {claim.reason}",
                 retry_after=claim.retry_after if claim.status == 429 else None,
             )
-        changed = False
-        if isinstance(verdict, Rewrite) and payload is not None and verdict.model != model:
-            payload["model"] = verdict.model
-            meter.requested_model, meter.rewritten_from = verdict.model, model
-            changed = True
+        changed = enforce.rewrite(said, payload, meter)
         if api == "chat" and stream and payload is not None and not asks_usage(payload):
             options = payload.get("stream_options")
             payload["stream_options"] = {
@@ -352,27 +340,7 @@ class MeteringProxy:
             return await self._forward(request, route, tail, body, meter, send)
         finally:
             if claim is not None:
-                used = meter.recorded
-                tokens = used.tokens.total if used is not None else 0
-                # Answered, but without usage it could read: a floor, not what it cost.
-                unmetered = (
-                    used is not None and used.outcome is Outcome.UNMETERED and used.status < 400
-                )
-                cost_usd = used.cost_usd if used is not None else None
-                self.policy.settle(claim, tokens, cost_usd, unmetered=unmetered)
-
-    async def _verdict(self, info: RequestInfo) -> Hold | Refuse | Rewrite | None:
-        """Ask the policy, waiting out holds up to ``max_hold``; ``None`` means allow."""
-        waited = 0.0
-        while True:
-            verdict = self.policy.decide(replace(info, at=self._clock.now()))
-            if verdict is ALLOW or not isinstance(verdict, Hold):
-                return None if not isinstance(verdict, Refuse | Rewrite) else verdict
-            wait = (verdict.until - self._clock.now()).total_seconds()
-            if waited + wait > self._settings.max_hold:
-                return Refuse(wait, f"held until {verdict.until:%H:%M:%S} UTC: {verdict.reason}")
-            waited += max(wait, 0.0)
-            await asyncio.sleep(max(wait, 0.0))
+                enforce.settle(self.policy, claim, meter)
 
     async def _forward(
         self,

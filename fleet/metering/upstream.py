@@ -22,9 +22,9 @@ import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from fleet.accounts.book import AccountBook, Credential
+from fleet.accounts.book import AccountBook
 from fleet.accounts.chatgpt import LoginRevoked
-from fleet.accounts.inject import inject, strip_credentials
+from fleet.accounts.inject import Credential, inject, strip_credentials
 from fleet.accounts.model import AccountKind
 from fleet.accounts.quota import from_headers
 from fleet.clock import Clock

@@ -72,7 +72,7 @@ def check_launchable(
     if not any(environ.get(variable) for variable in named):
         raise LaunchFailed(
             f"{spec.name} cannot start: {spec.runtime} has no credentials — add an account "
-            f"for {' or '.join(providers)} (see README Accounts) and start it again"
+            f"for {' or '.join(providers)} (see docs/accounts.md) and start it again"
         )
 
 

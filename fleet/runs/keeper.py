@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from fleet.backends.base import Backend, backend_key
-from fleet.budgets.run_arming import CapArming, arm_or_refuse, task_spec
+from fleet.budgets.run_arming import arm_or_refuse, task_spec
 from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError, LaunchFailed, UnknownAgent
 from fleet.hosts.schema import LOCAL_HOST
-from fleet.hosts.service import Hosts
 from fleet.ledger import Ledger
 from fleet.ledger.rows import AgentOrigin, AgentRecord, RunRecord
 from fleet.ledger.run_reports import RunEnd, RunReport, RunStart
@@ -30,20 +29,12 @@ from fleet.runs.context import RunContexts
 from fleet.runs.facts import check_launchable, read_run
 from fleet.runs.layout import MARKER, AgentPaths, append_marker, write_files
 from fleet.runs.logtail import size_of
-from fleet.runtimes import RuntimeContext, RuntimeRegistry
+from fleet.runtimes import RuntimeContext
 from fleet.sandbox.git_probe import GitProbe
-from fleet.sandbox.service import Sandboxes
 from fleet.sessions.hooks import SessionHooks
+from fleet.supervisor.launch_kit import LaunchKit
 from fleet.supervisor.launch_site import LaunchSite
-from fleet.supervisor.status import (
-    AccountAssigner,
-    EventKind,
-    FleetEvent,
-    FleetSettings,
-    HeartbeatIssuer,
-    Listener,
-    ProviderUrlIssuer,
-)
+from fleet.supervisor.status import EventKind, FleetEvent, Listener
 from fleet.transcript.events import StreamParser
 from fleet.transcript.story import Outcome, why
 
@@ -88,42 +79,32 @@ class RunKeeper:
         self,
         *,
         ledger: Ledger,
-        runtimes: RuntimeRegistry,
-        backends: Mapping[str, Backend],
-        settings: FleetSettings,
         clock: Clock,
-        environ: Mapping[str, str],
+        kit: LaunchKit,
         emit: Listener,
-        heartbeats: HeartbeatIssuer | None = None,
-        provider_urls: ProviderUrlIssuer | None = None,
-        accounts: AccountAssigner | None = None,
-        sandboxes: Sandboxes | None = None,
-        hosts: Hosts | None = None,
-        publish_tokens: Callable[[], Awaitable[None]] | None = None,
-        run_caps: CapArming | None = None,
         roster: Callable[[], Iterable[AgentSpec]] = tuple,
     ) -> None:
         """``roster``: the config's agents as they are now (their workdirs are hidden
         from every other agent's sandbox, whether or not they ever ran)."""
         self._ledger = ledger
-        self._caps = run_caps
-        self._publish_tokens = publish_tokens
-        self._runtimes = runtimes
-        self._backends = dict(backends)
-        self._settings = settings
+        self._caps = kit.run_caps
+        self._publish_tokens = kit.publish_tokens
+        self._runtimes = kit.runtimes
+        self._backends = dict(kit.backends)
+        self._settings = kit.settings
         self._clock = clock
         self._emit = emit
         self.contexts = RunContexts(
-            settings=settings,
+            settings=kit.settings,
             clock=clock,
-            environ=environ,
+            environ=kit.environ,
             backend=self.backend,
-            heartbeats=heartbeats,
-            provider_urls=provider_urls,
-            accounts=accounts,
-            hosts=hosts,
+            heartbeats=kit.heartbeats,
+            provider_urls=kit.provider_urls,
+            accounts=kit.accounts,
+            hosts=kit.hosts,
         )
-        self._site = LaunchSite(ledger, self.contexts, self._backends, sandboxes, roster)
+        self._site = LaunchSite(ledger, self.contexts, self._backends, kit.sandboxes, roster)
         self._git = GitProbe()  # reads HEADs in a sandbox of its own, runs nothing of theirs
         self._locks: dict[AgentName, asyncio.Lock] = {}
         self._watchers: dict[AgentName, asyncio.Task[None]] = {}

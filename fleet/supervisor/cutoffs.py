@@ -20,14 +20,14 @@ import logging
 
 from fleet.budgets.model import Cutoff, Step, Transition
 from fleet.errors import AgentNotRunning, FleetError
-from fleet.supervisor.fleet import Fleet
+from fleet.supervisor.interfaces import FleetBrakes
 from fleet.transcript.story import Outcome
 
 log = logging.getLogger(__name__)
 
 
 class CutoffKeeper:
-    def __init__(self, fleet: Fleet) -> None:
+    def __init__(self, fleet: FleetBrakes) -> None:
         self._fleet = fleet
 
     async def apply(self, transition: Transition, cutoff: Cutoff) -> None:

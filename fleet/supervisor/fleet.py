@@ -5,7 +5,9 @@ one ``runs`` row per launch — and the operations on it: spawn, stop, restart, 
 ``ps``, logs and the roster. The runs themselves (launching, the one watcher task per
 live process, ending them, reattaching) are kept by :class:`~fleet.runs.keeper.RunKeeper`;
 the watchdog's decisions are carried out by :class:`~fleet.watchdog.actions.WatchdogHands`,
-and ``send`` by :class:`~fleet.runs.follow_ups.FollowUps`.
+and ``send`` by :class:`~fleet.runs.follow_ups.FollowUps`. Its launches are made with one
+:class:`~fleet.supervisor.launch_kit.LaunchKit`; its callers see it through the narrow
+protocols of :mod:`fleet.supervisor.interfaces`.
 On start it *reconciles*: runs the ledger believes open are reattached if their process
 still lives, or closed with the status the shim left on disk. An agent never runs twice:
 every operation on one agent holds that agent's lock, and ``spawn`` of a live agent only
@@ -21,19 +23,15 @@ import asyncio
 import enum
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
 from fleet.agents.spawn_spec import SpawnOverrides, spawn_spec
-from fleet.approvals.service import Approvals
-from fleet.backends.base import Backend
 from fleet.budgets.report_windows import window_start
-from fleet.budgets.run_arming import CapArming
 from fleet.clock import Clock
 from fleet.errors import AgentStillRunning
-from fleet.hosts.service import Hosts
 from fleet.ledger import Freeze, Ledger, UsageTotal
 from fleet.ledger.rows import AgentOrigin, AgentRecord
 from fleet.ledger.run_reports import RunReport
@@ -50,13 +48,11 @@ from fleet.runs.follow_ups import FollowUps
 from fleet.runs.keeper import Ending, RunKeeper
 from fleet.runs.logtail import tail_lines
 from fleet.runs.outputs import AgentOutputs
-from fleet.runtimes import RuntimeRegistry
-from fleet.sandbox.service import Sandboxes
 from fleet.sessions.control import SessionControl
 from fleet.sessions.live import LiveSessions
 from fleet.supervisor.autostart import autostart
+from fleet.supervisor.launch_kit import LaunchKit
 from fleet.supervisor.status import (
-    AccountAssigner,
     AgentStatus,
     EventKind,
     FleetEvent,
@@ -64,7 +60,6 @@ from fleet.supervisor.status import (
     HeartbeatIssuer,
     LaunchGate,
     Listener,
-    ProviderUrlIssuer,
     RosterDiff,
     RunBudget,
     SpawnOutcome,
@@ -102,26 +97,14 @@ class Fleet:
         self,
         *,
         ledger: Ledger,
-        runtimes: RuntimeRegistry,
-        backends: Mapping[str, Backend],
-        settings: FleetSettings,
         clock: Clock,
-        environ: Mapping[str, str],
+        kit: LaunchKit,
         roster: Mapping[AgentName, AgentSpec] | None = None,
-        heartbeats: HeartbeatIssuer | None = None,
-        provider_urls: ProviderUrlIssuer | None = None,
-        accounts: AccountAssigner | None = None,
-        sandboxes: Sandboxes | None = None,
-        approvals: Approvals | None = None,
-        hosts: Hosts | None = None,
-        publish_tokens: Callable[[], Awaitable[None]] | None = None,
-        run_caps: CapArming | None = None,
     ) -> None:
-        """``run_caps``: armed in each launch, before the agent's process starts."""
+        """``kit``: what its launches are made with; ``roster``: the config's agents."""
         self._ledger = ledger
-        self._runtimes = runtimes
-        self._backends = dict(backends)
-        self._settings = settings
+        self._backends = dict(kit.backends)
+        self._settings = kit.settings
         self._clock = clock
         self._roster = dict(roster or {})
         self._listeners: list[Listener] = []
@@ -129,35 +112,25 @@ class Fleet:
         self._state = SupervisorState.NEW
         self._runs = RunKeeper(
             ledger=ledger,
-            runtimes=runtimes,
-            backends=self._backends,
-            settings=settings,
             clock=clock,
-            environ=environ,
+            kit=kit,
             emit=self._emit,
-            heartbeats=heartbeats,
-            provider_urls=provider_urls,
-            accounts=accounts,
-            sandboxes=sandboxes,
-            hosts=hosts,
-            publish_tokens=publish_tokens,
-            run_caps=run_caps,
             roster=lambda: self._roster.values(),
         )
-        self.outputs = AgentOutputs(self._runs, ledger, runtimes, clock)
+        self.outputs = AgentOutputs(self._runs, ledger, kit.runtimes, clock)
         self.sessions = LiveSessions(
-            ledger=ledger, clock=clock, backend_of=self._runs.backend, approvals=approvals
+            ledger=ledger, clock=clock, backend_of=self._runs.backend, approvals=kit.approvals
         )
         self._runs.sessions = self.sessions
         self._control = SessionControl(ledger, self.sessions, self._runs, self._roster_of)
-        self._follow_ups = FollowUps(ledger, self._runs, runtimes, self.sessions)
+        self._follow_ups = FollowUps(ledger, self._runs, kit.runtimes, self.sessions)
         self._watchdog = WatchdogHands(
             ledger=ledger,
             runs=self._runs,
             clock=clock,
             emit=self._emit,
             spec_of=self._spec_of,
-            heartbeat_timeout=settings.heartbeat_timeout,
+            heartbeat_timeout=kit.settings.heartbeat_timeout,
         )
 
     # -- lifecycle ---------------------------------------------------------------------

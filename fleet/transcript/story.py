@@ -104,7 +104,7 @@ def trouble_in_words(trouble: Trouble, *, runtime: str, has_account: bool) -> st
         if not has_account:
             return (
                 f"not logged in: this agent has no credentials — add an account for "
-                f"{runtime}, see README Accounts ({runtime} said: {said})"
+                f"{runtime}, see docs/accounts.md ({runtime} said: {said})"
             )
         return (
             f"the provider refused its account's credentials ({runtime} said: {said}) — "

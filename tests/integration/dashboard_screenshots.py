@@ -1,4 +1,4 @@
-"""The README's screenshots of the dashboard, taken from the real ``fleetwarden run`` (stub
+"""The dashboard guide's screenshots, taken from the real ``fleetwarden run`` (stub
 agents metered through the proxy by the fake provider) in Debian's Chromium.
 
 Run from the repository root::

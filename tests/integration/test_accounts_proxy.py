@@ -19,9 +19,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from fleet.accounts.book import AccountBook, Health
+from fleet.accounts.book import AccountBook
 from fleet.accounts.chatgpt import login_path, read_login
 from fleet.accounts.model import Account, AccountKind, AccountSet
+from fleet.accounts.state import Health
 from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.metering.events import Outcome

@@ -30,6 +30,7 @@ from fleet.model import AgentSpec, AgentState
 from fleet.names import AgentName
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from fleet.supervisor.launch_kit import LaunchKit
 from tests.fakes.chatgpt import FakeChatGpt, codex_headers
 from tests.fakes.job_context import RecordingBoard
 from tests.fakes.provider import Accepted, FakeProvider, Turn, unified_headers
@@ -157,14 +158,16 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
             ) as (book, proxy):
                 fleet = Fleet(
                     ledger=ledger,
-                    runtimes=default_registry(),
-                    backends={"subprocess": SubprocessBackend()},
-                    settings=FleetSettings(state_dir=state_dir),
                     clock=clock,
-                    environ=fleet_env,
+                    kit=LaunchKit(
+                        runtimes=default_registry(),
+                        backends={"subprocess": SubprocessBackend()},
+                        settings=FleetSettings(state_dir=state_dir),
+                        environ=fleet_env,
+                        provider_urls=proxy,
+                        accounts=book,
+                    ),
                     roster=roster,
-                    provider_urls=proxy,
-                    accounts=book,
                 )
                 await fleet.start()
                 try:

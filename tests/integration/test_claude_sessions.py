@@ -29,6 +29,7 @@ from fleet.runs.layout import AgentPaths
 from fleet.runtimes import default_registry
 from fleet.sandbox.service import Sandboxes, SandboxSettings
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from fleet.supervisor.launch_kit import LaunchKit
 from fleet.transcript.events import ToolFailed, Waiting
 from tests import sandbox_need
 from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn
@@ -76,23 +77,25 @@ class Rig:
         path = [str(bin_dir()), str(node_dir()), "/usr/local/bin", "/usr/bin", "/bin"]
         fleet = Fleet(
             ledger=self.ledger,
-            runtimes=default_registry(),
-            backends={"subprocess": SubprocessBackend()},
-            settings=FleetSettings(
-                state_dir=self.tmp / "state",
-                reply_wait=0.1,
-                stop_grace=5.0,
-                provider_urls={"anthropic": self.fake.base_url},
-            ),
             clock=SystemClock(),
-            environ={
-                "PATH": ":".join(dict.fromkeys(path)),
-                "LANG": "C.UTF-8",
-                "ANTHROPIC_API_KEY": KEY,
-            },
+            kit=LaunchKit(
+                runtimes=default_registry(),
+                backends={"subprocess": SubprocessBackend()},
+                settings=FleetSettings(
+                    state_dir=self.tmp / "state",
+                    reply_wait=0.1,
+                    stop_grace=5.0,
+                    provider_urls={"anthropic": self.fake.base_url},
+                ),
+                environ={
+                    "PATH": ":".join(dict.fromkeys(path)),
+                    "LANG": "C.UTF-8",
+                    "ANTHROPIC_API_KEY": KEY,
+                },
+                approvals=self.approvals,
+                sandboxes=self.sandboxes,
+            ),
             roster={spec.name: spec},
-            approvals=self.approvals,
-            sandboxes=self.sandboxes,
         )
         await fleet.start()
         self.fleets.append(fleet)

@@ -24,6 +24,7 @@ from fleet.model import AgentSpec, PermissionMode
 from fleet.names import AgentName
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from fleet.supervisor.launch_kit import LaunchKit
 from fleet.watchdog.heartbeat import HeartbeatServer
 from tests.fakes.provider import Accepted, FakeProvider, Turn
 from tests.integration.test_claude_sessions import eventually, write
@@ -80,23 +81,25 @@ class Rig:
         )
         self.fleet = Fleet(
             ledger=ledger,
-            runtimes=default_registry(),
-            backends={"tmux": self.backend},
-            settings=FleetSettings(
-                state_dir=self.state,
-                reply_wait=0.1,
-                stop_grace=5.0,
-                provider_urls={"anthropic": self.fake.base_url},
-            ),
             clock=clock,
-            environ={
-                "PATH": ":".join(dict.fromkeys(path)),
-                "LANG": "C.UTF-8",
-                "ANTHROPIC_API_KEY": KEY,
-            },
+            kit=LaunchKit(
+                runtimes=default_registry(),
+                backends={"tmux": self.backend},
+                settings=FleetSettings(
+                    state_dir=self.state,
+                    reply_wait=0.1,
+                    stop_grace=5.0,
+                    provider_urls={"anthropic": self.fake.base_url},
+                ),
+                environ={
+                    "PATH": ":".join(dict.fromkeys(path)),
+                    "LANG": "C.UTF-8",
+                    "ANTHROPIC_API_KEY": KEY,
+                },
+                heartbeats=self.beats,
+                approvals=self.approvals,
+            ),
             roster={NAME: spec},
-            heartbeats=self.beats,
-            approvals=self.approvals,
         )
         self.beats.take_asks(self.fleet.sessions.hook_asks.ask)
         await self.fleet.start()

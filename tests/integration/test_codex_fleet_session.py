@@ -24,6 +24,7 @@ from fleet.names import AgentName
 from fleet.runtimes import default_registry
 from fleet.sandbox.service import Sandboxes, SandboxSettings
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from fleet.supervisor.launch_kit import LaunchKit
 from tests import sandbox_need
 from tests.fakes.provider import Accepted, FakeProvider, Turn
 from tests.integration.codex_live import MODEL
@@ -122,22 +123,24 @@ async def rig(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[R
         def make(approvals: Approvals) -> Fleet:
             return Fleet(
                 ledger=ledger,
-                runtimes=default_registry(),
-                backends={"subprocess": SubprocessBackend()},
-                settings=FleetSettings(
-                    state_dir=state,
-                    reply_wait=0.1,
-                    provider_urls={"openai": f"{fake.base_url}/a/{NAME}"},
-                ),
                 clock=SystemClock(),
-                environ={
-                    "PATH": ":".join(dict.fromkeys(path)),
-                    "LANG": "C.UTF-8",
-                    "OPENAI_API_KEY": KEY,
-                },
+                kit=LaunchKit(
+                    runtimes=default_registry(),
+                    backends={"subprocess": SubprocessBackend()},
+                    settings=FleetSettings(
+                        state_dir=state,
+                        reply_wait=0.1,
+                        provider_urls={"openai": f"{fake.base_url}/a/{NAME}"},
+                    ),
+                    environ={
+                        "PATH": ":".join(dict.fromkeys(path)),
+                        "LANG": "C.UTF-8",
+                        "OPENAI_API_KEY": KEY,
+                    },
+                    sandboxes=sandboxes,
+                    approvals=approvals,
+                ),
                 roster={NAME: spec},
-                sandboxes=sandboxes,
-                approvals=approvals,
             )
 
         rig = Rig(make(approvals), ledger, approvals, fake, make)

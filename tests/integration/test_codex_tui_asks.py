@@ -26,6 +26,7 @@ from fleet.model import AgentSpec, PermissionMode
 from fleet.names import AgentName
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from fleet.supervisor.launch_kit import LaunchKit
 from fleet.watchdog.heartbeat import HeartbeatServer
 from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn
 from tests.fakes.sse import Api, Json
@@ -90,26 +91,28 @@ class Rig:
         )
         self.fleet = Fleet(
             ledger=ledger,
-            runtimes=default_registry(),
-            backends={"tmux": self.backend},
-            settings=FleetSettings(
-                state_dir=self.state,
-                reply_wait=0.1,
-                stop_grace=5.0,
-                provider_urls={"openai": self.fake.base_url},
-            ),
             clock=clock,
-            environ={
-                "PATH": ":".join(dict.fromkeys(path)),
-                "LANG": "C.UTF-8",
-                "OPENAI_API_KEY": KEY,
-                # Codex sets up its own sandbox's helpers in CODEX_HOME, unless that lies
-                # under the temporary directory (as a test's state dir does).
-                "TMPDIR": str(self.state.parent / "agent-tmp"),
-            },
+            kit=LaunchKit(
+                runtimes=default_registry(),
+                backends={"tmux": self.backend},
+                settings=FleetSettings(
+                    state_dir=self.state,
+                    reply_wait=0.1,
+                    stop_grace=5.0,
+                    provider_urls={"openai": self.fake.base_url},
+                ),
+                environ={
+                    "PATH": ":".join(dict.fromkeys(path)),
+                    "LANG": "C.UTF-8",
+                    "OPENAI_API_KEY": KEY,
+                    # Codex sets up its own sandbox's helpers in CODEX_HOME, unless that lies
+                    # under the temporary directory (as a test's state dir does).
+                    "TMPDIR": str(self.state.parent / "agent-tmp"),
+                },
+                heartbeats=self.beats,
+                approvals=self.approvals,
+            ),
             roster={NAME: spec},
-            heartbeats=self.beats,
-            approvals=self.approvals,
         )
         self.beats.take_asks(self.fleet.sessions.hook_asks.ask)
         await self.fleet.start()

@@ -18,6 +18,7 @@ from fleet.model import AgentSpec, AgentState
 from fleet.names import AgentName
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from fleet.supervisor.launch_kit import LaunchKit
 from tests.fakes.provider import Accepted, FakeProvider, Turn
 from tests.integration.test_real_clis import bin_dir, cli, node_dir
 
@@ -81,23 +82,25 @@ async def test_spawn_runs_the_real_cli_and_send_resumes_it(
     path = [str(bin_dir()), str(node_dir()), "/usr/local/bin", "/usr/bin", "/bin"]
     fleet = Fleet(
         ledger=ledger,
-        runtimes=default_registry(),
-        backends={"subprocess": SubprocessBackend()},
-        settings=FleetSettings(
-            state_dir=tmp_path / "state",
-            reply_wait=0.1,
-            provider_urls={
-                "anthropic": f"{fake.base_url}/a/{name}",
-                "openai": f"{fake.base_url}/a/{name}",
+        clock=SystemClock(),
+        kit=LaunchKit(
+            runtimes=default_registry(),
+            backends={"subprocess": SubprocessBackend()},
+            settings=FleetSettings(
+                state_dir=tmp_path / "state",
+                reply_wait=0.1,
+                provider_urls={
+                    "anthropic": f"{fake.base_url}/a/{name}",
+                    "openai": f"{fake.base_url}/a/{name}",
+                },
+            ),
+            environ={
+                "PATH": ":".join(dict.fromkeys(path)),
+                "LANG": "C.UTF-8",
+                "ANTHROPIC_API_KEY": KEY,
+                "OPENAI_API_KEY": KEY,
             },
         ),
-        clock=SystemClock(),
-        environ={
-            "PATH": ":".join(dict.fromkeys(path)),
-            "LANG": "C.UTF-8",
-            "ANTHROPIC_API_KEY": KEY,
-            "OPENAI_API_KEY": KEY,
-        },
         roster={
             name: AgentSpec(
                 name=name, runtime=runtime, secret_env=(SECRET.get(runtime, "OPENAI_API_KEY"),)

@@ -44,6 +44,7 @@ from fleet.runtimes import default_registry
 from fleet.supervisor.cutoffs import CutoffKeeper
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.supervisor.freezer import children_map, group_members, tree
+from fleet.supervisor.launch_kit import LaunchKit
 from fleet.supervisor.procfs import process_start_ticks
 from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn, Usage
 from tests.integration.test_real_clis import bin_dir, cli, node_dir
@@ -205,17 +206,19 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         )
         fleet = Fleet(
             ledger=ledger,
-            runtimes=default_registry(),
-            backends={"tmux": backend},
-            settings=FleetSettings(state_dir=state_dir, reply_wait=0.5, stop_grace=5.0),
             clock=clock,
-            environ={
-                "PATH": ":".join(dict.fromkeys(path)),
-                "LANG": "C.UTF-8",
-                "ANTHROPIC_API_KEY": KEY,
-            },
+            kit=LaunchKit(
+                runtimes=default_registry(),
+                backends={"tmux": backend},
+                settings=FleetSettings(state_dir=state_dir, reply_wait=0.5, stop_grace=5.0),
+                environ={
+                    "PATH": ":".join(dict.fromkeys(path)),
+                    "LANG": "C.UTF-8",
+                    "ANTHROPIC_API_KEY": KEY,
+                },
+                provider_urls=proxy,
+            ),
             roster={NAME: spec},
-            provider_urls=proxy,
         )
         await fleet.start()
         await budgets.enforce_with(CutoffKeeper(fleet))

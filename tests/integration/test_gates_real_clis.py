@@ -26,6 +26,7 @@ from fleet.runs.layout import AgentPaths
 from fleet.runtimes import default_registry
 from fleet.sandbox.service import Sandboxes, SandboxSettings
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from fleet.supervisor.launch_kit import LaunchKit
 from fleet.watchdog.heartbeat import HeartbeatServer
 from tests import sandbox_need
 from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn
@@ -88,23 +89,25 @@ class Rig:
         path = [str(bin_dir()), str(node_dir()), "/usr/local/bin", "/usr/bin", "/bin"]
         self.fleet = Fleet(
             ledger=self.ledger,
-            runtimes=default_registry(),
-            backends={"subprocess": SubprocessBackend()},
-            settings=FleetSettings(
-                state_dir=self.tmp / "state",
-                reply_wait=0.1,
-                provider_urls={"anthropic": f"{self.fake.base_url}/a/{spec.name}"},
-            ),
             clock=SystemClock(),
-            environ={
-                "PATH": ":".join(dict.fromkeys(path)),
-                "LANG": "C.UTF-8",
-                "ANTHROPIC_API_KEY": KEY,
-            },
+            kit=LaunchKit(
+                runtimes=default_registry(),
+                backends={"subprocess": SubprocessBackend()},
+                settings=FleetSettings(
+                    state_dir=self.tmp / "state",
+                    reply_wait=0.1,
+                    provider_urls={"anthropic": f"{self.fake.base_url}/a/{spec.name}"},
+                ),
+                environ={
+                    "PATH": ":".join(dict.fromkeys(path)),
+                    "LANG": "C.UTF-8",
+                    "ANTHROPIC_API_KEY": KEY,
+                },
+                heartbeats=self.beats,
+                sandboxes=self.sandboxes,
+                approvals=self.approvals,
+            ),
             roster={spec.name: spec},
-            heartbeats=self.beats,
-            sandboxes=self.sandboxes,
-            approvals=self.approvals,
         )
         await self.fleet.start()
         await self.fleet.spawn(spec.name, prompt=prompt, by=STARTER, collect=False)

@@ -28,6 +28,7 @@ from fleet.clock import SystemClock
 from fleet.hosts.service import Hosts
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from fleet.supervisor.launch_kit import LaunchKit
 from tests.integration.test_matrix_connector import PASSWORD_ENV, World, make_world, wait_for
 from tests.synapse_server import SynapseServer
 
@@ -71,11 +72,13 @@ class Rig:
         clock = SystemClock()
         fleet = Fleet(
             ledger=world.ledger,
-            runtimes=default_registry(),
-            backends={},
-            settings=FleetSettings(state_dir=tmp_path / "fleet"),
             clock=clock,
-            environ={},
+            kit=LaunchKit(
+                runtimes=default_registry(),
+                backends={},
+                settings=FleetSettings(state_dir=tmp_path / "fleet"),
+                environ={},
+            ),
         )
         self.handlers = Handlers(
             fleet=fleet, specs=COMMANDS, clock=clock, prefix="!", problems=self.failures.problems

@@ -31,6 +31,7 @@ from fleet.model import AgentSpec, AgentState
 from fleet.names import AgentName
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from fleet.supervisor.launch_kit import LaunchKit
 from tests.fakes.provider import (
     Accepted,
     EmittedUsage,
@@ -112,13 +113,15 @@ class Rig:
         )
         fleet = Fleet(
             ledger=self.ledger,
-            runtimes=default_registry(),
-            backends={"subprocess": SubprocessBackend()},
-            settings=FleetSettings(state_dir=self.state_dir),
             clock=SystemClock(),
-            environ={"PATH": ":".join(dict.fromkeys(path)), "LANG": "C.UTF-8", **KEYS},
+            kit=LaunchKit(
+                runtimes=default_registry(),
+                backends={"subprocess": SubprocessBackend()},
+                settings=FleetSettings(state_dir=self.state_dir),
+                environ={"PATH": ":".join(dict.fromkeys(path)), "LANG": "C.UTF-8", **KEYS},
+                provider_urls=self.proxy,
+            ),
             roster={agent.name: spec},
-            provider_urls=self.proxy,
         )
         await fleet.start()
         try:

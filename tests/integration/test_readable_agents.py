@@ -183,7 +183,7 @@ def test_an_agent_without_credentials_is_refused_in_one_line(tmp_path: Path) -> 
         line = bot.command('spawn c2 --runtime claude --prompt "say hi"', r"^.*cannot start.*$")
         assert line.group(0).strip() == (
             "c2 cannot start: claude has no credentials — add an account for anthropic (see "
-            "README Accounts) and start it again"
+            "docs/accounts.md) and start it again"
         )
         assert bot.close() == 0
         assert "Traceback" not in bot.stderr

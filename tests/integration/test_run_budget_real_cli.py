@@ -22,6 +22,7 @@ from fleet.model import AgentSpec, RunBudget
 from fleet.names import AgentName
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from fleet.supervisor.launch_kit import LaunchKit
 from tests.fakes.provider import FakeProvider, ToolCall, Turn
 from tests.integration.test_fleet_real_clis import ended
 from tests.integration.test_limits_bind import Board
@@ -78,14 +79,16 @@ async def test_claude_code_is_refused_past_its_run_cap_and_stops(tmp_path: Path)
         )
         fleet = Fleet(
             ledger=ledger,
-            runtimes=default_registry(),
-            backends={"subprocess": SubprocessBackend()},
-            settings=FleetSettings(state_dir=tmp_path / "state"),
             clock=SystemClock(),
-            environ={"PATH": ":".join(dict.fromkeys(path)), "LANG": "C.UTF-8", **KEYS},
+            kit=LaunchKit(
+                runtimes=default_registry(),
+                backends={"subprocess": SubprocessBackend()},
+                settings=FleetSettings(state_dir=tmp_path / "state"),
+                environ={"PATH": ":".join(dict.fromkeys(path)), "LANG": "C.UTF-8", **KEYS},
+                provider_urls=proxy,
+                run_caps=watch,
+            ),
             roster={AGENT: spec},
-            provider_urls=proxy,
-            run_caps=watch,
         )
         fleet.subscribe(watch.on_fleet_event)
         try:

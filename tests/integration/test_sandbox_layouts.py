@@ -3,9 +3,8 @@
 only root may enter (0700, like /srv/fleet), named through absolute symlinks, or with the
 workdirs on a filesystem of their own (a tmpfs). In each, two hostile agents start as
 their own users, write their workdir and HOME, and read neither Fleetwarden's config and
-state nor each other's files. A layout no sandbox can be built for is refused before
-bubblewrap runs, naming the directory and the fix
-(tests/unit/fleet/sandbox/test_sandbox_reach.py)."""
+state nor each other's files. A layout no sandbox can be built for is refused before bubblewrap
+runs, naming the directory and the fix (tests/unit/fleet/sandbox/test_sandbox_reach.py)."""
 
 from __future__ import annotations
 

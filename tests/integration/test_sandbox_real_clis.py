@@ -16,6 +16,7 @@ from fleet.names import AgentName
 from fleet.runtimes import default_registry
 from fleet.sandbox.service import Sandboxes, SandboxSettings
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from fleet.supervisor.launch_kit import LaunchKit
 from tests import sandbox_need
 from tests.fakes.provider import FakeProvider
 from tests.integration.test_fleet_real_clis import KEY, REPLY, SECRET, fake, settled, stop_live
@@ -46,23 +47,26 @@ async def test_a_real_cli_answers_from_a_locked_sandbox(
     path = [str(bin_dir()), str(node_dir()), "/usr/local/bin", "/usr/bin", "/bin"]
     fleet = Fleet(
         ledger=ledger,
-        runtimes=default_registry(),
-        backends={"subprocess": SubprocessBackend()},
-        settings=FleetSettings(
-            state_dir=state,
-            reply_wait=0.1,
-            provider_urls={
-                "anthropic": f"{fake.base_url}/a/{name}",
-                "openai": f"{fake.base_url}/a/{name}",
-            },
-        ),
         clock=SystemClock(),
-        environ={
-            "PATH": ":".join(dict.fromkeys(path)),
-            "LANG": "C.UTF-8",
-            "ANTHROPIC_API_KEY": KEY,
-            "OPENAI_API_KEY": KEY,
-        },
+        kit=LaunchKit(
+            runtimes=default_registry(),
+            backends={"subprocess": SubprocessBackend()},
+            settings=FleetSettings(
+                state_dir=state,
+                reply_wait=0.1,
+                provider_urls={
+                    "anthropic": f"{fake.base_url}/a/{name}",
+                    "openai": f"{fake.base_url}/a/{name}",
+                },
+            ),
+            environ={
+                "PATH": ":".join(dict.fromkeys(path)),
+                "LANG": "C.UTF-8",
+                "ANTHROPIC_API_KEY": KEY,
+                "OPENAI_API_KEY": KEY,
+            },
+            sandboxes=sandboxes,
+        ),
         roster={
             name: AgentSpec(
                 name=name,
@@ -71,7 +75,6 @@ async def test_a_real_cli_answers_from_a_locked_sandbox(
                 egress="locked",
             )
         },
-        sandboxes=sandboxes,
     )
     await fleet.start()
     try:

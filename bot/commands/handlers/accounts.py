@@ -29,7 +29,7 @@ ACCOUNTS = CommandSpec(
 
 NO_ACCOUNTS = (
     "No accounts are configured: agents use the credentials they are given. Add an "
-    "`accounts:` section (see the README's Accounts section) so the proxy holds them."
+    "`accounts:` section (see docs/accounts.md) so the proxy holds them."
 )
 
 

@@ -7,14 +7,15 @@ the router turns them into one-line replies and audit outcomes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from bot.chat.agent_text import said
 from bot.commands.errors import CommandError
+from bot.commands.family import Family, command
 from bot.commands.grammar import CommandSpec
-from bot.commands.handlers.accounts import AccountCommands
+from bot.commands.handlers.accounts import ACCOUNTS, AccountCommands
 from bot.commands.handlers.budgets import BudgetHandlers
 from bot.commands.handlers.spawn_spend import SpawnSpend
 from bot.commands.handlers.watch_follow import agent_view
@@ -22,11 +23,27 @@ from bot.commands.help import help_text
 from bot.commands.request import (
     Deferrer,
     Follower,
-    Handler,
     Reply,
     Request,
     RosterReloader,
     SpawnGate,
+)
+from bot.commands.specs import (
+    BUDGET,
+    BUDGET_ALLOW_BURST,
+    BUDGET_SET,
+    HELP,
+    PACE,
+    PS,
+    REPORT,
+    RESTART,
+    ROSTER,
+    ROSTER_RELOAD,
+    SEND,
+    SPAWN,
+    USAGE,
+    WATCH,
+    WHOAMI,
 )
 from bot.render import fleet as render
 from bot.render import runs as render_runs
@@ -37,16 +54,16 @@ from fleet.budgets.report_windows import DEFAULT_WINDOW
 from fleet.clock import Clock
 from fleet.hosts.schema import ANY_HOST, LOCAL_HOST, is_host_name
 from fleet.model import PermissionMode
-from fleet.supervisor.fleet import Fleet
+from fleet.supervisor.interfaces import AgentControl
 
 
-class Handlers:
+class Handlers(Family):
     """The commands of the fleet, bound to one :class:`~fleet.supervisor.fleet.Fleet`."""
 
     def __init__(
         self,
         *,
-        fleet: Fleet,
+        fleet: AgentControl,
         specs: Sequence[CommandSpec],
         clock: Clock,
         prefix: str,
@@ -84,31 +101,11 @@ class Handlers:
         self._reports_dir = reports_dir
         self._account_commands = AccountCommands(accounts)
 
-    def table(self) -> Mapping[str, Handler]:
-        """Command name → handler, for the router."""
-        return {
-            "help": self.help,
-            "ps": self.ps,
-            "spawn": self.spawn,
-            "stop": self.stop,
-            "restart": self.restart,
-            "send": self.send,
-            "watch": self.watch,
-            "usage": self.usage,
-            "pace": self.pace,
-            "report": self.report,
-            "budget": self._budget_commands.budget,
-            "budget set": self._budget_commands.budget_set,
-            "budget allow-burst": self._budget_commands.budget_allow_burst,
-            "roster": self.roster,
-            "roster reload": self.roster_reload,
-            "whoami": self.whoami,
-            "accounts": self._account_commands.accounts,
-        }
-
+    @command(HELP)
     async def help(self, req: Request) -> str:
         return help_text(self._specs, req.command.args.get("COMMAND"), prefix=self._prefix)
 
+    @command(PS)
     async def ps(self, req: Request) -> str:
         statuses = await self._fleet.ps()
         if self._budgets is not None:
@@ -121,6 +118,7 @@ class Handlers:
             text += f"\n\n{waiting} launch{'es' if waiting > 1 else ''} queued: `queue` lists why."
         return text
 
+    @command(SPAWN)
     async def spawn(self, req: Request) -> Reply:
         flags = req.command.flags
         host = _host(flags.get("host"))
@@ -177,6 +175,9 @@ class Handlers:
         return Reply(text + note, topic=outcome.status.name, new_thread=outcome.started)
 
     async def stop(self, req: Request) -> Reply:
+        """The ordinary ``stop NAME``: ``stop`` is bound in
+        :class:`~bot.commands.handlers.levers.Levers`, which hands every stop but ``stop all``
+        to this."""
         name = req.arg("NAME")
         info = await self._fleet.stop_agent(
             name, force=bool(req.command.flags.get("force")), by=req.who
@@ -184,6 +185,7 @@ class Handlers:
         line = f"Stopped by {req.message.sender} ({said(info.reason, render.WHY_CAP)})."
         return Reply(render.stopped(name, info), topic=name, thread_line=line)
 
+    @command(RESTART)
     async def restart(self, req: Request) -> Reply:
         name, gate = req.arg("NAME"), self._gate
         why = await gate.hold(name) if gate is not None else None
@@ -197,6 +199,7 @@ class Handlers:
             if gate is not None:
                 gate.release(name)
 
+    @command(SEND)
     async def send(self, req: Request) -> Reply:
         name, text = req.arg("NAME"), req.arg("TEXT")
         if not text.strip():
@@ -208,6 +211,7 @@ class Handlers:
                 return Reply(render_runs.ended_at_once(story, self._clock.now()), topic=name)
         return Reply(render.sent(name), topic=name)
 
+    @command(WATCH)
     async def watch(self, req: Request) -> Reply:
         name = req.arg("NAME")
         view = await agent_view(self._fleet, name)
@@ -215,6 +219,7 @@ class Handlers:
             self._follow_screen(req.message, name, view)
         return Reply(view, topic=name, open_thread=True)
 
+    @command(USAGE)
     async def usage(self, req: Request) -> str:
         name = req.command.args.get("NAME")
         window = req.command.str_flag("window") or DEFAULT_WINDOW
@@ -225,21 +230,25 @@ class Handlers:
         text = render.usage(totals, window=window, since=since, agent=name, known=known)
         return text if host is None else f"On host **{host}**:\n\n{text}"
 
+    @command(PACE)
     async def pace(self, req: Request) -> str:
         book = self._budgets
         if book is None:
             return NO_BUDGETS
         return render_text(await book.statuses(), book.now(), book.timezone)
 
+    @command(REPORT)
     async def report(self, req: Request) -> Reply:
         if self._budgets is None:
             return Reply(NO_BUDGETS)
         report = await compose(self._budgets, self._reports_dir, self._account_commands.text())
         return Reply(report.markdown, images=report.images)
 
+    @command(ROSTER)
     async def roster(self, req: Request) -> str:
         return render.roster(self._fleet.roster())
 
+    @command(ROSTER_RELOAD, under=ROSTER)
     async def roster_reload(self, req: Request) -> str:
         if self._reload_roster is None:
             raise CommandError(
@@ -247,8 +256,27 @@ class Handlers:
             )
         return render.roster_diff(await self._reload_roster())
 
+    @command(WHOAMI)
     async def whoami(self, req: Request) -> str:
         return render.whoami(req.message.sender, req.role.value, req.message.connector)
+
+    # The budget and account commands are answered by their own classes.
+
+    @command(BUDGET)
+    async def budget(self, req: Request) -> str:
+        return await self._budget_commands.budget(req)
+
+    @command(BUDGET_SET, under=BUDGET)
+    async def budget_set(self, req: Request) -> str:
+        return await self._budget_commands.budget_set(req)
+
+    @command(BUDGET_ALLOW_BURST, under=BUDGET)
+    async def budget_allow_burst(self, req: Request) -> str:
+        return await self._budget_commands.budget_allow_burst(req)
+
+    @command(ACCOUNTS)
+    async def accounts(self, req: Request) -> str:
+        return await self._account_commands.accounts(req)
 
 
 def _opt_str(value: str | int | bool | None) -> str | None:

@@ -1,11 +1,10 @@
 """The ``budget`` commands: list the budgets, set one, allow a burst.
 
-They talk to a :class:`~fleet.budgets.model.BudgetBook` (``None``: no budgets are
-configured, and the commands say so). Arguments are read by
-:mod:`bot.commands.handlers.budget_args`, answers
-shaped by :mod:`bot.render.budgets`; a :class:`~fleet.budgets.model.BudgetError` from the
-book becomes a :class:`~bot.commands.errors.CommandError`, so the router shows it and audits the
-command as an error. Nothing is applied unless every argument is good.
+They talk to a :class:`~fleet.budgets.model.BudgetBook` (``None``: no budgets are configured, and
+the commands say so). Arguments are read by :mod:`bot.commands.handlers.budget_args`, answers shaped
+by :mod:`bot.render.budgets`; a :class:`~fleet.budgets.model.BudgetError` from the book becomes a
+:class:`~bot.commands.errors.CommandError`, so the router shows it and audits the command as an
+error. Nothing is applied unless every argument is good.
 """
 
 from __future__ import annotations

@@ -11,18 +11,19 @@ Fleetwarden's own, until ``egress unblock``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from bot.commands.errors import CommandError
+from bot.commands.family import Family, command
 from bot.commands.grammar import ArgSpec, CommandSpec
-from bot.commands.request import Handler, Request
+from bot.commands.request import Request
 from bot.render.fleet import ago, table
 from fleet.ledger.refusals import RefusalCount
 from fleet.names import AgentName, agent_name
 from fleet.notices import Notice, NoticeBoard
 from fleet.sandbox.service import LOCKED, NONE, Sandboxes
-from fleet.supervisor.fleet import Fleet
+from fleet.supervisor.interfaces import FleetView
 
 _AGENT = ArgSpec("NAME", "The agent's name, e.g. `coder-1`.")
 
@@ -64,12 +65,12 @@ EGRESS = CommandSpec(
 )
 
 
-class EgressCommands:
+class EgressCommands(Family):
     """The ``egress`` handlers over the fleet's sandboxes."""
 
     def __init__(
         self,
-        fleet: Fleet,
+        fleet: FleetView,
         sandboxes: Sandboxes | None,
         notices: NoticeBoard | None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -79,10 +80,7 @@ class EgressCommands:
         self._notices = notices
         self._now = now
 
-    def table(self) -> Mapping[str, Handler]:
-        """Command name → handler, for the router."""
-        return {"egress": self.egress, "egress block": self.block, "egress unblock": self.unblock}
-
+    @command(EGRESS)
     async def egress(self, req: Request) -> str:
         if "NAME" not in req.command.args:
             return "Usage: `egress NAME`, `egress block NAME` or `egress unblock NAME`."
@@ -101,6 +99,7 @@ class EgressCommands:
             mode = f"locked; allowed hosts: {allow}"
         return f"Egress of {name}: {mode}.\n\n" + refusals_text(refused, self._now())
 
+    @command(EGRESS_BLOCK, under=EGRESS)
     async def block(self, req: Request) -> str:
         name, sandboxes = await self._locked(req)
         cut = await sandboxes.block(name)
@@ -109,6 +108,7 @@ class EgressCommands:
         await self._tell(name, text)
         return text
 
+    @command(EGRESS_UNBLOCK, under=EGRESS)
     async def unblock(self, req: Request) -> str:
         name, sandboxes = await self._locked(req)
         opened = await sandboxes.unblock(name)

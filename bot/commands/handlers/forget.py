@@ -3,12 +3,11 @@ audit trail kept in the ledger for reports. Needs the admin role."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
+from bot.commands.family import Family, command
 from bot.commands.grammar import ArgSpec, CommandSpec
-from bot.commands.request import Handler, Request
+from bot.commands.request import Request
 from fleet.approvals.service import Approvals
-from fleet.supervisor.fleet import Fleet
+from fleet.supervisor.interfaces import AgentControl
 
 FORGET = CommandSpec(
     name="forget",
@@ -27,16 +26,14 @@ FORGET = CommandSpec(
 )
 
 
-class ForgetCommand:
+class ForgetCommand(Family):
     """The ``forget`` handler over the app's :class:`~fleet.supervisor.fleet.Fleet`."""
 
-    def __init__(self, fleet: Fleet, approvals: Approvals | None = None) -> None:
+    def __init__(self, fleet: AgentControl, approvals: Approvals | None = None) -> None:
         self._fleet = fleet
         self._approvals = approvals
 
-    def table(self) -> Mapping[str, Handler]:
-        return {"forget": self.forget}
-
+    @command(FORGET)
     async def forget(self, req: Request) -> str:
         name = req.arg("NAME")
         await self._fleet.forget(name)

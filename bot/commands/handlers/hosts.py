@@ -9,8 +9,9 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from bot.chat.agent_text import quotes_escaped, said
+from bot.commands.family import Family, command
 from bot.commands.grammar import CommandSpec
-from bot.commands.request import Handler, Request
+from bot.commands.request import Request
 from bot.render.fleet import ago, table
 from fleet.hosts.connection import LinkState
 from fleet.hosts.probe import HostFacts
@@ -44,7 +45,7 @@ _STATE = {
 }
 
 
-class HostCommands:
+class HostCommands(Family):
     """The ``hosts`` handler, over the running hosts and the ledger's agents."""
 
     def __init__(self, hosts: Hosts, ledger: Ledger, now: Callable[[], datetime]) -> None:
@@ -52,9 +53,7 @@ class HostCommands:
         self._ledger = ledger
         self._now = now
 
-    def table(self) -> Mapping[str, Handler]:
-        return {"hosts": self.hosts}
-
+    @command(HOSTS)
     async def hosts(self, req: Request) -> str:
         live = Counter(
             record.host for record in await self._ledger.list_agents() if record.state in _LIVE

@@ -1,5 +1,6 @@
 """The emergency levers: ``freeze NAME|all`` pauses agents' processes at once, ``stop all``
-stops every agent at once; ``resume`` (:mod:`bot.commands.handlers.resume`) undoes a freeze.
+stops every agent at once (``stop NAME`` is handed to the ordinary stop); ``resume``
+(:mod:`bot.commands.handlers.resume`) undoes a freeze.
 
 Only an admin pulls them. They act at once, whatever budgets say and whatever waits in the
 spawn queue, and never wait on either. ``all`` asks first (:mod:`bot.commands.confirmations`): the
@@ -19,20 +20,21 @@ heed SIGTERM, so it is killed at once, and its freeze forgotten.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from bot.chat.agent_text import quotes_escaped
 from bot.commands.acl import Role
 from bot.commands.confirmations import ConfirmationDesk
 from bot.commands.errors import CommandError, PermissionDenied
+from bot.commands.family import Family, command
 from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec
 from bot.commands.handlers.spawn_queue import SpawnQueue
-from bot.commands.request import Handler, Reply, Request
+from bot.commands.request import Reply, Request
 from fleet.errors import AgentNotRunning, FleetError
 from fleet.ledger import Ledger
 from fleet.model import DesiredState, RestartMode
 from fleet.names import ALL_AGENTS as ALL
-from fleet.supervisor.fleet import Fleet
+from fleet.supervisor.interfaces import AgentControl
 
 FREEZE = CommandSpec(
     name="freeze",
@@ -52,16 +54,33 @@ FREEZE = CommandSpec(
     examples=('freeze coder-1 --reason "pushing to the wrong branch"', "freeze all"),
 )
 
+STOP = CommandSpec(
+    name="stop",
+    summary="Stop an agent, or every agent (`stop all`, admin).",
+    args=(ArgSpec("NAME", "The agent's name, e.g. `coder-1`; or `all` for every agent."),),
+    flags=(FlagSpec("force", "bool", "Kill at once with SIGKILL instead of asking first."),),
+    control=True,
+    description=(
+        "Sends SIGTERM to the agent's whole process group, so whatever it started stops "
+        "too, then SIGKILL if it is still there after the grace period. `--force` sends "
+        "SIGKILL at once. The watchdog restarts no agent an operator stopped. `stop all` "
+        "(admin) stops every running agent and every one waiting for a restart, together, "
+        "and first empties the spawn queue so nothing starts in their place; it names "
+        "them and acts only on your `yes` in the same place within 60 s."
+    ),
+    examples=("stop coder-1 --force", "stop all"),
+)
+
 StopOne = Callable[[Request], Awaitable[str | Reply]]
 
 
-class Levers:
+class Levers(Family):
     """The ``freeze`` handler, and ``stop`` with ``all`` in front of the ordinary one."""
 
     def __init__(
         self,
         *,
-        fleet: Fleet,
+        fleet: AgentControl,
         ledger: Ledger,
         desk: ConfirmationDesk,
         stop_one: StopOne,
@@ -75,11 +94,9 @@ class Levers:
         self._stop_one = stop_one
         self._queue = queue
 
-    def table(self) -> Mapping[str, Handler]:
-        return {"freeze": self.freeze, "stop": self.stop}
-
     # -- freeze ---------------------------------------------------------------------------
 
+    @command(FREEZE)
     async def freeze(self, req: Request) -> Reply:
         name = req.arg("NAME")
         why = req.command.str_flag("reason") or "no reason given"
@@ -111,6 +128,7 @@ class Levers:
 
     # -- stop -----------------------------------------------------------------------------
 
+    @command(STOP)
     async def stop(self, req: Request) -> str | Reply:
         if req.arg("NAME") != ALL:
             stopped = await self._stop_one(req)

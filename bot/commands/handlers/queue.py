@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from bot.commands.family import Family, command
 from bot.commands.grammar import ArgSpec, CommandSpec
 from bot.commands.handlers.spawn_queue import SpawnQueue
-from bot.commands.request import Handler, Request
+from bot.commands.request import Request
 from bot.render import fleet as render
 from fleet.ledger import QueuedSpawn
 
@@ -40,18 +41,17 @@ CANCEL = CommandSpec(
 EMPTY = "Nothing is queued: every launch asked for has started."
 
 
-class QueueCommands:
+class QueueCommands(Family):
     """The ``queue`` and ``cancel`` handlers over the app's :class:`SpawnQueue`."""
 
     def __init__(self, queue: SpawnQueue) -> None:
         self._queue = queue
 
-    def table(self) -> dict[str, Handler]:
-        return {"queue": self.queue, "cancel": self.cancel}
-
+    @command(QUEUE)
     async def queue(self, req: Request) -> str:
         return render_queue(await self._queue.entries(), req.message.timestamp)
 
+    @command(CANCEL)
     async def cancel(self, req: Request) -> str:
         dropped = await self._queue.cancel(req.arg("ID"))
         names = ", ".join(f"#{e.id} ({e.agent})" for e in dropped)

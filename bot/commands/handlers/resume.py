@@ -5,15 +5,14 @@ all``, need the admin role."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from bot.commands.acl import Role
 from bot.commands.errors import CommandError, PermissionDenied
+from bot.commands.family import Family, command
 from bot.commands.grammar import ArgSpec, CommandSpec
-from bot.commands.request import Handler, Reply, Request
+from bot.commands.request import Reply, Request
 from fleet.ledger import Freeze
 from fleet.names import ALL_AGENTS
-from fleet.supervisor.fleet import Fleet
+from fleet.supervisor.interfaces import FleetBrakes
 
 RESUME = CommandSpec(
     name="resume",
@@ -32,13 +31,11 @@ RESUME = CommandSpec(
 )
 
 
-class LimitCommands:
-    def __init__(self, fleet: Fleet) -> None:
+class LimitCommands(Family):
+    def __init__(self, fleet: FleetBrakes) -> None:
         self._fleet = fleet
 
-    def table(self) -> Mapping[str, Handler]:
-        return {"resume": self.resume}
-
+    @command(RESUME)
     async def resume(self, req: Request) -> Reply:
         name = req.arg("NAME")
         frozen = {freeze.agent: freeze for freeze in await self._fleet.frozen()}

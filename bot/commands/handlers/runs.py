@@ -3,12 +3,13 @@ or ``--raw`` output) and ``runs NAME`` (the agent's latest runs, each summarised
 
 from __future__ import annotations
 
+from bot.commands.family import Family, command
 from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec
-from bot.commands.request import Handler, Request
+from bot.commands.request import Request
 from bot.render import fleet as render
 from bot.render import runs as render_runs
 from bot.render.transcript import transcript, unshown
-from fleet.supervisor.fleet import Fleet
+from fleet.supervisor.interfaces import FleetView
 
 _AGENT = ArgSpec("NAME", "The agent's name, e.g. `coder-1`.")
 
@@ -59,16 +60,14 @@ RUNS = CommandSpec(
 )
 
 
-class RunCommands:
+class RunCommands(Family):
     """The ``logs`` and ``runs`` handlers over the fleet."""
 
-    def __init__(self, fleet: Fleet, logs_lines: int) -> None:
+    def __init__(self, fleet: FleetView, logs_lines: int) -> None:
         self._fleet = fleet
         self._logs_lines = logs_lines
 
-    def table(self) -> dict[str, Handler]:
-        return {"logs": self.logs, "runs": self.runs}
-
+    @command(LOGS)
     async def logs(self, req: Request) -> str:
         name = req.arg("NAME")
         lines = req.command.flags.get("lines", self._logs_lines)
@@ -87,6 +86,7 @@ class RunCommands:
         more = f"; `logs {name} --lines N` for more" if len(read.events) >= count else ""
         return f"{head}{more}):\n\n{body}{unshown(0, read.malformed, name)}"
 
+    @command(RUNS)
     async def runs(self, req: Request) -> str:
         name = req.arg("NAME")
         last = req.command.flags.get("last", 5)

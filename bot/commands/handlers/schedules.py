@@ -18,14 +18,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime, tzinfo
 
 from bot.commands.acl import Acl
 from bot.commands.errors import CommandError, NotFound, ParseError, PermissionDenied
+from bot.commands.family import Family, command
 from bot.commands.grammar import Grammar
-from bot.commands.request import Handler, Request
+from bot.commands.request import Request
 from bot.commands.router import Delegated, Router
+from bot.commands.specs import SCHEDULE, SCHEDULE_ADD, SCHEDULE_LIST, SCHEDULE_REMOVE
 from bot.render import fleet as render
 from connectors.base import Connector, RoomId, UserId
 from fleet.clock import Clock
@@ -41,7 +43,7 @@ log = logging.getLogger(__name__)
 _ID = re.compile(r"[0-9]{1,18}")
 
 
-class ScheduleCommands:
+class ScheduleCommands(Family):
     """The ``schedule`` commands, over the ledger and the scheduler."""
 
     def __init__(
@@ -60,20 +62,14 @@ class ScheduleCommands:
         self._clock = clock
         self._timezone = timezone
 
-    def table(self) -> Mapping[str, Handler]:
-        """Command name → handler, for the router."""
-        return {
-            "schedule": self.list,
-            "schedule list": self.list,
-            "schedule add": self.add,
-            "schedule remove": self.remove,
-        }
-
+    @command(SCHEDULE)
+    @command(SCHEDULE_LIST, under=SCHEDULE)
     async def list(self, req: Request) -> str:
         records = await self._ledger.list_schedules()
         upcoming = {record.id: self._next_run(record.id) for record in records}
         return render.schedules(records, upcoming, self._clock.now(), self._timezone)
 
+    @command(SCHEDULE_ADD, under=SCHEDULE)
     async def add(self, req: Request) -> str:
         cron = " ".join(req.arg("CRON").split())
         text = req.arg("COMMAND").strip()
@@ -94,6 +90,7 @@ class ScheduleCommands:
         log.info("schedule %d added by %s: %r at %r", record.id, req.who, text, cron)
         return render.schedule_added(record, self._next_run(record.id), self._timezone)
 
+    @command(SCHEDULE_REMOVE, under=SCHEDULE)
     async def remove(self, req: Request) -> str:
         raw = req.arg("ID").strip().removeprefix("#")
         if not _ID.fullmatch(raw):

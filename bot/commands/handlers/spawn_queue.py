@@ -3,11 +3,10 @@ budget defers) waits in the ledger, and starts, oldest first, when a slot frees.
 
 The ``spawn`` handler asks :meth:`SpawnQueue.admit` before launching. With every cap
 (:mod:`fleet.supervisor.caps`) leaving room, the launch holds a slot (a reservation, released when
-the
-spawn returns) so two spawns at once cannot both take the last one; otherwise the request
-is written to the ledger's spawn queue (:mod:`fleet.ledger.spawn_queue`) with why, and the
-operator is told its place. A spawn deferred by its budget is written there too, with
-``not_before``. Nothing of the queue lives only in memory: entries outlive a restart.
+the spawn returns) so two spawns at once cannot both take the last one; otherwise the request is
+written to the ledger's spawn queue (:mod:`fleet.ledger.spawn_queue`) with why, and the operator is
+told its place. A spawn deferred by its budget is written there too, with ``not_before``. Nothing of
+the queue lives only in memory: entries outlive a restart.
 
 Slots free when an agent ends or stops (a fleet event) and, as a safety net, at every
 sweep of the ``spawn-queue`` job. Then :meth:`SpawnQueue.drain` takes the queue lock, picks
@@ -43,7 +42,7 @@ from fleet.ledger import Ledger, QueuedSpawn, SpawnAsk
 from fleet.model import AgentSpec
 from fleet.notices import Notice, NoticeBoard, Tone
 from fleet.supervisor.caps import Caps, Occupant, blocked, first_startable
-from fleet.supervisor.fleet import Fleet
+from fleet.supervisor.interfaces import AgentControl
 from fleet.supervisor.status import EventKind, FleetEvent
 
 log = logging.getLogger(__name__)
@@ -65,7 +64,7 @@ def caps_of(cfg: Config) -> Caps:
 def spawn_queue(
     cfg: Config,
     ledger: Ledger,
-    fleet: Fleet,
+    fleet: AgentControl,
     accounts: AccountBook | None,
     clock: Clock,
     notices: NoticeBoard | None,
@@ -97,7 +96,7 @@ class SpawnQueue:
         self,
         *,
         ledger: Ledger,
-        fleet: Fleet,
+        fleet: AgentControl,
         caps: Caps,
         groups: Groups,
         accounts: AccountBook | None,

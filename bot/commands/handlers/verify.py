@@ -7,12 +7,12 @@ authenticates, so it is never where the comparison is confirmed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 
 from bot.commands.errors import CommandError
+from bot.commands.family import Family, command
 from bot.commands.grammar import ArgSpec, CommandSpec
-from bot.commands.request import Handler, Request
+from bot.commands.request import Request
 from connectors.matrix.verification.cli import ANSWERS, board_of
 
 VERIFY = CommandSpec(
@@ -39,16 +39,14 @@ VERIFY = CommandSpec(
 )
 
 
-class VerifyCommand:
+class VerifyCommand(Family):
     """The ``verify`` handler over the Matrix crypto store's verification board."""
 
     def __init__(self, state_dir: Path, *, matrix: bool) -> None:
         self._state_dir = state_dir
         self._matrix = matrix
 
-    def table(self) -> Mapping[str, Handler]:
-        return {"verify": self.verify}
-
+    @command(VERIFY)
     async def verify(self, req: Request) -> str:
         if not self._matrix:
             raise CommandError("there is no Matrix connector to verify operators for")

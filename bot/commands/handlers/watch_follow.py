@@ -18,7 +18,7 @@ from bot.render import fleet as render
 from bot.render.transcript import transcript
 from connectors.base import Connector, InboundMessage, OutboundMessage, ThreadId
 from fleet.errors import FleetError
-from fleet.supervisor.fleet import Fleet
+from fleet.supervisor.interfaces import FleetView
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ FOLLOW_UPDATES: Final = 30  # ...this many times at most (5 minutes)
 WATCH_ENTRIES: Final = 15  # of a headless agent's work that `watch` shows
 
 
-async def agent_view(fleet: Fleet, name: str) -> str:
+async def agent_view(fleet: FleetView, name: str) -> str:
     """What ``watch`` shows of ``name``: a terminal agent's screen as it is now; for any
     other, its latest work read as lines (as ``logs`` shows it)."""
     if await fleet.outputs.on_terminal(name):
@@ -51,7 +51,7 @@ class ScreenFollower:
 
     def __init__(
         self,
-        fleet: Fleet,
+        fleet: FleetView,
         threads: TopicThread,
         connector_named: Callable[[str], Connector | None],
     ) -> None:

@@ -8,7 +8,8 @@ runs one :class:`~.sas.SasVerification` per transaction. When both short codes a
 they go on the :class:`~.board.Board` (and to ``announce``, the console) for an admin to
 compare; the admin's answer, read every second by :meth:`Verifications.run`, sends the
 bot's MAC or cancels with ``m.mismatched_sas``. The Matrix room is never where the emojis
-are compared: it is the channel being authenticated.
+are compared: it is the channel being authenticated (:mod:`.channel` sends the events and
+fetches the keys).
 
 When the admin confirmed and the operator's MAC covered their device and master keys, the
 bot signs the operator's master key with its user-signing key (uploaded with
@@ -25,21 +26,19 @@ import asyncio
 import hashlib
 import json
 import logging
-import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 import nio
 
 from connectors.errors import ConnectorError
-from connectors.matrix import wire
 from connectors.matrix.cross_signing import BotIdentity
-from connectors.matrix.signing import UserIdentity, identities, key_id
+from connectors.matrix.signing import UserIdentity, key_id
 from connectors.matrix.translate import RecentIds
 from connectors.matrix.trust import DeviceTrust
 from connectors.matrix.verification.board import Board, Pending
+from connectors.matrix.verification.channel import Channel
 from connectors.matrix.verification.sas import (
     FUTURE_SKEW_SECONDS,
     PREFIX,
@@ -106,7 +105,7 @@ class Verifications:
         """``announce``: where the emojis are shown besides the board (the console).
         ``before_send``: decides a room's devices before an encrypted send."""
         self._client = client
-        self._before_send = before_send
+        self._channel = Channel(client, identity=identity, before_send=before_send)
         self._trust = trust
         self._has_role = has_role
         self._identity = identity
@@ -200,7 +199,7 @@ class Verifications:
         ):
             log.info("matrix: ignoring a stale verification request from %s", sender)
             return
-        us = Party(self._client.user_id, str(self._client.device_id), self._our_keys())
+        us = Party(self._client.user_id, str(self._client.device_id), self._channel.our_keys())
         stranger = Party(sender, device, {})
         theirs = sum(1 for user, _ in self._running if user == sender)
         why = (
@@ -218,7 +217,7 @@ class Verifications:
             await self._send(_Running("", machine, room, None), machine.cancel())
             return
         try:
-            them, identity = await self._their_keys(sender, device)
+            them, identity = await self._channel.their_keys(sender, device)
         except ConnectorError as exc:
             log.warning("matrix: cannot fetch %s's keys for a verification: %s", sender, exc)
             them, identity = stranger, None
@@ -353,35 +352,6 @@ class Verifications:
 
     # -- helpers --------------------------------------------------------------------
 
-    def _our_keys(self) -> dict[str, str]:
-        olm = self._client.olm
-        if olm is None:
-            return {}
-        device = str(self._client.device_id)
-        keys = {f"ed25519:{device}": str(olm.account.identity_keys["ed25519"])}
-        cross = self._identity.keys
-        if cross is not None:
-            master = cross.public("master")
-            keys[key_id(master)] = master
-        return keys
-
-    async def _their_keys(self, user: str, device: str) -> tuple[Party, UserIdentity | None]:
-        """The device's ed25519 key and the user's master key, fresh from the server."""
-        body: dict[str, Any] = {"device_keys": {user: []}}
-        answer = await wire.raw_json(self._client, "POST", "/_matrix/client/v3/keys/query", body)
-        if not isinstance(answer, dict):
-            return Party(user, device, {}), None
-        keys: dict[str, str] = {}
-        payload = _dig(answer, "device_keys", user, device)
-        device_keys = _dig(payload, "keys") if _dig(payload, "user_id") == user else None
-        key = _dig(device_keys, f"ed25519:{device}")
-        if isinstance(key, str):
-            keys[f"ed25519:{device}"] = key
-        identity = identities(answer).get(user) if keys else None
-        if identity is not None:
-            keys[key_id(identity.master_key)] = identity.master_key
-        return Party(user, device, keys), identity
-
     def _pending(self, running: _Running) -> Pending:
         machine = running.machine
         code = machine.code
@@ -399,54 +369,7 @@ class Verifications:
         )
 
     async def _send(self, running: _Running, out: list[Outgoing]) -> None:
-        machine = running.machine
-        for event in out:
-            try:
-                if running.room is not None:
-                    await self._room_send(running.room, event, machine.them)
-                else:
-                    them = machine.them
-                    path = (
-                        f"/_matrix/client/v3/sendToDevice/{quote(event.type)}/"
-                        f"{secrets.token_hex(12)}"
-                    )
-                    body = {"messages": {them.user_id: {them.device_id: event.content}}}
-                    await wire.raw_json(self._client, "PUT", path, body)
-            except ConnectorError as exc:
-                log.warning("matrix: sending %s failed: %s", event.type, exc)
-
-    async def _room_send(self, room: str, event: Outgoing, them: Party) -> None:
-        """Encrypted in an encrypted room when the requesting device gets the bot's room
-        keys; in clear otherwise (under ``trust: verified`` it gets none before it is
-        verified, and SAS does not rely on the channel's secrecy)."""
-        known = self._client.rooms.get(room)
-        if known is not None and known.encrypted and self._before_send is not None:
-            await self._before_send(room)
-        olm = self._client.olm
-        device = self._client.device_store[them.user_id].get(them.device_id)
-        readable = olm is not None and device is not None and olm.is_device_verified(device)
-        if known is not None and known.encrypted and not readable:
-            path = (
-                f"/_matrix/client/v3/rooms/{quote(room, safe='')}/send/"
-                f"{quote(event.type)}/{secrets.token_hex(12)}"
-            )
-            await wire.raw_json(self._client, "PUT", path, event.content)
-            return
-        for _ in range(2):
-            try:
-                await wire.call(
-                    self._client.room_send(room, event.type, event.content),
-                    nio.RoomSendResponse,
-                    f"send {event.type}",
-                )
-                return
-            except nio.OlmUnverifiedDeviceError:
-                # a device came up undecided between the review and the send: decide it
-                # (never share the room key with it by default), then try once more
-                if self._before_send is None:
-                    break
-                await self._before_send(room)
-        raise ConnectorError(f"send {event.type}: a device in {room} is still undecided")
+        await self._channel.send(running.room, running.machine.them, out)
 
     async def _say(self, line: str) -> None:
         log.info("matrix: %s", line)
@@ -455,15 +378,6 @@ class Verifications:
                 await self._announce(line)
             except Exception:  # the console is gone; the log has it
                 log.exception("matrix: announcing a verification failed")
-
-
-def _dig(value: object, *path: str) -> object:
-    """``value[path[0]][path[1]]…``, or None where a step is missing or not an object."""
-    for step in path:
-        if not isinstance(value, dict):
-            return None
-        value = value.get(step)
-    return value
 
 
 def _parts(event: Mapping[str, Any]) -> tuple[str | None, dict[str, Any] | None, str | None]:

@@ -64,7 +64,7 @@ def test_an_unusable_account_says_why_and_until_when(tmp_path: Path) -> None:
 
 
 async def test_no_accounts_says_how_to_add_one(tmp_path: Path) -> None:
-    """Without accounts the command points at the README."""
+    """Without accounts the command points at the accounts guide."""
     assert await AccountCommands(None).accounts(None) == NO_ACCOUNTS  # type: ignore[arg-type]
 
 

@@ -1,6 +1,5 @@
 """Tests for the `budget` commands: their arguments (bot.commands.handlers.budget_args), their
-answers
-(bot.render.budgets), and the handlers through the router with a fake BudgetBook — who may
+answers (bot.render.budgets), and the handlers through the router with a fake BudgetBook — who may
 run them, what reaches the book, and that nothing is applied on a bad argument."""
 
 from __future__ import annotations
@@ -40,6 +39,7 @@ from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from fleet.supervisor.launch_kit import LaunchKit
 from tests.unit.chat_fakes import OPERATOR, T0, VIEWER, FakeConnector, message
 
 BERLIN = ZoneInfo("Europe/Berlin")  # T0, 12:00 UTC, is 13:00 CET
@@ -480,11 +480,13 @@ async def test_the_fleet_handlers_route_the_budget_commands_to_their_book(
     """Handlers(budgets=book) binds `budget`, `budget set` and `budget allow-burst` to it."""
     fleet = Fleet(
         ledger=ledger,
-        runtimes=default_registry(),
-        backends={},
-        settings=FleetSettings(state_dir=tmp_path),
         clock=ManualClock(T0),
-        environ={},
+        kit=LaunchKit(
+            runtimes=default_registry(),
+            backends={},
+            settings=FleetSettings(state_dir=tmp_path),
+            environ={},
+        ),
     )
     table = Handlers(
         fleet=fleet, specs=COMMANDS, clock=ManualClock(T0), prefix="!", budgets=book

@@ -21,6 +21,7 @@ from fleet.ledger import Ledger
 from fleet.runtimes import default_registry
 from fleet.supervisor.caps import Caps
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from fleet.supervisor.launch_kit import LaunchKit
 from scheduler.queue_job import sweep_spawn_queue
 from tests.fakes.budget_book import StaticBook
 from tests.fakes.job_context import job_context
@@ -94,11 +95,13 @@ async def test_a_deferred_launch_is_kept_in_the_ledger_with_not_before(
         ledger=ledger,
         fleet=Fleet(
             ledger=ledger,
-            runtimes=default_registry(),
-            backends={},
-            settings=FleetSettings(state_dir=tmp_path),
             clock=ManualClock(T0),
-            environ={},
+            kit=LaunchKit(
+                runtimes=default_registry(),
+                backends={},
+                settings=FleetSettings(state_dir=tmp_path),
+                environ={},
+            ),
         ),
         caps=Caps(),
         groups=Groups(),
@@ -158,11 +161,13 @@ async def test_a_turned_away_run_starts_on_the_agents_fallback(
     spec = AgentSpec(name, "claude", model="sonnet", prompt="hi", fallback=Fallback("stub"))
     fleet = Fleet(
         ledger=ledger,
-        runtimes=default_registry(),
-        backends={"subprocess": SubprocessBackend()},
-        settings=FleetSettings(state_dir=tmp_path),
         clock=SystemClock(),
-        environ={"PATH": "/usr/bin:/bin"},
+        kit=LaunchKit(
+            runtimes=default_registry(),
+            backends={"subprocess": SubprocessBackend()},
+            settings=FleetSettings(state_dir=tmp_path),
+            environ={"PATH": "/usr/bin:/bin"},
+        ),
         roster={name: spec},
     )
     await fleet.start()

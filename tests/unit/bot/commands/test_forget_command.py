@@ -22,6 +22,7 @@ from fleet.model import AgentSpec, AgentState, DesiredState
 from fleet.names import AgentName
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings, RosterDiff
+from fleet.supervisor.launch_kit import LaunchKit
 from tests.fakes.usage import metered
 from tests.unit.chat_fakes import OPERATOR, T0, Calls, FakeConnector, message
 
@@ -32,11 +33,13 @@ ADMIN = "@ada:example.org"
 def fleet(ledger: Ledger, tmp_path: Path) -> Fleet:
     return Fleet(
         ledger=ledger,
-        runtimes=default_registry(),
-        backends={},
-        settings=FleetSettings(state_dir=tmp_path),
         clock=ManualClock(T0),
-        environ={},
+        kit=LaunchKit(
+            runtimes=default_registry(),
+            backends={},
+            settings=FleetSettings(state_dir=tmp_path),
+            environ={},
+        ),
     )
 
 

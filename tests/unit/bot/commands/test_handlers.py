@@ -1,6 +1,5 @@
 """Tests for bot.commands.handlers.agents with a real Fleet and ledger: `usage` and the tokens `ps`
-shows,
-driven through the router as an operator's message would be."""
+shows, driven through the router as an operator's message would be."""
 
 from __future__ import annotations
 
@@ -23,6 +22,7 @@ from fleet.model import AgentSpec, DesiredState
 from fleet.names import AgentName
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from fleet.supervisor.launch_kit import LaunchKit
 from tests.unit.chat_fakes import OPERATOR, T0, VIEWER, Calls, FakeConnector, message
 
 # T0 is 12:00 UTC, 13:00 in Berlin: local midnight is 23:00 UTC the day before.
@@ -43,11 +43,13 @@ def berlin(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def fleet(ledger: Ledger, tmp_path: Path, berlin: None) -> Fleet:
     return Fleet(
         ledger=ledger,
-        runtimes=default_registry(),
-        backends={},
-        settings=FleetSettings(state_dir=tmp_path),
         clock=ManualClock(T0),
-        environ={},
+        kit=LaunchKit(
+            runtimes=default_registry(),
+            backends={},
+            settings=FleetSettings(state_dir=tmp_path),
+            environ={},
+        ),
     )
 
 

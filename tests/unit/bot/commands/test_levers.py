@@ -28,6 +28,7 @@ from fleet.names import AgentName
 from fleet.runtimes import default_registry
 from fleet.supervisor.caps import Caps
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from fleet.supervisor.launch_kit import LaunchKit
 from tests.unit.chat_fakes import OPERATOR, VIEWER, Calls, FakeConnector, message
 
 ADMIN = "@ada:example.org"
@@ -37,11 +38,13 @@ CONSOLE = "console"
 def a_fleet(ledger: Ledger, clock: ManualClock, tmp_path: Path) -> Fleet:
     return Fleet(
         ledger=ledger,
-        runtimes=default_registry(),
-        backends={},
-        settings=FleetSettings(state_dir=tmp_path),
         clock=clock,
-        environ={},
+        kit=LaunchKit(
+            runtimes=default_registry(),
+            backends={},
+            settings=FleetSettings(state_dir=tmp_path),
+            environ={},
+        ),
     )
 
 

@@ -19,6 +19,7 @@ from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from fleet.supervisor.launch_kit import LaunchKit
 from tests.fakes.budget_book import StaticBook
 from tests.unit.bot.render.test_report import BERLIN, NOW, PNG_SIGNATURE, backend, coder
 from tests.unit.chat_fakes import (
@@ -43,11 +44,13 @@ def handlers(
 ) -> Handlers:
     fleet = Fleet(
         ledger=ledger,
-        runtimes=default_registry(),
-        backends={},
-        settings=FleetSettings(state_dir=tmp_path),
         clock=ManualClock(T0),
-        environ={},
+        kit=LaunchKit(
+            runtimes=default_registry(),
+            backends={},
+            settings=FleetSettings(state_dir=tmp_path),
+            environ={},
+        ),
     )
     return Handlers(
         fleet=fleet,

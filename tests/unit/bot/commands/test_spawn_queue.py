@@ -1,6 +1,5 @@
 """Tests for bot.commands.handlers.spawn_queue and bot.commands.handlers.queue: the gate a spawn
-passes, the drain that
-starts queued launches once each, `queue`'s table and `cancel`'s errors."""
+passes, the drain that starts queued launches once each, `queue`'s table and `cancel`'s errors."""
 
 from __future__ import annotations
 
@@ -26,6 +25,7 @@ from fleet.names import AgentName
 from fleet.runtimes import default_registry
 from fleet.supervisor.caps import Caps
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from fleet.supervisor.launch_kit import LaunchKit
 from tests.unit.chat_fakes import OPERATOR, T0, FakeConnector, message
 
 HOST = "host-a"
@@ -40,11 +40,13 @@ def spawn(text: str) -> Request:
 def make_queue(ledger: Ledger, tmp_path: Path, caps: Caps) -> SpawnQueue:
     fleet = Fleet(
         ledger=ledger,
-        runtimes=default_registry(),
-        backends={},
-        settings=FleetSettings(state_dir=tmp_path),
         clock=ManualClock(T0),
-        environ={},
+        kit=LaunchKit(
+            runtimes=default_registry(),
+            backends={},
+            settings=FleetSettings(state_dir=tmp_path),
+            environ={},
+        ),
     )
     return SpawnQueue(
         ledger=ledger,

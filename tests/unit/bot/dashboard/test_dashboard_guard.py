@@ -26,6 +26,7 @@ from fleet.redaction.known import Secret
 from fleet.redaction.redactor import Redactor
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from fleet.supervisor.launch_kit import LaunchKit
 from tests.unit.fleet.ledger.test_ledger_metering import event
 
 TOKEN = "fake-deploy-" + "0123456789abcdef0123"
@@ -41,11 +42,13 @@ class _Held:
 def _views(ledger: Ledger, clock: ManualClock, tmp_path: Path) -> Views:
     fleet = Fleet(
         ledger=ledger,
-        runtimes=default_registry(),
-        backends={},
-        settings=FleetSettings(state_dir=tmp_path),
         clock=clock,
-        environ={},
+        kit=LaunchKit(
+            runtimes=default_registry(),
+            backends={},
+            settings=FleetSettings(state_dir=tmp_path),
+            environ={},
+        ),
     )
     return Views(
         ledger=ledger,

@@ -18,17 +18,20 @@ from fleet.hosts.service import Hosts
 from fleet.ledger import Ledger
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from fleet.supervisor.launch_kit import LaunchKit
 from tests.unit.chat_fakes import HomeConnector, ThreadedConnector
 
 
 def views(ledger: Ledger, clock: ManualClock, tmp_path: Path, chat: Connector) -> Views:
     fleet = Fleet(
         ledger=ledger,
-        runtimes=default_registry(),
-        backends={},
-        settings=FleetSettings(state_dir=tmp_path),
         clock=clock,
-        environ={},
+        kit=LaunchKit(
+            runtimes=default_registry(),
+            backends={},
+            settings=FleetSettings(state_dir=tmp_path),
+            environ={},
+        ),
     )
     return Views(
         ledger=ledger,

@@ -12,8 +12,8 @@ from typing import Any, cast
 
 import pytest
 
+from connectors.matrix import wire
 from connectors.matrix.cross_signing import BotIdentity
-from connectors.matrix.verification import service
 from connectors.matrix.verification.board import Board
 from connectors.matrix.verification.service import MAX_PER_USER, Verifications
 from fleet.clock import ManualClock
@@ -44,7 +44,7 @@ class Homeserver:
 @pytest.fixture
 def server(monkeypatch: pytest.MonkeyPatch) -> Homeserver:
     fake = Homeserver()
-    monkeypatch.setattr(service.wire, "raw_json", fake.raw_json)
+    monkeypatch.setattr(wire, "raw_json", fake.raw_json)
     return fake
 
 

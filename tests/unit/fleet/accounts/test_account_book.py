@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from fleet.accounts.book import AccountBook, Credential, Health
+from fleet.accounts.book import AccountBook
+from fleet.accounts.inject import Credential
 from fleet.accounts.model import Account, AccountError, AccountKind, AccountSet
 from fleet.accounts.quota import QuotaStatus, QuotaWindow
 from fleet.accounts.routing import even_line, room
+from fleet.accounts.state import Health
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from tests.fakes.job_context import RecordingBoard
@@ -172,6 +174,7 @@ async def test_a_spawn_with_no_usable_account_says_why(tmp_path: Path) -> None:
     from fleet.names import AgentName
     from fleet.runtimes import default_registry
     from fleet.supervisor.fleet import Fleet, FleetSettings
+    from fleet.supervisor.launch_kit import LaunchKit
 
     clock = ManualClock(T0)
     ledger = await Ledger.open(tmp_path / "ledger.db", clock)
@@ -181,13 +184,15 @@ async def test_a_spawn_with_no_usable_account_says_why(tmp_path: Path) -> None:
     name = AgentName("c1")
     fleet = Fleet(
         ledger=ledger,
-        runtimes=default_registry(),
-        backends={"subprocess": SubprocessBackend()},
-        settings=FleetSettings(state_dir=tmp_path),
         clock=clock,
-        environ={},
+        kit=LaunchKit(
+            runtimes=default_registry(),
+            backends={"subprocess": SubprocessBackend()},
+            settings=FleetSettings(state_dir=tmp_path),
+            environ={},
+            accounts=accounts,
+        ),
         roster={name: AgentSpec(name, "claude", prompt="hi", account="claude")},
-        accounts=accounts,
     )
     await fleet.start()
     try:

@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 from multidict import CIMultiDict
 
-from fleet.accounts.book import Credential
-from fleet.accounts.inject import OAUTH_BETA, inject
+from fleet.accounts.inject import OAUTH_BETA, Credential, inject
 from fleet.accounts.model import (
     Account,
     AccountError,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bot.config import Config, ConfigError, ConfigProblem, Defaults, load_config, parse_config
-from fleet.agents.roster import RESTART_MODES, RestartSettings
+from fleet.agents.restart_settings import RESTART_MODES, RestartSettings
 from fleet.model import AgentSpec, RestartMode, RestartPolicy
 
 FILE = "fleetwarden.yaml"

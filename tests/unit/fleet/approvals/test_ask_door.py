@@ -1,5 +1,5 @@
-"""Tests for fleet.approvals.ask_door: asking the operator over the heartbeat endpoint, and
-waiting."""
+"""Tests for fleet.approvals.ask_door: asking the operator over the heartbeat
+endpoint, and waiting."""
 
 from __future__ import annotations
 

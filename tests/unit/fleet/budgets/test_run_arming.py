@@ -26,6 +26,7 @@ from fleet.model import AgentSpec, DesiredState, RunBudget, RunHandle
 from fleet.names import AgentName
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from fleet.supervisor.launch_kit import LaunchKit
 from fleet.watchdog.decisions import Restart
 
 AGENT = AgentName("crashy")
@@ -53,13 +54,15 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
 def fleet_of(rig: Rig, caps: object, roster: dict[AgentName, AgentSpec] | None = None) -> Fleet:
     return Fleet(
         ledger=rig.ledger,
-        runtimes=default_registry(),
-        backends={"subprocess": SubprocessBackend()},
-        settings=rig.settings,
         clock=rig.clock,
-        environ=os.environ,
+        kit=LaunchKit(
+            runtimes=default_registry(),
+            backends={"subprocess": SubprocessBackend()},
+            settings=rig.settings,
+            environ=os.environ,
+            run_caps=caps,  # type: ignore[arg-type]
+        ),
         roster=roster,
-        run_caps=caps,  # type: ignore[arg-type]
     )
 
 

@@ -74,7 +74,7 @@ def only_error(**changes: Any) -> tuple[tuple[str | int, ...], str]:
 
 
 def test_the_documented_example_validates_with_every_field() -> None:
-    """The README's example entry reads as written: ssh taken apart, paths kept."""
+    """The hosts guide's example entry reads as written: ssh taken apart, paths kept."""
     raw = yaml.safe_load(EXAMPLE)["hosts"][0]
     host = HostEntry.model_validate(raw, context=CONTEXT)
     assert host.name == "box2"
@@ -283,7 +283,7 @@ def test_operator_typed_host_names_are_checked() -> None:
 
 
 def test_every_field_has_a_description() -> None:
-    """The README's config reference is generated from the descriptions."""
+    """The configuration guide's reference is generated from the descriptions."""
     assert all(info.description for info in HostEntry.model_fields.values())
 
 

@@ -26,6 +26,7 @@ from fleet.names import AgentName
 from fleet.permissions.config import PolicyDefaults, default_mode, unsandboxed_full
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from fleet.supervisor.launch_kit import LaunchKit
 from tests.unit.bot.config.test_config import only_problem, parse
 
 
@@ -136,11 +137,13 @@ async def loose_fleet(tmp_path: Path) -> AsyncIterator[Fleet]:
     settings = FleetSettings(state_dir=tmp_path, confinement=("none", "open", ()))
     fleet = Fleet(
         ledger=ledger,
-        runtimes=default_registry(),
-        backends={"subprocess": SubprocessBackend()},
-        settings=settings,
         clock=SystemClock(),
-        environ=os.environ,
+        kit=LaunchKit(
+            runtimes=default_registry(),
+            backends={"subprocess": SubprocessBackend()},
+            settings=settings,
+            environ=os.environ,
+        ),
     )
     await fleet.start()
     try:

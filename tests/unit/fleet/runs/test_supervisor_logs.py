@@ -21,6 +21,7 @@ from fleet.runs import logtail
 from fleet.runs.logtail import Tail
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from fleet.supervisor.launch_kit import LaunchKit
 from fleet.watchdog.heartbeat import TOKEN_HEADER, HeartbeatServer
 
 AGENT = "coder-1"
@@ -42,12 +43,14 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[Fleet, HeartbeatServer]]
     backend = SubprocessBackend()
     fleet = Fleet(
         ledger=ledger,
-        runtimes=default_registry(),
-        backends={"subprocess": backend},
-        settings=FleetSettings(state_dir=tmp_path, stop_grace=2.0, reply_wait=0.5),
         clock=SystemClock(),
-        environ=os.environ,
-        heartbeats=server,
+        kit=LaunchKit(
+            runtimes=default_registry(),
+            backends={"subprocess": backend},
+            settings=FleetSettings(state_dir=tmp_path, stop_grace=2.0, reply_wait=0.5),
+            environ=os.environ,
+            heartbeats=server,
+        ),
     )
     try:
         await server.start()

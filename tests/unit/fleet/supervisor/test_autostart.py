@@ -1,6 +1,5 @@
 """Tests for fleet.supervisor.autostart: a roster agent that cannot start at boot becomes a
-`refused`
-fleet event naming why and the fix (the real supervisor, ledger and runtimes)."""
+`refused` fleet event naming why and the fix (the real supervisor, ledger and runtimes)."""
 
 from __future__ import annotations
 
@@ -13,6 +12,7 @@ from fleet.model import AgentSpec, AgentState
 from fleet.names import AgentName
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import EventKind, Fleet, FleetEvent, FleetSettings
+from fleet.supervisor.launch_kit import LaunchKit
 
 
 async def test_an_autostart_agent_whose_cli_is_missing_is_a_refused_event(
@@ -28,11 +28,13 @@ async def test_an_autostart_agent_whose_cli_is_missing_is_a_refused_event(
     }
     fleet = Fleet(
         ledger=ledger,
-        runtimes=default_registry(),
-        backends={"subprocess": SubprocessBackend()},
-        settings=FleetSettings(state_dir=tmp_path, stop_grace=2.0),
         clock=SystemClock(),
-        environ={"PATH": "/nonexistent"},
+        kit=LaunchKit(
+            runtimes=default_registry(),
+            backends={"subprocess": SubprocessBackend()},
+            settings=FleetSettings(state_dir=tmp_path, stop_grace=2.0),
+            environ={"PATH": "/nonexistent"},
+        ),
         roster=roster,
     )
     events: list[FleetEvent] = []

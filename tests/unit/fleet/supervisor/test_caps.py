@@ -1,6 +1,5 @@
 """Tests for fleet.supervisor.caps: which concurrency cap a launch would break, and which queued
-launch
-starts first."""
+launch starts first."""
 
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ from fleet.names import AgentName
 from fleet.runtimes import default_registry
 from fleet.supervisor.cutoffs import CutoffKeeper
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from fleet.supervisor.launch_kit import LaunchKit
 
 ROOM = "!room:example.org"
 ADMIN = "@ada:example.org"
@@ -116,11 +117,13 @@ async def test_a_budget_reset_lifts_only_its_own_freezes(
     froze by hand (even over that budget's freeze)."""
     fleet = Fleet(
         ledger=ledger,
-        runtimes=default_registry(),
-        backends={},
-        settings=FleetSettings(state_dir=tmp_path),
         clock=clock,
-        environ={},
+        kit=LaunchKit(
+            runtimes=default_registry(),
+            backends={},
+            settings=FleetSettings(state_dir=tmp_path),
+            environ={},
+        ),
     )
     for name in ("coder", "held"):
         await ledger.upsert_agent(AgentSpec(AgentName(name), "stub"), DesiredState.RUNNING)

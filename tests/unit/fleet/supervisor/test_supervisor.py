@@ -1,5 +1,5 @@
-"""Tests for fleet.supervisor.fleet: the Fleet with a real ledger, real subprocesses, the stub
-agent."""
+"""Tests for fleet.supervisor.fleet: the Fleet with a real ledger, real
+subprocesses, the stub agent."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from fleet.model import AgentState, DesiredState
 from fleet.names import AgentName
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import EventKind, Fleet, FleetEvent, FleetSettings
+from fleet.supervisor.launch_kit import LaunchKit
 
 WAITING = "stub: waiting for input (send 'exit' to quit)"
 
@@ -40,11 +41,13 @@ class Rig:
         backend = SubprocessBackend()
         fleet = Fleet(
             ledger=self.ledger,
-            runtimes=default_registry(),
-            backends={"subprocess": backend},
-            settings=self.settings,
             clock=SystemClock(),
-            environ=os.environ,
+            kit=LaunchKit(
+                runtimes=default_registry(),
+                backends={"subprocess": backend},
+                settings=self.settings,
+                environ=os.environ,
+            ),
         )
         self.backends.append(backend)
         self.fleets.append(fleet)

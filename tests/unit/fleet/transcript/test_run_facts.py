@@ -57,7 +57,7 @@ def test_a_cli_without_any_credential_is_refused_naming_accounts(tmp_path: Path)
         check_launchable(spec, plan(tmp_path, "claude"), accounts={}, environ={})
     assert str(caught.value) == (
         "c1 cannot start: claude has no credentials — add an account for anthropic (see "
-        "README Accounts) and start it again"
+        "docs/accounts.md) and start it again"
     )
     keyed = AgentSpec(AgentName("c1"), runtime="claude", secret_env=("ANTHROPIC_API_KEY",))
     check_launchable(
@@ -103,7 +103,7 @@ def test_why_says_not_logged_in_and_names_the_fix_without_an_account() -> None:
     )
     assert said == (
         "not logged in: this agent has no credentials — add an account for claude, see "
-        "README Accounts (claude said: Not logged in · Please run /login)"
+        "docs/accounts.md (claude said: Not logged in · Please run /login)"
     )
     with_account = why(
         Outcome.FAILED,

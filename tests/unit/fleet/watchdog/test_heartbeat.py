@@ -1,5 +1,5 @@
-"""Tests for fleet.watchdog.heartbeat: the loopback heartbeat endpoint, and the stub agent beating
-on it."""
+"""Tests for fleet.watchdog.heartbeat: the loopback heartbeat endpoint, and the stub
+agent beating on it."""
 
 from __future__ import annotations
 

@@ -22,6 +22,7 @@ from fleet.model import AgentSpec, AgentState, RestartMode, RestartPolicy
 from fleet.names import AgentName
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from fleet.supervisor.launch_kit import LaunchKit
 from fleet.watchdog.decisions import Action, Restart, ScheduleRestart, sweep
 from tests.fakes.usage import metered
 
@@ -50,11 +51,13 @@ class Rig:
         backend = SubprocessBackend()
         fleet = Fleet(
             ledger=self.ledger,
-            runtimes=default_registry(),
-            backends={"subprocess": backend},
-            settings=self.settings,
             clock=SystemClock(),
-            environ=os.environ,
+            kit=LaunchKit(
+                runtimes=default_registry(),
+                backends={"subprocess": backend},
+                settings=self.settings,
+                environ=os.environ,
+            ),
             roster=roster,
         )
         self.backends.append(backend)

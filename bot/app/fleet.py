@@ -1,0 +1,104 @@
+"""The app's fleet phase: the supervisor (:class:`~fleet.supervisor.fleet.Fleet`), which
+reconciles the ledger with what runs and starts the roster's autostart agents; the
+sandboxes' doors and the shared tokens it launches with; the feeds of its work and of its
+agents' asks (:mod:`bot.approvals`); and the spawn queue its autostart waits in."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from bot.app import assembly as wiring
+from bot.app.ledger import Ledgered
+from bot.app.shared_tokens import SharedTokens
+from bot.app.spend import Spend
+from bot.app.stops import Stop, Stops
+from bot.approvals.wiring import attach_feed
+from bot.chat.agent_feed import AgentFeed
+from bot.commands.handlers.spawn_queue import SpawnQueue, spawn_queue
+from bot.config import Config
+from connectors.base import Connector
+from fleet.backends.base import Backend
+from fleet.clock import Clock
+from fleet.hosts.service import Hosts
+from fleet.runtimes import RuntimeRegistry
+from fleet.sandbox.service import Sandboxes
+from fleet.supervisor.cutoffs import CutoffKeeper
+from fleet.supervisor.fleet import Fleet
+from fleet.supervisor.launch_kit import LaunchKit
+from fleet.watchdog.heartbeat import HeartbeatServer
+
+
+@dataclass(frozen=True, slots=True)
+class Fleeted:
+    """What the fleet phase made."""
+
+    fleet: Fleet
+    feed: AgentFeed
+    queue: SpawnQueue
+
+
+async def start_fleet(
+    cfg: Config,
+    *,
+    ledgered: Ledgered,
+    heartbeats: HeartbeatServer,
+    spend: Spend,
+    runtimes: RuntimeRegistry,
+    backends: Mapping[str, Backend],
+    sandboxes: Sandboxes,
+    hosts: Hosts,
+    clock: Clock,
+    environ: Mapping[str, str],
+    connectors: Callable[[], Sequence[Connector]],
+    stops: Stops,
+) -> Fleeted:
+    """The fleet started, its events become notices, and its budgets' cutoffs carried out
+    on it. ``connectors``: the running ones, where the agents' asks are posted."""
+    ledger, notifier, approvals = ledgered.ledger, ledgered.notifier, ledgered.approvals
+    metering = spend.proxy
+    await sandboxes.start(wiring.refusal_book(ledger, notifier, metering))
+    # A locked agent's beats and model requests come through its doors: served there,
+    # not piped to the ports.
+    sandboxes.serve_in_place(heartbeats.port, heartbeats.connection)
+    if metering is not None:
+        sandboxes.serve_in_place(metering.port, metering.connection)
+    sets = [("heartbeat", heartbeats.secrets)]
+    if metering is not None:
+        sets.append(("metering", metering.secrets))
+    tokens = SharedTokens(ledger, sets)
+    await tokens.start()  # a standby accepts the agents it takes over
+    fleet = Fleet(
+        ledger=ledger,
+        clock=clock,
+        kit=LaunchKit(
+            runtimes=runtimes,
+            backends=backends,
+            settings=wiring.fleet_settings(cfg),
+            environ=environ,
+            heartbeats=heartbeats,
+            provider_urls=metering,
+            accounts=spend.accounts,
+            sandboxes=sandboxes,
+            approvals=approvals,  # its live sessions open their CLIs' asks here
+            hosts=hosts,
+            publish_tokens=tokens.publish,
+            run_caps=spend.run_caps,  # armed in each launch, before the agent starts
+        ),
+        roster=wiring.roster_of(cfg),
+    )
+    stops.add(Stop.FLEET, fleet.stop)
+    heartbeats.take_asks(fleet.sessions.hook_asks.ask)  # TUIs' permission hooks
+    feed = AgentFeed(fleet, notifier.post, clock, typing=notifier.typing)
+    stops.add(Stop.FEED, feed.stop)
+    fleet.subscribe(feed.on_fleet_event)
+    attach_feed(cfg, approvals, ledger, fleet, notifier, connectors)
+    if spend.run_caps is not None:
+        spend.run_caps.attach(fleet)
+    queue = spawn_queue(cfg, ledger, fleet, spend.accounts, clock, notifier)
+    stops.add(Stop.QUEUE, queue.stop)
+    fleet.set_gate(queue)  # autostart beyond a cap waits in the queue
+    await fleet.start()
+    await feed.follow_running()
+    await spend.budgets.enforce_with(CutoffKeeper(fleet))
+    return Fleeted(fleet, feed, queue)

@@ -1,0 +1,64 @@
+"""The order the app stops its parts in, and what it has to stop so far.
+
+Each part is added as it is made, so a start cut short (the state dir locked, a connector
+refused, a stop asked for while standby) stops what it made and nothing more. :class:`Stop`
+lists the parts in their stop order: the commands in flight finished first, then the rest
+in reverse order of start — except that the scheduler and the spawn queue stop before the
+dashboard and the connectors (nothing may answer through a stopped connector), and the
+hosts' links stay up until the metering proxy has finished the requests they carry.
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+from collections.abc import Awaitable, Callable
+
+StopStep = Callable[[], Awaitable[object] | None]
+
+
+class Stop(enum.Enum):
+    """The app's parts, in the order :meth:`Stops.run` stops them."""
+
+    IN_FLIGHT = enum.auto()  # the commands operators already asked for, finished
+    FOLLOWER = enum.auto()  # screens followed in chat
+    FEED = enum.auto()  # what agents say, followed into their threads
+    ORDERING = enum.auto()  # notices that waited on an answer cut short
+    INBOUND = enum.auto()  # the connectors no longer read
+    # A job that fired now (a schedule, the watchdog's notices) would answer through a
+    # stopped connector.
+    SCHEDULER = enum.auto()
+    QUEUE = enum.auto()
+    DASHBOARD = enum.auto()  # its streams closed before what they show stops
+    CONNECTORS = enum.auto()
+    FLEET = enum.auto()
+    SANDBOXES = enum.auto()  # the doors of locked agents; they reopen on reattach
+    SPEND = enum.auto()  # every metered request written before the ledger closes
+    HOSTS = enum.auto()
+    HEARTBEATS = enum.auto()
+    STANDBY = enum.auto()  # the lease released: a standby takes over at once
+    LEDGER = enum.auto()
+    LOCK = enum.auto()
+
+
+class Stops:
+    """The stop of each part made so far, run once in the order of :class:`Stop`."""
+
+    def __init__(self) -> None:
+        self._steps: dict[Stop, StopStep] = {}
+
+    def add(self, part: Stop, step: StopStep) -> None:
+        """Stop ``part`` with ``step`` (a coroutine function, or a plain one)."""
+        if part in self._steps:
+            raise RuntimeError(f"the app's {part.name.lower()} is already to be stopped")
+        self._steps[part] = step
+
+    async def run(self) -> None:
+        """Stop every part added, in order; a step that raises leaves the rest unstopped."""
+        for part in Stop:
+            step = self._steps.pop(part, None)
+            if step is None:
+                continue
+            result = step()
+            if inspect.isawaitable(result):
+                await result

@@ -1,0 +1,96 @@
+"""The command registry: every family of command handlers, checked at import to handle
+exactly the command table — each command by one family, with the table's own spec.
+
+A command in the table that no family binds, a binding of a spec the table does not have,
+or one command bound by two families is a ``ValueError`` when this module is imported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from types import MappingProxyType
+
+from bot.approvals.commands import ApprovalCommands
+from bot.commands.family import Family
+from bot.commands.grammar import CommandSpec
+from bot.commands.handlers.agents import Handlers
+from bot.commands.handlers.egress import EgressCommands
+from bot.commands.handlers.forget import ForgetCommand
+from bot.commands.handlers.hosts import HostCommands
+from bot.commands.handlers.levers import Levers
+from bot.commands.handlers.queue import QueueCommands
+from bot.commands.handlers.resume import LimitCommands
+from bot.commands.handlers.runs import RunCommands
+from bot.commands.handlers.schedules import ScheduleCommands
+from bot.commands.handlers.verify import VerifyCommand
+from bot.commands.request import Handler
+from bot.commands.specs import COMMANDS
+from bot.dashboard.command import DashboardCommands
+
+FAMILIES: tuple[type[Family], ...] = (
+    Handlers,
+    Levers,
+    LimitCommands,
+    ApprovalCommands,
+    RunCommands,
+    ScheduleCommands,
+    ForgetCommand,
+    QueueCommands,
+    EgressCommands,
+    HostCommands,
+    DashboardCommands,
+    VerifyCommand,
+)
+
+
+def check(
+    table: Sequence[CommandSpec], families: Iterable[type[Family]]
+) -> dict[str, type[Family]]:
+    """Full command name → the family that handles it. Raises ``ValueError`` unless the
+    families bind every command of ``table`` exactly once, each to the table's own spec."""
+    specs = dict(_named(table))
+    owners: dict[str, type[Family]] = {}
+    for family in families:
+        for name, binding in family.bindings.items():
+            if name in owners:
+                raise ValueError(
+                    f"command {name!r} is bound twice: by {owners[name].__qualname__} and "
+                    f"by {family.__qualname__}"
+                )
+            if specs.get(name) is not binding.spec:
+                raise ValueError(
+                    f"{family.__qualname__}.{binding.method} handles {name!r}, which is not "
+                    "that command of the command table"
+                )
+            owners[name] = family
+    missing = [name for name in specs if name not in owners]
+    if missing:
+        raise ValueError(f"commands without a handler: {', '.join(missing)}")
+    return {name: owners[name] for name in specs}
+
+
+def handlers(families: Sequence[Family]) -> dict[str, Handler]:
+    """The router's table, command name → handler, from one instance of each family of
+    :data:`FAMILIES`."""
+    given = [type(family) for family in families]
+    if len(given) != len(FAMILIES) or set(given) != set(FAMILIES):
+        raise ValueError(
+            "want one instance of each command family, got: "
+            + ", ".join(f.__qualname__ for f in given)
+        )
+    table: dict[str, Handler] = {}
+    for family in families:
+        table.update(family.table())
+    return table
+
+
+def _named(specs: Iterable[CommandSpec], parent: str = "") -> Iterator[tuple[str, CommandSpec]]:
+    """Each spec of the tree with its full name (``"roster reload"``), as written."""
+    for spec in specs:
+        name = f"{parent} {spec.name}" if parent else spec.name
+        yield name, spec
+        yield from _named(spec.subcommands, name)
+
+
+HANDLED_BY: Mapping[str, type[Family]] = MappingProxyType(check(COMMANDS, FAMILIES))
+"""Every command's full name → the family that handles it."""
