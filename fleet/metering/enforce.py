@@ -10,6 +10,7 @@ The proxy calls these around forwarding a metered request; the policy itself
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -22,12 +23,13 @@ from fleet.metering.policy import ALLOW, Hold, Policy, Refuse, RequestInfo, Rese
 
 
 async def verdict(
-    policy: Policy, info: RequestInfo, clock: Clock, max_hold: float
+    policy: Callable[[], Policy], info: RequestInfo, clock: Clock, max_hold: float
 ) -> Hold | Refuse | Rewrite | None:
-    """Ask the policy, waiting out holds up to ``max_hold``; ``None`` means allow."""
+    """Ask the policy, waiting out holds up to ``max_hold``; ``None`` means allow. The
+    policy is asked for anew at each turn: one set while a request is held decides it."""
     waited = 0.0
     while True:
-        said = policy.decide(replace(info, at=clock.now()))
+        said = policy().decide(replace(info, at=clock.now()))
         if said is ALLOW or not isinstance(said, Hold):
             return None if not isinstance(said, Refuse | Rewrite) else said
         wait = (said.until - clock.now()).total_seconds()

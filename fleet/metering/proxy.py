@@ -314,7 +314,8 @@ class MeteringProxy:
         meter.body_size = len(body)
         meter.account = credential.account.name if credential is not None else None
         info = RequestInfo(agent, route.name, api, model, stream, at)
-        said = await enforce.verdict(self.policy, info, self._clock, self._settings.max_hold)
+        hold = self._settings.max_hold
+        said = await enforce.verdict(lambda: self.policy, info, self._clock, hold)
         claim = enforce.reserve(
             self.policy, said, info, payload, len(body), self._prices, self._clock
         )
