@@ -38,7 +38,7 @@ def traced_fleetwarden(trace_file: str, argv: list[str]) -> None:
     """``fleetwarden ARGV`` as its console script runs it, with timing wrappers around
     :data:`TRACE_POINTS` (bench only; no product code changes)."""
     trace_calls(trace_file, TRACE_POINTS)
-    from bot.cli.main import main as fleetwarden_main
+    from bot.cli.command import main as fleetwarden_main
 
     sys.argv = ["fleetwarden", *argv]
     fleetwarden_main(argv)

@@ -138,7 +138,7 @@ def traced_orchestrator(trace_file: str, freeze: str, argv: list[str]) -> None:
             return await handle(self, *a, **k)
 
         Router.handle = handle_then_freeze  # type: ignore[method-assign]
-    from bot.cli.main import main as cli_main
+    from bot.cli.command import main as cli_main
 
     cli_main(argv)
 

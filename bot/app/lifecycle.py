@@ -332,6 +332,8 @@ class App:
     async def reload_config(self) -> RosterDiff:
         """Read the config file again; apply its roster and operators, or change nothing on
         a problem (``roster reload``, and SIGHUP)."""
+        if self._running is None and self._state is AppState.STARTING:
+            raise CommandError("Fleetwarden is still starting: reload the config once it runs")
         if self._running is None:
             raise CommandError("there is no config file to reload")
         commands = self._running.commanded.commands

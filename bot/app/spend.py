@@ -35,15 +35,6 @@ class Spend:
     run_caps: RunCapWatch | None
     proxy: MeteringProxy | None
 
-    async def stop(self) -> None:
-        if self.proxy is not None:
-            await self.proxy.stop()  # writes every metered request before the ledger closes
-        await self.budgets.drain()  # limit notices a request caused
-        if self.run_caps is not None:
-            await self.run_caps.drain()
-        if self.accounts is not None:
-            await self.accounts.stop()  # and what the accounts learned
-
 
 async def start_spend(
     cfg: Config,
@@ -65,15 +56,13 @@ async def start_spend(
             cfg, ledger=ledger, notices=notices, clock=clock, environ=environ
         )
     budgets = await start_budgets(cfg, ledger, notices, clock, served_by(ledger, accounts))
+    stops.add(Stop.BUDGETS, budgets.drain)
     if accounts is None:
-        spend = Spend(budgets, None, None, None)
-    else:
-        run_caps, proxy = await start_metering(
-            cfg, ledger, budgets.policy, notices, clock, sink, accounts
-        )
-        spend = Spend(budgets, accounts, run_caps, proxy)
-    stops.add(Stop.SPEND, spend.stop)
-    return spend
+        return Spend(budgets, None, None, None)
+    run_caps, proxy = await start_metering(
+        cfg, ledger, budgets.policy, notices, clock, sink, accounts, stops
+    )
+    return Spend(budgets, accounts, run_caps, proxy)
 
 
 def served_by(ledger: Ledger, accounts: AccountBook | None) -> Callable[[str], list[Scope]]:
@@ -122,13 +111,16 @@ async def start_metering(
     clock: Clock,
     sink: Callable[[Write], Write],
     accounts: AccountBook,
+    stops: Stops,
 ) -> tuple[RunCapWatch, MeteringProxy]:
     """The accounts started, the usage journal replayed, the runs' caps restored, and the
-    proxy that holds the accounts' credentials."""
+    proxy that holds the accounts' credentials; each to be stopped from when it is made."""
     await accounts.start()
+    stops.add(Stop.ACCOUNTS, accounts.stop)
     journal = UsageJournal(cfg.state_dir / DIRECTORY, ledger.record_metering_once, clock)
     await journal.replay()  # usage the last shutdown kept counts towards the caps restored
     run_caps = RunCapWatch(RunCaps(), ledger, notices, clock)
+    stops.add(Stop.RUN_CAPS, run_caps.drain)
     await run_caps.restore()  # the runs still going are capped before any request is served
     proxy = MeteringProxy(
         cfg.state_dir,
@@ -142,4 +134,5 @@ async def start_metering(
         journal=journal,
     )
     await proxy.start()
+    stops.add(Stop.METERING, proxy.stop)
     return run_caps, proxy

@@ -33,7 +33,10 @@ class Stop(enum.Enum):
     CONNECTORS = enum.auto()
     FLEET = enum.auto()
     SANDBOXES = enum.auto()  # the doors of locked agents; they reopen on reattach
-    SPEND = enum.auto()  # every metered request written before the ledger closes
+    METERING = enum.auto()  # every metered request written before the ledger closes
+    BUDGETS = enum.auto()  # limit notices a request caused
+    RUN_CAPS = enum.auto()
+    ACCOUNTS = enum.auto()  # and what the accounts learned
     HOSTS = enum.auto()
     HEARTBEATS = enum.auto()
     STANDBY = enum.auto()  # the lease released: a standby takes over at once

@@ -3,15 +3,19 @@ cut short stopping what it had started."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from bot.app import lifecycle
 from bot.app.lifecycle import App
 from bot.commands.errors import CommandError
 from bot.config import Config
 from connectors.errors import ConnectorError
 from fleet.clock import SystemClock
+from fleet.metering.proxy import MeteringProxy
 from scheduler.jobs import SchedulerState
 from tests.unit.chat_fakes import FakeConnector
 
@@ -73,3 +77,48 @@ async def test_a_start_cut_short_stops_what_it_started(tmp_path: Path) -> None:
         assert await again.fleet.ps() == []
     finally:
         await again.stop()
+
+
+async def test_a_metering_proxy_that_cannot_listen_leaves_nothing_of_the_spend_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The proxy refused its port: the start fails, and the account book it had started is
+    stopped with the budgets before the ledger closes — no writer of it outlives the app."""
+
+    async def refused(self: MeteringProxy) -> None:
+        raise OSError(98, "Address already in use")
+
+    monkeypatch.setattr(MeteringProxy, "start", refused)
+    config = Config.default(tmp_path)
+    app = App(config, clock=SystemClock(), environ={}, connectors=[FakeConnector()])
+    with pytest.raises(OSError, match="Address already in use"):
+        await app.start()
+    await app.stop()
+    left = [t for t in asyncio.all_tasks() if t.get_name() == "account-book"]
+    assert all(t.done() for t in left), left
+    monkeypatch.undo()
+    again = App(config, clock=SystemClock(), environ={}, connectors=[FakeConnector()])
+    await again.start()  # the state dir and the ledger were let go
+    await again.stop()
+
+
+async def test_a_reload_while_the_app_starts_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A SIGHUP while the fleet is being started is refused as too early, not as a missing
+    config file."""
+    app = App(Config.default(tmp_path), clock=SystemClock(), environ={})
+    said: list[str] = []
+    fleet_phase = lifecycle.start_fleet
+
+    async def starting(*args: Any, **kwargs: Any) -> Any:
+        try:
+            await app.reload_config()
+        except CommandError as exc:
+            said.append(str(exc))
+        return await fleet_phase(*args, **kwargs)
+
+    monkeypatch.setattr(lifecycle, "start_fleet", starting)
+    await app.start()
+    await app.stop()
+    assert said == ["Fleetwarden is still starting: reload the config once it runs"]

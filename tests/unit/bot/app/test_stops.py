@@ -20,7 +20,7 @@ async def test_parts_stop_in_the_listed_order_whatever_order_they_were_added() -
 
         return stop
 
-    for part in (Stop.LEDGER, Stop.SPEND, Stop.FLEET, Stop.SCHEDULER, Stop.IN_FLIGHT):
+    for part in (Stop.LEDGER, Stop.METERING, Stop.FLEET, Stop.SCHEDULER, Stop.IN_FLIGHT):
         stops.add(part, recording(part))
     stops.add(Stop.LOCK, lambda: stopped.append(Stop.LOCK))
     await stops.run()
@@ -28,7 +28,7 @@ async def test_parts_stop_in_the_listed_order_whatever_order_they_were_added() -
         Stop.IN_FLIGHT,
         Stop.SCHEDULER,
         Stop.FLEET,
-        Stop.SPEND,
+        Stop.METERING,
         Stop.LEDGER,
         Stop.LOCK,
     ]
@@ -43,7 +43,7 @@ def test_the_order_stops_jobs_before_the_connectors_and_the_hosts_after_the_prox
     assert order[0] is Stop.IN_FLIGHT
     assert order.index(Stop.SCHEDULER) < order.index(Stop.QUEUE) < order.index(Stop.CONNECTORS)
     assert order.index(Stop.DASHBOARD) < order.index(Stop.CONNECTORS) < order.index(Stop.FLEET)
-    assert order.index(Stop.SPEND) < order.index(Stop.HOSTS) < order.index(Stop.HEARTBEATS)
+    assert order.index(Stop.METERING) < order.index(Stop.HOSTS) < order.index(Stop.HEARTBEATS)
     assert order[-3:] == [Stop.STANDBY, Stop.LEDGER, Stop.LOCK]
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.cli.main import _summary
+from bot.cli.command import _summary
 from bot.commands.acl import Role
 from bot.commands.errors import CommandError
 from bot.commands.grammar import Grammar

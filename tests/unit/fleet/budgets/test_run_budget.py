@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from bot.cli.main import _summary
+from bot.cli.command import _summary
 from bot.config.defaults import Defaults
 from fleet.agents.roster import AgentEntry
 from fleet.budgets.run_budget import (

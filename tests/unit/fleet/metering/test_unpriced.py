@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bot.cli.main import _summary
+from bot.cli.command import _summary
 from fleet.budgets.model import Budget
 from fleet.budgets.policy import PacingPolicy
 from fleet.metering.config import Price, PriceTable

@@ -16,11 +16,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import bot.cli.accounts as accounts_cli
+import bot.cli.hosts as hosts_cli
+import bot.cli.status as status_cli
 from bot.app.lock import AlreadyRunning
 from bot.app.logs import setup_logging
-from bot.cli import accounts as accounts_cli
-from bot.cli import hosts as hosts_cli
-from bot.cli import status as status_cli
 from bot.config import Config, ConfigError, load_config
 from connectors.errors import ConnectorError, ConnectorSetupError
 from connectors.matrix import cross_sign_cli, device_cli
@@ -296,7 +296,3 @@ def _run(config: Config, environ: Mapping[str, str]) -> int:
     except KeyboardInterrupt:
         return EXIT_OK
     return EXIT_OK
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,5 @@
+"""``python -m bot.cli``: the ``fleetwarden`` command."""
+
+from bot.cli.command import main
+
+main()
