@@ -227,14 +227,19 @@ async def test_one_reader_reads_only_the_logs_that_grew(
         await feed.on_fleet_event(
             FleetEvent(name, EventKind.STARTED, AgentState.RUNNING, "spawned", True, run)
         )
-    await asyncio.sleep(0.1)  # the first read of each, at once
+    everyone = set(logs.values())
+    await eventually(lambda: set(reads) == everyone, "the first read of each log, at once")
+    settled = stat_trips + 3  # the first ticks wake every follow once more: its size unknown
+    await eventually(lambda: stat_trips >= settled, "three ticks past the first reads")
     reads.clear()
     trips_before = stat_trips
     for i in range(5):
         with logs[7].open("a") as fh:
             fh.write(f"say step {i}\n")
         await asyncio.sleep(0.05)
-    await asyncio.sleep(0.5)
+    await eventually(
+        lambda: logs[7] in reads and stat_trips - trips_before >= 10, "ten ticks past the writes"
+    )
     read_while_running = set(reads)
     await feed.stop()  # reads each log once more, for what came last
     assert read_while_running == {logs[7]}
