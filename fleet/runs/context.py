@@ -25,12 +25,7 @@ from fleet.names import AgentName
 from fleet.private_files import private_dir
 from fleet.runs.layout import AgentPaths
 from fleet.runtimes import RuntimeContext
-from fleet.supervisor.status import (
-    AccountAssigner,
-    FleetSettings,
-    HeartbeatIssuer,
-    ProviderUrlIssuer,
-)
+from fleet.supervisor.launch_kit import LaunchKit
 
 _STANDARD_PATH = ("/usr/local/bin", "/usr/bin", "/bin")
 _LOG_PATHS_HELD = 100_000  # log paths remembered (an agent's is a few hundred bytes)
@@ -39,26 +34,16 @@ _LOG_PATHS_HELD = 100_000  # log paths remembered (an agent's is a few hundred b
 class RunContexts:
     """The contexts the fleet's runs start in."""
 
-    def __init__(
-        self,
-        *,
-        settings: FleetSettings,
-        clock: Clock,
-        environ: Mapping[str, str],
-        backend: Callable[[str], Backend],
-        heartbeats: HeartbeatIssuer | None = None,
-        provider_urls: ProviderUrlIssuer | None = None,
-        accounts: AccountAssigner | None = None,
-        hosts: Hosts | None = None,
-    ) -> None:
-        self._settings = settings
-        self._hosts = hosts
+    def __init__(self, kit: LaunchKit, *, clock: Clock, backend: Callable[[str], Backend]) -> None:
+        """``kit``: what the launches are made with; ``backend``: each backend by name."""
+        self._settings = kit.settings
+        self._hosts = kit.hosts
         self._clock = clock
-        self.environ = environ
+        self.environ = kit.environ
         self._backend = backend
-        self._heartbeats = heartbeats
-        self._provider_urls = provider_urls
-        self._accounts = accounts
+        self._heartbeats = kit.heartbeats
+        self._provider_urls = kit.provider_urls
+        self._accounts = kit.accounts
         self._logs: dict[AgentName, Path] = {}  # each agent's log path, made once
         # provider -> account name, of the last context made for each agent
         self._chosen: dict[AgentName, dict[str, str]] = {}

@@ -94,16 +94,7 @@ class RunKeeper:
         self._settings = kit.settings
         self._clock = clock
         self._emit = emit
-        self.contexts = RunContexts(
-            settings=kit.settings,
-            clock=clock,
-            environ=kit.environ,
-            backend=self.backend,
-            heartbeats=kit.heartbeats,
-            provider_urls=kit.provider_urls,
-            accounts=kit.accounts,
-            hosts=kit.hosts,
-        )
+        self.contexts = RunContexts(kit, clock=clock, backend=self.backend)
         self._site = LaunchSite(ledger, self.contexts, self._backends, kit.sandboxes, roster)
         self._git = GitProbe()  # reads HEADs in a sandbox of its own, runs nothing of theirs
         self._locks: dict[AgentName, asyncio.Lock] = {}
