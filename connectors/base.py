@@ -8,11 +8,12 @@ for its medium (HTML for Matrix, Discord markdown, plain text on the console).
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import NewType, Protocol
+from typing import Final, NewType, Protocol
 
 from fleet.notices import Tone as Tone  # notices are the fleet's; connectors show them
 
@@ -55,9 +56,67 @@ class InboundMessage:
     reacts_to: EventId | None = None
 
 
+MAX_FILE_BYTES: Final = 8 * 1024 * 1024
+"""The most one attached file holds: within Discord's smallest upload limit and Synapse's."""
+_SAFE_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_UNSAFE_RUN: Final = re.compile(r"[^A-Za-z0-9._-]+")
+_DOTS: Final = re.compile(r"\.{2,}")
+_TEXT_MIME: Final = re.compile(r"text/[a-z0-9][a-z0-9.+-]{0,63}")
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A text file posted with a message (a long diff), made by Fleetwarden.
+
+    ``name`` is a safe file name: ASCII letters, digits, ``.``, ``_`` and ``-``, at most 100,
+    starting with a letter or digit (:func:`safe_file_name` makes one of any words). ``mime``
+    is a text type (``text/x-diff``) and ``data`` UTF-8 text of at most
+    :data:`MAX_FILE_BYTES`: the redactor reads every byte before it leaves. Build one from a
+    text with :meth:`of_text`, which cuts a longer text with a note. Anything else is a
+    ``ValueError``.
+    """
+
+    name: str
+    mime: str
+    data: bytes
+
+    def __post_init__(self) -> None:
+        if not _SAFE_NAME.fullmatch(self.name) or ".." in self.name:
+            raise ValueError(f"not a safe file name: {self.name!r}")
+        if not _TEXT_MIME.fullmatch(self.mime):
+            raise ValueError(f"an attachment is text: {self.mime!r} is not a text type")
+        if len(self.data) > MAX_FILE_BYTES:
+            raise ValueError(f"{self.name}: {len(self.data)} bytes, over {MAX_FILE_BYTES}")
+        self.data.decode("utf-8")  # UnicodeDecodeError is a ValueError
+
+    @classmethod
+    def of_text(cls, name: str, text: str, mime: str = "text/plain") -> Attachment:
+        """``text`` as a file; past :data:`MAX_FILE_BYTES` it is cut at a line's end and a
+        last line says how much is missing."""
+        data = text.encode("utf-8", errors="replace")  # a lone surrogate becomes "?"
+        if len(data) <= MAX_FILE_BYTES:
+            return cls(name, mime, data)
+        note = f"\n[cut here: {{}} of {len(data)} bytes not included]\n"
+        room = MAX_FILE_BYTES - len(note.format(len(data)).encode())
+        end = data.rfind(b"\n", 0, room + 1)
+        kept = data[: end + 1 if end > 0 else room].decode("utf-8", errors="ignore")
+        size = len(kept.encode())
+        return cls(name, mime, (kept + note.format(len(data) - size)).encode())
+
+
+def safe_file_name(words: str, suffix: str = "") -> str:
+    """A safe :attr:`Attachment.name` of ``words`` and ``suffix`` (``.diff``): each run of
+    other characters becomes ``-``, leading dots and dashes go, and it is cut to fit."""
+    stem = _DOTS.sub(".", _UNSAFE_RUN.sub("-", words)).lstrip(".-_")
+    tail = _DOTS.sub(".", _UNSAFE_RUN.sub("-", suffix))[:20]
+    stem = stem[: 100 - len(tail)].rstrip(".") or "file"
+    return stem + tail
+
+
 @dataclass(frozen=True, slots=True)
 class OutboundMessage:
-    """A reply or notice: markdown text, optionally in a thread, optionally with images.
+    """A reply or notice: markdown text, optionally in a thread, optionally with images and
+    files.
 
     ``tone`` marks a notice about the fleet (an agent failed, a budget stepped up) rather
     than an answer; a connector that can show status (a Discord embed) may use it.
@@ -66,6 +125,8 @@ class OutboundMessage:
     ``mentions`` are the users of this connector it should wake: the connector mentions
     them (Matrix ``m.mentions`` and pills, Discord ``<@id>`` allowed to ping); an alert
     without any mentions the connector's own on-call users, if it has them.
+    ``files`` are posted after the text and the images: an ``m.file`` on Matrix (encrypted
+    in an encrypted room), an attachment on Discord, the text itself on the console.
     """
 
     room: RoomId
@@ -76,6 +137,7 @@ class OutboundMessage:
     tone: Tone | None = None
     alert: bool = False
     mentions: tuple[UserId, ...] = field(default=())
+    files: tuple[Attachment, ...] = field(default=())
 
 
 @dataclass(frozen=True, slots=True)

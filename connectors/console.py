@@ -5,6 +5,11 @@ the bot, so the command prefix is optional. Replies are plain text on stdout. En
 input or ``quit`` ends the inbound stream, and with it the app. Works the same with
 stdin from a pipe and at an interactive terminal (where it shows a prompt).
 
+A terminal has no attachments: a file sent with a message (a long diff) is printed after
+it, whole, between a line naming it with its size and a line ending it, as the console
+prints any long text. Nothing is written to disk. Characters that would drive the terminal
+(an escape sequence) are taken out of it first, as the redactor takes them out of text.
+
 stdin is read by one daemon thread: a blocking read cannot be cancelled, and a
 daemon thread never holds up the process's exit.
 """
@@ -20,6 +25,7 @@ from collections.abc import AsyncIterator
 from typing import BinaryIO, TextIO
 
 from connectors.base import (
+    Attachment,
     ConnectorHealth,
     EventId,
     InboundMessage,
@@ -33,6 +39,7 @@ from connectors.console_config import ConsoleConfig
 from connectors.errors import ThreadsUnsupported
 from connectors.markdown import to_plain
 from fleet.clock import Clock
+from fleet.redaction.invisible import visible
 
 ROOM = RoomId("console")
 _QUIT_WORDS = frozenset({"quit", "!quit"})
@@ -128,6 +135,8 @@ class ConsoleConnector:
         text = to_plain(message.markdown).rstrip("\n")
         for image in message.images:
             text += f"\n[image: {image}]"
+        for file in message.files:
+            text += "\n" + _shown(file)
         self._write(text + "\n\n")
         self._prompt()
         self._sent += 1
@@ -175,3 +184,17 @@ class ConsoleConnector:
             self._stdout.flush()
         except (BrokenPipeError, ValueError):
             pass  # whoever read our output has gone; keep running for the rest
+
+
+def _shown(file: Attachment) -> str:
+    """``file`` as the console prints it: a line naming it, its text, a line ending it."""
+    body = visible(file.data.decode("utf-8", errors="replace")).rstrip("\n")
+    return f"[file {file.name}, {_size(len(file.data))}]\n{body}\n[end of {file.name}]"
+
+
+def _size(count: int) -> str:
+    if count < 1024:
+        return f"{count} bytes"
+    if count < 1024 * 1024:
+        return f"{count / 1024:.1f} KiB"
+    return f"{count / (1024 * 1024):.1f} MiB"

@@ -145,6 +145,11 @@ class AgentSpec:
     run_budget: RunBudget | None = None  # a cap on each run's spend
     # Where it runs: ``local`` (this machine), or the name of a ``hosts:`` entry.
     host: str = "local"
+    # The ``repos:`` entry it works on (its workdir is then its run's checkout, on a branch
+    # of its own), and the branch a new line is cut from (``spawn --base``; ``None``: the
+    # repository's default branch).
+    repo: str | None = None
+    repo_base: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,15 +61,26 @@ def open_private(path: Path, flags: int) -> int:
 _AGENT_OWN = frozenset({"home", "work"})
 
 
+_REPOSITORIES = ("checkouts", "repos")
+"""Top-level directories of the state dir that hold runs' checkouts and git's own."""
+
+
 def close_state_dir(state_dir: Path) -> None:
     """Close what an older version left readable in ``state_dir``: every directory 0700
-    and every file 0600, but inside agents' homes and working directories."""
+    and every file 0600, but inside agents' homes and working directories — runs'
+    checkouts among them, whose scripts keep their modes — and the repositories' git
+    directories, made private when they are made (their hooks run)."""
     if not state_dir.is_dir():
         return
     os.chmod(state_dir, 0o700)
     for root, dirs, files in os.walk(state_dir):
         here = Path(root)
-        keep = [d for d in dirs if not (here.parent == state_dir / "agents" and d in _AGENT_OWN)]
+        keep = [
+            d
+            for d in dirs
+            if not (here.parent == state_dir / "agents" and d in _AGENT_OWN)
+            and not (here == state_dir and d in _REPOSITORIES)
+        ]
         dirs[:] = keep
         for name in keep:
             _chmod(here / name, 0o700)

@@ -37,6 +37,7 @@ from fleet.names import AgentName
 from fleet.notices import NoticeBoard
 from fleet.redaction.known import EnvSecrets
 from fleet.redaction.redactor import Redactor
+from fleet.repos.door import GitDoor
 from fleet.sandbox.egress_proxy import Refusal
 from fleet.sandbox.refusals import RefusalBook
 from fleet.sandbox.service import SandboxSettings
@@ -261,7 +262,11 @@ def fleet_settings(cfg: Config) -> FleetSettings:
 
 
 def heartbeat_server(
-    config: Config, ledger: Ledger, approvals: Approvals, clock: Clock
+    config: Config,
+    ledger: Ledger,
+    approvals: Approvals,
+    clock: Clock,
+    gits: GitDoor | None = None,
 ) -> HeartbeatServer:
     """The loopback endpoint agents prove they are alive on, with the ask door beside it,
     where the gates of pi and opencode (and hook commands) ask the operator."""
@@ -271,7 +276,7 @@ def heartbeat_server(
             await ledger.record_heartbeat(agent, kind)
 
     asks = AskDoor(approvals, ledger_terms(ledger), clock)
-    return HeartbeatServer(config.state_dir, on_beat, asks=asks)
+    return HeartbeatServer(config.state_dir, on_beat, asks=asks, gits=gits)
 
 
 def ledger_location(config: Config, environ: Mapping[str, str]) -> LedgerLocation:

@@ -21,6 +21,7 @@ from bot.commands.wiring import Commands, build_commands
 from bot.config import Config
 from fleet.clock import Clock
 from fleet.hosts.service import Hosts
+from fleet.repos.desk import RepoDesk
 from fleet.sandbox.service import Sandboxes
 from fleet.supervisor.fleet import RosterDiff
 from scheduler.context import JobContext
@@ -49,9 +50,10 @@ def make_commands(
     reports_dir: Path,
     reload_roster: Callable[[], Awaitable[RosterDiff]] | None,
     stops: Stops,
+    repos: RepoDesk | None = None,
 ) -> Commanded:
     """The commands, routed: ``serving`` hands the connectors' messages to their router
-    from now on."""
+    from now on. ``repos``: the repositories agents work on (``None``: none configured)."""
     ledger, notifier, fleet = ledgered.ledger, ledgered.notifier, fleeted.fleet
     scheduler: FleetScheduler[JobContext] = FleetScheduler()
     stops.add(Stop.SCHEDULER, scheduler.shutdown)
@@ -76,6 +78,7 @@ def make_commands(
         approvals=ledgered.approvals,
         hosts=hosts,
         problems=serving.failures.problems,
+        repos=repos,
     )
     serving.router = built.router
     return Commanded(built, scheduler, follower)

@@ -20,6 +20,7 @@ from fleet.clock import Clock
 from fleet.hosts.service import Hosts
 from fleet.ledger import Ledger
 from fleet.ledger.audit import ORCHESTRATOR_HOST
+from fleet.repos.desk import RepoDesk
 from fleet.supervisor.fleet import Fleet
 
 
@@ -49,10 +50,11 @@ class AppDashboard:
         connector_named: Callable[[str], Connector | None],
         stops: Stops,
         problems: Callable[[], list[str]] = list,
+        repos: RepoDesk | None = None,
     ) -> DashboardServer | None:
         """The server, serving (``None`` when the config has no dashboard). ``problems``:
         what is wrong beyond the agents (a receive path that keeps failing), for the fleet
-        page."""
+        page; ``repos``: the repositories, for the change on an agent's page."""
         cfg = self._config
         if cfg.dashboard is None or signins is None:
             return None
@@ -69,6 +71,7 @@ class AppDashboard:
             orchestrator=lambda: f"Served by the orchestrator on {ORCHESTRATOR_HOST}.",
             redact=redact,  # what chat would not show, the pages do not either
             problems=problems,
+            repos=repos,
         )
         server = DashboardServer(
             cfg.dashboard,

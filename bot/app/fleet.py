@@ -21,6 +21,7 @@ from connectors.base import Connector
 from fleet.backends.base import Backend
 from fleet.clock import Clock
 from fleet.hosts.service import Hosts
+from fleet.repos.service import Repos
 from fleet.runtimes import RuntimeRegistry
 from fleet.sandbox.service import Sandboxes
 from fleet.supervisor.cutoffs import CutoffKeeper
@@ -52,9 +53,11 @@ async def start_fleet(
     environ: Mapping[str, str],
     connectors: Callable[[], Sequence[Connector]],
     stops: Stops,
+    repos: Repos | None = None,
 ) -> Fleeted:
     """The fleet started, its events become notices, and its budgets' cutoffs carried out
-    on it. ``connectors``: the running ones, where the agents' asks are posted."""
+    on it. ``connectors``: the running ones, where the agents' asks are posted; ``repos``:
+    where runs of agents with a ``repo`` get their branch and checkout."""
     ledger, notifier, approvals = ledgered.ledger, ledgered.notifier, ledgered.approvals
     metering = spend.proxy
     await sandboxes.start(wiring.refusal_book(ledger, notifier, metering))
@@ -84,6 +87,7 @@ async def start_fleet(
             hosts=hosts,
             publish_tokens=tokens.publish,
             run_caps=spend.run_caps,  # armed in each launch, before the agent starts
+            repos=repos,  # a run's branch and checkout, made before it launches
         ),
         roster=wiring.roster_of(cfg),
     )

@@ -1,21 +1,30 @@
 """The app's heartbeat phase: the loopback endpoint agents prove they are alive on, with
-the ask door beside it (:func:`bot.app.assembly.heartbeat_server`)."""
+the ask door and the git door beside it (:func:`bot.app.assembly.heartbeat_server`)."""
 
 from __future__ import annotations
 
 from bot.app import assembly as wiring
 from bot.app.ledger import Ledgered
+from bot.app.repos import git_door
 from bot.app.stops import Stop, Stops
 from bot.config import Config
 from fleet.clock import Clock
+from fleet.repos.service import Repos
 from fleet.watchdog.heartbeat import HeartbeatServer
 
 
 async def start_heartbeats(
-    cfg: Config, ledgered: Ledgered, *, clock: Clock, stops: Stops
+    cfg: Config,
+    ledgered: Ledgered,
+    *,
+    clock: Clock,
+    stops: Stops,
+    repos: Repos | None = None,
 ) -> HeartbeatServer:
-    """The endpoint, listening."""
-    heartbeats = wiring.heartbeat_server(cfg, ledgered.ledger, ledgered.approvals, clock)
+    """The endpoint, listening, with the git door of ``repos`` when there are any."""
+    heartbeats = wiring.heartbeat_server(
+        cfg, ledgered.ledger, ledgered.approvals, clock, gits=git_door(repos)
+    )
     stops.add(Stop.HEARTBEATS, heartbeats.stop)
     await heartbeats.start()
     return heartbeats

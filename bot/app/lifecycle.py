@@ -42,6 +42,7 @@ from bot.app.hosts import AppHosts
 from bot.app.jobs import start_jobs
 from bot.app.ledger import Ledgered, open_ledger
 from bot.app.lock import StateDirLock
+from bot.app.repos import open_door, open_repos
 from bot.app.serving import Serving
 from bot.app.spend import start_spend
 from bot.app.standby import Standby
@@ -197,7 +198,9 @@ class App:
         )
         if not await self._standby.become_active(ledgered.ledger, self._stop_requested):
             return  # stopped while standby: nothing else was started
-        heartbeats = await start_heartbeats(cfg, ledgered, clock=clock, stops=stops)
+        repos = await open_repos(cfg, ledgered.ledger, environ=environ)
+        heartbeats = await start_heartbeats(cfg, ledgered, clock=clock, stops=stops, repos=repos)
+        repo_verbs = open_door(repos, heartbeats)
         spend = await start_spend(
             cfg,
             ledgered.ledger,
@@ -222,6 +225,7 @@ class App:
             environ=environ,
             connectors=self._connectors,
             stops=stops,
+            repos=repos,
         )
         commanded = make_commands(
             cfg,
@@ -235,6 +239,7 @@ class App:
             reports_dir=self.reports_dir,
             reload_roster=self.reload_config if cfg.source is not None else None,
             stops=stops,
+            repos=repo_verbs,
         )
         self._running = Running(ledgered, fleeted, commanded)
         start_jobs(
@@ -260,6 +265,7 @@ class App:
             connector_named=self._serving.named,
             stops=stops,
             problems=self._serving.failures.problems,
+            repos=repo_verbs,
         )
         connectors = await start_connectors(
             cfg,
@@ -270,7 +276,7 @@ class App:
             clock=clock,
             environ=environ,
             redactor=self._redactor,
-            secrets=(heartbeats, spend.proxy, spend.accounts),
+            secrets=(heartbeats, spend.proxy, spend.accounts, repos),
             on_send_failure=self._dashboard.metrics.send_failed,
         )
         await self._catch_up(ledgered.notifier, commands)

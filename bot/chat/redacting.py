@@ -4,7 +4,9 @@
 (:mod:`fleet.redaction.redactor`) on its way, and no path can forget it.
 
 Thread topics pass unchanged: they are agent names or fixed words, and the ledger binds
-threads by them. Images are Fleetwarden's own charts.
+threads by them. Images are Fleetwarden's own charts. Attached files (a long diff) are
+text: each is redacted as a text is (decoded as UTF-8, redacted, encoded again), its name
+too, so no secret leaves in a file.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import replace
 from typing import Final
 
 from connectors.base import (
+    Attachment,
     Connector,
     ConnectorHealth,
     EventId,
@@ -25,6 +28,7 @@ from connectors.base import (
     SendResult,
     ThreadId,
     UserId,
+    safe_file_name,
 )
 from fleet.redaction.known import SecretSource
 from fleet.redaction.redactor import Redactor
@@ -72,7 +76,11 @@ class RedactingConnector:
         return await self.inner.health()
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        redacted = replace(message, markdown=await self.redact(message.markdown))
+        redacted = replace(
+            message,
+            markdown=await self.redact(message.markdown),
+            files=tuple([await self.redact_file(file) for file in message.files]),
+        )
         async with self._counted():
             return await self.inner.send(redacted)
 
@@ -137,6 +145,15 @@ class RedactingConnector:
         if len(text) < IN_THREAD_FROM:
             return redaction.apply(text)
         return await asyncio.to_thread(redaction.apply, text)
+
+    async def redact_file(self, file: Attachment) -> Attachment:
+        """``file`` with its text and its name redacted (cut again, should redaction have
+        made it longer than a file may be)."""
+        text = await self.redact(file.data.decode("utf-8", errors="replace"))
+        name = await self.redact(file.name)
+        if name != file.name:
+            name = safe_file_name(name)
+        return Attachment.of_text(name, text, file.mime)
 
 
 def guard(

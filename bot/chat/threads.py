@@ -60,6 +60,7 @@ class Threads:
                 thread_id=msg.thread_id,
                 in_reply_to=msg.event_id,
                 images=reply.images,
+                files=reply.files,
             )
         )
 
@@ -75,9 +76,15 @@ class Threads:
         except ThreadsUnsupported:
             return None
         await self._ledger.bind_thread(msg.connector, msg.room, topic, opened)
-        if reply.images:  # a thread root is text only: the images follow in it
+        if reply.images or reply.files:  # a thread root is text only: the rest follows in it
             await connector.send(
-                OutboundMessage(room=msg.room, markdown="", thread_id=opened, images=reply.images)
+                OutboundMessage(
+                    room=msg.room,
+                    markdown="",
+                    thread_id=opened,
+                    images=reply.images,
+                    files=reply.files,
+                )
             )
         return opened
 

@@ -22,6 +22,7 @@ import bot.cli.status as status_cli
 from bot.app.lock import AlreadyRunning
 from bot.app.logs import setup_logging
 from bot.config import Config, ConfigError, load_config
+from bot.config.repo_checks import summary_lines
 from connectors.errors import ConnectorError, ConnectorSetupError
 from connectors.matrix import cross_sign_cli, device_cli
 from connectors.matrix import setup as matrix_setup
@@ -225,12 +226,21 @@ def _summary(config: Config, resolving: list[str]) -> str:
         f"  agents:     {', '.join(a.name for a in config.agents) or 'none in the roster'}\n"
         + modes
         + f"  accounts:   {', '.join(config.accounts.names()) or 'none'}"
+        + _repos(config)
         + "".join(
             f"\n  isolation:  {line}"
             for line in [*enforcement(Lanes(config.state_dir)).lines(), *_layout(config).notes]
         )
         + "".join(f"\nwarning: {line}" for line in warnings)
     )
+
+
+def _repos(config: Config) -> str:
+    """The ``repos:`` entries, each with its url and the credential Fleetwarden uses."""
+    lines = summary_lines(config.repos)
+    if not lines:
+        return "\n  repos:      none"
+    return "".join(f"\n  repos:      {line}" for line in lines)
 
 
 async def _reload(app: App) -> None:

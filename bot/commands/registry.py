@@ -19,6 +19,7 @@ from bot.commands.handlers.forget import ForgetCommand
 from bot.commands.handlers.hosts import HostCommands
 from bot.commands.handlers.levers import Levers
 from bot.commands.handlers.queue import QueueCommands
+from bot.commands.handlers.repos import RepoCommands
 from bot.commands.handlers.resume import LimitCommands
 from bot.commands.handlers.runs import RunCommands
 from bot.commands.handlers.schedules import ScheduleCommands
@@ -33,6 +34,7 @@ FAMILIES: tuple[type[Family], ...] = (
     LimitCommands,
     ApprovalCommands,
     RunCommands,
+    RepoCommands,
     ScheduleCommands,
     ForgetCommand,
     QueueCommands,

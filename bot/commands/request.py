@@ -11,7 +11,7 @@ from typing import Protocol
 
 from bot.commands.acl import Role
 from bot.commands.grammar import Command
-from connectors.base import InboundMessage
+from connectors.base import Attachment, InboundMessage
 from fleet.supervisor.fleet import RosterDiff
 
 
@@ -36,7 +36,7 @@ class Request:
 @dataclass(frozen=True, slots=True)
 class Reply:
     """A handler's answer, posted where the command was typed (the room, or the thread it
-    was typed in), after the text its ``images`` (PNG files).
+    was typed in), after the text its ``images`` (PNG files) and ``files``.
 
     ``topic`` names the agent the answer concerns: typed outside that agent's thread in the
     room, the answer links to it and ``thread_line`` (who stopped it, and how) is left
@@ -50,6 +50,7 @@ class Reply:
     markdown: str
     topic: str | None = None
     images: tuple[Path, ...] = ()
+    files: tuple[Attachment, ...] = ()  # text files sent with it (a long diff)
     new_thread: bool = False
     open_thread: bool = False
     thread_line: str | None = None

@@ -10,6 +10,7 @@ from bot.commands.handlers.forget import FORGET
 from bot.commands.handlers.hosts import HOSTS
 from bot.commands.handlers.levers import FREEZE, STOP
 from bot.commands.handlers.queue import CANCEL, QUEUE
+from bot.commands.handlers.repos import BRANCHES, DIFF, DISCARD, MERGE, PUSH, REPO_FLAGS
 from bot.commands.handlers.resume import RESUME
 from bot.commands.handlers.runs import LOGS, RUNS
 from bot.commands.handlers.verify import VERIFY
@@ -101,6 +102,7 @@ SPAWN = CommandSpec(
             "Cap this run's spend at X dollars (at most two decimals; the model needs a price).",
             "X",
         ),
+        *REPO_FLAGS,
     ),
     control=True,
     description=(
@@ -109,7 +111,9 @@ SPAWN = CommandSpec(
         "roster no longer has makes it an ad hoc agent again (no longer `not in roster`); a "
         "forgotten one starts afresh. The answer says what a run of the agent usually "
         "costs (median and p90 of its past runs on the same runtime and model) and what "
-        "share of its budget's allowance for today that is. " + _NAME_RULE
+        "share of its budget's allowance for today that is. With `--repo` (or `repo:` in "
+        "the roster) each run works in a checkout of its own on a branch of its own, which "
+        "a new run goes on with unless `--fresh`. " + _NAME_RULE
     ),
     examples=(
         "spawn coder-1 --runtime claude --permissions ask --max-tokens 200k",
@@ -436,6 +440,11 @@ COMMANDS: tuple[CommandSpec, ...] = (
     LOGS,
     RUNS,
     WATCH,
+    DIFF,
+    BRANCHES,
+    MERGE,
+    PUSH,
+    DISCARD,
     USAGE,
     PACE,
     REPORT,

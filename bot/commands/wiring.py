@@ -21,6 +21,7 @@ from bot.commands.handlers.forget import ForgetCommand
 from bot.commands.handlers.hosts import HostCommands
 from bot.commands.handlers.levers import Levers
 from bot.commands.handlers.queue import QueueCommands
+from bot.commands.handlers.repos import CoAuthors, RepoCommands
 from bot.commands.handlers.resume import LimitCommands
 from bot.commands.handlers.runs import RunCommands
 from bot.commands.handlers.schedules import ScheduleCommands
@@ -43,6 +44,7 @@ from fleet.hosts.service import Hosts
 from fleet.ledger import Ledger
 from fleet.model import AgentSpec
 from fleet.notices import NoticeBoard
+from fleet.repos.desk import RepoDesk
 from fleet.sandbox.service import Sandboxes
 from fleet.supervisor.fleet import RosterDiff
 from fleet.supervisor.interfaces import AgentControl, FleetView
@@ -63,6 +65,21 @@ def spawn_spend(
 
     priced = cfg.prices.priced if cfg.metering is not None else None
     return SpawnSpend(ledger, spec_of, priced=priced, governing=budgets.governing_status)
+
+
+def co_authors(cfg: Config) -> CoAuthors:
+    """Who an operator is in git (``operators:``' ``git_name`` and ``git_email``), for the
+    ``Co-authored-by:`` of the commits a command of theirs makes."""
+    listed = [(op.id, op.connector, op.co_author) for op in cfg.operators if op.co_author]
+
+    def of(connector: str, sender: str) -> str | None:
+        found = [
+            (on, who) for user, on, who in listed if user == sender and on in (None, connector)
+        ]
+        found.sort(key=lambda item: item[0] is None)  # an entry for this connector wins
+        return found[0][1] if found else None
+
+    return of
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,10 +114,13 @@ def build_commands(
     approvals: Approvals | None = None,
     hosts: Hosts | None = None,
     problems: Callable[[], list[str]] = list,
+    repos: RepoDesk | None = None,
 ) -> Commands:
     """``ordering``: the notifier's, so that notices about an agent wait for the answer to
     a command about it. ``approvals``: the app's requests (a fresh service if not given).
-    ``problems``: what is wrong beyond the agents, for ``ps``."""
+    ``problems``: what is wrong beyond the agents, for ``ps``. ``repos``: the repositories
+    agents work on (``None``: the config has no ``repos:``)."""
+    identities = co_authors(cfg)
     handlers = Handlers(
         fleet=fleet,
         specs=COMMANDS,
@@ -115,6 +135,8 @@ def build_commands(
         gate=queue,
         spend=spawn_spend(cfg, ledger, fleet, budgets),
         problems=problems,
+        repos=repos,
+        co_authors=identities,
     )
     acl = Acl(wiring.grants_of(cfg))
     signins = SignIns(ledger, acl, clock) if cfg.dashboard is not None else None
@@ -138,6 +160,7 @@ def build_commands(
         LimitCommands(fleet),
         ApprovalCommands(approvals, answers, clock, live, cfg.command_prefix),
         RunCommands(fleet, cfg.defaults.logs_lines),
+        RepoCommands(repos, desk, identities),
         schedules,
         ForgetCommand(fleet, approvals),
         QueueCommands(queue),

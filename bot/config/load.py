@@ -21,6 +21,8 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 
 from bot.config.problems import ConfigError, ConfigProblem, Locator, compose, describe, translate
+from bot.config.repo_checks import environment_problems as repo_environment_problems
+from bot.config.repo_checks import roster_problems as repo_roster_problems
 from bot.config.resolved import Config, absolute_path, implicit_accounts
 from bot.config.roster_file import KEY_NOUNS, RosterSource, roster_file
 from bot.config.schema import (
@@ -112,9 +114,10 @@ def parse_config(
     """Validate config ``text``; ``file_name`` is how problems name the file. Relative paths
     resolve against ``base_dir`` (absolute); ``home`` expands ``~``; ``now`` (default: the
     system clock) is the load time budgets' ``reset_at`` must be ahead of; ``environ``, when
-    given, is where the accounts' credentials must be. Reads nothing, except the roster file
-    ``agents:`` may name, checking that agents' ``workdir`` directories exist and, with
-    ``environ``, that ChatGPT logins are in the state dir. Raises :class:`ConfigError`."""
+    given, is where the accounts' and the repositories' credentials must be. Reads
+    nothing, except the roster file ``agents:`` may name, checking that agents' ``workdir``
+    directories exist and, with ``environ``, that ChatGPT logins are in the state dir and
+    repositories' ssh keys are kept private. Raises :class:`ConfigError`."""
     root, data, problems = compose(text, file_name)
     locate = Locator(root)
     if data is None:
@@ -161,15 +164,19 @@ def parse_config(
             ConfigProblem(roster.file_name, *roster.locate(loc)[:2], message)
             for loc, message in placement_problems(document.hosts, document.agents)
         )
+        problems.extend(repo_roster_problems(document, roster))
     if problems or document is None:
         # The config file's problems first, then the roster file's; each by line.
         problems.sort(key=lambda p: (p.file != file_name, p.line is None, p.line or 0))
         raise ConfigError(problems)
     config = Config.from_document(document, source=source, base_dir=base_dir)
     if environ is not None:
-        found = environment_problems(
-            config.accounts.accounts, environ, config.state_dir, login_problem
-        )
+        found = [
+            *environment_problems(
+                config.accounts.accounts, environ, config.state_dir, login_problem
+            ),
+            *repo_environment_problems(document.repos, environ),
+        ]
         missing = [ConfigProblem(file_name, *locate(loc)[:2], message) for loc, message in found]
         if missing:
             raise ConfigError(missing)

@@ -27,6 +27,7 @@ from fleet.hosts.schema import HostEntry
 from fleet.ledger.location import is_url
 from fleet.metering.config import MeteringSettings, PriceTable, ProviderRoute
 from fleet.metering.schema import price_table, provider_routes
+from fleet.repos.schema import RepoEntry
 from scheduler.config import PacingSettings
 
 
@@ -70,6 +71,8 @@ class Config:
     groups: Groups
     hosts: tuple[HostEntry, ...]
     """The `hosts:` section, in file order."""
+    repos: dict[str, RepoEntry]
+    """The `repos:` section: the repositories agents work on, by name."""
     dashboard: DashboardSettings | None
     """The web dashboard's settings, or ``None`` when it is off."""
     budgets: dict[str, Budget]
@@ -120,6 +123,7 @@ class Config:
             timezone=timezone,
             groups=groups_of(document.groups),
             hosts=document.hosts,
+            repos=dict(document.repos),
             dashboard=document.dashboard.settings(state_dir)
             if document.dashboard is not None
             else None,

@@ -8,10 +8,19 @@ checking a file is :mod:`bot.config.load`; :mod:`bot.config` re-exports both.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from bot.config.defaults import Defaults
@@ -35,6 +44,7 @@ from fleet.metering.schema import (
     Prices,
     Providers,
 )
+from fleet.repos.schema import REPO_NAME_PATTERN, RepoEntry, is_repo_name
 from fleet.schema import ConfigPath, EnvVarName, check_known, resolve_path
 from fleet.supervisor.caps import LimitsSection
 from scheduler.config import PacingSection
@@ -42,6 +52,21 @@ from scheduler.config import PacingSection
 LogLevel = Literal["debug", "info", "warning", "error"]
 
 _MAX_PREFIX = 8
+_EMAIL = re.compile(r"[^@\s<>]+@[^@\s<>]+")
+
+
+def _repo_name(value: str) -> str:
+    if not is_repo_name(value):
+        raise PydanticCustomError(
+            "repo_name",
+            "invalid repository name {name}: must match {pattern} (a lowercase letter, then "
+            "up to 31 lowercase letters, digits or '-'; for example 'app')",
+            {"name": repr(value[:40]), "pattern": REPO_NAME_PATTERN},
+        )
+    return value
+
+
+RepoName = Annotated[str, AfterValidator(_repo_name)]
 
 # --- The schema -------------------------------------------------------------------------
 
@@ -75,6 +100,48 @@ class Operator(BaseModel):
             "Match this id only on this connector (e.g. `console`). Default: on every connector."
         ),
     )
+
+    git_name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description=(
+            "Their name as git writes it: commits Fleetwarden makes for them (a `merge`, the "
+            "`wip` commit of a run they spawned) carry `Co-authored-by: NAME <EMAIL>`."
+        ),
+    )
+    git_email: str | None = Field(
+        default=None,
+        description="Their email address for `Co-authored-by:` (with `git_name`).",
+    )
+
+    @field_validator("git_name", "git_email")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        if value is not None and ("<" in value or ">" in value or not value.isprintable()):
+            raise PydanticCustomError(
+                "git_identity", "must be one line, without '<' or '>' (git writes those)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> Operator:
+        if (self.git_name is None) != (self.git_email is None):
+            raise PydanticCustomError(
+                "git_identity", "give git_name and git_email together, or neither"
+            )
+        if self.git_email is not None and not _EMAIL.fullmatch(self.git_email):
+            raise PydanticCustomError(
+                "git_email", "git_email must look like an address: NAME@DOMAIN, no spaces"
+            )
+        return self
+
+    @property
+    def co_author(self) -> str | None:
+        """``NAME <EMAIL>`` for a ``Co-authored-by:`` trailer, when the entry gives both."""
+        if self.git_name is None or self.git_email is None:
+            return None
+        return f"{self.git_name} <{self.git_email}>"
 
     @field_validator("connector")
     @classmethod
@@ -268,6 +335,14 @@ class ConfigFile(BaseModel):
             "Other machines reached over SSH, each with its host key on record (`fleetwarden "
             "hosts trust NAME` records it). `hosts` in chat and `fleetwarden hosts check` show "
             "whether each is reachable, its load, free disk and agent CLIs."
+        ),
+    )
+    repos: dict[RepoName, RepoEntry] = Field(
+        default_factory=dict,
+        description=(
+            "The repositories agents work on, by name (see the Repositories guide): each run "
+            "of an agent with `repo: NAME` gets a checkout and a branch of its own, and its "
+            "pushes go through Fleetwarden's git door, never to the upstream itself."
         ),
     )
     dashboard: DashboardSection | None = Field(

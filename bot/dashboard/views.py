@@ -2,7 +2,7 @@
 as is, and the HTML pages are rendered from it (:mod:`bot.dashboard.pages`).
 
 :class:`Views` reads the running app's parts (the ledger, the fleet, budgets, accounts,
-hosts) and never changes anything. The field names are the API's schema
+hosts, the repositories) and never changes anything. The field names are the API's schema
 (``docs/dashboard-api.md``): add fields, never rename one. Times are ISO 8601 in UTC,
 durations in seconds, money in US dollars, tokens as counts.
 """
@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.approvals.shown import TOOL_CHARS
+from bot.dashboard.change import ChangeDesk, ChangeView
 from bot.dashboard.shapes import Json, Redacted, agent_row, budget_json, iso, usage_json
 from bot.render import runs as render_runs
 from bot.render.transcript import transcript as transcript_markdown
@@ -74,9 +75,11 @@ class Views:
         orchestrator: Callable[[], str],
         redact: Callable[[str], str] = lambda text: text,
         problems: Callable[[], list[str]] = list,
+        repos: ChangeDesk | None = None,
     ) -> None:
         """``problems``: what is wrong beyond the agents (a chat receive path that keeps
-        failing), on the fleet page."""
+        failing), on the fleet page; ``repos``: the repositories' desk, for the change on
+        an agent's page (none: no repositories, no change shown)."""
         self._ledger = ledger
         self._fleet = fleet
         self._budgets = budgets
@@ -89,6 +92,7 @@ class Views:
         self._slow: _Slow | None = None
         self._redacted = Redacted(redact)
         self._problems = problems
+        self._change = None if repos is None else ChangeView(repos, self._redacted, clock)
 
     def _head(self) -> Json:
         return {"generated_at": iso(self._clock.now()), "orchestrator": self._orchestrator()}
@@ -204,6 +208,7 @@ class Views:
                 for story in stories
             ],
             "usage_today": [usage_json(u, self._redacted.line) for u in usage],
+            "change": None if self._change is None else await self._change.of(name),
         }
 
     # -- budgets ----------------------------------------------------------------------------

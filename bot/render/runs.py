@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from bot.chat.agent_text import cut, quoted, said
+from bot.render.changes import change_block
 from bot.render.fleet import WHY_CAP, duration, money
 from fleet.ledger.metering import NOT_SERVED
 from fleet.ledger.run_reports import RunEnd
@@ -67,6 +68,8 @@ def summary(story: RunStory, now: datetime) -> str:
     where = _where(story)
     if where:
         parts.append(where)
+    if story.change is not None:  # what it left on its branch
+        parts.append(change_block(story.change))
     parts.append(_footer(story))
     return "\n\n".join(parts)
 
@@ -139,6 +142,8 @@ def _footer(story: RunStory) -> str:
             bits.append("account " + ", ".join(start.accounts))
     if report.host:
         bits.append(f"on {report.host}")
+    if story.change is not None and story.change.fleetwarden:
+        bits.append(f"Fleetwarden {story.change.fleetwarden}")
     return "_" + " · ".join(bits) + "_"
 
 

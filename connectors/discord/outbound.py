@@ -6,8 +6,9 @@ boundaries with code fences closed and reopened at each cut. A fleet notice (one
 (``allowed_mentions`` is empty on the client) — except an alert's: it starts with
 ``<@id>`` of each user it wakes (its ``mentions``, else the configured ``on_call``), and only
 those users are allowed to be pinged (an embed never pings, so the mention is content).
-Images go as attachments with the last part. The first part answers the command it
-replies to, when that is in the same channel.
+Images and files (a long diff) go as attachments with the last part, ten at most to a
+message as Discord allows: more follow in messages of their own. The first part answers
+the command it replies to, when that is in the same channel.
 
 Threads: discord.py drops archived threads from its cache, so a thread that is not
 cached live is fetched and, if archived, unarchived before posting. A thread deleted in
@@ -17,13 +18,23 @@ mapping is moved to it.
 
 from __future__ import annotations
 
+import io
 import logging
 import warnings
 from collections import OrderedDict
 from collections.abc import Awaitable
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from connectors.base import EventId, OutboundMessage, RoomId, SendResult, ThreadId, Tone
+from connectors.base import (
+    Attachment,
+    EventId,
+    OutboundMessage,
+    RoomId,
+    SendResult,
+    ThreadId,
+    Tone,
+)
 from connectors.discord.config import DiscordConfig
 from connectors.errors import ConnectorError, RateLimited
 from connectors.markdown import split_markdown, to_discord
@@ -42,6 +53,8 @@ MESSAGE_LIMIT = 2000
 EMBED_LIMIT = 4096
 """Discord's limit on an embed's description, in characters."""
 THREAD_NAME_LIMIT = 100
+FILES_PER_MESSAGE = 10
+"""Discord's limit on attachments to one message."""
 COLOURS: dict[Tone, int] = {
     "info": 0x5865F2,  # Discord's blurple
     "ok": 0x57F287,
@@ -87,7 +100,7 @@ class Outbound:
         the channel."""
         embed = _embed(message)
         texts = [] if embed is not None else parts(message.markdown)
-        if not texts and not message.images and embed is None:
+        if not texts and not message.images and not message.files and embed is None:
             return SendResult(event_ids=())
         target = await self._target(message.room, message.thread_id)
         try:
@@ -179,14 +192,20 @@ class Outbound:
         reference = self._reference(message.in_reply_to, target)
         ids: list[int] = []
         last = len(texts) - 1
+        attached = _attachments(message)
         for index, text in enumerate(texts or [""]):
-            files = [discord.File(path) for path in message.images] if index >= last else []
+            files = _files(attached[:FILES_PER_MESSAGE]) if index >= last else []
             quote: dict[str, Any] = {"reference": reference} if index == 0 and reference else {}
             if index == 0:
                 quote.update(ping)
             sent = await _call(
                 target.send(text or None, files=files, mention_author=False, **quote)
             )
+            self.remember(sent.id, sent.channel.id)
+            ids.append(sent.id)
+        for start in range(FILES_PER_MESSAGE, len(attached), FILES_PER_MESSAGE):
+            group = _files(attached[start : start + FILES_PER_MESSAGE])
+            sent = await _call(target.send(None, files=group, mention_author=False))
             self.remember(sent.id, sent.channel.id)
             ids.append(sent.id)
         return ids
@@ -252,9 +271,25 @@ class Outbound:
         return channel
 
 
+def _attachments(message: OutboundMessage) -> list[Path | Attachment]:
+    """What ``message`` attaches, in order: its images, then its files."""
+    return [*message.images, *message.files]
+
+
+def _files(attached: list[Path | Attachment]) -> list[discord.File]:
+    """discord.py's files for ``attached``: an image from its path, a file from its bytes
+    under its own (safe) name. Each is read anew, so a retried send posts them whole."""
+    return [
+        discord.File(io.BytesIO(each.data), filename=each.name)
+        if isinstance(each, Attachment)
+        else discord.File(each)
+        for each in attached
+    ]
+
+
 def _embed(message: OutboundMessage) -> discord.Embed | None:
     """A fleet notice as an embed coloured by its tone, if it is one and fits."""
-    if message.tone is None or message.images:
+    if message.tone is None or message.images or message.files:
         return None
     text = to_discord(message.markdown).strip()
     if not text or len(text) > EMBED_LIMIT:

@@ -1,5 +1,5 @@
-"""Posting: markdown replies as split notices, images, thread roots, edits of the bot's own
-messages; typing notices and read receipts.
+"""Posting: markdown replies as split notices, images, files, thread roots, edits of the
+bot's own messages; typing notices and read receipts.
 
 Each event gets its own transaction id, kept across retries, so a send retried after
 a lost response is not posted twice. Typing notices and receipts are tried once: they are
@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import nio
 
-from connectors.base import EventId, OutboundMessage, RoomId, SendResult, ThreadId
+from connectors.base import Attachment, EventId, OutboundMessage, RoomId, SendResult, ThreadId
 from connectors.errors import ConnectorError
 from connectors.matrix import render, wire
 from connectors.matrix.config import AlertStyle
@@ -55,7 +55,8 @@ class Outbound:
         self._alert_style = alert_style
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        """Post ``message``'s markdown (split to fit) and then its images; all event ids.
+        """Post ``message``'s markdown (split to fit), then its images, then its files; all
+        event ids.
         An alert (or a message naming users) notifies, as the room's alert style says."""
         contents = render.notices(
             message.markdown, thread_id=message.thread_id, in_reply_to=message.in_reply_to
@@ -67,6 +68,8 @@ class Outbound:
         ids = [await self._post(message.room, content) for content in contents]
         for path in message.images:
             ids.append(await self.send_image(message.room, path, thread_id=message.thread_id))
+        for file in message.files:
+            ids.append(await self.send_file(message.room, file, thread_id=message.thread_id))
         return SendResult(event_ids=tuple(ids))
 
     async def edit(self, room: RoomId, event_id: EventId, markdown: str) -> None:
@@ -90,6 +93,19 @@ class Outbound:
             self._client, path.name, data, self._clock, encrypt=encrypted
         )
         content = render.image(path.name, url, data, render.relation(thread_id, None), keys)
+        return await self._post(str(room), content)
+
+    async def send_file(
+        self, room: RoomId | str, file: Attachment, thread_id: ThreadId | str | None = None
+    ) -> EventId:
+        """Upload ``file`` and post it as an ``m.file`` (in ``thread_id`` if given); in an
+        encrypted room the upload is encrypted and the event carries its keys."""
+        encrypted = self.encryption is not None and self.encryption.is_encrypted(str(room))
+        url, keys = await wire.upload(
+            self._client, file.name, file.data, file.mime, self._clock, encrypt=encrypted
+        )
+        relates_to = render.relation(thread_id, None)
+        content = render.file(file.name, file.mime, url, len(file.data), relates_to, keys)
         return await self._post(str(room), content)
 
     async def open_thread(self, room: RoomId, first_message: str) -> ThreadId:

@@ -67,6 +67,27 @@ ImageContent = TypedDict(
 )
 
 
+class FileInfo(TypedDict):
+    mimetype: str
+    size: int
+
+
+FileContent = TypedDict(
+    "FileContent",
+    {
+        "msgtype": str,
+        "body": str,
+        "filename": str,
+        "url": str,
+        "file": dict[str, Any],
+        "info": FileInfo,
+        "m.relates_to": Relation,
+    },
+    total=False,
+)
+"""An ``m.file``: a text file the bot attaches (a long diff)."""
+
+
 class SessionFile(TypedDict):
     """``<state_dir>/matrix/session.json``: a password login kept for reuse (mode 0600)."""
 

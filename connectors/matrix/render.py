@@ -1,5 +1,5 @@
 """Event contents the bot posts: markdown notices split to fit, thread relations, PNG images,
-and alerts that notify.
+files, and alerts that notify.
 
 Routine output is ``m.notice``: the bot convention, and clients never notify for it
 (Element's default push rules suppress notices). An alert is ``m.text`` instead; naming
@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 from connectors.markdown import MIN_SPLIT_LIMIT, split_markdown, to_html
 from connectors.matrix.payloads import (
+    FileContent,
     ImageContent,
     NoticeContent,
     Relation,
@@ -196,6 +197,32 @@ def image(
         "msgtype": "m.image",
         "body": name,
         "info": {"mimetype": "image/png", "size": len(data), "w": width, "h": height},
+    }
+    if keys is None:
+        content["url"] = url
+    else:
+        content["file"] = {**keys, "url": url}
+    if relates_to is not None:
+        content["m.relates_to"] = relates_to
+    return content
+
+
+def file(
+    name: str,
+    mime: str,
+    url: str,
+    size: int,
+    relates_to: Relation | None = None,
+    keys: dict[str, Any] | None = None,
+) -> FileContent:
+    """An ``m.file`` for an uploaded file at ``url`` (an ``mxc://`` URI) of ``size`` bytes.
+    With ``keys`` (an encrypted upload's decryption info, for an encrypted room) ``file``
+    holds the URL and keys instead of ``url``, as for :func:`image`."""
+    content: FileContent = {
+        "msgtype": "m.file",
+        "body": name,
+        "filename": name,
+        "info": {"mimetype": mime, "size": size},
     }
     if keys is None:
         content["url"] = url

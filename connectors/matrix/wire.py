@@ -153,6 +153,21 @@ async def upload_png(
 ) -> tuple[str, dict[str, Any] | None]:
     """Upload a PNG to the media repository: its ``mxc://`` URI, and with ``encrypt`` (for an
     encrypted room) the key, IV and hashes a reader needs to decrypt it."""
+    return await upload(client, name, data, "image/png", clock, encrypt=encrypt)
+
+
+async def upload(
+    client: nio.AsyncClient,
+    name: str,
+    data: bytes,
+    content_type: str,
+    clock: Clock,
+    *,
+    encrypt: bool = False,
+) -> tuple[str, dict[str, Any] | None]:
+    """Upload ``data`` to the media repository as ``content_type``: its ``mxc://`` URI, and
+    with ``encrypt`` (for an encrypted room) the key, IV and hashes a reader needs to decrypt
+    it; the server then only ever holds ciphertext, typed ``application/octet-stream``."""
     keys: dict[str, Any] | None = None
 
     async def once() -> Any:
@@ -160,9 +175,9 @@ async def upload_png(
         async with asyncio.timeout(UPLOAD_TIMEOUT_SECONDS):
             response, keys = await client.upload(
                 lambda _got_429, _got_timeouts: data,
-                content_type="application/octet-stream" if encrypt else "image/png",
+                content_type="application/octet-stream" if encrypt else content_type,
                 filename=name,
-                filesize=None if encrypt else len(data),
+                filesize=len(data),  # AES-CTR: the ciphertext is as long; Synapse needs it
                 encrypt=encrypt,
             )
         return response

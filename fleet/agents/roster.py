@@ -157,6 +157,14 @@ class AgentEntry(BaseModel):
             "its `max_agents` that has the agent's CLI). Default: `local`."
         ),
     )
+    repo: str | None = Field(
+        default=None,
+        description=(
+            "The repository (a name under `repos:`) the agent works on: each run gets a "
+            "checkout of its own on a branch of its own (`fw/NAME/RUN`), which is its "
+            "workdir, so `workdir` is not set with it. This machine only, for now."
+        ),
+    )
     env: Mapping[EnvKey, str] = Field(
         default_factory=dict,
         description=(
@@ -410,6 +418,7 @@ class AgentEntry(BaseModel):
                 entry.to_budget() if (entry := self.run_budget or defaults.run_budget) else None
             ),
             host=self.host,
+            repo=self.repo,
         )
         return defaults.policy.apply(
             spec,

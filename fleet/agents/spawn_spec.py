@@ -26,11 +26,15 @@ class SpawnOverrides:
     permissions: PermissionMode | None = None
     run_budget: RunBudget | None = None
     host: str | None = None  # another host, `any` (the one with the most room), or `local`
+    repo: str | None = None  # a `repos:` entry: its workdir becomes its run's checkout
+    repo_base: str | None = None  # the branch a new line of it is cut from
 
 
 def spawn_spec(spec: AgentSpec, given: SpawnOverrides) -> AgentSpec:
     """``spec`` with ``given`` applied. Another CLI does not take this one's model names
-    nor its account: those fall back to the new CLI's own defaults unless given. Refuses
+    nor its account: those fall back to the new CLI's own defaults unless given. A
+    repository given sets the agent's own workdir aside (its checkout is the workdir), a
+    workdir given its repository (``spawn`` never gives both). Refuses
     (:class:`LaunchFailed`) a ``full`` permission mode for an agent without a sandbox."""
     same_cli = given.runtime is None or given.runtime == spec.runtime
     made = replace(
@@ -45,7 +49,14 @@ def spawn_spec(spec: AgentSpec, given: SpawnOverrides) -> AgentSpec:
         permissions=given.permissions or spec.permissions,
         run_budget=given.run_budget if given.run_budget is not None else spec.run_budget,
         host=given.host or spec.host,
+        repo=given.repo or spec.repo,
+        # A base belongs to its repository: another repository starts from its default.
+        repo_base=given.repo_base or (spec.repo_base if given.repo in (None, spec.repo) else None),
     )
+    if given.repo is not None:
+        made = replace(made, workdir=None)  # a repository's run works in its checkout
+    elif given.workdir is not None:
+        made = replace(made, repo=None, repo_base=None)  # a workdir given: no repository
     if wrong := unsandboxed_full(made.name, made.sandbox, made.permissions):
         raise LaunchFailed(wrong)
     return made

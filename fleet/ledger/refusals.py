@@ -1,7 +1,7 @@
 """The ledger's ``egress_refusals`` table (migration 13): what each agent was refused on its
-way out — by the allow-list's forward proxy (``egress``) or as an unknown endpoint at the
-metering proxy (``proxy``) — counted per destination and reason, so ``egress NAME`` and
-``ps`` show it and it outlives a restart."""
+way out — by the allow-list's forward proxy (``egress``), as an unknown endpoint at the
+metering proxy (``proxy``) or by the git door (``git``, migration 21) — counted per
+destination and reason, so ``egress NAME`` and ``ps`` show it and it outlives a restart."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ class RefusalCount:
     """How often one agent was refused one destination for one reason."""
 
     agent: str
-    source: str  # 'egress' (the forward proxy) or 'proxy' (the metering proxy)
+    source: str  # 'egress' (the forward proxy), 'proxy' (the metering proxy) or 'git' (the door)
     target: str
     why: str
     count: int

@@ -72,6 +72,8 @@ def spec_extra_json(spec: AgentSpec) -> str:
         "approval_timeout": spec.approval_timeout,
         "max_open_approvals": spec.max_open_approvals,
         "run_budget": _run_budget_extra(spec.run_budget),
+        "repo": spec.repo,
+        "repo_base": spec.repo_base,
     }
     return json.dumps(extra, sort_keys=True)
 
@@ -130,6 +132,10 @@ def _run_budget(raw: object) -> RunBudget | None:
 
 def _optional_float(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) else None
+
+
+def _optional_str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +199,8 @@ class AgentRecord:
             max_open_approvals=int(self.extra.get("max_open_approvals") or 5),
             run_budget=_run_budget(self.extra.get("run_budget")),
             host=self.host,
+            repo=_optional_str(self.extra.get("repo")),  # absent from rows made before
+            repo_base=_optional_str(self.extra.get("repo_base")),
         )
 
     @classmethod

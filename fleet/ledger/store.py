@@ -25,6 +25,7 @@ from fleet.ledger.answers import AnswersLedger
 from fleet.ledger.appender import Appender, SqliteAppender
 from fleet.ledger.approvals import ApprovalsLedger
 from fleet.ledger.audit import AuditLedger
+from fleet.ledger.branches import BranchesLedger
 from fleet.ledger.budgets import BudgetsLedger
 from fleet.ledger.chat import ChatLedger
 from fleet.ledger.confirmations import ConfirmationsLedger
@@ -76,6 +77,7 @@ class Ledger(
     ApprovalsLedger,
     LeasesLedger,
     DashboardLedger,
+    BranchesLedger,
 ):
     """Agents, their state history and runs, and the audit trail; heartbeats come from
     :class:`~fleet.ledger.heartbeats.HeartbeatsLedger`, the chat

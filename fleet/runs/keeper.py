@@ -25,6 +25,7 @@ from fleet.ledger.rows import AgentOrigin, AgentRecord, RunRecord
 from fleet.ledger.run_reports import RunEnd, RunReport, RunStart
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, LaunchPlan
 from fleet.names import AgentName, agent_name
+from fleet.repos.desk import RepoError
 from fleet.runs.context import RunContexts
 from fleet.runs.facts import check_launchable, read_run
 from fleet.runs.layout import MARKER, AgentPaths, append_marker, write_files
@@ -88,6 +89,9 @@ class RunKeeper:
         from every other agent's sandbox, whether or not they ever ran)."""
         self._ledger = ledger
         self._caps = kit.run_caps
+        self._repos = kit.repos
+        if kit.repos is not None and kit.hosts is not None:
+            kit.repos.bind_hosts(kit.hosts)  # an agent on a host gets its checkout there
         self._publish_tokens = kit.publish_tokens
         self._runtimes = kit.runtimes
         self._backends = dict(kit.backends)
@@ -167,6 +171,8 @@ class RunKeeper:
         spec = task_spec(spec, self._clock.now(), continues=continues)
         spec = await self._site.place(spec)
         remote = spec.host != LOCAL_HOST
+        if spec.repo is not None:  # its workdir is its line's checkout, made now if need be
+            spec = await self._on_repo(spec)
         backend = self.backend(backend_key(spec))
         paths = AgentPaths.of(self._settings.state_dir, spec.name)
         if plan is None:
@@ -201,6 +207,8 @@ class RunKeeper:
         run = await self._ledger.start_run(spec.name, handle)
         if self._caps is not None:
             self._caps.bind(spec.name, run.id)
+        if spec.repo is not None and self._repos is not None:
+            await self._repos.started(spec.name, run.id)
         await self._ledger.record_run_start(
             run,
             RunStart(
@@ -230,6 +238,20 @@ class RunKeeper:
             )
         )
         return Launched(offset, handle.pid, run.id)
+
+    async def _on_repo(self, spec: AgentSpec) -> AgentSpec:
+        """``spec`` working in its line's checkout (:meth:`fleet.repos.service.Repos.prepare`)."""
+        if self._repos is None:
+            raise LaunchFailed(
+                f"{spec.name} works on repository {spec.repo}, but no repositories are "
+                "configured: add it under `repos:` in the config"
+            )
+        try:  # on a host: its checkout is made there, over the link
+            return await self._repos.prepare(spec)
+        except RepoError as exc:
+            raise LaunchFailed(str(exc)) from None
+        except (FleetError, OSError) as exc:
+            raise LaunchFailed(f"the checkout of {spec.repo} could not be made: {exc}") from None
 
     async def output_of(self, run_id: int) -> RunOutput | None:
         """Where run ``run_id``'s output is read from, with a fresh parser of its stream."""
@@ -379,6 +401,11 @@ class RunKeeper:
         if self.sessions is not None:
             await self.sessions.ended(name, run, info, reason)
         append_marker(self.log_path(name), f"{name} {info.reason}")
+        if self._repos is not None:
+            try:  # what it left uncommitted, committed and brought to its branch
+                await self._repos.finished(name, run.id)
+            except Exception:
+                log.exception("could not keep what %s's run %s left on its branch", name, run.id)
         try:
             await self._report_end(name, run, info, ending)
         except Exception:  # the summary is news; losing it must not lose the run's end

@@ -1,6 +1,7 @@
 """A run's story for its summary and ``runs NAME``: the ledger's report of the run (why it
 started, where it worked, how it went) with what Fleetwarden itself metered while it ran —
-requests, tokens, cost and the models actually served, downgrades included."""
+requests, tokens, cost and the models actually served, downgrades included — and, for an
+agent on a repository, the change it left on its branch."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from fleet.clock import Clock
 from fleet.ledger import Ledger, UsageTotal
 from fleet.ledger.run_reports import RunReport
 from fleet.names import agent_name
+from fleet.repos.facts import Change, change_from_json
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +23,7 @@ class RunStory:
     runtime: str
     usage: tuple[UsageTotal, ...]
     downgrades: tuple[tuple[str, str, int], ...]
+    change: Change | None = None  # what it left on its branch, for an agent on a repository
 
     @property
     def requests(self) -> int:
@@ -59,4 +62,5 @@ class RunStories:
         until = run.ended_at or self._clock.now()
         usage = await self._ledger.usage_between(run.agent, run.started_at, until)
         downgrades = await self._ledger.downgrades_between(run.agent, run.started_at, until)
-        return RunStory(report, runtime, tuple(usage), tuple(downgrades))
+        change = change_from_json(await self._ledger.run_change(run.id))
+        return RunStory(report, runtime, tuple(usage), tuple(downgrades), change)

@@ -106,6 +106,22 @@ def git_argv(
     return [*argv, *args]
 
 
+def filter_env(filters: Sequence[str]) -> dict[str, str]:
+    """The environment that empties the filter drivers ``filters``, as ``-c`` would but
+    for any name: git's ``GIT_CONFIG_COUNT`` keys are taken whole, so a driver named
+    ``a=b`` (which ``-c filter.a=b.clean=`` would read as setting ``filter.a``) is
+    emptied too. It is the command line's scope: it wins over the repository's config."""
+    pairs: list[tuple[str, str]] = []
+    for name in filters:
+        pairs += [(f"filter.{name}.{key}", "") for key in ("clean", "smudge", "process")]
+        pairs.append((f"filter.{name}.required", "false"))
+    env = {"GIT_CONFIG_COUNT": str(len(pairs))}
+    for index, (key, value) in enumerate(pairs):
+        env[f"GIT_CONFIG_KEY_{index}"] = key
+        env[f"GIT_CONFIG_VALUE_{index}"] = value
+    return env
+
+
 def filter_names(config_keys: str) -> list[str]:
     """The filter drivers named among ``git config --name-only`` keys (one per line)."""
     names = []
@@ -117,11 +133,17 @@ def filter_names(config_keys: str) -> list[str]:
 
 
 def sandbox_argv(
-    bwrap: str, shown: Sequence[Path], command: Sequence[str], *, disable_userns: bool = True
+    bwrap: str,
+    shown: Sequence[Path],
+    command: Sequence[str],
+    *,
+    disable_userns: bool = True,
+    writable: Sequence[Path] = (),
 ) -> list[str]:
     """``command`` in a throwaway sandbox that sees only the system's programs and the
     directories ``shown`` (a repository, a linked worktree's git directories), all
-    read-only (pure but for looking at which of /bin, /lib… are links)."""
+    read-only, and ``writable`` read-write (pure but for looking at which of /bin, /lib…
+    are links)."""
     argv = [bwrap, "--unshare-all", "--unshare-user"]
     argv += ["--disable-userns", "--cap-drop", "ALL"] if disable_userns else ["--cap-drop", "ALL"]
     argv += ["--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID)]
@@ -139,6 +161,8 @@ def sandbox_argv(
     argv += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
     for path in shown:
         argv += ["--ro-bind", str(path), str(path)]
+    for path in writable:
+        argv += ["--bind", str(path), str(path)]
     argv += ["--chdir", "/"]
     return [*argv, "--", *command]
 
@@ -221,14 +245,14 @@ class GitProbe:
         (a workdir handed to an agent's own uid is readable by that uid only)."""
         if self._bwrap is None or self._git is None:
             return None
-        command = git_argv(self._git, workdir, args, filters)
+        command = git_argv(self._git, workdir, args)
         try:
             proc = await asyncio.create_subprocess_exec(
                 *sandbox_argv(self._bwrap, shown, command, disable_userns=self._disable_userns),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.DEVNULL,
-                env=git_env(),
+                env={**git_env(), **filter_env(filters)},
                 start_new_session=True,
                 user=owner,
                 group=owner,

@@ -302,10 +302,13 @@ class Fleet:
         host: str | None = None,
         by: str = "operator",
         collect: bool = True,
+        repo: str | None = None,
+        repo_base: str | None = None,
     ) -> SpawnOutcome:
         """Start the agent unless it already runs. Idempotent. With ``collect``, wait
         briefly for its first output to include in the outcome. An agent the roster no
-        longer has becomes an ad hoc one again; a forgotten one starts afresh."""
+        longer has becomes an ad hoc one again; a forgotten one starts afresh. ``repo``
+        (and ``repo_base``): the repository it works on, its checkout the workdir."""
         agent = agent_name(name)
         async with self._runs.lock(agent):
             existing = await self._ledger.get_agent(agent)
@@ -314,7 +317,16 @@ class Fleet:
             base = self._roster.get(agent) or (existing.spec if existing else None)
             spec = base or self._settings.ad_hoc(agent)
             given = SpawnOverrides(
-                runtime, model, prompt, workdir, account, permissions, run_budget, host
+                runtime,
+                model,
+                prompt,
+                workdir,
+                account,
+                permissions,
+                run_budget,
+                host,
+                repo,
+                repo_base,
             )
             spec = spawn_spec(spec, given)
             origin: AgentOrigin = "roster" if agent in self._roster else "spawn"

@@ -101,6 +101,8 @@ class AgentControl(FleetView, FleetBrakes, Protocol):
         host: str | None = None,
         by: str = "operator",
         collect: bool = True,
+        repo: str | None = None,
+        repo_base: str | None = None,
     ) -> SpawnOutcome: ...
 
     async def restart(self, name: str, *, by: str = "operator") -> AgentStatus: ...

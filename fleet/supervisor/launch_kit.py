@@ -16,6 +16,7 @@ from fleet.approvals.service import Approvals
 from fleet.backends.base import Backend
 from fleet.budgets.run_arming import CapArming
 from fleet.hosts.service import Hosts
+from fleet.repos.service import Repos
 from fleet.runtimes import RuntimeRegistry
 from fleet.sandbox.service import Sandboxes
 from fleet.supervisor.status import (
@@ -46,3 +47,6 @@ class LaunchKit:
     # awaited in each launch, before the agent can use them.
     publish_tokens: Callable[[], Awaitable[None]] | None = None
     run_caps: CapArming | None = None  # armed in each launch, before the process starts
+    # A run of an agent with a ``repo`` works in its line's checkout, made before it starts;
+    # what it leaves is brought to its branch when it ends.
+    repos: Repos | None = None

@@ -22,6 +22,9 @@ With an :class:`~fleet.approvals.ask_door.AskDoor`, the same port and tokens als
 ``/approval/<agent>``: where a CLI's hook or plugin asks the operator and waits for the
 answer (:mod:`fleet.approvals.ask_door`).
 
+With a :class:`~fleet.repos.door.GitDoor`, ``/git/<agent>/<repo>.git/…`` serves each agent's
+line repo over smart HTTP, the token as the Basic password (:mod:`fleet.repos.door`).
+
 ``POST /ask/<agent>`` (same token) is where a CLI's blocking permission hook asks the
 operator (:mod:`fleet.sessions.hook_asks`): the reply, once decided, is the hook's JSON
 answer. Without an ``on_ask`` callback every ask is answered no, at once.
@@ -49,6 +52,8 @@ from fleet.connections.admission import Admission, refusal
 from fleet.connections.loopback import HOST, AgentSecrets, Limits, Served, serve
 from fleet.names import AgentName, agent_name, is_agent_name
 from fleet.redaction.known import Secret
+from fleet.repos.door import PREFIX as GIT_PREFIX
+from fleet.repos.door import GitDoor, git_agent
 
 log = logging.getLogger(__name__)
 
@@ -114,12 +119,14 @@ class HeartbeatServer:
         body_timeout: float = 5.0,
         idle_timeout: float = 5.0,
         asks: AskDoor | None = None,
+        gits: GitDoor | None = None,
     ) -> None:
         if not 0 <= port <= 65535:
             raise ValueError(f"heartbeat port must be 0-65535, not {port}")
         self._secrets = AgentSecrets(state_dir / STATE_FILE, "heartbeat")
         self._on_beat = on_beat
         self._asks = asks
+        self._gits = gits
         self._on_ask: OnAsk | None = None
         self._wanted_port = port
         self._limits = Limits(
@@ -175,6 +182,8 @@ class HeartbeatServer:
         app.router.add_post("/ask/{agent}", self._handle)
         if self._asks is not None:
             self._asks.mount(app, self._secrets)
+        if self._gits is not None:
+            self._gits.mount(app, self._secrets)
         self._served = await serve(
             app,
             self._secrets,
@@ -241,6 +250,8 @@ class HeartbeatServer:
     def _whose(self, request: web.Request) -> str | None:
         """The agent a beat is from, when its token is right: its beats count against its
         own cap of requests at once."""
+        if request.path.startswith(GIT_PREFIX):
+            return git_agent(request, self._secrets)  # the token is the Basic password
         raw_name = request.match_info.get("agent", "")
         return self._secrets.matches(raw_name, request.headers.get(TOKEN_HEADER))
 

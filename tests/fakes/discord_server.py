@@ -8,13 +8,15 @@ added to the guild and granted to them. The gateway sends HELLO, answers heartbe
 IDENTIFY (READY then GUILD_CREATE) and RESUME (missed dispatches replayed by sequence, then
 RESUMED), and can be told to send RECONNECT or INVALID_SESSION, or to refuse the
 message-content intent (close 4014). REST records every request's method and path and what
-the bot posts (the request body, attachments' bytes too), enforces Discord's message limits,
-resolves replies and mentions as Discord does, starts threads from messages, archives and
-deletes channels, edits the bot's own messages (PATCH; an unknown message is a 404, another
-author's a 403, as on Discord), and can answer the next request on a route with a 429. A
-human can react to a message (MESSAGE_REACTION_ADD, sent only to a session that asked for
-the GUILD_MESSAGE_REACTIONS intent, as Discord does); REST shows the reactions' counts on
-a message and who added each emoji. Threads can also
+the bot posts (the request body, attachments' bytes too), reads a multipart upload as
+Discord does (a ``payload_json`` part and ``files[n]`` parts, each listed in its
+``attachments``, ten at most, each within the size limit: anything else is refused),
+enforces Discord's message limits, resolves replies and mentions as Discord does, starts
+threads from messages, archives and deletes channels, edits the bot's own messages (PATCH;
+an unknown message is a 404, another author's a 403, as on Discord), and can answer the
+next request on a route with a 429. A human can react to a message (MESSAGE_REACTION_ADD,
+sent only to a session that asked for the GUILD_MESSAGE_REACTIONS intent, as Discord does);
+REST shows the reactions' counts on a message and who added each emoji. Threads can also
 be archived or deleted server-side, as Discord's auto-archive or a moderator would.
 
 Slash commands: the bot's bulk overwrite of its guild commands is stored and answered with
@@ -197,6 +199,63 @@ def _embed_errors(embeds: list[Json]) -> Json:
         if found:
             errors[str(index)] = found
     return errors
+
+
+class _Refused(Exception):
+    """A request Discord refuses, with the answer it gives."""
+
+    def __init__(self, response: web.Response) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
+FILE_FIELD = re.compile(r"files\[(\d{1,3})\]")
+MAX_ATTACHMENTS = 10
+
+
+def _refused(field: str, code: str, message: str) -> _Refused:
+    """Discord's 50035 about ``field`` of a multipart body."""
+    return _Refused(_invalid_form({field: _field_error(code, message)}))
+
+
+async def _multipart(request: web.Request) -> tuple[Json, list[tuple[str, bytes]]]:
+    """A multipart message body as Discord's API takes it: one ``payload_json`` part, and
+    each file in a part named ``files[n]`` with a filename, at most ten, none past
+    :data:`ATTACHMENT_SIZE_LIMIT`, and each one listed in the payload's ``attachments``
+    (``{"id": n, "filename": …}``) when it has that list. Anything else is refused."""
+    body: object = None
+    files: dict[int, tuple[str, bytes]] = {}
+    async for part in await request.multipart():
+        if not isinstance(part, aiohttp.BodyPartReader):
+            raise _refused("_errors", "NESTED_MULTIPART", "Nested multipart")
+        field = FILE_FIELD.fullmatch(part.name or "")
+        if part.name == "payload_json" and body is None and part.filename is None:
+            try:
+                body = json.loads(await part.text())
+            except ValueError:
+                invalid = _error(400, "The request body contains invalid JSON.", 50109)
+                raise _Refused(invalid) from None
+        elif field is None or part.filename is None or int(field[1]) in files:
+            raise _refused(str(part.name), "UNKNOWN_FIELD", "Unexpected part")
+        else:
+            data = bytes(await part.read())
+            if len(data) > ATTACHMENT_SIZE_LIMIT:
+                raise _Refused(_error(413, "Request entity too large", 40005))
+            files[int(field[1])] = (part.filename, data)
+    if not isinstance(body, dict):
+        raise _refused("payload_json", "BASE_TYPE_REQUIRED", "This field is required")
+    if len(files) > MAX_ATTACHMENTS:
+        raise _Refused(_invalid_form({"attachments": _too_long(MAX_ATTACHMENTS)}))
+    nested = body.get("data")  # an interaction callback's message
+    listed = body.get(
+        "attachments", nested.get("attachments") if isinstance(nested, dict) else None
+    )
+    if isinstance(listed, list):
+        names = {str(entry.get("id")): entry.get("filename") for entry in listed}
+        for index, (filename, _) in files.items():
+            if str(index) not in names or names[str(index)] not in (None, filename):
+                raise _refused("attachments", "ATTACHMENT_NOT_FOUND", f"files[{index}] unlisted")
+    return body, [files[index] for index in sorted(files)]
 
 
 def _is_empty(body: Json, uploads: Sequence[Attachment]) -> bool:
@@ -1009,6 +1068,12 @@ class FakeDiscord(LoopbackServer):
         return _json(body, 429, headers)
 
     async def _rest(self, request: web.Request) -> web.StreamResponse:
+        try:
+            return await self._rest_route(request)
+        except _Refused as refused:
+            return refused.response
+
+    async def _rest_route(self, request: web.Request) -> web.StreamResponse:
         path = "/" + request.match_info["tail"]
         parts = path.strip("/").split("/")
         # discord.py sends these without an Authorization header: the path's token is the key.
@@ -1134,23 +1199,13 @@ class FakeDiscord(LoopbackServer):
     async def _read_body(
         self, request: web.Request, channel_id: int
     ) -> tuple[Json, list[Attachment]]:
-        """A JSON body, or a multipart upload's ``payload_json`` and its files."""
-        uploads: list[Attachment] = []
-        body: Json = {}
-        if request.content_type.startswith("multipart/"):
-            reader = await request.multipart()
-            async for part in reader:
-                if not isinstance(part, aiohttp.BodyPartReader):
-                    continue
-                if part.name == "payload_json":
-                    body = json.loads(await part.text())
-                elif part.filename is not None:
-                    uploads.append(
-                        self._attachment(channel_id, part.filename, bytes(await part.read()))
-                    )
-        elif request.can_read_body:
-            body = await request.json()
-        return body, uploads
+        """A JSON body, or a multipart upload's ``payload_json`` and its files, read as
+        Discord reads them (:func:`_multipart`); what Discord would refuse raises
+        :class:`_Refused` with Discord's answer."""
+        if not request.content_type.startswith("multipart/"):
+            return (await request.json() if request.can_read_body else {}), []
+        body, files = await _multipart(request)
+        return body, [self._attachment(channel_id, name, data) for name, data in files]
 
     def _content_errors(self, body: Json) -> Json:
         """Discord's limits on a message body's content and embeds, as 50035 errors."""

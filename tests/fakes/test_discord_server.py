@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -13,7 +14,7 @@ import aiohttp
 import pytest
 import yarl
 
-from tests.fakes.discord_server import FakeDiscord
+from tests.fakes.discord_server import ATTACHMENT_SIZE_LIMIT, FakeDiscord
 from tests.fakes.loopback import State
 
 # discord.py imports the stdlib audioop, deprecated since 3.11; with filterwarnings=error
@@ -451,6 +452,62 @@ async def test_content_limit_error_has_discords_shape(fake: FakeDiscord) -> None
         },
     }
     assert fake.requests == [("POST", f"/channels/{fake.control_channel_id}/messages")]
+
+
+def _form(payload: dict[str, Any] | None, *files: tuple[str, str, bytes]) -> aiohttp.FormData:
+    """A multipart body: ``payload_json`` (unless None), then each (field, filename, bytes)."""
+    form = aiohttp.FormData()
+    if payload is not None:
+        form.add_field("payload_json", json.dumps(payload), content_type="application/json")
+    for field, filename, data in files:
+        stream = io.BytesIO(data)
+        form.add_field(field, stream, filename=filename, content_type="application/octet-stream")
+    return form
+
+
+@pytest.mark.parametrize(
+    ("payload", "files", "status"),
+    [
+        # Discord's own shape, as discord.py sends it: accepted.
+        ({"content": "d", "attachments": [{"id": 0, "filename": "a.diff"}]},
+         [("files[0]", "a.diff", b"+x\n")], 200),
+        # Without the attachments list the files still go, in field order.
+        ({"content": "d"}, [("files[0]", "a.diff", b"+x\n")], 200),
+        # A file under another field name, twice the same index, or not listed.
+        ({"content": "d"}, [("file", "a.diff", b"+x\n")], 400),
+        ({"content": "d"}, [("files[0]", "a.diff", b"1"), ("files[0]", "b.diff", b"2")], 400),
+        ({"content": "d", "attachments": [{"id": 1, "filename": "a.diff"}]},
+         [("files[0]", "a.diff", b"+x\n")], 400),
+        ({"content": "d", "attachments": [{"id": 0, "filename": "b.diff"}]},
+         [("files[0]", "a.diff", b"+x\n")], 400),
+        # No payload_json; eleven files; one past the size limit.
+        (None, [("files[0]", "a.diff", b"+x\n")], 400),
+        ({"content": "d"}, [(f"files[{i}]", f"{i}.diff", b"x") for i in range(11)], 400),
+        ({"content": "d"}, [("files[0]", "big.diff", b"x" * (ATTACHMENT_SIZE_LIMIT + 1))], 413),
+    ],
+)  # fmt: skip
+async def test_a_multipart_upload_is_read_as_discord_reads_it(
+    fake: FakeDiscord,
+    payload: dict[str, Any] | None,
+    files: list[tuple[str, str, bytes]],
+    status: int,
+) -> None:
+    """``payload_json`` and ``files[n]`` parts, each listed when the payload lists them, ten
+    at most, none too large: anything else is refused, and nothing of it is stored."""
+    url = f"{fake.api_base}/channels/{fake.control_channel_id}/messages"
+    headers = {"Authorization": f"Bot {fake.token}"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, data=_form(payload, *files), headers=headers) as response,
+    ):
+        assert response.status == status, await response.text()
+    stored = fake.messages(fake.control_channel_id)
+    if status == 200:
+        ((_, filename, data),) = files
+        (posted,) = stored
+        assert [(a.filename, a.data) for a in posted.attachments] == [(filename, data)]
+    else:
+        assert stored == [] and fake._files == {}
 
 
 # --- threads archived or deleted by Discord ------------------------------------------

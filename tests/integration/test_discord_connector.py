@@ -9,11 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from connectors.base import InboundMessage, OutboundMessage, RoomId, ThreadId
+from bot.chat.redacting import RedactingConnector
+from connectors.base import Attachment, InboundMessage, OutboundMessage, RoomId, ThreadId
 from connectors.discord.config import DiscordConfig
 from connectors.discord.connector import DiscordConnector
 from connectors.discord.gateway import Gateway
 from connectors.errors import ConnectorAuthError, ConnectorError, ConnectorSetupError
+from fleet.redaction.known import Secret
+from fleet.redaction.redactor import Redactor
 from tests.fakes.discord_server import FakeDiscord
 from tests.polling import eventually
 
@@ -21,6 +24,16 @@ pytestmark = pytest.mark.integration
 
 TOKEN_ENV = "FW_DISCORD_TOKEN"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
+
+
+class Holder:
+    """A secret the app knows, as the redactor's source."""
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def known_secrets(self) -> list[Secret]:
+        return [Secret(self.value, "DEPLOY_TOKEN")]
 
 
 class Book:
@@ -296,6 +309,40 @@ async def test_images_go_as_attachments(
     for message in (first, second):
         (attachment,) = message.attachments
         assert (attachment.filename, attachment.data) == ("pacing.png", PNG)
+
+
+async def test_files_go_as_attachments_under_their_names_redacted(
+    fake: FakeDiscord, connector: tuple[DiscordConnector, Book], tmp_path: Path
+) -> None:
+    """A file goes with the message's last part as a multipart ``files[n]`` upload the
+    strict fake reads as Discord does, under its own name and with its bytes — a secret in
+    it redacted by the wrapper every connector is in; a notice with a tone and a file is
+    not an embed (an embed cannot carry it); past ten attachments, the rest follow in a
+    message of their own."""
+    made, _ = connector
+    secret = "deploy-" + "Qx7bN2vLk9TzR4wE"
+    chat = RedactingConnector(made, Redactor([Holder(secret)]))
+    diff = "diff --git a/x b/x\n+" + secret + "\n" + "+line\n" * 5000
+    file = Attachment.of_text("diff-coder-1.diff", diff, "text/x-diff")
+    await chat.send(OutboundMessage(room=room(fake), markdown="the diff", files=(file,), tone="ok"))
+    (posted,) = fake.messages(fake.control_channel_id)
+    assert posted.content == "the diff" and posted.payload["embeds"] == []
+    (attachment,) = posted.attachments
+    redacted = diff.replace(secret, "[redacted: DEPLOY_TOKEN]").encode()
+    assert (attachment.filename, attachment.data) == ("diff-coder-1.diff", redacted)
+    assert posted.request["attachments"] == [{"id": 0, "filename": "diff-coder-1.diff"}]
+
+    chart = tmp_path / "pacing.png"
+    chart.write_bytes(PNG)
+    many = tuple(Attachment.of_text(f"f{i}.txt", f"file {i}\n") for i in range(10))
+    await made.send(
+        OutboundMessage(room=room(fake), markdown="x" * 2500, images=(chart,), files=many)
+    )
+    first, second, third = fake.messages(fake.control_channel_id)[1:]
+    assert [len(m.attachments) for m in (first, second, third)] == [0, 10, 1]
+    names = [a.filename for m in (second, third) for a in m.attachments]
+    assert names == ["pacing.png", *(f"f{i}.txt" for i in range(10))]
+    assert third.attachments[0].data == b"file 9\n" and third.content == ""
 
 
 async def test_a_429_is_waited_out(

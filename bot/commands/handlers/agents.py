@@ -7,16 +7,17 @@ the router turns them into one-line replies and audit outcomes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from bot.chat.agent_text import said
 from bot.commands.errors import CommandError
 from bot.commands.family import Family, command
-from bot.commands.grammar import CommandSpec
+from bot.commands.grammar import CommandSpec, FlagValue
 from bot.commands.handlers.accounts import ACCOUNTS, AccountCommands
 from bot.commands.handlers.budgets import BudgetHandlers
+from bot.commands.handlers.repos import CoAuthors, RepoChoice, repo_choice
 from bot.commands.handlers.spawn_spend import SpawnSpend
 from bot.commands.handlers.watch_follow import agent_view
 from bot.commands.help import help_text
@@ -52,8 +53,10 @@ from fleet.accounts.book import AccountBook
 from fleet.budgets.model import BudgetBook
 from fleet.budgets.report_windows import DEFAULT_WINDOW
 from fleet.clock import Clock
+from fleet.errors import FleetError
 from fleet.hosts.schema import ANY_HOST, LOCAL_HOST, is_host_name
 from fleet.model import PermissionMode
+from fleet.repos.desk import RepoDesk
 from fleet.supervisor.interfaces import AgentControl
 
 
@@ -76,6 +79,8 @@ class Handlers(Family):
         gate: SpawnGate | None = None,
         spend: SpawnSpend | None = None,
         problems: Callable[[], list[str]] = list,
+        repos: RepoDesk | None = None,
+        co_authors: CoAuthors | None = None,
     ) -> None:
         """``budgets``: where ``budget``, ``pace`` and ``report`` read budgets and
         ``budget set``/``allow-burst`` change them (``None``: none are configured).
@@ -84,8 +89,13 @@ class Handlers(Family):
         when the queue should clear (``None``: it is only turned away). ``gate``: the
         concurrency caps a launch must fit, and the spawn queue behind them. ``spend``:
         a spawn's cap on its run, and what a run usually costs. ``problems``: what is wrong
-        beyond the agents (a chat receive path that keeps failing), shown by ``ps``."""
+        beyond the agents (a chat receive path that keeps failing), shown by ``ps``.
+        ``repos``: the repositories ``spawn --repo`` works on (``None``: none configured);
+        ``co_authors``: who an operator is in git, for the commits on the branches they ask
+        for."""
         self._fleet = fleet
+        self._repos = repos
+        self._co_authors: CoAuthors = co_authors or (lambda _connector, _sender: None)
         self._problems = problems
         self._stories = fleet.outputs.stories
         self._defer = defer
@@ -123,6 +133,8 @@ class Handlers(Family):
         flags = req.command.flags
         host = _host(flags.get("host"))
         workdir = _workdir(flags.get("workdir"), here=host in (None, LOCAL_HOST))
+        own = await self._own_repo(req.arg("NAME"), flags, host)
+        choice = repo_choice(self._repos, flags, host=host, workdir=workdir, own=own)
         runtime, model = _opt_str(flags.get("runtime")), _opt_str(flags.get("model"))
         account = _opt_str(flags.get("account"))
         spend, name = self._spend, req.arg("NAME")
@@ -147,6 +159,7 @@ class Handlers(Family):
         if gate is not None and (queued := await gate.admit(req, runtime=runtime, account=account)):
             return Reply(queued)
         try:
+            await self._ready_repo(req, choice, own if workdir is None else None)
             outcome = await self._fleet.spawn(
                 req.arg("NAME"),
                 runtime=runtime,
@@ -158,6 +171,8 @@ class Handlers(Family):
                 run_budget=cap,
                 host=host,
                 by=req.who,
+                repo=choice.repo,
+                repo_base=choice.base,
             )
         finally:
             if gate is not None:
@@ -173,6 +188,28 @@ class Handlers(Family):
             text += "\n\n" + await spend.answer(name)
         # A fresh run gets a thread of its own; "already running" points to the one it has.
         return Reply(text + note, topic=outcome.status.name, new_thread=outcome.started)
+
+    async def _own_repo(
+        self, name: str, flags: Mapping[str, FlagValue], host: str | None
+    ) -> str | None:
+        """The repository ``name``'s own settings name, where ``spawn`` needs it."""
+        if flags.get("repo") is not None or (self._repos is None and host in (None, LOCAL_HOST)):
+            return None
+        try:
+            return (await self._fleet.spec(name)).repo
+        except FleetError:  # not known yet, or no agent name: spawn says so
+            return None
+
+    async def _ready_repo(self, req: Request, choice: RepoChoice, own: str | None) -> None:
+        """Before a launch on a repository: its next run cuts a new branch (``--fresh``),
+        and the branch names who asked for it (``Co-authored-by:``)."""
+        repos, name = self._repos, req.arg("NAME")
+        if repos is None or (choice.repo or own) is None:
+            return
+        if choice.fresh:
+            await repos.fresh_next(name)
+        who = self._co_authors(req.message.connector, req.message.sender)
+        await repos.requested_by(name, who)
 
     async def stop(self, req: Request) -> Reply:
         """The ordinary ``stop NAME``: ``stop`` is bound in

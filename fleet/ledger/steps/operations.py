@@ -273,4 +273,52 @@ OPERATIONS: tuple[Migration, ...] = (
             "CREATE INDEX approvals_by_cli_id ON approvals(run_id, channel, cli_id)",
         ),
     ),
+    Migration(
+        21,
+        "agents on repositories: each run's branch and checkout, and the change a run left",
+        (
+            # A line: one branch of one repository with its checkout, cut by run `line` of
+            # `agent` from `base_ref` at `fork_sha`; `state` live, merged or discarded.
+            """CREATE TABLE branches (
+                id INTEGER PRIMARY KEY,
+                repo TEXT NOT NULL,
+                agent TEXT NOT NULL,
+                branch TEXT NOT NULL,
+                base_ref TEXT NOT NULL,
+                fork_sha TEXT NOT NULL,
+                checkout TEXT NOT NULL,
+                state TEXT NOT NULL DEFAULT 'live',
+                created_at REAL NOT NULL,
+                first_run INTEGER,
+                last_run INTEGER,
+                head_sha TEXT,
+                pushed_sha TEXT,
+                merged_sha TEXT,
+                copied TEXT NOT NULL DEFAULT '',
+                co_author TEXT,
+                ended_at REAL,
+                host TEXT NOT NULL DEFAULT 'local',
+                UNIQUE (repo, branch)
+            )""",
+            "CREATE INDEX branches_by_agent ON branches(agent, state)",
+            # What the git door refused is counted beside the egress refusals, as `git`: the
+            # table is made again, its old rows kept, for the CHECK to take the new source.
+            """CREATE TABLE egress_refusals_21 (
+                agent TEXT NOT NULL,
+                source TEXT NOT NULL CHECK (source IN ('egress', 'proxy', 'git')),
+                target TEXT NOT NULL,
+                why TEXT NOT NULL,
+                count INTEGER NOT NULL,
+                first_at REAL NOT NULL,
+                last_at REAL NOT NULL,
+                PRIMARY KEY (agent, source, target, why)
+            )""",
+            "INSERT INTO egress_refusals_21 (agent, source, target, why, count, first_at, last_at)"
+            " SELECT agent, source, target, why, count, first_at, last_at FROM egress_refusals",
+            "DROP TABLE egress_refusals",
+            "ALTER TABLE egress_refusals_21 RENAME TO egress_refusals",
+            # The change a run left on its branch, as JSON (fleet.repos.facts), for its summary.
+            "ALTER TABLE run_reports ADD COLUMN repo_change TEXT",
+        ),
+    ),
 )

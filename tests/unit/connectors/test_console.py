@@ -13,7 +13,7 @@ from typing import BinaryIO
 
 import pytest
 
-from connectors.base import InboundMessage, OutboundMessage, RoomId, ThreadId
+from connectors.base import Attachment, InboundMessage, OutboundMessage, RoomId, ThreadId
 from connectors.console import ConsoleConnector
 from connectors.console_config import ConsoleConfig
 from connectors.errors import ThreadsUnsupported
@@ -184,6 +184,21 @@ async def test_send_lists_images_and_returns_distinct_ids(console: Console) -> N
     second = await console.connector.send(OutboundMessage(room=RoomId("console"), markdown="ok"))
     assert console.stdout.getvalue() == "chart\n[image: /tmp/c.png]\n\nok\n\n"
     assert first.event_ids != second.event_ids
+
+
+async def test_a_file_is_printed_whole_between_its_name_and_an_end_line(
+    console: Console,
+) -> None:
+    """A terminal has no attachments: a file's text follows the message, named with its
+    size and ended by a line; an escape sequence in it is taken out."""
+    await console.connector.start()
+    text = "diff --git a/x b/x\n+\x1b[2Jred\n" + "+line\n" * 300
+    diff = Attachment.of_text("diff-c1.diff", text, "text/x-diff")
+    await console.connector.send(OutboundMessage(RoomId("console"), "long diff", files=(diff,)))
+    shown = text.replace("\x1b", "").rstrip("\n")
+    assert console.stdout.getvalue() == (
+        f"long diff\n[file diff-c1.diff, 1.8 KiB]\n{shown}\n[end of diff-c1.diff]\n\n"
+    )
 
 
 async def test_non_interactive_console_prints_no_banner_or_prompt(console: Console) -> None:

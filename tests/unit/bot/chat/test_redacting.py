@@ -10,6 +10,8 @@ from pathlib import Path
 
 from bot.chat.redacting import IN_THREAD_FROM, RedactingConnector, guard
 from connectors.base import (
+    MAX_FILE_BYTES,
+    Attachment,
     Connector,
     ConnectorHealth,
     EventId,
@@ -113,6 +115,43 @@ async def test_a_long_text_is_redacted_too() -> None:
     await connector.send(OutboundMessage(room=ROOM, markdown=text))
     assert TOKEN not in inner.sent[0].markdown
     assert inner.sent[0].markdown.endswith("[redacted: heartbeat token]")
+
+
+async def test_a_files_text_and_name_are_redacted() -> None:
+    """A secret inside an attached file, or in its name, never leaves: the bytes are read
+    as text, redacted and written again; the rest of the file and the message are kept."""
+    connector, inner = wrapped()
+    diff = f"diff --git a/.env b/.env\n+TOKEN={TOKEN}\n+ok ünïcode\n" + "+x\n" * 3000
+    files = (
+        Attachment.of_text("diff-c1.diff", diff, "text/x-diff"),
+        Attachment.of_text(f"{TOKEN}.txt", "plain"),
+    )
+    message = OutboundMessage(room=ROOM, markdown=f"see {TOKEN}", files=files)
+    await connector.send(message)
+    (sent,) = inner.sent
+    assert sent.markdown == "see [redacted: heartbeat token]"
+    first, second = sent.files
+    assert (first.name, first.mime) == ("diff-c1.diff", "text/x-diff")
+    assert first.data.decode() == diff.replace(TOKEN, "[redacted: heartbeat token]")
+    assert TOKEN.encode() not in first.data and TOKEN not in second.name
+    assert (second.name, second.data) == ("redacted-heartbeat-token-.txt", b"plain")
+    assert message.files[0].data == diff.encode()  # the caller's own message is unchanged
+
+
+async def test_a_file_redaction_made_too_long_is_cut_again() -> None:
+    """A file at the size limit whose secrets redaction made longer is cut to the limit,
+    with a note, never refused."""
+    inner = ThreadedConnector()
+    short = "pw-" + "Xq7vK2"  # shorter than what replaces it
+    connector = RedactingConnector(inner, Redactor([Holder(short)]))
+    line = f"+{short}\n"
+    text = line * (MAX_FILE_BYTES // len(line))
+    await connector.send(
+        OutboundMessage(room=ROOM, markdown="", files=(Attachment.of_text("a.diff", text),))
+    )
+    (file,) = inner.sent[0].files
+    assert len(file.data) <= MAX_FILE_BYTES and short.encode() not in file.data
+    assert file.data.endswith(b" bytes not included]\n")
 
 
 async def test_everything_else_passes_through() -> None:

@@ -11,6 +11,7 @@ from bot.commands.handlers.egress import EGRESS, EGRESS_BLOCK, EGRESS_UNBLOCK
 from bot.commands.handlers.forget import FORGET
 from bot.commands.handlers.hosts import HOSTS
 from bot.commands.handlers.levers import FREEZE
+from bot.commands.handlers.repos import BRANCHES, DIFF, DISCARD, MERGE, PUSH
 from bot.commands.handlers.resume import RESUME
 from bot.commands.handlers.verify import VERIFY
 from bot.commands.specs import (
@@ -48,10 +49,12 @@ READ_ONLY = (
     *(SCHEDULE, SCHEDULE_LIST, ACCOUNTS, QUEUE, EGRESS, HOSTS),
     *(APPROVE, DENY, ANSWER, PENDING),  # who may answer is decided per request
     *(DASHBOARD, DASHBOARD_REVOKE),  # a sign-in link, or an end to one's own sessions
+    *(DIFF, BRANCHES),
 )
 CONTROL = (
     *(SPAWN, STOP, RESTART, RESUME, SEND, ROSTER_RELOAD, CANCEL, EGRESS_BLOCK, EGRESS_UNBLOCK),
     *(INTERRUPT, PERMISSIONS),
+    *(MERGE, PUSH, DISCARD),  # merging into a protected branch: an admin, checked per request
 )
 ADMIN_ONLY = (
     SCHEDULE_ADD,

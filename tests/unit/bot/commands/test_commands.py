@@ -15,6 +15,7 @@ USAGES = {
     "spawn": (
         "spawn NAME [--runtime R] [--model M] [--prompt TEXT] [--workdir DIR] [--host H]"
         " [--account A] [--permissions MODE] [--urgent] [--max-tokens N] [--max-usd X]"
+        " [--repo REPO] [--base REF] [--fresh]"
     ),
     "stop": "stop NAME [--force]",
     "restart": "restart NAME",
@@ -30,6 +31,11 @@ USAGES = {
     "logs": "logs NAME [--lines N] [--raw]",
     "runs": "runs NAME [--last N]",
     "watch": "watch NAME [--follow]",
+    "diff": "diff NAME [FILE] [--stat]",
+    "branches": "branches [REPO]",
+    "merge": "merge NAME [--squash] [--rebase] [--merge]",
+    "push": "push NAME",
+    "discard": "discard NAME",
     "usage": "usage [NAME] [--window WINDOW] [--host H]",
     "pace": "pace",
     "report": "report",
@@ -58,6 +64,9 @@ CONTROL = {
     "verify",
     "interrupt",
     "permissions",
+    "merge",
+    "push",
+    "discard",
 }
 
 

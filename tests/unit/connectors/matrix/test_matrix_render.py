@@ -1,4 +1,5 @@
-"""Tests for connectors.matrix.render: notices, relations, size-checked splitting, PNG images."""
+"""Tests for connectors.matrix.render: notices, relations, size-checked splitting, PNG images,
+files."""
 
 from __future__ import annotations
 
@@ -291,6 +292,25 @@ def test_image_rejects_non_png() -> None:
     """Building an image from bytes that are not a PNG raises ValueError."""
     with pytest.raises(ValueError):
         render.image("a.png", "mxc://hs/a", b"not a png")
+
+
+def test_file_content_plain_and_encrypted() -> None:
+    """An ``m.file`` names the file (body and filename), its type and size; in a thread it
+    carries the relation; encrypted, ``file`` holds the URL with the keys and there is no
+    plain ``url``."""
+    relation = render.relation(THREAD, None)
+    assert render.file("c1.diff", "text/x-diff", "mxc://hs/f", 12, relation) == {
+        "msgtype": "m.file",
+        "body": "c1.diff",
+        "filename": "c1.diff",
+        "info": {"mimetype": "text/x-diff", "size": 12},
+        "url": "mxc://hs/f",
+        "m.relates_to": relation,
+    }
+    keys = {"key": {"k": "K"}, "iv": "I", "hashes": {"sha256": "H"}, "v": "v2"}
+    encrypted = render.file("c1.diff", "text/x-diff", "mxc://hs/e", 12, None, keys)
+    assert encrypted["file"] == {**keys, "url": "mxc://hs/e"}
+    assert "url" not in encrypted and "m.relates_to" not in encrypted
 
 
 def test_an_alert_is_text_that_mentions_its_users_in_the_first_part_only() -> None:

@@ -1,0 +1,354 @@
+"""The repository commands: ``diff`` and ``branches`` show what the runs' branches hold,
+``merge``, ``push`` and ``discard`` land, publish or drop one; and ``spawn``'s repository
+flags (``--repo``, ``--base``, ``--fresh``), checked here for the spawn handler.
+
+Each asks the repositories' desk (:class:`fleet.repos.desk.RepoDesk`); without a ``repos:``
+section there is none, and each says so. Merging into a protected branch needs an admin.
+``discard`` of a branch holding commits that are on no upstream branch asks first, as
+``stop all`` does (:mod:`bot.commands.confirmations`): only its asker's ``yes`` in the same
+place within the minute discards it. The router audits each verb with what it acted on
+(``Reply.detail``), and each leaves a line in the agent's thread (``Reply.thread_line``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Final
+
+from bot.chat.agent_text import said
+from bot.commands.acl import Role
+from bot.commands.confirmations import ConfirmationDesk
+from bot.commands.errors import CommandError, NotFound, PermissionDenied
+from bot.commands.family import Family, command
+from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec, FlagValue, show
+from bot.commands.request import Reply, Request
+from bot.render import changes as render
+from connectors.base import Attachment, safe_file_name
+from fleet.names import is_agent_name
+from fleet.repos.desk import NoLine, RepoDesk
+from fleet.repos.facts import LineRecord
+from fleet.repos.schema import STRATEGIES, ref_problem
+from fleet.schema import unknown_value_message
+
+NO_REPOS: Final = "no repositories are configured: add `repos:` to the config (see docs/repos.md)"
+DIFF_PART: Final = 1_900
+DIFF_PARTS_INLINE: Final = 3  # parts of a diff shown in chat; a longer one goes as a file
+"""Characters of one code block of a diff: one Discord message each."""
+DIFF_MOST: Final = 24_000
+"""Characters of a diff shown in chat; past them, the lines left out are counted."""
+_FILE_MOST: Final = 400
+
+CoAuthors = Callable[[str, str], str | None]
+"""(connector, sender) → the sender's ``NAME <EMAIL>`` for ``Co-authored-by:``, if any."""
+
+_AGENT = ArgSpec("NAME", "The agent whose branch it is, e.g. `coder-1`.")
+
+DIFF = CommandSpec(
+    name="diff",
+    summary="Show an agent's branch against its base: the diff, or one file's.",
+    args=(
+        _AGENT,
+        ArgSpec("FILE", "One file's diff only, its path in the repository.", required=False),
+    ),
+    flags=(FlagSpec("stat", "bool", "Only the files, each with its +/−."),),
+    description=(
+        "The diff of the agent's branch against the base it was cut from, as its commits "
+        "have it (work not yet committed is in its `wip` commit once the run ends). It is "
+        "the agent's text: shown as code that nothing in it can break out of, redacted, "
+        "split to the chat's message size, and cut past about 24,000 characters (`--stat` "
+        "and `diff NAME FILE` show the rest)."
+    ),
+    examples=("diff coder-1 --stat", "diff coder-1 src/app.py"),
+)
+
+BRANCHES = CommandSpec(
+    name="branches",
+    summary="List the runs' branches: ahead, behind, pushed, merged, clashes.",
+    args=(ArgSpec("REPO", "Only this repository's branches.", required=False),),
+    description=(
+        "One row per live branch: its agent and repository, how many commits it is ahead "
+        "of its base and how far the base has moved since, its lines added and removed, "
+        "whether it is pushed or merged, and the other live runs it clashes with. Below: "
+        "checkouts without a branch and branches without a checkout (orphans)."
+    ),
+    examples=("branches", "branches app"),
+)
+
+MERGE = CommandSpec(
+    name="merge",
+    summary="Land an agent's branch on its base upstream.",
+    args=(_AGENT,),
+    flags=(
+        FlagSpec("squash", "bool", "One commit with the branch's whole change."),
+        FlagSpec("rebase", "bool", "The branch's commits, replayed on the base."),
+        FlagSpec("merge", "bool", "A merge commit, the branch's history kept."),
+    ),
+    control=True,
+    description=(
+        "Fetches the base afresh, applies the strategy (the repository's `merge` setting "
+        "unless one is given) and pushes the base fast-forward only; the answer is the "
+        "base's new commit. A change that conflicts is refused with the files, and "
+        "nothing changes. Merging into a protected branch (the default branch, and the "
+        "repository's `protected` list) needs the admin role."
+    ),
+    examples=("merge coder-1", "merge coder-1 --rebase"),
+)
+
+PUSH = CommandSpec(
+    name="push",
+    summary="Push an agent's branch to the upstream.",
+    args=(_AGENT,),
+    control=True,
+    description=(
+        "Pushes the run's branch (never another) to the repository's upstream with "
+        "Fleetwarden's credential, and answers with where to see it: the forge's compare "
+        "page where the upstream is a known forge."
+    ),
+    examples=("push coder-1",),
+)
+
+DISCARD = CommandSpec(
+    name="discard",
+    summary="Remove an agent's checkout and branch.",
+    args=(_AGENT,),
+    control=True,
+    description=(
+        "Removes the run's checkout and its branch. While the branch holds commits that "
+        "are on no upstream branch it first says how many and acts only on your `yes` in "
+        "the same place within 60 s: that work is lost otherwise."
+    ),
+    examples=("discard coder-1",),
+)
+
+REPO_FLAGS: Final = (
+    FlagSpec(
+        "repo",
+        "str",
+        "Work on this repository of the config's `repos:`: each run gets a checkout and a "
+        "branch of its own, which is its workdir.",
+        "REPO",
+    ),
+    FlagSpec(
+        "base",
+        "str",
+        "With a repository: the branch a new branch is cut from (default: the "
+        "repository's default branch).",
+        "REF",
+    ),
+    FlagSpec(
+        "fresh",
+        "bool",
+        "With a repository: cut a new branch, instead of going on with its live one.",
+    ),
+)
+"""``spawn``'s repository flags (:data:`bot.commands.specs.SPAWN` lists them)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RepoChoice:
+    """What ``spawn``'s repository flags ask for."""
+
+    repo: str | None = None
+    base: str | None = None
+    fresh: bool = False
+
+
+def repo_choice(
+    repos: RepoDesk | None,
+    flags: Mapping[str, FlagValue],
+    *,
+    host: str | None,
+    workdir: Path | None,
+    own: str | None,
+) -> RepoChoice:
+    """``spawn``'s ``--repo``, ``--base`` and ``--fresh``, checked; ``own``: the repository
+    the agent's settings name, if any. Raises :class:`CommandError` saying why not."""
+    repo, base, fresh = flags.get("repo"), flags.get("base"), flags.get("fresh") is True
+    repo = repo if isinstance(repo, str) else None
+    base = base if isinstance(base, str) else None
+    if repo is None and base is None and not fresh:
+        return RepoChoice()
+    if repos is None:
+        raise CommandError(NO_REPOS)
+    if repo is not None:
+        known = list(repos.names())
+        if repo not in known:
+            raise NotFound(unknown_value_message("repository", repo, known))
+        if workdir is not None:
+            raise CommandError(
+                "give --repo or --workdir, not both: a run on a repository works in a "
+                "checkout of its own"
+            )
+    elif own is None:
+        raise CommandError("--base and --fresh are for an agent on a repository: add --repo REPO")
+    if base is not None and (problem := ref_problem(base)):
+        raise CommandError(f"--base {said(base, 60)} is no branch name: {problem}")
+    return RepoChoice(repo, base, fresh)
+
+
+class RepoCommands(Family):
+    """``diff``, ``branches``, ``merge``, ``push`` and ``discard`` over the desk."""
+
+    def __init__(
+        self,
+        repos: RepoDesk | None,
+        confirmations: ConfirmationDesk,
+        co_authors: CoAuthors | None = None,
+    ) -> None:
+        """``repos``: ``None`` when the config has no ``repos:``. ``confirmations``: where
+        ``discard`` asks before dropping unpushed work. ``co_authors``: who the sender is
+        in git, for the ``Co-authored-by:`` of a merge."""
+        self._repos = repos
+        self._confirmations = confirmations
+        self._co_authors = co_authors
+
+    def _desk(self) -> RepoDesk:
+        if self._repos is None:
+            raise CommandError(NO_REPOS)
+        return self._repos
+
+    async def _line(self, name: str) -> LineRecord:
+        line = await self._desk().line_of(name)
+        if line is None:
+            raise NoLine(f"{name} has no branch on any repository: spawn it with --repo REPO")
+        return line
+
+    @command(DIFF)
+    async def diff(self, req: Request) -> Reply:
+        repos, name = self._desk(), _agent(req)
+        path = req.command.args.get("FILE")
+        if path is not None:
+            _check_file(path)
+        if req.command.bool_flag("stat"):
+            return Reply(render.stat(await repos.change(name)), topic=name)
+        text = await repos.diff(name, path)
+        what = f"**{name}**'s branch" + (f" in {said(path, 120)}" if path else "")
+        if not text.strip():
+            return Reply(f"{what} changes nothing against its base.", topic=name)
+        shown, left = render.diff_head(text, DIFF_MOST)
+        parts = render.diff_text(shown, DIFF_PART)
+        head = f"The diff of {what} against its base:"
+        if left or len(parts) > DIFF_PARTS_INLINE:  # long: the whole of it as a file
+            file = Attachment.of_text(safe_file_name(name, ".diff"), text, "text/x-diff")
+            note = (
+                f"\n\nThe whole diff is attached as `{file.name}`; `diff {name} --stat` "
+                f"lists the files, `diff {name} FILE` shows one."
+            )
+            return Reply("\n\n".join([head, parts[0]]) + note, topic=name, files=(file,))
+        return Reply("\n\n".join([head, *parts]), topic=name)
+
+    @command(BRANCHES)
+    async def branches(self, req: Request) -> str:
+        repos = self._desk()
+        repo = req.command.args.get("REPO")
+        if repo is not None and repo not in repos.names():
+            raise NotFound(unknown_value_message("repository", repo, list(repos.names())))
+        text = render.branches_table(await repos.lines(repo))
+        orphans = await repos.orphans()
+        if orphans:
+            listed = "\n".join(f"- {said(line, 200)}" for line in orphans)
+            text += "\n\nOrphans (removed only when nothing in them is unpushed):\n\n" + listed
+        return text
+
+    @command(MERGE)
+    async def merge(self, req: Request) -> Reply:
+        repos, name = self._desk(), _agent(req)
+        chosen = [s for s in STRATEGIES if req.command.bool_flag(s)]
+        if len(chosen) > 1:
+            raise CommandError("give one of --squash, --rebase and --merge, not several")
+        line = await self._line(name)
+        base = said(line.base_ref, 80)
+        if repos.entry(line.repo).is_protected(line.base_ref) and req.role is not Role.ADMIN:
+            raise PermissionDenied(
+                f"{base} of {line.repo} is protected: merging into it needs the admin role; "
+                f"you are {req.role.value}"
+            )
+        co_author = None
+        if self._co_authors is not None:
+            co_author = self._co_authors(req.message.connector, req.message.sender)
+        result = await repos.merge(
+            name, chosen[0] if chosen else None, by=req.who, co_author=co_author
+        )
+        text = render.landed(result)
+        branch = said(line.branch, 80)
+        if result.new_sha is None or result.refused is not None:
+            detail = f"merge of {line.branch} into {line.base_ref} refused: {result.refused}"
+            thread = f"Merge of {branch} into {base} asked by {req.message.sender}: {text}"
+        else:
+            detail = f"merged {line.branch} into {line.base_ref} at {result.new_sha}"
+            thread = f"Branch {branch} merged by {req.message.sender}: {text}"
+        return Reply(f"**{name}**: {text}", topic=name, thread_line=thread, detail=detail)
+
+    @command(PUSH)
+    async def push(self, req: Request) -> Reply:
+        repos, name = self._desk(), _agent(req)
+        line = await self._line(name)
+        url = await repos.push(name)
+        branch = said(line.branch, 80)
+        where = link(url)
+        return Reply(
+            f"Pushed **{name}**'s branch {branch} to the upstream of {line.repo}: {where}",
+            topic=name,
+            thread_line=f"Branch {branch} pushed by {req.message.sender}: {where}",
+            detail=f"pushed {line.branch} of {line.repo}",
+        )
+
+    @command(DISCARD)
+    async def discard(self, req: Request) -> Reply:
+        repos, name = self._desk(), _agent(req)
+        line = await self._line(name)
+        branch = said(line.branch, 80)
+        if not req.confirmed:
+            unpushed = await repos.unpushed(name)
+            if unpushed > 0:
+                commits = f"{unpushed} commit{'' if unpushed == 1 else 's'}"
+                summary = (
+                    f"`discard {name}` would delete branch {branch} of {line.repo} with "
+                    f"{commits} on no upstream branch: that work would be lost "
+                    f"(`push {name}` keeps it)."
+                )
+                asked = f"asked: discard {line.branch} with {commits} unpushed"
+                return Reply(await self._confirmations.ask(req, summary), detail=asked)
+        gone = await repos.discard(name)
+        what = f"branch {said(gone.branch, 80)} of {gone.repo}"
+        return Reply(
+            f"Discarded **{name}**'s {what}: its checkout and branch are gone.",
+            topic=name,
+            thread_line=f"Discarded by {req.message.sender}: {what}, and its checkout.",
+            detail=f"discarded {gone.branch} of {gone.repo}",
+        )
+
+
+_URL: Final = re.compile(r"https?://[^\s<>`\\]+")
+
+
+def link(url: str) -> str:
+    """Where a push can be seen: a web address as a link, anything else as text."""
+    return f"<{url}>" if _URL.fullmatch(url) else said(url, 300)
+
+
+def _agent(req: Request) -> str:
+    name = req.arg("NAME")
+    if not is_agent_name(name):
+        raise NotFound(f"no agent is called {show(name)}: `ps` lists them")
+    return name
+
+
+def _check_file(path: str) -> None:
+    pure = PurePosixPath(path)
+    bad = (
+        not path
+        or len(path) > _FILE_MOST
+        or pure.is_absolute()
+        or ".." in pure.parts
+        or path.startswith("-")
+        or not path.isprintable()
+    )
+    if bad:
+        raise CommandError(
+            f"FILE {said(path, 80)} is no path in the repository: give it relative to the "
+            "repository's top, without '..'"
+        )

@@ -1,0 +1,155 @@
+"""A run's checkout: made by Fleetwarden from the mirror before its agent ever sees it,
+with a ``.git`` of its own, on the run's branch, its ``origin`` the git door.
+
+The checkout is a clone of the mirror (``--local --no-hardlinks``: the objects are copied,
+never linked, so handing the tree to the agent's uid changes no file of the mirror), of
+the base branch only. The mirror holds the upstream's content only, so no object another
+run made is in it. A line whose checkout is made again (it was lost) gets its branch from
+its door repo. Gitignored files the repository's config names (``copy``) are copied in
+from the operator's directory, symlinks as symlinks. Everything here happens before the
+agent has the directory: afterwards, git there runs only in :mod:`fleet.repos.lane_git`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+from fleet.private_files import private_dir
+from fleet.repos import git as g
+
+DISK_WALK_CAP = 500_000  # entries walked to measure a checkout; past it the size is "at least"
+
+
+async def make_checkout(
+    mirror: Path,
+    dest: Path,
+    *,
+    base_ref: str,
+    branch: str,
+    origin_url: str,
+    line_repo: Path | None = None,
+    start_sha: str | None = None,
+) -> None:
+    """Make ``dest`` a checkout of ``mirror``'s ``base_ref`` on a new ``branch`` at
+    ``start_sha`` (default: the base's tip; a commit only in ``line_repo`` is fetched from
+    it), with ``origin`` at ``origin_url``. ``dest`` must not exist."""
+    if _in_the_way(dest):
+        raise FileExistsError(f"{dest} is in the way of a new checkout")
+    await g.git(
+        None,
+        [
+            "clone",
+            "-q",
+            "--local",
+            "--no-hardlinks",
+            "--single-branch",
+            "--no-tags",
+            "--branch",
+            base_ref,
+            "--",
+            str(mirror),
+            str(dest),
+        ],
+        what="making the checkout",
+    )
+    target = start_sha or "HEAD"
+    if start_sha is not None and await g.rev(dest, start_sha) is None and line_repo is not None:
+        await g.git(
+            dest,
+            ["fetch", "-q", "--no-tags", "--", str(line_repo), f"refs/heads/{branch}"],
+            what="bringing the branch back",
+        )
+        target = "FETCH_HEAD"
+    await g.git(dest, ["checkout", "-q", "-b", branch, target], what="cutting the branch")
+    await point_origin(dest, origin_url, base_ref=base_ref, branch=branch)
+
+
+async def point_origin(dest: Path, origin_url: str, *, base_ref: str, branch: str) -> None:
+    """Set a fresh checkout's ``origin`` to the git door (Fleetwarden's own directory)."""
+    settings = (
+        ("remote.origin.url", origin_url),
+        ("branch." + branch + ".remote", "origin"),
+        ("branch." + branch + ".merge", f"refs/heads/{branch}"),
+        ("push.default", "upstream"),
+    )
+    for key, value in settings:
+        await g.git(dest, ["config", key, value])
+    await g.git(
+        dest,
+        [
+            "config",
+            "--replace-all",
+            "remote.origin.fetch",
+            f"+refs/heads/{base_ref}:refs/remotes/origin/{base_ref}",
+        ],
+    )
+    await g.git(
+        dest,
+        [
+            "config",
+            "--add",
+            "remote.origin.fetch",
+            f"+refs/heads/{branch}:refs/remotes/origin/{branch}",
+        ],
+    )
+
+
+def _in_the_way(dest: Path) -> bool:
+    private_dir(dest.parent)
+    return dest.exists() or dest.is_symlink()
+
+
+def copy_into(dest: Path, source: Path, paths: Sequence[str]) -> list[str]:
+    """Copy ``paths`` (relative, checked by the config) from ``source`` into the fresh
+    checkout ``dest``; the ones copied. Symlinks are copied as symlinks, never followed."""
+    copied = []
+    root = source.resolve()
+    for rel in paths:
+        src = root / rel
+        if not src.resolve().is_relative_to(root) and not src.is_symlink():
+            continue
+        target = dest / rel
+        if ".git" in Path(rel).parts or not (src.exists() or src.is_symlink()):
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir() and not src.is_symlink():
+            shutil.copytree(src, target, symlinks=True, dirs_exist_ok=True)
+        else:
+            shutil.copy2(src, target, follow_symlinks=False)
+        copied.append(rel)
+    return copied
+
+
+async def disk_bytes(path: Path) -> int | None:
+    """The bytes ``path`` takes on disk (its links not followed); ``None`` when unreadable."""
+    return await asyncio.to_thread(_disk_bytes, path)
+
+
+def _disk_bytes(path: Path) -> int | None:
+    total, seen = 0, 0
+    stack = [str(path)]
+    try:
+        while stack and seen < DISK_WALK_CAP:
+            with os.scandir(stack.pop()) as entries:
+                for entry in entries:
+                    seen += 1
+                    info = entry.stat(follow_symlinks=False)
+                    total += info.st_blocks * 512
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+    except OSError:
+        return None if seen == 0 else total
+    return total
+
+
+def remove_tree(path: Path) -> None:
+    """Remove a checkout (never following a symlink out of it)."""
+    if path.is_symlink():
+        path.unlink()
+        return
+    if path.exists():
+        shutil.rmtree(path)

@@ -1,0 +1,80 @@
+"""What the bot asks of the repositories: the face of :class:`fleet.repos.service.Repos`
+that command handlers, the run summary and the dashboard are typed by."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from fleet.errors import FleetError
+from fleet.repos.facts import Change, Landed, LineRecord
+from fleet.repos.schema import RepoEntry
+
+
+class RepoError(FleetError):
+    """A repository verb that could not be done; the message is for the operator."""
+
+
+class NoLine(RepoError):
+    """The agent has no branch on any repository."""
+
+
+class RepoDesk(Protocol):
+    """The repositories, as the bot's commands and pages use them."""
+
+    def names(self) -> Sequence[str]:
+        """The configured repositories' names."""
+        ...
+
+    def entry(self, repo: str) -> RepoEntry:
+        """The config of ``repo`` (``KeyError`` when unknown)."""
+        ...
+
+    async def requested_by(self, agent: str, co_author: str | None) -> None:
+        """The operator (``Name <email>``, or ``None``) whose spawn the agent's next new
+        branch is for: Fleetwarden's commits on it name them ``Co-authored-by``."""
+        ...
+
+    async def line_of(self, agent: str) -> LineRecord | None:
+        """``agent``'s live line, if it has one."""
+        ...
+
+    async def change(self, agent: str) -> Change:
+        """``agent``'s branch against its base now (raises :class:`NoLine`)."""
+        ...
+
+    async def diff(self, agent: str, path: str | None = None) -> str:
+        """The diff of ``agent``'s branch against its base (one file's when ``path``):
+        the agent's text, unescaped (raises :class:`NoLine`)."""
+        ...
+
+    async def lines(self, repo: str | None = None) -> Sequence[Change]:
+        """Every live line (of ``repo``), with ahead/behind, pushed, merged, clashes."""
+        ...
+
+    async def orphans(self) -> Sequence[str]:
+        """Checkouts without a line and lines without a checkout, one line of text each."""
+        ...
+
+    async def merge(
+        self, agent: str, strategy: str | None, *, by: str, co_author: str | None = None
+    ) -> Landed:
+        """Land ``agent``'s branch on its base upstream (``strategy`` None: the repo's
+        default); refuses with the conflicting files, changing nothing."""
+        ...
+
+    async def push(self, agent: str) -> str:
+        """Push ``agent``'s branch upstream; the URL to see it at."""
+        ...
+
+    async def unpushed(self, agent: str) -> int:
+        """Commits of ``agent``'s branch on no upstream branch."""
+        ...
+
+    async def fresh_next(self, agent: str) -> None:
+        """The agent's next run cuts a new branch instead of continuing its live one."""
+        ...
+
+    async def discard(self, agent: str) -> LineRecord:
+        """Remove ``agent``'s checkout and branch; the line as it was."""
+        ...

@@ -1,0 +1,156 @@
+"""Git run by Fleetwarden on its own repositories: the mirrors, the lines' door repos and
+the scratch repo, never on a directory an agent writes.
+
+Every run is an argv list with a minimal environment: no system or global config, no
+prompt, no pager, hooks only where the repository names Fleetwarden's own, a time limit and
+capped output. A credential reaches git only through the environment this module is given
+(:mod:`fleet.repos.credentials`), never through argv or a config file, and an error message
+never repeats that environment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from fleet.errors import FleetError
+
+log = logging.getLogger(__name__)
+
+SYSTEM_PATH: Final = "/usr/local/bin:/usr/bin:/bin"
+TIMEOUT: Final = 120.0
+OUTPUT_CAP: Final = 32 * 1024 * 1024
+ZERO: Final = "0" * 40
+IDENTITY: Final = {
+    "GIT_AUTHOR_NAME": "Fleetwarden",
+    "GIT_AUTHOR_EMAIL": "fleetwarden@localhost",
+    "GIT_COMMITTER_NAME": "Fleetwarden",
+    "GIT_COMMITTER_EMAIL": "fleetwarden@localhost",
+}
+
+
+class GitFailed(FleetError):
+    """A git command of Fleetwarden's own failed; ``stderr`` is git's own words."""
+
+    def __init__(self, what: str, code: int | None, stderr: str) -> None:
+        self.code = code
+        self.stderr = stderr
+        super().__init__(f"{what}: {stderr.strip() or f'git exited {code}'}")
+
+
+@dataclass(frozen=True, slots=True)
+class Ran:
+    """What one git command did."""
+
+    code: int
+    out: bytes
+    err: str
+
+    @property
+    def text(self) -> str:
+        return self.out.decode("utf-8", errors="replace")
+
+
+def git_program() -> str:
+    """The git on the system PATH."""
+    found = shutil.which("git", path=SYSTEM_PATH) or shutil.which("git")
+    if found is None:
+        raise FleetError("git is not installed: install it (Debian: apt-get install git)")
+    return found
+
+
+def base_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment every git of Fleetwarden's runs with, plus ``extra``."""
+    env = {
+        "PATH": SYSTEM_PATH,
+        "HOME": "/nonexistent",
+        "LC_ALL": "C",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": "/dev/null",
+        "GIT_ATTR_NOSYSTEM": "1",
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_ASKPASS": "/bin/false",
+        "SSH_ASKPASS": "/bin/false",
+        "GIT_PAGER": "cat",
+        "GIT_NO_REPLACE_OBJECTS": "1",
+        **IDENTITY,
+    }
+    if extra:
+        env.update(extra)
+    return env
+
+
+async def git(
+    repo: Path | None,
+    args: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    stdin: bytes | None = None,
+    limit: float = TIMEOUT,
+    ok: Sequence[int] = (0,),
+    what: str | None = None,
+) -> Ran:
+    """``git [-C repo] ARGS``; raises :class:`GitFailed` on an exit status not in ``ok``,
+    a timeout, or a git that cannot start."""
+    argv = [git_program(), "--no-pager"]
+    if repo is not None:
+        argv += ["-C", str(repo)]
+    argv += ["-c", "core.fsmonitor=false", "-c", "protocol.ext.allow=never", *args]
+    label = what or f"git {args[0] if args else ''}"
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=base_env(env),
+            start_new_session=True,
+        )
+    except OSError as exc:
+        raise GitFailed(label, None, str(exc)) from exc
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(stdin), limit)
+    except TimeoutError:
+        await _end(proc)
+        raise GitFailed(label, None, f"took longer than {limit:.0f} s") from None
+    except BaseException:
+        await asyncio.shield(_end(proc))
+        raise
+    code = proc.returncode if proc.returncode is not None else -1
+    ran = Ran(code, out[:OUTPUT_CAP], err[-8192:].decode("utf-8", errors="replace"))
+    if code not in ok:
+        raise GitFailed(label, code, ran.err)
+    return ran
+
+
+async def text(repo: Path | None, args: Sequence[str], **kwargs: object) -> str:
+    """What ``git ARGS`` printed, stripped."""
+    ran = await git(repo, args, **kwargs)  # type: ignore[arg-type]
+    return ran.text.strip()
+
+
+async def rev(repo: Path, name: str, env: Mapping[str, str] | None = None) -> str | None:
+    """The commit ``name`` is in ``repo``, or ``None`` when there is none."""
+    ran = await git(
+        repo, ["rev-parse", "--verify", "-q", f"{name}^{{commit}}"], env=env, ok=(0, 1, 128)
+    )
+    sha = ran.text.strip()
+    return sha if ran.code == 0 and len(sha) == 40 else None
+
+
+def alternates(*repos: Path) -> dict[str, str]:
+    """The environment that lets git in another repository read ``repos``' objects."""
+    return {"GIT_ALTERNATE_OBJECT_DIRECTORIES": ":".join(str(r / "objects") for r in repos)}
+
+
+async def _end(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+    await proc.wait()

@@ -1,0 +1,152 @@
+"""What a run leaves on its branch when it ends: its uncommitted work committed (``wip``),
+and its commits brought to its door repo through the same checks as a push.
+
+In the checkout, in git's sandbox (:mod:`fleet.repos.lane_git`): ``git add -A``, a
+commit of whatever is staged — by Fleetwarden, with the run's trailers — and a bundle of
+``HEAD`` past the fork point, written to a file Fleetwarden opened. Outside, a throwaway
+bare repository (borrowing the door repo's and the mirror's objects) fetches the bundle,
+every object checked (``fetch.fsckObjects``), and pushes it to the door repo's branch
+as the agent's own push would go: the pre-receive hook decides
+(:mod:`fleet.repos.receive_hook`) — only a fast-forward, no secret, no workflow. What it
+refuses stays in the checkout, committed, and the refusal is the run's to report; a stop
+never loses work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from fleet.private_files import private_dir
+from fleet.repos import git as g
+from fleet.repos.lane_git import LaneGit, LaneGitFailed
+from fleet.sandbox.git_probe import NO_SUBMODULE
+
+
+@dataclass(frozen=True, slots=True)
+class Harvested:
+    """What the end of a run did to its branch."""
+
+    head_sha: str | None  # the checkout's HEAD after the wip commit
+    committed: bool  # a wip commit was made
+    accepted: bool  # the door repo's branch now holds ``head_sha``
+    words: str = ""  # why not, in git's (or the hook's) words
+
+
+async def harvest(
+    lane: LaneGit,
+    checkout: Path,
+    *,
+    mirror: Path,
+    line_repo: Path,
+    branch: str,
+    fork_sha: str,
+    work_dir: Path,
+    message: str,
+) -> Harvested:
+    """Commit ``checkout``'s uncommitted work and bring its ``HEAD`` to ``line_repo``'s
+    ``branch``; ``work_dir``: where the throwaway files go (Fleetwarden's own)."""
+    try:
+        filters = await lane.filters(checkout)
+        await lane.run(checkout, ["add", "-A"], filters=filters)
+        staged = await lane.run(
+            checkout,
+            ["diff", "--cached", "--quiet", "--no-ext-diff", NO_SUBMODULE],
+            filters=filters,
+            ok=(0, 1),
+        )
+        committed = staged.code == 1
+        if committed:
+            await lane.run(
+                checkout, ["commit", "-q", "--no-verify", "-m", message], filters=filters
+            )
+        head = (await lane.run(checkout, ["rev-parse", "--verify", "-q", "HEAD"])).out.strip()
+    except LaneGitFailed as exc:
+        return Harvested(None, False, False, f"the checkout could not be read: {exc}")
+    if len(head) != 40:
+        return Harvested(None, committed, False, "the checkout has no commit")
+    known = await g.rev(line_repo, f"refs/heads/{branch}")
+    if head in (known, fork_sha):
+        return Harvested(head, committed, True)
+    private_dir(work_dir)
+    token = uuid.uuid4().hex
+    bundle = work_dir / f"{token}.bundle"
+    temporary = work_dir / f"{token}.git"
+    try:
+        if not await _bundle(lane, checkout, bundle, fork_sha):
+            return Harvested(head, committed, False, "its commits could not be bundled")
+        await g.git(None, ["init", "-q", "--bare", str(temporary)])
+        info = temporary / "objects" / "info"
+        info.mkdir(parents=True, exist_ok=True)
+        (info / "alternates").write_text(
+            f"{line_repo / 'objects'}\n{mirror / 'objects'}\n", encoding="utf-8"
+        )
+        try:
+            await g.git(
+                temporary,
+                [
+                    "-c",
+                    "fetch.fsckObjects=true",
+                    "fetch",
+                    "-q",
+                    "--no-tags",
+                    "--",
+                    str(bundle),
+                    "HEAD:refs/harvest",
+                ],
+                what="reading the run's commits",
+            )
+        except g.GitFailed as exc:
+            return Harvested(head, committed, False, _last(exc.stderr))
+        pushed = await g.git(
+            temporary,
+            [
+                "push",
+                "-q",
+                "--no-verify",
+                "--",
+                str(line_repo),
+                f"refs/harvest:refs/heads/{branch}",
+            ],
+            ok=(0, 1),
+            what="bringing the run's commits to its branch",
+        )
+        if pushed.code != 0:
+            return Harvested(head, committed, False, _remote_words(pushed.err))
+        return Harvested(head, committed, True)
+    finally:
+        with contextlib.suppress(OSError):
+            bundle.unlink()
+        shutil.rmtree(temporary, ignore_errors=True)
+
+
+async def _bundle(lane: LaneGit, checkout: Path, bundle: Path, fork_sha: str) -> bool:
+    """Write a bundle of the checkout's ``HEAD`` past ``fork_sha`` (or whole, when the fork
+    point is gone from it) to ``bundle``; whether it was written."""
+    for args in (["HEAD", "--not", fork_sha], ["HEAD"]):
+        with bundle.open("wb") as out:
+            try:
+                await lane.run(checkout, ["bundle", "create", "-", *args], stdout=out)
+            except LaneGitFailed:
+                continue
+        return True
+    return False
+
+
+def _remote_words(err: str) -> str:
+    """What the hook told the pusher (``remote:`` lines), else git's last line."""
+    said = [line.removeprefix("remote:").strip() for line in err.splitlines()]
+    remote = [
+        line
+        for line, raw in zip(said, err.splitlines(), strict=True)
+        if raw.startswith("remote:") and line
+    ]
+    return "; ".join(remote)[:1000] if remote else _last(err)
+
+
+def _last(err: str) -> str:
+    lines = [line.strip() for line in err.splitlines() if line.strip()]
+    return lines[-1][:300] if lines else "git failed"

@@ -1,0 +1,196 @@
+"""A line's door repo on disk: the bare repository the git door serves one agent for one
+branch, its config, the pre-receive hook every such repository runs, and the refusals that
+hook leaves behind.
+
+The repository borrows the mirror's objects (``objects/info/alternates``), holds the base
+branch and the line's own branch, and keeps what the agent pushes in its own objects
+directory, so no other line ever sees them. Everything here is Fleetwarden's own: nothing
+an agent sends reaches a path, a config value or an argv of this module but through git's
+own checks (see :mod:`fleet.repos.receive_hook` for what the hook refuses).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import stat
+import sys
+from pathlib import Path
+from typing import Final
+
+import fleet
+from fleet.private_files import private_dir, write_private
+from fleet.repos.git import git, rev
+from fleet.repos.schema import ref_problem
+
+HOOK: Final = "pre-receive"
+REFUSALS: Final = "fleetwarden/refusals.jsonl"
+"""Where, inside a line's door repo, the hook appends each refusal as a JSON line."""
+MAX_REFUSALS_FILE: Final = 1024 * 1024
+"""Bytes of the refusals file read at most; the hook stops appending past it."""
+_SETTINGS: Final = (
+    ("http.receivepack", "true"),
+    ("receive.denyDeletes", "true"),
+    ("receive.denyNonFastForwards", "true"),
+    ("receive.fsckObjects", "true"),
+    ("receive.advertisePushOptions", "false"),
+    ("uploadpack.allowAnySHA1InWant", "false"),
+    ("uploadpack.allowReachableSHA1InWant", "false"),
+    ("uploadpack.allowTipSHA1InWant", "false"),
+    ("uploadpack.allowFilter", "false"),
+)
+
+
+async def create_line_repo(
+    path: Path,
+    mirror: Path,
+    *,
+    branch: str,
+    base_ref: str,
+    start_sha: str,
+    agent: str,
+    repo: str,
+    workflows: bool,
+    hooks_dir: Path,
+) -> None:
+    """Make (or bring up to date) the line's bare door repo at ``path``: objects borrowed
+    from ``mirror``, ``refs/heads/<base_ref>`` and ``refs/heads/<branch>`` at
+    ``start_sha`` when missing (a branch already there keeps what the agent pushed), and
+    the config the door and the hook go by. Directories are 0700. Raises
+    :class:`~fleet.repos.git.GitFailed` or ``ValueError`` (a bad branch name)."""
+    for name in (branch, base_ref):
+        problem = ref_problem(name)
+        if problem:
+            raise ValueError(f"{name!r} is not a branch a line can have: {problem}")
+    if branch == base_ref:
+        raise ValueError(f"a line's branch cannot be its base ({branch!r})")
+    if not _existing(path):
+        await git(
+            None,
+            ["init", "--quiet", "--bare", "--template=", str(path)],
+            what="git init (line repo)",
+        )
+    _borrow(path, mirror)
+    settings = (
+        *_SETTINGS,
+        ("core.hooksPath", _absolute(hooks_dir)),
+        ("fleetwarden.branch", f"refs/heads/{branch}"),
+        ("fleetwarden.workflows", "true" if workflows else "false"),
+        ("fleetwarden.agent", agent),
+        ("fleetwarden.repo", repo),
+    )
+    for key, value in settings:
+        await git(path, ["config", "--replace-all", key, value], what=f"git config {key}")
+    await git(path, ["symbolic-ref", "HEAD", f"refs/heads/{branch}"], what="git symbolic-ref")
+    for name in (base_ref, branch):
+        if await rev(path, f"refs/heads/{name}") is None:
+            await git(
+                path,
+                ["update-ref", f"refs/heads/{name}", start_sha, ""],
+                what=f"git update-ref {name}",
+            )
+    private_dir(path / "fleetwarden")
+
+
+def _existing(path: Path) -> bool:
+    """Whether the repo at ``path`` is there; its parent is made 0700 if missing."""
+    private_dir(path.parent)
+    return (path / "HEAD").is_file()
+
+
+def _borrow(path: Path, mirror: Path) -> None:
+    """Close the repo at ``path`` (0700) and have it read ``mirror``'s objects."""
+    os.chmod(path, 0o700)
+    info = path / "objects" / "info"
+    info.mkdir(parents=True, exist_ok=True)
+    write_private(info / "alternates", f"{_absolute(mirror / 'objects')}\n")
+
+
+def _absolute(path: Path) -> str:
+    return os.path.abspath(path)
+
+
+async def set_base(path: Path, base_ref: str, sha: str) -> None:
+    """Move the line repo's ``refs/heads/<base_ref>`` to ``sha`` (the mirror's tip of the
+    base after a fetch)."""
+    problem = ref_problem(base_ref)
+    if problem:
+        raise ValueError(f"{base_ref!r} is not a branch name: {problem}")
+    await git(path, ["update-ref", f"refs/heads/{base_ref}", sha], what="git update-ref (base)")
+
+
+def project_root() -> Path:
+    """The directory holding the ``fleet`` package this process runs."""
+    return Path(fleet.__file__).resolve().parent.parent
+
+
+def hook_script(executable: str | None = None, root: Path | None = None) -> str:
+    """The pre-receive script: this interpreter, isolated (``-I``: no environment, no user
+    site, no script directory), running :func:`fleet.repos.receive_hook.main`."""
+    python = executable or sys.executable
+    if not python or any(c.isspace() for c in python):
+        raise ValueError(f"the interpreter path {python!r} cannot go on a #! line")
+    where = root if root is not None else project_root()
+    return (
+        f"#!{python} -I\n"
+        "import sys\n"
+        f"sys.path.insert(0, {str(where)!r})\n"
+        "from fleet.repos.receive_hook import main\n"
+        "sys.exit(main())\n"
+    )
+
+
+def write_hooks(hooks_dir: Path) -> None:
+    """Write the pre-receive hook every line repo runs into ``hooks_dir`` (0700, replaced
+    atomically). Call it at each start: the state dir's files are closed to 0600 then."""
+    private_dir(hooks_dir)
+    script = hooks_dir / HOOK
+    write_private(script, hook_script())
+    os.chmod(script, 0o700)
+
+
+def take_refusals(path: Path) -> list[dict[str, str]]:
+    """The refusals the hook wrote into the line repo at ``path`` since the last call, and
+    none left behind: ``{"ref", "why", "kind", "at"}`` each (the agent's text in ``ref`` and
+    ``why``: escape it to show it). A file that is not a plain file of ours is ignored."""
+    target = path / REFUSALS
+    try:
+        fd = os.open(target, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return []
+    except OSError:
+        return []
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
+            return []
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        raw = os.pread(fd, MAX_REFUSALS_FILE, 0)
+        os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)
+    return parse_refusals(raw)
+
+
+def parse_refusals(raw: bytes) -> list[dict[str, str]]:
+    """The well-formed refusal lines of ``raw`` (a line cut short or malformed is left
+    out)."""
+    found: list[dict[str, str]] = []
+    for line in raw.splitlines():
+        with contextlib.suppress(ValueError):
+            data = json.loads(line)
+            if not isinstance(data, dict):
+                continue
+            ref, why = data.get("ref"), data.get("why")
+            if not isinstance(ref, str) or not isinstance(why, str):
+                continue
+            entry = {"ref": ref, "why": why}
+            kind, at = data.get("kind"), data.get("at")
+            if isinstance(kind, str):
+                entry["kind"] = kind
+            if isinstance(at, int | float) and not isinstance(at, bool):
+                entry["at"] = str(int(at))
+            found.append(entry)
+    return found

@@ -1,0 +1,145 @@
+"""One repository's copies that only Fleetwarden touches: its mirror of the upstream and its
+scratch repo, with the fetches and pushes that reach the upstream.
+
+``mirror.git`` holds the upstream's content only (its branches, fetched with Fleetwarden's
+credential, :mod:`fleet.repos.credentials`): a new checkout copies it, so nothing a run
+pushed is ever in it before it is upstream. ``scratch.git`` borrows the mirror's objects
+(its alternates) and, per command, a line's (``GIT_ALTERNATE_OBJECT_DIRECTORIES``): the
+summaries, clash checks and merges are worked out there, and what they write stays there.
+Fetches and pushes of one repository take turns (one lock), and each fetch is fsck'd.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from fleet.private_files import private_dir
+from fleet.repos import git as g
+from fleet.repos.credentials import CredentialMissing, upstream_env
+from fleet.repos.desk import RepoError
+from fleet.repos.schema import RepoEntry
+
+log = logging.getLogger(__name__)
+
+FETCH_LIMIT = 600.0
+
+
+class Mirror:
+    """Repository ``name``'s mirror and scratch repo under ``repos_dir/name``."""
+
+    def __init__(
+        self, name: str, entry: RepoEntry, repos_dir: Path, environ: Mapping[str, str]
+    ) -> None:
+        self.name = name
+        self.entry = entry
+        self.dir = repos_dir / name
+        self.path = self.dir / "mirror.git"
+        self.scratch = self.dir / "scratch.git"
+        self.lines = self.dir / "lines"
+        self._repos_dir = repos_dir
+        self._environ = environ
+        self.lock = asyncio.Lock()
+        self.fetched = False
+
+    def upstream_env(self) -> dict[str, str]:
+        """The credential's environment (raises :class:`RepoError` when it is missing)."""
+        try:
+            return upstream_env(self.name, self.entry, self._environ, self._repos_dir)
+        except CredentialMissing as exc:
+            raise RepoError(str(exc)) from None
+
+    async def ensure(self) -> None:
+        """Make the mirror and the scratch repo if they are not there yet."""
+        private_dir(self.dir)
+        private_dir(self.lines)
+        if not (self.path / "HEAD").exists():
+            await g.git(None, ["init", "-q", "--bare", str(self.path)])
+            for key, value in (
+                ("transfer.fsckObjects", "true"),
+                ("fetch.fsckObjects", "true"),
+                ("gc.auto", "0"),
+                ("core.hooksPath", "/dev/null"),
+            ):
+                await g.git(self.path, ["config", key, value])
+        if not (self.scratch / "HEAD").exists():
+            await g.git(None, ["init", "-q", "--bare", str(self.scratch)])
+            await g.git(self.scratch, ["config", "core.hooksPath", "/dev/null"])
+            await g.git(self.scratch, ["config", "gc.auto", "0"])
+        info = self.scratch / "objects" / "info"
+        info.mkdir(parents=True, exist_ok=True)
+        (info / "alternates").write_text(f"{self.path / 'objects'}\n", encoding="utf-8")
+
+    async def fetch(self) -> None:
+        """Bring the mirror's branches to the upstream's (pruned, no tags)."""
+        env = self.upstream_env()
+        async with self.lock:
+            try:
+                await g.git(
+                    self.path,
+                    [
+                        "fetch",
+                        "-q",
+                        "--prune",
+                        "--no-tags",
+                        "--",
+                        self.entry.url,
+                        "+refs/heads/*:refs/heads/*",
+                    ],
+                    env=env,
+                    limit=FETCH_LIMIT,
+                    what=f"fetching {self.name}",
+                )
+            except g.GitFailed as exc:
+                raise RepoError(f"cannot fetch repository {self.name}: {_words(exc)}") from None
+            self.fetched = True
+
+    async def check(self) -> str | None:
+        """Why the upstream cannot be read with the credential, or ``None`` when its
+        default branch can be (for ``check-config``)."""
+        try:
+            env = self.upstream_env()
+        except RepoError as exc:
+            return str(exc)
+        try:
+            ran = await g.git(
+                None,
+                ["ls-remote", "--heads", "--", self.entry.url, self.entry.default_branch],
+                env=env,
+                limit=60.0,
+                what=f"reading {self.name}",
+            )
+        except g.GitFailed as exc:
+            return f"cannot be read: {_words(exc)}"
+        if not ran.text.strip():
+            return f"has no branch {self.entry.default_branch} (default_branch)"
+        return None
+
+    async def tip(self, branch: str) -> str | None:
+        """The mirror's ``branch`` tip."""
+        return await g.rev(self.path, f"refs/heads/{branch}")
+
+    async def push(self, sha: str, ref: str, objects: Sequence[Path] = ()) -> None:
+        """Push commit ``sha`` to the upstream's ``ref``, fast-forward only, from the scratch
+        repo (with ``objects``' objects), then fetch so the mirror has it."""
+        env = {**self.upstream_env(), **g.alternates(*objects)}
+        async with self.lock:
+            try:
+                await g.git(
+                    self.scratch,
+                    ["push", "-q", "--no-verify", "--", self.entry.url, f"{sha}:{ref}"],
+                    env=env,
+                    limit=FETCH_LIMIT,
+                    what=f"pushing to {self.name}",
+                )
+            except g.GitFailed as exc:
+                raise RepoError(f"the upstream of {self.name} refused: {_words(exc)}") from None
+        await self.fetch()
+
+
+def _words(exc: g.GitFailed) -> str:
+    """Git's last words, one line (they never hold the credential: it is in no URL)."""
+    lines = [line.strip() for line in exc.stderr.splitlines() if line.strip()]
+    return (lines[-1] if lines else f"git exited {exc.code}")[:300]

@@ -1,0 +1,266 @@
+"""The git door's pre-receive hook: what a line's door repo accepts of an agent's push —
+a fast-forward of the line's own branch whose new commits add no secret and, unless the
+repository lets runs change CI, touch no workflow — and the words it refuses the rest with.
+
+git runs :func:`main` in the door repo (``core.hooksPath``, :mod:`fleet.repos.line_repo`)
+with ``<old> <new> <ref>`` lines on stdin and the pushed objects still in quarantine, seen
+through the environment git gives it. The policy is the repo's ``fleetwarden.*`` config.
+Refused: any ref but ``fleetwarden.branch``, a tag, a delete, a push that is not a
+fast-forward; a new commit (one no ref of this repo or of the mirror reaches) that adds a
+line the redactor's credential shapes find (gitleaks' rules and detect-secrets', see
+:mod:`fleet.redaction.shapes`) — named by commit, file, line and rule, never the value —
+or, unless ``fleetwarden.workflows`` is true, that adds, changes or deletes anything under
+``.github/workflows/`` or ``.gitea/workflows/`` (:mod:`fleet.repos.push_scan` reads the new
+commits). A push past the scan's caps is refused too, never let through unscanned; so is
+one the hook could not check.
+
+What it says goes to stderr, which the agent reads as ``remote: …`` lines, and says what to
+do instead; each refusal is also appended to ``fleetwarden/refusals.jsonl`` for the door
+to count. Everything read from the push (refs, paths, lines) is the agent's text.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from fleet.repos.line_repo import MAX_REFUSALS_FILE, REFUSALS
+from fleet.repos.push_scan import Added, TooBig, new_commits, run_git, scan
+
+ZERO: Final = "0" * 40
+MAX_SHOWN: Final = 20
+_UNSAFE: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """One ref a push asks to move: from ``old`` to ``new`` (40 zeros: none)."""
+
+    old: str
+    new: str
+    ref: str
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """What the door repo's config says the push may do."""
+
+    branch: str  # the full ref, refs/heads/...
+    workflows: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why one ref of a push is refused: ``why`` in short (for the ledger), ``tell`` for
+    the agent (what it did and what to do instead)."""
+
+    ref: str
+    kind: str
+    why: str
+    tell: str
+
+
+def shown(text: str, limit: int = 300) -> str:
+    """``text`` (the agent's) without control characters, cut to ``limit``."""
+    clean = _UNSAFE.sub("?", text)
+    return clean if len(clean) <= limit else clean[: limit - 1] + "…"
+
+
+def parse_updates(text: str) -> list[Update]:
+    """The ``<old> <new> <ref>`` lines git gives a pre-receive hook."""
+    updates = []
+    for line in text.splitlines():
+        parts = line.split(" ", 2)
+        if len(parts) == 3:
+            updates.append(Update(*parts))
+    return updates
+
+
+def ref_refusal(update: Update, policy: Policy) -> Refusal | None:
+    """Why ``update`` is refused by the ref rules alone (not the fast-forward), or None."""
+    ref, mine = update.ref, policy.branch
+    short = mine.removeprefix("refs/heads/")
+    push = f"git push origin HEAD:{short}"
+    if ref.startswith("refs/tags/"):
+        return Refusal(
+            ref,
+            "tag",
+            "a tag",
+            f"tags are not taken here. Push your commits to your branch: {push}.",
+        )
+    if update.new == ZERO:
+        return Refusal(
+            ref,
+            "delete",
+            "a delete",
+            "deleting a branch is not allowed here. Nothing to do: an operator discards "
+            "a run's branch from chat.",
+        )
+    if ref != mine:
+        return Refusal(
+            ref,
+            "ref",
+            "not its branch",
+            f"you may push only to your own branch, {short}: {push}. An operator "
+            "merges it into other branches from chat.",
+        )
+    return None
+
+
+def check_commits(ref: str, commits: list[str], policy: Policy) -> list[Refusal]:
+    """What the new ``commits`` of ``ref`` break: workflows touched, secrets added."""
+    touched, finds = scan(commits, policy.workflows)
+    refusals = [_workflow_refusal(ref, touched)] if touched else []
+    if finds:
+        refusals.append(_secret_refusal(ref, finds))
+    return refusals
+
+
+def _workflow_refusal(ref: str, touched: list[tuple[str, str]]) -> Refusal:
+    lines = [f"commit {c[:12]} changes {shown(p)}" for c, p in touched[:MAX_SHOWN]]
+    more = f" (and {len(touched) - MAX_SHOWN} more)" if len(touched) > MAX_SHOWN else ""
+    commit, path = touched[0]
+    return Refusal(
+        ref,
+        "workflow",
+        f"changes a CI workflow: {shown(path, 120)} in {commit[:12]}{more}",
+        "changes to CI workflows (.github/workflows/, .gitea/workflows/) are not taken for "
+        "this repository:\n"
+        + "\n".join(f"    {line}" for line in lines)
+        + f"{more}\n  Take the change out of every commit you push (git rebase -i), then push "
+        "again; an operator can allow workflow changes in the repository's config.",
+    )
+
+
+def _secret_refusal(ref: str, finds: list[tuple[Added, str]]) -> Refusal:
+    def where(item: Added) -> str:
+        return f"{shown(item.path, 160)}:{item.line}"
+
+    lines = [f"commit {a.commit[:12]} {where(a)}: {shown(rule, 60)}" for a, rule in finds]
+    more = f" (and {len(finds) - MAX_SHOWN} more)" if len(finds) > MAX_SHOWN else ""
+    first, rule = finds[0]
+    return Refusal(
+        ref,
+        "secret",
+        f"adds a secret ({shown(rule, 60)}) at {where(first)} in {first.commit[:12]}{more}",
+        "these lines look like secrets (credentials must never be committed):\n"
+        + "\n".join(f"    {line}" for line in lines[:MAX_SHOWN])
+        + f"{more}\n  Take each out of the commit that adds it — a later commit removing it is "
+        "not enough, every commit pushed is checked (git rebase -i, or git reset --soft to "
+        "before it and commit again) — read the value from an environment variable "
+        "instead, then push again.",
+    )
+
+
+def check(updates: Sequence[Update], policy: Policy) -> list[Refusal]:
+    """Every refusal of this push (none: it is taken)."""
+    refusals: list[Refusal] = []
+    for update in updates:
+        refused = ref_refusal(update, policy)
+        if refused is not None:
+            refusals.append(refused)
+            continue
+        if update.old != ZERO:
+            code, _ = run_git("merge-base", "--is-ancestor", update.old, update.new, ok=(0, 1))
+            if code != 0:
+                short = update.ref.removeprefix("refs/heads/")
+                refusals.append(
+                    Refusal(
+                        update.ref,
+                        "force",
+                        "not a fast-forward (a force push)",
+                        "not a fast-forward: the branch has commits yours lacks, and a force "
+                        f"push is not allowed. Fetch and rebase onto it (git pull --rebase "
+                        f"origin {short}), then push again without --force.",
+                    )
+                )
+                continue
+        try:
+            refusals += check_commits(update.ref, new_commits(update.new), policy)
+        except TooBig as exc:
+            refusals.append(
+                Refusal(
+                    update.ref,
+                    "too-big",
+                    f"too much to check: {exc}",
+                    f"{exc}. Push your work in smaller steps: an earlier commit first "
+                    f"(git push origin <commit>:{update.ref}), then the next.",
+                )
+            )
+    return refusals
+
+
+def read_policy() -> Policy | None:
+    """The door repo's ``fleetwarden.*`` config; None when it names no branch."""
+    _, out = run_git("config", "--get-regexp", r"^fleetwarden\.", ok=(0, 1))
+    values: dict[str, str] = {}
+    for line in out.splitlines():
+        key, _, value = line.partition(" ")
+        values[key] = value
+    branch = values.get("fleetwarden.branch", "")
+    if not branch.startswith("refs/heads/"):
+        return None
+    return Policy(branch, values.get("fleetwarden.workflows", "false") == "true")
+
+
+def record(repo: Path, refusals: Sequence[Refusal]) -> None:
+    """Append ``refusals`` to the repo's refusals file, for the door to count."""
+    target = repo / REFUSALS
+    target.parent.mkdir(mode=0o700, exist_ok=True)
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(target, flags, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if os.fstat(fd).st_size > MAX_REFUSALS_FILE:
+            return
+        at = int(time.time())
+        lines = "".join(
+            json.dumps({"ref": shown(r.ref, 200), "why": r.why, "kind": r.kind, "at": at}) + "\n"
+            for r in refusals
+        )
+        os.write(fd, lines.encode("utf-8", errors="replace"))
+    finally:
+        os.close(fd)
+
+
+def say(refusals: Sequence[Refusal]) -> str:
+    """What the agent reads of a refused push."""
+    out = ["", "Fleetwarden's git door refused this push; nothing of it was taken:"]
+    for refusal in refusals:
+        out.append(f"  {shown(refusal.ref, 200)}: {refusal.tell}")
+    out.append("")
+    return "\n".join(out) + "\n"
+
+
+def main() -> int:
+    """Run as git's pre-receive hook: 0 takes the push, 1 refuses it (stderr says why)."""
+    try:
+        policy = read_policy()
+        updates = parse_updates(sys.stdin.read())
+        if policy is None:
+            refusals = [
+                Refusal(u.ref, "ref", "no branch configured", "this repository takes no pushes.")
+                for u in updates
+            ]
+        else:
+            refusals = check(updates, policy)
+        if not refusals:
+            return 0
+        sys.stderr.write(say(refusals))
+        record(Path(os.environ.get("GIT_DIR", ".")).resolve(), refusals)
+    except Exception as exc:  # refuse what could not be checked, never let it through
+        sys.stderr.write(
+            "\nFleetwarden's git door could not check this push "
+            f"({type(exc).__name__}); nothing of it was taken. Push again; if this goes on, "
+            "tell the operator.\n"
+        )
+    sys.stderr.flush()
+    return 1

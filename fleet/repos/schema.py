@@ -1,0 +1,196 @@
+"""The config file's ``repos:`` section: the repositories agents work on, by name.
+
+Each entry says where the upstream is (``url``: https, ssh or an absolute local path),
+its default branch, the credential Fleetwarden fetches and pushes with (``token_env``, the
+name of an environment variable; or ``ssh_key``, a key file kept 0600) — never written in
+the file, never given to an agent — and the policy of its runs' branches: their prefix,
+the default merge strategy, the branches only an admin may merge into, a setup command run
+in each new checkout, gitignored files copied into each checkout, whether what the git door
+accepts is pushed upstream at once (``autopush``) and whether a run may change CI
+workflows (``workflows``).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePosixPath
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from fleet.schema import ConfigPath, EnvVarName
+
+REPO_NAME_PATTERN = r"[a-z][a-z0-9-]{0,31}"
+_NAME = re.compile(REPO_NAME_PATTERN)
+# A branch name Fleetwarden accepts in config and commands: git's rules, narrowed.
+_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,199}")
+_SCP = re.compile(r"(?P<user>[A-Za-z0-9._-]+)@(?P<host>[A-Za-z0-9.-]+):(?P<path>[^\s]+)")
+MergeStrategy = Literal["squash", "rebase", "merge"]
+STRATEGIES: tuple[MergeStrategy, ...] = ("squash", "rebase", "merge")
+WORKFLOW_DIRS = (".github/workflows/", ".gitea/workflows/")
+"""Where CI workflows live: a run may change nothing there unless ``workflows: true``."""
+
+
+def is_repo_name(text: str) -> bool:
+    """Whether ``text`` is a valid repository name (as agent names are)."""
+    return _NAME.fullmatch(text) is not None
+
+
+def ref_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a branch Fleetwarden works with, or ``None``."""
+    if not _REF.fullmatch(name):
+        return "use letters, digits and . _ / - (200 at most), a letter or digit first"
+    if ".." in name or "//" in name or name.endswith((".", "/", ".lock")) or "/." in name:
+        return "no '..', '//', '/.', and no '.', '/' or '.lock' at the end"
+    if name == "HEAD" or name.startswith("-"):
+        return "not HEAD, and no '-' first"
+    return None
+
+
+def url_kind(url: str) -> Literal["https", "http", "ssh", "local"] | None:
+    """What kind of upstream ``url`` is, or ``None`` when it is none Fleetwarden takes."""
+    if url.startswith("/"):
+        return "local"
+    if _SCP.fullmatch(url) and "://" not in url:
+        return "ssh"
+    parts = urlsplit(url)
+    if parts.scheme in ("https", "http", "ssh") and parts.hostname:
+        if parts.password is not None or (parts.scheme != "ssh" and parts.username):
+            return None  # a credential in the URL: it belongs in token_env
+        return parts.scheme  # type: ignore[return-value]
+    return None
+
+
+class RepoEntry(BaseModel):
+    """A repository agents work on."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str = Field(
+        description=(
+            "Where the upstream is: `https://github.com/acme/app.git`, "
+            "`git@github.com:acme/app.git`, `ssh://git@host/acme/app.git`, or an absolute "
+            "path on this machine. No credential in it: see `token_env` and `ssh_key`."
+        )
+    )
+    default_branch: str = Field(
+        default="main",
+        description="The branch runs are cut from and merged into unless told otherwise.",
+    )
+    token_env: EnvVarName | None = Field(
+        default=None,
+        description=(
+            "The environment variable holding the token Fleetwarden fetches and pushes an "
+            "https upstream with (sent as user `x-access-token`, GitHub's convention). No "
+            "agent ever sees it."
+        ),
+    )
+    ssh_key: ConfigPath | None = Field(
+        default=None,
+        description="A private key file (mode 0600) for an ssh upstream. No agent sees it.",
+    )
+    branch_prefix: str = Field(
+        default="fw/", description="What each run's branch name starts with: `fw/AGENT/RUN`."
+    )
+    merge: MergeStrategy = Field(
+        default="squash",
+        description="How `merge` lands a run by default: `squash`, `rebase` or `merge`.",
+    )
+    protected: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "Branches only an admin may merge into. The default branch is always protected."
+        ),
+    )
+    setup: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "A command (an argv list, e.g. `[npm, ci]`) run in each new checkout, inside the "
+            "agent's sandbox, before the agent starts."
+        ),
+    )
+    copy_from: ConfigPath | None = Field(
+        default=None,
+        description=(
+            "A directory whose files named in `copy` are copied into each new checkout "
+            "(gitignored files such as `.env.example` or fixtures)."
+        ),
+    )
+    copy_paths: tuple[str, ...] = Field(
+        default=(),
+        alias="copy",
+        description="Paths relative to `copy_from` copied into each new checkout (opt-in).",
+    )
+    autopush: bool = Field(
+        default=False,
+        description=(
+            "Push what the git door accepts to the upstream at once. Default: nothing reaches "
+            "the upstream until an operator says `push` or `merge`."
+        ),
+    )
+    workflows: bool = Field(
+        default=False,
+        description=(
+            "Let runs change CI workflows (`.github/workflows/`, `.gitea/workflows/`). "
+            "Default: the git door refuses such a push."
+        ),
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if url_kind(value) is None:
+            raise ValueError(
+                "a repository url is https://HOST/PATH, ssh://USER@HOST/PATH, USER@HOST:PATH "
+                "or an absolute path, with no credential in it (use token_env or ssh_key)"
+            )
+        return value
+
+    @field_validator("default_branch", "protected")
+    @classmethod
+    def _branches(cls, value: str | tuple[str, ...]) -> str | tuple[str, ...]:
+        for name in (value,) if isinstance(value, str) else value:
+            problem = ref_problem(name)
+            if problem:
+                raise ValueError(f"{name!r} is not a branch name Fleetwarden takes: {problem}")
+        return value
+
+    @field_validator("branch_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if value and (ref_problem(value.rstrip("/")) or not value.endswith("/")):
+            raise ValueError("branch_prefix is a branch-name prefix ending in '/', like 'fw/'")
+        return value
+
+    @field_validator("copy_paths")
+    @classmethod
+    def _copy(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for path in value:
+            pure = PurePosixPath(path)
+            if pure.is_absolute() or ".." in pure.parts or not path or path.startswith("-"):
+                raise ValueError(f"copy path {path!r} must be relative, inside copy_from")
+            if pure.parts and pure.parts[0] == ".git":
+                raise ValueError(f"copy path {path!r} may not reach into .git")
+        return value
+
+    @model_validator(mode="after")
+    def _credential(self) -> RepoEntry:
+        kind = url_kind(self.url)
+        if self.token_env is not None and self.ssh_key is not None:
+            raise ValueError("give token_env or ssh_key, not both")
+        if self.ssh_key is not None and kind != "ssh":
+            raise ValueError("ssh_key is for an ssh url; an https url takes token_env")
+        if self.token_env is not None and kind not in ("https", "http"):
+            raise ValueError("token_env is for an https url; an ssh url takes ssh_key")
+        if self.copy_paths and self.copy_from is None:
+            raise ValueError("copy names paths inside copy_from: set copy_from too")
+        return self
+
+    def is_protected(self, branch: str) -> bool:
+        """Whether only an admin may merge into ``branch``."""
+        return branch == self.default_branch or branch in self.protected
+
+    def branch_for(self, agent: str, line: int) -> str:
+        """The branch of ``agent``'s line cut by run ``line``."""
+        return f"{self.branch_prefix}{agent}/{line}"

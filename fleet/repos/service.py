@@ -1,0 +1,443 @@
+"""The repositories at work: each run of an agent with a ``repo`` gets its line — a branch
+and a checkout of its own — before it launches, and leaves its change on it when it ends.
+
+:meth:`Repos.prepare` gives a launch its workdir: the agent's live line on that
+repository, its checkout made again if it was lost; or, the first time (or after
+``spawn --fresh``), a new line cut from the freshly fetched base — its door repo
+(:mod:`fleet.repos.line_repo`), its checkout (:mod:`fleet.repos.checkouts`) with the
+gitignored files the config names copied in. :meth:`Repos.finished` commits what the run
+left uncommitted and brings it to the branch through the door's checks
+(:mod:`fleet.repos.harvest`), then records the change (:mod:`fleet.repos.changes`) for the
+run's summary, and pushes upstream at once when the repository says ``autopush``.
+
+The git door (:class:`fleet.repos.door.GitDoor`) asks :meth:`door_repo` which door repo an
+agent's push goes to, and :meth:`refused` counts what the hook refused. The verbs of
+:class:`fleet.repos.desk.RepoDesk` are :class:`fleet.repos.verbs.RepoVerbs`'.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from fleet.hosts.schema import LOCAL_HOST
+from fleet.ledger import Ledger
+from fleet.model import AgentSpec
+from fleet.names import AgentName
+from fleet.private_files import private_dir
+from fleet.redaction.known import Secret
+from fleet.repos import git as g
+from fleet.repos.changes import OtherLine, change_of
+from fleet.repos.checkouts import copy_into, disk_bytes, make_checkout, remove_tree
+from fleet.repos.credentials import secret_of
+from fleet.repos.desk import NoLine, RepoError
+from fleet.repos.facts import Change, LineRecord, LineState, change_to_json
+from fleet.repos.harvest import Harvested, harvest
+from fleet.repos.lane_git import LaneGit, LaneGitFailed
+from fleet.repos.line_repo import create_line_repo, set_base, write_hooks
+from fleet.repos.mirror import Mirror
+from fleet.repos.remote import HostAccess, HostCheckouts, elsewhere
+from fleet.repos.schema import RepoEntry
+
+log = logging.getLogger(__name__)
+
+DoorUrl = Callable[[str, str], str]
+"""The origin URL of ``agent``'s checkout of ``repo``: the git door, with its own token."""
+
+
+class Repos:
+    """The configured repositories, their mirrors and every run's line."""
+
+    def __init__(
+        self,
+        *,
+        state_dir: Path,
+        entries: Mapping[str, RepoEntry],
+        ledger: Ledger,
+        environ: Mapping[str, str],
+        version: str = "",
+        lane: LaneGit | None = None,
+    ) -> None:
+        self.dir = state_dir / "repos"
+        self.checkouts = state_dir / "checkouts"
+        self.hooks = self.dir / ".hooks"
+        self.work = self.dir / ".work"
+        self._entries = dict(entries)
+        self._environ = environ
+        self._mirrors = {
+            name: Mirror(name, entry, self.dir, environ) for name, entry in entries.items()
+        }
+        self.ledger = ledger
+        self.version = version
+        self.lane = lane or LaneGit()
+        self._door_url: DoorUrl | None = None
+        self._on_hosts: HostCheckouts | None = None  # lines checked out on SSH hosts
+        self._fresh: set[str] = set()
+        self._requesters: dict[str, str] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._refused: dict[int, list[str]] = {}
+
+    # -- setup ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Make the directories and the hook, and every mirror (fetched when first used)."""
+        private_dir(self.dir)
+        private_dir(self.checkouts)
+        private_dir(self.work)
+        write_hooks(self.hooks)
+        for mirror in self._mirrors.values():
+            await mirror.ensure()
+
+    def bind_door(self, door_url: DoorUrl) -> None:
+        """Where checkouts' ``origin`` points (the heartbeat endpoint's git door)."""
+        self._door_url = door_url
+
+    def bind_hosts(self, hosts: HostAccess) -> None:
+        """The fleet's SSH hosts: an agent placed on one gets its checkout there."""
+        self._on_hosts = HostCheckouts(hosts)
+
+    def hosts(self) -> HostCheckouts:
+        if self._on_hosts is None:
+            raise RepoError("no SSH hosts are configured: a checkout can only be here")
+        return self._on_hosts
+
+    def names(self) -> Sequence[str]:
+        return sorted(self._entries)
+
+    def entry(self, repo: str) -> RepoEntry:
+        return self._entries[repo]
+
+    def mirror(self, repo: str) -> Mirror:
+        try:
+            return self._mirrors[repo]
+        except KeyError:
+            known = ", ".join(sorted(self._mirrors)) or "none"
+            raise RepoError(f"no repository {repo!r} in the config (known: {known})") from None
+
+    def known_secrets(self) -> list[Secret]:
+        """The upstream tokens, for the redactor."""
+        found = ((name, secret_of(e, self._environ)) for name, e in self._entries.items())
+        return [Secret(token, f"token of repository {name}") for name, token in found if token]
+
+    async def check(self) -> dict[str, str | None]:
+        """Each repository: why it cannot be fetched with its credential, or ``None``."""
+        return {name: await mirror.check() for name, mirror in sorted(self._mirrors.items())}
+
+    def line_repo(self, line: LineRecord) -> Path:
+        return self.mirror(line.repo).lines / line.agent / f"{line.id}.git"
+
+    def lock(self, agent: str) -> asyncio.Lock:
+        return self._locks.setdefault(agent, asyncio.Lock())
+
+    # -- a run's line --------------------------------------------------------------------
+
+    async def fresh_next(self, agent: str) -> None:
+        self._fresh.add(agent)
+
+    async def requested_by(self, agent: str, co_author: str | None) -> None:
+        if co_author:
+            self._requesters[agent] = co_author
+        else:
+            self._requesters.pop(agent, None)
+
+    async def line_of(self, agent: str) -> LineRecord | None:
+        return await self.ledger.live_line(agent)
+
+    async def prepare(self, spec: AgentSpec) -> AgentSpec:
+        """``spec`` with its workdir set to its line's checkout (made now when needed)."""
+        if spec.repo is None:
+            return spec
+        async with self.lock(spec.name):
+            line = await self.ledger.live_line(spec.name)
+            fresh = spec.name in self._fresh or (
+                line is not None and spec.repo_base not in (None, line.base_ref)
+            )
+            if line is not None and line.repo == spec.repo and not fresh:
+                if line.host != spec.host:
+                    raise RepoError(elsewhere(line, spec.host))
+                checkout = await self._keep(line)
+            else:
+                checkout = await self._cut(spec)
+            self._fresh.discard(spec.name)
+        return replace(spec, workdir=checkout)
+
+    async def _keep(self, line: LineRecord) -> Path:
+        """The live line's checkout, made again from its branch if it was lost."""
+        checkout = Path(line.checkout)
+        mirror = self.mirror(line.repo)
+        try:
+            await mirror.fetch()
+        except RepoError as exc:  # the run goes on with the base as last fetched
+            log.warning("%s", exc)
+        tip = await mirror.tip(line.base_ref)
+        if tip is not None:  # the agent's `git fetch origin` sees where the base is now
+            await set_base(self.line_repo(line), line.base_ref, tip)
+        if line.host != LOCAL_HOST:  # on its host: made again there if it was lost
+            await self.hosts().keep(line, self._origin(line.agent, line.repo))
+            return checkout
+        if await asyncio.to_thread(checkout.is_dir):
+            return checkout
+        log.warning("the checkout of %s was gone: made again from its branch", line.branch)
+        start = await g.rev(self.line_repo(line), f"refs/heads/{line.branch}")
+        await make_checkout(
+            mirror.path,
+            checkout,
+            base_ref=line.base_ref,
+            branch=line.branch,
+            origin_url=self._origin(line.agent, line.repo),
+            line_repo=self.line_repo(line),
+            start_sha=start or line.fork_sha,
+        )
+        return checkout
+
+    async def _cut(self, spec: AgentSpec) -> Path:
+        """A new line for ``spec`` from its base's tip upstream, now."""
+        assert spec.repo is not None
+        entry = self.entry(spec.repo)
+        mirror = self.mirror(spec.repo)
+        base = spec.repo_base or entry.default_branch
+        await mirror.fetch()
+        fork = await mirror.tip(base)
+        if fork is None:
+            raise RepoError(
+                f"repository {spec.repo} has no branch {base!r} upstream: name one it has "
+                f"(--base), or fix default_branch"
+            )
+        line_id = await self.ledger.add_line(
+            repo=spec.repo,
+            agent=spec.name,
+            branch=f"(cutting {spec.name})",
+            base_ref=base,
+            fork_sha=fork,
+            checkout="",
+            co_author=self._requesters.pop(spec.name, None),
+            host=spec.host,
+        )
+        branch = entry.branch_for(spec.name, line_id)
+        checkout = self.checkouts / spec.repo / f"{spec.name}-{line_id}"
+        remote = spec.host != LOCAL_HOST
+        if remote:  # on the host it runs on, fetched there from the door
+            checkout = Path(self.hosts().path_for(spec.host, spec.name, spec.repo, line_id))
+        line_repo = mirror.lines / spec.name / f"{line_id}.git"
+        try:
+            await create_line_repo(
+                line_repo,
+                mirror.path,
+                branch=branch,
+                base_ref=base,
+                start_sha=fork,
+                agent=spec.name,
+                repo=spec.repo,
+                workflows=entry.workflows,
+                hooks_dir=self.hooks,
+            )
+            if remote:
+                await self.hosts().make(
+                    spec.host,
+                    str(checkout),
+                    url=self._origin(spec.name, spec.repo),
+                    base_ref=base,
+                    branch=branch,
+                )
+            else:
+                await make_checkout(
+                    mirror.path,
+                    checkout,
+                    base_ref=base,
+                    branch=branch,
+                    origin_url=self._origin(spec.name, spec.repo),
+                )
+            copied: list[str] = []
+            if entry.copy_from is not None and entry.copy_paths and not remote:
+                copied = await asyncio.to_thread(
+                    copy_into, checkout, Path(entry.copy_from), entry.copy_paths
+                )
+        except Exception:
+            await self.ledger.update_line(line_id, state=LineState.DISCARDED)
+            raise
+        await self.ledger.set_line_branch(line_id, branch, str(checkout), copied)
+        log.info(
+            "%s works on %s of %s, cut from %s at %s", spec.name, branch, spec.repo, base, fork
+        )
+        return checkout
+
+    def _origin(self, agent: str, repo: str) -> str:
+        if self._door_url is None:
+            raise RepoError("the git door is not open yet: Fleetwarden is still starting")
+        return self._door_url(agent, repo)
+
+    async def started(self, agent: AgentName, run_id: int) -> None:
+        """Run ``run_id`` of ``agent`` works on its live line."""
+        line = await self.ledger.live_line(agent)
+        if line is not None:
+            await self.ledger.line_ran(line.id, run_id)
+
+    async def finished(
+        self, agent: AgentName, run_id: int, *, by: str | None = None
+    ) -> Change | None:
+        """Bring what run ``run_id`` left to its branch and record the change it made."""
+        line = await self.ledger.live_line(agent)
+        if line is None or line.last_run != run_id:
+            return None
+        async with self.lock(agent):
+            got = await self._harvest(line, run_id, by or line.co_author)
+            if got.accepted and got.head_sha:
+                await self.ledger.update_line(line.id, head_sha=got.head_sha)
+            elif got.words:
+                self._refused.setdefault(line.id, []).append(got.words)
+            entry = self.entry(line.repo)
+            if entry.autopush and got.accepted:
+                try:
+                    await self.push_line(line)
+                except RepoError as exc:
+                    self._refused.setdefault(line.id, []).append(str(exc))
+            change = await self.change_of(line)
+        await self.ledger.record_change(run_id, change_to_json(change))
+        return change
+
+    async def _harvest(self, line: LineRecord, run_id: int, by: str | None) -> Harvested:
+        checkout = Path(line.checkout)
+        trailers = [f"Fleetwarden-Run: {run_id}", f"Fleetwarden-Agent: {line.agent}"]
+        if by:
+            trailers.append(f"Co-authored-by: {by}")
+        message = f"wip: what run {run_id} of {line.agent} left uncommitted\n\n" + "\n".join(
+            trailers
+        )
+        if line.host != LOCAL_HOST:  # committed and pushed through the door on its host
+            try:
+                on_hosts, origin = self.hosts(), self._origin(line.agent, line.repo)
+            except RepoError as exc:
+                return Harvested(None, False, False, str(exc))
+            return await on_hosts.harvest(
+                line.host,
+                line.checkout,
+                agent=line.agent,
+                url=origin,
+                branch=line.branch,
+                fork_sha=line.fork_sha,
+                message=message,
+            )
+        if not await asyncio.to_thread(checkout.is_dir) or not self.lane.usable:
+            return Harvested(
+                None,
+                False,
+                False,
+                "the checkout is gone"
+                if self.lane.usable
+                else "git cannot run in a sandbox here: nothing was committed",
+            )
+        try:
+            return await harvest(
+                self.lane,
+                checkout,
+                mirror=self.mirror(line.repo).path,
+                line_repo=self.line_repo(line),
+                branch=line.branch,
+                fork_sha=line.fork_sha,
+                work_dir=self.work,
+                message=message,
+            )
+        except (g.GitFailed, LaneGitFailed, OSError) as exc:
+            log.warning("the end of a run on %s could not be kept: %s", line.branch, exc)
+            return Harvested(None, False, False, str(exc))
+
+    # -- the door ------------------------------------------------------------------------
+
+    async def door_repo(self, agent: AgentName, repo: str) -> Path | None:
+        """The door repo ``agent`` may fetch from and push to for ``repo``."""
+        line = await self.ledger.live_line(agent)
+        if line is None or line.repo != repo:
+            return None
+        return self.line_repo(line)
+
+    async def refused(self, agent: AgentName, repo: str, refusals: list[dict[str, str]]) -> None:
+        """Count what the git door's hook refused ``agent``."""
+        line = await self.ledger.live_line(agent)
+        for refusal in refusals:
+            ref, why = refusal.get("ref", "?"), refusal.get("why", "refused")
+            await self.ledger.add_refusals(agent, "git", f"{repo} {ref}", why)
+            if line is not None:
+                self._refused.setdefault(line.id, []).append(why)
+
+    # -- facts ---------------------------------------------------------------------------
+
+    async def live(self, agent: str) -> LineRecord:
+        line = await self.ledger.live_line(agent)
+        if line is None:
+            raise NoLine(
+                f"{agent} has no branch: spawn it with --repo REPO (or give it `repo:` in "
+                "the roster)"
+            )
+        return line
+
+    async def change(self, agent: str) -> Change:
+        return await self.change_of(await self.live(agent))
+
+    async def change_of(self, line: LineRecord) -> Change:
+        """``line``'s change now, against every other live line of its repository."""
+        mirror = self.mirror(line.repo)
+        others = [
+            OtherLine(other.agent, other.branch, self.line_repo(other), other.head_sha)
+            for other in await self.ledger.lines(repo=line.repo)
+            if other.id != line.id and other.checkout
+        ]
+        change = await change_of(
+            mirror.scratch,
+            mirror.path,
+            self.line_repo(line),
+            repo=line.repo,
+            agent=line.agent,
+            branch=line.branch,
+            base_ref=line.base_ref,
+            fork_sha=line.fork_sha,
+            others=others,
+        )
+        refused = self._refused.get(line.id, [])
+        return replace(
+            change,
+            refused=tuple(refused[-5:]),
+            secrets=_verdict(refused),
+            copied=line.copied,
+            pushed=line.pushed_sha is not None and line.pushed_sha == change.head_sha,
+            merged=line.state is LineState.MERGED,
+            disk_bytes=await self._disk_bytes(line),
+            fleetwarden=self.version,
+        )
+
+    async def _disk_bytes(self, line: LineRecord) -> int | None:
+        if not line.checkout:
+            return None
+        if line.host != LOCAL_HOST:
+            return await self.hosts().disk_bytes(line.host, line.checkout)
+        return await disk_bytes(Path(line.checkout))
+
+    async def remove_checkout(self, line: LineRecord) -> None:
+        """Remove ``line``'s checkout, here or on its host (over the link)."""
+        if not line.checkout:
+            return
+        if line.host != LOCAL_HOST:
+            await self.hosts().remove(line.host, line.checkout)
+        else:
+            await asyncio.to_thread(remove_tree, Path(line.checkout))
+
+    async def push_line(self, line: LineRecord) -> str:
+        """Push ``line``'s branch upstream; the sha pushed."""
+        sha = await g.rev(self.line_repo(line), f"refs/heads/{line.branch}")
+        if sha is None or sha == line.fork_sha:
+            raise RepoError(f"{line.branch} has no commits of its own yet: nothing to push")
+        await self.mirror(line.repo).push(
+            sha, f"refs/heads/{line.branch}", objects=[self.line_repo(line)]
+        )
+        await self.ledger.update_line(line.id, pushed_sha=sha)
+        return sha
+
+
+def _verdict(refused: Sequence[str]) -> str:
+    """The secret scan's verdict from what the door refused (its words hold no value)."""
+    secrets = [why for why in refused if "secret" in why.lower()]
+    if secrets:
+        return f"refused {len(secrets)} push{'es' if len(secrets) != 1 else ''} holding a secret"
+    return "no secret found in what the door accepted"

@@ -1,0 +1,257 @@
+"""Runs' lines against real git end to end, below the chat: a real upstream served by
+``git http-backend`` that demands its token, Fleetwarden's mirror and door repos, checkouts
+made by :class:`~fleet.repos.service.Repos`, pushes through the real git door on a real
+heartbeat endpoint, the end of a run kept in a ``wip`` commit, and the verbs — merge,
+push, discard — landing (or not) on the upstream."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from fleet.clock import SystemClock
+from fleet.ledger import Ledger
+from fleet.ledger.location import LedgerLocation
+from fleet.model import AgentSpec, AgentState, DesiredState
+from fleet.names import AgentName
+from fleet.repos.desk import RepoError
+from fleet.repos.door import GitDoor
+from fleet.repos.schema import RepoEntry
+from fleet.repos.service import Repos
+from fleet.repos.verbs import RepoVerbs
+from fleet.watchdog.heartbeat import HeartbeatServer
+from tests import sandbox_need
+from tests.git_upstream import GitUpstream, token_anywhere
+
+pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
+
+TOKEN = "ghp_upstreamTokenOnlyFleetwardenHolds0123"
+AGENT_ENV = {
+    "PATH": "/usr/bin:/bin",
+    "HOME": "/nonexistent",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": "/dev/null",
+    "GIT_TERMINAL_PROMPT": "0",
+    "GIT_AUTHOR_NAME": "Agent",
+    "GIT_AUTHOR_EMAIL": "agent@example.com",
+    "GIT_COMMITTER_NAME": "Agent",
+    "GIT_COMMITTER_EMAIL": "agent@example.com",
+}
+
+
+async def agent_git(
+    checkout: Path, *args: str, ok: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """git as the agent would run it in its checkout (no Fleetwarden environment), while
+    the door serves it on this event loop."""
+    done = await asyncio.to_thread(
+        subprocess.run,
+        ["git", *args],
+        cwd=checkout,
+        env=AGENT_ENV,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if ok and done.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)}: {done.stderr}")
+    return done
+
+
+@dataclass
+class Rig:
+    upstream: GitUpstream
+    repos: Repos
+    verbs: RepoVerbs
+    ledger: Ledger
+    heartbeats: HeartbeatServer
+    state: Path
+
+    async def spawn(self, name: str, **kw: object) -> Path:
+        spec = AgentSpec(name=AgentName(name), runtime="command", repo="app", **kw)  # type: ignore[arg-type]
+        await self.ledger.upsert_agent(spec, DesiredState.STOPPED)
+        prepared = await self.repos.prepare(spec)
+        assert prepared.workdir is not None
+        return prepared.workdir
+
+    async def run_ended(self, name: str, run_id: int) -> None:
+        await self.repos.started(AgentName(name), run_id)
+        await self.ledger.set_state(name, AgentState.EXITED, "done")
+        await self.repos.finished(AgentName(name), run_id)
+
+
+async def open_rig(tmp_path: Path, upstream: GitUpstream, ledger: Ledger) -> Rig:
+    entry = RepoEntry(url=upstream.url("app"), token_env="APP_TOKEN")
+    repos = Repos(
+        state_dir=tmp_path / "state",
+        entries={"app": entry},
+        ledger=ledger,
+        environ={"APP_TOKEN": TOKEN},
+        version="test",
+    )
+    await repos.start()
+    heartbeats = HeartbeatServer(
+        tmp_path / "state", _beat, gits=GitDoor(repos.door_repo, repos.refused)
+    )
+    await heartbeats.start()
+
+    def door_url(agent: str, repo: str) -> str:
+        token = heartbeats.token_for(agent)
+        return f"http://{agent}:{token}@127.0.0.1:{heartbeats.port}/git/{agent}/{repo}.git"
+
+    repos.bind_door(door_url)
+    return Rig(upstream, repos, RepoVerbs(repos), ledger, heartbeats, tmp_path / "state")
+
+
+async def _beat(agent: str, kind: str) -> None:
+    return None
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    upstream = GitUpstream(tmp_path / "upstream", TOKEN)
+    (tmp_path / "upstream").mkdir()
+    upstream.create("app", {"README.md": "# app\n", "src/main.py": "print('hi')\n"})
+    upstream.start()
+    ledger = await Ledger.connect(LedgerLocation(tmp_path / "state" / "ledger.db"), SystemClock())
+    rig = await open_rig(tmp_path, upstream, ledger)
+    try:
+        yield rig
+    finally:
+        await rig.heartbeats.stop()
+        await ledger.close()
+        upstream.stop()
+
+
+async def test_a_run_gets_its_own_branch_and_checkout_and_pushes_land_in_fleetwarden_only(
+    rig: Rig,
+) -> None:
+    checkout = await rig.spawn("coder")
+    line = await rig.repos.line_of("coder")
+    assert line is not None and line.branch == f"fw/coder/{line.id}"
+    assert (await agent_git(checkout, "branch", "--show-current")).stdout.strip() == line.branch
+    (checkout / "NOTES.md").write_text("one\ntwo\n")
+    await agent_git(checkout, "add", "NOTES.md")
+    await agent_git(checkout, "commit", "-q", "-m", "notes")
+    pushed = await agent_git(checkout, "push", "-q", "origin", "HEAD")
+    assert pushed.returncode == 0, pushed.stderr
+    assert rig.upstream.pushes() == []  # nothing reached the upstream
+    assert f"refs/heads/{line.branch}" not in rig.upstream.branches("app")
+    # The token is nowhere the agent can look: not its checkout, not the door repos.
+    assert token_anywhere(TOKEN, checkout, rig.state) == []
+    change = await rig.verbs.change("coder")
+    assert [(f.path, f.added, f.removed) for f in change.files] == [("NOTES.md", 2, 0)]
+    assert change.applies and not change.clashes
+
+
+async def test_the_end_of_a_run_commits_its_work_and_merge_lands_one_commit_upstream(
+    rig: Rig,
+) -> None:
+    checkout = await rig.spawn("coder")
+    (checkout / "src" / "main.py").write_text("print('hello')\n")  # left uncommitted
+    await rig.run_ended("coder", 7)
+    line = await rig.repos.line_of("coder")
+    assert line is not None and line.head_sha is not None
+    log = (await agent_git(checkout, "log", "-1", "--format=%s%n%b")).stdout
+    assert "wip" in log and "Fleetwarden-Run: 7" in log and "Fleetwarden-Agent: coder" in log
+    before = rig.upstream.tip("app")
+    diff = await rig.verbs.diff("coder")
+    assert "-print('hi')" in diff and "+print('hello')" in diff
+    assert await rig.verbs.unpushed("coder") == 1
+    landed = await rig.verbs.merge("coder", "squash", by="ann")
+    assert landed.new_sha is not None and landed.refused is None
+    after = rig.upstream.tip("app")
+    assert after == landed.new_sha and after != before
+    assert rig.upstream.show("app", "rev-parse", f"{after}^") == before  # one commit
+    body = rig.upstream.show("app", "log", "-1", "--format=%B", after)
+    assert "Fleetwarden-Agent: coder" in body
+    assert rig.upstream.show("app", "show", f"{after}:src/main.py") == "print('hello')"
+    assert all(seen.authorised for seen in rig.upstream.requests if seen.status != 401)
+    assert not checkout.exists()  # a merged run's checkout goes
+    assert await rig.repos.line_of("coder") is None
+
+
+async def test_a_clash_with_the_base_is_reported_and_merge_changes_nothing(rig: Rig) -> None:
+    checkout = await rig.spawn("coder")
+    (checkout / "README.md").write_text("# app, by the agent\n")
+    await rig.run_ended("coder", 3)
+    rig.upstream.commit("app", {"README.md": "# app, by a teammate\n"})
+    await rig.repos.mirror("app").fetch()
+    change = await rig.verbs.change("coder")
+    assert not change.applies and change.conflicts == ("README.md",)
+    assert change.base_moved == 1
+    before = rig.upstream.branches("app")
+    head = (await agent_git(checkout, "rev-parse", "HEAD")).stdout.strip()
+    landed = await rig.verbs.merge("coder", "squash", by="ann")
+    assert landed.new_sha is None and landed.conflicts == ("README.md",)
+    assert rig.upstream.branches("app") == before
+    assert (await agent_git(checkout, "rev-parse", "HEAD")).stdout.strip() == head
+    assert (checkout / "README.md").read_text() == "# app, by the agent\n"
+
+
+async def test_two_agents_clash_and_neither_reaches_the_others_branch(rig: Rig) -> None:
+    one = await rig.spawn("one")
+    two = await rig.spawn("two")
+    assert one != two
+    for checkout, text in ((one, "print(1)\n"), (two, "print(2)\n")):
+        (checkout / "src" / "main.py").write_text(text)
+    await rig.run_ended("one", 1)
+    await rig.run_ended("two", 2)
+    change = await rig.verbs.change("one")
+    assert [(c.agent, c.files) for c in change.clashes] == [("two", ("src/main.py",))]
+    line_two = await rig.repos.line_of("two")
+    assert line_two is not None
+    # One's door serves only its own line: two's branch is not there to fetch.
+    fetched = await agent_git(one, "fetch", "origin", f"refs/heads/{line_two.branch}", ok=False)
+    assert fetched.returncode != 0
+    assert line_two.head_sha is not None
+    by_sha = await agent_git(one, "fetch", "origin", line_two.head_sha, ok=False)
+    assert by_sha.returncode != 0
+
+
+async def test_push_sends_the_branch_upstream_and_discard_asks_only_while_unpushed(
+    rig: Rig,
+) -> None:
+    checkout = await rig.spawn("coder")
+    (checkout / "NEW.md").write_text("new\n")
+    await rig.run_ended("coder", 4)
+    line = await rig.repos.line_of("coder")
+    assert line is not None
+    url = await rig.verbs.push("coder")
+    assert line.branch in url
+    assert f"refs/heads/{line.branch}" in rig.upstream.branches("app")
+    assert await rig.verbs.unpushed("coder") == 0
+    await rig.verbs.discard("coder")
+    assert not checkout.exists()
+    assert await rig.repos.line_of("coder") is None
+    with pytest.raises(RepoError, match="has no branch"):
+        await rig.verbs.diff("coder")
+
+
+async def test_a_restart_keeps_the_line_and_fresh_cuts_a_new_one(rig: Rig, tmp_path: Path) -> None:
+    checkout = await rig.spawn("coder")
+    (checkout / "KEEP.md").write_text("kept\n")
+    again = await open_rig(tmp_path, rig.upstream, rig.ledger)  # Fleetwarden restarted
+    try:
+        assert await again.spawn("coder") == checkout
+        assert (checkout / "KEEP.md").read_text() == "kept\n"
+        await again.verbs.fresh_next("coder")
+        fresh = await again.spawn("coder")
+        assert fresh != checkout and not (fresh / "KEEP.md").exists()
+    finally:
+        await again.heartbeats.stop()
+
+
+async def test_a_running_agent_is_not_merged_or_discarded(rig: Rig) -> None:
+    await rig.spawn("coder")
+    await rig.ledger.set_state("coder", AgentState.RUNNING, "pid 1")
+    for verb in (rig.verbs.discard("coder"), rig.verbs.merge("coder", None, by="ann")):
+        with pytest.raises(RepoError, match="stop coder"):
+            await verb
+    line = await rig.repos.line_of("coder")
+    assert line is not None and Path(line.checkout).is_dir()  # noqa: ASYNC240

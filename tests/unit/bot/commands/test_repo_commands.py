@@ -1,0 +1,412 @@
+"""Tests for the repository commands (bot.commands.handlers.repos) through the real router
+and ledger, over a small desk that keeps the `RepoDesk` protocol and records each call:
+`diff`, `branches`, `merge` (an admin for a protected base), `push`, `discard` (asking
+first for unpushed work, as `stop all` does), `spawn --repo/--base/--fresh`, each verb
+audited and told in the agent's thread, and each saying so when no repository is set up."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any, cast
+
+import pytest
+from markdown_it import MarkdownIt
+
+from bot.commands.acl import Acl, Grant, Role
+from bot.commands.confirmations import ConfirmationDesk
+from bot.commands.grammar import Grammar
+from bot.commands.handlers.agents import Handlers
+from bot.commands.handlers.repos import NO_REPOS, RepoCommands
+from bot.commands.request import Reply, Request
+from bot.commands.router import Router
+from bot.commands.specs import COMMANDS
+from fleet.clock import ManualClock
+from fleet.errors import UnknownAgent
+from fleet.ledger import Ledger
+from fleet.model import AgentSpec, AgentState
+from fleet.names import AgentName
+from fleet.repos.desk import NoLine, RepoDesk
+from fleet.repos.facts import Change, FileStat, Landed, LineRecord, LineState
+from fleet.repos.schema import RepoEntry
+from fleet.supervisor.interfaces import AgentControl
+from fleet.supervisor.status import AgentStatus, SpawnOutcome
+from tests.unit.chat_fakes import OPERATOR, VIEWER, Calls, FakeConnector, message
+
+ADMIN = "@ada:example.org"
+T = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+APP = RepoEntry.model_validate({"url": "https://github.com/acme/app.git", "protected": ["rel"]})
+
+
+def a_line(agent: str = "coder", base: str = "main", branch: str | None = None) -> LineRecord:
+    return LineRecord(
+        id=1,
+        repo="app",
+        agent=agent,
+        line=12,
+        branch=branch or f"fw/{agent}/12",
+        base_ref=base,
+        fork_sha="a" * 40,
+        checkout=f"/state/checkouts/app/{agent}-12",
+        state=LineState.LIVE,
+        created_at=T,
+    )
+
+
+class FakeDesk:
+    """The repositories as the commands see them: lines by agent, recorded calls."""
+
+    def __init__(self, *lines: LineRecord, unpushed: int = 0, diff: str = "") -> None:
+        self.lines_by_agent = {line.agent: line for line in lines}
+        self.unpushed_commits = unpushed
+        self.diff_out = diff
+        self.landing: Landed | None = None
+        self.calls: list[tuple[Any, ...]] = []
+
+    def names(self) -> Sequence[str]:
+        return ["app"]
+
+    def entry(self, repo: str) -> RepoEntry:
+        return {"app": APP}[repo]
+
+    async def requested_by(self, agent: str, co_author: str | None) -> None:
+        self.calls.append(("requested_by", agent, co_author))
+
+    async def line_of(self, agent: str) -> LineRecord | None:
+        return self.lines_by_agent.get(agent)
+
+    def _live(self, agent: str) -> LineRecord:
+        if agent not in self.lines_by_agent:
+            raise NoLine(f"{agent} has no branch")
+        return self.lines_by_agent[agent]
+
+    async def change(self, agent: str) -> Change:
+        self.calls.append(("change", agent))
+        line = self._live(agent)
+        return Change(
+            line.repo, agent, line.branch, line.base_ref, line.fork_sha, "b" * 40, "c" * 40, 0,
+            files=(FileStat("src/app.py", 3, 1),),
+        )  # fmt: skip
+
+    async def diff(self, agent: str, path: str | None = None) -> str:
+        self.calls.append(("diff", agent, path))
+        self._live(agent)
+        return self.diff_out
+
+    async def lines(self, repo: str | None = None) -> Sequence[Change]:
+        self.calls.append(("lines", repo))
+        return [await self.change(agent) for agent in self.lines_by_agent]
+
+    async def orphans(self) -> Sequence[str]:
+        return ["checkout app/old-3 without a line (12 kB)"]
+
+    async def merge(
+        self, agent: str, strategy: str | None, *, by: str, co_author: str | None = None
+    ) -> Landed:
+        self.calls.append(("merge", agent, strategy, by, co_author))
+        line = self._live(agent)
+        return self.landing or Landed(line.base_ref, "e" * 40, strategy or APP.merge)
+
+    async def push(self, agent: str) -> str:
+        self.calls.append(("push", agent))
+        line = self._live(agent)
+        return f"https://github.com/acme/app/compare/{line.base_ref}...{line.branch}"
+
+    async def unpushed(self, agent: str) -> int:
+        self.calls.append(("unpushed", agent))
+        self._live(agent)
+        return self.unpushed_commits
+
+    async def fresh_next(self, agent: str) -> None:
+        self.calls.append(("fresh_next", agent))
+
+    async def discard(self, agent: str) -> LineRecord:
+        self.calls.append(("discard", agent))
+        return self.lines_by_agent.pop(agent)
+
+
+class FakeFleet:
+    """What `spawn` asks of the fleet: the agent's own settings, and the launch."""
+
+    def __init__(self, own_repo: str | None = None) -> None:
+        self.own_repo = own_repo
+        self.spawned: list[dict[str, Any]] = []
+        self.outputs = SimpleNamespace(stories=None)
+
+    async def spec(self, name: str) -> AgentSpec:
+        if self.own_repo is None:
+            raise UnknownAgent(name)
+        return AgentSpec(name=AgentName(name), runtime="stub", repo=self.own_repo)
+
+    async def spawn(self, name: str, **given: Any) -> SpawnOutcome:
+        self.spawned.append({"name": name, **given})
+        status = AgentStatus(
+            AgentName(name), "stub", "subprocess", None, AgentState.RUNNING, "", 7, T, None,
+            None, None,
+        )  # fmt: skip
+        return SpawnOutcome(status, started=True, pid=7)
+
+
+def a_router(ledger: Ledger, desk: RepoDesk | None, fleet: FakeFleet | None = None) -> Router:
+    clock = ManualClock(T)
+    confirmations = ConfirmationDesk(ledger, clock)
+
+    def git_identity(connector: str, sender: str) -> str | None:
+        return f"{sender} <{sender[1:4]}@example.org>" if connector == "matrix" else None
+
+    handlers = Handlers(
+        fleet=cast(AgentControl, fleet or FakeFleet()),
+        specs=COMMANDS,
+        clock=clock,
+        prefix="!",
+        repos=desk,
+        co_authors=git_identity,
+    )
+    commands = RepoCommands(desk, confirmations, git_identity)
+    acl = Acl(
+        [Grant(ADMIN, Role.ADMIN), Grant(OPERATOR, Role.OPERATOR), Grant(VIEWER, Role.VIEWER)]
+    )
+    table = {**Calls().table(), **commands.table(), "spawn": handlers.spawn}
+    return Router(
+        grammar=Grammar(COMMANDS),
+        acl=acl,
+        handlers=table,
+        ledger=ledger,
+        confirmations=confirmations,
+    )
+
+
+async def say(router: Router, chat: FakeConnector, text: str, sender: str = OPERATOR) -> str:
+    await router.handle(chat, message(text, sender=sender, event_id=f"${len(chat.sent)}{text}"))
+    return chat.sent[-1].markdown
+
+
+def direct(text: str, role: Role = Role.ADMIN, confirmed: bool = False) -> Request:
+    command = Grammar(COMMANDS).parse(text)
+    assert command is not None
+    return Request(message(text, sender=ADMIN), role, command, confirmed)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["!diff coder", "!branches", "!merge coder", "!push coder", "!discard coder",
+     "!spawn coder --repo app", "!spawn coder --fresh"],
+)  # fmt: skip
+async def test_without_repositories_each_verb_says_how_to_add_them(
+    ledger: Ledger, chat: FakeConnector, text: str
+) -> None:
+    """No `repos:`: every verb, and spawn's repository flags, answer the same pointer."""
+    fleet = FakeFleet()
+    answer = await say(a_router(ledger, None, fleet), chat, text, sender=ADMIN)
+    assert answer == NO_REPOS
+    assert fleet.spawned == []
+
+
+async def test_diff_is_the_agents_text_in_blocks_nothing_closes(
+    ledger: Ledger, chat: FakeConnector
+) -> None:
+    """A hostile diff stays inside its code blocks; FILE reaches the desk; a viewer may ask."""
+    hostile = "+```\n+# heading\n+@room <b>x</b>\n" + "".join(f"+{n}\n" for n in range(600))
+    desk = FakeDesk(a_line(), diff=hostile)
+    router = a_router(ledger, desk)
+    answer = await say(router, chat, "!diff coder", sender=VIEWER)
+    assert answer.startswith("The diff of **coder**'s branch against its base:")
+    tokens = MarkdownIt("commonmark").parse(answer)
+    assert {t.type for t in tokens} <= {"paragraph_open", "inline", "paragraph_close", "fence"}
+    shown = "".join(t.content for t in tokens if t.type == "fence")
+    assert shown == hostile
+    await say(router, chat, "!diff coder src/app.py")
+    assert desk.calls[-1] == ("diff", "coder", "src/app.py")
+    assert "**coder**'s branch in src/app.py" in chat.sent[-1].markdown
+
+
+async def test_a_long_diff_is_sent_whole_as_a_diff_file(
+    ledger: Ledger, chat: FakeConnector
+) -> None:
+    """Past the size chat shows, its head is shown and the whole diff goes as a file."""
+    diff = "".join(f"+line {n:06d}\n" for n in range(10_000))
+    desk = FakeDesk(a_line(), diff=diff)
+    answer = await say(a_router(ledger, desk), chat, "!diff coder")
+    assert "The whole diff is attached as `coder.diff`" in answer
+    assert "`diff coder --stat` lists the files" in answer
+    assert len(answer) < 3_000
+    (file,) = chat.sent[-1].files
+    assert file.name == "coder.diff" and file.mime == "text/x-diff"
+    assert file.data.decode() == diff
+
+
+async def test_diff_stat_and_a_bad_file_name(ledger: Ledger, chat: FakeConnector) -> None:
+    """`--stat` lists files with +/−; a path out of the repository is refused unasked."""
+    desk = FakeDesk(a_line())
+    router = a_router(ledger, desk)
+    assert "- changed src/app.py +3 −1" in await say(router, chat, "!diff coder --stat")
+    for path in ("../etc/passwd", "/etc/passwd", '"-p"', "a/../../b"):
+        answer = await say(router, chat, f"!diff coder {path}")
+        assert "is no path in the repository" in answer
+    assert [c for c in desk.calls if c[0] == "diff"] == []
+    assert "has no branch" in await say(router, chat, "!diff other")
+
+
+async def test_branches_lists_rows_and_orphans_and_checks_the_repo(
+    ledger: Ledger, chat: FakeConnector
+) -> None:
+    """The table, the orphans below it; an unknown repository gets did-you-mean."""
+    desk = FakeDesk(a_line(), a_line("other"))
+    router = a_router(ledger, desk)
+    answer = await say(router, chat, "!branches app", sender=VIEWER)
+    assert "| coder | fw/coder/12 | app |" in answer and "| other |" in answer
+    assert "Orphans" in answer and "checkout app/old-3 without a line" in answer
+    assert ("lines", "app") in desk.calls
+    assert "did you mean 'app'" in await say(router, chat, "!branches ap")
+
+
+async def test_merging_into_a_protected_branch_needs_an_admin(
+    ledger: Ledger, chat: FakeConnector
+) -> None:
+    """An operator is refused (audited as denied, nothing merged); an admin merges, with
+    the strategy asked and their git identity; an unprotected base is an operator's."""
+    desk = FakeDesk(a_line(), a_line("feat", base="feature"))
+    router = a_router(ledger, desk)
+    refused = await say(router, chat, "!merge coder --rebase")
+    assert "main of app is protected: merging into it needs the admin role" in refused
+    assert not [c for c in desk.calls if c[0] == "merge"]
+    merged = await say(router, chat, "!merge coder --rebase", sender=ADMIN)
+    assert merged == "**coder**: Merged into main (rebase): it is now at `eeeeeeeeee`."
+    assert desk.calls[-1] == (
+        "merge", "coder", "rebase", f"{ADMIN} on matrix", f"{ADMIN} <ada@example.org>"
+    )  # fmt: skip
+    await say(router, chat, "!merge feat")
+    merge_feat: tuple[Any, ...] = desk.calls[-1]
+    assert merge_feat[:3] == ("merge", "feat", None)  # the repository's default
+    entries = await ledger.audit_entries()
+    assert [(e.outcome, e.detail) for e in reversed(entries[:3])] == [
+        ("denied", refused),
+        ("ok", f"merged fw/coder/12 into main at {'e' * 40}"),
+        ("ok", f"merged fw/feat/12 into feature at {'e' * 40}"),
+    ]
+    assert "give one of --squash" in await say(router, chat, "!merge feat --squash --merge")
+
+
+async def test_a_refused_merge_names_the_files_and_is_told_in_the_thread(ledger: Ledger) -> None:
+    """Conflicts: not merged, the files named, nothing changed; the thread hears it too."""
+    desk = FakeDesk(a_line())
+    desk.landing = Landed("main", None, "squash", ("src/a.py",), "the change conflicts")
+    commands = RepoCommands(desk, ConfirmationDesk(ledger, ManualClock(T)))
+    reply = await commands.merge(direct("!merge coder"))
+    assert "Not merged into main: the change conflicts. Conflicting files: src/a.py." in (
+        reply.markdown
+    )
+    assert reply.topic == "coder" and reply.thread_line is not None
+    assert "Not merged" in reply.thread_line and ADMIN in reply.thread_line
+    assert reply.detail == "merge of fw/coder/12 into main refused: the change conflicts"
+
+
+async def test_push_answers_with_the_link_audits_and_tells_the_thread(
+    ledger: Ledger, chat: FakeConnector
+) -> None:
+    """The forge's page as a link; the audit names the branch; a viewer may not push."""
+    desk = FakeDesk(a_line())
+    router = a_router(ledger, desk)
+    assert "role" in await say(router, chat, "!push coder", sender=VIEWER)
+    answer = await say(router, chat, "!push coder")
+    assert answer.endswith("<https://github.com/acme/app/compare/main...fw/coder/12>")
+    assert (await ledger.audit_entries())[0].detail == "pushed fw/coder/12 of app"
+    reply = await RepoCommands(desk, ConfirmationDesk(ledger, ManualClock(T))).push(
+        direct("!push coder")
+    )
+    assert reply.topic == "coder" and reply.thread_line is not None
+    assert reply.thread_line.startswith("Branch fw/coder/12 pushed by @ada:example.org")
+
+
+async def test_discard_of_pushed_work_acts_at_once(ledger: Ledger, chat: FakeConnector) -> None:
+    """Nothing unpushed: no question, the checkout and branch go, the thread is told."""
+    desk = FakeDesk(a_line())
+    answer = await say(a_router(ledger, desk), chat, "!discard coder")
+    assert (
+        answer
+        == "Discarded **coder**'s branch fw/coder/12 of app: its checkout and branch are gone."
+    )
+    assert desk.calls[-1] == ("discard", "coder")
+    reply = await RepoCommands(
+        FakeDesk(a_line()), ConfirmationDesk(ledger, ManualClock(T))
+    ).discard(direct("!discard coder"))
+    assert isinstance(reply, Reply) and reply.topic == "coder"
+    assert (
+        reply.thread_line
+        == "Discarded by @ada:example.org: branch fw/coder/12 of app, and its checkout."
+    )
+
+
+async def test_discard_of_unpushed_work_asks_its_sender_first(
+    ledger: Ledger, chat: FakeConnector
+) -> None:
+    """Unpushed commits: it says how many and waits; another's `yes` is refused; the
+    asker's `yes` discards; all of it audited."""
+    desk = FakeDesk(a_line(), unpushed=2)
+    router = a_router(ledger, desk)
+    asked = await say(router, chat, "!discard coder")
+    assert "would delete branch fw/coder/12 of app with 2 commits on no upstream branch" in asked
+    assert "Reply `yes` here within 60 s" in asked
+    assert ("discard", "coder") not in desk.calls
+    assert "waits for the reply of" in await say(router, chat, "yes", sender=ADMIN)
+    assert ("discard", "coder") not in desk.calls
+    done = await say(router, chat, "yes")
+    assert done.startswith("Discarded **coder**'s branch fw/coder/12")
+    assert desk.calls[-1] == ("discard", "coder")
+    ask, other, confirmed = reversed((await ledger.audit_entries())[:3])
+    assert ask.detail == "asked: discard fw/coder/12 with 2 commits unpushed"
+    assert (other.outcome, other.sender) == ("denied", ADMIN)
+    assert (confirmed.outcome, confirmed.detail) == ("ok", "discarded fw/coder/12 of app")
+
+
+async def test_spawn_takes_a_repository_a_base_and_fresh(
+    ledger: Ledger, chat: FakeConnector
+) -> None:
+    """`--repo app --base develop --fresh`: the next run cuts a new branch, the spec names
+    the repository and base; wrong names and mixes are refused before anything starts."""
+    desk = FakeDesk()
+    fleet = FakeFleet()
+    router = a_router(ledger, desk, fleet)
+    await say(router, chat, "!spawn coder --repo app --base develop --fresh")
+    assert desk.calls == [
+        ("fresh_next", "coder"),
+        ("requested_by", "coder", f"{OPERATOR} <ann@example.org>"),
+    ]
+    [spawned] = fleet.spawned
+    assert (spawned["repo"], spawned["repo_base"], spawned["workdir"]) == ("app", "develop", None)
+    refusals = {
+        "!spawn coder --repo ap": "unknown repository 'ap' — did you mean 'app'?",
+        "!spawn coder --repo app --workdir /tmp": "give --repo or --workdir, not both",
+        "!spawn coder --repo app --base ../main": "is no branch name",
+        "!spawn coder --base develop": "--base and --fresh are for an agent on a repository",
+    }
+    for text, why in refusals.items():
+        assert why in await say(router, chat, text)
+    assert len(fleet.spawned) == 1 and len(desk.calls) == 2
+    await say(router, chat, "!spawn plain --workdir /tmp")  # on no repository: not told
+    assert len(fleet.spawned) == 2 and len(desk.calls) == 2
+
+
+async def test_spawn_fresh_of_an_agent_on_a_repository_by_its_roster(
+    ledger: Ledger, chat: FakeConnector
+) -> None:
+    """An agent whose own settings name a repository takes `--fresh` without `--repo`, and
+    goes to another host with it (its checkout is made there)."""
+    desk = FakeDesk()
+    fleet = FakeFleet(own_repo="app")
+    router = a_router(ledger, desk, fleet)
+    await say(router, chat, "!spawn coder --fresh", sender=ADMIN)
+    assert desk.calls == [
+        ("fresh_next", "coder"),
+        ("requested_by", "coder", f"{ADMIN} <ada@example.org>"),
+    ]
+    assert (fleet.spawned[0]["repo"], fleet.spawned[0]["repo_base"]) == (None, None)
+    await say(router, chat, "!spawn coder --host box2")
+    assert len(fleet.spawned) == 2 and fleet.spawned[1]["host"] == "box2"
+
+
+def test_the_fake_desk_keeps_the_protocol() -> None:
+    """The desk these tests use is a `RepoDesk` as the type checker reads it."""
+    desk: RepoDesk = FakeDesk()
+    assert desk.names() == ["app"]
