@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,7 +23,7 @@ import bot.cli.status as status_cli
 from bot.app.lock import AlreadyRunning
 from bot.app.logs import setup_logging
 from bot.config import Config, ConfigError, load_config
-from bot.config.repo_checks import summary_lines
+from bot.config.repo_checks import fetch_problems, summary_lines
 from connectors.errors import ConnectorError, ConnectorSetupError
 from connectors.matrix import cross_sign_cli, device_cli
 from connectors.matrix import setup as matrix_setup
@@ -129,6 +130,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             config.hosts,
             (HostAgent(s.name, s.host, s.workdir, s.sandbox != "none") for s in _specs(config)),
         )
+        if config.repos:  # each repository read with its credential, now
+            with tempfile.TemporaryDirectory(prefix="fleetwarden-check-") as scratch:
+                errors += asyncio.run(fetch_problems(config.repos, environ, Path(scratch)))
         if errors:
             print("fleetwarden: configuration error:", file=sys.stderr)
             print("\n".join(f"  {line}" for line in errors), file=sys.stderr)

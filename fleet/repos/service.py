@@ -77,6 +77,7 @@ class Repos:
         self._on_hosts: HostCheckouts | None = None  # lines checked out on SSH hosts
         self._fresh: set[str] = set()
         self._requesters: dict[str, str] = {}
+        self._setups: dict[str, tuple[str, ...]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._refused: dict[int, list[str]] = {}
 
@@ -259,10 +260,16 @@ class Repos:
             await self.ledger.update_line(line_id, state=LineState.DISCARDED)
             raise
         await self.ledger.set_line_branch(line_id, branch, str(checkout), copied)
+        if entry.setup and not remote:
+            self._setups[spec.name] = entry.setup
         log.info(
             "%s works on %s of %s, cut from %s at %s", spec.name, branch, spec.repo, base, fork
         )
         return checkout
+
+    def take_setup(self, agent: str) -> tuple[str, ...] | None:
+        """The setup command of the checkout just made for ``agent`` (once), if any."""
+        return self._setups.pop(agent, None)
 
     def _origin(self, agent: str, repo: str) -> str:
         if self._door_url is None:

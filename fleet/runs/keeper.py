@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from fleet.backends.base import Backend, backend_key
@@ -26,6 +26,7 @@ from fleet.ledger.run_reports import RunEnd, RunReport, RunStart
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, LaunchPlan
 from fleet.names import AgentName, agent_name
 from fleet.repos.desk import RepoError
+from fleet.repos.setup_run import run_setup
 from fleet.runs.context import RunContexts
 from fleet.runs.facts import check_launchable, read_run
 from fleet.runs.layout import MARKER, AgentPaths, append_marker, write_files
@@ -195,7 +196,15 @@ class RunKeeper:
         append_marker(paths.log, f"{spec.name} starting ({spec.runtime})")
         offset = size_of(paths.log)
         git_before = None if remote else await self._git.head(plan.cwd)
+        setup = self._repos.take_setup(spec.name) if self._repos is not None else None
         try:
+            if setup:  # a new checkout's setup command, in the agent's sandbox, first
+                confined = await self._site.confine(
+                    spec, replace(plan, argv=setup, takes_input=False), paths.home
+                )
+                await run_setup(
+                    spec.name, confined, paths.new_run_dir(self._clock.now()), paths.log
+                )
             plan = await self._site.confine(spec, plan, paths.home)
             handle = await backend.launch(plan, paths.new_run_dir(self._clock.now()), paths.log)
         except LaunchFailed as exc:

@@ -47,6 +47,7 @@ repos:
   app:
     url: {url}
     token_env: APP_TOKEN
+    setup: [sh, -c, "id -u > .git/setup-ran"]
 agents:
   - name: coder
     runtime: claude
@@ -183,6 +184,8 @@ def test_a_hostile_agent_gets_only_its_own_branch_and_nothing_upstream_until_pus
                 assert verdicts[attempt] == "refused", (attempt, said())
             assert verdicts["mirror"] == "refused"
             checkout = tmp_path / "state" / "checkouts" / "app" / "rogue-1"
+            setup = (checkout / ".git" / "setup-ran").read_text().strip()
+            assert setup != "0" if os.geteuid() == 0 else setup  # run as the agent, first
             assert verdicts["receivepack"] == "taken"  # an up-to-date push: the option is
             assert not (checkout / "receive-pack-ran").exists()  # never run over HTTP
             assert AWS not in said() or "creds.ini" in said()
