@@ -105,23 +105,39 @@ def _in_the_way(dest: Path) -> bool:
 
 def copy_into(dest: Path, source: Path, paths: Sequence[str]) -> list[str]:
     """Copy ``paths`` (relative, checked by the config) from ``source`` into the fresh
-    checkout ``dest``; the ones copied. Symlinks are copied as symlinks, never followed."""
+    checkout ``dest``; the ones copied. Only into places the checkout does not have: a
+    path already there (tracked) is left alone, and a path reached through a symlink in
+    the checkout — its content is the upstream's, which an agent may have written — is
+    skipped, never written through. Symlinks in ``source`` are copied as symlinks."""
     copied = []
     root = source.resolve()
     for rel in paths:
         src = root / rel
         if not src.resolve().is_relative_to(root) and not src.is_symlink():
             continue
-        target = dest / rel
         if ".git" in Path(rel).parts or not (src.exists() or src.is_symlink()):
+            continue
+        target = dest / rel
+        if not _free(dest, Path(rel)):
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         if src.is_dir() and not src.is_symlink():
-            shutil.copytree(src, target, symlinks=True, dirs_exist_ok=True)
+            shutil.copytree(src, target, symlinks=True)
         else:
             shutil.copy2(src, target, follow_symlinks=False)
         copied.append(rel)
     return copied
+
+
+def _free(dest: Path, rel: Path) -> bool:
+    """Whether ``rel`` is missing from ``dest`` with no symlink (nor file) on its way."""
+    here = dest
+    for part in rel.parts[:-1]:
+        here = here / part
+        if here.is_symlink() or (here.exists() and not here.is_dir()):
+            return False
+    final = dest / rel
+    return not (final.exists() or final.is_symlink())
 
 
 async def disk_bytes(path: Path) -> int | None:

@@ -40,6 +40,11 @@ _SETTINGS: Final = (
     ("uploadpack.allowReachableSHA1InWant", "false"),
     ("uploadpack.allowTipSHA1InWant", "false"),
     ("uploadpack.allowFilter", "false"),
+    # The mirror's branch tips are not advertised to a pusher (no `.have` lines): a merge
+    # with an upstream commit the line never had is refused by the hook besides.
+    ("core.alternateRefsCommand", "true"),
+    # One push (its pack) is at most this big: the state dir is not the agent's to fill.
+    ("receive.maxInputSize", str(256 * 1024 * 1024)),
 )
 
 

@@ -14,6 +14,7 @@ commits, in bytes of diff and in bytes scanned — and a push past a cap raises
 from __future__ import annotations
 
 import bisect
+import os
 import re
 import shutil
 import subprocess
@@ -51,7 +52,7 @@ _DIFF: Final = (
     "--dst-prefix=b/",
 )
 NAMES_ARGS: Final = ("diff-tree", "--stdin", "-z", "-c", "--name-only", "--no-renames", *_DIFF)
-PATCH_ARGS: Final = ("diff-tree", "--stdin", "-p", "-U0", "--cc", "-M", *_DIFF)
+PATCH_ARGS: Final = ("diff-tree", "--stdin", "-p", "-U0", "--cc", "-M", "--text", *_DIFF)
 SpansOf = Callable[[str], Sequence[Span]]
 
 
@@ -248,6 +249,68 @@ def scan(
         patch = streamed(PATCH_ARGS, listing, MAX_PATCH_BYTES)
         finds = find_secrets(added_lines(patch, known), shapes())
     return touched, finds
+
+
+def message_lines(commits: Sequence[str]) -> list[Added]:
+    """The lines of ``commits``' messages, as added text of the path ``(message)``."""
+    found: list[Added] = []
+    for commit in commits:
+        _, text = run_git("log", "--no-walk", "--format=%B", commit)
+        found += [
+            Added(commit, "(commit message)", number, line[:4096])
+            for number, line in enumerate(text.splitlines()[:2000], start=1)
+        ]
+    return found
+
+
+def sent_before(commits: Sequence[str]) -> list[str]:
+    """Those of ``commits`` this push did not bring: already in the repository's objects or
+    the mirror's (outside the push's quarantine) though no branch of the line reaches them
+    — the mirror's other branches, which a line may not merge."""
+    if not commits:
+        return []
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in ("GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_QUARANTINE_PATH")
+    }
+    ran = subprocess.run(
+        git_argv("cat-file", "--batch-check=%(objectname) %(objecttype)"),
+        input="\n".join(commits).encode() + b"\n",
+        capture_output=True,
+        timeout=GIT_TIMEOUT,
+        check=False,
+        env=env,
+    )
+    if ran.returncode != 0:
+        raise RuntimeError(f"git cat-file exited {ran.returncode}")
+    there = ran.stdout.decode("ascii", errors="replace").splitlines()
+    return [line.split()[0] for line in there if line.endswith(" commit")]
+
+
+def foreign_parents(commits: Sequence[str]) -> list[tuple[str, str]]:
+    """``(commit, parent)`` for each parent of the new ``commits`` that is neither one of
+    them nor reached by this repository's own branches, and ``(commit, commit)`` for each
+    of them this push did not bring (:func:`sent_before`): a merge with a commit the line
+    never had — another branch's, the mirror's."""
+    if not commits:
+        return []
+    old = sent_before(commits)
+    if old:
+        return [(commit, commit) for commit in old]
+    new = set(commits)
+    _, out = run_git("rev-list", "--no-walk", "--parents", *commits)
+    found: list[tuple[str, str]] = []
+    for line in out.splitlines():
+        commit, *parents = line.split()
+        for parent in parents:
+            if parent in new:
+                continue
+            _, beyond = run_git("rev-list", "--max-count=1", parent, "--not", "--branches")
+            if beyond.strip():
+                found.append((commit, parent))
+    return found
 
 
 def shapes() -> SpansOf:

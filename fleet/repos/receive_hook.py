@@ -33,7 +33,18 @@ from pathlib import Path
 from typing import Final
 
 from fleet.repos.line_repo import MAX_REFUSALS_FILE, REFUSALS
-from fleet.repos.push_scan import Added, TooBig, new_commits, run_git, scan
+from fleet.repos.push_scan import (
+    Added,
+    TooBig,
+    find_secrets,
+    foreign_parents,
+    message_lines,
+    new_commits,
+    run_git,
+    scan,
+    shapes,
+    workflow_path,
+)
 
 ZERO: Final = "0" * 40
 MAX_SHOWN: Final = 20
@@ -115,13 +126,56 @@ def ref_refusal(update: Update, policy: Policy) -> Refusal | None:
     return None
 
 
-def check_commits(ref: str, commits: list[str], policy: Policy) -> list[Refusal]:
-    """What the new ``commits`` of ``ref`` break: workflows touched, secrets added."""
+def check_commits(
+    ref: str, commits: list[str], policy: Policy, old: str = ZERO, new: str = ZERO
+) -> list[Refusal]:
+    """What the new ``commits`` of ``ref`` (from ``old`` to ``new``) break: a parent the line
+    never had, workflows touched (by a commit, or by the push as a whole), secrets added
+    (in a file or a commit message)."""
+    foreign = foreign_parents(commits)
+    if foreign:
+        commit, parent = foreign[0]
+        what = (
+            f"commit {commit[:12]}, from a branch this line never had,"
+            if commit == parent
+            else f"commit {commit[:12]} has a parent ({parent[:12]}) this line never had:"
+        )
+        return [
+            Refusal(
+                ref,
+                "ref",
+                f"merges a commit the branch never had ({parent[:12]} in {commit[:12]})",
+                f"{what} neither on your branch nor on its base. Merge only what you "
+                "fetched from origin, or rebase onto it (git pull --rebase origin), then push "
+                "again.",
+            )
+        ]
     touched, finds = scan(commits, policy.workflows)
+    if not policy.workflows and old != ZERO and new != ZERO and not touched:
+        touched = _net_workflows(old, new, policy)
     refusals = [_workflow_refusal(ref, touched)] if touched else []
+    finds += find_secrets(message_lines(commits), shapes())
     if finds:
         refusals.append(_secret_refusal(ref, finds))
     return refusals
+
+
+def _net_workflows(old: str, new: str, policy: Policy) -> list[tuple[str, str]]:
+    """Workflow paths the push changes as a whole (from ``old``) that the branch also
+    changes against its base: what no single commit shows (a merge taking a side's tree)
+    and the base did not bring."""
+
+    def changed(one: str) -> set[str]:
+        _, names = run_git("diff-tree", "-r", "-z", "--name-only", "--no-renames", one, new)
+        return {path for path in names.split("\0") if path and workflow_path(path)}
+
+    moved = changed(old)
+    _, refs = run_git("for-each-ref", "--format=%(objectname) %(refname)", "refs/heads/")
+    for line in refs.splitlines():
+        sha, _, ref = line.partition(" ")
+        if ref != policy.branch and moved:
+            moved &= changed(sha)
+    return [(new, path) for path in sorted(moved)]
 
 
 def _workflow_refusal(ref: str, touched: list[tuple[str, str]]) -> Refusal:
@@ -184,7 +238,9 @@ def check(updates: Sequence[Update], policy: Policy) -> list[Refusal]:
                 )
                 continue
         try:
-            refusals += check_commits(update.ref, new_commits(update.new), policy)
+            refusals += check_commits(
+                update.ref, new_commits(update.new), policy, update.old, update.new
+            )
         except TooBig as exc:
             refusals.append(
                 Refusal(

@@ -95,6 +95,11 @@ class HostCheckouts:
         """Whether the checkout at ``path`` is there on ``host``."""
         link, place = self._up(host)
         self._owned(place, path)
+        if (await self._run(link, ["test", "-L", path], timeout=30.0)).ok:
+            raise RepoError(
+                f"the checkout {path} on host {host} was replaced by a symlink: the run is "
+                "not started there; `discard` the branch, or spawn with --fresh"
+            )
         done = await self._run(link, ["test", "-d", path], timeout=30.0)
         return done.ok
 

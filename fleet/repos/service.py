@@ -78,6 +78,7 @@ class Repos:
         self._fresh: set[str] = set()
         self._requesters: dict[str, str] = {}
         self._setups: dict[str, tuple[str, ...]] = {}
+        self.launching: set[str] = set()  # agents between prepare and their run's start
         self._locks: dict[str, asyncio.Lock] = {}
         self._refused: dict[int, list[str]] = {}
 
@@ -163,6 +164,7 @@ class Repos:
             else:
                 checkout = await self._cut(spec)
             self._fresh.discard(spec.name)
+            self.launching.add(spec.name)
         return replace(spec, workdir=checkout)
 
     async def _keep(self, line: LineRecord) -> Path:
@@ -266,6 +268,10 @@ class Repos:
             "%s works on %s of %s, cut from %s at %s", spec.name, branch, spec.repo, base, fork
         )
         return checkout
+
+    def launched(self, agent: str) -> None:
+        """``agent``'s launch is over (started or refused): its line is the verbs' again."""
+        self.launching.discard(agent)
 
     def take_setup(self, agent: str) -> tuple[str, ...] | None:
         """The setup command of the checkout just made for ``agent`` (once), if any."""

@@ -100,13 +100,13 @@ class RepoVerbs:
     async def merge(
         self, agent: str, strategy: str | None, *, by: str, co_author: str | None = None
     ) -> Landed:
-        line = await self._ended(agent, "merge")
-        entry = self.repos.entry(line.repo)
-        chosen = strategy or entry.merge
-        if chosen not in STRATEGIES:
-            raise RepoError(f"no merge strategy {chosen!r}: use --squash, --rebase or --merge")
-        mirror = self.repos.mirror(line.repo)
         async with self.repos.lock(agent):
+            line = await self._ended(agent, "merge")
+            entry = self.repos.entry(line.repo)
+            chosen = strategy or entry.merge
+            if chosen not in STRATEGIES:
+                raise RepoError(f"no merge strategy {chosen!r}: use --squash, --rebase or --merge")
+            mirror = self.repos.mirror(line.repo)
             await mirror.fetch()
             line_repo = self.repos.line_repo(line)
             trailers = [f"Fleetwarden-Agent: {line.agent}"]
@@ -140,26 +140,29 @@ class RepoVerbs:
         return landed
 
     async def push(self, agent: str) -> str:
-        line = await self._ended(agent, "push")
         async with self.repos.lock(agent):
+            line = await self._ended(agent, "push")
             await self.repos.push_line(line)
         return compare_url(self.repos.entry(line.repo).url, line.base_ref, line.branch)
 
     async def discard(self, agent: str) -> LineRecord:
-        line = await self._ended(agent, "discard")
         async with self.repos.lock(agent):
+            line = await self._ended(agent, "discard")
             await self.repos.ledger.update_line(line.id, state=LineState.DISCARDED, ended_at=None)
             await self.repos.remove_checkout(line)  # here or on its host
             await asyncio.to_thread(shutil.rmtree, self.repos.line_repo(line), True)
         return line
 
     async def _ended(self, agent: str, verb: str) -> LineRecord:
+        """``agent``'s live line, when no run of it is starting, running or being kept
+        (called under the agent's lock: a launch's prepare and a run's end take it too)."""
         line = await self.repos.live(agent)
         record = await self.repos.ledger.get_agent(agent)
-        if record is not None and record.state in _BUSY:
+        state = record.state.value if record is not None else "?"
+        if agent in self.repos.launching or (record is not None and record.state in _BUSY):
             raise RepoError(
-                f"{agent} is {record.state.value} and still writing {line.branch}: "
-                f"`stop {agent}` first, then {verb}"
+                f"{agent} is {'starting' if agent in self.repos.launching else state} and "
+                f"still writing {line.branch}: `stop {agent}` first, then {verb}"
             )
         return line
 

@@ -25,8 +25,7 @@ from fleet.ledger.rows import AgentOrigin, AgentRecord, RunRecord
 from fleet.ledger.run_reports import RunEnd, RunReport, RunStart
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, LaunchPlan
 from fleet.names import AgentName, agent_name
-from fleet.repos.desk import RepoError
-from fleet.repos.setup_run import run_setup
+from fleet.repos.launching import run_setup, workdir_of
 from fleet.runs.context import RunContexts
 from fleet.runs.facts import check_launchable, read_run
 from fleet.runs.layout import MARKER, AgentPaths, append_marker, write_files
@@ -168,12 +167,28 @@ class RunKeeper:
         armed) is refused first. ``origin``: a spawn's, saved with the spec
         (:meth:`~fleet.ledger.store.Ledger.upsert_agent`); ``continues``: the run continues
         the task of the agent's last run (a watchdog's restart), keeping its cap's count."""
-        runtime = self._runtimes.get(spec.runtime)
         spec = task_spec(spec, self._clock.now(), continues=continues)
         spec = await self._site.place(spec)
         remote = spec.host != LOCAL_HOST
-        if spec.repo is not None:  # its workdir is its line's checkout, made now if need be
-            spec = await self._on_repo(spec)
+        if spec.repo is None:
+            return await self._launch(spec, remote, reason, plan, origin, continues)
+        spec = await workdir_of(self._repos, spec)  # its line's checkout, made if need be
+        try:
+            return await self._launch(spec, remote, reason, plan, origin, continues)
+        finally:  # the line is the verbs' again (merge, discard) once the run is, or is not
+            if self._repos is not None:
+                self._repos.launched(spec.name)
+
+    async def _launch(
+        self,
+        spec: AgentSpec,
+        remote: bool,
+        reason: str,
+        plan: LaunchPlan | None,
+        origin: AgentOrigin | None,
+        continues: bool,
+    ) -> Launched:
+        runtime = self._runtimes.get(spec.runtime)
         backend = self.backend(backend_key(spec))
         paths = AgentPaths.of(self._settings.state_dir, spec.name)
         if plan is None:
@@ -247,20 +262,6 @@ class RunKeeper:
             )
         )
         return Launched(offset, handle.pid, run.id)
-
-    async def _on_repo(self, spec: AgentSpec) -> AgentSpec:
-        """``spec`` working in its line's checkout (:meth:`fleet.repos.service.Repos.prepare`)."""
-        if self._repos is None:
-            raise LaunchFailed(
-                f"{spec.name} works on repository {spec.repo}, but no repositories are "
-                "configured: add it under `repos:` in the config"
-            )
-        try:  # on a host: its checkout is made there, over the link
-            return await self._repos.prepare(spec)
-        except RepoError as exc:
-            raise LaunchFailed(str(exc)) from None
-        except (FleetError, OSError) as exc:
-            raise LaunchFailed(f"the checkout of {spec.repo} could not be made: {exc}") from None
 
     async def output_of(self, run_id: int) -> RunOutput | None:
         """Where run ``run_id``'s output is read from, with a fresh parser of its stream."""
@@ -401,6 +402,11 @@ class RunKeeper:
         await self._ledger.end_run(run.id, info)
         await self._ledger.remove_freeze(name)  # what it paused has ended with the run
         await self._site.release(name, run.host)
+        if self._repos is not None:  # before its state says it ended: verbs wait for this
+            try:  # what it left uncommitted, committed and brought to its branch
+                await self._repos.finished(name, run.id)
+            except Exception:
+                log.exception("could not keep what %s's run %s left on its branch", name, run.id)
         if ending is not None:
             state, reason = ending.state, f"{ending.reason} ({info.reason})"
         else:
@@ -410,11 +416,6 @@ class RunKeeper:
         if self.sessions is not None:
             await self.sessions.ended(name, run, info, reason)
         append_marker(self.log_path(name), f"{name} {info.reason}")
-        if self._repos is not None:
-            try:  # what it left uncommitted, committed and brought to its branch
-                await self._repos.finished(name, run.id)
-            except Exception:
-                log.exception("could not keep what %s's run %s left on its branch", name, run.id)
         try:
             await self._report_end(name, run, info, ending)
         except Exception:  # the summary is news; losing it must not lose the run's end

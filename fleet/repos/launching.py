@@ -1,6 +1,7 @@
-"""A repository's ``setup`` command (``[npm, ci]``), run in a new checkout inside the agent's
-own sandbox before the agent starts — as the agent, with its network, its doors and its
-caps — so what the command does is what the agent itself could do, nothing more.
+"""What a launch of an agent on a repository needs before it starts: its workdir, the
+line's checkout (:func:`workdir_of`), and a new checkout's ``setup`` command (``[npm, ci]``,
+:func:`run_setup`), run inside the agent's own sandbox — as the agent, with its network,
+its doors and its caps — so what the command does is what the agent itself could do.
 
 It runs through the agent shim (:mod:`fleet.backends.agent_shim`) as the agent's launch
 does, its output appended to the agent's log, within :data:`SETUP_LIMIT`; past it, or when
@@ -18,11 +19,29 @@ from pathlib import Path
 from typing import Final
 
 from fleet.backends.process import shim_argv
-from fleet.errors import LaunchFailed
-from fleet.model import LaunchPlan
+from fleet.errors import FleetError, LaunchFailed
+from fleet.model import AgentSpec, LaunchPlan
 from fleet.private_files import private_dir
+from fleet.repos.desk import RepoError
+from fleet.repos.service import Repos
 
 SETUP_LIMIT: Final = 900.0
+
+
+async def workdir_of(repos: Repos | None, spec: AgentSpec) -> AgentSpec:
+    """``spec`` working in its line's checkout (:meth:`fleet.repos.service.Repos.prepare`;
+    on a host, made there over the link); what stops it, as :class:`LaunchFailed`."""
+    if repos is None:
+        raise LaunchFailed(
+            f"{spec.name} works on repository {spec.repo}, but no repositories are "
+            "configured: add it under `repos:` in the config"
+        )
+    try:
+        return await repos.prepare(spec)
+    except RepoError as exc:
+        raise LaunchFailed(str(exc)) from None
+    except (FleetError, OSError) as exc:
+        raise LaunchFailed(f"the checkout of {spec.repo} could not be made: {exc}") from None
 
 
 async def run_setup(
