@@ -12,11 +12,13 @@ receive-pack posts that landed.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hmac
 import os
 import stat
 import subprocess
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -223,6 +225,20 @@ def _body(handler: BaseHTTPRequestHandler) -> bytes:
         return b"".join(chunks)
     length = int(handler.headers.get("Content-Length") or 0)
     return handler.rfile.read(length) if length else b""
+
+
+@contextlib.contextmanager
+def served_app(root: Path, token: str) -> Iterator[GitUpstream]:
+    """An upstream under ``root`` holding ``app`` (a README on ``main``), served for the
+    block and stopped however it ends."""
+    root.mkdir(parents=True, exist_ok=True)
+    upstream = GitUpstream(root, token)
+    upstream.create("app", {"README.md": "# app\n"})
+    upstream.start()
+    try:
+        yield upstream
+    finally:
+        upstream.stop()
 
 
 def token_anywhere(token: str, *roots: Path) -> list[Path]:

@@ -284,6 +284,7 @@ class Repos:
 
     async def started(self, agent: AgentName, run_id: int) -> None:
         """Run ``run_id`` of ``agent`` works on its live line."""
+        self.launched(agent)
         line = await self.ledger.live_line(agent)
         if line is not None:
             await self.ledger.line_ran(line.id, run_id)

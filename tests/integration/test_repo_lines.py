@@ -76,6 +76,7 @@ class Rig:
         spec = AgentSpec(name=AgentName(name), runtime="command", repo="app", **kw)  # type: ignore[arg-type]
         await self.ledger.upsert_agent(spec, DesiredState.STOPPED)
         prepared = await self.repos.prepare(spec)
+        self.repos.launched(spec.name)  # as the launch does, started or refused
         assert prepared.workdir is not None
         return prepared.workdir
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.git_upstream import GitUpstream
+from tests.git_upstream import GitUpstream, served_app
 from tests.integration.console_bot import FLEETWARDEN, clean_env
 
 pytestmark = pytest.mark.integration
@@ -20,14 +20,8 @@ TOKEN = "ghp_checkConfigToken0123456789abcdefABCD"
 
 @pytest.fixture
 def upstream(tmp_path: Path) -> Iterator[GitUpstream]:
-    (tmp_path / "up").mkdir()
-    served = GitUpstream(tmp_path / "up", TOKEN)
-    served.create("app", {"README.md": "# app\n"})
-    served.start()
-    try:
+    with served_app(tmp_path / "up", TOKEN) as served:
         yield served
-    finally:
-        served.stop()
 
 
 def check(

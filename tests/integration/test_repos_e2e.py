@@ -19,7 +19,7 @@ import pytest
 from tests import sandbox_need
 from tests.fakes.background import fake_provider_thread
 from tests.fakes.provider import Accepted, ToolCall, Turn
-from tests.git_upstream import GitUpstream, token_anywhere
+from tests.git_upstream import GitUpstream, served_app, token_anywhere
 from tests.integration.console_bot import ConsoleBot, clean_env, processes_where, wait_until
 from tests.integration.test_readable_agents import agent_path
 from tests.integration.test_real_clis import cli
@@ -90,14 +90,8 @@ sleep 600
 
 @pytest.fixture
 def upstream(tmp_path: Path) -> Iterator[GitUpstream]:
-    (tmp_path / "upstream").mkdir()
-    served = GitUpstream(tmp_path / "upstream", TOKEN)
-    served.create("app", {"README.md": "# app\n"})
-    served.start()
-    try:
+    with served_app(tmp_path / "upstream", TOKEN) as served:
         yield served
-    finally:
-        served.stop()
 
 
 def start_bot(tmp_path: Path, upstream: GitUpstream, provider: str) -> ConsoleBot:

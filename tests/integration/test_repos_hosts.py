@@ -21,7 +21,7 @@ import pytest
 
 from fleet.sandbox.lanes import FIRST_UID
 from tests import sandbox_need
-from tests.git_upstream import GitUpstream, token_anywhere
+from tests.git_upstream import GitUpstream, served_app, token_anywhere
 from tests.integration.console_bot import clean_env, wait_until
 from tests.integration.test_hosts_e2e import WAIT, _entry, _started, _until
 from tests.integration.test_hosts_lanes import root_ssh_host  # noqa: F401  (a fixture)
@@ -45,14 +45,8 @@ echo done=yes
 
 @pytest.fixture
 def upstream(tmp_path: Path) -> Iterator[GitUpstream]:
-    (tmp_path / "upstream").mkdir()
-    served = GitUpstream(tmp_path / "upstream", TOKEN)
-    served.create("app", {"README.md": "# app\n"})
-    served.start()
-    try:
+    with served_app(tmp_path / "upstream", TOKEN) as served:
         yield served
-    finally:
-        served.stop()
 
 
 def _host_git(checkout: Path, *args: str) -> str:
