@@ -42,7 +42,6 @@ class Mirror:
         self._repos_dir = repos_dir
         self._environ = environ
         self.lock = asyncio.Lock()
-        self.fetched = False
 
     def upstream_env(self) -> dict[str, str]:
         """The credential's environment (raises :class:`RepoError` when it is missing)."""
@@ -94,7 +93,6 @@ class Mirror:
                 )
             except g.GitFailed as exc:
                 raise RepoError(f"cannot fetch repository {self.name}: {_words(exc)}") from None
-            self.fetched = True
 
     async def check(self) -> str | None:
         """Why the upstream cannot be read with the credential, or ``None`` when its

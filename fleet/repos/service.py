@@ -37,7 +37,7 @@ from fleet.repos.desk import NoLine, RepoError
 from fleet.repos.facts import Change, LineRecord, LineState, change_to_json
 from fleet.repos.harvest import Harvested, harvest
 from fleet.repos.lane_git import LaneGit, LaneGitFailed
-from fleet.repos.line_repo import create_line_repo, set_base, write_hooks
+from fleet.repos.line_repo import create_line_repo, set_base, take_refusals, write_hooks
 from fleet.repos.mirror import Mirror
 from fleet.repos.remote import HostAccess, HostCheckouts, elsewhere
 from fleet.repos.schema import RepoEntry
@@ -80,7 +80,7 @@ class Repos:
         self._setups: dict[str, tuple[str, ...]] = {}
         self.launching: set[str] = set()  # agents between prepare and their run's start
         self._locks: dict[str, asyncio.Lock] = {}
-        self._refused: dict[int, list[str]] = {}
+        self._refused: dict[int, list[tuple[str, str]]] = {}  # line → (kind, why), lately
 
     # -- setup ---------------------------------------------------------------------------
 
@@ -123,10 +123,6 @@ class Repos:
         """The upstream tokens, for the redactor."""
         found = ((name, secret_of(e, self._environ)) for name, e in self._entries.items())
         return [Secret(token, f"token of repository {name}") for name, token in found if token]
-
-    async def check(self) -> dict[str, str | None]:
-        """Each repository: why it cannot be fetched with its credential, or ``None``."""
-        return {name: await mirror.check() for name, mirror in sorted(self._mirrors.items())}
 
     def line_repo(self, line: LineRecord) -> Path:
         return self.mirror(line.repo).lines / line.agent / f"{line.id}.git"
@@ -298,16 +294,19 @@ class Repos:
             return None
         async with self.lock(agent):
             got = await self._harvest(line, run_id, by or line.co_author)
+            # The hook's refusals of the wip push, counted as the door counts an agent's.
+            hooked = await asyncio.to_thread(take_refusals, self.line_repo(line))
+            await self.refused(agent, line.repo, hooked)
             if got.accepted and got.head_sha:
                 await self.ledger.update_line(line.id, head_sha=got.head_sha)
-            elif got.words:
-                self._refused.setdefault(line.id, []).append(got.words)
+            elif got.words and not hooked:  # not kept for another reason
+                self._refused.setdefault(line.id, []).append(("", got.words))
             entry = self.entry(line.repo)
             if entry.autopush and got.accepted:
                 try:
                     await self.push_line(line)
                 except RepoError as exc:
-                    self._refused.setdefault(line.id, []).append(str(exc))
+                    self._refused.setdefault(line.id, []).append(("", str(exc)))
             change = await self.change_of(line)
         await self.ledger.record_change(run_id, change_to_json(change))
         return change
@@ -374,7 +373,7 @@ class Repos:
             ref, why = refusal.get("ref", "?"), refusal.get("why", "refused")
             await self.ledger.add_refusals(agent, "git", f"{repo} {ref}", why)
             if line is not None:
-                self._refused.setdefault(line.id, []).append(why)
+                self._refused.setdefault(line.id, []).append((refusal.get("kind", ""), why))
 
     # -- facts ---------------------------------------------------------------------------
 
@@ -412,7 +411,7 @@ class Repos:
         refused = self._refused.get(line.id, [])
         return replace(
             change,
-            refused=tuple(refused[-5:]),
+            refused=tuple(why for _kind, why in refused[-5:]),
             secrets=_verdict(refused),
             copied=line.copied,
             pushed=line.pushed_sha is not None and line.pushed_sha == change.head_sha,
@@ -449,9 +448,9 @@ class Repos:
         return sha
 
 
-def _verdict(refused: Sequence[str]) -> str:
-    """The secret scan's verdict from what the door refused (its words hold no value)."""
-    secrets = [why for why in refused if "secret" in why.lower()]
+def _verdict(refused: Sequence[tuple[str, str]]) -> str:
+    """The secret scan's verdict from what the door refused lately (never a value)."""
+    secrets = sum(1 for kind, _why in refused if kind == "secret")
     if secrets:
-        return f"refused {len(secrets)} push{'es' if len(secrets) != 1 else ''} holding a secret"
+        return f"refused {secrets} push{'es' if secrets != 1 else ''} holding a secret"
     return "no secret found in what the door accepted"

@@ -256,3 +256,24 @@ async def test_a_running_agent_is_not_merged_or_discarded(rig: Rig) -> None:
             await verb
     line = await rig.repos.line_of("coder")
     assert line is not None and Path(line.checkout).is_dir()  # noqa: ASYNC240
+
+
+async def test_a_secret_left_at_a_runs_end_stays_in_the_checkout_and_is_counted(
+    rig: Rig,
+) -> None:
+    """The wip push goes through the hook: refused, counted in the ledger like the door's
+    refusals, the summary's verdict says so, and the work stays committed in the checkout."""
+    checkout = await rig.spawn("coder")
+    key = "AKIA" + "QYLPMN5HFIQR7XZB"
+    (checkout / "creds.ini").write_text(f"aws_access_key_id = {key}\n")
+    await rig.run_ended("coder", 5)
+    line = await rig.repos.line_of("coder")
+    assert line is not None and line.head_sha is None  # nothing taken on the branch
+    counted = await rig.ledger.refusals("coder")
+    assert [(r.source, r.count) for r in counted] == [("git", 1)]
+    assert "secret" in counted[0].why and key not in counted[0].why
+    change = await rig.verbs.change("coder")
+    assert change.secrets == "refused 1 push holding a secret"
+    assert (await agent_git(checkout, "log", "-1", "--format=%s")).stdout.startswith("wip")
+    kept = rig.repos.line_repo(line) / "fleetwarden" / "refusals.jsonl"
+    assert kept.read_bytes() == b""  # taken, not left for the next push to count

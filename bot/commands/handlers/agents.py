@@ -134,7 +134,7 @@ class Handlers(Family):
         host = _host(flags.get("host"))
         workdir = _workdir(flags.get("workdir"), here=host in (None, LOCAL_HOST))
         own = await self._own_repo(req.arg("NAME"), flags, host)
-        choice = repo_choice(self._repos, flags, host=host, workdir=workdir, own=own)
+        choice = repo_choice(self._repos, flags, workdir=workdir, own=own)
         runtime, model = _opt_str(flags.get("runtime")), _opt_str(flags.get("model"))
         account = _opt_str(flags.get("account"))
         spend, name = self._spend, req.arg("NAME")

@@ -160,7 +160,6 @@ def repo_choice(
     repos: RepoDesk | None,
     flags: Mapping[str, FlagValue],
     *,
-    host: str | None,
     workdir: Path | None,
     own: str | None,
 ) -> RepoChoice:
