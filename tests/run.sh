@@ -72,6 +72,8 @@ bash tests/agent_clis.sh
 # tests/matrix_js/package-lock.json, that the Matrix tests' js operator runs on
 # (tests/matrix_js_user.py); installed into .cache/matrix-js (needs node 20+ and npm).
 bash tests/matrix_js.sh
+# GitHub's REST description and webhook examples the forge fakes are held to.
+bash tests/forge_data.sh
 
 echo "== ruff"
 .venv/bin/ruff check .

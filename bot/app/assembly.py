@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import hashlib
 import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from fleet.backends.process import SubprocessBackend
 from fleet.backends.tmux import TmuxBackend
 from fleet.clock import Clock, SystemClock
 from fleet.errors import LedgerError, UnknownAgent
+from fleet.forge.tools import FORGE_TOOLS
 from fleet.ledger import Ledger
 from fleet.ledger.location import LedgerLocation
 from fleet.metering.config import DEFAULT_ROUTES
@@ -43,7 +44,7 @@ from fleet.sandbox.refusals import RefusalBook
 from fleet.sandbox.service import SandboxSettings
 from fleet.supervisor.fleet import Fleet, RosterDiff
 from fleet.supervisor.status import FleetSettings
-from fleet.watchdog.heartbeat import HeartbeatServer
+from fleet.watchdog.heartbeat import Door, HeartbeatServer
 
 
 def make_connectors(
@@ -258,6 +259,7 @@ def fleet_settings(cfg: Config) -> FleetSettings:
         confinement=(cfg.defaults.sandbox, cfg.defaults.egress, cfg.defaults.egress_allow),
         policy=cfg.defaults.policy,
         run_budget=cfg.defaults.run_budget.to_budget() if cfg.defaults.run_budget else None,
+        tool_path=(str(FORGE_TOOLS),) if cfg.forges else (),
     )
 
 
@@ -267,6 +269,7 @@ def heartbeat_server(
     approvals: Approvals,
     clock: Clock,
     gits: GitDoor | None = None,
+    doors: Sequence[Door] = (),
 ) -> HeartbeatServer:
     """The loopback endpoint agents prove they are alive on, with the ask door beside it,
     where the gates of pi and opencode (and hook commands) ask the operator."""
@@ -276,7 +279,7 @@ def heartbeat_server(
             await ledger.record_heartbeat(agent, kind)
 
     asks = AskDoor(approvals, ledger_terms(ledger), clock)
-    return HeartbeatServer(config.state_dir, on_beat, asks=asks, gits=gits)
+    return HeartbeatServer(config.state_dir, on_beat, asks=asks, gits=gits, doors=doors)
 
 
 def ledger_location(config: Config, environ: Mapping[str, str]) -> LedgerLocation:

@@ -20,6 +20,7 @@ from bot.commands.handlers.watch_follow import ScreenFollower
 from bot.commands.wiring import Commands, build_commands
 from bot.config import Config
 from fleet.clock import Clock
+from fleet.forge.work import ForgeWork
 from fleet.hosts.service import Hosts
 from fleet.repos.desk import RepoDesk
 from fleet.sandbox.service import Sandboxes
@@ -51,6 +52,7 @@ def make_commands(
     reload_roster: Callable[[], Awaitable[RosterDiff]] | None,
     stops: Stops,
     repos: RepoDesk | None = None,
+    forge_work: Callable[[], ForgeWork | None] = lambda: None,
 ) -> Commanded:
     """The commands, routed: ``serving`` hands the connectors' messages to their router
     from now on. ``repos``: the repositories agents work on (``None``: none configured)."""
@@ -79,6 +81,7 @@ def make_commands(
         hosts=hosts,
         problems=serving.failures.problems,
         repos=repos,
+        forge_work=forge_work,
     )
     serving.router = built.router
     return Commanded(built, scheduler, follower)

@@ -5,7 +5,9 @@ sign-ins are the ``dashboard`` command's), stopped before the connectors."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+
+from aiohttp import web
 
 from bot.app.stops import Stop, Stops
 from bot.config import Config
@@ -51,10 +53,12 @@ class AppDashboard:
         stops: Stops,
         problems: Callable[[], list[str]] = list,
         repos: RepoDesk | None = None,
+        webhooks: Sequence[web.RouteDef] = (),
     ) -> DashboardServer | None:
         """The server, serving (``None`` when the config has no dashboard). ``problems``:
         what is wrong beyond the agents (a receive path that keeps failing), for the fleet
-        page; ``repos``: the repositories, for the change on an agent's page."""
+        page; ``repos``: the repositories, for the change on an agent's page; ``webhooks``: the
+        forges' webhook route, served on the dashboard's address."""
         cfg = self._config
         if cfg.dashboard is None or signins is None:
             return None
@@ -80,6 +84,7 @@ class AppDashboard:
             metrics=self.metrics,
             state_dir=cfg.state_dir,
             environ=self._environ,
+            webhooks=webhooks,
         )
         await server.start()
         fleet.subscribe(server.on_fleet_event)  # a page shows a start or an end at once

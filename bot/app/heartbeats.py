@@ -1,5 +1,6 @@
 """The app's heartbeat phase: the loopback endpoint agents prove they are alive on, with
-the ask door and the git door beside it (:func:`bot.app.assembly.heartbeat_server`)."""
+the ask door, the git door and the forge door beside it
+(:func:`bot.app.assembly.heartbeat_server`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from bot.app.repos import git_door
 from bot.app.stops import Stop, Stops
 from bot.config import Config
 from fleet.clock import Clock
+from fleet.forge.door import ForgeDoor
 from fleet.repos.service import Repos
 from fleet.watchdog.heartbeat import HeartbeatServer
 
@@ -20,10 +22,17 @@ async def start_heartbeats(
     clock: Clock,
     stops: Stops,
     repos: Repos | None = None,
+    forge_door: ForgeDoor | None = None,
 ) -> HeartbeatServer:
-    """The endpoint, listening, with the git door of ``repos`` when there are any."""
+    """The endpoint, listening, with the git door of ``repos`` when there are any and the
+    forge door when there are forges."""
     heartbeats = wiring.heartbeat_server(
-        cfg, ledgered.ledger, ledgered.approvals, clock, gits=git_door(repos)
+        cfg,
+        ledgered.ledger,
+        ledgered.approvals,
+        clock,
+        gits=git_door(repos),
+        doors=(forge_door,) if forge_door is not None else (),
     )
     stops.add(Stop.HEARTBEATS, heartbeats.stop)
     await heartbeats.start()

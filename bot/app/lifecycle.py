@@ -37,12 +37,13 @@ from bot.app.commands import Commanded, make_commands
 from bot.app.connectors import start_connectors
 from bot.app.dashboard import AppDashboard
 from bot.app.fleet import Fleeted, start_fleet
+from bot.app.forge import AppForges
 from bot.app.heartbeats import start_heartbeats
 from bot.app.hosts import AppHosts
 from bot.app.jobs import start_jobs
 from bot.app.ledger import Ledgered, open_ledger
 from bot.app.lock import StateDirLock
-from bot.app.repos import open_door, open_repos
+from bot.app.repos import open_door, open_repos, version
 from bot.app.serving import Serving
 from bot.app.spend import start_spend
 from bot.app.standby import Standby
@@ -124,6 +125,7 @@ class App:
         )
         self._hosts = self._app_hosts.hosts
         self._dashboard = AppDashboard(config, environ)  # its metrics count from the start
+        self.forges: AppForges | None = None  # the forges' work, once started
         failures = ReceiveFailures(on_failure=self._dashboard.metrics.receive_failed)
         self._serving = Serving(on_closed=self.request_stop, failures=failures)
         self._stops = self._parts_to_stop()
@@ -198,8 +200,13 @@ class App:
         )
         if not await self._standby.become_active(ledgered.ledger, self._stop_requested):
             return  # stopped while standby: nothing else was started
-        repos = await open_repos(cfg, ledgered.ledger, environ=environ)
-        heartbeats = await start_heartbeats(cfg, ledgered, clock=clock, stops=stops, repos=repos)
+        forges = AppForges(cfg, environ, clock)
+        stops.add(Stop.FORGES, forges.stop)
+        await forges.prime()  # a GitHub App's tokens, which its repositories' git uses
+        repos = await open_repos(cfg, ledgered.ledger, environ=forges.repo_environ)
+        heartbeats = await start_heartbeats(
+            cfg, ledgered, clock=clock, stops=stops, repos=repos, forge_door=forges.door
+        )
         repo_verbs = open_door(repos, heartbeats)
         spend = await start_spend(
             cfg,
@@ -240,6 +247,7 @@ class App:
             reload_roster=self.reload_config if cfg.source is not None else None,
             stops=stops,
             repos=repo_verbs,
+            forge_work=lambda: forges.work,
         )
         self._running = Running(ledgered, fleeted, commanded)
         start_jobs(
@@ -253,7 +261,17 @@ class App:
             connector_named=self._serving.named,
         )
         commands = commanded.commands
-        await self._dashboard.start(
+        webhooks = await forges.start(
+            ledger=ledgered.ledger,
+            fleet=fleeted.fleet,
+            repos=repos,
+            verbs=repo_verbs,
+            budgets=spend.budgets,
+            redact=self._redactor.redact,
+            version=version(),
+        )
+        self.forges = forges
+        dashboard = await self._dashboard.start(
             ledger=ledgered.ledger,
             fleet=fleeted.fleet,
             budgets=spend.budgets,
@@ -266,7 +284,10 @@ class App:
             stops=stops,
             problems=self._serving.failures.problems,
             repos=repo_verbs,
+            webhooks=webhooks,
         )
+        if dashboard is None:
+            await forges.listen_alone(webhooks)
         connectors = await start_connectors(
             cfg,
             serving=self._serving,
@@ -276,7 +297,7 @@ class App:
             clock=clock,
             environ=environ,
             redactor=self._redactor,
-            secrets=(heartbeats, spend.proxy, spend.accounts, repos),
+            secrets=(heartbeats, spend.proxy, spend.accounts, repos, forges),
             on_send_failure=self._dashboard.metrics.send_failed,
         )
         await self._catch_up(ledgered.notifier, commands)

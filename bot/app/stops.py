@@ -30,6 +30,7 @@ class Stop(enum.Enum):
     SCHEDULER = enum.auto()
     QUEUE = enum.auto()
     DASHBOARD = enum.auto()  # its streams closed before what they show stops
+    FORGES = enum.auto()  # no event taken, no forge run moved, once the webhooks are shut
     CONNECTORS = enum.auto()
     FLEET = enum.auto()
     SANDBOXES = enum.auto()  # the doors of locked agents; they reopen on reattach

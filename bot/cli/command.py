@@ -23,6 +23,7 @@ import bot.cli.status as status_cli
 from bot.app.lock import AlreadyRunning
 from bot.app.logs import setup_logging
 from bot.config import Config, ConfigError, load_config
+from bot.config.forge_checks import summary_lines as forge_summary_lines
 from bot.config.repo_checks import fetch_problems, summary_lines
 from connectors.errors import ConnectorError, ConnectorSetupError
 from connectors.matrix import cross_sign_cli, device_cli
@@ -231,6 +232,7 @@ def _summary(config: Config, resolving: list[str]) -> str:
         + modes
         + f"  accounts:   {', '.join(config.accounts.names()) or 'none'}"
         + _repos(config)
+        + _forges(config)
         + "".join(
             f"\n  isolation:  {line}"
             for line in [*enforcement(Lanes(config.state_dir)).lines(), *_layout(config).notes]
@@ -245,6 +247,12 @@ def _repos(config: Config) -> str:
     if not lines:
         return "\n  repos:      none"
     return "".join(f"\n  repos:      {line}" for line in lines)
+
+
+def _forges(config: Config) -> str:
+    """The ``forges:`` entries: kind, API, credential kind, how events come, trigger."""
+    lines = forge_summary_lines(config.forges)
+    return "".join(f"\n  forges:     {line}" for line in lines)
 
 
 async def _reload(app: App) -> None:

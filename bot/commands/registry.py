@@ -15,6 +15,7 @@ from bot.commands.family import Family
 from bot.commands.grammar import CommandSpec
 from bot.commands.handlers.agents import Handlers
 from bot.commands.handlers.egress import EgressCommands
+from bot.commands.handlers.forge import ForgeCommands
 from bot.commands.handlers.forget import ForgetCommand
 from bot.commands.handlers.hosts import HostCommands
 from bot.commands.handlers.levers import Levers
@@ -35,6 +36,7 @@ FAMILIES: tuple[type[Family], ...] = (
     ApprovalCommands,
     RunCommands,
     RepoCommands,
+    ForgeCommands,
     ScheduleCommands,
     ForgetCommand,
     QueueCommands,

@@ -6,6 +6,7 @@ from bot.approvals.commands import ANSWER, APPROVE, DENY, INTERRUPT, PENDING, PE
 from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec
 from bot.commands.handlers.accounts import ACCOUNTS
 from bot.commands.handlers.egress import EGRESS
+from bot.commands.handlers.forge import FORGE, PR
 from bot.commands.handlers.forget import FORGET
 from bot.commands.handlers.hosts import HOSTS
 from bot.commands.handlers.levers import FREEZE, STOP
@@ -445,6 +446,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
     MERGE,
     PUSH,
     DISCARD,
+    PR,
+    FORGE,
     USAGE,
     PACE,
     REPORT,

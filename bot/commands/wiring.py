@@ -17,6 +17,7 @@ from bot.commands.confirmations import ConfirmationDesk
 from bot.commands.grammar import Grammar
 from bot.commands.handlers.agents import Handlers
 from bot.commands.handlers.egress import EgressCommands
+from bot.commands.handlers.forge import ForgeCommands
 from bot.commands.handlers.forget import ForgetCommand
 from bot.commands.handlers.hosts import HostCommands
 from bot.commands.handlers.levers import Levers
@@ -40,6 +41,8 @@ from fleet.approvals.service import Approvals
 from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
 from fleet.errors import FleetError
+from fleet.forge.facts import ForgeRunRecord
+from fleet.forge.work import ForgeWork
 from fleet.hosts.service import Hosts
 from fleet.ledger import Ledger
 from fleet.model import AgentSpec
@@ -115,12 +118,19 @@ def build_commands(
     hosts: Hosts | None = None,
     problems: Callable[[], list[str]] = list,
     repos: RepoDesk | None = None,
+    forge_work: Callable[[], ForgeWork | None] = lambda: None,
 ) -> Commands:
     """``ordering``: the notifier's, so that notices about an agent wait for the answer to
     a command about it. ``approvals``: the app's requests (a fresh service if not given).
     ``problems``: what is wrong beyond the agents, for ``ps``. ``repos``: the repositories
-    agents work on (``None``: the config has no ``repos:``)."""
+    agents work on (``None``: the config has no ``repos:``). ``forge_work``: the forges'
+    work once the app started it."""
     identities = co_authors(cfg)
+
+    async def forge_runs(agent: str | None) -> list[ForgeRunRecord]:
+        work = forge_work()
+        return [] if work is None else await work.ledger.forge_runs(agent=agent)
+
     handlers = Handlers(
         fleet=fleet,
         specs=COMMANDS,
@@ -137,6 +147,7 @@ def build_commands(
         problems=problems,
         repos=repos,
         co_authors=identities,
+        forge_runs=forge_runs,
     )
     acl = Acl(wiring.grants_of(cfg))
     signins = SignIns(ledger, acl, clock) if cfg.dashboard is not None else None
@@ -159,8 +170,9 @@ def build_commands(
         levers,
         LimitCommands(fleet),
         ApprovalCommands(approvals, answers, clock, live, cfg.command_prefix),
-        RunCommands(fleet, cfg.defaults.logs_lines),
+        RunCommands(fleet, cfg.defaults.logs_lines, forge_runs),
         RepoCommands(repos, desk, identities),
+        ForgeCommands(forge_work, clock),
         schedules,
         ForgetCommand(fleet, approvals),
         QueueCommands(queue),

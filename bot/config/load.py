@@ -20,6 +20,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
+from bot.config.forge_checks import environment_problems as forge_environment_problems
+from bot.config.forge_checks import forge_problems
 from bot.config.problems import ConfigError, ConfigProblem, Locator, compose, describe, translate
 from bot.config.repo_checks import environment_problems as repo_environment_problems
 from bot.config.repo_checks import roster_problems as repo_roster_problems
@@ -165,6 +167,10 @@ def parse_config(
             for loc, message in placement_problems(document.hosts, document.agents)
         )
         problems.extend(repo_roster_problems(document, roster))
+        problems.extend(
+            ConfigProblem(file_name, *locate(loc)[:2], message)
+            for loc, message in forge_problems(document)
+        )
     if problems or document is None:
         # The config file's problems first, then the roster file's; each by line.
         problems.sort(key=lambda p: (p.file != file_name, p.line is None, p.line or 0))
@@ -176,6 +182,7 @@ def parse_config(
                 config.accounts.accounts, environ, config.state_dir, login_problem
             ),
             *repo_environment_problems(document.repos, environ),
+            *forge_environment_problems(document.forges, environ),
         ]
         missing = [ConfigProblem(file_name, *locate(loc)[:2], message) for loc, message in found]
         if missing:

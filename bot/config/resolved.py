@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel
 
 from bot.config.defaults import Defaults
+from bot.config.forge_checks import with_forge_credentials
 from bot.config.schema import ConfigFile, LogLevel, Operator
 from bot.dashboard.settings import DashboardSettings
 from connectors.console_config import ConsoleConfig
@@ -23,6 +24,7 @@ from fleet.accounts.schema import account_set
 from fleet.agents.roster import AgentEntry
 from fleet.budgets.model import Budget, Groups
 from fleet.budgets.schema import budgets_of, groups_of
+from fleet.forge.schema import ForgeEntry
 from fleet.hosts.schema import HostEntry
 from fleet.ledger.location import is_url
 from fleet.metering.config import MeteringSettings, PriceTable, ProviderRoute
@@ -73,6 +75,8 @@ class Config:
     """The `hosts:` section, in file order."""
     repos: dict[str, RepoEntry]
     """The `repos:` section: the repositories agents work on, by name."""
+    forges: dict[str, ForgeEntry]
+    """The `forges:` section: the forges whose issues become runs, by name."""
     dashboard: DashboardSettings | None
     """The web dashboard's settings, or ``None`` when it is off."""
     budgets: dict[str, Budget]
@@ -123,7 +127,8 @@ class Config:
             timezone=timezone,
             groups=groups_of(document.groups),
             hosts=document.hosts,
-            repos=dict(document.repos),
+            repos=with_forge_credentials(document.repos, document.forges),
+            forges=dict(document.forges),
             dashboard=document.dashboard.settings(state_dir)
             if document.dashboard is not None
             else None,

@@ -36,6 +36,7 @@ from fleet.budgets.schema import (
     GroupsSection,
     TimezoneName,
 )
+from fleet.forge.schema import FORGE_NAME_PATTERN, ForgeEntry, is_forge_name
 from fleet.hosts.schema import HostEntry
 from fleet.ledger.location import check_url, is_url
 from fleet.metering.schema import (
@@ -67,6 +68,20 @@ def _repo_name(value: str) -> str:
 
 
 RepoName = Annotated[str, AfterValidator(_repo_name)]
+
+
+def _forge_name(value: str) -> str:
+    if not is_forge_name(value):
+        raise PydanticCustomError(
+            "forge_name",
+            "invalid forge name {name}: must match {pattern} (a lowercase letter, then up to "
+            "31 lowercase letters, digits or '-'; for example 'github')",
+            {"name": repr(value[:40]), "pattern": FORGE_NAME_PATTERN},
+        )
+    return value
+
+
+ForgeName = Annotated[str, AfterValidator(_forge_name)]
 
 # --- The schema -------------------------------------------------------------------------
 
@@ -343,6 +358,16 @@ class ConfigFile(BaseModel):
             "The repositories agents work on, by name (see the Repositories guide): each run "
             "of an agent with `repo: NAME` gets a checkout and a branch of its own, and its "
             "pushes go through Fleetwarden's git door, never to the upstream itself."
+        ),
+    )
+    forges: dict[ForgeName, ForgeEntry] = Field(
+        default_factory=dict,
+        description=(
+            "The GitHub, Gitea or Forgejo servers whose issues become runs, by name (see the "
+            "Forges guide): an issue labelled `fleetwarden:AGENT` (or assigned to the bot) by "
+            "someone allowed becomes a run of that agent on the repository, and its pull "
+            "request the conversation. Webhooks come to `POST /webhooks/NAME` on the "
+            "dashboard's address."
         ),
     )
     dashboard: DashboardSection | None = Field(

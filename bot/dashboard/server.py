@@ -30,7 +30,7 @@ import logging
 import re
 import socket
 import unicodedata
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -74,8 +74,10 @@ class DashboardServer:
         metrics: prom.Metrics,
         state_dir: Path,
         environ: Mapping[str, str],
+        webhooks: Sequence[web.RouteDef] = (),
     ) -> None:
         self.settings = settings
+        self._webhooks = tuple(webhooks)
         self._views = views
         self._signins = signins
         self._metrics = metrics
@@ -120,6 +122,7 @@ class DashboardServer:
                 web.post("/signin", self._signin),
                 web.post("/signout", self._signout),
                 web.static("/static", static, show_index=False, follow_symlinks=False),
+                *self._webhooks,
             ]
         )
         self._listening = await listen(app, self.settings)

@@ -17,7 +17,15 @@ from zoneinfo import ZoneInfo
 
 from bot.approvals.shown import TOOL_CHARS
 from bot.dashboard.change import ChangeDesk, ChangeView
-from bot.dashboard.shapes import Json, Redacted, agent_row, budget_json, iso, usage_json
+from bot.dashboard.shapes import (
+    Json,
+    Redacted,
+    agent_row,
+    budget_json,
+    forge_row,
+    iso,
+    usage_json,
+)
 from bot.render import runs as render_runs
 from bot.render.transcript import transcript as transcript_markdown
 from connectors.base import Connector, EventId, RoomId, ThreadId
@@ -122,9 +130,11 @@ class Views:
         ]
         agents.sort(key=lambda a: (not a["problems"], a["host"], a["name"]))
         states = Counter(a["state"] for a in agents)
+        forge_runs = [forge_row(r, self._redacted.line) for r in await self._ledger.forge_runs()]
         return {
             **self._head(),
             "agents": agents,
+            "forge_runs": forge_runs,
             "problems": [self._redacted(line) for line in self._problems()],
             "totals": {
                 "agents": len(agents),

@@ -31,6 +31,7 @@ from fleet.ledger.chat import ChatLedger
 from fleet.ledger.confirmations import ConfirmationsLedger
 from fleet.ledger.dashboard import DashboardLedger
 from fleet.ledger.engine import Database, DatabaseError, Row, SqliteDatabase, insert_id
+from fleet.ledger.forge import ForgeLedger
 from fleet.ledger.freezes import FreezesLedger
 from fleet.ledger.heartbeats import BeatGroup, HeartbeatsLedger
 from fleet.ledger.leases import LeasesLedger, check_fence
@@ -78,6 +79,7 @@ class Ledger(
     LeasesLedger,
     DashboardLedger,
     BranchesLedger,
+    ForgeLedger,
 ):
     """Agents, their state history and runs, and the audit trail; heartbeats come from
     :class:`~fleet.ledger.heartbeats.HeartbeatsLedger`, the chat

@@ -25,6 +25,7 @@ REPO_NAME_PATTERN = r"[a-z][a-z0-9-]{0,31}"
 _NAME = re.compile(REPO_NAME_PATTERN)
 # A branch name Fleetwarden accepts in config and commands: git's rules, narrowed.
 _REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,199}")
+_SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}/[A-Za-z0-9._-]{1,100}")
 _SCP = re.compile(r"(?P<user>[A-Za-z0-9._-]+)@(?P<host>[A-Za-z0-9.-]+):(?P<path>[^\s]+)")
 MergeStrategy = Literal["squash", "rebase", "merge"]
 STRATEGIES: tuple[MergeStrategy, ...] = ("squash", "rebase", "merge")
@@ -136,6 +137,18 @@ class RepoEntry(BaseModel):
             "Default: the git door refuses such a push."
         ),
     )
+    forge: str | None = Field(
+        default=None,
+        description=(
+            "The `forges:` entry this repository lives on: its issues become runs and its "
+            "runs open pull requests there. Without `token_env`, the forge's credential "
+            "fetches and pushes it."
+        ),
+    )
+    forge_repo: str | None = Field(
+        default=None,
+        description="Its `owner/name` on the forge (default: from the url's path).",
+    )
 
     @field_validator("url")
     @classmethod
@@ -186,6 +199,26 @@ class RepoEntry(BaseModel):
         if self.copy_paths and self.copy_from is None:
             raise ValueError("copy names paths inside copy_from: set copy_from too")
         return self
+
+    @field_validator("forge_repo")
+    @classmethod
+    def _forge_repo(cls, value: str | None) -> str | None:
+        if value is not None and not _SLUG.fullmatch(value):
+            raise ValueError(f"forge_repo {value!r} is OWNER/NAME, e.g. acme/app")
+        return value
+
+    def forge_slug(self) -> str | None:
+        """Its ``owner/name`` on its forge: ``forge_repo``, or the url's last two path
+        parts (``.git`` dropped); None when the url has no such path."""
+        if self.forge_repo is not None:
+            return self.forge_repo
+        if url_kind(self.url) == "local":
+            return None
+        match = _SCP.fullmatch(self.url)
+        path = match["path"] if match and "://" not in self.url else urlsplit(self.url).path
+        parts = [p for p in path.removesuffix("/").removesuffix(".git").split("/") if p]
+        slug = "/".join(parts[-2:])
+        return slug if len(parts) >= 2 and _SLUG.fullmatch(slug) else None
 
     def is_protected(self, branch: str) -> bool:
         """Whether only an admin may merge into ``branch``."""

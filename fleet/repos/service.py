@@ -77,6 +77,7 @@ class Repos:
         self._on_hosts: HostCheckouts | None = None  # lines checked out on SSH hosts
         self._fresh: set[str] = set()
         self._requesters: dict[str, str] = {}
+        self._named: dict[str, str] = {}  # agent → the branch its next line is named
         self._setups: dict[str, tuple[str, ...]] = {}
         self.launching: set[str] = set()  # agents between prepare and their run's start
         self._locks: dict[str, asyncio.Lock] = {}
@@ -134,6 +135,12 @@ class Repos:
 
     async def fresh_next(self, agent: str) -> None:
         self._fresh.add(agent)
+
+    async def name_next(self, agent: str, branch: str) -> None:
+        """``agent``'s next run cuts a new line named ``branch`` (a forge issue's); a name
+        an earlier line of the repository had gets ``-2``, ``-3``, … after it."""
+        self._fresh.add(agent)
+        self._named[agent] = branch
 
     async def requested_by(self, agent: str, co_author: str | None) -> None:
         if co_author:
@@ -215,7 +222,7 @@ class Repos:
             co_author=self._requesters.pop(spec.name, None),
             host=spec.host,
         )
-        branch = entry.branch_for(spec.name, line_id)
+        branch = await self._branch_name(spec.repo, spec.name, line_id)
         checkout = self.checkouts / spec.repo / f"{spec.name}-{line_id}"
         remote = spec.host != LOCAL_HOST
         if remote:  # on the host it runs on, fetched there from the door
@@ -264,6 +271,17 @@ class Repos:
             "%s works on %s of %s, cut from %s at %s", spec.name, branch, spec.repo, base, fork
         )
         return checkout
+
+    async def _branch_name(self, repo: str, agent: str, line_id: int) -> str:
+        named = self._named.pop(agent, None)
+        if named is None:
+            return self.entry(repo).branch_for(agent, line_id)
+        taken = {line.branch for line in await self.ledger.lines(repo=repo, state=None)}
+        name, n = named, 1
+        while name in taken:
+            n += 1
+            name = f"{named}-{n}"
+        return name
 
     def launched(self, agent: str) -> None:
         """``agent``'s launch is over (started or refused): its line is the verbs' again."""

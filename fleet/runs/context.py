@@ -69,7 +69,11 @@ class RunContexts:
             private_dir(workdir)
         else:
             workdir.mkdir(parents=True, exist_ok=True)
-        return self._context(spec, paths.home, workdir, self.environ, lambda url: url)
+        environ: Mapping[str, str] = self.environ
+        if self._settings.tool_path:
+            path = ":".join([*self._settings.tool_path, environ.get("PATH", "/usr/bin:/bin")])
+            environ = {**environ, "PATH": path}
+        return self._context(spec, paths.home, workdir, environ, lambda url: url)
 
     def _remote_context(self, spec: AgentSpec) -> RuntimeContext:
         place = self._hosts.place(spec.host) if self._hosts is not None else None

@@ -40,6 +40,8 @@ class FleetSettings:
     confinement: tuple[str, str, tuple[str, ...]] = ("bwrap", "locked", DEFAULT_ALLOW)
     policy: PolicyDefaults = field(default_factory=PolicyDefaults)  # an ad hoc agent's
     run_budget: RunBudget | None = None  # an ad hoc agent's cap on each run: ``defaults``'
+    # Directories first on an agent's PATH here: Fleetwarden's own tools (``fw-forge``).
+    tool_path: tuple[str, ...] = ()
 
     def ad_hoc(self, name: AgentName) -> AgentSpec:
         """The spec of an agent no roster names: the defaults' runtime, backend,

@@ -41,9 +41,9 @@ import asyncio
 import enum
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 
 from aiohttp import web
 
@@ -104,6 +104,13 @@ def parse_beat(body: bytes) -> BeatKind | None:
     return None
 
 
+class Door(Protocol):
+    """Another door on the endpoint (the forge door): routes checked against the agents'
+    heartbeat tokens."""
+
+    def mount(self, app: web.Application, secrets: AgentSecrets) -> None: ...
+
+
 class HeartbeatServer:
     """The heartbeat endpoint on 127.0.0.1. ``port`` 0 reuses the port saved in the state
     file, or picks a free one; a port that is taken is replaced by a free one, with a
@@ -120,6 +127,7 @@ class HeartbeatServer:
         idle_timeout: float = 5.0,
         asks: AskDoor | None = None,
         gits: GitDoor | None = None,
+        doors: Sequence[Door] = (),
     ) -> None:
         if not 0 <= port <= 65535:
             raise ValueError(f"heartbeat port must be 0-65535, not {port}")
@@ -127,6 +135,7 @@ class HeartbeatServer:
         self._on_beat = on_beat
         self._asks = asks
         self._gits = gits
+        self._doors = tuple(doors)
         self._on_ask: OnAsk | None = None
         self._wanted_port = port
         self._limits = Limits(
@@ -184,6 +193,8 @@ class HeartbeatServer:
             self._asks.mount(app, self._secrets)
         if self._gits is not None:
             self._gits.mount(app, self._secrets)
+        for door in self._doors:
+            door.mount(app, self._secrets)
         self._served = await serve(
             app,
             self._secrets,

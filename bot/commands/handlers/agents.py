@@ -47,6 +47,7 @@ from bot.commands.specs import (
     WHOAMI,
 )
 from bot.render import fleet as render
+from bot.render import forge as render_forge
 from bot.render import runs as render_runs
 from bot.render.report import NO_BUDGETS, compose, render_text
 from fleet.accounts.book import AccountBook
@@ -54,6 +55,7 @@ from fleet.budgets.model import BudgetBook
 from fleet.budgets.report_windows import DEFAULT_WINDOW
 from fleet.clock import Clock
 from fleet.errors import FleetError
+from fleet.forge.facts import ForgeRuns
 from fleet.hosts.schema import ANY_HOST, LOCAL_HOST, is_host_name
 from fleet.model import PermissionMode
 from fleet.repos.desk import RepoDesk
@@ -81,6 +83,7 @@ class Handlers(Family):
         problems: Callable[[], list[str]] = list,
         repos: RepoDesk | None = None,
         co_authors: CoAuthors | None = None,
+        forge_runs: ForgeRuns | None = None,
     ) -> None:
         """``budgets``: where ``budget``, ``pace`` and ``report`` read budgets and
         ``budget set``/``allow-burst`` change them (``None``: none are configured).
@@ -92,8 +95,9 @@ class Handlers(Family):
         beyond the agents (a chat receive path that keeps failing), shown by ``ps``.
         ``repos``: the repositories ``spawn --repo`` works on (``None``: none configured);
         ``co_authors``: who an operator is in git, for the commits on the branches they ask
-        for."""
+        for. ``forge_runs``: the live forge runs (of an agent), whose links ``ps`` shows."""
         self._fleet = fleet
+        self._forge_runs = forge_runs
         self._repos = repos
         self._co_authors: CoAuthors = co_authors or (lambda _connector, _sender: None)
         self._problems = problems
@@ -123,6 +127,9 @@ class Handlers(Family):
             statuses = [replace(s, queued_until=book.queued_until(s.name)) for s in statuses]
         text = render.ps(statuses, self._clock.now(), await self._fleet.drift())
         text += render.problems(self._problems())
+        if self._forge_runs is not None and (forged := await self._forge_runs(None)):
+            rows = [f"- **{r.agent}** ({r.state}): {render_forge.links(r)}" for r in forged]
+            text += "\n\nForge runs:\n" + "\n".join(rows)
         waiting = len(await self._gate.entries()) if self._gate is not None else 0
         if waiting:
             text += f"\n\n{waiting} launch{'es' if waiting > 1 else ''} queued: `queue` lists why."

@@ -7,8 +7,10 @@ from bot.commands.family import Family, command
 from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec
 from bot.commands.request import Request
 from bot.render import fleet as render
+from bot.render import forge as render_forge
 from bot.render import runs as render_runs
 from bot.render.transcript import transcript, unshown
+from fleet.forge.facts import ForgeRuns
 from fleet.supervisor.interfaces import FleetView
 
 _AGENT = ArgSpec("NAME", "The agent's name, e.g. `coder-1`.")
@@ -63,9 +65,13 @@ RUNS = CommandSpec(
 class RunCommands(Family):
     """The ``logs`` and ``runs`` handlers over the fleet."""
 
-    def __init__(self, fleet: FleetView, logs_lines: int) -> None:
+    def __init__(
+        self, fleet: FleetView, logs_lines: int, forge_runs: ForgeRuns | None = None
+    ) -> None:
+        """``forge_runs``: the live forge runs of an agent, whose links ``runs`` shows."""
         self._fleet = fleet
         self._logs_lines = logs_lines
+        self._forge_runs = forge_runs
 
     @command(LOGS)
     async def logs(self, req: Request) -> str:
@@ -93,4 +99,8 @@ class RunCommands(Family):
         limit = last if isinstance(last, int) and not isinstance(last, bool) else 5
         await self._fleet.status(name)  # an unknown agent is said so
         stories = await self._fleet.outputs.stories.recent(name, limit)
-        return render_runs.runs(name, stories, req.message.timestamp)
+        text = render_runs.runs(name, stories, req.message.timestamp)
+        if self._forge_runs is not None:
+            for record in await self._forge_runs(name):
+                text = f"Works on {render_forge.links(record)} ({record.state}).\n\n" + text
+        return text

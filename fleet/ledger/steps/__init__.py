@@ -10,15 +10,17 @@ engines speak (:mod:`fleet.ledger.engine`; PostgreSQL's spelling of it is
 
 The steps are kept in two modules by era: :mod:`.foundation` (1-8: the fleet, chat,
 metering, budgets, schedules, accounts, cutoffs) and :mod:`.operations` (9 on: the spawn
-queue, roster membership, run reports, chat answers, refusals, levers, approvals, hosts).
+queue, roster membership, run reports, chat answers, refusals, levers, approvals, hosts,
+repositories), and :mod:`.forges` (22 on: work from the forge).
 """
 
 from __future__ import annotations
 
+from fleet.ledger.steps.forges import FORGES
 from fleet.ledger.steps.foundation import FOUNDATION
 from fleet.ledger.steps.migration import Migration
 from fleet.ledger.steps.operations import OPERATIONS
 
 __all__ = ["MIGRATIONS", "Migration"]
 
-MIGRATIONS: tuple[Migration, ...] = (*FOUNDATION, *OPERATIONS)
+MIGRATIONS: tuple[Migration, ...] = (*FOUNDATION, *OPERATIONS, *FORGES)

@@ -8,6 +8,7 @@ from bot.approvals.commands import ANSWER, APPROVE, DENY, INTERRUPT, PENDING, PE
 from bot.commands.acl import Acl, Grant, Role
 from bot.commands.grammar import CommandSpec
 from bot.commands.handlers.egress import EGRESS, EGRESS_BLOCK, EGRESS_UNBLOCK
+from bot.commands.handlers.forge import FORGE, PR
 from bot.commands.handlers.forget import FORGET
 from bot.commands.handlers.hosts import HOSTS
 from bot.commands.handlers.levers import FREEZE
@@ -46,7 +47,7 @@ from bot.dashboard.command import DASHBOARD, DASHBOARD_REVOKE
 
 READ_ONLY = (
     *(HELP, PS, LOGS, RUNS, WATCH, USAGE, PACE, REPORT, BUDGET, ROSTER, WHOAMI),
-    *(SCHEDULE, SCHEDULE_LIST, ACCOUNTS, QUEUE, EGRESS, HOSTS),
+    *(SCHEDULE, SCHEDULE_LIST, ACCOUNTS, QUEUE, EGRESS, HOSTS, FORGE),
     *(APPROVE, DENY, ANSWER, PENDING),  # who may answer is decided per request
     *(DASHBOARD, DASHBOARD_REVOKE),  # a sign-in link, or an end to one's own sessions
     *(DIFF, BRANCHES),
@@ -54,7 +55,7 @@ READ_ONLY = (
 CONTROL = (
     *(SPAWN, STOP, RESTART, RESUME, SEND, ROSTER_RELOAD, CANCEL, EGRESS_BLOCK, EGRESS_UNBLOCK),
     *(INTERRUPT, PERMISSIONS),
-    *(MERGE, PUSH, DISCARD),  # merging into a protected branch: an admin, checked per request
+    *(MERGE, PUSH, DISCARD, PR),  # merging into a protected branch: an admin, checked per request
 )
 ADMIN_ONLY = (
     SCHEDULE_ADD,

@@ -36,6 +36,8 @@ USAGES = {
     "merge": "merge NAME [--squash] [--rebase] [--merge]",
     "push": "push NAME",
     "discard": "discard NAME",
+    "pr": "pr NAME [--draft]",
+    "forge": "forge [WHAT]",
     "usage": "usage [NAME] [--window WINDOW] [--host H]",
     "pace": "pace",
     "report": "report",
@@ -67,6 +69,7 @@ CONTROL = {
     "merge",
     "push",
     "discard",
+    "pr",
 }
 
 

@@ -1,0 +1,308 @@
+"""The app's forges phase: each ``forges:`` entry's API client, the forge door on the
+heartbeat endpoint (made before it listens, its desk bound once the fleet runs), forge
+work over the fleet and the repositories, the webhook endpoint — on the dashboard's
+address, or there on its own when the dashboard is off — the pollers, and the round that
+keeps forge runs moving (:mod:`fleet.forge.watch`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import ChainMap
+from collections.abc import Callable, Mapping, Sequence
+
+from aiohttp import web
+
+from bot.app.forge_launcher import FleetLauncher
+from bot.config import Config
+from bot.config.forge_checks import app_token_variable
+from bot.dashboard.listener import Listening, listen, middleware
+from bot.dashboard.settings import DashboardSection
+from fleet.budgets.service import BudgetService
+from fleet.clock import Clock
+from fleet.forge.app_token import AppKey
+from fleet.forge.desk import ForgeDesk
+from fleet.forge.door import DoorScope, ForgeDoor
+from fleet.forge.endpoint import Refusal, WebhookEndpoint, WebhookForge
+from fleet.forge.gitea import GiteaApi
+from fleet.forge.github import GitHubApi
+from fleet.forge.model import ForgeApi, ForgeApiError, ForgeEvent, Slug
+from fleet.forge.poller import Poller
+from fleet.forge.provenance import ProvenanceSource
+from fleet.forge.publish import Publisher
+from fleet.forge.schema import ForgeEntry
+from fleet.forge.text import clean
+from fleet.forge.watch import ForgeWatch
+from fleet.forge.work import ForgeWork
+from fleet.ledger import Ledger
+from fleet.redaction.known import Secret
+from fleet.repos.service import Repos
+from fleet.repos.verbs import RepoVerbs
+from fleet.supervisor.fleet import Fleet
+
+log = logging.getLogger(__name__)
+
+RENEW_SECONDS = 30 * 60
+"""How often the Apps' installation tokens for git are minted anew (each lasts an hour)."""
+
+
+def open_api(name: str, entry: ForgeEntry, environ: Mapping[str, str], clock: Clock) -> ForgeApi:
+    """``entry``'s client, with its credential from ``environ`` (checked at load)."""
+    if entry.kind == "gitea":
+        assert entry.token_env is not None
+        return GiteaApi(entry.api_url, environ.get(entry.token_env, ""), clock=clock)
+    if entry.app is not None:
+        key = AppKey(
+            environ.get(entry.app.app_id_env, ""), environ.get(entry.app.private_key_env, "")
+        )
+        return GitHubApi(entry.api_url, key, clock=clock)
+    assert entry.token_env is not None
+    return GitHubApi(entry.api_url, environ.get(entry.token_env, ""), clock=clock)
+
+
+class _LateDesk:
+    """The forge door's actions before the fleet runs: no agent has a forge run yet."""
+
+    def __init__(self) -> None:
+        self.desk: ForgeDesk | None = None
+
+    async def scope_of(self, agent: str) -> DoorScope | None:
+        return None if self.desk is None else await self.desk.scope_of(agent)
+
+    def api(self, forge: str) -> ForgeApi:
+        assert self.desk is not None
+        return self.desk.api(forge)
+
+    async def comment(self, scope: DoorScope, number: int, body: str) -> str:
+        assert self.desk is not None
+        return await self.desk.comment(scope, number, body)
+
+    async def describe(self, scope: DoorScope, body: str) -> str:
+        assert self.desk is not None
+        return await self.desk.describe(scope, body)
+
+    async def open_pull(self, scope: DoorScope, title: str, body: str, draft: bool) -> str:
+        assert self.desk is not None
+        return await self.desk.open_pull(scope, title, body, draft)
+
+    async def done(self, scope: DoorScope, status: str, summary: str) -> str:
+        assert self.desk is not None
+        return await self.desk.done(scope, status, summary)
+
+    async def audit(
+        self, scope: DoorScope | None, agent: str, op: str, allowed: bool, detail: str
+    ) -> None:
+        if self.desk is not None:
+            await self.desk.audit(scope, agent, op, allowed, detail)
+
+
+class AppForges:
+    """The forges of the config, from their clients to the round over their runs."""
+
+    def __init__(self, cfg: Config, environ: Mapping[str, str], clock: Clock) -> None:
+        self._cfg = cfg
+        self._environ = environ
+        self._clock = clock
+        self.apis: dict[str, ForgeApi] = {
+            name: open_api(name, entry, environ, clock) for name, entry in cfg.forges.items()
+        }
+        self._late = _LateDesk()
+        self.door: ForgeDoor | None = (
+            ForgeDoor(self._late.scope_of, self._late, clean=clean) if cfg.forges else None
+        )
+        self.work: ForgeWork | None = None
+        self.desk: ForgeDesk | None = None
+        self._watch: ForgeWatch | None = None
+        self._pollers: list[asyncio.Task[None]] = []
+        self._alone: Listening | None = None
+        self.endpoint: WebhookEndpoint | None = None
+        # The installation tokens of GitHub Apps, by the variable their repository's git
+        # reads (bot.config.forge_checks.app_token_variable), renewed by _renew.
+        self.git_tokens: dict[str, str] = {}
+        self.repo_environ: Mapping[str, str] = ChainMap(self.git_tokens, dict(environ))
+        self._renewing: asyncio.Task[None] | None = None
+
+    def _app_repos(self) -> list[tuple[str, str, Slug]]:
+        """(forge, variable, slug) of each repository a GitHub App's token fetches."""
+        found = []
+        for name, repo in self._cfg.repos.items():
+            forge = self._cfg.forges.get(repo.forge) if repo.forge else None
+            slug = repo.forge_slug()
+            if forge is None or forge.app is None or slug is None:
+                continue
+            if repo.token_env == app_token_variable(name):
+                found.append((repo.forge or "", repo.token_env, Slug.parse(slug)))
+        return found
+
+    async def prime(self) -> None:
+        """Mint the Apps' installation tokens for git now, and renew them from now on
+        (each lasts an hour: renewed every :data:`RENEW_SECONDS`)."""
+        if not self._app_repos():
+            return
+        await self._mint()
+        self._renewing = asyncio.create_task(self._renew(), name="forge-app-tokens")
+
+    async def _mint(self) -> None:
+        for forge, variable, slug in self._app_repos():
+            try:
+                self.git_tokens[variable] = await self.apis[forge].git_token(slug)
+            except ForgeApiError as exc:
+                log.warning("no installation token for %s on %s: %s", slug, forge, exc)
+
+    async def _renew(self) -> None:
+        while True:
+            await asyncio.sleep(RENEW_SECONDS)
+            await self._mint()
+
+    def known_secrets(self) -> list[Secret]:
+        """The forges' tokens, keys and webhook secrets, for the redactor."""
+        found: list[Secret] = []
+        for name, entry in self._cfg.forges.items():
+            variables = [entry.token_env, entry.webhook_secret_env]
+            if entry.app is not None:
+                variables.append(entry.app.private_key_env)
+            for variable in variables:
+                value = self._environ.get(variable) if variable else None
+                if value:
+                    found.append(Secret(value, f"secret of forge {name}"))
+        found += [Secret(token, "a forge installation token") for token in self.git_tokens.values()]
+        return found
+
+    async def start(
+        self,
+        *,
+        ledger: Ledger,
+        fleet: Fleet,
+        repos: Repos | None,
+        verbs: RepoVerbs | None,
+        budgets: BudgetService | None,
+        redact: Callable[[str], str],
+        version: str,
+    ) -> list[web.RouteDef]:
+        """Forge work started; the webhook routes for the dashboard to serve."""
+        cfg = self._cfg
+        if not cfg.forges:
+            return []
+        if repos is None or verbs is None:
+            log.warning("forges are configured but no repository names one: nothing to do")
+            return []
+        launcher = FleetLauncher(fleet, repos, verbs, ledger, budgets)
+        source = ProvenanceSource(ledger, self._clock, version)
+        publisher = Publisher(
+            forges=cfg.forges,
+            apis=self.apis,
+            ledger=ledger,
+            launcher=launcher,
+            clock=self._clock,
+            source=source,
+            redact=redact,
+        )
+        work = ForgeWork(
+            forges=cfg.forges,
+            apis=self.apis,
+            repos=cfg.repos,
+            ledger=ledger,
+            launcher=launcher,
+            publisher=publisher,
+            clock=self._clock,
+        )
+        self.work = work
+        self.desk = self._late.desk = ForgeDesk(work)
+        self._watch = ForgeWatch(work, self.desk)
+        self._watch.start()
+        for name, entry in cfg.forges.items():
+            if entry.poll_seconds is not None:
+                self._pollers.append(asyncio.create_task(self._poll(name, entry, work)))
+        hooked = {
+            name: WebhookForge(entry, self._environ.get(entry.webhook_secret_env, "").encode())
+            for name, entry in cfg.forges.items()
+            if entry.webhook_secret_env and self._environ.get(entry.webhook_secret_env)
+        }
+        if not hooked:
+            return []
+
+        async def audit(refusal: Refusal) -> None:
+            detail = f"webhook refused ({refusal.status}): {refusal.why}"
+            if refusal.status == 200:
+                detail = f"webhook {refusal.delivery}: {refusal.why}"
+            await ledger.audit_forge(None, "-", "webhook", refusal.status == 200, detail)
+
+        self.endpoint = WebhookEndpoint(
+            hooked, receive=work.receive, seen=ledger.take_delivery, audit=audit, clock=self._clock
+        )
+        return self.endpoint.routes()
+
+    async def listen_alone(
+        self, routes: Sequence[web.RouteDef], *, address: str | None = None
+    ) -> None:
+        """Serve ``routes`` on the dashboard's default address (or ``address``), the
+        dashboard being off."""
+        if not routes:
+            return
+        section = DashboardSection() if address is None else DashboardSection(listen=address)
+        settings = section.settings(self._cfg.state_dir)
+        app = web.Application(middlewares=[middleware(settings)])
+        app.add_routes(list(routes))
+        self._alone = await listen(app, settings)
+        log.info("forge webhooks taken on %s:%s", settings.host, self._alone.port)
+
+    @property
+    def webhook_port(self) -> int | None:
+        return self._alone.port if self._alone is not None else None
+
+    async def _poll(self, name: str, entry: ForgeEntry, work: ForgeWork) -> None:
+        slugs = [
+            Slug.parse(slug)
+            for repo in self._cfg.repos.values()
+            if repo.forge == name and (slug := repo.forge_slug()) is not None
+        ]
+
+        async def watched() -> list[tuple[Slug, int]]:
+            return [
+                (r.slug, r.pull)
+                for r in await work.ledger.forge_runs()
+                if r.forge == name and r.pull is not None
+            ]
+
+        poller = Poller(
+            name,
+            entry,
+            self.apis[name],
+            slugs,
+            get_cursor=work.ledger.forge_cursor,
+            set_cursor=work.ledger.set_forge_cursor,
+            clock=self._clock,
+            watched=watched,
+        )
+        assert entry.poll_seconds is not None
+        while True:
+            try:
+                for event in await poller.poll_once():
+                    await self._take(work, event)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("polling forge %s failed", name)
+            await asyncio.sleep(entry.poll_seconds)
+
+    async def _take(self, work: ForgeWork, event: ForgeEvent) -> None:
+        if await work.ledger.take_delivery(event.forge, event.delivery, event.name):
+            await work.receive(event)
+
+    async def stop(self) -> None:
+        if self._renewing is not None:
+            self._renewing.cancel()
+            await asyncio.gather(self._renewing, return_exceptions=True)
+        for task in self._pollers:
+            task.cancel()
+        await asyncio.gather(*self._pollers, return_exceptions=True)
+        self._pollers.clear()
+        if self._watch is not None:
+            await self._watch.stop()
+        if self.work is not None:
+            await self.work.close()
+        if self._alone is not None:
+            await self._alone.close()
+            self._alone = None
+        for api in self.apis.values():
+            await api.close()

@@ -1,0 +1,122 @@
+"""Forge work's hands on the fleet (:class:`~fleet.forge.launcher.ForgeLauncher`): a run
+for an issue starts as an operator's ``spawn`` would — the budgets asked first, the
+fleet's caps and limits holding — on a new line named for the issue; a follow-up goes
+into the same session (thawed first when it was frozen); stops, pushes and the end of a
+line go through the repositories as the verbs do."""
+
+from __future__ import annotations
+
+import logging
+
+from fleet.budgets.service import BudgetService
+from fleet.errors import FleetwardenError
+from fleet.forge.launcher import LaunchRefused, Started
+from fleet.ledger import Ledger
+from fleet.repos.desk import RepoError
+from fleet.repos.facts import Change, LineRecord
+from fleet.repos.service import Repos
+from fleet.repos.verbs import RepoVerbs
+from fleet.supervisor.fleet import Fleet
+
+log = logging.getLogger(__name__)
+
+PROMPT_BYTES = 100_000
+"""A prompt is cut to this many bytes: an argument or variable past 128 KiB never reaches
+a program (Linux's MAX_ARG_STRLEN)."""
+
+
+class FleetLauncher:
+    """The fleet and the repositories, as forge work drives them."""
+
+    def __init__(
+        self,
+        fleet: Fleet,
+        repos: Repos,
+        verbs: RepoVerbs,
+        ledger: Ledger,
+        budgets: BudgetService | None,
+    ) -> None:
+        self._fleet = fleet
+        self._repos = repos
+        self._verbs = verbs
+        self._ledger = ledger
+        self._budgets = budgets
+
+    async def repo_of(self, agent: str) -> str | None:
+        try:
+            return (await self._fleet.spec(agent)).repo
+        except FleetwardenError:
+            return None
+
+    async def busy(self, agent: str) -> str | None:
+        if agent in self._repos.launching:
+            return f"{agent} is starting another run"
+        record = await self._ledger.get_agent(agent)
+        if record is not None and record.state.is_live:
+            return f"{agent} is {record.state.value} on other work"
+        return None
+
+    async def start(
+        self, agent: str, *, repo: str, branch: str, prompt: str, requester: str
+    ) -> Started:
+        if self._budgets is not None:
+            admitted, why = await self._budgets.admit_spawn(agent, urgent=False)
+            if not admitted:
+                raise LaunchRefused(f"not started: {why}")
+        await self._repos.name_next(agent, branch)
+        await self._repos.requested_by(agent, None)
+        cut = prompt.encode()[:PROMPT_BYTES].decode(errors="ignore")
+        try:
+            outcome = await self._fleet.spawn(
+                agent, prompt=cut, repo=repo, by=requester, collect=False
+            )
+        except FleetwardenError as exc:
+            raise LaunchRefused(f"not started: {exc}") from None
+        if not outcome.started:
+            raise LaunchRefused(f"not started: {agent} already runs")
+        run = await self._ledger.last_run(agent)
+        line = await self._repos.line_of(agent)
+        if run is None:
+            raise LaunchRefused(f"not started: {agent} has no run")
+        return Started(run.id, line.id if line is not None else None)
+
+    async def follow_up(self, agent: str, text: str, *, by: str) -> int | None:
+        await self._fleet.thaw(agent)
+        cut = text.encode()[:PROMPT_BYTES].decode(errors="ignore")
+        await self._fleet.send(agent, cut, by=by)
+        run = await self._ledger.last_run(agent)
+        return run.id if run is not None else None
+
+    async def is_running(self, agent: str) -> bool:
+        if agent in self._repos.launching:
+            return True
+        record = await self._ledger.get_agent(agent)
+        return record is not None and record.state.is_live
+
+    async def stop(self, agent: str, *, by: str) -> None:
+        if await self.is_running(agent):
+            await self._fleet.thaw(agent)
+            await self._fleet.stop_agent(agent, by=by)
+
+    async def freeze(self, agent: str, *, by: str) -> None:
+        await self._fleet.freeze(agent, reason="done: its pull request waits for review", by=by)
+
+    async def line(self, agent: str) -> LineRecord | None:
+        return await self._repos.line_of(agent)
+
+    async def change(self, agent: str) -> Change | None:
+        try:
+            return await self._repos.change(agent)
+        except RepoError:
+            return None
+
+    async def push(self, agent: str) -> str:
+        async with self._repos.lock(agent):
+            line = await self._repos.live(agent)
+            return await self._repos.push_line(line)
+
+    async def discard(self, agent: str) -> None:
+        try:
+            await self._verbs.discard(agent)
+        except RepoError as exc:  # no live line (discarded by hand): nothing to end
+            log.info("the line of %s was not ended: %s", agent, exc)

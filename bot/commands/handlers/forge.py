@@ -1,0 +1,113 @@
+"""The forge commands: ``forge [list]`` lists the issues given to agents and where each
+is (its pull request, its state), and ``pr NAME [--draft]`` opens the pull request of an
+agent's forge run from its branch, the person who gave it the issue asked to review.
+
+Each asks forge work (:class:`fleet.forge.work.ForgeWork`), which exists once the app has
+started with a ``forges:`` section; without one, each says how to add it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+from bot.chat.agent_text import said
+from bot.commands.errors import CommandError, NotFound
+from bot.commands.family import Family, command
+from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec
+from bot.commands.handlers.repos import link
+from bot.commands.request import Reply, Request
+from bot.render import forge as render
+from fleet.clock import Clock
+from fleet.errors import FleetwardenError
+from fleet.forge.model import ForgeApiError
+from fleet.forge.work import ForgeWork
+from fleet.names import is_agent_name
+
+NO_FORGES: Final = (
+    "no forges are configured: add `forges:` to the config and `forge: NAME` to a "
+    "repository (see docs/forges.md)"
+)
+
+FORGE = CommandSpec(
+    name="forge",
+    summary="List the issues given to agents: their state and pull requests.",
+    args=(ArgSpec("WHAT", "`list` (the default) or `all`, ended runs too.", required=False),),
+    description=(
+        "One row per forge run: the issue (a link), its title as its author wrote it, the "
+        "agent working on it, where it is (`queued`, `working`, `waiting` for review, "
+        "`failed`, `stopped`, `ended`) and its pull request. `forge all` adds the runs "
+        "that ended lately."
+    ),
+    examples=("forge", "forge all"),
+)
+
+PR = CommandSpec(
+    name="pr",
+    summary="Open the pull request of an agent's forge run.",
+    args=(ArgSpec("NAME", "The agent working on the issue, e.g. `coder-1`."),),
+    flags=(FlagSpec("draft", "bool", "Open it as a draft."),),
+    control=True,
+    description=(
+        "Pushes the agent's branch (what its git door took) and opens one pull request "
+        "from it to its base, titled as the issue, with the person who gave the agent the "
+        "issue asked to review and the provenance footer in its description. When the "
+        "branch already has an open pull request, it is shown instead: a run never opens "
+        "a second one. The forge's `draft` setting opens drafts anyway."
+    ),
+    examples=("pr coder-1", "pr coder-1 --draft"),
+)
+
+
+class ForgeCommands(Family):
+    """``forge`` and ``pr`` over forge work."""
+
+    def __init__(self, work_of: Callable[[], ForgeWork | None], clock: Clock) -> None:
+        """``work_of``: forge work once the app started it (``None`` before, or without
+        forges)."""
+        self._work_of = work_of
+        self._clock = clock
+
+    def _work(self) -> ForgeWork:
+        work = self._work_of()
+        if work is None:
+            raise CommandError(NO_FORGES)
+        return work
+
+    @command(FORGE)
+    async def forge(self, req: Request) -> str:
+        work = self._work()
+        what = (req.command.args.get("WHAT") or "list").lower()
+        if what not in ("list", "all"):
+            raise CommandError(f"`forge {said(what, 20)}`: say `forge list` or `forge all`")
+        runs = await work.ledger.forge_runs(live=what == "list")
+        return render.forge_list(runs, self._clock.now())
+
+    @command(PR)
+    async def pr(self, req: Request) -> Reply:
+        work, name = self._work(), req.arg("NAME")
+        if not is_agent_name(name):
+            raise CommandError(f"{said(name, 40)} is no agent name")
+        record = await work.ledger.agent_forge_run(name)
+        if record is None:
+            raise NotFound(
+                f"{name} works on no issue from a forge: `push {name}` pushes its branch, or "
+                f"label an issue `fleetwarden:{name}` to give it one"
+            )
+        entry = work.forges[record.forge]
+        draft = bool(req.command.flags.get("draft")) or entry.draft
+        try:
+            pull = await work.publisher.open_pull(
+                record, title=record.title, text=record.summary or "", draft=draft
+            )
+        except ForgeApiError as exc:
+            raise CommandError(f"the forge refused the pull request: {exc}") from None
+        except FleetwardenError as exc:
+            raise CommandError(f"no pull request: {exc}") from None
+        where = link(pull.url)
+        return Reply(
+            f"**{name}**'s pull request #{pull.number} on {record.slug}: {where}",
+            topic=name,
+            thread_line=f"Pull request #{pull.number} opened by {req.message.sender}: {where}",
+            detail=f"opened PR #{pull.number} of {record.slug} from {record.branch}",
+        )

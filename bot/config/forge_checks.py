@@ -1,0 +1,137 @@
+"""Config checks of the forges across entries: each repository's ``forge`` names a
+``forges:`` entry and has an ``owner/name`` there, each forge's ``agent`` is an agent of
+the roster on one of its repositories; and, at start, each forge's credentials are in the
+environment (its token, or its App's id and key, and its webhook secret).
+
+What is checked inside one entry is the schema's own, :class:`fleet.forge.schema.ForgeEntry`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+from bot.config.schema import ConfigFile
+from fleet.budgets.schema import Loc
+from fleet.forge.schema import ForgeEntry
+from fleet.repos.schema import RepoEntry
+from fleet.schema import unknown_value_message
+
+GUIDE = "docs/forges.md"
+"""Where an operator reads how forges are set up."""
+
+
+def forge_problems(document: ConfigFile) -> Iterator[tuple[Loc, str]]:
+    """Repositories naming no forge of the config, or without an ``owner/name`` there;
+    a forge's ``agent`` that no repository of it has."""
+    known = sorted(document.forges)
+    for name, entry in document.repos.items():
+        if entry.forge is None:
+            if entry.forge_repo is not None:
+                yield ("repos", name, "forge_repo"), "forge_repo needs forge: name the forge"
+            continue
+        if entry.forge not in document.forges:
+            yield (
+                ("repos", name, "forge"),
+                unknown_value_message("forge", entry.forge, known)
+                if known
+                else f"repository {name} names forge {entry.forge!r}, but the config has no "
+                f"`forges:` section: add the forge there (see {GUIDE})",
+            )
+        elif entry.forge_slug() is None:
+            yield (
+                ("repos", name, "forge_repo"),
+                f"repository {name}'s owner/name on its forge cannot be read from its url: "
+                "set forge_repo: OWNER/NAME",
+            )
+    for name, forge in document.forges.items():
+        if forge.agent is None:
+            continue
+        agent = next((a for a in document.agents if a.name == forge.agent), None)
+        repo = document.repos.get(agent.repo) if agent is not None and agent.repo else None
+        if repo is None or repo.forge != name:
+            yield (
+                ("forges", name, "agent"),
+                f"forge {name}'s agent {forge.agent!r} must be an agent of the roster whose "
+                f"`repo` is a repository on {name} (repos: NAME: forge: {name})",
+            )
+
+
+def environment_problems(
+    forges: Mapping[str, ForgeEntry], environ: Mapping[str, str]
+) -> Iterator[tuple[Loc, str]]:
+    """Credentials that are not in the environment: each is named, never shown."""
+    for name, forge in forges.items():
+        wanted: list[tuple[Loc, str, str]] = []
+        if forge.token_env is not None:
+            wanted.append((("forges", name, "token_env"), forge.token_env, "the forge's token"))
+        if forge.app is not None:
+            app = ("forges", name, "app")
+            wanted.append(((*app, "app_id_env"), forge.app.app_id_env, "the App's id"))
+            wanted.append(
+                ((*app, "private_key_env"), forge.app.private_key_env, "the App's private key")
+            )
+        if forge.webhook_secret_env is not None:
+            wanted.append(
+                (
+                    ("forges", name, "webhook_secret_env"),
+                    forge.webhook_secret_env,
+                    "the webhook secret",
+                )
+            )
+        for loc, variable, what in wanted:
+            value = environ.get(variable)
+            if value is None or not value.strip():
+                state = "is not set" if value is None else "is empty"
+                yield (
+                    loc,
+                    f"environment variable {variable} {state}: set it to {what} of forge "
+                    f"{name} in Fleetwarden's environment (the value never goes in this "
+                    "file, and no agent sees it)",
+                )
+
+
+def with_forge_credentials(
+    repos: Mapping[str, RepoEntry], forges: Mapping[str, ForgeEntry]
+) -> dict[str, RepoEntry]:
+    """``repos``, where one on a forge has no credential of its own and an https url,
+    fetching and pushing with its forge's token (``token_env``), or with the installation
+    token its forge's GitHub App mints for it (:func:`app_token_variable`)."""
+    out = dict(repos)
+    for name, entry in repos.items():
+        forge = forges.get(entry.forge) if entry.forge else None
+        if forge is None or entry.token_env is not None or entry.ssh_key is not None:
+            continue
+        if not entry.url.startswith("http"):
+            continue
+        variable = forge.token_env or app_token_variable(name)
+        out[name] = entry.model_copy(update={"token_env": variable})
+    return out
+
+
+def app_token_variable(repo: str) -> str:
+    """Where the installation token a GitHub App minted for ``repo`` is kept for git, in
+    Fleetwarden's own overlay of its environment (never the process's, never an agent's)."""
+    return "FLEETWARDEN_FORGE_TOKEN_" + repo.upper().replace("-", "_")
+
+
+def summary_lines(forges: Mapping[str, ForgeEntry]) -> list[str]:
+    """One line per forge for ``check-config``: its kind and API, the credential's kind
+    (never the secret), how events come and what starts a run."""
+    lines = []
+    for name, forge in forges.items():
+        credential = f"token from ${forge.token_env}" if forge.token_env else "GitHub App"
+        events = []
+        if forge.webhook_secret_env:
+            events.append(f"webhooks at /webhooks/{name}")
+        if forge.poll_seconds:
+            events.append(f"polled every {forge.poll_seconds} s")
+        trigger = [f"label {forge.trigger.label_prefix}AGENT"]
+        if forge.trigger.assign and forge.agent:
+            trigger.append(f"assigned to {forge.login} ({forge.agent})")
+        if forge.trigger.mention and forge.agent:
+            trigger.append(f"@{forge.login}")
+        lines.append(
+            f"{name}: {forge.kind} at {forge.api_url} ({credential}; {', '.join(events)}; "
+            f"starts on {', '.join(trigger)})"
+        )
+    return lines

@@ -1,0 +1,90 @@
+"""Pure renderers of forge runs for chat: the ``forge list`` table, and the one line of links
+(``issue acme/app#12 · PR #18``) that ``ps`` and ``runs`` show beside a forge run's agent.
+
+An issue's title is whatever a forge user wrote, and a forge's or repository's name may
+come from the forge too: each passes the guard (:mod:`fleet.redaction.guard`: one line,
+bounded, nothing hidden) and is escaped (:func:`bot.chat.agent_text.said`), so none of it
+is markup, a mention that pings or a line of Fleetwarden's own. A link's address is the
+forge's own (an issue's or a pull request's page); one that does not read as a plain web
+address is shown as text instead, never as a link.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Final
+
+from bot.chat.agent_text import said
+from bot.render.fleet import ago
+from fleet.forge.facts import ForgeRunRecord
+
+TITLE_CAP: Final = 80  # characters of an issue's title in the table
+NAME_CAP: Final = 60  # of a forge's, a repository's or an agent's name
+_DASH: Final = "—"
+_ADDRESS: Final = re.compile(r"https?://[^\s<>()\[\]`\"'\\|]{1,500}")
+
+
+def forge_list(records: Sequence[ForgeRunRecord], now: datetime) -> str:
+    """``forge list``: one row per forge run — its forge, its issue (linked), the issue's
+    title, the agent, where the run is, its pull request (linked) and when it started."""
+    if not records:
+        return (
+            "No forge runs yet. An issue becomes one when it is given to an agent on a "
+            "configured forge (its label or an assignment to the bot)."
+        )
+    rows = [
+        "| forge | issue | title | agent | state | PR | started |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in records:
+        rows.append(
+            f"| {said(r.forge, NAME_CAP)} | {_issue(r)} | {said(r.title, TITLE_CAP) or _DASH} | "
+            f"{said(r.agent, NAME_CAP)} | {_state(r)} | {_pull(r)} | {_started(r, now)} |"
+        )
+    live = sum(1 for r in records if r.ended_at is None)
+    plural = "s" if len(records) != 1 else ""
+    return "\n".join(rows) + f"\n\n{len(records)} forge run{plural}, {live} not ended."
+
+
+def links(record: ForgeRunRecord) -> str:
+    """A forge run's issue and pull request on one line: ``issue acme/app#12 · PR #18``,
+    each a link to the forge's page."""
+    line = f"issue {_issue(record)}"
+    if record.pull is not None:
+        line += f" · PR {_pull(record)}"
+    return line
+
+
+def _issue(record: ForgeRunRecord) -> str:
+    return _link(f"{said(str(record.slug), NAME_CAP)}#{record.issue}", record.issue_url)
+
+
+def _pull(record: ForgeRunRecord) -> str:
+    if record.pull is None:
+        return _DASH
+    return _link(f"#{record.pull}", record.pull_url)
+
+
+def _state(record: ForgeRunRecord) -> str:
+    state = said(record.state, 20)
+    if record.done_signal == "watchdog":
+        return f"{state} (no done signal)"
+    if record.done_status is not None:
+        return f"{state} (done {said(record.done_status, 20)})"
+    return state
+
+
+def _started(record: ForgeRunRecord, now: datetime) -> str:
+    started = ago(record.started_at, now)
+    if record.ended_at is None:
+        return started
+    return f"{started}, ended {ago(record.ended_at, now)}"
+
+
+def _link(label: str, address: str | None) -> str:
+    """``label`` (markdown already) linked to ``address``, if it reads as a web address."""
+    if address is None or not _ADDRESS.fullmatch(address):
+        return label
+    return f"[{label}]({address})"

@@ -1,0 +1,192 @@
+"""The webhook endpoint: ``POST /webhooks/<forge>``, where GitHub and Gitea deliver events.
+
+Each delivery is read with a cap and a deadline, its signature checked over the raw body
+in constant time (:func:`fleet.forge.webhooks.verify`), its payload read into a
+:class:`~fleet.forge.model.ForgeEvent`, refused when stale, recorded by its delivery id
+(a redelivery is answered without a second run) and handed to ``receive``, which decides
+and schedules and returns at once: a forge gives up on a slow answer (GitHub after ten
+seconds). Answers, in plain text:
+
+    202  what ``receive`` made of it
+    200  "already had it": a delivery recorded before (a redelivery, a replay)
+    400  a stale event, a missing event or delivery header, a payload that is not one
+    401  unsigned, mis-signed, or no secret set for this forge
+    404  no forge of that name takes webhooks
+    408  a body not all there within :data:`READ_SECONDS`
+    413  a body over 5 MiB
+    415  a body that is not ``application/json`` (set the webhook's content type to JSON)
+    500  ``receive`` failed
+
+Every refusal (and every delivery answered as had before) is logged, and given to
+``audit`` as a :class:`Refusal`. No log line or answer holds anything of the body, nor a
+signature.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from aiohttp import web
+
+from fleet.clock import Clock
+from fleet.forge.model import ForgeEvent
+from fleet.forge.schema import ForgeEntry, is_forge_name
+from fleet.forge.webhooks import (
+    MAX_BODY,
+    BadDelivery,
+    delivery_id,
+    event_name,
+    parse,
+    stale,
+    verify,
+)
+
+log = logging.getLogger(__name__)
+
+PATH: Final = "/webhooks/{forge}"
+READ_SECONDS: Final = 10.0
+ALREADY: Final = "already had it"
+
+Receive = Callable[[ForgeEvent], Awaitable[str]]
+"""Decide what an event does and schedule it; the outcome, in a few words."""
+
+Seen = Callable[[str, str, str], Awaitable[bool]]
+"""Record delivery ``(forge, delivery, event name)``: True when it is new, False when it
+was recorded before (the ledger's ``take_delivery``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A delivery not acted on: its forge's name (``?`` when the path named none that is
+    valid), delivery id and event name when known and well-formed, the status answered,
+    why, and the peer's address."""
+
+    forge: str
+    delivery: str | None
+    event: str | None
+    status: int
+    why: str
+    peer: str | None
+
+
+Audit = Callable[[Refusal], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookForge:
+    """A forge that takes webhooks: its configuration and its webhook secret."""
+
+    entry: ForgeEntry
+    secret: bytes
+
+
+class WebhookEndpoint:
+    """The ``POST /webhooks/{forge}`` route (:meth:`routes`), for any aiohttp app."""
+
+    def __init__(
+        self,
+        forges: Mapping[str, WebhookForge],
+        *,
+        receive: Receive,
+        seen: Seen,
+        audit: Audit,
+        clock: Clock,
+        read_seconds: float = READ_SECONDS,
+    ) -> None:
+        self._forges = forges
+        self._receive = receive
+        self._seen = seen
+        self._audit = audit
+        self._clock = clock
+        self._read_seconds = read_seconds
+
+    def routes(self) -> list[web.RouteDef]:
+        """The route to add to an app (``app.add_routes(endpoint.routes())``)."""
+        return [web.post(PATH, self.handle)]
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Take one delivery (see the module's docstring for the answers)."""
+        name = request.match_info.get("forge", "")
+        forge = self._forges.get(name)
+        shown = name if is_forge_name(name) else "?"
+        if forge is None:
+            return await self._refuse(request, shown, 404, "no forge of that name takes webhooks")
+        kind = forge.entry.kind
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            return await self._refuse(request, shown, 413, "the body is over 5 MiB")
+        if request.content_type != "application/json":
+            why = "the body must be application/json: set the webhook's content type to JSON"
+            return await self._refuse(request, shown, 415, why)
+        try:
+            body = await _read_capped(request, self._read_seconds)
+        except TimeoutError:
+            return await self._refuse(request, shown, 408, "the body did not arrive in time")
+        if body is None:
+            return await self._refuse(request, shown, 413, "the body is over 5 MiB")
+        try:
+            verify(kind, forge.secret, request.headers, body)
+            event = parse(name, kind, request.headers, body, entry=forge.entry)
+        except BadDelivery as refused:
+            return await self._refuse(request, shown, refused.status, refused.why)
+        if stale(event, self._clock.now(), forge.entry.max_event_age_seconds):
+            return await self._refuse(request, shown, 400, "stale")
+        if not await self._seen(name, event.delivery, event.name):
+            return await self._refuse(request, shown, 200, ALREADY)
+        try:
+            outcome = await self._receive(event)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception(
+                "webhook %s delivery %s (%s): taking it failed", name, event.delivery, event.name
+            )
+            return web.Response(status=500, text="could not take it")
+        log.info("webhook %s delivery %s (%s): %s", name, event.delivery, event.name, outcome)
+        return web.Response(status=202, text=outcome)
+
+    async def _refuse(
+        self, request: web.Request, forge: str, status: int, why: str
+    ) -> web.StreamResponse:
+        delivery = event = None
+        known = self._forges.get(forge)
+        if known is not None:  # only a known forge's headers are read, and only when valid
+            delivery = _well_formed(delivery_id(known.entry.kind, request.headers))
+            event = _well_formed(event_name(known.entry.kind, request.headers))
+        log.warning(
+            "webhook %s delivery %s (%s) from %s: %d %s",
+            forge,
+            delivery or "-",
+            event or "-",
+            request.remote or "-",
+            status,
+            why,
+        )
+        await self._audit(Refusal(forge, delivery, event, status, why, request.remote))
+        return web.Response(status=status, text=why if status == 200 else f"refused: {why}")
+
+
+def _well_formed(value: str | None) -> str | None:
+    """A header value fit for a log line: short, printable ASCII without spaces."""
+    if value is None or not 0 < len(value) <= 100:
+        return None
+    if not all(33 <= ord(c) < 127 for c in value):
+        return None
+    return value
+
+
+async def _read_capped(request: web.Request, seconds: float) -> bytes | None:
+    """The body, or ``None`` when it is over :data:`MAX_BODY`; :class:`TimeoutError`
+    when it is not all there within ``seconds``."""
+    chunks: list[bytes] = []
+    size = 0
+    async with asyncio.timeout(seconds):
+        while chunk := await request.content.read(MAX_BODY + 1 - size):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_BODY:
+                return None
+    return b"".join(chunks)

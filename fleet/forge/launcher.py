@@ -1,0 +1,72 @@
+"""What forge work asks of the rest of Fleetwarden: start an agent's run on an issue's
+branch (through the same admission as an operator's ``spawn``: budgets, caps, queue), give
+it a follow-up in the same session, stop it, push its branch and end its line. The app
+implements it over the fleet and the repositories (:mod:`bot.app.forge`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from fleet.errors import FleetwardenError
+from fleet.repos.facts import Change, LineRecord
+
+
+class LaunchRefused(FleetwardenError):
+    """The run cannot start now; the message says why, in words fit for the issue."""
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """A run started on an issue: its run id and the line (branch) it works on."""
+
+    run_id: int
+    line_id: int | None
+
+
+class ForgeLauncher(Protocol):
+    """The fleet, as forge work drives it."""
+
+    async def repo_of(self, agent: str) -> str | None:
+        """The repository ``agent`` works on (its roster entry's ``repo``), if any."""
+        ...
+
+    async def busy(self, agent: str) -> str | None:
+        """Why ``agent`` cannot take new work now (it runs, or is being launched), or None."""
+        ...
+
+    async def start(
+        self, agent: str, *, repo: str, branch: str, prompt: str, requester: str
+    ) -> Started:
+        """Launch ``agent`` on a new line of ``repo`` named ``branch`` with ``prompt``;
+        :class:`LaunchRefused` when a budget, a cap or the fleet's limits hold it."""
+        ...
+
+    async def follow_up(self, agent: str, text: str, *, by: str) -> int | None:
+        """Continue ``agent``'s session with ``text`` (thawing it when frozen); the run id
+        now working, when known."""
+        ...
+
+    async def is_running(self, agent: str) -> bool: ...
+
+    async def stop(self, agent: str, *, by: str) -> None:
+        """Stop ``agent``'s run if it runs (what it left is kept on its branch)."""
+        ...
+
+    async def freeze(self, agent: str, *, by: str) -> None:
+        """Pause ``agent``'s live run (a later follow-up thaws it)."""
+        ...
+
+    async def line(self, agent: str) -> LineRecord | None:
+        """``agent``'s live line."""
+        ...
+
+    async def change(self, agent: str) -> Change | None: ...
+
+    async def push(self, agent: str) -> str:
+        """Push ``agent``'s branch upstream; its tip."""
+        ...
+
+    async def discard(self, agent: str) -> None:
+        """End ``agent``'s line: its checkout removed, its branch kept upstream."""
+        ...

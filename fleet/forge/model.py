@@ -1,0 +1,231 @@
+"""What Fleetwarden knows of a forge (GitHub, Gitea or Forgejo), in its own words: issues,
+comments, pull requests, reviews and files as plain values, the events that move a forge
+run, and :class:`ForgeApi`, the one shape both forges' clients have.
+
+Everything here that a person or an agent wrote on the forge (titles, bodies, logins,
+branch names, file contents) is hostile text: shown only through the renderers that escape
+it, never to a shell.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Protocol
+
+from fleet.errors import FleetwardenError
+
+ForgeKind = Literal["github", "gitea"]
+Permission = Literal["admin", "write", "read", "none"]
+
+
+class ForgeApiError(FleetwardenError):
+    """A forge's API answered with an error, or could not be reached. ``status`` is the
+    HTTP status (0: no answer); the message names the call and what the forge said, never
+    a token."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class Slug:
+    """A repository on its forge: ``owner/name``."""
+
+    owner: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.owner}/{self.name}"
+
+    @classmethod
+    def parse(cls, text: str) -> Slug:
+        owner, sep, name = text.partition("/")
+        if not sep or not owner or not name or "/" in name:
+            raise ValueError(f"{text!r} is not owner/name")
+        return cls(owner, name)
+
+
+@dataclass(frozen=True, slots=True)
+class ForgeComment:
+    """A comment on an issue or a pull request's conversation."""
+
+    id: int
+    author: str
+    body: str
+    created_at: datetime
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class ForgeIssue:
+    """An issue (``is_pull``: a pull request seen through the issues API)."""
+
+    number: int
+    title: str
+    body: str
+    author: str
+    labels: tuple[str, ...]
+    assignees: tuple[str, ...]
+    state: Literal["open", "closed"]
+    url: str
+    updated_at: datetime
+    is_pull: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ForgePull:
+    """A pull request: from branch ``head`` (at ``head_sha``) into ``base``."""
+
+    number: int
+    title: str
+    body: str
+    author: str
+    head: str
+    base: str
+    head_sha: str
+    state: Literal["open", "closed"]
+    merged: bool
+    draft: bool
+    url: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ForgeReview:
+    """A review of a pull request; ``state`` in the forge's words, lowercased
+    (``changes_requested``, ``commented``, ``approved``, …)."""
+
+    id: int
+    author: str
+    state: str
+    body: str
+    submitted_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ForgeFile:
+    """A file of the repository at ``ref``, as text (``truncated`` past the cap)."""
+
+    path: str
+    text: str
+    sha: str
+    truncated: bool = False
+
+
+class ForgeApi(Protocol):
+    """One forge's REST API, as Fleetwarden uses it. Every call raises
+    :class:`ForgeApiError` on an error answer. The credential is the client's own: no call
+    takes or returns it, but :meth:`git_token`, which only the mirror's push uses."""
+
+    kind: ForgeKind
+
+    async def issue(self, repo: Slug, number: int) -> ForgeIssue: ...
+
+    async def comments(self, repo: Slug, number: int) -> list[ForgeComment]: ...
+
+    async def comment(self, repo: Slug, number: int, body: str) -> ForgeComment: ...
+
+    async def edit_comment(self, repo: Slug, comment_id: int, body: str) -> None: ...
+
+    async def pull(self, repo: Slug, number: int) -> ForgePull: ...
+
+    async def find_pull(self, repo: Slug, head: str) -> ForgePull | None:
+        """The open pull request from branch ``head`` of ``repo`` itself, if any."""
+        ...
+
+    async def open_pull(
+        self, repo: Slug, *, head: str, base: str, title: str, body: str, draft: bool
+    ) -> ForgePull: ...
+
+    async def edit_pull(
+        self, repo: Slug, number: int, *, title: str | None = None, body: str | None = None
+    ) -> None: ...
+
+    async def request_review(self, repo: Slug, number: int, reviewers: list[str]) -> None: ...
+
+    async def reviews(self, repo: Slug, number: int) -> list[ForgeReview]: ...
+
+    async def file(self, repo: Slug, path: str, ref: str | None = None) -> ForgeFile: ...
+
+    async def permission(self, repo: Slug, login: str) -> Permission:
+        """What ``login`` may do on ``repo`` (``none`` for a stranger)."""
+        ...
+
+    async def in_org(self, org: str, login: str) -> bool: ...
+
+    async def in_team(self, org: str, team: str, login: str) -> bool: ...
+
+    async def delete_branch(self, repo: Slug, branch: str) -> None: ...
+
+    async def open_issues(self, repo: Slug, *, since: datetime | None = None) -> list[ForgeIssue]:
+        """Open issues and pull requests updated since ``since`` (all open ones: None)."""
+        ...
+
+    async def check_run(
+        self,
+        repo: Slug,
+        *,
+        head_sha: str,
+        title: str,
+        summary: str,
+        status: Literal["queued", "in_progress", "completed"],
+        conclusion: Literal["success", "failure", "neutral", "cancelled"] | None = None,
+        check_id: int | None = None,
+    ) -> int | None:
+        """Create (``check_id`` None) or update a check run on ``head_sha``; its id. A forge
+        without check runs (Gitea) returns None and does nothing."""
+        ...
+
+    async def git_token(self, repo: Slug) -> str:
+        """The token git pushes to ``repo`` with over HTTPS (an App's installation token,
+        minted and renewed here), for Fleetwarden's own mirror only."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class EventKind(enum.Enum):
+    """What happened on the forge, as far as a forge run cares."""
+
+    LABELED = "labeled"
+    UNLABELED = "unlabeled"
+    ASSIGNED = "assigned"
+    UNASSIGNED = "unassigned"
+    OPENED = "opened"  # an issue opened (a mention in its body, a label or assignee given)
+    CLOSED = "closed"  # an issue closed
+    COMMENT = "comment"  # a new comment on an issue or a pull request
+    REVIEW = "review"  # a pull request review submitted
+    PULL_CLOSED = "pull_closed"  # a pull request closed (``merged`` says how)
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class ForgeEvent:
+    """One event from a forge, from a webhook delivery or the poller.
+
+    ``delivery`` is the forge's delivery id (a redelivery has the same one) or the
+    poller's own (``poll:…``, the same for the same event). ``actor`` is who did it;
+    ``number`` the issue's or pull request's; ``body`` the comment's or review's text (or
+    an opened issue's body); ``label`` / ``assignee`` what was added or removed;
+    ``review_state`` lowercased; ``head`` a pull request's branch; ``at`` when the forge
+    says it happened."""
+
+    forge: str
+    delivery: str
+    kind: EventKind
+    name: str  # the forge's own event name (``issues``, ``issue_comment``, …)
+    repo: Slug
+    number: int
+    is_pull: bool
+    actor: str
+    at: datetime
+    body: str = ""
+    label: str | None = None
+    assignee: str | None = None
+    review_state: str | None = None
+    merged: bool = False
+    head: str | None = None
+    comment_id: int | None = None

@@ -1,0 +1,128 @@
+"""What a forge run's footer and status comment say, read from the ledger: the agent and its
+runtime, the models actually served (downgrades too), the run, who asked, when it started
+and how long it took, how it ended, whether the agent or the watchdog said done, the
+approvals granted and by whom, tokens and cost against the run's cap, the secret scan of
+its change, its egress (deny-by-default, the routes allowed, what was refused), the forge
+operations from the audit, and Fleetwarden's version."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from fleet.approvals.model import ApprovalState
+from fleet.budgets.run_budget import cap_text
+from fleet.budgets.run_estimate import RunEstimate, estimate_runs
+from fleet.clock import Clock
+from fleet.forge.facts import ForgeRunRecord
+from fleet.forge.footer import Provenance
+from fleet.ledger import Ledger
+from fleet.repos.facts import change_from_json
+
+OPERATIONS_SHOWN = 30
+
+
+@dataclass(frozen=True, slots=True)
+class Spend:
+    """What a forge run has spent since it started, and what such runs usually cost."""
+
+    tokens: int
+    cost_usd: float | None
+    cap: str | None
+    estimate: RunEstimate | None
+
+
+class ProvenanceSource:
+    """Reads a forge run's provenance and spend from the ledger."""
+
+    def __init__(self, ledger: Ledger, clock: Clock, version: str) -> None:
+        self._ledger = ledger
+        self._clock = clock
+        self._version = version
+
+    async def spend(self, record: ForgeRunRecord) -> Spend:
+        """Tokens and dollars metered for the agent since the forge run started."""
+        until = record.ended_at or self._clock.now()
+        usage = await self._ledger.usage_between(record.agent, record.started_at, until)
+        costs = [u.cost_usd for u in usage if u.cost_usd is not None]
+        agent = await self._ledger.get_agent(record.agent)
+        spec = agent.spec if agent is not None else None
+        estimate = None
+        if spec is not None:
+            estimate = estimate_runs(
+                await self._ledger.run_costs(record.agent, spec.runtime, spec.model)
+            )
+        cap = cap_text(spec.run_budget) if spec is not None and spec.run_budget else None
+        return Spend(
+            tokens=sum(u.tokens.total for u in usage),
+            cost_usd=sum(costs) if costs else None,
+            cap=cap,
+            estimate=estimate,
+        )
+
+    async def provenance(self, record: ForgeRunRecord) -> Provenance:
+        """Everything the footer says of ``record``, as of now."""
+        until = record.ended_at or self._clock.now()
+        agent = await self._ledger.get_agent(record.agent)
+        spec = agent.spec if agent is not None else None
+        usage = await self._ledger.usage_between(record.agent, record.started_at, until)
+        downgrades = await self._ledger.downgrades_between(record.agent, record.started_at, until)
+        models = [f"{u.model} ({u.requests} requests)" for u in usage if u.requests]
+        models += [f"{asked} served as {served} ({n})" for asked, served, n in downgrades]
+        spend = await self.spend(record)
+        run = await self._ledger.run_report(record.run_id) if record.run_id else None
+        exit_text = None
+        if run is not None and run.end is not None:
+            exit_text = run.end.outcome
+        approvals: list[tuple[str, str]] = []
+        if record.run_id is not None:
+            for ask in await self._ledger.approvals_of_run(record.run_id):
+                if ask.state is ApprovalState.ALLOWED and ask.answered_by:
+                    approvals.append((f"{ask.tool}: {ask.subject}", ask.answered_by))
+        change_json = await self._ledger.run_change(record.run_id) if record.run_id else None
+        secret_scan = _secret_scan(change_json)
+        refused = sum(r.count for r in await self._ledger.refusals(record.agent))
+        egress = "no sandbox"
+        if spec is not None:
+            if spec.egress == "locked":
+                routes = ", ".join(spec.egress_allow) or "none"
+                egress = f"deny by default; allowed: {routes}; refused: {refused}"
+            else:
+                egress = f"open network; refused: {refused}"
+        audit = await self._ledger.forge_audit(record.id, limit=OPERATIONS_SHOWN + 1)
+        operations = [
+            ("" if line.allowed else "refused: ") + line.detail.removeprefix("refused: ")
+            for line in audit
+        ]
+        return Provenance(
+            agent=record.agent,
+            runtime=spec.runtime if spec is not None else "?",
+            models=tuple(models),
+            run_id=record.run_id,
+            requester=record.requester,
+            started_at=record.started_at,
+            duration=_seconds(record.started_at, until),
+            exit=exit_text,
+            done_signal=record.done_signal,
+            approvals=tuple(approvals),
+            tokens=spend.tokens,
+            cost_usd=spend.cost_usd,
+            cap=spend.cap,
+            secret_scan=secret_scan,
+            egress=egress,
+            operations=tuple(operations),
+            version=self._version,
+        )
+
+
+def _seconds(start: datetime, end: datetime) -> float:
+    return max(0.0, (end - start).total_seconds())
+
+
+def _secret_scan(change_json: str | None) -> str:
+    change = change_from_json(change_json)
+    if change is None:
+        return "no change yet"
+    if change.refused:
+        return f"{change.secrets}; the git door refused: {change.refused[0]}"
+    return change.secrets

@@ -1,0 +1,203 @@
+"""The config file's ``forges:`` section: the GitHub, Gitea or Forgejo servers whose issues
+become runs, by name.
+
+Each entry says what kind of forge it is and where its API is, the credential Fleetwarden
+uses there — a GitHub App (its id and private key, from the environment; installation
+tokens are minted per repository) or a token (``token_env``: a GitHub PAT, a Gitea token)
+— the webhook secret's variable, the bot's own login, what starts a run (a label
+``fleetwarden:AGENT``, assigning the issue to the bot, a mention ``@LOGIN``) and who may
+start one (people with write access to the repository, or members of an org or team,
+asked of the forge when the event comes). No secret is ever written in the file, and none
+reaches an agent.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from fleet.forge.model import ForgeKind
+from fleet.schema import EnvVarName
+
+FORGE_NAME_PATTERN = r"[a-z][a-z0-9-]{0,31}"
+_NAME = re.compile(FORGE_NAME_PATTERN)
+_LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,38})(?:\[bot\])?")  # an App: NAME[bot]
+_LABEL_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/ -]{0,40}")
+GITHUB_API = "https://api.github.com"
+
+
+def is_forge_name(text: str) -> bool:
+    """Whether ``text`` is a valid forge name (as repository names are)."""
+    return _NAME.fullmatch(text) is not None
+
+
+def is_login(text: str) -> bool:
+    """Whether ``text`` can be a login on GitHub or Gitea."""
+    return _LOGIN.fullmatch(text) is not None
+
+
+class GitHubApp(BaseModel):
+    """A GitHub App Fleetwarden acts as: installation tokens are minted from its key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    app_id_env: EnvVarName = Field(description="The variable holding the App's id.")
+    private_key_env: EnvVarName = Field(
+        description="The variable holding the App's private key (PEM)."
+    )
+
+
+class ForgeTrigger(BaseModel):
+    """What makes an issue a run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    label_prefix: str = Field(
+        default="fleetwarden:",
+        description="An issue labelled `PREFIX` + an agent's name becomes a run of that agent.",
+    )
+    assign: bool = Field(
+        default=True,
+        description="An issue assigned to the bot's login becomes a run of the forge's `agent`.",
+    )
+    mention: bool = Field(
+        default=True,
+        description="A comment mentioning `@LOGIN` starts a run of the forge's `agent`.",
+    )
+
+    @field_validator("label_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not _LABEL_PREFIX.fullmatch(value):
+            raise ValueError("label_prefix is a short label start such as 'fleetwarden:'")
+        return value
+
+
+class ForgeAllow(BaseModel):
+    """Who may start, steer and stop a run, asked of the forge at each event."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    write_access: bool = Field(
+        default=True,
+        description="People with write (or admin) access to the repository may.",
+    )
+    org: str | None = Field(default=None, description="Members of this org may.")
+    team: str | None = Field(
+        default=None, description="Members of this team of `org` may (its slug)."
+    )
+
+    @model_validator(mode="after")
+    def _some(self) -> ForgeAllow:
+        if self.team is not None and self.org is None:
+            raise ValueError("team names a team of an org: set org too")
+        if not self.write_access and self.org is None:
+            raise ValueError("nobody could start a run: keep write_access or name an org")
+        for name in (self.org, self.team):
+            if name is not None and not is_login(name):
+                raise ValueError(f"{name!r} is not an org or team name")
+        return self
+
+
+class ForgeEntry(BaseModel):
+    """A forge whose issues become runs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: ForgeKind = Field(description="`github`, or `gitea` (Forgejo too).")
+    api_url: str = Field(
+        default=GITHUB_API,
+        description=(
+            "The REST API's root: `https://api.github.com`, or a Gitea's "
+            "`https://gitea.example.com/api/v1`."
+        ),
+    )
+    token_env: EnvVarName | None = Field(
+        default=None,
+        description="The variable holding a token (a GitHub PAT, a Gitea access token).",
+    )
+    app: GitHubApp | None = Field(
+        default=None, description="A GitHub App instead of a token (GitHub only)."
+    )
+    webhook_secret_env: EnvVarName | None = Field(
+        default=None,
+        description=(
+            "The variable holding the webhook secret. Without it no webhook is taken: set "
+            "`poll_seconds` instead."
+        ),
+    )
+    login: str = Field(description="The bot's own login on the forge (mentions, assignment).")
+    agent: str | None = Field(
+        default=None,
+        description="The agent an assignment or a mention starts (a label names its own).",
+    )
+    trigger: ForgeTrigger = Field(default_factory=ForgeTrigger)
+    allow: ForgeAllow = Field(default_factory=ForgeAllow)
+    poll_seconds: int | None = Field(
+        default=None,
+        ge=30,
+        le=86400,
+        description="Read events through the API this often, where webhooks cannot reach.",
+    )
+    max_event_age_seconds: int = Field(
+        default=3600,
+        ge=60,
+        description="A webhook about something older than this is refused as stale.",
+    )
+    done_timeout_minutes: int = Field(
+        default=30,
+        ge=1,
+        le=24 * 60,
+        description="Silence after which the watchdog says the agent did not signal done.",
+    )
+    draft: bool = Field(default=True, description="Pull requests open as drafts.")
+    on_done: Literal["freeze", "end"] = Field(
+        default="freeze",
+        description=(
+            "After `done`: `freeze` keeps the run's session to continue on a review; `end` "
+            "ends it (a review then starts the session again)."
+        ),
+    )
+
+    @field_validator("api_url")
+    @classmethod
+    def _api(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError("api_url is an http(s) URL such as https://api.github.com")
+        if parts.username or parts.password or parts.query or parts.fragment:
+            raise ValueError("api_url takes no credential, query or fragment")
+        return value.rstrip("/")
+
+    @field_validator("login")
+    @classmethod
+    def _login(cls, value: str) -> str:
+        if not is_login(value):
+            raise ValueError(f"{value!r} is not a login (letters, digits, . _ -)")
+        return value
+
+    @model_validator(mode="after")
+    def _credential(self) -> ForgeEntry:
+        if (self.token_env is None) == (self.app is None):
+            raise ValueError("give token_env or app (a GitHub App), one of them")
+        if self.app is not None and self.kind != "github":
+            raise ValueError("app is a GitHub App: a Gitea takes token_env")
+        if self.webhook_secret_env is None and self.poll_seconds is None:
+            raise ValueError(
+                "events come by webhook (webhook_secret_env) or by polling (poll_seconds): set one"
+            )
+        return self
+
+    def label_for(self, agent: str) -> str:
+        """The label that makes an issue a run of ``agent``."""
+        return f"{self.trigger.label_prefix}{agent}"
+
+    def agent_of_label(self, label: str) -> str | None:
+        """The agent ``label`` names, or None when it is not a trigger label."""
+        prefix = self.trigger.label_prefix
+        if not label.startswith(prefix) or len(label) == len(prefix):
+            return None
+        return label[len(prefix) :]

@@ -1,0 +1,71 @@
+"""The forge runs' regular round: queued runs started when their agent is free, a ``done``
+published once its turn ended (after a restart too), the watchdog's word on a run that
+went silent without ``done`` for its forge's ``done_timeout_minutes``, and every status
+comment brought up to date (spend, approvals waiting)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import Final
+
+from fleet.forge.desk import ForgeDesk
+from fleet.forge.facts import ForgeRunState
+from fleet.forge.work import ForgeWork
+
+log = logging.getLogger(__name__)
+
+INTERVAL: Final = 15.0
+
+
+class ForgeWatch:
+    """Goes over the live forge runs every :data:`INTERVAL` seconds."""
+
+    def __init__(self, work: ForgeWork, desk: ForgeDesk, interval: float = INTERVAL) -> None:
+        self._work = work
+        self._desk = desk
+        self._interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._loop(), name="forge-watch")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("the forge runs' round failed")
+            await asyncio.sleep(self._interval)
+
+    async def tick(self) -> None:
+        """One round over the live forge runs."""
+        work = self._work
+        now = work.clock.now()
+        for record in await work.ledger.forge_runs():
+            state = ForgeRunState(record.state)
+            if state is ForgeRunState.QUEUED:
+                await work.next_for(record.agent)
+            elif state is ForgeRunState.WORKING:
+                running = await work.launcher.is_running(record.agent)
+                if record.done_signal == "agent" and not running:
+                    if record.id not in self._desk.pending:
+                        work.spawn(self._desk.after_done(record.id), f"publish {record.id}")
+                elif record.done_signal is None and not running:
+                    minutes = work.forges[record.forge].done_timeout_minutes
+                    since = record.activity_at or record.started_at
+                    if now - since >= timedelta(minutes=minutes):
+                        async with work.lock(record.forge, record.slug, record.issue):
+                            fresh = await work.ledger.forge_run(record.id)
+                            if fresh is not None and fresh.done_signal is None:
+                                await work.publisher.watchdog(fresh, minutes)
+            await work.publisher.refresh(record.id)

@@ -1,0 +1,365 @@
+"""Forge work: what each forge event does to forge runs.
+
+An event (a webhook delivery or a polled one, already verified and taken once by the
+ledger) is decided here, in the background, one at a time per issue: an allowed person's
+label ``fleetwarden:AGENT``, assignment to the bot or mention of it starts a run of the
+agent on the issue's branch; a comment or a "request changes" review on its pull request
+continues the same session; the pull request closed ends it; the issue unlabelled,
+unassigned or closed stops it. Everything else is ignored, and what was ignored, and why,
+is kept as the delivery's outcome and in the forge audit. Who may act is asked of the
+forge at each event (:mod:`fleet.forge.access`).
+
+What a run's end, its ``done`` and the watchdog do is :mod:`fleet.forge.publish`'s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
+
+from fleet.clock import Clock
+from fleet.forge.access import Access
+from fleet.forge.facts import ForgeRunRecord, ForgeRunState
+from fleet.forge.launcher import ForgeLauncher, LaunchRefused
+from fleet.forge.model import EventKind, ForgeApi, ForgeApiError, ForgeEvent, Slug
+from fleet.forge.publish import Publisher
+from fleet.forge.schema import ForgeEntry
+from fleet.forge.text import follow_up_prompt, issue_prompt
+from fleet.ledger import Ledger
+from fleet.names import is_agent_name
+from fleet.repos.schema import RepoEntry
+
+log = logging.getLogger(__name__)
+
+
+class ForgeWork:
+    """Forge events in, forge runs out."""
+
+    def __init__(
+        self,
+        *,
+        forges: Mapping[str, ForgeEntry],
+        apis: Mapping[str, ForgeApi],
+        repos: Mapping[str, RepoEntry],
+        ledger: Ledger,
+        launcher: ForgeLauncher,
+        publisher: Publisher,
+        clock: Clock,
+    ) -> None:
+        self.forges = forges
+        self.apis = apis
+        self.ledger = ledger
+        self.launcher = launcher
+        self.publisher = publisher
+        self.clock = clock
+        self.access = Access(forges, apis)
+        self._repos = repos
+        self._by_slug = {
+            (entry.forge, slug.lower()): name
+            for name, entry in repos.items()
+            if entry.forge is not None and (slug := entry.forge_slug()) is not None
+        }
+        self._locks: dict[tuple[str, str, int], asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- events in -------------------------------------------------------------------------
+
+    async def receive(self, event: ForgeEvent) -> str:
+        """Take ``event`` (its delivery already recorded once): decided in the background,
+        so the forge's delivery is answered at once; the word for the answer."""
+        if self._repo_of(event) is None:
+            outcome = f"ignored: {event.repo} is no repository of the config on {event.forge}"
+            await self.ledger.set_delivery_outcome(event.forge, event.delivery, outcome)
+            return outcome
+        self.spawn(self._handle(event), f"forge event {event.delivery}")
+        return "accepted"
+
+    def spawn(self, work: Coroutine[Any, Any, None], what: str) -> None:
+        """Run ``work`` in the background, kept until it ends; its failure is logged."""
+
+        async def guarded() -> None:
+            try:
+                await work
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s failed", what)
+
+        task = asyncio.get_running_loop().create_task(guarded(), name=what)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def settle(self) -> None:
+        """Wait for the background work now under way (for tests and a clean stop)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def lock(self, forge: str, slug: Slug, number: int) -> asyncio.Lock:
+        return self._locks.setdefault((forge, str(slug).lower(), number), asyncio.Lock())
+
+    def _repo_of(self, event: ForgeEvent) -> str | None:
+        return self._by_slug.get((event.forge, str(event.repo).lower()))
+
+    def repo_entry(self, repo: str) -> RepoEntry:
+        return self._repos[repo]
+
+    async def _handle(self, event: ForgeEvent) -> None:
+        run = await self.ledger.live_forge_run(event.forge, event.repo, event.number)
+        number = run.issue if run is not None else event.number
+        async with self.lock(event.forge, event.repo, number):
+            run = await self.ledger.live_forge_run(event.forge, event.repo, event.number)
+            try:
+                outcome = await self._act(event, run)
+            except ForgeApiError as exc:
+                outcome = f"failed: {exc}"
+                log.warning("forge event %s of %s: %s", event.delivery, event.forge, exc)
+        await self.ledger.set_delivery_outcome(event.forge, event.delivery, outcome)
+        if outcome.startswith("ignored"):  # kept apart from the run's own operations
+            agent = run.agent if run is not None else "-"
+            detail = f"{event.name} by @{event.actor} on #{event.number}: {outcome}"
+            await self.ledger.audit_forge(None, agent, "event", False, detail)
+        log.info("forge %s event %s (%s): %s", event.forge, event.delivery, event.name, outcome)
+
+    async def _act(self, event: ForgeEvent, run: ForgeRunRecord | None) -> str:
+        entry = self.forges[event.forge]
+        if event.actor.lower() == entry.login.lower():
+            return "ignored: the bot's own doing"
+        kind = event.kind
+        if kind in (EventKind.LABELED, EventKind.ASSIGNED, EventKind.OPENED):
+            agent = self._trigger_agent(entry, event)
+            if agent is None:
+                return "ignored: no trigger"
+            if run is not None:
+                return f"ignored: #{event.number} already has a run of {run.agent}"
+            return await self._allowed_then(event, lambda: self._begin(event, agent))
+        if kind is EventKind.COMMENT:
+            return await self._comment(entry, event, run)
+        if kind is EventKind.REVIEW:
+            return await self._review(event, run)
+        if run is None:
+            return "ignored: no run on it"
+        if kind is EventKind.PULL_CLOSED and event.is_pull and run.pull == event.number:
+            return await self._ended(run, event)
+        # Gitea says only which labels are left: None when no trigger label is.
+        if kind is EventKind.UNLABELED and event.label in (None, entry.label_for(run.agent)):
+            return await self._allowed_then(event, lambda: self._stop(run, event, "unlabelled"))
+        if kind is EventKind.UNASSIGNED and (event.assignee or "").lower() == entry.login.lower():
+            return await self._allowed_then(event, lambda: self._stop(run, event, "unassigned"))
+        if kind is EventKind.CLOSED and not event.is_pull and run.issue == event.number:
+            return await self._allowed_then(event, lambda: self._stop(run, event, "closed"))
+        return "ignored: nothing to do"
+
+    def _trigger_agent(self, entry: ForgeEntry, event: ForgeEvent) -> str | None:
+        if event.is_pull:
+            return None
+        if event.kind is EventKind.LABELED and event.label is not None:
+            return entry.agent_of_label(event.label)
+        bot = entry.login.lower()
+        if event.kind is EventKind.ASSIGNED and entry.trigger.assign:
+            return entry.agent if (event.assignee or "").lower() == bot else None
+        if event.kind is EventKind.OPENED and entry.trigger.mention:
+            return entry.agent if mentions(event.body, entry.login) else None
+        return None
+
+    async def _allowed_then(
+        self, event: ForgeEvent, then: Callable[[], Coroutine[Any, Any, str]]
+    ) -> str:
+        why = await self.access.refusal(event.forge, event.repo, event.actor)
+        if why is not None:
+            return f"ignored: @{event.actor} {why}"
+        return await then()
+
+    async def _comment(
+        self, entry: ForgeEntry, event: ForgeEvent, run: ForgeRunRecord | None
+    ) -> str:
+        mentioned = entry.trigger.mention and mentions(event.body, entry.login)
+        if run is None:
+            if event.is_pull or not mentioned or entry.agent is None:
+                return "ignored: no run on it, and no mention of the bot"
+            agent = entry.agent
+            return await self._allowed_then(event, lambda: self._begin(event, agent))
+        on_pull = event.is_pull and run.pull == event.number
+        if not on_pull and not mentioned:
+            return "ignored: a comment on the issue without a mention of the bot"
+        return await self._allowed_then(event, lambda: self._continue(run, event, "comment"))
+
+    async def _review(self, event: ForgeEvent, run: ForgeRunRecord | None) -> str:
+        if run is None or not event.is_pull or run.pull != event.number:
+            return "ignored: a review of no pull request of a run"
+        state = (event.review_state or "").lower()
+        if state == "approved":
+            return "ignored: approved, nothing to continue"
+        if state != "changes_requested" and not event.body.strip():
+            return "ignored: a review without words"
+        return await self._allowed_then(event, lambda: self._continue(run, event, "review"))
+
+    # -- a run's life ----------------------------------------------------------------------
+
+    async def _begin(self, event: ForgeEvent, agent: str) -> str:
+        repo = self._repo_of(event)
+        assert repo is not None
+        entry = self._repos[repo]
+        if not is_agent_name(agent):
+            return "ignored: the trigger names no agent"
+        agent_repo = await self.launcher.repo_of(agent)
+        if agent_repo is None:
+            return f"ignored: {agent} is no agent on a repository (the roster gives it none)"
+        if agent_repo != repo:
+            return f"ignored: {agent} works on repository {agent_repo}, not on {repo}"
+        api = self.apis[event.forge]
+        issue = await api.issue(event.repo, event.number)
+        if issue.state != "open":
+            return f"ignored: #{issue.number} is closed"
+        key = await self.ledger.add_forge_run(
+            forge=event.forge,
+            repo=repo,
+            slug=event.repo,
+            issue=issue.number,
+            title=issue.title[:300],
+            agent=agent,
+            branch=f"{entry.branch_prefix}{agent}/issue-{issue.number}",
+            requester=event.actor,
+            issue_url=issue.url,
+        )
+        if key is None:
+            return f"ignored: #{issue.number} already has a run"
+        await self.ledger.audit_forge(
+            key, agent, "start", True, f"#{issue.number} given to {agent} by @{event.actor}"
+        )
+        record = await self.ledger.forge_run(key)
+        assert record is not None
+        await self.publisher.open_status(record)
+        record = await self.ledger.forge_run(key)  # with its status comment's id
+        assert record is not None
+        return await self.launch(record)
+
+    async def launch(self, record: ForgeRunRecord) -> str:
+        """Start ``record``'s agent on it, or keep it queued saying why."""
+        why = await self.launcher.busy(record.agent)
+        if why is None:
+            other = await self.ledger.agent_forge_run(record.agent)
+            if other is not None and other.id != record.id:
+                why = f"{record.agent} works on {other.slug}#{other.issue} until its PR closes"
+        if why is not None:
+            return await self._queued(record, why)
+        api = self.apis[record.forge]
+        issue = await api.issue(record.slug, record.issue)
+        comments = await api.comments(record.slug, record.issue)
+        entry = self.forges[record.forge]
+        prompt = issue_prompt(
+            record.forge,
+            record.slug,
+            issue,
+            [c for c in comments if c.id != record.comment_id],
+            branch=record.branch,
+            bot_login=entry.login,
+        )
+        try:
+            started = await self.launcher.start(
+                record.agent,
+                repo=record.repo,
+                branch=record.branch,
+                prompt=prompt,
+                requester=f"@{record.requester} on {record.forge}",
+            )
+        except LaunchRefused as exc:
+            return await self._queued(record, str(exc))
+        await self.ledger.update_forge_run(
+            record.id,
+            state=ForgeRunState.WORKING,
+            run_id=started.run_id,
+            line_id=started.line_id,
+            activity_at=self.clock.now(),
+        )
+        await self.publisher.refresh(record.id)
+        return f"started {record.agent} on #{record.issue} (run {started.run_id})"
+
+    async def _queued(self, record: ForgeRunRecord, why: str) -> str:
+        await self.ledger.update_forge_run(record.id, state=ForgeRunState.QUEUED, summary=why)
+        await self.publisher.refresh(record.id)
+        return f"queued: {why}"
+
+    async def _continue(self, run: ForgeRunRecord, event: ForgeEvent, kind: str) -> str:
+        if ForgeRunState(run.state) is ForgeRunState.QUEUED:
+            return "ignored: the run has not started yet"
+        text = follow_up_prompt(event.actor, event.body, kind, run.pull or run.issue)
+        # Working again before the session is: its next `done` may come at once.
+        await self.ledger.update_forge_run(
+            run.id,
+            state=ForgeRunState.WORKING,
+            done_signal=None,
+            done_status=None,
+            activity_at=self.clock.now(),
+        )
+        run_id = await self.launcher.follow_up(run.agent, text, by=f"@{event.actor}")
+        if run_id is not None:
+            await self.ledger.update_forge_run(run.id, run_id=run_id)
+        await self.ledger.audit_forge(
+            run.id, run.agent, "continue", True, f"{kind} by @{event.actor} on #{event.number}"
+        )
+        await self.publisher.refresh(run.id)
+        return f"continued {run.agent}'s session ({kind} by @{event.actor})"
+
+    async def _stop(self, run: ForgeRunRecord, event: ForgeEvent, how: str) -> str:
+        if ForgeRunState(run.state) is not ForgeRunState.QUEUED:  # else it runs other work
+            await self.launcher.stop(run.agent, by=f"@{event.actor} on {event.forge}")
+        await self.ledger.update_forge_run(
+            run.id,
+            state=ForgeRunState.STOPPED,
+            summary=f"the issue was {how} by @{event.actor}",
+            ended_at=self.clock.now(),
+        )
+        await self.ledger.audit_forge(run.id, run.agent, "stop", True, f"#{run.issue} {how}")
+        await self.publisher.refresh(run.id)
+        self.spawn(self.next_for(run.agent), f"next forge run of {run.agent}")
+        return f"stopped {run.agent}: the issue was {how}"
+
+    async def _ended(self, run: ForgeRunRecord, event: ForgeEvent) -> str:
+        await self.launcher.stop(run.agent, by=f"@{event.actor} on {event.forge}")
+        deleted = ""
+        if event.merged:
+            try:
+                await self.apis[run.forge].delete_branch(run.slug, run.branch)
+                deleted = ", its branch deleted"
+            except ForgeApiError as exc:
+                deleted = f", its branch kept ({exc.status})"
+        await self.launcher.discard(run.agent)
+        how = "merged" if event.merged else "closed"
+        await self.ledger.update_forge_run(
+            run.id,
+            state=ForgeRunState.ENDED,
+            summary=f"the pull request was {how} by @{event.actor}{deleted}",
+            ended_at=self.clock.now(),
+        )
+        await self.ledger.audit_forge(run.id, run.agent, "end", True, f"PR #{run.pull} {how}")
+        await self.publisher.refresh(run.id)
+        self.spawn(self.next_for(run.agent), f"next forge run of {run.agent}")
+        return f"ended {run.agent}'s run: PR #{run.pull} {how}{deleted}"
+
+    async def next_for(self, agent: str) -> None:
+        """Start ``agent``'s oldest queued forge run, if it is free now."""
+        for record in await self.ledger.forge_runs(agent=agent):
+            if ForgeRunState(record.state) is ForgeRunState.QUEUED:
+                async with self.lock(record.forge, record.slug, record.issue):
+                    fresh = await self.ledger.forge_run(record.id)
+                    if fresh is None or fresh.ended_at is not None:
+                        continue
+                    if ForgeRunState(fresh.state) is not ForgeRunState.QUEUED:
+                        continue
+                    outcome = await self.launch(fresh)
+                log.info("forge run %d of %s: %s", record.id, agent, outcome)
+                return
+
+
+def mentions(text: str, login: str) -> bool:
+    """Whether ``text`` mentions ``@login`` (as a word: not ``@login2``, not an email)."""
+    pattern = rf"(?<![\w@.])@{re.escape(login)}(?![\w-])"
+    return re.search(pattern, text, re.IGNORECASE) is not None

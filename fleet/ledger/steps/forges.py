@@ -1,0 +1,74 @@
+"""The ledger's schema steps of the forge era (22 on): issues given to agents as forge
+runs, the webhook deliveries taken, and every forge operation audited."""
+
+from __future__ import annotations
+
+from fleet.ledger.steps.migration import Migration
+
+FORGES: tuple[Migration, ...] = (
+    Migration(
+        22,
+        "work from the forge: forge runs, webhook deliveries taken, forge operations audited",
+        (
+            # A delivery id seen once: a redelivery (or the same polled event) never starts
+            # a second run. `outcome` says what came of it (started, ignored and why, …).
+            """CREATE TABLE forge_deliveries (
+                forge TEXT NOT NULL,
+                delivery TEXT NOT NULL,
+                event TEXT NOT NULL,
+                received_at REAL NOT NULL,
+                outcome TEXT NOT NULL DEFAULT '',
+                PRIMARY KEY (forge, delivery)
+            )""",
+            # An issue given to an agent: its branch, pull request, the one status comment
+            # kept on the issue (and GitHub's check run), the run working on it now.
+            """CREATE TABLE forge_runs (
+                id INTEGER PRIMARY KEY,
+                forge TEXT NOT NULL,
+                repo TEXT NOT NULL,
+                slug TEXT NOT NULL,
+                issue INTEGER NOT NULL,
+                title TEXT NOT NULL DEFAULT '',
+                agent TEXT NOT NULL,
+                branch TEXT NOT NULL,
+                state TEXT NOT NULL,
+                requester TEXT NOT NULL,
+                pull INTEGER,
+                pull_url TEXT,
+                issue_url TEXT NOT NULL DEFAULT '',
+                comment_id INTEGER,
+                check_id INTEGER,
+                run_id INTEGER,
+                line_id INTEGER,
+                done_signal TEXT,
+                done_status TEXT,
+                summary TEXT,
+                started_at REAL NOT NULL,
+                activity_at REAL,
+                ended_at REAL
+            )""",
+            # One live forge run per issue.
+            "CREATE UNIQUE INDEX forge_runs_live ON forge_runs(forge, slug, issue)"
+            " WHERE ended_at IS NULL",
+            "CREATE INDEX forge_runs_by_agent ON forge_runs(agent, ended_at)",
+            # Every forge operation, allowed or refused, in words ("read PR #18 …").
+            """CREATE TABLE forge_audit (
+                id INTEGER PRIMARY KEY,
+                forge_run INTEGER,
+                agent TEXT NOT NULL,
+                at REAL NOT NULL,
+                op TEXT NOT NULL,
+                allowed INTEGER NOT NULL,
+                detail TEXT NOT NULL
+            )""",
+            "CREATE INDEX forge_audit_by_run ON forge_audit(forge_run, id)",
+            # Where the poller got to, per forge and repository.
+            """CREATE TABLE forge_cursors (
+                forge TEXT NOT NULL,
+                slug TEXT NOT NULL,
+                cursor TEXT NOT NULL,
+                PRIMARY KEY (forge, slug)
+            )""",
+        ),
+    ),
+)

@@ -1,0 +1,254 @@
+"""Work from the forge, end to end, through the real ``fleetwarden run``: an issue labelled
+``fleetwarden:coder`` by a writer on the strict fake GitHub (every request and answer held
+to GitHub's own OpenAPI description) becomes a run of the real Claude Code, sandboxed,
+against the strict fake provider; it edits a file and says ``fw-forge done`` through its
+forge door; Fleetwarden pushes the branch to a real git upstream (``git http-backend``,
+which takes only its own token) and opens one pull request with the provenance footer;
+a "request changes" review continues the same session and a second commit lands on the
+same pull request; the pull request merged ends the run, deletes the branch and removes
+the checkout. Signed as GitHub signs them, a replayed, a mis-signed and a stranger's
+delivery start nothing. No token reaches the agent, the state dir or the output."""
+
+from __future__ import annotations
+
+import http.client
+import re
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fleet.forge.model import Slug
+from tests import sandbox_need
+from tests.fakes.background import fake_provider_thread
+from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub, github_thread
+from tests.fakes.provider import Accepted, ToolCall, Turn
+from tests.fakes.webhook_sender import (
+    Event,
+    github_delivery,
+    github_issue,
+    github_pull,
+    github_review,
+)
+from tests.git_upstream import GitUpstream, served_app, token_anywhere
+from tests.integration.console_bot import ConsoleBot, clean_env, wait_until
+from tests.integration.test_readable_agents import agent_path
+from tests.integration.test_real_clis import cli
+from tests.postgres_server import free_port
+
+pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
+
+TOKEN = "ghp_e2eUpstreamTokenNoAgentHolds9876543210"  # the git upstream's
+KEY = "fake-forge-key-0123456789abcdefghijklmn"
+SECRET = b"forge-webhook-secret-0123456789abcdef"
+SLUG = Slug("acme", "app")
+WRITER = "ann"
+STRANGER = "eve"
+CONFIG = """\
+state_dir: ./state
+connectors:
+  console: {{}}
+defaults:
+  stop_grace_seconds: 1
+providers:
+  anthropic:
+    upstream: {provider}
+accounts:
+  team:
+    kind: api_key
+    provider: anthropic
+    key_env: FW_TEAM_KEY
+dashboard:
+  listen: 127.0.0.1:{port}
+forges:
+  gh:
+    kind: github
+    api_url: {api}
+    token_env: FORGE_TOKEN
+    webhook_secret_env: FORGE_HOOK_SECRET
+    login: {login}
+    agent: coder
+repos:
+  app:
+    url: {url}
+    token_env: APP_TOKEN
+    forge: gh
+    forge_repo: acme/app
+agents:
+  - name: coder
+    runtime: claude
+    account: team
+    repo: app
+    permissions: full
+"""
+
+
+@pytest.fixture
+def upstream(tmp_path: Path) -> Iterator[GitUpstream]:
+    with served_app(tmp_path / "upstream", TOKEN) as served:
+        yield served
+
+
+@pytest.fixture
+def github(upstream: GitUpstream) -> Iterator[FakeGitHub]:
+    with github_thread() as fake:
+        fake.add_repo(str(SLUG))
+        fake.link_git(str(SLUG), upstream.root / "app.git")
+        fake.add_collaborator(str(SLUG), WRITER, "write")
+        fake.add_collaborator(str(SLUG), BOT_LOGIN, "write")
+        yield fake
+        assert fake.violations == []
+
+
+def start_bot(
+    tmp_path: Path, upstream: GitUpstream, api: str, provider: str
+) -> tuple[ConsoleBot, int]:
+    port = free_port()
+    config = tmp_path / "fleetwarden.yaml"
+    config.write_text(
+        CONFIG.format(
+            provider=provider, port=port, api=api, login=BOT_LOGIN, url=upstream.url("app")
+        )
+    )
+    env = clean_env(
+        PATH=agent_path(),
+        FW_TEAM_KEY=KEY,
+        APP_TOKEN=TOKEN,
+        FORGE_TOKEN=DEFAULT_PAT,
+        FORGE_HOOK_SECRET=SECRET.decode(),
+    )
+    return ConsoleBot(tmp_path, "--config", str(config), env=env), port
+
+
+def deliver(
+    port: int, event: Event, *, secret: bytes = SECRET, delivery: str | None = None
+) -> tuple[int, str]:
+    """Post ``event`` to the bot's webhook endpoint as GitHub does; the status and text."""
+    name, payload = event
+    headers, body = github_delivery(name, payload, secret=secret, delivery=delivery)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("POST", "/webhooks/gh", body=body, headers=headers)
+        answer = conn.getresponse()
+        return answer.status, answer.read().decode(errors="replace")
+    finally:
+        conn.close()
+
+
+def listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def bash(command: str) -> Turn:
+    return Turn(text="", tool=ToolCall("Bash", {"command": command, "description": "run it"}))
+
+
+def write(path: Path, content: str) -> Turn:
+    return Turn(text="", tool=ToolCall("Write", {"file_path": str(path), "content": content}))
+
+
+def bot_comments(fake: FakeGitHub, number: int) -> list[str]:
+    return [c.body for c in fake.comments_on(str(SLUG), number) if c.author == BOT_LOGIN]
+
+
+def test_a_labelled_issue_becomes_a_pull_request_that_a_review_continues(
+    tmp_path: Path, upstream: GitUpstream, github: FakeGitHub
+) -> None:
+    cli("claude")
+    checkout = tmp_path / "state" / "checkouts" / "app" / "coder-1"
+    turns = (
+        write(checkout / "NOTES.md", "shipped on Friday\n"),
+        bash('fw-forge done ok "Wrote the release notes."'),
+        Turn(text="Done: the notes are written."),
+        write(checkout / "NOTES.md", "shipped on Friday\nby the fleet\n"),
+        bash('fw-forge done ok "Added who shipped it, as asked."'),
+        Turn(text="Done again."),
+    )
+    issue = github.add_issue(
+        str(SLUG), "Write the release notes", "Say when we shipped.", author=WRITER,
+        labels=["fleetwarden:coder"],
+    )  # fmt: skip
+    with fake_provider_thread(
+        *turns, default=Turn(text="(no more turns)"), accept=Accepted(api_keys=frozenset({KEY}))
+    ) as provider:
+        bot, port = start_bot(tmp_path, upstream, github.api_url, provider.base_url)
+        try:
+            assert wait_until(lambda: listening(port), timeout=60), bot.stderr
+            assert issue == 1
+            labeled = github_issue(
+                "labeled", repo=SLUG, number=issue, sender=WRITER, author=WRITER,
+                title="Write the release notes", body="Say when we shipped.",
+                label="fleetwarden:coder",
+            )  # fmt: skip
+            # Mis-signed and a stranger's: nothing starts.
+            assert deliver(port, labeled, secret=b"not-the-secret")[0] == 401
+            stranger = github_issue(
+                "labeled", repo=SLUG, number=issue, sender=STRANGER, label="fleetwarden:coder"
+            )
+            assert deliver(port, stranger)[0] == 202
+            status, _ = deliver(port, labeled, delivery="delivery-1")
+            assert status == 202
+            assert deliver(port, labeled, delivery="delivery-1") == (200, "already had it")
+
+            def pulls() -> list[object]:
+                return list(github.pulls(str(SLUG)))
+
+            assert wait_until(lambda: len(pulls()) == 1, timeout=180), bot.stdout + bot.stderr
+            [pull] = github.pulls(str(SLUG))
+            assert pull.pull is not None
+            branch = "refs/heads/fw/coder/issue-1"
+            first = upstream.branches("app").get(branch)
+            assert first is not None
+            assert upstream.show("app", "show", f"{first}:NOTES.md") == "shipped on Friday"
+            assert "<details>" in (pull.body or "")
+            assert wait_until(
+                lambda: any("is done" in c for c in bot_comments(github, pull.number)), timeout=30
+            )
+            status_comments = bot_comments(github, issue)
+            assert len(status_comments) == 1  # one status comment, edited as the run goes
+            assert len(github.comments_on(str(SLUG), issue)) == 1  # the stranger got nothing
+
+            # A "request changes" review continues the same session, on the same PR.
+            github.submit_review(
+                str(SLUG), pull.number, WRITER, "CHANGES_REQUESTED", "Say who shipped it."
+            )
+            review = github_review(
+                repo=SLUG, number=pull.number, sender=WRITER, body="Say who shipped it.",
+                head="fw/coder/issue-1",
+            )  # fmt: skip
+            assert deliver(port, review)[0] == 202
+            assert wait_until(
+                lambda: upstream.branches("app").get(branch) not in (None, first), timeout=180
+            ), bot.stdout + bot.stderr
+            second = upstream.branches("app")[branch]
+            assert upstream.show("app", "show", f"{second}:NOTES.md").endswith("by the fleet")
+            assert len(pulls()) == 1
+            assert wait_until(
+                lambda: sum("is done" in c for c in bot_comments(github, pull.number)) == 2,
+                timeout=60,
+            )
+            bot.command("forge", r"fw|acme/app#1")
+            assert re.search(r"waiting|working", bot.output_since_command)
+
+            # Merged and closed: the run ends, the branch is deleted, the checkout removed.
+            github.merge_pull(str(SLUG), pull.number, by=WRITER)
+            closed = github_pull(
+                "closed", repo=SLUG, number=pull.number, sender=WRITER, head="fw/coder/issue-1",
+                merged=True,
+            )  # fmt: skip
+            assert deliver(port, closed)[0] == 202
+            assert wait_until(lambda: branch not in upstream.branches("app"), timeout=60)
+            assert wait_until(lambda: not checkout.exists(), timeout=60)
+            bot.command("forge all", r"ended")
+            assert token_anywhere(DEFAULT_PAT, tmp_path / "state") == []
+            assert token_anywhere(TOKEN, tmp_path / "state") == []
+            assert DEFAULT_PAT not in bot.stdout + bot.stderr
+            bot.close()
+        finally:
+            if bot.proc.poll() is None:
+                bot.kill()

@@ -1,0 +1,98 @@
+"""Tests for the app's forges phase (bot.app.forge): a repository on a GitHub App's forge
+fetches and pushes with the installation token the App mints for it, kept in Fleetwarden's
+own overlay of its environment and known to the redactor; the config says which forge
+credentials are missing, naming the variable, never a value; and the webhook endpoint is
+served on its own when the dashboard is off."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from bot.app.forge import AppForges
+from bot.config import Config, ConfigError
+from bot.config.forge_checks import app_token_variable
+from bot.config.load import parse_config
+from fleet.clock import SystemClock
+from tests.fakes.github_api import FakeGitHub, make_app_key
+from tests.postgres_server import free_port
+
+APP_CONFIG = """\
+state_dir: {state}
+forges:
+  gh:
+    kind: github
+    api_url: {api}
+    app: {{app_id_env: GH_APP_ID, private_key_env: GH_APP_KEY}}
+    webhook_secret_env: GH_HOOK
+    login: fleetwarden[bot]
+repos:
+  app:
+    url: https://github.com/acme/app.git
+    forge: gh
+"""
+
+
+def config(tmp_path: Path, api: str, environ: dict[str, str]) -> Config:
+    text = APP_CONFIG.format(state=tmp_path / "state", api=api)
+    return parse_config(text, "fleetwarden.yaml", base_dir=tmp_path, environ=environ)
+
+
+async def test_an_apps_repository_fetches_with_a_minted_installation_token(
+    tmp_path: Path,
+) -> None:
+    """The repository's git reads the App's installation token for it from the overlay;
+    the process's environment never holds it; the redactor knows it."""
+    private, public = make_app_key()
+    async with FakeGitHub(pat=None) as fake:
+        fake.add_repo("acme/app")
+        fake.enable_app(7, public)
+        fake.install_app("acme", repos=["app"])
+        environ = {"GH_APP_ID": "7", "GH_APP_KEY": private, "GH_HOOK": "s3cret-hook"}
+        cfg = config(tmp_path, fake.api_url, environ)
+        variable = app_token_variable("app")
+        assert cfg.repos["app"].token_env == variable
+        forges = AppForges(cfg, environ, SystemClock())
+        try:
+            await forges.prime()
+            minted = fake.minted_tokens()
+            assert minted and forges.repo_environ[variable] == minted[-1]
+            assert variable not in environ
+            secrets = {s.value for s in forges.known_secrets()}
+            assert {minted[-1], private, "s3cret-hook"} <= secrets
+        finally:
+            await forges.stop()
+        assert fake.violations == []
+
+
+def test_a_missing_forge_credential_is_named_with_its_fix(tmp_path: Path) -> None:
+    """An unset App key: the config is refused naming the variable, not any value."""
+    with pytest.raises(ConfigError) as caught:
+        config(tmp_path, "https://api.github.com", {"GH_APP_ID": "7", "GH_HOOK": "x"})
+    text = str(caught.value)
+    assert "GH_APP_KEY is not set" in text and "forge gh" in text
+
+
+async def test_webhooks_are_served_alone_without_the_dashboard(tmp_path: Path) -> None:
+    """No dashboard: the endpoint listens on its own, and refuses an unsigned delivery."""
+    environ = {"GH_APP_ID": "7", "GH_APP_KEY": make_app_key()[0], "GH_HOOK": "s3cret-hook"}
+    cfg = config(tmp_path, "https://api.github.com", environ)
+    forges = AppForges(cfg, environ, SystemClock())
+
+    async def refuse(_request: web.Request) -> web.Response:
+        return web.Response(status=401, text="refused: unsigned")
+
+    try:
+        listen = f"127.0.0.1:{free_port()}"
+        await forges.listen_alone([web.post("/webhooks/{forge}", refuse)], address=listen)
+        port = forges.webhook_port
+        assert port is not None
+        async with aiohttp.ClientSession() as session:
+            url = f"http://127.0.0.1:{port}/webhooks/gh"
+            async with session.post(url, data=b"{}", headers={"Host": "example.com"}) as answer:
+                assert answer.status == 401
+    finally:
+        await forges.stop()

@@ -1,0 +1,337 @@
+"""Tests for fleet.forge.endpoint: deliveries posted as GitHub and Gitea post them to a real
+aiohttp server — taken once, refused when unsigned, mis-signed, stale, oversized, slow or
+for no forge, every refusal audited, and nothing of a body or a secret in a log line."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from fleet.clock import ManualClock
+from fleet.forge.endpoint import ALREADY, Refusal, Seen, WebhookEndpoint, WebhookForge
+from fleet.forge.model import EventKind, ForgeEvent, Slug
+from fleet.forge.schema import ForgeEntry
+from fleet.forge.webhooks import MAX_BODY
+from fleet.ledger import Ledger
+from tests.fakes import gitea_payloads as gitea
+from tests.fakes.webhook_sender import (
+    gitea_delivery,
+    github_comment,
+    github_delivery,
+    github_example,
+    github_issue,
+    post,
+    sign_gitea,
+)
+from tests.unit.chat_fakes import T0
+
+SECRET = b"hook-secret-7f3a9c"
+TEA_SECRET = b"tea-secret-2b8e11"
+REPO = Slug("acme", "app")
+MARKER = "body-marker-5d41402a"
+GITHUB = ForgeEntry(
+    kind="github", token_env="GH_TOKEN", webhook_secret_env="GH_HOOK", login="fw-bot", agent="coder"
+)
+GITEA = ForgeEntry(
+    kind="gitea",
+    api_url="https://gitea.example.com/api/v1",
+    token_env="TEA_TOKEN",
+    webhook_secret_env="TEA_HOOK",
+    login="fw-bot",
+    agent="coder",
+    max_event_age_seconds=600,
+)
+
+
+@dataclass
+class Record:
+    """What the endpoint was given: the events received, the refusals audited, the
+    deliveries taken (as the ledger's ``take_delivery`` would)."""
+
+    received: list[ForgeEvent] = field(default_factory=list)
+    refusals: list[Refusal] = field(default_factory=list)
+    taken: set[tuple[str, str]] = field(default_factory=set)
+    fail: bool = False
+
+    async def receive(self, event: ForgeEvent) -> str:
+        if self.fail:
+            raise RuntimeError(f"could not schedule {event.body}")
+        self.received.append(event)
+        return f"started coder on #{event.number}"
+
+    async def take(self, forge: str, delivery: str, event: str) -> bool:
+        if (forge, delivery) in self.taken:
+            return False
+        self.taken.add((forge, delivery))
+        return True
+
+    async def audit(self, refusal: Refusal) -> None:
+        self.refusals.append(refusal)
+
+
+@dataclass
+class Rig:
+    server: TestServer
+    session: aiohttp.ClientSession
+    record: Record
+
+    def url(self, forge: str = "gh") -> str:
+        return str(self.server.make_url(f"/webhooks/{forge}"))
+
+    async def send(
+        self, headers: dict[str, str], body: bytes, forge: str = "gh"
+    ) -> tuple[int, str]:
+        return await post(self.url(forge), headers, body, session=self.session)
+
+    @property
+    def received(self) -> list[ForgeEvent]:
+        return self.record.received
+
+    @property
+    def refusals(self) -> list[Refusal]:
+        return self.record.refusals
+
+    async def close(self) -> None:
+        await self.session.close()
+        await self.server.close()
+
+
+async def start(clock: ManualClock, seen: Seen | None = None) -> Rig:
+    """The endpoint on a bare aiohttp app, on a loopback port."""
+    record = Record()
+    endpoint = WebhookEndpoint(
+        {"gh": WebhookForge(GITHUB, SECRET), "tea": WebhookForge(GITEA, TEA_SECRET)},
+        receive=record.receive,
+        seen=seen or record.take,
+        audit=record.audit,
+        clock=clock,
+        read_seconds=0.5,
+    )
+    app = web.Application()
+    app.add_routes(endpoint.routes())
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    return Rig(server, aiohttp.ClientSession(), record)
+
+
+@pytest.fixture
+async def rig(clock: ManualClock) -> AsyncIterator[Rig]:
+    made = await start(clock)
+    yield made
+    await made.close()
+
+
+def labeled(
+    delivery: str | None = None,
+    *,
+    at: datetime = T0 - timedelta(minutes=1),
+    secret: bytes = SECRET,
+) -> tuple[dict[str, str], bytes]:
+    """A GitHub delivery: issue #7 labelled for agent coder by alice."""
+    event = github_issue(
+        "labeled",
+        repo=REPO,
+        number=7,
+        sender="alice",
+        label="fleetwarden:coder",
+        body=MARKER,
+        at=at,
+    )
+    return github_delivery(*event, secret=secret, delivery=delivery)
+
+
+async def test_a_signed_delivery_is_received_and_answered(rig: Rig) -> None:
+    """A delivery signed as GitHub signs it is given to receive; 202 with its outcome."""
+    headers, body = labeled()
+    assert await rig.send(headers, body) == (202, "started coder on #7")
+    [event] = rig.received
+    assert (event.kind, event.label, event.repo, event.forge) == (
+        EventKind.LABELED,
+        "fleetwarden:coder",
+        REPO,
+        "gh",
+    )
+    assert event.delivery == headers["X-GitHub-Delivery"]
+    assert rig.refusals == []
+
+
+async def test_a_redelivery_is_answered_without_a_second_run(rig: Rig) -> None:
+    """The same delivery id again: 200 "already had it", receive not called again, and
+    the replay audited."""
+    headers, body = labeled()
+    assert (await rig.send(headers, body))[0] == 202
+    assert await rig.send(headers, body) == (200, ALREADY)
+    assert len(rig.received) == 1
+    [refusal] = rig.refusals
+    assert (refusal.status, refusal.why, refusal.delivery) == (
+        200,
+        ALREADY,
+        headers["X-GitHub-Delivery"],
+    )
+
+
+async def test_a_redelivery_is_stopped_by_the_ledger(clock: ManualClock, ledger: Ledger) -> None:
+    """With the ledger's take_delivery as ``seen``, a redelivery starts nothing; another
+    delivery of the same event does reach receive."""
+    made = await start(clock, seen=ledger.take_delivery)
+    try:
+        headers, body = labeled()
+        assert (await made.send(headers, body))[0] == 202
+        assert (await made.send(headers, body))[0] == 200
+        assert (await made.send(*labeled()))[0] == 202
+        assert len(made.received) == 2
+        assert {d.delivery for d in await ledger.deliveries("gh")} >= {headers["X-GitHub-Delivery"]}
+    finally:
+        await made.close()
+
+
+async def test_unsigned_and_mis_signed_deliveries_are_refused(rig: Rig) -> None:
+    """No signature, another secret's, or a body changed after signing: 401, audited."""
+    headers, body = labeled(secret=b"")
+    assert (await rig.send(headers, body))[0] == 401
+    headers, body = labeled(secret=b"not the secret")
+    assert (await rig.send(headers, body))[0] == 401
+    headers, body = labeled()
+    assert (await rig.send(headers, body.replace(b"alice", b"mallory")))[0] == 401
+    assert rig.received == []
+    assert [r.status for r in rig.refusals] == [401, 401, 401]
+    assert {r.why for r in rig.refusals} == {"unsigned", "the signature does not match"}
+
+
+async def test_an_unknown_forge_is_not_found(rig: Rig) -> None:
+    """A forge name that takes no webhooks is 404; an invalid name is audited as ``?``."""
+    headers, body = labeled()
+    assert (await rig.send(headers, body, forge="nope"))[0] == 404
+    assert (await rig.send(headers, body, forge="%2E%2E%2Fetc"))[0] == 404
+    assert [(r.forge, r.status, r.delivery) for r in rig.refusals] == [
+        ("nope", 404, None),
+        ("?", 404, None),
+    ]
+    assert rig.received == []
+
+
+async def test_a_body_over_the_cap_is_refused(rig: Rig) -> None:
+    """Over 5 MiB is 413, whether its length is announced or it comes chunked."""
+    headers = {"Content-Type": "application/json", "X-GitHub-Event": "issues"}
+    big = io.BytesIO(b" " * (MAX_BODY + 1))
+    async with rig.session.post(rig.url(), data=big, headers=headers) as response:
+        assert response.status == 413
+        assert response.request_info.headers["Content-Length"] == str(MAX_BODY + 1)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(6):
+            yield b" " * (1024 * 1024)
+
+    async with rig.session.post(rig.url(), data=chunks(), headers=headers) as response:
+        assert response.status == 413
+    assert [r.status for r in rig.refusals] == [413, 413]
+
+
+async def test_a_body_that_does_not_arrive_in_time_is_refused(rig: Rig) -> None:
+    """A body announced but not sent within the read time is 408."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", rig.server.port)
+    writer.write(
+        b"POST /webhooks/gh HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+    )
+    await writer.drain()
+    status = await asyncio.wait_for(reader.readline(), timeout=10)
+    writer.close()
+    assert status.split()[1] == b"408"
+    assert [r.status for r in rig.refusals] == [408]
+
+
+async def test_a_form_body_is_refused(rig: Rig) -> None:
+    """A webhook set to send a form is told to send JSON: 415."""
+    headers, body = labeled()
+    headers["Content-Type"] = "application/x-www-form-urlencoded"
+    assert (await rig.send(headers, body))[0] == 415
+    assert rig.refusals[0].why.startswith("the body must be application/json")
+
+
+async def test_a_stale_event_is_refused(rig: Rig) -> None:
+    """An event older than the forge's max_event_age_seconds is 400 "stale", audited,
+    and not recorded as had (a fresh delivery of it could still come)."""
+    headers, body = labeled(at=T0 - timedelta(hours=2))
+    assert await rig.send(headers, body) == (400, "refused: stale")
+    assert rig.received == [] and rig.record.taken == set()
+    assert [(r.status, r.why) for r in rig.refusals] == [(400, "stale")]
+
+
+async def test_a_signed_payload_that_is_not_one_is_a_bad_request(rig: Rig) -> None:
+    """Signed but not JSON, or without its issue: 400, audited."""
+    body = b"not json"
+    headers, _ = labeled()
+    headers["X-Hub-Signature-256"] = "sha256=" + sign_gitea(SECRET, body)
+    assert (await rig.send(headers, body))[0] == 400
+    payload = github_example("issues", "labeled")
+    del payload["issue"]
+    assert (await rig.send(*github_delivery("issues", payload, secret=SECRET)))[0] == 400
+    assert [r.status for r in rig.refusals] == [400, 400]
+
+
+async def test_a_gitea_delivery_is_read_against_its_forge(rig: Rig) -> None:
+    """A Gitea assignment to the bot, posted as Gitea posts it, is ASSIGNED to the bot;
+    its redelivery is had once; a Gitea stale limit is the Gitea forge's own."""
+    event = gitea.issue_event(
+        "assigned", repo=REPO, number=5, sender="al", assignees=["fw-bot"], at=T0
+    )
+    headers, body = gitea_delivery(*event, secret=TEA_SECRET)
+    assert (await rig.send(headers, body, forge="tea"))[0] == 202
+    assert (await rig.send(headers, body, forge="tea"))[0] == 200
+    [found] = rig.received
+    assert (found.kind, found.assignee, found.forge) == (EventKind.ASSIGNED, "fw-bot", "tea")
+    old = gitea.issue_event(
+        "assigned", repo=REPO, number=5, sender="al", at=T0 - timedelta(minutes=11)
+    )
+    assert (await rig.send(*gitea_delivery(*old, secret=TEA_SECRET), forge="tea"))[0] == 400
+    mis = gitea_delivery(*event, secret=SECRET)  # the other forge's secret
+    assert (await rig.send(*mis, forge="tea"))[0] == 401
+
+
+async def test_a_failing_receive_is_a_server_error(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """receive raising is 500, logged without the event's words."""
+    rig.record.fail = True
+    with caplog.at_level(logging.DEBUG):
+        assert (await rig.send(*labeled()))[0] == 500
+    assert "taking it failed" in caplog.text
+
+
+async def test_nothing_of_a_body_or_secret_is_logged(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Across taken, replayed and refused deliveries, no log line, audit line or answer
+    holds the secret, a signature or the body's words."""
+    answers: list[str] = []
+    signatures: list[str] = []
+    comment = github_comment(repo=REPO, number=3, sender="mallory", body=f"{MARKER} @fw-bot", at=T0)
+    with caplog.at_level(logging.DEBUG):
+        for delivery in (
+            github_delivery(*comment, secret=SECRET),
+            labeled(),
+            labeled(secret=b"wrong"),
+            labeled(at=T0 - timedelta(days=1)),
+        ):
+            headers, body = delivery
+            signatures += [v for k, v in headers.items() if "Signature" in k]
+            answers.append((await rig.send(headers, body))[1])
+            answers.append((await rig.send(headers, body))[1])
+            answers.append((await rig.send(headers, body, forge="tea"))[1])
+        rig.record.fail = True
+        answers.append((await rig.send(*labeled()))[1])
+    seen = "\n".join([caplog.text, *answers, *(repr(r) for r in rig.refusals)])
+    assert len(rig.refusals) >= 8
+    for secret in (SECRET.decode(), TEA_SECRET.decode(), MARKER, "mallory", *signatures):
+        assert secret not in seen
+    assert all(r.why for r in rig.refusals)

@@ -1,0 +1,380 @@
+"""Tests for fleet.forge.poller: the events a round of polling finds through a forge's API,
+their delivery ids the same each time the same event is found, and the cursor kept where
+the forge's own clock says."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Literal
+
+import pytest
+
+from fleet.clock import ManualClock
+from fleet.forge.model import (
+    EventKind,
+    ForgeApi,
+    ForgeApiError,
+    ForgeComment,
+    ForgeEvent,
+    ForgeFile,
+    ForgeIssue,
+    ForgePull,
+    ForgeReview,
+    Permission,
+    Slug,
+)
+from fleet.forge.poller import Poller
+from fleet.forge.schema import ForgeEntry
+from tests.unit.chat_fakes import T0
+
+REPO = Slug("acme", "app")
+OTHER = Slug("acme", "lib")
+ENTRY = ForgeEntry(
+    kind="github", token_env="GH_TOKEN", poll_seconds=60, login="fw-bot", agent="coder"
+)
+
+
+def at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def issue(number: int, minutes: float, **more: object) -> ForgeIssue:
+    base = ForgeIssue(
+        number=number,
+        title=f"Issue {number}",
+        body=f"the words of issue {number}",
+        author="alice",
+        labels=(),
+        assignees=(),
+        state="open",
+        url=f"https://github.com/acme/app/issues/{number}",
+        updated_at=at(minutes),
+    )
+    return replace(base, **more)  # type: ignore[arg-type]
+
+
+@dataclass
+class FakeApi:
+    """Just enough of a forge for the poller: issues, comments, pulls and reviews by
+    repository, ``since`` applied as GitHub applies it (updated at or after), and every
+    call counted."""
+
+    kind: Literal["github", "gitea"] = "github"
+    issues: dict[Slug, dict[int, ForgeIssue]] = field(default_factory=dict)
+    notes: dict[tuple[Slug, int], list[ForgeComment]] = field(default_factory=dict)
+    pulls: dict[tuple[Slug, int], ForgePull] = field(default_factory=dict)
+    reviewed: dict[tuple[Slug, int], list[ForgeReview]] = field(default_factory=dict)
+    broken: set[Slug] = field(default_factory=set)
+    calls: list[str] = field(default_factory=list)
+
+    def put(self, repo: Slug, found: ForgeIssue) -> None:
+        self.issues.setdefault(repo, {})[found.number] = found
+
+    def note(self, repo: Slug, number: int, comment_id: int, minutes: float, who: str) -> None:
+        comment = ForgeComment(comment_id, who, f"comment {comment_id}", at(minutes), "u")
+        self.notes.setdefault((repo, number), []).append(comment)
+
+    async def open_issues(self, repo: Slug, *, since: datetime | None = None) -> list[ForgeIssue]:
+        self.calls.append(f"open_issues {repo} {since.isoformat() if since else None}")
+        if repo in self.broken:
+            raise ForgeApiError("GitHub refused GET /repos/acme/lib/issues: 502 Bad Gateway", 502)
+        return [
+            i
+            for i in self.issues.get(repo, {}).values()
+            if i.state == "open" and (since is None or i.updated_at >= since)
+        ]
+
+    async def issue(self, repo: Slug, number: int) -> ForgeIssue:
+        self.calls.append(f"issue {repo}#{number}")
+        return self.issues[repo][number]
+
+    async def comments(self, repo: Slug, number: int) -> list[ForgeComment]:
+        self.calls.append(f"comments {repo}#{number}")
+        return list(self.notes.get((repo, number), []))
+
+    async def pull(self, repo: Slug, number: int) -> ForgePull:
+        self.calls.append(f"pull {repo}#{number}")
+        return self.pulls[(repo, number)]
+
+    async def reviews(self, repo: Slug, number: int) -> list[ForgeReview]:
+        self.calls.append(f"reviews {repo}#{number}")
+        return list(self.reviewed.get((repo, number), []))
+
+    async def comment(self, repo: Slug, number: int, body: str) -> ForgeComment:
+        raise AssertionError("the poller only reads")
+
+    async def edit_comment(self, repo: Slug, comment_id: int, body: str) -> None:
+        raise AssertionError("the poller only reads")
+
+    async def find_pull(self, repo: Slug, head: str) -> ForgePull | None:
+        raise AssertionError("not used")
+
+    async def open_pull(
+        self, repo: Slug, *, head: str, base: str, title: str, body: str, draft: bool
+    ) -> ForgePull:
+        raise AssertionError("the poller only reads")
+
+    async def edit_pull(
+        self, repo: Slug, number: int, *, title: str | None = None, body: str | None = None
+    ) -> None:
+        raise AssertionError("the poller only reads")
+
+    async def request_review(self, repo: Slug, number: int, reviewers: list[str]) -> None:
+        raise AssertionError("the poller only reads")
+
+    async def file(self, repo: Slug, path: str, ref: str | None = None) -> ForgeFile:
+        raise AssertionError("not used")
+
+    async def permission(self, repo: Slug, login: str) -> Permission:
+        raise AssertionError("not used")
+
+    async def in_org(self, org: str, login: str) -> bool:
+        raise AssertionError("not used")
+
+    async def in_team(self, org: str, team: str, login: str) -> bool:
+        raise AssertionError("not used")
+
+    async def delete_branch(self, repo: Slug, branch: str) -> None:
+        raise AssertionError("the poller only reads")
+
+    async def check_run(
+        self,
+        repo: Slug,
+        *,
+        head_sha: str,
+        title: str,
+        summary: str,
+        status: Literal["queued", "in_progress", "completed"],
+        conclusion: Literal["success", "failure", "neutral", "cancelled"] | None = None,
+        check_id: int | None = None,
+    ) -> int | None:
+        raise AssertionError("the poller only reads")
+
+    async def git_token(self, repo: Slug) -> str:
+        raise AssertionError("not used")
+
+    async def close(self) -> None:
+        pass
+
+
+@dataclass
+class Rig:
+    api: FakeApi
+    clock: ManualClock
+    cursors: dict[tuple[str, Slug], str] = field(default_factory=dict)
+    watched: list[tuple[Slug, int]] = field(default_factory=list)
+
+    def poller(self, slugs: Sequence[Slug] = (REPO,), entry: ForgeEntry = ENTRY) -> Poller:
+        api: ForgeApi = self.api  # the fake is a ForgeApi, as mypy checks here
+
+        async def get_cursor(forge: str, slug: Slug) -> str | None:
+            return self.cursors.get((forge, slug))
+
+        async def set_cursor(forge: str, slug: Slug, cursor: str) -> None:
+            self.cursors[(forge, slug)] = cursor
+
+        async def watched() -> Sequence[tuple[Slug, int]]:
+            return list(self.watched)
+
+        return Poller(
+            "gh",
+            entry,
+            api,
+            slugs,
+            get_cursor=get_cursor,
+            set_cursor=set_cursor,
+            clock=self.clock,
+            watched=watched,
+        )
+
+
+@pytest.fixture
+def rig(clock: ManualClock) -> Rig:
+    return Rig(FakeApi(), clock)
+
+
+def ids(events: Sequence[ForgeEvent]) -> list[str]:
+    return [e.delivery for e in events]
+
+
+async def test_a_labelled_issue_is_a_labeled_event(rig: Rig) -> None:
+    """An open issue with a trigger label is LABELED, named by its label; other labels
+    are nothing."""
+    rig.api.put(REPO, issue(3, -5, labels=("bug", "fleetwarden:coder")))
+    [event] = await rig.poller().poll_once()
+    assert (event.kind, event.label, event.number, event.repo) == (
+        EventKind.LABELED,
+        "fleetwarden:coder",
+        3,
+        REPO,
+    )
+    assert event.delivery == "poll:acme/app#3:label:fleetwarden:coder"
+    assert (event.forge, event.name, event.at, event.is_pull) == ("gh", "issues", at(-5), False)
+
+
+async def test_the_same_event_polled_twice_has_the_same_id(rig: Rig) -> None:
+    """Rounds over an unchanged forge find the same events under the same ids (the
+    ledger's dedupe stops a second run), a round from scratch too; a later change adds
+    only new ones."""
+    rig.api.put(REPO, issue(3, -4, labels=("fleetwarden:coder",), assignees=("fw-bot",)))
+    rig.api.note(REPO, 3, 101, -5, "bob")
+    poller = rig.poller()
+    first = ids(await poller.poll_once())
+    assert sorted(first) == [
+        "poll:acme/app#3:assign",
+        "poll:acme/app#3:comment:101",
+        "poll:acme/app#3:label:fleetwarden:coder",
+    ]
+    rig.clock.advance(60)
+    second = ids(await poller.poll_once())
+    assert sorted(second) == ["poll:acme/app#3:assign", "poll:acme/app#3:label:fleetwarden:coder"]
+    rig.cursors.clear()  # the cursor lost: the same events again, the same ids
+    assert sorted(ids(await rig.poller().poll_once())) == sorted(first)
+    rig.api.note(REPO, 3, 102, 1, "bob")
+    rig.api.put(REPO, replace(rig.api.issues[REPO][3], updated_at=at(1)))
+    third = ids(await poller.poll_once())
+    assert set(third) - set(first) == {"poll:acme/app#3:comment:102"}
+
+
+async def test_an_assignment_to_the_bot_is_an_assigned_event(rig: Rig) -> None:
+    """Assigned to the bot is ASSIGNED to it; to someone else, nothing; with assignment
+    not a trigger, nothing."""
+    rig.api.put(REPO, issue(4, -5, assignees=("alice", "fw-bot")))
+    rig.api.put(REPO, issue(5, -5, assignees=("alice",)))
+    [event] = await rig.poller().poll_once()
+    assert (event.kind, event.assignee, event.number) == (EventKind.ASSIGNED, "fw-bot", 4)
+    no_assign = ENTRY.model_copy(
+        update={"trigger": ENTRY.trigger.model_copy(update={"assign": False})}
+    )
+    rig.cursors.clear()
+    assert await rig.poller(entry=no_assign).poll_once() == []
+
+
+async def test_comments_since_the_cursor_are_comment_events(rig: Rig) -> None:
+    """Comments on updated issues and pull requests made since the cursor are COMMENTs,
+    with their author, words and id; on a pull request, is_pull."""
+    rig.api.put(REPO, issue(3, -5))
+    rig.api.put(REPO, issue(8, -2, is_pull=True))
+    rig.api.note(REPO, 3, 101, -5, "bob")
+    rig.api.note(REPO, 8, 201, -2, "carol")
+    events = await rig.poller().poll_once()
+    assert [(e.kind, e.number, e.actor, e.comment_id, e.is_pull) for e in events] == [
+        (EventKind.COMMENT, 3, "bob", 101, False),
+        (EventKind.COMMENT, 8, "carol", 201, True),
+    ]
+    assert events[0].body == "comment 101" and events[0].name == "issue_comment"
+
+
+async def test_the_first_round_looks_back_as_far_as_the_stale_limit(rig: Rig) -> None:
+    """With no cursor, the first round asks since max_event_age_seconds ago; older
+    comments are not events."""
+    rig.api.put(REPO, issue(3, -5))
+    rig.api.note(REPO, 3, 100, -(ENTRY.max_event_age_seconds / 60) - 1, "bob")
+    rig.api.note(REPO, 3, 101, -5, "bob")
+    events = await rig.poller().poll_once()
+    assert ids(events) == ["poll:acme/app#3:comment:101"]
+    since = T0 - timedelta(seconds=ENTRY.max_event_age_seconds)
+    assert rig.api.calls[0] == f"open_issues acme/app {since.isoformat()}"
+
+
+async def test_the_cursor_is_the_forges_latest_update(rig: Rig) -> None:
+    """The cursor moves to the newest updated_at the forge reported, and the next round
+    asks since then."""
+    rig.api.put(REPO, issue(3, -5))
+    rig.api.put(REPO, issue(4, -3))
+    poller = rig.poller()
+    await poller.poll_once()
+    assert rig.cursors[("gh", REPO)] == at(-3).isoformat()
+    rig.api.calls.clear()
+    await poller.poll_once()
+    assert rig.api.calls[0] == f"open_issues acme/app {at(-3).isoformat()}"
+
+
+async def test_a_failing_repository_keeps_its_cursor(rig: Rig) -> None:
+    """A repository whose forge refuses is skipped (its cursor kept) and the others are
+    polled."""
+    rig.api.put(REPO, issue(3, -5, labels=("fleetwarden:coder",)))
+    rig.api.broken.add(OTHER)
+    rig.cursors[("gh", OTHER)] = at(-60).isoformat()
+    events = await rig.poller(slugs=(OTHER, REPO)).poll_once()
+    assert ids(events) == ["poll:acme/app#3:label:fleetwarden:coder"]
+    assert rig.cursors[("gh", OTHER)] == at(-60).isoformat()
+
+
+def pull(number: int, minutes: float, *, state: str = "open", merged: bool = False) -> ForgePull:
+    return ForgePull(
+        number=number,
+        title="Fix it",
+        body="",
+        author="fw-bot",
+        head="fleetwarden/coder/issue-3",
+        base="main",
+        head_sha="ec26c3e57ca3a959ca5aad62de7213c562f8c821",
+        state=state,  # type: ignore[arg-type]
+        merged=merged,
+        draft=True,
+        url=f"https://github.com/acme/app/pull/{number}",
+        updated_at=at(minutes),
+    )
+
+
+async def test_a_watched_pull_request_closed_is_a_pull_closed_event(rig: Rig) -> None:
+    """A pull request Fleetwarden watches, closed (so no longer among the open ones), is
+    PULL_CLOSED with merged and its branch; an open one is not."""
+    rig.api.put(REPO, issue(8, -2, is_pull=True, state="closed"))
+    rig.api.pulls[(REPO, 8)] = pull(8, -2, state="closed", merged=True)
+    rig.api.put(REPO, issue(9, -2, is_pull=True))
+    rig.api.pulls[(REPO, 9)] = pull(9, -2)
+    rig.watched = [(REPO, 8), (REPO, 9), (OTHER, 8)]
+    [event] = await rig.poller().poll_once()
+    assert (event.kind, event.merged, event.head, event.delivery) == (
+        EventKind.PULL_CLOSED,
+        True,
+        "fleetwarden/coder/issue-3",
+        "poll:acme/app#8:closed",
+    )
+
+
+async def test_reviews_of_a_watched_pull_request_are_review_events(rig: Rig) -> None:
+    """Reviews submitted since the cursor are REVIEWs with state and words; pending ones
+    and older ones are not."""
+    rig.api.put(REPO, issue(8, -2, is_pull=True))
+    rig.api.pulls[(REPO, 8)] = pull(8, -2)
+    rig.api.reviewed[(REPO, 8)] = [
+        ForgeReview(1, "bob", "changes_requested", "Please rename it.", at(-2)),
+        ForgeReview(2, "bob", "pending", "draft", at(-1)),
+        ForgeReview(3, "bob", "approved", "", at(-24 * 60)),
+    ]
+    rig.watched = [(REPO, 8)]
+    [event] = await rig.poller().poll_once()
+    assert (event.kind, event.review_state, event.body, event.comment_id) == (
+        EventKind.REVIEW,
+        "changes_requested",
+        "Please rename it.",
+        1,
+    )
+    assert (event.delivery, event.is_pull, event.actor) == ("poll:acme/app#8:review:1", True, "bob")
+
+
+async def test_a_watched_issue_that_lost_its_trigger_is_said(rig: Rig) -> None:
+    """A watched issue closed is CLOSED; one without trigger label or bot assignment is
+    UNLABELED and UNASSIGNED, with ids stable while it does not change."""
+    rig.api.put(REPO, issue(3, -5, labels=("bug",)))
+    rig.api.put(REPO, issue(4, -5, state="closed"))
+    rig.api.put(REPO, issue(5, -5, labels=("fleetwarden:coder",), assignees=("fw-bot",)))
+    rig.watched = [(REPO, 3), (REPO, 4), (REPO, 5)]
+    poller = rig.poller()
+    events = await poller.poll_once()
+    kinds = {(e.number, e.kind, e.label, e.assignee) for e in events}
+    assert (3, EventKind.UNLABELED, None, None) in kinds
+    assert (3, EventKind.UNASSIGNED, None, "fw-bot") in kinds
+    assert (4, EventKind.CLOSED, None, None) in kinds
+    assert not {
+        k for k in kinds if k[0] == 5 and k[1] not in (EventKind.LABELED, EventKind.ASSIGNED)
+    }
+    again = await poller.poll_once()
+    assert {e.delivery for e in again if e.number in (3, 4)} == {
+        e.delivery for e in events if e.number in (3, 4)
+    }

@@ -1,0 +1,257 @@
+"""Forge work wired for tests over a real ledger: the in-memory forge
+(:mod:`tests.unit.fleet.forge.forge_double`), a fake launcher that records every call and
+whose running agents the test controls, and builders for the forge's events."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fleet.clock import ManualClock
+from fleet.errors import FleetwardenError
+from fleet.forge.desk import ForgeDesk
+from fleet.forge.facts import ForgeRunRecord
+from fleet.forge.launcher import LaunchRefused, Started
+from fleet.forge.model import EventKind, ForgeEvent
+from fleet.forge.provenance import ProvenanceSource
+from fleet.forge.publish import Publisher
+from fleet.forge.schema import ForgeEntry
+from fleet.forge.watch import ForgeWatch
+from fleet.forge.work import ForgeWork
+from fleet.ledger import Ledger
+from fleet.repos.facts import Change, LineRecord, LineState
+from fleet.repos.schema import RepoEntry
+from tests.unit.fleet.forge.forge_double import BOT, HEAD_SHA, SLUG, WHEN, Comment, FakeForgeApi
+
+FORGE = "hub"
+AGENT = "coder"
+LABEL = "fleetwarden:coder"
+BRANCH = "fw/coder/issue-3"
+SECRET = "sk-live-SECRET0123456789"
+_NAMES = {
+    EventKind.LABELED: "issues",
+    EventKind.UNLABELED: "issues",
+    EventKind.ASSIGNED: "issues",
+    EventKind.UNASSIGNED: "issues",
+    EventKind.OPENED: "issues",
+    EventKind.CLOSED: "issues",
+    EventKind.COMMENT: "issue_comment",
+    EventKind.REVIEW: "pull_request_review",
+    EventKind.PULL_CLOSED: "pull_request",
+}
+_deliveries = itertools.count(1)
+
+
+def redact(text: str) -> str:
+    """The app's redactor, as far as the tests need it: the one known secret."""
+    return text.replace(SECRET, "[REDACTED]")
+
+
+def event(kind: EventKind, number: int = 3, actor: str = "alice", **fields: Any) -> ForgeEvent:
+    """An event of ``kind`` on ``number`` of acme/app by ``actor``, with a fresh delivery."""
+    fields.setdefault("is_pull", False)
+    return ForgeEvent(
+        forge=fields.pop("forge", FORGE),
+        delivery=fields.pop("delivery", f"d-{next(_deliveries)}"),
+        kind=kind,
+        name=_NAMES.get(kind, "other"),
+        repo=fields.pop("repo", SLUG),
+        number=number,
+        actor=actor,
+        at=WHEN,
+        **fields,
+    )
+
+
+__all__ = ["BOT", "HEAD_SHA", "SLUG", "WHEN", "Comment", "FakeForgeApi"]
+
+
+@dataclass
+class FakeLauncher:
+    """The fleet as forge work drives it: records every call; ``running`` is the test's."""
+
+    repos: dict[str, str] = field(default_factory=lambda: {AGENT: "app"})
+    running: set[str] = field(default_factory=set)
+    busy_why: dict[str, str] = field(default_factory=dict)
+    refuse: dict[str, str] = field(default_factory=dict)
+    push_error: FleetwardenError | None = None
+    base_ref: str = "trunk"
+    calls: list[tuple[Any, ...]] = field(default_factory=list)
+    starts: list[dict[str, str]] = field(default_factory=list)
+    asked: asyncio.Event = field(default_factory=asyncio.Event)
+    _runs: itertools.count[int] = field(default_factory=lambda: itertools.count(100))
+
+    def named(self, method: str) -> list[tuple[Any, ...]]:
+        return [call for call in self.calls if call[0] == method]
+
+    def ops(self) -> list[str]:
+        return [call[0] for call in self.calls if call[0] not in ("is_running", "line", "busy")]
+
+    async def repo_of(self, agent: str) -> str | None:
+        return self.repos.get(agent)
+
+    async def busy(self, agent: str) -> str | None:
+        self.calls.append(("busy", agent))
+        if agent in self.busy_why:
+            return self.busy_why[agent]
+        return f"{agent} is running" if agent in self.running else None
+
+    async def start(
+        self, agent: str, *, repo: str, branch: str, prompt: str, requester: str
+    ) -> Started:
+        self.calls.append(("start", agent, branch))
+        if agent in self.refuse:
+            raise LaunchRefused(self.refuse[agent])
+        self.starts.append(
+            {"agent": agent, "repo": repo, "branch": branch, "prompt": prompt, "by": requester}
+        )
+        self.running.add(agent)
+        return Started(run_id=next(self._runs), line_id=7)
+
+    async def follow_up(self, agent: str, text: str, *, by: str) -> int | None:
+        self.calls.append(("follow_up", agent, text, by))
+        self.running.add(agent)
+        return next(self._runs)
+
+    async def is_running(self, agent: str) -> bool:
+        self.calls.append(("is_running", agent))
+        self.asked.set()
+        return agent in self.running
+
+    async def stop(self, agent: str, *, by: str) -> None:
+        self.calls.append(("stop", agent, by))
+        self.running.discard(agent)
+
+    async def freeze(self, agent: str, *, by: str) -> None:
+        self.calls.append(("freeze", agent, by))
+        self.running.discard(agent)
+
+    async def line(self, agent: str) -> LineRecord | None:
+        self.calls.append(("line", agent))
+        return LineRecord(
+            id=7,
+            repo=self.repos.get(agent, "app"),
+            agent=agent,
+            line=100,
+            branch=BRANCH,
+            base_ref=self.base_ref,
+            fork_sha=HEAD_SHA,
+            checkout="/nonexistent/checkout",
+            state=LineState.LIVE,
+            created_at=WHEN,
+        )
+
+    async def change(self, agent: str) -> Change | None:
+        self.calls.append(("change", agent))
+        return None
+
+    async def push(self, agent: str) -> str:
+        self.calls.append(("push", agent))
+        if self.push_error is not None:
+            raise self.push_error
+        return HEAD_SHA
+
+    async def discard(self, agent: str) -> None:
+        self.calls.append(("discard", agent))
+
+
+def forge_entry(**changes: Any) -> ForgeEntry:
+    fields: dict[str, Any] = {
+        "kind": "github",
+        "token_env": "FORGE_TOKEN",
+        "webhook_secret_env": "FORGE_HOOK_SECRET",
+        "login": BOT,
+        "agent": AGENT,
+    }
+    return ForgeEntry.model_validate(fields | changes)
+
+
+@dataclass
+class WorkRig:
+    """Forge work, its publisher, desk and watch over a real ledger and the fakes."""
+
+    ledger: Ledger
+    clock: ManualClock
+    api: FakeForgeApi
+    launcher: FakeLauncher
+    entry: ForgeEntry
+    work: ForgeWork
+    desk: ForgeDesk
+    watch: ForgeWatch
+
+    @classmethod
+    def make(
+        cls,
+        ledger: Ledger,
+        clock: ManualClock,
+        *,
+        entry: ForgeEntry | None = None,
+        turn_wait: float = 0.05,
+        redactor: Callable[[str], str] = redact,
+        api: FakeForgeApi | None = None,
+        launcher: FakeLauncher | None = None,
+    ) -> WorkRig:
+        """Forge work over ``ledger``; a fresh forge holding issue #3 (alice may write)
+        and a fresh launcher unless given (a restart keeps the forge and the fleet)."""
+        entry = entry or forge_entry()
+        if api is None:
+            api = FakeForgeApi()
+            api.add_issue()
+            api.allow("alice")
+        launcher = launcher or FakeLauncher()
+        forges, apis = {FORGE: entry}, {FORGE: api}
+        repos = {"app": RepoEntry(url="https://github.com/acme/app.git", forge=FORGE)}
+        publisher = Publisher(
+            forges=forges,
+            apis=apis,
+            ledger=ledger,
+            launcher=launcher,
+            clock=clock,
+            source=ProvenanceSource(ledger, clock, "9.9.9-test"),
+            redact=redactor,
+        )
+        work = ForgeWork(
+            forges=forges,
+            apis=apis,
+            repos=repos,
+            ledger=ledger,
+            launcher=launcher,
+            publisher=publisher,
+            clock=clock,
+        )
+        desk = ForgeDesk(work, turn_wait=turn_wait)
+        return cls(ledger, clock, api, launcher, entry, work, desk, ForgeWatch(work, desk))
+
+    async def deliver(self, ev: ForgeEvent) -> str:
+        """Take ``ev`` as the endpoint does, let its work finish; the delivery's outcome."""
+        assert await self.ledger.take_delivery(ev.forge, ev.delivery, ev.name)
+        await self.work.receive(ev)
+        await self.work.settle()
+        for kept in await self.ledger.deliveries(ev.forge, limit=1000):
+            if kept.delivery == ev.delivery:
+                return kept.outcome
+        raise AssertionError(f"delivery {ev.delivery} was not kept")
+
+    async def started(self, number: int = 3) -> ForgeRunRecord:
+        """Label issue ``number`` for the agent by alice; its live run."""
+        outcome = await self.deliver(event(EventKind.LABELED, number, label=LABEL))
+        assert outcome.startswith("started"), outcome
+        return await self.run(number)
+
+    async def run(self, number: int = 3) -> ForgeRunRecord:
+        record = await self.ledger.live_forge_run(FORGE, SLUG, number)
+        assert record is not None
+        return record
+
+    async def record(self, key: int) -> ForgeRunRecord:
+        record = await self.ledger.forge_run(key)
+        assert record is not None
+        return record
+
+    def status(self, record: ForgeRunRecord) -> Comment:
+        """The run's one status comment, as the forge keeps it."""
+        assert record.comment_id is not None
+        return self.api.posted[record.comment_id]
