@@ -7,6 +7,7 @@ keeps forge runs moving (:mod:`fleet.forge.watch`)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import ChainMap
 from collections.abc import Callable, Mapping, Sequence
@@ -42,6 +43,8 @@ from fleet.supervisor.fleet import Fleet
 
 log = logging.getLogger(__name__)
 
+SETTLE_SECONDS = 20.0
+"""How long a stop waits for the events already taken to be acted on."""
 RENEW_SECONDS = 30 * 60
 """How often the Apps' installation tokens for git are minted anew (each lasts an hour)."""
 
@@ -300,6 +303,10 @@ class AppForges:
         if self._watch is not None:
             await self._watch.stop()
         if self.work is not None:
+            # What was taken is acted on before the stop: a delivery already recorded
+            # would be answered "already had it" if the forge sent it again.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.work.settle(), SETTLE_SECONDS)
             await self.work.close()
         if self._alone is not None:
             await self._alone.close()

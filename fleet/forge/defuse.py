@@ -43,6 +43,7 @@ _MENTION: Final = re.compile(
     r"(?<![A-Za-z0-9_])@[A-Za-z0-9_](?:[\w.-]*[\w-])?(?:/[A-Za-z0-9_](?:[\w.-]*[\w-])?)?",
     re.ASCII,
 )
+_URL_PATH: Final = re.compile(r"(?:https?://|www\.)[\w-]+(?:\.[\w-]+)+(?::\d+)?/\S*\Z", re.ASCII)
 _RUN: Final = re.compile(r"`+")
 _FENCE_LINE: Final = re.compile(r" {0,3}(`{3,}|~{3,})[ \t]*")
 _BLANK: Final = re.compile(r"[ \t]*")
@@ -139,14 +140,13 @@ def _escape_plain(text: str) -> str:
 
 def _mentions(text: str) -> list[re.Match[str]]:
     """The ``@login`` (and ``@org/team``) in ``text`` that a forge would notify: not in an
-    e-mail address, not in a web address (which the forge links instead)."""
+    e-mail address, not in the path of a web address (which the forge links instead)."""
     found = []
     for mention in _MENTION.finditer(text):
-        word_start = max(text.rfind(" ", 0, mention.start()), text.rfind("\n", 0, mention.start()))
-        word = text[word_start + 1 : mention.start()]
-        if "://" in word or word.startswith("www."):
-            continue
-        found.append(mention)
+        start = mention.start()
+        word = text[max(text.rfind(" ", 0, start), text.rfind("\n", 0, start)) + 1 : start]
+        if not _URL_PATH.search(word):
+            found.append(mention)
     return found
 
 

@@ -43,6 +43,7 @@ than four times what is kept of it: past this, nothing is worth parsing. Reading
 linear time, about a second for the longest text."""
 _UNSEEN: Final = re.compile("[\u2060-\u206f\ufff0-\ufff8\U000e0000-\U000e007f]+")
 _LABEL: Final = re.compile(r"\[((?:[^\]\\]|\\.)+)\]:")
+_PARSER: Final = MarkdownIt("commonmark", {"html": True}).enable("table")
 _LEAVES: Final = frozenset({"paragraph_open", "heading_open", "html_block", "table_open"})
 _LANGUAGE: Final = re.compile(r"[\w+#.-]{1,20}")
 _LINE_END: Final = re.compile(r"\r\n?")
@@ -90,7 +91,7 @@ def _markdown(
     definitions taken out; those definitions' labels and targets; and where each other
     block (a paragraph, a heading, an HTML block, a table) starts and ends in it."""
     env: dict[str, object] = {}
-    tokens = MarkdownIt("commonmark", {"html": True}).enable("table").parse(text, env)
+    tokens = _PARSER.parse(text, env)
     lines = text.split("\n")
     blocks: list[str] = []
     slot_at: dict[int, tuple[int, int]] = {}  # first line → (block, its end line)

@@ -186,7 +186,7 @@ class Publisher:
             record.slug,
             head_sha=pull.head_sha,
             title=f"{record.agent}: done",
-            summary=self.agent_text(summary)[:4000],
+            summary=defuse(self._redact(summary), limit=4000),
             status="completed",
             conclusion="success",
             check_id=None,

@@ -254,7 +254,8 @@ class ForgeWork:
         issue = await api.issue(record.slug, record.issue)
         comments = await api.comments(record.slug, record.issue)
         entry = self.forges[record.forge]
-        prompt = issue_prompt(
+        prompt = await asyncio.to_thread(  # reading hostile HTML is work for a thread
+            issue_prompt,
             record.forge,
             record.slug,
             issue,

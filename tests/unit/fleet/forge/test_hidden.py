@@ -7,6 +7,7 @@ rendering (CommonMark, then a browser's reading)."""
 
 from __future__ import annotations
 
+import time
 from html.parser import HTMLParser
 
 import pytest
@@ -57,11 +58,28 @@ _MARKDOWN = MarkdownIt("commonmark", {"html": True})
         f"[//]: # ({SECRET})",
         f"[comment]: <> ({SECRET})\n\ntext",
         f"Text\n\n[{SECRET}]: #",
+        f"```python {SECRET}\ncode\n```",
+        f"<b<script>{SECRET}</script> after",
+        f"<b x=<script>{SECRET}</script> after",
+        f"a<script>```</script>```python {SECRET}\ncode\n```",
+        f"\u200b    <!-- {SECRET} -->",
+        f"<p><b<!--{SECRET}>",
+        f"&#><!-- {SECRET} -->",
+        f"a<!a\n<div hidden>{SECRET}</div>",
     ],
 )
 def test_what_a_reader_cannot_see_is_taken_out(text: str) -> None:
     """Each way of hiding words from the issue's readers hides them from the agent too."""
     assert SECRET not in clean(text)
+
+
+def test_reading_takes_linear_time_on_text_made_to_stall_a_parser() -> None:
+    """Unclosed tags, comments and instructions by the thousand (each made the parser scan
+    to the end) are read in well under a second each, not minutes."""
+    for unit in ("<b ", "` a <b ", "<!--", "<?x ", "<a title='", "<"):
+        started = time.perf_counter()
+        clean(unit * (65_536 // len(unit)), limit=65_536)
+        assert time.perf_counter() - started < 5
 
 
 def test_text_around_hidden_parts_is_kept() -> None:

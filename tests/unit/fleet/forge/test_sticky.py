@@ -1,0 +1,133 @@
+"""Tests for fleet.forge.sticky: the one status comment says where the run is, what the
+agent does now, the approvals waiting, the spend against the cap, the usual cost and then
+this run's, the pull request, and ends with the footer; hostile text in it is escaped, and
+it never outgrows a forge comment."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fleet.budgets.run_estimate import RunEstimate
+from fleet.forge.sticky import STICKY_CAP, StickyState, status_text
+from tests.unit.fleet.forge.test_footer import live_mentions, provenance
+
+
+def state(**fields: object) -> StickyState:
+    values: dict[str, object] = {
+        "agent": "coder",
+        "state": "working",
+        "done_signal": None,
+        "done_status": None,
+        "doing": None,
+        "last_operation": "read file src/login.py",
+        "approvals_waiting": 0,
+        "tokens": 12_345,
+        "cost_usd": 0.12,
+        "cap": "$2.50",
+        "estimate": RunEstimate(runs=5, tokens=(100_000, 300_000), usd=(0.3, 0.9), priced=5),
+        "over": False,
+        "pull_url": None,
+        "provenance": provenance(),
+    }
+    values.update(fields)
+    return StickyState(**values)  # type: ignore[arg-type]
+
+
+def test_a_working_run_says_what_it_does_and_spends() -> None:
+    """Working: what the agent does now, the spend so far against the cap, the usual cost,
+    then the footer."""
+    text = status_text(state())
+    assert text.startswith("**coder** · 🛠 Working.")
+    assert "Now: read file src/login.py" in text
+    assert "Spend so far: 12,345 tokens, $0.1200 against its cap of \\$2.50." in text
+    assert "A run like this costs $0.3000 (median), $0.9000 (p90), from 5 past runs." in text
+    assert text.endswith("</details>") and text.count("<details>") == 1
+
+
+@pytest.mark.parametrize(
+    ("fields", "line"),
+    [
+        ({"state": "queued", "doing": "coder works on acme/app#3"}, "⏳ Queued"),
+        ({"approvals_waiting": 2}, "✋ Waiting for approval."),
+        ({"state": "waiting", "done_signal": "agent", "done_status": "ok"}, "✅ Done"),
+        ({"state": "waiting", "done_signal": "watchdog"}, "⏱ No done signal"),
+        ({"state": "waiting"}, "💬 Waiting for review."),
+        ({"state": "failed", "doing": "tests do not pass"}, "❌ Failed"),
+        ({"state": "stopped"}, "⏹ Stopped: the issue was unassigned or unlabelled."),
+        ({"state": "ended"}, "🏁 Ended"),
+    ],
+)
+def test_each_state_has_its_line(fields: dict[str, object], line: str) -> None:
+    """Queued, waiting for approval, done, gone quiet, waiting, failed, stopped, ended."""
+    assert status_text(state(**fields)).startswith(f"**coder** · {line}")
+
+
+def test_why_it_waits_or_failed_and_the_summary_are_said() -> None:
+    """A queued or failed run says why; a done one gives the agent's summary, escaped."""
+    queued = status_text(state(state="queued", doing="coder works on acme/app#3"))
+    assert "Why: coder works on acme/app#3" in queued and "Now:" not in queued
+    done = status_text(state(state="waiting", done_status="ok", doing="Fixed *it* @bob"))
+    assert "Summary: Fixed \\*it\\* `@bob`" in done
+
+
+def test_approvals_waiting_are_counted_and_answered_in_chat() -> None:
+    """The count, and where to answer."""
+    assert "✋ 2 approvals waiting: answer in chat" in status_text(state(approvals_waiting=2))
+    assert "✋ 1 approval waiting" in status_text(state(approvals_waiting=1))
+
+
+def test_over_the_run_tells_its_own_cost_beside_the_estimate() -> None:
+    """A run over for now says what it cost, next to what such runs cost."""
+    text = status_text(state(state="waiting", done_status="ok", over=True, cost_usd=1.5))
+    assert "This run: 12,345 tokens, $1.50 against its cap of \\$2.50." in text
+    assert "A run like this costs" in text
+
+
+def test_an_estimate_without_prices_is_in_tokens_and_no_cap_is_said() -> None:
+    """Unpriced past runs give tokens; no cap says so; no history says nothing."""
+    text = status_text(
+        state(estimate=RunEstimate(runs=1, tokens=(1000.0, 1000.0)), cap=None, cost_usd=None)
+    )
+    assert "A run like this takes 1,000 tokens (median), 1,000 (p90), from 1 past run." in text
+    assert "cost not priced (no cap)" in text
+    assert "A run like" not in status_text(state(estimate=None))
+
+
+def test_the_pull_request_is_linked_and_an_odd_address_is_not() -> None:
+    """The forge's address of the pull request is a link; one that does not read as a
+    web address is shown as text."""
+    text = status_text(state(pull_url="https://github.com/acme/app/pull/18"))
+    assert "Pull request: [#18](https://github.com/acme/app/pull/18)" in text
+    odd = status_text(state(pull_url="javascript:alert(1)//) [x](y"))
+    assert "](javascript" not in odd and "Pull request: javascript:alert(1)//) \\[x\\](y" in odd
+
+
+def test_hostile_activity_is_one_escaped_line() -> None:
+    """What the agent does now is its text: one line, escaped, mentions defused."""
+    text = status_text(state(last_operation="read #1\n\n## @admin </details> <!--"))
+    assert "Now: read #1 ⏎ ## `@admin` &lt;/details&gt; &lt;!--" in text
+    assert live_mentions(text) == []
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=5_000), st.lists(st.text(max_size=300), max_size=40))
+def test_the_comment_fits_a_forge_comment_whatever_the_text(text: str, lines: list[str]) -> None:
+    """Every hostile value at its longest: the comment stays within the cap, with one
+    footer block and no live mention."""
+    out = status_text(
+        state(
+            agent=text,
+            doing=text,
+            last_operation=text,
+            cap=text,
+            pull_url=text,
+            provenance=replace(provenance(), models=tuple(lines), operations=tuple(lines)),
+        )
+    )
+    assert len(out) <= STICKY_CAP
+    assert out.count("<details") == 1 and out.count("</details") == 1
+    assert live_mentions(out) == []
