@@ -45,8 +45,9 @@ log = logging.getLogger(__name__)
 
 SETTLE_SECONDS = 20.0
 """How long a stop waits for the events already taken to be acted on."""
-RENEW_SECONDS = 30 * 60
-"""How often the Apps' installation tokens for git are minted anew (each lasts an hour)."""
+RENEW_SECONDS = 2 * 60
+"""How often the Apps' installation tokens for git are asked for: a token is minted anew once
+it has under 5 minutes left (each lasts an hour), so git's never runs out between asks."""
 
 
 def open_api(name: str, entry: ForgeEntry, environ: Mapping[str, str], clock: Clock) -> ForgeApi:
@@ -261,11 +262,13 @@ class AppForges:
         ]
 
         async def watched() -> list[tuple[Slug, int]]:
-            return [
-                (r.slug, r.pull)
-                for r in await work.ledger.forge_runs()
-                if r.forge == name and r.pull is not None
-            ]
+            watched = []
+            for r in await work.ledger.forge_runs():
+                if r.forge == name:  # its issue, and its pull request once open
+                    watched.append((r.slug, r.issue))
+                    if r.pull is not None:
+                        watched.append((r.slug, r.pull))
+            return watched
 
         poller = Poller(
             name,

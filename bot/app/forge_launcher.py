@@ -71,6 +71,7 @@ class FleetLauncher:
                 agent, prompt=cut, repo=repo, by=requester, collect=False
             )
         except FleetwardenError as exc:
+            await self._repos.forget_name(agent)  # an operator's next spawn is its own
             raise LaunchRefused(f"not started: {exc}") from None
         if not outcome.started:
             raise LaunchRefused(f"not started: {agent} already runs")
@@ -93,7 +94,14 @@ class FleetLauncher:
         record = await self._ledger.get_agent(agent)
         return record is not None and record.state.is_live
 
-    async def stop(self, agent: str, *, by: str) -> None:
+    async def is_frozen(self, agent: str) -> bool:
+        return any(f.agent == agent for f in await self._fleet.frozen())
+
+    async def stop(self, agent: str, *, by: str, line_id: int | None = None) -> None:
+        if line_id is not None:
+            line = await self._repos.line_of(agent)
+            if line is None or line.id != line_id:
+                return  # the agent works on something else now: not the forge run's
         if await self.is_running(agent):
             await self._fleet.thaw(agent)
             await self._fleet.stop_agent(agent, by=by)
@@ -115,7 +123,10 @@ class FleetLauncher:
             line = await self._repos.live(agent)
             return await self._repos.push_line(line)
 
-    async def discard(self, agent: str) -> None:
+    async def discard(self, agent: str, *, line_id: int | None = None) -> None:
+        line = await self._repos.line_of(agent)
+        if line is None or (line_id is not None and line.id != line_id):
+            return  # its line ended already, or another is live: not the forge run's
         try:
             await self._verbs.discard(agent)
         except RepoError as exc:  # no live line (discarded by hand): nothing to end

@@ -3,31 +3,50 @@ comment's or a description's markdown, :func:`escape_cell` for one value on a li
 ours (the footer's, the status comment's).
 
 An agent's text is hostile: it must not ping people (GitHub and Gitea notify every
-``@login`` and ``@org/team`` written outside code), and it must not pass for, hide or
-break what Fleetwarden adds after it (the provenance footer, a ``<details>`` block).
-:func:`defuse` keeps the agent's markdown (headings, lists, links, code) and:
+``@login`` and ``@org/team`` written outside code), act on issues it was not given, carry
+what it read out of its sandbox, or pass for, hide or break what Fleetwarden adds after it
+(the provenance footer, a ``<details>`` block). :func:`defuse` keeps the agent's markdown
+(headings, lists, links, code) and:
 
 * wraps each mention outside code in a code span, `` `@login` ``: it reads the same and
   notifies no one (a mention in a link's address, ``https://host/@login``, is left: the
   forge links it and notifies no one);
-* escapes ``<`` and ``&`` outside code (``&lt;``, ``&amp;``): no raw HTML, so no
-  ``<details>`` to fake a footer, no ``</details>`` or ``<!--`` to break or hide ours,
+* wraps each issue reference outside code in a code span but those of the run's own issue
+  and pull request (``own``): ``#N``, ``!N`` (Gitea's) and ``GH-N``; any ``owner/repo#N``
+  (it may name another repository's issue of the same number) and any web address of an
+  issue or a pull request (``…/issues/N``, ``/pull/N``, ``/pulls/N``: the forge's host is
+  not known here). A closing keyword just before one (close, fix, resolve, and Gitea's
+  reopen, in all their forms) goes in the same span. So merging a pull request closes no
+  issue but its own, and no other issue is told it was mentioned. A link to an issue
+  becomes its text and its address as code;
+* turns each image into its text and its address as code, `` alt (image: `https://…`) ``:
+  a forge shows an image by fetching its address (GitHub through its image proxy, Gitea
+  from the reader's browser), and an address can carry what the agent read past the
+  sandbox's egress lock. A ``![`` it cannot read as an image is escaped (``\\![``); a
+  diagram block (``mermaid`` and the like, which the forges draw) is shown as code;
+* escapes ``<`` and ``&`` outside code (``&lt;``, ``&amp;``): no raw HTML, so no ``<img>``,
+  no ``<details>`` to fake a footer, no ``</details>`` or ``<!--`` to break or hide ours,
   and no entity (``&#64;``) that becomes a mention once the forge decodes it. In code,
   where nothing is HTML, the text stays as written;
 * closes a code block left open at the end, which would swallow what follows.
 
 Then it checks its work with markdown-it, the CommonMark parser the forges' own match: no
-HTML left, no mention left outside code, and a ``<details>`` after it still starts a block
-of its own. Where any fails (markdown only a parser could untangle: backticks in a link's
-title), the whole text is posted as one code block instead, which nothing can leave.
+HTML and no image left, no mention or reference left outside code, no link to an issue,
+and a ``<details>`` after it still starts a block of its own. Where any fails (markdown
+only a parser could untangle: backticks in a link's title), the whole text is posted as
+one code block instead, which nothing can leave.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Final
+from bisect import bisect_right
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from typing import Any, Final, NamedTuple
+from urllib.parse import unquote
 
 from markdown_it import MarkdownIt
+from markdown_it.common.utils import normalizeReference, unescapeAll
 from markdown_it.token import Token
 
 from fleet.forge.hidden import cap, unseen_free
@@ -44,6 +63,38 @@ _MENTION: Final = re.compile(
     re.ASCII,
 )
 _URL_PATH: Final = re.compile(r"(?:https?://|www\.)[\w-]+(?:\.[\w-]+)+(?::\d+)?/\S*\Z", re.ASCII)
+# Issue references: owner/repo#N (or !N, Gitea's pull requests); #N, !N, GH-N.
+_NUMBERED: Final = re.compile(
+    r"(?<![\w.-])[\w.-]+/[\w.-]+[#!][0-9]+(?![A-Za-z0-9])"
+    r"|(?<![A-Za-z0-9])(?:[#!]|GH\\?-)(?P<number>[0-9]+)(?![A-Za-z0-9])",
+    re.ASCII | re.IGNORECASE,
+)
+# A web address both forges link (GFM's extended autolink: a domain with a dot, where an
+# autolink may start, up to a space or "<"), which holds no reference of its own ...
+_URL_WORD: Final = re.compile(
+    r"(?<![^\s*_~(])(?:https?://|www\.)[\w-]+(?:\.[\w-]+)+[^\s<]*", re.ASCII | re.IGNORECASE
+)
+# ... and any address, which may be an issue's: put in code up to what ends it in prose,
+# and looked for whole once the text is rendered.
+_SCHEME: Final = r"(?<![A-Za-z0-9+.-])(?:[A-Za-z][A-Za-z0-9+.-]*://|www\.)"
+_URL_SPAN: Final = re.compile(_SCHEME + r"[^\s<>`()\[\]\"']*", re.ASCII | re.IGNORECASE)
+_ANY_URL: Final = re.compile(_SCHEME + r"\S*", re.ASCII | re.IGNORECASE)
+_ISSUE_PATH: Final = re.compile(r"/(?:issues|pulls?)/[0-9]+(?![0-9])", re.IGNORECASE)
+_TRAILING: Final = ".,:;!?*_~"  # not part of a web address at its end (GFM's autolinks)
+_KEYWORD: Final = re.compile(
+    r"(?<![A-Za-z0-9])(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?|reopen(?:s|ed)?):?[ \t]+\Z",
+    re.ASCII | re.IGNORECASE,
+)
+_KEYWORD_ROOM: Final = 24
+_BRACKET: Final = re.compile(
+    r"\[(?P<text>(?:[^\[\]\\`]|\\.){0,999})\]"
+    r"(?:\(\s*(?:<(?P<angled>(?:[^<>\n\\]|\\.)*)>|(?P<dest>(?:[^\s()<>\\]|\\.)*))"
+    r"(?:\s+(?:\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'|\((?:[^()\\]|\\.)*\)))?\s*\)"
+    r"|\[(?P<label>(?:[^\[\]\\]|\\.){0,999})\])?"
+)
+_OPENING: Final = re.compile(r"\[")
+_BANG: Final = re.compile(r"(?<!\\)((?:\\\\)*)!\[")
+_DIAGRAMS: Final = [[name] for name in ("mermaid", "geojson", "topojson", "stl")]
 _RUN: Final = re.compile(r"`+")
 _FENCE_LINE: Final = re.compile(r" {0,3}(`{3,}|~{3,})[ \t]*")
 _BLANK: Final = re.compile(r"[ \t]*")
@@ -56,15 +107,25 @@ _PARSER: Final = MarkdownIt("commonmark", {"html": True}).enable(["table", "stri
 _PROBE: Final = "<details>"
 
 
-def defuse(text: str, limit: int = POST_CAP) -> str:
-    """``text`` (an agent's markdown) fit to post on a forge, at most ``limit`` characters
-    (the module says how; escaping lengthens it, so a long text is cut shorter)."""
+_Span = tuple[int, int, str | bool]  # where, and what shows instead or whether a reference
+
+
+class _Scope(NamedTuple):
+    own: frozenset[int]  # the issue and pull request numbers the text may name
+    links: Mapping[str, str]  # the text's link definitions: address by normalised label
+
+
+def defuse(text: str, limit: int = POST_CAP, *, own: Sequence[int] = ()) -> str:
+    """``text`` (an agent's markdown) fit to post on a forge, at most ``limit`` characters,
+    references to the issues and pull requests ``own`` left live (the module says how;
+    escaping lengthens it, so a long text is cut shorter)."""
     seen = unseen_free(text).strip("\n")
+    mine = frozenset(own)
     room = limit
     for _ in range(4):
         short = cap(seen, room)
-        out = _defused(short)
-        if not safe(out):
+        out = _defused(short, mine)
+        if not safe(out, mine):
             out = fenced(short)
         if len(out) <= limit:
             return out
@@ -72,16 +133,22 @@ def defuse(text: str, limit: int = POST_CAP) -> str:
     return fenced(cap(seen, limit // 3 - 64))
 
 
-def safe(markdown: str) -> bool:
-    """Whether ``markdown`` holds no HTML and no live mention, and a ``<details>`` after
-    it would start a block of its own (nothing left open swallows it)."""
-    tokens = _PARSER.parse(f"{markdown}\n\n{_PROBE}")
+def safe(markdown: str, own: Collection[int] = ()) -> bool:
+    """Whether ``markdown`` holds no HTML, no image, no live mention, no live reference
+    but to ``own`` and no link to an issue, and a ``<details>`` after it would start a
+    block of its own (nothing left open swallows it)."""
+    env: dict[str, Any] = {}
+    tokens = _PARSER.parse(f"{markdown}\n\n{_PROBE}", env)
     last = tokens[-1] if tokens else None
     if last is None or last.type != "html_block" or last.level != 0:
         return False
     if last.content.strip() != _PROBE:
         return False
-    return not any(t.type == "html_block" or live_mentions(t) for t in tokens[:-1])
+    notes = [token for note in _footnotes(markdown, env) for token in _PARSER.parse(note)]
+    return not any(
+        t.type == "html_block" or live_mentions(t) or live_references(t, own)
+        for t in [*tokens[:-1], *notes]
+    )
 
 
 def live_mentions(token: Token) -> list[str]:
@@ -97,6 +164,27 @@ def live_mentions(token: Token) -> list[str]:
         words = ""
         if child is not None and child.type == "html_inline":
             found.append(child.content)
+    return found
+
+
+def live_references(token: Token, own: Collection[int] = ()) -> list[str]:
+    """What in a block ``token``'s inline children would name an issue, or fetch: its
+    images, its links to an issue, and the references in its text (outside code) but
+    those to ``own``."""
+    found: list[str] = []
+    words = ""
+    for child in [*(token.children or ()), None]:
+        if child is not None and child.type == "text":
+            words += child.content
+            continue
+        found.extend(words[start:end] for start, end in _references(words, own))
+        found.extend(u.group(0) for u in _ANY_URL.finditer(words) if _to_issue(u.group(0)))
+        words = ""
+        if child is not None and child.type == "image":
+            found.append(str(child.attrGet("src")))
+        if child is not None and child.type == "link_open":
+            href = str(child.attrGet("href") or "")
+            found.extend([href] if _to_issue(href) else [])
     return found
 
 
@@ -150,31 +238,74 @@ def _mentions(text: str) -> list[re.Match[str]]:
     return found
 
 
-def _defused(text: str) -> str:
-    """``text`` with mentions wrapped and ``<``, ``&`` escaped outside code, and a code
-    block left open at the end closed."""
+def _references(text: str, own: Collection[int]) -> list[tuple[int, int]]:
+    """Where ``text`` names an issue or a pull request (but those of ``own``): web
+    addresses of one, ``owner/repo#N``, and ``#N``, ``!N``, ``GH-N`` not in the path of
+    a web address (which the forge links instead)."""
+    found = [
+        (url.start(), url.start() + len(url.group(0).rstrip(_TRAILING)))
+        for url in _URL_SPAN.finditer(text)
+        if _to_issue(url.group(0))
+    ]
+    urls = [url.span() for url in _URL_WORD.finditer(text)]
+    starts = [start for start, _ in urls]
+    for ref in _NUMBERED.finditer(text):
+        number = ref.group("number")
+        if number is not None and len(number) < 19 and int(number) in own:
+            continue
+        at = bisect_right(starts, ref.start()) - 1
+        if at < 0 or urls[at][1] <= ref.start():
+            found.append(ref.span())
+    return sorted(found)
+
+
+def _to_issue(address: str) -> bool:
+    return _ISSUE_PATH.search(unquote(address)) is not None
+
+
+def _footnotes(markdown: str, env: Mapping[str, Any]) -> list[str]:
+    """The text of each ``[^label]: text``, which GitHub shows as a footnote and
+    markdown-it reads as a link's definition, showing nothing of it."""
+    lines = markdown.split("\n")
+    notes = []
+    for label, found in env.get("references", {}).items():
+        if label.startswith("^") and found.get("map"):
+            start, end = found["map"]
+            notes.append("\n".join(lines[start:end]).split("]:", 1)[-1])
+    return notes
+
+
+def _defused(text: str, own: frozenset[int]) -> str:
+    """``text`` with mentions, references and images made inert and ``<``, ``&`` escaped
+    outside code, a diagram block shown as code, a code block left open at the end
+    closed."""
     lines = text.split("\n")
     code: set[int] = set()
     tail = ""
-    for token in _PARSER.parse(text):
+    env: dict[str, Any] = {}
+    for token in _PARSER.parse(text, env):
         if token.type in ("fence", "code_block") and token.map is not None:
             start, end = token.map
             code.update(range(start, end))
             at_end = token.type == "fence" and token.level == 0 and end >= len(lines)
             if at_end and not _closes(lines[-1], token):
                 tail = "\n" + token.markup
+            if token.type == "fence" and token.info.lower().split()[:1] in _DIAGRAMS:
+                lines[start] = lines[start].replace(token.markup, f"{token.markup}text ", 1)
+    links = {label: str(found["href"]) for label, found in env.get("references", {}).items()}
+    scope = _Scope(own, links)
     out: list[str] = []
     prose: list[str] = []
     for index, line in enumerate(lines):
         if index in code or _BLANK.fullmatch(line):
             if prose:
-                out.append(_inline("\n".join(prose)))
+                out.append(_inline("\n".join(prose), scope))
                 prose = []
             out.append(line)
         else:
             prose.append(line)
     if prose:
-        out.append(_inline("\n".join(prose)))
+        out.append(_inline("\n".join(prose), scope))
     return "\n".join(out) + tail
 
 
@@ -187,10 +318,10 @@ def _closes(line: str, fence: Token) -> bool:
     return run[0] == fence.markup[0] and len(run) >= len(fence.markup)
 
 
-def _inline(text: str) -> str:
-    """One paragraph's lines with code spans kept as written; elsewhere mentions wrapped
-    and ``<``, ``&`` escaped (CommonMark's code span: a run of backticks up to the next
-    run of the same length; a backslash escapes a backtick outside one)."""
+def _inline(text: str, scope: _Scope) -> str:
+    """One paragraph's lines with code spans kept as written; elsewhere made inert by
+    :func:`_prose` (CommonMark's code span: a run of backticks up to the next run of the
+    same length; a backslash escapes a backtick outside one)."""
     out: list[str] = []
     at = 0
     plain_from = 0
@@ -208,10 +339,10 @@ def _inline(text: str) -> str:
         if closing is None:
             at = run.end()
             continue
-        out.append(_prose(text[plain_from:at]))
+        out.append(_prose(text[plain_from:at], scope))
         out.append(text[at:closing])
         at = plain_from = closing
-    out.append(_prose(text[plain_from:]))
+    out.append(_prose(text[plain_from:], scope))
     return "".join(out)
 
 
@@ -224,19 +355,88 @@ def _closing_run(text: str, start: int, length: int) -> int | None:
     return None
 
 
-def _prose(text: str) -> str:
-    """Text outside code: ``&`` and ``<`` escaped, mentions in code spans (a backslash
-    before one would only be eaten, and leave the mention live)."""
+def _prose(text: str, scope: _Scope) -> str:
+    """Text outside code: images and links to an issue made text, mentions and references
+    in code spans (a closing keyword before a reference with it; a backslash before one
+    would only be eaten, and leave it live); elsewhere ``&``, ``<`` and ``![`` escaped."""
+    words: list[_Span] = [
+        (_unescaped_from(text, m.start()), m.end(), False) for m in _mentions(text)
+    ]
+    words += [(_unescaped_from(text, s), e, True) for s, e in _references(text, scope.own)]
+    chosen: list[_Span] = []
+    for start, end, what in sorted([*_brackets(text, scope), *words], key=_earliest):
+        if not chosen or start >= chosen[-1][1]:
+            chosen.append((start, end, what))
+        elif not isinstance(what, str) and not isinstance(chosen[-1][2], str):
+            first, last, was = chosen[-1]  # a mention and a reference overlap: one span
+            chosen[-1] = (first, max(last, end), bool(was) or what)
     out: list[str] = []
     at = 0
-    for found in _mentions(text):
-        before = text[at : found.start()]
-        out.append(_entities(before.removesuffix("\\")))
-        out.append(f"`{found.group(0)}`")
-        at = found.end()
-    out.append(_entities(text[at:]))
+    for start, end, what in chosen:
+        if what is True:
+            keyword = _KEYWORD.search(text, max(start - _KEYWORD_ROOM, at), start)
+            start = keyword.start() if keyword else start
+        out.append(_plain(text[at:start]))
+        out.append(what if isinstance(what, str) else _code(unescapeAll(text[start:end])))
+        at = end
+    out.append(_plain(text[at:]))
     return "".join(out)
 
 
-def _entities(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;")
+def _earliest(span: _Span) -> tuple[int, int]:
+    return span[0], -span[1]
+
+
+def _brackets(text: str, scope: _Scope) -> Iterator[_Span]:
+    """The images in ``text`` made text naming their address, and the links to an
+    issue made their text and address: (start, end, what shows instead)."""
+    for opening in _OPENING.finditer(text):
+        at = opening.start()
+        found = None if _unescaped_from(text, at) < at else _BRACKET.match(text, at)
+        target = None if found is None else _target(found, scope.links)
+        if found is None or target is None:
+            continue
+        label = found.group("text")
+        if at > 0 and text[at - 1] == "!" and _unescaped_from(text, at - 1) == at - 1:
+            words = _prose(label, scope).strip()
+            shown = f"image: {_code(target)}" if target.strip() else "image"
+            yield at - 1, found.end(), f"{words} ({shown})" if words else shown
+        elif _to_issue(target) and not _defines(text, found):
+            words = _prose(label, scope).strip()
+            same = not words or unescapeAll(label).strip() == target
+            yield at, found.end(), _code(target) if same else f"{words} ({_code(target)})"
+
+
+def _defines(text: str, found: re.Match[str]) -> bool:
+    """Whether ``found`` (a ``[label]``) opens a link's definition, ``[label]: address``,
+    which shows nothing."""
+    alone = all(found.group(part) is None for part in ("angled", "dest", "label"))
+    return alone and text.startswith(":", found.end())
+
+
+def _target(found: re.Match[str], links: Mapping[str, str]) -> str | None:
+    """The address a ``[…](…)``, ``[…][…]`` or ``[…]`` links to, if it links."""
+    for inline in (found.group("angled"), found.group("dest")):
+        if inline is not None:
+            return unescapeAll(inline)
+    return links.get(normalizeReference(found.group("label") or found.group("text")))
+
+
+def _unescaped_from(text: str, at: int) -> int:
+    """Where what starts at ``at`` starts with the backslash escaping it, if one does."""
+    before = at
+    while before > 0 and text[before - 1] == "\\":
+        before -= 1
+    return at - 1 if (at - before) % 2 else at
+
+
+def _code(text: str) -> str:
+    """``text`` as a code span no backtick in it can close."""
+    longest = max((len(run) for run in _RUN.findall(text)), default=0)
+    pad = " " if text[:1] == "`" or text[-1:] == "`" else ""
+    fence = "`" * (longest + 1)
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _plain(text: str) -> str:
+    return _BANG.sub(r"\1\\![", text).replace("&", "&amp;").replace("<", "&lt;")

@@ -123,22 +123,20 @@ class ForgeDesk:
                 step = min(1.0, self._turn_wait - waited)
                 await asyncio.sleep(step)
                 waited += step
-            if not await self._still_done(key):
-                return  # a follow-up came meanwhile: the session goes on
-            if await launcher.is_running(record.agent):
-                entry = self._work.forges[record.forge]
-                if entry.on_done == "end":
-                    await launcher.stop(record.agent, by="its done")
-                else:
-                    await launcher.freeze(record.agent, by="its done")
             async with self._work.lock(record.forge, record.slug, record.issue):
-                fresh = await self._ledger.forge_run(key)
-                if fresh is None or fresh.ended_at is not None:
-                    return
-                if ForgeRunState(fresh.state) is not ForgeRunState.WORKING:
-                    return
-                if fresh.done_signal != "agent":
+                # Under the issue's lock: a follow-up is either before (no done any more)
+                # or after (it thaws what is frozen here).
+                if not await self._still_done(key):
                     return  # a follow-up came meanwhile: the session goes on
+                if await launcher.is_running(record.agent):
+                    entry = self._work.forges[record.forge]
+                    if entry.on_done == "end":
+                        await launcher.stop(record.agent, by="its done", line_id=record.line_id)
+                    else:
+                        await launcher.freeze(record.agent, by="its done")
+                fresh = await self._ledger.forge_run(key)
+                if fresh is None:
+                    return
                 await self._publisher.publish(fresh)
         finally:
             self.pending.discard(key)

@@ -25,6 +25,7 @@ signature.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -50,6 +51,10 @@ log = logging.getLogger(__name__)
 PATH: Final = "/webhooks/{forge}"
 READ_SECONDS: Final = 10.0
 ALREADY: Final = "already had it"
+UNSIGNED: Final = frozenset({400, 401, 404, 408, 413, 415})
+"""Refusals anyone can cause without the secret: logged and audited at a bounded rate."""
+SAID_PER_MINUTE: Final = 10
+SAID_PEERS: Final = 4096
 
 Receive = Callable[[ForgeEvent], Awaitable[str]]
 """Decide what an event does and schedule it; the outcome, in a few words."""
@@ -103,6 +108,7 @@ class WebhookEndpoint:
         self._audit = audit
         self._clock = clock
         self._read_seconds = read_seconds
+        self._said: dict[tuple[str, int], tuple[float, int, int]] = {}
 
     def routes(self) -> list[web.RouteDef]:
         """The route to add to an app (``app.add_routes(endpoint.routes())``)."""
@@ -136,6 +142,10 @@ class WebhookEndpoint:
             return await self._refuse(request, shown, 400, "stale")
         if not await self._seen(name, event.delivery, event.name):
             return await self._refuse(request, shown, 200, ALREADY)
+        # The delivery id is not signed: the same signed body under a new id is a replay.
+        digest = "body:" + hashlib.sha256(event.name.encode() + b"\n" + body).hexdigest()
+        if not await self._seen(name, digest, event.name):
+            return await self._refuse(request, shown, 200, ALREADY)
         try:
             outcome = await self._receive(event)
         except asyncio.CancelledError:
@@ -148,6 +158,25 @@ class WebhookEndpoint:
         log.info("webhook %s delivery %s (%s): %s", name, event.delivery, event.name, outcome)
         return web.Response(status=202, text=outcome)
 
+    def _should_say(self, peer: str | None, status: int) -> bool:
+        """Whether a refusal of an unsigned request from ``peer`` is logged and audited:
+        the first :data:`SAID_PER_MINUTE` of each peer and status a minute; the rest are
+        counted, and their number said with the next one let through."""
+        now = self._clock.now().timestamp()
+        key = (peer or "-", status)
+        start, said, held = self._said.get(key, (now, 0, 0))
+        if now - start >= 60:
+            if held:
+                log.warning("webhook: %d more refusals (%d) from %s", held, status, key[0])
+            start, said, held = now, 0, 0
+        if said < SAID_PER_MINUTE:
+            self._said[key] = (start, said + 1, held)
+            return True
+        self._said[key] = (start, said, held + 1)
+        if len(self._said) > SAID_PEERS:  # the oldest forgotten: memory stays bounded
+            del self._said[next(iter(self._said))]
+        return False
+
     async def _refuse(
         self, request: web.Request, forge: str, status: int, why: str
     ) -> web.StreamResponse:
@@ -156,6 +185,8 @@ class WebhookEndpoint:
         if known is not None:  # only a known forge's headers are read, and only when valid
             delivery = _well_formed(delivery_id(known.entry.kind, request.headers))
             event = _well_formed(event_name(known.entry.kind, request.headers))
+        if status in UNSIGNED and not self._should_say(request.remote, status):
+            return web.Response(status=status, text=f"refused: {why}")  # a flood: counted
         log.warning(
             "webhook %s delivery %s (%s) from %s: %d %s",
             forge,

@@ -23,6 +23,7 @@ from fleet.clock import Clock
 from fleet.forge.gitea_read import (
     WIP_PREFIX,
     Malformed,
+    change_of,
     comment_of,
     field_int,
     field_obj,
@@ -42,6 +43,7 @@ from fleet.forge.model import (
     ForgeKind,
     ForgePull,
     ForgeReview,
+    IssueChange,
     Permission,
     Slug,
 )
@@ -51,6 +53,7 @@ log = logging.getLogger(__name__)
 PAGE_SIZE: Final = 50  # Gitea's default MAX_RESPONSE_ITEMS: a bigger limit is cut to it
 MAX_PAGES: Final = 10
 MAX_FILE_BYTES: Final = 1024 * 1024
+MAX_CHANGES: Final = 100
 _PERMISSIONS: Final[Mapping[str, Permission]] = {
     "owner": "admin",
     "admin": "admin",
@@ -180,6 +183,19 @@ class GiteaApi:
             return [comment_of(item) for item in data]
         except Malformed as exc:
             raise self._shape(f"GET {path}", exc) from None
+
+    async def issue_changes(self, repo: Slug, number: int) -> list[IssueChange]:
+        # Asked without a page, Gitea lists the whole timeline, oldest first: paged, its
+        # X-Total-Count is the page's own length, which says nothing of the pages after.
+        path = f"{self._repo(repo)}/issues/{number}/timeline"
+        _, data, _ = await self._call("GET", path)
+        if not isinstance(data, list):
+            raise ForgeApiError(f"{self._name} answered GET {path} with no list", 200)
+        try:
+            found = [change for item in data if (change := change_of(item)) is not None]
+        except Malformed as exc:
+            raise self._shape(f"GET {path}", exc) from None
+        return found[-MAX_CHANGES:]
 
     async def comment(self, repo: Slug, number: int, body: str) -> ForgeComment:
         path = f"{self._repo(repo)}/issues/{number}/comments"

@@ -13,7 +13,14 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
-from fleet.forge.model import ForgeComment, ForgeIssue, ForgePull, ForgeReview, Slug
+from fleet.forge.model import (
+    ForgeComment,
+    ForgeIssue,
+    ForgePull,
+    ForgeReview,
+    IssueChange,
+    Slug,
+)
 
 WIP_PREFIX: Final = "WIP: "
 # Gitea's default [repository.pull-request] WORK_IN_PROGRESS_PREFIXES, matched uppercased.
@@ -160,6 +167,39 @@ def review_of(data: Any) -> ForgeReview | None:
         body=field_str(data, "body", default=""),
         submitted_at=_time(data, "submitted_at"),
     )
+
+
+def change_of(data: Any) -> IssueChange | None:
+    """A label or assignee given or taken, from Gitea's ``TimelineComment``; None for any
+    other entry of the timeline (a comment, a title changed, …), for a label since deleted
+    and for a team's assignment.
+
+    Gitea writes a label's change with ``body`` ``"1"`` when it was added and ``""`` when
+    removed (``models/issues/issue_label.go``), an assignee's with ``removed_assignee``."""
+    if not isinstance(data, Mapping):
+        raise Malformed("timeline comment")
+    kind = data.get("type")
+    if kind == "label":
+        label = data.get("label")
+        if not isinstance(label, Mapping):
+            return None
+        added = field_str(data, "body", default="") == "1"
+        name = field_str(label, "name")
+        return IssueChange("labeled" if added else "unlabeled", name, _login(data), _when(data))
+    if kind == "assignees":
+        assignee = data.get("assignee")
+        if not isinstance(assignee, Mapping):
+            return None
+        removed = data.get("removed_assignee") is True
+        login = field_str(assignee, "login")
+        return IssueChange(
+            "unassigned" if removed else "assigned", login, _login(data), _when(data)
+        )
+    return None
+
+
+def _when(data: Mapping[str, Any]) -> datetime:
+    return _time(data, "created_at")
 
 
 def head_repo_is(pull: Mapping[str, Any], repo: Slug) -> bool:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
@@ -25,6 +26,7 @@ from fleet.clock import Clock, SystemClock
 from fleet.forge.app_token import AppKey, AppTokens
 from fleet.forge.http import TIMEOUT_SECONDS, Answer, ForgeHttp, Params, SessionMaker
 from fleet.forge.model import (
+    ChangeKind,
     ForgeApiError,
     ForgeComment,
     ForgeFile,
@@ -32,6 +34,7 @@ from fleet.forge.model import (
     ForgeKind,
     ForgePull,
     ForgeReview,
+    IssueChange,
     Permission,
     Slug,
 )
@@ -41,6 +44,13 @@ log = logging.getLogger(__name__)
 API_VERSION: Final = "2022-11-28"
 MAX_FILE_BYTES: Final = 1024 * 1024
 MAX_SUMMARY_CHARS: Final = 65535  # GitHub's cap on a check run's output summary
+_LAST_PAGE: Final = re.compile(r'[?&]page=(\d+)[^>]*>;\s*rel="last"')
+_CHANGES: Final[Mapping[str, ChangeKind]] = {
+    "labeled": "labeled",
+    "unlabeled": "unlabeled",
+    "assigned": "assigned",
+    "unassigned": "unassigned",
+}
 _PERMISSIONS: Final[Mapping[str, Permission]] = {
     "admin": "admin",
     "maintain": "write",
@@ -176,6 +186,17 @@ def _pull(data: Any, what: str) -> ForgePull:
         url=shape.string("html_url"),
         updated_at=shape.time("updated_at"),
     )
+
+
+def _change(data: Any, what: str) -> IssueChange | None:
+    """A label or assignee given or taken; None for any other event of an issue."""
+    shape = _Shape(data, what)
+    kind = _CHANGES.get(str(shape.data.get("event")))
+    if kind is None:
+        return None
+    labels = kind in ("labeled", "unlabeled")
+    name = shape.sub("label").string("name") if labels else shape.login("assignee")
+    return IssueChange(kind, name, shape.login("actor"), shape.time("created_at"))
 
 
 def _review(data: Any, what: str) -> ForgeReview | None:
@@ -383,6 +404,23 @@ class GitHubApi:
         if since is not None:
             params["since"] = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return [_issue(item, f"GET {path}") for item in await self._pages(repo, path, params)]
+
+    async def issue_changes(self, repo: Slug, number: int) -> list[IssueChange]:
+        # GitHub lists an issue's events oldest first: its last two pages are the newest.
+        path = f"{_repo_path(repo)}/issues/{number}/events"
+        first = await self._call(repo, "GET", path, params={"per_page": 100})
+        found = _LAST_PAGE.search(first.headers.get("Link", ""))
+        last = int(found.group(1)) if found else 1
+        pages = [first.data] if last <= 2 else []
+        for page in range(max(last - 1, 2), last + 1):  # none when one page says all
+            answer = await self._call(repo, "GET", path, params={"per_page": 100, "page": page})
+            pages.append(answer.data)
+        changes: list[IssueChange] = []
+        for data in pages:
+            if not isinstance(data, list):
+                raise ForgeApiError(f"GitHub answered GET {path} with no list")
+            changes.extend(c for item in data if (c := _change(item, f"GET {path}")))
+        return changes
 
     async def check_run(
         self,

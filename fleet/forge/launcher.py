@@ -49,8 +49,14 @@ class ForgeLauncher(Protocol):
 
     async def is_running(self, agent: str) -> bool: ...
 
-    async def stop(self, agent: str, *, by: str) -> None:
-        """Stop ``agent``'s run if it runs (what it left is kept on its branch)."""
+    async def is_frozen(self, agent: str) -> bool:
+        """Whether ``agent``'s live run is paused (a follow-up thaws it)."""
+        ...
+
+    async def stop(self, agent: str, *, by: str, line_id: int | None = None) -> None:
+        """Stop ``agent``'s run if it runs — only when it works on line ``line_id``, when
+        given: other work of the agent is not the forge run's to stop (what it left is
+        kept on its branch)."""
         ...
 
     async def freeze(self, agent: str, *, by: str) -> None:
@@ -67,6 +73,7 @@ class ForgeLauncher(Protocol):
         """Push ``agent``'s branch upstream; its tip."""
         ...
 
-    async def discard(self, agent: str) -> None:
-        """End ``agent``'s line: its checkout removed, its branch kept upstream."""
+    async def discard(self, agent: str, *, line_id: int | None = None) -> None:
+        """End ``agent``'s line — only when it is line ``line_id``, when given: its
+        checkout removed, its branch kept upstream."""
         ...

@@ -105,6 +105,20 @@ class ForgeReview:
     submitted_at: datetime
 
 
+ChangeKind = Literal["labeled", "unlabeled", "assigned", "unassigned"]
+
+
+@dataclass(frozen=True, slots=True)
+class IssueChange:
+    """One label or assignee given to or taken from an issue, by ``actor`` at ``at``:
+    ``name`` is the label's name or the assignee's login."""
+
+    kind: ChangeKind
+    name: str
+    actor: str
+    at: datetime
+
+
 @dataclass(frozen=True, slots=True)
 class ForgeFile:
     """A file of the repository at ``ref``, as text (``truncated`` past the cap)."""
@@ -164,6 +178,11 @@ class ForgeApi(Protocol):
         """Open issues and pull requests updated since ``since`` (all open ones: None)."""
         ...
 
+    async def issue_changes(self, repo: Slug, number: int) -> list[IssueChange]:
+        """Who gave or took the labels and assignees of issue ``number``, oldest first:
+        the newest hundred or so changes (the forge's own record of them)."""
+        ...
+
     async def check_run(
         self,
         repo: Slug,
@@ -211,7 +230,9 @@ class ForgeEvent:
     ``number`` the issue's or pull request's; ``body`` the comment's or review's text (or
     an opened issue's body); ``label`` / ``assignee`` what was added or removed;
     ``review_state`` lowercased; ``head`` a pull request's branch; ``at`` when the forge
-    says it happened."""
+    says it happened. ``confirm``: the event was read from how the issue now is (Gitea's
+    label and assignment deliveries name no label and no assignee), so which change it
+    stands for is to be asked of the forge (:meth:`ForgeApi.issue_changes`) first."""
 
     forge: str
     delivery: str
@@ -229,3 +250,4 @@ class ForgeEvent:
     merged: bool = False
     head: str | None = None
     comment_id: int | None = None
+    confirm: bool = False

@@ -5,25 +5,35 @@ Each round asks every repository for its open issues and pull requests updated s
 cursor (on the first round: since the forge's ``max_event_age_seconds`` ago — anything
 older would be stale as a webhook), and turns what it finds into events:
 
-- an issue carrying a trigger label: LABELED, ``poll:{slug}#{n}:label:{label}``;
-- an issue assigned to the bot (when assignment triggers): ASSIGNED, ``poll:…:assign``;
+- an issue carrying a trigger label: LABELED, ``poll:{slug}#{n}:label:{label}:{at}``;
+- an issue assigned to the bot (when assignment triggers): ASSIGNED,
+  ``poll:…:assign:{at}``;
 - a comment made since the cursor: COMMENT, ``poll:{slug}#{n}:comment:{id}``.
+
+Who gave a label or an assignment the issue does not say: it is read from the forge's
+record of the issue's changes (:meth:`~fleet.forge.model.ForgeApi.issue_changes`) — the
+newest change that gave it is the event's actor, and ``at`` that change's time. A label or
+an assignment the record does not account for is no event (logged), so a triager's label
+on a maintainer's issue is the triager's, never the maintainer's.
 
 The issues and pull requests Fleetwarden has a live run on (``watched``) are asked each
 round, open or not:
 
 - a pull request closed: PULL_CLOSED (``merged`` says how), ``poll:…:closed``; a review
   of it: REVIEW, ``poll:{slug}#{n}:review:{id}``;
-- an issue closed: CLOSED, ``poll:…:closed``; one no longer carrying any trigger label:
-  UNLABELED with ``label`` None, and one no longer assigned to the bot: UNASSIGNED from
-  the bot — both ``poll:…:unlabel|unassign:{updated_at}``, for whichever run they concern.
+- an issue closed: CLOSED, ``poll:…:closed``; a trigger label it no longer carries, taken
+  away since the cursor: UNLABELED with that label, ``poll:…:unlabel:{label}:{at}``; the
+  bot, no longer among its assignees, unassigned since the cursor: UNASSIGNED from the
+  bot, ``poll:…:unassign:{at}`` — each by whoever took it away (the record of changes
+  again), for whichever run it concerns. An issue that never carried a trigger label, or
+  was never assigned to the bot, lost nothing: no event.
 
-A delivery id is made of what the event is, never of when it was polled, so the same
-event found twice has the same id and the ledger's record of deliveries stops a second
-run. What the API does not say, the poller cannot: who added a label or an assignee (the
-event's ``actor`` is the issue's author then), an issue's opening (no OPENED: a mention
-in an issue's body is not seen), and a label removed and given again (the same id as the
-first time: no second run).
+A delivery id is made of what the event is (with the forge's time of the change it
+stands for), never of when it was polled, so the same event found twice has the same id
+and the ledger's record of deliveries stops a second run; a label taken away and given
+again is a new change, and a new event. What the API does not say, the poller cannot:
+an issue's opening (no OPENED: a mention in an issue's body is not seen), and who closed
+an issue (CLOSED's ``actor`` is the issue's author).
 
 The cursor is the latest ``updated_at`` the forge reported (the forge's clock, not ours),
 kept per repository by the injected ``get_cursor``/``set_cursor`` pair as ISO-8601 text,
@@ -37,6 +47,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
 from fleet.clock import Clock
+from fleet.forge.changes import ASSIGN_CHANGES, LABEL_CHANGES, newest, same_login
 from fleet.forge.model import (
     EventKind,
     ForgeApi,
@@ -44,6 +55,7 @@ from fleet.forge.model import (
     ForgeEvent,
     ForgeIssue,
     ForgePull,
+    IssueChange,
     Slug,
 )
 from fleet.forge.schema import ForgeEntry
@@ -108,13 +120,14 @@ class Poller:
             age = timedelta(seconds=self._entry.max_event_age_seconds)
             since = self._clock.now() - age
         issues = await self._api.open_issues(slug, since=since)
+        changes = _Changes(self._api, slug)
         events: list[ForgeEvent] = []
         for issue in issues:
-            events.extend(self._state_events(slug, issue))
+            events.extend(await self._state_events(slug, issue, changes))
             if issue.updated_at >= since:
                 events.extend(await self._comments(slug, issue, since))
         for number in watched:
-            events.extend(await self._watched_events(slug, number, since))
+            events.extend(await self._watched_events(slug, number, since, changes))
         newest = max((issue.updated_at for issue in issues), default=None)
         if newest is not None and newest > since:
             await self._set_cursor(self.forge, slug, newest.isoformat())
@@ -160,42 +173,59 @@ class Poller:
             comment_id=comment_id,
         )
 
-    def _state_events(self, slug: Slug, issue: ForgeIssue) -> list[ForgeEvent]:
-        """LABELED and ASSIGNED for what an open issue carries now."""
+    def _has_bot(self, issue: ForgeIssue) -> bool:
+        return any(same_login(who, self._entry.login) for who in issue.assignees)
+
+    def _changed(
+        self,
+        slug: Slug,
+        number: int,
+        key: str,
+        kind: EventKind,
+        change: IssueChange,
+        *,
+        label: str | None = None,
+        assignee: str | None = None,
+    ) -> ForgeEvent:
+        """The event of a change the forge records: its actor and its time the change's."""
+        return self._event(
+            slug,
+            f"{key}:{change.at.isoformat()}",
+            kind,
+            "issues",
+            number,
+            is_pull=False,
+            actor=change.actor,
+            at=change.at,
+            label=label,
+            assignee=assignee,
+        )
+
+    async def _state_events(
+        self, slug: Slug, issue: ForgeIssue, changes: _Changes
+    ) -> list[ForgeEvent]:
+        """LABELED and ASSIGNED for what an open issue carries now, each by whoever gave
+        it last; what the record of changes does not account for is no event."""
         if issue.is_pull:
             return []
+        n, login = issue.number, self._entry.login
         found: list[ForgeEvent] = []
         for label in issue.labels:
             if self._entry.agent_of_label(label) is None:
                 continue
-            found.append(
-                self._event(
-                    slug,
-                    f"label:{label}",
-                    EventKind.LABELED,
-                    "issues",
-                    issue.number,
-                    is_pull=False,
-                    actor=issue.author,
-                    at=issue.updated_at,
-                    label=label,
-                )
-            )
-        login = self._entry.login
-        if self._entry.trigger.assign and login in issue.assignees:
-            found.append(
-                self._event(
-                    slug,
-                    "assign",
-                    EventKind.ASSIGNED,
-                    "issues",
-                    issue.number,
-                    is_pull=False,
-                    actor=issue.author,
-                    at=issue.updated_at,
-                    assignee=login,
-                )
-            )
+            given = newest(await changes.of(n), LABEL_CHANGES, label)
+            if given is not None and given.kind == "labeled":
+                kind = EventKind.LABELED
+                found.append(self._changed(slug, n, f"label:{label}", kind, given, label=label))
+            else:
+                log.info("forge %s: %s#%d: who gave %r is not known", self.forge, slug, n, label)
+        if self._entry.trigger.assign and self._has_bot(issue):
+            given = newest(await changes.of(n), ASSIGN_CHANGES, login)
+            if given is not None and given.kind == "assigned":
+                kind = EventKind.ASSIGNED
+                found.append(self._changed(slug, n, "assign", kind, given, assignee=login))
+            else:
+                log.info("forge %s: %s#%d: who assigned the bot is not known", self.forge, slug, n)
         return found
 
     async def _comments(self, slug: Slug, issue: ForgeIssue, since: datetime) -> list[ForgeEvent]:
@@ -217,12 +247,14 @@ class Poller:
             if comment.created_at >= since  # the same second again: ids dedupe it
         ]
 
-    async def _watched_events(self, slug: Slug, number: int, since: datetime) -> list[ForgeEvent]:
+    async def _watched_events(
+        self, slug: Slug, number: int, since: datetime, changes: _Changes
+    ) -> list[ForgeEvent]:
         issue = await self._api.issue(slug, number)
         if issue.is_pull:
             pull = await self._api.pull(slug, number)
             return [*await self._reviews(slug, pull, since), *self._pull_closed(slug, pull)]
-        return self._issue_gone(slug, issue)
+        return await self._issue_gone(slug, issue, since, changes)
 
     async def _reviews(self, slug: Slug, pull: ForgePull, since: datetime) -> list[ForgeEvent]:
         reviews = await self._api.reviews(slug, pull.number)
@@ -262,31 +294,49 @@ class Poller:
         )
         return [event]
 
-    def _issue_gone(self, slug: Slug, issue: ForgeIssue) -> list[ForgeEvent]:
+    async def _issue_gone(
+        self, slug: Slug, issue: ForgeIssue, since: datetime, changes: _Changes
+    ) -> list[ForgeEvent]:
         """CLOSED, UNLABELED and UNASSIGNED for a watched issue that lost what started
-        its run (the run's own trigger decides which of them concern it)."""
-        n, actor, at = issue.number, issue.author, issue.updated_at
+        its run (the run's own trigger decides which of them concern it): a trigger label
+        or the bot's assignment taken away since ``since``, by whom the record says."""
+        n = issue.number
         if issue.state == "closed":
-            closed = EventKind.CLOSED
+            closed, actor, at = EventKind.CLOSED, issue.author, issue.updated_at
             return [
                 self._event(slug, "closed", closed, "issues", n, is_pull=False, actor=actor, at=at)
             ]
+        if issue.updated_at < since:  # every change of labels or assignees updates it
+            return []
+        record = await changes.of(n)
         found: list[ForgeEvent] = []
-        stamp = at.isoformat()
-        if not any(self._entry.agent_of_label(label) for label in issue.labels):
-            key, kind = f"unlabel:{stamp}", EventKind.UNLABELED
-            found.append(
-                self._event(slug, key, kind, "issues", n, is_pull=False, actor=actor, at=at)
-            )
+        triggers = {c.name for c in record if self._entry.agent_of_label(c.name) is not None}
+        removed = {c.name for c in record if c.kind == "unlabeled" and c.at >= since}
+        for label in sorted((removed & triggers) - set(issue.labels)):
+            taken = newest(record, LABEL_CHANGES, label)
+            if taken is not None and taken.kind == "unlabeled":
+                kind = EventKind.UNLABELED
+                found.append(self._changed(slug, n, f"unlabel:{label}", kind, taken, label=label))
         login = self._entry.login
-        if login not in issue.assignees:
-            key, kind = f"unassign:{stamp}", EventKind.UNASSIGNED
-            found.append(
-                self._event(
-                    slug, key, kind, "issues", n, is_pull=False, actor=actor, at=at, assignee=login
-                )
-            )
+        taken = None if self._has_bot(issue) else newest(record, ASSIGN_CHANGES, login)
+        if taken is not None and taken.kind == "unassigned" and taken.at >= since:
+            kind = EventKind.UNASSIGNED
+            found.append(self._changed(slug, n, "unassign", kind, taken, assignee=login))
         return found
+
+
+class _Changes:
+    """The record of changes of one repository's issues, asked once a round per issue."""
+
+    def __init__(self, api: ForgeApi, slug: Slug) -> None:
+        self._api = api
+        self._slug = slug
+        self._known: dict[int, list[IssueChange]] = {}
+
+    async def of(self, number: int) -> list[IssueChange]:
+        if number not in self._known:
+            self._known[number] = await self._api.issue_changes(self._slug, number)
+        return self._known[number]
 
 
 def _parse_cursor(text: str | None) -> datetime | None:

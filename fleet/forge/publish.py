@@ -15,7 +15,7 @@ from fleet.errors import FleetwardenError
 from fleet.forge.facts import ForgeRunRecord, ForgeRunState
 from fleet.forge.footer import footer
 from fleet.forge.launcher import ForgeLauncher
-from fleet.forge.model import ForgeApi, ForgeApiError, ForgePull
+from fleet.forge.model import ForgeApi, ForgeApiError, ForgeComment, ForgePull
 from fleet.forge.provenance import ProvenanceSource
 from fleet.forge.schema import ForgeEntry
 from fleet.forge.sticky import StickyState, status_text
@@ -25,6 +25,7 @@ from fleet.ledger import Ledger
 log = logging.getLogger(__name__)
 
 TITLE_CAP = 200
+WHY_CAP = 300  # characters of why a branch was not published, said on the issue
 
 
 class Publisher:
@@ -49,9 +50,15 @@ class Publisher:
         self.source = source
         self._redact = redact
         self._posted: dict[int, str] = {}  # by forge run: the status comment's text
+        self.posted: set[int] = set()  # the comments posted here: their events are ours
 
     def _api(self, record: ForgeRunRecord) -> ForgeApi:
         return self._apis[record.forge]
+
+    async def _post(self, record: ForgeRunRecord, number: int, body: str) -> ForgeComment:
+        comment = await self._api(record).comment(record.slug, number, body)
+        self.posted.add(comment.id)
+        return comment
 
     def agent_text(self, text: str) -> str:
         """What an agent wrote, fit to post: no secret, no mention, no markup that hides."""
@@ -66,7 +73,7 @@ class Publisher:
     async def open_status(self, record: ForgeRunRecord) -> None:
         """Post the run's one status comment on its issue."""
         text = await self._status_text(record)
-        comment = await self._api(record).comment(record.slug, record.issue, text)
+        comment = await self._post(record, record.issue, text)
         await self._ledger.update_forge_run(record.id, comment_id=comment.id)
         self._posted[record.id] = text
         await self._audit(record, "status", f"posted the status comment on #{record.issue}")
@@ -119,7 +126,7 @@ class Publisher:
     async def comment(self, record: ForgeRunRecord, number: int, text: str) -> str:
         """Post what the agent wrote on ``number`` (its issue or pull request); the URL."""
         body = await self.signed(record, self.agent_text(text))
-        posted = await self._api(record).comment(record.slug, number, body)
+        posted = await self._post(record, number, body)
         return posted.url
 
     async def describe(self, record: ForgeRunRecord, text: str) -> str:
@@ -168,34 +175,42 @@ class Publisher:
         entry = self._forges[record.forge]
         if record.done_status != "ok":
             body = f"**{record.agent} could not finish:** {self.agent_text(summary)}"
-            await api.comment(record.slug, record.issue, await self.signed(record, body))
             await self._ledger.update_forge_run(record.id, state=ForgeRunState.FAILED)
+            await self._post(record, record.issue, await self.signed(record, body))
             await self.refresh(record.id)
             return
         try:
             pull = await self.open_pull(record, title=record.title, text=summary, draft=entry.draft)
         except (FleetwardenError, ForgeApiError) as exc:
-            why = self.agent_text(str(exc))
+            why = self.agent_text(str(exc)[:WHY_CAP])
             body = f"**{record.agent} is done, but its branch could not be published:** {why}"
-            await api.comment(record.slug, record.issue, await self.signed(record, body))
             await self._ledger.update_forge_run(record.id, state=ForgeRunState.FAILED)
+            await self._post(record, record.issue, await self.signed(record, body))
             await self.refresh(record.id)
             return
-        fresh = await self._ledger.forge_run(record.id) or record
-        check = await api.check_run(
-            record.slug,
-            head_sha=pull.head_sha,
-            title=f"{record.agent}: done",
-            summary=defuse(self._redact(summary), limit=4000),
-            status="completed",
-            conclusion="success",
-            check_id=None,
-        )
-        if check is not None:
-            await self._ledger.update_forge_run(record.id, check_id=check)
-        body = f"**{record.agent} is done:** {self.agent_text(summary)}"
-        await api.comment(record.slug, pull.number, await self.signed(fresh, body))
+        # Published: waiting for review from now on, whatever the posts below meet (a
+        # done is never published twice).
         await self._ledger.update_forge_run(record.id, state=ForgeRunState.WAITING)
+        fresh = await self._ledger.forge_run(record.id) or record
+        try:
+            check = await api.check_run(
+                record.slug,
+                head_sha=pull.head_sha,
+                title=f"{record.agent}: done",
+                summary=defuse(self._redact(summary), limit=4000),
+                status="completed",
+                conclusion="success",
+                check_id=None,
+            )
+            if check is not None:
+                await self._ledger.update_forge_run(record.id, check_id=check)
+        except ForgeApiError as exc:  # an App without checks: write, say
+            log.warning("no check run on %s#%d: %s", record.slug, pull.number, exc)
+        body = f"**{record.agent} is done:** {self.agent_text(summary)}"
+        try:
+            await self._post(record, pull.number, await self.signed(fresh, body))
+        except ForgeApiError as exc:
+            log.warning("the summary of %s#%d was not posted: %s", record.slug, pull.number, exc)
         await self.refresh(record.id)
 
     async def watchdog(self, record: ForgeRunRecord, minutes: int) -> None:
@@ -209,7 +224,7 @@ class Publisher:
             "What it left is kept on its branch; a comment mentioning the bot continues it."
         )
         number = fresh.pull or fresh.issue
-        await self._api(record).comment(record.slug, number, await self.signed(fresh, body))
+        await self._post(record, number, await self.signed(fresh, body))
         await self._audit(record, "watchdog", f"no done within {minutes} minutes")
         await self.refresh(record.id)
 

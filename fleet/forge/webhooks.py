@@ -10,7 +10,8 @@ twice: ``X-Gitea-Event`` (``issues``, ``issue_comment``, ``pull_request``,
 ``issue_assign``, ``pull_request_comment``, ``pull_request_review_rejected``, …). Gitea's
 label and assignment events carry the issue as it now is, not the label or the person
 added or removed: :func:`parse` reads them against the forge's trigger (its label prefix
-and the bot's login).
+and the bot's login) and marks them ``confirm``, for forge work to ask the forge which
+change the sender made before acting on one.
 
 Everything in a payload is hostile text, even signed: a signature says which forge sent
 it, not that the people who wrote it meant well.
@@ -398,7 +399,9 @@ def _gitea_issue(p: _Payload, base: dict[str, Any], entry: ForgeEntry | None) ->
     carries, or UNLABELED with ``label`` None when it carries none (whatever was
     removed, no trigger label remains). ``assigned``: ASSIGNED to the bot when the bot
     is among the assignees, else to nobody known (None). ``unassigned``: UNASSIGNED from
-    the bot when the bot is no longer among them, else from nobody known (None)."""
+    the bot when the bot is no longer among them, else from nobody known (None). Each of
+    these is marked ``confirm``: what changed, and whether the sender changed it, is
+    asked of the forge's record before anything is done (:mod:`fleet.forge.changes`)."""
     action = p.get("action")
     labels = p.labels("issue.labels")
     assignees = p.logins("issue.assignees")
@@ -432,7 +435,13 @@ def _gitea_issue(p: _Payload, base: dict[str, Any], entry: ForgeEntry | None) ->
         body=p.text("issue.body", "") if kind is EventKind.OPENED else "",
         label=label,
         assignee=assignee,
+        confirm=action in _GITEA_READ_FROM_STATE,
     )
+
+
+_GITEA_READ_FROM_STATE: Final = frozenset(
+    {"label_updated", "label_cleared", "assigned", "unassigned"}
+)
 
 
 def _is_trigger(entry: ForgeEntry | None, label: str) -> bool:

@@ -18,10 +18,14 @@ import asyncio
 import logging
 import re
 from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 from fleet.clock import Clock
+from fleet.errors import FleetwardenError
 from fleet.forge.access import Access
+from fleet.forge.changes import confirmed
 from fleet.forge.facts import ForgeRunRecord, ForgeRunState
 from fleet.forge.launcher import ForgeLauncher, LaunchRefused
 from fleet.forge.model import EventKind, ForgeApi, ForgeApiError, ForgeEvent, Slug
@@ -33,6 +37,9 @@ from fleet.names import is_agent_name
 from fleet.repos.schema import RepoEntry
 
 log = logging.getLogger(__name__)
+
+TURN_WAIT = 15 * 60.0
+"""Seconds a follow-up waits for a turn under way to end before it is tried anyway."""
 
 
 class ForgeWork:
@@ -112,13 +119,17 @@ class ForgeWork:
         return self._repos[repo]
 
     async def _handle(self, event: ForgeEvent) -> None:
+        repo = self._repo_of(event)
+        canonical = self._repos[repo].forge_slug() if repo is not None else None
+        if canonical is not None:  # one spelling of the repository in the ledger, the config's
+            event = replace(event, repo=Slug.parse(canonical))
         run = await self.ledger.live_forge_run(event.forge, event.repo, event.number)
         number = run.issue if run is not None else event.number
         async with self.lock(event.forge, event.repo, number):
             run = await self.ledger.live_forge_run(event.forge, event.repo, event.number)
             try:
                 outcome = await self._act(event, run)
-            except ForgeApiError as exc:
+            except FleetwardenError as exc:  # the forge's answer, the fleet's refusal
                 outcome = f"failed: {exc}"
                 log.warning("forge event %s of %s: %s", event.delivery, event.forge, exc)
         await self.ledger.set_delivery_outcome(event.forge, event.delivery, outcome)
@@ -130,8 +141,17 @@ class ForgeWork:
 
     async def _act(self, event: ForgeEvent, run: ForgeRunRecord | None) -> str:
         entry = self.forges[event.forge]
+        if event.confirm:  # read from how the issue now is: which change, and whose?
+            changes = await self.apis[event.forge].issue_changes(event.repo, event.number)
+            oldest = self.clock.now() - timedelta(seconds=entry.max_event_age_seconds)
+            found = confirmed(event, changes, entry, not_before=oldest)
+            if found is None:
+                return f"ignored: the change by @{event.actor} could not be confirmed"
+            event = found
         if event.actor.lower() == entry.login.lower():
             return "ignored: the bot's own doing"
+        if event.comment_id is not None and event.comment_id in self.publisher.posted:
+            return "ignored: a comment Fleetwarden posted"
         kind = event.kind
         if kind in (EventKind.LABELED, EventKind.ASSIGNED, EventKind.OPENED):
             agent = self._trigger_agent(entry, event)
@@ -154,6 +174,10 @@ class ForgeWork:
         if kind is EventKind.UNASSIGNED and (event.assignee or "").lower() == entry.login.lower():
             return await self._allowed_then(event, lambda: self._stop(run, event, "unassigned"))
         if kind is EventKind.CLOSED and not event.is_pull and run.issue == event.number:
+            if run.pull is not None:  # closed by its pull request's merge ("Closes #N")?
+                pull = await self.apis[run.forge].pull(run.slug, run.pull)
+                if pull.state == "closed":
+                    return await self._ended(run, replace(event, merged=pull.merged))
             return await self._allowed_then(event, lambda: self._stop(run, event, "closed"))
         return "ignored: nothing to do"
 
@@ -273,11 +297,14 @@ class ForgeWork:
             )
         except LaunchRefused as exc:
             return await self._queued(record, str(exc))
+        line = await self.launcher.line(record.agent)
         await self.ledger.update_forge_run(
             record.id,
             state=ForgeRunState.WORKING,
             run_id=started.run_id,
             line_id=started.line_id,
+            # An earlier run's branch of this issue may live on: this one is named anew.
+            branch=line.branch if line is not None else record.branch,
             activity_at=self.clock.now(),
         )
         await self.publisher.refresh(record.id)
@@ -300,7 +327,23 @@ class ForgeWork:
             done_status=None,
             activity_at=self.clock.now(),
         )
-        run_id = await self.launcher.follow_up(run.agent, text, by=f"@{event.actor}")
+        by = f"@{event.actor}"
+        try:
+            try:
+                run_id = await self.launcher.follow_up(run.agent, text, by=by)
+            except FleetwardenError:
+                if not await self.launcher.is_running(run.agent):
+                    raise
+                await self._turn_over(run.agent)  # a headless turn under way: after it
+                run_id = await self.launcher.follow_up(run.agent, text, by=by)
+        except FleetwardenError:  # as it was: its done, if it had said it, still stands
+            await self.ledger.update_forge_run(
+                run.id,
+                state=ForgeRunState(run.state),
+                done_signal=run.done_signal,
+                done_status=run.done_status,
+            )
+            raise
         if run_id is not None:
             await self.ledger.update_forge_run(run.id, run_id=run_id)
         await self.ledger.audit_forge(
@@ -309,9 +352,22 @@ class ForgeWork:
         await self.publisher.refresh(run.id)
         return f"continued {run.agent}'s session ({kind} by @{event.actor})"
 
+    async def _turn_over(self, agent: str) -> None:
+        """Wait for a turn of ``agent`` under way to end (up to :data:`TURN_WAIT`): a
+        headless session takes its next words once its turn is over. A frozen one is
+        thawed by the follow-up instead."""
+        waited = 0.0
+        while waited < TURN_WAIT and await self.launcher.is_running(agent):
+            if await self.launcher.is_frozen(agent):
+                return
+            await asyncio.sleep(1.0)
+            waited += 1.0
+
     async def _stop(self, run: ForgeRunRecord, event: ForgeEvent, how: str) -> str:
         if ForgeRunState(run.state) is not ForgeRunState.QUEUED:  # else it runs other work
-            await self.launcher.stop(run.agent, by=f"@{event.actor} on {event.forge}")
+            await self.launcher.stop(
+                run.agent, by=f"@{event.actor} on {event.forge}", line_id=run.line_id
+            )
         await self.ledger.update_forge_run(
             run.id,
             state=ForgeRunState.STOPPED,
@@ -324,7 +380,9 @@ class ForgeWork:
         return f"stopped {run.agent}: the issue was {how}"
 
     async def _ended(self, run: ForgeRunRecord, event: ForgeEvent) -> str:
-        await self.launcher.stop(run.agent, by=f"@{event.actor} on {event.forge}")
+        await self.launcher.stop(
+            run.agent, by=f"@{event.actor} on {event.forge}", line_id=run.line_id
+        )
         deleted = ""
         if event.merged:
             try:
@@ -332,7 +390,7 @@ class ForgeWork:
                 deleted = ", its branch deleted"
             except ForgeApiError as exc:
                 deleted = f", its branch kept ({exc.status})"
-        await self.launcher.discard(run.agent)
+        await self.launcher.discard(run.agent, line_id=run.line_id)
         how = "merged" if event.merged else "closed"
         await self.ledger.update_forge_run(
             run.id,

@@ -142,6 +142,11 @@ class Repos:
         self._fresh.add(agent)
         self._named[agent] = branch
 
+    async def forget_name(self, agent: str) -> None:
+        """The launch :meth:`name_next` was for did not happen."""
+        if self._named.pop(agent, None) is not None:
+            self._fresh.discard(agent)
+
     async def requested_by(self, agent: str, co_author: str | None) -> None:
         if co_author:
             self._requesters[agent] = co_author

@@ -291,21 +291,31 @@ class FakeGitea(LoopbackServer):
             found = self.world.repo(repo)
             return self.world.new_comment(found, self.issue(repo, number), author, body).id
 
-    def add_label(self, repo: str, number: int, label: str) -> None:
+    def add_label(self, repo: str, number: int, label: str, *, by: str | None = None) -> None:
+        """Label ``label`` given to issue ``number`` by ``by`` (its author by default),
+        recorded in its timeline."""
         with self._lock:
             issue = self.issue(repo, number)
-            self.world.label(self.world.repo(repo), label)
-            if label not in issue.labels:
-                issue.labels.append(label)
-            self.world.touch(issue)
+            found = self.world.repo(repo)
+            self.world.change_label(found, issue, label, by or issue.author, removed=False)
 
-    def assign(self, repo: str, number: int, login: str) -> None:
+    def unlabel(self, repo: str, number: int, label: str, *, by: str | None = None) -> None:
         with self._lock:
             issue = self.issue(repo, number)
-            self.world.add_user(login)
-            if login not in issue.assignees:
-                issue.assignees.append(login)
-            self.world.touch(issue)
+            found = self.world.repo(repo)
+            self.world.change_label(found, issue, label, by or issue.author, removed=True)
+
+    def assign(self, repo: str, number: int, login: str, *, by: str | None = None) -> None:
+        """Issue ``number`` assigned to ``login`` by ``by`` (its author by default),
+        recorded in its timeline."""
+        with self._lock:
+            issue = self.issue(repo, number)
+            self.world.change_assignee(issue, login, by or issue.author, removed=False)
+
+    def unassign(self, repo: str, number: int, login: str, *, by: str | None = None) -> None:
+        with self._lock:
+            issue = self.issue(repo, number)
+            self.world.change_assignee(issue, login, by or issue.author, removed=True)
 
     def add_pull(
         self,

@@ -11,7 +11,18 @@ import base64
 from datetime import datetime
 from typing import Any
 
-from tests.fakes.gitea_state import Access, Comment, Issue, Label, Repo, Review, Team, User, World
+from tests.fakes.gitea_state import (
+    Access,
+    Change,
+    Comment,
+    Issue,
+    Label,
+    Repo,
+    Review,
+    Team,
+    User,
+    World,
+)
 
 Json = dict[str, Any]
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -254,6 +265,52 @@ def comment(world: World, repo: Repo, i: Issue, c: Comment, site: str) -> Json:
         "created_at": stamp(c.created),
         "updated_at": stamp(c.updated),
     }
+
+
+def timeline_entry(world: World, repo: Repo, i: Issue, entry: Comment | Change, site: str) -> Json:
+    """A ``TimelineComment`` (``services/convert.ToTimelineComment``): a plain comment, or
+    a label given (``body`` "1") or taken (``body`` ""), or an assignee given or taken."""
+    html = _issue_html(repo, i, site)
+    shape: Json = {
+        "id": entry.id,
+        "type": "comment",
+        "html_url": f"{html}#issuecomment-{entry.id}",
+        "pull_request_url": html if i.pull else "",
+        "issue_url": "" if i.pull else html,
+        "user": user(world, entry.author, site),
+        "body": "",
+        "created_at": stamp(entry.created),
+        "updated_at": stamp(entry.created),
+        "old_project_id": 0,
+        "project_id": 0,
+        "old_milestone": None,
+        "milestone": None,
+        "tracked_time": None,
+        "old_title": "",
+        "new_title": "",
+        "old_ref": "",
+        "new_ref": "",
+        "ref_issue": None,
+        "ref_comment": None,
+        "ref_action": "none",
+        "ref_commit_sha": "",
+        "review_id": 0,
+        "label": None,
+        "assignee": None,
+        "assignee_team": None,
+        "removed_assignee": False,
+        "resolve_doer": None,
+        "dependent_issue": None,
+    }
+    if isinstance(entry, Comment):
+        shape.update(body=entry.body, updated_at=stamp(entry.updated))
+    elif entry.kind == "label":
+        given = label(repo, world.label(repo, entry.name), site)
+        shape.update(type="label", body="" if entry.removed else "1", label=given)
+    else:
+        assignee = user(world, entry.name, site)
+        shape.update(type="assignees", assignee=assignee, removed_assignee=entry.removed)
+    return shape
 
 
 def _branch(world: World, repo: Repo, ref: str, sha: str, site: str, doer: str) -> Json:

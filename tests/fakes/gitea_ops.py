@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from tests.fakes import gitea_json as js
-from tests.fakes.gitea_state import Issue, PullInfo, Repo, World, fake_sha
+from tests.fakes.gitea_state import Change, Comment, Issue, PullInfo, Repo, World, fake_sha
 
 DEFAULT_PAGE: Final = 30  # Gitea's [api] DEFAULT_PAGING_NUM
 MAX_PAGE: Final = 50  # Gitea's [api] MAX_RESPONSE_ITEMS
@@ -156,6 +156,20 @@ def issue_get_comments(call: Call) -> Reply:
         if (since is None or c.updated >= since) and (before is None or c.updated <= before)
     ]
     data = [js.comment(call.world, repo, issue, c, call.site) for c in found]
+    return Reply(200, data, {"X-Total-Count": str(len(data))})
+
+
+def issue_get_comments_and_timeline(call: Call) -> Reply:
+    # Without a page, Gitea lists it whole; paged, its X-Total-Count is the page's length.
+    repo, issue = call.the_repo(), _issue(call)
+    since, before = _since(call)
+    entries: list[Comment | Change] = [*issue.comments, *issue.changes]
+    entries.sort(key=lambda e: (e.created, e.id))
+    stamps = [(e, e.updated if isinstance(e, Comment) else e.created) for e in entries]
+    found = [e for e, t in stamps if (since is None or t >= since) and (not before or t <= before)]
+    data = [js.timeline_entry(call.world, repo, issue, e, call.site) for e in found]
+    if call.query.get("page"):
+        data = _page(call, data).data
     return Reply(200, data, {"X-Total-Count": str(len(data))})
 
 
@@ -436,6 +450,7 @@ OPERATIONS: Final[Mapping[str, Callable[[Call], Reply]]] = {
     "issueListIssues": issue_list_issues,
     "issueGetIssue": issue_get_issue,
     "issueGetComments": issue_get_comments,
+    "issueGetCommentsAndTimeline": issue_get_comments_and_timeline,
     "issueCreateComment": issue_create_comment,
     "issueEditComment": issue_edit_comment,
     "repoListPullRequests": repo_list_pull_requests,

@@ -98,6 +98,19 @@ class Comment:
 
 
 @dataclass
+class Change:
+    """A label or an assignee given or taken: an entry of the issue's timeline of type
+    ``label`` or ``assignees`` (Gitea keeps them among the comments, numbered with them)."""
+
+    id: int
+    kind: Literal["label", "assignees"]
+    name: str  # the label's name, or the assignee's login
+    removed: bool
+    author: str
+    created: datetime
+
+
+@dataclass
 class Review:
     id: int
     author: str
@@ -139,6 +152,7 @@ class Issue:
     locked: bool = False
     comments: list[Comment] = field(default_factory=list)
     pull: PullInfo | None = None
+    changes: list[Change] = field(default_factory=list)
 
     @property
     def head(self) -> str | None:
@@ -288,20 +302,41 @@ class World:
             self.label(repo, name)
         number = max(repo.issues, default=0) + 1
         now = self.now()
-        issue = Issue(
-            self.next_id(),
-            number,
-            title,
-            body,
-            author,
-            now,
-            now,
-            labels=list(labels or []),
-            assignees=list(assignees or []),
-            pull=pull,
-        )
+        issue = Issue(self.next_id(), number, title, body, author, now, now, pull=pull)
         repo.issues[number] = issue
+        for name in labels or []:  # given by the author, as Gitea records them
+            self.change_label(repo, issue, name, author, removed=False)
+        for login in assignees or []:
+            self.change_assignee(issue, login, author, removed=False)
         return issue
+
+    def _changed(self, issue: Issue, change: Change) -> None:
+        issue.changes.append(change)
+        issue.updated = change.created  # Gitea updates the issue with each such comment
+
+    def change_label(self, repo: Repo, issue: Issue, name: str, by: str, *, removed: bool) -> None:
+        """Label ``name`` given to (or taken from) ``issue`` by ``by``, if that changes it."""
+        if (name in issue.labels) != removed:
+            return
+        self.add_user(by)
+        self.label(repo, name)
+        if removed:
+            issue.labels.remove(name)
+        else:
+            issue.labels.append(name)
+        self._changed(issue, Change(self.next_id(), "label", name, removed, by, self.now()))
+
+    def change_assignee(self, issue: Issue, login: str, by: str, *, removed: bool) -> None:
+        """``login`` assigned to (or unassigned from) ``issue`` by ``by``, if that changes it."""
+        if (login in issue.assignees) != removed:
+            return
+        self.add_user(by)
+        self.add_user(login)
+        if removed:
+            issue.assignees.remove(login)
+        else:
+            issue.assignees.append(login)
+        self._changed(issue, Change(self.next_id(), "assignees", login, removed, by, self.now()))
 
     def new_comment(self, repo: Repo, issue: Issue, author: str, body: str) -> Comment:
         self.add_user(author)

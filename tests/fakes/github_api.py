@@ -91,6 +91,9 @@ ROUTES: Final = (
         (_ISSUES, "read"),
     ),
     Route(
+        "GET", f"{_R}/issues/{{issue_number}}/events", ops.list_events, "repo", (_ISSUES, "read")
+    ),
+    Route(
         "POST",
         f"{_R}/issues/{{issue_number}}/comments",
         ops.post_comment,

@@ -65,6 +65,19 @@ class Review:
 
 
 @dataclass
+class IssueEvent:
+    """A label or assignee given to or taken from an issue (``event``: ``labeled``,
+    ``unlabeled``, ``assigned``, ``unassigned``) by ``actor``; ``name`` the label's or
+    the assignee's."""
+
+    id: int
+    event: str
+    name: str
+    actor: str
+    created_at: datetime
+
+
+@dataclass
 class Pull:
     id: int
     head: str
@@ -97,6 +110,7 @@ class Issue:
     closed_at: datetime | None = None
     comments: list[Comment] = field(default_factory=list)
     pull: Pull | None = None
+    events: list[IssueEvent] = field(default_factory=list)
 
 
 @dataclass

@@ -147,6 +147,12 @@ def list_comments(ctx: Ctx) -> Out:
     return _page(ctx, shaped, f"/repos/{ctx.the_repo.slug}/issues/{item.number}/comments")
 
 
+def list_events(ctx: Ctx) -> Out:
+    repo, item = ctx.the_repo, ctx.item("issue_number")
+    shaped = [shapes.issue_event(repo, e, ctx.state.accounts, ctx.api) for e in item.events]
+    return _page(ctx, shaped, f"/repos/{repo.slug}/issues/{item.number}/events")
+
+
 def post_comment(ctx: Ctx) -> Out:
     item = ctx.item("issue_number")
     body = _text(ctx, "body", "IssueComment", required=True) or ""

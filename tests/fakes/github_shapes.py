@@ -14,7 +14,15 @@ from datetime import datetime
 from typing import Any, Final
 
 from tests.fakes.github_auth import Installation
-from tests.fakes.github_records import Account, CheckRun, Comment, Issue, Repo, Review
+from tests.fakes.github_records import (
+    Account,
+    CheckRun,
+    Comment,
+    Issue,
+    IssueEvent,
+    Repo,
+    Review,
+)
 
 WEB: Final = "https://github.com"
 DOCS: Final = "https://docs.github.com/rest"
@@ -208,6 +216,27 @@ def issue(repo: Repo, item: Issue, accounts: Any, api: str) -> Json:
             "patch_url": f"{WEB}/{repo.owner}/{repo.name}/pull/{item.number}.patch",
             "merged_at": stamp(item.pull.merged_at),
         }
+    return shape
+
+
+def issue_event(repo: Repo, item: IssueEvent, accounts: Any, api: str) -> Json:
+    """``labeled-issue-event``, ``assigned-issue-event`` and their undoings."""
+    shape: Json = {
+        "id": item.id,
+        "node_id": node_id("LabeledEvent" if "label" in item.event else "AssignedEvent", item.id),
+        "url": f"{api}/repos/{repo.owner}/{repo.name}/issues/events/{item.id}",
+        "actor": user(accounts.get(item.actor), api),
+        "event": item.event,
+        "commit_id": None,
+        "commit_url": None,
+        "created_at": stamp(item.created_at),
+        "performed_via_github_app": None,
+    }
+    if item.event in ("labeled", "unlabeled"):
+        shape["label"] = {"name": item.name, "color": "ededed"}
+    else:
+        shape["assignee"] = user(accounts.get(item.name), api)
+        shape["assigner"] = shape["actor"]
     return shape
 
 

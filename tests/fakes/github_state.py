@@ -21,6 +21,7 @@ from tests.fakes.github_records import (
     CheckRun,
     Comment,
     Issue,
+    IssueEvent,
     Pull,
     Repo,
     RepoPermission,
@@ -115,16 +116,19 @@ class GitHubState:
         labels: Iterable[str] = (),
         assignees: Iterable[str] = (),
     ) -> int:
-        """A new open issue; its number."""
+        """A new open issue; its number. Its ``labels`` and ``assignees`` are given by
+        its author, as GitHub records them."""
         with self.lock:
             repo = self.repo(slug)
             number = len(repo.issues) + 1
             now = self.clock.now()
-            repo.issues[number] = Issue(
-                number, self.next_id(), title, body, author, list(labels), list(assignees), now, now
-            )
-            for who in (author, *assignees):
-                self.accounts.get(who)
+            made = Issue(number, self.next_id(), title, body, author, [], [], now, now)
+            repo.issues[number] = made
+            self.accounts.get(author)
+            for name in labels:
+                self.label(slug, number, name)
+            for who in assignees:
+                self.assign(slug, number, who)
             return number
 
     def add_pull(
@@ -164,32 +168,41 @@ class GitHubState:
     def touch(self, item: Issue) -> None:
         item.updated_at = self.clock.now()
 
-    def label(self, slug: str, number: int, name: str) -> None:
+    def _record(self, item: Issue, event: str, name: str, by: str | None) -> None:
+        """The change recorded as one of the issue's events (its author's by default)."""
+        actor = by or item.author
+        self.accounts.get(actor)
+        item.events.append(IssueEvent(self.next_id(), event, name, actor, self.clock.now()))
+        self.touch(item)
+
+    def label(self, slug: str, number: int, name: str, *, by: str | None = None) -> None:
+        """Label ``name`` given to issue ``number`` by ``by`` (its author by default)."""
         with self.lock:
             item = self.repo(slug).issues[number]
             if name not in item.labels:
                 item.labels.append(name)
-            self.touch(item)
+                self._record(item, "labeled", name, by)
 
-    def unlabel(self, slug: str, number: int, name: str) -> None:
+    def unlabel(self, slug: str, number: int, name: str, *, by: str | None = None) -> None:
         with self.lock:
             item = self.repo(slug).issues[number]
             item.labels.remove(name)
-            self.touch(item)
+            self._record(item, "unlabeled", name, by)
 
-    def assign(self, slug: str, number: int, login: str) -> None:
+    def assign(self, slug: str, number: int, login: str, *, by: str | None = None) -> None:
+        """Issue ``number`` assigned to ``login`` by ``by`` (its author by default)."""
         with self.lock:
             item = self.repo(slug).issues[number]
+            self.accounts.get(login)
             if login not in item.assignees:
                 item.assignees.append(login)
-            self.accounts.get(login)
-            self.touch(item)
+                self._record(item, "assigned", login, by)
 
-    def unassign(self, slug: str, number: int, login: str) -> None:
+    def unassign(self, slug: str, number: int, login: str, *, by: str | None = None) -> None:
         with self.lock:
             item = self.repo(slug).issues[number]
             item.assignees.remove(login)
-            self.touch(item)
+            self._record(item, "unassigned", login, by)
 
     def close_issue(self, slug: str, number: int, reason: str = "completed") -> None:
         with self.lock:

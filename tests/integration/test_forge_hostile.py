@@ -215,11 +215,10 @@ def audit(tmp_path: Path, agent: str | None = None) -> list[tuple[str, int, str]
     """The forge audit, oldest first: (op, allowed, detail), of ``agent`` when given."""
     sql = "SELECT op, allowed, detail FROM forge_audit"
     if agent is None:
-        return [
-            (op, allowed, detail) for op, allowed, detail in ledger(tmp_path, sql + " ORDER BY id")
-        ]
-    rows = ledger(tmp_path, sql + " WHERE agent = ? ORDER BY id", agent)
-    return [(op, allowed, detail) for op, allowed, detail in rows]
+        rows = ledger(tmp_path, f"{sql} ORDER BY id")
+    else:
+        rows = ledger(tmp_path, f"{sql} WHERE agent = ? ORDER BY id", agent)
+    return [(str(op), int(allowed), str(detail)) for op, allowed, detail in rows]
 
 
 def bot_comments(fake: FakeGitHub, number: int) -> list[str]:
@@ -239,13 +238,14 @@ def verdicts_of(text: str) -> dict[str, str]:
 
 def kill_left(checkout: Path) -> None:
     """SIGKILL whatever still runs in ``checkout`` (a test that failed first)."""
-    for pid in processes_where(lambda cwd, cmd: cwd == str(checkout)):
+    for pid in running_in(checkout):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
 
 
 def running_in(checkout: Path) -> list[int]:
-    return processes_where(lambda cwd, cmd: cwd == str(checkout) and b"sleep" in cmd)
+    """Every process (bubblewrap's aside) working in ``checkout``: an agent's, its shim's."""
+    return processes_where(lambda cwd, cmd: cwd == str(checkout))
 
 
 def sleeps(checkout: Path) -> list[int]:
@@ -281,29 +281,23 @@ def test_a_hostile_agent_on_a_forge_run_gets_its_own_issue_and_nothing_else(
         )
         said = read(log)
         verdicts = verdicts_of(said)
-        # The door: its own issue only; reads anywhere; no description without a PR.
-        assert verdicts["other_comment"] == "1", said
-        assert verdicts["other_why"] == "not-assigned", said
-        assert verdicts["own_comment"] == "0", said
-        assert verdicts["read_other"] == "0", said
-        assert verdicts["read_text"] == "seen", said
-        assert verdicts["describe"] == "1", said
-        assert verdicts["describe_why"] == "no-pull", said
-        # No token anywhere it can reach; Fleetwarden's state and config out of sight.
-        for place in ("env", "environ", "files"):
-            assert verdicts[place] == "none", (place, said)
+        expected = {
+            # The door: its own issue only; reads anywhere; no description without a PR.
+            **{"other_comment": "1", "other_why": "not-assigned", "own_comment": "0"},
+            **{"read_other": "0", "read_text": "seen", "describe": "1", "describe_why": "no-pull"},
+            # No token anywhere it can reach; Fleetwarden's state and config out of sight.
+            **{"env": "none", "environ": "none", "files": "none", "config": "hidden"},
+            **{"state_ledger": "hidden", "state_log": "hidden"},
+            # The forge's API around the egress proxy: no connection ("Couldn't connect").
+            **{"curl_direct": "7", "python": "refused"},
+            # git: its own branch only; and its done taken.
+            **{"push_main": "refused", "done": "0"},
+        }
+        assert {key: verdicts.get(key) for key in expected} == expected, said
         assert int(verdicts["environ_read"]) > 0, said  # it did read what it could
-        for place in ("state_ledger", "state_log", "config"):
-            assert verdicts[place] == "hidden", (place, said)
-        # The forge's API itself, through the egress proxy or around it: no connection.
-        assert verdicts["curl"] != "0", said
-        assert verdicts["curl_direct"] == "7", said  # curl: "Couldn't connect to server"
-        assert verdicts["python"] == "refused", said
+        assert verdicts["curl"] != "0", said  # through the egress proxy: refused too
         assert all(seen.credential == "pat" for seen in github.requests), github.requests
-        # git: its own branch only.
-        assert verdicts["push_main"] == "refused", said
         assert upstream.pushes() == []
-        assert verdicts["done"] == "0", said
 
         assert github.comments_on(str(SLUG), other) == []  # nothing on the other issue
         [posted] = [c for c in bot_comments(github, own) if c.startswith("hi ")]
@@ -390,7 +384,7 @@ def test_webhook_refusals_start_nothing_and_post_nothing(
         labeled = labelled(given, LABEL_SLEEPER)
         assert deliver(port, labeled, delivery="given-1")[0] == 202
         assert deliver(port, labeled, delivery="given-1") == (200, "already had it")
-        assert wait_until(lambda: running_in(checkout), timeout=60), bot.stdout + bot.stderr
+        assert wait_until(lambda: len(sleeps(checkout)) == 1, timeout=60), bot.stdout + bot.stderr
         assert wait_until(lambda: len(bot_comments(github, given)) == 1, timeout=30)
         assert deliver(port, labeled, delivery="given-1") == (200, "already had it")
         assert wait_until(
@@ -406,7 +400,9 @@ def test_webhook_refusals_start_nothing_and_post_nothing(
             assert any(not ok and f"({code})" in d for _, ok, d in webhooks), webhooks
         replays = [d for _, ok, d in webhooks if ok and "already had it" in d]
         assert len(replays) == 2, webhooks
-        assert ledger(tmp_path, "SELECT count(*) FROM forge_deliveries") == [(2,)]
+        # Two deliveries taken (each also kept by its body's digest, against replays).
+        taken = "SELECT count(*) FROM forge_deliveries WHERE delivery NOT LIKE 'body:%'"
+        assert ledger(tmp_path, taken) == [(2,)]
 
         bot.command("stop sleeper", r"[Ss]topped sleeper", timeout=30)
         assert wait_until(lambda: not running_in(checkout), timeout=30)
@@ -434,7 +430,9 @@ def test_a_restart_mid_run_takes_the_run_up_again_without_a_second_one(
         assert wait_until(lambda: listening(port), timeout=60), first.stderr
         labeled = labelled(issue, LABEL_SLEEPER)
         assert deliver(port, labeled, delivery="sleep-1")[0] == 202
-        assert wait_until(lambda: running_in(checkout), timeout=60), first.stdout + first.stderr
+        assert wait_until(lambda: len(sleeps(checkout)) == 1, timeout=60), (
+            first.stdout + first.stderr
+        )
         assert wait_until(
             lambda: ledger(tmp_path, "SELECT state FROM forge_runs") == [("working",)], timeout=30
         )
@@ -443,7 +441,9 @@ def test_a_restart_mid_run_takes_the_run_up_again_without_a_second_one(
         edits = f"/repos/{SLUG}/issues/comments/{comment.id}"
 
         def edited() -> int:
-            return sum(1 for r in github.requests if r.method == "PATCH" and r.path == edits)
+            return sum(
+                1 for r in github.requests if (r.method, r.path, r.status) == ("PATCH", edits, 200)
+            )
 
         assert first.close(timeout=60) == 0
         before = edited()

@@ -137,6 +137,7 @@ class Handlers(Family):
 
     @command(SPAWN)
     async def spawn(self, req: Request) -> Reply:
+        await self._not_on_an_issue(req.arg("NAME"))
         flags = req.command.flags
         host = _host(flags.get("host"))
         workdir = _workdir(flags.get("workdir"), here=host in (None, LOCAL_HOST))
@@ -195,6 +196,18 @@ class Handlers(Family):
             text += "\n\n" + await spend.answer(name)
         # A fresh run gets a thread of its own; "already running" points to the one it has.
         return Reply(text + note, topic=outcome.status.name, new_thread=outcome.started)
+
+    async def _not_on_an_issue(self, name: str) -> None:
+        """A chat run of an agent working on a forge issue would take over its branch."""
+        if self._forge_runs is None:
+            return
+        for record in await self._forge_runs(name):
+            if record.state != "queued":
+                raise CommandError(
+                    f"{name} works on {render_forge.links(record)} ({record.state}): "
+                    f"`send {name} TEXT` continues that session; it ends when its pull "
+                    "request closes"
+                )
 
     async def _own_repo(
         self, name: str, flags: Mapping[str, FlagValue], host: str | None

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fleet.forge.model import (
+    ChangeKind,
     ForgeApiError,
     ForgeComment,
     ForgeFile,
@@ -18,6 +19,7 @@ from fleet.forge.model import (
     ForgeKind,
     ForgePull,
     ForgeReview,
+    IssueChange,
     Permission,
     Slug,
 )
@@ -55,6 +57,7 @@ class FakeForgeApi:
     team_members: set[tuple[str, str, str]] = field(default_factory=set)
     deleted_branches: list[tuple[str, str]] = field(default_factory=list)
     check_runs: dict[int, dict[str, Any]] = field(default_factory=dict)
+    changes: dict[tuple[str, int], list[IssueChange]] = field(default_factory=dict)
     failures: dict[str, ForgeApiError] = field(default_factory=dict)
     calls: list[tuple[Any, ...]] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(9001))
@@ -89,6 +92,13 @@ class FakeForgeApi:
         self.posted[key] = Comment(str(SLUG), number, made, [body])
         return made
 
+    def change(
+        self, number: int, kind: ChangeKind, name: str, actor: str, at: datetime = WHEN
+    ) -> None:
+        """A change of issue ``number``'s labels or assignees by ``actor``, recorded."""
+        made = IssueChange(kind, name, actor, at)
+        self.changes.setdefault((str(SLUG), number), []).append(made)
+
     def allow(self, login: str, permission: Permission = "write") -> None:
         self.permissions[(str(SLUG), login.lower())] = permission
 
@@ -104,6 +114,7 @@ class FakeForgeApi:
     def writes(self) -> list[tuple[Any, ...]]:
         """Every call that changed something on the forge."""
         reads = {"issue", "comments", "pull", "find_pull", "reviews", "file", "permission"}
+        reads |= {"issue_changes"}
         return [c for c in self.calls if c[0] not in reads | {"in_org", "in_team", "open_issues"}]
 
     def _fail(self, method: str, *args: Any) -> None:
@@ -237,6 +248,10 @@ class FakeForgeApi:
             for (slug, _), i in self.issues.items()
             if slug == str(repo) and i.state == "open" and (since is None or i.updated_at >= since)
         ]
+
+    async def issue_changes(self, repo: Slug, number: int) -> list[IssueChange]:
+        self._fail("issue_changes", str(repo), number)
+        return list(self.changes.get((str(repo), number), []))
 
     async def check_run(
         self,

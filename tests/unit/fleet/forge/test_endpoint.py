@@ -180,14 +180,16 @@ async def test_a_redelivery_is_answered_without_a_second_run(rig: Rig) -> None:
 
 
 async def test_a_redelivery_is_stopped_by_the_ledger(clock: ManualClock, ledger: Ledger) -> None:
-    """With the ledger's take_delivery as ``seen``, a redelivery starts nothing; another
-    delivery of the same event does reach receive."""
+    """With the ledger's take_delivery as ``seen``, a redelivery starts nothing, nor does
+    its body replayed under another delivery id; another event does reach receive."""
     made = await start(clock, seen=ledger.take_delivery)
     try:
         headers, body = labeled()
         assert (await made.send(headers, body))[0] == 202
         assert (await made.send(headers, body))[0] == 200
-        assert (await made.send(*labeled()))[0] == 202
+        # The same signed body under a new (unsigned) delivery id is a replay too.
+        assert (await made.send(*labeled()))[0] == 200
+        assert (await made.send(*labeled(at=T0 - timedelta(minutes=2))))[0] == 202
         assert len(made.received) == 2
         assert {d.delivery for d in await ledger.deliveries("gh")} >= {headers["X-GitHub-Delivery"]}
     finally:
@@ -335,3 +337,13 @@ async def test_nothing_of_a_body_or_secret_is_logged(
     for secret in (SECRET.decode(), TEA_SECRET.decode(), MARKER, "mallory", *signatures):
         assert secret not in seen
     assert all(r.why for r in rig.refusals)
+
+
+async def test_a_flood_of_unsigned_requests_is_audited_at_a_bounded_rate(rig: Rig) -> None:
+    """Anyone can post unsigned bodies: each is refused, but a peer's are logged and
+    audited ten a minute at most, so a flood fills neither the ledger nor the log."""
+    headers, body = labeled(secret=b"")
+    statuses = [(await rig.send(headers, body))[0] for _ in range(15)]
+    assert statuses == [401] * 15
+    assert len(rig.refusals) == 10
+    assert rig.received == []

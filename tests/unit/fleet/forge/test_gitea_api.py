@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 
 from fleet.forge.gitea import GiteaApi
-from fleet.forge.gitea_read import is_wip, pull_of, review_of
+from fleet.forge.gitea_read import change_of, is_wip, pull_of, review_of
 from fleet.forge.model import ForgeApi, ForgeApiError, Slug
 from tests.fakes.gitea_api import BOT_LOGIN, GITEA_TOKEN, FakeGitea
 from tests.fakes.loopback import LoopbackServer
@@ -443,3 +443,25 @@ def test_reading_forgejo_draft_flag_and_dismissed_reviews() -> None:
     assert found is not None and found.state == "dismissed"
     other = review_of({**review, "dismissed": False, "state": "UNKNOWN"})
     assert other is not None and other.state == "unknown"
+
+
+async def test_issue_changes_read_the_timeline(gitea: FakeGitea, api: GiteaApi) -> None:
+    """The timeline's label and assignee entries come back oldest first with who made
+    them (a label given: body "1", taken: ""); comments and a deleted label's are none."""
+    number = gitea.add_issue(REPO, "x", author="mia", labels=["bug"])
+    gitea.add_label(REPO, number, "fleetwarden:coder", by="trudy")
+    gitea.add_comment(REPO, number, "please", author="trudy")
+    gitea.assign(REPO, number, BOT_LOGIN, by="olga")
+    gitea.unassign(REPO, number, BOT_LOGIN, by="olga")
+    gitea.unlabel(REPO, number, "bug", by="olga")
+    changes = await api.issue_changes(SLUG, number)
+    assert [(c.kind, c.name, c.actor) for c in changes] == [
+        ("labeled", "bug", "mia"),
+        ("labeled", "fleetwarden:coder", "trudy"),
+        ("assigned", BOT_LOGIN, "olga"),
+        ("unassigned", BOT_LOGIN, "olga"),
+        ("unlabeled", "bug", "olga"),
+    ]
+    [asked] = [s for s in gitea.requests if s.path.endswith("/timeline")]
+    assert asked.query == ""  # unpaged: Gitea then lists the whole timeline
+    assert change_of({"type": "label", "label": None, "body": "1"}) is None

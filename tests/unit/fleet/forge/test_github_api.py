@@ -349,3 +349,41 @@ async def test_a_server_error_is_named_and_the_next_call_works(
     with pytest.raises(ForgeApiError, match="502 Server Error"):
         await api.issue(SLUG, number)
     assert (await api.issue(SLUG, number)).number == number
+
+
+async def test_issue_changes_say_who_gave_and_took_labels_and_assignees(
+    github: FakeGitHub, api: GitHubApi
+) -> None:
+    """The issue's events come back oldest first, each with its actor: the author's own
+    label at opening, a triager's label, a writer's assignment and its undoing."""
+    number = github.add_issue(REPO, "x", author="maintainer", labels=["bug"])
+    github.label(REPO, number, "fleetwarden:coder", by="trudy")
+    github.assign(REPO, number, BOT_LOGIN, by="alice")
+    github.unassign(REPO, number, BOT_LOGIN, by="alice")
+    github.unlabel(REPO, number, "bug", by="trudy")
+    changes = await api.issue_changes(SLUG, number)
+    assert [(c.kind, c.name, c.actor) for c in changes] == [
+        ("labeled", "bug", "maintainer"),
+        ("labeled", "fleetwarden:coder", "trudy"),
+        ("assigned", BOT_LOGIN, "alice"),
+        ("unassigned", BOT_LOGIN, "alice"),
+        ("unlabeled", "bug", "trudy"),
+    ]
+    assert all(c.at.tzinfo is not None for c in changes)
+
+
+async def test_issue_changes_of_a_long_history_are_its_newest(
+    github: FakeGitHub, api: GitHubApi
+) -> None:
+    """Past a hundred events only GitHub's last two pages are read (found by its Link
+    header): the newest change is there, however long the history."""
+    number = github.add_issue(REPO, "x")
+    for _ in range(125):
+        github.label(REPO, number, "spam", by="trudy")
+        github.unlabel(REPO, number, "spam", by="trudy")
+    github.label(REPO, number, "fleetwarden:coder", by="alice")
+    changes = await api.issue_changes(SLUG, number)
+    assert (changes[-1].name, changes[-1].actor) == ("fleetwarden:coder", "alice")
+    assert len(changes) == 151  # pages 2 and 3 of 251 events
+    asked = [s for s in github.requests if s.path.endswith(f"/issues/{number}/events")]
+    assert len(asked) == 3

@@ -13,6 +13,7 @@ import pytest
 
 from fleet.clock import ManualClock
 from fleet.forge.model import (
+    ChangeKind,
     EventKind,
     ForgeApi,
     ForgeApiError,
@@ -22,6 +23,7 @@ from fleet.forge.model import (
     ForgeIssue,
     ForgePull,
     ForgeReview,
+    IssueChange,
     Permission,
     Slug,
 )
@@ -66,11 +68,19 @@ class FakeApi:
     notes: dict[tuple[Slug, int], list[ForgeComment]] = field(default_factory=dict)
     pulls: dict[tuple[Slug, int], ForgePull] = field(default_factory=dict)
     reviewed: dict[tuple[Slug, int], list[ForgeReview]] = field(default_factory=dict)
+    changed: dict[tuple[Slug, int], list[IssueChange]] = field(default_factory=dict)
     broken: set[Slug] = field(default_factory=set)
     calls: list[str] = field(default_factory=list)
 
     def put(self, repo: Slug, found: ForgeIssue) -> None:
         self.issues.setdefault(repo, {})[found.number] = found
+
+    def change(
+        self, repo: Slug, number: int, kind: ChangeKind, name: str, who: str, minutes: float
+    ) -> None:
+        self.changed.setdefault((repo, number), []).append(
+            IssueChange(kind, name, who, at(minutes))
+        )
 
     def note(self, repo: Slug, number: int, comment_id: int, minutes: float, who: str) -> None:
         comment = ForgeComment(comment_id, who, f"comment {comment_id}", at(minutes), "u")
@@ -101,6 +111,10 @@ class FakeApi:
     async def reviews(self, repo: Slug, number: int) -> list[ForgeReview]:
         self.calls.append(f"reviews {repo}#{number}")
         return list(self.reviewed.get((repo, number), []))
+
+    async def issue_changes(self, repo: Slug, number: int) -> list[IssueChange]:
+        self.calls.append(f"issue_changes {repo}#{number}")
+        return list(self.changed.get((repo, number), []))
 
     async def comment(self, repo: Slug, number: int, body: str) -> ForgeComment:
         raise AssertionError("the poller only reads")
@@ -203,6 +217,8 @@ async def test_a_labelled_issue_is_a_labeled_event(rig: Rig) -> None:
     """An open issue with a trigger label is LABELED, named by its label; other labels
     are nothing."""
     rig.api.put(REPO, issue(3, -5, labels=("bug", "fleetwarden:coder")))
+    rig.api.change(REPO, 3, "labeled", "bug", "alice", -9)
+    rig.api.change(REPO, 3, "labeled", "fleetwarden:coder", "bob", -6)
     [event] = await rig.poller().poll_once()
     assert (event.kind, event.label, event.number, event.repo) == (
         EventKind.LABELED,
@@ -210,8 +226,9 @@ async def test_a_labelled_issue_is_a_labeled_event(rig: Rig) -> None:
         3,
         REPO,
     )
-    assert event.delivery == "poll:acme/app#3:label:fleetwarden:coder"
-    assert (event.forge, event.name, event.at, event.is_pull) == ("gh", "issues", at(-5), False)
+    assert event.delivery == f"poll:acme/app#3:label:fleetwarden:coder:{at(-6).isoformat()}"
+    assert (event.forge, event.name, event.at, event.is_pull) == ("gh", "issues", at(-6), False)
+    assert event.actor == "bob"  # who gave the label, not who wrote the issue
 
 
 async def test_the_same_event_polled_twice_has_the_same_id(rig: Rig) -> None:
@@ -219,17 +236,23 @@ async def test_the_same_event_polled_twice_has_the_same_id(rig: Rig) -> None:
     ledger's dedupe stops a second run), a round from scratch too; a later change adds
     only new ones."""
     rig.api.put(REPO, issue(3, -4, labels=("fleetwarden:coder",), assignees=("fw-bot",)))
+    rig.api.change(REPO, 3, "labeled", "fleetwarden:coder", "bob", -4)
+    rig.api.change(REPO, 3, "assigned", "fw-bot", "bob", -4)
     rig.api.note(REPO, 3, 101, -5, "bob")
     poller = rig.poller()
     first = ids(await poller.poll_once())
+    stamp = at(-4).isoformat()
     assert sorted(first) == [
-        "poll:acme/app#3:assign",
+        f"poll:acme/app#3:assign:{stamp}",
         "poll:acme/app#3:comment:101",
-        "poll:acme/app#3:label:fleetwarden:coder",
+        f"poll:acme/app#3:label:fleetwarden:coder:{stamp}",
     ]
     rig.clock.advance(60)
     second = ids(await poller.poll_once())
-    assert sorted(second) == ["poll:acme/app#3:assign", "poll:acme/app#3:label:fleetwarden:coder"]
+    assert sorted(second) == [
+        f"poll:acme/app#3:assign:{stamp}",
+        f"poll:acme/app#3:label:fleetwarden:coder:{stamp}",
+    ]
     rig.cursors.clear()  # the cursor lost: the same events again, the same ids
     assert sorted(ids(await rig.poller().poll_once())) == sorted(first)
     rig.api.note(REPO, 3, 102, 1, "bob")
@@ -243,8 +266,11 @@ async def test_an_assignment_to_the_bot_is_an_assigned_event(rig: Rig) -> None:
     not a trigger, nothing."""
     rig.api.put(REPO, issue(4, -5, assignees=("alice", "fw-bot")))
     rig.api.put(REPO, issue(5, -5, assignees=("alice",)))
+    rig.api.change(REPO, 4, "assigned", "FW-Bot", "carol", -5)
+    rig.api.change(REPO, 5, "assigned", "alice", "carol", -5)
     [event] = await rig.poller().poll_once()
     assert (event.kind, event.assignee, event.number) == (EventKind.ASSIGNED, "fw-bot", 4)
+    assert (event.actor, event.at) == ("carol", at(-5))
     no_assign = ENTRY.model_copy(
         update={"trigger": ENTRY.trigger.model_copy(update={"assign": False})}
     )
@@ -296,10 +322,11 @@ async def test_a_failing_repository_keeps_its_cursor(rig: Rig) -> None:
     """A repository whose forge refuses is skipped (its cursor kept) and the others are
     polled."""
     rig.api.put(REPO, issue(3, -5, labels=("fleetwarden:coder",)))
+    rig.api.change(REPO, 3, "labeled", "fleetwarden:coder", "alice", -5)
     rig.api.broken.add(OTHER)
     rig.cursors[("gh", OTHER)] = at(-60).isoformat()
     events = await rig.poller(slugs=(OTHER, REPO)).poll_once()
-    assert ids(events) == ["poll:acme/app#3:label:fleetwarden:coder"]
+    assert ids(events) == [f"poll:acme/app#3:label:fleetwarden:coder:{at(-5).isoformat()}"]
     assert rig.cursors[("gh", OTHER)] == at(-60).isoformat()
 
 
@@ -359,22 +386,109 @@ async def test_reviews_of_a_watched_pull_request_are_review_events(rig: Rig) -> 
 
 
 async def test_a_watched_issue_that_lost_its_trigger_is_said(rig: Rig) -> None:
-    """A watched issue closed is CLOSED; one without trigger label or bot assignment is
-    UNLABELED and UNASSIGNED, with ids stable while it does not change."""
+    """A watched issue closed is CLOSED; a trigger label taken away is UNLABELED with that
+    label, the bot unassigned is UNASSIGNED from it — each by whoever did it; a round
+    after, nothing new (what it finds again has the same id)."""
     rig.api.put(REPO, issue(3, -5, labels=("bug",)))
+    rig.api.change(REPO, 3, "labeled", "fleetwarden:coder", "alice", -30)
+    rig.api.change(REPO, 3, "assigned", "fw-bot", "alice", -30)
+    rig.api.change(REPO, 3, "unlabeled", "fleetwarden:coder", "bob", -6)
+    rig.api.change(REPO, 3, "unassigned", "fw-bot", "carol", -5)
     rig.api.put(REPO, issue(4, -5, state="closed"))
     rig.api.put(REPO, issue(5, -5, labels=("fleetwarden:coder",), assignees=("fw-bot",)))
+    rig.api.change(REPO, 5, "labeled", "fleetwarden:coder", "alice", -5)
+    rig.api.change(REPO, 5, "assigned", "fw-bot", "alice", -5)
     rig.watched = [(REPO, 3), (REPO, 4), (REPO, 5)]
     poller = rig.poller()
     events = await poller.poll_once()
-    kinds = {(e.number, e.kind, e.label, e.assignee) for e in events}
-    assert (3, EventKind.UNLABELED, None, None) in kinds
-    assert (3, EventKind.UNASSIGNED, None, "fw-bot") in kinds
-    assert (4, EventKind.CLOSED, None, None) in kinds
+    kinds = {(e.number, e.kind, e.label, e.assignee, e.actor) for e in events}
+    assert (3, EventKind.UNLABELED, "fleetwarden:coder", None, "bob") in kinds
+    assert (3, EventKind.UNASSIGNED, None, "fw-bot", "carol") in kinds
+    assert (4, EventKind.CLOSED, None, None, "alice") in kinds
     assert not {
         k for k in kinds if k[0] == 5 and k[1] not in (EventKind.LABELED, EventKind.ASSIGNED)
     }
     again = await poller.poll_once()
-    assert {e.delivery for e in again if e.number in (3, 4)} == {
+    assert {e.delivery for e in again if e.number in (3, 4)} <= {
         e.delivery for e in events if e.number in (3, 4)
     }
+    assert f"poll:acme/app#3:unassign:{at(-5).isoformat()}" in ids(events)
+
+
+async def test_a_watched_issue_that_never_had_the_bot_is_not_unassigned(rig: Rig) -> None:
+    """A run started by its label, on an issue the bot was never assigned: no UNASSIGNED,
+    round after round; unassigning someone else, or taking away a label that is no
+    trigger, is nothing either."""
+    rig.api.put(REPO, issue(3, -5, labels=("fleetwarden:coder",), assignees=("dave",)))
+    rig.api.change(REPO, 3, "labeled", "fleetwarden:coder", "alice", -20)
+    rig.api.change(REPO, 3, "labeled", "bug", "alice", -20)
+    rig.api.change(REPO, 3, "assigned", "carol", "alice", -20)
+    rig.api.change(REPO, 3, "unassigned", "carol", "alice", -5)
+    rig.api.change(REPO, 3, "unlabeled", "bug", "alice", -5)
+    rig.watched = [(REPO, 3)]
+    poller = rig.poller()
+    for _ in range(2):
+        events = await poller.poll_once()
+        assert {e.kind for e in events} <= {EventKind.LABELED}
+        rig.clock.advance(60)
+
+
+async def test_an_old_removal_is_no_event(rig: Rig) -> None:
+    """A trigger label or the bot's assignment taken away before the cursor (before the
+    run began, say) stops nothing: only what was taken since is said."""
+    rig.api.put(REPO, issue(3, -5, assignees=("fw-bot",)))
+    rig.api.change(REPO, 3, "labeled", "fleetwarden:coder", "alice", -50)
+    rig.api.change(REPO, 3, "unlabeled", "fleetwarden:coder", "alice", -40)
+    rig.api.change(REPO, 3, "assigned", "fw-bot", "alice", -5)
+    rig.cursors[("gh", REPO)] = at(-10).isoformat()
+    rig.watched = [(REPO, 3)]
+    events = await rig.poller().poll_once()
+    assert [(e.kind, e.actor) for e in events] == [(EventKind.ASSIGNED, "alice")]
+
+
+async def test_a_label_the_record_does_not_account_for_is_no_event(rig: Rig) -> None:
+    """A trigger label or bot assignment no recorded change gave (or whose newest change
+    took it away) is no event: the poller never guesses who acted."""
+    rig.api.put(REPO, issue(3, -5, labels=("fleetwarden:coder",), assignees=("fw-bot",)))
+    rig.api.put(REPO, issue(4, -5, labels=("fleetwarden:coder",)))
+    rig.api.change(REPO, 4, "labeled", "fleetwarden:coder", "alice", -9)
+    rig.api.change(REPO, 4, "unlabeled", "fleetwarden:coder", "alice", -8)
+    assert await rig.poller().poll_once() == []
+    assert "issue_changes acme/app#3" in rig.api.calls
+
+
+async def test_a_label_given_by_a_triager_is_the_triagers(rig: Rig) -> None:
+    """The maintainer's issue labelled by a triager is LABELED by the triager (whom forge
+    work then refuses), never by the issue's author."""
+    rig.api.put(REPO, issue(3, -5, author="maintainer", labels=("fleetwarden:coder",)))
+    rig.api.change(REPO, 3, "labeled", "fleetwarden:coder", "trudy", -5)
+    [event] = await rig.poller().poll_once()
+    assert (event.kind, event.actor) == (EventKind.LABELED, "trudy")
+
+
+async def test_a_label_given_again_is_a_new_event(rig: Rig) -> None:
+    """A trigger label taken away and given again (a writer's answer to a triager's label,
+    say) is a new delivery: the first one's refusal does not swallow it."""
+    rig.api.put(REPO, issue(3, -5, labels=("fleetwarden:coder",)))
+    rig.api.change(REPO, 3, "labeled", "fleetwarden:coder", "trudy", -5)
+    poller = rig.poller()
+    [first] = await poller.poll_once()
+    rig.api.change(REPO, 3, "unlabeled", "fleetwarden:coder", "alice", 1)
+    rig.api.change(REPO, 3, "labeled", "fleetwarden:coder", "alice", 2)
+    rig.api.put(REPO, replace(rig.api.issues[REPO][3], updated_at=at(2)))
+    rig.clock.advance(180)
+    [second] = await poller.poll_once()
+    assert (first.actor, second.actor) == ("trudy", "alice")
+    assert first.delivery != second.delivery
+
+
+async def test_the_record_is_asked_once_a_round_per_issue(rig: Rig) -> None:
+    """An issue both carrying a trigger and watched has its changes asked once a round;
+    an issue that carries no trigger and is not watched, never."""
+    rig.api.put(REPO, issue(3, -5, labels=("fleetwarden:coder",), assignees=("fw-bot",)))
+    rig.api.put(REPO, issue(4, -5, labels=("bug",)))
+    rig.api.change(REPO, 3, "labeled", "fleetwarden:coder", "alice", -5)
+    rig.watched = [(REPO, 3)]
+    await rig.poller().poll_once()
+    asked = [c for c in rig.api.calls if c.startswith("issue_changes")]
+    assert asked == ["issue_changes acme/app#3"]

@@ -201,6 +201,7 @@ def test_the_relevant_github_examples_mean_what_they_say(event: str, index: int)
     payload = github_examples(event)[index]
     found = _github(event, payload)
     assert found.kind is EXPECTED.get((event, str(payload.get("action"))), EventKind.OTHER)
+    assert not found.confirm  # GitHub names the label, the assignee and who acted
     if event == "ping":
         return
     thing = payload.get("issue") or payload["pull_request"]
@@ -336,6 +337,22 @@ def test_gitea_assignment_events_read_the_assignees_the_issue_now_has() -> None:
         "issue_assign",
     )
     assert event("unassigned", ["fw-bot"]).assignee is None
+
+
+def test_gitea_label_and_assignment_events_are_to_be_confirmed() -> None:
+    """Gitea's label and assignment events, read from how the issue now is, are marked
+    ``confirm`` (a writer adding ``bug`` beside someone else's trigger label reads as
+    LABELED until forge work asks the forge which change it was); opened and closed, and
+    comments, are not."""
+    to_confirm = [
+        _gitea(*_gitea_label(["bug", "fleetwarden:coder"])),
+        _gitea(*_gitea_label([], "label_cleared")),
+        _gitea(*gitea.issue_event("assigned", repo=REPO, number=7, sender="al")),
+        _gitea(*gitea.issue_event("unassigned", repo=REPO, number=7, sender="al")),
+    ]
+    assert all(found.confirm for found in to_confirm)
+    for action in ("opened", "closed"):
+        assert not _gitea(*gitea.issue_event(action, repo=REPO, number=7, sender="al")).confirm
 
 
 def test_gitea_issue_events_open_and_close() -> None:

@@ -75,6 +75,8 @@ class FakeLauncher:
 
     repos: dict[str, str] = field(default_factory=lambda: {AGENT: "app"})
     running: set[str] = field(default_factory=set)
+    frozen: set[str] = field(default_factory=set)
+    other_work: dict[str, int] = field(default_factory=dict)  # agent → the line it works on
     busy_why: dict[str, str] = field(default_factory=dict)
     refuse: dict[str, str] = field(default_factory=dict)
     push_error: FleetwardenError | None = None
@@ -121,13 +123,19 @@ class FakeLauncher:
         self.asked.set()
         return agent in self.running
 
-    async def stop(self, agent: str, *, by: str) -> None:
+    async def is_frozen(self, agent: str) -> bool:
+        return agent in self.frozen
+
+    async def stop(self, agent: str, *, by: str, line_id: int | None = None) -> None:
+        if line_id is not None and self.other_work.get(agent) not in (None, line_id):
+            return  # the agent runs other work: not the forge run's to stop
         self.calls.append(("stop", agent, by))
         self.running.discard(agent)
 
     async def freeze(self, agent: str, *, by: str) -> None:
         self.calls.append(("freeze", agent, by))
         self.running.discard(agent)
+        self.frozen.add(agent)
 
     async def line(self, agent: str) -> LineRecord | None:
         self.calls.append(("line", agent))
@@ -154,7 +162,7 @@ class FakeLauncher:
             raise self.push_error
         return HEAD_SHA
 
-    async def discard(self, agent: str) -> None:
+    async def discard(self, agent: str, *, line_id: int | None = None) -> None:
         self.calls.append(("discard", agent))
 
 
