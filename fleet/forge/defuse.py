@@ -64,9 +64,11 @@ _MENTION: Final = re.compile(
 )
 _URL_PATH: Final = re.compile(r"(?:https?://|www\.)[\w-]+(?:\.[\w-]+)+(?::\d+)?/\S*\Z", re.ASCII)
 # Issue references: owner/repo#N (or !N, Gitea's pull requests); #N, !N, GH-N.
+# (an address right after one is linked apart, "#1https://…": the reference ends there)
 _NUMBERED: Final = re.compile(
-    r"(?<![\w.-])[\w.-]+/[\w.-]+[#!][0-9]+(?![A-Za-z0-9])"
-    r"|(?<![A-Za-z0-9])(?:[#!]|GH\\?-)(?P<number>[0-9]+)(?![A-Za-z0-9])",
+    r"(?:(?<![\w.-])[\w.-]+/[\w.-]+[#!][0-9]+"
+    r"|(?<![A-Za-z0-9])(?:[#!]|GH\\?-)(?P<number>[0-9]+))"
+    r"(?:(?![A-Za-z0-9])|(?=[A-Za-z]+://))",
     re.ASCII | re.IGNORECASE,
 )
 # A web address both forges link (GFM's extended autolink: a domain with a dot, where an
@@ -76,7 +78,7 @@ _URL_WORD: Final = re.compile(
 )
 # ... and any address, which may be an issue's: put in code up to what ends it in prose,
 # and looked for whole once the text is rendered.
-_SCHEME: Final = r"(?<![A-Za-z0-9+.-])(?:[A-Za-z][A-Za-z0-9+.-]*://|www\.)"
+_SCHEME: Final = r"(?<![A-Za-z])(?:[A-Za-z]+://|www\.)"
 _URL_SPAN: Final = re.compile(_SCHEME + r"[^\s<>`()\[\]\"']*", re.ASCII | re.IGNORECASE)
 _ANY_URL: Final = re.compile(_SCHEME + r"\S*", re.ASCII | re.IGNORECASE)
 _ISSUE_PATH: Final = re.compile(r"/(?:issues|pulls?)/[0-9]+(?![0-9])", re.IGNORECASE)

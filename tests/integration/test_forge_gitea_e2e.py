@@ -210,6 +210,9 @@ def test_a_labelled_gitea_issue_becomes_a_pull_request_that_a_review_continues(
                 "label_updated", repo=SLUG, number=issue, sender=STRANGER, author=WRITER,
                 labels=[LABEL],
             )  # fmt: skip
+            # The stranger really did label it (Gitea's timeline says who): still refused.
+            gitea.unlabel(str(SLUG), issue, LABEL, by=STRANGER)
+            gitea.add_label(str(SLUG), issue, LABEL, by=STRANGER)
             assert deliver(port, stranger, delivery="stranger-1")[0] == 202
             assert wait_until(lambda: outcome(tmp_path, "stranger-1") is not None, timeout=30)
             said = outcome(tmp_path, "stranger-1") or ""

@@ -7,6 +7,7 @@ audited and told in the agent's thread, and each saying so when no repository is
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any, cast
@@ -16,6 +17,7 @@ from markdown_it import MarkdownIt
 
 from bot.commands.acl import Acl, Grant, Role
 from bot.commands.confirmations import ConfirmationDesk
+from bot.commands.errors import CommandError
 from bot.commands.grammar import Grammar
 from bot.commands.handlers.agents import Handlers
 from bot.commands.handlers.repos import NO_REPOS, RepoCommands
@@ -410,3 +412,35 @@ def test_the_fake_desk_keeps_the_protocol() -> None:
     """The desk these tests use is a `RepoDesk` as the type checker reads it."""
     desk: RepoDesk = FakeDesk()
     assert desk.names() == ["app"]
+
+
+async def test_spawn_of_an_agent_on_a_forge_issue_is_refused(ledger: Ledger) -> None:
+    """An agent working on an issue from a forge: a chat `spawn` would take over its
+    branch, so it is refused with what to do; a queued issue does not hold it."""
+    from fleet.forge.facts import ForgeRunRecord
+    from fleet.forge.model import Slug
+
+    record = ForgeRunRecord(
+        id=1, forge="gh", repo="app", slug=Slug("acme", "app"), issue=12, title="Fix it",
+        agent="coder", branch="fw/coder/issue-12", state="waiting", requester="ann", pull=18,
+        pull_url="https://github.com/acme/app/pull/18",
+        issue_url="https://github.com/acme/app/issues/12", comment_id=None, check_id=None,
+        run_id=3, line_id=1, done_signal="agent", done_status="ok", summary=None,
+        started_at=T, activity_at=None, ended_at=None,
+    )  # fmt: skip
+    runs = [record]
+
+    async def forge_runs(agent: str | None) -> list[ForgeRunRecord]:
+        return [r for r in runs if agent in (None, r.agent)]
+
+    fleet = FakeFleet()
+    handlers = Handlers(
+        fleet=cast(AgentControl, fleet), specs=COMMANDS, clock=ManualClock(T), prefix="!",
+        forge_runs=forge_runs,
+    )  # fmt: skip
+    with pytest.raises(CommandError, match=r"works on issue .*acme/app#12.* \(waiting\)"):
+        await handlers.spawn(direct("!spawn coder"))
+    assert fleet.spawned == []
+    runs[0] = replace(record, state="queued")
+    await handlers.spawn(direct("!spawn coder"))
+    assert [s["name"] for s in fleet.spawned] == ["coder"]

@@ -346,7 +346,7 @@ _GITEA_CROSS = re.compile(
     r"(?:(?<=[\s(\[])|\A)([\w.-]+/[\w.-]+[#!][0-9]+)(?=\s|\Z|[)\]]|[:;,.?!](?:\s|\Z))"
 )
 _GITHUB_SHORT = re.compile(r"(?<![A-Za-z0-9])GH-([0-9]+)\b", re.IGNORECASE)
-_WEB = re.compile(r"(?:https?://|www\.)[^\s<]*")
+_WEB = re.compile(r"(?:https?://|(?<![^\s*_~(])www\.)[^\s<]*")  # as the forges link them
 _ISSUE = re.compile(r"/(?:issues|pulls?)/[0-9]")
 
 

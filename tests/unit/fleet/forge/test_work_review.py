@@ -1,0 +1,94 @@
+"""Tests for what a hostile review of forge work found, each kept fixed: one spelling of a
+repository in the ledger, an issue closed by its pull request's merge ending the run as the
+merge does, a done published once whatever the posts after it meet, and a run's branch
+being the one its line was really given."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from fleet.clock import ManualClock
+from fleet.forge.door import DoorScope
+from fleet.forge.facts import ForgeRunState
+from fleet.forge.model import EventKind, ForgeApiError, Slug
+from fleet.ledger import Ledger
+from fleet.repos.facts import LineRecord
+from tests.unit.fleet.forge.work_rig import AGENT, LABEL, WorkRig, event
+
+
+@pytest.fixture
+def rig(ledger: Ledger, clock: ManualClock) -> WorkRig:
+    return WorkRig.make(ledger, clock)
+
+
+async def test_a_repository_spelt_otherwise_is_the_same_repository(rig: WorkRig) -> None:
+    """GitHub's full_name in another case: the run is kept under the config's spelling,
+    and the same issue spelt either way has one run."""
+    shouted = replace(event(EventKind.LABELED, label=LABEL), repo=Slug("ACME", "App"))
+    assert (await rig.deliver(shouted)).startswith("started")
+    again = event(EventKind.LABELED, label=LABEL)
+    assert "already has a run" in await rig.deliver(again)
+    [run] = await rig.ledger.forge_runs()
+    assert str(run.slug) == "acme/app"
+
+
+async def test_an_issue_closed_by_its_merged_pull_request_ends_the_run(rig: WorkRig) -> None:
+    """ "Closes #3" in the merged PR closes the issue, maybe before the PR's own event:
+    the run ends as a merge ends it — branch deleted, line discarded."""
+    record = await rig.started()
+    pull = await rig.api.open_pull(
+        record.slug, head=record.branch, base="main", title="t", body="b", draft=True
+    )
+    await rig.ledger.update_forge_run(record.id, pull=pull.number, state=ForgeRunState.WAITING)
+    rig.launcher.running.discard(AGENT)
+    rig.api.pulls[(str(record.slug), pull.number)] = replace(pull, state="closed", merged=True)
+    outcome = await rig.deliver(event(EventKind.CLOSED))
+    assert outcome.startswith(f"ended coder's run: PR #{pull.number} merged"), outcome
+    assert rig.launcher.named("discard")
+    assert (await rig.record(record.id)).state == "ended"
+
+
+async def test_a_done_is_published_once_when_the_check_run_is_refused(rig: WorkRig) -> None:
+    """An App without checks: write: the PR is open, the run waits for review, and the
+    next rounds publish nothing again."""
+    rig.api.failures["check_run"] = ForgeApiError("no checks: write", 403)
+    record = await rig.started()
+    await rig.desk.done(await _scope(rig), "ok", "Done.")
+    rig.launcher.running.discard(AGENT)
+    await rig.work.settle()
+    assert (await rig.record(record.id)).state == "waiting"
+    pushes = len(rig.launcher.named("push"))
+    for _ in range(3):
+        await rig.watch.tick()
+        await rig.work.settle()
+    assert len(rig.launcher.named("push")) == pushes == 1
+    assert len(rig.api.pulls) == 1
+
+
+async def test_the_runs_branch_is_the_one_its_line_was_given(
+    rig: WorkRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The line of a second run of an issue is named anew (an earlier one's branch may live
+    on upstream): the forge run keeps the line's own name, which its PR is opened from."""
+    given = rig.launcher.line
+
+    async def renamed(agent: str) -> LineRecord | None:
+        line = await given(agent)
+        return None if line is None else replace(line, branch="fw/coder/issue-3-2")
+
+    monkeypatch.setattr(rig.launcher, "line", renamed)
+    record = await rig.started()
+    assert record.branch == "fw/coder/issue-3-2"
+    await rig.desk.done(await _scope(rig), "ok", "Done.")
+    rig.launcher.running.discard(AGENT)
+    await rig.work.settle()
+    [pull] = rig.api.pulls.values()
+    assert pull.head == "fw/coder/issue-3-2"
+
+
+async def _scope(rig: WorkRig) -> DoorScope:
+    scope = await rig.desk.scope_of(AGENT)
+    assert scope is not None, "the run has no scope"
+    return scope
