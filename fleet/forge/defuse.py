@@ -87,7 +87,7 @@ _KEYWORD: Final = re.compile(
     r"(?<![A-Za-z0-9])(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?|reopen(?:s|ed)?):?[ \t]+\Z",
     re.ASCII | re.IGNORECASE,
 )
-_KEYWORD_ROOM: Final = 24
+_KEYWORD_ROOM: Final = 24  # the longest keyword, its colon and the spaces after it
 _BRACKET: Final = re.compile(
     r"\[(?P<text>(?:[^\[\]\\`]|\\.){0,999})\]"
     r"(?:\(\s*(?:<(?P<angled>(?:[^<>\n\\]|\\.)*)>|(?P<dest>(?:[^\s()<>\\]|\\.)*))"
@@ -96,7 +96,7 @@ _BRACKET: Final = re.compile(
 )
 _OPENING: Final = re.compile(r"\[")
 _BANG: Final = re.compile(r"(?<!\\)((?:\\\\)*)!\[")
-_DIAGRAMS: Final = [[name] for name in ("mermaid", "geojson", "topojson", "stl")]
+_DIAGRAMS: Final = frozenset({"mermaid", "geojson", "topojson", "stl"})  # drawn, not shown
 _RUN: Final = re.compile(r"`+")
 _FENCE_LINE: Final = re.compile(r" {0,3}(`{3,}|~{3,})[ \t]*")
 _BLANK: Final = re.compile(r"[ \t]*")
@@ -262,6 +262,7 @@ def _references(text: str, own: Collection[int]) -> list[tuple[int, int]]:
 
 
 def _to_issue(address: str) -> bool:
+    """Whether ``address`` is an issue's or a pull request's, on any host."""
     return _ISSUE_PATH.search(unquote(address)) is not None
 
 
@@ -292,7 +293,7 @@ def _defused(text: str, own: frozenset[int]) -> str:
             at_end = token.type == "fence" and token.level == 0 and end >= len(lines)
             if at_end and not _closes(lines[-1], token):
                 tail = "\n" + token.markup
-            if token.type == "fence" and token.info.lower().split()[:1] in _DIAGRAMS:
+            if token.type == "fence" and _DIAGRAMS.intersection(token.info.lower().split()[:1]):
                 lines[start] = lines[start].replace(token.markup, f"{token.markup}text ", 1)
     links = {label: str(found["href"]) for label, found in env.get("references", {}).items()}
     scope = _Scope(own, links)

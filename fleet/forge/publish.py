@@ -3,12 +3,13 @@ edited as the run goes; the pull request, opened once from the run's branch with
 requester asked to review; the check run on GitHub; the summary at ``done`` and the
 watchdog's word when no ``done`` came; and the comments and descriptions an agent writes
 through its forge door. Every comment and description ends with the provenance footer,
-and whatever an agent wrote is redacted of secrets and defused of mentions first."""
+and whatever an agent wrote is redacted of secrets and defused first (mentions, images,
+references to other issues, markup that hides)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from fleet.clock import Clock
 from fleet.errors import FleetwardenError
@@ -60,9 +61,11 @@ class Publisher:
         self.posted.add(comment.id)
         return comment
 
-    def agent_text(self, text: str) -> str:
-        """What an agent wrote, fit to post: no secret, no mention, no markup that hides."""
-        return defuse(self._redact(text))
+    def agent_text(self, text: str, *, own: Sequence[int] = ()) -> str:
+        """What an agent wrote, fit to post: no secret, no mention, no image, no markup
+        that hides, no reference to an issue but ``own`` (its run's issue and pull
+        request)."""
+        return defuse(self._redact(text), own=own)
 
     async def signed(self, record: ForgeRunRecord, body: str) -> str:
         """``body`` with the run's provenance footer, as of now."""
@@ -125,14 +128,14 @@ class Publisher:
 
     async def comment(self, record: ForgeRunRecord, number: int, text: str) -> str:
         """Post what the agent wrote on ``number`` (its issue or pull request); the URL."""
-        body = await self.signed(record, self.agent_text(text))
+        body = await self.signed(record, self.agent_text(text, own=_own(record)))
         posted = await self._post(record, number, body)
         return posted.url
 
     async def describe(self, record: ForgeRunRecord, text: str) -> str:
         """Make the agent's words its pull request's description; the pull request's URL."""
         assert record.pull is not None
-        body = await self.signed(record, self.agent_text(text))
+        body = await self.signed(record, self.agent_text(text, own=_own(record)))
         await self._api(record).edit_pull(record.slug, record.pull, body=body)
         return record.pull_url or f"#{record.pull}"
 
@@ -147,7 +150,8 @@ class Publisher:
         if pull is None:
             line = await self._launcher.line(record.agent)
             base = line.base_ref if line is not None else "main"
-            body = f"Closes #{record.issue}.\n\n{self.agent_text(text)}".rstrip()
+            said = self.agent_text(text, own=_own(record))
+            body = f"Closes #{record.issue}.\n\n{said}".rstrip()
             pull = await api.open_pull(
                 record.slug,
                 head=record.branch,
@@ -174,7 +178,8 @@ class Publisher:
         api = self._api(record)
         entry = self._forges[record.forge]
         if record.done_status != "ok":
-            body = f"**{record.agent} could not finish:** {self.agent_text(summary)}"
+            said = self.agent_text(summary, own=_own(record))
+            body = f"**{record.agent} could not finish:** {said}"
             await self._ledger.update_forge_run(record.id, state=ForgeRunState.FAILED)
             await self._post(record, record.issue, await self.signed(record, body))
             await self.refresh(record.id)
@@ -182,7 +187,7 @@ class Publisher:
         try:
             pull = await self.open_pull(record, title=record.title, text=summary, draft=entry.draft)
         except (FleetwardenError, ForgeApiError) as exc:
-            why = self.agent_text(str(exc)[:WHY_CAP])
+            why = self.agent_text(str(exc)[:WHY_CAP], own=_own(record))
             body = f"**{record.agent} is done, but its branch could not be published:** {why}"
             await self._ledger.update_forge_run(record.id, state=ForgeRunState.FAILED)
             await self._post(record, record.issue, await self.signed(record, body))
@@ -197,7 +202,7 @@ class Publisher:
                 record.slug,
                 head_sha=pull.head_sha,
                 title=f"{record.agent}: done",
-                summary=defuse(self._redact(summary), limit=4000),
+                summary=defuse(self._redact(summary), limit=4000, own=_own(fresh)),
                 status="completed",
                 conclusion="success",
                 check_id=None,
@@ -206,7 +211,7 @@ class Publisher:
                 await self._ledger.update_forge_run(record.id, check_id=check)
         except ForgeApiError as exc:  # an App without checks: write, say
             log.warning("no check run on %s#%d: %s", record.slug, pull.number, exc)
-        body = f"**{record.agent} is done:** {self.agent_text(summary)}"
+        body = f"**{record.agent} is done:** {self.agent_text(summary, own=_own(fresh))}"
         try:
             await self._post(record, pull.number, await self.signed(fresh, body))
         except ForgeApiError as exc:
@@ -230,6 +235,11 @@ class Publisher:
 
     async def _audit(self, record: ForgeRunRecord, op: str, detail: str) -> None:
         await self._ledger.audit_forge(record.id, "fleetwarden", op, True, detail)
+
+
+def _own(record: ForgeRunRecord) -> tuple[int, ...]:
+    """The issue and pull request numbers the run's posts may name and close."""
+    return tuple(n for n in (record.issue, record.pull) if n is not None)
 
 
 def _one_line(text: str) -> str:
