@@ -32,7 +32,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import functools
+import itertools
 import json
 import logging
 import statistics
@@ -181,9 +183,19 @@ def events(count: int) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
+_BODIES = itertools.count(1)
+
+
 def deliveries(made: Sequence[tuple[str, dict[str, Any]]], count: int) -> list[Delivery]:
-    """``count`` signed deliveries of ``made``'s events, each with a fresh delivery id."""
-    return [github_delivery(*made[i % len(made)], secret=SECRET) for i in range(count)]
+    """``count`` signed deliveries of ``made``'s events, each with a fresh delivery id and
+    a body of its own (the endpoint takes a body it had under another id as a replay)."""
+    out = []
+    for i in range(count):
+        name, payload = made[i % len(made)]
+        payload = copy.deepcopy(payload)
+        payload["issue"]["comments"] = next(_BODIES)  # an issue's comment count: no meaning here
+        out.append(github_delivery(name, payload, secret=SECRET))
+    return out
 
 
 async def burst(

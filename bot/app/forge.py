@@ -214,6 +214,8 @@ class AppForges:
         self.desk = self._late.desk = ForgeDesk(work)
         self._watch = ForgeWatch(work, self.desk)
         self._watch.start()
+        for name in cfg.forges:  # the bot's own login, as its credential says it is
+            work.spawn(_checked(work, name), f"the login of forge {name}")
         for name, entry in cfg.forges.items():
             if entry.poll_seconds is not None:
                 self._pollers.append(asyncio.create_task(self._poll(name, entry, work)))
@@ -316,3 +318,7 @@ class AppForges:
             self._alone = None
         for api in self.apis.values():
             await api.close()
+
+
+async def _checked(work: ForgeWork, forge: str) -> None:
+    await work.check_login(forge)

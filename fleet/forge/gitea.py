@@ -109,6 +109,13 @@ class GiteaApi:
     async def git_token(self, repo: Slug) -> str:
         return self._token
 
+    async def whoami(self) -> str:
+        _, data, _ = await self._call("GET", "/user")
+        try:
+            return field_str(data if isinstance(data, Mapping) else {}, "login")
+        except Malformed as exc:
+            raise self._shape("GET /user", exc) from None
+
     # -- calls ------------------------------------------------------------------------
 
     async def _call(

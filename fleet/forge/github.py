@@ -452,6 +452,13 @@ class GitHubApi:
             answer = await self._call(repo, "PATCH", path, body=body)
         return _Shape(answer.data, f"{path}").number("id")
 
+    async def whoami(self) -> str:
+        if self._app is None:
+            answer = await self._http.call("GET", "/user", auth=f"Bearer {self._token}")
+            return _Shape(answer.data, "GET /user").string("login")
+        answer = await self._http.call("GET", "/app", auth=f"Bearer {self._app.jwt()}")
+        return _Shape(answer.data, "GET /app").string("slug") + "[bot]"
+
     async def git_token(self, repo: Slug) -> str:
         if self._app is None:
             return self._token

@@ -198,6 +198,11 @@ class ForgeApi(Protocol):
         without check runs (Gitea) returns None and does nothing."""
         ...
 
+    async def whoami(self) -> str:
+        """The login the client's credential acts as on the forge (an App's:
+        ``slug[bot]``, the name its comments bear)."""
+        ...
+
     async def git_token(self, repo: Slug) -> str:
         """The token git pushes to ``repo`` with over HTTPS (an App's installation token,
         minted and renewed here), for Fleetwarden's own mirror only."""

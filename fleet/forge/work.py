@@ -70,6 +70,9 @@ class ForgeWork:
             if entry.forge is not None and (slug := entry.forge_slug()) is not None
         }
         self._locks: dict[tuple[str, str, int], asyncio.Lock] = {}
+        # Forges whose events are not acted on, and why (the config's login is not the
+        # token's account: the bot would take its own comments for a person's).
+        self.held: dict[str, str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- events in -------------------------------------------------------------------------
@@ -77,12 +80,37 @@ class ForgeWork:
     async def receive(self, event: ForgeEvent) -> str:
         """Take ``event`` (its delivery already recorded once): decided in the background,
         so the forge's delivery is answered at once; the word for the answer."""
-        if self._repo_of(event) is None:
-            outcome = f"ignored: {event.repo} is no repository of the config on {event.forge}"
+        held = self.held.get(event.forge)
+        if held is not None or self._repo_of(event) is None:
+            outcome = (
+                f"refused: {held}"
+                if held is not None
+                else f"ignored: {event.repo} is no repository of the config on {event.forge}"
+            )
             await self.ledger.set_delivery_outcome(event.forge, event.delivery, outcome)
             return outcome
         self.spawn(self._handle(event), f"forge event {event.delivery}")
         return "accepted"
+
+    async def check_login(self, forge: str) -> str | None:
+        """Hold ``forge``'s events when its configured ``login`` is not the account its
+        credential acts as; why, or None when it is (or the forge cannot be asked now)."""
+        entry = self.forges[forge]
+        try:
+            actual = await self.apis[forge].whoami()
+        except ForgeApiError as exc:
+            log.warning("forge %s: could not ask who its credential is: %s", forge, exc)
+            return None
+        if actual.lower() == entry.login.lower():
+            self.held.pop(forge, None)
+            return None
+        why = (
+            f"forge {forge}'s login is {entry.login!r} in the config, but its credential acts "
+            f"as {actual!r}: set login: {actual} (its events wait until then)"
+        )
+        self.held[forge] = why
+        log.error("%s", why)
+        return why
 
     def spawn(self, work: Coroutine[Any, Any, None], what: str) -> None:
         """Run ``work`` in the background, kept until it ends; its failure is logged."""

@@ -446,6 +446,10 @@ def org_list_team_member(call: Call) -> Reply:
     return Reply(200, js.user_of(user, call.site))
 
 
+def user_get_current(call: Call) -> Reply:
+    return Reply(200, js.user(call.world, call.doer, call.site))
+
+
 OPERATIONS: Final[Mapping[str, Callable[[Call], Reply]]] = {
     "issueListIssues": issue_list_issues,
     "issueGetIssue": issue_get_issue,
@@ -465,4 +469,5 @@ OPERATIONS: Final[Mapping[str, Callable[[Call], Reply]]] = {
     "orgIsMember": org_is_member,
     "orgListTeams": org_list_teams,
     "orgListTeamMember": org_list_team_member,
+    "userGetCurrent": user_get_current,
 }

@@ -58,14 +58,14 @@ _USER_AGENT_REQUIRED: Final = (
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-Access = Literal["app", "repo", "org", "check"]
+Access = Literal["app", "repo", "org", "check", "user"]
 
 
 @dataclass(frozen=True)
 class Route:
     """One operation: its method, aiohttp path, the description's template, who may call
     it (``app``: the App's JWT; ``repo``/``org``: a token reaching it; ``check``: an
-    installation token only) and the permission it needs."""
+    installation token only; ``user``: a PAT only) and the permission it needs."""
 
     method: str
     path: str
@@ -143,6 +143,8 @@ ROUTES: Final = (
         ("members", "read"),
     ),
     Route("POST", "/app/installations/{installation_id}/access_tokens", ops.mint, "app", None),
+    Route("GET", "/user", ops.get_user, "user", None),
+    Route("GET", "/app", ops.get_app, "app", None),
 )
 
 
@@ -383,6 +385,10 @@ class FakeGitHub(LoopbackServer, GitHubState):
             return None
         if grant.kind == "app":
             raise Refused(401, "Bad credentials")
+        if route.access == "user":
+            if grant.kind != "pat":
+                raise Refused(403, grant.refusal)
+            return None
         repo = None
         if "owner" in params:
             repo = self.repos.get((params["owner"].casefold(), params["repo"].casefold()))

@@ -398,6 +398,23 @@ def org_installation(ctx: Ctx) -> Out:
     return _installation(ctx, ctx.params["org"], None)
 
 
+def get_user(ctx: Ctx) -> Out:
+    """The PAT's own account, as GitHub shows it to a token without the ``user`` scope:
+    the public profile."""
+    profile = shapes.user(ctx.state.accounts.get(ctx.grant.login), ctx.api)
+    empty = dict.fromkeys(("name", "company", "blog", "location", "email", "hireable", "bio"))
+    stamp = shapes.stamp(ctx.now)
+    counts = dict.fromkeys(("public_repos", "public_gists", "followers", "following"), 0)
+    return Out(200, {**profile, **empty, **counts, "created_at": stamp, "updated_at": stamp})
+
+
+def get_app(ctx: Ctx) -> Out:
+    """The App the JWT speaks as (its owner: the account named after it)."""
+    slug = ctx.credentials.app_slug
+    owner = ctx.state.accounts.get(slug, "Organization")
+    return Out(200, shapes.app(ctx.credentials.app_id or 0, slug, owner, ctx.api, ctx.now))
+
+
 def mint(ctx: Ctx) -> Out:
     grant = ctx.credentials.mint(int(ctx.params["installation_id"]), ctx.body or {}, ctx.now)
     token = ctx.credentials.issue_token(grant)

@@ -46,6 +46,7 @@ class FakeForgeApi:
 
     kind: ForgeKind = "github"
     poster: str = BOT  # who the forge says wrote what Fleetwarden posts
+    login: str = BOT  # whom the forge says the client's credential acts as
     issues: dict[tuple[str, int], ForgeIssue] = field(default_factory=dict)
     posted: dict[int, Comment] = field(default_factory=dict)
     pulls: dict[tuple[str, int], ForgePull] = field(default_factory=dict)
@@ -275,6 +276,10 @@ class FakeForgeApi:
             "conclusion": conclusion,
         }
         return key
+
+    async def whoami(self) -> str:
+        self._fail("whoami")
+        return self.login
 
     async def git_token(self, repo: Slug) -> str:
         self._fail("git_token", str(repo))

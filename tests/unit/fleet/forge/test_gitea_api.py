@@ -352,8 +352,10 @@ async def test_check_runs_do_not_exist_on_gitea(gitea: FakeGitea, api: GiteaApi)
 
 
 async def test_git_token_is_the_token_and_repr_hides_it(api: GiteaApi) -> None:
-    """The mirror pushes with the token; the client's repr never shows it."""
+    """The mirror pushes with the token; the client's repr never shows it; the client is
+    the token's user (the login ``GET /user`` answers)."""
     assert await api.git_token(SLUG) == GITEA_TOKEN
+    assert await api.whoami() == BOT_LOGIN
     assert GITEA_TOKEN not in repr(api)
     assert api.kind == "gitea" and is_wip("[wip] x") and not is_wip("WIPE out")
 
@@ -368,10 +370,13 @@ async def test_a_wrong_token_is_401_and_named_nowhere(
     try:
         with pytest.raises(ForgeApiError) as caught:
             await client.issue(SLUG, 1)
+        with pytest.raises(ForgeApiError) as who:
+            await client.whoami()
     finally:
         await client.close()
-    assert caught.value.status == 401 and "user does not exist" in str(caught.value)
-    assert secret not in str(caught.value) and secret not in caplog.text
+    assert caught.value.status == who.value.status == 401
+    assert "user does not exist" in str(caught.value) and "GET /user" in str(who.value)
+    assert secret not in str(caught.value) + str(who.value) + caplog.text
 
 
 async def test_no_call_logs_or_raises_the_token(

@@ -10,10 +10,11 @@ from datetime import timedelta
 
 import pytest
 
+from fleet.forge.app_token import AppKey
 from fleet.forge.github import GitHubApi
 from fleet.forge.http import ForgeRateLimited
 from fleet.forge.model import ForgeApi, ForgeApiError, Slug
-from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
+from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub, make_app_key
 
 REPO = "acme/app"
 SLUG = Slug("acme", "app")
@@ -387,3 +388,54 @@ async def test_issue_changes_of_a_long_history_are_its_newest(
     assert len(changes) == 151  # pages 2 and 3 of 251 events
     asked = [s for s in github.requests if s.path.endswith(f"/issues/{number}/events")]
     assert len(asked) == 3
+
+
+async def test_whoami_is_the_pats_login(github: FakeGitHub, api: GitHubApi) -> None:
+    """With a PAT the client is the PAT's account: ``GET /user``'s login."""
+    github.add_pat("ghp_aliceAliceAlice", "alice")
+    alice = GitHubApi(github.api_url, "ghp_aliceAliceAlice")
+    try:
+        assert await api.whoami() == BOT_LOGIN
+        assert await alice.whoami() == "alice"
+    finally:
+        await alice.close()
+    assert [(seen.path, seen.credential) for seen in github.requests] == [("/user", "pat")] * 2
+
+
+async def test_whoami_of_an_app_is_its_bot_and_an_installation_has_no_user(
+    github: FakeGitHub,
+) -> None:
+    """As an App the client is ``slug[bot]`` (``GET /app`` with the JWT: the name on its
+    comments); an installation token has no user, as GitHub says with a 403."""
+    private, public = make_app_key()
+    github.enable_app(77, public, slug="acme-helper")
+    github.install_app("acme")
+    app = GitHubApi(github.api_url, AppKey("77", private))
+    try:
+        assert await app.whoami() == "acme-helper[bot]"
+        assert [(seen.path, seen.credential) for seen in github.requests] == [("/app", "app")]
+        minted = GitHubApi(github.api_url, await app.git_token(SLUG))
+        try:
+            with pytest.raises(ForgeApiError) as refused:
+                await minted.whoami()
+        finally:
+            await minted.close()
+    finally:
+        await app.close()
+    assert refused.value.status == 403
+    assert str(refused.value).endswith("403 Resource not accessible by integration")
+
+
+async def test_whoami_with_a_bad_token_is_a_401_without_it(
+    github: FakeGitHub, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A wrong token is ForgeApiError 401 naming the call, never the token."""
+    caplog.set_level(logging.DEBUG)
+    wrong = GitHubApi(github.api_url, "ghp_notAtAllRight123")
+    try:
+        with pytest.raises(ForgeApiError) as bad:
+            await wrong.whoami()
+    finally:
+        await wrong.close()
+    assert bad.value.status == 401 and "GET /user" in str(bad.value)
+    assert "ghp_notAtAllRight123" not in str(bad.value) + caplog.text

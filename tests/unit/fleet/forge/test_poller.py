@@ -166,6 +166,9 @@ class FakeApi:
     ) -> int | None:
         raise AssertionError("the poller only reads")
 
+    async def whoami(self) -> str:
+        raise AssertionError("not used")
+
     async def git_token(self, repo: Slug) -> str:
         raise AssertionError("not used")
 

@@ -15,7 +15,7 @@ from fleet.forge.facts import ForgeRunState
 from fleet.forge.model import EventKind, ForgeApiError, Slug
 from fleet.ledger import Ledger
 from fleet.repos.facts import LineRecord
-from tests.unit.fleet.forge.work_rig import AGENT, LABEL, WorkRig, event
+from tests.unit.fleet.forge.work_rig import AGENT, BOT, FORGE, LABEL, WorkRig, event
 
 
 @pytest.fixture
@@ -92,3 +92,18 @@ async def _scope(rig: WorkRig) -> DoorScope:
     scope = await rig.desk.scope_of(AGENT)
     assert scope is not None, "the run has no scope"
     return scope
+
+
+async def test_a_login_that_is_not_the_credentials_holds_the_forges_events(
+    rig: WorkRig,
+) -> None:
+    """The config's login is not the account the token acts as: the bot would take its
+    own comments for a person's, so the forge's events are refused, saying the fix."""
+    rig.api.login = "someone-else"
+    why = await rig.work.check_login(FORGE)
+    assert why is not None and "set login: someone-else" in why
+    outcome = await rig.deliver(event(EventKind.LABELED, label=LABEL))
+    assert outcome.startswith("refused: forge ") and rig.launcher.starts == []
+    rig.api.login = BOT
+    assert await rig.work.check_login(FORGE) is None
+    assert (await rig.deliver(event(EventKind.LABELED, label=LABEL))).startswith("started")
