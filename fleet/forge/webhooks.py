@@ -304,17 +304,7 @@ def _github(p: _Payload, base: dict[str, Any]) -> ForgeEvent:
             comment_id=p.number("comment.id"),
         )
     if name == "pull_request":
-        return ForgeEvent(
-            **base,
-            kind=EventKind.PULL_CLOSED if action == "closed" else EventKind.OTHER,
-            repo=p.slug(),
-            number=p.number("pull_request.number"),
-            is_pull=True,
-            actor=p.actor(),
-            at=p.time("pull_request.closed_at", "pull_request.updated_at"),
-            merged=p.get("pull_request.merged") is True,
-            head=p.optional_text("pull_request.head.ref"),
-        )
+        return _pull_event(p, base, action)
     if name == "pull_request_review":
         state = p.text("review.state", "").lower()
         return ForgeEvent(
@@ -331,6 +321,22 @@ def _github(p: _Payload, base: dict[str, Any]) -> ForgeEvent:
             comment_id=p.number("review.id"),
         )
     return _other(p, base)
+
+
+def _pull_event(p: _Payload, base: dict[str, Any], action: str) -> ForgeEvent:
+    """A pull request's own event, the same on both forges: closed (merged or not), or
+    something forge runs do not act on."""
+    return ForgeEvent(
+        **base,
+        kind=EventKind.PULL_CLOSED if action == "closed" else EventKind.OTHER,
+        repo=p.slug(),
+        number=p.number("pull_request.number"),
+        is_pull=True,
+        actor=p.actor(),
+        at=p.time("pull_request.closed_at", "pull_request.updated_at"),
+        merged=p.get("pull_request.merged") is True,
+        head=p.optional_text("pull_request.head.ref"),
+    )
 
 
 def _other(p: _Payload, base: dict[str, Any]) -> ForgeEvent:
@@ -377,17 +383,7 @@ def _gitea(p: _Payload, base: dict[str, Any], entry: ForgeEntry | None) -> Forge
             head=p.optional_text("pull_request.head.ref"),
         )
     if name.startswith("pull_request"):  # pull_request, pull_request_assign, …_sync, …
-        return ForgeEvent(
-            **base,
-            kind=EventKind.PULL_CLOSED if action == "closed" else EventKind.OTHER,
-            repo=p.slug(),
-            number=p.number("pull_request.number"),
-            is_pull=True,
-            actor=p.actor(),
-            at=p.time("pull_request.closed_at", "pull_request.updated_at"),
-            merged=p.get("pull_request.merged") is True,
-            head=p.optional_text("pull_request.head.ref"),
-        )
+        return _pull_event(p, base, action)
     return _other(p, base)
 
 

@@ -11,9 +11,7 @@ delivery start nothing. No token reaches the agent, the state dir or the output.
 
 from __future__ import annotations
 
-import http.client
 import re
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +21,7 @@ from fleet.forge.model import Slug
 from tests import sandbox_need
 from tests.fakes.background import fake_provider_thread
 from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub, github_thread
-from tests.fakes.provider import Accepted, ToolCall, Turn
+from tests.fakes.provider import Accepted, Turn
 from tests.fakes.webhook_sender import (
     Event,
     github_delivery,
@@ -33,6 +31,7 @@ from tests.fakes.webhook_sender import (
 )
 from tests.git_upstream import GitUpstream, served_app, token_anywhere
 from tests.integration.console_bot import ConsoleBot, clean_env, wait_until
+from tests.integration.forge_rig import bash, listening, post, write
 from tests.integration.test_readable_agents import agent_path
 from tests.integration.test_real_clis import cli
 from tests.postgres_server import free_port
@@ -127,29 +126,7 @@ def deliver(
     """Post ``event`` to the bot's webhook endpoint as GitHub does; the status and text."""
     name, payload = event
     headers, body = github_delivery(name, payload, secret=secret, delivery=delivery)
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        conn.request("POST", "/webhooks/gh", body=body, headers=headers)
-        answer = conn.getresponse()
-        return answer.status, answer.read().decode(errors="replace")
-    finally:
-        conn.close()
-
-
-def listening(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-    except OSError:
-        return False
-    return True
-
-
-def bash(command: str) -> Turn:
-    return Turn(text="", tool=ToolCall("Bash", {"command": command, "description": "run it"}))
-
-
-def write(path: Path, content: str) -> Turn:
-    return Turn(text="", tool=ToolCall("Write", {"file_path": str(path), "content": content}))
+    return post(port, "gh", headers, body)
 
 
 def bot_comments(fake: FakeGitHub, number: int) -> list[str]:

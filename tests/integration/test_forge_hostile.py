@@ -14,11 +14,8 @@ run, the same status comment edited on."""
 from __future__ import annotations
 
 import contextlib
-import http.client
 import os
 import signal
-import socket
-import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,6 +29,7 @@ from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub, github_th
 from tests.fakes.webhook_sender import Event, github_delivery, github_issue
 from tests.git_upstream import GitUpstream, served_app, token_anywhere
 from tests.integration.console_bot import ConsoleBot, clean_env, processes_where, wait_until
+from tests.integration.forge_rig import ledger_rows, listening, post
 from tests.integration.test_readable_agents import agent_path
 from tests.postgres_server import free_port
 
@@ -184,31 +182,11 @@ def deliver(
     """Post ``event`` to the bot's webhook endpoint as GitHub does; the status and text."""
     name, payload = event
     headers, body = github_delivery(name, payload, secret=secret, delivery=delivery)
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        conn.request("POST", f"/webhooks/{forge}", body=body, headers=headers)
-        answer = conn.getresponse()
-        return answer.status, answer.read().decode(errors="replace")
-    finally:
-        conn.close()
-
-
-def listening(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-    except OSError:
-        return False
-    return True
+    return post(port, forge, headers, body)
 
 
 def ledger(tmp_path: Path, sql: str, *params: object) -> list[tuple[Any, ...]]:
-    """Rows of ``sql`` over the bot's ledger, opened read-only."""
-    path = tmp_path / "state" / "ledger.db"
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
-    try:
-        return list(conn.execute(sql, params))
-    finally:
-        conn.close()
+    return ledger_rows(tmp_path, sql, *params)
 
 
 def audit(tmp_path: Path, agent: str | None = None) -> list[tuple[str, int, str]]:
