@@ -23,7 +23,7 @@ from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
 from fleet.forge.app_token import AppKey
 from fleet.forge.desk import ForgeDesk
-from fleet.forge.door import DoorScope, ForgeDoor
+from fleet.forge.door import ForgeDoor
 from fleet.forge.endpoint import Refusal, WebhookEndpoint, WebhookForge
 from fleet.forge.gitea import GiteaApi
 from fleet.forge.github import GitHubApi
@@ -64,42 +64,6 @@ def open_api(name: str, entry: ForgeEntry, environ: Mapping[str, str], clock: Cl
     return GitHubApi(entry.api_url, environ.get(entry.token_env, ""), clock=clock)
 
 
-class _LateDesk:
-    """The forge door's actions before the fleet runs: no agent has a forge run yet."""
-
-    def __init__(self) -> None:
-        self.desk: ForgeDesk | None = None
-
-    async def scope_of(self, agent: str) -> DoorScope | None:
-        return None if self.desk is None else await self.desk.scope_of(agent)
-
-    def api(self, forge: str) -> ForgeApi:
-        assert self.desk is not None
-        return self.desk.api(forge)
-
-    async def comment(self, scope: DoorScope, number: int, body: str) -> str:
-        assert self.desk is not None
-        return await self.desk.comment(scope, number, body)
-
-    async def describe(self, scope: DoorScope, body: str) -> str:
-        assert self.desk is not None
-        return await self.desk.describe(scope, body)
-
-    async def open_pull(self, scope: DoorScope, title: str, body: str, draft: bool) -> str:
-        assert self.desk is not None
-        return await self.desk.open_pull(scope, title, body, draft)
-
-    async def done(self, scope: DoorScope, status: str, summary: str) -> str:
-        assert self.desk is not None
-        return await self.desk.done(scope, status, summary)
-
-    async def audit(
-        self, scope: DoorScope | None, agent: str, op: str, allowed: bool, detail: str
-    ) -> None:
-        if self.desk is not None:
-            await self.desk.audit(scope, agent, op, allowed, detail)
-
-
 class AppForges:
     """The forges of the config, from their clients to the round over their runs."""
 
@@ -110,10 +74,8 @@ class AppForges:
         self.apis: dict[str, ForgeApi] = {
             name: open_api(name, entry, environ, clock) for name, entry in cfg.forges.items()
         }
-        self._late = _LateDesk()
-        self.door: ForgeDoor | None = (
-            ForgeDoor(self._late.scope_of, self._late, clean=clean) if cfg.forges else None
-        )
+        # Made before the heartbeat endpoint listens; bound once forge work is up.
+        self.door: ForgeDoor | None = ForgeDoor(clean=clean) if cfg.forges else None
         self.work: ForgeWork | None = None
         self.desk: ForgeDesk | None = None
         self._watch: ForgeWatch | None = None
@@ -211,7 +173,9 @@ class AppForges:
             clock=self._clock,
         )
         self.work = work
-        self.desk = self._late.desk = ForgeDesk(work)
+        self.desk = ForgeDesk(work)
+        if self.door is not None:
+            self.door.bind(self.desk.scope_of, self.desk)
         self._watch = ForgeWatch(work, self.desk)
         self._watch.start()
         for name in cfg.forges:  # the bot's own login, as its credential says it is

@@ -8,17 +8,15 @@ reason) also passes the guard every surface uses (:mod:`fleet.redaction.guard`).
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from bot.render.forge import web_address
 from fleet.budgets.model import BudgetStatus, Source, Step
 from fleet.forge.facts import ForgeRunRecord
 from fleet.redaction.guard import SHORT, guarded
 from fleet.supervisor.status import AgentStatus
-
-_WEB_LINK = re.compile(r"https?://[A-Za-z0-9.:\[\]-]+(/[A-Za-z0-9._~%/+-]*)?")
 
 Json = dict[str, Any]
 
@@ -184,20 +182,13 @@ def forge_row(run: ForgeRunRecord, line: Callable[[str], str]) -> Json:
         "repo": run.repo,
         "slug": line(str(run.slug)),
         "issue": run.issue,
-        "issue_url": web_link(run.issue_url),
+        "issue_url": web_address(run.issue_url),
         "title": line(run.title),
         "agent": run.agent,
         "branch": line(run.branch),
         "state": run.state,
         "pull": run.pull,
-        "pull_url": web_link(run.pull_url),
+        "pull_url": web_address(run.pull_url),
         "requester": line(run.requester),
         "started_at": run.started_at.isoformat(),
     }
-
-
-def web_link(url: str | None) -> str | None:
-    """``url`` when it is a plain web address, else None (never a ``javascript:`` link)."""
-    if url is None or not _WEB_LINK.fullmatch(url):
-        return None
-    return url

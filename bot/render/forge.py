@@ -83,8 +83,12 @@ def _started(record: ForgeRunRecord, now: datetime) -> str:
     return f"{started}, ended {ago(record.ended_at, now)}"
 
 
+def web_address(address: str | None) -> str | None:
+    """``address`` when it reads as a plain web address (a forge's page), else None —
+    never a ``javascript:`` link or one that could break out of markup."""
+    return address if address is not None and _ADDRESS.fullmatch(address) else None
+
+
 def _link(label: str, address: str | None) -> str:
     """``label`` (markdown already) linked to ``address``, if it reads as a web address."""
-    if address is None or not _ADDRESS.fullmatch(address):
-        return label
-    return f"[{label}]({address})"
+    return label if web_address(address) is None else f"[{label}]({address})"

@@ -173,12 +173,14 @@ def forge_failure(exc: ForgeApiError) -> str:
 
 class ForgeDoor:
     """The ``/forge`` route of the heartbeat endpoint (:meth:`mount`). ``clean`` is applied
-    to what people wrote on the forge before an agent reads it (titles, bodies, comments)."""
+    to what people wrote on the forge before an agent reads it (titles, bodies, comments).
+    The endpoint listens before forge work exists: until :meth:`bind` gives its scope and
+    actions, every call is answered "no forge run"."""
 
     def __init__(
         self,
-        scope_of: ScopeOf,
-        actions: DoorActions,
+        scope_of: ScopeOf | None = None,
+        actions: DoorActions | None = None,
         *,
         clean: Callable[[str], str] | None = None,
         body_seconds: float = BODY_SECONDS,
@@ -189,6 +191,16 @@ class ForgeDoor:
         self._body_seconds = body_seconds
         self._secrets: AgentSecrets | None = None
 
+    def bind(self, scope_of: ScopeOf, actions: DoorActions) -> None:
+        """Forge work is up: calls are scoped and carried out from now on."""
+        self._scope_of = scope_of
+        self._actions = actions
+
+    @property
+    def _acts(self) -> DoorActions:
+        assert self._actions is not None  # an unbound door answers before any action
+        return self._actions
+
     def mount(self, app: web.Application, secrets: AgentSecrets) -> None:
         """Add the route to ``app``; tokens are checked against ``secrets``."""
         self._secrets = secrets
@@ -198,29 +210,31 @@ class ForgeDoor:
         agent = self._agent(request)
         if agent is None:
             return web.Response(status=403)
+        if self._scope_of is None or self._actions is None:
+            return web.json_response({"error": "no forge run"}, status=409)
         scope = await self._scope_of(agent)
         try:
             body = await read_capped(request, MAX_BODY, self._body_seconds)
         except TimeoutError:
-            await self._actions.audit(scope, agent, "?", False, "refused: the call came too slowly")
+            await self._acts.audit(scope, agent, "?", False, "refused: the call came too slowly")
             return web.Response(status=408)
         if body is None:
-            await self._actions.audit(scope, agent, "?", False, "refused: a call over 64 KiB")
+            await self._acts.audit(scope, agent, "?", False, "refused: a call over 64 KiB")
             return web.Response(status=413)
         try:
             call = parse_call(body)
         except BadCall as exc:
             why = one_line(f"{exc}")
             log.warning("forge door: refused a call of %s: %s", agent, why)
-            await self._actions.audit(scope, agent, exc.op, False, f"refused: {why}")
+            await self._acts.audit(scope, agent, exc.op, False, f"refused: {why}")
             return web.json_response({"error": f"{exc}"}, status=400)
         if scope is None:
-            await self._actions.audit(None, agent, call.op, False, "refused: no forge run")
+            await self._acts.audit(None, agent, call.op, False, "refused: no forge run")
             return web.json_response({"error": "no forge run"}, status=409)
         why_not = refusal(scope, call)
         if why_not is not None:
             log.warning("forge door: %s %s", agent, why_not)
-            await self._actions.audit(scope, agent, call.op, False, why_not)
+            await self._acts.audit(scope, agent, call.op, False, why_not)
             return web.json_response({"error": why_not}, status=403)
         line = audit_line(scope, call)
         try:
@@ -228,14 +242,14 @@ class ForgeDoor:
         except ForgeApiError as exc:
             failure = forge_failure(exc)
             log.warning("forge door: %s: %s failed: %s", agent, line, exc)
-            await self._actions.audit(scope, agent, call.op, True, f"{line}: {failure}")
+            await self._acts.audit(scope, agent, call.op, True, f"{line}: {failure}")
             return web.json_response({"error": failure}, status=502)
         except DoorRefusal as exc:
             why = one_line(f"{exc}")
             why = why if why.startswith("refused") else f"refused: {why}"
-            await self._actions.audit(scope, agent, call.op, False, why)
+            await self._acts.audit(scope, agent, call.op, False, why)
             return web.json_response({"error": f"{exc}"}, status=409)
-        await self._actions.audit(scope, agent, call.op, True, line)
+        await self._acts.audit(scope, agent, call.op, True, line)
         return web.json_response({"ok": True, "text": cap_answer(text)})
 
     async def _do(self, scope: DoorScope, call: Call) -> str:
@@ -243,15 +257,15 @@ class ForgeDoor:
             return await self._read(scope, call)
         if isinstance(call, Comment):
             number = scope.issue if call.number is None else call.number
-            return await self._actions.comment(scope, number, call.body)
+            return await self._acts.comment(scope, number, call.body)
         if isinstance(call, Describe):
-            return await self._actions.describe(scope, call.body)
+            return await self._acts.describe(scope, call.body)
         if isinstance(call, OpenPull):
-            return await self._actions.open_pull(scope, call.title, call.body, call.draft)
-        return await self._actions.done(scope, call.status, call.summary)
+            return await self._acts.open_pull(scope, call.title, call.body, call.draft)
+        return await self._acts.done(scope, call.status, call.summary)
 
     async def _read(self, scope: DoorScope, call: Read) -> str:
-        api = self._actions.api(scope.forge)
+        api = self._acts.api(scope.forge)
         if call.what == "file" and call.path is not None:
             return render_file(await api.file(scope.repo, call.path, call.ref), call.ref)
         number = call.number or scope.issue

@@ -16,7 +16,7 @@ from fleet.budgets.run_estimate import RunEstimate, estimate_runs
 from fleet.clock import Clock
 from fleet.forge.facts import ForgeRunRecord
 from fleet.forge.footer import Provenance
-from fleet.ledger import Ledger
+from fleet.ledger import Ledger, UsageTotal
 from fleet.repos.facts import change_from_json
 
 OPERATIONS_SHOWN = 30
@@ -30,6 +30,7 @@ class Spend:
     cost_usd: float | None
     cap: str | None
     estimate: RunEstimate | None
+    usage: tuple[UsageTotal, ...] = ()  # by served model, as metered
 
 
 class ProvenanceSource:
@@ -54,22 +55,23 @@ class ProvenanceSource:
             )
         cap = cap_text(spec.run_budget) if spec is not None and spec.run_budget else None
         return Spend(
+            usage=tuple(usage),
             tokens=sum(u.tokens.total for u in usage),
             cost_usd=sum(costs) if costs else None,
             cap=cap,
             estimate=estimate,
         )
 
-    async def provenance(self, record: ForgeRunRecord) -> Provenance:
-        """Everything the footer says of ``record``, as of now."""
+    async def provenance(self, record: ForgeRunRecord, spend: Spend | None = None) -> Provenance:
+        """Everything the footer says of ``record``, as of now (``spend``: as just read)."""
         until = record.ended_at or self._clock.now()
         agent = await self._ledger.get_agent(record.agent)
         spec = agent.spec if agent is not None else None
-        usage = await self._ledger.usage_between(record.agent, record.started_at, until)
+        spend = spend or await self.spend(record)
+        usage = spend.usage
         downgrades = await self._ledger.downgrades_between(record.agent, record.started_at, until)
         models = [f"{u.model} ({u.requests} requests)" for u in usage if u.requests]
         models += [f"{asked} served as {served} ({n})" for asked, served, n in downgrades]
-        spend = await self.spend(record)
         run = await self._ledger.run_report(record.run_id) if record.run_id else None
         exit_text = None
         if run is not None and run.end is not None:

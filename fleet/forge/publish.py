@@ -22,6 +22,7 @@ from fleet.forge.schema import ForgeEntry
 from fleet.forge.sticky import StickyState, status_text
 from fleet.forge.text import defuse
 from fleet.ledger import Ledger
+from fleet.repos.desk import NoLine
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ class Publisher:
                 estimate=spend.estimate,
                 over=state.is_over or state is ForgeRunState.WAITING,
                 pull_url=record.pull_url,
-                provenance=await self.source.provenance(record),
+                provenance=await self.source.provenance(record, spend),
             )
         )
 
@@ -149,7 +150,9 @@ class Publisher:
         pull = await api.find_pull(record.slug, record.branch)
         if pull is None:
             line = await self._launcher.line(record.agent)
-            base = line.base_ref if line is not None else "main"
+            if line is None:  # pushed just now: its line ended meanwhile
+                raise NoLine(f"{record.agent} has no branch any more: nothing to open")
+            base = line.base_ref
             said = self.agent_text(text, own=_own(record))
             body = f"Closes #{record.issue}.\n\n{said}".rstrip()
             pull = await api.open_pull(

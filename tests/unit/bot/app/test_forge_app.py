@@ -10,14 +10,16 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from bot.app.forge import AppForges
 from bot.config import Config, ConfigError
 from bot.config.forge_checks import app_token_variable
 from bot.config.load import parse_config
 from fleet.clock import SystemClock
+from fleet.forge.endpoint import Refusal, WebhookEndpoint, WebhookForge
+from fleet.forge.model import ForgeEvent, Slug
 from tests.fakes.github_api import FakeGitHub, make_app_key
+from tests.fakes.webhook_sender import github_delivery, github_issue
 from tests.postgres_server import free_port
 
 APP_CONFIG = """\
@@ -77,22 +79,45 @@ def test_a_missing_forge_credential_is_named_with_its_fix(tmp_path: Path) -> Non
 
 
 async def test_webhooks_are_served_alone_without_the_dashboard(tmp_path: Path) -> None:
-    """No dashboard: the endpoint listens on its own, and refuses an unsigned delivery."""
+    """No dashboard: the real webhook endpoint listens on its own, whatever name the forge
+    calls it by (no Host check: deliveries are signed), refuses an unsigned delivery and
+    takes a signed one."""
     environ = {"GH_APP_ID": "7", "GH_APP_KEY": make_app_key()[0], "GH_HOOK": "s3cret-hook"}
     cfg = config(tmp_path, "https://api.github.com", environ)
     forges = AppForges(cfg, environ, SystemClock())
+    taken: list[ForgeEvent] = []
 
-    async def refuse(_request: web.Request) -> web.Response:
-        return web.Response(status=401, text="refused: unsigned")
+    async def receive(event: ForgeEvent) -> str:
+        taken.append(event)
+        return "counted"
 
+    async def seen(_forge: str, _delivery: str, _event: str) -> bool:
+        return True
+
+    async def audit(_refusal: Refusal) -> None:
+        return None
+
+    endpoint = WebhookEndpoint(
+        {"gh": WebhookForge(cfg.forges["gh"], b"s3cret-hook")},
+        receive=receive,
+        seen=seen,
+        audit=audit,
+        clock=SystemClock(),
+    )
+    name, payload = github_issue(
+        "labeled", repo=Slug("acme", "app"), number=3, sender="ann", label="fleetwarden:coder"
+    )
     try:
-        listen = f"127.0.0.1:{free_port()}"
-        await forges.listen_alone([web.post("/webhooks/{forge}", refuse)], address=listen)
+        await forges.listen_alone(endpoint.routes(), address=f"127.0.0.1:{free_port()}")
         port = forges.webhook_port
         assert port is not None
+        url = f"http://127.0.0.1:{port}/webhooks/gh"
         async with aiohttp.ClientSession() as session:
-            url = f"http://127.0.0.1:{port}/webhooks/gh"
-            async with session.post(url, data=b"{}", headers={"Host": "example.com"}) as answer:
-                assert answer.status == 401
+            for secret, status in ((b"", 401), (b"s3cret-hook", 202)):
+                headers, body = github_delivery(name, payload, secret=secret)
+                headers["Host"] = "hooks.example.com"
+                async with session.post(url, data=body, headers=headers) as answer:
+                    assert answer.status == status
+        assert [e.number for e in taken] == [3]
     finally:
         await forges.stop()

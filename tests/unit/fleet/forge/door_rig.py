@@ -3,7 +3,7 @@ every call: what the door's own tests and the fw-forge command's tests run again
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -167,6 +167,7 @@ class DoorRig:
     tokens: dict[str, str]
     actions: FakeActions
     scopes: dict[str, DoorScope]
+    bind: Callable[[], None] = lambda: None  # an unbound door's binding to the actions
 
     def url(self, agent: str = AGENT) -> str:
         return f"http://127.0.0.1:{self.port}/forge/{agent}"
@@ -181,10 +182,11 @@ class DoorRig:
 
 @asynccontextmanager
 async def serve_door(
-    state_dir: Path, *, port: int = 0, body_seconds: float = 5.0
+    state_dir: Path, *, port: int = 0, body_seconds: float = 5.0, bound: bool = True
 ) -> AsyncIterator[DoorRig]:
     """The door for :data:`AGENT` (scope :data:`SCOPE`) and :data:`OTHER` (no forge run),
-    served on 127.0.0.1 (on ``port``; 0: any free one) until the block ends."""
+    served on 127.0.0.1 (on ``port``; 0: any free one) until the block ends; not
+    ``bound``: served before forge work is up, bound by the rig's ``bind``."""
     secrets = AgentSecrets(state_dir / "heartbeat.json", "heartbeat endpoint")
     secrets.load()  # the tokens of a door served before from ``state_dir``, as on a restart
     tokens = {name: secrets.issue(name) for name in (AGENT, OTHER)}
@@ -195,13 +197,16 @@ async def serve_door(
         return scopes.get(agent)
 
     app = web.Application()
-    ForgeDoor(scope_of, actions, body_seconds=body_seconds).mount(app, secrets)
+    door = ForgeDoor(body_seconds=body_seconds)
+    if bound:
+        door.bind(scope_of, actions)
+    door.mount(app, secrets)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
         site = web.TCPSite(runner, "127.0.0.1", port)
         await site.start()
-        bound = cast(tuple[str, int], runner.addresses[0])[1]
-        yield DoorRig(bound, tokens, actions, scopes)
+        bound_port = cast(tuple[str, int], runner.addresses[0])[1]
+        yield DoorRig(bound_port, tokens, actions, scopes, lambda: door.bind(scope_of, actions))
     finally:
         await runner.cleanup()

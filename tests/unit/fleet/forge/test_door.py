@@ -354,3 +354,16 @@ def test_parse_call_reads_the_calls_it_knows() -> None:
     with pytest.raises(BadCall) as raised:
         parse_call(b'{"op":"read","what":"file","path":"a","ref":"-x"}')
     assert raised.value.op == "read"
+
+
+async def test_a_door_served_before_forge_work_is_up_has_no_forge_run(tmp_path: Path) -> None:
+    """The heartbeat endpoint listens before forge work exists: a call then is "no forge
+    run" (a wrong token still 403), and once bound the same call is carried out."""
+    async with serve_door(tmp_path, bound=False) as rig:
+        read = {"op": "read", "what": "issue", "number": 3}
+        assert await call(rig, read) == (409, {"error": "no forge run"})
+        assert (await call(rig, read, token="not-the-token"))[0] == 403
+        assert rig.actions.audits == []
+        rig.bind()
+        status, _ = await call(rig, read)
+        assert status == 200
