@@ -14,14 +14,21 @@ import pytest
 from tests import sandbox_need
 from tests.fakes.hostile_git import leftovers
 from tests.postgres_server import postgres_dsn, postgres_server, private_postgres
-from tests.sshd_server import private_ssh_host, ssh_hosts
+from tests.sshd_server import private_ssh_host, session_ssh_hosts, ssh_hosts
 from tests.synapse_server import PYTHON_ENV_VAR, SynapseServer, synapse_python
 
 SKIP_SYNAPSE_ENV_VAR = "FLEETWARDEN_SKIP_SYNAPSE"
 
 # A real PostgreSQL (tests/postgres_server.py): one per session, a database per test; real
 # OpenSSH servers on 127.0.0.2-4 (tests/sshd_server.py).
-__all__ = ["postgres_dsn", "postgres_server", "private_postgres", "private_ssh_host", "ssh_hosts"]
+__all__ = [
+    "postgres_dsn",
+    "postgres_server",
+    "private_postgres",
+    "private_ssh_host",
+    "session_ssh_hosts",
+    "ssh_hosts",
+]
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -21,7 +21,8 @@ kills every process of a dedicated user and deletes the directory. ``restart()``
 the address, port and host key unless asked for a new key (a reinstalled host).
 
 Fixtures (registered by importing them in ``tests/conftest.py``): ``ssh_hosts``, two
-servers per session (so per xdist worker), never to be stopped by a test;
+servers per session (so per xdist worker), never to be stopped by a test, whose users'
+processes are all killed after each test that used them;
 ``private_ssh_host``, one of the test's own, free to be stopped, restarted and re-keyed.
 Without ``/usr/sbin/sshd`` they skip, or fail when ``FLEETWARDEN_REQUIRE_SSHD`` is set.
 """
@@ -343,6 +344,12 @@ class SshServer:
         """The state dirs handed out so far (:meth:`state_dir`)."""
         return tuple(self._state_dirs)
 
+    def clear_processes(self) -> None:
+        """Kill every process a dedicated user runs (sshd itself runs as root and stays)."""
+        if self.login.dedicated:
+            uid = self.login.uid
+            _kill_until_gone(lambda: processes_of(uid), f"processes of {self.user}")
+
     def close(self) -> None:
         """Stop sshd, kill every process of a dedicated user, delete the directory (and the
         state dirs handed out)."""
@@ -350,9 +357,7 @@ class SshServer:
             self.stop()
         finally:
             try:
-                if self.login.dedicated:
-                    uid = self.login.uid
-                    _kill_until_gone(lambda: processes_of(uid), f"processes of {self.user}")
+                self.clear_processes()
             finally:
                 shutil.rmtree(self.root, ignore_errors=True)
                 for made in self._state_dirs:
@@ -436,7 +441,7 @@ def _new_server(address: str, user_base: str) -> SshServer:
 
 
 @pytest.fixture(scope="session")
-def ssh_hosts() -> Iterator[tuple[SshServer, SshServer]]:
+def session_ssh_hosts() -> Iterator[tuple[SshServer, SshServer]]:
     """Two hosts per session (per xdist worker), on 127.0.0.2 and 127.0.0.3, each with its
     own user: never stop them in a test."""
     started: list[SshServer] = []
@@ -449,6 +454,20 @@ def ssh_hosts() -> Iterator[tuple[SshServer, SshServer]]:
     finally:
         for server in started:
             server.close()
+
+
+@pytest.fixture
+def ssh_hosts(
+    session_ssh_hosts: tuple[SshServer, SshServer],
+) -> Iterator[tuple[SshServer, SshServer]]:
+    """The session's two hosts, cleared after the test of every process its users still
+    run (agents and tmux servers a failed test left): one test's leftovers never count in
+    the next one's."""
+    try:
+        yield session_ssh_hosts
+    finally:
+        for server in session_ssh_hosts:
+            server.clear_processes()
 
 
 @pytest.fixture
