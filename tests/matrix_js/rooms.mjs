@@ -79,8 +79,21 @@ export async function send({ room_id: roomId, text, thread_root: threadRoot = nu
       "m.in_reply_to": { event_id: latest },
     };
   }
-  const sent = await session.client.sendEvent(roomId, null, EventType.RoomMessage, body);
-  return sent.event_id;
+  const txnId = session.client.makeTxnId();
+  try {
+    const sent = await session.client.sendEvent(roomId, null, EventType.RoomMessage, body, txnId);
+    return sent.event_id;
+  } catch (error) {
+    // The js-sdk races /send against /sync: when the remote echo of a thread reply comes first,
+    // it matches the local echo (no longer pending) and then throws "not a local echo" at the
+    // /send answer, though the homeserver has the event. /send is idempotent per transaction
+    // id (client-server API), so asking again with the same id answers the same event id.
+    if (!String(error?.message).includes("not a local echo")) throw error;
+    const wireType = encryptedRoom(roomId) ? "m.room.encrypted" : EventType.RoomMessage;
+    const path = `/rooms/${encodeURIComponent(roomId)}/send/${wireType}/${txnId}`;
+    const again = await session.client.http.authedRequest(sdk.Method.Put, path, undefined, {});
+    return again.event_id;
+  }
 }
 
 // Whether the homeserver has the event (a local echo's id is not yet an event id).
