@@ -1,6 +1,7 @@
-"""What the forge tests that drive the real ``fleetwarden run`` share: posting a delivery
-to its webhook endpoint, waiting for it to listen, the fake provider's turns that make
-Claude Code write a file or run a command, and reading its ledger read-only."""
+"""What the forge tests that drive the real ``fleetwarden run`` share: the end-to-end
+config and the bot started on it, posting a delivery to its webhook endpoint, waiting for
+it to listen, the fake provider's turns that make Claude Code write a file or run a
+command, the bot's own comments on a fake forge, and reading its ledger read-only."""
 
 from __future__ import annotations
 
@@ -9,9 +10,88 @@ import socket
 import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from fleet.forge.model import Slug
 from tests.fakes.provider import ToolCall, Turn
+from tests.integration.console_bot import ConsoleBot, clean_env
+from tests.integration.test_readable_agents import agent_path
+from tests.postgres_server import free_port
+
+E2E_KEY = "fake-forge-key-0123456789abcdefghijklmn"  # the account's key the fake provider takes
+E2E_CONFIG = """\
+state_dir: ./state
+connectors:
+  console: {{}}
+defaults:
+  stop_grace_seconds: 1
+providers:
+  anthropic:
+    upstream: {provider}
+accounts:
+  team:
+    kind: api_key
+    provider: anthropic
+    key_env: FW_TEAM_KEY
+dashboard:
+  listen: 127.0.0.1:{port}
+forges:
+  {forge}:
+    kind: {kind}
+    api_url: {api}
+    token_env: FORGE_TOKEN
+    webhook_secret_env: FORGE_HOOK_SECRET
+    login: {login}
+    agent: coder
+repos:
+  app:
+    url: {url}
+    token_env: APP_TOKEN
+    forge: {forge}
+    forge_repo: acme/app
+agents:
+  - name: coder
+    runtime: claude
+    account: team
+    repo: app
+    permissions: full
+"""
+
+
+class Commented(Protocol):
+    """A fake forge's comments: GitHub's and Gitea's fakes both keep them so."""
+
+    def comments_on(self, repo: str, number: int, /) -> list[Any]: ...
+
+
+def start_e2e_bot(
+    tmp_path: Path,
+    *,
+    forge: str,
+    kind: str,
+    api: str,
+    provider: str,
+    login: str,
+    url: str,
+    tokens: Mapping[str, str],
+) -> tuple[ConsoleBot, int]:
+    """``fleetwarden run`` on :data:`E2E_CONFIG` (the forge ``forge`` of ``kind`` at ``api``,
+    the repository ``app`` at ``url``, the agent ``coder``) with ``tokens`` (APP_TOKEN,
+    FORGE_TOKEN, FORGE_HOOK_SECRET) in its environment; the bot and its dashboard's port."""
+    port = free_port()
+    config = tmp_path / "fleetwarden.yaml"
+    config.write_text(
+        E2E_CONFIG.format(
+            forge=forge, kind=kind, provider=provider, port=port, api=api, login=login, url=url
+        )
+    )
+    env = clean_env(PATH=agent_path(), FW_TEAM_KEY=E2E_KEY, **tokens)
+    return ConsoleBot(tmp_path, "--config", str(config), env=env), port
+
+
+def bot_comments(fake: Commented, repo: Slug, number: int, login: str) -> list[str]:
+    """The bodies of ``login``'s comments on ``repo``'s issue or pull ``number``, oldest first."""
+    return [c.body for c in fake.comments_on(str(repo), number) if c.author == login]
 
 
 def post(port: int, forge: str, headers: Mapping[str, str], body: bytes) -> tuple[int, str]:

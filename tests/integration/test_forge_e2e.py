@@ -30,57 +30,25 @@ from tests.fakes.webhook_sender import (
     github_review,
 )
 from tests.git_upstream import GitUpstream, served_app, token_anywhere
-from tests.integration.console_bot import ConsoleBot, clean_env, wait_until
-from tests.integration.forge_rig import bash, listening, post, write
-from tests.integration.test_readable_agents import agent_path
+from tests.integration.console_bot import ConsoleBot, wait_until
+from tests.integration.forge_rig import (
+    E2E_KEY,
+    bash,
+    bot_comments,
+    listening,
+    post,
+    start_e2e_bot,
+    write,
+)
 from tests.integration.test_real_clis import cli
-from tests.postgres_server import free_port
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 
 TOKEN = "ghp_e2eUpstreamTokenNoAgentHolds9876543210"  # the git upstream's
-KEY = "fake-forge-key-0123456789abcdefghijklmn"
 SECRET = b"forge-webhook-secret-0123456789abcdef"
 SLUG = Slug("acme", "app")
 WRITER = "ann"
 STRANGER = "eve"
-CONFIG = """\
-state_dir: ./state
-connectors:
-  console: {{}}
-defaults:
-  stop_grace_seconds: 1
-providers:
-  anthropic:
-    upstream: {provider}
-accounts:
-  team:
-    kind: api_key
-    provider: anthropic
-    key_env: FW_TEAM_KEY
-dashboard:
-  listen: 127.0.0.1:{port}
-forges:
-  gh:
-    kind: github
-    api_url: {api}
-    token_env: FORGE_TOKEN
-    webhook_secret_env: FORGE_HOOK_SECRET
-    login: {login}
-    agent: coder
-repos:
-  app:
-    url: {url}
-    token_env: APP_TOKEN
-    forge: gh
-    forge_repo: acme/app
-agents:
-  - name: coder
-    runtime: claude
-    account: team
-    repo: app
-    permissions: full
-"""
 
 
 @pytest.fixture
@@ -103,21 +71,17 @@ def github(upstream: GitUpstream) -> Iterator[FakeGitHub]:
 def start_bot(
     tmp_path: Path, upstream: GitUpstream, api: str, provider: str
 ) -> tuple[ConsoleBot, int]:
-    port = free_port()
-    config = tmp_path / "fleetwarden.yaml"
-    config.write_text(
-        CONFIG.format(
-            provider=provider, port=port, api=api, login=BOT_LOGIN, url=upstream.url("app")
-        )
+    tokens = {"APP_TOKEN": TOKEN, "FORGE_TOKEN": DEFAULT_PAT, "FORGE_HOOK_SECRET": SECRET.decode()}
+    return start_e2e_bot(
+        tmp_path,
+        forge="gh",
+        kind="github",
+        api=api,
+        provider=provider,
+        login=BOT_LOGIN,
+        url=upstream.url("app"),
+        tokens=tokens,
     )
-    env = clean_env(
-        PATH=agent_path(),
-        FW_TEAM_KEY=KEY,
-        APP_TOKEN=TOKEN,
-        FORGE_TOKEN=DEFAULT_PAT,
-        FORGE_HOOK_SECRET=SECRET.decode(),
-    )
-    return ConsoleBot(tmp_path, "--config", str(config), env=env), port
 
 
 def deliver(
@@ -127,10 +91,6 @@ def deliver(
     name, payload = event
     headers, body = github_delivery(name, payload, secret=secret, delivery=delivery)
     return post(port, "gh", headers, body)
-
-
-def bot_comments(fake: FakeGitHub, number: int) -> list[str]:
-    return [c.body for c in fake.comments_on(str(SLUG), number) if c.author == BOT_LOGIN]
 
 
 def test_a_labelled_issue_becomes_a_pull_request_that_a_review_continues(
@@ -151,7 +111,7 @@ def test_a_labelled_issue_becomes_a_pull_request_that_a_review_continues(
         labels=["fleetwarden:coder"],
     )  # fmt: skip
     with fake_provider_thread(
-        *turns, default=Turn(text="(no more turns)"), accept=Accepted(api_keys=frozenset({KEY}))
+        *turns, default=Turn(text="(no more turns)"), accept=Accepted(api_keys=frozenset({E2E_KEY}))
     ) as provider:
         bot, port = start_bot(tmp_path, upstream, github.api_url, provider.base_url)
         try:
@@ -184,9 +144,12 @@ def test_a_labelled_issue_becomes_a_pull_request_that_a_review_continues(
             assert upstream.show("app", "show", f"{first}:NOTES.md") == "shipped on Friday"
             assert "<details>" in (pull.body or "")
             assert wait_until(
-                lambda: any("is done" in c for c in bot_comments(github, pull.number)), timeout=30
+                lambda: any(
+                    "is done" in c for c in bot_comments(github, SLUG, pull.number, BOT_LOGIN)
+                ),
+                timeout=30,
             )
-            status_comments = bot_comments(github, issue)
+            status_comments = bot_comments(github, SLUG, issue, BOT_LOGIN)
             assert len(status_comments) == 1  # one status comment, edited as the run goes
             assert len(github.comments_on(str(SLUG), issue)) == 1  # the stranger got nothing
 
@@ -206,7 +169,10 @@ def test_a_labelled_issue_becomes_a_pull_request_that_a_review_continues(
             assert upstream.show("app", "show", f"{second}:NOTES.md").endswith("by the fleet")
             assert len(pulls()) == 1
             assert wait_until(
-                lambda: sum("is done" in c for c in bot_comments(github, pull.number)) == 2,
+                lambda: (
+                    sum("is done" in c for c in bot_comments(github, SLUG, pull.number, BOT_LOGIN))
+                    == 2
+                ),
                 timeout=60,
             )
             bot.command("forge", r"fw|acme/app#1")

@@ -14,7 +14,6 @@ dir or the output."""
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote
@@ -29,59 +28,28 @@ from tests.fakes.gitea_payloads import Event, issue_event, pull_event, review_ev
 from tests.fakes.provider import Accepted, Turn
 from tests.fakes.webhook_sender import gitea_delivery
 from tests.git_upstream import GitUpstream, served_app, token_anywhere
-from tests.integration.console_bot import ConsoleBot, clean_env, wait_until
-from tests.integration.forge_rig import bash, listening, post, write
-from tests.integration.test_readable_agents import agent_path
+from tests.integration.console_bot import ConsoleBot, wait_until
+from tests.integration.forge_rig import (
+    E2E_KEY,
+    bash,
+    bot_comments,
+    ledger_rows,
+    listening,
+    post,
+    start_e2e_bot,
+    write,
+)
 from tests.integration.test_real_clis import cli
-from tests.postgres_server import free_port
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 
 TOKEN = "gitea-e2e-upstream-token-NoAgentHolds9876543210"  # the git upstream's
-KEY = "fake-forge-key-0123456789abcdefghijklmn"
 SECRET = b"gitea-webhook-secret-0123456789abcdef"
 SLUG = Slug("acme", "app")
 WRITER = "ann"
 STRANGER = "eve"
 BRANCH = "fw/coder/issue-1"
 LABEL = "fleetwarden:coder"
-CONFIG = """\
-state_dir: ./state
-connectors:
-  console: {{}}
-defaults:
-  stop_grace_seconds: 1
-providers:
-  anthropic:
-    upstream: {provider}
-accounts:
-  team:
-    kind: api_key
-    provider: anthropic
-    key_env: FW_TEAM_KEY
-dashboard:
-  listen: 127.0.0.1:{port}
-forges:
-  tea:
-    kind: gitea
-    api_url: {api}
-    token_env: FORGE_TOKEN
-    webhook_secret_env: FORGE_HOOK_SECRET
-    login: {login}
-    agent: coder
-repos:
-  app:
-    url: {url}
-    token_env: APP_TOKEN
-    forge: tea
-    forge_repo: acme/app
-agents:
-  - name: coder
-    runtime: claude
-    account: team
-    repo: app
-    permissions: full
-"""
 
 
 @pytest.fixture
@@ -106,21 +74,17 @@ def gitea(upstream: GitUpstream) -> Iterator[FakeGitea]:
 def start_bot(
     tmp_path: Path, upstream: GitUpstream, api: str, provider: str
 ) -> tuple[ConsoleBot, int]:
-    port = free_port()
-    config = tmp_path / "fleetwarden.yaml"
-    config.write_text(
-        CONFIG.format(
-            provider=provider, port=port, api=api, login=BOT_LOGIN, url=upstream.url("app")
-        )
+    tokens = {"APP_TOKEN": TOKEN, "FORGE_TOKEN": GITEA_TOKEN, "FORGE_HOOK_SECRET": SECRET.decode()}
+    return start_e2e_bot(
+        tmp_path,
+        forge="tea",
+        kind="gitea",
+        api=api,
+        provider=provider,
+        login=BOT_LOGIN,
+        url=upstream.url("app"),
+        tokens=tokens,
     )
-    env = clean_env(
-        PATH=agent_path(),
-        FW_TEAM_KEY=KEY,
-        APP_TOKEN=TOKEN,
-        FORGE_TOKEN=GITEA_TOKEN,
-        FORGE_HOOK_SECRET=SECRET.decode(),
-    )
-    return ConsoleBot(tmp_path, "--config", str(config), env=env), port
 
 
 def deliver(
@@ -132,24 +96,16 @@ def deliver(
     return post(port, "tea", headers, body)
 
 
-def bot_comments(fake: FakeGitea, number: int) -> list[str]:
-    return [c.body for c in fake.comments_on(str(SLUG), number) if c.author == BOT_LOGIN]
-
-
 def outcome(tmp_path: Path, delivery: str) -> str | None:
     """What the ledger kept as the outcome of ``delivery`` to the forge."""
-    with sqlite3.connect(tmp_path / "state" / "ledger.db") as db:
-        row = db.execute(
-            "SELECT outcome FROM forge_deliveries WHERE forge = 'tea' AND delivery = ?",
-            (delivery,),
-        ).fetchone()
-    return str(row[0]) or None if row is not None else None  # '': not decided yet
+    sql = "SELECT outcome FROM forge_deliveries WHERE forge = 'tea' AND delivery = ?"
+    rows = ledger_rows(tmp_path, sql, delivery)
+    return str(rows[0][0]) or None if rows else None  # '': not decided yet
 
 
 def audited(tmp_path: Path) -> str:
     """The ledger's refused forge operations, one a line."""
-    with sqlite3.connect(tmp_path / "state" / "ledger.db") as db:
-        rows = db.execute("SELECT detail FROM forge_audit WHERE allowed = 0").fetchall()
+    rows = ledger_rows(tmp_path, "SELECT detail FROM forge_audit WHERE allowed = 0")
     return "\n".join(str(row[0]) for row in rows)
 
 
@@ -171,7 +127,7 @@ def test_a_labelled_gitea_issue_becomes_a_pull_request_that_a_review_continues(
         labels=[LABEL],
     )  # fmt: skip
     with fake_provider_thread(
-        *turns, default=Turn(text="(no more turns)"), accept=Accepted(api_keys=frozenset({KEY}))
+        *turns, default=Turn(text="(no more turns)"), accept=Accepted(api_keys=frozenset({E2E_KEY}))
     ) as provider:
         bot, port = start_bot(tmp_path, upstream, gitea.api_url, provider.base_url)
         try:
@@ -214,9 +170,14 @@ def test_a_labelled_gitea_issue_becomes_a_pull_request_that_a_review_continues(
             assert upstream.show("app", "show", f"{first}:NOTES.md") == "shipped on Friday"
             assert "<details>" in pull.body
             assert wait_until(
-                lambda: any("is done" in c for c in bot_comments(gitea, pull.number)), timeout=30
+                lambda: any(
+                    "is done" in c for c in bot_comments(gitea, SLUG, pull.number, BOT_LOGIN)
+                ),
+                timeout=30,
             )
-            assert len(bot_comments(gitea, issue)) == 1  # one status comment, edited on
+            assert (
+                len(bot_comments(gitea, SLUG, issue, BOT_LOGIN)) == 1
+            )  # one status comment, edited on
             assert len(gitea.comments_on(str(SLUG), issue)) == 1  # the stranger got nothing
 
             # A "request changes" review continues the same session, on the same PR.
@@ -237,7 +198,10 @@ def test_a_labelled_gitea_issue_becomes_a_pull_request_that_a_review_continues(
             assert again.number == pull.number
             assert again.pull is not None and again.pull.head_sha == second
             assert wait_until(
-                lambda: sum("is done" in c for c in bot_comments(gitea, pull.number)) == 2,
+                lambda: (
+                    sum("is done" in c for c in bot_comments(gitea, SLUG, pull.number, BOT_LOGIN))
+                    == 2
+                ),
                 timeout=60,
             )
             bot.command("forge", r"fw|acme/app#1")
@@ -260,14 +224,17 @@ def test_a_labelled_gitea_issue_becomes_a_pull_request_that_a_review_continues(
             assert wait_until(lambda: not checkout.exists(), timeout=60)
             # The one status comment says so, and the delivery's outcome is kept.
             assert wait_until(
-                lambda: "Ended: its pull request was closed" in bot_comments(gitea, issue)[0],
+                lambda: (
+                    "Ended: its pull request was closed"
+                    in bot_comments(gitea, SLUG, issue, BOT_LOGIN)[0]
+                ),
                 timeout=30,
             )
             assert wait_until(lambda: outcome(tmp_path, closed_id) is not None, timeout=30)
             assert (outcome(tmp_path, closed_id) or "").startswith(
                 "ended coder's run: PR #2 merged"
             )
-            assert len(bot_comments(gitea, issue)) == 1
+            assert len(bot_comments(gitea, SLUG, issue, BOT_LOGIN)) == 1
             bot.command("forge all", r"ended")
             assert token_anywhere(GITEA_TOKEN, tmp_path / "state") == []
             assert token_anywhere(TOKEN, tmp_path / "state") == []

@@ -29,7 +29,7 @@ from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub, github_th
 from tests.fakes.webhook_sender import Event, github_delivery, github_issue
 from tests.git_upstream import GitUpstream, served_app, token_anywhere
 from tests.integration.console_bot import ConsoleBot, clean_env, processes_where, wait_until
-from tests.integration.forge_rig import ledger_rows, listening, post
+from tests.integration.forge_rig import bot_comments, ledger_rows, listening, post
 from tests.integration.test_readable_agents import agent_path
 from tests.postgres_server import free_port
 
@@ -185,22 +185,14 @@ def deliver(
     return post(port, forge, headers, body)
 
 
-def ledger(tmp_path: Path, sql: str, *params: object) -> list[tuple[Any, ...]]:
-    return ledger_rows(tmp_path, sql, *params)
-
-
 def audit(tmp_path: Path, agent: str | None = None) -> list[tuple[str, int, str]]:
     """The forge audit, oldest first: (op, allowed, detail), of ``agent`` when given."""
     sql = "SELECT op, allowed, detail FROM forge_audit"
     if agent is None:
-        rows = ledger(tmp_path, f"{sql} ORDER BY id")
+        rows = ledger_rows(tmp_path, f"{sql} ORDER BY id")
     else:
-        rows = ledger(tmp_path, f"{sql} WHERE agent = ? ORDER BY id", agent)
+        rows = ledger_rows(tmp_path, f"{sql} WHERE agent = ? ORDER BY id", agent)
     return [(str(op), int(allowed), str(detail)) for op, allowed, detail in rows]
-
-
-def bot_comments(fake: FakeGitHub, number: int) -> list[str]:
-    return [c.body for c in fake.comments_on(str(SLUG), number) if c.author == BOT_LOGIN]
 
 
 def read(path: Path) -> str:
@@ -278,7 +270,7 @@ def test_a_hostile_agent_on_a_forge_run_gets_its_own_issue_and_nothing_else(
         assert upstream.pushes() == []
 
         assert github.comments_on(str(SLUG), other) == []  # nothing on the other issue
-        [posted] = [c for c in bot_comments(github, own) if c.startswith("hi ")]
+        [posted] = [c for c in bot_comments(github, SLUG, own, BOT_LOGIN) if c.startswith("hi ")]
         assert "@everyone" not in posted.replace("`@everyone`", ""), posted  # no live ping
         assert "<!--" not in posted, posted
         assert posted.count("<details>") == 1, posted
@@ -302,20 +294,24 @@ def test_a_hostile_agent_on_a_forge_run_gets_its_own_issue_and_nothing_else(
 
         def summary() -> list[str]:
             return [
-                c for c in bot_comments(github, own) if c.startswith("**rogue could not finish:**")
+                c
+                for c in bot_comments(github, SLUG, own, BOT_LOGIN)
+                if c.startswith("**rogue could not finish:**")
             ]
 
-        assert wait_until(lambda: len(summary()) == 1, timeout=60), bot_comments(github, own)
+        assert wait_until(lambda: len(summary()) == 1, timeout=60), bot_comments(
+            github, SLUG, own, BOT_LOGIN
+        )
         [failed] = summary()
         assert "nope" in failed and failed.count("<details>") == 1, failed
         assert github.comments_on(str(SLUG), other) == []
         assert wait_until(
             lambda: (
-                ledger(tmp_path, "SELECT state, done_status FROM forge_runs")
+                ledger_rows(tmp_path, "SELECT state, done_status FROM forge_runs")
                 == [("failed", "failed")]
             ),
             timeout=30,
-        ), ledger(tmp_path, "SELECT * FROM forge_runs")
+        ), ledger_rows(tmp_path, "SELECT * FROM forge_runs")
 
         assert token_anywhere(DEFAULT_PAT, state) == []
         assert token_anywhere(TOKEN, state) == []
@@ -363,13 +359,17 @@ def test_webhook_refusals_start_nothing_and_post_nothing(
         assert deliver(port, labeled, delivery="given-1")[0] == 202
         assert deliver(port, labeled, delivery="given-1") == (200, "already had it")
         assert wait_until(lambda: len(sleeps(checkout)) == 1, timeout=60), bot.stdout + bot.stderr
-        assert wait_until(lambda: len(bot_comments(github, given)) == 1, timeout=30)
+        assert wait_until(
+            lambda: len(bot_comments(github, SLUG, given, BOT_LOGIN)) == 1, timeout=30
+        )
         assert deliver(port, labeled, delivery="given-1") == (200, "already had it")
         assert wait_until(
-            lambda: ledger(tmp_path, "SELECT issue, state FROM forge_runs") == [(given, "working")],
+            lambda: (
+                ledger_rows(tmp_path, "SELECT issue, state FROM forge_runs") == [(given, "working")]
+            ),
             timeout=30,
-        ), ledger(tmp_path, "SELECT * FROM forge_runs")
-        assert ledger(tmp_path, "SELECT count(*) FROM runs WHERE agent = 'sleeper'") == [(1,)]
+        ), ledger_rows(tmp_path, "SELECT * FROM forge_runs")
+        assert ledger_rows(tmp_path, "SELECT count(*) FROM runs WHERE agent = 'sleeper'") == [(1,)]
         assert len(sleeps(checkout)) == 1
 
         assert github.comments_on(str(SLUG), refused) == []  # nothing posted for a refusal
@@ -380,7 +380,7 @@ def test_webhook_refusals_start_nothing_and_post_nothing(
         assert len(replays) == 2, webhooks
         # Two deliveries taken (each also kept by its body's digest, against replays).
         taken = "SELECT count(*) FROM forge_deliveries WHERE delivery NOT LIKE 'body:%'"
-        assert ledger(tmp_path, taken) == [(2,)]
+        assert ledger_rows(tmp_path, taken) == [(2,)]
 
         bot.command("stop sleeper", r"[Ss]topped sleeper", timeout=30)
         assert wait_until(lambda: not running_in(checkout), timeout=30)
@@ -412,7 +412,8 @@ def test_a_restart_mid_run_takes_the_run_up_again_without_a_second_one(
             first.stdout + first.stderr
         )
         assert wait_until(
-            lambda: ledger(tmp_path, "SELECT state FROM forge_runs") == [("working",)], timeout=30
+            lambda: ledger_rows(tmp_path, "SELECT state FROM forge_runs") == [("working",)],
+            timeout=30,
         )
         [comment] = github.comments_on(str(SLUG), issue)
         assert comment.author == BOT_LOGIN
@@ -435,9 +436,9 @@ def test_a_restart_mid_run_takes_the_run_up_again_without_a_second_one(
         assert wait_until(lambda: edited() > before, timeout=60), github.requests
         comments = github.comments_on(str(SLUG), issue)
         assert [(c.id, c.author) for c in comments] == [(comment.id, BOT_LOGIN)], comments
-        runs = ledger(tmp_path, "SELECT id, state, run_id, ended_at FROM forge_runs")
+        runs = ledger_rows(tmp_path, "SELECT id, state, run_id, ended_at FROM forge_runs")
         assert len(runs) == 1 and runs[0][1] == "working" and runs[0][3] is None, runs
-        agent_runs = ledger(tmp_path, "SELECT id, ended_at FROM runs WHERE agent = 'sleeper'")
+        agent_runs = ledger_rows(tmp_path, "SELECT id, ended_at FROM runs WHERE agent = 'sleeper'")
         assert agent_runs == [(runs[0][2], None)], agent_runs  # the same run, still live
         assert sleeps(checkout) == asleep  # the same agent process: none started again
 
