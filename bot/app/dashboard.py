@@ -76,6 +76,7 @@ class AppDashboard:
             redact=redact,  # what chat would not show, the pages do not either
             problems=problems,
             repos=repos,
+            forges=bool(cfg.forges),
         )
         server = DashboardServer(
             cfg.dashboard,

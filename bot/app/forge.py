@@ -19,6 +19,7 @@ from bot.config import Config
 from bot.config.forge_checks import app_token_variable
 from bot.dashboard.listener import Listening, listen, middleware
 from bot.dashboard.settings import DashboardSection
+from connectors.inbox import cancel_and_wait
 from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
 from fleet.forge.app_token import AppKey
@@ -27,7 +28,7 @@ from fleet.forge.door import ForgeDoor
 from fleet.forge.endpoint import Refusal, WebhookEndpoint, WebhookForge
 from fleet.forge.gitea import GiteaApi
 from fleet.forge.github import GitHubApi
-from fleet.forge.model import ForgeApi, ForgeApiError, ForgeEvent, Slug
+from fleet.forge.model import ForgeApi, ForgeEvent, Slug
 from fleet.forge.poller import Poller
 from fleet.forge.provenance import ProvenanceSource
 from fleet.forge.publish import Publisher
@@ -50,7 +51,7 @@ RENEW_SECONDS = 2 * 60
 it has under 5 minutes left (each lasts an hour), so git's never runs out between asks."""
 
 
-def open_api(name: str, entry: ForgeEntry, environ: Mapping[str, str], clock: Clock) -> ForgeApi:
+def open_api(entry: ForgeEntry, environ: Mapping[str, str], clock: Clock) -> ForgeApi:
     """``entry``'s client, with its credential from ``environ`` (checked at load)."""
     if entry.kind == "gitea":
         assert entry.token_env is not None
@@ -72,7 +73,7 @@ class AppForges:
         self._environ = environ
         self._clock = clock
         self.apis: dict[str, ForgeApi] = {
-            name: open_api(name, entry, environ, clock) for name, entry in cfg.forges.items()
+            name: open_api(entry, environ, clock) for name, entry in cfg.forges.items()
         }
         # Made before the heartbeat endpoint listens; bound once forge work is up.
         self.door: ForgeDoor | None = ForgeDoor(clean=clean) if cfg.forges else None
@@ -81,39 +82,32 @@ class AppForges:
         self._watch: ForgeWatch | None = None
         self._pollers: list[asyncio.Task[None]] = []
         self._alone: Listening | None = None
-        self.endpoint: WebhookEndpoint | None = None
         # The installation tokens of GitHub Apps, by the variable their repository's git
         # reads (bot.config.forge_checks.app_token_variable), renewed by _renew.
         self.git_tokens: dict[str, str] = {}
         self.repo_environ: Mapping[str, str] = ChainMap(self.git_tokens, dict(environ))
+        self._app_repos = _app_repos(cfg)
         self._renewing: asyncio.Task[None] | None = None
-
-    def _app_repos(self) -> list[tuple[str, str, Slug]]:
-        """(forge, variable, slug) of each repository a GitHub App's token fetches."""
-        found = []
-        for name, repo in self._cfg.repos.items():
-            forge = self._cfg.forges.get(repo.forge) if repo.forge else None
-            slug = repo.forge_slug()
-            if forge is None or forge.app is None or slug is None:
-                continue
-            if repo.token_env == app_token_variable(name):
-                found.append((repo.forge or "", repo.token_env, Slug.parse(slug)))
-        return found
 
     async def prime(self) -> None:
         """Mint the Apps' installation tokens for git now, and renew them from now on
         (each lasts an hour: renewed every :data:`RENEW_SECONDS`)."""
-        if not self._app_repos():
+        if not self._app_repos:
             return
         await self._mint()
         self._renewing = asyncio.create_task(self._renew(), name="forge-app-tokens")
 
     async def _mint(self) -> None:
-        for forge, variable, slug in self._app_repos():
+        """Each App repository's token, asked for side by side; one that fails keeps the
+        token it had (still good for the hour) and is said in the log."""
+
+        async def one(forge: str, variable: str, slug: Slug) -> None:
             try:
                 self.git_tokens[variable] = await self.apis[forge].git_token(slug)
-            except ForgeApiError as exc:
+            except Exception as exc:  # the round goes on: the next may get one
                 log.warning("no installation token for %s on %s: %s", slug, forge, exc)
+
+        await asyncio.gather(*(one(*wanted) for wanted in self._app_repos))
 
     async def _renew(self) -> None:
         while True:
@@ -131,8 +125,7 @@ class AppForges:
                 value = self._environ.get(variable) if variable else None
                 if value:
                     found.append(Secret(value, f"secret of forge {name}"))
-        found += [Secret(token, "a forge installation token") for token in self.git_tokens.values()]
-        return found
+        return found  # the Apps' installation tokens: the repositories' (their environ)
 
     async def start(
         self,
@@ -197,10 +190,10 @@ class AppForges:
                 detail = f"webhook {refusal.delivery}: {refusal.why}"
             await ledger.audit_forge(None, "-", "webhook", refusal.status == 200, detail)
 
-        self.endpoint = WebhookEndpoint(
+        endpoint = WebhookEndpoint(
             hooked, receive=work.receive, seen=ledger.take_delivery, audit=audit, clock=self._clock
         )
-        return self.endpoint.routes()
+        return endpoint.routes()
 
     async def listen_alone(
         self, routes: Sequence[web.RouteDef], *, address: str | None = None
@@ -262,12 +255,9 @@ class AppForges:
             await work.receive(event)
 
     async def stop(self) -> None:
-        if self._renewing is not None:
-            self._renewing.cancel()
-            await asyncio.gather(self._renewing, return_exceptions=True)
+        await cancel_and_wait(self._renewing)
         for task in self._pollers:
-            task.cancel()
-        await asyncio.gather(*self._pollers, return_exceptions=True)
+            await cancel_and_wait(task)
         self._pollers.clear()
         if self._watch is not None:
             await self._watch.stop()
@@ -282,6 +272,19 @@ class AppForges:
             self._alone = None
         for api in self.apis.values():
             await api.close()
+
+
+def _app_repos(cfg: Config) -> list[tuple[str, str, Slug]]:
+    """(forge, variable, slug) of each repository a GitHub App's token fetches."""
+    found = []
+    for name, repo in cfg.repos.items():
+        forge = cfg.forges.get(repo.forge) if repo.forge else None
+        slug = repo.forge_slug()
+        if forge is None or forge.app is None or slug is None:
+            continue
+        if repo.token_env == app_token_variable(name):
+            found.append((repo.forge or "", repo.token_env, Slug.parse(slug)))
+    return found
 
 
 async def _checked(work: ForgeWork, forge: str) -> None:

@@ -13,16 +13,12 @@ from fleet.errors import FleetwardenError
 from fleet.forge.launcher import LaunchRefused, Started
 from fleet.ledger import Ledger
 from fleet.repos.desk import RepoError
-from fleet.repos.facts import Change, LineRecord
+from fleet.repos.facts import LineRecord
 from fleet.repos.service import Repos
 from fleet.repos.verbs import RepoVerbs
 from fleet.supervisor.fleet import Fleet
 
 log = logging.getLogger(__name__)
-
-PROMPT_BYTES = 100_000
-"""A prompt is cut to this many bytes: an argument or variable past 128 KiB never reaches
-a program (Linux's MAX_ARG_STRLEN)."""
 
 
 class FleetLauncher:
@@ -65,10 +61,9 @@ class FleetLauncher:
                 raise LaunchRefused(f"not started: {why}")
         await self._repos.name_next(agent, branch)
         await self._repos.requested_by(agent, None)
-        cut = prompt.encode()[:PROMPT_BYTES].decode(errors="ignore")
-        try:
+        try:  # the prompt is within fleet.forge.text.PROMPT_BYTES, its rules at its end
             outcome = await self._fleet.spawn(
-                agent, prompt=cut, repo=repo, by=requester, collect=False
+                agent, prompt=prompt, repo=repo, by=requester, collect=False
             )
         except FleetwardenError as exc:
             await self._repos.forget_name(agent)  # an operator's next spawn is its own
@@ -83,16 +78,12 @@ class FleetLauncher:
 
     async def follow_up(self, agent: str, text: str, *, by: str) -> int | None:
         await self._fleet.thaw(agent)
-        cut = text.encode()[:PROMPT_BYTES].decode(errors="ignore")
-        await self._fleet.send(agent, cut, by=by)
+        await self._fleet.send(agent, text, by=by)
         run = await self._ledger.last_run(agent)
         return run.id if run is not None else None
 
     async def is_running(self, agent: str) -> bool:
-        if agent in self._repos.launching:
-            return True
-        record = await self._ledger.get_agent(agent)
-        return record is not None and record.state.is_live
+        return await self.busy(agent) is not None
 
     async def is_frozen(self, agent: str) -> bool:
         return any(f.agent == agent for f in await self._fleet.frozen())
@@ -111,12 +102,6 @@ class FleetLauncher:
 
     async def line(self, agent: str) -> LineRecord | None:
         return await self._repos.line_of(agent)
-
-    async def change(self, agent: str) -> Change | None:
-        try:
-            return await self._repos.change(agent)
-        except RepoError:
-            return None
 
     async def push(self, agent: str) -> str:
         async with self._repos.lock(agent):

@@ -128,8 +128,7 @@ def build_commands(
     identities = co_authors(cfg)
 
     async def forge_runs(agent: str | None) -> list[ForgeRunRecord]:
-        work = forge_work()
-        return [] if work is None else await work.ledger.forge_runs(agent=agent)
+        return await ledger.forge_runs(agent=agent) if cfg.forges else []
 
     handlers = Handlers(
         fleet=fleet,

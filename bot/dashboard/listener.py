@@ -46,6 +46,7 @@ from fleet.connections import openfiles, socket_owner
 from fleet.connections.admission import Admission, refusal
 from fleet.connections.loopback import Limits
 from fleet.errors import FleetwardenError
+from fleet.forge.endpoint import PREFIX as WEBHOOK_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +178,7 @@ def secure(headers: MutableMapping[str, str], *, path: str, hsts: bool) -> None:
         headers["Strict-Transport-Security"] = "max-age=31536000"
 
 
-WEBHOOKS = "/webhooks/"
+WEBHOOKS: Final = WEBHOOK_PREFIX
 """Where forges deliver their events (:mod:`fleet.forge.endpoint`)."""
 
 

@@ -84,10 +84,12 @@ class Views:
         redact: Callable[[str], str] = lambda text: text,
         problems: Callable[[], list[str]] = list,
         repos: ChangeDesk | None = None,
+        forges: bool = False,
     ) -> None:
         """``problems``: what is wrong beyond the agents (a chat receive path that keeps
         failing), on the fleet page; ``repos``: the repositories' desk, for the change on
-        an agent's page (none: no repositories, no change shown)."""
+        an agent's page (none: no repositories, no change shown); ``forges``: whether the
+        config has forges, whose runs the fleet page lists (none: the ledger is not asked)."""
         self._ledger = ledger
         self._fleet = fleet
         self._budgets = budgets
@@ -97,6 +99,7 @@ class Views:
         self._tz = timezone
         self._connector_named = connector_named  # links to chat messages
         self._orchestrator = orchestrator
+        self._forges = forges
         self._slow: _Slow | None = None
         self._redacted = Redacted(redact)
         self._problems = problems
@@ -130,7 +133,8 @@ class Views:
         ]
         agents.sort(key=lambda a: (not a["problems"], a["host"], a["name"]))
         states = Counter(a["state"] for a in agents)
-        forge_runs = [forge_row(r, self._redacted.line) for r in await self._ledger.forge_runs()]
+        runs = await self._ledger.forge_runs() if self._forges else []
+        forge_runs = [forge_row(r, self._redacted.line) for r in runs]
         return {
             **self._head(),
             "agents": agents,

@@ -34,7 +34,6 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Final, Protocol
 
 from aiohttp import web
@@ -51,6 +50,7 @@ from fleet.forge.door_calls import (
     Read,
     parse_call,
 )
+from fleet.forge.footer import when
 from fleet.forge.model import (
     ForgeApi,
     ForgeApiError,
@@ -269,11 +269,15 @@ class ForgeDoor:
         if call.what == "file" and call.path is not None:
             return render_file(await api.file(scope.repo, call.path, call.ref), call.ref)
         number = call.number or scope.issue
+        # Reading hostile HTML is work for a thread, never the event loop's.
         if call.what == "pull":
-            return render_pull(await api.pull(scope.repo, number), self._clean)
+            pull = await api.pull(scope.repo, number)
+            return await asyncio.to_thread(render_pull, pull, self._clean)
         if call.what == "comments":
-            return render_comments(number, await api.comments(scope.repo, number), self._clean)
-        return render_issue(await api.issue(scope.repo, number), self._clean)
+            comments = await api.comments(scope.repo, number)
+            return await asyncio.to_thread(render_comments, number, comments, self._clean)
+        issue = await api.issue(scope.repo, number)
+        return await asyncio.to_thread(render_issue, issue, self._clean)
 
     def _agent(self, request: web.Request) -> str | None:
         if self._secrets is None:
@@ -288,11 +292,6 @@ def _as_is(text: str) -> str:
 def plain(text: str) -> str:
     """``text`` with line ends made ``\\n`` and control characters (but tabs) dropped."""
     return _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
-
-
-def _when(at: datetime) -> str:
-    moment = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-    return f"{moment:%Y-%m-%d %H:%M} UTC"
 
 
 def _people(logins: tuple[str, ...]) -> str:
@@ -330,7 +329,7 @@ def render_comments(
     if not comments:
         return f"no comments on #{number}"
     blocks = [
-        f"@{plain(c.author)} at {_when(c.created_at)}:\n{plain(clean(c.body))}" for c in comments
+        f"@{plain(c.author)} at {when(c.created_at)}:\n{plain(clean(c.body))}" for c in comments
     ]
     return "\n\n".join(blocks)
 

@@ -48,7 +48,9 @@ from fleet.forge.webhooks import (
 
 log = logging.getLogger(__name__)
 
-PATH: Final = "/webhooks/{forge}"
+PREFIX: Final = "/webhooks/"
+"""Where forges deliver their events: ``/webhooks/<forge>``."""
+PATH: Final = PREFIX + "{forge}"
 READ_SECONDS: Final = 10.0
 ALREADY: Final = "already had it"
 UNSIGNED: Final = frozenset({400, 401, 404, 408, 413, 415})

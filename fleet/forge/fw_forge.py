@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import argparse
 import errno
+import http.client
 import json
 import os
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -153,8 +156,6 @@ def read_stdin() -> str:
 
 
 def _refused_connection(exc: BaseException) -> bool:
-    import urllib.error
-
     reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
     if isinstance(reason, ConnectionRefusedError):
         return True
@@ -162,9 +163,6 @@ def _refused_connection(exc: BaseException) -> bool:
 
 
 def _lost_connection(exc: BaseException) -> bool:
-    import http.client
-    import urllib.error
-
     reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
     return isinstance(reason, (ConnectionResetError, http.client.RemoteDisconnected))
 
@@ -181,10 +179,6 @@ def post(
     """Post ``call``; its status and JSON answer (``None``: no JSON). A refused connection
     (Fleetwarden restarting) or a busy answer is tried again for ``retry_seconds``, and a
     connection lost before any answer too, for a read only (a write might have been done)."""
-    import http.client  # here, not above: see own_directory_off_path
-    import urllib.error
-    import urllib.request
-
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     data = json.dumps(call).encode("utf-8")
     headers = {"Content-Type": "application/json", TOKEN_HEADER: token}
@@ -217,8 +211,6 @@ def post(
 
 
 def _reason(exc: BaseException) -> str:
-    import urllib.error
-
     reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
     if isinstance(reason, OSError) and reason.strerror:
         return reason.strerror
@@ -277,9 +269,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
 
 
 def own_directory_off_path() -> None:
-    """Take this file's directory off ``sys.path``: run as a script, Python puts it first,
-    and the package's other modules there (one is named ``http``) would shadow the
-    standard library's. Only the standard library is imported above this being done."""
+    """Take this file's directory off ``sys.path``: run as a script by a Python without
+    ``-P`` (before 3.11), it comes first, and a module of the package there would be
+    imported before one of the standard library's of the same name."""
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [entry for entry in sys.path if os.path.abspath(entry or os.curdir) != here]
 

@@ -34,7 +34,6 @@ from fleet.forge.gitea_read import (
     pull_of,
     review_of,
 )
-from fleet.forge.http import ForgeHttp, Params, SessionMaker
 from fleet.forge.model import (
     ForgeApiError,
     ForgeComment,
@@ -47,6 +46,7 @@ from fleet.forge.model import (
     Permission,
     Slug,
 )
+from fleet.forge.rest import ForgeHttp, Params, SessionMaker
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,6 @@ from urllib.parse import quote
 
 from fleet.clock import Clock, SystemClock
 from fleet.forge.app_token import AppKey, AppTokens
-from fleet.forge.http import TIMEOUT_SECONDS, Answer, ForgeHttp, Params, SessionMaker
 from fleet.forge.model import (
     ChangeKind,
     ForgeApiError,
@@ -38,6 +37,7 @@ from fleet.forge.model import (
     Permission,
     Slug,
 )
+from fleet.forge.rest import TIMEOUT_SECONDS, Answer, ForgeHttp, Params, SessionMaker
 
 log = logging.getLogger(__name__)
 

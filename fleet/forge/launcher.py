@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from fleet.errors import FleetwardenError
-from fleet.repos.facts import Change, LineRecord
+from fleet.repos.facts import LineRecord
 
 
 class LaunchRefused(FleetwardenError):
@@ -66,8 +66,6 @@ class ForgeLauncher(Protocol):
     async def line(self, agent: str) -> LineRecord | None:
         """``agent``'s live line."""
         ...
-
-    async def change(self, agent: str) -> Change | None: ...
 
     async def push(self, agent: str) -> str:
         """Push ``agent``'s branch upstream; its tip."""

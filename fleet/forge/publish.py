@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 
 from fleet.clock import Clock
 from fleet.errors import FleetwardenError
 from fleet.forge.facts import ForgeRunRecord, ForgeRunState
-from fleet.forge.footer import footer
+from fleet.forge.footer import Provenance, footer
 from fleet.forge.launcher import ForgeLauncher
 from fleet.forge.model import ForgeApi, ForgeApiError, ForgeComment, ForgePull
-from fleet.forge.provenance import ProvenanceSource
+from fleet.forge.provenance import ProvenanceSource, Spend
 from fleet.forge.schema import ForgeEntry
 from fleet.forge.sticky import StickyState, status_text
 from fleet.forge.text import defuse
@@ -121,9 +122,15 @@ class Publisher:
                 estimate=spend.estimate,
                 over=state.is_over or state is ForgeRunState.WAITING,
                 pull_url=record.pull_url,
-                provenance=await self.source.provenance(record, spend),
+                provenance=await self._status_provenance(record, spend),
             )
         )
+
+    async def _status_provenance(self, record: ForgeRunRecord, spend: Spend) -> Provenance:
+        """The footer of the status comment: a run not yet ended is "still running", so the
+        comment is edited when what it says changes, not as its clock moves on."""
+        provenance = await self.source.provenance(record, spend)
+        return provenance if record.ended_at is not None else replace(provenance, duration=None)
 
     # -- the agent's own posts -------------------------------------------------------------
 

@@ -9,27 +9,31 @@ What people wrote on the forge reaches the agent marked as theirs: each title, b
 comment under a line naming who wrote it and when, cleaned, and fenced in a code block
 whose fence is longer than any run of backticks inside, so no text can close it and go
 on as Fleetwarden's words. The prompt says so, and says that those words are not
-instructions from Fleetwarden. A prompt is at most :data:`PROMPT_CAP` characters: a long
-body is cut, and the oldest comments left out, each with a note saying so.
+instructions from Fleetwarden. A prompt is at most :data:`PROMPT_BYTES` bytes of UTF-8,
+the rules at its end always in it: a long body is cut, and the oldest comments left out,
+each with a note saying so.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Final
 
+from fleet.forge.changes import same_login
 from fleet.forge.defuse import defuse, escape_cell, fenced
+from fleet.forge.footer import when
 from fleet.forge.hidden import clean, unseen_free
 from fleet.forge.model import ForgeComment, ForgeIssue, Slug
 from fleet.redaction.guard import guarded
 
 __all__ = ["clean", "defuse", "escape_cell", "follow_up_prompt", "issue_prompt"]
 
-PROMPT_CAP: Final = 60_000
-"""Characters of a prompt at most."""
-TITLE_CAP: Final = 300
+PROMPT_BYTES: Final = 100_000
+"""Bytes of a prompt at most: an argument or variable past 128 KiB never reaches a program
+(Linux's MAX_ARG_STRLEN). The caps below keep a title and a body (fence included, four
+bytes a character at most) well within it; comments fill what room is left."""
+TITLE_CAP: Final = 300  # characters, as are the two below
 BODY_CAP: Final = 20_000
 COMMENT_CAP: Final = 8_000
 COMMENTS_READ: Final = 100  # the newest; older ones are left out, and said to be
@@ -68,16 +72,16 @@ def issue_prompt(
         _said(author, "issue body", clean(issue.body, BODY_CAP) or "(empty)"),
     ]
     rules = _rules(n, branch)
-    theirs = [c for c in comments if c.author.casefold() != bot_login.casefold()]
-    room = PROMPT_CAP - sum(len(part) + 2 for part in [*parts, rules]) - 200
+    theirs = [c for c in comments if not same_login(c.author, bot_login)]
+    room = PROMPT_BYTES - sum(_bytes(part) + 2 for part in [*parts, rules]) - 200
     blocks: list[str] = []
     for comment in reversed(theirs[-COMMENTS_READ:]):  # the newest first: where work stands
-        when = f"comment at {_when(comment.created_at)}"
-        block = _said(_login(comment.author), when, clean(comment.body, COMMENT_CAP))
-        if len(block) + 2 > room:
+        heading = f"comment at {when(comment.created_at)}"
+        block = _said(_login(comment.author), heading, clean(comment.body, COMMENT_CAP))
+        if _bytes(block) + 2 > room:
             break
         blocks.append(block)
-        room -= len(block) + 2
+        room -= _bytes(block) + 2
     left_out = len(theirs) - len(blocks)
     if left_out:
         parts.append(
@@ -87,6 +91,10 @@ def issue_prompt(
     parts.extend(reversed(blocks))
     parts.append(rules)
     return "\n\n".join(parts)
+
+
+def _bytes(text: str) -> int:
+    return len(text.encode())
 
 
 def follow_up_prompt(who: str, body: str, kind: str, pull: int) -> str:
@@ -149,8 +157,3 @@ def _plain(text: str, limit: int = 100) -> str:
 def _code(text: str) -> str:
     """A branch name in a code span (it holds no backtick: such names are refused)."""
     return f"`{_plain(text, 200).replace('`', '')}`"
-
-
-def _when(at: datetime) -> str:
-    moment = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-    return f"{moment:%Y-%m-%d %H:%M} UTC"

@@ -51,10 +51,12 @@ class ForgeWatch:
         """One round over the live forge runs."""
         work = self._work
         now = work.clock.now()
+        asked: set[str] = set()  # agents whose queue was asked this round: once is enough
         for record in await work.ledger.forge_runs():
             state = ForgeRunState(record.state)
-            if state is ForgeRunState.QUEUED:
-                await work.next_for(record.agent)
+            if state is ForgeRunState.QUEUED and record.agent not in asked:
+                asked.add(record.agent)
+                await work.next_for(record.agent)  # its oldest queued run, when it is free
             elif state is ForgeRunState.WORKING:
                 running = await work.launcher.is_running(record.agent)
                 if record.done_signal == "agent" and not running:
@@ -68,4 +70,5 @@ class ForgeWatch:
                             fresh = await work.ledger.forge_run(record.id)
                             if fresh is not None and fresh.done_signal is None:
                                 await work.publisher.watchdog(fresh, minutes)
-            await work.publisher.refresh(record.id)
+                # Its spend, its asks and what it does move on without an event.
+                await work.publisher.refresh(record.id)

@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from fleet.errors import FleetwardenError
+from fleet.forge.changes import same_login
 from fleet.forge.model import EventKind, ForgeEvent, ForgeKind, Slug
 from fleet.forge.schema import ForgeEntry, ForgeTrigger
 
@@ -410,10 +411,10 @@ def _gitea_issue(p: _Payload, base: dict[str, Any], entry: ForgeEntry | None) ->
         label = triggers[0] if triggers else None
     elif action == "assigned":
         kind = EventKind.ASSIGNED
-        assignee = login if login is not None and login in assignees else None
+        assignee = login if login is not None and _among(login, assignees) else None
     elif action == "unassigned":
         kind = EventKind.UNASSIGNED
-        assignee = login if login is not None and login not in assignees else None
+        assignee = login if login is not None and not _among(login, assignees) else None
     elif action == "opened":
         kind = EventKind.OPENED
     elif action == "closed":
@@ -438,6 +439,10 @@ def _gitea_issue(p: _Payload, base: dict[str, Any], entry: ForgeEntry | None) ->
 _GITEA_READ_FROM_STATE: Final = frozenset(
     {"label_updated", "label_cleared", "assigned", "unassigned"}
 )
+
+
+def _among(login: str, logins: tuple[str, ...]) -> bool:
+    return any(same_login(login, other) for other in logins)
 
 
 def _is_trigger(entry: ForgeEntry | None, label: str) -> bool:

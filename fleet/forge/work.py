@@ -25,7 +25,7 @@ from typing import Any
 from fleet.clock import Clock
 from fleet.errors import FleetwardenError
 from fleet.forge.access import Access
-from fleet.forge.changes import confirmed
+from fleet.forge.changes import confirmed, same_login
 from fleet.forge.facts import ForgeRunRecord, ForgeRunState
 from fleet.forge.launcher import ForgeLauncher, LaunchRefused
 from fleet.forge.model import EventKind, ForgeApi, ForgeApiError, ForgeEvent, Slug
@@ -101,7 +101,7 @@ class ForgeWork:
         except ForgeApiError as exc:
             log.warning("forge %s: could not ask who its credential is: %s", forge, exc)
             return None
-        if actual.lower() == entry.login.lower():
+        if same_login(actual, entry.login):
             self.held.pop(forge, None)
             return None
         why = (
@@ -143,9 +143,6 @@ class ForgeWork:
     def _repo_of(self, event: ForgeEvent) -> str | None:
         return self._by_slug.get((event.forge, str(event.repo).lower()))
 
-    def repo_entry(self, repo: str) -> RepoEntry:
-        return self._repos[repo]
-
     async def _handle(self, event: ForgeEvent) -> None:
         repo = self._repo_of(event)
         canonical = self._repos[repo].forge_slug() if repo is not None else None
@@ -176,7 +173,7 @@ class ForgeWork:
             if found is None:
                 return f"ignored: the change by @{event.actor} could not be confirmed"
             event = found
-        if event.actor.lower() == entry.login.lower():
+        if same_login(event.actor, entry.login):
             return "ignored: the bot's own doing"
         if event.comment_id is not None and event.comment_id in self.publisher.posted:
             return "ignored: a comment Fleetwarden posted"
@@ -199,7 +196,7 @@ class ForgeWork:
         # Gitea says only which labels are left: None when no trigger label is.
         if kind is EventKind.UNLABELED and event.label in (None, entry.label_for(run.agent)):
             return await self._allowed_then(event, lambda: self._stop(run, event, "unlabelled"))
-        if kind is EventKind.UNASSIGNED and (event.assignee or "").lower() == entry.login.lower():
+        if kind is EventKind.UNASSIGNED and same_login(event.assignee or "", entry.login):
             return await self._allowed_then(event, lambda: self._stop(run, event, "unassigned"))
         if kind is EventKind.CLOSED and not event.is_pull and run.issue == event.number:
             if run.pull is not None:  # closed by its pull request's merge ("Closes #N")?
@@ -214,9 +211,8 @@ class ForgeWork:
             return None
         if event.kind is EventKind.LABELED and event.label is not None:
             return entry.agent_of_label(event.label)
-        bot = entry.login.lower()
         if event.kind is EventKind.ASSIGNED and entry.trigger.assign:
-            return entry.agent if (event.assignee or "").lower() == bot else None
+            return entry.agent if same_login(event.assignee or "", entry.login) else None
         if event.kind is EventKind.OPENED and entry.trigger.mention:
             return entry.agent if mentions(event.body, entry.login) else None
         return None
@@ -339,14 +335,17 @@ class ForgeWork:
         return f"started {record.agent} on #{record.issue} (run {started.run_id})"
 
     async def _queued(self, record: ForgeRunRecord, why: str) -> str:
-        await self.ledger.update_forge_run(record.id, state=ForgeRunState.QUEUED, summary=why)
-        await self.publisher.refresh(record.id)
+        if ForgeRunState(record.state) is not ForgeRunState.QUEUED or record.summary != why:
+            await self.ledger.update_forge_run(record.id, state=ForgeRunState.QUEUED, summary=why)
+            await self.publisher.refresh(record.id)
         return f"queued: {why}"
 
     async def _continue(self, run: ForgeRunRecord, event: ForgeEvent, kind: str) -> str:
         if ForgeRunState(run.state) is ForgeRunState.QUEUED:
             return "ignored: the run has not started yet"
-        text = follow_up_prompt(event.actor, event.body, kind, run.pull or run.issue)
+        text = await asyncio.to_thread(  # reading hostile HTML is work for a thread
+            follow_up_prompt, event.actor, event.body, kind, run.pull or run.issue
+        )
         # Working again before the session is: its next `done` may come at once.
         await self.ledger.update_forge_run(
             run.id,

@@ -201,13 +201,6 @@ class ForgeLedger:
         rows = await self._all(sql + " ORDER BY id DESC LIMIT ?", [*params, limit])
         return [_run(row) for row in reversed(rows)]
 
-    async def forge_run_of(self: Store, run_id: int) -> ForgeRunRecord | None:
-        """The forge run agent run ``run_id`` worked on, if any."""
-        row = await self._one(
-            "SELECT * FROM forge_runs WHERE run_id = ? ORDER BY id DESC LIMIT 1", (run_id,)
-        )
-        return None if row is None else _run(row)
-
     # -- audit ---------------------------------------------------------------------------
 
     async def audit_forge(

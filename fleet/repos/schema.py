@@ -141,8 +141,8 @@ class RepoEntry(BaseModel):
         default=None,
         description=(
             "The `forges:` entry this repository lives on: its issues become runs and its "
-            "runs open pull requests there. Without `token_env`, the forge's credential "
-            "fetches and pushes it."
+            "runs open pull requests there. An https url with neither `token_env` nor "
+            "`ssh_key` is fetched and pushed with the forge's credential."
         ),
     )
     forge_repo: str | None = Field(

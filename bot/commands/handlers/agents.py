@@ -55,7 +55,7 @@ from fleet.budgets.model import BudgetBook
 from fleet.budgets.report_windows import DEFAULT_WINDOW
 from fleet.clock import Clock
 from fleet.errors import FleetError
-from fleet.forge.facts import ForgeRuns
+from fleet.forge.facts import ForgeRuns, ForgeRunState
 from fleet.hosts.schema import ANY_HOST, LOCAL_HOST, is_host_name
 from fleet.model import PermissionMode
 from fleet.repos.desk import RepoDesk
@@ -202,7 +202,7 @@ class Handlers(Family):
         if self._forge_runs is None:
             return
         for record in await self._forge_runs(name):
-            if record.state != "queued":
+            if ForgeRunState(record.state) is not ForgeRunState.QUEUED:  # not on its branch yet
                 raise CommandError(
                     f"{name} works on {render_forge.links(record)} ({record.state}): "
                     f"`send {name} TEXT` continues that session; it ends when its pull "

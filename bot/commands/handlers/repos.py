@@ -12,7 +12,6 @@ place within the minute discards it. The router audits each verb with what it ac
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -26,6 +25,7 @@ from bot.commands.family import Family, command
 from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec, FlagValue, show
 from bot.commands.request import Reply, Request
 from bot.render import changes as render
+from bot.render.forge import web_address
 from connectors.base import Attachment, safe_file_name
 from fleet.names import is_agent_name
 from fleet.repos.desk import NoLine, RepoDesk
@@ -321,12 +321,9 @@ class RepoCommands(Family):
         )
 
 
-_URL: Final = re.compile(r"https?://[^\s<>`\\]+")
-
-
 def link(url: str) -> str:
     """Where a push can be seen: a web address as a link, anything else as text."""
-    return f"<{url}>" if _URL.fullmatch(url) else said(url, 300)
+    return f"<{url}>" if web_address(url) is not None else said(url, 300)
 
 
 def _agent(req: Request) -> str:

@@ -18,6 +18,7 @@ from bot.config.load import parse_config
 from fleet.clock import SystemClock
 from fleet.forge.endpoint import Refusal, WebhookEndpoint, WebhookForge
 from fleet.forge.model import ForgeEvent, Slug
+from fleet.repos.credentials import secret_of
 from tests.fakes.github_api import FakeGitHub, make_app_key
 from tests.fakes.webhook_sender import github_delivery, github_issue
 from tests.postgres_server import free_port
@@ -63,8 +64,10 @@ async def test_an_apps_repository_fetches_with_a_minted_installation_token(
             minted = fake.minted_tokens()
             assert minted and forges.repo_environ[variable] == minted[-1]
             assert variable not in environ
-            secrets = {s.value for s in forges.known_secrets()}
-            assert {minted[-1], private, "s3cret-hook"} <= secrets
+            assert {private, "s3cret-hook"} <= {s.value for s in forges.known_secrets()}
+            # The repository's token, as the repositories tell the redactor: read through
+            # the same overlay its git reads.
+            assert secret_of(cfg.repos["app"], forges.repo_environ) == minted[-1]
         finally:
             await forges.stop()
         assert fake.violations == []

@@ -20,7 +20,7 @@ from bot.commands.confirmations import ConfirmationDesk
 from bot.commands.errors import CommandError
 from bot.commands.grammar import Grammar
 from bot.commands.handlers.agents import Handlers
-from bot.commands.handlers.repos import NO_REPOS, RepoCommands
+from bot.commands.handlers.repos import NO_REPOS, RepoCommands, link
 from bot.commands.request import Reply, Request
 from bot.commands.router import Router
 from bot.commands.specs import COMMANDS
@@ -319,6 +319,16 @@ async def test_push_answers_with_the_link_audits_and_tells_the_thread(
     )
     assert reply.topic == "coder" and reply.thread_line is not None
     assert reply.thread_line.startswith("Branch fw/coder/12 pushed by @ada:example.org")
+
+
+def test_a_push_link_is_a_link_only_when_it_reads_as_a_plain_web_address() -> None:
+    """The same rule as the forge's links: a web address is linked; one that could break
+    out of markup, or is no web address, is shown as text."""
+    assert link("https://git.example.org/acme/app/compare/main...fw/c/1") == (
+        "<https://git.example.org/acme/app/compare/main...fw/c/1>"
+    )
+    for odd in ("https://x.org/a)b", "javascript:alert(1)", 'https://x.org/"><b>'):
+        assert not link(odd).startswith("<")
 
 
 async def test_discard_of_pushed_work_acts_at_once(ledger: Ledger, chat: FakeConnector) -> None:

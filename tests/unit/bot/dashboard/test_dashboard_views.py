@@ -46,6 +46,7 @@ def views(ledger: Ledger, clock: ManualClock, tmp_path: Path, chat: Connector) -
         connector_named=lambda name: chat if name == chat.name else None,
         orchestrator=lambda: "here",
         redact=lambda text: text.replace("s3cret", "[redacted]"),
+        forges=True,
     )
 
 

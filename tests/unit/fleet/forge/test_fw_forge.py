@@ -175,8 +175,8 @@ async def test_a_forge_failure_exits_1_with_the_door_s_words(rig: DoorRig) -> No
 async def test_run_as_a_plain_script_it_takes_the_standard_library_s_modules(
     rig: DoorRig,
 ) -> None:
-    """``python3 fw_forge.py`` from its own directory, without ``-I``: its package's
-    modules beside it (``http.py``) do not shadow the standard library's."""
+    """``python3 fw_forge.py`` from its own directory, without ``-I``: it runs on the
+    standard library alone, whatever modules of its package stand beside it."""
     script = FW_FORGE.parent.parent / "fw_forge.py"
     env = agent_env(rig.heartbeat_url(), rig.tokens[AGENT])
     process = await asyncio.create_subprocess_exec(

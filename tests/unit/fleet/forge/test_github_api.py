@@ -12,8 +12,8 @@ import pytest
 
 from fleet.forge.app_token import AppKey
 from fleet.forge.github import GitHubApi
-from fleet.forge.http import ForgeRateLimited
 from fleet.forge.model import ForgeApi, ForgeApiError, Slug
+from fleet.forge.rest import ForgeRateLimited
 from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub, make_app_key
 
 REPO = "acme/app"

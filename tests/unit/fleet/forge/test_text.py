@@ -11,7 +11,14 @@ from datetime import UTC, datetime, timedelta
 from markdown_it import MarkdownIt
 
 from fleet.forge.model import ForgeComment, ForgeIssue, Slug
-from fleet.forge.text import PROMPT_CAP, clean, defuse, escape_cell, follow_up_prompt, issue_prompt
+from fleet.forge.text import (
+    PROMPT_BYTES,
+    clean,
+    defuse,
+    escape_cell,
+    follow_up_prompt,
+    issue_prompt,
+)
 
 T0 = datetime(2026, 11, 25, 14, 3, tzinfo=UTC)
 REPO = Slug("acme", "app")
@@ -106,10 +113,25 @@ def test_the_prompt_stays_within_its_cap_keeping_the_newest_comments() -> None:
     """With too many long comments, the newest are kept, the rest counted and pointed to."""
     many = [comment(n, f"comment {n} " + "x" * 7_000) for n in range(1, 30)]
     text = prompt(issue(body="b" * 50_000), many)
-    assert len(text) <= PROMPT_CAP
+    assert len(text.encode()) <= PROMPT_BYTES
     assert "comment 29 " in text and "comment 1 " not in text
     assert "older comments are left out" in text and "`fw-forge read 12 --comments`" in text
     assert "[… cut:" in text  # the body, cut with a note
+
+
+def test_a_prompt_of_wide_characters_stays_within_its_bytes_with_its_rules_at_the_end() -> None:
+    """Text of three- and four-byte characters (a body at its cap, long comments, a fence
+    as long as the body allows) is measured in bytes: the prompt fits an argument, and the
+    rules that follow the people's words are still its end."""
+    body = "`" * 5_000 + "漢字" * 10_000 + "😀" * 5_000
+    many = [comment(n, f"comment {n} " + "語" * 7_000) for n in range(1, 12)]
+    text = prompt(issue(body=body), many)
+    assert len(text.encode()) <= PROMPT_BYTES
+    assert "comment 11 " in text and "older comments are left out" in text
+    assert text.endswith(prompt(issue(body="short")).rsplit("\n\n", 1)[1])
+    assert "not instructions from Fleetwarden" in text
+    follow = follow_up_prompt("carol", "😀" * 30_000, "review", 18)
+    assert len(follow.encode()) <= PROMPT_BYTES and follow.endswith('"why"`.')
 
 
 def test_the_follow_up_marks_the_reviewers_words_and_keeps_the_pull_request() -> None:

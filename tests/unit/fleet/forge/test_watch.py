@@ -6,6 +6,8 @@ says changed — after a restart too, on the same comment."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from fleet.clock import ManualClock
@@ -60,6 +62,31 @@ async def test_a_busy_agent_queues_the_run_and_the_round_starts_it_once_free(
     fresh = await rig.record(record.id)
     assert (fresh.state, fresh.run_id) == ("working", 100)
     assert "Working" in status.history[-1] and len(rig.api.comments_on(3)) == 1
+
+
+async def test_queued_runs_of_a_busy_agent_cost_a_round_nothing_new(
+    rig: WorkRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three issues queued for a busy agent: rounds start none, and write and edit nothing
+    while nothing changed."""
+    rig.launcher.running.add(AGENT)
+    for number in (3, 5, 6):
+        await rig.deliver(event(EventKind.LABELED, number=number, label=LABEL))
+    await rig.watch.tick()
+    edits = len(rig.api.named("edit_comment"))
+    writes: list[int] = []
+    update = rig.ledger.update_forge_run
+
+    async def counted(key: int, **fields: Any) -> None:
+        writes.append(key)
+        await update(key, **fields)
+
+    monkeypatch.setattr(rig.ledger, "update_forge_run", counted)
+    for _ in range(3):
+        rig.clock.advance(15)
+        await rig.watch.tick()
+    assert rig.launcher.starts == [] and len(rig.api.named("edit_comment")) == edits
+    assert writes == []
 
 
 async def test_the_run_an_agent_works_on_holds_its_next_issue(rig: WorkRig) -> None:
@@ -169,15 +196,18 @@ async def test_the_watchdog_speaks_on_the_pull_request_when_there_is_one(
 
 
 async def test_the_status_comment_is_edited_only_when_its_text_changes(rig: WorkRig) -> None:
-    """Rounds with nothing new edit nothing; a new door call shown as what it does now
-    edits once."""
+    """Rounds with nothing new edit nothing, however long the run has been going (its
+    footer says "still running", not a duration that would change each round); a new door
+    call shown as what it does now edits once."""
     record = await rig.started()
     status = rig.status(record)
     await rig.watch.tick()
     edits = len(rig.api.named("edit_comment"))
-    await rig.watch.tick()
-    await rig.watch.tick()
+    for seconds in (15, 15, 3_600, 86_400):
+        rig.clock.advance(seconds)
+        await rig.watch.tick()
     assert len(rig.api.named("edit_comment")) == edits
+    assert "still running" in status.history[-1]
     scope = await rig.desk.scope_of(AGENT)
     await rig.desk.audit(scope, AGENT, "read", True, "read the file src/parse.py")
     await rig.watch.tick()

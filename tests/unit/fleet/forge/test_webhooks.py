@@ -337,6 +337,9 @@ def test_gitea_assignment_events_read_the_assignees_the_issue_now_has() -> None:
         "issue_assign",
     )
     assert event("unassigned", ["fw-bot"]).assignee is None
+    # Logins name one account whatever their case, as the forge matches them.
+    assert event("assigned", ["al", "FW-Bot"]).assignee == "fw-bot"
+    assert event("unassigned", ["FW-BOT"]).assignee is None
 
 
 def test_gitea_label_and_assignment_events_are_to_be_confirmed() -> None:

@@ -22,7 +22,7 @@ from fleet.forge.schema import ForgeEntry
 from fleet.forge.watch import ForgeWatch
 from fleet.forge.work import ForgeWork
 from fleet.ledger import Ledger
-from fleet.repos.facts import Change, LineRecord, LineState
+from fleet.repos.facts import LineRecord, LineState
 from fleet.repos.schema import RepoEntry
 from tests.unit.fleet.forge.forge_double import BOT, HEAD_SHA, SLUG, WHEN, Comment, FakeForgeApi
 
@@ -151,10 +151,6 @@ class FakeLauncher:
             state=LineState.LIVE,
             created_at=WHEN,
         )
-
-    async def change(self, agent: str) -> Change | None:
-        self.calls.append(("change", agent))
-        return None
 
     async def push(self, agent: str) -> str:
         self.calls.append(("push", agent))

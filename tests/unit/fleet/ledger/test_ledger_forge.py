@@ -63,7 +63,6 @@ async def test_fields_update_and_are_found_by_pull_and_run(ledger: Ledger) -> No
     assert by_pull == by_issue and by_pull is not None
     assert (by_pull.pull, by_pull.comment_id, by_pull.state) == (18, 99, "working")
     assert await ledger.agent_forge_run("coder") == by_pull
-    assert await ledger.forge_run_of(7) == by_pull
     assert [r.id for r in await ledger.forge_runs()] == [run]
     with pytest.raises(ValueError, match="not a field"):
         await ledger.update_forge_run(run, slug="x/y")
