@@ -220,13 +220,13 @@ class AppForges:
             if repo.forge == name and (slug := repo.forge_slug()) is not None
         ]
 
-        async def watched() -> list[tuple[Slug, int]]:
+        async def watched() -> list[tuple[Slug, int, bool]]:
             watched = []
             for r in await work.ledger.forge_runs():
                 if r.forge == name:  # its issue, and its pull request once open
-                    watched.append((r.slug, r.issue))
+                    watched.append((r.slug, r.issue, False))
                     if r.pull is not None:
-                        watched.append((r.slug, r.pull))
+                        watched.append((r.slug, r.pull, True))
             return watched
 
         poller = Poller(

@@ -67,11 +67,12 @@ GetCursor = Callable[[str, Slug], Awaitable[str | None]]
 
 SetCursor = Callable[[str, Slug, str], Awaitable[None]]
 
-Watched = Callable[[], Awaitable[Sequence[tuple[Slug, int]]]]
-"""The issues and pull requests of this forge that Fleetwarden has a live run on."""
+Watched = Callable[[], Awaitable[Sequence[tuple[Slug, int, bool]]]]
+"""The issues and pull requests of this forge that Fleetwarden has a live run on: each
+``(repository, number, whether it is a pull request)``."""
 
 
-async def _nothing_watched() -> Sequence[tuple[Slug, int]]:
+async def _nothing_watched() -> Sequence[tuple[Slug, int, bool]]:
     return ()
 
 
@@ -105,7 +106,7 @@ class Poller:
         watched = await self._watched()
         events: list[ForgeEvent] = []
         for slug in self._slugs:
-            numbers = sorted({n for s, n in watched if s == slug})
+            numbers = sorted({(n, is_pull) for s, n, is_pull in watched if s == slug})
             try:
                 events.extend(await self._poll_repo(slug, numbers))
             except ForgeApiError as exc:
@@ -113,7 +114,7 @@ class Poller:
         events.sort(key=lambda e: e.at)
         return events
 
-    async def _poll_repo(self, slug: Slug, watched: Sequence[int]) -> list[ForgeEvent]:
+    async def _poll_repo(self, slug: Slug, watched: Sequence[tuple[int, bool]]) -> list[ForgeEvent]:
         stored = await self._get_cursor(self.forge, slug)
         since = _parse_cursor(stored)
         if since is None:
@@ -126,8 +127,14 @@ class Poller:
             events.extend(await self._state_events(slug, issue, changes))
             if issue.updated_at >= since:
                 events.extend(await self._comments(slug, issue, since))
-        for number in watched:
-            events.extend(await self._watched_events(slug, number, since, changes))
+        read = {issue.number: issue for issue in issues}  # not asked for again
+        for number, is_pull in watched:
+            if is_pull:
+                pull = await self._api.pull(slug, number)
+                events += [*await self._reviews(slug, pull, since), *self._pull_closed(slug, pull)]
+            else:
+                issue = read.get(number) or await self._api.issue(slug, number)
+                events.extend(await self._issue_gone(slug, issue, since, changes))
         newest = max((issue.updated_at for issue in issues), default=None)
         if newest is not None and newest > since:
             await self._set_cursor(self.forge, slug, newest.isoformat())
@@ -246,15 +253,6 @@ class Poller:
             for comment in comments
             if comment.created_at >= since  # the same second again: ids dedupe it
         ]
-
-    async def _watched_events(
-        self, slug: Slug, number: int, since: datetime, changes: _Changes
-    ) -> list[ForgeEvent]:
-        issue = await self._api.issue(slug, number)
-        if issue.is_pull:
-            pull = await self._api.pull(slug, number)
-            return [*await self._reviews(slug, pull, since), *self._pull_closed(slug, pull)]
-        return await self._issue_gone(slug, issue, since, changes)
 
     async def _reviews(self, slug: Slug, pull: ForgePull, since: datetime) -> list[ForgeEvent]:
         reviews = await self._api.reviews(slug, pull.number)

@@ -28,7 +28,7 @@ from fleet.forge.access import Access
 from fleet.forge.changes import confirmed, same_login
 from fleet.forge.facts import ForgeRunRecord, ForgeRunState
 from fleet.forge.launcher import ForgeLauncher, LaunchRefused
-from fleet.forge.model import EventKind, ForgeApi, ForgeApiError, ForgeEvent, Slug
+from fleet.forge.model import EventKind, ForgeApi, ForgeApiError, ForgeEvent, ForgeIssue, Slug
 from fleet.forge.publish import Publisher
 from fleet.forge.schema import ForgeEntry
 from fleet.forge.text import follow_up_prompt, issue_prompt
@@ -287,10 +287,11 @@ class ForgeWork:
         await self.publisher.open_status(record)
         record = await self.ledger.forge_run(key)  # with its status comment's id
         assert record is not None
-        return await self.launch(record)
+        return await self.launch(record, issue)
 
-    async def launch(self, record: ForgeRunRecord) -> str:
-        """Start ``record``'s agent on it, or keep it queued saying why."""
+    async def launch(self, record: ForgeRunRecord, issue: ForgeIssue | None = None) -> str:
+        """Start ``record``'s agent on it, or keep it queued saying why. ``issue``: as just
+        read (else read now: a queued run starts on what the issue says by then)."""
         why = await self.launcher.busy(record.agent)
         if why is None:
             other = await self.ledger.agent_forge_run(record.agent)
@@ -299,7 +300,8 @@ class ForgeWork:
         if why is not None:
             return await self._queued(record, why)
         api = self.apis[record.forge]
-        issue = await api.issue(record.slug, record.issue)
+        if issue is None:
+            issue = await api.issue(record.slug, record.issue)
         comments = await api.comments(record.slug, record.issue)
         entry = self.forges[record.forge]
         prompt = await asyncio.to_thread(  # reading hostile HTML is work for a thread

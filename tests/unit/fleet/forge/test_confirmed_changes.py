@@ -58,8 +58,8 @@ def poller(rig: WorkRig, cursors: dict[Slug, str], watched: Sequence[int] = ()) 
     async def set_cursor(forge: str, slug: Slug, cursor: str) -> None:
         cursors[slug] = cursor
 
-    async def watching() -> Sequence[tuple[Slug, int]]:
-        return [(SLUG, n) for n in watched]
+    async def watching() -> Sequence[tuple[Slug, int, bool]]:
+        return [(SLUG, n, False) for n in watched]  # issues
 
     return Poller(
         FORGE,

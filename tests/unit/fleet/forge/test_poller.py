@@ -181,7 +181,7 @@ class Rig:
     api: FakeApi
     clock: ManualClock
     cursors: dict[tuple[str, Slug], str] = field(default_factory=dict)
-    watched: list[tuple[Slug, int]] = field(default_factory=list)
+    watched: list[tuple[Slug, int, bool]] = field(default_factory=list)
 
     def poller(self, slugs: Sequence[Slug] = (REPO,), entry: ForgeEntry = ENTRY) -> Poller:
         api: ForgeApi = self.api  # the fake is a ForgeApi, as mypy checks here
@@ -192,7 +192,7 @@ class Rig:
         async def set_cursor(forge: str, slug: Slug, cursor: str) -> None:
             self.cursors[(forge, slug)] = cursor
 
-        async def watched() -> Sequence[tuple[Slug, int]]:
+        async def watched() -> Sequence[tuple[Slug, int, bool]]:
             return list(self.watched)
 
         return Poller(
@@ -357,7 +357,7 @@ async def test_a_watched_pull_request_closed_is_a_pull_closed_event(rig: Rig) ->
     rig.api.pulls[(REPO, 8)] = pull(8, -2, state="closed", merged=True)
     rig.api.put(REPO, issue(9, -2, is_pull=True))
     rig.api.pulls[(REPO, 9)] = pull(9, -2)
-    rig.watched = [(REPO, 8), (REPO, 9), (OTHER, 8)]
+    rig.watched = [(REPO, 8, True), (REPO, 9, True), (OTHER, 8, True)]
     [event] = await rig.poller().poll_once()
     assert (event.kind, event.merged, event.head, event.delivery) == (
         EventKind.PULL_CLOSED,
@@ -377,7 +377,7 @@ async def test_reviews_of_a_watched_pull_request_are_review_events(rig: Rig) -> 
         ForgeReview(2, "bob", "pending", "draft", at(-1)),
         ForgeReview(3, "bob", "approved", "", at(-24 * 60)),
     ]
-    rig.watched = [(REPO, 8)]
+    rig.watched = [(REPO, 8, True)]
     [event] = await rig.poller().poll_once()
     assert (event.kind, event.review_state, event.body, event.comment_id) == (
         EventKind.REVIEW,
@@ -401,7 +401,7 @@ async def test_a_watched_issue_that_lost_its_trigger_is_said(rig: Rig) -> None:
     rig.api.put(REPO, issue(5, -5, labels=("fleetwarden:coder",), assignees=("fw-bot",)))
     rig.api.change(REPO, 5, "labeled", "fleetwarden:coder", "alice", -5)
     rig.api.change(REPO, 5, "assigned", "fw-bot", "alice", -5)
-    rig.watched = [(REPO, 3), (REPO, 4), (REPO, 5)]
+    rig.watched = [(REPO, 3, False), (REPO, 4, False), (REPO, 5, False)]
     poller = rig.poller()
     events = await poller.poll_once()
     kinds = {(e.number, e.kind, e.label, e.assignee, e.actor) for e in events}
@@ -428,7 +428,7 @@ async def test_a_watched_issue_that_never_had_the_bot_is_not_unassigned(rig: Rig
     rig.api.change(REPO, 3, "assigned", "carol", "alice", -20)
     rig.api.change(REPO, 3, "unassigned", "carol", "alice", -5)
     rig.api.change(REPO, 3, "unlabeled", "bug", "alice", -5)
-    rig.watched = [(REPO, 3)]
+    rig.watched = [(REPO, 3, False)]
     poller = rig.poller()
     for _ in range(2):
         events = await poller.poll_once()
@@ -444,7 +444,7 @@ async def test_an_old_removal_is_no_event(rig: Rig) -> None:
     rig.api.change(REPO, 3, "unlabeled", "fleetwarden:coder", "alice", -40)
     rig.api.change(REPO, 3, "assigned", "fw-bot", "alice", -5)
     rig.cursors[("gh", REPO)] = at(-10).isoformat()
-    rig.watched = [(REPO, 3)]
+    rig.watched = [(REPO, 3, False)]
     events = await rig.poller().poll_once()
     assert [(e.kind, e.actor) for e in events] == [(EventKind.ASSIGNED, "alice")]
 
@@ -491,7 +491,19 @@ async def test_the_record_is_asked_once_a_round_per_issue(rig: Rig) -> None:
     rig.api.put(REPO, issue(3, -5, labels=("fleetwarden:coder",), assignees=("fw-bot",)))
     rig.api.put(REPO, issue(4, -5, labels=("bug",)))
     rig.api.change(REPO, 3, "labeled", "fleetwarden:coder", "alice", -5)
-    rig.watched = [(REPO, 3)]
+    rig.watched = [(REPO, 3, False)]
     await rig.poller().poll_once()
     asked = [c for c in rig.api.calls if c.startswith("issue_changes")]
     assert asked == ["issue_changes acme/app#3"]
+    assert "issue acme/app#3" not in rig.api.calls  # read among the open ones already
+
+
+async def test_a_watched_pull_request_is_read_as_one(rig: Rig) -> None:
+    """A watched pull request is read as a pull request (with its reviews), never asked
+    for as an issue first."""
+    rig.api.put(REPO, issue(8, -2, is_pull=True))
+    rig.api.pulls[(REPO, 8)] = pull(8, -2)
+    rig.watched = [(REPO, 8, True)]
+    await rig.poller().poll_once()
+    assert "issue acme/app#8" not in rig.api.calls
+    assert {"pull acme/app#8", "reviews acme/app#8"} <= set(rig.api.calls)
