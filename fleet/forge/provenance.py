@@ -17,6 +17,7 @@ from fleet.clock import Clock
 from fleet.forge.facts import ForgeRunRecord
 from fleet.forge.footer import Provenance
 from fleet.ledger import Ledger, UsageTotal
+from fleet.model import AgentSpec
 from fleet.repos.facts import change_from_json
 
 OPERATIONS_SHOWN = 30
@@ -31,6 +32,7 @@ class Spend:
     cap: str | None
     estimate: RunEstimate | None
     usage: tuple[UsageTotal, ...] = ()  # by served model, as metered
+    spec: AgentSpec | None = None  # the agent's, as read with it
 
 
 class ProvenanceSource:
@@ -60,14 +62,14 @@ class ProvenanceSource:
             cost_usd=sum(costs) if costs else None,
             cap=cap,
             estimate=estimate,
+            spec=spec,
         )
 
     async def provenance(self, record: ForgeRunRecord, spend: Spend | None = None) -> Provenance:
         """Everything the footer says of ``record``, as of now (``spend``: as just read)."""
         until = record.ended_at or self._clock.now()
-        agent = await self._ledger.get_agent(record.agent)
-        spec = agent.spec if agent is not None else None
         spend = spend or await self.spend(record)
+        spec = spend.spec
         usage = spend.usage
         downgrades = await self._ledger.downgrades_between(record.agent, record.started_at, until)
         models = [f"{u.model} ({u.requests} requests)" for u in usage if u.requests]
