@@ -16,7 +16,7 @@ import difflib
 import math
 import os
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -87,6 +87,19 @@ def check_known(noun: str, value: str, allowed: Collection[str]) -> str:
 def looks_secret(key: str) -> bool:
     """Whether a key or variable name reads like it holds a credential (``api_key``, ``TOKEN``)."""
     return any(word in _SECRET_WORDS for word in re.split(r"[_\-.]+", key.lower()))
+
+
+def unset_variable(environ: Mapping[str, str], variable: str, what: str) -> str | None:
+    """What is wrong with the secret variable ``variable`` in ``environ`` (unset or empty),
+    saying to set it to ``what``; None when it holds something. The value is never shown."""
+    value = environ.get(variable)
+    if value is not None and value.strip():
+        return None
+    state = "is not set" if value is None else "is empty"
+    return (
+        f"environment variable {variable} {state}: set it to {what} in Fleetwarden's "
+        "environment (the value never goes in this file, and no agent sees it)"
+    )
 
 
 def _check_env_name(value: str) -> str:

@@ -14,7 +14,7 @@ from bot.config.schema import ConfigFile
 from fleet.budgets.schema import Loc
 from fleet.forge.schema import ForgeEntry
 from fleet.repos.schema import RepoEntry
-from fleet.schema import unknown_value_message
+from fleet.schema import unknown_value_message, unset_variable
 
 GUIDE = "docs/forges.md"
 """Where an operator reads how forges are set up."""
@@ -79,15 +79,9 @@ def environment_problems(
                 )
             )
         for loc, variable, what in wanted:
-            value = environ.get(variable)
-            if value is None or not value.strip():
-                state = "is not set" if value is None else "is empty"
-                yield (
-                    loc,
-                    f"environment variable {variable} {state}: set it to {what} of forge "
-                    f"{name} in Fleetwarden's environment (the value never goes in this "
-                    "file, and no agent sees it)",
-                )
+            problem = unset_variable(environ, variable, f"{what} of forge {name}")
+            if problem is not None:
+                yield loc, problem
 
 
 def with_forge_credentials(

@@ -19,7 +19,7 @@ from fleet.budgets.schema import Loc
 from fleet.repos.credentials import key_problem
 from fleet.repos.mirror import Mirror
 from fleet.repos.schema import RepoEntry, url_kind
-from fleet.schema import unknown_value_message
+from fleet.schema import unknown_value_message, unset_variable
 
 GUIDE = "docs/repos.md"
 """Where an operator reads how repositories are set up."""
@@ -57,15 +57,10 @@ def environment_problems(
     is no file or that others may read."""
     for name, entry in repos.items():
         if entry.token_env is not None:
-            value = environ.get(entry.token_env)
-            if value is None or not value.strip():
-                state = "is not set" if value is None else "is empty"
-                yield (
-                    ("repos", name, "token_env"),
-                    f"environment variable {entry.token_env} {state}: set it to a token that "
-                    f"may fetch and push {name} in Fleetwarden's environment (the value never "
-                    "goes in this file, and no agent sees it)",
-                )
+            what = f"a token that may fetch and push {name}"
+            problem = unset_variable(environ, entry.token_env, what)
+            if problem is not None:
+                yield ("repos", name, "token_env"), problem
         if entry.ssh_key is not None:
             problem = key_problem(Path(entry.ssh_key))
             if problem is not None:

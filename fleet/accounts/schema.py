@@ -26,7 +26,7 @@ from fleet.accounts.model import (
     AccountKind,
     AccountSet,
 )
-from fleet.schema import EnvVarName, did_you_mean
+from fleet.schema import EnvVarName, did_you_mean, unset_variable
 from fleet.supervisor.caps import MAX_RUNNING_HELP
 
 Loc = tuple[str | int, ...]
@@ -282,16 +282,11 @@ def environment_problems(
             continue
         variable = account.secret_env or ""
         key = "key_env" if account.kind is AccountKind.API_KEY else "token_env"
-        value = environ.get(variable)
-        if value is None or not value.strip():
-            state = "is not set" if value is None else "is empty"
-            made = (
-                "the token `claude setup-token` prints"
-                if account.kind is AccountKind.CLAUDE_SUBSCRIPTION
-                else "the provider's API key"
-            )
-            yield (
-                ("accounts", account.name, key),
-                f"environment variable {variable} {state}: set it to {made} in Fleetwarden's "
-                "environment (the value never goes in this file)",
-            )
+        made = (
+            "the token `claude setup-token` prints"
+            if account.kind is AccountKind.CLAUDE_SUBSCRIPTION
+            else "the provider's API key"
+        )
+        problem = unset_variable(environ, variable, made)
+        if problem is not None:
+            yield ("accounts", account.name, key), problem
