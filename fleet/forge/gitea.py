@@ -73,11 +73,6 @@ def _slashed(text: str) -> str:
     return quote(text, safe="/")
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    lowered = name.lower()
-    return next((v for k, v in headers.items() if k.lower() == lowered), None)
-
-
 class GiteaApi:
     """A Gitea or Forgejo server's API at ``api_url`` (``https://host/api/v1``), as the
     user whose access token ``token`` is. ``name`` is how messages call the forge."""
@@ -133,24 +128,15 @@ class GiteaApi:
         return answer.status, answer.data, answer.headers
 
     async def _listing(self, path: str, params: Params | None = None) -> list[Any]:
-        """Every item of a paged listing, as far as ``X-Total-Count`` says (or to a short
-        page), at most :data:`MAX_PAGES` pages."""
-        items: list[Any] = []
-        for page in range(1, MAX_PAGES + 1):
-            query = {**(params or {}), "page": page, "limit": PAGE_SIZE}
-            _, data, headers = await self._call("GET", path, params=query)
-            if not isinstance(data, list):
-                raise ForgeApiError(f"{self._name} answered GET {path} with no list", 200)
-            items.extend(data)
-            total = _header(headers, "X-Total-Count")
-            if not data:
-                break
-            if total is not None and total.strip().isdigit():
-                if len(items) >= int(total):
-                    break
-            elif len(data) < PAGE_SIZE:
-                break
-        return items
+        """Every item of a paged listing (at most :data:`MAX_PAGES` pages)."""
+        return await self._http.pages(
+            path,
+            auth=self._auth,
+            params=params,
+            size_param="limit",
+            size=PAGE_SIZE,
+            max_pages=MAX_PAGES,
+        )
 
     def _shape(self, what: str, exc: Malformed) -> ForgeApiError:
         return ForgeApiError(f"{self._name} answered {what} without a valid {exc.args[0]!r}", 200)

@@ -234,8 +234,9 @@ class ForgeHttp:
         size: int = 100,
         max_pages: int = 10,
     ) -> list[Any]:
-        """Every item of a listing, page after page (``page=1…``) until a short page or
-        ``max_pages`` pages."""
+        """Every item of a listing, page after page (``page=1…``), at most ``max_pages``
+        pages: as far as an ``X-Total-Count`` header says (Gitea's, whose pages may be cut
+        shorter than asked), else to an empty or short page."""
         items: list[Any] = []
         for page in range(1, max_pages + 1):
             query = {**(params or {}), size_param: size, "page": page}
@@ -243,7 +244,9 @@ class ForgeHttp:
             if not isinstance(answer.data, list):
                 raise ForgeApiError(f"{self.forge} answered GET {path} with no list", answer.status)
             items.extend(answer.data)
-            if len(answer.data) < size:
+            total = answer.headers.get("X-Total-Count", "").strip()
+            done = len(items) >= int(total) if total.isdigit() else len(answer.data) < size
+            if done or not answer.data:
                 break
         return items
 

@@ -36,6 +36,7 @@ class Odd(LoopbackServer):
         app.router.add_get("/moved", self._moved)
         app.router.add_get("/echo", self._echo)
         app.router.add_get("/limited", self._limited)
+        app.router.add_get("/listing", self._listing)
 
     async def before_stop(self) -> None:
         self.release.set()
@@ -65,6 +66,14 @@ class Odd(LoopbackServer):
     async def _echo(self, request: web.Request) -> web.Response:
         said = f"you sent {request.headers['Authorization']}\nand more " + "x" * 400
         return web.json_response({"message": said}, status=400)
+
+    async def _listing(self, request: web.Request) -> web.Response:
+        """Five items two a page, whatever page size was asked (as Gitea cuts pages to its
+        MAX_RESPONSE_ITEMS), with their total in ``X-Total-Count`` when asked to."""
+        page = int(request.query["page"])
+        items = list(range(5))[(page - 1) * 2 : page * 2]
+        headers = {"X-Total-Count": "5"} if "counted" in request.query else {}
+        return web.json_response(items, headers=headers)
 
     async def _limited(self, request: web.Request) -> web.Response:
         reset = int((T0 + timedelta(minutes=10)).timestamp())
@@ -162,6 +171,14 @@ async def test_a_lent_session_is_left_open(odd: Odd) -> None:
             await client.call("GET", "/html", auth=None)
         await client.close()
         assert not session.closed
+
+
+async def test_a_listing_is_read_as_far_as_its_total_count_says(http: ForgeHttp) -> None:
+    """Pages cut shorter than asked are read on while ``X-Total-Count`` says there is more;
+    without it, a short page is the last."""
+    counted = await http.pages("/listing", auth=None, params={"counted": "1"}, size=50)
+    assert counted == [0, 1, 2, 3, 4]
+    assert await http.pages("/listing", auth=None, size=50) == [0, 1]
 
 
 def test_retry_at_reads_both_kinds_of_limit() -> None:
