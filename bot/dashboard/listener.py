@@ -316,7 +316,10 @@ async def listen(app: web.Application, settings: DashboardSettings) -> Listening
         loop = asyncio.get_running_loop()
 
         def connection() -> RequestHandler:
-            return _Connection(settings.secure_cookies, server, loop=loop, **options)
+            # No access log: a sign-in link's path is its secret (``/signin/<secret>``).
+            return _Connection(
+                settings.secure_cookies, server, loop=loop, access_log=None, **options
+            )
 
         factory = admission.factory(connection)
         socks += _sockets(settings.host, settings.port)

@@ -5,6 +5,7 @@ client or one session may hold."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -191,6 +192,32 @@ async def test_a_form_post_from_another_site_is_refused_and_a_get_never_signs_in
         await signed_in_with(http, base, secret)
     finally:
         await server.stop()
+
+
+async def test_no_log_line_carries_a_sign_in_links_secret(
+    ledger: Ledger,
+    clock: ManualClock,
+    tmp_path: Path,
+    http: aiohttp.ClientSession,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A browser opening a sign-in link writes no line naming its path (the secret) to any
+    logger, aiohttp's access log included, at any level."""
+    server, signins, _ = await serve(ledger, clock, tmp_path, {})
+    base = f"http://127.0.0.1:{server.port}"
+    caplog.set_level(logging.DEBUG)
+    try:
+        secret = await signins.issue("matrix", ALICE, ())
+        assert secret is not None
+        async with http.get(f"{base}/signin/{secret}") as reply:
+            assert reply.status == 200
+        async with http.get(f"{base}/signin/{secret}x") as reply:
+            assert reply.status in (200, 404)
+        await signed_in_with(http, base, secret)
+    finally:
+        await server.stop()
+    assert not [r for r in caplog.records if r.name.startswith("aiohttp.access")]
+    assert secret[:16] not in caplog.text
 
 
 async def signed_in_with(http: aiohttp.ClientSession, base: str, secret: str) -> None:
