@@ -13,6 +13,7 @@ from fleet.errors import FleetwardenError
 from fleet.forge.launcher import LaunchRefused, Started
 from fleet.ledger import Ledger
 from fleet.repos.desk import RepoError
+from fleet.repos.door_policy import Issue
 from fleet.repos.facts import LineRecord
 from fleet.repos.service import Repos
 from fleet.repos.verbs import RepoVerbs
@@ -53,13 +54,20 @@ class FleetLauncher:
         return None
 
     async def start(
-        self, agent: str, *, repo: str, branch: str, prompt: str, requester: str
+        self,
+        agent: str,
+        *,
+        repo: str,
+        branch: str,
+        prompt: str,
+        requester: str,
+        issue: Issue | None = None,
     ) -> Started:
         if self._budgets is not None:
             admitted, why = await self._budgets.admit_spawn(agent, urgent=False)
             if not admitted:
                 raise LaunchRefused(f"not started: {why}")
-        await self._repos.name_next(agent, branch)
+        await self._repos.name_next(agent, branch, issue=issue)
         await self._repos.requested_by(agent, None)
         try:  # the prompt is within fleet.forge.text.PROMPT_BYTES, its rules at its end
             outcome = await self._fleet.spawn(

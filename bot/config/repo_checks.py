@@ -89,7 +89,7 @@ def summary_lines(repos: Mapping[str, RepoEntry]) -> list[str]:
         policy = [f"merge {entry.merge}"]
         if entry.autopush:
             policy.append("autopush")
-        if entry.workflows:
+        if entry.workflows_allowed():
             policy.append("workflows allowed")
         lines.append(
             f"{name}: {entry.url} ({entry.default_branch}; {credential_kind(entry)}; "

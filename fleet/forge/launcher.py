@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from fleet.errors import FleetwardenError
+from fleet.repos.door_policy import Issue
 from fleet.repos.facts import LineRecord
 
 
@@ -36,10 +37,18 @@ class ForgeLauncher(Protocol):
         ...
 
     async def start(
-        self, agent: str, *, repo: str, branch: str, prompt: str, requester: str
+        self,
+        agent: str,
+        *,
+        repo: str,
+        branch: str,
+        prompt: str,
+        requester: str,
+        issue: Issue | None = None,
     ) -> Started:
-        """Launch ``agent`` on a new line of ``repo`` named ``branch`` with ``prompt``;
-        :class:`LaunchRefused` when a budget, a cap or the fleet's limits hold it."""
+        """Launch ``agent`` on a new line of ``repo`` named ``branch`` with ``prompt``, for
+        ``issue`` (the only one its commits may name); :class:`LaunchRefused` when a
+        budget, a cap or the fleet's limits hold it."""
         ...
 
     async def follow_up(self, agent: str, text: str, *, by: str) -> int | None:

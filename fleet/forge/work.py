@@ -34,6 +34,7 @@ from fleet.forge.schema import ForgeEntry
 from fleet.forge.text import follow_up_prompt, issue_prompt
 from fleet.ledger import Ledger
 from fleet.names import is_agent_name
+from fleet.repos.door_policy import Issue
 from fleet.repos.schema import RepoEntry
 
 log = logging.getLogger(__name__)
@@ -320,6 +321,7 @@ class ForgeWork:
                 branch=record.branch,
                 prompt=prompt,
                 requester=f"@{record.requester} on {record.forge}",
+                issue=Issue(str(record.slug), record.issue),
             )
         except LaunchRefused as exc:
             return await self._queued(record, str(exc))

@@ -1,13 +1,16 @@
-"""A run's checkout: made by Fleetwarden from the mirror before its agent ever sees it,
-with a ``.git`` of its own, on the run's branch, its ``origin`` the git door.
+"""A run's checkout: made by Fleetwarden from the mirror before its agent ever sees it, with a
+``.git`` of its own, on the run's branch, its ``origin`` the git door.
 
-The checkout is a clone of the mirror (``--local --no-hardlinks``: the objects are copied,
-never linked, so handing the tree to the agent's uid changes no file of the mirror), of
-the base branch only. The mirror holds the upstream's content only, so no object another
-run made is in it. A line whose checkout is made again (it was lost) gets its branch from
-its door repo. Gitignored files the repository's config names (``copy``) are copied in
-from the operator's directory, symlinks as symlinks. Everything here happens before the
-agent has the directory: afterwards, git there runs only in :mod:`fleet.repos.lane_git`.
+The checkout is a clone of the mirror through git's own transport (``--no-local``: a pack
+of what the base branch reaches, never a copy of the mirror's store, which holds every
+upstream branch; nothing is linked, so handing the tree to the agent's uid changes no file
+of the mirror), of the base branch only. The mirror holds the upstream's content only, so
+no object another run made is in it. Its config names the agent's identity, which the door
+holds every pushed commit to. A line whose checkout is made again (it was lost) gets its
+branch from its door repo. Gitignored files the repository's config names (``copy``) are
+copied in from the operator's directory, symlinks as symlinks. Everything here happens
+before the agent has the directory: afterwards, git there runs only in
+:mod:`fleet.repos.lane_git`.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 
 from fleet.private_files import private_dir
 from fleet.repos import git as g
+from fleet.repos.door_policy import Identity
 
 DISK_WALK_CAP = 500_000  # entries walked to measure a checkout; past it the size is "at least"
 
@@ -31,12 +35,15 @@ async def make_checkout(
     base_ref: str,
     branch: str,
     origin_url: str,
+    identity: Identity | None = None,
     line_repo: Path | None = None,
     start_sha: str | None = None,
 ) -> None:
     """Make ``dest`` a checkout of ``mirror``'s ``base_ref`` on a new ``branch`` at
     ``start_sha`` (default: the base's tip; a commit only in ``line_repo`` is fetched from
-    it), with ``origin`` at ``origin_url``. ``dest`` must not exist."""
+    it), with ``origin`` at ``origin_url`` and ``identity`` as its committer. ``dest``
+    must not exist. It holds only what its base reaches (and its line): the clone goes
+    through git's transport, never a copy of the mirror's whole store."""
     if _in_the_way(dest):
         raise FileExistsError(f"{dest} is in the way of a new checkout")
     await g.git(
@@ -44,8 +51,7 @@ async def make_checkout(
         [
             "clone",
             "-q",
-            "--local",
-            "--no-hardlinks",
+            "--no-local",
             "--single-branch",
             "--no-tags",
             "--branch",
@@ -66,6 +72,9 @@ async def make_checkout(
         target = "FETCH_HEAD"
     await g.git(dest, ["checkout", "-q", "-b", branch, target], what="cutting the branch")
     await point_origin(dest, origin_url, base_ref=base_ref, branch=branch)
+    if identity is not None:
+        await g.git(dest, ["config", "user.name", identity.name])
+        await g.git(dest, ["config", "user.email", identity.email])
 
 
 async def point_origin(dest: Path, origin_url: str, *, base_ref: str, branch: str) -> None:

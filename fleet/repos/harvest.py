@@ -2,7 +2,7 @@
 and its commits brought to its door repo through the same checks as a push.
 
 In the checkout, in git's sandbox (:mod:`fleet.repos.lane_git`): ``git add -A``, a
-commit of whatever is staged — by Fleetwarden, with the run's trailers — and a bundle of
+commit of whatever is staged — as the agent, with the run's trailers — and a bundle of
 ``HEAD`` past the fork point, written to a file Fleetwarden opened. Outside, a throwaway
 bare repository (borrowing the door repo's and the mirror's objects) fetches the bundle,
 every object checked (``fetch.fsckObjects``), and pushes it to the door repo's branch
@@ -14,16 +14,25 @@ never loses work.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
+from fleet.hosts.schema import LOCAL_HOST
 from fleet.private_files import private_dir
 from fleet.repos import git as g
+from fleet.repos.desk import RepoError
+from fleet.repos.door_policy import Identity, agent_identity
+from fleet.repos.facts import LineRecord
 from fleet.repos.lane_git import LaneGit, LaneGitFailed
 from fleet.sandbox.git_probe import NO_SUBMODULE
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,9 +55,11 @@ async def harvest(
     fork_sha: str,
     work_dir: Path,
     message: str,
+    identity: Identity,
 ) -> Harvested:
-    """Commit ``checkout``'s uncommitted work and bring its ``HEAD`` to ``line_repo``'s
-    ``branch``; ``work_dir``: where the throwaway files go (Fleetwarden's own)."""
+    """Commit ``checkout``'s uncommitted work (as the agent's ``identity``: it is the
+    agent's work) and bring its ``HEAD`` to ``line_repo``'s ``branch``; ``work_dir``:
+    where the throwaway files go (Fleetwarden's own)."""
     try:
         filters = await lane.filters(checkout)
         await lane.run(checkout, ["add", "-A"], filters=filters)
@@ -61,7 +72,10 @@ async def harvest(
         committed = staged.code == 1
         if committed:
             await lane.run(
-                checkout, ["commit", "-q", "--no-verify", "-m", message], filters=filters
+                checkout,
+                ["commit", "-q", "--no-verify", "-m", message],
+                filters=filters,
+                env=identity.env(),
             )
         head = (await lane.run(checkout, ["rev-parse", "--verify", "-q", "HEAD"])).out.strip()
     except LaneGitFailed as exc:
@@ -121,6 +135,94 @@ async def harvest(
         with contextlib.suppress(OSError):
             bundle.unlink()
         shutil.rmtree(temporary, ignore_errors=True)
+
+
+class _Stored(Protocol):
+    @property
+    def path(self) -> Path: ...
+
+
+class HostEnds(Protocol):
+    """Checkouts on SSH hosts, as the end of a run there needs them
+    (:class:`fleet.repos.remote.HostCheckouts`)."""
+
+    async def harvest(
+        self,
+        host: str,
+        path: str,
+        *,
+        agent: str,
+        url: str,
+        branch: str,
+        fork_sha: str,
+        message: str,
+        identity: Identity,
+    ) -> Harvested: ...
+
+
+class Lines(Protocol):
+    """The repositories, as the end of a run needs them (:class:`fleet.repos.service.Repos`)."""
+
+    lane: LaneGit
+    work: Path
+
+    def hosts(self) -> HostEnds: ...
+
+    def origin_of(self, agent: str, repo: str) -> str: ...
+
+    def mirror(self, repo: str) -> _Stored: ...
+
+    def line_repo(self, line: LineRecord) -> Path: ...
+
+
+async def keep_end(repos: Lines, line: LineRecord, run_id: int, by: str | None) -> Harvested:
+    """Keep what run ``run_id`` left in ``line``'s checkout, here or on its host: a ``wip``
+    commit (as the agent, naming the run, the agent and ``by``, who asked for it) brought
+    to the branch through the door's checks."""
+    checkout = Path(line.checkout)
+    trailers = [f"Fleetwarden-Run: {run_id}", f"Fleetwarden-Agent: {line.agent}"]
+    if by:
+        trailers.append(f"Co-authored-by: {by}")
+    message = f"wip: what run {run_id} of {line.agent} left uncommitted\n\n" + "\n".join(trailers)
+    if line.host != LOCAL_HOST:  # committed and pushed through the door on its host
+        try:
+            on_hosts, origin = repos.hosts(), repos.origin_of(line.agent, line.repo)
+        except RepoError as exc:
+            return Harvested(None, False, False, str(exc))
+        return await on_hosts.harvest(
+            line.host,
+            line.checkout,
+            agent=line.agent,
+            url=origin,
+            branch=line.branch,
+            fork_sha=line.fork_sha,
+            message=message,
+            identity=agent_identity(line.agent, line.host),
+        )
+    if not await asyncio.to_thread(checkout.is_dir) or not repos.lane.usable:
+        return Harvested(
+            None,
+            False,
+            False,
+            "the checkout is gone"
+            if repos.lane.usable
+            else "git cannot run in a sandbox here: nothing was committed",
+        )
+    try:
+        return await harvest(
+            repos.lane,
+            checkout,
+            mirror=repos.mirror(line.repo).path,
+            line_repo=repos.line_repo(line),
+            branch=line.branch,
+            fork_sha=line.fork_sha,
+            work_dir=repos.work,
+            identity=agent_identity(line.agent, line.host),
+            message=message,
+        )
+    except (g.GitFailed, LaneGitFailed, OSError) as exc:
+        log.warning("the end of a run on %s could not be kept: %s", line.branch, exc)
+        return Harvested(None, False, False, str(exc))
 
 
 async def _bundle(lane: LaneGit, checkout: Path, bundle: Path, fork_sha: str) -> bool:

@@ -1,13 +1,15 @@
 """The two Python programs that handle a run's checkout on an SSH host, run there by
-:mod:`fleet.repos.remote` as ``python3 -I -S -c PROGRAM`` with their data (paths, the door's
-URL with the agent's token, the branch) as JSON on stdin — never in argv, never through a
-shell.
+:mod:`fleet.repos.remote` as ``python3 -I -S -c PROGRAM`` with their data (paths, the
+door's URL with the agent's token, the branch) as JSON on stdin — never in argv, never
+through a shell.
 
-:data:`CHECKOUT` makes a new checkout of a line: a directory that was not there (no
-symlink on the way), ``git init``, ``origin`` the git door as the host reaches it (the URL
-written into the checkout's config file, not passed on a command line), a fetch of the base
-and the line's branch through the door, and the branch checked out. Nothing of the agent's
-is in the directory yet, so git runs plainly there, with no system or global config.
+:data:`CHECKOUT` makes a new checkout of a line: a directory that was not there (no symlink
+on the way), ``git init``, ``origin`` the git door as the host reaches it (the URL written
+into the checkout's config file, not passed on a command line), a fetch of the base and the
+line's branch through the door, the branch checked out, and the agent's identity
+(``user.name``, ``user.email``) set, which the door holds every pushed commit to. Nothing
+of the agent's is in the directory yet, so git runs plainly there, with no system or global
+config.
 
 :data:`HARVEST` keeps what a run left: in the checkout — which the agent wrote, so its
 config may name programs — git runs as in :mod:`fleet.repos.lane_git`: in a throwaway
@@ -17,10 +19,10 @@ config-driven program off (``SAFE``) and every filter driver the checkout names 
 (through ``GIT_CONFIG_*``, so a driver's name cannot split a ``-c`` word); ``git add -A``,
 a ``wip`` commit, and a bundle of ``HEAD`` past the fork point written to a file the
 program opened. Then, in a bare repository of its own under the host's state dir, it
-fetches the line's branch from the door, reads the bundle (every object checked) and
-pushes it to the door's branch: the pre-receive hook here decides, as for any push. It
-prints one JSON object: ``head``, ``committed``, ``accepted``, ``words`` (git's error
-output when refused). Without bubblewrap or git there nothing runs in the checkout.
+fetches the line's branch from the door, reads the bundle (every object checked) and pushes
+it to the door's branch: the pre-receive hook here decides, as for any push. It prints one
+JSON object: ``head``, ``committed``, ``accepted``, ``words`` (git's error output when
+refused). Without bubblewrap or git there nothing runs in the checkout.
 """
 
 from __future__ import annotations
@@ -68,7 +70,8 @@ git("-c", "protocol.allow=never", "-c", "protocol.http.allow=always",
 git("checkout", "-q", "--no-track", "-b", branch, "refs/remotes/origin/" + branch)
 for key, value in (("branch.%s.remote" % branch, "origin"),
                    ("branch.%s.merge" % branch, "refs/heads/" + branch),
-                   ("push.default", "upstream")):
+                   ("push.default", "upstream"),
+                   ("user.name", d["name"]), ("user.email", d["email"])):
     git("config", key, value)
 print("ok")
 """

@@ -188,9 +188,9 @@ async def _replay(scratch: Path, base: str, tip: str, env: dict[str, str]) -> st
     """The line's commits (its first-parent chain since it left the base, a merge taken
     as its change against its first parent) replayed in order onto ``base``: the new tip.
     A commit whose change is already on the base is dropped, as ``git rebase`` does;
-    raises :class:`_Refused` with the files of the first commit that conflicts."""
-    if await _is_ancestor(scratch, base, tip, env) and await _linear(scratch, base, tip, env):
-        return tip  # the base has not moved: a rebase is a fast-forward
+    raises :class:`_Refused` with the files of the first commit that conflicts. Each is
+    made anew even where the base has not moved: its author kept, Fleetwarden its
+    committer, as a forge's rebase merge does."""
     chain = ["rev-list", "--reverse", "--first-parent", f"--max-count={REPLAY_LIMIT + 1}"]
     shas = (await g.text(scratch, [*chain, tip, f"^{base}"], env=env)).split()
     if len(shas) > REPLAY_LIMIT:
@@ -215,11 +215,6 @@ async def _replay(scratch: Path, base: str, tip: str, env: dict[str, str]) -> st
         onto = await _commit(scratch, merged.tree, [onto], commit.message, env, commit.author)
         onto_tree = merged.tree
     return onto
-
-
-async def _linear(repo: Path, base: str, tip: str, env: dict[str, str]) -> bool:
-    ran = await g.text(repo, ["rev-list", "--count", "--merges", tip, f"^{base}"], env=env)
-    return ran == "0"
 
 
 async def _read_commits(repo: Path, shas: Sequence[str], env: dict[str, str]) -> list[_Commit]:

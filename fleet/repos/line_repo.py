@@ -22,6 +22,7 @@ from typing import Final
 
 import fleet
 from fleet.private_files import private_dir, write_private
+from fleet.repos.door_policy import Identity, Issue, Policy
 from fleet.repos.git import git, rev
 from fleet.repos.schema import ref_problem
 
@@ -30,6 +31,8 @@ REFUSALS: Final = "fleetwarden/refusals.jsonl"
 """Where, inside a line's door repo, the hook appends each refusal as a JSON line."""
 MAX_REFUSALS_FILE: Final = 1024 * 1024
 """Bytes of the refusals file read at most; the hook stops appending past it."""
+_MANY: Final = ("fleetwarden.cipath", "fleetwarden.coauthor")
+"""Keys with a value per item, written anew each time (``fleetwarden.run`` only grows)."""
 _SETTINGS: Final = (
     ("http.receivepack", "true"),
     ("receive.denyDeletes", "true"),
@@ -59,6 +62,10 @@ async def create_line_repo(
     repo: str,
     workflows: bool,
     hooks_dir: Path,
+    identity: Identity | None = None,
+    ci_paths: tuple[str, ...] = (),
+    co_author: str | None = None,
+    issue: Issue | None = None,
 ) -> None:
     """Make (or bring up to date) the line's bare door repo at ``path``: objects borrowed
     from ``mirror``, ``refs/heads/<base_ref>`` and ``refs/heads/<branch>`` at
@@ -78,16 +85,27 @@ async def create_line_repo(
             what="git init (line repo)",
         )
     _borrow(path, mirror)
+    policy = Policy(
+        branch=f"refs/heads/{branch}",
+        workflows=workflows,
+        base=f"refs/heads/{base_ref}",
+        ci_paths=ci_paths,
+        identity=identity,
+        agent=agent,
+        co_authors=frozenset((co_author,) if co_author else ()),
+        issue=issue,
+    )
     settings = (
         *_SETTINGS,
         ("core.hooksPath", _absolute(hooks_dir)),
-        ("fleetwarden.branch", f"refs/heads/{branch}"),
-        ("fleetwarden.workflows", "true" if workflows else "false"),
-        ("fleetwarden.agent", agent),
         ("fleetwarden.repo", repo),
+        *policy.settings(),
     )
+    for key in _MANY:
+        await git(path, ["config", "--unset-all", key], ok=(0, 5), what=f"git config {key}")
     for key, value in settings:
-        await git(path, ["config", "--replace-all", key, value], what=f"git config {key}")
+        verb = "--add" if key in _MANY else "--replace-all"
+        await git(path, ["config", verb, key, value], what=f"git config {key}")
     await git(path, ["symbolic-ref", "HEAD", f"refs/heads/{branch}"], what="git symbolic-ref")
     for name in (base_ref, branch):
         if await rev(path, f"refs/heads/{name}") is None:
@@ -97,6 +115,16 @@ async def create_line_repo(
                 what=f"git update-ref {name}",
             )
     private_dir(path / "fleetwarden")
+
+
+async def add_run(path: Path, run_id: int) -> None:
+    """Let the commits pushed to the line repo at ``path`` name run ``run_id`` (one of its
+    runs) in a ``Fleetwarden-Run:`` trailer."""
+    await git(
+        path,
+        ["config", "--add", "fleetwarden.run", str(run_id)],
+        what="git config fleetwarden.run",
+    )
 
 
 def _existing(path: Path) -> bool:

@@ -14,6 +14,7 @@ commits, in bytes of diff and in bytes scanned — and a push past a cap raises
 from __future__ import annotations
 
 import bisect
+import functools
 import os
 import re
 import shutil
@@ -26,7 +27,6 @@ from dataclasses import dataclass
 from typing import IO, Final
 
 from fleet.redaction.known import Span
-from fleet.repos.schema import WORKFLOW_DIRS
 
 MAX_COMMITS: Final = 5000
 """New commits one push may bring; past it the push is refused."""
@@ -68,14 +68,6 @@ class Added:
 
 class TooBig(Exception):
     """A push past the scan's caps; the message says which."""
-
-
-def workflow_path(path: str) -> bool:
-    """Whether ``path`` is a CI workflow (or the directory that holds them)."""
-    for folder in WORKFLOW_DIRS:
-        if path.startswith(folder) or path == folder.rstrip("/"):
-            return True
-    return path in (".github", ".gitea")
 
 
 def added_lines(stream: Iterable[bytes], commits: frozenset[str]) -> Iterator[Added]:
@@ -231,36 +223,26 @@ def new_commits(new: str) -> list[str]:
 
 
 def scan(
-    commits: Sequence[str], workflows: bool
+    commits: Sequence[str], ci: Callable[[str], bool] | None
 ) -> tuple[list[tuple[str, str]], list[tuple[Added, str]]]:
-    """What ``commits`` do that the door refuses: the CI workflow paths they touch (as
-    ``(commit, path)``; none looked for when ``workflows`` are allowed), and their added
-    lines that hold a secret, with the rule that found it."""
+    """What ``commits`` do that the door refuses: the CI paths (those ``ci`` takes for CI)
+    they touch (as ``(commit, path)``; none looked for when ``ci`` is None: the repository
+    lets runs change CI), and their added lines that hold a secret, with the rule that
+    found it."""
     if not commits:
         return [], []
     known = frozenset(commits)
     touched: list[tuple[str, str]] = []
     with tempfile.TemporaryFile() as listing:
         listing.write("".join(f"{c}\n" for c in commits).encode())
-        if not workflows:
+        if ci is not None:
             listing.seek(0)
-            touched = _workflows(b"".join(streamed(NAMES_ARGS, listing, MAX_PATCH_BYTES)), known)
+            names = b"".join(streamed(NAMES_ARGS, listing, MAX_PATCH_BYTES))
+            touched = _ci_touched(names, known, ci)
         listing.seek(0)
         patch = streamed(PATCH_ARGS, listing, MAX_PATCH_BYTES)
         finds = find_secrets(added_lines(patch, known), shapes())
     return touched, finds
-
-
-def message_lines(commits: Sequence[str]) -> list[Added]:
-    """The lines of ``commits``' messages, as added text of the path ``(message)``."""
-    found: list[Added] = []
-    for commit in commits:
-        _, text = run_git("log", "--no-walk", "--format=%B", commit)
-        found += [
-            Added(commit, "(commit message)", number, line[:4096])
-            for number, line in enumerate(text.splitlines()[:2000], start=1)
-        ]
-    return found
 
 
 def sent_before(commits: Sequence[str]) -> list[str]:
@@ -313,19 +295,35 @@ def foreign_parents(commits: Sequence[str]) -> list[tuple[str, str]]:
     return found
 
 
+@functools.cache
 def shapes() -> SpansOf:
+    """The redactor's credential shapes (made once a process: the hook's is short-lived)."""
     from fleet.redaction.shapes import Shapes
 
     return Shapes().spans
 
 
-def _workflows(names: bytes, commits: frozenset[str]) -> list[tuple[str, str]]:
+def masked(text: str) -> str:
+    """``text`` with every span the credential shapes take for a secret replaced by
+    ``[secret]``: what the door says of a push never repeats one."""
+    spans = sorted(shapes()(text), key=lambda s: s.start)
+    out, at = [], 0
+    for span in spans:
+        if span.start >= at:
+            out += [text[at : span.start], "[secret]"]
+            at = span.end
+    return "".join(out) + text[at:]
+
+
+def _ci_touched(
+    names: bytes, commits: frozenset[str], ci: Callable[[str], bool]
+) -> list[tuple[str, str]]:
     commit = ""
     found: list[tuple[str, str]] = []
     for raw in names.split(b"\0"):
         text = raw.decode("utf-8", errors="replace")
         if text in commits:
             commit = text
-        elif text and workflow_path(text):
+        elif text and ci(text):
             found.append((commit, text))
     return found

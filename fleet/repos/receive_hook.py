@@ -27,23 +27,26 @@ import os
 import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from fleet.repos import ci_paths
+from fleet.repos.commit_rules import Breach, breaches, read_commits
+from fleet.repos.door_policy import Policy
 from fleet.repos.line_repo import MAX_REFUSALS_FILE, REFUSALS
+from fleet.repos.push_objects import new_objects, not_carried, path_lines
 from fleet.repos.push_scan import (
     Added,
     TooBig,
     find_secrets,
     foreign_parents,
-    message_lines,
+    masked,
     new_commits,
     run_git,
     scan,
     shapes,
-    workflow_path,
 )
 
 ZERO: Final = "0" * 40
@@ -61,14 +64,6 @@ class Update:
 
 
 @dataclass(frozen=True, slots=True)
-class Policy:
-    """What the door repo's config says the push may do."""
-
-    branch: str  # the full ref, refs/heads/...
-    workflows: bool
-
-
-@dataclass(frozen=True, slots=True)
 class Refusal:
     """Why one ref of a push is refused: ``why`` in short (for the ledger), ``tell`` for
     the agent (what it did and what to do instead)."""
@@ -80,8 +75,9 @@ class Refusal:
 
 
 def shown(text: str, limit: int = 300) -> str:
-    """``text`` (the agent's) without control characters, cut to ``limit``."""
-    clean = _UNSAFE.sub("?", text)
+    """``text`` (the agent's) without control characters or anything the credential shapes
+    take for a secret, cut to ``limit``."""
+    clean = _UNSAFE.sub("?", masked(text))
     return clean if len(clean) <= limit else clean[: limit - 1] + "…"
 
 
@@ -129,9 +125,10 @@ def ref_refusal(update: Update, policy: Policy) -> Refusal | None:
 def check_commits(
     ref: str, commits: list[str], policy: Policy, old: str = ZERO, new: str = ZERO
 ) -> list[Refusal]:
-    """What the new ``commits`` of ``ref`` (from ``old`` to ``new``) break: a parent the line
-    never had, workflows touched (by a commit, or by the push as a whole), secrets added
-    (in a file or a commit message)."""
+    """What the new ``commits`` of ``ref`` (from ``old`` to ``new``) break: a parent, a tree
+    or a blob the line never had and the push did not carry, CI paths touched (by a commit,
+    or by the push as a whole), secrets added (in a file, a file's name, a commit's headers
+    or message), an author or committer not the agent's, provenance it may not state."""
     foreign = foreign_parents(commits)
     if foreign:
         commit, parent = foreign[0]
@@ -150,24 +147,57 @@ def check_commits(
                 "again.",
             )
         ]
-    touched, finds = scan(commits, policy.workflows)
-    if not policy.workflows and old != ZERO and new != ZERO and not touched:
-        touched = _net_workflows(old, new, policy)
+    objects = new_objects(new) if new != ZERO else []
+    missing = not_carried(objects)
+    if missing:
+        return [_foreign_refusal(ref, [o.path or o.sha[:12] for o in missing])]
+    ci = None if policy.workflows else _ci_rule(policy)
+    touched, finds = scan(commits, ci)
+    if ci is not None and old != ZERO and new != ZERO and not touched:
+        touched = _net_workflows(old, new, policy, ci)
     refusals = [_workflow_refusal(ref, touched)] if touched else []
-    finds += find_secrets(message_lines(commits), shapes())
+    read = list(read_commits(commits))
+    texts = [line for commit in read for line in commit.lines()]
+    finds += find_secrets([*texts, *path_lines(objects, new)], shapes())
     if finds:
         refusals.append(_secret_refusal(ref, finds))
+    broken = [b for commit in read for b in breaches(commit, policy)]
+    if broken:
+        refusals.append(_breach_refusal(ref, broken, policy))
     return refusals
 
 
-def _net_workflows(old: str, new: str, policy: Policy) -> list[tuple[str, str]]:
-    """Workflow paths the push changes as a whole (from ``old``) that the branch also
+def _ci_rule(policy: Policy) -> Callable[[str], bool]:
+    """Whether a path is CI for this line: the built-in places, the repository's list, and
+    what the base's own pipelines run by reference."""
+    extra = (*policy.ci_paths, *_referenced(policy.base))
+    return lambda path: ci_paths.ci_path(path, extra)
+
+
+def _referenced(base: str) -> set[str]:
+    if not base.startswith("refs/heads/"):
+        return set()
+    code, names = run_git("ls-tree", "-r", "-z", "--name-only", base, ok=(0, 128))
+    if code != 0:
+        return set()
+    files: dict[str, bytes] = {}
+    for path in names.split("\0"):
+        if path and ci_paths.wanted(path) and len(files) < 200:
+            _, text = run_git("cat-file", "blob", f"{base}:{path}", ok=(0, 128))
+            files[path] = text.encode()
+    return ci_paths.referenced(files)
+
+
+def _net_workflows(
+    old: str, new: str, policy: Policy, ci: Callable[[str], bool]
+) -> list[tuple[str, str]]:
+    """CI paths the push changes as a whole (from ``old``) that the branch also
     changes against its base: what no single commit shows (a merge taking a side's tree)
     and the base did not bring."""
 
     def changed(one: str) -> set[str]:
         _, names = run_git("diff-tree", "-r", "-z", "--name-only", "--no-renames", one, new)
-        return {path for path in names.split("\0") if path and workflow_path(path)}
+        return {path for path in names.split("\0") if path and ci(path)}
 
     moved = changed(old)
     _, refs = run_git("for-each-ref", "--format=%(objectname) %(refname)", "refs/heads/")
@@ -178,6 +208,61 @@ def _net_workflows(old: str, new: str, policy: Policy) -> list[tuple[str, str]]:
     return [(new, path) for path in sorted(moved)]
 
 
+def _foreign_refusal(ref: str, paths: list[str]) -> Refusal:
+    listed = ", ".join(shown(p, 120) for p in paths[:MAX_SHOWN])
+    more = f" (and {len(paths) - MAX_SHOWN} more)" if len(paths) > MAX_SHOWN else ""
+    return Refusal(
+        ref,
+        "object",
+        f"content the line never had and the push did not carry: {listed[:200]}{more}",
+        "this push names content that is neither on your branch nor on its base, and that "
+        f"it did not send: {listed}{more}. Commit only files you wrote or fetched from "
+        "origin (git fetch origin), then push again.",
+    )
+
+
+def _breach_refusal(ref: str, broken: list[Breach], policy: Policy) -> Refusal:
+    lines = [f"commit {b.commit[:12]}: {shown(b.what, 160)}" for b in broken[:MAX_SHOWN]]
+    more = f" (and {len(broken) - MAX_SHOWN} more)" if len(broken) > MAX_SHOWN else ""
+    kinds = {b.kind for b in broken}
+    fixes: list[str] = []
+    base = policy.base.removeprefix("refs/heads/") or "main"
+    if "identity" in kinds and policy.identity is not None:
+        who = policy.identity
+        fixes.append(
+            f"Commit as yourself, {who.line()} (your checkout's git config says so: unset "
+            "GIT_AUTHOR_* and GIT_COMMITTER_*, and put back user.name and user.email if you "
+            f"changed them), then remake these commits: git rebase -r --exec 'git commit "
+            f"--amend --no-edit --reset-author' origin/{base}"
+        )
+    if "trailer" in kinds:
+        fixes.append(
+            "Take out the Fleetwarden-* and Co-authored-by lines (git rebase -i "
+            f"origin/{base}, reword): Fleetwarden itself writes who ran what, and credits the "
+            "person who asked for the run"
+        )
+    if "reference" in kinds:
+        own = f"#{policy.issue.number}" if policy.issue else "none: this run has no issue"
+        fixes.append(
+            "Name no issue or pull request but this run's own, " + own + " (git rebase -i "
+            f"origin/{base}, reword): write 'issue 12' without '#', and no closing keyword "
+            "for another"
+        )
+    if "header" in kinds:
+        fixes.append("Make each commit with plain git commit, in UTF-8, with no extra header")
+    first = broken[0]
+    return Refusal(
+        ref,
+        "identity" if first.kind == "identity" else "provenance",
+        f"commit {first.commit[:12]}: {shown(first.what, 120)}{more}",
+        "these commits cannot be taken as they are:\n"
+        + "\n".join(f"    {line}" for line in lines)
+        + f"{more}\n  "
+        + ".\n  ".join(fixes)
+        + ".\n  Then push again.",
+    )
+
+
 def _workflow_refusal(ref: str, touched: list[tuple[str, str]]) -> Refusal:
     lines = [f"commit {c[:12]} changes {shown(p)}" for c, p in touched[:MAX_SHOWN]]
     more = f" (and {len(touched) - MAX_SHOWN} more)" if len(touched) > MAX_SHOWN else ""
@@ -186,8 +271,8 @@ def _workflow_refusal(ref: str, touched: list[tuple[str, str]]) -> Refusal:
         ref,
         "workflow",
         f"changes a CI workflow: {shown(path, 120)} in {commit[:12]}{more}",
-        "changes to CI workflows (.github/workflows/, .gitea/workflows/) are not taken for "
-        "this repository:\n"
+        f"changes to what CI runs ({ci_paths.SUMMARY}) are not taken for this "
+        "repository:\n"
         + "\n".join(f"    {line}" for line in lines)
         + f"{more}\n  Take the change out of every commit you push (git rebase -i), then push "
         "again; an operator can allow workflow changes in the repository's config.",
@@ -257,14 +342,11 @@ def check(updates: Sequence[Update], policy: Policy) -> list[Refusal]:
 def read_policy() -> Policy | None:
     """The door repo's ``fleetwarden.*`` config; None when it names no branch."""
     _, out = run_git("config", "--get-regexp", r"^fleetwarden\.", ok=(0, 1))
-    values: dict[str, str] = {}
+    values: dict[str, list[str]] = {}
     for line in out.splitlines():
         key, _, value = line.partition(" ")
-        values[key] = value
-    branch = values.get("fleetwarden.branch", "")
-    if not branch.startswith("refs/heads/"):
-        return None
-    return Policy(branch, values.get("fleetwarden.workflows", "false") == "true")
+        values.setdefault(key, []).append(value)
+    return Policy.read(values)
 
 
 def record(repo: Path, refusals: Sequence[Refusal]) -> None:

@@ -33,8 +33,8 @@ from fleet.hosts.place import LOOPBACK, HostPlace
 from fleet.hosts.remote import RemoteResult, failure
 from fleet.hosts.schema import LOCAL_HOST
 from fleet.repos.desk import RepoError
+from fleet.repos.door_policy import Identity, agent_identity
 from fleet.repos.facts import LineRecord
-from fleet.repos.git import IDENTITY
 from fleet.repos.harvest import Harvested, _remote_words
 from fleet.repos.host_git import CHECKOUT, HARVEST
 from fleet.repos.lane_git import _STAGER
@@ -108,16 +108,32 @@ class HostCheckouts:
         if not await self.exists(line.host, line.checkout):
             log.warning("the checkout of %s on %s was gone: made again", line.branch, line.host)
             await self.make(
-                line.host, line.checkout, url=url, base_ref=line.base_ref, branch=line.branch
+                line.host,
+                line.checkout,
+                url=url,
+                base_ref=line.base_ref,
+                branch=line.branch,
+                identity=agent_identity(line.agent, line.host),
             )
 
-    async def make(self, host: str, path: str, *, url: str, base_ref: str, branch: str) -> None:
+    async def make(
+        self, host: str, path: str, *, url: str, base_ref: str, branch: str, identity: Identity
+    ) -> None:
         """Make ``path`` on ``host`` a checkout of the door at ``url`` (local form) on
-        ``branch``, its ``origin`` the door as the host reaches it. ``path`` must not exist."""
+        ``branch``, its ``origin`` the door as the host reaches it, ``identity`` its
+        committer. ``path`` must not exist."""
         link, place = self._up(host)
         self._owned(place, path)
         door = self.door_url(host, url)
-        data = {"dir": path, "url": door, "base": base_ref, "branch": branch, "env": _PLAIN_ENV}
+        data = {
+            "dir": path,
+            "url": door,
+            "base": base_ref,
+            "branch": branch,
+            "env": _PLAIN_ENV,
+            "name": identity.name,
+            "email": identity.email,
+        }
         done = await self._run(
             link, [*PYTHON, CHECKOUT], input=json.dumps(data), timeout=_MAKE_TIMEOUT
         )
@@ -135,6 +151,7 @@ class HostCheckouts:
         branch: str,
         fork_sha: str,
         message: str,
+        identity: Identity,
     ) -> Harvested:
         """Commit what the run left in ``path`` on ``host`` and push its ``HEAD`` to the
         door's ``branch`` (the hook here decides)."""
@@ -145,7 +162,7 @@ class HostCheckouts:
             uid = (await read_uids(await link.sftp(), place)).get(agent) if place.root else None
         except (RepoError, HostError, OSError) as exc:
             return Harvested(None, False, False, f"the run's end could not be kept: {exc}")
-        env = {**git_env(), **IDENTITY}
+        env = {**git_env(), **identity.env()}
         env.pop("GIT_OPTIONAL_LOCKS", None)  # this git writes: it takes its locks
         data = {
             "dir": path,

@@ -6,8 +6,8 @@ name of an environment variable; or ``ssh_key``, a key file kept 0600) — never
 the file, never given to an agent — and the policy of its runs' branches: their prefix,
 the default merge strategy, the branches only an admin may merge into, a setup command run
 in each new checkout, gitignored files copied into each checkout, whether what the git door
-accepts is pushed upstream at once (``autopush``) and whether a run may change CI
-workflows (``workflows``).
+accepts is pushed upstream at once (``autopush``) and whether a run may change what
+CI runs (``workflows``).
 """
 
 from __future__ import annotations
@@ -29,8 +29,6 @@ _SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}/[A-Za-z0-9._-]{1,100}")
 _SCP = re.compile(r"(?P<user>[A-Za-z0-9._-]+)@(?P<host>[A-Za-z0-9.-]+):(?P<path>[^\s]+)")
 MergeStrategy = Literal["squash", "rebase", "merge"]
 STRATEGIES: tuple[MergeStrategy, ...] = ("squash", "rebase", "merge")
-WORKFLOW_DIRS = (".github/workflows/", ".gitea/workflows/")
-"""Where CI workflows live: a run may change nothing there unless ``workflows: true``."""
 
 
 def is_repo_name(text: str) -> bool:
@@ -130,11 +128,17 @@ class RepoEntry(BaseModel):
             "the upstream until an operator says `push` or `merge`."
         ),
     )
-    workflows: bool = Field(
+    workflows: bool | tuple[str, ...] = Field(
         default=False,
         description=(
-            "Let runs change CI workflows (`.github/workflows/`, `.gitea/workflows/`). "
-            "Default: the git door refuses such a push."
+            "Whether runs may change what CI runs. `false` (the default): the git door "
+            "refuses a push that changes any forge's or CI service's pipeline "
+            "(`.github/workflows/`, `.github/actions/`, `.gitea/`, `.forgejo/`, "
+            "`.gitlab-ci.yml` and what it includes, `.woodpecker*`, `.drone.yml`, "
+            "`.circleci/`, `Jenkinsfile`, `azure-pipelines.yml`, `bitbucket-pipelines.yml`, "
+            "…) or what a workflow of the base runs by `uses: ./path`. A list of paths "
+            "(files or folders) refuses those too, e.g. `[scripts/ci/, Makefile]`. `true` "
+            "lets runs change all of it."
         ),
     )
     forge: str | None = Field(
@@ -200,6 +204,19 @@ class RepoEntry(BaseModel):
             raise ValueError("copy names paths inside copy_from: set copy_from too")
         return self
 
+    @field_validator("workflows")
+    @classmethod
+    def _workflows(cls, value: bool | tuple[str, ...]) -> bool | tuple[str, ...]:
+        if isinstance(value, tuple):
+            for path in value:
+                pure = PurePosixPath(path)
+                if not path.strip() or pure.is_absolute() or ".." in pure.parts:
+                    raise ValueError(
+                        f"workflows path {path!r} must be relative to the repository's top, "
+                        "like scripts/ci/ or Makefile"
+                    )
+        return value
+
     @field_validator("forge_repo")
     @classmethod
     def _forge_repo(cls, value: str | None) -> str | None:
@@ -219,6 +236,14 @@ class RepoEntry(BaseModel):
         parts = [p for p in path.removesuffix("/").removesuffix(".git").split("/") if p]
         slug = "/".join(parts[-2:])
         return slug if len(parts) >= 2 and _SLUG.fullmatch(slug) else None
+
+    def workflows_allowed(self) -> bool:
+        """Whether runs may change what CI runs (``workflows: true``)."""
+        return self.workflows is True
+
+    def ci_paths(self) -> tuple[str, ...]:
+        """The repository's own paths that count as CI (``workflows: [paths…]``)."""
+        return self.workflows if isinstance(self.workflows, tuple) else ()
 
     def is_protected(self, branch: str) -> bool:
         """Whether only an admin may merge into ``branch``."""

@@ -34,10 +34,17 @@ from fleet.repos.changes import OtherLine, change_of
 from fleet.repos.checkouts import copy_into, disk_bytes, make_checkout, remove_tree
 from fleet.repos.credentials import secret_of
 from fleet.repos.desk import NoLine, RepoError
+from fleet.repos.door_policy import Issue, agent_identity
 from fleet.repos.facts import Change, LineRecord, LineState, change_to_json
-from fleet.repos.harvest import Harvested, harvest
-from fleet.repos.lane_git import LaneGit, LaneGitFailed
-from fleet.repos.line_repo import create_line_repo, set_base, take_refusals, write_hooks
+from fleet.repos.harvest import keep_end
+from fleet.repos.lane_git import LaneGit
+from fleet.repos.line_repo import (
+    add_run,
+    create_line_repo,
+    set_base,
+    take_refusals,
+    write_hooks,
+)
 from fleet.repos.mirror import Mirror
 from fleet.repos.remote import HostAccess, HostCheckouts, elsewhere
 from fleet.repos.schema import RepoEntry
@@ -78,6 +85,7 @@ class Repos:
         self._fresh: set[str] = set()
         self._requesters: dict[str, str] = {}
         self._named: dict[str, str] = {}  # agent → the branch its next line is named
+        self._issues: dict[str, Issue] = {}  # agent → the forge issue of its next line
         self._setups: dict[str, tuple[str, ...]] = {}
         self.launching: set[str] = set()  # agents between prepare and their run's start
         self._locks: dict[str, asyncio.Lock] = {}
@@ -136,14 +144,18 @@ class Repos:
     async def fresh_next(self, agent: str) -> None:
         self._fresh.add(agent)
 
-    async def name_next(self, agent: str, branch: str) -> None:
-        """``agent``'s next run cuts a new line named ``branch`` (a forge issue's); a name
-        an earlier line of the repository had gets ``-2``, ``-3``, … after it."""
+    async def name_next(self, agent: str, branch: str, *, issue: Issue | None = None) -> None:
+        """``agent``'s next run cuts a new line named ``branch`` (a forge issue's, the only
+        issue its commits may name); a name an earlier line of the repository had gets
+        ``-2``, ``-3``, … after it."""
         self._fresh.add(agent)
         self._named[agent] = branch
+        if issue is not None:
+            self._issues[agent] = issue
 
     async def forget_name(self, agent: str) -> None:
         """The launch :meth:`name_next` was for did not happen."""
+        self._issues.pop(agent, None)
         if self._named.pop(agent, None) is not None:
             self._fresh.discard(agent)
 
@@ -187,7 +199,7 @@ class Repos:
         if tip is not None:  # the agent's `git fetch origin` sees where the base is now
             await set_base(self.line_repo(line), line.base_ref, tip)
         if line.host != LOCAL_HOST:  # on its host: made again there if it was lost
-            await self.hosts().keep(line, self._origin(line.agent, line.repo))
+            await self.hosts().keep(line, self.origin_of(line.agent, line.repo))
             return checkout
         if await asyncio.to_thread(checkout.is_dir):
             return checkout
@@ -198,7 +210,8 @@ class Repos:
             checkout,
             base_ref=line.base_ref,
             branch=line.branch,
-            origin_url=self._origin(line.agent, line.repo),
+            origin_url=self.origin_of(line.agent, line.repo),
+            identity=agent_identity(line.agent, line.host),
             line_repo=self.line_repo(line),
             start_sha=start or line.fork_sha,
         )
@@ -217,6 +230,8 @@ class Repos:
                 f"repository {spec.repo} has no branch {base!r} upstream: name one it has "
                 f"(--base), or fix default_branch"
             )
+        co_author = self._requesters.pop(spec.name, None)
+        issue = self._issues.pop(spec.name, None)
         line_id = await self.ledger.add_line(
             repo=spec.repo,
             agent=spec.name,
@@ -224,7 +239,7 @@ class Repos:
             base_ref=base,
             fork_sha=fork,
             checkout="",
-            co_author=self._requesters.pop(spec.name, None),
+            co_author=co_author,
             host=spec.host,
         )
         branch = await self._branch_name(spec.repo, spec.name, line_id)
@@ -242,16 +257,21 @@ class Repos:
                 start_sha=fork,
                 agent=spec.name,
                 repo=spec.repo,
-                workflows=entry.workflows,
+                workflows=entry.workflows_allowed(),
                 hooks_dir=self.hooks,
+                identity=agent_identity(spec.name, spec.host),
+                ci_paths=entry.ci_paths(),
+                co_author=co_author,
+                issue=issue,
             )
             if remote:
                 await self.hosts().make(
                     spec.host,
                     str(checkout),
-                    url=self._origin(spec.name, spec.repo),
+                    url=self.origin_of(spec.name, spec.repo),
                     base_ref=base,
                     branch=branch,
+                    identity=agent_identity(spec.name, spec.host),
                 )
             else:
                 await make_checkout(
@@ -259,7 +279,8 @@ class Repos:
                     checkout,
                     base_ref=base,
                     branch=branch,
-                    origin_url=self._origin(spec.name, spec.repo),
+                    origin_url=self.origin_of(spec.name, spec.repo),
+                    identity=agent_identity(spec.name, spec.host),
                 )
             copied: list[str] = []
             if entry.copy_from is not None and entry.copy_paths and not remote:
@@ -296,7 +317,7 @@ class Repos:
         """The setup command of the checkout just made for ``agent`` (once), if any."""
         return self._setups.pop(agent, None)
 
-    def _origin(self, agent: str, repo: str) -> str:
+    def origin_of(self, agent: str, repo: str) -> str:
         if self._door_url is None:
             raise RepoError("the git door is not open yet: Fleetwarden is still starting")
         return self._door_url(agent, repo)
@@ -307,6 +328,7 @@ class Repos:
         line = await self.ledger.live_line(agent)
         if line is not None:
             await self.ledger.line_ran(line.id, run_id)
+            await add_run(self.line_repo(line), run_id)  # its commits may name this run
 
     async def finished(
         self, agent: AgentName, run_id: int, *, by: str | None = None
@@ -316,7 +338,7 @@ class Repos:
         if line is None or line.last_run != run_id:
             return None
         async with self.lock(agent):
-            got = await self._harvest(line, run_id, by or line.co_author)
+            got = await keep_end(self, line, run_id, by or line.co_author)
             # The hook's refusals of the wip push, counted as the door counts an agent's.
             hooked = await asyncio.to_thread(take_refusals, self.line_repo(line))
             await self.refused(agent, line.repo, hooked)
@@ -333,52 +355,6 @@ class Repos:
             change = await self.change_of(line)
         await self.ledger.record_change(run_id, change_to_json(change))
         return change
-
-    async def _harvest(self, line: LineRecord, run_id: int, by: str | None) -> Harvested:
-        checkout = Path(line.checkout)
-        trailers = [f"Fleetwarden-Run: {run_id}", f"Fleetwarden-Agent: {line.agent}"]
-        if by:
-            trailers.append(f"Co-authored-by: {by}")
-        message = f"wip: what run {run_id} of {line.agent} left uncommitted\n\n" + "\n".join(
-            trailers
-        )
-        if line.host != LOCAL_HOST:  # committed and pushed through the door on its host
-            try:
-                on_hosts, origin = self.hosts(), self._origin(line.agent, line.repo)
-            except RepoError as exc:
-                return Harvested(None, False, False, str(exc))
-            return await on_hosts.harvest(
-                line.host,
-                line.checkout,
-                agent=line.agent,
-                url=origin,
-                branch=line.branch,
-                fork_sha=line.fork_sha,
-                message=message,
-            )
-        if not await asyncio.to_thread(checkout.is_dir) or not self.lane.usable:
-            return Harvested(
-                None,
-                False,
-                False,
-                "the checkout is gone"
-                if self.lane.usable
-                else "git cannot run in a sandbox here: nothing was committed",
-            )
-        try:
-            return await harvest(
-                self.lane,
-                checkout,
-                mirror=self.mirror(line.repo).path,
-                line_repo=self.line_repo(line),
-                branch=line.branch,
-                fork_sha=line.fork_sha,
-                work_dir=self.work,
-                message=message,
-            )
-        except (g.GitFailed, LaneGitFailed, OSError) as exc:
-            log.warning("the end of a run on %s could not be kept: %s", line.branch, exc)
-            return Harvested(None, False, False, str(exc))
 
     # -- the door ------------------------------------------------------------------------
 

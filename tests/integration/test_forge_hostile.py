@@ -79,7 +79,6 @@ agents:
 # ever prints what it found, only whether it found anything. The tokens it hunts are
 # spelt in halves, so that no argv of its own holds one whole.
 HOSTILE = """
-export GIT_AUTHOR_NAME=r GIT_AUTHOR_EMAIL=r@x GIT_COMMITTER_NAME=r GIT_COMMITTER_EMAIL=r@x
 t=@PAT_HEAD@; t="${t}@PAT_TAIL@"
 u=@TOKEN_HEAD@; u="${u}@TOKEN_TAIL@"
 fw-forge comment --issue @OTHER@ x >/dev/null 2>/tmp/why; echo "other_comment=$?"

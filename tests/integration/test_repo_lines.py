@@ -37,11 +37,7 @@ AGENT_ENV = {
     "GIT_CONFIG_NOSYSTEM": "1",
     "GIT_CONFIG_GLOBAL": "/dev/null",
     "GIT_TERMINAL_PROMPT": "0",
-    "GIT_AUTHOR_NAME": "Agent",
-    "GIT_AUTHOR_EMAIL": "agent@example.com",
-    "GIT_COMMITTER_NAME": "Agent",
-    "GIT_COMMITTER_EMAIL": "agent@example.com",
-}
+}  # no identity: the checkout's config gives the agent its own
 
 
 async def agent_git(

@@ -66,7 +66,6 @@ try() {{
   what=$1; shift
   if "$@" >/dev/null 2>&1; then echo "$what=taken"; else echo "$what=refused"; fi
 }}
-export GIT_AUTHOR_NAME=r GIT_AUTHOR_EMAIL=r@x GIT_COMMITTER_NAME=r GIT_COMMITTER_EMAIL=r@x
 echo mine > mine.txt && git add mine.txt && git commit -qm mine
 try own git push -q origin HEAD
 try main git push -q origin HEAD:main

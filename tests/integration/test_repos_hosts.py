@@ -31,7 +31,6 @@ pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 
 TOKEN = "ghp_hostUpstreamTokenOnlyFleetwardenHolds42"
 AGENT = """
-export GIT_AUTHOR_NAME=r GIT_AUTHOR_EMAIL=r@x GIT_COMMITTER_NAME=r GIT_COMMITTER_EMAIL=r@x
 echo "branch=$(git branch --show-current)"
 echo mine > mine.txt && git add mine.txt && git commit -qm mine
 if git push -q origin HEAD 2>/tmp/own.err; then echo own=taken; else echo own=refused; fi

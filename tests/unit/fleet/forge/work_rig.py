@@ -22,6 +22,7 @@ from fleet.forge.schema import ForgeEntry
 from fleet.forge.watch import ForgeWatch
 from fleet.forge.work import ForgeWork
 from fleet.ledger import Ledger
+from fleet.repos.door_policy import Issue
 from fleet.repos.facts import LineRecord, LineState
 from fleet.repos.schema import RepoEntry
 from tests.unit.fleet.forge.forge_double import BOT, HEAD_SHA, SLUG, WHEN, Comment, FakeForgeApi
@@ -102,7 +103,14 @@ class FakeLauncher:
         return f"{agent} is running" if agent in self.running else None
 
     async def start(
-        self, agent: str, *, repo: str, branch: str, prompt: str, requester: str
+        self,
+        agent: str,
+        *,
+        repo: str,
+        branch: str,
+        prompt: str,
+        requester: str,
+        issue: Issue | None = None,
     ) -> Started:
         self.calls.append(("start", agent, branch))
         if agent in self.refuse:

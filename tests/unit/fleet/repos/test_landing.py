@@ -124,11 +124,19 @@ async def test_rebase_replays_each_commit_with_its_author_and_message(rig: Rig) 
     assert run(rig.upstream, "diff", "--stat", f"{new}~1", new).count("|") == 2
 
 
-async def test_rebase_onto_an_unmoved_base_is_a_fast_forward(rig: Rig) -> None:
+async def test_rebase_onto_an_unmoved_base_keeps_fleetwarden_the_committer(rig: Rig) -> None:
+    """Even where the base has not moved, each commit is made anew: the agent its author,
+    Fleetwarden its committer, its tree and message as they were (a forge's rebase merge)."""
     line = rig.line("ann", 1)
-    tip = rig.work_on(line, {"f.txt": "one\nTWO\nthree\n"})
+    base = upstream_main(rig)
+    tip = rig.work_on(line, {"f.txt": "one\nTWO\nthree\n"}, "the work")
     landed, _ = await landing(rig, line, "rebase")
-    assert landed.new_sha == tip == upstream_main(rig)
+    assert landed.new_sha is not None and landed.new_sha == upstream_main(rig)
+    assert landed.new_sha != tip
+    assert show(rig, landed.new_sha, "%an|%cn|%s|%P") == f"Agent|Fleetwarden|the work|{base}"
+    assert run(rig.upstream, "rev-parse", f"{landed.new_sha}^{{tree}}") == run(
+        rig.work, "rev-parse", f"{tip}^{{tree}}"
+    )
 
 
 async def test_rebase_drops_what_the_base_has_and_flattens_a_merge(rig: Rig) -> None:

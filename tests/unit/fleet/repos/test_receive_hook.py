@@ -13,9 +13,11 @@ import pytest
 from fleet.redaction.known import Span
 from fleet.repos import push_scan
 from fleet.repos import receive_hook as hook
+from fleet.repos.ci_paths import ci_path
+from fleet.repos.door_policy import Policy
 from fleet.repos.line_repo import REFUSALS, hook_script, parse_refusals, take_refusals
-from fleet.repos.push_scan import Added, TooBig, added_lines, find_secrets, workflow_path
-from fleet.repos.receive_hook import ZERO, Policy, Refusal, Update, parse_updates, ref_refusal
+from fleet.repos.push_scan import Added, TooBig, added_lines, find_secrets
+from fleet.repos.receive_hook import ZERO, Refusal, Update, parse_updates, ref_refusal
 
 A = "a" * 40
 B = "b" * 40
@@ -61,10 +63,27 @@ def test_the_ref_rules(update: Update, kind: str | None) -> None:
         (".github/CODEOWNERS", False),
         ("docs/.github/workflows/x.yml", False),
         ("src/app.py", False),
+        (".github/actions/build/action.yml", True),
+        (".forgejo/workflows/evil.yml", True),
+        (".gitea/actions/x.yml", True),
+        (".gitlab-ci.yml", True),
+        (".GitLab-CI.yml", True),
+        (".woodpecker.yml", True),
+        (".woodpecker/build.yaml", True),
+        (".drone.yml", True),
+        (".circleci/config.yml", True),
+        ("Jenkinsfile", True),
+        ("ci/Jenkinsfile", True),
+        ("azure-pipelines.yml", True),
+        ("bitbucket-pipelines.yml", True),
+        ("./.github//workflows/x.yml", True),
+        ("docs/azure-pipelines.yml", False),
     ],
 )
-def test_workflow_paths(path: str, workflow: bool) -> None:
-    assert workflow_path(path) is workflow
+def test_ci_paths_by_rule(path: str, workflow: bool) -> None:
+    """Every forge's and CI service's pipeline places count, case aside; a look-alike
+    deeper in the tree does not."""
+    assert ci_path(path) is workflow
 
 
 C1 = "1" * 40

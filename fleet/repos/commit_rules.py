@@ -1,0 +1,181 @@
+"""What the git door reads of each new commit object itself, whole: every header (author,
+committer, and any other a commit was written with), every line of its message, with no
+line or column cut — and what it refuses there besides secrets:
+
+* an author or committer that is not the agent's own identity;
+* a header git's ``commit`` never writes (one made with ``hash-object``), and a message
+  in an encoding other than UTF-8 (the scan reads UTF-8; a forge shows it decoded);
+* Fleetwarden's own trailers (``Fleetwarden-Run``, ``Fleetwarden-Agent``, any
+  ``Fleetwarden-*``) stating anything but the truth of this line, and ``Co-authored-by``
+  naming anyone but the run's requester — the lines Fleetwarden's own commits use to say
+  who ran what;
+* a reference to an issue or pull request other than the run's own (``#N``, ``GH-N``,
+  ``owner/repo#N``, an issue's web address) — with or without a closing keyword, the forge
+  links, and on a merge closes, what it names.
+
+A commit object past :data:`MAX_COMMIT_BYTES` is refused as too big to check, never passed
+unscanned. Everything read here is the agent's text: shown only through the hook's
+``shown``.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from fleet.repos.door_policy import Policy
+from fleet.repos.push_scan import GIT_TIMEOUT, Added, TooBig, git_argv
+
+MAX_COMMIT_BYTES: Final = 1024 * 1024
+"""Bytes of one commit object (headers and message) the door reads whole."""
+HEADERS: Final = frozenset({"tree", "parent", "author", "committer", "gpgsig", "gpgsig-sha256"})
+"""The headers git's own ``commit`` writes (``encoding`` is taken for UTF-8 alone)."""
+_PERSON: Final = re.compile(r"(?P<name>[^<>]*?) ?<(?P<email>[^<>]*)> \d+ [+-]\d{4}")
+_TRAILER: Final = re.compile(r"[ \t]*(?P<key>[A-Za-z][A-Za-z0-9-]*)[ \t]*:[ \t]*(?P<value>.*)")
+_SLUG: Final = r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9._-]+"
+_REFERENCE: Final = re.compile(
+    r"(?:https?://[^\s/]+/(?P<url_slug>" + _SLUG + r")/(?:issues|pulls?)/(?P<url_n>\d+))"
+    r"|(?<![\w/#.-])(?P<slug>" + _SLUG + r")#(?P<slug_n>\d+)"
+    r"|(?<![\w&#/])(?:#|GH-)(?P<n>\d+)",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Breach:
+    """One thing a commit says or is that the door refuses: ``kind`` (``identity``,
+    ``header``, ``trailer``, ``reference``), and ``what`` in the agent's words, cut."""
+
+    commit: str
+    kind: str
+    what: str
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    """A commit object as the door reads it."""
+
+    sha: str
+    headers: list[tuple[str, str]]
+    message: str
+
+    def lines(self) -> list[Added]:
+        """Every header and message line, as text the secret scan reads (no cut)."""
+        out = [
+            Added(self.sha, "(commit header)", n, f"{k} {v}")
+            for n, (k, v) in enumerate(self.headers, start=1)
+        ]
+        out += [
+            Added(self.sha, "(commit message)", n, line)
+            for n, line in enumerate(self.message.split("\n"), start=1)
+        ]
+        return out
+
+
+def read_commits(commits: Sequence[str]) -> Iterator[Commit]:
+    """The objects of ``commits``, read with one ``git cat-file --batch``
+    (:class:`TooBig` for one past :data:`MAX_COMMIT_BYTES`)."""
+    if not commits:
+        return
+    ran = subprocess.run(
+        git_argv("cat-file", "--batch"),
+        input="".join(f"{c}\n" for c in commits).encode(),
+        capture_output=True,
+        timeout=GIT_TIMEOUT,
+        check=False,
+    )
+    if ran.returncode != 0:
+        raise RuntimeError(f"git cat-file exited {ran.returncode}")
+    out, at = ran.stdout, 0
+    for sha in commits:
+        end = out.index(b"\n", at)
+        parts = out[at:end].split()
+        if len(parts) != 3 or parts[1] != b"commit":
+            raise RuntimeError(f"{sha[:12]} is not a commit")
+        size = int(parts[2])
+        if size > MAX_COMMIT_BYTES:
+            raise TooBig(
+                f"commit {sha[:12]} is {size // 1024} KiB, more than the door reads of one "
+                f"commit ({MAX_COMMIT_BYTES // 1024} KiB): write a shorter message"
+            )
+        yield parse(sha, out[end + 1 : end + 1 + size])
+        at = end + 1 + size + 1
+
+
+def parse(sha: str, raw: bytes) -> Commit:
+    """A commit object's headers (continuation lines joined to theirs) and message."""
+    text = raw.decode("utf-8", errors="replace")
+    head, _, message = text.partition("\n\n")
+    headers: list[tuple[str, str]] = []
+    for line in head.split("\n"):
+        if line.startswith(" ") and headers:
+            key, value = headers[-1]
+            headers[-1] = (key, value + "\n" + line[1:])
+        else:
+            key, _, value = line.partition(" ")
+            headers.append((key, value))
+    return Commit(sha, headers, message)
+
+
+def breaches(commit: Commit, policy: Policy) -> list[Breach]:
+    """What in ``commit`` the door refuses under ``policy`` (secrets aside)."""
+    found: list[Breach] = []
+    for key, value in commit.headers:
+        if key in ("author", "committer"):
+            found += _person(commit.sha, key, value, policy)
+        elif key == "encoding":
+            if value.strip().lower() not in ("utf-8", "utf8"):
+                found.append(Breach(commit.sha, "header", f"a message in {value[:40]}"))
+        elif key not in HEADERS:
+            found.append(Breach(commit.sha, "header", f"an extra header {key[:40]!r}"))
+    found += _trailers(commit, policy)
+    found += _references(commit, policy)
+    return found
+
+
+def _person(sha: str, role: str, value: str, policy: Policy) -> list[Breach]:
+    if policy.identity is None:
+        return []
+    match = _PERSON.fullmatch(value)
+    who = (match["name"], match["email"]) if match else None
+    if who == (policy.identity.name, policy.identity.email):
+        return []
+    said = f"{who[0]} <{who[1]}>" if who else value
+    return [Breach(sha, "identity", f"its {role} is {said[:120]}")]
+
+
+def _trailers(commit: Commit, policy: Policy) -> list[Breach]:
+    found: list[Breach] = []
+    for line in commit.message.split("\n"):
+        match = _TRAILER.fullmatch(line)
+        if match is None:
+            continue
+        key, value = match["key"].lower(), match["value"].strip()
+        if key == "co-authored-by":
+            if value not in policy.co_authors:
+                found.append(Breach(commit.sha, "trailer", f"Co-authored-by: {value[:120]}"))
+        elif key == "fleetwarden-agent":
+            if value != policy.agent or not policy.agent:
+                found.append(Breach(commit.sha, "trailer", f"Fleetwarden-Agent: {value[:60]}"))
+        elif key == "fleetwarden-run":
+            if value not in policy.runs:
+                found.append(Breach(commit.sha, "trailer", f"Fleetwarden-Run: {value[:60]}"))
+        elif key.startswith("fleetwarden-"):
+            found.append(Breach(commit.sha, "trailer", f"{match['key'][:40]}: {value[:60]}"))
+    return found
+
+
+def _references(commit: Commit, policy: Policy) -> list[Breach]:
+    own = policy.issue
+    found: list[Breach] = []
+    for match in _REFERENCE.finditer(commit.message):
+        slug = match["url_slug"] or match["slug"]
+        number = int(match["url_n"] or match["slug_n"] or match["n"])
+        mine = own is not None and number == own.number
+        if mine and (slug is None or (own is not None and slug.lower() == own.slug.lower())):
+            continue
+        found.append(Breach(commit.sha, "reference", match[0][:120]))
+    return found

@@ -1,0 +1,116 @@
+"""What a line's door repo takes of a push, as Fleetwarden writes it into that repository's
+config (``fleetwarden.*``) and the pre-receive hook reads it back: the line's branch and
+base, whether runs may change CI and which more paths count as CI, who the agent commits as,
+and the facts a commit may state about its run (its agent, its runs, its requester, its
+issue). Everything here is Fleetwarden's own; the agent never writes this config.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+_HOST_LABEL: Final = re.compile(r"[^a-z0-9-]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """The name and e-mail a run's commits carry as author and committer."""
+
+    name: str
+    email: str
+
+    def line(self) -> str:
+        return f"{self.name} <{self.email}>"
+
+    def env(self) -> dict[str, str]:
+        """git's environment for a commit made as this identity."""
+        return {
+            "GIT_AUTHOR_NAME": self.name,
+            "GIT_AUTHOR_EMAIL": self.email,
+            "GIT_COMMITTER_NAME": self.name,
+            "GIT_COMMITTER_EMAIL": self.email,
+        }
+
+
+def agent_identity(agent: str, host: str) -> Identity:
+    """The identity ``agent``'s commits carry on ``host`` (``local`` or an SSH host's
+    name): its name, and an address under ``.invalid`` that names both and that no mail
+    system or forge account will ever own."""
+    label = _HOST_LABEL.sub("-", host.lower()).strip("-") or "local"
+    return Identity(agent, f"{agent}@{label}.fleetwarden.invalid")
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """The forge issue a run works on: ``owner/name`` and its number."""
+
+    slug: str
+    number: int
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """What the door repo's config says a push may do and say."""
+
+    branch: str  # the full ref, refs/heads/...
+    workflows: bool
+    base: str = ""  # the full ref of the line's base, refs/heads/...
+    ci_paths: tuple[str, ...] = ()  # more paths that count as CI (the repository's list)
+    identity: Identity | None = None  # None: a line repo made before identities
+    agent: str = ""
+    runs: frozenset[str] = field(default_factory=frozenset)
+    co_authors: frozenset[str] = field(default_factory=frozenset)
+    issue: Issue | None = None
+
+    def settings(self) -> list[tuple[str, str]]:
+        """The ``fleetwarden.*`` config lines that say this policy (multi-valued keys once
+        per value)."""
+        out = [
+            ("fleetwarden.branch", self.branch),
+            ("fleetwarden.workflows", "true" if self.workflows else "false"),
+            ("fleetwarden.base", self.base),
+            ("fleetwarden.agent", self.agent),
+        ]
+        if self.identity is not None:
+            out += [
+                ("fleetwarden.name", self.identity.name),
+                ("fleetwarden.email", self.identity.email),
+            ]
+        if self.issue is not None:
+            out.append(("fleetwarden.issue", f"{self.issue.slug}#{self.issue.number}"))
+        out += [("fleetwarden.cipath", p) for p in self.ci_paths]
+        out += [("fleetwarden.coauthor", p) for p in sorted(self.co_authors)]
+        out += [("fleetwarden.run", r) for r in sorted(self.runs)]
+        return out
+
+    @classmethod
+    def read(cls, values: Mapping[str, Sequence[str]]) -> Policy | None:
+        """The policy of config ``values`` (key → its values, in order); None when it names
+        no branch."""
+
+        def one(key: str) -> str:
+            found = values.get(f"fleetwarden.{key}", ())
+            return found[-1] if found else ""
+
+        def many(key: str) -> tuple[str, ...]:
+            return tuple(values.get(f"fleetwarden.{key}", ()))
+
+        branch = one("branch")
+        if not branch.startswith("refs/heads/"):
+            return None
+        name, email = one("name"), one("email")
+        slug, _, number = one("issue").rpartition("#")
+        return cls(
+            branch=branch,
+            workflows=one("workflows") == "true",
+            base=one("base"),
+            ci_paths=many("cipath"),
+            identity=Identity(name, email) if name and email else None,
+            agent=one("agent"),
+            runs=frozenset(many("run")),
+            co_authors=frozenset(many("coauthor")),
+            issue=Issue(slug, int(number)) if slug and number.isdigit() else None,
+        )

@@ -1,0 +1,150 @@
+"""Every object a push asks the line to take, as the git door's hook reads them: each tree
+and blob (and commit) the new tip reaches that the line's own branches (its base and its
+branch) do not, with the path it is found at.
+
+Two rules rest on this list. **A push carries what it adds**: an object the line never had
+must be in the push itself (git's quarantine), never taken from the mirror's store the
+door repo borrows — else a commit could name another upstream branch's tree, or a blob of
+it, that the run was never given. And **every path is read**: a file's or a folder's name
+is the agent's text as much as its content, so the secret scan reads the names too.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from fleet.repos.push_scan import GIT_TIMEOUT, Added, TooBig, git_argv, run_git
+
+MAX_OBJECTS: Final = 1_000_000
+"""New objects one push may bring; past it the push is refused."""
+MAX_LISTING_BYTES: Final = 256 * 1024 * 1024
+_RECORD: Final = re.compile(rb"([0-9a-f]{40})(?: (.*))?\Z", re.DOTALL)
+
+
+@dataclass(frozen=True, slots=True)
+class NewObject:
+    """An object the push's tip reaches that the line's branches do not."""
+
+    sha: str
+    path: str  # where the tip's trees hold it ("" for a commit or the root tree)
+
+
+def new_objects(new: str) -> list[NewObject]:
+    """The objects ``new`` reaches beyond this repository's branches
+    (:class:`TooBig` past :data:`MAX_OBJECTS`). A path holding a newline spans lines of
+    git's listing: it is joined back to its record."""
+    proc = subprocess.Popen(
+        git_argv("rev-list", "--objects", new, "--not", "--branches"),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+    )
+    lines: list[bytes] = []
+    try:
+        assert proc.stdout is not None
+        size = 0
+        for raw in proc.stdout:
+            lines.append(raw.rstrip(b"\n"))
+            size += len(raw)
+            if len(lines) > MAX_OBJECTS or size > MAX_LISTING_BYTES:
+                raise TooBig(f"it brings more than {MAX_OBJECTS:,} new files and folders")
+        proc.wait(timeout=GIT_TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    if proc.returncode != 0:
+        raise RuntimeError(f"git rev-list exited {proc.returncode}")
+    found: list[NewObject] = []
+    for raw in lines:
+        match = _RECORD.fullmatch(raw)
+        if match is None:
+            if found and raw:
+                last = found[-1]
+                found[-1] = NewObject(last.sha, last.path + "\n" + _text(raw))
+            continue
+        found.append(NewObject(match[1].decode(), _text(match[2] or b"")))
+    return found
+
+
+def not_carried(objects: Sequence[NewObject]) -> list[NewObject]:
+    """Those of ``objects`` the push did not carry: missing from its quarantine (all of them
+    when it brought none), found only in what the repository or the mirror already held."""
+    if not objects:
+        return []
+    quarantine = os.environ.get("GIT_QUARANTINE_PATH", "")
+    if not quarantine:
+        return list(objects)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_QUARANTINE_PATH")
+    }
+    env["GIT_OBJECT_DIRECTORY"] = quarantine
+    ran = subprocess.run(
+        git_argv("cat-file", "--batch-check=%(objectname)"),
+        input="".join(f"{o.sha}\n" for o in objects).encode(),
+        capture_output=True,
+        timeout=GIT_TIMEOUT,
+        check=False,
+        env=env,
+    )
+    if ran.returncode != 0:
+        raise RuntimeError(f"git cat-file exited {ran.returncode}")
+    missing = {
+        line.split()[0]
+        for line in ran.stdout.decode("ascii", errors="replace").splitlines()
+        if line.endswith(" missing")
+    }
+    if missing:  # git's listing may name what an older commit of the line holds
+        missing -= _on_the_line(missing)
+    return [o for o in objects if o.sha in missing]
+
+
+def _on_the_line(shas: set[str]) -> set[str]:
+    """Those of ``shas`` the line's branches reach after all: ``rev-list --objects A --not
+    B`` leaves out only what B's edge reaches, not every tree of B's history. The tips'
+    trees first (a file or a tree put back as the base has it), then the whole history,
+    stopping once every one is found."""
+    found: set[str] = set()
+    _, refs = run_git("for-each-ref", "--format=%(objectname)", "refs/heads/")
+    for tip in refs.split():
+        _, listing = run_git("ls-tree", "-r", "-t", "-z", "--full-tree", "--object-only", tip)
+        _, root = run_git("rev-parse", f"{tip}^{{tree}}")
+        found |= shas & {root.strip(), *listing.split("\0")}
+    left = shas - found
+    if not left:
+        return found
+    proc = subprocess.Popen(
+        git_argv("rev-list", "--objects", "--branches"),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            sha = raw[:40].decode("ascii", errors="replace")
+            if sha in left:
+                left.discard(sha)
+                found.add(sha)
+                if not left:
+                    break
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    return found
+
+
+def path_lines(objects: Sequence[NewObject], commit: str) -> list[Added]:
+    """The paths of ``objects``, as text the secret scan reads (each once)."""
+    seen = dict.fromkeys(o.path for o in objects if o.path)
+    return [Added(commit, "(file name)", n, path) for n, path in enumerate(seen, start=1)]
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="replace")
