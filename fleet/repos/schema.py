@@ -204,18 +204,24 @@ class RepoEntry(BaseModel):
             raise ValueError("copy names paths inside copy_from: set copy_from too")
         return self
 
-    @field_validator("workflows")
+    @field_validator("workflows", mode="before")
     @classmethod
-    def _workflows(cls, value: bool | tuple[str, ...]) -> bool | tuple[str, ...]:
-        if isinstance(value, tuple):
-            for path in value:
-                pure = PurePosixPath(path)
-                if not path.strip() or pure.is_absolute() or ".." in pure.parts:
-                    raise ValueError(
-                        f"workflows path {path!r} must be relative to the repository's top, "
-                        "like scripts/ci/ or Makefile"
-                    )
-        return value
+    def _workflows(cls, value: object) -> bool | tuple[str, ...]:
+        if isinstance(value, bool):
+            return value
+        if not isinstance(value, list | tuple) or not all(isinstance(p, str) for p in value):
+            raise ValueError(
+                "workflows is true, false, or a list of more paths CI runs, like "
+                "[scripts/ci/, Makefile]"
+            )
+        for path in value:
+            pure = PurePosixPath(path)
+            if not path.strip() or pure.is_absolute() or ".." in pure.parts:
+                raise ValueError(
+                    f"workflows path {path!r} must be relative to the repository's top, "
+                    "like scripts/ci/ or Makefile"
+                )
+        return tuple(value)
 
     @field_validator("forge_repo")
     @classmethod

@@ -163,3 +163,22 @@ def test_an_operator_git_identity_makes_a_co_author() -> None:
         " git_email: a@b.c}\n"
     )
     assert "'<' or '>'" in forged.message
+
+
+def test_workflows_takes_true_false_or_a_list_of_more_ci_paths() -> None:
+    """`true` lets runs change CI; a list names more CI paths (relative ones only); each
+    problem is named on its key."""
+    base = "repos:\n  app:\n    url: /srv/git/app.git\n    workflows: "
+    assert parse(base + "true\n").repos["app"].workflows_allowed()
+    listed = parse(base + "[scripts/ci/, Makefile]\n").repos["app"]
+    assert not listed.workflows_allowed()
+    assert listed.ci_paths() == ("scripts/ci/", "Makefile")
+    plain = parse(base + "false\n").repos["app"]
+    assert (plain.workflows_allowed(), plain.ci_paths()) == (False, ())
+    for bad in ("[/etc/ci]", "['../up']", "['']"):
+        problem = only_problem(base + bad + "\n")
+        assert problem.key_path == "repos.app.workflows", problem
+        assert "relative to the repository's top" in problem.message
+    problem = only_problem(base + "yes please\n")
+    assert problem.key_path == "repos.app.workflows"
+    assert "true, false, or a list of more paths CI runs" in problem.message
