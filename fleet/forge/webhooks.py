@@ -10,8 +10,9 @@ twice: ``X-Gitea-Event`` (``issues``, ``issue_comment``, ``pull_request``,
 ``issue_assign``, ``pull_request_comment``, ``pull_request_review_rejected``, …). Gitea's
 label and assignment events carry the issue as it now is, not the label or the person
 added or removed: :func:`parse` reads them against the forge's trigger (its label prefix
-and the bot's login) and marks them ``confirm``, for forge work to ask the forge which
-change the sender made before acting on one.
+and the bot's login). Label and assignment events of both forges are marked ``confirm``,
+for forge work to ask the forge's record of the issue (GitHub's issue events, Gitea's
+timeline) which change the sender made before acting on one.
 
 Everything in a payload is hostile text, even signed: a signature says which forge sent
 it, not that the people who wrote it meant well.
@@ -276,6 +277,11 @@ _GITHUB_ISSUE_ACTIONS: Final = {
 }
 
 
+_CONFIRMED: Final = frozenset(
+    {EventKind.LABELED, EventKind.UNLABELED, EventKind.ASSIGNED, EventKind.UNASSIGNED}
+)
+
+
 def _github(p: _Payload, base: dict[str, Any]) -> ForgeEvent:
     name, action = base["name"], p.get("action")
     if name == "issues":
@@ -291,6 +297,9 @@ def _github(p: _Payload, base: dict[str, Any]) -> ForgeEvent:
             body=p.text("issue.body", "") if kind is EventKind.OPENED else "",
             label=p.optional_text("label.name"),
             assignee=p.optional_text("assignee.login"),
+            # Who gave or took a label or an assignment is read from the issue's events,
+            # on GitHub as on Gitea: the forge's record, never the delivery's word alone.
+            confirm=kind in _CONFIRMED,
         )
     if name == "issue_comment":
         return ForgeEvent(

@@ -6,6 +6,7 @@ starts nothing, unassigning someone else stops nothing."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -24,6 +25,7 @@ from fleet.forge.model import (
     Slug,
 )
 from fleet.forge.poller import Poller
+from fleet.forge.webhooks import parse
 from fleet.ledger import Ledger
 from tests.unit.fleet.forge.work_rig import AGENT, BOT, FORGE, LABEL, SLUG, WorkRig, event
 
@@ -219,3 +221,34 @@ def test_confirmed_keeps_to_the_senders_newest_act(rig: WorkRig) -> None:
     assert found is not None and not found.confirm
     assert (found.kind, found.label, found.assignee) == (EventKind.UNLABELED, LABEL, None)
     assert newest(history, ("assigned", "unassigned"), BOT.upper()) == history[1]
+
+
+def github_labeled(rig: WorkRig, actor: str, delivery: str) -> ForgeEvent:
+    """A GitHub ``issues.labeled`` delivery naming ``actor``, read by the real parser."""
+    payload = {
+        "action": "labeled",
+        "issue": {"number": 3, "updated_at": rig.clock.now().isoformat()},
+        "label": {"name": LABEL},
+        "repository": {"full_name": str(SLUG)},
+        "sender": {"login": actor},
+    }
+    headers = {"X-GitHub-Event": "issues", "X-GitHub-Delivery": delivery}
+    return parse(FORGE, "github", headers, json.dumps(payload).encode())
+
+
+async def test_a_github_label_is_confirmed_against_the_issues_events(rig: WorkRig) -> None:
+    """A signed delivery says the writer labelled #3; the issue's events say nobody did,
+    then that a triager did: nothing starts. Once the events record the writer's label, the
+    same delivery (a new one) starts the run, requested by the writer."""
+    found = github_labeled(rig, WRITER, "gh-1")
+    assert found.confirm
+    outcome = await rig.deliver(found)
+    assert outcome == f"ignored: the change by @{WRITER} could not be confirmed"
+    assert rig.launcher.starts == [] and rig.api.writes() == []
+    rig.api.change(3, "labeled", LABEL, TRIAGER, ago(rig, 0))
+    outcome = await rig.deliver(github_labeled(rig, WRITER, "gh-2"))
+    assert outcome == f"ignored: the change by @{WRITER} could not be confirmed"
+    rig.api.change(3, "labeled", LABEL, WRITER, ago(rig, 0))
+    outcome = await rig.deliver(github_labeled(rig, WRITER, "gh-3"))
+    assert outcome.startswith(f"started {AGENT} on #3"), outcome
+    assert (await rig.run()).requester == WRITER
