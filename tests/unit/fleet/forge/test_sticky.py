@@ -69,7 +69,7 @@ def test_each_state_has_its_line(fields: dict[str, object], line: str) -> None:
 def test_why_it_waits_or_failed_and_the_summary_are_said() -> None:
     """A queued or failed run says why; a done one gives the agent's summary, escaped."""
     queued = status_text(state(state="queued", doing="coder works on acme/app#3"))
-    assert "Why: coder works on acme/app#3" in queued and "Now:" not in queued
+    assert "Why: coder works on `acme/app#3`" in queued and "Now:" not in queued
     done = status_text(state(state="waiting", done_status="ok", doing="Fixed *it* @bob"))
     assert "Summary: Fixed \\*it\\* `@bob`" in done
 
@@ -109,7 +109,7 @@ def test_the_pull_request_is_linked_and_an_odd_address_is_not() -> None:
 def test_hostile_activity_is_one_escaped_line() -> None:
     """What the agent does now is its text: one line, escaped, mentions defused."""
     text = status_text(state(last_operation="read #1\n\n## @admin </details> <!--"))
-    assert "Now: read #1 ⏎ ## `@admin` &lt;/details&gt; &lt;!--" in text
+    assert "Now: read `#1` ⏎ ## `@admin` &lt;/details&gt; &lt;!--" in text
     assert live_mentions(text) == []
 
 
