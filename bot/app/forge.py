@@ -33,7 +33,7 @@ from fleet.forge.poller import Poller
 from fleet.forge.provenance import ProvenanceSource
 from fleet.forge.publish import Publisher
 from fleet.forge.schema import ForgeEntry
-from fleet.forge.text import clean
+from fleet.forge.text import shown_text
 from fleet.forge.watch import ForgeWatch
 from fleet.forge.work import ForgeWork
 from fleet.ledger import Ledger
@@ -76,7 +76,7 @@ class AppForges:
             name: open_api(entry, environ, clock) for name, entry in cfg.forges.items()
         }
         # Made before the heartbeat endpoint listens; bound once forge work is up.
-        self.door: ForgeDoor | None = ForgeDoor(clean=clean) if cfg.forges else None
+        self.door: ForgeDoor | None = ForgeDoor(clean=shown_text) if cfg.forges else None
         self.work: ForgeWork | None = None
         self.desk: ForgeDesk | None = None
         self._watch: ForgeWatch | None = None
