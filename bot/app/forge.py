@@ -28,6 +28,7 @@ from fleet.forge.door import ForgeDoor
 from fleet.forge.endpoint import Refusal, WebhookEndpoint, WebhookForge
 from fleet.forge.gitea import GiteaApi
 from fleet.forge.github import GitHubApi
+from fleet.forge.kept import kept
 from fleet.forge.model import ForgeApi, ForgeEvent, Slug
 from fleet.forge.poller import Poller
 from fleet.forge.provenance import ProvenanceSource
@@ -171,8 +172,9 @@ class AppForges:
             self.door.bind(self.desk.scope_of, self.desk)
         self._watch = ForgeWatch(work, self.desk)
         self._watch.start()
-        for name in cfg.forges:  # the bot's own login, as its credential says it is
-            work.spawn(_checked(work, name), f"the login of forge {name}")
+        # The bot's own login, as its credential says it is; then the deliveries taken but
+        # not acted on before the last stop.
+        work.spawn(_checked(work, list(cfg.forges)), "the forges' logins and kept deliveries")
         for name, entry in cfg.forges.items():
             if entry.poll_seconds is not None:
                 self._pollers.append(asyncio.create_task(self._poll(name, entry, work)))
@@ -251,7 +253,7 @@ class AppForges:
             await asyncio.sleep(entry.poll_seconds)
 
     async def _take(self, work: ForgeWork, event: ForgeEvent) -> None:
-        if await work.ledger.take_delivery(event.forge, event.delivery, event.name):
+        if await work.ledger.take_delivery(event.forge, event.delivery, event.name, kept(event)):
             await work.receive(event)
 
     async def stop(self) -> None:
@@ -287,5 +289,7 @@ def _app_repos(cfg: Config) -> list[tuple[str, str, Slug]]:
     return found
 
 
-async def _checked(work: ForgeWork, forge: str) -> None:
-    await work.check_login(forge)
+async def _checked(work: ForgeWork, forges: Sequence[str]) -> None:
+    for forge in forges:
+        await work.check_login(forge)
+    await work.resume_kept()

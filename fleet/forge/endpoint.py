@@ -29,11 +29,12 @@ import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 from aiohttp import web
 
 from fleet.clock import Clock
+from fleet.forge.kept import kept
 from fleet.forge.model import ForgeEvent
 from fleet.forge.schema import ForgeEntry, is_forge_name
 from fleet.forge.webhooks import (
@@ -61,9 +62,13 @@ SAID_PEERS: Final = 4096
 Receive = Callable[[ForgeEvent], Awaitable[str]]
 """Decide what an event does and schedule it; the outcome, in a few words."""
 
-Seen = Callable[[str, str, str], Awaitable[bool]]
-"""Record delivery ``(forge, delivery, event name)``: True when it is new, False when it
-was recorded before (the ledger's ``take_delivery``)."""
+
+class Seen(Protocol):
+    """Record delivery ``(forge, delivery, event name)`` with the event ``kept`` until it is
+    acted on: True when it is new, False when it was recorded before (the ledger's
+    ``take_delivery``)."""
+
+    async def __call__(self, forge: str, delivery: str, event: str, kept: str = "") -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,11 +147,12 @@ class WebhookEndpoint:
             return await self._refuse(request, shown, refused.status, refused.why)
         if stale(event, self._clock.now(), forge.entry.max_event_age_seconds):
             return await self._refuse(request, shown, 400, "stale")
-        if not await self._seen(name, event.delivery, event.name):
-            return await self._refuse(request, shown, 200, ALREADY)
         # The delivery id is not signed: the same signed body under a new id is a replay.
+        # (Its digest first: a delivery recorded is kept until acted on.)
         digest = "body:" + hashlib.sha256(event.name.encode() + b"\n" + body).hexdigest()
         if not await self._seen(name, digest, event.name):
+            return await self._refuse(request, shown, 200, ALREADY)
+        if not await self._seen(name, event.delivery, event.name, kept(event)):
             return await self._refuse(request, shown, 200, ALREADY)
         try:
             outcome = await self._receive(event)

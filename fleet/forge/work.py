@@ -27,6 +27,7 @@ from fleet.errors import FleetwardenError
 from fleet.forge.access import Access
 from fleet.forge.changes import confirmed, same_login
 from fleet.forge.facts import ForgeRunRecord, ForgeRunState
+from fleet.forge.kept import event_of
 from fleet.forge.launcher import ForgeLauncher, LaunchRefused
 from fleet.forge.model import EventKind, ForgeApi, ForgeApiError, ForgeEvent, ForgeIssue, Slug
 from fleet.forge.publish import Publisher
@@ -92,6 +93,26 @@ class ForgeWork:
             return outcome
         self.spawn(self._handle(event), f"forge event {event.delivery}")
         return "accepted"
+
+    async def resume_kept(self) -> int:
+        """Act on the deliveries taken but not acted on before the last stop (their events
+        kept in the ledger, within the forges' event age); how many."""
+        if not self.forges:
+            return 0
+        age = max(entry.max_event_age_seconds for entry in self.forges.values())
+        taken = await self.ledger.unsettled_deliveries(self.clock.now() - timedelta(seconds=age))
+        resumed = 0
+        for forge, delivery, text in taken:
+            event = event_of(text)
+            if event is None or (event.forge, event.delivery) != (forge, delivery):
+                await self.ledger.set_delivery_outcome(
+                    forge, delivery, "dropped: its kept event could not be read"
+                )
+                continue
+            log.info("forge %s delivery %s: acted on after a restart", forge, delivery)
+            await self.receive(event)
+            resumed += 1
+        return resumed
 
     async def check_login(self, forge: str) -> str | None:
         """Hold ``forge``'s events when its configured ``login`` is not the account its

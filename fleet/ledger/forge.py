@@ -4,6 +4,7 @@ got to."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fleet.forge.facts import DeliveryRecord, ForgeAuditLine, ForgeRunRecord, ForgeRunState
@@ -67,22 +68,36 @@ class ForgeLedger:
 
     # -- deliveries --------------------------------------------------------------------
 
-    async def take_delivery(self: Store, forge: str, delivery: str, event: str) -> bool:
-        """Record delivery ``delivery`` of ``forge``; False when it was had before."""
+    async def take_delivery(
+        self: Store, forge: str, delivery: str, event: str, kept: str = ""
+    ) -> bool:
+        """Record delivery ``delivery`` of ``forge`` (with ``kept``, the event it carries,
+        until its outcome is written); False when it was had before."""
         at = self._epoch(None)
         async with self._transaction("record a forge delivery") as conn:
             rows = await conn.execute_fetchall(
-                "INSERT INTO forge_deliveries (forge, delivery, event, received_at)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING delivery",
-                (forge, delivery, event, at),
+                "INSERT INTO forge_deliveries (forge, delivery, event, received_at, kept)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING delivery",
+                (forge, delivery, event, at, kept),
             )
         return bool(rows)
+
+    async def unsettled_deliveries(self: Store, since: datetime) -> list[tuple[str, str, str]]:
+        """``(forge, delivery, kept)`` of each delivery taken since ``since`` with its event
+        kept and no outcome yet (Fleetwarden stopped before acting on it), oldest first."""
+        rows = await self._all(
+            "SELECT forge, delivery, kept FROM forge_deliveries"
+            " WHERE outcome = '' AND kept != '' AND received_at >= ? ORDER BY received_at",
+            [self._epoch(since)],
+        )
+        return [(r["forge"], r["delivery"], r["kept"]) for r in rows]
 
     async def set_delivery_outcome(self: Store, forge: str, delivery: str, outcome: str) -> None:
         async with self._transaction("record what a forge delivery did") as conn:
             await conn.execute(
-                "UPDATE forge_deliveries SET outcome = ? WHERE forge = ? AND delivery = ?",
-                (outcome[:DETAIL_CAP], forge, delivery),
+                "UPDATE forge_deliveries SET outcome = ?, kept = ''"
+                " WHERE forge = ? AND delivery = ?",
+                (outcome[:DETAIL_CAP] or "-", forge, delivery),
             )
 
     async def deliveries(

@@ -1,5 +1,6 @@
 """The ledger's schema steps of the forge era (22 on): issues given to agents as forge
-runs, the webhook deliveries taken, and every forge operation audited."""
+runs, the webhook deliveries taken (and, from 23, kept until acted on), and every forge
+operation audited."""
 
 from __future__ import annotations
 
@@ -69,6 +70,15 @@ FORGES: tuple[Migration, ...] = (
                 cursor TEXT NOT NULL,
                 PRIMARY KEY (forge, slug)
             )""",
+        ),
+    ),
+    Migration(
+        23,
+        "forge deliveries kept until acted on",
+        (
+            # The event a delivery carries, kept with it until its outcome is written: one
+            # taken but not acted on when Fleetwarden stopped is acted on at the next start.
+            "ALTER TABLE forge_deliveries ADD COLUMN kept TEXT NOT NULL DEFAULT ''",
         ),
     ),
 )

@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestServer
 
 from fleet.clock import ManualClock
 from fleet.forge.endpoint import ALREADY, Refusal, Seen, WebhookEndpoint, WebhookForge
+from fleet.forge.kept import event_of
 from fleet.forge.model import EventKind, ForgeEvent, Slug
 from fleet.forge.schema import ForgeEntry
 from fleet.forge.webhooks import MAX_BODY
@@ -60,6 +61,7 @@ class Record:
     received: list[ForgeEvent] = field(default_factory=list)
     refusals: list[Refusal] = field(default_factory=list)
     taken: set[tuple[str, str]] = field(default_factory=set)
+    kept: dict[str, str] = field(default_factory=dict)
     fail: bool = False
 
     async def receive(self, event: ForgeEvent) -> str:
@@ -68,10 +70,12 @@ class Record:
         self.received.append(event)
         return f"started coder on #{event.number}"
 
-    async def take(self, forge: str, delivery: str, event: str) -> bool:
+    async def take(self, forge: str, delivery: str, event: str, kept: str = "") -> bool:
         if (forge, delivery) in self.taken:
             return False
         self.taken.add((forge, delivery))
+        if kept:
+            self.kept[delivery] = kept
         return True
 
     async def audit(self, refusal: Refusal) -> None:
@@ -192,6 +196,10 @@ async def test_a_redelivery_is_stopped_by_the_ledger(clock: ManualClock, ledger:
         assert (await made.send(*labeled(at=T0 - timedelta(minutes=2))))[0] == 202
         assert len(made.received) == 2
         assert {d.delivery for d in await ledger.deliveries("gh")} >= {headers["X-GitHub-Delivery"]}
+        # Each delivery taken keeps the event it carries until its outcome is written (the
+        # replays keep nothing): acted on at the next start if Fleetwarden stops first.
+        unsettled = await ledger.unsettled_deliveries(T0 - timedelta(hours=1))
+        assert [event_of(text) for _, _, text in unsettled] == made.received
     finally:
         await made.close()
 

@@ -6,10 +6,13 @@ audited and posts nothing."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from fleet.clock import ManualClock
 from fleet.forge.facts import ForgeRunState
+from fleet.forge.kept import event_of, kept
 from fleet.forge.model import EventKind, ForgeApiError, Slug
 from fleet.forge.work import mentions
 from fleet.ledger import Ledger
@@ -362,3 +365,32 @@ def test_a_mention_is_a_whole_word() -> None:
     assert not mentions("@fleet-bot-dev", "fleet-bot")
     assert not mentions("me@fleet-bot.org", "fleet-bot")
     assert not mentions("fleet-bot", "fleet-bot")
+
+
+def test_an_event_reads_back_as_kept() -> None:
+    """Every field survives the ledger's keeping; anything else reads as no event."""
+    ev = replace(
+        event(EventKind.COMMENT, body="please `fix` it", comment_id=9),
+        label="x",
+        confirm=True,
+    )
+    assert event_of(kept(ev)) == ev
+    for bad in ("", "{}", "[1]", kept(ev).replace('"number":3', '"number":"3"'), "not json"):
+        assert event_of(bad) is None, bad
+
+
+async def test_a_delivery_taken_but_not_acted_on_is_acted_on_at_the_next_start(
+    rig: WorkRig,
+) -> None:
+    """Fleetwarden stopped between taking a labelled delivery and acting on it: the next
+    start acts on it once — the run starts, the outcome is written — and again finds none."""
+    ev = event(EventKind.LABELED, label=LABEL)
+    assert await rig.ledger.take_delivery(ev.forge, ev.delivery, ev.name, kept(ev))
+    assert rig.launcher.starts == []
+    assert await rig.work.resume_kept() == 1
+    await rig.work.settle()
+    assert [s["agent"] for s in rig.launcher.starts] == [AGENT]
+    [record] = [d for d in await rig.ledger.deliveries(FORGE) if d.delivery == ev.delivery]
+    assert record.outcome.startswith(f"started {AGENT} on #3"), record.outcome
+    assert await rig.work.resume_kept() == 0
+    assert len(rig.launcher.starts) == 1

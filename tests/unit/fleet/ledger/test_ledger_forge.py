@@ -84,3 +84,19 @@ async def test_the_poller_cursor_is_kept(ledger: Ledger) -> None:
     await ledger.set_forge_cursor("gh", SLUG, "2026-01-01T00:00:00Z")
     await ledger.set_forge_cursor("gh", SLUG, "2026-01-02T00:00:00Z")
     assert await ledger.forge_cursor("gh", SLUG) == "2026-01-02T00:00:00Z"
+
+
+async def test_a_delivery_is_kept_until_its_outcome_is_written(ledger: Ledger) -> None:
+    """Taken with its event kept and no outcome: listed as unsettled (oldest first, within
+    the age asked); its outcome written, it is settled and its event no longer kept."""
+    long_ago = datetime(2000, 1, 1, tzinfo=UTC)
+    assert await ledger.take_delivery("gh", "d-1", "issues", '{"event": 1}')
+    assert await ledger.take_delivery("gh", "d-2", "issues")  # nothing kept: not resumable
+    assert await ledger.take_delivery("tea", "d-3", "issues", '{"event": 3}')
+    assert await ledger.unsettled_deliveries(long_ago) == [
+        ("gh", "d-1", '{"event": 1}'),
+        ("tea", "d-3", '{"event": 3}'),
+    ]
+    await ledger.set_delivery_outcome("gh", "d-1", "started coder on #3")
+    assert await ledger.unsettled_deliveries(long_ago) == [("tea", "d-3", '{"event": 3}')]
+    assert await ledger.unsettled_deliveries(datetime(2999, 1, 1, tzinfo=UTC)) == []
