@@ -6,10 +6,12 @@ rules around it and the two ways out:
 * **listeners** (the bot) hear of each request opened and each one answered, timed out or
   closed, to show it in chat and edit the message there;
 * a **deliverer** per channel (``claude-stream``, ``codex-app-server``, ``hook``, …: the
-  session driver or the hook endpoint) tells the CLI the outcome in its own terms. A
-  request is marked delivered once its deliverer returned; one answered while nobody could
-  deliver it (the orchestrator restarted in between) is delivered when its channel is
-  registered again (:meth:`Approvals.register`).
+  session driver or the hook endpoint) tells the CLI the outcome in its own terms, for the
+  ask the request showed only (its digest, :mod:`fleet.approvals.binding`), never for
+  another the CLI asked since under the same id. A request is marked delivered once its
+  deliverer returned; one answered while nobody could deliver it (the orchestrator
+  restarted in between) is delivered when its channel is registered again
+  (:meth:`Approvals.register`).
 
 Who may answer is the bot's business (operators and the agent's starter); this service
 records who did. The first answer wins; a later one gets :class:`AlreadyAnswered`.
@@ -20,10 +22,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from fleet.approvals.binding import MAX_SUBJECT, as_shown, request_digest
 from fleet.approvals.model import (
     ApprovalPost,
     ApprovalRequest,
@@ -36,17 +39,13 @@ from fleet.approvals.model import (
 )
 from fleet.clock import Clock
 from fleet.errors import FleetError
-from fleet.permissions.rules import BadRule, first_match, first_refusal, parse_rule, portable_tool
+from fleet.permissions.rules import first_match, first_refusal, portable_tool
 
 if TYPE_CHECKING:
     from fleet.ledger.store import Ledger
 
 log = logging.getLogger(__name__)
 
-MAX_SUBJECT = 8000
-"""Characters of a command line or path an ask may have: a longer one is denied at once, as
-no chat message can show it whole (the alert shows its head and tail, cut in the middle)."""
-MAX_DETAIL = 4000  # characters of a diff or a question's options kept
 WITHDRAWN_COOLDOWN = timedelta(minutes=5)
 """How long an ask the CLI withdrew still counts against the agent's cap of open requests:
 opening and withdrawing asks in a loop cannot alert the operator past the cap."""
@@ -126,15 +125,13 @@ class Approvals:
         own tool that matches what was asked; else it becomes the exact rule of the ask (or
         none): what the alert shows is what ``always`` stores."""
         now = self._clock.now()
-        ask = _as_shown(ask)
-        length = len(ask.subject)
-        if length > MAX_SUBJECT:  # kept cut, and denied below: nobody could read it whole
-            ask = replace(ask, subject=ask.subject[:MAX_SUBJECT] + "…")
+        length = len(ask.subject)  # one too long is kept cut, and denied below
+        ask = as_shown(ask)
         async with self._lock(agent):  # the cap counts what is open: one ask at a time
             digest = ask_digest(ask)
             asked = await self._ledger.approvals_by_native(run_id, channel, ask.native_id)
             for earlier in asked:
-                if _digest_of(earlier) == digest:  # read twice (a restart): the same request
+                if request_digest(earlier) == digest:  # read twice (a restart): the same request
                     return earlier
             for earlier in asked:  # the same id asks something else now: a new ask
                 if earlier.state.is_open:
@@ -379,45 +376,6 @@ class Approvals:
                 await listener(event)
             except Exception:
                 log.exception("an approval listener failed on %s", event.request.id)
-
-
-def _as_shown(ask: Ask) -> Ask:
-    """``ask`` as it is recorded and shown: its detail cut to size, and the pattern an
-    ``always`` would teach kept only when it is a rule for the ask's own tool matching what
-    was asked (else the exact rule of the ask, or none when it cannot be written as one)."""
-    return replace(ask, detail=ask.detail[:MAX_DETAIL], pattern=_taught(ask))
-
-
-def _taught(ask: Ask) -> str | None:
-    if ask.pattern is None or ask.kind is not AskKind.PERMISSION:
-        return None
-    try:
-        rule = parse_rule(ask.pattern)
-        if rule.tool == portable_tool(ask.tool) and rule.matches(ask.tool, ask.subject):
-            return str(rule)
-    except BadRule:
-        pass
-    exact = f"{portable_tool(ask.tool)}({ask.subject.strip()})"
-    try:
-        return str(parse_rule(exact))
-    except BadRule:
-        return None
-
-
-def _digest_of(request: ApprovalRequest) -> str:
-    """What ``request`` showed, as :func:`ask_digest` (rows from before digests were kept
-    get theirs from their columns)."""
-    if request.digest is not None:
-        return request.digest
-    ask = Ask(
-        request.native_id,
-        request.tool,
-        request.subject,
-        request.detail,
-        request.pattern,
-        request.kind,
-    )
-    return ask_digest(ask)
 
 
 def _noun(ask: Ask) -> str:

@@ -13,7 +13,12 @@ for its asks, and writes what the protocol makes to the FIFO.
 After a restart the driver reads the run's output again from the run's start, with every
 write the protocol makes dropped, so the protocol's state (a Codex thread id, the turn in
 progress, the asks still pending) is rebuilt from what the CLI wrote; asks already in the
-ledger are not asked again (their ``native_id`` is unique per run).
+ledger are not asked again (their ``native_id`` and digest are unique per run).
+
+A protocol keeps, for each ask it waits on, the digest of what it asked
+(:func:`~fleet.approvals.binding.shown_digest`): an answer carries the digest of the ask it
+was given for, and is written only for that ask, never for another the CLI asked since
+under the same id.
 """
 
 from __future__ import annotations
@@ -98,9 +103,14 @@ class SessionProtocol(Protocol):
         CLI can. Order is kept."""
         ...
 
-    def answer(self, native_id: str, decision: Decision, reason: str | None) -> Sequence[Effect]:
-        """The operator's answer to an ask, in the CLI's own terms (a deny carries the
-        reason where the CLI can pass one on to the model)."""
+    def answer(
+        self, native_id: str, decision: Decision, reason: str | None, *, digest: str
+    ) -> Sequence[Effect]:
+        """The operator's answer to the ask ``native_id`` whose digest is ``digest``
+        (:func:`fleet.approvals.binding.shown_digest`), in the CLI's own terms (a deny
+        carries the reason where the CLI can pass one on to the model). Nothing when the
+        ask waiting under that id is not that one (withdrawn, answered, or another ask
+        under the same id since): an answer never reaches an ask it was not given for."""
         ...
 
     def interrupt(self) -> Sequence[Effect]:

@@ -41,6 +41,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from fleet.approvals.binding import shown_digest
 from fleet.approvals.model import Ask, AskKind, Decision
 from fleet.model import PermissionMode
 from fleet.permissions.rules import BadRule, parse_rule
@@ -64,12 +65,14 @@ _PATH_KEYS = ("file_path", "notebook_path", "path")
 
 @dataclass(frozen=True, slots=True)
 class _Pending:
-    """An ask waiting for its answer: what to send back with it."""
+    """An ask waiting for its answer: what to send back with it, and the digest of what
+    it asked (an answer given for another ask under the same id is not its answer)."""
 
     input: Mapping[str, Any]
     tool: str
     pattern: str | None
     question: bool
+    digest: str
 
 
 class ClaudeStream:
@@ -132,10 +135,13 @@ class ClaudeStream:
             return [Alive("working")]
         return []
 
-    def answer(self, native_id: str, decision: Decision, reason: str | None) -> Sequence[Effect]:
-        pending = self._pending.pop(native_id, None)
-        if pending is None:  # withdrawn, or answered already
+    def answer(
+        self, native_id: str, decision: Decision, reason: str | None, *, digest: str
+    ) -> Sequence[Effect]:
+        pending = self._pending.get(native_id)
+        if pending is None or pending.digest != digest:  # withdrawn, answered, or asked over
             return []
+        del self._pending[native_id]
         response: dict[str, Any]
         if not decision.allows:
             said = f"The operator denied this: {reason}" if reason else "The operator denied this."
@@ -180,9 +186,8 @@ class ClaudeStream:
         raw = request.get("input")
         tool_input: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
         ask = describe(native, tool, tool_input)
-        self._pending[native] = _Pending(
-            tool_input, tool, ask.pattern, ask.kind is AskKind.QUESTION
-        )
+        question = ask.kind is AskKind.QUESTION
+        self._pending[native] = _Pending(tool_input, tool, ask.pattern, question, shown_digest(ask))
         self._busy = True
         return [Asked(ask)]
 

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fleet.approvals.binding import shown_digest
 from fleet.approvals.model import Decision
 from fleet.model import AgentSpec, PermissionMode
 from fleet.sessions.base import Alive, Asked, Effect, TurnEnded, Withdrawn, Write
@@ -79,6 +80,17 @@ class _Sent:
     tries: int = 1
 
 
+@dataclass(frozen=True, slots=True)
+class _Waiting:
+    """An ask of Codex waiting for its answer: its turn, its subject (a deny's reason names
+    it), and the digest of what it asked (an answer given for another ask under the same id
+    is not its answer)."""
+
+    turn: str
+    subject: str
+    digest: str
+
+
 class CodexAppServer:
     """The ``codex-app-server`` protocol of one Codex process."""
 
@@ -108,8 +120,7 @@ class CodexAppServer:
         self._turn: str | None = None  # the turn in progress, once Codex named it
         self._busy = False
         self._queue: deque[str] = deque()
-        self._asks: dict[str, tuple[str, str]] = {}  # native id → (turn id, subject)
-        self._answered: set[str] = set()
+        self._asks: dict[str, _Waiting] = {}  # by Codex's id of the ask
         self._items: dict[str, Mapping[str, Any]] = {}  # file changes by item id
 
     @property
@@ -156,16 +167,17 @@ class CodexAppServer:
             return [self._steer(self._turn, (text,))]
         return self._start((text,))
 
-    def answer(self, native_id: str, decision: Decision, reason: str | None) -> Sequence[Effect]:
-        ask = self._asks.pop(native_id, None)
-        if ask is None:
-            return []  # withdrawn, or answered already
-        self._answered.add(native_id)
+    def answer(
+        self, native_id: str, decision: Decision, reason: str | None, *, digest: str
+    ) -> Sequence[Effect]:
+        ask = self._asks.get(native_id)
+        if ask is None or ask.digest != digest:
+            return []  # withdrawn, answered already, or another ask under that id since
+        del self._asks[native_id]
         out: list[Effect] = []
-        turn, subject = ask
         if not decision.allows and reason:
-            words = f"The operator denied `{subject}`: {reason}"
-            out.append(self._steer(turn, (words,), fallback=False))
+            words = f"The operator denied `{ask.subject}`: {reason}"
+            out.append(self._steer(ask.turn, (words,), fallback=False))
         verdict = _DECISIONS.get(decision, "decline")
         out.append(Write(_line({"id": _native(native_id), "result": {"decision": verdict}})))
         out.append(Alive("working"))
@@ -222,7 +234,7 @@ class CodexAppServer:
             return self._ended()
         if method == "serverRequest/resolved":
             native = str(params.get("requestId"))
-            if self._asks.pop(native, None) is not None and native not in self._answered:
+            if self._asks.pop(native, None) is not None:  # resolved before it was answered
                 return [Withdrawn(native, "Codex withdrew the request (its turn ended)")]
             return []
         if method == "item/started":
@@ -249,19 +261,18 @@ class CodexAppServer:
             error = {"code": -32601, "message": f"{method} is not supported by Fleetwarden"}
             return [Write(_line({"id": ident, "error": error}))]
         turn = str(params.get("turnId") or self._turn or "")
-        self._asks[native] = (turn, ask.subject)
+        waiting = _Waiting(turn, ask.subject, shown_digest(ask))
+        self._asks[native] = waiting
         self._busy = True
         verdict = judge(ask, paths, self._mode, self._cwd, self._allow, self._deny, reading=reading)
         if verdict is None:
             return [Asked(ask)]
-        return self._decided(native, verdict)
+        return self._decided(native, waiting, verdict)
 
-    def _decided(self, native: str, verdict: Verdict) -> Sequence[Effect]:
+    def _decided(self, native: str, waiting: _Waiting, verdict: Verdict) -> Sequence[Effect]:
         """An ask the agent's mode or rules answer, without asking anyone."""
-        if self._asks.get(native) is None or native in self._answered:
-            return []
         decision = Decision.ALLOW if verdict.allows else Decision.DENY
-        return self.answer(native, decision, verdict.reason)
+        return self.answer(native, decision, verdict.reason, digest=waiting.digest)
 
     def _failed(self, ident: str, error: Mapping[str, Any]) -> Sequence[Effect]:
         sent = self._sent.pop(ident, None)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from fleet.approvals.binding import request_digest, shown_digest
 from fleet.approvals.model import ApprovalRequest, Decision
 from fleet.approvals.service import Approvals
 from fleet.clock import Clock
@@ -180,12 +181,16 @@ class SessionDriver:
 
     async def deliver(self, request: ApprovalRequest) -> None:
         """Tell the CLI the answer to ``request`` in its own terms (after the replay, when
-        it comes during one: the protocol's state is whole only then)."""
+        it comes during one: the protocol's state is whole only then) — if the ask it waits
+        on under that id is still the one ``request`` showed: an answer that comes after
+        the CLI asked something else under the same id is told to nobody."""
         if self._replaying:
             self._deferred.append(request)
             return
         decision = request.decision or Decision.DENY
-        await self._apply(self._protocol.answer(request.native_id, decision, request.reason))
+        digest = request_digest(request)
+        answer = self._protocol.answer(request.native_id, decision, request.reason, digest=digest)
+        await self._apply(answer)
 
     # -- following ---------------------------------------------------------------------
 
@@ -233,8 +238,9 @@ class SessionDriver:
                 self._unsent.append(effect.line)
         elif isinstance(effect, Asked):
             if self._approvals is None:  # nobody could ever answer: no, at once
-                native = effect.ask.native_id
-                await self._apply(self._protocol.answer(native, Decision.DENY, NO_APPROVALS))
+                native, digest = effect.ask.native_id, shown_digest(effect.ask)
+                no = self._protocol.answer(native, Decision.DENY, NO_APPROVALS, digest=digest)
+                await self._apply(no)
                 return
             request = await self._approvals.open(
                 agent=setup.agent,

@@ -92,7 +92,9 @@ class PiRpc:
             return ()
         return (self._prompt(text),)
 
-    def answer(self, native_id: str, decision: Decision, reason: str | None) -> Sequence[Effect]:
+    def answer(
+        self, native_id: str, decision: Decision, reason: str | None, *, digest: str
+    ) -> Sequence[Effect]:
         return ()  # asks go through the ask door, not this channel
 
     def interrupt(self) -> Sequence[Effect]:

@@ -16,12 +16,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
+from fleet.approvals.binding import shown_digest
 from fleet.approvals.model import Decision
 from fleet.model import AgentSpec
 from fleet.runs.layout import write_files
 from fleet.runtimes import RuntimeContext
 from fleet.runtimes.codex import CodexRuntime
-from fleet.sessions.base import Effect, Write
+from fleet.sessions.base import Asked, Effect, Write
 from fleet.sessions.codex import CodexAppServer, protocol
 from tests.fakes.provider import Accepted, FakeProvider
 from tests.integration.test_real_clis import bin_dir, cli, node_dir
@@ -135,7 +136,10 @@ class LiveCodex:
             await self.apply(self.live.feed(line))
 
     async def answer(self, native_id: str, decision: Decision, reason: str | None = None) -> None:
-        await self.apply(self.live.answer(native_id, decision, reason))
+        """Answer the latest ask under ``native_id``, as the approvals would (bound to it)."""
+        asked = [e.ask for e in self.effects if isinstance(e, Asked)]
+        ask = next(a for a in reversed(asked) if a.native_id == native_id)
+        await self.apply(self.live.answer(native_id, decision, reason, digest=shown_digest(ask)))
 
     async def send(self, text: str) -> None:
         await self.apply(self.live.turn(text))

@@ -8,6 +8,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from fleet.approvals.binding import shown_digest
 from fleet.approvals.model import AskKind, Decision
 from fleet.model import PermissionMode
 from fleet.sessions.base import Alive, Asked, Closing, Effect, TurnEnded, Withdrawn, Write
@@ -28,6 +29,14 @@ def written(effects: Sequence[Effect]) -> list[dict[str, Any]]:
 def can_use_tool(native: str, tool: str, tool_input: dict[str, Any]) -> str:
     request = {"subtype": "can_use_tool", "tool_name": tool, "input": tool_input}
     return json.dumps({"type": "control_request", "request_id": native, "request": request})
+
+
+def answer(
+    proto: ClaudeStream, asked: Effect, decision: Decision, reason: str | None = None
+) -> Sequence[Effect]:
+    """``proto``'s answer to the ask ``asked`` carried, bound to what it asked."""
+    assert isinstance(asked, Asked)
+    return proto.answer(asked.ask.native_id, decision, reason, digest=shown_digest(asked.ask))
 
 
 def test_turns_are_written_one_at_a_time_in_order() -> None:
@@ -75,7 +84,7 @@ def test_an_ask_and_its_answers() -> None:
     assert isinstance(asked, Asked)
     assert (asked.ask.native_id, asked.ask.tool, asked.ask.subject) == ("r1", "Bash", "npm test")
     assert asked.ask.pattern == "Bash(npm test)"
-    (reply,) = written(proto.answer("r1", Decision.ALWAYS, None))
+    (reply,) = written(answer(proto, asked, Decision.ALWAYS))
     assert reply["response"] == {
         "subtype": "success",
         "request_id": "r1",
@@ -92,9 +101,9 @@ def test_an_ask_and_its_answers() -> None:
             ],
         },
     }
-    assert proto.answer("r1", Decision.ALLOW, None) == []  # answered already
-    proto.feed(can_use_tool("r2", "Write", {"file_path": "/w/a.txt", "content": "x"}))
-    (deny,) = written(proto.answer("r2", Decision.DENY, "not now"))
+    assert answer(proto, asked, Decision.ALLOW) == []  # answered already
+    (write,) = proto.feed(can_use_tool("r2", "Write", {"file_path": "/w/a.txt", "content": "x"}))
+    (deny,) = written(answer(proto, write, Decision.DENY, "not now"))
     assert deny["response"]["response"] == {
         "behavior": "deny",
         "message": "The operator denied this: not now",
@@ -105,15 +114,28 @@ def test_a_withdrawn_ask_and_an_answer_read_back_after_a_restart() -> None:
     """A cancel request withdraws the ask; an answer echoed in the log (read again after a
     restart) is not given twice."""
     proto = stream()
-    proto.feed(can_use_tool("r1", "Bash", {"command": "rm -rf build"}))
+    (asked,) = proto.feed(can_use_tool("r1", "Bash", {"command": "rm -rf build"}))
     cancel = json.dumps({"type": "control_cancel_request", "request_id": "r1"})
     (withdrawn,) = proto.feed(cancel)
     assert isinstance(withdrawn, Withdrawn) and withdrawn.native_id == "r1"
-    assert proto.answer("r1", Decision.ALLOW, None) == []
-    proto.feed(can_use_tool("r2", "Bash", {"command": "ls"}))
+    assert answer(proto, asked, Decision.ALLOW) == []
+    (again,) = proto.feed(can_use_tool("r2", "Bash", {"command": "ls"}))
     echo = {"subtype": "success", "request_id": "r2", "response": {"behavior": "allow"}}
     assert proto.feed(json.dumps({"type": "control_response", "response": echo})) == []
-    assert proto.answer("r2", Decision.ALLOW, None) == []
+    assert answer(proto, again, Decision.ALLOW) == []
+
+
+def test_an_answer_goes_only_to_the_ask_it_was_given_for() -> None:
+    """`ls` asked as call_0, withdrawn, then `rm -rf ~` asked as call_0: the allow given
+    for `ls` writes nothing; the answer given for `rm -rf ~` is written, with its input."""
+    proto = stream()
+    (first,) = proto.feed(can_use_tool("call_0", "Bash", {"command": "ls"}))
+    proto.feed(json.dumps({"type": "control_cancel_request", "request_id": "call_0"}))
+    (second,) = proto.feed(can_use_tool("call_0", "Bash", {"command": "rm -rf ~"}))
+    assert answer(proto, first, Decision.ALLOW) == []
+    (reply,) = written(answer(proto, second, Decision.ALLOW))
+    assert reply["response"]["response"]["updatedInput"] == {"command": "rm -rf ~"}
+    assert answer(proto, second, Decision.ALLOW) == []  # answered once
 
 
 def test_a_question_is_asked_and_its_answer_goes_back_as_answers() -> None:
@@ -125,7 +147,7 @@ def test_a_question_is_asked_and_its_answer_goes_back_as_answers() -> None:
     assert isinstance(asked, Asked)
     assert asked.ask.kind is AskKind.QUESTION and asked.ask.subject == "Which color?"
     assert "red" in asked.ask.detail and asked.ask.pattern is None
-    (reply,) = written(proto.answer("q1", Decision.ALLOW, "blue"))
+    (reply,) = written(answer(proto, asked, Decision.ALLOW, "blue"))
     updated = reply["response"]["response"]["updatedInput"]
     assert updated == {**tool_input, "answers": {"Which color?": "blue"}}
     two = {"questions": [{"question": "A?"}, {"question": "B?"}]}

@@ -43,7 +43,7 @@ def test_what_pi_cannot_take_in_band_and_lines_that_are_not_events() -> None:
     """Asks are not answered here (they go through the ask door), the mode changes from the
     next process, an interrupt when idle writes nothing, and stray lines are ignored."""
     rpc = PiRpc()
-    assert rpc.answer("toolu_1", Decision.ALLOW, None) == ()
+    assert rpc.answer("toolu_1", Decision.ALLOW, None, digest="d") == ()
     assert rpc.set_mode(PermissionMode.FULL) is None
     assert rpc.interrupt() == ()
     assert rpc.feed("Warning: something on stderr") == ()

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from fleet.approvals.binding import shown_digest
 from fleet.approvals.model import Decision
 from fleet.model import PermissionMode
 from fleet.sessions.base import Alive, Asked, Effect, TurnEnded, Withdrawn, Write
@@ -41,6 +42,14 @@ def feed_all(live: CodexAppServer, lines: Iterable[str]) -> list[Effect]:
 
 def asks(effects: Sequence[Effect]) -> list[Asked]:
     return [e for e in effects if isinstance(e, Asked)]
+
+
+def answer(
+    live: CodexAppServer, asked: Asked, decision: Decision, reason: str | None = None
+) -> list[Effect]:
+    """``live``'s answer to ``asked``, bound to what it asked."""
+    digest = shown_digest(asked.ask)
+    return list(live.answer(asked.ask.native_id, decision, reason, digest=digest))
 
 
 def up_to(lines: list[str], needle: str) -> tuple[list[str], list[str]]:
@@ -94,10 +103,10 @@ def test_a_recorded_command_ask_and_its_allow() -> None:
     (asked,) = asks(feed_all(live, before))
     assert asked.ask.native_id == "0"
     assert (asked.ask.tool, asked.ask.subject) == ("commandExecution", "touch made.txt")
-    assert writes(live.answer("0", Decision.ALLOW, None)) == [
+    assert writes(answer(live, asked, Decision.ALLOW)) == [
         {"id": 0, "result": {"decision": "accept"}}
     ]
-    assert live.answer("0", Decision.ALLOW, None) == []  # answered once
+    assert answer(live, asked, Decision.ALLOW) == []  # answered once
     rest = feed_all(live, after)
     assert TurnEnded() in rest and not asks(rest)
     assert not any(isinstance(e, Withdrawn) for e in rest)
@@ -118,7 +127,7 @@ def test_a_recorded_edit_ask_denied_with_a_reason() -> None:
         "Edit",
     )
     assert asked.ask.detail == "hello.txt (add)\nhello"
-    steer, decline = writes(live.answer(asked.ask.native_id, Decision.DENY, "not that file"))
+    steer, decline = writes(answer(live, asked, Decision.DENY, "not that file"))
     assert steer["method"] == "turn/steer"
     assert steer["params"]["expectedTurnId"] == turn_of(lines)
     assert steer["params"]["input"][0]["text"] == "The operator denied `hello.txt`: not that file"
@@ -130,14 +139,14 @@ def test_always_accepts_for_the_session() -> None:
     live = fresh()
     live.opening("do it")
     before, _ = up_to(recorded("command"), "requestApproval")
-    feed_all(live, before)
-    assert writes(live.answer("0", Decision.ALWAYS, None))[0]["result"] == {
+    (asked,) = asks(feed_all(live, before))
+    assert writes(answer(live, asked, Decision.ALWAYS))[0]["result"] == {
         "decision": "acceptForSession"
     }
     live = fresh()
     live.opening("do it")
     feed_all(live, before)
-    assert writes(live.answer("0", Decision.DENY, None)) == [
+    assert writes(answer(live, asked, Decision.DENY)) == [
         {"id": 0, "result": {"decision": "decline"}}
     ]
 
@@ -213,13 +222,37 @@ def test_an_unanswered_ask_is_withdrawn_when_codex_resolves_it() -> None:
     live = fresh()
     live.opening("do it")
     before, _ = up_to(recorded("command"), "requestApproval")
-    feed_all(live, before)
+    (asked,) = asks(feed_all(live, before))
     resolved = {"method": "serverRequest/resolved", "params": {"requestId": 0}}
     (withdrawn,) = live.feed(json.dumps(resolved))
     assert isinstance(withdrawn, Withdrawn) and withdrawn.native_id == "0"
-    assert live.answer("0", Decision.ALLOW, None) == []
+    assert answer(live, asked, Decision.ALLOW) == []
     (refused,) = writes(live.feed(json.dumps({"method": "item/tool/call", "id": 7, "params": {}})))
     assert refused["id"] == 7 and refused["error"]["code"] == -32601
+
+
+def test_an_answer_goes_only_to_the_ask_it_was_given_for() -> None:
+    """Id 4 answered for `ls`; id 4 asked again for `rm -rf ~`: the allow given for `ls`
+    writes nothing more, the new ask is Codex's to be answered (and withdrawn) anew."""
+    live = fresh()
+    (first,) = asks(live.feed(_command_line("ls")))
+    assert writes(answer(live, first, Decision.ALLOW))[0]["result"] == {"decision": "accept"}
+    (second,) = asks(live.feed(_command_line("rm -rf ~")))
+    assert second.ask.subject == "rm -rf ~"
+    assert answer(live, first, Decision.ALLOW) == []
+    resolved = {"method": "serverRequest/resolved", "params": {"requestId": 4}}
+    assert live.feed(json.dumps(resolved)) == [
+        Withdrawn("4", "Codex withdrew the request (its turn ended)")
+    ]
+    assert answer(live, second, Decision.ALLOW) == []
+
+
+def test_a_reused_id_is_answered_by_the_rules_again() -> None:
+    """An id answered once and asked again for what the mode declines is declined again."""
+    live = fresh(PermissionMode.READ_ONLY)
+    for _ in range(2):
+        decided = writes(live.feed(_command_line("touch a.txt")))
+        assert decided[-1] == {"id": 4, "result": {"decision": "decline"}}
 
 
 def _edit_lines(path: str) -> list[str]:
