@@ -198,7 +198,8 @@ class Handlers(Family):
         return Reply(text + note, topic=outcome.status.name, new_thread=outcome.started)
 
     async def _not_on_an_issue(self, name: str) -> None:
-        """A chat run of an agent working on a forge issue would take over its branch."""
+        """A chat run (or restart) of an agent working on a forge issue would take over its
+        branch and its session."""
         if self._forge_runs is None:
             return
         for record in await self._forge_runs(name):
@@ -245,6 +246,7 @@ class Handlers(Family):
     @command(RESTART)
     async def restart(self, req: Request) -> Reply:
         name, gate = req.arg("NAME"), self._gate
+        await self._not_on_an_issue(name)  # its forge run's session and branch are the issue's
         why = await gate.hold(name) if gate is not None else None
         if why is not None:
             raise CommandError(f"not restarted: {why} — `spawn {name}` waits for a slot")

@@ -154,7 +154,12 @@ class SpawnQueue:
 
     async def admit_launch(self, agent: str, reason: str) -> str | None:
         """The roster's own launch of ``agent`` (``reason``: ``autostart``): ``None`` to
-        launch now (holding a slot until :meth:`release`), else why it waits in the queue."""
+        launch now (holding a slot until :meth:`release`), else why it waits in the queue —
+        or why it is not launched at all: it works on a forge issue, whose run owns its
+        branch and session until it ends."""
+        working = await self._ledger.agent_forge_run(agent)
+        if working is not None:
+            return f"{agent} works on #{working.issue} of {working.slug} ({working.state})"
         found = await self._pass(
             agent,
             None,
@@ -365,6 +370,12 @@ class SpawnQueue:
         head = f"Queued launch #{entry.id} of **{entry.agent}** ({entry.sender})"
         tone: Tone = "ok"
         try:
+            working = await self._ledger.agent_forge_run(entry.agent)
+            if working is not None:  # its forge run's branch and session are the issue's
+                raise FleetError(
+                    f"{entry.agent} works on #{working.issue} of {working.slug} "
+                    f"({working.state}); it is not started again until that run ends"
+                )
             outcome = await self._fleet.spawn(
                 entry.agent,
                 by=f"{entry.sender} on {entry.connector}, queued #{entry.id}",

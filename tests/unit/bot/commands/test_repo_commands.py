@@ -134,12 +134,17 @@ class FakeFleet:
     def __init__(self, own_repo: str | None = None) -> None:
         self.own_repo = own_repo
         self.spawned: list[dict[str, Any]] = []
+        self.restarted: list[str] = []
         self.outputs = SimpleNamespace(stories=None)
 
     async def spec(self, name: str) -> AgentSpec:
         if self.own_repo is None:
             raise UnknownAgent(name)
         return AgentSpec(name=AgentName(name), runtime="stub", repo=self.own_repo)
+
+    async def restart(self, name: str, **given: Any) -> AgentStatus:
+        self.restarted.append(name)
+        raise AssertionError("a restart of an agent on an issue reached the fleet")
 
     async def spawn(self, name: str, **given: Any) -> SpawnOutcome:
         self.spawned.append({"name": name, **given})
@@ -451,6 +456,10 @@ async def test_spawn_of_an_agent_on_a_forge_issue_is_refused(ledger: Ledger) -> 
     with pytest.raises(CommandError, match=r"works on issue .*acme/app#12.* \(waiting\)"):
         await handlers.spawn(direct("!spawn coder"))
     assert fleet.spawned == []
+    # A restart would end the issue's session and start another on its branch: refused too.
+    with pytest.raises(CommandError, match=r"works on issue .*acme/app#12.* \(waiting\)"):
+        await handlers.restart(direct("!restart coder"))
+    assert fleet.restarted == []
     runs[0] = replace(record, state="queued")
     await handlers.spawn(direct("!spawn coder"))
     assert [s["name"] for s in fleet.spawned] == ["coder"]

@@ -227,3 +227,36 @@ async def test_a_restart_needs_a_slot_only_when_the_agent_does_not_run(
     assert await queue.hold("r") is None
     assert await queue.hold("gone") == "global max_running 1 reached (1 running)"
     assert await queue.entries() == []
+
+
+async def test_an_agent_on_a_forge_issue_is_not_launched_by_the_roster_or_the_queue(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """While ``coder`` works on an issue, the roster's own launch is turned away with why
+    (nothing queued), and a launch queued before the issue came is not started: its forge
+    run owns its branch and its session."""
+    from fleet.forge.facts import ForgeRunState
+    from fleet.forge.model import Slug
+
+    queue = make_queue(ledger, tmp_path, Caps(max_running=1))
+    starter = Starter(ledger)
+    queue.attach(starter, lambda name: FakeConnector(name))  # type: ignore[arg-type]
+    await set_live(ledger, "r")
+    assert await queue.admit_launch("coder", "autostart")  # no slot: queued
+    [entry] = await queue.entries()
+    key = await ledger.add_forge_run(
+        forge="gh", repo="app", slug=Slug("acme", "app"), issue=12, title="Fix it",
+        agent="coder", branch="fw/coder/issue-12", requester="ann",
+        issue_url="https://github.com/acme/app/issues/12",
+    )  # fmt: skip
+    assert key is not None
+    await ledger.update_forge_run(key, state=ForgeRunState.WORKING)
+    why = await queue.admit_launch("coder", "autostart")
+    assert why == "coder works on #12 of acme/app (working)"
+    assert [e.agent for e in await queue.entries()] == ["coder"]  # nothing more queued
+    await set_live(ledger, "r", live=False)
+    await queue.sweep()
+    assert starter.runs == [] and await ledger.get_agent("coder") is None  # never launched
+    assert [e.agent for e in await queue.entries()] == []  # tried, and dropped
+    assert entry.agent == "coder"
+    await queue.stop()
