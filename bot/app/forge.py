@@ -33,6 +33,7 @@ from fleet.forge.model import ForgeApi, ForgeEvent, Slug
 from fleet.forge.poller import Poller
 from fleet.forge.provenance import ProvenanceSource
 from fleet.forge.publish import Publisher
+from fleet.forge.rest import ForgeRateLimited
 from fleet.forge.schema import ForgeEntry
 from fleet.forge.text import shown_text
 from fleet.forge.watch import ForgeWatch
@@ -244,8 +245,11 @@ class AppForges:
         assert entry.poll_seconds is not None
         while True:
             try:
-                for event in await poller.poll_once():
-                    await self._take(work, event)
+                if not work.quiet(name):  # rate limited: not asked until it lifts
+                    for event in await poller.poll_once():
+                        await self._take(work, event)
+            except ForgeRateLimited as exc:
+                work.holds.back_off(name, exc)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -291,5 +295,5 @@ def _app_repos(cfg: Config) -> list[tuple[str, str, Slug]]:
 
 async def _checked(work: ForgeWork, forges: Sequence[str]) -> None:
     for forge in forges:
-        await work.check_login(forge)
+        await work.holds.check_login(forge)
     await work.resume_kept()

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Final
 
 from fleet.forge.desk import ForgeDesk
-from fleet.forge.facts import ForgeRunState
+from fleet.forge.facts import ForgeRunRecord, ForgeRunState
+from fleet.forge.rest import ForgeRateLimited
 from fleet.forge.work import ForgeWork
 
 log = logging.getLogger(__name__)
@@ -53,22 +54,32 @@ class ForgeWatch:
         now = work.clock.now()
         asked: set[str] = set()  # agents whose queue was asked this round: once is enough
         for record in await work.ledger.forge_runs():
-            state = ForgeRunState(record.state)
-            if state is ForgeRunState.QUEUED and record.agent not in asked:
-                asked.add(record.agent)
-                await work.next_for(record.agent)  # its oldest queued run, when it is free
-            elif state is ForgeRunState.WORKING:
-                running = await work.launcher.is_running(record.agent)
-                if record.done_signal == "agent" and not running:
-                    if record.id not in self._desk.pending:
-                        work.spawn(self._desk.after_done(record.id), f"publish {record.id}")
-                elif record.done_signal is None and not running:
-                    minutes = work.forges[record.forge].done_timeout_minutes
-                    since = record.activity_at or record.started_at
-                    if now - since >= timedelta(minutes=minutes):
-                        async with work.lock(record.forge, record.slug, record.issue):
-                            fresh = await work.ledger.forge_run(record.id)
-                            if fresh is not None and fresh.done_signal is None:
-                                await work.publisher.watchdog(fresh, minutes)
-                # Its spend, its asks and what it does move on without an event.
-                await work.publisher.refresh(record.id)
+            if work.quiet(record.forge):  # rate limited: left alone until it lifts
+                continue
+            try:
+                await self._round(record, now, asked)
+            except ForgeRateLimited as exc:
+                work.holds.back_off(record.forge, exc)
+
+    async def _round(self, record: ForgeRunRecord, now: datetime, asked: set[str]) -> None:
+        """One forge run's turn of the round."""
+        work = self._work
+        state = ForgeRunState(record.state)
+        if state is ForgeRunState.QUEUED and record.agent not in asked:
+            asked.add(record.agent)
+            await work.next_for(record.agent)  # its oldest queued run, when it is free
+        elif state is ForgeRunState.WORKING:
+            running = await work.launcher.is_running(record.agent)
+            if record.done_signal == "agent" and not running:
+                if record.id not in self._desk.pending:
+                    work.spawn(self._desk.after_done(record.id), f"publish {record.id}")
+            elif record.done_signal is None and not running:
+                minutes = work.forges[record.forge].done_timeout_minutes
+                since = record.activity_at or record.started_at
+                if now - since >= timedelta(minutes=minutes):
+                    async with work.lock(record.forge, record.slug, record.issue):
+                        fresh = await work.ledger.forge_run(record.id)
+                        if fresh is not None and fresh.done_signal is None:
+                            await work.publisher.watchdog(fresh, minutes)
+            # Its spend, its asks and what it does move on without an event.
+            await work.publisher.refresh(record.id)

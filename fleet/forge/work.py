@@ -27,10 +27,12 @@ from fleet.errors import FleetwardenError
 from fleet.forge.access import Access
 from fleet.forge.changes import confirmed, same_login
 from fleet.forge.facts import ForgeRunRecord, ForgeRunState
+from fleet.forge.holds import ForgeHolds
 from fleet.forge.kept import event_of
 from fleet.forge.launcher import ForgeLauncher, LaunchRefused
 from fleet.forge.model import EventKind, ForgeApi, ForgeApiError, ForgeEvent, ForgeIssue, Slug
 from fleet.forge.publish import Publisher
+from fleet.forge.rest import ForgeRateLimited
 from fleet.forge.schema import ForgeEntry
 from fleet.forge.text import follow_up_prompt, issue_prompt
 from fleet.ledger import Ledger
@@ -39,6 +41,7 @@ from fleet.repos.door_policy import Issue
 from fleet.repos.schema import RepoEntry
 
 log = logging.getLogger(__name__)
+
 
 TURN_WAIT = 15 * 60.0
 """Seconds a follow-up waits for a turn under way to end before it is tried anyway."""
@@ -72,9 +75,9 @@ class ForgeWork:
             if entry.forge is not None and (slug := entry.forge_slug()) is not None
         }
         self._locks: dict[tuple[str, str, int], asyncio.Lock] = {}
-        # Forges whose events are not acted on, and why (the config's login is not the
-        # token's account: the bot would take its own comments for a person's).
-        self.held: dict[str, str] = {}
+        # Forges whose events wait: a login not the credential's, a rate limit.
+        self.holds = ForgeHolds(forges, apis, clock)
+        self._acting: set[tuple[str, str]] = set()  # deliveries being acted on now
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- events in -------------------------------------------------------------------------
@@ -82,7 +85,7 @@ class ForgeWork:
     async def receive(self, event: ForgeEvent) -> str:
         """Take ``event`` (its delivery already recorded once): decided in the background,
         so the forge's delivery is answered at once; the word for the answer."""
-        held = self.held.get(event.forge)
+        held = self.holds.held.get(event.forge)
         if held is not None or self._repo_of(event) is None:
             outcome = (
                 f"refused: {held}"
@@ -103,6 +106,8 @@ class ForgeWork:
         taken = await self.ledger.unsettled_deliveries(self.clock.now() - timedelta(seconds=age))
         resumed = 0
         for forge, delivery, text in taken:
+            if (forge, delivery) in self._acting:
+                continue
             event = event_of(text)
             if event is None or (event.forge, event.delivery) != (forge, delivery):
                 await self.ledger.set_delivery_outcome(
@@ -113,26 +118,6 @@ class ForgeWork:
             await self.receive(event)
             resumed += 1
         return resumed
-
-    async def check_login(self, forge: str) -> str | None:
-        """Hold ``forge``'s events when its configured ``login`` is not the account its
-        credential acts as; why, or None when it is (or the forge cannot be asked now)."""
-        entry = self.forges[forge]
-        try:
-            actual = await self.apis[forge].whoami()
-        except ForgeApiError as exc:
-            log.warning("forge %s: could not ask who its credential is: %s", forge, exc)
-            return None
-        if same_login(actual, entry.login):
-            self.held.pop(forge, None)
-            return None
-        why = (
-            f"forge {forge}'s login is {entry.login!r} in the config, but its credential acts "
-            f"as {actual!r}: set login: {actual} (its events wait until then)"
-        )
-        self.held[forge] = why
-        log.error("%s", why)
-        return why
 
     def spawn(self, work: Coroutine[Any, Any, None], what: str) -> None:
         """Run ``work`` in the background, kept until it ends; its failure is logged."""
@@ -165,7 +150,28 @@ class ForgeWork:
     def _repo_of(self, event: ForgeEvent) -> str | None:
         return self._by_slug.get((event.forge, str(event.repo).lower()))
 
+    def quiet(self, forge: str) -> bool:
+        """Whether ``forge`` is not to be called now (its rate limit); once it lifts, the
+        deliveries that waited for it are acted on."""
+        quiet, lifted = self.holds.quiet(forge)
+        if lifted:
+            self.spawn(self._resumed(), f"deliveries that waited for {forge}")
+        return quiet
+
+    async def _resumed(self) -> None:
+        await self.resume_kept()
+
     async def _handle(self, event: ForgeEvent) -> None:
+        key = (event.forge, event.delivery)
+        if self.quiet(event.forge) or key in self._acting:  # kept: acted on once it lifts
+            return
+        self._acting.add(key)
+        try:
+            await self._act_on(event)
+        finally:
+            self._acting.discard(key)
+
+    async def _act_on(self, event: ForgeEvent) -> None:
         repo = self._repo_of(event)
         canonical = self._repos[repo].forge_slug() if repo is not None else None
         if canonical is not None:  # one spelling of the repository in the ledger, the config's
@@ -176,6 +182,10 @@ class ForgeWork:
             run = await self.ledger.live_forge_run(event.forge, event.repo, event.number)
             try:
                 outcome = await self._act(event, run)
+            except ForgeRateLimited as exc:  # kept, and acted on once the forge takes calls
+                self.holds.back_off(event.forge, exc)
+                log.warning("forge event %s of %s waits: %s", event.delivery, event.forge, exc)
+                return
             except FleetwardenError as exc:  # the forge's answer, the fleet's refusal
                 outcome = f"failed: {exc}"
                 log.warning("forge event %s of %s: %s", event.delivery, event.forge, exc)

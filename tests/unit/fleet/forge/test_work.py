@@ -7,12 +7,14 @@ audited and posts nothing."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 
 from fleet.clock import ManualClock
 from fleet.forge.facts import ForgeRunState
 from fleet.forge.kept import event_of, kept
+from fleet.forge.rest import ForgeRateLimited
 from fleet.forge.model import EventKind, ForgeApiError, Slug
 from fleet.forge.work import mentions
 from fleet.ledger import Ledger
@@ -394,3 +396,28 @@ async def test_a_delivery_taken_but_not_acted_on_is_acted_on_at_the_next_start(
     assert record.outcome.startswith(f"started {AGENT} on #3"), record.outcome
     assert await rig.work.resume_kept() == 0
     assert len(rig.launcher.starts) == 1
+
+
+async def test_a_rate_limited_forge_is_left_alone_and_what_waited_is_acted_on_after(
+    rig: WorkRig,
+) -> None:
+    """The forge answers "rate limited, retry at T": the delivery is kept, not failed; the
+    next one waits without a call; once T passes, both are acted on, once each."""
+    retry = rig.clock.now() + timedelta(seconds=90)
+    rig.api.failures["issue"] = ForgeRateLimited("rate limited", 429, retry)
+    first = event(EventKind.LABELED, label=LABEL)
+    assert await rig.deliver(first) == ""  # kept: no outcome yet
+    assert rig.work.holds.quiet_until == {FORGE: retry}
+    calls = len(rig.api.calls)
+    second = event(EventKind.LABELED, number=4, label=LABEL)
+    rig.api.add_issue(4)
+    assert await rig.deliver(second) == ""
+    assert len(rig.api.calls) == calls  # not called while it is limited
+    del rig.api.failures["issue"]
+    rig.clock.advance(91)
+    assert not rig.work.quiet(FORGE)  # lifted: what waited is acted on
+    await rig.work.settle()
+    outcomes = {d.delivery: d.outcome for d in await rig.ledger.deliveries(FORGE)}
+    assert outcomes[first.delivery].startswith(f"started {AGENT} on #3"), outcomes
+    assert outcomes[second.delivery] != "", outcomes  # acted on (queued behind #3, say)
+    assert await rig.work.resume_kept() == 0

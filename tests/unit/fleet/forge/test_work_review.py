@@ -100,10 +100,10 @@ async def test_a_login_that_is_not_the_credentials_holds_the_forges_events(
     """The config's login is not the account the token acts as: the bot would take its
     own comments for a person's, so the forge's events are refused, saying the fix."""
     rig.api.login = "someone-else"
-    why = await rig.work.check_login(FORGE)
+    why = await rig.work.holds.check_login(FORGE)
     assert why is not None and "set login: someone-else" in why
     outcome = await rig.deliver(event(EventKind.LABELED, label=LABEL))
     assert outcome.startswith("refused: forge ") and rig.launcher.starts == []
     rig.api.login = BOT
-    assert await rig.work.check_login(FORGE) is None
+    assert await rig.work.holds.check_login(FORGE) is None
     assert (await rig.deliver(event(EventKind.LABELED, label=LABEL))).startswith("started")

@@ -14,6 +14,7 @@ from fleet.clock import ManualClock
 from fleet.errors import FleetwardenError
 from fleet.forge.desk import ForgeDesk
 from fleet.forge.facts import ForgeRunRecord
+from fleet.forge.kept import kept
 from fleet.forge.launcher import LaunchRefused, Started
 from fleet.forge.model import EventKind, ForgeEvent
 from fleet.forge.provenance import ProvenanceSource
@@ -239,12 +240,12 @@ class WorkRig:
 
     async def deliver(self, ev: ForgeEvent) -> str:
         """Take ``ev`` as the endpoint does, let its work finish; the delivery's outcome."""
-        assert await self.ledger.take_delivery(ev.forge, ev.delivery, ev.name)
+        assert await self.ledger.take_delivery(ev.forge, ev.delivery, ev.name, kept(ev))
         await self.work.receive(ev)
         await self.work.settle()
-        for kept in await self.ledger.deliveries(ev.forge, limit=1000):
-            if kept.delivery == ev.delivery:
-                return kept.outcome
+        for taken in await self.ledger.deliveries(ev.forge, limit=1000):
+            if taken.delivery == ev.delivery:
+                return taken.outcome
         raise AssertionError(f"delivery {ev.delivery} was not kept")
 
     async def started(self, number: int = 3) -> ForgeRunRecord:
