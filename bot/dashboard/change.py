@@ -151,6 +151,7 @@ class ChangeView:
             ],
             "secrets": line(change.secrets, PATH_CHARS),
             "refused": [line(why, PATH_CHARS) for why in change.refused],
+            "unkept": line(change.unkept, PATH_CHARS),
             "pushed": change.pushed,
             "merged": change.merged,
             "disk_bytes": change.disk_bytes,

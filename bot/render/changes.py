@@ -42,8 +42,8 @@ MINUS: Final = "−"  # U+2212, as the summary writes removed lines
 def change_block(change: Change) -> str:
     """A run's branch for its summary: the branch and its commits, the files with their
     ``+/−``, the base it forked from and how far it has moved, whether it applies, the
-    clashes with other live runs, the secret scan, what the door refused, pushed or
-    merged, the files copied in, the disk the checkout uses."""
+    clashes with other live runs, the secret scan, what the door refused, why the run's
+    end was not kept, pushed or merged, the files copied in, the disk the checkout uses."""
     ahead = len(change.commits) + change.more_commits
     files = len(change.files) + change.more_files
     head = (
@@ -60,6 +60,8 @@ def change_block(change: Change) -> str:
     items.extend(_clash(clash) for clash in change.clashes)
     items.append(f"Secret scan: {said(change.secrets, WHY_CAP)}.")
     items.extend(f"The git door refused: {said(why, WHY_CAP)}." for why in change.refused)
+    if change.unkept:
+        items.append(f"The run's end was not kept: {said(change.unkept, WHY_CAP)}.")
     items.append(_where_it_is(change))
     if change.copied:
         items.append("Copied into the checkout: " + _names(change.copied) + ".")

@@ -70,6 +70,7 @@ class Change:
     clashes: tuple[Clash, ...] = ()
     secrets: str = "clean"  # the secret scan's verdict (never a value)
     refused: tuple[str, ...] = ()  # why the door refused this line's pushes lately
+    unkept: str = ""  # why the last run's end is not on the branch, when no refusal says
     copied: tuple[str, ...] = ()  # gitignored paths copied into the checkout
     pushed: bool = False  # the branch tip is on the upstream
     merged: bool = False

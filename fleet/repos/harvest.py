@@ -1,12 +1,13 @@
 """What a run leaves on its branch when it ends: its uncommitted work committed (``wip``),
 and its commits brought to its door repo through the same checks as a push.
 
-In the checkout, in git's sandbox (:mod:`fleet.repos.lane_git`): ``git add -A``, a
-commit of whatever is staged — as the agent, with the run's trailers — and a bundle of
-``HEAD`` past the fork point, written to a file Fleetwarden opened. Outside, a throwaway
-bare repository (borrowing the door repo's and the mirror's objects) fetches the bundle,
-every object checked (``fetch.fsckObjects``), and pushes it to the door repo's branch
-as the agent's own push would go: the pre-receive hook decides
+In the checkout, in git's sandbox (:mod:`fleet.repos.lane_git`), once the lock files git
+left there are gone (:mod:`fleet.repos.git_locks`): ``git add -A``, a commit of whatever
+is staged — as the agent, with the run's trailers — and a bundle of ``HEAD`` past the
+fork point, written to a file Fleetwarden opened. Outside, a throwaway bare repository
+(borrowing the door repo's and the mirror's objects) fetches the bundle, every object
+checked (``fetch.fsckObjects``), and pushes it to the door repo's branch as the agent's
+own push would go: the pre-receive hook decides
 (:mod:`fleet.repos.receive_hook`) — only a fast-forward, no secret, no workflow. What it
 refuses stays in the checkout, committed, and the refusal is the run's to report; a stop
 never loses work.
@@ -29,6 +30,7 @@ from fleet.repos import git as g
 from fleet.repos.desk import RepoError
 from fleet.repos.door_policy import Identity, agent_identity
 from fleet.repos.facts import LineRecord
+from fleet.repos.git_locks import clear_stale_locks, locked_words
 from fleet.repos.lane_git import LaneGit, LaneGitFailed
 from fleet.sandbox.git_probe import NO_SUBMODULE
 
@@ -59,7 +61,11 @@ async def harvest(
 ) -> Harvested:
     """Commit ``checkout``'s uncommitted work (as the agent's ``identity``: it is the
     agent's work) and bring its ``HEAD`` to ``line_repo``'s ``branch``; ``work_dir``:
-    where the throwaway files go (Fleetwarden's own)."""
+    where the throwaway files go (Fleetwarden's own). Only once the run has ended: the
+    lock files git left in the checkout are removed first (:mod:`fleet.repos.git_locks`)."""
+    unlocked = await asyncio.to_thread(clear_stale_locks, checkout)
+    if unlocked.removed:
+        log.info("removed what git left locked in %s: %s", checkout, ", ".join(unlocked.removed))
     try:
         filters = await lane.filters(checkout)
         await lane.run(checkout, ["add", "-A"], filters=filters)
@@ -79,7 +85,8 @@ async def harvest(
             )
         head = (await lane.run(checkout, ["rev-parse", "--verify", "-q", "HEAD"])).out.strip()
     except LaneGitFailed as exc:
-        return Harvested(None, False, False, f"the checkout could not be read: {exc}")
+        locked = locked_words(str(exc), str(checkout), unlocked.left)
+        return Harvested(None, False, False, locked or f"the checkout could not be read: {exc}")
     if len(head) != 40:
         return Harvested(None, committed, False, "the checkout has no commit")
     known = await g.rev(line_repo, f"refs/heads/{branch}")

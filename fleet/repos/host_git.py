@@ -16,13 +16,17 @@ config may name programs — git runs as in :mod:`fleet.repos.lane_git`: in a th
 bubblewrap sandbox showing only ``/usr`` and the checkout, as the agent's own uid where the
 host gives agents lanes (staged by the agent shim copied there, as its runs are), every
 config-driven program off (``SAFE``) and every filter driver the checkout names emptied
-(through ``GIT_CONFIG_*``, so a driver's name cannot split a ``-c`` word); ``git add -A``,
-a ``wip`` commit, and a bundle of ``HEAD`` past the fork point written to a file the
+(through ``GIT_CONFIG_*``, so a driver's name cannot split a ``-c`` word); first the lock
+files git left in the checkout's own ``.git`` are removed, as :mod:`fleet.repos.git_locks`
+does here (the run has ended: regular files only, no symlink followed); then ``git add
+-A``, a ``wip`` commit, and a bundle of ``HEAD`` past the fork point written to a file the
 program opened. Then, in a bare repository of its own under the host's state dir, it
 fetches the line's branch from the door, reads the bundle (every object checked) and pushes
 it to the door's branch: the pre-receive hook here decides, as for any push. It prints one
 JSON object: ``head``, ``committed``, ``accepted``, ``words`` (git's error output when
-refused). Without bubblewrap or git there nothing runs in the checkout.
+refused), ``unlocked`` (the lock files removed), ``left`` (what bears a lock's name and was
+not removed, by name) and ``git_err`` (the checkout's git's error output when it failed).
+Without bubblewrap or git there nothing runs in the checkout.
 """
 
 from __future__ import annotations
@@ -77,10 +81,11 @@ print("ok")
 """
 
 HARVEST: Final = r"""
-import json, os, re, shutil, subprocess, sys, tempfile
+import json, os, re, shutil, stat, subprocess, sys, tempfile
 d = json.load(sys.stdin)
 path, env = d["dir"], d["env"]
-result = {"head": None, "committed": False, "accepted": False, "words": ""}
+result = {"head": None, "committed": False, "accepted": False, "words": "",
+          "unlocked": [], "left": {}, "git_err": ""}
 
 def done(**kw):
     result.update(kw)
@@ -88,7 +93,9 @@ def done(**kw):
     sys.exit(0)
 
 class Failed(Exception):
-    pass
+    def __init__(self, words, err=""):
+        super().__init__(words)
+        self.err = err
 
 SYSTEM = "/usr/local/bin:/usr/bin:/bin"
 git = shutil.which("git", path=SYSTEM)
@@ -143,11 +150,62 @@ def run(args, filters=(), ok=(0,), stdout=subprocess.PIPE):
     except subprocess.TimeoutExpired:
         raise Failed("git took longer than 120 s")
     if p.returncode not in ok:
-        said = [x for x in p.stderr.decode("utf-8", "replace").splitlines() if x.strip()]
-        raise Failed(said[-1] if said else "git exited %d" % p.returncode)
+        err = p.stderr.decode("utf-8", "replace")
+        said = [x for x in err.splitlines() if x.strip()]
+        raise Failed(said[-1] if said else "git exited %d" % p.returncode, err[-4096:])
     return p
 
+DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+def clear(fd, where, names):
+    for name in names:
+        if not name.endswith(".lock"):
+            continue
+        try:
+            mode = os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode
+        except OSError:
+            continue
+        shown = where + "/" + name
+        if not stat.S_ISREG(mode):
+            result["left"][shown] = ("a symlink" if stat.S_ISLNK(mode) else
+                                     "a directory" if stat.S_ISDIR(mode) else
+                                     "not a regular file")
+            continue
+        try:
+            os.unlink(name, dir_fd=fd)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            result["left"][shown] = "a file that could not be removed (%s)" % exc.strerror
+            continue
+        result["unlocked"].append(shown)
+
+def unlock():
+    try:
+        top = os.open(path, DIR)
+    except OSError:
+        return
+    try:
+        fd = os.open(".git", DIR, dir_fd=top)
+    except OSError:
+        os.close(top)
+        return
+    try:
+        clear(fd, ".git", os.listdir(fd))
+        seen = 0
+        for where, dirs, files, sub in os.fwalk("refs", dir_fd=fd):
+            seen += len(dirs) + len(files)
+            if seen > d["max_entries"]:
+                break
+            clear(sub, ".git/" + where, files)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+        os.close(top)
+
 fork, branch = d["fork"], d["branch"]
+unlock()
 try:
     keys = run(["config", "--name-only", "--get-regexp", r"^filter\."], ok=(0, 1))
     filters = []
@@ -163,7 +221,7 @@ try:
         run(["commit", "-q", "--no-verify", "-m", d["message"]], filters)
     head = run(["rev-parse", "--verify", "-q", "HEAD"]).stdout.decode().strip()
 except Failed as exc:
-    done(words="the checkout could not be read: %s" % exc)
+    done(words="the checkout could not be read: %s" % exc, git_err=exc.err)
 if len(head) != 40:
     done(committed=committed, words="the checkout has no commit")
 result.update(head=head, committed=committed)

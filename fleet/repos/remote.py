@@ -35,6 +35,7 @@ from fleet.hosts.schema import LOCAL_HOST
 from fleet.repos.desk import RepoError
 from fleet.repos.door_policy import Identity, agent_identity
 from fleet.repos.facts import LineRecord
+from fleet.repos.git_locks import MAX_ENTRIES, locked_words
 from fleet.repos.harvest import Harvested, _remote_words
 from fleet.repos.host_git import CHECKOUT, HARVEST
 from fleet.repos.lane_git import _STAGER
@@ -176,6 +177,7 @@ class HostCheckouts:
             "uid": uid,
             "stager": _STAGER,
             "shim": posixpath.dirname(place.bundled(SHIM)),
+            "max_entries": MAX_ENTRIES,
         }
         try:
             done = await self._run(
@@ -189,9 +191,14 @@ class HostCheckouts:
             return Harvested(None, False, False, f"the run's end could not be kept: {said}")
         head = got.get("head")
         accepted = got.get("accepted") is True
+        unlocked, left = got.get("unlocked"), got.get("left")
+        if isinstance(unlocked, list) and unlocked:
+            log.info("removed what git left locked in %s on host %s: %s", path, host, unlocked)
         words = "" if accepted else str(got.get("words") or "")
         if "remote:" in words or "\n" in words.strip():
             words = _remote_words(words)
+        left = {str(k): str(v) for k, v in left.items()} if isinstance(left, dict) else {}
+        words = locked_words(str(got.get("git_err") or ""), path, left) or words
         return Harvested(
             head if isinstance(head, str) and len(head) == 40 else None,
             got.get("committed") is True,

@@ -90,6 +90,7 @@ class Repos:
         self.launching: set[str] = set()  # agents between prepare and their run's start
         self._locks: dict[str, asyncio.Lock] = {}
         self._refused: dict[int, list[tuple[str, str]]] = {}  # line → (kind, why), lately
+        self._unkept: dict[int, str] = {}  # line → why its last run's end was not kept
 
     # -- setup ---------------------------------------------------------------------------
 
@@ -344,8 +345,8 @@ class Repos:
             await self.refused(agent, line.repo, hooked)
             if got.accepted and got.head_sha:
                 await self.ledger.update_line(line.id, head_sha=got.head_sha)
-            elif got.words and not hooked:  # not kept for another reason
-                self._refused.setdefault(line.id, []).append(("", got.words))
+            # Not kept for another reason than the door's (a locked checkout, say).
+            self._unkept[line.id] = "" if got.accepted or hooked else got.words
             entry = self.entry(line.repo)
             if entry.autopush and got.accepted:
                 try:
@@ -411,6 +412,7 @@ class Repos:
         return replace(
             change,
             refused=tuple(why for _kind, why in refused[-5:]),
+            unkept=self._unkept.get(line.id, ""),
             secrets=_verdict(refused),
             copied=line.copied,
             pushed=line.pushed_sha is not None and line.pushed_sha == change.head_sha,

@@ -7,8 +7,11 @@ only its workdir and its private HOME; and nothing at all of Fleetwarden's state
 config file's directory, other agents' workdirs, ``/root``, ``/home`` and the other paths
 :attr:`Layout.hidden` lists (a tmpfs over each), nor of the secret files
 :attr:`Layout.masked` lists (``/etc/shadow``, ssh host keys: ``/dev/null`` over each).
-Paths the agent needs that lie under a hidden one (Fleetwarden's Python, an npm install)
-are bound back read-only.
+A hidden path inside another gets no tmpfs of its own, whose mount point would show its
+name: above the agent's workdir in the state dir (``checkouts/<repo>/``) or in the
+config's ``workdirs:``, each directory shows only the way down to its own places, never
+the other agents' workdirs beside it. Paths the agent needs that lie under a hidden one
+(Fleetwarden's Python, an npm install) are bound back read-only.
 
 The agent is never root of anything: a user namespace always (``--unshare-user``, even
 when Fleetwarden runs as root), an unprivileged uid and gid inside (:attr:`Layout.uid`),
@@ -104,7 +107,10 @@ def bwrap_argv(layout: Layout, command: Sequence[str], *, bwrap: str, python: st
         for resolver in RESOLVER_DIRS:
             argv += ["--ro-bind-try", resolver, resolver]
     hidden = sorted({p for p in layout.hidden if p != Path("/")}, key=lambda p: len(p.parts))
-    for path in hidden:
+    # A hidden path inside another is out of sight already; a tmpfs of its own would
+    # make its mount point there and show its name (another agent's, beside this one's).
+    mounted = [p for p in hidden if not any(p != q and p.is_relative_to(q) for q in hidden)]
+    for path in mounted:
         argv += ["--tmpfs", str(path)]
     # What the agent needs under a hidden path — or under the private /tmp, where a
     # checkout, a venv or an npm install may well live — is bound back read-only.
@@ -118,6 +124,7 @@ def bwrap_argv(layout: Layout, command: Sequence[str], *, bwrap: str, python: st
     for path in hidden:  # a needed path that holds a hidden one must not show it again
         if _under(path, back) and path not in back:
             argv += ["--tmpfs", str(path)]
+            mounted.append(path)
     own = (layout.home, layout.workdir)
     for path in own:
         argv += ["--bind", str(path), str(path)]
@@ -127,6 +134,7 @@ def bwrap_argv(layout: Layout, command: Sequence[str], *, bwrap: str, python: st
     for path in hidden:  # another agent's workdir inside this one's stays out of sight
         if _under(path, own) and path not in own:
             argv += ["--tmpfs", str(path)]
+            mounted.append(path)
         for alias in layout.aliases:  # and so it does where its place is shown again
             if path != alias.source and path.is_relative_to(alias.source):
                 argv += ["--tmpfs", str(alias.dest / path.relative_to(alias.source))]
@@ -139,7 +147,7 @@ def bwrap_argv(layout: Layout, command: Sequence[str], *, bwrap: str, python: st
         argv += ["--bind", str(layout.door_dir), str(DOORS)]
         for door in layout.doors:
             entry += ["--door", f"{door.port}={DOORS / door.socket_name}"]
-    for path in (Path("/run"), *hidden):  # empty and read-only: nothing written there stays
+    for path in (Path("/run"), *dict.fromkeys(mounted)):  # empty, read-only: nothing stays
         argv += ["--remount-ro", str(path)]
     argv += ["--chdir", str(layout.workdir), "--", *entry, "--", *command]
     return argv

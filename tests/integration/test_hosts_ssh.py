@@ -9,7 +9,6 @@ import contextlib
 import itertools
 import os
 import re
-import signal
 import stat
 import time
 import uuid
@@ -84,6 +83,57 @@ async def until(condition: Callable[[], bool], what: str, wait: float = WAIT) ->
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {wait} s: {what}")
         await asyncio.sleep(0.02)
+
+
+@contextlib.asynccontextmanager
+async def ssh_agent(socket_path: Path) -> AsyncIterator[None]:
+    """An ssh-agent in the foreground at ``socket_path``, yielded once it accepts a
+    connection (the socket file is there a moment before it listens), and stopped after,
+    however the body ends."""
+    log = socket_path.with_name(socket_path.name + ".log")
+    with log.open("wb") as err:
+        agent = await asyncio.create_subprocess_exec(
+            "ssh-agent",
+            "-D",
+            "-a",
+            str(socket_path),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=err,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + WAIT
+        while not await accepts(socket_path):
+            if agent.returncode is not None:
+                said = log.read_text(errors="replace")
+                raise AssertionError(f"ssh-agent exited {agent.returncode}: {said}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"ssh-agent did not listen at {socket_path} within {WAIT} s")
+            await asyncio.sleep(0.02)
+        yield
+    finally:
+        if agent.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                agent.terminate()
+            try:
+                await asyncio.wait_for(agent.wait(), WAIT)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    agent.kill()
+                await agent.wait()
+
+
+async def accepts(socket_path: Path) -> bool:
+    """Whether something listens at the Unix socket ``socket_path`` now."""
+    try:
+        _, writer = await asyncio.open_unix_connection(str(socket_path))
+    except (FileNotFoundError, ConnectionRefusedError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
 
 
 async def test_trust_records_the_key_and_then_the_link_connects(
@@ -301,22 +351,9 @@ async def test_the_ssh_agent_logs_in_when_the_entry_says_agent(
         assert status.error is not None and "SSH_AUTH_SOCK is not set" in status.error
 
     socket_path = tmp_path / "agent.sock"
-    agent = await asyncio.create_subprocess_exec(
-        "ssh-agent",
-        "-D",
-        "-a",
-        str(socket_path),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        await until(socket_path.exists, "the agent's socket")
+    async with ssh_agent(socket_path):
         env = {"SSH_AUTH_SOCK": str(socket_path)}
         await program("ssh-add", "-q", str(server.client_key), env={**os.environ, **env})
         async with started(HostLink(entry, env=env)) as link:
             await link.wait_for(LinkState.CONNECTED, wait=WAIT)
             assert (await link.run(["id", "-un"])).stdout == f"{server.user}\n"
-    finally:
-        agent.send_signal(signal.SIGTERM)
-        await agent.wait()

@@ -6,7 +6,8 @@ The agent — a ``command`` agent, sandboxed and locked there — finds its chec
 host, on its own branch, fetched from this machine's mirror through the git door the link
 forwards; its push of its own branch is taken through that forward, its push to ``main``
 refused with the hook's words; what it left uncommitted is committed and pushed to its
-branch at the run's end, on the host; nothing reaches the upstream, and the upstream's
+branch at the run's end, on the host, past the ``index.lock`` it left as a git killed
+mid-commit would; nothing reaches the upstream, and the upstream's
 token is nowhere on the host nor in the agent's sight. ``discard`` removes the checkout
 there."""
 
@@ -38,6 +39,7 @@ sed 's/^/own said: /' /tmp/own.err
 if git push -q origin HEAD:main 2>/tmp/main.err; then echo main=taken; else echo main=refused; fi
 sed 's/^/main said: /' /tmp/main.err
 echo left behind > left.txt
+: > .git/index.lock
 echo done=yes
 """
 
@@ -134,6 +136,7 @@ def _on_host(tmp_path: Path, host: SshServer, upstream: GitUpstream, keep: bool 
         assert "2 commits, 2 files" in summary.group(0), summary.group(0)
         wip = _host_git(checkout, "log", "-1", "--format=%s%n%b")
         assert "wip" in wip and "Fleetwarden-Agent: rogue" in wip, wip
+        assert not (checkout / ".git" / "index.lock").exists()
         reply = _until(bot, "diff rogue", r"\+left behind")
         assert "+mine" in reply
         # Nothing reached the upstream; its token is nowhere on the host or in the state.

@@ -29,6 +29,13 @@ PLACE = HostPlace(
 URLS = ["http://127.0.0.1:41001/a/c1/anthropic/k", "http://127.0.0.1:41002/heartbeat/c1"]
 
 
+def hidden_whole(argv: list[str] | tuple[str, ...], path: str) -> bool:
+    """Whether ``path`` is under a tmpfs of ``argv`` (its own, or one over a parent: a
+    hidden path inside another gets none of its own)."""
+    covers = {Path(b) for a, b in itertools.pairwise(argv) if a == "--tmpfs"}
+    return any(Path(path).is_relative_to(top) for top in covers)
+
+
 def plan() -> LaunchPlan:
     return LaunchPlan(
         argv=("claude", "-p", "hi"),
@@ -54,7 +61,8 @@ def test_a_locked_agent_on_a_host_gets_its_hosts_layout_and_a_door_per_url() -> 
     assert wrapped.sandboxed and wrapped.run_as is None and wrapped.cgroups == ()
     assert argv[0] == "bwrap" and "--share-net" not in argv  # a network of its own
     pairs = set(itertools.pairwise(argv))
-    assert ("--tmpfs", "/home/fw/agents-state") in pairs  # the state dir out of sight
+    assert hidden_whole(argv, "/home/fw/agents-state")  # the state dir out of sight
+    assert ("--tmpfs", "/home/fw/agents-state") not in pairs  # under /home: no mount point
     assert ("--tmpfs", "/root") in pairs and ("--tmpfs", "/srv/other") in pairs
     assert ("--bind", PLACE.work_of("c1")) in pairs and ("--bind", PLACE.home_of("c1")) in pairs
     assert ("--ro-bind-try", PLACE.lib) in pairs  # the forwarder's copy, bound back
@@ -98,17 +106,20 @@ def test_the_config_names_an_unknown_host_and_any_without_hosts() -> None:
 def test_every_sandbox_on_a_host_hides_the_same_directories_whatever_agents_it_knows() -> None:
     """Agents there share one uid: the state dir, the remote user's home, the entry's
     `workdirs` and /root, /home are hidden whole by every sandbox, known agents or not, and
-    only the agent's own workdir and HOME are bound back."""
+    only the agent's own workdir and HOME are bound back (a known agent's workdir in
+    `workdirs` gets no mount point beside its own)."""
     place = replace(PLACE, home="/var/lib/fw", workdirs="/srv/agents")
     mine = replace(plan(), cwd=Path("/srv/agents/c1"))
-    alone = set(itertools.pairwise(wrap(spec(), mine, place, URLS, [])[0].argv))
+    argv = wrap(spec(), mine, place, URLS, [])[0].argv
+    alone = set(itertools.pairwise(argv))
     for whole in ("/home/fw/agents-state", "/var/lib/fw", "/srv/agents", "/root", "/home"):
-        assert ("--tmpfs", whole) in alone, whole
+        assert hidden_whole(argv, whole), whole
     assert ("--bind", "/srv/agents/c1") in alone
     knowing = set(
         itertools.pairwise(wrap(spec(), mine, place, URLS, [Path("/srv/agents/b")])[0].argv)
     )
     assert {p for p in knowing if p[0] == "--tmpfs"} >= {p for p in alone if p[0] == "--tmpfs"}
+    assert ("--tmpfs", "/srv/agents/b") not in knowing  # its name never shows beside c1
 
 
 @pytest.mark.parametrize(

@@ -39,17 +39,18 @@ def pairs(argv: list[str], option: str) -> list[str]:
 
 
 def test_an_open_sandbox_hides_the_state_dir_and_binds_only_home_and_workdir() -> None:
-    """Host read-only; state and config dirs a read-only tmpfs; HOME and workdir bound
-    after them (so they show through); the host's network; the agent after the forwarder."""
+    """Host read-only; the config dir a read-only tmpfs, the state dir inside it with no
+    mount of its own; HOME and workdir bound after them (so they show through); the host's
+    network; the agent after the forwarder."""
     layout = Layout(workdir=WORK, home=HOME, hidden=(STATE, Path("/srv/fw"), Path("/")))
     argv = bwrap_argv(layout, ["claude", "-p", "hi"], bwrap="bwrap", python="/usr/bin/python3")
     assert argv[:2] == ["bwrap", "--unshare-all"] and "--share-net" in argv
     assert "--die-with-parent" in argv
-    assert pairs(argv, "--tmpfs") == ["/tmp", "/run", "/srv/fw", str(STATE)]  # never "/"
-    assert pairs(argv, "--remount-ro") == ["/run", "/srv/fw", str(STATE)]
+    assert pairs(argv, "--tmpfs") == ["/tmp", "/run", "/srv/fw"]  # never "/"
+    assert pairs(argv, "--remount-ro") == ["/run", "/srv/fw"]
     assert "/run/systemd/resolve" in pairs(argv, "--ro-bind-try")  # DNS, and no sockets
     assert pairs(argv, "--bind") == [str(HOME), str(WORK)]
-    assert argv.index("--bind") > argv.index(str(STATE))
+    assert argv.index("--bind") > argv.index("/srv/fw")
     assert pairs(argv, "--size") == [str(layout.tmp_size)]
     tail = argv[argv.index("--") + 1 :]
     assert tail[:4] == ["/usr/bin/python3", "-I", "-S", str(forwarder.__file__)]
@@ -69,7 +70,23 @@ def test_a_needed_path_under_a_hidden_one_comes_back_read_only_without_what_it_h
     argv = bwrap_argv(layout, ["x"], bwrap="bwrap", python="python3")
     assert pairs(argv, "--ro-bind-try")[-1:] == [str(venv)]
     tmpfs = pairs(argv, "--tmpfs")
-    assert tmpfs.count("/srv/fw/.venv/state") == 2  # hidden, and hidden again after the bind
+    assert tmpfs.count("/srv/fw/.venv/state") == 1  # hidden again after the bind only
+    assert argv.index("/srv/fw/.venv/state") > argv.index(str(venv))
+
+
+def test_the_workdirs_beside_an_agents_own_get_no_mount_point_in_the_hidden_state_dir() -> None:
+    """Other agents' checkouts inside the hidden state dir are covered by its tmpfs alone:
+    no mount of their own would make their names show beside the agent's checkout; one
+    outside every hidden path is still hidden where it lies."""
+    checkouts = STATE / "checkouts" / "app"
+    mine, theirs = checkouts / "coder-1", checkouts / "other-2"
+    outside = Path("/srv/elsewhere/other")
+    layout = Layout(workdir=mine, home=HOME, hidden=(STATE, theirs, outside))
+    argv = bwrap_argv(layout, ["x"], bwrap="bwrap", python="python3")
+    assert sorted(pairs(argv, "--tmpfs")[2:]) == [str(outside), str(STATE)]
+    assert sorted(pairs(argv, "--remount-ro")[1:]) == [str(outside), str(STATE)]
+    assert pairs(argv, "--bind") == [str(HOME), str(mine)]
+    assert str(theirs) not in argv
 
 
 def test_a_locked_sandbox_has_its_own_network_and_doors_on_the_same_ports() -> None:
