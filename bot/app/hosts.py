@@ -13,6 +13,7 @@ from fleet.backends.remote_headless import RemoteHeadlessBackend
 from fleet.backends.remote_tmux import RemoteTmuxBackend
 from fleet.backends.tmux import LAUNCHER
 from fleet.clock import Clock
+from fleet.forge.tools import FW_FORGE, FW_FORGE_PROGRAM
 from fleet.hosts.lanes import LANE_FILES, LANE_SETUP
 from fleet.hosts.sandbox import EgressDoor
 from fleet.hosts.schema import HostEntry
@@ -31,10 +32,12 @@ BUNDLED = (
     OPENCODE_PLUGIN,
     LANE_SETUP,
     LANE_FILES,
+    FW_FORGE,
+    FW_FORGE_PROGRAM,
 )
 """Fleetwarden's standalone scripts each host gets a copy of (the shim, the tmux launcher,
-the stub agent, a locked sandbox's forwarder, the gates pi and opencode load, and what
-readies an agent's lane where the login is root)."""
+the stub agent, a locked sandbox's forwarder, the gates pi and opencode load, what readies
+an agent's lane where the login is root, and ``fw-forge`` with the program it runs)."""
 
 
 class AppHosts:

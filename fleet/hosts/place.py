@@ -199,6 +199,7 @@ async def _copy_bundled(sftp: asyncssh.SFTPClient, place: HostPlace, files: Sequ
     for local in files:
         data = local.read_bytes()
         remote = place.bundled(local)
+        mode = 0o755 if local.stat().st_mode & 0o111 else 0o644  # a command stays one
         try:
             async with sftp.open(remote, "rb", encoding=None) as fh:
                 found: object = await fh.read()
@@ -208,10 +209,10 @@ async def _copy_bundled(sftp: asyncssh.SFTPClient, place: HostPlace, files: Sequ
         # Readable by all: an agent's own user (a lane) runs them in its sandbox; the state
         # dir around them (0700) keeps everyone else out.
         if same:
-            await sftp.chmod(remote, 0o644)  # a copy made when they were its owner's only
+            await sftp.chmod(remote, mode)  # a copy made when they were its owner's only
             continue
         await sftp.makedirs(posixpath.dirname(remote), exist_ok=True)
-        await _write_private(sftp, remote, data.decode("utf-8"), mode=0o644)
+        await _write_private(sftp, remote, data.decode("utf-8"), mode=mode)
 
 
 async def _write_private(

@@ -86,7 +86,9 @@ class RunContexts:
             )
         facts = self._hosts.facts(spec.host)
         entry = self._hosts.entry(spec.host)
-        dirs = [resolve_remote_path(d, place.home) for d in entry.path] if entry else []
+        # Fleetwarden's own tools (fw-forge) first, from the copies made on the host.
+        dirs = [place.bundled(Path(tool)) for tool in self._settings.tool_path]
+        dirs += [resolve_remote_path(d, place.home) for d in entry.path] if entry else []
         dirs += [posixpath.dirname(tool.path) for tool in facts.tools] if facts else []
         dirs += [posixpath.join(place.home, ".local", "bin"), *_STANDARD_PATH]
         environ = {"PATH": ":".join(dict.fromkeys(dirs)), "LANG": "C.UTF-8"}

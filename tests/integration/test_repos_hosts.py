@@ -40,6 +40,9 @@ if git push -q origin HEAD:main 2>/tmp/main.err; then echo main=taken; else echo
 sed 's/^/main said: /' /tmp/main.err
 echo left behind > left.txt
 : > .git/index.lock
+if command -v fw-forge >/dev/null 2>&1; then echo fwforge=found; else echo fwforge=missing; fi
+fw-forge read 1 >/tmp/fw.out 2>&1; echo "fwexit=$?"
+sed 's/^/fw said: /' /tmp/fw.out
 echo done=yes
 """
 
@@ -97,6 +100,9 @@ def _on_host(tmp_path: Path, host: SshServer, upstream: GitUpstream, keep: bool 
         "connectors: {console: {}}\n"
         "defaults: {stop_grace_seconds: 1}\n"
         f"repos:\n  app: {{url: '{upstream.url('app')}', token_env: APP_TOKEN}}\n"
+        # A forge in the config puts fw-forge on every agent's PATH, on hosts too.
+        "forges:\n  hub: {kind: github, api_url: 'http://127.0.0.1:9', token_env: FORGE_TOKEN,"
+        " login: fleetwarden-bot, poll_seconds: 3600}\n"
         "hosts:\n" + _entry("box2", host.ssh_target, host.client_key, known, state) + "agents:\n"
         "  - {name: rogue, runtime: command, backend: tmux, host: box2, repo: app,"
         f" egress_allow: [], argv: {json.dumps(argv)}}}\n"
@@ -110,7 +116,9 @@ def _on_host(tmp_path: Path, host: SshServer, upstream: GitUpstream, keep: bool 
         except OSError:
             return ""
 
-    bot = _started(tmp_path, config, "box2", env=clean_env(APP_TOKEN=TOKEN))
+    bot = _started(
+        tmp_path, config, "box2", env=clean_env(APP_TOKEN=TOKEN, FORGE_TOKEN="forge-token-x")
+    )
     try:
         bot.command("spawn rogue", r"rogue", timeout=WAIT)
         assert wait_until(lambda: "done=yes" in said(), timeout=120), said()
@@ -119,6 +127,9 @@ def _on_host(tmp_path: Path, host: SshServer, upstream: GitUpstream, keep: bool 
         assert verdicts["branch"] == "fw/rogue/1", said()
         assert verdicts["own"] == "taken", said()
         assert verdicts["main"] == "refused", said()
+        # fw-forge is there, and reaches the forge door through the link (no forge run).
+        assert verdicts["fwforge"] == "found", said()
+        assert verdicts["fwexit"] == "1" and "no forge run" in said(), said()
         assert any(
             line.startswith("main said: remote:") and "only to your own branch" in line
             for line in lines
