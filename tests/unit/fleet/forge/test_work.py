@@ -14,8 +14,8 @@ import pytest
 from fleet.clock import ManualClock
 from fleet.forge.facts import ForgeRunState
 from fleet.forge.kept import event_of, kept
-from fleet.forge.rest import ForgeRateLimited
 from fleet.forge.model import EventKind, ForgeApiError, Slug
+from fleet.forge.rest import ForgeRateLimited
 from fleet.forge.work import mentions
 from fleet.ledger import Ledger
 from tests.unit.fleet.forge.work_rig import (
