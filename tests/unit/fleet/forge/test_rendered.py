@@ -17,9 +17,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fleet.clock import ManualClock
 from fleet.forge.defuse import BODY_LIMIT, POST_CAP, _defused, defuse, escape_cell, fenced, safe
 from fleet.forge.footer import FOOTER_CAP
 from fleet.forge.rendered import github_html, inert
+from fleet.ledger import Ledger
+from tests.unit.fleet.forge.work_rig import WorkRig
 
 ROOT = Path(__file__).resolve().parents[4]
 GOLDMARK = Path(os.environ.get("FLEETWARDEN_GOLDMARK", ROOT / ".cache" / "goldmark" / "render"))
@@ -170,3 +173,20 @@ def _GOLDMARK() -> Goldmark:
 def teardown_module() -> None:
     for made in _shared:
         made.close()
+
+
+async def test_a_body_of_ours_that_is_not_inert_goes_out_as_code(
+    ledger: Ledger, clock: ManualClock
+) -> None:
+    """The last guard before a post: a body whose rendering holds anything live (it should
+    not: its parts are defused) is sent as one code block, its footer after it, within the
+    forge's limit."""
+    rig = WorkRig.make(ledger, clock)
+    rig.api.add_issue(updated_at=clock.now())
+    record = await rig.started()
+    body = await rig.work.publisher.signed(record, "done `` @alice fixes #99 <img src=x>")
+    text, _, foot = body.partition("\n\n<details>")
+    assert text.startswith("```") and "@alice" in text and foot
+    assert inert(text, (record.issue,)) and len(body) <= BODY_LIMIT
+    plain = await rig.work.publisher.signed(record, "Fixes #3: the parser reads the header.")
+    assert plain.startswith("Fixes #3: the parser reads the header.\n\n<details>")
