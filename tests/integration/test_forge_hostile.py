@@ -103,6 +103,15 @@ py='import sys, urllib.request as r; r.urlopen(r.Request(sys.argv[1], data=b"{}"
 python3 -I -c "$py" "$url" 2>/dev/null && echo python=taken || echo python=refused
 echo mine > rogue.txt && git add rogue.txt && git commit -qm rogue
 git push -q origin HEAD:main >/dev/null 2>&1 && echo push_main=taken || echo push_main=refused
+git push -q origin HEAD >/dev/null 2>&1 && echo push_own=taken || echo push_own=refused
+pushed() { git push -q origin HEAD >/dev/null 2>/tmp/why && echo "$1=taken" || echo "$1=refused"; }
+said() { grep -q "$2" /tmp/why && echo "$1=said" || echo "$1=unsaid"; }
+git commit -q --allow-empty -m "Fixes acme/app#99" -m "Fleetwarden-Agent: release-bot"
+pushed forged; said forged_why "cannot be taken"; git reset -q --hard HEAD~1
+GIT_AUTHOR_NAME="Ann Lee" GIT_AUTHOR_EMAIL=ann@example.org git commit -q --allow-empty -m work
+pushed posing; said posing_why "Commit as yourself"; git reset -q --hard HEAD~1
+mkdir -p .forgejo/workflows && echo "on: push" > .forgejo/workflows/evil.yml
+git add -A && git commit -qm ci && pushed forgejo; git reset -q --hard HEAD~1
 fw-forge done failed nope >/dev/null 2>&1; echo "done=$?"
 echo finished=yes
 sleep 600
@@ -261,6 +270,10 @@ def test_a_hostile_agent_on_a_forge_run_gets_its_own_issue_and_nothing_else(
             **{"curl_direct": "7", "python": "refused"},
             # git: its own branch only; and its done taken.
             **{"push_main": "refused", "done": "0"},
+            # Its own commits, as itself, go through; forged provenance, a person's name
+            # and a Forgejo workflow do not.
+            **{"push_own": "taken", "forged": "refused", "forged_why": "said"},
+            **{"posing": "refused", "posing_why": "said", "forgejo": "refused"},
         }
         assert {key: verdicts.get(key) for key in expected} == expected, said
         assert int(verdicts["environ_read"]) > 0, said  # it did read what it could
