@@ -90,7 +90,7 @@ class PermissionMode(enum.StrEnum):
 class RunBudget:
     """A cap on one run's spend (``spawn --max-tokens N | --max-usd X``, roster
     ``run_budget:``); ``None`` leaves that measure uncapped. ``cutoff``: what happens to
-    the run past it — ``refuse`` its model requests, ``freeze`` it too (SIGSTOP until it
+    the run past it — ``refuse`` its model requests, ``freeze`` it too (frozen until it
     is resumed or ends) or ``stop`` it — as a budget's ``cutoff`` does. ``since``: when
     the task it caps began (:mod:`fleet.budgets.run_arming`), stamped at its launch; the runs the
     watchdog restarts keep it, and count their spend from it."""

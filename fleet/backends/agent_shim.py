@@ -27,7 +27,8 @@ shim first moves into a mount namespace of its own, binds each source onto a sta
 tmpfs at :data:`STAGING` there, and hands bubblewrap those. ``--rlimit NAME=N`` (e.g.
 ``NPROC=4096``) caps the sandbox's resources; per uid, ``NPROC`` counts one agent only.
 ``--cgroup DIR`` puts the shim, and so the whole sandbox, in that control group
-(:mod:`fleet.sandbox.cgroups`).
+(:mod:`fleet.sandbox.cgroups`); ``sandbox.json`` lists the groups joined (``cgroups``),
+which is where a freeze finds the group to freeze.
 
 It ignores SIGTERM/SIGINT/SIGHUP itself: those reach the whole group anyway, and the
 shim must live to record the agent's status. SIGKILL of the group ends it too; the
@@ -215,11 +216,11 @@ def _first_child(pid: int, timeout: float) -> int | None:
 
 
 def _start_sandbox(
-    command: list[str], run_dir: str, uid: int | None
+    command: list[str], run_dir: str, uid: int | None, groups: list[str]
 ) -> tuple[subprocess.Popen[bytes], int]:
     """Start bubblewrap (``command``), as ``uid`` if given; record its init process's host
-    pid; return it and the host pid of the agent (the init's child), or bubblewrap's own
-    when there is none."""
+    pid and the control groups joined (``groups``); return it and the host pid of the agent
+    (the init's child), or bubblewrap's own when there is none."""
     if uid is not None:
         command = stage_binds(command)
     read_fd, write_fd = os.pipe()
@@ -237,7 +238,7 @@ def _start_sandbox(
     init_pid = info.get("child-pid") if info else None
     if not isinstance(init_pid, int):
         return child, child.pid
-    record = {"init_pid": init_pid, "start_ticks": _start_ticks(init_pid)}
+    record = {"init_pid": init_pid, "start_ticks": _start_ticks(init_pid), "cgroups": groups}
     _write_atomic(os.path.join(run_dir, "sandbox.json"), json.dumps(record))
     return child, _first_child(init_pid, timeout=5.0) or child.pid
 
@@ -281,7 +282,8 @@ def main(argv: list[str]) -> int:
     try:
         if sandbox:
             _set_limits(limits)
-            child, agent_pid = _start_sandbox(command, run_dir, uid)
+            groups = [item[7:] for item in limits if item.startswith("cgroup:")]
+            child, agent_pid = _start_sandbox(command, run_dir, uid, groups)
         else:
             # The agent gets default signal dispositions back (SIG_IGN would be inherited).
             child = subprocess.Popen(command, restore_signals=True, preexec_fn=_default_signals)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 from typing import Protocol
 
@@ -39,8 +38,13 @@ class Backend(Protocol):
         seconds (at once with ``force``)."""
         ...
 
-    async def signal(self, handle: RunHandle, signum: signal.Signals) -> None:
-        """Send ``signum`` to every process of the run (freeze: SIGSTOP, resume: SIGCONT)."""
+    async def freeze(self, handle: RunHandle) -> None:
+        """Pause every process of the run, and return once they are paused: the kernel's
+        cgroup freezer where the run has a group it can freeze, else SIGSTOP to each."""
+        ...
+
+    async def thaw(self, handle: RunHandle) -> None:
+        """Continue every process of the run :meth:`freeze` paused (thaw, and SIGCONT)."""
         ...
 
     async def send_input(self, handle: RunHandle, text: str) -> None:

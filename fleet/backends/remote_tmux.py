@@ -352,6 +352,13 @@ class RemoteTmuxBackend(TmuxBackend):
         self._watch.look_now()
         return await self.wait(handle)
 
+    async def freeze(self, handle: RunHandle) -> None:
+        """SIGSTOP to the run's process group on the host (no control group is made there)."""
+        await self.signal(handle, signal.SIGSTOP)
+
+    async def thaw(self, handle: RunHandle) -> None:
+        await self.signal(handle, signal.SIGCONT)
+
     async def signal(self, handle: RunHandle, signum: signal.Signals) -> None:
         link, _place = _up(self._hosts, self.host, FleetError)
         name = signum.name.removeprefix("SIG")

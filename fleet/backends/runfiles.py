@@ -144,13 +144,22 @@ class ExitWatcher:
 
 
 async def end_group(
-    pgid: int, ended: asyncio.Future[ExitInfo], *, grace: float, force: bool
+    pgid: int,
+    ended: asyncio.Future[ExitInfo],
+    *,
+    grace: float,
+    force: bool,
+    thaw: Callable[[], None] | None = None,
 ) -> ExitInfo:
     """End a run's process group: SIGTERM, then SIGKILL after ``grace`` seconds (at once
     with ``force``); ``ended`` resolves when the leader has gone. Whatever of the group
-    outlived the leader is killed too."""
+    outlived the leader is killed too. ``thaw`` is called right after the first signal:
+    a run its control group holds frozen acts on none until thawed, and thawed after the
+    signal it runs nothing before heeding it."""
     if not ended.done():
         signal_group(pgid, signal.SIGKILL if force else signal.SIGTERM)
+        if thaw is not None:
+            thaw()
         done, _ = await asyncio.wait({ended}, timeout=None if force else grace)
         if not done:
             log.info("agent group %d ignored SIGTERM for %.1f s; killing it", pgid, grace)

@@ -47,7 +47,7 @@ from fleet.names import is_agent_name
 from fleet.private_files import private_dir
 from fleet.runs.logtail import tail_lines
 from fleet.sandbox.procs import kill_sandbox
-from fleet.supervisor.freezer import signal_run
+from fleet.supervisor.freezer import freeze_run, thaw_for_stop, thaw_run
 from fleet.supervisor.procfs import process_start_ticks
 
 log = logging.getLogger(__name__)
@@ -171,7 +171,9 @@ class TmuxBackend:
 
     async def stop(self, handle: RunHandle, *, grace: float, force: bool = False) -> ExitInfo:
         ended = asyncio.ensure_future(self.wait(handle))
-        info = await end_group(handle.pgid, ended, grace=grace, force=force)
+        info = await end_group(
+            handle.pgid, ended, grace=grace, force=force, thaw=lambda: thaw_for_stop(handle)
+        )
         kill_sandbox(handle.run_dir)  # whatever left the group dies with the namespace
         if handle.session is not None:
             await self._kill_session(handle.session, handle.pgid)
@@ -190,8 +192,12 @@ class TmuxBackend:
 
     # -- input and output -------------------------------------------------------------------
 
-    async def signal(self, handle: RunHandle, signum: signal.Signals) -> None:
-        await asyncio.to_thread(signal_run, handle, signum)
+    async def freeze(self, handle: RunHandle) -> None:
+        how = await freeze_run(handle)
+        log.info("run %s frozen: %s", handle.run_dir.name, how)
+
+    async def thaw(self, handle: RunHandle) -> None:
+        await thaw_run(handle)
 
     async def send_input(self, handle: RunHandle, text: str) -> None:
         """Type ``text`` and press Enter. Lines of a multi-line text are joined with C-j,

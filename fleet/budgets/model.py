@@ -107,7 +107,7 @@ class Cutoff(enum.StrEnum):
     are refused in every case, until the window resets."""
 
     REFUSE = "refuse"  # the agents keep running; their model requests are refused
-    FREEZE = "freeze"  # their processes are stopped (SIGSTOP) until the reset or `resume`
+    FREEZE = "freeze"  # their processes are frozen (cgroup, else SIGSTOP) until reset/resume
     STOP = "stop"  # they are stopped gracefully, and that is recorded
 
 

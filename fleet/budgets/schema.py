@@ -258,7 +258,8 @@ class BudgetEntry(BaseModel):
         description=(
             "What happens when the limit is reached, checked on every request: `refuse` "
             "(model requests refused until the window resets; the agents keep running), "
-            "`freeze` (their processes are paused with SIGSTOP and continued at the reset, "
+            "`freeze` (their processes are paused — their control group frozen, else SIGSTOP — "
+            "and continued at the reset, "
             "on `resume NAME` or a burst), `stop` (they are stopped gracefully)."
         ),
     )

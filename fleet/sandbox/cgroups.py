@@ -15,14 +15,21 @@ Two layouts are known:
   ``/sys/fs/cgroup/fleetwarden/<agent>``, the controllers enabled on the way down;
 * cgroup v1 (the ``memory`` and ``pids`` hierarchies mounted under ``/sys/fs/cgroup``
   and writable): ``memory.limit_in_bytes`` and ``pids.max`` in
-  ``…/memory/fleetwarden-<id>/<agent>`` and ``…/pids/fleetwarden-<id>/<agent>``.
+  ``…/memory/fleetwarden-<id>/<agent>`` and ``…/pids/fleetwarden-<id>/<agent>``, and a
+  group ``…/freezer/fleetwarden-<id>/<agent>`` too where the ``freezer`` hierarchy is
+  writable.
+
+The agent's group is also what a freeze pauses (:mod:`fleet.sandbox.cgroup_freezer`): v2's
+own ``cgroup.freeze``, or v1's ``freezer`` group. A group is made thawed, whatever an earlier
+run left in it.
 
 An ordinary user gets the same caps in a group delegated to it (:func:`place`): on cgroup
 v2, the parent of the group Fleetwarden runs in, when that parent is its own (systemd's
 ``Delegate=yes`` with ``DelegateSubgroup=``: the unit's group is delegated, Fleetwarden
 runs in a leaf below it, and agents' groups are made beside that leaf — v2 lets a group
 with processes of its own have no sub-groups with controllers); on cgroup v1, the
-``memory`` and ``pids`` groups it runs in, when both are its own (``cgcreate -a -t``).
+``memory`` and ``pids`` groups it runs in, when both are its own (``cgcreate -a -t``), and
+the ``freezer`` group it runs in when that is its own too.
 
 Anything else (an ordinary user without a delegated subtree, a container without the
 controllers) sets no caps, and :func:`problem` says why.
@@ -86,12 +93,19 @@ def _v1(root: Path) -> bool:
 @dataclass(frozen=True, slots=True)
 class Place:
     """Where agents' groups are made: the cgroup version, the parent directory in each
-    hierarchy (v2: one; v1: memory's, then pids'), and whether it is a group delegated to
-    an ordinary user rather than the top of the hierarchy."""
+    hierarchy (v2: one; v1: memory's, then pids'), whether it is a group delegated to
+    an ordinary user rather than the top of the hierarchy, and on v1 the parent in the
+    ``freezer`` hierarchy (``None``: none Fleetwarden may write; v2 needs none)."""
 
     version: int
     parents: tuple[Path, ...]
     delegated: bool = False
+    freezer: Path | None = None
+
+    @property
+    def tops(self) -> tuple[Path, ...]:
+        """Every parent an agent's groups are made in."""
+        return self.parents if self.freezer is None else (*self.parents, self.freezer)
 
 
 def place(root: Path = ROOT, own: Path = SELF) -> Place | None:
@@ -100,7 +114,9 @@ def place(root: Path = ROOT, own: Path = SELF) -> Place | None:
     if _v2(root):
         return Place(2, (root,))
     if _v1(root):
-        return Place(1, (root / "memory", root / "pids"))
+        freezer = root / "freezer"
+        writable = os.access(freezer / "cgroup.procs", os.W_OK) and os.access(freezer, os.W_OK)
+        return Place(1, (root / "memory", root / "pids"), freezer=freezer if writable else None)
     mine = _own_groups(own)
     if (root / "cgroup.controllers").exists():
         leaf = _inside(root, mine.get(""))
@@ -114,7 +130,10 @@ def place(root: Path = ROOT, own: Path = SELF) -> Place | None:
     dirs = tuple(group for group in groups if group is not None)
     tops = (root / "memory", root / "pids")
     if len(dirs) == 2 and dirs != tops and all(os.access(d, os.W_OK) for d in dirs):
-        return Place(1, dirs, delegated=True)
+        own_freezer = _inside(root / "freezer", mine.get("freezer"))
+        if own_freezer == root / "freezer" or not (own_freezer and _writable(own_freezer)):
+            own_freezer = None
+        return Place(1, dirs, delegated=True, freezer=own_freezer)
     return None
 
 
@@ -211,9 +230,10 @@ def prepare(
                     raise
         limits = {"memory.max": memory, "pids.max": PIDS_MAX}
         _write(here, limits)
+        _thawed(here / "cgroup.freeze", "0")
         return Caps((here,), limits)
-    memory_dir, pids_dir = (top / group / agent for top in where.parents)
-    for here in (memory_dir, pids_dir):
+    dirs = tuple(top / group / agent for top in where.tops)
+    for here in dirs:
         for attempt in range(3):  # another run's end may remove the parent meanwhile
             try:
                 here.mkdir(parents=True, exist_ok=True)
@@ -221,9 +241,12 @@ def prepare(
             except FileNotFoundError:
                 if attempt == 2:
                     raise
+    memory_dir, pids_dir, *freezer = dirs
     _write(memory_dir, {"memory.limit_in_bytes": memory})
     _write(pids_dir, {"pids.max": PIDS_MAX})
-    return Caps((memory_dir, pids_dir), {"memory": memory, "pids.max": PIDS_MAX})
+    for here in freezer:
+        _thawed(here / "freezer.state", "THAWED")
+    return Caps(dirs, {"memory": memory, "pids.max": PIDS_MAX})
 
 
 def remove(agent: str, root: Path = ROOT, group: str = GROUP, own: Path = SELF) -> bool:
@@ -232,7 +255,8 @@ def remove(agent: str, root: Path = ROOT, group: str = GROUP, own: Path = SELF) 
     agent's: an empty one may be a launch that has not joined it yet."""
     busy = False
     where = place(root, own)
-    tops = where.parents if where is not None else (root, root / "memory", root / "pids")
+    every = (root, root / "memory", root / "pids", root / "freezer")
+    tops = where.tops if where is not None else every
     for parent in (top / group for top in tops):
         here = parent / agent
         if here.is_dir():
@@ -250,6 +274,13 @@ def _write(here: Path, limits: dict[str, int]) -> None:
         (here / name).write_text(str(value), encoding="ascii")
 
 
+def _thawed(control: Path, word: str) -> None:
+    """Thaw a group an earlier run may have left frozen (a kernel without v2's freezer
+    has no ``cgroup.freeze``: nothing to thaw)."""
+    with contextlib.suppress(FileNotFoundError):
+        control.write_text(word, encoding="ascii")
+
+
 def describe(root: Path = ROOT, own: Path = SELF) -> str:
     """One line for the log at start: the caps, and where they are made (the hierarchy's
     top, or a group delegated to Fleetwarden), or why there are none."""
@@ -258,7 +289,11 @@ def describe(root: Path = ROOT, own: Path = SELF) -> str:
         return f"per-agent cgroup memory and process caps: NOT enforced ({problem(root, own)})"
     at = f", in the group delegated to it, {where.parents[0]}" if where.delegated else ""
     memory = int(host_memory() * MEMORY_SHARE) // (1024 * 1024)
+    if where.version == 2 or where.freezer is not None:
+        freeze = f"freeze: the kernel's cgroup v{where.version} freezer"
+    else:
+        freeze = "freeze: SIGSTOP to every process (no freezer hierarchy Fleetwarden may write)"
     return (
         f"per-agent cgroup memory and process caps: enforced (cgroup v{where.version}{at}: "
-        f"at most {memory} MiB and {PIDS_MAX} processes per agent)"
+        f"at most {memory} MiB and {PIDS_MAX} processes per agent); {freeze}"
     )

@@ -1,10 +1,11 @@
 """The processes of an agent's sandbox, as the host sees them.
 
 The agent shim records the host pid of the sandbox's init process (its PID 1) in the run
-directory (``sandbox.json``, written before ``agent.pid``). Every process the agent
+directory (``sandbox.json``, written before ``agent.pid``), with the control groups it put
+the sandbox in (:func:`sandbox_groups`: what a freeze freezes). Every process the agent
 started lives in that pid namespace, whatever process group or session it made for
-itself: :func:`namespace_pids` finds them all (to freeze them with SIGSTOP, say), and
-killing the init process ends the whole namespace.
+itself: :func:`namespace_pids` finds them all (to stop them with SIGSTOP where no group
+can be frozen), and killing the init process ends the whole namespace.
 """
 
 from __future__ import annotations
@@ -57,6 +58,19 @@ def sandbox_init_pid(run_dir: Path) -> int | None:
     if now is None or (ticks is not None and now != ticks):
         return None
     return pid
+
+
+def sandbox_groups(run_dir: Path) -> tuple[Path, ...]:
+    """The control groups the shim put the run's sandbox in (empty: none, or a run whose
+    shim recorded none)."""
+    try:
+        record = json.loads((run_dir / SANDBOX_FILE).read_text(encoding="utf-8"))
+        groups = record.get("cgroups", [])
+    except (OSError, ValueError, AttributeError):
+        return ()
+    if not isinstance(groups, list):
+        return ()
+    return tuple(Path(group) for group in groups if isinstance(group, str) and group)
 
 
 def kill_sandbox(run_dir: Path) -> None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-import signal
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -397,25 +396,27 @@ class Fleet:
     async def freeze(
         self, name: str, *, reason: str, budget: str = "", by: str | None = None
     ) -> bool:
-        """SIGSTOP all of ``name``'s run, for ``budget``'s cutoff or by ``by``; whether it ran."""
+        """Pause all of ``name``'s run (its control group frozen by the kernel, else SIGSTOP
+        to each process), for ``budget``'s cutoff or by ``by``; whether it ran."""
         record = await self._runs.record(name)
         async with self._runs.lock(record.name):
             run = await self._ledger.last_run(record.name)
             if run is None or run.ended_at is not None or self._runs.is_alive(run) is False:
                 return False
             await self._ledger.add_freeze(record.name, budget, reason, by=by)
-            await self._runs.backend(run.handle.backend).signal(run.handle, signal.SIGSTOP)
+            await self._runs.backend(run.handle.backend).freeze(run.handle)
         return True
 
     async def thaw(self, name: str) -> bool:
-        """Continue ``name``'s processes (SIGCONT) if a freeze paused them; whether it had."""
+        """Continue ``name``'s processes (thawed, and SIGCONT) if a freeze paused them;
+        whether it had."""
         record = await self._runs.record(name)
         async with self._runs.lock(record.name):
             if not await self._ledger.remove_freeze(record.name):
                 return False
             run = await self._ledger.last_run(record.name)
             if run is not None and run.ended_at is None:
-                await self._runs.backend(run.handle.backend).signal(run.handle, signal.SIGCONT)
+                await self._runs.backend(run.handle.backend).thaw(run.handle)
         return True
 
     async def frozen(self) -> list[Freeze]:

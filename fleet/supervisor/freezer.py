@@ -1,12 +1,26 @@
-"""Pausing and continuing all of an agent's processes: SIGSTOP / SIGCONT to its process
+"""Pausing and continuing all of an agent's processes: through the kernel's cgroup freezer
+where the run has a control group it can freeze, else SIGSTOP / SIGCONT to its process
 group and to every process descended from its run's first process.
 
-A sandboxed agent's processes are every process of its sandbox's PID namespace
-(:mod:`fleet.sandbox.procs`), whatever group or session they made for themselves; an
-unsandboxed one that left its process group is still found as long as it has not left the
-tree (double-forked away to init). Stopping is repeated until a
-pass finds no process it had not stopped, so a child forked while the first pass ran is
-stopped too — a stopped process forks no more.
+:func:`freeze_run` freezes the run's group (:mod:`fleet.sandbox.cgroup_freezer`; the shim
+records the groups of a sandboxed run, :func:`fleet.sandbox.procs.sandbox_groups`) and
+returns once the kernel says every process in it is frozen: nothing in it runs, whatever
+it forks or signals, the shim that leads it included (a frozen process is no stopped one:
+tmux, which continues a pane's group when its process stops, sees nothing). Without such a
+group — no sandbox, no freezer hierarchy Fleetwarden may write, a run started before its
+shim recorded groups, a group that refuses the write — it falls back to signals.
+:func:`thaw_run` thaws the group and sends SIGCONT as well (a run frozen by signals, by an
+earlier Fleetwarden or in the fallback, continues too). :func:`thaw_for_stop` thaws only,
+for a stop that has just signalled the run: on cgroup v1 not even SIGKILL acts on a frozen
+process.
+
+By signals: a sandboxed agent's processes are every process of its sandbox's PID
+namespace (:mod:`fleet.sandbox.procs`), whatever group or session they made for
+themselves; an unsandboxed one that left its process group is still found as long as it
+has not left the tree (double-forked away to init). Stopping is repeated until a pass
+finds no process it had not stopped, so a child forked while the first pass ran is
+stopped too — a stopped process forks no more; but one that is not stopped yet can send
+SIGCONT to the others, which is why the freezer comes first.
 
 The group's leader is left out when it is not the agent itself: it is the backend's shim
 (:mod:`fleet.backends.agent_shim`), Fleetwarden's own process, which only waits for the
@@ -16,15 +30,22 @@ tmux continues (SIGCONT) a pane's whole process group as soon as it sees that pr
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import os
 import signal
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Final
 
+from fleet.errors import FleetError
 from fleet.model import RunHandle
-from fleet.sandbox.procs import namespace_pids, sandbox_init_pid
+from fleet.sandbox import cgroup_freezer
+from fleet.sandbox.cgroup_freezer import Freezer, freezer_of
+from fleet.sandbox.procs import namespace_pids, sandbox_groups, sandbox_init_pid
+
+log = logging.getLogger(__name__)
 
 PROC: Final = Path("/proc")
 MAX_PASSES: Final = 20
@@ -100,8 +121,67 @@ def _exists(pid: int) -> bool:
     return (PROC / str(pid)).exists()
 
 
-def signal_run(handle: RunHandle, signum: signal.Signals) -> None:
+def signal_run(handle: RunHandle, signum: signal.Signals) -> int:
     """``signum`` to every process of the run ``handle`` finds (its sandbox's, when it
-    has one)."""
+    has one); how many."""
     init = sandbox_init_pid(handle.run_dir)
-    signal_all(handle.pid, handle.pgid, signum, sandbox_init=init)
+    return signal_all(handle.pid, handle.pgid, signum, sandbox_init=init)
+
+
+def run_freezer(handle: RunHandle) -> Freezer | None:
+    """The control group of the run ``handle`` finds that the kernel can freeze; ``None``:
+    the run has none, and signals are what pause it."""
+    return freezer_of(sandbox_groups(handle.run_dir), Path.exists)
+
+
+async def freeze_run(handle: RunHandle) -> str:
+    """Pause every process of the run: its group frozen by the kernel, or SIGSTOP to each
+    process found when it has none that can be (or it refuses). How, in words, for the log.
+    :class:`FleetError` when the kernel has not finished freezing in time."""
+    freezer = run_freezer(handle)
+    if freezer is not None:
+        try:
+            await cgroup_freezer.freeze(freezer)
+        except OSError as exc:
+            log.warning(
+                "run %s: could not freeze control group %s (writing %s: %s); stopping its "
+                "processes with SIGSTOP instead",
+                handle.run_dir.name,
+                freezer.group,
+                freezer.control.name,
+                exc.strerror or exc,
+            )
+        else:
+            return f"control group {freezer.group} (cgroup v{freezer.version} freezer)"
+    count = await asyncio.to_thread(signal_run, handle, signal.SIGSTOP)
+    return f"SIGSTOP to {count} processes"
+
+
+async def thaw_run(handle: RunHandle) -> None:
+    """Continue every process of the run: thaw its group, then SIGCONT to each process
+    found. :class:`FleetError` (after the SIGCONT) when the group refuses the thaw."""
+    freezer = run_freezer(handle)
+    refused: OSError | None = None
+    if freezer is not None:
+        try:
+            cgroup_freezer.thaw(freezer)
+        except OSError as exc:
+            refused = exc
+    await asyncio.to_thread(signal_run, handle, signal.SIGCONT)
+    if refused is not None and freezer is not None:
+        raise FleetError(
+            f"could not thaw control group {freezer.group} (writing {freezer.control.name}: "
+            f"{refused.strerror or refused}): its processes stay frozen"
+        )
+
+
+def thaw_for_stop(handle: RunHandle) -> None:
+    """Thaw the run's group, if it has one, so that the signals of a stop that were just
+    sent act (never an error: the stop goes on; a refusal is logged)."""
+    freezer = run_freezer(handle)
+    if freezer is None:
+        return
+    try:
+        cgroup_freezer.thaw(freezer)
+    except OSError as exc:
+        log.warning("run %s: could not thaw %s: %s", handle.run_dir.name, freezer.group, exc)

@@ -3,7 +3,8 @@
 Agents outlive Fleetwarden on purpose (the next start reattaches them), so a test that runs
 the real ``fleetwarden`` and spawns agents leaves them running when the bot quits. After
 each test, every process whose command line names the test's temporary directory (agents,
-their shims, servers run from it) is killed with its process group, pass or fail.
+their shims, servers run from it) is killed with its process group, pass or fail — and the
+control groups they are in thawed, as a SIGKILL waits for the thaw of a frozen one.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.integration.paused import thaw_groups
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +40,8 @@ def processes_under(directory: Path) -> list[int]:
 def nothing_outlives_the_test(tmp_path: Path) -> Iterator[None]:
     """Kill what the test left running under its temporary directory."""
     yield
-    for pid in processes_under(tmp_path):
+    left = processes_under(tmp_path)
+    for pid in left:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             group = os.getpgid(pid)
             if group != os.getpgrp():
@@ -45,3 +49,4 @@ def nothing_outlives_the_test(tmp_path: Path) -> Iterator[None]:
             else:
                 os.kill(pid, signal.SIGKILL)
             log.info("killed process %d left running by the test", pid)
+    thaw_groups(left)  # after the kills: a frozen process dies without running again

@@ -16,6 +16,7 @@ import pytest
 from tests.fakes.background import fake_provider_thread
 from tests.fakes.provider import FAKE_KEY, Turn, Usage
 from tests.integration.console_bot import ConsoleBot, clean_env, stub_processes_in, wait_until
+from tests.integration.paused import pauses
 
 pytestmark = pytest.mark.integration
 
@@ -52,17 +53,6 @@ agents:
 USAGE = Usage(input=20_000, output=10_000)  # 30 000 tokens an answer: two cross 50 000
 
 
-def states(pids: list[int]) -> list[str]:
-    found = []
-    for pid in pids:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        found.append(stat[stat.rindex(")") + 2])
-    return found
-
-
 def ledger_rows(state: Path, sql: str) -> list[tuple[object, ...]]:
     ledger = sqlite3.connect(state / "ledger.db")
     try:
@@ -85,7 +75,7 @@ def test_freeze_pauses_until_resume_and_stop_stops(tmp_path: Path) -> None:
             bot.command('spawn asker --prompt "ask 2"', r"Agent asker started")
             bot.expect(r"agent:asker reached its limit .*freezing its agents \(asker\)", 20)
             pids = stub_processes_in(work)
-            assert pids and wait_until(lambda: set(states(pids)) == {"T"}, timeout=10)
+            assert pids and wait_until(lambda: pauses(pids) == {True}, timeout=10)
             bot.command("ps", r"asker")
             assert "frozen: agent:asker reached its limit" in bot.output_since_command
             assert ledger_rows(state, "SELECT agent, budget FROM freezes") == [
@@ -95,10 +85,10 @@ def test_freeze_pauses_until_resume_and_stop_stops(tmp_path: Path) -> None:
             # not take it for stalled and restart it.
             runs = "SELECT count(*) FROM runs WHERE agent='asker'"
             assert not wait_until(lambda: ledger_rows(state, runs) != [(1,)], timeout=7)
-            assert set(states(pids)) == {"T"}
+            assert pauses(pids) == {True}
             # resume: the processes continue; the budget still refuses its requests.
             bot.command("resume asker", r"Resumed \*?\*?asker")
-            assert wait_until(lambda: "T" not in states(pids), timeout=10)
+            assert wait_until(lambda: True not in pauses(pids), timeout=10)
             sent = len(fake.requests)
             bot.command("send asker ask 1", r"ask 1/1 failed: HTTP Error 429", timeout=30)
             assert len(fake.requests) == sent

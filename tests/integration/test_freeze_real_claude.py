@@ -1,10 +1,10 @@
 """A budget's ``freeze`` cutoff on the real Claude Code, running its TUI in tmux: it starts a
 command in the background, then an answer's usage crosses the agent's budget, the budget
 runs out as that answer settles at the metering proxy, and every process of the agent
-(Claude Code, the shell and the command) stops (SIGSTOP) with the freeze
-recorded and shown by ``ps``; ``resume`` continues them all in the same tmux session, where
-a further request is refused by the proxy (the budget is still out); stopping the agent
-leaves no process behind.
+(Claude Code, the shell and the command) is paused — frozen in its control group, or
+stopped (SIGSTOP) where it has none — with the freeze recorded and shown by ``ps``;
+``resume`` continues them all in the same tmux session, where a further request is refused
+by the proxy (the budget is still out); stopping the agent leaves no process behind.
 
 Wired as the app wires it: the fleet's provider URLs are the proxy's, the proxy consults the
 budget service's policy, and the service carries out cutoffs through a
@@ -47,6 +47,7 @@ from fleet.supervisor.freezer import children_map, group_members, tree
 from fleet.supervisor.launch_kit import LaunchKit
 from fleet.supervisor.procfs import process_start_ticks
 from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn, Usage
+from tests.integration.paused import pauses, thaw_groups
 from tests.integration.test_real_clis import bin_dir, cli, node_dir
 
 pytestmark = [pytest.mark.integration, pytest.mark.agent_cli]
@@ -147,10 +148,13 @@ def alive(known: dict[int, int | None]) -> list[int]:
 
 
 def kill_all(handle: RunHandle) -> None:
-    """SIGKILL every process of the run (a stopped one dies too): the cleanup."""
-    for pid in {*processes(handle), handle.pgid}:
+    """SIGKILL every process of the run (a stopped one dies too, a frozen one once its
+    group is thawed): the cleanup."""
+    pids = {*processes(handle), handle.pgid}
+    for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
+    thaw_groups(pids)
 
 
 @pytest.fixture
@@ -246,13 +250,13 @@ async def test_a_frozen_claude_code_stops_whole_and_resumes_refused(rig: Rig) ->
         if NAME not in {f.agent for f in await rig.fleet.frozen()}:
             return False
         states = processes(handle)
-        return handle.pid in states and set(states.values()) == {"T"}
+        return handle.pid in states and pauses(states) == {True}
 
     async def screen() -> str:
         return await rig.backend.snapshot(handle)
 
     try:
-        await eventually(frozen, f"{NAME} frozen, every process in state T")
+        await eventually(frozen, f"{NAME} frozen, every process paused")
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{processes(handle)}\n{await screen()}") from None
     states = processes(handle)
@@ -260,7 +264,8 @@ async def test_a_frozen_claude_code_stops_whole_and_resumes_refused(rig: Rig) ->
     # tool's shell, or the sleep it runs (the freeze may catch the shell before its exec)
     started = {pid: cmdline(pid) for pid in states}
     assert any(SLEEP in " ".join(line) for line in started.values()), started
-    assert shim(handle) in ("S", "R"), "the shim must keep waiting: tmux would continue all"
+    # Frozen with its group, or waiting: never stopped by a signal, as tmux would continue all
+    assert shim(handle) != "T"
     known = {pid: process_start_ticks(pid) for pid in [*states, handle.pgid]}
     assert model_requests(rig.fake) == 2
     await rig.proxy.recorder.flush()
@@ -271,8 +276,8 @@ async def test_a_frozen_claude_code_stops_whole_and_resumes_refused(rig: Rig) ->
     (status,) = await rig.fleet.ps()
     assert status.frozen is not None and "reached its limit" in status.frozen
     assert any("reached its limit" in text for text in rig.board.posted), rig.board.posted
-    # Still stopped on a second look: nothing (tmux included) continued any of them.
-    assert set(processes(handle).values()) == {"T"}
+    # Still paused on a second look: nothing (tmux included) continued any of them.
+    assert pauses(processes(handle)) == {True}
 
     # resume NAME: every process continues, in the same tmux session.
     assert await rig.fleet.thaw(NAME)
@@ -280,7 +285,7 @@ async def test_a_frozen_claude_code_stops_whole_and_resumes_refused(rig: Rig) ->
 
     async def running() -> bool:
         states = processes(handle)
-        return bool(states) and "T" not in states.values()
+        return bool(states) and True not in pauses(states)
 
     await eventually(running, f"every process of {NAME} continued")
     assert NAME in await rig.backend.sessions()

@@ -11,20 +11,10 @@ import pytest
 
 from tests.fakes.discord_server import FakeDiscord
 from tests.integration.console_bot import stub_processes_in
+from tests.integration.paused import pauses
 from tests.integration.test_discord_bot import TOKEN_ENV, eventually, launch, serving
 
 pytestmark = pytest.mark.integration
-
-
-def states(pids: list[int]) -> set[str]:
-    found = set()
-    for pid in pids:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        found.add(stat[stat.rindex(")") + 2])
-    return found
 
 
 def admin_config(fake: FakeDiscord, workdir: Path) -> Path:
@@ -62,12 +52,12 @@ async def test_a_plain_yes_from_the_admin_confirms_freeze_all(tmp_path: Path) ->
         assert "Reply `yes` here within 60 s" in asked.content
         (refused,) = await bot.ask("ann", "yes")
         assert f"waits for the reply of {bot.fake.user_id('ada')}" in refused.content
-        assert "T" not in states(pids)
+        assert True not in pauses(pids)
 
         (done,) = await bot.ask("ada", "yes")
         assert done.content.startswith("Froze 1 agent: solo.")
-        await eventually(lambda: states(pids) == {"T"})
+        await eventually(lambda: pauses(pids) == {True})
         (resumed,) = await bot.ask("ada", "!resume all")
         assert resumed.content.startswith("Resumed 1 agent:")
-        await eventually(lambda: "T" not in states(pids))
+        await eventually(lambda: True not in pauses(pids))
         await bot.ask("ada", "!stop solo --force")

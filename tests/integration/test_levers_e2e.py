@@ -1,8 +1,8 @@
 """The emergency levers end to end: the real ``fleetwarden run`` on its console, three
 sandboxed stub agents. ``freeze all`` names them and waits; ``yes`` pauses every process
-(state T), which the watchdog leaves alone; ``resume all`` continues them; a ``yes`` after
-the deadline does nothing; ``stop all`` + ``yes`` stops them all and nothing restarts them;
-the audit trail has each step."""
+(frozen in its control group, or stopped: state T), which the watchdog leaves alone;
+``resume all`` continues them; a ``yes`` after the deadline does nothing; ``stop all`` +
+``yes`` stops them all and nothing restarts them; the audit trail has each step."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.console_bot import ConsoleBot, pid_alive, stub_processes_in, wait_until
+from tests.integration.paused import pauses
 
 pytestmark = pytest.mark.integration
 
@@ -37,18 +38,6 @@ agents:
     runtime: stub
     env: {FLEETWARDEN_HEARTBEAT_INTERVAL: "0.5"}
 """
-
-
-def states(pids: list[int]) -> list[str]:
-    """Each live process's state letter (T: stopped by a signal)."""
-    found = []
-    for pid in pids:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        found.append(stat[stat.rindex(")") + 2])
-    return found
 
 
 def ledger_rows(state: Path, sql: str) -> list[tuple[object, ...]]:
@@ -79,9 +68,9 @@ def test_freeze_all_resume_all_and_stop_all_on_confirmation(tmp_path: Path) -> N
         # freeze all asks, naming them, and does nothing until `yes`.
         bot.command("freeze all", r"Reply yes here within 60 s")
         assert "would pause 3 agents now: alpha, beta, gamma." in bot.output_since_command
-        assert "T" not in states(pids)
+        assert True not in pauses(pids)
         bot.command("yes", r"Froze 3 agents: alpha, beta, gamma\.")
-        assert wait_until(lambda: set(states(pids)) == {"T"}, timeout=10)
+        assert wait_until(lambda: pauses(pids) == {True}, timeout=10)
         frozen = ledger_rows(state, "SELECT agent, frozen_by, budget FROM freezes ORDER BY agent")
         assert frozen == [(name, "console", "") for name in AGENTS]
         bot.command("ps", r"gamma")
@@ -90,12 +79,12 @@ def test_freeze_all_resume_all_and_stop_all_on_confirmation(tmp_path: Path) -> N
         assert not wait_until(
             lambda: ledger_rows(state, runs) != [(name, 1) for name in AGENTS], timeout=7
         )
-        assert set(states(pids)) == {"T"}
+        assert pauses(pids) == {True}
 
         # resume all continues every one, and says whose freeze it lifted.
         bot.command("resume all", r"Resumed 3 agents")
         assert "It had been frozen by console" in bot.output_since_command
-        assert wait_until(lambda: "T" not in states(pids), timeout=10)
+        assert wait_until(lambda: True not in pauses(pids), timeout=10)
         assert ledger_rows(state, "SELECT count(*) FROM freezes") == [(0,)]
 
         # A `yes` after the deadline does nothing (the question's time moved 2 min back).
@@ -106,18 +95,18 @@ def test_freeze_all_resume_all_and_stop_all_on_confirmation(tmp_path: Path) -> N
         )
         bot.command("yes", r"too late: freeze all waited 60 s for your reply")
         assert "nothing was done" in bot.output_since_command
-        assert not wait_until(lambda: "T" in states(pids), timeout=1)
+        assert not wait_until(lambda: True in pauses(pids), timeout=1)
         assert ledger_rows(state, "SELECT count(*) FROM freezes") == [(0,)]
 
         # One agent frozen by hand, with a reason.
         gamma = stub_processes_in(state / "agents" / "gamma" / "work")
         bot.command('freeze gamma --reason "odd pushes"', r"Froze gamma")
-        assert wait_until(lambda: set(states(gamma)) == {"T"}, timeout=10)
+        assert wait_until(lambda: pauses(gamma) == {True}, timeout=10)
         bot.command("ps", r"gamma")
         assert "frozen: by console: odd pushes" in bot.output_since_command
 
         # A frozen agent cannot heed SIGTERM: `stop` kills it at once, not after the 20 s
-        # grace, and its freeze ends with its run.
+        # grace (thawing it, or the kill would wait), and its freeze ends with its run.
         bot.command("stop gamma", r"Stopped gamma", timeout=10)
         assert wait_until(lambda: not any(pid_alive(pid) for pid in gamma), timeout=10)
         assert ledger_rows(state, "SELECT count(*) FROM freezes") == [(0,)]

@@ -44,7 +44,8 @@ FREEZE = CommandSpec(
     control=True,
     admin_only=True,
     description=(
-        "Sends SIGSTOP to every process of the agent's run (in a sandbox, every process of "
+        "Freezes the agent's control group with the kernel's freezer (or, where it has "
+        "none, sends SIGSTOP to every process of its run: in a sandbox, every process of "
         "its namespace), at once and whatever its budget says. The freeze is recorded with "
         "who froze it and why: `ps` shows it, the watchdog leaves the agent alone, and no "
         "budget reset lifts it; `resume NAME` (admin) continues it. `freeze all` first "

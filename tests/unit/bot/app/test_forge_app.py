@@ -94,7 +94,7 @@ async def test_webhooks_are_served_alone_without_the_dashboard(tmp_path: Path) -
         taken.append(event)
         return "counted"
 
-    async def seen(_forge: str, _delivery: str, _event: str) -> bool:
+    async def seen(_forge: str, _delivery: str, _event: str, _kept: str = "") -> bool:
         return True
 
     async def audit(_refusal: Refusal) -> None:

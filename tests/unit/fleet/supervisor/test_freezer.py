@@ -1,8 +1,10 @@
-"""Tests for the freezer: what SIGSTOP reaches, on real processes."""
+"""Tests for the freezer: what SIGSTOP reaches, on real processes, and when a run is
+paused by signals rather than frozen in its control group."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -13,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from fleet.errors import FleetError
+from fleet.model import RunHandle
+from fleet.supervisor import freezer
 from fleet.supervisor.freezer import signal_all
 
 # A group leader (standing in for the shim) whose child (the agent) starts a grandchild.
@@ -95,3 +100,56 @@ def test_an_agent_leading_its_own_group_stops_too(run: tuple[int, int, int]) -> 
     assert signal_all(leader, leader, signal.SIGSTOP) == 3
     assert settled(lambda: {state_of(pid) for pid in run} == {"T"})
     signal_all(leader, leader, signal.SIGCONT)
+
+
+def handle_of(run: tuple[int, int, int], run_dir: Path) -> RunHandle:
+    leader, agent, _ = run
+    return RunHandle("subprocess", agent, leader, run_dir, run_dir / "output.log")
+
+
+async def test_a_run_without_a_freezable_group_is_paused_by_signals(
+    run: tuple[int, int, int], tmp_path: Path
+) -> None:
+    """No group recorded (no sandbox, no caps, an older shim): SIGSTOP, then SIGCONT."""
+    handle = handle_of(run, tmp_path)
+    assert freezer.run_freezer(handle) is None
+    assert await freezer.freeze_run(handle) == "SIGSTOP to 2 processes"
+    assert settled(lambda: (state_of(run[1]), state_of(run[2])) == ("T", "T"))
+    await freezer.thaw_run(handle)
+    assert settled(lambda: "T" not in (state_of(run[1]), state_of(run[2])))
+
+
+async def test_a_run_with_a_freezer_group_is_frozen_there_and_not_signalled(
+    run: tuple[int, int, int], tmp_path: Path
+) -> None:
+    """A group with freezer.state recorded: the freeze is written there and no process is
+    stopped by a signal; the thaw writes THAWED there (and SIGCONT, for a run stopped by
+    signals before)."""
+    group = tmp_path / "freezer-group"  # a stand-in: plain files, no kernel behind them
+    group.mkdir()
+    (group / "freezer.state").write_text("THAWED")
+    (tmp_path / "sandbox.json").write_text(json.dumps({"cgroups": [str(group)]}))
+    handle = handle_of(run, tmp_path)
+    assert await freezer.freeze_run(handle) == f"control group {group} (cgroup v1 freezer)"
+    assert (group / "freezer.state").read_text() == "FROZEN"
+    assert "T" not in {state_of(pid) for pid in run}
+    os.kill(run[1], signal.SIGSTOP)
+    await freezer.thaw_run(handle)
+    assert (group / "freezer.state").read_text() == "THAWED"
+    assert settled(lambda: state_of(run[1]) != "T")
+
+
+async def test_a_group_that_refuses_the_freeze_leaves_it_to_signals(
+    run: tuple[int, int, int], tmp_path: Path
+) -> None:
+    """A recorded group whose control file cannot be written (here: a directory in its
+    place): SIGSTOP after all, so the run is paused either way."""
+    group = tmp_path / "freezer-group"
+    (group / "freezer.state").mkdir(parents=True)
+    (tmp_path / "sandbox.json").write_text(json.dumps({"cgroups": [str(group)]}))
+    handle = handle_of(run, tmp_path)
+    assert await freezer.freeze_run(handle) == "SIGSTOP to 2 processes"
+    assert settled(lambda: (state_of(run[1]), state_of(run[2])) == ("T", "T"))
+    with pytest.raises(FleetError, match=f"could not thaw control group {group}"):
+        await freezer.thaw_run(handle)
+    assert settled(lambda: "T" not in (state_of(run[1]), state_of(run[2])))
