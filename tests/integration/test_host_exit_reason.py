@@ -70,11 +70,18 @@ def test_a_hosts_forged_multi_line_exit_reason_is_one_quoted_line(
         record.write_text(json.dumps({"exit_code": 1, "reason": f"exited with status 1\n{FORGED}"}))
         user = pwd.getpwnam(up.user)
         os.chown(record, user.pw_uid, user.pw_gid)
+        # All of the run's processes paused first, then killed: none of them (the shim, a
+        # reader, the agent) gets to act, and write its own record, between two kills.
+        doomed = []
         for pid in processes_of(user.pw_uid):
             with contextlib.suppress(OSError):
                 cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
                 if str(state).encode() in cmdline or b"stub_agent.py" in cmdline:
-                    os.kill(pid, signal.SIGKILL)
+                    os.kill(pid, signal.SIGSTOP)
+                    doomed.append(pid)
+        for pid in doomed:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
         said = bot.expect(r"payroll\** failed after \S+: (.*)$", timeout=WAIT).group(1)
         assert said == f"host box2 says “exited with status 1 ⏎ {FORGED}”"
         lines = [line.strip(" >*") for line in bot.stdout.splitlines()]
