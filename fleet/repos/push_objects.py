@@ -72,19 +72,35 @@ def new_objects(new: str) -> list[NewObject]:
 
 
 def not_carried(objects: Sequence[NewObject]) -> list[NewObject]:
-    """Those of ``objects`` the push did not carry: missing from its quarantine (all of them
-    when it brought none), found only in what the repository or the mirror already held."""
+    """Those of ``objects`` the push did not carry — missing from its quarantine (all of
+    them when it brought none) — or carried only in name: already held outside it, by the
+    mirror the door repo borrows (a thin pack's delta base is copied into the quarantine
+    whole: a push may name another branch's blob that way and seem to carry it). Of those,
+    what the line's own branches reach after all is let be."""
     if not objects:
         return []
     quarantine = os.environ.get("GIT_QUARANTINE_PATH", "")
-    if not quarantine:
-        return list(objects)
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_QUARANTINE_PATH")
-    }
-    env["GIT_OBJECT_DIRECTORY"] = quarantine
+    outside = _present(objects, _without_quarantine())
+    if quarantine:
+        inside_env = _without_quarantine()
+        inside_env["GIT_OBJECT_DIRECTORY"] = quarantine
+        inside = _present(objects, inside_env)
+    else:
+        inside = set()
+    suspect = {o.sha for o in objects if o.sha not in inside or o.sha in outside}
+    if suspect:  # git's listing may name what an older commit of the line holds
+        suspect -= _on_the_line(suspect)
+    return [o for o in objects if o.sha in suspect]
+
+
+def _without_quarantine() -> dict[str, str]:
+    """The hook's environment as git outside the push's quarantine would see objects."""
+    hidden = ("GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_QUARANTINE_PATH")
+    return {k: v for k, v in os.environ.items() if k not in hidden}
+
+
+def _present(objects: Sequence[NewObject], env: dict[str, str]) -> set[str]:
+    """The shas of ``objects`` git finds with ``env``."""
     ran = subprocess.run(
         git_argv("cat-file", "--batch-check=%(objectname)"),
         input="".join(f"{o.sha}\n" for o in objects).encode(),
@@ -95,14 +111,58 @@ def not_carried(objects: Sequence[NewObject]) -> list[NewObject]:
     )
     if ran.returncode != 0:
         raise RuntimeError(f"git cat-file exited {ran.returncode}")
-    missing = {
+    lines = ran.stdout.decode("ascii", errors="replace").splitlines()
+    return {line.strip() for line in lines if not line.endswith(" missing")}
+
+
+def tree_names(objects: Sequence[NewObject], commit: str) -> list[Added]:
+    """Every name in every new tree of the push (a file or folder renamed onto an old
+    object, a name with a newline in it), read from the tree objects themselves, as text
+    the secret scan reads (each once); and the paths git listed them at."""
+    types = subprocess.run(
+        git_argv("cat-file", "--batch-check=%(objectname) %(objecttype)"),
+        input="".join(f"{o.sha}\n" for o in objects).encode(),
+        capture_output=True,
+        timeout=GIT_TIMEOUT,
+        check=False,
+    )
+    if types.returncode != 0:
+        raise RuntimeError(f"git cat-file exited {types.returncode}")
+    trees = [
         line.split()[0]
-        for line in ran.stdout.decode("ascii", errors="replace").splitlines()
-        if line.endswith(" missing")
-    }
-    if missing:  # git's listing may name what an older commit of the line holds
-        missing -= _on_the_line(missing)
-    return [o for o in objects if o.sha in missing]
+        for line in types.stdout.decode("ascii", errors="replace").splitlines()
+        if line.endswith(" tree")
+    ]
+    names: dict[str, None] = dict.fromkeys(o.path for o in objects if o.path)
+    if trees:
+        ran = subprocess.run(
+            git_argv("cat-file", "--batch"),
+            input="".join(f"{t}\n" for t in trees).encode(),
+            capture_output=True,
+            timeout=GIT_TIMEOUT,
+            check=False,
+        )
+        if ran.returncode != 0:
+            raise RuntimeError(f"git cat-file exited {ran.returncode}")
+        names.update(dict.fromkeys(_entry_names(ran.stdout, len(trees))))
+    return [Added(commit, "(file name)", n, name) for n, name in enumerate(names, start=1)]
+
+
+def _entry_names(out: bytes, count: int) -> list[str]:
+    """The entry names of ``count`` tree objects as ``cat-file --batch`` prints them."""
+    names: list[str] = []
+    at = 0
+    for _ in range(count):
+        end = out.index(b"\n", at)
+        size = int(out[at:end].split()[2])
+        body, at = out[end + 1 : end + 1 + size], end + 1 + size + 1
+        pos = 0
+        while pos < len(body):
+            space = body.index(b" ", pos)
+            nul = body.index(b"\0", space)
+            names.append(_text(body[space + 1 : nul]))
+            pos = nul + 1 + 20
+    return names
 
 
 def _on_the_line(shas: set[str]) -> set[str]:
@@ -138,12 +198,6 @@ def _on_the_line(shas: set[str]) -> set[str]:
             proc.kill()
         proc.wait()
     return found
-
-
-def path_lines(objects: Sequence[NewObject], commit: str) -> list[Added]:
-    """The paths of ``objects``, as text the secret scan reads (each once)."""
-    seen = dict.fromkeys(o.path for o in objects if o.path)
-    return [Added(commit, "(file name)", n, path) for n, path in enumerate(seen, start=1)]
 
 
 def _text(raw: bytes) -> str:

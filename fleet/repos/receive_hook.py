@@ -36,7 +36,7 @@ from fleet.repos import ci_paths
 from fleet.repos.commit_rules import Breach, breaches, read_commits
 from fleet.repos.door_policy import Policy
 from fleet.repos.line_repo import MAX_REFUSALS_FILE, REFUSALS
-from fleet.repos.push_objects import new_objects, not_carried, path_lines
+from fleet.repos.push_objects import new_objects, not_carried, tree_names
 from fleet.repos.push_scan import (
     Added,
     TooBig,
@@ -158,7 +158,7 @@ def check_commits(
     refusals = [_workflow_refusal(ref, touched)] if touched else []
     read = list(read_commits(commits))
     texts = [line for commit in read for line in commit.lines()]
-    finds += find_secrets([*texts, *path_lines(objects, new)], shapes())
+    finds += find_secrets([*texts, *tree_names(objects, new)], shapes())
     if finds:
         refusals.append(_secret_refusal(ref, finds))
     broken = [b for commit in read for b in breaches(commit, policy)]
@@ -214,10 +214,10 @@ def _foreign_refusal(ref: str, paths: list[str]) -> Refusal:
     return Refusal(
         ref,
         "object",
-        f"content the line never had and the push did not carry: {listed[:200]}{more}",
+        f"content the line never had (not carried, or another branch's): {listed[:200]}{more}",
         "this push names content that is neither on your branch nor on its base, and that "
-        f"it did not send: {listed}{more}. Commit only files you wrote or fetched from "
-        "origin (git fetch origin), then push again.",
+        f"it did not send, or that another upstream branch holds: {listed}{more}. Commit "
+        "only files you wrote or fetched from origin (git fetch origin), then push again.",
     )
 
 

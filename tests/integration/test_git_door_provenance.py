@@ -11,8 +11,11 @@ run's own issue and its requester as co-author go through."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
+import struct
 import subprocess
+import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -351,3 +354,77 @@ async def test_the_agents_own_commit_its_issue_and_its_requester_go_through(door
     await agit("push", "-q", "origin", "HEAD:fw/alice/1", cwd=clone)
     assert await door.tip("alice") == sha
     assert door.refused == []
+
+
+def _packed(kind: int, body: bytes, base: bytes = b"") -> bytes:
+    """One pack entry: its type and size header, a REF_DELTA's base id, the zlib body."""
+    size, first = len(body), (kind << 4) | (len(body) & 15)
+    size >>= 4
+    head = bytearray()
+    while size:
+        head.append(first | 0x80)
+        first, size = size & 0x7F, size >> 7
+    head.append(first)
+    return bytes(head) + base + zlib.compress(body)
+
+
+def _oid(kind: str, body: bytes) -> bytes:
+    return hashlib.sha1(f"{kind} {len(body)}\0".encode() + body).digest()
+
+
+async def test_a_thin_pack_cannot_borrow_another_branchs_blob(door: Rig) -> None:
+    """A hand-made pack of over a hundred objects (so git fixes it as a thin pack, copying
+    an outside delta base into the push whole) whose tree names another upstream branch's
+    blob, with a delta against that blob: the blob seems carried, yet came from the
+    mirror. Refused; the line repo as it was."""
+    work = door.tmp / "upstream-work"
+    await git("checkout", "-qb", "private", cwd=work)
+    (work / "secret-plan.txt").write_text("the private branch's content\n")
+    await git("add", "-A", cwd=work)
+    await git("commit", "-qm", "private", cwd=work)
+    await git("push", "-q", str(door.mirror), "private", cwd=work)
+    secret = bytes.fromhex((await git("rev-parse", "HEAD:secret-plan.txt", cwd=work)).out.strip())
+    raw_tree = await piped(door.mirror, b"", "cat-file", "tree", f"{door.base_sha}^{{tree}}")
+    assert raw_tree  # the base has files: the new tree keeps them and adds the leak
+    tree = raw_tree + b"100644 zz-leak.txt\0" + secret
+    ident = ME.line().encode() + b" 1700000000 +0000"
+    commit = (
+        b"tree " + _oid("tree", tree).hex().encode() + b"\nparent " + door.base_sha.encode()
+        + b"\nauthor " + ident + b"\ncommitter " + ident + b"\n\nmy notes\n"
+    )  # fmt: skip
+    size = len(b"the private branch's content\n")
+    delta = bytes([size, size + 2, 0x80 | 0x10, size, 2]) + b"!\n"
+    entries = [_packed(1, commit), _packed(2, tree), _packed(7, delta, base=secret)]
+    entries += [_packed(3, f"pad {n}\n".encode()) for n in range(120)]
+    pack = b"PACK" + struct.pack(">II", 2, len(entries)) + b"".join(entries)
+    pack += hashlib.sha1(pack).digest()
+    before = await door.refs("alice")
+    line = f"{'0' * 40} {_oid('commit', commit).hex()} refs/heads/fw/alice/1\0report-status\n"
+    body = f"{len(line) + 4:04x}".encode() + line.encode() + b"0000" + pack
+    url = f"http://127.0.0.1:{door.server.port}/git/alice/{REPO}.git/git-receive-pack"
+    headers = {
+        "Authorization": basic("alice", door.token("alice")),
+        "Content-Type": "application/x-git-receive-pack-request",
+    }
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(url, data=body, headers=headers) as reply,
+    ):
+        said = (await reply.read()).decode("utf-8", errors="replace")
+    assert "unpack ok" in said and "ng refs/heads/fw/alice/1" in said, said
+    assert "zz-leak.txt" in door.refused[-1][2][0]["why"], door.refused
+    assert await door.refs("alice") == before
+    assert [r["kind"] for r in door.refused[-1][2]] == ["object"]
+
+
+async def test_a_token_as_a_name_git_lists_cut_or_a_rename_is_refused(door: Rig) -> None:
+    """A name git's listing cuts at its newline, and an old file renamed to a token (no new
+    blob, no added line): every name of every new tree is read."""
+    clone = await clone_as_me(door)
+    await my_commit(clone, {f"notes\n{TOKEN}": "x"})
+    await refused_for(door, clone, "origin", "HEAD:fw/alice/1", kinds=["secret"])
+    await agit("reset", "-q", "--hard", "HEAD~1", cwd=clone)
+    await agit("mv", "README.md", TOKEN, cwd=clone)
+    await agit("commit", "-qm", "rename", cwd=clone)
+    err = await refused_for(door, clone, "origin", "HEAD:fw/alice/1", kinds=["secret"])
+    assert "(file name)" in err
