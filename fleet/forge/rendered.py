@@ -36,7 +36,7 @@ _PLAIN: Final = frozenset(
 """The elements the renderer itself makes of markdown; any other came from raw HTML."""
 _QUIET: Final = frozenset({"code", "pre", "a"})
 """Elements whose text the forges' filters leave alone (no mention, no reference)."""
-_MENTION: Final = re.compile(r"(?<![A-Za-z0-9_`])@[A-Za-z0-9_]", re.ASCII)
+_MENTION: Final = re.compile(r"(?<![A-Za-z0-9_])@[A-Za-z0-9_]", re.ASCII)  # as GitHub: (^|\W)@
 _REFERENCE: Final = re.compile(
     r"(?:(?<![\w.-])[\w.-]+/[\w.-]+[#!](?P<slug_n>[0-9]+)"
     r"|(?<![A-Za-z0-9&])(?:[#!]|GH-)(?P<n>[0-9]+))(?![A-Za-z0-9_])",

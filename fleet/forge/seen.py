@@ -29,8 +29,8 @@ from typing import Final
 from markdown_it.common.html_re import cdata, close_tag, comment, declaration, open_tag, processing
 
 HIDING_TAGS: Final = frozenset(
-    {"script", "style", "template", "noscript", "head", "title", "iframe"}
-)
+    {"script", "style", "template", "noscript", "head", "title", "iframe", "rp"}
+)  # ``rp``: a ruby's fallback, which a browser that reads ruby never shows
 VOID_TAGS: Final = frozenset(
     {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param"}
     | {"source", "track", "wbr"}

@@ -31,8 +31,14 @@ from fleet.forge.rendered import github_html
 from fleet.forge.seen import VOID_TAGS, hides
 
 DIAGRAMS: Final = {"geojson": "[a map]", "topojson": "[a map]", "stl": "[a 3D model]"}
-_PHANTOM: Final = re.compile(r"\\(?:[hv]?phantom|smash)\s*\{")
-_MERMAID_COMMENT: Final = re.compile(r"^\s*%%.*$\n?", re.MULTILINE)
+_PHANTOM: Final = re.compile(
+    r"\\(?:[hv]?phantom|smash)\s*\{"
+    r"|\\(?:color|textcolor)\s*\{\s*(?:transparent|white|#f{3}(?:f{3})?)\s*\}\s*\{",
+    re.IGNORECASE,
+)
+_MERMAID_COMMENT: Final = re.compile(
+    r"^\s*(?:%%.*|acc(?:Title|Descr)\s*:.*|accDescr\s*\{[^}]*\})$\n?", re.MULTILINE
+)  # comments, and the accessible title and description a drawing never shows
 _BLOCKS: Final = frozenset(
     {"p", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "blockquote", "table", "ul", "ol",
      "section", "div", "details", "summary", "hr", "dl"}

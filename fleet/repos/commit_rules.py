@@ -37,11 +37,16 @@ _PERSON: Final = re.compile(r"(?P<name>[^<>]*?) ?<(?P<email>[^<>]*)> \d+ [+-]\d{
 _TRAILER: Final = re.compile(r"[ \t]*(?P<key>[A-Za-z][A-Za-z0-9-]*)[ \t]*:[ \t]*(?P<value>.*)")
 _SLUG: Final = r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9._-]+"
 _REFERENCE: Final = re.compile(
-    r"(?:https?://[^\s/]+/(?P<url_slug>" + _SLUG + r")/(?:issues|pulls?)/(?P<url_n>\d+))"
-    r"|(?<![\w/#.-])(?P<slug>" + _SLUG + r")#(?P<slug_n>\d+)"
-    r"|(?<![\w&#/])(?:#|GH-)(?P<n>\d+)",
-    re.IGNORECASE,
+    r"(?:(?:https?://|www\.)[^\s/]+/(?P<url_slug>" + _SLUG + r")/(?:issues|pulls?)/(?P<url_n>\d+))"
+    r"|(?<![\w/#.-])(?P<slug>" + _SLUG + r")[#!](?P<slug_n>\d+)"
+    r"|(?<![\w&#/])(?:[#!]|GH-)(?P<n>\d+)",
+    re.IGNORECASE | re.ASCII,
 )
+_LOOK_ALIKE: Final = re.compile(
+    r"[ \t]*(?P<key>[^\s:]*[-\u2010-\u2015\u2212\ufe58\ufe63\uff0d][^\s:]*)[ \t]*[:\uff1a]"
+)
+"""A trailer-shaped line's key that is not plain ASCII (``Fleetwаrden-Run`` with a
+Cyrillic a, a zero-width space, a Unicode hyphen): a reader takes it for the real one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +154,11 @@ def _person(sha: str, role: str, value: str, policy: Policy) -> list[Breach]:
 
 def _trailers(commit: Commit, policy: Policy) -> list[Breach]:
     found: list[Breach] = []
-    for line in commit.message.split("\n"):
+    for line in re.split(r"[\r\n\v\f\x85\u2028\u2029]", commit.message):
+        odd = _LOOK_ALIKE.match(line)
+        if odd is not None and not odd["key"].isascii():
+            found.append(Breach(commit.sha, "trailer", f"a look-alike trailer {odd['key'][:40]!r}"))
+            continue
         match = _TRAILER.fullmatch(line)
         if match is None:
             continue

@@ -91,6 +91,12 @@ def test_headers_git_never_writes_and_other_encodings_are_refused() -> None:
         ("Co-authored-by: Bob <bob@example.org>", True),
         ("  CO-AUTHORED-BY :Mallory <m@x>", True),
         ("Signed-off-by: coder <coder@local.fleetwarden.invalid>", False),
+        ("\u200bFleetwarden-Run: 99", True),
+        ("Fleetwarden\u2010Run: 99", True),
+        ("Fleetw\u0430rden-Run: 99", True),
+        ("Fleetwarden-Run\u200b: 99", True),
+        ("x\rCo-authored-by: Mallory <m@x>", True),
+        ("Fix the re-try: it works", False),
     ],
 )
 def test_trailers_only_fleetwarden_may_state(line: str, refused: bool) -> None:
@@ -117,6 +123,11 @@ def test_trailers_only_fleetwarden_may_state(line: str, refused: bool) -> None:
         ("step 2 of 3, issue 12", False),
         ("colour &#35;12 in html", False),
         ("a#12 is a word", False),
+        ("closes !99", True),
+        ("www.github.com/acme/app/issues/99", True),
+        ("\u4e2d#99", True),
+        ("\u00e9#99", True),
+        ("see !5", False),
     ],
 )
 def test_references_to_any_issue_but_the_runs_own_are_refused(text: str, refused: bool) -> None:
