@@ -16,8 +16,9 @@ matched without regard to case: a look-alike is refused too, never let through.
 
 from __future__ import annotations
 
+import posixpath
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import PurePosixPath
 from typing import Any, Final
 
@@ -34,6 +35,9 @@ CI_DIRS: Final = (
     ".buildkite/",
     ".azure-pipelines/",
     ".drone/",
+    ".semaphore/",
+    ".builds/",
+    ".tekton/",
 )
 """Folders whose every file a CI system reads (or runs)."""
 CI_FILES: Final = (
@@ -53,7 +57,18 @@ CI_FILES: Final = (
     "appveyor.yml",
     ".appveyor.yml",
     ".cirrus.yml",
+    ".cirrus.star",
     ".buildkite.yml",
+    ".buildkite.yaml",
+    "buildkite.yml",
+    "buildkite.yaml",
+    ".build.yml",
+    "cloudbuild.yaml",
+    "cloudbuild.yml",
+    "buildspec.yml",
+    "buildspec.yaml",
+    "bitrise.yml",
+    "codefresh.yml",
 )
 """Files at the top of the repository a CI system reads (lower case)."""
 CI_FILES_ANYWHERE: Final = ("jenkinsfile",)
@@ -61,15 +76,16 @@ CI_FILES_ANYWHERE: Final = ("jenkinsfile",)
 SUMMARY: Final = (
     ".github/workflows/ and .github/actions/, .gitea/, .forgejo/, .gitlab-ci.yml and what "
     "it includes, .woodpecker*, .drone.yml, .circleci/, Jenkinsfile, azure-pipelines.yml, "
-    "bitbucket-pipelines.yml and the like"
+    "bitbucket-pipelines.yml and the like, and the local actions the workflows use"
 )
 """How a refusal names the paths, in short."""
 WORKFLOW_FILES: Final = re.compile(
-    r"(?:\.github|\.gitea|\.forgejo)/workflows/[^/]+\.ya?ml|\.github/actions?/.+\.ya?ml|"
-    r"action\.ya?ml",
+    r"(?:\.github|\.gitea|\.forgejo)/workflows/[^/]+\.ya?ml|(?:.+/)?action\.ya?ml",
     re.IGNORECASE,
 )
-"""The files :func:`referenced` reads for ``uses: ./path``."""
+"""The files :func:`referenced` starts from: the workflows, and every action's own file."""
+ACTION_FILES: Final = ("action.yml", "action.yaml")
+MAX_FILES: Final = 300  # pipeline files read for their references, at most
 GITLAB_FILES: Final = (".gitlab-ci.yml", ".gitlab-ci.yaml")
 MAX_READ: Final = 256 * 1024  # bytes of one pipeline file read for its references
 
@@ -93,26 +109,64 @@ def ci_path(path: str, extra: Iterable[str] = ()) -> bool:
     return any(name.startswith(f) or f.startswith(name + "/") for f in folders)
 
 
-def referenced(files: Mapping[str, bytes]) -> set[str]:
-    """The paths the pipeline ``files`` (path → content, as the base has them) run by
-    reference: a workflow's or an action's ``uses: ./path`` (a local action, whose folder
-    it names, or a reusable workflow), GitLab's ``include: local`` (and a plain string
-    include naming a path of this repository). Anything unreadable names nothing."""
+def referenced(read: Callable[[str], bytes | None], roots: Iterable[str]) -> set[str]:
+    """The paths the pipelines at ``roots`` run by reference, read from the base through
+    ``read`` (a path → its content, None when there is none), followed as far as they go
+    (:data:`MAX_FILES` files at most):
+
+    * a workflow's or an action's ``uses: ./path`` — a reusable workflow (read in turn), or
+      a local action's folder (its ``action.yml`` read in turn: what its ``runs`` names,
+      ``main``, ``pre``, ``post``, and its steps' own ``uses: ./…``); ``uses: ./`` is the
+      action at the top of the repository;
+    * GitLab's ``include`` (``local:`` or a plain path of this repository) and a child
+      pipeline's ``trigger: include:``, in every file they lead to.
+
+    Anything unreadable names nothing more."""
     found: set[str] = set()
-    for path, raw in files.items():
-        data = _load(raw)
+    pending = [(normal(r), normal(r) in GITLAB_FILES) for r in roots]
+    seen: set[tuple[str, bool]] = set()
+    while pending and len(seen) < MAX_FILES:
+        path, gitlab = pending.pop()
+        if (path, gitlab) in seen:
+            continue
+        seen.add((path, gitlab))
+        raw = read(path)
+        data = _load(raw) if raw is not None else None
         if data is None:
             continue
-        if normal(path) in GITLAB_FILES:
-            found |= _gitlab_includes(data)
-        else:
-            found |= {normal(u) for u in _walk_uses(data) if normal(u)}
-    return found
+        if gitlab:
+            more = _gitlab_includes(data)
+            found |= more
+            pending += [(p, True) for p in sorted(more)]
+            continue
+        if posixpath.basename(path) in ACTION_FILES:  # what the action runs, by its runs:
+            for key in ("main", "pre", "post"):
+                run = _get(data, "runs", key)
+                here = posixpath.dirname(path)
+                if isinstance(run, str) and (local := _local(posixpath.join(here, run))):
+                    found.add(local)
+        for use in _walk_uses(data):
+            if use.endswith((".yml", ".yaml")):  # a reusable workflow
+                found.add(use)
+                pending.append((use, False))
+            else:  # a local action (``./`` the top): its folder, its action.yml in turn
+                files = [posixpath.join(use, name) for name in ACTION_FILES]
+                found |= {use, *files}
+                pending += [(f, False) for f in files]
+    return {f for f in found if f}
 
 
-def wanted(path: str) -> bool:
-    """Whether :func:`referenced` reads the file at ``path``."""
-    return normal(path) in GITLAB_FILES or WORKFLOW_FILES.fullmatch(normal(path)) is not None
+def roots(names: Iterable[str]) -> list[str]:
+    """Of the base's file ``names``, the pipelines :func:`referenced` starts from."""
+    return [n for n in names if normal(n) in GITLAB_FILES or WORKFLOW_FILES.fullmatch(normal(n))]
+
+
+def _get(data: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(data, Mapping):
+            return None
+        data = data.get(key)
+    return data
 
 
 def _load(raw: bytes) -> Any:
@@ -139,18 +193,18 @@ def _walk_uses(data: Any, depth: int = 0) -> Iterable[str]:
 
 
 def _gitlab_includes(data: Any) -> set[str]:
+    """The local files a GitLab pipeline ``data`` includes, or starts as child pipelines
+    (a job's ``trigger: include:``)."""
     if not isinstance(data, Mapping):
         return set()
-    include = data.get("include")
-    items = include if isinstance(include, list) else [include]
+    lists = [data.get("include")]
+    lists += [_get(job, "trigger", "include") for job in data.values() if isinstance(job, Mapping)]
     found: set[str] = set()
-    for item in items:
-        target: Any = item
-        if isinstance(item, Mapping):
-            target = item.get("local")
-        if isinstance(target, str) and "://" not in target and not target.startswith("$"):
-            local = _local(target)
-            if local:
+    for include in lists:
+        for item in include if isinstance(include, list) else [include]:
+            target: Any = item.get("local") if isinstance(item, Mapping) else item
+            local = _local(target) if isinstance(target, str) else ""
+            if local and "://" not in target and not target.startswith("$"):
                 found.add(local)
     return found
 

@@ -25,6 +25,7 @@ import fcntl
 import json
 import os
 import re
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -38,10 +39,12 @@ from fleet.repos.door_policy import Policy
 from fleet.repos.line_repo import MAX_REFUSALS_FILE, REFUSALS
 from fleet.repos.push_objects import new_objects, not_carried, tree_names
 from fleet.repos.push_scan import (
+    GIT_TIMEOUT,
     Added,
     TooBig,
     find_secrets,
     foreign_parents,
+    git_argv,
     masked,
     new_commits,
     run_git,
@@ -175,17 +178,27 @@ def _ci_rule(policy: Policy) -> Callable[[str], bool]:
 
 
 def _referenced(base: str) -> set[str]:
+    """What the base's own pipelines run by reference (:func:`ci_paths.referenced`)."""
     if not base.startswith("refs/heads/"):
         return set()
     code, names = run_git("ls-tree", "-r", "-z", "--name-only", base, ok=(0, 128))
     if code != 0:
         return set()
-    files: dict[str, bytes] = {}
-    for path in names.split("\0"):
-        if path and ci_paths.wanted(path) and len(files) < 200:
-            _, text = run_git("cat-file", "blob", f"{base}:{path}", ok=(0, 128))
-            files[path] = text.encode()
-    return ci_paths.referenced(files)
+    listed = {name.lower(): name for name in names.split("\0") if name}
+
+    def read(path: str) -> bytes | None:
+        name = listed.get(path)
+        if name is None:
+            return None
+        done = subprocess.run(
+            git_argv("cat-file", "blob", f"{base}:{name}"),
+            capture_output=True,
+            timeout=GIT_TIMEOUT,
+            check=False,
+        )
+        return done.stdout if done.returncode == 0 else None
+
+    return ci_paths.referenced(read, ci_paths.roots(listed.values()))
 
 
 def _net_workflows(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from fleet.repos.ci_paths import ci_path, referenced
+from fleet.repos.ci_paths import ci_path, referenced, roots
 from fleet.repos.commit_rules import breaches, parse
 from fleet.repos.door_policy import Identity, Issue, Policy, agent_identity
 
@@ -173,24 +173,44 @@ def test_the_policy_reads_back_what_it_writes() -> None:
 
 
 def test_what_a_bases_pipelines_run_by_reference_counts_as_ci() -> None:
+    """Followed as far as they go: a workflow's local action and reusable workflow, that
+    action's own runs and local actions, the action at the top (``uses: ./``) and what it
+    runs; GitLab's includes, an included file's includes and a child pipeline's."""
     files = {
         ".github/workflows/ci.yml": (
             b"jobs:\n  build:\n    steps:\n      - uses: actions/checkout@v4\n"
-            b"      - uses: ./tools/build-action\n  again:\n    uses: ./.github/workflows/re.yml\n"
+            b"      - uses: ./tools/build-action\n      - uses: ./\n"
+            b"  again:\n    uses: ./.github/workflows/re.yml\n"
         ),
-        ".gitlab-ci.yml": b"include:\n  - local: /ci/jobs.yml\n  - ci/more.yml\n"
-        b"  - remote: https://example.org/x.yml\n  - local: /templates/*.yml\n",
+        ".github/workflows/re.yml": b"jobs:\n  x:\n    steps:\n      - uses: ./tools/other\n",
+        "tools/build-action/action.yml": (
+            b"runs:\n  using: composite\n  steps:\n    - uses: ./tools/inner\n"
+        ),
+        "action.yml": b"runs:\n  using: node20\n  main: dist/index.js\n  post: dist/post.js\n",
+        ".gitlab-ci.yml": b"include:\n  - local: /ci/jobs.yml\n  - remote: https://e.example/x.yml\n"
+        b"  - local: /templates/*.yml\n",
+        "ci/jobs.yml": (
+            b"include: ci/more.yml\nchild:\n  trigger:\n    include: pipelines/child.yml\n"
+        ),
+        "ci/more.yml": b"job:\n  script: [make]\n",
         ".gitea/workflows/bad.yml": b": not yaml : [",
     }
-    found = referenced(files)
-    assert found == {
+    found = referenced(files.get, roots(files))
+    for path in (
         "tools/build-action",
+        "tools/inner",
+        "tools/other",
         ".github/workflows/re.yml",
+        "action.yml",
+        "dist/index.js",
+        "dist/post.js",
         "ci/jobs.yml",
         "ci/more.yml",
+        "pipelines/child.yml",
         "templates",
-    }
+    ):
+        assert ci_path(path, found), path
     assert ci_path("tools/build-action/action.yml", found)
     assert ci_path("templates/deploy.yml", found)
-    assert ci_path("ci/jobs.yml", found)
-    assert not ci_path("tools/other.sh", found)
+    assert not ci_path("tools/readme.md", found)
+    assert not ci_path("src/app.py", found)
