@@ -13,7 +13,8 @@ one pack, as after a real fetch).
 
 **Checkouts.** Per round, interleaved, each into a new directory: *fleetwarden*, the run's
 checkout as the product makes it (:func:`fleet.repos.checkouts.make_checkout`: ``git clone
---local --no-hardlinks --single-branch --branch main`` of the mirror, ``git checkout -b``,
+--no-local --single-branch --branch main`` of the mirror — a pack of what the base reaches —
+``git checkout -b``,
 ``origin`` pointed at the door); *worktree*, ``git worktree add -b`` on the mirror; *clone
 --local*, ``git clone --local`` of the mirror (hard links). Removed after each round, not
 timed. Reported: the median and max of each, and fleetwarden's median over the faster of
