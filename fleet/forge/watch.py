@@ -67,7 +67,7 @@ class ForgeWatch:
         state = ForgeRunState(record.state)
         if state is ForgeRunState.QUEUED and record.agent not in asked:
             asked.add(record.agent)
-            await work.next_for(record.agent)  # its oldest queued run, when it is free
+            await work.starts.next_for(record.agent)  # its oldest queued run, when it is free
         elif state is ForgeRunState.WORKING:
             running = await work.launcher.is_running(record.agent)
             if record.done_signal == "agent" and not running:

@@ -9,7 +9,8 @@ unassigned or closed stops it. Everything else is ignored, and what was ignored,
 is kept as the delivery's outcome and in the forge audit. Who may act is asked of the
 forge at each event (:mod:`fleet.forge.access`).
 
-What a run's end, its ``done`` and the watchdog do is :mod:`fleet.forge.publish`'s.
+How a run starts is :mod:`fleet.forge.starts`'s; what a run's end, its ``done`` and the
+watchdog do is :mod:`fleet.forge.publish`'s.
 """
 
 from __future__ import annotations
@@ -29,15 +30,14 @@ from fleet.forge.changes import confirmed, same_login
 from fleet.forge.facts import ForgeRunRecord, ForgeRunState
 from fleet.forge.holds import ForgeHolds
 from fleet.forge.kept import event_of
-from fleet.forge.launcher import ForgeLauncher, LaunchRefused
-from fleet.forge.model import EventKind, ForgeApi, ForgeApiError, ForgeEvent, ForgeIssue, Slug
+from fleet.forge.launcher import ForgeLauncher
+from fleet.forge.model import EventKind, ForgeApi, ForgeApiError, ForgeEvent, Slug
 from fleet.forge.publish import Publisher
 from fleet.forge.rest import ForgeRateLimited
 from fleet.forge.schema import ForgeEntry
-from fleet.forge.text import follow_up_prompt, issue_prompt
+from fleet.forge.starts import RunStarts
+from fleet.forge.text import follow_up_prompt
 from fleet.ledger import Ledger
-from fleet.names import is_agent_name
-from fleet.repos.door_policy import Issue
 from fleet.repos.schema import RepoEntry
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,15 @@ class ForgeWork:
         self._locks: dict[tuple[str, str, int], asyncio.Lock] = {}
         # Forges whose events wait: a login not the credential's, a rate limit.
         self.holds = ForgeHolds(forges, apis, clock)
+        self.starts = RunStarts(
+            forges=forges,
+            apis=apis,
+            ledger=ledger,
+            launcher=launcher,
+            publisher=publisher,
+            clock=clock,
+            lock=self.lock,
+        )
         self._acting: set[tuple[str, str]] = set()  # deliveries being acted on now
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -286,94 +295,7 @@ class ForgeWork:
     async def _begin(self, event: ForgeEvent, agent: str) -> str:
         repo = self._repo_of(event)
         assert repo is not None
-        entry = self._repos[repo]
-        if not is_agent_name(agent):
-            return "ignored: the trigger names no agent"
-        agent_repo = await self.launcher.repo_of(agent)
-        if agent_repo is None:
-            return f"ignored: {agent} is no agent on a repository (the roster gives it none)"
-        if agent_repo != repo:
-            return f"ignored: {agent} works on repository {agent_repo}, not on {repo}"
-        api = self.apis[event.forge]
-        issue = await api.issue(event.repo, event.number)
-        if issue.state != "open":
-            return f"ignored: #{issue.number} is closed"
-        key = await self.ledger.add_forge_run(
-            forge=event.forge,
-            repo=repo,
-            slug=event.repo,
-            issue=issue.number,
-            title=issue.title[:300],
-            agent=agent,
-            branch=f"{entry.branch_prefix}{agent}/issue-{issue.number}",
-            requester=event.actor,
-            issue_url=issue.url,
-        )
-        if key is None:
-            return f"ignored: #{issue.number} already has a run"
-        await self.ledger.audit_forge(
-            key, agent, "start", True, f"#{issue.number} given to {agent} by @{event.actor}"
-        )
-        record = await self.ledger.forge_run(key)
-        assert record is not None
-        await self.publisher.open_status(record)
-        record = await self.ledger.forge_run(key)  # with its status comment's id
-        assert record is not None
-        return await self.launch(record, issue)
-
-    async def launch(self, record: ForgeRunRecord, issue: ForgeIssue | None = None) -> str:
-        """Start ``record``'s agent on it, or keep it queued saying why. ``issue``: as just
-        read (else read now: a queued run starts on what the issue says by then)."""
-        why = await self.launcher.busy(record.agent)
-        if why is None:
-            other = await self.ledger.agent_forge_run(record.agent)
-            if other is not None and other.id != record.id:
-                why = f"{record.agent} works on {other.slug}#{other.issue} until its PR closes"
-        if why is not None:
-            return await self._queued(record, why)
-        api = self.apis[record.forge]
-        if issue is None:
-            issue = await api.issue(record.slug, record.issue)
-        comments = await api.comments(record.slug, record.issue)
-        entry = self.forges[record.forge]
-        prompt = await asyncio.to_thread(  # reading hostile HTML is work for a thread
-            issue_prompt,
-            record.forge,
-            record.slug,
-            issue,
-            [c for c in comments if c.id != record.comment_id],
-            branch=record.branch,
-            bot_login=entry.login,
-        )
-        try:
-            started = await self.launcher.start(
-                record.agent,
-                repo=record.repo,
-                branch=record.branch,
-                prompt=prompt,
-                requester=f"@{record.requester} on {record.forge}",
-                issue=Issue(str(record.slug), record.issue),
-            )
-        except LaunchRefused as exc:
-            return await self._queued(record, str(exc))
-        line = await self.launcher.line(record.agent)
-        await self.ledger.update_forge_run(
-            record.id,
-            state=ForgeRunState.WORKING,
-            run_id=started.run_id,
-            line_id=started.line_id,
-            # An earlier run's branch of this issue may live on: this one is named anew.
-            branch=line.branch if line is not None else record.branch,
-            activity_at=self.clock.now(),
-        )
-        await self.publisher.refresh(record.id)
-        return f"started {record.agent} on #{record.issue} (run {started.run_id})"
-
-    async def _queued(self, record: ForgeRunRecord, why: str) -> str:
-        if ForgeRunState(record.state) is not ForgeRunState.QUEUED or record.summary != why:
-            await self.ledger.update_forge_run(record.id, state=ForgeRunState.QUEUED, summary=why)
-            await self.publisher.refresh(record.id)
-        return f"queued: {why}"
+        return await self.starts.begin(event, agent, repo, self._repos[repo])
 
     async def _continue(self, run: ForgeRunRecord, event: ForgeEvent, kind: str) -> str:
         if ForgeRunState(run.state) is ForgeRunState.QUEUED:
@@ -438,7 +360,7 @@ class ForgeWork:
         )
         await self.ledger.audit_forge(run.id, run.agent, "stop", True, f"#{run.issue} {how}")
         await self.publisher.refresh(run.id)
-        self.spawn(self.next_for(run.agent), f"next forge run of {run.agent}")
+        self.spawn(self.starts.next_for(run.agent), f"next forge run of {run.agent}")
         return f"stopped {run.agent}: the issue was {how}"
 
     async def _ended(self, run: ForgeRunRecord, event: ForgeEvent) -> str:
@@ -462,22 +384,8 @@ class ForgeWork:
         )
         await self.ledger.audit_forge(run.id, run.agent, "end", True, f"PR #{run.pull} {how}")
         await self.publisher.refresh(run.id)
-        self.spawn(self.next_for(run.agent), f"next forge run of {run.agent}")
+        self.spawn(self.starts.next_for(run.agent), f"next forge run of {run.agent}")
         return f"ended {run.agent}'s run: PR #{run.pull} {how}{deleted}"
-
-    async def next_for(self, agent: str) -> None:
-        """Start ``agent``'s oldest queued forge run, if it is free now."""
-        for record in await self.ledger.forge_runs(agent=agent):
-            if ForgeRunState(record.state) is ForgeRunState.QUEUED:
-                async with self.lock(record.forge, record.slug, record.issue):
-                    fresh = await self.ledger.forge_run(record.id)
-                    if fresh is None or fresh.ended_at is not None:
-                        continue
-                    if ForgeRunState(fresh.state) is not ForgeRunState.QUEUED:
-                        continue
-                    outcome = await self.launch(fresh)
-                log.info("forge run %d of %s: %s", record.id, agent, outcome)
-                return
 
 
 def mentions(text: str, login: str) -> bool:

@@ -21,13 +21,12 @@ unscanned. Everything read here is the agent's text: shown only through the hook
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Final
 
 from fleet.repos.door_policy import Policy
-from fleet.repos.push_scan import GIT_TIMEOUT, Added, TooBig, git_argv
+from fleet.repos.push_scan import Added, TooBig, fed
 
 MAX_COMMIT_BYTES: Final = 1024 * 1024
 """Bytes of one commit object (headers and message) the door reads whole."""
@@ -85,16 +84,7 @@ def read_commits(commits: Sequence[str]) -> Iterator[Commit]:
     (:class:`TooBig` for one past :data:`MAX_COMMIT_BYTES`)."""
     if not commits:
         return
-    ran = subprocess.run(
-        git_argv("cat-file", "--batch"),
-        input="".join(f"{c}\n" for c in commits).encode(),
-        capture_output=True,
-        timeout=GIT_TIMEOUT,
-        check=False,
-    )
-    if ran.returncode != 0:
-        raise RuntimeError(f"git cat-file exited {ran.returncode}")
-    out, at = ran.stdout, 0
+    out, at = fed(("cat-file", "--batch"), commits), 0
     for sha in commits:
         end = out.index(b"\n", at)
         parts = out[at:end].split()

@@ -18,7 +18,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from fleet.repos.push_scan import GIT_TIMEOUT, Added, TooBig, git_argv, run_git
+from fleet.repos.push_scan import (
+    GIT_TIMEOUT,
+    Added,
+    TooBig,
+    fed,
+    git_argv,
+    run_git,
+    without_quarantine,
+)
 
 MAX_OBJECTS: Final = 1_000_000
 """New objects one push may bring; past it the push is refused."""
@@ -80,9 +88,9 @@ def not_carried(objects: Sequence[NewObject]) -> list[NewObject]:
     if not objects:
         return []
     quarantine = os.environ.get("GIT_QUARANTINE_PATH", "")
-    outside = _present(objects, _without_quarantine())
+    outside = _present(objects, without_quarantine())
     if quarantine:
-        inside_env = _without_quarantine()
+        inside_env = without_quarantine()
         inside_env["GIT_OBJECT_DIRECTORY"] = quarantine
         inside = _present(objects, inside_env)
     else:
@@ -93,25 +101,10 @@ def not_carried(objects: Sequence[NewObject]) -> list[NewObject]:
     return [o for o in objects if o.sha in suspect]
 
 
-def _without_quarantine() -> dict[str, str]:
-    """The hook's environment as git outside the push's quarantine would see objects."""
-    hidden = ("GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_QUARANTINE_PATH")
-    return {k: v for k, v in os.environ.items() if k not in hidden}
-
-
 def _present(objects: Sequence[NewObject], env: dict[str, str]) -> set[str]:
     """The shas of ``objects`` git finds with ``env``."""
-    ran = subprocess.run(
-        git_argv("cat-file", "--batch-check=%(objectname)"),
-        input="".join(f"{o.sha}\n" for o in objects).encode(),
-        capture_output=True,
-        timeout=GIT_TIMEOUT,
-        check=False,
-        env=env,
-    )
-    if ran.returncode != 0:
-        raise RuntimeError(f"git cat-file exited {ran.returncode}")
-    lines = ran.stdout.decode("ascii", errors="replace").splitlines()
+    out = fed(("cat-file", "--batch-check=%(objectname)"), [o.sha for o in objects], env)
+    lines = out.decode("ascii", errors="replace").splitlines()
     return {line.strip() for line in lines if not line.endswith(" missing")}
 
 
@@ -119,32 +112,15 @@ def tree_names(objects: Sequence[NewObject], commit: str) -> list[Added]:
     """Every name in every new tree of the push (a file or folder renamed onto an old
     object, a name with a newline in it), read from the tree objects themselves, as text
     the secret scan reads (each once); and the paths git listed them at."""
-    types = subprocess.run(
-        git_argv("cat-file", "--batch-check=%(objectname) %(objecttype)"),
-        input="".join(f"{o.sha}\n" for o in objects).encode(),
-        capture_output=True,
-        timeout=GIT_TIMEOUT,
-        check=False,
-    )
-    if types.returncode != 0:
-        raise RuntimeError(f"git cat-file exited {types.returncode}")
+    types = fed(("cat-file", "--batch-check=%(objectname) %(objecttype)"), [o.sha for o in objects])
     trees = [
         line.split()[0]
-        for line in types.stdout.decode("ascii", errors="replace").splitlines()
+        for line in types.decode("ascii", errors="replace").splitlines()
         if line.endswith(" tree")
     ]
     names: dict[str, None] = dict.fromkeys(o.path for o in objects if o.path)
     if trees:
-        ran = subprocess.run(
-            git_argv("cat-file", "--batch"),
-            input="".join(f"{t}\n" for t in trees).encode(),
-            capture_output=True,
-            timeout=GIT_TIMEOUT,
-            check=False,
-        )
-        if ran.returncode != 0:
-            raise RuntimeError(f"git cat-file exited {ran.returncode}")
-        names.update(dict.fromkeys(_entry_names(ran.stdout, len(trees))))
+        names.update(dict.fromkeys(_entry_names(fed(("cat-file", "--batch"), trees), len(trees))))
     return [Added(commit, "(file name)", n, name) for n, name in enumerate(names, start=1)]
 
 

@@ -22,7 +22,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Final
 
@@ -251,24 +251,34 @@ def sent_before(commits: Sequence[str]) -> list[str]:
     — the mirror's other branches, which a line may not merge."""
     if not commits:
         return []
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k
-        not in ("GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_QUARANTINE_PATH")
-    }
+    out = fed(
+        ("cat-file", "--batch-check=%(objectname) %(objecttype)"), commits, without_quarantine()
+    )
+    there = out.decode("ascii", errors="replace").splitlines()
+    return [line.split()[0] for line in there if line.endswith(" commit")]
+
+
+def fed(args: Sequence[str], lines: Iterable[str], env: Mapping[str, str] | None = None) -> bytes:
+    """What ``git ARGS`` prints with ``lines`` on its standard input, one a line
+    (``RuntimeError`` when it fails); ``env``: another environment than this process's."""
     ran = subprocess.run(
-        git_argv("cat-file", "--batch-check=%(objectname) %(objecttype)"),
-        input="\n".join(commits).encode() + b"\n",
+        git_argv(*args),
+        input="".join(f"{line}\n" for line in lines).encode(),
         capture_output=True,
         timeout=GIT_TIMEOUT,
         check=False,
-        env=env,
+        env=None if env is None else dict(env),
     )
     if ran.returncode != 0:
-        raise RuntimeError(f"git cat-file exited {ran.returncode}")
-    there = ran.stdout.decode("ascii", errors="replace").splitlines()
-    return [line.split()[0] for line in there if line.endswith(" commit")]
+        raise RuntimeError(f"git {args[0]} exited {ran.returncode}")
+    return ran.stdout
+
+
+def without_quarantine() -> dict[str, str]:
+    """The hook's environment as git sees objects outside the push's quarantine: the
+    repository's own and the mirror's it borrows."""
+    hidden = ("GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_QUARANTINE_PATH")
+    return {k: v for k, v in os.environ.items() if k not in hidden}
 
 
 def foreign_parents(commits: Sequence[str]) -> list[tuple[str, str]]:

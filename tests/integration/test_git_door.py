@@ -178,9 +178,10 @@ async def commit(clone: Path, files: Mapping[str, str], message: str = "work") -
     return (await git("rev-parse", "HEAD", cwd=clone)).out.strip()
 
 
-async def refused_push(rig: Rig, clone: Path, *args: str, kind: str) -> str:
+async def refused_push(rig: Rig, clone: Path, *args: str, kind: str | list[str]) -> str:
     """Push ``args`` from ``clone``: it must be refused, leave alice's line repo as it was,
-    and be counted once with ``kind``. What the agent read."""
+    and be counted once with ``kind`` (or the ``kind`` list, in order). What the agent
+    read."""
     before = await rig.refs("alice")
     counted = len(rig.refused)
     ran = await git("push", *args, cwd=clone, check=False)
@@ -190,7 +191,7 @@ async def refused_push(rig: Rig, clone: Path, *args: str, kind: str) -> str:
     assert len(rig.refused) == counted + 1, rig.refused
     agent, repo, found = rig.refused[-1]
     assert (agent, repo) == ("alice", REPO)
-    assert [r["kind"] for r in found] == [kind], found
+    assert [r["kind"] for r in found] == ([kind] if isinstance(kind, str) else kind), found
     return ran.err
 
 

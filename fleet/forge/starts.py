@@ -1,0 +1,153 @@
+"""How a forge run starts: :meth:`RunStarts.begin` makes the run of an issue given to an
+agent (its row, its audit line, its status comment), :meth:`RunStarts.launch` starts the
+agent on it through the fleet's admission — its prompt the issue as its page shows it —
+or keeps it queued saying why, and :meth:`RunStarts.next_for` starts an agent's oldest
+queued run once the agent is free."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+
+from fleet.clock import Clock
+from fleet.forge.facts import ForgeRunRecord, ForgeRunState
+from fleet.forge.launcher import ForgeLauncher, LaunchRefused
+from fleet.forge.model import ForgeApi, ForgeEvent, ForgeIssue, Slug
+from fleet.forge.publish import Publisher
+from fleet.forge.schema import ForgeEntry
+from fleet.forge.text import issue_prompt
+from fleet.ledger import Ledger
+from fleet.names import is_agent_name
+from fleet.repos.door_policy import Issue
+from fleet.repos.schema import RepoEntry
+
+log = logging.getLogger(__name__)
+
+
+class RunStarts:
+    """The starting of forge runs, for :class:`fleet.forge.work.ForgeWork`."""
+
+    def __init__(
+        self,
+        *,
+        forges: Mapping[str, ForgeEntry],
+        apis: Mapping[str, ForgeApi],
+        ledger: Ledger,
+        launcher: ForgeLauncher,
+        publisher: Publisher,
+        clock: Clock,
+        lock: Callable[[str, Slug, int], asyncio.Lock],
+    ) -> None:
+        self.forges = forges
+        self.apis = apis
+        self.ledger = ledger
+        self.launcher = launcher
+        self.publisher = publisher
+        self.clock = clock
+        self.lock = lock
+
+    async def begin(self, event: ForgeEvent, agent: str, repo: str, entry: RepoEntry) -> str:
+        """A new forge run of ``agent`` on ``event``'s issue of ``repo`` (``entry``): its
+        status comment posted, then launched or queued; the outcome, in a few words."""
+        if not is_agent_name(agent):
+            return "ignored: the trigger names no agent"
+        agent_repo = await self.launcher.repo_of(agent)
+        if agent_repo is None:
+            return f"ignored: {agent} is no agent on a repository (the roster gives it none)"
+        if agent_repo != repo:
+            return f"ignored: {agent} works on repository {agent_repo}, not on {repo}"
+        api = self.apis[event.forge]
+        issue = await api.issue(event.repo, event.number)
+        if issue.state != "open":
+            return f"ignored: #{issue.number} is closed"
+        key = await self.ledger.add_forge_run(
+            forge=event.forge,
+            repo=repo,
+            slug=event.repo,
+            issue=issue.number,
+            title=issue.title[:300],
+            agent=agent,
+            branch=f"{entry.branch_prefix}{agent}/issue-{issue.number}",
+            requester=event.actor,
+            issue_url=issue.url,
+        )
+        if key is None:
+            return f"ignored: #{issue.number} already has a run"
+        await self.ledger.audit_forge(
+            key, agent, "start", True, f"#{issue.number} given to {agent} by @{event.actor}"
+        )
+        record = await self.ledger.forge_run(key)
+        assert record is not None
+        await self.publisher.open_status(record)
+        record = await self.ledger.forge_run(key)  # with its status comment's id
+        assert record is not None
+        return await self.launch(record, issue)
+
+    async def launch(self, record: ForgeRunRecord, issue: ForgeIssue | None = None) -> str:
+        """Start ``record``'s agent on it, or keep it queued saying why. ``issue``: as just
+        read (else read now: a queued run starts on what the issue says by then)."""
+        why = await self.launcher.busy(record.agent)
+        if why is None:
+            other = await self.ledger.agent_forge_run(record.agent)
+            if other is not None and other.id != record.id:
+                why = f"{record.agent} works on {other.slug}#{other.issue} until its PR closes"
+        if why is not None:
+            return await self._queued(record, why)
+        api = self.apis[record.forge]
+        if issue is None:
+            issue = await api.issue(record.slug, record.issue)
+        comments = await api.comments(record.slug, record.issue)
+        entry = self.forges[record.forge]
+        prompt = await asyncio.to_thread(  # reading hostile HTML is work for a thread
+            issue_prompt,
+            record.forge,
+            record.slug,
+            issue,
+            [c for c in comments if c.id != record.comment_id],
+            branch=record.branch,
+            bot_login=entry.login,
+        )
+        try:
+            started = await self.launcher.start(
+                record.agent,
+                repo=record.repo,
+                branch=record.branch,
+                prompt=prompt,
+                requester=f"@{record.requester} on {record.forge}",
+                issue=Issue(str(record.slug), record.issue),
+            )
+        except LaunchRefused as exc:
+            return await self._queued(record, str(exc))
+        line = await self.launcher.line(record.agent)
+        await self.ledger.update_forge_run(
+            record.id,
+            state=ForgeRunState.WORKING,
+            run_id=started.run_id,
+            line_id=started.line_id,
+            # An earlier run's branch of this issue may live on: this one is named anew.
+            branch=line.branch if line is not None else record.branch,
+            activity_at=self.clock.now(),
+        )
+        await self.publisher.refresh(record.id)
+        return f"started {record.agent} on #{record.issue} (run {started.run_id})"
+
+    async def _queued(self, record: ForgeRunRecord, why: str) -> str:
+        if ForgeRunState(record.state) is not ForgeRunState.QUEUED or record.summary != why:
+            await self.ledger.update_forge_run(record.id, state=ForgeRunState.QUEUED, summary=why)
+            await self.publisher.refresh(record.id)
+        return f"queued: {why}"
+
+    async def next_for(self, agent: str) -> None:
+        """Start ``agent``'s oldest queued forge run, if it is free now."""
+        for record in await self.ledger.forge_runs(agent=agent):
+            if ForgeRunState(record.state) is ForgeRunState.QUEUED:
+                async with self.lock(record.forge, record.slug, record.issue):
+                    fresh = await self.ledger.forge_run(record.id)
+                    if fresh is None or fresh.ended_at is not None:
+                        continue
+                    if ForgeRunState(fresh.state) is not ForgeRunState.QUEUED:
+                        continue
+                    outcome = await self.launch(fresh)
+                log.info("forge run %d of %s: %s", record.id, agent, outcome)
+                return
