@@ -102,20 +102,7 @@ async def test_an_allow_list_naming_localhost_reaches_no_port_of_the_host(
         run_dir.mkdir()
         # Through the agent shim, as the backends start it: as root it runs the sandbox as
         # the agent's own uid, which the door's socket belongs to.
-        process = await asyncio.create_subprocess_exec(
-            *shim_argv(sys.executable, run_dir, wrapped),
-            start_new_session=True,  # the shim ends its own process group when the agent ends
-            env=dict(wrapped.env),
-            cwd=str(wrapped.cwd),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        try:
-            out, err = await asyncio.wait_for(process.communicate(), 60)
-        finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
+        _, out, err = await through_shim(wrapped, run_dir)
     finally:
         await sandboxes.release(name)
         await sandboxes.stop()
@@ -126,3 +113,23 @@ async def test_an_allow_list_naming_localhost_reaches_no_port_of_the_host(
     assert b"host-secret" not in out
     assert len(book.noted) == len(asks) and {r.agent for r in book.noted} == {"coder"}
     assert sum("loopback" in r.why for r in book.noted) == 2, [r.why for r in book.noted]
+
+
+async def through_shim(wrapped: LaunchPlan, run_dir: Path) -> tuple[int, bytes, bytes]:
+    """Run the sandboxed ``wrapped`` plan through the agent shim, as the backends start it,
+    to its end (a minute at most: killed then, and on any failure); its status and output."""
+    process = await asyncio.create_subprocess_exec(
+        *shim_argv(sys.executable, run_dir, wrapped),
+        start_new_session=True,  # the shim ends its own process group when the agent ends
+        env=dict(wrapped.env),
+        cwd=str(wrapped.cwd),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    return process.returncode or 0, out, err

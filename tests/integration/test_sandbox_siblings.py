@@ -6,18 +6,17 @@ writes its own."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from pathlib import Path
 
 import pytest
 
-from fleet.backends.process import shim_argv
 from fleet.model import AgentSpec, LaunchPlan
 from fleet.names import AgentName
 from fleet.sandbox.service import Sandboxes, SandboxSettings
 from tests import sandbox_need
+from tests.integration.test_egress import through_shim
 
 pytestmark = [
     pytest.mark.integration,
@@ -87,24 +86,11 @@ async def test_the_parents_of_a_workdir_show_only_the_way_to_it(
         )
         run_dir = tmp_path / "run"
         run_dir.mkdir()
-        process = await asyncio.create_subprocess_exec(
-            *shim_argv(sys.executable, run_dir, wrapped),
-            start_new_session=True,
-            env=dict(wrapped.env),
-            cwd=str(wrapped.cwd),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        try:
-            out, err = await asyncio.wait_for(process.communicate(), 60)
-        finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
+        code, out, err = await through_shim(wrapped, run_dir)
     finally:
         await sandboxes.release(name)
         await sandboxes.stop()
-    assert process.returncode == 0, (out, err)
+    assert code == 0, (out, err)
     got = json.loads(out.decode().strip().splitlines()[-1])
     expected = {  # each directory above the workdir: the way down to its own places
         str(up): sorted(
