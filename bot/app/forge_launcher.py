@@ -13,8 +13,8 @@ from fleet.errors import FleetwardenError
 from fleet.forge.launcher import LaunchRefused, Started
 from fleet.ledger import Ledger
 from fleet.repos.desk import RepoError
-from fleet.repos.door_policy import Issue
 from fleet.repos.facts import LineRecord
+from fleet.repos.hook.policy import Issue
 from fleet.repos.service import Repos
 from fleet.repos.verbs import RepoVerbs
 from fleet.supervisor.fleet import Fleet

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from fleet.errors import FleetwardenError
-from fleet.repos.door_policy import Issue
 from fleet.repos.facts import LineRecord
+from fleet.repos.hook.policy import Issue
 
 
 class LaunchRefused(FleetwardenError):

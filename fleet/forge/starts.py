@@ -19,7 +19,7 @@ from fleet.forge.schema import ForgeEntry
 from fleet.forge.text import issue_prompt
 from fleet.ledger import Ledger
 from fleet.names import is_agent_name
-from fleet.repos.door_policy import Issue
+from fleet.repos.hook.policy import Issue
 from fleet.repos.schema import RepoEntry
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from fleet.private_files import private_dir
 from fleet.repos import git as g
-from fleet.repos.door_policy import Identity
+from fleet.repos.hook.policy import Identity
 
 DISK_WALK_CAP = 500_000  # entries walked to measure a checkout; past it the size is "at least"
 

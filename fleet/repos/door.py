@@ -19,7 +19,7 @@ refs reach), no system or global config. The body is streamed to it (aiohttp has
 undone chunked and gzip transfer), its answer streamed back; a request has
 :data:`TIME_LIMIT` seconds and :data:`MAX_BODY` bytes, and http-backend is killed, with
 everything it started, when the client goes away. After a receive-pack the hook's
-refusals (:mod:`fleet.repos.receive_hook`) are taken and handed to ``on_refusals``.
+refusals (:mod:`fleet.repos.hook.receive`) are taken and handed to ``on_refusals``.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ fork point, written to a file Fleetwarden opened. Outside, a throwaway bare repo
 (borrowing the door repo's and the mirror's objects) fetches the bundle, every object
 checked (``fetch.fsckObjects``), and pushes it to the door repo's branch as the agent's
 own push would go: the pre-receive hook decides
-(:mod:`fleet.repos.receive_hook`) — only a fast-forward, no secret, no workflow. What it
+(:mod:`fleet.repos.hook.receive`) — only a fast-forward, no secret, no workflow. What it
 refuses stays in the checkout, committed, and the refusal is the run's to report; a stop
 never loses work.
 """
@@ -28,9 +28,9 @@ from fleet.hosts.schema import LOCAL_HOST
 from fleet.private_files import private_dir
 from fleet.repos import git as g
 from fleet.repos.desk import RepoError
-from fleet.repos.door_policy import Identity, agent_identity
 from fleet.repos.facts import LineRecord
 from fleet.repos.git_locks import clear_stale_locks, locked_words
+from fleet.repos.hook.policy import Identity, agent_identity
 from fleet.repos.lane_git import LaneGit, LaneGitFailed
 from fleet.sandbox.git_probe import NO_SUBMODULE
 

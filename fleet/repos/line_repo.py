@@ -6,7 +6,7 @@ The repository borrows the mirror's objects (``objects/info/alternates``), holds
 branch and the line's own branch, and keeps what the agent pushes in its own objects
 directory, so no other line ever sees them. Everything here is Fleetwarden's own: nothing
 an agent sends reaches a path, a config value or an argv of this module but through git's
-own checks (see :mod:`fleet.repos.receive_hook` for what the hook refuses).
+own checks (see :mod:`fleet.repos.hook.receive` for what the hook refuses).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from typing import Final
 
 import fleet
 from fleet.private_files import private_dir, write_private
-from fleet.repos.door_policy import Identity, Issue, Policy
 from fleet.repos.git import git, rev
+from fleet.repos.hook.policy import Identity, Issue, Policy
 from fleet.repos.schema import ref_problem
 
 HOOK: Final = "pre-receive"
@@ -161,7 +161,7 @@ def project_root() -> Path:
 
 def hook_script(executable: str | None = None, root: Path | None = None) -> str:
     """The pre-receive script: this interpreter, isolated (``-I``: no environment, no user
-    site, no script directory), running :func:`fleet.repos.receive_hook.main`."""
+    site, no script directory), running :func:`fleet.repos.hook.receive.main`."""
     python = executable or sys.executable
     if not python or any(c.isspace() for c in python):
         raise ValueError(f"the interpreter path {python!r} cannot go on a #! line")
@@ -170,7 +170,7 @@ def hook_script(executable: str | None = None, root: Path | None = None) -> str:
         f"#!{python} -I\n"
         "import sys\n"
         f"sys.path.insert(0, {str(where)!r})\n"
-        "from fleet.repos.receive_hook import main\n"
+        "from fleet.repos.hook.receive import main\n"
         "sys.exit(main())\n"
     )
 

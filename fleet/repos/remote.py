@@ -33,10 +33,10 @@ from fleet.hosts.place import LOOPBACK, HostPlace
 from fleet.hosts.remote import RemoteResult, failure
 from fleet.hosts.schema import LOCAL_HOST
 from fleet.repos.desk import RepoError
-from fleet.repos.door_policy import Identity, agent_identity
 from fleet.repos.facts import LineRecord
 from fleet.repos.git_locks import MAX_ENTRIES, locked_words
 from fleet.repos.harvest import Harvested, _remote_words
+from fleet.repos.hook.policy import Identity, agent_identity
 from fleet.repos.host_git import CHECKOUT, HARVEST
 from fleet.repos.lane_git import _STAGER
 from fleet.sandbox.git_probe import SAFE_CONFIG, git_env

@@ -34,9 +34,9 @@ from fleet.repos.changes import OtherLine, change_of
 from fleet.repos.checkouts import copy_into, disk_bytes, make_checkout, remove_tree
 from fleet.repos.credentials import secret_of
 from fleet.repos.desk import NoLine, RepoError
-from fleet.repos.door_policy import Issue, agent_identity
 from fleet.repos.facts import Change, LineRecord, LineState, change_to_json
 from fleet.repos.harvest import keep_end
+from fleet.repos.hook.policy import Issue, agent_identity
 from fleet.repos.lane_git import LaneGit
 from fleet.repos.line_repo import (
     add_run,

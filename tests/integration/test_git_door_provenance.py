@@ -23,7 +23,7 @@ import aiohttp
 import pytest
 
 from fleet.repos.checkouts import make_checkout
-from fleet.repos.door_policy import Issue, agent_identity
+from fleet.repos.hook.policy import Issue, agent_identity
 from fleet.repos.line_repo import create_line_repo
 from tests.integration.test_git_door import (
     REPO,

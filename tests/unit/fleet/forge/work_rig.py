@@ -23,8 +23,8 @@ from fleet.forge.schema import ForgeEntry
 from fleet.forge.watch import ForgeWatch
 from fleet.forge.work import ForgeWork
 from fleet.ledger import Ledger
-from fleet.repos.door_policy import Issue
 from fleet.repos.facts import LineRecord, LineState
+from fleet.repos.hook.policy import Issue
 from fleet.repos.schema import RepoEntry
 from tests.unit.fleet.forge.forge_double import BOT, HEAD_SHA, SLUG, WHEN, Comment, FakeForgeApi
 

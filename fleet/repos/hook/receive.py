@@ -10,7 +10,7 @@ fast-forward; a new commit (one no ref of this repo or of the mirror reaches) th
 line the redactor's credential shapes find (gitleaks' rules and detect-secrets', see
 :mod:`fleet.redaction.shapes`) — named by commit, file, line and rule, never the value —
 or, unless ``fleetwarden.workflows`` is true, that adds, changes or deletes anything under
-``.github/workflows/`` or ``.gitea/workflows/`` (:mod:`fleet.repos.push_scan` reads the new
+``.github/workflows/`` or ``.gitea/workflows/`` (:mod:`fleet.repos.hook.scan` reads the new
 commits). A push past the scan's caps is refused too, never let through unscanned; so is
 one the hook could not check.
 
@@ -33,12 +33,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from fleet.repos import ci_paths
-from fleet.repos.commit_rules import Breach, breaches, read_commits
-from fleet.repos.door_policy import Policy
-from fleet.repos.line_repo import MAX_REFUSALS_FILE, REFUSALS
-from fleet.repos.push_objects import new_objects, not_carried, tree_names
-from fleet.repos.push_scan import (
+from fleet.repos.hook import ci_paths
+from fleet.repos.hook.commits import Breach, breaches, read_commits
+from fleet.repos.hook.objects import new_objects, not_carried, tree_names
+from fleet.repos.hook.policy import Policy
+from fleet.repos.hook.scan import (
     GIT_TIMEOUT,
     Added,
     TooBig,
@@ -51,6 +50,7 @@ from fleet.repos.push_scan import (
     scan,
     shapes,
 )
+from fleet.repos.line_repo import MAX_REFUSALS_FILE, REFUSALS
 
 ZERO: Final = "0" * 40
 MAX_SHOWN: Final = 20

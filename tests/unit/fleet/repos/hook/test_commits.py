@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from fleet.repos.ci_paths import ci_path, referenced, roots
-from fleet.repos.commit_rules import breaches, parse
-from fleet.repos.door_policy import Identity, Issue, Policy, agent_identity
+from fleet.repos.hook.ci_paths import ci_path, referenced, roots
+from fleet.repos.hook.commits import breaches, parse
+from fleet.repos.hook.policy import Identity, Issue, Policy, agent_identity
 
 ME = agent_identity("coder", "local")
 RULES = Policy(

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from fleet.repos.push_scan import (
+from fleet.repos.hook.scan import (
     GIT_TIMEOUT,
     Added,
     TooBig,

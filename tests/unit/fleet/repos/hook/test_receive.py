@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from fleet.redaction.known import Span
-from fleet.repos import push_scan
-from fleet.repos import receive_hook as hook
-from fleet.repos.ci_paths import ci_path
-from fleet.repos.door_policy import Policy
+from fleet.repos.hook import receive as hook
+from fleet.repos.hook import scan as push_scan
+from fleet.repos.hook.ci_paths import ci_path
+from fleet.repos.hook.policy import Policy
+from fleet.repos.hook.receive import ZERO, Refusal, Update, parse_updates, ref_refusal
+from fleet.repos.hook.scan import Added, TooBig, added_lines, find_secrets
 from fleet.repos.line_repo import REFUSALS, hook_script, parse_refusals, take_refusals
-from fleet.repos.push_scan import Added, TooBig, added_lines, find_secrets
-from fleet.repos.receive_hook import ZERO, Refusal, Update, parse_updates, ref_refusal
 
 A = "a" * 40
 B = "b" * 40
@@ -214,7 +214,7 @@ def test_the_hook_script_runs_this_interpreter_isolated() -> None:
     script = hook_script("/opt/py/bin/python3", Path("/srv/fleet root"))
     assert script.startswith("#!/opt/py/bin/python3 -I\n")
     assert "sys.path.insert(0, '/srv/fleet root')" in script
-    assert "from fleet.repos.receive_hook import main" in script
+    assert "from fleet.repos.hook.receive import main" in script
     with pytest.raises(ValueError):
         hook_script("/opt/my py/python3")
 

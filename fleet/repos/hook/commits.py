@@ -25,8 +25,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from fleet.repos.door_policy import Policy
-from fleet.repos.push_scan import Added, TooBig, fed
+from fleet.repos.hook.policy import Policy
+from fleet.repos.hook.scan import Added, TooBig, fed
 
 MAX_COMMIT_BYTES: Final = 1024 * 1024
 """Bytes of one commit object (headers and message) the door reads whole."""
