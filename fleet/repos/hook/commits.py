@@ -176,5 +176,5 @@ def _references(commit: Commit, policy: Policy) -> list[Breach]:
         mine = own is not None and number == own.number
         if mine and (slug is None or (own is not None and slug.lower() == own.slug.lower())):
             continue
-        found.append(Breach(commit.sha, "reference", match[0][:120]))
+        found.append(Breach(commit.sha, "reference", f"names {match[0][:120]}"))
     return found

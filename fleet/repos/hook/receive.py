@@ -243,26 +243,27 @@ def _breach_refusal(ref: str, broken: list[Breach], policy: Policy) -> Refusal:
     if "identity" in kinds and policy.identity is not None:
         who = policy.identity
         fixes.append(
-            f"Commit as yourself, {who.line()} (your checkout's git config says so: unset "
-            "GIT_AUTHOR_* and GIT_COMMITTER_*, and put back user.name and user.email if you "
-            f"changed them), then remake these commits: git rebase -r --exec 'git commit "
-            f"--amend --no-edit --reset-author' origin/{base}"
+            f"Commit as yourself, {who.line()}: your checkout's git config says so (unset "
+            "GIT_AUTHOR_* and GIT_COMMITTER_*, put back user.name and user.email if you "
+            "changed them), and remake these commits with:\n    git rebase -r --exec "
+            f"'git commit --amend --no-edit --reset-author' origin/{base}\n"
         )
     if "trailer" in kinds:
         fixes.append(
             "Take out the Fleetwarden-* and Co-authored-by lines (git rebase -i "
             f"origin/{base}, reword): Fleetwarden itself writes who ran what, and credits the "
-            "person who asked for the run"
+            "person who asked for the run.\n"
         )
     if "reference" in kinds:
-        own = f"#{policy.issue.number}" if policy.issue else "none: this run has no issue"
+        own = (
+            f"but this run's own, #{policy.issue.number}" if policy.issue else "(this run has none)"
+        )
         fixes.append(
-            "Name no issue or pull request but this run's own, " + own + " (git rebase -i "
-            f"origin/{base}, reword): write 'issue 12' without '#', and no closing keyword "
-            "for another"
+            f"Name no issue or pull request {own} reword with git rebase -i origin/{base} "
+            "and write 'issue 12' without '#', with no closing keyword for another.\n"
         )
     if "header" in kinds:
-        fixes.append("Make each commit with plain git commit, in UTF-8, with no extra header")
+        fixes.append("Make each commit with plain git commit, in UTF-8, with no extra header.\n")
     first = broken[0]
     return Refusal(
         ref,
@@ -271,8 +272,8 @@ def _breach_refusal(ref: str, broken: list[Breach], policy: Policy) -> Refusal:
         "these commits cannot be taken as they are:\n"
         + "\n".join(f"    {line}" for line in lines)
         + f"{more}\n  "
-        + ".\n  ".join(fixes)
-        + ".\n  Then push again.",
+        + "  ".join(fixes)
+        + "  Then push again.",
     )
 
 
@@ -284,11 +285,11 @@ def _workflow_refusal(ref: str, touched: list[tuple[str, str]]) -> Refusal:
         ref,
         "workflow",
         f"changes a CI workflow: {shown(path, 120)} in {commit[:12]}{more}",
-        f"changes to what CI runs ({ci_paths.SUMMARY}) are not taken for this "
-        "repository:\n"
+        "changes to what CI runs are not taken for this repository:\n"
         + "\n".join(f"    {line}" for line in lines)
-        + f"{more}\n  Take the change out of every commit you push (git rebase -i), then push "
-        "again; an operator can allow workflow changes in the repository's config.",
+        + f"{more}\n  (What CI runs: {ci_paths.SUMMARY}.)\n  Take the change out of every "
+        "commit you push (git rebase -i), then push again; an operator can allow workflow "
+        "changes in the repository's config.",
     )
 
 
