@@ -256,7 +256,9 @@ def _breach_refusal(ref: str, broken: list[Breach], policy: Policy) -> Refusal:
         )
     if "reference" in kinds:
         own = (
-            f"but this run's own, #{policy.issue.number}" if policy.issue else "(this run has none)"
+            f"but this run's own, #{policy.issue.number}:"
+            if policy.issue
+            else "(this run has none):"
         )
         fixes.append(
             f"Name no issue or pull request {own} reword with git rebase -i origin/{base} "
