@@ -150,6 +150,10 @@ class AgentSpec:
     # repository's default branch).
     repo: str | None = None
     repo_base: str | None = None
+    # Who its commits are by on a repository (``git_name``/``git_email``, each may say
+    # ``{agent}`` and ``{host}``; ``None``: Fleetwarden's default, see fleet.repos.identity).
+    git_name: str | None = None
+    git_email: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

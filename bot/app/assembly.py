@@ -4,7 +4,6 @@ when metering is off. Pure construction: nothing here starts, connects or writes
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import os
@@ -13,8 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from bot.commands.acl import Acl, Grant, Role
-from bot.commands.errors import CommandError
-from bot.config import Config, ConfigError, load_config
+from bot.config import Config
 from connectors.base import Connector, OutboundMessage
 from connectors.console import ROOM as CONSOLE_ROOM
 from connectors.console import ConsoleConnector
@@ -42,7 +40,6 @@ from fleet.repos.door import GitDoor
 from fleet.sandbox.egress_proxy import Refusal
 from fleet.sandbox.refusals import RefusalBook
 from fleet.sandbox.service import SandboxSettings
-from fleet.supervisor.fleet import Fleet, RosterDiff
 from fleet.supervisor.status import FleetSettings
 from fleet.watchdog.heartbeat import Door, HeartbeatServer
 
@@ -215,31 +212,6 @@ def refusal_book(
     return book
 
 
-async def reload_roster(
-    config: Config,
-    environ: Mapping[str, str],
-    runtimes: tuple[str, ...],
-    backends: tuple[str, ...],
-    fleet: Fleet,
-    acl: Acl | None = None,
-) -> RosterDiff:
-    """Read ``config``'s file again; apply its roster to ``fleet`` and its operators to
-    ``acl``, or change nothing (and say why) on a problem."""
-    source = config.source
-    if source is None:
-        raise CommandError("there is no config file to reload")
-    try:
-        fresh = await asyncio.to_thread(
-            load_config, source, environ, runtimes=runtimes, backends=backends
-        )
-    except ConfigError as exc:
-        raise CommandError(f"the roster was not reloaded; nothing changed: {exc}") from exc
-    diff = await fleet.apply_roster(roster_of(fresh))
-    if acl is not None:
-        acl.replace(grants_of(fresh))
-    return diff
-
-
 def grants_of(config: Config) -> list[Grant]:
     """Who may do what: the config's operators (and the console user) as ACL grants."""
     return [Grant(op.id, Role(op.role), op.connector) for op in config.effective_operators()]
@@ -260,6 +232,7 @@ def fleet_settings(cfg: Config) -> FleetSettings:
         policy=cfg.defaults.policy,
         run_budget=cfg.defaults.run_budget.to_budget() if cfg.defaults.run_budget else None,
         tool_path=(str(FORGE_TOOLS),) if cfg.forges else (),
+        git_identity=(cfg.defaults.git_name, cfg.defaults.git_email),
     )
 
 

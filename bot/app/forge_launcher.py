@@ -1,12 +1,14 @@
 """Forge work's hands on the fleet (:class:`~fleet.forge.launcher.ForgeLauncher`): a run
 for an issue starts as an operator's ``spawn`` would — the budgets asked first, the
 fleet's caps and limits holding — on a new line named for the issue; a follow-up goes
-into the same session (thawed first when it was frozen); stops, pushes and the end of a
-line go through the repositories as the verbs do."""
+into the same session (thawed first when it was frozen), or, that session gone, into the
+next run on the same line, launched the same way; stops, pushes and the end of a line go
+through the repositories as the verbs do."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from fleet.budgets.service import BudgetService
 from fleet.errors import FleetwardenError
@@ -45,6 +47,9 @@ class FleetLauncher:
         except FleetwardenError:
             return None
 
+    async def agents(self) -> Mapping[str, str | None]:
+        return {spec.name: spec.repo for spec in self._fleet.roster()}
+
     async def busy(self, agent: str) -> str | None:
         if agent in self._repos.launching:
             return f"{agent} is starting another run"
@@ -62,19 +67,50 @@ class FleetLauncher:
         prompt: str,
         requester: str,
         issue: Issue | None = None,
+        co_author: str | None = None,
     ) -> Started:
+        await self._admitted(agent)
+        await self._repos.name_next(agent, branch, issue=issue)
+        await self._repos.requested_by(agent, co_author)
+        try:
+            return await self._spawned(agent, repo=repo, prompt=prompt, requester=requester)
+        except LaunchRefused:
+            await self._repos.forget_name(agent)  # an operator's next spawn is its own
+            raise
+
+    async def start_on_line(
+        self, agent: str, *, repo: str, line_id: int | None, prompt: str, requester: str
+    ) -> Started:
+        line = await self._repos.line_of(agent)
+        if line is None or line.repo != repo or (line_id is not None and line.id != line_id):
+            raise LaunchRefused(
+                f"not started: the branch of {agent}'s work on this issue has ended (its "
+                "checkout was removed)"
+            )
+        why = await self.busy(agent)
+        if why is not None:
+            raise LaunchRefused(f"not started: {why}")
+        await self._admitted(agent)
+        # Not named anew: the live line is kept (fleet.repos.service.Repos.prepare).
+        started = await self._spawned(agent, repo=repo, prompt=prompt, requester=requester)
+        if started.line_id != line.id:  # never: the line was live; said if it ever is
+            log.warning("%s's next run works on line %s, not %s", agent, started.line_id,
+                        line.id)  # fmt: skip
+        return started
+
+    async def _admitted(self, agent: str) -> None:
+        """The budgets asked, as for an operator's ``spawn``."""
         if self._budgets is not None:
             admitted, why = await self._budgets.admit_spawn(agent, urgent=False)
             if not admitted:
                 raise LaunchRefused(f"not started: {why}")
-        await self._repos.name_next(agent, branch, issue=issue)
-        await self._repos.requested_by(agent, None)
+
+    async def _spawned(self, agent: str, *, repo: str, prompt: str, requester: str) -> Started:
         try:  # the prompt is within fleet.forge.text.PROMPT_BYTES, its rules at its end
             outcome = await self._fleet.spawn(
                 agent, prompt=prompt, repo=repo, by=requester, collect=False
             )
         except FleetwardenError as exc:
-            await self._repos.forget_name(agent)  # an operator's next spawn is its own
             raise LaunchRefused(f"not started: {exc}") from None
         if not outcome.started:
             raise LaunchRefused(f"not started: {agent} already runs")
@@ -115,6 +151,9 @@ class FleetLauncher:
         async with self._repos.lock(agent):
             line = await self._repos.live(agent)
             return await self._repos.push_line(line)
+
+    async def push_at_end(self, agent: str) -> None:
+        self._repos.push_at_end(agent)
 
     async def discard(self, agent: str, *, line_id: int | None = None) -> None:
         line = await self._repos.line_of(agent)

@@ -48,6 +48,7 @@ from fleet.ledger import Ledger
 from fleet.model import AgentSpec
 from fleet.notices import NoticeBoard
 from fleet.repos.desk import RepoDesk
+from fleet.repos.identity import chat_co_author
 from fleet.sandbox.service import Sandboxes
 from fleet.supervisor.fleet import RosterDiff
 from fleet.supervisor.interfaces import AgentControl, FleetView
@@ -71,8 +72,10 @@ def spawn_spend(
 
 
 def co_authors(cfg: Config) -> CoAuthors:
-    """Who an operator is in git (``operators:``' ``git_name`` and ``git_email``), for the
-    ``Co-authored-by:`` of the commits a command of theirs makes."""
+    """Who an operator is in git (``operators:``' ``git_name`` and ``git_email``; else a
+    chat user's id at an ``.invalid`` address naming the chat), for the
+    ``Co-authored-by:`` of the commits a command of theirs makes. The console's user is
+    whoever runs Fleetwarden: without a ``git_name`` of its own, no one."""
     listed = [(op.id, op.connector, op.co_author) for op in cfg.operators if op.co_author]
 
     def of(connector: str, sender: str) -> str | None:
@@ -80,7 +83,9 @@ def co_authors(cfg: Config) -> CoAuthors:
             (on, who) for user, on, who in listed if user == sender and on in (None, connector)
         ]
         found.sort(key=lambda item: item[0] is None)  # an entry for this connector wins
-        return found[0][1] if found else None
+        if found:
+            return found[0][1]
+        return None if connector == "console" else chat_co_author(connector, sender)
 
     return of
 
@@ -174,7 +179,7 @@ def build_commands(
         ForgeCommands(forge_work, clock),
         schedules,
         ForgetCommand(fleet, approvals),
-        QueueCommands(queue),
+        QueueCommands(queue, forge_runs),
         EgressCommands(fleet, sandboxes, notices),
         HostCommands(hosts or Hosts((), env={}, clock=clock), ledger, clock.now),
         DashboardCommands(signins, cfg.dashboard, connector_named),

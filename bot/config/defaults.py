@@ -23,6 +23,7 @@ from fleet.permissions.config import (
     Rules,
     unsandboxed_full,
 )
+from fleet.repos.schema import GitEmail, GitName
 from fleet.sandbox.destinations import DEFAULT_ALLOW
 from fleet.sandbox.schema import (
     DEFAULT_EGRESS,
@@ -136,6 +137,20 @@ class Defaults(BaseModel):
         default="30m", validate_default=True, description=APPROVAL_TIMEOUT_HELP
     )
     max_open_approvals: MaxOpen = Field(default=DEFAULT_MAX_OPEN, description=MAX_OPEN_HELP)
+    git_name: GitName | None = Field(
+        default=None,
+        description=(
+            "The `git_name` of agents that set none: the name their commits carry, `{agent}` "
+            "and `{host}` filled in. Default: `{agent}`."
+        ),
+    )
+    git_email: GitEmail | None = Field(
+        default=None,
+        description=(
+            "The `git_email` of agents that set none: the address their commits carry, "
+            "`{agent}` and `{host}` filled in. Default: `{agent}@{host}.fleetwarden.invalid`."
+        ),
+    )
 
     @property
     def policy(self) -> PolicyDefaults:

@@ -121,8 +121,10 @@ class Operator(BaseModel):
         min_length=1,
         max_length=100,
         description=(
-            "Their name as git writes it: commits Fleetwarden makes for them (a `merge`, the "
-            "`wip` commit of a run they spawned) carry `Co-authored-by: NAME <EMAIL>`."
+            "Their name as git writes it: the commits of a run they spawned (the agent's own, "
+            "through a hook in its checkout, and its `wip`) and a `merge` they ask for carry "
+            "`Co-authored-by: NAME <EMAIL>`. Without it a chat user is named by their id at "
+            "an address under `.invalid` (the console's user: no one)."
         ),
     )
     git_email: str | None = Field(

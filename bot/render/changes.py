@@ -24,6 +24,7 @@ from fleet.names import is_agent_name
 from fleet.redaction.guard import cut
 from fleet.redaction.invisible import reveal
 from fleet.repos.facts import Change, Clash, CommitLine, FileStat, Landed
+from fleet.repos.schema import ref_problem
 
 FILES_SHOWN: Final = 15
 """Files listed in a change block; the rest are counted."""
@@ -150,15 +151,38 @@ def branches_table(changes: Sequence[Change]) -> str:
     return "\n".join(rows)
 
 
-def landed(result: Landed) -> str:
-    """What ``merge`` did: the base's new commit, or why nothing changed."""
+def landed(result: Landed, agent: str = "") -> str:
+    """What ``merge`` did: the base's new commit, or why nothing changed — and, when files
+    conflict, how ``agent`` brings its branch up to the base so the next merge applies."""
     base = said(result.base_ref)
     if result.new_sha is None or result.refused is not None:
         text = f"Not merged into {base}: {said(result.refused or 'refused', WHY_CAP)}."
         if result.conflicts:
             text += f" Conflicting files: {_names(result.conflicts)}."
-        return text + " Nothing was changed: the upstream and the branch are as they were."
+        text += " Nothing was changed: the upstream and the branch are as they were."
+        if result.conflicts and is_agent_name(agent) and is_base_name(result.base_ref):
+            text += "\n\n" + _resolve_step(agent, result.base_ref)
+        return text
     return f"Merged into {base} ({said(result.strategy, 20)}): it is now at {sha(result.new_sha)}."
+
+
+def is_base_name(name: str) -> bool:
+    """Whether ``name`` is a branch name that can go into a suggested command as it is."""
+    return ref_problem(name) is None
+
+
+def _resolve_step(agent: str, base: str) -> str:
+    """The commands that land a branch whose change conflicts with its base: the agent's
+    next run (on the same branch) merges the base in and resolves, then ``merge`` again."""
+    ask = (
+        f"git fetch origin, merge origin/{base} into your branch, resolve the conflicts, "
+        "commit and push"
+    )
+    return (
+        f'Next: `spawn {agent} --prompt "{ask}"` — its next run goes on on this branch and '
+        f"its checkout fetches the new {base} from Fleetwarden — then `merge {agent}` again. "
+        f"(`diff {agent} FILE` shows its side of a file.)"
+    )
 
 
 def sha(value: str) -> str:

@@ -56,6 +56,7 @@ from fleet.permissions.config import (
     PolicyDefaults,
     Rules,
 )
+from fleet.repos.schema import GIT_EMAIL_HELP, GIT_NAME_HELP, GitEmail, GitName
 from fleet.sandbox.schema import (
     EGRESS_ALLOW_HELP,
     EGRESS_HELP,
@@ -99,6 +100,12 @@ class RosterDefaults(Protocol):
 
     @property
     def run_budget(self) -> RunBudgetEntry | None: ...
+
+    @property
+    def git_name(self) -> str | None: ...
+
+    @property
+    def git_email(self) -> str | None: ...
 
 
 class AgentEntry(BaseModel):
@@ -160,10 +167,20 @@ class AgentEntry(BaseModel):
     repo: str | None = Field(
         default=None,
         description=(
-            "The repository (a name under `repos:`) the agent works on: each run gets a "
-            "checkout of its own on a branch of its own (`fw/NAME/RUN`), which is its "
-            "workdir, so `workdir` is not set with it. This machine only, for now."
+            "The repository (a name under `repos:`) the agent works on: its run gets a "
+            "checkout of its own on a branch of its own (`fw/NAME/N`, `N` the branch's own "
+            "number; its later runs go on on it until it is merged, discarded or `--fresh`), "
+            "which is its workdir, so `workdir` is not set with it."
         ),
+    )
+    git_name: GitName | None = Field(
+        default=None,
+        description=GIT_NAME_HELP + " Default: `defaults.git_name`, else `{agent}`.",
+    )
+    git_email: GitEmail | None = Field(
+        default=None,
+        description=GIT_EMAIL_HELP
+        + " Default: `defaults.git_email`, else `{agent}@{host}.fleetwarden.invalid`.",
     )
     env: Mapping[EnvKey, str] = Field(
         default_factory=dict,
@@ -177,10 +194,11 @@ class AgentEntry(BaseModel):
         default=(),
         description=(
             "Names of environment variables passed through from Fleetwarden's own environment "
-            "to the agent (e.g. `GITHUB_TOKEN`). The values never touch the config file, "
-            "the ledger or any log. A provider key its runtime uses (`ANTHROPIC_API_KEY`, "
-            "Codex's `OPENAI_API_KEY`) is not passed: with metering on it becomes an "
-            "implicit `api_key` account the proxy holds."
+            "to the agent (e.g. `NPM_TOKEN`). The values never touch the config file, "
+            "the ledger or any log. A forge's or a repository's token variable is refused: "
+            "the agent reaches those through its doors. A provider key its runtime uses "
+            "(`ANTHROPIC_API_KEY`, Codex's `OPENAI_API_KEY`) is not passed: with metering on "
+            "it becomes an implicit `api_key` account the proxy holds."
         ),
     )
 
@@ -419,6 +437,8 @@ class AgentEntry(BaseModel):
             ),
             host=self.host,
             repo=self.repo,
+            git_name=self.git_name or defaults.git_name,
+            git_email=self.git_email or defaults.git_email,
         )
         return defaults.policy.apply(
             spec,

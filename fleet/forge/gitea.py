@@ -323,6 +323,19 @@ class GiteaApi:
             raise self._shape(f"GET {path}", exc) from None
         return _PERMISSIONS.get(word, "none")
 
+    async def commit_address(self, repo: Slug, login: str) -> str | None:
+        # A user who hides their address is shown by its no-reply placeholder
+        # (LOGIN@NO_REPLY_ADDRESS), the one Gitea itself credits their web commits to.
+        path = f"/users/{_seg(login)}"
+        status, data, _ = await self._call("GET", path, expect=(200, 404))
+        if status == 404:
+            return None
+        try:
+            email = field_str(data if isinstance(data, Mapping) else {}, "email", default="")
+        except Malformed as exc:
+            raise self._shape(f"GET {path}", exc) from None
+        return email or None
+
     async def in_org(self, org: str, login: str) -> bool:
         # 204: a member. 404: not one. 302/303: Gitea sends a token that is no member of
         # the org to the public-members list; that token cannot tell, so no.

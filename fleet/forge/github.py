@@ -377,6 +377,14 @@ class GitHubApi:
             return "none"
         return _PERMISSIONS.get(_Shape(answer.data, f"GET {path}").string("permission"), "none")
 
+    async def commit_address(self, repo: Slug, login: str) -> str | None:
+        path = f"/users/{_q(login)}"
+        answer = await self._call(repo, "GET", path, expect=(200, 404))
+        if answer.status == 404:
+            return None
+        shape = _Shape(answer.data, f"GET {path}")
+        return f"{shape.number('id')}+{shape.string('login')}@users.noreply.github.com"
+
     async def in_org(self, org: str, login: str) -> bool:
         path = f"/orgs/{_q(org)}/members/{_q(login)}"
         answer = await self._call(org, "GET", path, expect=(204, 302, 404))

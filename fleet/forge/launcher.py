@@ -1,10 +1,12 @@
 """What forge work asks of the rest of Fleetwarden: start an agent's run on an issue's
 branch (through the same admission as an operator's ``spawn``: budgets, caps, queue), give
-it a follow-up in the same session, stop it, push its branch and end its line. The app
-implements it over the fleet and the repositories (:mod:`bot.app.forge`)."""
+it a follow-up in the same session — or, its session gone, its next run on the same
+branch — stop it, push its branch and end its line. The app implements it over the fleet
+and the repositories (:mod:`bot.app.forge`)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -32,6 +34,10 @@ class ForgeLauncher(Protocol):
         """The repository ``agent`` works on (its roster entry's ``repo``), if any."""
         ...
 
+    async def agents(self) -> Mapping[str, str | None]:
+        """The roster's agents, each with the repository it works on (None: none)."""
+        ...
+
     async def busy(self, agent: str) -> str | None:
         """Why ``agent`` cannot take new work now (it runs, or is being launched), or None."""
         ...
@@ -45,10 +51,21 @@ class ForgeLauncher(Protocol):
         prompt: str,
         requester: str,
         issue: Issue | None = None,
+        co_author: str | None = None,
     ) -> Started:
         """Launch ``agent`` on a new line of ``repo`` named ``branch`` with ``prompt``, for
-        ``issue`` (the only one its commits may name); :class:`LaunchRefused` when a
-        budget, a cap or the fleet's limits hold it."""
+        ``issue`` (the only one its commits may name) and ``co_author`` (``NAME <EMAIL>``
+        of who gave it the issue: its commits' ``Co-authored-by:``); :class:`LaunchRefused`
+        when a budget, a cap or the fleet's limits hold it."""
+        ...
+
+    async def start_on_line(
+        self, agent: str, *, repo: str, line_id: int | None, prompt: str, requester: str
+    ) -> Started:
+        """Launch ``agent``'s next run on its live line ``line_id`` (the same branch, and
+        so the same pull request and issue) with ``prompt``, when its session cannot be
+        continued; :class:`LaunchRefused` when a budget holds it, the agent runs other work
+        or that line has ended."""
         ...
 
     async def follow_up(self, agent: str, text: str, *, by: str) -> int | None:
@@ -78,6 +95,11 @@ class ForgeLauncher(Protocol):
 
     async def push(self, agent: str) -> str:
         """Push ``agent``'s branch upstream; its tip."""
+        ...
+
+    async def push_at_end(self, agent: str) -> None:
+        """Push ``agent``'s branch upstream as its run ends (its ``done ok``: the run's
+        summary then says it was pushed)."""
         ...
 
     async def discard(self, agent: str, *, line_id: int | None = None) -> None:

@@ -1,8 +1,9 @@
 """How a forge run starts: :meth:`RunStarts.begin` makes the run of an issue given to an
-agent (its row, its audit line, its status comment), :meth:`RunStarts.launch` starts the
-agent on it through the fleet's admission — its prompt the issue as its page shows it —
-or keeps it queued saying why, and :meth:`RunStarts.next_for` starts an agent's oldest
-queued run once the agent is free."""
+agent (its row, its audit line, its status comment) — or, given to no agent it can start
+there, answers on the issue why (:mod:`fleet.forge.answers`) — :meth:`RunStarts.launch`
+starts the agent on it through the fleet's admission — its prompt the issue as its page
+shows it — or keeps it queued saying why, and :meth:`RunStarts.next_for` starts an agent's
+oldest queued run once the agent is free."""
 
 from __future__ import annotations
 
@@ -11,15 +12,17 @@ import logging
 from collections.abc import Callable, Mapping
 
 from fleet.clock import Clock
+from fleet.forge.answers import Unstartable, no_run_words, why_not
 from fleet.forge.facts import ForgeRunRecord, ForgeRunState
 from fleet.forge.launcher import ForgeLauncher, LaunchRefused
-from fleet.forge.model import ForgeApi, ForgeEvent, ForgeIssue, Slug
+from fleet.forge.model import EventKind, ForgeApi, ForgeApiError, ForgeEvent, ForgeIssue, Slug
 from fleet.forge.publish import Publisher
 from fleet.forge.schema import ForgeEntry
 from fleet.forge.text import issue_prompt
 from fleet.ledger import Ledger
 from fleet.names import is_agent_name
 from fleet.repos.hook.policy import Issue
+from fleet.repos.identity import forge_co_author
 from fleet.repos.schema import RepoEntry
 
 log = logging.getLogger(__name__)
@@ -50,13 +53,9 @@ class RunStarts:
     async def begin(self, event: ForgeEvent, agent: str, repo: str, entry: RepoEntry) -> str:
         """A new forge run of ``agent`` on ``event``'s issue of ``repo`` (``entry``): its
         status comment posted, then launched or queued; the outcome, in a few words."""
-        if not is_agent_name(agent):
-            return "ignored: the trigger names no agent"
-        agent_repo = await self.launcher.repo_of(agent)
-        if agent_repo is None:
-            return f"ignored: {agent} is no agent on a repository (the roster gives it none)"
+        agent_repo = await self.launcher.repo_of(agent) if is_agent_name(agent) else None
         if agent_repo != repo:
-            return f"ignored: {agent} works on repository {agent_repo}, not on {repo}"
+            return await self._unstartable(event, agent, repo, agent_repo)
         api = self.apis[event.forge]
         issue = await api.issue(event.repo, event.number)
         if issue.state != "open":
@@ -84,6 +83,41 @@ class RunStarts:
         assert record is not None
         return await self.launch(record, issue)
 
+    async def _unstartable(
+        self, event: ForgeEvent, agent: str, repo: str, agent_repo: str | None
+    ) -> str:
+        """No run of ``agent`` can start on ``event``'s issue of ``repo``: said on the issue,
+        once for the delivery (its outcome is written before the post, so a delivery acted
+        on again after a restart does not say it twice)."""
+        roster = await self.launcher.agents()
+        reason = Unstartable(
+            agent=agent,
+            label=event.label if event.kind is EventKind.LABELED else None,
+            repo=repo,
+            slug=str(event.repo),
+            known=agent in roster or (is_agent_name(agent) and agent_repo is not None),
+            agent_repo=agent_repo,
+        )
+        outcome = f"answered: {why_not(reason)}"
+        await self.ledger.set_delivery_outcome(event.forge, event.delivery, outcome)
+        prefix = self.forges[event.forge].trigger.label_prefix
+        try:
+            await self.publisher.answer(
+                event.forge,
+                event.repo,
+                event.number,
+                no_run_words(reason, roster, prefix),
+                asked_by=f"@{event.actor}",
+            )
+        except ForgeApiError as exc:
+            log.warning("no run on %s#%d: why was not said: %s", event.repo, event.number, exc)
+            return f"ignored: {why_not(reason)} (not said on the issue: {exc})"
+        await self.ledger.audit_forge(
+            None, agent if is_agent_name(agent) else "-", "answer", False,
+            f"#{event.number} by @{event.actor}: {why_not(reason)}",
+        )  # fmt: skip
+        return outcome
+
     async def launch(self, record: ForgeRunRecord, issue: ForgeIssue | None = None) -> str:
         """Start ``record``'s agent on it, or keep it queued saying why. ``issue``: as just
         read (else read now: a queued run starts on what the issue says by then)."""
@@ -108,6 +142,7 @@ class RunStarts:
             branch=record.branch,
             bot_login=entry.login,
         )
+        co_author = await self._co_author(api, record)
         try:
             started = await self.launcher.start(
                 record.agent,
@@ -116,6 +151,7 @@ class RunStarts:
                 prompt=prompt,
                 requester=f"@{record.requester} on {record.forge}",
                 issue=Issue(str(record.slug), record.issue),
+                co_author=co_author,
             )
         except LaunchRefused as exc:
             return await self._queued(record, str(exc))
@@ -131,6 +167,17 @@ class RunStarts:
         )
         await self.publisher.refresh(record.id)
         return f"started {record.agent} on #{record.issue} (run {started.run_id})"
+
+    async def _co_author(self, api: ForgeApi, record: ForgeRunRecord) -> str | None:
+        """Who gave the agent the issue, as its commits' ``Co-authored-by:`` — the address
+        their forge credits them by (:func:`fleet.repos.identity.forge_co_author`) — or
+        None when the forge cannot say (the run starts all the same)."""
+        try:
+            address = await api.commit_address(record.slug, record.requester)
+        except ForgeApiError as exc:
+            log.info("no co-author for @%s: %s", record.requester, exc)
+            return None
+        return forge_co_author(record.requester, address) if address else None
 
     async def _queued(self, record: ForgeRunRecord, why: str) -> str:
         if ForgeRunState(record.state) is not ForgeRunState.QUEUED or record.summary != why:

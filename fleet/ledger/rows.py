@@ -74,6 +74,8 @@ def spec_extra_json(spec: AgentSpec) -> str:
         "run_budget": _run_budget_extra(spec.run_budget),
         "repo": spec.repo,
         "repo_base": spec.repo_base,
+        "git_name": spec.git_name,
+        "git_email": spec.git_email,
     }
     return json.dumps(extra, sort_keys=True)
 
@@ -201,6 +203,8 @@ class AgentRecord:
             host=self.host,
             repo=_optional_str(self.extra.get("repo")),  # absent from rows made before
             repo_base=_optional_str(self.extra.get("repo_base")),
+            git_name=_optional_str(self.extra.get("git_name")),
+            git_email=_optional_str(self.extra.get("git_email")),
         )
 
     @classmethod

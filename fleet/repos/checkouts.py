@@ -6,11 +6,13 @@ of what the base branch reaches, never a copy of the mirror's store, which holds
 upstream branch; nothing is linked, so handing the tree to the agent's uid changes no file
 of the mirror), of the base branch only. The mirror holds the upstream's content only, so
 no object another run made is in it. Its config names the agent's identity, which the door
-holds every pushed commit to. A line whose checkout is made again (it was lost) gets its
-branch from its door repo. Gitignored files the repository's config names (``copy``) are
-copied in from the operator's directory, symlinks as symlinks. Everything here happens
-before the agent has the directory: afterwards, git there runs only in
-:mod:`fleet.repos.lane_git`.
+holds every pushed commit to, and — when someone asked for the run — a
+``prepare-commit-msg`` hook adds them to each commit as ``Co-authored-by:`` (the agent's
+own git runs it; Fleetwarden's git in the checkout never runs a hook). A line whose checkout
+is made again (it was lost) gets its branch from its door repo. Gitignored files the
+repository's config names (``copy``) are copied in from the operator's directory, symlinks
+as symlinks. Everything here happens before the agent has the directory: afterwards, git
+there runs only in :mod:`fleet.repos.lane_git`.
 """
 
 from __future__ import annotations
@@ -20,12 +22,23 @@ import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Final
 
 from fleet.private_files import private_dir
 from fleet.repos import git as g
 from fleet.repos.hook.policy import Identity
 
 DISK_WALK_CAP = 500_000  # entries walked to measure a checkout; past it the size is "at least"
+CO_AUTHOR_HOOK: Final = """#!/bin/sh
+# Written by Fleetwarden: each commit of this run names who asked for it as its co-author
+# (the git door takes this Co-authored-by: line, and no other).
+case "$2" in merge|squash) exit 0 ;; esac
+who=$(git config --get fleetwarden.coauthor) || exit 0
+exec git interpret-trailers --in-place --if-exists addIfDifferent \\
+  --trailer "Co-authored-by: $who" "$1"
+"""
+"""The checkout's ``prepare-commit-msg`` hook when a run has a requester: it reads who from
+the checkout's config (``fleetwarden.coauthor``), never from its own text."""
 
 
 async def make_checkout(
@@ -38,12 +51,15 @@ async def make_checkout(
     identity: Identity | None = None,
     line_repo: Path | None = None,
     start_sha: str | None = None,
+    co_author: str | None = None,
 ) -> None:
     """Make ``dest`` a checkout of ``mirror``'s ``base_ref`` on a new ``branch`` at
     ``start_sha`` (default: the base's tip; a commit only in ``line_repo`` is fetched from
-    it), with ``origin`` at ``origin_url`` and ``identity`` as its committer. ``dest``
-    must not exist. It holds only what its base reaches (and its line): the clone goes
-    through git's transport, never a copy of the mirror's whole store."""
+    it), with ``origin`` at ``origin_url`` and ``identity`` as its committer; with
+    ``co_author`` (``NAME <EMAIL>``, checked), a hook that names them in each commit's
+    ``Co-authored-by:`` (:data:`CO_AUTHOR_HOOK`). ``dest`` must not exist. It holds only
+    what its base reaches (and its line): the clone goes through git's transport, never a
+    copy of the mirror's whole store."""
     if _in_the_way(dest):
         raise FileExistsError(f"{dest} is in the way of a new checkout")
     await g.git(
@@ -75,6 +91,17 @@ async def make_checkout(
     if identity is not None:
         await g.git(dest, ["config", "user.name", identity.name])
         await g.git(dest, ["config", "user.email", identity.email])
+    if co_author:
+        await g.git(dest, ["config", "fleetwarden.coauthor", co_author])
+        await asyncio.to_thread(_write_hook, dest / ".git" / "hooks")
+
+
+def _write_hook(hooks: Path) -> None:
+    """The co-author hook in a fresh checkout (nothing of the agent's is there yet)."""
+    hooks.mkdir(mode=0o755, exist_ok=True)
+    hook = hooks / "prepare-commit-msg"
+    hook.write_text(CO_AUTHOR_HOOK, encoding="utf-8")
+    hook.chmod(0o755)
 
 
 async def point_origin(dest: Path, origin_url: str, *, base_ref: str, branch: str) -> None:

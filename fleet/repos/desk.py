@@ -27,7 +27,7 @@ class RepoDesk(Protocol):
         ...
 
     def entry(self, repo: str) -> RepoEntry:
-        """The config of ``repo`` (``KeyError`` when unknown)."""
+        """The config of ``repo`` (:class:`RepoError` naming the known ones when unknown)."""
         ...
 
     async def requested_by(self, agent: str, co_author: str | None) -> None:
@@ -39,11 +39,21 @@ class RepoDesk(Protocol):
         """``agent``'s live line, if it has one."""
         ...
 
-    async def change(self, agent: str) -> Change:
-        """``agent``'s branch against its base now (raises :class:`NoLine`)."""
+    async def lines_named(self, branch: str) -> Sequence[LineRecord]:
+        """The live lines whose branch is ``branch`` (an agent's earlier one, named)."""
         ...
 
-    async def diff(self, agent: str, path: str | None = None) -> str:
+    async def ready(self, agent: str, verb: str, line_id: int | None = None) -> LineRecord:
+        """The line ``verb`` would act on, when no run is writing it now (raises
+        :class:`RepoError` saying what to do first: ``stop`` the agent)."""
+        ...
+
+    async def change(self, agent: str, line_id: int | None = None) -> Change:
+        """``agent``'s branch against its base now (raises :class:`NoLine`). Each verb acts
+        on ``agent``'s newest live line, or on its live line ``line_id`` when given."""
+        ...
+
+    async def diff(self, agent: str, path: str | None = None, line_id: int | None = None) -> str:
         """The diff of ``agent``'s branch against its base (one file's when ``path``):
         the agent's text, unescaped (raises :class:`NoLine`)."""
         ...
@@ -52,22 +62,38 @@ class RepoDesk(Protocol):
         """Every live line (of ``repo``), with ahead/behind, pushed, merged, clashes."""
         ...
 
+    async def known_agents(self) -> Sequence[str]:
+        """Every agent the fleet knows by name (with a branch or not)."""
+        ...
+
+    async def refresh(self, repo: str | None = None) -> Sequence[str]:
+        """Fetch the upstreams the live lines (of ``repo``) are on, each within a bound, so
+        ``lines`` tells how far each base moved now; what could not be fetched, and since
+        when its counts stand, one line each."""
+        ...
+
     async def orphans(self) -> Sequence[str]:
         """Checkouts without a line and lines without a checkout, one line of text each."""
         ...
 
     async def merge(
-        self, agent: str, strategy: str | None, *, by: str, co_author: str | None = None
+        self,
+        agent: str,
+        strategy: str | None,
+        *,
+        by: str,
+        co_author: str | None = None,
+        line_id: int | None = None,
     ) -> Landed:
         """Land ``agent``'s branch on its base upstream (``strategy`` None: the repo's
         default); refuses with the conflicting files, changing nothing."""
         ...
 
-    async def push(self, agent: str) -> str:
+    async def push(self, agent: str, line_id: int | None = None) -> str:
         """Push ``agent``'s branch upstream; the URL to see it at."""
         ...
 
-    async def unpushed(self, agent: str) -> int:
+    async def unpushed(self, agent: str, line_id: int | None = None) -> int:
         """Commits of ``agent``'s branch on no upstream branch."""
         ...
 
@@ -75,6 +101,6 @@ class RepoDesk(Protocol):
         """The agent's next run cuts a new branch instead of continuing its live one."""
         ...
 
-    async def discard(self, agent: str) -> LineRecord:
+    async def discard(self, agent: str, line_id: int | None = None) -> LineRecord:
         """Remove ``agent``'s checkout and branch; the line as it was."""
         ...

@@ -30,8 +30,10 @@ from fleet.repos import git as g
 from fleet.repos.desk import RepoError
 from fleet.repos.facts import LineRecord
 from fleet.repos.git_locks import clear_stale_locks, locked_words
-from fleet.repos.hook.policy import Identity, agent_identity
+from fleet.repos.hook.policy import Identity
+from fleet.repos.identity import clean_co_author
 from fleet.repos.lane_git import LaneGit, LaneGitFailed
+from fleet.repos.line_repo import line_identity
 from fleet.sandbox.git_probe import NO_SUBMODULE
 
 log = logging.getLogger(__name__)
@@ -188,9 +190,11 @@ async def keep_end(repos: Lines, line: LineRecord, run_id: int, by: str | None) 
     to the branch through the door's checks."""
     checkout = Path(line.checkout)
     trailers = [f"Fleetwarden-Run: {run_id}", f"Fleetwarden-Agent: {line.agent}"]
-    if by:
-        trailers.append(f"Co-authored-by: {by}")
+    requester = clean_co_author(by)  # one line, or none at all: never a trailer of its own
+    if requester:
+        trailers.append(f"Co-authored-by: {requester}")
     message = f"wip: what run {run_id} of {line.agent} left uncommitted\n\n" + "\n".join(trailers)
+    identity = await line_identity(repos.line_repo(line), line.agent, line.host)
     if line.host != LOCAL_HOST:  # committed and pushed through the door on its host
         try:
             on_hosts, origin = repos.hosts(), repos.origin_of(line.agent, line.repo)
@@ -204,7 +208,7 @@ async def keep_end(repos: Lines, line: LineRecord, run_id: int, by: str | None) 
             branch=line.branch,
             fork_sha=line.fork_sha,
             message=message,
-            identity=agent_identity(line.agent, line.host),
+            identity=identity,
         )
     if not await asyncio.to_thread(checkout.is_dir) or not repos.lane.usable:
         return Harvested(
@@ -224,7 +228,7 @@ async def keep_end(repos: Lines, line: LineRecord, run_id: int, by: str | None) 
             branch=line.branch,
             fork_sha=line.fork_sha,
             work_dir=repos.work,
-            identity=agent_identity(line.agent, line.host),
+            identity=identity,
             message=message,
         )
     except (g.GitFailed, LaneGitFailed, OSError) as exc:

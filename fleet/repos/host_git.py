@@ -7,7 +7,8 @@ through a shell.
 on the way), ``git init``, ``origin`` the git door as the host reaches it (the URL written
 into the checkout's config file, not passed on a command line), a fetch of the base and the
 line's branch through the door, the branch checked out, and the agent's identity
-(``user.name``, ``user.email``) set, which the door holds every pushed commit to. Nothing
+(``user.name``, ``user.email``) set, which the door holds every pushed commit to (with a
+requester, the co-author hook a local checkout has). Nothing
 of the agent's is in the directory yet, so git runs plainly there, with no system or global
 config.
 
@@ -77,6 +78,14 @@ for key, value in (("branch.%s.remote" % branch, "origin"),
                    ("push.default", "upstream"),
                    ("user.name", d["name"]), ("user.email", d["email"])):
     git("config", key, value)
+if d.get("coauthor"):
+    git("config", "fleetwarden.coauthor", d["coauthor"])
+    hooks = os.path.join(path, ".git", "hooks")
+    os.makedirs(hooks, 0o755, exist_ok=True)
+    hook = os.path.join(hooks, "prepare-commit-msg")
+    with open(hook, "w", encoding="utf-8") as fh:
+        fh.write(d["hook"])
+    os.chmod(hook, 0o755)
 print("ok")
 """
 

@@ -26,6 +26,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from fleet.repos import git as g
 from fleet.repos.changes import merge_tree, objects_env
 from fleet.repos.facts import Landed
+from fleet.repos.messages import SUBJECTS_LISTED, land_message, work_title
 
 Strategy = Literal["squash", "rebase", "merge"]
 Push = Callable[[str, str], Awaitable[None]]
@@ -69,10 +70,14 @@ async def land(
     message: str,
     trailers: Sequence[str],
     upstream_push: Push,
+    footer: str = "",
 ) -> Landed:
     """Land ``branch`` of ``line_repo`` on ``base_ref`` (the mirror's tip, fetched just
     before): make the new base commit and push it with ``upstream_push(sha, ref)``.
-    Refuses, changing nothing, when it conflicts or holds nothing to land."""
+    A squash or merge commit's subject is ``message`` (its first line; the branch's one
+    commit's subject, or its name, when empty), its body the branch's commit subjects,
+    ``footer`` and ``trailers`` (:func:`fleet.repos.messages.land_message`). Refuses,
+    changing nothing, when it conflicts or holds nothing to land."""
 
     def refused(why: str, conflicts: Sequence[str] = ()) -> Landed:
         return Landed(base_ref, None, strategy, tuple(conflicts), refused=why)
@@ -98,21 +103,16 @@ async def land(
         if strategy == "squash" and merged.tree == await _tree(scratch, base, env):
             return refused(f"nothing to land: {base_ref} already has {branch}'s changes")
         parents = [base] if strategy == "squash" else [base, tip]
-        body = commit_message(message.strip() or f"Land {branch}", trailers)
+        subjects, more = await _subjects(scratch, base, tip, env)
+        title = message.strip() or work_title(
+            pull_title=None, prompt=None, subjects=subjects, branch=branch
+        )
+        body = land_message(title, subjects, more=more, footer=footer, trailers=trailers)
         new = await _commit(scratch, merged.tree, parents, body, env)
     if new == base:
         return refused(f"nothing to land: {base_ref} already has {branch}'s changes")
     await upstream_push(new, f"refs/heads/{base_ref}")
     return Landed(base_ref, new, strategy)
-
-
-def commit_message(message: str, trailers: Sequence[str]) -> bytes:
-    """``message``, a blank line and the trailers, one a line."""
-    text = message.strip() + "\n"
-    lines = [t.strip() for t in trailers if t.strip() and "\n" not in t.strip()]
-    if lines:
-        text += "\n" + "\n".join(lines) + "\n"
-    return text.encode("utf-8")
 
 
 def compare_url(url: str, base: str, branch: str) -> str:
@@ -151,6 +151,19 @@ def _where(url: str) -> tuple[str, str, str, str]:
     if parts.scheme not in ("https", "ssh") and host != "github.com":
         host = ""
     return host, site, parts.path, plain
+
+
+async def _subjects(repo: Path, base: str, tip: str, env: dict[str, str]) -> tuple[list[str], int]:
+    """The subjects of the commits ``tip`` lands on ``base``, oldest first (merges left
+    out), at most :data:`SUBJECTS_LISTED`; and how many more there are."""
+    ran = await g.git(
+        repo,
+        ["log", "-z", "--reverse", "--no-merges", "--format=%s", tip, f"^{base}", "--"],
+        env=env,
+        what="git log",
+    )
+    found = [s.decode("utf-8", errors="replace") for s in ran.out.split(b"\0") if s]
+    return found[:SUBJECTS_LISTED], max(0, len(found) - SUBJECTS_LISTED)
 
 
 async def _is_ancestor(repo: Path, one: str, two: str, env: dict[str, str]) -> bool:

@@ -23,7 +23,7 @@ from typing import Final
 import fleet
 from fleet.private_files import private_dir, write_private
 from fleet.repos.git import git, rev
-from fleet.repos.hook.policy import Identity, Issue, Policy
+from fleet.repos.hook.policy import Identity, Issue, Policy, agent_identity
 from fleet.repos.schema import ref_problem
 
 HOOK: Final = "pre-receive"
@@ -46,6 +46,10 @@ _SETTINGS: Final = (
     # The mirror's branch tips are not advertised to a pusher (no `.have` lines): a merge
     # with an upstream commit the line never had is refused by the hook besides.
     ("core.alternateRefsCommand", "true"),
+    # Every push is kept as the pack it came in, never unpacked: a file it sends whole is in
+    # its quarantine even when the mirror holds the same content (git's unpacking skips
+    # an object the store has already), so the hook tells what the push carried.
+    ("receive.unpackLimit", "1"),
     # One push (its pack) is at most this big: the state dir is not the agent's to fill.
     ("receive.maxInputSize", str(256 * 1024 * 1024)),
 )
@@ -115,6 +119,20 @@ async def create_line_repo(
                 what=f"git update-ref {name}",
             )
     private_dir(path / "fleetwarden")
+
+
+async def line_identity(path: Path, agent: str, host: str) -> Identity:
+    """The identity the line repo at ``path`` takes commits by (the one its line was cut
+    with); Fleetwarden's default for ``agent`` on ``host`` when it names none."""
+    found = await git(
+        path, ["config", "--get-regexp", r"^fleetwarden\.(name|email)$"], ok=(0, 1, 128)
+    )  # 128: no such repository (any more): the default
+    said: dict[str, str] = {}
+    for line in found.text.splitlines():
+        key, _, value = line.partition(" ")
+        said[key] = value
+    name, email = said.get("fleetwarden.name", ""), said.get("fleetwarden.email", "")
+    return Identity(name, email) if name and email else agent_identity(agent, host)
 
 
 async def add_run(path: Path, run_id: int) -> None:

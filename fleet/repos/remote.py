@@ -32,6 +32,7 @@ from fleet.hosts.lanes import read_uids
 from fleet.hosts.place import LOOPBACK, HostPlace
 from fleet.hosts.remote import RemoteResult, failure
 from fleet.hosts.schema import LOCAL_HOST
+from fleet.repos.checkouts import CO_AUTHOR_HOOK
 from fleet.repos.desk import RepoError
 from fleet.repos.facts import LineRecord
 from fleet.repos.git_locks import MAX_ENTRIES, locked_words
@@ -104,8 +105,15 @@ class HostCheckouts:
         done = await self._run(link, ["test", "-d", path], timeout=30.0)
         return done.ok
 
-    async def keep(self, line: LineRecord, url: str) -> None:
-        """``line``'s checkout on its host, made again from its branch if it was lost."""
+    async def keep(
+        self,
+        line: LineRecord,
+        url: str,
+        identity: Identity | None = None,
+        co_author: str | None = None,
+    ) -> None:
+        """``line``'s checkout on its host, made again from its branch if it was lost (its
+        committer ``identity``, the line's; by default Fleetwarden's for the agent)."""
         if not await self.exists(line.host, line.checkout):
             log.warning("the checkout of %s on %s was gone: made again", line.branch, line.host)
             await self.make(
@@ -114,15 +122,25 @@ class HostCheckouts:
                 url=url,
                 base_ref=line.base_ref,
                 branch=line.branch,
-                identity=agent_identity(line.agent, line.host),
+                identity=identity or agent_identity(line.agent, line.host),
+                co_author=co_author,
             )
 
     async def make(
-        self, host: str, path: str, *, url: str, base_ref: str, branch: str, identity: Identity
+        self,
+        host: str,
+        path: str,
+        *,
+        url: str,
+        base_ref: str,
+        branch: str,
+        identity: Identity,
+        co_author: str | None = None,
     ) -> None:
         """Make ``path`` on ``host`` a checkout of the door at ``url`` (local form) on
         ``branch``, its ``origin`` the door as the host reaches it, ``identity`` its
-        committer. ``path`` must not exist."""
+        committer, ``co_author`` named in its commits by the hook a local checkout has
+        (:data:`fleet.repos.checkouts.CO_AUTHOR_HOOK`). ``path`` must not exist."""
         link, place = self._up(host)
         self._owned(place, path)
         door = self.door_url(host, url)
@@ -134,6 +152,8 @@ class HostCheckouts:
             "env": _PLAIN_ENV,
             "name": identity.name,
             "email": identity.email,
+            "coauthor": co_author or "",
+            "hook": CO_AUTHOR_HOOK,
         }
         done = await self._run(
             link, [*PYTHON, CHECKOUT], input=json.dumps(data), timeout=_MAKE_TIMEOUT

@@ -1,6 +1,6 @@
 """The config file's ``repos:`` section: the repositories agents work on, by name.
 
-Each entry says where the upstream is (``url``: https, ssh or an absolute local path),
+Each entry says where the upstream is (``url``: https, ssh or a path on this machine),
 its default branch, the credential Fleetwarden fetches and pushes with (``token_env``, the
 name of an environment variable; or ``ssh_key``, a key file kept 0600) — never written in
 the file, never given to an agent — and the policy of its runs' branches: their prefix,
@@ -13,19 +13,30 @@ CI runs (``workflows``).
 from __future__ import annotations
 
 import re
-from pathlib import PurePosixPath
-from typing import Literal
+from pathlib import Path, PurePosixPath
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
-from fleet.schema import ConfigPath, EnvVarName
+from fleet.repos.identity import template_problem
+from fleet.schema import ConfigPath, EnvVarName, expand_path, schema_context
 
 REPO_NAME_PATTERN = r"[a-z][a-z0-9-]{0,31}"
 _NAME = re.compile(REPO_NAME_PATTERN)
 # A branch name Fleetwarden accepts in config and commands: git's rules, narrowed.
 _REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,199}")
 _SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}/[A-Za-z0-9._-]{1,100}")
+_NOT_A_PATH = re.compile(r"[^/]*:")  # a scheme, or git's host:path
 _SCP = re.compile(r"(?P<user>[A-Za-z0-9._-]+)@(?P<host>[A-Za-z0-9.-]+):(?P<path>[^\s]+)")
 MergeStrategy = Literal["squash", "rebase", "merge"]
 STRATEGIES: tuple[MergeStrategy, ...] = ("squash", "rebase", "merge")
@@ -47,6 +58,62 @@ def ref_problem(name: str) -> str | None:
     return None
 
 
+def _git_name(value: str) -> str:
+    problem = template_problem(value, email=False)
+    if problem is not None:
+        raise PydanticCustomError("git_name", problem)
+    return value
+
+
+def _git_email(value: str) -> str:
+    problem = template_problem(value, email=True)
+    if problem is not None:
+        raise PydanticCustomError("git_email", problem)
+    return value
+
+
+GitName = Annotated[str, AfterValidator(_git_name)]
+"""An agent's ``git_name``: one line git writes as given, ``{agent}`` and ``{host}`` filled in."""
+GitEmail = Annotated[str, AfterValidator(_git_email)]
+"""An agent's ``git_email``: an address, ``{agent}`` and ``{host}`` filled in."""
+GIT_NAME_HELP = (
+    "The name its commits carry as author and committer, `{agent}` and `{host}` filled in "
+    "(e.g. `{agent} (bot)`). The git door takes commits by this identity only."
+)
+GIT_EMAIL_HELP = (
+    "The address its commits carry, `{agent}` and `{host}` filled in (e.g. "
+    "`{agent}@bots.example.org`). The git door takes commits by this identity only."
+)
+
+
+def is_relative_path(url: str) -> bool:
+    """Whether ``url`` is a relative path (or ``~/…``) as git reads one: no scheme, and no
+    ``:`` before its first ``/`` (``host:path`` is ssh to git)."""
+    return bool(url) and not url.startswith("/") and _NOT_A_PATH.match(url) is None
+
+
+def url_problem(url: str) -> str:
+    """Why ``url`` is no upstream Fleetwarden takes (for one :func:`url_kind` refuses)."""
+    parts = urlsplit(url)
+    if parts.scheme in ("https", "http", "ssh") and parts.hostname:
+        try:
+            port = parts.port
+        except ValueError:
+            port = 0
+        if port == 0:
+            return f"the url's port is not a number from 1 to 65535: {parts.netloc}"
+        if parts.password is not None or (parts.scheme != "ssh" and parts.username):
+            return (
+                "the url holds a credential: take it out, and name the variable holding it "
+                "in token_env (or use ssh_key)"
+            )
+    return (
+        "a repository url is https://HOST/PATH, ssh://USER@HOST/PATH, USER@HOST:PATH or a "
+        "path on this machine (a relative one is read from the config file's directory), "
+        "with no credential in it (use token_env or ssh_key)"
+    )
+
+
 def url_kind(url: str) -> Literal["https", "http", "ssh", "local"] | None:
     """What kind of upstream ``url`` is, or ``None`` when it is none Fleetwarden takes."""
     if url.startswith("/"):
@@ -57,6 +124,11 @@ def url_kind(url: str) -> Literal["https", "http", "ssh", "local"] | None:
     if parts.scheme in ("https", "http", "ssh") and parts.hostname:
         if parts.password is not None or (parts.scheme != "ssh" and parts.username):
             return None  # a credential in the URL: it belongs in token_env
+        try:
+            if parts.port == 0:
+                return None
+        except ValueError:  # out of 0-65535, or not a number
+            return None
         return parts.scheme  # type: ignore[return-value]
     return None
 
@@ -69,8 +141,9 @@ class RepoEntry(BaseModel):
     url: str = Field(
         description=(
             "Where the upstream is: `https://github.com/acme/app.git`, "
-            "`git@github.com:acme/app.git`, `ssh://git@host/acme/app.git`, or an absolute "
-            "path on this machine. No credential in it: see `token_env` and `ssh_key`."
+            "`git@github.com:acme/app.git`, `ssh://git@host/acme/app.git`, or a path on "
+            "this machine (a relative one is read from the config file's directory). No "
+            "credential in it: see `token_env` and `ssh_key`."
         )
     )
     default_branch: str = Field(
@@ -90,7 +163,11 @@ class RepoEntry(BaseModel):
         description="A private key file (mode 0600) for an ssh upstream. No agent sees it.",
     )
     branch_prefix: str = Field(
-        default="fw/", description="What each run's branch name starts with: `fw/AGENT/RUN`."
+        default="fw/",
+        description=(
+            "What each branch's name starts with: `fw/AGENT/N`, `N` the branch's own number "
+            "(the agent's later runs go on on it until it is merged, discarded or `--fresh`)."
+        ),
     )
     merge: MergeStrategy = Field(
         default="squash",
@@ -156,12 +233,13 @@ class RepoEntry(BaseModel):
 
     @field_validator("url")
     @classmethod
-    def _url(cls, value: str) -> str:
+    def _url(cls, value: str, info: ValidationInfo) -> str:
+        if is_relative_path(value):  # read from the config file's directory, as paths are
+            context = schema_context(info)
+            if context.base_dir is not None or value.startswith("~"):
+                value = str(expand_path(Path(value), context))
         if url_kind(value) is None:
-            raise ValueError(
-                "a repository url is https://HOST/PATH, ssh://USER@HOST/PATH, USER@HOST:PATH "
-                "or an absolute path, with no credential in it (use token_env or ssh_key)"
-            )
+            raise ValueError(url_problem(value))
         return value
 
     @field_validator("default_branch", "protected")
@@ -256,5 +334,5 @@ class RepoEntry(BaseModel):
         return branch == self.default_branch or branch in self.protected
 
     def branch_for(self, agent: str, line: int) -> str:
-        """The branch of ``agent``'s line cut by run ``line``."""
+        """The branch of ``agent``'s line number ``line`` (the ledger's, not a run's)."""
         return f"{self.branch_prefix}{agent}/{line}"

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -35,12 +35,15 @@ from fleet.repos.checkouts import copy_into, disk_bytes, make_checkout, remove_t
 from fleet.repos.credentials import secret_of
 from fleet.repos.desk import NoLine, RepoError
 from fleet.repos.facts import Change, LineRecord, LineState, change_to_json
+from fleet.repos.git_words import Credential, no_branch
 from fleet.repos.harvest import keep_end
-from fleet.repos.hook.policy import Issue, agent_identity
+from fleet.repos.hook.policy import Issue
+from fleet.repos.identity import clean_co_author, identity_of
 from fleet.repos.lane_git import LaneGit
 from fleet.repos.line_repo import (
     add_run,
     create_line_repo,
+    line_identity,
     set_base,
     take_refusals,
     write_hooks,
@@ -48,6 +51,7 @@ from fleet.repos.line_repo import (
 from fleet.repos.mirror import Mirror
 from fleet.repos.remote import HostAccess, HostCheckouts, elsewhere
 from fleet.repos.schema import RepoEntry
+from fleet.repos.upstream_branches import first_free, push_line_branch
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +71,7 @@ class Repos:
         environ: Mapping[str, str],
         version: str = "",
         lane: LaneGit | None = None,
+        credentials: Mapping[str, Credential] | None = None,
     ) -> None:
         self.dir = state_dir / "repos"
         self.checkouts = state_dir / "checkouts"
@@ -75,7 +80,8 @@ class Repos:
         self._entries = dict(entries)
         self._environ = environ
         self._mirrors = {
-            name: Mirror(name, entry, self.dir, environ) for name, entry in entries.items()
+            name: Mirror(name, entry, self.dir, environ, (credentials or {}).get(name))
+            for name, entry in entries.items()
         }
         self.ledger = ledger
         self.version = version
@@ -91,6 +97,7 @@ class Repos:
         self._locks: dict[str, asyncio.Lock] = {}
         self._refused: dict[int, list[tuple[str, str]]] = {}  # line → (kind, why), lately
         self._unkept: dict[int, str] = {}  # line → why its last run's end was not kept
+        self._push_at_end: set[str] = set()  # agents whose run's end is pushed (forge done)
 
     # -- setup ---------------------------------------------------------------------------
 
@@ -120,7 +127,8 @@ class Repos:
         return sorted(self._entries)
 
     def entry(self, repo: str) -> RepoEntry:
-        return self._entries[repo]
+        """``repo``'s settings (:class:`RepoError` naming the known ones when unknown)."""
+        return self.mirror(repo).entry
 
     def mirror(self, repo: str) -> Mirror:
         try:
@@ -128,6 +136,15 @@ class Repos:
         except KeyError:
             known = ", ".join(sorted(self._mirrors)) or "none"
             raise RepoError(f"no repository {repo!r} in the config (known: {known})") from None
+
+    async def adopt(self, entries: Mapping[str, RepoEntry]) -> None:
+        """Work on ``entries`` too (repositories a ``roster reload`` found added, none on a
+        forge: each credential is its own): every mirror made first, then all known at once."""
+        mirrors = {name: Mirror(name, e, self.dir, self._environ) for name, e in entries.items()}
+        for mirror in mirrors.values():
+            await mirror.ensure()
+        self._entries.update(entries)
+        self._mirrors.update(mirrors)
 
     def known_secrets(self) -> list[Secret]:
         """The upstream tokens, for the redactor."""
@@ -147,8 +164,8 @@ class Repos:
 
     async def name_next(self, agent: str, branch: str, *, issue: Issue | None = None) -> None:
         """``agent``'s next run cuts a new line named ``branch`` (a forge issue's, the only
-        issue its commits may name); a name an earlier line of the repository had gets
-        ``-2``, ``-3``, … after it."""
+        issue its commits may name); a name an earlier line of the repository or the upstream
+        has gets ``-2``, ``-3``, … after it."""
         self._fresh.add(agent)
         self._named[agent] = branch
         if issue is not None:
@@ -161,8 +178,12 @@ class Repos:
             self._fresh.discard(agent)
 
     async def requested_by(self, agent: str, co_author: str | None) -> None:
-        if co_author:
-            self._requesters[agent] = co_author
+        """Who asks for ``agent``'s next new line (``NAME <EMAIL>``, kept only when it is
+        one such line): its commits may name them, and Fleetwarden's name them,
+        ``Co-authored-by``."""
+        clean = clean_co_author(co_author)
+        if clean:
+            self._requesters[agent] = clean
         else:
             self._requesters.pop(agent, None)
 
@@ -199,8 +220,12 @@ class Repos:
         tip = await mirror.tip(line.base_ref)
         if tip is not None:  # the agent's `git fetch origin` sees where the base is now
             await set_base(self.line_repo(line), line.base_ref, tip)
+        # The identity its line was cut with: the door takes commits by it alone.
+        identity = await line_identity(self.line_repo(line), line.agent, line.host)
         if line.host != LOCAL_HOST:  # on its host: made again there if it was lost
-            await self.hosts().keep(line, self.origin_of(line.agent, line.repo))
+            await self.hosts().keep(
+                line, self.origin_of(line.agent, line.repo), identity, line.co_author
+            )
             return checkout
         if await asyncio.to_thread(checkout.is_dir):
             return checkout
@@ -212,9 +237,10 @@ class Repos:
             base_ref=line.base_ref,
             branch=line.branch,
             origin_url=self.origin_of(line.agent, line.repo),
-            identity=agent_identity(line.agent, line.host),
+            identity=identity,
             line_repo=self.line_repo(line),
             start_sha=start or line.fork_sha,
+            co_author=line.co_author,
         )
         return checkout
 
@@ -227,12 +253,13 @@ class Repos:
         await mirror.fetch()
         fork = await mirror.tip(base)
         if fork is None:
-            raise RepoError(
-                f"repository {spec.repo} has no branch {base!r} upstream: name one it has "
-                f"(--base), or fix default_branch"
-            )
+            key = "--base" if spec.repo_base else "default_branch"
+            said = no_branch(mirror.upstream, base, await mirror.branches(), key=key)
+            raise RepoError(said.text)
+        upstream = await mirror.heads()  # the names a new branch may not take, asked now
         co_author = self._requesters.pop(spec.name, None)
         issue = self._issues.pop(spec.name, None)
+        identity = identity_of(spec.name, spec.host, spec.git_name, spec.git_email)
         line_id = await self.ledger.add_line(
             repo=spec.repo,
             agent=spec.name,
@@ -243,7 +270,7 @@ class Repos:
             co_author=co_author,
             host=spec.host,
         )
-        branch = await self._branch_name(spec.repo, spec.name, line_id)
+        branch = await self._branch_name(spec.repo, spec.name, line_id, upstream)
         checkout = self.checkouts / spec.repo / f"{spec.name}-{line_id}"
         remote = spec.host != LOCAL_HOST
         if remote:  # on the host it runs on, fetched there from the door
@@ -260,7 +287,7 @@ class Repos:
                 repo=spec.repo,
                 workflows=entry.workflows_allowed(),
                 hooks_dir=self.hooks,
-                identity=agent_identity(spec.name, spec.host),
+                identity=identity,
                 ci_paths=entry.ci_paths(),
                 co_author=co_author,
                 issue=issue,
@@ -272,7 +299,8 @@ class Repos:
                     url=self.origin_of(spec.name, spec.repo),
                     base_ref=base,
                     branch=branch,
-                    identity=agent_identity(spec.name, spec.host),
+                    identity=identity,
+                    co_author=co_author,
                 )
             else:
                 await make_checkout(
@@ -281,7 +309,8 @@ class Repos:
                     base_ref=base,
                     branch=branch,
                     origin_url=self.origin_of(spec.name, spec.repo),
-                    identity=agent_identity(spec.name, spec.host),
+                    identity=identity,
+                    co_author=co_author,
                 )
             copied: list[str] = []
             if entry.copy_from is not None and entry.copy_paths and not remote:
@@ -299,16 +328,15 @@ class Repos:
         )
         return checkout
 
-    async def _branch_name(self, repo: str, agent: str, line_id: int) -> str:
-        named = self._named.pop(agent, None)
-        if named is None:
-            return self.entry(repo).branch_for(agent, line_id)
+    async def _branch_name(
+        self, repo: str, agent: str, line_id: int, upstream: Collection[str]
+    ) -> str:
+        """The new line's branch: its own (or the name asked for), unless the upstream
+        (its branches, ``upstream``) or an earlier line has it
+        (:mod:`fleet.repos.upstream_branches`)."""
+        wanted = self._named.pop(agent, None) or self.entry(repo).branch_for(agent, line_id)
         taken = {line.branch for line in await self.ledger.lines(repo=repo, state=None)}
-        name, n = named, 1
-        while name in taken:
-            n += 1
-            name = f"{named}-{n}"
-        return name
+        return first_free(wanted, {*upstream, *taken})
 
     def launched(self, agent: str) -> None:
         """``agent``'s launch is over (started or refused): its line is the verbs' again."""
@@ -348,14 +376,23 @@ class Repos:
             # Not kept for another reason than the door's (a locked checkout, say).
             self._unkept[line.id] = "" if got.accepted or hooked else got.words
             entry = self.entry(line.repo)
-            if entry.autopush and got.accepted:
+            asked = agent in self._push_at_end
+            self._push_at_end.discard(agent)
+            if (entry.autopush or asked) and got.accepted:
                 try:
                     await self.push_line(line)
                 except RepoError as exc:
                     self._refused.setdefault(line.id, []).append(("", str(exc)))
+            # As the ledger has it now: what was just pushed (or its new head) counts.
+            line = await self.ledger.live_line(agent) or line
             change = await self.change_of(line)
         await self.ledger.record_change(run_id, change_to_json(change))
         return change
+
+    def push_at_end(self, agent: str) -> None:
+        """Push ``agent``'s branch as its current run ends, as ``autopush`` does (a forge
+        run said ``done ok``: its summary then says what the upstream has)."""
+        self._push_at_end.add(agent)
 
     # -- the door ------------------------------------------------------------------------
 
@@ -442,10 +479,9 @@ class Repos:
         sha = await g.rev(self.line_repo(line), f"refs/heads/{line.branch}")
         if sha is None or sha == line.fork_sha:
             raise RepoError(f"{line.branch} has no commits of its own yet: nothing to push")
-        await self.mirror(line.repo).push(
-            sha, f"refs/heads/{line.branch}", objects=[self.line_repo(line)]
-        )
+        await push_line_branch(self.mirror(line.repo), self.line_repo(line), line, sha)
         await self.ledger.update_line(line.id, pushed_sha=sha)
+        self._push_at_end.discard(line.agent)  # pushed now: its run's end need not be
         return sha
 
 

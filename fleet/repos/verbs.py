@@ -2,8 +2,11 @@
 merge a branch into its base upstream, push it, discard it — :class:`RepoVerbs`, the
 :class:`fleet.repos.desk.RepoDesk` the bot's commands and pages use.
 
-A verb acts only on a line whose run has ended (a running agent is still writing its
-checkout: ``stop`` it first). ``merge`` fetches the base anew, lands the branch by the
+A verb acts on an agent's newest live line, or on the line given by its id (an earlier
+branch ``spawn --fresh`` left live, named in chat by its branch:
+:meth:`RepoVerbs.lines_named`), and only on one no run is writing (a running agent is still
+writing its newest line's checkout: ``stop`` it first; :meth:`RepoVerbs.ready` says so
+before anything is asked). ``merge`` fetches the base anew, lands the branch by the
 strategy asked (:func:`fleet.repos.landing.land`) and pushes the base fast-forward only;
 a conflict refuses with the files and changes nothing. ``discard`` and cleanup never take
 away the last copy of a commit by surprise: the command asks first while the branch holds
@@ -15,25 +18,34 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
+from typing import Final
 
+from fleet.clock import Clock, SystemClock
 from fleet.model import AgentState
 from fleet.repos.changes import diff_of, unpushed_count
 from fleet.repos.checkouts import disk_bytes
-from fleet.repos.desk import RepoError
+from fleet.repos.desk import NoLine, RepoError
 from fleet.repos.facts import Change, Landed, LineRecord, LineState
+from fleet.repos.identity import clean_co_author
 from fleet.repos.landing import compare_url, land
+from fleet.repos.messages import TITLE_MOST, one_line
 from fleet.repos.schema import STRATEGIES, RepoEntry
 from fleet.repos.service import Repos
 
+REFRESH_LIMIT: Final = 20.0
+"""Seconds ``branches`` waits for one upstream's fetch before it says so."""
 _BUSY = frozenset({AgentState.STARTING, AgentState.RUNNING, AgentState.IDLE, AgentState.STALLED})
 
 
 class RepoVerbs:
     """The operators' verbs on the lines of ``repos``."""
 
-    def __init__(self, repos: Repos) -> None:
+    def __init__(self, repos: Repos, clock: Clock | None = None) -> None:
         self.repos = repos
+        self._clock = clock or SystemClock()
+        self._fetched: dict[str, datetime] = {}  # repository → when a verb last fetched it
 
     def names(self) -> Sequence[str]:
         return self.repos.names()
@@ -50,11 +62,20 @@ class RepoVerbs:
     async def line_of(self, agent: str) -> LineRecord | None:
         return await self.repos.line_of(agent)
 
-    async def change(self, agent: str) -> Change:
-        return await self.repos.change(agent)
+    async def change(self, agent: str, line_id: int | None = None) -> Change:
+        return await self.repos.change_of(await self._live(agent, line_id))
 
-    async def diff(self, agent: str, path: str | None = None) -> str:
-        line = await self.repos.live(agent)
+    async def lines_named(self, branch: str) -> list[LineRecord]:
+        """The live lines whose branch is ``branch`` (one, unless repositories share it)."""
+        return [line for line in await self.repos.ledger.lines() if line.branch == branch]
+
+    async def ready(self, agent: str, verb: str, line_id: int | None = None) -> LineRecord:
+        """The line ``verb`` would act on, when no run is writing it now; else
+        :class:`RepoError` saying what to do first. The verb checks again as it acts."""
+        return await self._ended(agent, verb, line_id)
+
+    async def diff(self, agent: str, path: str | None = None, line_id: int | None = None) -> str:
+        line = await self._live(agent, line_id)
         mirror = self.repos.mirror(line.repo)
         return await diff_of(
             mirror.scratch,
@@ -74,6 +95,33 @@ class RepoVerbs:
             if line.checkout
         ]
 
+    async def known_agents(self) -> Sequence[str]:
+        return [record.name for record in await self.repos.ledger.list_agents()]
+
+    async def refresh(self, repo: str | None = None) -> Sequence[str]:
+        """Fetch the upstream of ``repo`` (or of each repository a live line is on), each
+        within :data:`REFRESH_LIMIT` seconds, so that how far the bases moved is true now;
+        what could not be fetched, and since when its counts stand."""
+        if repo is not None:
+            self.repos.mirror(repo)  # an unknown name is refused, naming the known ones
+        names = sorted({line.repo for line in await self.repos.ledger.lines(repo=repo)})
+        notes: list[str] = []
+        for name in names:
+            try:
+                await asyncio.wait_for(self.repos.mirror(name).fetch(), REFRESH_LIMIT)
+            except (RepoError, TimeoutError) as exc:
+                why = str(exc) or f"its upstream gave no answer within {REFRESH_LIMIT:.0f} s"
+                notes.append(f"{name}'s behind counts are {self._as_of(name)}. {why}")
+            else:
+                self._fetched[name] = self._clock.now()
+        return notes
+
+    def _as_of(self, repo: str) -> str:
+        at = self._fetched.get(repo)
+        if at is None:
+            return "as of its last fetch (by a merge, a spawn or Fleetwarden's start)"
+        return f"as of its last fetch, at {at:%Y-%m-%d %H:%M} UTC"
+
     async def orphans(self) -> Sequence[str]:
         """Checkouts no live line has, and live lines whose checkout is gone."""
         lines = await self.repos.ledger.lines()
@@ -90,18 +138,24 @@ class RepoVerbs:
                 found.append(f"{checkout.parent.name}/{checkout.name}: no live run has it{took}")
         return found
 
-    async def unpushed(self, agent: str) -> int:
-        line = await self.repos.live(agent)
+    async def unpushed(self, agent: str, line_id: int | None = None) -> int:
+        line = await self._live(agent, line_id)
         mirror = self.repos.mirror(line.repo)
         return await unpushed_count(
             mirror.scratch, mirror.path, self.repos.line_repo(line), line.branch
         )
 
     async def merge(
-        self, agent: str, strategy: str | None, *, by: str, co_author: str | None = None
+        self,
+        agent: str,
+        strategy: str | None,
+        *,
+        by: str,
+        co_author: str | None = None,
+        line_id: int | None = None,
     ) -> Landed:
         async with self.repos.lock(agent):
-            line = await self._ended(agent, "merge")
+            line = await self._ended(agent, "merge", line_id)
             entry = self.repos.entry(line.repo)
             chosen = strategy or entry.merge
             if chosen not in STRATEGIES:
@@ -112,7 +166,8 @@ class RepoVerbs:
             trailers = [f"Fleetwarden-Agent: {line.agent}"]
             if line.last_run is not None:
                 trailers.insert(0, f"Fleetwarden-Run: {line.last_run}")
-            for person in dict.fromkeys(p for p in (line.co_author, co_author) if p):
+            people = (clean_co_author(p) for p in (line.co_author, co_author))
+            for person in dict.fromkeys(p for p in people if p):
                 trailers.append(f"Co-authored-by: {person}")
 
             async def upstream(sha: str, ref: str) -> None:
@@ -125,11 +180,13 @@ class RepoVerbs:
                 branch=line.branch,
                 base_ref=line.base_ref,
                 strategy=chosen,
-                message=f"{line.agent}: {line.branch} (merged by {by})",
+                message=await self._title(line),
                 trailers=trailers,
                 upstream_push=upstream,
+                footer=f"Merged by {by.lstrip('@')} with Fleetwarden: {line.branch} ({chosen}).",
             )
             if landed.new_sha is not None:
+                self._fetched[line.repo] = self._clock.now()
                 await self.repos.ledger.update_line(
                     line.id,
                     state=LineState.MERGED,
@@ -139,24 +196,49 @@ class RepoVerbs:
                 await self.repos.remove_checkout(line)
         return landed
 
-    async def push(self, agent: str) -> str:
+    async def _title(self, line: LineRecord) -> str:
+        """What ``line``'s work is called: its forge run's title (its pull request's), else
+        the prompt its agent was last spawned with (the first line of each); empty when
+        neither says — the landing then names it by its one commit, or its branch."""
+        ledger = self.repos.ledger
+        for record in reversed(await ledger.forge_runs(live=False, agent=line.agent)):
+            if record.line_id == line.id and one_line(record.title, TITLE_MOST):
+                return one_line(record.title, TITLE_MOST)
+        agent = await ledger.get_agent(line.agent)
+        return one_line(agent.prompt or "", TITLE_MOST) if agent is not None else ""
+
+    async def push(self, agent: str, line_id: int | None = None) -> str:
         async with self.repos.lock(agent):
-            line = await self._ended(agent, "push")
+            line = await self._ended(agent, "push", line_id)
             await self.repos.push_line(line)
         return compare_url(self.repos.entry(line.repo).url, line.base_ref, line.branch)
 
-    async def discard(self, agent: str) -> LineRecord:
+    async def discard(self, agent: str, line_id: int | None = None) -> LineRecord:
         async with self.repos.lock(agent):
-            line = await self._ended(agent, "discard")
+            line = await self._ended(agent, "discard", line_id)
             await self.repos.ledger.update_line(line.id, state=LineState.DISCARDED, ended_at=None)
             await self.repos.remove_checkout(line)  # here or on its host
             await asyncio.to_thread(shutil.rmtree, self.repos.line_repo(line), True)
         return line
 
-    async def _ended(self, agent: str, verb: str) -> LineRecord:
-        """``agent``'s live line, when no run of it is starting, running or being kept
-        (called under the agent's lock: a launch's prepare and a run's end take it too)."""
-        line = await self.repos.live(agent)
+    async def _live(self, agent: str, line_id: int | None) -> LineRecord:
+        """Line ``line_id`` of ``agent`` while it is live; ``None``: its newest live one."""
+        if line_id is None:
+            return await self.repos.live(agent)
+        line = await self.repos.ledger.line(line_id)
+        if line is None or line.agent != agent or line.state is not LineState.LIVE:
+            raise NoLine(f"{agent} has no such live branch now: `branches` lists them")
+        return line
+
+    async def _ended(self, agent: str, verb: str, line_id: int | None = None) -> LineRecord:
+        """``agent``'s line (its newest live one, or ``line_id``), when no run of it is
+        starting, running or being kept on it (called under the agent's lock, or to ask
+        before acting: a launch's prepare and a run's end take the lock too). Runs work on
+        the newest line: an earlier one is written by none."""
+        line = await self._live(agent, line_id)
+        newest = await self.repos.ledger.live_line(agent)
+        if newest is not None and newest.id != line.id:
+            return line
         record = await self.repos.ledger.get_agent(agent)
         state = record.state.value if record is not None else "?"
         if agent in self.repos.launching or (record is not None and record.state in _BUSY):

@@ -4,16 +4,17 @@ A repository's own config can make git run programs: ``core.fsmonitor``, hooks
 (``core.hooksPath``), clean and smudge filters (``filter.X.*`` with ``.gitattributes``),
 ``diff.external``, a promisor remote's transport, and ``include.path``/``includeIf`` can
 bring any of them in from another file. Fleetwarden reads the HEAD at a run's start and
-end, often as root, so git never runs here as it would in a shell:
+end, often as root — of the workdir's own repository only: a workdir that is not a
+repository's top (a directory inside some other repository) has no HEAD of the run's — so
+git never runs here as it would in a shell:
 
 * **In a sandbox of its own** (bubblewrap): its own user namespace with an unprivileged
   uid, every capability dropped, no further user namespaces, no network, its own pid
   namespace tied to Fleetwarden (``--die-with-parent``), a new session; of the host's
   files only ``/usr`` (with the ``/bin``, ``/lib`` links) and the repository — the
-  workdir, or the repository above it, and a linked worktree's git directories — all
-  read-only, and an empty ``/tmp``. Whatever ran there would see nothing to read and
-  nowhere to write that outlives it. (``--disable-userns`` needs bubblewrap 0.8; an
-  older one runs without it.)
+  workdir, and a linked worktree's git directories — all read-only, and an empty
+  ``/tmp``. Whatever ran there would see nothing to read and nowhere to write that
+  outlives it. (``--disable-userns`` needs bubblewrap 0.8; an older one runs without it.)
 * **With every config-driven program off**, so that nothing runs even there: no system
   or global config, ``core.fsmonitor=false``, ``core.hooksPath=/dev/null``, no transport
   (``protocol.allow=never``), no pager, no external diff; and every filter driver the
@@ -285,7 +286,7 @@ def _owner(workdir: Path) -> int | None:
 
 def _shown(workdir: Path) -> tuple[Path, ...] | None:
     """What git's sandbox must show for ``workdir``: its repository's directory and, for
-    a linked worktree, its git directories; ``None`` when it is in no repository."""
+    a linked worktree, its git directories; ``None`` when it is no repository's top."""
     root = repo_root(workdir)
     found = git_dirs(root) if root is not None else None
     if root is None or found is None:

@@ -28,14 +28,12 @@ _REF = re.compile(r"refs/[A-Za-z0-9._/+@-]{1,240}")
 
 
 def repo_root(workdir: Path) -> Path | None:
-    """The directory of the repository ``workdir`` is in: itself if it has a ``.git``, else
-    the nearest parent with one (as git finds it), never ``/``."""
-    for where in (workdir, *workdir.parents):
-        if where == Path(where.anchor):
-            return None
-        if os.path.lexists(where / ".git"):
-            return where
-    return None
+    """``workdir`` when it is a repository's top (it has a ``.git``), else ``None``. A
+    directory inside another repository is not one of its own: that repository's HEAD is
+    not the run's (a state dir under a clone of Fleetwarden, a workdir below a project)."""
+    if workdir == Path(workdir.anchor):
+        return None
+    return workdir if os.path.lexists(workdir / ".git") else None
 
 
 def git_dirs(workdir: Path) -> tuple[Path, Path] | None:
@@ -58,8 +56,9 @@ def git_dirs(workdir: Path) -> tuple[Path, Path] | None:
 
 
 def read_head(workdir: Path) -> str | None:
-    """The object id HEAD names in the repository ``workdir`` is in (full hex), or ``None`` when
-    there is none, HEAD is unborn, or something on the way is not a plain file."""
+    """The object id HEAD names in the repository at ``workdir`` (full hex), or ``None`` when
+    it is no repository's top, HEAD is unborn, or something on the way is not a plain
+    file."""
     root = repo_root(workdir)
     found = git_dirs(root) if root is not None else None
     if root is None or found is None:

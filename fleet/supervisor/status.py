@@ -42,6 +42,8 @@ class FleetSettings:
     run_budget: RunBudget | None = None  # an ad hoc agent's cap on each run: ``defaults``'
     # Directories first on an agent's PATH here: Fleetwarden's own tools (``fw-forge``).
     tool_path: tuple[str, ...] = ()
+    # An ad hoc agent's ``git_name`` and ``git_email`` (``defaults``'; None: Fleetwarden's).
+    git_identity: tuple[str | None, str | None] = (None, None)
 
     def ad_hoc(self, name: AgentName) -> AgentSpec:
         """The spec of an agent no roster names: the defaults' runtime, backend,
@@ -55,6 +57,8 @@ class FleetSettings:
             egress="open" if sandbox == "none" else egress,
             egress_allow=allow,
             run_budget=self.run_budget,
+            git_name=self.git_identity[0],
+            git_email=self.git_identity[1],
         )
         return self.policy.apply(spec)
 
@@ -171,7 +175,8 @@ class SpawnOutcome:
 class RosterDiff:
     """What ``apply_roster`` changed. ``changed_running`` keep their old settings until
     restarted; ``started`` are new ``autostart`` agents it launched; ``removed_running``
-    are removed agents still running, until stopped (the watchdog restarts none)."""
+    are removed agents still running, until stopped (the watchdog restarts none);
+    ``repos_added``: repositories the reload began to work on."""
 
     added: tuple[AgentName, ...]
     removed: tuple[AgentName, ...]
@@ -179,6 +184,7 @@ class RosterDiff:
     changed_running: tuple[AgentName, ...]
     started: tuple[AgentName, ...]
     removed_running: tuple[AgentName, ...] = ()
+    repos_added: tuple[str, ...] = ()
 
 
 class EventKind(enum.StrEnum):

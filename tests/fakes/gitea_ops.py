@@ -450,6 +450,15 @@ def user_get_current(call: Call) -> Reply:
     return Reply(200, js.user(call.world, call.doer, call.site))
 
 
+def user_get(call: Call) -> Reply:
+    """A user by login (a hidden address shown as the instance's no-reply placeholder, as
+    the fake shows every user's); 404 for a login no one has."""
+    user = call.world.user(call.params["username"])
+    if user is None:
+        raise call.missing()
+    return Reply(200, js.user_of(user, call.site))
+
+
 OPERATIONS: Final[Mapping[str, Callable[[Call], Reply]]] = {
     "issueListIssues": issue_list_issues,
     "issueGetIssue": issue_get_issue,
@@ -470,4 +479,5 @@ OPERATIONS: Final[Mapping[str, Callable[[Call], Reply]]] = {
     "orgListTeams": org_list_teams,
     "orgListTeamMember": org_list_team_member,
     "userGetCurrent": user_get_current,
+    "userGet": user_get,
 }

@@ -15,7 +15,8 @@ a wrong or expired one → 401 "Bad credentials"; a repository the credential do
 reach → 404 "Not Found"; a missing permission → 403; no ``User-Agent`` → 403. Every
 answer carries ``X-RateLimit-*`` and ``X-GitHub-Request-Id`` headers;
 :meth:`FakeGitHub.exhaust_rate_limit` and :meth:`FakeGitHub.slow_down` make it refuse
-as GitHub's primary and secondary limits do.
+as GitHub's primary and secondary limits do; :meth:`FakeGitHub.refuse_route` refuses one
+operation (opening pull requests, say) as a token without its permission is refused.
 
 Use it as ``async with FakeGitHub() as fake`` in a test's loop, or from a synchronous
 test (the real bot process against it) with :func:`github_thread`. Seed and inspect it
@@ -58,14 +59,15 @@ _USER_AGENT_REQUIRED: Final = (
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-Access = Literal["app", "repo", "org", "check", "user"]
+Access = Literal["app", "repo", "org", "check", "user", "public"]
 
 
 @dataclass(frozen=True)
 class Route:
     """One operation: its method, aiohttp path, the description's template, who may call
     it (``app``: the App's JWT; ``repo``/``org``: a token reaching it; ``check``: an
-    installation token only; ``user``: a PAT only) and the permission it needs."""
+    installation token only; ``user``: a PAT only; ``public``: any token) and the
+    permission it needs."""
 
     method: str
     path: str
@@ -144,6 +146,7 @@ ROUTES: Final = (
     ),
     Route("POST", "/app/installations/{installation_id}/access_tokens", ops.mint, "app", None),
     Route("GET", "/user", ops.get_user, "user", None),
+    Route("GET", "/users/{username}", ops.get_named_user, "public", None),
     Route("GET", "/app", ops.get_app, "app", None),
 )
 
@@ -192,6 +195,7 @@ class FakeGitHub(LoopbackServer, GitHubState):
         self.violations: list[str] = []
         self.requests: list[Seen] = []
         self._failures: list[tuple[int, str]] = []
+        self._refused_routes: dict[tuple[str, str], tuple[int, str]] = {}
         self._description: Description | None = github_description().description if check else None
         if pat:
             self.add_pat(pat, login)
@@ -249,6 +253,22 @@ class FakeGitHub(LoopbackServer, GitHubState):
         """The next authenticated call is refused with ``status`` and ``message``."""
         with self.lock:
             self._failures.append((status, message))
+
+    def refuse_route(
+        self, method: str, template: str, status: int = 403, message: str = "Forbidden"
+    ) -> None:
+        """Every authenticated call of the operation ``method`` ``template`` (as
+        :data:`ROUTES` spell it: ``"/repos/{owner}/{repo}/pulls"``) is refused with
+        ``status`` and GitHub's ``message`` until :meth:`allow_route`."""
+        if not any(r.method == method and r.template == template for r in ROUTES):
+            raise ValueError(f"the fake serves no {method} {template}")
+        with self.lock:
+            self._refused_routes[(method, template)] = (status, message)
+
+    def allow_route(self, method: str, template: str) -> None:
+        """The operation :meth:`refuse_route` refused is served again."""
+        with self.lock:
+            self._refused_routes.pop((method, template), None)
 
     def exhaust_rate_limit(self, exhausted: bool = True) -> None:
         """Every credential has (or no longer has) no calls left this hour."""
@@ -353,8 +373,9 @@ class FakeGitHub(LoopbackServer, GitHubState):
             if problems:
                 raise Refused(422, f"Invalid request.\n\n{problems[0]}")
             body = _json(raw)
-            if self._failures:
-                status, message = self._failures.pop(0)
+            refused = self._refused_routes.get((route.method, route.template))
+            if refused is not None or self._failures:
+                status, message = refused or self._failures.pop(0)
                 out = Out(status, shapes.error(status, message), judged=False)
                 out.headers.update(limits)
                 return out, credential
@@ -388,6 +409,8 @@ class FakeGitHub(LoopbackServer, GitHubState):
         if route.access == "user":
             if grant.kind != "pat":
                 raise Refused(403, grant.refusal)
+            return None
+        if route.access == "public":
             return None
         repo = None
         if "owner" in params:

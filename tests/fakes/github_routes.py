@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from tests.fakes import github_shapes as shapes
 from tests.fakes.github_auth import Credentials, Grant, Refused
-from tests.fakes.github_records import CheckRun, Issue, Pull, Repo
+from tests.fakes.github_records import Account, CheckRun, Issue, Pull, Repo
 from tests.fakes.github_state import GitHubState
 
 MAX_BODY: Final = 65536  # GitHub's longest issue, comment or pull request body
@@ -401,11 +401,23 @@ def org_installation(ctx: Ctx) -> Out:
 def get_user(ctx: Ctx) -> Out:
     """The PAT's own account, as GitHub shows it to a token without the ``user`` scope:
     the public profile."""
-    profile = shapes.user(ctx.state.accounts.get(ctx.grant.login), ctx.api)
+    return Out(200, _public_profile(ctx, ctx.state.accounts.get(ctx.grant.login)))
+
+
+def get_named_user(ctx: Ctx) -> Out:
+    """Any account the fake has seen, by login (its public profile); 404 for another."""
+    known = ctx.state.accounts.find(ctx.params["username"])
+    if known is None:
+        raise Refused(404, "Not Found")
+    return Out(200, _public_profile(ctx, known))
+
+
+def _public_profile(ctx: Ctx, account: Account) -> shapes.Json:
+    profile = shapes.user(account, ctx.api)
     empty = dict.fromkeys(("name", "company", "blog", "location", "email", "hireable", "bio"))
     stamp = shapes.stamp(ctx.now)
     counts = dict.fromkeys(("public_repos", "public_gists", "followers", "following"), 0)
-    return Out(200, {**profile, **empty, **counts, "created_at": stamp, "updated_at": stamp})
+    return {**profile, **empty, **counts, "created_at": stamp, "updated_at": stamp}
 
 
 def get_app(ctx: Ctx) -> Out:

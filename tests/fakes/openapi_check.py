@@ -64,6 +64,7 @@ SERVED: Final[Mapping[str, tuple[str, ...]]] = {
     "/orgs/{org}/teams/{team_slug}/memberships/{username}": ("get",),
     "/app/installations/{installation_id}/access_tokens": ("post",),
     "/user": ("get",),
+    "/users/{username}": ("get",),
     "/app": ("get",),
 }
 _ANY_CALL: Final = {

@@ -142,6 +142,12 @@ def test_a_labelled_issue_becomes_a_pull_request_that_a_review_continues(
             first = upstream.branches("app").get(branch)
             assert first is not None
             assert upstream.show("app", "show", f"{first}:NOTES.md") == "shipped on Friday"
+            # Whoever gave the agent the issue is its work's co-author, at GitHub's no-reply.
+            writer = github.accounts.find(WRITER)
+            assert writer is not None
+            noreply = f"{writer.id}+{WRITER}@users.noreply.github.com"
+            message = upstream.show("app", "log", "-1", "--format=%B", first)
+            assert f"Co-authored-by: {WRITER} <{noreply}>" in message, message
             assert "<details>" in (pull.body or "")
             assert wait_until(
                 lambda: any(

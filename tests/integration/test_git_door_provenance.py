@@ -337,6 +337,8 @@ async def test_a_commit_may_not_state_provenance_it_does_not_have(
     err = await refused_push(door, clone, "origin", "HEAD:fw/alice/1", kind="provenance")
     assert shows in err
     assert "Then push again." in err
+    if ":" in shows:  # a trailer: the one it may keep is said with the fix
+        assert f"Co-authored-by: {REQUESTER}" in err
 
 
 async def test_an_author_posing_as_someone_else_is_refused(door: Rig) -> None:
@@ -398,6 +400,19 @@ async def test_a_thin_pack_cannot_borrow_another_branchs_blob(door: Rig) -> None
     said = await refused_pack(door, _oid("commit", commit).hex(), pack)
     assert "unpack ok" in said, said  # git's own checks pass: the door refuses
     assert "zz-leak.txt" in door.refused[-1][2][0]["why"], door.refused
+
+
+async def test_a_file_the_push_sends_whole_is_its_own_though_another_branch_holds_it(
+    door: Rig,
+) -> None:
+    """A new file whose content matches another upstream branch's file (two agents adding
+    the same small file), sent whole by git's own client: it goes through."""
+    await private_branch(door)
+    clone = await clone_as_me(door)
+    sha = await my_commit(clone, {"notes/plan.txt": "the private branch's content\n"})
+    await agit("push", "-q", "origin", "HEAD:fw/alice/1", cwd=clone)
+    assert await door.tip("alice") == sha
+    assert door.refused == []
 
 
 async def test_a_token_as_a_name_git_lists_cut_or_a_rename_is_refused(door: Rig) -> None:

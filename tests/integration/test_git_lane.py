@@ -136,11 +136,11 @@ def test_the_git_sandbox_sees_only_the_system_and_the_workdir_read_only(tmp_path
     assert not (work / "written").exists()
 
 
-async def test_a_linked_worktree_and_a_subdirectory_still_report_their_head(
+async def test_a_linked_worktree_reports_its_head_and_a_subdirectory_none(
     tmp_path: Path,
 ) -> None:
-    """The sandbox shows a linked worktree's git directories (outside it) and, for a
-    workdir below a repository's top, that repository: both report the HEAD."""
+    """The sandbox shows a linked worktree's git directories (outside it): it reports its
+    HEAD; a workdir below a repository's top is no repository of its own: none."""
     repo, linked = tmp_path / "repo", tmp_path / "linked"
     head = init_repo(repo)[:12]
     add = ["git", "-C", str(repo), "worktree", "add", "-q", "-b", "side", str(linked)]
@@ -149,7 +149,7 @@ async def test_a_linked_worktree_and_a_subdirectory_still_report_their_head(
     (repo / "sub").mkdir()
     probe = GitProbe()
     assert await probe.head(linked) == head + DIRTY
-    assert await probe.head(repo / "sub") == head
+    assert await probe.head(repo / "sub") is None
 
 
 async def test_a_head_git_cannot_read_is_still_recorded_unchecked(tmp_path: Path) -> None:

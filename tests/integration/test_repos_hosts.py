@@ -105,7 +105,11 @@ def _on_host(tmp_path: Path, host: SshServer, upstream: GitUpstream, keep: bool 
         " login: fleetwarden-bot, poll_seconds: 3600}\n"
         "hosts:\n" + _entry("box2", host.ssh_target, host.client_key, known, state) + "agents:\n"
         "  - {name: rogue, runtime: command, backend: tmux, host: box2, repo: app,"
+        " git_name: '{agent} (bot)', git_email: '{agent}+{host}@bots.example.org',"
         f" egress_allow: [], argv: {json.dumps(argv)}}}\n"
+        # The console's user, named in git: each commit of the run names them co-author.
+        "operators:\n  - {id: console, connector: console, role: admin, git_name: Ann Lee,"
+        " git_email: ann@example.org}\n"
     )
     before = upstream.tip("app")
     log = tmp_path / "state" / "agents" / "rogue" / "output.log"
@@ -147,6 +151,14 @@ def _on_host(tmp_path: Path, host: SshServer, upstream: GitUpstream, keep: bool 
         assert "2 commits, 2 files" in summary.group(0), summary.group(0)
         wip = _host_git(checkout, "log", "-1", "--format=%s%n%b")
         assert "wip" in wip and "Fleetwarden-Agent: rogue" in wip, wip
+        # Both commits as the configured identity, with the requester as co-author: the
+        # agent's own by the hook in its checkout there, the wip by Fleetwarden.
+        trailer = "%(trailers:key=Co-authored-by,valueonly,separator=%x3B)"
+        made = _host_git(checkout, "log", "-2", f"--format=%an <%ae>|%s|{trailer}")
+        who, ann = "rogue (bot) <rogue+box2@bots.example.org>", "Ann Lee <ann@example.org>"
+        [wip_made, own_made] = [line.split("|") for line in made.splitlines()]
+        assert wip_made[0] == who and wip_made[1].startswith("wip") and wip_made[2] == ann, made
+        assert own_made == [who, "mine", ann], made
         assert not (checkout / ".git" / "index.lock").exists()
         reply = _until(bot, "diff rogue", r"\+left behind")
         assert "+mine" in reply

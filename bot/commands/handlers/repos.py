@@ -12,7 +12,8 @@ place within the minute discards it. The router audits each verb with what it ac
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Final
@@ -29,9 +30,9 @@ from bot.render.forge import web_address
 from connectors.base import Attachment, safe_file_name
 from fleet.names import is_agent_name
 from fleet.repos.desk import NoLine, RepoDesk
-from fleet.repos.facts import LineRecord
+from fleet.repos.facts import Change, LineRecord
 from fleet.repos.schema import STRATEGIES, ref_problem
-from fleet.schema import unknown_value_message
+from fleet.schema import did_you_mean, unknown_value_message
 
 NO_REPOS: Final = "no repositories are configured: add `repos:` to the config (see docs/repos.md)"
 DIFF_PART: Final = 1_900
@@ -44,7 +45,11 @@ _FILE_MOST: Final = 400
 CoAuthors = Callable[[str, str], str | None]
 """(connector, sender) → the sender's ``NAME <EMAIL>`` for ``Co-authored-by:``, if any."""
 
-_AGENT = ArgSpec("NAME", "The agent whose branch it is, e.g. `coder-1`.")
+_AGENT = ArgSpec(
+    "NAME",
+    "The agent whose branch it is, e.g. `coder-1` (its newest live branch), or a branch "
+    "as `branches` lists it, e.g. `fw/coder-1/12` (an earlier one `spawn --fresh` left).",
+)
 
 DIFF = CommandSpec(
     name="diff",
@@ -70,7 +75,9 @@ BRANCHES = CommandSpec(
     args=(ArgSpec("REPO", "Only this repository's branches.", required=False),),
     description=(
         "One row per live branch: its agent and repository, how many commits it is ahead "
-        "of its base and how far the base has moved since, its lines added and removed, "
+        "of its base and how far the base has moved since (each upstream fetched first, "
+        "20 s at most; one that cannot be is said below the table, with since when its "
+        "counts stand), its lines added and removed, "
         "whether it is pushed or merged, and the other live runs it clashes with. Below: "
         "checkouts without a branch and branches without a checkout (orphans)."
     ),
@@ -90,9 +97,11 @@ MERGE = CommandSpec(
     description=(
         "Fetches the base afresh, applies the strategy (the repository's `merge` setting "
         "unless one is given) and pushes the base fast-forward only; the answer is the "
-        "base's new commit. A change that conflicts is refused with the files, and "
-        "nothing changes. Merging into a protected branch (the default branch, and the "
-        "repository's `protected` list) needs the admin role."
+        "base's new commit, its subject naming the work (the pull request's title or the "
+        "prompt) and its body listing the branch's commit subjects. A change that "
+        "conflicts is refused with the files and the way on, and nothing changes. "
+        "Merging into a protected branch (the default branch, and the repository's "
+        "`protected` list) needs the admin role."
     ),
     examples=("merge coder-1", "merge coder-1 --rebase"),
 )
@@ -118,7 +127,8 @@ DISCARD = CommandSpec(
     description=(
         "Removes the run's checkout and its branch. While the branch holds commits that "
         "are on no upstream branch it first says how many and acts only on your `yes` in "
-        "the same place within 60 s: that work is lost otherwise."
+        "the same place within 60 s: that work is lost otherwise. The branch of a running "
+        "agent is refused at once: `stop` it first."
     ),
     examples=("discard coder-1",),
 )
@@ -141,10 +151,24 @@ REPO_FLAGS: Final = (
     FlagSpec(
         "fresh",
         "bool",
-        "With a repository: cut a new branch, instead of going on with its live one.",
+        "With a repository: cut a new branch, instead of going on with its live one (which "
+        "stays: the verbs name it by its branch). Not while the agent runs.",
     ),
 )
 """``spawn``'s repository flags (:data:`bot.commands.specs.SPAWN` lists them)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What a verb's ``NAME`` names: an agent, and one of its live lines when named by its
+    branch (``None``: the agent's newest live line, the one its runs work on)."""
+
+    agent: str
+    line: LineRecord | None = None
+
+    @property
+    def line_id(self) -> int | None:
+        return None if self.line is None else self.line.id
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,21 +233,53 @@ class RepoCommands(Family):
             raise CommandError(NO_REPOS)
         return self._repos
 
-    async def _line(self, name: str) -> LineRecord:
-        line = await self._desk().line_of(name)
+    async def _line(self, target: Target) -> LineRecord:
+        if target.line is not None:
+            return target.line
+        name = target.agent
+        desk = self._desk()
+        line = await desk.line_of(name)
         if line is None:
+            await self._known(name)
             raise NoLine(f"{name} has no branch on any repository: spawn it with --repo REPO")
         return line
 
+    async def _target(self, req: Request) -> Target:
+        """What ``NAME`` names: an agent (its newest live line), or a live branch by name."""
+        name = req.arg("NAME")
+        if is_agent_name(name):
+            return Target(name)
+        if ref_problem(name) is None and "/" in name:  # every run's branch has a '/'
+            found = await self._desk().lines_named(name)
+            if len(found) == 1:
+                return Target(found[0].agent, found[0])
+            if found:
+                repos = ", ".join(sorted(line.repo for line in found))
+                raise CommandError(
+                    f"branch {said(name, 80)} is live in several repositories ({repos}), so "
+                    "its name is not enough: name its agent, whose verbs act on its newest"
+                )
+            raise NotFound(f"no live branch is called {said(name, 80)}: `branches` lists them")
+        raise NotFound(f"no agent is called {show(name)}: `ps` lists them")
+
+    async def _known(self, name: str) -> None:
+        """Refuse ``name`` when no agent is called so, with the likeliest one meant."""
+        agents = list(await self._desk().known_agents())
+        if name not in agents:
+            guess = did_you_mean(name, agents)
+            hint = f" — did you mean {show(guess)}?" if guess else ":"
+            raise NotFound(f"no agent is called {show(name)}{hint} `ps` lists them")
+
     @command(DIFF)
     async def diff(self, req: Request) -> Reply:
-        repos, name = self._desk(), _agent(req)
+        repos, target = self._desk(), await self._target(req)
+        name, line_id = target.agent, target.line_id
         path = req.command.args.get("FILE")
         if path is not None:
             _check_file(path)
         if req.command.bool_flag("stat"):
-            return Reply(render.stat(await repos.change(name)), topic=name)
-        text = await repos.diff(name, path)
+            return Reply(render.stat(await repos.change(name, line_id)), topic=name)
+        text = await repos.diff(name, path, line_id)
         what = f"**{name}**'s branch" + (f" in {said(path, 120)}" if path else "")
         if not text.strip():
             return Reply(f"{what} changes nothing against its base.", topic=name)
@@ -245,20 +301,43 @@ class RepoCommands(Family):
         repo = req.command.args.get("REPO")
         if repo is not None and repo not in repos.names():
             raise NotFound(unknown_value_message("repository", repo, list(repos.names())))
-        text = render.branches_table(await repos.lines(repo))
+        stale = await repos.refresh(repo)  # "behind" as the upstream is now, or why not
+        changes = await repos.lines(repo)
+        text = render.branches_table(changes) + await self._several(changes)
+        if stale:
+            text += "\n\n" + "\n".join(f"⚠ Not fetched: {said(note, 400)}" for note in stale)
         orphans = await repos.orphans()
         if orphans:
             listed = "\n".join(f"- {said(line, 200)}" for line in orphans)
             text += "\n\nOrphans (removed only when nothing in them is unpushed):\n\n" + listed
         return text
 
+    async def _several(self, changes: Sequence[Change]) -> str:
+        """A word under ``branches`` for each agent with more than one live branch: which
+        one its name acts on, and how to name the others."""
+        counts = Counter(change.agent for change in changes)
+        notes = []
+        for agent in sorted(a for a, n in counts.items() if n > 1):
+            newest = await self._desk().line_of(agent)
+            others = (c.branch for c in changes if c.agent == agent)
+            other = next((b for b in others if newest is None or b != newest.branch), None)
+            if newest is None or other is None or ref_problem(other) is not None:
+                continue  # a branch name Fleetwarden made: nothing in it can end a code span
+            notes.append(
+                f"**{agent}** has {counts[agent]} live branches: `merge {agent}` and the other "
+                f"verbs act on its newest, {said(newest.branch, 80)}; name another by its "
+                f"branch (`merge {other}`)."
+            )
+        return "".join("\n\n" + note for note in notes)
+
     @command(MERGE)
     async def merge(self, req: Request) -> Reply:
-        repos, name = self._desk(), _agent(req)
+        repos, target = self._desk(), await self._target(req)
+        name = target.agent
         chosen = [s for s in STRATEGIES if req.command.bool_flag(s)]
         if len(chosen) > 1:
             raise CommandError("give one of --squash, --rebase and --merge, not several")
-        line = await self._line(name)
+        line = await self._line(target)
         base = said(line.base_ref, 80)
         if repos.entry(line.repo).is_protected(line.base_ref) and req.role is not Role.ADMIN:
             raise PermissionDenied(
@@ -269,13 +348,18 @@ class RepoCommands(Family):
         if self._co_authors is not None:
             co_author = self._co_authors(req.message.connector, req.message.sender)
         result = await repos.merge(
-            name, chosen[0] if chosen else None, by=req.who, co_author=co_author
+            name,
+            chosen[0] if chosen else None,
+            by=req.who,
+            co_author=co_author,
+            line_id=target.line_id,
         )
         text = render.landed(result)
         branch = said(line.branch, 80)
         if result.new_sha is None or result.refused is not None:
             detail = f"merge of {line.branch} into {line.base_ref} refused: {result.refused}"
             thread = f"Merge of {branch} into {base} asked by {req.message.sender}: {text}"
+            text = render.landed(result, agent=name)  # with the way on, for the asker
         else:
             detail = f"merged {line.branch} into {line.base_ref} at {result.new_sha}"
             thread = f"Branch {branch} merged by {req.message.sender}: {text}"
@@ -283,9 +367,9 @@ class RepoCommands(Family):
 
     @command(PUSH)
     async def push(self, req: Request) -> Reply:
-        repos, name = self._desk(), _agent(req)
-        line = await self._line(name)
-        url = await repos.push(name)
+        repos, target = self._desk(), await self._target(req)
+        name, line = target.agent, await self._line(target)
+        url = await repos.push(name, target.line_id)
         branch = said(line.branch, 80)
         where = link(url)
         return Reply(
@@ -297,11 +381,14 @@ class RepoCommands(Family):
 
     @command(DISCARD)
     async def discard(self, req: Request) -> Reply:
-        repos, name = self._desk(), _agent(req)
-        line = await self._line(name)
+        repos, target = self._desk(), await self._target(req)
+        name = target.agent
+        await self._line(target)
+        # Refused before anything is asked: a running agent still writes its branch.
+        line = await repos.ready(name, "discard", target.line_id)
         branch = said(line.branch, 80)
         if not req.confirmed:
-            unpushed = await repos.unpushed(name)
+            unpushed = await repos.unpushed(name, target.line_id)
             if unpushed > 0:
                 commits = f"{unpushed} commit{'' if unpushed == 1 else 's'}"
                 summary = (
@@ -311,7 +398,7 @@ class RepoCommands(Family):
                 )
                 asked = f"asked: discard {line.branch} with {commits} unpushed"
                 return Reply(await self._confirmations.ask(req, summary), detail=asked)
-        gone = await repos.discard(name)
+        gone = await repos.discard(name, target.line_id)
         what = f"branch {said(gone.branch, 80)} of {gone.repo}"
         return Reply(
             f"Discarded **{name}**'s {what}: its checkout and branch are gone.",
@@ -324,13 +411,6 @@ class RepoCommands(Family):
 def link(url: str) -> str:
     """Where a push can be seen: a web address as a link, anything else as text."""
     return f"<{url}>" if web_address(url) is not None else said(url, 300)
-
-
-def _agent(req: Request) -> str:
-    name = req.arg("NAME")
-    if not is_agent_name(name):
-        raise NotFound(f"no agent is called {show(name)}: `ps` lists them")
-    return name
 
 
 def _check_file(path: str) -> None:

@@ -27,6 +27,7 @@ from fleet.repos.hook.scan import (
     run_git,
     without_quarantine,
 )
+from fleet.repos.hook.thin import borrowed_bases
 
 MAX_OBJECTS: Final = 1_000_000
 """New objects one push may bring; past it the push is refused."""
@@ -81,21 +82,22 @@ def new_objects(new: str) -> list[NewObject]:
 
 def not_carried(objects: Sequence[NewObject]) -> list[NewObject]:
     """Those of ``objects`` the push did not carry — missing from its quarantine (all of
-    them when it brought none) — or carried only in name: already held outside it, by the
-    mirror the door repo borrows (a thin pack's delta base is copied into the quarantine
-    whole: a push may name another branch's blob that way and seem to carry it). Of those,
-    what the line's own branches reach after all is let be."""
+    them when it brought none) — or carried only in name: the base of a thin pack's delta,
+    which git copies into the quarantine whole from the store the door repo borrows (a push
+    may name another branch's blob that way and seem to carry it: :mod:`.thin`). Of those,
+    what the line's own branches reach after all is let be. A file the push sends whole is
+    its own, even when another branch holds the same content."""
     if not objects:
         return []
     quarantine = os.environ.get("GIT_QUARANTINE_PATH", "")
-    outside = _present(objects, without_quarantine())
     if quarantine:
         inside_env = without_quarantine()
         inside_env["GIT_OBJECT_DIRECTORY"] = quarantine
         inside = _present(objects, inside_env)
     else:
         inside = set()
-    suspect = {o.sha for o in objects if o.sha not in inside or o.sha in outside}
+    borrowed = borrowed_bases(quarantine)
+    suspect = {o.sha for o in objects if o.sha not in inside or o.sha in borrowed}
     if suspect:  # git's listing may name what an older commit of the line holds
         suspect -= _on_the_line(suspect)
     return [o for o in objects if o.sha in suspect]

@@ -249,10 +249,14 @@ def _breach_refusal(ref: str, broken: list[Breach], policy: Policy) -> Refusal:
             f"'git commit --amend --no-edit --reset-author' origin/{base}\n"
         )
     if "trailer" in kinds:
+        kept = "".join(
+            f"\n    Co-authored-by: {shown(who, 160)}" for who in sorted(policy.co_authors)
+        )
+        keep = f" (this one may stay:{kept}\n)" if kept else ""
         fixes.append(
             "Take out the Fleetwarden-* and Co-authored-by lines (git rebase -i "
-            f"origin/{base}, reword): Fleetwarden itself writes who ran what, and credits the "
-            "person who asked for the run.\n"
+            f"origin/{base}, reword){keep}: Fleetwarden itself writes who ran what, and "
+            "credits the person who asked for the run.\n"
         )
     if "reference" in kinds:
         own = (

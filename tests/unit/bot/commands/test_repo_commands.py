@@ -25,11 +25,11 @@ from bot.commands.request import Reply, Request
 from bot.commands.router import Router
 from bot.commands.specs import COMMANDS
 from fleet.clock import ManualClock
-from fleet.errors import UnknownAgent
+from fleet.errors import AgentNotRunning, UnknownAgent
 from fleet.ledger import Ledger
 from fleet.model import AgentSpec, AgentState
 from fleet.names import AgentName
-from fleet.repos.desk import NoLine, RepoDesk
+from fleet.repos.desk import NoLine, RepoDesk, RepoError
 from fleet.repos.facts import Change, FileStat, Landed, LineRecord, LineState
 from fleet.repos.schema import RepoEntry
 from fleet.supervisor.interfaces import AgentControl
@@ -59,11 +59,17 @@ def a_line(agent: str = "coder", base: str = "main", branch: str | None = None) 
 class FakeDesk:
     """The repositories as the commands see them: lines by agent, recorded calls."""
 
-    def __init__(self, *lines: LineRecord, unpushed: int = 0, diff: str = "") -> None:
+    def __init__(
+        self, *lines: LineRecord, unpushed: int = 0, diff: str = "", busy: str | None = None
+    ) -> None:
         self.lines_by_agent = {line.agent: line for line in lines}
+        self.earlier: list[LineRecord] = []  # live lines older than their agent's newest
+        self.busy = busy  # why a verb may not act now (the agent runs), if it may not
+        self.lines_used: list[int | None] = []  # the line each call named (None: newest)
         self.unpushed_commits = unpushed
         self.diff_out = diff
         self.landing: Landed | None = None
+        self.stale: list[str] = []  # what `refresh` could not fetch
         self.calls: list[tuple[Any, ...]] = []
 
     def names(self) -> Sequence[str]:
@@ -78,22 +84,37 @@ class FakeDesk:
     async def line_of(self, agent: str) -> LineRecord | None:
         return self.lines_by_agent.get(agent)
 
-    def _live(self, agent: str) -> LineRecord:
+    def _live(self, agent: str, line_id: int | None = None) -> LineRecord:
+        self.lines_used.append(line_id)
+        for line in self.earlier:
+            if line_id is not None and line.id == line_id and line.agent == agent:
+                return line
         if agent not in self.lines_by_agent:
             raise NoLine(f"{agent} has no branch")
         return self.lines_by_agent[agent]
 
-    async def change(self, agent: str) -> Change:
+    async def lines_named(self, branch: str) -> Sequence[LineRecord]:
+        every = [*self.earlier, *self.lines_by_agent.values()]
+        return [line for line in every if line.branch == branch]
+
+    async def ready(self, agent: str, verb: str, line_id: int | None = None) -> LineRecord:
+        self.calls.append(("ready", agent, verb, line_id))
+        line = self._live(agent, line_id)
+        if self.busy is not None and line_id is None:
+            raise RepoError(f"{agent} is {self.busy}: `stop {agent}` first, then {verb}")
+        return line
+
+    async def change(self, agent: str, line_id: int | None = None) -> Change:
         self.calls.append(("change", agent))
-        line = self._live(agent)
+        line = self._live(agent, line_id)
         return Change(
             line.repo, agent, line.branch, line.base_ref, line.fork_sha, "b" * 40, "c" * 40, 0,
             files=(FileStat("src/app.py", 3, 1),),
         )  # fmt: skip
 
-    async def diff(self, agent: str, path: str | None = None) -> str:
+    async def diff(self, agent: str, path: str | None = None, line_id: int | None = None) -> str:
         self.calls.append(("diff", agent, path))
-        self._live(agent)
+        self._live(agent, line_id)
         return self.diff_out
 
     async def lines(self, repo: str | None = None) -> Sequence[Change]:
@@ -103,28 +124,45 @@ class FakeDesk:
     async def orphans(self) -> Sequence[str]:
         return ["checkout app/old-3 without a line (12 kB)"]
 
+    async def known_agents(self) -> Sequence[str]:
+        return [*self.lines_by_agent, "other", "coder-2"]
+
+    async def refresh(self, repo: str | None = None) -> Sequence[str]:
+        self.calls.append(("refresh", repo))
+        return self.stale
+
     async def merge(
-        self, agent: str, strategy: str | None, *, by: str, co_author: str | None = None
+        self,
+        agent: str,
+        strategy: str | None,
+        *,
+        by: str,
+        co_author: str | None = None,
+        line_id: int | None = None,
     ) -> Landed:
         self.calls.append(("merge", agent, strategy, by, co_author))
-        line = self._live(agent)
+        line = self._live(agent, line_id)
         return self.landing or Landed(line.base_ref, "e" * 40, strategy or APP.merge)
 
-    async def push(self, agent: str) -> str:
+    async def push(self, agent: str, line_id: int | None = None) -> str:
         self.calls.append(("push", agent))
-        line = self._live(agent)
+        line = self._live(agent, line_id)
         return f"https://github.com/acme/app/compare/{line.base_ref}...{line.branch}"
 
-    async def unpushed(self, agent: str) -> int:
+    async def unpushed(self, agent: str, line_id: int | None = None) -> int:
         self.calls.append(("unpushed", agent))
-        self._live(agent)
+        self._live(agent, line_id)
         return self.unpushed_commits
 
     async def fresh_next(self, agent: str) -> None:
         self.calls.append(("fresh_next", agent))
 
-    async def discard(self, agent: str) -> LineRecord:
-        self.calls.append(("discard", agent))
+    async def discard(self, agent: str, line_id: int | None = None) -> LineRecord:
+        self.calls.append(("discard", agent) if line_id is None else ("discard", agent, line_id))
+        line = self._live(agent, line_id)
+        if line in self.earlier:
+            self.earlier.remove(line)
+            return line
         return self.lines_by_agent.pop(agent)
 
 
@@ -135,6 +173,7 @@ class FakeFleet:
         self.own_repo = own_repo
         self.spawned: list[dict[str, Any]] = []
         self.restarted: list[str] = []
+        self.live: set[str] = set()  # agents with a live session
         self.outputs = SimpleNamespace(stories=None)
 
     async def spec(self, name: str) -> AgentSpec:
@@ -145,6 +184,18 @@ class FakeFleet:
     async def restart(self, name: str, **given: Any) -> AgentStatus:
         self.restarted.append(name)
         raise AssertionError("a restart of an agent on an issue reached the fleet")
+
+    async def status(self, name: str) -> AgentStatus:
+        if name not in self.live:
+            raise UnknownAgent(name)
+        return AgentStatus(
+            AgentName(name), "stub", "subprocess", None, AgentState.RUNNING, "", 7, T, None,
+            None, None,
+        )  # fmt: skip
+
+    async def send(self, name: str, text: str, **given: Any) -> None:
+        if name not in self.live:
+            raise AgentNotRunning(f"{name} is exited, not running — spawn it first")
 
     async def spawn(self, name: str, **given: Any) -> SpawnOutcome:
         self.spawned.append({"name": name, **given})
@@ -268,6 +319,37 @@ async def test_branches_lists_rows_and_orphans_and_checks_the_repo(
     assert "did you mean 'app'" in await say(router, chat, "!branches ap")
 
 
+async def test_branches_fetches_first_and_says_what_it_could_not(
+    ledger: Ledger, chat: FakeConnector
+) -> None:
+    """`branches` asks the desk to fetch before it counts; an upstream it could not reach
+    is said below the table, escaped, with the table still there."""
+    desk = FakeDesk(a_line())
+    desk.stale = ["app's behind counts are as of its last fetch. cannot reach `x`"]
+    answer = await say(router := a_router(ledger, desk), chat, "!branches", sender=VIEWER)
+    assert desk.calls.index(("refresh", None)) < desk.calls.index(("lines", None))
+    assert "| coder | fw/coder/12 | app |" in answer
+    assert "⚠ Not fetched: app's behind counts are as of its last fetch." in answer
+    assert "cannot reach \\`x\\`" in answer  # git's words are text, not markup
+    desk.stale = []
+    assert "Not fetched" not in await say(router, chat, "!branches app", sender=VIEWER)
+    assert ("refresh", "app") in desk.calls
+
+
+async def test_a_verb_on_an_unknown_agent_says_so_and_guesses(
+    ledger: Ledger, chat: FakeConnector
+) -> None:
+    """`merge nobody` names no agent (not "has no branch"); a near miss gets did-you-mean;
+    a known agent without a branch is told how to give it one."""
+    router = a_router(ledger, FakeDesk(a_line()))
+    nobody = await say(router, chat, "!merge nobody")
+    assert "no agent is called 'nobody'" in nobody and "has no branch" not in nobody
+    assert "did you mean 'coder'?" in await say(router, chat, "!merge codr")
+    assert "did you mean 'coder'?" in await say(router, chat, "!push coderr")
+    other = await say(router, chat, "!merge other")
+    assert "other has no branch on any repository: spawn it with --repo REPO" in other
+
+
 async def test_merging_into_a_protected_branch_needs_an_admin(
     ledger: Ledger, chat: FakeConnector
 ) -> None:
@@ -307,6 +389,12 @@ async def test_a_refused_merge_names_the_files_and_is_told_in_the_thread(ledger:
     assert reply.topic == "coder" and reply.thread_line is not None
     assert "Not merged" in reply.thread_line and ADMIN in reply.thread_line
     assert reply.detail == "merge of fw/coder/12 into main refused: the change conflicts"
+    # The way on: the agent's next run merges its base in and resolves; then merge again.
+    assert '`spawn coder --prompt "git fetch origin, merge origin/main into your branch' in (
+        reply.markdown
+    )
+    assert "then `merge coder` again" in reply.markdown
+    assert "spawn coder" not in reply.thread_line
 
 
 async def test_push_answers_with_the_link_audits_and_tells_the_thread(
@@ -463,3 +551,110 @@ async def test_spawn_of_an_agent_on_a_forge_issue_is_refused(ledger: Ledger) -> 
     runs[0] = replace(record, state="queued")
     await handlers.spawn(direct("!spawn coder"))
     assert [s["name"] for s in fleet.spawned] == ["coder"]
+
+
+async def test_discard_of_a_running_agent_is_refused_before_anything_is_asked(
+    ledger: Ledger, chat: FakeConnector
+) -> None:
+    """Unpushed work on the branch of a running agent: the refusal (`stop` first) comes
+    at once, with no question asked and nothing discarded."""
+    desk = FakeDesk(a_line(), unpushed=2, busy="running and still writing fw/coder/12")
+    answer = await say(a_router(ledger, desk), chat, "!discard coder")
+    assert "`stop coder` first, then discard" in answer
+    assert "yes" not in answer
+    assert [call[0] for call in desk.calls] == ["ready"]
+    assert "waits for" not in await say(a_router(ledger, desk), chat, "yes")
+
+
+def an_earlier_line() -> LineRecord:
+    """``coder``'s line that ``spawn --fresh`` left live, older than its newest."""
+    return replace(a_line(branch="fw/coder/3"), id=3, line=3)
+
+
+@pytest.mark.parametrize(
+    ("text", "verb", "said"),
+    [
+        ("!diff fw/coder/3 --stat", "change", "src/app.py"),
+        ("!push fw/coder/3", "push", "Pushed **coder**'s branch fw/coder/3"),
+        ("!merge fw/coder/3", "merge", "**coder**: Merged into main"),
+        ("!discard fw/coder/3", "discard", "Discarded **coder**'s branch fw/coder/3"),
+    ],
+)
+async def test_an_earlier_branch_is_named_by_its_branch(
+    ledger: Ledger, chat: FakeConnector, text: str, verb: str, said: str
+) -> None:
+    """After `spawn --fresh`, the agent's earlier live branch is reached by its name: the
+    verb acts on that line (the agent, running on its newest, does not hold it)."""
+    desk = FakeDesk(a_line(), busy="running")
+    desk.earlier.append(an_earlier_line())
+    answer = await say(a_router(ledger, desk), chat, text, sender=ADMIN)
+    assert said in answer
+    assert desk.calls[-1][:2] == (verb, "coder")
+    assert desk.lines_used and set(desk.lines_used) == {3}
+
+
+async def test_a_branch_no_line_has_is_refused_naming_branches(
+    ledger: Ledger, chat: FakeConnector
+) -> None:
+    """A branch-shaped NAME no live line has: refused, pointing to `branches`."""
+    desk = FakeDesk(a_line())
+    answer = await say(a_router(ledger, desk), chat, "!merge fw/coder/99")
+    assert answer.endswith("no live branch is called fw/coder/99: `branches` lists them")
+    assert [call[0] for call in desk.calls] == []
+
+
+async def test_spawn_fresh_names_the_earlier_branch_it_leaves(
+    ledger: Ledger, chat: FakeConnector
+) -> None:
+    """`spawn coder --fresh` with a live branch: the answer says it stays and how to name
+    it; a running agent's `--fresh` is refused (its run writes that branch), nothing set."""
+    desk = FakeDesk(a_line())
+    fleet = FakeFleet(own_repo="app")
+    router = a_router(ledger, desk, fleet)
+    answer = await say(router, chat, "!spawn coder --fresh", sender=ADMIN)
+    assert "Its earlier branch fw/coder/12 stays as it was" in answer
+    assert "`merge fw/coder/12`" in answer and "`discard fw/coder/12`" in answer
+    fleet.live.add("coder")
+    desk.calls.clear()
+    refused = await say(router, chat, "!spawn coder --fresh", sender=ADMIN)
+    assert "coder is running on its branch fw/coder/12: `stop coder` first" in refused
+    assert desk.calls == [] and len(fleet.spawned) == 1
+
+
+async def test_an_agent_on_an_issue_without_a_session_is_told_what_goes_on(
+    ledger: Ledger,
+) -> None:
+    """An agent on a forge issue whose session ended: `spawn` no longer points to `send`
+    (which would say "spawn it first"), and `send` says what gives it its next run."""
+    from fleet.forge.facts import ForgeRunRecord
+    from fleet.forge.model import Slug
+
+    record = ForgeRunRecord(
+        id=1, forge="gh", repo="app", slug=Slug("acme", "app"), issue=12, title="Fix it",
+        agent="coder", branch="fw/coder/issue-12", state="waiting", requester="ann", pull=18,
+        pull_url="https://github.com/acme/app/pull/18",
+        issue_url="https://github.com/acme/app/issues/12", comment_id=None, check_id=None,
+        run_id=3, line_id=1, done_signal="agent", done_status="ok", summary=None,
+        started_at=T, activity_at=None, ended_at=None,
+    )  # fmt: skip
+
+    async def forge_runs(agent: str | None) -> list[ForgeRunRecord]:
+        return [r for r in [record] if agent in (None, r.agent)]
+
+    fleet = FakeFleet()
+    handlers = Handlers(
+        fleet=cast(AgentControl, fleet), specs=COMMANDS, clock=ManualClock(T), prefix="!",
+        forge_runs=forge_runs,
+    )  # fmt: skip
+    goes_on = "a review or comment on its pull request starts its next run on its branch"
+    with pytest.raises(CommandError) as spawned:
+        await handlers.spawn(direct("!spawn coder"))
+    assert "and is not running now: " + goes_on in str(spawned.value)
+    assert "send coder" not in str(spawned.value)
+    with pytest.raises(CommandError) as sent:
+        await handlers.send(direct("!send coder look again"))
+    assert "coder has no live session to send to" in str(sent.value)
+    assert goes_on in str(sent.value) and "spawn it first" not in str(sent.value)
+    fleet.live.add("coder")
+    with pytest.raises(CommandError, match=r"`send coder TEXT` continues that session"):
+        await handlers.spawn(direct("!spawn coder"))

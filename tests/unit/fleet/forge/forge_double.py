@@ -234,6 +234,10 @@ class FakeForgeApi:
         self._fail("in_org", org, login)
         return (org, login.lower()) in self.org_members
 
+    async def commit_address(self, repo: Slug, login: str) -> str | None:
+        self._fail("commit_address", str(repo), login)
+        return f"{sum(map(ord, login))}+{login}@users.noreply.github.com"
+
     async def in_team(self, org: str, team: str, login: str) -> bool:
         self._fail("in_team", org, team, login)
         return (org, team, login.lower()) in self.team_members

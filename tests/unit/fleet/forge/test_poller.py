@@ -147,6 +147,9 @@ class FakeApi:
     async def in_org(self, org: str, login: str) -> bool:
         raise AssertionError("not used")
 
+    async def commit_address(self, repo: Slug, login: str) -> str | None:
+        raise AssertionError("not used")
+
     async def in_team(self, org: str, team: str, login: str) -> bool:
         raise AssertionError("not used")
 

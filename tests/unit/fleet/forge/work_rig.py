@@ -11,14 +11,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fleet.clock import ManualClock
-from fleet.errors import FleetwardenError
+from fleet.errors import AgentNotRunning, FleetwardenError
 from fleet.forge.desk import ForgeDesk
 from fleet.forge.facts import ForgeRunRecord
 from fleet.forge.kept import kept
 from fleet.forge.launcher import LaunchRefused, Started
 from fleet.forge.model import EventKind, ForgeEvent
 from fleet.forge.provenance import ProvenanceSource
-from fleet.forge.publish import Publisher
+from fleet.forge.publish import Publisher, Tell
 from fleet.forge.schema import ForgeEntry
 from fleet.forge.watch import ForgeWatch
 from fleet.forge.work import ForgeWork
@@ -81,10 +81,12 @@ class FakeLauncher:
     other_work: dict[str, int] = field(default_factory=dict)  # agent → the line it works on
     busy_why: dict[str, str] = field(default_factory=dict)
     refuse: dict[str, str] = field(default_factory=dict)
+    sessionless: set[str] = field(default_factory=set)  # a follow-up needs their live run
     push_error: FleetwardenError | None = None
     base_ref: str = "trunk"
     calls: list[tuple[Any, ...]] = field(default_factory=list)
     starts: list[dict[str, str]] = field(default_factory=list)
+    co_authors: list[str | None] = field(default_factory=list)  # each start's requester
     asked: asyncio.Event = field(default_factory=asyncio.Event)
     _runs: itertools.count[int] = field(default_factory=lambda: itertools.count(100))
 
@@ -96,6 +98,9 @@ class FakeLauncher:
 
     async def repo_of(self, agent: str) -> str | None:
         return self.repos.get(agent)
+
+    async def agents(self) -> dict[str, str | None]:
+        return dict(self.repos)
 
     async def busy(self, agent: str) -> str | None:
         self.calls.append(("busy", agent))
@@ -112,6 +117,7 @@ class FakeLauncher:
         prompt: str,
         requester: str,
         issue: Issue | None = None,
+        co_author: str | None = None,
     ) -> Started:
         self.calls.append(("start", agent, branch))
         if agent in self.refuse:
@@ -119,11 +125,27 @@ class FakeLauncher:
         self.starts.append(
             {"agent": agent, "repo": repo, "branch": branch, "prompt": prompt, "by": requester}
         )
+        self.co_authors.append(co_author)
         self.running.add(agent)
         return Started(run_id=next(self._runs), line_id=7)
 
+    async def start_on_line(
+        self, agent: str, *, repo: str, line_id: int | None, prompt: str, requester: str
+    ) -> Started:
+        self.calls.append(("start_on_line", agent, line_id))
+        if agent in self.refuse:
+            raise LaunchRefused(self.refuse[agent])
+        self.starts.append(
+            {"agent": agent, "repo": repo, "line": str(line_id), "prompt": prompt,
+             "by": requester}
+        )  # fmt: skip
+        self.running.add(agent)
+        return Started(run_id=next(self._runs), line_id=line_id)
+
     async def follow_up(self, agent: str, text: str, *, by: str) -> int | None:
         self.calls.append(("follow_up", agent, text, by))
+        if agent in self.sessionless and agent not in self.running:
+            raise AgentNotRunning(f"{agent} is exited, not running — spawn it first")
         self.running.add(agent)
         return next(self._runs)
 
@@ -167,6 +189,9 @@ class FakeLauncher:
             raise self.push_error
         return HEAD_SHA
 
+    async def push_at_end(self, agent: str) -> None:
+        self.calls.append(("push_at_end", agent))
+
     async def discard(self, agent: str, *, line_id: int | None = None) -> None:
         self.calls.append(("discard", agent))
 
@@ -206,6 +231,7 @@ class WorkRig:
         redactor: Callable[[str], str] = redact,
         api: FakeForgeApi | None = None,
         launcher: FakeLauncher | None = None,
+        tell: Tell | None = None,
     ) -> WorkRig:
         """Forge work over ``ledger``; a fresh forge holding issue #3 (alice may write)
         and a fresh launcher unless given (a restart keeps the forge and the fleet)."""
@@ -225,6 +251,7 @@ class WorkRig:
             clock=clock,
             source=ProvenanceSource(ledger, clock, "9.9.9-test"),
             redact=redactor,
+            tell=tell,
         )
         work = ForgeWork(
             forges=forges,

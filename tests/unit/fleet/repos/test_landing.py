@@ -70,6 +70,8 @@ def show(rig: Rig, sha: str, fmt: str) -> str:
 
 
 async def test_squash_lands_one_commit_with_the_trailers_on_the_base(rig: Rig) -> None:
+    """One commit on the moved base, by Fleetwarden, naming the work and listing the
+    line's commit subjects above the trailers; only the upstream's base moved."""
     line = rig.line("ann", 1)
     rig.work_on(line, {"f.txt": "one\nTWO\nthree\n"}, "first")
     rig.work_on(line, {"new.txt": "new\n"}, "second")
@@ -84,8 +86,9 @@ async def test_squash_lands_one_commit_with_the_trailers_on_the_base(rig: Rig) -
         show(rig, landed.new_sha, "%an <%ae>|%cn")
         == "Fleetwarden <fleetwarden@localhost>|Fleetwarden"
     )
-    assert show(rig, landed.new_sha, "%B").rstrip("\n") == "Add the feature\n\n" + "\n".join(
-        TRAILERS
+    # The work named, then the line's own commit subjects as a forge's squash lists them.
+    assert show(rig, landed.new_sha, "%B").rstrip("\n") == (
+        "Add the feature\n\n* first\n* second\n\n" + "\n".join(TRAILERS)
     )
     assert run(rig.upstream, "show", f"{landed.new_sha}:f.txt") == "one\nTWO\nthree"
     assert run(rig.upstream, "show", f"{landed.new_sha}:keep.txt") == "a\nb\nc\nd\ne"

@@ -121,11 +121,12 @@ async def test_without_bubblewrap_git_never_runs_and_changes_are_not_checked(
     assert os.listdir(markers) == [] and leftovers(tag) == []
 
 
-def test_head_of_a_linked_worktree_and_of_a_subdirectory_is_read_in_python(
+def test_head_of_a_linked_worktree_is_read_in_python_and_a_subdirectory_has_none(
     tmp_path: Path,
 ) -> None:
     """A linked worktree's HEAD is read from its own git directory and its branch from the
-    main repository's refs; a subdirectory reads as the repository it is in."""
+    main repository's refs; a subdirectory of a repository is no repository of its own:
+    the enclosing one's HEAD is not the run's."""
     repo = tmp_path / "repo"
     head = init_repo(repo)
     linked = tmp_path / "linked"
@@ -134,7 +135,23 @@ def test_head_of_a_linked_worktree_and_of_a_subdirectory_is_read_in_python(
     assert (linked / ".git").is_file()
     assert read_head(linked) == head
     (repo / "sub").mkdir()
-    assert read_head(repo / "sub") == head
+    assert read_head(repo / "sub") is None
+
+
+async def test_a_workdir_inside_another_repository_reports_no_head(tmp_path: Path) -> None:
+    """A workdir below some other repository's top (a state dir in a clone, say) gets no
+    HEAD, sandboxed or read in Python; its own repository there gets its own."""
+    outer = tmp_path / "outer"
+    init_repo(outer)
+    workdir = outer / "state" / "agents" / "coder" / "work"
+    workdir.mkdir(parents=True)
+    for probe in (GitProbe(), GitProbe(bwrap="/nonexistent/bwrap")):
+        assert await probe.head(workdir) is None
+    head = init_repo(workdir)
+    assert (await GitProbe(bwrap="/nonexistent/bwrap").head(workdir) or "").startswith(head[:12])
+    sandboxed = GitProbe()
+    if await sandboxed.sandboxed():
+        assert await sandboxed.head(workdir) == head[:12]
 
 
 def test_a_submodules_own_filter_does_not_run(tmp_path: Path, markers: Path, tag: str) -> None:
