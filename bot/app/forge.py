@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 from collections import ChainMap
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from aiohttp import web
 
@@ -19,6 +19,7 @@ from bot.config import Config
 from bot.config.forge_checks import app_token_variable
 from bot.dashboard.listener import Listening, listen, middleware
 from bot.dashboard.settings import DashboardSection
+from bot.render.forge import pull_news
 from connectors.inbox import cancel_and_wait
 from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
@@ -26,19 +27,21 @@ from fleet.forge.app_token import AppKey
 from fleet.forge.desk import ForgeDesk
 from fleet.forge.door import ForgeDoor
 from fleet.forge.endpoint import Refusal, WebhookEndpoint, WebhookForge
+from fleet.forge.facts import PullNews
 from fleet.forge.gitea import GiteaApi
 from fleet.forge.github import GitHubApi
 from fleet.forge.kept import kept
 from fleet.forge.model import ForgeApi, ForgeEvent, Slug
 from fleet.forge.poller import Poller
 from fleet.forge.provenance import ProvenanceSource
-from fleet.forge.publish import Publisher
+from fleet.forge.publish import Publisher, Tell
 from fleet.forge.rest import ForgeRateLimited
 from fleet.forge.schema import ForgeEntry
 from fleet.forge.text import shown_text
 from fleet.forge.watch import ForgeWatch
 from fleet.forge.work import ForgeWork
 from fleet.ledger import Ledger
+from fleet.notices import Notice
 from fleet.redaction.known import Secret
 from fleet.repos.service import Repos
 from fleet.repos.verbs import RepoVerbs
@@ -88,7 +91,7 @@ class AppForges:
         # reads (bot.config.forge_checks.app_token_variable), renewed by _renew.
         self.git_tokens: dict[str, str] = {}
         self.repo_environ: Mapping[str, str] = ChainMap(self.git_tokens, dict(environ))
-        self._app_repos = _app_repos(cfg)
+        self._app_repos = app_repos(cfg)
         self._renewing: asyncio.Task[None] | None = None
 
     async def prime(self) -> None:
@@ -139,8 +142,11 @@ class AppForges:
         budgets: BudgetService | None,
         redact: Callable[[str], str],
         version: str,
+        notify: Callable[[Notice], Awaitable[object]] | None = None,
     ) -> list[web.RouteDef]:
-        """Forge work started; the webhook routes for the dashboard to serve."""
+        """Forge work started; the webhook routes for the dashboard to serve. ``notify``
+        posts to chat what is wrong with a forge's credential or address at start, and a
+        forge run's pull request that could not be opened (and when it is open)."""
         cfg = self._cfg
         if not cfg.forges:
             return []
@@ -157,6 +163,7 @@ class AppForges:
             clock=self._clock,
             source=source,
             redact=redact,
+            tell=_teller(notify),
         )
         work = ForgeWork(
             forges=cfg.forges,
@@ -175,7 +182,9 @@ class AppForges:
         self._watch.start()
         # The bot's own login, as its credential says it is; then the deliveries taken but
         # not acted on before the last stop.
-        work.spawn(_checked(work, list(cfg.forges)), "the forges' logins and kept deliveries")
+        work.spawn(
+            _checked(work, list(cfg.forges), notify), "the forges' logins and kept deliveries"
+        )
         for name, entry in cfg.forges.items():
             if entry.poll_seconds is not None:
                 self._pollers.append(asyncio.create_task(self._poll(name, entry, work)))
@@ -245,7 +254,9 @@ class AppForges:
         assert entry.poll_seconds is not None
         while True:
             try:
-                if not work.quiet(name):  # rate limited: not asked until it lifts
+                # Rate limited: not asked until it lifts. Held (its credential refused, its
+                # login not the config's): not asked until the config is fixed.
+                if not work.quiet(name) and name not in work.holds.held:
                     for event in await poller.poll_once():
                         await self._take(work, event)
             except ForgeRateLimited as exc:
@@ -280,7 +291,27 @@ class AppForges:
             await api.close()
 
 
-def _app_repos(cfg: Config) -> list[tuple[str, str, Slug]]:
+def _teller(notify: Callable[[Notice], Awaitable[object]] | None) -> Tell | None:
+    """Chat's word on a forge run's pull request, into the agent's threads and the home
+    rooms: an alert when it could not be opened (someone must fix why)."""
+    if notify is None:
+        return None
+
+    async def tell(news: PullNews) -> None:
+        failed = news.pull is None
+        await notify(
+            Notice(
+                pull_news(news),
+                tone="warning" if failed else "ok",
+                agents=(news.agent,),
+                alert=failed,
+            )
+        )
+
+    return tell
+
+
+def app_repos(cfg: Config) -> list[tuple[str, str, Slug]]:
     """(forge, variable, slug) of each repository a GitHub App's token fetches."""
     found = []
     for name, repo in cfg.repos.items():
@@ -293,7 +324,14 @@ def _app_repos(cfg: Config) -> list[tuple[str, str, Slug]]:
     return found
 
 
-async def _checked(work: ForgeWork, forges: Sequence[str]) -> None:
+async def _checked(
+    work: ForgeWork, forges: Sequence[str], notify: Callable[[Notice], Awaitable[object]] | None
+) -> None:
+    """Each forge asked who its credential is, what is wrong said in chat (the home rooms:
+    an operator must act), then the deliveries kept from before the last stop."""
     for forge in forges:
-        await work.holds.check_login(forge)
+        why = await work.holds.check_login(forge)
+        if why is not None and notify is not None:
+            held = forge in work.holds.held
+            await notify(Notice(f"⚠ {why}", tone="error" if held else "warning", alert=held))
     await work.resume_kept()

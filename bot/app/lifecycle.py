@@ -43,6 +43,7 @@ from bot.app.hosts import AppHosts
 from bot.app.jobs import start_jobs
 from bot.app.ledger import Ledgered, open_ledger
 from bot.app.lock import StateDirLock
+from bot.app.reload import reload_config
 from bot.app.repos import open_door, open_repos, version
 from bot.app.serving import Serving
 from bot.app.spend import start_spend
@@ -60,6 +61,7 @@ from fleet.backends.base import Backend
 from fleet.clock import Clock
 from fleet.notices import Notice
 from fleet.redaction.redactor import Redactor
+from fleet.repos.service import Repos
 from fleet.runtimes import RuntimeRegistry, default_registry
 from fleet.sandbox.service import Sandboxes
 from fleet.supervisor.fleet import Fleet, RosterDiff
@@ -83,11 +85,13 @@ class AppState(enum.Enum):
 @dataclass(frozen=True, slots=True)
 class Running:
     """What the phases made that the app's callers reach (the fleet, the approvals, the
-    scheduler, the queue, a reload's ACL): there once the commands are built."""
+    scheduler, the queue, a reload's ACL and repositories): there once the commands are
+    built."""
 
     ledgered: Ledgered
     fleeted: Fleeted
     commanded: Commanded
+    repos: Repos | None = None
 
 
 class App:
@@ -249,7 +253,7 @@ class App:
             repos=repo_verbs,
             forge_work=lambda: forges.work,
         )
-        self._running = Running(ledgered, fleeted, commanded)
+        self._running = Running(ledgered, fleeted, commanded, repos)
         start_jobs(
             cfg,
             ledgered=ledgered,
@@ -269,6 +273,7 @@ class App:
             budgets=spend.budgets,
             redact=self._redactor.redact,
             version=version(),
+            notify=ledgered.notifier.post,
         )
         self.forges = forges
         dashboard = await self._dashboard.start(
@@ -357,20 +362,22 @@ class App:
     # -- the config, again -----------------------------------------------------------------
 
     async def reload_config(self) -> RosterDiff:
-        """Read the config file again; apply its roster and operators, or change nothing on
-        a problem (``roster reload``, and SIGHUP)."""
+        """Read the config file again; apply its roster, operators and new repositories, or
+        change nothing on a problem or a change only a restart applies (``roster reload``,
+        and SIGHUP: :mod:`bot.app.reload`)."""
         if self._running is None and self._state is AppState.STARTING:
             raise CommandError("Fleetwarden is still starting: reload the config once it runs")
         if self._running is None:
             raise CommandError("there is no config file to reload")
         commands = self._running.commanded.commands
-        diff = await wiring.reload_roster(
+        diff = await reload_config(
             self.config,
             self._environ,
             self._runtimes.names(),
             tuple(self._backends),
             self._running.fleeted.fleet,
             commands.acl,
+            self._running.repos,
         )
         if commands.signins is not None:  # a changed role's sessions and links end for good
             await commands.signins.settle()

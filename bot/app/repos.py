@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from bot.config import Config
+from bot.config.forge_checks import repo_credentials
 from fleet.ledger import Ledger
 from fleet.repos.door import GitDoor
 from fleet.repos.service import Repos
@@ -35,6 +36,7 @@ async def open_repos(cfg: Config, ledger: Ledger, *, environ: Mapping[str, str])
         ledger=ledger,
         environ=environ,
         version=version(),
+        credentials=repo_credentials(cfg.repos, cfg.forges),
     )
     await repos.start()
     return repos

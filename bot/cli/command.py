@@ -22,9 +22,9 @@ import bot.cli.hosts as hosts_cli
 import bot.cli.status as status_cli
 from bot.app.lock import AlreadyRunning
 from bot.app.logs import setup_logging
-from bot.config import Config, ConfigError, load_config
+from bot.config import CONFIG_ENV_VAR, Config, ConfigError, load_config
 from bot.config.forge_checks import summary_lines as forge_summary_lines
-from bot.config.repo_checks import fetch_problems, summary_lines
+from bot.config.repo_checks import summary_lines
 from connectors.errors import ConnectorError, ConnectorSetupError
 from connectors.matrix import cross_sign_cli, device_cli
 from connectors.matrix import setup as matrix_setup
@@ -68,6 +68,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", type=Path, help=config_help)
     check = sub.add_parser("check-config", help="validate a configuration file and summarise it")
     check.add_argument("--config", type=Path, help=config_help)
+    check.add_argument(
+        "--online",
+        action="store_true",
+        help="also ask each repository and forge, with its credential, whether it answers",
+    )
     accounts_cli.configure_parser(
         sub.add_parser("accounts", help="log in an account, or check the accounts' credentials"),
         config_help,
@@ -80,7 +85,9 @@ def _parser() -> argparse.ArgumentParser:
             "status",
             help="the running fleet, an agent, budgets or usage, from the dashboard's API",
             description="Read the running orchestrator's dashboard API (the config's "
-            "`dashboard:` section must be on). --json prints its answer as it is.",
+            "`dashboard:` section must be on): the fleet and its forge runs, or one agent "
+            "(`status NAME`). The config's secrets need not be set. --json prints the API's "
+            "answer as it is.",
         ),
         config_help,
     )
@@ -117,7 +124,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             runtimes=default_registry().names(),
             backends=("subprocess", "tmux"),
             # `accounts login` makes what the check would miss; `accounts check` says more.
-            credentials=args.command != "accounts",
+            # `status` only reads the running orchestrator's dashboard: no secret of its own.
+            credentials=args.command not in ("accounts", "status"),
         )
     except ConfigError as exc:
         print(f"fleetwarden: configuration error:\n{exc}", file=sys.stderr)
@@ -131,14 +139,20 @@ def main(argv: Sequence[str] | None = None) -> None:
             config.hosts,
             (HostAgent(s.name, s.host, s.workdir, s.sandbox != "none") for s in _specs(config)),
         )
-        if config.repos:  # each repository read with its credential, now
+        # Deferred: the forges' clients are only needed here.
+        from bot.cli.config_check import located, offline_problems, online_problems
+
+        shown = str(args.config or environ.get(CONFIG_ENV_VAR) or config.source)
+        errors += located(config, shown, offline_problems(config))
+        if args.online and (config.repos or config.forges):  # each asked with its credential
             with tempfile.TemporaryDirectory(prefix="fleetwarden-check-") as scratch:
-                errors += asyncio.run(fetch_problems(config.repos, environ, Path(scratch)))
+                found = asyncio.run(online_problems(config, environ, Path(scratch)))
+            errors += [line for line in located(config, shown, found) if line not in errors]
         if errors:
             print("fleetwarden: configuration error:", file=sys.stderr)
             print("\n".join(f"  {line}" for line in errors), file=sys.stderr)
             sys.exit(EXIT_CONFIG)
-        print(_summary(config, warnings))
+        print(_summary(config, warnings) + _online(config, asked=args.online))
         sys.exit(EXIT_OK)
     if args.command == "accounts":
         sys.exit(accounts_cli.main(args, config, environ))
@@ -247,6 +261,22 @@ def _repos(config: Config) -> str:
     if not lines:
         return "\n  repos:      none"
     return "".join(f"\n  repos:      {line}" for line in lines)
+
+
+def _online(config: Config, *, asked: bool) -> str:
+    """Whether the repositories and forges were asked with their credentials."""
+    if not (config.repos or config.forges):
+        return ""
+    if not asked:
+        return (
+            "\n  online:     not asked (`check-config --online` asks each repository and "
+            "forge with its credential)"
+        )
+    repos, forges = len(config.repos), len(config.forges)
+    return (
+        f"\n  online:     {repos} repositor{'y' if repos == 1 else 'ies'} and {forges} "
+        f"forge{'' if forges == 1 else 's'} answered with their credentials"
+    )
 
 
 def _forges(config: Config) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from bot.config.schema import ConfigFile
 from fleet.budgets.schema import Loc
 from fleet.forge.schema import ForgeEntry
+from fleet.repos.git_words import Credential, credential_of
 from fleet.repos.schema import RepoEntry
 from fleet.schema import unknown_value_message, unset_variable
 
@@ -99,6 +100,36 @@ def with_forge_credentials(
             continue
         variable = forge.token_env or app_token_variable(name)
         out[name] = entry.model_copy(update={"token_env": variable})
+    return out
+
+
+def repo_credentials(
+    repos: Mapping[str, RepoEntry], forges: Mapping[str, ForgeEntry]
+) -> dict[str, Credential]:
+    """How each of ``repos`` (as :func:`with_forge_credentials` gave them their
+    credential) reaches its upstream, in words naming the variable and the config key to
+    fix: its forge's token or App where it has none of its own."""
+    out = {}
+    for name, entry in repos.items():
+        forge = forges.get(entry.forge) if entry.forge else None
+        out[name] = credential_of(name, entry)
+        if forge is None or entry.token_env is None:
+            continue
+        if forge.app is not None and entry.token_env == app_token_variable(name):
+            out[name] = Credential(
+                "app",
+                f"the installation token forge {entry.forge}'s GitHub App mints for it "
+                f"(forges.{entry.forge}.app)",
+                ("forges", str(entry.forge), "app"),
+            )
+        elif entry.token_env == forge.token_env:
+            out[name] = Credential(
+                "token",
+                f"the token in {forge.token_env} (forges.{entry.forge}.token_env, which "
+                f"repository {name} fetches and pushes with)",
+                ("forges", str(entry.forge), "token_env"),
+                forge.token_env,
+            )
     return out
 
 

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
+from bot.config.door_checks import door_secret_problems
 from bot.config.forge_checks import environment_problems as forge_environment_problems
 from bot.config.forge_checks import forge_problems
 from bot.config.problems import ConfigError, ConfigProblem, Locator, compose, describe, translate
@@ -167,6 +168,7 @@ def parse_config(
             for loc, message in placement_problems(document.hosts, document.agents)
         )
         problems.extend(repo_roster_problems(document, roster))
+        problems.extend(door_secret_problems(document, roster))
         problems.extend(
             ConfigProblem(file_name, *locate(loc)[:2], message)
             for loc, message in forge_problems(document)

@@ -17,7 +17,6 @@ from bot.config.roster_file import RosterSource
 from bot.config.schema import ConfigFile
 from fleet.budgets.schema import Loc
 from fleet.repos.credentials import key_problem
-from fleet.repos.mirror import Mirror
 from fleet.repos.schema import RepoEntry, url_kind
 from fleet.schema import unknown_value_message, unset_variable
 
@@ -96,16 +95,3 @@ def summary_lines(repos: Mapping[str, RepoEntry]) -> list[str]:
             f"{', '.join(policy)})"
         )
     return lines
-
-
-async def fetch_problems(
-    repos: Mapping[str, RepoEntry], environ: Mapping[str, str], scratch: Path
-) -> list[str]:
-    """For ``check-config``: each repository whose default branch cannot be read with its
-    credential, and why (``scratch``: a directory of the check's own, for the ssh wrapper)."""
-    problems = []
-    for name, entry in repos.items():
-        why = await Mirror(name, entry, scratch, environ).check()
-        if why is not None:
-            problems.append(f"repository {name} ({entry.url}): {why}")
-    return problems

@@ -1,9 +1,11 @@
 """Why a forge's events wait instead of being acted on now: :class:`ForgeHolds`.
 
-* **Its login is not its credential's.** At start each forge is asked which account its
-  credential acts as (:meth:`ForgeHolds.check_login`); when that is not the config's
-  ``login``, the bot would take its own comments for a person's, so the forge's events are
-  refused, with the fix, until the config says the right login.
+* **Its login is not its credential's, or its credential is refused.** At start each forge
+  is asked which account its credential acts as (:meth:`ForgeHolds.check_login`); when that
+  is not the config's ``login``, the bot would take its own comments for a person's; when
+  the forge refuses the credential (401) or its ``api_url`` is no forge's API, nothing it
+  sends could be acted on. Either way the forge's events are refused, with the variable
+  and the fix, until the config (or the credential) is fixed and Fleetwarden restarted.
 * **Its rate limit.** A forge that answered "rate limited" is not called again until the
   limit lifts — when it said, else after :data:`BACK_OFF_SECONDS` (:meth:`back_off`);
   the deliveries that came meanwhile are kept, and acted on once it lifts
@@ -18,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from fleet.clock import Clock
-from fleet.forge.changes import same_login
+from fleet.forge.credential_words import login_problem
 from fleet.forge.model import ForgeApi, ForgeApiError
 from fleet.forge.rest import ForgeRateLimited
 from fleet.forge.schema import ForgeEntry
@@ -42,24 +44,26 @@ class ForgeHolds:
         self.quiet_until: dict[str, datetime] = {}  # forge → when its rate limit lifts
 
     async def check_login(self, forge: str) -> str | None:
-        """Hold ``forge``'s events when its configured ``login`` is not the account its
-        credential acts as; why, or None when it is (or the forge cannot be asked now)."""
+        """Ask ``forge`` which account its credential acts as; hold its events when that
+        is not the config's ``login``, or when it refused the credential or is no forge's
+        API at that address (:func:`~fleet.forge.credential_words.login_problem`). What is
+        wrong, with the variable and the fix — or ``None`` when nothing is."""
         entry = self._forges[forge]
         try:
             actual = await self._apis[forge].whoami()
         except ForgeApiError as exc:
-            log.warning("forge %s: could not ask who its credential is: %s", forge, exc)
-            return None
-        if same_login(actual, entry.login):
+            problem = login_problem(forge, entry, error=exc)
+        else:
+            problem = login_problem(forge, entry, actual=actual)
+        if problem is None:
             self.held.pop(forge, None)
             return None
-        why = (
-            f"forge {forge}'s login is {entry.login!r} in the config, but its credential acts "
-            f"as {actual!r}: set login: {actual} (its events wait until then)"
-        )
-        self.held[forge] = why
-        log.error("%s", why)
-        return why
+        if problem.held:
+            self.held[forge] = problem.text
+            log.error("%s", problem.text)
+        else:
+            log.warning("%s", problem.text)
+        return problem.text
 
     def back_off(self, forge: str, exc: ForgeRateLimited) -> None:
         """Call ``forge`` no more until its rate limit lifts (when it said, else a minute)."""

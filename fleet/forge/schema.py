@@ -17,7 +17,14 @@ import re
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from fleet.forge.model import ForgeKind
 from fleet.schema import EnvVarName
@@ -27,6 +34,28 @@ _NAME = re.compile(FORGE_NAME_PATTERN)
 _LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,38})(?:\[bot\])?")  # an App: NAME[bot]
 _LABEL_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/ -]{0,40}")
 GITHUB_API = "https://api.github.com"
+GITEA_API_EXAMPLE = "api_url: https://git.example.com/api/v1"
+
+
+def api_url_problem(value: str, kind: object = None) -> str | None:
+    """Why ``value`` cannot be the ``api_url`` of a forge of ``kind``, or ``None``."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        return "api_url is an http(s) URL such as https://api.github.com"
+    if parts.username or parts.password or parts.query or parts.fragment:
+        return "api_url takes no credential, query or fragment"
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        return f"api_url's port is not a number from 1 to 65535: {parts.netloc}"
+    path = parts.path.rstrip("/")
+    if kind == "gitea" and not path.endswith("/api/v1"):
+        return f"a Gitea's (or Forgejo's) API is under /api/v1: {GITEA_API_EXAMPLE}"
+    if kind == "github" and parts.hostname.casefold() in ("github.com", "www.github.com"):
+        return f"GitHub's API is at {GITHUB_API}, not on github.com"
+    return None
 
 
 def is_forge_name(text: str) -> bool:
@@ -111,8 +140,9 @@ class ForgeEntry(BaseModel):
     api_url: str = Field(
         default=GITHUB_API,
         description=(
-            "The REST API's root: `https://api.github.com`, or a Gitea's "
-            "`https://gitea.example.com/api/v1`."
+            "The REST API's root: `https://api.github.com` (a GitHub Enterprise Server's "
+            "`https://HOST/api/v3`), or a Gitea's or Forgejo's `https://HOST/api/v1` (needed "
+            "for a Gitea)."
         ),
     )
     token_env: EnvVarName | None = Field(
@@ -164,12 +194,10 @@ class ForgeEntry(BaseModel):
 
     @field_validator("api_url")
     @classmethod
-    def _api(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("https", "http") or not parts.hostname:
-            raise ValueError("api_url is an http(s) URL such as https://api.github.com")
-        if parts.username or parts.password or parts.query or parts.fragment:
-            raise ValueError("api_url takes no credential, query or fragment")
+    def _api(cls, value: str, info: ValidationInfo) -> str:
+        problem = api_url_problem(value, info.data.get("kind"))
+        if problem is not None:
+            raise ValueError(problem)
         return value.rstrip("/")
 
     @field_validator("login")
@@ -185,6 +213,8 @@ class ForgeEntry(BaseModel):
             raise ValueError("give token_env or app (a GitHub App), one of them")
         if self.app is not None and self.kind != "github":
             raise ValueError("app is a GitHub App: a Gitea takes token_env")
+        if self.kind == "gitea" and "api_url" not in self.model_fields_set:
+            raise ValueError(f"a Gitea's api_url is needed: {GITEA_API_EXAMPLE}")
         if self.webhook_secret_env is None and self.poll_seconds is None:
             raise ValueError(
                 "events come by webhook (webhook_secret_env) or by polling (poll_seconds): set one"

@@ -7,6 +7,8 @@ pushed is ever in it before it is upstream. ``scratch.git`` borrows the mirror's
 (its alternates) and, per command, a line's (``GIT_ALTERNATE_OBJECT_DIRECTORIES``): the
 summaries, clash checks and merges are worked out there, and what they write stays there.
 Fetches and pushes of one repository take turns (one lock), and each fetch is fsck'd.
+Git's refusals of the upstream are said in Fleetwarden's words (:mod:`fleet.repos.git_words`),
+naming the variable its credential is read from.
 """
 
 from __future__ import annotations
@@ -20,7 +22,17 @@ from fleet.private_files import private_dir
 from fleet.repos import git as g
 from fleet.repos.credentials import CredentialMissing, upstream_env
 from fleet.repos.desk import RepoError
-from fleet.repos.schema import RepoEntry
+from fleet.repos.git_words import (
+    Credential,
+    Doing,
+    Kind,
+    Said,
+    Upstream,
+    credential_of,
+    no_branch,
+    upstream_refused,
+)
+from fleet.repos.schema import RepoEntry, url_kind
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +43,17 @@ class Mirror:
     """Repository ``name``'s mirror and scratch repo under ``repos_dir/name``."""
 
     def __init__(
-        self, name: str, entry: RepoEntry, repos_dir: Path, environ: Mapping[str, str]
+        self,
+        name: str,
+        entry: RepoEntry,
+        repos_dir: Path,
+        environ: Mapping[str, str],
+        credential: Credential | None = None,
     ) -> None:
         self.name = name
         self.entry = entry
+        # Where its credential comes from, in words (a forge's token, an App's): the config's.
+        self.credential = credential or credential_of(name, entry)
         self.dir = repos_dir / name
         self.path = self.dir / "mirror.git"
         self.scratch = self.dir / "scratch.git"
@@ -71,6 +90,20 @@ class Mirror:
         info.mkdir(parents=True, exist_ok=True)
         (info / "alternates").write_text(f"{self.path / 'objects'}\n", encoding="utf-8")
 
+    @property
+    def upstream(self) -> Upstream:
+        """The upstream, as git's refusals of it are said."""
+        return Upstream(self.name, self.entry.url, self.credential)
+
+    def said(
+        self, exc: g.GitFailed, doing: Doing, ref: str | None = None, agent: str | None = None
+    ) -> Said:
+        """Git's refusal ``exc`` of the upstream, in Fleetwarden's words."""
+        exists = Path(self.entry.url).exists() if url_kind(self.entry.url) == "local" else None
+        return upstream_refused(
+            exc.stderr, self.upstream, doing=doing, ref=ref, agent=agent, path_exists=exists
+        )
+
     async def fetch(self) -> None:
         """Bring the mirror's branches to the upstream's (pruned, no tags)."""
         env = self.upstream_env()
@@ -92,36 +125,64 @@ class Mirror:
                     what=f"fetching {self.name}",
                 )
             except g.GitFailed as exc:
-                raise RepoError(f"cannot fetch repository {self.name}: {_words(exc)}") from None
+                raise RepoError(self.said(exc, "fetch").text) from None
 
-    async def check(self) -> str | None:
+    async def heads(self) -> dict[str, str]:
+        """The upstream's branches now (``git ls-remote --heads``), name → commit; raises
+        :class:`RepoError` in Fleetwarden's words."""
+        env = self.upstream_env()
+        try:
+            return await self._listed(env)
+        except g.GitFailed as exc:
+            raise RepoError(self.said(exc, "read").text) from None
+
+    async def check(self) -> Said | None:
         """Why the upstream cannot be read with the credential, or ``None`` when its
-        default branch can be (for ``check-config``)."""
+        default branch can be (``check-config --online``)."""
         try:
             env = self.upstream_env()
         except RepoError as exc:
-            return str(exc)
+            return Said(str(exc), Kind.CREDENTIAL, self.credential.loc)
         try:
-            ran = await g.git(
-                None,
-                ["ls-remote", "--heads", "--", self.entry.url, self.entry.default_branch],
-                env=env,
-                limit=60.0,
-                what=f"reading {self.name}",
-            )
+            have = await self._listed(env)
         except g.GitFailed as exc:
-            return f"cannot be read: {_words(exc)}"
-        if not ran.text.strip():
-            return f"has no branch {self.entry.default_branch} (default_branch)"
+            return self.said(exc, "read")
+        if self.entry.default_branch not in have:
+            return no_branch(
+                self.upstream, self.entry.default_branch, list(have), key="default_branch"
+            )
         return None
+
+    async def _listed(self, env: Mapping[str, str]) -> dict[str, str]:
+        ran = await g.git(
+            None,
+            ["ls-remote", "--heads", "--", self.entry.url],
+            env=env,
+            limit=60.0,
+            what=f"reading {self.name}",
+        )
+        found = {}
+        for line in ran.text.splitlines():
+            sha, _, ref = line.partition("\t")
+            if ref.startswith("refs/heads/"):
+                found[ref.removeprefix("refs/heads/")] = sha.strip()
+        return found
 
     async def tip(self, branch: str) -> str | None:
         """The mirror's ``branch`` tip."""
         return await g.rev(self.path, f"refs/heads/{branch}")
 
-    async def push(self, sha: str, ref: str, objects: Sequence[Path] = ()) -> None:
-        """Push commit ``sha`` to the upstream's ``ref``, fast-forward only, from the scratch
-        repo (with ``objects``' objects), then fetch so the mirror has it."""
+    async def branches(self) -> list[str]:
+        """The mirror's branches (the upstream's as last fetched)."""
+        ran = await g.git(self.path, ["for-each-ref", "--format=%(refname:strip=2)", "refs/heads/"])
+        return [name for name in ran.text.splitlines() if name]
+
+    async def push(
+        self, sha: str, ref: str, objects: Sequence[Path] = (), *, agent: str | None = None
+    ) -> None:
+        """Push commit ``sha`` to the upstream's ``ref`` (``agent``'s line's branch, or a
+        base a merge lands on), fast-forward only, from the scratch repo (with
+        ``objects``' objects), then fetch so the mirror has it."""
         env = {**self.upstream_env(), **g.alternates(*objects)}
         async with self.lock:
             try:
@@ -133,11 +194,5 @@ class Mirror:
                     what=f"pushing to {self.name}",
                 )
             except g.GitFailed as exc:
-                raise RepoError(f"the upstream of {self.name} refused: {_words(exc)}") from None
+                raise RepoError(self.said(exc, "push", ref=ref, agent=agent).text) from None
         await self.fetch()
-
-
-def _words(exc: g.GitFailed) -> str:
-    """Git's last words, one line (they never hold the credential: it is in no URL)."""
-    lines = [line.strip() for line in exc.stderr.splitlines() if line.strip()]
-    return (lines[-1] if lines else f"git exited {exc.code}")[:300]

@@ -1,6 +1,9 @@
-"""``fleetwarden check-config`` reads each repository's default branch with its credential,
-against a real git upstream that takes only its token, and says why one cannot be read —
-never repeating the token."""
+"""``fleetwarden check-config``: offline it reads no repository and no forge, yet refuses a
+repository path that does not exist and an ``api_url`` that cannot be one, each on its
+line; with ``--online`` it asks each repository — a real git upstream behind ``git
+http-backend`` that takes only its token — and each forge — the strict fake GitHub — with
+its credential, through the code the bot uses, and says each refusal in Fleetwarden's
+words with the file, the line, the variable and the fix, never the token."""
 
 from __future__ import annotations
 
@@ -10,12 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, github_thread
 from tests.git_upstream import GitUpstream, served_app
 from tests.integration.console_bot import FLEETWARDEN, clean_env
 
 pytestmark = pytest.mark.integration
 
 TOKEN = "ghp_checkConfigToken0123456789abcdefABCD"
+WRONG = "ghp_wrongToken9999999999999999999999999"
 
 
 @pytest.fixture
@@ -24,17 +29,14 @@ def upstream(tmp_path: Path) -> Iterator[GitUpstream]:
         yield served
 
 
-def check(
-    tmp_path: Path, url: str, token: str, branch: str = "main"
+def check_text(
+    tmp_path: Path, text: str, *args: str, **env: str
 ) -> subprocess.CompletedProcess[str]:
     config = tmp_path / "fleetwarden.yaml"
-    config.write_text(
-        f"state_dir: ./state\nrepos:\n  app:\n    url: {url}\n    token_env: APP_TOKEN\n"
-        f"    default_branch: {branch}\n"
-    )
+    config.write_text(text)
     return subprocess.run(
-        [str(FLEETWARDEN), "check-config", "--config", str(config)],
-        env=clean_env(APP_TOKEN=token),
+        [str(FLEETWARDEN), "check-config", "--config", str(config), *args],
+        env=clean_env(**env),
         capture_output=True,
         text=True,
         timeout=60,
@@ -42,19 +44,114 @@ def check(
     )
 
 
+def check(
+    tmp_path: Path, url: str, token: str, branch: str = "main", *args: str
+) -> subprocess.CompletedProcess[str]:
+    return check_text(
+        tmp_path,
+        f"state_dir: ./state\nrepos:\n  app:\n    url: {url}\n    token_env: APP_TOKEN\n"
+        f"    default_branch: {branch}\n",
+        *args,
+        APP_TOKEN=token,
+    )
+
+
 def test_a_repository_read_with_its_token_passes(tmp_path: Path, upstream: GitUpstream) -> None:
-    done = check(tmp_path, upstream.url("app"), TOKEN)
+    """--online reads the upstream with its token and says so; offline asks nothing."""
+    done = check(tmp_path, upstream.url("app"), TOKEN, "main", "--online")
     assert done.returncode == 0, done.stderr
     assert "app: " in done.stdout and "token" in done.stdout
+    assert "1 repository and 0 forges answered" in done.stdout
+    assert any(seen.authorised for seen in upstream.requests)
+    upstream.requests.clear()
+    offline = check(tmp_path, upstream.url("app"), WRONG)
+    assert offline.returncode == 0, offline.stderr
+    assert "check-config --online" in offline.stdout and upstream.requests == []
 
 
 def test_a_wrong_token_or_branch_is_named_and_the_token_never_shown(
     tmp_path: Path, upstream: GitUpstream
 ) -> None:
-    wrong = "ghp_wrongToken9999999999999999999999999"
-    done = check(tmp_path, upstream.url("app"), wrong)
+    """A refused token: the variable, its line, and the fix — not git's "terminal prompts
+    disabled"; a default branch the upstream lacks: the branches it has."""
+    done = check(tmp_path, upstream.url("app"), WRONG, "main", "--online")
     assert done.returncode == 2
-    assert "repository app" in done.stderr and "cannot be read" in done.stderr
-    assert wrong not in done.stderr + done.stdout
-    done = check(tmp_path, upstream.url("app"), TOKEN, branch="trunk")
-    assert done.returncode == 2 and "has no branch trunk" in done.stderr
+    assert "fleetwarden.yaml:5: repos.app.token_env: the upstream of app" in done.stderr
+    assert "refused Fleetwarden's credential" in done.stderr and "APP_TOKEN" in done.stderr
+    assert "terminal prompts" not in done.stderr
+    assert WRONG not in done.stderr + done.stdout
+    done = check(tmp_path, upstream.url("app"), TOKEN, "trunk", "--online")
+    assert done.returncode == 2
+    assert "fleetwarden.yaml:6: repos.app.default_branch:" in done.stderr
+    assert "has no branch trunk: it has main" in done.stderr
+
+
+def test_a_repository_that_is_not_there_is_named_with_its_url(
+    tmp_path: Path, upstream: GitUpstream
+) -> None:
+    """An upstream answering 404 for the url: that url, on its line."""
+    url = upstream.url("nope")
+    done = check(tmp_path, url, TOKEN, "main", "--online")
+    assert done.returncode == 2
+    assert f"fleetwarden.yaml:4: repos.app.url: there is no repository at {url}" in done.stderr
+
+
+def test_a_relative_path_is_read_from_the_config_files_directory(tmp_path: Path) -> None:
+    """``url: ./up/app.git`` beside the config passes, offline and online; a relative path
+    that is not there is said, with the path it was read as, on its line, offline."""
+    with served_app(tmp_path / "up", TOKEN):
+        text = "state_dir: ./state\nrepos:\n  app:\n    url: ./up/app.git\n"
+        done = check_text(tmp_path, text, "--online")
+        assert done.returncode == 0, done.stderr
+        assert f"app: {tmp_path / 'up' / 'app.git'}" in done.stdout
+        missing = check_text(tmp_path, text.replace("./up/app.git", "up/nothere.git"))
+    assert missing.returncode == 2
+    assert (
+        f"fleetwarden.yaml:4: repos.app.url: repository app's url "
+        f"{tmp_path / 'up' / 'nothere.git'} does not exist on this machine"
+    ) in missing.stderr
+
+
+FORGE = """\
+state_dir: ./state
+forges:
+  gh:
+    kind: github
+    api_url: {api}
+    token_env: FLEETWARDEN_GITHUB_TOKEN
+    poll_seconds: 60
+    login: {login}
+"""
+
+
+def test_a_forges_token_is_asked_online_and_a_refusal_named(tmp_path: Path) -> None:
+    """--online asks the forge who its token is: a wrong token is named by its variable
+    and line, another login by the login's line; the right one passes."""
+    with github_thread() as fake:
+        text = FORGE.format(api=fake.api_url, login=BOT_LOGIN)
+        good = check_text(tmp_path, text, "--online", FLEETWARDEN_GITHUB_TOKEN=DEFAULT_PAT)
+        assert good.returncode == 0, good.stderr
+        assert "0 repositories and 1 forge answered" in good.stdout
+        wrong = check_text(tmp_path, text, "--online", FLEETWARDEN_GITHUB_TOKEN=WRONG)
+        other = FORGE.format(api=fake.api_url, login="acme-fleet")
+        mislogged = check_text(tmp_path, other, "--online", FLEETWARDEN_GITHUB_TOKEN=DEFAULT_PAT)
+        assert fake.violations == []
+    assert wrong.returncode == 2
+    assert "fleetwarden.yaml:6: forges.gh.token_env: forge gh" in wrong.stderr
+    assert "refused Fleetwarden's credential" in wrong.stderr and "401" in wrong.stderr
+    assert "FLEETWARDEN_GITHUB_TOKEN" in wrong.stderr and WRONG not in wrong.stderr
+    assert mislogged.returncode == 2
+    assert "fleetwarden.yaml:8: forges.gh.login: forge gh's login is 'acme-fleet'" in (
+        mislogged.stderr
+    )
+
+
+def test_an_api_url_that_cannot_be_one_is_refused_offline(tmp_path: Path) -> None:
+    """``api_url: http://127.0.0.1:151723`` is refused without asking anything."""
+    done = check_text(
+        tmp_path,
+        FORGE.format(api="http://127.0.0.1:151723", login=BOT_LOGIN),
+        FLEETWARDEN_GITHUB_TOKEN=DEFAULT_PAT,
+    )
+    assert done.returncode == 2
+    assert "fleetwarden.yaml:5: forges.gh.api_url: api_url's port is not a number" in done.stderr

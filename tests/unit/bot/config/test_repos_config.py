@@ -60,8 +60,8 @@ def test_a_repository_and_an_agent_on_it_load() -> None:
 
 
 def test_a_url_fleetwarden_does_not_take_is_named() -> None:
-    """An ftp:// url, or a relative path, is refused on its line."""
-    for url in ("ftp://example.org/app.git", "app.git"):
+    """An ftp:// url, or git's HOST:PATH without a user, is refused on its line."""
+    for url in ("ftp://example.org/app.git", "example.org:app.git"):
         problem = only_problem(f"repos:\n  app:\n    url: {url}\n")
         assert (problem.line, problem.key_path) == (3, "repos.app.url")
         assert "https://HOST/PATH" in problem.message

@@ -1,0 +1,116 @@
+"""What ``check-config`` says of the repositories and forges beyond the schema, each problem
+on its line of the config file.
+
+Offline (plain ``check-config``): a repository whose ``url`` is a path on this machine that
+does not exist or is no git repository. Online (``check-config --online``): each forge asked
+who its credential is, as the bot asks at start (:mod:`fleet.forge.credential_words`),
+and each repository's branches read with its credential through the same code the bot
+fetches with (:meth:`fleet.repos.mirror.Mirror.check`) — a GitHub App's installation token
+minted first, as at start — each refusal in Fleetwarden's words, naming the variable the
+credential is read from, never its value.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections import ChainMap
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from bot.app.forge import app_repos, open_api
+from bot.config import Config, ConfigError, ConfigProblem
+from bot.config.forge_checks import repo_credentials
+from bot.config.problems import Locator, compose
+from fleet.budgets.schema import Loc
+from fleet.clock import SystemClock
+from fleet.forge.credential_words import login_problem
+from fleet.forge.model import ForgeApi, ForgeApiError
+from fleet.repos.git_words import local_path_problem
+from fleet.repos.mirror import Mirror
+from fleet.repos.schema import url_kind
+
+log = logging.getLogger(__name__)
+
+
+def offline_problems(config: Config) -> list[tuple[Loc, str]]:
+    """Repositories whose url is a path on this machine that is not a git repository."""
+    found: list[tuple[Loc, str]] = []
+    for name, entry in config.repos.items():
+        if url_kind(entry.url) != "local":
+            continue
+        path = Path(entry.url)
+        is_repository = (path / "HEAD").is_file() or (path / ".git").exists()
+        problem = local_path_problem(
+            name, entry.url, exists=path.exists(), is_repository=is_repository
+        )
+        if problem is not None:
+            found.append((("repos", name, "url"), problem))
+    return found
+
+
+async def online_problems(
+    config: Config, environ: Mapping[str, str], scratch: Path
+) -> list[tuple[Loc, str]]:
+    """Each forge and repository asked with its credential now; what each refused, and
+    where in the config the fix goes. ``scratch``: a directory of the check's own."""
+    found: list[tuple[Loc, str]] = []
+    apis = {name: open_api(entry, environ, SystemClock()) for name, entry in config.forges.items()}
+    minted: dict[str, str] = {}
+    unminted: set[str] = set()
+    try:
+        for name, entry in config.forges.items():
+            try:
+                problem = login_problem(name, entry, actual=await apis[name].whoami())
+            except ForgeApiError as exc:
+                problem = login_problem(name, entry, error=exc)
+            if problem is not None:
+                found.append((("forges", name, problem.key), problem.text))
+        for forge, variable, slug in app_repos(config):
+            try:
+                minted[variable] = await apis[forge].git_token(slug)
+            except ForgeApiError as exc:
+                unminted.add(variable)
+                found.append(
+                    (
+                        ("forges", forge, "app"),
+                        f"forge {forge}'s GitHub App could not get a token for {slug}: {exc}. "
+                        f"Install the App on {slug}, with contents read and write",
+                    )
+                )
+        environ = ChainMap(minted, dict(environ))
+        credentials = repo_credentials(config.repos, config.forges)
+        for name, repo in config.repos.items():
+            if repo.token_env in unminted:
+                continue
+            mirror = Mirror(name, repo, scratch, environ, credentials[name])
+            said = await mirror.check()
+            if said is not None:
+                found.append((said.loc, said.text))
+    finally:
+        for api in apis.values():
+            await _close(api)
+    return found
+
+
+def located(config: Config, shown: str, found: Sequence[tuple[Loc, str]]) -> list[str]:
+    """``found`` as ``check-config`` prints problems: ``FILE:LINE: key.path: message``."""
+    if not found:
+        return []
+    root = None
+    if config.source is not None:
+        with contextlib.suppress(OSError, ConfigError):
+            root, _, _ = compose(config.source.read_text(encoding="utf-8"), shown)
+    locate = Locator(root)
+    problems = []
+    for loc, message in found:
+        line, path, _ = locate(loc)
+        problems.append(str(ConfigProblem(shown, line, path, message)))
+    return problems
+
+
+async def _close(api: ForgeApi) -> None:
+    try:
+        await api.close()
+    except Exception:  # the check's answer stands; a client that would not close is noise
+        log.debug("a forge client did not close", exc_info=True)
