@@ -1,5 +1,7 @@
-"""Pure renderers of forge runs for chat: the ``forge list`` table, and the one line of links
-(``issue acme/app#12 · PR #18``) that ``ps`` and ``runs`` show beside a forge run's agent.
+"""Pure renderers of forge runs for chat: the ``forge list`` table, the one line of links
+(``issue acme/app#12 · PR #18``) that ``ps`` and ``runs`` show beside a forge run's agent,
+and the news of a run's pull request (:func:`pull_news`: it could not be opened when the
+work was done, and why; or it is open now).
 
 An issue's title is whatever a forge user wrote, and a forge's or repository's name may
 come from the forge too: each passes the guard (:mod:`fleet.redaction.guard`: one line,
@@ -18,7 +20,8 @@ from typing import Final
 
 from bot.chat.agent_text import said
 from bot.render.fleet import ago
-from fleet.forge.facts import ForgeRunRecord
+from fleet.forge.facts import ForgeRunRecord, PullNews
+from fleet.names import is_agent_name
 
 TITLE_CAP: Final = 80  # characters of an issue's title in the table
 NAME_CAP: Final = 60  # of a forge's, a repository's or an agent's name
@@ -48,6 +51,24 @@ def forge_list(records: Sequence[ForgeRunRecord], now: datetime) -> str:
     return "\n".join(rows) + f"\n\n{len(records)} forge run{plural}, {live} not ended."
 
 
+def pull_news(news: PullNews) -> str:
+    """Chat's word on a forge run's pull request: not opened when its agent was done (why,
+    in Fleetwarden's words, and what opens it), or open now."""
+    agent = said(news.agent, NAME_CAP)
+    issue = _link(f"{said(str(news.slug), NAME_CAP)}#{news.issue}", news.issue_url)
+    if news.pull is not None:
+        pull = _link(f"#{news.pull}", news.pull_url)
+        return (
+            f"✅ **{agent}**'s pull request {pull} for {issue} is open now (it could not be "
+            "opened when its work was done)."
+        )
+    fix = news.fix if news.fix and is_agent_name(news.agent) else said(news.fix or "", 300)
+    return (
+        f"⚠ **{agent}** finished its work on {issue}, but its pull request could not be "
+        f"opened: {said(news.why or 'the forge did not say why', 500)}.\n\n{fix}."
+    )
+
+
 def links(record: ForgeRunRecord) -> str:
     """A forge run's issue and pull request on one line: ``issue acme/app#12 · PR #18``,
     each a link to the forge's page."""
@@ -55,6 +76,11 @@ def links(record: ForgeRunRecord) -> str:
     if record.pull is not None:
         line += f" · PR {_pull(record)}"
     return line
+
+
+def issue_link(record: ForgeRunRecord) -> str:
+    """A forge run's issue, ``acme/app#12``, linked to its page."""
+    return _issue(record)
 
 
 def _issue(record: ForgeRunRecord) -> str:

@@ -1,7 +1,9 @@
 """What a run of an agent usually costs, told when it is spawned: the median and the 90th
 percentile of the tokens and dollars of its past finished runs on the same runtime and
-model (:meth:`~fleet.ledger.run_reports.RunReportsLedger.run_costs`), and what share of
-the allowance of the budget that governs it that is today. Pure: the numbers come in.
+model (:meth:`~fleet.ledger.run_reports.RunReportsLedger.run_costs`, asked for the runs
+started before the one estimated: a run is never its own history), and what share of
+the allowance of the budget that governs it that is today. Pure: the numbers come in;
+with none, :data:`NO_HISTORY` is said.
 
 **Today's allowance** is the budget's limit spread evenly over its window, a day's worth
 of it: ``limit × 1 day ÷ window`` (a 7-day window of 7M tokens allows 1M a day). A window

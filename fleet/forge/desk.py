@@ -86,6 +86,8 @@ class ForgeDesk:
             summary=summary[:SUMMARY_CAP],
             activity_at=self._work.clock.now(),
         )
+        if status == "ok":  # pushed as its run ends: its summary says what the upstream has
+            await self._work.launcher.push_at_end(record.agent)
         self._work.spawn(self.after_done(record.id), f"publish forge run {record.id}")
         if status == "ok":
             return "done: once this turn ends, your branch is pushed and its pull request opened"

@@ -9,7 +9,8 @@ seconds). Answers, in plain text:
 
     202  what ``receive`` made of it
     200  "already had it": a delivery recorded before (a redelivery, a replay)
-    400  a stale event, a missing event or delivery header, a payload that is not one
+    400  a stale event (its age said, and the setting that bounds it), a missing event
+         or delivery header, a payload that is not one
     401  unsigned, mis-signed, or no secret set for this forge
     404  no forge of that name takes webhooks
     408  a body not all there within :data:`READ_SECONDS`
@@ -29,11 +30,13 @@ import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Final, Protocol
 
 from aiohttp import web
 
 from fleet.clock import Clock
+from fleet.forge.footer import duration
 from fleet.forge.kept import kept
 from fleet.forge.model import ForgeEvent
 from fleet.forge.schema import ForgeEntry, is_forge_name
@@ -145,8 +148,9 @@ class WebhookEndpoint:
             event = parse(name, kind, request.headers, body, entry=forge.entry)
         except BadDelivery as refused:
             return await self._refuse(request, shown, refused.status, refused.why)
-        if stale(event, self._clock.now(), forge.entry.max_event_age_seconds):
-            return await self._refuse(request, shown, 400, "stale")
+        now = self._clock.now()
+        if stale(event, now, forge.entry.max_event_age_seconds):
+            return await self._refuse(request, shown, 400, stale_words(event, now, name, forge))
         # The delivery id is not signed: the same signed body under a new id is a replay.
         # (Its digest first: a delivery recorded is kept until acted on.)
         digest = "body:" + hashlib.sha256(event.name.encode() + b"\n" + body).hexdigest()
@@ -206,6 +210,17 @@ class WebhookEndpoint:
         )
         await self._audit(Refusal(forge, delivery, event, status, why, request.remote))
         return web.Response(status=status, text=why if status == 200 else f"refused: {why}")
+
+
+def stale_words(event: ForgeEvent, now: datetime, name: str, forge: WebhookForge) -> str:
+    """Why a stale delivery is refused: how old its event is, and the setting (its value)
+    that bounds it — raised if the forge's deliveries come late (a backlog, a replay)."""
+    limit = forge.entry.max_event_age_seconds
+    age = duration((now - event.at).total_seconds())
+    return (
+        f"stale: the event is {age} old, older than forges.{name}.max_event_age_seconds "
+        f"({limit} s) allows"
+    )
 
 
 def _well_formed(value: str | None) -> str | None:

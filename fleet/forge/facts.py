@@ -17,6 +17,8 @@ class ForgeRunState(enum.Enum):
 
     ``queued``: its agent was busy, or a budget held it; ``working``: its agent runs on it;
     ``waiting``: done for now (frozen or ended), its pull request open for review;
+    ``unpublished``: the agent said ``done ok``, but its pull request could not be opened
+    (the next round of :mod:`fleet.forge.watch`, or ``pr NAME``, opens it);
     ``failed``: the agent said ``done failed``; ``stopped``: the issue was unassigned or
     unlabelled; ``ended``: its pull request closed (merged or not), or it was ended.
     """
@@ -24,6 +26,7 @@ class ForgeRunState(enum.Enum):
     QUEUED = "queued"
     WORKING = "working"
     WAITING = "waiting"
+    UNPUBLISHED = "unpublished"
     FAILED = "failed"
     STOPPED = "stopped"
     ENDED = "ended"
@@ -31,6 +34,11 @@ class ForgeRunState(enum.Enum):
     @property
     def is_over(self) -> bool:
         return self in (ForgeRunState.STOPPED, ForgeRunState.ENDED)
+
+    @property
+    def is_done_for_now(self) -> bool:
+        """The agent's work on it is over until someone answers (a review, ``pr``)."""
+        return self in (ForgeRunState.WAITING, ForgeRunState.UNPUBLISHED, ForgeRunState.FAILED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +91,21 @@ class ForgeAuditLine:
     op: str
     allowed: bool
     detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class PullNews:
+    """What became of a forge run's pull request when its work was done, for chat: opened
+    (``pull``, ``pull_url``), or not (``why``, in Fleetwarden's words, and ``fix``)."""
+
+    agent: str
+    slug: Slug
+    issue: int
+    issue_url: str
+    pull: int | None = None
+    pull_url: str | None = None
+    why: str | None = None
+    fix: str | None = None
 
 
 ForgeRuns = Callable[[str | None], Awaitable[list[ForgeRunRecord]]]

@@ -91,6 +91,18 @@ def footer(p: Provenance) -> str:
     return f"<details><summary>{summary}</summary>\n\n{body}\n\n</details>"
 
 
+def no_run_footer(asked_by: str, version: str) -> str:
+    """The footer of a post about an issue no run was started on (a label naming no
+    agent): who gave it, and Fleetwarden's version."""
+    items = [
+        "**Run** none started",
+        f"**Asked by** {escape_cell(asked_by, 80)}",
+        f"**Fleetwarden** {escape_cell(version, 60)}",
+    ]
+    body = "\n".join(f"- {item}" for item in items)
+    return f"<details><summary>Fleetwarden · no run</summary>\n\n{body}\n\n</details>"
+
+
 def when(at: datetime) -> str:
     """A moment in UTC, to the minute."""
     moment = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)

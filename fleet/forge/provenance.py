@@ -43,6 +43,11 @@ class ProvenanceSource:
         self._clock = clock
         self._version = version
 
+    @property
+    def version(self) -> str:
+        """Fleetwarden's version, as every footer names it."""
+        return self._version
+
     async def spend(self, record: ForgeRunRecord) -> Spend:
         """Tokens and dollars metered for the agent since the forge run started."""
         until = record.ended_at or self._clock.now()
@@ -51,9 +56,11 @@ class ProvenanceSource:
         agent = await self._ledger.get_agent(record.agent)
         spec = agent.spec if agent is not None else None
         estimate = None
-        if spec is not None:
+        if spec is not None:  # from the runs before this one: never its own
             estimate = estimate_runs(
-                await self._ledger.run_costs(record.agent, spec.runtime, spec.model)
+                await self._ledger.run_costs(
+                    record.agent, spec.runtime, spec.model, before=record.started_at
+                )
             )
         cap = cap_text(spec.run_budget) if spec is not None and spec.run_budget else None
         return Spend(
@@ -64,6 +71,14 @@ class ProvenanceSource:
             estimate=estimate,
             spec=spec,
         )
+
+    async def work_end(self, record: ForgeRunRecord) -> datetime | None:
+        """When the agent's work on ``record`` last stopped: its latest run's end, or (a run
+        paused, not ended) its last sign of life."""
+        run = await self._ledger.run_report(record.run_id) if record.run_id else None
+        if run is not None and run.run.ended_at is not None:
+            return run.run.ended_at
+        return record.activity_at
 
     async def provenance(self, record: ForgeRunRecord, spend: Spend | None = None) -> Provenance:
         """Everything the footer says of ``record``, as of now (``spend``: as just read)."""

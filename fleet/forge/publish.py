@@ -4,27 +4,33 @@ requester asked to review; the check run on GitHub; the summary at ``done`` and 
 watchdog's word when no ``done`` came; and the comments and descriptions an agent writes
 through its forge door. Every comment and description ends with the provenance footer,
 and whatever an agent wrote is redacted of secrets and defused first (mentions, images,
-references to other issues, markup that hides)."""
+references to other issues, markup that hides).
+
+A ``done ok`` whose pull request could not be opened leaves the run ``unpublished``: why, in
+Fleetwarden's words (:mod:`fleet.forge.unpublished`), is said once on the issue and in chat
+and kept in its status comment, and :meth:`Publisher.retry` (the forge runs' round) or
+:meth:`Publisher.open_now` (``pr NAME``) publishes it once the cause is fixed."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 
 from fleet.clock import Clock
 from fleet.errors import FleetwardenError
 from fleet.forge.defuse import BODY_LIMIT, fenced
-from fleet.forge.facts import ForgeRunRecord, ForgeRunState
-from fleet.forge.footer import Provenance, footer
+from fleet.forge.facts import ForgeRunRecord, ForgeRunState, PullNews
+from fleet.forge.footer import Provenance, footer, no_run_footer
 from fleet.forge.hidden import cap, unseen_free
 from fleet.forge.launcher import ForgeLauncher
-from fleet.forge.model import ForgeApi, ForgeApiError, ForgeComment, ForgePull
+from fleet.forge.model import ForgeApi, ForgeApiError, ForgeComment, ForgePull, Slug
 from fleet.forge.provenance import ProvenanceSource, Spend
 from fleet.forge.rendered import inert
 from fleet.forge.schema import ForgeEntry
 from fleet.forge.sticky import StickyState, status_text
 from fleet.forge.text import defuse
+from fleet.forge.unpublished import fix_words, why_unpublished
 from fleet.ledger import Ledger
 from fleet.repos.desk import NoLine
 
@@ -32,6 +38,9 @@ log = logging.getLogger(__name__)
 
 TITLE_CAP = 200
 WHY_CAP = 300  # characters of why a branch was not published, said on the issue
+NOT_OPENED = "pull request not opened: "  # how the audit keeps why, for the status comment
+Tell = Callable[[PullNews], Awaitable[object]]
+"""Tells chat what became of a run's pull request (:func:`bot.render.forge.pull_news`)."""
 
 
 class Publisher:
@@ -47,8 +56,10 @@ class Publisher:
         clock: Clock,
         source: ProvenanceSource,
         redact: Callable[[str], str],
+        tell: Tell | None = None,
     ) -> None:
         self._forges = forges
+        self._tell = tell
         self._apis = apis
         self._ledger = ledger
         self._launcher = launcher
@@ -63,6 +74,23 @@ class Publisher:
 
     async def _post(self, record: ForgeRunRecord, number: int, body: str) -> ForgeComment:
         comment = await self._api(record).comment(record.slug, number, body)
+        self.posted.add(comment.id)
+        return comment
+
+    async def post(self, record: ForgeRunRecord, number: int, body: str) -> ForgeComment:
+        """Post ``body`` (signed already) on ``number`` of ``record``'s repository."""
+        return await self._post(record, number, body)
+
+    async def answer(
+        self, forge: str, slug: Slug, number: int, body: str, *, asked_by: str
+    ) -> ForgeComment:
+        """Post Fleetwarden's ``body`` (its own words, escaped already) on issue ``number``
+        of ``slug``, where no run was started, with the footer saying so."""
+        if not inert(body, (number,)):  # its parts are escaped: never, but said if it is
+            log.warning("an answer on %s#%d was sent as code: it was not inert", slug, number)
+            body = fenced(cap(unseen_free(body), 4000))
+        foot = no_run_footer(asked_by, self.source.version)
+        comment = await self._apis[forge].comment(slug, number, f"{body}\n\n{foot}")
         self.posted.add(comment.id)
         return comment
 
@@ -116,32 +144,49 @@ class Publisher:
         if state is ForgeRunState.WORKING:
             waiting = len(await self._ledger.open_approvals(record.agent))
         audit = await self._ledger.forge_audit(record.id, limit=1)
+        doing = self._redact(record.summary or "") or None
+        next_step = None
+        if state is ForgeRunState.UNPUBLISHED:
+            doing, next_step = await self.not_opened_why(record), fix_words(record.agent)
         return status_text(
             StickyState(
                 agent=record.agent,
                 state=record.state,
                 done_signal=record.done_signal,
                 done_status=record.done_status,
-                doing=self._redact(record.summary or "") or None
-                if state is not ForgeRunState.WORKING
-                else None,
+                doing=doing if state is not ForgeRunState.WORKING else None,
                 last_operation=audit[-1].detail if audit else None,
                 approvals_waiting=waiting,
                 tokens=spend.tokens,
                 cost_usd=spend.cost_usd,
                 cap=spend.cap,
                 estimate=spend.estimate,
-                over=state.is_over or state is ForgeRunState.WAITING,
+                over=state.is_over or state.is_done_for_now,
                 pull_url=record.pull_url,
                 provenance=await self._status_provenance(record, spend),
+                next_step=next_step,
             )
         )
 
     async def _status_provenance(self, record: ForgeRunRecord, spend: Spend) -> Provenance:
-        """The footer of the status comment: a run not yet ended is "still running", so the
-        comment is edited when what it says changes, not as its clock moves on."""
+        """The footer of the status comment: a run whose agent works is "still running", so
+        the comment is edited when what it says changes, not as its clock moves on; one done
+        for now took until its agent's work ended."""
         provenance = await self.source.provenance(record, spend)
-        return provenance if record.ended_at is not None else replace(provenance, duration=None)
+        if record.ended_at is not None:
+            return provenance
+        end = None
+        if ForgeRunState(record.state).is_done_for_now:
+            end = await self.source.work_end(record)
+        took = None if end is None else max(0.0, (end - record.started_at).total_seconds())
+        return replace(provenance, duration=took)
+
+    async def not_opened_why(self, record: ForgeRunRecord) -> str | None:
+        """Why the run's pull request could not be opened, as last said (the audit keeps it)."""
+        for line in reversed(await self._ledger.forge_audit(record.id, limit=20)):
+            if line.op == "publish" and not line.allowed:
+                return line.detail.removeprefix(NOT_OPENED)
+        return None
 
     # -- the agent's own posts -------------------------------------------------------------
 
@@ -196,7 +241,6 @@ class Publisher:
         the pull request opened (or updated) and the summary posted on it; on ``failed``
         the summary posted on the issue."""
         summary = record.summary or ""
-        api = self._api(record)
         entry = self._forges[record.forge]
         if record.done_status != "ok":
             said = self.agent_text(summary, own=_own(record))
@@ -208,12 +252,85 @@ class Publisher:
         try:
             pull = await self.open_pull(record, title=record.title, text=summary, draft=entry.draft)
         except (FleetwardenError, ForgeApiError) as exc:
-            why = self.agent_text(str(exc)[:WHY_CAP], own=_own(record))
-            body = f"**{record.agent} is done, but its branch could not be published:**\n\n{why}"
-            await self._ledger.update_forge_run(record.id, state=ForgeRunState.FAILED)
-            await self._post(record, record.issue, await self.signed(record, body))
-            await self.refresh(record.id)
+            await self._not_opened(record, exc, again=False)
             return
+        await self._published(record, pull)
+
+    async def retry(self, record: ForgeRunRecord) -> bool:
+        """Try again to open the pull request of ``record``, a run left ``unpublished``;
+        whether it is open now (chat is told when it is; a refusal again is said only in the
+        status comment, when its reason changed)."""
+        entry = self._forges[record.forge]
+        try:
+            pull = await self.open_pull(
+                record, title=record.title, text=record.summary or "", draft=entry.draft
+            )
+        except (FleetwardenError, ForgeApiError) as exc:
+            await self._not_opened(record, exc, again=True)
+            return False
+        await self._published(record, pull, tell=True)
+        return True
+
+    async def open_now(self, record: ForgeRunRecord, *, draft: bool) -> ForgePull:
+        """``pr NAME``: open (or find) ``record``'s pull request now; a run left
+        ``unpublished`` is published with it (its state and status comment follow)."""
+        pull = await self.open_pull(
+            record, title=record.title, text=record.summary or "", draft=draft
+        )
+        if ForgeRunState(record.state) is ForgeRunState.UNPUBLISHED:
+            fresh = await self._ledger.forge_run(record.id) or record
+            await self._published(fresh, pull)
+        return pull
+
+    async def _not_opened(self, record: ForgeRunRecord, exc: Exception, *, again: bool) -> None:
+        """The run's work is done but its pull request is not open: ``unpublished``, why kept
+        in the audit for its status comment and — the first time — said on the issue and in
+        chat with what opens it."""
+        entry = self._forges[record.forge]
+        words = why_unpublished(
+            exc, forge=record.forge, entry=entry, slug=str(record.slug), branch=record.branch
+        )
+        why = self._redact(words)[:WHY_CAP]
+        log.warning("the pull request of %s#%d was not opened: %s", record.slug, record.issue,
+                    why)  # fmt: skip
+        if why != await self.not_opened_why(record):
+            await self._ledger.audit_forge(
+                record.id, "fleetwarden", "publish", False, NOT_OPENED + why
+            )
+        await self._ledger.update_forge_run(record.id, state=ForgeRunState.UNPUBLISHED)
+        if not again:
+            fix = fix_words(record.agent)
+            said = self.agent_text(why, own=_own(record))
+            body = (
+                f"**{record.agent} is done, but its pull request could not be opened:** "
+                f"{said}.\n\n{fix}."
+            )
+            fresh = await self._ledger.forge_run(record.id) or record
+            try:
+                await self._post(record, record.issue, await self.signed(fresh, body))
+            except ForgeApiError as failed:  # the forge may be what is down
+                log.warning("why was not said on %s#%d: %s", record.slug, record.issue, failed)
+            await self._say(_news(record, why=why, fix=fix))
+        await self.refresh(record.id)
+
+    async def _say(self, news: PullNews) -> None:
+        """Tell chat what became of a run's pull request."""
+        if self._tell is None:
+            return
+        try:
+            await self._tell(news)
+        except Exception:  # chat is news: the forge's side is done whatever it meets
+            log.exception("chat was not told of %s's pull request", news.agent)
+
+    async def _published(
+        self, record: ForgeRunRecord, pull: ForgePull, *, tell: bool = False
+    ) -> None:
+        """The pull request open for ``record``'s ``done ok``: waiting for review, its check
+        run and the summary posted on it, its status comment brought up to date."""
+        api = self._api(record)
+        summary = record.summary or ""
+        if tell:
+            await self._say(_news(record, pull=pull.number, pull_url=pull.url))
         # Published: waiting for review from now on, whatever the posts below meet (a
         # done is never published twice).
         await self._ledger.update_forge_run(record.id, state=ForgeRunState.WAITING)
@@ -261,6 +378,19 @@ class Publisher:
 def _own(record: ForgeRunRecord) -> tuple[int, ...]:
     """The issue and pull request numbers the run's posts may name and close."""
     return tuple(n for n in (record.issue, record.pull) if n is not None)
+
+
+def _news(
+    record: ForgeRunRecord,
+    *,
+    pull: int | None = None,
+    pull_url: str | None = None,
+    why: str | None = None,
+    fix: str | None = None,
+) -> PullNews:
+    return PullNews(
+        record.agent, record.slug, record.issue, record.issue_url, pull, pull_url, why, fix
+    )
 
 
 def _one_line(text: str) -> str:

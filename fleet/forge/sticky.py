@@ -1,11 +1,12 @@
 """The one status comment Fleetwarden keeps on a forge run's issue, edited as the run goes:
 :class:`StickyState` (what it knows) and :func:`status_text` (the markdown).
 
-It says where the run is (queued, working, waiting for an approval, done, failed, gone
-quiet past the watchdog, stopped, ended), what the agent does now (its last forge
-operation), how many approvals wait for an answer in chat, the spend so far against the
-run's cap, what a run like it usually costs (median and p90 of past runs) and, once the
-run is over, what this one cost; then the pull request's link and the provenance footer
+It says where the run is (queued, working, waiting for an approval, done, done but its
+pull request not opened, failed, gone quiet past the watchdog, stopped, ended), what the
+agent does now (its last forge operation), why it waits or failed and what to do next, how
+many approvals wait for an answer in chat, the spend so far against the run's cap, what a
+run like it usually costs (median and p90 of past runs; that there are none yet) and,
+once the run is over, what this one cost; then the pull request's link and the provenance footer
 (:func:`fleet.forge.footer.footer`). Every value that came from an agent, a model or a
 forge user is escaped on one line (:func:`fleet.forge.defuse.escape_cell`); the whole
 stays within :data:`STICKY_CAP` characters, under GitHub's 65,536.
@@ -17,12 +18,13 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from fleet.budgets.run_estimate import RunEstimate
+from fleet.budgets.run_estimate import NO_HISTORY, RunEstimate
 from fleet.forge.defuse import escape_cell
 from fleet.forge.footer import Provenance, footer, money
 
 STICKY_CAP: Final = 60_000
 DOING_CAP: Final = 500  # characters of the agent's summary, or of why the run waits
+NEXT_CAP: Final = 300  # of what to do next
 NOW_CAP: Final = 200  # of the line saying what the agent does now
 _LINK: Final = re.compile(r"https?://[^\s<>()\[\]`\"'\\]{1,500}")
 _NUMBER: Final = re.compile(r"[0-9]{1,9}")
@@ -34,10 +36,11 @@ class StickyState:
 
     ``state`` is the run's (``queued``, ``working``, ``waiting``, ``failed``, ``stopped``,
     ``ended``); ``done_signal`` ``agent`` or ``watchdog``, ``done_status`` ``ok`` or
-    ``failed``, once said; ``doing`` why the run is queued, or what the agent said when
-    done; ``last_operation`` its last forge operation (what it does now); ``cap`` the
-    run's cap in words; ``estimate`` what past runs like it cost; ``over``: the run is
-    done for now, so what it cost is told."""
+    ``failed``, once said; ``doing`` why the run is queued or its pull request was not
+    opened, or what the agent said when done; ``last_operation`` its last forge operation
+    (what it does now); ``cap`` the run's cap in words; ``estimate`` what past runs like it
+    cost (``None``: there are none yet); ``over``: the run is done for now, so what it cost
+    is told; ``next_step`` what opens its pull request, when it could not be."""
 
     agent: str
     state: str
@@ -53,14 +56,18 @@ class StickyState:
     over: bool
     pull_url: str | None
     provenance: Provenance
+    next_step: str | None = None
 
 
 def status_text(state: StickyState) -> str:
     """The status comment's markdown (the module says what it holds)."""
     lines = [f"**{escape_cell(state.agent, 60)}** · {_state_line(state)}"]
     if state.doing:
-        label = "Why" if state.state in ("queued", "failed", "stopped") else "Summary"
+        why = ("queued", "unpublished", "failed", "stopped")
+        label = "Why" if state.state in why else "Summary"
         lines.append(f"{label}: {escape_cell(state.doing, DOING_CAP)}")
+    if state.next_step:
+        lines.append(f"Next: {_inline(state.next_step, NEXT_CAP)}")
     if state.state == "working" and state.last_operation:
         lines.append(f"Now: {escape_cell(state.last_operation, NOW_CAP)}")
     if state.approvals_waiting > 0:
@@ -68,8 +75,7 @@ def status_text(state: StickyState) -> str:
         asked = f"{n} approval{'s' if n != 1 else ''}"
         lines.append(f"✋ {asked} waiting: answer in chat, where Fleetwarden asked.")
     lines.append(_spend(state))
-    if state.estimate is not None:
-        lines.append(_estimate(state.estimate))
+    lines.append(_estimate(state.estimate))
     if state.pull_url:
         lines.append(f"Pull request: {_link(state.pull_url)}")
     body = "\n\n".join(lines)
@@ -94,6 +100,8 @@ def _state_line(state: StickyState) -> str:
             return "✅ Done: the pull request waits for review."
         case "waiting":
             return "💬 Waiting for review."
+        case "unpublished":
+            return "⚠ Done, but its pull request could not be opened."
         case "failed":
             return "❌ Failed: the agent could not finish."
         case "stopped":
@@ -111,13 +119,37 @@ def _spend(state: StickyState) -> str:
     return f"Spend so far: {spent}{cap}."
 
 
-def _estimate(estimate: RunEstimate) -> str:
+def _estimate(estimate: RunEstimate | None) -> str:
+    if estimate is None:
+        return f"A run like this: {NO_HISTORY} (no earlier run of this agent on its model)."
     runs = f"{estimate.runs} past run{'s' if estimate.runs != 1 else ''}"
     if estimate.usd is not None:
         median, p90 = estimate.usd
         return f"A run like this costs {money(median)} (median), {money(p90)} (p90), from {runs}."
     median, p90 = estimate.tokens
     return f"A run like this takes {median:,.0f} tokens (median), {p90:,.0f} (p90), from {runs}."
+
+
+def _inline(text: str, limit: int) -> str:
+    """Fleetwarden's own words with its commands in code spans (``pr coder``): each part
+    between backticks escaped on its own, the spans kept."""
+    parts = text.split("`")
+    if len(parts) % 2 == 0:  # an odd backtick: no span is trusted
+        return escape_cell(text, limit)
+    shown = [
+        _spaced(part, escape_cell(part, limit))
+        if n % 2 == 0
+        else f"`{' '.join(part.split())[:80]}`"
+        for n, part in enumerate(parts)
+    ]
+    return "".join(shown)
+
+
+def _spaced(part: str, escaped: str) -> str:
+    """``escaped`` with the blank ``part`` had before and after it (one space each)."""
+    before = " " if part[:1].isspace() else ""
+    after = " " if part[-1:].isspace() and escaped else ""
+    return f"{before}{escaped}{after}"
 
 
 def _link(url: str) -> str:

@@ -1,7 +1,9 @@
 """The words a forge run gives its agent: the prompt that starts it on an issue
-(:func:`issue_prompt`) and the one that continues it on a comment or a review of its pull
-request (:func:`follow_up_prompt`). Also where the forge's text helpers are taken from:
-:func:`clean` (what a reader cannot see, taken out: :mod:`fleet.forge.hidden`),
+(:func:`issue_prompt`), the one that continues its session on a comment or a review of
+its pull request (:func:`follow_up_prompt`), and the one that starts its next run on the
+same branch when that session is gone (:func:`next_run_prompt`). Also where the forge's
+text helpers are taken from: :func:`clean` (what a reader cannot see, taken out:
+:mod:`fleet.forge.hidden`),
 :func:`defuse` and :func:`escape_cell` (an agent's text fit to post:
 :mod:`fleet.forge.defuse`).
 
@@ -28,7 +30,15 @@ from fleet.forge.model import ForgeComment, ForgeIssue, Slug
 from fleet.forge.shown import shown_text
 from fleet.redaction.guard import guarded
 
-__all__ = ["clean", "defuse", "escape_cell", "follow_up_prompt", "issue_prompt", "shown_text"]
+__all__ = [
+    "clean",
+    "defuse",
+    "escape_cell",
+    "follow_up_prompt",
+    "issue_prompt",
+    "next_run_prompt",
+    "shown_text",
+]
 
 PROMPT_BYTES: Final = 100_000
 """Bytes of a prompt at most: an argument or variable past 128 KiB never reaches a program
@@ -119,6 +129,33 @@ def follow_up_prompt(who: str, body: str, kind: str, pull: int) -> str:
             'say so: `fw-forge done ok "what you changed"`, or `fw-forge done failed "why"`.',
         ]
     )
+
+
+def next_run_prompt(
+    forge: str,
+    repo: Slug,
+    issue: int,
+    title: str,
+    *,
+    branch: str,
+    pull: int | None,
+    follow_up: str,
+) -> str:
+    """The prompt of the next run on a forge run's branch when its session is gone: where
+    the work stands (issue ``issue`` of ``repo``, ``title``, the branch holding the earlier
+    runs' commits, its pull request ``pull`` if open), then ``follow_up`` — the words that
+    asked for more (:func:`follow_up_prompt`'s)."""
+    where = f"issue #{issue} of {_plain(str(repo))} on the forge {_plain(forge)}"
+    said = f"the pull request #{pull} is open from it" if pull is not None else "no pull request"
+    head = (
+        f"You are working on {where}, titled {_plain(' '.join(clean(title, TITLE_CAP).split()))}"
+        f", on the branch {_code(branch)} of your checkout. Earlier runs worked on it: their "
+        f"commits are on that branch, and {said}. Read the issue and what was said on it "
+        f"with `fw-forge read {issue} --comments`"
+        + (f" and `fw-forge read {pull} --comments`" if pull is not None else "")
+        + ". Then do what follows."
+    )
+    return "\n\n".join([head, follow_up, _rules(issue, branch)])
 
 
 def _rules(number: int, branch: str) -> str:

@@ -1,7 +1,9 @@
 """The forge runs' regular round: queued runs started when their agent is free, a ``done``
-published once its turn ended (after a restart too), the watchdog's word on a run that
-went silent without ``done`` for its forge's ``done_timeout_minutes``, and every status
-comment brought up to date (spend, approvals waiting)."""
+published once its turn ended (after a restart too), a pull request that could not be
+opened tried again every :data:`~fleet.forge.unpublished.RETRY_MINUTES` minutes, the
+watchdog's word on a run that went silent without ``done`` for its forge's
+``done_timeout_minutes``, and every status comment brought up to date (spend, approvals
+waiting)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import Final
 from fleet.forge.desk import ForgeDesk
 from fleet.forge.facts import ForgeRunRecord, ForgeRunState
 from fleet.forge.rest import ForgeRateLimited
+from fleet.forge.unpublished import RETRY_MINUTES
 from fleet.forge.work import ForgeWork
 
 log = logging.getLogger(__name__)
@@ -28,6 +31,7 @@ class ForgeWatch:
         self._desk = desk
         self._interval = interval
         self._task: asyncio.Task[None] | None = None
+        self._tried: dict[int, datetime] = {}  # unpublished runs: when last tried (or said)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="forge-watch")
@@ -53,7 +57,10 @@ class ForgeWatch:
         work = self._work
         now = work.clock.now()
         asked: set[str] = set()  # agents whose queue was asked this round: once is enough
-        for record in await work.ledger.forge_runs():
+        records = await work.ledger.forge_runs()
+        live = {r.id for r in records if ForgeRunState(r.state) is ForgeRunState.UNPUBLISHED}
+        self._tried = {key: at for key, at in self._tried.items() if key in live}
+        for record in records:
             if work.quiet(record.forge):  # rate limited: left alone until it lifts
                 continue
             try:
@@ -68,6 +75,8 @@ class ForgeWatch:
         if state is ForgeRunState.QUEUED and record.agent not in asked:
             asked.add(record.agent)
             await work.starts.next_for(record.agent)  # its oldest queued run, when it is free
+        elif state is ForgeRunState.UNPUBLISHED:
+            await self._retry(record, now)
         elif state is ForgeRunState.WORKING:
             running = await work.launcher.is_running(record.agent)
             if record.done_signal == "agent" and not running:
@@ -83,3 +92,19 @@ class ForgeWatch:
                             await work.publisher.watchdog(fresh, minutes)
             # Its spend, its asks and what it does move on without an event.
             await work.publisher.refresh(record.id)
+
+    async def _retry(self, record: ForgeRunRecord, now: datetime) -> None:
+        """Open the pull request of a run left ``unpublished``, every few minutes (its first
+        refusal was just said: the first try waits too)."""
+        work = self._work
+        tried = self._tried.setdefault(record.id, now)
+        if now - tried < timedelta(minutes=RETRY_MINUTES):
+            return
+        self._tried[record.id] = now
+        async with work.lock(record.forge, record.slug, record.issue):
+            fresh = await work.ledger.forge_run(record.id)
+            if fresh is None or ForgeRunState(fresh.state) is not ForgeRunState.UNPUBLISHED:
+                return  # `pr`, or a follow-up, came first
+            if await work.publisher.retry(fresh):
+                self._tried.pop(record.id, None)
+                log.info("forge run %d: its pull request is open now", record.id)

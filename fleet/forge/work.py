@@ -4,13 +4,14 @@ An event (a webhook delivery or a polled one, already verified and taken once by
 ledger) is decided here, in the background, one at a time per issue: an allowed person's
 label ``fleetwarden:AGENT``, assignment to the bot or mention of it starts a run of the
 agent on the issue's branch; a comment or a "request changes" review on its pull request
-continues the same session; the pull request closed ends it; the issue unlabelled,
-unassigned or closed stops it. Everything else is ignored, and what was ignored, and why,
-is kept as the delivery's outcome and in the forge audit. Who may act is asked of the
-forge at each event (:mod:`fleet.forge.access`).
+continues the same session (or starts the next run on its branch); the pull request
+closed ends it; the issue unlabelled, unassigned or closed stops it. Everything else is
+ignored, and what was ignored, and why, is kept as the delivery's outcome and in the forge
+audit. Who may act is asked of the forge at each event (:mod:`fleet.forge.access`).
 
-How a run starts is :mod:`fleet.forge.starts`'s; what a run's end, its ``done`` and the
-watchdog do is :mod:`fleet.forge.publish`'s.
+How a run starts is :mod:`fleet.forge.starts`'s; how it goes on after a comment or a
+review is :mod:`fleet.forge.onward`'s; what a run's end, its
+``done`` and the watchdog do is :mod:`fleet.forge.publish`'s.
 """
 
 from __future__ import annotations
@@ -32,19 +33,15 @@ from fleet.forge.holds import ForgeHolds
 from fleet.forge.kept import event_of
 from fleet.forge.launcher import ForgeLauncher
 from fleet.forge.model import EventKind, ForgeApi, ForgeApiError, ForgeEvent, Slug
+from fleet.forge.onward import Onward
 from fleet.forge.publish import Publisher
 from fleet.forge.rest import ForgeRateLimited
 from fleet.forge.schema import ForgeEntry
 from fleet.forge.starts import RunStarts
-from fleet.forge.text import follow_up_prompt
 from fleet.ledger import Ledger
 from fleet.repos.schema import RepoEntry
 
 log = logging.getLogger(__name__)
-
-
-TURN_WAIT = 15 * 60.0
-"""Seconds a follow-up waits for a turn under way to end before it is tried anyway."""
 
 
 class ForgeWork:
@@ -85,6 +82,9 @@ class ForgeWork:
             publisher=publisher,
             clock=clock,
             lock=self.lock,
+        )
+        self.onward = Onward(
+            forges=forges, ledger=ledger, launcher=launcher, publisher=publisher, clock=clock
         )
         self._acting: set[tuple[str, str]] = set()  # deliveries being acted on now
         self._tasks: set[asyncio.Task[None]] = set()
@@ -298,54 +298,7 @@ class ForgeWork:
         return await self.starts.begin(event, agent, repo, self._repos[repo])
 
     async def _continue(self, run: ForgeRunRecord, event: ForgeEvent, kind: str) -> str:
-        if ForgeRunState(run.state) is ForgeRunState.QUEUED:
-            return "ignored: the run has not started yet"
-        text = await asyncio.to_thread(  # reading hostile HTML is work for a thread
-            follow_up_prompt, event.actor, event.body, kind, run.pull or run.issue
-        )
-        # Working again before the session is: its next `done` may come at once.
-        await self.ledger.update_forge_run(
-            run.id,
-            state=ForgeRunState.WORKING,
-            done_signal=None,
-            done_status=None,
-            activity_at=self.clock.now(),
-        )
-        by = f"@{event.actor}"
-        try:
-            try:
-                run_id = await self.launcher.follow_up(run.agent, text, by=by)
-            except FleetwardenError:
-                if not await self.launcher.is_running(run.agent):
-                    raise
-                await self._turn_over(run.agent)  # a headless turn under way: after it
-                run_id = await self.launcher.follow_up(run.agent, text, by=by)
-        except FleetwardenError:  # as it was: its done, if it had said it, still stands
-            await self.ledger.update_forge_run(
-                run.id,
-                state=ForgeRunState(run.state),
-                done_signal=run.done_signal,
-                done_status=run.done_status,
-            )
-            raise
-        if run_id is not None:
-            await self.ledger.update_forge_run(run.id, run_id=run_id)
-        await self.ledger.audit_forge(
-            run.id, run.agent, "continue", True, f"{kind} by @{event.actor} on #{event.number}"
-        )
-        await self.publisher.refresh(run.id)
-        return f"continued {run.agent}'s session ({kind} by @{event.actor})"
-
-    async def _turn_over(self, agent: str) -> None:
-        """Wait for a turn of ``agent`` under way to end (up to :data:`TURN_WAIT`): a
-        headless session takes its next words once its turn is over. A frozen one is
-        thawed by the follow-up instead."""
-        waited = 0.0
-        while waited < TURN_WAIT and await self.launcher.is_running(agent):
-            if await self.launcher.is_frozen(agent):
-                return
-            await asyncio.sleep(1.0)
-            waited += 1.0
+        return await self.onward.on_event(run, event, kind)
 
     async def _stop(self, run: ForgeRunRecord, event: ForgeEvent, how: str) -> str:
         if ForgeRunState(run.state) is not ForgeRunState.QUEUED:  # else it runs other work

@@ -153,11 +153,19 @@ class RunReportsLedger:
         return [_report(row) for row in rows]
 
     async def run_costs(
-        self: Store, agent: str, runtime: str, model: str | None, limit: int = 100
+        self: Store,
+        agent: str,
+        runtime: str,
+        model: str | None,
+        limit: int = 100,
+        *,
+        before: datetime | None = None,
     ) -> list[tuple[int, float | None]]:
         """What ``agent``'s latest ``limit`` finished runs on ``runtime`` with ``model``
         spent: each run's tokens and priced dollars (``None`` when none of its requests had
-        a price), from the usage metered while it ran."""
+        a price), from the usage metered while it ran. ``before``: only runs started before
+        then (the history of a run started then, without the run itself)."""
+        since = "" if before is None else " AND r.started_at < ?"
         rows = await self._all(
             f"""SELECT (SELECT COALESCE(SUM({_TOKENS}), 0) FROM usage u
                       WHERE u.agent = r.agent AND u.at >= r.started_at AND u.at <= r.ended_at),
@@ -165,8 +173,8 @@ class RunReportsLedger:
                       WHERE u.agent = r.agent AND u.at >= r.started_at AND u.at <= r.ended_at)
                 FROM runs r JOIN run_reports p ON p.run_id = r.id
                 WHERE r.agent = ? AND r.ended_at IS NOT NULL AND p.runtime = ?
-                    AND p.model IS ? ORDER BY r.id DESC LIMIT ?""",
-            (agent, runtime, model, limit),
+                    AND p.model IS ?{since} ORDER BY r.id DESC LIMIT ?""",
+            (agent, runtime, model, *([] if before is None else [to_epoch(before)]), limit),
         )
         return [(int(row[0]), None if row[1] is None else float(row[1])) for row in rows]
 

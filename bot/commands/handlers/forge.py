@@ -20,7 +20,7 @@ from bot.commands.request import Reply, Request
 from bot.render import forge as render
 from fleet.clock import Clock
 from fleet.errors import FleetwardenError
-from fleet.forge.model import ForgeApiError
+from fleet.forge.unpublished import why_unpublished
 from fleet.forge.work import ForgeWork
 from fleet.names import is_agent_name
 
@@ -36,8 +36,8 @@ FORGE = CommandSpec(
     description=(
         "One row per forge run: the issue (a link), its title as its author wrote it, the "
         "agent working on it, where it is (`queued`, `working`, `waiting` for review, "
-        "`failed`, `stopped`, `ended`) and its pull request. `forge all` adds the runs "
-        "that ended lately."
+        "`unpublished`: done but its pull request not opened, `failed`, `stopped`, `ended`) "
+        "and its pull request. `forge all` adds the runs that ended lately."
     ),
     examples=("forge", "forge all"),
 )
@@ -53,7 +53,9 @@ PR = CommandSpec(
         "from it to its base, titled as the issue, with the person who gave the agent the "
         "issue asked to review and the provenance footer in its description. When the "
         "branch already has an open pull request, it is shown instead: a run never opens "
-        "a second one. The forge's `draft` setting opens drafts anyway."
+        "a second one. The forge's `draft` setting opens drafts anyway. A run whose pull "
+        "request could not be opened when its agent said done (`unpublished`) is published "
+        "with it: its summary posted on the pull request, its status comment updated."
     ),
     examples=("pr coder-1", "pr coder-1 --draft"),
 )
@@ -97,13 +99,14 @@ class ForgeCommands(Family):
         entry = work.forges[record.forge]
         draft = bool(req.command.flags.get("draft")) or entry.draft
         try:
-            pull = await work.publisher.open_pull(
-                record, title=record.title, text=record.summary or "", draft=draft
+            async with work.lock(record.forge, record.slug, record.issue):
+                fresh = await work.ledger.forge_run(record.id) or record
+                pull = await work.publisher.open_now(fresh, draft=draft)
+        except FleetwardenError as exc:  # the forge's refusal, or the branch's push
+            why = why_unpublished(
+                exc, forge=record.forge, entry=entry, slug=str(record.slug), branch=record.branch
             )
-        except ForgeApiError as exc:
-            raise CommandError(f"the forge refused the pull request: {exc}") from None
-        except FleetwardenError as exc:
-            raise CommandError(f"no pull request: {exc}") from None
+            raise CommandError(f"no pull request for {name}: {said(why, 500)}") from None
         where = link(pull.url)
         return Reply(
             f"**{name}**'s pull request #{pull.number} on {record.slug}: {where}",

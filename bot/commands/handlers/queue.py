@@ -1,16 +1,20 @@
-"""The ``queue`` and ``cancel`` commands: what waits in the spawn queue and why (read-only,
-viewer role), and dropping an entry (operator role)."""
+"""The ``queue`` and ``cancel`` commands: what waits in the spawn queue and why, and the
+forge runs waiting for their agent or their budget (read-only, viewer role); dropping an
+entry of the spawn queue (operator role)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
 
+from bot.chat.agent_text import said
 from bot.commands.family import Family, command
 from bot.commands.grammar import ArgSpec, CommandSpec
 from bot.commands.handlers.spawn_queue import SpawnQueue
 from bot.commands.request import Request
 from bot.render import fleet as render
+from bot.render import forge as render_forge
+from fleet.forge.facts import ForgeRunRecord, ForgeRuns, ForgeRunState
 from fleet.ledger import QueuedSpawn
 
 QUEUE = CommandSpec(
@@ -21,7 +25,10 @@ QUEUE = CommandSpec(
         "account or a budget) waits here, as does one a queued budget deferred. Each entry "
         "shows its number, place, agent, runtime, who asked, why it waits, since when and "
         "(when deferred) not before when. Entries start oldest first when a slot frees, as "
-        "the person who asked, in the room they asked in; they survive a restart."
+        "the person who asked, in the room they asked in; they survive a restart. Forge "
+        "runs waiting to start (their agent works on another issue, or a budget holds them) "
+        "are listed after them: the issue, the agent, why it waits and since when; each "
+        "starts by itself when it is let (`forge` lists every forge run)."
     ),
     examples=("queue",),
 )
@@ -39,17 +46,32 @@ CANCEL = CommandSpec(
 )
 
 EMPTY = "Nothing is queued: every launch asked for has started."
+WHY_CAP = 200  # characters of why a forge run waits
 
 
 class QueueCommands(Family):
-    """The ``queue`` and ``cancel`` handlers over the app's :class:`SpawnQueue`."""
+    """The ``queue`` and ``cancel`` handlers over the app's :class:`SpawnQueue`, and the
+    forge runs waiting (``forge_runs``: the live ones; ``None`` without forges)."""
 
-    def __init__(self, queue: SpawnQueue) -> None:
+    def __init__(self, queue: SpawnQueue, forge_runs: ForgeRuns | None = None) -> None:
         self._queue = queue
+        self._forge_runs = forge_runs
 
     @command(QUEUE)
     async def queue(self, req: Request) -> str:
-        return render_queue(await self._queue.entries(), req.message.timestamp)
+        now = req.message.timestamp
+        waiting = []
+        if self._forge_runs is not None:
+            waiting = [
+                r
+                for r in await self._forge_runs(None)
+                if ForgeRunState(r.state) is ForgeRunState.QUEUED
+            ]
+        entries = await self._queue.entries()
+        if not waiting:
+            return render_queue(entries, now)
+        forged = render_forge_waiting(waiting, now)
+        return forged if not entries else f"{render_queue(entries, now)}\n\n{forged}"
 
     @command(CANCEL)
     async def cancel(self, req: Request) -> str:
@@ -77,6 +99,22 @@ def render_queue(entries: Sequence[QueuedSpawn], now: datetime) -> str:
     ]
     headers = ("#", "id", "agent", "runtime", "asked by", "why it waits", "since", "not before")
     return render.table(headers, rows)
+
+
+def render_forge_waiting(runs: Sequence[ForgeRunRecord], now: datetime) -> str:
+    """The forge runs waiting to start: one row each, the oldest first."""
+    rows = [
+        [
+            render_forge.issue_link(r),
+            r.agent,
+            said(r.summary or "its agent is busy", WHY_CAP),
+            _since(r.started_at, now),
+        ]
+        for r in runs
+    ]
+    plural = "s wait" if len(runs) != 1 else " waits"
+    table = render.table(("issue", "agent", "why it waits", "since"), rows)
+    return f"{len(runs)} forge run{plural} to start:\n\n{table}"
 
 
 def _since(at: datetime, now: datetime) -> str:

@@ -79,7 +79,9 @@ class SpawnSpend:
         if record is None:
             return ""
         spec = record.spec
-        costs = await self._ledger.run_costs(name, spec.runtime, spec.model)
+        run = await self._ledger.last_run(name)  # the run just launched: not its own history
+        before = run.started_at if run is not None else None
+        costs = await self._ledger.run_costs(name, spec.runtime, spec.model, before=before)
         status = await self._governing(name) if self._governing is not None else None
         text = estimate_text(estimate_runs(costs), spec.runtime, spec.model, status)
         if spec.run_budget is not None:

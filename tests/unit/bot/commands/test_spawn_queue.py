@@ -260,3 +260,30 @@ async def test_an_agent_on_a_forge_issue_is_not_launched_by_the_roster_or_the_qu
     assert [e.agent for e in await queue.entries()] == []  # tried, and dropped
     assert entry.agent == "coder"
     await queue.stop()
+
+
+async def test_queue_lists_the_forge_runs_waiting_to_start(ledger: Ledger, tmp_path: Path) -> None:
+    """A forge run waiting for its agent (or its budget) is in `queue`: its issue, agent,
+    why it waits and since when — not "nothing is queued"."""
+    from bot.commands.handlers.queue import QueueCommands
+    from fleet.forge.facts import ForgeRunState
+    from fleet.forge.model import Slug
+
+    key = await ledger.add_forge_run(
+        forge="gh", repo="app", slug=Slug("acme", "app"), issue=12, title="Fix it",
+        agent="coder", branch="fw/coder/issue-12", requester="ann",
+        issue_url="https://github.com/acme/app/issues/12",
+    )  # fmt: skip
+    assert key is not None
+    why = "coder works on acme/app#9 until its PR closes"
+    await ledger.update_forge_run(key, state=ForgeRunState.QUEUED, summary=why)
+
+    async def forge_runs(agent: str | None) -> list[Any]:
+        return await ledger.forge_runs(agent=agent)
+
+    commands = QueueCommands(make_queue(ledger, tmp_path, Caps()), forge_runs)
+    text = await commands.queue(spawn("!queue"))
+    assert text.startswith("1 forge run waits to start:")
+    assert "| [acme/app#12](https://github.com/acme/app/issues/12) | coder | " + why in text
+    await ledger.update_forge_run(key, state=ForgeRunState.WORKING)
+    assert await commands.queue(spawn("!queue")) == EMPTY

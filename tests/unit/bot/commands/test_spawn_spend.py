@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bot.commands.errors import CommandError
 from bot.commands.handlers.spawn_spend import SpawnSpend
+from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.model import AgentSpec, DesiredState, RunBudget
 from fleet.names import AgentName
+from tests.unit.fleet.metering.test_run_watch import run_of
 
 ROSTER = {"priced": AgentSpec(AgentName("priced"), "claude", model="m-priced")}
 
@@ -79,3 +83,15 @@ async def test_the_flags_keep_the_agent_s_cutoff(ledger: Ledger) -> None:
         assert cap == RunBudget(9, None, "stop")
     finally:
         del ROSTER["stopper"]
+
+
+async def test_the_run_just_launched_is_not_its_own_history(
+    ledger: Ledger, clock: ManualClock, tmp_path: Path
+) -> None:
+    """A run that ended at once, before the answer was made, is no past run: on a fresh
+    ledger the answer says there is no history yet."""
+    spec = AgentSpec(AgentName("priced"), "claude", model="m-priced")
+    await run_of(ledger, clock, tmp_path, spec, seconds=5)
+    assert await spend(ledger).answer("priced") == (
+        "Usual cost of a run on claude (m-priced): no history yet."
+    )

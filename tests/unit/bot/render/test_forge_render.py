@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 from markdown_it import MarkdownIt
 
-from bot.render.forge import forge_list, links
+from bot.render.forge import forge_list, links, pull_news
 from connectors.markdown import to_html
-from fleet.forge.facts import ForgeRunRecord
+from fleet.forge.facts import ForgeRunRecord, PullNews
 from fleet.forge.model import Slug
 
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
@@ -142,3 +142,23 @@ def test_a_hostile_repository_name_cannot_break_the_link() -> None:
     text = links(record(slug=Slug("ev]il(", "a`pp")))
     html = to_html(text)
     assert html.count("<a ") == 1 and 'href="https://github.com/acme/app/issues/12"' in html
+
+
+def test_pull_news_says_why_a_pull_request_is_not_open_and_what_opens_it() -> None:
+    """Not opened: the work finished, why in Fleetwarden's words (escaped: it may quote the
+    forge), what opens it; opened later: its link."""
+    news = PullNews(
+        "coder", Slug("acme", "app"), 12, "https://github.com/acme/app/issues/12",
+        why="forge gh refused it (it said: <b>no</b> @team)",
+        fix="`pr coder` in chat opens it once that is fixed",
+    )  # fmt: skip
+    text = pull_news(news)
+    assert text.startswith(
+        "⚠ **coder** finished its work on [acme/app#12](https://github.com/acme/app/issues/12)"
+        ", but its pull request could not be opened: forge gh refused it"
+    )
+    assert "<b>" not in text and "\n\n`pr coder` in chat opens it once that is fixed." in text
+    opened = pull_news(replace(news, pull=18, pull_url="https://github.com/acme/app/pull/18"))
+    assert opened.startswith(
+        "✅ **coder**'s pull request [#18](https://github.com/acme/app/pull/18)"
+    )

@@ -86,7 +86,8 @@ async def test_done_ok_pushes_opens_one_pull_request_and_posts_the_summary(rig: 
     record = await rig.started()
     answer = await _done(rig, summary="Fixed the parser; added a test.")
     assert answer.startswith("done: once this turn ends")
-    assert rig.launcher.ops() == ["start", "push"]  # nothing frozen or stopped
+    # Pushed as its run ends (its summary says so), then for the PR; nothing frozen or stopped.
+    assert rig.launcher.ops() == ["start", "push_at_end", "push"]
     [pull] = rig.api.pulls.values()
     assert (pull.head, pull.base, pull.draft, pull.title) == (BRANCH, "trunk", True, record.title)
     assert pull.body.startswith("Closes #3.") and "<details>" in pull.body
@@ -202,15 +203,16 @@ async def test_done_failed_posts_the_summary_on_the_issue(rig: WorkRig) -> None:
     assert status.history[-1] != status.history[0]
 
 
-async def test_a_branch_that_cannot_be_pushed_fails_the_run_saying_so(rig: WorkRig) -> None:
-    """A push refused after `done ok`: no PR, the reason on the issue, the run failed."""
+async def test_a_branch_that_cannot_be_pushed_leaves_the_run_unpublished(rig: WorkRig) -> None:
+    """A push refused after `done ok`: no PR, the reason and what opens it on the issue,
+    the run unpublished (not failed: the agent's work is done)."""
     record = await rig.started()
     rig.launcher.push_error = FleetwardenError("the upstream refused the push")
     await _done(rig)
     assert rig.api.named("open_pull") == []
-    [said] = [t for t in rig.api.texts_on(3) if "could not be published" in t]
-    assert "the upstream refused the push" in said
-    assert (await rig.record(record.id)).state == "failed"
+    [said] = [t for t in rig.api.texts_on(3) if "is done, but" in t]
+    assert "the upstream refused the push" in said and "`pr coder`" in said
+    assert (await rig.record(record.id)).state == "unpublished"
 
 
 async def test_the_agents_comment_is_redacted_defused_and_signed(rig: WorkRig) -> None:
@@ -259,7 +261,7 @@ async def test_no_secret_in_why_a_branch_was_not_published(rig: WorkRig) -> None
     await rig.started()
     rig.launcher.push_error = FleetwardenError(f"the hook refused: {SECRET} cc @bob")
     await _done(rig)
-    [said] = [t for t in rig.api.texts_on(3) if "could not be published" in t]
+    [said] = [t for t in rig.api.texts_on(3) if "is done, but" in t]
     assert SECRET not in said and _live_mentions(said.split("<details>")[0]) == []
 
 

@@ -269,12 +269,17 @@ async def test_a_form_body_is_refused(rig: Rig) -> None:
 
 
 async def test_a_stale_event_is_refused(rig: Rig) -> None:
-    """An event older than the forge's max_event_age_seconds is 400 "stale", audited,
-    and not recorded as had (a fresh delivery of it could still come)."""
-    headers, body = labeled(at=T0 - timedelta(hours=2))
-    assert await rig.send(headers, body) == (400, "refused: stale")
+    """An event older than the forge's max_event_age_seconds is 400 "stale" with its age
+    and the setting (and its value) that bounds it, audited, and not recorded as had (a
+    fresh delivery of it could still come)."""
+    headers, body = labeled(at=T0 - timedelta(hours=2, minutes=3))
+    why = (
+        "stale: the event is 2h03m old, older than forges.gh.max_event_age_seconds "
+        f"({GITHUB.max_event_age_seconds} s) allows"
+    )
+    assert await rig.send(headers, body) == (400, f"refused: {why}")
     assert rig.received == [] and rig.record.taken == set()
-    assert [(r.status, r.why) for r in rig.refusals] == [(400, "stale")]
+    assert [(r.status, r.why) for r in rig.refusals] == [(400, why)]
 
 
 async def test_a_signed_payload_that_is_not_one_is_a_bad_request(rig: Rig) -> None:

@@ -263,3 +263,19 @@ async def test_a_repository_linked_to_git_reads_and_deletes_there(
     assert status == 204
     assert _git("--git-dir", str(bare), "branch", "--list", "feature") == ""
     assert github.violations == []
+
+
+async def test_one_operation_can_be_refused_until_allowed_again(github: FakeGitHub) -> None:
+    """`refuse_route` refuses one operation with the status and message asked (as a token
+    without that permission is refused), others still served; `allow_route` lifts it."""
+    pulls = "/repos/{owner}/{repo}/pulls"
+    github.refuse_route("POST", pulls, 403, "Resource not accessible by personal access token")
+    body = {"title": "t", "head": "main", "base": "main"}
+    status, data, _ = await _send(github, "POST", f"/repos/{REPO}/pulls", headers=AUTH, body=body)
+    assert (status, data["message"]) == (403, "Resource not accessible by personal access token")
+    assert (await _send(github, "GET", f"/repos/{REPO}/pulls", headers=AUTH))[0] == 200
+    github.allow_route("POST", pulls)
+    status, data, _ = await _send(github, "POST", f"/repos/{REPO}/pulls", headers=AUTH, body=body)
+    assert status == 422 and "No commits between" in str(data)
+    with pytest.raises(ValueError, match="serves no"):
+        github.refuse_route("POST", "/repos/{owner}/{repo}/nothing")

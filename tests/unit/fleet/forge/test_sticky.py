@@ -88,13 +88,13 @@ def test_over_the_run_tells_its_own_cost_beside_the_estimate() -> None:
 
 
 def test_an_estimate_without_prices_is_in_tokens_and_no_cap_is_said() -> None:
-    """Unpriced past runs give tokens; no cap says so; no history says nothing."""
+    """Unpriced past runs give tokens; no cap says so; no history says so."""
     text = status_text(
         state(estimate=RunEstimate(runs=1, tokens=(1000.0, 1000.0)), cap=None, cost_usd=None)
     )
     assert "A run like this takes 1,000 tokens (median), 1,000 (p90), from 1 past run." in text
     assert "cost not priced (no cap)" in text
-    assert "A run like" not in status_text(state(estimate=None))
+    assert "A run like this: no history yet" in status_text(state(estimate=None))
 
 
 def test_the_pull_request_is_linked_and_an_odd_address_is_not() -> None:

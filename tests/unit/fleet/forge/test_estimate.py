@@ -1,0 +1,58 @@
+"""Tests for what a forge run's status comment says a run like it costs: the runs before
+it, never itself — on a fresh ledger, that there is no history yet — over a real ledger."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fleet.clock import ManualClock
+from fleet.forge.facts import ForgeRunRecord
+from fleet.forge.model import Slug
+from fleet.forge.provenance import ProvenanceSource
+from fleet.ledger import Ledger
+from fleet.model import AgentSpec
+from fleet.names import AgentName
+from tests.unit.fleet.metering.test_run_watch import run_of, used
+
+AGENT = AgentName("coder-1")
+SPEC = AgentSpec(AGENT, "claude", model="m-1")
+
+
+async def _forge_run(ledger: Ledger) -> ForgeRunRecord:
+    key = await ledger.add_forge_run(
+        forge="hub",
+        repo="app",
+        slug=Slug("acme", "app"),
+        issue=3,
+        title="Fix it",
+        agent=AGENT,
+        branch="fw/coder-1/issue-3",
+        requester="alice",
+        issue_url="https://github.com/acme/app/issues/3",
+    )
+    assert key is not None
+    record = await ledger.forge_run(key)
+    assert record is not None
+    return record
+
+
+async def test_a_forge_runs_estimate_leaves_out_its_own_run(
+    ledger: Ledger, clock: ManualClock, tmp_path: Path
+) -> None:
+    """On a fresh ledger the run's own finished run is no history: none yet, said so;
+    with one earlier run, the estimate is of that one alone."""
+    source = ProvenanceSource(ledger, clock, "9.9.9-test")
+    record = await _forge_run(ledger)
+    clock.advance(1)
+    await run_of(ledger, clock, tmp_path, SPEC, seconds=100)  # the forge run's own
+    await ledger.record_metering([used(50, 4000, 0.04)], [])
+    assert (await source.spend(record)).estimate is None
+
+    clock.advance(100)
+    await ledger.update_forge_run(record.id, ended_at=clock.now())
+    second = await _forge_run(ledger)  # the same issue again, after the first ended
+    clock.advance(1)
+    await run_of(ledger, clock, tmp_path, SPEC, seconds=100)
+    await ledger.record_metering([used(260, 9000, 0.09)], [])
+    estimate = (await source.spend(second)).estimate
+    assert estimate is not None and (estimate.runs, estimate.tokens) == (1, (4000.0, 4000.0))

@@ -1,0 +1,159 @@
+"""Tests for a forge run whose pull request could not be opened at its `done ok`: it is
+`unpublished`, not failed; why is said once on the issue and in chat in Fleetwarden's
+words (fleet.forge.unpublished) with what opens it, and kept in the status comment, whose
+footer says how long the work took; the forge runs' round tries again every few minutes
+and `pr` opens it at once, the run and its status comment following."""
+
+from __future__ import annotations
+
+import pytest
+
+from fleet.clock import ManualClock
+from fleet.errors import FleetwardenError
+from fleet.forge.facts import ForgeRunRecord, PullNews
+from fleet.forge.model import ForgeApiError
+from fleet.forge.rest import ForgeRateLimited
+from fleet.forge.unpublished import RETRY_MINUTES, fix_words, why_unpublished
+from fleet.ledger import Ledger
+from tests.unit.fleet.forge.work_rig import AGENT, BRANCH, SLUG, WorkRig, forge_entry
+
+NO_SCOPE = ForgeApiError(
+    "GitHub refused POST /repos/acme/app/pulls: 403 Resource not accessible by personal "
+    "access token",
+    403,
+)
+
+
+@pytest.fixture
+def told() -> list[PullNews]:
+    return []
+
+
+@pytest.fixture
+def rig(ledger: Ledger, clock: ManualClock, told: list[PullNews]) -> WorkRig:
+    async def tell(news: PullNews) -> None:
+        told.append(news)
+
+    return WorkRig.make(ledger, clock, tell=tell)
+
+
+async def _refused_at_done(rig: WorkRig) -> ForgeRunRecord:
+    """A run whose agent said `done ok` (its turn over) while the forge refuses PRs."""
+    record = await rig.started()
+    rig.api.failures["open_pull"] = NO_SCOPE
+    rig.launcher.running.discard(AGENT)
+    scope = await rig.desk.scope_of(AGENT)
+    assert scope is not None
+    await rig.desk.done(scope, "ok", "Fixed the parser.")
+    await rig.work.settle()
+    return await rig.record(record.id)
+
+
+async def test_a_refused_pull_request_leaves_the_run_unpublished_saying_why(
+    rig: WorkRig, told: list[PullNews]
+) -> None:
+    """Not `failed`: the issue hears once why and that `pr coder` opens it; chat hears
+    the same; the status comment says it, its footer not "still running"."""
+    record = await _refused_at_done(rig)
+    assert record.state == "unpublished" and rig.api.pulls == {}
+    [said] = [t for t in rig.api.texts_on(3) if "is done, but" in t]
+    assert "its pull request could not be opened" in said
+    assert "does not let Fleetwarden's credential (the token in FORGE_TOKEN) open" in said
+    assert "`pr coder` in chat opens it" in said and said.rstrip().endswith("</details>")
+    [news] = told
+    assert (news.agent, news.issue, news.pull) == (AGENT, 3, None)
+    assert news.why is not None and "pull requests read and write" in news.why
+    assert news.fix == fix_words(AGENT)
+    status = rig.status(record).history[-1]
+    assert status.startswith("**coder** · ⚠ Done, but its pull request could not be opened.")
+    assert "Why: forge hub does not let" in status and "Next: `pr coder` in chat" in status
+    assert "Failed" not in status and "Fixed the parser." not in status.split("<details>")[0]
+    assert "still running" not in status and "; took " in status
+
+
+async def test_the_round_opens_it_once_the_cause_is_fixed(
+    rig: WorkRig, told: list[PullNews]
+) -> None:
+    """Tried again every few minutes, not every round; a refusal again says nothing more
+    on the issue; once the forge takes it, the PR opens with the summary, the run waits
+    for review, the status comment follows and chat hears it is open."""
+    record = await _refused_at_done(rig)
+    said = len(rig.api.comments_on(3))
+    await rig.watch.tick()  # the first round after the refusal: too soon
+    rig.clock.advance(60 * RETRY_MINUTES)
+    await rig.watch.tick()  # tried again, refused again: nothing new said
+    assert len(rig.api.named("open_pull")) == 2 and len(rig.api.comments_on(3)) == said
+    assert (await rig.record(record.id)).state == "unpublished" and len(told) == 1
+    rig.clock.advance(60)
+    del rig.api.failures["open_pull"]
+    await rig.watch.tick()  # within the few minutes: left alone
+    assert rig.api.pulls == {}
+    rig.clock.advance(60 * RETRY_MINUTES)
+    await rig.watch.tick()
+    [pull] = rig.api.pulls.values()
+    fresh = await rig.record(record.id)
+    assert (fresh.state, fresh.pull) == ("waiting", pull.number)
+    assert any("Fixed the parser." in t for t in rig.api.texts_on(pull.number))
+    assert rig.status(fresh).history[-1].startswith("**coder** · ✅ Done")
+    assert (told[-1].pull, told[-1].pull_url, told[-1].why) == (pull.number, pull.url, None)
+
+
+async def test_pr_opens_it_now_and_the_run_follows(rig: WorkRig, told: list[PullNews]) -> None:
+    """`pr coder` (open_now) on an unpublished run: the PR opens, the run waits for
+    review with its summary posted; its status comment says so."""
+    record = await _refused_at_done(rig)
+    del rig.api.failures["open_pull"]
+    pull = await rig.work.publisher.open_now(record, draft=True)
+    fresh = await rig.record(record.id)
+    assert (fresh.state, fresh.pull) == ("waiting", pull.number)
+    assert any("Fixed the parser." in t for t in rig.api.texts_on(pull.number))
+    assert "✅ Done: the pull request waits for review." in rig.status(fresh).history[-1]
+    assert len(told) == 1  # `pr` answers in chat itself
+
+
+async def test_a_working_run_s_pull_request_opened_early_stays_working(rig: WorkRig) -> None:
+    """`pr` while the agent still works opens the PR and changes nothing else."""
+    record = await rig.started()
+    await rig.work.publisher.open_now(record, draft=False)
+    assert (await rig.record(record.id)).state == "working"
+
+
+@pytest.mark.parametrize(
+    ("refusal", "words"),
+    [
+        (ForgeApiError("GitHub refused POST /x: 401 Bad credentials", 401),
+         "did not take Fleetwarden's credential (it said: Bad credentials): set the token in "
+         "FORGE_TOKEN to a valid one"),
+        (NO_SCOPE, "does not let Fleetwarden's credential (the token in FORGE_TOKEN) open pull "
+         "requests on acme/app (it said: Resource not accessible by personal access token)"),
+        (ForgeApiError("GitHub refused POST /x: 404 Not Found", 404),
+         "answered that acme/app is not there for Fleetwarden's credential"),
+        (ForgeApiError(
+            f"GitHub refused POST /x: 422 A pull request already exists for acme:{BRANCH}.", 422),
+         f"says a pull request from {BRANCH} already exists"),
+        (ForgeApiError("GitHub refused POST /x: 422 No commits between trunk and b", 422),
+         f"the branch {BRANCH} has no commits its base lacks: there is nothing to review"),
+        (ForgeApiError("could not reach GitHub for POST /x: Connection refused"),
+         "forge hub could not be reached (could not reach GitHub for POST /x: Connection "
+         "refused)"),
+        (ForgeApiError("GitHub refused POST /x: 502 Server Error", 502),
+         "forge hub failed to answer (502) (it said: Server Error)"),
+        (ForgeRateLimited("GitHub refused POST /x: 403 API rate limit exceeded", 403, None),
+         "forge hub is rate limiting Fleetwarden's calls"),
+        (FleetwardenError("the upstream refused the push"),
+         f"the branch {BRANCH} could not be pushed: the upstream refused the push"),
+    ],
+)  # fmt: skip
+def test_each_refusal_is_said_in_fleetwardens_words(refusal: Exception, words: str) -> None:
+    """The forge's status read into what it means and what to change; what it said kept
+    after ours; a push's refusal as the git door said it."""
+    said = why_unpublished(refusal, forge="hub", entry=forge_entry(), slug=str(SLUG), branch=BRANCH)
+    assert words in said
+
+
+def test_an_apps_credential_is_named_by_its_key() -> None:
+    """A GitHub App's 401 names the variable of its key, never a value."""
+    entry = forge_entry(token_env=None, app={"app_id_env": "GH_APP_ID", "private_key_env": "K"})
+    refusal = ForgeApiError("GitHub refused POST /x: 401 Bad credentials", 401)
+    said = why_unpublished(refusal, forge="hub", entry=entry, slug="acme/app", branch=BRANCH)
+    assert "the GitHub App's key in K" in said
