@@ -377,17 +377,20 @@ WHOAMI = CommandSpec(
 
 ROSTER_RELOAD = CommandSpec(
     name="reload",
-    summary="Read the roster and the operators again from the config file and apply them.",
+    summary="Read the roster, the operators and new repositories again from the config file.",
     control=True,
     description=(
         "Reads the config file again and validates it; on any problem nothing changes and "
-        "the problems are shown. Otherwise the `operators` list applies at once (someone "
-        "removed or given another role is out of their dashboard sessions on their next "
-        "request), agents new to the roster become known (and start, "
-        "if `autostart`), and agents that are not running get their new settings. Running "
-        "agents are never touched: a changed one keeps running as it was until `restart`, "
-        "a removed one until `stop`. The watchdog never restarts a removed agent; `ps` "
-        "marks it `not in roster` until it is back in the file or spawned again."
+        "the problems are shown. So it is, naming each change, when the file changes what "
+        "only a start applies: a repository changed or removed, the first `repos:` section, "
+        "a new repository on a forge, anything under `forges:` (restart Fleetwarden, or undo "
+        "those edits). Otherwise repositories new to the file are worked on at once, the "
+        "`operators` list applies (someone removed or given another role is out of their "
+        "dashboard sessions on their next request), agents new to the roster become known "
+        "(and start, if `autostart`), and agents that are not running get their new "
+        "settings. Running agents are never touched: a changed one keeps running as it was "
+        "until `restart`, a removed one until `stop`. The watchdog never restarts a removed "
+        "agent; `ps` marks it `not in roster` until it is back in the file or spawned again."
     ),
     examples=("roster reload",),
 )

@@ -245,6 +245,7 @@ def roster_diff(diff: RosterDiff) -> str:
         ("removed", diff.removed),
         ("changed", diff.changed),
         ("started", diff.started),
+        ("repositories added", diff.repos_added),
     ):
         if names:
             parts.append(f"{label}: {', '.join(names)}")

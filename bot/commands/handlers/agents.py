@@ -54,11 +54,13 @@ from fleet.accounts.book import AccountBook
 from fleet.budgets.model import BudgetBook
 from fleet.budgets.report_windows import DEFAULT_WINDOW
 from fleet.clock import Clock
-from fleet.errors import FleetError
-from fleet.forge.facts import ForgeRuns, ForgeRunState
+from fleet.errors import AgentNotRunning, FleetError
+from fleet.forge.facts import ForgeRunRecord, ForgeRuns, ForgeRunState
 from fleet.hosts.schema import ANY_HOST, LOCAL_HOST, is_host_name
 from fleet.model import PermissionMode
 from fleet.repos.desk import RepoDesk
+from fleet.repos.facts import LineRecord
+from fleet.repos.schema import ref_problem
 from fleet.supervisor.interfaces import AgentControl
 
 
@@ -167,7 +169,7 @@ class Handlers(Family):
         if gate is not None and (queued := await gate.admit(req, runtime=runtime, account=account)):
             return Reply(queued)
         try:
-            await self._ready_repo(req, choice, own if workdir is None else None)
+            earlier = await self._ready_repo(req, choice, own if workdir is None else None)
             outcome = await self._fleet.spawn(
                 req.arg("NAME"),
                 runtime=runtime,
@@ -192,6 +194,8 @@ class Handlers(Family):
                 line = render_runs.ended_at_once(story, self._clock.now())
                 return Reply(line + note, topic=outcome.status.name, new_thread=True)
         text = render.spawned(outcome.status, outcome.started, outcome.pid)
+        if earlier is not None and outcome.started:
+            text += "\n\n" + _left_live(earlier.branch)
         if spend is not None and outcome.started:
             text += "\n\n" + await spend.answer(name)
         # A fresh run gets a thread of its own; "already running" points to the one it has.
@@ -200,15 +204,31 @@ class Handlers(Family):
     async def _not_on_an_issue(self, name: str) -> None:
         """A chat run (or restart) of an agent working on a forge issue would take over its
         branch and its session."""
-        if self._forge_runs is None:
+        record = await self._on_an_issue(name)
+        if record is None:
             return
+        where = f"{name} works on {render_forge.links(record)} ({record.state})"
+        if await self._is_live(name):
+            raise CommandError(
+                f"{where}: `send {name} TEXT` continues that session; it ends when its pull "
+                "request closes"
+            )
+        raise CommandError(f"{where}, and is not running now: {_goes_on(record)}")
+
+    async def _on_an_issue(self, name: str) -> ForgeRunRecord | None:
+        """The forge run ``name`` works on (on its branch already), if any."""
+        if self._forge_runs is None:
+            return None
         for record in await self._forge_runs(name):
             if ForgeRunState(record.state) is not ForgeRunState.QUEUED:  # not on its branch yet
-                raise CommandError(
-                    f"{name} works on {render_forge.links(record)} ({record.state}): "
-                    f"`send {name} TEXT` continues that session; it ends when its pull "
-                    "request closes"
-                )
+                return record
+        return None
+
+    async def _is_live(self, name: str) -> bool:
+        try:
+            return (await self._fleet.status(name)).state.is_live
+        except FleetError:  # not known
+            return False
 
     async def _own_repo(
         self, name: str, flags: Mapping[str, FlagValue], host: str | None
@@ -221,16 +241,29 @@ class Handlers(Family):
         except FleetError:  # not known yet, or no agent name: spawn says so
             return None
 
-    async def _ready_repo(self, req: Request, choice: RepoChoice, own: str | None) -> None:
+    async def _ready_repo(
+        self, req: Request, choice: RepoChoice, own: str | None
+    ) -> LineRecord | None:
         """Before a launch on a repository: its next run cuts a new branch (``--fresh``),
-        and the branch names who asked for it (``Co-authored-by:``)."""
+        and the branch names who asked for it (``Co-authored-by:``). The earlier live line
+        a ``--fresh`` leaves as it was, if any; a running agent's is refused (its run still
+        writes it, and a spawn would not start a second run)."""
         repos, name = self._repos, req.arg("NAME")
         if repos is None or (choice.repo or own) is None:
-            return
+            return None
+        earlier = None
         if choice.fresh:
+            earlier = await repos.line_of(name)
+            if await self._is_live(name):
+                on = f" on its branch {said(earlier.branch, 80)}" if earlier is not None else ""
+                raise CommandError(
+                    f"{name} is running{on}: `stop {name}` first, then `spawn {name} --fresh` "
+                    "cuts a new one"
+                )
             await repos.fresh_next(name)
         who = self._co_authors(req.message.connector, req.message.sender)
         await repos.requested_by(name, who)
+        return earlier
 
     async def stop(self, req: Request) -> Reply:
         """The ordinary ``stop NAME``: ``stop`` is bound in
@@ -263,7 +296,16 @@ class Handlers(Family):
         name, text = req.arg("NAME"), req.arg("TEXT")
         if not text.strip():
             raise CommandError(f"nothing to send — usage: send {name} TEXT")
-        ended = await self._fleet.send(name, text, by=req.who)
+        try:
+            ended = await self._fleet.send(name, text, by=req.who)
+        except AgentNotRunning as exc:  # "spawn it first": not for an agent on an issue
+            record = await self._on_an_issue(name)
+            if record is None:
+                raise
+            raise CommandError(
+                f"{name} has no live session to send to, and works on "
+                f"{render_forge.links(record)} ({record.state}): {_goes_on(record)}"
+            ) from exc
         if ended is not None and ended.end is not None and ended.end.outcome != "finished":
             story = await self._stories.story(ended.run.id)
             if story is not None:  # its follow-up failed at once: why, in one line
@@ -336,6 +378,25 @@ class Handlers(Family):
     @command(ACCOUNTS)
     async def accounts(self, req: Request) -> str:
         return await self._account_commands.accounts(req)
+
+
+def _goes_on(record: ForgeRunRecord) -> str:
+    """What gives an agent working on a forge issue its next run once its session ended."""
+    where = "its pull request" if record.pull is not None else "the issue"
+    return (
+        f"a review or comment on {where} starts its next run on its branch; it ends when "
+        "its pull request closes"
+    )
+
+
+def _left_live(branch: str) -> str:
+    """What ``spawn --fresh`` says of the agent's earlier branch, which it leaves as it was."""
+    if ref_problem(branch) is not None:  # not one of Fleetwarden's names: no command shown
+        return f"Its earlier branch {said(branch, 80)} stays as it was: `branches` lists it."
+    return (
+        f"Its earlier branch {said(branch, 80)} stays as it was: name it by its branch — "
+        f"`diff {branch}`, `push {branch}`, `merge {branch}` or `discard {branch}`."
+    )
 
 
 def _opt_str(value: str | int | bool | None) -> str | None:

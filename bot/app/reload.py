@@ -1,0 +1,173 @@
+"""What ``roster reload`` (and SIGHUP) apply of the edited config file: all of it that
+differs from what runs, or nothing.
+
+The file is read and checked whole first: any problem, and nothing changes. Then
+:func:`plan` sorts what differs from what runs. The roster and the operators apply at
+once. A repository new to the file is taken on (its mirror made) when Fleetwarden already
+works on repositories and the new one is on no forge. What Fleetwarden builds only when it
+starts — the git door and the branch commands (a first ``repos:`` section), a repository's
+mirror and lines (a repository changed or removed), a forge's client, pollers, webhook
+route and watched repositories (anything under ``forges:``, a new repository on a forge) —
+refuses the reload whole, naming each change and saying that a restart applies it.
+
+Only then does anything change, in this order: the new repositories (so an ``autostart``
+agent on one finds it), the roster, the operators.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from bot.app.assembly import grants_of, roster_of
+from bot.commands.acl import Acl
+from bot.commands.errors import CommandError
+from bot.config import Config, ConfigError, load_config
+from fleet.errors import FleetError
+from fleet.forge.schema import ForgeEntry
+from fleet.repos.schema import RepoEntry
+from fleet.repos.service import Repos
+from fleet.supervisor.fleet import Fleet, RosterDiff
+
+log = logging.getLogger(__name__)
+
+NOT_RELOADED = "the roster was not reloaded; nothing changed"
+ENVIRONMENT_NOTE = (
+    "Fleetwarden reads its environment once, when it starts: a variable set since needs a "
+    "restart (`fleetwarden run`)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadPlan:
+    """What a reload does beyond the roster and the operators."""
+
+    repos_added: Mapping[str, RepoEntry] = field(default_factory=dict)
+    """Repositories to take on now, by name."""
+    at_start: tuple[str, ...] = ()
+    """The changes only a start applies, one phrase each: any refuses the whole reload."""
+
+
+def plan(
+    repos: Mapping[str, RepoEntry] | None,
+    forges: Mapping[str, ForgeEntry],
+    fresh: Config,
+) -> ReloadPlan:
+    """What reloading ``fresh`` does, given the repositories Fleetwarden works on now
+    (``None``: it started without ``repos:``) and the forges it started with."""
+    at_start: list[str] = []
+    added: dict[str, RepoEntry] = {}
+    running = repos or {}
+    for name, entry in sorted(fresh.repos.items()):
+        if name in running:
+            if keys := changed_keys(running[name], entry):
+                at_start.append(f"repository {name!r} was changed ({', '.join(keys)})")
+        elif repos is None:
+            at_start.append(
+                f"repository {name!r} was added, and Fleetwarden started with no `repos:` "
+                "(the git door and the branch commands are made at start)"
+            )
+        elif entry.forge is not None:
+            at_start.append(
+                f"repository {name!r} was added on forge {entry.forge!r} (a forge's "
+                "repositories are watched from the start)"
+            )
+        else:
+            added[name] = entry
+    gone = sorted(running.keys() - fresh.repos.keys())
+    at_start.extend(f"repository {name!r} was removed" for name in gone)
+    for name in sorted(forges.keys() | fresh.forges.keys()):
+        if name not in fresh.forges:
+            at_start.append(f"forge {name!r} was removed")
+        elif name not in forges:
+            at_start.append(f"forge {name!r} was added")
+        elif keys := changed_keys(forges[name], fresh.forges[name]):
+            at_start.append(f"forge {name!r} was changed ({', '.join(keys)})")
+    return ReloadPlan(added, tuple(at_start))
+
+
+def changed_keys(old: BaseModel, new: BaseModel) -> list[str]:
+    """The config keys (as the file spells them) whose values differ between two entries."""
+    fields = type(old).model_fields
+    return [
+        info.alias or name
+        for name, info in fields.items()
+        if getattr(old, name) != getattr(new, name)
+    ]
+
+
+def refusal(at_start: Collection[str]) -> str:
+    """The answer to a reload refused for what only a start applies."""
+    return (
+        f"{NOT_RELOADED}: {'; '.join(at_start)}. These apply only when Fleetwarden starts: "
+        "restart it (`fleetwarden run`) to apply the whole file, or undo those edits and "
+        "`roster reload` again"
+    )
+
+
+async def reload_config(
+    config: Config,
+    environ: Mapping[str, str],
+    runtimes: tuple[str, ...],
+    backends: tuple[str, ...],
+    fleet: Fleet,
+    acl: Acl | None = None,
+    repos: Repos | None = None,
+) -> RosterDiff:
+    """Read ``config``'s file again and apply it (see the module), or change nothing and
+    say why. ``config``: the one Fleetwarden started with; ``repos``: the repositories it
+    works on (``None``: it started without ``repos:``)."""
+    source = config.source
+    if source is None:
+        raise CommandError("there is no config file to reload")
+    fresh = await _read(source, environ, runtimes, backends)
+    running = None if repos is None else {name: repos.entry(name) for name in repos.names()}
+    chosen = plan(running, config.forges, fresh)
+    if chosen.at_start:
+        raise CommandError(refusal(chosen.at_start))
+    if chosen.repos_added:
+        assert repos is not None  # plan adds none to a Fleetwarden without repositories
+        try:
+            await repos.adopt(chosen.repos_added)
+        except (FleetError, OSError) as exc:
+            raise CommandError(
+                f"{NOT_RELOADED}: the new repositories could not be set up: {exc}"
+            ) from exc
+        log.info("repositories taken on by a reload: %s", ", ".join(sorted(chosen.repos_added)))
+    diff = await fleet.apply_roster(roster_of(fresh))
+    if acl is not None:
+        acl.replace(grants_of(fresh))
+    return replace(diff, repos_added=tuple(sorted(chosen.repos_added)))
+
+
+async def _read(
+    source: Path, environ: Mapping[str, str], runtimes: tuple[str, ...], backends: tuple[str, ...]
+) -> Config:
+    """The file read and checked whole; its problems as a :class:`CommandError`, with a
+    word on the environment when only variables missing from it stand in the way."""
+    try:
+        return await asyncio.to_thread(
+            load_config, source, environ, runtimes=runtimes, backends=backends
+        )
+    except ConfigError as exc:
+        error = exc
+    unset = any(p.message.startswith("environment variable ") for p in error.problems)
+    if unset:  # the same file without its credentials checked: were those the only problems?
+        try:
+            await asyncio.to_thread(
+                load_config,
+                source,
+                environ,
+                runtimes=runtimes,
+                backends=backends,
+                credentials=False,
+            )
+        except ConfigError:
+            unset = False
+    note = f"\n{ENVIRONMENT_NOTE}." if unset else ""
+    raise CommandError(f"{NOT_RELOADED}: {error}{note}")

@@ -1,0 +1,124 @@
+"""Tests for bot.app.reload: what a `roster reload` applies of an edited config (the roster,
+the operators, new repositories) and what refuses it whole (what only a start applies),
+and an agent naming a repository Fleetwarden does not have refused in words, never a
+`KeyError`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.app.reload import ENVIRONMENT_NOTE, plan, refusal, reload_config
+from bot.commands.errors import CommandError
+from bot.config import Config, parse_config
+from fleet.errors import LaunchFailed
+from fleet.ledger import Ledger
+from fleet.model import AgentSpec
+from fleet.names import AgentName
+from fleet.repos.launching import workdir_of
+from fleet.repos.schema import RepoEntry
+from fleet.repos.service import Repos
+
+APP = "  app:\n    url: https://git.example.org/acme/app.git\n"
+LOCAL = "  local:\n    url: /srv/git/local.git\n"
+HUB = "forges:\n  hub:\n    kind: github\n    token_env: HUB_TOKEN\n    login: bot\n" + (
+    "    poll_seconds: 60\n"
+)
+
+
+def config(text: str) -> Config:
+    return parse_config(text, "fleetwarden.yaml", base_dir=Path("/srv/fw"))
+
+
+def running(text: str) -> dict[str, RepoEntry]:
+    return dict(config(text).repos)
+
+
+def test_a_new_repository_is_taken_on_and_nothing_waits_for_a_start() -> None:
+    """Repositories running, one added off any forge: it is adopted; nothing refuses."""
+    chosen = plan(running("repos:\n" + APP), {}, config("repos:\n" + APP + LOCAL))
+    assert list(chosen.repos_added) == ["local"]
+    assert chosen.at_start == ()
+
+
+def test_what_only_a_start_applies_is_named_each() -> None:
+    """A repository changed (its keys as the file spells them), one removed, a forge
+    added, and a new repository on a forge: each named, none adopted."""
+    was = running("repos:\n" + APP + LOCAL)
+    now = config(
+        HUB
+        + "repos:\n"
+        + APP
+        + "    merge: rebase\n    copy_from: /srv/fixtures\n    copy: [.env]\n"
+        + "  web:\n    url: https://github.com/acme/web.git\n    forge: hub\n"
+    )
+    chosen = plan(was, {}, now)
+    assert chosen.repos_added == {}
+    assert chosen.at_start == (
+        "repository 'app' was changed (merge, copy_from, copy)",
+        "repository 'web' was added on forge 'hub' (a forge's repositories are watched "
+        "from the start)",
+        "repository 'local' was removed",
+        "forge 'hub' was added",
+    )
+
+
+def test_forges_changed_or_removed_and_a_first_repos_section_wait_for_a_start() -> None:
+    """Started without `repos:`, any repository waits for a start; a forge's changed keys
+    and a removed forge are named."""
+    hub = config(HUB)
+    chosen = plan(None, hub.forges, config("repos:\n" + LOCAL))
+    assert chosen.at_start == (
+        "repository 'local' was added, and Fleetwarden started with no `repos:` (the git "
+        "door and the branch commands are made at start)",
+        "forge 'hub' was removed",
+    )
+    changed = plan(None, hub.forges, config(HUB.replace("login: bot", "login: fleet-bot")))
+    assert changed.at_start == ("forge 'hub' was changed (login)",)
+    assert plan(None, hub.forges, hub) == plan(None, {}, config(""))
+
+
+def test_the_refusal_says_nothing_changed_and_how_to_apply_it() -> None:
+    """One sentence: nothing changed, each change, a restart applies them, or undo them."""
+    assert refusal(["forge 'hub' was added"]) == (
+        "the roster was not reloaded; nothing changed: forge 'hub' was added. These apply "
+        "only when Fleetwarden starts: restart it (`fleetwarden run`) to apply the whole "
+        "file, or undo those edits and `roster reload` again"
+    )
+
+
+async def test_a_credential_missing_from_the_environment_says_a_restart_reads_it(
+    tmp_path: Path,
+) -> None:
+    """A new repository whose `token_env` Fleetwarden's environment lacks: refused with the
+    variable named and the word that the environment is read at start."""
+    file = tmp_path / "fleetwarden.yaml"
+    file.write_text("agents: []\n")
+    started = parse_config(file.read_text(), str(file), base_dir=tmp_path, source=file)
+    file.write_text(
+        "repos:\n  app:\n    url: https://git.example.org/acme/app.git\n"
+        "    token_env: APP_TOKEN\nagents: []\n"
+    )
+    with pytest.raises(CommandError) as refused:
+        await reload_config(started, {}, ("stub",), ("subprocess",), fleet=None)  # type: ignore[arg-type]
+    text = str(refused.value)
+    assert text.startswith("the roster was not reloaded; nothing changed: ")
+    assert "APP_TOKEN is not set" in text and text.endswith(ENVIRONMENT_NOTE + ".")
+
+
+async def test_an_agent_on_a_repository_fleetwarden_lacks_is_refused_in_words(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    """A spec naming a repository that is not configured (kept from before a restart):
+    its launch is refused naming the known repositories, never a KeyError."""
+    repos = Repos(
+        state_dir=tmp_path / "state",
+        entries={"app": RepoEntry(url="/srv/git/app.git")},
+        ledger=ledger,
+        environ={},
+    )
+    await repos.start()
+    spec = AgentSpec(name=AgentName("lcoder"), runtime="stub", repo="local")
+    with pytest.raises(LaunchFailed, match=r"no repository 'local' in the config \(known: app\)"):
+        await workdir_of(repos, spec)
