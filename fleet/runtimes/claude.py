@@ -161,6 +161,10 @@ class ClaudeRuntime(CliRuntime):
         settings: dict[str, Any] = {
             "autoCompactWindow": _compact_window(spec),
             "permissions": permission_rules(spec),
+            # Claude Code asks for a `Co-Authored-By: <model> <noreply@anthropic.com>` line
+            # in each commit and a line in each PR body: the git door credits only the
+            # run's requester, and the commit's author already names the agent.
+            "attribution": {"commit": "", "pr": ""},
         }
         if spec.permissions is PermissionMode.FULL and not ctx.tty:
             env["IS_SANDBOX"] = "1"  # bypassPermissions as root; check-config allows it

@@ -5,6 +5,7 @@ the exit is recorded, and `send` resumes the session in a new run."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,12 +21,13 @@ from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.supervisor.launch_kit import LaunchKit
 from tests.fakes.provider import Accepted, FakeProvider, Turn
-from tests.integration.test_real_clis import bin_dir, cli, node_dir
+from tests.integration.test_real_clis import bin_dir, clean_env, cli, node_dir, run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.agent_cli]
 
 REPLY = "fleetwarden-supervised-reply-3d9e"
 KEY = "test-key-supervised"
+KEY_VAR = "ANTHROPIC_API_KEY"
 SECRET = {"claude": "ANTHROPIC_API_KEY", "pi": "ANTHROPIC_API_KEY", "opencode": "ANTHROPIC_API_KEY"}
 
 
@@ -127,6 +129,53 @@ async def test_spawn_runs_the_real_cli_and_send_resumes_it(
         runs_text = "\n".join(await fleet.logs(name, 800))
         assert runs_text.count(REPLY) >= 2
         assert len([r for r in fake.requests if r.method == "POST"]) > first_requests
+    finally:
+        await stop_live(fleet, ledger, name)
+        await fleet.stop()
+        await ledger.close()
+
+
+async def test_claude_is_not_asked_to_credit_itself_in_commits(
+    fake: FakeProvider, tmp_path: Path
+) -> None:
+    """Claude Code run bare asks its model for a `Co-Authored-By: … <noreply@anthropic.com>`
+    line in each commit (which the git door refuses: it credits only the requester); run by
+    Fleetwarden, its settings leave that out, so an agent's own commits go through."""
+    bare_home = tmp_path / "bare"
+    (bare_home / "tmp").mkdir(parents=True)
+    env = clean_env(
+        bare_home, {"ANTHROPIC_BASE_URL": f"{fake.base_url}/bare", "ANTHROPIC_API_KEY": KEY}
+    )
+    bare = await run_cli([cli("claude"), "-p", "say hi", "--output-format", "json"], tmp_path, env)
+    assert bare.returncode == 0, bare.stderr[-2000:]
+    asked = [json.dumps(r.body) for r in fake.requests if r.path.startswith("/bare/")]
+    assert any("noreply@anthropic.com" in body for body in asked)  # the control
+
+    name = AgentName("claude-1")
+    ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
+    path = [str(bin_dir()), str(node_dir()), "/usr/local/bin", "/usr/bin", "/bin"]
+    fleet = Fleet(
+        ledger=ledger,
+        clock=SystemClock(),
+        kit=LaunchKit(
+            runtimes=default_registry(),
+            backends={"subprocess": SubprocessBackend()},
+            settings=FleetSettings(
+                state_dir=tmp_path / "state",
+                reply_wait=0.1,
+                provider_urls={"anthropic": f"{fake.base_url}/a/{name}"},
+            ),
+            environ={"PATH": ":".join(dict.fromkeys(path)), "LANG": "C.UTF-8", KEY_VAR: KEY},
+        ),
+        roster={name: AgentSpec(name=name, runtime="claude", secret_env=(KEY_VAR,))},
+    )
+    await fleet.start()
+    try:
+        await fleet.spawn(name, prompt="say hi")
+        await settled(fleet, ledger, name)
+        mine = [json.dumps(r.body) for r in fake.requests if r.path.startswith(f"/a/{name}/")]
+        assert mine
+        assert not any("noreply@anthropic.com" in body for body in mine)
     finally:
         await stop_live(fleet, ledger, name)
         await fleet.stop()

@@ -304,6 +304,7 @@ def test_claude_headless(ctx: RuntimeContext) -> None:
     assert json.loads(plan.files[settings]) == {
         "autoCompactWindow": 200_000,
         "permissions": {"allow": [], "deny": [], "ask": list(EDITS_ASK)},
+        "attribution": {"commit": "", "pr": ""},
     }
     assert plan.cwd == ctx.workdir
 
