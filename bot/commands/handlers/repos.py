@@ -248,6 +248,7 @@ class RepoCommands(Family):
         """What ``NAME`` names: an agent (its newest live line), or a live branch by name."""
         name = req.arg("NAME")
         if is_agent_name(name):
+            await self._known(name)
             return Target(name)
         if ref_problem(name) is None and "/" in name:  # every run's branch has a '/'
             found = await self._desk().lines_named(name)

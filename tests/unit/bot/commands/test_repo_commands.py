@@ -346,6 +346,8 @@ async def test_a_verb_on_an_unknown_agent_says_so_and_guesses(
     assert "no agent is called 'nobody'" in nobody and "has no branch" not in nobody
     assert "did you mean 'coder'?" in await say(router, chat, "!merge codr")
     assert "did you mean 'coder'?" in await say(router, chat, "!push coderr")
+    assert "did you mean 'coder'?" in await say(router, chat, "!diff codr")
+    assert "did you mean 'coder'?" in await say(router, chat, "!discard codr")
     other = await say(router, chat, "!merge other")
     assert "other has no branch on any repository: spawn it with --repo REPO" in other
 
