@@ -3,15 +3,22 @@
 Each line on stdin is a message from one user (``console`` by default), addressed to
 the bot, so the command prefix is optional. Replies are plain text on stdout. End of
 input or ``quit`` ends the inbound stream, and with it the app. Works the same with
-stdin from a pipe and at an interactive terminal (where it shows a prompt).
+stdin from a pipe and at an interactive terminal.
+
+At a terminal it shows a prompt, kept at the bottom: replies, agents' output and the
+warnings Fleetwarden logs are printed above it, and the prompt with the half-typed line
+drawn again beneath (:mod:`connectors.console_screen`); tables are fitted to the
+terminal's width, their cells wrapped between words. From a pipe there is no prompt, and
+tables keep one row a line.
 
 A terminal has no attachments: a file sent with a message (a long diff) is printed after
 it, whole, between a line naming it with its size and a line ending it, as the console
 prints any long text. Nothing is written to disk. Characters that would drive the terminal
 (an escape sequence) are taken out of it first, as the redactor takes them out of text.
 
-stdin is read by one daemon thread: a blocking read cannot be cancelled, and a
-daemon thread never holds up the process's exit.
+No thread reads stdin (:mod:`connectors.console_input`): the event loop says when there
+is something to read, so Ctrl-C, SIGTERM or the end of input find nothing blocked in a
+read, and the process exits as it should.
 """
 
 from __future__ import annotations
@@ -19,8 +26,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import os
+import signal
 import sys
-import threading
 from collections.abc import AsyncIterator
 from typing import BinaryIO, TextIO
 
@@ -36,6 +44,8 @@ from connectors.base import (
     UserId,
 )
 from connectors.console_config import ConsoleConfig
+from connectors.console_input import LineSplitter, StdinSource
+from connectors.console_screen import LogsAbove, Screen, TerminalMode, terminal_columns
 from connectors.errors import ThreadsUnsupported
 from connectors.markdown import to_plain
 from fleet.clock import Clock
@@ -68,8 +78,15 @@ class ConsoleConnector:
         self._stdout = stdout if stdout is not None else sys.stdout
         self._queue: asyncio.Queue[str | None] = asyncio.Queue()
         self._interactive = self._stdin.isatty() and self._stdout.isatty()
+        self._fits = self._stdout.isatty()  # tables fitted to the terminal's width
         self._state = _State.NEW
         self._sent = 0
+        self._source = StdinSource(self._stdin, self._take, self._ended)
+        self._lines = LineSplitter()
+        self._screen: Screen | None = None  # the prompt, at a terminal that reads keys
+        self._mode: TerminalMode | None = None
+        self._logs: LogsAbove | None = None
+        self._suspending = False
 
     @property
     def name(self) -> str:
@@ -87,31 +104,72 @@ class ConsoleConnector:
         if self._state is not _State.NEW:
             raise RuntimeError("the console connector starts once")
         self._state = _State.STARTED
-        loop = asyncio.get_running_loop()
-        reader = threading.Thread(
-            target=self._read_lines, args=(loop,), name="console-stdin", daemon=True
-        )
-        reader.start()
         if self._interactive:
             self._write("Fleetwarden console — type `help`, or `quit` to leave.\n")
-            self._prompt()
+            self._open_screen()
+            if self._screen is None:
+                self._write(self._config.prompt)  # the terminal edits the line itself
+        self._source.start()
 
-    def _read_lines(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _open_screen(self) -> None:
+        """At a terminal that reads key by key: the prompt at the bottom, text above it."""
+        mode = TerminalMode(self._stdin.fileno())
+        if not mode.enter():
+            return
+        self._mode, self._screen = mode, Screen(self._stdout, self._config.prompt)
+        self._logs = LogsAbove(self._screen, self._stdout)
+        self._logs.start()
+        self._screen.open()
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTSTP, self._suspend)
+
+    def _suspend(self) -> None:
+        """Ctrl-Z: the terminal as it was while Fleetwarden is stopped; the prompt after."""
+        if self._screen is None or self._mode is None or self._suspending:
+            return
+        self._suspending = True
         try:
-            for raw in self._stdin:
-                line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-                if line.strip().lower() in _QUIT_WORDS:
-                    break
-                loop.call_soon_threadsafe(self._queue.put_nowait, line)
-        except (OSError, ValueError):
-            pass  # stdin closed under us: same as end of input
+            with self._screen.suspended():
+                self._mode.leave()
+                os.kill(os.getpid(), signal.SIGSTOP)  # returns once continued (fg)
+                self._mode.enter()
         finally:
-            # RuntimeError: the loop is already closed, so nobody is listening.
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(self._queue.put_nowait, None)
+            self._suspending = False
+
+    def _close_screen(self) -> None:
+        if self._screen is None:
+            return
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGTSTP)
+        if self._logs is not None:
+            self._logs.stop()
+        self._screen.close()
+        if self._mode is not None:
+            self._mode.leave()
+        self._screen = self._mode = self._logs = None
+
+    def _take(self, data: bytes) -> None:
+        """Bytes from stdin: keys to edit at a terminal, lines from anywhere else."""
+        lines = self._screen.keys(data) if self._screen is not None else self._lines.feed(data)
+        for line in lines:
+            if line is None or line.strip().lower() in _QUIT_WORDS:
+                self._source.stop()
+                self._queue.put_nowait(None)
+                return
+            self._queue.put_nowait(line)
+
+    def _ended(self) -> None:
+        """The end of input: the last line without a newline, then the end."""
+        for line in self._lines.end():
+            if line.strip().lower() in _QUIT_WORDS:
+                break
+            self._queue.put_nowait(line)
+        self._queue.put_nowait(None)
 
     async def stop(self) -> None:
         self._state = _State.STOPPED
+        self._source.stop()
+        self._close_screen()
         self._queue.put_nowait(None)
 
     async def inbound(self) -> AsyncIterator[InboundMessage]:
@@ -120,7 +178,8 @@ class ConsoleConnector:
             if line is None:
                 return
             if not line.strip():
-                self._prompt()
+                if self._screen is None:
+                    self._prompt()
                 continue
             yield InboundMessage(
                 connector=self.name,
@@ -132,13 +191,12 @@ class ConsoleConnector:
             )
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        text = to_plain(message.markdown).rstrip("\n")
+        text = self._plain(message.markdown)
         for image in message.images:
             text += f"\n[image: {image}]"
         for file in message.files:
             text += "\n" + _shown(file)
-        self._write(text + "\n\n")
-        self._prompt()
+        self._print(text + "\n\n")
         self._sent += 1
         return SendResult(event_ids=(EventId(f"console-{self._sent}"),))
 
@@ -146,9 +204,7 @@ class ConsoleConnector:
         self, room: RoomId, event_id: EventId, markdown: str, thread: ThreadId | None = None
     ) -> None:
         """A terminal cannot change what it printed: the new text is printed again."""
-        text = to_plain(markdown).rstrip("\n")
-        self._write(f"(updated) {text}\n\n")
-        self._prompt()
+        self._print(f"(updated) {self._plain(markdown)}\n\n")
 
     async def health(self) -> ConnectorHealth:
         return ConnectorHealth(ok=self._state is _State.STARTED, detail=self._state.value)
@@ -173,6 +229,19 @@ class ConsoleConnector:
         self, room: RoomId, event_id: EventId, thread: ThreadId | None = None
     ) -> str | None:
         return None
+
+    def _plain(self, markdown: str) -> str:
+        width = terminal_columns(self._stdout) if self._fits else None
+        return to_plain(markdown, width=width).rstrip("\n")
+
+    def _print(self, text: str) -> None:
+        """``text`` above the prompt at a terminal that reads keys; else as it is, and the
+        prompt after it at a terminal that edits the line itself."""
+        if self._screen is not None:
+            self._screen.above(text)
+            return
+        self._write(text)
+        self._prompt()
 
     def _prompt(self) -> None:
         if self._interactive and self._state is _State.STARTED:

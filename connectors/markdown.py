@@ -12,7 +12,6 @@ All parsing is done by markdown-it-py; nothing here performs I/O. Splitting is
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
 
 from markdown_it import MarkdownIt
@@ -21,6 +20,8 @@ from markdown_it.token import Token
 from markdown_it.tree import SyntaxTreeNode
 from markdown_it.utils import EnvType, OptionsDict
 
+from connectors.columns import fit_widths, wrap_words
+from connectors.columns import text_width as _width
 from connectors.markdown_split import MIN_SPLIT_LIMIT, fences, split_markdown
 from connectors.markdown_tables import PLAIN_CELL, Table, find_tables
 
@@ -129,12 +130,14 @@ def _parts(markdown: str) -> list[str | Table]:
 # --- Plain text --------------------------------------------------------------------------------
 
 
-def to_plain(markdown: str) -> str:
-    """Render ``markdown`` as plain text for a terminal: no markers, tables as aligned columns."""
+def to_plain(markdown: str, *, width: int | None = None) -> str:
+    """Render ``markdown`` as plain text for a terminal: no markers, tables as aligned
+    columns. ``width``: the terminal's columns, which a wider table is fitted to, its cells
+    wrapped at word boundaries (:func:`connectors.columns.fit_widths`)."""
     rendered = (
-        _aligned(_plain_rows(part), part.aligns, 1)
+        _aligned(_plain_rows(part), part.aligns, 1, width)
         if isinstance(part, Table)
-        else _plain_whole(part)
+        else _plain_whole(part, width)
         for part in _parts(markdown)
     )
     return "\n\n".join(text for text in rendered if text)
@@ -154,10 +157,10 @@ def _plain_cell(source: str) -> str:
         _unlink(root)
 
 
-def _plain_whole(markdown: str) -> str:
+def _plain_whole(markdown: str, width: int | None = None) -> str:
     root = SyntaxTreeNode(_PARSE.parse(markdown))
     try:
-        return _blocks(root.children, tight=False)
+        return _blocks(root.children, tight=False, width=width)
     finally:
         _unlink(root)
 
@@ -172,34 +175,41 @@ def _unlink(root: SyntaxTreeNode) -> None:
         node.parent = None
 
 
-def _blocks(nodes: Sequence[SyntaxTreeNode], *, tight: bool) -> str:
-    rendered = [_block(node) for node in nodes]
+def _blocks(nodes: Sequence[SyntaxTreeNode], *, tight: bool, width: int | None = None) -> str:
+    rendered = [_block(node, width) for node in nodes]
     return ("\n" if tight else "\n\n").join(text for text in rendered if text)
 
 
-def _block(node: SyntaxTreeNode) -> str:
+def _block(node: SyntaxTreeNode, width: int | None = None) -> str:
+    """``node`` as plain text; ``width``: the columns its prose is wrapped to, between
+    words (code is never wrapped)."""
     kind = node.type
     if kind in ("paragraph", "heading"):
-        return "".join(_inline(child) for child in node.children)
+        text = "".join(_inline(child) for child in node.children)
+        return text if width is None else "\n".join(wrap_words(text, width))
     if kind in ("fence", "code_block"):
         return node.content.rstrip("\n")
     if kind in ("bullet_list", "ordered_list"):
-        return _list(node)
+        return _list(node, width)
     if kind == "blockquote":
-        inner = _blocks(node.children, tight=False)
+        inner = _blocks(node.children, tight=False, width=_narrower(width, 2))
         return "\n".join(f"> {line}" if line else ">" for line in inner.split("\n"))
     if kind == "table":
-        return _table(node)
+        return _table(node, width)
     if kind == "hr":
         return "---"
     if kind == "inline":
         return _inline(node)
     if node.children:
-        return _blocks(node.children, tight=False)
+        return _blocks(node.children, tight=False, width=width)
     return node.content
 
 
-def _list(node: SyntaxTreeNode) -> str:
+def _narrower(width: int | None, by: int) -> int | None:
+    return None if width is None else max(width - by, 20)
+
+
+def _list(node: SyntaxTreeNode, width: int | None = None) -> str:
     ordered = node.type == "ordered_list"
     start = node.attrs.get("start", 1) if ordered else 1
     number = start if isinstance(start, int) else int(start)
@@ -212,7 +222,7 @@ def _list(node: SyntaxTreeNode) -> str:
     items: list[str] = []
     for offset, item in enumerate(node.children):
         marker = f"{number + offset}. " if ordered else "- "
-        body = _blocks(item.children, tight=tight)
+        body = _blocks(item.children, tight=tight, width=_narrower(width, len(marker)))
         pad = " " * len(marker)
         lines = body.split("\n")
         rest = [f"{pad}{line}" if line else "" for line in lines[1:]]
@@ -237,36 +247,50 @@ def _inline(node: SyntaxTreeNode) -> str:
     return node.content
 
 
-def _table(node: SyntaxTreeNode) -> str:
+def _table(node: SyntaxTreeNode, width: int | None = None) -> str:
     sections = {section.type: section.children for section in node.children}
     head = sections.get("thead", [])
     body = sections.get("tbody", [])
     rows = [[_inline(cell) for cell in row.children] for row in (*head, *body)]
     header_cells = head[0].children if head else []
     aligns = [str(cell.attrs.get("style", "")) for cell in header_cells]
-    return _aligned(rows, aligns, len(head))
+    return _aligned(rows, aligns, len(head), width)
 
 
-def _aligned(rows: list[list[str]], aligns: Sequence[str], heads: int) -> str:
+def _aligned(
+    rows: list[list[str]], aligns: Sequence[str], heads: int, fit: int | None = None
+) -> str:
     """``rows`` (the first ``heads`` of them the header) as aligned columns, a rule under
-    the header; ``aligns``: each column's ``left``, ``right`` or ``center`` (or none)."""
+    the header; ``aligns``: each column's ``left``, ``right`` or ``center`` (or none).
+    ``fit``: the columns a wider table is narrowed to, a cell too wide for its column
+    going on over more lines, broken between words."""
     aligns = list(aligns)
     columns = max((len(row) for row in rows), default=0)
     for row in rows:
         row.extend([""] * (columns - len(row)))
     aligns.extend([""] * (columns - len(aligns)))
-    widths = [max(_width(row[col]) for row in rows) for col in range(columns)]
+    if fit is None:
+        widths = [max(_width(row[col]) for row in rows) for col in range(columns)]
+    else:
+        widths = fit_widths(rows, 2, fit)
 
-    def line(cells: list[str]) -> str:
-        padded = [
-            _pad(cell, width, align)
-            for cell, width, align in zip(cells, widths, aligns, strict=True)
+    def lines_of(cells: list[str]) -> list[str]:
+        wrapped = [
+            [cell] if _width(cell) <= width else wrap_words(cell, width)
+            for cell, width in zip(cells, widths, strict=True)
         ]
-        return "  ".join(padded).rstrip()
+        depth = max((len(cell) for cell in wrapped), default=1)
+        return [
+            "  ".join(
+                _pad(cell[index] if index < len(cell) else "", width, align)
+                for cell, width, align in zip(wrapped, widths, aligns, strict=True)
+            ).rstrip()
+            for index in range(depth)
+        ]
 
-    lines = [line(row) for row in rows[:heads]]
+    lines = [text for row in rows[:heads] for text in lines_of(row)]
     lines.append("  ".join("-" * width for width in widths))
-    lines.extend(line(row) for row in rows[heads:])
+    lines.extend(text for row in rows[heads:] for text in lines_of(row))
     return "\n".join(lines)
 
 
@@ -277,16 +301,6 @@ def _pad(text: str, width: int, align: str) -> str:
     if "center" in align:
         return " " * (gap // 2) + text + " " * (gap - gap // 2)
     return text + " " * gap
-
-
-def _width(text: str) -> int:
-    """Terminal columns ``text`` takes: wide (CJK) characters count two, combining marks none."""
-    if text.isascii():
-        return len(text)
-    return sum(
-        0 if unicodedata.combining(char) else 2 if unicodedata.east_asian_width(char) in "WF" else 1
-        for char in text
-    )
 
 
 # --- Discord ---------------------------------------------------------------------------------

@@ -1,6 +1,23 @@
 """The ``fleetwarden`` command and its subcommands (``accounts``, ``hosts``, ``status``), and the
 reference blocks the guides carry, generated from the config schema and the command table.
 
-:func:`main` is the console script's entry point (``bot.cli:main``)."""
+:func:`main` is the console script's entry point (``bot.cli:main``). It loads the command
+itself, so that Ctrl-C while the command is still loading (its imports take about a
+second) ends it as quietly as later: ``fleetwarden run`` with status 0, as SIGINT always
+does, any other with 130; never a traceback."""
 
-from bot.cli.command import main as main
+from __future__ import annotations
+
+import sys
+
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command Ctrl-C ended
+
+
+def main() -> None:
+    """Run the ``fleetwarden`` command line in ``sys.argv``."""
+    try:
+        from bot.cli.command import main as command
+
+        command()
+    except KeyboardInterrupt:
+        sys.exit(0 if sys.argv[1:2] == ["run"] else EXIT_INTERRUPTED)

@@ -1,5 +1,5 @@
 """``python -m bot.cli``: the ``fleetwarden`` command."""
 
-from bot.cli.command import main
+from bot.cli import main
 
 main()

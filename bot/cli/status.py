@@ -1,5 +1,12 @@
-"""``fleetwarden status [WHAT] [NAME] [--json]``: the running orchestrator's dashboard API
-read from this machine, for people at a terminal and for scripts and cron jobs.
+"""``fleetwarden status [WHAT | NAME] [NAME] [--json]``: the running orchestrator's
+dashboard API read from this machine, for people at a terminal and for scripts and cron
+jobs. ``status NAME`` (or ``status agent NAME``) is one agent in detail; a name the fleet
+does not know is answered with the names it does (:mod:`bot.cli.status_text` lays out
+what people read).
+
+It needs none of the config's secrets (a repository's or a forge's token, a webhook
+secret): the config is read for its state dir and its ``dashboard:`` section only, and the
+secrets are the running orchestrator's business.
 
 It asks the dashboard through its socket in the state dir, with the status token the
 orchestrator makes there at each start (both 0600: whoever may read the state dir may read
@@ -17,15 +24,14 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import re
 import sys
-import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from bot.chat.agent_text import escape
+from bot.cli.status_text import agent_text, fleet_text, json_text, shown
+from bot.commands.grammar import show, suggest
 from bot.config import Config
 from bot.dashboard.settings import DashboardSettings
 from bot.dashboard.status_door import (
@@ -35,15 +41,13 @@ from bot.dashboard.status_door import (
     PinnedConnection,
     StatusConnection,
 )
-from bot.render import fleet as render
-from connectors.markdown import to_plain
-from fleet.redaction.guard import SHORT, guarded
-from fleet.redaction.invisible import visible
+
+__all__ = ["WHATS", "StatusError", "fetch", "fleet_text", "json_text", "main", "shown"]
 
 WHATS = ("fleet", "agent", "budgets", "usage", "accounts", "hosts", "approvals", "audit")
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 _TIMEOUT = 15.0
-PROBLEM_CHARS = 500  # characters of an agent's problems, on their one line
+_FEW = 8  # names listed when an unknown agent's name is close to none
 
 
 def configure_parser(parser: argparse.ArgumentParser, config_help: str) -> None:
@@ -51,10 +55,11 @@ def configure_parser(parser: argparse.ArgumentParser, config_help: str) -> None:
         "what",
         nargs="?",
         default="fleet",
-        choices=WHATS,
-        help="what to show (default: fleet); `agent NAME` for one agent",
+        metavar="WHAT",
+        help=f"what to show: {', '.join(WHATS)} (default: fleet); or an agent's name, for "
+        "that agent in detail (`agent NAME` for an agent called like one of these words)",
     )
-    parser.add_argument("name", nargs="?", help="the agent, with `agent`")
+    parser.add_argument("name", nargs="?", metavar="NAME", help="the agent, with `agent`")
     parser.add_argument("--json", action="store_true", help="print the API's JSON as it is")
     parser.add_argument("--config", type=Path, help=config_help)
 
@@ -68,15 +73,30 @@ class StatusError(Exception):
 
 
 def main(args: argparse.Namespace, config: Config, environ: Mapping[str, str]) -> int:
+    what, name = args.what, args.name
+    if what not in WHATS:  # `status NAME`: that agent
+        if name is not None:
+            print(
+                f"fleetwarden status: {show(what)} is not one of {', '.join(WHATS)}; "
+                "`status NAME` shows one agent",
+                file=sys.stderr,
+            )
+            return EXIT_CONFIG
+        what, name = "agent", what
     try:
-        data = fetch(config, environ, args.what, args.name)
+        data = fetch(config, environ, what, name)
+        if args.json:
+            text = json_text(data)
+        elif what == "fleet":
+            text = shown(fleet_text(data))
+        elif what == "agent":
+            text = shown(agent_text(data, _forge_runs(config, environ, str(name))))
+        else:
+            text = json_text(data)
     except StatusError as exc:
         print(shown(f"fleetwarden status: {exc}"), file=sys.stderr)
         return exc.code
-    if args.json or args.what != "fleet":
-        print(json_text(data))
-    else:
-        print(shown(fleet_text(data)))
+    print(text)
     return EXIT_OK
 
 
@@ -84,13 +104,6 @@ def fetch(
     config: Config, environ: Mapping[str, str], what: str, name: str | None
 ) -> dict[str, Any]:
     """The API's answer for ``what`` (and ``name``)."""
-    settings = config.dashboard
-    if settings is None:
-        raise StatusError(
-            "the dashboard is off, and status reads its API: add `dashboard: {}` to the "
-            "config and restart Fleetwarden",
-            EXIT_CONFIG,
-        )
     if what == "agent":
         if not name:
             raise StatusError("`status agent` needs the agent's name: status agent NAME", 2)
@@ -99,6 +112,56 @@ def fetch(
         raise StatusError(f"`status {what}` takes no name", EXIT_CONFIG)
     else:
         path = f"/api/{what}"
+    code, data, where, reason = _ask(config, environ, path)
+    if code == 404 and what == "agent" and name:
+        raise StatusError(_no_agent(name, _names(config, environ)))
+    if code != 200 or not isinstance(data, dict):
+        said = data.get("error") if isinstance(data, dict) else None
+        raise StatusError(f"{where} answered {path} with {code}: {said or reason}")
+    return data
+
+
+def _forge_runs(config: Config, environ: Mapping[str, str], agent: str) -> list[dict[str, Any]]:
+    """The live forge runs of ``agent`` (none when the fleet cannot be read)."""
+    try:
+        runs = fetch(config, environ, "fleet", None).get("forge_runs") or []
+    except StatusError:
+        return []
+    return [run for run in runs if isinstance(run, dict) and run.get("agent") == agent]
+
+
+def _no_agent(name: str, names: list[str]) -> str:
+    """Why ``name`` shows nothing, and the names that would."""
+    said = f"no agent named {show(name)}"
+    if (guess := suggest(name, names)) is not None:
+        return f"{said}; did you mean {show(guess)}? (`fleetwarden status` lists them)"
+    if not names:
+        return f"{said}; the fleet has no agents yet"
+    listed = ", ".join(show(n) for n in names[:_FEW]) + (", …" if len(names) > _FEW else "")
+    return f"{said}; the fleet has {listed}"
+
+
+def _names(config: Config, environ: Mapping[str, str]) -> list[str]:
+    """The fleet's agents, by name (none when the fleet cannot be read)."""
+    try:
+        code, data, _, _ = _ask(config, environ, "/api/fleet")
+    except StatusError:
+        return []
+    if code != 200 or not isinstance(data, dict):
+        return []
+    return sorted(str(a.get("name")) for a in data.get("agents", []) if isinstance(a, dict))
+
+
+def _ask(config: Config, environ: Mapping[str, str], path: str) -> tuple[int, object, str, str]:
+    """``GET path``: the status code, the JSON answer (``None`` when it is not JSON), where
+    it was asked and the status line's reason (for messages)."""
+    settings = config.dashboard
+    if settings is None:
+        raise StatusError(
+            "the dashboard is off, and status reads its API: add `dashboard: {}` to the "
+            "config and restart Fleetwarden",
+            EXIT_CONFIG,
+        )
     connection, token, where = _connection(settings, config.state_dir, environ)
     headers = {
         "Host": urlsplit(settings.public_url).netloc,  # a name the dashboard answers to
@@ -123,10 +186,7 @@ def fetch(
         data = json.loads(body)
     except ValueError:
         data = None
-    if reply.status != 200 or not isinstance(data, dict):
-        said = data.get("error") if isinstance(data, dict) else None
-        raise StatusError(f"{where} answered {path} with {reply.status}: {said or reply.reason}")
-    return data
+    return reply.status, data, where, reply.reason
 
 
 def _connection(
@@ -167,69 +227,3 @@ def _connection(
         f"no status token in {state_dir}: Fleetwarden has not run with its dashboard on "
         "here yet (start it with `fleetwarden run`)"
     )
-
-
-def fleet_text(data: Mapping[str, Any]) -> str:
-    """The fleet as a table, problems first, as the console shows tables. Each cell is
-    text as the server sent it, guarded (:mod:`fleet.redaction.guard`: one line, bounded,
-    a hidden character or a terminal's escape shown as its code point) and escaped: a
-    model's name drives no terminal and makes no markup."""
-    totals = data.get("totals", {})
-    head = (
-        f"{totals.get('agents', 0)} agents, {totals.get('with_problems', 0)} with problems; "
-        f"{totals.get('tokens_today', 0)} tokens and ${totals.get('cost_today_usd', 0):.2f} today"
-    )
-    rows = [
-        [
-            _cell(a["name"]),
-            _cell(a["host"]),
-            _cell(a["state"]),
-            "—" if (beat := a.get("heartbeat_age_seconds")) is None else f"{beat:.0f}s",
-            _cell(a.get("model") or "—"),
-            str(a.get("tokens_today", 0)),
-            f"${a.get('cost_today_usd', 0):.2f}",
-            _cell("; ".join(a.get("problems", [])) or "—", PROBLEM_CHARS),
-        ]
-        for a in data.get("agents", [])
-    ]
-    heads = ("agent", "host", "state", "beat", "model", "tokens", "cost", "problems")
-    return to_plain(f"{escape(shown(head))}\n\n{render.table(heads, rows)}")
-
-
-def _cell(value: object, limit: int = SHORT) -> str:
-    return escape(guarded(str(value), visible, limit))
-
-
-def shown(text: str) -> str:
-    """``text`` safe for a terminal: every control character but line feed and tab, and
-    every invisible format character (a bidi override, a zero-width space), as
-    ``[U+XXXX]`` — nothing the server sent moves the cursor, sets a colour or reorders a
-    line."""
-    if text.isascii() and _CONTROL.search(text) is None:
-        return text
-    return "".join(f"[U+{ord(c):04X}]" if _hidden(c) else c for c in text)
-
-
-def json_text(data: object) -> str:
-    """``data`` as indented JSON, every character :func:`shown` would show as a code point
-    written as its JSON escape instead (``\\u202e``): the same JSON, safe for a
-    terminal."""
-    text = json.dumps(data, indent=2, ensure_ascii=False)
-    if text.isascii() and "\x7f" not in text:  # json.dumps escapes the other ASCII controls
-        return text
-    return "".join(_json_escape(c) if _hidden(c) else c for c in text)
-
-
-def _hidden(char: str) -> bool:
-    return char not in "\n\t" and unicodedata.category(char) in ("Cc", "Cf")
-
-
-def _json_escape(char: str) -> str:
-    code = ord(char)
-    if code < 0x10000:
-        return f"\\u{code:04x}"
-    code -= 0x10000  # a surrogate pair, as JSON writes a character past the BMP
-    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
-
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")

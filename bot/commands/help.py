@@ -1,5 +1,10 @@
 """Markdown help rendered from the command table: the list of commands, and one command's
-details."""
+details.
+
+The list is a table of two columns, each command's usage (its flags as ``[flags]`` when
+they would make it long) and what it does: an HTML table on Matrix, a list on Discord
+(too wide for its code block), columns fitted to the terminal on the console.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,16 @@ from collections.abc import Sequence
 from bot.commands.errors import ParseError
 from bot.commands.grammar import CommandSpec, show, suggest, walk
 
+LISTED_USAGE = 30
+"""The longest usage line the list of commands shows whole; a longer one shows its flags
+as ``[flags]`` (``help COMMAND`` names them), so the list stays two narrow columns."""
+
 
 def help_text(specs: Sequence[CommandSpec], name: str | None, *, prefix: str = "!") -> str:
     """Markdown help: a table of every command, or the details of command ``name``."""
     every = list(walk(specs))
     if name is None or not name.strip():
-        rows = [f"| {_cell(_code(spec.usage))} | {_cell(spec.summary)} |" for spec in every]
+        rows = [f"| {_cell(_code(_listed(spec)))} | {_cell(spec.summary)} |" for spec in every]
         return "\n".join(
             [
                 "| command | what it does |",
@@ -34,6 +43,13 @@ def help_text(specs: Sequence[CommandSpec], name: str | None, *, prefix: str = "
     guess = suggest(wanted, [spec.name for spec in every])
     hint = f"did you mean '{guess}'? Try" if guess else "try"
     raise ParseError(f"help: unknown command {show(wanted)} — {hint} {prefix}help")
+
+
+def _listed(spec: CommandSpec) -> str:
+    """``spec``'s usage as the list of commands shows it."""
+    if len(spec.usage) <= LISTED_USAGE or not spec.flags:
+        return spec.usage
+    return spec.usage.replace(" ".join(flag.usage for flag in spec.flags), "[flags]", 1)
 
 
 def _details(spec: CommandSpec, prefix: str) -> str:

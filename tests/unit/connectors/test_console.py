@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -152,6 +153,17 @@ async def test_stop_ends_the_stream(console: Console) -> None:
     assert not reading.done()
     await console.connector.stop()
     assert await reading == []
+
+
+async def test_no_thread_reads_stdin(console: Console) -> None:
+    """The console reads stdin as the loop says it is readable: no thread is started that
+    a shutdown would find blocked in a read of it."""
+    threads = threading.active_count()
+    await console.connector.start()
+    console.type("ps\n")
+    console.close_stdin()
+    assert [m.text for m in await console.messages()] == ["ps"]
+    assert threading.active_count() == threads
 
 
 async def test_start_twice_is_refused(console: Console) -> None:

@@ -1,15 +1,20 @@
 """What ``fleetwarden status`` prints is safe for a terminal whatever the server sent: a
-model name's ESC and C1 CSI, a bidi override, markup, a second line are shown as text,
-and ``--json`` stays the same JSON with them escaped."""
+model name's or an issue title's ESC and C1 CSI, a bidi override, markup, a second line
+are shown as text, and ``--json`` stays the same JSON with them escaped; the fleet with
+its forge runs, one agent in detail, and an unknown name answered."""
 
 from __future__ import annotations
 
 import json
 import unicodedata
+from pathlib import Path
 
 import pytest
 
-from bot.cli.status import fleet_text, json_text, shown
+from bot.cli.command import _parser
+from bot.cli.status import EXIT_CONFIG, _no_agent, fleet_text, json_text, main, shown
+from bot.cli.status_text import agent_text
+from bot.config.load import parse_config
 
 HOSTILE = "[x](https://evil.example) **b** \x1b[2J\x1b[31mred\x9b0m \u202eexe.txt\n✅ forged line"
 
@@ -62,3 +67,94 @@ def test_json_output_is_the_same_json_with_hidden_characters_escaped() -> None:
 def test_an_error_the_server_sent_is_shown_as_text(said: str) -> None:
     """The one line of an error (it may quote the server's answer) drives no terminal."""
     assert _controls(shown(f"fleetwarden status: answered 500: {said}")) == []
+
+
+FORGE_RUN = {
+    "forge": "github",
+    "repo": "app",
+    "slug": "acme/app",
+    "issue": 12,
+    "title": HOSTILE,
+    "agent": "coder-1",
+    "branch": "fw/coder-1/issue-12",
+    "state": "working",
+    "pull": 18,
+}
+
+
+def test_the_fleet_lists_its_forge_runs_with_their_hostile_titles_as_text() -> None:
+    """Each forge run is a row: the issue, its agent, its state, its pull request, and the
+    title — whose escapes, bidi override, markup and second line are text on that row."""
+    text = fleet_text({**_fleet("m"), "forge_runs": [FORGE_RUN]})
+    assert _controls(text) == []
+    assert "1 forge run:" in text
+    [row] = [line for line in text.splitlines() if line.startswith("acme/app#12")]
+    assert row.split()[1:4] == ["coder-1", "working", "#18"]
+    assert "[U+001B][2J[U+001B][31mred[U+009B]0m [U+202E]exe.txt ⏎ ✅ forged line" in row
+    assert "forge run" not in fleet_text(_fleet("m"))  # none: no section
+
+
+def test_one_agent_in_detail_shows_its_facts_branch_forge_run_and_runs_as_text() -> None:
+    """`status NAME`: the agent's state, runtime, model, use, problems, branch, forge runs
+    and last runs, every text the server sent shown as text."""
+    agent = {
+        **_fleet(HOSTILE)["agents"][0],  # type: ignore[index]
+        "reason": "pid 4242",
+        "pid": 4242,
+        "runtime": "claude",
+        "backend": "tmux",
+        "started_at": "2026-11-25T09:00:00.123456+00:00",
+    }
+    change = {
+        "error": None,
+        "repo": "app",
+        "branch": "fw/coder-1/3",
+        "base_ref": "main",
+        "commits": [{"sha": "a", "subject": HOSTILE}],
+        "more_commits": 0,
+        "files": [{}, {}],
+        "more_files": 0,
+        "added": 10,
+        "removed": 2,
+        "pushed": True,
+        "merged": False,
+    }
+    runs = [{"run_id": 3, "runtime": "claude", "requests": 4, "tokens": 12345, "cost_usd": 0.5}]
+    text = agent_text({"agent": agent, "change": change, "runs": runs}, [FORGE_RUN])
+    assert _controls(text) == []
+    lines = text.splitlines()
+    assert lines[0] == "coder-1 on local"
+    assert "  state      running (pid 4242)" in lines
+    assert "  runtime    claude (tmux backend)" in lines
+    assert "  started    2026-11-25 09:00:00 UTC" in lines
+    assert "  branch     fw/coder-1/3 on app (base main), 1 commit, 2 files +10 −2, pushed" in lines
+    assert any(
+        line.startswith("  forge run  acme/app#12 working, pull request #18: ") for line in lines
+    )
+    [model] = [line for line in lines if line.startswith("  model ")]
+    assert "[x](https://evil.example) **b** [U+001B][2J[U+001B][31mred" in model
+    assert lines[-1].split() == ["3", "claude", "4", "12.3k", "$0.5000"]
+
+
+def test_an_unknown_name_is_answered_with_the_likely_one_or_the_names_there_are() -> None:
+    """A typo gets "did you mean"; a name close to none gets the fleet's names (a few);
+    an empty fleet says so."""
+    assert _no_agent("codr-1", ["coder-1", "coder-2"]).startswith(
+        "no agent named 'codr-1'; did you mean 'coder-1'?"
+    )
+    assert _no_agent("zz", ["a", "b"]) == "no agent named 'zz'; the fleet has 'a', 'b'"
+    many = [f"agent-{n}" for n in range(12)]
+    assert _no_agent("zz", many).endswith("'agent-7', …")
+    assert _no_agent("zz", []) == "no agent named 'zz'; the fleet has no agents yet"
+
+
+def test_status_name_is_an_agent_and_a_name_after_another_word_is_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`fleetwarden status coder-1` parses (it names an agent); `status coder-1 x` is
+    refused with what `status NAME` is, exit 2, before anything is asked."""
+    args = _parser().parse_args(["status", "coder-1"])
+    assert (args.what, args.name) == ("coder-1", None)
+    config = parse_config("", "f.yaml", base_dir=tmp_path)
+    assert main(_parser().parse_args(["status", "coder-1", "x"]), config, {}) == EXIT_CONFIG
+    assert "`status NAME` shows one agent" in capsys.readouterr().err

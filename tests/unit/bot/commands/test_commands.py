@@ -6,7 +6,7 @@ import pytest
 
 from bot.commands.errors import ParseError
 from bot.commands.grammar import ArgSpec, CommandSpec, Grammar
-from bot.commands.help import help_text
+from bot.commands.help import LISTED_USAGE, help_text
 from bot.commands.specs import COMMANDS
 
 USAGES = {
@@ -149,13 +149,18 @@ def test_send_takes_natural_text() -> None:
 
 
 def test_help_overview_lists_every_command() -> None:
-    """The overview is a markdown table with every usage and summary, and the prefix note."""
+    """The overview is a markdown table with every usage and summary, and the prefix note;
+    a long usage shows its flags as `[flags]`."""
     text = help_text(COMMANDS, None)
     lines = text.splitlines()
     assert lines[:2] == ["| command | what it does |", "|---|---|"]
     for spec in COMMANDS:
         usage = spec.usage.replace("|", "\\|")  # a pipe would end the table cell
+        if len(spec.usage) > LISTED_USAGE and spec.flags:
+            usage = usage[: usage.index(" [--")] + " [flags]"
         assert f"| `{usage}` | {spec.summary} |" in lines
+    assert "| `spawn NAME [flags]` | Start an agent. |" in lines
+    assert "| `stop NAME [--force]` | Stop an agent, or every agent (`stop all`, admin). |" in lines
     assert lines[-1] == (
         "Type `help COMMAND` for details. Commands start with `!` in chat rooms; "
         "on the console the prefix is optional."

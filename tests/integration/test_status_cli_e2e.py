@@ -1,0 +1,146 @@
+"""``fleetwarden status`` against the real ``fleetwarden run`` with a forge run going (a
+polled forge: the strict fake GitHub, an upstream served by ``git http-backend``), read
+from a shell that holds none of the config's secrets: the fleet with its forge runs, one
+agent in detail, and an unknown name answered with the name it was likely meant to be.
+The issue's title is hostile (an escape sequence, a bidi override): it is shown as text."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import unicodedata
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fleet.forge.model import Slug
+from tests import sandbox_need
+from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub, github_thread
+from tests.git_upstream import GitUpstream, served_app
+from tests.integration.console_bot import FLEETWARDEN, ConsoleBot, clean_env, wait_until
+from tests.integration.forge_rig import ledger_rows, listening
+from tests.integration.test_readable_agents import agent_path
+from tests.postgres_server import free_port
+
+pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
+
+TOKEN = "ghp_statusUpstreamTokenNoAgentHolds123456"
+SLUG = Slug("acme", "app")
+WRITER = "ann"
+TITLE = "Fix \x1b[31mred\x1b[0m \u202eexe.txt login"
+CONFIG = """\
+state_dir: ./state
+connectors:
+  console: {{}}
+defaults:
+  stop_grace_seconds: 1
+dashboard:
+  listen: 127.0.0.1:{port}
+forges:
+  gh:
+    kind: github
+    api_url: {api}
+    token_env: FORGE_TOKEN
+    webhook_secret_env: FORGE_HOOK_SECRET
+    login: {login}
+    poll_seconds: 30
+repos:
+  app:
+    url: {url}
+    token_env: APP_TOKEN
+    forge: gh
+    forge_repo: acme/app
+agents:
+  - name: sleeper
+    runtime: command
+    repo: app
+    argv: [sh, -c, "sleep 600"]
+"""
+
+
+@pytest.fixture
+def upstream(tmp_path: Path) -> Iterator[GitUpstream]:
+    with served_app(tmp_path / "upstream", TOKEN) as served:
+        yield served
+
+
+@pytest.fixture
+def github(upstream: GitUpstream) -> Iterator[FakeGitHub]:
+    with github_thread() as fake:
+        fake.add_repo(str(SLUG))
+        fake.link_git(str(SLUG), upstream.root / "app.git")
+        fake.add_collaborator(str(SLUG), WRITER, "write")
+        fake.add_collaborator(str(SLUG), BOT_LOGIN, "write")
+        yield fake
+        assert fake.violations == []
+
+
+def _status(tmp_path: Path, config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``fleetwarden status ARGS`` from a shell with none of the config's secrets."""
+    return subprocess.run(
+        [str(FLEETWARDEN), "status", *args, "--config", str(config)],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def _hidden(text: str) -> list[str]:
+    return [c for c in text if c not in "\n\t" and unicodedata.category(c) in ("Cc", "Cf")]
+
+
+def test_status_reads_the_fleet_its_forge_runs_and_one_agent_without_the_secrets(
+    tmp_path: Path, upstream: GitUpstream, github: FakeGitHub
+) -> None:
+    """With the repository's and the forge's token and the webhook secret unset in the
+    reader's shell: `status` lists the agents and the forge run (issue, agent, state, the
+    hostile title as code points); `status sleeper` shows the agent with its forge run;
+    `status sleepr` says there is no such agent and names `sleeper` (exit 1)."""
+    given = github.add_issue(str(SLUG), TITLE, author=WRITER)
+    github.label(str(SLUG), given, "fleetwarden:sleeper", by=WRITER)
+    port = free_port()
+    config = tmp_path / "fleetwarden.yaml"
+    config.write_text(
+        CONFIG.format(port=port, api=github.api_url, login=BOT_LOGIN, url=upstream.url("app"))
+    )
+    env = clean_env(
+        PATH=agent_path(),
+        APP_TOKEN=TOKEN,
+        FORGE_TOKEN=DEFAULT_PAT,
+        FORGE_HOOK_SECRET="hook-secret-0123456789abcdef",
+    )
+    bot = ConsoleBot(tmp_path, "--config", str(config), env=env)
+    try:
+        assert wait_until(lambda: listening(port) or bot.proc.poll() is not None, timeout=60)
+        assert bot.proc.poll() is None, bot.stderr
+        working = "SELECT state FROM forge_runs WHERE issue = ?"
+        assert wait_until(lambda: ledger_rows(tmp_path, working, given) == [("working",)], 60)
+
+        fleet = _status(tmp_path, config)
+        assert fleet.returncode == 0, fleet.stderr
+        assert _hidden(fleet.stdout) == []
+        [run] = [line for line in fleet.stdout.splitlines() if line.startswith(f"acme/app#{given}")]
+        assert run.split()[1:3] == ["sleeper", "working"]
+        assert "[U+001B][31mred[U+001B][0m [U+202E]exe.txt login" in run
+        assert "1 forge run:" in fleet.stdout
+
+        one = _status(tmp_path, config, "sleeper")
+        assert one.returncode == 0, one.stderr
+        assert one.stdout.startswith("sleeper on local\n"), one.stdout
+        assert f"forge run  acme/app#{given} working" in one.stdout
+        assert "branch" in one.stdout and _hidden(one.stdout) == []
+
+        typo = _status(tmp_path, config, "sleepr")
+        assert typo.returncode == 1
+        assert "no agent named 'sleepr'; did you mean 'sleeper'?" in typo.stderr
+
+        as_json = _status(tmp_path, config, "agent", "sleeper", "--json")
+        assert json.loads(as_json.stdout)["agent"]["name"] == "sleeper"
+        bot.send("quit")
+        assert bot.wait(timeout=60) == 0
+    finally:
+        if bot.proc.poll() is None:
+            bot.kill()
