@@ -402,6 +402,34 @@ async def test_a_thin_pack_cannot_borrow_another_branchs_blob(door: Rig) -> None
     assert "zz-leak.txt" in door.refused[-1][2][0]["why"], door.refused
 
 
+@pytest.mark.parametrize("padding", [0, 120])
+async def test_a_delta_against_another_branchs_blob_cannot_make_a_file_of_it(
+    door: Rig, padding: int
+) -> None:
+    """A hand-made pack whose tree names no outside object, only a new blob made by a
+    delta against another upstream branch's blob (its content and two bytes more): the
+    new file would be that branch's content. Refused, small pack or large."""
+    work = await private_branch(door)
+    secret = bytes.fromhex((await git("rev-parse", "HEAD:secret-plan.txt", cwd=work)).out.strip())
+    content = b"the private branch's content\n"
+    raw_tree = await piped(door.mirror, b"", "cat-file", "tree", f"{door.base_sha}^{{tree}}")
+    tree = raw_tree + b"100644 zz-leak.txt\0" + _oid("blob", content + b"!\n")
+    ident = ME.line().encode() + b" 1700000000 +0000"
+    commit = (
+        b"tree " + _oid("tree", tree).hex().encode() + b"\nparent " + door.base_sha.encode()
+        + b"\nauthor " + ident + b"\ncommitter " + ident + b"\n\nmy notes\n"
+    )  # fmt: skip
+    size = len(content)
+    delta = bytes([size, size + 2, 0x80 | 0x10, size, 2]) + b"!\n"
+    entries = [_packed(1, commit), _packed(2, tree), _packed(7, delta, base=secret)]
+    entries += [_packed(3, f"pad {n}\n".encode()) for n in range(padding)]
+    pack = b"PACK" + struct.pack(">II", 2, len(entries)) + b"".join(entries)
+    pack += hashlib.sha1(pack).digest()
+    said = await refused_pack(door, _oid("commit", commit).hex(), pack)
+    assert "unpack ok" in said, said
+    assert "a delta's base" in door.refused[-1][2][0]["why"], door.refused
+
+
 async def test_a_file_the_push_sends_whole_is_its_own_though_another_branch_holds_it(
     door: Rig,
 ) -> None:

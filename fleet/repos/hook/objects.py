@@ -82,25 +82,31 @@ def new_objects(new: str) -> list[NewObject]:
 
 def not_carried(objects: Sequence[NewObject]) -> list[NewObject]:
     """Those of ``objects`` the push did not carry — missing from its quarantine (all of
-    them when it brought none) — or carried only in name: the base of a thin pack's delta,
-    which git copies into the quarantine whole from the store the door repo borrows (a push
-    may name another branch's blob that way and seem to carry it: :mod:`.thin`). Of those,
+    them when it brought none) — and what it built on content it was never given: the base
+    of each of its thin pack's deltas that the line's branches do not reach (:mod:`.thin`:
+    git copies such a base into the quarantine whole from the store the door repo borrows,
+    and a delta against it makes a new file of another branch's content). Of the missing,
     what the line's own branches reach after all is let be. A file the push sends whole is
     its own, even when another branch holds the same content."""
-    if not objects:
-        return []
     quarantine = os.environ.get("GIT_QUARANTINE_PATH", "")
+    borrowed = borrowed_bases(quarantine)
+    if not objects and not borrowed:
+        return []
     if quarantine:
         inside_env = without_quarantine()
         inside_env["GIT_OBJECT_DIRECTORY"] = quarantine
         inside = _present(objects, inside_env)
     else:
         inside = set()
-    borrowed = borrowed_bases(quarantine)
-    suspect = {o.sha for o in objects if o.sha not in inside or o.sha in borrowed}
+    if borrowed:  # only what the store outside the push holds can have been copied in
+        borrowed &= _present([NewObject(sha, "") for sha in borrowed], without_quarantine())
+    suspect = {o.sha for o in objects if o.sha not in inside} | borrowed
     if suspect:  # git's listing may name what an older commit of the line holds
         suspect -= _on_the_line(suspect)
-    return [o for o in objects if o.sha in suspect]
+    found = [o for o in objects if o.sha in suspect]
+    named = {o.sha for o in found}
+    found += [NewObject(sha, f"(a delta's base, {sha[:12]})") for sha in sorted(suspect - named)]
+    return found
 
 
 def _present(objects: Sequence[NewObject], env: dict[str, str]) -> set[str]:

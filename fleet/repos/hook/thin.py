@@ -6,7 +6,9 @@ the quarantine holds an object the push never carried. Only a REF_DELTA names it
 id (an OFS_DELTA points back into the same pack), and git's own client writes a REF_DELTA
 only against what the receiver advertised (the line's branches). So the line's hook reads
 each pack in the quarantine and lists the base id of every REF_DELTA: whatever of those
-the line does not reach was borrowed, however it got into the pack.
+the store outside the push holds and the line does not reach was borrowed — and a push
+with a delta against it is refused whole, since the delta's result (a new file of its
+own id) is another branch's content under a new name.
 
 Everything else in the quarantine the push sent whole or rebuilt from a delta against what
 it sent or what the line holds: a new file whose content happens to match another branch's
