@@ -105,6 +105,7 @@ def test_a_polled_forge_starts_a_run_for_a_labelled_issue_and_stops_it_when_clos
             bot.stderr,
         )
         assert wait_until(checkout.is_dir, timeout=30)
+        assert wait_until(lambda: bot_comments(github, SLUG, given, BOT_LOGIN), timeout=30)
         [status] = bot_comments(github, SLUG, given, BOT_LOGIN)
         assert "sleeper" in status
         assert bot_comments(github, SLUG, by_stranger, BOT_LOGIN) == []
