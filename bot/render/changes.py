@@ -43,8 +43,9 @@ MINUS: Final = "−"  # U+2212, as the summary writes removed lines
 def change_block(change: Change) -> str:
     """A run's branch for its summary: the branch and its commits, the files with their
     ``+/−``, the base it forked from and how far it has moved, whether it applies, the
-    clashes with other live runs, the secret scan, what the door refused, why the run's
-    end was not kept, pushed or merged, the files copied in, the disk the checkout uses."""
+    clashes with other live runs, the secret scan, what the door refused (and that nothing
+    of the run reached the branch, when so), why the run's end was not kept, pushed or
+    merged, the files copied in, the disk the checkout uses."""
     ahead = len(change.commits) + change.more_commits
     files = len(change.files) + change.more_files
     head = (
@@ -53,6 +54,8 @@ def change_block(change: Change) -> str:
         f"+{change.added} {MINUS}{change.removed}"
     )
     items = [_base(change)]
+    if refused_all(change):
+        items.append("Nothing of this run reached the branch: the git door refused its push.")
     if change.head_sha is None:
         items.append("Nothing accepted on the branch yet.")
     if change.commits:
@@ -221,9 +224,17 @@ def _clash(clash: Clash) -> str:
     return f"⚠ Clashes with **{said(clash.agent, 40)}** ({said(clash.branch, 80)}) in {files}."
 
 
+def refused_all(change: Change) -> bool:
+    """Whether the git door refused the run's push and none of its commits reached the
+    branch (a run's change only)."""
+    return change.arrived is False and bool(change.refused)
+
+
 def _where_it_is(change: Change) -> str:
     if change.merged:
         return "Merged."
+    if change.pushed and refused_all(change):
+        return "The upstream has the branch as it was before this run."
     if change.pushed:
         return "Pushed to the upstream."
     name = change.agent if is_agent_name(change.agent) else "NAME"

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from bot.chat.agent_text import cut, quoted, said
-from bot.render.changes import change_block
+from bot.render.changes import change_block, refused_all
 from bot.render.fleet import WHY_CAP, duration, money
 from fleet.ledger.metering import NOT_SERVED
 from fleet.ledger.run_reports import RunEnd
@@ -19,6 +19,7 @@ from fleet.runs.stories import RunStory
 from fleet.transcript.story import Outcome
 
 ANSWER_CAP = 700  # characters of the agent's last message in a summary
+DOOR_CAP = 160  # of the git door's refusal on the headline
 _ICONS = {
     Outcome.FINISHED.value: "✅",
     Outcome.FAILED.value: "❌",
@@ -37,7 +38,9 @@ def wall_time(story: RunStory, now: datetime) -> str:
 
 
 def headline(story: RunStory, now: datetime) -> str:
-    """One line: the agent, how its run went, for how long, and why when it did not finish."""
+    """One line: the agent, how its run went, for how long, and why when it did not finish
+    — or, when it finished but the git door refused its push and nothing of it reached its
+    branch, that, with the door's words."""
     run, end = story.report.run, story.report.end
     name = f"**{run.agent}**"
     if run.ended_at is None:
@@ -45,10 +48,16 @@ def headline(story: RunStory, now: datetime) -> str:
     if end is None:  # ended before run reports were kept
         return f"{name} ended after {wall_time(story, now)}: {run.reason or 'no reason recorded'}"
     icon = _ICONS.get(end.outcome, "•")
+    change = story.change
+    refused = change is not None and refused_all(change)
+    if refused and end.outcome == Outcome.FINISHED.value:
+        icon = "⚠"  # finished, but nothing of it reached its branch
     line = f"{icon} {name} {end.outcome} after {wall_time(story, now)}"
     if end.outcome != Outcome.FINISHED.value and end.why:
         # It may quote what the agent's CLI or its host said: on this line, as text.
         line += f": {said(end.why, WHY_CAP)}"
+    elif refused and change is not None:  # the door's words quote the agent's: as text
+        line += f", but the git door refused its push: {said(change.refused[-1], DOOR_CAP)}"
     return line
 
 

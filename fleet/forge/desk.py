@@ -89,6 +89,11 @@ class ForgeDesk:
         if status == "ok":  # pushed as its run ends: its summary says what the upstream has
             await self._work.launcher.push_at_end(record.agent)
         self._work.spawn(self.after_done(record.id), f"publish forge run {record.id}")
+        if status == "ok" and record.pull is not None:
+            return (
+                "done: once this turn ends, your branch is pushed and the pull request "
+                f"#{record.pull} takes the new commits"
+            )
         if status == "ok":
             return "done: once this turn ends, your branch is pushed and its pull request opened"
         return "done: your summary is posted on the issue once this turn ends"

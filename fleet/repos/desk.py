@@ -39,6 +39,11 @@ class RepoDesk(Protocol):
         """``agent``'s live line, if it has one."""
         ...
 
+    async def no_branch(self, agent: str) -> str:
+        """Why ``agent`` has no live branch now — its last one merged or discarded, and
+        when — and the ``spawn`` that cuts it one."""
+        ...
+
     async def lines_named(self, branch: str) -> Sequence[LineRecord]:
         """The live lines whose branch is ``branch`` (an agent's earlier one, named)."""
         ...

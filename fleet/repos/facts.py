@@ -76,6 +76,7 @@ class Change:
     merged: bool = False
     disk_bytes: int | None = None  # the checkout's size on disk
     fleetwarden: str = ""  # the version of Fleetwarden that made the summary
+    arrived: bool | None = None  # a run's change: whether it brought the branch new commits
 
     @property
     def added(self) -> int:

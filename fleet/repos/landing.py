@@ -26,6 +26,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from fleet.repos import git as g
 from fleet.repos.changes import merge_tree, objects_env
 from fleet.repos.facts import Landed
+from fleet.repos.hook.policy import Issue
 from fleet.repos.messages import SUBJECTS_LISTED, land_message, work_title
 
 Strategy = Literal["squash", "rebase", "merge"]
@@ -71,13 +72,15 @@ async def land(
     trailers: Sequence[str],
     upstream_push: Push,
     footer: str = "",
+    own: Sequence[Issue] = (),
 ) -> Landed:
     """Land ``branch`` of ``line_repo`` on ``base_ref`` (the mirror's tip, fetched just
     before): make the new base commit and push it with ``upstream_push(sha, ref)``.
     A squash or merge commit's subject is ``message`` (its first line; the branch's one
     commit's subject, or its name, when empty), its body the branch's commit subjects,
-    ``footer`` and ``trailers`` (:func:`fleet.repos.messages.land_message`). Refuses,
-    changing nothing, when it conflicts or holds nothing to land."""
+    ``footer`` and ``trailers`` (:func:`fleet.repos.messages.land_message`), naming no
+    issue or pull request but ``own`` (the run's). Refuses, changing nothing, when it
+    conflicts or holds nothing to land."""
 
     def refused(why: str, conflicts: Sequence[str] = ()) -> Landed:
         return Landed(base_ref, None, strategy, tuple(conflicts), refused=why)
@@ -105,9 +108,9 @@ async def land(
         parents = [base] if strategy == "squash" else [base, tip]
         subjects, more = await _subjects(scratch, base, tip, env)
         title = message.strip() or work_title(
-            pull_title=None, prompt=None, subjects=subjects, branch=branch
+            pull_title=None, prompt=None, subjects=subjects, branch=branch, own=own
         )
-        body = land_message(title, subjects, more=more, footer=footer, trailers=trailers)
+        body = land_message(title, subjects, more=more, footer=footer, trailers=trailers, own=own)
         new = await _commit(scratch, merged.tree, parents, body, env)
     if new == base:
         return refused(f"nothing to land: {base_ref} already has {branch}'s changes")

@@ -145,6 +145,16 @@ async def add_run(path: Path, run_id: int) -> None:
     )
 
 
+async def own_pull(path: Path, pull: Issue) -> None:
+    """Let the commits pushed to the line repo at ``path`` name ``pull``, its forge run's
+    pull request (open now), as they may name its issue."""
+    await git(
+        path,
+        ["config", "--replace-all", "fleetwarden.pull", pull.said()],
+        what="git config fleetwarden.pull",
+    )
+
+
 def _existing(path: Path) -> bool:
     """Whether the repo at ``path`` is there; its parent is made 0700 if missing."""
     private_dir(path.parent)

@@ -11,7 +11,9 @@ left uncommitted and brings it to the branch through the door's checks
 run's summary, and pushes upstream at once when the repository says ``autopush``.
 
 The git door (:class:`fleet.repos.door.GitDoor`) asks :meth:`door_repo` which door repo an
-agent's push goes to, and :meth:`refused` counts what the hook refused. The verbs of
+agent's push goes to — its policy brought up to date first: a forge run's pull request, once
+open, is one its commits may name — and :meth:`refused` counts what the hook refused (each
+run's summary tells its own refusals, once each: :mod:`fleet.repos.run_refusals`). The verbs of
 :class:`fleet.repos.desk.RepoDesk` are :class:`fleet.repos.verbs.RepoVerbs`'.
 """
 
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -31,27 +33,30 @@ from fleet.private_files import private_dir
 from fleet.redaction.known import Secret
 from fleet.repos import git as g
 from fleet.repos.changes import OtherLine, change_of
-from fleet.repos.checkouts import copy_into, disk_bytes, make_checkout, remove_tree
+from fleet.repos.checkouts import disk_bytes, make_checkout, remove_tree
 from fleet.repos.credentials import secret_of
+from fleet.repos.cutting import Asked, cut_line
 from fleet.repos.desk import NoLine, RepoError
 from fleet.repos.facts import Change, LineRecord, LineState, change_to_json
-from fleet.repos.git_words import Credential, no_branch
+from fleet.repos.git_words import Credential
 from fleet.repos.harvest import keep_end
 from fleet.repos.hook.policy import Issue
-from fleet.repos.identity import clean_co_author, identity_of
+from fleet.repos.identity import clean_co_author
 from fleet.repos.lane_git import LaneGit
 from fleet.repos.line_repo import (
     add_run,
-    create_line_repo,
     line_identity,
+    own_pull,
     set_base,
     take_refusals,
     write_hooks,
 )
 from fleet.repos.mirror import Mirror
+from fleet.repos.no_branch import why_no_branch
 from fleet.repos.remote import HostAccess, HostCheckouts, elsewhere
+from fleet.repos.run_refusals import RunRefusals
 from fleet.repos.schema import RepoEntry
-from fleet.repos.upstream_branches import first_free, push_line_branch
+from fleet.repos.upstream_branches import push_line_branch
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +100,9 @@ class Repos:
         self._setups: dict[str, tuple[str, ...]] = {}
         self.launching: set[str] = set()  # agents between prepare and their run's start
         self._locks: dict[str, asyncio.Lock] = {}
-        self._refused: dict[int, list[tuple[str, str]]] = {}  # line → (kind, why), lately
+        self._refused = RunRefusals()  # what the door refused each line's current run
+        self._pulls: dict[int, int] = {}  # line → its forge run's pull request, told its door
+        self._pull_lock = asyncio.Lock()
         self._unkept: dict[int, str] = {}  # line → why its last run's end was not kept
         self._push_at_end: set[str] = set()  # agents whose run's end is pushed (forge done)
 
@@ -172,8 +179,11 @@ class Repos:
             self._issues[agent] = issue
 
     async def forget_name(self, agent: str) -> None:
-        """The launch :meth:`name_next` was for did not happen."""
+        """The launch :meth:`name_next` (and :meth:`requested_by`) was for did not happen:
+        the next line cut, for another launch, names neither its branch, its issue nor its
+        requester."""
         self._issues.pop(agent, None)
+        self._requesters.pop(agent, None)
         if self._named.pop(agent, None) is not None:
             self._fresh.discard(agent)
 
@@ -245,98 +255,20 @@ class Repos:
         return checkout
 
     async def _cut(self, spec: AgentSpec) -> Path:
-        """A new line for ``spec`` from its base's tip upstream, now."""
-        assert spec.repo is not None
-        entry = self.entry(spec.repo)
-        mirror = self.mirror(spec.repo)
-        base = spec.repo_base or entry.default_branch
-        await mirror.fetch()
-        fork = await mirror.tip(base)
-        if fork is None:
-            key = "--base" if spec.repo_base else "default_branch"
-            said = no_branch(mirror.upstream, base, await mirror.branches(), key=key)
-            raise RepoError(said.text)
-        upstream = await mirror.heads()  # the names a new branch may not take, asked now
-        co_author = self._requesters.pop(spec.name, None)
-        issue = self._issues.pop(spec.name, None)
-        identity = identity_of(spec.name, spec.host, spec.git_name, spec.git_email)
-        line_id = await self.ledger.add_line(
-            repo=spec.repo,
-            agent=spec.name,
-            branch=f"(cutting {spec.name})",
-            base_ref=base,
-            fork_sha=fork,
-            checkout="",
-            co_author=co_author,
-            host=spec.host,
-        )
-        branch = await self._branch_name(spec.repo, spec.name, line_id, upstream)
-        checkout = self.checkouts / spec.repo / f"{spec.name}-{line_id}"
-        remote = spec.host != LOCAL_HOST
-        if remote:  # on the host it runs on, fetched there from the door
-            checkout = Path(self.hosts().path_for(spec.host, spec.name, spec.repo, line_id))
-        line_repo = mirror.lines / spec.name / f"{line_id}.git"
-        try:
-            await create_line_repo(
-                line_repo,
-                mirror.path,
-                branch=branch,
-                base_ref=base,
-                start_sha=fork,
-                agent=spec.name,
-                repo=spec.repo,
-                workflows=entry.workflows_allowed(),
-                hooks_dir=self.hooks,
-                identity=identity,
-                ci_paths=entry.ci_paths(),
-                co_author=co_author,
-                issue=issue,
-            )
-            if remote:
-                await self.hosts().make(
-                    spec.host,
-                    str(checkout),
-                    url=self.origin_of(spec.name, spec.repo),
-                    base_ref=base,
-                    branch=branch,
-                    identity=identity,
-                    co_author=co_author,
-                )
-            else:
-                await make_checkout(
-                    mirror.path,
-                    checkout,
-                    base_ref=base,
-                    branch=branch,
-                    origin_url=self.origin_of(spec.name, spec.repo),
-                    identity=identity,
-                    co_author=co_author,
-                )
-            copied: list[str] = []
-            if entry.copy_from is not None and entry.copy_paths and not remote:
-                copied = await asyncio.to_thread(
-                    copy_into, checkout, Path(entry.copy_from), entry.copy_paths
-                )
-        except Exception:
-            await self.ledger.update_line(line_id, state=LineState.DISCARDED)
-            raise
-        await self.ledger.set_line_branch(line_id, branch, str(checkout), copied)
-        if entry.setup and not remote:
-            self._setups[spec.name] = entry.setup
-        log.info(
-            "%s works on %s of %s, cut from %s at %s", spec.name, branch, spec.repo, base, fork
-        )
-        return checkout
+        """A new line for ``spec`` from its base's tip upstream, now
+        (:mod:`fleet.repos.cutting`), with what its launch asked of it."""
 
-    async def _branch_name(
-        self, repo: str, agent: str, line_id: int, upstream: Collection[str]
-    ) -> str:
-        """The new line's branch: its own (or the name asked for), unless the upstream
-        (its branches, ``upstream``) or an earlier line has it
-        (:mod:`fleet.repos.upstream_branches`)."""
-        wanted = self._named.pop(agent, None) or self.entry(repo).branch_for(agent, line_id)
-        taken = {line.branch for line in await self.ledger.lines(repo=repo, state=None)}
-        return first_free(wanted, {*upstream, *taken})
+        # Taken now, whatever comes of the cut: a cut that fails (no such base, a fetch
+        # refused) leaves no requester for the next line cut — an autostart's — to credit.
+        asked = Asked(
+            co_author=self._requesters.pop(spec.name, None),
+            issue=self._issues.pop(spec.name, None),
+            branch=self._named.pop(spec.name, None),
+        )
+        cut = await cut_line(self, spec, lambda: asked)
+        if cut.setup:
+            self._setups[spec.name] = cut.setup
+        return cut.checkout
 
     def launched(self, agent: str) -> None:
         """``agent``'s launch is over (started or refused): its line is the verbs' again."""
@@ -356,6 +288,7 @@ class Repos:
         self.launched(agent)
         line = await self.ledger.live_line(agent)
         if line is not None:
+            self._refused.new_run(line.id)
             await self.ledger.line_ran(line.id, run_id)
             await add_run(self.line_repo(line), run_id)  # its commits may name this run
 
@@ -366,7 +299,9 @@ class Repos:
         line = await self.ledger.live_line(agent)
         if line is None or line.last_run != run_id:
             return None
+        before = line.head_sha or line.fork_sha  # the branch as the run found it
         async with self.lock(agent):
+            await self._own_pull(line)
             got = await keep_end(self, line, run_id, by or line.co_author)
             # The hook's refusals of the wip push, counted as the door counts an agent's.
             hooked = await asyncio.to_thread(take_refusals, self.line_repo(line))
@@ -382,10 +317,14 @@ class Repos:
                 try:
                     await self.push_line(line)
                 except RepoError as exc:
-                    self._refused.setdefault(line.id, []).append(("", str(exc)))
+                    self._refused.add(line.id, "", str(exc))
             # As the ledger has it now: what was just pushed (or its new head) counts.
             line = await self.ledger.live_line(agent) or line
             change = await self.change_of(line)
+            tip = change.head_sha
+            if tip not in (None, line.head_sha, line.fork_sha):  # its own pushes, its end refused
+                await self.ledger.update_line(line.id, head_sha=tip)
+        change = replace(change, arrived=tip is not None and tip != before)
         await self.ledger.record_change(run_id, change_to_json(change))
         return change
 
@@ -401,27 +340,49 @@ class Repos:
         line = await self.ledger.live_line(agent)
         if line is None or line.repo != repo:
             return None
+        await self._own_pull(line)
         return self.line_repo(line)
+
+    async def _own_pull(self, line: LineRecord) -> None:
+        """Tell ``line``'s door repo its forge run's pull request once it is open: the
+        line's commits may name it, as they may name its issue."""
+        if line.id in self._pulls:
+            return
+        async with self._pull_lock:
+            for record in await self.ledger.forge_runs(agent=line.agent):
+                if record.line_id == line.id and record.pull is not None:
+                    if line.id in self._pulls:
+                        return
+                    pull = Issue(str(record.slug), record.pull)
+                    try:
+                        await own_pull(self.line_repo(line), pull)
+                    except g.GitFailed as exc:  # asked again at its next push
+                        log.warning("%s's door was not told its pull request: %s", line.agent, exc)
+                        return
+                    self._pulls[line.id] = record.pull
+                    return
 
     async def refused(self, agent: AgentName, repo: str, refusals: list[dict[str, str]]) -> None:
         """Count what the git door's hook refused ``agent``."""
         line = await self.ledger.live_line(agent)
         for refusal in refusals:
             ref, why = refusal.get("ref", "?"), refusal.get("why", "refused")
+            if line is not None and not self._refused.add(line.id, refusal.get("kind", ""), why):
+                continue  # the run's end pushing again what its own push had refused
             await self.ledger.add_refusals(agent, "git", f"{repo} {ref}", why)
-            if line is not None:
-                self._refused.setdefault(line.id, []).append((refusal.get("kind", ""), why))
 
     # -- facts ---------------------------------------------------------------------------
 
     async def live(self, agent: str) -> LineRecord:
         line = await self.ledger.live_line(agent)
         if line is None:
-            raise NoLine(
-                f"{agent} has no branch: spawn it with --repo REPO (or give it `repo:` in "
-                "the roster)"
-            )
+            raise NoLine(await self.no_branch(agent))
         return line
+
+    async def no_branch(self, agent: str) -> str:
+        """Why ``agent`` has no live branch (its last one merged or discarded, and when)
+        and the ``spawn`` that cuts one."""
+        return await why_no_branch(self.ledger, agent)
 
     async def change(self, agent: str) -> Change:
         return await self.change_of(await self.live(agent))
@@ -445,12 +406,11 @@ class Repos:
             fork_sha=line.fork_sha,
             others=others,
         )
-        refused = self._refused.get(line.id, [])
         return replace(
             change,
-            refused=tuple(why for _kind, why in refused[-5:]),
+            refused=self._refused.shown(line.id),
             unkept=self._unkept.get(line.id, ""),
-            secrets=_verdict(refused),
+            secrets=self._refused.verdict(line.id),
             copied=line.copied,
             pushed=line.pushed_sha is not None and line.pushed_sha == change.head_sha,
             merged=line.state is LineState.MERGED,
@@ -483,11 +443,3 @@ class Repos:
         await self.ledger.update_line(line.id, pushed_sha=sha)
         self._push_at_end.discard(line.agent)  # pushed now: its run's end need not be
         return sha
-
-
-def _verdict(refused: Sequence[tuple[str, str]]) -> str:
-    """The secret scan's verdict from what the door refused lately (never a value)."""
-    secrets = sum(1 for kind, _why in refused if kind == "secret")
-    if secrets:
-        return f"refused {secrets} push{'es' if secrets != 1 else ''} holding a secret"
-    return "no secret found in what the door accepted"

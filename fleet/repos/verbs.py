@@ -28,6 +28,7 @@ from fleet.repos.changes import diff_of, unpushed_count
 from fleet.repos.checkouts import disk_bytes
 from fleet.repos.desk import NoLine, RepoError
 from fleet.repos.facts import Change, Landed, LineRecord, LineState
+from fleet.repos.hook.policy import Issue
 from fleet.repos.identity import clean_co_author
 from fleet.repos.landing import compare_url, land
 from fleet.repos.messages import TITLE_MOST, one_line
@@ -61,6 +62,9 @@ class RepoVerbs:
 
     async def line_of(self, agent: str) -> LineRecord | None:
         return await self.repos.line_of(agent)
+
+    async def no_branch(self, agent: str) -> str:
+        return await self.repos.no_branch(agent)
 
     async def change(self, agent: str, line_id: int | None = None) -> Change:
         return await self.repos.change_of(await self._live(agent, line_id))
@@ -173,6 +177,8 @@ class RepoVerbs:
             async def upstream(sha: str, ref: str) -> None:
                 await mirror.push(sha, ref, objects=[line_repo])
 
+            title, own = await self._work(line)
+
             landed = await land(
                 mirror.scratch,
                 mirror.path,
@@ -180,10 +186,11 @@ class RepoVerbs:
                 branch=line.branch,
                 base_ref=line.base_ref,
                 strategy=chosen,
-                message=await self._title(line),
+                message=title,
                 trailers=trailers,
                 upstream_push=upstream,
                 footer=f"Merged by {by.lstrip('@')} with Fleetwarden: {line.branch} ({chosen}).",
+                own=own,
             )
             if landed.new_sha is not None:
                 self._fetched[line.repo] = self._clock.now()
@@ -196,16 +203,22 @@ class RepoVerbs:
                 await self.repos.remove_checkout(line)
         return landed
 
-    async def _title(self, line: LineRecord) -> str:
-        """What ``line``'s work is called: its forge run's title (its pull request's), else
+    async def _work(self, line: LineRecord) -> tuple[str, tuple[Issue, ...]]:
+        """What ``line``'s work is called — its forge run's title (its pull request's), else
         the prompt its agent was last spawned with (the first line of each); empty when
-        neither says — the landing then names it by its one commit, or its branch."""
+        neither says: the landing then names it by its one commit, or its branch — and the
+        issue and pull request its forge run works on, the only ones its message may name."""
         ledger = self.repos.ledger
+        own: tuple[Issue, ...] = ()
         for record in reversed(await ledger.forge_runs(live=False, agent=line.agent)):
-            if record.line_id == line.id and one_line(record.title, TITLE_MOST):
-                return one_line(record.title, TITLE_MOST)
+            if record.line_id == line.id:
+                slug = str(record.slug)
+                own = tuple(Issue(slug, n) for n in (record.issue, record.pull) if n is not None)
+                if one_line(record.title, TITLE_MOST):
+                    return one_line(record.title, TITLE_MOST), own
+                break
         agent = await ledger.get_agent(line.agent)
-        return one_line(agent.prompt or "", TITLE_MOST) if agent is not None else ""
+        return (one_line(agent.prompt or "", TITLE_MOST) if agent is not None else ""), own
 
     async def push(self, agent: str, line_id: int | None = None) -> str:
         async with self.repos.lock(agent):

@@ -25,7 +25,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from fleet.repos.hook.policy import Policy
+from fleet.repos.hook.policy import Issue, Policy
 from fleet.repos.hook.scan import Added, TooBig, fed
 
 MAX_COMMIT_BYTES: Final = 1024 * 1024
@@ -168,13 +168,45 @@ def _trailers(commit: Commit, policy: Policy) -> list[Breach]:
 
 
 def _references(commit: Commit, policy: Policy) -> list[Breach]:
-    own = policy.issue
-    found: list[Breach] = []
-    for match in _REFERENCE.finditer(commit.message):
-        slug = match["url_slug"] or match["slug"]
-        number = int(match["url_n"] or match["slug_n"] or match["n"])
-        mine = own is not None and number == own.number
-        if mine and (slug is None or (own is not None and slug.lower() == own.slug.lower())):
-            continue
-        found.append(Breach(commit.sha, "reference", f"names {match[0][:120]}"))
-    return found
+    own = policy.own()
+    return [
+        Breach(commit.sha, "reference", f"names {match[0][:120]}")
+        for match in _REFERENCE.finditer(commit.message)
+        if not _is_own(match, own)
+    ]
+
+
+def _is_own(match: re.Match[str], own: Sequence[Issue]) -> bool:
+    """Whether the reference ``match`` names one of ``own`` (a bare ``#N`` is the
+    repository's own ``N``)."""
+    slug = match["url_slug"] or match["slug"]
+    number = int(match["url_n"] or match["slug_n"] or match["n"])
+    return any(
+        number == mine.number and (slug is None or slug.lower() == mine.slug.lower())
+        for mine in own
+    )
+
+
+def _plain(match: re.Match[str]) -> str:
+    """A reference said so that no forge links it: the number without ``#``, ``!`` or
+    ``GH-``, an address as its repository and number."""
+    if match["url_slug"]:
+        return f"{match['url_slug']} issue {match['url_n']}"
+    if match["slug"]:
+        return f"{match['slug']} {match['slug_n']}"
+    bare = match[0]
+    return bare[1:] if bare[0] in "#!" else f"{bare[:2]} {bare[3:]}"
+
+
+def unreferenced(text: str, own: Sequence[Issue] = ()) -> str:
+    """``text`` with every reference to an issue or pull request but ``own`` (the run's)
+    made plain — ``Closes #12`` as ``Closes 12``, ``acme/other#3`` as ``acme/other 3`` —
+    by the same rules the door refuses a commit by, so that nothing Fleetwarden writes on
+    a base links, or on a merge closes, another issue."""
+    for _ in range(4):  # a reference made plain cannot make another; checked regardless
+        found = [m for m in _REFERENCE.finditer(text) if not _is_own(m, own)]
+        if not found:
+            return text
+        for match in reversed(found):
+            text = text[: match.start()] + _plain(match) + text[match.end() :]
+    return text.replace("#", " ").replace("!", " ")

@@ -2,7 +2,8 @@
 config (``fleetwarden.*``) and the pre-receive hook reads it back: the line's branch and
 base, whether runs may change CI and which more paths count as CI, who the agent commits as,
 and the facts a commit may state about its run (its agent, its runs, its requester, its
-issue). Everything here is Fleetwarden's own; the agent never writes this config.
+issue and, once it is open, its pull request). Everything here is Fleetwarden's own; the
+agent never writes this config.
 """
 
 from __future__ import annotations
@@ -45,10 +46,20 @@ def agent_identity(agent: str, host: str) -> Identity:
 
 @dataclass(frozen=True, slots=True)
 class Issue:
-    """The forge issue a run works on: ``owner/name`` and its number."""
+    """A forge issue or pull request of a run: ``owner/name`` and its number."""
 
     slug: str
     number: int
+
+    def said(self) -> str:
+        """As the door repo's config keeps it: ``owner/name#N``."""
+        return f"{self.slug}#{self.number}"
+
+    @classmethod
+    def read(cls, text: str) -> Issue | None:
+        """The issue ``owner/name#N`` says; None when it says none."""
+        slug, _, number = text.rpartition("#")
+        return cls(slug, int(number)) if slug and number.isdigit() else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +75,11 @@ class Policy:
     runs: frozenset[str] = field(default_factory=frozenset)
     co_authors: frozenset[str] = field(default_factory=frozenset)
     issue: Issue | None = None
+    pull: Issue | None = None  # the run's pull request, once it is open
+
+    def own(self) -> tuple[Issue, ...]:
+        """The issue and pull request the line's commits may name."""
+        return tuple(i for i in (self.issue, self.pull) if i is not None)
 
     def settings(self) -> list[tuple[str, str]]:
         """The ``fleetwarden.*`` config lines that say this policy (multi-valued keys once
@@ -80,7 +96,9 @@ class Policy:
                 ("fleetwarden.email", self.identity.email),
             ]
         if self.issue is not None:
-            out.append(("fleetwarden.issue", f"{self.issue.slug}#{self.issue.number}"))
+            out.append(("fleetwarden.issue", self.issue.said()))
+        if self.pull is not None:
+            out.append(("fleetwarden.pull", self.pull.said()))
         out += [("fleetwarden.cipath", p) for p in self.ci_paths]
         out += [("fleetwarden.coauthor", p) for p in sorted(self.co_authors)]
         out += [("fleetwarden.run", r) for r in sorted(self.runs)]
@@ -102,7 +120,6 @@ class Policy:
         if not branch.startswith("refs/heads/"):
             return None
         name, email = one("name"), one("email")
-        slug, _, number = one("issue").rpartition("#")
         return cls(
             branch=branch,
             workflows=one("workflows") == "true",
@@ -112,5 +129,6 @@ class Policy:
             agent=one("agent"),
             runs=frozenset(many("run")),
             co_authors=frozenset(many("coauthor")),
-            issue=Issue(slug, int(number)) if slug and number.isdigit() else None,
+            issue=Issue.read(one("issue")),
+            pull=Issue.read(one("pull")),
         )

@@ -259,15 +259,7 @@ def _breach_refusal(ref: str, broken: list[Breach], policy: Policy) -> Refusal:
             "credits the person who asked for the run.\n"
         )
     if "reference" in kinds:
-        own = (
-            f"but this run's own, #{policy.issue.number}:"
-            if policy.issue
-            else "(this run has none):"
-        )
-        fixes.append(
-            f"Name no issue or pull request {own} reword with git rebase -i origin/{base} "
-            "and write 'issue 12' without '#', with no closing keyword for another.\n"
-        )
+        fixes.append(_reference_fix(policy, base))
     if "header" in kinds:
         fixes.append("Make each commit with plain git commit, in UTF-8, with no extra header.\n")
     first = broken[0]
@@ -280,6 +272,20 @@ def _breach_refusal(ref: str, broken: list[Breach], policy: Policy) -> Refusal:
         + f"{more}\n  "
         + "  ".join(fixes)
         + "  Then push again.",
+    )
+
+
+def _reference_fix(policy: Policy, base: str) -> str:
+    """How to take out a reference the door refuses: the ones this run may name, and how
+    to write another's number so that no forge links it."""
+    own = [f"issue #{policy.issue.number}"] if policy.issue is not None else []
+    if policy.pull is not None:
+        own.append(f"pull request #{policy.pull.number}")
+    may = f"but this run's own ({' and '.join(own)})" if own else "(this run has none of its own)"
+    return (
+        f"Name no issue or pull request {may}: reword these commits (git rebase -i "
+        f"origin/{base}), writing any other number without '#' or 'GH-' before it and with "
+        "no closing keyword (fixes, closes, resolves).\n"
     )
 
 

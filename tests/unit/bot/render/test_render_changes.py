@@ -206,3 +206,17 @@ def test_landed_says_the_new_commit_or_why_nothing_changed() -> None:
     assert "Conflicting files: x\\`y" in refused
     assert refused.endswith("the upstream and the branch are as they were.")
     assert "\n" not in refused
+
+
+def test_a_run_whose_push_the_door_refused_claims_nothing_reached_the_upstream() -> None:
+    """A run's change with refusals and no new commit says nothing of the run reached the
+    branch, and that the upstream has it as before (not "Pushed"); one whose commits
+    arrived says where it is as usual."""
+    refused = ("commit 0123456789ab: names #7",)
+    text = change_block(change(refused=refused, arrived=False, pushed=True))
+    assert "- Nothing of this run reached the branch: the git door refused its push." in text
+    assert "- The upstream has the branch as it was before this run." in text
+    assert "Pushed to the upstream." not in text
+    assert text.count("The git door refused: commit 0123456789ab: names #7.") == 1
+    arrived = change_block(change(refused=refused, arrived=True, pushed=True))
+    assert "Nothing of this run" not in arrived and "- Pushed to the upstream." in arrived

@@ -15,7 +15,7 @@ from fleet.agents.roster import AgentEntry
 from fleet.ledger.rows import spec_extra_json
 from fleet.model import AgentSpec
 from fleet.names import AgentName
-from fleet.repos.hook.policy import Identity, agent_identity
+from fleet.repos.hook.policy import Identity, Issue, agent_identity
 from fleet.repos.identity import (
     chat_co_author,
     clean_co_author,
@@ -134,7 +134,11 @@ def test_a_squash_names_the_work_and_lists_the_agents_subjects() -> None:
     trailers — a subject holding a newline or a trailer stays one listed line."""
     assert work_title(pull_title=None, prompt="\n  Retry uploads\nwith a test", subjects=(),
                       branch="fw/coder/3") == "Retry uploads"  # fmt: skip
-    assert work_title(pull_title="Fix #5", prompt="p", subjects=(), branch="b") == "Fix #5"
+    own = (Issue("acme/app", 5),)  # the run's issue: named; another's made plain
+    assert work_title(pull_title="Fix #5", prompt="p", subjects=(), branch="b", own=own) == (
+        "Fix #5"
+    )
+    assert work_title(pull_title="Fix #5", prompt="p", subjects=(), branch="b") == "Fix 5"
     assert work_title(pull_title=None, prompt=None, subjects=["Only one"], branch="b") == (
         "Only one"
     )

@@ -5,10 +5,12 @@ what a base's pipelines run by reference."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from fleet.repos.hook.ci_paths import ci_path, referenced, roots
-from fleet.repos.hook.commits import breaches, parse
+from fleet.repos.hook.commits import breaches, parse, unreferenced
 from fleet.repos.hook.policy import Identity, Issue, Policy, agent_identity
 
 ME = agent_identity("coder", "local")
@@ -143,6 +145,46 @@ def test_a_run_with_no_issue_may_name_none() -> None:
     assert [b.kind for b in found] == ["reference"]
 
 
+@pytest.mark.parametrize(
+    ("text", "refused"),
+    [
+        ("Address the review on #6", False),
+        ("Address the review on acme/app#6", False),
+        ("see https://github.com/acme/app/pull/6", False),
+        ("Fixes #5 with #6", False),
+        ("Closes other/app#6", True),
+        ("Closes #7", True),
+    ],
+)
+def test_once_its_pull_request_is_open_a_commit_may_name_it(text: str, refused: bool) -> None:
+    """The run's pull request is its own as its issue is, by the same rules."""
+    rules = replace(RULES, pull=Issue("acme/app", 6))
+    found = breaches(parse("c" * 40, raw(f"{text}\n")), rules)
+    assert bool(found) is refused, found
+    assert bool(kinds(f"{text}\n")) or not refused  # without it: #6 is another's
+
+
+@pytest.mark.parametrize(
+    ("text", "plain"),
+    [
+        ("Closes #12", "Closes 12"),
+        ("Fixes acme/other#3, GH-4 and gh-8", "Fixes acme/other 3, GH 4 and gh 8"),
+        ("see https://github.com/acme/app/issues/9.", "see acme/app issue 9."),
+        ("merge !8 first", "merge 8 first"),
+        ("Fixes #5 and acme/app#6", "Fixes #5 and acme/app#6"),
+        ("Fixes ACME/APP#5", "Fixes ACME/APP#5"),
+        ("colour &#35;12, step 2 of 3", "colour &#35;12, step 2 of 3"),
+    ],
+)
+def test_a_text_is_made_to_name_no_issue_but_the_runs_own(text: str, plain: str) -> None:
+    """What Fleetwarden writes on a base or a pull request names only the run's issue and
+    pull request: every other reference the door would refuse loses its '#'."""
+    own = (Issue("acme/app", 5), Issue("acme/app", 6))
+    assert unreferenced(text, own) == plain
+    left = breaches(parse("c" * 40, raw(f"{plain}\n")), replace(RULES, pull=own[1]))
+    assert left == []
+
+
 def test_a_message_is_read_whole_every_header_too() -> None:
     """No line or column cut: line 2,001 and column 5,000 are lines of the commit too."""
     message = "x\n" * 2500 + "y" * 5000 + "TAIL\n"
@@ -164,6 +206,7 @@ def test_the_policy_reads_back_what_it_writes() -> None:
         runs=frozenset({"3", "7"}),
         co_authors=frozenset({"Ann Lee <ann@example.org>"}),
         issue=Issue("acme/app", 5),
+        pull=Issue("acme/app", 6),
     )
     values: dict[str, list[str]] = {}
     for key, value in rules.settings():

@@ -1,0 +1,161 @@
+"""A new line for a run: cut from its base's tip upstream, fetched now — its number in the
+ledger, its branch (its own name, or the one asked for, unless the upstream or an earlier
+line has it: :mod:`fleet.repos.upstream_branches`), its door repo with the policy the hook
+goes by (:mod:`fleet.repos.line_repo`), its checkout here or on its SSH host, and the
+gitignored files the config names copied in. A cut that fails leaves its line discarded."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from fleet.hosts.schema import LOCAL_HOST
+from fleet.ledger import Ledger
+from fleet.model import AgentSpec
+from fleet.repos.checkouts import copy_into, make_checkout
+from fleet.repos.desk import RepoError
+from fleet.repos.facts import LineState
+from fleet.repos.git_words import no_branch
+from fleet.repos.hook.policy import Issue
+from fleet.repos.identity import identity_of
+from fleet.repos.line_repo import create_line_repo
+from fleet.repos.mirror import Mirror
+from fleet.repos.remote import HostCheckouts
+from fleet.repos.schema import RepoEntry
+from fleet.repos.upstream_branches import first_free
+
+log = logging.getLogger(__name__)
+
+
+class Repositories(Protocol):
+    """What a cut asks of the repositories (:class:`fleet.repos.service.Repos`)."""
+
+    @property
+    def ledger(self) -> Ledger: ...
+
+    @property
+    def checkouts(self) -> Path:
+        """Where local checkouts go: ``<repo>/<agent>-<line>`` under it."""
+        ...
+
+    @property
+    def hooks(self) -> Path:
+        """The hooks directory every door repo runs."""
+        ...
+
+    def entry(self, repo: str) -> RepoEntry: ...
+
+    def mirror(self, repo: str) -> Mirror: ...
+
+    def hosts(self) -> HostCheckouts: ...
+
+    def origin_of(self, agent: str, repo: str) -> str:
+        """The git door's URL for ``agent``'s checkout of ``repo``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """What the launch asked of its new line besides its spec: who asked for it
+    (``NAME <EMAIL>``, its commits' co-author), the forge issue it works on (the only one
+    its commits may name) and the branch's name."""
+
+    co_author: str | None = None
+    issue: Issue | None = None
+    branch: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Cut:
+    """A line cut: its checkout, and the setup command to run in it first (a local one)."""
+
+    checkout: Path
+    setup: tuple[str, ...] = ()
+
+
+async def cut_line(repos: Repositories, spec: AgentSpec, take: Callable[[], Asked]) -> Cut:
+    """A new line of ``repos`` for ``spec`` (which names a repository); ``take``: what its
+    launch asked of it, taken once its base is found upstream."""
+    if spec.repo is None:
+        raise RepoError(f"{spec.name} works on no repository: no branch to cut")
+    entry = repos.entry(spec.repo)
+    mirror = repos.mirror(spec.repo)
+    base = spec.repo_base or entry.default_branch
+    await mirror.fetch()
+    fork = await mirror.tip(base)
+    if fork is None:
+        key = "--base" if spec.repo_base else "default_branch"
+        said = no_branch(mirror.upstream, base, await mirror.branches(), key=key)
+        raise RepoError(said.text)
+    upstream = await mirror.heads()  # the names a new branch may not take, asked now
+    asked = take()
+    co_author = asked.co_author
+    identity = identity_of(spec.name, spec.host, spec.git_name, spec.git_email)
+    line_id = await repos.ledger.add_line(
+        repo=spec.repo,
+        agent=spec.name,
+        branch=f"(cutting {spec.name})",
+        base_ref=base,
+        fork_sha=fork,
+        checkout="",
+        co_author=co_author,
+        host=spec.host,
+    )
+    wanted = asked.branch or entry.branch_for(spec.name, line_id)
+    taken = {line.branch for line in await repos.ledger.lines(repo=spec.repo, state=None)}
+    branch = first_free(wanted, {*upstream, *taken})
+    checkout = repos.checkouts / spec.repo / f"{spec.name}-{line_id}"
+    remote = spec.host != LOCAL_HOST
+    if remote:  # on the host it runs on, fetched there from the door
+        checkout = Path(repos.hosts().path_for(spec.host, spec.name, spec.repo, line_id))
+    try:
+        await create_line_repo(
+            mirror.lines / spec.name / f"{line_id}.git",
+            mirror.path,
+            branch=branch,
+            base_ref=base,
+            start_sha=fork,
+            agent=spec.name,
+            repo=spec.repo,
+            workflows=entry.workflows_allowed(),
+            hooks_dir=repos.hooks,
+            identity=identity,
+            ci_paths=entry.ci_paths(),
+            co_author=co_author,
+            issue=asked.issue,
+        )
+        if remote:
+            await repos.hosts().make(
+                spec.host,
+                str(checkout),
+                url=repos.origin_of(spec.name, spec.repo),
+                base_ref=base,
+                branch=branch,
+                identity=identity,
+                co_author=co_author,
+            )
+        else:
+            await make_checkout(
+                mirror.path,
+                checkout,
+                base_ref=base,
+                branch=branch,
+                origin_url=repos.origin_of(spec.name, spec.repo),
+                identity=identity,
+                co_author=co_author,
+            )
+        copied: list[str] = []
+        if entry.copy_from is not None and entry.copy_paths and not remote:
+            copied = await asyncio.to_thread(
+                copy_into, checkout, Path(entry.copy_from), entry.copy_paths
+            )
+    except Exception:
+        await repos.ledger.update_line(line_id, state=LineState.DISCARDED)
+        raise
+    await repos.ledger.set_line_branch(line_id, branch, str(checkout), copied)
+    log.info("%s works on %s of %s, cut from %s at %s", spec.name, branch, spec.repo, base, fork)
+    return Cut(checkout, () if remote else entry.setup)
