@@ -41,7 +41,7 @@ from fleet.forge.text import shown_text
 from fleet.forge.watch import ForgeWatch
 from fleet.forge.work import ForgeWork
 from fleet.ledger import Ledger
-from fleet.notices import Notice
+from fleet.notices import Delivery, Notice
 from fleet.redaction.known import Secret
 from fleet.repos.service import Repos
 from fleet.repos.verbs import RepoVerbs
@@ -203,7 +203,12 @@ class AppForges:
             await ledger.audit_forge(None, "-", "webhook", refusal.status == 200, detail)
 
         endpoint = WebhookEndpoint(
-            hooked, receive=work.receive, seen=ledger.take_delivery, audit=audit, clock=self._clock
+            hooked,
+            receive=work.receive,
+            seen=ledger.take_delivery,
+            audit=audit,
+            clock=self._clock,
+            held=work.holds.refusal,
         )
         return endpoint.routes()
 
@@ -327,11 +332,18 @@ def app_repos(cfg: Config) -> list[tuple[str, str, Slug]]:
 async def _checked(
     work: ForgeWork, forges: Sequence[str], notify: Callable[[Notice], Awaitable[object]] | None
 ) -> None:
-    """Each forge asked who its credential is, what is wrong said in chat (the home rooms:
-    an operator must act), then the deliveries kept from before the last stop."""
+    """Each forge asked who its credential is, what is wrong said in chat (the home rooms
+    and the console: an operator must act) — once: on the terminal's log lines only when no
+    chat took it — then the deliveries kept from before the last stop."""
     for forge in forges:
         why = await work.holds.check_login(forge)
-        if why is not None and notify is not None:
-            held = forge in work.holds.held
-            await notify(Notice(f"⚠ {why}", tone="error" if held else "warning", alert=held))
+        if why is None:
+            continue
+        held = forge in work.holds.held
+        said = None
+        if notify is not None:  # the console is a connector: said there once, by this
+            notice = Notice(f"⚠ {why}", tone="error" if held else "warning", alert=held)
+            said = await notify(notice)
+        if not isinstance(said, Delivery) or not said.ok:  # no chat took it: the log says it
+            log.log(logging.ERROR if held else logging.WARNING, "%s", why)
     await work.resume_kept()

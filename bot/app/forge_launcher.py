@@ -1,9 +1,10 @@
 """Forge work's hands on the fleet (:class:`~fleet.forge.launcher.ForgeLauncher`): a run
 for an issue starts as an operator's ``spawn`` would — the budgets asked first, the
 fleet's caps and limits holding — on a new line named for the issue; a follow-up goes
-into the same session (thawed first when it was frozen), or, that session gone, into the
-next run on the same line, launched the same way; stops, pushes and the end of a line go
-through the repositories as the verbs do."""
+into the same session (thawed first when it was frozen) while that session works on the
+run's line, or, that session gone, into the next run on the same line, launched the same
+way; stops, pushes (of the run's own line) and the end of a line go through the
+repositories as the verbs do."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ from collections.abc import Mapping
 
 from fleet.budgets.service import BudgetService
 from fleet.errors import FleetwardenError
-from fleet.forge.launcher import LaunchRefused, Started
+from fleet.forge.launcher import LaunchRefused, OtherLine, Started
 from fleet.ledger import Ledger
-from fleet.repos.desk import RepoError
-from fleet.repos.facts import LineRecord
+from fleet.repos.desk import NoLine, RepoError
+from fleet.repos.facts import LineRecord, LineState
 from fleet.repos.hook.policy import Issue
 from fleet.repos.service import Repos
 from fleet.repos.verbs import RepoVerbs
@@ -120,7 +121,13 @@ class FleetLauncher:
             raise LaunchRefused(f"not started: {agent} has no run")
         return Started(run.id, line.id if line is not None else None)
 
-    async def follow_up(self, agent: str, text: str, *, by: str) -> int | None:
+    async def follow_up(
+        self, agent: str, text: str, *, by: str, line_id: int | None = None
+    ) -> int | None:
+        if line_id is not None:  # the agent's session works on its newest live line
+            newest = await self._repos.line_of(agent)
+            if newest is None or newest.id != line_id:
+                raise OtherLine(await self._elsewhere(agent, newest, line_id))
         await self._fleet.thaw(agent)
         await self._fleet.send(agent, text, by=by)
         run = await self._ledger.last_run(agent)
@@ -144,12 +151,36 @@ class FleetLauncher:
     async def freeze(self, agent: str, *, by: str) -> None:
         await self._fleet.freeze(agent, reason="done: its pull request waits for review", by=by)
 
-    async def line(self, agent: str) -> LineRecord | None:
-        return await self._repos.line_of(agent)
+    async def _elsewhere(self, agent: str, newest: LineRecord | None, line_id: int) -> str:
+        """Why ``agent``'s session is not line ``line_id``'s to continue, in words fit for
+        the forge: the line ended, or the agent works on another one now (not named: it
+        is other work's)."""
+        own = await self.line(agent, line_id)
+        if own is None or own.state is not LineState.LIVE:
+            return (
+                f"not continued: the branch of {agent}'s work on this issue has ended (its "
+                "checkout was removed)"
+            )
+        return (
+            f"not continued: {agent} works on another branch now, so its session is not this "
+            "issue's; that branch is to be merged or discarded first"
+        )
 
-    async def push(self, agent: str) -> str:
+    async def line(self, agent: str, line_id: int | None = None) -> LineRecord | None:
+        if line_id is None:
+            return await self._repos.line_of(agent)
+        line = await self._ledger.line(line_id)
+        return line if line is not None and line.agent == agent else None
+
+    async def push(self, agent: str, line_id: int | None = None) -> str:
         async with self._repos.lock(agent):
-            line = await self._repos.live(agent)
+            if line_id is None:
+                line = await self._repos.live(agent)
+            else:
+                found = await self.line(agent, line_id)
+                if found is None or found.state is not LineState.LIVE:
+                    raise NoLine(f"the branch of {agent}'s line {line_id} is no longer live")
+                line = found
             return await self._repos.push_line(line)
 
     async def push_at_end(self, agent: str) -> None:

@@ -14,7 +14,7 @@ address is shown as text instead, never as a link.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Final
 
@@ -29,14 +29,28 @@ _DASH: Final = "—"
 _ADDRESS: Final = re.compile(r"https?://[^\s<>()\[\]`\"'\\|]{1,500}")
 
 
-def forge_list(records: Sequence[ForgeRunRecord], now: datetime) -> str:
+def forge_list(
+    records: Sequence[ForgeRunRecord],
+    now: datetime,
+    *,
+    held: Mapping[str, str] | None = None,
+    not_opened: Mapping[int, str] | None = None,
+) -> str:
     """``forge list``: one row per forge run — its forge, its issue (linked), the issue's
-    title, the agent, where the run is, its pull request (linked) and when it started."""
+    title, the agent, where the run is, its pull request (linked) and when it started;
+    then why each ``unpublished`` run's pull request was not opened (``not_opened``, by
+    run, in the operator's words), and each forge ``held`` (its events refused) with why
+    and the fix."""
+    heldwords = [
+        f"⚠ Forge {said(name, NAME_CAP)} is held — its events are refused: {said(why, 600)}."
+        for name, why in sorted((held or {}).items())
+    ]
     if not records:
-        return (
+        empty = (
             "No forge runs yet. An issue becomes one when it is given to an agent on a "
             "configured forge (its label or an assignment to the bot)."
         )
+        return "\n\n".join([*heldwords, empty])
     rows = [
         "| forge | issue | title | agent | state | PR | started |",
         "|---|---|---|---|---|---|---|",
@@ -48,7 +62,14 @@ def forge_list(records: Sequence[ForgeRunRecord], now: datetime) -> str:
         )
     live = sum(1 for r in records if r.ended_at is None)
     plural = "s" if len(records) != 1 else ""
-    return "\n".join(rows) + f"\n\n{len(records)} forge run{plural}, {live} not ended."
+    text = "\n".join(rows) + f"\n\n{len(records)} forge run{plural}, {live} not ended."
+    whys = [
+        f"**{said(r.agent, NAME_CAP)}**'s pull request for {_issue(r)} was not opened: "
+        f"{said(not_opened[r.id], 500)}."
+        for r in records
+        if not_opened and r.id in not_opened
+    ]
+    return "\n\n".join([*heldwords, text, *whys])
 
 
 def pull_news(news: PullNews) -> str:

@@ -47,6 +47,43 @@ def credential_words(name: str, entry: ForgeEntry) -> str:
     return f"the token in {entry.token_env} (forges.{name}.token_env)"
 
 
+@dataclass(frozen=True, slots=True)
+class _Then:
+    """How a problem's fix goes on: in a running Fleetwarden (a restart; its events refused
+    meanwhile), or before starting one (``check-config --online``)."""
+
+    running: bool
+
+    @property
+    def waiting(self) -> str:
+        return "its events wait until then" if self.running else "else its events would wait"
+
+    @property
+    def fixed(self) -> str:
+        if self.running:
+            return (
+                "then restart Fleetwarden (it reads the variable at start); until then the "
+                "forge's events are refused"
+            )
+        return "before starting Fleetwarden (it reads the variable at start)"
+
+    @property
+    def refused(self) -> str:
+        if self.running:
+            return "until then the forge's events are refused"
+        return "else Fleetwarden would refuse the forge's events"
+
+    @property
+    def acted(self) -> str:
+        if self.running:
+            return "its events are acted on once it answers"
+        return "a Fleetwarden started meanwhile acts on its events once it answers"
+
+    @property
+    def later(self) -> str:
+        return "" if self.running else ": ask again in a while"
+
+
 def _variables(entry: ForgeEntry) -> str:
     if entry.app is not None:
         return f"{entry.app.app_id_env} and {entry.app.private_key_env}"
@@ -54,19 +91,27 @@ def _variables(entry: ForgeEntry) -> str:
 
 
 def login_problem(
-    name: str, entry: ForgeEntry, *, actual: str | None = None, error: ForgeApiError | None = None
+    name: str,
+    entry: ForgeEntry,
+    *,
+    actual: str | None = None,
+    error: ForgeApiError | None = None,
+    running: bool = True,
 ) -> LoginProblem | None:
     """Forge ``name``'s answer to "who is this credential?" — the login it gave
     (``actual``), or the ``error`` it answered with — as a problem, or ``None`` when the
-    credential acts as the config's ``login``."""
+    credential acts as the config's ``login``. ``running``: asked by a running Fleetwarden
+    at its start (the fix ends in a restart, and its events are refused meanwhile); else by
+    ``check-config --online``, before any start (the fix is made before starting it)."""
     credential = credential_words(name, entry)
+    then = _Then(running)
     if error is None:
         if actual is None or same_login(actual, entry.login):
             return None
         return LoginProblem(
             f"forge {name}'s login is {entry.login!r} in the config, but {credential} acts "
-            f"as {actual!r}: set login: {actual} (its events wait until then), or put the "
-            f"bot account's credential in {_variables(entry)}",
+            f"as {actual!r}: set login: {actual} ({then.waiting}), or put the bot account's "
+            f"credential in {_variables(entry)}",
             True,
             "login",
         )
@@ -74,7 +119,7 @@ def login_problem(
     if isinstance(error, ForgeRateLimited):
         return LoginProblem(
             f"forge {name} ({entry.api_url}) is rate limiting {credential} now ({said}): its "
-            "login is checked when it answers",
+            f"login is checked when it answers{then.later}",
             False,
             "api_url",
         )
@@ -83,24 +128,21 @@ def login_problem(
         return LoginProblem(
             f"forge {name} ({entry.api_url}) refused Fleetwarden's credential ({said}): "
             f"{credential} is wrong, has expired or was revoked. Put {kind} in "
-            f"{_variables(entry)}, then restart Fleetwarden (it reads the variable at start); "
-            "until then the forge's events are refused",
+            f"{_variables(entry)}, {then.fixed}",
             True,
             "app" if entry.app is not None else "token_env",
         )
     if error.status == 404 or "not JSON" in said or "no JSON object" in said:
         return LoginProblem(
             f"forge {name}'s api_url {entry.api_url} is not the root of a forge's API "
-            f"({said}): set forges.{name}.api_url to it ({API_ROOTS}); until then the "
-            "forge's events are refused",
+            f"({said}): set forges.{name}.api_url to it ({API_ROOTS}); {then.refused}",
             True,
             "api_url",
         )
     if error.status == 0:
         return LoginProblem(
             f"forge {name} could not be reached at {entry.api_url} ({said}): check "
-            f"forges.{name}.api_url and that this machine reaches it; its events are acted "
-            "on once it answers",
+            f"forges.{name}.api_url and that this machine reaches it; {then.acted}",
             False,
             "api_url",
         )

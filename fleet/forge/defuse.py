@@ -95,6 +95,8 @@ _URL_SPAN: Final = re.compile(_SCHEME + r"[^\s<>`()\[\]\"']*", re.ASCII | re.IGN
 _ANY_URL: Final = re.compile(_SCHEME + r"\S*", re.ASCII | re.IGNORECASE)
 _ISSUE_PATH: Final = re.compile(r"/(?:issues|pulls?)/[0-9]+(?![0-9])", re.IGNORECASE)
 _TRAILING: Final = ".,:;!?*_~"  # not part of a web address at its end (GFM's autolinks)
+_BEFORE: Final = "(\"'"  # punctuation before a mention or a reference, kept out of code
+_AFTER: Final = _TRAILING + ")\"'"  # and after one
 _KEYWORD: Final = re.compile(
     r"(?<![A-Za-z0-9])(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?|reopen(?:s|ed)?):?[ \t]+\Z",
     re.ASCII | re.IGNORECASE,
@@ -235,12 +237,24 @@ def _cell(line: str) -> str:
     for word in _WORD.finditer(line):
         if _RISKY.search(word[0]):  # its pieces between "<"s: no "<" even in code
             pieces = [
-                _code(p) if _RISKY.search(p) else _escape_plain(p) for p in word[0].split("<")
+                _coded(p) if _RISKY.search(p) else _escape_plain(p) for p in word[0].split("<")
             ]
             out += [_escape_plain(line[at : word.start()]), "&lt;".join(pieces)]
             at = word.end()
     out.append(_escape_plain(line[at:]))
     return "".join(out)
+
+
+def _coded(piece: str) -> str:
+    """A risky ``piece`` of a word in a code span, the punctuation around it outside
+    (``(`@ann`),`` rather than a span holding the comma); what is left in the span
+    is still risky, or the whole piece goes in it."""
+    core = piece.lstrip(_BEFORE).rstrip(_AFTER)
+    if not core or not _RISKY.search(core):
+        return _code(piece)
+    start = piece.index(core)
+    head, tail = piece[:start], piece[start + len(core) :]
+    return f"{_escape_plain(head)}{_code(core)}{_escape_plain(tail)}"
 
 
 def _escape_plain(text: str) -> str:

@@ -12,6 +12,8 @@ seconds). Answers, in plain text:
     400  a stale event (its age said, and the setting that bounds it), a missing event
          or delivery header, a payload that is not one
     401  unsigned, mis-signed, or no secret set for this forge
+    503  the forge is held (its credential or login found wrong at start): not recorded,
+         so the forge's redelivery, once that is fixed, is taken
     404  no forge of that name takes webhooks
     408  a body not all there within :data:`READ_SECONDS`
     413  a body over 5 MiB
@@ -89,6 +91,8 @@ class Refusal:
 
 
 Audit = Callable[[Refusal], Awaitable[None]]
+Held = Callable[[str], "str | None"]
+"""Why forge ``name``'s events are refused now (it is held), or None."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +115,10 @@ class WebhookEndpoint:
         audit: Audit,
         clock: Clock,
         read_seconds: float = READ_SECONDS,
+        held: Held | None = None,
     ) -> None:
         self._forges = forges
+        self._held = held
         self._receive = receive
         self._seen = seen
         self._audit = audit
@@ -151,6 +157,9 @@ class WebhookEndpoint:
         now = self._clock.now()
         if stale(event, now, forge.entry.max_event_age_seconds):
             return await self._refuse(request, shown, 400, stale_words(event, now, name, forge))
+        held = self._held(name) if self._held is not None else None
+        if held is not None:  # not recorded: the forge may deliver it again once fixed
+            return await self._refuse(request, shown, 503, held)
         # The delivery id is not signed: the same signed body under a new id is a replay.
         # (Its digest first: a delivery recorded is kept until acted on.)
         digest = "body:" + hashlib.sha256(event.name.encode() + b"\n" + body).hexdigest()

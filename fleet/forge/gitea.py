@@ -4,20 +4,23 @@ Gitea's REST API under ``/api/v1``, with an access token (``Authorization: token
 Where Gitea's calls differ from GitHub's they are bridged here: a draft pull request is
 opened with the ``WIP: `` title prefix (Gitea's own convention); listings are paged with
 ``page``/``limit`` and counted by ``X-Total-Count``; a pull request is found by its branch
-among the open ones; Gitea has no check runs. Answers are read by
-:mod:`fleet.forge.gitea_read`: a value of the wrong shape is a :class:`ForgeApiError`,
-never a crash, and the token is in no message.
+among the open ones; Gitea has no check runs; a user's commits are credited at Gitea's
+no-reply form of the API's host (:func:`no_reply_address`), never at the address it
+shows. Answers are read by :mod:`fleet.forge.gitea_read`: a value of the wrong shape is a
+:class:`ForgeApiError`, never a crash, and the token is in no message.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import logging
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fleet.clock import Clock
 from fleet.forge.gitea_read import (
@@ -54,6 +57,11 @@ PAGE_SIZE: Final = 50  # Gitea's default MAX_RESPONSE_ITEMS: a bigger limit is c
 MAX_PAGES: Final = 10
 MAX_FILE_BYTES: Final = 1024 * 1024
 MAX_CHANGES: Final = 100
+NO_REPLY_FALLBACK: Final = "noreply.gitea.invalid"
+"""The no-reply domain of a Gitea reached at an IP address, whose ``DOMAIN`` is unknown."""
+_LOGIN: Final = re.compile(r"[A-Za-z0-9_.-]{1,100}")  # Gitea's user names
+_LABEL: Final = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_DOMAIN: Final = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")  # a host name, as DNS spells it
 _PERMISSIONS: Final[Mapping[str, Permission]] = {
     "owner": "admin",
     "admin": "admin",
@@ -61,6 +69,30 @@ _PERMISSIONS: Final[Mapping[str, Permission]] = {
     "read": "read",
     "none": "none",
 }
+
+
+def no_reply_address(login: str, api_url: str) -> str | None:
+    """The address Gitea credits ``login``'s commits to without showing theirs:
+    ``login@NO_REPLY_ADDRESS``, which Gitea matches to the user by their login. Its
+    ``NO_REPLY_ADDRESS`` is ``noreply.`` and the server's ``DOMAIN`` unless set otherwise;
+    the domain taken here is the host ``api_url`` names (``git.example.com``). A host that is
+    an IP address names no domain: the address is then one no one has
+    (``login@noreply.gitea.invalid``), crediting no one rather than a guess. None for a
+    login Gitea would not have."""
+    if not _LOGIN.fullmatch(login):
+        return None
+    host = (urlsplit(api_url).hostname or "").rstrip(".").lower()
+    if not _DOMAIN.fullmatch(host) or _is_ip(host):
+        return f"{login.lower()}@{NO_REPLY_FALLBACK}"
+    return f"{login.lower()}@noreply.{host}"
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _seg(text: str) -> str:
@@ -324,17 +356,18 @@ class GiteaApi:
         return _PERMISSIONS.get(word, "none")
 
     async def commit_address(self, repo: Slug, login: str) -> str | None:
-        # A user who hides their address is shown by its no-reply placeholder
-        # (LOGIN@NO_REPLY_ADDRESS), the one Gitea itself credits their web commits to.
+        # Gitea's no-reply form, never the address its API shows: to a site admin's token
+        # it shows a user's own address even when they keep it private. Asked only whether
+        # the user exists, and their login.
         path = f"/users/{_seg(login)}"
         status, data, _ = await self._call("GET", path, expect=(200, 404))
         if status == 404:
             return None
         try:
-            email = field_str(data if isinstance(data, Mapping) else {}, "email", default="")
+            found = field_str(data if isinstance(data, Mapping) else {}, "login")
         except Malformed as exc:
             raise self._shape(f"GET {path}", exc) from None
-        return email or None
+        return no_reply_address(found, self._http.api_url)
 
     async def in_org(self, org: str, login: str) -> bool:
         # 204: a member. 404: not one. 302/303: Gitea sends a token that is no member of

@@ -4,8 +4,10 @@
   is asked which account its credential acts as (:meth:`ForgeHolds.check_login`); when that
   is not the config's ``login``, the bot would take its own comments for a person's; when
   the forge refuses the credential (401) or its ``api_url`` is no forge's API, nothing it
-  sends could be acted on. Either way the forge's events are refused, with the variable
-  and the fix, until the config (or the credential) is fixed and Fleetwarden restarted.
+  sends could be acted on. Either way the forge's events are refused — a delivery answered
+  503 (:meth:`ForgeHolds.refusal`), so the forge can deliver it again — with the variable
+  and the fix said to the operator, until the config (or the credential) is fixed and
+  Fleetwarden restarted.
 * **Its rate limit.** A forge that answered "rate limited" is not called again until the
   limit lifts — when it said, else after :data:`BACK_OFF_SECONDS` (:meth:`back_off`);
   the deliveries that came meanwhile are kept, and acted on once it lifts
@@ -60,10 +62,20 @@ class ForgeHolds:
             return None
         if problem.held:
             self.held[forge] = problem.text
-            log.error("%s", problem.text)
-        else:
-            log.warning("%s", problem.text)
+        # Said in chat and on the console by the caller, once: the log file keeps it.
+        log.info("%s", problem.text)
         return problem.text
+
+    def refusal(self, forge: str) -> str | None:
+        """Why a delivery to ``forge`` is refused while it is held, in words fit for the
+        forge's delivery log (no variable, no config key: the operator has those), or
+        None when it is not held."""
+        if forge not in self.held:
+            return None
+        return (
+            f"forge {forge} is held: Fleetwarden's credential or login for it was found wrong "
+            "at start, and the operator has the details; redeliver this once it is fixed"
+        )
 
     def back_off(self, forge: str, exc: ForgeRateLimited) -> None:
         """Call ``forge`` no more until its rate limit lifts (when it said, else a minute)."""

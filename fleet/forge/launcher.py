@@ -19,6 +19,12 @@ class LaunchRefused(FleetwardenError):
     """The run cannot start now; the message says why, in words fit for the issue."""
 
 
+class OtherLine(LaunchRefused):
+    """A follow-up not sent: the agent's session works on another line than the forge
+    run's (or on none), so it is not the run's to continue; the message says why, in words
+    fit for the issue."""
+
+
 @dataclass(frozen=True, slots=True)
 class Started:
     """A run started on an issue: its run id and the line (branch) it works on."""
@@ -68,9 +74,13 @@ class ForgeLauncher(Protocol):
         or that line has ended."""
         ...
 
-    async def follow_up(self, agent: str, text: str, *, by: str) -> int | None:
+    async def follow_up(
+        self, agent: str, text: str, *, by: str, line_id: int | None = None
+    ) -> int | None:
         """Continue ``agent``'s session with ``text`` (thawing it when frozen); the run id
-        now working, when known."""
+        now working, when known. With ``line_id``, only a session that works on that line:
+        :class:`OtherLine` when the agent's newest live line is another one (its session
+        is other work's), or none is live, and nothing is sent."""
         ...
 
     async def is_running(self, agent: str) -> bool: ...
@@ -89,12 +99,14 @@ class ForgeLauncher(Protocol):
         """Pause ``agent``'s live run (a later follow-up thaws it)."""
         ...
 
-    async def line(self, agent: str) -> LineRecord | None:
-        """``agent``'s live line."""
+    async def line(self, agent: str, line_id: int | None = None) -> LineRecord | None:
+        """``agent``'s newest live line; with ``line_id``, that line of ``agent`` as it is
+        now, live or ended (merged, discarded). None: there is none."""
         ...
 
-    async def push(self, agent: str) -> str:
-        """Push ``agent``'s branch upstream; its tip."""
+    async def push(self, agent: str, line_id: int | None = None) -> str:
+        """Push ``agent``'s branch upstream — its newest live line's, or line ``line_id``'s
+        while it is live (:class:`fleet.repos.desk.NoLine` when it is not); its tip."""
         ...
 
     async def push_at_end(self, agent: str) -> None:

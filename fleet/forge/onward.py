@@ -3,9 +3,10 @@ continues the agent's session with their words — after the turn under way, tha
 was frozen — or, when the agent has no session to continue (a ``command`` agent, a run
 that ended), starts its next run on the same line: the same branch, so the same pull
 request and issue, launched as forge runs are (the budgets asked first), its prompt where
-the work stands and the words that asked for more. When neither can be, the run stays as
-it was and why is said on the issue or pull request the words came on (:class:`Onward`),
-never only in the log.
+the work stands and the words that asked for more. A session is continued only while it
+works on the run's own line: an agent whose newest branch is another one (other work, cut
+since) is not sent the words. When neither can be, the run stays as it was and why is said
+on the issue or pull request the words came on (:class:`Onward`), never only in the log.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Final
 from fleet.clock import Clock
 from fleet.errors import FleetwardenError
 from fleet.forge.facts import ForgeRunRecord, ForgeRunState
-from fleet.forge.launcher import ForgeLauncher, LaunchRefused
+from fleet.forge.launcher import ForgeLauncher, LaunchRefused, OtherLine
 from fleet.forge.model import ForgeApiError, ForgeEvent
 from fleet.forge.publish import Publisher
 from fleet.forge.schema import ForgeEntry
@@ -64,8 +65,12 @@ class Onward:
                 run, text, by=f"@{event.actor}", requester=f"@{event.actor} on {run.forge}",
                 how=f"{kind} by @{event.actor}", where=event.number,
             )  # fmt: skip
-        except LaunchRefused as exc:
+        except OtherLine as exc:  # its session is other work's
             await self._refused(run, event.number, kind, str(exc))
+            return f"refused: {exc}"
+        except LaunchRefused as exc:
+            why = f"it has no session to continue, and its next run on {run.branch} did not start"
+            await self._refused(run, event.number, kind, f"{why} — {exc}")
             return f"refused: {exc}"
 
     async def go_on(
@@ -79,12 +84,17 @@ class Onward:
         await self._working(run)
         try:
             try:
-                run_id = await self.launcher.follow_up(run.agent, text, by=by)
+                run_id = await self._follow_up(run, text, by=by)
+            except OtherLine:
+                raise
             except FleetwardenError:
                 if not await self.launcher.is_running(run.agent):
                     raise
                 await self._turn_over(run.agent)  # a headless turn under way: after it
-                run_id = await self.launcher.follow_up(run.agent, text, by=by)
+                run_id = await self._follow_up(run, text, by=by)
+        except OtherLine:  # the agent's session is other work's: never sent into it
+            await self._as_it_was(run)
+            raise
         except FleetwardenError as exc:
             if await self.launcher.is_running(run.agent):  # its live session refused it
                 await self._as_it_was(run)
@@ -96,6 +106,11 @@ class Onward:
         await self.ledger.audit_forge(run.id, run.agent, "continue", True, f"{how} on #{where}")
         await self.publisher.refresh(run.id)
         return f"continued {run.agent}'s session ({how})"
+
+    async def _follow_up(self, run: ForgeRunRecord, text: str, *, by: str) -> int | None:
+        """``text`` into ``run``'s agent's session, only when that session works on the
+        run's line (:class:`OtherLine` when it works on another, or on none)."""
+        return await self.launcher.follow_up(run.agent, text, by=by, line_id=run.line_id)
 
     async def _next_run(
         self, run: ForgeRunRecord, follow_up: str, *, requester: str, how: str, where: int
@@ -142,8 +157,7 @@ class Onward:
         said = self.publisher.agent_text(why[:WHY_CAP], own=_own(run))
         login = self.forges[run.forge].login
         body = (
-            f"**{run.agent}** could not take up this {kind}: it has no session to continue, "
-            f"and its next run on {run.branch} did not start — {said}.\n\nOnce that is "
+            f"**{run.agent}** could not take up this {kind}: {said}.\n\nOnce that is "
             f"fixed, comment again (on the pull request, or on the issue mentioning "
             f"`@{login}`)."
         )

@@ -16,6 +16,7 @@ from fleet.budgets.run_estimate import RunEstimate, estimate_runs
 from fleet.clock import Clock
 from fleet.forge.facts import ForgeRunRecord
 from fleet.forge.footer import Provenance
+from fleet.forge.unpublished import public_part
 from fleet.ledger import Ledger, UsageTotal
 from fleet.model import AgentSpec
 from fleet.repos.facts import change_from_json
@@ -110,8 +111,7 @@ class ProvenanceSource:
                 egress = f"open network; refused: {refused}"
         audit = await self._ledger.forge_audit(record.id, limit=OPERATIONS_SHOWN + 1)
         operations = [
-            ("" if line.allowed else "refused: ") + line.detail.removeprefix("refused: ")
-            for line in audit
+            ("" if line.allowed else "refused: ") + _shown(line.op, line.detail) for line in audit
         ]
         return Provenance(
             agent=record.agent,
@@ -132,6 +132,13 @@ class ProvenanceSource:
             operations=tuple(operations),
             version=self._version,
         )
+
+
+def _shown(op: str, detail: str) -> str:
+    """An audit line as a post on the forge shows it: why a pull request was not opened in
+    its public words only (the operator's detail names variables and the upstream)."""
+    detail = detail.removeprefix("refused: ")
+    return public_part(detail) if op == "publish" else detail
 
 
 def _seconds(start: datetime, end: datetime) -> float:

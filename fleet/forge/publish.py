@@ -8,8 +8,11 @@ references to other issues, markup that hides).
 
 A ``done ok`` whose pull request could not be opened leaves the run ``unpublished``: why, in
 Fleetwarden's words (:mod:`fleet.forge.unpublished`), is said once on the issue and in chat
-and kept in its status comment, and :meth:`Publisher.retry` (the forge runs' round) or
-:meth:`Publisher.open_now` (``pr NAME``) publishes it once the cause is fixed."""
+and kept in its status comment — the forge's posts in a few words, chat in full — and
+:meth:`Publisher.retry` (the forge runs' round) or :meth:`Publisher.open_now` (``pr NAME``)
+publishes it once the cause is fixed. Only the run's own line is ever pushed: when it was
+merged or discarded from chat meanwhile, nothing will open the pull request, and the run
+ends, said on the issue and in chat."""
 
 from __future__ import annotations
 
@@ -26,17 +29,26 @@ from fleet.forge.hidden import cap, unseen_free
 from fleet.forge.launcher import ForgeLauncher
 from fleet.forge.model import ForgeApi, ForgeApiError, ForgeComment, ForgePull, Slug
 from fleet.forge.provenance import ProvenanceSource, Spend
+from fleet.forge.pull_words import done_body, pull_title
 from fleet.forge.rendered import inert
 from fleet.forge.schema import ForgeEntry
 from fleet.forge.sticky import StickyState, status_text
 from fleet.forge.text import defuse
-from fleet.forge.unpublished import fix_words, why_unpublished
+from fleet.forge.unpublished import (
+    BRANCH_ENDED,
+    LineEnded,
+    Unpublished,
+    audit_words,
+    detail_part,
+    fix_words,
+    public_part,
+    why_unpublished,
+)
 from fleet.ledger import Ledger
-from fleet.repos.desk import NoLine
+from fleet.repos.facts import LineRecord, LineState, change_from_json
 
 log = logging.getLogger(__name__)
 
-TITLE_CAP = 200
 WHY_CAP = 300  # characters of why a branch was not published, said on the issue
 NOT_OPENED = "pull request not opened: "  # how the audit keeps why, for the status comment
 Tell = Callable[[PullNews], Awaitable[object]]
@@ -148,6 +160,7 @@ class Publisher:
         next_step = None
         if state is ForgeRunState.UNPUBLISHED:
             doing, next_step = await self.not_opened_why(record), fix_words(record.agent)
+        ended = await self._how_ended(record) if state is ForgeRunState.ENDED else None
         return status_text(
             StickyState(
                 agent=record.agent,
@@ -155,7 +168,7 @@ class Publisher:
                 done_signal=record.done_signal,
                 done_status=record.done_status,
                 doing=doing if state is not ForgeRunState.WORKING else None,
-                last_operation=audit[-1].detail if audit else None,
+                last_operation=public_part(audit[-1].detail) if audit else None,
                 approvals_waiting=waiting,
                 tokens=spend.tokens,
                 cost_usd=spend.cost_usd,
@@ -165,6 +178,7 @@ class Publisher:
                 pull_url=record.pull_url,
                 provenance=await self._status_provenance(record, spend),
                 next_step=next_step,
+                ended=ended,
             )
         )
 
@@ -181,11 +195,29 @@ class Publisher:
         took = None if end is None else max(0.0, (end - record.started_at).total_seconds())
         return replace(provenance, duration=took)
 
-    async def not_opened_why(self, record: ForgeRunRecord) -> str | None:
-        """Why the run's pull request could not be opened, as last said (the audit keeps it)."""
+    async def not_opened_why(self, record: ForgeRunRecord, *, detail: bool = False) -> str | None:
+        """Why the run's pull request could not be opened, as last said (the audit keeps
+        it): in the few words fit for the forge, or (``detail``) in the operator's."""
+        kept = await self._not_opened_kept(record)
+        if kept is None:
+            return None
+        return detail_part(kept) if detail else public_part(kept)
+
+    async def _not_opened_kept(self, record: ForgeRunRecord) -> str | None:
         for line in reversed(await self._ledger.forge_audit(record.id, limit=20)):
             if line.op == "publish" and not line.allowed:
                 return line.detail.removeprefix(NOT_OPENED)
+        return None
+
+    async def _how_ended(self, record: ForgeRunRecord) -> str | None:
+        """How an ended run ended, for its status comment's headline (its ``end`` audit)."""
+        for line in reversed(await self._ledger.forge_audit(record.id, limit=20)):
+            if line.op == "end":
+                if line.detail.endswith(" merged"):
+                    return "its pull request was merged"
+                if line.detail.endswith(" closed"):
+                    return "its pull request was closed"
+                return line.detail if line.detail == BRANCH_ENDED else None
         return None
 
     # -- the agent's own posts -------------------------------------------------------------
@@ -206,15 +238,14 @@ class Publisher:
     async def open_pull(
         self, record: ForgeRunRecord, *, title: str, text: str, draft: bool
     ) -> ForgePull:
-        """Push the run's branch and open its one pull request (or find the open one),
-        the requester asked to review."""
-        await self._launcher.push(record.agent)
+        """Push the run's branch — its own line's, never the agent's newer work — and open
+        its one pull request (or find the open one), the requester asked to review;
+        :class:`LineEnded` when that line is live no more."""
+        line = await self._own_line(record)
+        await self._launcher.push(record.agent, line.id)
         api = self._api(record)
         pull = await api.find_pull(record.slug, record.branch)
         if pull is None:
-            line = await self._launcher.line(record.agent)
-            if line is None:  # pushed just now: its line ended meanwhile
-                raise NoLine(f"{record.agent} has no branch any more: nothing to open")
             base = line.base_ref
             said = self.agent_text(text, own=_own(record))
             body = f"Closes #{record.issue}.\n\n{said}".rstrip()
@@ -222,7 +253,7 @@ class Publisher:
                 record.slug,
                 head=record.branch,
                 base=base,
-                title=_one_line(self._redact(title))[:TITLE_CAP] or f"Work on #{record.issue}",
+                title=pull_title(self._redact(title), str(record.slug), _own(record), record.issue),
                 body=await self.signed(record, body),
                 draft=draft,
             )
@@ -233,6 +264,19 @@ class Publisher:
                 log.info("review of #%d not requested: %s", pull.number, exc)
         await self._ledger.update_forge_run(record.id, pull=pull.number, pull_url=pull.url)
         return pull
+
+    async def _own_line(self, record: ForgeRunRecord) -> LineRecord:
+        """The line ``record`` works on, while it is live (:class:`LineEnded` when not). A
+        run recorded without its line has the agent's newest one, if it holds its branch."""
+        if record.line_id is not None:
+            line = await self._launcher.line(record.agent, record.line_id)
+        else:
+            line = await self._launcher.line(record.agent)
+            if line is not None and line.branch != record.branch:
+                line = None
+        if line is None or line.state is not LineState.LIVE:
+            raise LineEnded(record, line)
+        return line
 
     # -- done, and the watchdog ------------------------------------------------------------
 
@@ -251,6 +295,9 @@ class Publisher:
             return
         try:
             pull = await self.open_pull(record, title=record.title, text=summary, draft=entry.draft)
+        except LineEnded as exc:
+            await self._line_ended(record, exc)
+            return
         except (FleetwardenError, ForgeApiError) as exc:
             await self._not_opened(record, exc, again=False)
             return
@@ -265,6 +312,9 @@ class Publisher:
             pull = await self.open_pull(
                 record, title=record.title, text=record.summary or "", draft=entry.draft
             )
+        except LineEnded as exc:  # never to be opened: the run ends, said once
+            await self._line_ended(record, exc)
+            return False
         except (FleetwardenError, ForgeApiError) as exc:
             await self._not_opened(record, exc, again=True)
             return False
@@ -273,10 +323,17 @@ class Publisher:
 
     async def open_now(self, record: ForgeRunRecord, *, draft: bool) -> ForgePull:
         """``pr NAME``: open (or find) ``record``'s pull request now; a run left
-        ``unpublished`` is published with it (its state and status comment follow)."""
-        pull = await self.open_pull(
-            record, title=record.title, text=record.summary or "", draft=draft
-        )
+        ``unpublished`` is published with it (its state and status comment follow); one
+        whose line ended meanwhile ends, said on the issue and in chat (:class:`LineEnded`
+        is raised all the same, for ``pr`` to answer)."""
+        try:
+            pull = await self.open_pull(
+                record, title=record.title, text=record.summary or "", draft=draft
+            )
+        except LineEnded as exc:
+            if ForgeRunState(record.state) is ForgeRunState.UNPUBLISHED:
+                await self._line_ended(record, exc)
+            raise
         if ForgeRunState(record.state) is ForgeRunState.UNPUBLISHED:
             fresh = await self._ledger.forge_run(record.id) or record
             await self._published(fresh, pull)
@@ -290,17 +347,17 @@ class Publisher:
         words = why_unpublished(
             exc, forge=record.forge, entry=entry, slug=str(record.slug), branch=record.branch
         )
-        why = self._redact(words)[:WHY_CAP]
+        why = Unpublished(words.public, self._redact(words.detail)[:WHY_CAP])
         log.warning("the pull request of %s#%d was not opened: %s", record.slug, record.issue,
-                    why)  # fmt: skip
-        if why != await self.not_opened_why(record):
+                    why.detail)  # fmt: skip
+        if audit_words(why) != await self._not_opened_kept(record):
             await self._ledger.audit_forge(
-                record.id, "fleetwarden", "publish", False, NOT_OPENED + why
+                record.id, "fleetwarden", "publish", False, NOT_OPENED + audit_words(why)
             )
         await self._ledger.update_forge_run(record.id, state=ForgeRunState.UNPUBLISHED)
         if not again:
             fix = fix_words(record.agent)
-            said = self.agent_text(why, own=_own(record))
+            said = self.agent_text(why.public, own=_own(record))
             body = (
                 f"**{record.agent} is done, but its pull request could not be opened:** "
                 f"{said}.\n\n{fix}."
@@ -310,7 +367,30 @@ class Publisher:
                 await self._post(record, record.issue, await self.signed(fresh, body))
             except ForgeApiError as failed:  # the forge may be what is down
                 log.warning("why was not said on %s#%d: %s", record.slug, record.issue, failed)
-            await self._say(_news(record, why=why, fix=fix))
+            await self._say(_news(record, why=why.detail, fix=fix))
+        await self.refresh(record.id)
+
+    async def _line_ended(self, record: ForgeRunRecord, ended: LineEnded) -> None:
+        """``record``'s line ended before its pull request was opened: nothing will open
+        it, so the run ends — said on the issue and in chat, once, and in its status
+        comment — instead of being tried again every few minutes."""
+        log.warning("forge run %d of %s: %s", record.id, record.agent, ended)
+        await self._ledger.update_forge_run(
+            record.id, state=ForgeRunState.ENDED, summary=str(ended), ended_at=self._clock.now()
+        )
+        await self._audit(record, "end", BRANCH_ENDED)
+        fix = "The run has ended: Fleetwarden will not try to open it again"
+        body = (
+            f"**{record.agent}'s pull request will not be opened:** "
+            f"{self.agent_text(str(ended), own=_own(record))}.\n\n{fix}; give the issue to "
+            "an agent again to start anew."
+        )
+        fresh = await self._ledger.forge_run(record.id) or record
+        try:
+            await self._post(record, record.issue, await self.signed(fresh, body))
+        except ForgeApiError as failed:
+            log.warning("why was not said on %s#%d: %s", record.slug, record.issue, failed)
+        await self._say(_news(record, why=str(ended), fix=fix))
         await self.refresh(record.id)
 
     async def _say(self, news: PullNews) -> None:
@@ -349,7 +429,9 @@ class Publisher:
                 await self._ledger.update_forge_run(record.id, check_id=check)
         except ForgeApiError as exc:  # an App without checks: write, say
             log.warning("no check run on %s#%d: %s", record.slug, pull.number, exc)
-        body = f"**{record.agent} is done:**\n\n{self.agent_text(summary, own=_own(fresh))}"
+        change = change_from_json(await self._ledger.run_change(fresh.run_id or 0))
+        own = _own(fresh)
+        body = done_body(record.agent, summary, change, lambda t: self.agent_text(t, own=own))
         try:
             await self._post(record, pull.number, await self.signed(fresh, body))
         except ForgeApiError as exc:
@@ -391,7 +473,3 @@ def _news(
     return PullNews(
         record.agent, record.slug, record.issue, record.issue_url, pull, pull_url, why, fix
     )
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())

@@ -2,7 +2,8 @@
 :class:`StickyState` (what it knows) and :func:`status_text` (the markdown).
 
 It says where the run is (queued, working, waiting for an approval, done, done but its
-pull request not opened, failed, gone quiet past the watchdog, stopped, ended), what the
+pull request not opened, failed, gone quiet past the watchdog, stopped, ended — merged,
+closed, or its branch ended before its pull request opened), what the
 agent does now (its last forge operation), why it waits or failed and what to do next, how
 many approvals wait for an answer in chat, the spend so far against the run's cap, what a
 run like it usually costs (median and p90 of past runs; that there are none yet) and,
@@ -40,7 +41,8 @@ class StickyState:
     opened, or what the agent said when done; ``last_operation`` its last forge operation
     (what it does now); ``cap`` the run's cap in words; ``estimate`` what past runs like it
     cost (``None``: there are none yet); ``over``: the run is done for now, so what it cost
-    is told; ``next_step`` what opens its pull request, when it could not be."""
+    is told; ``next_step`` what opens its pull request, when it could not be; ``ended``
+    how an ended run ended (its pull request merged, or closed; its branch ended first)."""
 
     agent: str
     state: str
@@ -57,6 +59,7 @@ class StickyState:
     pull_url: str | None
     provenance: Provenance
     next_step: str | None = None
+    ended: str | None = None
 
 
 def status_text(state: StickyState) -> str:
@@ -106,8 +109,10 @@ def _state_line(state: StickyState) -> str:
             return "❌ Failed: the agent could not finish."
         case "stopped":
             return "⏹ Stopped: the issue was unassigned or unlabelled."
+        case "ended" if state.ended:
+            return f"🏁 Ended: {escape_cell(state.ended, 120)}."
         case "ended":
-            return "🏁 Ended: its pull request was closed."
+            return "🏁 Ended."
     return escape_cell(state.state, 40)
 
 

@@ -94,13 +94,12 @@ class ForgeWork:
     async def receive(self, event: ForgeEvent) -> str:
         """Take ``event`` (its delivery already recorded once): decided in the background,
         so the forge's delivery is answered at once; the word for the answer."""
-        held = self.holds.held.get(event.forge)
-        if held is not None or self._repo_of(event) is None:
-            outcome = (
-                f"refused: {held}"
-                if held is not None
-                else f"ignored: {event.repo} is no repository of the config on {event.forge}"
-            )
+        held = self.holds.refusal(event.forge)
+        if held is not None:  # kept, not acted on: the next start, fixed, acts on it
+            log.info("forge %s delivery %s: %s", event.forge, event.delivery, held)
+            return f"refused: {held}"
+        if self._repo_of(event) is None:
+            outcome = f"ignored: {event.repo} is no repository of the config on {event.forge}"
             await self.ledger.set_delivery_outcome(event.forge, event.delivery, outcome)
             return outcome
         self.spawn(self._handle(event), f"forge event {event.delivery}")

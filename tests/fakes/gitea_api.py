@@ -167,10 +167,14 @@ class FakeGitea(LoopbackServer):
 
     # -- seeding ----------------------------------------------------------------------
 
-    def add_user(self, login: str, *, admin: bool = False) -> None:
-        """A user (``admin``: a site administrator)."""
+    def add_user(
+        self, login: str, *, admin: bool = False, email: str = "", private: bool = True
+    ) -> None:
+        """A user (``admin``: a site administrator) with their own ``email``, kept
+        ``private`` (shown then only to an admin and to themselves)."""
         with self._lock:
-            self.world.add_user(login, is_admin=admin)
+            user = self.world.add_user(login, is_admin=admin)
+            user.email, user.keep_email_private = email or user.email, private
 
     def add_org(
         self, login: str, *, owners: Sequence[str] = (), members: Sequence[str] = ()

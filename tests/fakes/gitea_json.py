@@ -54,13 +54,21 @@ def user(world: World, login: str, site: str) -> Json:
     return user_of(found, site)
 
 
-def user_of(u: User, site: str) -> Json:
+NO_REPLY_ADDRESS = "noreply.localhost"  # Gitea's default: noreply. and DOMAIN (localhost)
+
+
+def user_of(u: User, site: str, doer: User | None = None) -> Json:
+    """``u`` as Gitea shows them to ``doer`` (services/convert/user.go): their own address
+    to a site admin or to themselves, or to anyone when they do not keep it private; else
+    the no-reply placeholder, ``LOGIN@NO_REPLY_ADDRESS``."""
+    authed = doer is not None and (doer.is_admin or doer.id == u.id)
+    shown = bool(u.email) and doer is not None and (authed or not u.keep_email_private)
     return {
         "id": u.id,
         "login": u.login,
         "login_name": "",
         "full_name": u.full_name,
-        "email": f"{u.login.lower()}@noreply.localhost",
+        "email": u.email if shown else f"{u.login.lower()}@{NO_REPLY_ADDRESS}",
         "avatar_url": f"{site}/avatars/{u.id:032x}",
         "language": "",
         "is_admin": False,

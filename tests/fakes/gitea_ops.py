@@ -451,12 +451,12 @@ def user_get_current(call: Call) -> Reply:
 
 
 def user_get(call: Call) -> Reply:
-    """A user by login (a hidden address shown as the instance's no-reply placeholder, as
-    the fake shows every user's); 404 for a login no one has."""
+    """A user by login, their address as Gitea shows it to the caller (their own to a site
+    admin, even when they keep it private); 404 for a login no one has."""
     user = call.world.user(call.params["username"])
     if user is None:
         raise call.missing()
-    return Reply(200, js.user_of(user, call.site))
+    return Reply(200, js.user_of(user, call.site, call.world.user(call.doer)))
 
 
 OPERATIONS: Final[Mapping[str, Callable[[Call], Reply]]] = {

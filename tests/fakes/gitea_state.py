@@ -54,6 +54,8 @@ class User:
     is_admin: bool = False
     is_org: bool = False
     full_name: str = ""
+    email: str = ""  # their own address ("": the no-reply placeholder only)
+    keep_email_private: bool = True  # Gitea's "hide my email address"
 
 
 @dataclass

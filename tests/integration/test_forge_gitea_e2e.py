@@ -225,7 +225,7 @@ def test_a_labelled_gitea_issue_becomes_a_pull_request_that_a_review_continues(
             # The one status comment says so, and the delivery's outcome is kept.
             assert wait_until(
                 lambda: (
-                    "Ended: its pull request was closed"
+                    "Ended: its pull request was merged."
                     in bot_comments(gitea, SLUG, issue, BOT_LOGIN)[0]
                 ),
                 timeout=30,

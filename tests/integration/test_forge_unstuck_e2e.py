@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -108,6 +109,16 @@ def bot(
     tmp_path: Path, upstream: GitUpstream, github: FakeGitHub
 ) -> Iterator[tuple[ConsoleBot, int]]:
     """The real ``fleetwarden run`` on :data:`CONFIG`, listening; killed if a test failed."""
+    with started(tmp_path, upstream, github, DEFAULT_PAT) as running:
+        yield running
+
+
+@contextmanager
+def started(
+    tmp_path: Path, upstream: GitUpstream, github: FakeGitHub, forge_token: str
+) -> Iterator[tuple[ConsoleBot, int]]:
+    """``fleetwarden run`` on :data:`CONFIG` with ``forge_token`` as the forge's token,
+    listening; the bot and its port."""
     port = free_port()
     config = tmp_path / "fleetwarden.yaml"
     script = '"' + WORK.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
@@ -117,7 +128,7 @@ def bot(
         )
     )
     env = clean_env(
-        PATH=agent_path(), APP_TOKEN=TOKEN, FORGE_TOKEN=DEFAULT_PAT,
+        PATH=agent_path(), APP_TOKEN=TOKEN, FORGE_TOKEN=forge_token,
         FORGE_HOOK_SECRET=SECRET.decode(),
     )  # fmt: skip
     with ConsoleBot(tmp_path, "--config", str(config), env=env) as running:
@@ -182,15 +193,21 @@ def test_a_pull_request_refused_is_told_truthfully_and_opens_once_fixed(
     # The run's summary says where its branch is: pushed, not "Not pushed".
     assert "Pushed to the upstream." in console.stdout and "Not pushed" not in console.stdout
 
-    # The issue: one comment saying so, and the status comment in the same words.
+    # The issue: one comment saying so, and the status comment in the same words — the
+    # kind of refusal only: the variable and the forge's own words are the operator's.
     [told] = [c for c in bot_comments(github, SLUG, first, BOT_LOGIN) if "is done, but" in c]
     assert "could not be opened" in told and "`pr coder`" in told
+    assert "the operator has the details" in told
     unpublished = "⚠ Done, but its pull request could not be opened."
     assert wait_until(lambda: unpublished in status_comment(github, first), timeout=30)
     status = status_comment(github, first)
-    assert "Why: forge gh does not let" in status and "Next: `pr coder`" in status
+    assert "Why: the forge does not let Fleetwarden's credential open" in status
+    assert "Next: `pr coder`" in status
     assert "still running" not in status and "Failed" not in status
-    console.command("forge", r"unpublished")
+    for text in bot_comments(github, SLUG, first, BOT_LOGIN):
+        assert "FORGE_TOKEN" not in text and NO_SCOPE not in text
+    console.command("forge", r"unpublished(.|\n)*was not opened: forge gh does not let")
+    assert "FORGE_TOKEN" in console.output_since_command
 
     # A second issue for the same agent waits, and `queue` says so.
     assert deliver(port, labelled(second, "fleetwarden:coder"))[0] == 202
@@ -280,3 +297,72 @@ def test_a_label_naming_no_agent_is_answered_on_the_issue_once(
     assert re.search(r"stale: the event is 2h0\dm old, " + setting, text), text
     assert ledger_rows(tmp_path, "SELECT id FROM forge_runs") == []
     assert console.close() == 0
+
+
+def test_a_run_whose_branch_was_discarded_ends_and_pushes_no_other_work(
+    tmp_path: Path, upstream: GitUpstream, github: FakeGitHub, bot: tuple[ConsoleBot, int]
+) -> None:
+    """coder has a branch of an operator's run (never pushed); an issue's run of it is
+    unpublished, and its branch is discarded from chat: `pr coder` — the forge fixed —
+    pushes neither branch and opens nothing; the run ends, said once on the issue and in
+    chat, its status comment saying so."""
+    console, port = bot
+    console.send('spawn coder --prompt "Tidy up"')  # it commits, and exits at once
+
+    def cut() -> bool:
+        sql = "SELECT head_sha FROM branches WHERE branch = 'fw/coder/1'"
+        return [h for (h,) in ledger_rows(tmp_path, sql) if h] != []
+
+    assert wait_until(cut, timeout=120), console.stdout + console.stderr
+    github.refuse_route("POST", PULLS, 403, NO_SCOPE)
+    first = github.add_issue(str(SLUG), "Write the release notes", "", author=WRITER,
+                             labels=["fleetwarden:coder"])  # fmt: skip
+    assert deliver(port, labelled(first, "fleetwarden:coder"))[0] == 202
+    assert wait_until(lambda: state_of(tmp_path, first) == "unpublished", timeout=120), (
+        console.stdout + console.stderr
+    )
+    branch = "fw/coder/issue-1"
+    assert f"refs/heads/{branch}" in upstream.branches("app")
+    console.command(f"discard {branch}", rf"Discarded coder's branch {branch}")
+    github.allow_route("POST", PULLS)
+    console.command(
+        "pr coder",
+        rf"no pull request for coder: its branch {branch} was discarded from chat before its "
+        r"pull request was opened \(its run has ended\)",
+    )
+    assert state_of(tmp_path, first) == "ended"
+    assert github.pulls(str(SLUG)) == []
+    assert "refs/heads/fw/coder/1" not in upstream.branches("app")  # the operator's work
+    [said] = [c for c in bot_comments(github, SLUG, first, BOT_LOGIN) if "will not be" in c]
+    assert f"its branch {branch} was discarded from chat" in said
+    ended = "🏁 Ended: its branch ended before its pull request was opened."
+    assert wait_until(lambda: ended in status_comment(github, first), timeout=30)
+    news = rf"pull request could not be opened: its branch {branch} was discarded from chat"
+    assert re.search(news, console.stdout) is not None, console.stdout
+    assert console.close() == 0
+
+
+def test_a_forge_held_at_start_is_said_once_and_its_deliveries_can_be_redelivered(
+    tmp_path: Path, upstream: GitUpstream, github: FakeGitHub
+) -> None:
+    """A wrong forge token: said once on the console, with the variable and the fix; a
+    delivery meanwhile is answered 503 with why in a few words and kept nowhere (the forge
+    may redeliver it); `forge` says the forge is held, why and the fix; `pr codr` guesses
+    the agent meant."""
+    wrong = "ghp_wrongForgeTokenNobodyIssued000000000000"
+    with started(tmp_path, upstream, github, wrong) as (console, port):
+        said = "refused Fleetwarden's credential"
+        assert wait_until(lambda: said in console.stdout + console.stderr, timeout=60)
+        issue = github.add_issue(str(SLUG), "Fix it", "", author=WRITER,
+                                 labels=["fleetwarden:coder"])  # fmt: skip
+        status, text = deliver(port, labelled(issue, "fleetwarden:coder"))
+        assert status == 503 and text.startswith("refused: forge gh is held"), (status, text)
+        assert "FORGE_TOKEN" not in text and wrong not in text
+        assert ledger_rows(tmp_path, "SELECT delivery FROM forge_deliveries") == []
+        console.command("pr codr", r"no agent is called 'codr' — did you mean 'coder'\?")
+        assert (console.stdout + console.stderr).count(said) == 1, console.stdout + console.stderr
+        console.command("forge", r"Forge gh is held(.|\n)*No forge runs yet")
+        assert "FORGE_TOKEN" in console.output_since_command
+        assert "restart Fleetwarden" in console.output_since_command
+        assert wrong not in console.stdout + console.stderr
+        assert console.close() == 0

@@ -1,12 +1,14 @@
 """An agent's own commits against real git, through the real git door: it commits as the
 identity its config gives (and the door takes no other), the person who asked for the run
-is each commit's `Co-authored-by:` by a hook in its checkout, a hostile requester cannot
-add a trailer, and a squash merge names the work and keeps the agent's commit subjects."""
+is each commit's `Co-authored-by:` by a hook in its checkout (and no later line's, when its
+launch never cut one), a hostile requester cannot add a trailer, and a squash merge names
+the work and keeps the agent's commit subjects."""
 
 from __future__ import annotations
 
 import pytest
 
+from fleet.repos.desk import RepoError
 from tests import sandbox_need
 from tests.integration.test_repo_lines import Rig, agent_git, rig
 
@@ -74,6 +76,28 @@ async def test_the_requester_is_each_commits_co_author_and_the_door_takes_it(rig
     assert wip.startswith("wip") and f"Co-authored-by: {ANN}" in wip
     line = await rig.repos.line_of("coder")
     assert line is not None and line.head_sha is not None and line.co_author == ANN
+
+
+async def test_a_requester_whose_launch_never_cut_a_line_credits_no_later_one(
+    rig: Rig,
+) -> None:
+    """A forge start refused after naming its requester (`forget_name`), or a launch whose
+    cut failed (no such base upstream): the next line cut — an autostart's, say — names
+    no one as its co-author."""
+    await rig.repos.name_next("coder", "fw/coder/issue-3")
+    await rig.repos.requested_by("coder", ANN)
+    await rig.repos.forget_name("coder")  # the launch was refused: nothing was cut
+    await rig.spawn("coder")
+    line = await rig.repos.line_of("coder")
+    assert line is not None and line.co_author is None and line.branch != "fw/coder/issue-3"
+    await rig.repos.fresh_next("coder")
+    await rig.repos.requested_by("coder", ANN)
+    with pytest.raises(RepoError):
+        await rig.spawn("coder", repo_base="no-such-branch")
+    await rig.repos.fresh_next("coder")
+    await rig.spawn("coder")
+    newer = await rig.repos.line_of("coder")
+    assert newer is not None and newer.id != line.id and newer.co_author is None
 
 
 async def test_a_hostile_requester_adds_no_trailer_of_its_own(rig: Rig) -> None:

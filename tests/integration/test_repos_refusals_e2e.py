@@ -121,7 +121,8 @@ def test_a_wrong_forge_token_at_start_is_said_and_its_events_refused(
     tmp_path: Path, upstream: GitUpstream
 ) -> None:
     """The forge refuses its token at start: the console says which forge, which variable
-    and what to do; Fleetwarden runs on with that forge held, its deliveries refused."""
+    and what to do; Fleetwarden runs on with that forge held, its deliveries refused (503,
+    kept nowhere: the forge may deliver them again once it is fixed)."""
     secret = "forge-hook-secret-0123456789"
     with github_thread() as github:
         github.add_repo("acme/app")
@@ -146,14 +147,9 @@ def test_a_wrong_forge_token_at_start_is_said_and_its_events_refused(
                 label="fleetwarden:coder",
             )  # fmt: skip
             headers, body = github_delivery(name, payload, secret=secret.encode())
-            assert post(port, "gh", headers, body)[0] == 202
-            assert wait_until(
-                lambda: any(
-                    str(outcome).startswith("refused: forge gh")
-                    for (outcome,) in ledger_rows(tmp_path, "SELECT outcome FROM forge_deliveries")
-                ),
-                timeout=30,
-            )
+            status, text = post(port, "gh", headers, body)  # failed: it may be redelivered
+            assert (status, text.startswith("refused: forge gh is held")) == (503, True), text
+            assert ledger_rows(tmp_path, "SELECT outcome FROM forge_deliveries") == []
             assert WRONG not in bot.stdout + bot.stderr
             assert bot.quit() == 0
         assert github.violations == []

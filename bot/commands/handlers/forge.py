@@ -14,15 +14,17 @@ from typing import Final
 from bot.chat.agent_text import said
 from bot.commands.errors import CommandError, NotFound
 from bot.commands.family import Family, command
-from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec
+from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec, show
 from bot.commands.handlers.repos import link
 from bot.commands.request import Reply, Request
 from bot.render import forge as render
 from fleet.clock import Clock
 from fleet.errors import FleetwardenError
-from fleet.forge.unpublished import why_unpublished
+from fleet.forge.facts import ForgeRunState
+from fleet.forge.unpublished import LineEnded, why_unpublished
 from fleet.forge.work import ForgeWork
 from fleet.names import is_agent_name
+from fleet.schema import did_you_mean
 
 NO_FORGES: Final = (
     "no forges are configured: add `forges:` to the config and `forge: NAME` to a "
@@ -37,7 +39,10 @@ FORGE = CommandSpec(
         "One row per forge run: the issue (a link), its title as its author wrote it, the "
         "agent working on it, where it is (`queued`, `working`, `waiting` for review, "
         "`unpublished`: done but its pull request not opened, `failed`, `stopped`, `ended`) "
-        "and its pull request. `forge all` adds the runs that ended lately."
+        "and its pull request; below it, why each `unpublished` run's pull request was not "
+        "opened, in full. A forge whose credential or login was found wrong at start is said "
+        "first: it is held (its events refused) until that is fixed and Fleetwarden "
+        "restarted. `forge all` adds the runs that ended lately."
     ),
     examples=("forge", "forge all"),
 )
@@ -55,7 +60,9 @@ PR = CommandSpec(
         "branch already has an open pull request, it is shown instead: a run never opens "
         "a second one. The forge's `draft` setting opens drafts anyway. A run whose pull "
         "request could not be opened when its agent said done (`unpublished`) is published "
-        "with it: its summary posted on the pull request, its status comment updated."
+        "with it: its summary posted on the pull request, its status comment updated. It "
+        "pushes the run's own branch only: one merged or discarded from chat meanwhile "
+        "opens nothing, and an `unpublished` run then ends, said on its issue."
     ),
     examples=("pr coder-1", "pr coder-1 --draft"),
 )
@@ -83,7 +90,15 @@ class ForgeCommands(Family):
         if what not in ("list", "all"):
             raise CommandError(f"`forge {said(what, 20)}`: say `forge list` or `forge all`")
         runs = await work.ledger.forge_runs(live=what == "list")
-        return render.forge_list(runs, self._clock.now())
+        not_opened = {}
+        for run in runs:
+            if run.state == ForgeRunState.UNPUBLISHED.value:
+                why = await work.publisher.not_opened_why(run, detail=True)
+                if why is not None:
+                    not_opened[run.id] = why
+        return render.forge_list(
+            runs, self._clock.now(), held=work.holds.held, not_opened=not_opened
+        )
 
     @command(PR)
     async def pr(self, req: Request) -> Reply:
@@ -92,6 +107,11 @@ class ForgeCommands(Family):
             raise CommandError(f"{said(name, 40)} is no agent name")
         record = await work.ledger.agent_forge_run(name)
         if record is None:
+            agents = list(await work.launcher.agents())
+            if name not in agents:
+                guess = did_you_mean(name, agents)
+                hint = f" — did you mean {show(guess)}?" if guess else ":"
+                raise NotFound(f"no agent is called {show(name)}{hint} `ps` lists them")
             raise NotFound(
                 f"{name} works on no issue from a forge: `push {name}` pushes its branch, or "
                 f"label an issue `fleetwarden:{name}` to give it one"
@@ -102,11 +122,16 @@ class ForgeCommands(Family):
             async with work.lock(record.forge, record.slug, record.issue):
                 fresh = await work.ledger.forge_run(record.id) or record
                 pull = await work.publisher.open_now(fresh, draft=draft)
+        except LineEnded as exc:  # never to be opened: an unpublished run ended with it
+            unpublished = record.state == ForgeRunState.UNPUBLISHED.value
+            ended = " (its run has ended)" if unpublished else ""
+            gone = f"no pull request for {name}: {said(str(exc), 300)}{ended}"
+            raise CommandError(gone) from None
         except FleetwardenError as exc:  # the forge's refusal, or the branch's push
             why = why_unpublished(
                 exc, forge=record.forge, entry=entry, slug=str(record.slug), branch=record.branch
             )
-            raise CommandError(f"no pull request for {name}: {said(why, 500)}") from None
+            raise CommandError(f"no pull request for {name}: {said(why.detail, 500)}") from None
         where = link(pull.url)
         return Reply(
             f"**{name}**'s pull request #{pull.number} on {record.slug}: {where}",

@@ -162,3 +162,23 @@ def test_pull_news_says_why_a_pull_request_is_not_open_and_what_opens_it() -> No
     assert opened.startswith(
         "✅ **coder**'s pull request [#18](https://github.com/acme/app/pull/18)"
     )
+
+
+def test_a_held_forge_is_said_first_with_why_even_without_runs() -> None:
+    """No runs yet on a held forge: the list says it is held, why and the fix, before
+    "No forge runs yet"; with runs, before the table."""
+    why = "forge github refused Fleetwarden's credential (401): put a valid token in GH_TOKEN"
+    empty = forge_list([], NOW, held={"github": why})
+    assert empty.startswith("⚠ Forge github is held — its events are refused: forge github ")
+    assert "GH\\_TOKEN" in empty  # escaped markdown: reads GH_TOKEN
+    assert empty.endswith("(its label or an assignment to the bot).")
+    listed = forge_list([record()], NOW, held={"github": why})
+    assert listed.startswith("⚠ Forge github is held") and "| forge | issue |" in listed
+
+
+def test_why_an_unpublished_run_s_pull_request_was_not_opened_is_said_in_full() -> None:
+    """Under the table, each unpublished run's reason in the operator's words, escaped."""
+    why = "forge github does not let Fleetwarden's credential (the token in GH_TOKEN) open it"
+    text = forge_list([record(state="unpublished")], NOW, not_opened={1: why + " <b>x</b>"})
+    assert "**coder**'s pull request for [acme/app#12](" in text
+    assert "was not opened: forge github does not let" in text and "<b>" not in text

@@ -100,3 +100,24 @@ def test_the_credential_is_named_by_its_variables_only() -> None:
     problem = login_problem("gh", forge, error=ForgeApiError("GitHub refused GET /user: 502", 502))
     assert problem is not None and not problem.held and "FLEETWARDEN_GITHUB_TOKEN" in problem.text
     assert login_problem("gh", forge, actual=BOT_LOGIN.upper()) is None
+
+
+def test_check_config_words_the_fix_for_a_fleetwarden_not_yet_started() -> None:
+    """Asked by `check-config --online` (nothing running): the fix is made before starting
+    Fleetwarden — no restart, no events refused "until then" — for each held problem."""
+    forge = entry("https://api.github.com")
+    unauthorized = ForgeApiError("GitHub refused GET /user: 401 Bad credentials", 401)
+    no_api = ForgeApiError("GitHub refused GET /user: 404 Not Found", 404)
+    problems = [
+        login_problem("gh", forge, error=unauthorized, running=False),
+        login_problem("gh", forge, error=no_api, running=False),
+        login_problem("gh", forge, actual="someone-else", running=False),
+    ]
+    for problem in problems:
+        assert problem is not None and problem.held
+        assert "restart" not in problem.text and "until then" not in problem.text
+        assert "events are refused" not in problem.text
+    assert problems[0] is not None
+    assert "before starting Fleetwarden (it reads the variable at start)" in problems[0].text
+    started = login_problem("gh", forge, error=unauthorized)
+    assert started is not None and "then restart Fleetwarden" in started.text

@@ -211,7 +211,8 @@ async def test_a_branch_that_cannot_be_pushed_leaves_the_run_unpublished(rig: Wo
     await _done(rig)
     assert rig.api.named("open_pull") == []
     [said] = [t for t in rig.api.texts_on(3) if "is done, but" in t]
-    assert "the upstream refused the push" in said and "`pr coder`" in said
+    assert "its branch could not be pushed to the repository" in said and "`pr coder`" in said
+    assert "the upstream refused the push" not in said  # the upstream's words: chat's only
     assert (await rig.record(record.id)).state == "unpublished"
 
 

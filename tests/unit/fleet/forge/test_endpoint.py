@@ -109,9 +109,13 @@ class Rig:
         await self.server.close()
 
 
-async def start(clock: ManualClock, seen: Seen | None = None) -> Rig:
-    """The endpoint on a bare aiohttp app, on a loopback port."""
+async def start(
+    clock: ManualClock, seen: Seen | None = None, held: dict[str, str] | None = None
+) -> Rig:
+    """The endpoint on a bare aiohttp app, on a loopback port; ``held``: the forges held,
+    with why (the test may change it)."""
     record = Record()
+    holding = held if held is not None else {}
     endpoint = WebhookEndpoint(
         {"gh": WebhookForge(GITHUB, SECRET), "tea": WebhookForge(GITEA, TEA_SECRET)},
         receive=record.receive,
@@ -119,6 +123,7 @@ async def start(clock: ManualClock, seen: Seen | None = None) -> Rig:
         audit=record.audit,
         clock=clock,
         read_seconds=0.5,
+        held=holding.get,
     )
     app = web.Application()
     app.add_routes(endpoint.routes())
@@ -166,6 +171,28 @@ async def test_a_signed_delivery_is_received_and_answered(rig: Rig) -> None:
     )
     assert event.delivery == headers["X-GitHub-Delivery"]
     assert rig.refusals == []
+
+
+async def test_a_held_forge_s_delivery_is_refused_503_and_taken_when_redelivered(
+    clock: ManualClock,
+) -> None:
+    """While the forge is held, a signed delivery gets 503 with why (a failure the forge
+    shows, and lets redeliver), is not recorded and reaches nothing; redelivered once the
+    hold is lifted, the same delivery is taken."""
+    held = {"gh": "forge gh is held: Fleetwarden's credential was found wrong at start"}
+    made = await start(clock, held=held)
+    try:
+        headers, body = labeled()
+        status, text = await made.send(headers, body)
+        assert (status, text) == (503, f"refused: {held['gh']}")
+        assert made.received == [] and made.record.taken == set()
+        [refusal] = made.refusals
+        assert (refusal.status, refusal.delivery) == (503, headers["X-GitHub-Delivery"])
+        held.clear()
+        assert await made.send(headers, body) == (202, "started coder on #7")
+        assert len(made.received) == 1
+    finally:
+        await made.close()
 
 
 async def test_a_redelivery_is_answered_without_a_second_run(rig: Rig) -> None:

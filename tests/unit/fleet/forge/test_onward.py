@@ -90,6 +90,28 @@ async def test_a_session_that_goes_on_is_continued_not_restarted(rig: WorkRig) -
     assert rig.launcher.named("start_on_line") == []
 
 
+async def test_a_review_while_the_agent_works_on_another_line_is_not_sent_into_it(
+    rig: WorkRig,
+) -> None:
+    """The agent's session works on a newer line (other work, cut since): the review's
+    words go into no session and start no run there; the PR says why, without naming the
+    other work, and the run waits as it did, its done standing."""
+    key = await _done_with_pull(rig)
+    rig.launcher.sessionless.clear()
+    rig.launcher.running.add(AGENT)  # its live session, on the newer line
+    rig.launcher.newest = 9
+    outcome = await rig.deliver(_review())  # type: ignore[arg-type]
+    assert outcome.startswith("refused: not continued: coder works on another branch now")
+    assert rig.launcher.named("start_on_line") == []
+    [said] = rig.api.texts_on(PULL)
+    assert "**coder** could not take up this review: not continued" in said
+    assert "no session to continue" not in said and "fw/coder/9" not in said
+    fresh = await rig.record(key)
+    assert (fresh.state, fresh.done_signal, fresh.done_status) == ("waiting", "agent", "ok")
+    [line] = [a for a in await rig.ledger.forge_audit(key) if a.op == "continue"]
+    assert not line.allowed and "another branch" in line.detail
+
+
 async def test_a_label_naming_no_agent_is_answered_once(rig: WorkRig) -> None:
     """`fleetwarden:nobody` by a writer: one comment on the issue naming the labels that
     start a run here; the delivery acted on again (after a restart) says nothing more."""

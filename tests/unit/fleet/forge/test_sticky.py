@@ -58,9 +58,11 @@ def test_a_working_run_says_what_it_does_and_spends() -> None:
         ({"state": "waiting"}, "💬 Waiting for review."),
         ({"state": "failed", "doing": "tests do not pass"}, "❌ Failed"),
         ({"state": "stopped"}, "⏹ Stopped: the issue was unassigned or unlabelled."),
-        ({"state": "ended"}, "🏁 Ended"),
+        ({"state": "ended"}, "🏁 Ended."),
+        ({"state": "ended", "ended": "its pull request was merged"},
+         "🏁 Ended: its pull request was merged."),
     ],
-)
+)  # fmt: skip
 def test_each_state_has_its_line(fields: dict[str, object], line: str) -> None:
     """Queued, waiting for approval, done, gone quiet, waiting, failed, stopped, ended."""
     assert status_text(state(**fields)).startswith(f"**coder** · {line}")
@@ -131,3 +133,19 @@ def test_the_comment_fits_a_forge_comment_whatever_the_text(text: str, lines: li
     assert len(out) <= STICKY_CAP
     assert out.count("<details") == 1 and out.count("</details") == 1
     assert live_mentions(out) == []
+
+
+def test_a_mention_or_reference_is_coded_without_the_punctuation_after_it() -> None:
+    """`@ann,` and `#2:` in Fleetwarden's own lines: the code span holds the mention or
+    the reference only, the comma and the colon read after it."""
+    text = status_text(
+        state(
+            state="ended",
+            doing="the pull request was merged by @ann, its branch deleted",
+            last_operation="review by @ann on #2: no session to continue",
+        )
+    )
+    assert "Summary: the pull request was merged by `@ann`, its branch deleted" in text
+    text = status_text(state(last_operation="review by @ann on #2: no session to continue"))
+    assert "Now: review by `@ann` on `#2`: no session to continue" in text
+    assert live_mentions(text.split("<details>")[0]) == []

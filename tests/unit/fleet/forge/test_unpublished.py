@@ -58,17 +58,38 @@ async def test_a_refused_pull_request_leaves_the_run_unpublished_saying_why(
     assert record.state == "unpublished" and rig.api.pulls == {}
     [said] = [t for t in rig.api.texts_on(3) if "is done, but" in t]
     assert "its pull request could not be opened" in said
-    assert "does not let Fleetwarden's credential (the token in FORGE_TOKEN) open" in said
+    assert "the forge does not let Fleetwarden's credential open pull requests here" in said
+    assert "the operator has the details" in said
     assert "`pr coder` in chat opens it" in said and said.rstrip().endswith("</details>")
     [news] = told
     assert (news.agent, news.issue, news.pull) == (AGENT, 3, None)
     assert news.why is not None and "pull requests read and write" in news.why
+    assert "(the token in FORGE_TOKEN)" in news.why
     assert news.fix == fix_words(AGENT)
     status = rig.status(record).history[-1]
     assert status.startswith("**coder** · ⚠ Done, but its pull request could not be opened.")
-    assert "Why: forge hub does not let" in status and "Next: `pr coder` in chat" in status
+    assert "Why: the forge does not let" in status and "Next: `pr coder` in chat" in status
     assert "Failed" not in status and "Fixed the parser." not in status.split("<details>")[0]
     assert "still running" not in status and "; took " in status
+
+
+async def test_what_the_forge_shows_of_a_refusal_names_no_variable_nor_upstream(
+    rig: WorkRig, told: list[PullNews]
+) -> None:
+    """Everything posted on the forge — the comment, the status comment and its footer's
+    operations, every version — says the kind of refusal only: no variable, no config
+    key, no repository path, nothing the forge said; chat and `forge` have all of it."""
+    record = await _refused_at_done(rig)
+    posted = [text for c in rig.api.posted.values() for text in c.history]
+    assert posted
+    for text in posted:
+        for detail in ("FORGE_TOKEN", "forge_repo", "acme/app (", "Resource not accessible",
+                       "read and write", "forge hub"):  # fmt: skip
+            assert detail not in text, (detail, text)
+    assert "refused: pull request not opened: the forge does not let" in posted[-1]
+    why = await rig.work.publisher.not_opened_why(record, detail=True)
+    assert why is not None and "FORGE_TOKEN" in why and "Resource not accessible" in why
+    assert told[0].why == why
 
 
 async def test_the_round_opens_it_once_the_cause_is_fixed(
@@ -148,7 +169,10 @@ def test_each_refusal_is_said_in_fleetwardens_words(refusal: Exception, words: s
     """The forge's status read into what it means and what to change; what it said kept
     after ours; a push's refusal as the git door said it."""
     said = why_unpublished(refusal, forge="hub", entry=forge_entry(), slug=str(SLUG), branch=BRANCH)
-    assert words in said
+    assert words in said.detail
+    for detail in ("FORGE_TOKEN", "acme/app", "it said", "POST /x", "Connection refused",
+                   "the upstream refused"):  # fmt: skip
+        assert detail not in said.public, (detail, said.public)
 
 
 def test_an_apps_credential_is_named_by_its_key() -> None:
@@ -156,4 +180,5 @@ def test_an_apps_credential_is_named_by_its_key() -> None:
     entry = forge_entry(token_env=None, app={"app_id_env": "GH_APP_ID", "private_key_env": "K"})
     refusal = ForgeApiError("GitHub refused POST /x: 401 Bad credentials", 401)
     said = why_unpublished(refusal, forge="hub", entry=entry, slug="acme/app", branch=BRANCH)
-    assert "the GitHub App's key in K" in said
+    assert "the GitHub App's key in K" in said.detail and "K" not in said.public
+    assert said.public == "the forge refused Fleetwarden's credential; the operator has the details"

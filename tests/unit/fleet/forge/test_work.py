@@ -304,6 +304,9 @@ async def test_the_pull_request_merged_ends_the_run(rig: WorkRig) -> None:
     assert (record.state, record.ended_at) == ("ended", rig.clock.now())
     assert record.summary == "the pull request was merged by @bob, its branch deleted"
     assert len(status.history) == before + 1 and status.history[-1] != status.history[-2]
+    said = status.history[-1]
+    assert said.startswith("**coder** · 🏁 Ended: its pull request was merged.")
+    assert "Summary: the pull request was merged by `@bob`, its branch deleted" in said
     assert await rig.ledger.live_forge_run(FORGE, SLUG, 3) is None
 
 
@@ -314,7 +317,10 @@ async def test_the_pull_request_closed_unmerged_keeps_the_branch(rig: WorkRig) -
     assert await rig.deliver(ev) == "ended coder's run: PR #18 closed"
     assert rig.api.deleted_branches == []
     assert rig.launcher.named("discard")
-    assert (await rig.record(key)).state == "ended"
+    record = await rig.record(key)
+    assert record.state == "ended"
+    said = rig.status(record).history[-1]
+    assert said.startswith("**coder** · 🏁 Ended: its pull request was closed.")
 
 
 async def test_a_branch_the_forge_will_not_delete_is_said_kept(rig: WorkRig) -> None:

@@ -12,6 +12,7 @@ import pytest
 from fleet.clock import ManualClock
 from fleet.forge.door import DoorScope
 from fleet.forge.facts import ForgeRunState
+from fleet.forge.kept import kept
 from fleet.forge.model import EventKind, ForgeApiError, Slug
 from fleet.ledger import Ledger
 from fleet.repos.facts import LineRecord
@@ -74,8 +75,8 @@ async def test_the_runs_branch_is_the_one_its_line_was_given(
     on upstream): the forge run keeps the line's own name, which its PR is opened from."""
     given = rig.launcher.line
 
-    async def renamed(agent: str) -> LineRecord | None:
-        line = await given(agent)
+    async def renamed(agent: str, line_id: int | None = None) -> LineRecord | None:
+        line = await given(agent, line_id)
         return None if line is None else replace(line, branch="fw/coder/issue-3-2")
 
     monkeypatch.setattr(rig.launcher, "line", renamed)
@@ -98,12 +99,19 @@ async def test_a_login_that_is_not_the_credentials_holds_the_forges_events(
     rig: WorkRig,
 ) -> None:
     """The config's login is not the account the token acts as: the bot would take its
-    own comments for a person's, so the forge's events are refused, saying the fix."""
+    own comments for a person's, so the forge's events are refused, saying the fix; one
+    taken meanwhile is kept, and acted on at the next start, the login fixed."""
     rig.api.login = "someone-else"
     why = await rig.work.holds.check_login(FORGE)
     assert why is not None and "set login: someone-else" in why
-    outcome = await rig.deliver(event(EventKind.LABELED, label=LABEL))
-    assert outcome.startswith("refused: forge ") and rig.launcher.starts == []
+    labelled = event(EventKind.LABELED, label=LABEL)
+    assert await rig.ledger.take_delivery(labelled.forge, labelled.delivery, labelled.name,
+                                          kept(labelled))  # fmt: skip
+    outcome = await rig.work.receive(labelled)
+    assert outcome.startswith(f"refused: forge {FORGE} is held") and rig.launcher.starts == []
+    assert "someone-else" not in outcome  # the operator's words stay the operator's
     rig.api.login = BOT
     assert await rig.work.holds.check_login(FORGE) is None
-    assert (await rig.deliver(event(EventKind.LABELED, label=LABEL))).startswith("started")
+    assert await rig.work.resume_kept() == 1
+    await rig.work.settle()
+    assert [s["branch"] for s in rig.launcher.starts] == ["fw/coder/issue-3"]

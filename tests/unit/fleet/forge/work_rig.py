@@ -15,7 +15,7 @@ from fleet.errors import AgentNotRunning, FleetwardenError
 from fleet.forge.desk import ForgeDesk
 from fleet.forge.facts import ForgeRunRecord
 from fleet.forge.kept import kept
-from fleet.forge.launcher import LaunchRefused, Started
+from fleet.forge.launcher import LaunchRefused, OtherLine, Started
 from fleet.forge.model import EventKind, ForgeEvent
 from fleet.forge.provenance import ProvenanceSource
 from fleet.forge.publish import Publisher, Tell
@@ -23,6 +23,7 @@ from fleet.forge.schema import ForgeEntry
 from fleet.forge.watch import ForgeWatch
 from fleet.forge.work import ForgeWork
 from fleet.ledger import Ledger
+from fleet.repos.desk import NoLine
 from fleet.repos.facts import LineRecord, LineState
 from fleet.repos.hook.policy import Issue
 from fleet.repos.schema import RepoEntry
@@ -84,6 +85,8 @@ class FakeLauncher:
     sessionless: set[str] = field(default_factory=set)  # a follow-up needs their live run
     push_error: FleetwardenError | None = None
     base_ref: str = "trunk"
+    newest: int = 7  # the agent's newest live line (its session works on it)
+    ended: dict[int, LineState] = field(default_factory=dict)  # lines merged or discarded
     calls: list[tuple[Any, ...]] = field(default_factory=list)
     starts: list[dict[str, str]] = field(default_factory=list)
     co_authors: list[str | None] = field(default_factory=list)  # each start's requester
@@ -142,8 +145,12 @@ class FakeLauncher:
         self.running.add(agent)
         return Started(run_id=next(self._runs), line_id=line_id)
 
-    async def follow_up(self, agent: str, text: str, *, by: str) -> int | None:
+    async def follow_up(
+        self, agent: str, text: str, *, by: str, line_id: int | None = None
+    ) -> int | None:
         self.calls.append(("follow_up", agent, text, by))
+        if line_id is not None and line_id != self.newest:
+            raise OtherLine(f"not continued: {agent} works on another branch now")
         if agent in self.sessionless and agent not in self.running:
             raise AgentNotRunning(f"{agent} is exited, not running — spawn it first")
         self.running.add(agent)
@@ -168,23 +175,26 @@ class FakeLauncher:
         self.running.discard(agent)
         self.frozen.add(agent)
 
-    async def line(self, agent: str) -> LineRecord | None:
+    async def line(self, agent: str, line_id: int | None = None) -> LineRecord | None:
         self.calls.append(("line", agent))
+        key = self.newest if line_id is None else line_id
         return LineRecord(
-            id=7,
+            id=key,
             repo=self.repos.get(agent, "app"),
             agent=agent,
             line=100,
-            branch=BRANCH,
-            base_ref=self.base_ref,
+            branch=BRANCH if key == 7 else f"fw/{agent}/{key}",
+            base_ref=self.base_ref if key == 7 else "other-base",
             fork_sha=HEAD_SHA,
             checkout="/nonexistent/checkout",
-            state=LineState.LIVE,
+            state=self.ended.get(key, LineState.LIVE),
             created_at=WHEN,
         )
 
-    async def push(self, agent: str) -> str:
-        self.calls.append(("push", agent))
+    async def push(self, agent: str, line_id: int | None = None) -> str:
+        self.calls.append(("push", agent, self.newest if line_id is None else line_id))
+        if (line_id or self.newest) in self.ended:
+            raise NoLine(f"the branch of {agent}'s line {line_id} is no longer live")
         if self.push_error is not None:
             raise self.push_error
         return HEAD_SHA

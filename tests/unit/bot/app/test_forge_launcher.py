@@ -1,0 +1,120 @@
+"""Tests for bot.app.forge_launcher: forge work's hands on the fleet act on the forge run's
+own line — a follow-up goes into the agent's session only while that session works on the
+run's line (the newest live one), and a push pushes the line it is given, an earlier live
+one too, never the agent's newer work — over a real ledger's lines."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import cast
+
+import pytest
+
+from bot.app.forge_launcher import FleetLauncher
+from fleet.forge.launcher import OtherLine
+from fleet.ledger import Ledger
+from fleet.repos.desk import NoLine
+from fleet.repos.facts import LineRecord, LineState
+from fleet.repos.service import Repos
+from fleet.repos.verbs import RepoVerbs
+from fleet.supervisor.fleet import Fleet
+
+AGENT = "coder"
+
+
+@dataclass
+class FakeFleet:
+    """The fleet's session verbs, recorded."""
+
+    sent: list[tuple[str, str]] = field(default_factory=list)
+
+    async def thaw(self, agent: str) -> None:
+        return None
+
+    async def send(self, agent: str, text: str, *, by: str) -> None:
+        self.sent.append((agent, text))
+
+
+@dataclass
+class FakeRepos:
+    """The repositories over the ledger's lines; pushes recorded, never made."""
+
+    ledger: Ledger
+    pushed: list[int] = field(default_factory=list)
+    launching: set[str] = field(default_factory=set)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def line_of(self, agent: str) -> LineRecord | None:
+        return await self.ledger.live_line(agent)
+
+    def lock(self, agent: str) -> asyncio.Lock:
+        return self._lock
+
+    async def live(self, agent: str) -> LineRecord:
+        line = await self.ledger.live_line(agent)
+        if line is None:
+            raise NoLine(f"{agent} has no branch")
+        return line
+
+    async def push_line(self, line: LineRecord) -> str:
+        self.pushed.append(line.id)
+        return "0" * 40
+
+
+async def _line(ledger: Ledger, branch: str) -> int:
+    return await ledger.add_line(
+        repo="app", agent=AGENT, branch=branch, base_ref="main", fork_sha="1" * 40, checkout="/x"
+    )
+
+
+@pytest.fixture
+def parts(ledger: Ledger) -> tuple[FleetLauncher, FakeFleet, FakeRepos]:
+    fleet, repos = FakeFleet(), FakeRepos(ledger)
+    launcher = FleetLauncher(
+        cast(Fleet, fleet), cast(Repos, repos), cast(RepoVerbs, None), ledger, None
+    )
+    return launcher, fleet, repos
+
+
+async def test_a_follow_up_goes_only_into_a_session_on_the_runs_line(
+    ledger: Ledger, parts: tuple[FleetLauncher, FakeFleet, FakeRepos]
+) -> None:
+    """The forge run's line is the newest live one: the words are sent. A newer line cut
+    since (other work): refused, nothing sent, the other branch not named; the run's line
+    ended: refused saying so."""
+    launcher, fleet, _ = parts
+    own = await _line(ledger, "fw/coder/issue-3")
+    await launcher.follow_up(AGENT, "cover the cookie", by="@ann on gh", line_id=own)
+    assert fleet.sent == [(AGENT, "cover the cookie")]
+    newer = await _line(ledger, "fw/coder/9")
+    with pytest.raises(OtherLine, match="works on another branch now") as refused:
+        await launcher.follow_up(AGENT, "and the tests", by="@ann on gh", line_id=own)
+    assert "fw/coder/9" not in str(refused.value)
+    assert fleet.sent == [(AGENT, "cover the cookie")]
+    await ledger.update_line(newer, state=LineState.DISCARDED)
+    await ledger.update_line(own, state=LineState.DISCARDED)
+    with pytest.raises(OtherLine, match="has ended"):
+        await launcher.follow_up(AGENT, "and the tests", by="@ann on gh", line_id=own)
+    assert len(fleet.sent) == 1
+
+
+async def test_a_push_pushes_the_line_it_is_given_never_a_newer_one(
+    ledger: Ledger, parts: tuple[FleetLauncher, FakeFleet, FakeRepos]
+) -> None:
+    """Line `own` pushed though a newer live line exists; `line` tells the run's line in
+    whatever state; once discarded it is not pushed (NoLine), nor is the newer one."""
+    launcher, _, repos = parts
+    own = await _line(ledger, "fw/coder/issue-3")
+    newer = await _line(ledger, "fw/coder/9")
+    await launcher.push(AGENT, own)
+    assert repos.pushed == [own]
+    await ledger.update_line(own, state=LineState.DISCARDED)
+    found = await launcher.line(AGENT, own)
+    assert found is not None and found.state is LineState.DISCARDED
+    assert await launcher.line("someone-else", own) is None
+    with pytest.raises(NoLine):
+        await launcher.push(AGENT, own)
+    assert repos.pushed == [own]
+    newest = await launcher.line(AGENT)
+    assert newest is not None and newest.id == newer
