@@ -280,8 +280,11 @@ def _online(config: Config, *, asked: bool) -> str:
 
 
 def _forges(config: Config) -> str:
-    """The ``forges:`` entries: kind, API, credential kind, how events come, trigger."""
-    lines = forge_summary_lines(config.forges)
+    """The ``forges:`` entries: kind, API, credential kind, how events come (the webhook's
+    whole address), trigger."""
+    from bot.cli.config_check import webhook_base
+
+    lines = forge_summary_lines(config.forges, webhook_base(config))
     return "".join(f"\n  forges:     {line}" for line in lines)
 
 

@@ -2,7 +2,8 @@
 on its line of the config file.
 
 Offline (plain ``check-config``): a repository whose ``url`` is a path on this machine that
-does not exist or is no git repository. Online (``check-config --online``): each forge asked
+does not exist or is no git repository; and the address a forge's webhook must point at
+(:func:`webhook_base`). Online (``check-config --online``): each forge asked
 who its credential is, as the bot asks at start (:mod:`fleet.forge.credential_words`),
 and each repository's branches read with its credential through the same code the bot
 fetches with (:meth:`fleet.repos.mirror.Mirror.check`) — a GitHub App's installation token
@@ -22,6 +23,7 @@ from bot.app.forge import app_repos, open_api
 from bot.config import Config, ConfigError, ConfigProblem
 from bot.config.forge_checks import repo_credentials
 from bot.config.problems import Locator, compose
+from bot.dashboard.settings import DashboardSection
 from fleet.budgets.schema import Loc
 from fleet.clock import SystemClock
 from fleet.forge.credential_words import login_problem
@@ -31,6 +33,22 @@ from fleet.repos.mirror import Mirror
 from fleet.repos.schema import url_kind
 
 log = logging.getLogger(__name__)
+
+
+def webhook_base(config: Config) -> str:
+    """Where a forge's webhook points, up to its ``/webhooks/NAME``: the dashboard's
+    ``public_url``, else its ``listen`` address — ``http://127.0.0.1:8750`` without a
+    ``dashboard:`` section, as the webhooks are then served alone. Never the dashboard's
+    own name on this machine (it keeps its cookie from other local ports)."""
+    settings = config.dashboard or DashboardSection().settings(config.state_dir)
+    if settings.configured_url is not None:
+        return settings.configured_url.rstrip("/")
+    scheme = "https" if settings.tls else "http"
+    if settings.host in ("0.0.0.0", "::"):  # every address: the one the forge reaches
+        host = "<this machine's address>"
+    else:
+        host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    return f"{scheme}://{host}:{settings.port}"
 
 
 def offline_problems(config: Config) -> list[tuple[Loc, str]]:
@@ -61,9 +79,11 @@ async def online_problems(
     try:
         for name, entry in config.forges.items():
             try:
-                problem = login_problem(name, entry, actual=await apis[name].whoami())
+                problem = login_problem(
+                    name, entry, actual=await apis[name].whoami(), running=False
+                )
             except ForgeApiError as exc:
-                problem = login_problem(name, entry, error=exc)
+                problem = login_problem(name, entry, error=exc, running=False)
             if problem is not None:
                 found.append((("forges", name, problem.key), problem.text))
         for forge, variable, slug in app_repos(config):

@@ -6,7 +6,9 @@ what people read).
 
 It needs none of the config's secrets (a repository's or a forge's token, a webhook
 secret): the config is read for its state dir and its ``dashboard:`` section only, and the
-secrets are the running orchestrator's business.
+secrets are the running orchestrator's business. It does need the config: run without one
+(no ``--config``, no ``FLEETWARDEN_CONFIG``) it says that no config was read and how to
+pass it, rather than that the embedded default has no dashboard.
 
 It asks the dashboard through its socket in the state dir, with the status token the
 orchestrator makes there at each start (both 0600: whoever may read the state dir may read
@@ -32,7 +34,7 @@ from urllib.parse import quote, urlsplit
 
 from bot.cli.status_text import agent_text, fleet_text, json_text, shown
 from bot.commands.grammar import show, suggest
-from bot.config import Config
+from bot.config import CONFIG_ENV_VAR, Config
 from bot.dashboard.settings import DashboardSettings
 from bot.dashboard.status_door import (
     STATUS_SOCKET_FILE,
@@ -131,14 +133,14 @@ def _forge_runs(config: Config, environ: Mapping[str, str], agent: str) -> list[
 
 
 def _no_agent(name: str, names: list[str]) -> str:
-    """Why ``name`` shows nothing, and the names that would."""
-    said = f"no agent named {show(name)}"
+    """Why ``name`` shows nothing, and the names that would (in chat's words)."""
+    said = f"no agent is called {show(name)}"
     if (guess := suggest(name, names)) is not None:
-        return f"{said}; did you mean {show(guess)}? (`fleetwarden status` lists them)"
+        return f"{said} — did you mean {show(guess)}? `fleetwarden status` lists them"
     if not names:
-        return f"{said}; the fleet has no agents yet"
+        return f"{said}: the fleet has no agents yet"
     listed = ", ".join(show(n) for n in names[:_FEW]) + (", …" if len(names) > _FEW else "")
-    return f"{said}; the fleet has {listed}"
+    return f"{said}: the fleet has {listed}"
 
 
 def _names(config: Config, environ: Mapping[str, str]) -> list[str]:
@@ -156,10 +158,17 @@ def _ask(config: Config, environ: Mapping[str, str], path: str) -> tuple[int, ob
     """``GET path``: the status code, the JSON answer (``None`` when it is not JSON), where
     it was asked and the status line's reason (for messages)."""
     settings = config.dashboard
+    if settings is None and config.source is None:
+        raise StatusError(
+            f"no config file was read (no --config, and {CONFIG_ENV_VAR} is not set), so "
+            "there is no dashboard to ask: give status the config the running Fleetwarden "
+            f"was started with, `fleetwarden status --config PATH` (or set {CONFIG_ENV_VAR})",
+            EXIT_CONFIG,
+        )
     if settings is None:
         raise StatusError(
-            "the dashboard is off, and status reads its API: add `dashboard: {}` to the "
-            "config and restart Fleetwarden",
+            f"the dashboard is off in {config.source}, and status reads its API: add "
+            "`dashboard: {}` to the config and restart Fleetwarden",
             EXIT_CONFIG,
         )
     connection, token, where = _connection(settings, config.state_dir, environ)

@@ -1,79 +1,152 @@
-"""The credentials Fleetwarden's doors hold stay out of every agent's reach by config.
+"""The credentials Fleetwarden holds stay out of every agent's reach by config.
 
-A repository's token and a forge's token, App key and webhook secret are Fleetwarden's: an
-agent reaches the upstream only through its git door and the forge only through its forge
-door, each of which checks what it does. The same variable named in an agent's
-``secret_env`` (or set in its ``env``) would hand it the credential itself — around both
-doors, to a forge its egress allows. :func:`door_secret_problems` refuses that, naming the
-agent and the forge or repository, as :mod:`bot.config.load` refuses a provider account's
-credential there.
+Every secret the config names for Fleetwarden itself — in any ``*_env`` key outside the
+roster: a repository's token, a forge's token, App key and webhook secret, a chat
+connector's token, password or store passphrase, the dashboard's metrics token, the
+ledger's password, a host's key passphrase, an account's credential — is Fleetwarden's.
+An agent reaches the upstream only through its git door and the forge only through its
+forge door, each of which checks what it does; the others are never an agent's at all. The
+same variable named in an agent's ``secret_env`` (or set in its ``env``) would hand it the
+credential itself. :func:`door_secret_problems` refuses that, naming the agent and the part
+of the config that holds the variable.
+
+The keys are found by walking the validated config (:func:`held_by_fleetwarden`), so a
+secret key added to the schema is covered without a word here; :func:`_what` only names
+the known ones in plainer words. An account's variable in ``secret_env`` is left to
+:mod:`bot.config.load`, which refuses it with the account to name instead.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 
-from bot.config.problems import ConfigProblem
+from pydantic import BaseModel
+
+from bot.config.problems import ConfigProblem, Locator
 from bot.config.roster_file import RosterSource
 from bot.config.schema import ConfigFile
 
+Loc = tuple[str | int, ...]
+
 GIT_DOOR = "the upstream only through its git door"
 FORGE_DOOR = "the forge only through its forge door"
+NOT_SECRET = frozenset({"app_id_env"})
+"""``*_env`` keys whose variable holds nothing secret (a GitHub App's id is public)."""
+_ROSTER = "agents"
+"""The section holding the agents' own settings (what is checked), not Fleetwarden's."""
 
 
-def held_by_doors(document: ConfigFile) -> dict[str, tuple[str, str]]:
-    """Each variable a forge or a repository of ``document`` holds a credential in → what
-    it is, in words (``forge gh's token (forges.gh.token_env)``), and how an agent reaches
-    what it opens instead."""
-    held: dict[str, tuple[str, str]] = {}
-    for name, repo in document.repos.items():
-        if repo.token_env is not None:
-            what = f"repository {name}'s token (repos.{name}.token_env)"
-            held.setdefault(repo.token_env, (what, GIT_DOOR))
-    for name, forge in document.forges.items():
-        found = [(forge.token_env, f"forge {name}'s token (forges.{name}.token_env)")]
-        if forge.app is not None:
-            found.append((forge.app.private_key_env, f"forge {name}'s App key (forges.{name}.app)"))
-        found.append(
-            (
-                forge.webhook_secret_env,
-                f"forge {name}'s webhook secret (forges.{name}.webhook_secret_env)",
-            )
-        )
-        for variable, what in found:
-            if variable is not None:
-                held.setdefault(variable, (what, FORGE_DOOR))
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A variable holding one of Fleetwarden's credentials: what it is, in words, where
+    the config names it (``forges.gh.token_env``), and the door an agent reaches what it
+    opens through, if any (``None``: no agent reaches it at all)."""
+
+    what: str
+    path: str
+    door: str | None
+    loc: Loc
+
+
+def held_by_fleetwarden(document: ConfigFile) -> dict[str, Held]:
+    """Each variable ``document`` names for a credential of Fleetwarden's own → what it
+    holds (the first place naming it, when several do)."""
+    held: dict[str, Held] = {}
+    for loc, variable in _variables(document, ()):
+        if loc[0] == _ROSTER:
+            continue
+        what, door = _what(document, loc)
+        held.setdefault(variable, Held(what, Locator(None)(loc)[1], door, loc))
     return held
 
 
 def door_secret_problems(document: ConfigFile, roster: RosterSource) -> Iterator[ConfigProblem]:
-    """Agents whose ``secret_env`` or ``env`` names a variable a forge or a repository
-    holds its credential in."""
-    held = held_by_doors(document)
+    """Agents whose ``secret_env`` or ``env`` names a variable holding one of
+    Fleetwarden's credentials."""
+    held = held_by_fleetwarden(document)
     if not held:
         return
     for index, agent in enumerate(document.agents):
         who = f"agent {agent.name!r}"
         for item, variable in enumerate(agent.secret_env):
-            if variable in held:
-                what, door = held[variable]
-                message = (
-                    f"{who} would get {variable}, which holds {what}: that credential is "
-                    f"Fleetwarden's, and an agent reaches {door}. Remove it from secret_env "
-                    "(a token of the agent's own goes in a variable of its own)"
-                )
-                yield _problem(roster, ("agents", index, "secret_env", item), message)
+            found = held.get(variable)
+            if found is None or found.loc[0] == "accounts":  # said by the loader, with its fix
+                continue
+            message = (
+                f"{who} would get {variable}, which holds {found.what} ({found.path}): "
+                f"{_whose(found)}. Remove it from secret_env (a token of the agent's own goes "
+                "in a variable of its own)"
+            )
+            yield _problem(roster, ("agents", index, "secret_env", item), message)
         for key in agent.env:
-            if key in held:
-                what, door = held[key]
-                message = (
-                    f"{who} sets {key} in its env, the variable that holds {what}: give the "
-                    f"agent's variable another name (an agent reaches {door}, and never holds "
-                    "nor shadows the credential)"
-                )
-                yield _problem(roster, ("agents", index, "env", key), message)
+            found = held.get(key)
+            if found is None:
+                continue
+            message = (
+                f"{who} sets {key} in its env, the variable that holds {found.what} "
+                f"({found.path}): give the agent's variable another name ({_whose(found)}; "
+                "an agent never holds nor shadows it)"
+            )
+            yield _problem(roster, ("agents", index, "env", key), message)
 
 
-def _problem(roster: RosterSource, loc: tuple[str | int, ...], message: str) -> ConfigProblem:
+def _whose(found: Held) -> str:
+    if found.door is None:
+        return "that credential is Fleetwarden's own, never an agent's"
+    return f"that credential is Fleetwarden's, and an agent reaches {found.door}"
+
+
+def _variables(value: object, loc: Loc) -> Iterator[tuple[Loc, str]]:
+    """Each ``*_env`` key under ``value`` naming a variable of a secret, with where it is."""
+    if isinstance(value, BaseModel):
+        for field, info in type(value).model_fields.items():
+            key = info.alias or field
+            item = getattr(value, field)
+            if field.endswith("_env") and isinstance(item, str):
+                if field not in NOT_SECRET:
+                    yield (*loc, key), item
+            else:
+                yield from _variables(item, (*loc, key))
+    elif isinstance(value, Mapping):
+        for name, item in value.items():
+            yield from _variables(item, (*loc, str(name)))
+    elif isinstance(value, tuple | list):
+        for index, item in enumerate(value):
+            yield from _variables(item, (*loc, index))
+
+
+def _what(document: ConfigFile, loc: Loc) -> tuple[str, str | None]:
+    """What the variable at ``loc`` holds, in words, and the door an agent reaches what it
+    opens through (``None``: none)."""
+    match loc:
+        case ("repos", str(name), "token_env"):
+            return f"repository {name}'s token", GIT_DOOR
+        case ("forges", str(name), "token_env"):
+            return f"forge {name}'s token", FORGE_DOOR
+        case ("forges", str(name), "app", _):
+            return f"forge {name}'s App key", FORGE_DOOR
+        case ("forges", str(name), "webhook_secret_env"):
+            return f"forge {name}'s webhook secret", FORGE_DOOR
+        case ("connectors", "matrix", "access_token_env"):
+            return "the Matrix bot's access token", None
+        case ("connectors", "matrix", "password_env"):
+            return "the Matrix bot's password", None
+        case ("connectors", "matrix", "store_passphrase_env"):
+            return "the passphrase of the Matrix bot's crypto store", None
+        case ("connectors", "discord", "token_env"):
+            return "the Discord bot's token", None
+        case ("dashboard", "metrics_token_env"):
+            return "the dashboard's metrics token", None
+        case ("ledger_password_env",):
+            return "the ledger's password", None
+        case ("hosts", int(index), "key_passphrase_env"):
+            return f"the passphrase of host {document.hosts[index].name}'s key", None
+        case ("accounts", str(name), _):
+            return f"account {name}'s credential", None
+    return "a credential of Fleetwarden's", None
+
+
+def _problem(roster: RosterSource, loc: Loc, message: str) -> ConfigProblem:
     line, path, _ = roster.locate(loc)
     return ConfigProblem(roster.file_name, line, path, message)

@@ -139,15 +139,16 @@ def app_token_variable(repo: str) -> str:
     return "FLEETWARDEN_FORGE_TOKEN_" + repo.upper().replace("-", "_")
 
 
-def summary_lines(forges: Mapping[str, ForgeEntry]) -> list[str]:
+def summary_lines(forges: Mapping[str, ForgeEntry], webhook_base: str = "") -> list[str]:
     """One line per forge for ``check-config``: its kind and API, the credential's kind
-    (never the secret), how events come and what starts a run."""
+    (never the secret), how events come — the address to point its webhook at, under
+    ``webhook_base`` (``http://127.0.0.1:8750``) — and what starts a run."""
     lines = []
     for name, forge in forges.items():
         credential = f"token from ${forge.token_env}" if forge.token_env else "GitHub App"
         events = []
         if forge.webhook_secret_env:
-            events.append(f"webhooks at /webhooks/{name}")
+            events.append(f"webhooks at {webhook_base}/webhooks/{name}")
         if forge.poll_seconds:
             events.append(f"polled every {forge.poll_seconds} s")
         trigger = [f"label {forge.trigger.label_prefix}AGENT"]

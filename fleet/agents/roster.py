@@ -187,7 +187,8 @@ class AgentEntry(BaseModel):
         description=(
             "Extra environment variables for the agent, name: value. Only non-secret values: "
             "a name that looks like a secret (…TOKEN, …KEY, …PASSWORD, …SECRET) is refused; "
-            "use `secret_env` for those."
+            "use `secret_env` for those. So is the variable of a secret another `*_env` key of "
+            "the config names."
         ),
     )
     secret_env: tuple[EnvVarName, ...] = Field(
@@ -195,8 +196,10 @@ class AgentEntry(BaseModel):
         description=(
             "Names of environment variables passed through from Fleetwarden's own environment "
             "to the agent (e.g. `NPM_TOKEN`). The values never touch the config file, "
-            "the ledger or any log. A forge's or a repository's token variable is refused: "
-            "the agent reaches those through its doors. A provider key its runtime uses "
+            "the ledger or any log. A variable another `*_env` key of the config names is "
+            "refused, as it holds a secret of Fleetwarden's own: a forge's or a repository's "
+            "token (the agent reaches those through its doors), a chat connector's token, "
+            "the dashboard's token, the ledger's password. A provider key its runtime uses "
             "(`ANTHROPIC_API_KEY`, Codex's `OPENAI_API_KEY`) is not passed: with metering on "
             "it becomes an implicit `api_key` account the proxy holds."
         ),

@@ -377,6 +377,17 @@ def branch_not_ours(where: Upstream, branch: str, agent: str) -> str:
     )
 
 
+def sentences(note: str) -> str:
+    """``note`` — Fleetwarden's words, a full stop, then one of this module's messages,
+    which start in lower case to follow a colon (``app's behind counts are as of …. the
+    upstream of app …``) — with that message begun as the sentence it is there. Only the
+    first letter after the first full stop changes: git's quoted words stay as they were."""
+    head, stop, rest = note.partition(". ")
+    if not stop or not rest[:1].islower():
+        return note
+    return f"{head}{stop}{rest[:1].upper()}{rest[1:]}"
+
+
 def _host(url: str) -> str:
     if "://" in url:
         return urlsplit(url).hostname or url

@@ -133,6 +133,45 @@ def url_kind(url: str) -> Literal["https", "http", "ssh", "local"] | None:
     return None
 
 
+URL_WORDS: dict[str, str] = {
+    "local": "a path on this machine",
+    "ssh": "an ssh url",
+    "https": "an https url",
+    "http": "an http url",
+}
+"""Each kind of url (:func:`url_kind`), as a message names it."""
+
+
+def credential_problem(url: str, *, token_env: str | None, ssh_key: Path | None) -> str | None:
+    """Why ``url``'s kind takes no such credential (one of ``token_env`` and ``ssh_key``
+    given), naming the kind of url it is and what it takes; ``None`` when it fits."""
+    kind = url_kind(url)
+    if kind is None:
+        return None
+    seen = f"url {url} is {URL_WORDS[kind]}"
+    if token_env is not None and kind not in ("https", "http"):
+        if kind == "local":
+            return (
+                f"token_env is for an https url, and {seen}, which git reads with no "
+                "credential: remove token_env"
+            )
+        return (
+            f"token_env is for an https url, and {seen}, which takes ssh_key (or the ssh "
+            "keys of Fleetwarden's own user): remove token_env, or give an https url"
+        )
+    if ssh_key is not None and kind != "ssh":
+        if kind == "local":
+            return (
+                f"ssh_key is for an ssh url, and {seen}, which git reads with no credential: "
+                "remove ssh_key"
+            )
+        return (
+            f"ssh_key is for an ssh url, and {seen}, which takes token_env: use token_env "
+            "instead, or give an ssh url (git@HOST:PATH)"
+        )
+    return None
+
+
 class RepoEntry(BaseModel):
     """A repository agents work on."""
 
@@ -271,13 +310,11 @@ class RepoEntry(BaseModel):
 
     @model_validator(mode="after")
     def _credential(self) -> RepoEntry:
-        kind = url_kind(self.url)
         if self.token_env is not None and self.ssh_key is not None:
             raise ValueError("give token_env or ssh_key, not both")
-        if self.ssh_key is not None and kind != "ssh":
-            raise ValueError("ssh_key is for an ssh url; an https url takes token_env")
-        if self.token_env is not None and kind not in ("https", "http"):
-            raise ValueError("token_env is for an https url; an ssh url takes ssh_key")
+        problem = credential_problem(self.url, token_env=self.token_env, ssh_key=self.ssh_key)
+        if problem is not None:
+            raise ValueError(problem)
         if self.copy_paths and self.copy_from is None:
             raise ValueError("copy names paths inside copy_from: set copy_from too")
         return self

@@ -3,7 +3,9 @@ repository path that does not exist and an ``api_url`` that cannot be one, each 
 line; with ``--online`` it asks each repository — a real git upstream behind ``git
 http-backend`` that takes only its token — and each forge — the strict fake GitHub — with
 its credential, through the code the bot uses, and says each refusal in Fleetwarden's
-words with the file, the line, the variable and the fix, never the token."""
+words with the file, the line, the variable and the fix, never the token. A credential
+the url does not take names the kind of url it is; a forge's webhook address is printed
+whole; a secret of Fleetwarden's own in an agent's ``secret_env`` is refused on its line."""
 
 from __future__ import annotations
 
@@ -126,7 +128,8 @@ forges:
 
 def test_a_forges_token_is_asked_online_and_a_refusal_named(tmp_path: Path) -> None:
     """--online asks the forge who its token is: a wrong token is named by its variable
-    and line, another login by the login's line; the right one passes."""
+    and line, its fix worded for a Fleetwarden not started yet; another login by the
+    login's line; the right one passes."""
     with github_thread() as fake:
         text = FORGE.format(api=fake.api_url, login=BOT_LOGIN)
         good = check_text(tmp_path, text, "--online", FLEETWARDEN_GITHUB_TOKEN=DEFAULT_PAT)
@@ -140,10 +143,14 @@ def test_a_forges_token_is_asked_online_and_a_refusal_named(tmp_path: Path) -> N
     assert "fleetwarden.yaml:6: forges.gh.token_env: forge gh" in wrong.stderr
     assert "refused Fleetwarden's credential" in wrong.stderr and "401" in wrong.stderr
     assert "FLEETWARDEN_GITHUB_TOKEN" in wrong.stderr and WRONG not in wrong.stderr
+    # Nothing runs yet: the fix is made before starting Fleetwarden, not by a restart.
+    assert "before starting Fleetwarden (it reads the variable at start)" in wrong.stderr
+    assert "restart" not in wrong.stderr and "events are refused" not in wrong.stderr
     assert mislogged.returncode == 2
     assert "fleetwarden.yaml:8: forges.gh.login: forge gh's login is 'acme-fleet'" in (
         mislogged.stderr
     )
+    assert "its events wait until then" not in mislogged.stderr
 
 
 def test_an_api_url_that_cannot_be_one_is_refused_offline(tmp_path: Path) -> None:
@@ -155,3 +162,48 @@ def test_an_api_url_that_cannot_be_one_is_refused_offline(tmp_path: Path) -> Non
     )
     assert done.returncode == 2
     assert "fleetwarden.yaml:5: forges.gh.api_url: api_url's port is not a number" in done.stderr
+
+
+def test_a_path_with_a_token_env_is_said_to_be_a_path_not_ssh(tmp_path: Path) -> None:
+    """``url`` switched to a path with ``token_env`` kept: the error names the path as a
+    path on this machine that takes no credential, and says to remove token_env."""
+    text = "state_dir: ./state\nrepos:\n  app:\n    url: ./up/app.git\n    token_env: APP_TOKEN\n"
+    done = check_text(tmp_path, text, APP_TOKEN=TOKEN)
+    assert done.returncode == 2
+    assert (
+        f"fleetwarden.yaml:3: repos.app: token_env is for an https url, and url "
+        f"{tmp_path / 'up' / 'app.git'} is a path on this machine, which git reads with no "
+        "credential: remove token_env"
+    ) in done.stderr
+    assert "ssh" not in done.stderr
+
+
+def test_a_forges_webhook_address_is_printed_whole(tmp_path: Path) -> None:
+    """check-config names the address to point the forge's webhook at: the default
+    listen address without a `dashboard:` section, the dashboard's own otherwise."""
+    text = FORGE.format(api="https://api.github.com", login=BOT_LOGIN)
+    text += "    webhook_secret_env: GH_HOOK\n"
+    secrets = {"FLEETWARDEN_GITHUB_TOKEN": DEFAULT_PAT, "GH_HOOK": "hook-secret-0123456789"}
+    done = check_text(tmp_path, text, **secrets)
+    assert done.returncode == 0, done.stderr
+    assert "webhooks at http://127.0.0.1:8750/webhooks/gh, polled" in done.stdout
+    moved = check_text(tmp_path, text + "dashboard: {listen: 127.0.0.1:9123}\n", **secrets)
+    assert moved.returncode == 0, moved.stderr
+    assert "webhooks at http://127.0.0.1:9123/webhooks/gh, polled" in moved.stdout
+
+
+def test_a_chat_connectors_token_in_an_agents_secret_env_is_refused(tmp_path: Path) -> None:
+    """The Matrix bot's token variable in an agent's secret_env: refused on its line,
+    naming the agent and the key that holds it, and the token never shown."""
+    text = (
+        "state_dir: ./state\nconnectors:\n  matrix:\n    homeserver: http://127.0.0.1:6167\n"
+        '    user_id: "@fw:example.org"\n    access_token_env: MATRIX_TOKEN\n'
+        "agents:\n  - name: coder\n    runtime: stub\n    secret_env: [MATRIX_TOKEN]\n"
+    )
+    done = check_text(tmp_path, text, MATRIX_TOKEN=TOKEN)
+    assert done.returncode == 2
+    assert (
+        "fleetwarden.yaml:10: agents[0].secret_env[0]: agent 'coder' would get MATRIX_TOKEN, "
+        "which holds the Matrix bot's access token (connectors.matrix.access_token_env)"
+    ) in done.stderr
+    assert TOKEN not in done.stderr + done.stdout

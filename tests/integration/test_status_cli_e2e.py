@@ -2,7 +2,8 @@
 polled forge: the strict fake GitHub, an upstream served by ``git http-backend``), read
 from a shell that holds none of the config's secrets: the fleet with its forge runs, one
 agent in detail, and an unknown name answered with the name it was likely meant to be.
-The issue's title is hostile (an escape sequence, a bidi override): it is shown as text."""
+The issue's title is hostile (an escape sequence, a bidi override): it is shown as text.
+Without a config, `status` says none was read and how to pass it."""
 
 from __future__ import annotations
 
@@ -98,7 +99,8 @@ def test_status_reads_the_fleet_its_forge_runs_and_one_agent_without_the_secrets
     """With the repository's and the forge's token and the webhook secret unset in the
     reader's shell: `status` lists the agents and the forge run (issue, agent, state, the
     hostile title as code points); `status sleeper` shows the agent with its forge run;
-    `status sleepr` says there is no such agent and names `sleeper` (exit 1)."""
+    `status sleepr` and `status agent sleepr` say there is no such agent and name
+    `sleeper`, not the API's path (exit 1)."""
     given = github.add_issue(str(SLUG), TITLE, author=WRITER)
     github.label(str(SLUG), given, "fleetwarden:sleeper", by=WRITER)
     port = free_port()
@@ -133,9 +135,11 @@ def test_status_reads_the_fleet_its_forge_runs_and_one_agent_without_the_secrets
         assert f"forge run  acme/app#{given} working" in one.stdout
         assert "branch" in one.stdout and _hidden(one.stdout) == []
 
-        typo = _status(tmp_path, config, "sleepr")
-        assert typo.returncode == 1
-        assert "no agent named 'sleepr'; did you mean 'sleeper'?" in typo.stderr
+        for asked in (["sleepr"], ["agent", "sleepr"]):
+            typo = _status(tmp_path, config, *asked)
+            assert typo.returncode == 1
+            assert "no agent is called 'sleepr' — did you mean 'sleeper'?" in typo.stderr
+            assert "/api/" not in typo.stderr and "404" not in typo.stderr
 
         as_json = _status(tmp_path, config, "agent", "sleeper", "--json")
         assert json.loads(as_json.stdout)["agent"]["name"] == "sleeper"
@@ -144,3 +148,20 @@ def test_status_reads_the_fleet_its_forge_runs_and_one_agent_without_the_secrets
     finally:
         if bot.proc.poll() is None:
             bot.kill()
+
+
+def test_status_without_a_config_says_none_was_read_and_how_to_pass_it(tmp_path: Path) -> None:
+    """Run with no --config and no FLEETWARDEN_CONFIG: no config was read, and how to pass
+    it — not only that the (embedded default's) dashboard is off (exit 2)."""
+    done = subprocess.run(
+        [str(FLEETWARDEN), "status"],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("fleetwarden status: no config file was read"), done.stderr
+    assert "fleetwarden status --config PATH" in done.stderr
+    assert "FLEETWARDEN_CONFIG" in done.stderr

@@ -92,3 +92,22 @@ def test_every_relative_link_leads_to_a_file_and_heading(page: Path) -> None:
         elif anchor and (goal.suffix != ".md" or anchor not in anchors(goal)):
             broken.append(f"{target}: no heading #{anchor} in {goal.name}")
     assert broken == []
+
+
+def test_the_quick_start_keeps_two_commands_and_says_how_a_config_is_passed() -> None:
+    """The Quick start shows two commands; its way to repositories says how the config
+    file holding `repos:` is passed (`--config`, or FLEETWARDEN_CONFIG)."""
+    text = README.read_text(encoding="utf8")
+    quick = text.split("\n## Quick start\n", 1)[1].split("\n## ", 1)[0]
+    assert quick.count("```sh\n") == 2
+    [repos] = [line for line in quick.splitlines() if "`repos:`" in line]
+    assert "--config" in repos and "FLEETWARDEN_CONFIG" in repos
+
+
+@pytest.mark.parametrize("name", ["repos.md", "forges.md"])
+def test_a_guide_says_how_to_pass_the_config_before_its_first_config(name: str) -> None:
+    """A new user following the guide is told how its YAML reaches Fleetwarden before
+    being asked to write any."""
+    text = (ROOT / "docs" / name).read_text(encoding="utf8")
+    before = text.split("```yaml", 1)[0]
+    assert "--config" in before and "FLEETWARDEN_CONFIG" in before

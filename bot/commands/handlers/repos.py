@@ -31,6 +31,7 @@ from connectors.base import Attachment, safe_file_name
 from fleet.names import is_agent_name
 from fleet.repos.desk import NoLine, RepoDesk
 from fleet.repos.facts import Change, LineRecord
+from fleet.repos.git_words import sentences
 from fleet.repos.schema import STRATEGIES, ref_problem
 from fleet.schema import did_you_mean, unknown_value_message
 
@@ -241,7 +242,7 @@ class RepoCommands(Family):
         line = await desk.line_of(name)
         if line is None:
             await self._known(name)
-            raise NoLine(f"{name} has no branch on any repository: spawn it with --repo REPO")
+            raise NoLine(await desk.no_branch(name))
         return line
 
     async def _target(self, req: Request) -> Target:
@@ -306,7 +307,8 @@ class RepoCommands(Family):
         changes = await repos.lines(repo)
         text = render.branches_table(changes) + await self._several(changes)
         if stale:
-            text += "\n\n" + "\n".join(f"⚠ Not fetched: {said(note, 400)}" for note in stale)
+            notes = (f"⚠ Not fetched: {said(sentences(note), 400)}" for note in stale)
+            text += "\n\n" + "\n".join(notes)
         orphans = await repos.orphans()
         if orphans:
             listed = "\n".join(f"- {said(line, 200)}" for line in orphans)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli.status import EXIT_CONFIG, StatusError, fetch, fleet_text
+from bot.config import Config
 from bot.config.load import parse_config
 
 
@@ -20,10 +21,11 @@ def closed_port() -> int:
 
 def test_status_needs_the_dashboard_a_token_and_a_running_orchestrator(tmp_path: Path) -> None:
     """Each missing piece is named, with what to do."""
-    off = parse_config("", "f.yaml", base_dir=tmp_path)
-    with pytest.raises(StatusError, match="the dashboard is off") as refused:
+    off = parse_config("", "f.yaml", base_dir=tmp_path, source=tmp_path / "f.yaml")
+    with pytest.raises(StatusError, match=r"the dashboard is off in .*f\.yaml") as refused:
         fetch(off, {}, "fleet", None)
     assert refused.value.code == EXIT_CONFIG
+    assert "dashboard: {}" in str(refused.value)
     port = closed_port()
     on = parse_config(
         f"state_dir: ./state\ndashboard: {{listen: 127.0.0.1:{port}}}\n",
@@ -38,6 +40,18 @@ def test_status_needs_the_dashboard_a_token_and_a_running_orchestrator(tmp_path:
         fetch(on, {}, "fleet", None)
     with pytest.raises(StatusError, match="needs the agent's name"):
         fetch(on, {}, "agent", None)
+
+
+def test_status_without_a_config_says_none_was_read_and_how_to_pass_it(tmp_path: Path) -> None:
+    """The embedded default (no --config, no FLEETWARDEN_CONFIG): not "the dashboard is
+    off", but that no config was read, and --config and the variable."""
+    with pytest.raises(StatusError) as refused:
+        fetch(Config.default(tmp_path), {}, "fleet", None)
+    said = str(refused.value)
+    assert refused.value.code == EXIT_CONFIG
+    assert said.startswith("no config file was read")
+    assert "--config PATH" in said and "FLEETWARDEN_CONFIG" in said
+    assert "dashboard is off" not in said
 
 
 def test_the_fleet_table_lists_every_agent_with_its_problems() -> None:

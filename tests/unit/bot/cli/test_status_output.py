@@ -140,12 +140,12 @@ def test_an_unknown_name_is_answered_with_the_likely_one_or_the_names_there_are(
     """A typo gets "did you mean"; a name close to none gets the fleet's names (a few);
     an empty fleet says so."""
     assert _no_agent("codr-1", ["coder-1", "coder-2"]).startswith(
-        "no agent named 'codr-1'; did you mean 'coder-1'?"
+        "no agent is called 'codr-1' — did you mean 'coder-1'?"
     )
-    assert _no_agent("zz", ["a", "b"]) == "no agent named 'zz'; the fleet has 'a', 'b'"
+    assert _no_agent("zz", ["a", "b"]) == "no agent is called 'zz': the fleet has 'a', 'b'"
     many = [f"agent-{n}" for n in range(12)]
     assert _no_agent("zz", many).endswith("'agent-7', …")
-    assert _no_agent("zz", []) == "no agent named 'zz'; the fleet has no agents yet"
+    assert _no_agent("zz", []) == "no agent is called 'zz': the fleet has no agents yet"
 
 
 def test_status_name_is_an_agent_and_a_name_after_another_word_is_refused(

@@ -93,6 +93,9 @@ class FakeDesk:
             raise NoLine(f"{agent} has no branch")
         return self.lines_by_agent[agent]
 
+    async def no_branch(self, agent: str) -> str:
+        return f"{agent} has no branch yet: `spawn {agent} --repo REPO` cuts one"
+
     async def lines_named(self, branch: str) -> Sequence[LineRecord]:
         every = [*self.earlier, *self.lines_by_agent.values()]
         return [line for line in every if line.branch == branch]
@@ -323,14 +326,15 @@ async def test_branches_fetches_first_and_says_what_it_could_not(
     ledger: Ledger, chat: FakeConnector
 ) -> None:
     """`branches` asks the desk to fetch before it counts; an upstream it could not reach
-    is said below the table, escaped, with the table still there."""
+    is said below the table, escaped, its reason begun as a sentence after the full stop,
+    with the table still there."""
     desk = FakeDesk(a_line())
     desk.stale = ["app's behind counts are as of its last fetch. cannot reach `x`"]
     answer = await say(router := a_router(ledger, desk), chat, "!branches", sender=VIEWER)
     assert desk.calls.index(("refresh", None)) < desk.calls.index(("lines", None))
     assert "| coder | fw/coder/12 | app |" in answer
-    assert "⚠ Not fetched: app's behind counts are as of its last fetch." in answer
-    assert "cannot reach \\`x\\`" in answer  # git's words are text, not markup
+    assert "⚠ Not fetched: app's behind counts are as of its last fetch. Cannot" in answer
+    assert "Cannot reach \\`x\\`" in answer  # git's words are text, not markup
     desk.stale = []
     assert "Not fetched" not in await say(router, chat, "!branches app", sender=VIEWER)
     assert ("refresh", "app") in desk.calls
@@ -349,7 +353,7 @@ async def test_a_verb_on_an_unknown_agent_says_so_and_guesses(
     assert "did you mean 'coder'?" in await say(router, chat, "!diff codr")
     assert "did you mean 'coder'?" in await say(router, chat, "!discard codr")
     other = await say(router, chat, "!merge other")
-    assert "other has no branch on any repository: spawn it with --repo REPO" in other
+    assert "other has no branch yet: `spawn other --repo REPO` cuts one" in other
 
 
 async def test_merging_into_a_protected_branch_needs_an_admin(

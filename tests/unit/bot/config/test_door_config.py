@@ -7,11 +7,15 @@ line; a repository's relative ``url`` is read from the config file's directory."
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
+from pydantic import BaseModel
 
 from bot.config import Config, ConfigError, ConfigProblem, parse_config
+from bot.config.door_checks import NOT_SECRET, _variables, held_by_fleetwarden
+from bot.config.schema import ConfigFile
+from fleet.agents.roster import AgentEntry
 
 FILE = "fleetwarden.yaml"
 FORGE = """
@@ -65,6 +69,123 @@ def test_a_webhook_secret_or_app_key_in_env_is_refused_too() -> None:
     )
     assert problem.key_path == "agents[0].env.GH_HOOK"
     assert "forge gh's webhook secret" in problem.message and "another name" in problem.message
+
+
+OWN = """
+ledger: postgresql://fw@127.0.0.1:5432/fleet
+ledger_password_env: PG_PASSWORD
+connectors:
+  matrix:
+    homeserver: http://127.0.0.1:6167
+    user_id: "@fw:example.org"
+    access_token_env: MX_TOKEN
+    store_passphrase_env: MX_STORE
+  discord:
+    token_env: DC_TOKEN
+    guild_id: "1234567890123456789"
+    channel_id: "1234567890123456790"
+dashboard:
+  metrics_token_env: METRICS_TOKEN
+hosts:
+  - name: box2
+    ssh: fw@127.0.0.2
+    key_file: /k/id
+    key_passphrase_env: BOX_PASS
+    known_hosts: /k/known_hosts
+accounts:
+  team:
+    kind: api_key
+    provider: anthropic
+    key_env: TEAM_KEY
+"""
+BY_PASSWORD = OWN.replace("access_token_env: MX_TOKEN", "password_env: MX_PASSWORD")
+
+
+@pytest.mark.parametrize(
+    ("variable", "said"),
+    [
+        ("MX_TOKEN", "the Matrix bot's access token (connectors.matrix.access_token_env)"),
+        ("MX_PASSWORD", "the Matrix bot's password (connectors.matrix.password_env)"),
+        (
+            "MX_STORE",
+            "the passphrase of the Matrix bot's crypto store "
+            "(connectors.matrix.store_passphrase_env)",
+        ),
+        ("DC_TOKEN", "the Discord bot's token (connectors.discord.token_env)"),
+        ("METRICS_TOKEN", "the dashboard's metrics token (dashboard.metrics_token_env)"),
+        ("PG_PASSWORD", "the ledger's password (ledger_password_env)"),
+        ("BOX_PASS", "the passphrase of host box2's key (hosts[0].key_passphrase_env)"),
+    ],
+)
+def test_any_secret_of_fleetwardens_own_in_secret_env_names_the_agent_and_its_place(
+    variable: str, said: str
+) -> None:
+    """A chat connector's token, the dashboard's token, the ledger's password, the Matrix
+    store's passphrase, a host key's passphrase: each refused in secret_env on its line,
+    naming the agent and the part of the config that holds the variable."""
+    text = BY_PASSWORD if variable == "MX_PASSWORD" else OWN
+    [problem] = problems_of(
+        text + f"agents:\n  - name: coder\n    secret_env: [NPM_TOKEN, {variable}]\n"
+    )
+    assert problem.key_path == "agents[0].secret_env[1]"
+    assert f"agent 'coder' would get {variable}, which holds {said}" in problem.message
+    assert "Fleetwarden's own" in problem.message and "Remove it from secret_env" in problem.message
+
+
+def test_a_secret_of_fleetwardens_own_set_in_env_is_refused_under_any_name() -> None:
+    """An env key shadowing the ledger's password or an account's key variable (names
+    that do not look like a secret) is refused, naming what the variable holds."""
+    problems = problems_of(
+        OWN.replace("PG_PASSWORD", "PGPASS").replace("TEAM_KEY", "TEAMK")
+        + "agents:\n  - name: coder\n    env: {PGPASS: x, TEAMK: y, LANGUAGE: en}\n"
+    )
+    assert [p.key_path for p in problems] == ["agents[0].env.PGPASS", "agents[0].env.TEAMK"]
+    assert "the ledger's password (ledger_password_env)" in problems[0].message
+    assert "account team's credential (accounts.team.key_env)" in problems[1].message
+
+
+APP_FORGE = """
+  ghapp:
+    kind: github
+    app: {app_id_env: GH_APP_ID, private_key_env: GH_APP_KEY}
+    login: acme-app
+    poll_seconds: 60
+"""
+
+
+def _env_keys(model: type[BaseModel], seen: set[type[BaseModel]]) -> set[str]:
+    """Every ``*_env`` key naming one variable, in ``model`` and the models under it."""
+    found: set[str] = set()
+    if model in seen:
+        return found
+    seen.add(model)
+    for name, info in model.model_fields.items():
+        if name.endswith("_env") and name != "secret_env":
+            found.add(name)
+        stack = [info.annotation]
+        while stack:
+            kind = stack.pop()
+            stack.extend(get_args(kind))
+            if isinstance(kind, type) and issubclass(kind, BaseModel):
+                found |= _env_keys(kind, seen)
+    return found
+
+
+def test_every_secret_key_of_the_schema_is_covered() -> None:
+    """Every ``*_env`` key the schema has outside the roster is found in a config that
+    sets them all, and named in words (a GitHub App's id, which is public, aside)."""
+    roster = _env_keys(AgentEntry, set())
+    schema = _env_keys(ConfigFile, set()) - roster - NOT_SECRET
+    forges = FORGE.replace("repos:", APP_FORGE.lstrip("\n") + "repos:", 1)
+    keys: set[str] = set()
+    for own in (OWN, BY_PASSWORD):
+        document = parse(own + forges).document
+        found = list(_variables(document, ()))
+        keys |= {str(loc[-1]) for loc, _ in found}
+        held = held_by_fleetwarden(document)
+        assert "GH_APP_ID" not in held and len(held) == len(found)
+        assert [h.path for h in held.values() if h.what == "a credential of Fleetwarden's"] == []
+    assert keys - NOT_SECRET == schema
 
 
 def test_an_agents_own_token_in_another_variable_is_fine() -> None:

@@ -84,6 +84,45 @@ def test_two_credentials_are_refused() -> None:
     assert "not both" in problem.message
 
 
+@pytest.mark.parametrize(
+    ("url", "credential", "said"),
+    [
+        (
+            "/srv/git/app.git",
+            "token_env: APP_TOKEN",
+            "token_env is for an https url, and url /srv/git/app.git is a path on this "
+            "machine, which git reads with no credential: remove token_env",
+        ),
+        (
+            "../git/app.git",
+            "token_env: APP_TOKEN",
+            "url /srv/git/app.git is a path on this machine",
+        ),
+        (
+            "git@github.com:acme/app.git",
+            "token_env: APP_TOKEN",
+            "url git@github.com:acme/app.git is an ssh url, which takes ssh_key",
+        ),
+        (
+            "https://github.com/acme/app.git",
+            "ssh_key: /k/id",
+            "ssh_key is for an ssh url, and url https://github.com/acme/app.git is an https "
+            "url, which takes token_env",
+        ),
+        ("/srv/git/app.git", "ssh_key: /k/id", "no credential: remove ssh_key"),
+    ],
+)
+def test_a_credential_the_url_does_not_take_names_the_kind_of_url(
+    url: str, credential: str, said: str
+) -> None:
+    """A path with a token_env is not called ssh: the message names the kind of url it
+    saw (a relative path as it was read) and what that kind takes."""
+    problem = only_problem(f"repos:\n  app:\n    url: {url}\n    {credential}\n")
+    assert problem.key_path == "repos.app"
+    assert said in problem.message, problem.message
+    assert "an ssh url takes ssh_key" not in problem.message
+
+
 def test_a_repository_name_is_checked_with_a_clear_message() -> None:
     """A name with capitals or spaces is refused, saying what a name is."""
     problem = only_problem("repos:\n  My App:\n    url: /srv/git/app.git\n")

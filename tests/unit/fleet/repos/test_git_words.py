@@ -17,6 +17,7 @@ from fleet.repos.git_words import (
     kind_of,
     local_path_problem,
     no_branch,
+    sentences,
     upstream_refused,
 )
 from fleet.repos.schema import RepoEntry
@@ -252,3 +253,25 @@ def test_git_words_read_the_first_fatal_line_never_the_tail_or_hints() -> None:
     said = upstream_refused("fatal: something new\nhint: x\n", token_upstream(), doing="fetch")
     assert said.text.endswith("could not be fetched: git said: something new")
     assert gist("x" * 500).endswith("…") and len(gist("x" * 500)) == 200
+
+
+def test_a_message_after_a_full_stop_begins_its_sentence() -> None:
+    """``…start). the upstream of lib …`` becomes ``…start). The upstream of lib …``; a
+    note that already reads right, or has no full stop, is left as it is, and so are the
+    words after the first sentence (git's own)."""
+    refused = upstream_refused(
+        "fatal: unable to access 'http://127.0.0.1:9/lib.git/': Failed to connect to "
+        "127.0.0.1 port 9 after 0 ms: Couldn't connect to server. then more\n",
+        Upstream("lib", "http://127.0.0.1:9/lib.git", Credential("none", "", ("repos", "lib"))),
+        doing="fetch",
+    )
+    note = f"lib's behind counts are as of its last fetch (by a spawn). {refused.text}"
+    joined = sentences(note)
+    assert joined.startswith("lib's behind counts are as of its last fetch (by a spawn). Cannot")
+    assert (
+        joined.removeprefix("lib's behind counts").lower()
+        == note.removeprefix("lib's behind counts").lower()
+    )
+    assert ". then more" in joined
+    assert sentences("app's counts stand. It said so") == "app's counts stand. It said so"
+    assert sentences("no full stop here") == "no full stop here"
