@@ -181,7 +181,8 @@ async def test_a_new_device_signed_by_its_owner_is_trusted_by_who_verified_the_o
     await ann.wait_verification(vid)
     phone = await js.new(user_id=bob.user_id, cross_sign=False)
     assert phone.device_id != bob.device_id
-    status = await ann.device_status(bob.user_id, phone.device_id)
+    # ann learns of the new device through a sync: waited for, not read at once
+    status = await ann.wait_device_status(bob.user_id, phone.device_id, signed_by_owner=False)
     assert status is not None and not status["signed_by_owner"]
     await bob.cross_sign_device(phone.device_id)
     status = await ann.wait_device_status(bob.user_id, phone.device_id, signed_by_owner=True)
