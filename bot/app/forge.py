@@ -19,7 +19,7 @@ from bot.config import Config
 from bot.config.forge_checks import app_token_variable
 from bot.dashboard.listener import Listening, listen, middleware
 from bot.dashboard.settings import DashboardSection
-from bot.render.forge import pull_news
+from bot.render.forge import no_run_news, pull_news
 from connectors.inbox import cancel_and_wait
 from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
@@ -27,7 +27,7 @@ from fleet.forge.app_token import AppKey
 from fleet.forge.desk import ForgeDesk
 from fleet.forge.door import ForgeDoor
 from fleet.forge.endpoint import Refusal, WebhookEndpoint, WebhookForge
-from fleet.forge.facts import PullNews
+from fleet.forge.facts import NoRunNews, PullNews
 from fleet.forge.gitea import GiteaApi
 from fleet.forge.github import GitHubApi
 from fleet.forge.kept import kept
@@ -41,6 +41,7 @@ from fleet.forge.text import shown_text
 from fleet.forge.watch import ForgeWatch
 from fleet.forge.work import ForgeWork
 from fleet.ledger import Ledger
+from fleet.names import is_agent_name
 from fleet.notices import Delivery, Notice
 from fleet.redaction.known import Secret
 from fleet.repos.service import Repos
@@ -298,11 +299,16 @@ class AppForges:
 
 def _teller(notify: Callable[[Notice], Awaitable[object]] | None) -> Tell | None:
     """Chat's word on a forge run's pull request, into the agent's threads and the home
-    rooms: an alert when it could not be opened (someone must fix why)."""
+    rooms: an alert when it could not be opened (someone must fix why); and a warning on an
+    issue given to no agent that can start there."""
     if notify is None:
         return None
 
-    async def tell(news: PullNews) -> None:
+    async def tell(news: PullNews | NoRunNews) -> None:
+        if isinstance(news, NoRunNews):
+            agents = (news.agent,) if is_agent_name(news.agent) else ()
+            await notify(Notice(no_run_news(news), tone="warning", agents=agents))
+            return
         failed = news.pull is None
         await notify(
             Notice(

@@ -187,6 +187,7 @@ def parse_config(
             *forge_environment_problems(document.forges, environ),
         ]
         missing = [ConfigProblem(file_name, *locate(loc)[:2], message) for loc, message in found]
+        missing.sort(key=lambda p: (p.line is None, p.line or 0))  # by line, as above
         if missing:
             raise ConfigError(missing)
     return config

@@ -10,6 +10,7 @@ rewrites one of pydantic's errors as a :class:`ConfigProblem` an operator can ac
 
 from __future__ import annotations
 
+import re
 import types
 from collections.abc import Iterable, Mapping
 from datetime import date
@@ -29,6 +30,7 @@ __all__ = [
     "Locator",
     "compose",
     "describe",
+    "in_line_order",
     "translate",
 ]
 
@@ -49,6 +51,25 @@ class ConfigProblem(NamedTuple):
         if self.key_path:
             return f"{where}: {self.key_path}: {self.message}"
         return f"{where}: {self.message}"
+
+
+_LOCATED = re.compile(r"(?P<file>[^\n]+?):(?P<line>\d+): ")
+
+
+def in_line_order(lines: Iterable[str]) -> list[str]:
+    """Problems as printed (``FILE:LINE: …``) in the order of the files they name (as each
+    first appears) and by line within each; lines naming no line follow, as they came."""
+    ranks: dict[str, int] = {}
+    located: list[tuple[int, int, int, str]] = []
+    rest: list[str] = []
+    for n, text in enumerate(lines):
+        where = _LOCATED.match(text)
+        if where is None:
+            rest.append(text)
+            continue
+        rank = ranks.setdefault(where["file"], len(ranks))
+        located.append((rank, int(where["line"]), n, text))
+    return [text for *_, text in sorted(located)] + rest
 
 
 class ConfigError(FleetwardenError):

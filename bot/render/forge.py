@@ -20,7 +20,7 @@ from typing import Final
 
 from bot.chat.agent_text import said
 from bot.render.fleet import ago
-from fleet.forge.facts import ForgeRunRecord, PullNews
+from fleet.forge.facts import ForgeRunRecord, NoRunNews, PullNews
 from fleet.names import is_agent_name
 
 TITLE_CAP: Final = 80  # characters of an issue's title in the table
@@ -88,6 +88,15 @@ def pull_news(news: PullNews) -> str:
         f"⚠ **{agent}** finished its work on {issue}, but its pull request could not be "
         f"opened: {said(news.why or 'the forge did not say why', 500)}.\n\n{fix}."
     )
+
+
+def no_run_news(news: NoRunNews) -> str:
+    """Chat's one line on an issue given to no agent that can start there: the issue, the
+    label (or the assignment), who gave it and why no run started."""
+    issue = f"{said(str(news.slug), NAME_CAP)}#{news.issue}"
+    given = f"the label {said(news.label, NAME_CAP)}" if news.label is not None else "assigning it"
+    who = f"@{said(news.actor, NAME_CAP)} on {said(news.forge, NAME_CAP)}"
+    return f"⚠ {issue}: {given} (by {who}) started no run — {said(news.why, 300)}."
 
 
 def links(record: ForgeRunRecord) -> str:

@@ -5,7 +5,9 @@ which labels do start one, instead of waiting for a run that never comes
 (:func:`no_run_words`). Pure: the roster's facts come in.
 
 The label is the forge user's text: it is shown escaped (:func:`~fleet.forge.defuse.escape_cell`),
-and the agent it names only when it is an agent's name at all.
+and the agent it names only when it is an agent's name at all. The comment names no other
+repository of the config: which one an agent works on is the operator's to know, and chat
+is told (:func:`why_not`, in :class:`~fleet.forge.facts.NoRunNews`).
 """
 
 from __future__ import annotations
@@ -58,11 +60,8 @@ def no_run_words(reason: Unstartable, roster: Mapping[str, str | None], prefix: 
         why = f"{given} names **{agent}**, and no agent of that name is in Fleetwarden's roster."
     elif reason.agent_repo is None:
         why = f"**{agent}** works on no repository: its roster entry has no `repo:`."
-    else:
-        why = (
-            f"**{agent}** works on the repository `{reason.agent_repo}` of Fleetwarden's "
-            f"config, not on {escape_cell(reason.slug, 100)}."
-        )
+    else:  # which repository it does work on is the operator's to know, not the forge's
+        why = f"**{agent}** does not work on this repository."
     here = sorted(name for name, repo in roster.items() if repo == reason.repo)
     if here:
         labels = ", ".join(f"`{prefix}{name}`" for name in here)

@@ -108,5 +108,20 @@ class PullNews:
     fix: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class NoRunNews:
+    """An issue given to no agent that can start there, for chat: by ``label`` (the forge
+    user's text) or by an assignment (None), naming ``agent``, and ``why`` no run started
+    (Fleetwarden's words for the operator)."""
+
+    agent: str
+    slug: Slug
+    issue: int
+    forge: str
+    actor: str
+    label: str | None
+    why: str
+
+
 ForgeRuns = Callable[[str | None], Awaitable[list[ForgeRunRecord]]]
 """The live forge runs (of one agent; of all: None), for what ``ps`` and ``runs`` show."""

@@ -101,7 +101,8 @@ class ProvenanceSource:
                     approvals.append((f"{ask.tool}: {ask.subject}", ask.answered_by))
         change_json = await self._ledger.run_change(record.run_id) if record.run_id else None
         secret_scan = _secret_scan(change_json)
-        refused = sum(r.count for r in await self._ledger.refusals(record.agent))
+        # This forge run's span only: the agent's earlier runs' refusals are not this run's.
+        refused = await self._ledger.refused_between(record.agent, record.started_at, until)
         egress = "no sandbox"
         if spec is not None:
             if spec.egress == "locked":

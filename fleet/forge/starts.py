@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 
 from fleet.clock import Clock
 from fleet.forge.answers import Unstartable, no_run_words, why_not
-from fleet.forge.facts import ForgeRunRecord, ForgeRunState
+from fleet.forge.facts import ForgeRunRecord, ForgeRunState, NoRunNews
 from fleet.forge.launcher import ForgeLauncher, LaunchRefused
 from fleet.forge.model import EventKind, ForgeApi, ForgeApiError, ForgeEvent, ForgeIssue, Slug
 from fleet.forge.publish import Publisher
@@ -111,12 +111,28 @@ class RunStarts:
             )
         except ForgeApiError as exc:
             log.warning("no run on %s#%d: why was not said: %s", event.repo, event.number, exc)
+            await self._tell_no_run(event, reason)
             return f"ignored: {why_not(reason)} (not said on the issue: {exc})"
+        await self._tell_no_run(event, reason)
         await self.ledger.audit_forge(
             None, agent if is_agent_name(agent) else "-", "answer", False,
             f"#{event.number} by @{event.actor}: {why_not(reason)}",
         )  # fmt: skip
         return outcome
+
+    async def _tell_no_run(self, event: ForgeEvent, reason: Unstartable) -> None:
+        """Chat hears of an issue given to no agent that can start there, once for the
+        delivery (called after its outcome is written)."""
+        news = NoRunNews(
+            agent=reason.agent,
+            slug=event.repo,
+            issue=event.number,
+            forge=event.forge,
+            actor=event.actor,
+            label=reason.label,
+            why=why_not(reason),
+        )
+        await self.publisher.tell(news)
 
     async def launch(self, record: ForgeRunRecord, issue: ForgeIssue | None = None) -> str:
         """Start ``record``'s agent on it, or keep it queued saying why. ``issue``: as just

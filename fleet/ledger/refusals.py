@@ -1,7 +1,9 @@
 """The ledger's ``egress_refusals`` table (migration 13): what each agent was refused on its
 way out — by the allow-list's forward proxy (``egress``), as an unknown endpoint at the
 metering proxy (``proxy``) or by the git door (``git``, migration 21) — counted per
-destination and reason, so ``egress NAME`` and ``ps`` show it and it outlives a restart."""
+destination and reason, so ``egress NAME`` and ``ps`` show it and it outlives a restart —
+and in ``egress_refusal_times`` (migration 24) counted per agent and second, so a forge run's
+footer counts the refusals of its own span only (:meth:`RefusalsLedger.refused_between`)."""
 
 from __future__ import annotations
 
@@ -56,6 +58,12 @@ class RefusalsLedger:
                 " last_at = excluded.last_at",
                 (agent, source, target, why, count, at, at),
             )
+            await conn.execute(
+                "INSERT INTO egress_refusal_times (agent, at, count) VALUES (?, ?, ?)"
+                " ON CONFLICT (agent, at) DO UPDATE"
+                " SET count = egress_refusal_times.count + excluded.count",
+                (agent, float(int(at)), count),
+            )
 
     async def refusals(self: Store, agent: str | None = None) -> list[RefusalCount]:
         """The refusal counts of ``agent`` (or every agent), the latest first."""
@@ -77,6 +85,15 @@ class RefusalsLedger:
             )
             for row in rows
         ]
+
+    async def refused_between(self: Store, agent: str, since: datetime, until: datetime) -> int:
+        """How many refusals of ``agent`` were counted from ``since`` to ``until`` (both
+        included, to the second: one run's span)."""
+        rows = await self._all(
+            "SELECT SUM(count) FROM egress_refusal_times WHERE agent = ? AND at >= ? AND at <= ?",
+            (agent, float(int(to_epoch(since))), to_epoch(until)),
+        )
+        return int(rows[0][0] or 0) if rows else 0
 
     async def refusal_totals(self: Store) -> dict[str, int]:
         """Every agent's number of refusals, for ``ps``."""

@@ -1,6 +1,6 @@
 """The ledger's schema steps of the forge era (22 on): issues given to agents as forge
-runs, the webhook deliveries taken (and, from 23, kept until acted on), and every forge
-operation audited."""
+runs, the webhook deliveries taken (and, from 23, kept until acted on), every forge
+operation audited, and (24) egress refusals counted by when, for a forge run's footer."""
 
 from __future__ import annotations
 
@@ -79,6 +79,20 @@ FORGES: tuple[Migration, ...] = (
             # The event a delivery carries, kept with it until its outcome is written: one
             # taken but not acted on when Fleetwarden stopped is acted on at the next start.
             "ALTER TABLE forge_deliveries ADD COLUMN kept TEXT NOT NULL DEFAULT ''",
+        ),
+    ),
+    Migration(
+        24,
+        "egress refusals counted by when, so a forge run's footer counts its own span only",
+        (
+            # ``egress_refusals`` keeps one counted row per destination since the agent
+            # began; this keeps how many were refused in each second (as counted), per agent.
+            """CREATE TABLE egress_refusal_times (
+                agent TEXT NOT NULL,
+                at REAL NOT NULL,
+                count INTEGER NOT NULL,
+                PRIMARY KEY (agent, at)
+            )""",
         ),
     ),
 )

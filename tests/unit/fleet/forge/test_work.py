@@ -181,13 +181,13 @@ async def test_a_closed_issue_starts_nothing(rig: WorkRig) -> None:
 
 async def test_an_agent_of_another_repository_starts_nothing_saying_why(rig: WorkRig) -> None:
     """An agent whose roster entry names another repository: no run; the issue is told
-    which repository it works on and that no agent works on this one yet."""
+    that it does not work on this one (never which it does) and that no agent does yet."""
     rig.launcher.repos[AGENT] = "site"
     outcome = await rig.deliver(event(EventKind.LABELED, label=LABEL))
     assert outcome == "answered: coder works on repository site, not on app"
     assert rig.launcher.starts == []
     [said] = rig.api.texts_on(3)
-    assert "**coder** works on the repository `site`" in said
+    assert "**coder** does not work on this repository." in said and "site" not in said
     assert "No agent works on" in said and "`repo: app`" in said
     assert said.rstrip().endswith("</details>")
 
