@@ -186,6 +186,9 @@ class FleetLauncher:
     async def push_at_end(self, agent: str) -> None:
         self._repos.push_at_end(agent)
 
+    async def push_refused(self, agent: str, line_id: int | None = None) -> str | None:
+        return await self._repos.push_refused(agent, line_id)
+
     async def discard(self, agent: str, *, line_id: int | None = None) -> None:
         line = await self._repos.line_of(agent)
         if line is None or (line_id is not None and line.id != line_id):

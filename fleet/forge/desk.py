@@ -15,12 +15,15 @@ from fleet.forge.door import DoorRefusal, DoorScope
 from fleet.forge.facts import ForgeRunRecord, ForgeRunState
 from fleet.forge.model import ForgeApi, ForgeApiError
 from fleet.forge.work import ForgeWork
+from fleet.repos.messages import one_line
 
 log = logging.getLogger(__name__)
 
 TURN_WAIT: Final = 120.0
 """Seconds a ``done`` waits for the agent's turn to end before ``on_done`` ends or freezes it."""
 SUMMARY_CAP: Final = 4000
+REFUSAL_CAP: Final = 300
+"""Characters of the door's refusal ``done`` quotes back."""
 
 
 class ForgeDesk:
@@ -86,9 +89,13 @@ class ForgeDesk:
             summary=summary[:SUMMARY_CAP],
             activity_at=self._work.clock.now(),
         )
+        refused = None
         if status == "ok":  # pushed as its run ends: its summary says what the upstream has
             await self._work.launcher.push_at_end(record.agent)
+            refused = await self._work.launcher.push_refused(record.agent, record.line_id)
         self._work.spawn(self.after_done(record.id), f"publish forge run {record.id}")
+        if refused is not None:
+            return refused_words(refused, record.pull)
         if status == "ok" and record.pull is not None:
             return (
                 "done: once this turn ends, your branch is pushed and the pull request "
@@ -147,3 +154,16 @@ class ForgeDesk:
                 await self._publisher.publish(fresh)
         finally:
             self.pending.discard(key)
+
+
+def refused_words(why: str, pull: int | None) -> str:
+    """``done``'s answer when the git door refused the run's last push and nothing has
+    reached its branch since: what the branch lacks, and the way on."""
+    where = f"pull request #{pull}" if pull is not None else "pull request, once opened,"
+    said = one_line(why, REFUSAL_CAP).rstrip(".")
+    return (
+        f"done noted, but the git door refused your last push: {said}. "
+        f"Those commits are not on your branch, and the {where} will not have them. Fix "
+        "what it says (amend or rewrite those commits), push again, then run `fw-forge done` "
+        "again."
+    )

@@ -114,6 +114,11 @@ class ForgeLauncher(Protocol):
         summary then says it was pushed)."""
         ...
 
+    async def push_refused(self, agent: str, line_id: int | None = None) -> str | None:
+        """Why the git door refused the last push of ``agent``'s run on its newest live
+        line (or ``line_id``), while nothing has reached the branch since; else None."""
+        ...
+
     async def discard(self, agent: str, *, line_id: int | None = None) -> None:
         """End ``agent``'s line — only when it is line ``line_id``, when given: its
         checkout removed, its branch kept upstream."""

@@ -23,7 +23,7 @@ from dataclasses import replace
 from fleet.clock import Clock
 from fleet.errors import FleetwardenError
 from fleet.forge.defuse import BODY_LIMIT, fenced
-from fleet.forge.facts import ForgeRunRecord, ForgeRunState, PullNews
+from fleet.forge.facts import ForgeRunRecord, ForgeRunState, NoRunNews, PullNews
 from fleet.forge.footer import Provenance, footer, no_run_footer
 from fleet.forge.hidden import cap, unseen_free
 from fleet.forge.launcher import ForgeLauncher
@@ -51,8 +51,9 @@ log = logging.getLogger(__name__)
 
 WHY_CAP = 300  # characters of why a branch was not published, said on the issue
 NOT_OPENED = "pull request not opened: "  # how the audit keeps why, for the status comment
-Tell = Callable[[PullNews], Awaitable[object]]
-"""Tells chat what became of a run's pull request (:func:`bot.render.forge.pull_news`)."""
+Tell = Callable[[PullNews | NoRunNews], Awaitable[object]]
+"""Tells chat what became of a run's pull request (:func:`bot.render.forge.pull_news`), or
+that an issue was given to no agent that can start there (:func:`bot.render.forge.no_run_news`)."""
 
 
 class Publisher:
@@ -393,14 +394,18 @@ class Publisher:
         await self._say(_news(record, why=str(ended), fix=fix))
         await self.refresh(record.id)
 
-    async def _say(self, news: PullNews) -> None:
-        """Tell chat what became of a run's pull request."""
+    async def tell(self, news: NoRunNews) -> None:
+        """Tell chat that an issue was given to no agent that can start there."""
+        await self._say(news)
+
+    async def _say(self, news: PullNews | NoRunNews) -> None:
+        """Tell chat what became of a run's pull request, or of an issue given to no one."""
         if self._tell is None:
             return
         try:
             await self._tell(news)
         except Exception:  # chat is news: the forge's side is done whatever it meets
-            log.exception("chat was not told of %s's pull request", news.agent)
+            log.exception("chat was not told of %s's work on %s", news.agent, news.slug)
 
     async def _published(
         self, record: ForgeRunRecord, pull: ForgePull, *, tell: bool = False

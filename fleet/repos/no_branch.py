@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
+from fleet.forge.facts import ForgeRunRecord
 from fleet.ledger import Ledger
 from fleet.repos.facts import LineRecord, LineState
 
@@ -64,10 +65,18 @@ async def _pull_end(ledger: Ledger, line: LineRecord | None) -> PullEnd | None:
     if line is None:
         return None
     for run in reversed(await ledger.forge_runs(live=False, agent=line.agent)):
-        if run.line_id != line.id or run.pull is None:
-            continue
-        for entry in reversed(await ledger.forge_audit(run.id, limit=50)):
-            found = _ENDED.fullmatch(entry.detail)
-            if entry.op == "end" and entry.allowed and found and int(found["n"]) == run.pull:
-                return PullEnd(run.pull, found["how"])
+        if run.line_id == line.id and (end := await run_pull_end(ledger, run)) is not None:
+            return end
+    return None
+
+
+async def run_pull_end(ledger: Ledger, run: ForgeRunRecord) -> PullEnd | None:
+    """How forge run ``run``'s pull request ended (merged or closed), as Fleetwarden's audit
+    says; None while it is open, or when it had none."""
+    if run.pull is None:
+        return None
+    for entry in reversed(await ledger.forge_audit(run.id, limit=50)):
+        found = _ENDED.fullmatch(entry.detail)
+        if entry.op == "end" and entry.allowed and found and int(found["n"]) == run.pull:
+            return PullEnd(run.pull, found["how"])
     return None

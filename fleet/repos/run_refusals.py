@@ -17,11 +17,24 @@ class RunRefusals:
 
     def __init__(self) -> None:
         self._by_line: dict[int, list[tuple[str, str]]] = {}
+        self._last: dict[int, tuple[str, str | None]] = {}  # line → (why, its tip then)
 
     def new_run(self, line_id: int) -> None:
         """A run starts on line ``line_id``: what the door refused its earlier runs is
         theirs."""
         self._by_line.pop(line_id, None)
+        self._last.pop(line_id, None)
+
+    def refused_at(self, line_id: int, why: str, tip: str | None) -> None:
+        """The door refused a push of line ``line_id``'s run for ``why``, its branch at
+        ``tip`` (None: no commit yet) after it."""
+        self._last[line_id] = (why, tip)
+
+    def still_refused(self, line_id: int, tip: str | None) -> str | None:
+        """Why the door refused the run's last push, while nothing has reached its branch
+        since (it is still at ``tip``); None when none was refused, or one was taken since."""
+        last = self._last.get(line_id)
+        return last[0] if last is not None and last[1] == tip else None
 
     def add(self, line_id: int, kind: str, why: str) -> bool:
         """Keep one refusal of line ``line_id``'s run; False when that run was refused so

@@ -8,14 +8,17 @@ branch ``spawn --fresh`` left live, named in chat by its branch:
 writing its newest line's checkout: ``stop`` it first; :meth:`RepoVerbs.ready` says so
 before anything is asked). ``merge`` fetches the base anew, lands the branch by the
 strategy asked (:func:`fleet.repos.landing.land`) and pushes the base fast-forward only;
-a conflict refuses with the files and changes nothing. ``discard`` and cleanup never take
-away the last copy of a commit by surprise: the command asks first while the branch holds
-commits on no upstream branch (:meth:`RepoVerbs.unpushed`).
+a conflict refuses with the files and changes nothing, and so does a line whose forge
+run's pull request is open (the forge lands it, and its merge there ends the run).
+``discard`` and cleanup never take away the last copy of a commit by surprise: the command
+asks first while the branch holds commits on no upstream branch
+(:meth:`RepoVerbs.unpushed`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 from collections.abc import Sequence
 from datetime import datetime
@@ -23,6 +26,7 @@ from pathlib import Path
 from typing import Final
 
 from fleet.clock import Clock, SystemClock
+from fleet.forge.facts import ForgeRunRecord, ForgeRunState
 from fleet.model import AgentState
 from fleet.repos.changes import diff_of, unpushed_count
 from fleet.repos.checkouts import disk_bytes
@@ -37,6 +41,8 @@ from fleet.repos.service import Repos
 
 REFRESH_LIMIT: Final = 20.0
 """Seconds ``branches`` waits for one upstream's fetch before it says so."""
+_WEB: Final = re.compile(r"https?://[^\s<>()\[\]`\"'\\|]{1,500}")
+"""A pull request's address shown as a link: a plain web address, nothing that breaks out."""
 _BUSY = frozenset({AgentState.STARTING, AgentState.RUNNING, AgentState.IDLE, AgentState.STALLED})
 
 
@@ -160,6 +166,7 @@ class RepoVerbs:
     ) -> Landed:
         async with self.repos.lock(agent):
             line = await self._ended(agent, "merge", line_id)
+            await self._not_under_review(line)
             entry = self.repos.entry(line.repo)
             chosen = strategy or entry.merge
             if chosen not in STRATEGIES:
@@ -202,6 +209,13 @@ class RepoVerbs:
                 )
                 await self.repos.remove_checkout(line)
         return landed
+
+    async def _not_under_review(self, line: LineRecord) -> None:
+        """Refuse to land ``line`` while its forge run's pull request is open: the review
+        there decides, and merging that pull request on the forge ends the run."""
+        for record in await self.repos.ledger.forge_runs(agent=line.agent):
+            if record.line_id == line.id and record.pull is not None and not _over(record):
+                raise RepoError(under_review(line, record.pull, record.pull_url, str(record.slug)))
 
     async def _work(self, line: LineRecord) -> tuple[str, tuple[Issue, ...]]:
         """What ``line``'s work is called — its forge run's title (its pull request's), else
@@ -260,6 +274,21 @@ class RepoVerbs:
                 f"still writing {line.branch}: `stop {agent}` first, then {verb}"
             )
         return line
+
+
+def under_review(line: LineRecord, pull: int, url: str | None, slug: str) -> str:
+    """Why ``line`` is not merged from here: its pull request ``pull`` of ``slug`` is open
+    for review; the next step."""
+    where = f" (<{url}>)" if url is not None and _WEB.fullmatch(url) else ""
+    return (
+        f"{line.branch} of {line.repo} is the branch of {line.agent}'s pull request "
+        f"#{pull} on {slug}{where}, open for review: merge (or close) it on the forge, "
+        f"which ends its run. Nothing was merged."
+    )
+
+
+def _over(record: ForgeRunRecord) -> bool:
+    return record.state in (ForgeRunState.STOPPED.value, ForgeRunState.ENDED.value)
 
 
 def _checkouts(root: Path) -> list[Path]:

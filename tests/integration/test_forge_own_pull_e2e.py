@@ -8,7 +8,9 @@ Answering a review, its commit naming its own pull request (``Address the review
 is taken and reaches the pull request, and its ``done`` is told the pull request takes the
 new commits. A commit naming another issue is refused by the git door: the run's summary
 in chat says so once, with the door's words, and claims nothing reached the upstream; the
-pull request is told nothing new came. The next run, whose commit is taken, tells none of
+pull request is told nothing new came, and that run's ``done`` is told its push was refused
+and the way on. While the pull request is open, ``merge coder`` in chat is refused and
+changes nothing. The next run, whose commit is taken, tells none of
 the earlier refusals. Once the pull request is merged, ``diff`` and ``merge`` say the branch
 ended with it, when, and that ``spawn coder`` cuts a new one."""
 
@@ -220,9 +222,20 @@ def test_later_turns_name_their_pull_request_and_a_refused_push_is_told_truthful
     assert tidy.startswith("✅") and "The git door refused" not in tidy, tidy
     assert "Pushed to the upstream." in tidy
     assert wait_until(lambda: len(done_posts(github, pull.number)) == 4, timeout=60)
-    # Each done was told where its commits go: a pull request opened once, then the same.
+    # Each done was told where its commits go: a pull request opened once, then the same —
+    # but the one after the door's refusal was told that, and the way on.
     assert console.stdout.count("your branch is pushed and its pull request opened") == 1
-    assert console.stdout.count(f"the pull request #{pull.number} takes the new commits") == 3
+    assert console.stdout.count(f"the pull request #{pull.number} takes the new commits") == 2
+    assert console.stdout.count("done noted, but the git door refused your last push") == 1
+    assert "push again, then run `fw-forge done` again" in console.stdout
+
+    # While the pull request is open, `merge` from chat is refused: the forge lands it.
+    before = upstream.branches("app")
+    console.command("merge coder", rf"pull request #{pull.number} on {SLUG}.*open for review")
+    assert upstream.branches("app") == before  # nothing merged, nothing pushed
+    assert ledger_rows(tmp_path, "SELECT state FROM forge_runs WHERE issue = ?", issue) == [
+        ("waiting",)
+    ]
 
     # Merged: the branch ends with its pull request, and the verbs say so.
     github.merge_pull(str(SLUG), pull.number, by=WRITER)

@@ -8,6 +8,7 @@ and a verb on an agent whose branch has ended says what ended it and what cuts t
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from fleet.forge.facts import ForgeRunState
 from fleet.forge.model import Slug
 from fleet.model import AgentState
 from fleet.names import AgentName
-from fleet.repos.desk import NoLine
+from fleet.repos.desk import NoLine, RepoError
 from fleet.repos.facts import Change
 from fleet.repos.hook.policy import Issue
 from tests import sandbox_need
@@ -26,6 +27,7 @@ pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 __all__ = ["rig"]
 
 SLUG = Slug("acme", "app")
+WHEN = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
 async def forge_line(rig: Rig, title: str = "Write the release notes") -> tuple[int, Path]:
@@ -173,3 +175,46 @@ async def test_a_verb_after_the_branch_ended_says_what_ended_it_and_what_is_next
     await rig.verbs.merge("coder", "squash", by="ann")
     with pytest.raises(NoLine, match=r"its last one, fw/coder/\d+ of app, was merged on "):
         await rig.verbs.merge("coder", "squash", by="ann")
+
+
+async def test_a_branch_under_review_is_not_merged_from_chat(rig: Rig) -> None:
+    """While its forge run's pull request is open, `merge coder` (or its branch) is refused
+    naming the pull request and the step on the forge, and nothing moves upstream; once
+    the run has ended, the branch merges."""
+    key, checkout = await forge_line(rig)
+    await commit(checkout, "NOTES.md", "Write the release notes")
+    await run_ends(rig, 10)
+    url = "https://github.com/acme/app/pull/2"
+    await rig.ledger.update_forge_run(key, pull=2, pull_url=url, state=ForgeRunState.WAITING)
+    before = rig.upstream.show("app", "rev-parse", "main")
+    line = await rig.repos.line_of("coder")
+    assert line is not None
+    for line_id in (None, line.id):
+        with pytest.raises(RepoError) as refused:
+            await rig.verbs.merge("coder", "squash", by="ann", line_id=line_id)
+        words = str(refused.value)
+        assert f"pull request #2 on acme/app (<{url}>), open for review" in words, words
+        assert "merge (or close) it on the forge, which ends its run" in words, words
+    assert rig.upstream.show("app", "rev-parse", "main") == before
+    assert await rig.repos.line_of("coder") == line  # still live, its checkout kept
+
+    await rig.ledger.update_forge_run(key, state=ForgeRunState.ENDED, ended_at=WHEN)
+    landed = await rig.verbs.merge("coder", "squash", by="ann")
+    assert landed.new_sha is not None, landed
+
+
+async def test_a_refused_push_is_told_until_a_push_is_taken(rig: Rig) -> None:
+    """After the door refused the run's push, the line says why while nothing reached its
+    branch; once the fixed commit is pushed and taken, it says nothing."""
+    _, checkout = await forge_line(rig)
+    await commit(checkout, "NOTES.md", "Write the release notes")
+    assert await push(checkout) == (True, "")
+    assert await rig.repos.push_refused("coder") is None
+    await commit(checkout, "MORE.md", "Address the review on #9")
+    taken, _ = await push(checkout)
+    assert not taken
+    why = await rig.repos.push_refused("coder")
+    assert why is not None and "names #9" in why, why
+    await agent_git(checkout, "commit", "-q", "--amend", "-m", "Address the review")
+    assert await push(checkout) == (True, "")
+    assert await rig.repos.push_refused("coder") is None

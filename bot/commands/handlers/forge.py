@@ -20,10 +20,12 @@ from bot.commands.request import Reply, Request
 from bot.render import forge as render
 from fleet.clock import Clock
 from fleet.errors import FleetwardenError
-from fleet.forge.facts import ForgeRunState
+from fleet.forge.facts import ForgeRunRecord, ForgeRunState
 from fleet.forge.unpublished import LineEnded, why_unpublished
 from fleet.forge.work import ForgeWork
 from fleet.names import is_agent_name
+from fleet.repos.facts import LineState
+from fleet.repos.no_branch import PullEnd, run_pull_end
 from fleet.schema import did_you_mean
 
 NO_FORGES: Final = (
@@ -112,10 +114,7 @@ class ForgeCommands(Family):
                 guess = did_you_mean(name, agents)
                 hint = f" — did you mean {show(guess)}?" if guess else ":"
                 raise NotFound(f"no agent is called {show(name)}{hint} `ps` lists them")
-            raise NotFound(
-                f"{name} works on no issue from a forge: `push {name}` pushes its branch, or "
-                f"label an issue `fleetwarden:{name}` to give it one"
-            )
+            raise NotFound(await _no_run(work, name))
         entry = work.forges[record.forge]
         draft = bool(req.command.flags.get("draft")) or entry.draft
         try:
@@ -139,3 +138,36 @@ class ForgeCommands(Family):
             thread_line=f"Pull request #{pull.number} opened by {req.message.sender}: {where}",
             detail=f"opened PR #{pull.number} of {record.slug} from {record.branch}",
         )
+
+
+async def _no_run(work: ForgeWork, name: str) -> str:
+    """Why ``pr NAME`` has nothing to open for ``name``, which works on no issue now."""
+    runs = await work.ledger.forge_runs(live=False, agent=name, limit=1)
+    last = runs[-1] if runs else None
+    end = await run_pull_end(work.ledger, last) if last is not None else None
+    line = await work.launcher.line(name)
+    has_branch = line is not None and line.state is LineState.LIVE
+    return no_run_words(name, last, end, has_branch=has_branch)
+
+
+def no_run_words(
+    name: str, last: ForgeRunRecord | None, end: PullEnd | None, *, has_branch: bool
+) -> str:
+    """Why there is no pull request to open for ``name`` (``last``: its newest forge run,
+    ended; ``end``: how that run's pull request ended) and what gives it one."""
+    label = f"label an issue `fleetwarden:{name}` to give it new work"
+    if last is not None:
+        issue = f"issue #{last.issue} of {last.slug}"
+        if end is not None:
+            how = f"ended when its pull request #{end.number} was {end.how}"
+        elif last.state == ForgeRunState.STOPPED.value:
+            how = "was stopped (its issue unassigned or unlabelled)"
+        else:
+            how = "has ended"
+        return f"{name}'s forge run on {issue} {how}: there is nothing to open. To go on, {label}."
+    if has_branch:
+        return (
+            f"{name} works on no issue from a forge, so there is no pull request to open: "
+            f"`push {name}` pushes its branch, or {label}"
+        )
+    return f"{name} works on no issue from a forge and has no branch: {label}"

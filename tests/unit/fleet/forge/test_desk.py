@@ -189,6 +189,27 @@ async def test_a_second_done_after_a_follow_up_updates_the_same_pull_request(
     assert (await rig.record(record.id)).state == "waiting"
 
 
+async def test_done_after_the_door_refused_the_push_says_so(rig: WorkRig) -> None:
+    """The door refused the run's last push and nothing reached the branch since: `done`
+    says so, with why and the way on — never that the pull request takes new commits."""
+    await rig.started()
+    await _done(rig, summary="First pass.")
+    [pull] = rig.api.pulls.values()
+    ev = event(EventKind.COMMENT, pull.number, is_pull=True, body="Please rename it.")
+    assert (await rig.deliver(ev)).startswith("continued")
+    rig.launcher.door_refused = "commit 1a2b3c4 names #9, not this run's own (issue #3).\nFix: …"
+    answer = await _done(rig, summary="Renamed it.")
+    assert answer == (
+        "done noted, but the git door refused your last push: commit 1a2b3c4 names #9, not "
+        "this run's own (issue #3). Those commits are not on your branch, and the pull "
+        f"request #{pull.number} will not have them. Fix what it says (amend or rewrite those "
+        "commits), push again, then run `fw-forge done` again."
+    ), answer
+    assert "takes the new commits" not in answer
+    rig.launcher.door_refused = None  # pushed again, taken
+    assert "takes the new commits" in await _done(rig, summary="Renamed it.")
+
+
 async def test_done_failed_posts_the_summary_on_the_issue(rig: WorkRig) -> None:
     """`done failed`: nothing pushed or opened, the why posted on the issue, run failed."""
     record = await rig.started()

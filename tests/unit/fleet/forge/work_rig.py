@@ -84,6 +84,7 @@ class FakeLauncher:
     refuse: dict[str, str] = field(default_factory=dict)
     sessionless: set[str] = field(default_factory=set)  # a follow-up needs their live run
     push_error: FleetwardenError | None = None
+    door_refused: str | None = None  # why the git door refused the run's last push
     base_ref: str = "trunk"
     newest: int = 7  # the agent's newest live line (its session works on it)
     ended: dict[int, LineState] = field(default_factory=dict)  # lines merged or discarded
@@ -201,6 +202,9 @@ class FakeLauncher:
 
     async def push_at_end(self, agent: str) -> None:
         self.calls.append(("push_at_end", agent))
+
+    async def push_refused(self, agent: str, line_id: int | None = None) -> str | None:
+        return self.door_refused
 
     async def discard(self, agent: str, *, line_id: int | None = None) -> None:
         self.calls.append(("discard", agent))
