@@ -166,6 +166,12 @@ class App:
         """The spawn queue (made with the fleet)."""
         return self._started().fleeted.queue
 
+    @property
+    def left_running(self) -> str | None:
+        """What the fleet said, as it stopped, of the agents that keep running (``None``:
+        none, or it never started)."""
+        return None if self._running is None else self._running.fleeted.fleet.left_running
+
     def _started(self) -> Running:
         if self._running is None:
             raise RuntimeError("the app has not started")

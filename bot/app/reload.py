@@ -8,7 +8,9 @@ works on repositories and the new one is on no forge. What Fleetwarden builds on
 starts — the git door and the branch commands (a first ``repos:`` section), a repository's
 mirror and lines (a repository changed or removed), a forge's client, pollers, webhook
 route and watched repositories (anything under ``forges:``, a new repository on a forge) —
-refuses the reload whole, naming each change and saying that a restart applies it.
+refuses the reload whole, naming each change and saying that a restart applies it. So does
+a new repository ``check-config`` would refuse on this machine's disk (a path ``url`` that
+is no git repository, a ``copy_from`` that is no directory), naming it on its line.
 
 Only then does anything change, in this order: the new repositories (so an ``autostart``
 agent on one finds it), the roster, the operators.
@@ -17,6 +19,7 @@ agent on one finds it), the roster, the operators.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
@@ -28,6 +31,9 @@ from bot.app.assembly import grants_of, roster_of
 from bot.commands.acl import Acl
 from bot.commands.errors import CommandError
 from bot.config import Config, ConfigError, load_config
+from bot.config.problems import ConfigProblem, Locator, compose
+from bot.config.repo_checks import path_problems
+from fleet.budgets.schema import Loc
 from fleet.errors import FleetError
 from fleet.forge.schema import ForgeEntry
 from fleet.repos.schema import RepoEntry
@@ -37,9 +43,10 @@ from fleet.supervisor.fleet import Fleet, RosterDiff
 log = logging.getLogger(__name__)
 
 NOT_RELOADED = "the roster was not reloaded; nothing changed"
+RESTART = "restart Fleetwarden (as you started it, with the same `--config`)"
 ENVIRONMENT_NOTE = (
     "Fleetwarden reads its environment once, when it starts: a variable set since needs a "
-    "restart (`fleetwarden run`)"
+    f"restart: {RESTART}"
 )
 
 
@@ -105,8 +112,7 @@ def refusal(at_start: Collection[str]) -> str:
     """The answer to a reload refused for what only a start applies."""
     return (
         f"{NOT_RELOADED}: {'; '.join(at_start)}. These apply only when Fleetwarden starts: "
-        "restart it (`fleetwarden run`) to apply the whole file, or undo those edits and "
-        "`roster reload` again"
+        f"{RESTART} to apply the whole file, or undo those edits and `roster reload` again"
     )
 
 
@@ -130,6 +136,9 @@ async def reload_config(
     chosen = plan(running, config.forges, fresh)
     if chosen.at_start:
         raise CommandError(refusal(chosen.at_start))
+    if found := await asyncio.to_thread(path_problems, chosen.repos_added):
+        where = await asyncio.to_thread(_located, source, found)
+        raise CommandError(f"{NOT_RELOADED}: " + "; ".join(where))
     if chosen.repos_added:
         assert repos is not None  # plan adds none to a Fleetwarden without repositories
         try:
@@ -143,6 +152,19 @@ async def reload_config(
     if acl is not None:
         acl.replace(grants_of(fresh))
     return replace(diff, repos_added=tuple(sorted(chosen.repos_added)))
+
+
+def _located(source: Path, found: list[tuple[Loc, str]]) -> list[str]:
+    """``found`` as ``FILE:LINE: key.path: message``, as ``check-config`` says them."""
+    root = None
+    with contextlib.suppress(OSError, ConfigError):
+        root, _, _ = compose(source.read_text(encoding="utf-8"), str(source))
+    locate = Locator(root)
+    said = []
+    for loc, message in found:
+        line, path, _ = locate(loc)
+        said.append(str(ConfigProblem(str(source), line, path, message)))
+    return said
 
 
 async def _read(

@@ -24,6 +24,7 @@ from bot.app.lock import AlreadyRunning
 from bot.app.logs import setup_logging
 from bot.config import CONFIG_ENV_VAR, Config, ConfigError, load_config
 from bot.config.forge_checks import summary_lines as forge_summary_lines
+from bot.config.problems import in_line_order
 from bot.config.repo_checks import summary_lines
 from connectors.errors import ConnectorError, ConnectorSetupError
 from connectors.matrix import cross_sign_cli, device_cli
@@ -150,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             errors += [line for line in located(config, shown, found) if line not in errors]
         if errors:
             print("fleetwarden: configuration error:", file=sys.stderr)
-            print("\n".join(f"  {line}" for line in errors), file=sys.stderr)
+            print("\n".join(f"  {line}" for line in in_line_order(errors)), file=sys.stderr)
             sys.exit(EXIT_CONFIG)
         print(_summary(config, warnings) + _online(config, asked=args.online))
         sys.exit(EXIT_OK)
@@ -329,6 +330,8 @@ def _run(config: Config, environ: Mapping[str, str]) -> int:
 
         loop.add_signal_handler(signal.SIGHUP, reload)
         await app.run()
+        if config.console is not None and app.left_running is not None:
+            print(app.left_running, flush=True)  # whoever quits at the console reads it
         return app.stepped_down
 
     try:

@@ -2,13 +2,14 @@
 on its line of the config file.
 
 Offline (plain ``check-config``): a repository whose ``url`` is a path on this machine that
-does not exist or is no git repository; and the address a forge's webhook must point at
-(:func:`webhook_base`). Online (``check-config --online``): each forge asked
-who its credential is, as the bot asks at start (:mod:`fleet.forge.credential_words`),
-and each repository's branches read with its credential through the same code the bot
-fetches with (:meth:`fleet.repos.mirror.Mirror.check`) — a GitHub App's installation token
-minted first, as at start — each refusal in Fleetwarden's words, naming the variable the
-credential is read from, never its value.
+does not exist or is no git repository, or whose ``copy_from`` is no directory; and the
+address a forge's webhook must point at (:func:`webhook_base`). Online (``check-config
+--online``): each forge asked who its credential is, as the bot asks at start
+(:mod:`fleet.forge.credential_words`), and each repository's branches read with its
+credential through the same code the bot fetches with
+(:meth:`fleet.repos.mirror.Mirror.check`) — a GitHub App's installation token minted first,
+as at start — each refusal in Fleetwarden's words, naming the variable the credential is
+read from, never its value.
 """
 
 from __future__ import annotations
@@ -23,14 +24,13 @@ from bot.app.forge import app_repos, open_api
 from bot.config import Config, ConfigError, ConfigProblem
 from bot.config.forge_checks import repo_credentials
 from bot.config.problems import Locator, compose
+from bot.config.repo_checks import path_problems
 from bot.dashboard.settings import DashboardSection
 from fleet.budgets.schema import Loc
 from fleet.clock import SystemClock
 from fleet.forge.credential_words import login_problem
 from fleet.forge.model import ForgeApi, ForgeApiError
-from fleet.repos.git_words import local_path_problem
 from fleet.repos.mirror import Mirror
-from fleet.repos.schema import url_kind
 
 log = logging.getLogger(__name__)
 
@@ -52,19 +52,9 @@ def webhook_base(config: Config) -> str:
 
 
 def offline_problems(config: Config) -> list[tuple[Loc, str]]:
-    """Repositories whose url is a path on this machine that is not a git repository."""
-    found: list[tuple[Loc, str]] = []
-    for name, entry in config.repos.items():
-        if url_kind(entry.url) != "local":
-            continue
-        path = Path(entry.url)
-        is_repository = (path / "HEAD").is_file() or (path / ".git").exists()
-        problem = local_path_problem(
-            name, entry.url, exists=path.exists(), is_repository=is_repository
-        )
-        if problem is not None:
-            found.append((("repos", name, "url"), problem))
-    return found
+    """Repositories whose url is a path on this machine that is not a git repository, or
+    whose ``copy_from`` is no directory (:func:`bot.config.repo_checks.path_problems`)."""
+    return path_problems(config.repos)
 
 
 async def online_problems(

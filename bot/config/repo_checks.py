@@ -4,7 +4,9 @@ machine; and, at start, each repository's credential is there (its ``token_env``
 ``ssh_key`` a file of its owner's alone).
 
 What is checked inside one entry (its url, one credential, branch names) is the schema's
-own, :class:`fleet.repos.schema.RepoEntry`.
+own, :class:`fleet.repos.schema.RepoEntry`; what is checked on this machine's disk (a path
+``url`` that is no git repository, a ``copy_from`` that is no directory) is
+:func:`path_problems`, which ``check-config`` and ``roster reload`` both run.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from bot.config.roster_file import RosterSource
 from bot.config.schema import ConfigFile
 from fleet.budgets.schema import Loc
 from fleet.repos.credentials import key_problem
+from fleet.repos.git_words import local_path_problem
 from fleet.repos.schema import RepoEntry, url_kind
 from fleet.schema import unknown_value_message, unset_variable
 
@@ -64,6 +67,36 @@ def environment_problems(
             problem = key_problem(Path(entry.ssh_key))
             if problem is not None:
                 yield ("repos", name, "ssh_key"), f"the key {entry.ssh_key} {problem}"
+
+
+def path_problems(repos: Mapping[str, RepoEntry]) -> list[tuple[Loc, str]]:
+    """What is wrong on this machine's disk with ``repos`` (read without git): a path
+    ``url`` that does not exist or is no git repository, a ``copy_from`` that is no
+    directory."""
+    found: list[tuple[Loc, str]] = []
+    for name, entry in repos.items():
+        if url_kind(entry.url) == "local":
+            path = Path(entry.url)
+            is_repository = (path / "HEAD").is_file() or (path / ".git").exists()
+            problem = local_path_problem(
+                name, entry.url, exists=path.exists(), is_repository=is_repository
+            )
+            if problem is not None:
+                found.append((("repos", name, "url"), problem))
+        if entry.copy_from is not None and not Path(entry.copy_from).is_dir():
+            found.append((("repos", name, "copy_from"), copy_from_problem(name, entry)))
+    return found
+
+
+def copy_from_problem(name: str, entry: RepoEntry) -> str:
+    """Why ``entry``'s ``copy_from`` (not a directory here) copies nothing, and the fix."""
+    source = Path(str(entry.copy_from))
+    what = "is not a directory" if source.exists() else "does not exist on this machine"
+    return (
+        f"repository {name}'s copy_from {source} {what}: set repos.{name}.copy_from to the "
+        "directory the files named in `copy` are copied from (a relative path is read from "
+        "the config file's directory), or remove copy_from and copy"
+    )
 
 
 def credential_kind(entry: RepoEntry) -> str:

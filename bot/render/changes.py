@@ -31,6 +31,7 @@ FILES_SHOWN: Final = 15
 COMMITS_SHOWN: Final = 8
 NAMES_SHOWN: Final = 5  # conflicting or clashing files named on one line
 PATH_CAP: Final = 120  # characters of one path
+_FEW_SHOWN: Final = 5  # files named where a path asked for is not among them
 SUBJECT_CAP: Final = 80  # of one commit subject
 WHY_CAP: Final = 200  # of one refusal or verdict
 LINE_CAP: Final = 400  # of one line of a diff: longer ones are cut in the middle
@@ -45,7 +46,8 @@ def change_block(change: Change) -> str:
     ``+/−``, the base it forked from and how far it has moved, whether it applies, the
     clashes with other live runs, the secret scan, what the door refused (and that nothing
     of the run reached the branch, when so), why the run's end was not kept, pushed or
-    merged, the files copied in, the disk the checkout uses."""
+    merged, the files copied in (and those of ``copy`` that were not there), the disk the
+    checkout uses."""
     ahead = len(change.commits) + change.more_commits
     files = len(change.files) + change.more_files
     head = (
@@ -69,6 +71,8 @@ def change_block(change: Change) -> str:
     items.append(_where_it_is(change))
     if change.copied:
         items.append("Copied into the checkout: " + _names(change.copied) + ".")
+    if change.not_copied:
+        items.append(f"Not copied into the checkout: {said(change.not_copied, WHY_CAP)}.")
     if change.disk_bytes is not None:
         items.append(f"Checkout on disk: {size(change.disk_bytes)}.")
     lines = [head, "", *(f"- {item}" for item in items)]
@@ -87,6 +91,27 @@ def stat(change: Change) -> str:
     if not change.files:
         return f"{head}. It changes nothing yet."
     return "\n".join([head, "", *files_list(change.files, change.more_files)])
+
+
+def empty_diff(agent: str, path: str | None, change: Change | None) -> str:
+    """Why ``diff NAME [FILE]`` shows nothing: the branch changes nothing against its base,
+    or ``path`` is not among the files it changes (``change``: as just read; a few of those
+    files named, and ``diff NAME --stat`` for them all)."""
+    what = f"**{said(agent)}**'s branch"
+    if path is None or change is None:
+        return f"{what} changes nothing against its base."
+    if not change.files:
+        return f"{what} changes no file against its base yet."
+    if any(f.path == path for f in change.files) or change.more_files:  # may be one of them
+        return f"{what} in {said(path, PATH_CAP)} changes nothing against its base."
+    few = ", ".join(said(f.path, PATH_CAP) for f in change.files[:_FEW_SHOWN])
+    rest = len(change.files) - _FEW_SHOWN
+    more = f" and {rest} more" if rest > 0 else ""
+    name = agent if is_agent_name(agent) else "NAME"
+    return (
+        f"{said(path, PATH_CAP)} is not among the files {what} changes; it changes {few}{more}."
+        f" `diff {name} FILE` shows one of them, `diff {name} --stat` lists them all."
+    )
 
 
 def files_list(files: Sequence[FileStat], more: int = 0, shown: int = FILES_SHOWN) -> list[str]:

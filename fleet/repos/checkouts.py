@@ -165,6 +165,20 @@ def copy_into(dest: Path, source: Path, paths: Sequence[str]) -> list[str]:
     return copied
 
 
+def not_copied(source: Path, paths: Sequence[str]) -> str:
+    """What of ``copy`` could not be copied from ``source`` because it is not there, in
+    words for the run's summary (``""``: nothing missing)."""
+    if not source.is_dir():
+        return (
+            f"copy_from {source} is not a directory on this machine, so none of "
+            f"{', '.join(paths)} was copied in: set copy_from to the directory they are in"
+        )
+    missing = [rel for rel in paths if not ((source / rel).exists() or (source / rel).is_symlink())]
+    if not missing:
+        return ""
+    return f"{', '.join(missing)} not found in copy_from {source}, so not copied in"
+
+
 def _free(dest: Path, rel: Path) -> bool:
     """Whether ``rel`` is missing from ``dest`` with no symlink (nor file) on its way."""
     here = dest

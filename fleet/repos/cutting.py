@@ -2,7 +2,8 @@
 ledger, its branch (its own name, or the one asked for, unless the upstream or an earlier
 line has it: :mod:`fleet.repos.upstream_branches`), its door repo with the policy the hook
 goes by (:mod:`fleet.repos.line_repo`), its checkout here or on its SSH host, and the
-gitignored files the config names copied in. A cut that fails leaves its line discarded."""
+gitignored files the config names copied in (what of them is not there, said). A cut that
+fails leaves its line discarded."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Protocol
 from fleet.hosts.schema import LOCAL_HOST
 from fleet.ledger import Ledger
 from fleet.model import AgentSpec
-from fleet.repos.checkouts import copy_into, make_checkout
+from fleet.repos.checkouts import copy_into, make_checkout, not_copied
 from fleet.repos.desk import RepoError
 from fleet.repos.facts import LineState
 from fleet.repos.git_words import no_branch
@@ -71,10 +72,13 @@ class Asked:
 
 @dataclass(frozen=True, slots=True)
 class Cut:
-    """A line cut: its checkout, and the setup command to run in it first (a local one)."""
+    """A line cut: its checkout, and the setup command to run in it first (a local one);
+    its line's id, and what of the config's ``copy`` was not there to copy in."""
 
     checkout: Path
     setup: tuple[str, ...] = ()
+    line_id: int = 0
+    not_copied: str = ""
 
 
 async def cut_line(repos: Repositories, spec: AgentSpec, take: Callable[[], Asked]) -> Cut:
@@ -149,13 +153,16 @@ async def cut_line(repos: Repositories, spec: AgentSpec, take: Callable[[], Aske
                 co_author=co_author,
             )
         copied: list[str] = []
+        missing = ""
         if entry.copy_from is not None and entry.copy_paths and not remote:
-            copied = await asyncio.to_thread(
-                copy_into, checkout, Path(entry.copy_from), entry.copy_paths
-            )
+            source = Path(entry.copy_from)
+            missing = await asyncio.to_thread(not_copied, source, entry.copy_paths)
+            copied = await asyncio.to_thread(copy_into, checkout, source, entry.copy_paths)
     except Exception:
         await repos.ledger.update_line(line_id, state=LineState.DISCARDED)
         raise
     await repos.ledger.set_line_branch(line_id, branch, str(checkout), copied)
     log.info("%s works on %s of %s, cut from %s at %s", spec.name, branch, spec.repo, base, fork)
-    return Cut(checkout, () if remote else entry.setup)
+    if missing:
+        log.warning("repository %s, %s's checkout: %s", spec.repo, spec.name, missing)
+    return Cut(checkout, () if remote else entry.setup, line_id, missing)

@@ -72,6 +72,7 @@ class Change:
     refused: tuple[str, ...] = ()  # why the door refused this line's pushes lately
     unkept: str = ""  # why the last run's end is not on the branch, when no refusal says
     copied: tuple[str, ...] = ()  # gitignored paths copied into the checkout
+    not_copied: str = ""  # what of the config's `copy` was not there to copy in
     pushed: bool = False  # the branch tip is on the upstream
     merged: bool = False
     disk_bytes: int | None = None  # the checkout's size on disk

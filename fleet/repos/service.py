@@ -104,6 +104,7 @@ class Repos:
         self._pulls: dict[int, int] = {}  # line → its forge run's pull request, told its door
         self._pull_lock = asyncio.Lock()
         self._unkept: dict[int, str] = {}  # line → why its last run's end was not kept
+        self._not_copied: dict[int, str] = {}  # line → what of `copy` was not there
         self._push_at_end: set[str] = set()  # agents whose run's end is pushed (forge done)
 
     # -- setup ---------------------------------------------------------------------------
@@ -268,6 +269,8 @@ class Repos:
         cut = await cut_line(self, spec, lambda: asked)
         if cut.setup:
             self._setups[spec.name] = cut.setup
+        if cut.not_copied:
+            self._not_copied[cut.line_id] = cut.not_copied
         return cut.checkout
 
     def launched(self, agent: str) -> None:
@@ -370,6 +373,24 @@ class Repos:
             if line is not None and not self._refused.add(line.id, refusal.get("kind", ""), why):
                 continue  # the run's end pushing again what its own push had refused
             await self.ledger.add_refusals(agent, "git", f"{repo} {ref}", why)
+        if line is not None and refusals:
+            why = refusals[-1].get("why", "refused")
+            self._refused.refused_at(line.id, why, await self._tip(line))
+
+    async def push_refused(self, agent: str, line_id: int | None = None) -> str | None:
+        """Why the git door refused the last push of ``agent``'s current run (on its
+        newest live line, or ``line_id``), while nothing has reached its branch since."""
+        if line_id is None:
+            line = await self.ledger.live_line(agent)
+        else:
+            line = await self.ledger.line(line_id)
+        if line is None or line.agent != agent or line.state is not LineState.LIVE:
+            return None
+        return self._refused.still_refused(line.id, await self._tip(line))
+
+    async def _tip(self, line: LineRecord) -> str | None:
+        """The commit ``line``'s branch is at in its door repo (None: none yet)."""
+        return await g.rev(self.line_repo(line), f"refs/heads/{line.branch}")
 
     # -- facts ---------------------------------------------------------------------------
 
@@ -412,6 +433,7 @@ class Repos:
             unkept=self._unkept.get(line.id, ""),
             secrets=self._refused.verdict(line.id),
             copied=line.copied,
+            not_copied=self._not_copied.get(line.id, ""),
             pushed=line.pushed_sha is not None and line.pushed_sha == change.head_sha,
             merged=line.state is LineState.MERGED,
             disk_bytes=await self._disk_bytes(line),

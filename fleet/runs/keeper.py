@@ -32,6 +32,7 @@ from fleet.runs.layout import MARKER, AgentPaths, append_marker, write_files
 from fleet.runs.logtail import size_of
 from fleet.runtimes import RuntimeContext
 from fleet.sandbox.git_probe import GitProbe
+from fleet.schema import did_you_mean
 from fleet.sessions.hooks import SessionHooks
 from fleet.supervisor.launch_kit import LaunchKit
 from fleet.supervisor.launch_site import LaunchSite
@@ -73,6 +74,15 @@ class RunOutput:
     parser: StreamParser
 
 
+def unknown_agent(name: str, known: Iterable[str]) -> str:
+    """Why ``name`` names no agent: the likeliest one meant, when one is close (a typo,
+    never one to spawn), else that ``spawn`` starts one."""
+    guess = did_you_mean(name, sorted(known))
+    if guess is not None:
+        return f"no agent named {name!r} — did you mean {guess!r}? `ps` lists them"
+    return f"no agent named {name!r} — `ps` lists them, `spawn {name}` starts one"
+
+
 class RunKeeper:
     """Launches, watches and ends the runs of the fleet's agents."""
 
@@ -99,6 +109,7 @@ class RunKeeper:
         self._clock = clock
         self._emit = emit
         self.contexts = RunContexts(kit, clock=clock, backend=self.backend)
+        self._roster = roster
         self._site = LaunchSite(ledger, self.contexts, self._backends, kit.sandboxes, roster)
         self._git = GitProbe()  # reads HEADs in a sandbox of its own, runs nothing of theirs
         self._locks: dict[AgentName, asyncio.Lock] = {}
@@ -121,9 +132,9 @@ class RunKeeper:
         """The ledger's record of ``name``; :class:`UnknownAgent` if it has none."""
         record = await self._ledger.get_agent(agent_name(name))
         if record is None:
-            raise UnknownAgent(
-                f"no agent named {name!r} — `ps` lists them, `spawn {name}` starts one"
-            )
+            known = {r.name for r in await self._ledger.list_agents()}
+            known.update(spec.name for spec in self._roster())
+            raise UnknownAgent(unknown_agent(name, known))
         return record
 
     def backend(self, name: str) -> Backend:

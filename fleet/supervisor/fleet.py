@@ -31,6 +31,7 @@ from fleet.agents.spawn_spec import SpawnOverrides, spawn_spec
 from fleet.budgets.report_windows import window_start
 from fleet.clock import Clock
 from fleet.errors import AgentStillRunning
+from fleet.hosts.schema import LOCAL_HOST
 from fleet.ledger import Freeze, Ledger, UsageTotal
 from fleet.ledger.rows import AgentOrigin, AgentRecord
 from fleet.ledger.run_reports import RunReport
@@ -109,6 +110,7 @@ class Fleet:
         self._listeners: list[Listener] = []
         self._gate: LaunchGate | None = None
         self._state = SupervisorState.NEW
+        self.left_running: str | None = None  # said on stopping: the agents that go on
         self._runs = RunKeeper(
             ledger=ledger,
             clock=clock,
@@ -166,10 +168,17 @@ class Fleet:
         )
 
     async def stop(self) -> None:
-        """Stop watching. The agents keep running; the next start reattaches them."""
+        """Stop watching. The agents keep running; the next start reattaches them (said
+        once in the log, naming them, and kept in :attr:`left_running` for the console)."""
         if self._state is not SupervisorState.RUNNING:
             return
         self._state = SupervisorState.STOPPED
+        try:
+            self.left_running = left_running(await self.ps())
+        except Exception:  # the stop goes on; only the word on what keeps running is lost
+            log.debug("could not list the agents that keep running", exc_info=True)
+        if self.left_running is not None:
+            log.info("%s", self.left_running)
         await self._runs.stop_watching()
         await self.sessions.stop()
 
@@ -455,3 +464,18 @@ class Fleet:
         """The settings ``record``'s agent runs with now: the roster's current ones (after
         a `roster reload`), else those it was last launched with."""
         return self._roster.get(record.name, record.spec)
+
+
+def left_running(statuses: Iterable[AgentStatus]) -> str | None:
+    """What to say of the agents still running when Fleetwarden stops (``None``: none)."""
+    live = [s for s in statuses if s.state.is_live]
+    if not live:
+        return None
+    names = ", ".join(
+        f"{s.name} ({s.backend}{'' if s.host == LOCAL_HOST else ' on ' + s.host})" for s in live
+    )
+    them = "it" if len(live) == 1 else "them"
+    return (
+        f"Fleetwarden stops; {'this agent keeps' if len(live) == 1 else 'these agents keep'} "
+        f"running: {names}. The next start reattaches {them}."
+    )

@@ -2,7 +2,8 @@
 with real git: a repository added to the file, with an agent on it, is worked on at once
 (its agent spawns, cuts its branch and leaves its change on it); an edit only a restart
 applies — a repository changed, a forge added, the first ``repos:`` — refuses the reload
-whole, naming it, and the roster stays as it was."""
+whole, naming it, and the roster stays as it was; so does a new repository whose path does
+not exist, on its line, until it is corrected."""
 
 from __future__ import annotations
 
@@ -117,13 +118,41 @@ def test_an_edit_only_a_restart_applies_refuses_the_whole_reload(
             "roster reload",
             r"the roster was not reloaded; nothing changed: repository 'app' was changed "
             r"\(default_branch, merge\); forge 'hub' was added\. These apply only when "
-            r"Fleetwarden starts: restart it \(`?fleetwarden run`?\) to apply the whole file, "
+            r"Fleetwarden starts: restart Fleetwarden \(as you started it, with the same "
+            r"`?--config`?\) to apply the whole file, "
             r"or undo those edits and `?roster reload`? again",
         )
         bot.command("roster", r"coder")
         assert "extra" not in bot.output_since_command
         bot.command("spawn coder", r"Agent coder started")
         bot.expect(r"Branch\W+fw/coder/\d+ of \W*app\W*: 1 commit", timeout=60)
+        assert bot.close() == 0
+
+
+def test_a_mistyped_path_refuses_the_reload_and_its_fix_is_taken(
+    tmp_path: Path, upstream: GitUpstream
+) -> None:
+    """A repository added with a path that does not exist: the reload is refused on its
+    line, the agent on it is not taken on; the path corrected, the next reload takes both."""
+    app, local = upstream.url("app"), str(upstream.root / "local.git")
+    bot, config = start(tmp_path, HEAD + APP.format(app=app) + AGENTS)
+    with bot:
+        bot.command("roster", r"coder")
+        wrong = LOCAL.format(local=str(upstream.root / "lcoal.git"))
+        config.write_text(HEAD + APP.format(app=app) + wrong + AGENTS + LCODER)
+        bot.command(
+            "roster reload",
+            r"nothing changed: \S*fleetwarden\.yaml:\d+: repos\.local\.url: repository local's "
+            r"url \S*lcoal\.git does not exist on this machine",
+        )
+        bot.command("roster", r"coder")
+        assert "lcoder" not in bot.output_since_command
+        config.write_text(HEAD + APP.format(app=app) + LOCAL.format(local=local) + AGENTS + LCODER)
+        bot.command(
+            "roster reload", r"Roster reloaded — added: lcoder; repositories added: local\."
+        )
+        bot.command("spawn lcoder", r"Agent lcoder started")
+        bot.expect(r"Branch\W+fw/lcoder/\d+ of \W*local\W*: 1 commit", timeout=60)
         assert bot.close() == 0
 
 
@@ -138,7 +167,7 @@ def test_the_first_repository_needs_a_restart(tmp_path: Path, upstream: GitUpstr
         bot.command(
             "roster reload",
             r"nothing changed: repository 'local' was added, and Fleetwarden started with no "
-            r"`?repos:`? .*restart it",
+            r"`?repos:`? .*restart Fleetwarden",
         )
         bot.command("roster", r"The roster is empty")
         assert bot.close() == 0

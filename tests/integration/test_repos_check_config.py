@@ -114,6 +114,25 @@ def test_a_relative_path_is_read_from_the_config_files_directory(tmp_path: Path)
     ) in missing.stderr
 
 
+def test_a_copy_from_that_is_not_there_is_said_on_its_line(tmp_path: Path) -> None:
+    """``copy_from`` naming a directory that does not exist: said with the path it was
+    read as, on its line, offline; made, the same file passes."""
+    with served_app(tmp_path / "up", TOKEN):
+        text = (
+            "state_dir: ./state\nrepos:\n  app:\n    url: ./up/app.git\n"
+            "    copy_from: ./fixtures\n    copy: [.env.example]\n"
+        )
+        missing = check_text(tmp_path, text)
+        (tmp_path / "fixtures").mkdir()
+        made = check_text(tmp_path, text)
+    assert missing.returncode == 2
+    assert (
+        f"fleetwarden.yaml:5: repos.app.copy_from: repository app's copy_from "
+        f"{tmp_path / 'fixtures'} does not exist on this machine"
+    ) in missing.stderr
+    assert made.returncode == 0, made.stderr
+
+
 FORGE = """\
 state_dir: ./state
 forges:

@@ -100,9 +100,10 @@ MERGE = CommandSpec(
         "unless one is given) and pushes the base fast-forward only; the answer is the "
         "base's new commit, its subject naming the work (the pull request's title or the "
         "prompt) and its body listing the branch's commit subjects. A change that "
-        "conflicts is refused with the files and the way on, and nothing changes. "
-        "Merging into a protected branch (the default branch, and the repository's "
-        "`protected` list) needs the admin role."
+        "conflicts is refused with the files and the way on, and nothing changes. So is "
+        "the branch of a forge run whose pull request is open: merge (or close) that pull "
+        "request on the forge, which ends the run. Merging into a protected branch (the "
+        "default branch, and the repository's `protected` list) needs the admin role."
     ),
     examples=("merge coder-1", "merge coder-1 --rebase"),
 )
@@ -122,11 +123,13 @@ PUSH = CommandSpec(
 
 DISCARD = CommandSpec(
     name="discard",
-    summary="Remove an agent's checkout and branch.",
+    summary="Remove an agent's checkout and Fleetwarden's copy of its branch.",
     args=(_AGENT,),
     control=True,
     description=(
-        "Removes the run's checkout and its branch. While the branch holds commits that "
+        "Removes the run's checkout and Fleetwarden's copy of its branch; a copy "
+        "Fleetwarden pushed stays on the upstream (the answer says how to delete it there). "
+        "While the branch holds commits that "
         "are on no upstream branch it first says how many and acts only on your `yes` in "
         "the same place within 60 s: that work is lost otherwise. The branch of a running "
         "agent is refused at once: `stop` it first."
@@ -283,8 +286,9 @@ class RepoCommands(Family):
             return Reply(render.stat(await repos.change(name, line_id)), topic=name)
         text = await repos.diff(name, path, line_id)
         what = f"**{name}**'s branch" + (f" in {said(path, 120)}" if path else "")
-        if not text.strip():
-            return Reply(f"{what} changes nothing against its base.", topic=name)
+        if not text.strip():  # a FILE the branch does not change is said so, with its files
+            change = await repos.change(name, line_id) if path is not None else None
+            return Reply(render.empty_diff(name, path, change), topic=name)
         shown, left = render.diff_head(text, DIFF_MOST)
         parts = render.diff_text(shown, DIFF_PART)
         head = f"The diff of {what} against its base:"
@@ -404,11 +408,27 @@ class RepoCommands(Family):
         gone = await repos.discard(name, target.line_id)
         what = f"branch {said(gone.branch, 80)} of {gone.repo}"
         return Reply(
-            f"Discarded **{name}**'s {what}: its checkout and branch are gone.",
+            f"Discarded **{name}**'s {what}: {discarded_words(gone)}",
             topic=name,
             thread_line=f"Discarded by {req.message.sender}: {what}, and its checkout.",
             detail=f"discarded {gone.branch} of {gone.repo}",
         )
+
+
+def discarded_words(line: LineRecord) -> str:
+    """What ``discard`` removed of ``line`` — its checkout and Fleetwarden's copy of its
+    branch — and, once Fleetwarden pushed it, that the upstream's copy stays and how to
+    delete it there."""
+    removed = "its checkout and Fleetwarden's copy of the branch are removed."
+    if line.pushed_sha is None:
+        return f"{removed} Fleetwarden never pushed it to the upstream."
+    command = ""
+    if "`" not in line.branch:  # a branch name Fleetwarden made: nothing ends the code span
+        command = f", or `git push origin --delete {line.branch}` from a clone that may push"
+    return (
+        f"{removed} The upstream keeps the copy Fleetwarden pushed of {said(line.branch, 80)}: "
+        f"delete it there if you no longer want it (on the forge's branches page{command})."
+    )
 
 
 def link(url: str) -> str:

@@ -83,8 +83,8 @@ def test_the_refusal_says_nothing_changed_and_how_to_apply_it() -> None:
     """One sentence: nothing changed, each change, a restart applies them, or undo them."""
     assert refusal(["forge 'hub' was added"]) == (
         "the roster was not reloaded; nothing changed: forge 'hub' was added. These apply "
-        "only when Fleetwarden starts: restart it (`fleetwarden run`) to apply the whole "
-        "file, or undo those edits and `roster reload` again"
+        "only when Fleetwarden starts: restart Fleetwarden (as you started it, with the same "
+        "`--config`) to apply the whole file, or undo those edits and `roster reload` again"
     )
 
 
@@ -122,3 +122,40 @@ async def test_an_agent_on_a_repository_fleetwarden_lacks_is_refused_in_words(
     spec = AgentSpec(name=AgentName("lcoder"), runtime="stub", repo="local")
     with pytest.raises(LaunchFailed, match=r"no repository 'local' in the config \(known: app\)"):
         await workdir_of(repos, spec)
+
+
+@pytest.mark.parametrize(
+    ("added", "key", "said"),
+    [
+        ("  web:\n    url: ../lbi.git\n", "repos.web.url", "does not exist on this machine"),
+        ("  web:\n    url: ./plain\n", "repos.web.url", "is not a git repository"),
+        (
+            "  web:\n    url: ./web.git\n    copy_from: ./fixtures\n    copy: [.env]\n",
+            "repos.web.copy_from",
+            "does not exist on this machine",
+        ),
+    ],
+)
+async def test_a_new_repository_check_config_refuses_refuses_the_reload_whole(
+    tmp_path: Path, ledger: Ledger, added: str, key: str, said: str
+) -> None:
+    """A repository added with a path `url` that is no git repository, or a `copy_from`
+    that is not there: the reload is refused on that line of the file, as `check-config`
+    says it, and neither the repository nor the agent on it is taken on."""
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "web.git").mkdir()
+    (tmp_path / "web.git" / "HEAD").write_text("ref: refs/heads/main\n")
+    file = tmp_path / "fleetwarden.yaml"
+    head = "repos:\n" + APP
+    file.write_text(head + "agents: []\n")
+    started = parse_config(file.read_text(), str(file), base_dir=tmp_path, source=file)
+    repos = Repos(state_dir=tmp_path / "state", entries=started.repos, ledger=ledger, environ={})
+    await repos.start()
+    agent = "agents:\n  - {name: web-coder, runtime: stub, repo: web}\n"
+    file.write_text(head + added + agent)
+    with pytest.raises(CommandError) as refused:
+        await reload_config(started, {}, ("stub",), ("subprocess",), fleet=None, repos=repos)  # type: ignore[arg-type]
+    text = str(refused.value)
+    assert text.startswith(f"the roster was not reloaded; nothing changed: {file}:")
+    assert f": {key}: repository web's " in text and said in text
+    assert list(repos.names()) == ["app"]

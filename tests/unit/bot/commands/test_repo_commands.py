@@ -434,9 +434,9 @@ async def test_discard_of_pushed_work_acts_at_once(ledger: Ledger, chat: FakeCon
     """Nothing unpushed: no question, the checkout and branch go, the thread is told."""
     desk = FakeDesk(a_line())
     answer = await say(a_router(ledger, desk), chat, "!discard coder")
-    assert (
-        answer
-        == "Discarded **coder**'s branch fw/coder/12 of app: its checkout and branch are gone."
+    assert answer == (
+        "Discarded **coder**'s branch fw/coder/12 of app: its checkout and Fleetwarden's copy "
+        "of the branch are removed. Fleetwarden never pushed it to the upstream."
     )
     assert desk.calls[-1] == ("discard", "coder")
     reply = await RepoCommands(
@@ -447,6 +447,22 @@ async def test_discard_of_pushed_work_acts_at_once(ledger: Ledger, chat: FakeCon
         reply.thread_line
         == "Discarded by @ada:example.org: branch fw/coder/12 of app, and its checkout."
     )
+
+
+async def test_discard_of_a_pushed_branch_says_the_upstreams_copy_stays(
+    ledger: Ledger, chat: FakeConnector
+) -> None:
+    """A branch Fleetwarden pushed: the answer says only its checkout and Fleetwarden's
+    copy are removed, that the upstream keeps its copy, and how to delete it there."""
+    desk = FakeDesk(replace(a_line(), pushed_sha="b" * 40))
+    answer = await say(a_router(ledger, desk), chat, "!discard coder")
+    assert answer == (
+        "Discarded **coder**'s branch fw/coder/12 of app: its checkout and Fleetwarden's copy "
+        "of the branch are removed. The upstream keeps the copy Fleetwarden pushed of "
+        "fw/coder/12: delete it there if you no longer want it (on the forge's branches "
+        "page, or `git push origin --delete fw/coder/12` from a clone that may push)."
+    )
+    assert "gone" not in answer
 
 
 async def test_discard_of_unpushed_work_asks_its_sender_first(

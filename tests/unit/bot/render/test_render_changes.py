@@ -65,6 +65,14 @@ def test_the_block_says_branch_commits_files_base_applies_and_where_it_is() -> N
     assert "- changed src/app.py +10 −2" in text and "- added logo.png (binary)" in text
 
 
+def test_what_of_copy_was_not_there_is_said() -> None:
+    """A ``copy`` path missing from ``copy_from`` is said in the block, never skipped."""
+    text = change_block(change(not_copied="absent not found in copy_from /srv/f, so not copied in"))
+    assert "- Not copied into the checkout: absent not found in copy" in text
+    assert "/srv/f, so not copied in." in text
+    assert "Not copied into the checkout" not in change_block(change())
+
+
 def test_conflicts_clashes_refusals_and_merged_are_said() -> None:
     """A change that does not apply names the files; a clash names agent, branch, files."""
     text = change_block(

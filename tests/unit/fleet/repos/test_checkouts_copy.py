@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fleet.repos.checkouts import copy_into
+from fleet.repos.checkouts import copy_into, not_copied
 
 
 def test_symlinks_in_the_checkout_are_never_written_through(tmp_path: Path) -> None:
@@ -36,3 +36,20 @@ def test_missing_paths_are_copied_links_as_links(tmp_path: Path) -> None:
     assert copied == [".env.example", "fixtures", "link"]
     assert (dest / "fixtures" / "one.json").read_text() == "1\n"
     assert (dest / "link").is_symlink()
+
+
+def test_what_is_not_there_to_copy_is_said(tmp_path: Path) -> None:
+    """A ``copy_from`` that is no directory, and paths of ``copy`` missing from it, are
+    named; nothing missing says nothing."""
+    source = tmp_path / "fixtures"
+    gone = not_copied(source, [".env.example", "data"])
+    assert gone == (
+        f"copy_from {source} is not a directory on this machine, so none of .env.example, "
+        "data was copied in: set copy_from to the directory they are in"
+    )
+    source.mkdir()
+    (source / ".env.example").write_text("A=1\n")
+    assert not_copied(source, [".env.example", "absent", "gone/x"]) == (
+        f"absent, gone/x not found in copy_from {source}, so not copied in"
+    )
+    assert not_copied(source, [".env.example"]) == ""
