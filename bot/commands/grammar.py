@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Literal
 
-from bot.commands.errors import ParseError
+from bot.commands.errors import NotFound, ParseError
 from bot.commands.tokenizer import Lexer, Unterminated, unwrap_quotes
+from fleet.schema import did_you_mean
 
 FlagValue = str | int | bool
 
@@ -155,6 +156,13 @@ def suggest(word: str, candidates: Iterable[str]) -> str | None:
     """The closest candidate to ``word``, if any is close enough to be a likely typo."""
     matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
     return matches[0] if matches else None
+
+
+def no_agent(name: str, agents: Collection[str]) -> NotFound:
+    """The refusal of ``name`` when no agent is called so, with the likeliest one meant."""
+    guess = did_you_mean(name, list(agents))
+    hint = f" — did you mean {show(guess)}?" if guess else ":"
+    return NotFound(f"no agent is called {show(name)}{hint} `ps` lists them")
 
 
 def show(text: str, limit: int = 40) -> str:

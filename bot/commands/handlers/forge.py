@@ -14,7 +14,7 @@ from typing import Final
 from bot.chat.agent_text import said
 from bot.commands.errors import CommandError, NotFound
 from bot.commands.family import Family, command
-from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec, show
+from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec, no_agent
 from bot.commands.handlers.repos import link
 from bot.commands.request import Reply, Request
 from bot.render import forge as render
@@ -26,7 +26,6 @@ from fleet.forge.work import ForgeWork
 from fleet.names import is_agent_name
 from fleet.repos.facts import LineState
 from fleet.repos.no_branch import PullEnd, run_pull_end
-from fleet.schema import did_you_mean
 
 NO_FORGES: Final = (
     "no forges are configured: add `forges:` to the config and `forge: NAME` to a "
@@ -111,9 +110,7 @@ class ForgeCommands(Family):
         if record is None:
             agents = list(await work.launcher.agents())
             if name not in agents:
-                guess = did_you_mean(name, agents)
-                hint = f" — did you mean {show(guess)}?" if guess else ":"
-                raise NotFound(f"no agent is called {show(name)}{hint} `ps` lists them")
+                raise no_agent(name, agents)
             raise NotFound(await _no_run(work, name))
         entry = work.forges[record.forge]
         draft = bool(req.command.flags.get("draft")) or entry.draft

@@ -23,7 +23,7 @@ from bot.commands.acl import Role
 from bot.commands.confirmations import ConfirmationDesk
 from bot.commands.errors import CommandError, NotFound, PermissionDenied
 from bot.commands.family import Family, command
-from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec, FlagValue, show
+from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec, FlagValue, no_agent, show
 from bot.commands.request import Reply, Request
 from bot.render import changes as render
 from bot.render.forge import web_address
@@ -33,7 +33,7 @@ from fleet.repos.desk import NoLine, RepoDesk
 from fleet.repos.facts import Change, LineRecord
 from fleet.repos.git_words import sentences
 from fleet.repos.schema import STRATEGIES, ref_problem
-from fleet.schema import did_you_mean, unknown_value_message
+from fleet.schema import unknown_value_message
 
 NO_REPOS: Final = "no repositories are configured: add `repos:` to the config (see docs/repos.md)"
 DIFF_PART: Final = 1_900
@@ -271,9 +271,7 @@ class RepoCommands(Family):
         """Refuse ``name`` when no agent is called so, with the likeliest one meant."""
         agents = list(await self._desk().known_agents())
         if name not in agents:
-            guess = did_you_mean(name, agents)
-            hint = f" — did you mean {show(guess)}?" if guess else ":"
-            raise NotFound(f"no agent is called {show(name)}{hint} `ps` lists them")
+            raise no_agent(name, agents)
 
     @command(DIFF)
     async def diff(self, req: Request) -> Reply:
