@@ -18,30 +18,27 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import replace
 
 from fleet.clock import Clock
 from fleet.errors import FleetwardenError
 from fleet.forge.defuse import BODY_LIMIT, fenced
 from fleet.forge.facts import ForgeRunRecord, ForgeRunState, NoRunNews, PullNews
-from fleet.forge.footer import Provenance, footer, no_run_footer
+from fleet.forge.footer import footer, no_run_footer
 from fleet.forge.hidden import cap, unseen_free
 from fleet.forge.launcher import ForgeLauncher
 from fleet.forge.model import ForgeApi, ForgeApiError, ForgeComment, ForgePull, Slug
-from fleet.forge.provenance import ProvenanceSource, Spend
+from fleet.forge.provenance import ProvenanceSource
 from fleet.forge.pull_words import done_body, pull_title
 from fleet.forge.rendered import inert
 from fleet.forge.schema import ForgeEntry
-from fleet.forge.sticky import StickyState, status_text
+from fleet.forge.status_comment import NOT_OPENED, StatusComment
 from fleet.forge.text import defuse
 from fleet.forge.unpublished import (
     BRANCH_ENDED,
     LineEnded,
     Unpublished,
     audit_words,
-    detail_part,
     fix_words,
-    public_part,
     why_unpublished,
 )
 from fleet.ledger import Ledger
@@ -50,7 +47,6 @@ from fleet.repos.facts import LineRecord, LineState, change_from_json
 log = logging.getLogger(__name__)
 
 WHY_CAP = 300  # characters of why a branch was not published, said on the issue
-NOT_OPENED = "pull request not opened: "  # how the audit keeps why, for the status comment
 Tell = Callable[[PullNews | NoRunNews], Awaitable[object]]
 """Tells chat what became of a run's pull request (:func:`bot.render.forge.pull_news`), or
 that an issue was given to no agent that can start there (:func:`bot.render.forge.no_run_news`)."""
@@ -79,8 +75,10 @@ class Publisher:
         self._clock = clock
         self.source = source
         self._redact = redact
-        self._posted: dict[int, str] = {}  # by forge run: the status comment's text
         self.posted: set[int] = set()  # the comments posted here: their events are ours
+        self.status = StatusComment(
+            ledger=ledger, source=source, redact=redact, post=self._post, api=self._api
+        )
 
     def _api(self, record: ForgeRunRecord) -> ForgeApi:
         return self._apis[record.forge]
@@ -125,101 +123,19 @@ class Publisher:
             body = fenced(cap(unseen_free(body), room // 4))
         return f"{body}\n\n{foot}"
 
-    # -- the status comment --------------------------------------------------------------
+    # -- the status comment (:mod:`fleet.forge.status_comment`) ------------------------
 
     async def open_status(self, record: ForgeRunRecord) -> None:
         """Post the run's one status comment on its issue."""
-        text = await self._status_text(record)
-        comment = await self._post(record, record.issue, text)
-        await self._ledger.update_forge_run(record.id, comment_id=comment.id)
-        self._posted[record.id] = text
-        await self._audit(record, "status", f"posted the status comment on #{record.issue}")
+        await self.status.open(record)
 
     async def refresh(self, key: int) -> None:
         """Edit forge run ``key``'s status comment when what it says has changed."""
-        record = await self._ledger.forge_run(key)
-        if record is None or record.comment_id is None:
-            return
-        text = await self._status_text(record)
-        if self._posted.get(key) == text:
-            return
-        try:
-            await self._api(record).edit_comment(record.slug, record.comment_id, text)
-        except ForgeApiError as exc:
-            log.warning("the status comment of %s#%d: %s", record.slug, record.issue, exc)
-            return
-        self._posted[key] = text
-
-    async def _status_text(self, record: ForgeRunRecord) -> str:
-        spend = await self.source.spend(record)
-        state = ForgeRunState(record.state)
-        waiting = 0
-        if state is ForgeRunState.WORKING:
-            waiting = len(await self._ledger.open_approvals(record.agent))
-        audit = await self._ledger.forge_audit(record.id, limit=1)
-        doing = self._redact(record.summary or "") or None
-        next_step = None
-        if state is ForgeRunState.UNPUBLISHED:
-            doing, next_step = await self.not_opened_why(record), fix_words(record.agent)
-        ended = await self._how_ended(record) if state is ForgeRunState.ENDED else None
-        return status_text(
-            StickyState(
-                agent=record.agent,
-                state=record.state,
-                done_signal=record.done_signal,
-                done_status=record.done_status,
-                doing=doing if state is not ForgeRunState.WORKING else None,
-                last_operation=public_part(audit[-1].detail) if audit else None,
-                approvals_waiting=waiting,
-                tokens=spend.tokens,
-                cost_usd=spend.cost_usd,
-                cap=spend.cap,
-                estimate=spend.estimate,
-                over=state.is_over or state.is_done_for_now,
-                pull_url=record.pull_url,
-                provenance=await self._status_provenance(record, spend),
-                next_step=next_step,
-                ended=ended,
-            )
-        )
-
-    async def _status_provenance(self, record: ForgeRunRecord, spend: Spend) -> Provenance:
-        """The footer of the status comment: a run whose agent works is "still running", so
-        the comment is edited when what it says changes, not as its clock moves on; one done
-        for now took until its agent's work ended."""
-        provenance = await self.source.provenance(record, spend)
-        if record.ended_at is not None:
-            return provenance
-        end = None
-        if ForgeRunState(record.state).is_done_for_now:
-            end = await self.source.work_end(record)
-        took = None if end is None else max(0.0, (end - record.started_at).total_seconds())
-        return replace(provenance, duration=took)
+        await self.status.refresh(key)
 
     async def not_opened_why(self, record: ForgeRunRecord, *, detail: bool = False) -> str | None:
-        """Why the run's pull request could not be opened, as last said (the audit keeps
-        it): in the few words fit for the forge, or (``detail``) in the operator's."""
-        kept = await self._not_opened_kept(record)
-        if kept is None:
-            return None
-        return detail_part(kept) if detail else public_part(kept)
-
-    async def _not_opened_kept(self, record: ForgeRunRecord) -> str | None:
-        for line in reversed(await self._ledger.forge_audit(record.id, limit=20)):
-            if line.op == "publish" and not line.allowed:
-                return line.detail.removeprefix(NOT_OPENED)
-        return None
-
-    async def _how_ended(self, record: ForgeRunRecord) -> str | None:
-        """How an ended run ended, for its status comment's headline (its ``end`` audit)."""
-        for line in reversed(await self._ledger.forge_audit(record.id, limit=20)):
-            if line.op == "end":
-                if line.detail.endswith(" merged"):
-                    return "its pull request was merged"
-                if line.detail.endswith(" closed"):
-                    return "its pull request was closed"
-                return line.detail if line.detail == BRANCH_ENDED else None
-        return None
+        """Why the run's pull request could not be opened, as last said."""
+        return await self.status.not_opened_why(record, detail=detail)
 
     # -- the agent's own posts -------------------------------------------------------------
 
@@ -351,7 +267,7 @@ class Publisher:
         why = Unpublished(words.public, self._redact(words.detail)[:WHY_CAP])
         log.warning("the pull request of %s#%d was not opened: %s", record.slug, record.issue,
                     why.detail)  # fmt: skip
-        if audit_words(why) != await self._not_opened_kept(record):
+        if audit_words(why) != await self.status.not_opened_kept(record):
             await self._ledger.audit_forge(
                 record.id, "fleetwarden", "publish", False, NOT_OPENED + audit_words(why)
             )
