@@ -8,12 +8,15 @@ from __future__ import annotations
 import http.client
 import socket
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
 from fleet.forge.model import Slug
+from tests.fakes.github_api import BOT_LOGIN, FakeGitHub, github_thread
 from tests.fakes.provider import ToolCall, Turn
+from tests.git_upstream import GitUpstream
 from tests.integration.console_bot import ConsoleBot, clean_env
 from tests.integration.test_readable_agents import agent_path
 from tests.postgres_server import free_port
@@ -62,6 +65,45 @@ class Commented(Protocol):
     """A fake forge's comments: GitHub's and Gitea's fakes both keep them so."""
 
     def comments_on(self, repo: str, number: int, /) -> list[Any]: ...
+
+
+APP_ON_GITHUB = """\
+state_dir: ./state
+connectors:
+  console: {{}}
+defaults:
+  stop_grace_seconds: 1
+dashboard:
+  listen: 127.0.0.1:{port}
+forges:
+  gh:
+    kind: github
+    api_url: {api}
+    token_env: FORGE_TOKEN
+    webhook_secret_env: FORGE_HOOK_SECRET
+    login: {login}
+repos:
+  app:
+    url: {url}
+    token_env: APP_TOKEN
+    forge: gh
+    forge_repo: acme/app
+"""
+"""A config's head for the forge tests: the repository ``app`` (``{url}``) on the GitHub
+``gh`` (``{api}``, as ``{login}``), webhooks on ``{port}``; its ``agents:`` follow."""
+
+
+@contextmanager
+def app_on_github(upstream: GitUpstream, slug: Slug, writer: str) -> Iterator[FakeGitHub]:
+    """The strict fake GitHub with ``slug`` backed by the upstream's ``app.git``, ``writer``
+    and Fleetwarden's own login its collaborators; no violation of the API when it stops."""
+    with github_thread() as fake:
+        fake.add_repo(str(slug))
+        fake.link_git(str(slug), upstream.root / "app.git")
+        fake.add_collaborator(str(slug), writer, "write")
+        fake.add_collaborator(str(slug), BOT_LOGIN, "write")
+        yield fake
+        assert fake.violations == []
 
 
 def start_e2e_bot(

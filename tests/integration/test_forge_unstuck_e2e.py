@@ -24,11 +24,18 @@ import pytest
 
 from fleet.forge.model import Slug
 from tests import sandbox_need
-from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub, github_thread
+from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
 from tests.fakes.webhook_sender import Event, github_delivery, github_issue, github_review
 from tests.git_upstream import GitUpstream, served_app
 from tests.integration.console_bot import ConsoleBot, clean_env, wait_until
-from tests.integration.forge_rig import bot_comments, ledger_rows, listening, post
+from tests.integration.forge_rig import (
+    APP_ON_GITHUB,
+    app_on_github,
+    bot_comments,
+    ledger_rows,
+    listening,
+    post,
+)
 from tests.integration.test_readable_agents import agent_path
 from tests.postgres_server import free_port
 
@@ -55,27 +62,9 @@ else
   git push -q origin HEAD && fw-forge done ok 'Wrote the release notes.'
 fi
 """
-CONFIG = """\
-state_dir: ./state
-connectors:
-  console: {{}}
-defaults:
-  stop_grace_seconds: 1
-dashboard:
-  listen: 127.0.0.1:{port}
-forges:
-  gh:
-    kind: github
-    api_url: {api}
-    token_env: FORGE_TOKEN
-    webhook_secret_env: FORGE_HOOK_SECRET
-    login: {login}
-repos:
-  app:
-    url: {url}
-    token_env: APP_TOKEN
-    forge: gh
-    forge_repo: acme/app
+CONFIG = (
+    APP_ON_GITHUB
+    + """\
 agents:
   - name: coder
     runtime: command
@@ -85,6 +74,7 @@ agents:
     runtime: command
     argv: [sh, -c, "true"]
 """
+)
 
 
 @pytest.fixture
@@ -95,13 +85,8 @@ def upstream(tmp_path: Path) -> Iterator[GitUpstream]:
 
 @pytest.fixture
 def github(upstream: GitUpstream) -> Iterator[FakeGitHub]:
-    with github_thread() as fake:
-        fake.add_repo(str(SLUG))
-        fake.link_git(str(SLUG), upstream.root / "app.git")
-        fake.add_collaborator(str(SLUG), WRITER, "write")
-        fake.add_collaborator(str(SLUG), BOT_LOGIN, "write")
+    with app_on_github(upstream, SLUG, WRITER) as fake:
         yield fake
-        assert fake.violations == []
 
 
 @pytest.fixture
