@@ -335,7 +335,16 @@ def _run(config: Config, environ: Mapping[str, str]) -> int:
         return app.stepped_down
 
     try:
-        if asyncio.run(serve()):
+        with asyncio.Runner() as runner:
+            # The loop is made whole before a Ctrl-C can land: one that interrupts its
+            # making leaves a half-built loop whose finalizer prints a traceback.
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            try:
+                runner.get_loop()
+            finally:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+            stepped_down = runner.run(serve())
+        if stepped_down:
             print(
                 "fleetwarden: another orchestrator took over the ledger's lease; this one "
                 "stepped down (started again, it waits as standby)",
