@@ -3,6 +3,7 @@ and stopped once, usable as ``async with``."""
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from types import TracebackType
 from typing import Self
@@ -57,7 +58,10 @@ class LoopbackServer:
         """Close connections and stop serving. Safe to repeat."""
         if self._state is State.RUNNING and self._runner is not None:
             await self.before_stop()
+            server = self._runner.server
             await self._runner.cleanup()
+            if server is not None:
+                await _close_late(server)
         self._state = State.STOPPED
 
     async def __aenter__(self) -> Self:
@@ -71,3 +75,14 @@ class LoopbackServer:
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
+
+
+async def _close_late(server: web.Server) -> None:
+    """Close the connections accepted while the server was shutting down (after it closed
+    the ones it held), and let the loop finish closing them, so no socket outlives the
+    server to be found unclosed when the test's loop ends."""
+    for _ in range(10):
+        await asyncio.sleep(0)
+        for late in server.connections:
+            late.force_close()
+    await asyncio.sleep(0)

@@ -323,7 +323,9 @@ def test_a_run_whose_branch_was_discarded_ends_and_pushes_no_other_work(
     ended = "🏁 Ended: its branch ended before its pull request was opened."
     assert wait_until(lambda: ended in status_comment(github, first), timeout=30)
     news = rf"pull request could not be opened: its branch {branch} was discarded from chat"
-    assert re.search(news, console.stdout) is not None, console.stdout
+    assert wait_until(lambda: re.search(news, console.stdout) is not None, timeout=30), (
+        console.stdout
+    )
     assert console.close() == 0
 
 
