@@ -17,7 +17,7 @@ from fleet.forge.model import Slug
 from tests.fakes.github_api import BOT_LOGIN, FakeGitHub, github_thread
 from tests.fakes.provider import ToolCall, Turn
 from tests.git_upstream import GitUpstream
-from tests.integration.console_bot import ConsoleBot, clean_env
+from tests.integration.console_bot import ConsoleBot, clean_env, wait_until
 from tests.integration.test_readable_agents import agent_path
 from tests.postgres_server import free_port
 
@@ -104,6 +104,33 @@ def app_on_github(upstream: GitUpstream, slug: Slug, writer: str) -> Iterator[Fa
         fake.add_collaborator(str(slug), BOT_LOGIN, "write")
         yield fake
         assert fake.violations == []
+
+
+@contextmanager
+def command_bot_on_github(
+    tmp_path: Path,
+    config: str,
+    work: str,
+    upstream: GitUpstream,
+    github: FakeGitHub,
+    tokens: Mapping[str, str],
+) -> Iterator[tuple[ConsoleBot, int]]:
+    """The real ``fleetwarden run`` on ``config`` (:data:`APP_ON_GITHUB` and its agents, whose
+    ``{script}`` is the shell script ``work``) with ``tokens`` (APP_TOKEN, FORGE_TOKEN,
+    FORGE_HOOK_SECRET) in its environment, listening; the bot and its port, killed if the
+    test failed."""
+    port = free_port()
+    path = tmp_path / "fleetwarden.yaml"
+    script = '"' + work.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    path.write_text(
+        config.format(
+            port=port, api=github.api_url, login=BOT_LOGIN, url=upstream.url("app"), script=script
+        )
+    )
+    env = clean_env(PATH=agent_path(), **tokens)
+    with ConsoleBot(tmp_path, "--config", str(path), env=env) as running:
+        assert wait_until(lambda: listening(port), timeout=60), running.stderr
+        yield running, port
 
 
 def start_e2e_bot(

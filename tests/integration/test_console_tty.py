@@ -15,13 +15,13 @@ from bot.commands.help import help_text
 from bot.commands.specs import COMMANDS
 from connectors.markdown import to_plain
 from fleet.forge.model import Slug
-from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, github_thread
+from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT
 from tests.fakes.webhook_sender import github_delivery, github_issue
 from tests.git_upstream import served_app
 from tests.integration.console_bot import clean_env, wait_until
 from tests.integration.console_stops import fleetwardens_in
 from tests.integration.console_terminal import Terminal
-from tests.integration.forge_rig import listening, post
+from tests.integration.forge_rig import APP_ON_GITHUB, app_on_github, listening, post
 from tests.postgres_server import free_port
 
 pytestmark = pytest.mark.integration
@@ -72,26 +72,6 @@ def test_a_warning_logged_at_the_prompt_prints_above_it(terminal: Terminal) -> N
     assert _lines(terminal.screen())[-1] == "fleetwarden>"
 
 
-WEBHOOK_CONFIG = """\
-state_dir: ./state
-connectors:
-  console: {{}}
-dashboard:
-  listen: 127.0.0.1:{port}
-forges:
-  gh:
-    kind: github
-    api_url: {api}
-    token_env: FORGE_TOKEN
-    webhook_secret_env: FORGE_HOOK_SECRET
-    login: {login}
-repos:
-  app:
-    url: {url}
-    token_env: APP_TOKEN
-    forge: gh
-    forge_repo: acme/app
-"""
 GIT_TOKEN = "ghp_consoleUpstreamTokenNoAgentHolds1234"
 
 
@@ -99,12 +79,13 @@ def test_a_webhook_refused_while_the_prompt_waits_warns_above_it(tmp_path: Path)
     """A delivery signed with the wrong secret, refused while the operator types: the
     webhook's warning is a line of its own above the prompt, which stays whole beneath."""
     port = free_port()
-    with served_app(tmp_path / "upstream", GIT_TOKEN) as upstream, github_thread() as github:
-        github.add_repo("acme/app")
-        github.link_git("acme/app", upstream.root / "app.git")
+    with (
+        served_app(tmp_path / "upstream", GIT_TOKEN) as upstream,
+        app_on_github(upstream, Slug("acme", "app"), "ann") as github,
+    ):
         config = tmp_path / "fleetwarden.yaml"
         config.write_text(
-            WEBHOOK_CONFIG.format(
+            APP_ON_GITHUB.format(
                 port=port, api=github.api_url, login=BOT_LOGIN, url=upstream.url("app")
             )
         )

@@ -27,17 +27,15 @@ from tests import sandbox_need
 from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
 from tests.fakes.webhook_sender import Event, github_delivery, github_issue, github_review
 from tests.git_upstream import GitUpstream, served_app
-from tests.integration.console_bot import ConsoleBot, clean_env, wait_until
+from tests.integration.console_bot import ConsoleBot, wait_until
 from tests.integration.forge_rig import (
     APP_ON_GITHUB,
     app_on_github,
     bot_comments,
+    command_bot_on_github,
     ledger_rows,
-    listening,
     post,
 )
-from tests.integration.test_readable_agents import agent_path
-from tests.postgres_server import free_port
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 
@@ -104,21 +102,9 @@ def started(
 ) -> Iterator[tuple[ConsoleBot, int]]:
     """``fleetwarden run`` on :data:`CONFIG` with ``forge_token`` as the forge's token,
     listening; the bot and its port."""
-    port = free_port()
-    config = tmp_path / "fleetwarden.yaml"
-    script = '"' + WORK.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-    config.write_text(
-        CONFIG.format(
-            port=port, api=github.api_url, login=BOT_LOGIN, url=upstream.url("app"), script=script
-        )
-    )
-    env = clean_env(
-        PATH=agent_path(), APP_TOKEN=TOKEN, FORGE_TOKEN=forge_token,
-        FORGE_HOOK_SECRET=SECRET.decode(),
-    )  # fmt: skip
-    with ConsoleBot(tmp_path, "--config", str(config), env=env) as running:
-        assert wait_until(lambda: listening(port), timeout=60), running.stderr
-        yield running, port
+    tokens = {"APP_TOKEN": TOKEN, "FORGE_TOKEN": forge_token, "FORGE_HOOK_SECRET": SECRET.decode()}
+    with command_bot_on_github(tmp_path, CONFIG, WORK, upstream, github, tokens) as running:
+        yield running
 
 
 def deliver(port: int, event: Event, *, delivery: str | None = None) -> tuple[int, str]:

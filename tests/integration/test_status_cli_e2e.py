@@ -17,10 +17,10 @@ import pytest
 
 from fleet.forge.model import Slug
 from tests import sandbox_need
-from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub, github_thread
+from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
 from tests.git_upstream import GitUpstream, served_app
 from tests.integration.console_bot import FLEETWARDEN, ConsoleBot, clean_env, wait_until
-from tests.integration.forge_rig import ledger_rows, listening
+from tests.integration.forge_rig import APP_ON_GITHUB, app_on_github, ledger_rows, listening
 from tests.integration.test_readable_agents import agent_path
 from tests.postgres_server import free_port
 
@@ -30,34 +30,16 @@ TOKEN = "ghp_statusUpstreamTokenNoAgentHolds123456"
 SLUG = Slug("acme", "app")
 WRITER = "ann"
 TITLE = "Fix \x1b[31mred\x1b[0m \u202eexe.txt login"
-CONFIG = """\
-state_dir: ./state
-connectors:
-  console: {{}}
-defaults:
-  stop_grace_seconds: 1
-dashboard:
-  listen: 127.0.0.1:{port}
-forges:
-  gh:
-    kind: github
-    api_url: {api}
-    token_env: FORGE_TOKEN
-    webhook_secret_env: FORGE_HOOK_SECRET
-    login: {login}
-    poll_seconds: 30
-repos:
-  app:
-    url: {url}
-    token_env: APP_TOKEN
-    forge: gh
-    forge_repo: acme/app
+CONFIG = (
+    APP_ON_GITHUB.replace("    login: {login}\n", "    login: {login}\n    poll_seconds: 30\n")
+    + """\
 agents:
   - name: sleeper
     runtime: command
     repo: app
     argv: [sh, -c, "sleep 600"]
 """
+)
 
 
 @pytest.fixture
@@ -68,13 +50,8 @@ def upstream(tmp_path: Path) -> Iterator[GitUpstream]:
 
 @pytest.fixture
 def github(upstream: GitUpstream) -> Iterator[FakeGitHub]:
-    with github_thread() as fake:
-        fake.add_repo(str(SLUG))
-        fake.link_git(str(SLUG), upstream.root / "app.git")
-        fake.add_collaborator(str(SLUG), WRITER, "write")
-        fake.add_collaborator(str(SLUG), BOT_LOGIN, "write")
+    with app_on_github(upstream, SLUG, WRITER) as fake:
         yield fake
-        assert fake.violations == []
 
 
 def _status(tmp_path: Path, config: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -10,17 +10,11 @@ import pytest
 
 from fleet.clock import ManualClock
 from fleet.forge.facts import ForgeRunRecord, PullNews
-from fleet.forge.model import ForgeApiError
 from fleet.forge.unpublished import RETRY_MINUTES, LineEnded
 from fleet.ledger import Ledger
 from fleet.repos.facts import LineState
-from tests.unit.fleet.forge.work_rig import AGENT, BRANCH, WorkRig
+from tests.unit.fleet.forge.work_rig import BRANCH, WorkRig
 
-NO_SCOPE = ForgeApiError(
-    "GitHub refused POST /repos/acme/app/pulls: 403 Resource not accessible by personal "
-    "access token",
-    403,
-)
 OWN = 7  # the line the run was given (the fake launcher's)
 NEWER = 9  # a line of the agent's cut since, for other work
 
@@ -40,14 +34,7 @@ def rig(ledger: Ledger, clock: ManualClock, told: list[PullNews]) -> WorkRig:
 
 async def _unpublished(rig: WorkRig) -> ForgeRunRecord:
     """A run whose `done ok` found the forge refusing PRs; then its agent got a newer line."""
-    record = await rig.started()
-    rig.api.failures["open_pull"] = NO_SCOPE
-    rig.launcher.running.discard(AGENT)
-    scope = await rig.desk.scope_of(AGENT)
-    assert scope is not None
-    await rig.desk.done(scope, "ok", "Fixed the parser.")
-    await rig.work.settle()
-    fresh = await rig.record(record.id)
+    fresh = await rig.refused_at_done()
     assert (fresh.state, fresh.line_id) == ("unpublished", OWN)
     rig.launcher.newest = NEWER
     return fresh

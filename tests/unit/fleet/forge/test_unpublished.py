@@ -10,18 +10,12 @@ import pytest
 
 from fleet.clock import ManualClock
 from fleet.errors import FleetwardenError
-from fleet.forge.facts import ForgeRunRecord, PullNews
+from fleet.forge.facts import PullNews
 from fleet.forge.model import ForgeApiError
 from fleet.forge.rest import ForgeRateLimited
 from fleet.forge.unpublished import RETRY_MINUTES, fix_words, why_unpublished
 from fleet.ledger import Ledger
-from tests.unit.fleet.forge.work_rig import AGENT, BRANCH, SLUG, WorkRig, forge_entry
-
-NO_SCOPE = ForgeApiError(
-    "GitHub refused POST /repos/acme/app/pulls: 403 Resource not accessible by personal "
-    "access token",
-    403,
-)
+from tests.unit.fleet.forge.work_rig import AGENT, BRANCH, NO_SCOPE, SLUG, WorkRig, forge_entry
 
 
 @pytest.fixture
@@ -37,24 +31,12 @@ def rig(ledger: Ledger, clock: ManualClock, told: list[PullNews]) -> WorkRig:
     return WorkRig.make(ledger, clock, tell=tell)
 
 
-async def _refused_at_done(rig: WorkRig) -> ForgeRunRecord:
-    """A run whose agent said `done ok` (its turn over) while the forge refuses PRs."""
-    record = await rig.started()
-    rig.api.failures["open_pull"] = NO_SCOPE
-    rig.launcher.running.discard(AGENT)
-    scope = await rig.desk.scope_of(AGENT)
-    assert scope is not None
-    await rig.desk.done(scope, "ok", "Fixed the parser.")
-    await rig.work.settle()
-    return await rig.record(record.id)
-
-
 async def test_a_refused_pull_request_leaves_the_run_unpublished_saying_why(
     rig: WorkRig, told: list[PullNews]
 ) -> None:
     """Not `failed`: the issue hears once why and that `pr coder` opens it; chat hears
     the same; the status comment says it, its footer not "still running"."""
-    record = await _refused_at_done(rig)
+    record = await rig.refused_at_done()
     assert record.state == "unpublished" and rig.api.pulls == {}
     [said] = [t for t in rig.api.texts_on(3) if "is done, but" in t]
     assert "its pull request could not be opened" in said
@@ -79,7 +61,7 @@ async def test_what_the_forge_shows_of_a_refusal_names_no_variable_nor_upstream(
     """Everything posted on the forge — the comment, the status comment and its footer's
     operations, every version — says the kind of refusal only: no variable, no config
     key, no repository path, nothing the forge said; chat and `forge` have all of it."""
-    record = await _refused_at_done(rig)
+    record = await rig.refused_at_done()
     posted = [text for c in rig.api.posted.values() for text in c.history]
     assert posted
     for text in posted:
@@ -98,7 +80,7 @@ async def test_the_round_opens_it_once_the_cause_is_fixed(
     """Tried again every few minutes, not every round; a refusal again says nothing more
     on the issue; once the forge takes it, the PR opens with the summary, the run waits
     for review, the status comment follows and chat hears it is open."""
-    record = await _refused_at_done(rig)
+    record = await rig.refused_at_done()
     said = len(rig.api.comments_on(3))
     await rig.watch.tick()  # the first round after the refusal: too soon
     rig.clock.advance(60 * RETRY_MINUTES)
@@ -122,7 +104,7 @@ async def test_the_round_opens_it_once_the_cause_is_fixed(
 async def test_pr_opens_it_now_and_the_run_follows(rig: WorkRig, told: list[PullNews]) -> None:
     """`pr coder` (open_now) on an unpublished run: the PR opens, the run waits for
     review with its summary posted; its status comment says so."""
-    record = await _refused_at_done(rig)
+    record = await rig.refused_at_done()
     del rig.api.failures["open_pull"]
     pull = await rig.work.publisher.open_now(record, draft=True)
     fresh = await rig.record(record.id)

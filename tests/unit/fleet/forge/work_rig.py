@@ -16,7 +16,7 @@ from fleet.forge.desk import ForgeDesk
 from fleet.forge.facts import ForgeRunRecord
 from fleet.forge.kept import kept
 from fleet.forge.launcher import LaunchRefused, OtherLine, Started
-from fleet.forge.model import EventKind, ForgeEvent
+from fleet.forge.model import EventKind, ForgeApiError, ForgeEvent
 from fleet.forge.provenance import ProvenanceSource
 from fleet.forge.publish import Publisher, Tell
 from fleet.forge.schema import ForgeEntry
@@ -34,6 +34,12 @@ AGENT = "coder"
 LABEL = "fleetwarden:coder"
 BRANCH = "fw/coder/issue-3"
 SECRET = "sk-live-SECRET0123456789"
+NO_SCOPE = ForgeApiError(
+    "GitHub refused POST /repos/acme/app/pulls: 403 Resource not accessible by personal "
+    "access token",
+    403,
+)
+"""GitHub's refusal of a pull request to a token without pull requests write."""
 _NAMES = {
     EventKind.LABELED: "issues",
     EventKind.UNLABELED: "issues",
@@ -294,6 +300,18 @@ class WorkRig:
         outcome = await self.deliver(event(EventKind.LABELED, number, label=LABEL))
         assert outcome.startswith("started"), outcome
         return await self.run(number)
+
+    async def refused_at_done(self) -> ForgeRunRecord:
+        """A run whose agent said `done ok` (its turn over) while the forge refuses pull
+        requests (:data:`NO_SCOPE`); the run as it stands then."""
+        record = await self.started()
+        self.api.failures["open_pull"] = NO_SCOPE
+        self.launcher.running.discard(AGENT)
+        scope = await self.desk.scope_of(AGENT)
+        assert scope is not None
+        await self.desk.done(scope, "ok", "Fixed the parser.")
+        await self.work.settle()
+        return await self.record(record.id)
 
     async def run(self, number: int = 3) -> ForgeRunRecord:
         record = await self.ledger.live_forge_run(FORGE, SLUG, number)
