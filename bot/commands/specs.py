@@ -5,15 +5,18 @@ from __future__ import annotations
 from bot.approvals.commands import ANSWER, APPROVE, DENY, INTERRUPT, PENDING, PERMISSIONS
 from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec
 from bot.commands.handlers.accounts import ACCOUNTS
+from bot.commands.handlers.budgets import BUDGET
 from bot.commands.handlers.egress import EGRESS
 from bot.commands.handlers.forge import FORGE, PR
 from bot.commands.handlers.forget import FORGET
 from bot.commands.handlers.hosts import HOSTS
 from bot.commands.handlers.levers import FREEZE, STOP
 from bot.commands.handlers.queue import CANCEL, QUEUE
-from bot.commands.handlers.repos import BRANCHES, DIFF, DISCARD, MERGE, PUSH, REPO_FLAGS
+from bot.commands.handlers.repos import BRANCHES, DIFF, DISCARD, MERGE, PUSH
 from bot.commands.handlers.resume import RESUME
 from bot.commands.handlers.runs import LOGS, RUNS
+from bot.commands.handlers.schedules import SCHEDULE
+from bot.commands.handlers.spawn.repository import REPO_FLAGS
 from bot.commands.handlers.verify import VERIFY
 from bot.dashboard.command import DASHBOARD
 from fleet.budgets.report_windows import DEFAULT_WINDOW, WINDOWS
@@ -211,158 +214,6 @@ REPORT = CommandSpec(
         "on the configured schedule."
     ),
     examples=("report",),
-)
-
-_SCOPE = ArgSpec(
-    "SCOPE", "Whose budget: `global`, `group:`, `agent:`, `account:` or `provider:NAME`."
-)
-_MOMENT = (
-    "`HH:MM` (the next such time, in the configured timezone), an ISO date and time "
-    "(`2025-04-01T09:00`), or a duration from now (`2h`, `1d12h`)"
-)
-
-BUDGET_SET = CommandSpec(
-    name="set",
-    summary="Set a scope's budget: its limit per window.",
-    args=(
-        _SCOPE,
-        ArgSpec(
-            "LIMIT",
-            "Tokens per window (`5M`, `500k`, `1200000`); with `--usd`, dollars (`25`, `12.50`).",
-        ),
-    ),
-    flags=(
-        FlagSpec(
-            "window",
-            "str",
-            "When the allowance resets (required): a duration (`5h`, `7d`, `90m`), `daily`, "
-            "`weekly`, `monthly` or `fixed`.",
-            "W",
-        ),
-        FlagSpec("reset-at", "str", f"When the current window ends: {_MOMENT}.", "T"),
-        FlagSpec(
-            "confidence",
-            "str",
-            "How sure the reset time is (default `user`).",
-            "C",
-            choices=("provider", "user", "estimated", "unknown"),
-        ),
-        FlagSpec("usd", "bool", "LIMIT is in US dollars, not tokens."),
-    ),
-    control=True,
-    admin_only=True,
-    description=(
-        "Replaces the budget of SCOPE, the config's included (it keeps that budget's ladder, "
-        "account and tolerance), and survives restarts. Calendar windows (`daily`, `weekly`, "
-        "`monthly`) reset at midnight in the configured timezone and take no `--reset-at`; "
-        "`fixed` needs one. On any problem nothing changes."
-    ),
-    examples=(
-        "budget set global 50M --window 7d",
-        "budget set agent:coder-1 25 --usd --window daily",
-        "budget set group:backend 5M --window fixed --reset-at 2025-04-01T00:00",
-    ),
-)
-
-BUDGET_ALLOW_BURST = CommandSpec(
-    name="allow-burst",
-    summary="Let a scope spend past its pace for a while.",
-    args=(_SCOPE,),
-    flags=(
-        FlagSpec("until", "str", f"When the burst ends (required): {_MOMENT}.", "T"),
-        FlagSpec("reason", "str", "Why, for the report and the audit trail; quote it.", "TEXT"),
-    ),
-    control=True,
-    admin_only=True,
-    description=(
-        "Until the burst ends, the scope's agents are not downgraded or held for being over "
-        "pace; the hard limit still holds. `budget`, `pace` and the report show it with who "
-        "granted it, until when and why."
-    ),
-    examples=(
-        'budget allow-burst group:backend --until 18:00 --reason "release day"',
-        "budget allow-burst agent:coder-1 --until 2h",
-    ),
-)
-
-BUDGET = CommandSpec(
-    name="budget",
-    summary="Show every budget and how it stands; set one, or allow a burst.",
-    description=(
-        "One row per budget: its scope, window and next reset, use against the limit, the "
-        "pace ratio (1.00× is the even spread of the limit over the window), the status "
-        "(under, on or over pace, or exhausted), the enforcement step, and where the numbers "
-        "come from: `provider` (its quota headers), `metering` (our proxy) or `estimated`. "
-        "Active bursts are listed below. The most specific scope with a budget governs an "
-        "agent: its own, else its group's, else the global one. `budget set` and "
-        "`budget allow-burst` need the admin role."
-    ),
-    examples=("budget", "budget set global 50M --window 7d"),
-    subcommands=(BUDGET_SET, BUDGET_ALLOW_BURST),
-)
-
-SCHEDULE_ADD = CommandSpec(
-    name="add",
-    summary="Run a command at set times, as you, until the schedule is removed.",
-    args=(
-        ArgSpec(
-            "CRON",
-            'When to run it: a crontab expression in quotes, e.g. "0 2 * * *" — minute, hour, '
-            "day of month, month, day of week.",
-        ),
-        ArgSpec(
-            "COMMAND",
-            "The command to run, as you would type it: the rest of the line.",
-            rest=True,
-        ),
-    ),
-    control=True,
-    admin_only=True,
-    description=(
-        "COMMAND is checked now — it must be a command you may run, and not `schedule` "
-        "itself — and saved with CRON. At each time CRON names, in the configured "
-        "`timezone` (UTC unless set), COMMAND runs as if you typed it then, in this room: "
-        "your role is looked up again, and if you are no longer an admin or operator the "
-        "run is refused; either way it is in the audit trail as yours, from the schedule. "
-        "Schedules survive restarts; a run missed while Fleetwarden was down is made up at "
-        "start if it was due in the last 5 minutes. As in crontab, 0 and 7 are Sunday; "
-        "giving both a day of month and a day of week is refused (make two schedules)."
-    ),
-    examples=(
-        'schedule add "0 2 * * *" spawn reviewer --prompt "review yesterday\'s merges"',
-        'schedule add "*/30 9-17 * * mon-fri" ps',
-    ),
-)
-
-SCHEDULE_LIST = CommandSpec(
-    name="list",
-    summary="List the schedules: what runs when, and how the last run went.",
-    description=(
-        "Each schedule's id, crontab expression, command, who set it up, its next run "
-        "(in the configured `timezone`) and its last run with the outcome."
-    ),
-    examples=("schedule list",),
-)
-
-SCHEDULE_REMOVE = CommandSpec(
-    name="remove",
-    summary="Remove a schedule: its command no longer runs.",
-    args=(ArgSpec("ID", "The schedule's number, as `schedule list` shows it."),),
-    control=True,
-    admin_only=True,
-    description="A run already under way finishes; no later one starts.",
-    examples=("schedule remove 3",),
-)
-
-SCHEDULE = CommandSpec(
-    name="schedule",
-    summary="List the schedules; add or remove one.",
-    description=(
-        "Without a subcommand, the same as `schedule list`. `schedule add` and "
-        "`schedule remove` need the admin role."
-    ),
-    examples=("schedule", 'schedule add "0 9 * * mon" usage --window 7d'),
-    subcommands=(SCHEDULE_ADD, SCHEDULE_LIST, SCHEDULE_REMOVE),
 )
 
 WHOAMI = CommandSpec(

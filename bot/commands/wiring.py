@@ -26,8 +26,8 @@ from bot.commands.handlers.repos import CoAuthors, RepoCommands
 from bot.commands.handlers.resume import LimitCommands
 from bot.commands.handlers.runs import RunCommands
 from bot.commands.handlers.schedules import ScheduleCommands
+from bot.commands.handlers.spawn.spend import SpawnSpend
 from bot.commands.handlers.spawn_queue import SpawnQueue
-from bot.commands.handlers.spawn_spend import SpawnSpend
 from bot.commands.handlers.verify import VerifyCommand
 from bot.commands.handlers.watch_follow import ScreenFollower
 from bot.commands.router import Router

@@ -16,9 +16,10 @@ from bot.commands.errors import CommandError
 from bot.commands.family import Family, command
 from bot.commands.grammar import CommandSpec, FlagValue
 from bot.commands.handlers.accounts import ACCOUNTS, AccountCommands
-from bot.commands.handlers.budgets import BudgetHandlers
-from bot.commands.handlers.repos import CoAuthors, RepoChoice, repo_choice
-from bot.commands.handlers.spawn_spend import SpawnSpend
+from bot.commands.handlers.budgets import BUDGET, BUDGET_ALLOW_BURST, BUDGET_SET, BudgetHandlers
+from bot.commands.handlers.repos import CoAuthors
+from bot.commands.handlers.spawn.repository import RepoChoice, repo_choice
+from bot.commands.handlers.spawn.spend import SpawnSpend
 from bot.commands.handlers.watch_follow import agent_view
 from bot.commands.help import help_text
 from bot.commands.request import (
@@ -30,9 +31,6 @@ from bot.commands.request import (
     SpawnGate,
 )
 from bot.commands.specs import (
-    BUDGET,
-    BUDGET_ALLOW_BURST,
-    BUDGET_SET,
     HELP,
     PACE,
     PS,

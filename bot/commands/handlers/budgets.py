@@ -1,4 +1,5 @@
-"""The ``budget`` commands: list the budgets, set one, allow a burst.
+"""The ``budget`` commands, their specs and handlers: list the budgets, set one, allow a
+burst.
 
 They talk to a :class:`~fleet.budgets.model.BudgetBook` (``None``: no budgets are configured, and
 the commands say so). Arguments are read by :mod:`bot.commands.handlers.budget_args`, answers shaped
@@ -12,6 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bot.commands.errors import CommandError
+from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec
 from bot.commands.handlers.budget_args import parse_limit, parse_moment, parse_scope
 from bot.commands.request import Request
 from bot.render import budgets as render_budgets
@@ -22,6 +24,94 @@ from fleet.budgets.model import (
     Burst,
     Confidence,
     parse_window,
+)
+
+_SCOPE = ArgSpec(
+    "SCOPE", "Whose budget: `global`, `group:`, `agent:`, `account:` or `provider:NAME`."
+)
+_MOMENT = (
+    "`HH:MM` (the next such time, in the configured timezone), an ISO date and time "
+    "(`2025-04-01T09:00`), or a duration from now (`2h`, `1d12h`)"
+)
+
+BUDGET_SET = CommandSpec(
+    name="set",
+    summary="Set a scope's budget: its limit per window.",
+    args=(
+        _SCOPE,
+        ArgSpec(
+            "LIMIT",
+            "Tokens per window (`5M`, `500k`, `1200000`); with `--usd`, dollars (`25`, `12.50`).",
+        ),
+    ),
+    flags=(
+        FlagSpec(
+            "window",
+            "str",
+            "When the allowance resets (required): a duration (`5h`, `7d`, `90m`), `daily`, "
+            "`weekly`, `monthly` or `fixed`.",
+            "W",
+        ),
+        FlagSpec("reset-at", "str", f"When the current window ends: {_MOMENT}.", "T"),
+        FlagSpec(
+            "confidence",
+            "str",
+            "How sure the reset time is (default `user`).",
+            "C",
+            choices=("provider", "user", "estimated", "unknown"),
+        ),
+        FlagSpec("usd", "bool", "LIMIT is in US dollars, not tokens."),
+    ),
+    control=True,
+    admin_only=True,
+    description=(
+        "Replaces the budget of SCOPE, the config's included (it keeps that budget's ladder, "
+        "account and tolerance), and survives restarts. Calendar windows (`daily`, `weekly`, "
+        "`monthly`) reset at midnight in the configured timezone and take no `--reset-at`; "
+        "`fixed` needs one. On any problem nothing changes."
+    ),
+    examples=(
+        "budget set global 50M --window 7d",
+        "budget set agent:coder-1 25 --usd --window daily",
+        "budget set group:backend 5M --window fixed --reset-at 2025-04-01T00:00",
+    ),
+)
+
+BUDGET_ALLOW_BURST = CommandSpec(
+    name="allow-burst",
+    summary="Let a scope spend past its pace for a while.",
+    args=(_SCOPE,),
+    flags=(
+        FlagSpec("until", "str", f"When the burst ends (required): {_MOMENT}.", "T"),
+        FlagSpec("reason", "str", "Why, for the report and the audit trail; quote it.", "TEXT"),
+    ),
+    control=True,
+    admin_only=True,
+    description=(
+        "Until the burst ends, the scope's agents are not downgraded or held for being over "
+        "pace; the hard limit still holds. `budget`, `pace` and the report show it with who "
+        "granted it, until when and why."
+    ),
+    examples=(
+        'budget allow-burst group:backend --until 18:00 --reason "release day"',
+        "budget allow-burst agent:coder-1 --until 2h",
+    ),
+)
+
+BUDGET = CommandSpec(
+    name="budget",
+    summary="Show every budget and how it stands; set one, or allow a burst.",
+    description=(
+        "One row per budget: its scope, window and next reset, use against the limit, the "
+        "pace ratio (1.00× is the even spread of the limit over the window), the status "
+        "(under, on or over pace, or exhausted), the enforcement step, and where the numbers "
+        "come from: `provider` (its quota headers), `metering` (our proxy) or `estimated`. "
+        "Active bursts are listed below. The most specific scope with a budget governs an "
+        "agent: its own, else its group's, else the global one. `budget set` and "
+        "`budget allow-burst` need the admin role."
+    ),
+    examples=("budget", "budget set global 50M --window 7d"),
+    subcommands=(BUDGET_SET, BUDGET_ALLOW_BURST),
 )
 
 _OFF = "no budgets configured: pacing is not running here, so nothing was changed"

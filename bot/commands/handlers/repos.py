@@ -1,6 +1,5 @@
 """The repository commands: ``diff`` and ``branches`` show what the runs' branches hold,
-``merge``, ``push`` and ``discard`` land, publish or drop one; and ``spawn``'s repository
-flags (``--repo``, ``--base``, ``--fresh``), checked here for the spawn handler.
+``merge``, ``push`` and ``discard`` land, publish or drop one.
 
 Each asks the repositories' desk (:class:`fleet.repos.desk.RepoDesk`); without a ``repos:``
 section there is none, and each says so. Merging into a protected branch needs an admin.
@@ -8,14 +7,15 @@ section there is none, and each says so. Merging into a protected branch needs a
 ``stop all`` does (:mod:`bot.commands.confirmations`): only its asker's ``yes`` in the same
 place within the minute discards it. The router audits each verb with what it acted on
 (``Reply.detail``), and each leaves a line in the agent's thread (``Reply.thread_line``).
+``spawn``'s repository flags are :mod:`bot.commands.handlers.spawn.repository`'s.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Final
 
 from bot.chat.agent_text import said
@@ -23,7 +23,7 @@ from bot.commands.acl import Role
 from bot.commands.confirmations import ConfirmationDesk
 from bot.commands.errors import CommandError, NotFound, PermissionDenied
 from bot.commands.family import Family, command
-from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec, FlagValue, no_agent, show
+from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec, no_agent, show
 from bot.commands.request import Reply, Request
 from bot.render import changes as render
 from bot.render.forge import web_address
@@ -137,30 +137,6 @@ DISCARD = CommandSpec(
     examples=("discard coder-1",),
 )
 
-REPO_FLAGS: Final = (
-    FlagSpec(
-        "repo",
-        "str",
-        "Work on this repository of the config's `repos:`: each run gets a checkout and a "
-        "branch of its own, which is its workdir.",
-        "REPO",
-    ),
-    FlagSpec(
-        "base",
-        "str",
-        "With a repository: the branch a new branch is cut from (default: the "
-        "repository's default branch).",
-        "REF",
-    ),
-    FlagSpec(
-        "fresh",
-        "bool",
-        "With a repository: cut a new branch, instead of going on with its live one (which "
-        "stays: the verbs name it by its branch). Not while the agent runs.",
-    ),
-)
-"""``spawn``'s repository flags (:data:`bot.commands.specs.SPAWN` lists them)."""
-
 
 @dataclass(frozen=True, slots=True)
 class Target:
@@ -173,47 +149,6 @@ class Target:
     @property
     def line_id(self) -> int | None:
         return None if self.line is None else self.line.id
-
-
-@dataclass(frozen=True, slots=True)
-class RepoChoice:
-    """What ``spawn``'s repository flags ask for."""
-
-    repo: str | None = None
-    base: str | None = None
-    fresh: bool = False
-
-
-def repo_choice(
-    repos: RepoDesk | None,
-    flags: Mapping[str, FlagValue],
-    *,
-    workdir: Path | None,
-    own: str | None,
-) -> RepoChoice:
-    """``spawn``'s ``--repo``, ``--base`` and ``--fresh``, checked; ``own``: the repository
-    the agent's settings name, if any. Raises :class:`CommandError` saying why not."""
-    repo, base, fresh = flags.get("repo"), flags.get("base"), flags.get("fresh") is True
-    repo = repo if isinstance(repo, str) else None
-    base = base if isinstance(base, str) else None
-    if repo is None and base is None and not fresh:
-        return RepoChoice()
-    if repos is None:
-        raise CommandError(NO_REPOS)
-    if repo is not None:
-        known = list(repos.names())
-        if repo not in known:
-            raise NotFound(unknown_value_message("repository", repo, known))
-        if workdir is not None:
-            raise CommandError(
-                "give --repo or --workdir, not both: a run on a repository works in a "
-                "checkout of its own"
-            )
-    elif own is None:
-        raise CommandError("--base and --fresh are for an agent on a repository: add --repo REPO")
-    if base is not None and (problem := ref_problem(base)):
-        raise CommandError(f"--base {said(base, 60)} is no branch name: {problem}")
-    return RepoChoice(repo, base, fresh)
 
 
 class RepoCommands(Family):

@@ -17,10 +17,10 @@ from bot.commands.errors import CommandError
 from bot.commands.grammar import Grammar
 from bot.commands.handlers.agents import Handlers
 from bot.commands.handlers.budget_args import parse_limit, parse_moment, parse_scope
-from bot.commands.handlers.budgets import BudgetHandlers
+from bot.commands.handlers.budgets import BUDGET, BudgetHandlers
 from bot.commands.request import Request
 from bot.commands.router import Router
-from bot.commands.specs import BUDGET, COMMANDS
+from bot.commands.specs import COMMANDS
 from bot.render import budgets as render_budgets
 from fleet.budgets.model import (
     Budget,
