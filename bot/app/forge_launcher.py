@@ -187,7 +187,7 @@ class FleetLauncher:
         self._repos.push_at_end(agent)
 
     async def push_refused(self, agent: str, line_id: int | None = None) -> str | None:
-        return await self._repos.push_refused(agent, line_id)
+        return await self._repos.door.push_refused(agent, line_id)
 
     async def discard(self, agent: str, *, line_id: int | None = None) -> None:
         line = await self._repos.line_of(agent)

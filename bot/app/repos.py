@@ -44,7 +44,7 @@ async def open_repos(cfg: Config, ledger: Ledger, *, environ: Mapping[str, str])
 
 def git_door(repos: Repos | None) -> GitDoor | None:
     """The git door on the heartbeat endpoint, when there are repositories."""
-    return None if repos is None else GitDoor(repos.door_repo, repos.refused)
+    return None if repos is None else GitDoor(repos.door.door_repo, repos.door.refused)
 
 
 def open_door(repos: Repos | None, heartbeats: HeartbeatServer) -> RepoVerbs | None:

@@ -34,7 +34,7 @@ from bot.config.schema import (
 from fleet.accounts.chatgpt import login_problem
 from fleet.accounts.model import CREDENTIAL_VARS
 from fleet.accounts.schema import environment_problems, section_problems
-from fleet.agents.roster import COMMAND_RUNTIME
+from fleet.agents.command_argv import COMMAND_RUNTIME
 from fleet.budgets.schema import Loc
 from fleet.budgets.schema import section_problems as budget_section_problems
 from fleet.hosts.schema import placement_problems

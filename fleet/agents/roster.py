@@ -8,9 +8,10 @@ here: an entry names the environment variables that hold them (``secret_env``).
 An entry also says how the watchdog treats the agent: its ``class`` (free text, the
 agent's role in the team), ``autostart``, a ``restart`` policy (:class:`RestartSettings`,
 also the type of ``defaults.restart``), ``heartbeat_timeout`` and a wall-clock ``timeout``
-per run, and — for the ``command`` runtime only — the ``argv`` to run. Its permission
-policy (``permissions``, ``allow``, ``deny``, ``approval_timeout``, ``max_open_approvals``)
-is read and applied by :mod:`fleet.permissions.config`.
+per run, and — for the ``command`` runtime only — the ``argv`` to run
+(:mod:`fleet.agents.command_argv`). Its permission policy (``permissions``, ``allow``,
+``deny``, ``approval_timeout``, ``max_open_approvals``) is read and applied by
+:mod:`fleet.permissions.config`.
 
 The small schema helpers (:data:`EnvVarName`, :func:`check_known`, …) are
 :mod:`fleet.schema`'s, shared with the rest of the configuration schema; an entry's
@@ -38,6 +39,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from fleet.accounts.schema import AccountRef
+from fleet.agents.command_argv import ARGV_HELP, check_argv
 from fleet.agents.fallback import FallbackEntry
 from fleet.agents.restart_settings import RestartSettings, restart_shorthand
 from fleet.budgets.run_budget import RunBudgetEntry
@@ -66,9 +68,6 @@ from fleet.sandbox.schema import (
     SandboxMode,
 )
 from fleet.schema import EnvKey, EnvVarName, Seconds, WorkDir, check_known, schema_context
-
-COMMAND_RUNTIME = "command"
-"""The runtime that runs an entry's own ``argv`` (the only one that takes ``argv``)."""
 
 MAX_CLASS_LENGTH = 64
 """The longest ``class`` (an agent's role) an entry may have."""
@@ -261,11 +260,7 @@ class AgentEntry(BaseModel):
     argv: tuple[str, ...] | None = Field(
         default=None,
         validate_default=True,
-        description=(
-            f"The command line of the `{COMMAND_RUNTIME}` runtime, program first "
-            "(`[python3, -m, mybot]`); never run through a shell. Required with runtime "
-            f"`{COMMAND_RUNTIME}`, refused with any other."
-        ),
+        description=ARGV_HELP,
     )
 
     sandbox: SandboxMode | None = Field(
@@ -366,27 +361,7 @@ class AgentEntry(BaseModel):
     ) -> tuple[str, ...] | None:
         if "runtime" not in info.data:  # the runtime was invalid: that is reported instead
             return value
-        runtime, name = info.data["runtime"], info.data.get("name")
-        who = f"agent {name!r}" if isinstance(name, str) else "this agent"
-        if runtime == COMMAND_RUNTIME:
-            if not value:
-                raise PydanticCustomError(
-                    "argv_missing",
-                    f"{who} has runtime '{COMMAND_RUNTIME}', which needs argv: the command "
-                    "line to run, as a non-empty list of strings (argv: [python3, -m, mybot])",
-                )
-            if not value[0].strip():
-                raise PydanticCustomError(
-                    "argv_program", f"{who}: argv[0], the program to run, must not be empty"
-                )
-        elif value is not None:
-            shown = f"is {runtime!r}" if runtime is not None else "is not set here"
-            raise PydanticCustomError(
-                "argv_forbidden",
-                f"{who}: argv is only for runtime '{COMMAND_RUNTIME}', and its runtime "
-                f"{shown}; set runtime: {COMMAND_RUNTIME} or remove argv",
-            )
-        return value
+        return check_argv(value, info.data["runtime"], info.data.get("name"))
 
     @field_validator("env")
     @classmethod

@@ -10,11 +10,10 @@ left uncommitted and brings it to the branch through the door's checks
 (:mod:`fleet.repos.harvest`), then records the change (:mod:`fleet.repos.changes`) for the
 run's summary, and pushes upstream at once when the repository says ``autopush``.
 
-The git door (:class:`fleet.repos.door.GitDoor`) asks :meth:`door_repo` which door repo an
-agent's push goes to — its policy brought up to date first: a forge run's pull request, once
-open, is one its commits may name — and :meth:`refused` counts what the hook refused (each
-run's summary tells its own refusals, once each: :mod:`fleet.repos.run_refusals`). The verbs of
-:class:`fleet.repos.desk.RepoDesk` are :class:`fleet.repos.verbs.RepoVerbs`'.
+The git door (:class:`fleet.repos.door.GitDoor`) asks :attr:`Repos.door`
+(:class:`fleet.repos.door_lines.DoorLines`) which door repo an agent's push goes to, and tells
+it what the hook refused. The verbs of :class:`fleet.repos.desk.RepoDesk` are
+:class:`fleet.repos.verbs.RepoVerbs`'.
 """
 
 from __future__ import annotations
@@ -37,6 +36,7 @@ from fleet.repos.checkouts import disk_bytes, make_checkout, remove_tree
 from fleet.repos.credentials import secret_of
 from fleet.repos.cutting import Asked, cut_line
 from fleet.repos.desk import NoLine, RepoError
+from fleet.repos.door_lines import DoorLines
 from fleet.repos.facts import Change, LineRecord, LineState, change_to_json
 from fleet.repos.git_words import Credential
 from fleet.repos.harvest import keep_end
@@ -46,7 +46,6 @@ from fleet.repos.lane_git import LaneGit
 from fleet.repos.line_repo import (
     add_run,
     line_identity,
-    own_pull,
     set_base,
     take_refusals,
     write_hooks,
@@ -54,7 +53,6 @@ from fleet.repos.line_repo import (
 from fleet.repos.mirror import Mirror
 from fleet.repos.no_branch import why_no_branch
 from fleet.repos.remote import HostAccess, HostCheckouts, elsewhere
-from fleet.repos.run_refusals import RunRefusals
 from fleet.repos.schema import RepoEntry
 from fleet.repos.upstream_branches import push_line_branch
 
@@ -100,9 +98,7 @@ class Repos:
         self._setups: dict[str, tuple[str, ...]] = {}
         self.launching: set[str] = set()  # agents between prepare and their run's start
         self._locks: dict[str, asyncio.Lock] = {}
-        self._refused = RunRefusals()  # what the door refused each line's current run
-        self._pulls: dict[int, int] = {}  # line → its forge run's pull request, told its door
-        self._pull_lock = asyncio.Lock()
+        self.door = DoorLines(ledger, self.line_repo)  # the git door's side of the lines
         self._unkept: dict[int, str] = {}  # line → why its last run's end was not kept
         self._not_copied: dict[int, str] = {}  # line → what of `copy` was not there
         self._push_at_end: set[str] = set()  # agents whose run's end is pushed (forge done)
@@ -291,7 +287,7 @@ class Repos:
         self.launched(agent)
         line = await self.ledger.live_line(agent)
         if line is not None:
-            self._refused.new_run(line.id)
+            self.door.refusals.new_run(line.id)
             await self.ledger.line_ran(line.id, run_id)
             await add_run(self.line_repo(line), run_id)  # its commits may name this run
 
@@ -304,11 +300,11 @@ class Repos:
             return None
         before = line.head_sha or line.fork_sha  # the branch as the run found it
         async with self.lock(agent):
-            await self._own_pull(line)
+            await self.door.own_pull(line)
             got = await keep_end(self, line, run_id, by or line.co_author)
             # The hook's refusals of the wip push, counted as the door counts an agent's.
             hooked = await asyncio.to_thread(take_refusals, self.line_repo(line))
-            await self.refused(agent, line.repo, hooked)
+            await self.door.refused(agent, line.repo, hooked)
             if got.accepted and got.head_sha:
                 await self.ledger.update_line(line.id, head_sha=got.head_sha)
             # Not kept for another reason than the door's (a locked checkout, say).
@@ -320,7 +316,7 @@ class Repos:
                 try:
                     await self.push_line(line)
                 except RepoError as exc:
-                    self._refused.add(line.id, "", str(exc))
+                    self.door.refusals.add(line.id, "", str(exc))
             # As the ledger has it now: what was just pushed (or its new head) counts.
             line = await self.ledger.live_line(agent) or line
             change = await self.change_of(line)
@@ -335,62 +331,6 @@ class Repos:
         """Push ``agent``'s branch as its current run ends, as ``autopush`` does (a forge
         run said ``done ok``: its summary then says what the upstream has)."""
         self._push_at_end.add(agent)
-
-    # -- the door ------------------------------------------------------------------------
-
-    async def door_repo(self, agent: AgentName, repo: str) -> Path | None:
-        """The door repo ``agent`` may fetch from and push to for ``repo``."""
-        line = await self.ledger.live_line(agent)
-        if line is None or line.repo != repo:
-            return None
-        await self._own_pull(line)
-        return self.line_repo(line)
-
-    async def _own_pull(self, line: LineRecord) -> None:
-        """Tell ``line``'s door repo its forge run's pull request once it is open: the
-        line's commits may name it, as they may name its issue."""
-        if line.id in self._pulls:
-            return
-        async with self._pull_lock:
-            for record in await self.ledger.forge_runs(agent=line.agent):
-                if record.line_id == line.id and record.pull is not None:
-                    if line.id in self._pulls:
-                        return
-                    pull = Issue(str(record.slug), record.pull)
-                    try:
-                        await own_pull(self.line_repo(line), pull)
-                    except g.GitFailed as exc:  # asked again at its next push
-                        log.warning("%s's door was not told its pull request: %s", line.agent, exc)
-                        return
-                    self._pulls[line.id] = record.pull
-                    return
-
-    async def refused(self, agent: AgentName, repo: str, refusals: list[dict[str, str]]) -> None:
-        """Count what the git door's hook refused ``agent``."""
-        line = await self.ledger.live_line(agent)
-        for refusal in refusals:
-            ref, why = refusal.get("ref", "?"), refusal.get("why", "refused")
-            if line is not None and not self._refused.add(line.id, refusal.get("kind", ""), why):
-                continue  # the run's end pushing again what its own push had refused
-            await self.ledger.add_refusals(agent, "git", f"{repo} {ref}", why)
-        if line is not None and refusals:
-            why = refusals[-1].get("why", "refused")
-            self._refused.refused_at(line.id, why, await self._tip(line))
-
-    async def push_refused(self, agent: str, line_id: int | None = None) -> str | None:
-        """Why the git door refused the last push of ``agent``'s current run (on its
-        newest live line, or ``line_id``), while nothing has reached its branch since."""
-        if line_id is None:
-            line = await self.ledger.live_line(agent)
-        else:
-            line = await self.ledger.line(line_id)
-        if line is None or line.agent != agent or line.state is not LineState.LIVE:
-            return None
-        return self._refused.still_refused(line.id, await self._tip(line))
-
-    async def _tip(self, line: LineRecord) -> str | None:
-        """The commit ``line``'s branch is at in its door repo (None: none yet)."""
-        return await g.rev(self.line_repo(line), f"refs/heads/{line.branch}")
 
     # -- facts ---------------------------------------------------------------------------
 
@@ -429,9 +369,9 @@ class Repos:
         )
         return replace(
             change,
-            refused=self._refused.shown(line.id),
+            refused=self.door.refusals.shown(line.id),
             unkept=self._unkept.get(line.id, ""),
-            secrets=self._refused.verdict(line.id),
+            secrets=self.door.refusals.verdict(line.id),
             copied=line.copied,
             not_copied=self._not_copied.get(line.id, ""),
             pushed=line.pushed_sha is not None and line.pushed_sha == change.head_sha,

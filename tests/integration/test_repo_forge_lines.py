@@ -209,12 +209,12 @@ async def test_a_refused_push_is_told_until_a_push_is_taken(rig: Rig) -> None:
     _, checkout = await forge_line(rig)
     await commit(checkout, "NOTES.md", "Write the release notes")
     assert await push(checkout) == (True, "")
-    assert await rig.repos.push_refused("coder") is None
+    assert await rig.repos.door.push_refused("coder") is None
     await commit(checkout, "MORE.md", "Address the review on #9")
     taken, _ = await push(checkout)
     assert not taken
-    why = await rig.repos.push_refused("coder")
+    why = await rig.repos.door.push_refused("coder")
     assert why is not None and "names #9" in why, why
     await agent_git(checkout, "commit", "-q", "--amend", "-m", "Address the review")
     assert await push(checkout) == (True, "")
-    assert await rig.repos.push_refused("coder") is None
+    assert await rig.repos.door.push_refused("coder") is None

@@ -93,7 +93,7 @@ async def open_rig(tmp_path: Path, upstream: GitUpstream, ledger: Ledger) -> Rig
     )
     await repos.start()
     heartbeats = HeartbeatServer(
-        tmp_path / "state", _beat, gits=GitDoor(repos.door_repo, repos.refused)
+        tmp_path / "state", _beat, gits=GitDoor(repos.door.door_repo, repos.door.refused)
     )
     await heartbeats.start()
 
