@@ -30,7 +30,8 @@ what it read out of its sandbox, or pass for, hide or break what Fleetwarden add
   where nothing is HTML, the text stays as written;
 * closes a code block left open at the end, which would swallow what follows.
 
-Then it checks its work twice: with markdown-it, and with the forge's own renderer
+Then it checks its work twice: with markdown-it
+(:func:`fleet.forge.live_markdown.safe`), and with the forge's own renderer
 (:mod:`fleet.forge.rendered`: cmark-gfm, which GitHub renders with and which reads some
 corners otherwise, such as a run of backticks left open earlier in a paragraph): no HTML
 and no image left, no mention or reference left outside code, no link to an issue, and a
@@ -43,16 +44,14 @@ it — which nothing can leave.
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final, NamedTuple
-from urllib.parse import unquote
 
-from markdown_it import MarkdownIt
 from markdown_it.common.utils import normalizeReference, unescapeAll
 from markdown_it.token import Token
 
 from fleet.forge.hidden import cap, unseen_free
+from fleet.forge.live_markdown import PARSER, TRAILING, mentions, references, safe, to_issue
 from fleet.forge.rendered import inert
 from fleet.redaction.guard import guarded
 
@@ -63,40 +62,11 @@ POST_CAP: Final = 45_000
 :data:`fleet.forge.footer.FOOTER_CAP`) within :data:`BODY_LIMIT`."""
 CELL_CAP: Final = 200
 """Characters of one value on a line of ours, unless its caller says otherwise."""
-# GitHub's logins: letters, digits, "-"; Gitea's also "_" and "." (not at the end).
-_MENTION: Final = re.compile(
-    r"(?<![A-Za-z0-9_])@[A-Za-z0-9_](?:[\w.-]*[\w-])?(?:/[A-Za-z0-9_](?:[\w.-]*[\w-])?)?",
-    re.ASCII,
-)
 _WORD: Final = re.compile(r"\S+")
 _RISKY: Final = re.compile(r"@|(?:[#!]|GH-)[0-9]|://|www\.", re.IGNORECASE)
 """In a value of ours, what puts its word in code: a mention, a reference, an address."""
-# Issue references: owner/repo#N (or !N, Gitea's pull requests); #N, !N, GH-N.
-# (an address right after one is linked apart, "#1https://…": the reference ends there)
-_NUMBERED: Final = re.compile(
-    r"(?:(?<![\w.-])[\w.-]+/[\w.-]+[#!][0-9]+"
-    r"|(?<![A-Za-z0-9])(?:[#!]|GH\\?-)(?P<number>[0-9]+))"
-    r"(?:(?![A-Za-z0-9])|(?=[A-Za-z]+://))",
-    re.ASCII | re.IGNORECASE,
-)
-# A web address both forges link (GFM's extended autolink: a domain with a dot, where an
-# autolink may start, up to a space or "<"), which holds no reference of its own ...
-_AT_WORD: Final = re.compile(r"(?<![\w.+-])[\w.+-]+@[^\s`]*", re.ASCII)  # a word with an "@"
-_EMAIL: Final = re.compile(r"[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,63}", re.ASCII)
-_URL_WORD: Final = re.compile(
-    r"(?<![^\s*_~(])(?:https?://|www\.)(?:[\w-]+\.)+[A-Za-z]{2,63}(?![\w-])"
-    r"(?:[/?#][\w/.#?=&%~+:-]*)?",
-    re.ASCII | re.IGNORECASE,
-)
-# ... and any address, which may be an issue's: put in code up to what ends it in prose,
-# and looked for whole once the text is rendered.
-_SCHEME: Final = r"(?<![A-Za-z])(?:[A-Za-z]+://|www\.)"
-_URL_SPAN: Final = re.compile(_SCHEME + r"[^\s<>`()\[\]\"']*", re.ASCII | re.IGNORECASE)
-_ANY_URL: Final = re.compile(_SCHEME + r"\S*", re.ASCII | re.IGNORECASE)
-_ISSUE_PATH: Final = re.compile(r"/(?:issues|pulls?)/[0-9]+(?![0-9])", re.IGNORECASE)
-_TRAILING: Final = ".,:;!?*_~"  # not part of a web address at its end (GFM's autolinks)
 _BEFORE: Final = "(\"'"  # punctuation before a mention or a reference, kept out of code
-_AFTER: Final = _TRAILING + ")\"'"  # and after one
+_AFTER: Final = TRAILING + ")\"'"  # and after one
 _KEYWORD: Final = re.compile(
     r"(?<![A-Za-z0-9])(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?|reopen(?:s|ed)?):?[ \t]+\Z",
     re.ASCII | re.IGNORECASE,
@@ -120,8 +90,6 @@ _CELL_ESCAPES: Final = {c: "\\" + c for c in "\\`*_~[]|$"} | {
     ">": "&gt;",
     "&": "&amp;",
 }
-_PARSER: Final = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
-_PROBE: Final = "<details>"
 
 
 _Span = tuple[int, int, str | bool]  # where, and what shows instead or whether a reference
@@ -148,61 +116,6 @@ def defuse(text: str, limit: int = POST_CAP, *, own: Sequence[int] = ()) -> str:
             return out
         room = max(room * limit // len(out) - 64, 0)
     return fenced(cap(seen, limit // 3 - 64))
-
-
-def safe(markdown: str, own: Collection[int] = ()) -> bool:
-    """Whether ``markdown`` holds no HTML, no image, no live mention, no live reference
-    but to ``own`` and no link to an issue, and a ``<details>`` after it would start a
-    block of its own (nothing left open swallows it)."""
-    env: dict[str, Any] = {}
-    tokens = _PARSER.parse(f"{markdown}\n\n{_PROBE}", env)
-    last = tokens[-1] if tokens else None
-    if last is None or last.type != "html_block" or last.level != 0:
-        return False
-    if last.content.strip() != _PROBE:
-        return False
-    notes = [token for note in _footnotes(markdown, env) for token in _PARSER.parse(note)]
-    return not any(
-        t.type == "html_block" or live_mentions(t) or live_references(t, own)
-        for t in [*tokens[:-1], *notes]
-    )
-
-
-def live_mentions(token: Token) -> list[str]:
-    """The mentions that notify in a block ``token``'s text (its inline children, outside
-    code and raw HTML, which :func:`safe` refuses on its own), or raw HTML inline."""
-    found: list[str] = []
-    words = ""  # adjacent text children, read as one
-    for child in [*(token.children or ()), None]:
-        if child is not None and child.type == "text":
-            words += child.content
-            continue
-        found.extend(words[start:end] for start, end in _mentions(words))
-        words = ""
-        if child is not None and child.type == "html_inline":
-            found.append(child.content)
-    return found
-
-
-def live_references(token: Token, own: Collection[int] = ()) -> list[str]:
-    """What in a block ``token``'s inline children would name an issue, or fetch: its
-    images, its links to an issue, and the references in its text (outside code) but
-    those to ``own``."""
-    found: list[str] = []
-    words = ""
-    for child in [*(token.children or ()), None]:
-        if child is not None and child.type == "text":
-            words += child.content
-            continue
-        found.extend(words[start:end] for start, end in _references(words, own))
-        found.extend(u.group(0) for u in _ANY_URL.finditer(words) if _to_issue(u.group(0)))
-        words = ""
-        if child is not None and child.type == "image":
-            found.append(str(child.attrGet("src")))
-        if child is not None and child.type == "link_open":
-            href = str(child.attrGet("href") or "")
-            found.extend([href] if _to_issue(href) else [])
-    return found
 
 
 def fenced(text: str, info: str = "") -> str:
@@ -261,58 +174,6 @@ def _escape_plain(text: str) -> str:
     return "".join(_CELL_ESCAPES.get(c, c) for c in text)
 
 
-def _mentions(text: str) -> list[tuple[int, int]]:
-    """The ``@login`` (and ``@org/team``) in ``text`` that a forge may notify: all but
-    those in an e-mail address — even in the path of a web address, which one renderer
-    links and another does not (goldmark's address ends where cmark-gfm's goes on) — and
-    each ``@`` of a word that is not one plain e-mail address, whose end the renderers
-    also see differently (``a@b.c1.a@b``)."""
-    found = {m.start(): m.end() for m in _MENTION.finditer(text)}
-    for word in _AT_WORD.finditer(text):
-        core = word[0].rstrip(_TRAILING + "'\")]")
-        if "@" in core and not _EMAIL.fullmatch(core):
-            found.setdefault(word.start(), word.start() + len(core))
-    return [(start, found[start]) for start in sorted(found)]
-
-
-def _references(text: str, own: Collection[int]) -> list[tuple[int, int]]:
-    """Where ``text`` names an issue or a pull request (but those of ``own``): web
-    addresses of one, ``owner/repo#N``, and ``#N``, ``!N``, ``GH-N`` not in the path of
-    a web address every renderer links (its fragment, say: the forge links it instead)."""
-    found = [
-        (url.start(), url.start() + len(url.group(0).rstrip(_TRAILING)))
-        for url in _URL_SPAN.finditer(text)
-        if _to_issue(url.group(0))
-    ]
-    urls = [url.span() for url in _URL_WORD.finditer(text)]
-    starts = [start for start, _ in urls]
-    for ref in _NUMBERED.finditer(text):
-        number = ref.group("number")
-        if number is not None and len(number) < 19 and int(number) in own:
-            continue
-        at = bisect_right(starts, ref.start()) - 1
-        if at < 0 or urls[at][1] <= ref.start():
-            found.append(ref.span())
-    return sorted(found)
-
-
-def _to_issue(address: str) -> bool:
-    """Whether ``address`` is an issue's or a pull request's, on any host."""
-    return _ISSUE_PATH.search(unquote(address)) is not None
-
-
-def _footnotes(markdown: str, env: Mapping[str, Any]) -> list[str]:
-    """The text of each ``[^label]: text``, which GitHub shows as a footnote and
-    markdown-it reads as a link's definition, showing nothing of it."""
-    lines = markdown.split("\n")
-    notes = []
-    for label, found in env.get("references", {}).items():
-        if label.startswith("^") and found.get("map"):
-            start, end = found["map"]
-            notes.append("\n".join(lines[start:end]).split("]:", 1)[-1])
-    return notes
-
-
 def _defused(text: str, own: frozenset[int]) -> str:
     """``text`` with mentions, references and images made inert and ``<``, ``&`` escaped
     outside code, a diagram block shown as code, a code block left open at the end
@@ -321,7 +182,7 @@ def _defused(text: str, own: frozenset[int]) -> str:
     code: set[int] = set()
     tail = ""
     env: dict[str, Any] = {}
-    for token in _PARSER.parse(text, env):
+    for token in PARSER.parse(text, env):
         if token.type in ("fence", "code_block") and token.map is not None:
             start, end = token.map
             code.update(range(start, end))
@@ -398,9 +259,9 @@ def _prose(text: str, scope: _Scope) -> str:
     in code spans (a closing keyword before a reference with it; a backslash before one
     would only be eaten, and leave it live); elsewhere ``&``, ``<`` and ``![`` escaped."""
     words: list[_Span] = [
-        (_unescaped_from(text, start), end, False) for start, end in _mentions(text)
+        (_unescaped_from(text, start), end, False) for start, end in mentions(text)
     ]
-    words += [(_unescaped_from(text, s), e, True) for s, e in _references(text, scope.own)]
+    words += [(_unescaped_from(text, s), e, True) for s, e in references(text, scope.own)]
     chosen: list[_Span] = []
     for start, end, what in sorted([*_brackets(text, scope), *words], key=_earliest):
         if not chosen or start >= chosen[-1][1]:
@@ -439,7 +300,7 @@ def _brackets(text: str, scope: _Scope) -> Iterator[_Span]:
             words = _prose(label, scope).strip()
             shown = f"image: {_code(target)}" if target.strip() else "image"
             yield at - 1, found.end(), f"{words} ({shown})" if words else shown
-        elif _to_issue(target) and not _defines(text, found):
+        elif to_issue(target) and not _defines(text, found):
             words = _prose(label, scope).strip()
             same = not words or unescapeAll(label).strip() == target
             yield at, found.end(), _code(target) if same else f"{words} ({_code(target)})"

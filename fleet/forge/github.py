@@ -7,7 +7,7 @@ each call on a repository carries an installation token narrowed to that reposit
 membership questions one narrowed to reading an org's members. Check runs exist only for
 Apps: with a PAT :meth:`GitHubApi.check_run` does nothing and returns None.
 
-What GitHub answers is read defensively: an answer of the wrong shape is a
+Answers are read by :mod:`fleet.forge.github_read`: an answer of the wrong shape is a
 :class:`~fleet.forge.model.ForgeApiError`, never a KeyError.
 """
 
@@ -24,8 +24,8 @@ from urllib.parse import quote
 
 from fleet.clock import Clock, SystemClock
 from fleet.forge.app_token import AppKey, AppTokens
+from fleet.forge.github_read import Shape, change_of, comment_of, issue_of, pull_of, review_of
 from fleet.forge.model import (
-    ChangeKind,
     ForgeApiError,
     ForgeComment,
     ForgeFile,
@@ -45,12 +45,6 @@ API_VERSION: Final = "2022-11-28"
 MAX_FILE_BYTES: Final = 1024 * 1024
 MAX_SUMMARY_CHARS: Final = 65535  # GitHub's cap on a check run's output summary
 _LAST_PAGE: Final = re.compile(r'[?&]page=(\d+)[^>]*>;\s*rel="last"')
-_CHANGES: Final[Mapping[str, ChangeKind]] = {
-    "labeled": "labeled",
-    "unlabeled": "unlabeled",
-    "assigned": "assigned",
-    "unassigned": "unassigned",
-}
 _PERMISSIONS: Final[Mapping[str, Permission]] = {
     "admin": "admin",
     "maintain": "write",
@@ -66,151 +60,6 @@ def _q(text: str, safe: str = "") -> str:
 
 def _repo_path(repo: Slug) -> str:
     return f"/repos/{_q(repo.owner)}/{_q(repo.name)}"
-
-
-class _Shape:
-    """Reads one JSON object of an answer, saying which call gave it when a field is
-    missing or of the wrong kind."""
-
-    def __init__(self, data: Any, what: str) -> None:
-        if not isinstance(data, dict):
-            raise ForgeApiError(f"GitHub answered {what} with no JSON object")
-        self.data: dict[str, Any] = data
-        self.what = what
-
-    def _bad(self, key: str) -> ForgeApiError:
-        return ForgeApiError(f"GitHub answered {self.what} without a usable {key!r}")
-
-    def number(self, key: str) -> int:
-        value = self.data.get(key)
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise self._bad(key)
-        return value
-
-    def string(self, key: str) -> str:
-        value = self.data.get(key)
-        if not isinstance(value, str):
-            raise self._bad(key)
-        return value
-
-    def text(self, key: str) -> str:
-        """A string that GitHub may leave null (a body): empty then."""
-        value = self.data.get(key)
-        if value is None:
-            return ""
-        if not isinstance(value, str):
-            raise self._bad(key)
-        return value
-
-    def flag(self, key: str) -> bool:
-        return self.data.get(key) is True
-
-    def time(self, key: str) -> datetime:
-        try:
-            when = datetime.fromisoformat(self.string(key))
-        except ValueError:
-            raise self._bad(key) from None
-        return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-    def sub(self, key: str) -> _Shape:
-        return _Shape(self.data.get(key), f"{self.what} ({key})")
-
-    def login(self, key: str = "user") -> str:
-        value = self.data.get(key)
-        if value is None:
-            return "ghost"  # GitHub's name for a deleted account
-        return _Shape(value, self.what).string("login")
-
-    def logins(self, key: str) -> tuple[str, ...]:
-        items = self.data.get(key) or []
-        if not isinstance(items, list):
-            raise self._bad(key)
-        return tuple(_Shape(item, self.what).string("login") for item in items)
-
-    def state(self) -> Literal["open", "closed"]:
-        value = self.string("state")
-        if value == "open":
-            return "open"
-        if value == "closed":
-            return "closed"
-        raise self._bad("state")
-
-
-def _issue(data: Any, what: str) -> ForgeIssue:
-    shape = _Shape(data, what)
-    labels = shape.data.get("labels") or []
-    if not isinstance(labels, list):
-        raise ForgeApiError(f"GitHub answered {what} without a usable 'labels'")
-    names = tuple(
-        label if isinstance(label, str) else _Shape(label, what).string("name") for label in labels
-    )
-    return ForgeIssue(
-        number=shape.number("number"),
-        title=shape.string("title"),
-        body=shape.text("body"),
-        author=shape.login(),
-        labels=names,
-        assignees=shape.logins("assignees"),
-        state=shape.state(),
-        url=shape.string("html_url"),
-        updated_at=shape.time("updated_at"),
-        is_pull=shape.data.get("pull_request") is not None,
-    )
-
-
-def _comment(data: Any, what: str) -> ForgeComment:
-    shape = _Shape(data, what)
-    return ForgeComment(
-        id=shape.number("id"),
-        author=shape.login(),
-        body=shape.text("body"),
-        created_at=shape.time("created_at"),
-        url=shape.string("html_url"),
-    )
-
-
-def _pull(data: Any, what: str) -> ForgePull:
-    shape = _Shape(data, what)
-    head = shape.sub("head")
-    return ForgePull(
-        number=shape.number("number"),
-        title=shape.string("title"),
-        body=shape.text("body"),
-        author=shape.login(),
-        head=head.string("ref"),
-        base=shape.sub("base").string("ref"),
-        head_sha=head.string("sha"),
-        state=shape.state(),
-        merged=shape.flag("merged") or shape.data.get("merged_at") is not None,
-        draft=shape.flag("draft"),
-        url=shape.string("html_url"),
-        updated_at=shape.time("updated_at"),
-    )
-
-
-def _change(data: Any, what: str) -> IssueChange | None:
-    """A label or assignee given or taken; None for any other event of an issue."""
-    shape = _Shape(data, what)
-    kind = _CHANGES.get(str(shape.data.get("event")))
-    if kind is None:
-        return None
-    labels = kind in ("labeled", "unlabeled")
-    name = shape.sub("label").string("name") if labels else shape.login("assignee")
-    return IssueChange(kind, name, shape.login("actor"), shape.time("created_at"))
-
-
-def _review(data: Any, what: str) -> ForgeReview | None:
-    """A submitted review; None for one still pending (its author has not sent it)."""
-    shape = _Shape(data, what)
-    if shape.data.get("submitted_at") is None or shape.string("state") == "PENDING":
-        return None
-    return ForgeReview(
-        id=shape.number("id"),
-        author=shape.login(),
-        state=shape.string("state").lower(),
-        body=shape.text("body"),
-        submitted_at=shape.time("submitted_at"),
-    )
 
 
 class GitHubApi:
@@ -286,16 +135,16 @@ class GitHubApi:
 
     async def issue(self, repo: Slug, number: int) -> ForgeIssue:
         path = f"{_repo_path(repo)}/issues/{number}"
-        return _issue((await self._call(repo, "GET", path)).data, f"GET {path}")
+        return issue_of((await self._call(repo, "GET", path)).data, f"GET {path}")
 
     async def comments(self, repo: Slug, number: int) -> list[ForgeComment]:
         path = f"{_repo_path(repo)}/issues/{number}/comments"
-        return [_comment(item, f"GET {path}") for item in await self._pages(repo, path)]
+        return [comment_of(item, f"GET {path}") for item in await self._pages(repo, path)]
 
     async def comment(self, repo: Slug, number: int, body: str) -> ForgeComment:
         path = f"{_repo_path(repo)}/issues/{number}/comments"
         answer = await self._call(repo, "POST", path, body={"body": body}, expect=(201,))
-        return _comment(answer.data, f"POST {path}")
+        return comment_of(answer.data, f"POST {path}")
 
     async def edit_comment(self, repo: Slug, comment_id: int, body: str) -> None:
         path = f"{_repo_path(repo)}/issues/comments/{comment_id}"
@@ -303,7 +152,7 @@ class GitHubApi:
 
     async def pull(self, repo: Slug, number: int) -> ForgePull:
         path = f"{_repo_path(repo)}/pulls/{number}"
-        return _pull((await self._call(repo, "GET", path)).data, f"GET {path}")
+        return pull_of((await self._call(repo, "GET", path)).data, f"GET {path}")
 
     async def find_pull(self, repo: Slug, head: str) -> ForgePull | None:
         path = f"{_repo_path(repo)}/pulls"
@@ -316,8 +165,8 @@ class GitHubApi:
         if not isinstance(answer.data, list):
             raise ForgeApiError(f"GitHub answered GET {path} with no list")
         for item in answer.data:
-            found = _pull(item, f"GET {path}")
-            head_repo = _Shape(item, f"GET {path}").sub("head").data.get("repo")
+            found = pull_of(item, f"GET {path}")
+            head_repo = Shape(item, f"GET {path}").sub("head").data.get("repo")
             full_name = head_repo.get("full_name") if isinstance(head_repo, dict) else None
             same = isinstance(full_name, str) and full_name.casefold() == str(repo).casefold()
             if found.head == head and same:
@@ -330,7 +179,7 @@ class GitHubApi:
         path = f"{_repo_path(repo)}/pulls"
         wanted = {"title": title, "head": head, "base": base, "body": body, "draft": draft}
         answer = await self._call(repo, "POST", path, body=wanted, expect=(201,))
-        return _pull(answer.data, f"POST {path}")
+        return pull_of(answer.data, f"POST {path}")
 
     async def edit_pull(
         self, repo: Slug, number: int, *, title: str | None = None, body: str | None = None
@@ -350,7 +199,7 @@ class GitHubApi:
 
     async def reviews(self, repo: Slug, number: int) -> list[ForgeReview]:
         path = f"{_repo_path(repo)}/pulls/{number}/reviews"
-        found = (_review(item, f"GET {path}") for item in await self._pages(repo, path))
+        found = (review_of(item, f"GET {path}") for item in await self._pages(repo, path))
         return [review for review in found if review is not None]
 
     async def file(self, repo: Slug, path: str, ref: str | None = None) -> ForgeFile:
@@ -358,7 +207,7 @@ class GitHubApi:
         answer = await self._call(repo, "GET", call, params={"ref": ref} if ref else None)
         if isinstance(answer.data, list):
             raise ForgeApiError(f"{path} is a directory on {repo}, not a file", 404)
-        shape = _Shape(answer.data, f"GET {call}")
+        shape = Shape(answer.data, f"GET {call}")
         if shape.string("type") != "file":
             raise ForgeApiError(f"{path} is a {shape.string('type')} on {repo}, not a file", 404)
         if shape.data.get("encoding") != "base64":  # "none": GitHub gives no content past 1 MB
@@ -375,14 +224,14 @@ class GitHubApi:
         answer = await self._call(repo, "GET", path, expect=(200, 404))
         if answer.status == 404:
             return "none"
-        return _PERMISSIONS.get(_Shape(answer.data, f"GET {path}").string("permission"), "none")
+        return _PERMISSIONS.get(Shape(answer.data, f"GET {path}").string("permission"), "none")
 
     async def commit_address(self, repo: Slug, login: str) -> str | None:
         path = f"/users/{_q(login)}"
         answer = await self._call(repo, "GET", path, expect=(200, 404))
         if answer.status == 404:
             return None
-        shape = _Shape(answer.data, f"GET {path}")
+        shape = Shape(answer.data, f"GET {path}")
         return f"{shape.number('id')}+{shape.string('login')}@users.noreply.github.com"
 
     async def in_org(self, org: str, login: str) -> bool:
@@ -394,7 +243,7 @@ class GitHubApi:
         path = f"/orgs/{_q(org)}/teams/{_q(team)}/memberships/{_q(login)}"
         answer = await self._call(org, "GET", path, expect=(200, 404))
         return (
-            answer.status == 200 and _Shape(answer.data, f"GET {path}").string("state") == "active"
+            answer.status == 200 and Shape(answer.data, f"GET {path}").string("state") == "active"
         )
 
     async def delete_branch(self, repo: Slug, branch: str) -> None:
@@ -411,7 +260,7 @@ class GitHubApi:
         params: dict[str, str | int] = {"state": "open", "sort": "updated", "direction": "asc"}
         if since is not None:
             params["since"] = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return [_issue(item, f"GET {path}") for item in await self._pages(repo, path, params)]
+        return [issue_of(item, f"GET {path}") for item in await self._pages(repo, path, params)]
 
     async def issue_changes(self, repo: Slug, number: int) -> list[IssueChange]:
         # GitHub lists an issue's events oldest first: its last two pages are the newest.
@@ -427,7 +276,7 @@ class GitHubApi:
         for data in pages:
             if not isinstance(data, list):
                 raise ForgeApiError(f"GitHub answered GET {path} with no list")
-            changes.extend(c for item in data if (c := _change(item, f"GET {path}")))
+            changes.extend(c for item in data if (c := change_of(item, f"GET {path}")))
         return changes
 
     async def check_run(
@@ -458,14 +307,14 @@ class GitHubApi:
         else:
             path = f"{_repo_path(repo)}/check-runs/{check_id}"
             answer = await self._call(repo, "PATCH", path, body=body)
-        return _Shape(answer.data, f"{path}").number("id")
+        return Shape(answer.data, f"{path}").number("id")
 
     async def whoami(self) -> str:
         if self._app is None:
             answer = await self._http.call("GET", "/user", auth=f"Bearer {self._token}")
-            return _Shape(answer.data, "GET /user").string("login")
+            return Shape(answer.data, "GET /user").string("login")
         answer = await self._http.call("GET", "/app", auth=f"Bearer {self._app.jwt()}")
-        return _Shape(answer.data, "GET /app").string("slug") + "[bot]"
+        return Shape(answer.data, "GET /app").string("slug") + "[bot]"
 
     async def git_token(self, repo: Slug) -> str:
         if self._app is None:

@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from fleet.forge.defuse import POST_CAP, defuse, escape_cell, fenced, safe
+from fleet.forge.defuse import POST_CAP, defuse, escape_cell, fenced
+from fleet.forge.live_markdown import safe
 
 _PARSER = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
 _LIVE = re.compile(r"(?<![A-Za-z0-9_`])@[A-Za-z0-9_]")
