@@ -12,7 +12,7 @@ commit, fetched into a bare mirror as Fleetwarden's mirror fetches the upstream 
 one pack, as after a real fetch).
 
 **Checkouts.** Per round, interleaved, each into a new directory: *fleetwarden*, the run's
-checkout as the product makes it (:func:`fleet.repos.checkouts.make_checkout`: ``git clone
+checkout as the product makes it (:func:`fleet.repos.line.checkouts.make_checkout`: ``git clone
 --no-local --single-branch --branch main`` of the mirror — a pack of what the base reaches —
 ``git checkout -b``,
 ``origin`` pointed at the door); *worktree*, ``git worktree add -b`` on the mirror; *clone
@@ -23,7 +23,7 @@ the other two (goal ≤ 1.5).
 **Summary.** On the same repository: a line with a ``--change``-file change (three
 commits) and ``--others`` other live lines of 25 files each, four of them sharing files
 with it (two clash, two merge cleanly); the base moved by two commits since the forks.
-:func:`fleet.repos.changes.change_of` (stat, commits, base moved, applies-cleanly, the
+:func:`fleet.repos.landing.changes.change_of` (stat, commits, base moved, applies-cleanly, the
 clash check against every other line) timed ``--summaries`` times as the bot asks it
 after a run (the other lines' changed files remembered from before), and ``--summaries``
 times cold (forgotten before each call: the first summary after the base moved). Goal:
@@ -41,10 +41,10 @@ from pathlib import Path
 
 from bench.harness import execute, percentile
 from bench.processes import BenchError
-from fleet.repos import changes
 from fleet.repos import git as g
-from fleet.repos.changes import OtherLine, change_of
-from fleet.repos.checkouts import make_checkout
+from fleet.repos.landing import changes
+from fleet.repos.landing.changes import OtherLine, change_of
+from fleet.repos.line.checkouts import make_checkout
 
 METHODS = ("fleetwarden", "worktree", "clone --local")
 

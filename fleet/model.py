@@ -151,7 +151,7 @@ class AgentSpec:
     repo: str | None = None
     repo_base: str | None = None
     # Who its commits are by on a repository (``git_name``/``git_email``, each may say
-    # ``{agent}`` and ``{host}``; ``None``: Fleetwarden's default, see fleet.repos.identity).
+    # ``{agent}`` and ``{host}``; ``None``: Fleetwarden's default, see fleet.repos.line.identity).
     git_name: str | None = None
     git_email: str | None = None
 

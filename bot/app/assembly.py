@@ -36,7 +36,7 @@ from fleet.names import AgentName
 from fleet.notices import NoticeBoard
 from fleet.redaction.known import EnvSecrets
 from fleet.redaction.redactor import Redactor
-from fleet.repos.door import GitDoor
+from fleet.repos.door.server import GitDoor
 from fleet.sandbox.egress_proxy import Refusal
 from fleet.sandbox.refusals import RefusalBook
 from fleet.sandbox.service import SandboxSettings

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from bot.config import Config
 from bot.config.forge_checks import repo_credentials
 from fleet.ledger import Ledger
-from fleet.repos.door import GitDoor
+from fleet.repos.door.server import GitDoor
 from fleet.repos.service import Repos
 from fleet.repos.verbs import RepoVerbs
 from fleet.watchdog.heartbeat import HeartbeatServer

@@ -7,7 +7,7 @@ address a forge's webhook must point at (:func:`webhook_base`). Online (``check-
 --online``): each forge asked who its credential is, as the bot asks at start
 (:mod:`fleet.forge.credential_words`), and each repository's branches read with its
 credential through the same code the bot fetches with
-(:meth:`fleet.repos.mirror.Mirror.check`) — a GitHub App's installation token minted first,
+(:meth:`fleet.repos.upstream.mirror.Mirror.check`) — a GitHub App's installation token minted first,
 as at start — each refusal in Fleetwarden's words, naming the variable the credential is
 read from, never its value.
 """
@@ -30,7 +30,7 @@ from fleet.budgets.schema import Loc
 from fleet.clock import SystemClock
 from fleet.forge.credential_words import login_problem
 from fleet.forge.model import ForgeApi, ForgeApiError
-from fleet.repos.mirror import Mirror
+from fleet.repos.upstream.mirror import Mirror
 
 log = logging.getLogger(__name__)
 

@@ -48,7 +48,7 @@ from fleet.ledger import Ledger
 from fleet.model import AgentSpec
 from fleet.notices import NoticeBoard
 from fleet.repos.desk import RepoDesk
-from fleet.repos.identity import chat_co_author
+from fleet.repos.line.identity import chat_co_author
 from fleet.sandbox.service import Sandboxes
 from fleet.supervisor.fleet import RosterDiff
 from fleet.supervisor.interfaces import AgentControl, FleetView

@@ -18,9 +18,9 @@ from bot.config.problems import ConfigProblem
 from bot.config.roster_file import RosterSource
 from bot.config.schema import ConfigFile
 from fleet.budgets.schema import Loc
-from fleet.repos.credentials import key_problem
-from fleet.repos.git_words import local_path_problem
 from fleet.repos.schema import RepoEntry, url_kind
+from fleet.repos.upstream.credentials import key_problem
+from fleet.repos.upstream.git_words import local_path_problem
 from fleet.schema import unknown_value_message, unset_variable
 
 GUIDE = "docs/repos.md"

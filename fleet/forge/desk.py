@@ -15,7 +15,7 @@ from fleet.forge.door import DoorRefusal, DoorScope
 from fleet.forge.facts import ForgeRunRecord, ForgeRunState
 from fleet.forge.model import ForgeApi, ForgeApiError
 from fleet.forge.work import ForgeWork
-from fleet.repos.messages import one_line
+from fleet.repos.landing.messages import one_line
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from fleet.forge.text import issue_prompt
 from fleet.ledger import Ledger
 from fleet.names import is_agent_name
 from fleet.repos.hook.policy import Issue
-from fleet.repos.identity import forge_co_author
+from fleet.repos.line.identity import forge_co_author
 from fleet.repos.schema import RepoEntry
 
 log = logging.getLogger(__name__)
@@ -186,7 +186,7 @@ class RunStarts:
 
     async def _co_author(self, api: ForgeApi, record: ForgeRunRecord) -> str | None:
         """Who gave the agent the issue, as its commits' ``Co-authored-by:`` — the address
-        their forge credits them by (:func:`fleet.repos.identity.forge_co_author`) — or
+        their forge credits them by (:func:`fleet.repos.line.identity.forge_co_author`) — or
         None when the forge cannot say (the run starts all the same)."""
         try:
             address = await api.commit_address(record.slug, record.requester)

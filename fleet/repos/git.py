@@ -4,7 +4,7 @@ the scratch repo, never on a directory an agent writes.
 Every run is an argv list with a minimal environment: no system or global config, no
 prompt, no pager, hooks only where the repository names Fleetwarden's own, a time limit and
 capped output. A credential reaches git only through the environment this module is given
-(:mod:`fleet.repos.credentials`), never through argv or a config file, and an error message
+(:mod:`fleet.repos.upstream.credentials`), never through argv or a config file, and an error message
 never repeats that environment.
 """
 

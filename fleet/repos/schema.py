@@ -28,7 +28,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from fleet.repos.identity import template_problem
+from fleet.repos.line.identity import template_problem
 from fleet.schema import ConfigPath, EnvVarName, expand_path, schema_context
 
 REPO_NAME_PATTERN = r"[a-z][a-z0-9-]{0,31}"

@@ -4,14 +4,15 @@ and a checkout of its own — before it launches, and leaves its change on it wh
 :meth:`Repos.prepare` gives a launch its workdir: the agent's live line on that
 repository, its checkout made again if it was lost; or, the first time (or after
 ``spawn --fresh``), a new line cut from the freshly fetched base — its door repo
-(:mod:`fleet.repos.line_repo`), its checkout (:mod:`fleet.repos.checkouts`) with the
+(:mod:`fleet.repos.door.line_repo`), its checkout (:mod:`fleet.repos.line.checkouts`) with the
 gitignored files the config names copied in. :meth:`Repos.finished` commits what the run
 left uncommitted and brings it to the branch through the door's checks
-(:mod:`fleet.repos.harvest`), then records the change (:mod:`fleet.repos.changes`) for the
-run's summary, and pushes upstream at once when the repository says ``autopush``.
+(:mod:`fleet.repos.line.harvest`), then records the change
+(:mod:`fleet.repos.landing.changes`) for the run's summary, and pushes upstream at once
+when the repository says ``autopush``.
 
-The git door (:class:`fleet.repos.door.GitDoor`) asks :attr:`Repos.door`
-(:class:`fleet.repos.door_lines.DoorLines`) which door repo an agent's push goes to, and tells
+The git door (:class:`fleet.repos.door.server.GitDoor`) asks :attr:`Repos.door`
+(:class:`fleet.repos.door.lines.DoorLines`) which door repo an agent's push goes to, and tells
 it what the hook refused. The verbs of :class:`fleet.repos.desk.RepoDesk` are
 :class:`fleet.repos.verbs.RepoVerbs`'.
 """
@@ -31,30 +32,30 @@ from fleet.names import AgentName
 from fleet.private_files import private_dir
 from fleet.redaction.known import Secret
 from fleet.repos import git as g
-from fleet.repos.changes import OtherLine, change_of
-from fleet.repos.checkouts import disk_bytes, make_checkout, remove_tree
-from fleet.repos.credentials import secret_of
-from fleet.repos.cutting import Asked, cut_line
 from fleet.repos.desk import NoLine, RepoError
-from fleet.repos.door_lines import DoorLines
-from fleet.repos.facts import Change, LineRecord, LineState, change_to_json
-from fleet.repos.git_words import Credential
-from fleet.repos.harvest import keep_end
-from fleet.repos.hook.policy import Issue
-from fleet.repos.identity import clean_co_author
-from fleet.repos.lane_git import LaneGit
-from fleet.repos.line_repo import (
+from fleet.repos.door.line_repo import (
     add_run,
     line_identity,
     set_base,
     take_refusals,
     write_hooks,
 )
-from fleet.repos.mirror import Mirror
-from fleet.repos.no_branch import why_no_branch
-from fleet.repos.remote import HostAccess, HostCheckouts, elsewhere
+from fleet.repos.door.lines import DoorLines
+from fleet.repos.facts import Change, LineRecord, LineState, change_to_json
+from fleet.repos.hook.policy import Issue
+from fleet.repos.landing.changes import OtherLine, change_of
+from fleet.repos.line.checkouts import disk_bytes, make_checkout, remove_tree
+from fleet.repos.line.cutting import Asked, cut_line
+from fleet.repos.line.harvest import keep_end
+from fleet.repos.line.identity import clean_co_author
+from fleet.repos.line.lane_git import LaneGit
+from fleet.repos.line.no_branch import why_no_branch
+from fleet.repos.line.remote import HostAccess, HostCheckouts, elsewhere
 from fleet.repos.schema import RepoEntry
-from fleet.repos.upstream_branches import push_line_branch
+from fleet.repos.upstream.branches import push_line_branch
+from fleet.repos.upstream.credentials import secret_of
+from fleet.repos.upstream.git_words import Credential
+from fleet.repos.upstream.mirror import Mirror
 
 log = logging.getLogger(__name__)
 
@@ -253,7 +254,7 @@ class Repos:
 
     async def _cut(self, spec: AgentSpec) -> Path:
         """A new line for ``spec`` from its base's tip upstream, now
-        (:mod:`fleet.repos.cutting`), with what its launch asked of it."""
+        (:mod:`fleet.repos.line.cutting`), with what its launch asked of it."""
 
         # Taken now, whatever comes of the cut: a cut that fails (no such base, a fetch
         # refused) leaves no requester for the next line cut — an autostart's — to credit.

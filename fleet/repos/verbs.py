@@ -7,7 +7,7 @@ branch ``spawn --fresh`` left live, named in chat by its branch:
 :meth:`RepoVerbs.lines_named`), and only on one no run is writing (a running agent is still
 writing its newest line's checkout: ``stop`` it first; :meth:`RepoVerbs.ready` says so
 before anything is asked). ``merge`` fetches the base anew, lands the branch by the
-strategy asked (:func:`fleet.repos.landing.land`) and pushes the base fast-forward only;
+strategy asked (:func:`fleet.repos.landing.strategies.land`) and pushes the base fast-forward only;
 a conflict refuses with the files and changes nothing, and so does a line whose forge
 run's pull request is open (the forge lands it, and its merge there ends the run).
 ``discard`` and cleanup never take away the last copy of a commit by surprise: the command
@@ -28,14 +28,14 @@ from typing import Final
 from fleet.clock import Clock, SystemClock
 from fleet.forge.facts import ForgeRunRecord, ForgeRunState
 from fleet.model import AgentState
-from fleet.repos.changes import diff_of, unpushed_count
-from fleet.repos.checkouts import disk_bytes
 from fleet.repos.desk import NoLine, RepoError
 from fleet.repos.facts import Change, Landed, LineRecord, LineState
 from fleet.repos.hook.policy import Issue
-from fleet.repos.identity import clean_co_author
-from fleet.repos.landing import compare_url, land
-from fleet.repos.messages import TITLE_MOST, one_line
+from fleet.repos.landing.changes import diff_of, unpushed_count
+from fleet.repos.landing.messages import TITLE_MOST, one_line
+from fleet.repos.landing.strategies import compare_url, land
+from fleet.repos.line.checkouts import disk_bytes
+from fleet.repos.line.identity import clean_co_author
 from fleet.repos.schema import STRATEGIES, RepoEntry
 from fleet.repos.service import Repos
 

@@ -25,7 +25,7 @@ from fleet.ledger.rows import AgentOrigin, AgentRecord, RunRecord
 from fleet.ledger.run_reports import RunEnd, RunReport, RunStart
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, LaunchPlan
 from fleet.names import AgentName, agent_name
-from fleet.repos.launching import run_setup, workdir_of
+from fleet.repos.line.launching import run_setup, workdir_of
 from fleet.runs.context import RunContexts
 from fleet.runs.facts import check_launchable, read_run
 from fleet.runs.layout import MARKER, AgentPaths, append_marker, write_files

@@ -22,8 +22,8 @@ With an :class:`~fleet.approvals.ask_door.AskDoor`, the same port and tokens als
 ``/approval/<agent>``: where a CLI's hook or plugin asks the operator and waits for the
 answer (:mod:`fleet.approvals.ask_door`).
 
-With a :class:`~fleet.repos.door.GitDoor`, ``/git/<agent>/<repo>.git/…`` serves each agent's
-line repo over smart HTTP, the token as the Basic password (:mod:`fleet.repos.door`).
+With a :class:`~fleet.repos.door.server.GitDoor`, ``/git/<agent>/<repo>.git/…`` serves each agent's
+line repo over smart HTTP, the token as the Basic password (:mod:`fleet.repos.door.server`).
 
 ``POST /ask/<agent>`` (same token) is where a CLI's blocking permission hook asks the
 operator (:mod:`fleet.sessions.hook_asks`): the reply, once decided, is the hook's JSON
@@ -52,8 +52,8 @@ from fleet.connections.admission import Admission, refusal
 from fleet.connections.loopback import HOST, AgentSecrets, Limits, Served, serve
 from fleet.names import AgentName, agent_name, is_agent_name
 from fleet.redaction.known import Secret
-from fleet.repos.door import PREFIX as GIT_PREFIX
-from fleet.repos.door import GitDoor, git_agent
+from fleet.repos.door.server import PREFIX as GIT_PREFIX
+from fleet.repos.door.server import GitDoor, git_agent
 
 log = logging.getLogger(__name__)
 

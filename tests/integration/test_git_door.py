@@ -21,8 +21,8 @@ import aiohttp
 import pytest
 
 from fleet.names import AgentName
-from fleet.repos.door import GitDoor
-from fleet.repos.line_repo import create_line_repo, set_base, write_hooks
+from fleet.repos.door.line_repo import create_line_repo, set_base, write_hooks
+from fleet.repos.door.server import GitDoor
 from fleet.watchdog.heartbeat import HeartbeatServer
 from tests.polling import eventually
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from fleet.repos.line_repo import set_base
+from fleet.repos.door.line_repo import set_base
 from tests import sandbox_need
 from tests.integration.test_git_door import (
     AWS_FILE,

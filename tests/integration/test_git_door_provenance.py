@@ -22,9 +22,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from fleet.repos.checkouts import make_checkout
+from fleet.repos.door.line_repo import create_line_repo
 from fleet.repos.hook.policy import Issue, agent_identity
-from fleet.repos.line_repo import create_line_repo
+from fleet.repos.line.checkouts import make_checkout
 from tests.integration.test_git_door import (
     REPO,
     Rig,

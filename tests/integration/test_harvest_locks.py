@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from bot.render.changes import change_block
-from fleet.repos.git_locks import LOCKED_PREFIX, MAX_ENTRIES, locked_words
 from fleet.repos.hook.policy import agent_identity
-from fleet.repos.host_git import HARVEST
-from fleet.repos.lane_git import _STAGER
+from fleet.repos.line.git_locks import LOCKED_PREFIX, MAX_ENTRIES, locked_words
+from fleet.repos.line.host_git import HARVEST
+from fleet.repos.line.lane_git import _STAGER
 from fleet.sandbox.git_probe import SAFE_CONFIG, git_env
 from tests import sandbox_need
 from tests.integration.test_repo_lines import Rig, agent_git

@@ -20,7 +20,7 @@ from fleet.ledger.location import LedgerLocation
 from fleet.model import AgentSpec, AgentState, DesiredState
 from fleet.names import AgentName
 from fleet.repos.desk import RepoError
-from fleet.repos.door import GitDoor
+from fleet.repos.door.server import GitDoor
 from fleet.repos.schema import RepoEntry
 from fleet.repos.service import Repos
 from fleet.repos.verbs import RepoVerbs

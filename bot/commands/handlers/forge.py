@@ -25,7 +25,7 @@ from fleet.forge.unpublished import LineEnded, why_unpublished
 from fleet.forge.work import ForgeWork
 from fleet.names import is_agent_name
 from fleet.repos.facts import LineState
-from fleet.repos.no_branch import PullEnd, run_pull_end
+from fleet.repos.line.no_branch import PullEnd, run_pull_end
 
 NO_FORGES: Final = (
     "no forges are configured: add `forges:` to the config and `forge: NAME` to a "

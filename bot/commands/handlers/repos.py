@@ -31,8 +31,8 @@ from connectors.base import Attachment, safe_file_name
 from fleet.names import is_agent_name
 from fleet.repos.desk import NoLine, RepoDesk
 from fleet.repos.facts import Change, LineRecord
-from fleet.repos.git_words import sentences
 from fleet.repos.schema import STRATEGIES, ref_problem
+from fleet.repos.upstream.git_words import sentences
 from fleet.schema import unknown_value_message
 
 NO_REPOS: Final = "no repositories are configured: add `repos:` to the config (see docs/repos.md)"

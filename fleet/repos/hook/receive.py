@@ -2,7 +2,7 @@
 a fast-forward of the line's own branch whose new commits add no secret and, unless the
 repository lets runs change CI, touch no workflow — and the words it refuses the rest with.
 
-git runs :func:`main` in the door repo (``core.hooksPath``, :mod:`fleet.repos.line_repo`)
+git runs :func:`main` in the door repo (``core.hooksPath``, :mod:`fleet.repos.door.line_repo`)
 with ``<old> <new> <ref>`` lines on stdin and the pushed objects still in quarantine, seen
 through the environment git gives it. The policy is the repo's ``fleetwarden.*`` config.
 Refused: any ref but ``fleetwarden.branch``, a tag, a delete, a push that is not a
@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from fleet.repos.door.line_repo import MAX_REFUSALS_FILE, REFUSALS
 from fleet.repos.hook import ci_paths
 from fleet.repos.hook.commits import Breach, breaches, read_commits
 from fleet.repos.hook.objects import new_objects, not_carried, tree_names
@@ -50,7 +51,6 @@ from fleet.repos.hook.scan import (
     scan,
     shapes,
 )
-from fleet.repos.line_repo import MAX_REFUSALS_FILE, REFUSALS
 
 ZERO: Final = "0" * 40
 MAX_SHOWN: Final = 20

@@ -18,7 +18,7 @@ from bot.config.load import parse_config
 from fleet.clock import SystemClock
 from fleet.forge.endpoint import Refusal, WebhookEndpoint, WebhookForge
 from fleet.forge.model import ForgeEvent, Slug
-from fleet.repos.credentials import secret_of
+from fleet.repos.upstream.credentials import secret_of
 from tests.fakes.github_api import FakeGitHub, make_app_key
 from tests.fakes.webhook_sender import github_delivery, github_issue
 from tests.postgres_server import free_port

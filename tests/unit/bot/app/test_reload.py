@@ -16,7 +16,7 @@ from fleet.errors import LaunchFailed
 from fleet.ledger import Ledger
 from fleet.model import AgentSpec
 from fleet.names import AgentName
-from fleet.repos.launching import workdir_of
+from fleet.repos.line.launching import workdir_of
 from fleet.repos.schema import RepoEntry
 from fleet.repos.service import Repos
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from fleet.repos import changes
 from fleet.repos import git as g
-from fleet.repos.changes import OtherLine, change_of, diff_of, unpushed_count
 from fleet.repos.facts import Change, CommitLine
+from fleet.repos.landing import changes
+from fleet.repos.landing.changes import OtherLine, change_of, diff_of, unpushed_count
 from tests.unit.fleet.repos.lines_rig import Line, Rig, run
 
 BASE = {

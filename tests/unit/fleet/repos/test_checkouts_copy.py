@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fleet.repos.checkouts import copy_into, not_copied
+from fleet.repos.line.checkouts import copy_into, not_copied
 
 
 def test_symlinks_in_the_checkout_are_never_written_through(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Tests for fleet.repos.git_locks: the lock files git left in a checkout's own ``.git``
+"""Tests for fleet.repos.line.git_locks: the lock files git left in a checkout's own ``.git``
 are removed — regular files only, at its top and below ``refs`` — and nothing is followed
 out of it; git's "locked" refusal reads in plain words."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from fleet.repos.git_locks import LOCKED_PREFIX, clear_stale_locks, locked_words
+from fleet.repos.line.git_locks import LOCKED_PREFIX, clear_stale_locks, locked_words
 
 
 def checkout(tmp_path: Path) -> Path:

@@ -1,4 +1,4 @@
-"""Git's refusals of an upstream, said in Fleetwarden's words (fleet.repos.git_words): each
+"""Git's refusals of an upstream, said in Fleetwarden's words (fleet.repos.upstream.git_words): each
 case is git's own stderr, captured from real runs of git 2.39 against ``git http-backend``
 behind a token check, a local path, a closed port, an unknown host, a self-signed TLS
 server and OpenSSH — and the answer names the repository, its url, the variable its
@@ -6,7 +6,8 @@ credential is read from (never a value) and the fix, never git's tail or its hin
 
 from __future__ import annotations
 
-from fleet.repos.git_words import (
+from fleet.repos.schema import RepoEntry
+from fleet.repos.upstream.git_words import (
     BRANCHES_SHOWN,
     Credential,
     Kind,
@@ -20,7 +21,6 @@ from fleet.repos.git_words import (
     sentences,
     upstream_refused,
 )
-from fleet.repos.schema import RepoEntry
 
 URL = "http://127.0.0.1:43539/app.git"
 # A wrong token, no token, or a token sent for another url: git 2.39 says the same.

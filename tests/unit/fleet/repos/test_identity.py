@@ -1,5 +1,5 @@
-"""Who a run's commits are by and for (fleet.repos.identity) and what Fleetwarden's own
-landing commits say (fleet.repos.messages): an agent's `git_name`/`git_email` from its
+"""Who a run's commits are by and for (fleet.repos.line.identity) and what Fleetwarden's own
+landing commits say (fleet.repos.landing.messages): an agent's `git_name`/`git_email` from its
 entry or `defaults`, refused on its line when git would write it otherwise; the requester's
 `Co-authored-by:` line for an operator, a chat user and a forge user, one line whatever
 their name holds; a squash's subject and body from the agent's own subjects."""
@@ -16,7 +16,8 @@ from fleet.ledger.rows import spec_extra_json
 from fleet.model import AgentSpec
 from fleet.names import AgentName
 from fleet.repos.hook.policy import Identity, Issue, agent_identity
-from fleet.repos.identity import (
+from fleet.repos.landing.messages import land_message, one_line, work_title
+from fleet.repos.line.identity import (
     chat_co_author,
     clean_co_author,
     co_author,
@@ -24,7 +25,6 @@ from fleet.repos.identity import (
     identity_of,
     template_problem,
 )
-from fleet.repos.messages import land_message, one_line, work_title
 from fleet.repos.schema import RepoEntry
 
 

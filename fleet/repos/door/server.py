@@ -40,8 +40,8 @@ from aiohttp import web
 
 from fleet.connections.loopback import AgentSecrets
 from fleet.names import AgentName
+from fleet.repos.door.line_repo import take_refusals
 from fleet.repos.git import SYSTEM_PATH, git_program
-from fleet.repos.line_repo import take_refusals
 from fleet.repos.schema import is_repo_name
 
 log = logging.getLogger(__name__)

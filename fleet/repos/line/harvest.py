@@ -1,8 +1,8 @@
 """What a run leaves on its branch when it ends: its uncommitted work committed (``wip``),
 and its commits brought to its door repo through the same checks as a push.
 
-In the checkout, in git's sandbox (:mod:`fleet.repos.lane_git`), once the lock files git
-left there are gone (:mod:`fleet.repos.git_locks`): ``git add -A``, a commit of whatever
+In the checkout, in git's sandbox (:mod:`fleet.repos.line.lane_git`), once the lock files git
+left there are gone (:mod:`fleet.repos.line.git_locks`): ``git add -A``, a commit of whatever
 is staged — as the agent, with the run's trailers — and a bundle of ``HEAD`` past the
 fork point, written to a file Fleetwarden opened. Outside, a throwaway bare repository
 (borrowing the door repo's and the mirror's objects) fetches the bundle, every object
@@ -28,12 +28,12 @@ from fleet.hosts.schema import LOCAL_HOST
 from fleet.private_files import private_dir
 from fleet.repos import git as g
 from fleet.repos.desk import RepoError
+from fleet.repos.door.line_repo import line_identity
 from fleet.repos.facts import LineRecord
-from fleet.repos.git_locks import clear_stale_locks, locked_words
 from fleet.repos.hook.policy import Identity
-from fleet.repos.identity import clean_co_author
-from fleet.repos.lane_git import LaneGit, LaneGitFailed
-from fleet.repos.line_repo import line_identity
+from fleet.repos.line.git_locks import clear_stale_locks, locked_words
+from fleet.repos.line.identity import clean_co_author
+from fleet.repos.line.lane_git import LaneGit, LaneGitFailed
 from fleet.sandbox.git_probe import NO_SUBMODULE
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ async def harvest(
     """Commit ``checkout``'s uncommitted work (as the agent's ``identity``: it is the
     agent's work) and bring its ``HEAD`` to ``line_repo``'s ``branch``; ``work_dir``:
     where the throwaway files go (Fleetwarden's own). Only once the run has ended: the
-    lock files git left in the checkout are removed first (:mod:`fleet.repos.git_locks`)."""
+    lock files git left in the checkout are removed first (:mod:`fleet.repos.line.git_locks`)."""
     unlocked = await asyncio.to_thread(clear_stale_locks, checkout)
     if unlocked.removed:
         log.info("removed what git left locked in %s: %s", checkout, ", ".join(unlocked.removed))
@@ -153,7 +153,7 @@ class _Stored(Protocol):
 
 class HostEnds(Protocol):
     """Checkouts on SSH hosts, as the end of a run there needs them
-    (:class:`fleet.repos.remote.HostCheckouts`)."""
+    (:class:`fleet.repos.line.remote.HostCheckouts`)."""
 
     async def harvest(
         self,

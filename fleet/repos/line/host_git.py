@@ -1,5 +1,5 @@
 """The two Python programs that handle a run's checkout on an SSH host, run there by
-:mod:`fleet.repos.remote` as ``python3 -I -S -c PROGRAM`` with their data (paths, the
+:mod:`fleet.repos.line.remote` as ``python3 -I -S -c PROGRAM`` with their data (paths, the
 door's URL with the agent's token, the branch) as JSON on stdin — never in argv, never
 through a shell.
 
@@ -13,12 +13,12 @@ of the agent's is in the directory yet, so git runs plainly there, with no syste
 config.
 
 :data:`HARVEST` keeps what a run left: in the checkout — which the agent wrote, so its
-config may name programs — git runs as in :mod:`fleet.repos.lane_git`: in a throwaway
+config may name programs — git runs as in :mod:`fleet.repos.line.lane_git`: in a throwaway
 bubblewrap sandbox showing only ``/usr`` and the checkout, as the agent's own uid where the
 host gives agents lanes (staged by the agent shim copied there, as its runs are), every
 config-driven program off (``SAFE``) and every filter driver the checkout names emptied
 (through ``GIT_CONFIG_*``, so a driver's name cannot split a ``-c`` word); first the lock
-files git left in the checkout's own ``.git`` are removed, as :mod:`fleet.repos.git_locks`
+files git left in the checkout's own ``.git`` are removed, as :mod:`fleet.repos.line.git_locks`
 does here (the run has ended: regular files only, no symlink followed); then ``git add
 -A``, a ``wip`` commit, and a bundle of ``HEAD`` past the fork point written to a file the
 program opened. Then, in a bare repository of its own under the host's state dir, it

@@ -12,7 +12,7 @@ the upstream's credential never leaves this machine. ``origin`` is that URL, so 
 pushes go through the door and its hook, as a local agent's do.
 
 At a run's end what it left is committed and pushed to the door by git there, sandboxed as
-:mod:`fleet.repos.host_git` says; the hook here accepts or refuses it. Every command is a
+:mod:`fleet.repos.line.host_git` says; the hook here accepts or refuses it. Every command is a
 fixed argv on the link (:meth:`fleet.hosts.connection.HostLink.run`); paths, branch names
 and the door's URL go to the host's Python as JSON on stdin.
 """
@@ -32,14 +32,14 @@ from fleet.hosts.lanes import read_uids
 from fleet.hosts.place import LOOPBACK, HostPlace
 from fleet.hosts.remote import RemoteResult, failure
 from fleet.hosts.schema import LOCAL_HOST
-from fleet.repos.checkouts import CO_AUTHOR_HOOK
 from fleet.repos.desk import RepoError
 from fleet.repos.facts import LineRecord
-from fleet.repos.git_locks import MAX_ENTRIES, locked_words
-from fleet.repos.harvest import Harvested, _remote_words
 from fleet.repos.hook.policy import Identity, agent_identity
-from fleet.repos.host_git import CHECKOUT, HARVEST
-from fleet.repos.lane_git import _STAGER
+from fleet.repos.line.checkouts import CO_AUTHOR_HOOK
+from fleet.repos.line.git_locks import MAX_ENTRIES, locked_words
+from fleet.repos.line.harvest import Harvested, _remote_words
+from fleet.repos.line.host_git import CHECKOUT, HARVEST
+from fleet.repos.line.lane_git import _STAGER
 from fleet.sandbox.git_probe import SAFE_CONFIG, git_env
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ class HostCheckouts:
         """Make ``path`` on ``host`` a checkout of the door at ``url`` (local form) on
         ``branch``, its ``origin`` the door as the host reaches it, ``identity`` its
         committer, ``co_author`` named in its commits by the hook a local checkout has
-        (:data:`fleet.repos.checkouts.CO_AUTHOR_HOOK`). ``path`` must not exist."""
+        (:data:`fleet.repos.line.checkouts.CO_AUTHOR_HOOK`). ``path`` must not exist."""
         link, place = self._up(host)
         self._owned(place, path)
         door = self.door_url(host, url)

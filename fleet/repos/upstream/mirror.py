@@ -2,13 +2,13 @@
 scratch repo, with the fetches and pushes that reach the upstream.
 
 ``mirror.git`` holds the upstream's content only (its branches, fetched with Fleetwarden's
-credential, :mod:`fleet.repos.credentials`): a new checkout copies it, so nothing a run
+credential, :mod:`fleet.repos.upstream.credentials`): a new checkout copies it, so nothing a run
 pushed is ever in it before it is upstream. ``scratch.git`` borrows the mirror's objects
 (its alternates) and, per command, a line's (``GIT_ALTERNATE_OBJECT_DIRECTORIES``): the
 summaries, clash checks and merges are worked out there, and what they write stays there.
 Fetches and pushes of one repository take turns (one lock), and each fetch is fsck'd.
-Git's refusals of the upstream are said in Fleetwarden's words (:mod:`fleet.repos.git_words`),
-naming the variable its credential is read from.
+Git's refusals of the upstream are said in Fleetwarden's words
+(:mod:`fleet.repos.upstream.git_words`), naming the variable its credential is read from.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ from pathlib import Path
 
 from fleet.private_files import private_dir
 from fleet.repos import git as g
-from fleet.repos.credentials import CredentialMissing, upstream_env
 from fleet.repos.desk import RepoError
-from fleet.repos.git_words import (
+from fleet.repos.schema import RepoEntry, url_kind
+from fleet.repos.upstream.credentials import CredentialMissing, upstream_env
+from fleet.repos.upstream.git_words import (
     Credential,
     Doing,
     Kind,
@@ -32,7 +33,6 @@ from fleet.repos.git_words import (
     no_branch,
     upstream_refused,
 )
-from fleet.repos.schema import RepoEntry, url_kind
 
 log = logging.getLogger(__name__)
 

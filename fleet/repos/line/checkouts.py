@@ -12,7 +12,7 @@ own git runs it; Fleetwarden's git in the checkout never runs a hook). A line wh
 is made again (it was lost) gets its branch from its door repo. Gitignored files the
 repository's config names (``copy``) are copied in from the operator's directory, symlinks
 as symlinks. Everything here happens before the agent has the directory: afterwards, git
-there runs only in :mod:`fleet.repos.lane_git`.
+there runs only in :mod:`fleet.repos.line.lane_git`.
 """
 
 from __future__ import annotations

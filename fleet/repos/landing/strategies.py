@@ -24,10 +24,10 @@ from typing import Final, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from fleet.repos import git as g
-from fleet.repos.changes import merge_tree, objects_env
 from fleet.repos.facts import Landed
 from fleet.repos.hook.policy import Issue
-from fleet.repos.messages import SUBJECTS_LISTED, land_message, work_title
+from fleet.repos.landing.changes import merge_tree, objects_env
+from fleet.repos.landing.messages import SUBJECTS_LISTED, land_message, work_title
 
 Strategy = Literal["squash", "rebase", "merge"]
 Push = Callable[[str, str], Awaitable[None]]
@@ -78,7 +78,7 @@ async def land(
     before): make the new base commit and push it with ``upstream_push(sha, ref)``.
     A squash or merge commit's subject is ``message`` (its first line; the branch's one
     commit's subject, or its name, when empty), its body the branch's commit subjects,
-    ``footer`` and ``trailers`` (:func:`fleet.repos.messages.land_message`), naming no
+    ``footer`` and ``trailers`` (:func:`fleet.repos.landing.messages.land_message`), naming no
     issue or pull request but ``own`` (the run's). Refuses, changing nothing, when it
     conflicts or holds nothing to land."""
 

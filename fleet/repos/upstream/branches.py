@@ -3,12 +3,12 @@
 A fresh state dir on an upstream that already has ``fw/coder/1`` (an earlier Fleetwarden's,
 a teammate's) would cut ``fw/coder/1`` again and then push onto it. So a new line's branch
 is named after asking the upstream which branches it has now (``git ls-remote``,
-:meth:`fleet.repos.mirror.Mirror.heads`): :func:`first_free` skips every name it or an
+:meth:`fleet.repos.upstream.mirror.Mirror.heads`): :func:`first_free` skips every name it or an
 earlier line has (``-2``, ``-3``, … after it).
 And a line's first push (:func:`push_line_branch`) refuses a branch the upstream has at a
 commit that is none of the line's own, in Fleetwarden's words
-(:func:`fleet.repos.git_words.branch_not_ours`); a push the upstream refuses as not a
-fast-forward is said by :mod:`fleet.repos.git_words` too.
+(:func:`fleet.repos.upstream.git_words.branch_not_ours`); a push the upstream refuses as not a
+fast-forward is said by :mod:`fleet.repos.upstream.git_words` too.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from typing import Final
 from fleet.repos import git as g
 from fleet.repos.desk import RepoError
 from fleet.repos.facts import LineRecord
-from fleet.repos.git_words import branch_not_ours
-from fleet.repos.mirror import Mirror
+from fleet.repos.upstream.git_words import branch_not_ours
+from fleet.repos.upstream.mirror import Mirror
 
 OWN_COMMITS: Final = 100_000
 """A line's own commits read at most when telling whether an upstream tip is one of them."""

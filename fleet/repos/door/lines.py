@@ -2,7 +2,7 @@
 for a repository — its policy brought up to date first: a forge run's pull request, once
 open, is one its commits may name — and what the door's hook refused each line's current
 run, counted in the ledger and told in that run's summary once each
-(:mod:`fleet.repos.run_refusals`); :class:`fleet.repos.door.GitDoor` asks the one and tells
+(:mod:`fleet.repos.door.refusals`); :class:`fleet.repos.door.server.GitDoor` asks the one and tells
 the other.
 """
 
@@ -16,10 +16,10 @@ from pathlib import Path
 from fleet.ledger import Ledger
 from fleet.names import AgentName
 from fleet.repos import git as g
+from fleet.repos.door.line_repo import own_pull
+from fleet.repos.door.refusals import RunRefusals
 from fleet.repos.facts import LineRecord, LineState
 from fleet.repos.hook.policy import Issue
-from fleet.repos.line_repo import own_pull
-from fleet.repos.run_refusals import RunRefusals
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """A new line for a run: cut from its base's tip upstream, fetched now — its number in the
 ledger, its branch (its own name, or the one asked for, unless the upstream or an earlier
-line has it: :mod:`fleet.repos.upstream_branches`), its door repo with the policy the hook
-goes by (:mod:`fleet.repos.line_repo`), its checkout here or on its SSH host, and the
+line has it: :mod:`fleet.repos.upstream.branches`), its door repo with the policy the hook
+goes by (:mod:`fleet.repos.door.line_repo`), its checkout here or on its SSH host, and the
 gitignored files the config names copied in (what of them is not there, said). A cut that
 fails leaves its line discarded."""
 
@@ -17,17 +17,17 @@ from typing import Protocol
 from fleet.hosts.schema import LOCAL_HOST
 from fleet.ledger import Ledger
 from fleet.model import AgentSpec
-from fleet.repos.checkouts import copy_into, make_checkout, not_copied
 from fleet.repos.desk import RepoError
+from fleet.repos.door.line_repo import create_line_repo
 from fleet.repos.facts import LineState
-from fleet.repos.git_words import no_branch
 from fleet.repos.hook.policy import Issue
-from fleet.repos.identity import identity_of
-from fleet.repos.line_repo import create_line_repo
-from fleet.repos.mirror import Mirror
-from fleet.repos.remote import HostCheckouts
+from fleet.repos.line.checkouts import copy_into, make_checkout, not_copied
+from fleet.repos.line.identity import identity_of
+from fleet.repos.line.remote import HostCheckouts
 from fleet.repos.schema import RepoEntry
-from fleet.repos.upstream_branches import first_free
+from fleet.repos.upstream.branches import first_free
+from fleet.repos.upstream.git_words import no_branch
+from fleet.repos.upstream.mirror import Mirror
 
 log = logging.getLogger(__name__)
 

@@ -35,7 +35,7 @@ from fleet.sandbox.git_probe import (
 )
 
 LIMIT: Final = 120.0
-_SHIM_DIR = Path(__file__).resolve().parents[1] / "backends"
+_SHIM_DIR = Path(__file__).resolve().parents[2] / "backends"
 _STAGER = (
     "import os,sys\n"
     "sys.path.insert(0, sys.argv[1])\n"

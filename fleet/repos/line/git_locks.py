@@ -10,7 +10,7 @@ a symlink: the ``*.lock`` entries at the top of ``.git`` (``index.lock``, ``HEAD
 removed; anything else by such a name (a symlink, a directory) is left where it is and
 named, and git's refusal then says which (:func:`locked_words`).
 
-The same rules run on SSH hosts inside :data:`fleet.repos.host_git.HARVEST`.
+The same rules run on SSH hosts inside :data:`fleet.repos.line.host_git.HARVEST`.
 """
 
 from __future__ import annotations
