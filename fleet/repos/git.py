@@ -11,7 +11,6 @@ never repeats that environment.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import shutil
 from collections.abc import Mapping, Sequence
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Final
 
 from fleet.errors import FleetError
+from fleet.process_groups import end_whole
 
 log = logging.getLogger(__name__)
 
@@ -117,10 +117,10 @@ async def git(
     try:
         out, err = await asyncio.wait_for(proc.communicate(stdin), limit)
     except TimeoutError:
-        await _end(proc)
+        await end_whole(proc)
         raise GitFailed(label, None, f"took longer than {limit:.0f} s") from None
     except BaseException:
-        await asyncio.shield(_end(proc))
+        await asyncio.shield(end_whole(proc))
         raise
     code = proc.returncode if proc.returncode is not None else -1
     ran = Ran(code, out[:OUTPUT_CAP], err[-8192:].decode("utf-8", errors="replace"))
@@ -147,10 +147,3 @@ async def rev(repo: Path, name: str, env: Mapping[str, str] | None = None) -> st
 def alternates(*repos: Path) -> dict[str, str]:
     """The environment that lets git in another repository read ``repos``' objects."""
     return {"GIT_ALTERNATE_OBJECT_DIRECTORIES": ":".join(str(r / "objects") for r in repos)}
-
-
-async def _end(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-    await proc.wait()

@@ -34,7 +34,6 @@ then not known (``<head> (changes not checked)``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import re
@@ -43,6 +42,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
+from fleet.process_groups import end_whole
 from fleet.sandbox.git_refs import git_dirs, read_head, repo_root
 
 log = logging.getLogger(__name__)
@@ -264,10 +264,10 @@ class GitProbe:
         try:
             out = await asyncio.wait_for(_read_capped(proc), TIMEOUT)
         except TimeoutError:
-            await _end(proc)
+            await end_whole(proc)
             return None
         except BaseException:  # cancelled (the fleet stops): git is not left running
-            await asyncio.shield(_end(proc))
+            await asyncio.shield(end_whole(proc))
             raise
         if len(out) <= OUTPUT_CAP and proc.returncode not in (0, ok):
             return None
@@ -293,13 +293,6 @@ def _shown(workdir: Path) -> tuple[Path, ...] | None:
         return None
     extra = {path for path in found if not path.is_relative_to(root) and path.is_dir()}
     return (root, *sorted(extra))
-
-
-async def _end(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-    await proc.wait()
 
 
 async def _read_capped(proc: asyncio.subprocess.Process) -> bytes:

@@ -15,7 +15,6 @@ branch) is written to a file Fleetwarden opened, never through a path in the san
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import shutil
 import sys
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Final
 
+from fleet.process_groups import end_whole
 from fleet.repos.git import IDENTITY
 from fleet.sandbox.git_probe import (
     SYSTEM_PATH,
@@ -112,10 +112,10 @@ class LaneGit:
         try:
             out, err = await asyncio.wait_for(proc.communicate(), limit)
         except TimeoutError:
-            await _end(proc)
+            await end_whole(proc)
             raise LaneGitFailed(f"git took longer than {limit:.0f} s", None) from None
         except BaseException:
-            await asyncio.shield(_end(proc))
+            await asyncio.shield(end_whole(proc))
             raise
         code = proc.returncode if proc.returncode is not None else -1
         ran = LaneRan(
@@ -145,10 +145,3 @@ def _owner(checkout: Path) -> int | None:
     except OSError:
         return None
     return uid if uid != 0 else None
-
-
-async def _end(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-    await proc.wait()
