@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from aiohttp import web
 
 from bot.app.forge_launcher import FleetLauncher
+from bot.chat.agent_text import quotes_escaped
 from bot.config import Config
 from bot.config.forge_checks import app_token_variable
 from bot.dashboard.listener import Listening, listen, middleware
@@ -348,7 +349,9 @@ async def _checked(
         held = forge in work.holds.held
         said = None
         if notify is not None:  # the console is a connector: said there once, by this
-            notice = Notice(f"⚠ {why}", tone="error" if held else "warning", alert=held)
+            notice = Notice(
+                f"⚠ {quotes_escaped(why)}", tone="error" if held else "warning", alert=held
+            )
             said = await notify(notice)
         if not isinstance(said, Delivery) or not said.ok:  # no chat took it: the log says it
             log.log(logging.ERROR if held else logging.WARNING, "%s", why)

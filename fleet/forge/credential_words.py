@@ -19,7 +19,8 @@ from typing import Final
 from fleet.forge.changes import same_login
 from fleet.forge.model import ForgeApiError
 from fleet.forge.rest import ForgeRateLimited
-from fleet.forge.schema import ForgeEntry
+from fleet.forge.schema import ForgeEntry, is_login
+from fleet.redaction.guard import quote
 
 GUIDE: Final = "docs/forges.md"
 API_ROOTS: Final = "GitHub's is https://api.github.com, a Gitea's or Forgejo's https://HOST/api/v1"
@@ -108,14 +109,15 @@ def login_problem(
     if error is None:
         if actual is None or same_login(actual, entry.login):
             return None
+        fix = f"set login: {actual} ({then.waiting}), or " if is_login(actual) else ""
         return LoginProblem(
             f"forge {name}'s login is {entry.login!r} in the config, but {credential} acts "
-            f"as {actual!r}: set login: {actual} ({then.waiting}), or put the bot account's "
-            f"credential in {_variables(entry)}",
+            f"as {quote(actual, 60)}: {fix}put the bot account's credential in "
+            f"{_variables(entry)}",
             True,
             "login",
         )
-    said = str(error)
+    said = f"it says {quote(str(error), 300)}"
     if isinstance(error, ForgeRateLimited):
         return LoginProblem(
             f"forge {name} ({entry.api_url}) is rate limiting {credential} now ({said}): its "
@@ -132,7 +134,7 @@ def login_problem(
             True,
             "app" if entry.app is not None else "token_env",
         )
-    if error.status == 404 or "not JSON" in said or "no JSON object" in said:
+    if error.status == 404 or "not JSON" in str(error) or "no JSON object" in str(error):
         return LoginProblem(
             f"forge {name}'s api_url {entry.api_url} is not the root of a forge's API "
             f"({said}): set forges.{name}.api_url to it ({API_ROOTS}); {then.refused}",

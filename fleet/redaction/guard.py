@@ -86,8 +86,13 @@ def says(who: str, text: str | None, limit: int = SHORT) -> str:
     the redaction that follows) and their own curly quotes made straight, so the quote ends
     where ours does. Chat escapes what is quoted so (:func:`bot.chat.agent_text.quotes_escaped`):
     Fleetwarden's own messages put nothing else between curly quotes."""
-    words = guarded(text, limit=limit).translate(_STRAIGHT)
-    return f"{who} says “{words}”"
+    return f"{who} says {quote(text, limit)}"
+
+
+def quote(text: str | None, limit: int = SHORT) -> str:
+    """``text``, another's words, between curly quotes on a line of ours: guarded as
+    :func:`says` guards them, so chat escapes them whole and the quote ends where ours does."""
+    return f"“{guarded(text, limit=limit).translate(_STRAIGHT)}”"
 
 
 _STRAIGHT: Final = str.maketrans("“”", '""')

@@ -85,7 +85,7 @@ def test_a_wrong_token_or_branch_is_named_and_the_token_never_shown(
     done = check(tmp_path, upstream.url("app"), TOKEN, "trunk", "--online")
     assert done.returncode == 2
     assert "fleetwarden.yaml:6: repos.app.default_branch:" in done.stderr
-    assert "has no branch trunk: it has main" in done.stderr
+    assert "has no branch trunk: it has “main”" in done.stderr
 
 
 def test_a_repository_that_is_not_there_is_named_with_its_url(

@@ -94,7 +94,7 @@ def test_upstream_branches_that_are_not_ours_are_never_taken(
         said = bot.command("spawn stray", r"repository lost's url [^\n]*").group(0)
         assert f"{tmp_path / 'nothere.git'} does not exist on this machine" in said
         said = bot.command("spawn coder --base trunk", r"has no branch trunk[^\n]*").group(0)
-        assert "it has fw/coder/1, main; name one it has (--base)" in said
+        assert "it has “fw/coder/1, main”; name one it has (--base)" in said
 
         bot.command("spawn coder", r"Branch\W+fw/coder/1-2 of \W*app", timeout=120)
         assert upstream.branches("app")["refs/heads/fw/coder/1"] == theirs

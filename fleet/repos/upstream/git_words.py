@@ -10,8 +10,9 @@ branches an upstream has when one named is not there, :func:`branch_not_ours` re
 reuse an upstream branch Fleetwarden did not push.
 
 Everything here is pure: the caller says which upstream (:class:`Upstream`) and what it
-was doing; git's words are the upstream's (a remote's ``remote:`` lines are its text), cut
-to one line and :data:`QUOTED` characters wherever they are quoted.
+was doing; git's words are the upstream's (a remote's ``remote:`` lines are its text), quoted as
+another's (:func:`fleet.redaction.guard.quote`: one line, :data:`QUOTED` characters at
+most, escaped whole in chat) wherever they appear.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from enum import Enum
 from typing import Final, Literal
 from urllib.parse import urlsplit
 
+from fleet.redaction.guard import quote
 from fleet.repos.schema import RepoEntry, url_kind
 
 GUIDE: Final = "docs/repos.md"
@@ -167,7 +169,7 @@ def gist(stderr: str) -> str:
     for prefix in ("fatal: ", "error: "):
         if chosen.lower().startswith(prefix):
             chosen = chosen[len(prefix) :]
-    return _one_line(chosen)
+    return chosen
 
 
 def _remote_words(stderr: str) -> str:
@@ -177,18 +179,13 @@ def _remote_words(stderr: str) -> str:
         for line in stderr.splitlines()
         if line.strip().lower().startswith("remote:")
     ]
-    return _one_line(" ".join(part for part in said if part))
+    return " ".join(part for part in said if part)
 
 
 def _reason(stderr: str) -> str:
     """Why an upstream could not be reached, as git or ssh said it."""
     found = _ACCESS.search(stderr) or _SSH.search(stderr)
-    return _one_line(found["why"]) if found else gist(stderr)
-
-
-def _one_line(text: str) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= QUOTED else flat[: QUOTED - 1] + "…"
+    return quote(found["why"] if found else gist(stderr), QUOTED)
 
 
 # --- Saying it -----------------------------------------------------------------------------
@@ -228,23 +225,23 @@ def upstream_refused(
         return Said(_not_found(where, path_exists), kind, url_loc)
     if kind is Kind.UNREACHABLE:
         text = (
-            f"cannot reach the upstream of {repo} at {url}: {_reason(stderr)}. Check "
-            f"repos.{repo}.url, and that this machine reaches that host"
+            f"cannot reach the upstream of {repo} at {url} (git says {_reason(stderr)}). "
+            f"Check repos.{repo}.url, and that this machine reaches that host"
         )
         return Said(text, kind, url_loc)
     if kind is Kind.TLS:
         text = (
-            f"{them} shows a TLS certificate this machine does not trust "
-            f"({_reason(stderr)}): fix the server's certificate, or add the CA that signed "
-            "it to this machine's trust store"
+            f"{them} shows a TLS certificate this machine does not trust (git says "
+            f"{_reason(stderr)}): fix the server's certificate, or add the CA that signed it "
+            "to this machine's trust store"
         )
         return Said(text, kind, url_loc)
     if kind is Kind.HOST_KEY:
         host = _host(url)
         text = (
             f"the ssh host key of {host} is not known to Fleetwarden's user, or has changed "
-            f"({gist(stderr)}): check it, then add it (ssh-keyscan {host} >> "
-            "~/.ssh/known_hosts, as the user Fleetwarden runs as)"
+            f"(git says {quote(gist(stderr), QUOTED)}): check it, then add it (ssh-keyscan "
+            f"{host} >> ~/.ssh/known_hosts, as the user Fleetwarden runs as)"
         )
         return Said(text, kind, url_loc)
     if kind is Kind.SERVER:
@@ -253,23 +250,28 @@ def upstream_refused(
         text = f"{them} answered {status}, an error of its own: try again later"
         return Said(text, kind, url_loc)
     if kind is Kind.TIMEOUT:
-        text = f"{them} did not answer in time ({gist(stderr)}): check the network, then try again"
+        text = (
+            f"{them} did not answer in time (git says {quote(gist(stderr), QUOTED)}): check "
+            "the network, then try again"
+        )
         return Said(text, kind, url_loc)
     if kind is Kind.NON_FAST_FORWARD:
         return Said(_not_fast_forward(where, branch, agent), kind, ("repos", repo))
     if kind is Kind.REMOTE_REJECTED:
         found = _REMOTE_REJECTED.search(stderr)
-        why = _one_line(found["why"]) if found else "refused"
+        why = quote(found["why"] if found else "refused", QUOTED)
         said = _remote_words(stderr)
+        upstream = f"; the upstream says {quote(said, QUOTED)}" if said else ""
         text = (
             f"{them} refused the push to {branch or 'its branch'} by a rule of its own "
-            f"({why}{': ' + said if said else ''}): change that rule there (a protected "
-            "branch, a hook), or land the change through a pull request"
+            f"(git says {why}{upstream}): change that rule there (a protected branch, a "
+            "hook), or land the change through a pull request"
         )
         return Said(text, kind, ("repos", repo))
     verb = {"read": "read", "fetch": "fetched", "push": "pushed to"}[doing]
-    words = gist(stderr) or "git gave no reason"
-    return Said(f"{them} could not be {verb}: git said: {words}", kind, url_loc)
+    words = gist(stderr)
+    said = f"git says {quote(words, QUOTED)}" if words else "git gave no reason"
+    return Said(f"{them} could not be {verb}: {said}", kind, url_loc)
 
 
 def _credential_refused(them: str, where: Upstream) -> str:
@@ -354,7 +356,7 @@ def no_branch(where: Upstream, branch: str, have: Sequence[str], *, key: str) ->
     if not listed:
         has = "it has no branch at all yet (push one there first)"
     else:
-        shown = ", ".join(listed[:BRANCHES_SHOWN])
+        shown = quote(", ".join(listed[:BRANCHES_SHOWN]), 100 * BRANCHES_SHOWN)
         more = len(listed) - BRANCHES_SHOWN
         has = f"it has {shown}" + (f" and {more} more" if more > 0 else "")
     fix = (

@@ -78,8 +78,23 @@ async def test_another_login_holds_the_forge_naming_the_variable() -> None:
             entry(fake.api_url, login="acme-fleet"), GitHubApi(fake.api_url, DEFAULT_PAT)
         )
     assert why is not None and "gh" in held
-    assert f"acts as {BOT_LOGIN!r}: set login: {BOT_LOGIN}" in why
+    assert f"acts as “{BOT_LOGIN}”: set login: {BOT_LOGIN}" in why
     assert "FLEETWARDEN_GITHUB_TOKEN" in why
+
+
+def test_the_forges_own_words_are_quoted_as_its_own() -> None:
+    """What a forge answers — a login that is no login, its error's text — reaches chat's
+    notice only inside one quote (chat escapes it whole), and a login that is no login is
+    never offered as the value to set."""
+    forge = entry("http://127.0.0.1:9")
+    odd = login_problem("gh", forge, actual="[x](https://evil.example/) **@room**")
+    assert odd is not None
+    assert "acts as “[x](https://evil.example/) **@room**”: put the bot account's" in odd.text
+    assert "set login" not in odd.text
+    refusal = ForgeApiError("GitHub refused GET /user: 401 **Bad** [creds](https://e/)", 401)
+    bad = login_problem("gh", forge, error=refusal)
+    assert bad is not None
+    assert "(it says “GitHub refused GET /user: 401 **Bad** [creds](https://e/)”)" in bad.text
 
 
 async def test_a_forge_not_reached_is_a_warning_not_a_hold() -> None:

@@ -6,9 +6,13 @@ credential is read from (never a value) and the fix, never git's tail or its hin
 
 from __future__ import annotations
 
+import re
+
+from bot.chat.agent_text import quotes_escaped
 from fleet.repos.schema import RepoEntry
 from fleet.repos.upstream.git_words import (
     BRANCHES_SHOWN,
+    QUOTED,
     Credential,
     Kind,
     Upstream,
@@ -187,7 +191,32 @@ def test_the_upstreams_own_rule_is_quoted() -> None:
     said = upstream_refused(HOOK_DECLINED, token_upstream(), doing="push", ref="refs/heads/other")
     assert said.kind is Kind.REMOTE_REJECTED
     assert "refused the push to other" in said.text
-    assert "pre-receive hook declined: protected branch" in said.text
+    assert "(git says “pre-receive hook declined”; the upstream says “protected branch”)" in (
+        said.text
+    )
+
+
+_LIVE_LINK = re.compile(r"(?<!\\)\]\(")
+
+
+def test_the_upstreams_words_are_quoted_so_chat_escapes_them_whole() -> None:
+    """A hostile upstream's ``remote:`` lines (a ping, a link, a code fence, curly quotes
+    that would end the quote early) and its branch names reach chat only inside one quote,
+    which chat's markdown escapes: nothing in them links, shouts or breaks out."""
+    hostile = (
+        "remote: @room see [the fix](https://evil.example/) ”) **now** ```\n"
+        " ! [remote rejected] 5f59368f -> other (pre-receive hook declined)\n"
+    )
+    said = upstream_refused(hostile, token_upstream(), doing="push", ref="refs/heads/other")
+    shown = quotes_escaped(said.text)
+    # No link, bold or fence stays live (pings are the connectors' to refuse: no mentions).
+    assert _LIVE_LINK.search(shown) is None and "\\[the fix\\]" in shown
+    assert "**now**" not in shown and "```" not in shown
+    assert shown.endswith("or land the change through a pull request")
+    names = no_branch(token_upstream(), "trunk", ["[x](https://evil.example/)", "@room"],
+                      key="default_branch")  # fmt: skip
+    listed = quotes_escaped(names.text)
+    assert _LIVE_LINK.search(listed) is None
 
 
 def test_an_upstream_not_reached_says_why_and_what_to_check() -> None:
@@ -232,7 +261,7 @@ def test_a_missing_branch_lists_a_bounded_number_of_those_there() -> None:
     """The branches the upstream has, at most BRANCHES_SHOWN and how many more."""
     have = [f"b{n:02}" for n in range(15)]
     said = no_branch(token_upstream(), "trunk", have, key="default_branch")
-    assert "has no branch trunk: it has b00, b01" in said.text
+    assert "has no branch trunk: it has “b00, b01" in said.text
     assert f"b{BRANCHES_SHOWN - 1:02}" in said.text and f"b{BRANCHES_SHOWN:02}" not in said.text
     assert "and 5 more" in said.text and "set repos.app.default_branch" in said.text
     empty = no_branch(token_upstream(), "main", [], key="--base")
@@ -251,8 +280,10 @@ def test_git_words_read_the_first_fatal_line_never_the_tail_or_hints() -> None:
     assert kind_of("fatal: something new went wrong\nhint: try this\n") is Kind.OTHER
     assert gist(LOCAL_MISSING) == "'/tmp/gw/nothere.git' does not appear to be a git repository"
     said = upstream_refused("fatal: something new\nhint: x\n", token_upstream(), doing="fetch")
-    assert said.text.endswith("could not be fetched: git said: something new")
-    assert gist("x" * 500).endswith("…") and len(gist("x" * 500)) == 200
+    assert said.text.endswith("could not be fetched: git says “something new”")
+    long = upstream_refused(f"fatal: {'x' * 500}\n", token_upstream(), doing="fetch").text
+    quoted = long.partition("git says ")[2]
+    assert quoted.startswith("“x") and "…" in quoted and len(quoted) == QUOTED + 2
 
 
 def test_a_message_after_a_full_stop_begins_its_sentence() -> None:
