@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from typing import Final
 
 from fleet.budgets.service import BudgetService
 from fleet.errors import FleetwardenError
@@ -23,6 +24,12 @@ from fleet.repos.verbs import RepoVerbs
 from fleet.supervisor.fleet import Fleet
 
 log = logging.getLogger(__name__)
+
+NOT_ADMITTED: Final = "not started: the fleet's budgets do not allow another run now"
+NOT_PREPARED: Final = (
+    "not started: Fleetwarden could not prepare the run; the operator has the details"
+)
+"""A refused launch's words for the issue; the operator's detail goes to the log."""
 
 
 class FleetLauncher:
@@ -104,15 +111,15 @@ class FleetLauncher:
         if self._budgets is not None:
             admitted, why = await self._budgets.admit_spawn(agent, urgent=False)
             if not admitted:
-                raise LaunchRefused(f"not started: {why}")
+                raise LaunchRefused(NOT_ADMITTED, f"not started: {why}")
 
     async def _spawned(self, agent: str, *, repo: str, prompt: str, requester: str) -> Started:
         try:  # the prompt is within fleet.forge.text.PROMPT_BYTES, its rules at its end
             outcome = await self._fleet.spawn(
                 agent, prompt=prompt, repo=repo, by=requester, collect=False
             )
-        except FleetwardenError as exc:
-            raise LaunchRefused(f"not started: {exc}") from None
+        except FleetwardenError as exc:  # a config key, an upstream's words: the operator's
+            raise LaunchRefused(NOT_PREPARED, f"not started: {exc}") from None
         if not outcome.started:
             raise LaunchRefused(f"not started: {agent} already runs")
         run = await self._ledger.last_run(agent)

@@ -35,21 +35,28 @@ def forge_list(
     *,
     held: Mapping[str, str] | None = None,
     not_opened: Mapping[int, str] | None = None,
+    ended: int = 0,
 ) -> str:
     """``forge list``: one row per forge run — its forge, its issue (linked), the issue's
     title, the agent, where the run is, its pull request (linked) and when it started;
     then why each ``unpublished`` run's pull request was not opened (``not_opened``, by
     run, in the operator's words), and each forge ``held`` (its events refused) with why
-    and the fix."""
+    and the fix. With no run listed, ``ended``: how many runs have ended (``forge all``
+    lists them)."""
     heldwords = [
         f"⚠ Forge {said(name, NAME_CAP)} is held — its events are refused: {said(why, 600)}."
         for name, why in sorted((held or {}).items())
     ]
     if not records:
-        empty = (
-            "No forge runs yet. An issue becomes one when it is given to an agent on a "
-            "configured forge (its label or an assignment to the bot)."
+        given = (
+            "An issue becomes one when it is given to an agent on a configured forge (its "
+            "label or an assignment to the bot)."
         )
+        if ended:
+            runs = "run has" if ended == 1 else "runs have"
+            empty = f"No forge run is live now; {ended} {runs} ended (`forge all` lists them)."
+        else:
+            empty = f"No forge runs yet. {given}"
         return "\n\n".join([*heldwords, empty])
     rows = [
         "| forge | issue | title | agent | state | PR | started |",
@@ -73,12 +80,19 @@ def forge_list(
 
 
 def pull_news(news: PullNews) -> str:
-    """Chat's word on a forge run's pull request: not opened when its agent was done (why,
-    in Fleetwarden's words, and what opens it), or open now."""
+    """Chat's word on a forge run's pull request: opened when its agent was done, or not
+    (why, in Fleetwarden's words, and what opens it), open now after all, or how it ended."""
     agent = said(news.agent, NAME_CAP)
     issue = _link(f"{said(str(news.slug), NAME_CAP)}#{news.issue}", news.issue_url)
+    if news.ended is not None:
+        pull = _link(f"#{news.pull}", news.pull_url) if news.pull is not None else "its PR"
+        who = f" by {said(news.by, NAME_CAP)}" if news.by else ""
+        mark = "🏁" if news.ended == "merged" else "⏹"
+        return f"{mark} **{agent}**'s pull request {pull} for {issue} was {news.ended}{who}."
     if news.pull is not None:
         pull = _link(f"#{news.pull}", news.pull_url)
+        if not news.late:
+            return f"🔀 **{agent}** opened pull request {pull} for {issue}: it waits for review."
         return (
             f"✅ **{agent}**'s pull request {pull} for {issue} is open now (it could not be "
             "opened when its work was done)."

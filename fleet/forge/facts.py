@@ -95,8 +95,10 @@ class ForgeAuditLine:
 
 @dataclass(frozen=True, slots=True)
 class PullNews:
-    """What became of a forge run's pull request when its work was done, for chat: opened
-    (``pull``, ``pull_url``), or not (``why``, in Fleetwarden's words, and ``fix``)."""
+    """What became of a forge run's pull request, for chat: opened when its work was done
+    (``pull``, ``pull_url``; ``late``: only once what kept it from opening was fixed), or
+    not (``why``, in Fleetwarden's words, and ``fix``); or how it ended (``ended``:
+    ``merged`` or ``closed``, and by whom, ``by``)."""
 
     agent: str
     slug: Slug
@@ -106,6 +108,9 @@ class PullNews:
     pull_url: str | None = None
     why: str | None = None
     fix: str | None = None
+    late: bool = False
+    ended: str | None = None
+    by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

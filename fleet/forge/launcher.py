@@ -16,7 +16,15 @@ from fleet.repos.hook.policy import Issue
 
 
 class LaunchRefused(FleetwardenError):
-    """The run cannot start now; the message says why, in words fit for the issue."""
+    """The run cannot start now. The message (:attr:`public`) says why in words fit for
+    the issue; :attr:`detail`, the operator's fuller words (a config key, an upstream's
+    address or its own words), goes to the log and the audit's operator part
+    (:func:`fleet.forge.unpublished.audit_words`), never to the forge."""
+
+    def __init__(self, public: str, detail: str | None = None) -> None:
+        super().__init__(public)
+        self.public = public
+        self.detail = public if detail is None else detail
 
 
 class OtherLine(LaunchRefused):

@@ -24,6 +24,7 @@ from fleet.forge.model import ForgeApiError, ForgeEvent
 from fleet.forge.publish import Publisher
 from fleet.forge.schema import ForgeEntry
 from fleet.forge.text import follow_up_prompt, next_run_prompt
+from fleet.forge.unpublished import audit_words
 from fleet.ledger import Ledger
 
 log = logging.getLogger(__name__)
@@ -66,12 +67,13 @@ class Onward:
                 how=f"{kind} by @{event.actor}", where=event.number,
             )  # fmt: skip
         except OtherLine as exc:  # its session is other work's
-            await self._refused(run, event.number, kind, str(exc))
+            await self._refused(run, event.number, kind, exc)
             return f"refused: {exc}"
         except LaunchRefused as exc:
             why = f"it has no session to continue, and its next run on {run.branch} did not start"
-            await self._refused(run, event.number, kind, f"{why} — {exc}")
-            return f"refused: {exc}"
+            told = LaunchRefused(f"{why} — {exc.public}", f"{why} — {exc.detail}")
+            await self._refused(run, event.number, kind, told)
+            return f"refused: {exc.detail}"
 
     async def go_on(
         self, run: ForgeRunRecord, text: str, *, by: str, requester: str, how: str, where: int
@@ -152,16 +154,20 @@ class Onward:
             done_status=run.done_status,
         )
 
-    async def _refused(self, run: ForgeRunRecord, number: int, kind: str, why: str) -> None:
-        """Say on ``number`` (where the words came) that ``run`` could not take them up."""
-        said = self.publisher.agent_text(why[:WHY_CAP], own=_own(run))
+    async def _refused(
+        self, run: ForgeRunRecord, number: int, kind: str, refused: LaunchRefused
+    ) -> None:
+        """Say on ``number`` (where the words came) that ``run`` could not take them up: the
+        refusal's public words there, its detail in the audit's operator part."""
+        said = self.publisher.agent_text(refused.public[:WHY_CAP], own=_own(run))
         login = self.forges[run.forge].login
         body = (
             f"**{run.agent}** could not take up this {kind}: {said}.\n\nOnce that is "
             f"fixed, comment again (on the pull request, or on the issue mentioning "
             f"`@{login}`)."
         )
-        await self.ledger.audit_forge(run.id, run.agent, "continue", False, f"{kind}: {why}")
+        kept = audit_words(LaunchRefused(f"{kind}: {refused.public}", f"{kind}: {refused.detail}"))
+        await self.ledger.audit_forge(run.id, run.agent, "continue", False, kept)
         try:
             await self.publisher.post(run, number, await self.publisher.signed(run, body))
         except ForgeApiError as exc:

@@ -111,9 +111,7 @@ class ProvenanceSource:
             else:
                 egress = f"open network; refused: {refused}"
         audit = await self._ledger.forge_audit(record.id, limit=OPERATIONS_SHOWN + 1)
-        operations = [
-            ("" if line.allowed else "refused: ") + _shown(line.op, line.detail) for line in audit
-        ]
+        operations = [("" if line.allowed else "refused: ") + _shown(line.detail) for line in audit]
         return Provenance(
             agent=record.agent,
             runtime=spec.runtime if spec is not None else "?",
@@ -135,11 +133,10 @@ class ProvenanceSource:
         )
 
 
-def _shown(op: str, detail: str) -> str:
-    """An audit line as a post on the forge shows it: why a pull request was not opened in
-    its public words only (the operator's detail names variables and the upstream)."""
-    detail = detail.removeprefix("refused: ")
-    return public_part(detail) if op == "publish" else detail
+def _shown(detail: str) -> str:
+    """An audit line as a post on the forge shows it: its public words only (an operator's
+    detail, kept after them, names variables, config keys and the upstream)."""
+    return public_part(detail.removeprefix("refused: "))
 
 
 def _seconds(start: datetime, end: datetime) -> float:

@@ -218,7 +218,7 @@ class Publisher:
         except (FleetwardenError, ForgeApiError) as exc:
             await self._not_opened(record, exc, again=False)
             return
-        await self._published(record, pull)
+        await self._published(record, pull, tell=record.pull is None)  # a new one is news
 
     async def retry(self, record: ForgeRunRecord) -> bool:
         """Try again to open the pull request of ``record``, a run left ``unpublished``;
@@ -235,7 +235,7 @@ class Publisher:
         except (FleetwardenError, ForgeApiError) as exc:
             await self._not_opened(record, exc, again=True)
             return False
-        await self._published(record, pull, tell=True)
+        await self._published(record, pull, tell=True, late=True)
         return True
 
     async def open_now(self, record: ForgeRunRecord, *, draft: bool) -> ForgePull:
@@ -314,6 +314,11 @@ class Publisher:
         """Tell chat that an issue was given to no agent that can start there."""
         await self._say(news)
 
+    async def tell_ended(self, record: ForgeRunRecord, how: str, by: str) -> None:
+        """Tell chat that ``record``'s pull request was ``how`` (merged, closed) by ``by``."""
+        await self._say(_news(record, pull=record.pull, pull_url=record.pull_url, ended=how,
+                              by=by))  # fmt: skip
+
     async def _say(self, news: PullNews | NoRunNews) -> None:
         """Tell chat what became of a run's pull request, or of an issue given to no one."""
         if self._tell is None:
@@ -324,14 +329,14 @@ class Publisher:
             log.exception("chat was not told of %s's work on %s", news.agent, news.slug)
 
     async def _published(
-        self, record: ForgeRunRecord, pull: ForgePull, *, tell: bool = False
+        self, record: ForgeRunRecord, pull: ForgePull, *, tell: bool = False, late: bool = False
     ) -> None:
         """The pull request open for ``record``'s ``done ok``: waiting for review, its check
         run and the summary posted on it, its status comment brought up to date."""
         api = self._api(record)
         summary = record.summary or ""
         if tell:
-            await self._say(_news(record, pull=pull.number, pull_url=pull.url))
+            await self._say(_news(record, pull=pull.number, pull_url=pull.url, late=late))
         # Published: waiting for review from now on, whatever the posts below meet (a
         # done is never published twice).
         await self._ledger.update_forge_run(record.id, state=ForgeRunState.WAITING)
@@ -390,7 +395,11 @@ def _news(
     pull_url: str | None = None,
     why: str | None = None,
     fix: str | None = None,
+    late: bool = False,
+    ended: str | None = None,
+    by: str | None = None,
 ) -> PullNews:
     return PullNews(
-        record.agent, record.slug, record.issue, record.issue_url, pull, pull_url, why, fix
-    )
+        record.agent, record.slug, record.issue, record.issue_url, pull, pull_url, why, fix,
+        late, ended, by,
+    )  # fmt: skip

@@ -19,6 +19,7 @@ from fleet.forge.model import EventKind, ForgeApi, ForgeApiError, ForgeEvent, Fo
 from fleet.forge.publish import Publisher
 from fleet.forge.schema import ForgeEntry
 from fleet.forge.text import issue_prompt
+from fleet.forge.unpublished import audit_words
 from fleet.ledger import Ledger
 from fleet.names import is_agent_name
 from fleet.repos.hook.policy import Issue
@@ -170,7 +171,7 @@ class RunStarts:
                 co_author=co_author,
             )
         except LaunchRefused as exc:
-            return await self._queued(record, str(exc))
+            return await self._queued(record, exc.public, exc)
         line = await self.launcher.line(record.agent)
         await self.ledger.update_forge_run(
             record.id,
@@ -195,9 +196,19 @@ class RunStarts:
             return None
         return forge_co_author(record.requester, address) if address else None
 
-    async def _queued(self, record: ForgeRunRecord, why: str) -> str:
+    async def _queued(
+        self, record: ForgeRunRecord, why: str, refused: LaunchRefused | None = None
+    ) -> str:
+        """``record`` kept queued, ``why`` its public words (the status comment's); a
+        refused launch's detail is the operator's: the log and the audit keep it."""
         if ForgeRunState(record.state) is not ForgeRunState.QUEUED or record.summary != why:
             await self.ledger.update_forge_run(record.id, state=ForgeRunState.QUEUED, summary=why)
+            if refused is not None and refused.detail != refused.public:
+                log.warning("%s on %s#%d: %s", record.agent, record.slug, record.issue,
+                            refused.detail)  # fmt: skip
+                await self.ledger.audit_forge(
+                    record.id, record.agent, "start", False, audit_words(refused)
+                )
             await self.publisher.refresh(record.id)
         return f"queued: {why}"
 

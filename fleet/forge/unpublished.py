@@ -9,7 +9,8 @@ comes in.
 
 What the forge said is kept in a few words after ours in the detail (its message, never its
 headers or a token: the client quotes none), so an operator can still search for it. The
-forge audit keeps both (:func:`audit_words`): a post on the forge shows only the public
+forge audit keeps both (:func:`audit_words`), as it does a refused launch's
+(:class:`fleet.forge.launcher.LaunchRefused`): a post on the forge shows only the public
 part (:func:`public_part`).
 
 A run whose line ended (merged or discarded from chat) before its pull request opened is
@@ -19,7 +20,7 @@ never tried again: :class:`LineEnded` says so, and the run ends.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 from fleet.forge.facts import ForgeRunRecord
 from fleet.forge.model import ForgeApiError
@@ -113,8 +114,21 @@ def why_unpublished(
     )
 
 
-def audit_words(why: Unpublished) -> str:
-    """``why`` as the forge audit keeps it: its public words, then its detail."""
+class Told(Protocol):
+    """Words said twice: for the forge's public page, and for the operator."""
+
+    @property
+    def public(self) -> str: ...
+
+    @property
+    def detail(self) -> str: ...
+
+
+def audit_words(why: Told) -> str:
+    """``why`` as the forge audit keeps it: its public words, then its detail (when it has
+    one of its own). Every post on the forge shows only the first (:func:`public_part`)."""
+    if why.detail == why.public:
+        return why.public
     return f"{why.public}{_DETAIL}{why.detail}"
 
 

@@ -336,6 +336,7 @@ class ForgeWork:
         )
         await self.ledger.audit_forge(run.id, run.agent, "end", True, f"PR #{run.pull} {how}")
         await self.publisher.refresh(run.id)
+        await self.publisher.tell_ended(run, how, f"@{event.actor} on {event.forge}")
         self.spawn(self.starts.next_for(run.agent), f"next forge run of {run.agent}")
         return f"ended {run.agent}'s run: PR #{run.pull} {how}{deleted}"
 

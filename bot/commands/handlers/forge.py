@@ -97,8 +97,11 @@ class ForgeCommands(Family):
                 why = await work.publisher.not_opened_why(run, detail=True)
                 if why is not None:
                     not_opened[run.id] = why
+        ended = 0
+        if what == "list" and not runs:
+            ended = len(await work.ledger.forge_runs(live=False))
         return render.forge_list(
-            runs, self._clock.now(), held=work.holds.held, not_opened=not_opened
+            runs, self._clock.now(), held=work.holds.held, not_opened=not_opened, ended=ended
         )
 
     @command(PR)

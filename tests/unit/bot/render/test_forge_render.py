@@ -102,6 +102,14 @@ def test_no_runs_says_how_one_starts() -> None:
     assert forge_list([], NOW).startswith("No forge runs yet.")
 
 
+def test_no_live_run_after_some_ended_points_to_forge_all() -> None:
+    """Runs have ended, none is live: never "yet", but how many ended and where they are."""
+    assert forge_list([], NOW, ended=1) == (
+        "No forge run is live now; 1 run has ended (`forge all` lists them)."
+    )
+    assert "3 runs have ended" in forge_list([], NOW, ended=3)
+
+
 def test_a_hostile_title_is_plain_text_in_its_own_cell() -> None:
     """A title with backticks, a line break, a heading, a pipe, ``@room``, emphasis, HTML
     and a link stays one cell of plain text: seven cells a row, no markup, no ping."""
@@ -158,10 +166,29 @@ def test_pull_news_says_why_a_pull_request_is_not_open_and_what_opens_it() -> No
         ", but its pull request could not be opened: forge gh refused it"
     )
     assert "<b>" not in text and "\n\n`pr coder` in chat opens it once that is fixed." in text
-    opened = pull_news(replace(news, pull=18, pull_url="https://github.com/acme/app/pull/18"))
-    assert opened.startswith(
+    late = replace(news, pull=18, pull_url="https://github.com/acme/app/pull/18", late=True)
+    assert pull_news(late).startswith(
         "✅ **coder**'s pull request [#18](https://github.com/acme/app/pull/18)"
     )
+
+
+def test_pull_news_says_a_pull_request_opened_and_how_it_ended() -> None:
+    """Opened when the work was done: its link and that it waits for review; merged (or
+    closed) on the forge: by whom, the forge's login escaped."""
+    opened = PullNews(
+        "coder", Slug("acme", "app"), 12, "https://github.com/acme/app/issues/12", pull=18,
+        pull_url="https://github.com/acme/app/pull/18",
+    )  # fmt: skip
+    assert pull_news(opened) == (
+        "🔀 **coder** opened pull request [#18](https://github.com/acme/app/pull/18) for "
+        "[acme/app#12](https://github.com/acme/app/issues/12): it waits for review."
+    )
+    merged = pull_news(replace(opened, ended="merged", by="@ann_*x* on gh"))
+    assert (
+        merged.startswith("🏁 **coder**'s pull request [#18](") and "was merged by @ann" in merged
+    )
+    assert "_*x*" not in merged
+    assert pull_news(replace(opened, ended="closed", by="@ann on gh")).startswith("⏹ ")
 
 
 def test_a_held_forge_is_said_first_with_why_even_without_runs() -> None:

@@ -14,6 +14,7 @@ import pytest
 from fleet.clock import ManualClock
 from fleet.errors import FleetwardenError
 from fleet.forge.door import DoorRefusal, DoorScope
+from fleet.forge.facts import NoRunNews, PullNews
 from fleet.forge.model import EventKind
 from fleet.ledger import Ledger
 from tests.unit.fleet.forge.work_rig import (
@@ -102,6 +103,25 @@ async def test_done_ok_pushes_opens_one_pull_request_and_posts_the_summary(rig: 
     assert (fresh.done_signal, fresh.done_status) == ("agent", "ok")
     assert pull.url in rig.status(fresh).history[-1]
     assert len(rig.api.comments_on(3)) == 1  # the status comment alone on the issue
+
+
+async def test_chat_hears_a_pull_request_opened_once(ledger: Ledger, clock: ManualClock) -> None:
+    """The first `done ok` opens the PR: chat hears it, with its link (not "late"); a
+    second done, whose commits the same PR takes, is no news."""
+    told: list[PullNews | NoRunNews] = []
+
+    async def tell(news: PullNews | NoRunNews) -> None:
+        told.append(news)
+
+    rig = WorkRig.make(ledger, clock, tell=tell)
+    await rig.started()
+    await _done(rig)
+    [opened] = told
+    assert isinstance(opened, PullNews) and opened.pull is not None and not opened.late
+    assert opened.ended is None and opened.why is None
+    rig.launcher.running.add(AGENT)
+    await _done(rig, summary="Tidied the test.")
+    assert told == [opened]
 
 
 async def test_the_push_comes_before_the_pull_request(rig: WorkRig) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from fleet.clock import ManualClock
 from fleet.forge.facts import ForgeRunState
+from fleet.forge.launcher import LaunchRefused
 from fleet.forge.model import EventKind
 from fleet.ledger import Ledger
 from tests.unit.fleet.forge.work_rig import AGENT, BRANCH, LABEL, WorkRig, event
@@ -79,6 +80,25 @@ async def test_a_next_run_that_cannot_start_is_refused_on_the_pull_request(
     assert said.rstrip().endswith("</details>")
     fresh = await rig.record(key)
     assert (fresh.state, fresh.done_signal, fresh.done_status) == ("waiting", "agent", "ok")
+
+
+async def test_a_next_run_refused_for_the_operators_reasons_keeps_them_off_the_forge(
+    rig: WorkRig,
+) -> None:
+    """The next run refused with the operator's detail (an upstream's address): the PR
+    hears the public words only — in the post and in its provenance — the audit keeps both."""
+    key = await _done_with_pull(rig)
+    rig.launcher.refuse[AGENT] = LaunchRefused(
+        "not started: the operator has the details",
+        "not started: the upstream of app (https://git.internal/app.git) refused APP_TOKEN",
+    )
+    outcome = await rig.deliver(_review())  # type: ignore[arg-type]
+    assert outcome.startswith("refused: not started: the upstream of app")
+    [said] = rig.api.texts_on(PULL)
+    assert "the operator has the details" in said
+    assert "git.internal" not in said and "APP_TOKEN" not in said
+    [kept] = [a for a in await rig.ledger.forge_audit(key) if a.op == "continue"]
+    assert "git.internal" in kept.detail
 
 
 async def test_a_session_that_goes_on_is_continued_not_restarted(rig: WorkRig) -> None:

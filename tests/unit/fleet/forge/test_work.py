@@ -12,8 +12,9 @@ from datetime import timedelta
 import pytest
 
 from fleet.clock import ManualClock
-from fleet.forge.facts import ForgeRunState
+from fleet.forge.facts import ForgeRunState, NoRunNews, PullNews
 from fleet.forge.kept import event_of, kept
+from fleet.forge.launcher import LaunchRefused
 from fleet.forge.model import EventKind, ForgeApiError, Slug
 from fleet.forge.rest import ForgeRateLimited
 from fleet.forge.work import mentions
@@ -216,6 +217,27 @@ async def test_a_launch_refused_keeps_the_run_queued_saying_why(rig: WorkRig) ->
     assert len(rig.api.comments_on(3)) == 1
 
 
+async def test_a_launch_refused_for_the_operators_reasons_says_only_its_kind_on_the_forge(
+    rig: WorkRig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A launch refused with the operator's detail (the upstream's address, a variable):
+    the issue's status comment says only the public words; the log and the audit keep the
+    detail, which no post on the forge shows."""
+    detail = "not started: cannot reach the upstream of app at https://git.internal/app.git"
+    rig.launcher.refuse[AGENT] = LaunchRefused("not started: the operator has the details",
+                                               detail)  # fmt: skip
+    outcome = await rig.deliver(event(EventKind.LABELED, label=LABEL))
+    assert outcome == "queued: not started: the operator has the details"
+    record = await rig.run()
+    assert record.summary == "not started: the operator has the details"
+    shown = rig.status(record).history[-1]
+    assert "the operator has the details" in shown and "git.internal" not in shown
+    assert all("git.internal" not in text for text in rig.api.texts_on(3))
+    [kept] = [a for a in await rig.ledger.forge_audit(record.id) if not a.allowed]
+    assert kept.op == "start" and detail in kept.detail
+    assert detail in caplog.text
+
+
 async def test_a_comment_on_the_pull_request_by_a_writer_continues_the_session(
     rig: WorkRig,
 ) -> None:
@@ -308,6 +330,22 @@ async def test_the_pull_request_merged_ends_the_run(rig: WorkRig) -> None:
     assert said.startswith("**coder** · 🏁 Ended: its pull request was merged.")
     assert "Summary: the pull request was merged by `@bob`, its branch deleted" in said
     assert await rig.ledger.live_forge_run(FORGE, SLUG, 3) is None
+
+
+async def test_chat_hears_how_the_pull_request_ended(ledger: Ledger, clock: ManualClock) -> None:
+    """Merged on the forge: chat hears which pull request, that it was merged, and by whom."""
+    told: list[PullNews | NoRunNews] = []
+
+    async def tell(news: PullNews | NoRunNews) -> None:
+        told.append(news)
+
+    rig = WorkRig.make(ledger, clock, tell=tell)
+    await _with_pull(rig)
+    ev = event(EventKind.PULL_CLOSED, 18, actor="bob", is_pull=True, merged=True, head=BRANCH)
+    await rig.deliver(ev)
+    [ended] = told
+    assert isinstance(ended, PullNews)
+    assert (ended.pull, ended.ended, ended.by) == (18, "merged", f"@bob on {FORGE}")
 
 
 async def test_the_pull_request_closed_unmerged_keeps_the_branch(rig: WorkRig) -> None:

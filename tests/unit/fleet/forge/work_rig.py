@@ -87,7 +87,7 @@ class FakeLauncher:
     frozen: set[str] = field(default_factory=set)
     other_work: dict[str, int] = field(default_factory=dict)  # agent → the line it works on
     busy_why: dict[str, str] = field(default_factory=dict)
-    refuse: dict[str, str] = field(default_factory=dict)
+    refuse: dict[str, str | LaunchRefused] = field(default_factory=dict)
     sessionless: set[str] = field(default_factory=set)  # a follow-up needs their live run
     push_error: FleetwardenError | None = None
     door_refused: str | None = None  # why the git door refused the run's last push
@@ -130,8 +130,7 @@ class FakeLauncher:
         co_author: str | None = None,
     ) -> Started:
         self.calls.append(("start", agent, branch))
-        if agent in self.refuse:
-            raise LaunchRefused(self.refuse[agent])
+        self._refused(agent)
         self.starts.append(
             {"agent": agent, "repo": repo, "branch": branch, "prompt": prompt, "by": requester}
         )
@@ -139,12 +138,19 @@ class FakeLauncher:
         self.running.add(agent)
         return Started(run_id=next(self._runs), line_id=7)
 
+    def _refused(self, agent: str) -> None:
+        """Refuse ``agent``'s launch as :attr:`refuse` says (its words, or the refusal)."""
+        refusal = self.refuse.get(agent)
+        if isinstance(refusal, LaunchRefused):
+            raise refusal
+        if refusal is not None:
+            raise LaunchRefused(refusal)
+
     async def start_on_line(
         self, agent: str, *, repo: str, line_id: int | None, prompt: str, requester: str
     ) -> Started:
         self.calls.append(("start_on_line", agent, line_id))
-        if agent in self.refuse:
-            raise LaunchRefused(self.refuse[agent])
+        self._refused(agent)
         self.starts.append(
             {"agent": agent, "repo": repo, "line": str(line_id), "prompt": prompt,
              "by": requester}
