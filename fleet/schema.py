@@ -67,6 +67,15 @@ def did_you_mean(value: str, choices: Collection[str]) -> str | None:
     return close[0] if close else None
 
 
+def no_agent_words(name: str, known: Collection[str]) -> str:
+    """Why ``name`` names no agent, the same wherever it is said: the likeliest one meant,
+    when one is close (a typo, never one to spawn), else that ``spawn`` starts one."""
+    guess = did_you_mean(name, sorted(known))
+    if guess is not None:
+        return f"no agent is called {name!r} — did you mean {guess!r}? `ps` lists them"
+    return f"no agent is called {name!r} — `ps` lists them, `spawn {name}` starts one"
+
+
 def unknown_value_message(noun: str, value: object, allowed: Sequence[str]) -> str:
     """``unknown runtime 'claud' — did you mean 'claude'? allowed: claude, stub``."""
     shown = ", ".join(allowed) if allowed else "(none)"

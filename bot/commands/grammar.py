@@ -18,11 +18,11 @@ import re
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Literal
+from typing import Final, Literal
 
 from bot.commands.errors import NotFound, ParseError
 from bot.commands.tokenizer import Lexer, Unterminated, unwrap_quotes
-from fleet.schema import did_you_mean
+from fleet.schema import no_agent_words
 
 FlagValue = str | int | bool
 
@@ -160,9 +160,7 @@ def suggest(word: str, candidates: Iterable[str]) -> str | None:
 
 def no_agent(name: str, agents: Collection[str]) -> NotFound:
     """The refusal of ``name`` when no agent is called so, with the likeliest one meant."""
-    guess = did_you_mean(name, list(agents))
-    hint = f" — did you mean {show(guess)}?" if guess else ":"
-    return NotFound(f"no agent is called {show(name)}{hint} `ps` lists them")
+    return NotFound(no_agent_words(name, agents))
 
 
 def show(text: str, limit: int = 40) -> str:
@@ -259,8 +257,23 @@ class Grammar:
         return [spec.name for spec in self._specs]
 
 
+OTHER_NAMES: Final = {
+    "list": "ps",
+    "ls": "ps",
+    "agents": "ps",
+    "kill": "stop",
+    "start": "spawn",
+    "launch": "spawn",
+    "run": "spawn",
+    "tail": "logs",
+    "output": "logs",
+}
+"""Words other tools use for a command, and the command they mean here."""
+
+
 def _unknown_command(word: str, names: Sequence[str], help_word: str) -> str:
-    guess = suggest(word.lower(), names)
+    other = OTHER_NAMES.get(word.lower())
+    guess = other if other in names else suggest(word.lower(), names)
     if guess is None:
         return f"unknown command {show(word)} — try {help_word}"
     return f"unknown command {show(word)} — did you mean '{guess}'? Try {help_word}"

@@ -122,7 +122,7 @@ async def _write(store: HeartbeatStore, batch: list[_Beat]) -> None:
         if beat.agent in known:
             beat.written.set_result(None)
         else:
-            beat.written.set_exception(UnknownAgent(f"no agent named {beat.agent!r}"))
+            beat.written.set_exception(UnknownAgent(f"no agent is called {beat.agent!r}"))
 
 
 def _retrieved(future: asyncio.Future[None]) -> None:

@@ -453,7 +453,7 @@ class Ledger(
 async def _agent_in(conn: Database, name: str) -> AgentRecord:
     rows = list(await conn.execute_fetchall("SELECT * FROM agents WHERE name = ?", (name,)))
     if not rows:
-        raise UnknownAgent(f"no agent named {name!r}")
+        raise UnknownAgent(f"no agent is called {name!r}")
     return AgentRecord.from_row(rows[0])
 
 

@@ -32,7 +32,7 @@ from fleet.runs.layout import MARKER, AgentPaths, append_marker, write_files
 from fleet.runs.logtail import size_of
 from fleet.runtimes import RuntimeContext
 from fleet.sandbox.git_probe import GitProbe
-from fleet.schema import did_you_mean
+from fleet.schema import no_agent_words
 from fleet.sessions.hooks import SessionHooks
 from fleet.supervisor.launch_kit import LaunchKit
 from fleet.supervisor.launch_site import LaunchSite
@@ -75,12 +75,8 @@ class RunOutput:
 
 
 def unknown_agent(name: str, known: Iterable[str]) -> str:
-    """Why ``name`` names no agent: the likeliest one meant, when one is close (a typo,
-    never one to spawn), else that ``spawn`` starts one."""
-    guess = did_you_mean(name, sorted(known))
-    if guess is not None:
-        return f"no agent named {name!r} — did you mean {guess!r}? `ps` lists them"
-    return f"no agent named {name!r} — `ps` lists them, `spawn {name}` starts one"
+    """Why ``name`` names no agent (:func:`fleet.schema.no_agent_words`)."""
+    return no_agent_words(name, list(known))
 
 
 class RunKeeper:

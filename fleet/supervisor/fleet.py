@@ -477,5 +477,7 @@ def left_running(statuses: Iterable[AgentStatus]) -> str | None:
     them = "it" if len(live) == 1 else "them"
     return (
         f"Fleetwarden stops; {'this agent keeps' if len(live) == 1 else 'these agents keep'} "
-        f"running: {names}. The next start reattaches {them}."
+        f"running: {names}. Until the next start reattaches {them}, what Fleetwarden serves "
+        "is down: a push through its git door, a model request through its proxy, an "
+        "approval asked of chat fails meanwhile."
     )

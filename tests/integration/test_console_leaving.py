@@ -33,11 +33,11 @@ def test_a_mistyped_name_gets_the_likeliest_agent(bot: ConsoleBot) -> None:
     suggest spawning the typo; a name near none still says `spawn NAME` starts one."""
     bot.command("spawn demo --prompt 'count to 3'", r"Agent demo started")
     for verb in ("logs demoo", "stop dmeo", "send deom hi", "restart dem"):
-        match = bot.command(verb, r"no agent named '\w+' — [^\n]*")
+        match = bot.command(verb, r"no agent is called '\w+' — [^\n]*")
         assert "did you mean 'demo'? ps lists them" in match[0], match[0]
         assert "spawn" not in match[0]
     bot.command(
-        "logs zzzzzz", r"no agent named 'zzzzzz' — `?ps`? lists them, `?spawn zzzzzz`? starts one"
+        "logs zzzzzz", r"no agent is called 'zzzzzz' — `?ps`? lists them, `?spawn zzzzzz`? starts one"
     )
     assert bot.quit() == 0
 
@@ -50,7 +50,7 @@ def test_leaving_with_an_agent_running_says_it_keeps_running(bot: ConsoleBot) ->
     assert wait_until(lambda: stub_processes_in(workdir) != []), bot.stdout
     assert bot.quit() == 0
     assert "this agent keeps running: demo (" in bot.stdout
-    assert "The next start reattaches it." in bot.stdout
+    assert "Until the next start reattaches it, what Fleetwarden serves is down" in bot.stdout
 
 
 def test_leaving_with_no_agent_running_says_nothing_of_agents(tmp_path: Path) -> None:

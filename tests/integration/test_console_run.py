@@ -130,7 +130,7 @@ def test_an_agent_that_ends_by_itself_is_reported(bot: ConsoleBot) -> None:
         ),
         ("spawn demo --workdir /does/not/exist", r"is not an existing directory"),
         ('spawn demo --prompt "unterminated', r"unterminated \" quote"),
-        ("logs ghost", r"no agent named 'ghost'"),
+        ("logs ghost", r"no agent is called 'ghost'"),
         ("stpo demo", r"unknown command 'stpo' — did you mean 'stop'\?"),
         ("logs demo --lines lots", r"--lines expects a whole number"),
     ],

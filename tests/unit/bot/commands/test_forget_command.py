@@ -124,4 +124,4 @@ async def test_forget_takes_the_agent_off_ps_and_usage_still_counts_it(
     assert "`spawn gone` starts it afresh" in text
     assert (await reply_to(router, "!ps")).startswith("No agents yet.")
     assert "| gone |" in await reply_to(router, "!usage gone")
-    assert "no agent named 'gone'" in await reply_to(router, "!forget gone")
+    assert "no agent is called 'gone'" in await reply_to(router, "!forget gone")

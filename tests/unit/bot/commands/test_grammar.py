@@ -144,6 +144,18 @@ def test_unknown_command_without_close_match() -> None:
     assert error("xyzzy", addressed=True) == "unknown command 'xyzzy' — try help"
 
 
+@pytest.mark.parametrize(
+    ("word", "meant"),
+    [("list", "ps"), ("ls", "ps"), ("kill", "stop"), ("start", "spawn"), ("tail", "logs")],
+)
+def test_another_tools_word_for_a_command_points_to_ours(word: str, meant: str) -> None:
+    """`list`, `ls`, `kill`… — what other tools call a command — name the command meant
+    here, never one merely spelt alike (`ls` is not `logs`)."""
+    with pytest.raises(ParseError) as caught:
+        Grammar(COMMANDS).parse(f"!{word} demo")
+    assert str(caught.value) == f"unknown command '{word}' — did you mean '{meant}'? Try !help"
+
+
 def test_subcommand_name_alone_is_not_a_command() -> None:
     """A subcommand is reachable only through its parent."""
     assert error("!reload").startswith("unknown command 'reload'")

@@ -187,7 +187,7 @@ async def test_operations_on_an_unknown_agent_raise_unknown_agent(fleet: Fleet) 
         fleet.status("ghost"),
         fleet.logs("ghost", 10),
     ):
-        with pytest.raises(UnknownAgent, match="no agent named 'ghost'"):
+        with pytest.raises(UnknownAgent, match="no agent is called 'ghost'"):
             await operation
 
 
