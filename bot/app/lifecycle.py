@@ -217,7 +217,7 @@ class App:
         heartbeats = await start_heartbeats(
             cfg, ledgered, clock=clock, stops=stops, repos=repos, forge_door=forges.door
         )
-        repo_verbs = open_door(repos, heartbeats)
+        repo_verbs = open_door(repos, heartbeats, clock)
         spend = await start_spend(
             cfg,
             ledgered.ledger,

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 from bot.config import Config
 from bot.config.forge_checks import repo_credentials
+from fleet.clock import Clock
 from fleet.ledger import Ledger
 from fleet.repos.door.server import GitDoor
 from fleet.repos.service import Repos
@@ -47,7 +48,9 @@ def git_door(repos: Repos | None) -> GitDoor | None:
     return None if repos is None else GitDoor(repos.door.door_repo, repos.door.refused)
 
 
-def open_door(repos: Repos | None, heartbeats: HeartbeatServer) -> RepoVerbs | None:
+def open_door(
+    repos: Repos | None, heartbeats: HeartbeatServer, clock: Clock | None = None
+) -> RepoVerbs | None:
     """Point new checkouts at the listening door; the operators' verbs."""
     if repos is None:
         return None
@@ -57,4 +60,4 @@ def open_door(repos: Repos | None, heartbeats: HeartbeatServer) -> RepoVerbs | N
         return f"http://{agent}:{token}@127.0.0.1:{heartbeats.port}/git/{agent}/{repo}.git"
 
     repos.bind_door(door_url)
-    return RepoVerbs(repos)
+    return RepoVerbs(repos, clock)

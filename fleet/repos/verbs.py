@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Final
 
 from fleet.clock import Clock, SystemClock
-from fleet.forge.facts import ForgeRunRecord, ForgeRunState
+from fleet.forge.facts import ForgeRunState
 from fleet.model import AgentState
 from fleet.repos.desk import NoLine, RepoError
 from fleet.repos.facts import Change, Landed, LineRecord, LineState
@@ -214,7 +214,8 @@ class RepoVerbs:
         """Refuse to land ``line`` while its forge run's pull request is open: the review
         there decides, and merging that pull request on the forge ends the run."""
         for record in await self.repos.ledger.forge_runs(agent=line.agent):
-            if record.line_id == line.id and record.pull is not None and not _over(record):
+            over = ForgeRunState(record.state).is_over
+            if record.line_id == line.id and record.pull is not None and not over:
                 raise RepoError(under_review(line, record.pull, record.pull_url, str(record.slug)))
 
     async def _work(self, line: LineRecord) -> tuple[str, tuple[Issue, ...]]:
@@ -285,10 +286,6 @@ def under_review(line: LineRecord, pull: int, url: str | None, slug: str) -> str
         f"#{pull} on {slug}{where}, open for review: merge (or close) it on the forge, "
         f"which ends its run. Nothing was merged."
     )
-
-
-def _over(record: ForgeRunRecord) -> bool:
-    return record.state in (ForgeRunState.STOPPED.value, ForgeRunState.ENDED.value)
 
 
 def _checkouts(root: Path) -> list[Path]:

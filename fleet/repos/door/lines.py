@@ -48,19 +48,21 @@ class DoorLines:
         line's commits may name it, as they may name its issue."""
         if line.id in self._pulls:
             return
+        # Read without the lock (agents without a pull request never wait on each other);
+        # only the telling, once, is taken in turn.
+        runs = await self.ledger.forge_runs(agent=line.agent)
+        found = next((r for r in runs if r.line_id == line.id and r.pull is not None), None)
+        if found is None or found.pull is None:
+            return
         async with self._pull_lock:
-            for record in await self.ledger.forge_runs(agent=line.agent):
-                if record.line_id == line.id and record.pull is not None:
-                    if line.id in self._pulls:
-                        return
-                    pull = Issue(str(record.slug), record.pull)
-                    try:
-                        await own_pull(self._line_repo(line), pull)
-                    except g.GitFailed as exc:  # asked again at its next push
-                        log.warning("%s's door was not told its pull request: %s", line.agent, exc)
-                        return
-                    self._pulls[line.id] = record.pull
-                    return
+            if line.id in self._pulls:
+                return
+            try:
+                await own_pull(self._line_repo(line), Issue(str(found.slug), found.pull))
+            except g.GitFailed as exc:  # asked again at its next push
+                log.warning("%s's door was not told its pull request: %s", line.agent, exc)
+                return
+            self._pulls[line.id] = found.pull
 
     async def refused(self, agent: AgentName, repo: str, refusals: list[dict[str, str]]) -> None:
         """Count what the git door's hook refused ``agent``."""

@@ -40,8 +40,12 @@ def agent_identity(agent: str, host: str) -> Identity:
     """The identity ``agent``'s commits carry on ``host`` (``local`` or an SSH host's
     name): its name, and an address under ``.invalid`` that names both and that no mail
     system or forge account will ever own."""
-    label = _HOST_LABEL.sub("-", host.lower()).strip("-") or "local"
-    return Identity(agent, f"{agent}@{label}.fleetwarden.invalid")
+    return Identity(agent, f"{agent}@{host_label(host)}.fleetwarden.invalid")
+
+
+def host_label(host: str) -> str:
+    """``host`` (``local`` or an SSH host's name) as a domain label."""
+    return _HOST_LABEL.sub("-", host.lower()).strip("-") or "local"
 
 
 @dataclass(frozen=True, slots=True)

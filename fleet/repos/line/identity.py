@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from fleet.repos.hook.policy import Identity, agent_identity
+from fleet.repos.hook.policy import Identity, agent_identity, host_label
 
 NAME_MOST: Final = 100
 EMAIL_MOST: Final = 254
@@ -29,7 +29,6 @@ _CRUD: Final = ".,:;\"'\\"
 _EMAIL = re.compile(r"[^@\s<>]+@[^@\s<>]+")
 _CO_AUTHOR = re.compile(r"(?P<name>[^<>]+?) <(?P<email>[^<>\s]+@[^<>\s]+)>")
 _LOCAL = re.compile(r"[^A-Za-z0-9._+-]+")
-_HOST_LABEL = re.compile(r"[^a-z0-9-]+")
 _SAMPLE: Final = {"agent": "coder-1", "host": "local"}
 
 
@@ -61,11 +60,6 @@ def template_problem(value: str, *, email: bool) -> str | None:
 def expand(template: str, *, agent: str, host: str) -> str:
     """``template`` with ``{agent}`` and ``{host}`` filled in (nothing else read)."""
     return template.replace("{agent}", agent).replace("{host}", host_label(host))
-
-
-def host_label(host: str) -> str:
-    """``host`` (``local`` or an SSH host's name) as a domain label."""
-    return _HOST_LABEL.sub("-", host.lower()).strip("-") or "local"
 
 
 def identity_of(
