@@ -84,6 +84,8 @@ def test_sigterm_while_idle_and_during_a_command_exits_zero(
     busy = _start(tmp_path / "busy", bots)
     try:
         busy.send(SPAWN)
+        workdir = tmp_path / "busy" / ".fleetwarden" / "agents" / "demo" / "work"
+        assert wait_until(lambda: stub_processes_in(workdir) != []), busy.stdout  # under way
         busy.proc.send_signal(signal.SIGTERM)
         _ended_cleanly(busy, "during a spawn")
     finally:

@@ -237,6 +237,7 @@ def test_a_repository_url_with_a_port_out_of_range_is_refused() -> None:
     """``http://127.0.0.1:151723/app.git`` is no address: said on its line."""
     [problem] = problems_of("repos:\n  app:\n    url: http://127.0.0.1:151723/app.git\n")
     assert problem.key_path == "repos.app.url" and "port" in problem.message
+    assert problem.line == 3  # the url's own line
 
 
 def test_a_webhook_secret_variable_named_but_unset_refuses_the_start() -> None:

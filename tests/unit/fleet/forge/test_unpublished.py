@@ -114,11 +114,18 @@ async def test_pr_opens_it_now_and_the_run_follows(rig: WorkRig, told: list[Pull
     assert len(told) == 1  # `pr` answers in chat itself
 
 
-async def test_a_working_run_s_pull_request_opened_early_stays_working(rig: WorkRig) -> None:
-    """`pr` while the agent still works opens the PR and changes nothing else."""
+async def test_a_working_run_s_pull_request_opened_early_stays_working(
+    rig: WorkRig, told: list[PullNews]
+) -> None:
+    """`pr` while the agent still works opens the PR and changes nothing else: the run
+    works on, its done unsaid; nothing is posted on the issue beyond its status comment,
+    and chat hears nothing (`pr` answers there itself)."""
     record = await rig.started()
-    await rig.work.publisher.open_now(record, draft=False)
-    assert (await rig.record(record.id)).state == "working"
+    pull = await rig.work.publisher.open_now(record, draft=False)
+    assert list(rig.api.pulls) == [(str(SLUG), pull.number)]
+    fresh = await rig.record(record.id)
+    assert (fresh.state, fresh.done_signal, fresh.done_status) == ("working", None, None)
+    assert len(rig.api.comments_on(3)) == 1 and told == []
 
 
 @pytest.mark.parametrize(
