@@ -93,7 +93,7 @@ def copy_from_problem(name: str, entry: RepoEntry) -> str:
     source = Path(str(entry.copy_from))
     what = "is not a directory" if source.exists() else "does not exist on this machine"
     return (
-        f"repository {name}'s copy_from {source} {what}: set repos.{name}.copy_from to the "
+        f"the copy_from of repository {name}, {source}, {what}: set repos.{name}.copy_from to the "
         "directory the files named in `copy` are copied from (a relative path is read from "
         "the config file's directory), or remove copy_from and copy"
     )

@@ -115,16 +115,19 @@ class RepoVerbs:
         if repo is not None:
             self.repos.mirror(repo)  # an unknown name is refused, naming the known ones
         names = sorted({line.repo for line in await self.repos.ledger.lines(repo=repo)})
-        notes: list[str] = []
-        for name in names:
-            try:
-                await asyncio.wait_for(self.repos.mirror(name).fetch(), REFRESH_LIMIT)
-            except (RepoError, TimeoutError) as exc:
-                why = str(exc) or f"its upstream gave no answer within {REFRESH_LIMIT:.0f} s"
-                notes.append(f"{name}'s behind counts are {self._as_of(name)}. {why}")
-            else:
-                self._fetched[name] = self._clock.now()
-        return notes
+        notes = await asyncio.gather(*(self._fetch(name) for name in names))  # side by side
+        return [note for note in notes if note is not None]
+
+    async def _fetch(self, name: str) -> str | None:
+        """Fetch ``name``'s upstream within :data:`REFRESH_LIMIT` seconds; what could not
+        be, and since when its counts stand (None: fetched)."""
+        try:
+            await asyncio.wait_for(self.repos.mirror(name).fetch(), REFRESH_LIMIT)
+        except (RepoError, TimeoutError) as exc:
+            why = str(exc) or f"its upstream gave no answer within {REFRESH_LIMIT:.0f} s"
+            return f"{name}'s behind counts are {self._as_of(name)}. {why}"
+        self._fetched[name] = self._clock.now()
+        return None
 
     def _as_of(self, repo: str) -> str:
         at = self._fetched.get(repo)

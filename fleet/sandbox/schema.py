@@ -138,7 +138,8 @@ def resolution_problems(
                 "proxy refuses it; remove it from egress_allow"
             )
     warnings = [
-        f"{host} (in egress_allow): {why}; agents are refused it while that holds"
+        f"{host} (in egress_allow{', one of its defaults' if host in DEFAULT_ALLOW else ''}): "
+        f"{why}; agents are refused it while that holds"
         for host, why in sorted(unusable.items())
     ]
     return errors, warnings

@@ -37,7 +37,8 @@ def test_a_mistyped_name_gets_the_likeliest_agent(bot: ConsoleBot) -> None:
         assert "did you mean 'demo'? ps lists them" in match[0], match[0]
         assert "spawn" not in match[0]
     bot.command(
-        "logs zzzzzz", r"no agent is called 'zzzzzz' — `?ps`? lists them, `?spawn zzzzzz`? starts one"
+        "logs zzzzzz",
+        r"no agent is called 'zzzzzz' — `?ps`? lists them, `?spawn zzzzzz`? starts one",
     )
     assert bot.quit() == 0
 

@@ -142,8 +142,8 @@ def test_a_mistyped_path_refuses_the_reload_and_its_fix_is_taken(
         config.write_text(HEAD + APP.format(app=app) + wrong + AGENTS + LCODER)
         bot.command(
             "roster reload",
-            r"nothing changed: \S*fleetwarden\.yaml:\d+: repos\.local\.url: repository local's "
-            r"url \S*lcoal\.git does not exist on this machine",
+            r"nothing changed: \S*fleetwarden\.yaml:\d+: repos\.local\.url: the url of "
+            r"repository local, \S*lcoal\.git, does not exist on this machine",
         )
         bot.command("roster", r"coder")
         assert "lcoder" not in bot.output_since_command

@@ -109,8 +109,8 @@ def test_a_relative_path_is_read_from_the_config_files_directory(tmp_path: Path)
         missing = check_text(tmp_path, text.replace("./up/app.git", "up/nothere.git"))
     assert missing.returncode == 2
     assert (
-        f"fleetwarden.yaml:4: repos.app.url: repository app's url "
-        f"{tmp_path / 'up' / 'nothere.git'} does not exist on this machine"
+        f"fleetwarden.yaml:4: repos.app.url: the url of repository app, "
+        f"{tmp_path / 'up' / 'nothere.git'}, does not exist on this machine"
     ) in missing.stderr
 
 
@@ -127,8 +127,8 @@ def test_a_copy_from_that_is_not_there_is_said_on_its_line(tmp_path: Path) -> No
         made = check_text(tmp_path, text)
     assert missing.returncode == 2
     assert (
-        f"fleetwarden.yaml:5: repos.app.copy_from: repository app's copy_from "
-        f"{tmp_path / 'fixtures'} does not exist on this machine"
+        f"fleetwarden.yaml:5: repos.app.copy_from: the copy_from of repository app, "
+        f"{tmp_path / 'fixtures'}, does not exist on this machine"
     ) in missing.stderr
     assert made.returncode == 0, made.stderr
 

@@ -91,8 +91,8 @@ def test_upstream_branches_that_are_not_ours_are_never_taken(
     overwritten — each said in Fleetwarden's words, the teammate's commits kept."""
     theirs = teammate_branch(upstream, "fw/coder/1")
     with start(tmp_path, upstream, TOKEN) as bot:
-        said = bot.command("spawn stray", r"repository lost's url [^\n]*").group(0)
-        assert f"{tmp_path / 'nothere.git'} does not exist on this machine" in said
+        said = bot.command("spawn stray", r"the url of repository lost, [^\n]*").group(0)
+        assert f"{tmp_path / 'nothere.git'}, does not exist on this machine" in said
         said = bot.command("spawn coder --base trunk", r"has no branch trunk[^\n]*").group(0)
         assert "it has “fw/coder/1, main”; name one it has (--base)" in said
 

@@ -305,13 +305,13 @@ def _not_found(where: Upstream, path_exists: bool | None) -> str:
     if url_kind(url) == "local":
         if path_exists is False:
             return (
-                f"repository {repo}'s url {url} does not exist on this machine: set "
+                f"the url of repository {repo}, {url}, does not exist on this machine: set "
                 f"repos.{repo}.url to the path of a git repository (a relative path is read "
                 "from the config file's directory)"
             )
         return (
-            f"repository {repo}'s url {url} is not a git repository: set repos.{repo}.url "
-            "to the top of one (a bare repository, or a clone's top directory)"
+            f"the url of repository {repo}, {url}, is not a git repository: set "
+            f"repos.{repo}.url to the top of one (a bare repository, or a clone's top directory)"
         )
     hidden = ""
     if where.credential.kind in ("token", "app"):

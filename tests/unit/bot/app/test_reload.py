@@ -157,5 +157,5 @@ async def test_a_new_repository_check_config_refuses_refuses_the_reload_whole(
         await reload_config(started, {}, ("stub",), ("subprocess",), fleet=None, repos=repos)  # type: ignore[arg-type]
     text = str(refused.value)
     assert text.startswith(f"the roster was not reloaded; nothing changed: {file}:")
-    assert f": {key}: repository web's " in text and said in text
+    assert f": {key}: the {key.rpartition('.')[2]} of repository web, " in text and said in text
     assert list(repos.names()) == ["app"]

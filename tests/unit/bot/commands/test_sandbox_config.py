@@ -91,6 +91,19 @@ def test_check_config_refuses_allowed_names_that_resolve_into_this_machine() -> 
     )
     assert len(errors) == 1 and "evil.example" in errors[0] and "127.0.0.1" in errors[0]
     assert [w.split(" ")[0] for w in warnings] == ["gone.example", "pkg.example"]
+    assert "gone.example (in egress_allow): " in warnings[0]
+
+
+def test_a_default_host_that_does_not_resolve_is_said_to_be_a_default() -> None:
+    """A host of the default allow-list (which the config never names) is said to be one
+    of its defaults, so the warning is not read as about the operator's own list."""
+    default = DEFAULT_ALLOW[0]
+
+    def resolve(host: str) -> list[str]:
+        raise OSError(-2, "Name or service not known")
+
+    _, [warning] = resolution_problems([("a", [default])], resolve)
+    assert warning.startswith(f"{default} (in egress_allow, one of its defaults): ")
 
 
 def test_check_config_says_what_keeps_agents_apart_on_this_host() -> None:

@@ -158,10 +158,10 @@ def test_a_local_path_that_does_not_exist_is_said_so_not_the_tail_of_gits_senten
     where = Upstream("app", path, credential_of("app", RepoEntry(url=path)))
     said = upstream_refused(LOCAL_MISSING, where, doing="fetch", path_exists=False)
     assert said.kind is Kind.NOT_FOUND
-    assert f"url {path} does not exist on this machine" in said.text
+    assert f"the url of repository app, {path}, does not exist on this machine" in said.text
     assert "repository exists" not in said.text
     there = upstream_refused(LOCAL_MISSING, where, doing="fetch", path_exists=True)
-    assert f"url {path} is not a git repository" in there.text
+    assert f"the url of repository app, {path}, is not a git repository" in there.text
     assert local_path_problem("app", path, exists=False, is_repository=False) == said.text
     assert local_path_problem("app", path, exists=True, is_repository=True) is None
     assert local_path_problem("app", URL, exists=False, is_repository=False) is None
