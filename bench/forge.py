@@ -8,7 +8,7 @@ All in this process, on one event loop, on 127.0.0.1: the servers and the aiohtt
 posting to them (keep-alive: the handling is measured, not TCP set-up). Logging is the
 app's (``setup_logging``: a file at info through the redacting filter).
 
-**Webhook intake.** The real :class:`~fleet.forge.endpoint.WebhookEndpoint` for a GitHub
+**Webhook intake.** The real :class:`~fleet.forge.events.endpoint.WebhookEndpoint` for a GitHub
 forge (signature, parse, staleness, the real SQLite ledger's ``take_delivery``, refusals
 audited into the ledger as the app does, a ``receive`` that only counts) against a handler
 that reads the body and answers 202. Real signed GitHub deliveries (``issues labeled``,
@@ -18,9 +18,9 @@ each burst. Modes: *new* (fresh delivery ids: 202) and *redelivery* (ids recorde
 and one of ``--burst16`` with 16 in flight to each party in turn (who goes first
 alternating). Reported: p50/p95 per delivery, deliveries per second, ratios to the floor.
 
-**The forge door.** The real :class:`~fleet.forge.door.ForgeDoor` on an aiohttp app with a
+**The forge door.** The real :class:`~fleet.forge.door.door.ForgeDoor` on an aiohttp app with a
 real ``AgentSecrets``, reading from an in-memory ``ForgeApi`` double (one issue, a 1.1 KB
-markdown body), cleaning with :func:`fleet.forge.text.clean`, auditing into the ledger (as
+markdown body), cleaning with :func:`fleet.forge.text.hidden.clean`, auditing into the ledger (as
 the desk does, without the run's activity update), against a handler that reads the body
 and answers the same JSON. The call is ``fw-forge read 7``'s, with the agent's token;
 calls alternate, one at a time, after 20 warm-up calls each. Then ``--cli-runs`` runs of
@@ -49,17 +49,17 @@ from typing import Any, cast
 
 from aiohttp import ClientSession, TCPConnector, web
 
-import fleet.forge
+import fleet.forge.door
 from bench.harness import execute, summary
 from bench.processes import BenchError
 from bot.app.logs import setup_logging
 from fleet.clock import SystemClock
 from fleet.connections.loopback import AgentSecrets
-from fleet.forge.door import TOKEN_HEADER, DoorRefusal, DoorScope, ForgeDoor, render_issue
-from fleet.forge.endpoint import ALREADY, Refusal, WebhookEndpoint, WebhookForge
+from fleet.forge.door.door import TOKEN_HEADER, DoorRefusal, DoorScope, ForgeDoor, render_issue
+from fleet.forge.events.endpoint import ALREADY, Refusal, WebhookEndpoint, WebhookForge
 from fleet.forge.model import ForgeApi, ForgeEvent, ForgeIssue, Slug
 from fleet.forge.schema import ForgeEntry
-from fleet.forge.text import clean
+from fleet.forge.text.hidden import clean
 from fleet.ledger import Ledger
 from fleet.redaction.redactor import Redactor
 from tests.fakes.webhook_sender import github_comment, github_delivery, github_issue, post
@@ -76,7 +76,7 @@ POOL = 200  # deliveries recorded once, then redelivered
 AGENT = "coder-1"
 ISSUE = 7
 SCOPE = DoorScope(run_key=1, forge=FORGE, repo=REPO, issue=ISSUE, pull=None, branch="fw/issue-7")
-FW_FORGE = Path(fleet.forge.__file__).resolve().parent / "bin" / "fw-forge"
+FW_FORGE = Path(fleet.forge.door.__file__).resolve().parent / "bin" / "fw-forge"
 PYTHON = "/usr/bin/python3"  # the system's, as an agent's sandbox has it
 PROCESSES = {  # the command, then the interpreter with its imports, then without
     "fw-forge read 7": [str(FW_FORGE), "read", "7"],

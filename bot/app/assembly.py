@@ -26,7 +26,7 @@ from fleet.backends.process import SubprocessBackend
 from fleet.backends.tmux import TmuxBackend
 from fleet.clock import Clock, SystemClock
 from fleet.errors import LedgerError, UnknownAgent
-from fleet.forge.tools import FORGE_TOOLS
+from fleet.forge.door.tools import FORGE_TOOLS
 from fleet.ledger import Ledger
 from fleet.ledger.location import LedgerLocation
 from fleet.metering.config import DEFAULT_ROUTES

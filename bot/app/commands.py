@@ -20,7 +20,7 @@ from bot.commands.handlers.watch_follow import ScreenFollower
 from bot.commands.wiring import Commands, build_commands
 from bot.config import Config
 from fleet.clock import Clock
-from fleet.forge.work import ForgeWork
+from fleet.forge.runs.work import ForgeWork
 from fleet.hosts.service import Hosts
 from fleet.repos.desk import RepoDesk
 from fleet.sandbox.service import Sandboxes

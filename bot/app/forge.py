@@ -2,7 +2,7 @@
 heartbeat endpoint (made before it listens, its desk bound once the fleet runs), forge
 work over the fleet and the repositories, the webhook endpoint — on the dashboard's
 address, or there on its own when the dashboard is off — the pollers, and the round that
-keeps forge runs moving (:mod:`fleet.forge.watch`)."""
+keeps forge runs moving (:mod:`fleet.forge.runs.watch`)."""
 
 from __future__ import annotations
 
@@ -24,23 +24,23 @@ from bot.render.forge import no_run_news, pull_news
 from connectors.inbox import cancel_and_wait
 from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
-from fleet.forge.app_token import AppKey
-from fleet.forge.desk import ForgeDesk
-from fleet.forge.door import ForgeDoor
-from fleet.forge.endpoint import Refusal, WebhookEndpoint, WebhookForge
+from fleet.forge.api.app_token import AppKey
+from fleet.forge.api.gitea import GiteaApi
+from fleet.forge.api.github import GitHubApi
+from fleet.forge.api.rest import ForgeRateLimited
+from fleet.forge.door.door import ForgeDoor
+from fleet.forge.events.endpoint import Refusal, WebhookEndpoint, WebhookForge
+from fleet.forge.events.kept import kept
+from fleet.forge.events.poller import Poller
 from fleet.forge.facts import NoRunNews, PullNews
-from fleet.forge.gitea import GiteaApi
-from fleet.forge.github import GitHubApi
-from fleet.forge.kept import kept
 from fleet.forge.model import ForgeApi, ForgeEvent, Slug
-from fleet.forge.poller import Poller
-from fleet.forge.provenance import ProvenanceSource
-from fleet.forge.publish import Publisher, Tell
-from fleet.forge.rest import ForgeRateLimited
+from fleet.forge.posts.provenance import ProvenanceSource
+from fleet.forge.posts.publish import Publisher, Tell
+from fleet.forge.runs.desk import ForgeDesk
+from fleet.forge.runs.watch import ForgeWatch
+from fleet.forge.runs.work import ForgeWork
 from fleet.forge.schema import ForgeEntry
-from fleet.forge.text import shown_text
-from fleet.forge.watch import ForgeWatch
-from fleet.forge.work import ForgeWork
+from fleet.forge.text.shown import shown_text
 from fleet.ledger import Ledger
 from fleet.names import is_agent_name
 from fleet.notices import Delivery, Notice

@@ -114,7 +114,7 @@ class FleetLauncher:
                 raise LaunchRefused(NOT_ADMITTED, f"not started: {why}")
 
     async def _spawned(self, agent: str, *, repo: str, prompt: str, requester: str) -> Started:
-        try:  # the prompt is within fleet.forge.text.PROMPT_BYTES, its rules at its end
+        try:  # the prompt is within fleet.forge.runs.prompts.PROMPT_BYTES, its rules at its end
             outcome = await self._fleet.spawn(
                 agent, prompt=prompt, repo=repo, by=requester, collect=False
             )

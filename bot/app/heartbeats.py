@@ -10,7 +10,7 @@ from bot.app.repos import git_door
 from bot.app.stops import Stop, Stops
 from bot.config import Config
 from fleet.clock import Clock
-from fleet.forge.door import ForgeDoor
+from fleet.forge.door.door import ForgeDoor
 from fleet.repos.service import Repos
 from fleet.watchdog.heartbeat import HeartbeatServer
 

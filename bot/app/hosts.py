@@ -13,7 +13,7 @@ from fleet.backends.remote_headless import RemoteHeadlessBackend
 from fleet.backends.remote_tmux import RemoteTmuxBackend
 from fleet.backends.tmux import LAUNCHER
 from fleet.clock import Clock
-from fleet.forge.tools import FW_FORGE, FW_FORGE_PROGRAM
+from fleet.forge.door.tools import FW_FORGE, FW_FORGE_PROGRAM
 from fleet.hosts.lanes import LANE_FILES, LANE_SETUP
 from fleet.hosts.sandbox import EgressDoor
 from fleet.hosts.schema import HostEntry

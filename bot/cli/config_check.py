@@ -5,7 +5,7 @@ Offline (plain ``check-config``): a repository whose ``url`` is a path on this m
 does not exist or is no git repository, or whose ``copy_from`` is no directory; and the
 address a forge's webhook must point at (:func:`webhook_base`). Online (``check-config
 --online``): each forge asked who its credential is, as the bot asks at start
-(:mod:`fleet.forge.credential_words`), and each repository's branches read with its
+(:mod:`fleet.forge.api.credential_words`), and each repository's branches read with its
 credential through the same code the bot fetches with
 (:meth:`fleet.repos.upstream.mirror.Mirror.check`) — a GitHub App's installation token minted first,
 as at start — each refusal in Fleetwarden's words, naming the variable the credential is
@@ -28,7 +28,7 @@ from bot.config.repo_checks import path_problems
 from bot.dashboard.settings import DashboardSection
 from fleet.budgets.schema import Loc
 from fleet.clock import SystemClock
-from fleet.forge.credential_words import login_problem
+from fleet.forge.api.credential_words import login_problem
 from fleet.forge.model import ForgeApi, ForgeApiError
 from fleet.repos.upstream.mirror import Mirror
 

@@ -42,7 +42,7 @@ from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
 from fleet.errors import FleetError
 from fleet.forge.facts import ForgeRunRecord
-from fleet.forge.work import ForgeWork
+from fleet.forge.runs.work import ForgeWork
 from fleet.hosts.service import Hosts
 from fleet.ledger import Ledger
 from fleet.model import AgentSpec

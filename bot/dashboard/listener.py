@@ -46,7 +46,7 @@ from fleet.connections import openfiles, socket_owner
 from fleet.connections.admission import Admission, refusal
 from fleet.connections.loopback import Limits
 from fleet.errors import FleetwardenError
-from fleet.forge.endpoint import PREFIX as WEBHOOK_PREFIX
+from fleet.forge.events.endpoint import PREFIX as WEBHOOK_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +179,7 @@ def secure(headers: MutableMapping[str, str], *, path: str, hsts: bool) -> None:
 
 
 WEBHOOKS: Final = WEBHOOK_PREFIX
-"""Where forges deliver their events (:mod:`fleet.forge.endpoint`)."""
+"""Where forges deliver their events (:mod:`fleet.forge.events.endpoint`)."""
 
 
 def middleware(settings: DashboardSettings) -> Middleware:

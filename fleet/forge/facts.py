@@ -18,7 +18,7 @@ class ForgeRunState(enum.Enum):
     ``queued``: its agent was busy, or a budget held it; ``working``: its agent runs on it;
     ``waiting``: done for now (frozen or ended), its pull request open for review;
     ``unpublished``: the agent said ``done ok``, but its pull request could not be opened
-    (the next round of :mod:`fleet.forge.watch`, or ``pr NAME``, opens it);
+    (the next round of :mod:`fleet.forge.runs.watch`, or ``pr NAME``, opens it);
     ``failed``: the agent said ``done failed``; ``stopped``: the issue was unassigned or
     unlabelled; ``ended``: its pull request closed (merged or not), or it was ended.
     """

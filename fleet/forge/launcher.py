@@ -19,7 +19,7 @@ class LaunchRefused(FleetwardenError):
     """The run cannot start now. The message (:attr:`public`) says why in words fit for
     the issue; :attr:`detail`, the operator's fuller words (a config key, an upstream's
     address or its own words), goes to the log and the audit's operator part
-    (:func:`fleet.forge.unpublished.audit_words`), never to the forge."""
+    (:func:`fleet.forge.posts.unpublished.audit_words`), never to the forge."""
 
     def __init__(self, public: str, detail: str | None = None) -> None:
         super().__init__(public)

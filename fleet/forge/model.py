@@ -262,3 +262,8 @@ class ForgeEvent:
     head: str | None = None
     comment_id: int | None = None
     confirm: bool = False
+
+
+def same_login(one: str, other: str) -> bool:
+    """Whether two logins name one account (forges match them without regard to case)."""
+    return one.casefold() == other.casefold()

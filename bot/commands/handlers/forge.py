@@ -2,7 +2,7 @@
 is (its pull request, its state), and ``pr NAME [--draft]`` opens the pull request of an
 agent's forge run from its branch, the person who gave it the issue asked to review.
 
-Each asks forge work (:class:`fleet.forge.work.ForgeWork`), which exists once the app has
+Each asks forge work (:class:`fleet.forge.runs.work.ForgeWork`), which exists once the app has
 started with a ``forges:`` section; without one, each says how to add it.
 """
 
@@ -21,8 +21,8 @@ from bot.render import forge as render
 from fleet.clock import Clock
 from fleet.errors import FleetwardenError
 from fleet.forge.facts import ForgeRunRecord, ForgeRunState
-from fleet.forge.unpublished import LineEnded, why_unpublished
-from fleet.forge.work import ForgeWork
+from fleet.forge.posts.unpublished import LineEnded, why_unpublished
+from fleet.forge.runs.work import ForgeWork
 from fleet.names import is_agent_name
 from fleet.repos.facts import LineState
 from fleet.repos.line.no_branch import PullEnd, run_pull_end

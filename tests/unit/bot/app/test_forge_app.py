@@ -16,7 +16,7 @@ from bot.config import Config, ConfigError
 from bot.config.forge_checks import app_token_variable
 from bot.config.load import parse_config
 from fleet.clock import SystemClock
-from fleet.forge.endpoint import Refusal, WebhookEndpoint, WebhookForge
+from fleet.forge.events.endpoint import Refusal, WebhookEndpoint, WebhookForge
 from fleet.forge.model import ForgeEvent, Slug
 from fleet.repos.upstream.credentials import secret_of
 from tests.fakes.github_api import FakeGitHub, make_app_key

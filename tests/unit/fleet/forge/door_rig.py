@@ -13,7 +13,7 @@ from typing import Any, cast
 from aiohttp import web
 
 from fleet.connections.loopback import AgentSecrets
-from fleet.forge.door import DoorRefusal, DoorScope, ForgeDoor
+from fleet.forge.door.door import DoorRefusal, DoorScope, ForgeDoor
 from fleet.forge.model import (
     ForgeApi,
     ForgeApiError,

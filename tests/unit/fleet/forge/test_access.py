@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from fleet.forge.access import Access
+from fleet.forge.events.access import Access
 from fleet.forge.model import ForgeApiError
 from tests.unit.fleet.forge.work_rig import FORGE, SLUG, FakeForgeApi, forge_entry
 

@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from fleet.clock import ManualClock
-from fleet.forge.app_token import AppKey, app_jwt, load_key
-from fleet.forge.github import GitHubApi
+from fleet.forge.api.app_token import AppKey, app_jwt, load_key
+from fleet.forge.api.github import GitHubApi
 from fleet.forge.model import ForgeApiError, Slug
 from tests.fakes.github_api import FakeGitHub, make_app_key
 from tests.unit.chat_fakes import T0

@@ -6,8 +6,8 @@ the calls."""
 
 from __future__ import annotations
 
-from fleet.forge.gitea import GiteaApi, no_reply_address
-from fleet.forge.github import GitHubApi
+from fleet.forge.api.gitea import GiteaApi, no_reply_address
+from fleet.forge.api.github import GitHubApi
 from fleet.forge.model import Slug
 from fleet.repos.line.identity import forge_co_author
 from tests.fakes.gitea_api import BOT_LOGIN, GITEA_TOKEN, FakeGitea

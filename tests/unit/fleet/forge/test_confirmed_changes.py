@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 
 from fleet.clock import ManualClock
-from fleet.forge.changes import confirmed, newest
+from fleet.forge.events.changes import confirmed, newest
+from fleet.forge.events.poller import Poller
+from fleet.forge.events.webhooks import parse
 from fleet.forge.model import (
     ChangeKind,
     EventKind,
@@ -24,8 +26,6 @@ from fleet.forge.model import (
     IssueChange,
     Slug,
 )
-from fleet.forge.poller import Poller
-from fleet.forge.webhooks import parse
 from fleet.ledger import Ledger
 from tests.unit.fleet.forge.work_rig import AGENT, BOT, FORGE, LABEL, SLUG, WorkRig, event
 
@@ -47,7 +47,7 @@ def ago(rig: WorkRig, minutes: float) -> datetime:
 
 
 def gitea(kind: EventKind, actor: str, **fields: Any) -> ForgeEvent:
-    """A Gitea label or assignment delivery as :func:`~fleet.forge.webhooks.parse` reads
+    """A Gitea label or assignment delivery as :func:`~fleet.forge.events.webhooks.parse` reads
     it: what the issue now carries, to be confirmed."""
     name = "issue_label" if kind in (EventKind.LABELED, EventKind.UNLABELED) else "issue_assign"
     return replace(event(kind, actor=actor, **fields), name=name, confirm=True)

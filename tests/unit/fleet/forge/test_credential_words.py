@@ -1,5 +1,5 @@
 """A forge asked at start who its credential is (ForgeHolds.check_login, in the words of
-fleet.forge.credential_words), against the strict fake GitHub and Gitea: a wrong token
+fleet.forge.api.credential_words), against the strict fake GitHub and Gitea: a wrong token
 (401), an ``api_url`` that is no API (404), another login, or nothing listening — each
 said with the forge, the variable the credential is read from (never its value) and the
 fix; the forge held where nothing it sends could be acted on, only warned about where it
@@ -8,10 +8,10 @@ may answer later."""
 from __future__ import annotations
 
 from fleet.clock import SystemClock
-from fleet.forge.credential_words import credential_words, login_problem
-from fleet.forge.gitea import GiteaApi
-from fleet.forge.github import GitHubApi
-from fleet.forge.holds import ForgeHolds
+from fleet.forge.api.credential_words import credential_words, login_problem
+from fleet.forge.api.gitea import GiteaApi
+from fleet.forge.api.github import GitHubApi
+from fleet.forge.events.holds import ForgeHolds
 from fleet.forge.model import ForgeApi, ForgeApiError
 from fleet.forge.schema import ForgeEntry
 from tests.fakes.gitea_api import FakeGitea

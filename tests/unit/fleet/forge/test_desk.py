@@ -13,7 +13,7 @@ import pytest
 
 from fleet.clock import ManualClock
 from fleet.errors import FleetwardenError
-from fleet.forge.door import DoorRefusal, DoorScope
+from fleet.forge.door.door import DoorRefusal, DoorScope
 from fleet.forge.facts import NoRunNews, PullNews
 from fleet.forge.model import EventKind
 from fleet.ledger import Ledger

@@ -1,4 +1,4 @@
-"""Tests for fleet.forge.door: the forge door's token check, scope rules, audit lines,
+"""Tests for fleet.forge.door.door: the forge door's token check, scope rules, audit lines,
 plain renderings and error answers, served on 127.0.0.1."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from fleet.forge.door import (
+from fleet.forge.door.door import (
     MAX_ANSWER,
     MAX_BODY,
     TOKEN_HEADER,
@@ -24,7 +24,7 @@ from fleet.forge.door import (
     render_issue,
     render_pull,
 )
-from fleet.forge.door_calls import BadCall, Comment, Read, parse_call
+from fleet.forge.door.door_calls import BadCall, Comment, Read, parse_call
 from fleet.forge.model import ForgeApiError, ForgeComment, ForgeFile
 from tests.unit.fleet.forge.door_rig import (
     AGENT,

@@ -1,4 +1,4 @@
-"""Tests for fleet.forge.endpoint: deliveries posted as GitHub and Gitea post them to a real
+"""Tests for fleet.forge.events.endpoint: deliveries posted as GitHub and Gitea post them to a real
 aiohttp server — taken once, refused when unsigned, mis-signed, stale, oversized, slow or
 for no forge, every refusal audited, and nothing of a body or a secret in a log line."""
 
@@ -17,11 +17,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from fleet.clock import ManualClock
-from fleet.forge.endpoint import ALREADY, Refusal, Seen, WebhookEndpoint, WebhookForge
-from fleet.forge.kept import event_of
+from fleet.forge.events.endpoint import ALREADY, Refusal, Seen, WebhookEndpoint, WebhookForge
+from fleet.forge.events.kept import event_of
+from fleet.forge.events.webhooks import MAX_BODY
 from fleet.forge.model import EventKind, ForgeEvent, Slug
 from fleet.forge.schema import ForgeEntry
-from fleet.forge.webhooks import MAX_BODY
 from fleet.ledger import Ledger
 from tests.fakes import gitea_payloads as gitea
 from tests.fakes.webhook_sender import (

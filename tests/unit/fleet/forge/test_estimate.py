@@ -8,7 +8,7 @@ from pathlib import Path
 from fleet.clock import ManualClock
 from fleet.forge.facts import ForgeRunRecord
 from fleet.forge.model import Slug
-from fleet.forge.provenance import ProvenanceSource
+from fleet.forge.posts.provenance import ProvenanceSource
 from fleet.ledger import Ledger
 from fleet.model import AgentSpec
 from fleet.names import AgentName

@@ -1,4 +1,4 @@
-"""Tests for fleet.forge.footer: the provenance footer is one collapsed ``<details>`` block
+"""Tests for fleet.forge.posts.footer: the provenance footer is one collapsed ``<details>`` block
 saying everything the run did, and no value in it — a model's name, an approval, an
 operation's line — can close it, open another, mention anyone or grow it unbounded."""
 
@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from fleet.forge.footer import FOOTER_CAP, OPERATIONS_SHOWN, Provenance, footer
+from fleet.forge.posts.footer import FOOTER_CAP, OPERATIONS_SHOWN, Provenance, footer
 
 T0 = datetime(2026, 11, 25, 14, 3, tzinfo=UTC)
 _MENTION = re.compile(r"(?<![A-Za-z0-9_`])@[A-Za-z0-9_]")

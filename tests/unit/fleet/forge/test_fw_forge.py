@@ -1,4 +1,4 @@
-"""Tests for fleet.forge.fw_forge: the fw-forge command, run as the agent runs it (its sh
+"""Tests for fleet.forge.door.fw_forge: the fw-forge command, run as the agent runs it (its sh
 wrapper, the system's python3, a subprocess) against the forge door served here."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet.forge import fw_forge
+from fleet.forge.door import fw_forge
 from tests.unit.fleet.forge.door_rig import AGENT, SCOPE, DoorRig, serve_door
 
 FW_FORGE = Path(fw_forge.__file__).resolve().parent / "bin" / "fw-forge"

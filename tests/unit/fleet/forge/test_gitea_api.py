@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import pytest
 from aiohttp import web
 
-from fleet.forge.gitea import GiteaApi
-from fleet.forge.gitea_read import change_of, is_wip, pull_of, review_of
+from fleet.forge.api.gitea import GiteaApi
+from fleet.forge.api.gitea_read import change_of, is_wip, pull_of, review_of
 from fleet.forge.model import ForgeApi, ForgeApiError, Slug
 from tests.fakes.gitea_api import BOT_LOGIN, GITEA_TOKEN, FakeGitea
 from tests.fakes.loopback import LoopbackServer

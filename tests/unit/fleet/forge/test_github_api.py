@@ -10,10 +10,10 @@ from datetime import timedelta
 
 import pytest
 
-from fleet.forge.app_token import AppKey
-from fleet.forge.github import GitHubApi
+from fleet.forge.api.app_token import AppKey
+from fleet.forge.api.github import GitHubApi
+from fleet.forge.api.rest import ForgeRateLimited
 from fleet.forge.model import ForgeApi, ForgeApiError, Slug
-from fleet.forge.rest import ForgeRateLimited
 from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub, make_app_key
 
 REPO = "acme/app"

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
 from fleet.clock import ManualClock
-from fleet.forge.app_token import app_jwt, load_key
+from fleet.forge.api.app_token import app_jwt, load_key
 from tests.fakes import github_shapes as shapes
 from tests.fakes.github_api import DEFAULT_PAT, FakeGitHub, github_thread, make_app_key
 from tests.fakes.openapi_check import Call, github_description, json_reply

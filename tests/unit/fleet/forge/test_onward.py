@@ -1,8 +1,8 @@
 """Tests for what keeps a forge run from waiting forever on the forge: a review or comment
 on a run of an agent with no session to continue starts its next run on the same line
-(fleet.forge.onward) — or, when that cannot start, is refused on the pull request with
+(fleet.forge.runs.onward) — or, when that cannot start, is refused on the pull request with
 why — and an issue given to no agent Fleetwarden can start there is answered once
-(fleet.forge.answers), never only in the log."""
+(fleet.forge.posts.answers), never only in the log."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Tests for a forge run's pull request opened from the run's own line only
-(fleet.forge.publish): the round's retry and `pr` push the line the run was given, never the
+(fleet.forge.posts.publish): the round's retry and `pr` push the line the run was given, never the
 agent's newer one, and take its base from it; a line merged or discarded from chat before
 the pull request opened ends the run — said once on the issue and in chat, its status
 comment following — instead of being tried again every few minutes."""
@@ -10,7 +10,7 @@ import pytest
 
 from fleet.clock import ManualClock
 from fleet.forge.facts import ForgeRunRecord, PullNews
-from fleet.forge.unpublished import RETRY_MINUTES, LineEnded
+from fleet.forge.posts.unpublished import RETRY_MINUTES, LineEnded
 from fleet.ledger import Ledger
 from fleet.repos.facts import LineState
 from tests.unit.fleet.forge.work_rig import BRANCH, WorkRig

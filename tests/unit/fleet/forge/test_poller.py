@@ -1,4 +1,4 @@
-"""Tests for fleet.forge.poller: the events a round of polling finds through a forge's API,
+"""Tests for fleet.forge.events.poller: the events a round of polling finds through a forge's API,
 their delivery ids the same each time the same event is found, and the cursor kept where
 the forge's own clock says."""
 
@@ -12,6 +12,7 @@ from typing import Literal
 import pytest
 
 from fleet.clock import ManualClock
+from fleet.forge.events.poller import Poller
 from fleet.forge.model import (
     ChangeKind,
     EventKind,
@@ -27,7 +28,6 @@ from fleet.forge.model import (
     Permission,
     Slug,
 )
-from fleet.forge.poller import Poller
 from fleet.forge.schema import ForgeEntry
 from tests.unit.chat_fakes import T0
 

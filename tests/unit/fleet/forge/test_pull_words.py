@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from fleet.forge.pull_words import done_body, pull_title
+from fleet.forge.posts.pull_words import done_body, pull_title
 from fleet.repos.facts import Change
 
 CHANGE = Change("app", "coder", "fw/coder/issue-1", "main", "a" * 40, "b" * 40, "c" * 40, 0)

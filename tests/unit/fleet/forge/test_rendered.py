@@ -18,10 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fleet.clock import ManualClock
-from fleet.forge.defuse import BODY_LIMIT, POST_CAP, _defused, defuse, escape_cell, fenced
-from fleet.forge.footer import FOOTER_CAP
-from fleet.forge.live_markdown import safe
-from fleet.forge.rendered import github_html, inert
+from fleet.forge.posts.footer import FOOTER_CAP
+from fleet.forge.text.defuse import BODY_LIMIT, POST_CAP, _defused, defuse, escape_cell, fenced
+from fleet.forge.text.live_markdown import safe
+from fleet.forge.text.rendered import github_html, inert
 from fleet.ledger import Ledger
 from tests.unit.fleet.forge.work_rig import WorkRig
 

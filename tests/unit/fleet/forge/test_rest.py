@@ -13,8 +13,8 @@ import pytest
 from aiohttp import web
 
 from fleet.clock import ManualClock
+from fleet.forge.api.rest import ForgeHttp, ForgeRateLimited, one_line, retry_at
 from fleet.forge.model import ForgeApiError
-from fleet.forge.rest import ForgeHttp, ForgeRateLimited, one_line, retry_at
 from tests.fakes.loopback import LoopbackServer
 from tests.unit.chat_fakes import T0
 

@@ -1,4 +1,4 @@
-"""Tests for fleet.forge.sticky: the one status comment says where the run is, what the
+"""Tests for fleet.forge.posts.sticky: the one status comment says where the run is, what the
 agent does now, the approvals waiting, the spend against the cap, the usual cost and then
 this run's, the pull request, and ends with the footer; hostile text in it is escaped, and
 it never outgrows a forge comment."""
@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fleet.budgets.run_estimate import RunEstimate
-from fleet.forge.sticky import STICKY_CAP, StickyState, status_text
+from fleet.forge.posts.sticky import STICKY_CAP, StickyState, status_text
 from tests.unit.fleet.forge.test_footer import live_mentions, provenance
 
 

@@ -1,4 +1,4 @@
-"""Tests for fleet.forge.text: the prompts a forge run gives its agent mark every forge
+"""Tests for fleet.forge.runs.prompts: the prompts a forge run gives its agent mark every forge
 user's words as theirs, in fences no text can close, cleaned of what readers cannot see,
 say they are not Fleetwarden's instructions, tell how to work with ``fw-forge``, and stay
 within their cap."""
@@ -11,14 +11,9 @@ from datetime import UTC, datetime, timedelta
 from markdown_it import MarkdownIt
 
 from fleet.forge.model import ForgeComment, ForgeIssue, Slug
-from fleet.forge.text import (
-    PROMPT_BYTES,
-    clean,
-    defuse,
-    escape_cell,
-    follow_up_prompt,
-    issue_prompt,
-)
+from fleet.forge.runs.prompts import PROMPT_BYTES, follow_up_prompt, issue_prompt
+from fleet.forge.text.defuse import defuse, escape_cell
+from fleet.forge.text.hidden import clean
 
 T0 = datetime(2026, 11, 25, 14, 3, tzinfo=UTC)
 REPO = Slug("acme", "app")

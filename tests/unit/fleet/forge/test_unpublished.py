@@ -1,6 +1,6 @@
 """Tests for a forge run whose pull request could not be opened at its `done ok`: it is
 `unpublished`, not failed; why is said once on the issue and in chat in Fleetwarden's
-words (fleet.forge.unpublished) with what opens it, and kept in the status comment, whose
+words (fleet.forge.posts.unpublished) with what opens it, and kept in the status comment, whose
 footer says how long the work took; the forge runs' round tries again every few minutes
 and `pr` opens it at once, the run and its status comment following."""
 
@@ -10,10 +10,10 @@ import pytest
 
 from fleet.clock import ManualClock
 from fleet.errors import FleetwardenError
+from fleet.forge.api.rest import ForgeRateLimited
 from fleet.forge.facts import PullNews
 from fleet.forge.model import ForgeApiError
-from fleet.forge.rest import ForgeRateLimited
-from fleet.forge.unpublished import RETRY_MINUTES, fix_words, why_unpublished
+from fleet.forge.posts.unpublished import RETRY_MINUTES, fix_words, why_unpublished
 from fleet.ledger import Ledger
 from tests.unit.fleet.forge.work_rig import AGENT, BRANCH, NO_SCOPE, SLUG, WorkRig, forge_entry
 

@@ -1,4 +1,4 @@
-"""Tests for fleet.forge.webhooks: signatures checked as GitHub and Gitea make them, every
+"""Tests for fleet.forge.events.webhooks: signatures checked as GitHub and Gitea make them, every
 GitHub example payload read, Gitea's own event types read as Gitea sends them, and stale
 events told apart."""
 
@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from fleet.forge.events.webhooks import MAX_BODY, BadDelivery, parse, stale, verify
 from fleet.forge.model import EventKind, ForgeEvent, Slug
 from fleet.forge.schema import ForgeEntry
-from fleet.forge.webhooks import MAX_BODY, BadDelivery, parse, stale, verify
 from tests.fakes import gitea_payloads as gitea
 from tests.fakes.webhook_sender import (
     gitea_delivery,

@@ -12,12 +12,12 @@ from datetime import timedelta
 import pytest
 
 from fleet.clock import ManualClock
+from fleet.forge.api.rest import ForgeRateLimited
+from fleet.forge.events.kept import event_of, kept
 from fleet.forge.facts import ForgeRunState, NoRunNews, PullNews
-from fleet.forge.kept import event_of, kept
 from fleet.forge.launcher import LaunchRefused
 from fleet.forge.model import EventKind, ForgeApiError, Slug
-from fleet.forge.rest import ForgeRateLimited
-from fleet.forge.work import mentions
+from fleet.forge.runs.work import mentions
 from fleet.ledger import Ledger
 from tests.unit.fleet.forge.work_rig import (
     AGENT,

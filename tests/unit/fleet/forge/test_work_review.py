@@ -10,9 +10,9 @@ from dataclasses import replace
 import pytest
 
 from fleet.clock import ManualClock
-from fleet.forge.door import DoorScope
+from fleet.forge.door.door import DoorScope
+from fleet.forge.events.kept import kept
 from fleet.forge.facts import ForgeRunState
-from fleet.forge.kept import kept
 from fleet.forge.model import EventKind, ForgeApiError, Slug
 from fleet.ledger import Ledger
 from fleet.repos.facts import LineRecord

@@ -12,16 +12,16 @@ from typing import Any
 
 from fleet.clock import ManualClock
 from fleet.errors import AgentNotRunning, FleetwardenError
-from fleet.forge.desk import ForgeDesk
+from fleet.forge.events.kept import kept
 from fleet.forge.facts import ForgeRunRecord
-from fleet.forge.kept import kept
 from fleet.forge.launcher import LaunchRefused, OtherLine, Started
 from fleet.forge.model import EventKind, ForgeApiError, ForgeEvent
-from fleet.forge.provenance import ProvenanceSource
-from fleet.forge.publish import Publisher, Tell
+from fleet.forge.posts.provenance import ProvenanceSource
+from fleet.forge.posts.publish import Publisher, Tell
+from fleet.forge.runs.desk import ForgeDesk
+from fleet.forge.runs.watch import ForgeWatch
+from fleet.forge.runs.work import ForgeWork
 from fleet.forge.schema import ForgeEntry
-from fleet.forge.watch import ForgeWatch
-from fleet.forge.work import ForgeWork
 from fleet.ledger import Ledger
 from fleet.repos.desk import NoLine
 from fleet.repos.facts import LineRecord, LineState

@@ -1,0 +1,325 @@
+"""GitHub's REST API as Fleetwarden uses it: :class:`GitHubApi`, the
+:class:`~fleet.forge.model.ForgeApi` of a GitHub (github.com or a GitHub Enterprise
+Server's ``/api/v3``).
+
+It speaks with a token (a PAT) or as a GitHub App (:mod:`fleet.forge.api.app_token`): then
+each call on a repository carries an installation token narrowed to that repository, and
+membership questions one narrowed to reading an org's members. Check runs exist only for
+Apps: with a PAT :meth:`GitHubApi.check_run` does nothing and returns None.
+
+Answers are read by :mod:`fleet.forge.api.github_read`: an answer of the wrong shape is a
+:class:`~fleet.forge.model.ForgeApiError`, never a KeyError.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Final, Literal
+from urllib.parse import quote
+
+from fleet.clock import Clock, SystemClock
+from fleet.forge.api.app_token import AppKey, AppTokens
+from fleet.forge.api.github_read import Shape, change_of, comment_of, issue_of, pull_of, review_of
+from fleet.forge.api.rest import TIMEOUT_SECONDS, Answer, ForgeHttp, Params, SessionMaker
+from fleet.forge.model import (
+    ForgeApiError,
+    ForgeComment,
+    ForgeFile,
+    ForgeIssue,
+    ForgeKind,
+    ForgePull,
+    ForgeReview,
+    IssueChange,
+    Permission,
+    Slug,
+)
+
+log = logging.getLogger(__name__)
+
+API_VERSION: Final = "2022-11-28"
+MAX_FILE_BYTES: Final = 1024 * 1024
+MAX_SUMMARY_CHARS: Final = 65535  # GitHub's cap on a check run's output summary
+_LAST_PAGE: Final = re.compile(r'[?&]page=(\d+)[^>]*>;\s*rel="last"')
+_PERMISSIONS: Final[Mapping[str, Permission]] = {
+    "admin": "admin",
+    "maintain": "write",
+    "write": "write",
+    "triage": "read",
+    "read": "read",
+}
+
+
+def _q(text: str, safe: str = "") -> str:
+    return quote(text, safe=safe)
+
+
+def _repo_path(repo: Slug) -> str:
+    return f"/repos/{_q(repo.owner)}/{_q(repo.name)}"
+
+
+class GitHubApi:
+    """The :class:`~fleet.forge.model.ForgeApi` of one GitHub, with a token
+    (``credential`` a string) or as an App (an :class:`AppKey`). ``session`` makes the
+    aiohttp session to use; without one the client keeps its own."""
+
+    kind: ForgeKind = "github"
+
+    def __init__(
+        self,
+        api_url: str,
+        credential: str | AppKey,
+        *,
+        session: SessionMaker | None = None,
+        clock: Clock | None = None,
+        timeout: float = TIMEOUT_SECONDS,
+    ) -> None:
+        self._http = ForgeHttp(
+            "GitHub",
+            api_url,
+            session=session,
+            timeout=timeout,
+            clock=clock,
+            headers={"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION},
+        )
+        self._app: AppTokens | None = None
+        self._token = ""
+        if isinstance(credential, AppKey):
+            self._app = AppTokens(self._http, credential, clock or SystemClock())
+        elif credential:
+            self._token = credential
+        else:
+            raise ForgeApiError("no GitHub token: the token's variable is empty")
+
+    def __repr__(self) -> str:
+        mode = "app" if self._app is not None else "token"
+        return f"GitHubApi({self._http.api_url!r}, {mode})"
+
+    async def _auth(self, scope: Slug | str) -> str:
+        if self._app is None:
+            return f"Bearer {self._token}"
+        if isinstance(scope, Slug):
+            return f"Bearer {await self._app.token(scope)}"
+        return f"Bearer {await self._app.org_token(scope)}"
+
+    async def _call(
+        self,
+        scope: Slug | str,
+        method: str,
+        path: str,
+        *,
+        params: Params | None = None,
+        body: Mapping[str, Any] | None = None,
+        expect: tuple[int, ...] = (200,),
+    ) -> Answer:
+        try:
+            return await self._http.call(
+                method, path, auth=await self._auth(scope), params=params, body=body, expect=expect
+            )
+        except ForgeApiError as exc:
+            if exc.status == 401 and self._app is not None:
+                self._app.forget(scope)
+            raise
+
+    async def _pages(self, repo: Slug, path: str, params: Params | None = None) -> list[Any]:
+        try:
+            return await self._http.pages(path, auth=await self._auth(repo), params=params)
+        except ForgeApiError as exc:
+            if exc.status == 401 and self._app is not None:
+                self._app.forget(repo)
+            raise
+
+    async def issue(self, repo: Slug, number: int) -> ForgeIssue:
+        path = f"{_repo_path(repo)}/issues/{number}"
+        return issue_of((await self._call(repo, "GET", path)).data, f"GET {path}")
+
+    async def comments(self, repo: Slug, number: int) -> list[ForgeComment]:
+        path = f"{_repo_path(repo)}/issues/{number}/comments"
+        return [comment_of(item, f"GET {path}") for item in await self._pages(repo, path)]
+
+    async def comment(self, repo: Slug, number: int, body: str) -> ForgeComment:
+        path = f"{_repo_path(repo)}/issues/{number}/comments"
+        answer = await self._call(repo, "POST", path, body={"body": body}, expect=(201,))
+        return comment_of(answer.data, f"POST {path}")
+
+    async def edit_comment(self, repo: Slug, comment_id: int, body: str) -> None:
+        path = f"{_repo_path(repo)}/issues/comments/{comment_id}"
+        await self._call(repo, "PATCH", path, body={"body": body})
+
+    async def pull(self, repo: Slug, number: int) -> ForgePull:
+        path = f"{_repo_path(repo)}/pulls/{number}"
+        return pull_of((await self._call(repo, "GET", path)).data, f"GET {path}")
+
+    async def find_pull(self, repo: Slug, head: str) -> ForgePull | None:
+        path = f"{_repo_path(repo)}/pulls"
+        params: dict[str, str | int] = {
+            "head": f"{repo.owner}:{head}",
+            "state": "open",
+            "per_page": 100,
+        }
+        answer = await self._call(repo, "GET", path, params=params)
+        if not isinstance(answer.data, list):
+            raise ForgeApiError(f"GitHub answered GET {path} with no list")
+        for item in answer.data:
+            found = pull_of(item, f"GET {path}")
+            head_repo = Shape(item, f"GET {path}").sub("head").data.get("repo")
+            full_name = head_repo.get("full_name") if isinstance(head_repo, dict) else None
+            same = isinstance(full_name, str) and full_name.casefold() == str(repo).casefold()
+            if found.head == head and same:
+                return found
+        return None
+
+    async def open_pull(
+        self, repo: Slug, *, head: str, base: str, title: str, body: str, draft: bool
+    ) -> ForgePull:
+        path = f"{_repo_path(repo)}/pulls"
+        wanted = {"title": title, "head": head, "base": base, "body": body, "draft": draft}
+        answer = await self._call(repo, "POST", path, body=wanted, expect=(201,))
+        return pull_of(answer.data, f"POST {path}")
+
+    async def edit_pull(
+        self, repo: Slug, number: int, *, title: str | None = None, body: str | None = None
+    ) -> None:
+        changes: dict[str, str] = {}
+        if title is not None:
+            changes["title"] = title
+        if body is not None:
+            changes["body"] = body
+        if changes:
+            await self._call(repo, "PATCH", f"{_repo_path(repo)}/pulls/{number}", body=changes)
+
+    async def request_review(self, repo: Slug, number: int, reviewers: list[str]) -> None:
+        if reviewers:
+            path = f"{_repo_path(repo)}/pulls/{number}/requested_reviewers"
+            await self._call(repo, "POST", path, body={"reviewers": reviewers}, expect=(201,))
+
+    async def reviews(self, repo: Slug, number: int) -> list[ForgeReview]:
+        path = f"{_repo_path(repo)}/pulls/{number}/reviews"
+        found = (review_of(item, f"GET {path}") for item in await self._pages(repo, path))
+        return [review for review in found if review is not None]
+
+    async def file(self, repo: Slug, path: str, ref: str | None = None) -> ForgeFile:
+        call = f"{_repo_path(repo)}/contents/{_q(path.lstrip('/'), safe='/')}"
+        answer = await self._call(repo, "GET", call, params={"ref": ref} if ref else None)
+        if isinstance(answer.data, list):
+            raise ForgeApiError(f"{path} is a directory on {repo}, not a file", 404)
+        shape = Shape(answer.data, f"GET {call}")
+        if shape.string("type") != "file":
+            raise ForgeApiError(f"{path} is a {shape.string('type')} on {repo}, not a file", 404)
+        if shape.data.get("encoding") != "base64":  # "none": GitHub gives no content past 1 MB
+            return ForgeFile(path=path, text="", sha=shape.string("sha"), truncated=True)
+        try:
+            raw = base64.b64decode(shape.string("content"))
+        except (binascii.Error, ValueError):
+            raise ForgeApiError(f"GitHub answered GET {call} with bad base64") from None
+        text = raw[:MAX_FILE_BYTES].decode("utf-8", errors="replace")
+        return ForgeFile(path, text, shape.string("sha"), truncated=len(raw) > MAX_FILE_BYTES)
+
+    async def permission(self, repo: Slug, login: str) -> Permission:
+        path = f"{_repo_path(repo)}/collaborators/{_q(login)}/permission"
+        answer = await self._call(repo, "GET", path, expect=(200, 404))
+        if answer.status == 404:
+            return "none"
+        return _PERMISSIONS.get(Shape(answer.data, f"GET {path}").string("permission"), "none")
+
+    async def commit_address(self, repo: Slug, login: str) -> str | None:
+        path = f"/users/{_q(login)}"
+        answer = await self._call(repo, "GET", path, expect=(200, 404))
+        if answer.status == 404:
+            return None
+        shape = Shape(answer.data, f"GET {path}")
+        return f"{shape.number('id')}+{shape.string('login')}@users.noreply.github.com"
+
+    async def in_org(self, org: str, login: str) -> bool:
+        path = f"/orgs/{_q(org)}/members/{_q(login)}"
+        answer = await self._call(org, "GET", path, expect=(204, 302, 404))
+        return answer.status == 204
+
+    async def in_team(self, org: str, team: str, login: str) -> bool:
+        path = f"/orgs/{_q(org)}/teams/{_q(team)}/memberships/{_q(login)}"
+        answer = await self._call(org, "GET", path, expect=(200, 404))
+        return (
+            answer.status == 200 and Shape(answer.data, f"GET {path}").string("state") == "active"
+        )
+
+    async def delete_branch(self, repo: Slug, branch: str) -> None:
+        path = f"{_repo_path(repo)}/git/refs/heads/{_q(branch, safe='/')}"
+        answer = await self._call(repo, "DELETE", path, expect=(204, 422))
+        if answer.status == 422:
+            said = answer.data.get("message") if isinstance(answer.data, dict) else None
+            if said != "Reference does not exist":
+                raise ForgeApiError(f"GitHub refused DELETE {path}: 422 {said}", 422)
+            log.debug("branch already gone on %s", repo)
+
+    async def open_issues(self, repo: Slug, *, since: datetime | None = None) -> list[ForgeIssue]:
+        path = f"{_repo_path(repo)}/issues"
+        params: dict[str, str | int] = {"state": "open", "sort": "updated", "direction": "asc"}
+        if since is not None:
+            params["since"] = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return [issue_of(item, f"GET {path}") for item in await self._pages(repo, path, params)]
+
+    async def issue_changes(self, repo: Slug, number: int) -> list[IssueChange]:
+        # GitHub lists an issue's events oldest first: its last two pages are the newest.
+        path = f"{_repo_path(repo)}/issues/{number}/events"
+        first = await self._call(repo, "GET", path, params={"per_page": 100})
+        found = _LAST_PAGE.search(first.headers.get("Link", ""))
+        last = int(found.group(1)) if found else 1
+        pages = [first.data] if last <= 2 else []
+        for page in range(max(last - 1, 2), last + 1):  # none when one page says all
+            answer = await self._call(repo, "GET", path, params={"per_page": 100, "page": page})
+            pages.append(answer.data)
+        changes: list[IssueChange] = []
+        for data in pages:
+            if not isinstance(data, list):
+                raise ForgeApiError(f"GitHub answered GET {path} with no list")
+            changes.extend(c for item in data if (c := change_of(item, f"GET {path}")))
+        return changes
+
+    async def check_run(
+        self,
+        repo: Slug,
+        *,
+        head_sha: str,
+        title: str,
+        summary: str,
+        status: Literal["queued", "in_progress", "completed"],
+        conclusion: Literal["success", "failure", "neutral", "cancelled"] | None = None,
+        check_id: int | None = None,
+    ) -> int | None:
+        if self._app is None:
+            return None  # GitHub takes check runs from Apps only
+        body: dict[str, Any] = {
+            "name": title,
+            "status": status,
+            "output": {"title": title, "summary": summary[:MAX_SUMMARY_CHARS]},
+        }
+        if conclusion is not None:
+            body["conclusion"] = conclusion
+        if check_id is None:
+            path = f"{_repo_path(repo)}/check-runs"
+            answer = await self._call(
+                repo, "POST", path, body={**body, "head_sha": head_sha}, expect=(201,)
+            )
+        else:
+            path = f"{_repo_path(repo)}/check-runs/{check_id}"
+            answer = await self._call(repo, "PATCH", path, body=body)
+        return Shape(answer.data, f"{path}").number("id")
+
+    async def whoami(self) -> str:
+        if self._app is None:
+            answer = await self._http.call("GET", "/user", auth=f"Bearer {self._token}")
+            return Shape(answer.data, "GET /user").string("login")
+        answer = await self._http.call("GET", "/app", auth=f"Bearer {self._app.jwt()}")
+        return Shape(answer.data, "GET /app").string("slug") + "[bot]"
+
+    async def git_token(self, repo: Slug) -> str:
+        if self._app is None:
+            return self._token
+        return await self._app.token(repo)
+
+    async def close(self) -> None:
+        await self._http.close()

@@ -1,0 +1,255 @@
+"""The webhook endpoint: ``POST /webhooks/<forge>``, where GitHub and Gitea deliver events.
+
+Each delivery is read with a cap and a deadline, its signature checked over the raw body
+in constant time (:func:`fleet.forge.events.webhooks.verify`), its payload read into a
+:class:`~fleet.forge.model.ForgeEvent`, refused when stale, recorded by its delivery id
+(a redelivery is answered without a second run) and handed to ``receive``, which decides
+and schedules and returns at once: a forge gives up on a slow answer (GitHub after ten
+seconds). Answers, in plain text:
+
+    202  what ``receive`` made of it
+    200  "already had it": a delivery recorded before (a redelivery, a replay)
+    400  a stale event (its age said, and the setting that bounds it), a missing event
+         or delivery header, a payload that is not one
+    401  unsigned, mis-signed, or no secret set for this forge
+    503  the forge is held (its credential or login found wrong at start): not recorded,
+         so the forge's redelivery, once that is fixed, is taken
+    404  no forge of that name takes webhooks
+    408  a body not all there within :data:`READ_SECONDS`
+    413  a body over 5 MiB
+    415  a body that is not ``application/json`` (set the webhook's content type to JSON)
+    500  ``receive`` failed
+
+Every refusal (and every delivery answered as had before) is logged, and given to
+``audit`` as a :class:`Refusal`. No log line or answer holds anything of the body, nor a
+signature.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final, Protocol
+
+from aiohttp import web
+
+from fleet.clock import Clock
+from fleet.forge.events.kept import kept
+from fleet.forge.events.webhooks import (
+    MAX_BODY,
+    BadDelivery,
+    delivery_id,
+    event_name,
+    parse,
+    stale,
+    verify,
+)
+from fleet.forge.model import ForgeEvent
+from fleet.forge.posts.footer import duration
+from fleet.forge.schema import ForgeEntry, is_forge_name
+
+log = logging.getLogger(__name__)
+
+PREFIX: Final = "/webhooks/"
+"""Where forges deliver their events: ``/webhooks/<forge>``."""
+PATH: Final = PREFIX + "{forge}"
+READ_SECONDS: Final = 10.0
+ALREADY: Final = "already had it"
+UNSIGNED: Final = frozenset({400, 401, 404, 408, 413, 415})
+"""Refusals anyone can cause without the secret: logged and audited at a bounded rate."""
+SAID_PER_MINUTE: Final = 10
+SAID_PEERS: Final = 4096
+
+Receive = Callable[[ForgeEvent], Awaitable[str]]
+"""Decide what an event does and schedule it; the outcome, in a few words."""
+
+
+class Seen(Protocol):
+    """Record delivery ``(forge, delivery, event name)`` with the event ``kept`` until it is
+    acted on: True when it is new, False when it was recorded before (the ledger's
+    ``take_delivery``)."""
+
+    async def __call__(self, forge: str, delivery: str, event: str, kept: str = "") -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A delivery not acted on: its forge's name (``?`` when the path named none that is
+    valid), delivery id and event name when known and well-formed, the status answered,
+    why, and the peer's address."""
+
+    forge: str
+    delivery: str | None
+    event: str | None
+    status: int
+    why: str
+    peer: str | None
+
+
+Audit = Callable[[Refusal], Awaitable[None]]
+Held = Callable[[str], "str | None"]
+"""Why forge ``name``'s events are refused now (it is held), or None."""
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookForge:
+    """A forge that takes webhooks: its configuration and its webhook secret."""
+
+    entry: ForgeEntry
+    secret: bytes
+
+
+class WebhookEndpoint:
+    """The ``POST /webhooks/{forge}`` route (:meth:`routes`), for any aiohttp app."""
+
+    def __init__(
+        self,
+        forges: Mapping[str, WebhookForge],
+        *,
+        receive: Receive,
+        seen: Seen,
+        audit: Audit,
+        clock: Clock,
+        read_seconds: float = READ_SECONDS,
+        held: Held | None = None,
+    ) -> None:
+        self._forges = forges
+        self._held = held
+        self._receive = receive
+        self._seen = seen
+        self._audit = audit
+        self._clock = clock
+        self._read_seconds = read_seconds
+        self._said: dict[tuple[str, int], tuple[float, int, int]] = {}
+
+    def routes(self) -> list[web.RouteDef]:
+        """The route to add to an app (``app.add_routes(endpoint.routes())``)."""
+        return [web.post(PATH, self.handle)]
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Take one delivery (see the module's docstring for the answers)."""
+        name = request.match_info.get("forge", "")
+        forge = self._forges.get(name)
+        shown = name if is_forge_name(name) else "?"
+        if forge is None:
+            return await self._refuse(request, shown, 404, "no forge of that name takes webhooks")
+        kind = forge.entry.kind
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            return await self._refuse(request, shown, 413, "the body is over 5 MiB")
+        if request.content_type != "application/json":
+            why = "the body must be application/json: set the webhook's content type to JSON"
+            return await self._refuse(request, shown, 415, why)
+        try:
+            body = await _read_capped(request, self._read_seconds)
+        except TimeoutError:
+            return await self._refuse(request, shown, 408, "the body did not arrive in time")
+        if body is None:
+            return await self._refuse(request, shown, 413, "the body is over 5 MiB")
+        try:
+            verify(kind, forge.secret, request.headers, body)
+            event = parse(name, kind, request.headers, body, entry=forge.entry)
+        except BadDelivery as refused:
+            return await self._refuse(request, shown, refused.status, refused.why)
+        now = self._clock.now()
+        if stale(event, now, forge.entry.max_event_age_seconds):
+            return await self._refuse(request, shown, 400, stale_words(event, now, name, forge))
+        held = self._held(name) if self._held is not None else None
+        if held is not None:  # not recorded: the forge may deliver it again once fixed
+            return await self._refuse(request, shown, 503, held)
+        # The delivery id is not signed: the same signed body under a new id is a replay.
+        # (Its digest first: a delivery recorded is kept until acted on.)
+        digest = "body:" + hashlib.sha256(event.name.encode() + b"\n" + body).hexdigest()
+        if not await self._seen(name, digest, event.name):
+            return await self._refuse(request, shown, 200, ALREADY)
+        if not await self._seen(name, event.delivery, event.name, kept(event)):
+            return await self._refuse(request, shown, 200, ALREADY)
+        try:
+            outcome = await self._receive(event)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception(
+                "webhook %s delivery %s (%s): taking it failed", name, event.delivery, event.name
+            )
+            return web.Response(status=500, text="could not take it")
+        log.info("webhook %s delivery %s (%s): %s", name, event.delivery, event.name, outcome)
+        return web.Response(status=202, text=outcome)
+
+    def _should_say(self, peer: str | None, status: int) -> bool:
+        """Whether a refusal of an unsigned request from ``peer`` is logged and audited:
+        the first :data:`SAID_PER_MINUTE` of each peer and status a minute; the rest are
+        counted, and their number said with the next one let through."""
+        now = self._clock.now().timestamp()
+        key = (peer or "-", status)
+        start, said, held = self._said.get(key, (now, 0, 0))
+        if now - start >= 60:
+            if held:
+                log.warning("webhook: %d more refusals (%d) from %s", held, status, key[0])
+            start, said, held = now, 0, 0
+        if said < SAID_PER_MINUTE:
+            self._said[key] = (start, said + 1, held)
+            return True
+        self._said[key] = (start, said, held + 1)
+        if len(self._said) > SAID_PEERS:  # the oldest forgotten: memory stays bounded
+            del self._said[next(iter(self._said))]
+        return False
+
+    async def _refuse(
+        self, request: web.Request, forge: str, status: int, why: str
+    ) -> web.StreamResponse:
+        delivery = event = None
+        known = self._forges.get(forge)
+        if known is not None:  # only a known forge's headers are read, and only when valid
+            delivery = _well_formed(delivery_id(known.entry.kind, request.headers))
+            event = _well_formed(event_name(known.entry.kind, request.headers))
+        if status in UNSIGNED and not self._should_say(request.remote, status):
+            return web.Response(status=status, text=f"refused: {why}")  # a flood: counted
+        log.warning(
+            "webhook %s delivery %s (%s) from %s: %d %s",
+            forge,
+            delivery or "-",
+            event or "-",
+            request.remote or "-",
+            status,
+            why,
+        )
+        await self._audit(Refusal(forge, delivery, event, status, why, request.remote))
+        return web.Response(status=status, text=why if status == 200 else f"refused: {why}")
+
+
+def stale_words(event: ForgeEvent, now: datetime, name: str, forge: WebhookForge) -> str:
+    """Why a stale delivery is refused: how old its event is, and the setting (its value)
+    that bounds it — raised if the forge's deliveries come late (a backlog, a replay)."""
+    limit = forge.entry.max_event_age_seconds
+    age = duration((now - event.at).total_seconds())
+    return (
+        f"stale: the event is {age} old, older than forges.{name}.max_event_age_seconds "
+        f"({limit} s) allows"
+    )
+
+
+def _well_formed(value: str | None) -> str | None:
+    """A header value fit for a log line: short, printable ASCII without spaces."""
+    if value is None or not 0 < len(value) <= 100:
+        return None
+    if not all(33 <= ord(c) < 127 for c in value):
+        return None
+    return value
+
+
+async def _read_capped(request: web.Request, seconds: float) -> bytes | None:
+    """The body, or ``None`` when it is over :data:`MAX_BODY`; :class:`TimeoutError`
+    when it is not all there within ``seconds``."""
+    chunks: list[bytes] = []
+    size = 0
+    async with asyncio.timeout(seconds):
+        while chunk := await request.content.read(MAX_BODY + 1 - size):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_BODY:
+                return None
+    return b"".join(chunks)

@@ -1,0 +1,460 @@
+"""Webhook deliveries from a forge: their signature checked, their payload read into a
+:class:`~fleet.forge.model.ForgeEvent`, their age judged.
+
+GitHub signs the raw body with the webhook secret (``X-Hub-Signature-256: sha256=<hex>``)
+and names the event and the delivery in ``X-GitHub-Event`` and ``X-GitHub-Delivery``.
+Gitea (and Forgejo, which keeps Gitea's headers) signs the same way in
+``X-Gitea-Signature: <hex>`` and also sends the GitHub-style headers; it names the event
+twice: ``X-Gitea-Event`` (``issues``, ``issue_comment``, ``pull_request``,
+``pull_request_approved``, …) and, more precisely, ``X-Gitea-Event-Type`` (``issue_label``,
+``issue_assign``, ``pull_request_comment``, ``pull_request_review_rejected``, …). Gitea's
+label and assignment events carry the issue as it now is, not the label or the person
+added or removed: :func:`parse` reads them against the forge's trigger (its label prefix
+and the bot's login). Label and assignment events of both forges are marked ``confirm``,
+for forge work to ask the forge's record of the issue (GitHub's issue events, Gitea's
+timeline) which change the sender made before acting on one.
+
+Everything in a payload is hostile text, even signed: a signature says which forge sent
+it, not that the people who wrote it meant well.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from fleet.errors import FleetwardenError
+from fleet.forge.model import EventKind, ForgeEvent, ForgeKind, Slug, same_login
+from fleet.forge.schema import ForgeEntry, ForgeTrigger
+
+MAX_BODY: Final = 5 * 1024 * 1024
+EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_DELIVERY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
+_EVENT = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_HEX = re.compile(r"[0-9a-fA-F]{64}")
+
+# Gitea's ``X-Gitea-Event-Type`` values, by what they carry (modules/webhook/type.go).
+_GITEA_ISSUE_TYPES: Final = {"issues", "issue_assign", "issue_label", "issue_milestone"}
+_GITEA_COMMENT_TYPES: Final = {"issue_comment", "pull_request_comment"}
+_GITEA_REVIEW_STATES: Final = {
+    "pull_request_review_approved": "approved",
+    "pull_request_review_rejected": "changes_requested",
+    "pull_request_review_comment": "commented",
+}
+# What ``X-Gitea-Event`` says when ``X-Gitea-Event-Type`` is missing (older servers).
+_GITEA_EVENT_TYPES: Final = {
+    "pull_request_approved": "pull_request_review_approved",
+    "pull_request_rejected": "pull_request_review_rejected",
+}
+
+
+class BadDelivery(FleetwardenError):
+    """A delivery refused: ``status`` is the HTTP answer, ``why`` says why in a few words
+    (never what the signature should have been)."""
+
+    def __init__(self, status: int, why: str) -> None:
+        super().__init__(why)
+        self.status = status
+        self.why = why
+
+
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    """The value of header ``name`` in any case (a plain dict, or aiohttp's headers)."""
+    value = headers.get(name)
+    if value is not None:
+        return value
+    wanted = name.lower()
+    for key, found in headers.items():
+        if key.lower() == wanted:
+            return found
+    return None
+
+
+def event_name(kind: ForgeKind, headers: Mapping[str, str]) -> str | None:
+    """The forge's name of the delivered event: Gitea's precise event type when sent."""
+    if kind == "github":
+        return header(headers, "X-GitHub-Event")
+    for name in (
+        "X-Gitea-Event-Type",
+        "X-Forgejo-Event-Type",
+        "X-Gitea-Event",
+        "X-Forgejo-Event",
+    ):
+        value = header(headers, name)
+        if value:
+            return _GITEA_EVENT_TYPES.get(value, value)
+    return None
+
+
+def delivery_id(kind: ForgeKind, headers: Mapping[str, str]) -> str | None:
+    """The forge's id of this delivery (a redelivery has the same one)."""
+    if kind == "github":
+        return header(headers, "X-GitHub-Delivery")
+    return header(headers, "X-Gitea-Delivery") or header(headers, "X-Forgejo-Delivery")
+
+
+def signature(secret: bytes, body: bytes) -> str:
+    """The hex HMAC-SHA256 of ``body`` under ``secret``, as both forges compute it."""
+    return hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+def verify(kind: ForgeKind, secret: bytes, headers: Mapping[str, str], body: bytes) -> None:
+    """Check a delivery's size, signature and naming headers; :class:`BadDelivery` if not.
+
+    The signature is checked first, in constant time, so that an unsigned caller learns
+    nothing else: 413 over :data:`MAX_BODY`, 401 unsigned or mis-signed (or no secret
+    set), then 400 without a valid event or delivery header."""
+    if len(body) > MAX_BODY:
+        raise BadDelivery(413, "the body is over 5 MiB")
+    if not secret:
+        raise BadDelivery(401, "no webhook secret is set for this forge")
+    given = _given_signature(kind, headers)
+    if given is None:
+        raise BadDelivery(401, "unsigned")
+    expected = signature(secret, body).encode("ascii")
+    if not hmac.compare_digest(expected, given.lower().encode("utf-8", "replace")):
+        raise BadDelivery(401, "the signature does not match")
+    name = event_name(kind, headers)
+    if name is None or not _EVENT.fullmatch(name):
+        raise BadDelivery(400, "no event header")
+    delivery = delivery_id(kind, headers)
+    if delivery is None or not _DELIVERY.fullmatch(delivery):
+        raise BadDelivery(400, "no delivery header")
+
+
+def _given_signature(kind: ForgeKind, headers: Mapping[str, str]) -> str | None:
+    if kind == "gitea":
+        for name in ("X-Gitea-Signature", "X-Forgejo-Signature"):
+            value = (header(headers, name) or "").strip()
+            if value:
+                return value
+    value = (header(headers, "X-Hub-Signature-256") or "").strip()
+    if not value:
+        return None
+    scheme, _, hexdigest = value.partition("=")
+    return hexdigest if scheme == "sha256" else ""
+
+
+def stale(event: ForgeEvent, now: datetime, max_age: timedelta | float) -> bool:
+    """Whether ``event`` happened longer than ``max_age`` (seconds) before ``now``.
+
+    An event that moves nothing (:attr:`EventKind.OTHER`: a ping, an edit) is never
+    stale: refusing it would only show the forge a failure."""
+    if event.kind is EventKind.OTHER:
+        return False
+    limit = max_age if isinstance(max_age, timedelta) else timedelta(seconds=max_age)
+    return now - event.at > limit
+
+
+def parse(
+    forge: str,
+    kind: ForgeKind,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    entry: ForgeEntry | None = None,
+) -> ForgeEvent:
+    """The event a verified delivery carries; :class:`BadDelivery` (400) when the body is
+    not the payload its event header says.
+
+    ``entry`` is the forge's configuration: Gitea's label and assignment events are read
+    against its trigger label prefix and bot login (see :func:`_gitea_issue`)."""
+    name = event_name(kind, headers)
+    delivery = delivery_id(kind, headers)
+    if not name or not delivery:
+        raise BadDelivery(400, "no event or delivery header")
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise BadDelivery(400, "the body is not JSON") from None
+    if not isinstance(data, dict):
+        raise BadDelivery(400, "the body is not a JSON object")
+    payload = _Payload(data)
+    base = {"forge": forge, "delivery": delivery, "name": name}
+    if kind == "github":
+        return _github(payload, base)
+    return _gitea(payload, base, entry)
+
+
+class _Payload:
+    """Typed reads of a payload, refusing one that lacks what its event must carry."""
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self.data = data
+
+    def get(self, path: str) -> Any:
+        node: Any = self.data
+        for part in path.split("."):
+            if not isinstance(node, Mapping):
+                return None
+            node = node.get(part)
+        return node
+
+    def text(self, path: str, default: str | None = None) -> str:
+        value = self.get(path)
+        if isinstance(value, str):
+            return value
+        if value is None and default is not None:
+            return default
+        raise BadDelivery(400, f"the payload has no {path}")
+
+    def number(self, path: str) -> int:
+        value = self.get(path)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise BadDelivery(400, f"the payload has no {path}")
+        return value
+
+    def optional_text(self, path: str) -> str | None:
+        value = self.get(path)
+        return value if isinstance(value, str) else None
+
+    def time(self, *paths: str) -> datetime:
+        """The first of ``paths`` that holds a time (:data:`EPOCH`: none does)."""
+        for path in paths:
+            value = self.get(path)
+            if isinstance(value, str) and value:
+                try:
+                    found = datetime.fromisoformat(value)
+                except ValueError:
+                    raise BadDelivery(400, f"{path} is not a time") from None
+                return found if found.tzinfo else found.replace(tzinfo=UTC)
+        return EPOCH
+
+    def slug(self) -> Slug:
+        """The repository, or an empty one for an event about no repository (a ping to
+        an organization's hook)."""
+        if self.get("repository") is None:
+            return Slug("", "")
+        try:
+            return Slug.parse(self.optional_text("repository.full_name") or "")
+        except ValueError:
+            pass
+        owner = self.optional_text("repository.owner.login") or self.optional_text(
+            "repository.owner.username"
+        )
+        name = self.optional_text("repository.name")
+        if not owner or not name:
+            raise BadDelivery(400, "the payload has no repository name")
+        return Slug(owner, name)
+
+    def actor(self) -> str:
+        return self.optional_text("sender.login") or self.optional_text("sender.username") or ""
+
+    def logins(self, path: str) -> tuple[str, ...]:
+        found = self.get(path)
+        if not isinstance(found, list):
+            return ()
+        return tuple(
+            login
+            for item in found
+            if isinstance(item, Mapping) and isinstance(login := item.get("login"), str)
+        )
+
+    def labels(self, path: str) -> tuple[str, ...]:
+        found = self.get(path)
+        if not isinstance(found, list):
+            return ()
+        return tuple(
+            label
+            for item in found
+            if isinstance(item, Mapping) and isinstance(label := item.get("name"), str)
+        )
+
+
+_GITHUB_ISSUE_ACTIONS: Final = {
+    "opened": EventKind.OPENED,
+    "closed": EventKind.CLOSED,
+    "labeled": EventKind.LABELED,
+    "unlabeled": EventKind.UNLABELED,
+    "assigned": EventKind.ASSIGNED,
+    "unassigned": EventKind.UNASSIGNED,
+}
+
+
+_CONFIRMED: Final = frozenset(
+    {EventKind.LABELED, EventKind.UNLABELED, EventKind.ASSIGNED, EventKind.UNASSIGNED}
+)
+
+
+def _github(p: _Payload, base: dict[str, Any]) -> ForgeEvent:
+    name, action = base["name"], p.get("action")
+    if name == "issues":
+        kind = _GITHUB_ISSUE_ACTIONS.get(action) if isinstance(action, str) else None
+        return ForgeEvent(
+            **base,
+            kind=kind or EventKind.OTHER,
+            repo=p.slug(),
+            number=p.number("issue.number"),
+            is_pull=p.get("issue.pull_request") is not None,
+            actor=p.actor(),
+            at=p.time("issue.updated_at", "issue.created_at"),
+            body=p.text("issue.body", "") if kind is EventKind.OPENED else "",
+            label=p.optional_text("label.name"),
+            assignee=p.optional_text("assignee.login"),
+            # Who gave or took a label or an assignment is read from the issue's events,
+            # on GitHub as on Gitea: the forge's record, never the delivery's word alone.
+            confirm=kind in _CONFIRMED,
+        )
+    if name == "issue_comment":
+        return ForgeEvent(
+            **base,
+            kind=EventKind.COMMENT if action == "created" else EventKind.OTHER,
+            repo=p.slug(),
+            number=p.number("issue.number"),
+            is_pull=p.get("issue.pull_request") is not None,
+            actor=p.actor(),
+            at=p.time("comment.created_at"),
+            body=p.text("comment.body", ""),
+            comment_id=p.number("comment.id"),
+        )
+    if name == "pull_request":
+        return _pull_event(p, base, action)
+    if name == "pull_request_review":
+        state = p.text("review.state", "").lower()
+        return ForgeEvent(
+            **base,
+            kind=EventKind.REVIEW if action == "submitted" else EventKind.OTHER,
+            repo=p.slug(),
+            number=p.number("pull_request.number"),
+            is_pull=True,
+            actor=p.actor(),
+            at=p.time("review.submitted_at", "pull_request.updated_at"),
+            body=p.text("review.body", ""),
+            review_state=state or None,
+            head=p.optional_text("pull_request.head.ref"),
+            comment_id=p.number("review.id"),
+        )
+    return _other(p, base)
+
+
+def _pull_event(p: _Payload, base: dict[str, Any], action: str) -> ForgeEvent:
+    """A pull request's own event, the same on both forges: closed (merged or not), or
+    something forge runs do not act on."""
+    return ForgeEvent(
+        **base,
+        kind=EventKind.PULL_CLOSED if action == "closed" else EventKind.OTHER,
+        repo=p.slug(),
+        number=p.number("pull_request.number"),
+        is_pull=True,
+        actor=p.actor(),
+        at=p.time("pull_request.closed_at", "pull_request.updated_at"),
+        merged=p.get("pull_request.merged") is True,
+        head=p.optional_text("pull_request.head.ref"),
+    )
+
+
+def _other(p: _Payload, base: dict[str, Any]) -> ForgeEvent:
+    number = p.get("issue.number") or p.get("pull_request.number") or p.get("number") or 0
+    return ForgeEvent(
+        **base,
+        kind=EventKind.OTHER,
+        repo=p.slug(),
+        number=number if isinstance(number, int) and not isinstance(number, bool) else 0,
+        is_pull=p.get("pull_request") is not None,
+        actor=p.actor(),
+        at=p.time("hook.updated_at", "repository.updated_at"),
+    )
+
+
+def _gitea(p: _Payload, base: dict[str, Any], entry: ForgeEntry | None) -> ForgeEvent:
+    name, action = base["name"], p.get("action")
+    if name in _GITEA_ISSUE_TYPES:
+        return _gitea_issue(p, base, entry)
+    if name in _GITEA_COMMENT_TYPES:
+        is_pull = p.get("is_pull") is True or p.get("issue.pull_request") is not None
+        return ForgeEvent(
+            **base,
+            kind=EventKind.COMMENT if action == "created" else EventKind.OTHER,
+            repo=p.slug(),
+            number=p.number("issue.number"),
+            is_pull=is_pull or name == "pull_request_comment",
+            actor=p.actor(),
+            at=p.time("comment.created_at"),
+            body=p.text("comment.body", ""),
+            comment_id=p.number("comment.id"),
+        )
+    if name in _GITEA_REVIEW_STATES:
+        return ForgeEvent(
+            **base,
+            kind=EventKind.REVIEW if action == "reviewed" else EventKind.OTHER,
+            repo=p.slug(),
+            number=p.number("pull_request.number"),
+            is_pull=True,
+            actor=p.actor(),
+            at=p.time("pull_request.updated_at"),
+            body=p.text("review.content", ""),
+            review_state=_GITEA_REVIEW_STATES[name],
+            head=p.optional_text("pull_request.head.ref"),
+        )
+    if name.startswith("pull_request"):  # pull_request, pull_request_assign, …_sync, …
+        return _pull_event(p, base, action)
+    return _other(p, base)
+
+
+def _gitea_issue(p: _Payload, base: dict[str, Any], entry: ForgeEntry | None) -> ForgeEvent:
+    """An issue event of Gitea's, whose label and assignment actions say only how the
+    issue now is.
+
+    ``label_updated``/``label_cleared``: LABELED with the first trigger label the issue
+    carries, or UNLABELED with ``label`` None when it carries none (whatever was
+    removed, no trigger label remains). ``assigned``: ASSIGNED to the bot when the bot
+    is among the assignees, else to nobody known (None). ``unassigned``: UNASSIGNED from
+    the bot when the bot is no longer among them, else from nobody known (None). Each of
+    these is marked ``confirm``: what changed, and whether the sender changed it, is
+    asked of the forge's record before anything is done (:mod:`fleet.forge.events.changes`)."""
+    action = p.get("action")
+    labels = p.labels("issue.labels")
+    assignees = p.logins("issue.assignees")
+    label: str | None = None
+    assignee: str | None = None
+    login = entry.login if entry is not None else None
+    if action in ("label_updated", "label_cleared"):
+        triggers = [x for x in labels if _is_trigger(entry, x)]
+        kind = EventKind.LABELED if triggers else EventKind.UNLABELED
+        label = triggers[0] if triggers else None
+    elif action == "assigned":
+        kind = EventKind.ASSIGNED
+        assignee = login if login is not None and _among(login, assignees) else None
+    elif action == "unassigned":
+        kind = EventKind.UNASSIGNED
+        assignee = login if login is not None and not _among(login, assignees) else None
+    elif action == "opened":
+        kind = EventKind.OPENED
+    elif action == "closed":
+        kind = EventKind.CLOSED
+    else:
+        kind = EventKind.OTHER
+    return ForgeEvent(
+        **base,
+        kind=kind,
+        repo=p.slug(),
+        number=p.number("issue.number"),
+        is_pull=p.get("issue.pull_request") is not None,
+        actor=p.actor(),
+        at=p.time("issue.updated_at", "issue.created_at"),
+        body=p.text("issue.body", "") if kind is EventKind.OPENED else "",
+        label=label,
+        assignee=assignee,
+        confirm=action in _GITEA_READ_FROM_STATE,
+    )
+
+
+_GITEA_READ_FROM_STATE: Final = frozenset(
+    {"label_updated", "label_cleared", "assigned", "unassigned"}
+)
+
+
+def _among(login: str, logins: tuple[str, ...]) -> bool:
+    return any(same_login(login, other) for other in logins)
+
+
+def _is_trigger(entry: ForgeEntry | None, label: str) -> bool:
+    if entry is not None:
+        return entry.agent_of_label(label) is not None
+    prefix = ForgeTrigger().label_prefix
+    return label.startswith(prefix) and len(label) > len(prefix)

@@ -1,0 +1,152 @@
+"""What a forge run's footer and status comment say, read from the ledger: the agent and its
+runtime, the models actually served (downgrades too), the run, who asked, when it started
+and how long it took, how it ended, whether the agent or the watchdog said done, the
+approvals granted and by whom, tokens and cost against the run's cap, the secret scan of
+its change, its egress (deny-by-default, the routes allowed, what was refused), the forge
+operations from the audit, and Fleetwarden's version."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from fleet.approvals.model import ApprovalState
+from fleet.budgets.run_budget import cap_text
+from fleet.budgets.run_estimate import RunEstimate, estimate_runs
+from fleet.clock import Clock
+from fleet.forge.facts import ForgeRunRecord
+from fleet.forge.posts.footer import Provenance
+from fleet.forge.posts.unpublished import public_part
+from fleet.ledger import Ledger, UsageTotal
+from fleet.model import AgentSpec
+from fleet.repos.facts import change_from_json
+
+OPERATIONS_SHOWN = 30
+
+
+@dataclass(frozen=True, slots=True)
+class Spend:
+    """What a forge run has spent since it started, and what such runs usually cost."""
+
+    tokens: int
+    cost_usd: float | None
+    cap: str | None
+    estimate: RunEstimate | None
+    usage: tuple[UsageTotal, ...] = ()  # by served model, as metered
+    spec: AgentSpec | None = None  # the agent's, as read with it
+
+
+class ProvenanceSource:
+    """Reads a forge run's provenance and spend from the ledger."""
+
+    def __init__(self, ledger: Ledger, clock: Clock, version: str) -> None:
+        self._ledger = ledger
+        self._clock = clock
+        self._version = version
+
+    @property
+    def version(self) -> str:
+        """Fleetwarden's version, as every footer names it."""
+        return self._version
+
+    async def spend(self, record: ForgeRunRecord) -> Spend:
+        """Tokens and dollars metered for the agent since the forge run started."""
+        until = record.ended_at or self._clock.now()
+        usage = await self._ledger.usage_between(record.agent, record.started_at, until)
+        costs = [u.cost_usd for u in usage if u.cost_usd is not None]
+        agent = await self._ledger.get_agent(record.agent)
+        spec = agent.spec if agent is not None else None
+        estimate = None
+        if spec is not None:  # from the runs before this one: never its own
+            estimate = estimate_runs(
+                await self._ledger.run_costs(
+                    record.agent, spec.runtime, spec.model, before=record.started_at
+                )
+            )
+        cap = cap_text(spec.run_budget) if spec is not None and spec.run_budget else None
+        return Spend(
+            usage=tuple(usage),
+            tokens=sum(u.tokens.total for u in usage),
+            cost_usd=sum(costs) if costs else None,
+            cap=cap,
+            estimate=estimate,
+            spec=spec,
+        )
+
+    async def work_end(self, record: ForgeRunRecord) -> datetime | None:
+        """When the agent's work on ``record`` last stopped: its latest run's end, or (a run
+        paused, not ended) its last sign of life."""
+        run = await self._ledger.run_report(record.run_id) if record.run_id else None
+        if run is not None and run.run.ended_at is not None:
+            return run.run.ended_at
+        return record.activity_at
+
+    async def provenance(self, record: ForgeRunRecord, spend: Spend | None = None) -> Provenance:
+        """Everything the footer says of ``record``, as of now (``spend``: as just read)."""
+        until = record.ended_at or self._clock.now()
+        spend = spend or await self.spend(record)
+        spec = spend.spec
+        usage = spend.usage
+        downgrades = await self._ledger.downgrades_between(record.agent, record.started_at, until)
+        models = [f"{u.model} ({u.requests} requests)" for u in usage if u.requests]
+        models += [f"{asked} served as {served} ({n})" for asked, served, n in downgrades]
+        run = await self._ledger.run_report(record.run_id) if record.run_id else None
+        exit_text = None
+        if run is not None and run.end is not None:
+            exit_text = run.end.outcome
+        approvals: list[tuple[str, str]] = []
+        if record.run_id is not None:
+            for ask in await self._ledger.approvals_of_run(record.run_id):
+                if ask.state is ApprovalState.ALLOWED and ask.answered_by:
+                    approvals.append((f"{ask.tool}: {ask.subject}", ask.answered_by))
+        change_json = await self._ledger.run_change(record.run_id) if record.run_id else None
+        secret_scan = _secret_scan(change_json)
+        # This forge run's span only: the agent's earlier runs' refusals are not this run's.
+        refused = await self._ledger.refused_between(record.agent, record.started_at, until)
+        egress = "no sandbox"
+        if spec is not None:
+            if spec.egress == "locked":
+                routes = ", ".join(spec.egress_allow) or "none"
+                egress = f"deny by default; allowed: {routes}; refused: {refused}"
+            else:
+                egress = f"open network; refused: {refused}"
+        audit = await self._ledger.forge_audit(record.id, limit=OPERATIONS_SHOWN + 1)
+        operations = [("" if line.allowed else "refused: ") + _shown(line.detail) for line in audit]
+        return Provenance(
+            agent=record.agent,
+            runtime=spec.runtime if spec is not None else "?",
+            models=tuple(models),
+            run_id=record.run_id,
+            requester=record.requester,
+            started_at=record.started_at,
+            duration=_seconds(record.started_at, until),
+            exit=exit_text,
+            done_signal=record.done_signal,
+            approvals=tuple(approvals),
+            tokens=spend.tokens,
+            cost_usd=spend.cost_usd,
+            cap=spend.cap,
+            secret_scan=secret_scan,
+            egress=egress,
+            operations=tuple(operations),
+            version=self._version,
+        )
+
+
+def _shown(detail: str) -> str:
+    """An audit line as a post on the forge shows it: its public words only (an operator's
+    detail, kept after them, names variables, config keys and the upstream)."""
+    return public_part(detail.removeprefix("refused: "))
+
+
+def _seconds(start: datetime, end: datetime) -> float:
+    return max(0.0, (end - start).total_seconds())
+
+
+def _secret_scan(change_json: str | None) -> str:
+    change = change_from_json(change_json)
+    if change is None:
+        return "no change yet"
+    if change.refused:
+        return f"{change.secrets}; the git door refused: {change.refused[0]}"
+    return change.secrets

@@ -1,0 +1,169 @@
+"""The agent's side of forge work: the scope of its forge run for the forge door, and what
+the door's allowed calls do — post its comment, change its pull request's description,
+open its pull request, take its ``done`` — each audited and each a sign of life for the
+watchdog. After ``done``, once the agent's turn is over (a headless CLI's process ends; a
+live one is ended or frozen as the forge's ``on_done`` says), its work is published."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Final
+
+from fleet.errors import FleetwardenError
+from fleet.forge.door.door import DoorRefusal, DoorScope
+from fleet.forge.facts import ForgeRunRecord, ForgeRunState
+from fleet.forge.model import ForgeApi, ForgeApiError
+from fleet.forge.runs.work import ForgeWork
+from fleet.repos.landing.messages import one_line
+
+log = logging.getLogger(__name__)
+
+TURN_WAIT: Final = 120.0
+"""Seconds a ``done`` waits for the agent's turn to end before ``on_done`` ends or freezes it."""
+SUMMARY_CAP: Final = 4000
+REFUSAL_CAP: Final = 300
+"""Characters of the door's refusal ``done`` quotes back."""
+
+
+class ForgeDesk:
+    """The forge door's :class:`~fleet.forge.door.door.DoorActions` over forge work."""
+
+    def __init__(self, work: ForgeWork, *, turn_wait: float = TURN_WAIT) -> None:
+        self._work = work
+        self._ledger = work.ledger
+        self._publisher = work.publisher
+        self._turn_wait = turn_wait
+        self.pending: set[int] = set()  # forge runs whose done is being published
+
+    def api(self, forge: str) -> ForgeApi:
+        return self._work.apis[forge]
+
+    async def scope_of(self, agent: str) -> DoorScope | None:
+        """What ``agent``'s forge run may touch now; None without one under way."""
+        record = await self._ledger.agent_forge_run(agent)
+        if record is None or ForgeRunState(record.state).is_over:
+            return None
+        return DoorScope(
+            run_key=record.id,
+            forge=record.forge,
+            repo=record.slug,
+            issue=record.issue,
+            pull=record.pull,
+            branch=record.branch,
+        )
+
+    async def _record(self, scope: DoorScope) -> ForgeRunRecord:
+        record = await self._ledger.forge_run(scope.run_key)
+        if record is None or record.ended_at is not None:
+            raise DoorRefusal("refused: this forge run is over")
+        return record
+
+    async def comment(self, scope: DoorScope, number: int, body: str) -> str:
+        url = await self._publisher.comment(await self._record(scope), number, body)
+        return f"commented: {url}"
+
+    async def describe(self, scope: DoorScope, body: str) -> str:
+        url = await self._publisher.describe(await self._record(scope), body)
+        return f"described: {url}"
+
+    async def open_pull(self, scope: DoorScope, title: str, body: str, draft: bool) -> str:
+        record = await self._record(scope)
+        entry = self._work.forges[record.forge]
+        try:
+            pull = await self._publisher.open_pull(
+                record, title=title, text=body, draft=draft or entry.draft
+            )
+        except ForgeApiError:
+            raise  # the door answers 502, naming nothing of the forge's API
+        except FleetwardenError as exc:  # the branch could not be pushed: why, in our words
+            raise DoorRefusal(f"refused: {exc}") from None
+        return f"pull request #{pull.number} is open: {pull.url}"
+
+    async def done(self, scope: DoorScope, status: str, summary: str) -> str:
+        record = await self._record(scope)
+        await self._ledger.update_forge_run(
+            record.id,
+            done_signal="agent",
+            done_status=status,
+            summary=summary[:SUMMARY_CAP],
+            activity_at=self._work.clock.now(),
+        )
+        refused = None
+        if status == "ok":  # pushed as its run ends: its summary says what the upstream has
+            await self._work.launcher.push_at_end(record.agent)
+            refused = await self._work.launcher.push_refused(record.agent, record.line_id)
+        self._work.spawn(self.after_done(record.id), f"publish forge run {record.id}")
+        if refused is not None:
+            return refused_words(refused, record.pull)
+        if status == "ok" and record.pull is not None:
+            return (
+                "done: once this turn ends, your branch is pushed and the pull request "
+                f"#{record.pull} takes the new commits"
+            )
+        if status == "ok":
+            return "done: once this turn ends, your branch is pushed and its pull request opened"
+        return "done: your summary is posted on the issue once this turn ends"
+
+    async def audit(
+        self, scope: DoorScope | None, agent: str, op: str, allowed: bool, detail: str
+    ) -> None:
+        key = scope.run_key if scope is not None else None
+        await self._ledger.audit_forge(key, agent, op, allowed, detail)
+        if key is not None:
+            await self._ledger.update_forge_run(key, activity_at=self._work.clock.now())
+
+    async def _still_done(self, key: int) -> bool:
+        fresh = await self._ledger.forge_run(key)
+        return (
+            fresh is not None
+            and fresh.ended_at is None
+            and ForgeRunState(fresh.state) is ForgeRunState.WORKING
+            and fresh.done_signal == "agent"
+        )
+
+    async def after_done(self, key: int) -> None:
+        """Wait for the agent's turn to end, then publish what it did (once)."""
+        if key in self.pending:
+            return
+        self.pending.add(key)
+        try:
+            record = await self._ledger.forge_run(key)
+            if record is None:
+                return
+            launcher = self._work.launcher
+            waited = 0.0
+            while await launcher.is_running(record.agent) and waited < self._turn_wait:
+                step = min(1.0, self._turn_wait - waited)
+                await asyncio.sleep(step)
+                waited += step
+            async with self._work.lock(record.forge, record.slug, record.issue):
+                # Under the issue's lock: a follow-up is either before (no done any more)
+                # or after (it thaws what is frozen here).
+                if not await self._still_done(key):
+                    return  # a follow-up came meanwhile: the session goes on
+                if await launcher.is_running(record.agent):
+                    entry = self._work.forges[record.forge]
+                    if entry.on_done == "end":
+                        await launcher.stop(record.agent, by="its done", line_id=record.line_id)
+                    else:
+                        await launcher.freeze(record.agent, by="its done")
+                fresh = await self._ledger.forge_run(key)
+                if fresh is None:
+                    return
+                await self._publisher.publish(fresh)
+        finally:
+            self.pending.discard(key)
+
+
+def refused_words(why: str, pull: int | None) -> str:
+    """``done``'s answer when the git door refused the run's last push and nothing has
+    reached its branch since: what the branch lacks, and the way on."""
+    where = f"pull request #{pull}" if pull is not None else "pull request, once opened,"
+    said = one_line(why, REFUSAL_CAP).rstrip(".")
+    return (
+        f"done noted, but the git door refused your last push: {said}. "
+        f"Those commits are not on your branch, and the {where} will not have them. Fix "
+        "what it says (amend or rewrite those commits), push again, then run `fw-forge done` "
+        "again."
+    )

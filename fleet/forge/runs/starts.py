@@ -1,0 +1,227 @@
+"""How a forge run starts: :meth:`RunStarts.begin` makes the run of an issue given to an
+agent (its row, its audit line, its status comment) — or, given to no agent it can start
+there, answers on the issue why (:mod:`fleet.forge.posts.answers`) — :meth:`RunStarts.launch`
+starts the agent on it through the fleet's admission — its prompt the issue as its page
+shows it — or keeps it queued saying why, and :meth:`RunStarts.next_for` starts an agent's
+oldest queued run once the agent is free."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+
+from fleet.clock import Clock
+from fleet.forge.facts import ForgeRunRecord, ForgeRunState, NoRunNews
+from fleet.forge.launcher import ForgeLauncher, LaunchRefused
+from fleet.forge.model import EventKind, ForgeApi, ForgeApiError, ForgeEvent, ForgeIssue, Slug
+from fleet.forge.posts.answers import Unstartable, no_run_words, why_not
+from fleet.forge.posts.publish import Publisher
+from fleet.forge.posts.unpublished import audit_words
+from fleet.forge.runs.prompts import issue_prompt
+from fleet.forge.schema import ForgeEntry
+from fleet.ledger import Ledger
+from fleet.names import is_agent_name
+from fleet.repos.hook.policy import Issue
+from fleet.repos.line.identity import forge_co_author
+from fleet.repos.schema import RepoEntry
+
+log = logging.getLogger(__name__)
+
+
+class RunStarts:
+    """The starting of forge runs, for :class:`fleet.forge.runs.work.ForgeWork`."""
+
+    def __init__(
+        self,
+        *,
+        forges: Mapping[str, ForgeEntry],
+        apis: Mapping[str, ForgeApi],
+        ledger: Ledger,
+        launcher: ForgeLauncher,
+        publisher: Publisher,
+        clock: Clock,
+        lock: Callable[[str, Slug, int], asyncio.Lock],
+    ) -> None:
+        self.forges = forges
+        self.apis = apis
+        self.ledger = ledger
+        self.launcher = launcher
+        self.publisher = publisher
+        self.clock = clock
+        self.lock = lock
+
+    async def begin(self, event: ForgeEvent, agent: str, repo: str, entry: RepoEntry) -> str:
+        """A new forge run of ``agent`` on ``event``'s issue of ``repo`` (``entry``): its
+        status comment posted, then launched or queued; the outcome, in a few words."""
+        agent_repo = await self.launcher.repo_of(agent) if is_agent_name(agent) else None
+        if agent_repo != repo:
+            return await self._unstartable(event, agent, repo, agent_repo)
+        api = self.apis[event.forge]
+        issue = await api.issue(event.repo, event.number)
+        if issue.state != "open":
+            return f"ignored: #{issue.number} is closed"
+        key = await self.ledger.add_forge_run(
+            forge=event.forge,
+            repo=repo,
+            slug=event.repo,
+            issue=issue.number,
+            title=issue.title[:300],
+            agent=agent,
+            branch=f"{entry.branch_prefix}{agent}/issue-{issue.number}",
+            requester=event.actor,
+            issue_url=issue.url,
+        )
+        if key is None:
+            return f"ignored: #{issue.number} already has a run"
+        await self.ledger.audit_forge(
+            key, agent, "start", True, f"#{issue.number} given to {agent} by @{event.actor}"
+        )
+        record = await self.ledger.forge_run(key)
+        assert record is not None
+        await self.publisher.open_status(record)
+        record = await self.ledger.forge_run(key)  # with its status comment's id
+        assert record is not None
+        return await self.launch(record, issue)
+
+    async def _unstartable(
+        self, event: ForgeEvent, agent: str, repo: str, agent_repo: str | None
+    ) -> str:
+        """No run of ``agent`` can start on ``event``'s issue of ``repo``: said on the issue,
+        once for the delivery (its outcome is written before the post, so a delivery acted
+        on again after a restart does not say it twice)."""
+        roster = await self.launcher.agents()
+        reason = Unstartable(
+            agent=agent,
+            label=event.label if event.kind is EventKind.LABELED else None,
+            repo=repo,
+            slug=str(event.repo),
+            known=agent in roster or (is_agent_name(agent) and agent_repo is not None),
+            agent_repo=agent_repo,
+        )
+        outcome = f"answered: {why_not(reason)}"
+        await self.ledger.set_delivery_outcome(event.forge, event.delivery, outcome)
+        prefix = self.forges[event.forge].trigger.label_prefix
+        try:
+            await self.publisher.answer(
+                event.forge,
+                event.repo,
+                event.number,
+                no_run_words(reason, roster, prefix),
+                asked_by=f"@{event.actor}",
+            )
+        except ForgeApiError as exc:
+            log.warning("no run on %s#%d: why was not said: %s", event.repo, event.number, exc)
+            await self._tell_no_run(event, reason)
+            return f"ignored: {why_not(reason)} (not said on the issue: {exc})"
+        await self._tell_no_run(event, reason)
+        await self.ledger.audit_forge(
+            None, agent if is_agent_name(agent) else "-", "answer", False,
+            f"#{event.number} by @{event.actor}: {why_not(reason)}",
+        )  # fmt: skip
+        return outcome
+
+    async def _tell_no_run(self, event: ForgeEvent, reason: Unstartable) -> None:
+        """Chat hears of an issue given to no agent that can start there, once for the
+        delivery (called after its outcome is written)."""
+        news = NoRunNews(
+            agent=reason.agent,
+            slug=event.repo,
+            issue=event.number,
+            forge=event.forge,
+            actor=event.actor,
+            label=reason.label,
+            why=why_not(reason),
+        )
+        await self.publisher.tell(news)
+
+    async def launch(self, record: ForgeRunRecord, issue: ForgeIssue | None = None) -> str:
+        """Start ``record``'s agent on it, or keep it queued saying why. ``issue``: as just
+        read (else read now: a queued run starts on what the issue says by then)."""
+        why = await self.launcher.busy(record.agent)
+        if why is None:
+            other = await self.ledger.agent_forge_run(record.agent)
+            if other is not None and other.id != record.id:
+                why = f"{record.agent} works on {other.slug}#{other.issue} until its PR closes"
+        if why is not None:
+            return await self._queued(record, why)
+        api = self.apis[record.forge]
+        if issue is None:
+            issue = await api.issue(record.slug, record.issue)
+        comments = await api.comments(record.slug, record.issue)
+        entry = self.forges[record.forge]
+        prompt = await asyncio.to_thread(  # reading hostile HTML is work for a thread
+            issue_prompt,
+            record.forge,
+            record.slug,
+            issue,
+            [c for c in comments if c.id != record.comment_id],
+            branch=record.branch,
+            bot_login=entry.login,
+        )
+        co_author = await self._co_author(api, record)
+        try:
+            started = await self.launcher.start(
+                record.agent,
+                repo=record.repo,
+                branch=record.branch,
+                prompt=prompt,
+                requester=f"@{record.requester} on {record.forge}",
+                issue=Issue(str(record.slug), record.issue),
+                co_author=co_author,
+            )
+        except LaunchRefused as exc:
+            return await self._queued(record, exc.public, exc)
+        line = await self.launcher.line(record.agent)
+        await self.ledger.update_forge_run(
+            record.id,
+            state=ForgeRunState.WORKING,
+            run_id=started.run_id,
+            line_id=started.line_id,
+            # An earlier run's branch of this issue may live on: this one is named anew.
+            branch=line.branch if line is not None else record.branch,
+            activity_at=self.clock.now(),
+        )
+        await self.publisher.refresh(record.id)
+        return f"started {record.agent} on #{record.issue} (run {started.run_id})"
+
+    async def _co_author(self, api: ForgeApi, record: ForgeRunRecord) -> str | None:
+        """Who gave the agent the issue, as its commits' ``Co-authored-by:`` — the address
+        their forge credits them by (:func:`fleet.repos.line.identity.forge_co_author`) — or
+        None when the forge cannot say (the run starts all the same)."""
+        try:
+            address = await api.commit_address(record.slug, record.requester)
+        except ForgeApiError as exc:
+            log.info("no co-author for @%s: %s", record.requester, exc)
+            return None
+        return forge_co_author(record.requester, address) if address else None
+
+    async def _queued(
+        self, record: ForgeRunRecord, why: str, refused: LaunchRefused | None = None
+    ) -> str:
+        """``record`` kept queued, ``why`` its public words (the status comment's); a
+        refused launch's detail is the operator's: the log and the audit keep it."""
+        if ForgeRunState(record.state) is not ForgeRunState.QUEUED or record.summary != why:
+            await self.ledger.update_forge_run(record.id, state=ForgeRunState.QUEUED, summary=why)
+            if refused is not None and refused.detail != refused.public:
+                log.warning("%s on %s#%d: %s", record.agent, record.slug, record.issue,
+                            refused.detail)  # fmt: skip
+                await self.ledger.audit_forge(
+                    record.id, record.agent, "start", False, audit_words(refused)
+                )
+            await self.publisher.refresh(record.id)
+        return f"queued: {why}"
+
+    async def next_for(self, agent: str) -> None:
+        """Start ``agent``'s oldest queued forge run, if it is free now."""
+        for record in await self.ledger.forge_runs(agent=agent):
+            if ForgeRunState(record.state) is ForgeRunState.QUEUED:
+                async with self.lock(record.forge, record.slug, record.issue):
+                    fresh = await self.ledger.forge_run(record.id)
+                    if fresh is None or fresh.ended_at is not None:
+                        continue
+                    if ForgeRunState(fresh.state) is not ForgeRunState.QUEUED:
+                        continue
+                    outcome = await self.launch(fresh)
+                log.info("forge run %d of %s: %s", record.id, agent, outcome)
+                return

@@ -1,0 +1,110 @@
+"""The forge runs' regular round: queued runs started when their agent is free, a ``done``
+published once its turn ended (after a restart too), a pull request that could not be
+opened tried again every :data:`~fleet.forge.posts.unpublished.RETRY_MINUTES` minutes, the
+watchdog's word on a run that went silent without ``done`` for its forge's
+``done_timeout_minutes``, and every status comment brought up to date (spend, approvals
+waiting)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+from typing import Final
+
+from fleet.forge.api.rest import ForgeRateLimited
+from fleet.forge.facts import ForgeRunRecord, ForgeRunState
+from fleet.forge.posts.unpublished import RETRY_MINUTES
+from fleet.forge.runs.desk import ForgeDesk
+from fleet.forge.runs.work import ForgeWork
+
+log = logging.getLogger(__name__)
+
+INTERVAL: Final = 15.0
+
+
+class ForgeWatch:
+    """Goes over the live forge runs every :data:`INTERVAL` seconds."""
+
+    def __init__(self, work: ForgeWork, desk: ForgeDesk, interval: float = INTERVAL) -> None:
+        self._work = work
+        self._desk = desk
+        self._interval = interval
+        self._task: asyncio.Task[None] | None = None
+        self._tried: dict[int, datetime] = {}  # unpublished runs: when last tried (or said)
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._loop(), name="forge-watch")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("the forge runs' round failed")
+            await asyncio.sleep(self._interval)
+
+    async def tick(self) -> None:
+        """One round over the live forge runs."""
+        work = self._work
+        now = work.clock.now()
+        asked: set[str] = set()  # agents whose queue was asked this round: once is enough
+        records = await work.ledger.forge_runs()
+        live = {r.id for r in records if ForgeRunState(r.state) is ForgeRunState.UNPUBLISHED}
+        self._tried = {key: at for key, at in self._tried.items() if key in live}
+        for record in records:
+            if work.quiet(record.forge):  # rate limited: left alone until it lifts
+                continue
+            try:
+                await self._round(record, now, asked)
+            except ForgeRateLimited as exc:
+                work.holds.back_off(record.forge, exc)
+
+    async def _round(self, record: ForgeRunRecord, now: datetime, asked: set[str]) -> None:
+        """One forge run's turn of the round."""
+        work = self._work
+        state = ForgeRunState(record.state)
+        if state is ForgeRunState.QUEUED and record.agent not in asked:
+            asked.add(record.agent)
+            await work.starts.next_for(record.agent)  # its oldest queued run, when it is free
+        elif state is ForgeRunState.UNPUBLISHED:
+            await self._retry(record, now)
+        elif state is ForgeRunState.WORKING:
+            running = await work.launcher.is_running(record.agent)
+            if record.done_signal == "agent" and not running:
+                if record.id not in self._desk.pending:
+                    work.spawn(self._desk.after_done(record.id), f"publish {record.id}")
+            elif record.done_signal is None and not running:
+                minutes = work.forges[record.forge].done_timeout_minutes
+                since = record.activity_at or record.started_at
+                if now - since >= timedelta(minutes=minutes):
+                    async with work.lock(record.forge, record.slug, record.issue):
+                        fresh = await work.ledger.forge_run(record.id)
+                        if fresh is not None and fresh.done_signal is None:
+                            await work.publisher.watchdog(fresh, minutes)
+            # Its spend, its asks and what it does move on without an event.
+            await work.publisher.refresh(record.id)
+
+    async def _retry(self, record: ForgeRunRecord, now: datetime) -> None:
+        """Open the pull request of a run left ``unpublished``, every few minutes (its first
+        refusal was just said: the first try waits too)."""
+        work = self._work
+        tried = self._tried.setdefault(record.id, now)
+        if now - tried < timedelta(minutes=RETRY_MINUTES):
+            return
+        self._tried[record.id] = now
+        async with work.lock(record.forge, record.slug, record.issue):
+            fresh = await work.ledger.forge_run(record.id)
+            if fresh is None or ForgeRunState(fresh.state) is not ForgeRunState.UNPUBLISHED:
+                return  # `pr`, or a follow-up, came first
+            if await work.publisher.retry(fresh):
+                self._tried.pop(record.id, None)
+                log.info("forge run %d: its pull request is open now", record.id)

@@ -1,0 +1,347 @@
+"""Forge work: what each forge event does to forge runs.
+
+An event (a webhook delivery or a polled one, already verified and taken once by the
+ledger) is decided here, in the background, one at a time per issue: an allowed person's
+label ``fleetwarden:AGENT``, assignment to the bot or mention of it starts a run of the
+agent on the issue's branch; a comment or a "request changes" review on its pull request
+continues the same session (or starts the next run on its branch); the pull request
+closed ends it; the issue unlabelled, unassigned or closed stops it. Everything else is
+ignored, and what was ignored, and why, is kept as the delivery's outcome and in the forge
+audit. Who may act is asked of the forge at each event (:mod:`fleet.forge.events.access`).
+
+How a run starts is :mod:`fleet.forge.runs.starts`'s; how it goes on after a comment or a
+review is :mod:`fleet.forge.runs.onward`'s; what a run's end, its
+``done`` and the watchdog do is :mod:`fleet.forge.posts.publish`'s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+from fleet.clock import Clock
+from fleet.errors import FleetwardenError
+from fleet.forge.api.rest import ForgeRateLimited
+from fleet.forge.events.access import Access
+from fleet.forge.events.changes import confirmed
+from fleet.forge.events.holds import ForgeHolds
+from fleet.forge.events.kept import event_of
+from fleet.forge.facts import ForgeRunRecord, ForgeRunState
+from fleet.forge.launcher import ForgeLauncher
+from fleet.forge.model import EventKind, ForgeApi, ForgeApiError, ForgeEvent, Slug, same_login
+from fleet.forge.posts.publish import Publisher
+from fleet.forge.runs.onward import Onward
+from fleet.forge.runs.starts import RunStarts
+from fleet.forge.schema import ForgeEntry
+from fleet.ledger import Ledger
+from fleet.repos.schema import RepoEntry
+
+log = logging.getLogger(__name__)
+
+
+class ForgeWork:
+    """Forge events in, forge runs out."""
+
+    def __init__(
+        self,
+        *,
+        forges: Mapping[str, ForgeEntry],
+        apis: Mapping[str, ForgeApi],
+        repos: Mapping[str, RepoEntry],
+        ledger: Ledger,
+        launcher: ForgeLauncher,
+        publisher: Publisher,
+        clock: Clock,
+    ) -> None:
+        self.forges = forges
+        self.apis = apis
+        self.ledger = ledger
+        self.launcher = launcher
+        self.publisher = publisher
+        self.clock = clock
+        self.access = Access(forges, apis)
+        self._repos = repos
+        self._by_slug = {
+            (entry.forge, slug.lower()): name
+            for name, entry in repos.items()
+            if entry.forge is not None and (slug := entry.forge_slug()) is not None
+        }
+        self._locks: dict[tuple[str, str, int], asyncio.Lock] = {}
+        # Forges whose events wait: a login not the credential's, a rate limit.
+        self.holds = ForgeHolds(forges, apis, clock)
+        self.starts = RunStarts(
+            forges=forges,
+            apis=apis,
+            ledger=ledger,
+            launcher=launcher,
+            publisher=publisher,
+            clock=clock,
+            lock=self.lock,
+        )
+        self.onward = Onward(
+            forges=forges, ledger=ledger, launcher=launcher, publisher=publisher, clock=clock
+        )
+        self._acting: set[tuple[str, str]] = set()  # deliveries being acted on now
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- events in -------------------------------------------------------------------------
+
+    async def receive(self, event: ForgeEvent) -> str:
+        """Take ``event`` (its delivery already recorded once): decided in the background,
+        so the forge's delivery is answered at once; the word for the answer."""
+        held = self.holds.refusal(event.forge)
+        if held is not None:  # kept, not acted on: the next start, fixed, acts on it
+            log.info("forge %s delivery %s: %s", event.forge, event.delivery, held)
+            return f"refused: {held}"
+        if self._repo_of(event) is None:
+            outcome = f"ignored: {event.repo} is no repository of the config on {event.forge}"
+            await self.ledger.set_delivery_outcome(event.forge, event.delivery, outcome)
+            return outcome
+        self.spawn(self._handle(event), f"forge event {event.delivery}")
+        return "accepted"
+
+    async def resume_kept(self) -> int:
+        """Act on the deliveries taken but not acted on before the last stop (their events
+        kept in the ledger, within the forges' event age); how many."""
+        if not self.forges:
+            return 0
+        age = max(entry.max_event_age_seconds for entry in self.forges.values())
+        taken = await self.ledger.unsettled_deliveries(self.clock.now() - timedelta(seconds=age))
+        resumed = 0
+        for forge, delivery, text in taken:
+            if (forge, delivery) in self._acting:
+                continue
+            event = event_of(text)
+            if event is None or (event.forge, event.delivery) != (forge, delivery):
+                await self.ledger.set_delivery_outcome(
+                    forge, delivery, "dropped: its kept event could not be read"
+                )
+                continue
+            log.info("forge %s delivery %s: acted on after a restart", forge, delivery)
+            await self.receive(event)
+            resumed += 1
+        return resumed
+
+    def spawn(self, work: Coroutine[Any, Any, None], what: str) -> None:
+        """Run ``work`` in the background, kept until it ends; its failure is logged."""
+
+        async def guarded() -> None:
+            try:
+                await work
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s failed", what)
+
+        task = asyncio.get_running_loop().create_task(guarded(), name=what)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def settle(self) -> None:
+        """Wait for the background work now under way (for tests and a clean stop)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def lock(self, forge: str, slug: Slug, number: int) -> asyncio.Lock:
+        return self._locks.setdefault((forge, str(slug).lower(), number), asyncio.Lock())
+
+    def _repo_of(self, event: ForgeEvent) -> str | None:
+        return self._by_slug.get((event.forge, str(event.repo).lower()))
+
+    def quiet(self, forge: str) -> bool:
+        """Whether ``forge`` is not to be called now (its rate limit); once it lifts, the
+        deliveries that waited for it are acted on."""
+        quiet, lifted = self.holds.quiet(forge)
+        if lifted:
+            self.spawn(self._resumed(), f"deliveries that waited for {forge}")
+        return quiet
+
+    async def _resumed(self) -> None:
+        await self.resume_kept()
+
+    async def _handle(self, event: ForgeEvent) -> None:
+        key = (event.forge, event.delivery)
+        if self.quiet(event.forge) or key in self._acting:  # kept: acted on once it lifts
+            return
+        self._acting.add(key)
+        try:
+            await self._act_on(event)
+        finally:
+            self._acting.discard(key)
+
+    async def _act_on(self, event: ForgeEvent) -> None:
+        repo = self._repo_of(event)
+        canonical = self._repos[repo].forge_slug() if repo is not None else None
+        if canonical is not None:  # one spelling of the repository in the ledger, the config's
+            event = replace(event, repo=Slug.parse(canonical))
+        run = await self.ledger.live_forge_run(event.forge, event.repo, event.number)
+        number = run.issue if run is not None else event.number
+        async with self.lock(event.forge, event.repo, number):
+            run = await self.ledger.live_forge_run(event.forge, event.repo, event.number)
+            try:
+                outcome = await self._act(event, run)
+            except ForgeRateLimited as exc:  # kept, and acted on once the forge takes calls
+                self.holds.back_off(event.forge, exc)
+                log.warning("forge event %s of %s waits: %s", event.delivery, event.forge, exc)
+                return
+            except FleetwardenError as exc:  # the forge's answer, the fleet's refusal
+                outcome = f"failed: {exc}"
+                log.warning("forge event %s of %s: %s", event.delivery, event.forge, exc)
+        await self.ledger.set_delivery_outcome(event.forge, event.delivery, outcome)
+        if outcome.startswith("ignored"):  # kept apart from the run's own operations
+            agent = run.agent if run is not None else "-"
+            detail = f"{event.name} by @{event.actor} on #{event.number}: {outcome}"
+            await self.ledger.audit_forge(None, agent, "event", False, detail)
+        log.info("forge %s event %s (%s): %s", event.forge, event.delivery, event.name, outcome)
+
+    async def _act(self, event: ForgeEvent, run: ForgeRunRecord | None) -> str:
+        entry = self.forges[event.forge]
+        if event.confirm:  # read from how the issue now is: which change, and whose?
+            changes = await self.apis[event.forge].issue_changes(event.repo, event.number)
+            oldest = self.clock.now() - timedelta(seconds=entry.max_event_age_seconds)
+            found = confirmed(event, changes, entry, not_before=oldest)
+            if found is None:
+                return f"ignored: the change by @{event.actor} could not be confirmed"
+            event = found
+        if same_login(event.actor, entry.login):
+            return "ignored: the bot's own doing"
+        if event.comment_id is not None and event.comment_id in self.publisher.posted:
+            return "ignored: a comment Fleetwarden posted"
+        kind = event.kind
+        if kind in (EventKind.LABELED, EventKind.ASSIGNED, EventKind.OPENED):
+            agent = self._trigger_agent(entry, event)
+            if agent is None:
+                return "ignored: no trigger"
+            if run is not None:
+                return f"ignored: #{event.number} already has a run of {run.agent}"
+            return await self._allowed_then(event, lambda: self._begin(event, agent))
+        if kind is EventKind.COMMENT:
+            return await self._comment(entry, event, run)
+        if kind is EventKind.REVIEW:
+            return await self._review(event, run)
+        if run is None:
+            return "ignored: no run on it"
+        if kind is EventKind.PULL_CLOSED and event.is_pull and run.pull == event.number:
+            return await self._ended(run, event)
+        # Gitea says only which labels are left: None when no trigger label is.
+        if kind is EventKind.UNLABELED and event.label in (None, entry.label_for(run.agent)):
+            return await self._allowed_then(event, lambda: self._stop(run, event, "unlabelled"))
+        if kind is EventKind.UNASSIGNED and same_login(event.assignee or "", entry.login):
+            return await self._allowed_then(event, lambda: self._stop(run, event, "unassigned"))
+        if kind is EventKind.CLOSED and not event.is_pull and run.issue == event.number:
+            if run.pull is not None:  # closed by its pull request's merge ("Closes #N")?
+                pull = await self.apis[run.forge].pull(run.slug, run.pull)
+                if pull.state == "closed":
+                    return await self._ended(run, replace(event, merged=pull.merged))
+            return await self._allowed_then(event, lambda: self._stop(run, event, "closed"))
+        return "ignored: nothing to do"
+
+    def _trigger_agent(self, entry: ForgeEntry, event: ForgeEvent) -> str | None:
+        if event.is_pull:
+            return None
+        if event.kind is EventKind.LABELED and event.label is not None:
+            return entry.agent_of_label(event.label)
+        if event.kind is EventKind.ASSIGNED and entry.trigger.assign:
+            return entry.agent if same_login(event.assignee or "", entry.login) else None
+        if event.kind is EventKind.OPENED and entry.trigger.mention:
+            return entry.agent if mentions(event.body, entry.login) else None
+        return None
+
+    async def _allowed_then(
+        self, event: ForgeEvent, then: Callable[[], Coroutine[Any, Any, str]]
+    ) -> str:
+        why = await self.access.refusal(event.forge, event.repo, event.actor)
+        if why is not None:
+            return f"ignored: @{event.actor} {why}"
+        return await then()
+
+    async def _comment(
+        self, entry: ForgeEntry, event: ForgeEvent, run: ForgeRunRecord | None
+    ) -> str:
+        mentioned = entry.trigger.mention and mentions(event.body, entry.login)
+        if run is None:
+            if event.is_pull or not mentioned or entry.agent is None:
+                return "ignored: no run on it, and no mention of the bot"
+            agent = entry.agent
+            return await self._allowed_then(event, lambda: self._begin(event, agent))
+        on_pull = event.is_pull and run.pull == event.number
+        if not on_pull and not mentioned:
+            return "ignored: a comment on the issue without a mention of the bot"
+        return await self._allowed_then(event, lambda: self._continue(run, event, "comment"))
+
+    async def _review(self, event: ForgeEvent, run: ForgeRunRecord | None) -> str:
+        if run is None or not event.is_pull or run.pull != event.number:
+            return "ignored: a review of no pull request of a run"
+        state = (event.review_state or "").lower()
+        if state == "approved":
+            return "ignored: approved, nothing to continue"
+        if state != "changes_requested" and not event.body.strip():
+            return "ignored: a review without words"
+        return await self._allowed_then(event, lambda: self._continue(run, event, "review"))
+
+    # -- a run's life ----------------------------------------------------------------------
+
+    async def _begin(self, event: ForgeEvent, agent: str) -> str:
+        repo = self._repo_of(event)
+        assert repo is not None
+        return await self.starts.begin(event, agent, repo, self._repos[repo])
+
+    async def _continue(self, run: ForgeRunRecord, event: ForgeEvent, kind: str) -> str:
+        return await self.onward.on_event(run, event, kind)
+
+    async def _stop(self, run: ForgeRunRecord, event: ForgeEvent, how: str) -> str:
+        if ForgeRunState(run.state) is not ForgeRunState.QUEUED:  # else it runs other work
+            await self.launcher.stop(
+                run.agent, by=f"@{event.actor} on {event.forge}", line_id=run.line_id
+            )
+        await self.ledger.update_forge_run(
+            run.id,
+            state=ForgeRunState.STOPPED,
+            summary=f"the issue was {how} by @{event.actor}",
+            ended_at=self.clock.now(),
+        )
+        await self.ledger.audit_forge(run.id, run.agent, "stop", True, f"#{run.issue} {how}")
+        await self.publisher.refresh(run.id)
+        self.spawn(self.starts.next_for(run.agent), f"next forge run of {run.agent}")
+        return f"stopped {run.agent}: the issue was {how}"
+
+    async def _ended(self, run: ForgeRunRecord, event: ForgeEvent) -> str:
+        await self.launcher.stop(
+            run.agent, by=f"@{event.actor} on {event.forge}", line_id=run.line_id
+        )
+        deleted = ""
+        if event.merged:
+            try:
+                await self.apis[run.forge].delete_branch(run.slug, run.branch)
+                deleted = ", its branch deleted"
+            except ForgeApiError as exc:
+                deleted = f", its branch kept ({exc.status})"
+        await self.launcher.discard(run.agent, line_id=run.line_id)
+        how = "merged" if event.merged else "closed"
+        await self.ledger.update_forge_run(
+            run.id,
+            state=ForgeRunState.ENDED,
+            summary=f"the pull request was {how} by @{event.actor}{deleted}",
+            ended_at=self.clock.now(),
+        )
+        await self.ledger.audit_forge(run.id, run.agent, "end", True, f"PR #{run.pull} {how}")
+        await self.publisher.refresh(run.id)
+        await self.publisher.tell_ended(run, how, f"@{event.actor} on {event.forge}")
+        self.spawn(self.starts.next_for(run.agent), f"next forge run of {run.agent}")
+        return f"ended {run.agent}'s run: PR #{run.pull} {how}{deleted}"
+
+
+def mentions(text: str, login: str) -> bool:
+    """Whether ``text`` mentions ``@login`` (as a word: not ``@login2``, not an email)."""
+    pattern = rf"(?<![\w@.])@{re.escape(login)}(?![\w-])"
+    return re.search(pattern, text, re.IGNORECASE) is not None
