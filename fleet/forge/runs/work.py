@@ -1,13 +1,14 @@
 """Forge work: what each forge event does to forge runs.
 
 An event (a webhook delivery or a polled one, already verified and taken once by the
-ledger) is decided here, in the background, one at a time per issue: an allowed person's
-label ``fleetwarden:AGENT``, assignment to the bot or mention of it starts a run of the
-agent on the issue's branch; a comment or a "request changes" review on its pull request
-continues the same session (or starts the next run on its branch); the pull request
-closed ends it; the issue unlabelled, unassigned or closed stops it. Everything else is
-ignored, and what was ignored, and why, is kept as the delivery's outcome and in the forge
-audit. Who may act is asked of the forge at each event (:mod:`fleet.forge.events.access`).
+ledger) is acted on here, in the background, one at a time per issue, as
+:func:`~fleet.forge.runs.decide.decide` says: an allowed person's label
+``fleetwarden:AGENT``, assignment to the bot or mention of it starts a run of the agent on
+the issue's branch; a comment or a "request changes" review on its pull request continues
+the same session (or starts the next run on its branch); the pull request closed ends it;
+the issue unlabelled, unassigned or closed stops it. Everything else is ignored, and what
+was ignored, and why, is kept as the delivery's outcome and in the forge audit. Who may
+act is asked of the forge at each event (:mod:`fleet.forge.events.access`).
 
 How a run starts is :mod:`fleet.forge.runs.starts`'s; how it goes on after a comment or a
 review is :mod:`fleet.forge.runs.onward`'s; what a run's end, its
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import replace
 from datetime import timedelta
@@ -33,8 +33,18 @@ from fleet.forge.events.holds import ForgeHolds
 from fleet.forge.events.kept import event_of
 from fleet.forge.facts import ForgeRunRecord, ForgeRunState
 from fleet.forge.launcher import ForgeLauncher
-from fleet.forge.model import EventKind, ForgeApi, ForgeApiError, ForgeEvent, Slug, same_login
+from fleet.forge.model import ForgeApi, ForgeApiError, ForgeEvent, Slug
 from fleet.forge.posts.publish import Publisher
+from fleet.forge.runs.decide import (
+    Action,
+    Begin,
+    Continue,
+    End,
+    Ignore,
+    IssueClosed,
+    Stop,
+    decide,
+)
 from fleet.forge.runs.onward import Onward
 from fleet.forge.runs.starts import RunStarts
 from fleet.forge.schema import ForgeEntry
@@ -213,49 +223,26 @@ class ForgeWork:
             if found is None:
                 return f"ignored: the change by @{event.actor} could not be confirmed"
             event = found
-        if same_login(event.actor, entry.login):
-            return "ignored: the bot's own doing"
-        if event.comment_id is not None and event.comment_id in self.publisher.posted:
-            return "ignored: a comment Fleetwarden posted"
-        kind = event.kind
-        if kind in (EventKind.LABELED, EventKind.ASSIGNED, EventKind.OPENED):
-            agent = self._trigger_agent(entry, event)
-            if agent is None:
-                return "ignored: no trigger"
-            if run is not None:
-                return f"ignored: #{event.number} already has a run of {run.agent}"
-            return await self._allowed_then(event, lambda: self._begin(event, agent))
-        if kind is EventKind.COMMENT:
-            return await self._comment(entry, event, run)
-        if kind is EventKind.REVIEW:
-            return await self._review(event, run)
-        if run is None:
-            return "ignored: no run on it"
-        if kind is EventKind.PULL_CLOSED and event.is_pull and run.pull == event.number:
-            return await self._ended(run, event)
-        # Gitea says only which labels are left: None when no trigger label is.
-        if kind is EventKind.UNLABELED and event.label in (None, entry.label_for(run.agent)):
-            return await self._allowed_then(event, lambda: self._stop(run, event, "unlabelled"))
-        if kind is EventKind.UNASSIGNED and same_login(event.assignee or "", entry.login):
-            return await self._allowed_then(event, lambda: self._stop(run, event, "unassigned"))
-        if kind is EventKind.CLOSED and not event.is_pull and run.issue == event.number:
-            if run.pull is not None:  # closed by its pull request's merge ("Closes #N")?
-                pull = await self.apis[run.forge].pull(run.slug, run.pull)
-                if pull.state == "closed":
-                    return await self._ended(run, replace(event, merged=pull.merged))
-            return await self._allowed_then(event, lambda: self._stop(run, event, "closed"))
-        return "ignored: nothing to do"
+        return await self._carry_out(decide(event, run, entry, self.publisher.posted), event)
 
-    def _trigger_agent(self, entry: ForgeEntry, event: ForgeEvent) -> str | None:
-        if event.is_pull:
-            return None
-        if event.kind is EventKind.LABELED and event.label is not None:
-            return entry.agent_of_label(event.label)
-        if event.kind is EventKind.ASSIGNED and entry.trigger.assign:
-            return entry.agent if same_login(event.assignee or "", entry.login) else None
-        if event.kind is EventKind.OPENED and entry.trigger.mention:
-            return entry.agent if mentions(event.body, entry.login) else None
-        return None
+    async def _carry_out(self, action: Action, event: ForgeEvent) -> str:
+        match action:
+            case Ignore(why):
+                return f"ignored: {why}"
+            case Begin(agent):
+                return await self._allowed_then(event, lambda: self._begin(event, agent))
+            case Continue(run, kind):
+                return await self._allowed_then(event, lambda: self._continue(run, event, kind))
+            case Stop(run, how):
+                return await self._allowed_then(event, lambda: self._stop(run, event, how))
+            case End(run):
+                return await self._ended(run, event)
+            case IssueClosed(run):
+                assert run.pull is not None
+                pull = await self.apis[run.forge].pull(run.slug, run.pull)
+                if pull.state == "closed":  # closed by its pull request's merge ("Closes #N")
+                    return await self._ended(run, replace(event, merged=pull.merged))
+                return await self._allowed_then(event, lambda: self._stop(run, event, "closed"))
 
     async def _allowed_then(
         self, event: ForgeEvent, then: Callable[[], Coroutine[Any, Any, str]]
@@ -264,30 +251,6 @@ class ForgeWork:
         if why is not None:
             return f"ignored: @{event.actor} {why}"
         return await then()
-
-    async def _comment(
-        self, entry: ForgeEntry, event: ForgeEvent, run: ForgeRunRecord | None
-    ) -> str:
-        mentioned = entry.trigger.mention and mentions(event.body, entry.login)
-        if run is None:
-            if event.is_pull or not mentioned or entry.agent is None:
-                return "ignored: no run on it, and no mention of the bot"
-            agent = entry.agent
-            return await self._allowed_then(event, lambda: self._begin(event, agent))
-        on_pull = event.is_pull and run.pull == event.number
-        if not on_pull and not mentioned:
-            return "ignored: a comment on the issue without a mention of the bot"
-        return await self._allowed_then(event, lambda: self._continue(run, event, "comment"))
-
-    async def _review(self, event: ForgeEvent, run: ForgeRunRecord | None) -> str:
-        if run is None or not event.is_pull or run.pull != event.number:
-            return "ignored: a review of no pull request of a run"
-        state = (event.review_state or "").lower()
-        if state == "approved":
-            return "ignored: approved, nothing to continue"
-        if state != "changes_requested" and not event.body.strip():
-            return "ignored: a review without words"
-        return await self._allowed_then(event, lambda: self._continue(run, event, "review"))
 
     # -- a run's life ----------------------------------------------------------------------
 
@@ -339,9 +302,3 @@ class ForgeWork:
         await self.publisher.tell_ended(run, how, f"@{event.actor} on {event.forge}")
         self.spawn(self.starts.next_for(run.agent), f"next forge run of {run.agent}")
         return f"ended {run.agent}'s run: PR #{run.pull} {how}{deleted}"
-
-
-def mentions(text: str, login: str) -> bool:
-    """Whether ``text`` mentions ``@login`` (as a word: not ``@login2``, not an email)."""
-    pattern = rf"(?<![\w@.])@{re.escape(login)}(?![\w-])"
-    return re.search(pattern, text, re.IGNORECASE) is not None

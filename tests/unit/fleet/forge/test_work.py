@@ -17,7 +17,7 @@ from fleet.forge.events.kept import event_of, kept
 from fleet.forge.facts import ForgeRunState, NoRunNews, PullNews
 from fleet.forge.launcher import LaunchRefused
 from fleet.forge.model import EventKind, ForgeApiError, Slug
-from fleet.forge.runs.work import mentions
+from fleet.forge.runs.decide import mentions
 from fleet.ledger import Ledger
 from tests.unit.fleet.forge.work_rig import (
     AGENT,
