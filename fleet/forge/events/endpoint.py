@@ -1,11 +1,11 @@
 """The webhook endpoint: ``POST /webhooks/<forge>``, where GitHub and Gitea deliver events.
 
 Each delivery is read with a cap and a deadline, its signature checked over the raw body
-in constant time (:func:`fleet.forge.events.webhooks.verify`), its payload read into a
-:class:`~fleet.forge.model.ForgeEvent`, refused when stale, recorded by its delivery id
-(a redelivery is answered without a second run) and handed to ``receive``, which decides
-and schedules and returns at once: a forge gives up on a slow answer (GitHub after ten
-seconds). Answers, in plain text:
+in constant time (:meth:`fleet.forge.events.delivery.DeliveryHeaders.check`), its payload
+read into a :class:`~fleet.forge.model.ForgeEvent`, refused when stale, recorded by its
+delivery id (a redelivery is answered without a second run) and handed to ``receive``,
+which decides and schedules and returns at once: a forge gives up on a slow answer (GitHub
+after ten seconds). Answers, in plain text:
 
     202  what ``receive`` made of it
     200  "already had it": a delivery recorded before (a redelivery, a replay)
@@ -38,16 +38,9 @@ from typing import Final, Protocol
 from aiohttp import web
 
 from fleet.clock import Clock
+from fleet.forge.events.delivery import MAX_BODY, BadDelivery, DeliveryHeaders, stale
 from fleet.forge.events.kept import kept
-from fleet.forge.events.webhooks import (
-    MAX_BODY,
-    BadDelivery,
-    delivery_id,
-    event_name,
-    parse,
-    stale,
-    verify,
-)
+from fleet.forge.events.webhooks import from_http
 from fleet.forge.model import ForgeEvent
 from fleet.forge.posts.footer import duration
 from fleet.forge.schema import ForgeEntry, is_forge_name
@@ -136,37 +129,40 @@ class WebhookEndpoint:
         forge = self._forges.get(name)
         shown = name if is_forge_name(name) else "?"
         if forge is None:
-            return await self._refuse(request, shown, 404, "no forge of that name takes webhooks")
-        kind = forge.entry.kind
+            return await self._refuse(
+                request, shown, None, 404, "no forge of that name takes webhooks"
+            )
+        said = DeliveryHeaders.read(forge.entry.kind, request.headers)  # read once
         if request.content_length is not None and request.content_length > MAX_BODY:
-            return await self._refuse(request, shown, 413, "the body is over 5 MiB")
+            return await self._refuse(request, shown, said, 413, "the body is over 5 MiB")
         if request.content_type != "application/json":
             why = "the body must be application/json: set the webhook's content type to JSON"
-            return await self._refuse(request, shown, 415, why)
+            return await self._refuse(request, shown, said, 415, why)
         try:
             body = await _read_capped(request, self._read_seconds)
         except TimeoutError:
-            return await self._refuse(request, shown, 408, "the body did not arrive in time")
+            return await self._refuse(request, shown, said, 408, "the body did not arrive in time")
         if body is None:
-            return await self._refuse(request, shown, 413, "the body is over 5 MiB")
+            return await self._refuse(request, shown, said, 413, "the body is over 5 MiB")
         try:
-            verify(kind, forge.secret, request.headers, body)
-            event = parse(name, kind, request.headers, body, entry=forge.entry)
+            event = from_http(name, forge.entry, forge.secret, said, body)
         except BadDelivery as refused:
-            return await self._refuse(request, shown, refused.status, refused.why)
+            return await self._refuse(request, shown, said, refused.status, refused.why)
         now = self._clock.now()
         if stale(event, now, forge.entry.max_event_age_seconds):
-            return await self._refuse(request, shown, 400, stale_words(event, now, name, forge))
+            return await self._refuse(
+                request, shown, said, 400, stale_words(event, now, name, forge)
+            )
         held = self._held(name) if self._held is not None else None
         if held is not None:  # not recorded: the forge may deliver it again once fixed
-            return await self._refuse(request, shown, 503, held)
+            return await self._refuse(request, shown, said, 503, held)
         # The delivery id is not signed: the same signed body under a new id is a replay.
         # (Its digest first: a delivery recorded is kept until acted on.)
         digest = "body:" + hashlib.sha256(event.name.encode() + b"\n" + body).hexdigest()
         if not await self._seen(name, digest, event.name):
-            return await self._refuse(request, shown, 200, ALREADY)
+            return await self._refuse(request, shown, said, 200, ALREADY)
         if not await self._seen(name, event.delivery, event.name, kept(event)):
-            return await self._refuse(request, shown, 200, ALREADY)
+            return await self._refuse(request, shown, said, 200, ALREADY)
         try:
             outcome = await self._receive(event)
         except asyncio.CancelledError:
@@ -199,13 +195,16 @@ class WebhookEndpoint:
         return False
 
     async def _refuse(
-        self, request: web.Request, forge: str, status: int, why: str
+        self,
+        request: web.Request,
+        forge: str,
+        said: DeliveryHeaders | None,
+        status: int,
+        why: str,
     ) -> web.StreamResponse:
-        delivery = event = None
-        known = self._forges.get(forge)
-        if known is not None:  # only a known forge's headers are read, and only when valid
-            delivery = _well_formed(delivery_id(known.entry.kind, request.headers))
-            event = _well_formed(event_name(known.entry.kind, request.headers))
+        # Only a known forge's headers are read (``said``), and only shown when valid.
+        delivery = _well_formed(said.delivery) if said is not None else None
+        event = _well_formed(said.event) if said is not None else None
         if status in UNSIGNED and not self._should_say(request.remote, status):
             return web.Response(status=status, text=f"refused: {why}")  # a flood: counted
         log.warning(

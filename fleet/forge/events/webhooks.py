@@ -1,18 +1,11 @@
-"""Webhook deliveries from a forge: their signature checked, their payload read into a
-:class:`~fleet.forge.model.ForgeEvent`, their age judged.
+"""A verified delivery's payload read into a :class:`~fleet.forge.model.ForgeEvent`
+(:func:`from_http`: one call from a delivery's headers and body to its verified event).
 
-GitHub signs the raw body with the webhook secret (``X-Hub-Signature-256: sha256=<hex>``)
-and names the event and the delivery in ``X-GitHub-Event`` and ``X-GitHub-Delivery``.
-Gitea (and Forgejo, which keeps Gitea's headers) signs the same way in
-``X-Gitea-Signature: <hex>`` and also sends the GitHub-style headers; it names the event
-twice: ``X-Gitea-Event`` (``issues``, ``issue_comment``, ``pull_request``,
-``pull_request_approved``, …) and, more precisely, ``X-Gitea-Event-Type`` (``issue_label``,
-``issue_assign``, ``pull_request_comment``, ``pull_request_review_rejected``, …). Gitea's
-label and assignment events carry the issue as it now is, not the label or the person
-added or removed: :func:`parse` reads them against the forge's trigger (its label prefix
-and the bot's login). Label and assignment events of both forges are marked ``confirm``,
-for forge work to ask the forge's record of the issue (GitHub's issue events, Gitea's
-timeline) which change the sender made before acting on one.
+Gitea's label and assignment events carry the issue as it now is, not the label or the
+person added or removed: :func:`parse` reads them against the forge's trigger (its label
+prefix and the bot's login). Label and assignment events of both forges are marked
+``confirm``, for forge work to ask the forge's record of the issue (GitHub's issue events,
+Gitea's timeline) which change the sender made before acting on one.
 
 Everything in a payload is hostile text, even signed: a signature says which forge sent
 it, not that the people who wrote it meant well.
@@ -20,23 +13,16 @@ it, not that the people who wrote it meant well.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import re
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Final
 
-from fleet.errors import FleetwardenError
+from fleet.forge.events.delivery import BadDelivery, DeliveryHeaders
 from fleet.forge.model import EventKind, ForgeEvent, ForgeKind, Slug, same_login
 from fleet.forge.schema import ForgeEntry, ForgeTrigger
 
-MAX_BODY: Final = 5 * 1024 * 1024
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_DELIVERY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
-_EVENT = re.compile(r"[a-z][a-z0-9_]{0,63}")
-_HEX = re.compile(r"[0-9a-fA-F]{64}")
 
 # Gitea's ``X-Gitea-Event-Type`` values, by what they carry (modules/webhook/type.go).
 _GITEA_ISSUE_TYPES: Final = {"issues", "issue_assign", "issue_label", "issue_milestone"}
@@ -46,109 +32,19 @@ _GITEA_REVIEW_STATES: Final = {
     "pull_request_review_rejected": "changes_requested",
     "pull_request_review_comment": "commented",
 }
-# What ``X-Gitea-Event`` says when ``X-Gitea-Event-Type`` is missing (older servers).
-_GITEA_EVENT_TYPES: Final = {
-    "pull_request_approved": "pull_request_review_approved",
-    "pull_request_rejected": "pull_request_review_rejected",
-}
 
 
-class BadDelivery(FleetwardenError):
-    """A delivery refused: ``status`` is the HTTP answer, ``why`` says why in a few words
-    (never what the signature should have been)."""
-
-    def __init__(self, status: int, why: str) -> None:
-        super().__init__(why)
-        self.status = status
-        self.why = why
-
-
-def header(headers: Mapping[str, str], name: str) -> str | None:
-    """The value of header ``name`` in any case (a plain dict, or aiohttp's headers)."""
-    value = headers.get(name)
-    if value is not None:
-        return value
-    wanted = name.lower()
-    for key, found in headers.items():
-        if key.lower() == wanted:
-            return found
-    return None
-
-
-def event_name(kind: ForgeKind, headers: Mapping[str, str]) -> str | None:
-    """The forge's name of the delivered event: Gitea's precise event type when sent."""
-    if kind == "github":
-        return header(headers, "X-GitHub-Event")
-    for name in (
-        "X-Gitea-Event-Type",
-        "X-Forgejo-Event-Type",
-        "X-Gitea-Event",
-        "X-Forgejo-Event",
-    ):
-        value = header(headers, name)
-        if value:
-            return _GITEA_EVENT_TYPES.get(value, value)
-    return None
-
-
-def delivery_id(kind: ForgeKind, headers: Mapping[str, str]) -> str | None:
-    """The forge's id of this delivery (a redelivery has the same one)."""
-    if kind == "github":
-        return header(headers, "X-GitHub-Delivery")
-    return header(headers, "X-Gitea-Delivery") or header(headers, "X-Forgejo-Delivery")
-
-
-def signature(secret: bytes, body: bytes) -> str:
-    """The hex HMAC-SHA256 of ``body`` under ``secret``, as both forges compute it."""
-    return hmac.new(secret, body, hashlib.sha256).hexdigest()
-
-
-def verify(kind: ForgeKind, secret: bytes, headers: Mapping[str, str], body: bytes) -> None:
-    """Check a delivery's size, signature and naming headers; :class:`BadDelivery` if not.
-
-    The signature is checked first, in constant time, so that an unsigned caller learns
-    nothing else: 413 over :data:`MAX_BODY`, 401 unsigned or mis-signed (or no secret
-    set), then 400 without a valid event or delivery header."""
-    if len(body) > MAX_BODY:
-        raise BadDelivery(413, "the body is over 5 MiB")
-    if not secret:
-        raise BadDelivery(401, "no webhook secret is set for this forge")
-    given = _given_signature(kind, headers)
-    if given is None:
-        raise BadDelivery(401, "unsigned")
-    expected = signature(secret, body).encode("ascii")
-    if not hmac.compare_digest(expected, given.lower().encode("utf-8", "replace")):
-        raise BadDelivery(401, "the signature does not match")
-    name = event_name(kind, headers)
-    if name is None or not _EVENT.fullmatch(name):
-        raise BadDelivery(400, "no event header")
-    delivery = delivery_id(kind, headers)
-    if delivery is None or not _DELIVERY.fullmatch(delivery):
-        raise BadDelivery(400, "no delivery header")
-
-
-def _given_signature(kind: ForgeKind, headers: Mapping[str, str]) -> str | None:
-    if kind == "gitea":
-        for name in ("X-Gitea-Signature", "X-Forgejo-Signature"):
-            value = (header(headers, name) or "").strip()
-            if value:
-                return value
-    value = (header(headers, "X-Hub-Signature-256") or "").strip()
-    if not value:
-        return None
-    scheme, _, hexdigest = value.partition("=")
-    return hexdigest if scheme == "sha256" else ""
-
-
-def stale(event: ForgeEvent, now: datetime, max_age: timedelta | float) -> bool:
-    """Whether ``event`` happened longer than ``max_age`` (seconds) before ``now``.
-
-    An event that moves nothing (:attr:`EventKind.OTHER`: a ping, an edit) is never
-    stale: refusing it would only show the forge a failure."""
-    if event.kind is EventKind.OTHER:
-        return False
-    limit = max_age if isinstance(max_age, timedelta) else timedelta(seconds=max_age)
-    return now - event.at > limit
+def from_http(
+    forge: str,
+    entry: ForgeEntry,
+    secret: bytes,
+    said: DeliveryHeaders,
+    body: bytes,
+) -> ForgeEvent:
+    """The event of a delivery to ``forge`` whose headers ``said`` what they say, checked
+    against its body and ``secret`` first; :class:`BadDelivery` when refused."""
+    said.check(secret, body)
+    return payload_event(forge, said, body, entry=entry)
 
 
 def parse(
@@ -159,13 +55,19 @@ def parse(
     *,
     entry: ForgeEntry | None = None,
 ) -> ForgeEvent:
+    """The event a verified delivery carries (see :func:`payload_event`)."""
+    return payload_event(forge, DeliveryHeaders.read(kind, headers), body, entry=entry)
+
+
+def payload_event(
+    forge: str, said: DeliveryHeaders, body: bytes, *, entry: ForgeEntry | None = None
+) -> ForgeEvent:
     """The event a verified delivery carries; :class:`BadDelivery` (400) when the body is
     not the payload its event header says.
 
     ``entry`` is the forge's configuration: Gitea's label and assignment events are read
     against its trigger label prefix and bot login (see :func:`_gitea_issue`)."""
-    name = event_name(kind, headers)
-    delivery = delivery_id(kind, headers)
+    name, delivery = said.event, said.delivery
     if not name or not delivery:
         raise BadDelivery(400, "no event or delivery header")
     try:
@@ -176,7 +78,7 @@ def parse(
         raise BadDelivery(400, "the body is not a JSON object")
     payload = _Payload(data)
     base = {"forge": forge, "delivery": delivery, "name": name}
-    if kind == "github":
+    if said.kind == "github":
         return _github(payload, base)
     return _gitea(payload, base, entry)
 

@@ -17,9 +17,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from fleet.clock import ManualClock
+from fleet.forge.events.delivery import MAX_BODY
 from fleet.forge.events.endpoint import ALREADY, Refusal, Seen, WebhookEndpoint, WebhookForge
 from fleet.forge.events.kept import event_of
-from fleet.forge.events.webhooks import MAX_BODY
 from fleet.forge.model import EventKind, ForgeEvent, Slug
 from fleet.forge.schema import ForgeEntry
 from fleet.ledger import Ledger

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from fleet.forge.events.webhooks import MAX_BODY, BadDelivery, parse, stale, verify
+from fleet.forge.events.delivery import MAX_BODY, BadDelivery, stale, verify
+from fleet.forge.events.webhooks import parse
 from fleet.forge.model import EventKind, ForgeEvent, Slug
 from fleet.forge.schema import ForgeEntry
 from tests.fakes import gitea_payloads as gitea
