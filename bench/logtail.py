@@ -13,7 +13,8 @@ endpoint for 7.6 s); *one line*, one line with no break at all.
 
 **Old** is the function as it was (copied below: it read 64 KiB blocks backwards and
 prepended each to what it had, ``data = block + data``, until it had seen ``count``
-``\\n``, then decoded everything and split it). **New** is :func:`fleet.runs.logtail.tail_lines`.
+``\\n``, then decoded everything and split it). **New** is
+:func:`fleet.transcript.logtail.tail_lines`.
 Each is timed ``--repeat`` times per log (``--old-repeat`` for the old one on the logs
 where it reads the whole file) and the median reported, with the bytes the new one read.
 
@@ -36,14 +37,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.harness import execute
-from fleet.runs import logtail
+from fleet.transcript import logtail
 
 MIB = 1024 * 1024
 TICK = 0.005
 
 
 def old_tail_lines(path: Path, count: int) -> list[str]:
-    """``fleet.runs.logtail.tail_lines`` before it was bounded, verbatim."""
+    """``fleet.transcript.logtail.tail_lines`` before it was bounded, verbatim."""
     if count <= 0:
         return []
     try:

@@ -28,9 +28,9 @@ from pathlib import Path
 
 from fleet.accounts.book import AccountBook
 from fleet.accounts.model import Account, AccountKind, AccountSet
+from fleet.accounts.providers import ProviderApi, ProviderRoute
 from fleet.clock import SystemClock
 from fleet.ledger import Ledger
-from fleet.metering.config import ProviderApi, ProviderRoute
 from fleet.metering.proxy import MeteringProxy
 
 AGENT = "bench-1"

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from fleet.destinations import DEFAULT_ALLOW
 from fleet.names import AgentName
-from fleet.sandbox.destinations import DEFAULT_ALLOW
 
 
 class AgentState(enum.StrEnum):
@@ -99,6 +99,11 @@ class RunBudget:
     max_usd: float | None = None
     cutoff: str = "refuse"
     since: datetime | None = None
+
+
+DEFAULT_HEARTBEAT_TIMEOUT = 120.0
+"""Seconds without a sign of life before an agent counts as stalled, unless configured (the
+watchdog judges by it; an agent's own ``heartbeat_timeout`` overrides it)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from connectors.console import ConsoleConnector
 from connectors.receiving import ReceiveFailures
 from fleet.accounts.book import AccountBook
 from fleet.accounts.model import implicit_account, own_key_var
+from fleet.accounts.providers import DEFAULT_ROUTES
 from fleet.approvals.ask_door import AskDoor, ledger_terms
 from fleet.approvals.service import Approvals
 from fleet.backends.base import Backend
@@ -29,7 +30,6 @@ from fleet.errors import LedgerError, UnknownAgent
 from fleet.forge.door.tools import FORGE_TOOLS
 from fleet.ledger import Ledger
 from fleet.ledger.location import LedgerLocation
-from fleet.metering.config import DEFAULT_ROUTES
 from fleet.metering.proxy import MeteringProxy
 from fleet.model import AgentSpec
 from fleet.names import AgentName
@@ -37,10 +37,10 @@ from fleet.notices import NoticeBoard
 from fleet.redaction.known import EnvSecrets
 from fleet.redaction.redactor import Redactor
 from fleet.repos.door.server import GitDoor
+from fleet.runs.launch_kit import FleetSettings
 from fleet.sandbox.egress_proxy import Refusal
 from fleet.sandbox.refusals import RefusalBook
 from fleet.sandbox.service import SandboxSettings
-from fleet.supervisor.status import FleetSettings
 from fleet.watchdog.heartbeat import Door, HeartbeatServer
 
 

@@ -22,11 +22,11 @@ from fleet.backends.base import Backend
 from fleet.clock import Clock
 from fleet.hosts.service import Hosts
 from fleet.repos.service import Repos
+from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import RuntimeRegistry
 from fleet.sandbox.service import Sandboxes
 from fleet.supervisor.cutoffs import CutoffKeeper
 from fleet.supervisor.fleet import Fleet
-from fleet.supervisor.launch_kit import LaunchKit
 from fleet.watchdog.heartbeat import HeartbeatServer
 
 

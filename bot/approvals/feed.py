@@ -31,8 +31,8 @@ from connectors.base import Connector, EventId, OutboundMessage, RoomId, ThreadI
 from connectors.errors import ConnectorError
 from fleet.approvals.model import ApprovalPost, ApprovalRequest
 from fleet.approvals.service import ApprovalEvent, Approvals
+from fleet.events import EventKind, FleetEvent
 from fleet.notices import Notice, NoticeBoard
-from fleet.supervisor.status import EventKind, FleetEvent
 
 log = logging.getLogger(__name__)
 

@@ -35,11 +35,11 @@ from bot.render import runs as render_runs
 from bot.render.transcript import transcript
 from connectors.base import Tone
 from fleet.clock import Clock
+from fleet.events import EventKind, FleetEvent
 from fleet.notices import Delivery, Notice, starter
 from fleet.runs.keeper import RunOutput
-from fleet.runs.logtail import Cursor, size_of
+from fleet.runs.reader import LogParser, read_new
 from fleet.supervisor.interfaces import FleetView
-from fleet.supervisor.status import EventKind, FleetEvent
 from fleet.transcript.events import (
     AgentEvent,
     Marker,
@@ -49,7 +49,7 @@ from fleet.transcript.events import (
     Unknown,
     Waiting,
 )
-from fleet.transcript.reader import LogParser, read_new
+from fleet.transcript.logtail import Cursor, size_of
 from fleet.transcript.story import Outcome
 
 log = logging.getLogger(__name__)

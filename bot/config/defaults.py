@@ -8,7 +8,8 @@ from pydantic_core import PydanticCustomError
 from fleet.accounts.schema import AccountRef
 from fleet.agents.restart_settings import RestartField, RestartSettings
 from fleet.budgets.run_budget import RunBudgetEntry
-from fleet.model import PermissionMode
+from fleet.destinations import DEFAULT_ALLOW
+from fleet.model import DEFAULT_HEARTBEAT_TIMEOUT, PermissionMode
 from fleet.permissions.config import (
     ALLOW_HELP,
     APPROVAL_TIMEOUT_HELP,
@@ -24,7 +25,6 @@ from fleet.permissions.config import (
     unsandboxed_full,
 )
 from fleet.repos.schema import GitEmail, GitName
-from fleet.sandbox.destinations import DEFAULT_ALLOW
 from fleet.sandbox.schema import (
     DEFAULT_EGRESS,
     EGRESS_ALLOW_HELP,
@@ -35,7 +35,6 @@ from fleet.sandbox.schema import (
     SandboxMode,
 )
 from fleet.schema import check_known, schema_context
-from fleet.watchdog.decisions import DEFAULT_HEARTBEAT_TIMEOUT
 
 
 class Defaults(BaseModel):

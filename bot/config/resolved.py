@@ -20,6 +20,7 @@ from connectors.console_config import ConsoleConfig
 from connectors.discord.config import DiscordConfig
 from connectors.matrix.config import MatrixConfig
 from fleet.accounts.model import Account, AccountSet, implicit_account, key_vars_of
+from fleet.accounts.providers import ProviderRoute
 from fleet.accounts.schema import account_set
 from fleet.agents.roster import AgentEntry
 from fleet.budgets.model import Budget, Groups
@@ -27,7 +28,7 @@ from fleet.budgets.schema import budgets_of, groups_of
 from fleet.forge.schema import ForgeEntry
 from fleet.hosts.schema import HostEntry
 from fleet.ledger.location import is_url
-from fleet.metering.config import MeteringSettings, PriceTable, ProviderRoute
+from fleet.metering.config import MeteringSettings, PriceTable
 from fleet.metering.schema import price_table, provider_routes
 from fleet.repos.schema import RepoEntry
 from scheduler.config import PacingSettings

@@ -36,6 +36,7 @@ from fleet.budgets.schema import (
     GroupsSection,
     TimezoneName,
 )
+from fleet.caps import LimitsSection
 from fleet.forge.schema import FORGE_NAME_PATTERN, ForgeEntry, is_forge_name
 from fleet.hosts.schema import HostEntry
 from fleet.ledger.location import check_url, is_url
@@ -47,7 +48,6 @@ from fleet.metering.schema import (
 )
 from fleet.repos.schema import REPO_NAME_PATTERN, RepoEntry, is_repo_name
 from fleet.schema import ConfigPath, EnvVarName, check_known, resolve_path
-from fleet.supervisor.caps import LimitsSection
 from scheduler.config import PacingSection
 
 LogLevel = Literal["debug", "info", "warning", "error"]

@@ -46,7 +46,7 @@ from bot.dashboard.settings import DashboardSettings, own_name
 from bot.dashboard.shapes import Json
 from bot.dashboard.signin import LINK_PATH, SESSION_LIFETIME, SignIns, Viewer
 from bot.dashboard.views import TRANSCRIPT_ENTRIES, UnknownPage, Views
-from fleet.supervisor.status import FleetEvent
+from fleet.events import FleetEvent
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import aiohttp
 from fleet.accounts.chatgpt import LoginKeeper, login_path
 from fleet.accounts.inject import OAUTH_BETA
 from fleet.accounts.model import Account, AccountError, AccountKind, AccountSet
-from fleet.metering.config import ProviderApi, ProviderRoute
+from fleet.accounts.providers import ProviderApi, ProviderRoute
 
 ANTHROPIC_VERSION: Final = "2023-06-01"
 _TIMEOUT: Final = aiohttp.ClientTimeout(total=20)

@@ -26,8 +26,8 @@ from fleet.accounts.model import (
     AccountKind,
     AccountSet,
 )
+from fleet.caps import MAX_RUNNING_HELP
 from fleet.schema import EnvVarName, did_you_mean, unset_variable
-from fleet.supervisor.caps import MAX_RUNNING_HELP
 
 Loc = tuple[str | int, ...]
 

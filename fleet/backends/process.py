@@ -27,6 +27,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from fleet.backends.freezer import freeze_run, thaw_for_stop, thaw_run
 from fleet.backends.runfiles import (
     ExitWatcher,
     await_agent_pid,
@@ -37,10 +38,9 @@ from fleet.backends.runfiles import (
 from fleet.errors import AgentNotRunning, LaunchFailed
 from fleet.model import ExitInfo, LaunchPlan, RunHandle
 from fleet.private_files import private_dir
-from fleet.runs.logtail import tail_lines
+from fleet.sandbox.procfs import process_start_ticks
 from fleet.sandbox.procs import kill_sandbox
-from fleet.supervisor.freezer import freeze_run, thaw_for_stop, thaw_run
-from fleet.supervisor.procfs import process_start_ticks
+from fleet.transcript.logtail import tail_lines
 
 log = logging.getLogger(__name__)
 

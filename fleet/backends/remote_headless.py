@@ -32,7 +32,7 @@ from fleet.hosts.errors import HostError
 from fleet.hosts.place import HostPlace
 from fleet.hosts.remote import failure
 from fleet.model import LaunchPlan, RunHandle
-from fleet.runs.logtail import tail_lines
+from fleet.transcript.logtail import tail_lines
 
 PYTHON: Final = "python3"
 _MAX_INPUT: Final = 64 * 1024

@@ -35,6 +35,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from fleet.backends.freezer import freeze_run, thaw_for_stop, thaw_run
 from fleet.backends.process import SNAPSHOT_LINES, shim_argv
 from fleet.backends.runfiles import ExitWatcher, await_agent_pid, end_group, read_exit, signal_group
 from fleet.backends.tmux_client import SERVER_EXITING, TmuxCalls, TmuxClient, no_formats
@@ -45,10 +46,9 @@ from fleet.errors import AgentNotRunning, FleetError, LaunchFailed
 from fleet.model import ExitInfo, LaunchPlan, RunHandle
 from fleet.names import is_agent_name
 from fleet.private_files import private_dir
-from fleet.runs.logtail import tail_lines
+from fleet.sandbox.procfs import process_start_ticks
 from fleet.sandbox.procs import kill_sandbox
-from fleet.supervisor.freezer import freeze_run, thaw_for_stop, thaw_run
-from fleet.supervisor.procfs import process_start_ticks
+from fleet.transcript.logtail import tail_lines
 
 log = logging.getLogger(__name__)
 

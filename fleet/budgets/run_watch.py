@@ -14,19 +14,40 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Protocol
 
 from fleet.budgets.run_caps import RunCaps
 from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError
+from fleet.events import EventKind, FleetEvent, Listener
 from fleet.ledger import Ledger
-from fleet.model import AgentSpec
+from fleet.model import AgentSpec, ExitInfo
 from fleet.names import AgentName
 from fleet.notices import Notice, NoticeBoard
-from fleet.supervisor.interfaces import CutoffFleet
-from fleet.supervisor.status import EventKind, FleetEvent
 from fleet.transcript.story import Outcome
 
 log = logging.getLogger(__name__)
+
+
+class CutoffFleet(Protocol):
+    """What a run cap's watch needs of the fleet
+    (:class:`~fleet.supervisor.fleet.Fleet`): to hear runs end, and to pause or stop a run
+    at its cap."""
+
+    def subscribe(self, listener: Listener) -> None: ...
+
+    async def freeze(
+        self, name: str, *, reason: str, budget: str = "", by: str | None = None
+    ) -> bool: ...
+
+    async def stop_agent(
+        self,
+        name: str,
+        *,
+        force: bool = False,
+        by: str = "operator",
+        outcome: Outcome = Outcome.STOPPED,
+    ) -> ExitInfo: ...
 
 
 class RunCapWatch:

@@ -39,9 +39,9 @@ from fleet.budgets.model import (
     ladder_problem,
     parse_window,
 )
+from fleet.caps import MAX_RUNNING_HELP
 from fleet.names import AGENT_NAME_PATTERN, is_agent_name
 from fleet.schema import check_known, did_you_mean, schema_context
-from fleet.supervisor.caps import MAX_RUNNING_HELP
 
 Loc = tuple[str | int, ...]
 """A place in the config data, e.g. ``("budgets", 1, "scope")``."""

@@ -33,6 +33,7 @@ from fleet.private_files import write_private
 log = logging.getLogger(__name__)
 
 HOST: Final = "127.0.0.1"  # agents run on this host; nothing listens beyond it
+TOKEN_HEADER: Final = "X-Fleetwarden-Token"  # where an agent sends its secret to our doors
 _FILE_VERSION: Final = 1
 _BACKLOG: Final = 512  # connections the kernel queues before they are accepted
 

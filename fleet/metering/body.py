@@ -25,7 +25,7 @@ from typing import Any, Final
 import aiohttp
 from aiohttp import web
 
-from fleet.metering.config import ProviderApi
+from fleet.accounts.providers import ProviderApi
 from fleet.metering.endpoints import shown
 from fleet.metering.shapes import error_response
 

@@ -1,8 +1,7 @@
-"""The metering proxy's settings: where each provider's traffic goes, and what tokens cost."""
+"""The metering proxy's settings: what tokens cost, and the proxy's own knobs."""
 
 from __future__ import annotations
 
-import enum
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -11,35 +10,6 @@ from fleet.connections.loopback import Limits
 from fleet.metering.events import Tokens
 
 PER_MILLION = 1_000_000
-
-
-class ProviderApi(enum.StrEnum):
-    """The error shape and the default APIs of a provider."""
-
-    ANTHROPIC = "anthropic"  # Messages API; errors {"type":"error","error":{...}}
-    OPENAI = "openai"  # Responses and Chat Completions; errors {"error":{...}}
-
-
-@dataclass(frozen=True, slots=True)
-class ProviderRoute:
-    """One provider agents may reach: its name in agent URLs, its real upstream (the URL the
-    provider's own paths, e.g. ``/v1/messages``, are appended to), its API family, and the
-    paths beyond its API's known endpoints that pass through unmetered (``passthrough``,
-    see :mod:`fleet.metering.endpoints`)."""
-
-    name: str
-    upstream: str
-    api: ProviderApi = ProviderApi.ANTHROPIC
-    passthrough: tuple[str, ...] = ()
-
-
-DEFAULT_ROUTES: Mapping[str, ProviderRoute] = {
-    "anthropic": ProviderRoute("anthropic", "https://api.anthropic.com", ProviderApi.ANTHROPIC),
-    "openai": ProviderRoute("openai", "https://api.openai.com", ProviderApi.OPENAI),
-    # Codex on a ChatGPT login: ChatGPT's backend. Codex's model requests go to
-    # ``/backend-api/codex/responses`` (no ``/v1``), its account calls under ``/backend-api/``.
-    "chatgpt": ProviderRoute("chatgpt", "https://chatgpt.com", ProviderApi.OPENAI),
-}
 
 
 @dataclass(frozen=True, slots=True)

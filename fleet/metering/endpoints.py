@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import quote, unquote_to_bytes
 
-from fleet.metering.config import ProviderApi, ProviderRoute
+from fleet.accounts.providers import ProviderApi, ProviderRoute
 from fleet.metering.usage import Api
 
 CHATGPT_ROUTE: Final = "chatgpt"

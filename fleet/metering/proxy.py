@@ -52,7 +52,7 @@ from fleet.accounts.book import AccountBook
 from fleet.accounts.chatgpt import LoginRevoked
 from fleet.accounts.inject import Credential
 from fleet.accounts.model import AccountError
-from fleet.accounts.placeholders import placeholder_tokens
+from fleet.accounts.providers import ProviderRoute
 from fleet.accounts.state import Health
 from fleet.clock import Clock, SystemClock
 from fleet.connections.admission import Admission, refusal
@@ -66,7 +66,7 @@ from fleet.metering.body import (
     json_object,
     take_body,
 )
-from fleet.metering.config import MeteringSettings, PriceTable, ProviderRoute
+from fleet.metering.config import MeteringSettings, PriceTable
 from fleet.metering.endpoints import CHATGPT_ROUTE, decide, shown
 from fleet.metering.events import Outcome, QuotaSignal, UsageEvent
 from fleet.metering.journal import UsageJournal
@@ -79,6 +79,7 @@ from fleet.metering.strangers import AgentPath, Strangers, shape_of
 from fleet.metering.upstream import Outgoing, Upstream
 from fleet.metering.usage import Api
 from fleet.names import AgentName
+from fleet.placeholders import placeholder_tokens
 from fleet.redaction.known import Secret
 
 log = logging.getLogger(__name__)

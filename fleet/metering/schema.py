@@ -9,14 +9,8 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-from fleet.metering.config import (
-    DEFAULT_ROUTES,
-    MeteringSettings,
-    Price,
-    PriceTable,
-    ProviderApi,
-    ProviderRoute,
-)
+from fleet.accounts.providers import DEFAULT_ROUTES, ProviderApi, ProviderRoute
+from fleet.metering.config import MeteringSettings, Price, PriceTable
 from fleet.metering.endpoints import check_passthrough
 from fleet.schema import Seconds
 

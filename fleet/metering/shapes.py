@@ -9,7 +9,7 @@ from typing import Final
 
 from aiohttp import web
 
-from fleet.metering.config import ProviderApi
+from fleet.accounts.providers import ProviderApi
 
 # Sent to a connection past the proxy's cap, before its request is read (so its provider is
 # not known): both providers' SDKs read it as an overloaded server, and retry.

@@ -17,7 +17,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from fleet.metering.config import ProviderApi
+from fleet.accounts.providers import ProviderApi
 from fleet.metering.shapes import error_response
 
 log = logging.getLogger(__name__)

@@ -26,9 +26,9 @@ from fleet.accounts.book import AccountBook
 from fleet.accounts.chatgpt import LoginRevoked
 from fleet.accounts.inject import Credential, inject, strip_credentials
 from fleet.accounts.model import AccountKind
+from fleet.accounts.providers import ProviderApi, ProviderRoute
 from fleet.accounts.quota import from_headers
 from fleet.clock import Clock
-from fleet.metering.config import ProviderApi, ProviderRoute
 from fleet.metering.endpoints import Kind, decide
 
 HOP_BY_HOP: Final = frozenset(

@@ -28,9 +28,9 @@ from typing import Final
 
 from detect_secrets.plugins.base import RegexBasedDetector
 
-from fleet.accounts.placeholders import PLACEHOLDER_PREFIX
+from fleet.connections.loopback import TOKEN_HEADER
 from fleet.names import AGENT_NAME_PATTERN
-from fleet.watchdog.heartbeat import TOKEN_HEADER
+from fleet.placeholders import PLACEHOLDER_PREFIX
 
 _LOOPBACK: Final = r"(?:127\.0\.0\.1|localhost|\[::1\])"
 _SECRET_WORDS: Final = (
@@ -51,7 +51,7 @@ class AnthropicKeyDetector(RegexBasedDetector):
 
 class PlaceholderDetector(RegexBasedDetector):
     """The placeholder credential an agent holds in place of a provider's
-    (:mod:`fleet.accounts.placeholders`)."""
+    (:mod:`fleet.placeholders`)."""
 
     secret_type = "Fleetwarden Placeholder"
     denylist: Iterable[re.Pattern[str]] = (

@@ -60,7 +60,7 @@ from detect_secrets.plugins.stripe import StripeDetector
 from detect_secrets.plugins.telegram_token import TelegramBotTokenDetector
 from detect_secrets.plugins.twilio import TwilioKeyDetector
 
-from fleet.accounts.placeholders import PLACEHOLDER_PREFIX
+from fleet.placeholders import PLACEHOLDER_PREFIX
 from fleet.redaction import ours
 from fleet.redaction.gitleaks import GitleaksRules
 from fleet.redaction.known import Span

@@ -23,9 +23,9 @@ from fleet.hosts.service import Hosts
 from fleet.model import AgentSpec
 from fleet.names import AgentName
 from fleet.private_files import private_dir
+from fleet.runs.launch_kit import LaunchKit
 from fleet.runs.layout import AgentPaths
 from fleet.runtimes import RuntimeContext
-from fleet.supervisor.launch_kit import LaunchKit
 
 _STANDARD_PATH = ("/usr/local/bin", "/usr/bin", "/bin")
 _LOG_PATHS_HELD = 100_000  # log paths remembered (an agent's is a few hundred bytes)

@@ -12,9 +12,9 @@ from fleet.errors import AgentNotRunning
 from fleet.ledger import Ledger
 from fleet.ledger.run_reports import RunReport
 from fleet.runs.keeper import RunKeeper
-from fleet.runs.logtail import tail_lines
 from fleet.runtimes import RuntimeRegistry
 from fleet.sessions.live import LiveSessions
+from fleet.transcript.logtail import tail_lines
 
 
 class FollowUps:

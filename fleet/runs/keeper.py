@@ -19,6 +19,7 @@ from fleet.backends.base import Backend, backend_key
 from fleet.budgets.run_arming import arm_or_refuse, task_spec
 from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError, LaunchFailed, UnknownAgent
+from fleet.events import EventKind, FleetEvent, Listener
 from fleet.hosts.schema import LOCAL_HOST
 from fleet.ledger import Ledger
 from fleet.ledger.rows import AgentOrigin, AgentRecord, RunRecord
@@ -28,16 +29,15 @@ from fleet.names import AgentName, agent_name
 from fleet.repos.line.launching import run_setup, workdir_of
 from fleet.runs.context import RunContexts
 from fleet.runs.facts import check_launchable, read_run
+from fleet.runs.launch_kit import LaunchKit
+from fleet.runs.launch_site import LaunchSite
 from fleet.runs.layout import MARKER, AgentPaths, append_marker, write_files
-from fleet.runs.logtail import size_of
 from fleet.runtimes import RuntimeContext
 from fleet.sandbox.git_probe import GitProbe
 from fleet.schema import no_agent_words
 from fleet.sessions.hooks import SessionHooks
-from fleet.supervisor.launch_kit import LaunchKit
-from fleet.supervisor.launch_site import LaunchSite
-from fleet.supervisor.status import EventKind, FleetEvent, Listener
 from fleet.transcript.events import StreamParser
+from fleet.transcript.logtail import size_of
 from fleet.transcript.story import Outcome, why
 
 __all__ = ["Ending", "Launched", "RunKeeper", "RunOutput"]

@@ -21,7 +21,7 @@ from fleet.errors import LaunchFailed
 from fleet.lane_files import write_lane_file
 from fleet.names import AgentName
 from fleet.private_files import open_private, private_dir
-from fleet.runs.logtail import read_from, size_of
+from fleet.transcript.logtail import read_from, size_of
 
 MARKER = "--- fleetwarden:"
 

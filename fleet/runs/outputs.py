@@ -10,11 +10,11 @@ from fleet.clock import Clock
 from fleet.errors import FleetError
 from fleet.ledger import Ledger
 from fleet.runs.keeper import RunKeeper, RunOutput
-from fleet.runs.logtail import tail_lines
+from fleet.runs.reader import Transcript, last_entries
 from fleet.runs.stories import RunStories
 from fleet.runtimes import RuntimeRegistry
 from fleet.transcript.events import PlainText, StreamParser
-from fleet.transcript.reader import Transcript, last_entries
+from fleet.transcript.logtail import tail_lines
 
 SCREEN_LINES = 40  # of a log, shown as an ended agent's screen
 

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Protocol
 
 from fleet.accounts.model import CREDENTIAL_VARS, PROVIDER_KEY_VARS, key_vars_of
-from fleet.accounts.placeholders import placeholder_token
 from fleet.errors import UnknownRuntime
 from fleet.model import AgentSpec, LaunchPlan
+from fleet.placeholders import placeholder_token
 from fleet.transcript.events import StreamParser
 
 # Variables an agent process may see from Fleetwarden's own environment, besides the

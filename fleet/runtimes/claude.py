@@ -56,17 +56,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from fleet.accounts.placeholders import placeholder_token
+from fleet.connections.loopback import TOKEN_HEADER
 from fleet.errors import LaunchFailed
 from fleet.lane_files import read_lane_file
 from fleet.model import AgentSpec, PermissionMode
 from fleet.permissions.rules import BadRule, parse_rule
+from fleet.placeholders import placeholder_token
 from fleet.runtimes._cli import CliRuntime, checked_model, checked_session
 from fleet.runtimes.base import RuntimeContext, base_env
 from fleet.sessions import claude as session
 from fleet.transcript.claude import ClaudeStream
 from fleet.transcript.events import StreamParser
-from fleet.watchdog.heartbeat import TOKEN_HEADER
 
 # Settings from Fleetwarden's own files only: ``user`` is the agent's private config
 # directory, which Fleetwarden writes. A workdir's ``.claude/settings.json`` and

@@ -52,9 +52,9 @@ from pathlib import Path
 from typing import Any
 
 from fleet.accounts.model import CHATGPT
-from fleet.accounts.placeholders import placeholder_login, placeholder_token
 from fleet.errors import LaunchFailed
 from fleet.model import AgentSpec, LaunchPlan, PermissionMode
+from fleet.placeholders import placeholder_login, placeholder_token
 from fleet.runtimes._cli import (
     CliRuntime,
     checked_model,

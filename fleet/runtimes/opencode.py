@@ -35,8 +35,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from fleet.accounts.placeholders import placeholder_token
 from fleet.model import AgentSpec
+from fleet.placeholders import placeholder_token
 from fleet.runtimes._cli import (
     CliRuntime,
     checked_model,

@@ -12,7 +12,7 @@ both ``Content-Length`` and ``Transfer-Encoding`` is refused by h11):
   close`` and the hop-by-hop headers dropped; the answer is piped back and the
   connection ends. An ``Upgrade`` (websockets) is refused.
 
-Before connecting, :mod:`fleet.sandbox.destinations` decides: the name exactly on the
+Before connecting, :mod:`fleet.destinations` decides: the name exactly on the
 list, the port one the method may use, and every resolved address public. The proxy then
 connects to an address it checked — there is no second resolution, so a name cannot
 resolve to a public address for the check and to loopback for the connection.
@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 import h11
 
-from fleet.sandbox.destinations import address_problem, port_problem, resolved_problem
+from fleet.destinations import address_problem, port_problem, resolved_problem
 from fleet.sandbox.doors import pipe
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ Egress is denied by default: a sandboxed agent reaches the metering proxy, its h
 endpoint and the package registries and forge of :data:`DEFAULT_ALLOW` — what installing
 dependencies and cloning needs — and nothing else; ``egress: open`` is an opt-in that
 ``check-config`` warns about. A name that is an address or this machine is refused at load
-(:func:`fleet.sandbox.destinations.name_problem`); ``check-config`` also resolves every
+(:func:`fleet.destinations.name_problem`); ``check-config`` also resolves every
 allowed name and refuses one that leads to a loopback, private or link-local address."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator
 from pydantic_core import PydanticCustomError
 
-from fleet.sandbox.destinations import DEFAULT_ALLOW, is_local, name_problem, resolved_problem
+from fleet.destinations import DEFAULT_ALLOW, is_local, name_problem, resolved_problem
 
 SandboxMode = Literal["bwrap", "none"]
 EgressMode = Literal["open", "locked"]

@@ -30,7 +30,6 @@ from fleet.approvals.service import Approvals
 from fleet.clock import Clock
 from fleet.model import AgentSpec, PermissionMode
 from fleet.names import AgentName
-from fleet.runs.logtail import Cursor, follow, size_of
 from fleet.sessions.base import (
     Alive,
     Asked,
@@ -41,6 +40,7 @@ from fleet.sessions.base import (
     Withdrawn,
     Write,
 )
+from fleet.transcript.logtail import Cursor, follow, size_of
 
 log = logging.getLogger(__name__)
 

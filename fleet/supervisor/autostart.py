@@ -3,7 +3,7 @@ that operators want running, started by the supervisor at start and after a rost
 
 A launch the concurrency caps turn away waits in the spawn queue (the gate keeps it). A
 launch that fails — its CLI missing, no credentials, no sandbox here — is not only logged:
-it becomes a :attr:`~fleet.supervisor.status.EventKind.REFUSED` fleet event, which the app posts to
+it becomes a :attr:`~fleet.events.EventKind.REFUSED` fleet event, which the app posts to
 the agent's thread or the home rooms with the error, and the error names the fix.
 """
 
@@ -13,10 +13,11 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 
 from fleet.errors import FleetError
+from fleet.events import EventKind, FleetEvent
 from fleet.ledger import Ledger
 from fleet.model import AgentSpec, AgentState, DesiredState, RestartMode
 from fleet.names import AgentName
-from fleet.supervisor.status import EventKind, FleetEvent, LaunchGate, SpawnOutcome
+from fleet.supervisor.status import LaunchGate, SpawnOutcome
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@
 for every step change, whether a pacing tick or a request found it:
 
 * into ``refuse`` with ``cutoff: freeze`` → each agent the budget governs that runs is
-  paused (SIGSTOP to all its processes, :mod:`fleet.supervisor.freezer`) and recorded as frozen;
+  paused (SIGSTOP to all its processes, :mod:`fleet.backends.freezer`) and recorded as frozen;
 * into ``refuse`` with ``cutoff: stop`` → each is stopped gracefully, recorded as stopped
   by the budget's cutoff;
 * out of ``refuse`` (the window reset, the limit raised) → the agents it froze continue.

@@ -6,7 +6,7 @@ one ``runs`` row per launch — and the operations on it: spawn, stop, restart, 
 live process, ending them, reattaching) are kept by :class:`~fleet.runs.keeper.RunKeeper`;
 the watchdog's decisions are carried out by :class:`~fleet.watchdog.actions.WatchdogHands`,
 and ``send`` by :class:`~fleet.runs.follow_ups.FollowUps`. Its launches are made with one
-:class:`~fleet.supervisor.launch_kit.LaunchKit`; its callers see it through the narrow
+:class:`~fleet.runs.launch_kit.LaunchKit`; its callers see it through the narrow
 protocols of :mod:`fleet.supervisor.interfaces`.
 On start it *reconciles*: runs the ledger believes open are reattached if their process
 still lives, or closed with the status the shim left on disk. An agent never runs twice:
@@ -31,6 +31,7 @@ from fleet.agents.spawn_spec import SpawnOverrides, spawn_spec
 from fleet.budgets.report_windows import window_start
 from fleet.clock import Clock
 from fleet.errors import AgentStillRunning
+from fleet.events import EventKind, FleetEvent, Listener
 from fleet.hosts.schema import LOCAL_HOST
 from fleet.ledger import Freeze, Ledger, UsageTotal
 from fleet.ledger.rows import AgentOrigin, AgentRecord
@@ -42,29 +43,18 @@ from fleet.model import (
     ExitInfo,
     Fallback,
     PermissionMode,
+    RunBudget,
 )
 from fleet.names import AgentName, agent_name
 from fleet.runs.follow_ups import FollowUps
 from fleet.runs.keeper import Ending, RunKeeper
-from fleet.runs.logtail import tail_lines
+from fleet.runs.launch_kit import FleetSettings, HeartbeatIssuer, LaunchKit
 from fleet.runs.outputs import AgentOutputs
-from fleet.sessions.control import SessionControl
+from fleet.runs.session_control import SessionControl
 from fleet.sessions.live import LiveSessions
 from fleet.supervisor.autostart import autostart
-from fleet.supervisor.launch_kit import LaunchKit
-from fleet.supervisor.status import (
-    AgentStatus,
-    EventKind,
-    FleetEvent,
-    FleetSettings,
-    HeartbeatIssuer,
-    LaunchGate,
-    Listener,
-    RosterDiff,
-    RunBudget,
-    SpawnOutcome,
-    agent_status,
-)
+from fleet.supervisor.status import AgentStatus, LaunchGate, RosterDiff, SpawnOutcome, agent_status
+from fleet.transcript.logtail import tail_lines
 from fleet.transcript.story import Outcome
 from fleet.watchdog.actions import WatchdogHands
 from fleet.watchdog.decisions import Action, WatchdogSnapshot
@@ -399,7 +389,7 @@ class Fleet:
         from its next run (kept on its spec either way); the answer says which."""
         return await self._control.set_permissions(name, mode, by)
 
-    # -- cutoffs: pausing an agent's processes (fleet.supervisor.freezer)
+    # -- cutoffs: pausing an agent's processes (fleet.backends.freezer)
     # ---------------------------
 
     async def freeze(

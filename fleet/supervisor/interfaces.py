@@ -6,10 +6,10 @@ caller, each listing only what that caller uses of :class:`~fleet.supervisor.fle
   ``watch``, ``egress``): the agents, their settings and their output.
 * :class:`FleetBrakes` — what pauses and stops agents with nobody in the loop: budgets'
   cutoffs and ``resume``.
-* :class:`CutoffFleet` — a run cap's watch: the brakes, and the runs' ends.
 * :class:`AgentControl` — the command handlers that start, stop, feed and forget agents.
 
-The watchdog's is :class:`~fleet.watchdog.decisions.WatchedFleet`, beside its decisions.
+The watchdog's is :class:`~fleet.watchdog.decisions.WatchedFleet`, beside its decisions; a run
+cap's watch's, :class:`~fleet.budgets.run_watch.CutoffFleet`, beside the watch.
 """
 
 from __future__ import annotations
@@ -18,22 +18,23 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+from fleet.events import Listener
 from fleet.ledger import Freeze, UsageTotal
 from fleet.ledger.run_reports import RunReport
-from fleet.model import AgentSpec, ExitInfo, Fallback, PermissionMode
+from fleet.model import AgentSpec, ExitInfo, Fallback, PermissionMode, RunBudget
 from fleet.names import AgentName
 from fleet.runs.outputs import AgentOutputs
-from fleet.supervisor.status import AgentStatus, Listener, RunBudget, SpawnOutcome
+from fleet.supervisor.status import AgentStatus, SpawnOutcome
 from fleet.transcript.story import Outcome
 
-__all__ = ["AgentControl", "CutoffFleet", "FleetBrakes", "FleetEvents", "FleetView"]
+__all__ = ["AgentControl", "FleetBrakes", "FleetEvents", "FleetView"]
 
 
 class FleetEvents(Protocol):
     """Hearing what happens to the agents."""
 
     def subscribe(self, listener: Listener) -> None:
-        """Call ``listener`` for every :class:`~fleet.supervisor.status.FleetEvent`."""
+        """Call ``listener`` for every :class:`~fleet.events.FleetEvent`."""
         ...
 
 
@@ -77,10 +78,6 @@ class FleetBrakes(Protocol):
         by: str = "operator",
         outcome: Outcome = Outcome.STOPPED,
     ) -> ExitInfo: ...
-
-
-class CutoffFleet(FleetBrakes, FleetEvents, Protocol):
-    """A run cap's watch: it hears runs end, and pauses or stops a run at its cap."""
 
 
 class AgentControl(FleetView, FleetBrakes, Protocol):

@@ -23,13 +23,13 @@ from typing import Protocol
 
 from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError
+from fleet.events import EventKind, FleetEvent, Listener
 from fleet.ledger import Ledger
 from fleet.ledger.rows import AgentRecord, RunRecord
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo
 from fleet.names import AgentName
 from fleet.runs.keeper import Ending, Launched
 from fleet.runs.layout import mtime
-from fleet.supervisor.status import EventKind, FleetEvent, Listener
 from fleet.transcript.story import Outcome
 from fleet.watchdog.decisions import (
     Action,

@@ -69,11 +69,8 @@ from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Literal, Protocol, TypeAlias, runtime_checkable
 
-from fleet.model import AgentSpec, AgentState, DesiredState, RestartMode
+from fleet.model import DEFAULT_HEARTBEAT_TIMEOUT, AgentSpec, AgentState, DesiredState, RestartMode
 from fleet.names import AgentName
-
-DEFAULT_HEARTBEAT_TIMEOUT = 120.0
-"""Seconds without a sign of life before an agent counts as stalled, unless configured."""
 
 HeartbeatKind = Literal["working", "waiting", "beat"]
 """What a heartbeat said: busy, waiting for input, or just alive (no state given)."""

@@ -49,7 +49,7 @@ from aiohttp import web
 
 from fleet.approvals.ask_door import AskDoor
 from fleet.connections.admission import Admission, refusal
-from fleet.connections.loopback import HOST, AgentSecrets, Limits, Served, serve
+from fleet.connections.loopback import HOST, TOKEN_HEADER, AgentSecrets, Limits, Served, serve
 from fleet.names import AgentName, agent_name, is_agent_name
 from fleet.redaction.known import Secret
 from fleet.repos.door.server import PREFIX as GIT_PREFIX
@@ -57,7 +57,6 @@ from fleet.repos.door.server import GitDoor, git_agent
 
 log = logging.getLogger(__name__)
 
-TOKEN_HEADER: Final = "X-Fleetwarden-Token"
 STATE_FILE: Final = "heartbeat.json"
 MAX_BODY: Final = 4096
 MAX_ASK: Final = 1024 * 1024  # an ask carries the tool's input: a whole file, for a Write

@@ -9,9 +9,10 @@ from pathlib import Path
 
 from fleet.accounts.book import AccountBook
 from fleet.accounts.model import AccountSet
+from fleet.accounts.providers import ProviderApi, ProviderRoute
 from fleet.clock import Clock
 from fleet.ledger import Ledger
-from fleet.metering.config import MeteringSettings, ProviderApi, ProviderRoute
+from fleet.metering.config import MeteringSettings
 from fleet.metering.proxy import MeteringProxy
 from fleet.notices import NoticeBoard
 from tests.fakes.chatgpt import FakeChatGpt

@@ -19,7 +19,8 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from fleet.metering.config import MeteringSettings, ProviderApi, ProviderRoute
+from fleet.accounts.providers import ProviderApi, ProviderRoute
+from fleet.metering.config import MeteringSettings
 from fleet.metering.proxy import MeteringProxy
 from fleet.watchdog.heartbeat import HeartbeatServer
 

@@ -15,10 +15,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from fleet.metering.config import MeteringSettings, ProviderApi, ProviderRoute
+from fleet.accounts.providers import ProviderApi, ProviderRoute
+from fleet.connections.loopback import TOKEN_HEADER
+from fleet.metering.config import MeteringSettings
 from fleet.metering.proxy import MeteringProxy
 from fleet.sandbox.doors import DoorSet, fixed
-from fleet.watchdog.heartbeat import TOKEN_HEADER, HeartbeatServer
+from fleet.watchdog.heartbeat import HeartbeatServer
 from tests.fakes.provider import FAKE_KEY, FakeProvider
 
 pytestmark = pytest.mark.integration

@@ -17,9 +17,9 @@ from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.model import AgentSpec, AgentState
 from fleet.names import AgentName
+from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
-from fleet.supervisor.launch_kit import LaunchKit
 from tests.fakes.provider import Accepted, FakeProvider, Turn
 from tests.integration.test_real_clis import bin_dir, clean_env, cli, node_dir, run_cli
 

@@ -28,24 +28,25 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from fleet.accounts.providers import ProviderApi, ProviderRoute
+from fleet.backends.freezer import children_map, group_members, tree
 from fleet.backends.tmux import TmuxBackend
 from fleet.budgets.model import Budget, Cutoff, Groups, Scope, WindowKind, WindowSpec
 from fleet.budgets.policy import PacingPolicy
 from fleet.budgets.service import BudgetService
 from fleet.clock import SystemClock
 from fleet.ledger import Ledger
-from fleet.metering.config import MeteringSettings, ProviderApi, ProviderRoute
+from fleet.metering.config import MeteringSettings
 from fleet.metering.events import Outcome
 from fleet.metering.proxy import MeteringProxy
 from fleet.model import AgentSpec, RunHandle
 from fleet.names import AgentName
 from fleet.notices import Delivery, Notice
+from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
+from fleet.sandbox.procfs import process_start_ticks
 from fleet.supervisor.cutoffs import CutoffKeeper
 from fleet.supervisor.fleet import Fleet, FleetSettings
-from fleet.supervisor.freezer import children_map, group_members, tree
-from fleet.supervisor.launch_kit import LaunchKit
-from fleet.supervisor.procfs import process_start_ticks
 from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn, Usage
 from tests.integration.paused import pauses, thaw_groups
 from tests.integration.test_real_clis import bin_dir, cli, node_dir

@@ -18,12 +18,13 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import pytest
 
+from fleet.accounts.providers import ProviderApi, ProviderRoute
 from fleet.budgets.model import Budget, Groups, Scope, WindowKind, WindowSpec
 from fleet.budgets.policy import PacingPolicy
 from fleet.budgets.service import BudgetService
 from fleet.clock import SystemClock
 from fleet.ledger import Ledger
-from fleet.metering.config import MeteringSettings, ProviderApi, ProviderRoute
+from fleet.metering.config import MeteringSettings
 from fleet.metering.events import Outcome
 from fleet.metering.proxy import MeteringProxy
 from fleet.notices import Delivery, Notice

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from fleet.metering.config import MeteringSettings, ProviderApi, ProviderRoute
+from fleet.accounts.providers import ProviderApi, ProviderRoute
+from fleet.connections.loopback import TOKEN_HEADER
+from fleet.metering.config import MeteringSettings
 from fleet.metering.proxy import MeteringProxy
-from fleet.watchdog.heartbeat import TOKEN_HEADER, HeartbeatServer
+from fleet.watchdog.heartbeat import HeartbeatServer
 
 pytestmark = pytest.mark.integration
 

@@ -26,9 +26,9 @@ from connectors.matrix.connector import MatrixConnector
 from connectors.receiving import KEEPS_FAILING, ReceiveFailures
 from fleet.clock import SystemClock
 from fleet.hosts.service import Hosts
+from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
-from fleet.supervisor.launch_kit import LaunchKit
 from tests.integration.test_matrix_connector import PASSWORD_ENV, World, make_world, wait_for
 from tests.synapse_server import SynapseServer
 

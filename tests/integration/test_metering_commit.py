@@ -15,9 +15,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from fleet.accounts.providers import ProviderApi, ProviderRoute
 from fleet.clock import SystemClock
 from fleet.ledger import Ledger
-from fleet.metering.config import MeteringSettings, ProviderApi, ProviderRoute
+from fleet.metering.config import MeteringSettings
 from fleet.metering.events import QuotaSignal, UsageEvent
 from fleet.metering.proxy import MeteringProxy
 from tests.fakes.bodies import key_headers

@@ -21,17 +21,18 @@ from typing import Any
 
 import pytest
 
+from fleet.accounts.providers import ProviderApi, ProviderRoute
 from fleet.backends.process import SubprocessBackend
 from fleet.clock import SystemClock
 from fleet.ledger import Ledger
-from fleet.metering.config import MeteringSettings, ProviderApi, ProviderRoute
+from fleet.metering.config import MeteringSettings
 from fleet.metering.events import Outcome, Tokens, UsageEvent
 from fleet.metering.proxy import MeteringProxy
 from fleet.model import AgentSpec, AgentState
 from fleet.names import AgentName
+from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
-from fleet.supervisor.launch_kit import LaunchKit
 from tests.fakes.provider import (
     Accepted,
     EmittedUsage,

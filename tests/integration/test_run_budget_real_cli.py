@@ -9,20 +9,21 @@ from pathlib import Path
 
 import pytest
 
+from fleet.accounts.providers import ProviderApi, ProviderRoute
 from fleet.backends.process import SubprocessBackend
 from fleet.budgets.run_caps import CappedPolicy, RunCaps
 from fleet.budgets.run_watch import RunCapWatch
 from fleet.clock import SystemClock
 from fleet.ledger import Ledger
-from fleet.metering.config import MeteringSettings, ProviderApi, ProviderRoute
+from fleet.metering.config import MeteringSettings
 from fleet.metering.events import Outcome
 from fleet.metering.policy import AllowAll
 from fleet.metering.proxy import MeteringProxy
 from fleet.model import AgentSpec, RunBudget
 from fleet.names import AgentName
+from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
-from fleet.supervisor.launch_kit import LaunchKit
 from tests.fakes.provider import FakeProvider, ToolCall, Turn
 from tests.integration.test_fleet_real_clis import ended
 from tests.integration.test_limits_bind import Board

@@ -20,9 +20,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from fleet.accounts.providers import ProviderApi, ProviderRoute
 from fleet.budgets.run_caps import CappedPolicy, RunCaps
 from fleet.metering.bounds import INPUT_OVERHEAD
-from fleet.metering.config import MeteringSettings, ProviderApi, ProviderRoute
+from fleet.metering.config import MeteringSettings
 from fleet.metering.events import Outcome, QuotaSignal, UsageEvent
 from fleet.metering.policy import AllowAll
 from fleet.metering.proxy import MeteringProxy

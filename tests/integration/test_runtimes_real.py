@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from fleet.connections.loopback import TOKEN_HEADER
 from fleet.model import AgentSpec, LaunchPlan
 from fleet.names import AgentName
 from fleet.runtimes import Runtime, RuntimeContext
@@ -32,7 +33,6 @@ from fleet.runtimes.opencode import OpencodeRuntime
 from fleet.runtimes.pi import PiRuntime
 from fleet.sessions.base import Effect, TurnEnded, Write
 from fleet.sessions.protocols import protocol_for
-from fleet.watchdog.heartbeat import TOKEN_HEADER
 from tests.fakes.provider import Accepted, FakeProvider, RecordedRequest, Turn
 from tests.integration.codex_live import LiveCodex
 from tests.integration.test_real_clis import TIMEOUT, Run, bin_dir, cli, node_dir, run_cli

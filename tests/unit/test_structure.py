@@ -14,7 +14,7 @@ from __future__ import annotations
 import ast
 import re
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 
@@ -110,6 +110,84 @@ def upward(root: Path = ROOT) -> list[str]:
         for module, targets in sorted(graph(root).items())
         for target in sorted(targets)
         if top(target) not in MAY_IMPORT[top(module)]
+    ]
+
+
+FLEET_ORDER: tuple[str, ...] = (
+    "base",  # fleet/*.py: clock, errors, names, model, schema, notices, events, caps...
+    "connections",  # loopback servers' socket, secrets and token header: metering, redaction
+    "redaction",
+    "shell",
+    "transcript",
+    # accounts and metering below the ledger: it keeps their records (quota windows,
+    # account states, metering events) and neither of them reads or writes it
+    "accounts",
+    "metering",
+    "ledger",
+    "budgets",
+    "permissions",  # its config reads durations as the budgets write them
+    "sandbox",
+    "hosts",  # below backends: the remote backends run on hosts
+    "backends",
+    "approvals",  # below sessions: a live session asks through the approvals
+    "sessions",  # below runtimes: a runtime opens its CLI's session
+    "runtimes",
+    "repos",  # below runs: a run works in its line
+    "runs",
+    "watchdog",  # above runs: its hands stop and relaunch runs
+    "agents",  # the roster, read by the supervisor alone
+    "supervisor",
+    "forge",
+)
+"""fleet's packages, bottom to top: a package imports only packages below it (and its own
+modules). ``base`` is fleet's top-level modules. A new package takes its place here."""
+
+
+def fleet_package(module: str, root: Path = ROOT) -> str | None:
+    """The fleet package ``module`` belongs to (``base`` for fleet's top-level modules), or
+    ``None`` outside fleet."""
+    parts = module.split(".")
+    if parts[0] != "fleet":
+        return None
+    if len(parts) == 1 or (len(parts) == 2 and module_files(root)[module].name != "__init__.py"):
+        return "base"
+    return parts[1]
+
+
+def fleet_imports(root: Path = ROOT) -> Iterator[tuple[str, str, str, str]]:
+    """Every import from one fleet package to another: (module, target, their packages)."""
+    for module, targets in sorted(graph(root).items()):
+        if (source := fleet_package(module, root)) is None:
+            continue
+        for target in sorted(targets):
+            package = fleet_package(target, root)
+            if package is not None and package != source:
+                yield module, target, source, package
+
+
+def unplaced(root: Path = ROOT, order: Sequence[str] = FLEET_ORDER) -> list[str]:
+    """fleet's packages the order does not place, and places it holds for none."""
+    found = {fleet_package(m, root) for m in module_files(root)} - {None}
+    return sorted(found.symmetric_difference(order), key=str)
+
+
+def fleet_upward(root: Path = ROOT, order: Sequence[str] = FLEET_ORDER) -> list[str]:
+    """Every import from a fleet package to one above it in ``order``."""
+    rank = {package: place for place, package in enumerate(order)}
+    return [
+        f"{module} imports {target}"
+        for module, target, source, package in fleet_imports(root)
+        if rank.get(package, -1) > rank.get(source, len(order))
+    ]
+
+
+def fleet_pairs(root: Path = ROOT) -> list[str]:
+    """Every import between two fleet packages that import each other."""
+    edges = {(source, package) for _, _, source, package in fleet_imports(root)}
+    return [
+        f"{module} imports {target}"
+        for module, target, source, package in fleet_imports(root)
+        if (package, source) in edges
     ]
 
 
@@ -284,6 +362,22 @@ def test_connectors_take_only_leaf_types_from_fleet() -> None:
     assert reaching == []
 
 
+def test_every_fleet_package_has_its_place_in_the_order() -> None:
+    """A new fleet package is placed in :data:`FLEET_ORDER`, and the order names no package
+    that is gone."""
+    assert unplaced() == []
+
+
+def test_fleet_packages_import_only_below() -> None:
+    """No fleet package imports one above it in :data:`FLEET_ORDER`."""
+    assert fleet_upward() == []
+
+
+def test_no_fleet_packages_import_each_other() -> None:
+    """No two fleet packages import each other, by any of their modules."""
+    assert fleet_pairs() == []
+
+
 def test_no_modules_import_each_other() -> None:
     """No cycle of imports, of any length, among the product's modules."""
     assert cycles() == []
@@ -379,6 +473,34 @@ def test_the_check_finds_a_planted_upward_import_and_cycle(tmp_path: Path) -> No
     (tmp_path / "bot" / "c.py").write_text("import scheduler.b\nfrom fleet.a import f\n")
     assert upward(tmp_path) == ["fleet.a imports scheduler.b"]
     assert cycles(tmp_path) == [["fleet.a", "scheduler.b"]]
+
+
+def test_the_order_check_finds_a_planted_upward_import_and_pair(tmp_path: Path) -> None:
+    """In a planted fleet, an import of a package above (from inside a function, from a
+    top-level module too) is upward, two packages importing each other are a pair, and a
+    package the order does not name is unplaced."""
+    for package in PACKAGES:
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "__init__.py").write_text("")
+    for package in ("low", "high", "new"):
+        (tmp_path / "fleet" / package).mkdir()
+        (tmp_path / "fleet" / package / "__init__.py").write_text("")
+    (tmp_path / "fleet" / "clock.py").write_text("def f():\n    import fleet.low.a\n")
+    (tmp_path / "fleet" / "low" / "a.py").write_text("import fleet.clock\nimport fleet.high.b\n")
+    (tmp_path / "fleet" / "high" / "b.py").write_text("from fleet.low.a import x\nx = 1\n")
+    order = ("base", "low", "high")
+    assert fleet_upward(tmp_path, order) == [
+        "fleet.clock imports fleet.low.a",
+        "fleet.low.a imports fleet.high.b",
+    ]
+    assert fleet_pairs(tmp_path) == [
+        "fleet.clock imports fleet.low.a",
+        "fleet.high.b imports fleet.low.a",
+        "fleet.low.a imports fleet.clock",
+        "fleet.low.a imports fleet.high.b",
+    ]
+    assert unplaced(tmp_path, order) == ["new"]
+    assert unplaced(tmp_path, (*order, "new", "gone")) == ["gone"]
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 budget defers) waits in the ledger, and starts, oldest first, when a slot frees.
 
 The ``spawn`` handler asks :meth:`SpawnQueue.admit` before launching. With every cap
-(:mod:`fleet.supervisor.caps`) leaving room, the launch holds a slot (a reservation, released when
+(:mod:`fleet.caps`) leaving room, the launch holds a slot (a reservation, released when
 the spawn returns) so two spawns at once cannot both take the last one; otherwise the request is
 written to the ledger's spawn queue (:mod:`fleet.ledger.spawn_queue`) with why, and the operator is
 told its place. A spawn deferred by its budget is written there too, with ``not_before``. Nothing of
@@ -36,14 +36,14 @@ from connectors.base import Connector, RoomId, UserId
 from fleet.accounts.book import AccountBook
 from fleet.accounts.model import AccountError
 from fleet.budgets.model import Groups, Scope
+from fleet.caps import Caps, Occupant, blocked, first_startable
 from fleet.clock import Clock
 from fleet.errors import FleetError
+from fleet.events import EventKind, FleetEvent
 from fleet.ledger import Ledger, QueuedSpawn, SpawnAsk
 from fleet.model import AgentSpec
 from fleet.notices import Notice, NoticeBoard, Tone
-from fleet.supervisor.caps import Caps, Occupant, blocked, first_startable
 from fleet.supervisor.interfaces import AgentControl
-from fleet.supervisor.status import EventKind, FleetEvent
 
 log = logging.getLogger(__name__)
 

@@ -15,12 +15,12 @@ from bot.chat.agent_feed import AgentFeed, FeedSettings
 from bot.chat.notifier import Notifier
 from fleet.budgets.model import Step, Transition
 from fleet.clock import ManualClock
+from fleet.events import EventKind, FleetEvent
 from fleet.ledger import Ledger
 from fleet.model import AgentState
 from fleet.names import AgentName
 from fleet.notices import Delivery, Notice
 from fleet.runs.keeper import RunOutput
-from fleet.supervisor.status import EventKind, FleetEvent
 from fleet.transcript.events import AgentEvent, Said, Text, ToolUsed, Waiting
 from tests.polling import eventually
 from tests.unit.chat_fakes import HomeConnector

@@ -23,10 +23,10 @@ from connectors.base import EventId, InboundMessage, RoomId, ThreadId, UserId
 from fleet.approvals.model import ApprovalRequest, ApprovalState, Ask, AskKind, Decision
 from fleet.approvals.service import Approvals
 from fleet.clock import ManualClock
+from fleet.events import EventKind, FleetEvent
 from fleet.ledger import Ledger
 from fleet.model import AgentState, PermissionMode
 from fleet.names import AgentName
-from fleet.supervisor.status import EventKind, FleetEvent
 from tests.unit.chat_fakes import (
     OPERATOR,
     STRANGER,

@@ -37,9 +37,9 @@ from fleet.budgets.model import (
 )
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
+from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
-from fleet.supervisor.launch_kit import LaunchKit
 from tests.unit.chat_fakes import OPERATOR, T0, VIEWER, FakeConnector, message
 
 BERLIN = ZoneInfo("Europe/Berlin")  # T0, 12:00 UTC, is 13:00 CET

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bot.commands.handlers.spawn_queue import caps_of
-from fleet.supervisor.caps import Caps
+from fleet.caps import Caps
 from tests.unit.bot.config.test_config import only_problem, parse
 
 ACCOUNT = "accounts:\n  claude-max:\n    kind: api_key\n    provider: anthropic\n    key_env: K\n"

@@ -16,12 +16,12 @@ from bot.commands.handlers.spawn_queue import SpawnQueue
 from bot.commands.request import Deferrer, Reply, Request
 from bot.commands.specs import COMMANDS
 from fleet.budgets.model import Groups
+from fleet.caps import Caps
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
+from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
-from fleet.supervisor.caps import Caps
 from fleet.supervisor.fleet import Fleet, FleetSettings
-from fleet.supervisor.launch_kit import LaunchKit
 from scheduler.queue_job import sweep_spawn_queue
 from tests.fakes.budget_book import StaticBook
 from tests.fakes.job_context import job_context

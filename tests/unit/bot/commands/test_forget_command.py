@@ -20,9 +20,9 @@ from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.model import AgentSpec, AgentState, DesiredState
 from fleet.names import AgentName
+from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings, RosterDiff
-from fleet.supervisor.launch_kit import LaunchKit
 from tests.fakes.usage import metered
 from tests.unit.chat_fakes import OPERATOR, T0, Calls, FakeConnector, message
 

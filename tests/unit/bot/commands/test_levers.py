@@ -21,14 +21,14 @@ from bot.commands.router import Router
 from bot.commands.specs import COMMANDS
 from connectors.base import EventId
 from fleet.budgets.model import Groups
+from fleet.caps import Caps
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.model import AgentSpec, AgentState, DesiredState, RestartMode, RestartPolicy
 from fleet.names import AgentName
+from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
-from fleet.supervisor.caps import Caps
 from fleet.supervisor.fleet import Fleet, FleetSettings
-from fleet.supervisor.launch_kit import LaunchKit
 from tests.unit.chat_fakes import OPERATOR, VIEWER, Calls, FakeConnector, message
 
 ADMIN = "@ada:example.org"

@@ -17,9 +17,9 @@ from bot.render.report import NO_BUDGETS, render_text
 from connectors.base import EventId, OutboundMessage, RoomId, ThreadId
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
+from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
-from fleet.supervisor.launch_kit import LaunchKit
 from tests.fakes.budget_book import StaticBook
 from tests.unit.bot.render.test_report import BERLIN, NOW, PNG_SIGNATURE, backend, coder
 from tests.unit.chat_fakes import (

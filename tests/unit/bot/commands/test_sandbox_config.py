@@ -16,9 +16,9 @@ from bot.commands.grammar import Grammar
 from bot.commands.handlers.egress import EgressCommands
 from bot.commands.request import Request
 from bot.commands.specs import COMMANDS
+from fleet.destinations import DEFAULT_ALLOW
 from fleet.model import AgentSpec
 from fleet.names import AgentName
-from fleet.sandbox.destinations import DEFAULT_ALLOW
 from fleet.sandbox.schema import resolution_problems
 from fleet.sandbox.service import Sandboxes, SandboxSettings
 from tests.fakes.job_context import RecordingBoard

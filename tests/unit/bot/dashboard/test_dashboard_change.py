@@ -25,9 +25,9 @@ from fleet.names import AgentName
 from fleet.redaction.guard import HIDDEN
 from fleet.repos.desk import NoLine, RepoError
 from fleet.repos.facts import Change, Clash, CommitLine, FileStat, LineRecord, LineState
+from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
-from fleet.supervisor.launch_kit import LaunchKit
 
 AGENT = "coder-1"
 CUT_AT = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)

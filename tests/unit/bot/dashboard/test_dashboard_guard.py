@@ -24,9 +24,9 @@ from fleet.ledger.metering import NOT_SERVED
 from fleet.metering.events import Outcome, Tokens
 from fleet.redaction.known import Secret
 from fleet.redaction.redactor import Redactor
+from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
-from fleet.supervisor.launch_kit import LaunchKit
 from tests.unit.fleet.ledger.test_ledger_metering import event
 
 TOKEN = "fake-deploy-" + "0123456789abcdef0123"

@@ -18,9 +18,9 @@ from fleet.clock import ManualClock
 from fleet.forge.model import Slug
 from fleet.hosts.service import Hosts
 from fleet.ledger import Ledger
+from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
-from fleet.supervisor.launch_kit import LaunchKit
 from tests.unit.chat_fakes import HomeConnector, ThreadedConnector
 
 

@@ -20,6 +20,7 @@ from bot.render.transcript import transcript
 from connectors.discord.outbound import parts as discord_parts
 from connectors.markdown import to_html, to_plain
 from connectors.matrix.render import notices
+from fleet.events import EventKind, FleetEvent
 from fleet.ledger.metering import NOT_SERVED, UsageTotal
 from fleet.ledger.rows import RunRecord
 from fleet.ledger.run_reports import RunEnd, RunReport
@@ -28,7 +29,6 @@ from fleet.model import AgentState, ExitInfo
 from fleet.names import AgentName
 from fleet.redaction.redactor import Redactor
 from fleet.runs.stories import RunStory
-from fleet.supervisor.status import EventKind, FleetEvent
 from fleet.transcript.events import (
     ErrorKind,
     Said,

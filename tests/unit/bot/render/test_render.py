@@ -10,12 +10,12 @@ import pytest
 
 from bot.render import fleet as render
 from fleet.budgets.model import Step, Transition
+from fleet.events import EventKind, FleetEvent
 from fleet.ledger import UsageTotal
 from fleet.metering.events import Tokens
 from fleet.model import AgentState
 from fleet.names import AgentName
 from fleet.supervisor.fleet import AgentStatus
-from fleet.supervisor.status import EventKind, FleetEvent
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from fleet.accounts.book import AccountBook
 from fleet.accounts.chatgpt import login_path
 from fleet.accounts.model import Account, AccountKind, AccountSet
+from fleet.accounts.providers import ProviderRoute
 from fleet.clock import ManualClock
-from fleet.metering.config import ProviderRoute
 from fleet.metering.proxy import MeteringProxy
 from fleet.redaction.known import Secret
 from fleet.redaction.redactor import Redactor

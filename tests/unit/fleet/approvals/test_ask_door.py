@@ -18,11 +18,12 @@ from fleet.approvals.ask_door import CHANNEL, MAX_BODY, AskDoor, BadAsk, ledger_
 from fleet.approvals.model import ApprovalState, Decision
 from fleet.approvals.service import ApprovalEvent, Approvals
 from fleet.clock import SystemClock
+from fleet.connections.loopback import TOKEN_HEADER
 from fleet.ledger import Ledger
 from fleet.model import AgentSpec, DesiredState, ExitInfo, RunHandle
 from fleet.names import AgentName
 from fleet.runtimes.gates import ASK_CLIENT
-from fleet.watchdog.heartbeat import TOKEN_HEADER, HeartbeatServer
+from fleet.watchdog.heartbeat import HeartbeatServer
 
 AGENT = AgentName("coder-1")
 OTHER = AgentName("coder-2")

@@ -24,9 +24,9 @@ from fleet.metering.events import Outcome, Tokens, UsageEvent
 from fleet.metering.policy import Estimate, Refuse, RequestInfo
 from fleet.model import AgentSpec, DesiredState, RunBudget, RunHandle
 from fleet.names import AgentName
+from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
-from fleet.supervisor.launch_kit import LaunchKit
 from fleet.watchdog.decisions import Restart
 
 AGENT = AgentName("crashy")

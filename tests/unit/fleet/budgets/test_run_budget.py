@@ -22,7 +22,7 @@ from fleet.budgets.run_budget import (
 )
 from fleet.model import RunBudget
 from fleet.names import AgentName
-from fleet.supervisor.status import FleetSettings
+from fleet.runs.launch_kit import FleetSettings
 from tests.unit.bot.config.test_config import parse
 
 

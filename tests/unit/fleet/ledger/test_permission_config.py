@@ -24,9 +24,9 @@ from fleet.ledger.rows import AgentRecord
 from fleet.model import AgentSpec, AgentState, DesiredState, PermissionMode
 from fleet.names import AgentName
 from fleet.permissions.config import PolicyDefaults, default_mode, unsandboxed_full
+from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
-from fleet.supervisor.launch_kit import LaunchKit
 from tests.unit.bot.config.test_config import only_problem, parse
 
 

@@ -1,5 +1,5 @@
 """Tests for hard limits on every request: fleet.budgets.live, the policy's reserve and
-settle, fleet.metering.estimate, and fleet.supervisor.freezer."""
+settle, fleet.metering.estimate, and fleet.backends.freezer."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+from fleet.backends.freezer import children_map, signal_all, tree
 from fleet.budgets.live import LiveSpend
 from fleet.budgets.model import Budget, Cutoff, Step, Transition
 from fleet.budgets.policy import PacingPolicy
@@ -18,7 +19,6 @@ from fleet.metering.config import Price, PriceTable
 from fleet.metering.estimate import DEFAULT_OUTPUT, estimate
 from fleet.metering.policy import Estimate, Refuse, RequestInfo, Reservation
 from fleet.names import AgentName
-from fleet.supervisor.freezer import children_map, signal_all, tree
 from tests.unit.fleet.budgets.test_pacing_policy import (
     BUDGET,
     END,

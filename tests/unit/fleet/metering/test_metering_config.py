@@ -9,14 +9,8 @@ from pathlib import Path
 import pytest
 
 from bot.config import Config, ConfigError, ConfigProblem, parse_config
-from fleet.metering.config import (
-    DEFAULT_ROUTES,
-    MeteringSettings,
-    Price,
-    PriceTable,
-    ProviderApi,
-    ProviderRoute,
-)
+from fleet.accounts.providers import DEFAULT_ROUTES, ProviderApi, ProviderRoute
+from fleet.metering.config import MeteringSettings, Price, PriceTable
 from fleet.metering.events import Tokens
 from fleet.model import AgentSpec
 from fleet.runtimes import RuntimeContext, provider_env

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fleet.metering.config import ProviderApi, ProviderRoute
+from fleet.accounts.providers import ProviderApi, ProviderRoute
 from fleet.metering.endpoints import BadPath, Kind, decide, matches, normalise
 from fleet.metering.upstream import path_rule
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from fleet.budgets.run_caps import RunCaps
 from fleet.budgets.run_watch import RunCapWatch
 from fleet.clock import ManualClock
+from fleet.events import EventKind, FleetEvent
 from fleet.ledger import Ledger
 from fleet.ledger.run_reports import RunStart
 from fleet.metering.events import Outcome, Tokens, UsageEvent
@@ -17,7 +18,6 @@ from fleet.metering.policy import Estimate, Refuse, RequestInfo
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, RunBudget, RunHandle
 from fleet.names import AgentName
 from fleet.notices import Delivery, Notice
-from fleet.supervisor.status import EventKind, FleetEvent
 from tests.unit.chat_fakes import T0
 
 AGENT = AgentName("coder-1")

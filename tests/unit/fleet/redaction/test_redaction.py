@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import pytest
 
-from fleet.accounts.placeholders import placeholder_jwt, placeholder_token
+from fleet.placeholders import placeholder_jwt, placeholder_token
 from fleet.redaction.known import EnvSecrets, KnownValues, Secret
 from fleet.redaction.redactor import Redactor, label
 

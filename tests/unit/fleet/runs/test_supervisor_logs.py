@@ -16,13 +16,14 @@ import pytest
 
 from fleet.backends.process import SubprocessBackend
 from fleet.clock import SystemClock
+from fleet.connections.loopback import TOKEN_HEADER
 from fleet.ledger import Ledger
-from fleet.runs import logtail
-from fleet.runs.logtail import Tail
+from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
-from fleet.supervisor.launch_kit import LaunchKit
-from fleet.watchdog.heartbeat import TOKEN_HEADER, HeartbeatServer
+from fleet.transcript import logtail
+from fleet.transcript.logtail import Tail
+from fleet.watchdog.heartbeat import HeartbeatServer
 
 AGENT = "coder-1"
 LAST_STATE = "2200000 of 2200000"

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from fleet.accounts.chatgpt import jwt_claims, parse_login
-from fleet.accounts.placeholders import PLACEHOLDER_ACCOUNT, placeholder_token
 from fleet.model import AgentSpec, LaunchPlan
 from fleet.names import AgentName
+from fleet.placeholders import PLACEHOLDER_ACCOUNT, placeholder_token
 from fleet.runtimes import RuntimeContext
 from fleet.runtimes.claude import ClaudeRuntime
 from fleet.runtimes.codex import CodexRuntime

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from fleet.connections.loopback import TOKEN_HEADER
 from fleet.errors import LaunchFailed
 from fleet.model import AgentSpec, LaunchPlan, PermissionMode
 from fleet.names import AgentName
@@ -31,7 +32,6 @@ from fleet.runtimes.command import CommandRuntime
 from fleet.runtimes.gates import OPENCODE_PLUGIN, PI_EXTENSION
 from fleet.runtimes.opencode import OpencodeRuntime
 from fleet.runtimes.pi import PiRuntime
-from fleet.watchdog.heartbeat import TOKEN_HEADER
 
 ANTHROPIC_KEY = "fake-anthropic-secret-value-1234"
 OPENAI_KEY = "sk-openai-secret-value-5678"

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from fleet.destinations import DEFAULT_ALLOW
 from fleet.errors import LaunchFailed
 from fleet.model import AgentSpec, LaunchPlan
 from fleet.names import AgentName
 from fleet.sandbox import forwarder
-from fleet.sandbox.destinations import DEFAULT_ALLOW
 from fleet.sandbox.doors import DoorSet, fixed
 from fleet.sandbox.policy import DOORS, Door, Layout, bwrap_argv
 from fleet.sandbox.procs import namespace_pids, sandbox_init_pid

@@ -10,9 +10,9 @@ from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.model import AgentSpec, AgentState
 from fleet.names import AgentName
+from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import EventKind, Fleet, FleetEvent, FleetSettings
-from fleet.supervisor.launch_kit import LaunchKit
 
 
 async def test_an_autostart_agent_whose_cli_is_missing_is_a_refused_event(

@@ -11,10 +11,10 @@ from fleet.ledger import Ledger
 from fleet.ledger.confirmations import KEPT_EXPIRED
 from fleet.model import AgentSpec, DesiredState
 from fleet.names import AgentName
+from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.cutoffs import CutoffKeeper
 from fleet.supervisor.fleet import Fleet, FleetSettings
-from fleet.supervisor.launch_kit import LaunchKit
 
 ROOM = "!room:example.org"
 ADMIN = "@ada:example.org"

@@ -19,9 +19,9 @@ from fleet.errors import AgentNotRunning, InvalidAgentName, UnknownAgent, Unknow
 from fleet.ledger import Ledger
 from fleet.model import AgentState, DesiredState
 from fleet.names import AgentName
+from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import EventKind, Fleet, FleetEvent, FleetSettings
-from fleet.supervisor.launch_kit import LaunchKit
 
 WAITING = "stub: waiting for input (send 'exit' to quit)"
 

@@ -17,12 +17,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from fleet.connections.loopback import TOKEN_HEADER
 from fleet.errors import InvalidAgentName
 from fleet.runtimes.stub import STUB_AGENT
 from fleet.watchdog.heartbeat import (
     MAX_BODY,
     STATE_FILE,
-    TOKEN_HEADER,
     HeartbeatServer,
     HeartbeatState,
     parse_beat,

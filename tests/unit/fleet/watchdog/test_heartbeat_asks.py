@@ -12,9 +12,10 @@ import aiohttp
 import pytest
 
 from fleet.clock import SystemClock
+from fleet.connections.loopback import TOKEN_HEADER
 from fleet.ledger import Ledger
 from fleet.sessions.hook_asks import HookAsks
-from fleet.watchdog.heartbeat import MAX_ASK, TOKEN_HEADER, HeartbeatServer
+from fleet.watchdog.heartbeat import MAX_ASK, HeartbeatServer
 
 AGENT = "coder-1"
 ASK = {"tool_name": "Write", "tool_input": {"file_path": "/w/a.txt", "content": "x" * 100_000}}

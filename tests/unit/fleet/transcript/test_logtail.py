@@ -1,5 +1,5 @@
-"""Tests for fleet.runs.logtail: the end of a log and the lines written since an offset, bounded
-in bytes read whatever the file holds (``\\r`` progress bars, huge lines, split UTF-8)."""
+"""Tests for fleet.transcript.logtail: the end of a log and the lines written since an offset,
+bounded in bytes read whatever the file holds (``\\r`` progress bars, huge lines, split UTF-8)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from fleet.runs import logtail
-from fleet.runs.logtail import (
+from fleet.transcript import logtail
+from fleet.transcript.logtail import (
     BLOCK,
     MAX_LINE,
     MAX_READ,

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from fleet.backends import freezer
+from fleet.backends.freezer import signal_all
 from fleet.errors import FleetError
 from fleet.model import RunHandle
-from fleet.supervisor import freezer
-from fleet.supervisor.freezer import signal_all
 
 # A group leader (standing in for the shim) whose child (the agent) starts a grandchild.
 AGENT = "import subprocess; subprocess.run(['sleep', '60'])"

@@ -1,5 +1,5 @@
 """Where a launch runs and what confines it: the host it is placed on (``host: any`` and
-``max_agents``, :mod:`fleet.supervisor.placement`), the sandbox around its plan (bubblewrap here, or
+``max_agents``, :mod:`fleet.runs.placement`), the sandbox around its plan (bubblewrap here, or
 its host's layout there, with the doors each needs), and what that sandbox held, released
 when the run ends or the launch fails.
 
@@ -18,8 +18,8 @@ from fleet.ledger import Ledger
 from fleet.model import AgentSpec, LaunchPlan
 from fleet.names import AgentName
 from fleet.runs.context import RunContexts
+from fleet.runs.placement import place
 from fleet.sandbox.service import NONE, Sandboxes
-from fleet.supervisor.placement import place
 
 
 class LaunchSite:

@@ -1,4 +1,4 @@
-"""Tests for fleet.transcript.reader: an agent's log read as events, run by run, as its last
+"""Tests for fleet.runs.reader: an agent's log read as events, run by run, as its last
 entries and as a live follower."""
 
 from __future__ import annotations
@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from fleet.runs.layout import append_marker
-from fleet.runs.logtail import Cursor, Line
+from fleet.runs.reader import (
+    LogParser,
+    last_entries,
+    marker_text,
+    read_new,
+    started_runtime,
+)
 from fleet.transcript.events import (
     AgentEvent,
     Malformed,
@@ -21,13 +27,7 @@ from fleet.transcript.events import (
     Text,
     Unknown,
 )
-from fleet.transcript.reader import (
-    LogParser,
-    last_entries,
-    marker_text,
-    read_new,
-    started_runtime,
-)
+from fleet.transcript.logtail import Cursor, Line
 
 MB = 1_000_000
 

@@ -6,7 +6,7 @@ Fleetwarden's starting marker (``--- fleetwarden: NAME starting (RUNTIME) ---``,
 :func:`fleet.runs.layout.append_marker`). Each run's lines go through a parser of its own, made
 for the runtime its marker names; every marker is a :class:`Marker` event, and a line too
 long to read whole an :class:`Oversized` one (never fed to a parser). Lines come from
-:mod:`fleet.runs.logtail`: ``\\r``-rewritten lines are read as their last state, and no call
+:mod:`fleet.transcript.logtail`: ``\\r``-rewritten lines are read as their last state, and no call
 reads more than a few MiB.
 
 The functions that read the log block: code on the event loop runs them with
@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fleet.runs.layout import MARKER
-from fleet.runs.logtail import MAX_LINE, MAX_READ, Cursor, Line, follow, tail
 from fleet.transcript.events import (
     AgentEvent,
     Malformed,
@@ -31,6 +30,7 @@ from fleet.transcript.events import (
     StreamParser,
     Unknown,
 )
+from fleet.transcript.logtail import MAX_LINE, MAX_READ, Cursor, Line, follow, tail
 
 log = logging.getLogger(__name__)
 

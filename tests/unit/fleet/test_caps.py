@@ -1,11 +1,11 @@
-"""Tests for fleet.supervisor.caps: which concurrency cap a launch would break, and which queued
+"""Tests for fleet.caps: which concurrency cap a launch would break, and which queued
 launch starts first."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from fleet.supervisor.caps import Caps, Occupant, blocked, first_startable
+from fleet.caps import Caps, Occupant, blocked, first_startable
 from tests.unit.chat_fakes import T0
 
 

@@ -1,0 +1,40 @@
+"""What happens to an agent that operators may want to hear about: a :class:`FleetEvent`, its
+kinds, and the listeners that hear them (the supervisor's, the watchdog's, a run cap's, the
+chat's and the dashboard's)."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from fleet.model import AgentState
+from fleet.names import AgentName
+
+
+class EventKind(enum.StrEnum):
+    STARTED = "started"
+    ENDED = "ended"
+    REATTACHED = "reattached"
+    STALLED = "stalled"
+    RESTARTED = "restarted"
+    GAVE_UP = "gave up"
+    REFUSED = "refused"  # the roster's own launch (autostart) could not start
+
+
+@dataclass(frozen=True, slots=True)
+class FleetEvent:
+    """Something that happened to an agent that operators may want to hear about."""
+
+    agent: AgentName
+    kind: EventKind
+    state: AgentState
+    message: str
+    by_operator: bool
+    run_id: int | None = None  # the run it is about, when it is about one
+    # The run ended while whoever launched it still waited on its first moments: the
+    # answer to that launch is told first.
+    at_once: bool = False
+
+
+Listener = Callable[[FleetEvent], Awaitable[None]]
