@@ -6,7 +6,8 @@ from __future__ import annotations
 import logging
 from typing import Final
 
-from fleet.watchdog.decisions import Action, sweep
+from fleet.watchdog.decisions import sweep
+from fleet.watchdog.verdicts import Action
 from scheduler.context import JobContext
 
 log = logging.getLogger(__name__)

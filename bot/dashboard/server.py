@@ -3,7 +3,8 @@ updates (``/events``, server-sent events), ``/usage.csv`` and ``/metrics``.
 
 Read-only by construction: the only routes that are not ``GET`` are ``POST /signin``
 (a link's button: using a link only by ``GET`` would let a chat service's link preview
-spend it) and ``POST /signout``. Who may see what:
+spend it) and ``POST /signout`` (both in :mod:`bot.dashboard.signin_routes`). Who may see
+what:
 
 - pages and ``/events``: a session cookie (:mod:`bot.dashboard.signin`), its person's role
   checked again on every request and every few seconds of a stream; set only for the
@@ -26,7 +27,6 @@ import csv
 import hmac
 import io
 import json
-import logging
 import re
 import socket
 import unicodedata
@@ -44,20 +44,16 @@ from bot.dashboard.live import MAX_PER_SESSION, Full, LiveHub
 from bot.dashboard.pages import Pages
 from bot.dashboard.settings import DashboardSettings, own_name
 from bot.dashboard.shapes import Json
-from bot.dashboard.signin import LINK_PATH, SESSION_LIFETIME, SignIns, Viewer
+from bot.dashboard.signin import SignIns, Viewer
+from bot.dashboard.signin_routes import SIGNED_OUT, SignInRoutes, message_response
 from bot.dashboard.views import TRANSCRIPT_ENTRIES, UnknownPage, Views
 from fleet.events import FleetEvent
-
-log = logging.getLogger(__name__)
 
 _PAGES = ("fleet", "budgets", "usage", "accounts", "hosts", "approvals", "audit")
 _AGENT = re.compile(r"[a-z][a-z0-9-]{0,62}")
 _ENTRIES = re.compile(r"[0-9]+")  # ASCII digits only: str.isdigit() and int() take others
 _BAD_ENTRIES = "?entries= takes a number of entries in ASCII digits, e.g. ?entries=200."
 _STREAM_CHECK = 5.0  # seconds between two checks of an open stream's session
-_BODY_TIMEOUT = 10.0  # seconds a form post may take to send its body
-_SIGNED_OUT = "Sign in from chat: say `dashboard` to Fleetwarden, and it sends you a link."
-_INVALID_LINK = "This link is no longer valid — ask the bot for a new one (say `dashboard`)."
 
 __all__ = ["DashboardServer", "DashboardUnavailable"]
 
@@ -82,6 +78,7 @@ class DashboardServer:
         self._signins = signins
         self._metrics = metrics
         self._pages = Pages()
+        self._door = SignInRoutes(settings, signins, self._pages)
         self._metrics_token = (
             environ.get(settings.metrics_token_env) or None if settings.metrics_token_env else None
         )
@@ -90,9 +87,6 @@ class DashboardServer:
         self.hub = LiveHub(self._render_topic, signins.live)
         self._listening: Listening | None = None
         self.port: int | None = None
-        # Host-only, for the one name links say (its own name on this machine): a browser
-        # sends a cookie to every port of its name, so never to 127.0.0.1 or localhost.
-        self._cookie = "__Host-fw_session" if settings.secure_cookies else "fw_session"
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -118,9 +112,7 @@ class DashboardServer:
                 web.get("/api/agents/{name}", self._api_agent),
                 web.get("/events", self._events),
                 web.get("/metrics", self._scrape),
-                web.get(LINK_PATH + "{secret}", self._link),
-                web.post("/signin", self._signin),
-                web.post("/signout", self._signout),
+                *self._door.routes(),
                 web.static("/static", static, show_index=False, follow_symlinks=False),
                 *self._webhooks,
             ]
@@ -158,8 +150,7 @@ class DashboardServer:
     # -- who asks ------------------------------------------------------------------------------
 
     async def _viewer(self, request: web.Request) -> Viewer | None:
-        cookie = request.cookies.get(self._cookie)
-        return await self._signins.check(cookie) if cookie else None
+        return await self._door.viewer(request)
 
     def _bearer(self, request: web.Request) -> bool:
         header = request.headers.get("Authorization", "")
@@ -172,9 +163,7 @@ class DashboardServer:
         return any(hmac.compare_digest(given, t.encode()) for t in tokens if t)
 
     def _refused(self, status: int, title: str, text: str) -> web.Response:
-        return web.Response(
-            status=status, text=self._pages.message(title, text), content_type="text/html"
-        )
+        return message_response(self._pages, status, title, text)
 
     # -- pages ----------------------------------------------------------------------------------
 
@@ -182,7 +171,7 @@ class DashboardServer:
         async def handle(request: web.Request) -> web.StreamResponse:
             viewer = await self._viewer(request)
             if viewer is None:
-                return self._refused(401, "Sign in", _SIGNED_OUT)
+                return self._refused(401, "Sign in", SIGNED_OUT)
             data = await self._data(name)
             html = self._pages.page(name, data, viewer, here=request.path, topic=name)
             return web.Response(text=html, content_type="text/html")
@@ -192,7 +181,7 @@ class DashboardServer:
     async def _agent_page(self, request: web.Request) -> web.StreamResponse:
         viewer = await self._viewer(request)
         if viewer is None:
-            return self._refused(401, "Sign in", _SIGNED_OUT)
+            return self._refused(401, "Sign in", SIGNED_OUT)
         name, entries = request.match_info["name"], _entries(request)
         if entries is None:
             return self._refused(400, "Bad request", _BAD_ENTRIES)
@@ -206,7 +195,7 @@ class DashboardServer:
 
     async def _usage_csv(self, request: web.Request) -> web.StreamResponse:
         if await self._viewer(request) is None and not self._bearer(request):
-            return self._refused(401, "Sign in", _SIGNED_OUT)
+            return self._refused(401, "Sign in", SIGNED_OUT)
         data = await self._views.usage()
         out = io.StringIO()
         fields = ["day", "agent", "host", "provider", "model", "account", "requests"]
@@ -309,81 +298,6 @@ class DashboardServer:
         if sessions is None or viewer.session in sessions:
             return True
         return await self._signins.alive(viewer.session)
-
-    # -- signing in and out ------------------------------------------------------------------------
-
-    async def _link(self, request: web.Request) -> web.StreamResponse:
-        """A link's page: one button that uses it (a GET never does)."""
-        secret = request.match_info["secret"]
-        return web.Response(
-            text=self._pages.message(
-                "Sign in to Fleetwarden",
-                "This one-time link signs this browser in with your chat role.",
-                form_action="/signin",
-                form_value=secret,
-            ),
-            content_type="text/html",
-        )
-
-    async def _signin(self, request: web.Request) -> web.StreamResponse:
-        if not self._same_origin(request):
-            return self._refused(403, "Refused", "A sign-in must come from this dashboard's page.")
-        name = self.settings.own_name
-        if name is not None and (request.url.host or "").lower() != name:
-            return self._refused(  # a session for 127.0.0.1 would reach its every port
-                403,
-                "Refused",
-                # Its own name is never said to a request without a link: who asks by
-                # another name (an agent, a rebound page) must not learn it.
-                "Open the link exactly as the bot sent it: this dashboard signs in only at "
-                "the address in it.",
-            )
-        try:
-            async with asyncio.timeout(_BODY_TIMEOUT):  # a body that never comes holds nothing
-                form = await request.post()
-        except TimeoutError:
-            late = self._refused(408, "Too slow", "The sign-in form did not arrive in time.")
-            late.force_close()  # the rest of the body is not waited for
-            return late
-        link = form.get("link")
-        used = await self._signins.redeem(link) if isinstance(link, str) else None
-        if used is None:
-            return self._refused(403, "Link not valid", _INVALID_LINK)
-        cookie, viewer = used
-        log.info("dashboard: %s signed in as %s", viewer.who, viewer.role.value)
-        response = web.HTTPSeeOther("/")
-        response.set_cookie(
-            self._cookie,
-            cookie,
-            max_age=int(SESSION_LIFETIME.total_seconds()),
-            path="/",
-            httponly=True,
-            secure=self.settings.secure_cookies,
-            samesite="Strict",
-        )
-        return response
-
-    async def _signout(self, request: web.Request) -> web.StreamResponse:
-        if not self._same_origin(request):
-            return self._refused(403, "Refused", "A sign-out must come from this dashboard.")
-        viewer = await self._viewer(request)
-        if viewer is not None:
-            await self._signins.end(viewer)
-        response = self._refused(200, "Signed out", _SIGNED_OUT)
-        response.del_cookie(self._cookie, path="/")
-        return response
-
-    def _same_origin(self, request: web.Request) -> bool:
-        """Whether a form post comes from this dashboard's own page. Browsers say so in
-        ``Sec-Fetch-Site``; with ``no-referrer`` they send ``Origin: null``, so an Origin is
-        only compared when it names one."""
-        site = request.headers.get("Sec-Fetch-Site")
-        if site is not None and site not in ("same-origin", "none"):
-            return False
-        origin = request.headers.get("Origin")
-        if origin is None or origin == "null":
-            return True
-        return origin in (self.settings.public_url, f"{request.scheme}://{request.host}")
 
     # -- data --------------------------------------------------------------------------------------
 

@@ -11,9 +11,10 @@ scope covers since its window began (source ``metering``). A budget with an ``ac
 (a subscription shared by agents) prefers the provider's own word: the latest quota
 headers the proxy recorded for that window (``anthropic-ratelimit-unified-5h-*`` and
 ``-7d-*``, Codex's ``x-codex-primary/secondary-*``), if fresher than
-:data:`SIGNAL_FRESHNESS` — utilization × limit as ``used`` and the provider's reset as the
-window's end (source ``provider``). Without fresh signals it falls back to our metering,
-shown as ``estimated``, never to silence.
+:data:`~fleet.budgets.readings.SIGNAL_FRESHNESS` — utilization × limit as ``used`` and the
+provider's reset as the window's end (source ``provider``, read by
+:mod:`fleet.budgets.readings`). Without fresh signals it falls back to our metering, shown
+as ``estimated``, never to silence.
 """
 
 from __future__ import annotations
@@ -22,12 +23,10 @@ import asyncio
 import logging
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
 
-from fleet.accounts.quota import QuotaWindow
-from fleet.accounts.routing import current
 from fleet.budgets.model import (
     Budget,
     BudgetError,
@@ -46,18 +45,16 @@ from fleet.budgets.model import (
 )
 from fleet.budgets.pacing import SpendEstimator, TaskSpend, assess, prompt_class
 from fleet.budgets.policy import PacingPolicy
+from fleet.budgets.readings import provider_reading
 from fleet.budgets.windows import window_bounds
 from fleet.clock import Clock
 from fleet.ledger import Ledger, StepRecord
-from fleet.metering.events import QuotaSignal
 from fleet.notices import NoticeBoard
 
 log = logging.getLogger(__name__)
 
-SIGNAL_FRESHNESS: Final = timedelta(minutes=15)
 BURN_SPAN: Final = timedelta(hours=1)  # the burn rate is measured over the last hour
 CHART_POINTS: Final = 200  # buckets per window in a status's series
-_CODEX_WINDOWS: Final = ("primary", "secondary")
 _Spend = tuple[int, float | None]
 
 
@@ -291,7 +288,7 @@ class BudgetService:
         for budget in self.budgets():
             start, end = self._bounds(budget, now)
             source = Source.METERING
-            reading = _reading(budget, signals, windows, now)
+            reading = provider_reading(budget, signals, windows, now)
             if (budget.account or budget.scope.kind == "account") and reading is None:
                 source = Source.ESTIMATED
             if reading is not None and reading[1] is not None and budget.window.length:
@@ -394,78 +391,3 @@ class BudgetService:
 def _order(key: str) -> tuple[int, str]:
     """Budgets listed global first, then groups, then agents."""
     return ({"global": 0, "group": 1}.get(key.split(":", 1)[0], 2), key)
-
-
-def _reading(
-    budget: Budget, signals: Sequence[QuotaSignal], windows: Sequence[QuotaWindow], now: datetime
-) -> tuple[float, datetime | None] | None:
-    """``(utilization 0..1, reset)`` of ``budget``'s window in its provider's own words: an
-    ``account:`` budget from that account's quota windows, a budget naming a legacy
-    ``account`` (``anthropic``, ``openai``) from the raw quota headers."""
-    if budget.scope.kind == "account":
-        return _account_reading(budget, windows, now)
-    return _provider_reading(budget, signals, now) if budget.account else None
-
-
-def _account_reading(
-    budget: Budget, windows: Sequence[QuotaWindow], now: datetime
-) -> tuple[float, datetime | None] | None:
-    """The account's fresh window of the budget's length (Claude's ``5h``/``7d``, Codex's
-    primary and secondary windows by their length)."""
-    length = budget.window.length
-    if budget.window.kind is not WindowKind.ROLLING or length is None:
-        return None
-    for window in windows:
-        fresh = now - window.observed_at <= SIGNAL_FRESHNESS
-        same = window.length is not None and abs(window.length - length) <= timedelta(minutes=1)
-        if window.account == budget.scope.name and fresh and current(window, now) and same:
-            return window.used, window.resets_at
-    return None
-
-
-def _provider_reading(
-    budget: Budget, signals: Sequence[QuotaSignal], now: datetime
-) -> tuple[float, datetime | None] | None:
-    """``(utilization 0..1, reset)`` of ``budget``'s window from its account's fresh quota
-    headers, or ``None`` when there are none."""
-    if budget.window.kind is not WindowKind.ROLLING or budget.window.length is None:
-        return None
-    minutes = round(budget.window.length.total_seconds() / 60)
-    fresh = [s for s in signals if now - s.at <= SIGNAL_FRESHNESS]
-    if budget.account == "anthropic":
-        window = f"{minutes // 60}h" if minutes % 1440 else f"{minutes // 1440}d"
-        values = {
-            s.metric: s.value
-            for s in fresh
-            if s.family == "anthropic-ratelimit-unified" and s.window == window
-        }
-        utilization = _number(values.get("utilization"))
-        if utilization is None:
-            return None
-        if utilization > 1.0:  # a percentage rather than a fraction
-            utilization /= 100
-        return min(max(utilization, 0.0), 1.0), _epoch(values.get("reset"))
-    if budget.account == "openai":
-        for name in _CODEX_WINDOWS:
-            values = {
-                s.metric: s.value for s in fresh if s.family == "x-codex" and s.window == name
-            }
-            if _number(values.get("window-minutes")) != minutes:
-                continue
-            percent = _number(values.get("used-percent"))
-            if percent is not None:
-                return min(max(percent / 100, 0.0), 1.0), _epoch(values.get("reset-at"))
-    return None
-
-
-def _number(text: str | None) -> float | None:
-    try:
-        value = float(text) if text is not None else None
-    except ValueError:
-        return None
-    return value if value is not None and math.isfinite(value) else None
-
-
-def _epoch(text: str | None) -> datetime | None:
-    value = _number(text)
-    return None if value is None else datetime.fromtimestamp(value, UTC)

@@ -2,10 +2,10 @@
 the doors and forward proxies of locked agents.
 
 :meth:`Sandboxes.start` probes once whether bubblewrap can make a sandbox on this host
-(user namespaces may be off). If it cannot, :attr:`Sandboxes.problem` says why and every
-launch of an agent with ``sandbox: bwrap`` is refused with that reason and the fix
-(:mod:`fleet.sandbox.setup_hint`: the exact command that installs bubblewrap here);
-agents with ``sandbox: none`` run as before.
+(user namespaces may be off; :mod:`fleet.sandbox.bwrap_probe`). If it cannot,
+:attr:`Sandboxes.problem` says why and every launch of an agent with ``sandbox: bwrap``
+is refused with that reason and the fix (:mod:`fleet.sandbox.setup_hint`: the exact
+command that installs bubblewrap here); agents with ``sandbox: none`` run as before.
 
 :meth:`Sandboxes.wrap` turns a runtime's plan into one that runs under bubblewrap
 (:mod:`fleet.sandbox.policy`); for a locked agent it first opens its doors
@@ -22,9 +22,10 @@ Each agent has a lane (:mod:`fleet.sandbox.lanes`): besides Fleetwarden's own pl
 sandbox hides every other agent's workdir (the caller names them: the roster's and the
 ledger's), the config's ``workdirs`` directory whole (made at start: what is made in it
 later stays hidden too), ``/root``, ``/home``, ``/etc/ssl/private`` and shows
-``/etc/shadow``, ``/etc/gshadow`` and the ssh host keys as empty. When Fleetwarden is
-root, the agent runs as a host uid of its own, to which its HOME, its workdir and its
-door directory are handed (closed to every other user) before each launch.
+``/etc/shadow``, ``/etc/gshadow`` and the ssh host keys as empty; what the agent must
+still read under a hidden path is bound back (:mod:`fleet.sandbox.places`). When
+Fleetwarden is root, the agent runs as a host uid of its own, to which its HOME, its
+workdir and its door directory are handed (closed to every other user) before each launch.
 
 Whatever the layout — the config, the state dir and the workdirs inside a directory the
 agent's user cannot enter, named through symlinks, on filesystems of their own — the paths
@@ -36,13 +37,12 @@ runs, naming the directory and the fix (:mod:`fleet.sandbox.layout_check`).
 from __future__ import annotations
 
 import asyncio
-import glob
 import json
 import logging
 import os
 import shutil
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -51,28 +51,23 @@ from fleet.errors import LaunchFailed
 from fleet.model import AgentSpec, LaunchPlan
 from fleet.names import AgentName
 from fleet.sandbox import cgroups
+from fleet.sandbox.bwrap_probe import BWRAP, probe
 from fleet.sandbox.doors import DoorSet, Handler, Served, fixed
 from fleet.sandbox.egress_proxy import ForwardProxy, Refusal
-from fleet.sandbox.lanes import FIRST_UID, RLIMITS, Lanes, enforcement, hand_over_lane
+from fleet.sandbox.lanes import RLIMITS, Lanes, enforcement, hand_over_lane
 from fleet.sandbox.layout_check import handover_problem
+from fleet.sandbox.places import SYSTEM_HIDDEN, needed_paths, real, secret_files
 from fleet.sandbox.policy import EGRESS_PORT, Door, Layout, bwrap_argv
-from fleet.sandbox.reach import Arranged, Walker, arrange, reaches_into
+from fleet.sandbox.reach import Arranged, Walker, arrange
 from fleet.sandbox.refusals import RefusalBook
 from fleet.sandbox.setup_hint import fix
 
 log = logging.getLogger(__name__)
 
-BWRAP = "bwrap"
 NONE = "none"
 LOCKED = "locked"
 EGRESS_DOOR = "egress.sock"
-_PROBE_TIMEOUT = 10.0
 _GROUP_TRIES = 40  # times 50 ms: how long an ended run's control group may take to empty
-_FLEET_DIR = Path(__file__).resolve().parents[1]
-SYSTEM_HIDDEN = (Path("/root"), Path("/home"), Path("/etc/ssl/private"))
-"""Directories no agent sees (what its tools need under them is bound back read-only)."""
-SECRET_FILES = ("/etc/shadow", "/etc/gshadow", "/etc/ssh/ssh_host_*key")
-"""Files no agent reads, whatever its uid: shown as ``/dev/null`` (glob patterns)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,36 +100,6 @@ def proxy_env(port: int = EGRESS_PORT) -> dict[str, str]:
     for name in ("HTTP_PROXY", "HTTPS_PROXY"):
         env[name] = env[name.lower()] = url
     return env
-
-
-async def probe(bwrap: str = BWRAP) -> str | None:
-    """Why bubblewrap cannot make a sandbox here, or ``None`` when it can: with the flags
-    every sandbox has, as the user agents run as (as root: the first lane's uid)."""
-    uid = FIRST_UID if os.geteuid() == 0 else os.getuid()
-    argv = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
-    argv += ["--uid", str(uid), "--gid", str(uid), "--die-with-parent", "--ro-bind", "/", "/"]
-    argv += ["--dev", "/dev", "--proc", "/proc", "true"]
-    user = {"user": uid, "group": uid, "extra_groups": []} if os.geteuid() == 0 else {}
-    try:
-        process = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-            **user,  # type: ignore[arg-type]
-        )
-    except OSError as exc:
-        return f"bubblewrap is not installed or cannot run (`{bwrap}`: {exc.strerror})"
-    try:
-        _, err = await asyncio.wait_for(process.communicate(), _PROBE_TIMEOUT)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        return f"bubblewrap did not make a sandbox within {_PROBE_TIMEOUT:.0f} s"
-    if process.returncode != 0:
-        said = err.decode(errors="replace").strip().splitlines()
-        return "bubblewrap cannot make a sandbox here: " + (said[0] if said else "it failed")
-    return None
 
 
 class Sandboxes:
@@ -223,8 +188,8 @@ class Sandboxes:
                     f"{self._settings.workdirs} is no directory; make it (mkdir -m 700)"
                 )
             hidden += (self._settings.workdirs,)
-        workdir = _real(plan.cwd)
-        exposed = next((h for h in hidden if _real(h).is_relative_to(workdir)), None)
+        workdir = real(plan.cwd)
+        exposed = next((h for h in hidden if real(h).is_relative_to(workdir)), None)
         if exposed is not None:
             raise LaunchFailed(
                 f"{spec.name} cannot start: its workdir {plan.cwd} holds {exposed}, which no "
@@ -233,7 +198,7 @@ class Sandboxes:
         others = tuple(others)
         uid = await self._lane(spec, plan.cwd, home, others)
         lane_hidden = tuple(
-            p for p in (*SYSTEM_HIDDEN, *others) if p.exists() and _real(p) != workdir
+            p for p in (*SYSTEM_HIDDEN, *others) if p.exists() and real(p) != workdir
         )
         hidden = (*hidden, *lane_hidden)
         placed = await self._arrange(spec, plan, home, hidden, uid)
@@ -259,7 +224,7 @@ class Sandboxes:
             door_dir=self._door_dir(spec.name) if locked else None,
             doors=doors,
             uid=os.getuid() if uid is None else uid,
-            masked=_secret_files(),
+            masked=secret_files(),
             aliases=placed.aliases,
         )
         argv = bwrap_argv(
@@ -293,7 +258,7 @@ class Sandboxes:
         """The sandbox's paths where bubblewrap, run as the agent's user, can mount them
         (:mod:`fleet.sandbox.reach`); a layout no sandbox can be built for is refused with
         the directory and the fix."""
-        needed = self._needed(plan, home, hidden)
+        needed = needed_paths(plan, home, hidden, python=self._settings.python)
         try:
             placed = await asyncio.to_thread(
                 arrange, hidden, (plan.cwd, home), needed, Walker.of(uid)
@@ -430,42 +395,3 @@ class Sandboxes:
             self.refusals.note(refusal)
         else:
             log.warning("egress of %s refused: %s", refusal.agent, refusal.why)
-
-    def _needed(self, plan: LaunchPlan, home: Path, hidden: tuple[Path, ...]) -> tuple[Path, ...]:
-        """What the agent must read even where a hidden path covers it: Fleetwarden's
-        Python (its venv and the install it was made from) and package (the forwarder,
-        the stub agent), the program's install — unless the way to it enters the agent's
-        workdir or HOME (``home``): a program there is the agent's own, and a symlink
-        there points where the agent chose, so neither is resolved into anything bound —
-        and the directories on its PATH (with their prefix: ``~/.local/bin`` brings
-        ``~/.local``; :func:`arrange` drops those that enter its places)."""
-        python = Path(self._settings.python)
-        needed = [_FLEET_DIR, Path(sys.prefix), Path(sys.base_prefix), python.parent]
-        needed.append(Path(os.path.realpath(python)).parent)
-        for entry in (_path_of(plan.env) or "").split(os.pathsep):
-            if entry and os.path.isabs(entry):
-                where = Path(os.path.normpath(entry))
-                prefix = where.parent
-                needed.append(prefix if where.name == "bin" and prefix not in hidden else where)
-        found = shutil.which(plan.argv[0], path=_path_of(plan.env)) if plan.argv else None
-        own = (plan.cwd, home, _real(plan.cwd), _real(home))
-        # A relative one was found in the workdir, where the agent runs it.
-        if found is not None and os.path.isabs(found) and not reaches_into(Path(found), own):
-            real = Path(os.path.realpath(found))
-            modules = [p for p in real.parents if p.name == "node_modules"]
-            needed.append(modules[-1] if modules else real.parent)
-            needed.append(Path(found).parent)
-        return tuple(needed)
-
-
-def _real(path: Path) -> Path:
-    return Path(os.path.realpath(path))
-
-
-def _secret_files() -> tuple[Path, ...]:
-    found = [Path(p) for pattern in SECRET_FILES for p in glob.glob(pattern)]
-    return tuple(sorted(p for p in found if p.is_file()))
-
-
-def _path_of(env: Mapping[str, str]) -> str | None:
-    return env.get("PATH")

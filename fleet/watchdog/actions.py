@@ -31,12 +31,11 @@ from fleet.names import AgentName
 from fleet.runs.keeper import Ending, Launched
 from fleet.runs.layout import mtime
 from fleet.transcript.story import Outcome
-from fleet.watchdog.decisions import (
+from fleet.watchdog.decisions import AgentView, HeartbeatKind, WatchdogDefaults, WatchdogSnapshot
+from fleet.watchdog.verdicts import (
     Action,
-    AgentView,
     CancelRestart,
     GiveUp,
-    HeartbeatKind,
     KillForTimeout,
     MarkEnded,
     MarkIdle,
@@ -45,8 +44,6 @@ from fleet.watchdog.decisions import (
     ResetRestarts,
     Restart,
     ScheduleRestart,
-    WatchdogDefaults,
-    WatchdogSnapshot,
 )
 
 __all__ = ["RunControl", "WatchdogHands"]

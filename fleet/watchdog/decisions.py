@@ -37,25 +37,7 @@ Per agent, one sweep decides, in this order::
 
     delay(n) = min(backoff_initial * 2**(n-1), backoff_max)
 
-What the supervisor does with each action (its half of the contract):
-
-- ``MarkEnded``: close the run with :func:`ended_state` of its exit code.
-- ``MarkStalled`` / ``MarkIdle`` / ``MarkRunning``: set the state, with the reason.
-- ``KillForTimeout``: stop the run (not as an operator: ``ended_by_operator`` stays
-  false) and record it as failed whatever its exit status, so ``on-failure`` applies.
-  Repeated by each sweep while the process still lives; stopping must be idempotent.
-- ``ScheduleRestart``: store ``next_restart_at = at``.
-- ``Restart``: stop the process if one is left (a stalled one), launch again, then
-  ``restarts_in_a_row = attempt``, ``last_restart_at = now``, ``next_restart_at = None``.
-  A launch that fails leaves the agent failed, and the next sweep counts on from there.
-- ``CancelRestart``: ``next_restart_at = None``.
-- ``GiveUp``: report it, clear ``next_restart_at`` and set desired to stopped: the agent
-  is left down, and that is what makes the storm reported once.
-- ``ResetRestarts``: ``restarts_in_a_row = 0``. The reset is decided here rather than
-  in the supervisor so that "healthy for backoff_max seconds" is judged with the same
-  ``now`` and the same notion of healthy as the stall rules.
-- An operator's ``spawn``/``restart`` sets ``restarts_in_a_row = 0`` and clears
-  ``next_restart_at``; an operator's stop sets ``ended_by_operator``.
+What the supervisor does with each action is said in :mod:`fleet.watchdog.verdicts`.
 
 The restart delay is a lower bound: a due restart happens at the first sweep after it.
 """
@@ -67,10 +49,38 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
-from typing import Literal, Protocol, TypeAlias, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from fleet.model import DEFAULT_HEARTBEAT_TIMEOUT, AgentSpec, AgentState, DesiredState, RestartMode
 from fleet.names import AgentName
+from fleet.watchdog.verdicts import (
+    Action,
+    CancelRestart,
+    GiveUp,
+    KillForTimeout,
+    MarkEnded,
+    MarkIdle,
+    MarkRunning,
+    MarkStalled,
+    ResetRestarts,
+    Restart,
+    ScheduleRestart,
+)
+
+__all__ = [
+    "DEFAULT_HEARTBEAT_TIMEOUT",
+    "TROUBLED",
+    "Action",
+    "AgentView",
+    "HeartbeatKind",
+    "WatchdogDefaults",
+    "WatchdogSnapshot",
+    "WatchedFleet",
+    "ended_state",
+    "in_trouble",
+    "restart_delay",
+    "sweep",
+]
 
 HeartbeatKind = Literal["working", "waiting", "beat"]
 """What a heartbeat said: busy, waiting for input, or just alive (no state given)."""
@@ -148,108 +158,6 @@ class WatchedFleet(Protocol):
     async def apply_watchdog(self, actions: Sequence[Action]) -> None:
         """Carry out :func:`sweep`'s actions, as the module docstring says."""
         ...
-
-
-# --- Actions ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class MarkEnded:
-    """The process is gone but the agent is recorded live: close the run."""
-
-    name: AgentName
-    exit_code: int | None
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class KillForTimeout:
-    """The run has gone on longer than ``spec.timeout``: stop it."""
-
-    name: AgentName
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class MarkStalled:
-    """No sign of life for longer than the heartbeat timeout."""
-
-    name: AgentName
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class MarkIdle:
-    """The agent said it is waiting for input."""
-
-    name: AgentName
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class MarkRunning:
-    """The agent is working (it said so, or came back from a stall or from starting)."""
-
-    name: AgentName
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class ResetRestarts:
-    """The run has been healthy for ``backoff_max`` seconds: restarts in a row start at 0."""
-
-    name: AgentName
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class CancelRestart:
-    """A restart is pending but no longer needed."""
-
-    name: AgentName
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class GiveUp:
-    """``max_restarts`` restarts in a row did not help: leave the agent down and report."""
-
-    name: AgentName
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class ScheduleRestart:
-    """Relaunch the agent at ``at``; it will be restart number ``attempt`` in a row."""
-
-    name: AgentName
-    at: datetime
-    attempt: int
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Restart:
-    """The pending restart is due: relaunch now (stopping a stalled process first)."""
-
-    name: AgentName
-    attempt: int
-    reason: str
-
-
-Action: TypeAlias = (
-    MarkEnded
-    | KillForTimeout
-    | MarkStalled
-    | MarkIdle
-    | MarkRunning
-    | ResetRestarts
-    | CancelRestart
-    | GiveUp
-    | ScheduleRestart
-    | Restart
-)
-"""Everything :func:`sweep` may ask for; per agent, at most one of each kind."""
 
 
 # --- The sweep ----------------------------------------------------------------------------

@@ -12,13 +12,8 @@ import pytest
 
 from fleet.model import AgentSpec, AgentState, DesiredState
 from fleet.names import AgentName
-from fleet.watchdog.decisions import (
-    Action,
-    AgentView,
-    MarkStalled,
-    WatchdogDefaults,
-    WatchdogSnapshot,
-)
+from fleet.watchdog.decisions import AgentView, WatchdogDefaults, WatchdogSnapshot
+from fleet.watchdog.verdicts import Action, MarkStalled
 from scheduler.context import JobContext
 from scheduler.jobs import FleetScheduler
 from scheduler.watchdog_job import WATCHDOG_JOB_ID, WATCHDOG_JOB_REF, watchdog_tick

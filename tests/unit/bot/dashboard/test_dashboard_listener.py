@@ -330,7 +330,7 @@ async def test_a_sign_in_post_whose_body_never_comes_is_cut_off(
 ) -> None:
     """A form post is the one request that reads a body: one that never arrives is a 408
     after the deadline, and its connection is free again."""
-    monkeypatch.setattr("bot.dashboard.server._BODY_TIMEOUT", 0.3)
+    monkeypatch.setattr("bot.dashboard.signin_routes._BODY_TIMEOUT", 0.3)
     server, _, _ = await serve(ledger, clock, tmp_path, {})
     port = server.port or 0
     post = (

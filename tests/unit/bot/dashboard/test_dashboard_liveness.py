@@ -9,16 +9,8 @@ from bot.dashboard.shapes import agent_row
 from fleet.model import AgentSpec, AgentState, DesiredState, RestartMode, RestartPolicy
 from fleet.names import AgentName
 from fleet.supervisor.status import AgentStatus
-from fleet.watchdog.decisions import (
-    AgentView,
-    HeartbeatKind,
-    MarkIdle,
-    MarkRunning,
-    MarkStalled,
-    WatchdogDefaults,
-    in_trouble,
-    sweep,
-)
+from fleet.watchdog.decisions import AgentView, HeartbeatKind, WatchdogDefaults, in_trouble, sweep
+from fleet.watchdog.verdicts import MarkIdle, MarkRunning, MarkStalled
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 NOW = T0 + timedelta(minutes=20)

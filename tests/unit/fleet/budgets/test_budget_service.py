@@ -27,7 +27,8 @@ from fleet.budgets.model import (
     WindowSpec,
 )
 from fleet.budgets.policy import PacingPolicy
-from fleet.budgets.service import SIGNAL_FRESHNESS, BudgetService
+from fleet.budgets.readings import SIGNAL_FRESHNESS
+from fleet.budgets.service import BudgetService
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.metering.events import Outcome, QuotaSignal, Tokens, UsageEvent

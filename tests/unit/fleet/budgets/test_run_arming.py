@@ -27,7 +27,7 @@ from fleet.names import AgentName
 from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
-from fleet.watchdog.decisions import Restart
+from fleet.watchdog.verdicts import Restart
 
 AGENT = AgentName("crashy")
 CAP = RunBudget(max_tokens=3_000)

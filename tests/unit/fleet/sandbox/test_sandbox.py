@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,17 +16,13 @@ from fleet.errors import LaunchFailed
 from fleet.model import AgentSpec, LaunchPlan
 from fleet.names import AgentName
 from fleet.sandbox import forwarder
+from fleet.sandbox.bwrap_probe import probe
 from fleet.sandbox.doors import DoorSet, fixed
+from fleet.sandbox.places import needed_paths
 from fleet.sandbox.policy import DOORS, Door, Layout, bwrap_argv
 from fleet.sandbox.procs import namespace_pids, sandbox_init_pid
 from fleet.sandbox.schema import check_egress, unsandboxed_warnings
-from fleet.sandbox.service import (
-    Sandboxes,
-    SandboxSettings,
-    loopback_ports,
-    probe,
-    proxy_env,
-)
+from fleet.sandbox.service import Sandboxes, SandboxSettings, loopback_ports, proxy_env
 from tests.polling import eventually
 
 STATE = Path("/srv/fw/state")
@@ -208,11 +205,10 @@ async def test_a_workdir_that_holds_fleetwardens_files_is_refused(tmp_path: Path
 def test_path_directories_under_a_hidden_home_come_back_with_their_prefix(tmp_path: Path) -> None:
     """``~/.local/bin`` on PATH under a hidden HOME brings ``~/.local``, never HOME itself."""
     home = Path("/home/fw")
-    sandboxes = Sandboxes(SandboxSettings(state_dir=STATE, hidden=(home,)))
     plan = LaunchPlan(
         argv=("true",), env={"PATH": "/home/fw/.local/bin:/home/fw/bin:/usr/bin"}, cwd=WORK
     )
-    needed = sandboxes._needed(plan, HOME, (STATE, home))
+    needed = needed_paths(plan, HOME, (STATE, home), python=sys.executable)
     assert Path("/home/fw/.local") in needed and Path("/home/fw/bin") in needed
     assert home not in needed
 
@@ -229,12 +225,11 @@ def test_a_program_in_the_agents_own_places_or_behind_a_link_there_binds_nothing
     for program in (work / "run.sh", other / "run.sh"):
         program.write_text("#!/bin/sh\n")
         program.chmod(0o755)
-    sandboxes = Sandboxes(SandboxSettings(state_dir=STATE, hidden=()))
     home = tmp_path / "home"
 
     def needed(program: Path) -> tuple[Path, ...]:
         plan = LaunchPlan(argv=(str(program),), env={"PATH": "/usr/bin"}, cwd=work)
-        return sandboxes._needed(plan, home, ())
+        return needed_paths(plan, home, (), python=sys.executable)
 
     base = needed(Path("/usr/bin/env"))
     assert Path("/usr/bin") in base

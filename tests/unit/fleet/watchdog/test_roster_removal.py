@@ -23,7 +23,8 @@ from fleet.names import AgentName
 from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
-from fleet.watchdog.decisions import Action, Restart, ScheduleRestart, sweep
+from fleet.watchdog.decisions import sweep
+from fleet.watchdog.verdicts import Action, Restart, ScheduleRestart
 from tests.fakes.usage import metered
 
 ALWAYS = RestartPolicy(RestartMode.ALWAYS, max_restarts=3, backoff_initial=0.05, backoff_max=0.05)

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 
 from fleet.model import AgentSpec, AgentState, DesiredState, RestartMode, RestartPolicy
 from fleet.names import AgentName
-from fleet.watchdog.decisions import (
+from fleet.watchdog.decisions import AgentView, WatchdogDefaults, ended_state, restart_delay, sweep
+from fleet.watchdog.verdicts import (
     Action,
-    AgentView,
     CancelRestart,
     GiveUp,
     KillForTimeout,
@@ -26,10 +26,6 @@ from fleet.watchdog.decisions import (
     ResetRestarts,
     Restart,
     ScheduleRestart,
-    WatchdogDefaults,
-    ended_state,
-    restart_delay,
-    sweep,
 )
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)

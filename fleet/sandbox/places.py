@@ -1,0 +1,68 @@
+"""What a sandbox shows and hides of the host besides the agent's own places: the system
+directories and secret files no agent sees, and what an agent must still read where a
+hidden path covers it (Fleetwarden's Python and package, the program's install, the
+directories on its PATH)."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from fleet.model import LaunchPlan
+from fleet.sandbox.reach import reaches_into
+
+_FLEET_DIR = Path(__file__).resolve().parents[1]
+SYSTEM_HIDDEN = (Path("/root"), Path("/home"), Path("/etc/ssl/private"))
+"""Directories no agent sees (what its tools need under them is bound back read-only)."""
+SECRET_FILES = ("/etc/shadow", "/etc/gshadow", "/etc/ssh/ssh_host_*key")
+"""Files no agent reads, whatever its uid: shown as ``/dev/null`` (glob patterns)."""
+
+__all__ = ["SECRET_FILES", "SYSTEM_HIDDEN", "needed_paths", "real", "secret_files"]
+
+
+def needed_paths(
+    plan: LaunchPlan, home: Path, hidden: tuple[Path, ...], *, python: str
+) -> tuple[Path, ...]:
+    """What the agent must read even where a hidden path covers it: Fleetwarden's
+    Python (its venv and the install it was made from) and package (the forwarder,
+    the stub agent), the program's install — unless the way to it enters the agent's
+    workdir or HOME (``home``): a program there is the agent's own, and a symlink
+    there points where the agent chose, so neither is resolved into anything bound —
+    and the directories on its PATH (with their prefix: ``~/.local/bin`` brings
+    ``~/.local``; :func:`~fleet.sandbox.reach.arrange` drops those that enter its places)."""
+    interpreter = Path(python)
+    needed = [_FLEET_DIR, Path(sys.prefix), Path(sys.base_prefix), interpreter.parent]
+    needed.append(Path(os.path.realpath(interpreter)).parent)
+    for entry in (_path_of(plan.env) or "").split(os.pathsep):
+        if entry and os.path.isabs(entry):
+            where = Path(os.path.normpath(entry))
+            prefix = where.parent
+            needed.append(prefix if where.name == "bin" and prefix not in hidden else where)
+    found = shutil.which(plan.argv[0], path=_path_of(plan.env)) if plan.argv else None
+    own = (plan.cwd, home, real(plan.cwd), real(home))
+    # A relative one was found in the workdir, where the agent runs it.
+    if found is not None and os.path.isabs(found) and not reaches_into(Path(found), own):
+        resolved = Path(os.path.realpath(found))
+        modules = [p for p in resolved.parents if p.name == "node_modules"]
+        needed.append(modules[-1] if modules else resolved.parent)
+        needed.append(Path(found).parent)
+    return tuple(needed)
+
+
+def real(path: Path) -> Path:
+    """``path`` with its symlinks resolved, where it really lies."""
+    return Path(os.path.realpath(path))
+
+
+def secret_files() -> tuple[Path, ...]:
+    """The files of :data:`SECRET_FILES` this host has."""
+    found = [Path(p) for pattern in SECRET_FILES for p in glob.glob(pattern)]
+    return tuple(sorted(p for p in found if p.is_file()))
+
+
+def _path_of(env: Mapping[str, str]) -> str | None:
+    return env.get("PATH")
