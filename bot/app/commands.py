@@ -35,7 +35,6 @@ class Commanded:
 
 def make_commands(
     at: Grounds,
-    *,
     ledgered: Ledgered,
     spend: Spend,
     fleeted: Fleeted,

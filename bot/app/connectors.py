@@ -15,7 +15,6 @@ from fleet.ledger import Ledger
 
 async def start_connectors(
     at: Grounds,
-    *,
     ledger: Ledger,
     acl: Acl,
     given: Sequence[Connector] | None,

@@ -38,7 +38,6 @@ class AppDashboard:
     async def start(
         self,
         at: Grounds,
-        *,
         ledgered: Ledgered,
         spend: Spend,
         fleeted: Fleeted,

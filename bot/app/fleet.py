@@ -34,7 +34,6 @@ class Fleeted:
 
 async def start_fleet(
     at: Grounds,
-    *,
     ledgered: Ledgered,
     heartbeats: HeartbeatServer,
     spend: Spend,

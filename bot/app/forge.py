@@ -1,6 +1,7 @@
-"""The app's forges phase: each ``forges:`` entry's API client, the forge door on the
-heartbeat endpoint (made before it listens, its desk bound once the fleet runs), forge
-work over the fleet and the repositories, the webhook endpoint — on the dashboard's
+"""The app's forges phases: each ``forges:`` entry's API client with the GitHub Apps'
+tokens for git (:func:`open_forges`); the forge door on the heartbeat endpoint (made before
+it listens; it reaches the desk once forge work is up); forge work over the fleet and the
+repositories (:func:`start_forges`), the webhook endpoint — on the dashboard's
 address, or there on its own when the dashboard is off — the pollers, and the round that
 keeps forge runs moving (:mod:`fleet.forge.watch`)."""
 
@@ -90,7 +91,6 @@ async def open_forges(at: Grounds) -> AppForges:
 async def start_forges(
     at: Grounds,
     forges: AppForges,
-    *,
     ledgered: Ledgered,
     fleeted: Fleeted,
     spend: Spend,

@@ -81,7 +81,6 @@ def add_app_jobs(scheduler: FleetScheduler[JobContext], cfg: Config) -> None:
 
 def start_jobs(
     at: Grounds,
-    *,
     ledgered: Ledgered,
     spend: Spend,
     fleeted: Fleeted,

@@ -1,17 +1,24 @@
 """The app: one running Fleetwarden, and its lifecycle as a list of phases.
 
-Config and logging are done by the entry point before. :meth:`App.start` then runs, in
-order, phases that each return what they made: state-dir lock → ledger
-(:mod:`bot.app.ledger`: the notifier and the approvals service over it) → heartbeat
-endpoint (:mod:`bot.app.heartbeats`) → spend (:mod:`bot.app.spend`: the budgets, with a
-first pacing tick so the policy is current before any request; then the metering proxy
-with that policy) → hosts (:mod:`bot.app.hosts`) → fleet (:mod:`bot.app.fleet`: the
-sandbox probe, reconcile; the feeds of its work and of its agents' asks,
-:mod:`bot.approvals`) → commands (:mod:`bot.app.commands`: handlers, ACL, router) →
-scheduler (:mod:`bot.app.jobs`: the job context and the jobs) → the dashboard
-(:mod:`bot.app.dashboard`; its metrics count from the start) → connectors
-(:mod:`bot.app.connectors`, behind the redactor) → operator schedules and the spawn queue
-(once the connectors run, so a run made up at start, or a queued launch, can answer).
+Config and logging are done by the entry point before. The app makes its own parts first
+(:class:`~bot.app.grounds.Grounds`: the sandboxes, the hosts, serving, the stops), which
+every phase takes. :meth:`App.start` then runs, in order, phases that each return what
+they made: state-dir lock → ledger (:mod:`bot.app.ledger`: the notifier and the approvals
+service over it) → the forges' clients (:mod:`bot.app.forge`: a GitHub App's tokens,
+which the repositories' git uses) → repositories (:mod:`bot.app.repos`) → heartbeat
+endpoint (:mod:`bot.app.heartbeats`, with the git door of the repositories and the forge
+door; the repositories name the door in a checkout's ``origin`` and the forge door reaches
+forge work once it is up, each through a callback given when they are made) → spend
+(:mod:`bot.app.spend`: the budgets, with a first pacing tick so the policy is current
+before any request; then the metering proxy with that policy) → hosts
+(:mod:`bot.app.hosts`) → fleet (:mod:`bot.app.fleet`: the sandbox probe, reconcile; the
+feeds of its work and of its agents' asks, :mod:`bot.approvals`) → commands
+(:mod:`bot.app.commands`: the command families, ACL, router) → scheduler
+(:mod:`bot.app.jobs`: the job context and the jobs) → forge work (its webhook routes) →
+the dashboard (:mod:`bot.app.dashboard`; its metrics count from the start; the webhooks
+are served on their own without it) → connectors (:mod:`bot.app.connectors`, behind the
+redactor) → operator schedules and the spawn queue (once the connectors run, so a run
+made up at start, or a queued launch, can answer).
 Each part is added to the app's :class:`~bot.app.stops.Stops` as it is made;
 :meth:`App.stop` stops them in reverse order after finishing the commands in flight,
 except that the scheduler and the spawn queue stop before the connectors (nothing may
@@ -66,6 +73,7 @@ from fleet.repos.service import Repos
 from fleet.runtimes import RuntimeRegistry, default_registry
 from fleet.sandbox.service import Sandboxes
 from fleet.supervisor.fleet import Fleet, RosterDiff
+from fleet.watchdog.heartbeat import HeartbeatServer
 from scheduler.context import JobContext
 from scheduler.jobs import FleetScheduler
 
@@ -220,53 +228,29 @@ class App:
         if not await self._standby.become_active(ledgered.ledger, self._stop_requested):
             return  # stopped while standby: nothing else was started
         forges = await open_forges(at)  # a GitHub App's tokens, which repositories' git uses
-        endpoint = lambda: heartbeats  # noqa: E731  # the git door a checkout's origin names
+        heartbeats: HeartbeatServer  # made after the repositories, whose origin it is
+        endpoint = lambda: heartbeats  # noqa: E731
         repos = await open_repos(at, ledgered, environ=forges.repo_environ, endpoint=endpoint)
         heartbeats = await start_heartbeats(at, ledgered, repos=repos, forge_door=forges.door)
         verbs = repo_verbs(repos, at.clock)
         spend = await start_spend(at, ledgered.ledger, ledgered.notifier, sink=self._dashboard.sink)
         await self._app_hosts.start(heartbeats.port, spend.proxy.port if spend.proxy else None)
-        fleeted = await start_fleet(
-            at, ledgered=ledgered, heartbeats=heartbeats, spend=spend, repos=repos
-        )
+        fleeted = await start_fleet(at, ledgered, heartbeats, spend, repos)
         reload_roster = self.reload_config if self.config.source is not None else None
-        commanded = make_commands(
-            at,
-            ledgered=ledgered,
-            spend=spend,
-            fleeted=fleeted,
-            reload_roster=reload_roster,
-            repos=verbs,
-            forge_work=lambda: forges.work,
-        )
+        work = lambda: forges.work  # noqa: E731  # made after the commands, as today
+        commanded = make_commands(at, ledgered, spend, fleeted, reload_roster, verbs, work)
         self._running = Running(ledgered, fleeted, commanded, repos)
-        start_jobs(at, ledgered=ledgered, spend=spend, fleeted=fleeted, commanded=commanded)
-        webhooks = await start_forges(
-            at, forges, ledgered=ledgered, fleeted=fleeted, spend=spend, repos=repos, verbs=verbs
-        )
-        commands = commanded.commands
-        dashboard = await self._dashboard.start(
-            at,
-            ledgered=ledgered,
-            spend=spend,
-            fleeted=fleeted,
-            signins=commands.signins,
-            repos=verbs,
-            webhooks=webhooks,
-        )
-        if dashboard is None:
+        start_jobs(at, ledgered, spend, fleeted, commanded)
+        webhooks = await start_forges(at, forges, ledgered, fleeted, spend, repos, verbs)
+        signins, acl = commanded.commands.signins, commanded.commands.acl
+        parts = (ledgered, spend, fleeted, signins, verbs, webhooks)
+        if await self._dashboard.start(at, *parts) is None:
             await forges.listen_alone(webhooks)
         secrets = (heartbeats, spend.proxy, spend.accounts, repos, forges)
         on_failure = self._dashboard.metrics.send_failed
-        connectors = await start_connectors(
-            at,
-            ledger=ledgered.ledger,
-            acl=commands.acl,
-            given=self._given_connectors,
-            secrets=secrets,
-            on_send_failure=on_failure,
-        )
-        await self._catch_up(ledgered.notifier, commands)
+        given = self._given_connectors
+        connectors = await start_connectors(at, ledgered.ledger, acl, given, secrets, on_failure)
+        await self._catch_up(ledgered.notifier, commanded.commands)
         self._state = AppState.RUNNING
         names = ", ".join(c.name for c in connectors) or "none"
         log.info("fleetwarden started: state dir %s, connectors: %s", self.config.state_dir, names)
