@@ -3,29 +3,21 @@ each behind the redactor, started in turn and read by :class:`~bot.app.serving.S
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from bot.app import assembly as wiring
-from bot.app.serving import Serving
+from bot.app.grounds import Grounds
 from bot.chat import redacting
 from bot.commands.acl import Acl
-from bot.config import Config
 from connectors.base import Connector
-from fleet.clock import Clock
 from fleet.ledger import Ledger
-from fleet.redaction.redactor import Redactor
 
 
 async def start_connectors(
-    cfg: Config,
-    *,
-    serving: Serving,
-    given: Sequence[Connector] | None,
+    at: Grounds,
     ledger: Ledger,
     acl: Acl,
-    clock: Clock,
-    environ: Mapping[str, str],
-    redactor: Redactor,
+    given: Sequence[Connector] | None,
     secrets: Iterable[object],
     on_send_failure: Callable[[str], None],
 ) -> tuple[Connector, ...]:
@@ -34,12 +26,13 @@ async def start_connectors(
     made = given
     if made is None:
         made = wiring.make_connectors(
-            cfg,
+            at.cfg,
             ledger=ledger,
             acl=acl,
-            clock=clock,
-            environ=environ,
-            failures=serving.failures,
+            clock=at.clock,
+            environ=at.environ,
+            failures=at.serving.failures,
         )
-    await serving.start(redacting.guard(made, redactor, secrets, on_failure=on_send_failure))
-    return tuple(serving.connectors)
+    guarded = redacting.guard(made, at.redactor, secrets, on_failure=on_send_failure)
+    await at.serving.start(guarded)
+    return tuple(at.serving.connectors)

@@ -5,25 +5,22 @@ sign-ins are the ``dashboard`` command's), stopped before the connectors."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from aiohttp import web
 
-from bot.app.stops import Stop, Stops
+from bot.app.fleet import Fleeted
+from bot.app.grounds import Grounds
+from bot.app.ledger import Ledgered
+from bot.app.spend import Spend
+from bot.app.stops import Stop
 from bot.config import Config
 from bot.dashboard.metrics import Metrics, ObservedSink, Write
 from bot.dashboard.server import DashboardServer
 from bot.dashboard.signin import SignIns
-from bot.dashboard.views import Views
-from connectors.base import Connector
-from fleet.accounts.book import AccountBook
-from fleet.budgets.service import BudgetService
-from fleet.clock import Clock
-from fleet.hosts.service import Hosts
-from fleet.ledger import Ledger
+from bot.dashboard.views import PageSettings, Views
 from fleet.ledger.audit import ORCHESTRATOR_HOST
 from fleet.repos.desk import RepoDesk
-from fleet.supervisor.fleet import Fleet
 
 
 class AppDashboard:
@@ -40,41 +37,37 @@ class AppDashboard:
 
     async def start(
         self,
-        *,
-        ledger: Ledger,
-        fleet: Fleet,
-        budgets: BudgetService | None,
-        accounts: AccountBook | None,
-        hosts: Hosts,
-        clock: Clock,
+        at: Grounds,
+        ledgered: Ledgered,
+        spend: Spend,
+        fleeted: Fleeted,
         signins: SignIns | None,
-        redact: Callable[[str], str],
-        connector_named: Callable[[str], Connector | None],
-        stops: Stops,
-        problems: Callable[[], list[str]] = list,
         repos: RepoDesk | None = None,
         webhooks: Sequence[web.RouteDef] = (),
     ) -> DashboardServer | None:
-        """The server, serving (``None`` when the config has no dashboard). ``problems``:
-        what is wrong beyond the agents (a receive path that keeps failing), for the fleet
-        page; ``repos``: the repositories, for the change on an agent's page; ``webhooks``: the
+        """The server, serving (``None`` when the config has no dashboard). The fleet page
+        shows what is wrong beyond the agents (a receive path that keeps failing);
+        ``repos``: the repositories, for the change on an agent's page; ``webhooks``: the
         forges' webhook route, served on the dashboard's address."""
-        cfg = self._config
+        cfg, fleet = self._config, fleeted.fleet
         if cfg.dashboard is None or signins is None:
             return None
         await signins.settle()  # roles the config changed while Fleetwarden was down
-        views = Views(
-            ledger=ledger,
-            fleet=fleet,
-            budgets=budgets,
-            accounts=accounts,
-            hosts=hosts,
-            clock=clock,
+        pages = PageSettings(
             timezone=cfg.timezone,
-            connector_named=connector_named,
             orchestrator=lambda: f"Served by the orchestrator on {ORCHESTRATOR_HOST}.",
-            redact=redact,  # what chat would not show, the pages do not either
-            problems=problems,
+            connector_named=at.serving.named,
+            redact=at.redactor.redact,  # what chat would not show, the pages do not either
+        )
+        views = Views(
+            ledger=ledgered.ledger,
+            fleet=fleet,
+            budgets=spend.budgets,
+            accounts=spend.accounts,
+            hosts=at.hosts,
+            clock=at.clock,
+            pages=pages,
+            problems=at.serving.failures.problems,
             repos=repos,
             forges=bool(cfg.forges),
         )
@@ -89,5 +82,5 @@ class AppDashboard:
         )
         await server.start()
         fleet.subscribe(server.on_fleet_event)  # a page shows a start or an end at once
-        stops.add(Stop.DASHBOARD, server.stop)
+        at.stops.add(Stop.DASHBOARD, server.stop)
         return server

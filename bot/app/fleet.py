@@ -5,26 +5,19 @@ agents' asks (:mod:`bot.approvals`); and the spawn queue its autostart waits in.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.app import assembly as wiring
+from bot.app.grounds import Grounds
 from bot.app.ledger import Ledgered
 from bot.app.shared_tokens import SharedTokens
 from bot.app.spend import Spend
-from bot.app.stops import Stop, Stops
+from bot.app.stops import Stop
 from bot.approvals.wiring import attach_feed
 from bot.chat.agent_feed import AgentFeed
 from bot.commands.handlers.spawn_queue import SpawnQueue, spawn_queue
-from bot.config import Config
-from connectors.base import Connector
-from fleet.backends.base import Backend
-from fleet.clock import Clock
-from fleet.hosts.service import Hosts
 from fleet.repos.service import Repos
 from fleet.runs.launch_kit import LaunchKit
-from fleet.runtimes import RuntimeRegistry
-from fleet.sandbox.service import Sandboxes
 from fleet.supervisor.cutoffs import CutoffKeeper
 from fleet.supervisor.fleet import Fleet
 from fleet.watchdog.heartbeat import HeartbeatServer
@@ -40,24 +33,16 @@ class Fleeted:
 
 
 async def start_fleet(
-    cfg: Config,
-    *,
+    at: Grounds,
     ledgered: Ledgered,
     heartbeats: HeartbeatServer,
     spend: Spend,
-    runtimes: RuntimeRegistry,
-    backends: Mapping[str, Backend],
-    sandboxes: Sandboxes,
-    hosts: Hosts,
-    clock: Clock,
-    environ: Mapping[str, str],
-    connectors: Callable[[], Sequence[Connector]],
-    stops: Stops,
     repos: Repos | None = None,
 ) -> Fleeted:
     """The fleet started, its events become notices, and its budgets' cutoffs carried out
-    on it. ``connectors``: the running ones, where the agents' asks are posted; ``repos``:
-    where runs of agents with a ``repo`` get their branch and checkout."""
+    on it. The agents' asks are posted through the running connectors; ``repos``: where runs
+    of agents with a ``repo`` get their branch and checkout."""
+    cfg, clock, stops, sandboxes = at.cfg, at.clock, at.stops, at.sandboxes
     ledger, notifier, approvals = ledgered.ledger, ledgered.notifier, ledgered.approvals
     metering = spend.proxy
     await sandboxes.start(wiring.refusal_book(ledger, notifier, metering))
@@ -75,16 +60,16 @@ async def start_fleet(
         ledger=ledger,
         clock=clock,
         kit=LaunchKit(
-            runtimes=runtimes,
-            backends=backends,
+            runtimes=at.runtimes,
+            backends=at.backends,
             settings=wiring.fleet_settings(cfg),
-            environ=environ,
+            environ=at.environ,
             heartbeats=heartbeats,
             provider_urls=metering,
             accounts=spend.accounts,
             sandboxes=sandboxes,
             approvals=approvals,  # its live sessions open their CLIs' asks here
-            hosts=hosts,
+            hosts=at.hosts,
             publish_tokens=tokens.publish,
             run_caps=spend.run_caps,  # armed in each launch, before the agent starts
             repos=repos,  # a run's branch and checkout, made before it launches
@@ -96,7 +81,7 @@ async def start_fleet(
     feed = AgentFeed(fleet, notifier.post, clock, typing=notifier.typing)
     stops.add(Stop.FEED, feed.stop)
     fleet.subscribe(feed.on_fleet_event)
-    attach_feed(cfg, approvals, ledger, fleet, notifier, connectors)
+    attach_feed(cfg, approvals, ledger, fleet, notifier, lambda: at.serving.connectors)
     if spend.run_caps is not None:
         spend.run_caps.attach(fleet)
     queue = spawn_queue(cfg, ledger, fleet, spend.accounts, clock, notifier)

@@ -1,6 +1,7 @@
-"""The app's forges phase: each ``forges:`` entry's API client, the forge door on the
-heartbeat endpoint (made before it listens, its desk bound once the fleet runs), forge
-work over the fleet and the repositories, the webhook endpoint — on the dashboard's
+"""The app's forges phases: each ``forges:`` entry's API client with the GitHub Apps'
+tokens for git (:func:`open_forges`); the forge door on the heartbeat endpoint (made before
+it listens; it reaches the desk once forge work is up); forge work over the fleet and the
+repositories (:func:`start_forges`), the webhook endpoint — on the dashboard's
 address, or there on its own when the dashboard is off — the pollers, and the round that
 keeps forge runs moving (:mod:`fleet.forge.runs.watch`)."""
 
@@ -14,7 +15,13 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from aiohttp import web
 
+from bot.app.fleet import Fleeted
 from bot.app.forge_launcher import FleetLauncher
+from bot.app.grounds import Grounds
+from bot.app.ledger import Ledgered
+from bot.app.repos import version
+from bot.app.spend import Spend
+from bot.app.stops import Stop
 from bot.chat.agent_text import quotes_escaped
 from bot.config import Config
 from bot.config.forge_checks import app_token_variable
@@ -72,6 +79,37 @@ def open_api(entry: ForgeEntry, environ: Mapping[str, str], clock: Clock) -> For
     return GitHubApi(entry.api_url, environ.get(entry.token_env, ""), clock=clock)
 
 
+async def open_forges(at: Grounds) -> AppForges:
+    """The forges' clients, to be stopped from now on, with the GitHub Apps' tokens that
+    their repositories' git uses minted."""
+    forges = AppForges(at.cfg, at.environ, at.clock)
+    at.stops.add(Stop.FORGES, forges.stop)
+    await forges.prime()
+    return forges
+
+
+async def start_forges(
+    at: Grounds,
+    forges: AppForges,
+    ledgered: Ledgered,
+    fleeted: Fleeted,
+    spend: Spend,
+    repos: Repos | None,
+    verbs: RepoVerbs | None,
+) -> list[web.RouteDef]:
+    """Forge work started over the running fleet; the webhook routes, to be served."""
+    return await forges.start(
+        ledger=ledgered.ledger,
+        fleet=fleeted.fleet,
+        repos=repos,
+        verbs=verbs,
+        budgets=spend.budgets,
+        redact=at.redactor.redact,
+        version=version(),
+        notify=ledgered.notifier.post,
+    )
+
+
 class AppForges:
     """The forges of the config, from their clients to the round over their runs."""
 
@@ -82,8 +120,10 @@ class AppForges:
         self.apis: dict[str, ForgeApi] = {
             name: open_api(entry, environ, clock) for name, entry in cfg.forges.items()
         }
-        # Made before the heartbeat endpoint listens; bound once forge work is up.
-        self.door: ForgeDoor | None = ForgeDoor(clean=shown_text) if cfg.forges else None
+        # Made before the heartbeat endpoint listens; it reaches the desk once forge work is up.
+        self.door: ForgeDoor | None = (
+            ForgeDoor(lambda: self.desk, clean=shown_text) if cfg.forges else None
+        )
         self.work: ForgeWork | None = None
         self.desk: ForgeDesk | None = None
         self._watch: ForgeWatch | None = None
@@ -177,9 +217,7 @@ class AppForges:
             clock=self._clock,
         )
         self.work = work
-        self.desk = ForgeDesk(work)
-        if self.door is not None:
-            self.door.bind(self.desk.scope_of, self.desk)
+        self.desk = ForgeDesk(work)  # the door reaches it from now on
         self._watch = ForgeWatch(work, self.desk)
         self._watch.start()
         # The bot's own login, as its credential says it is; then the deliveries taken but

@@ -5,35 +5,32 @@ the ask door, the git door and the forge door beside it
 from __future__ import annotations
 
 from bot.app import assembly as wiring
+from bot.app.grounds import Grounds
 from bot.app.ledger import Ledgered
 from bot.app.repos import git_door
-from bot.app.stops import Stop, Stops
-from bot.config import Config
-from fleet.clock import Clock
+from bot.app.stops import Stop
 from fleet.forge.door.door import ForgeDoor
 from fleet.repos.service import Repos
 from fleet.watchdog.heartbeat import HeartbeatServer
 
 
 async def start_heartbeats(
-    cfg: Config,
+    at: Grounds,
     ledgered: Ledgered,
     *,
-    clock: Clock,
-    stops: Stops,
     repos: Repos | None = None,
     forge_door: ForgeDoor | None = None,
 ) -> HeartbeatServer:
     """The endpoint, listening, with the git door of ``repos`` when there are any and the
     forge door when there are forges."""
     heartbeats = wiring.heartbeat_server(
-        cfg,
+        at.cfg,
         ledgered.ledger,
         ledgered.approvals,
-        clock,
+        at.clock,
         gits=git_door(repos),
         doors=(forge_door,) if forge_door is not None else (),
     )
-    stops.add(Stop.HEARTBEATS, heartbeats.stop)
+    at.stops.add(Stop.HEARTBEATS, heartbeats.stop)
     await heartbeats.start()
     return heartbeats

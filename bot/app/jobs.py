@@ -5,26 +5,15 @@ report."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
-
 from bot.app.commands import Commanded
 from bot.app.fleet import Fleeted
+from bot.app.grounds import Grounds
 from bot.app.ledger import Ledgered
 from bot.app.spend import Spend
 from bot.commands.handlers.accounts import AccountCommands
 from bot.commands.handlers.schedules import ScheduledRuns
-from bot.commands.handlers.spawn_queue import SpawnQueue
-from bot.commands.router import Router
 from bot.config import Config
 from bot.render.report import PacingReports
-from connectors.base import Connector
-from fleet.approvals.service import Approvals
-from fleet.budgets.service import BudgetService
-from fleet.clock import Clock
-from fleet.ledger import Ledger
-from fleet.notices import NoticeBoard
-from fleet.supervisor.fleet import Fleet
 from scheduler.approvals_job import APPROVALS_JOB_ID, APPROVALS_JOB_REF, EXPIRE_EVERY
 from scheduler.context import JobContext
 from scheduler.jobs import FleetScheduler
@@ -36,32 +25,26 @@ from scheduler.watchdog_job import WATCHDOG_JOB_ID, WATCHDOG_JOB_REF
 
 
 def app_job_context(
-    cfg: Config,
+    at: Grounds,
     *,
-    scheduler: FleetScheduler[JobContext],
-    clock: Clock,
-    ledger: Ledger,
-    fleet: Fleet,
-    budgets: BudgetService,
-    notices: NoticeBoard,
-    router: Router,
-    queue: SpawnQueue,
-    approvals: Approvals,
-    reports_dir: Path,
-    accounts_text: Callable[[], str | None],
-    connector_named: Callable[[str], Connector | None],
+    ledgered: Ledgered,
+    spend: Spend,
+    fleeted: Fleeted,
+    commanded: Commanded,
 ) -> JobContext:
     """Every live collaborator of the app's jobs."""
+    cfg, clock, ledger, budgets = at.cfg, at.clock, ledgered.ledger, spend.budgets
+    router = commanded.commands.router
     return JobContext(
-        scheduler=scheduler,
+        scheduler=commanded.scheduler,
         clock=clock,
-        fleet=fleet,
+        fleet=fleeted.fleet,
         budgets=budgets,
-        notices=notices,
+        notices=ledgered.notifier,
         reports=PacingReports(
             budgets,
-            reports_dir,
-            accounts_text,
+            at.reports_dir,
+            AccountCommands(spend.accounts).text,
             claim=ledger.claim_event,  # each report due posted once, by one orchestrator
             cron=(cfg.pacing.report_cron, cfg.timezone),
         ),
@@ -69,12 +52,12 @@ def app_job_context(
         schedules=ScheduledRuns(
             ledger=ledger,
             router=router,
-            connector_named=connector_named,
+            connector_named=at.serving.named,
             clock=clock,
             timezone=cfg.timezone,
         ),
-        queue=queue,
-        approvals=approvals,
+        queue=commanded.commands.queue,
+        approvals=ledgered.approvals,
     )
 
 
@@ -97,34 +80,17 @@ def add_app_jobs(scheduler: FleetScheduler[JobContext], cfg: Config) -> None:
 
 
 def start_jobs(
-    cfg: Config,
-    *,
+    at: Grounds,
     ledgered: Ledgered,
     spend: Spend,
     fleeted: Fleeted,
     commanded: Commanded,
-    clock: Clock,
-    reports_dir: Path,
-    connector_named: Callable[[str], Connector | None],
 ) -> JobContext:
     """The job context, the app's jobs, and the scheduler (made by the commands phase)
     running them."""
-    scheduler = commanded.scheduler
     context = app_job_context(
-        cfg,
-        scheduler=scheduler,
-        clock=clock,
-        ledger=ledgered.ledger,
-        fleet=fleeted.fleet,
-        budgets=spend.budgets,
-        notices=ledgered.notifier,
-        router=commanded.commands.router,
-        queue=commanded.commands.queue,
-        approvals=ledgered.approvals,
-        reports_dir=reports_dir,
-        accounts_text=AccountCommands(spend.accounts).text,
-        connector_named=connector_named,
+        at, ledgered=ledgered, spend=spend, fleeted=fleeted, commanded=commanded
     )
-    add_app_jobs(scheduler, cfg)
-    scheduler.start(context)
+    add_app_jobs(commanded.scheduler, at.cfg)
+    commanded.scheduler.start(context)
     return context

@@ -4,16 +4,13 @@ there."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.app import assembly as wiring
-from bot.app.stops import Stop, Stops
+from bot.app.grounds import Grounds
+from bot.app.stops import Stop
 from bot.chat.notifier import Notifier
-from bot.config import Config
-from connectors.base import Connector
 from fleet.approvals.service import Approvals
-from fleet.clock import Clock
 from fleet.ledger import Ledger
 
 
@@ -26,20 +23,13 @@ class Ledgered:
     approvals: Approvals
 
 
-async def open_ledger(
-    cfg: Config,
-    *,
-    environ: Mapping[str, str],
-    clock: Clock,
-    connectors: Callable[[], Sequence[Connector]],
-    stops: Stops,
-) -> Ledgered:
-    """``connectors``: the running ones, which the notifier posts through. News at boot
-    is held until they run (the notifier's :meth:`~bot.chat.notifier.Notifier.release`)."""
-    ledger = await Ledger.connect(wiring.ledger_location(cfg, environ), clock)
-    stops.add(Stop.LEDGER, ledger.close)
-    notifier = Notifier(ledger, connectors)
-    stops.add(Stop.ORDERING, notifier.ordering.drain)
-    approvals = Approvals(ledger, clock)
+async def open_ledger(at: Grounds) -> Ledgered:
+    """The notifier posts through the running connectors. News at boot is held until they
+    run (the notifier's :meth:`~bot.chat.notifier.Notifier.release`)."""
+    ledger = await Ledger.connect(wiring.ledger_location(at.cfg, at.environ), at.clock)
+    at.stops.add(Stop.LEDGER, ledger.close)
+    notifier = Notifier(ledger, lambda: at.serving.connectors)
+    at.stops.add(Stop.ORDERING, notifier.ordering.drain)
+    approvals = Approvals(ledger, at.clock)
     notifier.hold()
     return Ledgered(ledger, notifier, approvals)

@@ -1,17 +1,24 @@
 """The app: one running Fleetwarden, and its lifecycle as a list of phases.
 
-Config and logging are done by the entry point before. :meth:`App.start` then runs, in
-order, phases that each return what they made: state-dir lock → ledger
-(:mod:`bot.app.ledger`: the notifier and the approvals service over it) → heartbeat
-endpoint (:mod:`bot.app.heartbeats`) → spend (:mod:`bot.app.spend`: the budgets, with a
-first pacing tick so the policy is current before any request; then the metering proxy
-with that policy) → hosts (:mod:`bot.app.hosts`) → fleet (:mod:`bot.app.fleet`: the
-sandbox probe, reconcile; the feeds of its work and of its agents' asks,
-:mod:`bot.approvals`) → commands (:mod:`bot.app.commands`: handlers, ACL, router) →
-scheduler (:mod:`bot.app.jobs`: the job context and the jobs) → the dashboard
-(:mod:`bot.app.dashboard`; its metrics count from the start) → connectors
-(:mod:`bot.app.connectors`, behind the redactor) → operator schedules and the spawn queue
-(once the connectors run, so a run made up at start, or a queued launch, can answer).
+Config and logging are done by the entry point before. The app makes its own parts first
+(:class:`~bot.app.grounds.Grounds`: the sandboxes, the hosts, serving, the stops), which
+every phase takes. :meth:`App.start` then runs, in order, phases that each return what
+they made: state-dir lock → ledger (:mod:`bot.app.ledger`: the notifier and the approvals
+service over it) → the forges' clients (:mod:`bot.app.forge`: a GitHub App's tokens,
+which the repositories' git uses) → repositories (:mod:`bot.app.repos`) → heartbeat
+endpoint (:mod:`bot.app.heartbeats`, with the git door of the repositories and the forge
+door; the repositories name the door in a checkout's ``origin`` and the forge door reaches
+forge work once it is up, each through a callback given when they are made) → spend
+(:mod:`bot.app.spend`: the budgets, with a first pacing tick so the policy is current
+before any request; then the metering proxy with that policy) → hosts
+(:mod:`bot.app.hosts`) → fleet (:mod:`bot.app.fleet`: the sandbox probe, reconcile; the
+feeds of its work and of its agents' asks, :mod:`bot.approvals`) → commands
+(:mod:`bot.app.commands`: the command families, ACL, router) → scheduler
+(:mod:`bot.app.jobs`: the job context and the jobs) → forge work (its webhook routes) →
+the dashboard (:mod:`bot.app.dashboard`; its metrics count from the start; the webhooks
+are served on their own without it) → connectors (:mod:`bot.app.connectors`, behind the
+redactor) → operator schedules and the spawn queue (once the connectors run, so a run
+made up at start, or a queued launch, can answer).
 Each part is added to the app's :class:`~bot.app.stops.Stops` as it is made;
 :meth:`App.stop` stops them in reverse order after finishing the commands in flight,
 except that the scheduler and the spawn queue stop before the connectors (nothing may
@@ -37,14 +44,15 @@ from bot.app.commands import Commanded, make_commands
 from bot.app.connectors import start_connectors
 from bot.app.dashboard import AppDashboard
 from bot.app.fleet import Fleeted, start_fleet
-from bot.app.forge import AppForges
+from bot.app.forge import open_forges, start_forges
+from bot.app.grounds import Grounds
 from bot.app.heartbeats import start_heartbeats
 from bot.app.hosts import AppHosts
 from bot.app.jobs import start_jobs
 from bot.app.ledger import Ledgered, open_ledger
 from bot.app.lock import StateDirLock
 from bot.app.reload import reload_config
-from bot.app.repos import open_door, open_repos, version
+from bot.app.repos import open_repos, repo_verbs
 from bot.app.serving import Serving
 from bot.app.spend import start_spend
 from bot.app.standby import Standby
@@ -65,6 +73,7 @@ from fleet.repos.service import Repos
 from fleet.runtimes import RuntimeRegistry, default_registry
 from fleet.sandbox.service import Sandboxes
 from fleet.supervisor.fleet import Fleet, RosterDiff
+from fleet.watchdog.heartbeat import HeartbeatServer
 from scheduler.context import JobContext
 from scheduler.jobs import FleetScheduler
 
@@ -129,10 +138,21 @@ class App:
         )
         self._hosts = self._app_hosts.hosts
         self._dashboard = AppDashboard(config, environ)  # its metrics count from the start
-        self.forges: AppForges | None = None  # the forges' work, once started
         failures = ReceiveFailures(on_failure=self._dashboard.metrics.receive_failed)
         self._serving = Serving(on_closed=self.request_stop, failures=failures)
         self._stops = self._parts_to_stop()
+        self._grounds = Grounds(
+            cfg=config,
+            clock=clock,
+            environ=environ,
+            stops=self._stops,
+            serving=self._serving,
+            sandboxes=self._sandboxes,
+            hosts=self._hosts,
+            redactor=self._redactor,
+            runtimes=self._runtimes,
+            backends=self._backends,
+        )
         self._running: Running | None = None
 
     def _parts_to_stop(self) -> Stops:
@@ -180,7 +200,7 @@ class App:
     @property
     def reports_dir(self) -> Path:
         """Where pacing charts are written."""
-        return self.config.state_dir / "reports"
+        return self._grounds.reports_dir
 
     async def run(self) -> None:
         """Start, serve until asked to stop (or a connector's stream ends), then stop."""
@@ -202,122 +222,38 @@ class App:
         """Run the start phases in order (the module docstring says why this order)."""
         if self._state is not AppState.NEW:
             raise RuntimeError(f"App.start() in state {self._state.value}")
-        self._state = AppState.STARTING
-        cfg, clock, environ, stops = self.config, self._clock, self._environ, self._stops
+        self._state, at = AppState.STARTING, self._grounds
         self._lock.acquire()
-        ledgered = await open_ledger(
-            cfg, environ=environ, clock=clock, connectors=self._connectors, stops=stops
-        )
+        ledgered = await open_ledger(at)
         if not await self._standby.become_active(ledgered.ledger, self._stop_requested):
             return  # stopped while standby: nothing else was started
-        forges = AppForges(cfg, environ, clock)
-        stops.add(Stop.FORGES, forges.stop)
-        await forges.prime()  # a GitHub App's tokens, which its repositories' git uses
-        repos = await open_repos(cfg, ledgered.ledger, environ=forges.repo_environ)
-        heartbeats = await start_heartbeats(
-            cfg, ledgered, clock=clock, stops=stops, repos=repos, forge_door=forges.door
-        )
-        repo_verbs = open_door(repos, heartbeats, clock)
-        spend = await start_spend(
-            cfg,
-            ledgered.ledger,
-            ledgered.notifier,
-            clock=clock,
-            environ=environ,
-            sink=self._dashboard.sink,
-            stops=stops,
-        )
-        metering_port = spend.proxy.port if spend.proxy is not None else None
-        await self._app_hosts.start(heartbeats.port, metering_port)
-        fleeted = await start_fleet(
-            cfg,
-            ledgered=ledgered,
-            heartbeats=heartbeats,
-            spend=spend,
-            runtimes=self._runtimes,
-            backends=self._backends,
-            sandboxes=self._sandboxes,
-            hosts=self._hosts,
-            clock=clock,
-            environ=environ,
-            connectors=self._connectors,
-            stops=stops,
-            repos=repos,
-        )
-        commanded = make_commands(
-            cfg,
-            ledgered=ledgered,
-            spend=spend,
-            fleeted=fleeted,
-            sandboxes=self._sandboxes,
-            hosts=self._hosts,
-            serving=self._serving,
-            clock=clock,
-            reports_dir=self.reports_dir,
-            reload_roster=self.reload_config if cfg.source is not None else None,
-            stops=stops,
-            repos=repo_verbs,
-            forge_work=lambda: forges.work,
-        )
+        forges = await open_forges(at)  # a GitHub App's tokens, which repositories' git uses
+        heartbeats: HeartbeatServer  # made after the repositories, whose origin it is
+        endpoint = lambda: heartbeats  # noqa: E731
+        repos = await open_repos(at, ledgered, environ=forges.repo_environ, endpoint=endpoint)
+        heartbeats = await start_heartbeats(at, ledgered, repos=repos, forge_door=forges.door)
+        verbs = repo_verbs(repos, at.clock)
+        spend = await start_spend(at, ledgered.ledger, ledgered.notifier, sink=self._dashboard.sink)
+        await self._app_hosts.start(heartbeats.port, spend.proxy.port if spend.proxy else None)
+        fleeted = await start_fleet(at, ledgered, heartbeats, spend, repos)
+        reload_roster = self.reload_config if self.config.source is not None else None
+        work = lambda: forges.work  # noqa: E731  # made after the commands, as today
+        commanded = make_commands(at, ledgered, spend, fleeted, reload_roster, verbs, work)
         self._running = Running(ledgered, fleeted, commanded, repos)
-        start_jobs(
-            cfg,
-            ledgered=ledgered,
-            spend=spend,
-            fleeted=fleeted,
-            commanded=commanded,
-            clock=clock,
-            reports_dir=self.reports_dir,
-            connector_named=self._serving.named,
-        )
-        commands = commanded.commands
-        webhooks = await forges.start(
-            ledger=ledgered.ledger,
-            fleet=fleeted.fleet,
-            repos=repos,
-            verbs=repo_verbs,
-            budgets=spend.budgets,
-            redact=self._redactor.redact,
-            version=version(),
-            notify=ledgered.notifier.post,
-        )
-        self.forges = forges
-        dashboard = await self._dashboard.start(
-            ledger=ledgered.ledger,
-            fleet=fleeted.fleet,
-            budgets=spend.budgets,
-            accounts=spend.accounts,
-            hosts=self._hosts,
-            clock=clock,
-            signins=commands.signins,
-            redact=self._redactor.redact,
-            connector_named=self._serving.named,
-            stops=stops,
-            problems=self._serving.failures.problems,
-            repos=repo_verbs,
-            webhooks=webhooks,
-        )
-        if dashboard is None:
+        start_jobs(at, ledgered, spend, fleeted, commanded)
+        webhooks = await start_forges(at, forges, ledgered, fleeted, spend, repos, verbs)
+        signins, acl = commanded.commands.signins, commanded.commands.acl
+        parts = (ledgered, spend, fleeted, signins, verbs, webhooks)
+        if await self._dashboard.start(at, *parts) is None:
             await forges.listen_alone(webhooks)
-        connectors = await start_connectors(
-            cfg,
-            serving=self._serving,
-            given=self._given_connectors,
-            ledger=ledgered.ledger,
-            acl=commands.acl,
-            clock=clock,
-            environ=environ,
-            redactor=self._redactor,
-            secrets=(heartbeats, spend.proxy, spend.accounts, repos, forges),
-            on_send_failure=self._dashboard.metrics.send_failed,
-        )
-        await self._catch_up(ledgered.notifier, commands)
+        secrets = (heartbeats, spend.proxy, spend.accounts, repos, forges)
+        on_failure = self._dashboard.metrics.send_failed
+        given = self._given_connectors
+        connectors = await start_connectors(at, ledgered.ledger, acl, given, secrets, on_failure)
+        await self._catch_up(ledgered.notifier, commanded.commands)
         self._state = AppState.RUNNING
-        log.info(
-            "fleetwarden started: state dir %s, connectors: %s",
-            cfg.state_dir,
-            ", ".join(c.name for c in connectors) or "none",
-        )
+        names = ", ".join(c.name for c in connectors) or "none"
+        log.info("fleetwarden started: state dir %s, connectors: %s", self.config.state_dir, names)
 
     @property
     def stepped_down(self) -> bool:

@@ -1,15 +1,16 @@
 """The app's repositories phase: the mirrors and runs' lines of the config's ``repos:``
 (:class:`~fleet.repos.service.Repos`), made before the heartbeat endpoint, whose git door
-serves them, and the commands' verbs on them (:class:`~fleet.repos.verbs.RepoVerbs`)."""
+serves them (a checkout's ``origin`` names the door: the endpoint is given to them as a
+callback), and the commands' verbs on them (:class:`~fleet.repos.verbs.RepoVerbs`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
-from bot.config import Config
+from bot.app.grounds import Grounds
+from bot.app.ledger import Ledgered
 from bot.config.forge_checks import repo_credentials
 from fleet.clock import Clock
-from fleet.ledger import Ledger
 from fleet.repos.door.server import GitDoor
 from fleet.repos.service import Repos
 from fleet.repos.verbs import RepoVerbs
@@ -27,17 +28,34 @@ def version() -> str:
         return "unknown"
 
 
-async def open_repos(cfg: Config, ledger: Ledger, *, environ: Mapping[str, str]) -> Repos | None:
-    """The repositories, their directories and hooks made; ``None`` without ``repos:``."""
+async def open_repos(
+    at: Grounds,
+    ledgered: Ledgered,
+    *,
+    environ: Mapping[str, str],
+    endpoint: Callable[[], HeartbeatServer],
+) -> Repos | None:
+    """The repositories, their directories and hooks made; ``None`` without ``repos:``.
+    ``environ``: what their git reads (the forges' App tokens over the app's);
+    ``endpoint``: the heartbeat endpoint, whose git door a checkout's ``origin`` names —
+    made after the repositories, as it serves them, and asked only at a launch."""
+    cfg = at.cfg
     if not cfg.repos:
         return None
+
+    def door_url(agent: str, repo: str) -> str:
+        heartbeats = endpoint()
+        token = heartbeats.token_for(agent)
+        return f"http://{agent}:{token}@127.0.0.1:{heartbeats.port}/git/{agent}/{repo}.git"
+
     repos = Repos(
         state_dir=cfg.state_dir,
         entries=cfg.repos,
-        ledger=ledger,
+        ledger=ledgered.ledger,
         environ=environ,
         version=version(),
         credentials=repo_credentials(cfg.repos, cfg.forges),
+        door_url=door_url,
     )
     await repos.start()
     return repos
@@ -48,16 +66,6 @@ def git_door(repos: Repos | None) -> GitDoor | None:
     return None if repos is None else GitDoor(repos.door.door_repo, repos.door.refused)
 
 
-def open_door(
-    repos: Repos | None, heartbeats: HeartbeatServer, clock: Clock | None = None
-) -> RepoVerbs | None:
-    """Point new checkouts at the listening door; the operators' verbs."""
-    if repos is None:
-        return None
-
-    def door_url(agent: str, repo: str) -> str:
-        token = heartbeats.token_for(agent)
-        return f"http://{agent}:{token}@127.0.0.1:{heartbeats.port}/git/{agent}/{repo}.git"
-
-    repos.bind_door(door_url)
-    return RepoVerbs(repos, clock)
+def repo_verbs(repos: Repos | None, clock: Clock) -> RepoVerbs | None:
+    """The operators' verbs on the repositories (``None``: none configured)."""
+    return None if repos is None else RepoVerbs(repos, clock)

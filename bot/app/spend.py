@@ -4,10 +4,11 @@ the accounts and the metering proxy that holds their credentials, with each run'
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.app import assembly as wiring
+from bot.app.grounds import Grounds
 from bot.app.stops import Stop, Stops
 from bot.config import Config
 from bot.config.load import UNMETERED_BUDGETS
@@ -37,23 +38,17 @@ class Spend:
 
 
 async def start_spend(
-    cfg: Config,
-    ledger: Ledger,
-    notices: NoticeBoard,
-    *,
-    clock: Clock,
-    environ: Mapping[str, str],
-    sink: Callable[[Write], Write],
-    stops: Stops,
+    at: Grounds, ledger: Ledger, notices: NoticeBoard, *, sink: Callable[[Write], Write]
 ) -> Spend:
     """The budgets, ticked once; then the accounts and the proxy, unless metering is off.
     ``sink`` wraps the proxy's writes to the ledger (the metrics observe them on the way).
     The account book is made first (started after the budgets): the budgets reach an agent
     through the accounts it is on."""
+    cfg, clock, stops = at.cfg, at.clock, at.stops
     accounts = None
     if cfg.metering is not None:
         accounts = wiring.account_book(
-            cfg, ledger=ledger, notices=notices, clock=clock, environ=environ
+            cfg, ledger=ledger, notices=notices, clock=clock, environ=at.environ
         )
     budgets = await start_budgets(cfg, ledger, notices, clock, served_by(ledger, accounts))
     stops.add(Stop.BUDGETS, budgets.drain)

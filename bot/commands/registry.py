@@ -13,12 +13,16 @@ from types import MappingProxyType
 from bot.approvals.commands import ApprovalCommands
 from bot.commands.family import Family
 from bot.commands.grammar import CommandSpec
+from bot.commands.handlers.accounts import AccountCommands
 from bot.commands.handlers.agents import Handlers
+from bot.commands.handlers.budgets import BudgetHandlers
 from bot.commands.handlers.egress import EgressCommands
 from bot.commands.handlers.forge import ForgeCommands
 from bot.commands.handlers.forget import ForgetCommand
 from bot.commands.handlers.hosts import HostCommands
 from bot.commands.handlers.levers import Levers
+from bot.commands.handlers.overview import OverviewCommands
+from bot.commands.handlers.pacing import PacingCommands
 from bot.commands.handlers.queue import QueueCommands
 from bot.commands.handlers.repos import RepoCommands
 from bot.commands.handlers.resume import LimitCommands
@@ -30,7 +34,11 @@ from bot.commands.specs import COMMANDS
 from bot.dashboard.command import DashboardCommands
 
 FAMILIES: tuple[type[Family], ...] = (
+    OverviewCommands,
     Handlers,
+    PacingCommands,
+    BudgetHandlers,
+    AccountCommands,
     Levers,
     LimitCommands,
     ApprovalCommands,

@@ -1,26 +1,33 @@
 """The commands phase of the app: handlers, the ACL, a grammar per connector prefix,
-operator schedules, the spawn queue and the router over them."""
+operator schedules, the spawn queue and the router over them, built from what the phases
+before made."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from bot.app import assembly as wiring
+from bot.app.fleet import Fleeted
+from bot.app.grounds import Grounds
+from bot.app.ledger import Ledgered
+from bot.app.spend import Spend
 from bot.approvals.answers import ApprovalDesk
 from bot.approvals.commands import ApprovalCommands, SessionLevers
-from bot.chat.ordering import Ordering
 from bot.commands import registry
 from bot.commands.acl import Acl
 from bot.commands.confirmations import ConfirmationDesk
 from bot.commands.grammar import Grammar
+from bot.commands.handlers.accounts import AccountCommands
 from bot.commands.handlers.agents import Handlers
+from bot.commands.handlers.budgets import BudgetHandlers
 from bot.commands.handlers.egress import EgressCommands
 from bot.commands.handlers.forge import ForgeCommands
 from bot.commands.handlers.forget import ForgetCommand
 from bot.commands.handlers.hosts import HostCommands
 from bot.commands.handlers.levers import Levers
+from bot.commands.handlers.overview import OverviewCommands
+from bot.commands.handlers.pacing import PacingCommands
 from bot.commands.handlers.queue import QueueCommands
 from bot.commands.handlers.repos import CoAuthors, RepoCommands
 from bot.commands.handlers.resume import LimitCommands
@@ -35,23 +42,16 @@ from bot.commands.specs import COMMANDS
 from bot.config import Config
 from bot.dashboard.command import DashboardCommands
 from bot.dashboard.signin import SignIns
-from connectors.base import Connector
-from fleet.accounts.book import AccountBook
-from fleet.approvals.service import Approvals
 from fleet.budgets.service import BudgetService
-from fleet.clock import Clock
 from fleet.errors import FleetError
 from fleet.forge.facts import ForgeRunRecord
 from fleet.forge.runs.work import ForgeWork
-from fleet.hosts.service import Hosts
 from fleet.ledger import Ledger
 from fleet.model import AgentSpec
-from fleet.notices import NoticeBoard
 from fleet.repos.desk import RepoDesk
 from fleet.repos.line.identity import chat_co_author
-from fleet.sandbox.service import Sandboxes
 from fleet.supervisor.fleet import RosterDiff
-from fleet.supervisor.interfaces import AgentControl, FleetView
+from fleet.supervisor.interfaces import FleetView
 from scheduler.context import JobContext
 from scheduler.jobs import FleetScheduler
 
@@ -103,33 +103,22 @@ class Commands:
 
 
 def build_commands(
-    cfg: Config,
+    at: Grounds,
     *,
-    ledger: Ledger,
-    fleet: AgentControl,
-    budgets: BudgetService,
+    ledgered: Ledgered,
+    spend: Spend,
+    fleeted: Fleeted,
     scheduler: FleetScheduler[JobContext],
     follower: ScreenFollower,
-    clock: Clock,
-    reports_dir: Path,
     reload_roster: Callable[[], Awaitable[RosterDiff]] | None,
-    accounts: AccountBook | None,
-    queue: SpawnQueue,
-    connector_named: Callable[[str], Connector | None],
-    sandboxes: Sandboxes | None = None,
-    notices: NoticeBoard | None = None,
-    ordering: Ordering | None = None,
-    approvals: Approvals | None = None,
-    hosts: Hosts | None = None,
-    problems: Callable[[], list[str]] = list,
     repos: RepoDesk | None = None,
     forge_work: Callable[[], ForgeWork | None] = lambda: None,
 ) -> Commands:
-    """``ordering``: the notifier's, so that notices about an agent wait for the answer to
-    a command about it. ``approvals``: the app's requests (a fresh service if not given).
-    ``problems``: what is wrong beyond the agents, for ``ps``. ``repos``: the repositories
-    agents work on (``None``: the config has no ``repos:``). ``forge_work``: the forges'
-    work once the app started it."""
+    """The families of command handlers over what the phases before made, and the router
+    over them. ``repos``: the repositories agents work on (``None``: the config has no
+    ``repos:``). ``forge_work``: the forges' work once the app started it."""
+    cfg, clock, ledger, fleet = at.cfg, at.clock, ledgered.ledger, fleeted.fleet
+    budgets, queue, connector_named = spend.budgets, fleeted.queue, at.serving.named
     identities = co_authors(cfg)
 
     async def forge_runs(agent: str | None) -> list[ForgeRunRecord]:
@@ -137,18 +126,12 @@ def build_commands(
 
     handlers = Handlers(
         fleet=fleet,
-        specs=COMMANDS,
         clock=clock,
-        prefix=cfg.command_prefix,
-        reload_roster=reload_roster,
         follow_screen=follower.follow,
         budgets=budgets,
-        reports_dir=reports_dir,
         defer=queue.defer,
-        accounts=accounts,
         gate=queue,
         spend=spawn_spend(cfg, ledger, fleet, budgets),
-        problems=problems,
         repos=repos,
         co_authors=identities,
         forge_runs=forge_runs,
@@ -165,12 +148,27 @@ def build_commands(
         timezone=cfg.timezone,  # crontab times are read, and shown, in this zone
     )
     desk = ConfirmationDesk(ledger, clock)
-    approvals = approvals or Approvals(ledger, clock)
+    approvals = ledgered.approvals
     answers = ApprovalDesk(approvals, acl, ledger, fleet.outputs.open_runs)
     live = fleet if isinstance(fleet, SessionLevers) else None
     levers = Levers(fleet=fleet, ledger=ledger, desk=desk, stop_one=handlers.stop, queue=queue)
+    overview = OverviewCommands(
+        fleet=fleet,
+        specs=COMMANDS,
+        clock=clock,
+        prefix=cfg.command_prefix,
+        reload_roster=reload_roster,
+        budgets=budgets,
+        gate=queue,
+        problems=at.serving.failures.problems,
+        forge_runs=forge_runs,
+    )
     families = (
+        overview,
         handlers,
+        PacingCommands(fleet, budgets, at.reports_dir, spend.accounts),
+        BudgetHandlers(budgets),
+        AccountCommands(spend.accounts),
         levers,
         LimitCommands(fleet),
         ApprovalCommands(approvals, answers, clock, live, cfg.command_prefix),
@@ -180,8 +178,8 @@ def build_commands(
         schedules,
         ForgetCommand(fleet, approvals),
         QueueCommands(queue, forge_runs),
-        EgressCommands(fleet, sandboxes, notices),
-        HostCommands(hosts or Hosts((), env={}, clock=clock), ledger, clock.now),
+        EgressCommands(fleet, at.sandboxes, ledgered.notifier),
+        HostCommands(at.hosts, ledger, clock.now),
         DashboardCommands(signins, cfg.dashboard, connector_named),
         VerifyCommand(cfg.state_dir, matrix=cfg.matrix is not None),
     )
@@ -191,7 +189,7 @@ def build_commands(
         acl=acl,
         handlers=registry.handlers(families),
         ledger=ledger,
-        ordering=ordering,
+        ordering=ledgered.notifier.ordering,
         confirmations=desk,
         approvals=answers,
     )

@@ -66,6 +66,17 @@ class UnknownPage(FleetError):
     """A page asked about something nobody knows (an agent name): a 404."""
 
 
+@dataclass(frozen=True, slots=True)
+class PageSettings:
+    """How the pages say what they show: in which zone, who serves them, where a chat
+    message is linked, and what chat would not show (nor do the pages)."""
+
+    timezone: ZoneInfo
+    orchestrator: Callable[[], str]
+    connector_named: Callable[[str], Connector | None]
+    redact: Callable[[str], str] = lambda text: text
+
+
 class Views:
     """Every page's data, read from the running app."""
 
@@ -78,10 +89,7 @@ class Views:
         accounts: AccountBook | None,
         hosts: Hosts,
         clock: Clock,
-        timezone: ZoneInfo,
-        connector_named: Callable[[str], Connector | None],
-        orchestrator: Callable[[], str],
-        redact: Callable[[str], str] = lambda text: text,
+        pages: PageSettings,
         problems: Callable[[], list[str]] = list,
         repos: ChangeDesk | None = None,
         forges: bool = False,
@@ -96,12 +104,12 @@ class Views:
         self._accounts = accounts
         self._hosts = hosts
         self._clock = clock
-        self._tz = timezone
-        self._connector_named = connector_named  # links to chat messages
-        self._orchestrator = orchestrator
+        self._tz = pages.timezone
+        self._connector_named = pages.connector_named  # links to chat messages
+        self._orchestrator = pages.orchestrator
         self._forges = forges
         self._slow: _Slow | None = None
-        self._redacted = Redacted(redact)
+        self._redacted = Redacted(pages.redact)
         self._problems = problems
         self._change = None if repos is None else ChangeView(repos, self._redacted, clock)
 

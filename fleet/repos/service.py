@@ -76,7 +76,10 @@ class Repos:
         version: str = "",
         lane: LaneGit | None = None,
         credentials: Mapping[str, Credential] | None = None,
+        door_url: DoorUrl | None = None,
     ) -> None:
+        """``door_url``: where a checkout's ``origin`` points (the heartbeat endpoint's git
+        door), by agent and repository; asked only at a launch, once the endpoint listens."""
         self.dir = state_dir / "repos"
         self.checkouts = state_dir / "checkouts"
         self.hooks = self.dir / ".hooks"
@@ -90,7 +93,7 @@ class Repos:
         self.ledger = ledger
         self.version = version
         self.lane = lane or LaneGit()
-        self._door_url: DoorUrl | None = None
+        self._door_url = door_url
         self._on_hosts: HostCheckouts | None = None  # lines checked out on SSH hosts
         self._fresh: set[str] = set()
         self._requesters: dict[str, str] = {}
@@ -114,10 +117,6 @@ class Repos:
         write_hooks(self.hooks)
         for mirror in self._mirrors.values():
             await mirror.ensure()
-
-    def bind_door(self, door_url: DoorUrl) -> None:
-        """Where checkouts' ``origin`` points (the heartbeat endpoint's git door)."""
-        self._door_url = door_url
 
     def bind_hosts(self, hosts: HostAccess) -> None:
         """The fleet's SSH hosts: an agent placed on one gets its checkout there."""

@@ -16,10 +16,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.app.serving import Serving
-from bot.commands.handlers.agents import Handlers
+from bot.commands.handlers.overview import OverviewCommands
 from bot.commands.specs import COMMANDS
 from bot.dashboard.metrics import Metrics, Snapshot
-from bot.dashboard.views import Views
+from bot.dashboard.views import PageSettings, Views
 from connectors.base import Connector, InboundMessage
 from connectors.matrix import translate
 from connectors.matrix.connector import MatrixConnector
@@ -80,7 +80,7 @@ class Rig:
                 environ={},
             ),
         )
-        self.handlers = Handlers(
+        self.handlers = OverviewCommands(
             fleet=fleet, specs=COMMANDS, clock=clock, prefix="!", problems=self.failures.problems
         )
         self.views = Views(
@@ -90,9 +90,11 @@ class Rig:
             accounts=None,
             hosts=Hosts((), env={}, clock=clock),
             clock=clock,
-            timezone=ZoneInfo("UTC"),
-            connector_named=lambda name: None,
-            orchestrator=lambda: "here",
+            pages=PageSettings(
+                timezone=ZoneInfo("UTC"),
+                connector_named=lambda name: None,
+                orchestrator=lambda: "here",
+            ),
             problems=self.failures.problems,
         )
 

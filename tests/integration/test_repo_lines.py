@@ -84,24 +84,24 @@ class Rig:
 
 async def open_rig(tmp_path: Path, upstream: GitUpstream, ledger: Ledger) -> Rig:
     entry = RepoEntry(url=upstream.url("app"), token_env="APP_TOKEN")
+
+    def door_url(agent: str, repo: str) -> str:
+        token = heartbeats.token_for(agent)
+        return f"http://{agent}:{token}@127.0.0.1:{heartbeats.port}/git/{agent}/{repo}.git"
+
     repos = Repos(
         state_dir=tmp_path / "state",
         entries={"app": entry},
         ledger=ledger,
         environ={"APP_TOKEN": TOKEN},
         version="test",
+        door_url=door_url,
     )
     await repos.start()
     heartbeats = HeartbeatServer(
         tmp_path / "state", _beat, gits=GitDoor(repos.door.door_repo, repos.door.refused)
     )
     await heartbeats.start()
-
-    def door_url(agent: str, repo: str) -> str:
-        token = heartbeats.token_for(agent)
-        return f"http://{agent}:{token}@127.0.0.1:{heartbeats.port}/git/{agent}/{repo}.git"
-
-    repos.bind_door(door_url)
     return Rig(upstream, repos, RepoVerbs(repos), ledger, heartbeats, tmp_path / "state")
 
 

@@ -508,3 +508,68 @@ if __name__ == "__main__":
     if "--write" in sys.argv[1:]:
         write_module_list()
         print(f"wrote the module list in {DOC.relative_to(ROOT)}")
+
+
+MAX_START_LINES = 40
+"""The longest ``App.start`` may be: it reads as the list of the start phases."""
+MAX_COLLABORATORS = 10
+"""The most parameters a product function or constructor takes besides ``self``/``cls``."""
+OVER_TEN: frozenset[str] = frozenset(
+    {
+        "fleet/forge/events/poller.py:Poller._event",
+        "fleet/supervisor/fleet.py:Fleet.spawn",
+        "fleet/supervisor/interfaces.py:AgentControl.spawn",
+        "fleet/repos/door/line_repo.py:create_line_repo",
+        "fleet/repos/landing/strategies.py:land",
+        "fleet/budgets/pacing.py:assess",
+    }
+)
+"""Functions still over :data:`MAX_COLLABORATORS`, each to be cut down by its own room (a
+launch request for ``spawn``); the check fails on any other, and on one of these fixed."""
+
+
+Function = ast.FunctionDef | ast.AsyncFunctionDef
+
+
+def _functions(tree: ast.AST, prefix: str = "") -> Iterator[tuple[str, Function]]:
+    """Every function and method of ``tree`` with its dotted name (``Class.method``)."""
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.ClassDef):
+            yield from _functions(node, f"{prefix}{node.name}.")
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            yield f"{prefix}{node.name}", node
+            yield from _functions(node, f"{prefix}{node.name}.")
+
+
+def collaborators(function: Function) -> int:
+    """The parameters ``function`` takes besides ``self``/``cls``: positional-only,
+    positional and keyword-only ones, each counted once; ``*args``/``**kwargs`` not."""
+    args = function.args
+    names = [a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)]
+    return len(names[1:] if names[:1] in (["self"], ["cls"]) else names)
+
+
+def crowded(root: Path = ROOT) -> dict[str, int]:
+    """Every product function (and constructor) taking over :data:`MAX_COLLABORATORS`."""
+    found: dict[str, int] = {}
+    for path in module_files(root).values():
+        where = path.relative_to(root).as_posix()
+        for name, function in _functions(ast.parse(path.read_text(), str(path))):
+            if (count := collaborators(function)) > MAX_COLLABORATORS:
+                found[f"{where}:{name}"] = count
+    return found
+
+
+def test_no_function_or_constructor_takes_more_than_ten_collaborators() -> None:
+    """A constructor or phase taking more than ten things does too much: split it by
+    concern, or pass what an earlier phase made. Counted: every parameter besides
+    ``self``/``cls``, keyword-only ones too; ``*args``/``**kwargs`` not."""
+    assert set(crowded()) == OVER_TEN
+
+
+def test_the_app_start_reads_as_its_list_of_phases() -> None:
+    """``App.start`` is at most 40 lines, its signature and docstring counted."""
+    path = ROOT / "bot" / "app" / "lifecycle.py"
+    [start] = [f for name, f in _functions(ast.parse(path.read_text())) if name == "App.start"]
+    assert start.end_lineno is not None
+    assert start.end_lineno - start.lineno + 1 <= MAX_START_LINES

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from bot.commands.family import Family, command
 from bot.commands.grammar import CommandSpec
 from bot.commands.request import Request
 from bot.render import fleet as render
@@ -33,13 +34,14 @@ NO_ACCOUNTS = (
 )
 
 
-class AccountCommands:
+class AccountCommands(Family):
     """The ``accounts`` handler over the running :class:`AccountBook` (``None``: metering
     is off, so there are none)."""
 
     def __init__(self, book: AccountBook | None) -> None:
         self._book = book
 
+    @command(ACCOUNTS)
     async def accounts(self, req: Request) -> str:
         return self.text() or NO_ACCOUNTS
 

@@ -1,4 +1,5 @@
-"""Command handlers: one coroutine per command, each returning markdown.
+"""The commands on one agent's runs: ``spawn``, ``restart``, ``send``, ``watch`` (and the
+ordinary ``stop NAME``, which :class:`~bot.commands.handlers.levers.Levers` hands here).
 
 Handlers validate what the grammar cannot (paths, names) and call the fleet; the
 renderers in :mod:`bot.render.fleet` shape the answer. Errors are raised, not rendered:
@@ -7,54 +8,28 @@ the router turns them into one-line replies and audit outcomes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Mapping
 from pathlib import Path
 
 from bot.chat.agent_text import said
 from bot.commands.errors import CommandError
 from bot.commands.family import Family, command
-from bot.commands.grammar import CommandSpec, FlagValue
-from bot.commands.handlers.accounts import ACCOUNTS, AccountCommands
-from bot.commands.handlers.budgets import BUDGET, BUDGET_ALLOW_BURST, BUDGET_SET, BudgetHandlers
+from bot.commands.grammar import FlagValue
+from bot.commands.handlers.hosts import host_flag as _host
 from bot.commands.handlers.repos import CoAuthors
 from bot.commands.handlers.spawn.repository import RepoChoice, repo_choice
 from bot.commands.handlers.spawn.spend import SpawnSpend
 from bot.commands.handlers.watch_follow import agent_view
-from bot.commands.help import help_text
-from bot.commands.request import (
-    Deferrer,
-    Follower,
-    Reply,
-    Request,
-    RosterReloader,
-    SpawnGate,
-)
-from bot.commands.specs import (
-    HELP,
-    PACE,
-    PS,
-    REPORT,
-    RESTART,
-    ROSTER,
-    ROSTER_RELOAD,
-    SEND,
-    SPAWN,
-    USAGE,
-    WATCH,
-    WHOAMI,
-)
+from bot.commands.request import Deferrer, Follower, Reply, Request, SpawnGate
+from bot.commands.specs import RESTART, SEND, SPAWN, WATCH
 from bot.render import fleet as render
 from bot.render import forge as render_forge
 from bot.render import runs as render_runs
-from bot.render.report import NO_BUDGETS, compose, render_text
-from fleet.accounts.book import AccountBook
 from fleet.budgets.model import BudgetBook
-from fleet.budgets.report_windows import DEFAULT_WINDOW
 from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError
 from fleet.forge.facts import ForgeRunRecord, ForgeRuns, ForgeRunState
-from fleet.hosts.schema import ANY_HOST, LOCAL_HOST, is_host_name
+from fleet.hosts.schema import LOCAL_HOST
 from fleet.model import PermissionMode
 from fleet.repos.desk import RepoDesk
 from fleet.repos.facts import LineRecord
@@ -63,77 +38,42 @@ from fleet.supervisor.interfaces import AgentControl
 
 
 class Handlers(Family):
-    """The commands of the fleet, bound to one :class:`~fleet.supervisor.fleet.Fleet`."""
+    """The commands on one agent's runs, bound to one :class:`~fleet.supervisor.fleet.Fleet`."""
 
     def __init__(
         self,
         *,
         fleet: AgentControl,
-        specs: Sequence[CommandSpec],
         clock: Clock,
-        prefix: str,
-        reload_roster: RosterReloader | None = None,
         follow_screen: Follower | None = None,
         budgets: BudgetBook | None = None,
-        reports_dir: Path | None = None,
         defer: Deferrer | None = None,
-        accounts: AccountBook | None = None,
         gate: SpawnGate | None = None,
         spend: SpawnSpend | None = None,
-        problems: Callable[[], list[str]] = list,
         repos: RepoDesk | None = None,
         co_authors: CoAuthors | None = None,
         forge_runs: ForgeRuns | None = None,
     ) -> None:
-        """``budgets``: where ``budget``, ``pace`` and ``report`` read budgets and
-        ``budget set``/``allow-burst`` change them (``None``: none are configured).
-        ``reports_dir``: where ``report`` keeps its charts (``None``: the report is text
-        only). ``defer``: arms a ``spawn`` that a queued budget turned away to run again
-        when the queue should clear (``None``: it is only turned away). ``gate``: the
-        concurrency caps a launch must fit, and the spawn queue behind them. ``spend``:
-        a spawn's cap on its run, and what a run usually costs. ``problems``: what is wrong
-        beyond the agents (a chat receive path that keeps failing), shown by ``ps``.
+        """``budgets``: whether a ``spawn`` is admitted, and until when a queued budget
+        holds it (``None``: none are configured). ``defer``: arms a ``spawn`` that a queued
+        budget turned away to run again when the queue should clear (``None``: it is only
+        turned away). ``gate``: the concurrency caps a launch must fit, and the spawn queue
+        behind them. ``spend``: a spawn's cap on its run, and what a run usually costs.
         ``repos``: the repositories ``spawn --repo`` works on (``None``: none configured);
         ``co_authors``: who an operator is in git, for the commits on the branches they ask
-        for. ``forge_runs``: the live forge runs (of an agent), whose links ``ps`` shows."""
+        for. ``forge_runs``: the live forge runs (of an agent), which a chat run of the
+        agent would take over."""
         self._fleet = fleet
         self._forge_runs = forge_runs
         self._repos = repos
         self._co_authors: CoAuthors = co_authors or (lambda _connector, _sender: None)
-        self._problems = problems
         self._stories = fleet.outputs.stories
         self._defer = defer
         self._gate = gate
         self._spend = spend
-        self._specs = specs
         self._clock = clock
-        self._prefix = prefix
-        self._reload_roster = reload_roster
         self._follow_screen = follow_screen
         self._budgets = budgets
-        self._budget_commands = BudgetHandlers(budgets)
-        self._reports_dir = reports_dir
-        self._account_commands = AccountCommands(accounts)
-
-    @command(HELP)
-    async def help(self, req: Request) -> str:
-        return help_text(self._specs, req.command.args.get("COMMAND"), prefix=self._prefix)
-
-    @command(PS)
-    async def ps(self, req: Request) -> str:
-        statuses = await self._fleet.ps()
-        if self._budgets is not None:
-            book = self._budgets
-            statuses = [replace(s, queued_until=book.queued_until(s.name)) for s in statuses]
-        text = render.ps(statuses, self._clock.now(), await self._fleet.drift())
-        text += render.problems(self._problems())
-        if self._forge_runs is not None and (forged := await self._forge_runs(None)):
-            rows = [f"- **{r.agent}** ({r.state}): {render_forge.links(r)}" for r in forged]
-            text += "\n\nForge runs:\n" + "\n".join(rows)
-        waiting = len(await self._gate.entries()) if self._gate is not None else 0
-        if waiting:
-            text += f"\n\n{waiting} launch{'es' if waiting > 1 else ''} queued: `queue` lists why."
-        return text
 
     @command(SPAWN)
     async def spawn(self, req: Request) -> Reply:
@@ -318,65 +258,6 @@ class Handlers(Family):
             self._follow_screen(req.message, name, view)
         return Reply(view, topic=name, open_thread=True)
 
-    @command(USAGE)
-    async def usage(self, req: Request) -> str:
-        name = req.command.args.get("NAME")
-        window = req.command.str_flag("window") or DEFAULT_WINDOW
-        since = self._fleet.window_start(window)
-        host = _host(req.command.str_flag("host"))
-        totals = await self._fleet.usage(since, agent=name, host=host)
-        known = name is None or bool(totals) or await self._fleet.knows(name)
-        text = render.usage(totals, window=window, since=since, agent=name, known=known)
-        return text if host is None else f"On host **{host}**:\n\n{text}"
-
-    @command(PACE)
-    async def pace(self, req: Request) -> str:
-        book = self._budgets
-        if book is None:
-            return NO_BUDGETS
-        return render_text(await book.statuses(), book.now(), book.timezone)
-
-    @command(REPORT)
-    async def report(self, req: Request) -> Reply:
-        if self._budgets is None:
-            return Reply(NO_BUDGETS)
-        report = await compose(self._budgets, self._reports_dir, self._account_commands.text())
-        return Reply(report.markdown, images=report.images)
-
-    @command(ROSTER)
-    async def roster(self, req: Request) -> str:
-        return render.roster(self._fleet.roster())
-
-    @command(ROSTER_RELOAD, under=ROSTER)
-    async def roster_reload(self, req: Request) -> str:
-        if self._reload_roster is None:
-            raise CommandError(
-                "there is no config file to reload: Fleetwarden runs on its defaults"
-            )
-        return render.roster_diff(await self._reload_roster())
-
-    @command(WHOAMI)
-    async def whoami(self, req: Request) -> str:
-        return render.whoami(req.message.sender, req.role.value, req.message.connector)
-
-    # The budget and account commands are answered by their own classes.
-
-    @command(BUDGET)
-    async def budget(self, req: Request) -> str:
-        return await self._budget_commands.budget(req)
-
-    @command(BUDGET_SET, under=BUDGET)
-    async def budget_set(self, req: Request) -> str:
-        return await self._budget_commands.budget_set(req)
-
-    @command(BUDGET_ALLOW_BURST, under=BUDGET)
-    async def budget_allow_burst(self, req: Request) -> str:
-        return await self._budget_commands.budget_allow_burst(req)
-
-    @command(ACCOUNTS)
-    async def accounts(self, req: Request) -> str:
-        return await self._account_commands.accounts(req)
-
 
 def _goes_on(record: ForgeRunRecord) -> str:
     """What gives an agent working on a forge issue its next run once its session ended."""
@@ -404,15 +285,6 @@ def _opt_str(value: str | int | bool | None) -> str | None:
 def _mode(value: str | int | bool | None) -> PermissionMode | None:
     """``--permissions``: the grammar has checked it is one of the modes."""
     return PermissionMode(value) if isinstance(value, str) else None
-
-
-def _host(value: object) -> str | None:
-    if value is None:
-        return None
-    text = str(value)
-    if text not in (LOCAL_HOST, ANY_HOST) and not is_host_name(text):
-        raise CommandError(f"--host {text!r} is no host name: `hosts` lists them")
-    return text
 
 
 def _workdir(value: str | int | bool | None, *, here: bool = True) -> Path | None:

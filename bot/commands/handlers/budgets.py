@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bot.commands.errors import CommandError
+from bot.commands.family import Family, command
 from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec
 from bot.commands.handlers.budget_args import parse_limit, parse_moment, parse_scope
 from bot.commands.request import Request
@@ -117,18 +118,20 @@ BUDGET = CommandSpec(
 _OFF = "no budgets configured: pacing is not running here, so nothing was changed"
 
 
-class BudgetHandlers:
+class BudgetHandlers(Family):
     """``budget``, ``budget set`` and ``budget allow-burst``, bound to one book."""
 
     def __init__(self, book: BudgetBook | None) -> None:
         self._book = book
 
+    @command(BUDGET)
     async def budget(self, req: Request) -> str:
         book = self._book
         if book is None:
             return render_budgets.NO_BUDGETS
         return render_budgets.budgets(await book.statuses(), book.now(), book.timezone)
 
+    @command(BUDGET_SET, under=BUDGET)
     async def budget_set(self, req: Request) -> str:
         book = self._require()
         command = req.command
@@ -164,6 +167,7 @@ class BudgetHandlers:
             raise CommandError(f"budget set: {exc}; nothing changed") from None
         return render_budgets.budget_set(applied, replaced, now, tz)
 
+    @command(BUDGET_ALLOW_BURST, under=BUDGET)
     async def budget_allow_burst(self, req: Request) -> str:
         book = self._require()
         command = req.command

@@ -9,13 +9,14 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from bot.chat.agent_text import quotes_escaped, said
+from bot.commands.errors import CommandError
 from bot.commands.family import Family, command
 from bot.commands.grammar import CommandSpec
 from bot.commands.request import Request
 from bot.render.fleet import ago, table
 from fleet.hosts.connection import LinkState
 from fleet.hosts.probe import HostFacts
-from fleet.hosts.schema import LOCAL_HOST
+from fleet.hosts.schema import ANY_HOST, LOCAL_HOST, is_host_name
 from fleet.hosts.service import Hosts, HostView
 from fleet.ledger import Ledger
 from fleet.model import AgentState
@@ -32,6 +33,17 @@ HOSTS = CommandSpec(
     ),
     examples=("hosts",),
 )
+
+
+def host_flag(value: object) -> str | None:
+    """``--host``: ``local``, ``any`` or a host's name (else a :class:`CommandError`)."""
+    if value is None:
+        return None
+    text = str(value)
+    if text not in (LOCAL_HOST, ANY_HOST) and not is_host_name(text):
+        raise CommandError(f"--host {text!r} is no host name: `hosts` lists them")
+    return text
+
 
 _AGENT_CLIS = ("claude", "codex", "pi", "opencode")
 _LIVE = frozenset({AgentState.STARTING, AgentState.RUNNING, AgentState.IDLE, AgentState.STALLED})

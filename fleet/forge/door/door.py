@@ -109,6 +109,12 @@ class DoorActions(Protocol):
     ) -> None: ...
 
 
+class DoorDesk(DoorActions, Protocol):
+    """What the door reaches once forge work is up: each agent's scope, and the actions."""
+
+    async def scope_of(self, agent: str) -> DoorScope | None: ...
+
+
 class DoorRefusal(FleetwardenError):
     """The run refuses a call the scope allows (say, a pull request with no pushed
     branch); the message is said to the agent."""
@@ -175,32 +181,26 @@ def forge_failure(exc: ForgeApiError) -> str:
 class ForgeDoor:
     """The ``/forge`` route of the heartbeat endpoint (:meth:`mount`). ``clean`` is applied
     to what people wrote on the forge before an agent reads it (titles, bodies, comments).
-    The endpoint listens before forge work exists: until :meth:`bind` gives its scope and
-    actions, every call is answered "no forge run"."""
+    The endpoint listens before forge work exists: until ``desk`` gives the desk of forge
+    work, every call is answered "no forge run"."""
 
     def __init__(
         self,
-        scope_of: ScopeOf | None = None,
-        actions: DoorActions | None = None,
+        desk: Callable[[], DoorDesk | None] = lambda: None,
         *,
         clean: Callable[[str], str] | None = None,
         body_seconds: float = BODY_SECONDS,
     ) -> None:
-        self._scope_of = scope_of
-        self._actions = actions
+        self._desk = desk
         self._clean = clean or _as_is
         self._body_seconds = body_seconds
         self._secrets: AgentSecrets | None = None
 
-    def bind(self, scope_of: ScopeOf, actions: DoorActions) -> None:
-        """Forge work is up: calls are scoped and carried out from now on."""
-        self._scope_of = scope_of
-        self._actions = actions
-
     @property
     def _acts(self) -> DoorActions:
-        assert self._actions is not None  # an unbound door answers before any action
-        return self._actions
+        desk = self._desk()
+        assert desk is not None  # a door without forge work answers before any action
+        return desk
 
     def mount(self, app: web.Application, secrets: AgentSecrets) -> None:
         """Add the route to ``app``; tokens are checked against ``secrets``."""
@@ -211,9 +211,10 @@ class ForgeDoor:
         agent = self._agent(request)
         if agent is None:
             return web.Response(status=403)
-        if self._scope_of is None or self._actions is None:
+        desk = self._desk()
+        if desk is None:
             return web.json_response({"error": "no forge run"}, status=409)
-        scope = await self._scope_of(agent)
+        scope = await desk.scope_of(agent)
         try:
             body = await read_capped(request, MAX_BODY, self._body_seconds)
         except TimeoutError:

@@ -15,7 +15,6 @@ import pytest
 from bot.commands.acl import Acl, Grant, Role
 from bot.commands.errors import CommandError
 from bot.commands.grammar import Grammar
-from bot.commands.handlers.agents import Handlers
 from bot.commands.handlers.budget_args import parse_limit, parse_moment, parse_scope
 from bot.commands.handlers.budgets import BUDGET, BudgetHandlers
 from bot.commands.request import Request
@@ -35,11 +34,7 @@ from fleet.budgets.model import (
     WindowKind,
     WindowSpec,
 )
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
-from fleet.runs.launch_kit import LaunchKit
-from fleet.runtimes import default_registry
-from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.unit.chat_fakes import OPERATOR, T0, VIEWER, FakeConnector, message
 
 BERLIN = ZoneInfo("Europe/Berlin")  # T0, 12:00 UTC, is 13:00 CET
@@ -477,20 +472,8 @@ async def test_only_an_admin_may_change_budgets(
 async def test_the_fleet_handlers_route_the_budget_commands_to_their_book(
     ledger: Ledger, book: RecordingBook, tmp_path: Path
 ) -> None:
-    """Handlers(budgets=book) binds `budget`, `budget set` and `budget allow-burst` to it."""
-    fleet = Fleet(
-        ledger=ledger,
-        clock=ManualClock(T0),
-        kit=LaunchKit(
-            runtimes=default_registry(),
-            backends={},
-            settings=FleetSettings(state_dir=tmp_path),
-            environ={},
-        ),
-    )
-    table = Handlers(
-        fleet=fleet, specs=COMMANDS, clock=ManualClock(T0), prefix="!", budgets=book
-    ).table()
+    """BudgetHandlers(book) binds `budget`, `budget set` and `budget allow-burst` to it."""
+    table = BudgetHandlers(book).table()
     command = Grammar(COMMANDS).parse("!budget allow-burst global --until 2h")
     assert command is not None
     await table["budget allow-burst"](Request(message("!x", sender=ADMIN), Role.ADMIN, command))

@@ -174,7 +174,7 @@ async def test_a_turned_away_run_starts_on_the_agents_fallback(
     try:
         book = QueuedBook([], BERLIN, NOW)
         handlers = Handlers(
-            fleet=fleet, specs=COMMANDS, clock=SystemClock(), prefix="!",
+            fleet=fleet, clock=SystemClock(),
             budgets=book,
         )  # fmt: skip
         reply = await handlers.spawn(spawn("!spawn coder-1"))

@@ -13,6 +13,8 @@ from bot.commands.acl import Acl, Grant, Role
 from bot.commands.grammar import Grammar
 from bot.commands.handlers.agents import Handlers
 from bot.commands.handlers.forget import ForgetCommand
+from bot.commands.handlers.overview import OverviewCommands
+from bot.commands.handlers.pacing import PacingCommands
 from bot.commands.router import Router
 from bot.commands.specs import COMMANDS
 from bot.render import fleet as render
@@ -45,10 +47,17 @@ def fleet(ledger: Ledger, tmp_path: Path) -> Fleet:
 
 @pytest.fixture
 def router(ledger: Ledger, fleet: Fleet) -> Router:
-    handlers = Handlers(fleet=fleet, specs=COMMANDS, clock=ManualClock(T0), prefix="!")
+    handlers = Handlers(fleet=fleet, clock=ManualClock(T0))
+    overview = OverviewCommands(fleet=fleet, specs=COMMANDS, clock=ManualClock(T0), prefix="!")
     acl = Acl([Grant(ADMIN, Role.ADMIN), Grant(OPERATOR, Role.OPERATOR)])
     # Commands other objects handle (the schedule commands) answer from the recorder.
-    table = {**Calls().table(), **handlers.table(), **ForgetCommand(fleet).table()}
+    table = {
+        **Calls().table(),
+        **handlers.table(),
+        **overview.table(),
+        **PacingCommands(fleet).table(),
+        **ForgetCommand(fleet).table(),
+    }
     return Router(grammar=Grammar(COMMANDS), acl=acl, handlers=table, ledger=ledger)
 
 

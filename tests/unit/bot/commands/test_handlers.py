@@ -13,6 +13,8 @@ import pytest
 from bot.commands.acl import Acl, Grant, Role
 from bot.commands.grammar import Grammar
 from bot.commands.handlers.agents import Handlers
+from bot.commands.handlers.overview import OverviewCommands
+from bot.commands.handlers.pacing import PacingCommands
 from bot.commands.router import Router
 from bot.commands.specs import COMMANDS
 from fleet.clock import ManualClock
@@ -55,10 +57,16 @@ def fleet(ledger: Ledger, tmp_path: Path, berlin: None) -> Fleet:
 
 @pytest.fixture
 def router(ledger: Ledger, fleet: Fleet) -> Router:
-    handlers = Handlers(fleet=fleet, specs=COMMANDS, clock=ManualClock(T0), prefix="!")
+    handlers = Handlers(fleet=fleet, clock=ManualClock(T0))
+    overview = OverviewCommands(fleet=fleet, specs=COMMANDS, clock=ManualClock(T0), prefix="!")
     acl = Acl([Grant(OPERATOR, Role.OPERATOR), Grant(VIEWER, Role.VIEWER)])
     # Commands other objects handle (the schedule commands) answer from the recorder.
-    table = {**Calls().table(), **handlers.table()}
+    table = {
+        **Calls().table(),
+        **handlers.table(),
+        **overview.table(),
+        **PacingCommands(fleet).table(),
+    }
     return Router(grammar=Grammar(COMMANDS), acl=acl, handlers=table, ledger=ledger)
 
 

@@ -14,6 +14,8 @@ from bot.commands.confirmations import ConfirmationDesk
 from bot.commands.grammar import Grammar
 from bot.commands.handlers.agents import Handlers
 from bot.commands.handlers.levers import Levers
+from bot.commands.handlers.overview import OverviewCommands
+from bot.commands.handlers.pacing import PacingCommands
 from bot.commands.handlers.resume import LimitCommands
 from bot.commands.handlers.spawn_queue import SpawnQueue
 from bot.commands.request import Request
@@ -56,7 +58,8 @@ def router(ledger: Ledger, clock: ManualClock, tmp_path: Path) -> Router:
 def a_router(
     ledger: Ledger, clock: ManualClock, fleet: Fleet, queue: SpawnQueue | None = None
 ) -> Router:
-    handlers = Handlers(fleet=fleet, specs=COMMANDS, clock=clock, prefix="!")
+    handlers = Handlers(fleet=fleet, clock=clock)
+    overview = OverviewCommands(fleet=fleet, specs=COMMANDS, clock=clock, prefix="!")
     desk = ConfirmationDesk(ledger, clock)
     levers = Levers(fleet=fleet, ledger=ledger, desk=desk, stop_one=handlers.stop, queue=queue)
     acl = Acl(
@@ -70,6 +73,8 @@ def a_router(
     table = {
         **Calls().table(),
         **handlers.table(),
+        **overview.table(),
+        **PacingCommands(fleet).table(),
         **LimitCommands(fleet).table(),
         **levers.table(),
     }

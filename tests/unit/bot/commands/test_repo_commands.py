@@ -218,9 +218,7 @@ def a_router(ledger: Ledger, desk: RepoDesk | None, fleet: FakeFleet | None = No
 
     handlers = Handlers(
         fleet=cast(AgentControl, fleet or FakeFleet()),
-        specs=COMMANDS,
         clock=clock,
-        prefix="!",
         repos=desk,
         co_authors=git_identity,
     )
@@ -560,7 +558,7 @@ async def test_spawn_of_an_agent_on_a_forge_issue_is_refused(ledger: Ledger) -> 
 
     fleet = FakeFleet()
     handlers = Handlers(
-        fleet=cast(AgentControl, fleet), specs=COMMANDS, clock=ManualClock(T), prefix="!",
+        fleet=cast(AgentControl, fleet), clock=ManualClock(T),
         forge_runs=forge_runs,
     )  # fmt: skip
     with pytest.raises(CommandError, match=r"works on issue .*acme/app#12.* \(waiting\)"):
@@ -665,7 +663,7 @@ async def test_an_agent_on_an_issue_without_a_session_is_told_what_goes_on(
 
     fleet = FakeFleet()
     handlers = Handlers(
-        fleet=cast(AgentControl, fleet), specs=COMMANDS, clock=ManualClock(T), prefix="!",
+        fleet=cast(AgentControl, fleet), clock=ManualClock(T),
         forge_runs=forge_runs,
     )  # fmt: skip
     goes_on = "a review or comment on its pull request starts its next run on its branch"

@@ -10,6 +10,7 @@ from bot.chat.threads import thread_note
 from bot.commands.acl import Acl, Grant, Role
 from bot.commands.grammar import Grammar
 from bot.commands.handlers.agents import Handlers
+from bot.commands.handlers.pacing import PacingCommands
 from bot.commands.request import Deferrer, Reply, Request
 from bot.commands.router import Router
 from bot.commands.specs import COMMANDS, PACE, REPORT
@@ -42,7 +43,19 @@ def handlers(
     reports: Path | None,
     defer: Deferrer | None = None,
 ) -> Handlers:
-    fleet = Fleet(
+    return Handlers(
+        fleet=fleet_of(ledger, tmp_path), clock=ManualClock(T0), budgets=book, defer=defer
+    )
+
+
+def pacing(
+    ledger: Ledger, tmp_path: Path, book: StaticBook | None, reports: Path | None
+) -> PacingCommands:
+    return PacingCommands(fleet_of(ledger, tmp_path), book, reports)
+
+
+def fleet_of(ledger: Ledger, tmp_path: Path) -> Fleet:
+    return Fleet(
         ledger=ledger,
         clock=ManualClock(T0),
         kit=LaunchKit(
@@ -51,15 +64,6 @@ def handlers(
             settings=FleetSettings(state_dir=tmp_path),
             environ={},
         ),
-    )
-    return Handlers(
-        fleet=fleet,
-        specs=COMMANDS,
-        clock=ManualClock(T0),
-        prefix="!",
-        budgets=book,
-        reports_dir=reports,
-        defer=defer,
     )
 
 
@@ -76,7 +80,7 @@ def book() -> StaticBook:
 
 async def test_pace_is_the_report_table(ledger: Ledger, tmp_path: Path, book: StaticBook) -> None:
     """`pace` answers with the pacing table at the book's time, in its zone; no chart."""
-    table = handlers(ledger, tmp_path, book, tmp_path / "reports").table()
+    table = pacing(ledger, tmp_path, book, tmp_path / "reports").table()
     assert await table["pace"](request("!pace")) == render_text([coder(), backend()], NOW, BERLIN)
     assert not (tmp_path / "reports").exists()
 
@@ -85,7 +89,7 @@ async def test_report_adds_a_chart_kept_in_the_reports_dir(
     ledger: Ledger, tmp_path: Path, book: StaticBook
 ) -> None:
     """`report` answers with the same table and the chart's PNG, written to reports_dir."""
-    table = handlers(ledger, tmp_path, book, tmp_path / "reports").table()
+    table = pacing(ledger, tmp_path, book, tmp_path / "reports").table()
     reply = await table["report"](request("!report"))
     assert isinstance(reply, Reply)
     assert reply.markdown == render_text([coder(), backend()], NOW, BERLIN)
@@ -97,7 +101,7 @@ async def test_report_adds_a_chart_kept_in_the_reports_dir(
 
 async def test_without_budgets_both_say_so(ledger: Ledger, tmp_path: Path) -> None:
     """With no budget book, `pace` and `report` say no budgets are configured."""
-    table = handlers(ledger, tmp_path, None, tmp_path / "reports").table()
+    table = pacing(ledger, tmp_path, None, tmp_path / "reports").table()
     assert await table["pace"](request("!pace")) == NO_BUDGETS
     assert await table["report"](request("!report")) == Reply(NO_BUDGETS)
 
@@ -106,7 +110,7 @@ async def test_a_viewer_gets_the_report_with_its_image(
     ledger: Ledger, tmp_path: Path, book: StaticBook, chat: FakeConnector
 ) -> None:
     """Read-only: a viewer's `report` is answered in the room with the chart attached."""
-    table = handlers(ledger, tmp_path, book, tmp_path / "reports").table()
+    table = pacing(ledger, tmp_path, book, tmp_path / "reports").table()
     acl = Acl([Grant(OPERATOR, Role.OPERATOR), Grant(VIEWER, Role.VIEWER)])
     # Only the report commands: the test stands whatever other commands are being added.
     grammar = Grammar((PACE, REPORT))

@@ -15,7 +15,7 @@ from bot.commands.acl import Role
 from bot.dashboard.change import CHANGE_EVERY, DIFF_CHARS, DIFF_FILES, DIFF_LINES, shown_diff
 from bot.dashboard.pages import Pages
 from bot.dashboard.signin import Viewer
-from bot.dashboard.views import Views
+from bot.dashboard.views import PageSettings, Views
 from fleet.backends.process import SubprocessBackend
 from fleet.clock import Clock, ManualClock
 from fleet.hosts.service import Hosts
@@ -125,10 +125,12 @@ async def views(ledger: Ledger, clock: Clock, tmp_path: Path, desk: Desk | None)
         accounts=None,
         hosts=Hosts((), env={}, clock=clock),
         clock=clock,
-        timezone=ZoneInfo("UTC"),
-        connector_named=lambda name: None,
-        orchestrator=lambda: "here",
-        redact=lambda text: text.replace(SECRET, "[redacted: DEPLOY_TOKEN]"),
+        pages=PageSettings(
+            timezone=ZoneInfo("UTC"),
+            connector_named=lambda name: None,
+            orchestrator=lambda: "here",
+            redact=lambda text: text.replace(SECRET, "[redacted: DEPLOY_TOKEN]"),
+        ),
         repos=desk,
     )
 

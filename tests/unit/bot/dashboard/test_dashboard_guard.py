@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.dashboard.metrics import MODEL_LABELS, OTHER, Metrics, Snapshot
-from bot.dashboard.views import Views
+from bot.dashboard.views import PageSettings, Views
 from fleet.approvals.model import Ask
 from fleet.approvals.service import Approvals
 from fleet.clock import ManualClock
@@ -57,10 +57,12 @@ def _views(ledger: Ledger, clock: ManualClock, tmp_path: Path) -> Views:
         accounts=None,
         hosts=Hosts((), env={}, clock=clock),
         clock=clock,
-        timezone=ZoneInfo("UTC"),
-        connector_named=lambda name: None,
-        orchestrator=lambda: "here",
-        redact=Redactor([_Held()]).redact,
+        pages=PageSettings(
+            timezone=ZoneInfo("UTC"),
+            connector_named=lambda name: None,
+            orchestrator=lambda: "here",
+            redact=Redactor([_Held()]).redact,
+        ),
     )
 
 

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.dashboard.pages import Pages
-from bot.dashboard.views import UnknownPage, Views
+from bot.dashboard.views import PageSettings, UnknownPage, Views
 from connectors.base import Connector
 from fleet.approvals.model import ApprovalPost, Ask, Decision
 from fleet.approvals.service import Approvals
@@ -42,10 +42,12 @@ def views(ledger: Ledger, clock: ManualClock, tmp_path: Path, chat: Connector) -
         accounts=None,
         hosts=Hosts((), env={}, clock=clock),
         clock=clock,
-        timezone=ZoneInfo("UTC"),
-        connector_named=lambda name: chat if name == chat.name else None,
-        orchestrator=lambda: "here",
-        redact=lambda text: text.replace("s3cret", "[redacted]"),
+        pages=PageSettings(
+            timezone=ZoneInfo("UTC"),
+            connector_named=lambda name: chat if name == chat.name else None,
+            orchestrator=lambda: "here",
+            redact=lambda text: text.replace("s3cret", "[redacted]"),
+        ),
         forges=True,
     )
 

@@ -122,6 +122,10 @@ class FakeActions:
     calls: list[tuple[Any, ...]] = field(default_factory=list)
     audits: list[Audit] = field(default_factory=list)
     refuse: str | None = None
+    scopes: dict[str, DoorScope] = field(default_factory=dict)
+
+    async def scope_of(self, agent: str) -> DoorScope | None:
+        return self.scopes.get(agent)
 
     def api(self, forge: str) -> ForgeApi:
         self.calls.append(("api", forge))
@@ -190,16 +194,10 @@ async def serve_door(
     secrets = AgentSecrets(state_dir / "heartbeat.json", "heartbeat endpoint")
     secrets.load()  # the tokens of a door served before from ``state_dir``, as on a restart
     tokens = {name: secrets.issue(name) for name in (AGENT, OTHER)}
-    actions = FakeActions()
-    scopes = {AGENT: SCOPE}
-
-    async def scope_of(agent: str) -> DoorScope | None:
-        return scopes.get(agent)
-
+    actions = FakeActions(scopes={AGENT: SCOPE})
+    up = [bound]  # whether forge work is up: the door reaches the actions from then on
     app = web.Application()
-    door = ForgeDoor(body_seconds=body_seconds)
-    if bound:
-        door.bind(scope_of, actions)
+    door = ForgeDoor(lambda: actions if up[0] else None, body_seconds=body_seconds)
     door.mount(app, secrets)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -207,6 +205,6 @@ async def serve_door(
         site = web.TCPSite(runner, "127.0.0.1", port)
         await site.start()
         bound_port = cast(tuple[str, int], runner.addresses[0])[1]
-        yield DoorRig(bound_port, tokens, actions, scopes, lambda: door.bind(scope_of, actions))
+        yield DoorRig(bound_port, tokens, actions, actions.scopes, lambda: up.__setitem__(0, True))
     finally:
         await runner.cleanup()

@@ -1,0 +1,92 @@
+"""The commands that show the fleet as a whole: ``help``, ``ps``, ``roster`` (and ``roster
+reload``) and ``whoami``.
+
+``ps`` lists every agent with its state, what is wrong beyond the agents (a chat receive
+path that keeps failing), the live forge runs and how many launches the queue holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+from bot.commands.errors import CommandError
+from bot.commands.family import Family, command
+from bot.commands.grammar import CommandSpec
+from bot.commands.help import help_text
+from bot.commands.request import Request, RosterReloader, SpawnGate
+from bot.commands.specs import HELP, PS, ROSTER, ROSTER_RELOAD, WHOAMI
+from bot.render import fleet as render
+from bot.render import forge as render_forge
+from fleet.budgets.model import BudgetBook
+from fleet.clock import Clock
+from fleet.forge.facts import ForgeRuns
+from fleet.supervisor.interfaces import AgentControl
+
+
+class OverviewCommands(Family):
+    """``help``, ``ps``, ``roster``, ``roster reload`` and ``whoami`` over one fleet."""
+
+    def __init__(
+        self,
+        *,
+        fleet: AgentControl,
+        specs: Sequence[CommandSpec],
+        clock: Clock,
+        prefix: str,
+        reload_roster: RosterReloader | None = None,
+        budgets: BudgetBook | None = None,
+        gate: SpawnGate | None = None,
+        problems: Callable[[], list[str]] = list,
+        forge_runs: ForgeRuns | None = None,
+    ) -> None:
+        """``specs`` and ``prefix``: the command table and the prefix ``help`` shows.
+        ``budgets``: when an agent held by a queued budget may run again, shown by ``ps``
+        (``None``: none are configured). ``gate``: the spawn queue, whose length ``ps``
+        says. ``problems``: what is wrong beyond the agents. ``forge_runs``: the live forge
+        runs, whose links ``ps`` shows."""
+        self._fleet = fleet
+        self._specs = specs
+        self._clock = clock
+        self._prefix = prefix
+        self._reload_roster = reload_roster
+        self._budgets = budgets
+        self._gate = gate
+        self._problems = problems
+        self._forge_runs = forge_runs
+
+    @command(HELP)
+    async def help(self, req: Request) -> str:
+        return help_text(self._specs, req.command.args.get("COMMAND"), prefix=self._prefix)
+
+    @command(PS)
+    async def ps(self, req: Request) -> str:
+        statuses = await self._fleet.ps()
+        if self._budgets is not None:
+            book = self._budgets
+            statuses = [replace(s, queued_until=book.queued_until(s.name)) for s in statuses]
+        text = render.ps(statuses, self._clock.now(), await self._fleet.drift())
+        text += render.problems(self._problems())
+        if self._forge_runs is not None and (forged := await self._forge_runs(None)):
+            rows = [f"- **{r.agent}** ({r.state}): {render_forge.links(r)}" for r in forged]
+            text += "\n\nForge runs:\n" + "\n".join(rows)
+        waiting = len(await self._gate.entries()) if self._gate is not None else 0
+        if waiting:
+            text += f"\n\n{waiting} launch{'es' if waiting > 1 else ''} queued: `queue` lists why."
+        return text
+
+    @command(ROSTER)
+    async def roster(self, req: Request) -> str:
+        return render.roster(self._fleet.roster())
+
+    @command(ROSTER_RELOAD, under=ROSTER)
+    async def roster_reload(self, req: Request) -> str:
+        if self._reload_roster is None:
+            raise CommandError(
+                "there is no config file to reload: Fleetwarden runs on its defaults"
+            )
+        return render.roster_diff(await self._reload_roster())
+
+    @command(WHOAMI)
+    async def whoami(self, req: Request) -> str:
+        return render.whoami(req.message.sender, req.role.value, req.message.connector)

@@ -1,0 +1,63 @@
+"""The commands on what the fleet spends: ``usage`` (tokens and cost over a window, per
+agent or host), ``pace`` (the pacing table) and ``report`` (that table with its charts and
+the accounts)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.commands.family import Family, command
+from bot.commands.handlers.accounts import AccountCommands
+from bot.commands.handlers.hosts import host_flag
+from bot.commands.request import Reply, Request
+from bot.commands.specs import PACE, REPORT, USAGE
+from bot.render import fleet as render
+from bot.render.report import NO_BUDGETS, compose, render_text
+from fleet.accounts.book import AccountBook
+from fleet.budgets.model import BudgetBook
+from fleet.budgets.report_windows import DEFAULT_WINDOW
+from fleet.supervisor.interfaces import AgentControl
+
+
+class PacingCommands(Family):
+    """``usage``, ``pace`` and ``report`` over one fleet and its budgets."""
+
+    def __init__(
+        self,
+        fleet: AgentControl,
+        budgets: BudgetBook | None = None,
+        reports_dir: Path | None = None,
+        accounts: AccountBook | None = None,
+    ) -> None:
+        """``budgets``: what ``pace`` and ``report`` read (``None``: none are configured).
+        ``reports_dir``: where ``report`` keeps its charts (``None``: the report is text
+        only). ``accounts``: the accounts table the report ends with."""
+        self._fleet = fleet
+        self._budgets = budgets
+        self._reports_dir = reports_dir
+        self._accounts = AccountCommands(accounts)
+
+    @command(USAGE)
+    async def usage(self, req: Request) -> str:
+        name = req.command.args.get("NAME")
+        window = req.command.str_flag("window") or DEFAULT_WINDOW
+        since = self._fleet.window_start(window)
+        host = host_flag(req.command.str_flag("host"))
+        totals = await self._fleet.usage(since, agent=name, host=host)
+        known = name is None or bool(totals) or await self._fleet.knows(name)
+        text = render.usage(totals, window=window, since=since, agent=name, known=known)
+        return text if host is None else f"On host **{host}**:\n\n{text}"
+
+    @command(PACE)
+    async def pace(self, req: Request) -> str:
+        book = self._budgets
+        if book is None:
+            return NO_BUDGETS
+        return render_text(await book.statuses(), book.now(), book.timezone)
+
+    @command(REPORT)
+    async def report(self, req: Request) -> Reply:
+        if self._budgets is None:
+            return Reply(NO_BUDGETS)
+        report = await compose(self._budgets, self._reports_dir, self._accounts.text())
+        return Reply(report.markdown, images=report.images)
