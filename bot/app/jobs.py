@@ -1,11 +1,12 @@
 """The app's scheduler phase (:func:`start_jobs`) and its own jobs: what they work with
 (:func:`app_job_context`), which run, and when — the watchdog sweep, the pacing tick, the
 ledger's pruning, the spawn queue's sweep, approval timeouts and the daily pacing
-report."""
+report — and the forges' rounds (:func:`add_forge_jobs`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.app.commands import Commanded
@@ -22,11 +23,20 @@ from connectors.base import Connector
 from fleet.approvals.service import Approvals
 from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
+from fleet.forge.runs.rounds import Rounds
 from fleet.ledger import Ledger
 from fleet.notices import NoticeBoard
 from fleet.supervisor.fleet import Fleet
 from scheduler.approvals_job import APPROVALS_JOB_ID, APPROVALS_JOB_REF, EXPIRE_EVERY
 from scheduler.context import JobContext
+from scheduler.forge_jobs import (
+    FORGE_POLL_JOB_REF,
+    FORGE_TOKENS_JOB_ID,
+    FORGE_TOKENS_JOB_REF,
+    FORGE_WATCH_JOB_ID,
+    FORGE_WATCH_JOB_REF,
+    forge_poll_job_id,
+)
 from scheduler.jobs import FleetScheduler
 from scheduler.maintenance import PRUNE_EVERY, PRUNE_JOB_ID, PRUNE_JOB_REF
 from scheduler.pacing_job import PACING_JOB_ID, PACING_JOB_REF
@@ -50,6 +60,7 @@ def app_job_context(
     reports_dir: Path,
     accounts_text: Callable[[], str | None],
     connector_named: Callable[[str], Connector | None],
+    forges: Rounds | None = None,
 ) -> JobContext:
     """Every live collaborator of the app's jobs."""
     return JobContext(
@@ -75,6 +86,7 @@ def app_job_context(
         ),
         queue=queue,
         approvals=approvals,
+        forges=forges,
     )
 
 
@@ -96,6 +108,26 @@ def add_app_jobs(scheduler: FleetScheduler[JobContext], cfg: Config) -> None:
     )
 
 
+def add_forge_jobs(scheduler: FleetScheduler[JobContext], rounds: Rounds) -> None:
+    """Register the forges' rounds on ``scheduler``: the watch and each poll first run at
+    once, the tokens' renewal one interval on (they were minted at start)."""
+    now = datetime.now(UTC)  # APScheduler's clock: the system's
+    if rounds.watch_seconds is not None:
+        scheduler.add_interval(
+            FORGE_WATCH_JOB_ID, FORGE_WATCH_JOB_REF, rounds.watch_seconds, first_run_at=now
+        )
+    for forge, seconds in rounds.poll_seconds.items():
+        scheduler.add_interval(
+            forge_poll_job_id(forge),
+            FORGE_POLL_JOB_REF,
+            seconds,
+            {"forge": forge},
+            first_run_at=now,
+        )
+    if rounds.renew_seconds is not None:
+        scheduler.add_interval(FORGE_TOKENS_JOB_ID, FORGE_TOKENS_JOB_REF, rounds.renew_seconds)
+
+
 def start_jobs(
     cfg: Config,
     *,
@@ -106,9 +138,10 @@ def start_jobs(
     clock: Clock,
     reports_dir: Path,
     connector_named: Callable[[str], Connector | None],
+    forges: Rounds | None = None,
 ) -> JobContext:
-    """The job context, the app's jobs, and the scheduler (made by the commands phase)
-    running them."""
+    """The job context, the app's jobs (the forges' rounds among them, when given), and
+    the scheduler (made by the commands phase) running them."""
     scheduler = commanded.scheduler
     context = app_job_context(
         cfg,
@@ -124,7 +157,10 @@ def start_jobs(
         reports_dir=reports_dir,
         accounts_text=AccountCommands(spend.accounts).text,
         connector_named=connector_named,
+        forges=forges,
     )
     add_app_jobs(scheduler, cfg)
+    if forges is not None:
+        add_forge_jobs(scheduler, forges)
     scheduler.start(context)
     return context

@@ -7,8 +7,9 @@ endpoint (:mod:`bot.app.heartbeats`) → spend (:mod:`bot.app.spend`: the budget
 first pacing tick so the policy is current before any request; then the metering proxy
 with that policy) → hosts (:mod:`bot.app.hosts`) → fleet (:mod:`bot.app.fleet`: the
 sandbox probe, reconcile; the feeds of its work and of its agents' asks,
-:mod:`bot.approvals`) → commands (:mod:`bot.app.commands`: handlers, ACL, router) →
-scheduler (:mod:`bot.app.jobs`: the job context and the jobs) → the dashboard
+:mod:`bot.approvals`) → commands (:mod:`bot.app.commands`: handlers, ACL, router) → forges
+(:mod:`bot.app.forge`) → scheduler (:mod:`bot.app.jobs`: the job context and the jobs, the
+forges' rounds among them) → the dashboard
 (:mod:`bot.app.dashboard`; its metrics count from the start) → connectors
 (:mod:`bot.app.connectors`, behind the redactor) → operator schedules and the spawn queue
 (once the connectors run, so a run made up at start, or a queued launch, can answer).
@@ -260,16 +261,6 @@ class App:
             forge_work=lambda: forges.work,
         )
         self._running = Running(ledgered, fleeted, commanded, repos)
-        start_jobs(
-            cfg,
-            ledgered=ledgered,
-            spend=spend,
-            fleeted=fleeted,
-            commanded=commanded,
-            clock=clock,
-            reports_dir=self.reports_dir,
-            connector_named=self._serving.named,
-        )
         commands = commanded.commands
         webhooks = await forges.start(
             ledger=ledgered.ledger,
@@ -282,6 +273,17 @@ class App:
             notify=ledgered.notifier.post,
         )
         self.forges = forges
+        start_jobs(
+            cfg,
+            ledgered=ledgered,
+            spend=spend,
+            fleeted=fleeted,
+            commanded=commanded,
+            clock=clock,
+            reports_dir=self.reports_dir,
+            connector_named=self._serving.named,
+            forges=forges.rounds,  # its rounds run as the scheduler's jobs
+        )
         dashboard = await self._dashboard.start(
             ledger=ledgered.ledger,
             fleet=fleeted.fleet,
