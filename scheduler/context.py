@@ -76,6 +76,23 @@ class Expiring(Protocol):
         ...
 
 
+class ForgeRounds(Protocol):
+    """The forges' periodic work, a round at a time (:class:`fleet.forge.runs.rounds.Rounds`);
+    each round logs its own failure."""
+
+    async def watch(self) -> None:
+        """One round over the live forge runs."""
+        ...
+
+    async def poll(self, forge: str) -> None:
+        """One read of the polled forge ``forge``."""
+        ...
+
+    async def renew_tokens(self) -> None:
+        """One renewal of the GitHub Apps' installation tokens for git."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class JobContext:
     """Every live collaborator of the app's jobs."""
@@ -90,3 +107,4 @@ class JobContext:
     schedules: ScheduleRunner
     queue: QueueSweeper
     approvals: Expiring | None = None  # None: no approvals to time out
+    forges: ForgeRounds | None = None  # None: no forge is configured

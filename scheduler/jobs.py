@@ -135,16 +135,21 @@ class FleetScheduler(Generic[C]):
         kwargs: Mapping[str, JobArg] | None = None,
         *,
         misfire_grace_time: int | None = None,
+        first_run_at: datetime | None = None,
     ) -> None:
         """Run the ``async def`` at ``func_ref`` (``"module:function"``) every ``seconds``
         with ``kwargs``. A run that cannot start within ``misfire_grace_time`` seconds of
-        its time is skipped (default: one interval, at least 1 s). Adding an id again
+        its time is skipped (default: one interval, at least 1 s). The first run is one
+        interval from now, or at ``first_run_at`` (aware) when given. Adding an id again
         replaces the job: that is how a reload changes an interval."""
         if not seconds > 0:
             raise ValueError(f"interval must be > 0 seconds, got {seconds!r}")
+        if first_run_at is not None and first_run_at.tzinfo is None:
+            raise ValueError(f"first_run_at must be timezone-aware, got {first_run_at!r}")
         grace = max(1, math.ceil(seconds)) if misfire_grace_time is None else misfire_grace_time
         trigger = IntervalTrigger(seconds=seconds, timezone=UTC)
-        self._add(job_id, func_ref, trigger, kwargs, grace)
+        first = {} if first_run_at is None else {"next_run_time": first_run_at}
+        self._add(job_id, func_ref, trigger, kwargs, grace, **first)
 
     def add_cron(
         self,

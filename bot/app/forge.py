@@ -2,8 +2,9 @@
 tokens for git (:func:`open_forges`); the forge door on the heartbeat endpoint (made before
 it listens; it reaches the desk once forge work is up); forge work over the fleet and the
 repositories (:func:`start_forges`), the webhook endpoint — on the dashboard's
-address, or there on its own when the dashboard is off — the pollers, and the round that
-keeps forge runs moving (:mod:`fleet.forge.runs.watch`)."""
+address, or there on its own when the dashboard is off — and the rounds the scheduler runs
+(:mod:`fleet.forge.runs.rounds`: the pollers, the round that keeps forge runs moving, the
+Apps' tokens for git renewed)."""
 
 from __future__ import annotations
 
@@ -28,22 +29,21 @@ from bot.config.forge_checks import app_token_variable
 from bot.dashboard.listener import Listening, listen, middleware
 from bot.dashboard.settings import DashboardSection
 from bot.render.forge import no_run_news, pull_news
-from connectors.inbox import cancel_and_wait
 from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
 from fleet.forge.api.app_token import AppKey
+from fleet.forge.api.git_tokens import GitTokens
 from fleet.forge.api.gitea import GiteaApi
 from fleet.forge.api.github import GitHubApi
-from fleet.forge.api.rest import ForgeRateLimited
 from fleet.forge.door.door import ForgeDoor
 from fleet.forge.events.endpoint import Refusal, WebhookEndpoint, WebhookForge
-from fleet.forge.events.kept import kept
-from fleet.forge.events.poller import Poller
 from fleet.forge.facts import NoRunNews, PullNews
-from fleet.forge.model import ForgeApi, ForgeEvent, Slug
+from fleet.forge.model import ForgeApi, Slug
 from fleet.forge.posts.provenance import ProvenanceSource
 from fleet.forge.posts.publish import Publisher, Tell
 from fleet.forge.runs.desk import ForgeDesk
+from fleet.forge.runs.polling import ForgePolling
+from fleet.forge.runs.rounds import Rounds
 from fleet.forge.runs.watch import ForgeWatch
 from fleet.forge.runs.work import ForgeWork
 from fleet.forge.schema import ForgeEntry
@@ -60,9 +60,6 @@ log = logging.getLogger(__name__)
 
 SETTLE_SECONDS = 20.0
 """How long a stop waits for the events already taken to be acted on."""
-RENEW_SECONDS = 2 * 60
-"""How often the Apps' installation tokens for git are asked for: a token is minted anew once
-it has under 5 minutes left (each lasts an hour), so git's never runs out between asks."""
 
 
 def open_api(entry: ForgeEntry, environ: Mapping[str, str], clock: Clock) -> ForgeApi:
@@ -126,40 +123,19 @@ class AppForges:
         )
         self.work: ForgeWork | None = None
         self.desk: ForgeDesk | None = None
-        self._watch: ForgeWatch | None = None
-        self._pollers: list[asyncio.Task[None]] = []
+        self.rounds: Rounds | None = None  # for the scheduler, once started
         self._alone: Listening | None = None
         # The installation tokens of GitHub Apps, by the variable their repository's git
-        # reads (bot.config.forge_checks.app_token_variable), renewed by _renew.
-        self.git_tokens: dict[str, str] = {}
+        # reads (bot.config.forge_checks.app_token_variable), renewed by the rounds.
+        self._tokens = GitTokens(self.apis, app_repos(cfg))
+        self.git_tokens: dict[str, str] = self._tokens.tokens
         self.repo_environ: Mapping[str, str] = ChainMap(self.git_tokens, dict(environ))
-        self._app_repos = app_repos(cfg)
-        self._renewing: asyncio.Task[None] | None = None
 
     async def prime(self) -> None:
-        """Mint the Apps' installation tokens for git now, and renew them from now on
-        (each lasts an hour: renewed every :data:`RENEW_SECONDS`)."""
-        if not self._app_repos:
-            return
-        await self._mint()
-        self._renewing = asyncio.create_task(self._renew(), name="forge-app-tokens")
-
-    async def _mint(self) -> None:
-        """Each App repository's token, asked for side by side; one that fails keeps the
-        token it had (still good for the hour) and is said in the log."""
-
-        async def one(forge: str, variable: str, slug: Slug) -> None:
-            try:
-                self.git_tokens[variable] = await self.apis[forge].git_token(slug)
-            except Exception as exc:  # the round goes on: the next may get one
-                log.warning("no installation token for %s on %s: %s", slug, forge, exc)
-
-        await asyncio.gather(*(one(*wanted) for wanted in self._app_repos))
-
-    async def _renew(self) -> None:
-        while True:
-            await asyncio.sleep(RENEW_SECONDS)
-            await self._mint()
+        """Mint the Apps' installation tokens for git now (each lasts an hour: the rounds
+        renew them from the start on)."""
+        if self._tokens.wanted:
+            await self._tokens.renew()
 
     def known_secrets(self) -> list[Secret]:
         """The forges' tokens, keys and webhook secrets, for the redactor."""
@@ -192,6 +168,7 @@ class AppForges:
         cfg = self._cfg
         if not cfg.forges:
             return []
+        self.rounds = Rounds(tokens=self._tokens)
         if repos is None or verbs is None:
             log.warning("forges are configured but no repository names one: nothing to do")
             return []
@@ -218,16 +195,14 @@ class AppForges:
         )
         self.work = work
         self.desk = ForgeDesk(work)  # the door reaches it from now on
-        self._watch = ForgeWatch(work, self.desk)
-        self._watch.start()
+        self.rounds = Rounds(
+            watch=ForgeWatch(work, self.desk), polls=self._polls(work), tokens=self._tokens
+        )
         # The bot's own login, as its credential says it is; then the deliveries taken but
         # not acted on before the last stop.
         work.spawn(
             _checked(work, list(cfg.forges), notify), "the forges' logins and kept deliveries"
         )
-        for name, entry in cfg.forges.items():
-            if entry.poll_seconds is not None:
-                self._pollers.append(asyncio.create_task(self._poll(name, entry, work)))
         hooked = {
             name: WebhookForge(entry, self._environ.get(entry.webhook_secret_env, "").encode())
             for name, entry in cfg.forges.items()
@@ -270,59 +245,24 @@ class AppForges:
     def webhook_port(self) -> int | None:
         return self._alone.port if self._alone is not None else None
 
-    async def _poll(self, name: str, entry: ForgeEntry, work: ForgeWork) -> None:
-        slugs = [
-            Slug.parse(slug)
-            for repo in self._cfg.repos.values()
-            if repo.forge == name and (slug := repo.forge_slug()) is not None
-        ]
-
-        async def watched() -> list[tuple[Slug, int, bool]]:
-            watched = []
-            for r in await work.ledger.forge_runs():
-                if r.forge == name:  # its issue, and its pull request once open
-                    watched.append((r.slug, r.issue, False))
-                    if r.pull is not None:
-                        watched.append((r.slug, r.pull, True))
-            return watched
-
-        poller = Poller(
-            name,
-            entry,
-            self.apis[name],
-            slugs,
-            get_cursor=work.ledger.forge_cursor,
-            set_cursor=work.ledger.set_forge_cursor,
-            clock=self._clock,
-            watched=watched,
-        )
-        assert entry.poll_seconds is not None
-        while True:
-            try:
-                # Rate limited: not asked until it lifts. Held (its credential refused, its
-                # login not the config's): not asked until the config is fixed.
-                if not work.quiet(name) and name not in work.holds.held:
-                    for event in await poller.poll_once():
-                        await self._take(work, event)
-            except ForgeRateLimited as exc:
-                work.holds.back_off(name, exc)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("polling forge %s failed", name)
-            await asyncio.sleep(entry.poll_seconds)
-
-    async def _take(self, work: ForgeWork, event: ForgeEvent) -> None:
-        if await work.ledger.take_delivery(event.forge, event.delivery, event.name, kept(event)):
-            await work.receive(event)
+    def _polls(self, work: ForgeWork) -> list[ForgePolling]:
+        """The polling of each forge that sets ``poll_seconds``, over its repositories."""
+        found = []
+        for name, entry in self._cfg.forges.items():
+            if entry.poll_seconds is None:
+                continue
+            slugs = [
+                Slug.parse(slug)
+                for repo in self._cfg.repos.values()
+                if repo.forge == name and (slug := repo.forge_slug()) is not None
+            ]
+            api = self.apis[name]
+            found.append(ForgePolling.of(name, entry, api, slugs, work=work, clock=self._clock))
+        return found
 
     async def stop(self) -> None:
-        await cancel_and_wait(self._renewing)
-        for task in self._pollers:
-            await cancel_and_wait(task)
-        self._pollers.clear()
-        if self._watch is not None:
-            await self._watch.stop()
+        if self.rounds is not None:
+            await self.rounds.stop()
         if self.work is not None:
             # What was taken is acted on before the stop: a delivery already recorded
             # would be answered "already had it" if the forge sent it again.

@@ -1,9 +1,11 @@
 """The app's scheduler phase (:func:`start_jobs`) and its own jobs: what they work with
 (:func:`app_job_context`), which run, and when — the watchdog sweep, the pacing tick, the
 ledger's pruning, the spawn queue's sweep, approval timeouts and the daily pacing
-report."""
+report — and the forges' rounds (:func:`add_forge_jobs`)."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 from bot.app.commands import Commanded
 from bot.app.fleet import Fleeted
@@ -14,8 +16,17 @@ from bot.commands.handlers.accounts import AccountCommands
 from bot.commands.handlers.schedules import ScheduledRuns
 from bot.config import Config
 from bot.render.report import PacingReports
+from fleet.forge.runs.rounds import Rounds
 from scheduler.approvals_job import APPROVALS_JOB_ID, APPROVALS_JOB_REF, EXPIRE_EVERY
 from scheduler.context import JobContext
+from scheduler.forge_jobs import (
+    FORGE_POLL_JOB_REF,
+    FORGE_TOKENS_JOB_ID,
+    FORGE_TOKENS_JOB_REF,
+    FORGE_WATCH_JOB_ID,
+    FORGE_WATCH_JOB_REF,
+    forge_poll_job_id,
+)
 from scheduler.jobs import FleetScheduler
 from scheduler.maintenance import PRUNE_EVERY, PRUNE_JOB_ID, PRUNE_JOB_REF
 from scheduler.pacing_job import PACING_JOB_ID, PACING_JOB_REF
@@ -31,6 +42,7 @@ def app_job_context(
     spend: Spend,
     fleeted: Fleeted,
     commanded: Commanded,
+    forges: Rounds | None = None,
 ) -> JobContext:
     """Every live collaborator of the app's jobs."""
     cfg, clock, ledger, budgets = at.cfg, at.clock, ledgered.ledger, spend.budgets
@@ -58,6 +70,7 @@ def app_job_context(
         ),
         queue=commanded.commands.queue,
         approvals=ledgered.approvals,
+        forges=forges,
     )
 
 
@@ -79,18 +92,41 @@ def add_app_jobs(scheduler: FleetScheduler[JobContext], cfg: Config) -> None:
     )
 
 
+def add_forge_jobs(scheduler: FleetScheduler[JobContext], rounds: Rounds) -> None:
+    """Register the forges' rounds on ``scheduler``: the watch and each poll first run at
+    once, the tokens' renewal one interval on (they were minted at start)."""
+    now = datetime.now(UTC)  # APScheduler's clock: the system's
+    if rounds.watch_seconds is not None:
+        scheduler.add_interval(
+            FORGE_WATCH_JOB_ID, FORGE_WATCH_JOB_REF, rounds.watch_seconds, first_run_at=now
+        )
+    for forge, seconds in rounds.poll_seconds.items():
+        scheduler.add_interval(
+            forge_poll_job_id(forge),
+            FORGE_POLL_JOB_REF,
+            seconds,
+            {"forge": forge},
+            first_run_at=now,
+        )
+    if rounds.renew_seconds is not None:
+        scheduler.add_interval(FORGE_TOKENS_JOB_ID, FORGE_TOKENS_JOB_REF, rounds.renew_seconds)
+
+
 def start_jobs(
     at: Grounds,
     ledgered: Ledgered,
     spend: Spend,
     fleeted: Fleeted,
     commanded: Commanded,
+    forges: Rounds | None = None,
 ) -> JobContext:
-    """The job context, the app's jobs, and the scheduler (made by the commands phase)
-    running them."""
+    """The job context, the app's jobs (the forges' rounds among them, when given), and
+    the scheduler (made by the commands phase) running them."""
     context = app_job_context(
-        at, ledgered=ledgered, spend=spend, fleeted=fleeted, commanded=commanded
+        at, ledgered=ledgered, spend=spend, fleeted=fleeted, commanded=commanded, forges=forges
     )
     add_app_jobs(commanded.scheduler, at.cfg)
+    if forges is not None:
+        add_forge_jobs(commanded.scheduler, forges)
     commanded.scheduler.start(context)
     return context

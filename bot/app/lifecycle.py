@@ -13,8 +13,9 @@ forge work once it is up, each through a callback given when they are made) → 
 before any request; then the metering proxy with that policy) → hosts
 (:mod:`bot.app.hosts`) → fleet (:mod:`bot.app.fleet`: the sandbox probe, reconcile; the
 feeds of its work and of its agents' asks, :mod:`bot.approvals`) → commands
-(:mod:`bot.app.commands`: the command families, ACL, router) → scheduler
-(:mod:`bot.app.jobs`: the job context and the jobs) → forge work (its webhook routes) →
+(:mod:`bot.app.commands`: the command families, ACL, router) → forge work (its webhook
+routes and its rounds) → scheduler (:mod:`bot.app.jobs`: the job context and the jobs, the
+forges' rounds among them) →
 the dashboard (:mod:`bot.app.dashboard`; its metrics count from the start; the webhooks
 are served on their own without it) → connectors (:mod:`bot.app.connectors`, behind the
 redactor) → operator schedules and the spawn queue (once the connectors run, so a run
@@ -240,8 +241,8 @@ class App:
         work = lambda: forges.work  # noqa: E731  # made after the commands, as today
         commanded = make_commands(at, ledgered, spend, fleeted, reload_roster, verbs, work)
         self._running = Running(ledgered, fleeted, commanded, repos)
-        start_jobs(at, ledgered, spend, fleeted, commanded)
         webhooks = await start_forges(at, forges, ledgered, fleeted, spend, repos, verbs)
+        start_jobs(at, ledgered, spend, fleeted, commanded, forges.rounds)
         signins, acl = commanded.commands.signins, commanded.commands.acl
         parts = (ledgered, spend, fleeted, signins, verbs, webhooks)
         if await self._dashboard.start(at, *parts) is None:

@@ -7,7 +7,6 @@ waiting)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import datetime, timedelta
 from typing import Final
@@ -21,36 +20,17 @@ from fleet.forge.runs.work import ForgeWork
 log = logging.getLogger(__name__)
 
 INTERVAL: Final = 15.0
+"""Seconds between rounds."""
 
 
 class ForgeWatch:
-    """Goes over the live forge runs every :data:`INTERVAL` seconds."""
+    """Goes over the live forge runs, a round at a time (:meth:`tick`; the app runs one
+    every :data:`INTERVAL` seconds)."""
 
-    def __init__(self, work: ForgeWork, desk: ForgeDesk, interval: float = INTERVAL) -> None:
+    def __init__(self, work: ForgeWork, desk: ForgeDesk) -> None:
         self._work = work
         self._desk = desk
-        self._interval = interval
-        self._task: asyncio.Task[None] | None = None
         self._tried: dict[int, datetime] = {}  # unpublished runs: when last tried (or said)
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._loop(), name="forge-watch")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("the forge runs' round failed")
-            await asyncio.sleep(self._interval)
 
     async def tick(self) -> None:
         """One round over the live forge runs."""

@@ -84,6 +84,21 @@ async def test_interval_job_fires(scheduler: FleetScheduler[Probe], probe: Probe
     assert probe.runs >= 3
 
 
+async def test_an_interval_job_may_first_run_at_once(
+    scheduler: FleetScheduler[Probe], probe: Probe
+) -> None:
+    """first_run_at now: an hourly job runs at once, then an hour on; a naive time is
+    refused."""
+    scheduler.add_interval("hourly", f"{HERE}:count", 3600, first_run_at=datetime.now(UTC))
+    scheduler.start(probe)
+    await within_deadline(probe.ran)
+    assert probe.runs == 1
+    next_run = scheduler.job("hourly").next_run_at
+    assert next_run is not None and next_run > datetime.now(UTC) + timedelta(seconds=3000)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        scheduler.add_interval("x", f"{HERE}:count", 30, first_run_at=datetime(2025, 3, 1))
+
+
 async def test_run_now_runs_the_job_and_returns_its_result(
     scheduler: FleetScheduler[Probe], probe: Probe
 ) -> None:

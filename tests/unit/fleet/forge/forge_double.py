@@ -52,7 +52,8 @@ class FakeForgeApi:
     pulls: dict[tuple[str, int], ForgePull] = field(default_factory=dict)
     review_lists: dict[tuple[str, int], list[ForgeReview]] = field(default_factory=dict)
     review_requests: dict[tuple[str, int], list[str]] = field(default_factory=dict)
-    files: dict[tuple[str, str], ForgeFile] = field(default_factory=dict)
+    files: dict[tuple[str, str, str | None], ForgeFile] = field(default_factory=dict)
+    users: set[str] = field(default_factory=set)  # accounts that own nothing here
     permissions: dict[tuple[str, str], Permission] = field(default_factory=dict)
     org_members: set[tuple[str, str]] = field(default_factory=set)
     team_members: set[tuple[str, str, str]] = field(default_factory=set)
@@ -221,7 +222,8 @@ class FakeForgeApi:
 
     async def file(self, repo: Slug, path: str, ref: str | None = None) -> ForgeFile:
         self._fail("file", str(repo), path, ref)
-        found = self.files.get((str(repo), path))
+        # A branch holds the default branch's files but those changed on it.
+        found = self.files.get((str(repo), path, ref)) or self.files.get((str(repo), path, None))
         if found is None:
             raise self._missing(f"contents/{path}")
         return found
@@ -236,7 +238,18 @@ class FakeForgeApi:
 
     async def commit_address(self, repo: Slug, login: str) -> str | None:
         self._fail("commit_address", str(repo), login)
+        if login.lower() not in self._known():
+            return None  # no such user on the forge
         return f"{sum(map(ord, login))}+{login}@users.noreply.github.com"
+
+    def _known(self) -> set[str]:
+        """Every login the forge has an account of."""
+        found = {self.login, self.poster, *self.users}
+        found |= {who for _, who in self.permissions} | {who for _, who in self.org_members}
+        found |= {who for *_, who in self.team_members}
+        found |= {i.author for i in self.issues.values()} | {p.author for p in self.pulls.values()}
+        found |= {c.comment.author for c in self.posted.values()}
+        return {who.lower() for who in found}
 
     async def in_team(self, org: str, team: str, login: str) -> bool:
         self._fail("in_team", org, team, login)
