@@ -67,7 +67,7 @@ async def _run(location: LedgerLocation, writers: int, rows: int, batch: int) ->
 
         async def write(ledger: Ledger, mine: list[list[UsageEvent]]) -> None:
             for events in mine:
-                await ledger.record_metering(events, [])
+                await ledger.metering.record_metering(events, [])
 
         started = time.perf_counter()
         await asyncio.gather(*(write(ledgers[w], batches[w]) for w in range(writers)))

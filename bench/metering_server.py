@@ -62,7 +62,10 @@ async def serve(
     try:
         route = ProviderRoute(name="anthropic", upstream=upstream, api=ProviderApi.ANTHROPIC)
         proxy = MeteringProxy(
-            state_dir, routes={"anthropic": route}, sink=ledger.record_metering, accounts=book
+            state_dir,
+            routes={"anthropic": route},
+            sink=ledger.metering.record_metering,
+            accounts=book,
         )
         await proxy.start()
         try:

@@ -59,7 +59,7 @@ def make_commands(
     ledger, notifier, fleet = ledgered.ledger, ledgered.notifier, fleeted.fleet
     scheduler: FleetScheduler[JobContext] = FleetScheduler()
     stops.add(Stop.SCHEDULER, scheduler.shutdown)
-    follower = ScreenFollower(fleet, ledger, serving.named)
+    follower = ScreenFollower(fleet, ledger.chat, serving.named)
     stops.add(Stop.FOLLOWER, follower.stop)
     built = build_commands(
         cfg,

@@ -96,7 +96,7 @@ async def start_fleet(
     feed = AgentFeed(fleet, notifier.post, clock, typing=notifier.typing)
     stops.add(Stop.FEED, feed.stop)
     fleet.subscribe(feed.on_fleet_event)
-    attach_feed(cfg, approvals, ledger, fleet, notifier, connectors)
+    attach_feed(cfg, approvals, ledger.chat, ledger.audit, fleet, notifier, connectors)
     if spend.run_caps is not None:
         spend.run_caps.attach(fleet)
     queue = spawn_queue(cfg, ledger, fleet, spend.accounts, clock, notifier)

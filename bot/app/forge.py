@@ -32,7 +32,7 @@ from fleet.forge.facts import NoRunNews, PullNews
 from fleet.forge.gitea import GiteaApi
 from fleet.forge.github import GitHubApi
 from fleet.forge.kept import kept
-from fleet.forge.model import ForgeApi, ForgeEvent, Slug
+from fleet.forge.model import ForgeApi, ForgeEvent
 from fleet.forge.poller import Poller
 from fleet.forge.provenance import ProvenanceSource
 from fleet.forge.publish import Publisher, Tell
@@ -42,6 +42,7 @@ from fleet.forge.text import shown_text
 from fleet.forge.watch import ForgeWatch
 from fleet.forge.work import ForgeWork
 from fleet.ledger import Ledger
+from fleet.ledger.forge_records import Slug
 from fleet.names import is_agent_name
 from fleet.notices import Delivery, Notice
 from fleet.redaction.known import Secret
@@ -202,12 +203,12 @@ class AppForges:
             detail = f"webhook refused ({refusal.status}): {refusal.why}"
             if refusal.status == 200:
                 detail = f"webhook {refusal.delivery}: {refusal.why}"
-            await ledger.audit_forge(None, "-", "webhook", refusal.status == 200, detail)
+            await ledger.forge.audit_forge(None, "-", "webhook", refusal.status == 200, detail)
 
         endpoint = WebhookEndpoint(
             hooked,
             receive=work.receive,
-            seen=ledger.take_delivery,
+            seen=ledger.forge.take_delivery,
             audit=audit,
             clock=self._clock,
             held=work.holds.refusal,
@@ -241,7 +242,7 @@ class AppForges:
 
         async def watched() -> list[tuple[Slug, int, bool]]:
             watched = []
-            for r in await work.ledger.forge_runs():
+            for r in await work.ledger.forge.forge_runs():
                 if r.forge == name:  # its issue, and its pull request once open
                     watched.append((r.slug, r.issue, False))
                     if r.pull is not None:
@@ -253,8 +254,8 @@ class AppForges:
             entry,
             self.apis[name],
             slugs,
-            get_cursor=work.ledger.forge_cursor,
-            set_cursor=work.ledger.set_forge_cursor,
+            get_cursor=work.ledger.forge.forge_cursor,
+            set_cursor=work.ledger.forge.set_forge_cursor,
             clock=self._clock,
             watched=watched,
         )
@@ -275,7 +276,9 @@ class AppForges:
             await asyncio.sleep(entry.poll_seconds)
 
     async def _take(self, work: ForgeWork, event: ForgeEvent) -> None:
-        if await work.ledger.take_delivery(event.forge, event.delivery, event.name, kept(event)):
+        if await work.ledger.forge.take_delivery(
+            event.forge, event.delivery, event.name, kept(event)
+        ):
             await work.receive(event)
 
     async def stop(self) -> None:

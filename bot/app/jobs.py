@@ -62,10 +62,10 @@ def app_job_context(
             budgets,
             reports_dir,
             accounts_text,
-            claim=ledger.claim_event,  # each report due posted once, by one orchestrator
+            claim=ledger.chat.claim_event,  # each report due posted once, by one orchestrator
             cron=(cfg.pacing.report_cron, cfg.timezone),
         ),
-        upkeep=ledger,
+        upkeep=ledger.chat,
         schedules=ScheduledRuns(
             ledger=ledger,
             router=router,

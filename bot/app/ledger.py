@@ -38,7 +38,7 @@ async def open_ledger(
     is held until they run (the notifier's :meth:`~bot.chat.notifier.Notifier.release`)."""
     ledger = await Ledger.connect(wiring.ledger_location(cfg, environ), clock)
     stops.add(Stop.LEDGER, ledger.close)
-    notifier = Notifier(ledger, connectors)
+    notifier = Notifier(ledger.chat, connectors)
     stops.add(Stop.ORDERING, notifier.ordering.drain)
     approvals = Approvals(ledger, clock)
     notifier.hold()

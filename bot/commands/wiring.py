@@ -41,10 +41,10 @@ from fleet.approvals.service import Approvals
 from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
 from fleet.errors import FleetError
-from fleet.forge.facts import ForgeRunRecord
 from fleet.forge.work import ForgeWork
 from fleet.hosts.service import Hosts
 from fleet.ledger import Ledger
+from fleet.ledger.forge_records import ForgeRunRecord
 from fleet.model import AgentSpec
 from fleet.notices import NoticeBoard
 from fleet.repos.desk import RepoDesk
@@ -133,7 +133,7 @@ def build_commands(
     identities = co_authors(cfg)
 
     async def forge_runs(agent: str | None) -> list[ForgeRunRecord]:
-        return await ledger.forge_runs(agent=agent) if cfg.forges else []
+        return await ledger.forge.forge_runs(agent=agent) if cfg.forges else []
 
     handlers = Handlers(
         fleet=fleet,
@@ -166,7 +166,7 @@ def build_commands(
     )
     desk = ConfirmationDesk(ledger, clock)
     approvals = approvals or Approvals(ledger, clock)
-    answers = ApprovalDesk(approvals, acl, ledger, fleet.outputs.open_runs)
+    answers = ApprovalDesk(approvals, acl, ledger.chat, ledger.audit, fleet.outputs.open_runs)
     live = fleet if isinstance(fleet, SessionLevers) else None
     levers = Levers(fleet=fleet, ledger=ledger, desk=desk, stop_one=handlers.stop, queue=queue)
     families = (

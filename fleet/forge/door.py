@@ -58,8 +58,8 @@ from fleet.forge.model import (
     ForgeFile,
     ForgeIssue,
     ForgePull,
-    Slug,
 )
+from fleet.ledger.forge_records import Slug
 
 log = logging.getLogger(__name__)
 

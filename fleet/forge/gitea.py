@@ -47,9 +47,9 @@ from fleet.forge.model import (
     ForgeReview,
     IssueChange,
     Permission,
-    Slug,
 )
 from fleet.forge.rest import ForgeHttp, Params, SessionMaker
+from fleet.ledger.forge_records import Slug
 
 log = logging.getLogger(__name__)
 

@@ -35,9 +35,9 @@ from fleet.forge.model import (
     ForgeReview,
     IssueChange,
     Permission,
-    Slug,
 )
 from fleet.forge.rest import TIMEOUT_SECONDS, Answer, ForgeHttp, Params, SessionMaker
+from fleet.ledger.forge_records import Slug
 
 log = logging.getLogger(__name__)
 

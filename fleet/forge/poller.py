@@ -56,9 +56,9 @@ from fleet.forge.model import (
     ForgeIssue,
     ForgePull,
     IssueChange,
-    Slug,
 )
 from fleet.forge.schema import ForgeEntry
+from fleet.ledger.forge_records import Slug
 
 log = logging.getLogger(__name__)
 

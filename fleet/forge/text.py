@@ -26,8 +26,9 @@ from fleet.forge.changes import same_login
 from fleet.forge.defuse import defuse, escape_cell, fenced
 from fleet.forge.footer import when
 from fleet.forge.hidden import clean, unseen_free
-from fleet.forge.model import ForgeComment, ForgeIssue, Slug
+from fleet.forge.model import ForgeComment, ForgeIssue
 from fleet.forge.shown import shown_text
+from fleet.ledger.forge_records import Slug
 from fleet.redaction.guard import guarded
 
 __all__ = [

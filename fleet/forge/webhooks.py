@@ -30,8 +30,9 @@ from typing import Any, Final
 
 from fleet.errors import FleetwardenError
 from fleet.forge.changes import same_login
-from fleet.forge.model import EventKind, ForgeEvent, ForgeKind, Slug
+from fleet.forge.model import EventKind, ForgeEvent, ForgeKind
 from fleet.forge.schema import ForgeEntry, ForgeTrigger
+from fleet.ledger.forge_records import Slug
 
 MAX_BODY: Final = 5 * 1024 * 1024
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)

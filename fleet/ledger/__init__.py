@@ -3,16 +3,15 @@ metering, budgets, operator schedules and the spawn queue."""
 
 from __future__ import annotations
 
-from fleet.ledger.answers import REPLACEABLE, AnswerState, ChatAnswer
+from fleet.ledger.budget_records import Freeze
 from fleet.ledger.budgets import StepRecord
-from fleet.ledger.confirmations import Confirmation
-from fleet.ledger.freezes import Freeze
-from fleet.ledger.metering import UsageTotal
+from fleet.ledger.chat_records import REPLACEABLE, AnswerState, ChatAnswer, Confirmation
 from fleet.ledger.migrations import LATEST_VERSION, MIGRATIONS, Migration, migrate
 from fleet.ledger.operator_schedules import ScheduleRecord
 from fleet.ledger.rows import AgentEvent, AgentRecord, AuditEntry, AuditOutcome, RunRecord
 from fleet.ledger.spawn_queue import QueuedSpawn, SpawnAsk
 from fleet.ledger.store import Ledger
+from fleet.ledger.usage_rows import UsageTotal
 
 __all__ = [
     "LATEST_VERSION",

@@ -51,11 +51,11 @@ class ScheduleRecord:
         )
 
 
-class SchedulesLedger:
+class SchedulesStore(Store):
     """The schedule queries of :class:`~fleet.ledger.store.Ledger`."""
 
     async def add_schedule(
-        self: Store,
+        self,
         *,
         cron: str,
         command: str,
@@ -74,17 +74,17 @@ class SchedulesLedger:
             )
             return ScheduleRecord.from_row(rows[0])
 
-    async def get_schedule(self: Store, schedule_id: int) -> ScheduleRecord | None:
+    async def get_schedule(self, schedule_id: int) -> ScheduleRecord | None:
         """Schedule ``schedule_id``, if it exists."""
         rows = await self._all("SELECT * FROM schedules WHERE id = ?", (schedule_id,))
         return ScheduleRecord.from_row(rows[0]) if rows else None
 
-    async def list_schedules(self: Store) -> list[ScheduleRecord]:
+    async def list_schedules(self) -> list[ScheduleRecord]:
         """Every schedule, oldest first."""
         rows = await self._all("SELECT * FROM schedules ORDER BY id", ())
         return [ScheduleRecord.from_row(row) for row in rows]
 
-    async def remove_schedule(self: Store, schedule_id: int) -> ScheduleRecord | None:
+    async def remove_schedule(self, schedule_id: int) -> ScheduleRecord | None:
         """Delete schedule ``schedule_id``; return what it was, or ``None`` if there was none."""
         async with self._transaction(f"remove schedule {schedule_id}") as conn:
             rows = list(
@@ -96,7 +96,7 @@ class SchedulesLedger:
             return ScheduleRecord.from_row(rows[0])
 
     async def record_schedule_run(
-        self: Store,
+        self,
         schedule_id: int,
         outcome: AuditOutcome,
         detail: str | None = None,

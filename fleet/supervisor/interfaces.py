@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Protocol
 
 from fleet.ledger import Freeze, UsageTotal
-from fleet.ledger.run_reports import RunReport
+from fleet.ledger.runs import RunReport
 from fleet.model import AgentSpec, ExitInfo, Fallback, PermissionMode
 from fleet.names import AgentName
 from fleet.runs.outputs import AgentOutputs

@@ -12,7 +12,7 @@ from typing import Protocol
 
 from fleet.accounts.model import Account
 from fleet.ledger.rows import AgentRecord, RunRecord
-from fleet.ledger.run_reports import RunReport
+from fleet.ledger.runs import RunReport
 from fleet.model import AgentSpec, AgentState
 from fleet.model import RunBudget as RunBudget  # spawn's cap, re-exported with the settings
 from fleet.names import AgentName

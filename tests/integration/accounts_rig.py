@@ -45,7 +45,7 @@ async def holding_proxy(
     proxy = MeteringProxy(
         state_dir,
         routes=routes,
-        sink=ledger.record_metering,
+        sink=ledger.metering.record_metering,
         settings=MeteringSettings(flush_interval=0.05),
         accounts=book,
     )

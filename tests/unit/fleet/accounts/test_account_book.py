@@ -198,7 +198,7 @@ async def test_a_spawn_with_no_usable_account_says_why(tmp_path: Path) -> None:
     try:
         with pytest.raises(LaunchFailed, match="c1 cannot start: no usable anthropic account"):
             await fleet.spawn("c1")
-        record = await ledger.get_agent(name)
+        record = await ledger.agents.get_agent(name)
         assert record is None or not record.state.is_live
     finally:
         await fleet.stop()

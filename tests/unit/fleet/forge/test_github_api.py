@@ -12,8 +12,9 @@ import pytest
 
 from fleet.forge.app_token import AppKey
 from fleet.forge.github import GitHubApi
-from fleet.forge.model import ForgeApi, ForgeApiError, Slug
+from fleet.forge.model import ForgeApi, ForgeApiError
 from fleet.forge.rest import ForgeRateLimited
+from fleet.ledger.forge_records import Slug
 from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub, make_app_key
 
 REPO = "acme/app"

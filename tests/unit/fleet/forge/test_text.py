@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from markdown_it import MarkdownIt
 
-from fleet.forge.model import ForgeComment, ForgeIssue, Slug
+from fleet.forge.model import ForgeComment, ForgeIssue
 from fleet.forge.text import (
     PROMPT_BYTES,
     clean,
@@ -19,6 +19,7 @@ from fleet.forge.text import (
     follow_up_prompt,
     issue_prompt,
 )
+from fleet.ledger.forge_records import Slug
 
 T0 = datetime(2026, 11, 25, 14, 3, tzinfo=UTC)
 REPO = Slug("acme", "app")

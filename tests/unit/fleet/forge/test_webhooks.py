@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from fleet.forge.model import EventKind, ForgeEvent, Slug
+from fleet.forge.model import EventKind, ForgeEvent
 from fleet.forge.schema import ForgeEntry
 from fleet.forge.webhooks import MAX_BODY, BadDelivery, parse, stale, verify
+from fleet.ledger.forge_records import Slug
 from tests.fakes import gitea_payloads as gitea
 from tests.fakes.webhook_sender import (
     gitea_delivery,
