@@ -1,5 +1,5 @@
-"""The ledger: Fleetwarden's SQLite store of agents, runs, audit, threads, chat bookkeeping,
-metering, budgets, operator schedules and the spawn queue."""
+"""The ledger: Fleetwarden's durable store (SQLite or PostgreSQL), one store per concern —
+agents, runs, lines, forge, approvals, budgets, metering, chat, audit, schedules and more."""
 
 from __future__ import annotations
 

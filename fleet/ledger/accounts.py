@@ -2,7 +2,7 @@
 agent's requests to a provider go to), ``account_marks`` (accounts found unusable, and
 until when) and ``quota_windows`` (the latest word of each provider window per account).
 
-:class:`AccountsLedger` is mixed into :class:`~fleet.ledger.store.Ledger`; it is the
+:class:`AccountsStore` is the
 :class:`~fleet.accounts.state.AccountLedger` the account book writes through.
 """
 
@@ -19,7 +19,7 @@ from fleet.ledger.rows import from_epoch, to_epoch
 
 
 class AccountsStore(Store):
-    """The account queries of :class:`~fleet.ledger.store.Ledger`."""
+    """Accounts' assignments, marks and quota windows."""
 
     async def account_assignments(self) -> list[Assignment]:
         rows = await self._all("SELECT * FROM account_assignments ORDER BY agent, provider", ())

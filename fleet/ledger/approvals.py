@@ -37,7 +37,7 @@ def new_request_id() -> str:
 
 
 class ApprovalsStore(Store):
-    """The approval queries of :class:`~fleet.ledger.store.Ledger`."""
+    """Approval requests, their answers and posts, and the rules ``always`` taught."""
 
     async def open_approval(
         self,

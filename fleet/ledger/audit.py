@@ -1,7 +1,5 @@
 """The ledger's audit trail: every operator message and what became of it, with the
-machine of the orchestrator that handled it (an active one and its standby told apart).
-
-:class:`AuditLedger` is mixed into :class:`~fleet.ledger.store.Ledger`."""
+machine of the orchestrator that handled it (an active one and its standby told apart)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,6 @@ in the chat message and the browser's cookie), and the usage sums its pages and
 State is here, not in the orchestrator's memory: a standby that takes over honours the
 sessions of the one it replaced, and a link is used once whichever of them sees it.
 
-:class:`DashboardLedger` is mixed into :class:`~fleet.ledger.store.Ledger`.
 """
 
 from __future__ import annotations
@@ -89,7 +88,7 @@ class UsageSum:
 
 
 class DashboardStore(Store):
-    """The dashboard's queries of :class:`~fleet.ledger.store.Ledger`."""
+    """The dashboard's sign-in links and sessions, and the usage sums its pages read."""
 
     async def add_dashboard_link(self, digest: str, who: SignIn, created_at: datetime) -> None:
         """Record a sign-in link by its secret's digest."""

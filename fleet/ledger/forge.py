@@ -69,7 +69,7 @@ def _run(row: Row) -> ForgeRunRecord:
 
 
 class ForgeStore(Store):
-    """The forge queries of :class:`~fleet.ledger.store.Ledger`."""
+    """Forge runs, webhook deliveries, the forge audit and poll cursors."""
 
     # -- deliveries --------------------------------------------------------------------
 

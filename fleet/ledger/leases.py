@@ -40,7 +40,7 @@ class Lease:
 
 
 class LeasesStore(Store):
-    """The lease queries of :class:`~fleet.ledger.store.Ledger`."""
+    """Leases: which orchestrator may act."""
 
     async def acquire_lease(self, name: str, holder: str, ttl: float) -> Lease:
         """Take lease ``name`` for ``holder`` for ``ttl`` seconds, or renew it: it is taken

@@ -38,7 +38,7 @@ def _line(row: Row) -> LineRecord:
 
 
 class LinesStore(Store):
-    """The line queries of :class:`~fleet.ledger.store.Ledger`."""
+    """Lines: runs' branches and checkouts, and the change each run made."""
 
     async def add_line(
         self,

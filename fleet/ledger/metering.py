@@ -3,8 +3,7 @@
 batches written once under a key, which the metering journal replays), and the sums the
 ``usage`` command and ``ps`` show.
 
-:class:`MeteringLedger` is mixed into :class:`~fleet.ledger.store.Ledger` and uses its read
-helpers; each batch is one ``BEGIN IMMEDIATE`` transaction under the ledger's lock like
+Each batch is one ``BEGIN IMMEDIATE`` transaction under the ledger's lock like
 every other write, in one trip to the ledger's :class:`~fleet.ledger.appender.Appender`.
 """
 
@@ -39,7 +38,7 @@ log = logging.getLogger(__name__)
 
 
 class MeteringStore(Store):
-    """The metering queries of :class:`~fleet.ledger.store.Ledger`."""
+    """Usage rows and quota signals: their batch writes and their sums."""
 
     async def record_metering(
         self, usage: Sequence[UsageEvent], signals: Sequence[QuotaSignal]

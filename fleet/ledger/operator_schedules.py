@@ -1,8 +1,7 @@
 """The ledger's ``schedules`` table (migration 6): operator schedules — a cron expression, the
 command to run, who created it and where — and the outcome of each one's latest run.
 
-:class:`SchedulesLedger` is mixed into :class:`~fleet.ledger.store.Ledger` and uses its
-transaction and read helpers, like :mod:`fleet.ledger.metering`. Ids are never reused
+Ids are never reused
 (``AUTOINCREMENT``): a schedule's id names it in the audit trail and in its runs' event ids.
 """
 
@@ -52,7 +51,7 @@ class ScheduleRecord:
 
 
 class SchedulesStore(Store):
-    """The schedule queries of :class:`~fleet.ledger.store.Ledger`."""
+    """Operator schedules and their latest runs."""
 
     async def add_schedule(
         self,

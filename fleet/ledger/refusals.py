@@ -3,7 +3,7 @@ way out — by the allow-list's forward proxy (``egress``), as an unknown endpoi
 metering proxy (``proxy``) or by the git door (``git``, migration 21) — counted per
 destination and reason, so ``egress NAME`` and ``ps`` show it and it outlives a restart —
 and in ``egress_refusal_times`` (migration 24) counted per agent and second, so a forge run's
-footer counts the refusals of its own span only (:meth:`RefusalsLedger.refused_between`)."""
+footer counts the refusals of its own span only (:meth:`RefusalsStore.refused_between`)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ class RefusalCount:
 
 
 class RefusalsStore(Store):
-    """The refusal queries of :class:`~fleet.ledger.store.Ledger`."""
+    """What agents were refused on their way out, counted."""
 
     async def add_refusals(
         self, agent: str, source: str, target: str, why: str, count: int = 1

@@ -8,9 +8,6 @@ and the host it is for. An entry is ``waiting`` until it is picked; it is marked
 ``starting`` (committed) before the start is attempted and removed once that is done, so
 a crash in between leaves a ``starting`` entry whose start is tried again under the same
 claimed id — and the start itself is idempotent per agent.
-
-:class:`SpawnQueueLedger` is mixed into :class:`~fleet.ledger.store.Ledger` and uses its
-transaction and read helpers, like :mod:`fleet.ledger.operator_schedules`.
 """
 
 from __future__ import annotations
@@ -90,7 +87,7 @@ class QueuedSpawn:
 
 
 class SpawnQueueStore(Store):
-    """The spawn queue's queries of :class:`~fleet.ledger.store.Ledger`."""
+    """Spawns waiting for room to run."""
 
     async def enqueue_spawn(
         self, ask: SpawnAsk, *, host: str, at: datetime | None = None

@@ -172,7 +172,7 @@ class RunKeeper:
         """Start ``spec`` (or a runtime's ``plan`` for it, e.g. a resumed session). A launch
         that cannot work (no such program, no workdir, no credential, a cap that cannot be
         armed) is refused first. ``origin``: a spawn's, saved with the spec
-        (:meth:`~fleet.ledger.store.Ledger.agents.upsert_agent`); ``continues``: the run continues
+        (:meth:`~fleet.ledger.agents.AgentsStore.upsert_agent`); ``continues``: the run continues
         the task of the agent's last run (a watchdog's restart), keeping its cap's count."""
         spec = task_spec(spec, self._clock.now(), continues=continues)
         spec = await self._site.place(spec)
