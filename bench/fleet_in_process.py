@@ -124,10 +124,10 @@ async def in_process(state_dir: Path, agents: int, rounds: int) -> dict[str, Any
             # What one query each would cost instead of N (not product code: a what-if,
             # through the ledger's own connection and lock).
             parts["alt_bulk_last_runs"].append(
-                (await timed(lambda: ledger._all(BULK_LAST_RUNS, ())))[0]
+                (await timed(lambda: ledger.runs._all(BULK_LAST_RUNS, ())))[0]
             )
             parts["alt_bulk_last_heartbeat"].append(
-                (await timed(lambda: ledger._all(BULK_LAST_HEARTBEAT, ())))[0]
+                (await timed(lambda: ledger.heartbeats._all(BULK_LAST_HEARTBEAT, ())))[0]
             )
             t0 = time.perf_counter()
             markdown = render.ps(sts, clock.now(), ())

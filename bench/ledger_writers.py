@@ -56,7 +56,7 @@ async def _run(location: LedgerLocation, writers: int, rows: int, batch: int) ->
     """Rows per second of ``writers`` writers appending ``rows`` rows each."""
     ledgers = [await Ledger.connect(location, SystemClock()) for _ in range(writers)]
     try:
-        before = len(await ledgers[0].usage_events())
+        before = len(await ledgers[0].metering.usage_events())
         batches = [
             [
                 [_event(w, n) for n in range(start, min(rows, start + batch))]
@@ -72,7 +72,7 @@ async def _run(location: LedgerLocation, writers: int, rows: int, batch: int) ->
         started = time.perf_counter()
         await asyncio.gather(*(write(ledgers[w], batches[w]) for w in range(writers)))
         took = time.perf_counter() - started
-        written = len(await ledgers[0].usage_events()) - before
+        written = len(await ledgers[0].metering.usage_events()) - before
         if written != writers * rows:
             raise RuntimeError(f"{written} rows in the ledger, {writers * rows} written")
         return writers * rows / took

@@ -55,7 +55,7 @@ async def serve(
             environ=os.environ,
             state_dir=state_dir,
             clock=clock,
-            ledger=ledger,
+            ledger=ledger.accounts,
         )
         await book.start()
         book.assign(HELD_AGENT, "claude", account.name)

@@ -120,7 +120,7 @@ async def test_the_report_arrives_as_text_and_an_image_with_the_ledgers_numbers(
     async with running(world.connector()) as run:
         context = job_context(
             reports=PacingReports(LedgerBook(world.ledger), reports),
-            notices=Notifier(world.ledger, lambda: [run.connector]),
+            notices=Notifier(world.ledger.chat, lambda: [run.connector]),
             clock=SystemClock(),
         )
         await op.watch()

@@ -17,7 +17,7 @@ async def test_event_ids_older_than_a_week_are_forgotten_newer_ones_kept(
 ) -> None:
     clock = ManualClock(T0)
     ledger = await Ledger.open(tmp_path / "ledger.db", clock)
-    ctx = job_context(upkeep=ledger, clock=clock)
+    ctx = job_context(upkeep=ledger.chat, clock=clock)
     try:
         assert await ledger.chat.claim_event("matrix", "$old")
         clock.advance(KEEP_EVENTS.total_seconds() - 60)

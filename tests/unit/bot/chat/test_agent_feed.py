@@ -169,7 +169,7 @@ async def test_the_watchdogs_news_and_a_freeze_reach_the_agents_thread(
     transition's notice) are posted into the agent's thread through the real notifier."""
     await ledger.chat.bind_thread("matrix", ROOM, "c1", "$c1")
     chat = HomeConnector("matrix", ROOM)
-    notifier = Notifier(ledger, lambda: [chat])
+    notifier = Notifier(ledger.chat, lambda: [chat])
     fleet = FakeFleet(Outputs(tmp_path / "log"))
     feed = AgentFeed(fleet, notifier.post, ManualClock(T0), FAST)  # type: ignore[arg-type]
     for kind, what in ((EventKind.STALLED, "no heartbeat"), (EventKind.RESTARTED, "again")):

@@ -21,7 +21,7 @@ def where(connector: FakeConnector) -> list[tuple[str, str | None]]:
 
 
 def board(ledger: Ledger, *connectors: Connector) -> Notifier:
-    return Notifier(ledger, lambda: list(connectors))
+    return Notifier(ledger.chat, lambda: list(connectors))
 
 
 async def test_a_notice_about_no_agent_goes_to_every_home_room(ledger: Ledger) -> None:
@@ -98,7 +98,7 @@ async def test_a_ledger_that_cannot_say_where_threads_are_fails_one_connector_on
 async def test_connectors_are_read_at_each_post(ledger: Ledger) -> None:
     """A connector started after the notifier was made is reached; a stopped one is not."""
     running: list[Connector] = []
-    notifier = Notifier(ledger, lambda: running)
+    notifier = Notifier(ledger.chat, lambda: running)
     late = HomeConnector("matrix", HOME)
     await notifier.post(Notice("before"))
     running.append(late)
@@ -137,7 +137,7 @@ async def test_notices_held_at_start_are_posted_in_order_once_released(ledger: L
     """While held (the connectors not started yet), nothing is sent and nothing is lost;
     release posts them oldest first, and later notices go out at once."""
     started: list[Connector] = []
-    notifier = Notifier(ledger, lambda: started)
+    notifier = Notifier(ledger.chat, lambda: started)
     notifier.hold()
     assert await notifier.post(Notice("coder could not start")) == Delivery()
     await notifier.post(Notice("queued launch failed"))

@@ -29,7 +29,7 @@ def home() -> HomeConnector:
 
 @pytest.fixture
 def notifier(ledger: Ledger, home: HomeConnector) -> Notifier:
-    return Notifier(ledger, lambda: [home], Ordering())
+    return Notifier(ledger.chat, lambda: [home], Ordering())
 
 
 @pytest.fixture

@@ -114,7 +114,7 @@ async def world(
         channel_id=cast.control.id,
         thread_auto_archive_minutes=AUTO_ARCHIVE,
     )
-    connector = DiscordConnector(config, threads=ledger, environ={})
+    connector = DiscordConnector(config, threads=ledger.chat, environ={})
     await connector.serve(simcord_bot)
     handlers = Recorder()
     world = World(
