@@ -392,7 +392,7 @@ async def test_restore_registers_every_schedule_and_makes_up_a_just_missed_run(
         await record_run(*args, **kwargs)
         recorded.set()
 
-    monkeypatch.setattr(ledger, "record_schedule_run", record_and_tell)
+    monkeypatch.setattr(ledger.schedules, "record_schedule_run", record_and_tell)
     rig = make_rig(ledger, scheduler, SystemClock(), chat)
     hour_ago = datetime.now(UTC) - timedelta(hours=1)
     far_hour = (hour_ago.hour + 12) % 24  # never due in the last few minutes

@@ -136,14 +136,14 @@ async def test_assignments_marks_and_windows_outlive_a_restart(tmp_path: Path) -
     clock = ManualClock(T0)
     ledger = await Ledger.open(tmp_path / "ledger.db", clock)
     try:
-        first = book(tmp_path, clock, ledger=ledger)
+        first = book(tmp_path, clock, ledger=ledger.accounts)
         await first.start()
         first.assign("c1", "claude", "claude")
         first.observe([window("claude-team", 0.25, left=timedelta(hours=4))])
         first.observe([window("claude-team", 1.0, left=timedelta(hours=1), status="rejected")])
         first.refused("claude-max", 401)
         await first.stop()
-        again = book(tmp_path, clock, ledger=ledger)
+        again = book(tmp_path, clock, ledger=ledger.accounts)
         await again.start()
         try:
             assert again.account_of("c1", "anthropic") == "claude-max"

@@ -199,7 +199,7 @@ async def test_a_restart_after_fleetwarden_s_reads_the_task_s_count_or_refuses(
     async def failing(agent: str, since: datetime) -> tuple[int, float]:
         raise LedgerError("could not read the ledger: disk I/O error")
 
-    monkeypatch.setattr(rig.ledger, "spent_since", failing)
+    monkeypatch.setattr(rig.ledger.runs, "spent_since", failing)
     fresh = RunCapWatch(RunCaps(), rig.ledger, None, rig.clock)
     with pytest.raises(LaunchFailed, match=r"cap could not be armed.*disk I/O error"):
         await arm_or_refuse(fresh, spec, continues=True)

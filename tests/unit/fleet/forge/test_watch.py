@@ -81,7 +81,7 @@ async def test_queued_runs_of_a_busy_agent_cost_a_round_nothing_new(
         writes.append(key)
         await update(key, **fields)
 
-    monkeypatch.setattr(rig.ledger, "update_forge_run", counted)
+    monkeypatch.setattr(rig.ledger.forge, "update_forge_run", counted)
     for _ in range(3):
         rig.clock.advance(15)
         await rig.watch.tick()
