@@ -18,8 +18,8 @@ from bench.matrix_watch import Arrivals, Watcher
 from bench.processes import BenchError
 from bot.app.lifecycle import App
 from bot.config.load import load_config
-from fleet.approvals.model import ApprovalRequest, Ask
 from fleet.clock import SystemClock
+from fleet.ledger.approval_records import ApprovalRequest, Ask
 from fleet.runtimes import default_registry
 from tests.matrix_e2ee_user import EncryptedUser
 

@@ -293,7 +293,7 @@ async def connector_party(
             rooms=(room,),
             sync_timeout_seconds=args.sync_timeout,
         ),
-        state=ledger,
+        state=ledger.chat,
         clock=SystemClock(),
         environ={"FW_BOT_PASSWORD": PASSWORD},
         state_dir=root / "state",

@@ -127,7 +127,8 @@ def end_to_end(
                     c["ms"] for c in calls if c["what"] == "Fleet.watchdog_snapshot"
                 ],
                 "heartbeat_write_ms": stats(
-                    [c["ms"] for c in calls if c["what"] == "Ledger.record_heartbeat"] or [0.0]
+                    [c["ms"] for c in calls if c["what"] == "HeartbeatsStore.record_heartbeat"]
+                    or [0.0]
                 ),
             }
         return {

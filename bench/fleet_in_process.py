@@ -78,7 +78,7 @@ async def in_process(state_dir: Path, agents: int, rounds: int) -> dict[str, Any
             sweep(snap.views, snap.now, snap.defaults)
             decide_ms.append((time.perf_counter() - t0) * 1000)
 
-        names = [r.name for r in await ledger.list_agents()]
+        names = [r.name for r in await ledger.agents.list_agents()]
         parts: dict[str, list[float]] = {
             k: []
             for k in (
@@ -100,16 +100,16 @@ async def in_process(state_dir: Path, agents: int, rounds: int) -> dict[str, Any
         from connectors.markdown import to_plain
 
         for _ in range(rounds):
-            parts["list_agents"].append((await timed(ledger.list_agents))[0])
-            parts["last_heartbeats"].append((await timed(ledger.last_heartbeats))[0])
+            parts["list_agents"].append((await timed(ledger.agents.list_agents))[0])
+            parts["last_heartbeats"].append((await timed(ledger.heartbeats.last_heartbeats))[0])
 
             async def runs() -> None:
                 for n in names:
-                    await ledger.last_run(n)
+                    await ledger.runs.last_run(n)
 
             async def beats() -> None:
                 for n in names:
-                    await ledger.last_heartbeat(n)
+                    await ledger.heartbeats.last_heartbeat(n)
 
             parts["last_run_x_n"].append((await timed(runs))[0])
             parts["last_heartbeat_x_n"].append((await timed(beats))[0])
@@ -117,17 +117,17 @@ async def in_process(state_dir: Path, agents: int, rounds: int) -> dict[str, Any
             for n in names:
                 mtime(AgentPaths.of(state_dir, n).log)
             parts["log_mtime_x_n"].append((time.perf_counter() - t0) * 1000)
-            parts["one_query"].append((await timed(lambda: ledger.last_run(names[0])))[0])
+            parts["one_query"].append((await timed(lambda: ledger.runs.last_run(names[0])))[0])
             ms, sts = await timed(fleet.ps)
             parts["fleet_ps"].append(ms)
             parts["fleet_drift"].append((await timed(fleet.drift))[0])
             # What one query each would cost instead of N (not product code: a what-if,
             # through the ledger's own connection and lock).
             parts["alt_bulk_last_runs"].append(
-                (await timed(lambda: ledger._all(BULK_LAST_RUNS, ())))[0]
+                (await timed(lambda: ledger.runs._all(BULK_LAST_RUNS, ())))[0]
             )
             parts["alt_bulk_last_heartbeat"].append(
-                (await timed(lambda: ledger._all(BULK_LAST_HEARTBEAT, ())))[0]
+                (await timed(lambda: ledger.heartbeats._all(BULK_LAST_HEARTBEAT, ())))[0]
             )
             t0 = time.perf_counter()
             markdown = render.ps(sts, clock.now(), ())
@@ -147,7 +147,7 @@ async def in_process(state_dir: Path, agents: int, rounds: int) -> dict[str, Any
             interval = HEARTBEAT_INTERVAL / len(names)
             i = 0
             while True:
-                await ledger.record_heartbeat(names[i % len(names)], "waiting")
+                await ledger.heartbeats.record_heartbeat(names[i % len(names)], "waiting")
                 beats_written += 1
                 i += 1
                 await asyncio.sleep(interval)

@@ -57,10 +57,11 @@ from fleet.clock import SystemClock
 from fleet.connections.loopback import AgentSecrets
 from fleet.forge.door.door import TOKEN_HEADER, DoorRefusal, DoorScope, ForgeDoor, render_issue
 from fleet.forge.events.endpoint import ALREADY, Refusal, WebhookEndpoint, WebhookForge
-from fleet.forge.model import ForgeApi, ForgeEvent, ForgeIssue, Slug
+from fleet.forge.model import ForgeApi, ForgeEvent, ForgeIssue
 from fleet.forge.schema import ForgeEntry
 from fleet.forge.text.hidden import clean
 from fleet.ledger import Ledger
+from fleet.ledger.forge_records import Slug
 from fleet.redaction.redactor import Redactor
 from tests.fakes.webhook_sender import github_comment, github_delivery, github_issue, post
 
@@ -167,7 +168,7 @@ class Intake:
         detail = f"webhook refused ({refusal.status}): {refusal.why}"
         if refusal.status == 200:
             detail = f"webhook {refusal.delivery}: {refusal.why}"
-        await self.ledger.audit_forge(None, "-", "webhook", refusal.status == 200, detail)
+        await self.ledger.forge.audit_forge(None, "-", "webhook", refusal.status == 200, detail)
 
 
 def events(count: int) -> list[tuple[str, dict[str, Any]]]:
@@ -225,7 +226,7 @@ async def webhooks(ledger: Ledger, rounds: int, sizes: dict[int, int]) -> list[C
     endpoint = WebhookEndpoint(
         {FORGE: WebhookForge(ENTRY, SECRET)},
         receive=intake.receive,
-        seen=ledger.take_delivery,
+        seen=ledger.forge.take_delivery,
         audit=intake.audit,
         clock=SystemClock(),
     )
@@ -338,7 +339,7 @@ class Actions:
     async def audit(
         self, scope: DoorScope | None, agent: str, op: str, allowed: bool, detail: str
     ) -> None:
-        await self.ledger.audit_forge(None, agent, op, allowed, detail)
+        await self.ledger.forge.audit_forge(None, agent, op, allowed, detail)
 
 
 async def read_call(session: ClientSession, url: str, token: str, text: str) -> float:

@@ -56,7 +56,7 @@ async def _run(location: LedgerLocation, writers: int, rows: int, batch: int) ->
     """Rows per second of ``writers`` writers appending ``rows`` rows each."""
     ledgers = [await Ledger.connect(location, SystemClock()) for _ in range(writers)]
     try:
-        before = len(await ledgers[0].usage_events())
+        before = len(await ledgers[0].metering.usage_events())
         batches = [
             [
                 [_event(w, n) for n in range(start, min(rows, start + batch))]
@@ -67,12 +67,12 @@ async def _run(location: LedgerLocation, writers: int, rows: int, batch: int) ->
 
         async def write(ledger: Ledger, mine: list[list[UsageEvent]]) -> None:
             for events in mine:
-                await ledger.record_metering(events, [])
+                await ledger.metering.record_metering(events, [])
 
         started = time.perf_counter()
         await asyncio.gather(*(write(ledgers[w], batches[w]) for w in range(writers)))
         took = time.perf_counter() - started
-        written = len(await ledgers[0].usage_events()) - before
+        written = len(await ledgers[0].metering.usage_events()) - before
         if written != writers * rows:
             raise RuntimeError(f"{written} rows in the ledger, {writers * rows} written")
         return writers * rows / took

@@ -151,7 +151,7 @@ async def usage_check(
     except LedgerError:
         return None
     try:
-        events = await ledger.usage_events(agent=AGENT)
+        events = await ledger.metering.usage_events(agent=AGENT)
     except LedgerError:
         return None
     finally:

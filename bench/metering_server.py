@@ -55,14 +55,17 @@ async def serve(
             environ=os.environ,
             state_dir=state_dir,
             clock=clock,
-            ledger=ledger,
+            ledger=ledger.accounts,
         )
         await book.start()
         book.assign(HELD_AGENT, "claude", account.name)
     try:
         route = ProviderRoute(name="anthropic", upstream=upstream, api=ProviderApi.ANTHROPIC)
         proxy = MeteringProxy(
-            state_dir, routes={"anthropic": route}, sink=ledger.record_metering, accounts=book
+            state_dir,
+            routes={"anthropic": route},
+            sink=ledger.metering.record_metering,
+            accounts=book,
         )
         await proxy.start()
         try:

@@ -48,9 +48,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
-from fleet.budgets.model import Budget, Scope, Source, Transition, WindowKind, WindowSpec
+from fleet.budgets.model import Source, Transition
 from fleet.budgets.pacing import assess, burn_rate
 from fleet.budgets.policy import PacingPolicy
+from fleet.ledger.budget_records import Budget, Scope, WindowKind, WindowSpec
 from fleet.metering.policy import ALLOW, Hold, Refuse, RequestInfo, Rewrite, Verdict
 from fleet.names import AgentName
 

@@ -17,7 +17,8 @@ from typing import Protocol
 
 import pytest
 
-from fleet.forge.model import ForgeApi, ForgeApiError, Slug
+from fleet.forge.model import ForgeApi, ForgeApiError
+from fleet.ledger.forge_records import Slug
 
 WRITER = "wendy"
 STRANGER = "stranger"

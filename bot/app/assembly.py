@@ -67,7 +67,7 @@ def make_connectors(
         connectors.append(
             MatrixConnector(
                 config.matrix,
-                state=ledger,
+                state=ledger.chat,
                 clock=clock,
                 environ=environ,
                 state_dir=config.state_dir,
@@ -83,7 +83,7 @@ def make_connectors(
         connectors.append(
             DiscordConnector(
                 config.discord,
-                threads=ledger,
+                threads=ledger.chat,
                 environ=environ,
                 is_operator=lambda user, groups: acl.role_of("discord", user, groups) is not None,
                 default_command_prefix=config.command_prefix,
@@ -160,7 +160,7 @@ def account_book(
         environ=environ,
         state_dir=config.state_dir,
         clock=clock,
-        ledger=ledger,
+        ledger=ledger.accounts,
         notices=notices,
         fallback=config.defaults.account,
     )
@@ -204,7 +204,9 @@ def refusal_book(
 ) -> RefusalBook:
     """What counts and tells the agents' refused egress: the forward proxies' refusals
     and the metering proxy's refused endpoints (``ps``, ``egress NAME``, a notice an hour)."""
-    book = RefusalBook(ledger, notices.post if notices is not None else None, SystemClock())
+    book = RefusalBook(
+        ledger.refusals, notices.post if notices is not None else None, SystemClock()
+    )
     if metering is not None:
         metering.on_refused = lambda agent, why: book.note(
             Refusal(agent, "metering proxy", None, why, source="proxy")
@@ -249,7 +251,7 @@ def heartbeat_server(
 
     async def on_beat(agent: str, kind: str) -> None:
         with contextlib.suppress(UnknownAgent):  # a beat from an agent we forgot
-            await ledger.record_heartbeat(agent, kind)
+            await ledger.heartbeats.record_heartbeat(agent, kind)
 
     asks = AskDoor(approvals, ledger_terms(ledger), clock)
     return HeartbeatServer(config.state_dir, on_beat, asks=asks, gits=gits, doors=doors)

@@ -46,7 +46,7 @@ def make_commands(
     from now on. ``repos``: the repositories agents work on (``None``: none configured)."""
     scheduler: FleetScheduler[JobContext] = FleetScheduler()
     at.stops.add(Stop.SCHEDULER, scheduler.shutdown)
-    follower = ScreenFollower(fleeted.fleet, ledgered.ledger, at.serving.named)
+    follower = ScreenFollower(fleeted.fleet, ledgered.ledger.chat, at.serving.named)
     at.stops.add(Stop.FOLLOWER, follower.stop)
     built = build_commands(
         at,

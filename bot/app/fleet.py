@@ -81,7 +81,9 @@ async def start_fleet(
     feed = AgentFeed(fleet, notifier.post, clock, typing=notifier.typing)
     stops.add(Stop.FEED, feed.stop)
     fleet.subscribe(feed.on_fleet_event)
-    attach_feed(cfg, approvals, ledger, fleet, notifier, lambda: at.serving.connectors)
+    attach_feed(
+        cfg, approvals, ledger.chat, ledger.audit, fleet, notifier, lambda: at.serving.connectors
+    )
     if spend.run_caps is not None:
         spend.run_caps.attach(fleet)
     queue = spawn_queue(cfg, ledger, fleet, spend.accounts, clock, notifier)

@@ -38,7 +38,7 @@ from fleet.forge.api.github import GitHubApi
 from fleet.forge.door.door import ForgeDoor
 from fleet.forge.events.endpoint import Refusal, WebhookEndpoint, WebhookForge
 from fleet.forge.facts import NoRunNews, PullNews
-from fleet.forge.model import ForgeApi, Slug
+from fleet.forge.model import ForgeApi
 from fleet.forge.posts.provenance import ProvenanceSource
 from fleet.forge.posts.publish import Publisher, Tell
 from fleet.forge.runs.desk import ForgeDesk
@@ -49,6 +49,7 @@ from fleet.forge.runs.work import ForgeWork
 from fleet.forge.schema import ForgeEntry
 from fleet.forge.text.shown import shown_text
 from fleet.ledger import Ledger
+from fleet.ledger.forge_records import Slug
 from fleet.names import is_agent_name
 from fleet.notices import Delivery, Notice
 from fleet.redaction.known import Secret
@@ -215,12 +216,12 @@ class AppForges:
             detail = f"webhook refused ({refusal.status}): {refusal.why}"
             if refusal.status == 200:
                 detail = f"webhook {refusal.delivery}: {refusal.why}"
-            await ledger.audit_forge(None, "-", "webhook", refusal.status == 200, detail)
+            await ledger.forge.audit_forge(None, "-", "webhook", refusal.status == 200, detail)
 
         endpoint = WebhookEndpoint(
             hooked,
             receive=work.receive,
-            seen=ledger.take_delivery,
+            seen=ledger.forge.take_delivery,
             audit=audit,
             clock=self._clock,
             held=work.holds.refusal,

@@ -16,8 +16,8 @@ from fleet.budgets.service import BudgetService
 from fleet.errors import FleetwardenError
 from fleet.forge.launcher import LaunchRefused, OtherLine, Started
 from fleet.ledger import Ledger
+from fleet.ledger.line_records import LineRecord, LineState
 from fleet.repos.desk import NoLine, RepoError
-from fleet.repos.facts import LineRecord, LineState
 from fleet.repos.hook.policy import Issue
 from fleet.repos.service import Repos
 from fleet.repos.verbs import RepoVerbs
@@ -61,7 +61,7 @@ class FleetLauncher:
     async def busy(self, agent: str) -> str | None:
         if agent in self._repos.launching:
             return f"{agent} is starting another run"
-        record = await self._ledger.get_agent(agent)
+        record = await self._ledger.agents.get_agent(agent)
         if record is not None and record.state.is_live:
             return f"{agent} is {record.state.value} on other work"
         return None
@@ -122,7 +122,7 @@ class FleetLauncher:
             raise LaunchRefused(NOT_PREPARED, f"not started: {exc}") from None
         if not outcome.started:
             raise LaunchRefused(f"not started: {agent} already runs")
-        run = await self._ledger.last_run(agent)
+        run = await self._ledger.runs.last_run(agent)
         line = await self._repos.line_of(agent)
         if run is None:
             raise LaunchRefused(f"not started: {agent} has no run")
@@ -137,7 +137,7 @@ class FleetLauncher:
                 raise OtherLine(await self._elsewhere(agent, newest, line_id))
         await self._fleet.thaw(agent)
         await self._fleet.send(agent, text, by=by)
-        run = await self._ledger.last_run(agent)
+        run = await self._ledger.runs.last_run(agent)
         return run.id if run is not None else None
 
     async def is_running(self, agent: str) -> bool:
@@ -176,7 +176,7 @@ class FleetLauncher:
     async def line(self, agent: str, line_id: int | None = None) -> LineRecord | None:
         if line_id is None:
             return await self._repos.line_of(agent)
-        line = await self._ledger.line(line_id)
+        line = await self._ledger.lines.line(line_id)
         return line if line is not None and line.agent == agent else None
 
     async def push(self, agent: str, line_id: int | None = None) -> str:

@@ -57,10 +57,10 @@ def app_job_context(
             budgets,
             at.reports_dir,
             AccountCommands(spend.accounts).text,
-            claim=ledger.claim_event,  # each report due posted once, by one orchestrator
+            claim=ledger.chat.claim_event,  # each report due posted once, by one orchestrator
             cron=(cfg.pacing.report_cron, cfg.timezone),
         ),
-        upkeep=ledger,
+        upkeep=ledger.chat,
         schedules=ScheduledRuns(
             ledger=ledger,
             router=router,

@@ -28,7 +28,7 @@ async def open_ledger(at: Grounds) -> Ledgered:
     run (the notifier's :meth:`~bot.chat.notifier.Notifier.release`)."""
     ledger = await Ledger.connect(wiring.ledger_location(at.cfg, at.environ), at.clock)
     at.stops.add(Stop.LEDGER, ledger.close)
-    notifier = Notifier(ledger, lambda: at.serving.connectors)
+    notifier = Notifier(ledger.chat, lambda: at.serving.connectors)
     at.stops.add(Stop.ORDERING, notifier.ordering.drain)
     approvals = Approvals(ledger, at.clock)
     notifier.hold()

@@ -3,7 +3,7 @@ over accept the heartbeats and model requests of agents the orchestrator before 
 started (on other hosts: they outlive it).
 
 Each token stays in the state dir of the orchestrator that gave it out (mode 600); the
-ledger gets only its SHA-256 (:mod:`fleet.ledger.token_digests`). At start an active
+ledger gets only its SHA-256 (:mod:`fleet.ledger.agents`). At start an active
 orchestrator publishes the digests of the tokens it holds and adopts the others'; each
 launch publishes the tokens it just gave out before the agent starts."""
 
@@ -26,9 +26,9 @@ class SharedTokens:
         """Publish the tokens held here, then accept the ones the ledger knows of."""
         await self.publish()
         for purpose, secrets in self._sets:
-            secrets.adopt(await self._ledger.token_digests(purpose))
+            secrets.adopt(await self._ledger.agents.token_digests(purpose))
 
     async def publish(self) -> None:
         """Give the ledger the digests of the tokens given out or revoked since the last time."""
         for purpose, secrets in self._sets:
-            await self._ledger.save_token_digests(purpose, secrets.changes())
+            await self._ledger.agents.save_token_digests(purpose, secrets.changes())

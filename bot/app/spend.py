@@ -14,13 +14,13 @@ from bot.config import Config
 from bot.config.load import UNMETERED_BUDGETS
 from bot.dashboard.metrics import Write
 from fleet.accounts.book import AccountBook
-from fleet.budgets.model import Scope
 from fleet.budgets.policy import PacingPolicy
 from fleet.budgets.run_caps import CappedPolicy, RunCaps
 from fleet.budgets.run_watch import RunCapWatch
 from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
 from fleet.ledger import Ledger
+from fleet.ledger.budget_records import Scope
 from fleet.metering.journal import DIRECTORY, UsageJournal
 from fleet.metering.proxy import MeteringProxy
 from fleet.notices import NoticeBoard
@@ -67,7 +67,7 @@ def served_by(ledger: Ledger, accounts: AccountBook | None) -> Callable[[str], l
     def scopes(agent: str) -> list[Scope]:
         pairs = accounts.accounts_of(agent) if accounts is not None else []
         return [
-            Scope("host", ledger.host_of(agent)),
+            Scope("host", ledger.agents.host_of(agent)),
             *(Scope("account", a) for _, a in pairs),
             *(Scope("provider", p) for p, _ in pairs),
         ]
@@ -112,7 +112,7 @@ async def start_metering(
     proxy that holds the accounts' credentials; each to be stopped from when it is made."""
     await accounts.start()
     stops.add(Stop.ACCOUNTS, accounts.stop)
-    journal = UsageJournal(cfg.state_dir / DIRECTORY, ledger.record_metering_once, clock)
+    journal = UsageJournal(cfg.state_dir / DIRECTORY, ledger.metering.record_metering_once, clock)
     await journal.replay()  # usage the last shutdown kept counts towards the caps restored
     run_caps = RunCapWatch(RunCaps(), ledger, notices, clock)
     stops.add(Stop.RUN_CAPS, run_caps.drain)
@@ -120,7 +120,7 @@ async def start_metering(
     proxy = MeteringProxy(
         cfg.state_dir,
         routes=cfg.providers,
-        sink=sink(ledger.record_metering),
+        sink=sink(ledger.metering.record_metering),
         settings=cfg.metering,
         prices=cfg.prices,
         policy=CappedPolicy(policy, run_caps.caps),

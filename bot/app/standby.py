@@ -87,7 +87,7 @@ class LeaseKeeper:
         said_standby = False
         while not stop.is_set():
             try:
-                lease = await self._ledger.acquire_lease(LEASE, self.holder, self._ttl)
+                lease = await self._ledger.leases.acquire_lease(LEASE, self.holder, self._ttl)
             except LedgerError as exc:
                 log.warning("standby: cannot reach the ledger to take the lease: %s", exc)
             else:
@@ -120,7 +120,7 @@ class LeaseKeeper:
         while True:
             await asyncio.sleep(self._ttl / 3)
             try:
-                self.lease = await self._ledger.acquire_lease(LEASE, self.holder, self._ttl)
+                self.lease = await self._ledger.leases.acquire_lease(LEASE, self.holder, self._ttl)
             except LeaseLost as exc:
                 self.state = LeaseState.LOST
                 log.error("stepping down: %s", exc)
@@ -139,7 +139,7 @@ class LeaseKeeper:
                 await task
         if self.state is LeaseState.HELD:
             try:
-                await self._ledger.release_lease(LEASE, self.holder)
+                await self._ledger.leases.release_lease(LEASE, self.holder)
                 self.state = LeaseState.RELEASED
             except LedgerError as exc:
                 log.warning("could not release the orchestrator lease: %s", exc)

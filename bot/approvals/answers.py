@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import Final, Protocol
+from typing import Final
 
 from bot.approvals.render import reaction_decision, reply_decision
 from bot.commands.acl import Acl, Role
@@ -29,9 +29,11 @@ from bot.commands.errors import CommandError, PermissionDenied
 from bot.commands.grammar import Command, Grammar
 from connectors.base import Connector, InboundMessage, OutboundMessage, UserId
 from connectors.errors import ConnectorError
-from fleet.approvals.model import ApprovalRequest, AskKind, Decision
 from fleet.approvals.service import AlreadyAnswered, Approvals, UnknownApproval, closed_words
 from fleet.ledger import AuditOutcome
+from fleet.ledger.approval_records import ApprovalRequest, AskKind, Decision
+from fleet.ledger.audit import AuditStore
+from fleet.ledger.chat import ChatStore
 from fleet.names import is_agent_name
 from fleet.notices import who_on
 
@@ -42,28 +44,6 @@ MAX_TOLD: Final = 4096
 
 OpenRuns = Callable[[], Awaitable[list[tuple[str, int]]]]
 """The runs that are open now, as (agent, run id)."""
-
-
-class ChatLedger(Protocol):
-    """What the desk reads and writes in the ledger besides the approvals."""
-
-    async def claim_event(self, connector: str, event_id: str) -> bool: ...
-
-    async def topic_for_thread(self, connector: str, room: str, thread_id: str) -> str | None: ...
-
-    async def record_audit(
-        self,
-        connector: str,
-        sender: str,
-        room: str,
-        thread: str | None,
-        text: str,
-        command: str | None,
-        outcome: AuditOutcome,
-        detail: str | None = None,
-        *,
-        source: str = "typed",
-    ) -> int: ...
 
 
 def is_starter(request: ApprovalRequest, connector: str, sender: str) -> bool:
@@ -81,11 +61,17 @@ class ApprovalDesk:
     """Turns answers from chat into :meth:`~fleet.approvals.service.Approvals.answer`."""
 
     def __init__(
-        self, approvals: Approvals, acl: Acl, ledger: ChatLedger, open_runs: OpenRuns
+        self,
+        approvals: Approvals,
+        acl: Acl,
+        chat: ChatStore,
+        audit: AuditStore,
+        open_runs: OpenRuns,
     ) -> None:
         self._approvals = approvals
         self._acl = acl
-        self._ledger = ledger
+        self._chat = chat
+        self._audit_store = audit
         self._open_runs = open_runs
         self._told: OrderedDict[tuple[str, str, str], None] = OrderedDict()
 
@@ -138,7 +124,7 @@ class ApprovalDesk:
         decision = reaction_decision(msg.text)
         if request is None or decision is None or not request.state.is_open:
             return
-        if msg.event_id is not None and not await self._ledger.claim_event(
+        if msg.event_id is not None and not await self._chat.claim_event(
             msg.connector, msg.event_id
         ):
             return  # a reaction seen again (a replay)
@@ -175,7 +161,7 @@ class ApprovalDesk:
     async def _audit(
         self, msg: InboundMessage, command: str, outcome: AuditOutcome, detail: str
     ) -> None:
-        await self._ledger.record_audit(
+        await self._audit_store.record_audit(
             msg.connector,
             msg.sender,
             msg.room,
@@ -195,7 +181,7 @@ class ApprovalDesk:
         :class:`CommandError` when several requests are open there (naming them)."""
         if msg.thread_id is None or not msg.text.strip():
             return None
-        agent = await self._ledger.topic_for_thread(msg.connector, msg.room, msg.thread_id)
+        agent = await self._chat.topic_for_thread(msg.connector, msg.room, msg.thread_id)
         if agent is None or not is_agent_name(agent):
             return None
         waiting = await self._approvals.pending(agent)

@@ -20,9 +20,9 @@ from bot.commands.errors import CommandError
 from bot.commands.family import Family, command
 from bot.commands.grammar import ArgSpec, CommandSpec
 from bot.commands.request import Reply, Request
-from fleet.approvals.model import ApprovalRequest, AskKind, Decision
 from fleet.approvals.service import Approvals
 from fleet.clock import Clock
+from fleet.ledger.approval_records import ApprovalRequest, AskKind, Decision
 from fleet.model import PermissionMode
 
 _ID = ArgSpec("ID", "The request's id, as its message and `pending` show it, e.g. `k7q2`.")

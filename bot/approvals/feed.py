@@ -22,16 +22,17 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from functools import partial
-from typing import Protocol
 
-from bot.approvals.answers import ChatLedger, starter_id
+from bot.approvals.answers import starter_id
 from bot.approvals.render import ask_message, decided_notice, ended_message
 from bot.chat.ordering import Ordering
 from connectors.base import Connector, EventId, OutboundMessage, RoomId, ThreadId
 from connectors.errors import ConnectorError
-from fleet.approvals.model import ApprovalPost, ApprovalRequest
 from fleet.approvals.service import ApprovalEvent, Approvals
 from fleet.events import EventKind, FleetEvent
+from fleet.ledger.approval_records import ApprovalPost, ApprovalRequest
+from fleet.ledger.audit import AuditStore
+from fleet.ledger.chat import ChatStore
 from fleet.notices import Notice, NoticeBoard
 
 log = logging.getLogger(__name__)
@@ -41,19 +42,14 @@ Starter = Callable[[ApprovalRequest], Awaitable[str | None]]
 """Who started the run that asked (``"@ann:hs on matrix"``), when the request says not."""
 
 
-class Threads(ChatLedger, Protocol):
-    """The ledger as the feed uses it: the agents' threads, the audit trail."""
-
-    async def threads_for_topic(self, connector: str, topic: str) -> list[tuple[str, str]]: ...
-
-
 class ApprovalFeed:
     """Shows requests in chat and edits their messages (see the module)."""
 
     def __init__(
         self,
         approvals: Approvals,
-        ledger: Threads,
+        chat: ChatStore,
+        audit: AuditStore,
         connectors: Connectors,
         notices: NoticeBoard,
         *,
@@ -64,7 +60,8 @@ class ApprovalFeed:
         """``ordering``: the notifier's, so that a request asked while its agent's spawn is
         being answered is shown after that answer, in the thread the answer opens."""
         self._approvals = approvals
-        self._ledger = ledger
+        self._chat = chat
+        self._audit = audit
         self._connectors = connectors
         self._notices = notices
         self._prefix_for = prefix_for
@@ -83,7 +80,7 @@ class ApprovalFeed:
         request = event.request
         if not event.opened:
             if request.how in ("timeout", "closed", "withdrawn"):  # nobody answered: audited
-                await self._ledger.record_audit(
+                await self._audit.record_audit(
                     "fleetwarden",
                     request.how,
                     "",
@@ -126,7 +123,7 @@ class ApprovalFeed:
     async def _show_on(self, connector: Connector, request: ApprovalRequest) -> None:
         places: list[tuple[RoomId, ThreadId | None]] = []
         if connector.has_threads:
-            bound = await self._ledger.threads_for_topic(connector.name, request.agent)
+            bound = await self._chat.threads_for_topic(connector.name, request.agent)
             places.extend((RoomId(room), ThreadId(thread)) for room, thread in bound)
         if not places and connector.home_room is not None:
             places.append((connector.home_room, None))
@@ -147,7 +144,7 @@ class ApprovalFeed:
                 continue
             post = ApprovalPost(request.id, connector.name, room, place, sent.event_ids[0])
             await self._approvals.record_post(post)
-            await self._ledger.record_audit(
+            await self._audit.record_audit(
                 connector.name,
                 f"agent:{request.agent}",
                 room,

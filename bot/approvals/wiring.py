@@ -6,11 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bot.app import assembly as wiring
-from bot.approvals.feed import ApprovalFeed, Connectors, Starter, Threads
+from bot.approvals.feed import ApprovalFeed, Connectors, Starter
 from bot.chat.notifier import Notifier
 from bot.config import Config
-from fleet.approvals.model import ApprovalRequest
 from fleet.approvals.service import Approvals
+from fleet.ledger.approval_records import ApprovalRequest
+from fleet.ledger.audit import AuditStore
+from fleet.ledger.chat import ChatStore
 from fleet.notices import starter
 from fleet.supervisor.interfaces import FleetView
 
@@ -35,7 +37,8 @@ def run_starter(fleet: FleetView) -> Starter:
 def attach_feed(
     cfg: Config,
     approvals: Approvals,
-    ledger: Threads,
+    chat: ChatStore,
+    audit: AuditStore,
     fleet: FleetView,
     notices: Notifier,
     connectors: Connectors,
@@ -43,7 +46,8 @@ def attach_feed(
     """The feed, listening to ``approvals`` and to ``fleet`` (a run's end closes its asks)."""
     feed = ApprovalFeed(
         approvals,
-        ledger,
+        chat,
+        audit,
         connectors,
         notices,
         prefix_for=prefix_for(cfg),

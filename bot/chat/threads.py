@@ -34,7 +34,7 @@ class Threads:
             await self._answer(connector, msg, reply)
             return
         topic = reply.topic
-        known = await self._ledger.thread_for_topic(msg.connector, msg.room, topic)
+        known = await self._ledger.chat.thread_for_topic(msg.connector, msg.room, topic)
         old = ThreadId(known) if known is not None else None
         fresh = reply.new_thread or (reply.open_thread and old is None and msg.thread_id is None)
         opened = await self._open(connector, msg, topic, reply) if fresh else None
@@ -75,7 +75,7 @@ class Threads:
             )
         except ThreadsUnsupported:
             return None
-        await self._ledger.bind_thread(msg.connector, msg.room, topic, opened)
+        await self._ledger.chat.bind_thread(msg.connector, msg.room, topic, opened)
         if reply.images or reply.files:  # a thread root is text only: the rest follows in it
             await connector.send(
                 OutboundMessage(

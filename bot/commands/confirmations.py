@@ -76,7 +76,7 @@ class ConfirmationDesk:
         """Have ``req``'s command wait for its sender's ``yes`` in the place it was typed;
         the question to reply with, ``summary`` (what it would do) first."""
         msg = req.message
-        await self._ledger.ask_confirmation(
+        await self._ledger.chat.ask_confirmation(
             connector=msg.connector,
             sender=msg.sender,
             room=msg.room,
@@ -95,12 +95,12 @@ class ConfirmationDesk:
         """What ``msg`` answers: ``None`` unless it is ``yes`` where a question waits."""
         if not is_yes(msg.text, prefix):
             return None
-        waiting = await self._ledger.confirmations_at(msg.connector, msg.room, msg.thread_id)
+        waiting = await self._ledger.chat.confirmations_at(msg.connector, msg.room, msg.thread_id)
         now = self._clock.now()
         for confirmation in waiting:
             if confirmation.sender != msg.sender:
                 continue
-            if await self._ledger.take_confirmation(confirmation.id):
+            if await self._ledger.chat.take_confirmation(confirmation.id):
                 return Answer(confirmation)
             return Answer(confirmation, CommandError(_not_live(confirmation, now)))
         for confirmation in waiting:

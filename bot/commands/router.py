@@ -163,7 +163,7 @@ class Router:
             if edited is None:
                 return
             msg, source = edited, edits.edit_source(original)
-        elif msg.event_id is not None and not await self._ledger.claim_message(
+        elif msg.event_id is not None and not await self._ledger.chat.claim_message(
             msg.connector, msg.event_id, sender=msg.sender, room=msg.room, thread=msg.thread_id
         ):
             log.debug("event %s on %s already handled", msg.event_id, msg.connector)
@@ -185,12 +185,14 @@ class Router:
         when nothing was done about that one. Otherwise ``None``, after saying why the edit
         was not applied (only when it holds a command, or its original ran: an edit of an
         unknown chat message is nobody's business)."""
-        answer = await self._ledger.chat_answer(edit.connector, original)
+        answer = await self._ledger.chat.chat_answer(edit.connector, original)
         if answer is not None and answer.sender == edit.sender and answer.state in REPLACEABLE:
-            if await self._ledger.take_over(edit.connector, original):
+            if await self._ledger.chat.take_over(edit.connector, original):
                 thread = None if answer.thread is None else ThreadId(answer.thread)
                 return replace(edit, event_id=original, replaces=None, thread_id=thread)
-            answer = await self._ledger.chat_answer(edit.connector, original)  # another edit won
+            answer = await self._ledger.chat.chat_answer(
+                edit.connector, original
+            )  # another edit won
         reason = edits.refusal(answer, edit.sender)
         if reason is None or (answer is None and not await self._holds_command(edit)):
             return None
@@ -218,7 +220,7 @@ class Router:
     ) -> None:
         """Record what came of chat message ``msg`` (scheduled runs have no event id)."""
         if msg.event_id is not None:
-            await self._ledger.settle_answer(
+            await self._ledger.chat.settle_answer(
                 msg.connector,
                 msg.event_id,
                 state,
@@ -266,7 +268,7 @@ class Router:
         return ran
 
     async def _claim(self, connector: str, event_id: str) -> bool:
-        if await self._ledger.claim_event(connector, event_id):
+        if await self._ledger.chat.claim_event(connector, event_id):
             return True
         log.debug("event %s on %s already handled", event_id, connector)
         return False
@@ -320,7 +322,7 @@ class Router:
         return ran, reply
 
     async def _audit(self, msg: InboundMessage, source: str, ran: Ran) -> None:
-        await self._ledger.record_audit(
+        await self._ledger.audit.record_audit(
             connector=msg.connector,
             sender=msg.sender,
             room=msg.room,
@@ -378,7 +380,7 @@ class Router:
         """A plain message in an agent's thread, as ``send AGENT <text>``; else ``None``."""
         if msg.thread_id is None or not msg.text.strip():
             return None
-        topic = await self._ledger.topic_for_thread(msg.connector, msg.room, msg.thread_id)
+        topic = await self._ledger.chat.topic_for_thread(msg.connector, msg.room, msg.thread_id)
         send = grammar.spec("send")
         if topic is None or send is None or not is_agent_name(topic):
             return None

@@ -44,9 +44,9 @@ from bot.dashboard.command import DashboardCommands
 from bot.dashboard.signin import SignIns
 from fleet.budgets.service import BudgetService
 from fleet.errors import FleetError
-from fleet.forge.facts import ForgeRunRecord
 from fleet.forge.runs.work import ForgeWork
 from fleet.ledger import Ledger
+from fleet.ledger.forge_records import ForgeRunRecord
 from fleet.model import AgentSpec
 from fleet.repos.desk import RepoDesk
 from fleet.repos.line.identity import chat_co_author
@@ -122,7 +122,7 @@ def build_commands(
     identities = co_authors(cfg)
 
     async def forge_runs(agent: str | None) -> list[ForgeRunRecord]:
-        return await ledger.forge_runs(agent=agent) if cfg.forges else []
+        return await ledger.forge.forge_runs(agent=agent) if cfg.forges else []
 
     handlers = Handlers(
         fleet=fleet,
@@ -149,7 +149,7 @@ def build_commands(
     )
     desk = ConfirmationDesk(ledger, clock)
     approvals = ledgered.approvals
-    answers = ApprovalDesk(approvals, acl, ledger, fleet.outputs.open_runs)
+    answers = ApprovalDesk(approvals, acl, ledger.chat, ledger.audit, fleet.outputs.open_runs)
     live = fleet if isinstance(fleet, SessionLevers) else None
     levers = Levers(fleet=fleet, ledger=ledger, desk=desk, stop_one=handlers.stop, queue=queue)
     overview = OverviewCommands(

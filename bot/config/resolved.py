@@ -23,10 +23,11 @@ from fleet.accounts.model import Account, AccountSet, implicit_account, key_vars
 from fleet.accounts.providers import ProviderRoute
 from fleet.accounts.schema import account_set
 from fleet.agents.roster import AgentEntry
-from fleet.budgets.model import Budget, Groups
+from fleet.budgets.model import Groups
 from fleet.budgets.schema import budgets_of, groups_of
 from fleet.forge.schema import ForgeEntry
 from fleet.hosts.schema import HostEntry
+from fleet.ledger.budget_records import Budget
 from fleet.ledger.location import is_url
 from fleet.metering.config import MeteringSettings, PriceTable
 from fleet.metering.schema import price_table, provider_routes

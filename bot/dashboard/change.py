@@ -26,10 +26,11 @@ from typing import Final, Protocol
 
 from bot.dashboard.shapes import Json, Redacted
 from fleet.clock import Clock
+from fleet.ledger.line_records import LineRecord
 from fleet.redaction.guard import HIDDEN
 from fleet.redaction.invisible import reveal, visible
 from fleet.repos.desk import NoLine, RepoError
-from fleet.repos.facts import Change, FileStat, LineRecord
+from fleet.repos.facts import Change, FileStat
 
 CHANGE_EVERY: Final = timedelta(seconds=5)
 """How stale a page's change may be: reading it runs git (stat, merge-tree, clash checks)."""

@@ -13,8 +13,9 @@ from datetime import datetime
 from typing import Any
 
 from bot.render.forge import web_address
-from fleet.budgets.model import BudgetStatus, Source, Step
-from fleet.forge.facts import ForgeRunRecord
+from fleet.budgets.model import BudgetStatus, Source
+from fleet.ledger.budget_records import Step
+from fleet.ledger.forge_records import ForgeRunRecord
 from fleet.redaction.guard import SHORT, guarded
 from fleet.supervisor.status import AgentStatus
 

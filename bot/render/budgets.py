@@ -13,14 +13,8 @@ from datetime import datetime, tzinfo
 from typing import Final
 
 from bot.render.fleet import compact, duration, money, table
-from fleet.budgets.model import (
-    Budget,
-    BudgetStatus,
-    Burst,
-    PaceStatus,
-    Step,
-    WindowKind,
-)
+from fleet.budgets.model import BudgetStatus, PaceStatus
+from fleet.ledger.budget_records import Budget, Burst, Step, WindowKind
 
 NO_BUDGETS = (
     "No budgets configured. An admin sets one with `budget set SCOPE LIMIT --window W`, "

@@ -20,7 +20,8 @@ from typing import Final
 
 from bot.chat.agent_text import said
 from bot.render.fleet import ago
-from fleet.forge.facts import ForgeRunRecord, NoRunNews, PullNews
+from fleet.forge.facts import NoRunNews, PullNews
+from fleet.ledger.forge_records import ForgeRunRecord
 from fleet.names import is_agent_name
 
 TITLE_CAP: Final = 80  # characters of an issue's title in the table

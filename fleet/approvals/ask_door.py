@@ -43,10 +43,10 @@ from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
 
-from fleet.approvals.model import ApprovalRequest, ApprovalState, Ask
 from fleet.approvals.service import Approvals, UnknownApproval
 from fleet.clock import Clock
 from fleet.connections.loopback import AgentSecrets
+from fleet.ledger.approval_records import ApprovalRequest, ApprovalState, Ask
 from fleet.notices import starter
 
 if TYPE_CHECKING:
@@ -137,12 +137,12 @@ def ledger_terms(ledger: Ledger) -> Terms:
     """Terms read from the ledger: the agent's spec, its open run and who started it."""
 
     async def terms(agent: str) -> AskTerms | None:
-        record = await ledger.get_agent(agent)
-        run = await ledger.last_run(agent)
+        record = await ledger.agents.get_agent(agent)
+        run = await ledger.runs.last_run(agent)
         if record is None or run is None or run.ended_at is not None:
             return None
         spec = record.spec
-        start = await ledger.run_start(run.id)
+        start = await ledger.runs.run_start(run.id)
         return AskTerms(
             run_id=run.id,
             wait_seconds=spec.approval_timeout,

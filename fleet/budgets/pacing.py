@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from fleet.budgets.model import Budget, BudgetStatus, PaceStatus, Source
+from fleet.budgets.model import BudgetStatus, PaceStatus, Source
+from fleet.ledger.budget_records import Budget
 
 MIN_ELAPSED_FRACTION: Final = 0.01
 """The least fraction of a window counted as elapsed when computing the pace ratio."""

@@ -67,16 +67,10 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta, tzinfo
 
 from fleet.budgets.live import LiveSpend
-from fleet.budgets.model import (
-    BudgetStatus,
-    Burst,
-    Groups,
-    PaceStatus,
-    Step,
-    Transition,
-)
+from fleet.budgets.model import BudgetStatus, Groups, PaceStatus, Transition
 from fleet.budgets.pacing import catch_up_time, fits, headroom
 from fleet.budgets.wording import BudgetState, Wording
+from fleet.ledger.budget_records import Burst, Step
 from fleet.metering.policy import (
     ALLOW,
     Estimate,

@@ -74,13 +74,13 @@ class RunCapWatch:
         began (call before the proxy serves: runs found ended then are disarmed by their
         next launch). A ledger that cannot say raises: Fleetwarden does not start with
         its runs uncapped."""
-        for run in await self._ledger.open_runs():
-            record = await self._ledger.get_agent(run.agent)
+        for run in await self._ledger.runs.open_runs():
+            record = await self._ledger.agents.get_agent(run.agent)
             if record is None or record.spec.run_budget is None:
                 continue
             cap = record.spec.run_budget
             since = cap.since or run.started_at
-            spent = await self._ledger.spent_since(run.agent, since)
+            spent = await self._ledger.runs.spent_since(run.agent, since)
             self.caps.arm(run.agent, run.id, cap, since, spent)
 
     async def arm(self, spec: AgentSpec, *, continues: bool) -> None:
@@ -90,7 +90,9 @@ class RunCapWatch:
         since = cap.since if cap is not None and cap.since is not None else self._clock.now()
         spent = (0.0, 0.0)
         if cap is not None and continues and self.caps.task_of(spec.name, since) is None:
-            spent = await self._ledger.spent_since(spec.name, since)  # counted before a restart
+            spent = await self._ledger.runs.spent_since(
+                spec.name, since
+            )  # counted before a restart
         self.caps.arm(spec.name, None, cap, since, spent)
 
     def bind(self, agent: AgentName, run_id: int) -> None:

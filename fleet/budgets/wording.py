@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-from fleet.budgets.model import BudgetStatus, Cutoff, PaceStatus, Step, Transition
+from fleet.budgets.model import BudgetStatus, PaceStatus, Transition
+from fleet.ledger.budget_records import Cutoff, Step
 
 
 @dataclass(slots=True)

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Literal, Protocol
 
 from fleet.errors import FleetwardenError
+from fleet.ledger.forge_records import Slug
 
 ForgeKind = Literal["github", "gitea"]
 Permission = Literal["admin", "write", "read", "none"]
@@ -28,24 +29,6 @@ class ForgeApiError(FleetwardenError):
     def __init__(self, message: str, status: int = 0) -> None:
         super().__init__(message)
         self.status = status
-
-
-@dataclass(frozen=True, slots=True)
-class Slug:
-    """A repository on its forge: ``owner/name``."""
-
-    owner: str
-    name: str
-
-    def __str__(self) -> str:
-        return f"{self.owner}/{self.name}"
-
-    @classmethod
-    def parse(cls, text: str) -> Slug:
-        owner, sep, name = text.partition("/")
-        if not sep or not owner or not name or "/" in name:
-            raise ValueError(f"{text!r} is not owner/name")
-        return cls(owner, name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,18 +1,17 @@
-"""The ledger: Fleetwarden's SQLite store of agents, runs, audit, threads, chat bookkeeping,
-metering, budgets, operator schedules and the spawn queue."""
+"""The ledger: Fleetwarden's durable store (SQLite or PostgreSQL), one store per concern —
+agents, runs, lines, forge, approvals, budgets, metering, chat, audit, schedules and more."""
 
 from __future__ import annotations
 
-from fleet.ledger.answers import REPLACEABLE, AnswerState, ChatAnswer
+from fleet.ledger.budget_records import Freeze
 from fleet.ledger.budgets import StepRecord
-from fleet.ledger.confirmations import Confirmation
-from fleet.ledger.freezes import Freeze
-from fleet.ledger.metering import UsageTotal
+from fleet.ledger.chat_records import REPLACEABLE, AnswerState, ChatAnswer, Confirmation
 from fleet.ledger.migrations import LATEST_VERSION, MIGRATIONS, Migration, migrate
 from fleet.ledger.operator_schedules import ScheduleRecord
 from fleet.ledger.rows import AgentEvent, AgentRecord, AuditEntry, AuditOutcome, RunRecord
 from fleet.ledger.spawn_queue import QueuedSpawn, SpawnAsk
 from fleet.ledger.store import Ledger
+from fleet.ledger.usage_rows import UsageTotal
 
 __all__ = [
     "LATEST_VERSION",

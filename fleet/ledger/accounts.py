@@ -2,7 +2,7 @@
 agent's requests to a provider go to), ``account_marks`` (accounts found unusable, and
 until when) and ``quota_windows`` (the latest word of each provider window per account).
 
-:class:`AccountsLedger` is mixed into :class:`~fleet.ledger.store.Ledger`; it is the
+:class:`AccountsStore` is the
 :class:`~fleet.accounts.state.AccountLedger` the account book writes through.
 """
 
@@ -18,10 +18,10 @@ from fleet.ledger.engine import replace_into
 from fleet.ledger.rows import from_epoch, to_epoch
 
 
-class AccountsLedger:
-    """The account queries of :class:`~fleet.ledger.store.Ledger`."""
+class AccountsStore(Store):
+    """Accounts' assignments, marks and quota windows."""
 
-    async def account_assignments(self: Store) -> list[Assignment]:
+    async def account_assignments(self) -> list[Assignment]:
         rows = await self._all("SELECT * FROM account_assignments ORDER BY agent, provider", ())
         return [
             Assignment(
@@ -35,7 +35,7 @@ class AccountsLedger:
             for row in rows
         ]
 
-    async def account_marks(self: Store) -> list[Mark]:
+    async def account_marks(self) -> list[Mark]:
         rows = await self._all("SELECT * FROM account_marks ORDER BY account", ())
         return [
             Mark(
@@ -48,7 +48,7 @@ class AccountsLedger:
             for row in rows
         ]
 
-    async def quota_windows(self: Store) -> list[QuotaWindow]:
+    async def quota_windows(self) -> list[QuotaWindow]:
         rows = await self._all("SELECT * FROM quota_windows ORDER BY account, window", ())
         return [
             QuotaWindow(
@@ -69,7 +69,7 @@ class AccountsLedger:
         ]
 
     async def save_account_state(
-        self: Store,
+        self,
         assignments: Sequence[Assignment],
         marks: Sequence[Mark],
         windows: Sequence[QuotaWindow],

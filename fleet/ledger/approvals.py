@@ -4,7 +4,7 @@ where it was shown in chat, and the rules an ``always`` answer taught an agent.
 A request is answered once: the answer is an ``UPDATE … WHERE state = 'open'`` in one
 transaction, so of two answers racing the first wins and the second learns who it lost to.
 A request is keyed by its run, channel, the CLI's id of the ask *and* the digest of what it
-showed (:func:`~fleet.approvals.model.ask_digest`): the CLI's id alone never finds it.
+showed (:func:`~fleet.ledger.approval_records.ask_digest`): the CLI's id alone never finds it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import secrets
 import socket
 from datetime import datetime
 
-from fleet.approvals.model import (
+from fleet.ledger.access import Store
+from fleet.ledger.approval_records import (
     ApprovalPost,
     ApprovalRequest,
     ApprovalState,
@@ -23,7 +24,6 @@ from fleet.approvals.model import (
     LearnedRule,
     ask_digest,
 )
-from fleet.ledger.access import Store
 from fleet.ledger.engine import Row
 from fleet.ledger.rows import from_epoch, to_epoch
 
@@ -36,11 +36,11 @@ def new_request_id() -> str:
     return "".join(secrets.choice(ID_ALPHABET) for _ in range(ID_LENGTH))
 
 
-class ApprovalsLedger:
-    """The approval queries of :class:`~fleet.ledger.store.Ledger`."""
+class ApprovalsStore(Store):
+    """Approval requests, their answers and posts, and the rules ``always`` taught."""
 
     async def open_approval(
-        self: Store,
+        self,
         *,
         agent: str,
         run_id: int,
@@ -114,12 +114,12 @@ class ApprovalsLedger:
             )
         return _request(next(iter(rows))), True
 
-    async def approval(self: Store, request_id: str) -> ApprovalRequest | None:
+    async def approval(self, request_id: str) -> ApprovalRequest | None:
         rows = await self._all("SELECT * FROM approvals WHERE id = ?", (request_id.lower(),))
         return _request(rows[0]) if rows else None
 
     async def approvals_by_native(
-        self: Store, run_id: int, channel: str, native_id: str
+        self, run_id: int, channel: str, native_id: str
     ) -> list[ApprovalRequest]:
         """Every request of ``run_id`` the CLI asked under its id ``native_id``, oldest
         first (more than one when the same id asked different things)."""
@@ -130,7 +130,7 @@ class ApprovalsLedger:
         )
         return [_request(row) for row in rows]
 
-    async def withdrawn_since(self: Store, agent: str, since: datetime) -> int:
+    async def withdrawn_since(self, agent: str, since: datetime) -> int:
         """How many of ``agent``'s requests its CLI withdrew since ``since``."""
         rows = await self._all(
             "SELECT COUNT(*) AS n FROM approvals WHERE agent = ? AND how = 'withdrawn'"
@@ -139,7 +139,7 @@ class ApprovalsLedger:
         )
         return int(rows[0]["n"]) if rows else 0
 
-    async def open_approvals(self: Store, agent: str | None = None) -> list[ApprovalRequest]:
+    async def open_approvals(self, agent: str | None = None) -> list[ApprovalRequest]:
         """Open requests, oldest first (of one agent, when named)."""
         if agent is None:
             rows = await self._all(
@@ -152,21 +152,21 @@ class ApprovalsLedger:
             )
         return [_request(row) for row in rows]
 
-    async def recent_approvals(self: Store, limit: int = 100) -> list[ApprovalRequest]:
+    async def recent_approvals(self, limit: int = 100) -> list[ApprovalRequest]:
         """The latest ``limit`` requests, open or answered, newest first."""
         rows = await self._all(
             "SELECT * FROM approvals ORDER BY asked_at DESC, id DESC LIMIT ?", (limit,)
         )
         return [_request(row) for row in rows]
 
-    async def approvals_of_run(self: Store, run_id: int) -> list[ApprovalRequest]:
+    async def approvals_of_run(self, run_id: int) -> list[ApprovalRequest]:
         rows = await self._all(
             "SELECT * FROM approvals WHERE run_id = ? ORDER BY asked_at, id", (run_id,)
         )
         return [_request(row) for row in rows]
 
     async def answer_approval(
-        self: Store,
+        self,
         request_id: str,
         *,
         state: ApprovalState,
@@ -191,14 +191,14 @@ class ApprovalsLedger:
         found = list(rows)
         return (_request(found[0]) if found else None), won
 
-    async def mark_approval_delivered(self: Store, request_id: str) -> None:
+    async def mark_approval_delivered(self, request_id: str) -> None:
         async with self._transaction("mark an approval delivered") as conn:
             await conn.execute(
                 "UPDATE approvals SET delivered_at = ? WHERE id = ?",
                 (to_epoch(self._clock.now()), request_id),
             )
 
-    async def record_approval_post(self: Store, post: ApprovalPost) -> None:
+    async def record_approval_post(self, post: ApprovalPost) -> None:
         async with self._transaction("record where an approval was shown") as conn:
             await conn.execute(
                 "INSERT INTO approval_posts (request_id, connector, room, thread,"
@@ -206,21 +206,21 @@ class ApprovalsLedger:
                 (post.request_id, post.connector, post.room, post.thread, post.event_id),
             )
 
-    async def approval_posts(self: Store, request_id: str) -> list[ApprovalPost]:
+    async def approval_posts(self, request_id: str) -> list[ApprovalPost]:
         rows = await self._all(
             "SELECT * FROM approval_posts WHERE request_id = ? ORDER BY connector, event_id",
             (request_id,),
         )
         return [_post(row) for row in rows]
 
-    async def approval_post_at(self: Store, connector: str, event_id: str) -> ApprovalPost | None:
+    async def approval_post_at(self, connector: str, event_id: str) -> ApprovalPost | None:
         rows = await self._all(
             "SELECT * FROM approval_posts WHERE connector = ? AND event_id = ?",
             (connector, event_id),
         )
         return _post(rows[0]) if rows else None
 
-    async def add_approval_rule(self: Store, agent: str, pattern: str, by: str) -> None:
+    async def add_approval_rule(self, agent: str, pattern: str, by: str) -> None:
         async with self._transaction("remember an always answer") as conn:
             await conn.execute(
                 "INSERT INTO approval_rules (agent, pattern, added_by, added_at)"
@@ -228,14 +228,14 @@ class ApprovalsLedger:
                 (agent, pattern, by, to_epoch(self._clock.now())),
             )
 
-    async def approval_rules(self: Store, agent: str) -> list[str]:
+    async def approval_rules(self, agent: str) -> list[str]:
         rows = await self._all(
             "SELECT pattern FROM approval_rules WHERE agent = ? ORDER BY added_at, pattern",
             (agent,),
         )
         return [str(row["pattern"]) for row in rows]
 
-    async def learned_rules(self: Store, agent: str) -> list[LearnedRule]:
+    async def learned_rules(self, agent: str) -> list[LearnedRule]:
         """The rules ``always`` answers taught ``agent``, oldest first."""
         rows = await self._all(
             "SELECT * FROM approval_rules WHERE agent = ? ORDER BY added_at, pattern",
@@ -251,7 +251,7 @@ class ApprovalsLedger:
             for row in rows
         ]
 
-    async def forget_approval_rules(self: Store, agent: str, pattern: str | None = None) -> int:
+    async def forget_approval_rules(self, agent: str, pattern: str | None = None) -> int:
         """Forget the rule ``pattern`` taught ``agent`` (``None``: all of them); how many."""
         async with self._transaction("forget learned approval rules") as conn:
             if pattern is None:

@@ -1,7 +1,5 @@
 """The ledger's audit trail: every operator message and what became of it, with the
-machine of the orchestrator that handled it (an active one and its standby told apart).
-
-:class:`AuditLedger` is mixed into :class:`~fleet.ledger.store.Ledger`."""
+machine of the orchestrator that handled it (an active one and its standby told apart)."""
 
 from __future__ import annotations
 
@@ -16,11 +14,11 @@ ORCHESTRATOR_HOST = socket.gethostname()
 """The machine this orchestrator runs on: its audit entries say so."""
 
 
-class AuditLedger:
+class AuditStore(Store):
     """The ``audit`` table."""
 
     async def record_audit(
-        self: Store,
+        self,
         connector: str,
         sender: str,
         room: str,
@@ -47,7 +45,7 @@ class AuditLedger:
                 ),
             )
 
-    async def audit_entries(self: Store, limit: int = 100) -> list[AuditEntry]:
+    async def audit_entries(self, limit: int = 100) -> list[AuditEntry]:
         """The latest ``limit`` audit entries, newest first."""
         rows = await self._all("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
         return [AuditEntry.from_row(row) for row in rows]

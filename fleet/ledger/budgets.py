@@ -1,5 +1,7 @@
 """The ledger's budget tables (migration 5): ``budgets`` set by command, ``bursts`` granted
-by admins, and ``pacing_steps``, where each budget stands on the enforcement ladder.
+by admins, ``pacing_steps``, where each budget stands on the enforcement ladder, and
+``freezes`` (migrations 8 and 14), the agents whose processes are paused by a budget's
+``freeze`` cutoff or by a person's ``freeze``.
 
 A budget set by command replaces the config's budget of the same scope (the config's comes
 back only if the command's is removed); there is one row per scope, the latest ``budget
@@ -7,28 +9,32 @@ set`` wins. Bursts are kept after they end, for reports and the audit of who gra
 Steps are saved as they change, so a restart resumes the ladder instead of starting every
 budget at ``none``.
 
-:class:`BudgetsLedger` is mixed into :class:`~fleet.ledger.store.Ledger`, like
-:class:`~fleet.ledger.metering.MeteringLedger`.
+A freeze says why, by whom and since when, so ``ps`` says so, the watchdog leaves the agent
+be, and a restart of Fleetwarden still knows to continue it at the reset (a budget's) or to
+keep it paused until ``resume`` (a person's). The records are in
+:mod:`fleet.ledger.budget_records`.
 """
 
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from fleet.budgets.model import (
+from fleet.ledger.access import Store
+from fleet.ledger.budget_records import (
     Budget,
     Burst,
     Confidence,
     Cutoff,
+    Freeze,
     Scope,
     Step,
     WindowKind,
     WindowSpec,
 )
-from fleet.ledger.access import Store
 from fleet.ledger.engine import Row, insert_id, replace_into
 from fleet.ledger.rows import from_epoch, to_epoch
 
@@ -48,10 +54,10 @@ class StepRecord:
     changed_at: datetime | None = None  # None: now, when saved
 
 
-class BudgetsLedger:
-    """The budget queries of :class:`~fleet.ledger.store.Ledger`."""
+class BudgetsStore(Store):
+    """Budgets set by command, bursts, pacing steps and freezes."""
 
-    async def set_budget(self: Store, budget: Budget, by: str) -> None:
+    async def set_budget(self, budget: Budget, by: str) -> None:
         """Save ``budget`` as set by ``by`` now, replacing any budget set for its scope."""
         window = budget.window
         params = (
@@ -75,12 +81,12 @@ class BudgetsLedger:
                 params,
             )
 
-    async def command_budgets(self: Store) -> list[Budget]:
+    async def command_budgets(self) -> list[Budget]:
         """Every budget set by command (``source="command"``), by scope."""
         rows = await self._all(f"SELECT {_BUDGET_COLUMNS} FROM budgets ORDER BY scope", ())
         return [_budget(row) for row in rows]
 
-    async def add_burst(self: Store, burst: Burst) -> int:
+    async def add_burst(self, burst: Burst) -> int:
         """Record a burst grant; its id. ``granted_at`` defaults to now."""
         granted_at = burst.granted_at if burst.granted_at is not None else self._clock.now()
         params = (
@@ -98,7 +104,7 @@ class BudgetsLedger:
                 params,
             )
 
-    async def active_bursts(self: Store, now: datetime) -> list[Burst]:
+    async def active_bursts(self, now: datetime) -> list[Burst]:
         """The bursts granted by ``now`` that have not ended, oldest grant first."""
         at = to_epoch(now)
         rows = await self._all(
@@ -117,7 +123,7 @@ class BudgetsLedger:
             for row in rows
         ]
 
-    async def save_steps(self: Store, steps: Sequence[StepRecord]) -> None:
+    async def save_steps(self, steps: Sequence[StepRecord]) -> None:
         """Save where these budgets stand (others keep their rows), in one transaction."""
         if not steps:
             return
@@ -131,7 +137,7 @@ class BudgetsLedger:
                 params,
             )
 
-    async def load_steps(self: Store) -> dict[str, StepRecord]:
+    async def load_steps(self) -> dict[str, StepRecord]:
         """Every saved step, by budget key."""
         rows = await self._all(
             "SELECT budget, step, level, changed_at FROM pacing_steps ORDER BY budget", ()
@@ -145,6 +151,37 @@ class BudgetsLedger:
             )
             for row in rows
         }
+
+    # -- freezes ----------------------------------------------------------------------------
+
+    async def add_freeze(
+        self, agent: str, budget: str, reason: str, *, by: str | None = None
+    ) -> Freeze:
+        """Record ``agent`` as frozen. A person's freeze replaces a budget's; a budget's
+        never replaces a person's (that one stays, and is returned)."""
+        freeze = Freeze(agent, budget, reason, self._clock.now(), socket.gethostname(), by)
+        async with self._transaction(f"record that {agent} is frozen") as conn:
+            await conn.execute(
+                "INSERT INTO freezes (agent, budget, reason, frozen_at, host, frozen_by)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (agent) DO UPDATE SET"
+                " budget = excluded.budget, reason = excluded.reason,"
+                " frozen_at = excluded.frozen_at, host = excluded.host,"
+                " frozen_by = excluded.frozen_by"
+                " WHERE excluded.frozen_by IS NOT NULL OR freezes.frozen_by IS NULL",
+                (agent, budget, reason, to_epoch(freeze.frozen_at), freeze.host, by),
+            )
+        kept = await self._one("SELECT * FROM freezes WHERE agent = ?", (agent,))
+        return freeze if kept is None else _freeze(kept)
+
+    async def remove_freeze(self, agent: str) -> bool:
+        """Forget ``agent``'s freeze; whether it had one."""
+        async with self._transaction(f"record that {agent} is no longer frozen") as conn:
+            cursor = await conn.execute("DELETE FROM freezes WHERE agent = ?", (agent,))
+            return cursor.rowcount > 0
+
+    async def freezes(self) -> list[Freeze]:
+        rows = await self._all("SELECT * FROM freezes ORDER BY frozen_at, agent", ())
+        return [_freeze(row) for row in rows]
 
 
 def _budget(row: Row) -> Budget:
@@ -165,4 +202,15 @@ def _budget(row: Row) -> Budget:
         tolerance=row["tolerance"],
         cutoff=Cutoff(row["cutoff"]),
         source="command",
+    )
+
+
+def _freeze(row: Row) -> Freeze:
+    return Freeze(
+        row["agent"],
+        row["budget"],
+        row["reason"],
+        from_epoch(row["frozen_at"]),
+        row["host"],
+        row["frozen_by"],
     )

@@ -3,25 +3,44 @@ which topic (an agent) in which room, which chat events were already handled, an
 values a connector saves between runs (a sync token).
 
 These tables are about conversations, not the fleet; they share the one ledger file so a
-write is one transaction with the rest. :class:`ChatLedger` is mixed into
-:class:`~fleet.ledger.store.Ledger` and uses its transaction and read helpers.
+write is one transaction with the rest. What the bot did with each message it claimed
+(``chat_answers``) and the commands waiting for a confirming reply (``confirmations``) are
+here too; their records are in :mod:`fleet.ledger.chat_records`.
 """
 
 from __future__ import annotations
 
+import socket
 from datetime import datetime
+from typing import Final
 
 from fleet.ledger.access import Store
+from fleet.ledger.chat_records import (
+    KEPT_EXPIRED,
+    AnswerState,
+    ChatAnswer,
+    Confirmation,
+    confirmation_from_row,
+)
+from fleet.ledger.engine import insert_id, replace_into
 from fleet.ledger.rows import to_epoch
 
+_CLAIM_ANSWER: Final = replace_into(
+    "chat_answers",
+    ("connector", "event_id"),
+    ("connector", "event_id", "sender", "room", "thread", "state", "at"),
+    reset={"command": "NULL", "outcome": "NULL"},
+)
 
-class ChatLedger:
-    """Threads per topic, processed chat events and connector state."""
+
+class ChatStore(Store):
+    """Threads per topic, processed chat events, connector state, chat messages' answers and
+    commands waiting for a confirming reply."""
 
     # -- chat threads ---------------------------------------------------------------------
 
     async def bind_thread(
-        self: Store,
+        self,
         connector: str,
         room: str,
         topic: str,
@@ -45,7 +64,7 @@ class ChatLedger:
                 (connector, room, topic, thread_id, when),
             )
 
-    async def thread_for_topic(self: Store, connector: str, room: str, topic: str) -> str | None:
+    async def thread_for_topic(self, connector: str, room: str, topic: str) -> str | None:
         """The thread bound to ``topic`` in ``room``, if any."""
         row = await self._one(
             "SELECT thread_id FROM threads WHERE connector = ? AND room = ? AND topic = ?",
@@ -53,7 +72,7 @@ class ChatLedger:
         )
         return None if row is None else str(row[0])
 
-    async def threads_for_topic(self: Store, connector: str, topic: str) -> list[tuple[str, str]]:
+    async def threads_for_topic(self, connector: str, topic: str) -> list[tuple[str, str]]:
         """Every (room, thread id) bound to ``topic`` on ``connector``, oldest first."""
         rows = await self._all(
             "SELECT room, thread_id FROM threads WHERE connector = ? AND topic = ? "
@@ -62,9 +81,7 @@ class ChatLedger:
         )
         return [(str(row[0]), str(row[1])) for row in rows]
 
-    async def topic_for_thread(
-        self: Store, connector: str, room: str, thread_id: str
-    ) -> str | None:
+    async def topic_for_thread(self, connector: str, room: str, thread_id: str) -> str | None:
         """The topic ``thread_id`` in ``room`` is bound to, if any."""
         row = await self._one(
             "SELECT topic FROM threads WHERE connector = ? AND room = ? AND thread_id = ?",
@@ -74,9 +91,7 @@ class ChatLedger:
 
     # -- processed chat events ------------------------------------------------------------
 
-    async def claim_event(
-        self: Store, connector: str, event_id: str, at: datetime | None = None
-    ) -> bool:
+    async def claim_event(self, connector: str, event_id: str, at: datetime | None = None) -> bool:
         """Whether this is the first time ``event_id`` is seen; redelivered events get False."""
         when = self._epoch(at)
         async with self._transaction("claim an event") as conn:
@@ -87,7 +102,7 @@ class ChatLedger:
             )
             return cursor.rowcount == 1
 
-    async def prune_events(self: Store, before: datetime) -> int:
+    async def prune_events(self, before: datetime) -> int:
         """Forget events processed before ``before`` (and the answers to chat messages last
         handled before then); return how many events."""
         async with self._transaction("prune processed events") as conn:
@@ -99,7 +114,7 @@ class ChatLedger:
 
     # -- connector state ------------------------------------------------------------------
 
-    async def get_connector_state(self: Store, connector: str, key: str) -> str | None:
+    async def get_connector_state(self, connector: str, key: str) -> str | None:
         """A value a connector saved (a sync token, say), if any."""
         row = await self._one(
             "SELECT value FROM connector_state WHERE connector = ? AND key = ?", (connector, key)
@@ -107,7 +122,7 @@ class ChatLedger:
         return None if row is None else str(row[0])
 
     async def set_connector_state(
-        self: Store, connector: str, key: str, value: str, at: datetime | None = None
+        self, connector: str, key: str, value: str, at: datetime | None = None
     ) -> None:
         """Save ``value`` under ``key`` for ``connector``, replacing any previous one."""
         when = self._epoch(at)
@@ -118,3 +133,144 @@ class ChatLedger:
                 " SET value = excluded.value, updated_at = excluded.updated_at",
                 (connector, key, value, when),
             )
+
+    # -- answers ----------------------------------------------------------------------------
+
+    async def claim_message(
+        self,
+        connector: str,
+        event_id: str,
+        *,
+        sender: str,
+        room: str,
+        thread: str | None,
+        at: datetime | None = None,
+    ) -> bool:
+        """Claim chat message ``event_id`` as :meth:`claim_event` does, and note it ``pending``;
+        False (nothing written) when it was claimed before."""
+        when = self._epoch(at)
+        async with self._transaction("claim a chat message") as conn:
+            cursor = await conn.execute(
+                "INSERT INTO processed_events (connector, event_id, at) VALUES (?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                (connector, event_id, when),
+            )
+            if cursor.rowcount != 1:
+                return False
+            await conn.execute(
+                _CLAIM_ANSWER,
+                (connector, event_id, sender, room, thread, "pending", when),
+            )
+            return True
+
+    async def settle_answer(
+        self,
+        connector: str,
+        event_id: str,
+        state: AnswerState,
+        *,
+        command: str | None = None,
+        outcome: str | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        """Record what came of chat message ``event_id`` (claimed before); no row, no change."""
+        when = self._epoch(at)
+        async with self._transaction("record a chat answer") as conn:
+            await conn.execute(
+                "UPDATE chat_answers SET state = ?, command = ?, outcome = ?, at = ?"
+                " WHERE connector = ? AND event_id = ?",
+                (state, command, outcome, when, connector, event_id),
+            )
+
+    async def chat_answer(self, connector: str, event_id: str) -> ChatAnswer | None:
+        """What the bot did with chat message ``event_id``, if it has a record of it."""
+        row = await self._one(
+            "SELECT * FROM chat_answers WHERE connector = ? AND event_id = ?",
+            (connector, event_id),
+        )
+        return None if row is None else ChatAnswer.from_row(row)
+
+    async def take_over(self, connector: str, event_id: str, at: datetime | None = None) -> bool:
+        """Make chat message ``event_id`` ``pending`` again for an edit to run, if nothing was
+        done about it (``ignored`` or ``refused``); False when it ran, is pending, or has no
+        record. Atomic: of two edits racing, one gets it."""
+        when = self._epoch(at)
+        async with self._transaction("take a chat message over") as conn:
+            cursor = await conn.execute(
+                "UPDATE chat_answers SET state = 'pending', at = ?"
+                " WHERE connector = ? AND event_id = ? AND state IN ('ignored', 'refused')",
+                (when, connector, event_id),
+            )
+            return cursor.rowcount == 1
+
+    # -- confirmations ----------------------------------------------------------------------
+
+    async def ask_confirmation(
+        self,
+        *,
+        connector: str,
+        sender: str,
+        room: str,
+        thread: str | None,
+        command: str,
+        summary: str,
+        expires_at: datetime,
+    ) -> Confirmation:
+        """Record a command waiting for ``sender``'s reply in this place; it replaces what
+        they were asked there before. Rows long expired are dropped on the way."""
+        now = self._clock.now()
+        host = socket.gethostname()
+        async with self._transaction("record a confirmation asked for") as conn:
+            await conn.execute(
+                "DELETE FROM confirmations WHERE expires_at < ?", (to_epoch(now - KEPT_EXPIRED),)
+            )
+            await conn.execute(
+                "DELETE FROM confirmations WHERE connector = ? AND sender = ? AND room = ?"
+                " AND thread IS ?",
+                (connector, sender, room, thread),
+            )
+            row_id = await insert_id(
+                conn,
+                "INSERT INTO confirmations (connector, sender, room, thread, command, summary,"
+                " asked_at, expires_at, host) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    connector,
+                    sender,
+                    room,
+                    thread,
+                    command,
+                    summary,
+                    to_epoch(now),
+                    to_epoch(expires_at),
+                    host,
+                ),
+            )
+        return Confirmation(
+            row_id, connector, sender, room, thread, command, summary, now, expires_at, host
+        )
+
+    async def confirmations_at(
+        self, connector: str, room: str, thread: str | None
+    ) -> list[Confirmation]:
+        """What waits in this place (expired ones still kept included), newest first."""
+        since = to_epoch(self._clock.now() - KEPT_EXPIRED)
+        rows = await self._all(
+            "SELECT * FROM confirmations WHERE connector = ? AND room = ? AND thread IS ?"
+            " AND expires_at >= ? ORDER BY id DESC",
+            (connector, room, thread, since),
+        )
+        return [confirmation_from_row(row) for row in rows]
+
+    async def take_confirmation(self, confirmation_id: int) -> bool:
+        """Take confirmation ``confirmation_id`` to act on it: whether it was still there
+        and live (a late or second reply gets ``False``). Taken, it is gone either way."""
+        now = to_epoch(self._clock.now())
+        async with self._transaction("take a confirmation") as conn:
+            cursor = await conn.execute(
+                "DELETE FROM confirmations WHERE id = ? AND expires_at > ?",
+                (confirmation_id, now),
+            )
+            live = cursor.rowcount > 0
+            if not live:
+                await conn.execute("DELETE FROM confirmations WHERE id = ?", (confirmation_id,))
+        return live

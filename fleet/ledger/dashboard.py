@@ -6,7 +6,6 @@ in the chat message and the browser's cookie), and the usage sums its pages and
 State is here, not in the orchestrator's memory: a standby that takes over honours the
 sessions of the one it replaced, and a link is used once whichever of them sees it.
 
-:class:`DashboardLedger` is mixed into :class:`~fleet.ledger.store.Ledger`.
 """
 
 from __future__ import annotations
@@ -16,8 +15,8 @@ from datetime import datetime
 
 from fleet.ledger.access import Store
 from fleet.ledger.engine import Row
-from fleet.ledger.metering import MODEL, SERVED
 from fleet.ledger.rows import from_epoch
+from fleet.ledger.usage_rows import MODEL, SERVED
 
 _SUMS = """COUNT(*) AS requests,
         COALESCE(SUM(input_tokens), 0) AS input,
@@ -88,12 +87,10 @@ class UsageSum:
         )
 
 
-class DashboardLedger:
-    """The dashboard's queries of :class:`~fleet.ledger.store.Ledger`."""
+class DashboardStore(Store):
+    """The dashboard's sign-in links and sessions, and the usage sums its pages read."""
 
-    async def add_dashboard_link(
-        self: Store, digest: str, who: SignIn, created_at: datetime
-    ) -> None:
+    async def add_dashboard_link(self, digest: str, who: SignIn, created_at: datetime) -> None:
         """Record a sign-in link by its secret's digest."""
         async with self._transaction("record a dashboard sign-in link") as conn:
             await conn.execute(
@@ -111,7 +108,7 @@ class DashboardLedger:
             )
 
     async def redeem_dashboard_link(
-        self: Store, link: str, session: str, now: datetime, session_expires: datetime
+        self, link: str, session: str, now: datetime, session_expires: datetime
     ) -> SignIn | None:
         """Use the link whose digest is ``link`` — once, before it expires — and open a
         session whose cookie's digest is ``session`` for the same person; ``None`` when the
@@ -155,7 +152,7 @@ class DashboardLedger:
             link_row.connector, link_row.user_id, link_row.role, link_row.groups, session_expires
         )
 
-    async def dashboard_session(self: Store, digest: str, now: datetime) -> SignIn | None:
+    async def dashboard_session(self, digest: str, now: datetime) -> SignIn | None:
         """The live session whose cookie's digest is ``digest`` (not ended, not expired)."""
         row = await self._one(
             "SELECT * FROM dashboard_sessions"
@@ -164,7 +161,7 @@ class DashboardLedger:
         )
         return SignIn.from_row(row) if row is not None else None
 
-    async def live_dashboard_sessions(self: Store, now: datetime) -> set[str]:
+    async def live_dashboard_sessions(self, now: datetime) -> set[str]:
         """The digests of every live session."""
         rows = await self._all(
             "SELECT digest FROM dashboard_sessions WHERE ended_at IS NULL AND expires_at > ?",
@@ -172,9 +169,7 @@ class DashboardLedger:
         )
         return {str(row["digest"]) for row in rows}
 
-    async def end_dashboard_sessions(
-        self: Store, connector: str, user_id: str, now: datetime
-    ) -> int:
+    async def end_dashboard_sessions(self, connector: str, user_id: str, now: datetime) -> int:
         """End every live session of that person, and void their unused links; how many
         sessions ended."""
         at = self._epoch(now)
@@ -192,7 +187,7 @@ class DashboardLedger:
             )
         return max(ended, 0)
 
-    async def end_dashboard_session(self: Store, digest: str, now: datetime) -> None:
+    async def end_dashboard_session(self, digest: str, now: datetime) -> None:
         """End the session whose cookie's digest is ``digest``."""
         async with self._transaction("end a dashboard session") as conn:
             await conn.execute(
@@ -201,7 +196,7 @@ class DashboardLedger:
             )
 
     async def open_dashboard_signins(
-        self: Store, now: datetime
+        self, now: datetime
     ) -> tuple[dict[str, SignIn], dict[str, SignIn]]:
         """Whom each live session and each unused, unexpired link signs in, by digest:
         ``(sessions, links)``."""
@@ -218,7 +213,7 @@ class DashboardLedger:
         )
 
     async def end_dashboard_signins(
-        self: Store, sessions: list[str], links: list[str], now: datetime
+        self, sessions: list[str], links: list[str], now: datetime
     ) -> None:
         """End these sessions and void these links (by digest), for good."""
         at = self._epoch(now)
@@ -236,7 +231,7 @@ class DashboardLedger:
                 )
 
     async def usage_sums(
-        self: Store,
+        self,
         since: datetime | None = None,
         until: datetime | None = None,
         *,
@@ -265,7 +260,7 @@ class DashboardLedger:
         )
         return [UsageSum.from_row(row) for row in rows]
 
-    async def usage_sums_after(self: Store, after: int) -> tuple[list[UsageSum], int]:
+    async def usage_sums_after(self, after: int) -> tuple[list[UsageSum], int]:
         """The sums of the usage rows written after row ``after`` (rows are only ever
         appended, one writer at a time), and the last row's id: a running total adds them
         instead of summing everything again."""
@@ -282,7 +277,7 @@ class DashboardLedger:
         )
         return [UsageSum.from_row(r) for r in rows], last
 
-    async def last_models(self: Store, since: datetime) -> dict[str, tuple[str, str, str | None]]:
+    async def last_models(self, since: datetime) -> dict[str, tuple[str, str, str | None]]:
         """Per agent, its latest request since ``since`` that was served: the model asked
         for, the model served, and the one the pacing policy moved it from (when it did).
         A refused request's model is the agent's own text, not the model it works with."""

@@ -7,10 +7,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fleet.forge.facts import DeliveryRecord, ForgeAuditLine, ForgeRunRecord, ForgeRunState
-from fleet.forge.model import Slug
 from fleet.ledger.access import Store
 from fleet.ledger.engine import Row, insert_id
+from fleet.ledger.forge_records import (
+    DeliveryRecord,
+    ForgeAuditLine,
+    ForgeRunRecord,
+    ForgeRunState,
+    Slug,
+)
 from fleet.ledger.rows import _optional_epoch, from_epoch
 
 _RUN_FIELDS = frozenset(
@@ -63,14 +68,12 @@ def _run(row: Row) -> ForgeRunRecord:
     )
 
 
-class ForgeLedger:
-    """The forge queries of :class:`~fleet.ledger.store.Ledger`."""
+class ForgeStore(Store):
+    """Forge runs, webhook deliveries, the forge audit and poll cursors."""
 
     # -- deliveries --------------------------------------------------------------------
 
-    async def take_delivery(
-        self: Store, forge: str, delivery: str, event: str, kept: str = ""
-    ) -> bool:
+    async def take_delivery(self, forge: str, delivery: str, event: str, kept: str = "") -> bool:
         """Record delivery ``delivery`` of ``forge`` (with ``kept``, the event it carries,
         until its outcome is written); False when it was had before."""
         at = self._epoch(None)
@@ -82,7 +85,7 @@ class ForgeLedger:
             )
         return bool(rows)
 
-    async def unsettled_deliveries(self: Store, since: datetime) -> list[tuple[str, str, str]]:
+    async def unsettled_deliveries(self, since: datetime) -> list[tuple[str, str, str]]:
         """``(forge, delivery, kept)`` of each delivery taken since ``since`` with its event
         kept and no outcome yet (Fleetwarden stopped before acting on it), oldest first."""
         rows = await self._all(
@@ -92,7 +95,7 @@ class ForgeLedger:
         )
         return [(r["forge"], r["delivery"], r["kept"]) for r in rows]
 
-    async def set_delivery_outcome(self: Store, forge: str, delivery: str, outcome: str) -> None:
+    async def set_delivery_outcome(self, forge: str, delivery: str, outcome: str) -> None:
         async with self._transaction("record what a forge delivery did") as conn:
             await conn.execute(
                 "UPDATE forge_deliveries SET outcome = ?, kept = ''"
@@ -100,9 +103,7 @@ class ForgeLedger:
                 (outcome[:DETAIL_CAP] or "-", forge, delivery),
             )
 
-    async def deliveries(
-        self: Store, forge: str | None = None, limit: int = 50
-    ) -> list[DeliveryRecord]:
+    async def deliveries(self, forge: str | None = None, limit: int = 50) -> list[DeliveryRecord]:
         """The newest deliveries (of ``forge``), newest first."""
         where, params = ("WHERE forge = ?", [forge]) if forge else ("", [])
         rows = await self._all(
@@ -123,7 +124,7 @@ class ForgeLedger:
     # -- forge runs --------------------------------------------------------------------
 
     async def add_forge_run(
-        self: Store,
+        self,
         *,
         forge: str,
         repo: str,
@@ -155,7 +156,7 @@ class ForgeLedger:
                  issue_url, at, at),
             )  # fmt: skip
 
-    async def update_forge_run(self: Store, run: int, **fields: Any) -> None:
+    async def update_forge_run(self, run: int, **fields: Any) -> None:
         """Set some of a forge run's fields (see :data:`_RUN_FIELDS`)."""
         unknown = set(fields) - _RUN_FIELDS
         if unknown:
@@ -175,13 +176,11 @@ class ForgeLedger:
                 (*(fields[name] for name in names), run),
             )
 
-    async def forge_run(self: Store, run: int) -> ForgeRunRecord | None:
+    async def forge_run(self, run: int) -> ForgeRunRecord | None:
         row = await self._one("SELECT * FROM forge_runs WHERE id = ?", (run,))
         return None if row is None else _run(row)
 
-    async def live_forge_run(
-        self: Store, forge: str, slug: Slug, number: int
-    ) -> ForgeRunRecord | None:
+    async def live_forge_run(self, forge: str, slug: Slug, number: int) -> ForgeRunRecord | None:
         """The live forge run of issue ``number`` — or of the pull request ``number`` it
         opened — of ``slug`` on ``forge``."""
         row = await self._one(
@@ -191,7 +190,7 @@ class ForgeLedger:
         )
         return None if row is None else _run(row)
 
-    async def agent_forge_run(self: Store, agent: str) -> ForgeRunRecord | None:
+    async def agent_forge_run(self, agent: str) -> ForgeRunRecord | None:
         """``agent``'s live forge run that is not queued (the one it works on), if any."""
         row = await self._one(
             "SELECT * FROM forge_runs WHERE agent = ? AND ended_at IS NULL AND state <> ?"
@@ -201,7 +200,7 @@ class ForgeLedger:
         return None if row is None else _run(row)
 
     async def forge_runs(
-        self: Store, *, live: bool = True, agent: str | None = None, limit: int = 200
+        self, *, live: bool = True, agent: str | None = None, limit: int = 200
     ) -> list[ForgeRunRecord]:
         """Forge runs (live ones only with ``live``; of ``agent``), oldest first."""
         where, params = [], []
@@ -219,7 +218,7 @@ class ForgeLedger:
     # -- audit ---------------------------------------------------------------------------
 
     async def audit_forge(
-        self: Store, forge_run: int | None, agent: str, op: str, allowed: bool, detail: str
+        self, forge_run: int | None, agent: str, op: str, allowed: bool, detail: str
     ) -> None:
         """Keep one forge operation (``op``: read, comment, …), allowed or refused."""
         at = self._epoch(None)
@@ -231,7 +230,7 @@ class ForgeLedger:
             )
 
     async def forge_audit(
-        self: Store, forge_run: int | None = None, limit: int = 200
+        self, forge_run: int | None = None, limit: int = 200
     ) -> list[ForgeAuditLine]:
         """The audit of ``forge_run`` (every forge run's: None), oldest first."""
         where, params = ("WHERE forge_run = ?", [forge_run]) if forge_run is not None else ("", [])
@@ -252,13 +251,13 @@ class ForgeLedger:
 
     # -- the poller's cursor -------------------------------------------------------------
 
-    async def forge_cursor(self: Store, forge: str, slug: Slug) -> str | None:
+    async def forge_cursor(self, forge: str, slug: Slug) -> str | None:
         row = await self._one(
             "SELECT cursor FROM forge_cursors WHERE forge = ? AND slug = ?", (forge, str(slug))
         )
         return None if row is None else str(row["cursor"])
 
-    async def set_forge_cursor(self: Store, forge: str, slug: Slug, cursor: str) -> None:
+    async def set_forge_cursor(self, forge: str, slug: Slug, cursor: str) -> None:
         async with self._transaction("keep where the forge poller got to") as conn:
             await conn.execute(
                 "INSERT INTO forge_cursors (forge, slug, cursor) VALUES (?, ?, ?)"

@@ -15,10 +15,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final, Protocol
+from typing import Final
 
 from fleet.errors import LedgerError, UnknownAgent
-from fleet.ledger.access import Store
+from fleet.ledger.access import Access, Store
 from fleet.ledger.rows import from_epoch
 
 _NAMES_PER_QUERY: Final = 500  # below SQLite's bound-parameter limit
@@ -44,16 +44,14 @@ class BeatGroup:
     last_write: float = float("-inf")  # the event loop's time of the last write's start
 
 
-class HeartbeatStore(Store, Protocol):
-    _beats: BeatGroup
+class HeartbeatsStore(Store):
+    """Each agent's latest sign of life per source, written in groups."""
 
+    def __init__(self, access: Access) -> None:
+        super().__init__(access)
+        self._beats = BeatGroup()
 
-class HeartbeatsLedger:
-    """The heartbeat queries of :class:`~fleet.ledger.store.Ledger`."""
-
-    async def record_heartbeat(
-        self: HeartbeatStore, name: str, source: str, at: datetime | None = None
-    ) -> None:
+    async def record_heartbeat(self, name: str, source: str, at: datetime | None = None) -> None:
         """Note a sign of life of ``name`` seen by ``source``; older news never wins.
         Returns once it is in the ledger (see the module for the group commit)."""
         written = asyncio.get_running_loop().create_future()
@@ -72,12 +70,12 @@ class HeartbeatsLedger:
                 await asyncio.shield(_write(self, batch))
         await written
 
-    async def last_heartbeat(self: Store, name: str) -> datetime | None:
+    async def last_heartbeat(self, name: str) -> datetime | None:
         """The latest sign of life of ``name`` from any source."""
         row = await self._one("SELECT max(at) FROM heartbeats WHERE agent = ?", (name,))
         return None if row is None or row[0] is None else from_epoch(row[0])
 
-    async def last_heartbeats(self: Store) -> dict[str, tuple[datetime, str]]:
+    async def last_heartbeats(self) -> dict[str, tuple[datetime, str]]:
         """The newest heartbeat of every agent that has one: name -> (when, source)."""
         rows = await self._all(
             "SELECT agent, at, source FROM heartbeats h WHERE at = "
@@ -87,7 +85,7 @@ class HeartbeatsLedger:
         return {str(r[0]): (from_epoch(r[1]), str(r[2])) for r in rows}
 
 
-async def _write(store: HeartbeatStore, batch: list[_Beat]) -> None:
+async def _write(store: HeartbeatsStore, batch: list[_Beat]) -> None:
     """Write ``batch`` in one transaction and settle each beat's future; never raises."""
     try:
         names = sorted({beat.agent for beat in batch})

@@ -6,7 +6,7 @@ it expires unless renewed, and an ``epoch`` that grows at every change of holder
 it, renewing it and checking it all happen in the ledger's exclusive write transaction, so
 two contenders can never both win.
 
-Fencing: once a holder has the lease, :meth:`~fleet.ledger.store.Ledger.fence` makes every
+Fencing: once a holder has the lease, :meth:`~fleet.ledger.access.Access.fence` makes every
 later write transaction of that ledger check, inside the transaction, that the row still
 names it with the same epoch — a holder that was paused (``SIGSTOP``, a frozen VM) past its
 expiry and woke after another took over finds every write refused with
@@ -18,12 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from fleet.errors import LeaseLost
 from fleet.ledger.access import Store
-from fleet.ledger.engine import Database, Row
+from fleet.ledger.engine import Row
 from fleet.ledger.rows import from_epoch, to_epoch
 
-__all__ = ["Lease", "LeasesLedger", "check_fence"]
+__all__ = ["Lease", "LeasesStore"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +39,10 @@ class Lease:
         return self.holder == holder
 
 
-class LeasesLedger:
-    """The lease queries of :class:`~fleet.ledger.store.Ledger`."""
+class LeasesStore(Store):
+    """Leases: which orchestrator may act."""
 
-    async def acquire_lease(self: Store, name: str, holder: str, ttl: float) -> Lease:
+    async def acquire_lease(self, name: str, holder: str, ttl: float) -> Lease:
         """Take lease ``name`` for ``holder`` for ``ttl`` seconds, or renew it: it is taken
         when free or expired, renewed when ``holder`` has it (same epoch). Returns the lease
         as it now stands — held by someone else when it was not to be had. A fenced holder
@@ -71,7 +70,7 @@ class LeasesLedger:
             rows = await conn.execute_fetchall("SELECT * FROM leases WHERE name = ?", (name,))
             return _lease(rows[0])
 
-    async def release_lease(self: Store, name: str, holder: str) -> bool:
+    async def release_lease(self, name: str, holder: str) -> bool:
         """Give lease ``name`` up at once (a clean stop), if ``holder`` has it: a standby
         takes over at its next try rather than at the expiry. Whether it was released."""
         async with self._transaction(f"release the {name} lease", fenced=False) as conn:
@@ -81,23 +80,10 @@ class LeasesLedger:
             )
             return cursor.rowcount > 0
 
-    async def lease(self: Store, name: str) -> Lease | None:
+    async def lease(self, name: str) -> Lease | None:
         """Lease ``name`` as it stands, if anyone ever took it."""
         row = await self._one("SELECT * FROM leases WHERE name = ?", (name,))
         return None if row is None else _lease(row)
-
-
-async def check_fence(conn: Database, name: str, holder: str, epoch: int) -> None:
-    """Inside a write transaction: raise :class:`LeaseLost` unless ``holder`` still has
-    lease ``name`` at ``epoch``."""
-    rows = await conn.execute_fetchall("SELECT holder, epoch FROM leases WHERE name = ?", (name,))
-    if rows and rows[0][0] == holder and int(rows[0][1]) == epoch:
-        return
-    now = f"{rows[0][0]} (epoch {rows[0][1]})" if rows else "nobody"
-    raise LeaseLost(
-        f"this orchestrator no longer holds the {name} lease (it is {now}'s now): "
-        "nothing more is written; it steps down"
-    )
 
 
 def _lease(r: Row) -> Lease:

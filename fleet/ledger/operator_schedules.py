@@ -1,8 +1,7 @@
 """The ledger's ``schedules`` table (migration 6): operator schedules — a cron expression, the
 command to run, who created it and where — and the outcome of each one's latest run.
 
-:class:`SchedulesLedger` is mixed into :class:`~fleet.ledger.store.Ledger` and uses its
-transaction and read helpers, like :mod:`fleet.ledger.metering`. Ids are never reused
+Ids are never reused
 (``AUTOINCREMENT``): a schedule's id names it in the audit trail and in its runs' event ids.
 """
 
@@ -51,11 +50,11 @@ class ScheduleRecord:
         )
 
 
-class SchedulesLedger:
-    """The schedule queries of :class:`~fleet.ledger.store.Ledger`."""
+class SchedulesStore(Store):
+    """Operator schedules and their latest runs."""
 
     async def add_schedule(
-        self: Store,
+        self,
         *,
         cron: str,
         command: str,
@@ -74,17 +73,17 @@ class SchedulesLedger:
             )
             return ScheduleRecord.from_row(rows[0])
 
-    async def get_schedule(self: Store, schedule_id: int) -> ScheduleRecord | None:
+    async def get_schedule(self, schedule_id: int) -> ScheduleRecord | None:
         """Schedule ``schedule_id``, if it exists."""
         rows = await self._all("SELECT * FROM schedules WHERE id = ?", (schedule_id,))
         return ScheduleRecord.from_row(rows[0]) if rows else None
 
-    async def list_schedules(self: Store) -> list[ScheduleRecord]:
+    async def list_schedules(self) -> list[ScheduleRecord]:
         """Every schedule, oldest first."""
         rows = await self._all("SELECT * FROM schedules ORDER BY id", ())
         return [ScheduleRecord.from_row(row) for row in rows]
 
-    async def remove_schedule(self: Store, schedule_id: int) -> ScheduleRecord | None:
+    async def remove_schedule(self, schedule_id: int) -> ScheduleRecord | None:
         """Delete schedule ``schedule_id``; return what it was, or ``None`` if there was none."""
         async with self._transaction(f"remove schedule {schedule_id}") as conn:
             rows = list(
@@ -96,7 +95,7 @@ class SchedulesLedger:
             return ScheduleRecord.from_row(rows[0])
 
     async def record_schedule_run(
-        self: Store,
+        self,
         schedule_id: int,
         outcome: AuditOutcome,
         detail: str | None = None,

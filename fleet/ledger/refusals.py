@@ -3,7 +3,7 @@ way out — by the allow-list's forward proxy (``egress``), as an unknown endpoi
 metering proxy (``proxy``) or by the git door (``git``, migration 21) — counted per
 destination and reason, so ``egress NAME`` and ``ps`` show it and it outlives a restart —
 and in ``egress_refusal_times`` (migration 24) counted per agent and second, so a forge run's
-footer counts the refusals of its own span only (:meth:`RefusalsLedger.refused_between`)."""
+footer counts the refusals of its own span only (:meth:`RefusalsStore.refused_between`)."""
 
 from __future__ import annotations
 
@@ -32,11 +32,11 @@ class RefusalCount:
     last_at: datetime
 
 
-class RefusalsLedger:
-    """The refusal queries of :class:`~fleet.ledger.store.Ledger`."""
+class RefusalsStore(Store):
+    """What agents were refused on their way out, counted."""
 
     async def add_refusals(
-        self: Store, agent: str, source: str, target: str, why: str, count: int = 1
+        self, agent: str, source: str, target: str, why: str, count: int = 1
     ) -> None:
         """Count ``count`` more refusals of ``agent`` for ``target`` and ``why``."""
         at = to_epoch(self._clock.now())
@@ -65,7 +65,7 @@ class RefusalsLedger:
                 (agent, float(int(at)), count),
             )
 
-    async def refusals(self: Store, agent: str | None = None) -> list[RefusalCount]:
+    async def refusals(self, agent: str | None = None) -> list[RefusalCount]:
         """The refusal counts of ``agent`` (or every agent), the latest first."""
         where, params = ("WHERE agent = ?", (agent,)) if agent is not None else ("", ())
         rows = await self._all(
@@ -86,7 +86,7 @@ class RefusalsLedger:
             for row in rows
         ]
 
-    async def refused_between(self: Store, agent: str, since: datetime, until: datetime) -> int:
+    async def refused_between(self, agent: str, since: datetime, until: datetime) -> int:
         """How many refusals of ``agent`` were counted from ``since`` to ``until`` (both
         included, to the second: one run's span)."""
         rows = await self._all(
@@ -95,7 +95,7 @@ class RefusalsLedger:
         )
         return int(rows[0][0] or 0) if rows else 0
 
-    async def refusal_totals(self: Store) -> dict[str, int]:
+    async def refusal_totals(self) -> dict[str, int]:
         """Every agent's number of refusals, for ``ps``."""
         rows = await self._all(
             "SELECT agent, SUM(count) AS total FROM egress_refusals GROUP BY agent", ()

@@ -8,9 +8,6 @@ and the host it is for. An entry is ``waiting`` until it is picked; it is marked
 ``starting`` (committed) before the start is attempted and removed once that is done, so
 a crash in between leaves a ``starting`` entry whose start is tried again under the same
 claimed id — and the start itself is idempotent per agent.
-
-:class:`SpawnQueueLedger` is mixed into :class:`~fleet.ledger.store.Ledger` and uses its
-transaction and read helpers, like :mod:`fleet.ledger.operator_schedules`.
 """
 
 from __future__ import annotations
@@ -89,11 +86,11 @@ class QueuedSpawn:
         return self.not_before is None or self.not_before <= now
 
 
-class SpawnQueueLedger:
-    """The spawn queue's queries of :class:`~fleet.ledger.store.Ledger`."""
+class SpawnQueueStore(Store):
+    """Spawns waiting for room to run."""
 
     async def enqueue_spawn(
-        self: Store, ask: SpawnAsk, *, host: str, at: datetime | None = None
+        self, ask: SpawnAsk, *, host: str, at: datetime | None = None
     ) -> QueuedSpawn:
         """Append ``ask`` to ``host``'s queue and return the entry with its id."""
         when = self._epoch(at)
@@ -111,7 +108,7 @@ class SpawnQueueLedger:
             )
             return QueuedSpawn.from_row(rows[0])
 
-    async def queued_spawns(self: Store, host: str | None = None) -> list[QueuedSpawn]:
+    async def queued_spawns(self, host: str | None = None) -> list[QueuedSpawn]:
         """The queue in order (oldest first): ``host``'s, or every host's."""
         if host is None:
             rows = await self._all("SELECT * FROM spawn_queue ORDER BY id", ())
@@ -119,12 +116,12 @@ class SpawnQueueLedger:
             rows = await self._all("SELECT * FROM spawn_queue WHERE host = ? ORDER BY id", (host,))
         return [QueuedSpawn.from_row(row) for row in rows]
 
-    async def queued_spawn(self: Store, entry_id: int) -> QueuedSpawn | None:
+    async def queued_spawn(self, entry_id: int) -> QueuedSpawn | None:
         """Entry ``entry_id``, if it is still queued."""
         rows = await self._all("SELECT * FROM spawn_queue WHERE id = ?", (entry_id,))
         return QueuedSpawn.from_row(rows[0]) if rows else None
 
-    async def mark_spawn_starting(self: Store, entry_id: int) -> bool:
+    async def mark_spawn_starting(self, entry_id: int) -> bool:
         """Mark a ``waiting`` entry ``starting``; false if it is gone or already starting
         (so two pickers never both start it)."""
         async with self._transaction(f"mark queued launch {entry_id} starting") as conn:
@@ -134,9 +131,7 @@ class SpawnQueueLedger:
             )
             return cursor.rowcount == 1
 
-    async def requeue_spawn(
-        self: Store, entry_id: int, reason: str, not_before: datetime | None
-    ) -> None:
+    async def requeue_spawn(self, entry_id: int, reason: str, not_before: datetime | None) -> None:
         """Put a ``starting`` entry back to ``waiting`` in its place, with a new reason and
         ``not_before`` (its start was turned away again)."""
         later = None if not_before is None else to_epoch(not_before)
@@ -147,7 +142,7 @@ class SpawnQueueLedger:
                 (reason, later, entry_id),
             )
 
-    async def finish_spawn(self: Store, entry_id: int) -> bool:
+    async def finish_spawn(self, entry_id: int) -> bool:
         """Remove a ``starting`` entry once its start was tried; false if it is not
         starting (it was put back to wait, or is gone)."""
         async with self._transaction(f"remove queued launch {entry_id}") as conn:
@@ -156,7 +151,7 @@ class SpawnQueueLedger:
             )
             return cursor.rowcount == 1
 
-    async def cancel_spawn(self: Store, entry_id: int) -> QueuedSpawn | None:
+    async def cancel_spawn(self, entry_id: int) -> QueuedSpawn | None:
         """Remove a ``waiting`` entry; what it was, or ``None`` if there is no such entry
         waiting (a ``starting`` one is being started and cannot be cancelled)."""
         async with self._transaction(f"cancel queued launch {entry_id}") as conn:

@@ -90,7 +90,7 @@ REFRESH_TAIL: Final = "oauth/token"
 
 class MeteringProxy:
     """The proxy on 127.0.0.1. ``sink`` receives batches of what was metered (normally
-    ``Ledger.record_metering``)."""
+    ``MeteringStore.record_metering``)."""
 
     def __init__(
         self,

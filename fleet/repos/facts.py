@@ -8,18 +8,8 @@ names of other runs) is the agent's text: the renderers escape it.
 
 from __future__ import annotations
 
-import enum
 import json
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
-
-
-class LineState(enum.StrEnum):
-    """Where a line (a run's branch and checkout) is in its life."""
-
-    LIVE = "live"
-    MERGED = "merged"
-    DISCARDED = "discarded"
+from dataclasses import asdict, dataclass
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,30 +76,6 @@ class Change:
     @property
     def removed(self) -> int:
         return sum(f.removed or 0 for f in self.files)
-
-
-@dataclass(frozen=True, slots=True)
-class LineRecord:
-    """One line as the ledger keeps it (:mod:`fleet.ledger.branches`)."""
-
-    id: int
-    repo: str
-    agent: str
-    line: int  # the run that cut the branch
-    branch: str
-    base_ref: str
-    fork_sha: str
-    checkout: str
-    state: LineState
-    created_at: datetime
-    last_run: int | None = None
-    head_sha: str | None = None
-    pushed_sha: str | None = None
-    merged_sha: str | None = None
-    ended_at: datetime | None = None
-    copied: tuple[str, ...] = field(default_factory=tuple)
-    co_author: str | None = None  # ``Name <email>`` of the operator who asked for the run
-    host: str = "local"  # where ``checkout`` lies: this machine, or an SSH host's name
 
 
 @dataclass(frozen=True, slots=True)

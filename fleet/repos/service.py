@@ -27,6 +27,7 @@ from pathlib import Path
 
 from fleet.hosts.schema import LOCAL_HOST
 from fleet.ledger import Ledger
+from fleet.ledger.line_records import LineRecord, LineState
 from fleet.model import AgentSpec
 from fleet.names import AgentName
 from fleet.private_files import private_dir
@@ -41,7 +42,7 @@ from fleet.repos.door.line_repo import (
     write_hooks,
 )
 from fleet.repos.door.lines import DoorLines
-from fleet.repos.facts import Change, LineRecord, LineState, change_to_json
+from fleet.repos.facts import Change, change_to_json
 from fleet.repos.hook.policy import Issue
 from fleet.repos.landing.changes import OtherLine, change_of
 from fleet.repos.line.checkouts import disk_bytes, make_checkout, remove_tree
@@ -195,14 +196,14 @@ class Repos:
             self._requesters.pop(agent, None)
 
     async def line_of(self, agent: str) -> LineRecord | None:
-        return await self.ledger.live_line(agent)
+        return await self.ledger.lines.live_line(agent)
 
     async def prepare(self, spec: AgentSpec) -> AgentSpec:
         """``spec`` with its workdir set to its line's checkout (made now when needed)."""
         if spec.repo is None:
             return spec
         async with self.lock(spec.name):
-            line = await self.ledger.live_line(spec.name)
+            line = await self.ledger.lines.live_line(spec.name)
             fresh = spec.name in self._fresh or (
                 line is not None and spec.repo_base not in (None, line.base_ref)
             )
@@ -285,17 +286,17 @@ class Repos:
     async def started(self, agent: AgentName, run_id: int) -> None:
         """Run ``run_id`` of ``agent`` works on its live line."""
         self.launched(agent)
-        line = await self.ledger.live_line(agent)
+        line = await self.ledger.lines.live_line(agent)
         if line is not None:
             self.door.refusals.new_run(line.id)
-            await self.ledger.line_ran(line.id, run_id)
+            await self.ledger.lines.line_ran(line.id, run_id)
             await add_run(self.line_repo(line), run_id)  # its commits may name this run
 
     async def finished(
         self, agent: AgentName, run_id: int, *, by: str | None = None
     ) -> Change | None:
         """Bring what run ``run_id`` left to its branch and record the change it made."""
-        line = await self.ledger.live_line(agent)
+        line = await self.ledger.lines.live_line(agent)
         if line is None or line.last_run != run_id:
             return None
         before = line.head_sha or line.fork_sha  # the branch as the run found it
@@ -306,7 +307,7 @@ class Repos:
             hooked = await asyncio.to_thread(take_refusals, self.line_repo(line))
             await self.door.refused(agent, line.repo, hooked)
             if got.accepted and got.head_sha:
-                await self.ledger.update_line(line.id, head_sha=got.head_sha)
+                await self.ledger.lines.update_line(line.id, head_sha=got.head_sha)
             # Not kept for another reason than the door's (a locked checkout, say).
             self._unkept[line.id] = "" if got.accepted or hooked else got.words
             entry = self.entry(line.repo)
@@ -318,13 +319,13 @@ class Repos:
                 except RepoError as exc:
                     self.door.refusals.add(line.id, "", str(exc))
             # As the ledger has it now: what was just pushed (or its new head) counts.
-            line = await self.ledger.live_line(agent) or line
+            line = await self.ledger.lines.live_line(agent) or line
             change = await self.change_of(line)
             tip = change.head_sha
             if tip not in (None, line.head_sha, line.fork_sha):  # its own pushes, its end refused
-                await self.ledger.update_line(line.id, head_sha=tip)
+                await self.ledger.lines.update_line(line.id, head_sha=tip)
         change = replace(change, arrived=tip is not None and tip != before)
-        await self.ledger.record_change(run_id, change_to_json(change))
+        await self.ledger.lines.record_change(run_id, change_to_json(change))
         return change
 
     def push_at_end(self, agent: str) -> None:
@@ -335,7 +336,7 @@ class Repos:
     # -- facts ---------------------------------------------------------------------------
 
     async def live(self, agent: str) -> LineRecord:
-        line = await self.ledger.live_line(agent)
+        line = await self.ledger.lines.live_line(agent)
         if line is None:
             raise NoLine(await self.no_branch(agent))
         return line
@@ -353,7 +354,7 @@ class Repos:
         mirror = self.mirror(line.repo)
         others = [
             OtherLine(other.agent, other.branch, self.line_repo(other), other.head_sha)
-            for other in await self.ledger.lines(repo=line.repo)
+            for other in await self.ledger.lines.lines(repo=line.repo)
             if other.id != line.id and other.checkout
         ]
         change = await change_of(
@@ -402,6 +403,6 @@ class Repos:
         if sha is None or sha == line.fork_sha:
             raise RepoError(f"{line.branch} has no commits of its own yet: nothing to push")
         await push_line_branch(self.mirror(line.repo), self.line_repo(line), line, sha)
-        await self.ledger.update_line(line.id, pushed_sha=sha)
+        await self.ledger.lines.update_line(line.id, pushed_sha=sha)
         self._push_at_end.discard(line.agent)  # pushed now: its run's end need not be
         return sha

@@ -10,7 +10,7 @@ import asyncio
 
 from fleet.errors import AgentNotRunning
 from fleet.ledger import Ledger
-from fleet.ledger.run_reports import RunReport
+from fleet.ledger.runs import RunReport
 from fleet.runs.keeper import RunKeeper
 from fleet.runtimes import RuntimeRegistry
 from fleet.sessions.live import LiveSessions
@@ -47,7 +47,7 @@ class FollowUps:
             session = runtime.session_id("\n".join(tail))
             plan = runtime.follow_up(record.spec, ctx, session, text)
             if plan is None:
-                run = await self._ledger.last_run(record.name)
+                run = await self._ledger.runs.last_run(record.name)
                 if not record.state.is_live or run is None or run.ended_at is not None:
                     raise AgentNotRunning(
                         f"{record.name} is {record.state.value}, not running — spawn it first"

@@ -23,7 +23,7 @@ from fleet.events import EventKind, FleetEvent, Listener
 from fleet.hosts.schema import LOCAL_HOST
 from fleet.ledger import Ledger
 from fleet.ledger.rows import AgentOrigin, AgentRecord, RunRecord
-from fleet.ledger.run_reports import RunEnd, RunReport, RunStart
+from fleet.ledger.runs import RunEnd, RunReport, RunStart
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, LaunchPlan
 from fleet.names import AgentName, agent_name
 from fleet.repos.line.launching import run_setup, workdir_of
@@ -126,9 +126,9 @@ class RunKeeper:
 
     async def record(self, name: str) -> AgentRecord:
         """The ledger's record of ``name``; :class:`UnknownAgent` if it has none."""
-        record = await self._ledger.get_agent(agent_name(name))
+        record = await self._ledger.agents.get_agent(agent_name(name))
         if record is None:
-            known = {r.name for r in await self._ledger.list_agents()}
+            known = {r.name for r in await self._ledger.agents.list_agents()}
             known.update(spec.name for spec in self._roster())
             raise UnknownAgent(unknown_agent(name, known))
         return record
@@ -172,7 +172,7 @@ class RunKeeper:
         """Start ``spec`` (or a runtime's ``plan`` for it, e.g. a resumed session). A launch
         that cannot work (no such program, no workdir, no credential, a cap that cannot be
         armed) is refused first. ``origin``: a spawn's, saved with the spec
-        (:meth:`~fleet.ledger.store.Ledger.upsert_agent`); ``continues``: the run continues
+        (:meth:`~fleet.ledger.agents.AgentsStore.upsert_agent`); ``continues``: the run continues
         the task of the agent's last run (a watchdog's restart), keeping its cap's count."""
         spec = task_spec(spec, self._clock.now(), continues=continues)
         spec = await self._site.place(spec)
@@ -213,8 +213,8 @@ class RunKeeper:
             await arm_or_refuse(self._caps, spec, continues=continues)
         if not remote:  # a remote run's files are written there by its backend
             write_files(paths.home, plan.files)
-        await self._ledger.upsert_agent(spec, DesiredState.RUNNING, origin=origin)
-        await self._ledger.set_state(spec.name, AgentState.STARTING, reason)
+        await self._ledger.agents.upsert_agent(spec, DesiredState.RUNNING, origin=origin)
+        await self._ledger.agents.set_state(spec.name, AgentState.STARTING, reason)
         append_marker(paths.log, f"{spec.name} starting ({spec.runtime})")
         offset = size_of(paths.log)
         git_before = None if remote else await self._git.head(plan.cwd)
@@ -230,17 +230,17 @@ class RunKeeper:
             plan = await self._site.confine(spec, plan, paths.home)
             handle = await backend.launch(plan, paths.new_run_dir(self._clock.now()), paths.log)
         except LaunchFailed as exc:
-            await self._ledger.set_state(spec.name, AgentState.FAILED, str(exc))
+            await self._ledger.agents.set_state(spec.name, AgentState.FAILED, str(exc))
             await self._site.release(spec.name, spec.host)
             if self._caps is not None:
                 self._caps.disarm(spec.name)
             raise
-        run = await self._ledger.start_run(spec.name, handle)
+        run = await self._ledger.runs.start_run(spec.name, handle)
         if self._caps is not None:
             self._caps.bind(spec.name, run.id)
         if spec.repo is not None and self._repos is not None:
             await self._repos.started(spec.name, run.id)
-        await self._ledger.record_run_start(
+        await self._ledger.runs.record_run_start(
             run,
             RunStart(
                 reason,
@@ -252,7 +252,7 @@ class RunKeeper:
                 spec.model,
             ),
         )
-        await self._ledger.set_state(spec.name, AgentState.RUNNING, f"pid {handle.pid}")
+        await self._ledger.agents.set_state(spec.name, AgentState.RUNNING, f"pid {handle.pid}")
         self._watch(spec.name, run)
         if plan.session is not None and self.sessions is not None:
             await self.sessions.started(
@@ -272,11 +272,11 @@ class RunKeeper:
 
     async def output_of(self, run_id: int) -> RunOutput | None:
         """Where run ``run_id``'s output is read from, with a fresh parser of its stream."""
-        start = await self._ledger.run_start(run_id)
-        report = await self._ledger.run_report(run_id)
+        start = await self._ledger.runs.run_start(run_id)
+        report = await self._ledger.runs.run_report(run_id)
         if start is None or report is None:
             return None
-        record = await self._ledger.get_agent(report.run.agent)
+        record = await self._ledger.agents.get_agent(report.run.agent)
         if record is None:
             return None
         backend = self._backends.get(report.run.handle.backend)
@@ -294,7 +294,7 @@ class RunKeeper:
         self._settling.add(launched.run_id)
         try:
             while loop.time() < deadline:
-                report = await self._ledger.run_report(launched.run_id)
+                report = await self._ledger.runs.run_report(launched.run_id)
                 if report is not None and report.end is not None:
                     return report
                 await asyncio.sleep(0.05)
@@ -313,16 +313,16 @@ class RunKeeper:
         """End the current run. By default as an operator's stop (state ``stopped``, no
         notice); ``ending`` says otherwise (e.g. the watchdog's timeout kill)."""
         ending = ending or Ending(AgentState.STOPPED, reason, by_operator=True)
-        run = await self._ledger.last_run(name)
+        run = await self._ledger.runs.last_run(name)
         if run is None or run.ended_at is not None:
             record = await self.record(name)
             if record.state.is_live:
-                await self._ledger.set_state(name, ending.state, reason)
+                await self._ledger.agents.set_state(name, ending.state, reason)
             raise AgentNotRunning(f"{name} is not running")
         self._ending[name] = ending
         # A paused process acts on no SIGTERM until it is continued: a frozen run is killed
         # at once rather than after the whole grace (it was frozen for a reason).
-        force = force or any(f.agent == name for f in await self._ledger.freezes())
+        force = force or any(f.agent == name for f in await self._ledger.budgets.freezes())
         try:
             info = await self.backend(run.handle.backend).stop(
                 run.handle, grace=self._settings.stop_grace, force=force
@@ -345,13 +345,13 @@ class RunKeeper:
     async def reconcile(self) -> None:
         """Match the ledger to what runs: a run it believes open is reattached if its
         process still lives, or closed with the status the shim recorded."""
-        open_runs = {run.agent: run for run in await self._ledger.open_runs()}
-        for record in await self._ledger.list_agents():
+        open_runs = {run.agent: run for run in await self._ledger.runs.open_runs()}
+        for record in await self._ledger.agents.list_agents():
             run = open_runs.get(record.name)
             if run is not None:
                 await self._reconcile_run(record, run)
             elif record.state.is_live:
-                await self._ledger.set_state(
+                await self._ledger.agents.set_state(
                     record.name, AgentState.FAILED, "was starting when Fleetwarden stopped"
                 )
 
@@ -370,7 +370,7 @@ class RunKeeper:
         if backend.is_alive(run.handle):
             log.info("reattached agent %s (pid %s)", record.name, run.handle.pid)
             if not record.state.is_live:
-                await self._ledger.set_state(record.name, AgentState.RUNNING, "reattached")
+                await self._ledger.agents.set_state(record.name, AgentState.RUNNING, "reattached")
             if self._site.sandboxes is not None:
                 await self._site.sandboxes.reattach(record.spec)
             self._watch(record.name, run)
@@ -406,8 +406,8 @@ class RunKeeper:
         """Record how a run ended: by itself (exited/failed by its status), or as
         ``ending`` says. Operators hear of it unless they asked for it themselves.
         ``desired`` is left alone: the restart policy decides what follows an end."""
-        await self._ledger.end_run(run.id, info)
-        await self._ledger.remove_freeze(name)  # what it paused has ended with the run
+        await self._ledger.runs.end_run(run.id, info)
+        await self._ledger.budgets.remove_freeze(name)  # what it paused has ended with the run
         await self._site.release(name, run.host)
         if self._repos is not None:  # before its state says it ended: verbs wait for this
             try:  # what it left uncommitted, committed and brought to its branch
@@ -419,7 +419,7 @@ class RunKeeper:
         else:
             state = AgentState.EXITED if info.exit_code == 0 else AgentState.FAILED
             reason = info.reason
-        await self._ledger.set_state(name, state, reason)
+        await self._ledger.agents.set_state(name, state, reason)
         if self.sessions is not None:
             await self.sessions.ended(name, run, info, reason)
         append_marker(self.log_path(name), f"{name} {info.reason}")
@@ -439,9 +439,9 @@ class RunKeeper:
     async def _report_end(
         self, name: AgentName, run: RunRecord, info: ExitInfo, ending: Ending | None
     ) -> None:
-        """Read the run's output and record how it went (:mod:`fleet.ledger.run_reports`)."""
-        start = await self._ledger.run_start(run.id)
-        record = await self._ledger.get_agent(name)
+        """Read the run's output and record how it went (:mod:`fleet.ledger.runs`)."""
+        start = await self._ledger.runs.run_start(run.id)
+        record = await self._ledger.agents.get_agent(name)
         if start is None or record is None:
             return
         runtime = self._runtimes.get(record.spec.runtime)
@@ -462,7 +462,7 @@ class RunKeeper:
             has_account=bool(start.accounts),
         )
         cli_end = reading.ended
-        await self._ledger.record_run_end(
+        await self._ledger.runs.record_run_end(
             run.id,
             RunEnd(
                 outcome=outcome.value,

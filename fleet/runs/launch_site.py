@@ -83,7 +83,7 @@ class LaunchSite:
         workdirs lie in the hidden state dir."""
         found = [
             record.workdir
-            for record in await self._ledger.list_agents()
+            for record in await self._ledger.agents.list_agents()
             if record.name != spec.name and record.workdir is not None and record.host == spec.host
         ]
         if spec.host == LOCAL_HOST:  # `host: any` may land here too
@@ -99,7 +99,7 @@ class LaunchSite:
     async def _live_by_host(self, name: AgentName) -> dict[str, int]:
         """How many agents run on each host now, ``name`` not counted."""
         live: dict[str, int] = {}
-        for record in await self._ledger.list_agents():
+        for record in await self._ledger.agents.list_agents():
             if record.name != name and record.state.is_live:
                 live[record.host] = live.get(record.host, 0) + 1
         return live

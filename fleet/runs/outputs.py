@@ -54,7 +54,7 @@ class AgentOutputs:
     async def screen(self, name: str) -> str:
         """What the agent's screen shows now (the log's end once it has stopped)."""
         record = await self._runs.record(name)
-        run = await self._ledger.last_run(record.name)
+        run = await self._ledger.runs.last_run(record.name)
         if record.state.is_live and run is not None and run.ended_at is None:
             return await self._runs.backend(run.handle.backend).snapshot(run.handle)
         log_path = self._runs.log_path(record.name)
@@ -67,4 +67,4 @@ class AgentOutputs:
     async def open_runs(self) -> list[tuple[str, int]]:
         """The runs the ledger believes open, as (agent, run id): after a restart of
         Fleetwarden, those it reattached."""
-        return [(run.agent, run.id) for run in await self._ledger.open_runs()]
+        return [(run.agent, run.id) for run in await self._ledger.runs.open_runs()]

@@ -53,7 +53,7 @@ class SessionControl:
             record = await self._runs.record(name)
             roster = self._roster()
             spec = replace(roster.get(record.name, record.spec), permissions=mode)
-            await self._ledger.upsert_agent(spec, record.desired)
+            await self._ledger.agents.upsert_agent(spec, record.desired)
             if spec.name in roster:
                 roster[spec.name] = spec
             live = self._sessions.driver(record.name) is not None

@@ -26,9 +26,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from fleet.approvals.model import ApprovalRequest, ApprovalState, Ask
 from fleet.approvals.service import Approvals
 from fleet.ledger import Ledger
+from fleet.ledger.approval_records import ApprovalRequest, ApprovalState, Ask
 from fleet.notices import starter
 from fleet.sessions.claude import describe
 from fleet.sessions.codex_asks import patch_ask
@@ -62,12 +62,12 @@ class HookAsks:
         raw = payload.get("tool_input")
         tool_input: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
         approvals = self._approvals
-        record = await self._ledger.get_agent(agent)
-        run = await self._ledger.last_run(agent)
+        record = await self._ledger.agents.get_agent(agent)
+        run = await self._ledger.runs.last_run(agent)
         event = str(payload.get("hook_event_name") or EVENT)
         if approvals is None or record is None or run is None or run.ended_at is not None:
             return _decision(False, "Fleetwarden takes no approvals for this agent now", event)
-        start = await self._ledger.run_start(run.id)
+        start = await self._ledger.runs.run_start(run.id)
         request = await approvals.open(
             agent=record.name,
             run_id=run.id,
@@ -80,7 +80,7 @@ class HookAsks:
             deny=record.spec.deny,
         )
         if request.state.is_open:  # the watchdog sees it waiting, never stalled
-            await self._ledger.record_heartbeat(record.name, "waiting")
+            await self._ledger.heartbeats.record_heartbeat(record.name, "waiting")
         done = await self._answer(approvals, request)
         if done.state is ApprovalState.ALLOWED:
             return _decision(True, None, event)

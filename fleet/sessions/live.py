@@ -18,12 +18,12 @@ import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from fleet.approvals.model import ApprovalRequest
 from fleet.approvals.service import Approvals
 from fleet.backends.base import Backend
 from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, UnknownAgent
 from fleet.ledger import Ledger
+from fleet.ledger.approval_records import ApprovalRequest
 from fleet.ledger.rows import RunRecord
 from fleet.model import AgentSpec, ExitInfo, PermissionMode
 from fleet.names import AgentName
@@ -98,7 +98,7 @@ class LiveSessions:
         self, spec: AgentSpec, run: RunRecord, protocol: str, prompt: str | None, offset: int
     ) -> None:
         _write_protocol(run.handle.run_dir, protocol)
-        start = await self._ledger.run_start(run.id)
+        start = await self._ledger.runs.run_start(run.id)
         trigger = start.trigger if start is not None else None
         cwd = Path(start.workdir) if start is not None and start.workdir else Path.cwd()
         driver = self._driver(spec, run, protocol, offset, cwd, trigger)
@@ -115,7 +115,7 @@ class LiveSessions:
 
     async def _reattached(self, spec: AgentSpec, run: RunRecord) -> None:
         protocol = _read_protocol(run.handle.run_dir)
-        start = await self._ledger.run_start(run.id)
+        start = await self._ledger.runs.run_start(run.id)
         if protocol is None or start is None:
             return
         cwd = Path(start.workdir) if start.workdir else Path.cwd()
@@ -184,7 +184,7 @@ class LiveSessions:
 
         async def beat(state: str) -> None:
             with contextlib.suppress(UnknownAgent):  # forgotten meanwhile
-                await self._ledger.record_heartbeat(spec.name, state)
+                await self._ledger.heartbeats.record_heartbeat(spec.name, state)
 
         async def turn_over() -> None:
             for listener in self._turn_listeners:

@@ -37,7 +37,7 @@ async def autostart(
     """Launch those of ``specs`` that should run and do not; the names started."""
     started: list[AgentName] = []
     for spec in specs:
-        record = await ledger.get_agent(spec.name)
+        record = await ledger.agents.get_agent(spec.name)
         wanted = spec.autostart or (
             record is not None
             and record.desired is DesiredState.RUNNING

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import logging
 
-from fleet.budgets.model import Cutoff, Step, Transition
+from fleet.budgets.model import Transition
 from fleet.errors import AgentNotRunning, FleetError
+from fleet.ledger.budget_records import Cutoff, Step
 from fleet.supervisor.interfaces import FleetBrakes
 from fleet.transcript.story import Outcome
 

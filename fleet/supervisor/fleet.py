@@ -35,7 +35,7 @@ from fleet.events import EventKind, FleetEvent, Listener
 from fleet.hosts.schema import LOCAL_HOST
 from fleet.ledger import Freeze, Ledger, UsageTotal
 from fleet.ledger.rows import AgentOrigin, AgentRecord
-from fleet.ledger.run_reports import RunReport
+from fleet.ledger.runs import RunReport
 from fleet.model import (
     AgentSpec,
     AgentState,
@@ -57,7 +57,8 @@ from fleet.supervisor.status import AgentStatus, LaunchGate, RosterDiff, SpawnOu
 from fleet.transcript.logtail import tail_lines
 from fleet.transcript.story import Outcome
 from fleet.watchdog.actions import WatchdogHands
-from fleet.watchdog.decisions import Action, WatchdogSnapshot
+from fleet.watchdog.decisions import WatchdogSnapshot
+from fleet.watchdog.verdicts import Action
 
 __all__ = [
     "AgentStatus",
@@ -143,7 +144,7 @@ class Fleet:
         await self.sessions.start()
         await self._runs.reconcile()
         # An entry that left the config while Fleetwarden was down counts as removed now.
-        await self._ledger.sync_roster(self._roster)
+        await self._ledger.agents.sync_roster(self._roster)
         await self._autostart(self._roster.values(), reason="autostart")
 
     async def _autostart(self, specs: Iterable[AgentSpec], *, reason: str) -> list[AgentName]:
@@ -177,11 +178,11 @@ class Fleet:
     async def ps(self) -> list[AgentStatus]:
         """Every agent the ledger knows, by name, with its tokens today and its refused
         egress (a few queries, whatever the fleet size)."""
-        runs = await self._ledger.last_runs()
-        beats = await self._ledger.last_heartbeats()
-        tokens = await self._ledger.tokens_by_agent(self.window_start("today"))
-        frozen = {f.agent: f.reason for f in await self._ledger.freezes()}
-        refused = await self._ledger.refusal_totals()
+        runs = await self._ledger.runs.last_runs()
+        beats = await self._ledger.heartbeats.last_heartbeats()
+        tokens = await self._ledger.metering.tokens_by_agent(self.window_start("today"))
+        frozen = {f.agent: f.reason for f in await self._ledger.budgets.freezes()}
+        refused = await self._ledger.refusals.refusal_totals()
         return [
             replace(
                 agent_status(
@@ -195,7 +196,7 @@ class Fleet:
                 egress_refused=refused.get(record.name, 0),
                 host_down=self._runs.host_down(record.host),
             )
-            for record in await self._ledger.list_agents()
+            for record in await self._ledger.agents.list_agents()
         ]
 
     def window_start(self, window: str) -> datetime:
@@ -209,11 +210,11 @@ class Fleet:
     ) -> list[UsageTotal]:
         """Token use since ``since`` per agent and model (``host``: of the requests made
         there); usage outlives its agents."""
-        return await self._ledger.usage_totals(since, agent=agent, host=host)
+        return await self._ledger.metering.usage_totals(since, agent=agent, host=host)
 
     async def knows(self, name: str) -> bool:
         """Whether ``name`` is an agent the ledger or the roster knows."""
-        return name in self._roster or await self._ledger.get_agent(name) is not None
+        return name in self._roster or await self._ledger.agents.get_agent(name) is not None
 
     async def status(self, name: str) -> AgentStatus:
         return await self._status(await self._runs.record(name))
@@ -241,7 +242,7 @@ class Fleet:
         """Where ``name``'s next run may start when its budget turns it away."""
         spec = self._roster.get(agent_name(name))
         if spec is None:
-            record = await self._ledger.get_agent(agent_name(name))
+            record = await self._ledger.agents.get_agent(agent_name(name))
             spec = record.spec if record is not None else None
         return spec.fallback if spec is not None else None
 
@@ -249,17 +250,21 @@ class Fleet:
         """Adopt a new roster without touching running agents; start new autostart ones.
         Agents it drops are marked removed: they run on until stopped, never restarted."""
         old, self._roster = self._roster, dict(roster)
-        await self._ledger.sync_roster(roster)
+        await self._ledger.agents.sync_roster(roster)
         removed = tuple(sorted(old.keys() - roster.keys()))
-        live = {record.name for record in await self._ledger.list_agents() if record.state.is_live}
+        live = {
+            record.name
+            for record in await self._ledger.agents.list_agents()
+            if record.state.is_live
+        }
         changed = tuple(sorted(n for n in old.keys() & roster.keys() if old[n] != roster[n]))
         running = []
         for name in changed:
-            record = await self._ledger.get_agent(name)
+            record = await self._ledger.agents.get_agent(name)
             if record is not None and record.state.is_live:
                 running.append(name)
             elif record is not None:
-                await self._ledger.upsert_agent(roster[name], record.desired)
+                await self._ledger.agents.upsert_agent(roster[name], record.desired)
         added = tuple(sorted(roster.keys() - old.keys()))
         started = await self._autostart(
             [roster[n] for n in added], reason="autostart after roster reload"
@@ -280,7 +285,7 @@ class Fleet:
     async def drift(self) -> list[str]:
         """Sessions on our backends that no run in the ledger accounts for: reported,
         never killed (an operator may have started them by hand)."""
-        known = await self._ledger.open_sessions()
+        known = await self._ledger.runs.open_sessions()
         listed = await asyncio.gather(*(b.sessions() for b in self._backends.values()))
         return sorted(set().union(*listed) - known)
 
@@ -309,7 +314,7 @@ class Fleet:
         (and ``repo_base``): the repository it works on, its checkout the workdir."""
         agent = agent_name(name)
         async with self._runs.lock(agent):
-            existing = await self._ledger.get_agent(agent)
+            existing = await self._ledger.agents.get_agent(agent)
             if existing is not None and existing.state.is_live:
                 return SpawnOutcome(await self._status(existing), started=False)
             base = self._roster.get(agent) or (existing.spec if existing else None)
@@ -344,7 +349,7 @@ class Fleet:
         record = await self._runs.record(name)
         reason = f"stopped by {by}"
         async with self._runs.lock(record.name):
-            await self._ledger.set_desired(record.name, DesiredState.STOPPED)
+            await self._ledger.agents.set_desired(record.name, DesiredState.STOPPED)
             ending = Ending(AgentState.STOPPED, reason, by_operator=True, outcome=outcome)
             return await self._runs.stop_run(record.name, force=force, reason=reason, ending=ending)
 
@@ -356,7 +361,7 @@ class Fleet:
             record = await self._runs.record(name)
             if record.state.is_live:
                 raise AgentStillRunning(f"{name} is {record.state.value}: `stop {name}` first")
-            await self._ledger.forget_agent(record.name)
+            await self._ledger.agents.forget_agent(record.name)
 
     async def restart(self, name: str, *, by: str = "operator") -> AgentStatus:
         """Stop the agent if it runs, then launch it again with the same spec."""
@@ -399,10 +404,10 @@ class Fleet:
         to each process), for ``budget``'s cutoff or by ``by``; whether it ran."""
         record = await self._runs.record(name)
         async with self._runs.lock(record.name):
-            run = await self._ledger.last_run(record.name)
+            run = await self._ledger.runs.last_run(record.name)
             if run is None or run.ended_at is not None or self._runs.is_alive(run) is False:
                 return False
-            await self._ledger.add_freeze(record.name, budget, reason, by=by)
+            await self._ledger.budgets.add_freeze(record.name, budget, reason, by=by)
             await self._runs.backend(run.handle.backend).freeze(run.handle)
         return True
 
@@ -411,16 +416,16 @@ class Fleet:
         whether it had."""
         record = await self._runs.record(name)
         async with self._runs.lock(record.name):
-            if not await self._ledger.remove_freeze(record.name):
+            if not await self._ledger.budgets.remove_freeze(record.name):
                 return False
-            run = await self._ledger.last_run(record.name)
+            run = await self._ledger.runs.last_run(record.name)
             if run is not None and run.ended_at is None:
                 await self._runs.backend(run.handle.backend).thaw(run.handle)
         return True
 
     async def frozen(self) -> list[Freeze]:
         """The agents a cutoff or a person has paused."""
-        return await self._ledger.freezes()
+        return await self._ledger.budgets.freezes()
 
     # -- the watchdog (fleet.watchdog.decisions decides; fleet.watchdog.actions carries it out) --
 
@@ -443,8 +448,8 @@ class Fleet:
                 log.exception("fleet event listener failed for %s", event.agent)
 
     async def _status(self, record: AgentRecord) -> AgentStatus:
-        run = await self._ledger.last_run(record.name)
-        beat = await self._ledger.last_heartbeat(record.name)
+        run = await self._ledger.runs.last_run(record.name)
+        beat = await self._ledger.heartbeats.last_heartbeat(record.name)
         return agent_status(record, run, beat, self._runs.log_path(record.name))
 
     def _roster_of(self) -> dict[AgentName, AgentSpec]:

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Protocol
 
 from fleet.ledger.rows import AgentRecord, RunRecord
-from fleet.ledger.run_reports import RunReport
+from fleet.ledger.runs import RunReport
 from fleet.model import AgentState
+from fleet.model import RunBudget as RunBudget  # spawn's cap, re-exported with the settings
 from fleet.names import AgentName
 from fleet.runs.layout import latest, mtime
 from fleet.watchdog.decisions import in_trouble

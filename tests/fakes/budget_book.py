@@ -15,17 +15,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from fleet.budgets.model import (
-    Budget,
-    BudgetError,
-    BudgetStatus,
-    Burst,
-    PaceStatus,
-    Scope,
-    Source,
-    WindowKind,
-    WindowSpec,
-)
+from fleet.budgets.model import BudgetError, BudgetStatus, PaceStatus, Source
+from fleet.ledger.budget_records import Budget, Burst, Scope, WindowKind, WindowSpec
 
 
 @dataclass

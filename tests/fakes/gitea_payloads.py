@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from fleet.forge.model import Slug
+from fleet.ledger.forge_records import Slug
 
 Payload = dict[str, Any]
 Event = tuple[str, Payload]

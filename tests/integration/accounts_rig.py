@@ -34,7 +34,12 @@ async def holding_proxy(
     """The book (ChatGPT logins refreshed at the fake's token endpoint) and the proxy,
     started; both stopped on exit."""
     book = AccountBook(
-        accounts, environ=environ, state_dir=state_dir, clock=clock, ledger=ledger, notices=notices
+        accounts,
+        environ=environ,
+        state_dir=state_dir,
+        clock=clock,
+        ledger=ledger.accounts,
+        notices=notices,
     )
     for name in accounts.accounts:
         book.set_token_url(name, chatgpt.base_url + "/oauth/token")
@@ -46,7 +51,7 @@ async def holding_proxy(
     proxy = MeteringProxy(
         state_dir,
         routes=routes,
-        sink=ledger.record_metering,
+        sink=ledger.metering.record_metering,
         settings=MeteringSettings(flush_interval=0.05),
         accounts=book,
     )

@@ -151,7 +151,7 @@ async def test_a_subscription_token_is_injected_for_a_placeholder(rig: Rig) -> N
     assert "x-api-key" not in request.headers
     assert "oauth-2025-04-20" in request.headers["anthropic-beta"]
     await rig.proxy.recorder.flush()
-    [event] = await rig.ledger.usage_events()
+    [event] = await rig.ledger.metering.usage_events()
     assert event.account == "claude-max" and event.outcome is Outcome.OK
     no_secret_left(rig, text)
 
@@ -188,13 +188,13 @@ async def test_quota_headers_become_the_accounts_windows(rig: Rig) -> None:
     assert (await rig.ask_anthropic("c1"))[0] == 200
     assert (await rig.ask_codex("x1"))[0] == 200
     await rig.book.flush()
-    windows = {(w.account, w.window): w for w in await rig.ledger.quota_windows()}
+    windows = {(w.account, w.window): w for w in await rig.ledger.accounts.quota_windows()}
     assert windows["claude-max", "5h"].used == pytest.approx(0.42)
     assert windows["claude-max", "7d"].used == pytest.approx(0.1)
     assert windows["codex-pro", "primary"].used == pytest.approx(0.125)
     assert windows["codex-pro", "secondary"].used == pytest.approx(0.4)
     assert windows["codex-pro", "primary"].resets_at is not None
-    signals = await rig.ledger.latest_quota_signals()
+    signals = await rig.ledger.metering.latest_quota_signals()
     assert not any(s.name == "x-codex-turn-state" for s in signals)
 
 
@@ -208,7 +208,7 @@ async def test_codex_chatgpt_requests_get_the_login_and_are_metered(rig: Rig) ->
     assert request.headers["chatgpt-account-id"] == "acct-1"
     assert request.credential == rig.chatgpt.login("acct-1").access_token
     await rig.proxy.recorder.flush()
-    [event] = await rig.ledger.usage_events()
+    [event] = await rig.ledger.metering.usage_events()
     assert (event.api, event.account, event.outcome) == ("responses", "codex-pro", Outcome.OK)
 
 
@@ -296,7 +296,7 @@ async def test_a_rejected_window_moves_a_pooled_agent(rig: Rig) -> None:
     assert (await rig.ask_anthropic("c1"))[0] == 200
     assert rig.anthropic.requests[-1].credential == TEAM_TOKEN
     await rig.proxy.recorder.flush()
-    assert [e.account for e in await rig.ledger.usage_events()] == ["claude-team"] * 2
+    assert [e.account for e in await rig.ledger.metering.usage_events()] == ["claude-team"] * 2
     assert rig.book.account_of("c1", "anthropic") == "claude-team"
     moved = await eventually(
         lambda: [n for n in rig.board.posted if "moved from account" in n.markdown],

@@ -184,7 +184,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
                     )
                 finally:
                     for name in roster:
-                        record = await ledger.get_agent(name)
+                        record = await ledger.agents.get_agent(name)
                         if record is not None and record.state.is_live:
                             await fleet.stop_agent(name, force=True)
                     await fleet.stop()
@@ -208,7 +208,7 @@ async def test_claude_code_on_a_subscription_works_only_through_injection(rig: R
     model = [r for r in rig.anthropic.requests if r.api is not None]
     assert model and all(r.credential == MAX_TOKEN for r in model)
     assert not rig.anthropic.refused
-    events = await rig.ledger.usage_events()
+    events = await rig.ledger.metering.usage_events()
     assert events and {e.account for e in events} == {"claude-max"}
     windows = {w.window: w for w in rig.book.windows_of("claude-max")}
     assert windows["5h"].used == pytest.approx(0.3) and windows["7d"].used == pytest.approx(0.2)
@@ -225,7 +225,7 @@ async def test_codex_on_a_chatgpt_login_works_only_through_injection(rig: Rig) -
     model = [r for r in rig.chatgpt.requests if r.api is not None]
     assert model and all(r.credential == rig.chatgpt.login("acct-1").access_token for r in model)
     assert all(r.headers["chatgpt-account-id"] == "acct-1" for r in model)
-    assert {e.account for e in await rig.ledger.usage_events()} == {"codex-pro"}
+    assert {e.account for e in await rig.ledger.metering.usage_events()} == {"codex-pro"}
     assert {w.window for w in rig.book.windows_of("codex-pro")} == {"primary", "secondary"}
     rig.agent_files_hold_no_secret(["x0"])
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from fleet.approvals.model import ApprovalRequest, ApprovalState, Ask, Decision
 from fleet.approvals.service import Approvals
 from fleet.clock import SystemClock
 from fleet.ledger import Ledger
+from fleet.ledger.approval_records import ApprovalRequest, ApprovalState, Ask, Decision
 from tests.integration.console_bot import ConsoleBot, wait_until
 
 pytestmark = pytest.mark.integration
@@ -37,7 +37,7 @@ def ledger_of(bot: ConsoleBot) -> Path:
 async def _ask(db: Path, native: str, subject: str) -> ApprovalRequest:
     ledger = await Ledger.open(db, SystemClock())
     try:
-        [run] = await ledger.open_runs()
+        [run] = await ledger.runs.open_runs()
         return await Approvals(ledger, SystemClock()).open(
             agent=run.agent,
             run_id=run.id,

@@ -18,11 +18,11 @@ from typing import Any, TypeVar
 
 import pytest
 
-from fleet.approvals.model import ApprovalRequest, ApprovalState, Decision
 from fleet.approvals.service import Approvals
 from fleet.backends.process import SubprocessBackend
 from fleet.clock import SystemClock
 from fleet.ledger import Ledger
+from fleet.ledger.approval_records import ApprovalRequest, ApprovalState, Decision
 from fleet.model import AgentSpec, AgentState, PermissionMode
 from fleet.names import AgentName
 from fleet.runs.launch_kit import LaunchKit
@@ -125,7 +125,7 @@ class Rig:
 
     async def ended(self) -> AgentState:
         async def done() -> AgentState | None:
-            record = await self.ledger.get_agent(NAME)
+            record = await self.ledger.agents.get_agent(NAME)
             return None if record is None or record.state.is_live else record.state
 
         return await eventually(done, f"{NAME}'s run ended")
@@ -147,7 +147,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         try:
             yield rig
         finally:
-            run = await ledger.last_run(NAME)
+            run = await ledger.runs.last_run(NAME)
             if run is not None and run.ended_at is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(run.handle.pgid, signal.SIGKILL)
@@ -203,15 +203,15 @@ async def test_ask_mode_asks_before_a_write_and_allow_writes_it(rig: Rig) -> Non
     )
     assert "hello" in request.detail
     assert not target.exists()
-    record = await rig.ledger.get_agent(NAME)
+    record = await rig.ledger.agents.get_agent(NAME)
     assert record is not None and record.state.is_live
-    beats = await rig.ledger.last_heartbeats()
+    beats = await rig.ledger.heartbeats.last_heartbeats()
     assert beats[NAME][1] == "waiting"  # the watchdog sees it waiting, never stalled
     assert rig.approvals is not None
     await rig.approvals.answer(request.id, by="ann", decision=Decision.ALLOW, how="command")
     assert await rig.ended() is AgentState.EXITED
     assert target.read_text() == "hello\nworld\n"
-    (done,) = await rig.ledger.approvals_of_run(request.run_id)
+    (done,) = await rig.ledger.approvals.approvals_of_run(request.run_id)
     assert done.state is ApprovalState.ALLOWED and done.delivered_at is not None
 
 
@@ -280,7 +280,7 @@ async def test_edits_mode_passes_edits_asks_rm_and_allows_a_pattern(rig: Rig) ->
     assert await rig.ended() is AgentState.EXITED
     assert (rig.work / "keep.txt").exists()
     assert "allowed-by-pattern" in rig.log()  # the command ran and printed
-    assert [r.subject for r in await rig.ledger.approvals_of_run(request.run_id)] == [
+    assert [r.subject for r in await rig.ledger.approvals.approvals_of_run(request.run_id)] == [
         "rm -f keep.txt"
     ]
 
@@ -297,12 +297,12 @@ async def test_always_teaches_the_agent_the_pattern(rig: Rig) -> None:
     await rig.approvals.answer(first.id, by="ann", decision=Decision.ALWAYS, how="reaction")
 
     async def third() -> ApprovalRequest | None:
-        found = await rig.ledger.approvals_of_run(first.run_id)
+        found = await rig.ledger.approvals.approvals_of_run(first.run_id)
         return found[2] if len(found) == 3 and found[2].state.is_open else None
 
     # The same command again passes by the learned rule; another command asks.
     asked = await eventually(third, "the ask for another command")
-    (_, again, _) = await rig.ledger.approvals_of_run(first.run_id)
+    (_, again, _) = await rig.ledger.approvals.approvals_of_run(first.run_id)
     assert (again.subject, again.how, again.state) == ("rm -f a.tmp", "rule", ApprovalState.ALLOWED)
     assert asked.subject == "rm -f b.tmp"
     await rig.approvals.answer(asked.id, by="ann", decision=Decision.DENY, how="command")
@@ -318,8 +318,8 @@ async def test_full_mode_runs_everything_unasked_in_its_sandbox(rig: Rig) -> Non
     await fleet.spawn(NAME, prompt="remove it", collect=False)
     assert await rig.ended() is AgentState.EXITED, rig.log()
     assert not (rig.work / "gone.txt").exists()
-    run = await rig.ledger.last_run(NAME)
-    assert run is not None and await rig.ledger.approvals_of_run(run.id) == []
+    run = await rig.ledger.runs.last_run(NAME)
+    assert run is not None and await rig.ledger.approvals.approvals_of_run(run.id) == []
 
 
 # -- live sessions -----------------------------------------------------------------------
@@ -332,12 +332,12 @@ async def test_sends_to_a_busy_agent_are_turns_of_one_process_in_order(rig: Rig)
     rig.fake.add(slow, Turn(text="second answer"), Turn(text="third answer"))
     fleet = await rig.fleet(rig.spec(PermissionMode.EDITS))
     await fleet.spawn(NAME, prompt="turn one", collect=False)
-    run = await rig.ledger.last_run(NAME)
+    run = await rig.ledger.runs.last_run(NAME)
     assert run is not None
     assert await fleet.send(NAME, "turn two") is None
     assert await fleet.send(NAME, "turn three") is None
     assert await rig.ended() is AgentState.EXITED
-    last = await rig.ledger.last_run(NAME)
+    last = await rig.ledger.runs.last_run(NAME)
     assert last is not None and last.id == run.id and last.exit_code == 0
     turns = ("turn one", "turn two", "turn three")
     assert asked_messages(rig.fake, turns) == list(turns)
@@ -353,7 +353,7 @@ async def test_interrupt_ends_the_turn_and_keeps_the_agent(rig: Rig) -> None:
     fleet = await rig.fleet(rig.spec(PermissionMode.EDITS))
     await fleet.spawn(NAME, prompt="clean", collect=False)
     request = await rig.pending()
-    run = await rig.ledger.last_run(NAME)
+    run = await rig.ledger.runs.last_run(NAME)
     assert run is not None
     said = await fleet.interrupt(NAME, by="ann")
     assert "interrupted" in said
@@ -363,15 +363,15 @@ async def test_interrupt_ends_the_turn_and_keeps_the_agent(rig: Rig) -> None:
     assert closed.state is ApprovalState.CLOSED and "withdrew" in (closed.reason or "")
 
     async def waiting() -> bool:
-        beats = await rig.ledger.last_heartbeats()
+        beats = await rig.ledger.heartbeats.last_heartbeats()
         return beats.get(NAME, (None, ""))[1] == "waiting" and '"type":"result"' in rig.log()
 
     await eventually(waiting, "the interrupted turn ended, the agent waiting")
-    record = await rig.ledger.get_agent(NAME)
+    record = await rig.ledger.agents.get_agent(NAME)
     assert record is not None and record.state.is_live
     await fleet.send(NAME, "go on")
     assert await rig.ended() is AgentState.EXITED
-    last = await rig.ledger.last_run(NAME)
+    last = await rig.ledger.runs.last_run(NAME)
     assert last is not None and last.id == run.id
     assert "after the interrupt" in rig.log()
 
@@ -385,7 +385,7 @@ async def test_an_ask_survives_a_restart_and_its_answer_lets_the_agent_finish(ri
     first = await rig.fleet(spec)
     await first.spawn(NAME, prompt="write the file", collect=False)
     request = await rig.pending()
-    run = await rig.ledger.last_run(NAME)
+    run = await rig.ledger.runs.last_run(NAME)
     assert run is not None
     await first.stop()
 
@@ -396,7 +396,7 @@ async def test_an_ask_survives_a_restart_and_its_answer_lets_the_agent_finish(ri
     await rig.approvals.answer(request.id, by="ann", decision=Decision.ALLOW, how="reaction")
     assert await rig.ended() is AgentState.EXITED
     assert target.read_text() == "made it\n"
-    last = await rig.ledger.last_run(NAME)
+    last = await rig.ledger.runs.last_run(NAME)
     assert last is not None and last.id == run.id and last.exit_code == 0
 
 
@@ -406,7 +406,7 @@ async def test_a_cli_killed_while_asking_closes_the_request_saying_why(rig: Rig)
     fleet = await rig.fleet(rig.spec(PermissionMode.ASK))
     await fleet.spawn(NAME, prompt="write the file", collect=False)
     request = await rig.pending()
-    run = await rig.ledger.last_run(NAME)
+    run = await rig.ledger.runs.last_run(NAME)
     assert run is not None
     os.kill(run.handle.pid, signal.SIGKILL)
     assert await rig.ended() is AgentState.FAILED
@@ -434,7 +434,7 @@ async def test_set_permissions_changes_the_mode_in_the_running_session(rig: Rig)
     await rig.approvals.answer(request.id, by="ann", decision=Decision.ALLOW, how="command")
     assert await rig.ended() is AgentState.EXITED
     assert second.read_text() == "2\n"
-    assert len(await rig.ledger.approvals_of_run(request.run_id)) == 1
+    assert len(await rig.ledger.approvals.approvals_of_run(request.run_id)) == 1
     assert (await fleet.spec(NAME)).permissions is PermissionMode.FULL
     assert replace(await fleet.spec(NAME), permissions=PermissionMode.ASK) == rig.spec(
         PermissionMode.ASK

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from fleet.approvals.model import ApprovalRequest, Decision
 from fleet.approvals.service import Approvals
 from fleet.backends.tmux import TmuxBackend
 from fleet.clock import SystemClock
 from fleet.ledger import Ledger
+from fleet.ledger.approval_records import ApprovalRequest, Decision
 from fleet.model import AgentSpec, PermissionMode
 from fleet.names import AgentName
 from fleet.runs.launch_kit import LaunchKit
@@ -63,7 +63,7 @@ class Rig:
         ledger = self.ledger
 
         async def on_beat(agent: str, kind: str) -> None:
-            await ledger.record_heartbeat(agent, kind)
+            await ledger.heartbeats.record_heartbeat(agent, kind)
 
         self.beats = HeartbeatServer(self.state, on_beat)
         await self.beats.start()
@@ -142,7 +142,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         try:
             yield rig
         finally:
-            run = await ledger.last_run(NAME)
+            run = await ledger.runs.last_run(NAME)
             if run is not None and run.ended_at is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(run.handle.pgid, signal.SIGKILL)
@@ -167,7 +167,7 @@ async def test_a_tui_asks_through_its_hook_and_gets_each_answer(rig: Rig) -> Non
     assert allowed in files and f"{allowed.name}" in first.detail
 
     async def waiting() -> bool:  # recorded just after the request is opened
-        return (await rig.ledger.last_heartbeats())[NAME][1] == "waiting"
+        return (await rig.ledger.heartbeats.last_heartbeats())[NAME][1] == "waiting"
 
     await eventually(waiting, "the agent seen waiting on its ask")
     await rig.approvals.answer(first.id, by="ann", decision=Decision.ALLOW, how="reaction")

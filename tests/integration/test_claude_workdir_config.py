@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from fleet.approvals.model import ApprovalRequest, Decision
 from fleet.approvals.service import Approvals
+from fleet.ledger.approval_records import ApprovalRequest, Decision
 from fleet.model import AgentState, PermissionMode
 from fleet.names import AgentName
 from fleet.runs.layout import AgentPaths

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from fleet.approvals.model import ApprovalRequest, Decision
 from fleet.approvals.service import Approvals
 from fleet.backends.process import SubprocessBackend
 from fleet.clock import SystemClock
 from fleet.ledger import Ledger
+from fleet.ledger.approval_records import ApprovalRequest, Decision
 from fleet.model import AgentSpec, AgentState, PermissionMode
 from fleet.names import AgentName
 from fleet.runs.launch_kit import LaunchKit
@@ -89,9 +89,9 @@ class Rig:
         return found
 
     async def workdir(self) -> Path:
-        run = await self.ledger.last_run(NAME)
+        run = await self.ledger.runs.last_run(NAME)
         assert run is not None
-        start = await self.ledger.run_start(run.id)
+        start = await self.ledger.runs.run_start(run.id)
         assert start is not None and start.workdir
         return Path(start.workdir)
 
@@ -148,7 +148,7 @@ async def rig(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[R
         try:
             yield rig
         finally:
-            record = await ledger.get_agent(NAME)
+            record = await ledger.agents.get_agent(NAME)
             if record is not None and record.state.is_live:  # a live session waits on
                 await rig.fleet.stop_agent(NAME)
             await rig.fleet.stop()
@@ -175,7 +175,7 @@ async def test_asks_are_answered_from_the_approvals_in_one_process(rig: Rig) -> 
     await rig.approvals.answer(request.id, by="@op:hs", decision=Decision.ALLOW, how="command")
     await rig.turns_over(1)
     assert (work / "made.txt").exists()
-    first = await rig.ledger.last_run(NAME)
+    first = await rig.ledger.runs.last_run(NAME)
 
     await rig.fleet.send(NAME, "now edit hello.txt")
     request = await rig.asked()
@@ -187,10 +187,10 @@ async def test_asks_are_answered_from_the_approvals_in_one_process(rig: Rig) -> 
     await rig.turns_over(2)
     assert not (work / "hello.txt").exists()
     assert "The operator denied `hello.txt`: leave it alone" in rig.heard()
-    run = await rig.ledger.last_run(NAME)
+    run = await rig.ledger.runs.last_run(NAME)
     assert first is not None and run is not None and run.id == first.id  # one process
     assert (run.handle.run_dir / "sandbox.json").exists()
-    record = await rig.ledger.get_agent(NAME)
+    record = await rig.ledger.agents.get_agent(NAME)
     assert record is not None and record.state is AgentState.RUNNING
 
 
@@ -213,7 +213,7 @@ async def test_interrupt_ends_the_turn_and_the_agent_stays(rig: Rig) -> None:
     await rig.fleet.send(NAME, "go on")
     await rig.turns_over(2)
     assert any("after the interrupt" in line for line in await rig.lines())
-    record = await rig.ledger.get_agent(NAME)
+    record = await rig.ledger.agents.get_agent(NAME)
     assert record is not None and record.state is AgentState.RUNNING
 
 
@@ -224,12 +224,12 @@ async def test_an_ask_survives_a_restart_of_fleetwarden(rig: Rig) -> None:
     await rig.fleet.spawn(NAME, prompt="make a file")
     request = await rig.asked()
     work = await rig.workdir()
-    first = await rig.ledger.last_run(NAME)
+    first = await rig.ledger.runs.last_run(NAME)
     await rig.restart()
     assert [r.id for r in await rig.approvals.pending(NAME)] == [request.id]
     await rig.approvals.answer(request.id, by="@op:hs", decision=Decision.ALLOW, how="command")
     await rig.turns_over(1)
     assert (work / "made.txt").exists()
-    run = await rig.ledger.last_run(NAME)
+    run = await rig.ledger.runs.last_run(NAME)
     assert first is not None and run is not None and run.id == first.id
     assert any("made it after the restart" in line for line in await rig.lines())

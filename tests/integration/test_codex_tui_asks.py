@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from fleet.approvals.model import ApprovalRequest, Decision
 from fleet.approvals.service import Approvals
 from fleet.backends.tmux import TmuxBackend
 from fleet.clock import SystemClock
 from fleet.ledger import Ledger
+from fleet.ledger.approval_records import ApprovalRequest, Decision
 from fleet.model import AgentSpec, PermissionMode
 from fleet.names import AgentName
 from fleet.runs.launch_kit import LaunchKit
@@ -72,7 +72,7 @@ class Rig:
         ledger = self.ledger
 
         async def on_beat(agent: str, kind: str) -> None:
-            await ledger.record_heartbeat(agent, kind)
+            await ledger.heartbeats.record_heartbeat(agent, kind)
 
         self.beats = HeartbeatServer(self.state, on_beat)
         await self.beats.start()
@@ -163,7 +163,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         try:
             yield rig
         finally:
-            run = await ledger.last_run(NAME)
+            run = await ledger.runs.last_run(NAME)
             if run is not None and run.ended_at is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(run.handle.pgid, signal.SIGKILL)

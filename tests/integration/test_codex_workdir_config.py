@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet.approvals.model import Decision
+from fleet.ledger.approval_records import Decision
 from fleet.model import AgentSpec, PermissionMode
 from fleet.names import AgentName
 from fleet.sessions.base import Asked, Effect, TurnEnded
@@ -91,7 +91,7 @@ async def test_the_tui_opens_a_workdir_with_codex_config_restricted(tui: TuiRig)
     hostile_config(tui.work)
     assert tui.fleet is not None and tui.approvals is not None
     await tui.fleet.spawn(TUI_NAME, collect=False)
-    run = await tui.ledger.last_run(TUI_NAME)
+    run = await tui.ledger.runs.last_run(TUI_NAME)
     assert run is not None
 
     async def screen() -> str | None:

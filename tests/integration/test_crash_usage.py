@@ -117,7 +117,7 @@ async def test_sigkill_at_any_moment_loses_no_usage_of_a_received_answer(tmp_pat
     assert any(received.values()) and not all(received.values())  # streams and whole bodies
     ledger = await Ledger.open(ledger_path, SystemClock())
     try:
-        rows = {e.request_id: e for e in await ledger.usage_events()}
+        rows = {e.request_id: e for e in await ledger.metering.usage_events()}
     finally:
         await ledger.close()
     missing = [rid for rid in received if rid not in rows]

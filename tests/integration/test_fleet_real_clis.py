@@ -42,7 +42,7 @@ async def ended(ledger: Ledger, name: str, deadline: float = 60.0) -> AgentState
     """Poll until the agent's run has ended; its final state."""
     stop = time.monotonic() + deadline
     while time.monotonic() < stop:
-        record = await ledger.get_agent(name)
+        record = await ledger.agents.get_agent(name)
         if record is not None and not record.state.is_live:
             return record.state
         await asyncio.sleep(0.1)
@@ -55,7 +55,7 @@ async def settled(fleet: Fleet, ledger: Ledger, name: str, deadline: float = 60.
     the next (Codex's: it then stays running)."""
     stop = time.monotonic() + deadline
     while time.monotonic() < stop:
-        record = await ledger.get_agent(name)
+        record = await ledger.agents.get_agent(name)
         driver = fleet.sessions.driver(AgentName(name))
         waits = driver is not None and not driver.busy and not driver.closing
         if record is not None and (not record.state.is_live or waits):
@@ -66,7 +66,7 @@ async def settled(fleet: Fleet, ledger: Ledger, name: str, deadline: float = 60.
 
 async def stop_live(fleet: Fleet, ledger: Ledger, name: str) -> None:
     """Stop the agent if it still runs (a live session waits for turns until stopped)."""
-    record = await ledger.get_agent(name)
+    record = await ledger.agents.get_agent(name)
     if record is not None and record.state.is_live:
         await fleet.stop_agent(name, force=True)
 
@@ -115,7 +115,7 @@ async def test_spawn_runs_the_real_cli_and_send_resumes_it(
         state = await settled(fleet, ledger, name)
         stays = state is AgentState.RUNNING  # a live session that waits for the next turn
         assert stays or state is AgentState.EXITED
-        run = await ledger.last_run(name)
+        run = await ledger.runs.last_run(name)
         assert run is not None and run.exit_code == (None if stays else 0)
         assert any(REPLY in line for line in await fleet.logs(name, 400))
         first_requests = len([r for r in fake.requests if r.method == "POST"])
@@ -124,7 +124,7 @@ async def test_spawn_runs_the_real_cli_and_send_resumes_it(
 
         await fleet.send(name, "say more")
         assert await settled(fleet, ledger, name) is state
-        again = await ledger.last_run(name)
+        again = await ledger.runs.last_run(name)
         assert again is not None and (again.id == run.id) is stays
         runs_text = "\n".join(await fleet.logs(name, 800))
         assert runs_text.count(REPLY) >= 2

@@ -31,11 +31,12 @@ import pytest
 from fleet.accounts.providers import ProviderApi, ProviderRoute
 from fleet.backends.freezer import children_map, group_members, tree
 from fleet.backends.tmux import TmuxBackend
-from fleet.budgets.model import Budget, Cutoff, Groups, Scope, WindowKind, WindowSpec
+from fleet.budgets.model import Groups
 from fleet.budgets.policy import PacingPolicy
 from fleet.budgets.service import BudgetService
 from fleet.clock import SystemClock
 from fleet.ledger import Ledger
+from fleet.ledger.budget_records import Budget, Cutoff, Scope, WindowKind, WindowSpec
 from fleet.metering.config import MeteringSettings
 from fleet.metering.events import Outcome
 from fleet.metering.proxy import MeteringProxy
@@ -192,7 +193,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         proxy = MeteringProxy(
             state_dir,
             routes={"anthropic": ProviderRoute("anthropic", fake.base_url, ProviderApi.ANTHROPIC)},
-            sink=ledger.record_metering,
+            sink=ledger.metering.record_metering,
             settings=MeteringSettings(flush_interval=0.05),
             policy=policy,
             clock=clock,
@@ -230,7 +231,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         try:
             yield Rig(fake, ledger, budgets, proxy, backend, fleet, board)
         finally:
-            run = await ledger.last_run(NAME)
+            run = await ledger.runs.last_run(NAME)
             if run is not None and run.ended_at is None:
                 kill_all(run.handle)
             await fleet.stop()
@@ -242,7 +243,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
 
 async def test_a_frozen_claude_code_stops_whole_and_resumes_refused(rig: Rig) -> None:
     await rig.fleet.spawn(NAME, collect=False)
-    run = await rig.ledger.last_run(NAME)
+    run = await rig.ledger.runs.last_run(NAME)
     assert run is not None and run.handle.backend == "tmux"
     handle = run.handle
 
@@ -270,7 +271,9 @@ async def test_a_frozen_claude_code_stops_whole_and_resumes_refused(rig: Rig) ->
     known = {pid: process_start_ticks(pid) for pid in [*states, handle.pgid]}
     assert model_requests(rig.fake) == 2
     await rig.proxy.recorder.flush()
-    spent = [e for e in await rig.ledger.usage_events(agent=NAME) if e.outcome is Outcome.OK]
+    spent = [
+        e for e in await rig.ledger.metering.usage_events(agent=NAME) if e.outcome is Outcome.OK
+    ]
     assert sum(e.tokens.total for e in spent) >= LIMIT
     (freeze,) = await rig.fleet.frozen()
     assert (freeze.agent, freeze.budget) == (NAME, f"agent:{NAME}")
@@ -295,7 +298,7 @@ async def test_a_frozen_claude_code_stops_whole_and_resumes_refused(rig: Rig) ->
     # The budget is still out: its next request is refused by the proxy, never forwarded.
     async def refused() -> bool:
         await rig.proxy.recorder.flush()
-        events = await rig.ledger.usage_events(agent=NAME)
+        events = await rig.ledger.metering.usage_events(agent=NAME)
         return any(e.outcome is Outcome.REFUSED and e.status == 429 for e in events)
 
     await rig.fleet.send(NAME, "say more")

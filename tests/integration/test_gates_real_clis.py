@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 
 from fleet.approvals.ask_door import AskDoor, ledger_terms
-from fleet.approvals.model import ApprovalRequest, ApprovalState, Decision
 from fleet.approvals.service import ApprovalEvent, Approvals
 from fleet.backends.process import SubprocessBackend
 from fleet.clock import SystemClock
 from fleet.ledger import Ledger
+from fleet.ledger.approval_records import ApprovalRequest, ApprovalState, Decision
 from fleet.model import AgentSpec, AgentState, PermissionMode
 from fleet.names import AgentName
 from fleet.runs.launch_kit import LaunchKit
@@ -80,7 +80,7 @@ class Rig:
 
         async def on_beat(agent: str, kind: str) -> None:
             self.beaten.append((agent, kind))
-            await self.ledger.record_heartbeat(agent, kind)
+            await self.ledger.heartbeats.record_heartbeat(agent, kind)
 
         self.beats = HeartbeatServer(self.tmp / "state", on_beat, asks=door)
         await self.beats.start()
@@ -229,9 +229,9 @@ async def test_an_allow_pattern_runs_the_command_without_asking(runtime: str, ri
         agent.name
     )
     assert rig.made(agent.name).read_text().strip() == "fleetwarden"
-    run = await rig.ledger.last_run(agent.name)
+    run = await rig.ledger.runs.last_run(agent.name)
     assert run is not None
-    decided = await rig.ledger.approvals_of_run(run.id)
+    decided = await rig.ledger.approvals.approvals_of_run(run.id)
     assert all(r.how == "rule" and r.state is ApprovalState.ALLOWED for r in decided)
 
 
@@ -295,7 +295,7 @@ async def test_an_ask_outlives_a_restart_of_the_endpoint_and_is_answered_after_i
         agent.name
     )
     assert rig.made(agent.name).read_text().strip() == "fleetwarden"
-    assert len(await rig.ledger.approvals_of_run(request.run_id)) == 1
+    assert len(await rig.ledger.approvals.approvals_of_run(request.run_id)) == 1
 
 
 async def until(check: Callable[[], bool], seconds: float) -> None:
@@ -327,14 +327,14 @@ async def test_sends_to_a_busy_pi_are_turns_of_one_process_in_order(rig: Rig) ->
     rig.fake.add(Turn(text="first answer, slowly " * 10, delay_between_events=0.05))
     agent = spec("pi", PermissionMode.EDITS)
     await rig.spawn(agent, prompt="turn one")
-    run = await rig.ledger.last_run(agent.name)
+    run = await rig.ledger.runs.last_run(agent.name)
     assert run is not None and rig.fleet is not None
     assert await rig.fleet.send(agent.name, "turn two") is None
     assert await rig.fleet.send(agent.name, "turn three") is None
     assert await ended(rig.ledger, agent.name, DEADLINE) is AgentState.EXITED, await rig.logs(
         agent.name
     )
-    last = await rig.ledger.last_run(agent.name)
+    last = await rig.ledger.runs.last_run(agent.name)
     assert last is not None and last.id == run.id and last.exit_code == 0
     assert user_turns(rig.fake) == ["turn one", "turn two", "turn three"]
 
@@ -346,18 +346,18 @@ async def test_interrupt_ends_pis_turn_and_keeps_the_process(rig: Rig) -> None:
     rig.fake.add(Turn(text="slowly " * 400, delay_between_events=0.05))
     agent = spec("pi", PermissionMode.EDITS)
     await rig.spawn(agent, prompt="take your time")
-    run = await rig.ledger.last_run(agent.name)
+    run = await rig.ledger.runs.last_run(agent.name)
     assert run is not None and rig.fleet is not None
     await until(lambda: any(r.method == "POST" for r in rig.fake.requests), DEADLINE)
     said = await rig.fleet.interrupt(agent.name, by="ann")
     assert "interrupted" in said
     # The slow turn alone would take 20 s.
     await until(lambda: rig.beaten[-1:] == [(agent.name, "waiting")], 10.0)
-    record = await rig.ledger.get_agent(agent.name)
+    record = await rig.ledger.agents.get_agent(agent.name)
     assert record is not None and record.state.is_live
     await rig.fleet.send(agent.name, "go on")
     assert await ended(rig.ledger, agent.name, DEADLINE) is AgentState.EXITED
-    last = await rig.ledger.last_run(agent.name)
+    last = await rig.ledger.runs.last_run(agent.name)
     assert last is not None and last.id == run.id
     assert user_turns(rig.fake)[-1] == "go on"
 
@@ -374,7 +374,7 @@ async def test_interrupt_while_pi_asks_withdraws_the_ask(rig: Rig) -> None:
     await rig.fleet.interrupt(agent.name, by="ann")
     closed = await asyncio.wait_for(rig.approvals.wait(request.id), DEADLINE)
     assert closed.state is ApprovalState.CLOSED and "interrupted" in (closed.reason or "")
-    record = await rig.ledger.get_agent(agent.name)
+    record = await rig.ledger.agents.get_agent(agent.name)
     assert record is not None and record.state.is_live
     await rig.fleet.send(agent.name, "go on")
     assert await ended(rig.ledger, agent.name, DEADLINE) is AgentState.EXITED

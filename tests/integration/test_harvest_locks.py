@@ -81,7 +81,7 @@ async def test_a_symlink_named_index_lock_is_not_followed_and_the_summary_says_l
     block = change_block(change)
     assert "The run's end was not kept: git in the checkout is locked" in block
     assert "The git door refused" not in block
-    assert await rig.ledger.refusals("coder") == []
+    assert await rig.ledger.refusals.refusals("coder") == []
 
 
 def run_harvest_program(checkout: Path, work: Path) -> dict[str, object]:

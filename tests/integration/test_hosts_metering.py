@@ -96,8 +96,8 @@ async def test_agents_on_a_host_are_metered_through_its_forward(
         LedgerLocation(tmp_path / "state" / "ledger.db", None), SystemClock()
     )
     try:
-        events = await ledger.usage_events()
-        rows = await ledger._all("SELECT agent, host FROM usage", ())
+        events = await ledger.metering.usage_events()
+        rows = await ledger.metering._all("SELECT agent, host FROM usage", ())
     finally:
         await ledger.close()
     assert {(str(r["agent"]), str(r["host"])) for r in rows} == {("asker", "box2"), ("c1", "box2")}

@@ -19,11 +19,12 @@ import aiohttp
 import pytest
 
 from fleet.accounts.providers import ProviderApi, ProviderRoute
-from fleet.budgets.model import Budget, Groups, Scope, WindowKind, WindowSpec
+from fleet.budgets.model import Groups
 from fleet.budgets.policy import PacingPolicy
 from fleet.budgets.service import BudgetService
 from fleet.clock import SystemClock
 from fleet.ledger import Ledger
+from fleet.ledger.budget_records import Budget, Scope, WindowKind, WindowSpec
 from fleet.metering.config import MeteringSettings
 from fleet.metering.events import Outcome
 from fleet.metering.proxy import MeteringProxy
@@ -79,7 +80,7 @@ async def open_rig(tmp_path: Path, fake: FakeProvider, budget: Budget) -> Rig:
     proxy = MeteringProxy(
         tmp_path / "state",
         routes={"anthropic": route},
-        sink=ledger.record_metering,
+        sink=ledger.metering.record_metering,
         settings=MeteringSettings(flush_interval=0.05),
         policy=policy,
     )
@@ -137,7 +138,7 @@ async def test_fifty_agents_bursting_overshoot_at_most_one_request_each(
         async with aiohttp.ClientSession(connector=connector) as http:
             await asyncio.gather(*(agent(url, http) for url in urls))
         await rig.proxy.recorder.flush()
-        events = await rig.ledger.usage_events()
+        events = await rig.ledger.metering.usage_events()
     finally:
         await close_rig(rig)
     spent = sum(e.tokens.total for e in events if e.outcome is Outcome.OK)

@@ -178,7 +178,7 @@ class World:
     ) -> MatrixConnector:
         return MatrixConnector(
             config or self.config(),
-            state=self.ledger,
+            state=self.ledger.chat,
             clock=SystemClock(),
             environ={PASSWORD_ENV: self.password} if environ is None else environ,
             state_dir=self.state_dir,

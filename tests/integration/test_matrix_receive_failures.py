@@ -62,7 +62,7 @@ class Rig:
         self.serving.router = self.handling  # type: ignore[assignment]  # same handle()
         self.connector = MatrixConnector(
             world.config(),
-            state=world.ledger,
+            state=world.ledger.chat,
             clock=SystemClock(),
             environ={PASSWORD_ENV: world.password},
             state_dir=world.state_dir,

@@ -85,7 +85,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         async def held_sink(usage: Sequence[UsageEvent], signals: Sequence[QuotaSignal]) -> None:
             writing.set()
             await gate.wait()
-            await ledger.record_metering(usage, signals)
+            await ledger.metering.record_metering(usage, signals)
 
         routes = {
             "anthropic": ProviderRoute("anthropic", base, ProviderApi.ANTHROPIC),
@@ -143,7 +143,7 @@ async def test_the_final_event_waits_for_the_commit_and_nothing_before_it_does(
             await asyncio.sleep(0.2)  # and nothing more comes
             assert FINAL[api] not in received, "the final event went before its usage was in"
             assert not reader.done()
-            assert await rig.ledger.usage_events() == []
+            assert await rig.ledger.metering.usage_events() == []
             before = len(received)
             rig.gate.set()
             async with asyncio.timeout(WAIT):
@@ -153,5 +153,5 @@ async def test_the_final_event_waits_for_the_commit_and_nothing_before_it_does(
         # Only the final event (and what follows it) waited for the commit.
         assert received[before:].startswith(FINAL[api]), bytes(received[before - 200 :])
         assert (b'"usage":{"prompt_tokens"' in received) is own_usage or api != "chat"
-    [event] = await rig.ledger.usage_events()
+    [event] = await rig.ledger.metering.usage_events()
     assert (event.tokens.input, event.tokens.output) == (120, 80)

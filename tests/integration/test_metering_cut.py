@@ -21,11 +21,12 @@ import aiohttp
 import pytest
 
 from fleet.accounts.providers import ProviderApi, ProviderRoute
-from fleet.budgets.model import Budget, Groups, Scope, WindowKind, WindowSpec
+from fleet.budgets.model import Groups
 from fleet.budgets.policy import PacingPolicy
 from fleet.budgets.service import BudgetService
 from fleet.clock import SystemClock
 from fleet.ledger import Ledger
+from fleet.ledger.budget_records import Budget, Scope, WindowKind, WindowSpec
 from fleet.metering.config import MeteringSettings
 from fleet.metering.events import Outcome, UsageEvent
 from fleet.metering.proxy import MeteringProxy
@@ -60,7 +61,7 @@ class Rig:
 
         async def written() -> list[UsageEvent]:
             await self.proxy.recorder.flush()
-            return await self.ledger.usage_events()
+            return await self.ledger.metering.usage_events()
 
         [event] = await eventually(written)
         return event
@@ -98,7 +99,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         proxy = MeteringProxy(
             tmp_path / "state",
             routes=routes,
-            sink=ledger.record_metering,
+            sink=ledger.metering.record_metering,
             settings=MeteringSettings(flush_interval=0.05, drain_timeout=0.2),
             policy=policy,
         )

@@ -75,7 +75,7 @@ class Rig:
 
     async def events(self) -> list[UsageEvent]:
         await self.proxy.recorder.flush()
-        return await self.ledger.usage_events()
+        return await self.ledger.metering.usage_events()
 
 
 def body_for(api: Api, stream: bool, **extra: Any) -> dict[str, Any]:
@@ -112,7 +112,7 @@ async def make_rig(
     proxy = MeteringProxy(
         tmp_path / "state",
         routes=routes,
-        sink=ledger.record_metering,
+        sink=ledger.metering.record_metering,
         settings=settings or MeteringSettings(flush_interval=0.05),
         prices=prices,
     )
@@ -278,7 +278,7 @@ async def test_agent_hanging_up_drains_only_as_long_as_allowed(tmp_path: Path) -
 
             async def recorded() -> list[UsageEvent]:
                 await proxy.recorder.flush()
-                return await ledger.usage_events()
+                return await ledger.metering.usage_events()
 
             [event] = await eventually(recorded, "the hung-up request's row")
             assert event.outcome is Outcome.PARTIAL
@@ -522,7 +522,7 @@ async def test_passthrough_paths_are_forwarded_unmetered(tmp_path: Path) -> None
             "anthropic", fake.base_url, ProviderApi.ANTHROPIC, passthrough=("/v1/files/*",)
         )
         proxy = MeteringProxy(
-            tmp_path / "state", routes={"anthropic": route}, sink=ledger.record_metering
+            tmp_path / "state", routes={"anthropic": route}, sink=ledger.metering.record_metering
         )
         await proxy.start()
         try:
@@ -534,7 +534,7 @@ async def test_passthrough_paths_are_forwarded_unmetered(tmp_path: Path) -> None
                 assert "passthrough" in (await r.json())["error"]["message"]
             assert [r.path for r in fake.requests] == ["/v1/files/f1"]
             await proxy.recorder.flush()
-            assert await ledger.usage_events() == []
+            assert await ledger.metering.usage_events() == []
         finally:
             await proxy.stop()
             await ledger.close()
@@ -565,7 +565,7 @@ async def test_keys_survive_a_restart_of_the_proxy(tmp_path: Path) -> None:
         again = MeteringProxy(
             tmp_path / "state",
             routes={"anthropic": ProviderRoute("anthropic", fake.base_url)},
-            sink=ledger.record_metering,
+            sink=ledger.metering.record_metering,
         )
         await again.start()
         try:
@@ -676,7 +676,7 @@ async def test_rate_limit_headers_become_quota_signals_once_per_change(rig: Rig)
     await rig.post("anthropic", body_for("anthropic", True))  # unchanged: not written again
     await rig.post("responses", body_for("responses", True))
     await rig.events()
-    signals = await rig.ledger.quota_signals()
+    signals = await rig.ledger.metering.quota_signals()
     by_name = {s.name: s for s in signals}
     assert len(signals) == len(UNIFIED) + len(CODEX)
     five = by_name["anthropic-ratelimit-unified-5h-utilization"]
@@ -737,5 +737,5 @@ async def test_fifty_agents_streaming_at_once_are_each_billed_their_own(rig: Rig
     }
     assert {e.request_id: e.agent for e in events} == sender
     assert all(e.tokens == disjoint(AS_ANTHROPIC) and e.outcome is Outcome.OK for e in events)
-    totals = await rig.ledger.tokens_by_agent(SystemClock().now() - timedelta(hours=1))
+    totals = await rig.ledger.metering.tokens_by_agent(SystemClock().now() - timedelta(hours=1))
     assert totals == {agent: 3 * disjoint(AS_ANTHROPIC).total for agent in agents}

@@ -129,13 +129,13 @@ class Rig:
             await fleet.spawn(agent.name, prompt=prompt, collect=False)
             state = await settled(fleet, self.ledger, agent.name)
             logs = await fleet.logs(agent.name, 5000)
-            run = await self.ledger.last_run(agent.name)
+            run = await self.ledger.runs.last_run(agent.name)
             context = "\n".join(logs)[-6000:] + f"\nrequests: {self.seen()}"
             stays = state is AgentState.RUNNING  # a live session waiting for its next turn
             assert stays or state is AgentState.EXITED, context
             assert run is not None and run.exit_code == (None if stays else 0), context
         finally:
-            record = await self.ledger.get_agent(agent.name)
+            record = await self.ledger.agents.get_agent(agent.name)
             if record is not None and record.state.is_live:
                 await fleet.stop_agent(agent.name, force=True)
             await fleet.stop()
@@ -163,7 +163,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         proxy = MeteringProxy(
             tmp_path / "state",
             routes=routes,
-            sink=ledger.record_metering,
+            sink=ledger.metering.record_metering,
             settings=MeteringSettings(flush_interval=0.05),
         )
         await proxy.start()
@@ -241,7 +241,7 @@ async def check_tool_run(
     assert len(requests) == 2, rig.seen()  # opencode's hidden title request is off
     assert NOTE.encode() not in requests[0].raw
     assert NOTE.encode() in requests[1].raw, "the tool's output is not in the next request"
-    events = await rig.ledger.usage_events()
+    events = await rig.ledger.metering.usage_events()
     matched = by_request(rig, events)
     for event, emitted in matched.values():
         check_ok(event, emitted, agent)
@@ -307,7 +307,7 @@ async def test_claude_retry_after_a_cut_stream_is_metered_though_claude_reports_
     assert cut.streamed and cut.cut and not retry.streamed and not retry.cut
     # message_start carried the input and cache counts and one output token; no more.
     assert cut.usage == Usage(TOOL_USAGE.input, 1, TOOL_USAGE.cache_read, TOOL_USAGE.cache_write)
-    matched = by_request(rig, await rig.ledger.usage_events())
+    matched = by_request(rig, await rig.ledger.metering.usage_events())
     partial, _ = matched[cut.request_id]
     assert partial.tokens == disjoint(cut.usage)
     assert partial.outcome is Outcome.PARTIAL and partial.partial, partial

@@ -67,7 +67,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         proxy = MeteringProxy(
             tmp_path / "state",
             routes={"anthropic": route},
-            sink=ledger.record_metering,
+            sink=ledger.metering.record_metering,
             settings=MeteringSettings(flush_interval=0.05, body_timeout=1.0),
         )
         await proxy.start()
@@ -97,7 +97,7 @@ async def test_a_compressed_body_is_decoded_and_rewritten(rig: Rig, coding: str)
     assert "content-encoding" not in request.headers
     assert request.body["messages"] == message()["messages"]
     await rig.proxy.recorder.flush()
-    [event] = await rig.ledger.usage_events()
+    [event] = await rig.ledger.metering.usage_events()
     assert event.rewritten_from == MODEL
 
 
@@ -162,7 +162,7 @@ async def test_a_key_given_twice_is_refused_naming_it(rig: Rig, raw: bytes, key:
     assert f"the key {key!r} twice" in error["error"]["message"]
     assert rig.fake.requests == []
     await rig.proxy.recorder.flush()
-    assert await rig.ledger.usage_events() == []
+    assert await rig.ledger.metering.usage_events() == []
 
 
 def _raw_request(port: int, path: str, body: bytes) -> bytes:
@@ -203,7 +203,7 @@ async def test_a_big_body_costs_at_most_about_three_times_its_size(tmp_path: Pat
     proxy = MeteringProxy(
         tmp_path / "state",
         routes={"anthropic": ProviderRoute("anthropic", upstream, ProviderApi.ANTHROPIC)},
-        sink=ledger.record_metering,
+        sink=ledger.metering.record_metering,
     )
     await proxy.start()
     try:

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet.forge.facts import ForgeRunState
-from fleet.forge.model import Slug
+from fleet.ledger.forge_records import ForgeRunState, Slug
 from fleet.model import AgentState
 from fleet.names import AgentName
 from fleet.repos.desk import NoLine, RepoError
@@ -37,13 +36,13 @@ async def forge_line(rig: Rig, title: str = "Write the release notes") -> tuple[
     checkout = await rig.spawn("coder")
     line = await rig.repos.line_of("coder")
     assert line is not None
-    key = await rig.ledger.add_forge_run(
+    key = await rig.ledger.forge.add_forge_run(
         forge="gh", repo="app", slug=SLUG, issue=1, title=title, agent="coder",
         branch=line.branch, requester="ann", issue_url="https://github.com/acme/app/issues/1",
         state=ForgeRunState.WORKING,
     )  # fmt: skip
     assert key is not None
-    await rig.ledger.update_forge_run(key, line_id=line.id)
+    await rig.ledger.forge.update_forge_run(key, line_id=line.id)
     await rig.repos.started(AgentName("coder"), 10)
     return key, checkout
 
@@ -62,7 +61,7 @@ async def push(checkout: Path) -> tuple[bool, str]:
 
 async def run_ends(rig: Rig, run_id: int) -> Change:
     """coder's run ``run_id`` ends: what it left is kept on its branch; its change."""
-    await rig.ledger.set_state("coder", AgentState.EXITED, "done")
+    await rig.ledger.agents.set_state("coder", AgentState.EXITED, "done")
     change = await rig.repos.finished(AgentName("coder"), run_id)
     assert change is not None
     return change
@@ -82,7 +81,9 @@ async def test_a_commit_naming_the_runs_pull_request_is_taken_once_it_is_open(ri
     assert "but this run's own (issue #1)" in said, said
     assert "issue 12" not in said and "#12" not in said
 
-    await rig.ledger.update_forge_run(key, pull=2, pull_url="https://github.com/acme/app/pull/2")
+    await rig.ledger.forge.update_forge_run(
+        key, pull=2, pull_url="https://github.com/acme/app/pull/2"
+    )
     assert await push(checkout) == (True, "")  # the same commit, taken now
     await commit(checkout, "MORE.md", "Also see acme/app#7 and GH-2")
     taken, said = await push(checkout)
@@ -154,11 +155,11 @@ async def test_a_verb_after_the_branch_ended_says_what_ended_it_and_what_is_next
     key, checkout = await forge_line(rig)
     await commit(checkout, "NOTES.md", "Write the release notes")
     await run_ends(rig, 10)
-    await rig.ledger.update_forge_run(key, pull=2)
+    await rig.ledger.forge.update_forge_run(key, pull=2)
     # The pull request merged on the forge: the run ends its line, as forge work does.
     await rig.verbs.discard("coder")
-    await rig.ledger.audit_forge(key, "coder", "end", True, "PR #2 merged")
-    await rig.ledger.update_forge_run(key, state=ForgeRunState.ENDED)
+    await rig.ledger.forge.audit_forge(key, "coder", "end", True, "PR #2 merged")
+    await rig.ledger.forge.update_forge_run(key, state=ForgeRunState.ENDED)
     with pytest.raises(NoLine) as said:
         await rig.verbs.diff("coder")
     words = str(said.value)
@@ -185,7 +186,7 @@ async def test_a_branch_under_review_is_not_merged_from_chat(rig: Rig) -> None:
     await commit(checkout, "NOTES.md", "Write the release notes")
     await run_ends(rig, 10)
     url = "https://github.com/acme/app/pull/2"
-    await rig.ledger.update_forge_run(key, pull=2, pull_url=url, state=ForgeRunState.WAITING)
+    await rig.ledger.forge.update_forge_run(key, pull=2, pull_url=url, state=ForgeRunState.WAITING)
     before = rig.upstream.show("app", "rev-parse", "main")
     line = await rig.repos.line_of("coder")
     assert line is not None
@@ -198,7 +199,7 @@ async def test_a_branch_under_review_is_not_merged_from_chat(rig: Rig) -> None:
     assert rig.upstream.show("app", "rev-parse", "main") == before
     assert await rig.repos.line_of("coder") == line  # still live, its checkout kept
 
-    await rig.ledger.update_forge_run(key, state=ForgeRunState.ENDED, ended_at=WHEN)
+    await rig.ledger.forge.update_forge_run(key, state=ForgeRunState.ENDED, ended_at=WHEN)
     landed = await rig.verbs.merge("coder", "squash", by="ann")
     assert landed.new_sha is not None, landed
 

@@ -70,7 +70,7 @@ class Rig:
 
     async def spawn(self, name: str, **kw: object) -> Path:
         spec = AgentSpec(name=AgentName(name), runtime="command", repo="app", **kw)  # type: ignore[arg-type]
-        await self.ledger.upsert_agent(spec, DesiredState.STOPPED)
+        await self.ledger.agents.upsert_agent(spec, DesiredState.STOPPED)
         prepared = await self.repos.prepare(spec)
         self.repos.launched(spec.name)  # as the launch does, started or refused
         assert prepared.workdir is not None
@@ -78,7 +78,7 @@ class Rig:
 
     async def run_ended(self, name: str, run_id: int) -> None:
         await self.repos.started(AgentName(name), run_id)
-        await self.ledger.set_state(name, AgentState.EXITED, "done")
+        await self.ledger.agents.set_state(name, AgentState.EXITED, "done")
         await self.repos.finished(AgentName(name), run_id)
 
 
@@ -246,7 +246,7 @@ async def test_a_restart_keeps_the_line_and_fresh_cuts_a_new_one(rig: Rig, tmp_p
 
 async def test_a_running_agent_is_not_merged_or_discarded(rig: Rig) -> None:
     await rig.spawn("coder")
-    await rig.ledger.set_state("coder", AgentState.RUNNING, "pid 1")
+    await rig.ledger.agents.set_state("coder", AgentState.RUNNING, "pid 1")
     for verb in (rig.verbs.discard("coder"), rig.verbs.merge("coder", None, by="ann")):
         with pytest.raises(RepoError, match="stop coder"):
             await verb
@@ -265,7 +265,7 @@ async def test_a_secret_left_at_a_runs_end_stays_in_the_checkout_and_is_counted(
     await rig.run_ended("coder", 5)
     line = await rig.repos.line_of("coder")
     assert line is not None and line.head_sha is None  # nothing taken on the branch
-    counted = await rig.ledger.refusals("coder")
+    counted = await rig.ledger.refusals.refusals("coder")
     assert [(r.source, r.count) for r in counted] == [("git", 1)]
     assert "secret" in counted[0].why and key not in counted[0].why
     change = await rig.verbs.change("coder")

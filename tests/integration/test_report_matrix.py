@@ -83,8 +83,8 @@ class LedgerBook:
         return NOW
 
     async def statuses(self) -> list[BudgetStatus]:
-        per_agent = await self.ledger.tokens_by_agent(START)
-        events = await self.ledger.usage_events(since=START)
+        per_agent = await self.ledger.metering.tokens_by_agent(START)
+        events = await self.ledger.metering.usage_events(since=START)
         return [
             self._status("global", GLOBAL_LIMIT, sum(per_agent.values()), events),
             self._status(
@@ -106,7 +106,7 @@ class LedgerBook:
 @pytest.fixture
 async def world(synapse: SynapseServer, tmp_path: Path) -> AsyncIterator[World]:
     async with make_world(synapse, tmp_path) as made:
-        await made.ledger.record_metering([usage(*request) for request in REQUESTS], [])
+        await made.ledger.metering.record_metering([usage(*request) for request in REQUESTS], [])
         yield made
 
 
@@ -120,7 +120,7 @@ async def test_the_report_arrives_as_text_and_an_image_with_the_ledgers_numbers(
     async with running(world.connector()) as run:
         context = job_context(
             reports=PacingReports(LedgerBook(world.ledger), reports),
-            notices=Notifier(world.ledger, lambda: [run.connector]),
+            notices=Notifier(world.ledger.chat, lambda: [run.connector]),
             clock=SystemClock(),
         )
         await op.watch()
@@ -156,7 +156,7 @@ async def test_the_report_arrives_as_text_and_an_image_with_the_ledgers_numbers(
         assert downloaded.body == png
 
     # The numbers, from another of the ledger's sums than the one the book used.
-    totals = await world.ledger.usage_totals(START)
+    totals = await world.ledger.metering.usage_totals(START)
     everyone = sum(total.total_tokens for total in totals)
     coder = sum(total.total_tokens for total in totals if total.agent == "coder-1")
     assert 0 < coder < everyone

@@ -65,7 +65,7 @@ async def test_claude_code_is_refused_past_its_run_cap_and_stops(tmp_path: Path)
         proxy = MeteringProxy(
             tmp_path / "state",
             routes={"anthropic": route},
-            sink=ledger.record_metering,
+            sink=ledger.metering.record_metering,
             settings=MeteringSettings(flush_interval=0.05),
             policy=CappedPolicy(AllowAll(), watch.caps),
         )
@@ -100,9 +100,9 @@ async def test_claude_code_is_refused_past_its_run_cap_and_stops(tmp_path: Path)
             await ended(ledger, AGENT)
             logs = "\n".join(await fleet.logs(AGENT, 5000))
             await proxy.recorder.flush()
-            events = await ledger.usage_events()
+            events = await ledger.metering.usage_events()
         finally:
-            record = await ledger.get_agent(AGENT)
+            record = await ledger.agents.get_agent(AGENT)
             if record is not None and record.state.is_live:
                 await fleet.stop_agent(AGENT, force=True)
             await fleet.stop()

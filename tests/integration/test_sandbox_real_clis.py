@@ -83,7 +83,7 @@ async def test_a_real_cli_answers_from_a_locked_sandbox(
         assert settled_as in (AgentState.EXITED, AgentState.RUNNING), await fleet.logs(name, 100)
         assert any(REPLY in line for line in await fleet.logs(name, 400))
         assert any(r.path.startswith(f"/a/{name}") for r in fake.requests if r.method == "POST")
-        run = await ledger.last_run(name)
+        run = await ledger.runs.last_run(name)
         assert run is not None and (run.handle.run_dir / "sandbox.json").exists()
     finally:
         await stop_live(fleet, ledger, name)

@@ -133,7 +133,7 @@ async def test_a_schedule_fires_through_the_app_as_its_creator(tmp_path: Path) -
         await app.stop()
     ledger = await Ledger.open(config.ledger_path, ManualClock(datetime.now(UTC)))
     try:
-        entries = {entry.command: entry for entry in await ledger.audit_entries()}
+        entries = {entry.command: entry for entry in await ledger.audit.audit_entries()}
         scheduled = entries["spawn"]
         assert (scheduled.sender, scheduled.source, scheduled.outcome) == (
             "console",
@@ -141,7 +141,7 @@ async def test_a_schedule_fires_through_the_app_as_its_creator(tmp_path: Path) -
             "ok",
         )
         assert entries["schedule add"].source == "typed"
-        [record] = await ledger.list_schedules()
+        [record] = await ledger.schedules.list_schedules()
         assert record.last_outcome == "ok" and record.last_run_at is not None
     finally:
         await ledger.close()

@@ -160,7 +160,7 @@ async def test_a_queued_spawn_survives_a_restart_and_starts_when_a_slot_frees(
             assert (await console.type("queue")).startswith("Nothing is queued")
         ledger = await Ledger.open(cfg.ledger_path, SystemClock())
         try:
-            spawns = [e for e in await ledger.audit_entries() if e.command == "spawn"]
+            spawns = [e for e in await ledger.audit.audit_entries() if e.command == "spawn"]
             assert [(e.source, e.outcome) for e in spawns] == [
                 ("queue:1", "ok"),
                 ("typed", "ok"),
@@ -238,7 +238,7 @@ async def test_a_deferred_spawn_is_restored_and_starts_once_due(tmp_path: Path) 
             request={"prompt": "count to 2"},
             not_before=due,
         )
-        await ledger.enqueue_spawn(ask, host=socket.gethostname())
+        await ledger.spawn_queue.enqueue_spawn(ask, host=socket.gethostname())
     finally:
         await ledger.close()
     try:
@@ -297,9 +297,9 @@ async def test_two_slots_freed_at_once_start_each_queued_spawn_once(tmp_path: Pa
             assert (await console.type("queue")).startswith("Nothing is queued")
         ledger = await Ledger.open(cfg.ledger_path, SystemClock())
         try:
-            sources = [e.source for e in await ledger.audit_entries() if e.command == "spawn"]
+            sources = [e.source for e in await ledger.audit.audit_entries() if e.command == "spawn"]
             assert sorted(s for s in sources if s.startswith("queue:")) == ["queue:1", "queue:2"]
-            runs = {name: await ledger.last_run(name) for name in "abcd"}
+            runs = {name: await ledger.runs.last_run(name) for name in "abcd"}
             assert all(run is not None for run in runs.values())
             # Ids count every launch: four agents, four runs — nothing started twice.
             assert sorted(run.id for run in runs.values() if run is not None) == [1, 2, 3, 4]

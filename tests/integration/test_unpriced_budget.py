@@ -17,11 +17,12 @@ import aiohttp
 import pytest
 
 from fleet.accounts.providers import ProviderApi, ProviderRoute
-from fleet.budgets.model import Budget, Groups, Scope, WindowKind, WindowSpec
+from fleet.budgets.model import Groups
 from fleet.budgets.policy import PacingPolicy
 from fleet.budgets.service import BudgetService
 from fleet.clock import SystemClock
 from fleet.ledger import Ledger
+from fleet.ledger.budget_records import Budget, Scope, WindowKind, WindowSpec
 from fleet.metering.config import MeteringSettings, Price, PriceTable
 from fleet.metering.events import Outcome
 from fleet.metering.proxy import MeteringProxy
@@ -72,7 +73,7 @@ async def open_rig(
     proxy = MeteringProxy(
         tmp_path / "state",
         routes={"anthropic": route},
-        sink=ledger.record_metering,
+        sink=ledger.metering.record_metering,
         settings=MeteringSettings(flush_interval=0.05),
         policy=policy,
         prices=prices,
@@ -126,7 +127,7 @@ async def test_an_unpriced_model_is_refused_before_and_after_the_limit(
             status, _ = await ask(http, url, UNPRICED)
             assert status in (400, 429) and len(fake.requests) == forwarded
         await rig.proxy.recorder.flush()
-        events = await rig.ledger.usage_events()
+        events = await rig.ledger.metering.usage_events()
     finally:
         await close_rig(rig)
     refused = [e for e in events if e.requested_model == UNPRICED]
@@ -149,7 +150,7 @@ async def test_with_a_price_default_an_unlisted_model_is_charged_and_limited(
                 if statuses[-1] != 200:
                     break
         await rig.proxy.recorder.flush()
-        events = await rig.ledger.usage_events()
+        events = await rig.ledger.metering.usage_events()
     finally:
         await close_rig(rig)
     assert statuses[-1] == 429 and 3 <= statuses.count(200) <= 4

@@ -28,11 +28,12 @@ from bot.render import runs as render_runs
 from fleet.budgets.model import BudgetBook
 from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError
-from fleet.forge.facts import ForgeRunRecord, ForgeRuns, ForgeRunState
+from fleet.forge.facts import ForgeRuns
 from fleet.hosts.schema import LOCAL_HOST
+from fleet.ledger.forge_records import ForgeRunRecord, ForgeRunState
+from fleet.ledger.line_records import LineRecord
 from fleet.model import PermissionMode
 from fleet.repos.desk import RepoDesk
-from fleet.repos.facts import LineRecord
 from fleet.repos.schema import ref_problem
 from fleet.supervisor.interfaces import AgentControl
 

@@ -20,11 +20,11 @@ from bot.commands.request import Reply, Request
 from bot.render import forge as render
 from fleet.clock import Clock
 from fleet.errors import FleetwardenError
-from fleet.forge.facts import ForgeRunRecord, ForgeRunState
 from fleet.forge.posts.unpublished import LineEnded, why_unpublished
 from fleet.forge.runs.work import ForgeWork
+from fleet.ledger.forge_records import ForgeRunRecord, ForgeRunState
+from fleet.ledger.line_records import LineState
 from fleet.names import is_agent_name
-from fleet.repos.facts import LineState
 from fleet.repos.line.no_branch import PullEnd, run_pull_end
 
 NO_FORGES: Final = (
@@ -90,7 +90,7 @@ class ForgeCommands(Family):
         what = (req.command.args.get("WHAT") or "list").lower()
         if what not in ("list", "all"):
             raise CommandError(f"`forge {said(what, 20)}`: say `forge list` or `forge all`")
-        runs = await work.ledger.forge_runs(live=what == "list")
+        runs = await work.ledger.forge.forge_runs(live=what == "list")
         not_opened = {}
         for run in runs:
             if run.state == ForgeRunState.UNPUBLISHED.value:
@@ -99,7 +99,7 @@ class ForgeCommands(Family):
                     not_opened[run.id] = why
         ended = 0
         if what == "list" and not runs:
-            ended = len(await work.ledger.forge_runs(live=False))
+            ended = len(await work.ledger.forge.forge_runs(live=False))
         return render.forge_list(
             runs, self._clock.now(), held=work.holds.held, not_opened=not_opened, ended=ended
         )
@@ -109,7 +109,7 @@ class ForgeCommands(Family):
         work, name = self._work(), req.arg("NAME")
         if not is_agent_name(name):
             raise CommandError(f"{said(name, 40)} is no agent name")
-        record = await work.ledger.agent_forge_run(name)
+        record = await work.ledger.forge.agent_forge_run(name)
         if record is None:
             agents = list(await work.launcher.agents())
             if name not in agents:
@@ -119,7 +119,7 @@ class ForgeCommands(Family):
         draft = bool(req.command.flags.get("draft")) or entry.draft
         try:
             async with work.lock(record.forge, record.slug, record.issue):
-                fresh = await work.ledger.forge_run(record.id) or record
+                fresh = await work.ledger.forge.forge_run(record.id) or record
                 pull = await work.publisher.open_now(fresh, draft=draft)
         except LineEnded as exc:  # never to be opened: an unpublished run ended with it
             unpublished = record.state == ForgeRunState.UNPUBLISHED.value
@@ -142,7 +142,7 @@ class ForgeCommands(Family):
 
 async def _no_run(work: ForgeWork, name: str) -> str:
     """Why ``pr NAME`` has nothing to open for ``name``, which works on no issue now."""
-    runs = await work.ledger.forge_runs(live=False, agent=name, limit=1)
+    runs = await work.ledger.forge.forge_runs(live=False, agent=name, limit=1)
     last = runs[-1] if runs else None
     end = await run_pull_end(work.ledger, last) if last is not None else None
     line = await work.launcher.line(name)

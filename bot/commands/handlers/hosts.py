@@ -68,7 +68,9 @@ class HostCommands(Family):
     @command(HOSTS)
     async def hosts(self, req: Request) -> str:
         live = Counter(
-            record.host for record in await self._ledger.list_agents() if record.state in _LIVE
+            record.host
+            for record in await self._ledger.agents.list_agents()
+            if record.state in _LIVE
         )
         return render_hosts(self._hosts.views(), live, self._now())
 

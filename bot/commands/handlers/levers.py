@@ -133,7 +133,7 @@ class Levers(Family):
     async def stop(self, req: Request) -> str | Reply:
         if req.arg("NAME") != ALL:
             stopped = await self._stop_one(req)
-            await self._ledger.remove_freeze(req.arg("NAME"))  # its paused run has ended
+            await self._ledger.budgets.remove_freeze(req.arg("NAME"))  # its paused run has ended
             return stopped
         if req.role is not Role.ADMIN:
             raise PermissionDenied(
@@ -170,7 +170,7 @@ class Levers(Family):
     async def _stoppable(self) -> list[str]:
         """Every agent running, or wanted running and due a restart by the watchdog."""
         found: list[str] = []
-        for record in await self._ledger.list_agents():
+        for record in await self._ledger.agents.list_agents():
             restarts = record.spec.restart.mode is not RestartMode.NEVER
             wanted = record.desired is DesiredState.RUNNING and restarts
             if record.state.is_live or wanted:
@@ -197,7 +197,7 @@ class Levers(Family):
             pass  # it was waiting for a restart: it is marked stopped, and stays so
         except FleetError as exc:
             return f"{agent} ({quotes_escaped(str(exc))})"
-        await self._ledger.remove_freeze(agent)  # the run it paused has ended
+        await self._ledger.budgets.remove_freeze(agent)  # the run it paused has ended
         return None
 
 

@@ -14,8 +14,9 @@ from bot.commands.handlers.spawn_queue import SpawnQueue
 from bot.commands.request import Request
 from bot.render import fleet as render
 from bot.render import forge as render_forge
-from fleet.forge.facts import ForgeRunRecord, ForgeRuns, ForgeRunState
+from fleet.forge.facts import ForgeRuns
 from fleet.ledger import QueuedSpawn
+from fleet.ledger.forge_records import ForgeRunRecord, ForgeRunState
 
 QUEUE = CommandSpec(
     name="queue",

@@ -28,9 +28,10 @@ from bot.commands.request import Reply, Request
 from bot.render import changes as render
 from bot.render.forge import web_address
 from connectors.base import Attachment, safe_file_name
+from fleet.ledger.line_records import LineRecord
 from fleet.names import is_agent_name
 from fleet.repos.desk import NoLine, RepoDesk
-from fleet.repos.facts import Change, LineRecord
+from fleet.repos.facts import Change
 from fleet.repos.schema import STRATEGIES, ref_problem
 from fleet.repos.upstream.git_words import sentences
 from fleet.schema import unknown_value_message

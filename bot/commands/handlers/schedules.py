@@ -129,7 +129,7 @@ class ScheduleCommands(Family):
     @command(SCHEDULE)
     @command(SCHEDULE_LIST, under=SCHEDULE)
     async def list(self, req: Request) -> str:
-        records = await self._ledger.list_schedules()
+        records = await self._ledger.schedules.list_schedules()
         upcoming = {record.id: self._next_run(record.id) for record in records}
         return render.schedules(records, upcoming, self._clock.now(), self._timezone)
 
@@ -139,7 +139,7 @@ class ScheduleCommands(Family):
         text = req.arg("COMMAND").strip()
         check_cron(cron, self._timezone, self._clock.now())
         check_command(self._grammar_for(req.message.connector), req, text)
-        record = await self._ledger.add_schedule(
+        record = await self._ledger.schedules.add_schedule(
             cron=cron,
             command=text,
             created_by=req.message.sender,
@@ -149,7 +149,7 @@ class ScheduleCommands(Family):
         try:
             self._register(record)
         except BaseException:
-            await self._ledger.remove_schedule(record.id)
+            await self._ledger.schedules.remove_schedule(record.id)
             raise
         log.info("schedule %d added by %s: %r at %r", record.id, req.who, text, cron)
         return render.schedule_added(record, self._next_run(record.id), self._timezone)
@@ -159,7 +159,7 @@ class ScheduleCommands(Family):
         raw = req.arg("ID").strip().removeprefix("#")
         if not _ID.fullmatch(raw):
             raise CommandError(f"schedule remove: ID is a number, got {raw!r} — see schedule list")
-        record = await self._ledger.remove_schedule(int(raw))
+        record = await self._ledger.schedules.remove_schedule(int(raw))
         if record is None:
             raise NotFound(f"there is no schedule {raw} — see schedule list")
         with contextlib.suppress(UnknownJob):
@@ -171,7 +171,7 @@ class ScheduleCommands(Family):
         """Register the job of every stored schedule (making up a run just missed); return
         how many. One that cannot be registered is logged and left out, not fatal."""
         count = 0
-        for record in await self._ledger.list_schedules():
+        for record in await self._ledger.schedules.list_schedules():
             try:
                 self._register(record)
             except CronError as exc:
@@ -249,7 +249,7 @@ class ScheduledRuns:
 
     async def run_schedule(self, schedule_id: int) -> str | None:
         """Run schedule ``schedule_id`` now; its outcome, or ``None`` if nothing ran."""
-        record = await self._ledger.get_schedule(schedule_id)
+        record = await self._ledger.schedules.get_schedule(schedule_id)
         if record is None:
             log.warning("schedule %d fired but is no longer in the ledger", schedule_id)
             return None
@@ -258,7 +258,7 @@ class ScheduledRuns:
         if connector is None:
             detail = f"not run: the {record.connector} connector is not running"
             log.warning("schedule %d %s", record.id, detail)
-            await self._ledger.record_schedule_run(record.id, "error", detail, at=now)
+            await self._ledger.schedules.record_schedule_run(record.id, "error", detail, at=now)
             return "error"
         due = scheduled.due_time(record.cron, self._timezone, created_at=record.created_at, now=now)
         ran = await self._router.run_as(
@@ -279,5 +279,5 @@ class ScheduledRuns:
         log.info(
             "schedule %d ran %r as %s: %s", record.id, ran.command, record.created_by, ran.outcome
         )
-        await self._ledger.record_schedule_run(record.id, ran.outcome, ran.detail, at=now)
+        await self._ledger.schedules.record_schedule_run(record.id, ran.outcome, ran.detail, at=now)
         return ran.outcome

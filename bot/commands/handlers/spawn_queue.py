@@ -35,12 +35,13 @@ from bot.config import Config
 from connectors.base import Connector, RoomId, UserId
 from fleet.accounts.book import AccountBook
 from fleet.accounts.model import AccountError
-from fleet.budgets.model import Groups, Scope
+from fleet.budgets.model import Groups
 from fleet.caps import Caps, Occupant, blocked, first_startable
 from fleet.clock import Clock
 from fleet.errors import FleetError
 from fleet.events import EventKind, FleetEvent
 from fleet.ledger import Ledger, QueuedSpawn, SpawnAsk
+from fleet.ledger.budget_records import Scope
 from fleet.model import AgentSpec
 from fleet.notices import Notice, NoticeBoard, Tone
 from fleet.supervisor.interfaces import AgentControl
@@ -157,7 +158,7 @@ class SpawnQueue:
         launch now (holding a slot until :meth:`release`), else why it waits in the queue —
         or why it is not launched at all: it works on a forge issue, whose run owns its
         branch and session until it ends."""
-        working = await self._ledger.agent_forge_run(agent)
+        working = await self._ledger.forge.agent_forge_run(agent)
         if working is not None:
             return f"{agent} works on #{working.issue} of {working.slug} ({working.state})"
         found = await self._pass(
@@ -186,7 +187,7 @@ class SpawnQueue:
         if not self._caps or name in self._starting:
             return None  # no caps; or the drain's own start, admitted when it was picked
         async with self._lock:
-            record = await self._ledger.get_agent(name)
+            record = await self._ledger.agents.get_agent(name)
             if record is not None and record.state.is_live:
                 return None  # spawn only reports a running agent
             waiting = [e for e in await self._queue() if e.agent == name]
@@ -200,7 +201,7 @@ class SpawnQueue:
                 return None
             if ask is None:
                 return why
-            return await self._ledger.enqueue_spawn(ask(why), host=self.host)
+            return await self._ledger.spawn_queue.enqueue_spawn(ask(why), host=self.host)
 
     def release(self, agent: str) -> None:
         """The spawn admitted for ``agent`` has returned: its slot is the agent's now (or,
@@ -214,14 +215,14 @@ class SpawnQueue:
         entry_id = self._starting.get(name)
         waiting = [e for e in await self._queue() if e.agent == name]
         if entry_id is not None:  # a queued start turned away again: it keeps its place
-            await self._ledger.requeue_spawn(entry_id, why, until)
+            await self._ledger.spawn_queue.requeue_spawn(entry_id, why, until)
         elif waiting:
             return f"**{name}** is already queued (#{waiting[0].id}): {waiting[0].reason}."
         else:
             flags = req.command.flags
             runtime, account = _text(flags.get("runtime")), _text(flags.get("account"))
             ask = self._ask(req, why, runtime, account, not_before=until)
-            entry_id = (await self._ledger.enqueue_spawn(ask, host=self.host)).id
+            entry_id = (await self._ledger.spawn_queue.enqueue_spawn(ask, host=self.host)).id
         return (
             f"Not started now: {why}. It will be tried again at {until:%H:%M} UTC, as you, "
             f"here (queued as #{entry_id}; `cancel {entry_id}` drops it)."
@@ -242,7 +243,9 @@ class SpawnQueue:
         if not chosen:
             listed = ", ".join(f"#{e.id} {e.agent}" for e in entries) or "the queue is empty"
             raise NotFound(f"nothing queued as {ref!r} ({listed})")
-        dropped = [e for e in [await self._ledger.cancel_spawn(c.id) for c in chosen] if e]
+        dropped = [
+            e for e in [await self._ledger.spawn_queue.cancel_spawn(c.id) for c in chosen] if e
+        ]
         if not dropped:
             raise CommandError(f"{ref} is being started now: it can no longer be cancelled")
         return dropped
@@ -335,7 +338,9 @@ class SpawnQueue:
             if entry is None:
                 return None
             # A `starting` entry was left by a crash mid-start: its claimed id keeps it once.
-            if entry.status == "waiting" and not await self._ledger.mark_spawn_starting(entry.id):
+            if entry.status == "waiting" and not await self._ledger.spawn_queue.mark_spawn_starting(
+                entry.id
+            ):
                 return None
             self._starting[entry.agent] = entry.id
             return entry
@@ -362,7 +367,7 @@ class SpawnQueue:
         try:
             await router.run_as(connector, run)
         finally:
-            await self._ledger.finish_spawn(entry.id)
+            await self._ledger.spawn_queue.finish_spawn(entry.id)
 
     async def _launch(self, entry: QueuedSpawn) -> None:
         """Start a roster launch nobody typed (``autostart``) and tell the home rooms and
@@ -370,7 +375,7 @@ class SpawnQueue:
         head = f"Queued launch #{entry.id} of **{entry.agent}** ({entry.sender})"
         tone: Tone = "ok"
         try:
-            working = await self._ledger.agent_forge_run(entry.agent)
+            working = await self._ledger.forge.agent_forge_run(entry.agent)
             if working is not None:  # its forge run's branch and session are the issue's
                 raise FleetError(
                     f"{entry.agent} works on #{working.issue} of {working.slug} "
@@ -385,7 +390,7 @@ class SpawnQueue:
         except FleetError as exc:
             text, tone = f"{head} could not start: {quotes_escaped(str(exc))}", "error"
         finally:
-            await self._ledger.finish_spawn(entry.id)
+            await self._ledger.spawn_queue.finish_spawn(entry.id)
         if self._notices is not None:
             failed = tone == "error"
             await self._notices.post(
@@ -423,7 +428,7 @@ class SpawnQueue:
         )
 
     async def _queue(self) -> list[QueuedSpawn]:
-        return await self._ledger.queued_spawns(self.host)
+        return await self._ledger.spawn_queue.queued_spawns(self.host)
 
     async def _place(self, entry: QueuedSpawn) -> tuple[int, int]:
         ids = [e.id for e in await self._queue()]
@@ -432,7 +437,9 @@ class SpawnQueue:
     async def _running(self) -> list[Occupant]:
         """The agents holding a slot: live ones, those an operation is under way on, and
         launches admitted or picked but not yet returned."""
-        names: set[str] = {r.name for r in await self._ledger.list_agents() if r.state.is_live}
+        names: set[str] = {
+            r.name for r in await self._ledger.agents.list_agents() if r.state.is_live
+        }
         names |= self._fleet.busy() | set(self._starting)
         held = [self._reserved[n] for n in sorted(self._reserved)]
         return held + [self._occupant(n) for n in sorted(names - set(self._reserved))]
@@ -471,7 +478,7 @@ class SpawnQueue:
     async def _spec(self, agent: str) -> AgentSpec | None:
         spec = next((s for s in self._fleet.roster() if s.name == agent), None)
         if spec is None:
-            record = await self._ledger.get_agent(agent)
+            record = await self._ledger.agents.get_agent(agent)
             spec = record.spec if record is not None else None
         return spec
 

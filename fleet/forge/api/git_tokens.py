@@ -9,7 +9,8 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Final
 
-from fleet.forge.model import ForgeApi, Slug
+from fleet.forge.model import ForgeApi
+from fleet.ledger.forge_records import Slug
 
 log = logging.getLogger(__name__)
 

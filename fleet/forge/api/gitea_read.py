@@ -13,14 +13,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
-from fleet.forge.model import (
-    ForgeComment,
-    ForgeIssue,
-    ForgePull,
-    ForgeReview,
-    IssueChange,
-    Slug,
-)
+from fleet.forge.model import ForgeComment, ForgeIssue, ForgePull, ForgeReview, IssueChange
+from fleet.ledger.forge_records import Slug
 
 WIP_PREFIX: Final = "WIP: "
 # Gitea's default [repository.pull-request] WORK_IN_PROGRESS_PREFIXES, matched uppercased.

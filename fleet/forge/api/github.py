@@ -36,8 +36,8 @@ from fleet.forge.model import (
     ForgeReview,
     IssueChange,
     Permission,
-    Slug,
 )
+from fleet.ledger.forge_records import Slug
 
 log = logging.getLogger(__name__)
 

@@ -58,9 +58,9 @@ from fleet.forge.model import (
     ForgeFile,
     ForgeIssue,
     ForgePull,
-    Slug,
 )
 from fleet.forge.posts.footer import when
+from fleet.ledger.forge_records import Slug
 
 log = logging.getLogger(__name__)
 

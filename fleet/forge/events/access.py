@@ -7,8 +7,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from fleet.forge.model import ForgeApi, ForgeApiError, Slug
+from fleet.forge.model import ForgeApi, ForgeApiError
 from fleet.forge.schema import ForgeEntry
+from fleet.ledger.forge_records import Slug
 
 log = logging.getLogger(__name__)
 

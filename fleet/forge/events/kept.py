@@ -14,7 +14,8 @@ from dataclasses import asdict, fields
 from datetime import datetime
 from typing import Any, Final
 
-from fleet.forge.model import EventKind, ForgeEvent, Slug
+from fleet.forge.model import EventKind, ForgeEvent
+from fleet.ledger.forge_records import Slug
 
 _FIELDS: Final = frozenset(f.name for f in fields(ForgeEvent))
 

@@ -56,10 +56,10 @@ from fleet.forge.model import (
     ForgeIssue,
     ForgePull,
     IssueChange,
-    Slug,
     same_login,
 )
 from fleet.forge.schema import ForgeEntry
+from fleet.ledger.forge_records import Slug
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,9 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from fleet.forge.events.delivery import BadDelivery, DeliveryHeaders
-from fleet.forge.model import EventKind, ForgeEvent, ForgeKind, Slug, same_login
+from fleet.forge.model import EventKind, ForgeEvent, ForgeKind, same_login
 from fleet.forge.schema import ForgeEntry, ForgeTrigger
+from fleet.ledger.forge_records import Slug
 
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -21,9 +21,9 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from fleet.clock import Clock
 from fleet.errors import FleetwardenError
-from fleet.forge.facts import ForgeRunRecord, ForgeRunState, NoRunNews, PullNews
+from fleet.forge.facts import NoRunNews, PullNews
 from fleet.forge.launcher import ForgeLauncher
-from fleet.forge.model import ForgeApi, ForgeApiError, ForgeComment, ForgePull, Slug
+from fleet.forge.model import ForgeApi, ForgeApiError, ForgeComment, ForgePull
 from fleet.forge.posts.footer import footer, no_run_footer
 from fleet.forge.posts.provenance import ProvenanceSource
 from fleet.forge.posts.pull_words import done_body, pull_title
@@ -41,7 +41,9 @@ from fleet.forge.text.defuse import BODY_LIMIT, defuse, fenced
 from fleet.forge.text.hidden import cap, unseen_free
 from fleet.forge.text.rendered import inert
 from fleet.ledger import Ledger
-from fleet.repos.facts import LineRecord, LineState, change_from_json
+from fleet.ledger.forge_records import ForgeRunRecord, ForgeRunState, Slug
+from fleet.ledger.line_records import LineRecord, LineState
+from fleet.repos.facts import change_from_json
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +180,7 @@ class Publisher:
                 await api.request_review(record.slug, pull.number, [record.requester])
             except ForgeApiError as exc:  # the requester opened it, or may not review
                 log.info("review of #%d not requested: %s", pull.number, exc)
-        await self._ledger.update_forge_run(record.id, pull=pull.number, pull_url=pull.url)
+        await self._ledger.forge.update_forge_run(record.id, pull=pull.number, pull_url=pull.url)
         return pull
 
     async def _own_line(self, record: ForgeRunRecord) -> LineRecord:
@@ -205,7 +207,7 @@ class Publisher:
         if record.done_status != "ok":
             said = self.agent_text(summary, own=_own(record))
             body = f"**{record.agent} could not finish:**\n\n{said}"
-            await self._ledger.update_forge_run(record.id, state=ForgeRunState.FAILED)
+            await self._ledger.forge.update_forge_run(record.id, state=ForgeRunState.FAILED)
             await self._post(record, record.issue, await self.signed(record, body))
             await self.refresh(record.id)
             return
@@ -251,7 +253,7 @@ class Publisher:
                 await self._line_ended(record, exc)
             raise
         if ForgeRunState(record.state) is ForgeRunState.UNPUBLISHED:
-            fresh = await self._ledger.forge_run(record.id) or record
+            fresh = await self._ledger.forge.forge_run(record.id) or record
             await self._published(fresh, pull)
         return pull
 
@@ -267,10 +269,10 @@ class Publisher:
         log.warning("the pull request of %s#%d was not opened: %s", record.slug, record.issue,
                     why.detail)  # fmt: skip
         if audit_words(why) != await self.status.not_opened_kept(record):
-            await self._ledger.audit_forge(
+            await self._ledger.forge.audit_forge(
                 record.id, "fleetwarden", "publish", False, NOT_OPENED + audit_words(why)
             )
-        await self._ledger.update_forge_run(record.id, state=ForgeRunState.UNPUBLISHED)
+        await self._ledger.forge.update_forge_run(record.id, state=ForgeRunState.UNPUBLISHED)
         if not again:
             fix = fix_words(record.agent)
             said = self.agent_text(why.public, own=_own(record))
@@ -278,7 +280,7 @@ class Publisher:
                 f"**{record.agent} is done, but its pull request could not be opened:** "
                 f"{said}.\n\n{fix}."
             )
-            fresh = await self._ledger.forge_run(record.id) or record
+            fresh = await self._ledger.forge.forge_run(record.id) or record
             try:
                 await self._post(record, record.issue, await self.signed(fresh, body))
             except ForgeApiError as failed:  # the forge may be what is down
@@ -291,7 +293,7 @@ class Publisher:
         it, so the run ends — said on the issue and in chat, once, and in its status
         comment — instead of being tried again every few minutes."""
         log.warning("forge run %d of %s: %s", record.id, record.agent, ended)
-        await self._ledger.update_forge_run(
+        await self._ledger.forge.update_forge_run(
             record.id, state=ForgeRunState.ENDED, summary=str(ended), ended_at=self._clock.now()
         )
         await self._audit(record, "end", BRANCH_ENDED)
@@ -301,7 +303,7 @@ class Publisher:
             f"{self.agent_text(str(ended), own=_own(record))}.\n\n{fix}; give the issue to "
             "an agent again to start anew."
         )
-        fresh = await self._ledger.forge_run(record.id) or record
+        fresh = await self._ledger.forge.forge_run(record.id) or record
         try:
             await self._post(record, record.issue, await self.signed(fresh, body))
         except ForgeApiError as failed:
@@ -338,8 +340,8 @@ class Publisher:
             await self._say(_news(record, pull=pull.number, pull_url=pull.url, late=late))
         # Published: waiting for review from now on, whatever the posts below meet (a
         # done is never published twice).
-        await self._ledger.update_forge_run(record.id, state=ForgeRunState.WAITING)
-        fresh = await self._ledger.forge_run(record.id) or record
+        await self._ledger.forge.update_forge_run(record.id, state=ForgeRunState.WAITING)
+        fresh = await self._ledger.forge.forge_run(record.id) or record
         try:
             check = await api.check_run(
                 record.slug,
@@ -351,10 +353,10 @@ class Publisher:
                 check_id=None,
             )
             if check is not None:
-                await self._ledger.update_forge_run(record.id, check_id=check)
+                await self._ledger.forge.update_forge_run(record.id, check_id=check)
         except ForgeApiError as exc:  # an App without checks: write, say
             log.warning("no check run on %s#%d: %s", record.slug, pull.number, exc)
-        change = change_from_json(await self._ledger.run_change(fresh.run_id or 0))
+        change = change_from_json(await self._ledger.lines.run_change(fresh.run_id or 0))
         own = _own(fresh)
         body = done_body(record.agent, summary, change, lambda t: self.agent_text(t, own=own))
         try:
@@ -365,10 +367,10 @@ class Publisher:
 
     async def watchdog(self, record: ForgeRunRecord, minutes: int) -> None:
         """Say on the issue that the agent did not signal done within ``minutes``."""
-        await self._ledger.update_forge_run(
+        await self._ledger.forge.update_forge_run(
             record.id, done_signal="watchdog", state=ForgeRunState.WAITING
         )
-        fresh = await self._ledger.forge_run(record.id) or record
+        fresh = await self._ledger.forge.forge_run(record.id) or record
         body = (
             f"**{record.agent} did not signal done** within {minutes} minutes of silence. "
             "What it left is kept on its branch; a comment mentioning the bot continues it."
@@ -379,7 +381,7 @@ class Publisher:
         await self.refresh(record.id)
 
     async def _audit(self, record: ForgeRunRecord, op: str, detail: str) -> None:
-        await self._ledger.audit_forge(record.id, "fleetwarden", op, True, detail)
+        await self._ledger.forge.audit_forge(record.id, "fleetwarden", op, True, detail)
 
 
 def _own(record: ForgeRunRecord) -> tuple[int, ...]:

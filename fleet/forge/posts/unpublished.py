@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from typing import Final, Protocol
 
 from fleet.forge.api.rest import ForgeRateLimited
-from fleet.forge.facts import ForgeRunRecord
 from fleet.forge.model import ForgeApiError
 from fleet.forge.schema import ForgeEntry
+from fleet.ledger.forge_records import ForgeRunRecord
+from fleet.ledger.line_records import LineRecord, LineState
 from fleet.redaction.guard import guarded
 from fleet.repos.desk import NoLine
-from fleet.repos.facts import LineRecord, LineState
 
 RETRY_MINUTES: Final = 5
 """How often the forge runs' round tries again to open a pull request that could not be."""

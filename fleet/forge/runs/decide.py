@@ -26,9 +26,9 @@ import re
 from collections.abc import Container
 from dataclasses import dataclass
 
-from fleet.forge.facts import ForgeRunRecord
 from fleet.forge.model import EventKind, ForgeEvent, same_login
 from fleet.forge.schema import ForgeEntry
+from fleet.ledger.forge_records import ForgeRunRecord
 
 
 @dataclass(frozen=True, slots=True)

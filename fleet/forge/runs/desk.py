@@ -12,9 +12,9 @@ from typing import Final
 
 from fleet.errors import FleetwardenError
 from fleet.forge.door.door import DoorRefusal, DoorScope
-from fleet.forge.facts import ForgeRunRecord, ForgeRunState
 from fleet.forge.model import ForgeApi, ForgeApiError
 from fleet.forge.runs.work import ForgeWork
+from fleet.ledger.forge_records import ForgeRunRecord, ForgeRunState
 from fleet.repos.landing.messages import one_line
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ class ForgeDesk:
 
     async def scope_of(self, agent: str) -> DoorScope | None:
         """What ``agent``'s forge run may touch now; None without one under way."""
-        record = await self._ledger.agent_forge_run(agent)
+        record = await self._ledger.forge.agent_forge_run(agent)
         if record is None or ForgeRunState(record.state).is_over:
             return None
         return DoorScope(
@@ -54,7 +54,7 @@ class ForgeDesk:
         )
 
     async def _record(self, scope: DoorScope) -> ForgeRunRecord:
-        record = await self._ledger.forge_run(scope.run_key)
+        record = await self._ledger.forge.forge_run(scope.run_key)
         if record is None or record.ended_at is not None:
             raise DoorRefusal("refused: this forge run is over")
         return record
@@ -82,7 +82,7 @@ class ForgeDesk:
 
     async def done(self, scope: DoorScope, status: str, summary: str) -> str:
         record = await self._record(scope)
-        await self._ledger.update_forge_run(
+        await self._ledger.forge.update_forge_run(
             record.id,
             done_signal="agent",
             done_status=status,
@@ -109,12 +109,12 @@ class ForgeDesk:
         self, scope: DoorScope | None, agent: str, op: str, allowed: bool, detail: str
     ) -> None:
         key = scope.run_key if scope is not None else None
-        await self._ledger.audit_forge(key, agent, op, allowed, detail)
+        await self._ledger.forge.audit_forge(key, agent, op, allowed, detail)
         if key is not None:
-            await self._ledger.update_forge_run(key, activity_at=self._work.clock.now())
+            await self._ledger.forge.update_forge_run(key, activity_at=self._work.clock.now())
 
     async def _still_done(self, key: int) -> bool:
-        fresh = await self._ledger.forge_run(key)
+        fresh = await self._ledger.forge.forge_run(key)
         return (
             fresh is not None
             and fresh.ended_at is None
@@ -128,7 +128,7 @@ class ForgeDesk:
             return
         self.pending.add(key)
         try:
-            record = await self._ledger.forge_run(key)
+            record = await self._ledger.forge.forge_run(key)
             if record is None:
                 return
             launcher = self._work.launcher
@@ -148,7 +148,7 @@ class ForgeDesk:
                         await launcher.stop(record.agent, by="its done", line_id=record.line_id)
                     else:
                         await launcher.freeze(record.agent, by="its done")
-                fresh = await self._ledger.forge_run(key)
+                fresh = await self._ledger.forge.forge_run(key)
                 if fresh is None:
                     return
                 await self._publisher.publish(fresh)

@@ -18,7 +18,6 @@ from typing import Final
 
 from fleet.clock import Clock
 from fleet.errors import FleetwardenError
-from fleet.forge.facts import ForgeRunRecord, ForgeRunState
 from fleet.forge.launcher import ForgeLauncher, LaunchRefused, OtherLine
 from fleet.forge.model import ForgeApiError, ForgeEvent
 from fleet.forge.posts.publish import Publisher
@@ -26,6 +25,7 @@ from fleet.forge.posts.unpublished import audit_words
 from fleet.forge.runs.prompts import follow_up_prompt, next_run_prompt
 from fleet.forge.schema import ForgeEntry
 from fleet.ledger import Ledger
+from fleet.ledger.forge_records import ForgeRunRecord, ForgeRunState
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +104,10 @@ class Onward:
             log.info("%s has no session to continue (%s): its next run starts", run.agent, exc)
             return await self._next_run(run, text, requester=requester, how=how, where=where)
         if run_id is not None:
-            await self.ledger.update_forge_run(run.id, run_id=run_id)
-        await self.ledger.audit_forge(run.id, run.agent, "continue", True, f"{how} on #{where}")
+            await self.ledger.forge.update_forge_run(run.id, run_id=run_id)
+        await self.ledger.forge.audit_forge(
+            run.id, run.agent, "continue", True, f"{how} on #{where}"
+        )
         await self.publisher.refresh(run.id)
         return f"continued {run.agent}'s session ({how})"
 
@@ -130,14 +132,14 @@ class Onward:
         except LaunchRefused:
             await self._as_it_was(run)
             raise
-        await self.ledger.update_forge_run(run.id, run_id=started.run_id)
+        await self.ledger.forge.update_forge_run(run.id, run_id=started.run_id)
         said = f"{how} on #{where}: no session to continue, so its next run started"
-        await self.ledger.audit_forge(run.id, run.agent, "continue", True, said)
+        await self.ledger.forge.audit_forge(run.id, run.agent, "continue", True, said)
         await self.publisher.refresh(run.id)
         return f"started {run.agent}'s next run on {run.branch} ({how}): no session to continue"
 
     async def _working(self, run: ForgeRunRecord) -> None:
-        await self.ledger.update_forge_run(
+        await self.ledger.forge.update_forge_run(
             run.id,
             state=ForgeRunState.WORKING,
             done_signal=None,
@@ -147,7 +149,7 @@ class Onward:
 
     async def _as_it_was(self, run: ForgeRunRecord) -> None:
         """``run`` back as it was: its done, if it had said it, still stands."""
-        await self.ledger.update_forge_run(
+        await self.ledger.forge.update_forge_run(
             run.id,
             state=ForgeRunState(run.state),
             done_signal=run.done_signal,
@@ -167,7 +169,7 @@ class Onward:
             f"`@{login}`)."
         )
         kept = audit_words(LaunchRefused(f"{kind}: {refused.public}", f"{kind}: {refused.detail}"))
-        await self.ledger.audit_forge(run.id, run.agent, "continue", False, kept)
+        await self.ledger.forge.audit_forge(run.id, run.agent, "continue", False, kept)
         try:
             await self.publisher.post(run, number, await self.publisher.signed(run, body))
         except ForgeApiError as exc:

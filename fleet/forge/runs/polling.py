@@ -12,9 +12,10 @@ from fleet.clock import Clock
 from fleet.forge.api.rest import ForgeRateLimited
 from fleet.forge.events.kept import kept
 from fleet.forge.events.poller import Poller
-from fleet.forge.model import ForgeApi, ForgeEvent, Slug
+from fleet.forge.model import ForgeApi, ForgeEvent
 from fleet.forge.runs.work import ForgeWork
 from fleet.forge.schema import ForgeEntry
+from fleet.ledger.forge_records import Slug
 
 
 class ForgePolling:
@@ -43,7 +44,7 @@ class ForgePolling:
 
         async def watched() -> list[tuple[Slug, int, bool]]:
             found = []
-            for r in await work.ledger.forge_runs():
+            for r in await work.ledger.forge.forge_runs():
                 if r.forge == forge:  # its issue, and its pull request once open
                     found.append((r.slug, r.issue, False))
                     if r.pull is not None:
@@ -55,8 +56,8 @@ class ForgePolling:
             entry,
             api,
             slugs,
-            get_cursor=work.ledger.forge_cursor,
-            set_cursor=work.ledger.set_forge_cursor,
+            get_cursor=work.ledger.forge.forge_cursor,
+            set_cursor=work.ledger.forge.set_forge_cursor,
             clock=clock,
             watched=watched,
         )
@@ -76,5 +77,5 @@ class ForgePolling:
 
     async def _take(self, event: ForgeEvent) -> None:
         ledger = self._work.ledger
-        if await ledger.take_delivery(event.forge, event.delivery, event.name, kept(event)):
+        if await ledger.forge.take_delivery(event.forge, event.delivery, event.name, kept(event)):
             await self._work.receive(event)

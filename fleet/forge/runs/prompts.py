@@ -22,11 +22,12 @@ import re
 from collections.abc import Sequence
 from typing import Final
 
-from fleet.forge.model import ForgeComment, ForgeIssue, Slug, same_login
+from fleet.forge.model import ForgeComment, ForgeIssue, same_login
 from fleet.forge.posts.footer import when
 from fleet.forge.text.defuse import defuse, escape_cell, fenced
 from fleet.forge.text.hidden import clean, unseen_free
 from fleet.forge.text.shown import shown_text
+from fleet.ledger.forge_records import Slug
 from fleet.redaction.guard import guarded
 
 __all__ = [

@@ -12,15 +12,16 @@ import logging
 from collections.abc import Callable, Mapping
 
 from fleet.clock import Clock
-from fleet.forge.facts import ForgeRunRecord, ForgeRunState, NoRunNews
+from fleet.forge.facts import NoRunNews
 from fleet.forge.launcher import ForgeLauncher, LaunchRefused
-from fleet.forge.model import EventKind, ForgeApi, ForgeApiError, ForgeEvent, ForgeIssue, Slug
+from fleet.forge.model import EventKind, ForgeApi, ForgeApiError, ForgeEvent, ForgeIssue
 from fleet.forge.posts.answers import Unstartable, no_run_words, why_not
 from fleet.forge.posts.publish import Publisher
 from fleet.forge.posts.unpublished import audit_words
 from fleet.forge.runs.prompts import issue_prompt
 from fleet.forge.schema import ForgeEntry
 from fleet.ledger import Ledger
+from fleet.ledger.forge_records import ForgeRunRecord, ForgeRunState, Slug
 from fleet.names import is_agent_name
 from fleet.repos.hook.policy import Issue
 from fleet.repos.line.identity import forge_co_author
@@ -61,7 +62,7 @@ class RunStarts:
         issue = await api.issue(event.repo, event.number)
         if issue.state != "open":
             return f"ignored: #{issue.number} is closed"
-        key = await self.ledger.add_forge_run(
+        key = await self.ledger.forge.add_forge_run(
             forge=event.forge,
             repo=repo,
             slug=event.repo,
@@ -74,13 +75,13 @@ class RunStarts:
         )
         if key is None:
             return f"ignored: #{issue.number} already has a run"
-        await self.ledger.audit_forge(
+        await self.ledger.forge.audit_forge(
             key, agent, "start", True, f"#{issue.number} given to {agent} by @{event.actor}"
         )
-        record = await self.ledger.forge_run(key)
+        record = await self.ledger.forge.forge_run(key)
         assert record is not None
         await self.publisher.open_status(record)
-        record = await self.ledger.forge_run(key)  # with its status comment's id
+        record = await self.ledger.forge.forge_run(key)  # with its status comment's id
         assert record is not None
         return await self.launch(record, issue)
 
@@ -100,7 +101,7 @@ class RunStarts:
             agent_repo=agent_repo,
         )
         outcome = f"answered: {why_not(reason)}"
-        await self.ledger.set_delivery_outcome(event.forge, event.delivery, outcome)
+        await self.ledger.forge.set_delivery_outcome(event.forge, event.delivery, outcome)
         prefix = self.forges[event.forge].trigger.label_prefix
         try:
             await self.publisher.answer(
@@ -115,7 +116,7 @@ class RunStarts:
             await self._tell_no_run(event, reason)
             return f"ignored: {why_not(reason)} (not said on the issue: {exc})"
         await self._tell_no_run(event, reason)
-        await self.ledger.audit_forge(
+        await self.ledger.forge.audit_forge(
             None, agent if is_agent_name(agent) else "-", "answer", False,
             f"#{event.number} by @{event.actor}: {why_not(reason)}",
         )  # fmt: skip
@@ -140,7 +141,7 @@ class RunStarts:
         read (else read now: a queued run starts on what the issue says by then)."""
         why = await self.launcher.busy(record.agent)
         if why is None:
-            other = await self.ledger.agent_forge_run(record.agent)
+            other = await self.ledger.forge.agent_forge_run(record.agent)
             if other is not None and other.id != record.id:
                 why = f"{record.agent} works on {other.slug}#{other.issue} until its PR closes"
         if why is not None:
@@ -173,7 +174,7 @@ class RunStarts:
         except LaunchRefused as exc:
             return await self._queued(record, exc.public, exc)
         line = await self.launcher.line(record.agent)
-        await self.ledger.update_forge_run(
+        await self.ledger.forge.update_forge_run(
             record.id,
             state=ForgeRunState.WORKING,
             run_id=started.run_id,
@@ -202,11 +203,13 @@ class RunStarts:
         """``record`` kept queued, ``why`` its public words (the status comment's); a
         refused launch's detail is the operator's: the log and the audit keep it."""
         if ForgeRunState(record.state) is not ForgeRunState.QUEUED or record.summary != why:
-            await self.ledger.update_forge_run(record.id, state=ForgeRunState.QUEUED, summary=why)
+            await self.ledger.forge.update_forge_run(
+                record.id, state=ForgeRunState.QUEUED, summary=why
+            )
             if refused is not None and refused.detail != refused.public:
                 log.warning("%s on %s#%d: %s", record.agent, record.slug, record.issue,
                             refused.detail)  # fmt: skip
-                await self.ledger.audit_forge(
+                await self.ledger.forge.audit_forge(
                     record.id, record.agent, "start", False, audit_words(refused)
                 )
             await self.publisher.refresh(record.id)
@@ -214,10 +217,10 @@ class RunStarts:
 
     async def next_for(self, agent: str) -> None:
         """Start ``agent``'s oldest queued forge run, if it is free now."""
-        for record in await self.ledger.forge_runs(agent=agent):
+        for record in await self.ledger.forge.forge_runs(agent=agent):
             if ForgeRunState(record.state) is ForgeRunState.QUEUED:
                 async with self.lock(record.forge, record.slug, record.issue):
-                    fresh = await self.ledger.forge_run(record.id)
+                    fresh = await self.ledger.forge.forge_run(record.id)
                     if fresh is None or fresh.ended_at is not None:
                         continue
                     if ForgeRunState(fresh.state) is not ForgeRunState.QUEUED:

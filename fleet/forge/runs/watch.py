@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from fleet.forge.api.rest import ForgeRateLimited
-from fleet.forge.facts import ForgeRunRecord, ForgeRunState
 from fleet.forge.posts.unpublished import RETRY_MINUTES
 from fleet.forge.runs.desk import ForgeDesk
 from fleet.forge.runs.work import ForgeWork
+from fleet.ledger.forge_records import ForgeRunRecord, ForgeRunState
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class ForgeWatch:
         work = self._work
         now = work.clock.now()
         asked: set[str] = set()  # agents whose queue was asked this round: once is enough
-        records = await work.ledger.forge_runs()
+        records = await work.ledger.forge.forge_runs()
         live = {r.id for r in records if ForgeRunState(r.state) is ForgeRunState.UNPUBLISHED}
         self._tried = {key: at for key, at in self._tried.items() if key in live}
         for record in records:
@@ -67,7 +67,7 @@ class ForgeWatch:
                 since = record.activity_at or record.started_at
                 if now - since >= timedelta(minutes=minutes):
                     async with work.lock(record.forge, record.slug, record.issue):
-                        fresh = await work.ledger.forge_run(record.id)
+                        fresh = await work.ledger.forge.forge_run(record.id)
                         if fresh is not None and fresh.done_signal is None:
                             await work.publisher.watchdog(fresh, minutes)
             # Its spend, its asks and what it does move on without an event.
@@ -82,7 +82,7 @@ class ForgeWatch:
             return
         self._tried[record.id] = now
         async with work.lock(record.forge, record.slug, record.issue):
-            fresh = await work.ledger.forge_run(record.id)
+            fresh = await work.ledger.forge.forge_run(record.id)
             if fresh is None or ForgeRunState(fresh.state) is not ForgeRunState.UNPUBLISHED:
                 return  # `pr`, or a follow-up, came first
             if await work.publisher.retry(fresh):

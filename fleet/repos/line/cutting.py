@@ -16,10 +16,10 @@ from typing import Protocol
 
 from fleet.hosts.schema import LOCAL_HOST
 from fleet.ledger import Ledger
+from fleet.ledger.line_records import LineState
 from fleet.model import AgentSpec
 from fleet.repos.desk import RepoError
 from fleet.repos.door.line_repo import create_line_repo
-from fleet.repos.facts import LineState
 from fleet.repos.hook.policy import Issue
 from fleet.repos.line.checkouts import copy_into, make_checkout, not_copied
 from fleet.repos.line.identity import identity_of
@@ -99,7 +99,7 @@ async def cut_line(repos: Repositories, spec: AgentSpec, take: Callable[[], Aske
     asked = take()
     co_author = asked.co_author
     identity = identity_of(spec.name, spec.host, spec.git_name, spec.git_email)
-    line_id = await repos.ledger.add_line(
+    line_id = await repos.ledger.lines.add_line(
         repo=spec.repo,
         agent=spec.name,
         branch=f"(cutting {spec.name})",
@@ -110,7 +110,7 @@ async def cut_line(repos: Repositories, spec: AgentSpec, take: Callable[[], Aske
         host=spec.host,
     )
     wanted = asked.branch or entry.branch_for(spec.name, line_id)
-    taken = {line.branch for line in await repos.ledger.lines(repo=spec.repo, state=None)}
+    taken = {line.branch for line in await repos.ledger.lines.lines(repo=spec.repo, state=None)}
     branch = first_free(wanted, {*upstream, *taken})
     checkout = repos.checkouts / spec.repo / f"{spec.name}-{line_id}"
     remote = spec.host != LOCAL_HOST
@@ -159,9 +159,9 @@ async def cut_line(repos: Repositories, spec: AgentSpec, take: Callable[[], Aske
             missing = await asyncio.to_thread(not_copied, source, entry.copy_paths)
             copied = await asyncio.to_thread(copy_into, checkout, source, entry.copy_paths)
     except Exception:
-        await repos.ledger.update_line(line_id, state=LineState.DISCARDED)
+        await repos.ledger.lines.update_line(line_id, state=LineState.DISCARDED)
         raise
-    await repos.ledger.set_line_branch(line_id, branch, str(checkout), copied)
+    await repos.ledger.lines.set_line_branch(line_id, branch, str(checkout), copied)
     log.info("%s works on %s of %s, cut from %s at %s", spec.name, branch, spec.repo, base, fork)
     if missing:
         log.warning("repository %s, %s's checkout: %s", spec.repo, spec.name, missing)

@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import Protocol
 
 from fleet.hosts.schema import LOCAL_HOST
+from fleet.ledger.line_records import LineRecord
 from fleet.private_files import private_dir
 from fleet.repos import git as g
 from fleet.repos.desk import RepoError
 from fleet.repos.door.line_repo import line_identity
-from fleet.repos.facts import LineRecord
 from fleet.repos.hook.policy import Identity
 from fleet.repos.line.git_locks import clear_stale_locks, locked_words
 from fleet.repos.line.identity import clean_co_author

@@ -9,9 +9,9 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from fleet.forge.facts import ForgeRunRecord
 from fleet.ledger import Ledger
-from fleet.repos.facts import LineRecord, LineState
+from fleet.ledger.forge_records import ForgeRunRecord
+from fleet.ledger.line_records import LineRecord, LineState
 
 _ENDED: Final = re.compile(r"PR #(?P<n>\d+) (?P<how>merged|closed)")
 """How Fleetwarden's audit of a forge run says its pull request ended."""
@@ -52,10 +52,10 @@ def no_branch_words(
 
 async def why_no_branch(ledger: Ledger, agent: str) -> str:
     """:func:`no_branch_words` for ``agent``, as the ledger has it now."""
-    mine = [line for line in await ledger.lines(state=None) if line.agent == agent]
+    mine = [line for line in await ledger.lines.lines(state=None) if line.agent == agent]
     ended = [line for line in mine if line.state is not LineState.LIVE and line.checkout]
     last = ended[-1] if ended else None
-    record = await ledger.get_agent(agent)
+    record = await ledger.agents.get_agent(agent)
     repo = record.spec.repo if record is not None else None
     return no_branch_words(agent, last, await _pull_end(ledger, last), repo)
 
@@ -64,7 +64,7 @@ async def _pull_end(ledger: Ledger, line: LineRecord | None) -> PullEnd | None:
     """How the pull request of ``line``'s forge run ended, as Fleetwarden's audit says."""
     if line is None:
         return None
-    for run in reversed(await ledger.forge_runs(live=False, agent=line.agent)):
+    for run in reversed(await ledger.forge.forge_runs(live=False, agent=line.agent)):
         if run.line_id == line.id and (end := await run_pull_end(ledger, run)) is not None:
             return end
     return None
@@ -75,7 +75,7 @@ async def run_pull_end(ledger: Ledger, run: ForgeRunRecord) -> PullEnd | None:
     says; None while it is open, or when it had none."""
     if run.pull is None:
         return None
-    for entry in reversed(await ledger.forge_audit(run.id, limit=50)):
+    for entry in reversed(await ledger.forge.forge_audit(run.id, limit=50)):
         found = _ENDED.fullmatch(entry.detail)
         if entry.op == "end" and entry.allowed and found and int(found["n"]) == run.pull:
             return PullEnd(run.pull, found["how"])

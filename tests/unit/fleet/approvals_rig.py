@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from fleet.approvals.model import ApprovalRequest, Ask
 from fleet.approvals.service import Approvals
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
+from fleet.ledger.approval_records import ApprovalRequest, Ask
 
 CHANNEL = "test"
 

@@ -17,15 +17,15 @@ async def test_event_ids_older_than_a_week_are_forgotten_newer_ones_kept(
 ) -> None:
     clock = ManualClock(T0)
     ledger = await Ledger.open(tmp_path / "ledger.db", clock)
-    ctx = job_context(upkeep=ledger, clock=clock)
+    ctx = job_context(upkeep=ledger.chat, clock=clock)
     try:
-        assert await ledger.claim_event("matrix", "$old")
+        assert await ledger.chat.claim_event("matrix", "$old")
         clock.advance(KEEP_EVENTS.total_seconds() - 60)
-        assert await ledger.claim_event("matrix", "$recent")
+        assert await ledger.chat.claim_event("matrix", "$recent")
         clock.advance(120)  # $old is now a week and a minute old
         assert await prune_ledger(ctx) == 1
-        assert not await ledger.claim_event("matrix", "$recent")  # still remembered
-        assert await ledger.claim_event("matrix", "$old")  # forgotten, claimable again
+        assert not await ledger.chat.claim_event("matrix", "$recent")  # still remembered
+        assert await ledger.chat.claim_event("matrix", "$old")  # forgotten, claimable again
         assert await prune_ledger(ctx) == 0
     finally:
         await ledger.close()

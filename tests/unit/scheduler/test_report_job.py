@@ -142,7 +142,7 @@ async def test_a_report_due_is_posted_once_whatever_the_orchestrators(
 
         def maker() -> PacingReports:
             return PacingReports(
-                book, None, claim=ledger.claim_event, cron=("0 9 * * *", ZoneInfo("UTC"))
+                book, None, claim=ledger.chat.claim_event, cron=("0 9 * * *", ZoneInfo("UTC"))
             )
 
         first = await report_job(context(book, tmp_path, [console], maker(), clock))

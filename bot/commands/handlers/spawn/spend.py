@@ -75,13 +75,13 @@ class SpawnSpend:
     async def answer(self, name: str) -> str:
         """The lines the spawn's answer adds: the run's cap, and what a run costs (of the
         spec it was launched with, as the ledger keeps it)."""
-        record = await self._ledger.get_agent(name)
+        record = await self._ledger.agents.get_agent(name)
         if record is None:
             return ""
         spec = record.spec
-        run = await self._ledger.last_run(name)  # the run just launched: not its own history
+        run = await self._ledger.runs.last_run(name)  # the run just launched: not its own history
         before = run.started_at if run is not None else None
-        costs = await self._ledger.run_costs(name, spec.runtime, spec.model, before=before)
+        costs = await self._ledger.runs.run_costs(name, spec.runtime, spec.model, before=before)
         status = await self._governing(name) if self._governing is not None else None
         text = estimate_text(estimate_runs(costs), spec.runtime, spec.model, status)
         if spec.run_budget is not None:

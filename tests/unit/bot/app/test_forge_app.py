@@ -17,7 +17,8 @@ from bot.config.forge_checks import app_token_variable
 from bot.config.load import parse_config
 from fleet.clock import SystemClock
 from fleet.forge.events.endpoint import Refusal, WebhookEndpoint, WebhookForge
-from fleet.forge.model import ForgeEvent, Slug
+from fleet.forge.model import ForgeEvent
+from fleet.ledger.forge_records import Slug
 from fleet.repos.upstream.credentials import secret_of
 from tests.fakes.github_api import FakeGitHub, make_app_key
 from tests.fakes.webhook_sender import github_delivery, github_issue

@@ -14,8 +14,8 @@ import pytest
 from bot.app.forge_launcher import FleetLauncher
 from fleet.forge.launcher import OtherLine
 from fleet.ledger import Ledger
+from fleet.ledger.line_records import LineRecord, LineState
 from fleet.repos.desk import NoLine
-from fleet.repos.facts import LineRecord, LineState
 from fleet.repos.service import Repos
 from fleet.repos.verbs import RepoVerbs
 from fleet.supervisor.fleet import Fleet
@@ -46,13 +46,13 @@ class FakeRepos:
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def line_of(self, agent: str) -> LineRecord | None:
-        return await self.ledger.live_line(agent)
+        return await self.ledger.lines.live_line(agent)
 
     def lock(self, agent: str) -> asyncio.Lock:
         return self._lock
 
     async def live(self, agent: str) -> LineRecord:
-        line = await self.ledger.live_line(agent)
+        line = await self.ledger.lines.live_line(agent)
         if line is None:
             raise NoLine(f"{agent} has no branch")
         return line
@@ -63,7 +63,7 @@ class FakeRepos:
 
 
 async def _line(ledger: Ledger, branch: str) -> int:
-    return await ledger.add_line(
+    return await ledger.lines.add_line(
         repo="app", agent=AGENT, branch=branch, base_ref="main", fork_sha="1" * 40, checkout="/x"
     )
 
@@ -92,8 +92,8 @@ async def test_a_follow_up_goes_only_into_a_session_on_the_runs_line(
         await launcher.follow_up(AGENT, "and the tests", by="@ann on gh", line_id=own)
     assert "fw/coder/9" not in str(refused.value)
     assert fleet.sent == [(AGENT, "cover the cookie")]
-    await ledger.update_line(newer, state=LineState.DISCARDED)
-    await ledger.update_line(own, state=LineState.DISCARDED)
+    await ledger.lines.update_line(newer, state=LineState.DISCARDED)
+    await ledger.lines.update_line(own, state=LineState.DISCARDED)
     with pytest.raises(OtherLine, match="has ended"):
         await launcher.follow_up(AGENT, "and the tests", by="@ann on gh", line_id=own)
     assert len(fleet.sent) == 1
@@ -109,7 +109,7 @@ async def test_a_push_pushes_the_line_it_is_given_never_a_newer_one(
     newer = await _line(ledger, "fw/coder/9")
     await launcher.push(AGENT, own)
     assert repos.pushed == [own]
-    await ledger.update_line(own, state=LineState.DISCARDED)
+    await ledger.lines.update_line(own, state=LineState.DISCARDED)
     found = await launcher.line(AGENT, own)
     assert found is not None and found.state is LineState.DISCARDED
     assert await launcher.line("someone-else", own) is None

@@ -13,10 +13,11 @@ import pytest
 
 from bot.chat.agent_feed import AgentFeed, FeedSettings
 from bot.chat.notifier import Notifier
-from fleet.budgets.model import Step, Transition
+from fleet.budgets.model import Transition
 from fleet.clock import ManualClock
 from fleet.events import EventKind, FleetEvent
 from fleet.ledger import Ledger
+from fleet.ledger.budget_records import Step
 from fleet.model import AgentState
 from fleet.names import AgentName
 from fleet.notices import Delivery, Notice
@@ -166,9 +167,9 @@ async def test_the_watchdogs_news_and_a_freeze_reach_the_agents_thread(
 ) -> None:
     """A stall and a watchdog restart (through the feed) and a budget's freeze (its
     transition's notice) are posted into the agent's thread through the real notifier."""
-    await ledger.bind_thread("matrix", ROOM, "c1", "$c1")
+    await ledger.chat.bind_thread("matrix", ROOM, "c1", "$c1")
     chat = HomeConnector("matrix", ROOM)
-    notifier = Notifier(ledger, lambda: [chat])
+    notifier = Notifier(ledger.chat, lambda: [chat])
     fleet = FakeFleet(Outputs(tmp_path / "log"))
     feed = AgentFeed(fleet, notifier.post, ManualClock(T0), FAST)  # type: ignore[arg-type]
     for kind, what in ((EventKind.STALLED, "no heartbeat"), (EventKind.RESTARTED, "again")):

@@ -21,7 +21,7 @@ def where(connector: FakeConnector) -> list[tuple[str, str | None]]:
 
 
 def board(ledger: Ledger, *connectors: Connector) -> Notifier:
-    return Notifier(ledger, lambda: list(connectors))
+    return Notifier(ledger.chat, lambda: list(connectors))
 
 
 async def test_a_notice_about_no_agent_goes_to_every_home_room(ledger: Ledger) -> None:
@@ -44,9 +44,9 @@ async def test_a_notice_about_no_agent_goes_to_every_home_room(ledger: Ledger) -
 async def test_an_agents_notice_goes_into_its_threads_and_the_home_room(ledger: Ledger) -> None:
     """Every thread bound to the agent on that connector gets it, then the home room once
     (a thread in the home room is not the home room itself)."""
-    await ledger.bind_thread("matrix", HOME, "coder-1", "$t1")
-    await ledger.bind_thread("matrix", OTHER, "coder-1", "$t2")
-    await ledger.bind_thread("matrix", HOME, "coder-2", "$t3")
+    await ledger.chat.bind_thread("matrix", HOME, "coder-1", "$t1")
+    await ledger.chat.bind_thread("matrix", OTHER, "coder-1", "$t2")
+    await ledger.chat.bind_thread("matrix", HOME, "coder-2", "$t3")
     matrix = HomeConnector("matrix", HOME)
     await board(ledger, matrix).post(Notice("budget stepped up", agents=("coder-1",)))
     assert where(matrix) == [(HOME, ThreadId("$t1")), (OTHER, ThreadId("$t2")), (HOME, None)]
@@ -57,7 +57,7 @@ async def test_without_home_too_the_home_room_only_stands_in_for_a_missing_threa
 ) -> None:
     """An agent's own news (``home_too=False``) stays in its threads; on a connector where
     it has none, the home room gets it instead."""
-    await ledger.bind_thread("matrix", HOME, "coder-1", "$t1")
+    await ledger.chat.bind_thread("matrix", HOME, "coder-1", "$t1")
     matrix, discord = HomeConnector("matrix", HOME), HomeConnector("discord", HOME)
     notice = Notice("coder-1 failed", tone="error", agents=("coder-1",), home_too=False)
     await board(ledger, matrix, discord).post(notice)
@@ -85,7 +85,7 @@ async def test_a_ledger_that_cannot_say_where_threads_are_fails_one_connector_on
         async def threads_for_topic(self, connector: str, topic: str) -> list[tuple[str, str]]:
             if connector == "matrix":
                 raise LedgerError("database is locked")
-            return await ledger.threads_for_topic(connector, topic)
+            return await ledger.chat.threads_for_topic(connector, topic)
 
     matrix, console = HomeConnector("matrix", HOME), HomeConnector("console", HOME)
     delivery = await Notifier(Flaky(), lambda: [matrix, console]).post(
@@ -98,7 +98,7 @@ async def test_a_ledger_that_cannot_say_where_threads_are_fails_one_connector_on
 async def test_connectors_are_read_at_each_post(ledger: Ledger) -> None:
     """A connector started after the notifier was made is reached; a stopped one is not."""
     running: list[Connector] = []
-    notifier = Notifier(ledger, lambda: running)
+    notifier = Notifier(ledger.chat, lambda: running)
     late = HomeConnector("matrix", HOME)
     await notifier.post(Notice("before"))
     running.append(late)
@@ -120,7 +120,7 @@ async def test_an_alert_mentions_its_starter_on_their_connector_only(ledger: Led
 
 async def test_typing_shows_in_every_thread_of_the_agent(ledger: Ledger) -> None:
     """The feed's typing goes to the agent's threads on connectors with threads."""
-    await ledger.bind_thread("matrix", HOME, "coder-1", "$t1")
+    await ledger.chat.bind_thread("matrix", HOME, "coder-1", "$t1")
 
     class Threaded(HomeConnector):
         @property
@@ -137,7 +137,7 @@ async def test_notices_held_at_start_are_posted_in_order_once_released(ledger: L
     """While held (the connectors not started yet), nothing is sent and nothing is lost;
     release posts them oldest first, and later notices go out at once."""
     started: list[Connector] = []
-    notifier = Notifier(ledger, lambda: started)
+    notifier = Notifier(ledger.chat, lambda: started)
     notifier.hold()
     assert await notifier.post(Notice("coder could not start")) == Delivery()
     await notifier.post(Notice("queued launch failed"))

@@ -20,11 +20,11 @@ from bot.commands.grammar import Grammar
 from bot.commands.router import Router
 from bot.commands.specs import COMMANDS
 from connectors.base import EventId, InboundMessage, RoomId, ThreadId, UserId
-from fleet.approvals.model import ApprovalRequest, ApprovalState, Ask, AskKind, Decision
 from fleet.approvals.service import Approvals
 from fleet.clock import ManualClock
 from fleet.events import EventKind, FleetEvent
 from fleet.ledger import Ledger
+from fleet.ledger.approval_records import ApprovalRequest, ApprovalState, Ask, AskKind, Decision
 from fleet.model import AgentState, PermissionMode
 from fleet.names import AgentName
 from tests.unit.chat_fakes import (
@@ -133,7 +133,7 @@ async def world(ledger: Ledger, clock: ManualClock) -> World:
     await approvals.register(CHANNEL, deliver)
     chat = ThreadedConnector()
     chat.add_thread(ROOM, THREAD)
-    await ledger.bind_thread("matrix", ROOM, "c1", ThreadId(THREAD))
+    await ledger.chat.bind_thread("matrix", ROOM, "c1", ThreadId(THREAD))
     runs = [("c1", 7)]
 
     async def open_runs() -> list[tuple[str, int]]:
@@ -142,12 +142,13 @@ async def world(ledger: Ledger, clock: ManualClock) -> World:
     acl = Acl(
         [Grant(OPERATOR, Role.OPERATOR), Grant(VIEWER, Role.VIEWER), Grant(STARTER, Role.VIEWER)]
     )
-    desk = ApprovalDesk(approvals, acl, ledger, open_runs)
+    desk = ApprovalDesk(approvals, acl, ledger.chat, ledger.audit, open_runs)
     feed = ApprovalFeed(
         approvals,
-        ledger,
+        ledger.chat,
+        ledger.audit,
         lambda: [chat],
-        Notifier(ledger, lambda: [chat]),
+        Notifier(ledger.chat, lambda: [chat]),
         prefix_for=lambda _: "!",
     )
     approvals.subscribe(feed.on_approval)
@@ -169,7 +170,7 @@ async def test_a_request_is_one_alert_in_the_agents_thread_mentioning_its_starte
     assert shown.alert and shown.mentions == (STARTER,)
     assert f"`{request.id}`" in shown.markdown and "rm -rf build" in shown.markdown
     assert await world.post_of(request) == "$sent-1"
-    audit = await ledger.audit_entries()
+    audit = await ledger.audit.audit_entries()
     assert audit[0].command == "approval" and request.id in (audit[0].detail or "")
 
 
@@ -180,7 +181,12 @@ async def test_without_a_thread_the_home_room_gets_it_alerting_the_on_call(
     approvals = Approvals(ledger, clock)
     home = HomeConnector("console", "console")
     feed = ApprovalFeed(
-        approvals, ledger, lambda: [home], Notifier(ledger, lambda: [home]), prefix_for=lambda _: ""
+        approvals,
+        ledger.chat,
+        ledger.audit,
+        lambda: [home],
+        Notifier(ledger.chat, lambda: [home]),
+        prefix_for=lambda _: "",
     )
     approvals.subscribe(feed.on_approval)
     await approvals.open(
@@ -208,7 +214,7 @@ async def test_an_operators_reaction_answers_and_the_message_says_who(world: Wor
     [(room, event, text)] = world.chat.edited
     assert (room, event) == (ROOM, "$sent-1")
     assert f"✅ Allowed once by {OPERATOR} on matrix (reaction)" in text
-    audit = await world.ledger.audit_entries()
+    audit = await world.ledger.audit.audit_entries()
     assert audit[0].command == "approve" and audit[0].source.startswith("reaction:")
 
 
@@ -228,10 +234,10 @@ async def test_a_viewers_reaction_changes_nothing_and_is_told_once(world: World)
 async def test_a_reaction_on_anything_else_is_ignored_silently(world: World) -> None:
     """A reaction on a message that is no request, or that is no answer: no word, no audit."""
     request = await world.ask()
-    audited = len(await world.ledger.audit_entries())
+    audited = len(await world.ledger.audit.audit_entries())
     assert await world.react("✅", "$some-other-message") == ""
     assert await world.react("👀", await world.post_of(request)) == ""
-    assert len(await world.ledger.audit_entries()) == audited
+    assert len(await world.ledger.audit.audit_entries()) == audited
     assert world.told == []
 
 
@@ -369,7 +375,12 @@ async def test_after_a_restart_a_reaction_still_answers_and_the_message_is_edite
     chat = ThreadedConnector()
     chat.stored.update(world.chat.stored)  # the chat service kept its messages
     feed = ApprovalFeed(
-        approvals, ledger, lambda: [chat], Notifier(ledger, lambda: [chat]), prefix_for=str
+        approvals,
+        ledger.chat,
+        ledger.audit,
+        lambda: [chat],
+        Notifier(ledger.chat, lambda: [chat]),
+        prefix_for=str,
     )
     approvals.subscribe(feed.on_approval)
     acl = Acl([Grant(OPERATOR, Role.OPERATOR)])
@@ -377,7 +388,7 @@ async def test_after_a_restart_a_reaction_still_answers_and_the_message_is_edite
     async def open_runs() -> list[tuple[str, int]]:
         return [("c1", 7)]
 
-    desk = ApprovalDesk(approvals, acl, ledger, open_runs)
+    desk = ApprovalDesk(approvals, acl, ledger.chat, ledger.audit, open_runs)
     router = Router(
         grammar=Grammar(COMMANDS), acl=acl, handlers=Calls().table(), ledger=ledger, approvals=desk
     )
@@ -406,9 +417,10 @@ async def test_a_request_asked_while_its_spawn_is_answered_waits_for_the_answer(
     ordering = Ordering()
     feed = ApprovalFeed(
         approvals,
-        ledger,
+        ledger.chat,
+        ledger.audit,
         lambda: [chat],
-        Notifier(ledger, lambda: [chat], ordering),
+        Notifier(ledger.chat, lambda: [chat], ordering),
         prefix_for=str,
         ordering=ordering,
     )
@@ -424,7 +436,7 @@ async def test_a_request_asked_while_its_spawn_is_answered_waits_for_the_answer(
             starter=None,
         )
         assert chat.sent == []
-        await ledger.bind_thread("matrix", ROOM, "c1", ThreadId(THREAD))  # its answer's thread
+        await ledger.chat.bind_thread("matrix", ROOM, "c1", ThreadId(THREAD))  # its answer's thread
     await ordering.drain()
     [shown] = chat.sent
     assert shown.thread_id == THREAD and "rm x" in shown.markdown

@@ -21,20 +21,17 @@ from bot.commands.request import Request
 from bot.commands.router import Router
 from bot.commands.specs import COMMANDS
 from bot.render import budgets as render_budgets
-from fleet.budgets.model import (
+from fleet.budgets.model import BudgetError, BudgetStatus, PaceStatus, Source
+from fleet.ledger import Ledger
+from fleet.ledger.budget_records import (
     Budget,
-    BudgetError,
-    BudgetStatus,
     Burst,
     Confidence,
-    PaceStatus,
     Scope,
-    Source,
     Step,
     WindowKind,
     WindowSpec,
 )
-from fleet.ledger import Ledger
 from tests.unit.chat_fakes import OPERATOR, T0, VIEWER, FakeConnector, message
 
 BERLIN = ZoneInfo("Europe/Berlin")  # T0, 12:00 UTC, is 13:00 CET
@@ -309,7 +306,7 @@ async def say(router: Router, text: str, sender: str = ADMIN) -> str:
 async def test_anyone_listed_sees_the_budgets(ledger: Ledger, book: RecordingBook) -> None:
     """`budget` is read-only: a viewer gets the table, and the audit says ok."""
     assert await say(router_for(ledger, book), "!budget", sender=VIEWER) == TABLE
-    [entry] = await ledger.audit_entries()
+    [entry] = await ledger.audit.audit_entries()
     assert (entry.command, entry.outcome, entry.sender) == ("budget", "ok", VIEWER)
 
 
@@ -400,7 +397,7 @@ async def test_a_bad_budget_is_refused_and_nothing_is_applied(
     book.refuse["group:nope"] = "unknown group 'nope'; known groups: backend"
     assert await say(router_for(ledger, book), text) == answer
     assert book.set_calls == []
-    [entry] = await ledger.audit_entries()
+    [entry] = await ledger.audit.audit_entries()
     assert (entry.command, entry.outcome, entry.detail) == ("budget set", "error", answer)
 
 
@@ -423,7 +420,7 @@ async def test_an_admin_grants_a_burst_and_it_is_audited(
         "Burst granted: `group:backend` may spend past its pace until 15:00 CET (for "
         f"2h00m), granted by {ADMIN} on matrix. Reason: release day. Its hard limit still holds."
     )
-    [entry] = await ledger.audit_entries()
+    [entry] = await ledger.audit.audit_entries()
     assert (entry.command, entry.outcome, entry.sender, entry.text) == (
         "budget allow-burst",
         "ok",
@@ -465,7 +462,7 @@ async def test_only_an_admin_may_change_budgets(
     reply = await say(router_for(ledger, book), text, sender=sender)
     assert "needs the admin role" in reply
     assert (book.set_calls, book.bursts) == ([], [])
-    [entry] = await ledger.audit_entries()
+    [entry] = await ledger.audit.audit_entries()
     assert entry.outcome == "denied"
 
 

@@ -117,7 +117,7 @@ async def test_a_deferred_launch_is_kept_in_the_ledger_with_not_before(
         f"Not started now: {why}. It will be tried again at 14:00 UTC, as you, here "
         "(queued as #1; `cancel 1` drops it)."
     )
-    [entry] = await ledger.queued_spawns("host-a")
+    [entry] = await ledger.spawn_queue.queued_spawns("host-a")
     assert (entry.agent, entry.command, entry.sender, entry.reason) == (
         "coder-1",
         text,
@@ -180,10 +180,10 @@ async def test_a_turned_away_run_starts_on_the_agents_fallback(
         reply = await handlers.spawn(spawn("!spawn coder-1"))
         assert isinstance(reply, Reply)
         assert "Started on its fallback, stub: agent:coder-1 is queued" in reply.markdown
-        record = await ledger.get_agent(name)
+        record = await ledger.agents.get_agent(name)
         assert record is not None and (record.runtime, record.model) == ("stub", None)
     finally:
-        record = await ledger.get_agent(name)
+        record = await ledger.agents.get_agent(name)
         if record is not None and record.state.is_live:
             await fleet.stop_agent(name, force=True)
         await fleet.stop()

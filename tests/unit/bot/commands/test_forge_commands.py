@@ -14,10 +14,10 @@ from bot.commands.handlers.forge import ForgeCommands
 from bot.commands.request import Request
 from bot.commands.specs import COMMANDS
 from fleet.clock import ManualClock
-from fleet.forge.facts import ForgeRunState
 from fleet.forge.model import EventKind
 from fleet.ledger import Ledger
-from fleet.repos.facts import LineState
+from fleet.ledger.forge_records import ForgeRunState
+from fleet.ledger.line_records import LineState
 from tests.unit.bot.commands.test_repo_commands import ADMIN
 from tests.unit.chat_fakes import message
 from tests.unit.fleet.forge.work_rig import AGENT, BRANCH, WorkRig, event
@@ -43,7 +43,7 @@ async def test_pr_after_the_pull_request_ended_says_so(rig: WorkRig, merged: boo
     """Its run's PR #18 merged (or closed) and its line ended: `pr coder` says so, that
     there is nothing to open and how to give it new work — never `push`."""
     record = await rig.started()
-    await rig.ledger.update_forge_run(
+    await rig.ledger.forge.update_forge_run(
         record.id, pull=18, pull_url="https://github.com/acme/app/pull/18",
         state=ForgeRunState.WAITING,
     )  # fmt: skip

@@ -64,9 +64,9 @@ def router(ledger: Ledger, fleet: Fleet) -> Router:
 async def removed_agent(ledger: Ledger, name: str, state: AgentState) -> None:
     """A roster agent in ``state`` that a reload has since dropped."""
     spec = AgentSpec(name=AgentName(name), runtime="stub", backend="subprocess")
-    await ledger.upsert_agent(spec, DesiredState.RUNNING, origin="roster")
-    await ledger.set_state(name, state, "test")
-    await ledger.sync_roster([])
+    await ledger.agents.upsert_agent(spec, DesiredState.RUNNING, origin="roster")
+    await ledger.agents.set_state(name, state, "test")
+    await ledger.agents.sync_roster([])
 
 
 async def reply_to(router: Router, text: str, sender: str = ADMIN) -> str:
@@ -80,7 +80,7 @@ async def test_ps_marks_an_agent_removed_from_the_roster(router: Router, ledger:
     """`ps` shows a removed agent's state with `not in roster`; an ad hoc agent has no mark."""
     await removed_agent(ledger, "gone", AgentState.RUNNING)
     spec = AgentSpec(name=AgentName("temp"), runtime="stub", backend="subprocess")
-    await ledger.upsert_agent(spec, DesiredState.STOPPED)
+    await ledger.agents.upsert_agent(spec, DesiredState.STOPPED)
     text = await reply_to(router, "!ps")
     assert "| gone | stub | running, not in roster |" in text
     assert "| temp | stub | pending |" in text
@@ -108,7 +108,7 @@ async def test_forget_of_a_live_agent_is_refused_in_one_line(
         await removed_agent(ledger, "gone", state)
         text = await reply_to(router, "!forget gone")
         assert text == f"gone is {state.value}: `stop gone` first"
-        entry = (await ledger.audit_entries())[0]
+        entry = (await ledger.audit.audit_entries())[0]
         assert (entry.command, entry.outcome) == ("forget", "error")
     assert "| gone |" in await reply_to(router, "!ps")
 
@@ -118,7 +118,7 @@ async def test_forget_is_for_admins_only(router: Router, ledger: Ledger) -> None
     await removed_agent(ledger, "gone", AgentState.EXITED)
     text = await reply_to(router, "!forget gone", sender=OPERATOR)
     assert "admin" in text
-    assert await ledger.get_agent("gone") is not None
+    assert await ledger.agents.get_agent("gone") is not None
 
 
 async def test_forget_takes_the_agent_off_ps_and_usage_still_counts_it(
@@ -127,7 +127,7 @@ async def test_forget_takes_the_agent_off_ps_and_usage_still_counts_it(
     """After `forget`, `ps` no longer lists the agent, `usage` still shows what it used, and
     a second `forget` finds no such agent."""
     await removed_agent(ledger, "gone", AgentState.EXITED)
-    await ledger.record_metering([metered("gone", T0 - timedelta(minutes=1))], [])
+    await ledger.metering.record_metering([metered("gone", T0 - timedelta(minutes=1))], [])
     text = await reply_to(router, "!forget gone")
     assert text.startswith("Forgot **gone**: `ps` no longer lists it.")
     assert "`spawn gone` starts it afresh" in text

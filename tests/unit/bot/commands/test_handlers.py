@@ -96,7 +96,7 @@ def used(
 
 async def add_agent(ledger: Ledger, name: str) -> None:
     spec = AgentSpec(name=AgentName(name), runtime="stub", backend="subprocess")
-    await ledger.upsert_agent(spec, DesiredState.STOPPED)
+    await ledger.agents.upsert_agent(spec, DesiredState.STOPPED)
 
 
 async def reply_to(router: Router, text: str, sender: str = VIEWER) -> str:
@@ -113,7 +113,7 @@ def table_rows(markdown: str) -> list[list[str]]:
 
 async def test_usage_today_counts_from_local_midnight(router: Router, ledger: Ledger) -> None:
     """`usage` sums every agent's requests since local midnight (Berlin, not UTC)."""
-    await ledger.record_metering(
+    await ledger.metering.record_metering(
         [
             used("coder-1", -30, Tokens(input=999_999)),  # 22:30 UTC: yesterday in Berlin
             used("coder-1", 30, Tokens(input=1000, output=200, cache_read=5000)),
@@ -131,13 +131,13 @@ async def test_usage_today_counts_from_local_midnight(router: Router, ledger: Le
         ["**total**", "", "3", "1,500", "207", "5,000", "300", "7,007", "$0.5123"],
     ]  # fmt: skip
     assert text.endswith("Tokens only: no price configured for x-1.")
-    [entry] = await ledger.audit_entries()
+    [entry] = await ledger.audit.audit_entries()
     assert (entry.command, entry.outcome, entry.sender) == ("usage", "ok", VIEWER)
 
 
 async def test_usage_of_one_agent_over_a_longer_window(router: Router, ledger: Ledger) -> None:
     """`usage NAME --window 7d` shows only that agent, back seven days."""
-    await ledger.record_metering(
+    await ledger.metering.record_metering(
         [
             used("coder-1", -3 * 24 * 60, Tokens(input=40)),
             used("coder-1", -8 * 24 * 60, Tokens(input=1)),
@@ -164,7 +164,7 @@ async def test_usage_of_an_unknown_name_says_there_is_no_such_agent(
         "No agent is called `nobody` and no usage is recorded for that name today. "
         "`ps` lists the agents."
     )
-    [entry] = await ledger.audit_entries()
+    [entry] = await ledger.audit.audit_entries()
     assert entry.outcome == "ok"
 
 
@@ -180,7 +180,7 @@ async def test_usage_of_an_agent_that_is_gone_still_shows_its_usage(
     router: Router, ledger: Ledger
 ) -> None:
     """Usage outlives agents: a name the ledger no longer knows still has its rows shown."""
-    await ledger.record_metering([used("old-1", 10, Tokens(input=3))], [])
+    await ledger.metering.record_metering([used("old-1", 10, Tokens(input=3))], [])
     assert table_rows(await reply_to(router, "!usage old-1"))[0][:4] == [
         "old-1",
         "claude-sonnet-4 (anthropic)",
@@ -197,7 +197,7 @@ async def test_usage_with_a_bad_window_names_the_allowed_ones(
         "usage: --window must be one of 5h, today, 7d, 30d, got 'week' "
         "— usage: usage [NAME] [--window WINDOW] [--host H]"
     )
-    [entry] = await ledger.audit_entries()
+    [entry] = await ledger.audit.audit_entries()
     assert entry.outcome == "error"
 
 
@@ -207,7 +207,7 @@ async def test_ps_shows_each_agents_tokens_since_local_midnight(
     """Fleet.ps fills tokens_today (0 without usage) and ps shows it compactly."""
     await add_agent(ledger, "coder-1")
     await add_agent(ledger, "docs")
-    await ledger.record_metering(
+    await ledger.metering.record_metering(
         [
             used("coder-1", -1, Tokens(input=5_000_000)),  # before local midnight
             used("coder-1", 1, Tokens(input=12_000, output=300)),

@@ -91,11 +91,11 @@ async def wanted_running(ledger: Ledger, name: str = "coder") -> None:
         backend="subprocess",
         restart=RestartPolicy(mode=RestartMode.ON_FAILURE),
     )
-    await ledger.upsert_agent(spec, DesiredState.RUNNING)
+    await ledger.agents.upsert_agent(spec, DesiredState.RUNNING)
 
 
 async def desired(ledger: Ledger, name: str = "coder") -> DesiredState:
-    record = await ledger.get_agent(name)
+    record = await ledger.agents.get_agent(name)
     assert record is not None
     return record.desired
 
@@ -112,9 +112,9 @@ async def test_only_an_admin_pulls_a_lever(
     [reply] = chat.sent
     assert ("admin role" if sender == OPERATOR else " role") in reply.markdown
     assert "yes" not in reply.markdown
-    [entry] = await ledger.audit_entries()
+    [entry] = await ledger.audit.audit_entries()
     assert (entry.outcome, entry.sender) == ("denied", sender)
-    assert await ledger.confirmations_at("matrix", "!room:example.org", None) == []
+    assert await ledger.chat.confirmations_at("matrix", "!room:example.org", None) == []
     assert await desired(ledger) is DesiredState.RUNNING
 
 
@@ -141,7 +141,7 @@ async def test_stop_all_asks_and_acts_only_on_its_askers_yes(
     await router.handle(chat, message("yes", sender=ADMIN, event_id="$again"))
     assert len(chat.sent) == 3  # answered already: a second `yes` is plain chat
 
-    ask, other, confirmed = reversed(await ledger.audit_entries())
+    ask, other, confirmed = reversed(await ledger.audit.audit_entries())
     assert (ask.text, ask.command, ask.outcome, ask.source) == ("!stop all", "stop", "ok", "typed")
     assert ask.detail == "asked: `stop all` would stop 1 agent now: coder"
     assert (other.command, other.outcome, other.sender) == ("stop", "denied", OPERATOR)
@@ -162,7 +162,7 @@ async def test_a_late_yes_does_nothing_and_says_why(
         chat.sent[-1].markdown
     )
     assert await desired(ledger) is DesiredState.RUNNING
-    late = (await ledger.audit_entries())[0]
+    late = (await ledger.audit.audit_entries())[0]
     assert (late.text, late.command, late.outcome) == ("!yes", "stop", "error")
     assert late.source.startswith("confirmation:")
 
@@ -216,8 +216,8 @@ async def test_stop_all_empties_the_spawn_queue_first(
         host="host-a",
     )
     router = a_router(ledger, clock, fleet, queue)
-    await ledger.upsert_agent(AgentSpec(AgentName("a"), "stub"), DesiredState.RUNNING)
-    await ledger.set_state("a", AgentState.RUNNING, "test")
+    await ledger.agents.upsert_agent(AgentSpec(AgentName("a"), "stub"), DesiredState.RUNNING)
+    await ledger.agents.set_state("a", AgentState.RUNNING, "test")
     spawn = Grammar(COMMANDS).parse("!spawn b")
     assert spawn is not None
     request = Request(message("!spawn b", sender=OPERATOR), Role.OPERATOR, spawn)
@@ -230,7 +230,7 @@ async def test_stop_all_empties_the_spawn_queue_first(
     assert chat.sent[-1].markdown == "Stopped 1 agent: a. Dropped from the spawn queue: #1 b."
     assert await queue.entries() == []
     assert await desired(ledger, "a") is DesiredState.STOPPED
-    [confirmed, *_] = await ledger.audit_entries()
+    [confirmed, *_] = await ledger.audit.audit_entries()
     assert confirmed.detail == "stopped a; dropped #1 b"
 
 

@@ -29,7 +29,7 @@ def home() -> HomeConnector:
 
 @pytest.fixture
 def notifier(ledger: Ledger, home: HomeConnector) -> Notifier:
-    return Notifier(ledger, lambda: [home], Ordering())
+    return Notifier(ledger.chat, lambda: [home], Ordering())
 
 
 @pytest.fixture
@@ -189,7 +189,7 @@ async def test_the_notifier_posts_only_into_an_agents_current_thread(
 ) -> None:
     """Re-bound to a new thread (a re-spawn), the agent's notices go there, not to the
     old thread as well."""
-    await ledger.bind_thread("matrix", HOME, "c1", "$old")
-    await ledger.bind_thread("matrix", HOME, "c1", "$new")
+    await ledger.chat.bind_thread("matrix", HOME, "c1", "$old")
+    await ledger.chat.bind_thread("matrix", HOME, "c1", "$new")
     await notifier.post(Notice("c1 ended", agents=("c1",), home_too=False))
     assert home.sent == [OutboundMessage(RoomId(HOME), "c1 ended", thread_id=ThreadId("$new"))]

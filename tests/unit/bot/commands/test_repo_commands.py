@@ -27,10 +27,11 @@ from bot.commands.specs import COMMANDS
 from fleet.clock import ManualClock
 from fleet.errors import AgentNotRunning, UnknownAgent
 from fleet.ledger import Ledger
+from fleet.ledger.line_records import LineRecord, LineState
 from fleet.model import AgentSpec, AgentState
 from fleet.names import AgentName
 from fleet.repos.desk import NoLine, RepoDesk, RepoError
-from fleet.repos.facts import Change, FileStat, Landed, LineRecord, LineState
+from fleet.repos.facts import Change, FileStat, Landed
 from fleet.repos.schema import RepoEntry
 from fleet.supervisor.interfaces import AgentControl
 from fleet.supervisor.status import AgentStatus, SpawnOutcome
@@ -372,7 +373,7 @@ async def test_merging_into_a_protected_branch_needs_an_admin(
     await say(router, chat, "!merge feat")
     merge_feat: tuple[Any, ...] = desk.calls[-1]
     assert merge_feat[:3] == ("merge", "feat", None)  # the repository's default
-    entries = await ledger.audit_entries()
+    entries = await ledger.audit.audit_entries()
     assert [(e.outcome, e.detail) for e in reversed(entries[:3])] == [
         ("denied", refused),
         ("ok", f"merged fw/coder/12 into main at {'e' * 40}"),
@@ -410,7 +411,7 @@ async def test_push_answers_with_the_link_audits_and_tells_the_thread(
     assert "role" in await say(router, chat, "!push coder", sender=VIEWER)
     answer = await say(router, chat, "!push coder")
     assert answer.endswith("<https://github.com/acme/app/compare/main...fw/coder/12>")
-    assert (await ledger.audit_entries())[0].detail == "pushed fw/coder/12 of app"
+    assert (await ledger.audit.audit_entries())[0].detail == "pushed fw/coder/12 of app"
     reply = await RepoCommands(desk, ConfirmationDesk(ledger, ManualClock(T))).push(
         direct("!push coder")
     )
@@ -479,7 +480,7 @@ async def test_discard_of_unpushed_work_asks_its_sender_first(
     done = await say(router, chat, "yes")
     assert done.startswith("Discarded **coder**'s branch fw/coder/12")
     assert desk.calls[-1] == ("discard", "coder")
-    ask, other, confirmed = reversed((await ledger.audit_entries())[:3])
+    ask, other, confirmed = reversed((await ledger.audit.audit_entries())[:3])
     assert ask.detail == "asked: discard fw/coder/12 with 2 commits unpushed"
     assert (other.outcome, other.sender) == ("denied", ADMIN)
     assert (confirmed.outcome, confirmed.detail) == ("ok", "discarded fw/coder/12 of app")
@@ -540,8 +541,7 @@ def test_the_fake_desk_keeps_the_protocol() -> None:
 async def test_spawn_of_an_agent_on_a_forge_issue_is_refused(ledger: Ledger) -> None:
     """An agent working on an issue from a forge: a chat `spawn` would take over its
     branch, so it is refused with what to do; a queued issue does not hold it."""
-    from fleet.forge.facts import ForgeRunRecord
-    from fleet.forge.model import Slug
+    from fleet.ledger.forge_records import ForgeRunRecord, Slug
 
     record = ForgeRunRecord(
         id=1, forge="gh", repo="app", slug=Slug("acme", "app"), issue=12, title="Fix it",
@@ -646,8 +646,7 @@ async def test_an_agent_on_an_issue_without_a_session_is_told_what_goes_on(
 ) -> None:
     """An agent on a forge issue whose session ended: `spawn` no longer points to `send`
     (which would say "spawn it first"), and `send` says what gives it its next run."""
-    from fleet.forge.facts import ForgeRunRecord
-    from fleet.forge.model import Slug
+    from fleet.ledger.forge_records import ForgeRunRecord, Slug
 
     record = ForgeRunRecord(
         id=1, forge="gh", repo="app", slug=Slug("acme", "app"), issue=12, title="Fix it",

@@ -70,7 +70,7 @@ async def test_stranger_is_never_answered_and_logged_once_per_sender(
 
     assert chat.sent == []
     assert calls.requests == []
-    assert await ledger.audit_entries() == []
+    assert await ledger.audit.audit_entries() == []
     warnings = router_warnings(caplog)
     assert len(warnings) == 2
     assert STRANGER in warnings[0]
@@ -106,7 +106,7 @@ async def test_a_duplicate_event_is_handled_once(
     await router.handle(chat, msg)
     assert len(calls.requests) == 1
     assert len(chat.sent) == 1
-    assert len(await ledger.audit_entries()) == 1
+    assert len(await ledger.audit.audit_entries()) == 1
 
 
 async def test_the_same_event_id_on_another_connector_is_not_a_duplicate(
@@ -137,7 +137,7 @@ async def test_ordinary_chat_is_ignored_and_not_audited(
     await router.handle(chat, message(text))
     assert chat.sent == []
     assert calls.requests == []
-    assert await ledger.audit_entries() == []
+    assert await ledger.audit.audit_entries() == []
 
 
 async def test_addressed_text_needs_no_prefix(
@@ -156,7 +156,7 @@ async def test_a_parse_error_is_answered_and_audited_as_error(
     [reply] = chat.sent
     assert reply.markdown.startswith("unknown command 'spwan' — did you mean 'spawn'?")
     assert calls.requests == []
-    [entry] = await ledger.audit_entries()
+    [entry] = await ledger.audit.audit_entries()
     assert entry.outcome == "error"
     assert entry.command is None
     assert entry.detail == reply.markdown
@@ -171,7 +171,7 @@ async def test_a_viewers_control_command_is_denied_and_audited(
     assert "needs the operator role" in reply.markdown
     assert "you are a viewer" in reply.markdown
     assert calls.requests == []
-    [entry] = await ledger.audit_entries()
+    [entry] = await ledger.audit.audit_entries()
     assert (entry.outcome, entry.command, entry.sender) == ("denied", "stop", VIEWER)
 
 
@@ -181,7 +181,7 @@ async def test_a_viewer_may_run_read_only_commands(
     """A viewer's read-only command runs and is audited 'ok'."""
     await router.handle(chat, message("!logs coder-1", sender=VIEWER))
     assert [req.role for req in calls.requests] == [Role.VIEWER]
-    [entry] = await ledger.audit_entries()
+    [entry] = await ledger.audit.audit_entries()
     assert entry.outcome == "ok"
 
 
@@ -205,7 +205,7 @@ async def test_a_fleet_or_command_error_becomes_a_one_line_reply(
     calls.behaviour["send"] = fail
     await router.handle(chat, message("!send coder-1 hi"))
     assert [m.markdown for m in chat.sent] == [str(error)]
-    [entry] = await ledger.audit_entries()
+    [entry] = await ledger.audit.audit_entries()
     assert (entry.outcome, entry.command, entry.detail) == ("error", "send", str(error))
 
 
@@ -232,7 +232,7 @@ async def test_an_unexpected_exception_gets_a_generic_reply_and_a_logged_traceba
     assert record.levelno == logging.ERROR
     assert record.exc_info is not None
     assert isinstance(record.exc_info[1], KeyError)
-    [entry] = await ledger.audit_entries()
+    [entry] = await ledger.audit.audit_entries()
     assert (entry.outcome, entry.detail) == ("error", "internal error: KeyError")
 
 
@@ -259,7 +259,7 @@ async def test_every_command_is_audited_with_who_where_what_and_outcome(
     await router.handle(chat, message("!restart coder-1", sender=VIEWER, event_id="$2"))
     await router.handle(chat, message("!nonsense", event_id="$3"))
 
-    newest_first = await ledger.audit_entries()
+    newest_first = await ledger.audit.audit_entries()
     got = [
         (e.sender, e.connector, e.room, e.thread, e.text, e.command, e.outcome)
         for e in reversed(newest_first)

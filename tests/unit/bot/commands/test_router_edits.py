@@ -39,9 +39,9 @@ async def test_an_edit_of_a_message_that_held_no_command_runs_it(
     assert [r.command.name for r in calls.requests] == ["ps"]
     [answer] = chat.sent
     assert (answer.markdown, answer.in_reply_to) == ("ran **ps**", "$ev1")
-    [entry] = await ledger.audit_entries()
+    [entry] = await ledger.audit.audit_entries()
     assert (entry.command, entry.outcome, entry.source) == ("ps", "ok", "edit:$ev1")
-    recorded = await ledger.chat_answer("matrix", "$ev1")
+    recorded = await ledger.chat.chat_answer("matrix", "$ev1")
     assert recorded is not None and (recorded.state, recorded.command) == ("ran", "ps")
 
 
@@ -57,7 +57,7 @@ async def test_an_edit_of_an_answered_command_is_not_applied(
     assert answer.markdown == (
         "Edit not applied: `stop` already ran (ok). Send the new command as a new message."
     )
-    latest = (await ledger.audit_entries())[0]
+    latest = (await ledger.audit.audit_entries())[0]
     assert (latest.command, latest.outcome, latest.source) == ("stop", "denied", "edit:$ev1")
     assert latest.detail == "edit not applied: `stop` already ran (ok)"
 
@@ -101,7 +101,7 @@ async def test_an_edit_that_is_still_no_command_stays_quiet(
     still make it a command."""
     await router.handle(chat, message("hello"))
     await router.handle(chat, edit("hello there"))
-    assert chat.sent == [] and await ledger.audit_entries() == []
+    assert chat.sent == [] and await ledger.audit.audit_entries() == []
     await router.handle(chat, edit("!ps", event_id="$edit2"))
     assert [r.command.name for r in calls.requests] == ["ps"]
 
@@ -138,7 +138,7 @@ async def test_an_edit_is_answered_in_its_originals_thread(
     router: Router, chat: FakeConnector, calls: Calls, ledger: Ledger
 ) -> None:
     """The edit arrives without a thread; its answer goes into the original's, from the ledger."""
-    await ledger.bind_thread("matrix", ROOM, "c1", "$t1")
+    await ledger.chat.bind_thread("matrix", ROOM, "c1", "$t1")
     await router.handle(chat, message("hello", thread_id="$elsewhere"))
     await router.handle(chat, edit("!ps"))
     assert chat.sent[-1].thread_id == "$elsewhere"
@@ -151,7 +151,7 @@ async def test_an_edit_of_a_message_already_sent_to_an_agent_is_not_applied(
     router: Router, chat: FakeConnector, calls: Calls, ledger: Ledger
 ) -> None:
     """A plain message in an agent's thread went to the agent: its edit is not sent again."""
-    await ledger.bind_thread("matrix", ROOM, "c1", "$t1")
+    await ledger.chat.bind_thread("matrix", ROOM, "c1", "$t1")
     await router.handle(chat, message("run the tests", thread_id="$t1"))
     await router.handle(chat, edit("run the linter"))
     assert [r.arg("TEXT") for r in calls.requests] == ["run the tests"]

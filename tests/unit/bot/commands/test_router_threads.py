@@ -71,7 +71,7 @@ async def test_a_spawn_opens_a_thread_and_binds_it(
     await spawned(threaded_router, threaded)
     assert threaded.roots == [(ROOM, "demo", "Agent **demo** started" + thread_note("demo"))]
     assert threaded.sent == []
-    assert await ledger.thread_for_topic("matrix", ROOM, "demo") == "$root-1"
+    assert await ledger.chat.thread_for_topic("matrix", ROOM, "demo") == "$root-1"
 
 
 async def test_a_respawn_opens_a_new_thread_and_the_old_points_to_it(
@@ -82,9 +82,9 @@ async def test_a_respawn_opens_a_new_thread_and_the_old_points_to_it(
     await spawned(threaded_router, threaded)
     await spawned(threaded_router, threaded, "$2")
     assert [root[:2] for root in threaded.roots] == [(ROOM, "demo"), (ROOM, "demo")]
-    assert await ledger.thread_for_topic("matrix", ROOM, "demo") == "$root-2"
-    assert await ledger.topic_for_thread("matrix", ROOM, "$root-1") is None
-    assert await ledger.threads_for_topic("matrix", "demo") == [(ROOM, "$root-2")]
+    assert await ledger.chat.thread_for_topic("matrix", ROOM, "demo") == "$root-2"
+    assert await ledger.chat.topic_for_thread("matrix", ROOM, "$root-1") is None
+    assert await ledger.chat.threads_for_topic("matrix", "demo") == [(ROOM, "$root-2")]
     (pointer,) = threaded.sent
     assert pointer.thread_id == "$root-1" and pointer.in_reply_to is None
     assert pointer.markdown == moved("demo", thread_url(ROOM, "$root-2")).strip()
@@ -113,7 +113,7 @@ async def test_a_respawn_typed_in_another_thread_links_there_and_points_from_the
     thread still gets its pointer."""
     await spawned(threaded_router, threaded)
     threaded.add_thread(ROOM, "$theirs")
-    await ledger.bind_thread("matrix", ROOM, "other", "$theirs")
+    await ledger.chat.bind_thread("matrix", ROOM, "other", "$theirs")
     await threaded_router.handle(
         threaded, message("!spawn demo", room=ROOM, event_id="$2", thread_id="$theirs")
     )
@@ -148,7 +148,7 @@ async def test_watch_of_an_agent_without_a_thread_here_opens_one(
     """Watching an agent that has no thread in this room opens one with the answer."""
     await threaded_router.handle(threaded, message("!watch demo", room=ROOM, event_id="$1"))
     assert threaded.roots == [(ROOM, "demo", "**demo** lately" + thread_note("demo"))]
-    assert await ledger.thread_for_topic("matrix", ROOM, "demo") == "$root-1"
+    assert await ledger.chat.thread_for_topic("matrix", ROOM, "demo") == "$root-1"
 
 
 async def test_watch_in_the_agents_thread_is_answered_there_without_a_link(
@@ -210,7 +210,7 @@ async def test_without_threads_a_topic_reply_is_a_plain_reply(
     await threaded_router.handle(chat, message("!stop demo", room=ROOM, event_id="$2"))
     assert [m.markdown for m in chat.sent] == ["Agent **demo** started", "Stopped **demo**."]
     assert [m.thread_id for m in chat.sent] == [None, None]
-    assert await ledger.thread_for_topic("matrix", ROOM, "demo") is None
+    assert await ledger.chat.thread_for_topic("matrix", ROOM, "demo") is None
 
 
 async def test_plain_message_in_an_agent_thread_is_sent_to_the_agent(

@@ -65,7 +65,7 @@ class Rig:
         at: datetime | None = None,
     ) -> ScheduleRecord:
         """A schedule saved straight into the ledger (as an earlier Fleetwarden saved it)."""
-        record = await self.ledger.add_schedule(
+        record = await self.ledger.schedules.add_schedule(
             cron=cron,
             command=command,
             created_by=created_by,
@@ -133,7 +133,7 @@ async def test_an_admin_adds_a_schedule_and_its_cron_job_is_registered(rig: Rig)
     reply = await rig.say(
         '!schedule add "0 2 * * *" spawn reviewer --prompt "review yesterday\'s merges"'
     )
-    [record] = await rig.ledger.list_schedules()
+    [record] = await rig.ledger.schedules.list_schedules()
     assert (record.cron, record.command) == (
         "0 2 * * *",
         'spawn reviewer --prompt "review yesterday\'s merges"',
@@ -169,8 +169,8 @@ async def test_only_admins_may_add_a_schedule(rig: Rig, sender: str) -> None:
     """An operator's or viewer's `schedule add` is denied; nothing is saved."""
     reply = await rig.say('!schedule add "0 2 * * *" ps', sender=sender)
     assert "needs the admin role" in reply
-    assert await rig.ledger.list_schedules() == []
-    [entry] = await rig.ledger.audit_entries()
+    assert await rig.ledger.schedules.list_schedules() == []
+    [entry] = await rig.ledger.audit.audit_entries()
     assert entry.outcome == "denied"
 
 
@@ -196,15 +196,15 @@ async def test_a_bad_schedule_is_refused_and_nothing_is_saved(
     error that says why; no row, no job."""
     reply = await rig.say(text)
     assert problem in reply
-    assert await rig.ledger.list_schedules() == []
-    [entry] = await rig.ledger.audit_entries()
+    assert await rig.ledger.schedules.list_schedules() == []
+    [entry] = await rig.ledger.audit.audit_entries()
     assert entry.outcome == "error"
 
 
 async def test_the_command_may_carry_the_prefix(rig: Rig) -> None:
     """`schedule add "…" !ps` is as good as `… ps`: the command is checked as addressed."""
     await rig.say('!schedule add "0 2 * * *" !ps')
-    [record] = await rig.ledger.list_schedules()
+    [record] = await rig.ledger.schedules.list_schedules()
     assert record.command == "!ps"
 
 
@@ -225,7 +225,7 @@ async def test_remove_unschedules_and_forgets(rig: Rig) -> None:
     await rig.say('!schedule add "0 2 * * *" ps')
     reply = await rig.say("!schedule remove 1", event="$rm")
     assert "Schedule **1** removed" in reply
-    assert await rig.ledger.list_schedules() == []
+    assert await rig.ledger.schedules.list_schedules() == []
     with pytest.raises(UnknownJob):
         rig.scheduler.job(job_id(1))
 
@@ -244,7 +244,7 @@ async def test_remove_refuses_what_it_cannot_do(
     """An unknown id, a non-number, or a non-admin: an error, and the schedule stays."""
     await rig.say('!schedule add "0 2 * * *" ps')
     assert problem in await rig.say(text, sender=sender, event="$rm")
-    assert len(await rig.ledger.list_schedules()) == 1
+    assert len(await rig.ledger.schedules.list_schedules()) == 1
 
 
 # --- firing ------------------------------------------------------------------------------------
@@ -264,7 +264,7 @@ async def test_a_fired_schedule_runs_as_its_creator_and_is_audited_so(rig: Rig) 
     assert req.command.name == "spawn" and req.command.flags["prompt"] == "review"
     assert (req.message.sender, req.role, req.message.room) == (ADMIN, Role.ADMIN, ROOM)
     assert req.message.event_id is None  # nothing to reply to in the room
-    entry = (await rig.ledger.audit_entries())[0]
+    entry = (await rig.ledger.audit.audit_entries())[0]
     assert (entry.sender, entry.source, entry.command, entry.outcome) == (
         ADMIN,
         "schedule:1",
@@ -276,7 +276,7 @@ async def test_a_fired_schedule_runs_as_its_creator_and_is_audited_so(rig: Rig) 
     assert sent.room == ROOM and sent.in_reply_to is None
     assert sent.markdown.startswith("Schedule **1** (`0 2 * * *`, set up by @root:example.org)")
     assert sent.markdown.endswith("ran **spawn**")
-    record = await rig.ledger.get_schedule(1)
+    record = await rig.ledger.schedules.get_schedule(1)
     assert record is not None and (record.last_run_at, record.last_outcome) == (T0, "ok")
 
 
@@ -286,7 +286,7 @@ async def test_a_double_fire_runs_once(rig: Rig) -> None:
     assert await rig.scheduler.run_now(job_id(1)) == "ok"
     assert await rig.scheduler.run_now(job_id(1)) is None
     assert len(rig.calls.requests) == 1
-    assert [e.source for e in await rig.ledger.audit_entries()] == ["schedule:1", "typed"]
+    assert [e.source for e in await rig.ledger.audit.audit_entries()] == ["schedule:1", "typed"]
 
 
 @pytest.mark.parametrize(
@@ -300,7 +300,7 @@ async def test_a_creator_who_lost_the_role_gets_the_run_refused_and_recorded(
     record = await rig.stored("ps", created_by=creator)
     assert await rig.scheduler.run_now(job_id(record.id)) == "denied"
     assert rig.calls.requests == []
-    [entry] = await rig.ledger.audit_entries()
+    [entry] = await rig.ledger.audit.audit_entries()
     assert (entry.sender, entry.source, entry.outcome, entry.command) == (
         creator,
         f"schedule:{record.id}",
@@ -310,7 +310,7 @@ async def test_a_creator_who_lost_the_role_gets_the_run_refused_and_recorded(
     assert entry.detail is not None and now_is in entry.detail
     [sent] = rig.chat.sent
     assert now_is in sent.markdown
-    saved = await rig.ledger.get_schedule(record.id)
+    saved = await rig.ledger.schedules.get_schedule(record.id)
     assert saved is not None and saved.last_outcome == "denied"
 
 
@@ -332,7 +332,7 @@ async def test_a_failing_command_is_recorded_as_an_error(rig: Rig) -> None:
     rig.calls.behaviour["stop"] = broken
     record = await rig.stored("stop coder-9")
     assert await rig.scheduler.run_now(job_id(record.id)) == "error"
-    saved = await rig.ledger.get_schedule(record.id)
+    saved = await rig.ledger.schedules.get_schedule(record.id)
     assert saved is not None
     assert (saved.last_outcome, saved.last_detail) == ("error", "no agent named coder-9")
     assert "no agent named coder-9" in rig.chat.sent[-1].markdown
@@ -340,12 +340,12 @@ async def test_a_failing_command_is_recorded_as_an_error(rig: Rig) -> None:
 
 async def test_a_schedule_of_a_connector_not_running_is_recorded_as_an_error(rig: Rig) -> None:
     """A schedule made on a connector that is not running now is not run; it says why."""
-    record = await rig.ledger.add_schedule(
+    record = await rig.ledger.schedules.add_schedule(
         cron="0 2 * * *", command="ps", created_by=ADMIN, connector="discord", room="#ops"
     )
     await rig.commands.restore()
     assert await rig.scheduler.run_now(job_id(record.id)) == "error"
-    saved = await rig.ledger.get_schedule(record.id)
+    saved = await rig.ledger.schedules.get_schedule(record.id)
     assert saved is not None and saved.last_detail is not None
     assert "discord connector is not running" in saved.last_detail
     assert rig.calls.requests == [] and rig.chat.sent == []
@@ -386,18 +386,18 @@ async def test_restore_registers_every_schedule_and_makes_up_a_just_missed_run(
     """On start every stored schedule gets its job again; an every-minute schedule made an
     hour ago has a run due within the last minute, which is made up at once."""
     recorded = asyncio.Event()
-    record_run = ledger.record_schedule_run
+    record_run = ledger.schedules.record_schedule_run
 
     async def record_and_tell(*args: Any, **kwargs: Any) -> None:
         await record_run(*args, **kwargs)
         recorded.set()
 
-    monkeypatch.setattr(ledger, "record_schedule_run", record_and_tell)
+    monkeypatch.setattr(ledger.schedules, "record_schedule_run", record_and_tell)
     rig = make_rig(ledger, scheduler, SystemClock(), chat)
     hour_ago = datetime.now(UTC) - timedelta(hours=1)
     far_hour = (hour_ago.hour + 12) % 24  # never due in the last few minutes
     for cron, command in ((f"0 {far_hour} * * *", "ps"), ("* * * * *", "usage")):
-        await ledger.add_schedule(
+        await ledger.schedules.add_schedule(
             cron=cron,
             command=command,
             created_by=ADMIN,
@@ -409,5 +409,5 @@ async def test_restore_registers_every_schedule_and_makes_up_a_just_missed_run(
     assert scheduler.job(job_id(1)).next_run_at is not None
     await asyncio.wait_for(recorded.wait(), DEADLINE)
     assert [r.command.name for r in rig.calls.requests] == ["usage"]
-    [entry] = await ledger.audit_entries()
+    [entry] = await ledger.audit.audit_entries()
     assert (entry.source, entry.command) == ("schedule:2", "usage")

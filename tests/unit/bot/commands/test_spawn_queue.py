@@ -61,8 +61,8 @@ def make_queue(ledger: Ledger, tmp_path: Path, caps: Caps) -> SpawnQueue:
 
 
 async def set_live(ledger: Ledger, name: str, live: bool = True) -> None:
-    await ledger.upsert_agent(AgentSpec(AgentName(name), "stub"), DesiredState.RUNNING)
-    await ledger.set_state(name, AgentState.RUNNING if live else AgentState.STOPPED, "test")
+    await ledger.agents.upsert_agent(AgentSpec(AgentName(name), "stub"), DesiredState.RUNNING)
+    await ledger.agents.set_state(name, AgentState.RUNNING if live else AgentState.STOPPED, "test")
 
 
 class Starter:
@@ -144,7 +144,7 @@ async def test_an_entry_left_starting_by_a_crash_is_tried_again(
     assert await queue.admit(spawn("!spawn a"), runtime=None, account=None) is None
     assert await queue.admit(spawn("!spawn b"), runtime=None, account=None)
     [entry] = await queue.entries()
-    assert await ledger.mark_spawn_starting(entry.id)
+    assert await ledger.spawn_queue.mark_spawn_starting(entry.id)
     fresh = make_queue(ledger, tmp_path, Caps(max_running=1))
     starter = Starter(ledger)
     fresh.attach(starter, lambda name: FakeConnector(name))  # type: ignore[arg-type]
@@ -165,7 +165,7 @@ async def test_cancel_by_number_or_name_and_its_errors(ledger: Ledger, tmp_path:
         await queue.cancel("zz")
     assert [e.agent for e in await queue.cancel("#1")] == ["b"]
     assert [e.agent for e in await queue.cancel("c")] == ["c"]
-    await ledger.mark_spawn_starting(3)
+    await ledger.spawn_queue.mark_spawn_starting(3)
     with pytest.raises(CommandError, match="3 is being started now"):
         await queue.cancel("3")
 
@@ -235,8 +235,7 @@ async def test_an_agent_on_a_forge_issue_is_not_launched_by_the_roster_or_the_qu
     """While ``coder`` works on an issue, the roster's own launch is turned away with why
     (nothing queued), and a launch queued before the issue came is not started: its forge
     run owns its branch and its session."""
-    from fleet.forge.facts import ForgeRunState
-    from fleet.forge.model import Slug
+    from fleet.ledger.forge_records import ForgeRunState, Slug
 
     queue = make_queue(ledger, tmp_path, Caps(max_running=1))
     starter = Starter(ledger)
@@ -244,19 +243,19 @@ async def test_an_agent_on_a_forge_issue_is_not_launched_by_the_roster_or_the_qu
     await set_live(ledger, "r")
     assert await queue.admit_launch("coder", "autostart")  # no slot: queued
     [entry] = await queue.entries()
-    key = await ledger.add_forge_run(
+    key = await ledger.forge.add_forge_run(
         forge="gh", repo="app", slug=Slug("acme", "app"), issue=12, title="Fix it",
         agent="coder", branch="fw/coder/issue-12", requester="ann",
         issue_url="https://github.com/acme/app/issues/12",
     )  # fmt: skip
     assert key is not None
-    await ledger.update_forge_run(key, state=ForgeRunState.WORKING)
+    await ledger.forge.update_forge_run(key, state=ForgeRunState.WORKING)
     why = await queue.admit_launch("coder", "autostart")
     assert why == "coder works on #12 of acme/app (working)"
     assert [e.agent for e in await queue.entries()] == ["coder"]  # nothing more queued
     await set_live(ledger, "r", live=False)
     await queue.sweep()
-    assert starter.runs == [] and await ledger.get_agent("coder") is None  # never launched
+    assert starter.runs == [] and await ledger.agents.get_agent("coder") is None  # never launched
     assert [e.agent for e in await queue.entries()] == []  # tried, and dropped
     assert entry.agent == "coder"
     await queue.stop()
@@ -266,24 +265,23 @@ async def test_queue_lists_the_forge_runs_waiting_to_start(ledger: Ledger, tmp_p
     """A forge run waiting for its agent (or its budget) is in `queue`: its issue, agent,
     why it waits and since when — not "nothing is queued"."""
     from bot.commands.handlers.queue import QueueCommands
-    from fleet.forge.facts import ForgeRunState
-    from fleet.forge.model import Slug
+    from fleet.ledger.forge_records import ForgeRunState, Slug
 
-    key = await ledger.add_forge_run(
+    key = await ledger.forge.add_forge_run(
         forge="gh", repo="app", slug=Slug("acme", "app"), issue=12, title="Fix it",
         agent="coder", branch="fw/coder/issue-12", requester="ann",
         issue_url="https://github.com/acme/app/issues/12",
     )  # fmt: skip
     assert key is not None
     why = "coder works on acme/app#9 until its PR closes"
-    await ledger.update_forge_run(key, state=ForgeRunState.QUEUED, summary=why)
+    await ledger.forge.update_forge_run(key, state=ForgeRunState.QUEUED, summary=why)
 
     async def forge_runs(agent: str | None) -> list[Any]:
-        return await ledger.forge_runs(agent=agent)
+        return await ledger.forge.forge_runs(agent=agent)
 
     commands = QueueCommands(make_queue(ledger, tmp_path, Caps()), forge_runs)
     text = await commands.queue(spawn("!queue"))
     assert text.startswith("1 forge run waits to start:")
     assert "| [acme/app#12](https://github.com/acme/app/issues/12) | coder | " + why in text
-    await ledger.update_forge_run(key, state=ForgeRunState.WORKING)
+    await ledger.forge.update_forge_run(key, state=ForgeRunState.WORKING)
     assert await commands.queue(spawn("!queue")) == EMPTY

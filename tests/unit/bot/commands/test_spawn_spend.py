@@ -66,7 +66,7 @@ async def test_without_metering_no_cap_is_taken(ledger: Ledger) -> None:
 async def test_the_answer_names_the_cap_of_the_spec_as_launched(ledger: Ledger) -> None:
     """The ledger's spec (as launched) gives the cap line; no runs yet: no history."""
     launched = AgentSpec(AgentName("priced"), "claude", model="m-priced", run_budget=RunBudget(5))
-    await ledger.upsert_agent(launched, DesiredState.RUNNING)
+    await ledger.agents.upsert_agent(launched, DesiredState.RUNNING)
     assert await spend(ledger).answer("priced") == (
         "This run is capped at 5 tokens.\nUsual cost of a run on claude (m-priced): no history yet."
     )

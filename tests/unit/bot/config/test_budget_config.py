@@ -11,18 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.config import Config, ConfigError, ConfigProblem, parse_config
-from fleet.budgets.model import (
-    Budget,
-    Confidence,
-    Cutoff,
-    Groups,
-    Scope,
-    WindowKind,
-    WindowSpec,
-    contradictions,
-    ladder_problem,
-    parse_window,
-)
+from fleet.budgets.model import Groups, contradictions, ladder_problem, parse_window
+from fleet.ledger.budget_records import Budget, Confidence, Cutoff, Scope, WindowKind, WindowSpec
 from scheduler.config import PacingSettings
 from tests.unit.chat_fakes import T0
 

@@ -402,11 +402,11 @@ async def test_metrics_are_the_ledgers_sums_and_the_proxys_latencies(
     """Counters from the usage sums, gauges from the pages' data, histograms observed on
     the way to the ledger; parsed back by prometheus_client's own parser."""
     metrics = Metrics()
-    sink = ObservedSink(ledger.record_metering, metrics)
+    sink = ObservedSink(ledger.metering.record_metering, metrics)
     await sink([event(at=clock.now()), event(at=clock.now(), agent="coder-2")], [])
-    sums, last = await ledger.usage_sums_after(0)
+    sums, last = await ledger.dashboard.usage_sums_after(0)
     assert [u.agent for u in sorted(sums, key=lambda u: u.agent)] == ["coder-1", "coder-2"]
-    assert last == 2 and await ledger.usage_sums_after(2) == ([], 2)
+    assert last == 2 and await ledger.dashboard.usage_sums_after(2) == ([], 2)
     metrics.send_failed("matrix")
     fleet = {
         "agents": [
@@ -429,9 +429,13 @@ async def test_metrics_are_the_ledgers_sums_and_the_proxys_latencies(
     budgets = {
         "budgets": [{"key": "global", "unit": "tokens", "pace_ratio": 0.8, "remaining": 1000.0}]
     }
-    text = (await metrics.render(Snapshot(fleet, budgets), ledger.usage_sums_after)).decode()
+    text = (
+        await metrics.render(Snapshot(fleet, budgets), ledger.dashboard.usage_sums_after)
+    ).decode()
     await sink([event(at=clock.now())], [])  # a later scrape adds only the new row
-    again = (await metrics.render(Snapshot(fleet, budgets), ledger.usage_sums_after)).decode()
+    again = (
+        await metrics.render(Snapshot(fleet, budgets), ledger.dashboard.usage_sums_after)
+    ).decode()
     assert 'fleetwarden_model_requests_total{account="",agent="coder-1"' in again
     assert any(
         line.startswith('fleetwarden_model_requests_total{account="",agent="coder-1"')

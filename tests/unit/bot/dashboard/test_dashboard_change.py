@@ -20,11 +20,12 @@ from fleet.backends.process import SubprocessBackend
 from fleet.clock import Clock, ManualClock
 from fleet.hosts.service import Hosts
 from fleet.ledger import Ledger
+from fleet.ledger.line_records import LineRecord, LineState
 from fleet.model import AgentSpec, DesiredState
 from fleet.names import AgentName
 from fleet.redaction.guard import HIDDEN
 from fleet.repos.desk import NoLine, RepoError
-from fleet.repos.facts import Change, Clash, CommitLine, FileStat, LineRecord, LineState
+from fleet.repos.facts import Change, Clash, CommitLine, FileStat
 from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
@@ -107,7 +108,7 @@ def change(files: Sequence[FileStat], **fields: object) -> Change:
 
 
 async def views(ledger: Ledger, clock: Clock, tmp_path: Path, desk: Desk | None) -> Views:
-    await ledger.upsert_agent(AgentSpec(AgentName(AGENT), "stub"), DesiredState.RUNNING)
+    await ledger.agents.upsert_agent(AgentSpec(AgentName(AGENT), "stub"), DesiredState.RUNNING)
     fleet = Fleet(
         ledger=ledger,
         clock=clock,
@@ -274,7 +275,7 @@ async def test_a_page_for_another_agent_reads_its_own_change(
     """The change is kept per agent: another agent's page asks the desk for its own."""
     desk = hostile_desk()
     made = await views(ledger, clock, tmp_path, desk)
-    await ledger.upsert_agent(AgentSpec(AgentName("coder-2"), "stub"), DesiredState.RUNNING)
+    await ledger.agents.upsert_agent(AgentSpec(AgentName("coder-2"), "stub"), DesiredState.RUNNING)
     await made.agent(AGENT)
     clock.advance(1)
     assert (await made.agent("coder-2"))["change"] is None

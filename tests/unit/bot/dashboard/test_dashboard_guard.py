@@ -14,13 +14,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.dashboard.metrics import MODEL_LABELS, OTHER, Metrics, Snapshot
 from bot.dashboard.views import PageSettings, Views
-from fleet.approvals.model import Ask
 from fleet.approvals.service import Approvals
 from fleet.clock import ManualClock
 from fleet.hosts.service import Hosts
 from fleet.ledger import Ledger
+from fleet.ledger.approval_records import Ask
 from fleet.ledger.dashboard import UsageSum
-from fleet.ledger.metering import NOT_SERVED
+from fleet.ledger.usage_rows import NOT_SERVED
 from fleet.metering.events import Outcome, Tokens
 from fleet.redaction.known import Secret
 from fleet.redaction.redactor import Redactor
@@ -72,7 +72,7 @@ async def test_a_secret_sent_as_a_model_or_a_tool_name_is_on_no_view(
     """The agent's own secret_env value as the model it asked for (served, as a lenient
     upstream echoes it) and as an ask's tool: redacted on /usage, /approvals and the
     /metrics sums; a bidi override in the ask's subject shows as [U+202E], on one line."""
-    await ledger.record_metering(
+    await ledger.metering.record_metering(
         [
             event(at=clock.now(), requested_model=TOKEN, served_model=TOKEN),
             event(at=clock.now(), requested_model=f"x\u200b{TOKEN}", served_model=None),
@@ -105,7 +105,9 @@ async def test_a_secret_sent_as_a_model_or_a_tool_name_is_on_no_view(
 async def test_a_request_nobody_served_is_no_model(ledger: Ledger, clock: ManualClock) -> None:
     """Refused by the proxy, or by the provider as an unknown model: the name the agent
     made up is no model of the sums, and not the agent's latest model either."""
-    await ledger.record_metering([event(at=clock.now(), requested_model="claude-haiku-4-5")], [])
+    await ledger.metering.record_metering(
+        [event(at=clock.now(), requested_model="claude-haiku-4-5")], []
+    )
     refused = event(
         at=clock.now(),
         served_model=None,
@@ -113,7 +115,7 @@ async def test_a_request_nobody_served_is_no_model(ledger: Ledger, clock: Manual
         cost_usd=None,
         priced=False,
     )
-    await ledger.record_metering(
+    await ledger.metering.record_metering(
         [
             replace(refused, requested_model="made-up-1", status=403, outcome=Outcome.REFUSED),
             replace(
@@ -122,12 +124,12 @@ async def test_a_request_nobody_served_is_no_model(ledger: Ledger, clock: Manual
         ],
         [],
     )
-    sums = await ledger.usage_sums()
+    sums = await ledger.dashboard.usage_sums()
     assert sorted((u.model, u.requests) for u in sums) == [
         (NOT_SERVED, 2),
         ("claude-sonnet-4-20250514", 1),
     ]
-    models = await ledger.last_models(clock.now())
+    models = await ledger.dashboard.last_models(clock.now())
     assert models["coder-1"][1] == "claude-sonnet-4-20250514"
 
 

@@ -12,12 +12,12 @@ import pytest
 from bot.dashboard.pages import Pages
 from bot.dashboard.views import PageSettings, UnknownPage, Views
 from connectors.base import Connector
-from fleet.approvals.model import ApprovalPost, Ask, Decision
 from fleet.approvals.service import Approvals
 from fleet.clock import ManualClock
-from fleet.forge.model import Slug
 from fleet.hosts.service import Hosts
 from fleet.ledger import Ledger
+from fleet.ledger.approval_records import ApprovalPost, Ask, Decision
+from fleet.ledger.forge_records import Slug
 from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
@@ -104,13 +104,15 @@ async def test_forge_runs_show_their_links_and_no_markup_or_secret_of_their_titl
 ) -> None:
     """A live forge run on the fleet page and in /api/fleet: the issue's title (hostile
     text) redacted and never markup; an address that is no plain web address not a link."""
-    key = await ledger.add_forge_run(
+    key = await ledger.forge.add_forge_run(
         forge="gh", repo="app", slug=Slug("acme", "app"), issue=12,
         title="<script>alert(1)</script> s3cret", agent="coder", branch="fw/coder/issue-12",
         requester="ann", issue_url="javascript:alert(1)",
     )  # fmt: skip
     assert key is not None
-    await ledger.update_forge_run(key, pull=18, pull_url="https://github.com/acme/app/pull/18")
+    await ledger.forge.update_forge_run(
+        key, pull=18, pull_url="https://github.com/acme/app/pull/18"
+    )
     data = await views(ledger, clock, tmp_path, HomeConnector("matrix", None)).fleet()
     [row] = data["forge_runs"]
     assert row["issue_url"] is None and row["pull_url"].endswith("/pull/18")

@@ -137,6 +137,6 @@ class TestDiscordOnSimcord(ConnectorContract):
         config = DiscordConfig(
             token_env="FLEETWARDEN_DISCORD_TOKEN", guild_id=guild.id, channel_id=control.id
         )
-        connector = DiscordConnector(config, threads=ledger, environ={})
+        connector = DiscordConnector(config, threads=ledger.chat, environ={})
         await connector.serve(simcord_bot)
         return SimcordHarness(env, connector, control, ann)

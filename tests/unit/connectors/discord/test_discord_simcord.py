@@ -114,7 +114,7 @@ async def world(
         channel_id=cast.control.id,
         thread_auto_archive_minutes=AUTO_ARCHIVE,
     )
-    connector = DiscordConnector(config, threads=ledger, environ={})
+    connector = DiscordConnector(config, threads=ledger.chat, environ={})
     await connector.serve(simcord_bot)
     handlers = Recorder()
     world = World(
@@ -198,8 +198,8 @@ async def test_spawn_opens_a_thread_that_later_replies_and_messages_use(
     assert cached.parent_id == control.id
     assert cached.auto_archive_duration == AUTO_ARCHIVE
     assert cached.owner_id == bot.id
-    assert await world.ledger.thread_for_topic("discord", world.room, "demo") == str(thread.id)
-    assert await world.ledger.topic_for_thread("discord", world.room, str(thread.id)) == "demo"
+    assert await world.ledger.chat.thread_for_topic("discord", world.room, "demo") == str(thread.id)
+    assert await world.ledger.chat.topic_for_thread("discord", world.room, str(thread.id)) == "demo"
     assert posted(thread, bot) == []  # the answer is the thread's root, not repeated inside
 
     # An answer about demo typed in the channel: there, quoting it, linking to the thread.
@@ -249,7 +249,7 @@ async def test_a_stranger_gets_no_answer_at_all(world: World, cast: Cast) -> Non
     assert posted(world.control, me(world)) == []
     assert world.control.threads == []
     assert world.handlers.requests == []
-    assert await world.ledger.audit_entries() == []
+    assert await world.ledger.audit.audit_entries() == []
 
 
 async def test_a_viewer_by_role_reads_but_may_not_spawn(world: World, cast: Cast) -> None:
@@ -437,8 +437,8 @@ async def test_a_deleted_thread_is_made_again_and_rebound(world: World, cast: Ca
     await world.say(cast.alice, control, "!stop demo")
     new = world.thread("demo")
     assert new.id != old.id
-    assert await world.ledger.thread_for_topic("discord", world.room, "demo") == str(new.id)
-    assert await world.ledger.topic_for_thread("discord", world.room, str(new.id)) == "demo"
+    assert await world.ledger.chat.thread_for_topic("discord", world.room, "demo") == str(new.id)
+    assert await world.ledger.chat.topic_for_thread("discord", world.room, str(new.id)) == "demo"
     cached = world.client.get_channel(new.id)
     assert isinstance(cached, discord.Thread) and cached.auto_archive_duration == AUTO_ARCHIVE
     notice = posted(control, bot)[-1]

@@ -136,14 +136,14 @@ async def test_assignments_marks_and_windows_outlive_a_restart(tmp_path: Path) -
     clock = ManualClock(T0)
     ledger = await Ledger.open(tmp_path / "ledger.db", clock)
     try:
-        first = book(tmp_path, clock, ledger=ledger)
+        first = book(tmp_path, clock, ledger=ledger.accounts)
         await first.start()
         first.assign("c1", "claude", "claude")
         first.observe([window("claude-team", 0.25, left=timedelta(hours=4))])
         first.observe([window("claude-team", 1.0, left=timedelta(hours=1), status="rejected")])
         first.refused("claude-max", 401)
         await first.stop()
-        again = book(tmp_path, clock, ledger=ledger)
+        again = book(tmp_path, clock, ledger=ledger.accounts)
         await again.start()
         try:
             assert again.account_of("c1", "anthropic") == "claude-max"
@@ -198,7 +198,7 @@ async def test_a_spawn_with_no_usable_account_says_why(tmp_path: Path) -> None:
     try:
         with pytest.raises(LaunchFailed, match="c1 cannot start: no usable anthropic account"):
             await fleet.spawn("c1")
-        record = await ledger.get_agent(name)
+        record = await ledger.agents.get_agent(name)
         assert record is None or not record.state.is_live
     finally:
         await fleet.stop()

@@ -7,7 +7,10 @@ import asyncio
 
 import pytest
 
-from fleet.approvals.model import (
+from fleet.approvals.service import AlreadyAnswered, ApprovalEvent, Approvals, UnknownApproval
+from fleet.clock import ManualClock
+from fleet.ledger import Ledger
+from fleet.ledger.approval_records import (
     ApprovalPost,
     ApprovalRequest,
     ApprovalState,
@@ -15,9 +18,6 @@ from fleet.approvals.model import (
     AskKind,
     Decision,
 )
-from fleet.approvals.service import AlreadyAnswered, ApprovalEvent, Approvals, UnknownApproval
-from fleet.clock import ManualClock
-from fleet.ledger import Ledger
 from fleet.permissions.rules import BadRule, parse_rule
 from tests.unit.fleet import approvals_rig as rig
 from tests.unit.fleet.approvals_rig import approvals, told

@@ -15,11 +15,11 @@ import aiohttp
 import pytest
 
 from fleet.approvals.ask_door import CHANNEL, MAX_BODY, AskDoor, BadAsk, ledger_terms, parse_ask
-from fleet.approvals.model import ApprovalState, Decision
 from fleet.approvals.service import ApprovalEvent, Approvals
 from fleet.clock import SystemClock
 from fleet.connections.loopback import TOKEN_HEADER
 from fleet.ledger import Ledger
+from fleet.ledger.approval_records import ApprovalState, Decision
 from fleet.model import AgentSpec, DesiredState, ExitInfo, RunHandle
 from fleet.names import AgentName
 from fleet.runtimes.gates import ASK_CLIENT
@@ -56,11 +56,11 @@ async def start_server(ledger: Ledger, approvals: Approvals, state_dir: Path) ->
 
 
 async def add_agent(ledger: Ledger, name: AgentName, tmp_path: Path, **spec: Any) -> int:
-    await ledger.upsert_agent(
+    await ledger.agents.upsert_agent(
         AgentSpec(name=name, runtime="pi", **spec), DesiredState.RUNNING, origin="spawn"
     )
     handle = RunHandle("subprocess", 4242, 4242, tmp_path / name, tmp_path / name / "log")
-    return (await ledger.start_run(name, handle)).id
+    return (await ledger.runs.start_run(name, handle)).id
 
 
 @pytest.fixture
@@ -143,7 +143,7 @@ async def test_the_same_ask_after_a_restart_is_the_same_request(rig: Rig, tmp_pa
             body = await response.json()
         assert response.status == 200 and body["id"] == request_id
         assert body["decision"] == "allow"
-        assert len(await rig.ledger.approvals_of_run(rig.run_id)) == 1
+        assert len(await rig.ledger.approvals.approvals_of_run(rig.run_id)) == 1
     finally:
         await server.stop()
 
@@ -185,7 +185,7 @@ async def test_bad_bodies_are_refused_saying_what_is_wrong(rig: Rig) -> None:
 
 async def test_an_agent_with_no_run_cannot_ask(rig: Rig) -> None:
     """An agent whose run ended gets 409 saying so, and nothing is recorded."""
-    await rig.ledger.end_run(rig.run_id, ExitInfo(0, "done"))
+    await rig.ledger.runs.end_run(rig.run_id, ExitInfo(0, "done"))
     async with aiohttp.ClientSession() as http:
         response = await http.post(rig.url(), json=ASK, headers=rig.headers())
         body = await response.json()

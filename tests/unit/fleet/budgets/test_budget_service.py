@@ -12,25 +12,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from fleet.budgets.model import (
-    Budget,
-    BudgetError,
-    BudgetStatus,
-    Burst,
-    Groups,
-    PaceStatus,
-    Scope,
-    Source,
-    Step,
-    Transition,
-    WindowKind,
-    WindowSpec,
-)
+from fleet.budgets.model import BudgetError, BudgetStatus, Groups, PaceStatus, Source, Transition
 from fleet.budgets.policy import PacingPolicy
 from fleet.budgets.readings import SIGNAL_FRESHNESS
 from fleet.budgets.service import BudgetService
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
+from fleet.ledger.budget_records import Budget, Burst, Scope, Step, WindowKind, WindowSpec
 from fleet.metering.events import Outcome, QuotaSignal, Tokens, UsageEvent
 from fleet.metering.policy import ALLOW, Hold, RequestInfo, Rewrite, Verdict
 from fleet.model import AgentSpec, DesiredState, ExitInfo, RunHandle
@@ -135,7 +123,7 @@ def ask(service: BudgetService, agent: str, model: str = OPUS, at: datetime = T0
 
 
 async def record(ledger: Ledger, usage: Sequence[UsageEvent]) -> None:
-    await ledger.record_metering(usage, [])
+    await ledger.metering.record_metering(usage, [])
 
 
 @pytest.fixture
@@ -244,7 +232,7 @@ async def test_fresh_anthropic_signals_give_used_and_the_reset(
     """An ``anthropic`` account budget reads the 5h utilization as a fraction of its limit
     and the provider's reset as its window's end; other windows' headers are ignored."""
     reset = T0 + timedelta(hours=2, minutes=30)
-    await ledger.record_metering(
+    await ledger.metering.record_metering(
         [use("coder-1", T0 - HOUR, 100_000)],
         [
             quota(UNIFIED, "5h", "utilization", "0.25"),
@@ -264,7 +252,7 @@ async def test_fresh_anthropic_signals_give_used_and_the_reset(
 async def test_a_utilization_above_one_is_a_percentage(ledger: Ledger, clock: ManualClock) -> None:
     """A utilization of ``25`` is read as 25 %, not 25 times the limit."""
     reset = T0 + HOUR
-    await ledger.record_metering(
+    await ledger.metering.record_metering(
         [],
         [
             quota(UNIFIED, "5h", "utilization", "25"),
@@ -288,7 +276,7 @@ async def test_stale_signals_fall_back_to_our_metering(
 ) -> None:
     """Signals up to SIGNAL_FRESHNESS old are the provider's word; older ones are ignored
     and the budget shows our own metering as ``estimated``, in its own window."""
-    await ledger.record_metering(
+    await ledger.metering.record_metering(
         [use("coder-1", T0 - HOUR, 100_000)],
         [
             quota(UNIFIED, "5h", "utilization", "0.25", at=T0 - age),
@@ -324,7 +312,7 @@ async def test_codex_signals_match_the_budgets_window_by_its_minutes(
         quota("x-codex", "secondary", "window-minutes", "10080", provider="openai"),
         quota("x-codex", "secondary", "reset-at", epoch(secondary_reset), provider="openai"),
     ]
-    await ledger.record_metering([], signals)
+    await ledger.metering.record_metering([], signals)
     week = timedelta(days=7)
     service = await book(
         ledger,
@@ -403,7 +391,9 @@ async def test_agents_known_only_to_the_roster_are_governed_too(
 ) -> None:
     """An agent in the ledger's roster that has not spent yet is governed by its group's
     budget from the first tick."""
-    await ledger.upsert_agent(AgentSpec(AgentName("coder-2"), "claude"), DesiredState.RUNNING)
+    await ledger.agents.upsert_agent(
+        AgentSpec(AgentName("coder-2"), "claude"), DesiredState.RUNNING
+    )
     await record(ledger, [use("coder-1", DAY + HOUR, 900_000)])
     service = await book(ledger, clock, daily("group:team", ladder=LADDER))
     assert ask(service, "coder-2") == Rewrite(SONNET, "group:team is over pace")
@@ -437,7 +427,7 @@ async def test_a_contradictory_budget_is_refused_and_changes_nothing(
     )
     with pytest.raises(BudgetError, match=r"^reset_at: 2025-03-01 11:00 UTC is in the past"):
         await service.set_budget(past, ADMIN)
-    assert await ledger.command_budgets() == []
+    assert await ledger.budgets.command_budgets() == []
     assert service.budgets() == [configured]
     [status] = await service.statuses()
     assert status.budget == configured
@@ -462,7 +452,7 @@ async def test_a_set_budget_persists_and_a_new_service_takes_it_in(
     assert await service.set_budget(wider, ADMIN) == wider
     assert await service.set_budget(agent, ADMIN) == agent
     assert service.budgets() == [wider, agent]
-    assert await ledger.command_budgets() == [agent, wider]  # by scope
+    assert await ledger.budgets.command_budgets() == [agent, wider]  # by scope
     assert [s.limit for s in await service.statuses()] == [2_000_000.0, 200_000.0]
 
     later = await book(ledger, clock, configured)
@@ -487,7 +477,9 @@ async def test_setting_a_tighter_budget_takes_effect_at_once(
 async def queued_team(ledger: Ledger, clock: ManualClock) -> BudgetService:
     """A service whose ``group:team`` budget (no ladder) is queued: 900k used by noon."""
     await record(ledger, [use("coder-1", DAY + HOUR, 900_000)])
-    await ledger.upsert_agent(AgentSpec(AgentName("coder-2"), "claude"), DesiredState.RUNNING)
+    await ledger.agents.upsert_agent(
+        AgentSpec(AgentName("coder-2"), "claude"), DesiredState.RUNNING
+    )
     return await book(ledger, clock, daily("group:team"))
 
 
@@ -505,7 +497,7 @@ async def test_a_burst_in_the_past_is_refused(ledger: Ledger, clock: ManualClock
     )
     with pytest.raises(BudgetError, match="has passed"):
         await service.allow_burst(Burst(Scope("global"), T0, ADMIN))
-    assert await ledger.active_bursts(T0) == []
+    assert await ledger.budgets.active_bursts(T0) == []
 
 
 @pytest.mark.parametrize("scope", ["agent:ops-1", "group:ops"])
@@ -521,7 +513,7 @@ async def test_a_burst_without_a_budget_over_its_scope_is_refused(
         f"no budget applies to {scope}: a burst lifts a budget's pace, so set one first "
         "(`budget set`)"
     )
-    assert await ledger.active_bursts(T0) == []
+    assert await ledger.budgets.active_bursts(T0) == []
 
 
 @pytest.mark.parametrize("over", ["global", "group:eng"])
@@ -554,7 +546,7 @@ async def test_a_burst_is_recorded_and_lets_its_agent_through_the_queue(
     burst = Burst(Scope("agent", "coder-1"), T0 + 2 * HOUR, ADMIN, "release day")
     granted = await service.allow_burst(burst)
     assert granted == replace(burst, granted_at=T0)
-    assert await ledger.active_bursts(T0) == [granted]
+    assert await ledger.budgets.active_bursts(T0) == [granted]
     assert ask(service, "coder-1") == ALLOW
     assert service.queued_until("coder-1") is None
     assert ask(service, "coder-2") == hold
@@ -675,13 +667,13 @@ async def past_runs(
     """``agent`` (claude, opus, ``prompt``) with one ended run per day before T0's window,
     each spending ``tokens``."""
     spec = AgentSpec(AgentName(agent), "claude", model=OPUS, prompt=prompt)
-    await ledger.upsert_agent(spec, DesiredState.RUNNING)
+    await ledger.agents.upsert_agent(spec, DesiredState.RUNNING)
     handle = RunHandle("subprocess", 4242, 4242, tmp_path / agent, tmp_path / f"{agent}.log")
     for day in range(1, days + 1):
         began = DAY - timedelta(days=day)
-        run = await ledger.start_run(agent, handle, at=began)
+        run = await ledger.runs.start_run(agent, handle, at=began)
         await record(ledger, [use(agent, began + timedelta(minutes=10), tokens)])
-        await ledger.end_run(run.id, ExitInfo(0, "exited"), at=began + HOUR)
+        await ledger.runs.end_run(run.id, ExitInfo(0, "exited"), at=began + HOUR)
 
 
 async def test_a_launch_is_deferred_when_its_learned_spend_does_not_fit_the_pace(
@@ -732,7 +724,7 @@ async def test_a_restart_resumes_the_ladder_without_posting_it_again(
     and its first tick reports no change."""
     first = await queued_team(ledger, clock)
     assert first.policy.place_of("group:team") == (Step.QUEUE, 0)
-    assert (await ledger.load_steps())["group:team"].step is Step.QUEUE
+    assert (await ledger.budgets.load_steps())["group:team"].step is Step.QUEUE
     again = await book(ledger, clock, daily("group:team"))
     assert again.policy.place_of("group:team") == (Step.QUEUE, 0)
     assert await again.tick() == []
@@ -757,10 +749,10 @@ async def test_a_host_budget_counts_the_usage_of_the_agents_on_that_host(
 ) -> None:
     """`scope: host:box2` sums what the agents on box2 used (their rows carry the host)
     and governs their requests — and nobody else's."""
-    await ledger.upsert_agent(
+    await ledger.agents.upsert_agent(
         AgentSpec(name=AgentName("far-1"), runtime="stub", host="box2"), DesiredState.RUNNING
     )
-    await ledger.upsert_agent(
+    await ledger.agents.upsert_agent(
         AgentSpec(name=AgentName("near-1"), runtime="stub"), DesiredState.RUNNING
     )
     await record(
@@ -775,7 +767,7 @@ async def test_a_host_budget_counts_the_usage_of_the_agents_on_that_host(
         timezone=UTC_ZONE,
         clock=clock,
         policy=PacingPolicy(GROUPS),
-        via=lambda agent: [Scope("host", ledger.host_of(agent))],
+        via=lambda agent: [Scope("host", ledger.agents.host_of(agent))],
     )
     await service.start()
     [status] = await service.statuses()

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fleet.budgets.model import WindowKind, WindowSpec
 from fleet.budgets.windows import EPOCH, window_bounds
+from fleet.ledger.budget_records import WindowKind, WindowSpec
 
 UTC_ZONE = ZoneInfo("UTC")
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -10,7 +10,10 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
-from fleet.budgets.model import (
+from fleet.clock import ManualClock
+from fleet.errors import LedgerError
+from fleet.ledger import LATEST_VERSION, MIGRATIONS, Ledger, StepRecord, migrate
+from fleet.ledger.budget_records import (
     Budget,
     Burst,
     Confidence,
@@ -19,9 +22,6 @@ from fleet.budgets.model import (
     WindowKind,
     WindowSpec,
 )
-from fleet.clock import ManualClock
-from fleet.errors import LedgerError
-from fleet.ledger import LATEST_VERSION, MIGRATIONS, Ledger, StepRecord, migrate
 from fleet.ledger.engine import SqliteDatabase
 from tests.unit.chat_fakes import T0
 from tests.unit.fleet.ledger.test_ledger_metering import event
@@ -66,10 +66,10 @@ async def test_migration_5_applies_to_a_version_4_ledger_and_keeps_its_usage(
     try:
         assert MIGRATIONS[4].version == 5
         assert await ledger.schema_version() == LATEST_VERSION >= 5
-        assert await ledger.spend_by_agent(T0) == {"old-1": (70, None)}
-        assert await ledger.command_budgets() == []
-        assert await ledger.active_bursts(T0) == []
-        assert await ledger.load_steps() == {}
+        assert await ledger.metering.spend_by_agent(T0) == {"old-1": (70, None)}
+        assert await ledger.budgets.command_budgets() == []
+        assert await ledger.budgets.active_bursts(T0) == []
+        assert await ledger.budgets.load_steps() == {}
     finally:
         await ledger.close()
 
@@ -90,7 +90,7 @@ async def test_budgets_table_refuses_rows_the_model_cannot_hold(
     """The table's CHECKs refuse a budget without a limit, an unknown kind or confidence, a
     window of zero, a tolerance past 1."""
     with pytest.raises(LedgerError, match="constraint"):
-        async with ledger._transaction("write a budget the model cannot hold") as conn:
+        async with ledger.budgets._transaction("write a budget the model cannot hold") as conn:
             await conn.execute(
                 "INSERT INTO budgets (scope, window_kind, window_seconds, reset_at, confidence,"
                 " limit_tokens, limit_usd, ladder_json, tolerance, set_by, set_at)"
@@ -103,8 +103,10 @@ async def test_budgets_table_refuses_rows_the_model_cannot_hold(
 
 async def test_a_budget_set_by_command_round_trips(ledger: Ledger) -> None:
     """Every field of a budget comes back as saved, marked as set by command."""
-    await ledger.set_budget(replace(ROLLING, source="config"), by="@ann:example.org on matrix")
-    assert await ledger.command_budgets() == [ROLLING]
+    await ledger.budgets.set_budget(
+        replace(ROLLING, source="config"), by="@ann:example.org on matrix"
+    )
+    assert await ledger.budgets.command_budgets() == [ROLLING]
 
 
 @pytest.mark.parametrize(
@@ -120,8 +122,8 @@ async def test_a_budget_set_by_command_round_trips(ledger: Ledger) -> None:
 async def test_every_window_kind_round_trips(ledger: Ledger, window: WindowSpec) -> None:
     """Calendar, fixed and rolling windows come back with their length, reset and confidence."""
     budget = Budget(Scope("agent", "coder-1"), window, limit_usd=12.5, source="command")
-    await ledger.set_budget(budget, by="ann")
-    assert await ledger.command_budgets() == [budget]
+    await ledger.budgets.set_budget(budget, by="ann")
+    assert await ledger.budgets.command_budgets() == [budget]
 
 
 async def test_setting_a_scope_again_replaces_its_budget_and_records_who(
@@ -132,12 +134,12 @@ async def test_setting_a_scope_again_replaces_its_budget_and_records_who(
     ledger = await Ledger.open(tmp_path / "set.db", clock)
     try:
         group = Budget(Scope("group", "backend"), WindowSpec(WindowKind.WEEKLY), limit_tokens=9)
-        await ledger.set_budget(ROLLING, by="ann")
-        await ledger.set_budget(group, by="ann")
+        await ledger.budgets.set_budget(ROLLING, by="ann")
+        await ledger.budgets.set_budget(group, by="ann")
         clock.advance(60)
         tighter = replace(ROLLING, limit_tokens=1_000_000, limit_usd=None)
-        await ledger.set_budget(tighter, by="bob")
-        assert await ledger.command_budgets() == [tighter, replace(group, source="command")]
+        await ledger.budgets.set_budget(tighter, by="bob")
+        assert await ledger.budgets.command_budgets() == [tighter, replace(group, source="command")]
     finally:
         await ledger.close()
     async with aiosqlite.connect(tmp_path / "set.db") as conn:
@@ -155,19 +157,21 @@ async def test_bursts_are_active_from_their_grant_until_they_end(ledger: Ledger)
     """active_bursts(now) returns the grants made by now that end after now, oldest first."""
     early = Burst(Scope("global"), T0 + timedelta(hours=2), "ann", "release", T0)
     later = Burst(Scope("group", "api"), T0 + timedelta(hours=1), "bob", "", T0 + FIVE_MINUTES)
-    first = await ledger.add_burst(early)
-    second = await ledger.add_burst(later)
+    first = await ledger.budgets.add_burst(early)
+    second = await ledger.budgets.add_burst(later)
     assert second == first + 1
-    assert await ledger.active_bursts(T0) == [early]  # `later` is not granted yet
-    assert await ledger.active_bursts(T0 + 2 * FIVE_MINUTES) == [early, later]
-    assert await ledger.active_bursts(T0 + timedelta(hours=1)) == [early]  # `until` excluded
-    assert await ledger.active_bursts(T0 + timedelta(hours=3)) == []
+    assert await ledger.budgets.active_bursts(T0) == [early]  # `later` is not granted yet
+    assert await ledger.budgets.active_bursts(T0 + 2 * FIVE_MINUTES) == [early, later]
+    assert await ledger.budgets.active_bursts(T0 + timedelta(hours=1)) == [
+        early
+    ]  # `until` excluded
+    assert await ledger.budgets.active_bursts(T0 + timedelta(hours=3)) == []
 
 
 async def test_a_burst_without_a_grant_time_is_granted_now(ledger: Ledger) -> None:
     """granted_at defaults to the ledger clock's now."""
-    await ledger.add_burst(Burst(Scope("agent", "coder-1"), T0 + timedelta(hours=1), "ann"))
-    [burst] = await ledger.active_bursts(T0)
+    await ledger.budgets.add_burst(Burst(Scope("agent", "coder-1"), T0 + timedelta(hours=1), "ann"))
+    [burst] = await ledger.budgets.active_bursts(T0)
     assert burst.granted_at == T0
 
 
@@ -179,19 +183,19 @@ async def test_steps_are_saved_by_budget_and_resume_after_reopening(tmp_path: Pa
     path = tmp_path / "steps.db"
     ledger = await Ledger.open(path, ManualClock(T0))
     try:
-        await ledger.save_steps(
+        await ledger.budgets.save_steps(
             [
                 StepRecord("global", Step.DOWNGRADE, 1),
                 StepRecord("agent:coder-1", Step.QUEUE, 0, T0 - timedelta(minutes=3)),
             ]
         )
-        await ledger.save_steps([StepRecord("global", Step.DOWNGRADE, 2)])
-        await ledger.save_steps([])
+        await ledger.budgets.save_steps([StepRecord("global", Step.DOWNGRADE, 2)])
+        await ledger.budgets.save_steps([])
     finally:
         await ledger.close()
     reopened = await Ledger.open(path, ManualClock(T0 + timedelta(hours=1)))
     try:
-        assert await reopened.load_steps() == {
+        assert await reopened.budgets.load_steps() == {
             "agent:coder-1": StepRecord("agent:coder-1", Step.QUEUE, 0, T0 - timedelta(minutes=3)),
             "global": StepRecord("global", Step.DOWNGRADE, 2, T0),
         }
@@ -204,7 +208,7 @@ async def test_steps_are_saved_by_budget_and_resume_after_reopening(tmp_path: Pa
 
 async def test_spend_by_agent_sums_tokens_and_priced_cost_in_a_span(ledger: Ledger) -> None:
     """Tokens and priced cost per agent for since <= at < until; cost None if none priced."""
-    await ledger.record_metering(
+    await ledger.metering.record_metering(
         [
             event("coder-1", T0 - timedelta(seconds=1)),  # before the span
             event("coder-1", T0, cost_usd=0.5),
@@ -215,17 +219,17 @@ async def test_spend_by_agent_sums_tokens_and_priced_cost_in_a_span(ledger: Ledg
         [],
     )
     total = event().tokens.total
-    assert await ledger.spend_by_agent(T0, T0 + timedelta(hours=1)) == {
+    assert await ledger.metering.spend_by_agent(T0, T0 + timedelta(hours=1)) == {
         "coder-1": (2 * total, 0.5),
         "docs": (total, None),
     }
-    assert (await ledger.spend_by_agent(T0))["docs"] == (2 * total, 0.0125)
-    assert await ledger.spend_by_agent(T0 + timedelta(days=1)) == {}
+    assert (await ledger.metering.spend_by_agent(T0))["docs"] == (2 * total, 0.0125)
+    assert await ledger.metering.spend_by_agent(T0 + timedelta(days=1)) == {}
 
 
 async def test_usage_series_buckets_from_since_and_skips_empty_buckets(ledger: Ledger) -> None:
     """Buckets start at since + k × size; each sums tokens and priced cost (0.0 if none)."""
-    await ledger.record_metering(
+    await ledger.metering.record_metering(
         [
             event("coder-1", T0 - timedelta(minutes=1)),  # before since
             event("coder-1", T0, cost_usd=0.25),
@@ -237,14 +241,16 @@ async def test_usage_series_buckets_from_since_and_skips_empty_buckets(ledger: L
     )
     total = event().tokens.total
     fifteen = timedelta(minutes=15)
-    assert await ledger.usage_series(T0, agents=None, bucket_seconds=900) == [
+    assert await ledger.metering.usage_series(T0, agents=None, bucket_seconds=900) == [
         (T0, 2 * total, 0.75),
         (T0 + 3 * fifteen, 2 * total, 1.0),
     ]
-    assert await ledger.usage_series(T0, agents=["coder-1", "docs"], bucket_seconds=900) == [
+    assert await ledger.metering.usage_series(
+        T0, agents=["coder-1", "docs"], bucket_seconds=900
+    ) == [
         (T0, 2 * total, 0.75),
         (T0 + 3 * fifteen, total, 0.0),
     ]
-    assert await ledger.usage_series(T0, agents=[], bucket_seconds=900) == []
+    assert await ledger.metering.usage_series(T0, agents=[], bucket_seconds=900) == []
     with pytest.raises(ValueError, match="bucket_seconds must be more than 0"):
-        await ledger.usage_series(T0, agents=None, bucket_seconds=0)
+        await ledger.metering.usage_series(T0, agents=None, bucket_seconds=0)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from fleet.budgets.model import Step, Transition
+from fleet.budgets.model import Transition
+from fleet.ledger.budget_records import Step
 from fleet.notices import starter, who_on
 
 

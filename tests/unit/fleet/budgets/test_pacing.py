@@ -9,15 +9,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from fleet.budgets.model import (
-    Budget,
-    BudgetStatus,
-    PaceStatus,
-    Scope,
-    Source,
-    WindowKind,
-    WindowSpec,
-)
+from fleet.budgets.model import BudgetStatus, PaceStatus, Source
 from fleet.budgets.pacing import (
     MIN_ELAPSED_FRACTION,
     SpendEstimator,
@@ -37,6 +29,7 @@ from fleet.budgets.pacing import (
     prompt_class,
     target_rate,
 )
+from fleet.ledger.budget_records import Budget, Scope, WindowKind, WindowSpec
 
 START = datetime(2025, 3, 3, tzinfo=UTC)
 END = START + timedelta(days=7)

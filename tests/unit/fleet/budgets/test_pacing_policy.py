@@ -6,19 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from fleet.budgets.model import (
-    Budget,
-    BudgetStatus,
-    Burst,
-    Groups,
-    Scope,
-    Source,
-    Step,
-    WindowKind,
-    WindowSpec,
-)
+from fleet.budgets.model import BudgetStatus, Groups, Source
 from fleet.budgets.pacing import assess, catch_up_time
 from fleet.budgets.policy import MARGIN, MAX_HOLD, SETTLE, PacingPolicy
+from fleet.ledger.budget_records import Budget, Burst, Scope, Step, WindowKind, WindowSpec
 from fleet.metering.policy import ALLOW, Hold, Refuse, RequestInfo, Rewrite, Verdict
 from fleet.names import AgentName
 

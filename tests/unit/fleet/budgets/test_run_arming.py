@@ -137,7 +137,7 @@ async def test_a_cap_that_cannot_be_armed_starts_no_run_and_says_what_failed(rig
         message = str(refused.value)
         assert "crashy was not started: its run's cap could not be armed" in message
         assert "LedgerError: could not read the ledger: database is locked" in message
-        assert await rig.ledger.last_run(AGENT) is None
+        assert await rig.ledger.runs.last_run(AGENT) is None
         assert caps.disarmed == [AGENT]
     finally:
         await fleet.stop()
@@ -154,14 +154,14 @@ async def test_the_watchdog_s_restart_keeps_the_spawn_s_cap_and_counts_on(rig: R
     await fleet.start()
     try:
         await fleet.spawn(AGENT, run_budget=CAP)
-        first = await rig.ledger.last_run(AGENT)
+        first = await rig.ledger.runs.last_run(AGENT)
         spend(watch.caps, rig.clock.now(), 2_500)
-        await rig.ledger.record_metering([used(rig.clock.now(), 2_500)], [])
+        await rig.ledger.metering.record_metering([used(rig.clock.now(), 2_500)], [])
 
         await fleet.apply_watchdog([Restart(AGENT, 1, "stalled")])
-        second = await rig.ledger.last_run(AGENT)
+        second = await rig.ledger.runs.last_run(AGENT)
         assert first is not None and second is not None and second.id != first.id
-        record = await rig.ledger.get_agent(AGENT)
+        record = await rig.ledger.agents.get_agent(AGENT)
         assert record is not None and record.spec.run_budget is not None
         assert record.spec.run_budget.max_tokens == 3_000
         assert record.spec.run_budget.since is not None
@@ -169,7 +169,7 @@ async def test_the_watchdog_s_restart_keeps_the_spawn_s_cap_and_counts_on(rig: R
         capped = watch.caps.cap_of(AGENT)
         assert capped is not None and capped[1:] == (2_500.0, 0.0)
         spend(watch.caps, rig.clock.now(), 1_000)
-        await rig.ledger.record_metering([used(rig.clock.now(), 1_000)], [])
+        await rig.ledger.metering.record_metering([used(rig.clock.now(), 1_000)], [])
         assert isinstance(watch.caps.claim(ask(rig.clock.now()), Estimate(10)), Refuse)
 
         again = RunCapWatch(RunCaps(), rig.ledger, None, rig.clock)
@@ -189,7 +189,7 @@ async def test_a_restart_after_fleetwarden_s_reads_the_task_s_count_or_refuses(
     ledger's usage since the task's start; with the ledger failing, the launch is refused
     — so is a start that cannot restore the runs still going."""
     since = rig.clock.now()
-    await rig.ledger.record_metering([used(since, 2_900)], [])
+    await rig.ledger.metering.record_metering([used(since, 2_900)], [])
     spec = AgentSpec(AGENT, "stub", run_budget=replace(CAP, since=since))
     watch = RunCapWatch(RunCaps(), rig.ledger, None, rig.clock)
     await watch.arm(spec, continues=True)
@@ -199,14 +199,16 @@ async def test_a_restart_after_fleetwarden_s_reads_the_task_s_count_or_refuses(
     async def failing(agent: str, since: datetime) -> tuple[int, float]:
         raise LedgerError("could not read the ledger: disk I/O error")
 
-    monkeypatch.setattr(rig.ledger, "spent_since", failing)
+    monkeypatch.setattr(rig.ledger.runs, "spent_since", failing)
     fresh = RunCapWatch(RunCaps(), rig.ledger, None, rig.clock)
     with pytest.raises(LaunchFailed, match=r"cap could not be armed.*disk I/O error"):
         await arm_or_refuse(fresh, spec, continues=True)
     assert fresh.caps.cap_of(AGENT) is None
     await fresh.arm(spec, continues=False)  # a new task reads nothing back
-    await rig.ledger.upsert_agent(spec, DesiredState.RUNNING)
+    await rig.ledger.agents.upsert_agent(spec, DesiredState.RUNNING)
     run_dir = rig.settings.state_dir / "run"
-    await rig.ledger.start_run(AGENT, RunHandle("subprocess", 4242, 4242, run_dir, run_dir / "log"))
+    await rig.ledger.runs.start_run(
+        AGENT, RunHandle("subprocess", 4242, 4242, run_dir, run_dir / "log")
+    )
     with pytest.raises(LedgerError, match="disk I/O error"):
         await RunCapWatch(RunCaps(), rig.ledger, None, rig.clock).restore()

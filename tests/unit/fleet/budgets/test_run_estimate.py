@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from fleet.budgets.model import Budget, Scope, Source, WindowKind, WindowSpec
+from fleet.budgets.model import Source
 from fleet.budgets.pacing import assess
 from fleet.budgets.run_estimate import (
     NO_HISTORY,
@@ -17,6 +17,7 @@ from fleet.budgets.run_estimate import (
     estimate_text,
     percentiles,
 )
+from fleet.ledger.budget_records import Budget, Scope, WindowKind, WindowSpec
 from tests.unit.chat_fakes import T0
 
 

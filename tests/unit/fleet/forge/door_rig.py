@@ -21,8 +21,8 @@ from fleet.forge.model import (
     ForgeFile,
     ForgeIssue,
     ForgePull,
-    Slug,
 )
+from fleet.ledger.forge_records import Slug
 
 AGENT = "coder-1"
 OTHER = "coder-2"

@@ -21,8 +21,8 @@ from fleet.forge.model import (
     ForgeReview,
     IssueChange,
     Permission,
-    Slug,
 )
+from fleet.ledger.forge_records import Slug
 
 SLUG = Slug("acme", "app")
 BOT = "fleet-bot"

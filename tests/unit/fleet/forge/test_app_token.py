@@ -17,7 +17,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from fleet.clock import ManualClock
 from fleet.forge.api.app_token import AppKey, app_jwt, load_key
 from fleet.forge.api.github import GitHubApi
-from fleet.forge.model import ForgeApiError, Slug
+from fleet.forge.model import ForgeApiError
+from fleet.ledger.forge_records import Slug
 from tests.fakes.github_api import FakeGitHub, make_app_key
 from tests.unit.chat_fakes import T0
 

@@ -18,15 +18,9 @@ from fleet.clock import ManualClock
 from fleet.forge.events.changes import confirmed, newest
 from fleet.forge.events.poller import Poller
 from fleet.forge.events.webhooks import parse
-from fleet.forge.model import (
-    ChangeKind,
-    EventKind,
-    ForgeApiError,
-    ForgeEvent,
-    IssueChange,
-    Slug,
-)
+from fleet.forge.model import ChangeKind, EventKind, ForgeApiError, ForgeEvent, IssueChange
 from fleet.ledger import Ledger
+from fleet.ledger.forge_records import Slug
 from tests.unit.fleet.forge.work_rig import AGENT, BOT, FORGE, LABEL, SLUG, WorkRig, event
 
 MAINTAINER, TRIAGER, WRITER = "alice", "trudy", "wendy"
@@ -79,7 +73,7 @@ async def poll_and_deliver(rig: WorkRig, polling: Poller) -> list[str]:
     """One round of polling, each event new to the ledger delivered; their outcomes."""
     outcomes = []
     for found in await polling.poll_once():
-        taken = {kept.delivery for kept in await rig.ledger.deliveries(FORGE, limit=1000)}
+        taken = {kept.delivery for kept in await rig.ledger.forge.deliveries(FORGE, limit=1000)}
         if found.delivery not in taken:
             outcomes.append(await rig.deliver(found))
     return outcomes
@@ -124,7 +118,7 @@ async def test_a_gitea_writer_adding_bug_beside_an_old_trigger_label_starts_noth
     outcome = await rig.deliver(gitea(EventKind.LABELED, WRITER, label=LABEL))
     assert outcome == f"ignored: the change by @{WRITER} could not be confirmed"
     assert rig.launcher.starts == [] and rig.api.writes() == []
-    [line] = await rig.ledger.forge_audit()
+    [line] = await rig.ledger.forge.forge_audit()
     assert f"by @{WRITER} on #3" in line.detail and (line.op, line.allowed) == ("event", False)
 
 

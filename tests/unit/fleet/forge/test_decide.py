@@ -7,8 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from fleet.forge.facts import ForgeRunRecord, ForgeRunState
-from fleet.forge.model import EventKind, ForgeEvent, Slug
+from fleet.forge.model import EventKind, ForgeEvent
 from fleet.forge.runs.decide import (
     Action,
     Begin,
@@ -22,6 +21,7 @@ from fleet.forge.runs.decide import (
     trigger_agent,
 )
 from fleet.forge.schema import ForgeEntry, ForgeTrigger
+from fleet.ledger.forge_records import ForgeRunRecord, ForgeRunState, Slug
 from tests.unit.chat_fakes import T0
 
 REPO = Slug("acme", "app")

@@ -359,7 +359,7 @@ async def test_the_audit_is_kept_and_counts_as_a_sign_of_life(rig: WorkRig) -> N
     await rig.desk.audit(None, "other", "comment", False, "refused: no forge run")
     fresh = await rig.record(record.id)
     assert fresh.activity_at == rig.clock.now()
-    lines = await rig.ledger.forge_audit(record.id)
+    lines = await rig.ledger.forge.forge_audit(record.id)
     assert lines[-1].detail == "read PR #18 description" and lines[-1].allowed
-    [stray] = [a for a in await rig.ledger.forge_audit() if a.forge_run is None]
+    [stray] = [a for a in await rig.ledger.forge.forge_audit() if a.forge_run is None]
     assert (stray.agent, stray.allowed) == ("other", False)

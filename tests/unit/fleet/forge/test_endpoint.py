@@ -20,9 +20,10 @@ from fleet.clock import ManualClock
 from fleet.forge.events.delivery import MAX_BODY
 from fleet.forge.events.endpoint import ALREADY, Refusal, Seen, WebhookEndpoint, WebhookForge
 from fleet.forge.events.kept import event_of
-from fleet.forge.model import EventKind, ForgeEvent, Slug
+from fleet.forge.model import EventKind, ForgeEvent
 from fleet.forge.schema import ForgeEntry
 from fleet.ledger import Ledger
+from fleet.ledger.forge_records import Slug
 from tests.fakes import gitea_payloads as gitea
 from tests.fakes.webhook_sender import (
     gitea_delivery,
@@ -213,7 +214,7 @@ async def test_a_redelivery_is_answered_without_a_second_run(rig: Rig) -> None:
 async def test_a_redelivery_is_stopped_by_the_ledger(clock: ManualClock, ledger: Ledger) -> None:
     """With the ledger's take_delivery as ``seen``, a redelivery starts nothing, nor does
     its body replayed under another delivery id; another event does reach receive."""
-    made = await start(clock, seen=ledger.take_delivery)
+    made = await start(clock, seen=ledger.forge.take_delivery)
     try:
         headers, body = labeled()
         assert (await made.send(headers, body))[0] == 202
@@ -222,10 +223,12 @@ async def test_a_redelivery_is_stopped_by_the_ledger(clock: ManualClock, ledger:
         assert (await made.send(*labeled()))[0] == 200
         assert (await made.send(*labeled(at=T0 - timedelta(minutes=2))))[0] == 202
         assert len(made.received) == 2
-        assert {d.delivery for d in await ledger.deliveries("gh")} >= {headers["X-GitHub-Delivery"]}
+        assert {d.delivery for d in await ledger.forge.deliveries("gh")} >= {
+            headers["X-GitHub-Delivery"]
+        }
         # Each delivery taken keeps the event it carries until its outcome is written (the
         # replays keep nothing): acted on at the next start if Fleetwarden stops first.
-        unsettled = await ledger.unsettled_deliveries(T0 - timedelta(hours=1))
+        unsettled = await ledger.forge.unsettled_deliveries(T0 - timedelta(hours=1))
         assert [event_of(text) for _, _, text in unsettled] == made.received
     finally:
         await made.close()

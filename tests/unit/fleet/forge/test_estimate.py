@@ -6,10 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from fleet.clock import ManualClock
-from fleet.forge.facts import ForgeRunRecord
-from fleet.forge.model import Slug
 from fleet.forge.posts.provenance import ProvenanceSource
 from fleet.ledger import Ledger
+from fleet.ledger.forge_records import ForgeRunRecord, Slug
 from fleet.model import AgentSpec
 from fleet.names import AgentName
 from tests.unit.fleet.metering.test_run_watch import run_of, used
@@ -19,7 +18,7 @@ SPEC = AgentSpec(AGENT, "claude", model="m-1")
 
 
 async def _forge_run(ledger: Ledger) -> ForgeRunRecord:
-    key = await ledger.add_forge_run(
+    key = await ledger.forge.add_forge_run(
         forge="hub",
         repo="app",
         slug=Slug("acme", "app"),
@@ -31,7 +30,7 @@ async def _forge_run(ledger: Ledger) -> ForgeRunRecord:
         issue_url="https://github.com/acme/app/issues/3",
     )
     assert key is not None
-    record = await ledger.forge_run(key)
+    record = await ledger.forge.forge_run(key)
     assert record is not None
     return record
 
@@ -45,14 +44,14 @@ async def test_a_forge_runs_estimate_leaves_out_its_own_run(
     record = await _forge_run(ledger)
     clock.advance(1)
     await run_of(ledger, clock, tmp_path, SPEC, seconds=100)  # the forge run's own
-    await ledger.record_metering([used(50, 4000, 0.04)], [])
+    await ledger.metering.record_metering([used(50, 4000, 0.04)], [])
     assert (await source.spend(record)).estimate is None
 
     clock.advance(100)
-    await ledger.update_forge_run(record.id, ended_at=clock.now())
+    await ledger.forge.update_forge_run(record.id, ended_at=clock.now())
     second = await _forge_run(ledger)  # the same issue again, after the first ended
     clock.advance(1)
     await run_of(ledger, clock, tmp_path, SPEC, seconds=100)
-    await ledger.record_metering([used(260, 9000, 0.09)], [])
+    await ledger.metering.record_metering([used(260, 9000, 0.09)], [])
     estimate = (await source.spend(second)).estimate
     assert estimate is not None and (estimate.runs, estimate.tokens) == (1, (4000.0, 4000.0))

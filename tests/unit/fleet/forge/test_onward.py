@@ -9,10 +9,10 @@ from __future__ import annotations
 import pytest
 
 from fleet.clock import ManualClock
-from fleet.forge.facts import ForgeRunState
 from fleet.forge.launcher import LaunchRefused
 from fleet.forge.model import EventKind
 from fleet.ledger import Ledger
+from fleet.ledger.forge_records import ForgeRunState
 from tests.unit.fleet.forge.work_rig import AGENT, BRANCH, LABEL, WorkRig, event
 
 PULL = 18
@@ -28,7 +28,7 @@ def rig(ledger: Ledger, clock: ManualClock) -> WorkRig:
 async def _done_with_pull(rig: WorkRig) -> int:
     """A run of #3 that said done and has PR #18; its agent exited; the run's key."""
     record = await rig.started()
-    await rig.ledger.update_forge_run(
+    await rig.ledger.forge.update_forge_run(
         record.id,
         pull=PULL,
         pull_url=f"https://github.com/acme/app/pull/{PULL}",
@@ -61,7 +61,7 @@ async def test_a_review_without_a_session_starts_the_next_run_on_the_same_line(
     assert "Cover the remember-me cookie too." in prompt and "fw-forge done ok" in prompt
     fresh = await rig.record(key)
     assert (fresh.state, fresh.done_signal, fresh.pull) == ("working", None, PULL)
-    [line] = [a for a in await rig.ledger.forge_audit(key) if a.op == "continue"]
+    [line] = [a for a in await rig.ledger.forge.forge_audit(key) if a.op == "continue"]
     assert line.allowed and "no session to continue" in line.detail
 
 
@@ -97,7 +97,7 @@ async def test_a_next_run_refused_for_the_operators_reasons_keeps_them_off_the_f
     [said] = rig.api.texts_on(PULL)
     assert "the operator has the details" in said
     assert "git.internal" not in said and "APP_TOKEN" not in said
-    [kept] = [a for a in await rig.ledger.forge_audit(key) if a.op == "continue"]
+    [kept] = [a for a in await rig.ledger.forge.forge_audit(key) if a.op == "continue"]
     assert "git.internal" in kept.detail
 
 
@@ -128,7 +128,7 @@ async def test_a_review_while_the_agent_works_on_another_line_is_not_sent_into_i
     assert "no session to continue" not in said and "fw/coder/9" not in said
     fresh = await rig.record(key)
     assert (fresh.state, fresh.done_signal, fresh.done_status) == ("waiting", "agent", "ok")
-    [line] = [a for a in await rig.ledger.forge_audit(key) if a.op == "continue"]
+    [line] = [a for a in await rig.ledger.forge.forge_audit(key) if a.op == "continue"]
     assert not line.allowed and "another branch" in line.detail
 
 
@@ -144,7 +144,7 @@ async def test_a_label_naming_no_agent_is_answered_once(rig: WorkRig) -> None:
     assert "Fleetwarden · no run" in said and rig.launcher.starts == []
     assert await rig.work.resume_kept() == 0  # its outcome was written before the post
     assert len(rig.api.texts_on(3)) == 1
-    [line] = [a for a in await rig.ledger.forge_audit() if a.op == "answer"]
+    [line] = [a for a in await rig.ledger.forge.forge_audit() if a.op == "answer"]
     assert line.detail == "#3 by @alice: no agent is named nobody"
 
 

@@ -26,9 +26,9 @@ from fleet.forge.model import (
     ForgeReview,
     IssueChange,
     Permission,
-    Slug,
 )
 from fleet.forge.schema import ForgeEntry
+from fleet.ledger.forge_records import Slug
 from tests.unit.chat_fakes import T0
 
 REPO = Slug("acme", "app")

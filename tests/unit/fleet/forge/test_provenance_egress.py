@@ -6,10 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from fleet.clock import ManualClock
-from fleet.forge.facts import ForgeRunRecord
-from fleet.forge.model import Slug
 from fleet.forge.posts.provenance import ProvenanceSource
 from fleet.ledger import Ledger
+from fleet.ledger.forge_records import ForgeRunRecord, Slug
 from fleet.model import AgentSpec
 from fleet.names import AgentName
 from tests.unit.fleet.metering.test_run_watch import run_of
@@ -19,7 +18,7 @@ SPEC = AgentSpec(AGENT, "claude", model="m-1")
 
 
 async def _forge_run(ledger: Ledger, issue: int) -> ForgeRunRecord:
-    key = await ledger.add_forge_run(
+    key = await ledger.forge.add_forge_run(
         forge="hub",
         repo="app",
         slug=Slug("acme", "app"),
@@ -31,7 +30,7 @@ async def _forge_run(ledger: Ledger, issue: int) -> ForgeRunRecord:
         issue_url=f"https://github.com/acme/app/issues/{issue}",
     )
     assert key is not None
-    record = await ledger.forge_run(key)
+    record = await ledger.forge.forge_run(key)
     assert record is not None
     return record
 
@@ -42,21 +41,23 @@ async def test_a_forge_runs_egress_counts_only_its_own_refusals(
     """An earlier run's refusal (even of the same destination again) is not this run's."""
     source = ProvenanceSource(ledger, clock, "9.9.9-test")
     await run_of(ledger, clock, tmp_path, SPEC, seconds=100)  # an earlier run: npm refused
-    await ledger.add_refusals(AGENT, "egress", "registry.npmjs.org:443", "not allowed")
+    await ledger.refusals.add_refusals(AGENT, "egress", "registry.npmjs.org:443", "not allowed")
     clock.advance(60)
     first = await _forge_run(ledger, 3)
     clock.advance(1)
     await run_of(ledger, clock, tmp_path, SPEC, seconds=100)  # this forge run's: none refused
     assert (await source.provenance(first)).egress.endswith("refused: 0")
 
-    await ledger.add_refusals(AGENT, "egress", "registry.npmjs.org:443", "not allowed", 2)
-    await ledger.update_forge_run(first.id, ended_at=clock.now())
-    ended = await ledger.forge_run(first.id)
+    await ledger.refusals.add_refusals(AGENT, "egress", "registry.npmjs.org:443", "not allowed", 2)
+    await ledger.forge.update_forge_run(first.id, ended_at=clock.now())
+    ended = await ledger.forge.forge_run(first.id)
     assert ended is not None
     assert (await source.provenance(ended)).egress.endswith("refused: 2")
 
     clock.advance(60)
-    await ledger.add_refusals(AGENT, "egress", "example.com:443", "not allowed")  # after it
+    await ledger.refusals.add_refusals(
+        AGENT, "egress", "example.com:443", "not allowed"
+    )  # after it
     assert (await source.provenance(ended)).egress.endswith("refused: 2")
     clock.advance(1)
     second = await _forge_run(ledger, 4)

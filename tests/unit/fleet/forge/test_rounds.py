@@ -14,12 +14,12 @@ import pytest
 from fleet.clock import ManualClock
 from fleet.forge.api.git_tokens import RENEW_SECONDS, GitTokens
 from fleet.forge.api.rest import ForgeRateLimited
-from fleet.forge.facts import ForgeRunRecord
 from fleet.forge.model import ForgeApiError
 from fleet.forge.runs.polling import ForgePolling
 from fleet.forge.runs.rounds import Rounds
 from fleet.forge.runs.watch import INTERVAL
 from fleet.ledger import Ledger
+from fleet.ledger.forge_records import ForgeRunRecord
 from tests.unit.fleet.forge.forge_double import FakeForgeApi
 from tests.unit.fleet.forge.work_rig import FORGE, LABEL, SLUG, WorkRig, forge_entry
 
@@ -58,7 +58,7 @@ async def test_a_failed_watch_round_is_logged_and_the_next_one_runs(
     """The ledger failing once: the round says so in the log and returns; the next round
     reads the runs again."""
     reads: list[int] = []
-    real = rig.ledger.forge_runs
+    real = rig.ledger.forge.forge_runs
 
     async def flaky() -> list[ForgeRunRecord]:
         reads.append(1)

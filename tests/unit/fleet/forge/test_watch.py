@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from fleet.clock import ManualClock
-from fleet.forge.facts import ForgeRunState
 from fleet.forge.model import EventKind
 from fleet.ledger import Ledger
+from fleet.ledger.forge_records import ForgeRunState
 from tests.unit.fleet.forge.work_rig import (
     AGENT,
     BOT,
@@ -75,13 +75,13 @@ async def test_queued_runs_of_a_busy_agent_cost_a_round_nothing_new(
     await rig.watch.tick()
     edits = len(rig.api.named("edit_comment"))
     writes: list[int] = []
-    update = rig.ledger.update_forge_run
+    update = rig.ledger.forge.update_forge_run
 
     async def counted(key: int, **fields: Any) -> None:
         writes.append(key)
         await update(key, **fields)
 
-    monkeypatch.setattr(rig.ledger, "update_forge_run", counted)
+    monkeypatch.setattr(rig.ledger.forge, "update_forge_run", counted)
     for _ in range(3):
         rig.clock.advance(15)
         await rig.watch.tick()
@@ -93,7 +93,7 @@ async def test_the_run_an_agent_works_on_holds_its_next_issue(rig: WorkRig) -> N
     """An agent waiting for review of one issue's PR takes no other until that PR closes,
     then the oldest queued one starts and the next stays queued."""
     first = await rig.started()
-    await rig.ledger.update_forge_run(first.id, state=ForgeRunState.WAITING, pull=18)
+    await rig.ledger.forge.update_forge_run(first.id, state=ForgeRunState.WAITING, pull=18)
     rig.launcher.running.discard(AGENT)
     for number in (5, 6):
         outcome = await rig.deliver(event(EventKind.LABELED, number, label=LABEL))
@@ -123,7 +123,7 @@ async def test_a_lost_done_is_published_by_the_round(rig: WorkRig) -> None:
     """A `done` kept in the ledger whose publishing never ran (a restart): the round
     publishes it once the agent is not running."""
     record = await rig.started()
-    await rig.ledger.update_forge_run(
+    await rig.ledger.forge.update_forge_run(
         record.id, done_signal="agent", done_status="ok", summary="All fixed."
     )
     await rig.watch.tick()
@@ -188,7 +188,7 @@ async def test_the_watchdog_speaks_on_the_pull_request_when_there_is_one(
 ) -> None:
     """After a follow-up on the PR went silent, the watchdog's word goes on the PR."""
     record = await rig.started()
-    await rig.ledger.update_forge_run(record.id, pull=18, pull_url="https://x/pull/18")
+    await rig.ledger.forge.update_forge_run(record.id, pull=18, pull_url="https://x/pull/18")
     rig.launcher.running.discard(AGENT)
     rig.clock.advance(31 * MINUTE)
     await rig.watch.tick()
@@ -230,8 +230,8 @@ async def test_a_restart_edits_the_same_comment_and_starts_no_second_run(
     outcome = await again.deliver(event(EventKind.LABELED, label=LABEL))
     assert outcome == "ignored: #3 already has a run of coder"
     assert len(rig.launcher.starts) == 1
-    assert [r.id for r in await ledger.forge_runs()] == [record.id]
-    assert await ledger.live_forge_run(FORGE, SLUG, 3) == await again.run()
+    assert [r.id for r in await ledger.forge.forge_runs()] == [record.id]
+    assert await ledger.forge.live_forge_run(FORGE, SLUG, 3) == await again.run()
 
 
 async def test_the_round_ignores_runs_that_are_over(rig: WorkRig) -> None:

@@ -14,11 +14,12 @@ import pytest
 from fleet.clock import ManualClock
 from fleet.forge.api.rest import ForgeRateLimited
 from fleet.forge.events.kept import event_of, kept
-from fleet.forge.facts import ForgeRunState, NoRunNews, PullNews
+from fleet.forge.facts import NoRunNews, PullNews
 from fleet.forge.launcher import LaunchRefused
-from fleet.forge.model import EventKind, ForgeApiError, Slug
+from fleet.forge.model import EventKind, ForgeApiError
 from fleet.forge.runs.decide import mentions
 from fleet.ledger import Ledger
+from fleet.ledger.forge_records import ForgeRunState, Slug
 from tests.unit.fleet.forge.work_rig import (
     AGENT,
     BOT,
@@ -39,7 +40,7 @@ def rig(ledger: Ledger, clock: ManualClock) -> WorkRig:
 async def _with_pull(rig: WorkRig, pull: int = 18) -> int:
     """Start a run on #3 and give it pull request ``pull`` as ``done`` left it; its key."""
     record = await rig.started()
-    await rig.ledger.update_forge_run(
+    await rig.ledger.forge.update_forge_run(
         record.id,
         pull=pull,
         pull_url=f"https://github.com/acme/app/pull/{pull}",
@@ -87,7 +88,7 @@ async def test_a_second_label_event_starts_no_second_run(rig: WorkRig) -> None:
     assert outcome == "ignored: #3 already has a run of coder"
     assert len(rig.launcher.starts) == 1
     assert len(rig.api.comments_on(3)) == 1
-    assert len(await rig.ledger.forge_runs()) == 1
+    assert len(await rig.ledger.forge.forge_runs()) == 1
 
 
 async def test_a_label_by_someone_without_write_access_is_ignored_and_audited(
@@ -99,8 +100,8 @@ async def test_a_label_by_someone_without_write_access_is_ignored_and_audited(
     assert outcome.startswith("ignored: @mallory may not start or steer runs here")
     assert "write access to acme/app" in outcome
     assert rig.launcher.starts == [] and rig.api.writes() == []
-    assert await rig.ledger.forge_runs() == []
-    [line] = await rig.ledger.forge_audit()
+    assert await rig.ledger.forge.forge_runs() == []
+    [line] = await rig.ledger.forge.forge_audit()
     assert (line.op, line.allowed, line.forge_run) == ("event", False, None)
     assert "@mallory" in line.detail and "#3" in line.detail
 
@@ -198,11 +199,11 @@ async def test_a_label_and_an_assignment_at_once_start_one_run(rig: WorkRig) -> 
     are decided one after the other, and one run starts."""
     both = [event(EventKind.LABELED, label=LABEL), event(EventKind.ASSIGNED, assignee=BOT)]
     for ev in both:
-        assert await rig.ledger.take_delivery(ev.forge, ev.delivery, ev.name)
+        assert await rig.ledger.forge.take_delivery(ev.forge, ev.delivery, ev.name)
         assert await rig.work.receive(ev) == "accepted"
     await rig.work.settle()
     assert len(rig.launcher.starts) == 1 and len(rig.api.comments_on(3)) == 1
-    outcomes = sorted(d.outcome for d in await rig.ledger.deliveries(FORGE))
+    outcomes = sorted(d.outcome for d in await rig.ledger.forge.deliveries(FORGE))
     assert outcomes[0] == "ignored: #3 already has a run of coder"
     assert outcomes[1].startswith("started coder on #3")
 
@@ -233,7 +234,7 @@ async def test_a_launch_refused_for_the_operators_reasons_says_only_its_kind_on_
     shown = rig.status(record).history[-1]
     assert "the operator has the details" in shown and "git.internal" not in shown
     assert all("git.internal" not in text for text in rig.api.texts_on(3))
-    [kept] = [a for a in await rig.ledger.forge_audit(record.id) if not a.allowed]
+    [kept] = [a for a in await rig.ledger.forge.forge_audit(record.id) if not a.allowed]
     assert kept.op == "start" and detail in kept.detail
     assert detail in caplog.text
 
@@ -252,7 +253,7 @@ async def test_a_comment_on_the_pull_request_by_a_writer_continues_the_session(
     record = await rig.record(key)
     assert (record.state, record.done_signal, record.done_status) == ("working", None, None)
     assert record.run_id == 101
-    assert any(a.op == "continue" for a in await rig.ledger.forge_audit(key))
+    assert any(a.op == "continue" for a in await rig.ledger.forge.forge_audit(key))
 
 
 async def test_a_comment_on_the_pull_request_by_a_reader_is_ignored(rig: WorkRig) -> None:
@@ -263,7 +264,9 @@ async def test_a_comment_on_the_pull_request_by_a_reader_is_ignored(rig: WorkRig
     assert (await rig.deliver(ev)).startswith("ignored: @mallory may not")
     assert rig.launcher.named("follow_up") == []
     assert (await rig.record(key)).state == "waiting"
-    assert any(not a.allowed and "@mallory" in a.detail for a in await rig.ledger.forge_audit())
+    assert any(
+        not a.allowed and "@mallory" in a.detail for a in await rig.ledger.forge.forge_audit()
+    )
 
 
 async def test_a_comment_on_the_issue_without_a_mention_is_ignored(rig: WorkRig) -> None:
@@ -329,7 +332,7 @@ async def test_the_pull_request_merged_ends_the_run(rig: WorkRig) -> None:
     said = status.history[-1]
     assert said.startswith("**coder** · 🏁 Ended: its pull request was merged.")
     assert "Summary: the pull request was merged by `@bob`, its branch deleted" in said
-    assert await rig.ledger.live_forge_run(FORGE, SLUG, 3) is None
+    assert await rig.ledger.forge.live_forge_run(FORGE, SLUG, 3) is None
 
 
 async def test_chat_hears_how_the_pull_request_ended(ledger: Ledger, clock: ManualClock) -> None:
@@ -391,9 +394,9 @@ async def test_unassigning_the_bot_or_closing_the_issue_stops_the_run(rig: WorkR
     outcome = await rig.deliver(event(EventKind.UNASSIGNED, assignee=BOT))
     assert outcome == "stopped coder: the issue was unassigned"
     await rig.started()
-    assert len(await rig.ledger.forge_runs(live=False)) == 2
+    assert len(await rig.ledger.forge.forge_runs(live=False)) == 2
     assert await rig.deliver(event(EventKind.CLOSED)) == "stopped coder: the issue was closed"
-    assert await rig.ledger.forge_runs() == []
+    assert await rig.ledger.forge.forge_runs() == []
 
 
 async def test_a_reader_cannot_stop_the_run(rig: WorkRig) -> None:
@@ -434,12 +437,12 @@ async def test_a_delivery_taken_but_not_acted_on_is_acted_on_at_the_next_start(
     """Fleetwarden stopped between taking a labelled delivery and acting on it: the next
     start acts on it once — the run starts, the outcome is written — and again finds none."""
     ev = event(EventKind.LABELED, label=LABEL)
-    assert await rig.ledger.take_delivery(ev.forge, ev.delivery, ev.name, kept(ev))
+    assert await rig.ledger.forge.take_delivery(ev.forge, ev.delivery, ev.name, kept(ev))
     assert rig.launcher.starts == []
     assert await rig.work.resume_kept() == 1
     await rig.work.settle()
     assert [s["agent"] for s in rig.launcher.starts] == [AGENT]
-    [record] = [d for d in await rig.ledger.deliveries(FORGE) if d.delivery == ev.delivery]
+    [record] = [d for d in await rig.ledger.forge.deliveries(FORGE) if d.delivery == ev.delivery]
     assert record.outcome.startswith(f"started {AGENT} on #3"), record.outcome
     assert await rig.work.resume_kept() == 0
     assert len(rig.launcher.starts) == 1
@@ -464,7 +467,7 @@ async def test_a_rate_limited_forge_is_left_alone_and_what_waited_is_acted_on_af
     rig.clock.advance(91)
     assert not rig.work.quiet(FORGE)  # lifted: what waited is acted on
     await rig.work.settle()
-    outcomes = {d.delivery: d.outcome for d in await rig.ledger.deliveries(FORGE)}
+    outcomes = {d.delivery: d.outcome for d in await rig.ledger.forge.deliveries(FORGE)}
     assert outcomes[first.delivery].startswith(f"started {AGENT} on #3"), outcomes
     assert outcomes[second.delivery] != "", outcomes  # acted on (queued behind #3, say)
     assert await rig.work.resume_kept() == 0

@@ -12,10 +12,10 @@ import pytest
 from fleet.clock import ManualClock
 from fleet.forge.door.door import DoorScope
 from fleet.forge.events.kept import kept
-from fleet.forge.facts import ForgeRunState
-from fleet.forge.model import EventKind, ForgeApiError, Slug
+from fleet.forge.model import EventKind, ForgeApiError
 from fleet.ledger import Ledger
-from fleet.repos.facts import LineRecord
+from fleet.ledger.forge_records import ForgeRunState, Slug
+from fleet.ledger.line_records import LineRecord
 from tests.unit.fleet.forge.work_rig import AGENT, BOT, FORGE, LABEL, WorkRig, event
 
 
@@ -31,7 +31,7 @@ async def test_a_repository_spelt_otherwise_is_the_same_repository(rig: WorkRig)
     assert (await rig.deliver(shouted)).startswith("started")
     again = event(EventKind.LABELED, label=LABEL)
     assert "already has a run" in await rig.deliver(again)
-    [run] = await rig.ledger.forge_runs()
+    [run] = await rig.ledger.forge.forge_runs()
     assert str(run.slug) == "acme/app"
 
 
@@ -42,7 +42,9 @@ async def test_an_issue_closed_by_its_merged_pull_request_ends_the_run(rig: Work
     pull = await rig.api.open_pull(
         record.slug, head=record.branch, base="main", title="t", body="b", draft=True
     )
-    await rig.ledger.update_forge_run(record.id, pull=pull.number, state=ForgeRunState.WAITING)
+    await rig.ledger.forge.update_forge_run(
+        record.id, pull=pull.number, state=ForgeRunState.WAITING
+    )
     rig.launcher.running.discard(AGENT)
     rig.api.pulls[(str(record.slug), pull.number)] = replace(pull, state="closed", merged=True)
     outcome = await rig.deliver(event(EventKind.CLOSED))
@@ -105,7 +107,7 @@ async def test_a_login_that_is_not_the_credentials_holds_the_forges_events(
     why = await rig.work.holds.check_login(FORGE)
     assert why is not None and "set login: someone-else" in why
     labelled = event(EventKind.LABELED, label=LABEL)
-    assert await rig.ledger.take_delivery(labelled.forge, labelled.delivery, labelled.name,
+    assert await rig.ledger.forge.take_delivery(labelled.forge, labelled.delivery, labelled.name,
                                           kept(labelled))  # fmt: skip
     outcome = await rig.work.receive(labelled)
     assert outcome.startswith(f"refused: forge {FORGE} is held") and rig.launcher.starts == []

@@ -13,7 +13,6 @@ from typing import Any
 from fleet.clock import ManualClock
 from fleet.errors import AgentNotRunning, FleetwardenError
 from fleet.forge.events.kept import kept
-from fleet.forge.facts import ForgeRunRecord
 from fleet.forge.launcher import LaunchRefused, OtherLine, Started
 from fleet.forge.model import EventKind, ForgeApiError, ForgeEvent
 from fleet.forge.posts.provenance import ProvenanceSource
@@ -23,8 +22,9 @@ from fleet.forge.runs.watch import ForgeWatch
 from fleet.forge.runs.work import ForgeWork
 from fleet.forge.schema import ForgeEntry
 from fleet.ledger import Ledger
+from fleet.ledger.forge_records import ForgeRunRecord
+from fleet.ledger.line_records import LineRecord, LineState
 from fleet.repos.desk import NoLine
-from fleet.repos.facts import LineRecord, LineState
 from fleet.repos.hook.policy import Issue
 from fleet.repos.schema import RepoEntry
 from tests.unit.fleet.forge.forge_double import BOT, HEAD_SHA, SLUG, WHEN, Comment, FakeForgeApi
@@ -293,10 +293,10 @@ class WorkRig:
 
     async def deliver(self, ev: ForgeEvent) -> str:
         """Take ``ev`` as the endpoint does, let its work finish; the delivery's outcome."""
-        assert await self.ledger.take_delivery(ev.forge, ev.delivery, ev.name, kept(ev))
+        assert await self.ledger.forge.take_delivery(ev.forge, ev.delivery, ev.name, kept(ev))
         await self.work.receive(ev)
         await self.work.settle()
-        for taken in await self.ledger.deliveries(ev.forge, limit=1000):
+        for taken in await self.ledger.forge.deliveries(ev.forge, limit=1000):
             if taken.delivery == ev.delivery:
                 return taken.outcome
         raise AssertionError(f"delivery {ev.delivery} was not kept")
@@ -320,12 +320,12 @@ class WorkRig:
         return await self.record(record.id)
 
     async def run(self, number: int = 3) -> ForgeRunRecord:
-        record = await self.ledger.live_forge_run(FORGE, SLUG, number)
+        record = await self.ledger.forge.live_forge_run(FORGE, SLUG, number)
         assert record is not None
         return record
 
     async def record(self, key: int) -> ForgeRunRecord:
-        record = await self.ledger.forge_run(key)
+        record = await self.ledger.forge.forge_run(key)
         assert record is not None
         return record
 

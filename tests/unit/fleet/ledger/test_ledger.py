@@ -103,13 +103,13 @@ async def test_open_creates_parent_directories(tmp_path: Path, clock: ManualCloc
 async def test_reopen_is_idempotent(ledger_location: LedgerLocation, clock: ManualClock) -> None:
     """Re-opening an up-to-date ledger applies nothing and keeps the data."""
     first = await Ledger.connect(ledger_location, clock)
-    await first.upsert_agent(spec(), DesiredState.RUNNING)
+    await first.agents.upsert_agent(spec(), DesiredState.RUNNING)
     await first.close()
     second = await Ledger.connect(ledger_location, clock)
     try:
         assert await second.schema_version() == LATEST_VERSION
-        assert [a.name for a in await second.list_agents()] == ["coder-1"]
-        assert len(await second.agent_events("coder-1")) == 1
+        assert [a.name for a in await second.agents.list_agents()] == ["coder-1"]
+        assert len(await second.agents.agent_events("coder-1")) == 1
     finally:
         await second.close()
 
@@ -134,9 +134,9 @@ async def test_upgrade_from_version_1_keeps_data(
     upgraded = await Ledger.connect(ledger_location, clock)
     try:
         assert await upgraded.schema_version() == LATEST_VERSION
-        assert not await upgraded.claim_event("matrix", "$e1")
-        await upgraded.set_connector_state("matrix", "since", "s1")
-        assert await upgraded.get_connector_state("matrix", "since") == "s1"
+        assert not await upgraded.chat.claim_event("matrix", "$e1")
+        await upgraded.chat.set_connector_state("matrix", "since", "s1")
+        assert await upgraded.chat.get_connector_state("matrix", "since") == "s1"
     finally:
         await upgraded.close()
 
@@ -211,23 +211,23 @@ async def test_migrations_must_be_numbered_in_order(tmp_path: Path) -> None:
 
 async def test_new_agent_starts_pending_and_round_trips_its_spec(ledger: Ledger) -> None:
     """Upserting a new agent stores its spec, starts it pending and records its creation."""
-    record = await ledger.upsert_agent(spec(), DesiredState.RUNNING)
+    record = await ledger.agents.upsert_agent(spec(), DesiredState.RUNNING)
     assert record.spec == spec()
     assert record.state is AgentState.PENDING
     assert record.desired is DesiredState.RUNNING
     assert record.created_at == record.state_changed_at == T0
-    assert await ledger.get_agent("coder-1") == record
-    [event] = await ledger.agent_events("coder-1")
+    assert await ledger.agents.get_agent("coder-1") == record
+    [event] = await ledger.agents.agent_events("coder-1")
     assert (event.from_state, event.to_state, event.at) == (None, AgentState.PENDING, T0)
 
 
 async def test_upsert_updates_spec_but_not_state(ledger: Ledger, clock: ManualClock) -> None:
     """Upserting a known agent changes its spec and desired state, never its observed state."""
-    await ledger.upsert_agent(spec(), DesiredState.RUNNING)
-    await ledger.set_state("coder-1", AgentState.RUNNING, "launched")
+    await ledger.agents.upsert_agent(spec(), DesiredState.RUNNING)
+    await ledger.agents.set_state("coder-1", AgentState.RUNNING, "launched")
     clock.advance(60)
     changed = spec(model=None, workdir=None, env={}, secret_env=())
-    record = await ledger.upsert_agent(changed, DesiredState.STOPPED)
+    record = await ledger.agents.upsert_agent(changed, DesiredState.STOPPED)
     assert record.spec == changed
     assert record.desired is DesiredState.STOPPED
     assert record.state is AgentState.RUNNING
@@ -237,69 +237,69 @@ async def test_upsert_updates_spec_but_not_state(ledger: Ledger, clock: ManualCl
 async def test_list_agents_is_sorted_by_name(ledger: Ledger) -> None:
     """Agents are listed in name order whatever order they were added."""
     for name in ("zeta", "alpha", "mid-1"):
-        await ledger.upsert_agent(spec(name), DesiredState.STOPPED)
-    assert [a.name for a in await ledger.list_agents()] == ["alpha", "mid-1", "zeta"]
-    assert await ledger.get_agent("nobody") is None
+        await ledger.agents.upsert_agent(spec(name), DesiredState.STOPPED)
+    assert [a.name for a in await ledger.agents.list_agents()] == ["alpha", "mid-1", "zeta"]
+    assert await ledger.agents.get_agent("nobody") is None
 
 
 async def test_set_desired(ledger: Ledger) -> None:
     """Setting the desired state persists it; an unknown agent raises UnknownAgent."""
-    await ledger.upsert_agent(spec(), DesiredState.RUNNING)
+    await ledger.agents.upsert_agent(spec(), DesiredState.RUNNING)
     assert (
-        await ledger.set_desired("coder-1", DesiredState.STOPPED)
+        await ledger.agents.set_desired("coder-1", DesiredState.STOPPED)
     ).desired is DesiredState.STOPPED
     with pytest.raises(UnknownAgent):
-        await ledger.set_desired("nobody", DesiredState.STOPPED)
+        await ledger.agents.set_desired("nobody", DesiredState.STOPPED)
 
 
 async def test_state_changes_append_events(ledger: Ledger, clock: ManualClock) -> None:
     """Each state change appends an event with from/to; repeating state and reason adds none."""
-    await ledger.upsert_agent(spec(), DesiredState.RUNNING)
+    await ledger.agents.upsert_agent(spec(), DesiredState.RUNNING)
     clock.advance(1)
-    await ledger.set_state("coder-1", AgentState.STARTING, "launching")
+    await ledger.agents.set_state("coder-1", AgentState.STARTING, "launching")
     clock.advance(1)
-    await ledger.set_state("coder-1", AgentState.RUNNING, "output seen")
-    await ledger.set_state("coder-1", AgentState.RUNNING, "output seen")
+    await ledger.agents.set_state("coder-1", AgentState.RUNNING, "output seen")
+    await ledger.agents.set_state("coder-1", AgentState.RUNNING, "output seen")
     clock.advance(1)
-    record = await ledger.set_state("coder-1", AgentState.RUNNING, "tool call")
+    record = await ledger.agents.set_state("coder-1", AgentState.RUNNING, "tool call")
     assert record.state_reason == "tool call"
     assert record.state_changed_at == T0 + timedelta(seconds=2)
-    events = await ledger.agent_events("coder-1")
+    events = await ledger.agents.agent_events("coder-1")
     assert [(e.from_state, e.to_state, e.reason) for e in events] == [
         (AgentState.RUNNING, AgentState.RUNNING, "tool call"),
         (AgentState.STARTING, AgentState.RUNNING, "output seen"),
         (AgentState.PENDING, AgentState.STARTING, "launching"),
         (None, AgentState.PENDING, "created"),
     ]
-    assert len(await ledger.agent_events("coder-1", limit=2)) == 2
+    assert len(await ledger.agents.agent_events("coder-1", limit=2)) == 2
 
 
 async def test_set_state_uses_given_time(ledger: Ledger) -> None:
     """An explicit ``at`` is stored instead of the clock's time; naive times are refused."""
-    await ledger.upsert_agent(spec(), DesiredState.RUNNING)
+    await ledger.agents.upsert_agent(spec(), DesiredState.RUNNING)
     at = T0 - timedelta(hours=1)
-    record = await ledger.set_state("coder-1", AgentState.FAILED, "exit 1", at=at)
+    record = await ledger.agents.set_state("coder-1", AgentState.FAILED, "exit 1", at=at)
     assert record.state_changed_at == at
     with pytest.raises(ValueError, match="timezone-aware"):
-        await ledger.set_state("coder-1", AgentState.IDLE, "quiet", at=datetime(2025, 1, 1))
+        await ledger.agents.set_state("coder-1", AgentState.IDLE, "quiet", at=datetime(2025, 1, 1))
 
 
 async def test_set_state_of_unknown_agent(ledger: Ledger) -> None:
     """Setting the state of an agent the ledger does not know raises UnknownAgent."""
     with pytest.raises(UnknownAgent, match="nobody"):
-        await ledger.set_state("nobody", AgentState.RUNNING, "x")
+        await ledger.agents.set_state("nobody", AgentState.RUNNING, "x")
 
 
 async def test_delete_agent_cascades(ledger: Ledger) -> None:
     """Deleting an agent removes its events, runs and heartbeats with it."""
-    await ledger.upsert_agent(spec(), DesiredState.RUNNING)
-    await ledger.start_run("coder-1", handle())
-    await ledger.record_heartbeat("coder-1", "log")
-    assert await ledger.delete_agent("coder-1")
-    assert not await ledger.delete_agent("coder-1")
-    assert await ledger.agent_events("coder-1") == []
-    assert await ledger.open_runs() == []
-    assert await ledger.last_heartbeat("coder-1") is None
+    await ledger.agents.upsert_agent(spec(), DesiredState.RUNNING)
+    await ledger.runs.start_run("coder-1", handle())
+    await ledger.heartbeats.record_heartbeat("coder-1", "log")
+    assert await ledger.agents.delete_agent("coder-1")
+    assert not await ledger.agents.delete_agent("coder-1")
+    assert await ledger.agents.agent_events("coder-1") == []
+    assert await ledger.runs.open_runs() == []
+    assert await ledger.heartbeats.last_heartbeat("coder-1") is None
 
 
 # -- runs -----------------------------------------------------------------------------------
@@ -307,38 +307,38 @@ async def test_delete_agent_cascades(ledger: Ledger) -> None:
 
 async def test_run_lifecycle(ledger: Ledger, clock: ManualClock) -> None:
     """A started run is open with its handle; ending it records the exit and closes it."""
-    await ledger.upsert_agent(spec(), DesiredState.RUNNING)
-    run = await ledger.start_run("coder-1", handle())
+    await ledger.agents.upsert_agent(spec(), DesiredState.RUNNING)
+    run = await ledger.runs.start_run("coder-1", handle())
     assert run.handle == handle()
     assert (run.started_at, run.ended_at, run.exit) == (T0, None, None)
-    assert await ledger.open_runs() == [run]
-    assert await ledger.last_run("coder-1") == run
+    assert await ledger.runs.open_runs() == [run]
+    assert await ledger.runs.last_run("coder-1") == run
     clock.advance(30)
-    ended = await ledger.end_run(run.id, ExitInfo(exit_code=-9, reason="killed"))
+    ended = await ledger.runs.end_run(run.id, ExitInfo(exit_code=-9, reason="killed"))
     assert ended.ended_at == T0 + timedelta(seconds=30)
     assert ended.exit == ExitInfo(exit_code=-9, reason="killed")
-    assert await ledger.open_runs() == []
-    second = await ledger.start_run("coder-1", handle(pid=5000))
-    assert await ledger.last_run("coder-1") == second
-    assert await ledger.last_run("nobody") is None
+    assert await ledger.runs.open_runs() == []
+    second = await ledger.runs.start_run("coder-1", handle(pid=5000))
+    assert await ledger.runs.last_run("coder-1") == second
+    assert await ledger.runs.last_run("nobody") is None
 
 
 async def test_end_run_is_idempotent(ledger: Ledger, clock: ManualClock) -> None:
     """Ending an already ended run keeps the first result."""
-    await ledger.upsert_agent(spec(), DesiredState.RUNNING)
-    run = await ledger.start_run("coder-1", handle())
-    first = await ledger.end_run(run.id, ExitInfo(exit_code=0, reason="done"))
+    await ledger.agents.upsert_agent(spec(), DesiredState.RUNNING)
+    run = await ledger.runs.start_run("coder-1", handle())
+    first = await ledger.runs.end_run(run.id, ExitInfo(exit_code=0, reason="done"))
     clock.advance(5)
-    again = await ledger.end_run(run.id, ExitInfo(exit_code=None, reason="reaped"))
+    again = await ledger.runs.end_run(run.id, ExitInfo(exit_code=None, reason="reaped"))
     assert again == first
 
 
 async def test_runs_need_a_known_agent(ledger: Ledger) -> None:
     """Starting a run for an unknown agent raises UnknownAgent; ending an unknown run fails."""
     with pytest.raises(UnknownAgent):
-        await ledger.start_run("nobody", handle())
+        await ledger.runs.start_run("nobody", handle())
     with pytest.raises(LedgerError, match="no run"):
-        await ledger.end_run(999, ExitInfo(exit_code=0, reason="done"))
+        await ledger.runs.end_run(999, ExitInfo(exit_code=0, reason="done"))
 
 
 # -- audit, heartbeats, threads, events, connector state ---------------------------------------
@@ -346,30 +346,30 @@ async def test_runs_need_a_known_agent(ledger: Ledger) -> None:
 
 async def test_audit_entries_newest_first(ledger: Ledger, clock: ManualClock) -> None:
     """Audit entries come back newest first with every field kept."""
-    first = await ledger.record_audit(
+    first = await ledger.audit.record_audit(
         "matrix", "@ann:hs", "!ops:hs", None, "!start coder-1", "start", "ok"
     )
     clock.advance(1)
-    second = await ledger.record_audit(
+    second = await ledger.audit.record_audit(
         "discord", "bob", "123", "456", "!rm x", "rm", "denied", detail="not an admin"
     )
-    entries = await ledger.audit_entries()
+    entries = await ledger.audit.audit_entries()
     assert [e.id for e in entries] == [second, first]
     assert entries[0].thread == "456"
     assert (entries[0].outcome, entries[0].detail) == ("denied", "not an admin")
     assert (entries[1].at, entries[1].text, entries[1].command) == (T0, "!start coder-1", "start")
-    assert len(await ledger.audit_entries(limit=1)) == 1
+    assert len(await ledger.audit.audit_entries(limit=1)) == 1
 
 
 async def test_heartbeats_keep_latest(ledger: Ledger) -> None:
     """The last heartbeat is the newest over all sources; stale news never moves it back."""
-    await ledger.upsert_agent(spec(), DesiredState.RUNNING)
-    assert await ledger.last_heartbeat("coder-1") is None
-    await ledger.record_heartbeat("coder-1", "log", at=T0 + timedelta(seconds=10))
-    await ledger.record_heartbeat("coder-1", "log", at=T0 + timedelta(seconds=5))
-    assert await ledger.last_heartbeat("coder-1") == T0 + timedelta(seconds=10)
-    await ledger.record_heartbeat("coder-1", "hook", at=T0 + timedelta(seconds=20))
-    assert await ledger.last_heartbeat("coder-1") == T0 + timedelta(seconds=20)
+    await ledger.agents.upsert_agent(spec(), DesiredState.RUNNING)
+    assert await ledger.heartbeats.last_heartbeat("coder-1") is None
+    await ledger.heartbeats.record_heartbeat("coder-1", "log", at=T0 + timedelta(seconds=10))
+    await ledger.heartbeats.record_heartbeat("coder-1", "log", at=T0 + timedelta(seconds=5))
+    assert await ledger.heartbeats.last_heartbeat("coder-1") == T0 + timedelta(seconds=10)
+    await ledger.heartbeats.record_heartbeat("coder-1", "hook", at=T0 + timedelta(seconds=20))
+    assert await ledger.heartbeats.last_heartbeat("coder-1") == T0 + timedelta(seconds=20)
 
 
 async def test_heartbeats_arriving_together_share_a_transaction(
@@ -380,27 +380,27 @@ async def test_heartbeats_arriving_together_share_a_transaction(
     unknown agent's beat alone is refused."""
     names = [f"agent-{i:03d}" for i in range(200)]
     for name in names:
-        await ledger.upsert_agent(spec(name), DesiredState.RUNNING)
+        await ledger.agents.upsert_agent(spec(name), DesiredState.RUNNING)
     begun: list[str] = []
-    transaction = ledger._transaction
+    transaction = ledger.heartbeats._transaction
 
     def counted(what: str) -> contextlib.AbstractAsyncContextManager[Database]:
         begun.append(what)
         return transaction(what)
 
-    monkeypatch.setattr(ledger, "_transaction", counted)
+    monkeypatch.setattr(ledger.heartbeats, "_transaction", counted)
     results = await asyncio.gather(
         *(
-            ledger.record_heartbeat(name, "beat", at=T0 + timedelta(seconds=i))
+            ledger.heartbeats.record_heartbeat(name, "beat", at=T0 + timedelta(seconds=i))
             for i, name in enumerate(names)
         ),
-        ledger.record_heartbeat("nobody", "beat"),
+        ledger.heartbeats.record_heartbeat("nobody", "beat"),
         return_exceptions=True,
     )
     assert results[:-1] == [None] * len(names)
     assert isinstance(results[-1], UnknownAgent)
     assert len(begun) <= 3, begun  # the first beat alone, then the rest together
-    beats = await ledger.last_heartbeats()
+    beats = await ledger.heartbeats.last_heartbeats()
     assert all(beats[name][0] == T0 + timedelta(seconds=i) for i, name in enumerate(names))
     assert "nobody" not in beats
 
@@ -408,88 +408,89 @@ async def test_heartbeats_arriving_together_share_a_transaction(
 async def test_a_heartbeat_write_that_fails_fails_each_of_its_callers(
     ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await ledger.upsert_agent(spec(), DesiredState.RUNNING)
+    await ledger.agents.upsert_agent(spec(), DesiredState.RUNNING)
 
     def broken(what: str) -> contextlib.AbstractAsyncContextManager[Database]:
         raise LedgerError(f"cannot {what}: disk full")
 
-    monkeypatch.setattr(ledger, "_transaction", broken)
+    monkeypatch.setattr(ledger.heartbeats, "_transaction", broken)
     results = await asyncio.gather(
-        *(ledger.record_heartbeat("coder-1", "beat") for _ in range(3)), return_exceptions=True
+        *(ledger.heartbeats.record_heartbeat("coder-1", "beat") for _ in range(3)),
+        return_exceptions=True,
     )
     assert all(isinstance(r, LedgerError) for r in results)
     monkeypatch.undo()
-    await ledger.record_heartbeat("coder-1", "beat")  # the next write goes through
-    assert await ledger.last_heartbeat("coder-1") == T0
+    await ledger.heartbeats.record_heartbeat("coder-1", "beat")  # the next write goes through
+    assert await ledger.heartbeats.last_heartbeat("coder-1") == T0
 
 
 async def test_unchanged_rows_are_not_parsed_again(ledger: Ledger) -> None:
     """``ps`` reads every agent each time: an unchanged row gives the record already
     built; a changed one is read afresh, and a forgotten agent is gone."""
-    await ledger.upsert_agent(spec("a1"), DesiredState.RUNNING)
-    await ledger.upsert_agent(spec("a2"), DesiredState.RUNNING)
-    first = {r.name: r for r in await ledger.list_agents()}
-    again = {r.name: r for r in await ledger.list_agents()}
+    await ledger.agents.upsert_agent(spec("a1"), DesiredState.RUNNING)
+    await ledger.agents.upsert_agent(spec("a2"), DesiredState.RUNNING)
+    first = {r.name: r for r in await ledger.agents.list_agents()}
+    again = {r.name: r for r in await ledger.agents.list_agents()}
     assert again["a1"] is first["a1"] and again["a2"] is first["a2"]
-    await ledger.set_desired("a2", DesiredState.STOPPED)
-    changed = {r.name: r for r in await ledger.list_agents()}
+    await ledger.agents.set_desired("a2", DesiredState.STOPPED)
+    changed = {r.name: r for r in await ledger.agents.list_agents()}
     assert changed["a1"] is first["a1"]
     assert changed["a2"] is not first["a2"] and changed["a2"].desired is DesiredState.STOPPED
-    assert await ledger.delete_agent("a1")
-    assert [r.name for r in await ledger.list_agents()] == ["a2"]
+    assert await ledger.agents.delete_agent("a1")
+    assert [r.name for r in await ledger.agents.list_agents()] == ["a2"]
 
 
 async def test_threads_resolve_both_ways(ledger: Ledger) -> None:
     """A bound thread is found from its topic and the topic from the thread; rebinding wins."""
-    await ledger.bind_thread("matrix", "!ops", "agent:coder-1", "$t1")
-    assert await ledger.thread_for_topic("matrix", "!ops", "agent:coder-1") == "$t1"
-    assert await ledger.topic_for_thread("matrix", "!ops", "$t1") == "agent:coder-1"
-    assert await ledger.thread_for_topic("matrix", "!other", "agent:coder-1") is None
-    await ledger.bind_thread("matrix", "!ops", "agent:coder-1", "$t2")
-    assert await ledger.thread_for_topic("matrix", "!ops", "agent:coder-1") == "$t2"
-    assert await ledger.topic_for_thread("matrix", "!ops", "$t1") is None
-    await ledger.bind_thread("matrix", "!ops", "agent:coder-2", "$t2")
-    assert await ledger.thread_for_topic("matrix", "!ops", "agent:coder-1") is None
-    assert await ledger.topic_for_thread("matrix", "!ops", "$t2") == "agent:coder-2"
+    await ledger.chat.bind_thread("matrix", "!ops", "agent:coder-1", "$t1")
+    assert await ledger.chat.thread_for_topic("matrix", "!ops", "agent:coder-1") == "$t1"
+    assert await ledger.chat.topic_for_thread("matrix", "!ops", "$t1") == "agent:coder-1"
+    assert await ledger.chat.thread_for_topic("matrix", "!other", "agent:coder-1") is None
+    await ledger.chat.bind_thread("matrix", "!ops", "agent:coder-1", "$t2")
+    assert await ledger.chat.thread_for_topic("matrix", "!ops", "agent:coder-1") == "$t2"
+    assert await ledger.chat.topic_for_thread("matrix", "!ops", "$t1") is None
+    await ledger.chat.bind_thread("matrix", "!ops", "agent:coder-2", "$t2")
+    assert await ledger.chat.thread_for_topic("matrix", "!ops", "agent:coder-1") is None
+    assert await ledger.chat.topic_for_thread("matrix", "!ops", "$t2") == "agent:coder-2"
 
 
 async def test_claim_event_once(ledger: Ledger) -> None:
     """An event is claimed the first time only, per connector."""
-    assert await ledger.claim_event("matrix", "$e1")
-    assert not await ledger.claim_event("matrix", "$e1")
-    assert await ledger.claim_event("discord", "$e1")
+    assert await ledger.chat.claim_event("matrix", "$e1")
+    assert not await ledger.chat.claim_event("matrix", "$e1")
+    assert await ledger.chat.claim_event("discord", "$e1")
 
 
 async def test_prune_events(ledger: Ledger, clock: ManualClock) -> None:
     """Pruning forgets events older than the cutoff, which may then be claimed again."""
-    await ledger.claim_event("matrix", "$old")
+    await ledger.chat.claim_event("matrix", "$old")
     clock.advance(3600)
-    await ledger.claim_event("matrix", "$new")
-    assert await ledger.prune_events(T0 + timedelta(seconds=1)) == 1
-    assert not await ledger.claim_event("matrix", "$new")
-    assert await ledger.claim_event("matrix", "$old")
+    await ledger.chat.claim_event("matrix", "$new")
+    assert await ledger.chat.prune_events(T0 + timedelta(seconds=1)) == 1
+    assert not await ledger.chat.claim_event("matrix", "$new")
+    assert await ledger.chat.claim_event("matrix", "$old")
 
 
 async def test_connector_state(ledger: Ledger) -> None:
     """Connector values are kept per connector and replaced on set."""
-    assert await ledger.get_connector_state("matrix", "since") is None
-    await ledger.set_connector_state("matrix", "since", "s1")
-    await ledger.set_connector_state("matrix", "since", "s2")
-    await ledger.set_connector_state("discord", "since", "d1")
-    assert await ledger.get_connector_state("matrix", "since") == "s2"
-    assert await ledger.get_connector_state("discord", "since") == "d1"
+    assert await ledger.chat.get_connector_state("matrix", "since") is None
+    await ledger.chat.set_connector_state("matrix", "since", "s1")
+    await ledger.chat.set_connector_state("matrix", "since", "s2")
+    await ledger.chat.set_connector_state("discord", "since", "d1")
+    assert await ledger.chat.get_connector_state("matrix", "since") == "s2"
+    assert await ledger.chat.get_connector_state("discord", "since") == "d1"
 
 
 async def test_concurrent_writers_do_not_interleave(ledger: Ledger) -> None:
     """Many coroutines writing at once each get their own transaction on the shared connection."""
-    await ledger.upsert_agent(spec(), DesiredState.RUNNING)
+    await ledger.agents.upsert_agent(spec(), DesiredState.RUNNING)
     states = [AgentState.RUNNING, AgentState.IDLE] * 10
     await asyncio.gather(
-        *(ledger.set_state("coder-1", s, f"step {i}") for i, s in enumerate(states)),
-        *(ledger.claim_event("matrix", f"$e{i}") for i in range(20)),
+        *(ledger.agents.set_state("coder-1", s, f"step {i}") for i, s in enumerate(states)),
+        *(ledger.chat.claim_event("matrix", f"$e{i}") for i in range(20)),
     )
-    assert len(await ledger.agent_events("coder-1", limit=100)) == 21
-    assert not any([await ledger.claim_event("matrix", f"$e{i}") for i in range(20)])
+    assert len(await ledger.agents.agent_events("coder-1", limit=100)) == 21
+    assert not any([await ledger.chat.claim_event("matrix", f"$e{i}") for i in range(20)])
 
 
 async def test_roster_fields_round_trip(ledger: Ledger) -> None:
@@ -504,16 +505,18 @@ async def test_roster_fields_round_trip(ledger: Ledger) -> None:
         timeout=3600.0,
         argv=("/usr/bin/env", "bash", "-c", "echo $1"),
     )
-    await ledger.upsert_agent(spec, DesiredState.RUNNING)
-    record = await ledger.get_agent("coder-1")
+    await ledger.agents.upsert_agent(spec, DesiredState.RUNNING)
+    record = await ledger.agents.get_agent("coder-1")
     assert record is not None and record.spec == spec
 
 
 async def test_restart_bookkeeping_is_stored(ledger: Ledger, clock: ManualClock) -> None:
     """set_restarts keeps the watchdog's counter and times."""
-    await ledger.upsert_agent(AgentSpec(name=AgentName("a"), runtime="stub"), DesiredState.RUNNING)
+    await ledger.agents.upsert_agent(
+        AgentSpec(name=AgentName("a"), runtime="stub"), DesiredState.RUNNING
+    )
     later = clock.now() + timedelta(seconds=30)
-    record = await ledger.set_restarts("a", in_a_row=2, last_at=clock.now(), next_at=later)
+    record = await ledger.agents.set_restarts("a", in_a_row=2, last_at=clock.now(), next_at=later)
     assert (record.restarts_in_a_row, record.last_restart_at, record.next_restart_at) == (
         2,
         clock.now(),
@@ -524,24 +527,28 @@ async def test_restart_bookkeeping_is_stored(ledger: Ledger, clock: ManualClock)
 async def test_last_heartbeats_gives_each_agents_newest(ledger: Ledger, clock: ManualClock) -> None:
     """last_heartbeats maps every agent to its newest beat and that beat's source."""
     for name in ("a", "b"):
-        await ledger.upsert_agent(
+        await ledger.agents.upsert_agent(
             AgentSpec(name=AgentName(name), runtime="stub"), DesiredState.RUNNING
         )
-    await ledger.record_heartbeat("a", "working", at=clock.now())
-    await ledger.record_heartbeat("a", "waiting", at=clock.now() + timedelta(seconds=5))
-    beats = await ledger.last_heartbeats()
+    await ledger.heartbeats.record_heartbeat("a", "working", at=clock.now())
+    await ledger.heartbeats.record_heartbeat("a", "waiting", at=clock.now() + timedelta(seconds=5))
+    beats = await ledger.heartbeats.last_heartbeats()
     assert beats == {"a": (clock.now() + timedelta(seconds=5), "waiting")}
 
 
 async def test_a_write_cancelled_mid_transaction_leaves_the_ledger_usable(ledger: Ledger) -> None:
     """Cancelling writers at any point never leaves the connection inside a transaction."""
-    await ledger.upsert_agent(AgentSpec(name=AgentName("a"), runtime="stub"), DesiredState.RUNNING)
+    await ledger.agents.upsert_agent(
+        AgentSpec(name=AgentName("a"), runtime="stub"), DesiredState.RUNNING
+    )
     for delay_steps in range(12):
-        task = asyncio.ensure_future(ledger.set_connector_state("matrix", "k", str(delay_steps)))
+        task = asyncio.ensure_future(
+            ledger.chat.set_connector_state("matrix", "k", str(delay_steps))
+        )
         for _ in range(delay_steps):
             await asyncio.sleep(0)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        await ledger.set_connector_state("matrix", "after", str(delay_steps))
-    assert await ledger.get_connector_state("matrix", "after") == "11"
+        await ledger.chat.set_connector_state("matrix", "after", str(delay_steps))
+    assert await ledger.chat.get_connector_state("matrix", "after") == "11"

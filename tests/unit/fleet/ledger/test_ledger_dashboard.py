@@ -21,39 +21,45 @@ async def test_a_link_opens_one_session_once_before_it_expires(
     ledger: Ledger, clock: ManualClock
 ) -> None:
     """Used once, a link signs in that person with their role and groups; never again."""
-    await ledger.add_dashboard_link("d-link", link_for(clock), clock.now())
+    await ledger.dashboard.add_dashboard_link("d-link", link_for(clock), clock.now())
     later = clock.now() + timedelta(hours=12)
-    found = await ledger.redeem_dashboard_link("d-link", "d-session", clock.now(), later)
+    found = await ledger.dashboard.redeem_dashboard_link("d-link", "d-session", clock.now(), later)
     assert found == SignIn("matrix", "@alice:example.org", "viewer", ("role:1", "role:2"), later)
-    assert await ledger.redeem_dashboard_link("d-link", "d-other", clock.now(), later) is None
-    session = await ledger.dashboard_session("d-session", clock.now())
+    assert (
+        await ledger.dashboard.redeem_dashboard_link("d-link", "d-other", clock.now(), later)
+        is None
+    )
+    session = await ledger.dashboard.dashboard_session("d-session", clock.now())
     assert session is not None and session.user_id == "@alice:example.org"
-    assert await ledger.dashboard_session("d-other", clock.now()) is None
-    assert await ledger.live_dashboard_sessions(clock.now()) == {"d-session"}
-    assert await ledger.dashboard_session("d-session", later) is None  # expired
+    assert await ledger.dashboard.dashboard_session("d-other", clock.now()) is None
+    assert await ledger.dashboard.live_dashboard_sessions(clock.now()) == {"d-session"}
+    assert await ledger.dashboard.dashboard_session("d-session", later) is None  # expired
 
 
 async def test_an_expired_or_unknown_link_opens_nothing(ledger: Ledger, clock: ManualClock) -> None:
     """Past its ten minutes, or never issued, a link is refused and no session is made."""
-    await ledger.add_dashboard_link("d-link", link_for(clock), clock.now())
+    await ledger.dashboard.add_dashboard_link("d-link", link_for(clock), clock.now())
     clock.advance(600)
     until = clock.now() + timedelta(hours=1)
-    assert await ledger.redeem_dashboard_link("d-link", "d-s", clock.now(), until) is None
-    assert await ledger.redeem_dashboard_link("nope", "d-s", clock.now(), until) is None
-    assert await ledger.live_dashboard_sessions(clock.now()) == set()
+    assert await ledger.dashboard.redeem_dashboard_link("d-link", "d-s", clock.now(), until) is None
+    assert await ledger.dashboard.redeem_dashboard_link("nope", "d-s", clock.now(), until) is None
+    assert await ledger.dashboard.live_dashboard_sessions(clock.now()) == set()
 
 
 async def test_two_browsers_racing_with_one_link_get_one_session(
     ledger: Ledger, clock: ManualClock
 ) -> None:
     """The link's use and the session's making are one transaction."""
-    await ledger.add_dashboard_link("d-link", link_for(clock), clock.now())
+    await ledger.dashboard.add_dashboard_link("d-link", link_for(clock), clock.now())
     until = clock.now() + timedelta(hours=1)
     results = await asyncio.gather(
-        *(ledger.redeem_dashboard_link("d-link", f"s-{i}", clock.now(), until) for i in range(5))
+        *(
+            ledger.dashboard.redeem_dashboard_link("d-link", f"s-{i}", clock.now(), until)
+            for i in range(5)
+        )
     )
     assert sum(result is not None for result in results) == 1
-    assert len(await ledger.live_dashboard_sessions(clock.now())) == 1
+    assert len(await ledger.dashboard.live_dashboard_sessions(clock.now())) == 1
 
 
 async def test_revoking_ends_that_persons_sessions_and_voids_their_links(
@@ -62,16 +68,19 @@ async def test_revoking_ends_that_persons_sessions_and_voids_their_links(
     """`dashboard revoke` ends every live session of one person, nobody else's."""
     until = clock.now() + timedelta(hours=1)
     for n in range(2):
-        await ledger.add_dashboard_link(f"a-{n}", link_for(clock), clock.now())
-        await ledger.redeem_dashboard_link(f"a-{n}", f"sa-{n}", clock.now(), until)
-    await ledger.add_dashboard_link("b", link_for(clock, "@bob:example.org"), clock.now())
-    await ledger.redeem_dashboard_link("b", "sb", clock.now(), until)
-    await ledger.add_dashboard_link("a-unused", link_for(clock), clock.now())
-    assert await ledger.end_dashboard_sessions("matrix", "@alice:example.org", clock.now()) == 2
-    assert await ledger.live_dashboard_sessions(clock.now()) == {"sb"}
-    assert await ledger.redeem_dashboard_link("a-unused", "x", clock.now(), until) is None
-    await ledger.end_dashboard_session("sb", clock.now())
-    assert await ledger.live_dashboard_sessions(clock.now()) == set()
+        await ledger.dashboard.add_dashboard_link(f"a-{n}", link_for(clock), clock.now())
+        await ledger.dashboard.redeem_dashboard_link(f"a-{n}", f"sa-{n}", clock.now(), until)
+    await ledger.dashboard.add_dashboard_link("b", link_for(clock, "@bob:example.org"), clock.now())
+    await ledger.dashboard.redeem_dashboard_link("b", "sb", clock.now(), until)
+    await ledger.dashboard.add_dashboard_link("a-unused", link_for(clock), clock.now())
+    assert (
+        await ledger.dashboard.end_dashboard_sessions("matrix", "@alice:example.org", clock.now())
+        == 2
+    )
+    assert await ledger.dashboard.live_dashboard_sessions(clock.now()) == {"sb"}
+    assert await ledger.dashboard.redeem_dashboard_link("a-unused", "x", clock.now(), until) is None
+    await ledger.dashboard.end_dashboard_session("sb", clock.now())
+    assert await ledger.dashboard.live_dashboard_sessions(clock.now()) == set()
 
 
 async def test_the_open_sessions_and_links_are_listed_and_end_for_good(
@@ -80,23 +89,28 @@ async def test_the_open_sessions_and_links_are_listed_and_end_for_good(
     """Live sessions and unused links are listed with whom they sign in; those named are
     ended and voided, the others kept."""
     until = clock.now() + timedelta(hours=1)
-    await ledger.add_dashboard_link("a", link_for(clock), clock.now())
-    await ledger.redeem_dashboard_link("a", "sa", clock.now(), until)
-    await ledger.add_dashboard_link("b", link_for(clock, "@bob:example.org"), clock.now())
-    await ledger.redeem_dashboard_link("b", "sb", clock.now(), until)
-    await ledger.add_dashboard_link("a-unused", link_for(clock), clock.now())
-    await ledger.add_dashboard_link("b-unused", link_for(clock, "@bob:example.org"), clock.now())
-    sessions, links = await ledger.open_dashboard_signins(clock.now())
+    await ledger.dashboard.add_dashboard_link("a", link_for(clock), clock.now())
+    await ledger.dashboard.redeem_dashboard_link("a", "sa", clock.now(), until)
+    await ledger.dashboard.add_dashboard_link("b", link_for(clock, "@bob:example.org"), clock.now())
+    await ledger.dashboard.redeem_dashboard_link("b", "sb", clock.now(), until)
+    await ledger.dashboard.add_dashboard_link("a-unused", link_for(clock), clock.now())
+    await ledger.dashboard.add_dashboard_link(
+        "b-unused", link_for(clock, "@bob:example.org"), clock.now()
+    )
+    sessions, links = await ledger.dashboard.open_dashboard_signins(clock.now())
     assert {d: who.user_id for d, who in sessions.items()} == {
         "sa": "@alice:example.org",
         "sb": "@bob:example.org",
     }
     assert set(links) == {"a-unused", "b-unused"} and links["a-unused"].role == "viewer"
-    await ledger.end_dashboard_signins(["sa"], ["a-unused"], clock.now())
-    assert await ledger.live_dashboard_sessions(clock.now()) == {"sb"}
-    assert await ledger.redeem_dashboard_link("a-unused", "x", clock.now(), until) is None
-    assert await ledger.redeem_dashboard_link("b-unused", "y", clock.now(), until) is not None
-    sessions, links = await ledger.open_dashboard_signins(clock.now())
+    await ledger.dashboard.end_dashboard_signins(["sa"], ["a-unused"], clock.now())
+    assert await ledger.dashboard.live_dashboard_sessions(clock.now()) == {"sb"}
+    assert await ledger.dashboard.redeem_dashboard_link("a-unused", "x", clock.now(), until) is None
+    assert (
+        await ledger.dashboard.redeem_dashboard_link("b-unused", "y", clock.now(), until)
+        is not None
+    )
+    sessions, links = await ledger.dashboard.open_dashboard_signins(clock.now())
     assert set(sessions) == {"sb", "y"} and links == {}
 
 
@@ -105,7 +119,7 @@ async def test_usage_sums_split_by_agent_host_model_and_account(
 ) -> None:
     """The dashboard's sums: per agent, host, provider, model and account, in a span."""
     now = clock.now()
-    await ledger.record_metering(
+    await ledger.metering.record_metering(
         [
             event(at=now, account="team"),
             event(at=now, account="team"),
@@ -114,18 +128,18 @@ async def test_usage_sums_split_by_agent_host_model_and_account(
         ],
         [],
     )
-    sums = await ledger.usage_sums(since=now - timedelta(hours=1))
+    sums = await ledger.dashboard.usage_sums(since=now - timedelta(hours=1))
     assert [(s.agent, s.account, s.requests, s.input, s.tokens) for s in sums] == [
         ("coder-1", "team", 2, 200, 2 * 2440),
         ("coder-2", "", 1, 100, 2440),
     ]
     assert sums[0].model == "claude-sonnet-4-20250514" and sums[0].host == "local"
     assert round(sums[0].cost_usd, 6) == 0.025
-    mine = await ledger.usage_sums(since=now - timedelta(hours=1), agent="coder-2")
+    mine = await ledger.dashboard.usage_sums(since=now - timedelta(hours=1), agent="coder-2")
     assert [(s.agent, s.requests) for s in mine] == [("coder-2", 1)]
-    everything = await ledger.usage_sums()
+    everything = await ledger.dashboard.usage_sums()
     assert sum(s.requests for s in everything) == 4
-    earlier = await ledger.usage_sums(until=now - timedelta(days=1))
+    earlier = await ledger.dashboard.usage_sums(until=now - timedelta(days=1))
     assert [s.requests for s in earlier] == [1]
 
 
@@ -134,7 +148,7 @@ async def test_last_models_says_what_each_agent_asked_for_and_got(
 ) -> None:
     """The latest request of each agent: the model asked for, served, and moved from."""
     now = clock.now()
-    await ledger.record_metering(
+    await ledger.metering.record_metering(
         [
             event(at=now - timedelta(minutes=2)),
             event(
@@ -146,7 +160,7 @@ async def test_last_models_says_what_each_agent_asked_for_and_got(
         ],
         [],
     )
-    assert await ledger.last_models(now - timedelta(hours=1)) == {
+    assert await ledger.dashboard.last_models(now - timedelta(hours=1)) == {
         "coder-1": ("claude-haiku-4-5", "claude-haiku-4-5", "claude-sonnet-4")
     }
 
@@ -155,10 +169,10 @@ async def test_usage_sums_after_a_row_add_only_what_came_since(
     ledger: Ledger, clock: ManualClock
 ) -> None:
     """`/metrics` keeps running totals: each scrape sums only the rows after the last one."""
-    assert await ledger.usage_sums_after(0) == ([], 0)
-    await ledger.record_metering([event(at=clock.now()), event(at=clock.now())], [])
-    sums, last = await ledger.usage_sums_after(0)
+    assert await ledger.dashboard.usage_sums_after(0) == ([], 0)
+    await ledger.metering.record_metering([event(at=clock.now()), event(at=clock.now())], [])
+    sums, last = await ledger.dashboard.usage_sums_after(0)
     assert [(s.agent, s.requests) for s in sums] == [("coder-1", 2)] and last >= 2
-    await ledger.record_metering([event(at=clock.now(), agent="coder-2")], [])
-    newer, after = await ledger.usage_sums_after(last)
+    await ledger.metering.record_metering([event(at=clock.now(), agent="coder-2")], [])
+    newer, after = await ledger.dashboard.usage_sums_after(last)
     assert [(s.agent, s.requests) for s in newer] == [("coder-2", 1)] and after > last

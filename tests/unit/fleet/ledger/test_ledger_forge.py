@@ -8,25 +8,24 @@ from datetime import UTC, datetime
 
 import pytest
 
-from fleet.forge.facts import ForgeRunState
-from fleet.forge.model import Slug
 from fleet.ledger import Ledger
+from fleet.ledger.forge_records import ForgeRunState, Slug
 
 SLUG = Slug("acme", "app")
 
 
 async def test_a_delivery_is_taken_once(ledger: Ledger) -> None:
     """The same delivery id of the same forge is had once; another forge's is its own."""
-    assert await ledger.take_delivery("gh", "d-1", "issues")
-    assert not await ledger.take_delivery("gh", "d-1", "issues")
-    assert await ledger.take_delivery("tea", "d-1", "issues")
-    await ledger.set_delivery_outcome("gh", "d-1", "started coder on #3")
-    [newest, *_] = await ledger.deliveries("gh")
+    assert await ledger.forge.take_delivery("gh", "d-1", "issues")
+    assert not await ledger.forge.take_delivery("gh", "d-1", "issues")
+    assert await ledger.forge.take_delivery("tea", "d-1", "issues")
+    await ledger.forge.set_delivery_outcome("gh", "d-1", "started coder on #3")
+    [newest, *_] = await ledger.forge.deliveries("gh")
     assert (newest.delivery, newest.outcome) == ("d-1", "started coder on #3")
 
 
 async def _add(ledger: Ledger, issue: int = 3) -> int | None:
-    return await ledger.add_forge_run(
+    return await ledger.forge.add_forge_run(
         forge="gh",
         repo="app",
         slug=SLUG,
@@ -44,9 +43,9 @@ async def test_an_issue_has_one_live_forge_run(ledger: Ledger) -> None:
     first = await _add(ledger)
     assert first is not None
     assert await _add(ledger) is None
-    await ledger.update_forge_run(first, state=ForgeRunState.ENDED, ended_at=None)
+    await ledger.forge.update_forge_run(first, state=ForgeRunState.ENDED, ended_at=None)
     assert await _add(ledger) is None  # ended_at unset: still live
-    await ledger.update_forge_run(first, ended_at=datetime(2026, 1, 1, tzinfo=UTC))
+    await ledger.forge.update_forge_run(first, ended_at=datetime(2026, 1, 1, tzinfo=UTC))
     assert await _add(ledger) is not None
 
 
@@ -54,49 +53,51 @@ async def test_fields_update_and_are_found_by_pull_and_run(ledger: Ledger) -> No
     """The pull request's number finds the run as its issue does; so does the agent."""
     run = await _add(ledger)
     assert run is not None
-    assert await ledger.agent_forge_run("coder") is None  # queued: not worked on yet
-    await ledger.update_forge_run(
+    assert await ledger.forge.agent_forge_run("coder") is None  # queued: not worked on yet
+    await ledger.forge.update_forge_run(
         run, state=ForgeRunState.WORKING, pull=18, pull_url="u", run_id=7, comment_id=99
     )
-    by_pull = await ledger.live_forge_run("gh", SLUG, 18)
-    by_issue = await ledger.live_forge_run("gh", SLUG, 3)
+    by_pull = await ledger.forge.live_forge_run("gh", SLUG, 18)
+    by_issue = await ledger.forge.live_forge_run("gh", SLUG, 3)
     assert by_pull == by_issue and by_pull is not None
     assert (by_pull.pull, by_pull.comment_id, by_pull.state) == (18, 99, "working")
-    assert await ledger.agent_forge_run("coder") == by_pull
-    assert [r.id for r in await ledger.forge_runs()] == [run]
+    assert await ledger.forge.agent_forge_run("coder") == by_pull
+    assert [r.id for r in await ledger.forge.forge_runs()] == [run]
     with pytest.raises(ValueError, match="not a field"):
-        await ledger.update_forge_run(run, slug="x/y")
+        await ledger.forge.update_forge_run(run, slug="x/y")
 
 
 async def test_the_audit_keeps_every_line_in_order(ledger: Ledger) -> None:
     """Allowed and refused operations are kept, oldest first, cut to their cap."""
-    await ledger.audit_forge(1, "coder", "read", True, "read PR #18 description")
-    await ledger.audit_forge(1, "coder", "comment", False, "refused: comment on #3, " + "x" * 900)
-    await ledger.audit_forge(2, "other", "read", True, "read issue #1")
-    lines = await ledger.forge_audit(1)
+    await ledger.forge.audit_forge(1, "coder", "read", True, "read PR #18 description")
+    await ledger.forge.audit_forge(
+        1, "coder", "comment", False, "refused: comment on #3, " + "x" * 900
+    )
+    await ledger.forge.audit_forge(2, "other", "read", True, "read issue #1")
+    lines = await ledger.forge.forge_audit(1)
     assert [(a.op, a.allowed) for a in lines] == [("read", True), ("comment", False)]
     assert len(lines[1].detail) == 500
-    assert len(await ledger.forge_audit()) == 3
+    assert len(await ledger.forge.forge_audit()) == 3
 
 
 async def test_the_poller_cursor_is_kept(ledger: Ledger) -> None:
-    assert await ledger.forge_cursor("gh", SLUG) is None
-    await ledger.set_forge_cursor("gh", SLUG, "2026-01-01T00:00:00Z")
-    await ledger.set_forge_cursor("gh", SLUG, "2026-01-02T00:00:00Z")
-    assert await ledger.forge_cursor("gh", SLUG) == "2026-01-02T00:00:00Z"
+    assert await ledger.forge.forge_cursor("gh", SLUG) is None
+    await ledger.forge.set_forge_cursor("gh", SLUG, "2026-01-01T00:00:00Z")
+    await ledger.forge.set_forge_cursor("gh", SLUG, "2026-01-02T00:00:00Z")
+    assert await ledger.forge.forge_cursor("gh", SLUG) == "2026-01-02T00:00:00Z"
 
 
 async def test_a_delivery_is_kept_until_its_outcome_is_written(ledger: Ledger) -> None:
     """Taken with its event kept and no outcome: listed as unsettled (oldest first, within
     the age asked); its outcome written, it is settled and its event no longer kept."""
     long_ago = datetime(2000, 1, 1, tzinfo=UTC)
-    assert await ledger.take_delivery("gh", "d-1", "issues", '{"event": 1}')
-    assert await ledger.take_delivery("gh", "d-2", "issues")  # nothing kept: not resumable
-    assert await ledger.take_delivery("tea", "d-3", "issues", '{"event": 3}')
-    assert await ledger.unsettled_deliveries(long_ago) == [
+    assert await ledger.forge.take_delivery("gh", "d-1", "issues", '{"event": 1}')
+    assert await ledger.forge.take_delivery("gh", "d-2", "issues")  # nothing kept: not resumable
+    assert await ledger.forge.take_delivery("tea", "d-3", "issues", '{"event": 3}')
+    assert await ledger.forge.unsettled_deliveries(long_ago) == [
         ("gh", "d-1", '{"event": 1}'),
         ("tea", "d-3", '{"event": 3}'),
     ]
-    await ledger.set_delivery_outcome("gh", "d-1", "started coder on #3")
-    assert await ledger.unsettled_deliveries(long_ago) == [("tea", "d-3", '{"event": 3}')]
-    assert await ledger.unsettled_deliveries(datetime(2999, 1, 1, tzinfo=UTC)) == []
+    await ledger.forge.set_delivery_outcome("gh", "d-1", "started coder on #3")
+    assert await ledger.forge.unsettled_deliveries(long_ago) == [("tea", "d-3", '{"event": 3}')]
+    assert await ledger.forge.unsettled_deliveries(datetime(2999, 1, 1, tzinfo=UTC)) == []

@@ -13,17 +13,17 @@ from fleet.names import AgentName
 async def test_repo_and_base_round_trip(ledger: Ledger) -> None:
     """An agent on a repository, from a given base, is stored and read back whole."""
     spec = AgentSpec(name=AgentName("coder"), runtime="stub", repo="app", repo_base="develop")
-    await ledger.upsert_agent(spec, DesiredState.RUNNING)
-    record = await ledger.get_agent("coder")
+    await ledger.agents.upsert_agent(spec, DesiredState.RUNNING)
+    record = await ledger.agents.get_agent("coder")
     assert record is not None and record.spec == spec
 
 
 async def test_a_row_saved_before_repositories_loads_without_one(ledger: Ledger) -> None:
     """Without the keys in its stored extras, the spec has no repository and no base."""
-    await ledger.upsert_agent(
+    await ledger.agents.upsert_agent(
         AgentSpec(name=AgentName("old"), runtime="stub"), DesiredState.RUNNING
     )
-    record = await ledger.get_agent("old")
+    record = await ledger.agents.get_agent("old")
     assert record is not None
     extra = {k: v for k, v in record.extra.items() if k not in ("repo", "repo_base")}
     old = replace(record, extra=extra)

@@ -28,7 +28,7 @@ def ask(agent: str = "coder-1", **more: object) -> SpawnAsk:
 
 async def test_an_entry_is_saved_whole_and_listed_in_order(ledger: Ledger) -> None:
     """enqueue_spawn returns the row as saved: request, who, where, why, when, host."""
-    first = await ledger.enqueue_spawn(ask(thread="$t"), host=HOST)
+    first = await ledger.spawn_queue.enqueue_spawn(ask(thread="$t"), host=HOST)
     assert first == QueuedSpawn(
         id=1,
         agent="coder-1",
@@ -45,35 +45,35 @@ async def test_an_entry_is_saved_whole_and_listed_in_order(ledger: Ledger) -> No
         status="waiting",
     )
     later = T0 + timedelta(hours=1)
-    second = await ledger.enqueue_spawn(ask("coder-2", not_before=later), host="host-b")
+    second = await ledger.spawn_queue.enqueue_spawn(ask("coder-2", not_before=later), host="host-b")
     assert second.not_before == later and not second.due(T0) and second.due(later)
-    assert [e.id for e in await ledger.queued_spawns()] == [1, 2]
-    assert await ledger.queued_spawns(HOST) == [first]
-    assert await ledger.queued_spawn(2) == second
+    assert [e.id for e in await ledger.spawn_queue.queued_spawns()] == [1, 2]
+    assert await ledger.spawn_queue.queued_spawns(HOST) == [first]
+    assert await ledger.spawn_queue.queued_spawn(2) == second
 
 
 async def test_an_entry_is_started_once(ledger: Ledger) -> None:
     """Only a waiting entry can be marked starting; finishing removes only a starting one."""
-    entry = await ledger.enqueue_spawn(ask(), host=HOST)
-    assert not await ledger.finish_spawn(entry.id)
-    assert await ledger.mark_spawn_starting(entry.id)
-    assert not await ledger.mark_spawn_starting(entry.id)
-    starting = await ledger.queued_spawn(entry.id)
+    entry = await ledger.spawn_queue.enqueue_spawn(ask(), host=HOST)
+    assert not await ledger.spawn_queue.finish_spawn(entry.id)
+    assert await ledger.spawn_queue.mark_spawn_starting(entry.id)
+    assert not await ledger.spawn_queue.mark_spawn_starting(entry.id)
+    starting = await ledger.spawn_queue.queued_spawn(entry.id)
     assert starting is not None and starting.status == "starting"
-    assert await ledger.finish_spawn(entry.id)
-    assert await ledger.queued_spawn(entry.id) is None
-    assert not await ledger.finish_spawn(entry.id)
+    assert await ledger.spawn_queue.finish_spawn(entry.id)
+    assert await ledger.spawn_queue.queued_spawn(entry.id) is None
+    assert not await ledger.spawn_queue.finish_spawn(entry.id)
 
 
 async def test_a_start_turned_away_again_goes_back_to_wait_in_its_place(ledger: Ledger) -> None:
     """requeue_spawn keeps the id (the place) with the new reason and time."""
-    entry = await ledger.enqueue_spawn(ask(), host=HOST)
-    await ledger.enqueue_spawn(ask("coder-2"), host=HOST)
-    await ledger.mark_spawn_starting(entry.id)
+    entry = await ledger.spawn_queue.enqueue_spawn(ask(), host=HOST)
+    await ledger.spawn_queue.enqueue_spawn(ask("coder-2"), host=HOST)
+    await ledger.spawn_queue.mark_spawn_starting(entry.id)
     until = T0 + timedelta(hours=2)
-    await ledger.requeue_spawn(entry.id, "agent:coder-1 is queued until 14:00", until)
-    assert not await ledger.finish_spawn(entry.id)
-    [again, _] = await ledger.queued_spawns(HOST)
+    await ledger.spawn_queue.requeue_spawn(entry.id, "agent:coder-1 is queued until 14:00", until)
+    assert not await ledger.spawn_queue.finish_spawn(entry.id)
+    [again, _] = await ledger.spawn_queue.queued_spawns(HOST)
     assert (again.id, again.status, again.reason, again.not_before) == (
         entry.id,
         "waiting",
@@ -84,13 +84,13 @@ async def test_a_start_turned_away_again_goes_back_to_wait_in_its_place(ledger: 
 
 async def test_cancel_drops_a_waiting_entry_only(ledger: Ledger) -> None:
     """cancel_spawn returns what it removed; a starting or unknown entry gives None."""
-    entry = await ledger.enqueue_spawn(ask(), host=HOST)
-    other = await ledger.enqueue_spawn(ask("coder-2"), host=HOST)
-    assert await ledger.cancel_spawn(entry.id) == entry
-    assert await ledger.cancel_spawn(entry.id) is None
-    await ledger.mark_spawn_starting(other.id)
-    assert await ledger.cancel_spawn(other.id) is None
-    assert await ledger.cancel_spawn(99) is None
+    entry = await ledger.spawn_queue.enqueue_spawn(ask(), host=HOST)
+    other = await ledger.spawn_queue.enqueue_spawn(ask("coder-2"), host=HOST)
+    assert await ledger.spawn_queue.cancel_spawn(entry.id) == entry
+    assert await ledger.spawn_queue.cancel_spawn(entry.id) is None
+    await ledger.spawn_queue.mark_spawn_starting(other.id)
+    assert await ledger.spawn_queue.cancel_spawn(other.id) is None
+    assert await ledger.spawn_queue.cancel_spawn(99) is None
 
 
 async def test_the_queue_survives_reopening_and_ids_are_never_reused(tmp_path: Path) -> None:
@@ -99,14 +99,14 @@ async def test_the_queue_survives_reopening_and_ids_are_never_reused(tmp_path: P
     path = tmp_path / "q.db"
     first = await Ledger.open(path, ManualClock(T0))
     try:
-        kept = await first.enqueue_spawn(ask(), host=HOST)
-        gone = await first.enqueue_spawn(ask("coder-2"), host=HOST)
-        await first.cancel_spawn(gone.id)
+        kept = await first.spawn_queue.enqueue_spawn(ask(), host=HOST)
+        gone = await first.spawn_queue.enqueue_spawn(ask("coder-2"), host=HOST)
+        await first.spawn_queue.cancel_spawn(gone.id)
     finally:
         await first.close()
     second = await Ledger.open(path, ManualClock(T0))
     try:
-        assert await second.queued_spawns(HOST) == [kept]
-        assert (await second.enqueue_spawn(ask("coder-3"), host=HOST)).id == gone.id + 1
+        assert await second.spawn_queue.queued_spawns(HOST) == [kept]
+        assert (await second.spawn_queue.enqueue_spawn(ask("coder-3"), host=HOST)).id == gone.id + 1
     finally:
         await second.close()

@@ -84,7 +84,7 @@ async def ledger(tmp_path: Path) -> AsyncIterator[Ledger]:
 
 
 def journal_of(state: Path, ledger: Ledger) -> UsageJournal:
-    return UsageJournal(state / DIRECTORY, ledger.record_metering_once, ManualClock(T0))
+    return UsageJournal(state / DIRECTORY, ledger.metering.record_metering_once, ManualClock(T0))
 
 
 async def shut_down_failing(state: Path, journal: UsageJournal, rows: int = 3) -> Path:
@@ -124,13 +124,13 @@ async def test_the_next_start_writes_the_kept_rows_once(tmp_path: Path, ledger: 
     second start writes nothing more."""
     journal = journal_of(tmp_path, ledger)
     await shut_down_failing(tmp_path, journal)
-    assert await ledger.usage_events() == []
+    assert await ledger.metering.usage_events() == []
     assert await journal.replay() == 3
-    assert await ledger.usage_events() == [usage(1), usage(2), usage(3)]
-    assert len(await ledger.quota_signals(since=T0 - timedelta(days=1))) == 2
+    assert await ledger.metering.usage_events() == [usage(1), usage(2), usage(3)]
+    assert len(await ledger.metering.quota_signals(since=T0 - timedelta(days=1))) == 2
     assert journal_files(tmp_path) == []
     assert await journal_of(tmp_path, ledger).replay() == 0
-    assert len(await ledger.usage_events()) == 3
+    assert len(await ledger.metering.usage_events()) == 3
 
 
 async def test_a_crash_before_the_file_is_removed_does_not_count_twice(
@@ -145,8 +145,8 @@ async def test_a_crash_before_the_file_is_removed_does_not_count_twice(
     assert await journal.replay() == 3
     shutil.copy(copy, path)  # as if the removal never happened
     assert await journal.replay() == 0
-    assert len(await ledger.usage_events()) == 3
-    assert len(await ledger.quota_signals(since=T0 - timedelta(days=1))) == 2
+    assert len(await ledger.metering.usage_events()) == 3
+    assert len(await ledger.metering.quota_signals(since=T0 - timedelta(days=1))) == 2
     assert journal_files(tmp_path) == []
     assert "already in the ledger" in caplog.text
 
@@ -162,7 +162,10 @@ async def test_two_shutdowns_keep_two_files_and_both_are_written(
     await recorder.stop()
     assert len(journal_files(tmp_path)) == 2
     assert await journal.replay() == 2
-    assert sorted(event.agent for event in await ledger.usage_events()) == ["agent-1", "agent-7"]
+    assert sorted(event.agent for event in await ledger.metering.usage_events()) == [
+        "agent-1",
+        "agent-7",
+    ]
 
 
 async def test_a_corrupt_line_is_kept_aside_and_loses_nothing_else(
@@ -179,8 +182,8 @@ async def test_a_corrupt_line_is_kept_aside_and_loses_nothing_else(
     path.write_text("\n".join([lines[0], bad[0], bad[1], *lines[2:]]) + "\n")
     with caplog.at_level(logging.ERROR):
         assert await journal.replay() == 2
-    assert [event.agent for event in await ledger.usage_events()] == ["agent-1", "agent-3"]
-    assert len(await ledger.quota_signals(since=T0 - timedelta(days=1))) == 2
+    assert [event.agent for event in await ledger.metering.usage_events()] == ["agent-1", "agent-3"]
+    assert len(await ledger.metering.quota_signals(since=T0 - timedelta(days=1))) == 2
     aside = path.with_suffix(".rejected")
     assert aside.read_text().splitlines() == bad
     assert stat.S_IMODE(aside.stat().st_mode) == 0o600

@@ -12,7 +12,7 @@ from fleet.budgets.run_watch import RunCapWatch
 from fleet.clock import ManualClock
 from fleet.events import EventKind, FleetEvent
 from fleet.ledger import Ledger
-from fleet.ledger.run_reports import RunStart
+from fleet.ledger.runs import RunStart
 from fleet.metering.events import Outcome, Tokens, UsageEvent
 from fleet.metering.policy import Estimate, Refuse, RequestInfo
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, RunBudget, RunHandle
@@ -61,13 +61,13 @@ async def run_of(
     ledger: Ledger, clock: ManualClock, tmp_path: Path, spec: AgentSpec, *, seconds: float
 ) -> int:
     """A run of ``spec`` that starts now and lasts ``seconds`` (left open at 0)."""
-    await ledger.upsert_agent(spec, DesiredState.RUNNING)
-    run = await ledger.start_run(spec.name, handle(tmp_path))
+    await ledger.agents.upsert_agent(spec, DesiredState.RUNNING)
+    run = await ledger.runs.start_run(spec.name, handle(tmp_path))
     start = RunStart("spawned by test", (), None, None, 0, spec.runtime, spec.model)
-    await ledger.record_run_start(run, start)
+    await ledger.runs.record_run_start(run, start)
     if seconds:
         clock.advance(seconds)
-        await ledger.end_run(run.id, ExitInfo(0, "exited"))
+        await ledger.runs.end_run(run.id, ExitInfo(0, "exited"))
     return run.id
 
 
@@ -88,7 +88,7 @@ async def test_past_runs_spend_is_summed_per_run_on_the_same_runtime_and_model(
     await run_of(ledger, clock, tmp_path, replace(SPEC, model="m-2"), seconds=100)
     await run_of(ledger, clock, tmp_path, replace(SPEC, runtime="codex"), seconds=100)
     await run_of(ledger, clock, tmp_path, SPEC, seconds=0)  # open, from T0+400
-    await ledger.record_metering(
+    await ledger.metering.record_metering(
         [
             used(10, 1000, 0.01),
             used(20, 2000, None),
@@ -99,10 +99,10 @@ async def test_past_runs_spend_is_summed_per_run_on_the_same_runtime_and_model(
         ],
         [],
     )
-    assert await ledger.run_costs(AGENT, "claude", "m-1") == [(8000, 0.08), (3000, 0.01)]
-    assert await ledger.run_costs(AGENT, "claude", "m-2") == [(5000, 0.05)]
-    assert await ledger.run_costs(AGENT, "claude", None) == []
-    tokens, usd = await ledger.spent_since(AGENT, T0 + timedelta(seconds=400))
+    assert await ledger.runs.run_costs(AGENT, "claude", "m-1") == [(8000, 0.08), (3000, 0.01)]
+    assert await ledger.runs.run_costs(AGENT, "claude", "m-2") == [(5000, 0.05)]
+    assert await ledger.runs.run_costs(AGENT, "claude", None) == []
+    tokens, usd = await ledger.runs.spent_since(AGENT, T0 + timedelta(seconds=400))
     assert (tokens, round(usd, 4)) == (7000, 0.07)
 
 
@@ -113,7 +113,7 @@ async def test_restore_arms_open_runs_with_what_they_spent_and_launches_arm_and_
     launch is armed with its spec's cap, an ended run disarmed; the cap is posted once, as
     an alert in the agent's thread."""
     open_run = await run_of(ledger, clock, tmp_path, SPEC, seconds=0)
-    await ledger.record_metering([used(5, 49_000, None)], [])
+    await ledger.metering.record_metering([used(5, 49_000, None)], [])
     board = Board()
     watch = RunCapWatch(RunCaps(), ledger, board, clock)
     await watch.restore()
@@ -123,7 +123,7 @@ async def test_restore_arms_open_runs_with_what_they_spent_and_launches_arm_and_
         FleetEvent(AGENT, EventKind.ENDED, AgentState.RUNNING, "", False, open_run)
     )
     assert watch.caps.cap_of(AGENT) is None
-    await ledger.end_run(open_run, ExitInfo(0, "exited"))
+    await ledger.runs.end_run(open_run, ExitInfo(0, "exited"))
     clock.advance(60)
     launched = replace(SPEC, run_budget=RunBudget(10, since=clock.now()))
     await watch.arm(launched, continues=False)
@@ -143,9 +143,9 @@ async def test_restore_arms_open_runs_with_what_they_spent_and_launches_arm_and_
 async def test_the_ledger_keeps_a_spec_s_cap_and_cutoff(ledger: Ledger) -> None:
     """The spec as launched keeps its run budget, cutoff included; none stays none."""
     capped = replace(SPEC, run_budget=RunBudget(None, 2.5, "freeze"))
-    await ledger.upsert_agent(capped, DesiredState.RUNNING)
-    record = await ledger.get_agent(AGENT)
+    await ledger.agents.upsert_agent(capped, DesiredState.RUNNING)
+    record = await ledger.agents.get_agent(AGENT)
     assert record is not None and record.spec.run_budget == RunBudget(None, 2.5, "freeze")
-    await ledger.upsert_agent(replace(SPEC, run_budget=None), DesiredState.RUNNING)
-    record = await ledger.get_agent(AGENT)
+    await ledger.agents.upsert_agent(replace(SPEC, run_budget=None), DesiredState.RUNNING)
+    record = await ledger.agents.get_agent(AGENT)
     assert record is not None and record.spec.run_budget is None

@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bot.cli.command import _summary
-from fleet.budgets.model import Budget
 from fleet.budgets.policy import PacingPolicy
+from fleet.ledger.budget_records import Budget
 from fleet.metering.config import Price, PriceTable
 from fleet.metering.events import Tokens
 from fleet.metering.policy import Estimate, Refuse, RequestInfo, Reservation

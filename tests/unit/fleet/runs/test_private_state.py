@@ -37,7 +37,7 @@ async def test_ledger_and_its_wal_files_are_0600(tmp_path: Path) -> None:
     path = tmp_path / "elsewhere" / "ledger.db"
     ledger = await Ledger.open(path, SystemClock())
     try:
-        await ledger.record_metering([], [])
+        await ledger.metering.record_metering([], [])
         files = [p for p in path.parent.iterdir() if p.name.startswith("ledger.db")]
         assert {p.name for p in files} >= {"ledger.db", "ledger.db-wal", "ledger.db-shm"}
         assert {p.name: mode(p) for p in files} == {p.name: 0o600 for p in files}

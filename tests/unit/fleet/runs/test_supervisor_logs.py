@@ -59,7 +59,7 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[Fleet, HeartbeatServer]]
         yield fleet, server
     finally:
         await fleet.stop()
-        for run in await ledger.open_runs():
+        for run in await ledger.runs.open_runs():
             if backend.is_alive(run.handle):
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(run.handle.pgid, signal.SIGKILL)

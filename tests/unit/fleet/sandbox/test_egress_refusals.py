@@ -23,7 +23,7 @@ async def test_refusals_are_counted_in_the_ledger_and_told_once_an_hour(
     async def post(notice: Notice) -> Any:
         posted.append(notice)
 
-    book = RefusalBook(ledger, post, clock)
+    book = RefusalBook(ledger.refusals, post, clock)
     for _ in range(5):
         book.note(Refusal("coder", "localhost", 443, "it resolves to 127.0.0.1"))
     book.note(Refusal("other", "evil.example", 443, "not on the agent's allow-list"))

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from fleet.approvals.model import ApprovalRequest, ApprovalState, Decision
 from fleet.approvals.service import ApprovalEvent, Approvals
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
+from fleet.ledger.approval_records import ApprovalRequest, ApprovalState, Decision
 from fleet.model import AgentSpec, PermissionMode
 from fleet.names import AgentName
 from fleet.sessions.base import SessionProtocol

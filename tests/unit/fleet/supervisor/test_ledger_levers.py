@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
-from fleet.ledger.confirmations import KEPT_EXPIRED
+from fleet.ledger.chat_records import KEPT_EXPIRED
 from fleet.model import AgentSpec, DesiredState
 from fleet.names import AgentName
 from fleet.runs.launch_kit import LaunchKit
@@ -23,7 +23,7 @@ ADMIN = "@ada:example.org"
 async def ask(
     ledger: Ledger, clock: ManualClock, *, sender: str = ADMIN, thread: str | None = None
 ) -> int:
-    asked = await ledger.ask_confirmation(
+    asked = await ledger.chat.ask_confirmation(
         connector="matrix",
         sender=sender,
         room=ROOM,
@@ -40,12 +40,12 @@ async def test_a_confirmation_is_taken_once_within_its_deadline(
 ) -> None:
     """A live confirmation is taken by the first reply only; it is then gone."""
     first = await ask(ledger, clock)
-    [waiting] = await ledger.confirmations_at("matrix", ROOM, None)
+    [waiting] = await ledger.chat.confirmations_at("matrix", ROOM, None)
     assert (waiting.id, waiting.sender, waiting.command) == (first, ADMIN, "!freeze all")
     clock.advance(59)
-    assert await ledger.take_confirmation(first)
-    assert not await ledger.take_confirmation(first)
-    assert await ledger.confirmations_at("matrix", ROOM, None) == []
+    assert await ledger.chat.take_confirmation(first)
+    assert not await ledger.chat.take_confirmation(first)
+    assert await ledger.chat.confirmations_at("matrix", ROOM, None) == []
 
 
 async def test_an_expired_confirmation_never_acts_and_is_kept_only_to_say_so(
@@ -55,11 +55,11 @@ async def test_an_expired_confirmation_never_acts_and_is_kept_only_to_say_so(
     a while, then dropped."""
     first = await ask(ledger, clock)
     clock.advance(61)
-    [late] = await ledger.confirmations_at("matrix", ROOM, None)
+    [late] = await ledger.chat.confirmations_at("matrix", ROOM, None)
     assert late.expired(clock.now())
     clock.advance(KEPT_EXPIRED.total_seconds())
-    assert await ledger.confirmations_at("matrix", ROOM, None) == []
-    assert not await ledger.take_confirmation(first)
+    assert await ledger.chat.confirmations_at("matrix", ROOM, None) == []
+    assert not await ledger.chat.take_confirmation(first)
 
 
 async def test_asking_again_replaces_and_places_are_apart(
@@ -71,9 +71,11 @@ async def test_asking_again_replaces_and_places_are_apart(
     second = await ask(ledger, clock)
     in_thread = await ask(ledger, clock, thread="$thread")
     other = await ask(ledger, clock, sender="@bob:example.org")
-    room = await ledger.confirmations_at("matrix", ROOM, None)
+    room = await ledger.chat.confirmations_at("matrix", ROOM, None)
     assert [c.id for c in room] == [other, second]
-    assert [c.id for c in await ledger.confirmations_at("matrix", ROOM, "$thread")] == [in_thread]
+    assert [c.id for c in await ledger.chat.confirmations_at("matrix", ROOM, "$thread")] == [
+        in_thread
+    ]
     assert first not in {c.id for c in room}
 
 
@@ -91,22 +93,24 @@ async def test_a_confirmation_survives_a_restart_but_not_its_deadline(
     clock.advance(30)
     reopened = await Ledger.open(path, clock)
     try:
-        assert await reopened.take_confirmation(live)
+        assert await reopened.chat.take_confirmation(live)
         clock.advance(31)
-        assert not await reopened.take_confirmation(stale)
+        assert not await reopened.chat.take_confirmation(stale)
     finally:
         await reopened.close()
 
 
 async def test_a_budget_never_takes_over_a_freeze_made_by_hand(ledger: Ledger) -> None:
     """A freeze by hand replaces a budget's; a budget's later freeze leaves it as it is."""
-    budget = await ledger.add_freeze("coder", "agent:coder", "agent:coder reached its limit")
+    budget = await ledger.budgets.add_freeze(
+        "coder", "agent:coder", "agent:coder reached its limit"
+    )
     assert not budget.by_hand
-    hand = await ledger.add_freeze("coder", "", "by ada: odd pushes", by=ADMIN)
+    hand = await ledger.budgets.add_freeze("coder", "", "by ada: odd pushes", by=ADMIN)
     assert hand.by_hand
-    kept = await ledger.add_freeze("coder", "agent:coder", "agent:coder reached its limit")
+    kept = await ledger.budgets.add_freeze("coder", "agent:coder", "agent:coder reached its limit")
     assert (kept.by, kept.budget, kept.reason) == (ADMIN, "", "by ada: odd pushes")
-    [stored] = await ledger.freezes()
+    [stored] = await ledger.budgets.freezes()
     assert stored.by == ADMIN and stored.by_hand
 
 
@@ -126,10 +130,10 @@ async def test_a_budget_reset_lifts_only_its_own_freezes(
         ),
     )
     for name in ("coder", "held"):
-        await ledger.upsert_agent(AgentSpec(AgentName(name), "stub"), DesiredState.RUNNING)
-        await ledger.add_freeze(name, "global", "global reached its limit")
-    await ledger.add_freeze("held", "", "by ada: odd pushes", by=ADMIN)
-    await ledger.add_freeze("held", "global", "global reached its limit")  # a later cutoff
+        await ledger.agents.upsert_agent(AgentSpec(AgentName(name), "stub"), DesiredState.RUNNING)
+        await ledger.budgets.add_freeze(name, "global", "global reached its limit")
+    await ledger.budgets.add_freeze("held", "", "by ada: odd pushes", by=ADMIN)
+    await ledger.budgets.add_freeze("held", "global", "global reached its limit")  # a later cutoff
     assert await CutoffKeeper(fleet).release("global") == ["coder"]
-    [kept] = await ledger.freezes()
+    [kept] = await ledger.budgets.freezes()
     assert (kept.agent, kept.by) == ("held", ADMIN)

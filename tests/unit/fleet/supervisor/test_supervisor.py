@@ -63,9 +63,9 @@ class Rig:
         """Stop watching, kill every agent still running, and reap it in every backend."""
         for fleet in self.fleets:
             await fleet.stop()
-        runs = {run.id: run for run in await self.ledger.open_runs()}
-        for record in await self.ledger.list_agents():
-            last = await self.ledger.last_run(record.name)
+        runs = {run.id: run for run in await self.ledger.runs.open_runs()}
+        for record in await self.ledger.agents.list_agents():
+            last = await self.ledger.runs.last_run(record.name)
             if last is not None:
                 runs[last.id] = last
         for run in runs.values():
@@ -106,7 +106,7 @@ async def eventually(check: Callable[[], Awaitable[bool]], within: float = 10.0)
 
 
 async def state_is(ledger: Ledger, name: str, state: AgentState) -> bool:
-    record = await ledger.get_agent(name)
+    record = await ledger.agents.get_agent(name)
     return record is not None and record.state is state
 
 
@@ -117,13 +117,13 @@ async def test_spawn_starts_the_agent_and_says_its_pid(fleet: Fleet, rig: Rig) -
     assert outcome.started
     assert outcome.status.state is AgentState.RUNNING
     assert outcome.status.runtime == "stub"
-    run = await rig.ledger.last_run("coder-1")
+    run = await rig.ledger.runs.last_run("coder-1")
     assert run is not None and run.ended_at is None
     assert outcome.status.pid == run.handle.pid
     assert rig.backends[0].is_alive(run.handle)
     assert outcome.pid == run.handle.pid
     assert outcome.ended is None  # still running after its first moments
-    report = await rig.ledger.run_report(run.id)
+    report = await rig.ledger.runs.run_report(run.id)
     assert report is not None and report.start is not None
     assert report.start.trigger == "spawned by operator"
 
@@ -139,13 +139,13 @@ async def test_spawn_emits_a_started_event(fleet: Fleet, rig: Rig) -> None:
 async def test_spawning_a_running_agent_starts_nothing(fleet: Fleet, rig: Rig) -> None:
     """A second spawn of a live agent reports started=False with the same pid and run."""
     first = await fleet.spawn("coder-1")
-    first_run = await rig.ledger.last_run("coder-1")
+    first_run = await rig.ledger.runs.last_run("coder-1")
     second = await fleet.spawn("coder-1")
     assert not second.started
     assert second.pid is None
     assert second.status.pid == first.status.pid
     assert second.status.state is AgentState.RUNNING
-    assert await rig.ledger.last_run("coder-1") == first_run
+    assert await rig.ledger.runs.last_run("coder-1") == first_run
 
 
 async def test_concurrent_spawns_start_one_process(fleet: Fleet, rig: Rig) -> None:
@@ -153,7 +153,7 @@ async def test_concurrent_spawns_start_one_process(fleet: Fleet, rig: Rig) -> No
     a, b = await asyncio.gather(fleet.spawn("coder-1"), fleet.spawn("coder-1"))
     assert sorted([a.started, b.started]) == [False, True]
     assert a.status.pid == b.status.pid
-    assert len(await rig.ledger.open_runs()) == 1
+    assert len(await rig.ledger.runs.open_runs()) == 1
 
 
 async def wrote(fleet: Fleet, name: str, line: str) -> None:
@@ -197,12 +197,12 @@ async def test_stop_records_stopped_and_the_exit_code(fleet: Fleet, rig: Rig) ->
     info = await fleet.stop_agent("coder-1", by="ann")
     assert (info.exit_code, info.reason) == (0, "exited with status 0")
 
-    record = await rig.ledger.get_agent("coder-1")
+    record = await rig.ledger.agents.get_agent("coder-1")
     assert record is not None
     assert record.state is AgentState.STOPPED
     assert record.desired is DesiredState.STOPPED
     assert record.state_reason == "stopped by ann (exited with status 0)"
-    run = await rig.ledger.last_run("coder-1")
+    run = await rig.ledger.runs.last_run("coder-1")
     assert run is not None and run.ended_at is not None
     assert (run.exit_code, run.pid) == (0, spawned.status.pid)
     assert not rig.backends[0].is_alive(run.handle)
@@ -215,7 +215,7 @@ async def test_force_stop_kills_at_once(fleet: Fleet, rig: Rig) -> None:
     await fleet.spawn("coder-1")
     info = await fleet.stop_agent("coder-1", force=True)
     assert (info.exit_code, info.reason) == (-9, "killed by SIGKILL")
-    run = await rig.ledger.last_run("coder-1")
+    run = await rig.ledger.runs.last_run("coder-1")
     assert run is not None and run.exit_code == -9
     assert await state_is(rig.ledger, "coder-1", AgentState.STOPPED)
 
@@ -237,10 +237,10 @@ async def test_an_agent_that_fails_by_itself_is_recorded_and_announced(
     await wrote(fleet, "coder-1", "stub: failing with status 3")
 
     await eventually(lambda: state_is(rig.ledger, "coder-1", AgentState.FAILED))
-    run = await rig.ledger.last_run("coder-1")
+    run = await rig.ledger.runs.last_run("coder-1")
     assert run is not None and run.ended_at is not None
     assert (run.exit_code, run.reason) == (3, "exited with status 3")
-    record = await rig.ledger.get_agent("coder-1")
+    record = await rig.ledger.agents.get_agent("coder-1")
     # What follows an end is the restart policy's call: desired is left as it was.
     assert record is not None and record.desired is DesiredState.RUNNING
 
@@ -259,7 +259,7 @@ async def test_an_agent_that_exits_cleanly_by_itself_ends_exited(fleet: Fleet, r
     await fleet.spawn("coder-1")
     await fleet.send("coder-1", "exit")
     await eventually(lambda: state_is(rig.ledger, "coder-1", AgentState.EXITED))
-    run = await rig.ledger.last_run("coder-1")
+    run = await rig.ledger.runs.last_run("coder-1")
     assert run is not None and run.exit_code == 0
 
 
@@ -276,7 +276,7 @@ async def test_an_operator_stop_is_announced_as_by_operator_not_as_a_failure(
 async def test_restart_runs_a_new_process_with_the_same_spec(fleet: Fleet, rig: Rig) -> None:
     """restart stops the old process and starts a new one, with a new pid, same model."""
     first = await fleet.spawn("coder-1", model="opus")
-    old_run = await rig.ledger.last_run("coder-1")
+    old_run = await rig.ledger.runs.last_run("coder-1")
     status = await fleet.restart("coder-1")
 
     assert status.state is AgentState.RUNNING
@@ -284,7 +284,7 @@ async def test_restart_runs_a_new_process_with_the_same_spec(fleet: Fleet, rig: 
     assert status.model == "opus"
     assert old_run is not None
     assert not rig.backends[0].is_alive(old_run.handle)
-    new_run = await rig.ledger.last_run("coder-1")
+    new_run = await rig.ledger.runs.last_run("coder-1")
     assert new_run is not None and new_run.id != old_run.id and new_run.ended_at is None
 
 
@@ -304,7 +304,7 @@ async def test_a_restart_racing_a_spawn_leaves_one_process(fleet: Fleet, rig: Ri
     spawned, restarted = await asyncio.gather(fleet.spawn("coder-1"), fleet.restart("coder-1"))
     assert spawned.started
     assert restarted.pid != spawned.pid  # the pid the spawn launched, stopped by the restart
-    [open_run] = await rig.ledger.open_runs()
+    [open_run] = await rig.ledger.runs.open_runs()
     assert open_run.pid == restarted.pid
 
 
@@ -333,7 +333,7 @@ async def test_a_new_fleet_reattaches_agents_that_kept_running(rig: Rig) -> None
     await wrote(second, "coder-1", "stub: received: still there?")
     info = await second.stop_agent("coder-1")
     assert info.exit_code == 0
-    run = await rig.ledger.last_run("coder-1")
+    run = await rig.ledger.runs.last_run("coder-1")
     assert run is not None and run.exit_code == 0
     assert await state_is(rig.ledger, "coder-1", AgentState.STOPPED)
 
@@ -345,13 +345,13 @@ async def test_a_new_fleet_closes_runs_that_ended_unwatched_with_the_shims_statu
     first = await rig.fleet()
     await first.spawn("coder-1")
     await first.stop()
-    run = await rig.ledger.last_run("coder-1")
+    run = await rig.ledger.runs.last_run("coder-1")
     assert run is not None
     await rig.backends[0].send_input(run.handle, "fail 4")
     await rig.backends[0].wait(run.handle)  # the old Fleetwarden's process reaps its child
 
     await rig.fleet()
-    ended = await rig.ledger.last_run("coder-1")
+    ended = await rig.ledger.runs.last_run("coder-1")
     assert ended is not None and ended.ended_at is not None
     assert (ended.exit_code, ended.reason) == (4, "exited with status 4")
     assert await state_is(rig.ledger, "coder-1", AgentState.FAILED)
@@ -366,13 +366,13 @@ async def test_a_new_fleet_closes_runs_killed_unwatched_as_failed_with_unknown_s
     first = await rig.fleet()
     await first.spawn("coder-1")
     await first.stop()
-    run = await rig.ledger.last_run("coder-1")
+    run = await rig.ledger.runs.last_run("coder-1")
     assert run is not None
     os.killpg(run.handle.pgid, signal.SIGKILL)
     await rig.backends[0].wait(run.handle)  # the old Fleetwarden's process reaps its child
 
     second = await rig.fleet()
-    ended = await rig.ledger.last_run("coder-1")
+    ended = await rig.ledger.runs.last_run("coder-1")
     assert ended is not None and ended.ended_at is not None
     assert ended.exit_code is None
     assert ended.reason == "ended while Fleetwarden was not running; status unknown"

@@ -12,7 +12,7 @@ from bot.render import runs as render_runs
 from fleet.clock import ManualClock
 from fleet.errors import LaunchFailed
 from fleet.ledger import Ledger
-from fleet.ledger.run_reports import RunEnd, RunStart
+from fleet.ledger.runs import RunEnd, RunStart
 from fleet.metering.events import Tokens, UsageEvent
 from fleet.model import AgentSpec, DesiredState, ExitInfo, LaunchPlan, RunHandle
 from fleet.names import AgentName
@@ -140,10 +140,10 @@ async def test_a_summary_counts_what_the_ledger_metered_in_the_run(tmp_path: Pat
     ledger = await Ledger.open(tmp_path / "ledger.db", clock)
     try:
         spec = AgentSpec(AgentName("c1"), runtime="claude")
-        await ledger.upsert_agent(spec, DesiredState.RUNNING)
+        await ledger.agents.upsert_agent(spec, DesiredState.RUNNING)
         handle = RunHandle("subprocess", 10, 10, tmp_path, tmp_path / "output.log")
-        run = await ledger.start_run("c1", handle)
-        await ledger.record_run_start(
+        run = await ledger.runs.start_run("c1", handle)
+        await ledger.runs.record_run_start(
             run, RunStart("spawned by @ann", ("team",), "/srv/repo", "abc", 0)
         )
         usage = [
@@ -151,10 +151,10 @@ async def test_a_summary_counts_what_the_ledger_metered_in_the_run(tmp_path: Pat
             request(9, "claude-haiku-4-5", Tokens(input=300, output=50), 0.001, "claude-opus-4-1"),
             request(90, "claude-haiku-4-5", Tokens(input=7, output=7), None),  # after the run
         ]
-        await ledger.record_metering(usage, [])
+        await ledger.metering.record_metering(usage, [])
         clock.advance(60)
-        await ledger.end_run(run.id, ExitInfo(0, "exited with status 0"))
-        await ledger.record_run_end(
+        await ledger.runs.end_run(run.id, ExitInfo(0, "exited with status 0"))
+        await ledger.runs.record_run_end(
             run.id,
             RunEnd(
                 "finished",

@@ -70,7 +70,7 @@ class Rig:
         """Stop watching, kill every agent still running, and reap it in every backend."""
         for fleet in self.fleets:
             await fleet.stop()
-        for run in await self.ledger.open_runs():
+        for run in await self.ledger.runs.open_runs():
             if any(backend.is_alive(run.handle) for backend in self.backends):
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(run.handle.pgid, signal.SIGKILL)
@@ -118,7 +118,7 @@ async def watchdog(fleet: Fleet) -> list[Action]:
 
 
 async def run_id(rig: Rig, name: str) -> int | None:
-    run = await rig.ledger.last_run(name)
+    run = await rig.ledger.runs.last_run(name)
     return None if run is None else run.id
 
 
@@ -130,7 +130,7 @@ async def test_a_reload_that_drops_a_running_agent_leaves_it_running_marked(rig:
     assert (diff.removed, diff.removed_running) == ((GONE,), (GONE,))
     [gone] = await fleet.ps()
     assert gone.state is AgentState.RUNNING and gone.removed_from_roster is not None
-    run = await rig.ledger.last_run(GONE)
+    run = await rig.ledger.runs.last_run(GONE)
     assert run is not None and rig.backends[0].is_alive(run.handle)
 
 
@@ -205,7 +205,7 @@ async def test_restarts_keep_the_mark_and_a_spawn_clears_it(rig: Rig) -> None:
     assert (await fleet.status(GONE)).removed_from_roster is not None
     await fleet.stop_agent(GONE)
     await fleet.spawn(GONE, collect=False)
-    record = await rig.ledger.get_agent(GONE)
+    record = await rig.ledger.agents.get_agent(GONE)
     assert record is not None and (record.origin, record.removed_at) == ("spawn", None)
 
 
@@ -226,7 +226,7 @@ async def test_forget_takes_an_ended_agent_out_of_ps_and_keeps_its_runs_and_usag
     in the ledger; a later spawn starts it afresh, its old run still there."""
     fleet = await rig.fleet(BOTH)
     await fleet.spawn(GONE, collect=False)
-    await rig.ledger.record_metering([metered(GONE, SystemClock().now())], [])
+    await rig.ledger.metering.record_metering([metered(GONE, SystemClock().now())], [])
     await fleet.apply_roster({KEEP: spec(KEEP)})
     await fleet.stop_agent(GONE)
     old_run = await run_id(rig, GONE)
@@ -241,7 +241,7 @@ async def test_forget_takes_an_ended_agent_out_of_ps_and_keeps_its_runs_and_usag
     assert await run_id(rig, GONE) == old_run
     outcome = await fleet.spawn(GONE, collect=False)
     assert outcome.started
-    run = await rig.ledger.last_run(GONE)
+    run = await rig.ledger.runs.last_run(GONE)
     assert old_run is not None and run is not None and run.id > old_run
     [again] = await fleet.ps()
     assert again.state is AgentState.RUNNING and again.removed_from_roster is None

@@ -1,4 +1,5 @@
-"""The ledger's ``run_reports`` table (migration 11): for each run, where it worked (its
+"""The ledger's runs: the ``runs`` table, each process launched for an agent and how it
+ended, and the ``run_reports`` table (migration 11): for each run, where it worked (its
 host, its directory and the git HEAD there before and after), why it started, and how it
 went as its own output tells — the facts a run's summary and ``runs NAME`` show beside
 the metered usage."""
@@ -10,9 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from fleet.ledger.access import Store
-from fleet.ledger.engine import Row, replace_into
-from fleet.ledger.rows import RunRecord, to_epoch
+from fleet.errors import LedgerError
+from fleet.ledger.access import Access, Store
+from fleet.ledger.agents import agent_in
+from fleet.ledger.engine import Database, Row, insert_id, replace_into
+from fleet.ledger.rows import Parsed, RunRecord, to_epoch
+from fleet.model import ExitInfo, RunHandle
 
 _MESSAGE_CAP = 4000  # the last message is kept for a summary, not as a transcript
 
@@ -91,10 +95,82 @@ _RECORD_START: Final = replace_into(
 )
 
 
-class RunReportsLedger:
-    """The run report queries of :class:`~fleet.ledger.store.Ledger`."""
+class RunsStore(Store):
+    """Runs: each process launched for an agent and how it ended, and its report (where
+    it worked, why it started, how it went)."""
 
-    async def record_run_start(self: Store, run: RunRecord, start: RunStart) -> None:
+    def __init__(self, access: Access) -> None:
+        super().__init__(access)
+        self._last_runs = Parsed(RunRecord.from_row)  # by agent name
+
+    async def start_run(
+        self, name: str, handle: RunHandle, at: datetime | None = None
+    ) -> RunRecord:
+        """Record that a process was launched for ``name`` (on the agent's host)."""
+        when = self._epoch(at)
+        async with self._transaction(f"record a run of {name}") as conn:
+            agent = await agent_in(conn, name)
+            run_id = await insert_id(
+                conn,
+                "INSERT INTO runs (agent, backend, pid, pgid, start_ticks, session, run_dir,"
+                " log_path, started_at, host) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    name,
+                    handle.backend,
+                    handle.pid,
+                    handle.pgid,
+                    handle.start_ticks,
+                    handle.session,
+                    str(handle.run_dir),
+                    str(handle.log_path),
+                    when,
+                    agent.host,
+                ),
+            )
+            return await _run_in(conn, run_id)
+
+    async def end_run(self, run_id: int, exit: ExitInfo, at: datetime | None = None) -> RunRecord:
+        """Record how run ``run_id`` ended; a run that already ended keeps its first result."""
+        when = self._epoch(at)
+        async with self._transaction(f"end run {run_id}") as conn:
+            await conn.execute(
+                "UPDATE runs SET ended_at = ?, exit_code = ?, reason = ?"
+                " WHERE id = ? AND ended_at IS NULL",
+                (when, exit.exit_code, exit.reason, run_id),
+            )
+            return await _run_in(conn, run_id)
+
+    async def open_runs(self) -> list[RunRecord]:
+        """Runs not yet ended, oldest first: the processes to re-adopt after a restart."""
+        rows = await self._all("SELECT * FROM runs WHERE ended_at IS NULL ORDER BY id", ())
+        return [RunRecord.from_row(row) for row in rows]
+
+    async def open_sessions(self) -> set[str]:
+        """The backend sessions (tmux's) of the runs not yet ended."""
+        rows = await self._all(
+            "SELECT session FROM runs WHERE ended_at IS NULL AND session IS NOT NULL", ()
+        )
+        return {str(row[0]) for row in rows}
+
+    async def last_run(self, name: str) -> RunRecord | None:
+        """The most recent run of ``name``, open or ended."""
+        row = await self._one(
+            "SELECT * FROM runs WHERE agent = ? ORDER BY id DESC LIMIT 1", (name,)
+        )
+        return None if row is None else RunRecord.from_row(row)
+
+    async def last_runs(self) -> dict[str, RunRecord]:
+        """Every agent's most recent run, in one query (for ``ps`` and the watchdog)."""
+        rows = await self._all(
+            "SELECT * FROM runs WHERE id IN (SELECT MAX(id) FROM runs GROUP BY agent)", ()
+        )
+        runs = {str(row["agent"]): self._last_runs(str(row["agent"]), row) for row in rows}
+        self._last_runs.keep_only(runs)
+        return runs
+
+    # -- reports ----------------------------------------------------------------------------
+
+    async def record_run_start(self, run: RunRecord, start: RunStart) -> None:
         async with self._transaction(f"record how run {run.id} started") as conn:
             await conn.execute(
                 _RECORD_START,
@@ -113,7 +189,7 @@ class RunReportsLedger:
                 ),
             )
 
-    async def record_run_end(self: Store, run_id: int, end: RunEnd) -> None:
+    async def record_run_end(self, run_id: int, end: RunEnd) -> None:
         """Record how run ``run_id`` went; a run without a start report gets none."""
         message = end.last_message
         if message is not None and len(message) > _MESSAGE_CAP:
@@ -137,15 +213,15 @@ class RunReportsLedger:
                 ),
             )
 
-    async def run_start(self: Store, run_id: int) -> RunStart | None:
+    async def run_start(self, run_id: int) -> RunStart | None:
         row = await self._one("SELECT * FROM run_reports WHERE run_id = ?", (run_id,))
         return None if row is None else _start(row)
 
-    async def run_report(self: Store, run_id: int) -> RunReport | None:
+    async def run_report(self, run_id: int) -> RunReport | None:
         rows = await self._all(f"{_JOINED} WHERE r.id = ?", (run_id,))
         return _report(rows[0]) if rows else None
 
-    async def run_reports(self: Store, agent: str, limit: int = 5) -> list[RunReport]:
+    async def run_reports(self, agent: str, limit: int = 5) -> list[RunReport]:
         """``agent``'s latest ``limit`` runs, newest first."""
         rows = await self._all(
             f"{_JOINED} WHERE r.agent = ? ORDER BY r.id DESC LIMIT ?", (agent, limit)
@@ -153,7 +229,7 @@ class RunReportsLedger:
         return [_report(row) for row in rows]
 
     async def run_costs(
-        self: Store,
+        self,
         agent: str,
         runtime: str,
         model: str | None,
@@ -178,7 +254,7 @@ class RunReportsLedger:
         )
         return [(int(row[0]), None if row[1] is None else float(row[1])) for row in rows]
 
-    async def spent_since(self: Store, agent: str, since: datetime) -> tuple[int, float]:
+    async def spent_since(self, agent: str, since: datetime) -> tuple[int, float]:
         """The tokens and priced dollars ``agent``'s requests used from ``since`` on (what a
         run still going has spent, when Fleetwarden starts again)."""
         row = await self._one(
@@ -231,3 +307,10 @@ def _report(row: Row) -> RunReport:
             unreadable_lines=int(row["p_unreadable_lines"]),
         )
     return RunReport(run, str(row["p_host"]), _start(row, "p_"), end)
+
+
+async def _run_in(conn: Database, run_id: int) -> RunRecord:
+    rows = list(await conn.execute_fetchall("SELECT * FROM runs WHERE id = ?", (run_id,)))
+    if not rows:
+        raise LedgerError(f"no run with id {run_id}")
+    return RunRecord.from_row(rows[0])

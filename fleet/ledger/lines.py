@@ -9,8 +9,8 @@ from typing import Any
 
 from fleet.ledger.access import Store
 from fleet.ledger.engine import Row, insert_id
+from fleet.ledger.line_records import LineRecord, LineState
 from fleet.ledger.rows import _optional_epoch, from_epoch
-from fleet.repos.facts import LineRecord, LineState
 
 
 def _line(row: Row) -> LineRecord:
@@ -37,11 +37,11 @@ def _line(row: Row) -> LineRecord:
     )
 
 
-class BranchesLedger:
-    """The line queries of :class:`~fleet.ledger.store.Ledger`."""
+class LinesStore(Store):
+    """Lines: runs' branches and checkouts, and the change each run made."""
 
     async def add_line(
-        self: Store,
+        self,
         *,
         repo: str,
         agent: str,
@@ -63,7 +63,7 @@ class BranchesLedger:
             )
 
     async def set_line_branch(
-        self: Store, line_id: int, branch: str, checkout: str, copied: Sequence[str] = ()
+        self, line_id: int, branch: str, checkout: str, copied: Sequence[str] = ()
     ) -> None:
         """Name line ``line_id``'s branch and checkout (once its number is known)."""
         async with self._transaction("name a branch") as conn:
@@ -72,7 +72,7 @@ class BranchesLedger:
                 (branch, checkout, "\n".join(copied), line_id),
             )
 
-    async def line_ran(self: Store, line_id: int, run_id: int) -> None:
+    async def line_ran(self, line_id: int, run_id: int) -> None:
         """Run ``run_id`` works on line ``line_id`` (the first such run cut it)."""
         async with self._transaction("bind a run to its branch") as conn:
             await conn.execute(
@@ -80,7 +80,7 @@ class BranchesLedger:
                 (run_id, run_id, line_id),
             )
 
-    async def update_line(self: Store, line_id: int, **fields: Any) -> None:
+    async def update_line(self, line_id: int, **fields: Any) -> None:
         """Set ``head_sha``, ``pushed_sha``, ``merged_sha``, ``state`` or ``ended_at``."""
         allowed = {"head_sha", "pushed_sha", "merged_sha", "state", "ended_at"}
         unknown = set(fields) - allowed
@@ -98,11 +98,11 @@ class BranchesLedger:
                 (*(fields[name] for name in names), line_id),
             )
 
-    async def line(self: Store, line_id: int) -> LineRecord | None:
+    async def line(self, line_id: int) -> LineRecord | None:
         row = await self._one("SELECT * FROM branches WHERE id = ?", (line_id,))
         return None if row is None else _line(row)
 
-    async def live_line(self: Store, agent: str) -> LineRecord | None:
+    async def live_line(self, agent: str) -> LineRecord | None:
         """``agent``'s newest live line."""
         row = await self._one(
             "SELECT * FROM branches WHERE agent = ? AND state = 'live' ORDER BY id DESC LIMIT 1",
@@ -111,7 +111,7 @@ class BranchesLedger:
         return None if row is None else _line(row)
 
     async def lines(
-        self: Store, *, repo: str | None = None, state: LineState | None = LineState.LIVE
+        self, *, repo: str | None = None, state: LineState | None = LineState.LIVE
     ) -> list[LineRecord]:
         """Lines (of ``repo``, in ``state``; ``None``: every state), oldest first."""
         where, params = [], []
@@ -127,13 +127,13 @@ class BranchesLedger:
         rows = await self._all(sql + " ORDER BY id", params)
         return [_line(row) for row in rows]
 
-    async def record_change(self: Store, run_id: int, change_json: str) -> None:
+    async def record_change(self, run_id: int, change_json: str) -> None:
         """Keep the change run ``run_id`` left, for its summary."""
         async with self._transaction("record a run's change") as conn:
             await conn.execute(
                 "UPDATE run_reports SET repo_change = ? WHERE run_id = ?", (change_json, run_id)
             )
 
-    async def run_change(self: Store, run_id: int) -> str | None:
+    async def run_change(self, run_id: int) -> str | None:
         row = await self._one("SELECT repo_change FROM run_reports WHERE run_id = ?", (run_id,))
         return None if row is None else row["repo_change"]
