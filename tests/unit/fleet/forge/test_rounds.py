@@ -66,7 +66,7 @@ async def test_a_failed_watch_round_is_logged_and_the_next_one_runs(
             raise RuntimeError("the ledger is away")
         return await real()
 
-    monkeypatch.setattr(rig.ledger, "forge_runs", flaky)
+    monkeypatch.setattr(rig.ledger.forge, "forge_runs", flaky)
     rounds = Rounds(watch=rig.watch)
     await rounds.watch()
     assert "the forge runs' round failed" in caplog.text
@@ -128,7 +128,7 @@ async def test_stop_ends_the_round_under_way_and_none_starts_after(
             ended.set()
         return []
 
-    monkeypatch.setattr(rig.ledger, "forge_runs", slow)
+    monkeypatch.setattr(rig.ledger.forge, "forge_runs", slow)
     rounds = Rounds(watch=rig.watch)
     under_way = asyncio.create_task(rounds.watch())
     await asyncio.wait_for(started.wait(), 5)
@@ -153,7 +153,7 @@ async def test_a_cancelled_caller_cancels_its_round(
             ended.set()
         return []
 
-    monkeypatch.setattr(rig.ledger, "forge_runs", slow)
+    monkeypatch.setattr(rig.ledger.forge, "forge_runs", slow)
     job = asyncio.create_task(Rounds(watch=rig.watch).watch())
     await asyncio.wait_for(started.wait(), 5)
     job.cancel()
