@@ -1,5 +1,5 @@
-"""Reading an HTTP body with a cap and a deadline: the one reader of every body Fleetwarden
-takes whole, a request to one of its doors or an answer from a forge (aiohttp streams).
+"""The one reader of an HTTP body taken whole (a request to a door, an answer from a forge):
+at most a cap of bytes, within a deadline.
 
 :func:`read_capped` takes anything with aiohttp's ``content`` stream and
 ``content_length`` (a :class:`aiohttp.web.Request`, a :class:`aiohttp.ClientResponse`):

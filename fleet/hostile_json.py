@@ -1,5 +1,5 @@
-"""Reading JSON a sender may have shaped to hurt: the one reader of every JSON body that
-comes from outside (an agent's call or ask, a webhook, a provider's or a forge's answer).
+"""The one reader of JSON from outside (an agent's call or ask, a webhook, a provider's or
+a forge's answer), which a sender may have shaped to hurt.
 
 :func:`read_json` returns the value; :func:`read_object` also refuses a value that is not
 an object. Either raises :class:`JsonRefused`, whose message names what is wrong (``what``
