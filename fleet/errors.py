@@ -5,6 +5,9 @@
     ├── ConnectorError               (connectors.errors) a chat service failed
     ├── SchedulerError               (scheduler.errors) the scheduler could not do it;
     │                                CronError, a crontab line that cannot be used, is one
+    ├── JsonRefused                  (fleet.hostile_json) JSON from outside not taken
+    ├── OverCap, LengthMismatch      (fleet.capped_body) a body over its cap, or not the
+    │                                length it said
     ├── LedgerError                  the ledger could not be opened or migrated
     │   └── LeaseLost                another orchestrator holds the lease: act no more
     └── FleetError                   the fleet could not do what was asked

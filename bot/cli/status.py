@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import json
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -43,6 +42,7 @@ from bot.dashboard.status_door import (
     PinnedConnection,
     StatusConnection,
 )
+from fleet.hostile_json import JsonRefused, read_json
 
 __all__ = ["WHATS", "StatusError", "fetch", "fleet_text", "json_text", "main", "shown"]
 
@@ -192,8 +192,8 @@ def _ask(config: Config, environ: Mapping[str, str], path: str) -> tuple[int, ob
     finally:
         connection.close()
     try:
-        data = json.loads(body)
-    except ValueError:
+        data = read_json(body)
+    except JsonRefused:
         data = None
     return reply.status, data, where, reply.reason
 

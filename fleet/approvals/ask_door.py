@@ -34,7 +34,6 @@ waits longer than the agent's ``approval_timeout``.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -44,8 +43,10 @@ from typing import TYPE_CHECKING, Any, Final
 from aiohttp import web
 
 from fleet.approvals.service import Approvals, UnknownApproval
+from fleet.capped_body import OverCap, read_capped
 from fleet.clock import Clock
 from fleet.connections.loopback import AgentSecrets
+from fleet.hostile_json import JsonRefused, read_object
 from fleet.ledger.approval_records import ApprovalRequest, ApprovalState, Ask
 from fleet.notices import starter
 
@@ -57,6 +58,7 @@ log = logging.getLogger(__name__)
 CHANNEL: Final = "hook"
 TOKEN_HEADER: Final = "X-Fleetwarden-Token"
 MAX_BODY: Final = 16 * 1024
+BODY_SECONDS: Final = 5.0
 POLL_SECONDS: Final = 25.0  # under the 30 s many HTTP clients give a request
 _NATIVE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
 _REQUEST_ID = re.compile(r"[a-z0-9]{1,16}")
@@ -87,11 +89,9 @@ class BadAsk(ValueError):
 def parse_ask(body: bytes) -> Ask:
     """The :class:`Ask` a request body carries; :class:`BadAsk` saying what is wrong."""
     try:
-        data = json.loads(body)
-    except ValueError:
-        raise BadAsk("the body is not JSON") from None
-    if not isinstance(data, dict):
-        raise BadAsk("the body is not a JSON object")
+        data = read_object(body)
+    except JsonRefused as exc:
+        raise BadAsk(f"{exc}") from None
     unknown = set(data) - _FIELDS
     if unknown:
         raise BadAsk(f"unknown fields: {', '.join(sorted(unknown))}")
@@ -184,10 +184,10 @@ class AskDoor:
         if agent is None:
             return web.Response(status=403)
         try:
-            body = await _read_capped(request)
+            body = await read_capped(request, MAX_BODY, within=BODY_SECONDS)
         except TimeoutError:
             return web.Response(status=408)
-        if body is None:
+        except OverCap:
             return web.Response(status=413)
         try:
             ask = parse_ask(body)
@@ -218,11 +218,13 @@ class AskDoor:
         if agent is None:
             return web.Response(status=403)
         try:
-            body = await _read_capped(request)
+            body = await read_capped(request, MAX_BODY, within=BODY_SECONDS)
         except TimeoutError:
             return web.Response(status=408)
+        except OverCap:
+            body = b""  # refused below as no ask
         try:
-            native = parse_ask(body or b"").native_id
+            native = parse_ask(body).native_id
         except BadAsk as exc:
             return web.json_response({"error": f"{exc}"}, status=400)
         terms = await self._terms(agent)
@@ -275,19 +277,3 @@ class AskDoor:
         if self._secrets is None:
             return None
         return self._secrets.matches(request.match_info["agent"], request.headers.get(TOKEN_HEADER))
-
-
-async def _read_capped(request: web.Request) -> bytes | None:
-    """The body, or ``None`` when it is over :data:`MAX_BODY` (the heartbeat app's own cap
-    is smaller: the body is read here, from the stream)."""
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async with asyncio.timeout(5.0):
-        while chunk := await request.content.read(MAX_BODY + 1 - size):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > MAX_BODY:
-                return None
-    return b"".join(chunks)

@@ -17,7 +17,6 @@ decoded when the agent compressed it, and parsed only as far as metering needs.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import zlib
 from typing import Any, Final
@@ -26,11 +25,14 @@ import aiohttp
 from aiohttp import web
 
 from fleet.accounts.providers import ProviderApi
+from fleet.capped_body import LengthMismatch, OverCap, read_capped
+from fleet.hostile_json import JsonRefused, read_object
 from fleet.metering.endpoints import shown
 from fleet.metering.shapes import error_response
 
 MAX_REQUEST: Final = 32 * 1024 * 1024  # bytes, as sent and once decoded
 _ZLIB_WBITS: Final = {"gzip": 31, "x-gzip": 31, "deflate": zlib.MAX_WBITS}
+_SAID: Final = frozenset({"duplicate", "number", "encoding"})  # what json_object says
 
 
 class BodyRefused(Exception):
@@ -46,38 +48,17 @@ async def read_body(
 ) -> bytes | bytearray:
     """The request's body, decoded, read within ``within`` seconds; raises
     :class:`BodyRefused`."""
-    length = request.content_length
-    if length is not None and length > limit:
-        raise BodyRefused(413, _too_large(limit))
     try:
-        async with asyncio.timeout(within):
-            raw = await _read(request, length, limit)
+        raw = await read_capped(request, limit, within=within, exact=True)
+    except OverCap:
+        raise BodyRefused(413, _too_large(limit)) from None
+    except LengthMismatch:
+        raise BodyRefused(400, "the request body does not match its Content-Length") from None
     except TimeoutError:
         raise BodyRefused(408, f"the request body did not arrive within {within:g} s") from None
     except (aiohttp.ClientPayloadError, ConnectionError) as exc:
         raise BodyRefused(400, f"the request body was cut ({type(exc).__name__})") from None
     return decode(raw, request.headers.get("Content-Encoding", ""), limit)
-
-
-async def _read(request: web.Request, length: int | None, limit: int) -> bytes | bytearray:
-    content = request.content
-    if length is not None and length > 0:
-        buffer = bytearray(length)
-        with memoryview(buffer) as view:
-            done = 0
-            while done < length:
-                chunk = await content.readany()
-                if not chunk or done + len(chunk) > length:
-                    raise BodyRefused(400, "the request body does not match its Content-Length")
-                view[done : done + len(chunk)] = chunk
-                done += len(chunk)
-        return buffer
-    grown = bytearray()
-    while chunk := await content.readany():
-        grown += chunk
-        if len(grown) > limit:
-            raise BodyRefused(413, _too_large(limit))
-    return grown
 
 
 async def take_body(
@@ -128,41 +109,28 @@ def _inflate(data: bytes | bytearray, wbits: int, coding: str, limit: int) -> by
     return out
 
 
-def json_object(body: bytes | bytearray, *, unique: bool = False) -> dict[str, Any] | None:
-    """``body`` as a JSON object, or ``None`` if it is not one (nested too deep to read
-    included). With ``unique``, an object anywhere in it that has a key twice raises
-    :class:`BodyRefused` (400) naming the key: Python keeps the last of them, a provider
-    may read the first, and the proxy must meter the request the provider serves (its
-    ``model``, ``max_tokens``, ``stream``, ``stream_options``). JSON writers never repeat
-    a key, so no client is refused for it."""
+def json_object(
+    body: bytes | bytearray, *, say_why: bool = False, limit: int | None = None
+) -> dict[str, Any] | None:
+    """``body`` as a JSON object, or ``None`` if it is not one, or the hostile-JSON reader
+    refuses it (:mod:`fleet.hostile_json`: nested too deep, over ``limit`` bytes, …).
+
+    With ``say_why``, a body refused for what no JSON writer sends raises
+    :class:`BodyRefused` (400) saying what: an object anywhere in it with a key twice (named:
+    Python keeps the last of them, a provider may read the first, and the proxy must meter
+    the request the provider serves — its ``model``, ``max_tokens``, ``stream``,
+    ``stream_options``), ``NaN`` or an infinite number, text that is not UTF-8."""
     try:
-        value = json.loads(body, object_pairs_hook=_unique if unique else None)
-    except _Repeated as exc:
-        key = shown(exc.key[:64])
-        raise BodyRefused(
-            400, f"the request body has the key {key!r} twice; send each key once"
-        ) from None
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return None
-    return value if isinstance(value, dict) else None
-
-
-class _Repeated(Exception):
-    def __init__(self, key: str) -> None:
-        self.key = key
-
-
-def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """One JSON object, refused if it has a key twice (as fast as the default: the C
-    scanner still parses, and ``dict`` builds the object)."""
-    value = dict(pairs)
-    if len(value) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise _Repeated(key)
-            seen.add(key)
-    return value
+        return read_object(body, what="the request body", limit=limit)
+    except JsonRefused as exc:
+        if not say_why or exc.kind not in _SAID:
+            return None
+        if exc.key is not None:
+            key = shown(exc.key[:64])
+            raise BodyRefused(
+                400, f"the request body has the key {key!r} twice; send each key once"
+            ) from None
+        raise BodyRefused(400, f"{exc}") from None
 
 
 def encode_json(payload: dict[str, Any]) -> bytes:

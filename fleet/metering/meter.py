@@ -265,7 +265,7 @@ class Meter:
 
 def _error_detail(body: bytes) -> str:
     """``: <type>: <message>`` from a provider's error body, if it has one."""
-    payload = json_object(body[:65536])
+    payload = json_object(body, limit=65536)
     error = payload.get("error") if payload else None
     if not isinstance(error, dict):
         return ""

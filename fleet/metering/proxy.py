@@ -302,7 +302,7 @@ class MeteringProxy:
         if isinstance(body, web.Response):
             return body
         try:
-            payload = json_object(body, unique=True)
+            payload = json_object(body, say_why=True)
         except BodyRefused as exc:
             return error_response(route.api, exc.status, f"Fleetwarden: {exc}")
         if payload is None:

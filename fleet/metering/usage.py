@@ -14,10 +14,10 @@ Counts are made disjoint (see :mod:`fleet.metering.events`). Events that cannot 
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any, Final, Literal, TypeGuard
 
+from fleet.hostile_json import JsonRefused, read_object
 from fleet.metering.events import Tokens
 from fleet.metering.sse import SseEvent
 
@@ -244,15 +244,11 @@ class UsageReader:
 
     def _json(self, data: bytes, what: str) -> dict[str, Any] | None:
         try:
-            body = json.loads(data)
-        # RecursionError: nested deeper than json can read, e.g. a model's tool input.
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            self._problem(f"malformed {self.api} {what}: not JSON")
+            return read_object(data)
+        except JsonRefused as exc:
+            shape = "not a JSON object" if exc.kind == "shape" else "not JSON"
+            self._problem(f"malformed {self.api} {what}: {shape}")
             return None
-        if not isinstance(body, dict):
-            self._problem(f"malformed {self.api} {what}: not a JSON object")
-            return None
-        return body
 
     def _problem(self, why: str) -> None:
         if self.problem is None:  # the first one says most

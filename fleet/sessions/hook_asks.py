@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from fleet.approvals.service import Approvals
+from fleet.hostile_json import JsonRefused, read_json
 from fleet.ledger import Ledger
 from fleet.ledger.approval_records import ApprovalRequest, ApprovalState, Ask
 from fleet.notices import starter
@@ -103,9 +104,9 @@ async def _told_in_the_reply(request: ApprovalRequest) -> None:
 
 def _payload(body: bytes) -> Mapping[str, Any]:
     try:
-        payload = json.loads(body)
-    except ValueError:
-        raise BadAsk("the body is not JSON") from None
+        payload = read_json(body)
+    except JsonRefused as exc:
+        raise BadAsk(f"{exc}") from None
     if not isinstance(payload, dict) or not payload.get("tool_name"):
         raise BadAsk("the body is not a permission hook's JSON (no tool_name)")
     return payload

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -48,8 +47,10 @@ from typing import Final, Protocol
 from aiohttp import web
 
 from fleet.approvals.ask_door import AskDoor
+from fleet.capped_body import OverCap, read_capped
 from fleet.connections.admission import Admission, refusal
 from fleet.connections.loopback import HOST, TOKEN_HEADER, AgentSecrets, Limits, Served, serve
+from fleet.hostile_json import JsonRefused, read_object
 from fleet.names import AgentName, agent_name, is_agent_name
 from fleet.redaction.known import Secret
 from fleet.repos.door.server import PREFIX as GIT_PREFIX
@@ -90,10 +91,8 @@ def parse_beat(body: bytes) -> BeatKind | None:
     if not body.strip():
         return BeatKind.BEAT
     try:
-        data = json.loads(body)
-    except ValueError:
-        return None
-    if not isinstance(data, dict):
+        data = read_object(body)
+    except JsonRefused:
         return None
     state = data.get("state")
     if state is None:
@@ -278,17 +277,12 @@ class HeartbeatServer:
             return web.Response(status=403)
         asking = request.path.startswith("/ask/")
         cap = MAX_ASK if asking else MAX_BODY
-        if request.content_length is not None and request.content_length > cap:
-            return web.Response(status=413)
         try:
-            async with asyncio.timeout(self._body_timeout):
-                body = await request.read()
-        except web.HTTPRequestEntityTooLarge:  # a chunked body without a length
+            body = await read_capped(request, cap, within=self._body_timeout)
+        except OverCap:
             return web.Response(status=413)
         except TimeoutError:
             return web.Response(status=408)
-        if len(body) > cap:
-            return web.Response(status=413)
         if asking:
             return await self._ask(agent, body)
         kind = parse_beat(body)

@@ -10,7 +10,6 @@ blotted out of the forge's words too, should they echo it. A forge saying "not n
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -20,15 +19,16 @@ from typing import Any, Final
 import aiohttp
 from multidict import CIMultiDict
 
+from fleet.capped_body import OverCap, read_capped
 from fleet.clock import Clock, SystemClock
 from fleet.forge.model import ForgeApiError
+from fleet.hostile_json import JsonRefused, read_json
 
 log = logging.getLogger(__name__)
 
 TIMEOUT_SECONDS: Final = 30.0
 MAX_ANSWER_BYTES: Final = 8 * 1024 * 1024
 _MESSAGE_CHARS: Final = 200
-_CHUNK: Final = 64 * 1024
 
 SessionMaker = Callable[[], aiohttp.ClientSession]
 Params = Mapping[str, str | int]
@@ -204,25 +204,17 @@ class ForgeHttp:
         raise ForgeApiError(message, status)
 
     async def _read(self, response: aiohttp.ClientResponse, what: str) -> bytes:
-        declared = response.content_length
-        if declared is not None and declared > self._max_bytes:
-            raise ForgeApiError(
-                f"{self.forge} answered {what} with {declared} bytes, more than the "
-                f"{self._max_bytes} taken",
-                response.status,
+        try:
+            return await read_capped(response, self._max_bytes)
+        except OverCap as exc:
+            size = (
+                f"{exc.declared} bytes, more than the {self._max_bytes}"
+                if exc.declared is not None
+                else f"more than the {self._max_bytes} bytes"
             )
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.content.iter_chunked(_CHUNK):
-            size += len(chunk)
-            if size > self._max_bytes:
-                raise ForgeApiError(
-                    f"{self.forge} answered {what} with more than the {self._max_bytes} "
-                    "bytes taken",
-                    response.status,
-                )
-            chunks.append(chunk)
-        return b"".join(chunks)
+            raise ForgeApiError(
+                f"{self.forge} answered {what} with {size} taken", response.status
+            ) from None
 
     async def pages(
         self,
@@ -262,6 +254,6 @@ def _json(raw: bytes) -> Any:
     if not raw:
         return None
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        return read_json(raw)
+    except JsonRefused:
         return _NOT_JSON

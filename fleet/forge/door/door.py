@@ -39,6 +39,7 @@ from typing import Final, Protocol
 
 from aiohttp import web
 
+from fleet.capped_body import OverCap, read_capped
 from fleet.connections.loopback import AgentSecrets
 from fleet.errors import FleetwardenError
 from fleet.forge.door.door_calls import (
@@ -216,11 +217,11 @@ class ForgeDoor:
             return web.json_response({"error": "no forge run"}, status=409)
         scope = await desk.scope_of(agent)
         try:
-            body = await read_capped(request, MAX_BODY, self._body_seconds)
+            body = await read_capped(request, MAX_BODY, within=self._body_seconds)
         except TimeoutError:
             await self._acts.audit(scope, agent, "?", False, "refused: the call came too slowly")
             return web.Response(status=408)
-        if body is None:
+        except OverCap:
             await self._acts.audit(scope, agent, "?", False, "refused: a call over 64 KiB")
             return web.Response(status=413)
         try:
@@ -350,19 +351,3 @@ def cap_answer(text: str, limit: int = MAX_ANSWER) -> str:
         return text
     room = limit - len(_CUT_NOTE.encode())
     return encoded[:room].decode("utf-8", "ignore") + _CUT_NOTE
-
-
-async def read_capped(request: web.Request, limit: int, seconds: float) -> bytes | None:
-    """The body, or ``None`` when it is over ``limit`` bytes; :class:`TimeoutError` when it
-    is not all there within ``seconds`` (read from the stream: the app's own cap is less)."""
-    if request.content_length is not None and request.content_length > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async with asyncio.timeout(seconds):
-        while chunk := await request.content.read(limit + 1 - size):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > limit:
-                return None
-    return b"".join(chunks)

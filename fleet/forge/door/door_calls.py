@@ -3,10 +3,11 @@ checked (:func:`parse_call`), before the door weighs them against the run's scop
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Final, Literal
+
+from fleet.hostile_json import JsonRefused, read_object
 
 MAX_PATH: Final = 400
 MAX_REF: Final = 200
@@ -89,11 +90,9 @@ _FIELDS: Final = {
 def parse_call(body: bytes) -> Call:
     """The call a request body carries; :class:`BadCall` saying what is wrong."""
     try:
-        data = json.loads(body)
-    except ValueError:
-        raise BadCall("the body is not JSON") from None
-    if not isinstance(data, dict):
-        raise BadCall("the body is not a JSON object")
+        data = read_object(body)
+    except JsonRefused as exc:
+        raise BadCall(f"{exc}") from None
     op = data.pop("op", None)
     if not isinstance(op, str) or op not in _FIELDS:
         raise BadCall('"op" must be one of read, comment, describe, pr, done')

@@ -37,6 +37,7 @@ from typing import Final, Protocol
 
 from aiohttp import web
 
+from fleet.capped_body import OverCap, read_capped
 from fleet.clock import Clock
 from fleet.forge.events.delivery import MAX_BODY, BadDelivery, DeliveryHeaders, stale
 from fleet.forge.events.kept import kept
@@ -139,10 +140,10 @@ class WebhookEndpoint:
             why = "the body must be application/json: set the webhook's content type to JSON"
             return await self._refuse(request, shown, said, 415, why)
         try:
-            body = await _read_capped(request, self._read_seconds)
+            body = await read_capped(request, MAX_BODY, within=self._read_seconds)
         except TimeoutError:
             return await self._refuse(request, shown, said, 408, "the body did not arrive in time")
-        if body is None:
+        except OverCap:
             return await self._refuse(request, shown, said, 413, "the body is over 5 MiB")
         try:
             event = from_http(name, forge.entry, forge.secret, said, body)
@@ -238,17 +239,3 @@ def _well_formed(value: str | None) -> str | None:
     if not all(33 <= ord(c) < 127 for c in value):
         return None
     return value
-
-
-async def _read_capped(request: web.Request, seconds: float) -> bytes | None:
-    """The body, or ``None`` when it is over :data:`MAX_BODY`; :class:`TimeoutError`
-    when it is not all there within ``seconds``."""
-    chunks: list[bytes] = []
-    size = 0
-    async with asyncio.timeout(seconds):
-        while chunk := await request.content.read(MAX_BODY + 1 - size):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > MAX_BODY:
-                return None
-    return b"".join(chunks)

@@ -13,7 +13,6 @@ it, not that the people who wrote it meant well.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -21,6 +20,7 @@ from typing import Any, Final
 from fleet.forge.events.delivery import BadDelivery, DeliveryHeaders
 from fleet.forge.model import EventKind, ForgeEvent, ForgeKind, same_login
 from fleet.forge.schema import ForgeEntry, ForgeTrigger
+from fleet.hostile_json import JsonRefused, read_object
 from fleet.ledger.forge_records import Slug
 
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -72,11 +72,9 @@ def payload_event(
     if not name or not delivery:
         raise BadDelivery(400, "no event or delivery header")
     try:
-        data = json.loads(body)
-    except ValueError:
-        raise BadDelivery(400, "the body is not JSON") from None
-    if not isinstance(data, dict):
-        raise BadDelivery(400, "the body is not a JSON object")
+        data = read_object(body)
+    except JsonRefused as exc:
+        raise BadDelivery(400, f"{exc}") from None
     payload = _Payload(data)
     base = {"forge": forge, "delivery": delivery, "name": name}
     if said.kind == "github":
