@@ -19,6 +19,7 @@ from fleet.ledger import Ledger
 from fleet.repos.desk import NoLine, RepoError
 from fleet.repos.facts import LineRecord, LineState
 from fleet.repos.hook.policy import Issue
+from fleet.repos.line.cutting import Asked
 from fleet.repos.service import Repos
 from fleet.repos.verbs import RepoVerbs
 from fleet.supervisor.fleet import Fleet
@@ -78,13 +79,10 @@ class FleetLauncher:
         co_author: str | None = None,
     ) -> Started:
         await self._admitted(agent)
-        await self._repos.name_next(agent, branch, issue=issue)
-        await self._repos.requested_by(agent, co_author)
-        try:
-            return await self._spawned(agent, repo=repo, prompt=prompt, requester=requester)
-        except LaunchRefused:
-            await self._repos.forget_name(agent)  # an operator's next spawn is its own
-            raise
+        asked = Asked(co_author=co_author, issue=issue, branch=branch)
+        return await self._spawned(
+            agent, repo=repo, prompt=prompt, requester=requester, asked=asked
+        )
 
     async def start_on_line(
         self, agent: str, *, repo: str, line_id: int | None, prompt: str, requester: str
@@ -113,10 +111,12 @@ class FleetLauncher:
             if not admitted:
                 raise LaunchRefused(NOT_ADMITTED, f"not started: {why}")
 
-    async def _spawned(self, agent: str, *, repo: str, prompt: str, requester: str) -> Started:
+    async def _spawned(
+        self, agent: str, *, repo: str, prompt: str, requester: str, asked: Asked | None = None
+    ) -> Started:
         try:  # the prompt is within fleet.forge.text.PROMPT_BYTES, its rules at its end
             outcome = await self._fleet.spawn(
-                agent, prompt=prompt, repo=repo, by=requester, collect=False
+                agent, prompt=prompt, repo=repo, by=requester, collect=False, asked=asked
             )
         except FleetwardenError as exc:  # a config key, an upstream's words: the operator's
             raise LaunchRefused(NOT_PREPARED, f"not started: {exc}") from None

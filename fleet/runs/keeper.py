@@ -25,6 +25,7 @@ from fleet.ledger.rows import AgentOrigin, AgentRecord, RunRecord
 from fleet.ledger.run_reports import RunEnd, RunReport, RunStart
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, LaunchPlan
 from fleet.names import AgentName, agent_name
+from fleet.repos.line.cutting import Asked
 from fleet.repos.line.launching import run_setup, workdir_of
 from fleet.runs.context import RunContexts
 from fleet.runs.facts import check_launchable, read_run
@@ -168,20 +169,23 @@ class RunKeeper:
         plan: LaunchPlan | None = None,
         origin: AgentOrigin | None = None,
         continues: bool = False,
+        asked: Asked | None = None,
     ) -> Launched:
         """Start ``spec`` (or a runtime's ``plan`` for it, e.g. a resumed session). A launch
         that cannot work (no such program, no workdir, no credential, a cap that cannot be
         armed) is refused first. ``origin``: a spawn's, saved with the spec
         (:meth:`~fleet.ledger.store.Ledger.upsert_agent`); ``continues``: the run continues
-        the task of the agent's last run (a watchdog's restart), keeping its cap's count."""
+        the task of the agent's last run (a watchdog's restart), keeping its cap's count;
+        ``asked``: what the launch asks of a new line, on a repository."""
         spec = task_spec(spec, self._clock.now(), continues=continues)
         spec = await self._site.place(spec)
         remote = spec.host != LOCAL_HOST
         if spec.repo is None:
             return await self._launch(spec, remote, reason, plan, origin, continues)
-        spec = await workdir_of(self._repos, spec)  # its line's checkout, made if need be
+        prepared = await workdir_of(self._repos, spec, asked)  # its line's, made if need be
+        spec = prepared.spec
         try:
-            return await self._launch(spec, remote, reason, plan, origin, continues)
+            return await self._launch(spec, remote, reason, plan, origin, continues, prepared.setup)
         finally:  # the line is the verbs' again (merge, discard) once the run is, or is not
             if self._repos is not None:
                 self._repos.launched(spec.name)
@@ -194,6 +198,7 @@ class RunKeeper:
         plan: LaunchPlan | None,
         origin: AgentOrigin | None,
         continues: bool,
+        setup: tuple[str, ...] = (),
     ) -> Launched:
         runtime = self._runtimes.get(spec.runtime)
         backend = self.backend(backend_key(spec))
@@ -218,7 +223,6 @@ class RunKeeper:
         append_marker(paths.log, f"{spec.name} starting ({spec.runtime})")
         offset = size_of(paths.log)
         git_before = None if remote else await self._git.head(plan.cwd)
-        setup = self._repos.take_setup(spec.name) if self._repos is not None else None
         try:
             if setup:  # a new checkout's setup command, in the agent's sandbox, first
                 confined = await self._site.confine(

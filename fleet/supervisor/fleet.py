@@ -44,6 +44,7 @@ from fleet.model import (
     PermissionMode,
 )
 from fleet.names import AgentName, agent_name
+from fleet.repos.line.cutting import Asked
 from fleet.runs.follow_ups import FollowUps
 from fleet.runs.keeper import Ending, RunKeeper
 from fleet.runs.logtail import tail_lines
@@ -312,11 +313,14 @@ class Fleet:
         collect: bool = True,
         repo: str | None = None,
         repo_base: str | None = None,
+        asked: Asked | None = None,
     ) -> SpawnOutcome:
         """Start the agent unless it already runs. Idempotent. With ``collect``, wait
         briefly for its first output to include in the outcome. An agent the roster no
         longer has becomes an ad hoc one again; a forgotten one starts afresh. ``repo``
-        (and ``repo_base``): the repository it works on, its checkout the workdir."""
+        (and ``repo_base``): the repository it works on, its checkout the workdir;
+        ``asked``: what the launch asks of its line there (a new one, its name, issue and
+        co-author)."""
         agent = agent_name(name)
         async with self._runs.lock(agent):
             existing = await self._ledger.get_agent(agent)
@@ -338,7 +342,9 @@ class Fleet:
             )
             spec = spawn_spec(spec, given)
             origin: AgentOrigin = "roster" if agent in self._roster else "spawn"
-            launched = await self._runs.launch(spec, reason=f"spawned by {by}", origin=origin)
+            launched = await self._runs.launch(
+                spec, reason=f"spawned by {by}", origin=origin, asked=asked
+            )
         ended = await self._runs.first_moments(agent, launched) if collect else None
         return SpawnOutcome(await self.status(agent), True, pid=launched.pid, ended=ended)
 

@@ -22,6 +22,7 @@ from fleet.ledger import Freeze, UsageTotal
 from fleet.ledger.run_reports import RunReport
 from fleet.model import AgentSpec, ExitInfo, Fallback, PermissionMode
 from fleet.names import AgentName
+from fleet.repos.line.cutting import Asked
 from fleet.runs.outputs import AgentOutputs
 from fleet.supervisor.status import AgentStatus, Listener, RunBudget, SpawnOutcome
 from fleet.transcript.story import Outcome
@@ -103,6 +104,7 @@ class AgentControl(FleetView, FleetBrakes, Protocol):
         collect: bool = True,
         repo: str | None = None,
         repo_base: str | None = None,
+        asked: Asked | None = None,
     ) -> SpawnOutcome: ...
 
     async def restart(self, name: str, *, by: str = "operator") -> AgentStatus: ...

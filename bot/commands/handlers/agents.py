@@ -58,6 +58,7 @@ from fleet.hosts.schema import ANY_HOST, LOCAL_HOST, is_host_name
 from fleet.model import PermissionMode
 from fleet.repos.desk import RepoDesk
 from fleet.repos.facts import LineRecord
+from fleet.repos.line.cutting import Asked
 from fleet.repos.schema import ref_problem
 from fleet.supervisor.interfaces import AgentControl
 
@@ -167,7 +168,7 @@ class Handlers(Family):
         if gate is not None and (queued := await gate.admit(req, runtime=runtime, account=account)):
             return Reply(queued)
         try:
-            earlier = await self._ready_repo(req, choice, own if workdir is None else None)
+            earlier, asked = await self._ready_repo(req, choice, own if workdir is None else None)
             outcome = await self._fleet.spawn(
                 req.arg("NAME"),
                 runtime=runtime,
@@ -181,6 +182,7 @@ class Handlers(Family):
                 by=req.who,
                 repo=choice.repo,
                 repo_base=choice.base,
+                asked=asked,
             )
         finally:
             if gate is not None:
@@ -241,14 +243,14 @@ class Handlers(Family):
 
     async def _ready_repo(
         self, req: Request, choice: RepoChoice, own: str | None
-    ) -> LineRecord | None:
-        """Before a launch on a repository: its next run cuts a new branch (``--fresh``),
-        and the branch names who asked for it (``Co-authored-by:``). The earlier live line
-        a ``--fresh`` leaves as it was, if any; a running agent's is refused (its run still
-        writes it, and a spawn would not start a second run)."""
+    ) -> tuple[LineRecord | None, Asked | None]:
+        """Before a launch on a repository: what it asks of its line — a new branch
+        (``--fresh``) naming who asked for it (``Co-authored-by:``) — and the earlier live
+        line a ``--fresh`` leaves as it was, if any; a running agent's is refused (its run
+        still writes it, and a spawn would not start a second run)."""
         repos, name = self._repos, req.arg("NAME")
         if repos is None or (choice.repo or own) is None:
-            return None
+            return None, None
         earlier = None
         if choice.fresh:
             earlier = await repos.line_of(name)
@@ -258,10 +260,8 @@ class Handlers(Family):
                     f"{name} is running{on}: `stop {name}` first, then `spawn {name} --fresh` "
                     "cuts a new one"
                 )
-            await repos.fresh_next(name)
         who = self._co_authors(req.message.connector, req.message.sender)
-        await repos.requested_by(name, who)
-        return earlier
+        return earlier, Asked(co_author=who, fresh=choice.fresh)
 
     async def stop(self, req: Request) -> Reply:
         """The ordinary ``stop NAME``: ``stop`` is bound in
