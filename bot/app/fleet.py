@@ -99,7 +99,7 @@ async def start_fleet(
     attach_feed(cfg, approvals, ledger, fleet, notifier, connectors)
     if spend.run_caps is not None:
         spend.run_caps.attach(fleet)
-    queue = spawn_queue(cfg, ledger, fleet, spend.accounts, clock, notifier)
+    queue = spawn_queue(cfg, ledger, fleet, spend.accounts, clock, notifier, spend.budgets)
     stops.add(Stop.QUEUE, queue.stop)
     fleet.set_gate(queue)  # autostart beyond a cap waits in the queue
     await fleet.start()

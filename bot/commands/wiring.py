@@ -144,7 +144,7 @@ def build_commands(
         follow_screen=follower.follow,
         budgets=budgets,
         reports_dir=reports_dir,
-        defer=queue.defer,
+        admission=queue.admission,
         accounts=accounts,
         gate=queue,
         spend=spawn_spend(cfg, ledger, fleet, budgets),

@@ -23,7 +23,6 @@ from bot.commands.handlers.spawn.spend import SpawnSpend
 from bot.commands.handlers.watch_follow import agent_view
 from bot.commands.help import help_text
 from bot.commands.request import (
-    Deferrer,
     Follower,
     Reply,
     Request,
@@ -60,6 +59,8 @@ from fleet.repos.desk import RepoDesk
 from fleet.repos.facts import LineRecord
 from fleet.repos.line.cutting import Asked
 from fleet.repos.schema import ref_problem
+from fleet.supervisor.admission.admit import Admission
+from fleet.supervisor.admission.request import LaunchRequest, Queued, Refused
 from fleet.supervisor.interfaces import AgentControl
 
 
@@ -77,7 +78,7 @@ class Handlers(Family):
         follow_screen: Follower | None = None,
         budgets: BudgetBook | None = None,
         reports_dir: Path | None = None,
-        defer: Deferrer | None = None,
+        admission: Admission | None = None,
         accounts: AccountBook | None = None,
         gate: SpawnGate | None = None,
         spend: SpawnSpend | None = None,
@@ -89,9 +90,9 @@ class Handlers(Family):
         """``budgets``: where ``budget``, ``pace`` and ``report`` read budgets and
         ``budget set``/``allow-burst`` change them (``None``: none are configured).
         ``reports_dir``: where ``report`` keeps its charts (``None``: the report is text
-        only). ``defer``: arms a ``spawn`` that a queued budget turned away to run again
-        when the queue should clear (``None``: it is only turned away). ``gate``: the
-        concurrency caps a launch must fit, and the spawn queue behind them. ``spend``:
+        only). ``admission``: what every ``spawn`` passes — budgets, fallback, deferral, the
+        concurrency caps (``None``: the budgets alone). ``gate``: the spawn queue a launch
+        waits in, and the caps a ``restart`` must fit. ``spend``:
         a spawn's cap on its run, and what a run usually costs. ``problems``: what is wrong
         beyond the agents (a chat receive path that keeps failing), shown by ``ps``.
         ``repos``: the repositories ``spawn --repo`` works on (``None``: none configured);
@@ -103,7 +104,7 @@ class Handlers(Family):
         self._co_authors: CoAuthors = co_authors or (lambda _connector, _sender: None)
         self._problems = problems
         self._stories = fleet.outputs.stories
-        self._defer = defer
+        self._admission = admission or Admission(fleet=fleet, slots=None, budgets=budgets)
         self._gate = gate
         self._spend = spend
         self._specs = specs
@@ -148,45 +149,33 @@ class Handlers(Family):
         account = _opt_str(flags.get("account"))
         spend, name = self._spend, req.arg("NAME")
         cap = await spend.cap(name, flags, runtime, model) if spend is not None else None
-        note = ""
-        if self._budgets is not None:
-            admitted, why = await self._budgets.admit_spawn(
-                req.arg("NAME"), urgent=bool(flags.get("urgent"))
-            )
-            fallback = await self._fleet.fallback_of(req.arg("NAME")) if not admitted else None
-            if not admitted and fallback is not None and runtime is None:
-                # The ladder's last step: this run starts on the fallback's CLI instead.
-                runtime, model, account = fallback.runtime, fallback.model, fallback.account
-                on = f" on account {account}" if account else ""
-                note = f"\n\nStarted on its fallback, {runtime}{on}: {why}."
-            elif not admitted:
-                until = self._budgets.queued_until(req.arg("NAME"))
-                if until is None or self._defer is None:
-                    raise CommandError(f"not started: {why}")
-                return Reply(await self._defer(req, until, why))
+        earlier, asked = await self._ready_repo(req, choice, own if workdir is None else None)
+        request = LaunchRequest(
+            name,
+            by=req.who,
+            runtime=runtime,
+            model=model,
+            account=account,
+            prompt=_opt_str(flags.get("prompt")),
+            workdir=workdir,
+            permissions=_mode(flags.get("permissions")),
+            run_budget=cap,
+            host=host,
+            repo=choice.repo,
+            repo_base=choice.base,
+            fresh=asked is not None and asked.fresh,
+            co_author=asked.co_author if asked is not None else None,
+            urgent=bool(flags.get("urgent")),
+        )
         gate = self._gate
-        if gate is not None and (queued := await gate.admit(req, runtime=runtime, account=account)):
-            return Reply(queued)
-        try:
-            earlier, asked = await self._ready_repo(req, choice, own if workdir is None else None)
-            outcome = await self._fleet.spawn(
-                req.arg("NAME"),
-                runtime=runtime,
-                model=model,
-                prompt=_opt_str(flags.get("prompt")),
-                workdir=workdir,
-                account=account,
-                permissions=_mode(flags.get("permissions")),
-                run_budget=cap,
-                host=host,
-                by=req.who,
-                repo=choice.repo,
-                repo_base=choice.base,
-                asked=asked,
-            )
-        finally:
-            if gate is not None:
-                gate.release(req.arg("NAME"))
+        admitted = await self._admission.admit(request, gate.waiter(req) if gate else None)
+        if isinstance(admitted, Refused):
+            raise CommandError(f"not started: {admitted.why}")
+        if isinstance(admitted, Queued):
+            assert gate is not None  # a chat spawn waits only in the queue
+            return Reply(await gate.said(name, admitted))
+        outcome, note = admitted.outcome, admitted.fallback
+        note = f"\n\n{note}" if note else ""
         ended = outcome.ended
         if ended is not None and ended.end is not None and ended.end.outcome != "finished":
             story = await self._stories.story(ended.run.id)

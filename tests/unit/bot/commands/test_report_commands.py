@@ -10,7 +10,7 @@ from bot.chat.threads import thread_note
 from bot.commands.acl import Acl, Grant, Role
 from bot.commands.grammar import Grammar
 from bot.commands.handlers.agents import Handlers
-from bot.commands.request import Deferrer, Reply, Request
+from bot.commands.request import Reply, Request
 from bot.commands.router import Router
 from bot.commands.specs import COMMANDS, PACE, REPORT
 from bot.render.report import NO_BUDGETS, render_text
@@ -40,7 +40,6 @@ def handlers(
     tmp_path: Path,
     book: StaticBook | None,
     reports: Path | None,
-    defer: Deferrer | None = None,
 ) -> Handlers:
     fleet = Fleet(
         ledger=ledger,
@@ -59,7 +58,6 @@ def handlers(
         prefix="!",
         budgets=book,
         reports_dir=reports,
-        defer=defer,
     )
 
 

@@ -26,6 +26,7 @@ from fleet.runtimes import default_registry
 from fleet.supervisor.caps import Caps
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.supervisor.launch_kit import LaunchKit
+from tests.fakes.spawn_queues import a_spawn_queue
 from tests.unit.chat_fakes import OPERATOR, T0, FakeConnector, message
 
 HOST = "host-a"
@@ -48,7 +49,7 @@ def make_queue(ledger: Ledger, tmp_path: Path, caps: Caps) -> SpawnQueue:
             environ={},
         ),
     )
-    return SpawnQueue(
+    return a_spawn_queue(
         ledger=ledger,
         fleet=fleet,
         caps=caps,
