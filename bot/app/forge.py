@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from aiohttp import web
 
-from bot.app.forge_launcher import FleetLauncher
 from bot.chat.agent_text import quotes_escaped
 from bot.config import Config
 from bot.config.forge_checks import app_token_variable
@@ -22,13 +21,13 @@ from bot.dashboard.listener import Listening, listen, middleware
 from bot.dashboard.settings import DashboardSection
 from bot.render.forge import no_run_news, pull_news
 from connectors.inbox import cancel_and_wait
-from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
 from fleet.forge.app_token import AppKey
 from fleet.forge.desk import ForgeDesk
 from fleet.forge.door import ForgeDoor
 from fleet.forge.endpoint import Refusal, WebhookEndpoint, WebhookForge
 from fleet.forge.facts import NoRunNews, PullNews
+from fleet.forge.fleet_launcher import FleetLauncher
 from fleet.forge.gitea import GiteaApi
 from fleet.forge.github import GitHubApi
 from fleet.forge.kept import kept
@@ -47,6 +46,7 @@ from fleet.notices import Delivery, Notice
 from fleet.redaction.known import Secret
 from fleet.repos.service import Repos
 from fleet.repos.verbs import RepoVerbs
+from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.fleet import Fleet
 
 log = logging.getLogger(__name__)
@@ -141,7 +141,7 @@ class AppForges:
         fleet: Fleet,
         repos: Repos | None,
         verbs: RepoVerbs | None,
-        budgets: BudgetService | None,
+        admission: Admission,
         redact: Callable[[str], str],
         version: str,
         notify: Callable[[Notice], Awaitable[object]] | None = None,
@@ -155,7 +155,7 @@ class AppForges:
         if repos is None or verbs is None:
             log.warning("forges are configured but no repository names one: nothing to do")
             return []
-        launcher = FleetLauncher(fleet, repos, verbs, ledger, budgets)
+        launcher = FleetLauncher(fleet, repos, verbs, ledger, admission)
         source = ProvenanceSource(ledger, self._clock, version)
         publisher = Publisher(
             forges=cfg.forges,
@@ -177,6 +177,7 @@ class AppForges:
             clock=self._clock,
         )
         self.work = work
+        fleet.subscribe(work.on_fleet_event)  # a freed slot starts a queued run
         self.desk = ForgeDesk(work)
         if self.door is not None:
             self.door.bind(self.desk.scope_of, self.desk)

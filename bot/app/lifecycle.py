@@ -276,7 +276,7 @@ class App:
             fleet=fleeted.fleet,
             repos=repos,
             verbs=repo_verbs,
-            budgets=spend.budgets,
+            admission=fleeted.queue.admission,
             redact=self._redactor.redact,
             version=version(),
             notify=ledgered.notifier.post,

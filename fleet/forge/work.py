@@ -40,6 +40,8 @@ from fleet.forge.schema import ForgeEntry
 from fleet.forge.starts import RunStarts
 from fleet.ledger import Ledger
 from fleet.repos.schema import RepoEntry
+from fleet.supervisor.admission.slots import FREEING
+from fleet.supervisor.status import FleetEvent
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +143,11 @@ class ForgeWork:
         task = asyncio.get_running_loop().create_task(guarded(), name=what)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def on_fleet_event(self, event: FleetEvent) -> None:
+        """A fleet listener: an agent that ended frees a slot, which a queued run may take."""
+        if event.kind in FREEING:
+            self.spawn(self.starts.next_queued(), "queued forge runs")
 
     async def settle(self) -> None:
         """Wait for the background work now under way (for tests and a clean stop)."""

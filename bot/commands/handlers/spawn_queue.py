@@ -39,14 +39,13 @@ from fleet.ledger import Ledger, QueuedSpawn, SpawnAsk
 from fleet.notices import Notice, NoticeBoard, Tone
 from fleet.supervisor.admission.admit import Admission, SpawnBudgets, Wait
 from fleet.supervisor.admission.request import LaunchRequest, Queued, Started
-from fleet.supervisor.admission.slots import Slots
+from fleet.supervisor.admission.slots import FREEING, Slots
 from fleet.supervisor.caps import Caps, Occupant, first_startable
 from fleet.supervisor.interfaces import AgentControl
-from fleet.supervisor.status import EventKind, FleetEvent
+from fleet.supervisor.status import FleetEvent
 
 log = logging.getLogger(__name__)
 
-_FREEING = frozenset({EventKind.ENDED, EventKind.GAVE_UP})
 _STOP_WAIT = 60.0  # seconds a stop lets a queued launch under way finish
 
 
@@ -244,7 +243,7 @@ class SpawnQueue:
 
     async def on_fleet_event(self, event: FleetEvent) -> None:
         """A fleet listener: an agent that ended (or was given up on) frees a slot."""
-        if event.kind in _FREEING:
+        if event.kind in FREEING:
             self.kick()
 
     def kick(self) -> None:

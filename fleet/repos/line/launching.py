@@ -29,7 +29,7 @@ from fleet.repos.service import Prepared, Repos
 SETUP_LIMIT: Final = 900.0
 
 
-async def workdir_of(repos: Repos | None, spec: AgentSpec, asked: Asked | None) -> Prepared:
+async def workdir_of(repos: Repos | None, spec: AgentSpec, asked: Asked | None = None) -> Prepared:
     """``spec`` working in its line's checkout (:meth:`fleet.repos.service.Repos.prepare`;
     on a host, made there over the link), with what its launch ``asked`` of a new line;
     what stops it, as :class:`LaunchFailed`."""

@@ -23,6 +23,10 @@ from fleet.budgets.model import Groups, Scope
 from fleet.ledger import Ledger, QueuedSpawn
 from fleet.model import AgentSpec
 from fleet.supervisor.caps import Caps, Occupant, blocked
+from fleet.supervisor.status import EventKind
+
+FREEING = frozenset({EventKind.ENDED, EventKind.GAVE_UP})
+"""The fleet events that free a slot: an agent ended, or was given up on."""
 
 
 class Occupancy(Protocol):
