@@ -1,9 +1,12 @@
 """The roster's own launches: ``autostart`` agents, and agents with ``restart: always``
 that operators want running, started by the supervisor at start and after a roster reload.
 
-A launch the concurrency caps turn away waits in the spawn queue (the gate keeps it). A
-launch that fails — its CLI missing, no credentials, no sandbox here — is not only logged:
-it becomes a :attr:`~fleet.supervisor.status.EventKind.REFUSED` fleet event, which the app posts to
+Each passes the admission (:class:`~fleet.supervisor.admission.admit.Admission`, origin
+``autostart``: the budgets are not asked, their cutoffs hold it); one the concurrency caps
+turn away waits in the spawn queue, as asked by ``autostart``. An agent working on a forge
+issue is not launched: that run owns its branch and session until it ends. A launch that
+fails — its CLI missing, no credentials, no sandbox here — is not only logged: it becomes
+a :attr:`~fleet.supervisor.status.EventKind.REFUSED` fleet event, which the app posts to
 the agent's thread or the home rooms with the error, and the error names the fix.
 """
 
@@ -11,17 +14,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
 
 from fleet.errors import FleetError
-from fleet.ledger import Ledger
+from fleet.ledger import Ledger, QueuedSpawn, SpawnAsk
 from fleet.model import AgentSpec, AgentState, DesiredState, RestartMode
 from fleet.names import AgentName
-from fleet.supervisor.status import EventKind, FleetEvent, LaunchGate, SpawnOutcome
+from fleet.supervisor.admission.admit import Admission, Wait
+from fleet.supervisor.admission.request import LaunchRequest, Started
+from fleet.supervisor.status import EventKind, FleetEvent
 
 log = logging.getLogger(__name__)
-
-Spawn = Callable[[AgentName, str], Awaitable[SpawnOutcome]]
-"""Launch an agent (its name, who launched it); raises :class:`FleetError` when it cannot."""
 
 
 async def autostart(
@@ -29,8 +32,7 @@ async def autostart(
     *,
     reason: str,
     ledger: Ledger,
-    gate: LaunchGate | None,
-    spawn: Spawn,
+    admission: Admission,
     emit: Callable[[FleetEvent], Awaitable[None]],
 ) -> list[AgentName]:
     """Launch those of ``specs`` that should run and do not; the names started."""
@@ -44,20 +46,33 @@ async def autostart(
         )
         if not wanted or (record is not None and record.state.is_live):
             continue
-        why = await gate.admit_launch(spec.name, reason) if gate is not None else None
-        if why is not None:
-            log.info("%s not started yet (%s): %s", spec.name, reason, why)
+        working = await ledger.agent_forge_run(spec.name)
+        if working is not None:
+            log.info("%s not started (%s): it works on #%d of %s (%s)", spec.name, reason,
+                     working.issue, working.slug, working.state)  # fmt: skip
             continue
+        request = LaunchRequest(spec.name, origin="autostart", by=reason, collect=False)
         try:
-            outcome = await spawn(spec.name, reason)
+            admitted = await admission.admit(request, _waiter(ledger, admission, reason))
         except FleetError as exc:
             log.error("could not start %s (%s): %s", spec.name, reason, exc)
             message = f"{reason}: {exc}"
             await emit(FleetEvent(spec.name, EventKind.REFUSED, AgentState.FAILED, message, False))
             continue
-        finally:
-            if gate is not None:
-                gate.release(spec.name)
-        if outcome.started:
+        if not isinstance(admitted, Started):
+            log.info("%s not started yet (%s): %s", spec.name, reason, admitted.why)
+        elif admitted.outcome.started:
             started.append(spec.name)
     return started
+
+
+def _waiter(ledger: Ledger, admission: Admission, reason: str) -> Wait:
+    """The spawn queue, as the roster's own launch waits there: asked by ``reason``, from
+    no room (told in the home rooms when it starts)."""
+
+    async def wait(request: LaunchRequest, why: str, until: datetime | None) -> QueuedSpawn:
+        assert admission.slots is not None  # only the caps hold a launch nobody typed
+        ask = SpawnAsk(request.agent, f"spawn {request.agent}", reason, "", "", why)
+        return await ledger.enqueue_spawn(ask, host=admission.slots.host)
+
+    return wait

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -51,6 +51,7 @@ from fleet.runs.logtail import tail_lines
 from fleet.runs.outputs import AgentOutputs
 from fleet.sessions.control import SessionControl
 from fleet.sessions.live import LiveSessions
+from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.autostart import autostart
 from fleet.supervisor.launch_kit import LaunchKit
 from fleet.supervisor.status import (
@@ -59,7 +60,6 @@ from fleet.supervisor.status import (
     FleetEvent,
     FleetSettings,
     HeartbeatIssuer,
-    LaunchGate,
     Listener,
     RosterDiff,
     RunBudget,
@@ -101,15 +101,17 @@ class Fleet:
         clock: Clock,
         kit: LaunchKit,
         roster: Mapping[AgentName, AgentSpec] | None = None,
+        admission: Callable[[Fleet], Admission] | None = None,
     ) -> None:
-        """``kit``: what its launches are made with; ``roster``: the config's agents."""
+        """``kit``: what its launches are made with; ``roster``: the config's agents;
+        ``admission``: the admission every launch passes, made over this fleet (none: one
+        with no budgets and no caps)."""
         self._ledger = ledger
         self._backends = dict(kit.backends)
         self._settings = kit.settings
         self._clock = clock
         self._roster = dict(roster or {})
         self._listeners: list[Listener] = []
-        self._gate: LaunchGate | None = None
         self._state = SupervisorState.NEW
         self.left_running: str | None = None  # said on stopping: the agents that go on
         self._runs = RunKeeper(
@@ -134,13 +136,13 @@ class Fleet:
             spec_of=self._spec_of,
             heartbeat_timeout=kit.settings.heartbeat_timeout,
         )
+        self.admission = (
+            admission(self)
+            if admission is not None
+            else Admission(fleet=self, slots=None, budgets=None)
+        )
 
     # -- lifecycle ---------------------------------------------------------------------
-
-    def set_gate(self, gate: LaunchGate) -> None:
-        """Have the roster's own launches (``autostart``) pass ``gate`` (the concurrency
-        caps); set it before :meth:`start`."""
-        self._gate = gate
 
     def subscribe(self, listener: Listener) -> None:
         """Call ``listener`` for every :class:`FleetEvent` from now on."""
@@ -158,14 +160,10 @@ class Fleet:
         await self._autostart(self._roster.values(), reason="autostart")
 
     async def _autostart(self, specs: Iterable[AgentSpec], *, reason: str) -> list[AgentName]:
-        """The roster's own launches (:mod:`fleet.supervisor.autostart`); a refused one is an
-        event."""
-
-        async def spawn(name: AgentName, by: str) -> SpawnOutcome:
-            return await self.spawn(name, by=by, collect=False)
-
+        """The roster's own launches through the admission
+        (:mod:`fleet.supervisor.autostart`); a refused one is an event."""
         return await autostart(
-            specs, reason=reason, ledger=self._ledger, gate=self._gate, spawn=spawn, emit=self._emit
+            specs, reason=reason, ledger=self._ledger, admission=self.admission, emit=self._emit
         )
 
     async def stop(self) -> None:

@@ -79,17 +79,6 @@ class AccountAssigner(Protocol):
     def assign(self, agent: str, runtime: str, wanted: str | None) -> Mapping[str, Account]: ...
 
 
-class LaunchGate(Protocol):
-    """What the roster's own launches (``autostart``, roster reload) pass: the concurrency
-    caps. The bot's spawn queue keeps a launch it turns away and starts it later."""
-
-    async def admit_launch(self, agent: str, reason: str) -> str | None:
-        """``None``: launch now, holding a slot until :meth:`release`; else why it waits."""
-        ...
-
-    def release(self, agent: str) -> None: ...
-
-
 class ProviderUrlIssuer(Protocol):
     """Hands each agent its own base URL per provider (the metering proxy's)."""
 

@@ -59,28 +59,28 @@ def caps_of(cfg: Config) -> Caps:
     )
 
 
-def spawn_queue(
+def admission_of(
     cfg: Config,
     ledger: Ledger,
-    fleet: AgentControl,
     accounts: AccountBook | None,
-    clock: Clock,
-    notices: NoticeBoard | None,
     budgets: SpawnBudgets | None = None,
-) -> SpawnQueue:
-    """The app's spawn queue and the admission in front of it, with the config's caps,
-    groups and defaults."""
-    slots = Slots(
-        ledger=ledger,
-        fleet=fleet,
-        caps=caps_of(cfg),
-        groups=cfg.groups,
-        accounts=accounts,
-        default_runtime=cfg.defaults.runtime,
-        default_account=cfg.defaults.account,
-    )
-    admission = Admission(fleet=fleet, slots=slots, budgets=budgets)
-    return SpawnQueue(ledger=ledger, admission=admission, clock=clock, notices=notices)
+) -> Callable[[AgentControl], Admission]:
+    """The app's admission, made over the fleet it launches through: the config's caps,
+    groups and defaults, and the budgets."""
+
+    def made(fleet: AgentControl) -> Admission:
+        slots = Slots(
+            ledger=ledger,
+            fleet=fleet,
+            caps=caps_of(cfg),
+            groups=cfg.groups,
+            accounts=accounts,
+            default_runtime=cfg.defaults.runtime,
+            default_account=cfg.defaults.account,
+        )
+        return Admission(fleet=fleet, slots=slots, budgets=budgets)
+
+    return made
 
 
 class QueueState(enum.Enum):
@@ -192,22 +192,6 @@ class SpawnQueue:
     @property
     def host(self) -> str:
         return self._slots.host
-
-    async def admit_launch(self, agent: str, reason: str) -> str | None:
-        """The roster's own launch of ``agent`` (``reason``: ``autostart``): ``None`` to
-        launch now (holding a slot until :meth:`release`), else why it waits in the queue —
-        or why it is not launched at all: it works on a forge issue, whose run owns its
-        branch and session until it ends."""
-        working = await self._ledger.agent_forge_run(agent)
-        if working is not None:
-            return f"{agent} works on #{working.issue} of {working.slug} ({working.state})"
-
-        async def enqueue(why: str) -> QueuedSpawn:
-            ask = SpawnAsk(agent, f"spawn {agent}", reason, "", "", why)
-            return await self._ledger.enqueue_spawn(ask, host=self.host)
-
-        held = await self._slots.take(agent, None, None, enqueue)
-        return None if held is None else held.why
 
     async def hold(self, agent: str) -> str | None:
         """For ``restart``: ``None`` when ``agent`` runs (its slot is its own) or a slot is
