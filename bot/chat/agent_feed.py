@@ -36,8 +36,8 @@ from bot.render.transcript import transcript
 from connectors.base import Tone
 from fleet.clock import Clock
 from fleet.notices import Delivery, Notice, starter
-from fleet.runs.keeper import RunOutput
 from fleet.runs.logtail import Cursor, size_of
+from fleet.runs.reading import RunOutput
 from fleet.supervisor.interfaces import FleetView
 from fleet.supervisor.status import EventKind, FleetEvent
 from fleet.transcript.events import (

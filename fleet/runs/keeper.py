@@ -4,7 +4,8 @@
 the ends Fleetwarden is bringing about, so that a watcher seeing its process end knows
 whether an operator or the watchdog asked for it. It also reconciles the ledger with
 what actually runs after Fleetwarden restarts. What to run, and when, is decided by its
-callers: the supervisor's operations and the watchdog's actions.
+callers: the supervisor's operations and the watchdog's actions. Reading a run's output
+(its first moments, its report once it ended) is :class:`~fleet.runs.reading.RunReading`'s.
 """
 
 from __future__ import annotations
@@ -22,15 +23,16 @@ from fleet.errors import AgentNotRunning, FleetError, LaunchFailed, UnknownAgent
 from fleet.hosts.schema import LOCAL_HOST
 from fleet.ledger import Ledger
 from fleet.ledger.rows import AgentOrigin, AgentRecord, RunRecord
-from fleet.ledger.run_reports import RunEnd, RunReport, RunStart
+from fleet.ledger.run_reports import RunReport, RunStart
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, LaunchPlan
 from fleet.names import AgentName, agent_name
 from fleet.repos.line.cutting import Asked
 from fleet.repos.line.launching import run_setup, workdir_of
 from fleet.runs.context import RunContexts
-from fleet.runs.facts import check_launchable, read_run
-from fleet.runs.layout import MARKER, AgentPaths, append_marker, write_files
+from fleet.runs.facts import check_launchable
+from fleet.runs.layout import AgentPaths, append_marker, write_files
 from fleet.runs.logtail import size_of
+from fleet.runs.reading import Launched, RunOutput, RunReading
 from fleet.runtimes import RuntimeContext
 from fleet.sandbox.git_probe import GitProbe
 from fleet.schema import no_agent_words
@@ -38,10 +40,9 @@ from fleet.sessions.hooks import SessionHooks
 from fleet.supervisor.launch_kit import LaunchKit
 from fleet.supervisor.launch_site import LaunchSite
 from fleet.supervisor.status import EventKind, FleetEvent, Listener
-from fleet.transcript.events import StreamParser
-from fleet.transcript.story import Outcome, why
+from fleet.transcript.story import Outcome
 
-__all__ = ["Ending", "Launched", "RunKeeper", "RunOutput"]
+__all__ = ["Ending", "RunKeeper"]
 
 log = logging.getLogger(__name__)
 
@@ -54,25 +55,6 @@ class Ending:
     reason: str
     by_operator: bool
     outcome: Outcome = Outcome.STOPPED
-
-
-@dataclass(frozen=True, slots=True)
-class Launched:
-    """A run just launched: where its output begins in the log, its pid, its ledger id."""
-
-    offset: int
-    pid: int
-    run_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class RunOutput:
-    """Where a run's output is: the agent's log, the byte its run begins at, and a fresh
-    parser of its runtime's stream."""
-
-    log: Path
-    offset: int
-    parser: StreamParser
 
 
 def unknown_agent(name: str, known: Iterable[str]) -> str:
@@ -112,7 +94,13 @@ class RunKeeper:
         self._locks: dict[AgentName, asyncio.Lock] = {}
         self._watchers: dict[AgentName, asyncio.Task[None]] = {}
         self._ending: dict[AgentName, Ending] = {}  # agents being stopped, and why
-        self._settling: set[int] = set()  # runs whose launcher waits on their first moments
+        self.reading = RunReading(
+            ledger=ledger,
+            runtimes=kit.runtimes,
+            backends=self._backends,
+            settings=kit.settings,
+            git=self._git,
+        )
         self.sessions: SessionHooks | None = None  # drives the runs that speak a session
 
     # -- lookups -----------------------------------------------------------------------
@@ -275,41 +263,12 @@ class RunKeeper:
         return Launched(offset, handle.pid, run.id)
 
     async def output_of(self, run_id: int) -> RunOutput | None:
-        """Where run ``run_id``'s output is read from, with a fresh parser of its stream."""
-        start = await self._ledger.run_start(run_id)
-        report = await self._ledger.run_report(run_id)
-        if start is None or report is None:
-            return None
-        record = await self._ledger.get_agent(report.run.agent)
-        if record is None:
-            return None
-        backend = self._backends.get(report.run.handle.backend)
-        parser = self._runtimes.get(record.spec.runtime).parser(backend is not None and backend.tty)
-        return RunOutput(report.run.log_path, start.log_offset, parser)
+        """Where run ``run_id``'s output is read from (:class:`RunReading`)."""
+        return await self.reading.output_of(run_id)
 
     async def first_moments(self, name: AgentName, launched: Launched) -> RunReport | None:
-        """Wait out a new run's first moments — up to ``reply_wait`` seconds, less once it
-        has written something and gone quiet — and return its report if it ended in them
-        (a CLI that exits at once: its summary says why)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._settings.reply_wait
-        log_path = self.log_path(name)
-        last_size, last_change = launched.offset, loop.time()
-        self._settling.add(launched.run_id)
-        try:
-            while loop.time() < deadline:
-                report = await self._ledger.run_report(launched.run_id)
-                if report is not None and report.end is not None:
-                    return report
-                await asyncio.sleep(0.05)
-                size, now = size_of(log_path), loop.time()
-                if size != last_size:
-                    last_size, last_change = size, now
-                elif size > launched.offset and now - last_change >= self._settings.reply_quiet:
-                    break
-            return None
-        finally:
-            self._settling.discard(launched.run_id)
+        """A new run's report if it ended in its first moments (:class:`RunReading`)."""
+        return await self.reading.first_moments(self.log_path(name), launched)
 
     async def stop_run(
         self, name: AgentName, *, force: bool, reason: str, ending: Ending | None = None
@@ -428,55 +387,18 @@ class RunKeeper:
             await self.sessions.ended(name, run, info, reason)
         append_marker(self.log_path(name), f"{name} {info.reason}")
         try:
-            await self._report_end(name, run, info, ending)
+            await self.reading.report_end(
+                name, run, info, self.log_path(name),
+                outcome=ending.outcome if ending is not None else None,
+                ending_reason=ending.reason if ending is not None else None,
+            )  # fmt: skip
         except Exception:  # the summary is news; losing it must not lose the run's end
             log.exception("could not read how %s's run %s went", name, run.id)
         by_operator = ending is not None and ending.by_operator
         if notify:  # by_operator too: listeners other than the notices (a freed slot)
-            at_once = run.id in self._settling
+            at_once = run.id in self.reading.settling
             await self._emit(
                 FleetEvent(
                     name, EventKind.ENDED, state, reason, by_operator, run.id, at_once=at_once
                 )
             )
-
-    async def _report_end(
-        self, name: AgentName, run: RunRecord, info: ExitInfo, ending: Ending | None
-    ) -> None:
-        """Read the run's output and record how it went (:mod:`fleet.ledger.run_reports`)."""
-        start = await self._ledger.run_start(run.id)
-        record = await self._ledger.get_agent(name)
-        if start is None or record is None:
-            return
-        runtime = self._runtimes.get(record.spec.runtime)
-        tty = run.handle.backend in self._backends and self.backend(run.handle.backend).tty
-        reading = await asyncio.to_thread(
-            read_run, self.log_path(name), start.log_offset, runtime.parser(tty), MARKER
-        )
-        if ending is not None:
-            outcome = ending.outcome
-        else:
-            outcome = Outcome.FINISHED if info.exit_code == 0 else Outcome.FAILED
-        said = why(
-            outcome,
-            reading,
-            runtime=record.spec.runtime,
-            exit_reason=info.reason,
-            ending_reason=ending.reason if ending is not None else None,
-            has_account=bool(start.accounts),
-        )
-        cli_end = reading.ended
-        await self._ledger.record_run_end(
-            run.id,
-            RunEnd(
-                outcome=outcome.value,
-                why=said,
-                git_after=await self._git.head(Path(start.workdir)) if start.workdir else None,
-                turns=cli_end.turns if cli_end is not None else None,
-                cli_duration_ms=cli_end.duration_ms if cli_end is not None else None,
-                cli_cost_usd=cli_end.cost_usd if cli_end is not None else None,
-                last_message=reading.last_message,
-                tool_calls=reading.tool_calls,
-                unreadable_lines=reading.unreadable,
-            ),
-        )

@@ -1,5 +1,7 @@
-"""The roster's own launches: ``autostart`` agents, and agents with ``restart: always``
-that operators want running, started by the supervisor at start and after a roster reload.
+"""The roster at work: a reloaded roster adopted (:func:`adopt`: what it added, removed
+and changed), and the roster's own launches — ``autostart`` agents, and agents with
+``restart: always`` that operators want running — started by the supervisor at start and
+after a roster reload.
 
 Each passes the admission (:class:`~fleet.supervisor.admission.admit.Admission`, origin
 ``autostart``: the budgets are not asked, their cutoffs hold it); one the concurrency caps
@@ -13,7 +15,7 @@ the agent's thread or the home rooms with the error, and the error names the fix
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
 
 from fleet.errors import FleetError
@@ -22,7 +24,7 @@ from fleet.model import AgentSpec, AgentState, DesiredState, RestartMode
 from fleet.names import AgentName
 from fleet.supervisor.admission.admit import Admission, Wait
 from fleet.supervisor.admission.request import LaunchRequest, Started
-from fleet.supervisor.status import EventKind, FleetEvent
+from fleet.supervisor.status import EventKind, FleetEvent, RosterDiff
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,38 @@ async def autostart(
         elif admitted.outcome.started:
             started.append(spec.name)
     return started
+
+
+async def adopt(
+    ledger: Ledger,
+    old: Mapping[AgentName, AgentSpec],
+    roster: Mapping[AgentName, AgentSpec],
+    start: Callable[[list[AgentSpec]], Awaitable[list[AgentName]]],
+) -> RosterDiff:
+    """``roster`` in place of ``old`` without touching running agents: written to the
+    ledger, its new agents passed to ``start`` (the roster's own launches). Agents it drops
+    are marked removed: they run on until stopped, never restarted."""
+    await ledger.sync_roster(roster)
+    removed = tuple(sorted(old.keys() - roster.keys()))
+    live = {record.name for record in await ledger.list_agents() if record.state.is_live}
+    changed = tuple(sorted(n for n in old.keys() & roster.keys() if old[n] != roster[n]))
+    running = []
+    for name in changed:
+        record = await ledger.get_agent(name)
+        if record is not None and record.state.is_live:
+            running.append(name)
+        elif record is not None:
+            await ledger.upsert_agent(roster[name], record.desired)
+    added = tuple(sorted(roster.keys() - old.keys()))
+    started = await start([roster[n] for n in added])
+    return RosterDiff(
+        added=added,
+        removed=removed,
+        changed=changed,
+        changed_running=tuple(running),
+        started=tuple(started),
+        removed_running=tuple(name for name in removed if name in live),
+    )
 
 
 def _waiter(ledger: Ledger, admission: Admission, reason: str) -> Wait:

@@ -23,7 +23,6 @@ import asyncio
 import enum
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -31,7 +30,6 @@ from fleet.agents.spawn_spec import SpawnOverrides, spawn_spec
 from fleet.budgets.report_windows import window_start
 from fleet.clock import Clock
 from fleet.errors import AgentStillRunning
-from fleet.hosts.schema import LOCAL_HOST
 from fleet.ledger import Freeze, Ledger, UsageTotal
 from fleet.ledger.rows import AgentOrigin, AgentRecord
 from fleet.ledger.run_reports import RunReport
@@ -52,8 +50,9 @@ from fleet.runs.outputs import AgentOutputs
 from fleet.sessions.control import SessionControl
 from fleet.sessions.live import LiveSessions
 from fleet.supervisor.admission.admit import Admission
-from fleet.supervisor.autostart import autostart
+from fleet.supervisor.autostart import adopt, autostart
 from fleet.supervisor.launch_kit import LaunchKit
+from fleet.supervisor.listing import left_running, listing
 from fleet.supervisor.status import (
     AgentStatus,
     EventKind,
@@ -186,26 +185,7 @@ class Fleet:
     async def ps(self) -> list[AgentStatus]:
         """Every agent the ledger knows, by name, with its tokens today and its refused
         egress (a few queries, whatever the fleet size)."""
-        runs = await self._ledger.last_runs()
-        beats = await self._ledger.last_heartbeats()
-        tokens = await self._ledger.tokens_by_agent(self.window_start("today"))
-        frozen = {f.agent: f.reason for f in await self._ledger.freezes()}
-        refused = await self._ledger.refusal_totals()
-        return [
-            replace(
-                agent_status(
-                    record,
-                    runs.get(record.name),
-                    beats.get(record.name, (None, ""))[0],
-                    self._runs.log_path(record.name),
-                    tokens_today=tokens.get(record.name, 0),
-                ),
-                frozen=frozen.get(record.name),
-                egress_refused=refused.get(record.name, 0),
-                host_down=self._runs.host_down(record.host),
-            )
-            for record in await self._ledger.list_agents()
-        ]
+        return await listing(self._ledger, self._runs, self.window_start("today"))
 
     def window_start(self, window: str) -> datetime:
         """When report window ``window`` (:data:`fleet.budgets.report_windows.WINDOWS`) began."""
@@ -258,29 +238,11 @@ class Fleet:
         """Adopt a new roster without touching running agents; start new autostart ones.
         Agents it drops are marked removed: they run on until stopped, never restarted."""
         old, self._roster = self._roster, dict(roster)
-        await self._ledger.sync_roster(roster)
-        removed = tuple(sorted(old.keys() - roster.keys()))
-        live = {record.name for record in await self._ledger.list_agents() if record.state.is_live}
-        changed = tuple(sorted(n for n in old.keys() & roster.keys() if old[n] != roster[n]))
-        running = []
-        for name in changed:
-            record = await self._ledger.get_agent(name)
-            if record is not None and record.state.is_live:
-                running.append(name)
-            elif record is not None:
-                await self._ledger.upsert_agent(roster[name], record.desired)
-        added = tuple(sorted(roster.keys() - old.keys()))
-        started = await self._autostart(
-            [roster[n] for n in added], reason="autostart after roster reload"
-        )
-        return RosterDiff(
-            added=added,
-            removed=removed,
-            changed=changed,
-            changed_running=tuple(running),
-            started=tuple(started),
-            removed_running=tuple(name for name in removed if name in live),
-        )
+
+        async def started(specs: list[AgentSpec]) -> list[AgentName]:
+            return await self._autostart(specs, reason="autostart after roster reload")
+
+        return await adopt(self._ledger, old, self._roster, started)
 
     async def snapshot(self, name: str) -> str:
         """What the agent's screen shows now (the log's end once it has stopped)."""
@@ -468,20 +430,3 @@ class Fleet:
         """The settings ``record``'s agent runs with now: the roster's current ones (after
         a `roster reload`), else those it was last launched with."""
         return self._roster.get(record.name, record.spec)
-
-
-def left_running(statuses: Iterable[AgentStatus]) -> str | None:
-    """What to say of the agents still running when Fleetwarden stops (``None``: none)."""
-    live = [s for s in statuses if s.state.is_live]
-    if not live:
-        return None
-    names = ", ".join(
-        f"{s.name} ({s.backend}{'' if s.host == LOCAL_HOST else ' on ' + s.host})" for s in live
-    )
-    them = "it" if len(live) == 1 else "them"
-    return (
-        f"Fleetwarden stops; {'this agent keeps' if len(live) == 1 else 'these agents keep'} "
-        f"running: {names}. Until the next start reattaches {them}, what Fleetwarden serves "
-        "is down: a push through its git door, a model request through its proxy, an "
-        "approval asked of chat fails meanwhile."
-    )

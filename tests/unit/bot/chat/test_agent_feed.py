@@ -19,7 +19,7 @@ from fleet.ledger import Ledger
 from fleet.model import AgentState
 from fleet.names import AgentName
 from fleet.notices import Delivery, Notice
-from fleet.runs.keeper import RunOutput
+from fleet.runs.reading import RunOutput
 from fleet.supervisor.status import EventKind, FleetEvent
 from fleet.transcript.events import AgentEvent, Said, Text, ToolUsed, Waiting
 from tests.polling import eventually
