@@ -15,7 +15,7 @@ from bot.app.spend import Spend
 from bot.app.stops import Stop
 from bot.approvals.wiring import attach_feed
 from bot.chat.agent_feed import AgentFeed
-from bot.commands.handlers.spawn_queue import SpawnQueue, spawn_queue
+from bot.commands.handlers.spawn_queue import SpawnQueue, admission_of
 from fleet.repos.service import Repos
 from fleet.runs.launch_kit import LaunchKit
 from fleet.supervisor.cutoffs import CutoffKeeper
@@ -75,6 +75,7 @@ async def start_fleet(
             repos=repos,  # a run's branch and checkout, made before it launches
         ),
         roster=wiring.roster_of(cfg),
+        admission=admission_of(cfg, ledger, spend.accounts, spend.budgets),
     )
     stops.add(Stop.FLEET, fleet.stop)
     heartbeats.take_asks(fleet.sessions.hook_asks.ask)  # TUIs' permission hooks
@@ -86,9 +87,9 @@ async def start_fleet(
     )
     if spend.run_caps is not None:
         spend.run_caps.attach(fleet)
-    queue = spawn_queue(cfg, ledger, fleet, spend.accounts, clock, notifier)
+    # The queue the admission writes launches beyond a cap to (autostart's too).
+    queue = SpawnQueue(ledger=ledger, admission=fleet.admission, clock=clock, notices=notifier)
     stops.add(Stop.QUEUE, queue.stop)
-    fleet.set_gate(queue)  # autostart beyond a cap waits in the queue
     await fleet.start()
     await feed.follow_running()
     await spend.budgets.enforce_with(CutoffKeeper(fleet))

@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from aiohttp import web
 
 from bot.app.fleet import Fleeted
-from bot.app.forge_launcher import FleetLauncher
 from bot.app.grounds import Grounds
 from bot.app.ledger import Ledgered
 from bot.app.repos import version
@@ -29,7 +28,6 @@ from bot.config.forge_checks import app_token_variable
 from bot.dashboard.listener import Listening, listen, middleware
 from bot.dashboard.settings import DashboardSection
 from bot.render.forge import no_run_news, pull_news
-from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
 from fleet.forge.api.app_token import AppKey
 from fleet.forge.api.git_tokens import GitTokens
@@ -38,6 +36,7 @@ from fleet.forge.api.github import GitHubApi
 from fleet.forge.door.door import ForgeDoor
 from fleet.forge.events.endpoint import Refusal, WebhookEndpoint, WebhookForge
 from fleet.forge.facts import NoRunNews, PullNews
+from fleet.forge.fleet_launcher import FleetLauncher
 from fleet.forge.model import ForgeApi
 from fleet.forge.posts.provenance import ProvenanceSource
 from fleet.forge.posts.publish import Publisher, Tell
@@ -55,6 +54,7 @@ from fleet.notices import Delivery, Notice
 from fleet.redaction.known import Secret
 from fleet.repos.service import Repos
 from fleet.repos.verbs import RepoVerbs
+from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.fleet import Fleet
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ async def start_forges(
         fleet=fleeted.fleet,
         repos=repos,
         verbs=verbs,
-        budgets=spend.budgets,
+        admission=fleeted.fleet.admission,
         redact=at.redactor.redact,
         version=version(),
         notify=ledgered.notifier.post,
@@ -158,7 +158,7 @@ class AppForges:
         fleet: Fleet,
         repos: Repos | None,
         verbs: RepoVerbs | None,
-        budgets: BudgetService | None,
+        admission: Admission,
         redact: Callable[[str], str],
         version: str,
         notify: Callable[[Notice], Awaitable[object]] | None = None,
@@ -173,7 +173,7 @@ class AppForges:
         if repos is None or verbs is None:
             log.warning("forges are configured but no repository names one: nothing to do")
             return []
-        launcher = FleetLauncher(fleet, repos, verbs, ledger, budgets)
+        launcher = FleetLauncher(fleet, repos, verbs, ledger, admission)
         source = ProvenanceSource(ledger, self._clock, version)
         publisher = Publisher(
             forges=cfg.forges,
@@ -195,6 +195,7 @@ class AppForges:
             clock=self._clock,
         )
         self.work = work
+        fleet.subscribe(work.on_fleet_event)  # a freed slot starts a queued run
         self.desk = ForgeDesk(work)  # the door reaches it from now on
         self.rounds = Rounds(
             watch=ForgeWatch(work, self.desk), polls=self._polls(work), tokens=self._tokens

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
 from bot.commands.acl import Role
 from bot.commands.grammar import Command
 from connectors.base import Attachment, InboundMessage
+from fleet.supervisor.admission.admit import Wait
+from fleet.supervisor.admission.request import Queued
 from fleet.supervisor.fleet import RosterDiff
 
 
@@ -58,18 +59,21 @@ class Reply:
 
 
 Handler = Callable[[Request], Awaitable[str | Reply]]
-Deferrer = Callable[[Request, datetime, str], Awaitable[str]]  # (spawn, retry when, why) -> reply
 RosterReloader = Callable[[], Awaitable[RosterDiff]]
 Follower = Callable[[InboundMessage, str, str], None]  # (message, agent, first screen)
 
 
 class SpawnGate(Protocol):
-    """What ``spawn`` passes before launching: the concurrency caps and the spawn queue
+    """The spawn queue a ``spawn`` waits in, and the caps a ``restart`` passes
     (:class:`bot.commands.handlers.spawn_queue.SpawnQueue`)."""
 
-    async def admit(self, req: Request, *, runtime: str | None, account: str | None) -> str | None:
-        """``None``: launch now, holding a slot until :meth:`release`; else it was queued,
-        and this is the reply saying so."""
+    def waiter(self, req: Request) -> Wait:
+        """Where ``req``'s launch waits when the admission holds it: the spawn queue, as
+        its sender in its room."""
+        ...
+
+    async def said(self, name: str, queued: Queued) -> str:
+        """What ``spawn`` says of ``name``'s launch that waits."""
         ...
 
     async def hold(self, agent: str) -> str | None:

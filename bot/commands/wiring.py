@@ -129,7 +129,7 @@ def build_commands(
         clock=clock,
         follow_screen=follower.follow,
         budgets=budgets,
-        defer=queue.defer,
+        admission=queue.admission,
         gate=queue,
         spend=spawn_spend(cfg, ledger, fleet, budgets),
         repos=repos,

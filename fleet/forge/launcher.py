@@ -1,8 +1,8 @@
 """What forge work asks of the rest of Fleetwarden: start an agent's run on an issue's
 branch (through the same admission as an operator's ``spawn``: budgets, caps, queue), give
 it a follow-up in the same session — or, its session gone, its next run on the same
-branch — stop it, push its branch and end its line. The app implements it over the fleet
-and the repositories (:mod:`bot.app.forge`)."""
+branch — stop it, push its branch and end its line. It is carried out over the fleet's
+admission and the repositories (:mod:`fleet.forge.fleet_launcher`)."""
 
 from __future__ import annotations
 

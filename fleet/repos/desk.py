@@ -31,11 +31,6 @@ class RepoDesk(Protocol):
         """The config of ``repo`` (:class:`RepoError` naming the known ones when unknown)."""
         ...
 
-    async def requested_by(self, agent: str, co_author: str | None) -> None:
-        """The operator (``Name <email>``, or ``None``) whose spawn the agent's next new
-        branch is for: Fleetwarden's commits on it name them ``Co-authored-by``."""
-        ...
-
     async def line_of(self, agent: str) -> LineRecord | None:
         """``agent``'s live line, if it has one."""
         ...
@@ -101,10 +96,6 @@ class RepoDesk(Protocol):
 
     async def unpushed(self, agent: str, line_id: int | None = None) -> int:
         """Commits of ``agent``'s branch on no upstream branch."""
-        ...
-
-    async def fresh_next(self, agent: str) -> None:
-        """The agent's next run cuts a new branch instead of continuing its live one."""
         ...
 
     async def discard(self, agent: str, line_id: int | None = None) -> LineRecord:

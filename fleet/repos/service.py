@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from fleet.hosts.schema import LOCAL_HOST
@@ -43,7 +43,6 @@ from fleet.repos.door.line_repo import (
 )
 from fleet.repos.door.lines import DoorLines
 from fleet.repos.facts import Change, change_to_json
-from fleet.repos.hook.policy import Issue
 from fleet.repos.landing.changes import OtherLine, change_of
 from fleet.repos.line.checkouts import disk_bytes, make_checkout, remove_tree
 from fleet.repos.line.cutting import Asked, cut_line
@@ -59,6 +58,16 @@ from fleet.repos.upstream.git_words import Credential
 from fleet.repos.upstream.mirror import Mirror
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A launch made ready on its line: its spec working in the line's checkout, and the
+    setup command of a checkout just made (run in its sandbox first), if any."""
+
+    spec: AgentSpec
+    setup: tuple[str, ...] = ()
+
 
 DoorUrl = Callable[[str, str], str]
 """The origin URL of ``agent``'s checkout of ``repo``: the git door, with its own token."""
@@ -96,11 +105,6 @@ class Repos:
         self.lane = lane or LaneGit()
         self._door_url = door_url
         self._on_hosts: HostCheckouts | None = None  # lines checked out on SSH hosts
-        self._fresh: set[str] = set()
-        self._requesters: dict[str, str] = {}
-        self._named: dict[str, str] = {}  # agent → the branch its next line is named
-        self._issues: dict[str, Issue] = {}  # agent → the forge issue of its next line
-        self._setups: dict[str, tuple[str, ...]] = {}
         self.launching: set[str] = set()  # agents between prepare and their run's start
         self._locks: dict[str, asyncio.Lock] = {}
         self.door = DoorLines(ledger, self.line_repo)  # the git door's side of the lines
@@ -164,58 +168,29 @@ class Repos:
 
     # -- a run's line --------------------------------------------------------------------
 
-    async def fresh_next(self, agent: str) -> None:
-        self._fresh.add(agent)
-
-    async def name_next(self, agent: str, branch: str, *, issue: Issue | None = None) -> None:
-        """``agent``'s next run cuts a new line named ``branch`` (a forge issue's, the only
-        issue its commits may name); a name an earlier line of the repository or the upstream
-        has gets ``-2``, ``-3``, … after it."""
-        self._fresh.add(agent)
-        self._named[agent] = branch
-        if issue is not None:
-            self._issues[agent] = issue
-
-    async def forget_name(self, agent: str) -> None:
-        """The launch :meth:`name_next` (and :meth:`requested_by`) was for did not happen:
-        the next line cut, for another launch, names neither its branch, its issue nor its
-        requester."""
-        self._issues.pop(agent, None)
-        self._requesters.pop(agent, None)
-        if self._named.pop(agent, None) is not None:
-            self._fresh.discard(agent)
-
-    async def requested_by(self, agent: str, co_author: str | None) -> None:
-        """Who asks for ``agent``'s next new line (``NAME <EMAIL>``, kept only when it is
-        one such line): its commits may name them, and Fleetwarden's name them,
-        ``Co-authored-by``."""
-        clean = clean_co_author(co_author)
-        if clean:
-            self._requesters[agent] = clean
-        else:
-            self._requesters.pop(agent, None)
-
     async def line_of(self, agent: str) -> LineRecord | None:
         return await self.ledger.lines.live_line(agent)
 
-    async def prepare(self, spec: AgentSpec) -> AgentSpec:
-        """``spec`` with its workdir set to its line's checkout (made now when needed)."""
+    async def prepare(self, spec: AgentSpec, asked: Asked | None = None) -> Prepared:
+        """``spec`` with its workdir set to its line's checkout (made now when needed):
+        its live line's, or a new line's cut with what the launch ``asked`` of it."""
         if spec.repo is None:
-            return spec
+            return Prepared(spec)
+        asked = asked or Asked()
         async with self.lock(spec.name):
             line = await self.ledger.lines.live_line(spec.name)
-            fresh = spec.name in self._fresh or (
+            fresh = asked.new_line or (
                 line is not None and spec.repo_base not in (None, line.base_ref)
             )
+            setup: tuple[str, ...] = ()
             if line is not None and line.repo == spec.repo and not fresh:
                 if line.host != spec.host:
                     raise RepoError(elsewhere(line, spec.host))
                 checkout = await self._keep(line)
             else:
-                checkout = await self._cut(spec)
-            self._fresh.discard(spec.name)
+                checkout, setup = await self._cut(spec, asked)
             self.launching.add(spec.name)
-        return replace(spec, workdir=checkout)
+        return Prepared(replace(spec, workdir=checkout), setup)
 
     async def _keep(self, line: LineRecord) -> Path:
         """The live line's checkout, made again from its branch if it was lost."""
@@ -252,31 +227,19 @@ class Repos:
         )
         return checkout
 
-    async def _cut(self, spec: AgentSpec) -> Path:
+    async def _cut(self, spec: AgentSpec, asked: Asked) -> tuple[Path, tuple[str, ...]]:
         """A new line for ``spec`` from its base's tip upstream, now
-        (:mod:`fleet.repos.line.cutting`), with what its launch asked of it."""
-
-        # Taken now, whatever comes of the cut: a cut that fails (no such base, a fetch
-        # refused) leaves no requester for the next line cut — an autostart's — to credit.
-        asked = Asked(
-            co_author=self._requesters.pop(spec.name, None),
-            issue=self._issues.pop(spec.name, None),
-            branch=self._named.pop(spec.name, None),
-        )
+        (:mod:`fleet.repos.line.cutting`), with what its launch asked of it (a requester
+        kept only when it is one ``NAME <EMAIL>``); its checkout and setup command."""
+        asked = replace(asked, co_author=clean_co_author(asked.co_author))
         cut = await cut_line(self, spec, lambda: asked)
-        if cut.setup:
-            self._setups[spec.name] = cut.setup
         if cut.not_copied:
             self._not_copied[cut.line_id] = cut.not_copied
-        return cut.checkout
+        return cut.checkout, tuple(cut.setup)
 
     def launched(self, agent: str) -> None:
         """``agent``'s launch is over (started or refused): its line is the verbs' again."""
         self.launching.discard(agent)
-
-    def take_setup(self, agent: str) -> tuple[str, ...] | None:
-        """The setup command of the checkout just made for ``agent`` (once), if any."""
-        return self._setups.pop(agent, None)
 
     def origin_of(self, agent: str, repo: str) -> str:
         if self._door_url is None:

@@ -61,12 +61,6 @@ class RepoVerbs:
     def entry(self, repo: str) -> RepoEntry:
         return self.repos.entry(repo)
 
-    async def fresh_next(self, agent: str) -> None:
-        await self.repos.fresh_next(agent)
-
-    async def requested_by(self, agent: str, co_author: str | None) -> None:
-        await self.repos.requested_by(agent, co_author)
-
     async def line_of(self, agent: str) -> LineRecord | None:
         return await self.repos.line_of(agent)
 

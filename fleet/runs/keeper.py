@@ -4,7 +4,8 @@
 the ends Fleetwarden is bringing about, so that a watcher seeing its process end knows
 whether an operator or the watchdog asked for it. It also reconciles the ledger with
 what actually runs after Fleetwarden restarts. What to run, and when, is decided by its
-callers: the supervisor's operations and the watchdog's actions.
+callers: the supervisor's operations and the watchdog's actions. Reading a run's output
+(its first moments, its report once it ended) is :class:`~fleet.runs.reading.RunReading`'s.
 """
 
 from __future__ import annotations
@@ -23,24 +24,25 @@ from fleet.events import EventKind, FleetEvent, Listener
 from fleet.hosts.schema import LOCAL_HOST
 from fleet.ledger import Ledger
 from fleet.ledger.rows import AgentOrigin, AgentRecord, RunRecord
-from fleet.ledger.runs import RunEnd, RunReport, RunStart
+from fleet.ledger.runs import RunReport, RunStart
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, LaunchPlan
 from fleet.names import AgentName, agent_name
+from fleet.repos.line.cutting import Asked
 from fleet.repos.line.launching import run_setup, workdir_of
 from fleet.runs.context import RunContexts
-from fleet.runs.facts import check_launchable, read_run
+from fleet.runs.facts import check_launchable
 from fleet.runs.launch_kit import LaunchKit
 from fleet.runs.launch_site import LaunchSite
-from fleet.runs.layout import MARKER, AgentPaths, append_marker, write_files
+from fleet.runs.layout import AgentPaths, append_marker, write_files
+from fleet.runs.reading import Launched, RunOutput, RunReading
 from fleet.runtimes import RuntimeContext
 from fleet.sandbox.git_probe import GitProbe
 from fleet.schema import no_agent_words
 from fleet.sessions.hooks import SessionHooks
-from fleet.transcript.events import StreamParser
 from fleet.transcript.logtail import size_of
-from fleet.transcript.story import Outcome, why
+from fleet.transcript.story import Outcome
 
-__all__ = ["Ending", "Launched", "RunKeeper", "RunOutput"]
+__all__ = ["Ending", "RunKeeper"]
 
 log = logging.getLogger(__name__)
 
@@ -53,25 +55,6 @@ class Ending:
     reason: str
     by_operator: bool
     outcome: Outcome = Outcome.STOPPED
-
-
-@dataclass(frozen=True, slots=True)
-class Launched:
-    """A run just launched: where its output begins in the log, its pid, its ledger id."""
-
-    offset: int
-    pid: int
-    run_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class RunOutput:
-    """Where a run's output is: the agent's log, the byte its run begins at, and a fresh
-    parser of its runtime's stream."""
-
-    log: Path
-    offset: int
-    parser: StreamParser
 
 
 def unknown_agent(name: str, known: Iterable[str]) -> str:
@@ -111,7 +94,13 @@ class RunKeeper:
         self._locks: dict[AgentName, asyncio.Lock] = {}
         self._watchers: dict[AgentName, asyncio.Task[None]] = {}
         self._ending: dict[AgentName, Ending] = {}  # agents being stopped, and why
-        self._settling: set[int] = set()  # runs whose launcher waits on their first moments
+        self.reading = RunReading(
+            ledger=ledger,
+            runtimes=kit.runtimes,
+            backends=self._backends,
+            settings=kit.settings,
+            git=self._git,
+        )
         self.sessions: SessionHooks | None = None  # drives the runs that speak a session
 
     # -- lookups -----------------------------------------------------------------------
@@ -168,20 +157,23 @@ class RunKeeper:
         plan: LaunchPlan | None = None,
         origin: AgentOrigin | None = None,
         continues: bool = False,
+        asked: Asked | None = None,
     ) -> Launched:
         """Start ``spec`` (or a runtime's ``plan`` for it, e.g. a resumed session). A launch
         that cannot work (no such program, no workdir, no credential, a cap that cannot be
         armed) is refused first. ``origin``: a spawn's, saved with the spec
         (:meth:`~fleet.ledger.agents.AgentsStore.upsert_agent`); ``continues``: the run continues
-        the task of the agent's last run (a watchdog's restart), keeping its cap's count."""
+        the task of the agent's last run (a watchdog's restart), keeping its cap's count;
+        ``asked``: what the launch asks of a new line, on a repository."""
         spec = task_spec(spec, self._clock.now(), continues=continues)
         spec = await self._site.place(spec)
         remote = spec.host != LOCAL_HOST
         if spec.repo is None:
             return await self._launch(spec, remote, reason, plan, origin, continues)
-        spec = await workdir_of(self._repos, spec)  # its line's checkout, made if need be
+        prepared = await workdir_of(self._repos, spec, asked)  # its line's, made if need be
+        spec = prepared.spec
         try:
-            return await self._launch(spec, remote, reason, plan, origin, continues)
+            return await self._launch(spec, remote, reason, plan, origin, continues, prepared.setup)
         finally:  # the line is the verbs' again (merge, discard) once the run is, or is not
             if self._repos is not None:
                 self._repos.launched(spec.name)
@@ -194,6 +186,7 @@ class RunKeeper:
         plan: LaunchPlan | None,
         origin: AgentOrigin | None,
         continues: bool,
+        setup: tuple[str, ...] = (),
     ) -> Launched:
         runtime = self._runtimes.get(spec.runtime)
         backend = self.backend(backend_key(spec))
@@ -218,7 +211,6 @@ class RunKeeper:
         append_marker(paths.log, f"{spec.name} starting ({spec.runtime})")
         offset = size_of(paths.log)
         git_before = None if remote else await self._git.head(plan.cwd)
-        setup = self._repos.take_setup(spec.name) if self._repos is not None else None
         try:
             if setup:  # a new checkout's setup command, in the agent's sandbox, first
                 confined = await self._site.confine(
@@ -271,41 +263,12 @@ class RunKeeper:
         return Launched(offset, handle.pid, run.id)
 
     async def output_of(self, run_id: int) -> RunOutput | None:
-        """Where run ``run_id``'s output is read from, with a fresh parser of its stream."""
-        start = await self._ledger.runs.run_start(run_id)
-        report = await self._ledger.runs.run_report(run_id)
-        if start is None or report is None:
-            return None
-        record = await self._ledger.agents.get_agent(report.run.agent)
-        if record is None:
-            return None
-        backend = self._backends.get(report.run.handle.backend)
-        parser = self._runtimes.get(record.spec.runtime).parser(backend is not None and backend.tty)
-        return RunOutput(report.run.log_path, start.log_offset, parser)
+        """Where run ``run_id``'s output is read from (:class:`RunReading`)."""
+        return await self.reading.output_of(run_id)
 
     async def first_moments(self, name: AgentName, launched: Launched) -> RunReport | None:
-        """Wait out a new run's first moments — up to ``reply_wait`` seconds, less once it
-        has written something and gone quiet — and return its report if it ended in them
-        (a CLI that exits at once: its summary says why)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._settings.reply_wait
-        log_path = self.log_path(name)
-        last_size, last_change = launched.offset, loop.time()
-        self._settling.add(launched.run_id)
-        try:
-            while loop.time() < deadline:
-                report = await self._ledger.runs.run_report(launched.run_id)
-                if report is not None and report.end is not None:
-                    return report
-                await asyncio.sleep(0.05)
-                size, now = size_of(log_path), loop.time()
-                if size != last_size:
-                    last_size, last_change = size, now
-                elif size > launched.offset and now - last_change >= self._settings.reply_quiet:
-                    break
-            return None
-        finally:
-            self._settling.discard(launched.run_id)
+        """A new run's report if it ended in its first moments (:class:`RunReading`)."""
+        return await self.reading.first_moments(self.log_path(name), launched)
 
     async def stop_run(
         self, name: AgentName, *, force: bool, reason: str, ending: Ending | None = None
@@ -424,55 +387,18 @@ class RunKeeper:
             await self.sessions.ended(name, run, info, reason)
         append_marker(self.log_path(name), f"{name} {info.reason}")
         try:
-            await self._report_end(name, run, info, ending)
+            await self.reading.report_end(
+                name, run, info, self.log_path(name),
+                outcome=ending.outcome if ending is not None else None,
+                ending_reason=ending.reason if ending is not None else None,
+            )  # fmt: skip
         except Exception:  # the summary is news; losing it must not lose the run's end
             log.exception("could not read how %s's run %s went", name, run.id)
         by_operator = ending is not None and ending.by_operator
         if notify:  # by_operator too: listeners other than the notices (a freed slot)
-            at_once = run.id in self._settling
+            at_once = run.id in self.reading.settling
             await self._emit(
                 FleetEvent(
                     name, EventKind.ENDED, state, reason, by_operator, run.id, at_once=at_once
                 )
             )
-
-    async def _report_end(
-        self, name: AgentName, run: RunRecord, info: ExitInfo, ending: Ending | None
-    ) -> None:
-        """Read the run's output and record how it went (:mod:`fleet.ledger.runs`)."""
-        start = await self._ledger.runs.run_start(run.id)
-        record = await self._ledger.agents.get_agent(name)
-        if start is None or record is None:
-            return
-        runtime = self._runtimes.get(record.spec.runtime)
-        tty = run.handle.backend in self._backends and self.backend(run.handle.backend).tty
-        reading = await asyncio.to_thread(
-            read_run, self.log_path(name), start.log_offset, runtime.parser(tty), MARKER
-        )
-        if ending is not None:
-            outcome = ending.outcome
-        else:
-            outcome = Outcome.FINISHED if info.exit_code == 0 else Outcome.FAILED
-        said = why(
-            outcome,
-            reading,
-            runtime=record.spec.runtime,
-            exit_reason=info.reason,
-            ending_reason=ending.reason if ending is not None else None,
-            has_account=bool(start.accounts),
-        )
-        cli_end = reading.ended
-        await self._ledger.runs.record_run_end(
-            run.id,
-            RunEnd(
-                outcome=outcome.value,
-                why=said,
-                git_after=await self._git.head(Path(start.workdir)) if start.workdir else None,
-                turns=cli_end.turns if cli_end is not None else None,
-                cli_duration_ms=cli_end.duration_ms if cli_end is not None else None,
-                cli_cost_usd=cli_end.cost_usd if cli_end is not None else None,
-                last_message=reading.last_message,
-                tool_calls=reading.tool_calls,
-                unreadable_lines=reading.unreadable,
-            ),
-        )

@@ -9,8 +9,9 @@ from fleet.backends.base import backend_key
 from fleet.clock import Clock
 from fleet.errors import FleetError
 from fleet.ledger import Ledger
-from fleet.runs.keeper import RunKeeper, RunOutput
+from fleet.runs.keeper import RunKeeper
 from fleet.runs.reader import Transcript, last_entries
+from fleet.runs.reading import RunOutput
 from fleet.runs.stories import RunStories
 from fleet.runtimes import RuntimeRegistry
 from fleet.transcript.events import PlainText, StreamParser

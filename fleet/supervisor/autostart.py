@@ -1,28 +1,33 @@
-"""The roster's own launches: ``autostart`` agents, and agents with ``restart: always``
-that operators want running, started by the supervisor at start and after a roster reload.
+"""The roster at work: a reloaded roster adopted (:func:`adopt`: what it added, removed
+and changed), and the roster's own launches — ``autostart`` agents, and agents with
+``restart: always`` that operators want running — started by the supervisor at start and
+after a roster reload.
 
-A launch the concurrency caps turn away waits in the spawn queue (the gate keeps it). A
-launch that fails — its CLI missing, no credentials, no sandbox here — is not only logged:
-it becomes a :attr:`~fleet.events.EventKind.REFUSED` fleet event, which the app posts to
+Each passes the admission (:class:`~fleet.supervisor.admission.admit.Admission`, origin
+``autostart``: the budgets are not asked, their cutoffs hold it); one the concurrency caps
+turn away waits in the spawn queue, as asked by ``autostart``. An agent working on a forge
+issue is not launched: that run owns its branch and session until it ends. A launch that
+fails — its CLI missing, no credentials, no sandbox here — is not only logged: it becomes
+a :attr:`~fleet.events.EventKind.REFUSED` fleet event, which the app posts to
 the agent's thread or the home rooms with the error, and the error names the fix.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from datetime import datetime
 
 from fleet.errors import FleetError
 from fleet.events import EventKind, FleetEvent
-from fleet.ledger import Ledger
+from fleet.ledger import Ledger, QueuedSpawn, SpawnAsk
 from fleet.model import AgentSpec, AgentState, DesiredState, RestartMode
 from fleet.names import AgentName
-from fleet.supervisor.status import LaunchGate, SpawnOutcome
+from fleet.supervisor.admission.admit import Admission, Wait
+from fleet.supervisor.admission.request import LaunchRequest, Started
+from fleet.supervisor.status import RosterDiff
 
 log = logging.getLogger(__name__)
-
-Spawn = Callable[[AgentName, str], Awaitable[SpawnOutcome]]
-"""Launch an agent (its name, who launched it); raises :class:`FleetError` when it cannot."""
 
 
 async def autostart(
@@ -30,8 +35,7 @@ async def autostart(
     *,
     reason: str,
     ledger: Ledger,
-    gate: LaunchGate | None,
-    spawn: Spawn,
+    admission: Admission,
     emit: Callable[[FleetEvent], Awaitable[None]],
 ) -> list[AgentName]:
     """Launch those of ``specs`` that should run and do not; the names started."""
@@ -45,20 +49,65 @@ async def autostart(
         )
         if not wanted or (record is not None and record.state.is_live):
             continue
-        why = await gate.admit_launch(spec.name, reason) if gate is not None else None
-        if why is not None:
-            log.info("%s not started yet (%s): %s", spec.name, reason, why)
+        working = await ledger.forge.agent_forge_run(spec.name)
+        if working is not None:
+            log.info("%s not started (%s): it works on #%d of %s (%s)", spec.name, reason,
+                     working.issue, working.slug, working.state)  # fmt: skip
             continue
+        request = LaunchRequest(spec.name, origin="autostart", by=reason, collect=False)
         try:
-            outcome = await spawn(spec.name, reason)
+            admitted = await admission.admit(request, _waiter(ledger, admission, reason))
         except FleetError as exc:
             log.error("could not start %s (%s): %s", spec.name, reason, exc)
             message = f"{reason}: {exc}"
             await emit(FleetEvent(spec.name, EventKind.REFUSED, AgentState.FAILED, message, False))
             continue
-        finally:
-            if gate is not None:
-                gate.release(spec.name)
-        if outcome.started:
+        if not isinstance(admitted, Started):
+            log.info("%s not started yet (%s): %s", spec.name, reason, admitted.why)
+        elif admitted.outcome.started:
             started.append(spec.name)
     return started
+
+
+async def adopt(
+    ledger: Ledger,
+    old: Mapping[AgentName, AgentSpec],
+    roster: Mapping[AgentName, AgentSpec],
+    start: Callable[[list[AgentSpec]], Awaitable[list[AgentName]]],
+) -> RosterDiff:
+    """``roster`` in place of ``old`` without touching running agents: written to the
+    ledger, its new agents passed to ``start`` (the roster's own launches). Agents it drops
+    are marked removed: they run on until stopped, never restarted."""
+    await ledger.agents.sync_roster(roster)
+    removed = tuple(sorted(old.keys() - roster.keys()))
+    live = {record.name for record in await ledger.agents.list_agents() if record.state.is_live}
+    changed = tuple(sorted(n for n in old.keys() & roster.keys() if old[n] != roster[n]))
+    running = []
+    for name in changed:
+        record = await ledger.agents.get_agent(name)
+        if record is not None and record.state.is_live:
+            running.append(name)
+        elif record is not None:
+            await ledger.agents.upsert_agent(roster[name], record.desired)
+    added = tuple(sorted(roster.keys() - old.keys()))
+    started = await start([roster[n] for n in added])
+    return RosterDiff(
+        added=added,
+        removed=removed,
+        changed=changed,
+        changed_running=tuple(running),
+        started=tuple(started),
+        removed_running=tuple(name for name in removed if name in live),
+    )
+
+
+def _waiter(ledger: Ledger, admission: Admission, reason: str) -> Wait:
+    """The spawn queue, as the roster's own launch waits there: asked by ``reason``, from
+    no room (told in the home rooms when it starts)."""
+
+    async def wait(request: LaunchRequest, why: str, until: datetime | None) -> QueuedSpawn:
+        assert admission.slots is not None  # only the caps hold a launch nobody typed
+        ask = SpawnAsk(request.agent, f"spawn {request.agent}", reason, "", "", why)
+        return await ledger.spawn_queue.enqueue_spawn(ask, host=admission.slots.host)
+
+    return wait

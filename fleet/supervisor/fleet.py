@@ -22,8 +22,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -32,7 +31,6 @@ from fleet.budgets.report_windows import window_start
 from fleet.clock import Clock
 from fleet.errors import AgentStillRunning
 from fleet.events import EventKind, FleetEvent, Listener
-from fleet.hosts.schema import LOCAL_HOST
 from fleet.ledger import Freeze, Ledger, UsageTotal
 from fleet.ledger.rows import AgentOrigin, AgentRecord
 from fleet.ledger.runs import RunReport
@@ -46,14 +44,17 @@ from fleet.model import (
     RunBudget,
 )
 from fleet.names import AgentName, agent_name
+from fleet.repos.line.cutting import Asked
 from fleet.runs.follow_ups import FollowUps
 from fleet.runs.keeper import Ending, RunKeeper
 from fleet.runs.launch_kit import FleetSettings, HeartbeatIssuer, LaunchKit
 from fleet.runs.outputs import AgentOutputs
 from fleet.runs.session_control import SessionControl
 from fleet.sessions.live import LiveSessions
-from fleet.supervisor.autostart import autostart
-from fleet.supervisor.status import AgentStatus, LaunchGate, RosterDiff, SpawnOutcome, agent_status
+from fleet.supervisor.admission.admit import Admission
+from fleet.supervisor.autostart import adopt, autostart
+from fleet.supervisor.listing import left_running, listing
+from fleet.supervisor.status import AgentStatus, RosterDiff, SpawnOutcome, agent_status
 from fleet.transcript.logtail import tail_lines
 from fleet.transcript.story import Outcome
 from fleet.watchdog.actions import WatchdogHands
@@ -91,15 +92,17 @@ class Fleet:
         clock: Clock,
         kit: LaunchKit,
         roster: Mapping[AgentName, AgentSpec] | None = None,
+        admission: Callable[[Fleet], Admission] | None = None,
     ) -> None:
-        """``kit``: what its launches are made with; ``roster``: the config's agents."""
+        """``kit``: what its launches are made with; ``roster``: the config's agents;
+        ``admission``: the admission every launch passes, made over this fleet (none: one
+        with no budgets and no caps)."""
         self._ledger = ledger
         self._backends = dict(kit.backends)
         self._settings = kit.settings
         self._clock = clock
         self._roster = dict(roster or {})
         self._listeners: list[Listener] = []
-        self._gate: LaunchGate | None = None
         self._state = SupervisorState.NEW
         self.left_running: str | None = None  # said on stopping: the agents that go on
         self._runs = RunKeeper(
@@ -124,13 +127,13 @@ class Fleet:
             spec_of=self._spec_of,
             heartbeat_timeout=kit.settings.heartbeat_timeout,
         )
+        self.admission = (
+            admission(self)
+            if admission is not None
+            else Admission(fleet=self, slots=None, budgets=None)
+        )
 
     # -- lifecycle ---------------------------------------------------------------------
-
-    def set_gate(self, gate: LaunchGate) -> None:
-        """Have the roster's own launches (``autostart``) pass ``gate`` (the concurrency
-        caps); set it before :meth:`start`."""
-        self._gate = gate
 
     def subscribe(self, listener: Listener) -> None:
         """Call ``listener`` for every :class:`FleetEvent` from now on."""
@@ -148,14 +151,10 @@ class Fleet:
         await self._autostart(self._roster.values(), reason="autostart")
 
     async def _autostart(self, specs: Iterable[AgentSpec], *, reason: str) -> list[AgentName]:
-        """The roster's own launches (:mod:`fleet.supervisor.autostart`); a refused one is an
-        event."""
-
-        async def spawn(name: AgentName, by: str) -> SpawnOutcome:
-            return await self.spawn(name, by=by, collect=False)
-
+        """The roster's own launches through the admission
+        (:mod:`fleet.supervisor.autostart`); a refused one is an event."""
         return await autostart(
-            specs, reason=reason, ledger=self._ledger, gate=self._gate, spawn=spawn, emit=self._emit
+            specs, reason=reason, ledger=self._ledger, admission=self.admission, emit=self._emit
         )
 
     async def stop(self) -> None:
@@ -178,26 +177,7 @@ class Fleet:
     async def ps(self) -> list[AgentStatus]:
         """Every agent the ledger knows, by name, with its tokens today and its refused
         egress (a few queries, whatever the fleet size)."""
-        runs = await self._ledger.runs.last_runs()
-        beats = await self._ledger.heartbeats.last_heartbeats()
-        tokens = await self._ledger.metering.tokens_by_agent(self.window_start("today"))
-        frozen = {f.agent: f.reason for f in await self._ledger.budgets.freezes()}
-        refused = await self._ledger.refusals.refusal_totals()
-        return [
-            replace(
-                agent_status(
-                    record,
-                    runs.get(record.name),
-                    beats.get(record.name, (None, ""))[0],
-                    self._runs.log_path(record.name),
-                    tokens_today=tokens.get(record.name, 0),
-                ),
-                frozen=frozen.get(record.name),
-                egress_refused=refused.get(record.name, 0),
-                host_down=self._runs.host_down(record.host),
-            )
-            for record in await self._ledger.agents.list_agents()
-        ]
+        return await listing(self._ledger, self._runs, self.window_start("today"))
 
     def window_start(self, window: str) -> datetime:
         """When report window ``window`` (:data:`fleet.budgets.report_windows.WINDOWS`) began."""
@@ -250,33 +230,11 @@ class Fleet:
         """Adopt a new roster without touching running agents; start new autostart ones.
         Agents it drops are marked removed: they run on until stopped, never restarted."""
         old, self._roster = self._roster, dict(roster)
-        await self._ledger.agents.sync_roster(roster)
-        removed = tuple(sorted(old.keys() - roster.keys()))
-        live = {
-            record.name
-            for record in await self._ledger.agents.list_agents()
-            if record.state.is_live
-        }
-        changed = tuple(sorted(n for n in old.keys() & roster.keys() if old[n] != roster[n]))
-        running = []
-        for name in changed:
-            record = await self._ledger.agents.get_agent(name)
-            if record is not None and record.state.is_live:
-                running.append(name)
-            elif record is not None:
-                await self._ledger.agents.upsert_agent(roster[name], record.desired)
-        added = tuple(sorted(roster.keys() - old.keys()))
-        started = await self._autostart(
-            [roster[n] for n in added], reason="autostart after roster reload"
-        )
-        return RosterDiff(
-            added=added,
-            removed=removed,
-            changed=changed,
-            changed_running=tuple(running),
-            started=tuple(started),
-            removed_running=tuple(name for name in removed if name in live),
-        )
+
+        async def started(specs: list[AgentSpec]) -> list[AgentName]:
+            return await self._autostart(specs, reason="autostart after roster reload")
+
+        return await adopt(self._ledger, old, self._roster, started)
 
     async def snapshot(self, name: str) -> str:
         """What the agent's screen shows now (the log's end once it has stopped)."""
@@ -307,11 +265,14 @@ class Fleet:
         collect: bool = True,
         repo: str | None = None,
         repo_base: str | None = None,
+        asked: Asked | None = None,
     ) -> SpawnOutcome:
         """Start the agent unless it already runs. Idempotent. With ``collect``, wait
         briefly for its first output to include in the outcome. An agent the roster no
         longer has becomes an ad hoc one again; a forgotten one starts afresh. ``repo``
-        (and ``repo_base``): the repository it works on, its checkout the workdir."""
+        (and ``repo_base``): the repository it works on, its checkout the workdir;
+        ``asked``: what the launch asks of its line there (a new one, its name, issue and
+        co-author)."""
         agent = agent_name(name)
         async with self._runs.lock(agent):
             existing = await self._ledger.agents.get_agent(agent)
@@ -333,7 +294,9 @@ class Fleet:
             )
             spec = spawn_spec(spec, given)
             origin: AgentOrigin = "roster" if agent in self._roster else "spawn"
-            launched = await self._runs.launch(spec, reason=f"spawned by {by}", origin=origin)
+            launched = await self._runs.launch(
+                spec, reason=f"spawned by {by}", origin=origin, asked=asked
+            )
         ended = await self._runs.first_moments(agent, launched) if collect else None
         return SpawnOutcome(await self.status(agent), True, pid=launched.pid, ended=ended)
 
@@ -459,20 +422,3 @@ class Fleet:
         """The settings ``record``'s agent runs with now: the roster's current ones (after
         a `roster reload`), else those it was last launched with."""
         return self._roster.get(record.name, record.spec)
-
-
-def left_running(statuses: Iterable[AgentStatus]) -> str | None:
-    """What to say of the agents still running when Fleetwarden stops (``None``: none)."""
-    live = [s for s in statuses if s.state.is_live]
-    if not live:
-        return None
-    names = ", ".join(
-        f"{s.name} ({s.backend}{'' if s.host == LOCAL_HOST else ' on ' + s.host})" for s in live
-    )
-    them = "it" if len(live) == 1 else "them"
-    return (
-        f"Fleetwarden stops; {'this agent keeps' if len(live) == 1 else 'these agents keep'} "
-        f"running: {names}. Until the next start reattaches {them}, what Fleetwarden serves "
-        "is down: a push through its git door, a model request through its proxy, an "
-        "approval asked of chat fails meanwhile."
-    )

@@ -23,6 +23,7 @@ from fleet.ledger import Freeze, UsageTotal
 from fleet.ledger.runs import RunReport
 from fleet.model import AgentSpec, ExitInfo, Fallback, PermissionMode, RunBudget
 from fleet.names import AgentName
+from fleet.repos.line.cutting import Asked
 from fleet.runs.outputs import AgentOutputs
 from fleet.supervisor.status import AgentStatus, SpawnOutcome
 from fleet.transcript.story import Outcome
@@ -100,6 +101,7 @@ class AgentControl(FleetView, FleetBrakes, Protocol):
         collect: bool = True,
         repo: str | None = None,
         repo_base: str | None = None,
+        asked: Asked | None = None,
     ) -> SpawnOutcome: ...
 
     async def restart(self, name: str, *, by: str = "operator") -> AgentStatus: ...

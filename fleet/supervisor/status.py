@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
 
 from fleet.ledger.rows import AgentRecord, RunRecord
 from fleet.ledger.runs import RunReport
@@ -15,17 +14,6 @@ from fleet.model import RunBudget as RunBudget  # spawn's cap, re-exported with 
 from fleet.names import AgentName
 from fleet.runs.layout import latest, mtime
 from fleet.watchdog.decisions import in_trouble
-
-
-class LaunchGate(Protocol):
-    """What the roster's own launches (``autostart``, roster reload) pass: the concurrency
-    caps. The bot's spawn queue keeps a launch it turns away and starts it later."""
-
-    async def admit_launch(self, agent: str, reason: str) -> str | None:
-        """``None``: launch now, holding a slot until :meth:`release`; else why it waits."""
-        ...
-
-    def release(self, agent: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,8 +28,9 @@ from fleet.ledger import Ledger
 from fleet.ledger.rows import AgentRecord, RunRecord
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo
 from fleet.names import AgentName
-from fleet.runs.keeper import Ending, Launched
+from fleet.runs.keeper import Ending
 from fleet.runs.layout import mtime
+from fleet.runs.reading import Launched
 from fleet.transcript.story import Outcome
 from fleet.watchdog.decisions import AgentView, HeartbeatKind, WatchdogDefaults, WatchdogSnapshot
 from fleet.watchdog.verdicts import (

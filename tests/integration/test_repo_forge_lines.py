@@ -19,6 +19,7 @@ from fleet.names import AgentName
 from fleet.repos.desk import NoLine, RepoError
 from fleet.repos.facts import Change
 from fleet.repos.hook.policy import Issue
+from fleet.repos.line.cutting import Asked
 from tests import sandbox_need
 from tests.integration.test_repo_lines import Rig, agent_git, rig
 
@@ -32,8 +33,8 @@ WHEN = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 async def forge_line(rig: Rig, title: str = "Write the release notes") -> tuple[int, Path]:
     """coder's line for issue #1 of acme/app, as a forge run starts it, its run 10 begun;
     the forge run's key and the checkout."""
-    await rig.repos.name_next("coder", "fw/coder/issue-1", issue=Issue(str(SLUG), 1))
-    checkout = await rig.spawn("coder")
+    asked = Asked(issue=Issue(str(SLUG), 1), branch="fw/coder/issue-1")
+    checkout = await rig.spawn("coder", asked)
     line = await rig.repos.line_of("coder")
     assert line is not None
     key = await rig.ledger.forge.add_forge_run(

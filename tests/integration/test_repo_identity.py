@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from fleet.repos.desk import RepoError
+from fleet.repos.line.cutting import Asked
 from tests import sandbox_need
 from tests.integration.test_repo_lines import Rig, agent_git, rig
 
@@ -59,8 +60,7 @@ async def test_the_requester_is_each_commits_co_author_and_the_door_takes_it(rig
     """With a requester, the agent's own plain `git commit -m` gets their
     `Co-authored-by:` (once, even on an amend), the door takes it, and the `wip` commit
     names them too."""
-    await rig.repos.requested_by("coder", ANN)
-    checkout = await rig.spawn("coder")
+    checkout = await rig.spawn("coder", Asked(co_author=ANN))
     (checkout / "a.txt").write_text("a\n")
     await agent_git(checkout, "add", "a.txt")
     await agent_git(checkout, "commit", "-q", "-m", "Add a")
@@ -81,21 +81,15 @@ async def test_the_requester_is_each_commits_co_author_and_the_door_takes_it(rig
 async def test_a_requester_whose_launch_never_cut_a_line_credits_no_later_one(
     rig: Rig,
 ) -> None:
-    """A forge start refused after naming its requester (`forget_name`), or a launch whose
-    cut failed (no such base upstream): the next line cut — an autostart's, say — names
-    no one as its co-author."""
-    await rig.repos.name_next("coder", "fw/coder/issue-3")
-    await rig.repos.requested_by("coder", ANN)
-    await rig.repos.forget_name("coder")  # the launch was refused: nothing was cut
+    """A launch whose cut failed (no such base upstream): the next line cut — an
+    autostart's, say — names no one as its co-author (what a launch asks of its line is
+    said to that launch's cut only)."""
     await rig.spawn("coder")
     line = await rig.repos.line_of("coder")
-    assert line is not None and line.co_author is None and line.branch != "fw/coder/issue-3"
-    await rig.repos.fresh_next("coder")
-    await rig.repos.requested_by("coder", ANN)
+    assert line is not None and line.co_author is None
     with pytest.raises(RepoError):
-        await rig.spawn("coder", repo_base="no-such-branch")
-    await rig.repos.fresh_next("coder")
-    await rig.spawn("coder")
+        await rig.spawn("coder", Asked(co_author=ANN, fresh=True), repo_base="no-such-branch")
+    await rig.spawn("coder", Asked(fresh=True))
     newer = await rig.repos.line_of("coder")
     assert newer is not None and newer.id != line.id and newer.co_author is None
 
@@ -103,8 +97,8 @@ async def test_a_requester_whose_launch_never_cut_a_line_credits_no_later_one(
 async def test_a_hostile_requester_adds_no_trailer_of_its_own(rig: Rig) -> None:
     """A requester line carrying a second trailer is not kept: no hook, no co-author, and
     the `wip` commit has Fleetwarden's trailers only."""
-    await rig.repos.requested_by("coder", "Ann <ann@example.org>\nCo-authored-by: M <m@x.org>")
-    checkout = await rig.spawn("coder")
+    hostile = "Ann <ann@example.org>\nCo-authored-by: M <m@x.org>"
+    checkout = await rig.spawn("coder", Asked(co_author=hostile))
     assert not (checkout / ".git" / "hooks" / "prepare-commit-msg").exists()
     (checkout / "c.txt").write_text("c\n")
     await rig.run_ended("coder", 5)
@@ -116,8 +110,9 @@ async def test_a_squash_merge_names_the_work_and_lists_the_agents_subjects(rig: 
     """The upstream's new commit's subject is the prompt's first line; its body lists
     the agent's subjects in order, says who merged which branch, and ends with the
     trailers (the requester and the merger as co-authors)."""
-    await rig.repos.requested_by("coder", ANN)
-    checkout = await rig.spawn("coder", prompt="Retry uploads that time out\nwith a test")
+    checkout = await rig.spawn(
+        "coder", Asked(co_author=ANN), prompt="Retry uploads that time out\nwith a test"
+    )
     for name, subject in (("up.py", "Retry on timeout"), ("test_up.py", "Test the retry")):
         (checkout / name).write_text(f"# {name}\n")
         await agent_git(checkout, "add", name)

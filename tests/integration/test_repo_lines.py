@@ -21,6 +21,7 @@ from fleet.model import AgentSpec, AgentState, DesiredState
 from fleet.names import AgentName
 from fleet.repos.desk import RepoError
 from fleet.repos.door.server import GitDoor
+from fleet.repos.line.cutting import Asked
 from fleet.repos.schema import RepoEntry
 from fleet.repos.service import Repos
 from fleet.repos.verbs import RepoVerbs
@@ -68,13 +69,15 @@ class Rig:
     heartbeats: HeartbeatServer
     state: Path
 
-    async def spawn(self, name: str, **kw: object) -> Path:
+    async def spawn(self, name: str, asked: Asked | None = None, **kw: object) -> Path:
         spec = AgentSpec(name=AgentName(name), runtime="command", repo="app", **kw)  # type: ignore[arg-type]
         await self.ledger.agents.upsert_agent(spec, DesiredState.STOPPED)
-        prepared = await self.repos.prepare(spec)
-        self.repos.launched(spec.name)  # as the launch does, started or refused
-        assert prepared.workdir is not None
-        return prepared.workdir
+        try:
+            prepared = await self.repos.prepare(spec, asked)
+        finally:
+            self.repos.launched(spec.name)  # as the launch does, started or refused
+        assert prepared.spec.workdir is not None
+        return prepared.spec.workdir
 
     async def run_ended(self, name: str, run_id: int) -> None:
         await self.repos.started(AgentName(name), run_id)
@@ -237,8 +240,7 @@ async def test_a_restart_keeps_the_line_and_fresh_cuts_a_new_one(rig: Rig, tmp_p
     try:
         assert await again.spawn("coder") == checkout
         assert (checkout / "KEEP.md").read_text() == "kept\n"
-        await again.verbs.fresh_next("coder")
-        fresh = await again.spawn("coder")
+        fresh = await again.spawn("coder", Asked(fresh=True))
         assert fresh != checkout and not (fresh / "KEEP.md").exists()
     finally:
         await again.heartbeats.stop()

@@ -20,7 +20,7 @@ from bot.commands.handlers.repos import CoAuthors
 from bot.commands.handlers.spawn.repository import RepoChoice, repo_choice
 from bot.commands.handlers.spawn.spend import SpawnSpend
 from bot.commands.handlers.watch_follow import agent_view
-from bot.commands.request import Deferrer, Follower, Reply, Request, SpawnGate
+from bot.commands.request import Follower, Reply, Request, SpawnGate
 from bot.commands.specs import RESTART, SEND, SPAWN, WATCH
 from bot.render import fleet as render
 from bot.render import forge as render_forge
@@ -34,7 +34,10 @@ from fleet.ledger.forge_records import ForgeRunRecord, ForgeRunState
 from fleet.ledger.line_records import LineRecord
 from fleet.model import PermissionMode
 from fleet.repos.desk import RepoDesk
+from fleet.repos.line.cutting import Asked
 from fleet.repos.schema import ref_problem
+from fleet.supervisor.admission.admit import Admission
+from fleet.supervisor.admission.request import LaunchRequest, Queued, Refused
 from fleet.supervisor.interfaces import AgentControl
 
 
@@ -48,7 +51,7 @@ class Handlers(Family):
         clock: Clock,
         follow_screen: Follower | None = None,
         budgets: BudgetBook | None = None,
-        defer: Deferrer | None = None,
+        admission: Admission | None = None,
         gate: SpawnGate | None = None,
         spend: SpawnSpend | None = None,
         repos: RepoDesk | None = None,
@@ -56,10 +59,10 @@ class Handlers(Family):
         forge_runs: ForgeRuns | None = None,
     ) -> None:
         """``budgets``: whether a ``spawn`` is admitted, and until when a queued budget
-        holds it (``None``: none are configured). ``defer``: arms a ``spawn`` that a queued
-        budget turned away to run again when the queue should clear (``None``: it is only
-        turned away). ``gate``: the concurrency caps a launch must fit, and the spawn queue
-        behind them. ``spend``: a spawn's cap on its run, and what a run usually costs.
+        holds it (``None``: none are configured). ``admission``: what every ``spawn``
+        passes — budgets, fallback, deferral, the concurrency caps (``None``: the budgets
+        alone). ``gate``: the spawn queue a launch waits in, and the caps a ``restart`` must
+        fit. ``spend``: a spawn's cap on its run, and what a run usually costs.
         ``repos``: the repositories ``spawn --repo`` works on (``None``: none configured);
         ``co_authors``: who an operator is in git, for the commits on the branches they ask
         for. ``forge_runs``: the live forge runs (of an agent), which a chat run of the
@@ -69,7 +72,7 @@ class Handlers(Family):
         self._repos = repos
         self._co_authors: CoAuthors = co_authors or (lambda _connector, _sender: None)
         self._stories = fleet.outputs.stories
-        self._defer = defer
+        self._admission = admission or Admission(fleet=fleet, slots=None, budgets=budgets)
         self._gate = gate
         self._spend = spend
         self._clock = clock
@@ -88,44 +91,33 @@ class Handlers(Family):
         account = _opt_str(flags.get("account"))
         spend, name = self._spend, req.arg("NAME")
         cap = await spend.cap(name, flags, runtime, model) if spend is not None else None
-        note = ""
-        if self._budgets is not None:
-            admitted, why = await self._budgets.admit_spawn(
-                req.arg("NAME"), urgent=bool(flags.get("urgent"))
-            )
-            fallback = await self._fleet.fallback_of(req.arg("NAME")) if not admitted else None
-            if not admitted and fallback is not None and runtime is None:
-                # The ladder's last step: this run starts on the fallback's CLI instead.
-                runtime, model, account = fallback.runtime, fallback.model, fallback.account
-                on = f" on account {account}" if account else ""
-                note = f"\n\nStarted on its fallback, {runtime}{on}: {why}."
-            elif not admitted:
-                until = self._budgets.queued_until(req.arg("NAME"))
-                if until is None or self._defer is None:
-                    raise CommandError(f"not started: {why}")
-                return Reply(await self._defer(req, until, why))
+        earlier, asked = await self._ready_repo(req, choice, own if workdir is None else None)
+        request = LaunchRequest(
+            name,
+            by=req.who,
+            runtime=runtime,
+            model=model,
+            account=account,
+            prompt=_opt_str(flags.get("prompt")),
+            workdir=workdir,
+            permissions=_mode(flags.get("permissions")),
+            run_budget=cap,
+            host=host,
+            repo=choice.repo,
+            repo_base=choice.base,
+            fresh=asked is not None and asked.fresh,
+            co_author=asked.co_author if asked is not None else None,
+            urgent=bool(flags.get("urgent")),
+        )
         gate = self._gate
-        if gate is not None and (queued := await gate.admit(req, runtime=runtime, account=account)):
-            return Reply(queued)
-        try:
-            earlier = await self._ready_repo(req, choice, own if workdir is None else None)
-            outcome = await self._fleet.spawn(
-                req.arg("NAME"),
-                runtime=runtime,
-                model=model,
-                prompt=_opt_str(flags.get("prompt")),
-                workdir=workdir,
-                account=account,
-                permissions=_mode(flags.get("permissions")),
-                run_budget=cap,
-                host=host,
-                by=req.who,
-                repo=choice.repo,
-                repo_base=choice.base,
-            )
-        finally:
-            if gate is not None:
-                gate.release(req.arg("NAME"))
+        admitted = await self._admission.admit(request, gate.waiter(req) if gate else None)
+        if isinstance(admitted, Refused):
+            raise CommandError(f"not started: {admitted.why}")
+        if isinstance(admitted, Queued):
+            assert gate is not None  # a chat spawn waits only in the queue
+            return Reply(await gate.said(name, admitted))
+        outcome, note = admitted.outcome, admitted.fallback
+        note = f"\n\n{note}" if note else ""
         ended = outcome.ended
         if ended is not None and ended.end is not None and ended.end.outcome != "finished":
             story = await self._stories.story(ended.run.id)
@@ -182,14 +174,14 @@ class Handlers(Family):
 
     async def _ready_repo(
         self, req: Request, choice: RepoChoice, own: str | None
-    ) -> LineRecord | None:
-        """Before a launch on a repository: its next run cuts a new branch (``--fresh``),
-        and the branch names who asked for it (``Co-authored-by:``). The earlier live line
-        a ``--fresh`` leaves as it was, if any; a running agent's is refused (its run still
-        writes it, and a spawn would not start a second run)."""
+    ) -> tuple[LineRecord | None, Asked | None]:
+        """Before a launch on a repository: what it asks of its line — a new branch
+        (``--fresh``) naming who asked for it (``Co-authored-by:``) — and the earlier live
+        line a ``--fresh`` leaves as it was, if any; a running agent's is refused (its run
+        still writes it, and a spawn would not start a second run)."""
         repos, name = self._repos, req.arg("NAME")
         if repos is None or (choice.repo or own) is None:
-            return None
+            return None, None
         earlier = None
         if choice.fresh:
             earlier = await repos.line_of(name)
@@ -199,10 +191,8 @@ class Handlers(Family):
                     f"{name} is running{on}: `stop {name}` first, then `spawn {name} --fresh` "
                     "cuts a new one"
                 )
-            await repos.fresh_next(name)
         who = self._co_authors(req.message.connector, req.message.sender)
-        await repos.requested_by(name, who)
-        return earlier
+        return earlier, Asked(co_author=who, fresh=choice.fresh)
 
     async def stop(self, req: Request) -> Reply:
         """The ordinary ``stop NAME``: ``stop`` is bound in

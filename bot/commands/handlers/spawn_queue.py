@@ -23,8 +23,7 @@ import asyncio
 import contextlib
 import enum
 import logging
-import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime
 
 from bot.chat.agent_text import quotes_escaped
@@ -34,21 +33,19 @@ from bot.commands.router import Delegated, Router
 from bot.config import Config
 from connectors.base import Connector, RoomId, UserId
 from fleet.accounts.book import AccountBook
-from fleet.accounts.model import AccountError
-from fleet.budgets.model import Groups
-from fleet.caps import Caps, Occupant, blocked, first_startable
+from fleet.caps import Caps, Occupant, first_startable
 from fleet.clock import Clock
 from fleet.errors import FleetError
-from fleet.events import EventKind, FleetEvent
+from fleet.events import FleetEvent
 from fleet.ledger import Ledger, QueuedSpawn, SpawnAsk
-from fleet.ledger.budget_records import Scope
-from fleet.model import AgentSpec
 from fleet.notices import Notice, NoticeBoard, Tone
+from fleet.supervisor.admission.admit import Admission, SpawnBudgets, Wait
+from fleet.supervisor.admission.request import LaunchRequest, Queued, Started
+from fleet.supervisor.admission.slots import FREEING, Slots
 from fleet.supervisor.interfaces import AgentControl
 
 log = logging.getLogger(__name__)
 
-_FREEING = frozenset({EventKind.ENDED, EventKind.GAVE_UP})
 _STOP_WAIT = 60.0  # seconds a stop lets a queued launch under way finish
 
 
@@ -62,26 +59,28 @@ def caps_of(cfg: Config) -> Caps:
     )
 
 
-def spawn_queue(
+def admission_of(
     cfg: Config,
     ledger: Ledger,
-    fleet: AgentControl,
     accounts: AccountBook | None,
-    clock: Clock,
-    notices: NoticeBoard | None,
-) -> SpawnQueue:
-    """The app's spawn queue, with the config's caps, groups and defaults."""
-    return SpawnQueue(
-        ledger=ledger,
-        fleet=fleet,
-        caps=caps_of(cfg),
-        groups=cfg.groups,
-        accounts=accounts,
-        clock=clock,
-        default_runtime=cfg.defaults.runtime,
-        default_account=cfg.defaults.account,
-        notices=notices,
-    )
+    budgets: SpawnBudgets | None = None,
+) -> Callable[[AgentControl], Admission]:
+    """The app's admission, made over the fleet it launches through: the config's caps,
+    groups and defaults, and the budgets."""
+
+    def made(fleet: AgentControl) -> Admission:
+        slots = Slots(
+            ledger=ledger,
+            fleet=fleet,
+            caps=caps_of(cfg),
+            groups=cfg.groups,
+            accounts=accounts,
+            default_runtime=cfg.defaults.runtime,
+            default_account=cfg.defaults.account,
+        )
+        return Admission(fleet=fleet, slots=slots, budgets=budgets)
+
+    return made
 
 
 class QueueState(enum.Enum):
@@ -97,29 +96,18 @@ class SpawnQueue:
         self,
         *,
         ledger: Ledger,
-        fleet: AgentControl,
-        caps: Caps,
-        groups: Groups,
-        accounts: AccountBook | None,
+        admission: Admission,
         clock: Clock,
-        default_runtime: str,
-        default_account: str | None = None,
-        host: str | None = None,
         notices: NoticeBoard | None = None,
     ) -> None:
+        assert admission.slots is not None
         self._ledger = ledger
-        self._fleet = fleet
-        self._caps = caps
-        self._groups = groups
-        self._accounts = accounts
+        self.admission = admission
+        self._slots = admission.slots
+        self._slots.freed = self.kick
         self._clock = clock
-        self._default_runtime = default_runtime
-        self._default_account = default_account
-        self.host = host or socket.gethostname()
         self._notices = notices
-        self._lock = asyncio.Lock()
-        self._reserved: dict[str, Occupant] = {}  # launches admitted, not yet returned
-        self._starting: dict[str, int] = {}  # agent -> the entry the drain is starting
+        self._starting = self._slots.starting  # agent -> the entry the drain is starting
         self._router: Router | None = None
         self._connector_named: Callable[[str], Connector | None] = lambda name: None
         self._task: asyncio.Task[int] | None = None
@@ -137,96 +125,83 @@ class SpawnQueue:
 
     # -- the spawn handler's side -----------------------------------------------------------
 
+    def waiter(self, req: Request) -> Wait:
+        """Where the admission puts ``req``'s launch when it waits: this queue, as its
+        sender in its room — or, for a queued start turned away again by its budget, back
+        in its own place."""
+
+        async def wait(request: LaunchRequest, why: str, until: datetime | None) -> QueuedSpawn:
+            entry_id = self._starting.get(request.agent)
+            if entry_id is not None and until is not None:
+                await self._ledger.spawn_queue.requeue_spawn(entry_id, why, until)
+                entry = await self._ledger.spawn_queue.queued_spawn(entry_id)
+                if entry is not None:
+                    return entry
+            ask = self._ask(req, why, request.runtime, request.account, not_before=until)
+            return await self._ledger.spawn_queue.enqueue_spawn(ask, host=self.host)
+
+        return wait
+
     async def admit(self, req: Request, *, runtime: str | None, account: str | None) -> str | None:
-        """``None`` when the spawn may launch now (it then holds a slot until
-        :meth:`release`); else the reply saying it was queued, where, and why."""
+        """The caps alone, for ``req``'s launch: ``None`` when it may launch now (holding
+        a slot until :meth:`release`); else the reply saying it was queued, where, and why."""
+        request = LaunchRequest(req.arg("NAME"), runtime=runtime, account=account)
+
+        async def enqueue(why: str) -> QueuedSpawn:
+            return await self.waiter(req)(request, why, None)
+
+        held = await self._slots.take(request.agent, runtime, account, enqueue)
+        if held is None:
+            return None
+        return await self.said(request.agent, Queued(held.why, held.entry, already=held.already))
+
+    async def defer(self, req: Request, until: datetime, why: str) -> str:
+        """Queue ``req``'s launch its budget turned away, not to start before ``until``;
+        the reply."""
         name = req.arg("NAME")
-        found = await self._pass(
-            name, runtime, account, lambda why: self._ask(req, why, runtime, account)
+        waiting = [e for e in await self._queue() if e.agent == name]
+        if waiting and name not in self._starting:
+            return await self.said(name, Queued(waiting[0].reason, waiting[0], already=True))
+        flags = req.command.flags
+        request = LaunchRequest(
+            name, runtime=_text(flags.get("runtime")), account=_text(flags.get("account"))
         )
-        if found is None or isinstance(found, str):
-            return found
-        place, count = await self._place(found)
+        entry = await self.waiter(req)(request, why, until)
+        return await self.said(name, Queued(why, entry, until=until))
+
+    async def said(self, name: str, queued: Queued) -> str:
+        """What ``spawn`` says of ``name``'s launch that waits."""
+        entry = queued.entry
+        if entry is None:  # never: a chat spawn waits in the queue
+            return f"Not started now: {queued.why}."
+        if queued.already:
+            return f"**{name}** is already queued (#{entry.id}): {entry.reason}."
+        if queued.until is not None:
+            return (
+                f"Not started now: {queued.why}. It will be tried again at "
+                f"{queued.until:%H:%M} UTC, as you, here (queued as #{entry.id}; "
+                f"`cancel {entry.id}` drops it)."
+            )
+        place, count = await self.place(entry)
         return (
-            f"Not started now: {found.reason}. Queued as #{found.id}, position {place} of "
+            f"Not started now: {queued.why}. Queued as #{entry.id}, position {place} of "
             f"{count}: it starts when a slot frees, as you, here. `queue` lists it, "
-            f"`cancel {found.id}` drops it."
+            f"`cancel {entry.id}` drops it."
         )
 
-    async def admit_launch(self, agent: str, reason: str) -> str | None:
-        """The roster's own launch of ``agent`` (``reason``: ``autostart``): ``None`` to
-        launch now (holding a slot until :meth:`release`), else why it waits in the queue —
-        or why it is not launched at all: it works on a forge issue, whose run owns its
-        branch and session until it ends."""
-        working = await self._ledger.forge.agent_forge_run(agent)
-        if working is not None:
-            return f"{agent} works on #{working.issue} of {working.slug} ({working.state})"
-        found = await self._pass(
-            agent,
-            None,
-            None,
-            lambda why: SpawnAsk(agent, f"spawn {agent}", reason, "", "", why),
-        )
-        return found if found is None or isinstance(found, str) else found.reason
+    @property
+    def host(self) -> str:
+        return self._slots.host
 
     async def hold(self, agent: str) -> str | None:
         """For ``restart``: ``None`` when ``agent`` runs (its slot is its own) or a slot is
         free (then held until :meth:`release`); else why not — a restart is not queued."""
-        found = await self._pass(agent, None, None, None)
-        return found if found is None or isinstance(found, str) else found.reason
-
-    async def _pass(
-        self,
-        name: str,
-        runtime: str | None,
-        account: str | None,
-        ask: Callable[[str], SpawnAsk] | None,
-    ) -> QueuedSpawn | str | None:
-        """The gate: ``None`` (launch; a slot is reserved), the entry it was queued as (by
-        ``ask``), or why not (queued already; or without ``ask``, the full cap)."""
-        if not self._caps or name in self._starting:
-            return None  # no caps; or the drain's own start, admitted when it was picked
-        async with self._lock:
-            record = await self._ledger.agents.get_agent(name)
-            if record is not None and record.state.is_live:
-                return None  # spawn only reports a running agent
-            waiting = [e for e in await self._queue() if e.agent == name]
-            if waiting:
-                entry = waiting[0]
-                return f"**{name}** is already queued (#{entry.id}): {entry.reason}."
-            candidate = await self._candidate(name, runtime, account)
-            why = blocked(candidate, await self._running(), self._caps)
-            if why is None:
-                self._reserved[name] = candidate
-                return None
-            if ask is None:
-                return why
-            return await self._ledger.spawn_queue.enqueue_spawn(ask(why), host=self.host)
+        held = await self._slots.take(agent, None, None, None)
+        return None if held is None else held.why
 
     def release(self, agent: str) -> None:
-        """The spawn admitted for ``agent`` has returned: its slot is the agent's now (or,
-        if it failed, free again)."""
-        if self._reserved.pop(agent, None) is not None:
-            self.kick()
-
-    async def defer(self, req: Request, until: datetime, why: str) -> str:
-        """Queue a spawn its budget turned away, not to start before ``until``; the reply."""
-        name = req.arg("NAME")
-        entry_id = self._starting.get(name)
-        waiting = [e for e in await self._queue() if e.agent == name]
-        if entry_id is not None:  # a queued start turned away again: it keeps its place
-            await self._ledger.spawn_queue.requeue_spawn(entry_id, why, until)
-        elif waiting:
-            return f"**{name}** is already queued (#{waiting[0].id}): {waiting[0].reason}."
-        else:
-            flags = req.command.flags
-            runtime, account = _text(flags.get("runtime")), _text(flags.get("account"))
-            ask = self._ask(req, why, runtime, account, not_before=until)
-            entry_id = (await self._ledger.spawn_queue.enqueue_spawn(ask, host=self.host)).id
-        return (
-            f"Not started now: {why}. It will be tried again at {until:%H:%M} UTC, as you, "
-            f"here (queued as #{entry_id}; `cancel {entry_id}` drops it)."
-        )
+        """The launch held for ``agent`` has returned."""
+        self._slots.release(agent)
 
     # -- the queue and cancel commands' side ------------------------------------------------
 
@@ -254,7 +229,7 @@ class SpawnQueue:
 
     async def on_fleet_event(self, event: FleetEvent) -> None:
         """A fleet listener: an agent that ended (or was given up on) frees a slot."""
-        if event.kind in _FREEING:
+        if event.kind in FREEING:
             self.kick()
 
     def kick(self) -> None:
@@ -316,7 +291,7 @@ class SpawnQueue:
 
     async def _pick(self) -> QueuedSpawn | None:
         """The next entry to start, marked ``starting`` (and held in memory as starting)."""
-        async with self._lock:
+        async with self._slots.lock:
             now = self._clock.now()
             queue = [
                 e
@@ -332,8 +307,8 @@ class SpawnQueue:
                 now,
                 due=QueuedSpawn.due,
                 occupant=lambda e: occupants[e.id],
-                running=await self._running(),
-                caps=self._caps,
+                running=await self._slots.running(),
+                caps=self._slots.caps,
             )
             if entry is None:
                 return None
@@ -381,12 +356,16 @@ class SpawnQueue:
                     f"{entry.agent} works on #{working.issue} of {working.slug} "
                     f"({working.state}); it is not started again until that run ends"
                 )
-            outcome = await self._fleet.spawn(
+            request = LaunchRequest(
                 entry.agent,
+                origin="autostart",
                 by=f"{entry.sender} on {entry.connector}, queued #{entry.id}",
                 collect=False,
             )
-            text = f"{head} started, pid {outcome.status.pid}."
+            admitted = await self.admission.admit(request)
+            if not isinstance(admitted, Started):  # never: the caps let it start
+                raise FleetError(admitted.why)
+            text = f"{head} started, pid {admitted.outcome.status.pid}."
         except FleetError as exc:
             text, tone = f"{head} could not start: {quotes_escaped(str(exc))}", "error"
         finally:
@@ -428,59 +407,17 @@ class SpawnQueue:
         )
 
     async def _queue(self) -> list[QueuedSpawn]:
-        return await self._ledger.spawn_queue.queued_spawns(self.host)
+        return await self._slots.queue()
 
-    async def _place(self, entry: QueuedSpawn) -> tuple[int, int]:
+    async def place(self, entry: QueuedSpawn) -> tuple[int, int]:
+        """``entry``'s place in the queue (1: next), and how many wait."""
         ids = [e.id for e in await self._queue()]
         return (ids.index(entry.id) + 1 if entry.id in ids else len(ids)), len(ids)
-
-    async def _running(self) -> list[Occupant]:
-        """The agents holding a slot: live ones, those an operation is under way on, and
-        launches admitted or picked but not yet returned."""
-        names: set[str] = {
-            r.name for r in await self._ledger.agents.list_agents() if r.state.is_live
-        }
-        names |= self._fleet.busy() | set(self._starting)
-        held = [self._reserved[n] for n in sorted(self._reserved)]
-        return held + [self._occupant(n) for n in sorted(names - set(self._reserved))]
-
-    def _occupant(self, agent: str) -> Occupant:
-        pairs = self._accounts.accounts_of(agent) if self._accounts is not None else []
-        via = [Scope("account", a) for _, a in pairs] + [Scope("provider", p) for p, _ in pairs]
-        chain = tuple(str(s) for s in self._groups.chain(agent, via))
-        return Occupant(agent, chain, frozenset(a for _, a in pairs))
 
     async def _candidate_of(self, entry: QueuedSpawn) -> Occupant:
         request = entry.request
         runtime, account = request.get("runtime"), request.get("account")
-        return await self._candidate(entry.agent, _text(runtime), _text(account))
-
-    async def _candidate(self, agent: str, runtime: str | None, account: str | None) -> Occupant:
-        """``agent`` as its launch would run: on the accounts it would be given (a pool:
-        any of its accounts), under the scopes those make."""
-        spec = await self._spec(agent)
-        runtime = runtime or (spec.runtime if spec is not None else self._default_runtime)
-        same_cli = spec is not None and runtime == spec.runtime
-        wanted = account or (spec.account if spec is not None and same_cli else None)
-        choices: dict[str, Sequence[str]] = {}
-        if self._accounts is not None:
-            with contextlib.suppress(AccountError):  # the launch itself will say why
-                found = self._accounts.accounts.choices(
-                    runtime, wanted, fallback=self._default_account
-                )
-                choices = {p: tuple(a.name for a in members) for p, members in found.items()}
-        fixed = sorted(names[0] for names in choices.values() if len(names) == 1)
-        pooled = tuple(tuple(names) for names in choices.values() if len(names) > 1)
-        via = [Scope("account", a) for a in fixed] + [Scope("provider", p) for p in choices]
-        chain = tuple(str(s) for s in self._groups.chain(agent, via))
-        return Occupant(agent, chain, frozenset(fixed), pooled)
-
-    async def _spec(self, agent: str) -> AgentSpec | None:
-        spec = next((s for s in self._fleet.roster() if s.name == agent), None)
-        if spec is None:
-            record = await self._ledger.agents.get_agent(agent)
-            spec = record.spec if record is not None else None
-        return spec
+        return await self._slots.candidate(entry.agent, _text(runtime), _text(account))
 
 
 def _text(value: object) -> str | None:

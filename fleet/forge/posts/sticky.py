@@ -92,7 +92,7 @@ def status_text(state: StickyState) -> str:
 def _state_line(state: StickyState) -> str:
     match state.state:
         case "queued":
-            return "⏳ Queued: it starts when its agent and its budget allow."
+            return "⏳ Queued: it starts when its agent, its budget and the fleet's limits allow."
         case "working" if state.approvals_waiting > 0:
             return "✋ Waiting for approval."
         case "working":

@@ -2,8 +2,9 @@
 agent (its row, its audit line, its status comment) — or, given to no agent it can start
 there, answers on the issue why (:mod:`fleet.forge.posts.answers`) — :meth:`RunStarts.launch`
 starts the agent on it through the fleet's admission — its prompt the issue as its page
-shows it — or keeps it queued saying why, and :meth:`RunStarts.next_for` starts an agent's
-oldest queued run once the agent is free."""
+shows it — or keeps it queued saying why (its agent busy, a budget, a full concurrency
+cap), and :meth:`RunStarts.next_for` starts an agent's oldest queued run once the agent
+and a slot are free."""
 
 from __future__ import annotations
 
@@ -228,3 +229,10 @@ class RunStarts:
                     outcome = await self.launch(fresh)
                 log.info("forge run %d of %s: %s", record.id, agent, outcome)
                 return
+
+    async def next_queued(self) -> None:
+        """Start each agent's oldest queued forge run that may start now (a slot freed)."""
+        records = await self.ledger.forge.forge_runs()
+        queued = [r.agent for r in records if ForgeRunState(r.state) is ForgeRunState.QUEUED]
+        for agent in dict.fromkeys(queued):
+            await self.next_for(agent)

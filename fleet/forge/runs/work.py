@@ -26,6 +26,7 @@ from typing import Any
 
 from fleet.clock import Clock
 from fleet.errors import FleetwardenError
+from fleet.events import FleetEvent
 from fleet.forge.api.rest import ForgeRateLimited
 from fleet.forge.events.access import Access
 from fleet.forge.events.changes import confirmed
@@ -50,6 +51,7 @@ from fleet.forge.schema import ForgeEntry
 from fleet.ledger import Ledger
 from fleet.ledger.forge_records import ForgeRunRecord, ForgeRunState, Slug
 from fleet.repos.schema import RepoEntry
+from fleet.supervisor.admission.slots import FREEING
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +155,11 @@ class ForgeWork:
         task = asyncio.get_running_loop().create_task(guarded(), name=what)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def on_fleet_event(self, event: FleetEvent) -> None:
+        """A fleet listener: an agent that ended frees a slot, which a queued run may take."""
+        if event.kind in FREEING:
+            self.spawn(self.starts.next_queued(), "queued forge runs")
 
     async def settle(self) -> None:
         """Wait for the background work now under way (for tests and a clean stop)."""

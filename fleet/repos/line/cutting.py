@@ -61,13 +61,20 @@ class Repositories(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Asked:
-    """What the launch asked of its new line besides its spec: who asked for it
-    (``NAME <EMAIL>``, its commits' co-author), the forge issue it works on (the only one
-    its commits may name) and the branch's name."""
+    """What a launch asks of its line besides its spec: a new one even when the agent has
+    a live line (``fresh``; a ``branch`` name implies it), who asked for it (``NAME
+    <EMAIL>``, its commits' co-author), the forge issue it works on (the only one its
+    commits may name) and the branch's name. Said only to the cut that uses it."""
 
     co_author: str | None = None
     issue: Issue | None = None
     branch: str | None = None
+    fresh: bool = False
+
+    @property
+    def new_line(self) -> bool:
+        """Whether the launch cuts a new line whatever the agent has."""
+        return self.fresh or self.branch is not None
 
 
 @dataclass(frozen=True, slots=True)

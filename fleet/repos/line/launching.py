@@ -23,21 +23,23 @@ from fleet.errors import FleetError, LaunchFailed
 from fleet.model import AgentSpec, LaunchPlan
 from fleet.private_files import private_dir
 from fleet.repos.desk import RepoError
-from fleet.repos.service import Repos
+from fleet.repos.line.cutting import Asked
+from fleet.repos.service import Prepared, Repos
 
 SETUP_LIMIT: Final = 900.0
 
 
-async def workdir_of(repos: Repos | None, spec: AgentSpec) -> AgentSpec:
+async def workdir_of(repos: Repos | None, spec: AgentSpec, asked: Asked | None = None) -> Prepared:
     """``spec`` working in its line's checkout (:meth:`fleet.repos.service.Repos.prepare`;
-    on a host, made there over the link); what stops it, as :class:`LaunchFailed`."""
+    on a host, made there over the link), with what its launch ``asked`` of a new line;
+    what stops it, as :class:`LaunchFailed`."""
     if repos is None:
         raise LaunchFailed(
             f"{spec.name} works on repository {spec.repo}, but no repositories are "
             "configured: add it under `repos:` in the config"
         )
     try:
-        return await repos.prepare(spec)
+        return await repos.prepare(spec, asked)
     except RepoError as exc:
         raise LaunchFailed(str(exc)) from None
     except (FleetError, OSError) as exc:

@@ -13,7 +13,7 @@ from bot.commands.errors import CommandError
 from bot.commands.grammar import Grammar
 from bot.commands.handlers.agents import Handlers
 from bot.commands.handlers.spawn_queue import SpawnQueue
-from bot.commands.request import Deferrer, Reply, Request
+from bot.commands.request import Reply, Request
 from bot.commands.specs import COMMANDS
 from fleet.budgets.model import Groups
 from fleet.caps import Caps
@@ -25,6 +25,7 @@ from fleet.supervisor.fleet import Fleet, FleetSettings
 from scheduler.queue_job import sweep_spawn_queue
 from tests.fakes.budget_book import StaticBook
 from tests.fakes.job_context import job_context
+from tests.fakes.spawn_queues import a_spawn_queue
 from tests.unit.bot.commands.test_report_commands import handlers as report_handlers
 from tests.unit.bot.render.test_report import BERLIN, NOW
 from tests.unit.chat_fakes import OPERATOR, T0, message
@@ -44,54 +45,8 @@ class QueuedBook(StaticBook):
         return False, "agent:other: ~9,000 tokens expected, 100 fit the pace now"
 
 
-def handlers(ledger: Ledger, tmp_path: Path, defer: Deferrer) -> Handlers:
-    return report_handlers(ledger, tmp_path, QueuedBook([], BERLIN, NOW), None, defer)
-
-
-def spawn(text: str) -> Request:
-    command = Grammar(COMMANDS).parse(text)
-    assert command is not None
-    return Request(message(text, sender=OPERATOR), Role.OPERATOR, command)
-
-
-async def test_a_queued_launch_is_deferred_to_when_the_queue_clears(
-    ledger: Ledger, tmp_path: Path
-) -> None:
-    """The handler hands the spawn, the time and why to the deferrer, and answers with its
-    reply."""
-    deferred: list[tuple[Request, datetime, str]] = []
-
-    async def defer(req: Request, at: datetime, why: str) -> str:
-        deferred.append((req, at, why))
-        return "deferred"
-
-    reply = await handlers(ledger, tmp_path, defer).spawn(spawn('!spawn coder-1 --prompt "go"'))
-    assert isinstance(reply, Reply) and reply.markdown == "deferred"
-    [(req, at, why)] = deferred
-    assert (req.message.text, req.message.sender, at) == (
-        '!spawn coder-1 --prompt "go"',
-        OPERATOR,
-        QUEUED_UNTIL,
-    )
-    assert why == "agent:coder-1 is queued until 14:00: launch deferred"
-
-
-async def test_a_launch_that_does_not_fit_is_refused_with_why(
-    ledger: Ledger, tmp_path: Path
-) -> None:
-    async def defer(req: Request, at: datetime, why: str) -> str:
-        raise AssertionError("nothing to wait for: not deferred")
-
-    with pytest.raises(CommandError, match="not started: agent:other: ~9,000 tokens"):
-        await handlers(ledger, tmp_path, defer).spawn(spawn("!spawn other"))
-
-
-async def test_a_deferred_launch_is_kept_in_the_ledger_with_not_before(
-    ledger: Ledger, tmp_path: Path
-) -> None:
-    """SpawnQueue.defer writes the spawn to the ledger's queue — command, request, who,
-    where, why, not before when — and says when it will be tried and how to cancel it."""
-    queue = SpawnQueue(
+def a_queue(ledger: Ledger, tmp_path: Path) -> SpawnQueue:
+    return a_spawn_queue(
         ledger=ledger,
         fleet=Fleet(
             ledger=ledger,
@@ -109,11 +64,42 @@ async def test_a_deferred_launch_is_kept_in_the_ledger_with_not_before(
         clock=ManualClock(T0),
         default_runtime="stub",
         host="host-a",
+        budgets=QueuedBook([], BERLIN, NOW),
     )
+
+
+def handlers(ledger: Ledger, tmp_path: Path, queue: SpawnQueue | None = None) -> Handlers:
+    made = report_handlers(ledger, tmp_path, QueuedBook([], BERLIN, NOW), None)
+    if queue is None:
+        return made
+    return Handlers(
+        fleet=made._fleet,
+        specs=COMMANDS,
+        clock=ManualClock(T0),
+        prefix="!",
+        budgets=QueuedBook([], BERLIN, NOW),
+        admission=queue.admission,
+        gate=queue,
+    )
+
+
+def spawn(text: str) -> Request:
+    command = Grammar(COMMANDS).parse(text)
+    assert command is not None
+    return Request(message(text, sender=OPERATOR), Role.OPERATOR, command)
+
+
+async def test_a_deferred_launch_is_kept_in_the_ledger_with_not_before(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """A spawn its budget queues is deferred to when the queue clears: written to the
+    ledger's queue — command, request, who, where, why, not before when — and the reply
+    says when it will be tried and how to cancel it."""
+    queue = a_queue(ledger, tmp_path)
     text = '!spawn coder-1 --prompt "go" --runtime stub'
     why = "agent:coder-1 is queued until 14:00: launch deferred"
-    reply = await queue.defer(spawn(text), QUEUED_UNTIL, why)
-    assert reply == (
+    reply = await handlers(ledger, tmp_path, queue).spawn(spawn(text))
+    assert isinstance(reply, Reply) and reply.markdown == (
         f"Not started now: {why}. It will be tried again at 14:00 UTC, as you, here "
         "(queued as #1; `cancel 1` drops it)."
     )
@@ -127,6 +113,13 @@ async def test_a_deferred_launch_is_kept_in_the_ledger_with_not_before(
     assert entry.not_before == QUEUED_UNTIL and not entry.due(T0)
     assert dict(entry.request) == {"prompt": "go", "runtime": "stub"}
     assert await queue.entries() == [entry]
+
+
+async def test_a_launch_that_does_not_fit_is_refused_with_why(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    with pytest.raises(CommandError, match="not started: agent:other: ~9,000 tokens"):
+        await handlers(ledger, tmp_path, a_queue(ledger, tmp_path)).spawn(spawn("!spawn other"))
 
 
 class Sweeper:

@@ -31,6 +31,7 @@ from fleet.names import AgentName
 from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from tests.fakes.spawn_queues import a_spawn_queue
 from tests.unit.chat_fakes import OPERATOR, VIEWER, Calls, FakeConnector, message
 
 ADMIN = "@ada:example.org"
@@ -205,7 +206,7 @@ async def test_stop_all_empties_the_spawn_queue_first(
     """`stop all` names the queued launches it would drop, and on `yes` drops them with the
     agents it stops: nothing waits to start into the slots the stop frees."""
     fleet = a_fleet(ledger, clock, tmp_path)
-    queue = SpawnQueue(
+    queue = a_spawn_queue(
         ledger=ledger,
         fleet=fleet,
         caps=Caps(max_running=1),

@@ -32,6 +32,7 @@ from fleet.model import AgentSpec, AgentState
 from fleet.names import AgentName
 from fleet.repos.desk import NoLine, RepoDesk, RepoError
 from fleet.repos.facts import Change, FileStat, Landed
+from fleet.repos.line.cutting import Asked
 from fleet.repos.schema import RepoEntry
 from fleet.supervisor.interfaces import AgentControl
 from fleet.supervisor.status import AgentStatus, SpawnOutcome
@@ -78,9 +79,6 @@ class FakeDesk:
 
     def entry(self, repo: str) -> RepoEntry:
         return {"app": APP}[repo]
-
-    async def requested_by(self, agent: str, co_author: str | None) -> None:
-        self.calls.append(("requested_by", agent, co_author))
 
     async def line_of(self, agent: str) -> LineRecord | None:
         return self.lines_by_agent.get(agent)
@@ -157,9 +155,6 @@ class FakeDesk:
         self.calls.append(("unpushed", agent))
         self._live(agent, line_id)
         return self.unpushed_commits
-
-    async def fresh_next(self, agent: str) -> None:
-        self.calls.append(("fresh_next", agent))
 
     async def discard(self, agent: str, line_id: int | None = None) -> LineRecord:
         self.calls.append(("discard", agent) if line_id is None else ("discard", agent, line_id))
@@ -495,11 +490,8 @@ async def test_spawn_takes_a_repository_a_base_and_fresh(
     fleet = FakeFleet()
     router = a_router(ledger, desk, fleet)
     await say(router, chat, "!spawn coder --repo app --base develop --fresh")
-    assert desk.calls == [
-        ("fresh_next", "coder"),
-        ("requested_by", "coder", f"{OPERATOR} <ann@example.org>"),
-    ]
     [spawned] = fleet.spawned
+    assert spawned["asked"] == Asked(co_author=f"{OPERATOR} <ann@example.org>", fresh=True)
     assert (spawned["repo"], spawned["repo_base"], spawned["workdir"]) == ("app", "develop", None)
     refusals = {
         "!spawn coder --repo ap": "unknown repository 'ap' — did you mean 'app'?",
@@ -509,9 +501,9 @@ async def test_spawn_takes_a_repository_a_base_and_fresh(
     }
     for text, why in refusals.items():
         assert why in await say(router, chat, text)
-    assert len(fleet.spawned) == 1 and len(desk.calls) == 2
+    assert len(fleet.spawned) == 1
     await say(router, chat, "!spawn plain --workdir /tmp")  # on no repository: not told
-    assert len(fleet.spawned) == 2 and len(desk.calls) == 2
+    assert len(fleet.spawned) == 2 and fleet.spawned[1]["asked"] is None
 
 
 async def test_spawn_fresh_of_an_agent_on_a_repository_by_its_roster(
@@ -523,10 +515,7 @@ async def test_spawn_fresh_of_an_agent_on_a_repository_by_its_roster(
     fleet = FakeFleet(own_repo="app")
     router = a_router(ledger, desk, fleet)
     await say(router, chat, "!spawn coder --fresh", sender=ADMIN)
-    assert desk.calls == [
-        ("fresh_next", "coder"),
-        ("requested_by", "coder", f"{ADMIN} <ada@example.org>"),
-    ]
+    assert fleet.spawned[0]["asked"] == Asked(co_author=f"{ADMIN} <ada@example.org>", fresh=True)
     assert (fleet.spawned[0]["repo"], fleet.spawned[0]["repo_base"]) == (None, None)
     await say(router, chat, "!spawn coder --host box2")
     assert len(fleet.spawned) == 2 and fleet.spawned[1]["host"] == "box2"

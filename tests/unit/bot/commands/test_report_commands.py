@@ -11,7 +11,7 @@ from bot.commands.acl import Acl, Grant, Role
 from bot.commands.grammar import Grammar
 from bot.commands.handlers.agents import Handlers
 from bot.commands.handlers.pacing import PacingCommands
-from bot.commands.request import Deferrer, Reply, Request
+from bot.commands.request import Reply, Request
 from bot.commands.router import Router
 from bot.commands.specs import COMMANDS, PACE, REPORT
 from bot.render.report import NO_BUDGETS, render_text
@@ -41,11 +41,8 @@ def handlers(
     tmp_path: Path,
     book: StaticBook | None,
     reports: Path | None,
-    defer: Deferrer | None = None,
 ) -> Handlers:
-    return Handlers(
-        fleet=fleet_of(ledger, tmp_path), clock=ManualClock(T0), budgets=book, defer=defer
-    )
+    return Handlers(fleet=fleet_of(ledger, tmp_path), clock=ManualClock(T0), budgets=book)
 
 
 def pacing(

@@ -20,12 +20,15 @@ from bot.commands.specs import COMMANDS
 from fleet.budgets.model import Groups
 from fleet.caps import Caps
 from fleet.clock import ManualClock
+from fleet.events import FleetEvent
 from fleet.ledger import Ledger
 from fleet.model import AgentSpec, AgentState, DesiredState
 from fleet.names import AgentName
 from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
+from fleet.supervisor.autostart import autostart
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from tests.fakes.spawn_queues import a_spawn_queue
 from tests.unit.chat_fakes import OPERATOR, T0, FakeConnector, message
 
 HOST = "host-a"
@@ -48,7 +51,7 @@ def make_queue(ledger: Ledger, tmp_path: Path, caps: Caps) -> SpawnQueue:
             environ={},
         ),
     )
-    return SpawnQueue(
+    return a_spawn_queue(
         ledger=ledger,
         fleet=fleet,
         caps=caps,
@@ -63,6 +66,17 @@ def make_queue(ledger: Ledger, tmp_path: Path, caps: Caps) -> SpawnQueue:
 async def set_live(ledger: Ledger, name: str, live: bool = True) -> None:
     await ledger.agents.upsert_agent(AgentSpec(AgentName(name), "stub"), DesiredState.RUNNING)
     await ledger.agents.set_state(name, AgentState.RUNNING if live else AgentState.STOPPED, "test")
+
+
+async def roster_launch(ledger: Ledger, queue: SpawnQueue, spec: AgentSpec) -> list[AgentName]:
+    """The roster's own launch of ``spec`` through ``queue``'s admission; the names started."""
+
+    async def emit(event: FleetEvent) -> None:
+        raise AssertionError(f"refused: {event}")
+
+    return await autostart(
+        [spec], reason="autostart", ledger=ledger, admission=queue.admission, emit=emit
+    )
 
 
 class Starter:
@@ -241,7 +255,8 @@ async def test_an_agent_on_a_forge_issue_is_not_launched_by_the_roster_or_the_qu
     starter = Starter(ledger)
     queue.attach(starter, lambda name: FakeConnector(name))  # type: ignore[arg-type]
     await set_live(ledger, "r")
-    assert await queue.admit_launch("coder", "autostart")  # no slot: queued
+    coder = AgentSpec(name=AgentName("coder"), runtime="stub", autostart=True)
+    assert await roster_launch(ledger, queue, coder) == []  # no slot: queued
     [entry] = await queue.entries()
     key = await ledger.forge.add_forge_run(
         forge="gh", repo="app", slug=Slug("acme", "app"), issue=12, title="Fix it",
@@ -250,8 +265,7 @@ async def test_an_agent_on_a_forge_issue_is_not_launched_by_the_roster_or_the_qu
     )  # fmt: skip
     assert key is not None
     await ledger.forge.update_forge_run(key, state=ForgeRunState.WORKING)
-    why = await queue.admit_launch("coder", "autostart")
-    assert why == "coder works on #12 of acme/app (working)"
+    assert await roster_launch(ledger, queue, coder) == []  # working on the issue
     assert [e.agent for e in await queue.entries()] == ["coder"]  # nothing more queued
     await set_live(ledger, "r", live=False)
     await queue.sweep()

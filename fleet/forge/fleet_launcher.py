@@ -1,10 +1,12 @@
 """Forge work's hands on the fleet (:class:`~fleet.forge.launcher.ForgeLauncher`): a run
-for an issue starts as an operator's ``spawn`` would — the budgets asked first, the
-fleet's caps and limits holding — on a new line named for the issue; a follow-up goes
-into the same session (thawed first when it was frozen) while that session works on the
-run's line, or, that session gone, into the next run on the same line, launched the same
-way; stops, pushes (of the run's own line) and the end of a line go through the
-repositories as the verbs do."""
+for an issue starts through the fleet's one admission
+(:class:`~fleet.supervisor.admission.admit.Admission`), as an operator's ``spawn`` does —
+the budgets asked first, every concurrency cap holding it queued on its issue with the
+cap's words until a slot frees — on a new line named for the issue; a follow-up goes into
+the same session (thawed first when it was frozen) while that session works on the run's
+line, or, that session gone, into the next run on the same line, launched the same way;
+stops, pushes (of the run's own line) and the end of a line go through the repositories as
+the verbs do."""
 
 from __future__ import annotations
 
@@ -12,7 +14,6 @@ import logging
 from collections.abc import Mapping
 from typing import Final
 
-from fleet.budgets.service import BudgetService
 from fleet.errors import FleetwardenError
 from fleet.forge.launcher import LaunchRefused, OtherLine, Started
 from fleet.ledger import Ledger
@@ -21,6 +22,8 @@ from fleet.repos.desk import NoLine, RepoError
 from fleet.repos.hook.policy import Issue
 from fleet.repos.service import Repos
 from fleet.repos.verbs import RepoVerbs
+from fleet.supervisor.admission.admit import Admission
+from fleet.supervisor.admission.request import LaunchRequest, Queued, Refused
 from fleet.supervisor.fleet import Fleet
 
 log = logging.getLogger(__name__)
@@ -32,6 +35,11 @@ NOT_PREPARED: Final = (
 """A refused launch's words for the issue; the operator's detail goes to the log."""
 
 
+class Waits(LaunchRefused):
+    """The run is not started now because a concurrency cap is full: it stays queued on its
+    issue, the cap's words its reason, and starts once a slot frees."""
+
+
 class FleetLauncher:
     """The fleet and the repositories, as forge work drives them."""
 
@@ -41,13 +49,13 @@ class FleetLauncher:
         repos: Repos,
         verbs: RepoVerbs,
         ledger: Ledger,
-        budgets: BudgetService | None,
+        admission: Admission,
     ) -> None:
         self._fleet = fleet
         self._repos = repos
         self._verbs = verbs
         self._ledger = ledger
-        self._budgets = budgets
+        self._admission = admission
 
     async def repo_of(self, agent: str) -> str | None:
         try:
@@ -77,14 +85,18 @@ class FleetLauncher:
         issue: Issue | None = None,
         co_author: str | None = None,
     ) -> Started:
-        await self._admitted(agent)
-        await self._repos.name_next(agent, branch, issue=issue)
-        await self._repos.requested_by(agent, co_author)
-        try:
-            return await self._spawned(agent, repo=repo, prompt=prompt, requester=requester)
-        except LaunchRefused:
-            await self._repos.forget_name(agent)  # an operator's next spawn is its own
-            raise
+        request = LaunchRequest(
+            agent,
+            origin="forge",
+            by=requester,
+            prompt=prompt,
+            repo=repo,
+            branch=branch,
+            issue=issue,
+            co_author=co_author,
+            collect=False,
+        )
+        return await self._launched(request)
 
     async def start_on_line(
         self, agent: str, *, repo: str, line_id: int | None, prompt: str, requester: str
@@ -98,29 +110,29 @@ class FleetLauncher:
         why = await self.busy(agent)
         if why is not None:
             raise LaunchRefused(f"not started: {why}")
-        await self._admitted(agent)
         # Not named anew: the live line is kept (fleet.repos.service.Repos.prepare).
-        started = await self._spawned(agent, repo=repo, prompt=prompt, requester=requester)
+        request = LaunchRequest(
+            agent, origin="forge", by=requester, prompt=prompt, repo=repo, collect=False
+        )
+        started = await self._launched(request)
         if started.line_id != line.id:  # never: the line was live; said if it ever is
             log.warning("%s's next run works on line %s, not %s", agent, started.line_id,
                         line.id)  # fmt: skip
         return started
 
-    async def _admitted(self, agent: str) -> None:
-        """The budgets asked, as for an operator's ``spawn``."""
-        if self._budgets is not None:
-            admitted, why = await self._budgets.admit_spawn(agent, urgent=False)
-            if not admitted:
-                raise LaunchRefused(NOT_ADMITTED, f"not started: {why}")
-
-    async def _spawned(self, agent: str, *, repo: str, prompt: str, requester: str) -> Started:
+    async def _launched(self, request: LaunchRequest) -> Started:
+        """``request`` through the admission: the run and the line it works on; else
+        :class:`LaunchRefused` saying why not — :class:`Waits` when a cap holds it."""
+        agent = request.agent
         try:  # the prompt is within fleet.forge.runs.prompts.PROMPT_BYTES, its rules at its end
-            outcome = await self._fleet.spawn(
-                agent, prompt=prompt, repo=repo, by=requester, collect=False
-            )
+            admitted = await self._admission.admit(request)
         except FleetwardenError as exc:  # a config key, an upstream's words: the operator's
             raise LaunchRefused(NOT_PREPARED, f"not started: {exc}") from None
-        if not outcome.started:
+        if isinstance(admitted, Refused):
+            raise LaunchRefused(NOT_ADMITTED, f"not started: {admitted.why}")
+        if isinstance(admitted, Queued):
+            raise Waits(admitted.why)
+        if not admitted.outcome.started:
             raise LaunchRefused(f"not started: {agent} already runs")
         run = await self._ledger.runs.last_run(agent)
         line = await self._repos.line_of(agent)

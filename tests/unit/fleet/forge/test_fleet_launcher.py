@@ -1,4 +1,4 @@
-"""Tests for bot.app.forge_launcher: forge work's hands on the fleet act on the forge run's
+"""Tests for fleet.forge.fleet_launcher: forge work's hands on the fleet act on the forge run's
 own line — a follow-up goes into the agent's session only while that session works on the
 run's line (the newest live one), and a push pushes the line it is given, an earlier live
 one too, never the agent's newer work — over a real ledger's lines."""
@@ -11,13 +11,14 @@ from typing import cast
 
 import pytest
 
-from bot.app.forge_launcher import FleetLauncher
+from fleet.forge.fleet_launcher import FleetLauncher
 from fleet.forge.launcher import OtherLine
 from fleet.ledger import Ledger
 from fleet.ledger.line_records import LineRecord, LineState
 from fleet.repos.desk import NoLine
 from fleet.repos.service import Repos
 from fleet.repos.verbs import RepoVerbs
+from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.fleet import Fleet
 
 AGENT = "coder"
@@ -72,7 +73,7 @@ async def _line(ledger: Ledger, branch: str) -> int:
 def parts(ledger: Ledger) -> tuple[FleetLauncher, FakeFleet, FakeRepos]:
     fleet, repos = FakeFleet(), FakeRepos(ledger)
     launcher = FleetLauncher(
-        cast(Fleet, fleet), cast(Repos, repos), cast(RepoVerbs, None), ledger, None
+        cast(Fleet, fleet), cast(Repos, repos), cast(RepoVerbs, None), ledger, cast(Admission, None)
     )
     return launcher, fleet, repos
 

@@ -1,0 +1,160 @@
+"""The one admission of every launch: a chat ``spawn``, the spawn queue's start of what
+waited, the roster's own launches (``autostart``), an operator's schedule and a forge run
+all pass :meth:`Admission.admit`, and nothing else launches an agent.
+
+In order: the budgets (:meth:`fleet.budgets.service.BudgetService.admit_spawn`; the
+roster's own launches are not asked, their cutoffs hold them) — a refusal moves the launch
+to the agent's fallback when it has one and the request names no runtime
+(:meth:`fleet.supervisor.fleet.Fleet.fallback_of`), else defers it to when the budget's
+queue clears (``budgets.queued_until``) if the request can wait there, else refuses it;
+then every concurrency cap (:class:`~fleet.supervisor.admission.slots.Slots`), a launch
+they hold waiting in the spawn queue (or, for a forge run, on its issue); then the launch
+itself (:meth:`fleet.supervisor.fleet.Fleet.spawn`), its line asked for as the request
+says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from fleet.ledger import QueuedSpawn
+from fleet.model import Fallback, PermissionMode, RunBudget
+from fleet.repos.line.cutting import Asked
+from fleet.supervisor.admission.request import (
+    Admitted,
+    LaunchRequest,
+    Queued,
+    Refused,
+    Started,
+)
+from fleet.supervisor.admission.slots import Slots
+from fleet.supervisor.status import SpawnOutcome
+
+Wait = Callable[[LaunchRequest, str, datetime | None], Awaitable[QueuedSpawn]]
+"""Write a launch to the spawn queue: the request, why it waits, not before when."""
+
+
+class SpawnBudgets(Protocol):
+    """The budgets as a launch asks them (:class:`fleet.budgets.service.BudgetService`)."""
+
+    async def admit_spawn(self, agent: str, *, urgent: bool) -> tuple[bool, str]: ...
+
+    def queued_until(self, agent: str) -> datetime | None: ...
+
+
+class Launches(Protocol):
+    """The supervisor as the admission launches through it."""
+
+    async def fallback_of(self, name: str) -> Fallback | None: ...
+
+    async def spawn(
+        self,
+        name: str,
+        *,
+        runtime: str | None = None,
+        model: str | None = None,
+        prompt: str | None = None,
+        workdir: Path | None = None,
+        account: str | None = None,
+        permissions: PermissionMode | None = None,
+        run_budget: RunBudget | None = None,
+        host: str | None = None,
+        by: str = "operator",
+        collect: bool = True,
+        repo: str | None = None,
+        repo_base: str | None = None,
+        asked: Asked | None = None,
+    ) -> SpawnOutcome: ...
+
+
+class Admission:
+    """Budgets, fallback, deferral, caps and queue, then the launch."""
+
+    def __init__(
+        self, *, fleet: Launches, slots: Slots | None, budgets: SpawnBudgets | None
+    ) -> None:
+        self._fleet = fleet
+        self.slots = slots
+        self._budgets = budgets
+
+    async def admit(self, request: LaunchRequest, wait: Wait | None = None) -> Admitted:
+        """Launch ``request`` now, or say why it waits or is refused. ``wait``: where it
+        waits when it may (the spawn queue); without it, a held launch is the caller's to
+        keep (a forge run stays queued on its issue) and a deferred one is refused."""
+        fallback = ""
+        if self._budgets is not None and request.origin != "autostart":
+            admitted, why = await self._budgets.admit_spawn(request.agent, urgent=request.urgent)
+            if not admitted:
+                moved = await self._fallback(request)
+                if moved is None:
+                    return await self._deferred(request, why, wait)
+                request = moved
+                on = f" on account {moved.account}" if moved.account else ""
+                fallback = f"Started on its fallback, {moved.runtime}{on}: {why}."
+        slots = self.slots
+        if slots is not None:
+            enqueue = None if wait is None else _enqueue(wait, request)
+            held = await slots.take(request.agent, request.runtime, request.account, enqueue)
+            if held is not None:
+                return Queued(held.why, held.entry, already=held.already)
+        try:
+            outcome = await self._launch(request)
+        finally:
+            if slots is not None:
+                slots.release(request.agent)
+        return Started(outcome, fallback)
+
+    async def _launch(self, request: LaunchRequest) -> SpawnOutcome:
+        return await self._fleet.spawn(
+            request.agent,
+            runtime=request.runtime,
+            model=request.model,
+            prompt=request.prompt,
+            workdir=request.workdir,
+            account=request.account,
+            permissions=request.permissions,
+            run_budget=request.run_budget,
+            host=request.host,
+            by=request.by,
+            collect=request.collect,
+            repo=request.repo,
+            repo_base=request.repo_base,
+            asked=request.asked(),
+        )
+
+    async def _fallback(self, request: LaunchRequest) -> LaunchRequest | None:
+        """``request`` on the agent's fallback — the budget ladder's last step — when it
+        has one and the request names no runtime of its own."""
+        if request.runtime is not None:
+            return None
+        fallback = await self._fleet.fallback_of(request.agent)
+        if fallback is None:
+            return None
+        return replace(
+            request, runtime=fallback.runtime, model=fallback.model, account=fallback.account
+        )
+
+    async def _deferred(self, request: LaunchRequest, why: str, wait: Wait | None) -> Admitted:
+        """A launch its budget turned away: to wait until the budget's queue clears, when
+        it may wait; else refused."""
+        assert self._budgets is not None
+        until = self._budgets.queued_until(request.agent)
+        if until is None or wait is None:
+            return Refused(why)
+        slots = self.slots
+        if slots is not None and request.agent not in slots.starting:
+            waiting = [e for e in await slots.queue() if e.agent == request.agent]
+            if waiting:
+                return Queued(waiting[0].reason, waiting[0], already=True)
+        return Queued(why, await wait(request, why, until), until=until)
+
+
+def _enqueue(wait: Wait, request: LaunchRequest) -> Callable[[str], Awaitable[QueuedSpawn]]:
+    async def enqueue(why: str) -> QueuedSpawn:
+        return await wait(request, why, None)
+
+    return enqueue

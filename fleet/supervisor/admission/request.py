@@ -1,0 +1,90 @@
+"""What a launch asks for and what came of it: one frozen :class:`LaunchRequest` — the
+agent, what it overrides of its settings, the repository line it asks for, who asked and
+from where — and its outcome, :class:`Started`, :class:`Queued` or :class:`Refused`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from fleet.ledger import QueuedSpawn
+from fleet.model import PermissionMode, RunBudget
+from fleet.repos.hook.policy import Issue
+from fleet.repos.line.cutting import Asked
+from fleet.supervisor.status import SpawnOutcome
+
+Origin = Literal["chat", "queue", "autostart", "schedule", "forge"]
+"""Where a launch comes from: a chat ``spawn``, the spawn queue starting what waited, the
+roster's own launch, an operator's schedule, a forge run."""
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchRequest:
+    """One launch of ``agent``. Every override left ``None`` keeps the agent's own setting;
+    ``repo``/``repo_base``: the repository it works on; ``fresh``, ``branch``, ``issue``
+    and ``co_author``: what it asks of its line there (a new one, its name, the forge issue
+    its commits may name, who its commits credit); ``by``: who asked, in the run's reason;
+    ``urgent``: past a budget's queue; ``collect``: wait for its first output."""
+
+    agent: str
+    origin: Origin = "chat"
+    by: str = "operator"
+    runtime: str | None = None
+    model: str | None = None
+    account: str | None = None
+    prompt: str | None = None
+    workdir: Path | None = None
+    permissions: PermissionMode | None = None
+    run_budget: RunBudget | None = None
+    host: str | None = None
+    repo: str | None = None
+    repo_base: str | None = None
+    fresh: bool = False
+    branch: str | None = None
+    issue: Issue | None = None
+    co_author: str | None = None
+    urgent: bool = False
+    collect: bool = True
+
+    def asked(self) -> Asked | None:
+        """What the launch asks of its line, if anything."""
+        if not (self.fresh or self.branch or self.issue or self.co_author):
+            return None
+        return Asked(
+            co_author=self.co_author, issue=self.issue, branch=self.branch, fresh=self.fresh
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """The launch was made (or the agent already ran: ``outcome.started`` is false).
+    ``fallback``: the words saying it started on its fallback, when the budget's ladder
+    moved it there."""
+
+    outcome: SpawnOutcome
+    fallback: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """The launch waits: ``why`` (the full cap's words, or the budget's); ``entry``: its
+    place in the spawn queue, when it was written there (``None``: the caller keeps it, as
+    a forge run does); ``until``: not before then (a budget deferred it); ``already``: the
+    agent was queued before this request."""
+
+    why: str
+    entry: QueuedSpawn | None = None
+    until: datetime | None = None
+    already: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """The launch is not made and does not wait: ``why``."""
+
+    why: str
+
+
+Admitted = Started | Queued | Refused
