@@ -518,6 +518,7 @@ OVER_TEN: frozenset[str] = frozenset(
     {
         "fleet/forge/events/poller.py:Poller._event",
         "fleet/supervisor/fleet.py:Fleet.spawn",
+        "fleet/supervisor/admission/admit.py:Launches.spawn",
         "fleet/supervisor/interfaces.py:AgentControl.spawn",
         "fleet/repos/door/line_repo.py:create_line_repo",
         "fleet/repos/landing/strategies.py:land",

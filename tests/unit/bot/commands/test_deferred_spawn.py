@@ -74,9 +74,7 @@ def handlers(ledger: Ledger, tmp_path: Path, queue: SpawnQueue | None = None) ->
         return made
     return Handlers(
         fleet=made._fleet,
-        specs=COMMANDS,
         clock=ManualClock(T0),
-        prefix="!",
         budgets=QueuedBook([], BERLIN, NOW),
         admission=queue.admission,
         gate=queue,
