@@ -519,9 +519,6 @@ OVER_TEN: frozenset[str] = frozenset(
         "fleet/forge/events/poller.py:Poller._event",
         "fleet/supervisor/fleet.py:Fleet.spawn",
         "fleet/supervisor/interfaces.py:AgentControl.spawn",
-        "fleet/repos/door/line_repo.py:create_line_repo",
-        "fleet/repos/landing/strategies.py:land",
-        "fleet/budgets/pacing.py:assess",
     }
 )
 """Functions still over :data:`MAX_COLLABORATORS`, each to be cut down by its own room (a

@@ -17,7 +17,7 @@ from fleet.budgets.model import (
     WindowKind,
     WindowSpec,
 )
-from fleet.budgets.pacing import assess, catch_up_time
+from fleet.budgets.pacing import Spent, assess, catch_up_time
 from fleet.budgets.policy import MARGIN, MAX_HOLD, SETTLE, PacingPolicy
 from fleet.metering.policy import ALLOW, Hold, Refuse, RequestInfo, Rewrite, Verdict
 from fleet.names import AgentName
@@ -51,10 +51,7 @@ def status(
         start=START,
         end=END,
         now=now,
-        used=min(line * ratio, LIMIT),
-        limit=LIMIT,
-        unit="tokens",
-        burn_rate=burn,
+        spent=Spent(used=min(line * ratio, LIMIT), limit=LIMIT, unit="tokens", burn_rate=burn),
         source=Source.METERING,
     )
 
@@ -207,10 +204,7 @@ def test_a_new_window_starts_again_from_none() -> None:
         start=END,
         end=END + timedelta(days=7),
         now=END + TICK,
-        used=0.0,
-        limit=LIMIT,
-        unit="tokens",
-        burn_rate=0.0,
+        spent=Spent(used=0.0, limit=LIMIT, unit="tokens", burn_rate=0.0),
         source=Source.METERING,
     )
     [transition] = policy.update([fresh], GOVERNING, END + TICK)
