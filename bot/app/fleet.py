@@ -82,8 +82,8 @@ async def start_fleet(
     stops.add(Stop.FEED, feed.stop)
     fleet.subscribe(feed.on_fleet_event)
     attach_feed(cfg, approvals, ledger, fleet, notifier, lambda: at.serving.connectors)
-    if spend.run_caps is not None:
-        spend.run_caps.attach(fleet)
+    if spend.run_caps is not None:  # a run's end disarms its cap
+        fleet.subscribe(spend.run_caps.on_fleet_event)
     queue = spawn_queue(cfg, ledger, fleet, spend.accounts, clock, notifier)
     stops.add(Stop.QUEUE, queue.stop)
     fleet.set_gate(queue)  # autostart beyond a cap waits in the queue

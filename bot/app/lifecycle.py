@@ -233,7 +233,10 @@ class App:
         repos = await open_repos(at, ledgered, environ=forges.repo_environ, endpoint=endpoint)
         heartbeats = await start_heartbeats(at, ledgered, repos=repos, forge_door=forges.door)
         verbs = repo_verbs(repos, at.clock)
-        spend = await start_spend(at, ledgered.ledger, ledgered.notifier, sink=self._dashboard.sink)
+        fleeted: Fleeted | None = None  # made after the spend, whose run caps cut its runs
+        cut_on = lambda: fleeted.fleet if fleeted is not None else None  # noqa: E731
+        sink, notifier = self._dashboard.sink, ledgered.notifier
+        spend = await start_spend(at, ledgered.ledger, notifier, sink=sink, fleet=cut_on)
         await self._app_hosts.start(heartbeats.port, spend.proxy.port if spend.proxy else None)
         fleeted = await start_fleet(at, ledgered, heartbeats, spend, repos)
         reload_roster = self.reload_config if self.config.source is not None else None

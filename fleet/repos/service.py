@@ -77,9 +77,11 @@ class Repos:
         lane: LaneGit | None = None,
         credentials: Mapping[str, Credential] | None = None,
         door_url: DoorUrl | None = None,
+        hosts: HostAccess | None = None,
     ) -> None:
         """``door_url``: where a checkout's ``origin`` points (the heartbeat endpoint's git
-        door), by agent and repository; asked only at a launch, once the endpoint listens."""
+        door), by agent and repository; asked only at a launch, once the endpoint listens.
+        ``hosts``: the fleet's SSH hosts (an agent placed on one gets its checkout there)."""
         self.dir = state_dir / "repos"
         self.checkouts = state_dir / "checkouts"
         self.hooks = self.dir / ".hooks"
@@ -94,7 +96,8 @@ class Repos:
         self.version = version
         self.lane = lane or LaneGit()
         self._door_url = door_url
-        self._on_hosts: HostCheckouts | None = None  # lines checked out on SSH hosts
+        # Lines checked out on SSH hosts.
+        self._on_hosts = HostCheckouts(hosts) if hosts is not None else None
         self._fresh: set[str] = set()
         self._requesters: dict[str, str] = {}
         self._named: dict[str, str] = {}  # agent → the branch its next line is named
@@ -117,10 +120,6 @@ class Repos:
         write_hooks(self.hooks)
         for mirror in self._mirrors.values():
             await mirror.ensure()
-
-    def bind_hosts(self, hosts: HostAccess) -> None:
-        """The fleet's SSH hosts: an agent placed on one gets its checkout there."""
-        self._on_hosts = HostCheckouts(hosts)
 
     def hosts(self) -> HostCheckouts:
         if self._on_hosts is None:
