@@ -40,10 +40,11 @@ def make_commands(
     fleeted: Fleeted,
     reload_roster: Callable[[], Awaitable[RosterDiff]] | None,
     repos: RepoDesk | None = None,
-    forge_work: Callable[[], ForgeWork | None] = lambda: None,
+    forge_work: ForgeWork | None = None,
 ) -> Commanded:
     """The commands, routed: ``serving`` hands the connectors' messages to their router
-    from now on. ``repos``: the repositories agents work on (``None``: none configured)."""
+    from now on. ``repos``: the repositories agents work on (``None``: none configured);
+    ``forge_work``: the forges' (``None`` without forges)."""
     scheduler: FleetScheduler[JobContext] = FleetScheduler()
     at.stops.add(Stop.SCHEDULER, scheduler.shutdown)
     follower = ScreenFollower(fleeted.fleet, ledgered.ledger, at.serving.named)

@@ -1,68 +1,73 @@
-"""The app's forges phases: each ``forges:`` entry's API client with the GitHub Apps'
-tokens for git (:func:`open_forges`); the forge door on the heartbeat endpoint (made before
-it listens; it reaches the desk once forge work is up); forge work over the fleet and the
-repositories (:func:`start_forges`), the webhook endpoint — on the dashboard's
-address, or there on its own when the dashboard is off — the pollers, and the round that
-keeps forge runs moving (:mod:`fleet.forge.runs.watch`)."""
+"""The app's forges phase: each ``forges:`` entry's API client, the GitHub Apps'
+installation tokens that their repositories' git uses (minted before the repositories are
+made, and renewed), the forges' secrets for the redactor, and the forge door on the
+heartbeat endpoint (:func:`open_forges`). Forge work over them is the next forges phase's
+(:mod:`bot.app.forge_work`)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import ChainMap
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
-from aiohttp import web
-
-from bot.app.fleet import Fleeted
-from bot.app.forge_launcher import FleetLauncher
 from bot.app.grounds import Grounds
-from bot.app.ledger import Ledgered
-from bot.app.repos import version
-from bot.app.spend import Spend
 from bot.app.stops import Stop
-from bot.chat.agent_text import quotes_escaped
 from bot.config import Config
 from bot.config.forge_checks import app_token_variable
-from bot.dashboard.listener import Listening, listen, middleware
-from bot.dashboard.settings import DashboardSection
-from bot.render.forge import no_run_news, pull_news
 from connectors.inbox import cancel_and_wait
-from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
 from fleet.forge.api.app_token import AppKey
 from fleet.forge.api.gitea import GiteaApi
 from fleet.forge.api.github import GitHubApi
-from fleet.forge.api.rest import ForgeRateLimited
-from fleet.forge.door.door import ForgeDoor
-from fleet.forge.events.endpoint import Refusal, WebhookEndpoint, WebhookForge
-from fleet.forge.events.kept import kept
-from fleet.forge.events.poller import Poller
-from fleet.forge.facts import NoRunNews, PullNews
-from fleet.forge.model import ForgeApi, ForgeEvent, Slug
-from fleet.forge.posts.provenance import ProvenanceSource
-from fleet.forge.posts.publish import Publisher, Tell
-from fleet.forge.runs.desk import ForgeDesk
-from fleet.forge.runs.watch import ForgeWatch
-from fleet.forge.runs.work import ForgeWork
+from fleet.forge.door.door import DoorDesk, ForgeDoor
+from fleet.forge.model import ForgeApi, Slug
 from fleet.forge.schema import ForgeEntry
 from fleet.forge.text.shown import shown_text
-from fleet.ledger import Ledger
-from fleet.names import is_agent_name
-from fleet.notices import Delivery, Notice
 from fleet.redaction.known import Secret
-from fleet.repos.service import Repos
-from fleet.repos.verbs import RepoVerbs
-from fleet.supervisor.fleet import Fleet
 
 log = logging.getLogger(__name__)
 
-SETTLE_SECONDS = 20.0
-"""How long a stop waits for the events already taken to be acted on."""
 RENEW_SECONDS = 2 * 60
 """How often the Apps' installation tokens for git are asked for: a token is minted anew once
 it has under 5 minutes left (each lasts an hour), so git's never runs out between asks."""
+
+
+@dataclass(frozen=True, slots=True)
+class ForgeClients:
+    """What the forges phase made: each forge's client, what the repositories' git reads
+    (the Apps' installation tokens over the app's environment), the forge door (``None``
+    without forges) and the forges' tokens, keys and webhook secrets."""
+
+    apis: Mapping[str, ForgeApi]
+    repo_environ: Mapping[str, str]
+    door: ForgeDoor | None
+    secrets: tuple[Secret, ...]
+
+    def known_secrets(self) -> list[Secret]:
+        """The forges' secrets, for the redactor (the Apps' installation tokens are the
+        repositories': their environ)."""
+        return list(self.secrets)
+
+
+async def open_forges(at: Grounds, *, desk: Callable[[], DoorDesk | None]) -> ForgeClients:
+    """The forges' clients, to be stopped from now on, with the GitHub Apps' tokens that
+    their repositories' git uses minted. ``desk``: forge work's side of the forge door —
+    made later, over the fleet, whose agents reach the door — asked at each call to it."""
+    cfg, environ = at.cfg, at.environ
+    apis = {name: open_api(entry, environ, at.clock) for name, entry in cfg.forges.items()}
+    tokens = AppTokens(apis, app_repos(cfg), environ)
+
+    async def stop() -> None:
+        await tokens.stop()
+        for api in apis.values():
+            await api.close()
+
+    at.stops.add(Stop.FORGE_CLIENTS, stop)
+    await tokens.start()
+    door = ForgeDoor(desk, clean=shown_text) if cfg.forges else None
+    return ForgeClients(apis, tokens.environ, door, tuple(forge_secrets(cfg, environ)))
 
 
 def open_api(entry: ForgeEntry, environ: Mapping[str, str], clock: Clock) -> ForgeApi:
@@ -79,67 +84,40 @@ def open_api(entry: ForgeEntry, environ: Mapping[str, str], clock: Clock) -> For
     return GitHubApi(entry.api_url, environ.get(entry.token_env, ""), clock=clock)
 
 
-async def open_forges(at: Grounds) -> AppForges:
-    """The forges' clients, to be stopped from now on, with the GitHub Apps' tokens that
-    their repositories' git uses minted."""
-    forges = AppForges(at.cfg, at.environ, at.clock)
-    at.stops.add(Stop.FORGES, forges.stop)
-    await forges.prime()
-    return forges
+def forge_secrets(cfg: Config, environ: Mapping[str, str]) -> list[Secret]:
+    """The forges' tokens, keys and webhook secrets."""
+    found: list[Secret] = []
+    for name, entry in cfg.forges.items():
+        variables = [entry.token_env, entry.webhook_secret_env]
+        if entry.app is not None:
+            variables.append(entry.app.private_key_env)
+        for variable in variables:
+            value = environ.get(variable) if variable else None
+            if value:
+                found.append(Secret(value, f"secret of forge {name}"))
+    return found
 
 
-async def start_forges(
-    at: Grounds,
-    forges: AppForges,
-    ledgered: Ledgered,
-    fleeted: Fleeted,
-    spend: Spend,
-    repos: Repos | None,
-    verbs: RepoVerbs | None,
-) -> list[web.RouteDef]:
-    """Forge work started over the running fleet; the webhook routes, to be served."""
-    return await forges.start(
-        ledger=ledgered.ledger,
-        fleet=fleeted.fleet,
-        repos=repos,
-        verbs=verbs,
-        budgets=spend.budgets,
-        redact=at.redactor.redact,
-        version=version(),
-        notify=ledgered.notifier.post,
-    )
+class AppTokens:
+    """The installation tokens of GitHub Apps, by the variable their repository's git reads
+    (:func:`bot.config.forge_checks.app_token_variable`), over the app's environment."""
 
-
-class AppForges:
-    """The forges of the config, from their clients to the round over their runs."""
-
-    def __init__(self, cfg: Config, environ: Mapping[str, str], clock: Clock) -> None:
-        self._cfg = cfg
-        self._environ = environ
-        self._clock = clock
-        self.apis: dict[str, ForgeApi] = {
-            name: open_api(entry, environ, clock) for name, entry in cfg.forges.items()
-        }
-        # Made before the heartbeat endpoint listens; it reaches the desk once forge work is up.
-        self.door: ForgeDoor | None = (
-            ForgeDoor(lambda: self.desk, clean=shown_text) if cfg.forges else None
-        )
-        self.work: ForgeWork | None = None
-        self.desk: ForgeDesk | None = None
-        self._watch: ForgeWatch | None = None
-        self._pollers: list[asyncio.Task[None]] = []
-        self._alone: Listening | None = None
-        # The installation tokens of GitHub Apps, by the variable their repository's git
-        # reads (bot.config.forge_checks.app_token_variable), renewed by _renew.
-        self.git_tokens: dict[str, str] = {}
-        self.repo_environ: Mapping[str, str] = ChainMap(self.git_tokens, dict(environ))
-        self._app_repos = app_repos(cfg)
+    def __init__(
+        self,
+        apis: Mapping[str, ForgeApi],
+        wanted: Sequence[tuple[str, str, Slug]],
+        environ: Mapping[str, str],
+    ) -> None:
+        self._apis = apis
+        self._wanted = wanted
+        self._tokens: dict[str, str] = {}
+        self.environ: Mapping[str, str] = ChainMap(self._tokens, dict(environ))
         self._renewing: asyncio.Task[None] | None = None
 
-    async def prime(self) -> None:
-        """Mint the Apps' installation tokens for git now, and renew them from now on
-        (each lasts an hour: renewed every :data:`RENEW_SECONDS`)."""
-        if not self._app_repos:
+    async def start(self) -> None:
+        """Mint the tokens now, and renew them from now on (each lasts an hour: renewed
+        every :data:`RENEW_SECONDS`)."""
+        if not self._wanted:
             return
         await self._mint()
         self._renewing = asyncio.create_task(self._renew(), name="forge-app-tokens")
@@ -150,215 +128,19 @@ class AppForges:
 
         async def one(forge: str, variable: str, slug: Slug) -> None:
             try:
-                self.git_tokens[variable] = await self.apis[forge].git_token(slug)
+                self._tokens[variable] = await self._apis[forge].git_token(slug)
             except Exception as exc:  # the round goes on: the next may get one
                 log.warning("no installation token for %s on %s: %s", slug, forge, exc)
 
-        await asyncio.gather(*(one(*wanted) for wanted in self._app_repos))
+        await asyncio.gather(*(one(*wanted) for wanted in self._wanted))
 
     async def _renew(self) -> None:
         while True:
             await asyncio.sleep(RENEW_SECONDS)
             await self._mint()
 
-    def known_secrets(self) -> list[Secret]:
-        """The forges' tokens, keys and webhook secrets, for the redactor."""
-        found: list[Secret] = []
-        for name, entry in self._cfg.forges.items():
-            variables = [entry.token_env, entry.webhook_secret_env]
-            if entry.app is not None:
-                variables.append(entry.app.private_key_env)
-            for variable in variables:
-                value = self._environ.get(variable) if variable else None
-                if value:
-                    found.append(Secret(value, f"secret of forge {name}"))
-        return found  # the Apps' installation tokens: the repositories' (their environ)
-
-    async def start(
-        self,
-        *,
-        ledger: Ledger,
-        fleet: Fleet,
-        repos: Repos | None,
-        verbs: RepoVerbs | None,
-        budgets: BudgetService | None,
-        redact: Callable[[str], str],
-        version: str,
-        notify: Callable[[Notice], Awaitable[object]] | None = None,
-    ) -> list[web.RouteDef]:
-        """Forge work started; the webhook routes for the dashboard to serve. ``notify``
-        posts to chat what is wrong with a forge's credential or address at start, and a
-        forge run's pull request that could not be opened (and when it is open)."""
-        cfg = self._cfg
-        if not cfg.forges:
-            return []
-        if repos is None or verbs is None:
-            log.warning("forges are configured but no repository names one: nothing to do")
-            return []
-        launcher = FleetLauncher(fleet, repos, verbs, ledger, budgets)
-        source = ProvenanceSource(ledger, self._clock, version)
-        publisher = Publisher(
-            forges=cfg.forges,
-            apis=self.apis,
-            ledger=ledger,
-            launcher=launcher,
-            clock=self._clock,
-            source=source,
-            redact=redact,
-            tell=_teller(notify),
-        )
-        work = ForgeWork(
-            forges=cfg.forges,
-            apis=self.apis,
-            repos=cfg.repos,
-            ledger=ledger,
-            launcher=launcher,
-            publisher=publisher,
-            clock=self._clock,
-        )
-        self.work = work
-        self.desk = ForgeDesk(work)  # the door reaches it from now on
-        self._watch = ForgeWatch(work, self.desk)
-        self._watch.start()
-        # The bot's own login, as its credential says it is; then the deliveries taken but
-        # not acted on before the last stop.
-        work.spawn(
-            _checked(work, list(cfg.forges), notify), "the forges' logins and kept deliveries"
-        )
-        for name, entry in cfg.forges.items():
-            if entry.poll_seconds is not None:
-                self._pollers.append(asyncio.create_task(self._poll(name, entry, work)))
-        hooked = {
-            name: WebhookForge(entry, self._environ.get(entry.webhook_secret_env, "").encode())
-            for name, entry in cfg.forges.items()
-            if entry.webhook_secret_env and self._environ.get(entry.webhook_secret_env)
-        }
-        if not hooked:
-            return []
-
-        async def audit(refusal: Refusal) -> None:
-            detail = f"webhook refused ({refusal.status}): {refusal.why}"
-            if refusal.status == 200:
-                detail = f"webhook {refusal.delivery}: {refusal.why}"
-            await ledger.audit_forge(None, "-", "webhook", refusal.status == 200, detail)
-
-        endpoint = WebhookEndpoint(
-            hooked,
-            receive=work.receive,
-            seen=ledger.take_delivery,
-            audit=audit,
-            clock=self._clock,
-            held=work.holds.refusal,
-        )
-        return endpoint.routes()
-
-    async def listen_alone(
-        self, routes: Sequence[web.RouteDef], *, address: str | None = None
-    ) -> None:
-        """Serve ``routes`` on the dashboard's default address (or ``address``), the
-        dashboard being off."""
-        if not routes:
-            return
-        section = DashboardSection() if address is None else DashboardSection(listen=address)
-        settings = section.settings(self._cfg.state_dir)
-        app = web.Application(middlewares=[middleware(settings)])
-        app.add_routes(list(routes))
-        self._alone = await listen(app, settings)
-        log.info("forge webhooks taken on %s:%s", settings.host, self._alone.port)
-
-    @property
-    def webhook_port(self) -> int | None:
-        return self._alone.port if self._alone is not None else None
-
-    async def _poll(self, name: str, entry: ForgeEntry, work: ForgeWork) -> None:
-        slugs = [
-            Slug.parse(slug)
-            for repo in self._cfg.repos.values()
-            if repo.forge == name and (slug := repo.forge_slug()) is not None
-        ]
-
-        async def watched() -> list[tuple[Slug, int, bool]]:
-            watched = []
-            for r in await work.ledger.forge_runs():
-                if r.forge == name:  # its issue, and its pull request once open
-                    watched.append((r.slug, r.issue, False))
-                    if r.pull is not None:
-                        watched.append((r.slug, r.pull, True))
-            return watched
-
-        poller = Poller(
-            name,
-            entry,
-            self.apis[name],
-            slugs,
-            get_cursor=work.ledger.forge_cursor,
-            set_cursor=work.ledger.set_forge_cursor,
-            clock=self._clock,
-            watched=watched,
-        )
-        assert entry.poll_seconds is not None
-        while True:
-            try:
-                # Rate limited: not asked until it lifts. Held (its credential refused, its
-                # login not the config's): not asked until the config is fixed.
-                if not work.quiet(name) and name not in work.holds.held:
-                    for event in await poller.poll_once():
-                        await self._take(work, event)
-            except ForgeRateLimited as exc:
-                work.holds.back_off(name, exc)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("polling forge %s failed", name)
-            await asyncio.sleep(entry.poll_seconds)
-
-    async def _take(self, work: ForgeWork, event: ForgeEvent) -> None:
-        if await work.ledger.take_delivery(event.forge, event.delivery, event.name, kept(event)):
-            await work.receive(event)
-
     async def stop(self) -> None:
         await cancel_and_wait(self._renewing)
-        for task in self._pollers:
-            await cancel_and_wait(task)
-        self._pollers.clear()
-        if self._watch is not None:
-            await self._watch.stop()
-        if self.work is not None:
-            # What was taken is acted on before the stop: a delivery already recorded
-            # would be answered "already had it" if the forge sent it again.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.work.settle(), SETTLE_SECONDS)
-            await self.work.close()
-        if self._alone is not None:
-            await self._alone.close()
-            self._alone = None
-        for api in self.apis.values():
-            await api.close()
-
-
-def _teller(notify: Callable[[Notice], Awaitable[object]] | None) -> Tell | None:
-    """Chat's word on a forge run's pull request, into the agent's threads and the home
-    rooms: an alert when it could not be opened (someone must fix why); and a warning on an
-    issue given to no agent that can start there."""
-    if notify is None:
-        return None
-
-    async def tell(news: PullNews | NoRunNews) -> None:
-        if isinstance(news, NoRunNews):
-            agents = (news.agent,) if is_agent_name(news.agent) else ()
-            await notify(Notice(no_run_news(news), tone="warning", agents=agents))
-            return
-        failed = news.pull is None
-        await notify(
-            Notice(
-                pull_news(news),
-                tone="warning" if failed else "ok",
-                agents=(news.agent,),
-                alert=failed,
-            )
-        )
-
-    return tell
 
 
 def app_repos(cfg: Config) -> list[tuple[str, str, Slug]]:
@@ -372,25 +154,3 @@ def app_repos(cfg: Config) -> list[tuple[str, str, Slug]]:
         if repo.token_env == app_token_variable(name):
             found.append((repo.forge or "", repo.token_env, Slug.parse(slug)))
     return found
-
-
-async def _checked(
-    work: ForgeWork, forges: Sequence[str], notify: Callable[[Notice], Awaitable[object]] | None
-) -> None:
-    """Each forge asked who its credential is, what is wrong said in chat (the home rooms
-    and the console: an operator must act) — once: on the terminal's log lines only when no
-    chat took it — then the deliveries kept from before the last stop."""
-    for forge in forges:
-        why = await work.holds.check_login(forge)
-        if why is None:
-            continue
-        held = forge in work.holds.held
-        said = None
-        if notify is not None:  # the console is a connector: said there once, by this
-            notice = Notice(
-                f"⚠ {quotes_escaped(why)}", tone="error" if held else "warning", alert=held
-            )
-            said = await notify(notice)
-        if not isinstance(said, Delivery) or not said.ok:  # no chat took it: the log says it
-            log.log(logging.ERROR if held else logging.WARNING, "%s", why)
-    await work.resume_kept()

@@ -112,11 +112,11 @@ def build_commands(
     follower: ScreenFollower,
     reload_roster: Callable[[], Awaitable[RosterDiff]] | None,
     repos: RepoDesk | None = None,
-    forge_work: Callable[[], ForgeWork | None] = lambda: None,
+    forge_work: ForgeWork | None = None,
 ) -> Commands:
     """The families of command handlers over what the phases before made, and the router
     over them. ``repos``: the repositories agents work on (``None``: the config has no
-    ``repos:``). ``forge_work``: the forges' work once the app started it."""
+    ``repos:``). ``forge_work``: the forges' work (``None`` without forges)."""
     cfg, clock, ledger, fleet = at.cfg, at.clock, ledgered.ledger, fleeted.fleet
     budgets, queue, connector_named = spend.budgets, fleeted.queue, at.serving.named
     identities = co_authors(cfg)

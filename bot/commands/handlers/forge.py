@@ -8,7 +8,6 @@ started with a ``forges:`` section; without one, each says how to add it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Final
 
 from bot.chat.agent_text import said
@@ -72,14 +71,13 @@ PR = CommandSpec(
 class ForgeCommands(Family):
     """``forge`` and ``pr`` over forge work."""
 
-    def __init__(self, work_of: Callable[[], ForgeWork | None], clock: Clock) -> None:
-        """``work_of``: forge work once the app started it (``None`` before, or without
-        forges)."""
-        self._work_of = work_of
+    def __init__(self, work: ForgeWork | None, clock: Clock) -> None:
+        """``work``: forge work (``None`` without forges)."""
+        self._forge_work = work
         self._clock = clock
 
     def _work(self) -> ForgeWork:
-        work = self._work_of()
+        work = self._forge_work
         if work is None:
             raise CommandError(NO_FORGES)
         return work

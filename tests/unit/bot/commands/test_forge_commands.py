@@ -32,7 +32,7 @@ async def _pr(rig: WorkRig, text: str = "!pr coder") -> str:
     """What `pr` refused, in its words."""
     command = Grammar(COMMANDS).parse(text)
     assert command is not None
-    commands = ForgeCommands(lambda: rig.work, rig.clock)
+    commands = ForgeCommands(rig.work, rig.clock)
     with pytest.raises(NotFound) as refused:
         await commands.pr(Request(message(text, sender=ADMIN), Role.ADMIN, command, False))
     return str(refused.value)
