@@ -24,6 +24,7 @@ from bot.app.repos import version
 from bot.app.spend import Spend
 from bot.app.stops import Stop, Stops
 from bot.chat.agent_text import quotes_escaped
+from bot.commands.handlers.forge import ForgeParts
 from bot.dashboard.listener import Listening, listen, middleware
 from bot.dashboard.settings import DashboardSection
 from bot.render.forge import no_run_news, pull_news
@@ -31,6 +32,7 @@ from connectors.inbox import cancel_and_wait
 from fleet.clock import Clock
 from fleet.forge.api.rest import ForgeRateLimited
 from fleet.forge.events.endpoint import Refusal, WebhookEndpoint, WebhookForge
+from fleet.forge.events.holds import ForgeHolds
 from fleet.forge.events.kept import kept
 from fleet.forge.events.poller import Poller
 from fleet.forge.facts import NoRunNews, PullNews
@@ -56,12 +58,13 @@ SETTLE_SECONDS = 20.0
 
 @dataclass(frozen=True, slots=True)
 class Forged:
-    """What the forge work phase made: forge work and the desk the forge door reaches
-    (``None`` without forges, or without a repository on one), and the webhook routes to
-    serve (none when no forge has a webhook secret)."""
+    """What the forge work phase made: forge work, the desk the forge door reaches and the
+    parts the forge commands use (``None`` without forges, or without a repository on one),
+    and the webhook routes to serve (none when no forge has a webhook secret)."""
 
     work: ForgeWork | None = None
     desk: ForgeDesk | None = None
+    parts: ForgeParts | None = None  # what the forge commands use of forge work
     routes: tuple[web.RouteDef, ...] = ()
 
 
@@ -106,10 +109,32 @@ async def start_forges(
         publisher=publisher,
         clock=clock,
     )
-    desk = ForgeDesk(work)
-    watch = ForgeWatch(work, desk)
+    desk = ForgeDesk(
+        forges=cfg.forges,
+        apis=clients.apis,
+        ledger=ledger,
+        publisher=publisher,
+        launcher=launcher,
+        clock=clock,
+        lock=work.lock,
+        spawn=work.spawn,
+    )
+    holds = work.holds  # the forges whose events wait (a login not the credential's, a rate limit)
+    watch = ForgeWatch(
+        work,
+        desk,
+        forges=cfg.forges,
+        ledger=ledger,
+        launcher=launcher,
+        publisher=publisher,
+        holds=holds,
+        starts=work.starts,
+        clock=clock,
+    )
     pollers = [
-        asyncio.create_task(_poll(name, entry, clients.apis[name], cfg.repos, work, ledger, clock))
+        asyncio.create_task(
+            _poll(name, entry, clients.apis[name], cfg.repos, work, holds, ledger, clock)
+        )
         for name, entry in cfg.forges.items()
         if entry.poll_seconds is not None
     ]
@@ -128,11 +153,15 @@ async def start_forges(
     watch.start()
     # The bot's own login, as its credential says it is; then the deliveries taken but not
     # acted on before the last stop.
-    work.spawn(_checked(work, list(cfg.forges), notify), "the forges' logins and kept deliveries")
-    return Forged(work, desk, tuple(_webhook_routes(at, work, ledger)))
+    checked = _checked(work, holds, list(cfg.forges), notify)
+    work.spawn(checked, "the forges' logins and kept deliveries")
+    parts = ForgeParts(cfg.forges, ledger, publisher, launcher, holds, work.lock)
+    return Forged(work, desk, parts, tuple(_webhook_routes(at, work, holds, ledger)))
 
 
-def _webhook_routes(at: Grounds, work: ForgeWork, ledger: Ledger) -> list[web.RouteDef]:
+def _webhook_routes(
+    at: Grounds, work: ForgeWork, holds: ForgeHolds, ledger: Ledger
+) -> list[web.RouteDef]:
     """The webhook endpoint's routes, for the forges with a webhook secret."""
     hooked = {
         name: WebhookForge(entry, at.environ.get(entry.webhook_secret_env, "").encode())
@@ -154,7 +183,7 @@ def _webhook_routes(at: Grounds, work: ForgeWork, ledger: Ledger) -> list[web.Ro
         seen=ledger.take_delivery,
         audit=audit,
         clock=at.clock,
-        held=work.holds.refusal,
+        held=holds.refusal,
     )
     return endpoint.routes()
 
@@ -182,6 +211,7 @@ async def _poll(
     api: ForgeApi,
     repos: Mapping[str, RepoEntry],
     work: ForgeWork,
+    holds: ForgeHolds,
     ledger: Ledger,
     clock: Clock,
 ) -> None:
@@ -216,11 +246,11 @@ async def _poll(
         try:
             # Rate limited: not asked until it lifts. Held (its credential refused, its
             # login not the config's): not asked until the config is fixed.
-            if not work.quiet(name) and name not in work.holds.held:
+            if not work.quiet(name) and name not in holds.held:
                 for event in await poller.poll_once():
                     await _take(work, ledger, event)
         except ForgeRateLimited as exc:
-            work.holds.back_off(name, exc)
+            holds.back_off(name, exc)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -259,16 +289,19 @@ def _teller(notify: Callable[[Notice], Awaitable[object]] | None) -> Tell | None
 
 
 async def _checked(
-    work: ForgeWork, forges: Sequence[str], notify: Callable[[Notice], Awaitable[object]] | None
+    work: ForgeWork,
+    holds: ForgeHolds,
+    forges: Sequence[str],
+    notify: Callable[[Notice], Awaitable[object]] | None,
 ) -> None:
     """Each forge asked who its credential is, what is wrong said in chat (the home rooms
     and the console: an operator must act) — once: on the terminal's log lines only when no
     chat took it — then the deliveries kept from before the last stop."""
     for forge in forges:
-        why = await work.holds.check_login(forge)
+        why = await holds.check_login(forge)
         if why is None:
             continue
-        held = forge in work.holds.held
+        held = forge in holds.held
         said = None
         if notify is not None:  # the console is a connector: said there once, by this
             notice = Notice(

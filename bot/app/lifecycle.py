@@ -250,7 +250,7 @@ class App:
         fleeted = await start_fleet(at, ledgered, heartbeats, spend, repos)
         forged = await start_forges(at, clients, ledgered, fleeted, spend, repos, verbs)
         reload_roster = self.reload_config if self.config.source is not None else None
-        commanded = make_commands(at, ledgered, spend, fleeted, reload_roster, verbs, forged.work)
+        commanded = make_commands(at, ledgered, spend, fleeted, reload_roster, verbs, forged.parts)
         self._running = Running(ledgered, fleeted, commanded, repos)
         start_jobs(at, ledgered, spend, fleeted, commanded)
         signins, acl = commanded.commands.signins, commanded.commands.acl
