@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Literal
 
 from fleet.budgets.model import Source, Transition
-from fleet.budgets.pacing import assess, burn_rate
+from fleet.budgets.pacing import Spent, assess, burn_rate
 from fleet.budgets.policy import PacingPolicy
 from fleet.ledger.budget_records import Budget, Scope, WindowKind, WindowSpec
 from fleet.metering.policy import ALLOW, Hold, Refuse, RequestInfo, Rewrite, Verdict
@@ -178,10 +178,14 @@ def simulate(demand: Demand, strategy: Strategy, budget: Budget = BUDGET) -> Out
                 start=START,
                 end=end,
                 now=now,
-                used=used,
-                limit=LIMIT,
-                unit="tokens",
-                burn_rate=burn_rate(outcome.series[-int(BURN_SPAN / STEP) - 1 :], now, BURN_SPAN),
+                spent=Spent(
+                    used=used,
+                    limit=LIMIT,
+                    unit="tokens",
+                    burn_rate=burn_rate(
+                        outcome.series[-int(BURN_SPAN / STEP) - 1 :], now, BURN_SPAN
+                    ),
+                ),
                 source=Source.METERING,
             )
             outcome.transitions += policy.update([status], governing, now)

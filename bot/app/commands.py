@@ -15,9 +15,9 @@ from bot.app.grounds import Grounds
 from bot.app.ledger import Ledgered
 from bot.app.spend import Spend
 from bot.app.stops import Stop
+from bot.commands.handlers.forge import ForgeParts
 from bot.commands.handlers.watch_follow import ScreenFollower
 from bot.commands.wiring import Commands, build_commands
-from fleet.forge.runs.work import ForgeWork
 from fleet.repos.desk import RepoDesk
 from fleet.supervisor.fleet import RosterDiff
 from scheduler.context import JobContext
@@ -40,10 +40,11 @@ def make_commands(
     fleeted: Fleeted,
     reload_roster: Callable[[], Awaitable[RosterDiff]] | None,
     repos: RepoDesk | None = None,
-    forge_work: Callable[[], ForgeWork | None] = lambda: None,
+    forge: ForgeParts | None = None,
 ) -> Commanded:
     """The commands, routed: ``serving`` hands the connectors' messages to their router
-    from now on. ``repos``: the repositories agents work on (``None``: none configured)."""
+    from now on. ``repos``: the repositories agents work on (``None``: none configured);
+    ``forge``: what the forge commands use of forge work (``None`` without forges)."""
     scheduler: FleetScheduler[JobContext] = FleetScheduler()
     at.stops.add(Stop.SCHEDULER, scheduler.shutdown)
     follower = ScreenFollower(fleeted.fleet, ledgered.ledger.chat, at.serving.named)
@@ -57,7 +58,7 @@ def make_commands(
         follower=follower,
         reload_roster=reload_roster,
         repos=repos,
-        forge_work=forge_work,
+        forge=forge,
     )
     at.serving.router = built.router
     return Commanded(built, scheduler, follower)

@@ -85,8 +85,8 @@ async def start_fleet(
     attach_feed(
         cfg, approvals, ledger.chat, ledger.audit, fleet, notifier, lambda: at.serving.connectors
     )
-    if spend.run_caps is not None:
-        spend.run_caps.attach(fleet)
+    if spend.run_caps is not None:  # a run's end disarms its cap
+        fleet.subscribe(spend.run_caps.on_fleet_event)
     # The queue the admission writes launches beyond a cap to (autostart's too).
     queue = SpawnQueue(ledger=ledger, admission=fleet.admission, clock=clock, notices=notifier)
     stops.add(Stop.QUEUE, queue.stop)

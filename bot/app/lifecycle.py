@@ -5,21 +5,24 @@ Config and logging are done by the entry point before. The app makes its own par
 every phase takes. :meth:`App.start` then runs, in order, phases that each return what
 they made: state-dir lock → ledger (:mod:`bot.app.ledger`: the notifier and the approvals
 service over it) → the forges' clients (:mod:`bot.app.forge`: a GitHub App's tokens,
-which the repositories' git uses) → repositories (:mod:`bot.app.repos`) → heartbeat
-endpoint (:mod:`bot.app.heartbeats`, with the git door of the repositories and the forge
-door; the repositories name the door in a checkout's ``origin`` and the forge door reaches
-forge work once it is up, each through a callback given when they are made) → spend
-(:mod:`bot.app.spend`: the budgets, with a first pacing tick so the policy is current
-before any request; then the metering proxy with that policy) → hosts
-(:mod:`bot.app.hosts`) → fleet (:mod:`bot.app.fleet`: the sandbox probe, reconcile; the
-feeds of its work and of its agents' asks, :mod:`bot.approvals`) → commands
-(:mod:`bot.app.commands`: the command families, ACL, router) → forge work (its webhook
-routes and its rounds) → scheduler (:mod:`bot.app.jobs`: the job context and the jobs, the
-forges' rounds among them) →
-the dashboard (:mod:`bot.app.dashboard`; its metrics count from the start; the webhooks
-are served on their own without it) → connectors (:mod:`bot.app.connectors`, behind the
-redactor) → operator schedules and the spawn queue (once the connectors run, so a run
-made up at start, or a queued launch, can answer).
+which the repositories' git uses, and the forge door) → repositories (:mod:`bot.app.repos`)
+→ heartbeat endpoint (:mod:`bot.app.heartbeats`, with the git door of the repositories and
+the forge door) → spend (:mod:`bot.app.spend`: the budgets, with a first pacing tick so
+the policy is current before any request; then the metering proxy with that policy and
+the runs' caps) → hosts (:mod:`bot.app.hosts`) → fleet (:mod:`bot.app.fleet`: the sandbox
+probe, reconcile; the feeds of its work and of its agents' asks, :mod:`bot.approvals`) →
+forge work (:mod:`bot.app.forge_work`: over the fleet; its webhook routes and its
+rounds) → commands
+(:mod:`bot.app.commands`: the command families, ACL, router) → scheduler
+(:mod:`bot.app.jobs`: the job context and the jobs, the forges' rounds among them) → the dashboard
+(:mod:`bot.app.dashboard`; its metrics count from the start; the webhooks are served on
+their own without it) → connectors (:mod:`bot.app.connectors`, behind the redactor) →
+operator schedules and the spawn queue (once the connectors run, so a run made up at
+start, or a queued launch, can answer). Three parts are reached by a part made before
+them, each through a callback given when that part is made: the heartbeat endpoint by
+the repositories (a checkout's ``origin`` names its git door, asked only at a launch), the
+fleet by the runs' caps (which it launches with; a capped run is cut on it) and forge
+work's desk by the forge door (whose callers are the fleet's agents).
 Each part is added to the app's :class:`~bot.app.stops.Stops` as it is made;
 :meth:`App.stop` stops them in reverse order after finishing the commands in flight,
 except that the scheduler and the spawn queue stop before the connectors (nothing may
@@ -45,7 +48,8 @@ from bot.app.commands import Commanded, make_commands
 from bot.app.connectors import start_connectors
 from bot.app.dashboard import AppDashboard
 from bot.app.fleet import Fleeted, start_fleet
-from bot.app.forge import open_forges, start_forges
+from bot.app.forge import open_forges
+from bot.app.forge_work import Forged, serve_webhooks_alone, start_forges
 from bot.app.grounds import Grounds
 from bot.app.heartbeats import start_heartbeats
 from bot.app.hosts import AppHosts
@@ -59,6 +63,7 @@ from bot.app.spend import start_spend
 from bot.app.standby import Standby
 from bot.app.stops import Stop, Stops
 from bot.chat.notifier import Notifier
+from bot.commands.acl import Acl
 from bot.commands.errors import CommandError
 from bot.commands.handlers.spawn_queue import SpawnQueue
 from bot.commands.wiring import Commands
@@ -68,6 +73,7 @@ from connectors.receiving import ReceiveFailures
 from fleet.approvals.service import Approvals
 from fleet.backends.base import Backend
 from fleet.clock import Clock
+from fleet.ledger import Ledger
 from fleet.notices import Notice
 from fleet.redaction.redactor import Redactor
 from fleet.repos.service import Repos
@@ -228,33 +234,45 @@ class App:
         ledgered = await open_ledger(at)
         if not await self._standby.become_active(ledgered.ledger, self._stop_requested):
             return  # stopped while standby: nothing else was started
-        forges = await open_forges(at)  # a GitHub App's tokens, which repositories' git uses
-        heartbeats: HeartbeatServer  # made after the repositories, whose origin it is
+        # Made later, each reached through a callback by a part made before it (a cycle).
+        heartbeats: HeartbeatServer  # whose git door a checkout's origin names
+        fleeted: Fleeted | None = None  # whose runs their caps cut
+        forged: Forged | None = None  # whose desk the forge door reaches
+        desk = lambda: forged.desk if forged is not None else None  # noqa: E731
+        clients = await open_forges(at, desk=desk)  # the Apps' tokens the repositories' git uses
         endpoint = lambda: heartbeats  # noqa: E731
-        repos = await open_repos(at, ledgered, environ=forges.repo_environ, endpoint=endpoint)
-        heartbeats = await start_heartbeats(at, ledgered, repos=repos, forge_door=forges.door)
+        repos = await open_repos(at, ledgered, environ=clients.repo_environ, endpoint=endpoint)
+        heartbeats = await start_heartbeats(at, ledgered, repos=repos, forge_door=clients.door)
         verbs = repo_verbs(repos, at.clock)
-        spend = await start_spend(at, ledgered.ledger, ledgered.notifier, sink=self._dashboard.sink)
+        cut_on = lambda: fleeted.fleet if fleeted is not None else None  # noqa: E731
+        sink, notifier = self._dashboard.sink, ledgered.notifier
+        spend = await start_spend(at, ledgered.ledger, notifier, sink=sink, fleet=cut_on)
         await self._app_hosts.start(heartbeats.port, spend.proxy.port if spend.proxy else None)
         fleeted = await start_fleet(at, ledgered, heartbeats, spend, repos)
+        forged = await start_forges(at, clients, ledgered, fleeted, spend, repos, verbs)
         reload_roster = self.reload_config if self.config.source is not None else None
-        work = lambda: forges.work  # noqa: E731  # made after the commands, as today
-        commanded = make_commands(at, ledgered, spend, fleeted, reload_roster, verbs, work)
+        commanded = make_commands(at, ledgered, spend, fleeted, reload_roster, verbs, forged.parts)
         self._running = Running(ledgered, fleeted, commanded, repos)
-        webhooks = await start_forges(at, forges, ledgered, fleeted, spend, repos, verbs)
-        start_jobs(at, ledgered, spend, fleeted, commanded, forges.rounds)
+        start_jobs(at, ledgered, spend, fleeted, commanded, forged.rounds)
         signins, acl = commanded.commands.signins, commanded.commands.acl
-        parts = (ledgered, spend, fleeted, signins, verbs, webhooks)
+        parts = (ledgered, spend, fleeted, signins, verbs, forged.routes)
         if await self._dashboard.start(at, *parts) is None:
-            await forges.listen_alone(webhooks)
-        secrets = (heartbeats, spend.proxy, spend.accounts, repos, forges)
-        on_failure = self._dashboard.metrics.send_failed
-        given = self._given_connectors
-        connectors = await start_connectors(at, ledgered.ledger, acl, given, secrets, on_failure)
+            await serve_webhooks_alone(forged.routes, state_dir=at.cfg.state_dir, stops=at.stops)
+        secrets = (heartbeats, spend.proxy, spend.accounts, repos, clients)
+        connectors = await self._start_connectors(at, ledgered.ledger, acl, secrets)
         await self._catch_up(ledgered.notifier, commanded.commands)
         self._state = AppState.RUNNING
         names = ", ".join(c.name for c in connectors) or "none"
         log.info("fleetwarden started: state dir %s, connectors: %s", self.config.state_dir, names)
+
+    async def _start_connectors(
+        self, at: Grounds, ledger: Ledger, acl: Acl, secrets: Sequence[object]
+    ) -> tuple[Connector, ...]:
+        """The connectors phase: the given connectors, or the config's; a send that failed
+        counted on the dashboard's metrics."""
+        on_failure = self._dashboard.metrics.send_failed
+        given = self._given_connectors
+        return await start_connectors(at, ledger, acl, given, secrets, on_failure)
 
     @property
     def stepped_down(self) -> bool:

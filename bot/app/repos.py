@@ -56,6 +56,7 @@ async def open_repos(
         version=version(),
         credentials=repo_credentials(cfg.repos, cfg.forges),
         door_url=door_url,
+        hosts=at.hosts,  # an agent placed on one gets its checkout there
     )
     await repos.start()
     return repos

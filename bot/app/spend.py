@@ -16,7 +16,7 @@ from bot.dashboard.metrics import Write
 from fleet.accounts.book import AccountBook
 from fleet.budgets.policy import PacingPolicy
 from fleet.budgets.run_caps import CappedPolicy, RunCaps
-from fleet.budgets.run_watch import RunCapWatch
+from fleet.budgets.run_watch import CutoffFleet, RunCapWatch
 from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
 from fleet.ledger import Ledger
@@ -38,12 +38,18 @@ class Spend:
 
 
 async def start_spend(
-    at: Grounds, ledger: Ledger, notices: NoticeBoard, *, sink: Callable[[Write], Write]
+    at: Grounds,
+    ledger: Ledger,
+    notices: NoticeBoard,
+    *,
+    sink: Callable[[Write], Write],
+    fleet: Callable[[], CutoffFleet | None],
 ) -> Spend:
     """The budgets, ticked once; then the accounts and the proxy, unless metering is off.
-    ``sink`` wraps the proxy's writes to the ledger (the metrics observe them on the way).
-    The account book is made first (started after the budgets): the budgets reach an agent
-    through the accounts it is on."""
+    ``sink`` wraps the proxy's writes to the ledger (the metrics observe them on the way);
+    ``fleet``: the fleet once it is made (it launches with the runs' caps, and a capped
+    run is cut on it). The account book is made first (started after the budgets): the
+    budgets reach an agent through the accounts it is on."""
     cfg, clock, stops = at.cfg, at.clock, at.stops
     accounts = None
     if cfg.metering is not None:
@@ -54,8 +60,9 @@ async def start_spend(
     stops.add(Stop.BUDGETS, budgets.drain)
     if accounts is None:
         return Spend(budgets, None, None, None)
-    run_caps, proxy = await start_metering(
-        cfg, ledger, budgets.policy, notices, clock, sink, accounts, stops
+    run_caps = RunCapWatch(RunCaps(), ledger, notices, clock, fleet)
+    proxy = await start_metering(
+        cfg, ledger, budgets.policy, clock, sink, accounts, run_caps, stops
     )
     return Spend(budgets, accounts, run_caps, proxy)
 
@@ -102,19 +109,18 @@ async def start_metering(
     cfg: Config,
     ledger: Ledger,
     policy: PacingPolicy,
-    notices: NoticeBoard,
     clock: Clock,
     sink: Callable[[Write], Write],
     accounts: AccountBook,
+    run_caps: RunCapWatch,
     stops: Stops,
-) -> tuple[RunCapWatch, MeteringProxy]:
+) -> MeteringProxy:
     """The accounts started, the usage journal replayed, the runs' caps restored, and the
     proxy that holds the accounts' credentials; each to be stopped from when it is made."""
     await accounts.start()
     stops.add(Stop.ACCOUNTS, accounts.stop)
     journal = UsageJournal(cfg.state_dir / DIRECTORY, ledger.metering.record_metering_once, clock)
     await journal.replay()  # usage the last shutdown kept counts towards the caps restored
-    run_caps = RunCapWatch(RunCaps(), ledger, notices, clock)
     stops.add(Stop.RUN_CAPS, run_caps.drain)
     await run_caps.restore()  # the runs still going are capped before any request is served
     proxy = MeteringProxy(
@@ -130,4 +136,4 @@ async def start_metering(
     )
     await proxy.start()
     stops.add(Stop.METERING, proxy.stop)
-    return run_caps, proxy
+    return proxy

@@ -31,6 +31,7 @@ class Stop(enum.Enum):
     QUEUE = enum.auto()
     DASHBOARD = enum.auto()  # its streams closed before what they show stops
     FORGES = enum.auto()  # no event taken, no forge run moved, once the webhooks are shut
+    FORGE_CLIENTS = enum.auto()  # the forges' APIs, once nothing calls them
     CONNECTORS = enum.auto()
     FLEET = enum.auto()
     SANDBOXES = enum.auto()  # the doors of locked agents; they reopen on reattach

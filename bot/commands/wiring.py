@@ -22,7 +22,7 @@ from bot.commands.handlers.accounts import AccountCommands
 from bot.commands.handlers.agents import Handlers
 from bot.commands.handlers.budgets import BudgetHandlers
 from bot.commands.handlers.egress import EgressCommands
-from bot.commands.handlers.forge import ForgeCommands
+from bot.commands.handlers.forge import ForgeCommands, ForgeParts
 from bot.commands.handlers.forget import ForgetCommand
 from bot.commands.handlers.hosts import HostCommands
 from bot.commands.handlers.levers import Levers
@@ -44,7 +44,6 @@ from bot.dashboard.command import DashboardCommands
 from bot.dashboard.signin import SignIns
 from fleet.budgets.service import BudgetService
 from fleet.errors import FleetError
-from fleet.forge.runs.work import ForgeWork
 from fleet.ledger import Ledger
 from fleet.ledger.forge_records import ForgeRunRecord
 from fleet.model import AgentSpec
@@ -112,11 +111,11 @@ def build_commands(
     follower: ScreenFollower,
     reload_roster: Callable[[], Awaitable[RosterDiff]] | None,
     repos: RepoDesk | None = None,
-    forge_work: Callable[[], ForgeWork | None] = lambda: None,
+    forge: ForgeParts | None = None,
 ) -> Commands:
     """The families of command handlers over what the phases before made, and the router
     over them. ``repos``: the repositories agents work on (``None``: the config has no
-    ``repos:``). ``forge_work``: the forges' work once the app started it."""
+    ``repos:``). ``forge``: what the forge commands use of forge work (``None`` without forges)."""
     cfg, clock, ledger, fleet = at.cfg, at.clock, ledgered.ledger, fleeted.fleet
     budgets, queue, connector_named = spend.budgets, fleeted.queue, at.serving.named
     identities = co_authors(cfg)
@@ -174,7 +173,7 @@ def build_commands(
         ApprovalCommands(approvals, answers, clock, live, cfg.command_prefix),
         RunCommands(fleet, cfg.defaults.logs_lines, forge_runs),
         RepoCommands(repos, desk, identities),
-        ForgeCommands(forge_work, clock),
+        ForgeCommands(forge, clock),
         schedules,
         ForgetCommand(fleet, approvals),
         QueueCommands(queue, forge_runs),

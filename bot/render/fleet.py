@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, tzinfo
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 from bot.chat.agent_text import quoted, quotes_escaped, said
 from connectors.base import Tone
-from fleet.ledger import ScheduleRecord, UsageTotal
+from fleet.ledger import UsageTotal
 from fleet.metering.events import Tokens
 from fleet.model import AgentSpec, AgentState, ExitInfo
 from fleet.supervisor.fleet import AgentStatus, EventKind, FleetEvent, RosterDiff
 
-_DASH = "–"
+DASH = "–"
 _UNPRICED = "—"
 _WINDOW_WORDS = {
     "5h": "in the last 5 hours",
@@ -41,7 +41,7 @@ def duration(seconds: float) -> str:
 def compact(n: int | None) -> str:
     """A short token count: ``0``, ``999``, ``12.3k``, ``1.2M``, ``4G``; a dash for unknown."""
     if n is None:
-        return _DASH
+        return DASH
     if abs(n) < 1000:
         return str(n)
     for unit, size in (("k", 1e3), ("M", 1e6)):
@@ -58,7 +58,7 @@ def money(usd: float | None) -> str:
 
 
 def ago(when: datetime | None, now: datetime) -> str:
-    return _DASH if when is None else f"{duration((now - when).total_seconds())} ago"
+    return DASH if when is None else f"{duration((now - when).total_seconds())} ago"
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -97,7 +97,7 @@ def ps(statuses: Sequence[AgentStatus], now: datetime, drift: Sequence[str] = ()
     rows = []
     for s in statuses:
         live = s.state.is_live
-        uptime = duration((now - s.started_at).total_seconds()) if live and s.started_at else _DASH
+        uptime = duration((now - s.started_at).total_seconds()) if live and s.started_at else DASH
         state = s.state.value if live or s.exit_code is None else f"{s.state.value} ({s.exit_code})"
         if s.queued_until is not None:
             state += f", queued until {s.queued_until:%H:%M} UTC"
@@ -112,12 +112,12 @@ def ps(statuses: Sequence[AgentStatus], now: datetime, drift: Sequence[str] = ()
                 s.name,
                 s.runtime + (f" / {s.model}" if s.model else ""),
                 state,
-                str(s.pid) if s.pid is not None else _DASH,
+                str(s.pid) if s.pid is not None else DASH,
                 uptime,
-                ago(s.last_heartbeat, now) if live else _DASH,
+                ago(s.last_heartbeat, now) if live else DASH,
                 ago(s.last_activity, now),
                 compact(s.tokens_today),
-                str(s.egress_refused) if s.egress_refused else _DASH,
+                str(s.egress_refused) if s.egress_refused else DASH,
             ]
         )
         if hosts:
@@ -227,7 +227,7 @@ def roster(specs: Sequence[AgentSpec]) -> str:
         [
             s.name,
             s.runtime + (f" / {s.model}" if s.model else ""),
-            s.role or _DASH,
+            s.role or DASH,
             s.backend,
             s.restart.mode.value
             + (f" (max {s.restart.max_restarts})" if s.restart.mode.value != "never" else ""),
@@ -280,7 +280,7 @@ def usage(
         if known:
             return f"**{agent}** made no model requests {span}."
         return (
-            f"No agent is called {_quoted(agent)} and no usage is recorded for that name "
+            f"No agent is called {code_span(agent)} and no usage is recorded for that name "
             f"{words}. `ps` lists the agents."
         )
     rows = [
@@ -364,87 +364,6 @@ def _outcome_notes(totals: Sequence[UsageTotal]) -> str:
     return "Of these requests: " + "; ".join(said) + "." if said else ""
 
 
-def _quoted(text: str) -> str:
+def code_span(text: str) -> str:
     """``text`` in a code span for a message (backticks dropped so it cannot break out)."""
     return "`" + text.replace("`", "") + "`"
-
-
-# -- schedules ----------------------------------------------------------------------------
-
-_DETAIL_LIMIT = 80
-
-
-def local_time(when: datetime, tz: tzinfo) -> str:
-    """``when`` as a minute in ``tz``: ``2025-03-02 02:00``."""
-    return when.astimezone(tz).strftime("%Y-%m-%d %H:%M")
-
-
-def _relative(when: datetime, now: datetime) -> str:
-    seconds = (when - now).total_seconds()
-    return f"in {duration(seconds)}" if seconds >= 0 else f"{duration(-seconds)} ago"
-
-
-def schedules(
-    records: Sequence[ScheduleRecord],
-    next_runs: Mapping[int, datetime | None],
-    now: datetime,
-    tz: tzinfo,
-) -> str:
-    """The ``schedule list`` table; ``next_runs`` holds each registered job's next run."""
-    if not records:
-        return (
-            'No schedules. An admin adds one with `schedule add "CRON" COMMAND`, e.g. '
-            '`schedule add "0 2 * * *" spawn reviewer --prompt "review the merges"`.'
-        )
-    rows = []
-    for record in records:
-        upcoming = next_runs.get(record.id)
-        rows.append(
-            [
-                str(record.id),
-                _quoted(record.cron),
-                _quoted(record.command),
-                record.created_by,
-                _DASH
-                if upcoming is None
-                else f"{local_time(upcoming, tz)} ({_relative(upcoming, now)})",
-                _last_run(record, tz),
-            ]
-        )
-    headers = ["id", "cron", "command", "created by", "next run", "last run"]
-    return f"{table(headers, rows)}\n\nTimes are in {tz}."
-
-
-def _last_run(record: ScheduleRecord, tz: tzinfo) -> str:
-    if record.last_run_at is None:
-        return "never"
-    said = f"{local_time(record.last_run_at, tz)} {record.last_outcome or '?'}"
-    if record.last_detail and record.last_outcome != "ok":
-        detail = record.last_detail
-        if len(detail) > _DETAIL_LIMIT:
-            detail = detail[: _DETAIL_LIMIT - 1] + "…"
-        said += f": {detail}"
-    return said
-
-
-def schedule_added(record: ScheduleRecord, next_run: datetime | None, tz: tzinfo) -> str:
-    when = _DASH if next_run is None else f"{local_time(next_run, tz)} {tz}"
-    return (
-        f"Schedule **{record.id}** added: {_quoted(record.command)} at {_quoted(record.cron)} "
-        f"({tz}), as {record.created_by}, replying here. Next run: {when}."
-    )
-
-
-def schedule_removed(record: ScheduleRecord) -> str:
-    return (
-        f"Schedule **{record.id}** removed: {_quoted(record.command)} at "
-        f"{_quoted(record.cron)} no longer runs."
-    )
-
-
-def schedule_heading(record: ScheduleRecord) -> str:
-    """The line above a scheduled run's reply: which schedule ran what, for whom."""
-    return (
-        f"Schedule **{record.id}** ({_quoted(record.cron)}, set up by {record.created_by}) "
-        f"ran {_quoted(record.command)}:"
-    )

@@ -131,29 +131,38 @@ def burn_rate(series: Sequence[tuple[datetime, float]], now: datetime, span: tim
     return (_value_at(series, now) - _value_at(series, now - span)) / (span / _HOUR)
 
 
+@dataclass(frozen=True, slots=True)
+class Spent:
+    """A budget's spend in its window so far: ``used`` of ``limit``, in its ``unit``
+    (``tokens``, or ``usd`` for a cost-only budget), burning ``burn_rate`` units an hour."""
+
+    used: float
+    limit: float
+    unit: str
+    burn_rate: float
+
+
 def assess(
     budget: Budget,
     *,
     start: datetime,
     end: datetime,
     now: datetime,
-    used: float,
-    limit: float,
-    unit: str,
-    burn_rate: float,
+    spent: Spent,
     source: Source,
     series: tuple[tuple[datetime, float], ...] = (),
     usd_used: float | None = None,
 ) -> BudgetStatus:
     """The law's numbers for one budget, as a :class:`BudgetStatus` (on step ``none``: the
     policy fills in the enforcement fields)."""
+    used, limit, burn_rate = spent.used, spent.limit, spent.burn_rate
     ratio = pace_ratio(limit, used, start, end, now)
     return BudgetStatus(
         budget=budget,
         start=start,
         end=end,
         now=now,
-        unit=unit,
+        unit=spent.unit,
         used=used,
         limit=limit,
         pace_ratio=ratio,

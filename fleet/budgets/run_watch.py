@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Protocol
 
 from fleet.budgets.run_caps import RunCaps
 from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError
-from fleet.events import EventKind, FleetEvent, Listener
+from fleet.events import EventKind, FleetEvent
 from fleet.ledger import Ledger
 from fleet.model import AgentSpec, ExitInfo
 from fleet.names import AgentName
@@ -31,10 +32,7 @@ log = logging.getLogger(__name__)
 
 class CutoffFleet(Protocol):
     """What a run cap's watch needs of the fleet
-    (:class:`~fleet.supervisor.fleet.Fleet`): to hear runs end, and to pause or stop a run
-    at its cap."""
-
-    def subscribe(self, listener: Listener) -> None: ...
+    (:class:`~fleet.supervisor.fleet.Fleet`): to pause or stop a run at its cap."""
 
     async def freeze(
         self, name: str, *, reason: str, budget: str = "", by: str | None = None
@@ -51,23 +49,27 @@ class CutoffFleet(Protocol):
 
 
 class RunCapWatch:
-    """Arms ``caps`` in each launch and from the ledger; posts capped runs."""
+    """Arms ``caps`` in each launch and from the ledger; posts capped runs, and carries out
+    their cutoffs on the fleet. The fleet launches with this watch (it arms each run), so
+    it is given as ``fleet``: the fleet once it is made (``None`` before, when a capped run
+    is posted and left running); the fleet's events reach :meth:`on_fleet_event` once it
+    subscribes it."""
 
     def __init__(
-        self, caps: RunCaps, ledger: Ledger, notices: NoticeBoard | None, clock: Clock
+        self,
+        caps: RunCaps,
+        ledger: Ledger,
+        notices: NoticeBoard | None,
+        clock: Clock,
+        fleet: Callable[[], CutoffFleet | None] = lambda: None,
     ) -> None:
         self.caps = caps
         self._ledger = ledger
         self._notices = notices
         self._clock = clock
         self._posting: set[asyncio.Task[None]] = set()
-        self._fleet: CutoffFleet | None = None
-        caps.on_capped = self._on_capped
-
-    def attach(self, fleet: CutoffFleet) -> None:
-        """Follow ``fleet``'s runs' ends, and carry out capped runs' cutoffs on it."""
         self._fleet = fleet
-        fleet.subscribe(self.on_fleet_event)
+        caps.on_capped = self._on_capped
 
     async def restore(self) -> None:
         """Arm every run the ledger believes open, with what its task has spent since it
@@ -120,7 +122,7 @@ class RunCapWatch:
         task.add_done_callback(self._posting.discard)
 
     async def _cut(self, agent: str, cutoff: str) -> None:
-        fleet, why = self._fleet, "its run reached its cap"
+        fleet, why = self._fleet(), "its run reached its cap"
         try:
             if fleet is not None and cutoff == "freeze":
                 await fleet.freeze(agent, reason=why, budget=f"run:{agent}")

@@ -37,7 +37,7 @@ from fleet.budgets.model import (
     contradictions,
     governing,
 )
-from fleet.budgets.pacing import SpendEstimator, TaskSpend, assess, prompt_class
+from fleet.budgets.pacing import SpendEstimator, Spent, TaskSpend, assess, prompt_class
 from fleet.budgets.policy import PacingPolicy
 from fleet.budgets.readings import provider_reading
 from fleet.budgets.windows import window_bounds
@@ -317,10 +317,7 @@ class BudgetService:
                     start=start,
                     end=end,
                     now=now,
-                    used=used,
-                    limit=limit,
-                    unit=unit,
-                    burn_rate=burned / hours,
+                    spent=Spent(used=used, limit=limit, unit=unit, burn_rate=burned / hours),
                     source=source,
                     series=series,
                     usd_used=dollars,

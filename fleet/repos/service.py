@@ -87,9 +87,11 @@ class Repos:
         lane: LaneGit | None = None,
         credentials: Mapping[str, Credential] | None = None,
         door_url: DoorUrl | None = None,
+        hosts: HostAccess | None = None,
     ) -> None:
         """``door_url``: where a checkout's ``origin`` points (the heartbeat endpoint's git
-        door), by agent and repository; asked only at a launch, once the endpoint listens."""
+        door), by agent and repository; asked only at a launch, once the endpoint listens.
+        ``hosts``: the fleet's SSH hosts (an agent placed on one gets its checkout there)."""
         self.dir = state_dir / "repos"
         self.checkouts = state_dir / "checkouts"
         self.hooks = self.dir / ".hooks"
@@ -104,7 +106,8 @@ class Repos:
         self.version = version
         self.lane = lane or LaneGit()
         self._door_url = door_url
-        self._on_hosts: HostCheckouts | None = None  # lines checked out on SSH hosts
+        # Lines checked out on SSH hosts.
+        self._on_hosts = HostCheckouts(hosts) if hosts is not None else None
         self.launching: set[str] = set()  # agents between prepare and their run's start
         self._locks: dict[str, asyncio.Lock] = {}
         self.door = DoorLines(ledger, self.line_repo)  # the git door's side of the lines
@@ -122,10 +125,6 @@ class Repos:
         write_hooks(self.hooks)
         for mirror in self._mirrors.values():
             await mirror.ensure()
-
-    def bind_hosts(self, hosts: HostAccess) -> None:
-        """The fleet's SSH hosts: an agent placed on one gets its checkout there."""
-        self._on_hosts = HostCheckouts(hosts)
 
     def hosts(self) -> HostCheckouts:
         if self._on_hosts is None:

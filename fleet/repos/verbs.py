@@ -34,7 +34,7 @@ from fleet.repos.facts import Change, Landed
 from fleet.repos.hook.policy import Issue
 from fleet.repos.landing.changes import diff_of, unpushed_count
 from fleet.repos.landing.messages import TITLE_MOST, one_line
-from fleet.repos.landing.strategies import compare_url, land
+from fleet.repos.landing.strategies import LandWords, compare_url, land
 from fleet.repos.line.checkouts import disk_bytes
 from fleet.repos.line.identity import clean_co_author
 from fleet.repos.schema import STRATEGIES, RepoEntry
@@ -183,7 +183,7 @@ class RepoVerbs:
                 await mirror.push(sha, ref, objects=[line_repo])
 
             title, own = await self._work(line)
-
+            merged_by = f"Merged by {by.lstrip('@')} with Fleetwarden: {line.branch} ({chosen})."
             landed = await land(
                 mirror.scratch,
                 mirror.path,
@@ -191,11 +191,13 @@ class RepoVerbs:
                 branch=line.branch,
                 base_ref=line.base_ref,
                 strategy=chosen,
-                message=title,
-                trailers=trailers,
+                words=LandWords(
+                    message=title,
+                    trailers=tuple(trailers),
+                    footer=merged_by,
+                    own=own,
+                ),
                 upstream_push=upstream,
-                footer=f"Merged by {by.lstrip('@')} with Fleetwarden: {line.branch} ({chosen}).",
-                own=own,
             )
             if landed.new_sha is not None:
                 self._fetched[line.repo] = self._clock.now()

@@ -79,8 +79,6 @@ class RunKeeper:
         self._ledger = ledger
         self._caps = kit.run_caps
         self._repos = kit.repos
-        if kit.repos is not None and kit.hosts is not None:
-            kit.repos.bind_hosts(kit.hosts)  # an agent on a host gets its checkout there
         self._publish_tokens = kit.publish_tokens
         self._runtimes = kit.runtimes
         self._backends = dict(kit.backends)

@@ -21,7 +21,7 @@ import aiohttp
 import pytest
 
 from fleet.names import AgentName
-from fleet.repos.door.line_repo import create_line_repo, set_base, write_hooks
+from fleet.repos.door.line_repo import LineRules, create_line_repo, set_base, write_hooks
 from fleet.repos.door.server import GitDoor
 from fleet.watchdog.heartbeat import HeartbeatServer
 from tests.polling import eventually
@@ -146,8 +146,8 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
             start_sha=base_sha,
             agent=agent,
             repo=REPO,
-            workflows=False,
             hooks_dir=hooks,
+            rules=LineRules(workflows=False),
         )
     refused: list[tuple[str, str, list[dict[str, str]]]] = []
 
@@ -261,8 +261,8 @@ async def test_a_workflow_change_is_refused_unless_the_repository_allows_it(rig:
         start_sha=rig.base_sha,
         agent="alice",
         repo=REPO,
-        workflows=True,
         hooks_dir=rig.hooks,
+        rules=LineRules(workflows=True),
     )
     await git("push", "-q", "origin", "HEAD:fw/alice/1", cwd=clone)
     await git("rm", "-q", ".github/workflows/x.yml", cwd=clone)
@@ -482,8 +482,8 @@ async def test_the_line_repo_is_closed_and_made_again_keeps_its_branch(rig: Rig)
         start_sha=rig.base_sha,
         agent="alice",
         repo=REPO,
-        workflows=False,
         hooks_dir=rig.hooks,
+        rules=LineRules(workflows=False),
     )
     assert await rig.tip("alice") == sha
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from fleet.repos.door.line_repo import create_line_repo
+from fleet.repos.door.line_repo import LineRules, create_line_repo
 from fleet.repos.hook.policy import Issue, agent_identity
 from fleet.repos.line.checkouts import make_checkout
 from tests.integration.test_git_door import (
@@ -65,12 +65,14 @@ async def line_policy(rig: Rig, *, ci_paths: tuple[str, ...] = ("scripts/ci/",))
         start_sha=rig.base_sha,
         agent="alice",
         repo=REPO,
-        workflows=False,
         hooks_dir=rig.hooks,
-        identity=ME,
-        ci_paths=ci_paths,
-        co_author=REQUESTER,
-        issue=Issue("acme/app", 5),
+        rules=LineRules(
+            workflows=False,
+            ci_paths=ci_paths,
+            identity=ME,
+            co_author=REQUESTER,
+            issue=Issue("acme/app", 5),
+        ),
     )
 
 

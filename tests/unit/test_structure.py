@@ -520,9 +520,6 @@ OVER_TEN: frozenset[str] = frozenset(
         "fleet/supervisor/fleet.py:Fleet.spawn",
         "fleet/supervisor/admission/admit.py:Launches.spawn",
         "fleet/supervisor/interfaces.py:AgentControl.spawn",
-        "fleet/repos/door/line_repo.py:create_line_repo",
-        "fleet/repos/landing/strategies.py:land",
-        "fleet/budgets/pacing.py:assess",
     }
 )
 """Functions still over :data:`MAX_COLLABORATORS`, each to be cut down by its own room (a

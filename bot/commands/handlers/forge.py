@@ -2,13 +2,15 @@
 is (its pull request, its state), and ``pr NAME [--draft]`` opens the pull request of an
 agent's forge run from its branch, the person who gave it the issue asked to review.
 
-Each asks forge work (:class:`fleet.forge.runs.work.ForgeWork`), which exists once the app has
-started with a ``forges:`` section; without one, each says how to add it.
+Each asks the parts of forge work (:class:`fleet.forge.runs.work.ForgeWork`) it uses
+(:class:`ForgeParts`), there when the config has a ``forges:`` section; without one, each
+says how to add it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Final
 
 from bot.chat.agent_text import said
@@ -20,8 +22,13 @@ from bot.commands.request import Reply, Request
 from bot.render import forge as render
 from fleet.clock import Clock
 from fleet.errors import FleetwardenError
+from fleet.forge.events.holds import ForgeHolds
+from fleet.forge.launcher import ForgeLauncher
+from fleet.forge.posts.publish import Publisher
 from fleet.forge.posts.unpublished import LineEnded, why_unpublished
-from fleet.forge.runs.work import ForgeWork
+from fleet.forge.runs.desk import IssueLock
+from fleet.forge.schema import ForgeEntry
+from fleet.ledger import Ledger
 from fleet.ledger.forge_records import ForgeRunRecord, ForgeRunState
 from fleet.ledger.line_records import LineState
 from fleet.names import is_agent_name
@@ -69,58 +76,71 @@ PR = CommandSpec(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class ForgeParts:
+    """What the forge commands use of forge work: the forges' settings, the ledger's forge
+    runs, what posts on the forges, what runs an agent's work on the fleet, the forges held
+    at start, and the lock of each issue."""
+
+    forges: Mapping[str, ForgeEntry]
+    ledger: Ledger
+    publisher: Publisher
+    launcher: ForgeLauncher
+    holds: ForgeHolds
+    lock: IssueLock
+
+
 class ForgeCommands(Family):
     """``forge`` and ``pr`` over forge work."""
 
-    def __init__(self, work_of: Callable[[], ForgeWork | None], clock: Clock) -> None:
-        """``work_of``: forge work once the app started it (``None`` before, or without
-        forges)."""
-        self._work_of = work_of
+    def __init__(self, parts: ForgeParts | None, clock: Clock) -> None:
+        """``parts``: forge work's (``None`` without forges)."""
+        self._forge = parts
         self._clock = clock
 
-    def _work(self) -> ForgeWork:
-        work = self._work_of()
-        if work is None:
+    def _parts(self) -> ForgeParts:
+        parts = self._forge
+        if parts is None:
             raise CommandError(NO_FORGES)
-        return work
+        return parts
 
     @command(FORGE)
     async def forge(self, req: Request) -> str:
-        work = self._work()
+        parts = self._parts()
         what = (req.command.args.get("WHAT") or "list").lower()
         if what not in ("list", "all"):
             raise CommandError(f"`forge {said(what, 20)}`: say `forge list` or `forge all`")
-        runs = await work.ledger.forge.forge_runs(live=what == "list")
+        runs = await parts.ledger.forge.forge_runs(live=what == "list")
         not_opened = {}
         for run in runs:
             if run.state == ForgeRunState.UNPUBLISHED.value:
-                why = await work.publisher.not_opened_why(run, detail=True)
+                why = await parts.publisher.not_opened_why(run, detail=True)
                 if why is not None:
                     not_opened[run.id] = why
         ended = 0
         if what == "list" and not runs:
-            ended = len(await work.ledger.forge.forge_runs(live=False))
+            ended = len(await parts.ledger.forge.forge_runs(live=False))
         return render.forge_list(
-            runs, self._clock.now(), held=work.holds.held, not_opened=not_opened, ended=ended
+            runs, self._clock.now(), held=parts.holds.held, not_opened=not_opened, ended=ended
         )
 
     @command(PR)
     async def pr(self, req: Request) -> Reply:
-        work, name = self._work(), req.arg("NAME")
+        parts, name = self._parts(), req.arg("NAME")
         if not is_agent_name(name):
             raise CommandError(f"{said(name, 40)} is no agent name")
-        record = await work.ledger.forge.agent_forge_run(name)
+        record = await parts.ledger.forge.agent_forge_run(name)
         if record is None:
-            agents = list(await work.launcher.agents())
+            agents = list(await parts.launcher.agents())
             if name not in agents:
                 raise no_agent(name, agents)
-            raise NotFound(await _no_run(work, name))
-        entry = work.forges[record.forge]
+            raise NotFound(await _no_run(parts.ledger, parts.launcher, name))
+        entry = parts.forges[record.forge]
         draft = bool(req.command.flags.get("draft")) or entry.draft
         try:
-            async with work.lock(record.forge, record.slug, record.issue):
-                fresh = await work.ledger.forge.forge_run(record.id) or record
-                pull = await work.publisher.open_now(fresh, draft=draft)
+            async with parts.lock(record.forge, record.slug, record.issue):
+                fresh = await parts.ledger.forge.forge_run(record.id) or record
+                pull = await parts.publisher.open_now(fresh, draft=draft)
         except LineEnded as exc:  # never to be opened: an unpublished run ended with it
             unpublished = record.state == ForgeRunState.UNPUBLISHED.value
             ended = " (its run has ended)" if unpublished else ""
@@ -140,12 +160,12 @@ class ForgeCommands(Family):
         )
 
 
-async def _no_run(work: ForgeWork, name: str) -> str:
+async def _no_run(ledger: Ledger, launcher: ForgeLauncher, name: str) -> str:
     """Why ``pr NAME`` has nothing to open for ``name``, which works on no issue now."""
-    runs = await work.ledger.forge.forge_runs(live=False, agent=name, limit=1)
+    runs = await ledger.forge.forge_runs(live=False, agent=name, limit=1)
     last = runs[-1] if runs else None
-    end = await run_pull_end(work.ledger, last) if last is not None else None
-    line = await work.launcher.line(name)
+    end = await run_pull_end(ledger, last) if last is not None else None
+    line = await launcher.line(name)
     has_branch = line is not None and line.state is LineState.LIVE
     return no_run_words(name, last, end, has_branch=has_branch)
 

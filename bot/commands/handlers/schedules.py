@@ -27,7 +27,7 @@ from bot.commands.family import Family, command
 from bot.commands.grammar import ArgSpec, CommandSpec, Grammar
 from bot.commands.request import Request
 from bot.commands.router import Delegated, Router
-from bot.render import fleet as render
+from bot.render import schedules as render
 from connectors.base import Connector, RoomId, UserId
 from fleet.clock import Clock
 from fleet.ledger import Ledger, ScheduleRecord

@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Final
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any, Final
 
+from fleet.clock import Clock
 from fleet.errors import FleetwardenError
 from fleet.forge.door.door import DoorRefusal, DoorScope
+from fleet.forge.launcher import ForgeLauncher
 from fleet.forge.model import ForgeApi, ForgeApiError
-from fleet.forge.runs.work import ForgeWork
-from fleet.ledger.forge_records import ForgeRunRecord, ForgeRunState
+from fleet.forge.posts.publish import Publisher
+from fleet.forge.schema import ForgeEntry
+from fleet.ledger import Ledger
+from fleet.ledger.forge_records import ForgeRunRecord, ForgeRunState, Slug
 from fleet.repos.landing.messages import one_line
 
 log = logging.getLogger(__name__)
@@ -25,19 +30,45 @@ SUMMARY_CAP: Final = 4000
 REFUSAL_CAP: Final = 300
 """Characters of the door's refusal ``done`` quotes back."""
 
+IssueLock = Callable[[str, Slug, int], asyncio.Lock]
+"""The lock of a forge's issue (forge work's: :meth:`~fleet.forge.runs.work.ForgeWork.lock`),
+held while a run on it is acted on."""
+Spawn = Callable[[Coroutine[Any, Any, None], str], None]
+"""Runs work in the background, kept until it ends (forge work's:
+:meth:`~fleet.forge.runs.work.ForgeWork.spawn`, so a stop waits for it)."""
+
 
 class ForgeDesk:
     """The forge door's :class:`~fleet.forge.door.door.DoorActions` over forge work."""
 
-    def __init__(self, work: ForgeWork, *, turn_wait: float = TURN_WAIT) -> None:
-        self._work = work
-        self._ledger = work.ledger
-        self._publisher = work.publisher
+    def __init__(
+        self,
+        *,
+        forges: Mapping[str, ForgeEntry],
+        apis: Mapping[str, ForgeApi],
+        ledger: Ledger,
+        publisher: Publisher,
+        launcher: ForgeLauncher,
+        clock: Clock,
+        lock: IssueLock,
+        spawn: Spawn,
+        turn_wait: float = TURN_WAIT,
+    ) -> None:
+        """``lock``: an issue's lock (forge work's); ``spawn``: runs work in the background
+        (forge work's, so a stop waits for it)."""
+        self._forges = forges
+        self._apis = apis
+        self._ledger = ledger
+        self._publisher = publisher
+        self._launcher = launcher
+        self._clock = clock
+        self._lock = lock
+        self._spawn = spawn
         self._turn_wait = turn_wait
         self.pending: set[int] = set()  # forge runs whose done is being published
 
     def api(self, forge: str) -> ForgeApi:
-        return self._work.apis[forge]
+        return self._apis[forge]
 
     async def scope_of(self, agent: str) -> DoorScope | None:
         """What ``agent``'s forge run may touch now; None without one under way."""
@@ -69,7 +100,7 @@ class ForgeDesk:
 
     async def open_pull(self, scope: DoorScope, title: str, body: str, draft: bool) -> str:
         record = await self._record(scope)
-        entry = self._work.forges[record.forge]
+        entry = self._forges[record.forge]
         try:
             pull = await self._publisher.open_pull(
                 record, title=title, text=body, draft=draft or entry.draft
@@ -87,13 +118,13 @@ class ForgeDesk:
             done_signal="agent",
             done_status=status,
             summary=summary[:SUMMARY_CAP],
-            activity_at=self._work.clock.now(),
+            activity_at=self._clock.now(),
         )
         refused = None
         if status == "ok":  # pushed as its run ends: its summary says what the upstream has
-            await self._work.launcher.push_at_end(record.agent)
-            refused = await self._work.launcher.push_refused(record.agent, record.line_id)
-        self._work.spawn(self.after_done(record.id), f"publish forge run {record.id}")
+            await self._launcher.push_at_end(record.agent)
+            refused = await self._launcher.push_refused(record.agent, record.line_id)
+        self._spawn(self.after_done(record.id), f"publish forge run {record.id}")
         if refused is not None:
             return refused_words(refused, record.pull)
         if status == "ok" and record.pull is not None:
@@ -111,7 +142,7 @@ class ForgeDesk:
         key = scope.run_key if scope is not None else None
         await self._ledger.forge.audit_forge(key, agent, op, allowed, detail)
         if key is not None:
-            await self._ledger.forge.update_forge_run(key, activity_at=self._work.clock.now())
+            await self._ledger.forge.update_forge_run(key, activity_at=self._clock.now())
 
     async def _still_done(self, key: int) -> bool:
         fresh = await self._ledger.forge.forge_run(key)
@@ -131,19 +162,19 @@ class ForgeDesk:
             record = await self._ledger.forge.forge_run(key)
             if record is None:
                 return
-            launcher = self._work.launcher
+            launcher = self._launcher
             waited = 0.0
             while await launcher.is_running(record.agent) and waited < self._turn_wait:
                 step = min(1.0, self._turn_wait - waited)
                 await asyncio.sleep(step)
                 waited += step
-            async with self._work.lock(record.forge, record.slug, record.issue):
+            async with self._lock(record.forge, record.slug, record.issue):
                 # Under the issue's lock: a follow-up is either before (no done any more)
                 # or after (it thaws what is frozen here).
                 if not await self._still_done(key):
                     return  # a follow-up came meanwhile: the session goes on
                 if await launcher.is_running(record.agent):
-                    entry = self._work.forges[record.forge]
+                    entry = self._forges[record.forge]
                     if entry.on_done == "end":
                         await launcher.stop(record.agent, by="its done", line_id=record.line_id)
                     else:

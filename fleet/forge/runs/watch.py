@@ -8,13 +8,21 @@ waiting)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Final
 
+from fleet.clock import Clock
 from fleet.forge.api.rest import ForgeRateLimited
+from fleet.forge.events.holds import ForgeHolds
+from fleet.forge.launcher import ForgeLauncher
+from fleet.forge.posts.publish import Publisher
 from fleet.forge.posts.unpublished import RETRY_MINUTES
 from fleet.forge.runs.desk import ForgeDesk
+from fleet.forge.runs.starts import RunStarts
 from fleet.forge.runs.work import ForgeWork
+from fleet.forge.schema import ForgeEntry
+from fleet.ledger import Ledger
 from fleet.ledger.forge_records import ForgeRunRecord, ForgeRunState
 
 log = logging.getLogger(__name__)
@@ -27,17 +35,38 @@ class ForgeWatch:
     """Goes over the live forge runs, a round at a time (:meth:`tick`; the app runs one
     every :data:`INTERVAL` seconds)."""
 
-    def __init__(self, work: ForgeWork, desk: ForgeDesk) -> None:
+    def __init__(
+        self,
+        work: ForgeWork,
+        desk: ForgeDesk,
+        *,
+        forges: Mapping[str, ForgeEntry],
+        ledger: Ledger,
+        launcher: ForgeLauncher,
+        publisher: Publisher,
+        holds: ForgeHolds,
+        starts: RunStarts,
+        clock: Clock,
+    ) -> None:
+        """``work``: forge work, whose issues' locks, background and quiet forges the round
+        shares; ``desk``: the forge door's, which publishes a ``done``."""
         self._work = work
         self._desk = desk
+        self._forges = forges
+        self._ledger = ledger
+        self._launcher = launcher
+        self._publisher = publisher
+        self._holds = holds
+        self._starts = starts
+        self._clock = clock
         self._tried: dict[int, datetime] = {}  # unpublished runs: when last tried (or said)
 
     async def tick(self) -> None:
         """One round over the live forge runs."""
         work = self._work
-        now = work.clock.now()
+        now = self._clock.now()
         asked: set[str] = set()  # agents whose queue was asked this round: once is enough
-        records = await work.ledger.forge.forge_runs()
+        records = await self._ledger.forge.forge_runs()
         live = {r.id for r in records if ForgeRunState(r.state) is ForgeRunState.UNPUBLISHED}
         self._tried = {key: at for key, at in self._tried.items() if key in live}
         for record in records:
@@ -46,7 +75,7 @@ class ForgeWatch:
             try:
                 await self._round(record, now, asked)
             except ForgeRateLimited as exc:
-                work.holds.back_off(record.forge, exc)
+                self._holds.back_off(record.forge, exc)
 
     async def _round(self, record: ForgeRunRecord, now: datetime, asked: set[str]) -> None:
         """One forge run's turn of the round."""
@@ -54,24 +83,24 @@ class ForgeWatch:
         state = ForgeRunState(record.state)
         if state is ForgeRunState.QUEUED and record.agent not in asked:
             asked.add(record.agent)
-            await work.starts.next_for(record.agent)  # its oldest queued run, when it is free
+            await self._starts.next_for(record.agent)  # its oldest queued run, when it is free
         elif state is ForgeRunState.UNPUBLISHED:
             await self._retry(record, now)
         elif state is ForgeRunState.WORKING:
-            running = await work.launcher.is_running(record.agent)
+            running = await self._launcher.is_running(record.agent)
             if record.done_signal == "agent" and not running:
                 if record.id not in self._desk.pending:
                     work.spawn(self._desk.after_done(record.id), f"publish {record.id}")
             elif record.done_signal is None and not running:
-                minutes = work.forges[record.forge].done_timeout_minutes
+                minutes = self._forges[record.forge].done_timeout_minutes
                 since = record.activity_at or record.started_at
                 if now - since >= timedelta(minutes=minutes):
                     async with work.lock(record.forge, record.slug, record.issue):
-                        fresh = await work.ledger.forge.forge_run(record.id)
+                        fresh = await self._ledger.forge.forge_run(record.id)
                         if fresh is not None and fresh.done_signal is None:
-                            await work.publisher.watchdog(fresh, minutes)
+                            await self._publisher.watchdog(fresh, minutes)
             # Its spend, its asks and what it does move on without an event.
-            await work.publisher.refresh(record.id)
+            await self._publisher.refresh(record.id)
 
     async def _retry(self, record: ForgeRunRecord, now: datetime) -> None:
         """Open the pull request of a run left ``unpublished``, every few minutes (its first
@@ -82,9 +111,9 @@ class ForgeWatch:
             return
         self._tried[record.id] = now
         async with work.lock(record.forge, record.slug, record.issue):
-            fresh = await work.ledger.forge.forge_run(record.id)
+            fresh = await self._ledger.forge.forge_run(record.id)
             if fresh is None or ForgeRunState(fresh.state) is not ForgeRunState.UNPUBLISHED:
                 return  # `pr`, or a follow-up, came first
-            if await work.publisher.retry(fresh):
+            if await self._publisher.retry(fresh):
                 self._tried.pop(record.id, None)
                 log.info("forge run %d: its pull request is open now", record.id)

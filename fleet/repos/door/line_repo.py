@@ -17,6 +17,7 @@ import json
 import os
 import stat
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -55,6 +56,19 @@ _SETTINGS: Final = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class LineRules:
+    """What a line's pushes are held to besides its branch and base: whether they may touch
+    CI (``workflows``, and the repository's own ``ci_paths``), who its commits are by, the
+    co-author they may name, and the issue they may name."""
+
+    workflows: bool
+    ci_paths: tuple[str, ...] = ()
+    identity: Identity | None = None
+    co_author: str | None = None
+    issue: Issue | None = None
+
+
 async def create_line_repo(
     path: Path,
     mirror: Path,
@@ -64,17 +78,13 @@ async def create_line_repo(
     start_sha: str,
     agent: str,
     repo: str,
-    workflows: bool,
     hooks_dir: Path,
-    identity: Identity | None = None,
-    ci_paths: tuple[str, ...] = (),
-    co_author: str | None = None,
-    issue: Issue | None = None,
+    rules: LineRules,
 ) -> None:
     """Make (or bring up to date) the line's bare door repo at ``path``: objects borrowed
     from ``mirror``, ``refs/heads/<base_ref>`` and ``refs/heads/<branch>`` at
     ``start_sha`` when missing (a branch already there keeps what the agent pushed), and
-    the config the door and the hook go by. Directories are 0700. Raises
+    the config the door and the hook go by (``rules``). Directories are 0700. Raises
     :class:`~fleet.repos.git.GitFailed` or ``ValueError`` (a bad branch name)."""
     for name in (branch, base_ref):
         problem = ref_problem(name)
@@ -91,13 +101,13 @@ async def create_line_repo(
     _borrow(path, mirror)
     policy = Policy(
         branch=f"refs/heads/{branch}",
-        workflows=workflows,
+        workflows=rules.workflows,
         base=f"refs/heads/{base_ref}",
-        ci_paths=ci_paths,
-        identity=identity,
+        ci_paths=rules.ci_paths,
+        identity=rules.identity,
         agent=agent,
-        co_authors=frozenset((co_author,) if co_author else ()),
-        issue=issue,
+        co_authors=frozenset((rules.co_author,) if rules.co_author else ()),
+        issue=rules.issue,
     )
     settings = (
         *_SETTINGS,

@@ -60,6 +60,20 @@ class _Commit:
     message: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class LandWords:
+    """What a squash or merge commit says: its subject ``message`` (its first line; the
+    branch's one commit's subject, or its name, when empty), then the branch's commit
+    subjects, ``footer`` and ``trailers``
+    (:func:`fleet.repos.landing.messages.land_message`), naming no issue or pull request
+    but ``own`` (the run's)."""
+
+    message: str
+    trailers: tuple[str, ...]
+    footer: str = ""
+    own: tuple[Issue, ...] = ()
+
+
 async def land(
     scratch: Path,
     mirror: Path,
@@ -68,19 +82,13 @@ async def land(
     branch: str,
     base_ref: str,
     strategy: Strategy,
-    message: str,
-    trailers: Sequence[str],
+    words: LandWords,
     upstream_push: Push,
-    footer: str = "",
-    own: Sequence[Issue] = (),
 ) -> Landed:
     """Land ``branch`` of ``line_repo`` on ``base_ref`` (the mirror's tip, fetched just
     before): make the new base commit and push it with ``upstream_push(sha, ref)``.
-    A squash or merge commit's subject is ``message`` (its first line; the branch's one
-    commit's subject, or its name, when empty), its body the branch's commit subjects,
-    ``footer`` and ``trailers`` (:func:`fleet.repos.landing.messages.land_message`), naming no
-    issue or pull request but ``own`` (the run's). Refuses, changing nothing, when it
-    conflicts or holds nothing to land."""
+    A squash or merge commit says ``words`` (:class:`LandWords`). Refuses, changing
+    nothing, when it conflicts or holds nothing to land."""
 
     def refused(why: str, conflicts: Sequence[str] = ()) -> Landed:
         return Landed(base_ref, None, strategy, tuple(conflicts), refused=why)
@@ -107,10 +115,17 @@ async def land(
             return refused(f"nothing to land: {base_ref} already has {branch}'s changes")
         parents = [base] if strategy == "squash" else [base, tip]
         subjects, more = await _subjects(scratch, base, tip, env)
-        title = message.strip() or work_title(
-            pull_title=None, prompt=None, subjects=subjects, branch=branch, own=own
+        title = words.message.strip() or work_title(
+            pull_title=None, prompt=None, subjects=subjects, branch=branch, own=words.own
         )
-        body = land_message(title, subjects, more=more, footer=footer, trailers=trailers, own=own)
+        body = land_message(
+            title,
+            subjects,
+            more=more,
+            footer=words.footer,
+            trailers=words.trailers,
+            own=words.own,
+        )
         new = await _commit(scratch, merged.tree, parents, body, env)
     if new == base:
         return refused(f"nothing to land: {base_ref} already has {branch}'s changes")

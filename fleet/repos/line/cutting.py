@@ -19,7 +19,7 @@ from fleet.ledger import Ledger
 from fleet.ledger.line_records import LineState
 from fleet.model import AgentSpec
 from fleet.repos.desk import RepoError
-from fleet.repos.door.line_repo import create_line_repo
+from fleet.repos.door.line_repo import LineRules, create_line_repo
 from fleet.repos.hook.policy import Issue
 from fleet.repos.line.checkouts import copy_into, make_checkout, not_copied
 from fleet.repos.line.identity import identity_of
@@ -132,12 +132,14 @@ async def cut_line(repos: Repositories, spec: AgentSpec, take: Callable[[], Aske
             start_sha=fork,
             agent=spec.name,
             repo=spec.repo,
-            workflows=entry.workflows_allowed(),
             hooks_dir=repos.hooks,
-            identity=identity,
-            ci_paths=entry.ci_paths(),
-            co_author=co_author,
-            issue=asked.issue,
+            rules=LineRules(
+                workflows=entry.workflows_allowed(),
+                ci_paths=entry.ci_paths(),
+                identity=identity,
+                co_author=co_author,
+                issue=asked.issue,
+            ),
         )
         if remote:
             await repos.hosts().make(

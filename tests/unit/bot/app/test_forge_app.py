@@ -11,7 +11,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.app.forge import AppForges
+from bot.app.forge import AppTokens, app_repos, forge_secrets, open_api
+from bot.app.forge_work import serve_webhooks_alone
+from bot.app.stops import Stops
 from bot.config import Config, ConfigError
 from bot.config.forge_checks import app_token_variable
 from bot.config.load import parse_config
@@ -59,18 +61,20 @@ async def test_an_apps_repository_fetches_with_a_minted_installation_token(
         cfg = config(tmp_path, fake.api_url, environ)
         variable = app_token_variable("app")
         assert cfg.repos["app"].token_env == variable
-        forges = AppForges(cfg, environ, SystemClock())
+        apis = {"gh": open_api(cfg.forges["gh"], environ, SystemClock())}
+        tokens = AppTokens(apis, app_repos(cfg), environ)
         try:
-            await forges.prime()
+            await tokens.start()
             minted = fake.minted_tokens()
-            assert minted and forges.repo_environ[variable] == minted[-1]
+            assert minted and tokens.environ[variable] == minted[-1]
             assert variable not in environ
-            assert {private, "s3cret-hook"} <= {s.value for s in forges.known_secrets()}
+            assert {private, "s3cret-hook"} <= {s.value for s in forge_secrets(cfg, environ)}
             # The repository's token, as the repositories tell the redactor: read through
             # the same overlay its git reads.
-            assert secret_of(cfg.repos["app"], forges.repo_environ) == minted[-1]
+            assert secret_of(cfg.repos["app"], tokens.environ) == minted[-1]
         finally:
-            await forges.stop()
+            await tokens.stop()
+            await apis["gh"].close()
         assert fake.violations == []
 
 
@@ -88,7 +92,7 @@ async def test_webhooks_are_served_alone_without_the_dashboard(tmp_path: Path) -
     takes a signed one."""
     environ = {"GH_APP_ID": "7", "GH_APP_KEY": make_app_key()[0], "GH_HOOK": "s3cret-hook"}
     cfg = config(tmp_path, "https://api.github.com", environ)
-    forges = AppForges(cfg, environ, SystemClock())
+    stops = Stops()
     taken: list[ForgeEvent] = []
 
     async def receive(event: ForgeEvent) -> str:
@@ -112,9 +116,14 @@ async def test_webhooks_are_served_alone_without_the_dashboard(tmp_path: Path) -
         "labeled", repo=Slug("acme", "app"), number=3, sender="ann", label="fleetwarden:coder"
     )
     try:
-        await forges.listen_alone(endpoint.routes(), address=f"127.0.0.1:{free_port()}")
-        port = forges.webhook_port
-        assert port is not None
+        alone = await serve_webhooks_alone(
+            endpoint.routes(),
+            state_dir=cfg.state_dir,
+            stops=stops,
+            address=f"127.0.0.1:{free_port()}",
+        )
+        assert alone is not None
+        port = alone.port
         url = f"http://127.0.0.1:{port}/webhooks/gh"
         async with aiohttp.ClientSession() as session:
             for secret, status in ((b"", 401), (b"s3cret-hook", 202)):
@@ -124,4 +133,4 @@ async def test_webhooks_are_served_alone_without_the_dashboard(tmp_path: Path) -
                     assert answer.status == status
         assert [e.number for e in taken] == [3]
     finally:
-        await forges.stop()
+        await stops.run()

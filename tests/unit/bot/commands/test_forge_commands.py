@@ -10,7 +10,7 @@ import pytest
 from bot.commands.acl import Role
 from bot.commands.errors import NotFound
 from bot.commands.grammar import Grammar
-from bot.commands.handlers.forge import ForgeCommands
+from bot.commands.handlers.forge import ForgeCommands, ForgeParts
 from bot.commands.request import Request
 from bot.commands.specs import COMMANDS
 from fleet.clock import ManualClock
@@ -32,7 +32,17 @@ async def _pr(rig: WorkRig, text: str = "!pr coder") -> str:
     """What `pr` refused, in its words."""
     command = Grammar(COMMANDS).parse(text)
     assert command is not None
-    commands = ForgeCommands(lambda: rig.work, rig.clock)
+    commands = ForgeCommands(
+        ForgeParts(
+            rig.work.forges,
+            rig.ledger,
+            rig.work.publisher,
+            rig.launcher,
+            rig.work.holds,
+            rig.work.lock,
+        ),
+        rig.clock,
+    )
     with pytest.raises(NotFound) as refused:
         await commands.pr(Request(message(text, sender=ADMIN), Role.ADMIN, command, False))
     return str(refused.value)

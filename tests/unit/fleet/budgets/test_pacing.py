@@ -13,6 +13,7 @@ from fleet.budgets.model import BudgetStatus, PaceStatus, Source
 from fleet.budgets.pacing import (
     MIN_ELAPSED_FRACTION,
     SpendEstimator,
+    Spent,
     TaskSpend,
     assess,
     burn_rate,
@@ -258,10 +259,7 @@ def test_assess_bundles_the_law_into_a_status() -> None:
         start=START,
         end=END,
         now=MID,
-        used=LIMIT * 0.6,
-        limit=LIMIT,
-        unit="tokens",
-        burn_rate=20_000.0,
+        spent=Spent(used=LIMIT * 0.6, limit=LIMIT, unit="tokens", burn_rate=20_000.0),
         source=Source.METERING,
     )
     assert status.pace_ratio == pytest.approx(1.2)
@@ -281,10 +279,7 @@ def status_at(used: float, now: datetime = MID) -> BudgetStatus:
         start=START,
         end=END,
         now=now,
-        used=used,
-        limit=LIMIT,
-        unit="tokens",
-        burn_rate=0.0,
+        spent=Spent(used=used, limit=LIMIT, unit="tokens", burn_rate=0.0),
         source=Source.METERING,
     )
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from fleet.budgets.model import BudgetStatus, Groups, Source
-from fleet.budgets.pacing import assess, catch_up_time
+from fleet.budgets.pacing import Spent, assess, catch_up_time
 from fleet.budgets.policy import MARGIN, MAX_HOLD, SETTLE, PacingPolicy
 from fleet.ledger.budget_records import Budget, Burst, Scope, Step, WindowKind, WindowSpec
 from fleet.metering.policy import ALLOW, Hold, Refuse, RequestInfo, Rewrite, Verdict
@@ -42,10 +42,7 @@ def status(
         start=START,
         end=END,
         now=now,
-        used=min(line * ratio, LIMIT),
-        limit=LIMIT,
-        unit="tokens",
-        burn_rate=burn,
+        spent=Spent(used=min(line * ratio, LIMIT), limit=LIMIT, unit="tokens", burn_rate=burn),
         source=Source.METERING,
     )
 
@@ -198,10 +195,7 @@ def test_a_new_window_starts_again_from_none() -> None:
         start=END,
         end=END + timedelta(days=7),
         now=END + TICK,
-        used=0.0,
-        limit=LIMIT,
-        unit="tokens",
-        burn_rate=0.0,
+        spent=Spent(used=0.0, limit=LIMIT, unit="tokens", burn_rate=0.0),
         source=Source.METERING,
     )
     [transition] = policy.update([fresh], GOVERNING, END + TICK)

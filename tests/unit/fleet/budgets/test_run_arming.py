@@ -148,9 +148,9 @@ async def test_the_watchdog_s_restart_keeps_the_spawn_s_cap_and_counts_on(rig: R
     with that cap and its task's start, and the new run counts on from the 2,500 tokens
     the one before spent — one more request, then refused. A restarted Fleetwarden reads
     the task's 3,500 tokens from the ledger, not the new run's 1,000."""
-    watch = RunCapWatch(RunCaps(), rig.ledger, None, rig.clock)
+    watch = RunCapWatch(RunCaps(), rig.ledger, None, rig.clock, lambda: fleet)
     fleet = fleet_of(rig, watch, roster={AGENT: AgentSpec(AGENT, "stub")})
-    watch.attach(fleet)
+    fleet.subscribe(watch.on_fleet_event)
     await fleet.start()
     try:
         await fleet.spawn(AGENT, run_budget=CAP)

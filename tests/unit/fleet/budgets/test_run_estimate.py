@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from fleet.budgets.model import Source
-from fleet.budgets.pacing import assess
+from fleet.budgets.pacing import Spent, assess
 from fleet.budgets.run_estimate import (
     NO_HISTORY,
     RunEstimate,
@@ -34,10 +34,7 @@ def status(window: timedelta, limit: float, *, usd: bool = False):  # type: igno
         start=T0,
         end=T0 + window,
         now=T0 + timedelta(hours=1),
-        used=0.0,
-        limit=limit,
-        unit="usd" if usd else "tokens",
-        burn_rate=0.0,
+        spent=Spent(used=0.0, limit=limit, unit="usd" if usd else "tokens", burn_rate=0.0),
         source=Source.METERING,
     )
 

@@ -288,8 +288,29 @@ class WorkRig:
             publisher=publisher,
             clock=clock,
         )
-        desk = ForgeDesk(work, turn_wait=turn_wait)
-        return cls(ledger, clock, api, launcher, entry, work, desk, ForgeWatch(work, desk))
+        desk = ForgeDesk(
+            forges=forges,
+            apis=apis,
+            ledger=ledger,
+            publisher=publisher,
+            launcher=launcher,
+            clock=clock,
+            lock=work.lock,
+            spawn=work.spawn,
+            turn_wait=turn_wait,
+        )
+        watch = ForgeWatch(
+            work,
+            desk,
+            forges=forges,
+            ledger=ledger,
+            launcher=launcher,
+            publisher=publisher,
+            holds=work.holds,
+            starts=work.starts,
+            clock=clock,
+        )
+        return cls(ledger, clock, api, launcher, entry, work, desk, watch)
 
     async def deliver(self, ev: ForgeEvent) -> str:
         """Take ``ev`` as the endpoint does, let its work finish; the delivery's outcome."""

@@ -10,7 +10,7 @@ import pytest
 
 from fleet.repos import git as g
 from fleet.repos.facts import Landed
-from fleet.repos.landing.strategies import Strategy, compare_url, land
+from fleet.repos.landing.strategies import LandWords, Strategy, compare_url, land
 from tests.unit.fleet.repos.lines_rig import Line, Rig, run
 
 BASE = {"f.txt": "one\ntwo\nthree\n", "keep.txt": "a\nb\nc\nd\n"}
@@ -54,8 +54,7 @@ async def landing(
         branch=line.branch,
         base_ref="main",
         strategy=strategy,
-        message=message,
-        trailers=TRAILERS,
+        words=LandWords(message=message, trailers=TRAILERS),
         upstream_push=push,
     )
     return landed, push
