@@ -65,9 +65,14 @@ async def open_forges(at: Grounds, *, desk: Callable[[], DoorDesk | None]) -> Fo
     if tokens.wanted:  # minted now; renewed by the scheduler from the start on
         await tokens.renew()
     door = ForgeDoor(desk, clean=shown_text) if cfg.forges else None
-    environ_of_git: Mapping[str, str] = ChainMap(tokens.tokens, dict(environ))
     secrets = tuple(forge_secrets(cfg, environ))
-    return ForgeClients(apis, environ_of_git, door, secrets, tokens)
+    return ForgeClients(apis, git_environ(tokens, environ), door, secrets, tokens)
+
+
+def git_environ(tokens: GitTokens, environ: Mapping[str, str]) -> Mapping[str, str]:
+    """What the repositories' git reads: the Apps' installation tokens over ``environ``
+    (which never holds them)."""
+    return ChainMap(tokens.tokens, dict(environ))
 
 
 def open_api(entry: ForgeEntry, environ: Mapping[str, str], clock: Clock) -> ForgeApi:

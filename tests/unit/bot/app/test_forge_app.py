@@ -11,13 +11,14 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.app.forge import AppTokens, app_repos, forge_secrets, open_api
+from bot.app.forge import app_repos, forge_secrets, git_environ, open_api
 from bot.app.forge_work import serve_webhooks_alone
 from bot.app.stops import Stops
 from bot.config import Config, ConfigError
 from bot.config.forge_checks import app_token_variable
 from bot.config.load import parse_config
 from fleet.clock import SystemClock
+from fleet.forge.api.git_tokens import GitTokens
 from fleet.forge.events.endpoint import Refusal, WebhookEndpoint, WebhookForge
 from fleet.forge.model import ForgeEvent
 from fleet.ledger.forge_records import Slug
@@ -62,18 +63,18 @@ async def test_an_apps_repository_fetches_with_a_minted_installation_token(
         variable = app_token_variable("app")
         assert cfg.repos["app"].token_env == variable
         apis = {"gh": open_api(cfg.forges["gh"], environ, SystemClock())}
-        tokens = AppTokens(apis, app_repos(cfg), environ)
+        tokens = GitTokens(apis, app_repos(cfg))
+        git_reads = git_environ(tokens, environ)
         try:
-            await tokens.start()
+            await tokens.renew()
             minted = fake.minted_tokens()
-            assert minted and tokens.environ[variable] == minted[-1]
+            assert minted and git_reads[variable] == minted[-1]
             assert variable not in environ
             assert {private, "s3cret-hook"} <= {s.value for s in forge_secrets(cfg, environ)}
             # The repository's token, as the repositories tell the redactor: read through
             # the same overlay its git reads.
-            assert secret_of(cfg.repos["app"], tokens.environ) == minted[-1]
+            assert secret_of(cfg.repos["app"], git_reads) == minted[-1]
         finally:
-            await tokens.stop()
             await apis["gh"].close()
         assert fake.violations == []
 
