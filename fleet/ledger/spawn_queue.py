@@ -1,10 +1,11 @@
-"""The ledger's ``spawn_queue`` table (migration 9): launches that wait — for a free slot
-under a concurrency cap, or (``not_before``) for their budget's queue to clear.
+"""The ledger's ``spawn_queue`` table (migrations 9 and 25): launches that wait — for a
+free slot under a concurrency cap, or (``not_before``) for their budget's queue to clear.
 
 Each entry keeps what is needed to start it later as if it were asked then: the agent, the
-spawn request (runtime, model, prompt, workdir, account, urgent) as JSON, the command text
-as typed, who asked and where (connector, room, thread), why it waits, when it was queued,
-and the host it is for. An entry is ``waiting`` until it is picked; it is marked
+launch request itself as JSON (``launch``, from 25; the admission reads and writes it), the
+command's flags as JSON and its text as typed, where it came from (``origin``: chat,
+autostart, forge; ``ref``: what the origin knows it by, a forge run's id), who asked and
+where (connector, room, thread), why it waits, when it was queued, and the host it is for. An entry is ``waiting`` until it is picked; it is marked
 ``starting`` (committed) before the start is attempted and removed once that is done, so
 a crash in between leaves a ``starting`` entry whose start is tried again under the same
 claimed id — and the start itself is idempotent per agent.
@@ -24,12 +25,15 @@ from fleet.ledger.rows import from_epoch, to_epoch
 
 QueueStatus = Literal["waiting", "starting"]
 RequestValue = str | int | bool | None
+QueueOrigin = Literal["chat", "autostart", "forge"]
 
 
 @dataclass(frozen=True, slots=True)
 class SpawnAsk:
     """A launch to queue: the agent, its spawn request, the command as typed, who asked and
-    where, why it waits, and (for a deferred launch) not before when."""
+    where, why it waits, and (for a deferred launch) not before when; ``launch``: the
+    request itself as JSON, ``origin`` and ``ref``: where it came from, and what it is
+    there."""
 
     agent: str
     command: str
@@ -40,6 +44,9 @@ class SpawnAsk:
     request: Mapping[str, RequestValue] = field(default_factory=dict)
     thread: str | None = None
     not_before: datetime | None = None
+    origin: QueueOrigin = "chat"
+    launch: str | None = None
+    ref: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +66,9 @@ class QueuedSpawn:
     not_before: datetime | None
     host: str
     status: QueueStatus
+    origin: QueueOrigin = "chat"
+    launch: str | None = None
+    ref: str | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> QueuedSpawn:
@@ -79,6 +89,9 @@ class QueuedSpawn:
             not_before=None if not_before is None else from_epoch(not_before),
             host=row["host"],
             status=row["status"],
+            origin=row["origin"] or ("chat" if row["connector"] else "autostart"),
+            launch=row["launch_json"],
+            ref=row["ref"],
         )
 
     def due(self, now: datetime) -> bool:
@@ -99,11 +112,12 @@ class SpawnQueueStore(Store):
         async with self._transaction(f"queue a launch of {ask.agent}") as conn:
             rows = await conn.execute_fetchall(
                 "INSERT INTO spawn_queue (agent, request_json, command, sender, connector,"
-                " room, thread, reason, queued_at, not_before, host)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+                " room, thread, reason, queued_at, not_before, host, origin, launch_json, ref)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
                 (
                     *(ask.agent, request, ask.command, ask.sender, ask.connector, ask.room),
                     *(ask.thread, ask.reason, when, not_before, host),
+                    *(ask.origin, ask.launch, ask.ref),
                 ),
             )
             return QueuedSpawn.from_row(rows[0])

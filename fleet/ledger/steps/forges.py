@@ -1,6 +1,7 @@
 """The ledger's schema steps of the forge era (22 on): issues given to agents as forge
 runs, the webhook deliveries taken (and, from 23, kept until acted on), every forge
-operation audited, and (24) egress refusals counted by when, for a forge run's footer."""
+operation audited, (24) egress refusals counted by when, for a forge run's footer, and
+(25) the spawn queue holding each launch's request itself, with where it came from."""
 
 from __future__ import annotations
 
@@ -93,6 +94,20 @@ FORGES: tuple[Migration, ...] = (
                 count INTEGER NOT NULL,
                 PRIMARY KEY (agent, at)
             )""",
+        ),
+    ),
+    Migration(
+        25,
+        "the spawn queue holds each launch's request, where it came from and what it is there",
+        (
+            # The launch request as JSON (fleet.supervisor.admission.held); NULL: an entry
+            # written before, read as the chat request its command's flags describe.
+            "ALTER TABLE spawn_queue ADD COLUMN launch_json TEXT",
+            # Where the launch came from (chat, autostart, forge); NULL: an entry written
+            # before (chat when it names a connector, else autostart).
+            "ALTER TABLE spawn_queue ADD COLUMN origin TEXT",
+            # What its origin knows it by (a forge run's id); NULL for chat and autostart.
+            "ALTER TABLE spawn_queue ADD COLUMN ref TEXT",
         ),
     ),
 )
