@@ -18,6 +18,7 @@ from bot.chat.agent_feed import AgentFeed
 from bot.commands.handlers.spawn_queue import SpawnQueue, admission_of
 from fleet.repos.service import Repos
 from fleet.runs.launch_kit import LaunchKit
+from fleet.supervisor.admission.queue import LaunchQueue
 from fleet.supervisor.cutoffs import CutoffKeeper
 from fleet.supervisor.fleet import Fleet
 from fleet.watchdog.heartbeat import HeartbeatServer
@@ -88,7 +89,8 @@ async def start_fleet(
     if spend.run_caps is not None:  # a run's end disarms its cap
         fleet.subscribe(spend.run_caps.on_fleet_event)
     # The queue the admission writes launches beyond a cap to (autostart's too).
-    queue = SpawnQueue(ledger=ledger, admission=fleet.admission, clock=clock, notices=notifier)
+    launches = LaunchQueue(store=ledger.spawn_queue, admission=fleet.admission, clock=clock)
+    queue = SpawnQueue(launches=launches, forge=ledger.forge, clock=clock, notices=notifier)
     stops.add(Stop.QUEUE, queue.stop)
     await fleet.start()
     await feed.follow_running()

@@ -228,13 +228,17 @@ class Router:
                 outcome=None if ran is None else ran.outcome,
             )
 
-    async def run_as(self, connector: Connector, run: Delegated) -> Ran | None:
+    async def run_as(
+        self, connector: Connector, run: Delegated, act: Handler | None = None
+    ) -> Ran | None:
         """Run ``run.text`` as ``run.sender`` in ``run.room`` of ``connector``, as if they
         had typed it now: parsed (no prefix needed), authorised with their role as the ACL
-        says *now*, handled, audited with ``run.source`` and answered in the room (in the
-        connector's home room if that fails). Unless the sender may still change the fleet
-        (admin or operator), nothing runs: the refusal is audited as ``denied`` and said in
-        the room. ``None`` when ``run.event_id`` was already handled (a double fire)."""
+        says *now*, handled (by ``act`` when given: a queued launch's own start, in place
+        of the command's handler), audited with ``run.source`` and answered in the room (in
+        the connector's home room if that fails). Unless the sender may still change the
+        fleet (admin or operator), nothing runs: the refusal is audited as ``denied`` and
+        said in the room. ``None`` when ``run.event_id`` was already handled (a double
+        fire)."""
         if not await self._claim(connector.name, run.event_id):
             return None
         msg = InboundMessage(
@@ -257,7 +261,7 @@ class Router:
                 done = Ran("denied", self._command_name(msg), detail), Reply(detail)
                 await self._audit(msg, run.source, done[0])
             else:
-                done = await self._execute(msg, role, run.source, held)
+                done = await self._execute(msg, role, run.source, held, act)
             if done is None:  # blank text: never saved as a schedule, but say so if it happens
                 done = Ran("error", None, "nothing to run"), Reply("Nothing to run.")
                 await self._audit(msg, run.source, done[0])
@@ -274,7 +278,12 @@ class Router:
         return False
 
     async def _execute(
-        self, msg: InboundMessage, role: Role, source: str, held: contextlib.AsyncExitStack
+        self,
+        msg: InboundMessage,
+        role: Role,
+        source: str,
+        held: contextlib.AsyncExitStack,
+        act: Handler | None = None,
     ) -> tuple[Ran, Reply] | None:
         """Parse, authorise, run and audit ``msg``: what came of it and the reply to give;
         ``None`` if it is no command. Once parsed, the agent it names is held in ``held``
@@ -304,7 +313,7 @@ class Router:
             await held.enter_async_context(self._ordering.answering(_agents_named(command)))
             self._authorise(role, command)
             started = True
-            reply = await self._run(role, command, msg, confirmed=answer is not None)
+            reply = await self._run(role, command, msg, confirmed=answer is not None, act=act)
             outcome, detail = "ok", reply.detail
         except PermissionDenied as exc:
             reply, outcome, detail = Reply(str(exc)), "denied", str(exc)
@@ -369,11 +378,17 @@ class Router:
             )
 
     async def _run(
-        self, role: Role, command: Command, msg: InboundMessage, *, confirmed: bool = False
+        self,
+        role: Role,
+        command: Command,
+        msg: InboundMessage,
+        *,
+        confirmed: bool = False,
+        act: Handler | None = None,
     ) -> Reply:
         self._authorise(role, command)
         request = Request(msg, role, command, confirmed=confirmed)
-        result = await self._handlers[command.spec.name](request)
+        result = await (act or self._handlers[command.spec.name])(request)
         return result if isinstance(result, Reply) else Reply(result)
 
     async def _thread_message(self, grammar: Grammar, msg: InboundMessage) -> Command | None:

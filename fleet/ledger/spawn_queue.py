@@ -5,9 +5,9 @@ Each entry keeps what is needed to start it later as if it were asked then: the 
 launch request itself as JSON (``launch``, from 25; the admission reads and writes it), the
 command's flags as JSON and its text as typed, where it came from (``origin``: chat,
 autostart, forge; ``ref``: what the origin knows it by, a forge run's id), who asked and
-where (connector, room, thread), why it waits, when it was queued, and the host it is for. An entry is ``waiting`` until it is picked; it is marked
-``starting`` (committed) before the start is attempted and removed once that is done, so
-a crash in between leaves a ``starting`` entry whose start is tried again under the same
+where (connector, room, thread), why it waits, when it was queued, and the host it is for.
+An entry is ``waiting`` until it is picked; it is marked ``starting`` (committed) before the
+start is attempted and removed once that is done, so a crash in between leaves a ``starting`` entry whose start is tried again under the same
 claimed id — and the start itself is idempotent per agent.
 """
 

@@ -24,6 +24,7 @@ from fleet.ledger import Ledger, QueuedSpawn, SpawnAsk
 from fleet.model import AgentSpec, AgentState, DesiredState, RestartMode
 from fleet.names import AgentName
 from fleet.supervisor.admission.admit import Admission, Wait
+from fleet.supervisor.admission.held import held
 from fleet.supervisor.admission.request import LaunchRequest, Started
 from fleet.supervisor.status import RosterDiff
 
@@ -107,7 +108,16 @@ def _waiter(ledger: Ledger, admission: Admission, reason: str) -> Wait:
 
     async def wait(request: LaunchRequest, why: str, until: datetime | None) -> QueuedSpawn:
         assert admission.slots is not None  # only the caps hold a launch nobody typed
-        ask = SpawnAsk(request.agent, f"spawn {request.agent}", reason, "", "", why)
+        ask = SpawnAsk(
+            request.agent,
+            f"spawn {request.agent}",
+            reason,
+            "",
+            "",
+            why,
+            origin="autostart",
+            launch=held(request),
+        )
         return await ledger.spawn_queue.enqueue_spawn(ask, host=admission.slots.host)
 
     return wait

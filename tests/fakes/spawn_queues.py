@@ -1,5 +1,5 @@
 """A spawn queue with the admission in front of it, built from its caps and defaults as
-the app builds one from its config (:func:`bot.commands.handlers.spawn_queue.spawn_queue`)."""
+the app builds one from its config (:func:`bot.commands.handlers.spawn_queue.admission_of`)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from fleet.clock import Clock
 from fleet.ledger import Ledger
 from fleet.notices import NoticeBoard
 from fleet.supervisor.admission.admit import Admission, SpawnBudgets
+from fleet.supervisor.admission.queue import LaunchQueue
 from fleet.supervisor.admission.slots import Slots
 from fleet.supervisor.interfaces import AgentControl
 
@@ -40,4 +41,5 @@ def a_spawn_queue(
         host=host,
     )
     admission = Admission(fleet=fleet, slots=slots, budgets=budgets)
-    return SpawnQueue(ledger=ledger, admission=admission, clock=clock, notices=notices)
+    launches = LaunchQueue(store=ledger.spawn_queue, admission=admission, clock=clock)
+    return SpawnQueue(launches=launches, forge=ledger.forge, clock=clock, notices=notices)

@@ -37,7 +37,8 @@ from fleet.repos.desk import RepoDesk
 from fleet.repos.line.cutting import Asked
 from fleet.repos.schema import ref_problem
 from fleet.supervisor.admission.admit import Admission
-from fleet.supervisor.admission.request import LaunchRequest, Queued, Refused
+from fleet.supervisor.admission.queue import Launch
+from fleet.supervisor.admission.request import Admitted, LaunchRequest, Queued, Refused
 from fleet.supervisor.interfaces import AgentControl
 
 
@@ -81,6 +82,27 @@ class Handlers(Family):
 
     @command(SPAWN)
     async def spawn(self, req: Request) -> Reply:
+        request, earlier = await self._request(req)
+        gate = self._gate
+        admitted = await self._admission.admit(request, gate.waiter(req) if gate else None)
+        return await self._answer(request.agent, admitted, earlier)
+
+    async def queued(self, req: Request, held: LaunchRequest | None, launch: Launch) -> Reply:
+        """``spawn`` as a queued entry of ``req`` starts: the request it holds (``None``:
+        an entry written before requests were held, read as its command says), launched
+        through ``launch``; answered as a typed ``spawn`` is."""
+        if held is None:
+            request, earlier = await self._request(req)
+        else:
+            request = held
+            await self._not_on_an_issue(request.agent)
+            repos = self._repos
+            fresh = request.fresh and repos is not None
+            earlier = await repos.line_of(request.agent) if fresh and repos else None
+        return await self._answer(request.agent, await launch(request), earlier)
+
+    async def _request(self, req: Request) -> tuple[LaunchRequest, LineRecord | None]:
+        """The launch ``req`` asks for, and the earlier live line a ``--fresh`` leaves."""
         await self._not_on_an_issue(req.arg("NAME"))
         flags = req.command.flags
         host = _host(flags.get("host"))
@@ -109,8 +131,11 @@ class Handlers(Family):
             co_author=asked.co_author if asked is not None else None,
             urgent=bool(flags.get("urgent")),
         )
-        gate = self._gate
-        admitted = await self._admission.admit(request, gate.waiter(req) if gate else None)
+        return request, earlier
+
+    async def _answer(self, name: str, admitted: Admitted, earlier: LineRecord | None) -> Reply:
+        """What ``spawn`` says of ``name``'s launch as the admission took it."""
+        gate, spend = self._gate, self._spend
         if isinstance(admitted, Refused):
             raise CommandError(f"not started: {admitted.why}")
         if isinstance(admitted, Queued):

@@ -14,7 +14,7 @@ from bot.commands.errors import CommandError, NotFound
 from bot.commands.grammar import Grammar
 from bot.commands.handlers.queue import EMPTY, render_queue
 from bot.commands.handlers.spawn_queue import SpawnQueue
-from bot.commands.request import Request
+from bot.commands.request import Reply, Request
 from bot.commands.router import Delegated, Ran
 from bot.commands.specs import COMMANDS
 from fleet.budgets.model import Groups
@@ -26,6 +26,7 @@ from fleet.model import AgentSpec, AgentState, DesiredState
 from fleet.names import AgentName
 from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
+from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.autostart import autostart
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.spawn_queues import a_spawn_queue
@@ -80,16 +81,24 @@ async def roster_launch(ledger: Ledger, queue: SpawnQueue, spec: AgentSpec) -> l
 
 
 class Starter:
-    """A router whose run_as "starts" the agent the command names (marks it live)."""
+    """A router whose run_as hands the queued start its request, and a ``spawn`` that
+    "starts" the agent the entry holds (marks it live)."""
 
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
         self.runs: list[Delegated] = []
+        self.held: list[LaunchRequest | None] = []
 
-    async def run_as(self, connector: Any, run: Delegated) -> Ran | None:
+    async def run_as(self, connector: Any, run: Delegated, act: Any = None) -> Ran | None:
         self.runs.append(run)
-        await set_live(self.ledger, run.text.split()[1])
+        assert act is not None
+        await act(spawn(run.text))
         return Ran("ok", "spawn", None)
+
+    async def spawner(self, req: Request, held: LaunchRequest | None, launch: Any) -> Reply:
+        self.held.append(held)
+        await set_live(self.ledger, req.arg("NAME"))
+        return Reply("started")
 
 
 async def test_two_spawns_at_once_cannot_both_take_the_last_slot(
@@ -128,7 +137,7 @@ async def test_a_freed_slot_starts_the_oldest_entry_once(ledger: Ledger, tmp_pat
     sender, under the claimed id queue:<id>; the entry is gone, the younger one waits."""
     queue = make_queue(ledger, tmp_path, Caps(max_running=1))
     starter = Starter(ledger)
-    queue.attach(starter, lambda name: FakeConnector(name))  # type: ignore[arg-type]
+    queue.attach(starter, lambda name: FakeConnector(name), starter.spawner)  # type: ignore[arg-type]
     await set_live(ledger, "r")
     for name in ("b", "c"):
         assert await queue.admit(spawn(f"!spawn {name}"), runtime=None, account=None)
@@ -145,6 +154,7 @@ async def test_a_freed_slot_starts_the_oldest_entry_once(ledger: Ledger, tmp_pat
         "queue:1",
     )
     assert run.heading.startswith("Queued launch #1 of **b** (waiting since 12:00 UTC: global")
+    assert [h.agent if h else None for h in starter.held] == ["b"]  # the request it held
     assert [e.agent for e in await queue.entries()] == ["c"]
     await queue.stop()
 
@@ -161,7 +171,7 @@ async def test_an_entry_left_starting_by_a_crash_is_tried_again(
     assert await ledger.spawn_queue.mark_spawn_starting(entry.id)
     fresh = make_queue(ledger, tmp_path, Caps(max_running=1))
     starter = Starter(ledger)
-    fresh.attach(starter, lambda name: FakeConnector(name))  # type: ignore[arg-type]
+    fresh.attach(starter, lambda name: FakeConnector(name), starter.spawner)  # type: ignore[arg-type]
     assert await fresh.restore() == 1
     assert await fresh.sweep() == 1
     assert [r.event_id for r in starter.runs] == ["queue:1"]
@@ -201,7 +211,7 @@ async def test_the_queue_table_shows_place_who_why_and_when(ledger: Ledger, tmp_
 async def test_a_start_its_budget_defers_again_keeps_its_place(
     ledger: Ledger, tmp_path: Path
 ) -> None:
-    """When the queued command, run again, is deferred by its budget, the entry goes back
+    """When the queued start is deferred by its budget, the entry goes back
     to wait under its own number with the new reason and time — not a second entry."""
     queue = make_queue(ledger, tmp_path, Caps())
     later = T0 + timedelta(hours=2)
@@ -209,13 +219,13 @@ async def test_a_start_its_budget_defers_again_keeps_its_place(
     class Deferring:
         runs = 0
 
-        async def run_as(self, connector: Any, run: Delegated) -> Ran | None:
+        async def run_as(self, connector: Any, run: Delegated, act: Any = None) -> Ran | None:
             self.runs += 1
             await queue.defer(spawn(run.text), later, "agent:b is queued until 14:00")
             return Ran("ok", "spawn", None)
 
     router = Deferring()
-    queue.attach(router, lambda name: FakeConnector(name))  # type: ignore[arg-type]
+    queue.attach(router, lambda name: FakeConnector(name), Starter(ledger).spawner)  # type: ignore[arg-type]
     await queue.defer(spawn("!spawn b"), T0, "agent:b is queued until 12:00")
     assert await queue.sweep() == 1
     [entry] = await queue.entries()
@@ -253,7 +263,7 @@ async def test_an_agent_on_a_forge_issue_is_not_launched_by_the_roster_or_the_qu
 
     queue = make_queue(ledger, tmp_path, Caps(max_running=1))
     starter = Starter(ledger)
-    queue.attach(starter, lambda name: FakeConnector(name))  # type: ignore[arg-type]
+    queue.attach(starter, lambda name: FakeConnector(name), starter.spawner)  # type: ignore[arg-type]
     await set_live(ledger, "r")
     coder = AgentSpec(name=AgentName("coder"), runtime="stub", autostart=True)
     assert await roster_launch(ledger, queue, coder) == []  # no slot: queued

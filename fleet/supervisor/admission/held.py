@@ -1,0 +1,97 @@
+"""A :class:`~fleet.supervisor.admission.request.LaunchRequest` as the spawn queue holds it:
+written to JSON when the launch starts waiting (:func:`held`), read back when its turn
+comes (:func:`request_of`), so it starts as it was asked. An entry written before the
+queue held requests has none: its origin reads it (chat: as the command it keeps)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any, cast
+
+from fleet.errors import FleetError
+from fleet.ledger import QueuedSpawn
+from fleet.model import PermissionMode, RunBudget
+from fleet.repos.hook.policy import Issue
+from fleet.supervisor.admission.request import LaunchRequest, Origin
+
+_PLAIN = (
+    *("by", "runtime", "model", "account", "prompt", "host", "repo", "repo_base"),
+    *("fresh", "branch", "co_author", "urgent", "collect"),
+)
+
+
+def held(request: LaunchRequest) -> str:
+    """``request`` as the queue keeps it."""
+    out: dict[str, Any] = {"agent": request.agent, "origin": request.origin}
+    for key in _PLAIN:
+        out[key] = getattr(request, key)
+    out["workdir"] = None if request.workdir is None else str(request.workdir)
+    out["permissions"] = None if request.permissions is None else request.permissions.value
+    budget = request.run_budget
+    out["run_budget"] = None
+    if budget is not None:
+        since = None if budget.since is None else budget.since.isoformat()
+        out["run_budget"] = {
+            "max_tokens": budget.max_tokens,
+            "max_usd": budget.max_usd,
+            "cutoff": budget.cutoff,
+            "since": since,
+        }
+    issue = request.issue
+    out["issue"] = None if issue is None else {"slug": issue.slug, "number": issue.number}
+    return json.dumps(out, sort_keys=True)
+
+
+def request_of(entry: QueuedSpawn) -> LaunchRequest | None:
+    """The request ``entry`` holds; ``None`` for an entry written before requests were
+    held. Raises :class:`FleetError` when what it holds cannot be read."""
+    if entry.launch is None:
+        return None
+    try:
+        data = json.loads(entry.launch)
+        return _read(cast(dict[str, Any], data))
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise FleetError(f"queued launch #{entry.id} could not be read: {exc}") from None
+
+
+def _read(data: dict[str, Any]) -> LaunchRequest:
+    workdir, mode = data.get("workdir"), data.get("permissions")
+    budget, issue = data.get("run_budget"), data.get("issue")
+    return LaunchRequest(
+        str(data["agent"]),
+        origin=cast(Origin, str(data.get("origin") or "chat")),
+        by=_text(data.get("by")) or "operator",
+        runtime=_text(data.get("runtime")),
+        model=_text(data.get("model")),
+        account=_text(data.get("account")),
+        prompt=_text(data.get("prompt")),
+        workdir=None if workdir is None else Path(str(workdir)),
+        permissions=None if mode is None else PermissionMode(str(mode)),
+        run_budget=None if budget is None else _budget(cast(dict[str, Any], budget)),
+        host=_text(data.get("host")),
+        repo=_text(data.get("repo")),
+        repo_base=_text(data.get("repo_base")),
+        fresh=bool(data.get("fresh")),
+        branch=_text(data.get("branch")),
+        issue=None if issue is None else Issue(str(issue["slug"]), int(issue["number"])),
+        co_author=_text(data.get("co_author")),
+        urgent=bool(data.get("urgent")),
+        collect=bool(data.get("collect", True)),
+    )
+
+
+def _budget(data: dict[str, Any]) -> RunBudget:
+    since = data.get("since")
+    tokens, usd = data.get("max_tokens"), data.get("max_usd")
+    return RunBudget(
+        max_tokens=None if tokens is None else int(tokens),
+        max_usd=None if usd is None else float(usd),
+        cutoff=str(data.get("cutoff") or "refuse"),
+        since=None if since is None else datetime.fromisoformat(str(since)),
+    )
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
