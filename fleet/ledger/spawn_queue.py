@@ -7,8 +7,9 @@ command's flags as JSON and its text as typed, where it came from (``origin``: c
 autostart, forge; ``ref``: what the origin knows it by, a forge run's id), who asked and
 where (connector, room, thread), why it waits, when it was queued, and the host it is for.
 An entry is ``waiting`` until it is picked; it is marked ``starting`` (committed) before the
-start is attempted and removed once that is done, so a crash in between leaves a ``starting`` entry whose start is tried again under the same
-claimed id — and the start itself is idempotent per agent.
+start is attempted and removed once that is done, so a crash in between leaves a
+``starting`` entry whose start is tried again under the same claimed id — and the start
+itself is idempotent per agent.
 """
 
 from __future__ import annotations
