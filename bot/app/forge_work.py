@@ -36,6 +36,7 @@ from fleet.forge.posts.provenance import ProvenanceSource
 from fleet.forge.posts.publish import Publisher, Tell
 from fleet.forge.runs.desk import ForgeDesk
 from fleet.forge.runs.polling import ForgePolling
+from fleet.forge.runs.queued import QueuedRuns
 from fleet.forge.runs.rounds import Rounds
 from fleet.forge.runs.watch import ForgeWatch
 from fleet.forge.runs.work import ForgeWork
@@ -88,7 +89,8 @@ async def start_forges(
         return Forged(rounds=Rounds(tokens=clients.tokens))
     notify = ledgered.notifier.post
     fleet = fleeted.fleet
-    launcher = FleetLauncher(fleet, repos, verbs, ledger, fleet.admission)
+    launches = fleeted.queue.launches  # a run a cap holds waits there, oldest first
+    launcher = FleetLauncher(fleet, repos, verbs, ledger, fleet.admission, launches)
     publisher = Publisher(
         forges=cfg.forges,
         apis=clients.apis,
@@ -108,6 +110,7 @@ async def start_forges(
         publisher=publisher,
         clock=clock,
     )
+    launches.listen("forge", QueuedRuns(forge=ledger.forge, starts=work.starts, launcher=launcher))
     desk = ForgeDesk(
         forges=cfg.forges,
         apis=clients.apis,

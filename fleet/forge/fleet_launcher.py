@@ -1,29 +1,30 @@
 """Forge work's hands on the fleet (:class:`~fleet.forge.launcher.ForgeLauncher`): a run
 for an issue starts through the fleet's one admission
 (:class:`~fleet.supervisor.admission.admit.Admission`), as an operator's ``spawn`` does —
-the budgets asked first, every concurrency cap holding it queued on its issue with the
-cap's words until a slot frees — on a new line named for the issue; a follow-up goes into
-the same session (thawed first when it was frozen) while that session works on the run's
-line, or, that session gone, into the next run on the same line, launched the same way;
-stops, pushes (of the run's own line) and the end of a line go through the repositories as
-the verbs do."""
+the budgets asked first, every concurrency cap holding it in the fleet's spawn queue (its
+issue saying ``queued`` with the cap's words) until its turn comes — on a new line named
+for the issue; a follow-up goes into the same session (thawed first when it was frozen)
+while that session works on the run's line, or, that session gone, into the next run on
+the same line, launched the same way; stops, pushes (of the run's own line) and the end of
+a line go through the repositories as the verbs do."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Final
 
 from fleet.errors import FleetwardenError
 from fleet.forge.launcher import LaunchRefused, OtherLine, Started
-from fleet.ledger import Ledger
+from fleet.ledger import Ledger, SpawnAsk
 from fleet.ledger.line_records import LineRecord, LineState
 from fleet.repos.desk import NoLine, RepoError
 from fleet.repos.hook.policy import Issue
 from fleet.repos.service import Repos
 from fleet.repos.verbs import RepoVerbs
-from fleet.supervisor.admission.admit import Admission
-from fleet.supervisor.admission.request import LaunchRequest, Queued, Refused
+from fleet.supervisor.admission.admit import Admission, Wait
+from fleet.supervisor.admission.queue import LaunchQueue
+from fleet.supervisor.admission.request import Admitted, LaunchRequest, Queued, Refused
 from fleet.supervisor.fleet import Fleet
 
 log = logging.getLogger(__name__)
@@ -50,12 +51,16 @@ class FleetLauncher:
         verbs: RepoVerbs,
         ledger: Ledger,
         admission: Admission,
+        queue: LaunchQueue | None = None,
     ) -> None:
+        """``queue``: where a run a cap holds waits (``None``: it stays queued on its
+        issue alone, tried again by the watch round)."""
         self._fleet = fleet
         self._repos = repos
         self._verbs = verbs
         self._ledger = ledger
         self._admission = admission
+        self._queue = queue
 
     async def repo_of(self, agent: str) -> str | None:
         try:
@@ -67,7 +72,8 @@ class FleetLauncher:
         return {spec.name: spec.repo for spec in self._fleet.roster()}
 
     async def busy(self, agent: str) -> str | None:
-        if agent in self._repos.launching:
+        starting = self._queue is not None and agent in self._queue.slots.starting
+        if agent in self._repos.launching or starting:
             return f"{agent} is starting another run"
         record = await self._ledger.agents.get_agent(agent)
         if record is not None and record.state.is_live:
@@ -84,6 +90,7 @@ class FleetLauncher:
         requester: str,
         issue: Issue | None = None,
         co_author: str | None = None,
+        key: int | None = None,
     ) -> Started:
         request = LaunchRequest(
             agent,
@@ -96,7 +103,11 @@ class FleetLauncher:
             co_author=co_author,
             collect=False,
         )
-        return await self._launched(request)
+        wait = None
+        if key is not None and self._queue is not None:
+            ask = SpawnAsk(agent, "", requester, "", "", "", origin="forge", ref=str(key))
+            wait = self._queue.waiter(ask)
+        return await self._launched(request, wait)
 
     async def start_on_line(
         self, agent: str, *, repo: str, line_id: int | None, prompt: str, requester: str
@@ -120,12 +131,18 @@ class FleetLauncher:
                         line.id)  # fmt: skip
         return started
 
-    async def _launched(self, request: LaunchRequest) -> Started:
-        """``request`` through the admission: the run and the line it works on; else
-        :class:`LaunchRefused` saying why not — :class:`Waits` when a cap holds it."""
-        agent = request.agent
+    async def _launched(self, request: LaunchRequest, wait: Wait | None = None) -> Started:
+        """``request`` through the admission (held by a cap, it waits in ``wait`` when
+        given): the run and the line it works on; else :class:`LaunchRefused` saying why
+        not — :class:`Waits` when a cap holds it."""
+        return await self.launched(request.agent, self._admission.admit(request, wait))
+
+    async def launched(self, agent: str, admitting: Awaitable[Admitted]) -> Started:
+        """What came of ``agent``'s launch through the admission (``admitting``): the run
+        and the line it works on; else :class:`LaunchRefused` saying why not —
+        :class:`Waits` when a cap holds it."""
         try:  # the prompt is within fleet.forge.runs.prompts.PROMPT_BYTES, its rules at its end
-            admitted = await self._admission.admit(request)
+            admitted = await admitting
         except FleetwardenError as exc:  # a config key, an upstream's words: the operator's
             raise LaunchRefused(NOT_PREPARED, f"not started: {exc}") from None
         if isinstance(admitted, Refused):

@@ -66,11 +66,13 @@ class ForgeLauncher(Protocol):
         requester: str,
         issue: Issue | None = None,
         co_author: str | None = None,
+        key: int | None = None,
     ) -> Started:
         """Launch ``agent`` on a new line of ``repo`` named ``branch`` with ``prompt``, for
         ``issue`` (the only one its commits may name) and ``co_author`` (``NAME <EMAIL>``
         of who gave it the issue: its commits' ``Co-authored-by:``); :class:`LaunchRefused`
-        when a budget, a cap or the fleet's limits hold it."""
+        when a budget, a cap or the fleet's limits hold it. ``key``: the forge run it is —
+        a cap holding it then keeps it in the fleet's spawn queue, whose turn starts it."""
         ...
 
     async def start_on_line(

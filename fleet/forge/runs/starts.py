@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 
 from fleet.clock import Clock
 from fleet.forge.facts import NoRunNews
-from fleet.forge.launcher import ForgeLauncher, LaunchRefused
+from fleet.forge.launcher import ForgeLauncher, LaunchRefused, Started
 from fleet.forge.model import EventKind, ForgeApi, ForgeApiError, ForgeEvent, ForgeIssue
 from fleet.forge.posts.answers import Unstartable, no_run_words, why_not
 from fleet.forge.posts.publish import Publisher
@@ -146,7 +146,7 @@ class RunStarts:
             if other is not None and other.id != record.id:
                 why = f"{record.agent} works on {other.slug}#{other.issue} until its PR closes"
         if why is not None:
-            return await self._queued(record, why)
+            return await self.keep_queued(record, why)
         api = self.apis[record.forge]
         if issue is None:
             issue = await api.issue(record.slug, record.issue)
@@ -171,9 +171,15 @@ class RunStarts:
                 requester=f"@{record.requester} on {record.forge}",
                 issue=Issue(str(record.slug), record.issue),
                 co_author=co_author,
+                key=record.id,
             )
         except LaunchRefused as exc:
-            return await self._queued(record, exc.public, exc)
+            return await self.keep_queued(record, exc.public, exc)
+        return await self.working(record, started)
+
+    async def working(self, record: ForgeRunRecord, started: Started) -> str:
+        """``record``'s agent started on it (``started``): the run working, its status
+        comment saying so; the outcome, in a few words."""
         line = await self.launcher.line(record.agent)
         await self.ledger.forge.update_forge_run(
             record.id,
@@ -198,7 +204,7 @@ class RunStarts:
             return None
         return forge_co_author(record.requester, address) if address else None
 
-    async def _queued(
+    async def keep_queued(
         self, record: ForgeRunRecord, why: str, refused: LaunchRefused | None = None
     ) -> str:
         """``record`` kept queued, ``why`` its public words (the status comment's); a

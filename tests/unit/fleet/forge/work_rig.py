@@ -128,6 +128,7 @@ class FakeLauncher:
         requester: str,
         issue: Issue | None = None,
         co_author: str | None = None,
+        key: int | None = None,
     ) -> Started:
         self.calls.append(("start", agent, branch))
         self._refused(agent)
