@@ -1,6 +1,6 @@
 """The spawn queue's sweep as an interval job: the safety net that starts a queued launch
 once a slot is free or its ``not_before`` has passed, should no fleet event have said so
-(the queue itself is the bot's :class:`bot.commands.handlers.spawn_queue.SpawnQueue`,
+(the queue itself is the admission's :class:`fleet.supervisor.admission.queue.LaunchQueue`,
 kept in the ledger)."""
 
 from __future__ import annotations

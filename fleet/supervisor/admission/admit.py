@@ -8,7 +8,7 @@ to the agent's fallback when it has one and the request names no runtime
 (:meth:`fleet.supervisor.fleet.Fleet.fallback_of`), else defers it to when the budget's
 queue clears (``budgets.queued_until``) if the request can wait there, else refuses it;
 then every concurrency cap (:class:`~fleet.supervisor.admission.slots.Slots`), a launch
-they hold waiting in the spawn queue (or, for a forge run, on its issue); then the launch
+they hold waiting in the spawn queue (:mod:`fleet.supervisor.admission.queue`); then the launch
 itself (:meth:`fleet.supervisor.fleet.Fleet.spawn`), its line asked for as the request
 says.
 """
@@ -84,7 +84,7 @@ class Admission:
     async def admit(self, request: LaunchRequest, wait: Wait | None = None) -> Admitted:
         """Launch ``request`` now, or say why it waits or is refused. ``wait``: where it
         waits when it may (the spawn queue); without it, a held launch is the caller's to
-        keep (a forge run stays queued on its issue) and a deferred one is refused."""
+        keep (a forge run's next run on its line is refused) and a deferred one is refused."""
         fallback = ""
         if self._budgets is not None and request.origin != "autostart":
             admitted, why = await self._budgets.admit_spawn(request.agent, urgent=request.urgent)
