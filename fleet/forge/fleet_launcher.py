@@ -16,8 +16,10 @@ from typing import Final
 
 from fleet.errors import FleetwardenError
 from fleet.forge.launcher import LaunchRefused, OtherLine, Started
-from fleet.ledger import Ledger
+from fleet.ledger.agents import AgentsStore
 from fleet.ledger.line_records import LineRecord, LineState
+from fleet.ledger.lines import LinesStore
+from fleet.ledger.runs import RunsStore
 from fleet.repos.desk import NoLine, RepoError
 from fleet.repos.hook.policy import Issue
 from fleet.repos.service import Repos
@@ -48,13 +50,17 @@ class FleetLauncher:
         fleet: Fleet,
         repos: Repos,
         verbs: RepoVerbs,
-        ledger: Ledger,
+        agents: AgentsStore,
+        runs: RunsStore,
+        lines: LinesStore,
         admission: Admission,
     ) -> None:
         self._fleet = fleet
         self._repos = repos
         self._verbs = verbs
-        self._ledger = ledger
+        self._agents = agents
+        self._runs = runs
+        self._lines = lines
         self._admission = admission
 
     async def repo_of(self, agent: str) -> str | None:
@@ -69,7 +75,7 @@ class FleetLauncher:
     async def busy(self, agent: str) -> str | None:
         if agent in self._repos.launching:
             return f"{agent} is starting another run"
-        record = await self._ledger.agents.get_agent(agent)
+        record = await self._agents.get_agent(agent)
         if record is not None and record.state.is_live:
             return f"{agent} is {record.state.value} on other work"
         return None
@@ -134,7 +140,7 @@ class FleetLauncher:
             raise Waits(admitted.why)
         if not admitted.outcome.started:
             raise LaunchRefused(f"not started: {agent} already runs")
-        run = await self._ledger.runs.last_run(agent)
+        run = await self._runs.last_run(agent)
         line = await self._repos.line_of(agent)
         if run is None:
             raise LaunchRefused(f"not started: {agent} has no run")
@@ -149,7 +155,7 @@ class FleetLauncher:
                 raise OtherLine(await self._elsewhere(agent, newest, line_id))
         await self._fleet.thaw(agent)
         await self._fleet.send(agent, text, by=by)
-        run = await self._ledger.runs.last_run(agent)
+        run = await self._runs.last_run(agent)
         return run.id if run is not None else None
 
     async def is_running(self, agent: str) -> bool:
@@ -188,7 +194,7 @@ class FleetLauncher:
     async def line(self, agent: str, line_id: int | None = None) -> LineRecord | None:
         if line_id is None:
             return await self._repos.line_of(agent)
-        line = await self._ledger.lines.line(line_id)
+        line = await self._lines.line(line_id)
         return line if line is not None and line.agent == agent else None
 
     async def push(self, agent: str, line_id: int | None = None) -> str:

@@ -306,7 +306,7 @@ class Repos:
     async def no_branch(self, agent: str) -> str:
         """Why ``agent`` has no live branch (its last one merged or discarded, and when)
         and the ``spawn`` that cuts one."""
-        return await why_no_branch(self.ledger, agent)
+        return await why_no_branch(self.ledger.lines, self.ledger.agents, self.ledger.forge, agent)
 
     async def change(self, agent: str) -> Change:
         return await self.change_of(await self.live(agent))
