@@ -20,6 +20,7 @@ from fleet.repos.service import Repos
 from fleet.runs.launch_kit import LaunchKit
 from fleet.supervisor.cutoffs import CutoffKeeper
 from fleet.supervisor.fleet import Fleet
+from fleet.supervisor.stores import FleetStores
 from fleet.watchdog.heartbeat import HeartbeatServer
 
 
@@ -57,7 +58,17 @@ async def start_fleet(
     tokens = SharedTokens(ledger, sets)
     await tokens.start()  # a standby accepts the agents it takes over
     fleet = Fleet(
-        ledger=ledger,
+        stores=FleetStores(
+            agents=ledger.agents,
+            runs=ledger.runs,
+            heartbeats=ledger.heartbeats,
+            metering=ledger.metering,
+            budgets=ledger.budgets,
+            lines=ledger.lines,
+            refusals=ledger.refusals,
+            forge=ledger.forge,
+            spawn_queue=ledger.spawn_queue,
+        ),
         clock=clock,
         kit=LaunchKit(
             runtimes=at.runtimes,

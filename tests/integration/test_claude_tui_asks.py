@@ -27,6 +27,7 @@ from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.watchdog.heartbeat import HeartbeatServer
 from tests.fakes.provider import Accepted, FakeProvider, Turn
+from tests.fakes.stores import fleet_stores
 from tests.integration.test_claude_sessions import eventually, write
 from tests.integration.test_real_clis import bin_dir, cli, node_dir
 
@@ -80,7 +81,7 @@ class Rig:
             sandbox="none",
         )
         self.fleet = Fleet(
-            ledger=ledger,
+            stores=fleet_stores(ledger),
             clock=clock,
             kit=LaunchKit(
                 runtimes=default_registry(),

@@ -27,6 +27,7 @@ from fleet.sandbox.service import Sandboxes, SandboxSettings
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests import sandbox_need
 from tests.fakes.provider import Accepted, FakeProvider, Turn
+from tests.fakes.stores import fleet_stores
 from tests.integration.codex_live import MODEL
 from tests.integration.test_codex_live_session import DONE, EDIT, SLOW, TOUCH
 from tests.integration.test_real_clis import bin_dir, cli, node_dir
@@ -122,7 +123,7 @@ async def rig(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[R
 
         def make(approvals: Approvals) -> Fleet:
             return Fleet(
-                ledger=ledger,
+                stores=fleet_stores(ledger),
                 clock=SystemClock(),
                 kit=LaunchKit(
                     runtimes=default_registry(),

@@ -30,6 +30,7 @@ from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.watchdog.heartbeat import HeartbeatServer
 from tests import sandbox_need
 from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn
+from tests.fakes.stores import fleet_stores
 from tests.integration.test_fleet_real_clis import KEY, REPLY, ended
 from tests.integration.test_real_clis import bin_dir, cli, node_dir
 
@@ -88,7 +89,7 @@ class Rig:
     async def spawn(self, spec: AgentSpec, prompt: str = "make the file") -> None:
         path = [str(bin_dir()), str(node_dir()), "/usr/local/bin", "/usr/bin", "/bin"]
         self.fleet = Fleet(
-            ledger=self.ledger,
+            stores=fleet_stores(self.ledger),
             clock=SystemClock(),
             kit=LaunchKit(
                 runtimes=default_registry(),

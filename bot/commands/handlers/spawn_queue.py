@@ -70,7 +70,8 @@ def admission_of(
 
     def made(fleet: AgentControl) -> Admission:
         slots = Slots(
-            ledger=ledger,
+            agents=ledger.agents,
+            spawn_queue=ledger.spawn_queue,
             fleet=fleet,
             caps=caps_of(cfg),
             groups=cfg.groups,

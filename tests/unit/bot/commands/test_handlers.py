@@ -25,6 +25,7 @@ from fleet.names import AgentName
 from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from tests.fakes.stores import fleet_stores
 from tests.unit.chat_fakes import OPERATOR, T0, VIEWER, Calls, FakeConnector, message
 
 # T0 is 12:00 UTC, 13:00 in Berlin: local midnight is 23:00 UTC the day before.
@@ -44,7 +45,7 @@ def berlin(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.fixture
 def fleet(ledger: Ledger, tmp_path: Path, berlin: None) -> Fleet:
     return Fleet(
-        ledger=ledger,
+        stores=fleet_stores(ledger),
         clock=ManualClock(T0),
         kit=LaunchKit(
             runtimes=default_registry(),

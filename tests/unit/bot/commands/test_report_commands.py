@@ -22,6 +22,7 @@ from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.budget_book import StaticBook
+from tests.fakes.stores import fleet_stores
 from tests.unit.bot.render.test_report import BERLIN, NOW, PNG_SIGNATURE, backend, coder
 from tests.unit.chat_fakes import (
     OPERATOR,
@@ -53,7 +54,7 @@ def pacing(
 
 def fleet_of(ledger: Ledger, tmp_path: Path) -> Fleet:
     return Fleet(
-        ledger=ledger,
+        stores=fleet_stores(ledger),
         clock=ManualClock(T0),
         kit=LaunchKit(
             runtimes=default_registry(),

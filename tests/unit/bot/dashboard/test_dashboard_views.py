@@ -21,12 +21,13 @@ from fleet.ledger.forge_records import Slug
 from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from tests.fakes.stores import fleet_stores
 from tests.unit.chat_fakes import HomeConnector, ThreadedConnector
 
 
 def views(ledger: Ledger, clock: ManualClock, tmp_path: Path, chat: Connector) -> Views:
     fleet = Fleet(
-        ledger=ledger,
+        stores=fleet_stores(ledger),
         clock=clock,
         kit=LaunchKit(
             runtimes=default_registry(),

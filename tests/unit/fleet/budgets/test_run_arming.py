@@ -28,6 +28,7 @@ from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.watchdog.verdicts import Restart
+from tests.fakes.stores import fleet_stores
 
 AGENT = AgentName("crashy")
 CAP = RunBudget(max_tokens=3_000)
@@ -53,7 +54,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
 
 def fleet_of(rig: Rig, caps: object, roster: dict[AgentName, AgentSpec] | None = None) -> Fleet:
     return Fleet(
-        ledger=rig.ledger,
+        stores=fleet_stores(rig.ledger),
         clock=rig.clock,
         kit=LaunchKit(
             runtimes=default_registry(),

@@ -1,0 +1,21 @@
+"""The ledger's stores a test's fleet takes, from the ledger the test opened."""
+
+from __future__ import annotations
+
+from fleet.ledger import Ledger
+from fleet.supervisor.stores import FleetStores
+
+
+def fleet_stores(ledger: Ledger) -> FleetStores:
+    """The stores of ``ledger`` a :class:`~fleet.supervisor.fleet.Fleet` keeps its agents in."""
+    return FleetStores(
+        agents=ledger.agents,
+        runs=ledger.runs,
+        heartbeats=ledger.heartbeats,
+        metering=ledger.metering,
+        budgets=ledger.budgets,
+        lines=ledger.lines,
+        refusals=ledger.refusals,
+        forge=ledger.forge,
+        spawn_queue=ledger.spawn_queue,
+    )
