@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fleet.budgets.stores import BudgetStores
 from fleet.ledger import Ledger
 from fleet.supervisor.stores import FleetStores
 
@@ -19,3 +20,8 @@ def fleet_stores(ledger: Ledger) -> FleetStores:
         forge=ledger.forge,
         spawn_queue=ledger.spawn_queue,
     )
+
+
+def budget_stores(ledger: Ledger) -> BudgetStores:
+    """The stores of ``ledger`` a :class:`~fleet.budgets.service.BudgetService` paces with."""
+    return BudgetStores(ledger.budgets, ledger.agents, ledger.metering, ledger.accounts)

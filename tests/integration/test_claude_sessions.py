@@ -74,7 +74,7 @@ class Rig:
 
     async def fleet(self, spec: AgentSpec) -> Fleet:
         """A Fleet over this rig's state dir and ledger (a new one: a restart)."""
-        self.approvals = Approvals(self.ledger, SystemClock())
+        self.approvals = Approvals(self.ledger.approvals, SystemClock())
         path = [str(bin_dir()), str(node_dir()), "/usr/local/bin", "/usr/bin", "/bin"]
         fleet = Fleet(
             stores=fleet_stores(self.ledger),

@@ -68,7 +68,7 @@ class Rig:
 
         self.beats = HeartbeatServer(self.state, on_beat)
         await self.beats.start()
-        self.approvals = Approvals(ledger, clock)
+        self.approvals = Approvals(ledger.approvals, clock)
         path = [str(bin_dir()), str(node_dir()), "/usr/local/bin", "/usr/bin", "/bin"]
         spec = AgentSpec(
             NAME,

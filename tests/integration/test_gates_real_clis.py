@@ -70,14 +70,19 @@ class Rig:
 
     async def serve(self) -> None:
         """(Re)start the endpoint and the approvals over the same state dir and ledger."""
-        self.approvals = Approvals(self.ledger, SystemClock())
+        self.approvals = Approvals(self.ledger.approvals, SystemClock())
 
         async def listener(event: ApprovalEvent) -> None:
             if event.opened:
                 self.asked.put_nowait(event.request)
 
         self.approvals.subscribe(listener)
-        door = AskDoor(self.approvals, ledger_terms(self.ledger), SystemClock(), poll_seconds=2.0)
+        door = AskDoor(
+            self.approvals,
+            ledger_terms(self.ledger.agents, self.ledger.runs),
+            SystemClock(),
+            poll_seconds=2.0,
+        )
 
         async def on_beat(agent: str, kind: str) -> None:
             self.beaten.append((agent, kind))

@@ -61,7 +61,7 @@ async def test_claude_code_is_refused_past_its_run_cap_and_stops(tmp_path: Path)
         )
         ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
         board = Board()
-        watch = RunCapWatch(RunCaps(), ledger, board, SystemClock())
+        watch = RunCapWatch(RunCaps(), ledger.agents, ledger.runs, board, SystemClock())
         route = ProviderRoute("anthropic", fake.base_url, ProviderApi.ANTHROPIC)
         proxy = MeteringProxy(
             tmp_path / "state",

@@ -80,7 +80,7 @@ async def test_a_secret_sent_as_a_model_or_a_tool_name_is_on_no_view(
         ],
         [],
     )
-    approvals = Approvals(ledger, clock)
+    approvals = Approvals(ledger.approvals, clock)
     await approvals.open(
         agent="coder-1",
         run_id=7,

@@ -58,7 +58,7 @@ async def test_approvals_link_to_their_chat_messages_and_say_who_answered(
 ) -> None:
     """Open ones first; the answered one with its answerer, decision and wait; a subject
     with a secret redacted; the link is the connector's."""
-    approvals = Approvals(ledger, clock)
+    approvals = Approvals(ledger.approvals, clock)
     first = await approvals.open(
         agent="coder",
         run_id=7,
