@@ -55,7 +55,7 @@ async def start_fleet(
     sets = [("heartbeat", heartbeats.secrets)]
     if metering is not None:
         sets.append(("metering", metering.secrets))
-    tokens = SharedTokens(ledger, sets)
+    tokens = SharedTokens(ledger.agents, sets)
     await tokens.start()  # a standby accepts the agents it takes over
     fleet = Fleet(
         stores=FleetStores(
@@ -86,7 +86,9 @@ async def start_fleet(
             repos=repos,  # a run's branch and checkout, made before it launches
         ),
         roster=wiring.roster_of(cfg),
-        admission=admission_of(cfg, ledger, spend.accounts, spend.budgets),
+        admission=admission_of(
+            cfg, ledger.agents, ledger.spawn_queue, spend.accounts, spend.budgets
+        ),
     )
     stops.add(Stop.FLEET, fleet.stop)
     heartbeats.take_asks(fleet.sessions.hook_asks.ask)  # TUIs' permission hooks
@@ -99,7 +101,13 @@ async def start_fleet(
     if spend.run_caps is not None:  # a run's end disarms its cap
         fleet.subscribe(spend.run_caps.on_fleet_event)
     # The queue the admission writes launches beyond a cap to (autostart's too).
-    queue = SpawnQueue(ledger=ledger, admission=fleet.admission, clock=clock, notices=notifier)
+    queue = SpawnQueue(
+        spawn_queue=ledger.spawn_queue,
+        forge=ledger.forge,
+        admission=fleet.admission,
+        clock=clock,
+        notices=notifier,
+    )
     stops.add(Stop.QUEUE, queue.stop)
     await fleet.start()
     await feed.follow_running()

@@ -41,4 +41,10 @@ def a_spawn_queue(
         host=host,
     )
     admission = Admission(fleet=fleet, slots=slots, budgets=budgets)
-    return SpawnQueue(ledger=ledger, admission=admission, clock=clock, notices=notices)
+    return SpawnQueue(
+        spawn_queue=ledger.spawn_queue,
+        forge=ledger.forge,
+        admission=admission,
+        clock=clock,
+        notices=notices,
+    )

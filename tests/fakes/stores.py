@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.dashboard.stores import PageStores
 from fleet.budgets.stores import BudgetStores
 from fleet.ledger import Ledger
 from fleet.supervisor.stores import FleetStores
@@ -25,3 +26,8 @@ def fleet_stores(ledger: Ledger) -> FleetStores:
 def budget_stores(ledger: Ledger) -> BudgetStores:
     """The stores of ``ledger`` a :class:`~fleet.budgets.service.BudgetService` paces with."""
     return BudgetStores(ledger.budgets, ledger.agents, ledger.metering, ledger.accounts)
+
+
+def page_stores(ledger: Ledger) -> PageStores:
+    """The stores of ``ledger`` the dashboard's pages read."""
+    return PageStores(ledger.agents, ledger.approvals, ledger.audit, ledger.dashboard, ledger.forge)

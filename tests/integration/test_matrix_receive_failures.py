@@ -29,7 +29,7 @@ from fleet.hosts.service import Hosts
 from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
-from tests.fakes.stores import fleet_stores
+from tests.fakes.stores import fleet_stores, page_stores
 from tests.integration.test_matrix_connector import PASSWORD_ENV, World, make_world, wait_for
 from tests.synapse_server import SynapseServer
 
@@ -85,7 +85,7 @@ class Rig:
             fleet=fleet, specs=COMMANDS, clock=clock, prefix="!", problems=self.failures.problems
         )
         self.views = Views(
-            ledger=world.ledger,
+            stores=page_stores(world.ledger),
             fleet=fleet,
             budgets=None,
             accounts=None,

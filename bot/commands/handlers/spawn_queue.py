@@ -37,7 +37,10 @@ from fleet.caps import Caps, Occupant, first_startable
 from fleet.clock import Clock
 from fleet.errors import FleetError
 from fleet.events import FleetEvent
-from fleet.ledger import Ledger, QueuedSpawn, SpawnAsk
+from fleet.ledger import QueuedSpawn, SpawnAsk
+from fleet.ledger.agents import AgentsStore
+from fleet.ledger.forge import ForgeStore
+from fleet.ledger.spawn_queue import SpawnQueueStore
 from fleet.notices import Notice, NoticeBoard, Tone
 from fleet.supervisor.admission.admit import Admission, SpawnBudgets, Wait
 from fleet.supervisor.admission.request import LaunchRequest, Queued, Started
@@ -61,7 +64,8 @@ def caps_of(cfg: Config) -> Caps:
 
 def admission_of(
     cfg: Config,
-    ledger: Ledger,
+    agents: AgentsStore,
+    spawn_queue: SpawnQueueStore,
     accounts: AccountBook | None,
     budgets: SpawnBudgets | None = None,
 ) -> Callable[[AgentControl], Admission]:
@@ -70,8 +74,8 @@ def admission_of(
 
     def made(fleet: AgentControl) -> Admission:
         slots = Slots(
-            agents=ledger.agents,
-            spawn_queue=ledger.spawn_queue,
+            agents=agents,
+            spawn_queue=spawn_queue,
             fleet=fleet,
             caps=caps_of(cfg),
             groups=cfg.groups,
@@ -96,13 +100,15 @@ class SpawnQueue:
     def __init__(
         self,
         *,
-        ledger: Ledger,
+        spawn_queue: SpawnQueueStore,
+        forge: ForgeStore,
         admission: Admission,
         clock: Clock,
         notices: NoticeBoard | None = None,
     ) -> None:
         assert admission.slots is not None
-        self._ledger = ledger
+        self._spawn_queue = spawn_queue
+        self._forge = forge
         self.admission = admission
         self._slots = admission.slots
         self._slots.freed = self.kick
@@ -134,12 +140,12 @@ class SpawnQueue:
         async def wait(request: LaunchRequest, why: str, until: datetime | None) -> QueuedSpawn:
             entry_id = self._starting.get(request.agent)
             if entry_id is not None and until is not None:
-                await self._ledger.spawn_queue.requeue_spawn(entry_id, why, until)
-                entry = await self._ledger.spawn_queue.queued_spawn(entry_id)
+                await self._spawn_queue.requeue_spawn(entry_id, why, until)
+                entry = await self._spawn_queue.queued_spawn(entry_id)
                 if entry is not None:
                     return entry
             ask = self._ask(req, why, request.runtime, request.account, not_before=until)
-            return await self._ledger.spawn_queue.enqueue_spawn(ask, host=self.host)
+            return await self._spawn_queue.enqueue_spawn(ask, host=self.host)
 
         return wait
 
@@ -219,9 +225,7 @@ class SpawnQueue:
         if not chosen:
             listed = ", ".join(f"#{e.id} {e.agent}" for e in entries) or "the queue is empty"
             raise NotFound(f"nothing queued as {ref!r} ({listed})")
-        dropped = [
-            e for e in [await self._ledger.spawn_queue.cancel_spawn(c.id) for c in chosen] if e
-        ]
+        dropped = [e for e in [await self._spawn_queue.cancel_spawn(c.id) for c in chosen] if e]
         if not dropped:
             raise CommandError(f"{ref} is being started now: it can no longer be cancelled")
         return dropped
@@ -314,7 +318,7 @@ class SpawnQueue:
             if entry is None:
                 return None
             # A `starting` entry was left by a crash mid-start: its claimed id keeps it once.
-            if entry.status == "waiting" and not await self._ledger.spawn_queue.mark_spawn_starting(
+            if entry.status == "waiting" and not await self._spawn_queue.mark_spawn_starting(
                 entry.id
             ):
                 return None
@@ -343,7 +347,7 @@ class SpawnQueue:
         try:
             await router.run_as(connector, run)
         finally:
-            await self._ledger.spawn_queue.finish_spawn(entry.id)
+            await self._spawn_queue.finish_spawn(entry.id)
 
     async def _launch(self, entry: QueuedSpawn) -> None:
         """Start a roster launch nobody typed (``autostart``) and tell the home rooms and
@@ -351,7 +355,7 @@ class SpawnQueue:
         head = f"Queued launch #{entry.id} of **{entry.agent}** ({entry.sender})"
         tone: Tone = "ok"
         try:
-            working = await self._ledger.forge.agent_forge_run(entry.agent)
+            working = await self._forge.agent_forge_run(entry.agent)
             if working is not None:  # its forge run's branch and session are the issue's
                 raise FleetError(
                     f"{entry.agent} works on #{working.issue} of {working.slug} "
@@ -370,7 +374,7 @@ class SpawnQueue:
         except FleetError as exc:
             text, tone = f"{head} could not start: {quotes_escaped(str(exc))}", "error"
         finally:
-            await self._ledger.spawn_queue.finish_spawn(entry.id)
+            await self._spawn_queue.finish_spawn(entry.id)
         if self._notices is not None:
             failed = tone == "error"
             await self._notices.post(

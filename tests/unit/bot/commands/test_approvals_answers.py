@@ -155,7 +155,12 @@ async def world(ledger: Ledger, clock: ManualClock) -> World:
     levers = Levers()
     handlers = {**Calls().table(), **ApprovalCommands(approvals, desk, clock, levers, "!").table()}
     router = Router(
-        grammar=Grammar(COMMANDS), acl=acl, handlers=handlers, ledger=ledger, approvals=desk
+        grammar=Grammar(COMMANDS),
+        acl=acl,
+        handlers=handlers,
+        audit=ledger.audit,
+        chat=ledger.chat,
+        approvals=desk,
     )
     return World(approvals, chat, router, told, runs, levers, ledger, clock, feed)
 
@@ -390,7 +395,12 @@ async def test_after_a_restart_a_reaction_still_answers_and_the_message_is_edite
 
     desk = ApprovalDesk(approvals, acl, ledger.chat, ledger.audit, open_runs)
     router = Router(
-        grammar=Grammar(COMMANDS), acl=acl, handlers=Calls().table(), ledger=ledger, approvals=desk
+        grammar=Grammar(COMMANDS),
+        acl=acl,
+        handlers=Calls().table(),
+        audit=ledger.audit,
+        chat=ledger.chat,
+        approvals=desk,
     )
     reaction = InboundMessage(
         connector="matrix",

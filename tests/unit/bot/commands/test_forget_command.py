@@ -59,7 +59,9 @@ def router(ledger: Ledger, fleet: Fleet) -> Router:
         **PacingCommands(fleet).table(),
         **ForgetCommand(fleet).table(),
     }
-    return Router(grammar=Grammar(COMMANDS), acl=acl, handlers=table, ledger=ledger)
+    return Router(
+        grammar=Grammar(COMMANDS), acl=acl, handlers=table, audit=ledger.audit, chat=ledger.chat
+    )
 
 
 async def removed_agent(ledger: Ledger, name: str, state: AgentState) -> None:

@@ -68,7 +68,9 @@ def router(ledger: Ledger, fleet: Fleet) -> Router:
         **overview.table(),
         **PacingCommands(fleet).table(),
     }
-    return Router(grammar=Grammar(COMMANDS), acl=acl, handlers=table, ledger=ledger)
+    return Router(
+        grammar=Grammar(COMMANDS), acl=acl, handlers=table, audit=ledger.audit, chat=ledger.chat
+    )
 
 
 def used(

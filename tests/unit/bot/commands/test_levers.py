@@ -62,8 +62,15 @@ def a_router(
 ) -> Router:
     handlers = Handlers(fleet=fleet, clock=clock)
     overview = OverviewCommands(fleet=fleet, specs=COMMANDS, clock=clock, prefix="!")
-    desk = ConfirmationDesk(ledger, clock)
-    levers = Levers(fleet=fleet, ledger=ledger, desk=desk, stop_one=handlers.stop, queue=queue)
+    desk = ConfirmationDesk(ledger.chat, clock)
+    levers = Levers(
+        fleet=fleet,
+        agents=ledger.agents,
+        budgets=ledger.budgets,
+        desk=desk,
+        stop_one=handlers.stop,
+        queue=queue,
+    )
     acl = Acl(
         [
             Grant(ADMIN, Role.ADMIN),
@@ -81,7 +88,12 @@ def a_router(
         **levers.table(),
     }
     return Router(
-        grammar=Grammar(COMMANDS), acl=acl, handlers=table, ledger=ledger, confirmations=desk
+        grammar=Grammar(COMMANDS),
+        acl=acl,
+        handlers=table,
+        audit=ledger.audit,
+        chat=ledger.chat,
+        confirmations=desk,
     )
 
 

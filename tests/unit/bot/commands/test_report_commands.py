@@ -112,7 +112,7 @@ async def test_a_viewer_gets_the_report_with_its_image(
     acl = Acl([Grant(OPERATOR, Role.OPERATOR), Grant(VIEWER, Role.VIEWER)])
     # Only the report commands: the test stands whatever other commands are being added.
     grammar = Grammar((PACE, REPORT))
-    router = Router(grammar=grammar, acl=acl, handlers=table, ledger=ledger)
+    router = Router(grammar=grammar, acl=acl, handlers=table, audit=ledger.audit, chat=ledger.chat)
     await router.handle(chat, message("!report", sender=VIEWER, room=ROOM))
     (sent,) = chat.sent
     assert sent.markdown.startswith("Pacing at 2026-11-22 11:00 CET:")
@@ -131,7 +131,13 @@ async def test_reply_images_reach_the_connector(
 
     calls.behaviour["ps"] = ps  # type: ignore[assignment]
     acl = Acl([Grant(OPERATOR, Role.OPERATOR)])
-    router = Router(grammar=Grammar(COMMANDS), acl=acl, handlers=calls.table(), ledger=ledger)
+    router = Router(
+        grammar=Grammar(COMMANDS),
+        acl=acl,
+        handlers=calls.table(),
+        audit=ledger.audit,
+        chat=ledger.chat,
+    )
     await router.handle(chat, message("!ps", room=ROOM, event_id="$ask"))
     answer = OutboundMessage(
         RoomId(ROOM), "see the chart", in_reply_to=EventId("$ask"), images=(picture,)
@@ -151,7 +157,13 @@ async def test_images_of_a_reply_that_opens_a_thread_follow_in_it(
     calls.behaviour["spawn"] = spawn  # type: ignore[assignment]
     threaded = ThreadedConnector()
     acl = Acl([Grant(OPERATOR, Role.OPERATOR)])
-    router = Router(grammar=Grammar(COMMANDS), acl=acl, handlers=calls.table(), ledger=ledger)
+    router = Router(
+        grammar=Grammar(COMMANDS),
+        acl=acl,
+        handlers=calls.table(),
+        audit=ledger.audit,
+        chat=ledger.chat,
+    )
     await router.handle(threaded, message("!spawn demo", room=ROOM, event_id="$1"))
     assert threaded.roots == [(ROOM, "demo", "started" + thread_note("demo"))]
     follow = OutboundMessage(RoomId(ROOM), "", thread_id=ThreadId("$root-1"), images=(picture,))

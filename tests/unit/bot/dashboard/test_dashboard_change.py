@@ -29,7 +29,7 @@ from fleet.repos.facts import Change, Clash, CommitLine, FileStat
 from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
-from tests.fakes.stores import fleet_stores
+from tests.fakes.stores import fleet_stores, page_stores
 
 AGENT = "coder-1"
 CUT_AT = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
@@ -121,7 +121,7 @@ async def views(ledger: Ledger, clock: Clock, tmp_path: Path, desk: Desk | None)
         ),
     )
     return Views(
-        ledger=ledger,
+        stores=page_stores(ledger),
         fleet=fleet,
         budgets=None,
         accounts=None,

@@ -27,7 +27,7 @@ from fleet.redaction.redactor import Redactor
 from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
-from tests.fakes.stores import fleet_stores
+from tests.fakes.stores import fleet_stores, page_stores
 from tests.unit.fleet.ledger.test_ledger_metering import event
 
 TOKEN = "fake-deploy-" + "0123456789abcdef0123"
@@ -52,7 +52,7 @@ def _views(ledger: Ledger, clock: ManualClock, tmp_path: Path) -> Views:
         ),
     )
     return Views(
-        ledger=ledger,
+        stores=page_stores(ledger),
         fleet=fleet,
         budgets=None,
         accounts=None,

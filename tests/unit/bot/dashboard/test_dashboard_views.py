@@ -21,7 +21,7 @@ from fleet.ledger.forge_records import Slug
 from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
-from tests.fakes.stores import fleet_stores
+from tests.fakes.stores import fleet_stores, page_stores
 from tests.unit.chat_fakes import HomeConnector, ThreadedConnector
 
 
@@ -37,7 +37,7 @@ def views(ledger: Ledger, clock: ManualClock, tmp_path: Path, chat: Connector) -
         ),
     )
     return Views(
-        ledger=ledger,
+        stores=page_stores(ledger),
         fleet=fleet,
         budgets=None,
         accounts=None,
