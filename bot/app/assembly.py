@@ -253,7 +253,7 @@ def heartbeat_server(
         with contextlib.suppress(UnknownAgent):  # a beat from an agent we forgot
             await ledger.heartbeats.record_heartbeat(agent, kind)
 
-    asks = AskDoor(approvals, ledger_terms(ledger), clock)
+    asks = AskDoor(approvals, ledger_terms(ledger.agents, ledger.runs), clock)
     return HeartbeatServer(config.state_dir, on_beat, asks=asks, gits=gits, doors=doors)
 
 

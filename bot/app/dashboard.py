@@ -18,6 +18,7 @@ from bot.config import Config
 from bot.dashboard.metrics import Metrics, ObservedSink, Write
 from bot.dashboard.server import DashboardServer
 from bot.dashboard.signin import SignIns
+from bot.dashboard.stores import PageStores
 from bot.dashboard.views import PageSettings, Views
 from fleet.ledger.audit import ORCHESTRATOR_HOST
 from fleet.repos.desk import RepoDesk
@@ -60,7 +61,13 @@ class AppDashboard:
             redact=at.redactor.redact,  # what chat would not show, the pages do not either
         )
         views = Views(
-            ledger=ledgered.ledger,
+            stores=PageStores(
+                ledgered.ledger.agents,
+                ledgered.ledger.approvals,
+                ledgered.ledger.audit,
+                ledgered.ledger.dashboard,
+                ledgered.ledger.forge,
+            ),
             fleet=fleet,
             budgets=spend.budgets,
             accounts=spend.accounts,

@@ -21,6 +21,7 @@ from fleet.runs.launch_kit import LaunchKit
 from fleet.supervisor.admission.queue import LaunchQueue
 from fleet.supervisor.cutoffs import CutoffKeeper
 from fleet.supervisor.fleet import Fleet
+from fleet.supervisor.stores import FleetStores
 from fleet.watchdog.heartbeat import HeartbeatServer
 
 
@@ -55,10 +56,20 @@ async def start_fleet(
     sets = [("heartbeat", heartbeats.secrets)]
     if metering is not None:
         sets.append(("metering", metering.secrets))
-    tokens = SharedTokens(ledger, sets)
+    tokens = SharedTokens(ledger.agents, sets)
     await tokens.start()  # a standby accepts the agents it takes over
     fleet = Fleet(
-        ledger=ledger,
+        stores=FleetStores(
+            agents=ledger.agents,
+            runs=ledger.runs,
+            heartbeats=ledger.heartbeats,
+            metering=ledger.metering,
+            budgets=ledger.budgets,
+            lines=ledger.lines,
+            refusals=ledger.refusals,
+            forge=ledger.forge,
+            spawn_queue=ledger.spawn_queue,
+        ),
         clock=clock,
         kit=LaunchKit(
             runtimes=at.runtimes,
@@ -76,7 +87,9 @@ async def start_fleet(
             repos=repos,  # a run's branch and checkout, made before it launches
         ),
         roster=wiring.roster_of(cfg),
-        admission=admission_of(cfg, ledger, spend.accounts, spend.budgets),
+        admission=admission_of(
+            cfg, ledger.agents, ledger.spawn_queue, spend.accounts, spend.budgets
+        ),
     )
     stops.add(Stop.FLEET, fleet.stop)
     heartbeats.take_asks(fleet.sessions.hook_asks.ask)  # TUIs' permission hooks

@@ -40,7 +40,7 @@ from fleet.forge.runs.queued import QueuedRuns
 from fleet.forge.runs.rounds import Rounds
 from fleet.forge.runs.watch import ForgeWatch
 from fleet.forge.runs.work import ForgeWork
-from fleet.ledger import Ledger
+from fleet.ledger.forge import ForgeStore
 from fleet.ledger.forge_records import Slug
 from fleet.names import is_agent_name
 from fleet.notices import Delivery, Notice
@@ -90,14 +90,29 @@ async def start_forges(
     notify = ledgered.notifier.post
     fleet = fleeted.fleet
     launches = fleeted.queue.launches  # a run a cap holds waits there, oldest first
-    launcher = FleetLauncher(fleet, repos, verbs, ledger, fleet.admission, launches)
+    launcher = FleetLauncher(
+        fleet, repos, verbs, ledger.agents, ledger.runs, ledger.lines, fleet.admission, launches
+    )
+    source = ProvenanceSource(
+        agents=ledger.agents,
+        runs=ledger.runs,
+        metering=ledger.metering,
+        approvals=ledger.approvals,
+        lines=ledger.lines,
+        refusals=ledger.refusals,
+        forge=ledger.forge,
+        clock=clock,
+        version=version(),
+    )
     publisher = Publisher(
         forges=cfg.forges,
         apis=clients.apis,
-        ledger=ledger,
+        forge=ledger.forge,
+        lines=ledger.lines,
+        approvals=ledger.approvals,
         launcher=launcher,
         clock=clock,
-        source=ProvenanceSource(ledger, clock, version()),
+        source=source,
         redact=at.redactor.redact,
         tell=_teller(notify),
     )
@@ -105,7 +120,7 @@ async def start_forges(
         forges=cfg.forges,
         apis=clients.apis,
         repos=cfg.repos,
-        ledger=ledger,
+        forge=ledger.forge,
         launcher=launcher,
         publisher=publisher,
         clock=clock,
@@ -114,7 +129,7 @@ async def start_forges(
     desk = ForgeDesk(
         forges=cfg.forges,
         apis=clients.apis,
-        ledger=ledger,
+        forge=ledger.forge,
         publisher=publisher,
         launcher=launcher,
         clock=clock,
@@ -126,7 +141,7 @@ async def start_forges(
         work,
         desk,
         forges=cfg.forges,
-        ledger=ledger,
+        forge=ledger.forge,
         launcher=launcher,
         publisher=publisher,
         holds=holds,
@@ -156,13 +171,13 @@ async def start_forges(
     # acted on before the last stop.
     checked = _checked(work, holds, list(cfg.forges), notify)
     work.spawn(checked, "the forges' logins and kept deliveries")
-    parts = ForgeParts(cfg.forges, ledger, publisher, launcher, holds, work.lock)
-    routes = tuple(_webhook_routes(at, work, holds, ledger))
+    parts = ForgeParts(cfg.forges, ledger.forge, publisher, launcher, holds, work.lock)
+    routes = tuple(_webhook_routes(at, work, holds, ledger.forge))
     return Forged(work, desk, parts, routes, rounds)
 
 
 def _webhook_routes(
-    at: Grounds, work: ForgeWork, holds: ForgeHolds, ledger: Ledger
+    at: Grounds, work: ForgeWork, holds: ForgeHolds, forge: ForgeStore
 ) -> list[web.RouteDef]:
     """The webhook endpoint's routes, for the forges with a webhook secret."""
     hooked = {
@@ -177,12 +192,12 @@ def _webhook_routes(
         detail = f"webhook refused ({refusal.status}): {refusal.why}"
         if refusal.status == 200:
             detail = f"webhook {refusal.delivery}: {refusal.why}"
-        await ledger.forge.audit_forge(None, "-", "webhook", refusal.status == 200, detail)
+        await forge.audit_forge(None, "-", "webhook", refusal.status == 200, detail)
 
     endpoint = WebhookEndpoint(
         hooked,
         receive=work.receive,
-        seen=ledger.forge.take_delivery,
+        seen=forge.take_delivery,
         audit=audit,
         clock=at.clock,
         held=holds.refusal,

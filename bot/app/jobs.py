@@ -62,7 +62,7 @@ def app_job_context(
         ),
         upkeep=ledger.chat,
         schedules=ScheduledRuns(
-            ledger=ledger,
+            schedules=ledger.schedules,
             router=router,
             connector_named=at.serving.named,
             clock=clock,

@@ -30,6 +30,6 @@ async def open_ledger(at: Grounds) -> Ledgered:
     at.stops.add(Stop.LEDGER, ledger.close)
     notifier = Notifier(ledger.chat, lambda: at.serving.connectors)
     at.stops.add(Stop.ORDERING, notifier.ordering.drain)
-    approvals = Approvals(ledger, at.clock)
+    approvals = Approvals(ledger.approvals, at.clock)
     notifier.hold()
     return Ledgered(ledger, notifier, approvals)

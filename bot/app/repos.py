@@ -13,6 +13,7 @@ from bot.config.forge_checks import repo_credentials
 from fleet.clock import Clock
 from fleet.repos.door.server import GitDoor
 from fleet.repos.service import Repos
+from fleet.repos.stores import RepoStores
 from fleet.repos.verbs import RepoVerbs
 from fleet.watchdog.heartbeat import HeartbeatServer
 
@@ -48,10 +49,11 @@ async def open_repos(
         token = heartbeats.token_for(agent)
         return f"http://{agent}:{token}@127.0.0.1:{heartbeats.port}/git/{agent}/{repo}.git"
 
+    ledger = ledgered.ledger
     repos = Repos(
         state_dir=cfg.state_dir,
         entries=cfg.repos,
-        ledger=ledgered.ledger,
+        stores=RepoStores(ledger.lines, ledger.agents, ledger.forge, ledger.refusals),
         environ=environ,
         version=version(),
         credentials=repo_credentials(cfg.repos, cfg.forges),

@@ -12,23 +12,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from fleet.connections.loopback import AgentSecrets
-from fleet.ledger import Ledger
+from fleet.ledger.agents import AgentsStore
 
 
 class SharedTokens:
     """The token sets of the heartbeat endpoint and the metering proxy, by purpose."""
 
-    def __init__(self, ledger: Ledger, sets: Sequence[tuple[str, AgentSecrets]]) -> None:
-        self._ledger = ledger
+    def __init__(self, agents: AgentsStore, sets: Sequence[tuple[str, AgentSecrets]]) -> None:
+        self._agents = agents
         self._sets = tuple(sets)
 
     async def start(self) -> None:
         """Publish the tokens held here, then accept the ones the ledger knows of."""
         await self.publish()
         for purpose, secrets in self._sets:
-            secrets.adopt(await self._ledger.agents.token_digests(purpose))
+            secrets.adopt(await self._agents.token_digests(purpose))
 
     async def publish(self) -> None:
         """Give the ledger the digests of the tokens given out or revoked since the last time."""
         for purpose, secrets in self._sets:
-            await self._ledger.agents.save_token_digests(purpose, secrets.changes())
+            await self._agents.save_token_digests(purpose, secrets.changes())

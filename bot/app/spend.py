@@ -18,6 +18,7 @@ from fleet.budgets.policy import PacingPolicy
 from fleet.budgets.run_caps import CappedPolicy, RunCaps
 from fleet.budgets.run_watch import CutoffFleet, RunCapWatch
 from fleet.budgets.service import BudgetService
+from fleet.budgets.stores import BudgetStores
 from fleet.clock import Clock
 from fleet.ledger import Ledger
 from fleet.ledger.budget_records import Scope
@@ -60,7 +61,7 @@ async def start_spend(
     stops.add(Stop.BUDGETS, budgets.drain)
     if accounts is None:
         return Spend(budgets, None, None, None)
-    run_caps = RunCapWatch(RunCaps(), ledger, notices, clock, fleet)
+    run_caps = RunCapWatch(RunCaps(), ledger.agents, ledger.runs, notices, clock, fleet)
     proxy = await start_metering(
         cfg, ledger, budgets.policy, clock, sink, accounts, run_caps, stops
     )
@@ -91,7 +92,7 @@ async def start_budgets(
 ) -> BudgetService:
     """The budgets and the policy the proxy consults, kept current by the pacing tick."""
     budgets = BudgetService(
-        ledger=ledger,
+        stores=BudgetStores(ledger.budgets, ledger.agents, ledger.metering, ledger.accounts),
         budgets=cfg.budgets,
         groups=cfg.groups,
         timezone=cfg.timezone,

@@ -16,7 +16,7 @@ from dataclasses import replace
 from bot.commands.request import Reply
 from connectors.base import Connector, InboundMessage, OutboundMessage, RoomId, ThreadId
 from connectors.errors import ConnectorError, ThreadsUnsupported
-from fleet.ledger import Ledger
+from fleet.ledger.chat import ChatStore
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +24,8 @@ log = logging.getLogger(__name__)
 class Threads:
     """Posts answers where they belong, opening and binding topics' threads."""
 
-    def __init__(self, ledger: Ledger) -> None:
-        self._ledger = ledger
+    def __init__(self, chat: ChatStore) -> None:
+        self._chat = chat
 
     async def deliver(self, connector: Connector, msg: InboundMessage, reply: Reply) -> None:
         """Post ``reply`` where ``msg`` was typed; about a topic, open, link to and note in
@@ -34,7 +34,7 @@ class Threads:
             await self._answer(connector, msg, reply)
             return
         topic = reply.topic
-        known = await self._ledger.chat.thread_for_topic(msg.connector, msg.room, topic)
+        known = await self._chat.thread_for_topic(msg.connector, msg.room, topic)
         old = ThreadId(known) if known is not None else None
         fresh = reply.new_thread or (reply.open_thread and old is None and msg.thread_id is None)
         opened = await self._open(connector, msg, topic, reply) if fresh else None
@@ -75,7 +75,7 @@ class Threads:
             )
         except ThreadsUnsupported:
             return None
-        await self._ledger.chat.bind_thread(msg.connector, msg.room, topic, opened)
+        await self._chat.bind_thread(msg.connector, msg.room, topic, opened)
         if reply.images or reply.files:  # a thread root is text only: the rest follows in it
             await connector.send(
                 OutboundMessage(

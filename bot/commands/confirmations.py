@@ -27,7 +27,8 @@ from bot.commands.errors import CommandError, PermissionDenied
 from bot.commands.request import Request
 from connectors.base import InboundMessage
 from fleet.clock import Clock
-from fleet.ledger import Confirmation, Ledger
+from fleet.ledger import Confirmation
+from fleet.ledger.chat import ChatStore
 
 WAIT: Final = timedelta(seconds=60)
 """How long a question waits for its confirming reply."""
@@ -63,8 +64,8 @@ def is_yes(text: str, prefix: str) -> bool:
 class ConfirmationDesk:
     """The questions that wait in the ledger, and the replies that answer them."""
 
-    def __init__(self, ledger: Ledger, clock: Clock, *, wait: timedelta = WAIT) -> None:
-        self._ledger = ledger
+    def __init__(self, chat: ChatStore, clock: Clock, *, wait: timedelta = WAIT) -> None:
+        self._chat = chat
         self._clock = clock
         self._wait = wait
 
@@ -76,7 +77,7 @@ class ConfirmationDesk:
         """Have ``req``'s command wait for its sender's ``yes`` in the place it was typed;
         the question to reply with, ``summary`` (what it would do) first."""
         msg = req.message
-        await self._ledger.chat.ask_confirmation(
+        await self._chat.ask_confirmation(
             connector=msg.connector,
             sender=msg.sender,
             room=msg.room,
@@ -95,12 +96,12 @@ class ConfirmationDesk:
         """What ``msg`` answers: ``None`` unless it is ``yes`` where a question waits."""
         if not is_yes(msg.text, prefix):
             return None
-        waiting = await self._ledger.chat.confirmations_at(msg.connector, msg.room, msg.thread_id)
+        waiting = await self._chat.confirmations_at(msg.connector, msg.room, msg.thread_id)
         now = self._clock.now()
         for confirmation in waiting:
             if confirmation.sender != msg.sender:
                 continue
-            if await self._ledger.chat.take_confirmation(confirmation.id):
+            if await self._chat.take_confirmation(confirmation.id):
                 return Answer(confirmation)
             return Answer(confirmation, CommandError(_not_live(confirmation, now)))
         for confirmation in waiting:

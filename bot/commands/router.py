@@ -65,7 +65,9 @@ from connectors.base import (
     UserId,
 )
 from fleet.errors import FleetError
-from fleet.ledger import REPLACEABLE, AnswerState, AuditOutcome, Ledger
+from fleet.ledger import REPLACEABLE, AnswerState, AuditOutcome
+from fleet.ledger.audit import AuditStore
+from fleet.ledger.chat import ChatStore
 from fleet.names import is_agent_name
 
 log = logging.getLogger(__name__)
@@ -113,7 +115,8 @@ class Router:
         grammar: Grammar,
         acl: Acl,
         handlers: Mapping[str, Handler],
-        ledger: Ledger,
+        audit: AuditStore,
+        chat: ChatStore,
         grammars: Mapping[str, Grammar] | None = None,
         ordering: Ordering | None = None,
         confirmations: ConfirmationDesk | None = None,
@@ -131,8 +134,9 @@ class Router:
         self._grammars = dict(grammars or {})
         self._acl = acl
         self._handlers = dict(handlers)
-        self._ledger = ledger
-        self._threads = Threads(ledger)
+        self._audit_log = audit
+        self._chat = chat
+        self._threads = Threads(chat)
         self._ordering = ordering or Ordering()
         self._desk = confirmations
         self._approvals = approvals
@@ -163,7 +167,7 @@ class Router:
             if edited is None:
                 return
             msg, source = edited, edits.edit_source(original)
-        elif msg.event_id is not None and not await self._ledger.chat.claim_message(
+        elif msg.event_id is not None and not await self._chat.claim_message(
             msg.connector, msg.event_id, sender=msg.sender, room=msg.room, thread=msg.thread_id
         ):
             log.debug("event %s on %s already handled", msg.event_id, msg.connector)
@@ -185,14 +189,12 @@ class Router:
         when nothing was done about that one. Otherwise ``None``, after saying why the edit
         was not applied (only when it holds a command, or its original ran: an edit of an
         unknown chat message is nobody's business)."""
-        answer = await self._ledger.chat.chat_answer(edit.connector, original)
+        answer = await self._chat.chat_answer(edit.connector, original)
         if answer is not None and answer.sender == edit.sender and answer.state in REPLACEABLE:
-            if await self._ledger.chat.take_over(edit.connector, original):
+            if await self._chat.take_over(edit.connector, original):
                 thread = None if answer.thread is None else ThreadId(answer.thread)
                 return replace(edit, event_id=original, replaces=None, thread_id=thread)
-            answer = await self._ledger.chat.chat_answer(
-                edit.connector, original
-            )  # another edit won
+            answer = await self._chat.chat_answer(edit.connector, original)  # another edit won
         reason = edits.refusal(answer, edit.sender)
         if reason is None or (answer is None and not await self._holds_command(edit)):
             return None
@@ -220,7 +222,7 @@ class Router:
     ) -> None:
         """Record what came of chat message ``msg`` (scheduled runs have no event id)."""
         if msg.event_id is not None:
-            await self._ledger.chat.settle_answer(
+            await self._chat.settle_answer(
                 msg.connector,
                 msg.event_id,
                 state,
@@ -272,7 +274,7 @@ class Router:
         return ran
 
     async def _claim(self, connector: str, event_id: str) -> bool:
-        if await self._ledger.chat.claim_event(connector, event_id):
+        if await self._chat.claim_event(connector, event_id):
             return True
         log.debug("event %s on %s already handled", event_id, connector)
         return False
@@ -331,7 +333,7 @@ class Router:
         return ran, reply
 
     async def _audit(self, msg: InboundMessage, source: str, ran: Ran) -> None:
-        await self._ledger.audit.record_audit(
+        await self._audit_log.record_audit(
             connector=msg.connector,
             sender=msg.sender,
             room=msg.room,
@@ -395,7 +397,7 @@ class Router:
         """A plain message in an agent's thread, as ``send AGENT <text>``; else ``None``."""
         if msg.thread_id is None or not msg.text.strip():
             return None
-        topic = await self._ledger.chat.topic_for_thread(msg.connector, msg.room, msg.thread_id)
+        topic = await self._chat.topic_for_thread(msg.connector, msg.room, msg.thread_id)
         send = grammar.spec("send")
         if topic is None or send is None or not is_agent_name(topic):
             return None

@@ -67,7 +67,9 @@ def spawn_spend(
             return None
 
     priced = cfg.prices.priced if cfg.metering is not None else None
-    return SpawnSpend(ledger, spec_of, priced=priced, governing=budgets.governing_status)
+    return SpawnSpend(
+        ledger.agents, ledger.runs, spec_of, priced=priced, governing=budgets.governing_status
+    )
 
 
 def co_authors(cfg: Config) -> CoAuthors:
@@ -136,21 +138,28 @@ def build_commands(
         forge_runs=forge_runs,
     )
     acl = Acl(wiring.grants_of(cfg))
-    signins = SignIns(ledger, acl, clock) if cfg.dashboard is not None else None
+    signins = SignIns(ledger.dashboard, acl, clock) if cfg.dashboard is not None else None
     grammar = Grammar(COMMANDS, prefix=cfg.command_prefix)
     grammars = {name: Grammar(COMMANDS, prefix=p) for name, p in wiring.prefixes(cfg).items()}
     schedules = ScheduleCommands(
-        ledger=ledger,
+        schedules=ledger.schedules,
         scheduler=scheduler,
         grammar_for=lambda connector: grammars.get(connector, grammar),
         clock=clock,
         timezone=cfg.timezone,  # crontab times are read, and shown, in this zone
     )
-    desk = ConfirmationDesk(ledger, clock)
+    desk = ConfirmationDesk(ledger.chat, clock)
     approvals = ledgered.approvals
     answers = ApprovalDesk(approvals, acl, ledger.chat, ledger.audit, fleet.outputs.open_runs)
     live = fleet if isinstance(fleet, SessionLevers) else None
-    levers = Levers(fleet=fleet, ledger=ledger, desk=desk, stop_one=handlers.stop, queue=queue)
+    levers = Levers(
+        fleet=fleet,
+        agents=ledger.agents,
+        budgets=ledger.budgets,
+        desk=desk,
+        stop_one=handlers.stop,
+        queue=queue,
+    )
     overview = OverviewCommands(
         fleet=fleet,
         specs=COMMANDS,
@@ -178,7 +187,7 @@ def build_commands(
         ForgetCommand(fleet, approvals),
         QueueCommands(queue, forge_runs),
         EgressCommands(fleet, at.sandboxes, ledgered.notifier),
-        HostCommands(at.hosts, ledger, clock.now),
+        HostCommands(at.hosts, ledger.agents, clock.now),
         DashboardCommands(signins, cfg.dashboard, connector_named),
         VerifyCommand(cfg.state_dir, matrix=cfg.matrix is not None),
     )
@@ -187,7 +196,8 @@ def build_commands(
         grammars=grammars,
         acl=acl,
         handlers=registry.handlers(families),
-        ledger=ledger,
+        audit=ledger.audit,
+        chat=ledger.chat,
         ordering=ledgered.notifier.ordering,
         confirmations=desk,
         approvals=answers,

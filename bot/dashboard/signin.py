@@ -24,8 +24,7 @@ from datetime import timedelta
 
 from bot.commands.acl import Acl, Role
 from fleet.clock import Clock
-from fleet.ledger import Ledger
-from fleet.ledger.dashboard import SignIn
+from fleet.ledger.dashboard import DashboardStore, SignIn
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +57,8 @@ class Viewer:
 class SignIns:
     """Links, sessions and the role check on every request."""
 
-    def __init__(self, ledger: Ledger, acl: Acl, clock: Clock) -> None:
-        self._ledger = ledger
+    def __init__(self, dashboard: DashboardStore, acl: Acl, clock: Clock) -> None:
+        self._dashboard = dashboard
         self._acl = acl
         self._clock = clock
 
@@ -71,7 +70,7 @@ class SignIns:
         secret = secrets.token_urlsafe(32)
         now = self._clock.now()
         who = SignIn(connector, user_id, role.value, groups, now + LINK_LIFETIME)
-        await self._ledger.dashboard.add_dashboard_link(digest(secret), who, now)
+        await self._dashboard.add_dashboard_link(digest(secret), who, now)
         return secret
 
     async def redeem(self, secret: str) -> tuple[str, Viewer] | None:
@@ -81,7 +80,7 @@ class SignIns:
             return None
         cookie = secrets.token_urlsafe(32)
         now = self._clock.now()
-        found = await self._ledger.dashboard.redeem_dashboard_link(
+        found = await self._dashboard.redeem_dashboard_link(
             digest(secret), digest(cookie), now, now + SESSION_LIFETIME
         )
         if found is None:
@@ -94,7 +93,7 @@ class SignIns:
         if not _plausible(cookie):
             return None
         session = digest(cookie)
-        found = await self._ledger.dashboard.dashboard_session(session, self._clock.now())
+        found = await self._dashboard.dashboard_session(session, self._clock.now())
         return await self._current(found, session) if found is not None else None
 
     def still_allowed(self, viewer: Viewer) -> bool:
@@ -103,33 +102,29 @@ class SignIns:
 
     async def alive(self, session: str) -> bool:
         """Whether the session whose cookie's digest is ``session`` is live."""
-        return (
-            await self._ledger.dashboard.dashboard_session(session, self._clock.now()) is not None
-        )
+        return await self._dashboard.dashboard_session(session, self._clock.now()) is not None
 
     async def live(self) -> set[str]:
         """The digests of the sessions not ended nor expired."""
-        return await self._ledger.dashboard.live_dashboard_sessions(self._clock.now())
+        return await self._dashboard.live_dashboard_sessions(self._clock.now())
 
     async def revoke(self, connector: str, user_id: str) -> int:
         """End that person's sessions (and void their unused links); how many ended."""
-        return await self._ledger.dashboard.end_dashboard_sessions(
-            connector, user_id, self._clock.now()
-        )
+        return await self._dashboard.end_dashboard_sessions(connector, user_id, self._clock.now())
 
     async def end(self, viewer: Viewer) -> None:
         """End this one session (the page's sign-out button)."""
-        await self._ledger.dashboard.end_dashboard_session(viewer.session, self._clock.now())
+        await self._dashboard.end_dashboard_session(viewer.session, self._clock.now())
 
     async def settle(self) -> int:
         """End every session, and void every unused link, whose person no longer has the
         role it was made for (demoted, promoted or removed); how many."""
         now = self._clock.now()
-        sessions, links = await self._ledger.dashboard.open_dashboard_signins(now)
+        sessions, links = await self._dashboard.open_dashboard_signins(now)
         ended = [d for d, who in sessions.items() if not self._holds(who)]
         voided = [d for d, who in links.items() if not self._holds(who)]
         if ended or voided:
-            await self._ledger.dashboard.end_dashboard_signins(ended, voided, now)
+            await self._dashboard.end_dashboard_signins(ended, voided, now)
             log.info(
                 "dashboard: roles changed; ended %d sessions and voided %d links",
                 len(ended),
@@ -141,7 +136,7 @@ class SignIns:
         """Who ``session`` signs in, if its person still has its role; else it ends."""
         role = self._acl.role_of(found.connector, found.user_id, found.groups)
         if role is None or role.value != found.role:
-            await self._ledger.dashboard.end_dashboard_session(session, self._clock.now())
+            await self._dashboard.end_dashboard_session(session, self._clock.now())
             return None
         return Viewer(found.connector, found.user_id, role, session, found.groups)
 

@@ -26,6 +26,7 @@ from bot.dashboard.shapes import (
     iso,
     usage_json,
 )
+from bot.dashboard.stores import PageStores
 from bot.render import runs as render_runs
 from bot.render.transcript import transcript as transcript_markdown
 from connectors.base import Connector, EventId, RoomId, ThreadId
@@ -36,7 +37,6 @@ from fleet.clock import Clock
 from fleet.errors import FleetError
 from fleet.hosts.connection import LinkState
 from fleet.hosts.service import Hosts
-from fleet.ledger import Ledger
 from fleet.ledger.approval_records import ApprovalPost
 from fleet.ledger.dashboard import UsageSum
 from fleet.supervisor.interfaces import FleetView
@@ -83,7 +83,7 @@ class Views:
     def __init__(
         self,
         *,
-        ledger: Ledger,
+        stores: PageStores,
         fleet: FleetView,
         budgets: BudgetService | None,
         accounts: AccountBook | None,
@@ -98,7 +98,7 @@ class Views:
         failing), on the fleet page; ``repos``: the repositories' desk, for the change on
         an agent's page (none: no repositories, no change shown); ``forges``: whether the
         config has forges, whose runs the fleet page lists (none: the ledger is not asked)."""
-        self._ledger = ledger
+        self._stores = stores
         self._fleet = fleet
         self._budgets = budgets
         self._accounts = accounts
@@ -126,7 +126,7 @@ class Views:
         now = self._clock.now()
         statuses = await self._fleet.ps()
         slow = await self._slow_parts([s.name for s in statuses])
-        pending = Counter(a.agent for a in await self._ledger.approvals.open_approvals())
+        pending = Counter(a.agent for a in await self._stores.approvals.open_approvals())
         agents = [
             agent_row(
                 s,
@@ -141,7 +141,7 @@ class Views:
         ]
         agents.sort(key=lambda a: (not a["problems"], a["host"], a["name"]))
         states = Counter(a["state"] for a in agents)
-        runs = await self._ledger.forge.forge_runs() if self._forges else []
+        runs = await self._stores.forge.forge_runs() if self._forges else []
         forge_runs = [forge_row(r, self._redacted.line) for r in runs]
         return {
             **self._head(),
@@ -166,9 +166,9 @@ class Views:
         if cached is not None and now - cached.at < SLOW_EVERY and cached.agents == agents:
             return cached
         cost: dict[str, float] = {}
-        for row in await self._ledger.dashboard.usage_sums(since=self._today()):
+        for row in await self._stores.dashboard.usage_sums(since=self._today()):
             cost[row.agent] = cost.get(row.agent, 0.0) + row.cost_usd
-        models = await self._ledger.dashboard.last_models(since=now - timedelta(days=1))
+        models = await self._stores.dashboard.last_models(since=now - timedelta(days=1))
         steps: dict[str, Json] = {}
         if self._budgets is not None:
             for agent, status in (await self._budgets.governing_statuses(agents)).items():
@@ -184,7 +184,7 @@ class Views:
     async def usage_after(self, after: int) -> tuple[list[UsageSum], int]:
         """The usage rows written after row ``after``, summed (``/metrics``' counters), each
         model's name guarded as the pages show it."""
-        sums, last = await self._ledger.dashboard.usage_sums_after(after)
+        sums, last = await self._stores.dashboard.usage_sums_after(after)
         return [replace(u, model=self._redacted.line(u.model)) for u in sums], last
 
     async def check_agent(self, name: str) -> None:
@@ -204,7 +204,7 @@ class Views:
         count = max(1, min(entries, MAX_TRANSCRIPT_ENTRIES))
         read = await self._fleet.outputs.transcript(name, count)
         stories = await self._fleet.outputs.stories.recent(name, 10)
-        usage = await self._ledger.dashboard.usage_sums(since=self._today(), agent=name)
+        usage = await self._stores.dashboard.usage_sums(since=self._today(), agent=name)
         return {
             **self._head(),
             "agent": agent_row(
@@ -251,7 +251,7 @@ class Views:
         for back in range(max(1, min(days, 31))):
             day = (start - timedelta(days=back)).replace(hour=0)
             until = day + timedelta(days=1)
-            for u in await self._ledger.dashboard.usage_sums(since=day, until=until):
+            for u in await self._stores.dashboard.usage_sums(since=day, until=until):
                 rows.append({"day": day.date().isoformat(), **usage_json(u, self._redacted.line)})
         totals: dict[str, dict[str, Json]] = {}
         for key in ("agent", "model", "account", "host", "day"):
@@ -308,7 +308,7 @@ class Views:
 
     async def hosts(self) -> Json:
         names: dict[str, list[str]] = {}
-        for record in await self._ledger.agents.list_agents():
+        for record in await self._stores.agents.list_agents():
             if record.state.is_live:
                 names.setdefault(record.host, []).append(record.name)
         live = Counter({host: len(agents) for host, agents in names.items()})
@@ -362,11 +362,11 @@ class Views:
     # -- approvals, audit -------------------------------------------------------------------
 
     async def approvals(self) -> Json:
-        recent = await self._ledger.approvals.recent_approvals(100)
+        recent = await self._stores.approvals.recent_approvals(100)
         now = self._clock.now()
         found = []
         for request in recent:
-            posts = await self._ledger.approvals.approval_posts(request.id)
+            posts = await self._stores.approvals.approval_posts(request.id)
             links = [
                 link
                 for post in posts
@@ -398,7 +398,7 @@ class Views:
         return {**self._head(), "approvals": found}
 
     async def audit(self, limit: int = 200) -> Json:
-        entries = await self._ledger.audit.audit_entries(limit=max(1, min(limit, 1_000)))
+        entries = await self._stores.audit.audit_entries(limit=max(1, min(limit, 1_000)))
         return {
             **self._head(),
             "entries": [

@@ -51,7 +51,8 @@ from fleet.ledger.approval_records import ApprovalRequest, ApprovalState, Ask
 from fleet.notices import starter
 
 if TYPE_CHECKING:
-    from fleet.ledger.store import Ledger
+    from fleet.ledger.agents import AgentsStore
+    from fleet.ledger.runs import RunsStore
 
 log = logging.getLogger(__name__)
 
@@ -133,16 +134,17 @@ def answer_body(request: ApprovalRequest) -> dict[str, Any]:
     }
 
 
-def ledger_terms(ledger: Ledger) -> Terms:
-    """Terms read from the ledger: the agent's spec, its open run and who started it."""
+def ledger_terms(agents: AgentsStore, runs: RunsStore) -> Terms:
+    """Terms read from the ledger's agents and runs: the agent's spec, its open run and who
+    started it."""
 
     async def terms(agent: str) -> AskTerms | None:
-        record = await ledger.agents.get_agent(agent)
-        run = await ledger.runs.last_run(agent)
+        record = await agents.get_agent(agent)
+        run = await runs.last_run(agent)
         if record is None or run is None or run.ended_at is not None:
             return None
         spec = record.spec
-        start = await ledger.runs.run_start(run.id)
+        start = await runs.run_start(run.id)
         return AskTerms(
             run_id=run.id,
             wait_seconds=spec.approval_timeout,

@@ -42,7 +42,7 @@ from fleet.ledger.approval_records import (
 from fleet.permissions.rules import first_match, first_refusal, portable_tool
 
 if TYPE_CHECKING:
-    from fleet.ledger.store import Ledger
+    from fleet.ledger.approvals import ApprovalsStore
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +76,10 @@ Deliverer = Callable[[ApprovalRequest], Awaitable[None]]
 
 
 class Approvals:
-    """Every approval request of this Fleetwarden, kept in ``ledger``."""
+    """Every approval request of this Fleetwarden, kept in the ledger's ``approvals``."""
 
-    def __init__(self, ledger: Ledger, clock: Clock) -> None:
-        self._ledger = ledger
+    def __init__(self, approvals: ApprovalsStore, clock: Clock) -> None:
+        self._approvals = approvals
         self._clock = clock
         self._listeners: list[Listener] = []
         self._deliverers: dict[str, Deliverer] = {}
@@ -129,7 +129,7 @@ class Approvals:
         ask = as_shown(ask)
         async with self._lock(agent):  # the cap counts what is open: one ask at a time
             digest = ask_digest(ask)
-            asked = await self._ledger.approvals.approvals_by_native(run_id, channel, ask.native_id)
+            asked = await self._approvals.approvals_by_native(run_id, channel, ask.native_id)
             for earlier in asked:
                 if request_digest(earlier) == digest:  # read twice (a restart): the same request
                     return earlier
@@ -148,7 +148,7 @@ class Approvals:
             else:
                 decided = await self._decide(agent, ask, max_open, rules, deny)
             state, how, reason = decided
-            request, new = await self._ledger.approvals.open_approval(
+            request, new = await self._approvals.open_approval(
                 agent=agent,
                 run_id=run_id,
                 channel=channel,
@@ -171,7 +171,7 @@ class Approvals:
     ) -> tuple[ApprovalState, str | None, str | None]:
         """How ``ask`` is decided at once by the rules or the cap (state, how, reason), or
         left open for the operator."""
-        learned = tuple(await self._ledger.approvals.approval_rules(agent))
+        learned = tuple(await self._approvals.approval_rules(agent))
         permission = ask.kind is AskKind.PERMISSION
         refused = first_refusal(deny, ask.tool, ask.subject) if permission else None
         if refused is not None:  # a deny wins over every allow, as in the CLIs' own rules
@@ -179,9 +179,9 @@ class Approvals:
         matched = first_match((*rules, *learned), ask.tool, ask.subject)
         if matched is not None and permission:
             return ApprovalState.ALLOWED, "rule", f"matches the rule {matched}"
-        waiting = len(await self._ledger.approvals.open_approvals(agent))
+        waiting = len(await self._approvals.open_approvals(agent))
         since = self._clock.now() - WITHDRAWN_COOLDOWN
-        if waiting + await self._ledger.approvals.withdrawn_since(agent, since) >= max_open:
+        if waiting + await self._approvals.withdrawn_since(agent, since) >= max_open:
             return (
                 ApprovalState.DENIED,
                 "policy",
@@ -207,11 +207,11 @@ class Approvals:
     ) -> ApprovalRequest:
         """Answer an open request; the first answer wins. Raises :class:`UnknownApproval`
         or :class:`AlreadyAnswered` (its message says by whom and when, or why closed)."""
-        current = await self._ledger.approvals.approval(request_id)
+        current = await self._approvals.approval(request_id)
         if current is None:
             raise UnknownApproval(f"no approval request {request_id!r}: `pending` lists them")
         state = ApprovalState.DENIED if decision is Decision.DENY else ApprovalState.ALLOWED
-        request, won = await self._ledger.approvals.answer_approval(
+        request, won = await self._approvals.answer_approval(
             current.id, state=state, decision=decision, by=by, how=how, reason=reason
         )
         if request is None:  # pragma: no cover - rows are never deleted
@@ -219,7 +219,7 @@ class Approvals:
         if not won:
             raise AlreadyAnswered(closed_words(request))
         if decision is Decision.ALWAYS and request.pattern:
-            await self._ledger.approvals.add_approval_rule(request.agent, request.pattern, by)
+            await self._approvals.add_approval_rule(request.agent, request.pattern, by)
         await self._ended(request)
         return request
 
@@ -227,11 +227,11 @@ class Approvals:
         """Deny every open request past its deadline, as a timeout; those it ended."""
         now = self._clock.now()
         ended = []
-        for request in await self._ledger.approvals.open_approvals():
+        for request in await self._approvals.open_approvals():
             if not request.expired(now):
                 continue
             reason = f"nobody answered within {_span(request)}; denied as a timeout"
-            done, won = await self._ledger.approvals.answer_approval(
+            done, won = await self._approvals.answer_approval(
                 request.id,
                 state=ApprovalState.TIMED_OUT,
                 decision=Decision.DENY,
@@ -247,7 +247,7 @@ class Approvals:
     async def close_run(self, run_id: int, why: str) -> list[ApprovalRequest]:
         """Close every open request of a run that ended (or whose CLI died asking)."""
         closed = []
-        for request in await self._ledger.approvals.approvals_of_run(run_id):
+        for request in await self._approvals.approvals_of_run(run_id):
             if request.state.is_open:
                 done = await self._close(request, why)
                 if done is not None:
@@ -257,43 +257,43 @@ class Approvals:
     async def withdraw(self, run_id: int, channel: str, native_id: str, why: str) -> None:
         """The CLI withdrew its ask: close it, telling nobody but chat. It still counts
         against the agent's cap of open requests for :data:`WITHDRAWN_COOLDOWN`."""
-        for request in await self._ledger.approvals.approvals_by_native(run_id, channel, native_id):
+        for request in await self._approvals.approvals_by_native(run_id, channel, native_id):
             if request.state.is_open:
                 await self._close(request, why, deliver=False, how=WITHDRAWN)
 
     # -- reading -----------------------------------------------------------------------
 
     async def get(self, request_id: str) -> ApprovalRequest:
-        request = await self._ledger.approvals.approval(request_id)
+        request = await self._approvals.approval(request_id)
         if request is None:
             raise UnknownApproval(f"no approval request {request_id!r}: `pending` lists them")
         return request
 
     async def pending(self, agent: str | None = None) -> list[ApprovalRequest]:
-        return await self._ledger.approvals.open_approvals(agent)
+        return await self._approvals.open_approvals(agent)
 
     async def waiting(self, agent: str) -> bool:
         """Whether ``agent`` waits for an answer (the watchdog then never calls it stalled)."""
-        return bool(await self._ledger.approvals.open_approvals(agent))
+        return bool(await self._approvals.open_approvals(agent))
 
     async def learned_rules(self, agent: str) -> list[LearnedRule]:
         """The rules ``always`` answers taught ``agent``: who taught each, and when."""
-        return await self._ledger.approvals.learned_rules(agent)
+        return await self._approvals.learned_rules(agent)
 
     async def forget_rules(self, agent: str, pattern: str | None = None) -> int:
         """Forget the rule ``pattern`` taught ``agent`` (``None``: every one); how many."""
-        return await self._ledger.approvals.forget_approval_rules(agent, pattern)
+        return await self._approvals.forget_approval_rules(agent, pattern)
 
     async def undelivered(self, run_id: int) -> list[ApprovalRequest]:
         """Requests of ``run_id`` answered but not yet told to the CLI."""
         return [
             r
-            for r in await self._ledger.approvals.approvals_of_run(run_id)
+            for r in await self._approvals.approvals_of_run(run_id)
             if not r.state.is_open and r.delivered_at is None and r.how not in _NOT_DELIVERED
         ]
 
     async def mark_delivered(self, request_id: str) -> None:
-        await self._ledger.approvals.mark_approval_delivered(request_id)
+        await self._approvals.mark_approval_delivered(request_id)
 
     async def wait(self, request_id: str) -> ApprovalRequest:
         """Return once the request is no longer open (at once if it is not)."""
@@ -318,22 +318,22 @@ class Approvals:
     # -- chat places -------------------------------------------------------------------
 
     async def record_post(self, post: ApprovalPost) -> None:
-        await self._ledger.approvals.record_approval_post(post)
+        await self._approvals.record_approval_post(post)
 
     async def posts(self, request_id: str) -> list[ApprovalPost]:
-        return await self._ledger.approvals.approval_posts(request_id)
+        return await self._approvals.approval_posts(request_id)
 
     async def post_at(self, connector: str, event_id: str) -> ApprovalRequest | None:
         """The request shown by message ``event_id`` of ``connector``, if it is one."""
-        post = await self._ledger.approvals.approval_post_at(connector, event_id)
-        return None if post is None else await self._ledger.approvals.approval(post.request_id)
+        post = await self._approvals.approval_post_at(connector, event_id)
+        return None if post is None else await self._approvals.approval(post.request_id)
 
     # -- inside ------------------------------------------------------------------------
 
     async def _close(
         self, request: ApprovalRequest, why: str, *, deliver: bool = True, how: str = CLOSED
     ) -> ApprovalRequest | None:
-        done, won = await self._ledger.approvals.answer_approval(
+        done, won = await self._approvals.answer_approval(
             request.id,
             state=ApprovalState.CLOSED,
             decision=Decision.DENY,
@@ -368,7 +368,7 @@ class Approvals:
         except Exception:  # the CLI may be gone; the answer stays recorded
             log.exception("could not tell %s the answer to approval %s", request.agent, request.id)
             return
-        await self._ledger.approvals.mark_approval_delivered(request.id)
+        await self._approvals.mark_approval_delivered(request.id)
 
     async def _tell(self, event: ApprovalEvent) -> None:
         for listener in self._listeners:

@@ -21,7 +21,8 @@ from fleet.budgets.run_caps import RunCaps
 from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError
 from fleet.events import EventKind, FleetEvent
-from fleet.ledger import Ledger
+from fleet.ledger.agents import AgentsStore
+from fleet.ledger.runs import RunsStore
 from fleet.model import AgentSpec, ExitInfo
 from fleet.names import AgentName
 from fleet.notices import Notice, NoticeBoard
@@ -58,13 +59,15 @@ class RunCapWatch:
     def __init__(
         self,
         caps: RunCaps,
-        ledger: Ledger,
+        agents: AgentsStore,
+        runs: RunsStore,
         notices: NoticeBoard | None,
         clock: Clock,
         fleet: Callable[[], CutoffFleet | None] = lambda: None,
     ) -> None:
         self.caps = caps
-        self._ledger = ledger
+        self._agents = agents
+        self._runs = runs
         self._notices = notices
         self._clock = clock
         self._posting: set[asyncio.Task[None]] = set()
@@ -76,13 +79,13 @@ class RunCapWatch:
         began (call before the proxy serves: runs found ended then are disarmed by their
         next launch). A ledger that cannot say raises: Fleetwarden does not start with
         its runs uncapped."""
-        for run in await self._ledger.runs.open_runs():
-            record = await self._ledger.agents.get_agent(run.agent)
+        for run in await self._runs.open_runs():
+            record = await self._agents.get_agent(run.agent)
             if record is None or record.spec.run_budget is None:
                 continue
             cap = record.spec.run_budget
             since = cap.since or run.started_at
-            spent = await self._ledger.runs.spent_since(run.agent, since)
+            spent = await self._runs.spent_since(run.agent, since)
             self.caps.arm(run.agent, run.id, cap, since, spent)
 
     async def arm(self, spec: AgentSpec, *, continues: bool) -> None:
@@ -92,9 +95,7 @@ class RunCapWatch:
         since = cap.since if cap is not None and cap.since is not None else self._clock.now()
         spent = (0.0, 0.0)
         if cap is not None and continues and self.caps.task_of(spec.name, since) is None:
-            spent = await self._ledger.runs.spent_since(
-                spec.name, since
-            )  # counted before a restart
+            spent = await self._runs.spent_since(spec.name, since)  # counted before a restart
         self.caps.arm(spec.name, None, cap, since, spent)
 
     def bind(self, agent: AgentName, run_id: int) -> None:

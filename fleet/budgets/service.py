@@ -40,9 +40,10 @@ from fleet.budgets.model import (
 from fleet.budgets.pacing import SpendEstimator, Spent, TaskSpend, assess, prompt_class
 from fleet.budgets.policy import PacingPolicy
 from fleet.budgets.readings import provider_reading
+from fleet.budgets.stores import BudgetStores
 from fleet.budgets.windows import window_bounds
 from fleet.clock import Clock
-from fleet.ledger import Ledger, StepRecord
+from fleet.ledger import StepRecord
 from fleet.ledger.budget_records import Budget, Burst, Cutoff, Scope, Step, WindowKind
 from fleet.notices import NoticeBoard
 
@@ -59,7 +60,7 @@ class BudgetService:
     def __init__(
         self,
         *,
-        ledger: Ledger,
+        stores: BudgetStores,
         budgets: Mapping[str, Budget],
         groups: Groups,
         timezone: ZoneInfo,
@@ -73,7 +74,7 @@ class BudgetService:
         (after its groups, before global, in the scope rule). ``unenforceable``: why no
         budget could bind (metering is off), refusing ``budget set`` with it."""
         self._unenforceable = unenforceable
-        self._ledger = ledger
+        self._stores = stores
         self._via = via or (lambda agent: ())
         self._budgets = dict(budgets)
         self._groups = groups
@@ -101,11 +102,11 @@ class BudgetService:
         """Take in what the ledger holds: budgets set by command (over the config's of the
         same scope) and bursts still running; then a first tick, so the policy knows where
         every budget stands before the first request."""
-        for budget in await self._ledger.budgets.command_budgets():
+        for budget in await self._stores.budgets.command_budgets():
             self._budgets[budget.key] = budget
-        for burst in await self._ledger.budgets.active_bursts(self.now()):
+        for burst in await self._stores.budgets.active_bursts(self.now()):
             self.policy.allow_burst(burst)
-        steps = await self._ledger.budgets.load_steps()
+        steps = await self._stores.budgets.load_steps()
         self.policy.resume({k: (r.step, r.level, r.changed_at) for k, r in steps.items()})
         await self.tick()
 
@@ -130,7 +131,7 @@ class BudgetService:
         problems = contradictions(budget, self._groups, self.now())
         if problems:
             raise BudgetError("; ".join(f"{field}: {message}" for field, message in problems))
-        await self._ledger.budgets.set_budget(budget, by)
+        await self._stores.budgets.set_budget(budget, by)
         self._budgets[budget.key] = budget
         self._since.pop(budget.key, None)
         log.info("budget %s set by %s", budget.key, by)
@@ -150,7 +151,7 @@ class BudgetService:
                 "pace, so set one first (`budget set`)"
             )
         granted = Burst(burst.scope, burst.until, burst.granted_by, burst.reason, now)
-        await self._ledger.budgets.add_burst(granted)
+        await self._stores.budgets.add_burst(granted)
         self.policy.allow_burst(granted)
         if self._cutoffs is not None:
             for budget in self._budgets.values():
@@ -189,7 +190,7 @@ class BudgetService:
         if not transitions:
             return
         changed = dict.fromkeys(t.budget for t in transitions)
-        await self._ledger.budgets.save_steps(
+        await self._stores.budgets.save_steps(
             [StepRecord(key, *self.policy.place_of(key), now) for key in changed]
         )
         if self._cutoffs is None:
@@ -255,12 +256,12 @@ class BudgetService:
 
     async def _expected(self, agent: str) -> float | None:
         """What a launch of ``agent`` is expected to spend, learned from past runs."""
-        record = await self._ledger.agents.get_agent(agent)
+        record = await self._stores.agents.get_agent(agent)
         if record is None:
             return None
         history = [
             TaskSpend(runtime, model, prompt_class(prompt or ""), tokens)
-            for runtime, model, prompt, tokens in await self._ledger.metering.run_spend()
+            for runtime, model, prompt, tokens in await self._stores.metering.run_spend()
         ]
         spec = record.spec
         return SpendEstimator(history).expected(
@@ -274,13 +275,13 @@ class BudgetService:
 
         async def spent(since: datetime, until: datetime, by: str) -> dict[str, _Spend]:
             if (since, until, by) not in spend:
-                spend[since, until, by] = await self._ledger.metering.spend_by_agent(
+                spend[since, until, by] = await self._stores.metering.spend_by_agent(
                     since, until, by=by
                 )
             return spend[since, until, by]
 
-        signals = await self._ledger.metering.latest_quota_signals()
-        windows = await self._ledger.accounts.quota_windows()
+        signals = await self._stores.metering.latest_quota_signals()
+        windows = await self._stores.accounts.quota_windows()
         statuses: list[BudgetStatus] = []
         for budget in self.budgets():
             start, end = self._bounds(budget, now)
@@ -346,12 +347,12 @@ class BudgetService:
         scope = budget.scope
         if scope.by_usage_column:
             served_by = (scope.kind, scope.name or "")
-            rows = await self._ledger.metering.usage_series(
+            rows = await self._stores.metering.usage_series(
                 start, agents=None, bucket_seconds=bucket, served_by=served_by
             )
         else:
             only = None if scope.kind == "global" else agents
-            rows = await self._ledger.metering.usage_series(
+            rows = await self._stores.metering.usage_series(
                 start, agents=only, bucket_seconds=bucket
             )
         total = 0.0
@@ -362,8 +363,8 @@ class BudgetService:
         return tuple(points)
 
     async def _agents(self, now: datetime) -> set[str]:
-        names: set[str] = {record.name for record in await self._ledger.agents.list_agents()}
-        names |= set(await self._ledger.metering.tokens_by_agent(now - timedelta(days=31)))
+        names: set[str] = {record.name for record in await self._stores.agents.list_agents()}
+        names |= set(await self._stores.metering.tokens_by_agent(now - timedelta(days=31)))
         return names
 
     def _covers(self, burst: Burst, budget: Budget) -> bool:

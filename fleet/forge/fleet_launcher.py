@@ -16,8 +16,11 @@ from typing import Final
 
 from fleet.errors import FleetwardenError
 from fleet.forge.launcher import LaunchRefused, OtherLine, Started
-from fleet.ledger import Ledger, SpawnAsk
+from fleet.ledger import SpawnAsk
+from fleet.ledger.agents import AgentsStore
 from fleet.ledger.line_records import LineRecord, LineState
+from fleet.ledger.lines import LinesStore
+from fleet.ledger.runs import RunsStore
 from fleet.repos.desk import NoLine, RepoError
 from fleet.repos.hook.policy import Issue
 from fleet.repos.service import Repos
@@ -49,7 +52,9 @@ class FleetLauncher:
         fleet: Fleet,
         repos: Repos,
         verbs: RepoVerbs,
-        ledger: Ledger,
+        agents: AgentsStore,
+        runs: RunsStore,
+        lines: LinesStore,
         admission: Admission,
         queue: LaunchQueue | None = None,
     ) -> None:
@@ -58,7 +63,9 @@ class FleetLauncher:
         self._fleet = fleet
         self._repos = repos
         self._verbs = verbs
-        self._ledger = ledger
+        self._agents = agents
+        self._runs = runs
+        self._lines = lines
         self._admission = admission
         self._queue = queue
 
@@ -75,7 +82,7 @@ class FleetLauncher:
         starting = self._queue is not None and agent in self._queue.slots.starting
         if agent in self._repos.launching or starting:
             return f"{agent} is starting another run"
-        record = await self._ledger.agents.get_agent(agent)
+        record = await self._agents.get_agent(agent)
         if record is not None and record.state.is_live:
             return f"{agent} is {record.state.value} on other work"
         return None
@@ -151,7 +158,7 @@ class FleetLauncher:
             raise Waits(admitted.why)
         if not admitted.outcome.started:
             raise LaunchRefused(f"not started: {agent} already runs")
-        run = await self._ledger.runs.last_run(agent)
+        run = await self._runs.last_run(agent)
         line = await self._repos.line_of(agent)
         if run is None:
             raise LaunchRefused(f"not started: {agent} has no run")
@@ -166,7 +173,7 @@ class FleetLauncher:
                 raise OtherLine(await self._elsewhere(agent, newest, line_id))
         await self._fleet.thaw(agent)
         await self._fleet.send(agent, text, by=by)
-        run = await self._ledger.runs.last_run(agent)
+        run = await self._runs.last_run(agent)
         return run.id if run is not None else None
 
     async def is_running(self, agent: str) -> bool:
@@ -205,7 +212,7 @@ class FleetLauncher:
     async def line(self, agent: str, line_id: int | None = None) -> LineRecord | None:
         if line_id is None:
             return await self._repos.line_of(agent)
-        line = await self._ledger.lines.line(line_id)
+        line = await self._lines.line(line_id)
         return line if line is not None and line.agent == agent else None
 
     async def push(self, agent: str, line_id: int | None = None) -> str:

@@ -26,7 +26,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from fleet.hosts.schema import LOCAL_HOST
-from fleet.ledger import Ledger
 from fleet.ledger.line_records import LineRecord, LineState
 from fleet.model import AgentSpec
 from fleet.names import AgentName
@@ -52,6 +51,7 @@ from fleet.repos.line.lane_git import LaneGit
 from fleet.repos.line.no_branch import why_no_branch
 from fleet.repos.line.remote import HostAccess, HostCheckouts, elsewhere
 from fleet.repos.schema import RepoEntry
+from fleet.repos.stores import RepoStores
 from fleet.repos.upstream.branches import push_line_branch
 from fleet.repos.upstream.credentials import secret_of
 from fleet.repos.upstream.git_words import Credential
@@ -81,7 +81,7 @@ class Repos:
         *,
         state_dir: Path,
         entries: Mapping[str, RepoEntry],
-        ledger: Ledger,
+        stores: RepoStores,
         environ: Mapping[str, str],
         version: str = "",
         lane: LaneGit | None = None,
@@ -102,7 +102,7 @@ class Repos:
             name: Mirror(name, entry, self.dir, environ, (credentials or {}).get(name))
             for name, entry in entries.items()
         }
-        self.ledger = ledger
+        self.stores = stores
         self.version = version
         self.lane = lane or LaneGit()
         self._door_url = door_url
@@ -110,7 +110,8 @@ class Repos:
         self._on_hosts = HostCheckouts(hosts) if hosts is not None else None
         self.launching: set[str] = set()  # agents between prepare and their run's start
         self._locks: dict[str, asyncio.Lock] = {}
-        self.door = DoorLines(ledger, self.line_repo)  # the git door's side of the lines
+        # The git door's side of the lines.
+        self.door = DoorLines(stores.lines, stores.forge, stores.refusals, self.line_repo)
         self._unkept: dict[int, str] = {}  # line → why its last run's end was not kept
         self._not_copied: dict[int, str] = {}  # line → what of `copy` was not there
         self._push_at_end: set[str] = set()  # agents whose run's end is pushed (forge done)
@@ -168,7 +169,7 @@ class Repos:
     # -- a run's line --------------------------------------------------------------------
 
     async def line_of(self, agent: str) -> LineRecord | None:
-        return await self.ledger.lines.live_line(agent)
+        return await self.stores.lines.live_line(agent)
 
     async def prepare(self, spec: AgentSpec, asked: Asked | None = None) -> Prepared:
         """``spec`` with its workdir set to its line's checkout (made now when needed):
@@ -177,7 +178,7 @@ class Repos:
             return Prepared(spec)
         asked = asked or Asked()
         async with self.lock(spec.name):
-            line = await self.ledger.lines.live_line(spec.name)
+            line = await self.stores.lines.live_line(spec.name)
             fresh = asked.new_line or (
                 line is not None and spec.repo_base not in (None, line.base_ref)
             )
@@ -248,17 +249,17 @@ class Repos:
     async def started(self, agent: AgentName, run_id: int) -> None:
         """Run ``run_id`` of ``agent`` works on its live line."""
         self.launched(agent)
-        line = await self.ledger.lines.live_line(agent)
+        line = await self.stores.lines.live_line(agent)
         if line is not None:
             self.door.refusals.new_run(line.id)
-            await self.ledger.lines.line_ran(line.id, run_id)
+            await self.stores.lines.line_ran(line.id, run_id)
             await add_run(self.line_repo(line), run_id)  # its commits may name this run
 
     async def finished(
         self, agent: AgentName, run_id: int, *, by: str | None = None
     ) -> Change | None:
         """Bring what run ``run_id`` left to its branch and record the change it made."""
-        line = await self.ledger.lines.live_line(agent)
+        line = await self.stores.lines.live_line(agent)
         if line is None or line.last_run != run_id:
             return None
         before = line.head_sha or line.fork_sha  # the branch as the run found it
@@ -269,7 +270,7 @@ class Repos:
             hooked = await asyncio.to_thread(take_refusals, self.line_repo(line))
             await self.door.refused(agent, line.repo, hooked)
             if got.accepted and got.head_sha:
-                await self.ledger.lines.update_line(line.id, head_sha=got.head_sha)
+                await self.stores.lines.update_line(line.id, head_sha=got.head_sha)
             # Not kept for another reason than the door's (a locked checkout, say).
             self._unkept[line.id] = "" if got.accepted or hooked else got.words
             entry = self.entry(line.repo)
@@ -281,13 +282,13 @@ class Repos:
                 except RepoError as exc:
                     self.door.refusals.add(line.id, "", str(exc))
             # As the ledger has it now: what was just pushed (or its new head) counts.
-            line = await self.ledger.lines.live_line(agent) or line
+            line = await self.stores.lines.live_line(agent) or line
             change = await self.change_of(line)
             tip = change.head_sha
             if tip not in (None, line.head_sha, line.fork_sha):  # its own pushes, its end refused
-                await self.ledger.lines.update_line(line.id, head_sha=tip)
+                await self.stores.lines.update_line(line.id, head_sha=tip)
         change = replace(change, arrived=tip is not None and tip != before)
-        await self.ledger.lines.record_change(run_id, change_to_json(change))
+        await self.stores.lines.record_change(run_id, change_to_json(change))
         return change
 
     def push_at_end(self, agent: str) -> None:
@@ -298,7 +299,7 @@ class Repos:
     # -- facts ---------------------------------------------------------------------------
 
     async def live(self, agent: str) -> LineRecord:
-        line = await self.ledger.lines.live_line(agent)
+        line = await self.stores.lines.live_line(agent)
         if line is None:
             raise NoLine(await self.no_branch(agent))
         return line
@@ -306,7 +307,7 @@ class Repos:
     async def no_branch(self, agent: str) -> str:
         """Why ``agent`` has no live branch (its last one merged or discarded, and when)
         and the ``spawn`` that cuts one."""
-        return await why_no_branch(self.ledger, agent)
+        return await why_no_branch(self.stores.lines, self.stores.agents, self.stores.forge, agent)
 
     async def change(self, agent: str) -> Change:
         return await self.change_of(await self.live(agent))
@@ -316,7 +317,7 @@ class Repos:
         mirror = self.mirror(line.repo)
         others = [
             OtherLine(other.agent, other.branch, self.line_repo(other), other.head_sha)
-            for other in await self.ledger.lines.lines(repo=line.repo)
+            for other in await self.stores.lines.lines(repo=line.repo)
             if other.id != line.id and other.checkout
         ]
         change = await change_of(
@@ -365,6 +366,6 @@ class Repos:
         if sha is None or sha == line.fork_sha:
             raise RepoError(f"{line.branch} has no commits of its own yet: nothing to push")
         await push_line_branch(self.mirror(line.repo), self.line_repo(line), line, sha)
-        await self.ledger.lines.update_line(line.id, pushed_sha=sha)
+        await self.stores.lines.update_line(line.id, pushed_sha=sha)
         self._push_at_end.discard(line.agent)  # pushed now: its run's end need not be
         return sha

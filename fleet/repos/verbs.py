@@ -72,7 +72,7 @@ class RepoVerbs:
 
     async def lines_named(self, branch: str) -> list[LineRecord]:
         """The live lines whose branch is ``branch`` (one, unless repositories share it)."""
-        return [line for line in await self.repos.ledger.lines.lines() if line.branch == branch]
+        return [line for line in await self.repos.stores.lines.lines() if line.branch == branch]
 
     async def ready(self, agent: str, verb: str, line_id: int | None = None) -> LineRecord:
         """The line ``verb`` would act on, when no run is writing it now; else
@@ -96,12 +96,12 @@ class RepoVerbs:
             self.repos.mirror(repo)  # an unknown name is refused, naming the known ones
         return [
             await self.repos.change_of(line)
-            for line in await self.repos.ledger.lines.lines(repo=repo)
+            for line in await self.repos.stores.lines.lines(repo=repo)
             if line.checkout
         ]
 
     async def known_agents(self) -> Sequence[str]:
-        return [record.name for record in await self.repos.ledger.agents.list_agents()]
+        return [record.name for record in await self.repos.stores.agents.list_agents()]
 
     async def refresh(self, repo: str | None = None) -> Sequence[str]:
         """Fetch the upstream of ``repo`` (or of each repository a live line is on), each
@@ -109,7 +109,7 @@ class RepoVerbs:
         what could not be fetched, and since when its counts stand."""
         if repo is not None:
             self.repos.mirror(repo)  # an unknown name is refused, naming the known ones
-        names = sorted({line.repo for line in await self.repos.ledger.lines.lines(repo=repo)})
+        names = sorted({line.repo for line in await self.repos.stores.lines.lines(repo=repo)})
         notes = await asyncio.gather(*(self._fetch(name) for name in names))  # side by side
         return [note for note in notes if note is not None]
 
@@ -132,7 +132,7 @@ class RepoVerbs:
 
     async def orphans(self) -> Sequence[str]:
         """Checkouts no live line has, and live lines whose checkout is gone."""
-        lines = await self.repos.ledger.lines.lines()
+        lines = await self.repos.stores.lines.lines()
         lines = [line for line in lines if line.host == "local"]  # a host's: over its link
         known = {Path(line.checkout) for line in lines if line.checkout}
         found: list[str] = []
@@ -201,7 +201,7 @@ class RepoVerbs:
             )
             if landed.new_sha is not None:
                 self._fetched[line.repo] = self._clock.now()
-                await self.repos.ledger.lines.update_line(
+                await self.repos.stores.lines.update_line(
                     line.id,
                     state=LineState.MERGED,
                     merged_sha=landed.new_sha,
@@ -213,7 +213,7 @@ class RepoVerbs:
     async def _not_under_review(self, line: LineRecord) -> None:
         """Refuse to land ``line`` while its forge run's pull request is open: the review
         there decides, and merging that pull request on the forge ends the run."""
-        for record in await self.repos.ledger.forge.forge_runs(agent=line.agent):
+        for record in await self.repos.stores.forge.forge_runs(agent=line.agent):
             over = ForgeRunState(record.state).is_over
             if record.line_id == line.id and record.pull is not None and not over:
                 raise RepoError(under_review(line, record.pull, record.pull_url, str(record.slug)))
@@ -223,16 +223,16 @@ class RepoVerbs:
         the prompt its agent was last spawned with (the first line of each); empty when
         neither says: the landing then names it by its one commit, or its branch — and the
         issue and pull request its forge run works on, the only ones its message may name."""
-        ledger = self.repos.ledger
+        stores = self.repos.stores
         own: tuple[Issue, ...] = ()
-        for record in reversed(await ledger.forge.forge_runs(live=False, agent=line.agent)):
+        for record in reversed(await stores.forge.forge_runs(live=False, agent=line.agent)):
             if record.line_id == line.id:
                 slug = str(record.slug)
                 own = tuple(Issue(slug, n) for n in (record.issue, record.pull) if n is not None)
                 if one_line(record.title, TITLE_MOST):
                     return one_line(record.title, TITLE_MOST), own
                 break
-        agent = await ledger.agents.get_agent(line.agent)
+        agent = await stores.agents.get_agent(line.agent)
         return (one_line(agent.prompt or "", TITLE_MOST) if agent is not None else ""), own
 
     async def push(self, agent: str, line_id: int | None = None) -> str:
@@ -244,7 +244,7 @@ class RepoVerbs:
     async def discard(self, agent: str, line_id: int | None = None) -> LineRecord:
         async with self.repos.lock(agent):
             line = await self._ended(agent, "discard", line_id)
-            await self.repos.ledger.lines.update_line(
+            await self.repos.stores.lines.update_line(
                 line.id, state=LineState.DISCARDED, ended_at=None
             )
             await self.repos.remove_checkout(line)  # here or on its host
@@ -255,7 +255,7 @@ class RepoVerbs:
         """Line ``line_id`` of ``agent`` while it is live; ``None``: its newest live one."""
         if line_id is None:
             return await self.repos.live(agent)
-        line = await self.repos.ledger.lines.line(line_id)
+        line = await self.repos.stores.lines.line(line_id)
         if line is None or line.agent != agent or line.state is not LineState.LIVE:
             raise NoLine(f"{agent} has no such live branch now: `branches` lists them")
         return line
@@ -266,10 +266,10 @@ class RepoVerbs:
         before acting: a launch's prepare and a run's end take the lock too). Runs work on
         the newest line: an earlier one is written by none."""
         line = await self._live(agent, line_id)
-        newest = await self.repos.ledger.lines.live_line(agent)
+        newest = await self.repos.stores.lines.live_line(agent)
         if newest is not None and newest.id != line.id:
             return line
-        record = await self.repos.ledger.agents.get_agent(agent)
+        record = await self.repos.stores.agents.get_agent(agent)
         state = record.state.value if record is not None else "?"
         if agent in self.repos.launching or (record is not None and record.state in _BUSY):
             raise RepoError(

@@ -9,8 +9,7 @@ from __future__ import annotations
 import asyncio
 
 from fleet.errors import AgentNotRunning
-from fleet.ledger import Ledger
-from fleet.ledger.runs import RunReport
+from fleet.ledger.runs import RunReport, RunsStore
 from fleet.runs.keeper import RunKeeper
 from fleet.runtimes import RuntimeRegistry
 from fleet.sessions.live import LiveSessions
@@ -22,12 +21,12 @@ class FollowUps:
 
     def __init__(
         self,
-        ledger: Ledger,
+        run_records: RunsStore,
         runs: RunKeeper,
         runtimes: RuntimeRegistry,
         sessions: LiveSessions,
     ) -> None:
-        self._ledger = ledger
+        self._run_records = run_records
         self._runs = runs
         self._runtimes = runtimes
         self._sessions = sessions
@@ -47,7 +46,7 @@ class FollowUps:
             session = runtime.session_id("\n".join(tail))
             plan = runtime.follow_up(record.spec, ctx, session, text)
             if plan is None:
-                run = await self._ledger.runs.last_run(record.name)
+                run = await self._run_records.last_run(record.name)
                 if not record.state.is_live or run is None or run.ended_at is not None:
                     raise AgentNotRunning(
                         f"{record.name} is {record.state.value}, not running — spawn it first"

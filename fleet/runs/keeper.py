@@ -22,9 +22,10 @@ from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError, LaunchFailed, UnknownAgent
 from fleet.events import EventKind, FleetEvent, Listener
 from fleet.hosts.schema import LOCAL_HOST
-from fleet.ledger import Ledger
+from fleet.ledger.agents import AgentsStore
+from fleet.ledger.budgets import BudgetsStore
 from fleet.ledger.rows import AgentOrigin, AgentRecord, RunRecord
-from fleet.ledger.runs import RunReport, RunStart
+from fleet.ledger.runs import RunReport, RunsStore, RunStart
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, LaunchPlan
 from fleet.names import AgentName, agent_name
 from fleet.repos.line.cutting import Asked
@@ -68,7 +69,9 @@ class RunKeeper:
     def __init__(
         self,
         *,
-        ledger: Ledger,
+        agents: AgentsStore,
+        runs: RunsStore,
+        budgets: BudgetsStore,
         clock: Clock,
         kit: LaunchKit,
         emit: Listener,
@@ -76,7 +79,9 @@ class RunKeeper:
     ) -> None:
         """``roster``: the config's agents as they are now (their workdirs are hidden
         from every other agent's sandbox, whether or not they ever ran)."""
-        self._ledger = ledger
+        self._agents = agents
+        self._runs = runs
+        self._budgets = budgets
         self._caps = kit.run_caps
         self._repos = kit.repos
         self._publish_tokens = kit.publish_tokens
@@ -87,13 +92,14 @@ class RunKeeper:
         self._emit = emit
         self.contexts = RunContexts(kit, clock=clock, backend=self.backend)
         self._roster = roster
-        self._site = LaunchSite(ledger, self.contexts, self._backends, kit.sandboxes, roster)
+        self._site = LaunchSite(agents, self.contexts, self._backends, kit.sandboxes, roster)
         self._git = GitProbe()  # reads HEADs in a sandbox of its own, runs nothing of theirs
         self._locks: dict[AgentName, asyncio.Lock] = {}
         self._watchers: dict[AgentName, asyncio.Task[None]] = {}
         self._ending: dict[AgentName, Ending] = {}  # agents being stopped, and why
         self.reading = RunReading(
-            ledger=ledger,
+            agents=agents,
+            runs=runs,
             runtimes=kit.runtimes,
             backends=self._backends,
             settings=kit.settings,
@@ -113,9 +119,9 @@ class RunKeeper:
 
     async def record(self, name: str) -> AgentRecord:
         """The ledger's record of ``name``; :class:`UnknownAgent` if it has none."""
-        record = await self._ledger.agents.get_agent(agent_name(name))
+        record = await self._agents.get_agent(agent_name(name))
         if record is None:
-            known = {r.name for r in await self._ledger.agents.list_agents()}
+            known = {r.name for r in await self._agents.list_agents()}
             known.update(spec.name for spec in self._roster())
             raise UnknownAgent(unknown_agent(name, known))
         return record
@@ -204,8 +210,8 @@ class RunKeeper:
             await arm_or_refuse(self._caps, spec, continues=continues)
         if not remote:  # a remote run's files are written there by its backend
             write_files(paths.home, plan.files)
-        await self._ledger.agents.upsert_agent(spec, DesiredState.RUNNING, origin=origin)
-        await self._ledger.agents.set_state(spec.name, AgentState.STARTING, reason)
+        await self._agents.upsert_agent(spec, DesiredState.RUNNING, origin=origin)
+        await self._agents.set_state(spec.name, AgentState.STARTING, reason)
         append_marker(paths.log, f"{spec.name} starting ({spec.runtime})")
         offset = size_of(paths.log)
         git_before = None if remote else await self._git.head(plan.cwd)
@@ -220,17 +226,17 @@ class RunKeeper:
             plan = await self._site.confine(spec, plan, paths.home)
             handle = await backend.launch(plan, paths.new_run_dir(self._clock.now()), paths.log)
         except LaunchFailed as exc:
-            await self._ledger.agents.set_state(spec.name, AgentState.FAILED, str(exc))
+            await self._agents.set_state(spec.name, AgentState.FAILED, str(exc))
             await self._site.release(spec.name, spec.host)
             if self._caps is not None:
                 self._caps.disarm(spec.name)
             raise
-        run = await self._ledger.runs.start_run(spec.name, handle)
+        run = await self._runs.start_run(spec.name, handle)
         if self._caps is not None:
             self._caps.bind(spec.name, run.id)
         if spec.repo is not None and self._repos is not None:
             await self._repos.started(spec.name, run.id)
-        await self._ledger.runs.record_run_start(
+        await self._runs.record_run_start(
             run,
             RunStart(
                 reason,
@@ -242,7 +248,7 @@ class RunKeeper:
                 spec.model,
             ),
         )
-        await self._ledger.agents.set_state(spec.name, AgentState.RUNNING, f"pid {handle.pid}")
+        await self._agents.set_state(spec.name, AgentState.RUNNING, f"pid {handle.pid}")
         self._watch(spec.name, run)
         if plan.session is not None and self.sessions is not None:
             await self.sessions.started(
@@ -274,16 +280,16 @@ class RunKeeper:
         """End the current run. By default as an operator's stop (state ``stopped``, no
         notice); ``ending`` says otherwise (e.g. the watchdog's timeout kill)."""
         ending = ending or Ending(AgentState.STOPPED, reason, by_operator=True)
-        run = await self._ledger.runs.last_run(name)
+        run = await self._runs.last_run(name)
         if run is None or run.ended_at is not None:
             record = await self.record(name)
             if record.state.is_live:
-                await self._ledger.agents.set_state(name, ending.state, reason)
+                await self._agents.set_state(name, ending.state, reason)
             raise AgentNotRunning(f"{name} is not running")
         self._ending[name] = ending
         # A paused process acts on no SIGTERM until it is continued: a frozen run is killed
         # at once rather than after the whole grace (it was frozen for a reason).
-        force = force or any(f.agent == name for f in await self._ledger.budgets.freezes())
+        force = force or any(f.agent == name for f in await self._budgets.freezes())
         try:
             info = await self.backend(run.handle.backend).stop(
                 run.handle, grace=self._settings.stop_grace, force=force
@@ -306,13 +312,13 @@ class RunKeeper:
     async def reconcile(self) -> None:
         """Match the ledger to what runs: a run it believes open is reattached if its
         process still lives, or closed with the status the shim recorded."""
-        open_runs = {run.agent: run for run in await self._ledger.runs.open_runs()}
-        for record in await self._ledger.agents.list_agents():
+        open_runs = {run.agent: run for run in await self._runs.open_runs()}
+        for record in await self._agents.list_agents():
             run = open_runs.get(record.name)
             if run is not None:
                 await self._reconcile_run(record, run)
             elif record.state.is_live:
-                await self._ledger.agents.set_state(
+                await self._agents.set_state(
                     record.name, AgentState.FAILED, "was starting when Fleetwarden stopped"
                 )
 
@@ -331,7 +337,7 @@ class RunKeeper:
         if backend.is_alive(run.handle):
             log.info("reattached agent %s (pid %s)", record.name, run.handle.pid)
             if not record.state.is_live:
-                await self._ledger.agents.set_state(record.name, AgentState.RUNNING, "reattached")
+                await self._agents.set_state(record.name, AgentState.RUNNING, "reattached")
             if self._site.sandboxes is not None:
                 await self._site.sandboxes.reattach(record.spec)
             self._watch(record.name, run)
@@ -367,8 +373,8 @@ class RunKeeper:
         """Record how a run ended: by itself (exited/failed by its status), or as
         ``ending`` says. Operators hear of it unless they asked for it themselves.
         ``desired`` is left alone: the restart policy decides what follows an end."""
-        await self._ledger.runs.end_run(run.id, info)
-        await self._ledger.budgets.remove_freeze(name)  # what it paused has ended with the run
+        await self._runs.end_run(run.id, info)
+        await self._budgets.remove_freeze(name)  # what it paused has ended with the run
         await self._site.release(name, run.host)
         if self._repos is not None:  # before its state says it ended: verbs wait for this
             try:  # what it left uncommitted, committed and brought to its branch
@@ -380,7 +386,7 @@ class RunKeeper:
         else:
             state = AgentState.EXITED if info.exit_code == 0 else AgentState.FAILED
             reason = info.reason
-        await self._ledger.agents.set_state(name, state, reason)
+        await self._agents.set_state(name, state, reason)
         if self.sessions is not None:
             await self.sessions.ended(name, run, info, reason)
         append_marker(self.log_path(name), f"{name} {info.reason}")

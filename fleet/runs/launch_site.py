@@ -14,7 +14,7 @@ from pathlib import Path
 from fleet.backends.base import Backend, backend_key
 from fleet.errors import LaunchFailed
 from fleet.hosts.schema import ANY_HOST, LOCAL_HOST
-from fleet.ledger import Ledger
+from fleet.ledger.agents import AgentsStore
 from fleet.model import AgentSpec, LaunchPlan
 from fleet.names import AgentName
 from fleet.runs.context import RunContexts
@@ -28,13 +28,13 @@ class LaunchSite:
 
     def __init__(
         self,
-        ledger: Ledger,
+        agents: AgentsStore,
         contexts: RunContexts,
         backends: Mapping[str, Backend],
         sandboxes: Sandboxes | None,
         roster: Callable[[], Iterable[AgentSpec]] = tuple,
     ) -> None:
-        self._ledger = ledger
+        self._agents = agents
         self._roster = roster
         self._contexts = contexts
         self._backends = backends
@@ -83,7 +83,7 @@ class LaunchSite:
         workdirs lie in the hidden state dir."""
         found = [
             record.workdir
-            for record in await self._ledger.agents.list_agents()
+            for record in await self._agents.list_agents()
             if record.name != spec.name and record.workdir is not None and record.host == spec.host
         ]
         if spec.host == LOCAL_HOST:  # `host: any` may land here too
@@ -99,7 +99,7 @@ class LaunchSite:
     async def _live_by_host(self, name: AgentName) -> dict[str, int]:
         """How many agents run on each host now, ``name`` not counted."""
         live: dict[str, int] = {}
-        for record in await self._ledger.agents.list_agents():
+        for record in await self._agents.list_agents():
             if record.name != name and record.state.is_live:
                 live[record.host] = live.get(record.host, 0) + 1
         return live

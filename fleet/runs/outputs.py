@@ -6,9 +6,8 @@ from __future__ import annotations
 import asyncio
 
 from fleet.backends.base import backend_key
-from fleet.clock import Clock
 from fleet.errors import FleetError
-from fleet.ledger import Ledger
+from fleet.ledger.runs import RunsStore
 from fleet.runs.keeper import RunKeeper
 from fleet.runs.reader import Transcript, last_entries
 from fleet.runs.reading import RunOutput
@@ -24,12 +23,18 @@ class AgentOutputs:
     """What the fleet's agents wrote, read as :mod:`fleet.transcript` events."""
 
     def __init__(
-        self, runs: RunKeeper, ledger: Ledger, runtimes: RuntimeRegistry, clock: Clock
+        self,
+        runs: RunKeeper,
+        run_records: RunsStore,
+        stories: RunStories,
+        runtimes: RuntimeRegistry,
     ) -> None:
+        """``runs``: the runs as they go; ``run_records``: as the ledger keeps them;
+        ``stories``: runs' stories, for summaries."""
         self._runs = runs
-        self._ledger = ledger
+        self._run_records = run_records
         self._runtimes = runtimes
-        self.stories = RunStories(ledger, clock)
+        self.stories = stories
 
     async def transcript(self, name: str, entries: int) -> Transcript:
         """The agent's last ``entries`` events (``UnknownAgent`` if nobody knows it), each
@@ -55,7 +60,7 @@ class AgentOutputs:
     async def screen(self, name: str) -> str:
         """What the agent's screen shows now (the log's end once it has stopped)."""
         record = await self._runs.record(name)
-        run = await self._ledger.runs.last_run(record.name)
+        run = await self._run_records.last_run(record.name)
         if record.state.is_live and run is not None and run.ended_at is None:
             return await self._runs.backend(run.handle.backend).snapshot(run.handle)
         log_path = self._runs.log_path(record.name)
@@ -68,4 +73,4 @@ class AgentOutputs:
     async def open_runs(self) -> list[tuple[str, int]]:
         """The runs the ledger believes open, as (agent, run id): after a restart of
         Fleetwarden, those it reattached."""
-        return [(run.agent, run.id) for run in await self._ledger.runs.open_runs()]
+        return [(run.agent, run.id) for run in await self._run_records.open_runs()]

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fleet.backends.base import Backend
-from fleet.ledger import Ledger
+from fleet.ledger.agents import AgentsStore
 from fleet.ledger.rows import RunRecord
-from fleet.ledger.runs import RunEnd, RunReport
+from fleet.ledger.runs import RunEnd, RunReport, RunsStore
 from fleet.model import ExitInfo
 from fleet.names import AgentName
 from fleet.runs.facts import read_run
@@ -51,13 +51,15 @@ class RunReading:
     def __init__(
         self,
         *,
-        ledger: Ledger,
+        agents: AgentsStore,
+        runs: RunsStore,
         runtimes: RuntimeRegistry,
         backends: Mapping[str, Backend],
         settings: FleetSettings,
         git: GitProbe,
     ) -> None:
-        self._ledger = ledger
+        self._agents = agents
+        self._runs = runs
         self._runtimes = runtimes
         self._backends = backends
         self._settings = settings
@@ -70,11 +72,11 @@ class RunReading:
 
     async def output_of(self, run_id: int) -> RunOutput | None:
         """Where run ``run_id``'s output is read from, with a fresh parser of its stream."""
-        start = await self._ledger.runs.run_start(run_id)
-        report = await self._ledger.runs.run_report(run_id)
+        start = await self._runs.run_start(run_id)
+        report = await self._runs.run_report(run_id)
         if start is None or report is None:
             return None
-        record = await self._ledger.agents.get_agent(report.run.agent)
+        record = await self._agents.get_agent(report.run.agent)
         if record is None:
             return None
         parser = self._runtimes.get(record.spec.runtime).parser(
@@ -92,7 +94,7 @@ class RunReading:
         self.settling.add(launched.run_id)
         try:
             while loop.time() < deadline:
-                report = await self._ledger.runs.run_report(launched.run_id)
+                report = await self._runs.run_report(launched.run_id)
                 if report is not None and report.end is not None:
                     return report
                 await asyncio.sleep(0.05)
@@ -117,8 +119,8 @@ class RunReading:
     ) -> None:
         """Read the run's output and record how it went; ``outcome`` and ``ending_reason``:
         how Fleetwarden ended it, when it did (else the exit status says)."""
-        start = await self._ledger.runs.run_start(run.id)
-        record = await self._ledger.agents.get_agent(name)
+        start = await self._runs.run_start(run.id)
+        record = await self._agents.get_agent(name)
         if start is None or record is None:
             return
         runtime = self._runtimes.get(record.spec.runtime)
@@ -137,7 +139,7 @@ class RunReading:
             has_account=bool(start.accounts),
         )
         cli_end = reading.ended
-        await self._ledger.runs.record_run_end(
+        await self._runs.record_run_end(
             run.id,
             RunEnd(
                 outcome=outcome.value,

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from fleet.errors import AgentNotRunning
-from fleet.ledger import Ledger
+from fleet.ledger.agents import AgentsStore
 from fleet.model import AgentSpec, PermissionMode
 from fleet.names import AgentName
 from fleet.runs.keeper import RunKeeper
@@ -20,12 +20,12 @@ class SessionControl:
 
     def __init__(
         self,
-        ledger: Ledger,
+        agents: AgentsStore,
         sessions: LiveSessions,
         runs: RunKeeper,
         roster: Callable[[], dict[AgentName, AgentSpec]],
     ) -> None:
-        self._ledger = ledger
+        self._agents = agents
         self._sessions = sessions
         self._runs = runs
         self._roster = roster
@@ -53,7 +53,7 @@ class SessionControl:
             record = await self._runs.record(name)
             roster = self._roster()
             spec = replace(roster.get(record.name, record.spec), permissions=mode)
-            await self._ledger.agents.upsert_agent(spec, record.desired)
+            await self._agents.upsert_agent(spec, record.desired)
             if spec.name in roster:
                 roster[spec.name] = spec
             live = self._sessions.driver(record.name) is not None

@@ -8,8 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fleet.clock import Clock
-from fleet.ledger import Ledger, UsageTotal
-from fleet.ledger.runs import RunReport
+from fleet.ledger import UsageTotal
+from fleet.ledger.agents import AgentsStore
+from fleet.ledger.lines import LinesStore
+from fleet.ledger.metering import MeteringStore
+from fleet.ledger.runs import RunReport, RunsStore
 from fleet.names import agent_name
 from fleet.repos.facts import Change, change_from_json
 
@@ -42,27 +45,36 @@ class RunStory:
 class RunStories:
     """Reads runs' stories from the ledger."""
 
-    def __init__(self, ledger: Ledger, clock: Clock) -> None:
-        self._ledger = ledger
+    def __init__(
+        self,
+        *,
+        agents: AgentsStore,
+        runs: RunsStore,
+        lines: LinesStore,
+        metering: MeteringStore,
+        clock: Clock,
+    ) -> None:
+        self._agents = agents
+        self._lines = lines
+        self._metering = metering
+        self._runs = runs
         self._clock = clock
 
     async def story(self, run_id: int) -> RunStory | None:
-        report = await self._ledger.runs.run_report(run_id)
+        report = await self._runs.run_report(run_id)
         return None if report is None else await self._tell(report)
 
     async def recent(self, name: str, limit: int = 5) -> list[RunStory]:
         """``name``'s latest ``limit`` runs, newest first."""
-        reports = await self._ledger.runs.run_reports(agent_name(name), limit)
+        reports = await self._runs.run_reports(agent_name(name), limit)
         return [await self._tell(report) for report in reports]
 
     async def _tell(self, report: RunReport) -> RunStory:
         run = report.run
-        record = await self._ledger.agents.get_agent(run.agent)
+        record = await self._agents.get_agent(run.agent)
         runtime = record.spec.runtime if record is not None else "?"
         until = run.ended_at or self._clock.now()
-        usage = await self._ledger.metering.usage_between(run.agent, run.started_at, until)
-        downgrades = await self._ledger.metering.downgrades_between(
-            run.agent, run.started_at, until
-        )
-        change = change_from_json(await self._ledger.lines.run_change(run.id))
+        usage = await self._metering.usage_between(run.agent, run.started_at, until)
+        downgrades = await self._metering.downgrades_between(run.agent, run.started_at, until)
+        change = change_from_json(await self._lines.run_change(run.id))
         return RunStory(report, runtime, tuple(usage), tuple(downgrades), change)

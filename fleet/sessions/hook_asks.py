@@ -28,8 +28,10 @@ from typing import Any
 
 from fleet.approvals.service import Approvals
 from fleet.hostile_json import JsonRefused, read_json
-from fleet.ledger import Ledger
+from fleet.ledger.agents import AgentsStore
 from fleet.ledger.approval_records import ApprovalRequest, ApprovalState, Ask
+from fleet.ledger.heartbeats import HeartbeatsStore
+from fleet.ledger.runs import RunsStore
 from fleet.notices import starter
 from fleet.sessions.claude import describe
 from fleet.sessions.codex_asks import patch_ask
@@ -47,8 +49,16 @@ class BadAsk(ValueError):
 class HookAsks:
     """Opens the hook's asks as approval requests and waits for their answers."""
 
-    def __init__(self, ledger: Ledger, approvals: Approvals | None) -> None:
-        self._ledger = ledger
+    def __init__(
+        self,
+        agents: AgentsStore,
+        heartbeats: HeartbeatsStore,
+        runs: RunsStore,
+        approvals: Approvals | None,
+    ) -> None:
+        self._agents = agents
+        self._heartbeats = heartbeats
+        self._runs = runs
         self._approvals = approvals
 
     async def start(self) -> None:
@@ -63,12 +73,12 @@ class HookAsks:
         raw = payload.get("tool_input")
         tool_input: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
         approvals = self._approvals
-        record = await self._ledger.agents.get_agent(agent)
-        run = await self._ledger.runs.last_run(agent)
+        record = await self._agents.get_agent(agent)
+        run = await self._runs.last_run(agent)
         event = str(payload.get("hook_event_name") or EVENT)
         if approvals is None or record is None or run is None or run.ended_at is not None:
             return _decision(False, "Fleetwarden takes no approvals for this agent now", event)
-        start = await self._ledger.runs.run_start(run.id)
+        start = await self._runs.run_start(run.id)
         request = await approvals.open(
             agent=record.name,
             run_id=run.id,
@@ -81,7 +91,7 @@ class HookAsks:
             deny=record.spec.deny,
         )
         if request.state.is_open:  # the watchdog sees it waiting, never stalled
-            await self._ledger.heartbeats.record_heartbeat(record.name, "waiting")
+            await self._heartbeats.record_heartbeat(record.name, "waiting")
         done = await self._answer(approvals, request)
         if done.state is ApprovalState.ALLOWED:
             return _decision(True, None, event)

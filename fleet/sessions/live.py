@@ -22,9 +22,11 @@ from fleet.approvals.service import Approvals
 from fleet.backends.base import Backend
 from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, UnknownAgent
-from fleet.ledger import Ledger
+from fleet.ledger.agents import AgentsStore
 from fleet.ledger.approval_records import ApprovalRequest
+from fleet.ledger.heartbeats import HeartbeatsStore
 from fleet.ledger.rows import RunRecord
+from fleet.ledger.runs import RunsStore
 from fleet.model import AgentSpec, ExitInfo, PermissionMode
 from fleet.names import AgentName
 from fleet.notices import starter
@@ -46,13 +48,16 @@ class LiveSessions:
     def __init__(
         self,
         *,
-        ledger: Ledger,
+        agents: AgentsStore,
+        heartbeats: HeartbeatsStore,
+        runs: RunsStore,
         clock: Clock,
         backend_of: BackendOf,
         approvals: Approvals | None = None,
         poll: float | None = None,
     ) -> None:
-        self._ledger = ledger
+        self._heartbeats = heartbeats
+        self._runs = runs
         self._clock = clock
         self._backend_of = backend_of
         self._approvals = approvals
@@ -60,7 +65,7 @@ class LiveSessions:
         self._drivers: dict[AgentName, SessionDriver] = {}
         self._turn_listeners: list[TurnListener] = []
         # The asks of CLIs on a terminal, through their permission hooks.
-        self.hook_asks = HookAsks(ledger, approvals)
+        self.hook_asks = HookAsks(agents, heartbeats, runs, approvals)
 
     async def start(self) -> None:
         """Be the deliverer of every session protocol's answers."""
@@ -98,7 +103,7 @@ class LiveSessions:
         self, spec: AgentSpec, run: RunRecord, protocol: str, prompt: str | None, offset: int
     ) -> None:
         _write_protocol(run.handle.run_dir, protocol)
-        start = await self._ledger.runs.run_start(run.id)
+        start = await self._runs.run_start(run.id)
         trigger = start.trigger if start is not None else None
         cwd = Path(start.workdir) if start is not None and start.workdir else Path.cwd()
         driver = self._driver(spec, run, protocol, offset, cwd, trigger)
@@ -115,7 +120,7 @@ class LiveSessions:
 
     async def _reattached(self, spec: AgentSpec, run: RunRecord) -> None:
         protocol = _read_protocol(run.handle.run_dir)
-        start = await self._ledger.runs.run_start(run.id)
+        start = await self._runs.run_start(run.id)
         if protocol is None or start is None:
             return
         cwd = Path(start.workdir) if start.workdir else Path.cwd()
@@ -184,7 +189,7 @@ class LiveSessions:
 
         async def beat(state: str) -> None:
             with contextlib.suppress(UnknownAgent):  # forgotten meanwhile
-                await self._ledger.heartbeats.record_heartbeat(spec.name, state)
+                await self._heartbeats.record_heartbeat(spec.name, state)
 
         async def turn_over() -> None:
             for listener in self._turn_listeners:

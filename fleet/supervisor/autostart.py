@@ -20,7 +20,10 @@ from datetime import datetime
 
 from fleet.errors import FleetError
 from fleet.events import EventKind, FleetEvent
-from fleet.ledger import Ledger, QueuedSpawn, SpawnAsk
+from fleet.ledger import QueuedSpawn, SpawnAsk
+from fleet.ledger.agents import AgentsStore
+from fleet.ledger.forge import ForgeStore
+from fleet.ledger.spawn_queue import SpawnQueueStore
 from fleet.model import AgentSpec, AgentState, DesiredState, RestartMode
 from fleet.names import AgentName
 from fleet.supervisor.admission.admit import Admission, Wait
@@ -35,14 +38,16 @@ async def autostart(
     specs: Iterable[AgentSpec],
     *,
     reason: str,
-    ledger: Ledger,
+    agents: AgentsStore,
+    forge: ForgeStore,
+    spawn_queue: SpawnQueueStore,
     admission: Admission,
     emit: Callable[[FleetEvent], Awaitable[None]],
 ) -> list[AgentName]:
     """Launch those of ``specs`` that should run and do not; the names started."""
     started: list[AgentName] = []
     for spec in specs:
-        record = await ledger.agents.get_agent(spec.name)
+        record = await agents.get_agent(spec.name)
         wanted = spec.autostart or (
             record is not None
             and record.desired is DesiredState.RUNNING
@@ -50,14 +55,14 @@ async def autostart(
         )
         if not wanted or (record is not None and record.state.is_live):
             continue
-        working = await ledger.forge.agent_forge_run(spec.name)
+        working = await forge.agent_forge_run(spec.name)
         if working is not None:
             log.info("%s not started (%s): it works on #%d of %s (%s)", spec.name, reason,
                      working.issue, working.slug, working.state)  # fmt: skip
             continue
         request = LaunchRequest(spec.name, origin="autostart", by=reason, collect=False)
         try:
-            admitted = await admission.admit(request, _waiter(ledger, admission, reason))
+            admitted = await admission.admit(request, _waiter(spawn_queue, admission, reason))
         except FleetError as exc:
             log.error("could not start %s (%s): %s", spec.name, reason, exc)
             message = f"{reason}: {exc}"
@@ -71,7 +76,7 @@ async def autostart(
 
 
 async def adopt(
-    ledger: Ledger,
+    agents: AgentsStore,
     old: Mapping[AgentName, AgentSpec],
     roster: Mapping[AgentName, AgentSpec],
     start: Callable[[list[AgentSpec]], Awaitable[list[AgentName]]],
@@ -79,17 +84,17 @@ async def adopt(
     """``roster`` in place of ``old`` without touching running agents: written to the
     ledger, its new agents passed to ``start`` (the roster's own launches). Agents it drops
     are marked removed: they run on until stopped, never restarted."""
-    await ledger.agents.sync_roster(roster)
+    await agents.sync_roster(roster)
     removed = tuple(sorted(old.keys() - roster.keys()))
-    live = {record.name for record in await ledger.agents.list_agents() if record.state.is_live}
+    live = {record.name for record in await agents.list_agents() if record.state.is_live}
     changed = tuple(sorted(n for n in old.keys() & roster.keys() if old[n] != roster[n]))
     running = []
     for name in changed:
-        record = await ledger.agents.get_agent(name)
+        record = await agents.get_agent(name)
         if record is not None and record.state.is_live:
             running.append(name)
         elif record is not None:
-            await ledger.agents.upsert_agent(roster[name], record.desired)
+            await agents.upsert_agent(roster[name], record.desired)
     added = tuple(sorted(roster.keys() - old.keys()))
     started = await start([roster[n] for n in added])
     return RosterDiff(
@@ -102,7 +107,7 @@ async def adopt(
     )
 
 
-def _waiter(ledger: Ledger, admission: Admission, reason: str) -> Wait:
+def _waiter(spawn_queue: SpawnQueueStore, admission: Admission, reason: str) -> Wait:
     """The spawn queue, as the roster's own launch waits there: asked by ``reason``, from
     no room (told in the home rooms when it starts)."""
 
@@ -118,6 +123,6 @@ def _waiter(ledger: Ledger, admission: Admission, reason: str) -> Wait:
             origin="autostart",
             launch=held(request),
         )
-        return await ledger.spawn_queue.enqueue_spawn(ask, host=admission.slots.host)
+        return await spawn_queue.enqueue_spawn(ask, host=admission.slots.host)
 
     return wait

@@ -31,7 +31,7 @@ from fleet.budgets.report_windows import window_start
 from fleet.clock import Clock
 from fleet.errors import AgentStillRunning
 from fleet.events import EventKind, FleetEvent, Listener
-from fleet.ledger import Freeze, Ledger, UsageTotal
+from fleet.ledger import Freeze, UsageTotal
 from fleet.ledger.rows import AgentOrigin, AgentRecord
 from fleet.ledger.runs import RunReport
 from fleet.model import (
@@ -50,11 +50,13 @@ from fleet.runs.keeper import Ending, RunKeeper
 from fleet.runs.launch_kit import FleetSettings, HeartbeatIssuer, LaunchKit
 from fleet.runs.outputs import AgentOutputs
 from fleet.runs.session_control import SessionControl
+from fleet.runs.stories import RunStories
 from fleet.sessions.live import LiveSessions
 from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.autostart import adopt, autostart
 from fleet.supervisor.listing import left_running, listing
 from fleet.supervisor.status import AgentStatus, RosterDiff, SpawnOutcome, agent_status
+from fleet.supervisor.stores import FleetStores
 from fleet.transcript.logtail import tail_lines
 from fleet.transcript.story import Outcome
 from fleet.watchdog.actions import WatchdogHands
@@ -88,7 +90,7 @@ class Fleet:
     def __init__(
         self,
         *,
-        ledger: Ledger,
+        stores: FleetStores,
         clock: Clock,
         kit: LaunchKit,
         roster: Mapping[AgentName, AgentSpec] | None = None,
@@ -97,7 +99,7 @@ class Fleet:
         """``kit``: what its launches are made with; ``roster``: the config's agents;
         ``admission``: the admission every launch passes, made over this fleet (none: one
         with no budgets and no caps)."""
-        self._ledger = ledger
+        self._stores = stores
         self._backends = dict(kit.backends)
         self._settings = kit.settings
         self._clock = clock
@@ -106,21 +108,38 @@ class Fleet:
         self._state = SupervisorState.NEW
         self.left_running: str | None = None  # said on stopping: the agents that go on
         self._runs = RunKeeper(
-            ledger=ledger,
+            agents=stores.agents,
+            runs=stores.runs,
+            budgets=stores.budgets,
             clock=clock,
             kit=kit,
             emit=self._emit,
             roster=lambda: self._roster.values(),
         )
-        self.outputs = AgentOutputs(self._runs, ledger, kit.runtimes, clock)
+        stories = RunStories(
+            agents=stores.agents,
+            runs=stores.runs,
+            lines=stores.lines,
+            metering=stores.metering,
+            clock=clock,
+        )
+        self.outputs = AgentOutputs(self._runs, stores.runs, stories, kit.runtimes)
         self.sessions = LiveSessions(
-            ledger=ledger, clock=clock, backend_of=self._runs.backend, approvals=kit.approvals
+            agents=stores.agents,
+            heartbeats=stores.heartbeats,
+            runs=stores.runs,
+            clock=clock,
+            backend_of=self._runs.backend,
+            approvals=kit.approvals,
         )
         self._runs.sessions = self.sessions
-        self._control = SessionControl(ledger, self.sessions, self._runs, self._roster_of)
-        self._follow_ups = FollowUps(ledger, self._runs, kit.runtimes, self.sessions)
+        self._control = SessionControl(stores.agents, self.sessions, self._runs, self._roster_of)
+        self._follow_ups = FollowUps(stores.runs, self._runs, kit.runtimes, self.sessions)
         self._watchdog = WatchdogHands(
-            ledger=ledger,
+            agents=stores.agents,
+            budgets=stores.budgets,
+            heartbeats=stores.heartbeats,
+            run_records=stores.runs,
             runs=self._runs,
             clock=clock,
             emit=self._emit,
@@ -147,14 +166,20 @@ class Fleet:
         await self.sessions.start()
         await self._runs.reconcile()
         # An entry that left the config while Fleetwarden was down counts as removed now.
-        await self._ledger.agents.sync_roster(self._roster)
+        await self._stores.agents.sync_roster(self._roster)
         await self._autostart(self._roster.values(), reason="autostart")
 
     async def _autostart(self, specs: Iterable[AgentSpec], *, reason: str) -> list[AgentName]:
         """The roster's own launches through the admission
         (:mod:`fleet.supervisor.autostart`); a refused one is an event."""
         return await autostart(
-            specs, reason=reason, ledger=self._ledger, admission=self.admission, emit=self._emit
+            specs,
+            reason=reason,
+            agents=self._stores.agents,
+            forge=self._stores.forge,
+            spawn_queue=self._stores.spawn_queue,
+            admission=self.admission,
+            emit=self._emit,
         )
 
     async def stop(self) -> None:
@@ -177,7 +202,7 @@ class Fleet:
     async def ps(self) -> list[AgentStatus]:
         """Every agent the ledger knows, by name, with its tokens today and its refused
         egress (a few queries, whatever the fleet size)."""
-        return await listing(self._ledger, self._runs, self.window_start("today"))
+        return await listing(self._stores, self._runs, self.window_start("today"))
 
     def window_start(self, window: str) -> datetime:
         """When report window ``window`` (:data:`fleet.budgets.report_windows.WINDOWS`) began."""
@@ -190,11 +215,11 @@ class Fleet:
     ) -> list[UsageTotal]:
         """Token use since ``since`` per agent and model (``host``: of the requests made
         there); usage outlives its agents."""
-        return await self._ledger.metering.usage_totals(since, agent=agent, host=host)
+        return await self._stores.metering.usage_totals(since, agent=agent, host=host)
 
     async def knows(self, name: str) -> bool:
         """Whether ``name`` is an agent the ledger or the roster knows."""
-        return name in self._roster or await self._ledger.agents.get_agent(name) is not None
+        return name in self._roster or await self._stores.agents.get_agent(name) is not None
 
     async def status(self, name: str) -> AgentStatus:
         return await self._status(await self._runs.record(name))
@@ -222,7 +247,7 @@ class Fleet:
         """Where ``name``'s next run may start when its budget turns it away."""
         spec = self._roster.get(agent_name(name))
         if spec is None:
-            record = await self._ledger.agents.get_agent(agent_name(name))
+            record = await self._stores.agents.get_agent(agent_name(name))
             spec = record.spec if record is not None else None
         return spec.fallback if spec is not None else None
 
@@ -234,7 +259,7 @@ class Fleet:
         async def started(specs: list[AgentSpec]) -> list[AgentName]:
             return await self._autostart(specs, reason="autostart after roster reload")
 
-        return await adopt(self._ledger, old, self._roster, started)
+        return await adopt(self._stores.agents, old, self._roster, started)
 
     async def snapshot(self, name: str) -> str:
         """What the agent's screen shows now (the log's end once it has stopped)."""
@@ -243,7 +268,7 @@ class Fleet:
     async def drift(self) -> list[str]:
         """Sessions on our backends that no run in the ledger accounts for: reported,
         never killed (an operator may have started them by hand)."""
-        known = await self._ledger.runs.open_sessions()
+        known = await self._stores.runs.open_sessions()
         listed = await asyncio.gather(*(b.sessions() for b in self._backends.values()))
         return sorted(set().union(*listed) - known)
 
@@ -275,7 +300,7 @@ class Fleet:
         co-author)."""
         agent = agent_name(name)
         async with self._runs.lock(agent):
-            existing = await self._ledger.agents.get_agent(agent)
+            existing = await self._stores.agents.get_agent(agent)
             if existing is not None and existing.state.is_live:
                 return SpawnOutcome(await self._status(existing), started=False)
             base = self._roster.get(agent) or (existing.spec if existing else None)
@@ -312,7 +337,7 @@ class Fleet:
         record = await self._runs.record(name)
         reason = f"stopped by {by}"
         async with self._runs.lock(record.name):
-            await self._ledger.agents.set_desired(record.name, DesiredState.STOPPED)
+            await self._stores.agents.set_desired(record.name, DesiredState.STOPPED)
             ending = Ending(AgentState.STOPPED, reason, by_operator=True, outcome=outcome)
             return await self._runs.stop_run(record.name, force=force, reason=reason, ending=ending)
 
@@ -324,7 +349,7 @@ class Fleet:
             record = await self._runs.record(name)
             if record.state.is_live:
                 raise AgentStillRunning(f"{name} is {record.state.value}: `stop {name}` first")
-            await self._ledger.agents.forget_agent(record.name)
+            await self._stores.agents.forget_agent(record.name)
 
     async def restart(self, name: str, *, by: str = "operator") -> AgentStatus:
         """Stop the agent if it runs, then launch it again with the same spec."""
@@ -367,10 +392,10 @@ class Fleet:
         to each process), for ``budget``'s cutoff or by ``by``; whether it ran."""
         record = await self._runs.record(name)
         async with self._runs.lock(record.name):
-            run = await self._ledger.runs.last_run(record.name)
+            run = await self._stores.runs.last_run(record.name)
             if run is None or run.ended_at is not None or self._runs.is_alive(run) is False:
                 return False
-            await self._ledger.budgets.add_freeze(record.name, budget, reason, by=by)
+            await self._stores.budgets.add_freeze(record.name, budget, reason, by=by)
             await self._runs.backend(run.handle.backend).freeze(run.handle)
         return True
 
@@ -379,16 +404,16 @@ class Fleet:
         whether it had."""
         record = await self._runs.record(name)
         async with self._runs.lock(record.name):
-            if not await self._ledger.budgets.remove_freeze(record.name):
+            if not await self._stores.budgets.remove_freeze(record.name):
                 return False
-            run = await self._ledger.runs.last_run(record.name)
+            run = await self._stores.runs.last_run(record.name)
             if run is not None and run.ended_at is None:
                 await self._runs.backend(run.handle.backend).thaw(run.handle)
         return True
 
     async def frozen(self) -> list[Freeze]:
         """The agents a cutoff or a person has paused."""
-        return await self._ledger.budgets.freezes()
+        return await self._stores.budgets.freezes()
 
     # -- the watchdog (fleet.watchdog.decisions decides; fleet.watchdog.actions carries it out) --
 
@@ -411,8 +436,8 @@ class Fleet:
                 log.exception("fleet event listener failed for %s", event.agent)
 
     async def _status(self, record: AgentRecord) -> AgentStatus:
-        run = await self._ledger.runs.last_run(record.name)
-        beat = await self._ledger.heartbeats.last_heartbeat(record.name)
+        run = await self._stores.runs.last_run(record.name)
+        beat = await self._stores.heartbeats.last_heartbeat(record.name)
         return agent_status(record, run, beat, self._runs.log_path(record.name))
 
     def _roster_of(self) -> dict[AgentName, AgentSpec]:

@@ -9,19 +9,19 @@ from dataclasses import replace
 from datetime import datetime
 
 from fleet.hosts.schema import LOCAL_HOST
-from fleet.ledger import Ledger
 from fleet.runs.keeper import RunKeeper
 from fleet.supervisor.status import AgentStatus, agent_status
+from fleet.supervisor.stores import FleetStores
 
 
-async def listing(ledger: Ledger, runs: RunKeeper, today: datetime) -> list[AgentStatus]:
+async def listing(stores: FleetStores, runs: RunKeeper, today: datetime) -> list[AgentStatus]:
     """Every agent the ledger knows, by name, with its tokens since ``today`` and its
     refused egress (a few queries, whatever the fleet size)."""
-    last = await ledger.runs.last_runs()
-    beats = await ledger.heartbeats.last_heartbeats()
-    tokens = await ledger.metering.tokens_by_agent(today)
-    frozen = {f.agent: f.reason for f in await ledger.budgets.freezes()}
-    refused = await ledger.refusals.refusal_totals()
+    last = await stores.runs.last_runs()
+    beats = await stores.heartbeats.last_heartbeats()
+    tokens = await stores.metering.tokens_by_agent(today)
+    frozen = {f.agent: f.reason for f in await stores.budgets.freezes()}
+    refused = await stores.refusals.refusal_totals()
     return [
         replace(
             agent_status(
@@ -35,7 +35,7 @@ async def listing(ledger: Ledger, runs: RunKeeper, today: datetime) -> list[Agen
             egress_refused=refused.get(record.name, 0),
             host_down=runs.host_down(record.host),
         )
-        for record in await ledger.agents.list_agents()
+        for record in await stores.agents.list_agents()
     ]
 
 

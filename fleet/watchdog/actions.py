@@ -24,8 +24,11 @@ from typing import Protocol
 from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError
 from fleet.events import EventKind, FleetEvent, Listener
-from fleet.ledger import Ledger
+from fleet.ledger.agents import AgentsStore
+from fleet.ledger.budgets import BudgetsStore
+from fleet.ledger.heartbeats import HeartbeatsStore
 from fleet.ledger.rows import AgentRecord, RunRecord
+from fleet.ledger.runs import RunsStore
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo
 from fleet.names import AgentName
 from fleet.runs.keeper import Ending
@@ -83,7 +86,10 @@ class WatchdogHands:
     def __init__(
         self,
         *,
-        ledger: Ledger,
+        agents: AgentsStore,
+        budgets: BudgetsStore,
+        heartbeats: HeartbeatsStore,
+        run_records: RunsStore,
         runs: RunControl,
         clock: Clock,
         emit: Listener,
@@ -92,7 +98,10 @@ class WatchdogHands:
     ) -> None:
         """``spec_of`` gives the settings an agent runs with now (the roster's, which a
         reload may have changed, else those it was last launched with)."""
-        self._ledger = ledger
+        self._agents = agents
+        self._budgets = budgets
+        self._heartbeats = heartbeats
+        self._run_records = run_records
         self._runs = runs
         self._clock = clock
         self._emit = emit
@@ -101,11 +110,11 @@ class WatchdogHands:
 
     async def snapshot(self) -> WatchdogSnapshot:
         """Every agent as the watchdog's :class:`AgentView`, with ``now``."""
-        beats = await self._ledger.heartbeats.last_heartbeats()
-        runs = await self._ledger.runs.last_runs()
-        frozen = {freeze.agent for freeze in await self._ledger.budgets.freezes()}
+        beats = await self._heartbeats.last_heartbeats()
+        runs = await self._run_records.last_runs()
+        frozen = {freeze.agent for freeze in await self._budgets.freezes()}
         views = []
-        for record in await self._ledger.agents.list_agents():
+        for record in await self._agents.list_agents():
             if record.name in frozen:
                 continue  # paused by a budget's cutoff: silent on purpose, not stalled
             if self._runs.host_down(record.host) is not None:
@@ -153,16 +162,16 @@ class WatchdogHands:
         record = await self._runs.record(name)
         match action:
             case MarkStalled(reason=reason):
-                await self._ledger.agents.set_state(name, AgentState.STALLED, reason)
+                await self._agents.set_state(name, AgentState.STALLED, reason)
                 await self._emit(
                     FleetEvent(name, EventKind.STALLED, AgentState.STALLED, reason, False)
                 )
             case MarkIdle(reason=reason):
-                await self._ledger.agents.set_state(name, AgentState.IDLE, reason)
+                await self._agents.set_state(name, AgentState.IDLE, reason)
             case MarkRunning(reason=reason):
-                await self._ledger.agents.set_state(name, AgentState.RUNNING, reason)
+                await self._agents.set_state(name, AgentState.RUNNING, reason)
             case MarkEnded():
-                run = await self._ledger.runs.last_run(name)
+                run = await self._run_records.last_run(name)
                 if run is not None and run.ended_at is None:
                     await self._runs.close(name, run)
             case KillForTimeout(reason=reason):
@@ -177,12 +186,12 @@ class WatchdogHands:
             case CancelRestart():
                 await self._set_next_restart(record, None)
             case ResetRestarts():
-                await self._ledger.agents.set_restarts(
+                await self._agents.set_restarts(
                     name, in_a_row=0, last_at=record.last_restart_at, next_at=None
                 )
             case GiveUp(reason=reason):
                 await self._set_next_restart(record, None)
-                await self._ledger.agents.set_desired(name, DesiredState.STOPPED)
+                await self._agents.set_desired(name, DesiredState.STOPPED)
                 await self._emit(FleetEvent(name, EventKind.GAVE_UP, record.state, reason, False))
             case Restart(attempt=attempt, reason=reason):
                 async with self._runs.lock(name):
@@ -198,7 +207,7 @@ class WatchdogHands:
                             await self._runs.stop_run(
                                 name, force=False, reason=reason, ending=ending
                             )
-                    await self._ledger.agents.set_restarts(
+                    await self._agents.set_restarts(
                         name, in_a_row=attempt, last_at=now, next_at=None
                     )
                     spec = continued(self._spec_of(record), record.spec)
@@ -217,7 +226,7 @@ class WatchdogHands:
 
     async def _set_next_restart(self, record: AgentRecord, at: datetime | None) -> None:
         """Change only when the next restart is due; the count and the last restart stay."""
-        await self._ledger.agents.set_restarts(
+        await self._agents.set_restarts(
             record.name,
             in_a_row=record.restarts_in_a_row,
             last_at=record.last_restart_at,

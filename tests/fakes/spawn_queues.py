@@ -31,7 +31,8 @@ def a_spawn_queue(
     budgets: SpawnBudgets | None = None,
 ) -> SpawnQueue:
     slots = Slots(
-        ledger=ledger,
+        agents=ledger.agents,
+        spawn_queue=ledger.spawn_queue,
         fleet=fleet,
         caps=caps,
         groups=groups,

@@ -34,6 +34,7 @@ from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.chatgpt import FakeChatGpt, codex_headers
 from tests.fakes.job_context import RecordingBoard
 from tests.fakes.provider import Accepted, FakeProvider, Turn, unified_headers
+from tests.fakes.stores import fleet_stores
 from tests.integration.accounts_rig import holding_proxy
 from tests.integration.test_fleet_real_clis import settled, stop_live
 from tests.integration.test_real_clis import bin_dir, cli, node_dir
@@ -157,7 +158,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
                 chatgpt=chatgpt,
             ) as (book, proxy):
                 fleet = Fleet(
-                    ledger=ledger,
+                    stores=fleet_stores(ledger),
                     clock=clock,
                     kit=LaunchKit(
                         runtimes=default_registry(),

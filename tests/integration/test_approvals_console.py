@@ -38,7 +38,7 @@ async def _ask(db: Path, native: str, subject: str) -> ApprovalRequest:
     ledger = await Ledger.open(db, SystemClock())
     try:
         [run] = await ledger.runs.open_runs()
-        return await Approvals(ledger, SystemClock()).open(
+        return await Approvals(ledger.approvals, SystemClock()).open(
             agent=run.agent,
             run_id=run.id,
             channel="test-cli",
@@ -54,7 +54,7 @@ async def _ask(db: Path, native: str, subject: str) -> ApprovalRequest:
 async def _read(db: Path, request_id: str) -> ApprovalRequest:
     ledger = await Ledger.open(db, SystemClock())
     try:
-        return await Approvals(ledger, SystemClock()).get(request_id)
+        return await Approvals(ledger.approvals, SystemClock()).get(request_id)
     finally:
         await ledger.close()
 

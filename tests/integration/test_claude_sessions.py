@@ -33,6 +33,7 @@ from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.transcript.events import ToolFailed, Waiting
 from tests import sandbox_need
 from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn
+from tests.fakes.stores import fleet_stores
 from tests.integration.test_real_clis import bin_dir, cli, node_dir
 
 pytestmark = [
@@ -73,10 +74,10 @@ class Rig:
 
     async def fleet(self, spec: AgentSpec) -> Fleet:
         """A Fleet over this rig's state dir and ledger (a new one: a restart)."""
-        self.approvals = Approvals(self.ledger, SystemClock())
+        self.approvals = Approvals(self.ledger.approvals, SystemClock())
         path = [str(bin_dir()), str(node_dir()), "/usr/local/bin", "/usr/bin", "/bin"]
         fleet = Fleet(
-            ledger=self.ledger,
+            stores=fleet_stores(self.ledger),
             clock=SystemClock(),
             kit=LaunchKit(
                 runtimes=default_registry(),

@@ -27,6 +27,7 @@ from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.watchdog.heartbeat import HeartbeatServer
 from tests.fakes.provider import Accepted, FakeProvider, Turn
+from tests.fakes.stores import fleet_stores
 from tests.integration.test_claude_sessions import eventually, write
 from tests.integration.test_real_clis import bin_dir, cli, node_dir
 
@@ -67,7 +68,7 @@ class Rig:
 
         self.beats = HeartbeatServer(self.state, on_beat)
         await self.beats.start()
-        self.approvals = Approvals(ledger, clock)
+        self.approvals = Approvals(ledger.approvals, clock)
         path = [str(bin_dir()), str(node_dir()), "/usr/local/bin", "/usr/bin", "/bin"]
         spec = AgentSpec(
             NAME,
@@ -80,7 +81,7 @@ class Rig:
             sandbox="none",
         )
         self.fleet = Fleet(
-            ledger=ledger,
+            stores=fleet_stores(ledger),
             clock=clock,
             kit=LaunchKit(
                 runtimes=default_registry(),

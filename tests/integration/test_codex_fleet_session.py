@@ -27,6 +27,7 @@ from fleet.sandbox.service import Sandboxes, SandboxSettings
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests import sandbox_need
 from tests.fakes.provider import Accepted, FakeProvider, Turn
+from tests.fakes.stores import fleet_stores
 from tests.integration.codex_live import MODEL
 from tests.integration.test_codex_live_session import DONE, EDIT, SLOW, TOUCH
 from tests.integration.test_real_clis import bin_dir, cli, node_dir
@@ -53,7 +54,7 @@ class Rig:
     async def restart(self) -> None:
         """Stop this Fleetwarden (the agent runs on) and start a new one, which reattaches."""
         await self.fleet.stop()
-        self.approvals = Approvals(self.ledger, SystemClock())
+        self.approvals = Approvals(self.ledger.approvals, SystemClock())
         self.fleet = self.make(self.approvals)
         await self.fleet.start()
 
@@ -107,7 +108,7 @@ async def rig(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[R
     state = tmp_path / "state"
     async with FakeProvider(*turns, default=DONE, accept=Accepted(frozenset({KEY}))) as fake:
         ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
-        approvals = Approvals(ledger, SystemClock())
+        approvals = Approvals(ledger.approvals, SystemClock())
         sandboxes = Sandboxes(SandboxSettings(state_dir=state, hidden=(tmp_path,)))
         assert await sandboxes.start() is None
         path = [str(bin_dir()), str(node_dir()), "/usr/local/bin", "/usr/bin", "/bin"]
@@ -122,7 +123,7 @@ async def rig(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[R
 
         def make(approvals: Approvals) -> Fleet:
             return Fleet(
-                ledger=ledger,
+                stores=fleet_stores(ledger),
                 clock=SystemClock(),
                 kit=LaunchKit(
                     runtimes=default_registry(),

@@ -30,6 +30,7 @@ from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.watchdog.heartbeat import HeartbeatServer
 from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn
 from tests.fakes.sse import Api, Json
+from tests.fakes.stores import fleet_stores
 from tests.integration.test_claude_sessions import eventually
 from tests.integration.test_codex_tui_heartbeats import MODEL
 from tests.integration.test_real_clis import bin_dir, cli, node_dir
@@ -76,7 +77,7 @@ class Rig:
 
         self.beats = HeartbeatServer(self.state, on_beat)
         await self.beats.start()
-        self.approvals = Approvals(ledger, clock)
+        self.approvals = Approvals(ledger.approvals, clock)
         path = [str(bin_dir()), str(node_dir()), "/usr/local/bin", "/usr/bin", "/bin"]
         spec = AgentSpec(
             NAME,
@@ -90,7 +91,7 @@ class Rig:
             sandbox="none",
         )
         self.fleet = Fleet(
-            ledger=ledger,
+            stores=fleet_stores(ledger),
             clock=clock,
             kit=LaunchKit(
                 runtimes=default_registry(),

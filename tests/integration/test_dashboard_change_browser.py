@@ -43,7 +43,7 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[str, str, Desk]]:
     need_chromium()
     clock = SystemClock()
     ledger = await Ledger.open(tmp_path / "ledger.db", clock)
-    signins = SignIns(ledger, Acl([Grant(ANN, Role.VIEWER)]), clock)
+    signins = SignIns(ledger.dashboard, Acl([Grant(ANN, Role.VIEWER)]), clock)
     state = tmp_path / "state"
     state.mkdir()
     desk = hostile_desk()

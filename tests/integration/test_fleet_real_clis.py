@@ -21,6 +21,7 @@ from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.provider import Accepted, FakeProvider, Turn
+from tests.fakes.stores import fleet_stores
 from tests.integration.test_real_clis import bin_dir, clean_env, cli, node_dir, run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.agent_cli]
@@ -83,7 +84,7 @@ async def test_spawn_runs_the_real_cli_and_send_resumes_it(
     ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
     path = [str(bin_dir()), str(node_dir()), "/usr/local/bin", "/usr/bin", "/bin"]
     fleet = Fleet(
-        ledger=ledger,
+        stores=fleet_stores(ledger),
         clock=SystemClock(),
         kit=LaunchKit(
             runtimes=default_registry(),
@@ -155,7 +156,7 @@ async def test_claude_is_not_asked_to_credit_itself_in_commits(
     ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
     path = [str(bin_dir()), str(node_dir()), "/usr/local/bin", "/usr/bin", "/bin"]
     fleet = Fleet(
-        ledger=ledger,
+        stores=fleet_stores(ledger),
         clock=SystemClock(),
         kit=LaunchKit(
             runtimes=default_registry(),

@@ -49,6 +49,7 @@ from fleet.sandbox.procfs import process_start_ticks
 from fleet.supervisor.cutoffs import CutoffKeeper
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn, Usage
+from tests.fakes.stores import budget_stores, fleet_stores
 from tests.integration.paused import pauses, thaw_groups
 from tests.integration.test_real_clis import bin_dir, cli, node_dir
 
@@ -181,7 +182,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         )
         policy = PacingPolicy(Groups())
         budgets = BudgetService(
-            ledger=ledger,
+            stores=budget_stores(ledger),
             budgets={budget.key: budget},
             groups=Groups(),
             timezone=ZoneInfo("UTC"),
@@ -211,7 +212,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
             allow=(f"Bash({SLEEP})",),  # the command runs without asking
         )
         fleet = Fleet(
-            ledger=ledger,
+            stores=fleet_stores(ledger),
             clock=clock,
             kit=LaunchKit(
                 runtimes=default_registry(),

@@ -30,6 +30,7 @@ from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.watchdog.heartbeat import HeartbeatServer
 from tests import sandbox_need
 from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn
+from tests.fakes.stores import fleet_stores
 from tests.integration.test_fleet_real_clis import KEY, REPLY, ended
 from tests.integration.test_real_clis import bin_dir, cli, node_dir
 
@@ -69,14 +70,19 @@ class Rig:
 
     async def serve(self) -> None:
         """(Re)start the endpoint and the approvals over the same state dir and ledger."""
-        self.approvals = Approvals(self.ledger, SystemClock())
+        self.approvals = Approvals(self.ledger.approvals, SystemClock())
 
         async def listener(event: ApprovalEvent) -> None:
             if event.opened:
                 self.asked.put_nowait(event.request)
 
         self.approvals.subscribe(listener)
-        door = AskDoor(self.approvals, ledger_terms(self.ledger), SystemClock(), poll_seconds=2.0)
+        door = AskDoor(
+            self.approvals,
+            ledger_terms(self.ledger.agents, self.ledger.runs),
+            SystemClock(),
+            poll_seconds=2.0,
+        )
 
         async def on_beat(agent: str, kind: str) -> None:
             self.beaten.append((agent, kind))
@@ -88,7 +94,7 @@ class Rig:
     async def spawn(self, spec: AgentSpec, prompt: str = "make the file") -> None:
         path = [str(bin_dir()), str(node_dir()), "/usr/local/bin", "/usr/bin", "/bin"]
         self.fleet = Fleet(
-            ledger=self.ledger,
+            stores=fleet_stores(self.ledger),
             clock=SystemClock(),
             kit=LaunchKit(
                 runtimes=default_registry(),

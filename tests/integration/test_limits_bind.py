@@ -30,6 +30,7 @@ from fleet.metering.events import Outcome
 from fleet.metering.proxy import MeteringProxy
 from fleet.notices import Delivery, Notice
 from tests.fakes.provider import Accepted, FakeProvider, Turn, Usage
+from tests.fakes.stores import budget_stores
 
 pytestmark = pytest.mark.integration
 
@@ -67,7 +68,7 @@ async def open_rig(tmp_path: Path, fake: FakeProvider, budget: Budget) -> Rig:
     board = Board()
     policy = PacingPolicy(Groups())
     budgets = BudgetService(
-        ledger=ledger,
+        stores=budget_stores(ledger),
         budgets={budget.key: budget},
         groups=Groups(),
         timezone=ZoneInfo("UTC"),

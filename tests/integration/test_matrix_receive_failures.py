@@ -29,6 +29,7 @@ from fleet.hosts.service import Hosts
 from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from tests.fakes.stores import fleet_stores, page_stores
 from tests.integration.test_matrix_connector import PASSWORD_ENV, World, make_world, wait_for
 from tests.synapse_server import SynapseServer
 
@@ -71,7 +72,7 @@ class Rig:
         )
         clock = SystemClock()
         fleet = Fleet(
-            ledger=world.ledger,
+            stores=fleet_stores(world.ledger),
             clock=clock,
             kit=LaunchKit(
                 runtimes=default_registry(),
@@ -84,7 +85,7 @@ class Rig:
             fleet=fleet, specs=COMMANDS, clock=clock, prefix="!", problems=self.failures.problems
         )
         self.views = Views(
-            ledger=world.ledger,
+            stores=page_stores(world.ledger),
             fleet=fleet,
             budgets=None,
             accounts=None,

@@ -32,6 +32,7 @@ from fleet.metering.events import Outcome, UsageEvent
 from fleet.metering.proxy import MeteringProxy
 from tests.fakes.bodies import key_headers
 from tests.fakes.provider import Api, FakeProvider, Turn, Usage
+from tests.fakes.stores import budget_stores
 from tests.integration.test_limits_bind import Board
 
 pytestmark = pytest.mark.integration
@@ -84,7 +85,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         ledger = await Ledger.open(tmp_path / "ledger.db", clock)
         policy = PacingPolicy(Groups())
         budgets = BudgetService(
-            ledger=ledger,
+            stores=budget_stores(ledger),
             budgets={BUDGET.key: BUDGET},
             groups=Groups(),
             timezone=ZoneInfo("UTC"),

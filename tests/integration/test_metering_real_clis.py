@@ -42,6 +42,7 @@ from tests.fakes.provider import (
     Turn,
     Usage,
 )
+from tests.fakes.stores import fleet_stores
 from tests.integration.test_fleet_real_clis import settled
 from tests.integration.test_real_clis import bin_dir, cli, node_dir
 
@@ -113,7 +114,7 @@ class Rig:
             timeout=60.0,
         )
         fleet = Fleet(
-            ledger=self.ledger,
+            stores=fleet_stores(self.ledger),
             clock=SystemClock(),
             kit=LaunchKit(
                 runtimes=default_registry(),

@@ -24,6 +24,7 @@ from fleet.repos.door.server import GitDoor
 from fleet.repos.line.cutting import Asked
 from fleet.repos.schema import RepoEntry
 from fleet.repos.service import Repos
+from fleet.repos.stores import RepoStores
 from fleet.repos.verbs import RepoVerbs
 from fleet.watchdog.heartbeat import HeartbeatServer
 from tests import sandbox_need
@@ -95,7 +96,7 @@ async def open_rig(tmp_path: Path, upstream: GitUpstream, ledger: Ledger) -> Rig
     repos = Repos(
         state_dir=tmp_path / "state",
         entries={"app": entry},
-        ledger=ledger,
+        stores=RepoStores(ledger.lines, ledger.agents, ledger.forge, ledger.refusals),
         environ={"APP_TOKEN": TOKEN},
         version="test",
         door_url=door_url,

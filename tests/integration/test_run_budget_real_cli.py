@@ -25,6 +25,7 @@ from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.provider import FakeProvider, ToolCall, Turn
+from tests.fakes.stores import fleet_stores
 from tests.integration.test_fleet_real_clis import ended
 from tests.integration.test_limits_bind import Board
 from tests.integration.test_metering_real_clis import (
@@ -60,7 +61,7 @@ async def test_claude_code_is_refused_past_its_run_cap_and_stops(tmp_path: Path)
         )
         ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
         board = Board()
-        watch = RunCapWatch(RunCaps(), ledger, board, SystemClock())
+        watch = RunCapWatch(RunCaps(), ledger.agents, ledger.runs, board, SystemClock())
         route = ProviderRoute("anthropic", fake.base_url, ProviderApi.ANTHROPIC)
         proxy = MeteringProxy(
             tmp_path / "state",
@@ -79,7 +80,7 @@ async def test_claude_code_is_refused_past_its_run_cap_and_stops(tmp_path: Path)
             run_budget=RunBudget(max_tokens=CAP),
         )
         fleet = Fleet(
-            ledger=ledger,
+            stores=fleet_stores(ledger),
             clock=SystemClock(),
             kit=LaunchKit(
                 runtimes=default_registry(),

@@ -27,6 +27,7 @@ from fleet.metering.config import MeteringSettings, Price, PriceTable
 from fleet.metering.events import Outcome
 from fleet.metering.proxy import MeteringProxy
 from tests.fakes.provider import FAKE_KEY, FakeProvider, Turn, Usage
+from tests.fakes.stores import budget_stores
 from tests.integration.test_limits_bind import Board
 
 pytestmark = pytest.mark.integration
@@ -60,7 +61,7 @@ async def open_rig(
     ledger = await Ledger.open(tmp_path / "ledger.db", clock)
     policy = PacingPolicy(Groups())
     budgets = BudgetService(
-        ledger=ledger,
+        stores=budget_stores(ledger),
         budgets={budget.key: budget},
         groups=Groups(),
         timezone=ZoneInfo("UTC"),

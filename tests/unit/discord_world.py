@@ -167,5 +167,9 @@ def posted(channel: simcord.ChannelHandle, by: discord.abc.User | None) -> list[
 
 def new_router(acl: Acl, handlers: Recorder, ledger: Ledger) -> Router:
     return Router(
-        grammar=Grammar(COMMANDS, prefix="!"), acl=acl, handlers=handlers.table(), ledger=ledger
+        grammar=Grammar(COMMANDS, prefix="!"),
+        acl=acl,
+        handlers=handlers.table(),
+        audit=ledger.audit,
+        chat=ledger.chat,
     )

@@ -571,3 +571,58 @@ def test_the_app_start_reads_as_its_list_of_phases() -> None:
     [start] = [f for name, f in _functions(ast.parse(path.read_text())) if name == "App.start"]
     assert start.end_lineno is not None
     assert start.end_lineno - start.lineno + 1 <= MAX_START_LINES
+
+
+LEDGER_HOLDERS: frozenset[str] = frozenset(
+    {
+        "bot.app.ledger",  # opens the ledger at start and closes it at the stop
+        "bot.app.standby",  # the ledger as a whole: its engine, its fence, the standby lease
+        # The app's start phases, each handing the parts it makes the stores they use:
+        "bot.app.lifecycle",
+        "bot.app.assembly",
+        "bot.app.spend",
+        "bot.app.connectors",
+        "bot.commands.wiring",
+    }
+)
+"""The product modules outside :mod:`fleet.ledger` that may name :class:`Ledger`: every
+other part takes the stores it uses, not the ledger."""
+_LEDGER_NAMES = frozenset(
+    {"fleet.ledger.Ledger", "fleet.ledger.store", "fleet.ledger.store.Ledger"}
+)
+
+
+def ledger_holders(root: Path = ROOT) -> set[str]:
+    """The product modules outside :mod:`fleet.ledger` that import :class:`Ledger`."""
+    return {
+        name
+        for name, path in module_files(root).items()
+        if name != "fleet.ledger"
+        and not name.startswith("fleet.ledger.")
+        and _LEDGER_NAMES & set(_imported(name, path))
+    }
+
+
+def test_only_the_openers_and_start_phases_take_the_whole_ledger() -> None:
+    """A part of Fleetwarden takes the ledger's stores it uses (``forge: ForgeStore``, or a
+    small frozen value of them), never ``Ledger`` whole; the check fails on a new holder and
+    on a listed one that no longer needs it."""
+    assert ledger_holders() == LEDGER_HOLDERS
+
+
+def test_the_ledger_check_finds_a_planted_holder(tmp_path: Path) -> None:
+    """A module importing ``Ledger`` from the package or from its store module is found; one
+    importing a store class, or inside :mod:`fleet.ledger`, is not."""
+    for package in PACKAGES:
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "__init__.py").write_text("")
+    (tmp_path / "fleet" / "ledger").mkdir()
+    (tmp_path / "fleet" / "ledger" / "__init__.py").write_text(
+        "from fleet.ledger.store import Ledger\n"
+    )
+    (tmp_path / "fleet" / "ledger" / "store.py").write_text("class Ledger: ...\n")
+    (tmp_path / "fleet" / "ledger" / "forge.py").write_text("class ForgeStore: ...\n")
+    (tmp_path / "bot" / "whole.py").write_text("from fleet.ledger import Ledger\n")
+    (tmp_path / "bot" / "deep.py").write_text("from fleet.ledger.store import Ledger\n")
+    (tmp_path / "bot" / "store.py").write_text("from fleet.ledger.forge import ForgeStore\n")
+    assert ledger_holders(tmp_path) == {"bot.whole", "bot.deep"}

@@ -28,7 +28,7 @@ from fleet.forge.posts.publish import Publisher
 from fleet.forge.posts.unpublished import LineEnded, why_unpublished
 from fleet.forge.runs.desk import IssueLock
 from fleet.forge.schema import ForgeEntry
-from fleet.ledger import Ledger
+from fleet.ledger.forge import ForgeStore
 from fleet.ledger.forge_records import ForgeRunRecord, ForgeRunState
 from fleet.ledger.line_records import LineState
 from fleet.names import is_agent_name
@@ -83,7 +83,7 @@ class ForgeParts:
     at start, and the lock of each issue."""
 
     forges: Mapping[str, ForgeEntry]
-    ledger: Ledger
+    forge: ForgeStore
     publisher: Publisher
     launcher: ForgeLauncher
     holds: ForgeHolds
@@ -110,7 +110,7 @@ class ForgeCommands(Family):
         what = (req.command.args.get("WHAT") or "list").lower()
         if what not in ("list", "all"):
             raise CommandError(f"`forge {said(what, 20)}`: say `forge list` or `forge all`")
-        runs = await parts.ledger.forge.forge_runs(live=what == "list")
+        runs = await parts.forge.forge_runs(live=what == "list")
         not_opened = {}
         for run in runs:
             if run.state == ForgeRunState.UNPUBLISHED.value:
@@ -119,7 +119,7 @@ class ForgeCommands(Family):
                     not_opened[run.id] = why
         ended = 0
         if what == "list" and not runs:
-            ended = len(await parts.ledger.forge.forge_runs(live=False))
+            ended = len(await parts.forge.forge_runs(live=False))
         return render.forge_list(
             runs, self._clock.now(), held=parts.holds.held, not_opened=not_opened, ended=ended
         )
@@ -129,17 +129,17 @@ class ForgeCommands(Family):
         parts, name = self._parts(), req.arg("NAME")
         if not is_agent_name(name):
             raise CommandError(f"{said(name, 40)} is no agent name")
-        record = await parts.ledger.forge.agent_forge_run(name)
+        record = await parts.forge.agent_forge_run(name)
         if record is None:
             agents = list(await parts.launcher.agents())
             if name not in agents:
                 raise no_agent(name, agents)
-            raise NotFound(await _no_run(parts.ledger, parts.launcher, name))
+            raise NotFound(await _no_run(parts.forge, parts.launcher, name))
         entry = parts.forges[record.forge]
         draft = bool(req.command.flags.get("draft")) or entry.draft
         try:
             async with parts.lock(record.forge, record.slug, record.issue):
-                fresh = await parts.ledger.forge.forge_run(record.id) or record
+                fresh = await parts.forge.forge_run(record.id) or record
                 pull = await parts.publisher.open_now(fresh, draft=draft)
         except LineEnded as exc:  # never to be opened: an unpublished run ended with it
             unpublished = record.state == ForgeRunState.UNPUBLISHED.value
@@ -160,11 +160,11 @@ class ForgeCommands(Family):
         )
 
 
-async def _no_run(ledger: Ledger, launcher: ForgeLauncher, name: str) -> str:
+async def _no_run(forge: ForgeStore, launcher: ForgeLauncher, name: str) -> str:
     """Why ``pr NAME`` has nothing to open for ``name``, which works on no issue now."""
-    runs = await ledger.forge.forge_runs(live=False, agent=name, limit=1)
+    runs = await forge.forge_runs(live=False, agent=name, limit=1)
     last = runs[-1] if runs else None
-    end = await run_pull_end(ledger, last) if last is not None else None
+    end = await run_pull_end(forge, last) if last is not None else None
     line = await launcher.line(name)
     has_branch = line is not None and line.state is LineState.LIVE
     return no_run_words(name, last, end, has_branch=has_branch)

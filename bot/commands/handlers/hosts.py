@@ -18,7 +18,7 @@ from fleet.hosts.connection import LinkState
 from fleet.hosts.probe import HostFacts
 from fleet.hosts.schema import ANY_HOST, LOCAL_HOST, is_host_name
 from fleet.hosts.service import Hosts, HostView
-from fleet.ledger import Ledger
+from fleet.ledger.agents import AgentsStore
 from fleet.model import AgentState
 
 HOSTS = CommandSpec(
@@ -60,17 +60,15 @@ _STATE = {
 class HostCommands(Family):
     """The ``hosts`` handler, over the running hosts and the ledger's agents."""
 
-    def __init__(self, hosts: Hosts, ledger: Ledger, now: Callable[[], datetime]) -> None:
+    def __init__(self, hosts: Hosts, agents: AgentsStore, now: Callable[[], datetime]) -> None:
         self._hosts = hosts
-        self._ledger = ledger
+        self._agents = agents
         self._now = now
 
     @command(HOSTS)
     async def hosts(self, req: Request) -> str:
         live = Counter(
-            record.host
-            for record in await self._ledger.agents.list_agents()
-            if record.state in _LIVE
+            record.host for record in await self._agents.list_agents() if record.state in _LIVE
         )
         return render_hosts(self._hosts.views(), live, self._now())
 

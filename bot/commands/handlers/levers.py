@@ -31,7 +31,8 @@ from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec
 from bot.commands.handlers.spawn_queue import SpawnQueue
 from bot.commands.request import Reply, Request
 from fleet.errors import AgentNotRunning, FleetError
-from fleet.ledger import Ledger
+from fleet.ledger.agents import AgentsStore
+from fleet.ledger.budgets import BudgetsStore
 from fleet.model import DesiredState, RestartMode
 from fleet.names import ALL_AGENTS as ALL
 from fleet.supervisor.interfaces import AgentControl
@@ -82,7 +83,8 @@ class Levers(Family):
         self,
         *,
         fleet: AgentControl,
-        ledger: Ledger,
+        agents: AgentsStore,
+        budgets: BudgetsStore,
         desk: ConfirmationDesk,
         stop_one: StopOne,
         queue: SpawnQueue | None = None,
@@ -90,7 +92,8 @@ class Levers(Family):
         """``stop_one``: the ordinary ``stop NAME`` handler; ``queue``: the spawn queue
         ``stop all`` empties."""
         self._fleet = fleet
-        self._ledger = ledger
+        self._agents = agents
+        self._budgets = budgets
         self._desk = desk
         self._stop_one = stop_one
         self._queue = queue
@@ -133,7 +136,7 @@ class Levers(Family):
     async def stop(self, req: Request) -> str | Reply:
         if req.arg("NAME") != ALL:
             stopped = await self._stop_one(req)
-            await self._ledger.budgets.remove_freeze(req.arg("NAME"))  # its paused run has ended
+            await self._budgets.remove_freeze(req.arg("NAME"))  # its paused run has ended
             return stopped
         if req.role is not Role.ADMIN:
             raise PermissionDenied(
@@ -170,7 +173,7 @@ class Levers(Family):
     async def _stoppable(self) -> list[str]:
         """Every agent running, or wanted running and due a restart by the watchdog."""
         found: list[str] = []
-        for record in await self._ledger.agents.list_agents():
+        for record in await self._agents.list_agents():
             restarts = record.spec.restart.mode is not RestartMode.NEVER
             wanted = record.desired is DesiredState.RUNNING and restarts
             if record.state.is_live or wanted:
@@ -197,7 +200,7 @@ class Levers(Family):
             pass  # it was waiting for a restart: it is marked stopped, and stays so
         except FleetError as exc:
             return f"{agent} ({quotes_escaped(str(exc))})"
-        await self._ledger.budgets.remove_freeze(agent)  # the run it paused has ended
+        await self._budgets.remove_freeze(agent)  # the run it paused has ended
         return None
 
 

@@ -30,7 +30,8 @@ from bot.commands.router import Delegated, Router
 from bot.render import schedules as render
 from connectors.base import Connector, RoomId, UserId
 from fleet.clock import Clock
-from fleet.ledger import Ledger, ScheduleRecord
+from fleet.ledger import ScheduleRecord
+from fleet.ledger.operator_schedules import SchedulesStore
 from scheduler import schedule_job as scheduled
 from scheduler.context import JobContext
 from scheduler.cron import cron_trigger, next_fire
@@ -113,14 +114,14 @@ class ScheduleCommands(Family):
     def __init__(
         self,
         *,
-        ledger: Ledger,
+        schedules: SchedulesStore,
         scheduler: FleetScheduler[JobContext],
         grammar_for: Callable[[str], Grammar],
         clock: Clock,
         timezone: tzinfo,
     ) -> None:
         """``grammar_for`` gives a connector's grammar (commands are checked with it)."""
-        self._ledger = ledger
+        self._schedules = schedules
         self._scheduler = scheduler
         self._grammar_for = grammar_for
         self._clock = clock
@@ -129,7 +130,7 @@ class ScheduleCommands(Family):
     @command(SCHEDULE)
     @command(SCHEDULE_LIST, under=SCHEDULE)
     async def list(self, req: Request) -> str:
-        records = await self._ledger.schedules.list_schedules()
+        records = await self._schedules.list_schedules()
         upcoming = {record.id: self._next_run(record.id) for record in records}
         return render.schedules(records, upcoming, self._clock.now(), self._timezone)
 
@@ -139,7 +140,7 @@ class ScheduleCommands(Family):
         text = req.arg("COMMAND").strip()
         check_cron(cron, self._timezone, self._clock.now())
         check_command(self._grammar_for(req.message.connector), req, text)
-        record = await self._ledger.schedules.add_schedule(
+        record = await self._schedules.add_schedule(
             cron=cron,
             command=text,
             created_by=req.message.sender,
@@ -149,7 +150,7 @@ class ScheduleCommands(Family):
         try:
             self._register(record)
         except BaseException:
-            await self._ledger.schedules.remove_schedule(record.id)
+            await self._schedules.remove_schedule(record.id)
             raise
         log.info("schedule %d added by %s: %r at %r", record.id, req.who, text, cron)
         return render.schedule_added(record, self._next_run(record.id), self._timezone)
@@ -159,7 +160,7 @@ class ScheduleCommands(Family):
         raw = req.arg("ID").strip().removeprefix("#")
         if not _ID.fullmatch(raw):
             raise CommandError(f"schedule remove: ID is a number, got {raw!r} — see schedule list")
-        record = await self._ledger.schedules.remove_schedule(int(raw))
+        record = await self._schedules.remove_schedule(int(raw))
         if record is None:
             raise NotFound(f"there is no schedule {raw} — see schedule list")
         with contextlib.suppress(UnknownJob):
@@ -171,7 +172,7 @@ class ScheduleCommands(Family):
         """Register the job of every stored schedule (making up a run just missed); return
         how many. One that cannot be registered is logged and left out, not fatal."""
         count = 0
-        for record in await self._ledger.schedules.list_schedules():
+        for record in await self._schedules.list_schedules():
             try:
                 self._register(record)
             except CronError as exc:
@@ -234,14 +235,14 @@ class ScheduledRuns:
     def __init__(
         self,
         *,
-        ledger: Ledger,
+        schedules: SchedulesStore,
         router: Router,
         connector_named: Callable[[str], Connector | None],
         clock: Clock,
         timezone: tzinfo,
     ) -> None:
         """``connector_named`` finds a running connector by name."""
-        self._ledger = ledger
+        self._schedules = schedules
         self._router = router
         self._connector_named = connector_named
         self._clock = clock
@@ -249,7 +250,7 @@ class ScheduledRuns:
 
     async def run_schedule(self, schedule_id: int) -> str | None:
         """Run schedule ``schedule_id`` now; its outcome, or ``None`` if nothing ran."""
-        record = await self._ledger.schedules.get_schedule(schedule_id)
+        record = await self._schedules.get_schedule(schedule_id)
         if record is None:
             log.warning("schedule %d fired but is no longer in the ledger", schedule_id)
             return None
@@ -258,7 +259,7 @@ class ScheduledRuns:
         if connector is None:
             detail = f"not run: the {record.connector} connector is not running"
             log.warning("schedule %d %s", record.id, detail)
-            await self._ledger.schedules.record_schedule_run(record.id, "error", detail, at=now)
+            await self._schedules.record_schedule_run(record.id, "error", detail, at=now)
             return "error"
         due = scheduled.due_time(record.cron, self._timezone, created_at=record.created_at, now=now)
         ran = await self._router.run_as(
@@ -279,5 +280,5 @@ class ScheduledRuns:
         log.info(
             "schedule %d ran %r as %s: %s", record.id, ran.command, record.created_by, ran.outcome
         )
-        await self._ledger.schedules.record_schedule_run(record.id, ran.outcome, ran.detail, at=now)
+        await self._schedules.record_schedule_run(record.id, ran.outcome, ran.detail, at=now)
         return ran.outcome

@@ -28,8 +28,10 @@ from fleet.accounts.book import AccountBook
 from fleet.caps import Caps
 from fleet.clock import Clock
 from fleet.events import FleetEvent
-from fleet.ledger import Ledger, QueuedSpawn, SpawnAsk
+from fleet.ledger import QueuedSpawn, SpawnAsk
+from fleet.ledger.agents import AgentsStore
 from fleet.ledger.forge import ForgeStore
+from fleet.ledger.spawn_queue import SpawnQueueStore
 from fleet.notices import NoticeBoard
 from fleet.supervisor.admission.admit import Admission, SpawnBudgets, Wait
 from fleet.supervisor.admission.queue import LaunchQueue
@@ -50,7 +52,8 @@ def caps_of(cfg: Config) -> Caps:
 
 def admission_of(
     cfg: Config,
-    ledger: Ledger,
+    agents: AgentsStore,
+    spawn_queue: SpawnQueueStore,
     accounts: AccountBook | None,
     budgets: SpawnBudgets | None = None,
 ) -> Callable[[AgentControl], Admission]:
@@ -59,7 +62,8 @@ def admission_of(
 
     def made(fleet: AgentControl) -> Admission:
         slots = Slots(
-            ledger=ledger,
+            agents=agents,
+            spawn_queue=spawn_queue,
             fleet=fleet,
             caps=caps_of(cfg),
             groups=cfg.groups,

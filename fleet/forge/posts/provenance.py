@@ -15,9 +15,16 @@ from fleet.budgets.run_estimate import RunEstimate, estimate_runs
 from fleet.clock import Clock
 from fleet.forge.posts.footer import Provenance
 from fleet.forge.posts.unpublished import public_part
-from fleet.ledger import Ledger, UsageTotal
+from fleet.ledger import UsageTotal
+from fleet.ledger.agents import AgentsStore
 from fleet.ledger.approval_records import ApprovalState
+from fleet.ledger.approvals import ApprovalsStore
+from fleet.ledger.forge import ForgeStore
 from fleet.ledger.forge_records import ForgeRunRecord
+from fleet.ledger.lines import LinesStore
+from fleet.ledger.metering import MeteringStore
+from fleet.ledger.refusals import RefusalsStore
+from fleet.ledger.runs import RunsStore
 from fleet.model import AgentSpec
 from fleet.repos.facts import change_from_json
 
@@ -39,8 +46,26 @@ class Spend:
 class ProvenanceSource:
     """Reads a forge run's provenance and spend from the ledger."""
 
-    def __init__(self, ledger: Ledger, clock: Clock, version: str) -> None:
-        self._ledger = ledger
+    def __init__(
+        self,
+        *,
+        agents: AgentsStore,
+        runs: RunsStore,
+        metering: MeteringStore,
+        approvals: ApprovalsStore,
+        lines: LinesStore,
+        refusals: RefusalsStore,
+        forge: ForgeStore,
+        clock: Clock,
+        version: str,
+    ) -> None:
+        self._agents = agents
+        self._runs = runs
+        self._metering = metering
+        self._approvals = approvals
+        self._lines = lines
+        self._refusals = refusals
+        self._forge = forge
         self._clock = clock
         self._version = version
 
@@ -52,14 +77,14 @@ class ProvenanceSource:
     async def spend(self, record: ForgeRunRecord) -> Spend:
         """Tokens and dollars metered for the agent since the forge run started."""
         until = record.ended_at or self._clock.now()
-        usage = await self._ledger.metering.usage_between(record.agent, record.started_at, until)
+        usage = await self._metering.usage_between(record.agent, record.started_at, until)
         costs = [u.cost_usd for u in usage if u.cost_usd is not None]
-        agent = await self._ledger.agents.get_agent(record.agent)
+        agent = await self._agents.get_agent(record.agent)
         spec = agent.spec if agent is not None else None
         estimate = None
         if spec is not None:  # from the runs before this one: never its own
             estimate = estimate_runs(
-                await self._ledger.runs.run_costs(
+                await self._runs.run_costs(
                     record.agent, spec.runtime, spec.model, before=record.started_at
                 )
             )
@@ -76,7 +101,7 @@ class ProvenanceSource:
     async def work_end(self, record: ForgeRunRecord) -> datetime | None:
         """When the agent's work on ``record`` last stopped: its latest run's end, or (a run
         paused, not ended) its last sign of life."""
-        run = await self._ledger.runs.run_report(record.run_id) if record.run_id else None
+        run = await self._runs.run_report(record.run_id) if record.run_id else None
         if run is not None and run.run.ended_at is not None:
             return run.run.ended_at
         return record.activity_at
@@ -87,26 +112,22 @@ class ProvenanceSource:
         spend = spend or await self.spend(record)
         spec = spend.spec
         usage = spend.usage
-        downgrades = await self._ledger.metering.downgrades_between(
-            record.agent, record.started_at, until
-        )
+        downgrades = await self._metering.downgrades_between(record.agent, record.started_at, until)
         models = [f"{u.model} ({u.requests} requests)" for u in usage if u.requests]
         models += [f"{asked} served as {served} ({n})" for asked, served, n in downgrades]
-        run = await self._ledger.runs.run_report(record.run_id) if record.run_id else None
+        run = await self._runs.run_report(record.run_id) if record.run_id else None
         exit_text = None
         if run is not None and run.end is not None:
             exit_text = run.end.outcome
         approvals: list[tuple[str, str]] = []
         if record.run_id is not None:
-            for ask in await self._ledger.approvals.approvals_of_run(record.run_id):
+            for ask in await self._approvals.approvals_of_run(record.run_id):
                 if ask.state is ApprovalState.ALLOWED and ask.answered_by:
                     approvals.append((f"{ask.tool}: {ask.subject}", ask.answered_by))
-        change_json = await self._ledger.lines.run_change(record.run_id) if record.run_id else None
+        change_json = await self._lines.run_change(record.run_id) if record.run_id else None
         secret_scan = _secret_scan(change_json)
         # This forge run's span only: the agent's earlier runs' refusals are not this run's.
-        refused = await self._ledger.refusals.refused_between(
-            record.agent, record.started_at, until
-        )
+        refused = await self._refusals.refused_between(record.agent, record.started_at, until)
         egress = "no sandbox"
         if spec is not None:
             if spec.egress == "locked":
@@ -114,7 +135,7 @@ class ProvenanceSource:
                 egress = f"deny by default; allowed: {routes}; refused: {refused}"
             else:
                 egress = f"open network; refused: {refused}"
-        audit = await self._ledger.forge.forge_audit(record.id, limit=OPERATIONS_SHOWN + 1)
+        audit = await self._forge.forge_audit(record.id, limit=OPERATIONS_SHOWN + 1)
         operations = [("" if line.allowed else "refused: ") + _shown(line.detail) for line in audit]
         return Provenance(
             agent=record.agent,

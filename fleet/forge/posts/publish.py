@@ -40,9 +40,11 @@ from fleet.forge.schema import ForgeEntry
 from fleet.forge.text.defuse import BODY_LIMIT, defuse, fenced
 from fleet.forge.text.hidden import cap, unseen_free
 from fleet.forge.text.rendered import inert
-from fleet.ledger import Ledger
+from fleet.ledger.approvals import ApprovalsStore
+from fleet.ledger.forge import ForgeStore
 from fleet.ledger.forge_records import ForgeRunRecord, ForgeRunState, Slug
 from fleet.ledger.line_records import LineRecord, LineState
+from fleet.ledger.lines import LinesStore
 from fleet.repos.facts import change_from_json
 
 log = logging.getLogger(__name__)
@@ -61,7 +63,9 @@ class Publisher:
         *,
         forges: Mapping[str, ForgeEntry],
         apis: Mapping[str, ForgeApi],
-        ledger: Ledger,
+        forge: ForgeStore,
+        lines: LinesStore,
+        approvals: ApprovalsStore,
         launcher: ForgeLauncher,
         clock: Clock,
         source: ProvenanceSource,
@@ -71,14 +75,20 @@ class Publisher:
         self._forges = forges
         self._tell = tell
         self._apis = apis
-        self._ledger = ledger
+        self._forge = forge
+        self._lines = lines
         self._launcher = launcher
         self._clock = clock
         self.source = source
         self._redact = redact
         self.posted: set[int] = set()  # the comments posted here: their events are ours
         self.status = StatusComment(
-            ledger=ledger, source=source, redact=redact, post=self._post, api=self._api
+            forge=forge,
+            approvals=approvals,
+            source=source,
+            redact=redact,
+            post=self._post,
+            api=self._api,
         )
 
     def _api(self, record: ForgeRunRecord) -> ForgeApi:
@@ -180,7 +190,7 @@ class Publisher:
                 await api.request_review(record.slug, pull.number, [record.requester])
             except ForgeApiError as exc:  # the requester opened it, or may not review
                 log.info("review of #%d not requested: %s", pull.number, exc)
-        await self._ledger.forge.update_forge_run(record.id, pull=pull.number, pull_url=pull.url)
+        await self._forge.update_forge_run(record.id, pull=pull.number, pull_url=pull.url)
         return pull
 
     async def _own_line(self, record: ForgeRunRecord) -> LineRecord:
@@ -207,7 +217,7 @@ class Publisher:
         if record.done_status != "ok":
             said = self.agent_text(summary, own=_own(record))
             body = f"**{record.agent} could not finish:**\n\n{said}"
-            await self._ledger.forge.update_forge_run(record.id, state=ForgeRunState.FAILED)
+            await self._forge.update_forge_run(record.id, state=ForgeRunState.FAILED)
             await self._post(record, record.issue, await self.signed(record, body))
             await self.refresh(record.id)
             return
@@ -253,7 +263,7 @@ class Publisher:
                 await self._line_ended(record, exc)
             raise
         if ForgeRunState(record.state) is ForgeRunState.UNPUBLISHED:
-            fresh = await self._ledger.forge.forge_run(record.id) or record
+            fresh = await self._forge.forge_run(record.id) or record
             await self._published(fresh, pull)
         return pull
 
@@ -269,10 +279,10 @@ class Publisher:
         log.warning("the pull request of %s#%d was not opened: %s", record.slug, record.issue,
                     why.detail)  # fmt: skip
         if audit_words(why) != await self.status.not_opened_kept(record):
-            await self._ledger.forge.audit_forge(
+            await self._forge.audit_forge(
                 record.id, "fleetwarden", "publish", False, NOT_OPENED + audit_words(why)
             )
-        await self._ledger.forge.update_forge_run(record.id, state=ForgeRunState.UNPUBLISHED)
+        await self._forge.update_forge_run(record.id, state=ForgeRunState.UNPUBLISHED)
         if not again:
             fix = fix_words(record.agent)
             said = self.agent_text(why.public, own=_own(record))
@@ -280,7 +290,7 @@ class Publisher:
                 f"**{record.agent} is done, but its pull request could not be opened:** "
                 f"{said}.\n\n{fix}."
             )
-            fresh = await self._ledger.forge.forge_run(record.id) or record
+            fresh = await self._forge.forge_run(record.id) or record
             try:
                 await self._post(record, record.issue, await self.signed(fresh, body))
             except ForgeApiError as failed:  # the forge may be what is down
@@ -293,7 +303,7 @@ class Publisher:
         it, so the run ends — said on the issue and in chat, once, and in its status
         comment — instead of being tried again every few minutes."""
         log.warning("forge run %d of %s: %s", record.id, record.agent, ended)
-        await self._ledger.forge.update_forge_run(
+        await self._forge.update_forge_run(
             record.id, state=ForgeRunState.ENDED, summary=str(ended), ended_at=self._clock.now()
         )
         await self._audit(record, "end", BRANCH_ENDED)
@@ -303,7 +313,7 @@ class Publisher:
             f"{self.agent_text(str(ended), own=_own(record))}.\n\n{fix}; give the issue to "
             "an agent again to start anew."
         )
-        fresh = await self._ledger.forge.forge_run(record.id) or record
+        fresh = await self._forge.forge_run(record.id) or record
         try:
             await self._post(record, record.issue, await self.signed(fresh, body))
         except ForgeApiError as failed:
@@ -340,8 +350,8 @@ class Publisher:
             await self._say(_news(record, pull=pull.number, pull_url=pull.url, late=late))
         # Published: waiting for review from now on, whatever the posts below meet (a
         # done is never published twice).
-        await self._ledger.forge.update_forge_run(record.id, state=ForgeRunState.WAITING)
-        fresh = await self._ledger.forge.forge_run(record.id) or record
+        await self._forge.update_forge_run(record.id, state=ForgeRunState.WAITING)
+        fresh = await self._forge.forge_run(record.id) or record
         try:
             check = await api.check_run(
                 record.slug,
@@ -353,10 +363,10 @@ class Publisher:
                 check_id=None,
             )
             if check is not None:
-                await self._ledger.forge.update_forge_run(record.id, check_id=check)
+                await self._forge.update_forge_run(record.id, check_id=check)
         except ForgeApiError as exc:  # an App without checks: write, say
             log.warning("no check run on %s#%d: %s", record.slug, pull.number, exc)
-        change = change_from_json(await self._ledger.lines.run_change(fresh.run_id or 0))
+        change = change_from_json(await self._lines.run_change(fresh.run_id or 0))
         own = _own(fresh)
         body = done_body(record.agent, summary, change, lambda t: self.agent_text(t, own=own))
         try:
@@ -367,10 +377,10 @@ class Publisher:
 
     async def watchdog(self, record: ForgeRunRecord, minutes: int) -> None:
         """Say on the issue that the agent did not signal done within ``minutes``."""
-        await self._ledger.forge.update_forge_run(
+        await self._forge.update_forge_run(
             record.id, done_signal="watchdog", state=ForgeRunState.WAITING
         )
-        fresh = await self._ledger.forge.forge_run(record.id) or record
+        fresh = await self._forge.forge_run(record.id) or record
         body = (
             f"**{record.agent} did not signal done** within {minutes} minutes of silence. "
             "What it left is kept on its branch; a comment mentioning the bot continues it."
@@ -381,7 +391,7 @@ class Publisher:
         await self.refresh(record.id)
 
     async def _audit(self, record: ForgeRunRecord, op: str, detail: str) -> None:
-        await self._ledger.forge.audit_forge(record.id, "fleetwarden", op, True, detail)
+        await self._forge.audit_forge(record.id, "fleetwarden", op, True, detail)
 
 
 def _own(record: ForgeRunRecord) -> tuple[int, ...]:

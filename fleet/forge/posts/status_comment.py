@@ -16,7 +16,8 @@ from fleet.forge.posts.footer import Provenance
 from fleet.forge.posts.provenance import ProvenanceSource, Spend
 from fleet.forge.posts.sticky import StickyState, status_text
 from fleet.forge.posts.unpublished import BRANCH_ENDED, detail_part, fix_words, public_part
-from fleet.ledger import Ledger
+from fleet.ledger.approvals import ApprovalsStore
+from fleet.ledger.forge import ForgeStore
 from fleet.ledger.forge_records import ForgeRunRecord, ForgeRunState
 
 log = logging.getLogger(__name__)
@@ -32,13 +33,15 @@ class StatusComment:
     def __init__(
         self,
         *,
-        ledger: Ledger,
+        forge: ForgeStore,
+        approvals: ApprovalsStore,
         source: ProvenanceSource,
         redact: Callable[[str], str],
         post: Post,
         api: Callable[[ForgeRunRecord], ForgeApi],
     ) -> None:
-        self._ledger = ledger
+        self._forge = forge
+        self._approvals = approvals
         self._source = source
         self._redact = redact
         self._post = post
@@ -49,9 +52,9 @@ class StatusComment:
         """Post the run's one status comment on its issue."""
         text = await self._text(record)
         comment = await self._post(record, record.issue, text)
-        await self._ledger.forge.update_forge_run(record.id, comment_id=comment.id)
+        await self._forge.update_forge_run(record.id, comment_id=comment.id)
         self._posted[record.id] = text
-        await self._ledger.forge.audit_forge(
+        await self._forge.audit_forge(
             record.id,
             "fleetwarden",
             "status",
@@ -61,7 +64,7 @@ class StatusComment:
 
     async def refresh(self, key: int) -> None:
         """Edit forge run ``key``'s status comment when what it says has changed."""
-        record = await self._ledger.forge.forge_run(key)
+        record = await self._forge.forge_run(key)
         if record is None or record.comment_id is None:
             return
         text = await self._text(record)
@@ -84,7 +87,7 @@ class StatusComment:
 
     async def not_opened_kept(self, record: ForgeRunRecord) -> str | None:
         """Why the pull request was last not opened, as the audit keeps it."""
-        for line in reversed(await self._ledger.forge.forge_audit(record.id, limit=20)):
+        for line in reversed(await self._forge.forge_audit(record.id, limit=20)):
             if line.op == "publish" and not line.allowed:
                 return line.detail.removeprefix(NOT_OPENED)
         return None
@@ -94,8 +97,8 @@ class StatusComment:
         state = ForgeRunState(record.state)
         waiting = 0
         if state is ForgeRunState.WORKING:
-            waiting = len(await self._ledger.approvals.open_approvals(record.agent))
-        audit = await self._ledger.forge.forge_audit(record.id, limit=1)
+            waiting = len(await self._approvals.open_approvals(record.agent))
+        audit = await self._forge.forge_audit(record.id, limit=1)
         doing = self._redact(record.summary or "") or None
         next_step = None
         if state is ForgeRunState.UNPUBLISHED:
@@ -137,7 +140,7 @@ class StatusComment:
 
     async def _how_ended(self, record: ForgeRunRecord) -> str | None:
         """How an ended run ended, for its status comment's headline (its ``end`` audit)."""
-        for line in reversed(await self._ledger.forge.forge_audit(record.id, limit=20)):
+        for line in reversed(await self._forge.forge_audit(record.id, limit=20)):
             if line.op == "end":
                 if line.detail.endswith(" merged"):
                     return "its pull request was merged"

@@ -18,7 +18,7 @@ from fleet.forge.launcher import ForgeLauncher
 from fleet.forge.model import ForgeApi, ForgeApiError
 from fleet.forge.posts.publish import Publisher
 from fleet.forge.schema import ForgeEntry
-from fleet.ledger import Ledger
+from fleet.ledger.forge import ForgeStore
 from fleet.ledger.forge_records import ForgeRunRecord, ForgeRunState, Slug
 from fleet.repos.landing.messages import one_line
 
@@ -46,7 +46,7 @@ class ForgeDesk:
         *,
         forges: Mapping[str, ForgeEntry],
         apis: Mapping[str, ForgeApi],
-        ledger: Ledger,
+        forge: ForgeStore,
         publisher: Publisher,
         launcher: ForgeLauncher,
         clock: Clock,
@@ -58,7 +58,7 @@ class ForgeDesk:
         (forge work's, so a stop waits for it)."""
         self._forges = forges
         self._apis = apis
-        self._ledger = ledger
+        self._forge = forge
         self._publisher = publisher
         self._launcher = launcher
         self._clock = clock
@@ -72,7 +72,7 @@ class ForgeDesk:
 
     async def scope_of(self, agent: str) -> DoorScope | None:
         """What ``agent``'s forge run may touch now; None without one under way."""
-        record = await self._ledger.forge.agent_forge_run(agent)
+        record = await self._forge.agent_forge_run(agent)
         if record is None or ForgeRunState(record.state).is_over:
             return None
         return DoorScope(
@@ -85,7 +85,7 @@ class ForgeDesk:
         )
 
     async def _record(self, scope: DoorScope) -> ForgeRunRecord:
-        record = await self._ledger.forge.forge_run(scope.run_key)
+        record = await self._forge.forge_run(scope.run_key)
         if record is None or record.ended_at is not None:
             raise DoorRefusal("refused: this forge run is over")
         return record
@@ -113,7 +113,7 @@ class ForgeDesk:
 
     async def done(self, scope: DoorScope, status: str, summary: str) -> str:
         record = await self._record(scope)
-        await self._ledger.forge.update_forge_run(
+        await self._forge.update_forge_run(
             record.id,
             done_signal="agent",
             done_status=status,
@@ -140,12 +140,12 @@ class ForgeDesk:
         self, scope: DoorScope | None, agent: str, op: str, allowed: bool, detail: str
     ) -> None:
         key = scope.run_key if scope is not None else None
-        await self._ledger.forge.audit_forge(key, agent, op, allowed, detail)
+        await self._forge.audit_forge(key, agent, op, allowed, detail)
         if key is not None:
-            await self._ledger.forge.update_forge_run(key, activity_at=self._clock.now())
+            await self._forge.update_forge_run(key, activity_at=self._clock.now())
 
     async def _still_done(self, key: int) -> bool:
-        fresh = await self._ledger.forge.forge_run(key)
+        fresh = await self._forge.forge_run(key)
         return (
             fresh is not None
             and fresh.ended_at is None
@@ -159,7 +159,7 @@ class ForgeDesk:
             return
         self.pending.add(key)
         try:
-            record = await self._ledger.forge.forge_run(key)
+            record = await self._forge.forge_run(key)
             if record is None:
                 return
             launcher = self._launcher
@@ -179,7 +179,7 @@ class ForgeDesk:
                         await launcher.stop(record.agent, by="its done", line_id=record.line_id)
                     else:
                         await launcher.freeze(record.agent, by="its done")
-                fresh = await self._ledger.forge.forge_run(key)
+                fresh = await self._forge.forge_run(key)
                 if fresh is None:
                     return
                 await self._publisher.publish(fresh)

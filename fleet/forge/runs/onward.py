@@ -24,7 +24,7 @@ from fleet.forge.posts.publish import Publisher
 from fleet.forge.posts.unpublished import audit_words
 from fleet.forge.runs.prompts import follow_up_prompt, next_run_prompt
 from fleet.forge.schema import ForgeEntry
-from fleet.ledger import Ledger
+from fleet.ledger.forge import ForgeStore
 from fleet.ledger.forge_records import ForgeRunRecord, ForgeRunState
 
 log = logging.getLogger(__name__)
@@ -42,13 +42,13 @@ class Onward:
         self,
         *,
         forges: Mapping[str, ForgeEntry],
-        ledger: Ledger,
+        forge: ForgeStore,
         launcher: ForgeLauncher,
         publisher: Publisher,
         clock: Clock,
     ) -> None:
         self.forges = forges
-        self.ledger = ledger
+        self._forge = forge
         self.launcher = launcher
         self.publisher = publisher
         self.clock = clock
@@ -104,10 +104,8 @@ class Onward:
             log.info("%s has no session to continue (%s): its next run starts", run.agent, exc)
             return await self._next_run(run, text, requester=requester, how=how, where=where)
         if run_id is not None:
-            await self.ledger.forge.update_forge_run(run.id, run_id=run_id)
-        await self.ledger.forge.audit_forge(
-            run.id, run.agent, "continue", True, f"{how} on #{where}"
-        )
+            await self._forge.update_forge_run(run.id, run_id=run_id)
+        await self._forge.audit_forge(run.id, run.agent, "continue", True, f"{how} on #{where}")
         await self.publisher.refresh(run.id)
         return f"continued {run.agent}'s session ({how})"
 
@@ -132,14 +130,14 @@ class Onward:
         except LaunchRefused:
             await self._as_it_was(run)
             raise
-        await self.ledger.forge.update_forge_run(run.id, run_id=started.run_id)
+        await self._forge.update_forge_run(run.id, run_id=started.run_id)
         said = f"{how} on #{where}: no session to continue, so its next run started"
-        await self.ledger.forge.audit_forge(run.id, run.agent, "continue", True, said)
+        await self._forge.audit_forge(run.id, run.agent, "continue", True, said)
         await self.publisher.refresh(run.id)
         return f"started {run.agent}'s next run on {run.branch} ({how}): no session to continue"
 
     async def _working(self, run: ForgeRunRecord) -> None:
-        await self.ledger.forge.update_forge_run(
+        await self._forge.update_forge_run(
             run.id,
             state=ForgeRunState.WORKING,
             done_signal=None,
@@ -149,7 +147,7 @@ class Onward:
 
     async def _as_it_was(self, run: ForgeRunRecord) -> None:
         """``run`` back as it was: its done, if it had said it, still stands."""
-        await self.ledger.forge.update_forge_run(
+        await self._forge.update_forge_run(
             run.id,
             state=ForgeRunState(run.state),
             done_signal=run.done_signal,
@@ -169,7 +167,7 @@ class Onward:
             f"`@{login}`)."
         )
         kept = audit_words(LaunchRefused(f"{kind}: {refused.public}", f"{kind}: {refused.detail}"))
-        await self.ledger.forge.audit_forge(run.id, run.agent, "continue", False, kept)
+        await self._forge.audit_forge(run.id, run.agent, "continue", False, kept)
         try:
             await self.publisher.post(run, number, await self.publisher.signed(run, body))
         except ForgeApiError as exc:

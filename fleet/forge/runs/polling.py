@@ -44,7 +44,7 @@ class ForgePolling:
 
         async def watched() -> list[tuple[Slug, int, bool]]:
             found = []
-            for r in await work.ledger.forge.forge_runs():
+            for r in await work.forge.forge_runs():
                 if r.forge == forge:  # its issue, and its pull request once open
                     found.append((r.slug, r.issue, False))
                     if r.pull is not None:
@@ -56,8 +56,8 @@ class ForgePolling:
             entry,
             api,
             slugs,
-            get_cursor=work.ledger.forge.forge_cursor,
-            set_cursor=work.ledger.forge.set_forge_cursor,
+            get_cursor=work.forge.forge_cursor,
+            set_cursor=work.forge.set_forge_cursor,
             clock=clock,
             watched=watched,
         )
@@ -76,6 +76,7 @@ class ForgePolling:
             work.holds.back_off(forge, exc)
 
     async def _take(self, event: ForgeEvent) -> None:
-        ledger = self._work.ledger
-        if await ledger.forge.take_delivery(event.forge, event.delivery, event.name, kept(event)):
+        if await self._work.forge.take_delivery(
+            event.forge, event.delivery, event.name, kept(event)
+        ):
             await self._work.receive(event)

@@ -21,7 +21,7 @@ from fleet.forge.posts.publish import Publisher
 from fleet.forge.posts.unpublished import audit_words
 from fleet.forge.runs.prompts import issue_prompt
 from fleet.forge.schema import ForgeEntry
-from fleet.ledger import Ledger
+from fleet.ledger.forge import ForgeStore
 from fleet.ledger.forge_records import ForgeRunRecord, ForgeRunState, Slug
 from fleet.names import is_agent_name
 from fleet.repos.hook.policy import Issue
@@ -39,7 +39,7 @@ class RunStarts:
         *,
         forges: Mapping[str, ForgeEntry],
         apis: Mapping[str, ForgeApi],
-        ledger: Ledger,
+        forge: ForgeStore,
         launcher: ForgeLauncher,
         publisher: Publisher,
         clock: Clock,
@@ -47,7 +47,7 @@ class RunStarts:
     ) -> None:
         self.forges = forges
         self.apis = apis
-        self.ledger = ledger
+        self._forge = forge
         self.launcher = launcher
         self.publisher = publisher
         self.clock = clock
@@ -63,7 +63,7 @@ class RunStarts:
         issue = await api.issue(event.repo, event.number)
         if issue.state != "open":
             return f"ignored: #{issue.number} is closed"
-        key = await self.ledger.forge.add_forge_run(
+        key = await self._forge.add_forge_run(
             forge=event.forge,
             repo=repo,
             slug=event.repo,
@@ -76,13 +76,13 @@ class RunStarts:
         )
         if key is None:
             return f"ignored: #{issue.number} already has a run"
-        await self.ledger.forge.audit_forge(
+        await self._forge.audit_forge(
             key, agent, "start", True, f"#{issue.number} given to {agent} by @{event.actor}"
         )
-        record = await self.ledger.forge.forge_run(key)
+        record = await self._forge.forge_run(key)
         assert record is not None
         await self.publisher.open_status(record)
-        record = await self.ledger.forge.forge_run(key)  # with its status comment's id
+        record = await self._forge.forge_run(key)  # with its status comment's id
         assert record is not None
         return await self.launch(record, issue)
 
@@ -102,7 +102,7 @@ class RunStarts:
             agent_repo=agent_repo,
         )
         outcome = f"answered: {why_not(reason)}"
-        await self.ledger.forge.set_delivery_outcome(event.forge, event.delivery, outcome)
+        await self._forge.set_delivery_outcome(event.forge, event.delivery, outcome)
         prefix = self.forges[event.forge].trigger.label_prefix
         try:
             await self.publisher.answer(
@@ -117,7 +117,7 @@ class RunStarts:
             await self._tell_no_run(event, reason)
             return f"ignored: {why_not(reason)} (not said on the issue: {exc})"
         await self._tell_no_run(event, reason)
-        await self.ledger.forge.audit_forge(
+        await self._forge.audit_forge(
             None, agent if is_agent_name(agent) else "-", "answer", False,
             f"#{event.number} by @{event.actor}: {why_not(reason)}",
         )  # fmt: skip
@@ -142,7 +142,7 @@ class RunStarts:
         read (else read now: a queued run starts on what the issue says by then)."""
         why = await self.launcher.busy(record.agent)
         if why is None:
-            other = await self.ledger.forge.agent_forge_run(record.agent)
+            other = await self._forge.agent_forge_run(record.agent)
             if other is not None and other.id != record.id:
                 why = f"{record.agent} works on {other.slug}#{other.issue} until its PR closes"
         if why is not None:
@@ -181,7 +181,7 @@ class RunStarts:
         """``record``'s agent started on it (``started``): the run working, its status
         comment saying so; the outcome, in a few words."""
         line = await self.launcher.line(record.agent)
-        await self.ledger.forge.update_forge_run(
+        await self._forge.update_forge_run(
             record.id,
             state=ForgeRunState.WORKING,
             run_id=started.run_id,
@@ -210,13 +210,11 @@ class RunStarts:
         """``record`` kept queued, ``why`` its public words (the status comment's); a
         refused launch's detail is the operator's: the log and the audit keep it."""
         if ForgeRunState(record.state) is not ForgeRunState.QUEUED or record.summary != why:
-            await self.ledger.forge.update_forge_run(
-                record.id, state=ForgeRunState.QUEUED, summary=why
-            )
+            await self._forge.update_forge_run(record.id, state=ForgeRunState.QUEUED, summary=why)
             if refused is not None and refused.detail != refused.public:
                 log.warning("%s on %s#%d: %s", record.agent, record.slug, record.issue,
                             refused.detail)  # fmt: skip
-                await self.ledger.forge.audit_forge(
+                await self._forge.audit_forge(
                     record.id, record.agent, "start", False, audit_words(refused)
                 )
             await self.publisher.refresh(record.id)
@@ -224,10 +222,10 @@ class RunStarts:
 
     async def next_for(self, agent: str) -> None:
         """Start ``agent``'s oldest queued forge run, if it is free now."""
-        for record in await self.ledger.forge.forge_runs(agent=agent):
+        for record in await self._forge.forge_runs(agent=agent):
             if ForgeRunState(record.state) is ForgeRunState.QUEUED:
                 async with self.lock(record.forge, record.slug, record.issue):
-                    fresh = await self.ledger.forge.forge_run(record.id)
+                    fresh = await self._forge.forge_run(record.id)
                     if fresh is None or fresh.ended_at is not None:
                         continue
                     if ForgeRunState(fresh.state) is not ForgeRunState.QUEUED:
@@ -238,7 +236,7 @@ class RunStarts:
 
     async def next_queued(self) -> None:
         """Start each agent's oldest queued forge run that may start now (a slot freed)."""
-        records = await self.ledger.forge.forge_runs()
+        records = await self._forge.forge_runs()
         queued = [r.agent for r in records if ForgeRunState(r.state) is ForgeRunState.QUEUED]
         for agent in dict.fromkeys(queued):
             await self.next_for(agent)

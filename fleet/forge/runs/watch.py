@@ -22,7 +22,7 @@ from fleet.forge.runs.desk import ForgeDesk
 from fleet.forge.runs.starts import RunStarts
 from fleet.forge.runs.work import ForgeWork
 from fleet.forge.schema import ForgeEntry
-from fleet.ledger import Ledger
+from fleet.ledger.forge import ForgeStore
 from fleet.ledger.forge_records import ForgeRunRecord, ForgeRunState
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ class ForgeWatch:
         desk: ForgeDesk,
         *,
         forges: Mapping[str, ForgeEntry],
-        ledger: Ledger,
+        forge: ForgeStore,
         launcher: ForgeLauncher,
         publisher: Publisher,
         holds: ForgeHolds,
@@ -53,7 +53,7 @@ class ForgeWatch:
         self._work = work
         self._desk = desk
         self._forges = forges
-        self._ledger = ledger
+        self._forge = forge
         self._launcher = launcher
         self._publisher = publisher
         self._holds = holds
@@ -66,7 +66,7 @@ class ForgeWatch:
         work = self._work
         now = self._clock.now()
         asked: set[str] = set()  # agents whose queue was asked this round: once is enough
-        records = await self._ledger.forge.forge_runs()
+        records = await self._forge.forge_runs()
         live = {r.id for r in records if ForgeRunState(r.state) is ForgeRunState.UNPUBLISHED}
         self._tried = {key: at for key, at in self._tried.items() if key in live}
         for record in records:
@@ -96,7 +96,7 @@ class ForgeWatch:
                 since = record.activity_at or record.started_at
                 if now - since >= timedelta(minutes=minutes):
                     async with work.lock(record.forge, record.slug, record.issue):
-                        fresh = await self._ledger.forge.forge_run(record.id)
+                        fresh = await self._forge.forge_run(record.id)
                         if fresh is not None and fresh.done_signal is None:
                             await self._publisher.watchdog(fresh, minutes)
             # Its spend, its asks and what it does move on without an event.
@@ -111,7 +111,7 @@ class ForgeWatch:
             return
         self._tried[record.id] = now
         async with work.lock(record.forge, record.slug, record.issue):
-            fresh = await self._ledger.forge.forge_run(record.id)
+            fresh = await self._forge.forge_run(record.id)
             if fresh is None or ForgeRunState(fresh.state) is not ForgeRunState.UNPUBLISHED:
                 return  # `pr`, or a follow-up, came first
             if await self._publisher.retry(fresh):

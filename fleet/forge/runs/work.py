@@ -48,7 +48,7 @@ from fleet.forge.runs.decide import (
 from fleet.forge.runs.onward import Onward
 from fleet.forge.runs.starts import RunStarts
 from fleet.forge.schema import ForgeEntry
-from fleet.ledger import Ledger
+from fleet.ledger.forge import ForgeStore
 from fleet.ledger.forge_records import ForgeRunRecord, ForgeRunState, Slug
 from fleet.repos.schema import RepoEntry
 from fleet.supervisor.admission.slots import FREEING
@@ -65,14 +65,14 @@ class ForgeWork:
         forges: Mapping[str, ForgeEntry],
         apis: Mapping[str, ForgeApi],
         repos: Mapping[str, RepoEntry],
-        ledger: Ledger,
+        forge: ForgeStore,
         launcher: ForgeLauncher,
         publisher: Publisher,
         clock: Clock,
     ) -> None:
         self.forges = forges
         self.apis = apis
-        self.ledger = ledger
+        self.forge = forge
         self.launcher = launcher
         self.publisher = publisher
         self.clock = clock
@@ -89,14 +89,14 @@ class ForgeWork:
         self.starts = RunStarts(
             forges=forges,
             apis=apis,
-            ledger=ledger,
+            forge=forge,
             launcher=launcher,
             publisher=publisher,
             clock=clock,
             lock=self.lock,
         )
         self.onward = Onward(
-            forges=forges, ledger=ledger, launcher=launcher, publisher=publisher, clock=clock
+            forges=forges, forge=forge, launcher=launcher, publisher=publisher, clock=clock
         )
         self._acting: set[tuple[str, str]] = set()  # deliveries being acted on now
         self._tasks: set[asyncio.Task[None]] = set()
@@ -112,7 +112,7 @@ class ForgeWork:
             return f"refused: {held}"
         if self._repo_of(event) is None:
             outcome = f"ignored: {event.repo} is no repository of the config on {event.forge}"
-            await self.ledger.forge.set_delivery_outcome(event.forge, event.delivery, outcome)
+            await self.forge.set_delivery_outcome(event.forge, event.delivery, outcome)
             return outcome
         self.spawn(self._handle(event), f"forge event {event.delivery}")
         return "accepted"
@@ -123,16 +123,14 @@ class ForgeWork:
         if not self.forges:
             return 0
         age = max(entry.max_event_age_seconds for entry in self.forges.values())
-        taken = await self.ledger.forge.unsettled_deliveries(
-            self.clock.now() - timedelta(seconds=age)
-        )
+        taken = await self.forge.unsettled_deliveries(self.clock.now() - timedelta(seconds=age))
         resumed = 0
         for forge, delivery, text in taken:
             if (forge, delivery) in self._acting:
                 continue
             event = event_of(text)
             if event is None or (event.forge, event.delivery) != (forge, delivery):
-                await self.ledger.forge.set_delivery_outcome(
+                await self.forge.set_delivery_outcome(
                     forge, delivery, "dropped: its kept event could not be read"
                 )
                 continue
@@ -203,10 +201,10 @@ class ForgeWork:
         canonical = self._repos[repo].forge_slug() if repo is not None else None
         if canonical is not None:  # one spelling of the repository in the ledger, the config's
             event = replace(event, repo=Slug.parse(canonical))
-        run = await self.ledger.forge.live_forge_run(event.forge, event.repo, event.number)
+        run = await self.forge.live_forge_run(event.forge, event.repo, event.number)
         number = run.issue if run is not None else event.number
         async with self.lock(event.forge, event.repo, number):
-            run = await self.ledger.forge.live_forge_run(event.forge, event.repo, event.number)
+            run = await self.forge.live_forge_run(event.forge, event.repo, event.number)
             try:
                 outcome = await self._act(event, run)
             except ForgeRateLimited as exc:  # kept, and acted on once the forge takes calls
@@ -216,11 +214,11 @@ class ForgeWork:
             except FleetwardenError as exc:  # the forge's answer, the fleet's refusal
                 outcome = f"failed: {exc}"
                 log.warning("forge event %s of %s: %s", event.delivery, event.forge, exc)
-        await self.ledger.forge.set_delivery_outcome(event.forge, event.delivery, outcome)
+        await self.forge.set_delivery_outcome(event.forge, event.delivery, outcome)
         if outcome.startswith("ignored"):  # kept apart from the run's own operations
             agent = run.agent if run is not None else "-"
             detail = f"{event.name} by @{event.actor} on #{event.number}: {outcome}"
-            await self.ledger.forge.audit_forge(None, agent, "event", False, detail)
+            await self.forge.audit_forge(None, agent, "event", False, detail)
         log.info("forge %s event %s (%s): %s", event.forge, event.delivery, event.name, outcome)
 
     async def _act(self, event: ForgeEvent, run: ForgeRunRecord | None) -> str:
@@ -276,13 +274,13 @@ class ForgeWork:
             await self.launcher.stop(
                 run.agent, by=f"@{event.actor} on {event.forge}", line_id=run.line_id
             )
-        await self.ledger.forge.update_forge_run(
+        await self.forge.update_forge_run(
             run.id,
             state=ForgeRunState.STOPPED,
             summary=f"the issue was {how} by @{event.actor}",
             ended_at=self.clock.now(),
         )
-        await self.ledger.forge.audit_forge(run.id, run.agent, "stop", True, f"#{run.issue} {how}")
+        await self.forge.audit_forge(run.id, run.agent, "stop", True, f"#{run.issue} {how}")
         await self.publisher.refresh(run.id)
         self.spawn(self.starts.next_for(run.agent), f"next forge run of {run.agent}")
         return f"stopped {run.agent}: the issue was {how}"
@@ -300,13 +298,13 @@ class ForgeWork:
                 deleted = f", its branch kept ({exc.status})"
         await self.launcher.discard(run.agent, line_id=run.line_id)
         how = "merged" if event.merged else "closed"
-        await self.ledger.forge.update_forge_run(
+        await self.forge.update_forge_run(
             run.id,
             state=ForgeRunState.ENDED,
             summary=f"the pull request was {how} by @{event.actor}{deleted}",
             ended_at=self.clock.now(),
         )
-        await self.ledger.forge.audit_forge(run.id, run.agent, "end", True, f"PR #{run.pull} {how}")
+        await self.forge.audit_forge(run.id, run.agent, "end", True, f"PR #{run.pull} {how}")
         await self.publisher.refresh(run.id)
         await self.publisher.tell_ended(run, how, f"@{event.actor} on {event.forge}")
         self.spawn(self.starts.next_for(run.agent), f"next forge run of {run.agent}")

@@ -13,8 +13,10 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from fleet.ledger import Ledger
+from fleet.ledger.forge import ForgeStore
 from fleet.ledger.line_records import LineRecord, LineState
+from fleet.ledger.lines import LinesStore
+from fleet.ledger.refusals import RefusalsStore
 from fleet.names import AgentName
 from fleet.repos import git as g
 from fleet.repos.door.line_repo import own_pull
@@ -28,8 +30,16 @@ class DoorLines:
     """The git door's side of every live line: its door repo, its pull request told, and
     what was refused it."""
 
-    def __init__(self, ledger: Ledger, line_repo: Callable[[LineRecord], Path]) -> None:
-        self.ledger = ledger
+    def __init__(
+        self,
+        lines: LinesStore,
+        forge: ForgeStore,
+        refusals: RefusalsStore,
+        line_repo: Callable[[LineRecord], Path],
+    ) -> None:
+        self._lines = lines
+        self._forge = forge
+        self._refusals = refusals
         self._line_repo = line_repo
         self.refusals = RunRefusals()  # what the door refused each line's current run
         self._pulls: dict[int, int] = {}  # line → its forge run's pull request, told its door
@@ -37,7 +47,7 @@ class DoorLines:
 
     async def door_repo(self, agent: AgentName, repo: str) -> Path | None:
         """The door repo ``agent`` may fetch from and push to for ``repo``."""
-        line = await self.ledger.lines.live_line(agent)
+        line = await self._lines.live_line(agent)
         if line is None or line.repo != repo:
             return None
         await self.own_pull(line)
@@ -50,7 +60,7 @@ class DoorLines:
             return
         # Read without the lock (agents without a pull request never wait on each other);
         # only the telling, once, is taken in turn.
-        runs = await self.ledger.forge.forge_runs(agent=line.agent)
+        runs = await self._forge.forge_runs(agent=line.agent)
         found = next((r for r in runs if r.line_id == line.id and r.pull is not None), None)
         if found is None or found.pull is None:
             return
@@ -66,12 +76,12 @@ class DoorLines:
 
     async def refused(self, agent: AgentName, repo: str, refusals: list[dict[str, str]]) -> None:
         """Count what the git door's hook refused ``agent``."""
-        line = await self.ledger.lines.live_line(agent)
+        line = await self._lines.live_line(agent)
         for refusal in refusals:
             ref, why = refusal.get("ref", "?"), refusal.get("why", "refused")
             if line is not None and not self.refusals.add(line.id, refusal.get("kind", ""), why):
                 continue  # the run's end pushing again what its own push had refused
-            await self.ledger.refusals.add_refusals(agent, "git", f"{repo} {ref}", why)
+            await self._refusals.add_refusals(agent, "git", f"{repo} {ref}", why)
         if line is not None and refusals:
             why = refusals[-1].get("why", "refused")
             self.refusals.refused_at(line.id, why, await self._tip(line))
@@ -80,9 +90,9 @@ class DoorLines:
         """Why the git door refused the last push of ``agent``'s current run (on its
         newest live line, or ``line_id``), while nothing has reached its branch since."""
         if line_id is None:
-            line = await self.ledger.lines.live_line(agent)
+            line = await self._lines.live_line(agent)
         else:
-            line = await self.ledger.lines.line(line_id)
+            line = await self._lines.line(line_id)
         if line is None or line.agent != agent or line.state is not LineState.LIVE:
             return None
         return self.refusals.still_refused(line.id, await self._tip(line))

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Protocol
 
 from fleet.hosts.schema import LOCAL_HOST
-from fleet.ledger import Ledger
 from fleet.ledger.line_records import LineState
 from fleet.model import AgentSpec
 from fleet.repos.desk import RepoError
@@ -25,6 +24,7 @@ from fleet.repos.line.checkouts import copy_into, make_checkout, not_copied
 from fleet.repos.line.identity import identity_of
 from fleet.repos.line.remote import HostCheckouts
 from fleet.repos.schema import RepoEntry
+from fleet.repos.stores import RepoStores
 from fleet.repos.upstream.branches import first_free
 from fleet.repos.upstream.git_words import no_branch
 from fleet.repos.upstream.mirror import Mirror
@@ -36,7 +36,9 @@ class Repositories(Protocol):
     """What a cut asks of the repositories (:class:`fleet.repos.service.Repos`)."""
 
     @property
-    def ledger(self) -> Ledger: ...
+    def stores(self) -> RepoStores:
+        """The ledger's stores the repositories keep their lines in."""
+        ...
 
     @property
     def checkouts(self) -> Path:
@@ -106,7 +108,7 @@ async def cut_line(repos: Repositories, spec: AgentSpec, take: Callable[[], Aske
     asked = take()
     co_author = asked.co_author
     identity = identity_of(spec.name, spec.host, spec.git_name, spec.git_email)
-    line_id = await repos.ledger.lines.add_line(
+    line_id = await repos.stores.lines.add_line(
         repo=spec.repo,
         agent=spec.name,
         branch=f"(cutting {spec.name})",
@@ -117,7 +119,7 @@ async def cut_line(repos: Repositories, spec: AgentSpec, take: Callable[[], Aske
         host=spec.host,
     )
     wanted = asked.branch or entry.branch_for(spec.name, line_id)
-    taken = {line.branch for line in await repos.ledger.lines.lines(repo=spec.repo, state=None)}
+    taken = {line.branch for line in await repos.stores.lines.lines(repo=spec.repo, state=None)}
     branch = first_free(wanted, {*upstream, *taken})
     checkout = repos.checkouts / spec.repo / f"{spec.name}-{line_id}"
     remote = spec.host != LOCAL_HOST
@@ -168,9 +170,9 @@ async def cut_line(repos: Repositories, spec: AgentSpec, take: Callable[[], Aske
             missing = await asyncio.to_thread(not_copied, source, entry.copy_paths)
             copied = await asyncio.to_thread(copy_into, checkout, source, entry.copy_paths)
     except Exception:
-        await repos.ledger.lines.update_line(line_id, state=LineState.DISCARDED)
+        await repos.stores.lines.update_line(line_id, state=LineState.DISCARDED)
         raise
-    await repos.ledger.lines.set_line_branch(line_id, branch, str(checkout), copied)
+    await repos.stores.lines.set_line_branch(line_id, branch, str(checkout), copied)
     log.info("%s works on %s of %s, cut from %s at %s", spec.name, branch, spec.repo, base, fork)
     if missing:
         log.warning("repository %s, %s's checkout: %s", spec.repo, spec.name, missing)

@@ -9,9 +9,11 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from fleet.ledger import Ledger
+from fleet.ledger.agents import AgentsStore
+from fleet.ledger.forge import ForgeStore
 from fleet.ledger.forge_records import ForgeRunRecord
 from fleet.ledger.line_records import LineRecord, LineState
+from fleet.ledger.lines import LinesStore
 
 _ENDED: Final = re.compile(r"PR #(?P<n>\d+) (?P<how>merged|closed)")
 """How Fleetwarden's audit of a forge run says its pull request ended."""
@@ -50,32 +52,35 @@ def no_branch_words(
     )
 
 
-async def why_no_branch(ledger: Ledger, agent: str) -> str:
-    """:func:`no_branch_words` for ``agent``, as the ledger has it now."""
-    mine = [line for line in await ledger.lines.lines(state=None) if line.agent == agent]
+async def why_no_branch(
+    lines: LinesStore, agents: AgentsStore, forge: ForgeStore, agent: str
+) -> str:
+    """:func:`no_branch_words` for ``agent``, as the ledger's lines, agents and forge runs have it
+    now."""
+    mine = [line for line in await lines.lines(state=None) if line.agent == agent]
     ended = [line for line in mine if line.state is not LineState.LIVE and line.checkout]
     last = ended[-1] if ended else None
-    record = await ledger.agents.get_agent(agent)
+    record = await agents.get_agent(agent)
     repo = record.spec.repo if record is not None else None
-    return no_branch_words(agent, last, await _pull_end(ledger, last), repo)
+    return no_branch_words(agent, last, await _pull_end(forge, last), repo)
 
 
-async def _pull_end(ledger: Ledger, line: LineRecord | None) -> PullEnd | None:
+async def _pull_end(forge: ForgeStore, line: LineRecord | None) -> PullEnd | None:
     """How the pull request of ``line``'s forge run ended, as Fleetwarden's audit says."""
     if line is None:
         return None
-    for run in reversed(await ledger.forge.forge_runs(live=False, agent=line.agent)):
-        if run.line_id == line.id and (end := await run_pull_end(ledger, run)) is not None:
+    for run in reversed(await forge.forge_runs(live=False, agent=line.agent)):
+        if run.line_id == line.id and (end := await run_pull_end(forge, run)) is not None:
             return end
     return None
 
 
-async def run_pull_end(ledger: Ledger, run: ForgeRunRecord) -> PullEnd | None:
+async def run_pull_end(forge: ForgeStore, run: ForgeRunRecord) -> PullEnd | None:
     """How forge run ``run``'s pull request ended (merged or closed), as Fleetwarden's audit
     says; None while it is open, or when it had none."""
     if run.pull is None:
         return None
-    for entry in reversed(await ledger.forge.forge_audit(run.id, limit=50)):
+    for entry in reversed(await forge.forge_audit(run.id, limit=50)):
         found = _ENDED.fullmatch(entry.detail)
         if entry.op == "end" and entry.allowed and found and int(found["n"]) == run.pull:
             return PullEnd(run.pull, found["how"])

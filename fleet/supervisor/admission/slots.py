@@ -22,8 +22,10 @@ from fleet.accounts.model import AccountError
 from fleet.budgets.model import Groups
 from fleet.caps import Caps, Occupant, blocked
 from fleet.events import EventKind
-from fleet.ledger import Ledger, QueuedSpawn
+from fleet.ledger import QueuedSpawn
+from fleet.ledger.agents import AgentsStore
 from fleet.ledger.budget_records import Scope
+from fleet.ledger.spawn_queue import SpawnQueueStore
 from fleet.model import AgentSpec
 
 FREEING = frozenset({EventKind.ENDED, EventKind.GAVE_UP})
@@ -62,7 +64,8 @@ class Slots:
     def __init__(
         self,
         *,
-        ledger: Ledger,
+        agents: AgentsStore,
+        spawn_queue: SpawnQueueStore,
         fleet: Occupancy,
         caps: Caps,
         groups: Groups,
@@ -71,7 +74,8 @@ class Slots:
         default_account: str | None = None,
         host: str | None = None,
     ) -> None:
-        self._ledger = ledger
+        self._agents = agents
+        self._spawn_queue = spawn_queue
         self._fleet = fleet
         self.caps = caps
         self._groups = groups
@@ -93,7 +97,7 @@ class Slots:
         if not self.caps or agent in self.starting:
             return None  # no caps; or the queue's own start, admitted when it was picked
         async with self.lock:
-            record = await self._ledger.agents.get_agent(agent)
+            record = await self._agents.get_agent(agent)
             if record is not None and record.state.is_live:
                 return None  # the launch only reports a running agent
             waiting = [e for e in await self.queue() if e.agent == agent]
@@ -114,14 +118,12 @@ class Slots:
 
     async def queue(self) -> list[QueuedSpawn]:
         """This host's queue, oldest first."""
-        return await self._ledger.spawn_queue.queued_spawns(self.host)
+        return await self._spawn_queue.queued_spawns(self.host)
 
     async def running(self) -> list[Occupant]:
         """The agents holding a slot: live ones, those an operation is under way on, and
         launches admitted or picked but not yet returned."""
-        names: set[str] = {
-            r.name for r in await self._ledger.agents.list_agents() if r.state.is_live
-        }
+        names: set[str] = {r.name for r in await self._agents.list_agents() if r.state.is_live}
         names |= self._fleet.busy() | set(self.starting)
         held = [self._reserved[n] for n in sorted(self._reserved)]
         return held + [self._occupant(n) for n in sorted(names - set(self._reserved))]
@@ -155,6 +157,6 @@ class Slots:
     async def _spec(self, agent: str) -> AgentSpec | None:
         spec = next((s for s in self._fleet.roster() if s.name == agent), None)
         if spec is None:
-            record = await self._ledger.agents.get_agent(agent)
+            record = await self._agents.get_agent(agent)
             spec = record.spec if record is not None else None
         return spec

@@ -37,7 +37,7 @@ def told() -> list[ApprovalRequest]:
 
 @pytest.fixture
 async def approvals(ledger: Ledger, clock: ManualClock, told: list[ApprovalRequest]) -> Approvals:
-    service = Approvals(ledger, clock)
+    service = Approvals(ledger.approvals, clock)
 
     async def deliver(request: ApprovalRequest) -> None:
         told.append(request)

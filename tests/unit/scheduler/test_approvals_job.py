@@ -17,7 +17,7 @@ async def test_requests_past_their_deadline_time_out_others_stay_open(tmp_path: 
     """Each run times out what is past its deadline, once; a later deadline waits."""
     clock = ManualClock(T0)
     ledger = await Ledger.open(tmp_path / "ledger.db", clock)
-    approvals = Approvals(ledger, clock)
+    approvals = Approvals(ledger.approvals, clock)
     ctx = job_context(approvals=approvals, clock=clock)
     try:
         opened = {}

@@ -18,7 +18,8 @@ from fleet.budgets.run_budget import (
     unpriced_cap,
 )
 from fleet.budgets.run_estimate import estimate_runs, estimate_text
-from fleet.ledger import Ledger
+from fleet.ledger.agents import AgentsStore
+from fleet.ledger.runs import RunsStore
 from fleet.model import AgentSpec, RunBudget
 
 SpecOf = Callable[[str], Awaitable[AgentSpec | None]]
@@ -32,13 +33,15 @@ class SpawnSpend:
 
     def __init__(
         self,
-        ledger: Ledger,
+        agents: AgentsStore,
+        runs: RunsStore,
         spec_of: SpecOf,
         *,
         priced: Callable[[str | None], bool] | None,
         governing: Governing | None = None,
     ) -> None:
-        self._ledger = ledger
+        self._agents = agents
+        self._runs = runs
         self._spec_of = spec_of
         self._priced = priced
         self._governing = governing
@@ -75,13 +78,13 @@ class SpawnSpend:
     async def answer(self, name: str) -> str:
         """The lines the spawn's answer adds: the run's cap, and what a run costs (of the
         spec it was launched with, as the ledger keeps it)."""
-        record = await self._ledger.agents.get_agent(name)
+        record = await self._agents.get_agent(name)
         if record is None:
             return ""
         spec = record.spec
-        run = await self._ledger.runs.last_run(name)  # the run just launched: not its own history
+        run = await self._runs.last_run(name)  # the run just launched: not its own history
         before = run.started_at if run is not None else None
-        costs = await self._ledger.runs.run_costs(name, spec.runtime, spec.model, before=before)
+        costs = await self._runs.run_costs(name, spec.runtime, spec.model, before=before)
         status = await self._governing(name) if self._governing is not None else None
         text = estimate_text(estimate_runs(costs), spec.runtime, spec.model, status)
         if spec.run_budget is not None:

@@ -19,6 +19,7 @@ from fleet.names import AgentName
 from fleet.repos.line.launching import workdir_of
 from fleet.repos.schema import RepoEntry
 from fleet.repos.service import Repos
+from fleet.repos.stores import RepoStores
 
 APP = "  app:\n    url: https://git.example.org/acme/app.git\n"
 LOCAL = "  local:\n    url: /srv/git/local.git\n"
@@ -115,7 +116,7 @@ async def test_an_agent_on_a_repository_fleetwarden_lacks_is_refused_in_words(
     repos = Repos(
         state_dir=tmp_path / "state",
         entries={"app": RepoEntry(url="/srv/git/app.git")},
-        ledger=ledger,
+        stores=RepoStores(ledger.lines, ledger.agents, ledger.forge, ledger.refusals),
         environ={},
     )
     await repos.start()
@@ -149,7 +150,12 @@ async def test_a_new_repository_check_config_refuses_refuses_the_reload_whole(
     head = "repos:\n" + APP
     file.write_text(head + "agents: []\n")
     started = parse_config(file.read_text(), str(file), base_dir=tmp_path, source=file)
-    repos = Repos(state_dir=tmp_path / "state", entries=started.repos, ledger=ledger, environ={})
+    repos = Repos(
+        state_dir=tmp_path / "state",
+        entries=started.repos,
+        stores=RepoStores(ledger.lines, ledger.agents, ledger.forge, ledger.refusals),
+        environ={},
+    )
     await repos.start()
     agent = "agents:\n  - {name: web-coder, runtime: stub, repo: web}\n"
     file.write_text(head + added + agent)

@@ -124,7 +124,7 @@ class World:
 
 @pytest.fixture
 async def world(ledger: Ledger, clock: ManualClock) -> World:
-    approvals = Approvals(ledger, clock)
+    approvals = Approvals(ledger.approvals, clock)
     told: list[ApprovalRequest] = []
 
     async def deliver(request: ApprovalRequest) -> None:
@@ -155,7 +155,12 @@ async def world(ledger: Ledger, clock: ManualClock) -> World:
     levers = Levers()
     handlers = {**Calls().table(), **ApprovalCommands(approvals, desk, clock, levers, "!").table()}
     router = Router(
-        grammar=Grammar(COMMANDS), acl=acl, handlers=handlers, ledger=ledger, approvals=desk
+        grammar=Grammar(COMMANDS),
+        acl=acl,
+        handlers=handlers,
+        audit=ledger.audit,
+        chat=ledger.chat,
+        approvals=desk,
     )
     return World(approvals, chat, router, told, runs, levers, ledger, clock, feed)
 
@@ -178,7 +183,7 @@ async def test_without_a_thread_the_home_room_gets_it_alerting_the_on_call(
     ledger: Ledger, clock: ManualClock
 ) -> None:
     """No thread for the agent: the home room; no starter known: the on-call are woken."""
-    approvals = Approvals(ledger, clock)
+    approvals = Approvals(ledger.approvals, clock)
     home = HomeConnector("console", "console")
     feed = ApprovalFeed(
         approvals,
@@ -365,7 +370,7 @@ async def test_after_a_restart_a_reaction_still_answers_and_the_message_is_edite
     """A new app over the same ledger (a restart) finds the request by its message."""
     request = await world.ask()
     post = await world.post_of(request)
-    approvals = Approvals(ledger, clock)  # everything in memory is new; the ledger is not
+    approvals = Approvals(ledger.approvals, clock)  # everything in memory is new; the ledger is not
     told: list[ApprovalRequest] = []
 
     async def deliver(answered: ApprovalRequest) -> None:
@@ -390,7 +395,12 @@ async def test_after_a_restart_a_reaction_still_answers_and_the_message_is_edite
 
     desk = ApprovalDesk(approvals, acl, ledger.chat, ledger.audit, open_runs)
     router = Router(
-        grammar=Grammar(COMMANDS), acl=acl, handlers=Calls().table(), ledger=ledger, approvals=desk
+        grammar=Grammar(COMMANDS),
+        acl=acl,
+        handlers=Calls().table(),
+        audit=ledger.audit,
+        chat=ledger.chat,
+        approvals=desk,
     )
     reaction = InboundMessage(
         connector="matrix",
@@ -411,7 +421,7 @@ async def test_a_request_asked_while_its_spawn_is_answered_waits_for_the_answer(
     ledger: Ledger, clock: ManualClock
 ) -> None:
     """An ask during the spawn's answer is shown after it, where its thread then is."""
-    approvals = Approvals(ledger, clock)
+    approvals = Approvals(ledger.approvals, clock)
     chat = ThreadedConnector()
     chat.add_thread(ROOM, THREAD)
     ordering = Ordering()

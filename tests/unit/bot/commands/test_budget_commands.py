@@ -293,7 +293,9 @@ def router_for(ledger: Ledger, book: RecordingBook | None) -> Router:
     acl = Acl(
         [Grant(ADMIN, Role.ADMIN), Grant(OPERATOR, Role.OPERATOR), Grant(VIEWER, Role.VIEWER)]
     )
-    return Router(grammar=Grammar([BUDGET]), acl=acl, handlers=table, ledger=ledger)
+    return Router(
+        grammar=Grammar([BUDGET]), acl=acl, handlers=table, audit=ledger.audit, chat=ledger.chat
+    )
 
 
 async def say(router: Router, text: str, sender: str = ADMIN) -> str:

@@ -26,6 +26,7 @@ from scheduler.queue_job import sweep_spawn_queue
 from tests.fakes.budget_book import StaticBook
 from tests.fakes.job_context import job_context
 from tests.fakes.spawn_queues import a_spawn_queue
+from tests.fakes.stores import fleet_stores
 from tests.unit.bot.commands.test_report_commands import handlers as report_handlers
 from tests.unit.bot.render.test_report import BERLIN, NOW
 from tests.unit.chat_fakes import OPERATOR, T0, message
@@ -49,7 +50,7 @@ def a_queue(ledger: Ledger, tmp_path: Path) -> SpawnQueue:
     return a_spawn_queue(
         ledger=ledger,
         fleet=Fleet(
-            ledger=ledger,
+            stores=fleet_stores(ledger),
             clock=ManualClock(T0),
             kit=LaunchKit(
                 runtimes=default_registry(),
@@ -151,7 +152,7 @@ async def test_a_turned_away_run_starts_on_the_agents_fallback(
     name = AgentName("coder-1")
     spec = AgentSpec(name, "claude", model="sonnet", prompt="hi", fallback=Fallback("stub"))
     fleet = Fleet(
-        ledger=ledger,
+        stores=fleet_stores(ledger),
         clock=SystemClock(),
         kit=LaunchKit(
             runtimes=default_registry(),

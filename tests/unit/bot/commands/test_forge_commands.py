@@ -35,7 +35,7 @@ async def _pr(rig: WorkRig, text: str = "!pr coder") -> str:
     commands = ForgeCommands(
         ForgeParts(
             rig.work.forges,
-            rig.ledger,
+            rig.ledger.forge,
             rig.work.publisher,
             rig.launcher,
             rig.work.holds,

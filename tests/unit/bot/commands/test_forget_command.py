@@ -25,6 +25,7 @@ from fleet.names import AgentName
 from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings, RosterDiff
+from tests.fakes.stores import fleet_stores
 from tests.fakes.usage import metered
 from tests.unit.chat_fakes import OPERATOR, T0, Calls, FakeConnector, message
 
@@ -34,7 +35,7 @@ ADMIN = "@ada:example.org"
 @pytest.fixture
 def fleet(ledger: Ledger, tmp_path: Path) -> Fleet:
     return Fleet(
-        ledger=ledger,
+        stores=fleet_stores(ledger),
         clock=ManualClock(T0),
         kit=LaunchKit(
             runtimes=default_registry(),
@@ -58,7 +59,9 @@ def router(ledger: Ledger, fleet: Fleet) -> Router:
         **PacingCommands(fleet).table(),
         **ForgetCommand(fleet).table(),
     }
-    return Router(grammar=Grammar(COMMANDS), acl=acl, handlers=table, ledger=ledger)
+    return Router(
+        grammar=Grammar(COMMANDS), acl=acl, handlers=table, audit=ledger.audit, chat=ledger.chat
+    )
 
 
 async def removed_agent(ledger: Ledger, name: str, state: AgentState) -> None:

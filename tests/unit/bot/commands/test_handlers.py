@@ -25,6 +25,7 @@ from fleet.names import AgentName
 from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from tests.fakes.stores import fleet_stores
 from tests.unit.chat_fakes import OPERATOR, T0, VIEWER, Calls, FakeConnector, message
 
 # T0 is 12:00 UTC, 13:00 in Berlin: local midnight is 23:00 UTC the day before.
@@ -44,7 +45,7 @@ def berlin(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.fixture
 def fleet(ledger: Ledger, tmp_path: Path, berlin: None) -> Fleet:
     return Fleet(
-        ledger=ledger,
+        stores=fleet_stores(ledger),
         clock=ManualClock(T0),
         kit=LaunchKit(
             runtimes=default_registry(),
@@ -67,7 +68,9 @@ def router(ledger: Ledger, fleet: Fleet) -> Router:
         **overview.table(),
         **PacingCommands(fleet).table(),
     }
-    return Router(grammar=Grammar(COMMANDS), acl=acl, handlers=table, ledger=ledger)
+    return Router(
+        grammar=Grammar(COMMANDS), acl=acl, handlers=table, audit=ledger.audit, chat=ledger.chat
+    )
 
 
 def used(

@@ -32,6 +32,7 @@ from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.spawn_queues import a_spawn_queue
+from tests.fakes.stores import fleet_stores
 from tests.unit.chat_fakes import OPERATOR, VIEWER, Calls, FakeConnector, message
 
 ADMIN = "@ada:example.org"
@@ -40,7 +41,7 @@ CONSOLE = "console"
 
 def a_fleet(ledger: Ledger, clock: ManualClock, tmp_path: Path) -> Fleet:
     return Fleet(
-        ledger=ledger,
+        stores=fleet_stores(ledger),
         clock=clock,
         kit=LaunchKit(
             runtimes=default_registry(),
@@ -61,8 +62,15 @@ def a_router(
 ) -> Router:
     handlers = Handlers(fleet=fleet, clock=clock)
     overview = OverviewCommands(fleet=fleet, specs=COMMANDS, clock=clock, prefix="!")
-    desk = ConfirmationDesk(ledger, clock)
-    levers = Levers(fleet=fleet, ledger=ledger, desk=desk, stop_one=handlers.stop, queue=queue)
+    desk = ConfirmationDesk(ledger.chat, clock)
+    levers = Levers(
+        fleet=fleet,
+        agents=ledger.agents,
+        budgets=ledger.budgets,
+        desk=desk,
+        stop_one=handlers.stop,
+        queue=queue,
+    )
     acl = Acl(
         [
             Grant(ADMIN, Role.ADMIN),
@@ -80,7 +88,12 @@ def a_router(
         **levers.table(),
     }
     return Router(
-        grammar=Grammar(COMMANDS), acl=acl, handlers=table, ledger=ledger, confirmations=desk
+        grammar=Grammar(COMMANDS),
+        acl=acl,
+        handlers=table,
+        audit=ledger.audit,
+        chat=ledger.chat,
+        confirmations=desk,
     )
 
 

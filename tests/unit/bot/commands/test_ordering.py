@@ -39,7 +39,8 @@ def router(ledger: Ledger, calls: Calls, notifier: Notifier) -> Router:
         grammar=Grammar(COMMANDS),
         acl=acl,
         handlers=calls.table(),
-        ledger=ledger,
+        audit=ledger.audit,
+        chat=ledger.chat,
         ordering=notifier.ordering,
     )
 

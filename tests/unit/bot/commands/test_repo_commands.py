@@ -207,7 +207,7 @@ class FakeFleet:
 
 def a_router(ledger: Ledger, desk: RepoDesk | None, fleet: FakeFleet | None = None) -> Router:
     clock = ManualClock(T)
-    confirmations = ConfirmationDesk(ledger, clock)
+    confirmations = ConfirmationDesk(ledger.chat, clock)
 
     def git_identity(connector: str, sender: str) -> str | None:
         return f"{sender} <{sender[1:4]}@example.org>" if connector == "matrix" else None
@@ -227,7 +227,8 @@ def a_router(ledger: Ledger, desk: RepoDesk | None, fleet: FakeFleet | None = No
         grammar=Grammar(COMMANDS),
         acl=acl,
         handlers=table,
-        ledger=ledger,
+        audit=ledger.audit,
+        chat=ledger.chat,
         confirmations=confirmations,
     )
 
@@ -381,7 +382,7 @@ async def test_a_refused_merge_names_the_files_and_is_told_in_the_thread(ledger:
     """Conflicts: not merged, the files named, nothing changed; the thread hears it too."""
     desk = FakeDesk(a_line())
     desk.landing = Landed("main", None, "squash", ("src/a.py",), "the change conflicts")
-    commands = RepoCommands(desk, ConfirmationDesk(ledger, ManualClock(T)))
+    commands = RepoCommands(desk, ConfirmationDesk(ledger.chat, ManualClock(T)))
     reply = await commands.merge(direct("!merge coder"))
     assert "Not merged into main: the change conflicts. Conflicting files: src/a.py." in (
         reply.markdown
@@ -407,7 +408,7 @@ async def test_push_answers_with_the_link_audits_and_tells_the_thread(
     answer = await say(router, chat, "!push coder")
     assert answer.endswith("<https://github.com/acme/app/compare/main...fw/coder/12>")
     assert (await ledger.audit.audit_entries())[0].detail == "pushed fw/coder/12 of app"
-    reply = await RepoCommands(desk, ConfirmationDesk(ledger, ManualClock(T))).push(
+    reply = await RepoCommands(desk, ConfirmationDesk(ledger.chat, ManualClock(T))).push(
         direct("!push coder")
     )
     assert reply.topic == "coder" and reply.thread_line is not None
@@ -434,7 +435,7 @@ async def test_discard_of_pushed_work_acts_at_once(ledger: Ledger, chat: FakeCon
     )
     assert desk.calls[-1] == ("discard", "coder")
     reply = await RepoCommands(
-        FakeDesk(a_line()), ConfirmationDesk(ledger, ManualClock(T))
+        FakeDesk(a_line()), ConfirmationDesk(ledger.chat, ManualClock(T))
     ).discard(direct("!discard coder"))
     assert isinstance(reply, Reply) and reply.topic == "coder"
     assert (

@@ -22,6 +22,7 @@ from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.budget_book import StaticBook
+from tests.fakes.stores import fleet_stores
 from tests.unit.bot.render.test_report import BERLIN, NOW, PNG_SIGNATURE, backend, coder
 from tests.unit.chat_fakes import (
     OPERATOR,
@@ -53,7 +54,7 @@ def pacing(
 
 def fleet_of(ledger: Ledger, tmp_path: Path) -> Fleet:
     return Fleet(
-        ledger=ledger,
+        stores=fleet_stores(ledger),
         clock=ManualClock(T0),
         kit=LaunchKit(
             runtimes=default_registry(),
@@ -111,7 +112,7 @@ async def test_a_viewer_gets_the_report_with_its_image(
     acl = Acl([Grant(OPERATOR, Role.OPERATOR), Grant(VIEWER, Role.VIEWER)])
     # Only the report commands: the test stands whatever other commands are being added.
     grammar = Grammar((PACE, REPORT))
-    router = Router(grammar=grammar, acl=acl, handlers=table, ledger=ledger)
+    router = Router(grammar=grammar, acl=acl, handlers=table, audit=ledger.audit, chat=ledger.chat)
     await router.handle(chat, message("!report", sender=VIEWER, room=ROOM))
     (sent,) = chat.sent
     assert sent.markdown.startswith("Pacing at 2026-11-22 11:00 CET:")
@@ -130,7 +131,13 @@ async def test_reply_images_reach_the_connector(
 
     calls.behaviour["ps"] = ps  # type: ignore[assignment]
     acl = Acl([Grant(OPERATOR, Role.OPERATOR)])
-    router = Router(grammar=Grammar(COMMANDS), acl=acl, handlers=calls.table(), ledger=ledger)
+    router = Router(
+        grammar=Grammar(COMMANDS),
+        acl=acl,
+        handlers=calls.table(),
+        audit=ledger.audit,
+        chat=ledger.chat,
+    )
     await router.handle(chat, message("!ps", room=ROOM, event_id="$ask"))
     answer = OutboundMessage(
         RoomId(ROOM), "see the chart", in_reply_to=EventId("$ask"), images=(picture,)
@@ -150,7 +157,13 @@ async def test_images_of_a_reply_that_opens_a_thread_follow_in_it(
     calls.behaviour["spawn"] = spawn  # type: ignore[assignment]
     threaded = ThreadedConnector()
     acl = Acl([Grant(OPERATOR, Role.OPERATOR)])
-    router = Router(grammar=Grammar(COMMANDS), acl=acl, handlers=calls.table(), ledger=ledger)
+    router = Router(
+        grammar=Grammar(COMMANDS),
+        acl=acl,
+        handlers=calls.table(),
+        audit=ledger.audit,
+        chat=ledger.chat,
+    )
     await router.handle(threaded, message("!spawn demo", room=ROOM, event_id="$1"))
     assert threaded.roots == [(ROOM, "demo", "started" + thread_note("demo"))]
     follow = OutboundMessage(RoomId(ROOM), "", thread_id=ThreadId("$root-1"), images=(picture,))

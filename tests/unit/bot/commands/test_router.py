@@ -20,7 +20,13 @@ from tests.unit.chat_fakes import OPERATOR, STRANGER, T0, VIEWER, Calls, FakeCon
 @pytest.fixture
 def router(ledger: Ledger, calls: Calls) -> Router:
     acl = Acl([Grant(OPERATOR, Role.OPERATOR), Grant(VIEWER, Role.VIEWER)])
-    return Router(grammar=Grammar(COMMANDS), acl=acl, handlers=calls.table(), ledger=ledger)
+    return Router(
+        grammar=Grammar(COMMANDS),
+        acl=acl,
+        handlers=calls.table(),
+        audit=ledger.audit,
+        chat=ledger.chat,
+    )
 
 
 def router_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -36,7 +42,13 @@ def test_a_command_without_a_handler_is_refused(ledger: Ledger, calls: Calls) ->
     handlers = calls.table()
     del handlers["logs"]
     with pytest.raises(ValueError, match="logs"):
-        Router(grammar=Grammar(COMMANDS), acl=Acl([]), handlers=handlers, ledger=ledger)
+        Router(
+            grammar=Grammar(COMMANDS),
+            acl=Acl([]),
+            handlers=handlers,
+            audit=ledger.audit,
+            chat=ledger.chat,
+        )
 
 
 async def test_a_command_runs_its_handler_and_the_reply_is_sent(
@@ -83,7 +95,13 @@ async def test_a_stranger_is_per_connector(
     """An id granted on one connector is a stranger on another, and logged there once."""
     caplog.set_level(logging.WARNING, logger="bot.commands.router")
     acl = Acl([Grant("bob", Role.ADMIN, connector="console")])
-    router = Router(grammar=Grammar(COMMANDS), acl=acl, handlers=calls.table(), ledger=ledger)
+    router = Router(
+        grammar=Grammar(COMMANDS),
+        acl=acl,
+        handlers=calls.table(),
+        audit=ledger.audit,
+        chat=ledger.chat,
+    )
     console, matrix = FakeConnector("console"), FakeConnector("matrix")
 
     await router.handle(

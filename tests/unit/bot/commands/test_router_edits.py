@@ -21,7 +21,13 @@ ROOM = "!room:example.org"
 @pytest.fixture
 def router(ledger: Ledger, calls: Calls) -> Router:
     acl = Acl([Grant(OPERATOR, Role.OPERATOR), Grant(VIEWER, Role.VIEWER)])
-    return Router(grammar=Grammar(COMMANDS), acl=acl, handlers=calls.table(), ledger=ledger)
+    return Router(
+        grammar=Grammar(COMMANDS),
+        acl=acl,
+        handlers=calls.table(),
+        audit=ledger.audit,
+        chat=ledger.chat,
+    )
 
 
 def edit(text: str, of: str = "$ev1", event_id: str = "$edit1") -> InboundMessage:

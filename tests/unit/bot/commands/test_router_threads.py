@@ -51,7 +51,11 @@ def agent_commands(calls: Calls) -> Calls:
 def threaded_router(ledger: Ledger, agent_commands: Calls) -> Router:
     acl = Acl([Grant(OPERATOR, Role.OPERATOR), Grant(VIEWER, Role.VIEWER)])
     return Router(
-        grammar=Grammar(COMMANDS), acl=acl, handlers=agent_commands.table(), ledger=ledger
+        grammar=Grammar(COMMANDS),
+        acl=acl,
+        handlers=agent_commands.table(),
+        audit=ledger.audit,
+        chat=ledger.chat,
     )
 
 
@@ -270,7 +274,8 @@ async def test_each_connector_may_have_its_own_prefix(
         grammars={"matrix": Grammar(COMMANDS, prefix="?")},
         acl=acl,
         handlers=calls.table(),
-        ledger=ledger,
+        audit=ledger.audit,
+        chat=ledger.chat,
     )
     await router.handle(threaded, message("!ps", room=ROOM, event_id="$1"))
     await router.handle(threaded, message("?ps", room=ROOM, event_id="$2"))

@@ -88,7 +88,7 @@ def make_rig(
     grammar = Grammar(COMMANDS)
     zone = timezone or ZoneInfo("UTC")
     commands = ScheduleCommands(
-        ledger=ledger,
+        schedules=ledger.schedules,
         scheduler=scheduler,
         grammar_for=lambda _connector: grammar,
         clock=clock,
@@ -98,10 +98,14 @@ def make_rig(
         [Grant(ADMIN, Role.ADMIN), Grant(OPERATOR, Role.OPERATOR), Grant(VIEWER, Role.VIEWER)]
     )
     router = Router(
-        grammar=grammar, acl=acl, handlers={**calls.table(), **commands.table()}, ledger=ledger
+        grammar=grammar,
+        acl=acl,
+        handlers={**calls.table(), **commands.table()},
+        audit=ledger.audit,
+        chat=ledger.chat,
     )
     runs = ScheduledRuns(
-        ledger=ledger,
+        schedules=ledger.schedules,
         router=router,
         connector_named=lambda name: chat if name == chat.name else None,
         clock=clock,

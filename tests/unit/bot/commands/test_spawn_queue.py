@@ -30,6 +30,7 @@ from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.autostart import autostart
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.spawn_queues import a_spawn_queue
+from tests.fakes.stores import fleet_stores
 from tests.unit.chat_fakes import OPERATOR, T0, FakeConnector, message
 
 HOST = "host-a"
@@ -43,7 +44,7 @@ def spawn(text: str) -> Request:
 
 def make_queue(ledger: Ledger, tmp_path: Path, caps: Caps) -> SpawnQueue:
     fleet = Fleet(
-        ledger=ledger,
+        stores=fleet_stores(ledger),
         clock=ManualClock(T0),
         kit=LaunchKit(
             runtimes=default_registry(),
@@ -76,7 +77,13 @@ async def roster_launch(ledger: Ledger, queue: SpawnQueue, spec: AgentSpec) -> l
         raise AssertionError(f"refused: {event}")
 
     return await autostart(
-        [spec], reason="autostart", ledger=ledger, admission=queue.admission, emit=emit
+        [spec],
+        reason="autostart",
+        agents=ledger.agents,
+        forge=ledger.forge,
+        spawn_queue=ledger.spawn_queue,
+        admission=queue.admission,
+        emit=emit,
     )
 
 

@@ -23,7 +23,7 @@ async def spec_of(name: str) -> AgentSpec | None:
 
 def spend(ledger: Ledger, *, metered: bool = True) -> SpawnSpend:
     priced = (lambda model: model == "m-priced") if metered else None
-    return SpawnSpend(ledger, spec_of, priced=priced)
+    return SpawnSpend(ledger.agents, ledger.runs, spec_of, priced=priced)
 
 
 async def test_the_flags_become_the_run_s_cap(ledger: Ledger) -> None:

@@ -118,7 +118,7 @@ def acl() -> Acl:
 
 @pytest.fixture
 def signins(ledger: Ledger, acl: Acl, clock: ManualClock) -> SignIns:
-    return SignIns(ledger, acl, clock)
+    return SignIns(ledger.dashboard, acl, clock)
 
 
 async def test_a_link_becomes_a_session_with_the_role_then_is_spent(signins: SignIns) -> None:
@@ -177,7 +177,7 @@ async def test_a_link_sent_before_a_removal_does_not_sign_in_after_a_re_add(
     stay ended."""
     listed = [Grant(ALICE, Role.OPERATOR), Grant("@ops:example.org", Role.OPERATOR)]
     acl = Acl(listed)
-    signins = SignIns(ledger, acl, clock)
+    signins = SignIns(ledger.dashboard, acl, clock)
     link = await signins.issue("matrix", ALICE, ())
     other = await signins.issue("matrix", "@ops:example.org", ())
     assert link is not None and other is not None
@@ -190,9 +190,9 @@ async def test_a_link_sent_before_a_removal_does_not_sign_in_after_a_re_add(
     assert later is not None
     session = await signins.redeem(later)
     assert session is not None
-    down = SignIns(ledger, Acl(listed[1:]), clock)  # the next start, without her
+    down = SignIns(ledger.dashboard, Acl(listed[1:]), clock)  # the next start, without her
     assert await down.settle() == 1
-    assert await SignIns(ledger, Acl(listed), clock).check(session[0]) is None
+    assert await SignIns(ledger.dashboard, Acl(listed), clock).check(session[0]) is None
 
 
 async def test_a_link_expires_after_ten_minutes_and_revoke_ends_sessions(

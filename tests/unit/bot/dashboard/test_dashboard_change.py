@@ -29,6 +29,7 @@ from fleet.repos.facts import Change, Clash, CommitLine, FileStat
 from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from tests.fakes.stores import fleet_stores, page_stores
 
 AGENT = "coder-1"
 CUT_AT = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
@@ -110,7 +111,7 @@ def change(files: Sequence[FileStat], **fields: object) -> Change:
 async def views(ledger: Ledger, clock: Clock, tmp_path: Path, desk: Desk | None) -> Views:
     await ledger.agents.upsert_agent(AgentSpec(AgentName(AGENT), "stub"), DesiredState.RUNNING)
     fleet = Fleet(
-        ledger=ledger,
+        stores=fleet_stores(ledger),
         clock=clock,
         kit=LaunchKit(
             runtimes=default_registry(),
@@ -120,7 +121,7 @@ async def views(ledger: Ledger, clock: Clock, tmp_path: Path, desk: Desk | None)
         ),
     )
     return Views(
-        ledger=ledger,
+        stores=page_stores(ledger),
         fleet=fleet,
         budgets=None,
         accounts=None,

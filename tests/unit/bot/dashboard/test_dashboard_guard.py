@@ -27,6 +27,7 @@ from fleet.redaction.redactor import Redactor
 from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from tests.fakes.stores import fleet_stores, page_stores
 from tests.unit.fleet.ledger.test_ledger_metering import event
 
 TOKEN = "fake-deploy-" + "0123456789abcdef0123"
@@ -41,7 +42,7 @@ class _Held:
 
 def _views(ledger: Ledger, clock: ManualClock, tmp_path: Path) -> Views:
     fleet = Fleet(
-        ledger=ledger,
+        stores=fleet_stores(ledger),
         clock=clock,
         kit=LaunchKit(
             runtimes=default_registry(),
@@ -51,7 +52,7 @@ def _views(ledger: Ledger, clock: ManualClock, tmp_path: Path) -> Views:
         ),
     )
     return Views(
-        ledger=ledger,
+        stores=page_stores(ledger),
         fleet=fleet,
         budgets=None,
         accounts=None,
@@ -79,7 +80,7 @@ async def test_a_secret_sent_as_a_model_or_a_tool_name_is_on_no_view(
         ],
         [],
     )
-    approvals = Approvals(ledger, clock)
+    approvals = Approvals(ledger.approvals, clock)
     await approvals.open(
         agent="coder-1",
         run_id=7,

@@ -111,7 +111,7 @@ class HostileViews(FixedViews):
 async def _serve(
     ledger: Ledger, clock: ManualClock, tmp_path: Path, views: FixedViews, **section: Any
 ) -> tuple[DashboardServer, SignIns, str]:
-    signins = SignIns(ledger, Acl([Grant(ALICE, Role.VIEWER)]), clock)
+    signins = SignIns(ledger.dashboard, Acl([Grant(ALICE, Role.VIEWER)]), clock)
     listen = f"127.0.0.1:{free_port()}"
     settings = DashboardSection(listen=listen, metrics_token_env=TOKEN_ENV, **section).settings()
     server = DashboardServer(

@@ -45,7 +45,7 @@ def server_for(
     return DashboardServer(
         settings,
         views=cast(Views, FixedViews()),
-        signins=SignIns(ledger, Acl([Grant(ALICE, Role.VIEWER)]), clock),
+        signins=SignIns(ledger.dashboard, Acl([Grant(ALICE, Role.VIEWER)]), clock),
         metrics=Metrics(),
         state_dir=state_dir,
         environ={},
@@ -239,7 +239,7 @@ async def test_a_metrics_token_goes_over_the_port_only_to_the_dashboards_certifi
     server = DashboardServer(
         served.dashboard,
         views=cast(Views, FixedViews()),
-        signins=SignIns(ledger, Acl([]), clock),
+        signins=SignIns(ledger.dashboard, Acl([]), clock),
         metrics=Metrics(),
         state_dir=served.state_dir,
         environ=environ,

@@ -115,7 +115,7 @@ async def serve(
     ledger: Ledger, clock: ManualClock, tmp_path: Path, environ: dict[str, str], **section: Any
 ) -> tuple[DashboardServer, SignIns, Acl]:
     acl = Acl([Grant(ALICE, Role.VIEWER)])
-    signins = SignIns(ledger, acl, clock)
+    signins = SignIns(ledger.dashboard, acl, clock)
     section.setdefault("listen", f"127.0.0.1:{free_port()}")
     server = made(DashboardSection(**section).settings(), ledger, signins, tmp_path, environ)
     await server.start()
@@ -317,7 +317,7 @@ async def test_a_taken_port_or_a_missing_certificate_is_said_plainly(
     server, _, _ = await serve(ledger, clock, tmp_path, {})
     try:
         taken = replace(server.settings, port=server.port or 0)
-        nobody = SignIns(ledger, Acl([]), clock)
+        nobody = SignIns(ledger.dashboard, Acl([]), clock)
         with pytest.raises(DashboardUnavailable, match=r"cannot listen on 127\.0\.0\.1:\d+"):
             await made(taken, ledger, nobody, tmp_path, {}).start()
         missing = replace(taken, port=0, tls=(tmp_path / "no.pem", tmp_path / "no.key"))

@@ -21,12 +21,13 @@ from fleet.ledger.forge_records import Slug
 from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from tests.fakes.stores import fleet_stores, page_stores
 from tests.unit.chat_fakes import HomeConnector, ThreadedConnector
 
 
 def views(ledger: Ledger, clock: ManualClock, tmp_path: Path, chat: Connector) -> Views:
     fleet = Fleet(
-        ledger=ledger,
+        stores=fleet_stores(ledger),
         clock=clock,
         kit=LaunchKit(
             runtimes=default_registry(),
@@ -36,7 +37,7 @@ def views(ledger: Ledger, clock: ManualClock, tmp_path: Path, chat: Connector) -
         ),
     )
     return Views(
-        ledger=ledger,
+        stores=page_stores(ledger),
         fleet=fleet,
         budgets=None,
         accounts=None,
@@ -57,7 +58,7 @@ async def test_approvals_link_to_their_chat_messages_and_say_who_answered(
 ) -> None:
     """Open ones first; the answered one with its answerer, decision and wait; a subject
     with a secret redacted; the link is the connector's."""
-    approvals = Approvals(ledger, clock)
+    approvals = Approvals(ledger.approvals, clock)
     first = await approvals.open(
         agent="coder",
         run_id=7,

@@ -561,7 +561,7 @@ async def test_dashboard_sends_its_link_in_a_direct_message_not_the_channel(
 ) -> None:
     """`!dashboard` in the control channel: the link arrives in the asker's DMs; the
     channel only hears that it was sent."""
-    signins = SignIns(world.ledger, cast.acl(), clock)
+    signins = SignIns(world.ledger.dashboard, cast.acl(), clock)
     settings = DashboardSection(public_url="https://fleet.example.org").settings()
     commands = DashboardCommands(signins, settings, lambda _: world.connector)
     world.handlers.behaviour["dashboard"] = commands.dashboard

@@ -19,6 +19,7 @@ from fleet.accounts.state import Health
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from tests.fakes.job_context import RecordingBoard
+from tests.fakes.stores import fleet_stores
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 MAX = Account("claude-max", "anthropic", AccountKind.CLAUDE_SUBSCRIPTION, "MAX_TOKEN")
@@ -183,7 +184,7 @@ async def test_a_spawn_with_no_usable_account_says_why(tmp_path: Path) -> None:
     accounts.refused("claude-team", 401)
     name = AgentName("c1")
     fleet = Fleet(
-        ledger=ledger,
+        stores=fleet_stores(ledger),
         clock=clock,
         kit=LaunchKit(
             runtimes=default_registry(),

@@ -124,7 +124,7 @@ async def test_an_answer_without_a_deliverer_is_delivered_later(
     ledger: Ledger, clock: ManualClock
 ) -> None:
     """An answer recorded while no channel could deliver it is listed as undelivered."""
-    service = Approvals(ledger, clock)
+    service = Approvals(ledger.approvals, clock)
     request = await opened(service)
     await service.answer(request.id, by="@ada:x", decision=Decision.DENY, how="reply", reason="no")
     [pending] = await service.undelivered(7)

@@ -49,7 +49,9 @@ async def start_server(ledger: Ledger, approvals: Approvals, state_dir: Path) ->
     async def on_beat(agent: str, kind: str) -> None:
         pass
 
-    door = AskDoor(approvals, ledger_terms(ledger), SystemClock(), poll_seconds=0.3)
+    door = AskDoor(
+        approvals, ledger_terms(ledger.agents, ledger.runs), SystemClock(), poll_seconds=0.3
+    )
     server = HeartbeatServer(state_dir, on_beat, asks=door)
     await server.start()
     return server
@@ -66,7 +68,7 @@ async def add_agent(ledger: Ledger, name: AgentName, tmp_path: Path, **spec: Any
 @pytest.fixture
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
-    approvals = Approvals(ledger, SystemClock())
+    approvals = Approvals(ledger.approvals, SystemClock())
     run_id = await add_agent(ledger, AGENT, tmp_path, allow=("Bash(git *)",))
     await add_agent(ledger, OTHER, tmp_path)
     server = await start_server(ledger, approvals, tmp_path / "state")
@@ -130,7 +132,7 @@ async def test_the_same_ask_after_a_restart_is_the_same_request(rig: Rig, tmp_pa
         first = await http.post(rig.url(), json=ASK, headers=rig.headers())
         request_id = (await first.json())["id"]
     await rig.server.stop()
-    approvals = Approvals(rig.ledger, SystemClock())
+    approvals = Approvals(rig.ledger.approvals, SystemClock())
     server = await start_server(rig.ledger, approvals, rig.state_dir)
     try:
         url = f"http://127.0.0.1:{server.port}/approval/{AGENT}"

@@ -24,6 +24,7 @@ from fleet.metering.policy import ALLOW, Hold, RequestInfo, Rewrite, Verdict
 from fleet.model import AgentSpec, DesiredState, ExitInfo, RunHandle
 from fleet.names import AgentName
 from tests.fakes.job_context import RecordingBoard
+from tests.fakes.stores import budget_stores
 from tests.unit.chat_fakes import T0
 
 DAY = datetime(2025, 3, 1, tzinfo=UTC)  # the 24 h window (epoch-anchored) holding T0, noon
@@ -101,7 +102,7 @@ async def book(
 ) -> BudgetService:
     """A started service over ``budgets`` (as from the config)."""
     service = BudgetService(
-        ledger=ledger,
+        stores=budget_stores(ledger),
         budgets={b.key: b for b in budgets},
         groups=GROUPS,
         timezone=tz,
@@ -730,7 +731,7 @@ async def test_a_restart_resumes_the_ladder_without_posting_it_again(
     assert await again.tick() == []
     board = RecordingBoard()
     third = BudgetService(
-        ledger=ledger,
+        stores=budget_stores(ledger),
         budgets={},
         groups=GROUPS,
         timezone=UTC_ZONE,
@@ -761,7 +762,7 @@ async def test_a_host_budget_counts_the_usage_of_the_agents_on_that_host(
     )
     budget = replace(daily("host:box2"), limit_tokens=250_000)
     service = BudgetService(
-        ledger=ledger,
+        stores=budget_stores(ledger),
         budgets={budget.key: budget},
         groups=GROUPS,
         timezone=UTC_ZONE,

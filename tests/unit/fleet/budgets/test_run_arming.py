@@ -28,6 +28,7 @@ from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.watchdog.verdicts import Restart
+from tests.fakes.stores import fleet_stores
 
 AGENT = AgentName("crashy")
 CAP = RunBudget(max_tokens=3_000)
@@ -53,7 +54,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
 
 def fleet_of(rig: Rig, caps: object, roster: dict[AgentName, AgentSpec] | None = None) -> Fleet:
     return Fleet(
-        ledger=rig.ledger,
+        stores=fleet_stores(rig.ledger),
         clock=rig.clock,
         kit=LaunchKit(
             runtimes=default_registry(),
@@ -148,7 +149,9 @@ async def test_the_watchdog_s_restart_keeps_the_spawn_s_cap_and_counts_on(rig: R
     with that cap and its task's start, and the new run counts on from the 2,500 tokens
     the one before spent — one more request, then refused. A restarted Fleetwarden reads
     the task's 3,500 tokens from the ledger, not the new run's 1,000."""
-    watch = RunCapWatch(RunCaps(), rig.ledger, None, rig.clock, lambda: fleet)
+    watch = RunCapWatch(
+        RunCaps(), rig.ledger.agents, rig.ledger.runs, None, rig.clock, lambda: fleet
+    )
     fleet = fleet_of(rig, watch, roster={AGENT: AgentSpec(AGENT, "stub")})
     fleet.subscribe(watch.on_fleet_event)
     await fleet.start()
@@ -172,7 +175,7 @@ async def test_the_watchdog_s_restart_keeps_the_spawn_s_cap_and_counts_on(rig: R
         await rig.ledger.metering.record_metering([used(rig.clock.now(), 1_000)], [])
         assert isinstance(watch.caps.claim(ask(rig.clock.now()), Estimate(10)), Refuse)
 
-        again = RunCapWatch(RunCaps(), rig.ledger, None, rig.clock)
+        again = RunCapWatch(RunCaps(), rig.ledger.agents, rig.ledger.runs, None, rig.clock)
         await again.restore()
         restored = again.caps.cap_of(AGENT)
         assert restored is not None and restored[1:] == (3_500.0, 0.0)
@@ -191,7 +194,7 @@ async def test_a_restart_after_fleetwarden_s_reads_the_task_s_count_or_refuses(
     since = rig.clock.now()
     await rig.ledger.metering.record_metering([used(since, 2_900)], [])
     spec = AgentSpec(AGENT, "stub", run_budget=replace(CAP, since=since))
-    watch = RunCapWatch(RunCaps(), rig.ledger, None, rig.clock)
+    watch = RunCapWatch(RunCaps(), rig.ledger.agents, rig.ledger.runs, None, rig.clock)
     await watch.arm(spec, continues=True)
     capped = watch.caps.cap_of(AGENT)
     assert capped is not None and capped[1:] == (2_900.0, 0.0)
@@ -200,7 +203,7 @@ async def test_a_restart_after_fleetwarden_s_reads_the_task_s_count_or_refuses(
         raise LedgerError("could not read the ledger: disk I/O error")
 
     monkeypatch.setattr(rig.ledger.runs, "spent_since", failing)
-    fresh = RunCapWatch(RunCaps(), rig.ledger, None, rig.clock)
+    fresh = RunCapWatch(RunCaps(), rig.ledger.agents, rig.ledger.runs, None, rig.clock)
     with pytest.raises(LaunchFailed, match=r"cap could not be armed.*disk I/O error"):
         await arm_or_refuse(fresh, spec, continues=True)
     assert fresh.caps.cap_of(AGENT) is None
@@ -211,4 +214,4 @@ async def test_a_restart_after_fleetwarden_s_reads_the_task_s_count_or_refuses(
         AGENT, RunHandle("subprocess", 4242, 4242, run_dir, run_dir / "log")
     )
     with pytest.raises(LedgerError, match="disk I/O error"):
-        await RunCapWatch(RunCaps(), rig.ledger, None, rig.clock).restore()
+        await RunCapWatch(RunCaps(), rig.ledger.agents, rig.ledger.runs, None, rig.clock).restore()

@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from fleet.clock import ManualClock
-from fleet.forge.posts.provenance import ProvenanceSource
 from fleet.ledger import Ledger
 from fleet.ledger.forge_records import ForgeRunRecord, Slug
 from fleet.model import AgentSpec
 from fleet.names import AgentName
+from tests.unit.fleet.forge.work_rig import provenance_source
 from tests.unit.fleet.metering.test_run_watch import run_of, used
 
 AGENT = AgentName("coder-1")
@@ -40,7 +40,7 @@ async def test_a_forge_runs_estimate_leaves_out_its_own_run(
 ) -> None:
     """On a fresh ledger the run's own finished run is no history: none yet, said so;
     with one earlier run, the estimate is of that one alone."""
-    source = ProvenanceSource(ledger, clock, "9.9.9-test")
+    source = provenance_source(ledger, clock)
     record = await _forge_run(ledger)
     clock.advance(1)
     await run_of(ledger, clock, tmp_path, SPEC, seconds=100)  # the forge run's own

@@ -73,7 +73,13 @@ async def _line(ledger: Ledger, branch: str) -> int:
 def parts(ledger: Ledger) -> tuple[FleetLauncher, FakeFleet, FakeRepos]:
     fleet, repos = FakeFleet(), FakeRepos(ledger)
     launcher = FleetLauncher(
-        cast(Fleet, fleet), cast(Repos, repos), cast(RepoVerbs, None), ledger, cast(Admission, None)
+        cast(Fleet, fleet),
+        cast(Repos, repos),
+        cast(RepoVerbs, None),
+        ledger.agents,
+        ledger.runs,
+        ledger.lines,
+        cast(Admission, None),
     )
     return launcher, fleet, repos
 

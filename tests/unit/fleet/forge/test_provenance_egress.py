@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from fleet.clock import ManualClock
-from fleet.forge.posts.provenance import ProvenanceSource
 from fleet.ledger import Ledger
 from fleet.ledger.forge_records import ForgeRunRecord, Slug
 from fleet.model import AgentSpec
 from fleet.names import AgentName
+from tests.unit.fleet.forge.work_rig import provenance_source
 from tests.unit.fleet.metering.test_run_watch import run_of
 
 AGENT = AgentName("coder")
@@ -39,7 +39,7 @@ async def test_a_forge_runs_egress_counts_only_its_own_refusals(
     ledger: Ledger, clock: ManualClock, tmp_path: Path
 ) -> None:
     """An earlier run's refusal (even of the same destination again) is not this run's."""
-    source = ProvenanceSource(ledger, clock, "9.9.9-test")
+    source = provenance_source(ledger, clock)
     await run_of(ledger, clock, tmp_path, SPEC, seconds=100)  # an earlier run: npm refused
     await ledger.refusals.add_refusals(AGENT, "egress", "registry.npmjs.org:443", "not allowed")
     clock.advance(60)

@@ -78,6 +78,21 @@ def event(kind: EventKind, number: int = 3, actor: str = "alice", **fields: Any)
 __all__ = ["BOT", "HEAD_SHA", "SLUG", "WHEN", "Comment", "FakeForgeApi"]
 
 
+def provenance_source(ledger: Ledger, clock: ManualClock) -> ProvenanceSource:
+    """Forge runs' provenance read from ``ledger``'s stores, for a test version."""
+    return ProvenanceSource(
+        agents=ledger.agents,
+        runs=ledger.runs,
+        metering=ledger.metering,
+        approvals=ledger.approvals,
+        lines=ledger.lines,
+        refusals=ledger.refusals,
+        forge=ledger.forge,
+        clock=clock,
+        version="9.9.9-test",
+    )
+
+
 @dataclass
 class FakeLauncher:
     """The fleet as forge work drives it: records every call; ``running`` is the test's."""
@@ -273,10 +288,12 @@ class WorkRig:
         publisher = Publisher(
             forges=forges,
             apis=apis,
-            ledger=ledger,
+            forge=ledger.forge,
+            lines=ledger.lines,
+            approvals=ledger.approvals,
             launcher=launcher,
             clock=clock,
-            source=ProvenanceSource(ledger, clock, "9.9.9-test"),
+            source=provenance_source(ledger, clock),
             redact=redactor,
             tell=tell,
         )
@@ -284,7 +301,7 @@ class WorkRig:
             forges=forges,
             apis=apis,
             repos=repos,
-            ledger=ledger,
+            forge=ledger.forge,
             launcher=launcher,
             publisher=publisher,
             clock=clock,
@@ -292,7 +309,7 @@ class WorkRig:
         desk = ForgeDesk(
             forges=forges,
             apis=apis,
-            ledger=ledger,
+            forge=ledger.forge,
             publisher=publisher,
             launcher=launcher,
             clock=clock,
@@ -304,7 +321,7 @@ class WorkRig:
             work,
             desk,
             forges=forges,
-            ledger=ledger,
+            forge=ledger.forge,
             launcher=launcher,
             publisher=publisher,
             holds=work.holds,

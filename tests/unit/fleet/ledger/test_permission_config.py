@@ -27,6 +27,7 @@ from fleet.permissions.config import PolicyDefaults, default_mode, unsandboxed_f
 from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from tests.fakes.stores import fleet_stores
 from tests.unit.bot.config.test_config import only_problem, parse
 
 
@@ -136,7 +137,7 @@ async def loose_fleet(tmp_path: Path) -> AsyncIterator[Fleet]:
     ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
     settings = FleetSettings(state_dir=tmp_path, confinement=("none", "open", ()))
     fleet = Fleet(
-        ledger=ledger,
+        stores=fleet_stores(ledger),
         clock=SystemClock(),
         kit=LaunchKit(
             runtimes=default_registry(),

@@ -115,7 +115,7 @@ async def test_restore_arms_open_runs_with_what_they_spent_and_launches_arm_and_
     open_run = await run_of(ledger, clock, tmp_path, SPEC, seconds=0)
     await ledger.metering.record_metering([used(5, 49_000, None)], [])
     board = Board()
-    watch = RunCapWatch(RunCaps(), ledger, board, clock)
+    watch = RunCapWatch(RunCaps(), ledger.agents, ledger.runs, board, clock)
     await watch.restore()
     assert watch.caps.cap_of(AGENT) == (RunBudget(max_tokens=50_000), 49_000.0, 0.0)
 

@@ -24,6 +24,7 @@ from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.transcript import logtail
 from fleet.transcript.logtail import Tail
 from fleet.watchdog.heartbeat import HeartbeatServer
+from tests.fakes.stores import fleet_stores
 
 AGENT = "coder-1"
 LAST_STATE = "2200000 of 2200000"
@@ -43,7 +44,7 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[Fleet, HeartbeatServer]]
     server = HeartbeatServer(tmp_path / "state", on_beat)
     backend = SubprocessBackend()
     fleet = Fleet(
-        ledger=ledger,
+        stores=fleet_stores(ledger),
         clock=SystemClock(),
         kit=LaunchKit(
             runtimes=default_registry(),

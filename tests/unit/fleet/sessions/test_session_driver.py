@@ -124,7 +124,7 @@ async def rig(
     request: pytest.FixtureRequest, ledger: Ledger, clock: ManualClock, tmp_path: Path
 ) -> AsyncIterator[Rig]:
     speech: Speech = request.param
-    approvals = Approvals(ledger, clock)
+    approvals = Approvals(ledger.approvals, clock)
     log = tmp_path / "output.log"
     log.touch()
     spec = AgentSpec(AGENT, "claude", permissions=PermissionMode.ASK, sandbox="none")

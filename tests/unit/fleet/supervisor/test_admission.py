@@ -65,7 +65,8 @@ def admission(
     ledger: Ledger, fleet: Launches, caps: Caps | None = None, budgets: Budgets | None = None
 ) -> Admission:
     slots = Slots(
-        ledger=ledger,
+        agents=ledger.agents,
+        spawn_queue=ledger.spawn_queue,
         fleet=fleet,
         caps=caps or Caps(),
         groups=Groups(),

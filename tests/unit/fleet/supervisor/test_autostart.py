@@ -13,6 +13,7 @@ from fleet.names import AgentName
 from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import EventKind, Fleet, FleetEvent, FleetSettings
+from tests.fakes.stores import fleet_stores
 
 
 async def test_an_autostart_agent_whose_cli_is_missing_is_a_refused_event(
@@ -27,7 +28,7 @@ async def test_an_autostart_agent_whose_cli_is_missing_is_a_refused_event(
         stub: AgentSpec(stub, "stub", autostart=True, sandbox="none"),
     }
     fleet = Fleet(
-        ledger=ledger,
+        stores=fleet_stores(ledger),
         clock=SystemClock(),
         kit=LaunchKit(
             runtimes=default_registry(),

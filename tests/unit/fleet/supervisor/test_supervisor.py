@@ -22,6 +22,7 @@ from fleet.names import AgentName
 from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import EventKind, Fleet, FleetEvent, FleetSettings
+from tests.fakes.stores import fleet_stores
 
 WAITING = "stub: waiting for input (send 'exit' to quit)"
 
@@ -40,7 +41,7 @@ class Rig:
         """A started Fleet with a fresh backend, as a newly started Fleetwarden would have."""
         backend = SubprocessBackend()
         fleet = Fleet(
-            ledger=self.ledger,
+            stores=fleet_stores(self.ledger),
             clock=SystemClock(),
             kit=LaunchKit(
                 runtimes=default_registry(),

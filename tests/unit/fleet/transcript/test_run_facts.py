@@ -164,7 +164,13 @@ async def test_a_summary_counts_what_the_ledger_metered_in_the_run(tmp_path: Pat
                 last_message="All done: fixed the typo.",
             ),
         )
-        story = await RunStories(ledger, clock).story(run.id)
+        story = await RunStories(
+            agents=ledger.agents,
+            runs=ledger.runs,
+            lines=ledger.lines,
+            metering=ledger.metering,
+            clock=clock,
+        ).story(run.id)
         assert story is not None
         assert (story.requests, story.tokens) == (2, 1550)  # not the row after the run ended
         text = render_runs.summary(story, clock.now())

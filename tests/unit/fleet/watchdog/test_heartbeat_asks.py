@@ -72,7 +72,7 @@ async def test_bad_asks_are_refused(server: HeartbeatServer, tmp_path: Path) -> 
     """A wrong token is 403, a body that is not a hook's JSON 400, one over 1 MiB 413."""
     ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
     try:
-        server.take_asks(HookAsks(ledger, None).ask)
+        server.take_asks(HookAsks(ledger.agents, ledger.heartbeats, ledger.runs, None).ask)
         server.token_for(AGENT)
         assert (await post(server, b"{}", token="x" * 32))[0] == 403
         assert (await post(server, b"not json"))[0] == 400

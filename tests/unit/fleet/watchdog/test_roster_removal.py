@@ -25,6 +25,7 @@ from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.watchdog.decisions import sweep
 from fleet.watchdog.verdicts import Action, Restart, ScheduleRestart
+from tests.fakes.stores import fleet_stores
 from tests.fakes.usage import metered
 
 ALWAYS = RestartPolicy(RestartMode.ALWAYS, max_restarts=3, backoff_initial=0.05, backoff_max=0.05)
@@ -51,7 +52,7 @@ class Rig:
         """A started Fleet with ``roster``, as a newly started Fleetwarden would have."""
         backend = SubprocessBackend()
         fleet = Fleet(
-            ledger=self.ledger,
+            stores=fleet_stores(self.ledger),
             clock=SystemClock(),
             kit=LaunchKit(
                 runtimes=default_registry(),

@@ -1,0 +1,28 @@
+"""The ledger's stores the dashboard's pages read: agents, approvals, the audit, the
+dashboard's own usage sums and forge runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fleet.ledger.agents import AgentsStore
+from fleet.ledger.approvals import ApprovalsStore
+from fleet.ledger.audit import AuditStore
+from fleet.ledger.dashboard import DashboardStore
+from fleet.ledger.forge import ForgeStore
+
+
+@dataclass(frozen=True, slots=True)
+class PageStores:
+    """What :class:`bot.dashboard.views.Views` reads from the ledger."""
+
+    agents: AgentsStore
+    """The agents and their history."""
+    approvals: ApprovalsStore
+    """Approval requests, open and answered."""
+    audit: AuditStore
+    """What was done, by whom."""
+    dashboard: DashboardStore
+    """The usage sums the pages read."""
+    forge: ForgeStore
+    """Forge runs, listed on the fleet page."""
