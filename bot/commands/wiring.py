@@ -202,6 +202,6 @@ def build_commands(
         confirmations=desk,
         approvals=answers,
     )
-    queue.attach(router, connector_named, handlers.queued)
+    queue.open(router, connector_named, handlers.queued)
     fleet.subscribe(queue.on_fleet_event)
     return Commands(router, acl, schedules, queue, answers, signins)

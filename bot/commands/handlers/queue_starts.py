@@ -31,33 +31,30 @@ the given launch; the reply, as a typed ``spawn`` answers."""
 class ChatStarts:
     """The queued launches asked for in chat, started as their sender in their room."""
 
-    def __init__(self, clock: Clock) -> None:
-        self._clock = clock
-        self._router: Router | None = None
-        self._connector_named: Callable[[str], Connector | None] = lambda name: None
-        self._spawner: QueuedSpawner | None = None
-
-    def attach(
+    def __init__(
         self,
+        clock: Clock,
         router: Router,
         connector_named: Callable[[str], Connector | None],
         spawner: QueuedSpawner,
     ) -> None:
-        """Where entries start: the router, the running connectors, ``spawn``'s start."""
+        """Where entries start: the router (as their sender), the running connectors, and
+        ``spawn`` as it starts a held request."""
+        self._clock = clock
         self._router = router
         self._connector_named = connector_named
         self._spawner = spawner
 
     def ready(self, entry: QueuedSpawn) -> bool:
         """Whether ``entry``'s connector runs (else it waits for it)."""
-        return self._router is not None and self._connector_named(entry.connector) is not None
+        return self._connector_named(entry.connector) is not None
 
     async def start(self, entry: QueuedSpawn, launch: Launch) -> None:
         """Start ``entry`` as its sender — who must still be let change the fleet (the
         router checks the ACL as of now) — and answer in its room."""
         connector, router, spawner = self._connector_named(entry.connector), self._router, \
             self._spawner  # fmt: skip
-        if connector is None or router is None or spawner is None:
+        if connector is None:
             return
 
         async def act(req: Request) -> Reply:

@@ -90,20 +90,19 @@ class SpawnQueue:
         self.launches = launches
         self.admission = launches.admission
         self._slots = launches.slots
-        self._chat = ChatStarts(clock)
-        launches.listen("chat", self._chat)
+        self._clock = clock
         launches.listen("autostart", RosterStarts(forge=forge, notices=notices))
 
-    def attach(
+    def open(
         self,
         router: Router,
         connector_named: Callable[[str], Connector | None],
         spawner: QueuedSpawner,
     ) -> None:
-        """Where queued chat launches start and are answered: the router (as their
-        sender), the running connectors, and ``spawn`` as it starts a held request. From
-        now on queued launches start as slots free."""
-        self._chat.attach(router, connector_named, spawner)
+        """Queued chat launches, from now on started as slots free: each through the
+        router as its sender, in its room, by ``spawn`` as it starts a held request."""
+        chat = ChatStarts(self._clock, router, connector_named, spawner)
+        self.launches.listen("chat", chat)
         self.launches.open()
 
     # -- the spawn handler's side -----------------------------------------------------------

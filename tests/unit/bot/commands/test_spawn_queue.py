@@ -144,7 +144,7 @@ async def test_a_freed_slot_starts_the_oldest_entry_once(ledger: Ledger, tmp_pat
     sender, under the claimed id queue:<id>; the entry is gone, the younger one waits."""
     queue = make_queue(ledger, tmp_path, Caps(max_running=1))
     starter = Starter(ledger)
-    queue.attach(starter, lambda name: FakeConnector(name), starter.spawner)  # type: ignore[arg-type]
+    queue.open(starter, lambda name: FakeConnector(name), starter.spawner)  # type: ignore[arg-type]
     await set_live(ledger, "r")
     for name in ("b", "c"):
         assert await queue.admit(spawn(f"!spawn {name}"), runtime=None, account=None)
@@ -178,7 +178,7 @@ async def test_an_entry_left_starting_by_a_crash_is_tried_again(
     assert await ledger.spawn_queue.mark_spawn_starting(entry.id)
     fresh = make_queue(ledger, tmp_path, Caps(max_running=1))
     starter = Starter(ledger)
-    fresh.attach(starter, lambda name: FakeConnector(name), starter.spawner)  # type: ignore[arg-type]
+    fresh.open(starter, lambda name: FakeConnector(name), starter.spawner)  # type: ignore[arg-type]
     assert await fresh.restore() == 1
     assert await fresh.sweep() == 1
     assert [r.event_id for r in starter.runs] == ["queue:1"]
@@ -232,7 +232,7 @@ async def test_a_start_its_budget_defers_again_keeps_its_place(
             return Ran("ok", "spawn", None)
 
     router = Deferring()
-    queue.attach(router, lambda name: FakeConnector(name), Starter(ledger).spawner)  # type: ignore[arg-type]
+    queue.open(router, lambda name: FakeConnector(name), Starter(ledger).spawner)  # type: ignore[arg-type]
     await queue.defer(spawn("!spawn b"), T0, "agent:b is queued until 12:00")
     assert await queue.sweep() == 1
     [entry] = await queue.entries()
@@ -270,7 +270,7 @@ async def test_an_agent_on_a_forge_issue_is_not_launched_by_the_roster_or_the_qu
 
     queue = make_queue(ledger, tmp_path, Caps(max_running=1))
     starter = Starter(ledger)
-    queue.attach(starter, lambda name: FakeConnector(name), starter.spawner)  # type: ignore[arg-type]
+    queue.open(starter, lambda name: FakeConnector(name), starter.spawner)  # type: ignore[arg-type]
     await set_live(ledger, "r")
     coder = AgentSpec(name=AgentName("coder"), runtime="stub", autostart=True)
     assert await roster_launch(ledger, queue, coder) == []  # no slot: queued
