@@ -33,6 +33,9 @@ from fleet.supervisor.fleet import Fleet
 log = logging.getLogger(__name__)
 
 NOT_ADMITTED: Final = "not started: the fleet's budgets do not allow another run now"
+HELD_BY_BUDGET: Final = "the fleet's budgets do not allow another run now"
+"""A run a budget deferred, as its issue says it (the budget's own words are the
+operator's: the log and the audit keep them)."""
 NOT_PREPARED: Final = (
     "not started: Fleetwarden could not prepare the run; the operator has the details"
 )
@@ -40,8 +43,9 @@ NOT_PREPARED: Final = (
 
 
 class Waits(LaunchRefused):
-    """The run is not started now because a concurrency cap is full: it stays queued on its
-    issue, the cap's words its reason, and starts once a slot frees."""
+    """The run is not started now because a concurrency cap is full (the cap's words its
+    reason) or a budget deferred it (its public words :data:`HELD_BY_BUDGET`): it stays
+    queued on its issue and starts once it is let."""
 
 
 class FleetLauncher:
@@ -78,14 +82,22 @@ class FleetLauncher:
     async def agents(self) -> Mapping[str, str | None]:
         return {spec.name: spec.repo for spec in self._fleet.roster()}
 
-    async def busy(self, agent: str) -> str | None:
+    async def busy(self, agent: str, *, own_turn: bool = False) -> str | None:
         starting = self._queue is not None and agent in self._queue.slots.starting
+        starting = starting and not own_turn
         if agent in self._repos.launching or starting:
             return f"{agent} is starting another run"
         record = await self._agents.get_agent(agent)
         if record is not None and record.state.is_live:
             return f"{agent} is {record.state.value} on other work"
         return None
+
+    async def queued(self, key: int) -> bool:
+        if self._queue is None:
+            return False
+        return any(
+            e.origin == "forge" and e.ref == str(key) for e in await self._queue.slots.queue()
+        )
 
     async def start(
         self,
@@ -154,6 +166,8 @@ class FleetLauncher:
             raise LaunchRefused(NOT_PREPARED, f"not started: {exc}") from None
         if isinstance(admitted, Refused):
             raise LaunchRefused(NOT_ADMITTED, f"not started: {admitted.why}")
+        if isinstance(admitted, Queued) and admitted.until is not None:
+            raise Waits(HELD_BY_BUDGET, f"queued: {admitted.why}")
         if isinstance(admitted, Queued):
             raise Waits(admitted.why)
         if not admitted.outcome.started:

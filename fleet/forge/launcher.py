@@ -52,8 +52,13 @@ class ForgeLauncher(Protocol):
         """The roster's agents, each with the repository it works on (None: none)."""
         ...
 
-    async def busy(self, agent: str) -> str | None:
-        """Why ``agent`` cannot take new work now (it runs, or is being launched), or None."""
+    async def busy(self, agent: str, *, own_turn: bool = False) -> str | None:
+        """Why ``agent`` cannot take new work now (it runs, or is being launched), or None.
+        ``own_turn``: asked as the fleet's spawn queue starts this very launch."""
+        ...
+
+    async def queued(self, key: int) -> bool:
+        """Whether forge run ``key`` waits for its turn in the fleet's spawn queue."""
         ...
 
     async def start(

@@ -1,9 +1,9 @@
 """The forge runs a concurrency cap held, when the fleet's spawn queue gives them their
 turn (:class:`QueuedRuns`, the queue's listener for the ``forge`` origin): the run of the
-entry — still queued, its issue still open — starts as the queue launches it, and its
-status comment says it started; one ended meanwhile (its issue closed) is dropped; one its
-budget or the fleet turns away stays queued on its issue saying why, tried again by the
-watch round."""
+entry — still queued, its issue still open — starts as any forge run does (its prompt made
+from the issue as it is then), its turn the queue's, and its status comment says it
+started; one ended meanwhile (its issue closed) is dropped; one its budget or the fleet
+turns away stays queued on its issue saying why, tried again by the watch round."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from fleet.forge.runs.starts import RunStarts
 from fleet.ledger import QueuedSpawn
 from fleet.ledger.forge import ForgeStore
 from fleet.ledger.forge_records import ForgeRunRecord, ForgeRunState
-from fleet.supervisor.admission.held import request_of
 from fleet.supervisor.admission.queue import Launch
 
 log = logging.getLogger(__name__)
@@ -34,7 +33,8 @@ class QueuedRuns:
         return True
 
     async def start(self, entry: QueuedSpawn, launch: Launch) -> None:
-        """Start the forge run ``entry`` holds, if it still waits."""
+        """Start the forge run ``entry`` holds, if it still waits (``launch``, the held
+        request's, is not used: the run's prompt is made anew from its issue)."""
         record = await self._waiting(entry)
         if record is None:
             return
@@ -42,16 +42,13 @@ class QueuedRuns:
             record = await self._waiting(entry)  # as it is now, under its issue's lock
             if record is None:
                 return
+            # Started as any forge run starts, its prompt made from the issue as it is now
+            # (comments made while it waited included), its slot the queue's turn.
             try:
-                request = request_of(entry)
-                if request is None:  # never: a forge run's entry holds its request
-                    raise LaunchRefused(f"not started: queued launch #{entry.id} is empty")
-                started = await self._launcher.launched(record.agent, launch(request))
-            except FleetwardenError as exc:  # unreadable: said as a refusal
+                outcome = await self._starts.launch(record, own_turn=True)
+            except FleetwardenError as exc:  # the forge unreachable: its turn comes again
                 refused = exc if isinstance(exc, LaunchRefused) else LaunchRefused(str(exc))
                 outcome = await self._starts.keep_queued(record, refused.public, refused)
-            else:
-                outcome = await self._starts.working(record, started)
         log.info("forge run %d of %s, queued #%d: %s", record.id, record.agent, entry.id,
                  outcome)  # fmt: skip
 

@@ -137,10 +137,16 @@ class RunStarts:
         )
         await self.publisher.tell(news)
 
-    async def launch(self, record: ForgeRunRecord, issue: ForgeIssue | None = None) -> str:
+    async def launch(
+        self, record: ForgeRunRecord, issue: ForgeIssue | None = None, *, own_turn: bool = False
+    ) -> str:
         """Start ``record``'s agent on it, or keep it queued saying why. ``issue``: as just
-        read (else read now: a queued run starts on what the issue says by then)."""
-        why = await self.launcher.busy(record.agent)
+        read (else read now: a queued run starts on what the issue says by then).
+        ``own_turn``: the fleet's spawn queue gives the run its turn now; else a run that
+        waits there for its turn is left to it, the forge not asked for anything."""
+        if not own_turn and await self.launcher.queued(record.id):
+            return f"queued: {record.summary or 'waiting for its turn'}"
+        why = await self.launcher.busy(record.agent, own_turn=own_turn)
         if why is None:
             other = await self._forge.agent_forge_run(record.agent)
             if other is not None and other.id != record.id:

@@ -98,7 +98,13 @@ class Admission:
         slots = self.slots
         if slots is not None:
             enqueue = None if wait is None else _enqueue(wait, request)
-            held = await slots.take(request.agent, request.runtime, request.account, enqueue)
+            held = await slots.take(
+                request.agent,
+                request.runtime,
+                request.account,
+                enqueue,
+                forge=request.origin == "forge",
+            )
             if held is not None:
                 return Queued(held.why, held.entry, already=held.already)
         try:

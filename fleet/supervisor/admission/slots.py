@@ -89,18 +89,28 @@ class Slots:
         self.freed: Callable[[], None] = lambda: None  # told when a held slot is let go
 
     async def take(
-        self, agent: str, runtime: str | None, account: str | None, enqueue: Enqueue | None
+        self,
+        agent: str,
+        runtime: str | None,
+        account: str | None,
+        enqueue: Enqueue | None,
+        *,
+        forge: bool = False,
     ) -> Held | None:
         """``None``: ``agent`` may launch now (a slot is reserved until :meth:`release`);
         else why not — queued already, or the full cap, written to the queue by
-        ``enqueue`` when given."""
+        ``enqueue`` when given. ``forge``: a forge run's launch, which only a forge run's
+        entry answers for as "queued already" (an issue's place in the queue is not an
+        operator's ``spawn``, nor the other way round)."""
         if not self.caps or agent in self.starting:
             return None  # no caps; or the queue's own start, admitted when it was picked
         async with self.lock:
             record = await self._agents.get_agent(agent)
             if record is not None and record.state.is_live:
                 return None  # the launch only reports a running agent
-            waiting = [e for e in await self.queue() if e.agent == agent]
+            waiting = [
+                e for e in await self.queue() if e.agent == agent and (e.origin == "forge") == forge
+            ]
             if waiting:
                 return Held(waiting[0].reason, waiting[0], already=True)
             candidate = await self.candidate(agent, runtime, account)

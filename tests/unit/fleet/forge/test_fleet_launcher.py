@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import cast
 
 import pytest
 
-from fleet.forge.fleet_launcher import FleetLauncher
+from fleet.forge.fleet_launcher import HELD_BY_BUDGET, FleetLauncher, Waits
 from fleet.forge.launcher import OtherLine
 from fleet.ledger import Ledger
 from fleet.ledger.line_records import LineRecord, LineState
@@ -19,6 +20,7 @@ from fleet.repos.desk import NoLine
 from fleet.repos.service import Repos
 from fleet.repos.verbs import RepoVerbs
 from fleet.supervisor.admission.admit import Admission
+from fleet.supervisor.admission.request import Queued
 from fleet.supervisor.fleet import Fleet
 
 AGENT = "coder"
@@ -125,3 +127,26 @@ async def test_a_push_pushes_the_line_it_is_given_never_a_newer_one(
     assert repos.pushed == [own]
     newest = await launcher.line(AGENT)
     assert newest is not None and newest.id == newer
+
+
+async def test_a_budgets_deferral_is_said_on_the_issue_in_general_words(
+    parts: tuple[FleetLauncher, FakeFleet, FakeRepos],
+) -> None:
+    """A cap's words are the issue's; a budget's deferral names the operator's budget, so
+    the issue hears the general words and the operator the budget's."""
+    launcher, _, _ = parts
+
+    async def deferred() -> Queued:
+        return Queued("agent:coder is queued until 14:00 UTC", until=datetime(2025, 3, 1, 14))
+
+    with pytest.raises(Waits) as waits:
+        await launcher.launched(AGENT, deferred())
+    assert waits.value.public == HELD_BY_BUDGET
+    assert "agent:coder is queued until 14:00 UTC" in waits.value.detail
+
+    async def capped() -> Queued:
+        return Queued("global max_running 1 reached (1 running)")
+
+    with pytest.raises(Waits) as waits:
+        await launcher.launched(AGENT, capped())
+    assert waits.value.public == "global max_running 1 reached (1 running)"

@@ -471,3 +471,20 @@ async def test_a_rate_limited_forge_is_left_alone_and_what_waited_is_acted_on_af
     assert outcomes[first.delivery].startswith(f"started {AGENT} on #3"), outcomes
     assert outcomes[second.delivery] != "", outcomes  # acted on (queued behind #3, say)
     assert await rig.work.resume_kept() == 0
+
+
+async def test_a_run_waiting_in_the_spawn_queue_is_left_to_its_turn(rig: WorkRig) -> None:
+    """A queued run with a place in the fleet's spawn queue: the watch round neither asks
+    the forge for its issue nor launches it; its turn, when the queue gives it, does."""
+    rig.launcher.busy_why[AGENT] = "global max_running 1 reached (1 running)"
+    await rig.deliver(event(EventKind.LABELED, label=LABEL))
+    record = await rig.run()
+    assert record.state == "queued"
+    rig.launcher.in_queue.add(record.id)
+    del rig.launcher.busy_why[AGENT]
+    asked = len(rig.api.calls)
+    outcome = await rig.work.starts.launch(record)
+    assert outcome == "queued: global max_running 1 reached (1 running)"
+    assert len(rig.api.calls) == asked and rig.launcher.starts == []
+    outcome = await rig.work.starts.launch(record, own_turn=True)
+    assert outcome.startswith("started coder on #3") and len(rig.launcher.starts) == 1

@@ -102,6 +102,7 @@ class FakeLauncher:
     frozen: set[str] = field(default_factory=set)
     other_work: dict[str, int] = field(default_factory=dict)  # agent → the line it works on
     busy_why: dict[str, str] = field(default_factory=dict)
+    in_queue: set[int] = field(default_factory=set)  # forge runs waiting in the spawn queue
     refuse: dict[str, str | LaunchRefused] = field(default_factory=dict)
     sessionless: set[str] = field(default_factory=set)  # a follow-up needs their live run
     push_error: FleetwardenError | None = None
@@ -127,7 +128,10 @@ class FakeLauncher:
     async def agents(self) -> dict[str, str | None]:
         return dict(self.repos)
 
-    async def busy(self, agent: str) -> str | None:
+    async def queued(self, key: int) -> bool:
+        return key in self.in_queue
+
+    async def busy(self, agent: str, *, own_turn: bool = False) -> str | None:
         self.calls.append(("busy", agent))
         if agent in self.busy_why:
             return self.busy_why[agent]

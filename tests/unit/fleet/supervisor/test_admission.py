@@ -178,3 +178,20 @@ async def test_a_slot_is_held_until_the_launch_returns(ledger: Ledger, tmp_path:
     assert isinstance(queued, Queued) and "max_running 1 reached" in queued.why
     slots.release("a")
     assert isinstance(await gate.admit(LaunchRequest("b")), Started)
+
+
+async def test_a_forge_runs_place_and_an_operators_spawn_do_not_answer_for_each_other(
+    ledger: Ledger,
+) -> None:
+    """An issue's run of ``two`` waiting in the queue does not make an operator's ``spawn
+    two`` "already queued" (nor the other way round): each takes its own place."""
+    fleet = Launches()
+    gate = admission(ledger, fleet, Caps(max_running=1))
+    await live(ledger, "one")
+    forge_ask = SpawnAsk("two", "", "@ann on gh", "", "", "cap", origin="forge", ref="5")
+    forge_entry = await ledger.spawn_queue.enqueue_spawn(forge_ask, host="host-a")
+    chat = await gate.admit(LaunchRequest("two"), waiter(ledger))
+    assert isinstance(chat, Queued) and not chat.already and chat.entry is not None
+    assert chat.entry.id != forge_entry.id
+    forge = await gate.admit(LaunchRequest("two", origin="forge"))
+    assert isinstance(forge, Queued) and forge.already and forge.entry == forge_entry
