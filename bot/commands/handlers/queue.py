@@ -27,7 +27,8 @@ QUEUE = CommandSpec(
         "shows its number, place, agent, runtime, who asked, why it waits, since when and "
         "(when deferred) not before when. Entries start oldest first when a slot frees, as "
         "the person who asked, in the room they asked in; they survive a restart. Forge "
-        "runs waiting to start (their agent works on another issue, or a budget holds them) "
+        "runs waiting to start (their agent works on another issue, a concurrency cap is full, "
+        "or a budget holds them) "
         "are listed after them: the issue, the agent, why it waits and since when; each "
         "starts by itself when it is let (`forge` lists every forge run)."
     ),

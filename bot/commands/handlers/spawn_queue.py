@@ -184,10 +184,17 @@ class SpawnQueue:
         """Drop entry ``ref`` (its number), or every entry waiting for agent ``ref``; what
         was dropped. Raises :class:`NotFound` for neither, :class:`CommandError` for an
         entry being started now."""
-        entries = await self._queue()
+        every = await self.launches.entries()
+        entries = [e for e in every if e.origin != "forge"]
         chosen = [e for e in entries if str(e.id) == ref.lstrip("#") or e.agent == ref]
         if not chosen:
-            listed = ", ".join(f"#{e.id} {e.agent}" for e in entries) or "the queue is empty"
+            listed = ", ".join(f"#{e.id} {e.agent}" for e in entries)
+            listed = listed or "no launch from chat waits"
+            if any(str(e.id) == ref.lstrip("#") or e.agent == ref for e in every):
+                listed += (
+                    f"; {ref} is a forge run's place, which its issue owns: remove the "
+                    "issue's label (or unassign it) to drop it"
+                )
             raise NotFound(f"nothing queued as {ref!r} ({listed})")
         dropped = [e for e in [await self.launches.cancel(c.id) for c in chosen] if e]
         if not dropped:

@@ -21,7 +21,7 @@ from fleet.budgets.model import Groups
 from fleet.caps import Caps
 from fleet.clock import ManualClock
 from fleet.events import FleetEvent
-from fleet.ledger import Ledger
+from fleet.ledger import Ledger, SpawnAsk
 from fleet.model import AgentSpec, AgentState, DesiredState
 from fleet.names import AgentName
 from fleet.runs.launch_kit import LaunchKit
@@ -316,3 +316,18 @@ async def test_queue_lists_the_forge_runs_waiting_to_start(ledger: Ledger, tmp_p
     assert "| [acme/app#12](https://github.com/acme/app/issues/12) | coder | " + why in text
     await ledger.forge.update_forge_run(key, state=ForgeRunState.WORKING)
     assert await commands.queue(spawn("!queue")) == EMPTY
+
+
+async def test_cancel_of_a_forge_runs_place_says_its_issue_owns_it(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """A forge run's place in the queue is not chat's to drop: cancel names it so, and says
+    how to drop it, instead of calling the queue empty."""
+    queue = make_queue(ledger, tmp_path, Caps(max_running=1))
+    ask = SpawnAsk("coder", "", "@ann on gh", "", "", "cap", origin="forge", ref="5")
+    entry = await ledger.spawn_queue.enqueue_spawn(ask, host=queue.host)
+    with pytest.raises(NotFound, match="no launch from chat waits; 1 is a forge run's place"):
+        await queue.cancel(str(entry.id))
+    with pytest.raises(NotFound, match=r"\(no launch from chat waits\)$"):
+        await queue.cancel("99")
+    assert [e.id for e in await queue.launches.entries()] == [entry.id]
