@@ -99,6 +99,13 @@ class FleetLauncher:
             e.origin == "forge" and e.ref == str(key) for e in await self._queue.slots.queue()
         )
 
+    async def unqueue(self, key: int) -> None:
+        if self._queue is None:
+            return
+        for entry in await self._queue.slots.queue():
+            if entry.origin == "forge" and entry.ref == str(key):
+                await self._queue.cancel(entry.id)  # one being started now ends by itself
+
     async def start(
         self,
         agent: str,

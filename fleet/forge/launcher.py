@@ -61,6 +61,10 @@ class ForgeLauncher(Protocol):
         """Whether forge run ``key`` waits for its turn in the fleet's spawn queue."""
         ...
 
+    async def unqueue(self, key: int) -> None:
+        """Forge run ``key``'s place in the fleet's spawn queue dropped (it ended)."""
+        ...
+
     async def start(
         self,
         agent: str,

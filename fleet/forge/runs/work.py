@@ -274,6 +274,8 @@ class ForgeWork:
             await self.launcher.stop(
                 run.agent, by=f"@{event.actor} on {event.forge}", line_id=run.line_id
             )
+        else:  # its place in the fleet's spawn queue goes with it
+            await self.launcher.unqueue(run.id)
         await self.forge.update_forge_run(
             run.id,
             state=ForgeRunState.STOPPED,

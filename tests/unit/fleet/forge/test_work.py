@@ -488,3 +488,16 @@ async def test_a_run_waiting_in_the_spawn_queue_is_left_to_its_turn(rig: WorkRig
     assert len(rig.api.calls) == asked and rig.launcher.starts == []
     outcome = await rig.work.starts.launch(record, own_turn=True)
     assert outcome.startswith("started coder on #3") and len(rig.launcher.starts) == 1
+
+
+async def test_a_queued_run_stopped_gives_up_its_place_in_the_spawn_queue(rig: WorkRig) -> None:
+    """The issue unlabelled while its run waits in the fleet's spawn queue: the run stops
+    and its place is dropped, so nothing of it starts or answers for the agent later."""
+    rig.launcher.busy_why[AGENT] = "global max_running 1 reached (1 running)"
+    await rig.deliver(event(EventKind.LABELED, label=LABEL))
+    record = await rig.run()
+    rig.launcher.in_queue.add(record.id)
+    outcome = await rig.deliver(event(EventKind.UNLABELED, label=LABEL))
+    assert outcome.startswith("stopped coder")
+    assert rig.launcher.named("unqueue") == [("unqueue", record.id)]
+    assert rig.launcher.in_queue == set()

@@ -131,6 +131,10 @@ class FakeLauncher:
     async def queued(self, key: int) -> bool:
         return key in self.in_queue
 
+    async def unqueue(self, key: int) -> None:
+        self.calls.append(("unqueue", key))
+        self.in_queue.discard(key)
+
     async def busy(self, agent: str, *, own_turn: bool = False) -> str | None:
         self.calls.append(("busy", agent))
         if agent in self.busy_why:
