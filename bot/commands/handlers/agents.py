@@ -78,7 +78,6 @@ class Handlers(Family):
         self._spend = spend
         self._clock = clock
         self._follow_screen = follow_screen
-        self._budgets = budgets
 
     @command(SPAWN)
     async def spawn(self, req: Request) -> Reply:

@@ -233,8 +233,10 @@ class SpawnQueue:
         return [e for e in await self.launches.entries() if e.origin != "forge"]
 
     async def place(self, entry: QueuedSpawn) -> tuple[int, int]:
-        """``entry``'s place in the queue (1: next), and how many wait."""
-        return await self.launches.place(entry)
+        """``entry``'s place among the launches chat lists (1: next), and how many wait
+        there — as ``queue`` numbers them (a forge run's place is its issue's)."""
+        ids = [e.id for e in await self._queue()]
+        return (ids.index(entry.id) + 1 if entry.id in ids else len(ids)), len(ids)
 
 
 def _ask(req: Request) -> SpawnAsk:

@@ -135,11 +135,6 @@ class LaunchQueue:
         (gone, or being started now)."""
         return await self._store.cancel_spawn(entry_id)
 
-    async def place(self, entry: QueuedSpawn) -> tuple[int, int]:
-        """``entry``'s place in the queue (1: next), and how many wait."""
-        ids = [e.id for e in await self.entries()]
-        return (ids.index(entry.id) + 1 if entry.id in ids else len(ids)), len(ids)
-
     # -- slots freeing ------------------------------------------------------------------------
 
     async def on_fleet_event(self, event: FleetEvent) -> None:

@@ -331,3 +331,6 @@ async def test_cancel_of_a_forge_runs_place_says_its_issue_owns_it(
     with pytest.raises(NotFound, match=r"\(no launch from chat waits\)$"):
         await queue.cancel("99")
     assert [e.id for e in await queue.launches.entries()] == [entry.id]
+    await set_live(ledger, "r")
+    said = await queue.admit(spawn("!spawn b"), runtime=None, account=None)
+    assert said is not None and "position 1 of 1" in said  # as `queue` numbers chat's
