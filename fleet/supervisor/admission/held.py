@@ -14,7 +14,7 @@ from fleet.errors import FleetError
 from fleet.ledger import QueuedSpawn
 from fleet.model import PermissionMode, RunBudget
 from fleet.repos.hook.policy import Issue
-from fleet.supervisor.admission.request import LaunchRequest, Origin
+from fleet.supervisor.admission.request import ORIGINS, LaunchRequest, Origin
 
 _PLAIN = (
     *("by", "runtime", "model", "account", "prompt", "host", "repo", "repo_base"),
@@ -56,12 +56,22 @@ def request_of(entry: QueuedSpawn) -> LaunchRequest | None:
         raise FleetError(f"queued launch #{entry.id} could not be read: {exc}") from None
 
 
+def _origin(value: object) -> Origin:
+    """A held request's origin, one of :data:`ORIGINS` (none kept: ``chat``)."""
+    if value is None:
+        return "chat"
+    found = next((origin for origin in ORIGINS if origin == value), None)
+    if found is None:
+        raise ValueError(f"unknown origin {str(value)[:40]!r}")
+    return found
+
+
 def _read(data: dict[str, Any]) -> LaunchRequest:
     workdir, mode = data.get("workdir"), data.get("permissions")
     budget, issue = data.get("run_budget"), data.get("issue")
     return LaunchRequest(
         str(data["agent"]),
-        origin=cast(Origin, str(data.get("origin") or "chat")),
+        origin=_origin(data.get("origin")),
         by=_text(data.get("by")) or "operator",
         runtime=_text(data.get("runtime")),
         model=_text(data.get("model")),

@@ -15,9 +15,10 @@ from fleet.repos.hook.policy import Issue
 from fleet.repos.line.cutting import Asked
 from fleet.supervisor.status import SpawnOutcome
 
-Origin = Literal["chat", "queue", "autostart", "schedule", "forge"]
-"""Where a launch comes from: a chat ``spawn``, the spawn queue starting what waited, the
-roster's own launch, an operator's schedule, a forge run."""
+Origin = Literal["chat", "autostart", "forge"]
+"""Where a launch comes from: a chat ``spawn`` (an operator's schedule runs one, and the
+spawn queue starts one that waited as its sender), the roster's own launch, a forge run."""
+ORIGINS: tuple[Origin, ...] = ("chat", "autostart", "forge")
 
 
 @dataclass(frozen=True, slots=True)

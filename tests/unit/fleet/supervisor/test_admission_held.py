@@ -54,3 +54,10 @@ async def test_an_entry_from_before_holds_no_request(ledger: Ledger) -> None:
     )
     with pytest.raises(FleetError, match="could not be read"):
         request_of(broken)
+    strange = await ledger.spawn_queue.enqueue_spawn(
+        SpawnAsk("d", "", "autostart", "", "", "cap", origin="autostart",
+                 launch='{"agent": "d", "origin": "queue"}'),
+        host="h",
+    )  # fmt: skip
+    with pytest.raises(FleetError, match="unknown origin 'queue'"):
+        request_of(strange)
