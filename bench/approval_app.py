@@ -19,7 +19,7 @@ from bench.processes import BenchError
 from bot.app.lifecycle import App
 from bot.config.load import load_config
 from fleet.clock import SystemClock
-from fleet.ledger.approval_records import ApprovalRequest, Ask
+from fleet.ledger.records.approvals import ApprovalRequest, Ask
 from fleet.runtimes import default_registry
 from tests.matrix_e2ee_user import EncryptedUser
 

@@ -61,7 +61,7 @@ from fleet.forge.model import ForgeApi, ForgeEvent, ForgeIssue
 from fleet.forge.schema import ForgeEntry
 from fleet.forge.text.hidden import clean
 from fleet.ledger import Ledger
-from fleet.ledger.forge_records import Slug
+from fleet.ledger.records.forge import Slug
 from fleet.redaction.redactor import Redactor
 from tests.fakes.webhook_sender import github_comment, github_delivery, github_issue, post
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from fleet.clock import SystemClock
 from fleet.ledger import Ledger
-from fleet.ledger.location import LedgerLocation
+from fleet.ledger.database.location import LedgerLocation
 from fleet.metering.events import Outcome, Tokens, UsageEvent
 from tests.postgres_server import PostgresServer, find_bin_dir
 

@@ -28,7 +28,7 @@ from typing import Final
 from fleet.clock import SystemClock
 from fleet.errors import LedgerError
 from fleet.ledger import Ledger
-from fleet.ledger.location import LedgerLocation
+from fleet.ledger.database.location import LedgerLocation
 from fleet.metering.events import Outcome
 from tests.integration.console_bot import ConsoleBot, stub_processes_in
 

@@ -51,7 +51,7 @@ from typing import Literal
 from fleet.budgets.model import Source, Transition
 from fleet.budgets.pacing import Spent, assess, burn_rate
 from fleet.budgets.policy import PacingPolicy
-from fleet.ledger.budget_records import Budget, Scope, WindowKind, WindowSpec
+from fleet.ledger.records.budgets import Budget, Scope, WindowKind, WindowSpec
 from fleet.metering.policy import ALLOW, Hold, Refuse, RequestInfo, Rewrite, Verdict
 from fleet.names import AgentName
 

@@ -18,7 +18,7 @@ from typing import Protocol
 import pytest
 
 from fleet.forge.model import ForgeApi, ForgeApiError
-from fleet.ledger.forge_records import Slug
+from fleet.ledger.records.forge import Slug
 
 WRITER = "wendy"
 STRANGER = "stranger"

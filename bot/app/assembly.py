@@ -29,7 +29,7 @@ from fleet.clock import Clock, SystemClock
 from fleet.errors import LedgerError, UnknownAgent
 from fleet.forge.door.tools import FORGE_TOOLS
 from fleet.ledger import Ledger
-from fleet.ledger.location import LedgerLocation
+from fleet.ledger.database.location import LedgerLocation
 from fleet.metering.proxy import MeteringProxy
 from fleet.model import AgentSpec
 from fleet.names import AgentName

@@ -24,7 +24,7 @@ from fleet.forge.door.door import DoorDesk, ForgeDoor
 from fleet.forge.model import ForgeApi
 from fleet.forge.schema import ForgeEntry
 from fleet.forge.text.shown import shown_text
-from fleet.ledger.forge_records import Slug
+from fleet.ledger.records.forge import Slug
 from fleet.redaction.known import Secret
 
 log = logging.getLogger(__name__)

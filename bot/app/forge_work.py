@@ -40,8 +40,8 @@ from fleet.forge.runs.queued import QueuedRuns
 from fleet.forge.runs.rounds import Rounds
 from fleet.forge.runs.watch import ForgeWatch
 from fleet.forge.runs.work import ForgeWork
-from fleet.ledger.forge import ForgeStore
-from fleet.ledger.forge_records import Slug
+from fleet.ledger.records.forge import Slug
+from fleet.ledger.stores.forge import ForgeStore
 from fleet.names import is_agent_name
 from fleet.notices import Delivery, Notice
 from fleet.repos.schema import RepoEntry

@@ -21,7 +21,7 @@ from fleet.budgets.service import BudgetService
 from fleet.budgets.stores import BudgetStores
 from fleet.clock import Clock
 from fleet.ledger import Ledger
-from fleet.ledger.budget_records import Scope
+from fleet.ledger.records.budgets import Scope
 from fleet.metering.journal import DIRECTORY, UsageJournal
 from fleet.metering.proxy import MeteringProxy
 from fleet.notices import NoticeBoard

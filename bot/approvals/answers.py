@@ -31,9 +31,9 @@ from connectors.base import Connector, InboundMessage, OutboundMessage, UserId
 from connectors.errors import ConnectorError
 from fleet.approvals.service import AlreadyAnswered, Approvals, UnknownApproval, closed_words
 from fleet.ledger import AuditOutcome
-from fleet.ledger.approval_records import ApprovalRequest, AskKind, Decision
-from fleet.ledger.audit import AuditStore
-from fleet.ledger.chat import ChatStore
+from fleet.ledger.records.approvals import ApprovalRequest, AskKind, Decision
+from fleet.ledger.stores.audit import AuditStore
+from fleet.ledger.stores.chat import ChatStore
 from fleet.names import is_agent_name
 from fleet.notices import who_on
 

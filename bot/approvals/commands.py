@@ -22,7 +22,7 @@ from bot.commands.grammar import ArgSpec, CommandSpec
 from bot.commands.request import Reply, Request
 from fleet.approvals.service import Approvals
 from fleet.clock import Clock
-from fleet.ledger.approval_records import ApprovalRequest, AskKind, Decision
+from fleet.ledger.records.approvals import ApprovalRequest, AskKind, Decision
 from fleet.model import PermissionMode
 
 _ID = ArgSpec("ID", "The request's id, as its message and `pending` show it, e.g. `k7q2`.")

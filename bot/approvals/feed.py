@@ -30,9 +30,9 @@ from connectors.base import Connector, EventId, OutboundMessage, RoomId, ThreadI
 from connectors.errors import ConnectorError
 from fleet.approvals.service import ApprovalEvent, Approvals
 from fleet.events import EventKind, FleetEvent
-from fleet.ledger.approval_records import ApprovalPost, ApprovalRequest
-from fleet.ledger.audit import AuditStore
-from fleet.ledger.chat import ChatStore
+from fleet.ledger.records.approvals import ApprovalPost, ApprovalRequest
+from fleet.ledger.stores.audit import AuditStore
+from fleet.ledger.stores.chat import ChatStore
 from fleet.notices import Notice, NoticeBoard
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from typing import Final
 from bot.approvals.shown import inline_code, one_line, shown_lines, tool_name
 from bot.chat.agent_text import escape
 from bot.render.fleet import code_block
-from fleet.ledger.approval_records import (
+from fleet.ledger.records.approvals import (
     ApprovalRequest,
     ApprovalState,
     AskKind,

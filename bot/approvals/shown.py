@@ -2,7 +2,7 @@
 it hidden, forged or pushed out of sight.
 
 An agent writes the tool's name, the command line, the path and the diff of its asks; an
-answer allows exactly that (:func:`fleet.ledger.approval_records.ask_digest`). So before any of it
+answer allows exactly that (:func:`fleet.ledger.records.approvals.ask_digest`). So before any of it
 reaches an alert:
 
 * characters chat would hide (zero-width, bidi controls, tag characters, controls but tab

@@ -10,9 +10,9 @@ from bot.approvals.feed import ApprovalFeed, Connectors, Starter
 from bot.chat.notifier import Notifier
 from bot.config import Config
 from fleet.approvals.service import Approvals
-from fleet.ledger.approval_records import ApprovalRequest
-from fleet.ledger.audit import AuditStore
-from fleet.ledger.chat import ChatStore
+from fleet.ledger.records.approvals import ApprovalRequest
+from fleet.ledger.stores.audit import AuditStore
+from fleet.ledger.stores.chat import ChatStore
 from fleet.notices import starter
 from fleet.supervisor.interfaces import FleetView
 

@@ -45,7 +45,7 @@ from bot.dashboard.signin import SignIns
 from fleet.budgets.service import BudgetService
 from fleet.errors import FleetError
 from fleet.ledger import Ledger
-from fleet.ledger.forge_records import ForgeRunRecord
+from fleet.ledger.records.forge import ForgeRunRecord
 from fleet.model import AgentSpec
 from fleet.repos.desk import RepoDesk
 from fleet.repos.line.identity import chat_co_author

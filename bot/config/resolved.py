@@ -27,8 +27,8 @@ from fleet.budgets.model import Groups
 from fleet.budgets.schema import budgets_of, groups_of
 from fleet.forge.schema import ForgeEntry
 from fleet.hosts.schema import HostEntry
-from fleet.ledger.budget_records import Budget
-from fleet.ledger.location import is_url
+from fleet.ledger.database.location import is_url
+from fleet.ledger.records.budgets import Budget
 from fleet.metering.config import MeteringSettings, PriceTable
 from fleet.metering.schema import price_table, provider_routes
 from fleet.repos.schema import RepoEntry

@@ -39,7 +39,7 @@ from fleet.budgets.schema import (
 from fleet.caps import LimitsSection
 from fleet.forge.schema import FORGE_NAME_PATTERN, ForgeEntry, is_forge_name
 from fleet.hosts.schema import HostEntry
-from fleet.ledger.location import check_url, is_url
+from fleet.ledger.database.location import check_url, is_url
 from fleet.metering.schema import (
     MeteringSection,
     PriceEntry,

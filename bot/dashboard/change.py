@@ -26,7 +26,7 @@ from typing import Final, Protocol
 
 from bot.dashboard.shapes import Json, Redacted
 from fleet.clock import Clock
-from fleet.ledger.line_records import LineRecord
+from fleet.ledger.records.lines import LineRecord
 from fleet.redaction.guard import HIDDEN
 from fleet.redaction.invisible import reveal, visible
 from fleet.repos.desk import NoLine, RepoError

@@ -10,7 +10,7 @@ as Prometheus expects of a process.
 Label values are bounded: agents, hosts, providers, accounts and budgets are the config's
 names, and models — a name an agent may choose — are at most :data:`MODEL_LABELS`, the
 first seen; the requests of any model past them count under :data:`OTHER`. A request
-nobody served counts under ``(not served)`` (:data:`fleet.ledger.metering.NOT_SERVED`),
+nobody served counts under ``(not served)`` (:data:`fleet.ledger.stores.metering.NOT_SERVED`),
 never under the name it asked for, and every model's name is guarded as the pages show it
 (:mod:`fleet.redaction.guard`, by :meth:`bot.dashboard.views.Views.usage_after`).
 
@@ -28,7 +28,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from bot.dashboard.shapes import Json
-from fleet.ledger.dashboard import UsageSum
+from fleet.ledger.stores.dashboard import UsageSum
 from fleet.metering.events import QuotaSignal, UsageEvent
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

@@ -14,8 +14,8 @@ from typing import Any
 
 from bot.render.forge import web_address
 from fleet.budgets.model import BudgetStatus, Source
-from fleet.ledger.budget_records import Step
-from fleet.ledger.forge_records import ForgeRunRecord
+from fleet.ledger.records.budgets import Step
+from fleet.ledger.records.forge import ForgeRunRecord
 from fleet.redaction.guard import SHORT, guarded
 from fleet.supervisor.status import AgentStatus
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fleet.ledger.agents import AgentsStore
-from fleet.ledger.approvals import ApprovalsStore
-from fleet.ledger.audit import AuditStore
-from fleet.ledger.dashboard import DashboardStore
-from fleet.ledger.forge import ForgeStore
+from fleet.ledger.stores.agents import AgentsStore
+from fleet.ledger.stores.approvals import ApprovalsStore
+from fleet.ledger.stores.audit import AuditStore
+from fleet.ledger.stores.dashboard import DashboardStore
+from fleet.ledger.stores.forge import ForgeStore
 
 
 @dataclass(frozen=True, slots=True)

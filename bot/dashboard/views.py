@@ -37,8 +37,8 @@ from fleet.clock import Clock
 from fleet.errors import FleetError
 from fleet.hosts.connection import LinkState
 from fleet.hosts.service import Hosts
-from fleet.ledger.approval_records import ApprovalPost
-from fleet.ledger.dashboard import UsageSum
+from fleet.ledger.records.approvals import ApprovalPost
+from fleet.ledger.stores.dashboard import UsageSum
 from fleet.supervisor.interfaces import FleetView
 
 TRANSCRIPT_ENTRIES = 100

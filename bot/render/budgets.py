@@ -14,7 +14,7 @@ from typing import Final
 
 from bot.render.fleet import compact, duration, money, table
 from fleet.budgets.model import BudgetStatus, PaceStatus
-from fleet.ledger.budget_records import Budget, Burst, Step, WindowKind
+from fleet.ledger.records.budgets import Budget, Burst, Step, WindowKind
 
 NO_BUDGETS = (
     "No budgets configured. An admin sets one with `budget set SCOPE LIMIT --window W`, "

@@ -21,7 +21,7 @@ from typing import Final
 from bot.chat.agent_text import said
 from bot.render.fleet import ago
 from fleet.forge.facts import NoRunNews, PullNews
-from fleet.ledger.forge_records import ForgeRunRecord
+from fleet.ledger.records.forge import ForgeRunRecord
 from fleet.names import is_agent_name
 
 TITLE_CAP: Final = 80  # characters of an issue's title in the table

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 from bot.render.budgets import DASH, amount, ratio, share, status_words
 from bot.render.fleet import table
 from fleet.budgets.model import BudgetStatus
-from fleet.ledger.budget_records import Step
+from fleet.ledger.records.budgets import Step
 from fleet.notices import Notice
 from fleet.private_files import private_dir
 from scheduler.cron import cron_trigger, latest_fire

@@ -47,12 +47,12 @@ from fleet.capped_body import OverCap, read_capped
 from fleet.clock import Clock
 from fleet.connections.loopback import AgentSecrets
 from fleet.hostile_json import JsonRefused, read_object
-from fleet.ledger.approval_records import ApprovalRequest, ApprovalState, Ask
+from fleet.ledger.records.approvals import ApprovalRequest, ApprovalState, Ask
 from fleet.notices import starter
 
 if TYPE_CHECKING:
-    from fleet.ledger.agents import AgentsStore
-    from fleet.ledger.runs import RunsStore
+    from fleet.ledger.stores.agents import AgentsStore
+    from fleet.ledger.stores.runs import RunsStore
 
 log = logging.getLogger(__name__)
 

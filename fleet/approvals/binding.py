@@ -2,7 +2,7 @@
 
 The approvals service records each ask as :func:`as_shown` makes it (its detail cut to
 size, the pattern an ``always`` would teach normalised, a subject too long to show cut) and
-keys the request by the digest of that (:func:`~fleet.ledger.approval_records.ask_digest`), beside
+keys the request by the digest of that (:func:`~fleet.ledger.records.approvals.ask_digest`), beside
 the CLI's id of the ask. A session protocol keeps the same digest, :func:`shown_digest`,
 for each ask it waits on, and applies an answer only when the ask it waits on under that
 id has the answer's digest (:func:`request_digest`): CLIs reuse ids (a tool call id per
@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Final
 
-from fleet.ledger.approval_records import ApprovalRequest, Ask, AskKind, ask_digest
+from fleet.ledger.records.approvals import ApprovalRequest, Ask, AskKind, ask_digest
 from fleet.permissions.rules import BadRule, parse_rule, portable_tool
 
 MAX_SUBJECT: Final = 8000
@@ -43,7 +43,7 @@ def shown_digest(ask: Ask) -> str:
 
 
 def request_digest(request: ApprovalRequest) -> str:
-    """What ``request`` showed, as :func:`~fleet.ledger.approval_records.ask_digest` (rows from
+    """What ``request`` showed, as :func:`~fleet.ledger.records.approvals.ask_digest` (rows from
     before digests were kept get theirs from their columns)."""
     if request.digest is not None:
         return request.digest

@@ -1,6 +1,6 @@
 """The approvals service: asks opened, answered once, told to the CLI, timed out, closed.
 
-The ledger holds every request (:mod:`fleet.ledger.approvals`); this service adds the
+The ledger holds every request (:mod:`fleet.ledger.stores.approvals`); this service adds the
 rules around it and the two ways out:
 
 * **listeners** (the bot) hear of each request opened and each one answered, timed out or
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from fleet.approvals.binding import MAX_SUBJECT, as_shown, request_digest
 from fleet.clock import Clock
 from fleet.errors import FleetError
-from fleet.ledger.approval_records import (
+from fleet.ledger.records.approvals import (
     ApprovalPost,
     ApprovalRequest,
     ApprovalState,
@@ -42,7 +42,7 @@ from fleet.ledger.approval_records import (
 from fleet.permissions.rules import first_match, first_refusal, portable_tool
 
 if TYPE_CHECKING:
-    from fleet.ledger.approvals import ApprovalsStore
+    from fleet.ledger.stores.approvals import ApprovalsStore
 
 log = logging.getLogger(__name__)
 

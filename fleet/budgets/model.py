@@ -27,7 +27,7 @@ from typing import Final, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 from fleet.errors import FleetError
-from fleet.ledger.budget_records import (
+from fleet.ledger.records.budgets import (
     GLOBAL,
     Budget,
     Burst,

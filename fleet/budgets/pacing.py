@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from fleet.budgets.model import BudgetStatus, PaceStatus, Source
-from fleet.ledger.budget_records import Budget
+from fleet.ledger.records.budgets import Budget
 
 MIN_ELAPSED_FRACTION: Final = 0.01
 """The least fraction of a window counted as elapsed when computing the pace ratio."""

@@ -70,7 +70,7 @@ from fleet.budgets.live import LiveSpend
 from fleet.budgets.model import BudgetStatus, Groups, PaceStatus, Transition
 from fleet.budgets.pacing import catch_up_time, fits, headroom
 from fleet.budgets.wording import BudgetState, Wording
-from fleet.ledger.budget_records import Burst, Step
+from fleet.ledger.records.budgets import Burst, Step
 from fleet.metering.policy import (
     ALLOW,
     Estimate,

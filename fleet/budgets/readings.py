@@ -17,7 +17,7 @@ from typing import Final
 
 from fleet.accounts.quota import QuotaWindow
 from fleet.accounts.routing import current
-from fleet.ledger.budget_records import Budget, WindowKind
+from fleet.ledger.records.budgets import Budget, WindowKind
 from fleet.metering.events import QuotaSignal
 
 SIGNAL_FRESHNESS: Final = timedelta(minutes=15)

@@ -21,8 +21,8 @@ from fleet.budgets.run_caps import RunCaps
 from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError
 from fleet.events import EventKind, FleetEvent
-from fleet.ledger.agents import AgentsStore
-from fleet.ledger.runs import RunsStore
+from fleet.ledger.stores.agents import AgentsStore
+from fleet.ledger.stores.runs import RunsStore
 from fleet.model import AgentSpec, ExitInfo
 from fleet.names import AgentName
 from fleet.notices import Notice, NoticeBoard

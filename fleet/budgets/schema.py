@@ -30,7 +30,7 @@ from pydantic_core import PydanticCustomError
 
 from fleet.budgets.model import Groups, contradictions, ladder_problem, parse_window
 from fleet.caps import MAX_RUNNING_HELP
-from fleet.ledger.budget_records import Budget, Confidence, Cutoff, Scope, WindowKind
+from fleet.ledger.records.budgets import Budget, Confidence, Cutoff, Scope, WindowKind
 from fleet.names import AGENT_NAME_PATTERN, is_agent_name
 from fleet.schema import check_known, did_you_mean, schema_context
 

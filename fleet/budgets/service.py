@@ -44,7 +44,7 @@ from fleet.budgets.stores import BudgetStores
 from fleet.budgets.windows import window_bounds
 from fleet.clock import Clock
 from fleet.ledger import StepRecord
-from fleet.ledger.budget_records import Budget, Burst, Cutoff, Scope, Step, WindowKind
+from fleet.ledger.records.budgets import Budget, Burst, Cutoff, Scope, Step, WindowKind
 from fleet.notices import NoticeBoard
 
 log = logging.getLogger(__name__)

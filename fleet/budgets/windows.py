@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from fleet.ledger.budget_records import WindowKind, WindowSpec
+from fleet.ledger.records.budgets import WindowKind, WindowSpec
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

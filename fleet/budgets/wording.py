@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
 from fleet.budgets.model import BudgetStatus, PaceStatus, Transition
-from fleet.ledger.budget_records import Cutoff, Step
+from fleet.ledger.records.budgets import Cutoff, Step
 
 
 @dataclass(slots=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from fleet.ledger.forge_records import ForgeRunRecord, Slug
+from fleet.ledger.records.forge import ForgeRunRecord, Slug
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from fleet.errors import FleetwardenError
-from fleet.ledger.line_records import LineRecord
+from fleet.ledger.records.lines import LineRecord
 from fleet.repos.hook.policy import Issue
 
 

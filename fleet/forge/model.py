@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Literal, Protocol
 
 from fleet.errors import FleetwardenError
-from fleet.ledger.forge_records import Slug
+from fleet.ledger.records.forge import Slug
 
 ForgeKind = Literal["github", "gitea"]
 Permission = Literal["admin", "write", "read", "none"]

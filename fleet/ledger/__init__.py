@@ -3,15 +3,15 @@ agents, runs, lines, forge, approvals, budgets, metering, chat, audit, schedules
 
 from __future__ import annotations
 
-from fleet.ledger.budget_records import Freeze
-from fleet.ledger.budgets import StepRecord
-from fleet.ledger.chat_records import REPLACEABLE, AnswerState, ChatAnswer, Confirmation
-from fleet.ledger.migrations import LATEST_VERSION, MIGRATIONS, Migration, migrate
-from fleet.ledger.operator_schedules import ScheduleRecord
-from fleet.ledger.rows import AgentEvent, AgentRecord, AuditEntry, AuditOutcome, RunRecord
-from fleet.ledger.spawn_queue import QueuedSpawn, SpawnAsk
+from fleet.ledger.database.migrations import LATEST_VERSION, MIGRATIONS, Migration, migrate
+from fleet.ledger.records.budgets import Freeze
+from fleet.ledger.records.chat import REPLACEABLE, AnswerState, ChatAnswer, Confirmation
+from fleet.ledger.records.rows import AgentEvent, AgentRecord, AuditEntry, AuditOutcome, RunRecord
 from fleet.ledger.store import Ledger
-from fleet.ledger.usage_rows import UsageTotal
+from fleet.ledger.stores.budgets import StepRecord
+from fleet.ledger.stores.schedules import ScheduleRecord
+from fleet.ledger.stores.spawn_queue import QueuedSpawn, SpawnAsk
+from fleet.ledger.stores.usage_rows import UsageTotal
 
 __all__ = [
     "LATEST_VERSION",

@@ -1,9 +1,10 @@
 """The ledger: Fleetwarden's durable memory — one SQLite file (the embedded default) or a
 PostgreSQL database shared by orchestrators — opened once, with one store per concern.
 
-:class:`Ledger` opens the database (:mod:`fleet.ledger.engine`), brings its schema up to date
-(:mod:`fleet.ledger.migrations`) and holds the stores, each of which owns its tables and
-their record types; a part of Fleetwarden is handed the stores it uses, not the ledger.
+:class:`Ledger` opens the database (:mod:`fleet.ledger.database.engine`), brings its schema
+up to date (:mod:`fleet.ledger.database.migrations`) and holds the stores, each of which owns
+its tables and their record types; a part of Fleetwarden is handed the stores it uses, not
+the ledger.
 """
 
 from __future__ import annotations
@@ -14,27 +15,27 @@ from typing import Any
 
 from fleet.clock import Clock
 from fleet.errors import LedgerError
-from fleet.ledger.access import Access
-from fleet.ledger.accounts import AccountsStore
-from fleet.ledger.agents import AgentsStore
-from fleet.ledger.appender import Appender, SqliteAppender
-from fleet.ledger.approvals import ApprovalsStore
-from fleet.ledger.audit import AuditStore
-from fleet.ledger.budgets import BudgetsStore
-from fleet.ledger.chat import ChatStore
-from fleet.ledger.dashboard import DashboardStore
-from fleet.ledger.engine import Database, DatabaseError, SqliteDatabase
-from fleet.ledger.forge import ForgeStore
-from fleet.ledger.heartbeats import HeartbeatsStore
-from fleet.ledger.leases import LeasesStore
-from fleet.ledger.lines import LinesStore
-from fleet.ledger.location import LedgerLocation
-from fleet.ledger.metering import MeteringStore
-from fleet.ledger.migrations import migrate, schema_version
-from fleet.ledger.operator_schedules import SchedulesStore
-from fleet.ledger.refusals import RefusalsStore
-from fleet.ledger.runs import RunsStore
-from fleet.ledger.spawn_queue import SpawnQueueStore
+from fleet.ledger.database.access import Access
+from fleet.ledger.database.appender import Appender, SqliteAppender
+from fleet.ledger.database.engine import Database, DatabaseError, SqliteDatabase
+from fleet.ledger.database.location import LedgerLocation
+from fleet.ledger.database.migrations import migrate, schema_version
+from fleet.ledger.stores.accounts import AccountsStore
+from fleet.ledger.stores.agents import AgentsStore
+from fleet.ledger.stores.approvals import ApprovalsStore
+from fleet.ledger.stores.audit import AuditStore
+from fleet.ledger.stores.budgets import BudgetsStore
+from fleet.ledger.stores.chat import ChatStore
+from fleet.ledger.stores.dashboard import DashboardStore
+from fleet.ledger.stores.forge import ForgeStore
+from fleet.ledger.stores.heartbeats import HeartbeatsStore
+from fleet.ledger.stores.leases import LeasesStore
+from fleet.ledger.stores.lines import LinesStore
+from fleet.ledger.stores.metering import MeteringStore
+from fleet.ledger.stores.refusals import RefusalsStore
+from fleet.ledger.stores.runs import RunsStore
+from fleet.ledger.stores.schedules import SchedulesStore
+from fleet.ledger.stores.spawn_queue import SpawnQueueStore
 from fleet.private_files import private_dir, private_file
 
 
@@ -100,7 +101,7 @@ class Ledger:
         if location.url is None:
             return await cls.open(location.path, clock)
         # Imported here: an embedded (SQLite) ledger never loads the PostgreSQL driver.
-        from fleet.ledger.postgres import PostgresAppender, PostgresDatabase
+        from fleet.ledger.database.postgres import PostgresAppender, PostgresDatabase
 
         url, password = location.url, location.password
         try:
@@ -166,5 +167,5 @@ class Ledger:
     def fence(self, name: str, holder: str, epoch: int) -> None:
         """From now on, write only while ``holder`` holds lease ``name`` at ``epoch``: every
         write transaction of every store checks it first, and raises :class:`LeaseLost` when
-        it does not (see :mod:`fleet.ledger.leases`)."""
+        it does not (see :mod:`fleet.ledger.stores.leases`)."""
         self._access.fence(name, holder, epoch)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from fleet.errors import FleetError
-from fleet.ledger.line_records import LineRecord
+from fleet.ledger.records.lines import LineRecord
 from fleet.repos.facts import Change, Landed
 from fleet.repos.schema import RepoEntry
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from fleet.hosts.schema import LOCAL_HOST
-from fleet.ledger.line_records import LineRecord, LineState
+from fleet.ledger.records.lines import LineRecord, LineState
 from fleet.model import AgentSpec
 from fleet.names import AgentName
 from fleet.private_files import private_dir

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fleet.ledger.agents import AgentsStore
-from fleet.ledger.forge import ForgeStore
-from fleet.ledger.lines import LinesStore
-from fleet.ledger.refusals import RefusalsStore
+from fleet.ledger.stores.agents import AgentsStore
+from fleet.ledger.stores.forge import ForgeStore
+from fleet.ledger.stores.lines import LinesStore
+from fleet.ledger.stores.refusals import RefusalsStore
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Final
 
 from fleet.clock import Clock, SystemClock
-from fleet.ledger.forge_records import ForgeRunState
-from fleet.ledger.line_records import LineRecord, LineState
+from fleet.ledger.records.forge import ForgeRunState
+from fleet.ledger.records.lines import LineRecord, LineState
 from fleet.model import AgentState
 from fleet.repos.desk import NoLine, RepoError
 from fleet.repos.facts import Change, Landed

@@ -1,7 +1,7 @@
 """Reading a run's output: where it is and how its stream is parsed (for the live feed),
 a new run's first moments (a CLI that ends at once is answered with its summary), and the
 report of how a run went, read from its output once it ended
-(:mod:`fleet.ledger.runs`)."""
+(:mod:`fleet.ledger.stores.runs`)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fleet.backends.base import Backend
-from fleet.ledger.agents import AgentsStore
-from fleet.ledger.rows import RunRecord
-from fleet.ledger.runs import RunEnd, RunReport, RunsStore
+from fleet.ledger.records.rows import RunRecord
+from fleet.ledger.stores.agents import AgentsStore
+from fleet.ledger.stores.runs import RunEnd, RunReport, RunsStore
 from fleet.model import ExitInfo
 from fleet.names import AgentName
 from fleet.runs.facts import read_run

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from fleet.ledger.approval_records import Ask, Decision
+from fleet.ledger.records.approvals import Ask, Decision
 from fleet.model import PermissionMode
 
 

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fleet.approvals.binding import shown_digest
-from fleet.ledger.approval_records import Ask, AskKind, Decision
+from fleet.ledger.records.approvals import Ask, AskKind, Decision
 from fleet.model import PermissionMode
 from fleet.permissions.rules import BadRule, parse_rule
 from fleet.sessions.base import Alive, Asked, Closing, Effect, TurnEnded, Withdrawn, Write

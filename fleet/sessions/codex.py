@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from fleet.approvals.binding import shown_digest
-from fleet.ledger.approval_records import Decision
+from fleet.ledger.records.approvals import Decision
 from fleet.model import AgentSpec, PermissionMode
 from fleet.sessions.base import Alive, Asked, Effect, TurnEnded, Withdrawn, Write
 from fleet.sessions.codex_asks import (

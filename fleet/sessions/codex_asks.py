@@ -1,4 +1,4 @@
-"""What Codex's app-server asks, as Fleetwarden's :class:`~fleet.ledger.approval_records.Ask`, and
+"""What Codex's app-server asks, as Fleetwarden's :class:`~fleet.ledger.records.approvals.Ask`, and
 the asks an agent's mode and rules answer without asking anyone.
 
 Codex's ``untrusted`` approval policy asks for every command it does not know to be
@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fleet.ledger.approval_records import Ask
+from fleet.ledger.records.approvals import Ask
 from fleet.model import PermissionMode
 from fleet.permissions.rules import BadRule, first_match, first_refusal, parse_rule
 from fleet.sessions import codex_reads

@@ -27,7 +27,7 @@ from pathlib import Path
 from fleet.approvals.binding import request_digest, shown_digest
 from fleet.approvals.service import Approvals
 from fleet.clock import Clock
-from fleet.ledger.approval_records import ApprovalRequest, Decision
+from fleet.ledger.records.approvals import ApprovalRequest, Decision
 from fleet.model import AgentSpec, PermissionMode
 from fleet.names import AgentName
 from fleet.sessions.base import (

@@ -28,10 +28,10 @@ from typing import Any
 
 from fleet.approvals.service import Approvals
 from fleet.hostile_json import JsonRefused, read_json
-from fleet.ledger.agents import AgentsStore
-from fleet.ledger.approval_records import ApprovalRequest, ApprovalState, Ask
-from fleet.ledger.heartbeats import HeartbeatsStore
-from fleet.ledger.runs import RunsStore
+from fleet.ledger.records.approvals import ApprovalRequest, ApprovalState, Ask
+from fleet.ledger.stores.agents import AgentsStore
+from fleet.ledger.stores.heartbeats import HeartbeatsStore
+from fleet.ledger.stores.runs import RunsStore
 from fleet.notices import starter
 from fleet.sessions.claude import describe
 from fleet.sessions.codex_asks import patch_ask

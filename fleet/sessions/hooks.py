@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from fleet.ledger.rows import RunRecord
+from fleet.ledger.records.rows import RunRecord
 from fleet.model import AgentSpec, ExitInfo
 from fleet.names import AgentName
 

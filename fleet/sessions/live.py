@@ -22,11 +22,11 @@ from fleet.approvals.service import Approvals
 from fleet.backends.base import Backend
 from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, UnknownAgent
-from fleet.ledger.agents import AgentsStore
-from fleet.ledger.approval_records import ApprovalRequest
-from fleet.ledger.heartbeats import HeartbeatsStore
-from fleet.ledger.rows import RunRecord
-from fleet.ledger.runs import RunsStore
+from fleet.ledger.records.approvals import ApprovalRequest
+from fleet.ledger.records.rows import RunRecord
+from fleet.ledger.stores.agents import AgentsStore
+from fleet.ledger.stores.heartbeats import HeartbeatsStore
+from fleet.ledger.stores.runs import RunsStore
 from fleet.model import AgentSpec, ExitInfo, PermissionMode
 from fleet.names import AgentName
 from fleet.notices import starter

@@ -29,7 +29,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Final
 
-from fleet.ledger.approval_records import Decision
+from fleet.ledger.records.approvals import Decision
 from fleet.model import PermissionMode
 from fleet.sessions.base import Alive, Closing, Effect, TurnEnded, Write
 

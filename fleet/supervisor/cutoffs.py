@@ -20,7 +20,7 @@ import logging
 
 from fleet.budgets.model import Transition
 from fleet.errors import AgentNotRunning, FleetError
-from fleet.ledger.budget_records import Cutoff, Step
+from fleet.ledger.records.budgets import Cutoff, Step
 from fleet.supervisor.interfaces import FleetBrakes
 from fleet.transcript.story import Outcome
 

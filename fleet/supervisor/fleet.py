@@ -32,8 +32,8 @@ from fleet.clock import Clock
 from fleet.errors import AgentStillRunning
 from fleet.events import EventKind, FleetEvent, Listener
 from fleet.ledger import Freeze, UsageTotal
-from fleet.ledger.rows import AgentOrigin, AgentRecord
-from fleet.ledger.runs import RunReport
+from fleet.ledger.records.rows import AgentOrigin, AgentRecord
+from fleet.ledger.stores.runs import RunReport
 from fleet.model import (
     AgentSpec,
     AgentState,

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from fleet.ledger.rows import AgentRecord, RunRecord
-from fleet.ledger.runs import RunReport
+from fleet.ledger.records.rows import AgentRecord, RunRecord
+from fleet.ledger.stores.runs import RunReport
 from fleet.model import AgentState
 from fleet.model import RunBudget as RunBudget  # spawn's cap, re-exported with the settings
 from fleet.names import AgentName

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fleet.ledger.agents import AgentsStore
-from fleet.ledger.budgets import BudgetsStore
-from fleet.ledger.forge import ForgeStore
-from fleet.ledger.heartbeats import HeartbeatsStore
-from fleet.ledger.lines import LinesStore
-from fleet.ledger.metering import MeteringStore
-from fleet.ledger.refusals import RefusalsStore
-from fleet.ledger.runs import RunsStore
-from fleet.ledger.spawn_queue import SpawnQueueStore
+from fleet.ledger.stores.agents import AgentsStore
+from fleet.ledger.stores.budgets import BudgetsStore
+from fleet.ledger.stores.forge import ForgeStore
+from fleet.ledger.stores.heartbeats import HeartbeatsStore
+from fleet.ledger.stores.lines import LinesStore
+from fleet.ledger.stores.metering import MeteringStore
+from fleet.ledger.stores.refusals import RefusalsStore
+from fleet.ledger.stores.runs import RunsStore
+from fleet.ledger.stores.spawn_queue import SpawnQueueStore
 
 
 @dataclass(frozen=True, slots=True)

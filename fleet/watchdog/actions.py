@@ -24,11 +24,11 @@ from typing import Protocol
 from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError
 from fleet.events import EventKind, FleetEvent, Listener
-from fleet.ledger.agents import AgentsStore
-from fleet.ledger.budgets import BudgetsStore
-from fleet.ledger.heartbeats import HeartbeatsStore
-from fleet.ledger.rows import AgentRecord, RunRecord
-from fleet.ledger.runs import RunsStore
+from fleet.ledger.records.rows import AgentRecord, RunRecord
+from fleet.ledger.stores.agents import AgentsStore
+from fleet.ledger.stores.budgets import BudgetsStore
+from fleet.ledger.stores.heartbeats import HeartbeatsStore
+from fleet.ledger.stores.runs import RunsStore
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo
 from fleet.names import AgentName
 from fleet.runs.keeper import Ending

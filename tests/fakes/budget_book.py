@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fleet.budgets.model import BudgetError, BudgetStatus, PaceStatus, Source
-from fleet.ledger.budget_records import Budget, Burst, Scope, WindowKind, WindowSpec
+from fleet.ledger.records.budgets import Budget, Burst, Scope, WindowKind, WindowSpec
 
 
 @dataclass

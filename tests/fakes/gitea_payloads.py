@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from fleet.ledger.forge_records import Slug
+from fleet.ledger.records.forge import Slug
 
 Payload = dict[str, Any]
 Event = tuple[str, Payload]

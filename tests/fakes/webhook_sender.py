@@ -33,7 +33,7 @@ from typing import Any
 
 import aiohttp
 
-from fleet.ledger.forge_records import Slug
+from fleet.ledger.records.forge import Slug
 from tests.forge_data import WEBHOOK_EXAMPLES
 
 Payload = dict[str, Any]

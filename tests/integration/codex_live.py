@@ -17,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 
 from fleet.approvals.binding import shown_digest
-from fleet.ledger.approval_records import Decision
+from fleet.ledger.records.approvals import Decision
 from fleet.model import AgentSpec
 from fleet.runs.layout import write_files
 from fleet.runtimes import RuntimeContext

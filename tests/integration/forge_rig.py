@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from fleet.ledger.forge_records import Slug
+from fleet.ledger.records.forge import Slug
 from tests.fakes.github_api import BOT_LOGIN, FakeGitHub, github_thread
 from tests.fakes.provider import ToolCall, Turn
 from tests.git_upstream import GitUpstream

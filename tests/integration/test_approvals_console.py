@@ -13,7 +13,7 @@ import pytest
 from fleet.approvals.service import Approvals
 from fleet.clock import SystemClock
 from fleet.ledger import Ledger
-from fleet.ledger.approval_records import ApprovalRequest, ApprovalState, Ask, Decision
+from fleet.ledger.records.approvals import ApprovalRequest, ApprovalState, Ask, Decision
 from tests.integration.console_bot import ConsoleBot, wait_until
 
 pytestmark = pytest.mark.integration

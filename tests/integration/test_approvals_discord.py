@@ -15,7 +15,7 @@ import pytest
 from bot.app.lifecycle import App
 from bot.config import load_config
 from fleet.clock import SystemClock
-from fleet.ledger.approval_records import ApprovalRequest, ApprovalState, Ask, Decision
+from fleet.ledger.records.approvals import ApprovalRequest, ApprovalState, Ask, Decision
 from fleet.runtimes import default_registry
 from tests.fakes.discord_server import FakeDiscord, PostedMessage
 from tests.integration.test_discord_bot import TOKEN_ENV, eventually, write_config

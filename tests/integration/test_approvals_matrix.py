@@ -20,7 +20,7 @@ import pytest
 from bot.app.lifecycle import App
 from bot.config import load_config
 from fleet.clock import SystemClock
-from fleet.ledger.approval_records import ApprovalRequest, ApprovalState, Ask, Decision
+from fleet.ledger.records.approvals import ApprovalRequest, ApprovalState, Ask, Decision
 from fleet.runtimes import default_registry
 from tests.fakes.background import fake_provider_thread
 from tests.fakes.provider import Accepted, ToolCall, Turn

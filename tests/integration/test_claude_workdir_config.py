@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from fleet.approvals.service import Approvals
-from fleet.ledger.approval_records import ApprovalRequest, Decision
+from fleet.ledger.records.approvals import ApprovalRequest, Decision
 from fleet.model import AgentState, PermissionMode
 from fleet.names import AgentName
 from fleet.runs.layout import AgentPaths

@@ -21,7 +21,7 @@ from fleet.approvals.service import Approvals
 from fleet.backends.tmux import TmuxBackend
 from fleet.clock import SystemClock
 from fleet.ledger import Ledger
-from fleet.ledger.approval_records import ApprovalRequest, Decision
+from fleet.ledger.records.approvals import ApprovalRequest, Decision
 from fleet.model import AgentSpec, PermissionMode
 from fleet.names import AgentName
 from fleet.runs.launch_kit import LaunchKit

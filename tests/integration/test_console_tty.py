@@ -14,7 +14,7 @@ import pytest
 from bot.commands.help import help_text
 from bot.commands.specs import COMMANDS
 from connectors.markdown import to_plain
-from fleet.ledger.forge_records import Slug
+from fleet.ledger.records.forge import Slug
 from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT
 from tests.fakes.webhook_sender import github_delivery, github_issue
 from tests.git_upstream import served_app

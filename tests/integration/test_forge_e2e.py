@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet.ledger.forge_records import Slug
+from fleet.ledger.records.forge import Slug
 from tests import sandbox_need
 from tests.fakes.background import fake_provider_thread
 from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub, github_thread

@@ -20,7 +20,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from fleet.ledger.forge_records import Slug
+from fleet.ledger.records.forge import Slug
 from tests import sandbox_need
 from tests.fakes.background import fake_provider_thread
 from tests.fakes.gitea_api import BOT_LOGIN, GITEA_TOKEN, FakeGitea, fake_gitea_thread

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from fleet.ledger.forge_records import Slug
+from fleet.ledger.records.forge import Slug
 from tests import sandbox_need
 from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
 from tests.fakes.webhook_sender import Event, github_delivery, github_issue

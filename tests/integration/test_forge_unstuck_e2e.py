@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet.ledger.forge_records import Slug
+from fleet.ledger.records.forge import Slug
 from tests import sandbox_need
 from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
 from tests.fakes.webhook_sender import Event, github_delivery, github_issue, github_review

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet.ledger.approval_records import Decision
+from fleet.ledger.records.approvals import Decision
 from fleet.model import AgentState, PermissionMode
 from fleet.names import AgentName
 from fleet.runs.layout import AgentPaths

@@ -26,7 +26,7 @@ from fleet.budgets.policy import PacingPolicy
 from fleet.budgets.service import BudgetService
 from fleet.clock import SystemClock
 from fleet.ledger import Ledger
-from fleet.ledger.budget_records import Budget, Scope, WindowKind, WindowSpec
+from fleet.ledger.records.budgets import Budget, Scope, WindowKind, WindowSpec
 from fleet.metering.config import MeteringSettings
 from fleet.metering.events import Outcome, UsageEvent
 from fleet.metering.proxy import MeteringProxy

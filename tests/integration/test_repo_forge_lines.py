@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet.ledger.forge_records import ForgeRunState, Slug
+from fleet.ledger.records.forge import ForgeRunState, Slug
 from fleet.model import AgentState
 from fleet.names import AgentName
 from fleet.repos.desk import NoLine, RepoError

@@ -16,7 +16,7 @@ import pytest
 
 from fleet.clock import SystemClock
 from fleet.ledger import Ledger
-from fleet.ledger.location import LedgerLocation
+from fleet.ledger.database.location import LedgerLocation
 from fleet.model import AgentSpec, AgentState, DesiredState
 from fleet.names import AgentName
 from fleet.repos.desk import RepoError

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet.ledger.forge_records import Slug
+from fleet.ledger.records.forge import Slug
 from tests import sandbox_need
 from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
 from tests.git_upstream import GitUpstream, served_app

@@ -14,9 +14,9 @@ import pytest
 
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
-from fleet.ledger.engine import Database, SqliteDatabase
-from fleet.ledger.location import LedgerLocation
-from fleet.ledger.postgres import PostgresDatabase
+from fleet.ledger.database.engine import Database, SqliteDatabase
+from fleet.ledger.database.location import LedgerLocation
+from fleet.ledger.database.postgres import PostgresDatabase
 from tests.unit.chat_fakes import T0, Calls, FakeConnector
 
 

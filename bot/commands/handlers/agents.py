@@ -30,8 +30,8 @@ from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError
 from fleet.forge.facts import ForgeRuns
 from fleet.hosts.schema import LOCAL_HOST
-from fleet.ledger.forge_records import ForgeRunRecord, ForgeRunState
-from fleet.ledger.line_records import LineRecord
+from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState
+from fleet.ledger.records.lines import LineRecord
 from fleet.model import PermissionMode
 from fleet.repos.desk import RepoDesk
 from fleet.repos.line.cutting import Asked

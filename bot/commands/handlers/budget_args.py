@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from bot.commands.errors import CommandError
 from bot.commands.grammar import show
 from fleet.budgets.model import parse_duration
-from fleet.ledger.budget_records import SCOPE_FORMS, Scope
+from fleet.ledger.records.budgets import SCOPE_FORMS, Scope
 
 _TOKENS = re.compile(r"(\d+(?:\.\d+)?)([kmg]?)")
 _MULTIPLIERS = {"": 1, "k": 1_000, "m": 1_000_000, "g": 1_000_000_000}

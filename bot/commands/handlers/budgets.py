@@ -19,7 +19,7 @@ from bot.commands.handlers.budget_args import parse_limit, parse_moment, parse_s
 from bot.commands.request import Request
 from bot.render import budgets as render_budgets
 from fleet.budgets.model import BudgetBook, BudgetError, parse_window
-from fleet.ledger.budget_records import Budget, Burst, Confidence
+from fleet.ledger.records.budgets import Budget, Burst, Confidence
 
 _SCOPE = ArgSpec(
     "SCOPE", "Whose budget: `global`, `group:`, `agent:`, `account:` or `provider:NAME`."

@@ -28,9 +28,9 @@ from fleet.forge.posts.publish import Publisher
 from fleet.forge.posts.unpublished import LineEnded, why_unpublished
 from fleet.forge.runs.desk import IssueLock
 from fleet.forge.schema import ForgeEntry
-from fleet.ledger.forge import ForgeStore
-from fleet.ledger.forge_records import ForgeRunRecord, ForgeRunState
-from fleet.ledger.line_records import LineState
+from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState
+from fleet.ledger.records.lines import LineState
+from fleet.ledger.stores.forge import ForgeStore
 from fleet.names import is_agent_name
 from fleet.repos.line.no_branch import PullEnd, run_pull_end
 

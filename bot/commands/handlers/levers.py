@@ -31,8 +31,8 @@ from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec
 from bot.commands.handlers.spawn_queue import SpawnQueue
 from bot.commands.request import Reply, Request
 from fleet.errors import AgentNotRunning, FleetError
-from fleet.ledger.agents import AgentsStore
-from fleet.ledger.budgets import BudgetsStore
+from fleet.ledger.stores.agents import AgentsStore
+from fleet.ledger.stores.budgets import BudgetsStore
 from fleet.model import DesiredState, RestartMode
 from fleet.names import ALL_AGENTS as ALL
 from fleet.supervisor.interfaces import AgentControl

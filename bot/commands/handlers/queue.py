@@ -16,7 +16,7 @@ from bot.render import fleet as render
 from bot.render import forge as render_forge
 from fleet.forge.facts import ForgeRuns
 from fleet.ledger import QueuedSpawn
-from fleet.ledger.forge_records import ForgeRunRecord, ForgeRunState
+from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState
 
 QUEUE = CommandSpec(
     name="queue",

@@ -28,7 +28,7 @@ from bot.commands.request import Reply, Request
 from bot.render import changes as render
 from bot.render.forge import web_address
 from connectors.base import Attachment, safe_file_name
-from fleet.ledger.line_records import LineRecord
+from fleet.ledger.records.lines import LineRecord
 from fleet.names import is_agent_name
 from fleet.repos.desk import NoLine, RepoDesk
 from fleet.repos.facts import Change

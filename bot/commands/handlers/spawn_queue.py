@@ -29,9 +29,9 @@ from fleet.caps import Caps
 from fleet.clock import Clock
 from fleet.events import FleetEvent
 from fleet.ledger import QueuedSpawn, SpawnAsk
-from fleet.ledger.agents import AgentsStore
-from fleet.ledger.forge import ForgeStore
-from fleet.ledger.spawn_queue import SpawnQueueStore
+from fleet.ledger.stores.agents import AgentsStore
+from fleet.ledger.stores.forge import ForgeStore
+from fleet.ledger.stores.spawn_queue import SpawnQueueStore
 from fleet.notices import NoticeBoard
 from fleet.supervisor.admission.admit import Admission, SpawnBudgets, Wait
 from fleet.supervisor.admission.queue import LaunchQueue

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from fleet.clock import Clock
 from fleet.forge.api.rest import ForgeHttp
 from fleet.forge.model import ForgeApiError
-from fleet.ledger.forge_records import Slug
+from fleet.ledger.records.forge import Slug
 
 RENEW_AHEAD: Final = timedelta(minutes=5)  # mint again this close to a token's expiry
 JWT_BACKDATE: Final = timedelta(seconds=60)  # GitHub's advice against clock drift

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Final
 
 from fleet.forge.model import ForgeApi
-from fleet.ledger.forge_records import Slug
+from fleet.ledger.records.forge import Slug
 
 log = logging.getLogger(__name__)
 

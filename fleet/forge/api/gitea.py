@@ -49,7 +49,7 @@ from fleet.forge.model import (
     IssueChange,
     Permission,
 )
-from fleet.ledger.forge_records import Slug
+from fleet.ledger.records.forge import Slug
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
 from fleet.forge.model import ForgeComment, ForgeIssue, ForgePull, ForgeReview, IssueChange
-from fleet.ledger.forge_records import Slug
+from fleet.ledger.records.forge import Slug
 
 WIP_PREFIX: Final = "WIP: "
 # Gitea's default [repository.pull-request] WORK_IN_PROGRESS_PREFIXES, matched uppercased.

@@ -61,7 +61,7 @@ from fleet.forge.model import (
     ForgePull,
 )
 from fleet.forge.posts.footer import when
-from fleet.ledger.forge_records import Slug
+from fleet.ledger.records.forge import Slug
 
 log = logging.getLogger(__name__)
 

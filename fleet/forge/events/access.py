@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 from fleet.forge.model import ForgeApi, ForgeApiError
 from fleet.forge.schema import ForgeEntry
-from fleet.ledger.forge_records import Slug
+from fleet.ledger.records.forge import Slug
 
 log = logging.getLogger(__name__)
 

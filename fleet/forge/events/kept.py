@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from fleet.forge.model import EventKind, ForgeEvent
-from fleet.ledger.forge_records import Slug
+from fleet.ledger.records.forge import Slug
 
 _FIELDS: Final = frozenset(f.name for f in fields(ForgeEvent))
 

@@ -59,7 +59,7 @@ from fleet.forge.model import (
     same_login,
 )
 from fleet.forge.schema import ForgeEntry
-from fleet.ledger.forge_records import Slug
+from fleet.ledger.records.forge import Slug
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from fleet.forge.events.delivery import BadDelivery, DeliveryHeaders
 from fleet.forge.model import EventKind, ForgeEvent, ForgeKind, same_login
 from fleet.forge.schema import ForgeEntry, ForgeTrigger
 from fleet.hostile_json import JsonRefused, read_object
-from fleet.ledger.forge_records import Slug
+from fleet.ledger.records.forge import Slug
 
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -16,15 +16,15 @@ from fleet.clock import Clock
 from fleet.forge.posts.footer import Provenance
 from fleet.forge.posts.unpublished import public_part
 from fleet.ledger import UsageTotal
-from fleet.ledger.agents import AgentsStore
-from fleet.ledger.approval_records import ApprovalState
-from fleet.ledger.approvals import ApprovalsStore
-from fleet.ledger.forge import ForgeStore
-from fleet.ledger.forge_records import ForgeRunRecord
-from fleet.ledger.lines import LinesStore
-from fleet.ledger.metering import MeteringStore
-from fleet.ledger.refusals import RefusalsStore
-from fleet.ledger.runs import RunsStore
+from fleet.ledger.records.approvals import ApprovalState
+from fleet.ledger.records.forge import ForgeRunRecord
+from fleet.ledger.stores.agents import AgentsStore
+from fleet.ledger.stores.approvals import ApprovalsStore
+from fleet.ledger.stores.forge import ForgeStore
+from fleet.ledger.stores.lines import LinesStore
+from fleet.ledger.stores.metering import MeteringStore
+from fleet.ledger.stores.refusals import RefusalsStore
+from fleet.ledger.stores.runs import RunsStore
 from fleet.model import AgentSpec
 from fleet.repos.facts import change_from_json
 

@@ -40,11 +40,11 @@ from fleet.forge.schema import ForgeEntry
 from fleet.forge.text.defuse import BODY_LIMIT, defuse, fenced
 from fleet.forge.text.hidden import cap, unseen_free
 from fleet.forge.text.rendered import inert
-from fleet.ledger.approvals import ApprovalsStore
-from fleet.ledger.forge import ForgeStore
-from fleet.ledger.forge_records import ForgeRunRecord, ForgeRunState, Slug
-from fleet.ledger.line_records import LineRecord, LineState
-from fleet.ledger.lines import LinesStore
+from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState, Slug
+from fleet.ledger.records.lines import LineRecord, LineState
+from fleet.ledger.stores.approvals import ApprovalsStore
+from fleet.ledger.stores.forge import ForgeStore
+from fleet.ledger.stores.lines import LinesStore
 from fleet.repos.facts import change_from_json
 
 log = logging.getLogger(__name__)

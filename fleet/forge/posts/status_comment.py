@@ -16,9 +16,9 @@ from fleet.forge.posts.footer import Provenance
 from fleet.forge.posts.provenance import ProvenanceSource, Spend
 from fleet.forge.posts.sticky import StickyState, status_text
 from fleet.forge.posts.unpublished import BRANCH_ENDED, detail_part, fix_words, public_part
-from fleet.ledger.approvals import ApprovalsStore
-from fleet.ledger.forge import ForgeStore
-from fleet.ledger.forge_records import ForgeRunRecord, ForgeRunState
+from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState
+from fleet.ledger.stores.approvals import ApprovalsStore
+from fleet.ledger.stores.forge import ForgeStore
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from typing import Final, Protocol
 from fleet.forge.api.rest import ForgeRateLimited
 from fleet.forge.model import ForgeApiError
 from fleet.forge.schema import ForgeEntry
-from fleet.ledger.forge_records import ForgeRunRecord
-from fleet.ledger.line_records import LineRecord, LineState
+from fleet.ledger.records.forge import ForgeRunRecord
+from fleet.ledger.records.lines import LineRecord, LineState
 from fleet.redaction.guard import guarded
 from fleet.repos.desk import NoLine
 

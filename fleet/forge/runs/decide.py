@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from fleet.forge.model import EventKind, ForgeEvent, same_login
 from fleet.forge.schema import ForgeEntry
-from fleet.ledger.forge_records import ForgeRunRecord
+from fleet.ledger.records.forge import ForgeRunRecord
 
 
 @dataclass(frozen=True, slots=True)

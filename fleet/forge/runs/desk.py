@@ -18,8 +18,8 @@ from fleet.forge.launcher import ForgeLauncher
 from fleet.forge.model import ForgeApi, ForgeApiError
 from fleet.forge.posts.publish import Publisher
 from fleet.forge.schema import ForgeEntry
-from fleet.ledger.forge import ForgeStore
-from fleet.ledger.forge_records import ForgeRunRecord, ForgeRunState, Slug
+from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState, Slug
+from fleet.ledger.stores.forge import ForgeStore
 from fleet.repos.landing.messages import one_line
 
 log = logging.getLogger(__name__)

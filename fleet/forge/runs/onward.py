@@ -24,8 +24,8 @@ from fleet.forge.posts.publish import Publisher
 from fleet.forge.posts.unpublished import audit_words
 from fleet.forge.runs.prompts import follow_up_prompt, next_run_prompt
 from fleet.forge.schema import ForgeEntry
-from fleet.ledger.forge import ForgeStore
-from fleet.ledger.forge_records import ForgeRunRecord, ForgeRunState
+from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState
+from fleet.ledger.stores.forge import ForgeStore
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from fleet.forge.events.poller import Poller
 from fleet.forge.model import ForgeApi, ForgeEvent
 from fleet.forge.runs.work import ForgeWork
 from fleet.forge.schema import ForgeEntry
-from fleet.ledger.forge_records import Slug
+from fleet.ledger.records.forge import Slug
 
 
 class ForgePolling:

@@ -27,7 +27,7 @@ from fleet.forge.posts.footer import when
 from fleet.forge.text.defuse import defuse, escape_cell, fenced
 from fleet.forge.text.hidden import clean, unseen_free
 from fleet.forge.text.shown import shown_text
-from fleet.ledger.forge_records import Slug
+from fleet.ledger.records.forge import Slug
 from fleet.redaction.guard import guarded
 
 __all__ = [

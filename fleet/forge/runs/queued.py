@@ -14,8 +14,8 @@ from fleet.forge.fleet_launcher import FleetLauncher
 from fleet.forge.launcher import LaunchRefused
 from fleet.forge.runs.starts import RunStarts
 from fleet.ledger import QueuedSpawn
-from fleet.ledger.forge import ForgeStore
-from fleet.ledger.forge_records import ForgeRunRecord, ForgeRunState
+from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState
+from fleet.ledger.stores.forge import ForgeStore
 from fleet.supervisor.admission.queue import Launch
 
 log = logging.getLogger(__name__)

@@ -21,8 +21,8 @@ from fleet.forge.posts.publish import Publisher
 from fleet.forge.posts.unpublished import audit_words
 from fleet.forge.runs.prompts import issue_prompt
 from fleet.forge.schema import ForgeEntry
-from fleet.ledger.forge import ForgeStore
-from fleet.ledger.forge_records import ForgeRunRecord, ForgeRunState, Slug
+from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState, Slug
+from fleet.ledger.stores.forge import ForgeStore
 from fleet.names import is_agent_name
 from fleet.repos.hook.policy import Issue
 from fleet.repos.line.identity import forge_co_author

@@ -22,8 +22,8 @@ from fleet.forge.runs.desk import ForgeDesk
 from fleet.forge.runs.starts import RunStarts
 from fleet.forge.runs.work import ForgeWork
 from fleet.forge.schema import ForgeEntry
-from fleet.ledger.forge import ForgeStore
-from fleet.ledger.forge_records import ForgeRunRecord, ForgeRunState
+from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState
+from fleet.ledger.stores.forge import ForgeStore
 
 log = logging.getLogger(__name__)
 

@@ -48,8 +48,8 @@ from fleet.forge.runs.decide import (
 from fleet.forge.runs.onward import Onward
 from fleet.forge.runs.starts import RunStarts
 from fleet.forge.schema import ForgeEntry
-from fleet.ledger.forge import ForgeStore
-from fleet.ledger.forge_records import ForgeRunRecord, ForgeRunState, Slug
+from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState, Slug
+from fleet.ledger.stores.forge import ForgeStore
 from fleet.repos.schema import RepoEntry
 from fleet.supervisor.admission.slots import FREEING
 

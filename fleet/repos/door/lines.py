@@ -13,10 +13,10 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from fleet.ledger.forge import ForgeStore
-from fleet.ledger.line_records import LineRecord, LineState
-from fleet.ledger.lines import LinesStore
-from fleet.ledger.refusals import RefusalsStore
+from fleet.ledger.records.lines import LineRecord, LineState
+from fleet.ledger.stores.forge import ForgeStore
+from fleet.ledger.stores.lines import LinesStore
+from fleet.ledger.stores.refusals import RefusalsStore
 from fleet.names import AgentName
 from fleet.repos import git as g
 from fleet.repos.door.line_repo import own_pull

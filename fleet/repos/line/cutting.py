@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 from fleet.hosts.schema import LOCAL_HOST
-from fleet.ledger.line_records import LineState
+from fleet.ledger.records.lines import LineState
 from fleet.model import AgentSpec
 from fleet.repos.desk import RepoError
 from fleet.repos.door.line_repo import LineRules, create_line_repo

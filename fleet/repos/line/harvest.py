@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Protocol
 
 from fleet.hosts.schema import LOCAL_HOST
-from fleet.ledger.line_records import LineRecord
+from fleet.ledger.records.lines import LineRecord
 from fleet.private_files import private_dir
 from fleet.repos import git as g
 from fleet.repos.desk import RepoError

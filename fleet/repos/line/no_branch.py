@@ -9,11 +9,11 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from fleet.ledger.agents import AgentsStore
-from fleet.ledger.forge import ForgeStore
-from fleet.ledger.forge_records import ForgeRunRecord
-from fleet.ledger.line_records import LineRecord, LineState
-from fleet.ledger.lines import LinesStore
+from fleet.ledger.records.forge import ForgeRunRecord
+from fleet.ledger.records.lines import LineRecord, LineState
+from fleet.ledger.stores.agents import AgentsStore
+from fleet.ledger.stores.forge import ForgeStore
+from fleet.ledger.stores.lines import LinesStore
 
 _ENDED: Final = re.compile(r"PR #(?P<n>\d+) (?P<how>merged|closed)")
 """How Fleetwarden's audit of a forge run says its pull request ended."""

@@ -32,7 +32,7 @@ from fleet.hosts.lanes import read_uids
 from fleet.hosts.place import LOOPBACK, HostPlace
 from fleet.hosts.remote import RemoteResult, failure
 from fleet.hosts.schema import LOCAL_HOST
-from fleet.ledger.line_records import LineRecord
+from fleet.ledger.records.lines import LineRecord
 from fleet.repos.desk import RepoError
 from fleet.repos.hook.policy import Identity, agent_identity
 from fleet.repos.line.checkouts import CO_AUTHOR_HOOK

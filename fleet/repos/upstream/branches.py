@@ -17,7 +17,7 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Final
 
-from fleet.ledger.line_records import LineRecord
+from fleet.ledger.records.lines import LineRecord
 from fleet.repos import git as g
 from fleet.repos.desk import RepoError
 from fleet.repos.upstream.git_words import branch_not_ours

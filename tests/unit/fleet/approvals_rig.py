@@ -9,7 +9,7 @@ import pytest
 from fleet.approvals.service import Approvals
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
-from fleet.ledger.approval_records import ApprovalRequest, Ask
+from fleet.ledger.records.approvals import ApprovalRequest, Ask
 
 CHANNEL = "test"
 

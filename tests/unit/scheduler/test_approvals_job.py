@@ -7,7 +7,7 @@ from pathlib import Path
 from fleet.approvals.service import Approvals
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
-from fleet.ledger.approval_records import ApprovalState, Ask
+from fleet.ledger.records.approvals import ApprovalState, Ask
 from scheduler.approvals_job import expire_approvals
 from tests.fakes.job_context import job_context
 from tests.unit.chat_fakes import T0

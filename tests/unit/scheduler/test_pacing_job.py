@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from fleet.budgets.model import Transition
-from fleet.ledger.budget_records import Step
+from fleet.ledger.records.budgets import Step
 from scheduler.context import JobContext
 from scheduler.errors import UnknownJob
 from scheduler.jobs import FleetScheduler, JobArg

@@ -18,8 +18,8 @@ from fleet.budgets.run_budget import (
     unpriced_cap,
 )
 from fleet.budgets.run_estimate import estimate_runs, estimate_text
-from fleet.ledger.agents import AgentsStore
-from fleet.ledger.runs import RunsStore
+from fleet.ledger.stores.agents import AgentsStore
+from fleet.ledger.stores.runs import RunsStore
 from fleet.model import AgentSpec, RunBudget
 
 SpecOf = Callable[[str], Awaitable[AgentSpec | None]]

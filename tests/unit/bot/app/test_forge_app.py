@@ -21,7 +21,7 @@ from fleet.clock import SystemClock
 from fleet.forge.api.git_tokens import GitTokens
 from fleet.forge.events.endpoint import Refusal, WebhookEndpoint, WebhookForge
 from fleet.forge.model import ForgeEvent
-from fleet.ledger.forge_records import Slug
+from fleet.ledger.records.forge import Slug
 from fleet.repos.upstream.credentials import secret_of
 from tests.fakes.github_api import FakeGitHub, make_app_key
 from tests.fakes.webhook_sender import github_delivery, github_issue

@@ -18,7 +18,7 @@ from bot.approvals.render import (
 )
 from bot.approvals.shown import inline_code
 from connectors.markdown import to_plain
-from fleet.ledger.approval_records import ApprovalRequest, ApprovalState, AskKind, Decision
+from fleet.ledger.records.approvals import ApprovalRequest, ApprovalState, AskKind, Decision
 from fleet.redaction.invisible import reveal
 from tests.unit.chat_fakes import T0
 

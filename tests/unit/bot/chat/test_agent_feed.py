@@ -17,7 +17,7 @@ from fleet.budgets.model import Transition
 from fleet.clock import ManualClock
 from fleet.events import EventKind, FleetEvent
 from fleet.ledger import Ledger
-from fleet.ledger.budget_records import Step
+from fleet.ledger.records.budgets import Step
 from fleet.model import AgentState
 from fleet.names import AgentName
 from fleet.notices import Delivery, Notice

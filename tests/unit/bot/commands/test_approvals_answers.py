@@ -24,7 +24,7 @@ from fleet.approvals.service import Approvals
 from fleet.clock import ManualClock
 from fleet.events import EventKind, FleetEvent
 from fleet.ledger import Ledger
-from fleet.ledger.approval_records import ApprovalRequest, ApprovalState, Ask, AskKind, Decision
+from fleet.ledger.records.approvals import ApprovalRequest, ApprovalState, Ask, AskKind, Decision
 from fleet.model import AgentState, PermissionMode
 from fleet.names import AgentName
 from tests.unit.chat_fakes import (

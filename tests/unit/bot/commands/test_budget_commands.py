@@ -23,7 +23,7 @@ from bot.commands.specs import COMMANDS
 from bot.render import budgets as render_budgets
 from fleet.budgets.model import BudgetError, BudgetStatus, PaceStatus, Source
 from fleet.ledger import Ledger
-from fleet.ledger.budget_records import (
+from fleet.ledger.records.budgets import (
     Budget,
     Burst,
     Confidence,

@@ -16,8 +16,8 @@ from bot.commands.specs import COMMANDS
 from fleet.clock import ManualClock
 from fleet.forge.model import EventKind
 from fleet.ledger import Ledger
-from fleet.ledger.forge_records import ForgeRunState
-from fleet.ledger.line_records import LineState
+from fleet.ledger.records.forge import ForgeRunState
+from fleet.ledger.records.lines import LineState
 from tests.unit.bot.commands.test_repo_commands import ADMIN
 from tests.unit.chat_fakes import message
 from tests.unit.fleet.forge.work_rig import AGENT, BRANCH, WorkRig, event

@@ -27,7 +27,7 @@ from bot.commands.specs import COMMANDS
 from fleet.clock import ManualClock
 from fleet.errors import AgentNotRunning, UnknownAgent
 from fleet.ledger import Ledger
-from fleet.ledger.line_records import LineRecord, LineState
+from fleet.ledger.records.lines import LineRecord, LineState
 from fleet.model import AgentSpec, AgentState
 from fleet.names import AgentName
 from fleet.repos.desk import NoLine, RepoDesk, RepoError
@@ -531,7 +531,7 @@ def test_the_fake_desk_keeps_the_protocol() -> None:
 async def test_spawn_of_an_agent_on_a_forge_issue_is_refused(ledger: Ledger) -> None:
     """An agent working on an issue from a forge: a chat `spawn` would take over its
     branch, so it is refused with what to do; a queued issue does not hold it."""
-    from fleet.ledger.forge_records import ForgeRunRecord, Slug
+    from fleet.ledger.records.forge import ForgeRunRecord, Slug
 
     record = ForgeRunRecord(
         id=1, forge="gh", repo="app", slug=Slug("acme", "app"), issue=12, title="Fix it",
@@ -636,7 +636,7 @@ async def test_an_agent_on_an_issue_without_a_session_is_told_what_goes_on(
 ) -> None:
     """An agent on a forge issue whose session ended: `spawn` no longer points to `send`
     (which would say "spawn it first"), and `send` says what gives it its next run."""
-    from fleet.ledger.forge_records import ForgeRunRecord, Slug
+    from fleet.ledger.records.forge import ForgeRunRecord, Slug
 
     record = ForgeRunRecord(
         id=1, forge="gh", repo="app", slug=Slug("acme", "app"), issue=12, title="Fix it",

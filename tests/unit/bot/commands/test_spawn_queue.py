@@ -266,7 +266,7 @@ async def test_an_agent_on_a_forge_issue_is_not_launched_by_the_roster_or_the_qu
     """While ``coder`` works on an issue, the roster's own launch is turned away with why
     (nothing queued), and a launch queued before the issue came is not started: its forge
     run owns its branch and its session."""
-    from fleet.ledger.forge_records import ForgeRunState, Slug
+    from fleet.ledger.records.forge import ForgeRunState, Slug
 
     queue = make_queue(ledger, tmp_path, Caps(max_running=1))
     starter = Starter(ledger)
@@ -296,7 +296,7 @@ async def test_queue_lists_the_forge_runs_waiting_to_start(ledger: Ledger, tmp_p
     """A forge run waiting for its agent (or its budget) is in `queue`: its issue, agent,
     why it waits and since when — not "nothing is queued"."""
     from bot.commands.handlers.queue import QueueCommands
-    from fleet.ledger.forge_records import ForgeRunState, Slug
+    from fleet.ledger.records.forge import ForgeRunState, Slug
 
     key = await ledger.forge.add_forge_run(
         forge="gh", repo="app", slug=Slug("acme", "app"), issue=12, title="Fix it",

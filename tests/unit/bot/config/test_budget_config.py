@@ -12,7 +12,7 @@ import pytest
 
 from bot.config import Config, ConfigError, ConfigProblem, parse_config
 from fleet.budgets.model import Groups, contradictions, ladder_problem, parse_window
-from fleet.ledger.budget_records import Budget, Confidence, Cutoff, Scope, WindowKind, WindowSpec
+from fleet.ledger.records.budgets import Budget, Confidence, Cutoff, Scope, WindowKind, WindowSpec
 from scheduler.config import PacingSettings
 from tests.unit.chat_fakes import T0
 

@@ -20,7 +20,7 @@ from fleet.backends.process import SubprocessBackend
 from fleet.clock import Clock, ManualClock
 from fleet.hosts.service import Hosts
 from fleet.ledger import Ledger
-from fleet.ledger.line_records import LineRecord, LineState
+from fleet.ledger.records.lines import LineRecord, LineState
 from fleet.model import AgentSpec, DesiredState
 from fleet.names import AgentName
 from fleet.redaction.guard import HIDDEN

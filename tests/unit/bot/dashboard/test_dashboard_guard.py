@@ -18,9 +18,9 @@ from fleet.approvals.service import Approvals
 from fleet.clock import ManualClock
 from fleet.hosts.service import Hosts
 from fleet.ledger import Ledger
-from fleet.ledger.approval_records import Ask
-from fleet.ledger.dashboard import UsageSum
-from fleet.ledger.usage_rows import NOT_SERVED
+from fleet.ledger.records.approvals import Ask
+from fleet.ledger.stores.dashboard import UsageSum
+from fleet.ledger.stores.usage_rows import NOT_SERVED
 from fleet.metering.events import Outcome, Tokens
 from fleet.redaction.known import Secret
 from fleet.redaction.redactor import Redactor

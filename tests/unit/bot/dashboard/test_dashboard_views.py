@@ -16,8 +16,8 @@ from fleet.approvals.service import Approvals
 from fleet.clock import ManualClock
 from fleet.hosts.service import Hosts
 from fleet.ledger import Ledger
-from fleet.ledger.approval_records import ApprovalPost, Ask, Decision
-from fleet.ledger.forge_records import Slug
+from fleet.ledger.records.approvals import ApprovalPost, Ask, Decision
+from fleet.ledger.records.forge import Slug
 from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings

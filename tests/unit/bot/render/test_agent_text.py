@@ -21,9 +21,9 @@ from connectors.discord.outbound import parts as discord_parts
 from connectors.markdown import to_html, to_plain
 from connectors.matrix.render import notices
 from fleet.events import EventKind, FleetEvent
-from fleet.ledger.rows import RunRecord
-from fleet.ledger.runs import RunEnd, RunReport
-from fleet.ledger.usage_rows import NOT_SERVED, UsageTotal
+from fleet.ledger.records.rows import RunRecord
+from fleet.ledger.stores.runs import RunEnd, RunReport
+from fleet.ledger.stores.usage_rows import NOT_SERVED, UsageTotal
 from fleet.metering.events import Tokens
 from fleet.model import AgentState, ExitInfo
 from fleet.names import AgentName

@@ -13,7 +13,7 @@ from markdown_it import MarkdownIt
 from bot.render.forge import forge_list, links, pull_news
 from connectors.markdown import to_html
 from fleet.forge.facts import PullNews
-from fleet.ledger.forge_records import ForgeRunRecord, Slug
+from fleet.ledger.records.forge import ForgeRunRecord, Slug
 
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
 HOSTILE = "Fix `it`\n# Heading | @room **now** <b>x</b> [link](http://evil)"

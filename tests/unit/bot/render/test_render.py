@@ -12,7 +12,7 @@ from bot.render import fleet as render
 from fleet.budgets.model import Transition
 from fleet.events import EventKind, FleetEvent
 from fleet.ledger import UsageTotal
-from fleet.ledger.budget_records import Step
+from fleet.ledger.records.budgets import Step
 from fleet.metering.events import Tokens
 from fleet.model import AgentState
 from fleet.names import AgentName

@@ -25,7 +25,7 @@ from bot.render.report import (
 from bot.render.report_chart import PANEL_HEIGHT_PX, PANEL_WIDTH_PX
 from connectors.matrix.render import png_size
 from fleet.budgets.model import BudgetStatus, Source
-from fleet.ledger.budget_records import Burst, Scope, Step
+from fleet.ledger.records.budgets import Burst, Scope, Step
 from tests.fakes.budget_book import budget, paced
 
 BERLIN = ZoneInfo("Europe/Berlin")

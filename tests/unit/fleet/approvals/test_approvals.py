@@ -10,7 +10,7 @@ import pytest
 from fleet.approvals.service import AlreadyAnswered, ApprovalEvent, Approvals, UnknownApproval
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
-from fleet.ledger.approval_records import (
+from fleet.ledger.records.approvals import (
     ApprovalPost,
     ApprovalRequest,
     ApprovalState,

@@ -15,7 +15,7 @@ from fleet.approvals.service import (
 )
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
-from fleet.ledger.approval_records import ApprovalRequest, ApprovalState, Ask, Decision, ask_digest
+from fleet.ledger.records.approvals import ApprovalRequest, ApprovalState, Ask, Decision, ask_digest
 from tests.unit.fleet import approvals_rig as rig
 from tests.unit.fleet.approvals_rig import approvals, told
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from fleet.approvals.service import Approvals
-from fleet.ledger.approval_records import ApprovalRequest, ApprovalState, Ask, Decision
+from fleet.ledger.records.approvals import ApprovalRequest, ApprovalState, Ask, Decision
 from tests.unit.fleet import approvals_rig as rig
 from tests.unit.fleet.approvals_rig import approvals, told
 

@@ -19,7 +19,7 @@ from fleet.approvals.service import ApprovalEvent, Approvals
 from fleet.clock import SystemClock
 from fleet.connections.loopback import TOKEN_HEADER
 from fleet.ledger import Ledger
-from fleet.ledger.approval_records import ApprovalState, Decision
+from fleet.ledger.records.approvals import ApprovalState, Decision
 from fleet.model import AgentSpec, DesiredState, ExitInfo, RunHandle
 from fleet.names import AgentName
 from fleet.runtimes.gates import ASK_CLIENT

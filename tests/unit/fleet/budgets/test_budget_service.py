@@ -18,7 +18,7 @@ from fleet.budgets.readings import SIGNAL_FRESHNESS
 from fleet.budgets.service import BudgetService
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
-from fleet.ledger.budget_records import Budget, Burst, Scope, Step, WindowKind, WindowSpec
+from fleet.ledger.records.budgets import Budget, Burst, Scope, Step, WindowKind, WindowSpec
 from fleet.metering.events import Outcome, QuotaSignal, Tokens, UsageEvent
 from fleet.metering.policy import ALLOW, Hold, RequestInfo, Rewrite, Verdict
 from fleet.model import AgentSpec, DesiredState, ExitInfo, RunHandle

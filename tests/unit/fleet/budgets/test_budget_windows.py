@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fleet.budgets.windows import EPOCH, window_bounds
-from fleet.ledger.budget_records import WindowKind, WindowSpec
+from fleet.ledger.records.budgets import WindowKind, WindowSpec
 
 UTC_ZONE = ZoneInfo("UTC")
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -13,7 +13,8 @@ import pytest
 from fleet.clock import ManualClock
 from fleet.errors import LedgerError
 from fleet.ledger import LATEST_VERSION, MIGRATIONS, Ledger, StepRecord, migrate
-from fleet.ledger.budget_records import (
+from fleet.ledger.database.engine import SqliteDatabase
+from fleet.ledger.records.budgets import (
     Budget,
     Burst,
     Confidence,
@@ -22,7 +23,6 @@ from fleet.ledger.budget_records import (
     WindowKind,
     WindowSpec,
 )
-from fleet.ledger.engine import SqliteDatabase
 from tests.unit.chat_fakes import T0
 from tests.unit.fleet.ledger.test_ledger_metering import event
 

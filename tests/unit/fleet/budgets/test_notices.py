@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from fleet.budgets.model import Transition
-from fleet.ledger.budget_records import Step
+from fleet.ledger.records.budgets import Step
 from fleet.notices import starter, who_on
 
 

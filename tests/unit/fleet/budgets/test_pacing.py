@@ -30,7 +30,7 @@ from fleet.budgets.pacing import (
     prompt_class,
     target_rate,
 )
-from fleet.ledger.budget_records import Budget, Scope, WindowKind, WindowSpec
+from fleet.ledger.records.budgets import Budget, Scope, WindowKind, WindowSpec
 
 START = datetime(2025, 3, 3, tzinfo=UTC)
 END = START + timedelta(days=7)

@@ -9,7 +9,7 @@ import pytest
 from fleet.budgets.model import BudgetStatus, Groups, Source
 from fleet.budgets.pacing import Spent, assess, catch_up_time
 from fleet.budgets.policy import MARGIN, MAX_HOLD, SETTLE, PacingPolicy
-from fleet.ledger.budget_records import Budget, Burst, Scope, Step, WindowKind, WindowSpec
+from fleet.ledger.records.budgets import Budget, Burst, Scope, Step, WindowKind, WindowSpec
 from fleet.metering.policy import ALLOW, Hold, Refuse, RequestInfo, Rewrite, Verdict
 from fleet.names import AgentName
 

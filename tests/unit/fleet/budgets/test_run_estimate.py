@@ -17,7 +17,7 @@ from fleet.budgets.run_estimate import (
     estimate_text,
     percentiles,
 )
-from fleet.ledger.budget_records import Budget, Scope, WindowKind, WindowSpec
+from fleet.ledger.records.budgets import Budget, Scope, WindowKind, WindowSpec
 from tests.unit.chat_fakes import T0
 
 

@@ -22,7 +22,7 @@ from fleet.forge.model import (
     ForgeIssue,
     ForgePull,
 )
-from fleet.ledger.forge_records import Slug
+from fleet.ledger.records.forge import Slug
 
 AGENT = "coder-1"
 OTHER = "coder-2"

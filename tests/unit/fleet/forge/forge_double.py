@@ -22,7 +22,7 @@ from fleet.forge.model import (
     IssueChange,
     Permission,
 )
-from fleet.ledger.forge_records import Slug
+from fleet.ledger.records.forge import Slug
 
 SLUG = Slug("acme", "app")
 BOT = "fleet-bot"

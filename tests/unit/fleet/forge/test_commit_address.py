@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fleet.forge.api.gitea import GiteaApi, no_reply_address
 from fleet.forge.api.github import GitHubApi
-from fleet.ledger.forge_records import Slug
+from fleet.ledger.records.forge import Slug
 from fleet.repos.line.identity import forge_co_author
 from tests.fakes.gitea_api import BOT_LOGIN, GITEA_TOKEN, FakeGitea
 from tests.fakes.github_api import DEFAULT_PAT, FakeGitHub

@@ -20,7 +20,7 @@ from fleet.forge.events.poller import Poller
 from fleet.forge.events.webhooks import parse
 from fleet.forge.model import ChangeKind, EventKind, ForgeApiError, ForgeEvent, IssueChange
 from fleet.ledger import Ledger
-from fleet.ledger.forge_records import Slug
+from fleet.ledger.records.forge import Slug
 from tests.unit.fleet.forge.work_rig import AGENT, BOT, FORGE, LABEL, SLUG, WorkRig, event
 
 MAINTAINER, TRIAGER, WRITER = "alice", "trudy", "wendy"

@@ -21,7 +21,7 @@ from fleet.forge.runs.decide import (
     trigger_agent,
 )
 from fleet.forge.schema import ForgeEntry, ForgeTrigger
-from fleet.ledger.forge_records import ForgeRunRecord, ForgeRunState, Slug
+from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState, Slug
 from tests.unit.chat_fakes import T0
 
 REPO = Slug("acme", "app")

@@ -23,7 +23,7 @@ from fleet.forge.events.kept import event_of
 from fleet.forge.model import EventKind, ForgeEvent
 from fleet.forge.schema import ForgeEntry
 from fleet.ledger import Ledger
-from fleet.ledger.forge_records import Slug
+from fleet.ledger.records.forge import Slug
 from tests.fakes import gitea_payloads as gitea
 from tests.fakes.webhook_sender import (
     gitea_delivery,

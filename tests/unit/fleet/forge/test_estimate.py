@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
-from fleet.ledger.forge_records import ForgeRunRecord, Slug
+from fleet.ledger.records.forge import ForgeRunRecord, Slug
 from fleet.model import AgentSpec
 from fleet.names import AgentName
 from tests.unit.fleet.forge.work_rig import provenance_source

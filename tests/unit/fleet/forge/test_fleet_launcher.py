@@ -15,7 +15,7 @@ import pytest
 from fleet.forge.fleet_launcher import HELD_BY_BUDGET, FleetLauncher, Waits
 from fleet.forge.launcher import OtherLine
 from fleet.ledger import Ledger
-from fleet.ledger.line_records import LineRecord, LineState
+from fleet.ledger.records.lines import LineRecord, LineState
 from fleet.repos.desk import NoLine
 from fleet.repos.service import Repos
 from fleet.repos.verbs import RepoVerbs

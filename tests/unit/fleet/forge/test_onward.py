@@ -12,7 +12,7 @@ from fleet.clock import ManualClock
 from fleet.forge.launcher import LaunchRefused
 from fleet.forge.model import EventKind
 from fleet.ledger import Ledger
-from fleet.ledger.forge_records import ForgeRunState
+from fleet.ledger.records.forge import ForgeRunState
 from tests.unit.fleet.forge.work_rig import AGENT, BRANCH, LABEL, WorkRig, event
 
 PULL = 18

@@ -12,8 +12,8 @@ from fleet.clock import ManualClock
 from fleet.forge.facts import PullNews
 from fleet.forge.posts.unpublished import RETRY_MINUTES, LineEnded
 from fleet.ledger import Ledger
-from fleet.ledger.forge_records import ForgeRunRecord
-from fleet.ledger.line_records import LineState
+from fleet.ledger.records.forge import ForgeRunRecord
+from fleet.ledger.records.lines import LineState
 from tests.unit.fleet.forge.work_rig import BRANCH, WorkRig
 
 OWN = 7  # the line the run was given (the fake launcher's)

@@ -28,7 +28,7 @@ from fleet.forge.model import (
     Permission,
 )
 from fleet.forge.schema import ForgeEntry
-from fleet.ledger.forge_records import Slug
+from fleet.ledger.records.forge import Slug
 from tests.unit.chat_fakes import T0
 
 REPO = Slug("acme", "app")

@@ -19,7 +19,7 @@ from fleet.forge.runs.polling import ForgePolling
 from fleet.forge.runs.rounds import Rounds
 from fleet.forge.runs.watch import INTERVAL
 from fleet.ledger import Ledger
-from fleet.ledger.forge_records import ForgeRunRecord
+from fleet.ledger.records.forge import ForgeRunRecord
 from tests.unit.fleet.forge.forge_double import FakeForgeApi
 from tests.unit.fleet.forge.work_rig import FORGE, LABEL, SLUG, WorkRig, forge_entry
 

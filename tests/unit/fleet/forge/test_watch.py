@@ -13,7 +13,7 @@ import pytest
 from fleet.clock import ManualClock
 from fleet.forge.model import EventKind
 from fleet.ledger import Ledger
-from fleet.ledger.forge_records import ForgeRunState
+from fleet.ledger.records.forge import ForgeRunState
 from tests.unit.fleet.forge.work_rig import (
     AGENT,
     BOT,

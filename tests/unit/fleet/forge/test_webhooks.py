@@ -14,7 +14,7 @@ from fleet.forge.events.delivery import MAX_BODY, BadDelivery, stale, verify
 from fleet.forge.events.webhooks import parse
 from fleet.forge.model import EventKind, ForgeEvent
 from fleet.forge.schema import ForgeEntry
-from fleet.ledger.forge_records import Slug
+from fleet.ledger.records.forge import Slug
 from tests.fakes import gitea_payloads as gitea
 from tests.fakes.webhook_sender import (
     gitea_delivery,

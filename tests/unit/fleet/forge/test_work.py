@@ -19,7 +19,7 @@ from fleet.forge.launcher import LaunchRefused
 from fleet.forge.model import EventKind, ForgeApiError
 from fleet.forge.runs.decide import mentions
 from fleet.ledger import Ledger
-from fleet.ledger.forge_records import ForgeRunState, Slug
+from fleet.ledger.records.forge import ForgeRunState, Slug
 from tests.unit.fleet.forge.work_rig import (
     AGENT,
     BOT,

@@ -14,8 +14,8 @@ from fleet.forge.door.door import DoorScope
 from fleet.forge.events.kept import kept
 from fleet.forge.model import EventKind, ForgeApiError
 from fleet.ledger import Ledger
-from fleet.ledger.forge_records import ForgeRunState, Slug
-from fleet.ledger.line_records import LineRecord
+from fleet.ledger.records.forge import ForgeRunState, Slug
+from fleet.ledger.records.lines import LineRecord
 from tests.unit.fleet.forge.work_rig import AGENT, BOT, FORGE, LABEL, WorkRig, event
 
 

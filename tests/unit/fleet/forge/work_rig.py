@@ -22,8 +22,8 @@ from fleet.forge.runs.watch import ForgeWatch
 from fleet.forge.runs.work import ForgeWork
 from fleet.forge.schema import ForgeEntry
 from fleet.ledger import Ledger
-from fleet.ledger.forge_records import ForgeRunRecord
-from fleet.ledger.line_records import LineRecord, LineState
+from fleet.ledger.records.forge import ForgeRunRecord
+from fleet.ledger.records.lines import LineRecord, LineState
 from fleet.repos.desk import NoLine
 from fleet.repos.hook.policy import Issue
 from fleet.repos.schema import RepoEntry

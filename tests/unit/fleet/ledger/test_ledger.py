@@ -13,8 +13,8 @@ import pytest
 from fleet.clock import ManualClock
 from fleet.errors import LedgerError, UnknownAgent
 from fleet.ledger import LATEST_VERSION, MIGRATIONS, Ledger, Migration, migrate
-from fleet.ledger.engine import Database, SqliteDatabase
-from fleet.ledger.location import LedgerLocation
+from fleet.ledger.database.engine import Database, SqliteDatabase
+from fleet.ledger.database.location import LedgerLocation
 from fleet.model import (
     AgentSpec,
     AgentState,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from fleet.errors import LedgerError
-from fleet.ledger.appender import SqliteAppender as Appender
+from fleet.ledger.database.appender import SqliteAppender as Appender
 
 INSERT = "INSERT INTO t (n) VALUES (?)"
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from fleet.ledger import Ledger
-from fleet.ledger.forge_records import ForgeRunState, Slug
+from fleet.ledger.records.forge import ForgeRunState, Slug
 
 SLUG = Slug("acme", "app")
 

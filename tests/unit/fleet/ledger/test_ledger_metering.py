@@ -11,7 +11,7 @@ import pytest
 from fleet.clock import ManualClock
 from fleet.errors import LedgerError
 from fleet.ledger import LATEST_VERSION, MIGRATIONS, Ledger, UsageTotal, migrate
-from fleet.ledger.engine import SqliteDatabase
+from fleet.ledger.database.engine import SqliteDatabase
 from fleet.metering.events import Outcome, QuotaSignal, Tokens, UsageEvent
 from fleet.model import AgentSpec, DesiredState
 from fleet.names import AgentName

@@ -13,7 +13,7 @@ import pytest
 from fleet.clock import ManualClock
 from fleet.errors import LeaseLost
 from fleet.ledger import Ledger, SpawnAsk
-from fleet.ledger.location import LedgerLocation
+from fleet.ledger.database.location import LedgerLocation
 from fleet.model import AgentSpec, AgentState, DesiredState
 from tests.unit.chat_fakes import T0
 

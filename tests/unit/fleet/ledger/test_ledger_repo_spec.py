@@ -1,4 +1,4 @@
-"""Tests for an agent's repository in the ledger's spec codec (fleet.ledger.rows): `repo`
+"""Tests for an agent's repository in the ledger's spec codec (fleet.ledger.records.rows): `repo`
 and `repo_base` come back as saved, and rows saved before they existed still load."""
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import pytest
 
 from fleet.clock import ManualClock
 from fleet.ledger import MIGRATIONS, Ledger, migrate
-from fleet.ledger.engine import SqliteDatabase
+from fleet.ledger.database.engine import SqliteDatabase
 from fleet.model import AgentSpec, DesiredState, ExitInfo, RunHandle
 from fleet.names import AgentName
 from tests.fakes.usage import metered

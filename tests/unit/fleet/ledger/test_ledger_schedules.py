@@ -1,4 +1,4 @@
-"""Tests for fleet.ledger.operator_schedules: the schedules table (migration 6) and the
+"""Tests for fleet.ledger.stores.schedules: the schedules table (migration 6) and the
 audit's source."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from fleet.clock import ManualClock
 from fleet.errors import LedgerError
 from fleet.ledger import MIGRATIONS, Ledger, ScheduleRecord, migrate
-from fleet.ledger.engine import SqliteDatabase
+from fleet.ledger.database.engine import SqliteDatabase
 from tests.unit.chat_fakes import T0
 
 ADMIN = "@ann:example.org"

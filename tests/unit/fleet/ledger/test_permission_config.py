@@ -20,7 +20,7 @@ from fleet.backends.process import SubprocessBackend
 from fleet.clock import SystemClock
 from fleet.errors import LaunchFailed
 from fleet.ledger import Ledger
-from fleet.ledger.rows import AgentRecord
+from fleet.ledger.records.rows import AgentRecord
 from fleet.model import AgentSpec, AgentState, DesiredState, PermissionMode
 from fleet.names import AgentName
 from fleet.permissions.config import PolicyDefaults, default_mode, unsandboxed_full

@@ -15,7 +15,7 @@ from fleet.backends.freezer import children_map, signal_all, tree
 from fleet.budgets.live import LiveSpend
 from fleet.budgets.model import Transition
 from fleet.budgets.policy import PacingPolicy
-from fleet.ledger.budget_records import Budget, Cutoff, Step
+from fleet.ledger.records.budgets import Budget, Cutoff, Step
 from fleet.metering.config import Price, PriceTable
 from fleet.metering.estimate import DEFAULT_OUTPUT, estimate
 from fleet.metering.policy import Estimate, Refuse, RequestInfo, Reservation

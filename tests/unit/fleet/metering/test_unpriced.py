@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from bot.cli.command import _summary
 from fleet.budgets.policy import PacingPolicy
-from fleet.ledger.budget_records import Budget
+from fleet.ledger.records.budgets import Budget
 from fleet.metering.config import Price, PriceTable
 from fleet.metering.events import Tokens
 from fleet.metering.policy import Estimate, Refuse, RequestInfo, Reservation

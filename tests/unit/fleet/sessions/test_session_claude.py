@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from fleet.approvals.binding import shown_digest
-from fleet.ledger.approval_records import AskKind, Decision
+from fleet.ledger.records.approvals import AskKind, Decision
 from fleet.model import PermissionMode
 from fleet.sessions.base import Alive, Asked, Closing, Effect, TurnEnded, Withdrawn, Write
 from fleet.sessions.claude import ClaudeStream, answers, describe

@@ -19,7 +19,7 @@ import pytest
 from fleet.approvals.service import ApprovalEvent, Approvals
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
-from fleet.ledger.approval_records import ApprovalRequest, ApprovalState, Decision
+from fleet.ledger.records.approvals import ApprovalRequest, ApprovalState, Decision
 from fleet.model import AgentSpec, PermissionMode
 from fleet.names import AgentName
 from fleet.sessions.base import SessionProtocol

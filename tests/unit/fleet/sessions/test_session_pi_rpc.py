@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from fleet.ledger.approval_records import Decision
+from fleet.ledger.records.approvals import Decision
 from fleet.model import PermissionMode
 from fleet.runtimes.pi import PiRuntime
 from fleet.sessions.base import Alive, Closing, TurnEnded, Write

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from fleet.approvals.binding import shown_digest
-from fleet.ledger.approval_records import Decision
+from fleet.ledger.records.approvals import Decision
 from fleet.model import PermissionMode
 from fleet.sessions.base import Alive, Asked, Effect, TurnEnded, Withdrawn, Write
 from fleet.sessions.codex import MAX_RETRIES, CodexAppServer

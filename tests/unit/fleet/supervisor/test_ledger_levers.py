@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
-from fleet.ledger.chat_records import KEPT_EXPIRED
+from fleet.ledger.records.chat import KEPT_EXPIRED
 from fleet.model import AgentSpec, DesiredState
 from fleet.names import AgentName
 from fleet.runs.launch_kit import LaunchKit

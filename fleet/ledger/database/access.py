@@ -1,0 +1,129 @@
+"""The opened ledger every store shares: one connection, its appender, the clock, the lock
+that keeps coroutines out of each other's transactions, the lease fence, and the hosts of
+agents as last read or saved.
+
+One connection (:mod:`fleet.ledger.database.engine`) in autocommit mode; each public write method of
+a store is exactly one write transaction, exclusive across processes, and one
+:class:`asyncio.Lock` keeps coroutines sharing the connection from interleaving inside each
+other's transactions. Each store (:class:`Store`) is handed the :class:`Access` it works
+through; nothing else passes between stores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import datetime
+
+from fleet.clock import Clock
+from fleet.errors import LeaseLost, LedgerError
+from fleet.ledger.database.appender import Appender
+from fleet.ledger.database.engine import Database, DatabaseError, Row
+from fleet.ledger.records.rows import to_epoch
+
+
+async def check_fence(conn: Database, name: str, holder: str, epoch: int) -> None:
+    """Inside a write transaction: raise :class:`LeaseLost` unless ``holder`` still has
+    lease ``name`` at ``epoch``."""
+    rows = await conn.execute_fetchall("SELECT holder, epoch FROM leases WHERE name = ?", (name,))
+    if rows and rows[0][0] == holder and int(rows[0][1]) == epoch:
+        return
+    now = f"{rows[0][0]} (epoch {rows[0][1]})" if rows else "nobody"
+    raise LeaseLost(
+        f"this orchestrator no longer holds the {name} lease (it is {now}'s now): "
+        "nothing more is written; it steps down"
+    )
+
+
+class Access:
+    """One opened database and what every store's queries share."""
+
+    def __init__(self, conn: Database, appender: Appender, clock: Clock) -> None:
+        self.conn = conn
+        self.appender = appender
+        self.clock = clock
+        self.lock = asyncio.Lock()
+        self.hosts: dict[str, str] = {}  # agent → its host, as last read or saved
+        self._fence: tuple[str, str, int] | None = None  # lease name, holder, epoch
+
+    @property
+    def where(self) -> str:
+        """Where the ledger is, for messages: its file, or its URL without a password."""
+        return self.conn.where
+
+    def fence(self, name: str, holder: str, epoch: int) -> None:
+        """From now on, write only while ``holder`` holds lease ``name`` at ``epoch``: every
+        write transaction checks it first, and raises :class:`LeaseLost` when it does not
+        (see :mod:`fleet.ledger.stores.leases`)."""
+        self._fence = (name, holder, epoch)
+
+    def epoch(self, at: datetime | None) -> float:
+        """``at`` (now when none) as epoch seconds."""
+        return to_epoch(self.clock.now() if at is None else at)
+
+    @asynccontextmanager
+    async def transaction(self, what: str, *, fenced: bool = True) -> AsyncIterator[Database]:
+        """One write transaction, checked against the fence (:meth:`fence`) when ``fenced``;
+        database failures become :class:`LedgerError`."""
+        async with self.lock:
+            try:
+                await self.conn.begin()
+                if fenced and self._fence is not None:
+                    await check_fence(self.conn, *self._fence)
+                yield self.conn
+                await self.conn.commit()
+            except BaseException as exc:
+                # Shielded, so a second cancel cannot skip it (see SqliteDatabase.rollback).
+                with contextlib.suppress(DatabaseError):
+                    await asyncio.shield(self.conn.rollback())
+                if isinstance(exc, DatabaseError):
+                    raise LedgerError(f"ledger {self.where}: cannot {what}: {exc}") from exc
+                raise
+
+    async def all(self, sql: str, params: Sequence[object]) -> list[Row]:
+        """The rows ``sql`` reads."""
+        async with self.lock:
+            try:
+                return await self.conn.execute_fetchall(sql, params)
+            except DatabaseError as exc:
+                raise LedgerError(f"ledger {self.where}: cannot read: {exc}") from exc
+
+
+class Store:
+    """One concern's queries, run through the shared :class:`Access`."""
+
+    def __init__(self, access: Access) -> None:
+        self._access = access
+
+    @property
+    def _clock(self) -> Clock:
+        return self._access.clock
+
+    @property
+    def _lock(self) -> asyncio.Lock:
+        return self._access.lock
+
+    @property
+    def _appender(self) -> Appender:
+        return self._access.appender
+
+    @property
+    def _hosts(self) -> dict[str, str]:
+        return self._access.hosts
+
+    def _transaction(
+        self, what: str, *, fenced: bool = True
+    ) -> AbstractAsyncContextManager[Database]:
+        return self._access.transaction(what, fenced=fenced)
+
+    async def _all(self, sql: str, params: Sequence[object]) -> list[Row]:
+        return await self._access.all(sql, params)
+
+    async def _one(self, sql: str, params: Sequence[object]) -> Row | None:
+        rows = await self._access.all(sql, params)
+        return rows[0] if rows else None
+
+    def _epoch(self, at: datetime | None) -> float:
+        return self._access.epoch(at)

@@ -1,0 +1,26 @@
+"""The ledger's schema steps: every numbered migration, oldest first.
+
+Never edit a shipped step; append a new one (the machinery that applies them is
+:mod:`fleet.ledger.database.migrations`). Conventions: times are ``REAL`` unix epoch seconds in UTC,
+agents are referenced by ``agents(name)``, runs by ``runs(id)``. Metering rows (step 4) are
+the exception: they keep the agent's name as plain text, because usage must outlive the agent
+and a refused request may name an agent that never existed. Every step is SQL that both
+engines speak (:mod:`fleet.ledger.database.engine`; PostgreSQL's spelling of it is
+:func:`fleet.ledger.database.postgres.translate`'s).
+
+The steps are kept in two modules by era: :mod:`.foundation` (1-8: the fleet, chat,
+metering, budgets, schedules, accounts, cutoffs) and :mod:`.operations` (9 on: the spawn
+queue, roster membership, run reports, chat answers, refusals, levers, approvals, hosts,
+repositories), and :mod:`.forges` (22 on: work from the forge).
+"""
+
+from __future__ import annotations
+
+from fleet.ledger.database.steps.forges import FORGES
+from fleet.ledger.database.steps.foundation import FOUNDATION
+from fleet.ledger.database.steps.migration import Migration
+from fleet.ledger.database.steps.operations import OPERATIONS
+
+__all__ = ["MIGRATIONS", "Migration"]
+
+MIGRATIONS: tuple[Migration, ...] = (*FOUNDATION, *OPERATIONS, *FORGES)

@@ -1,0 +1,1 @@
+"""The ledger's stores, one per concern, each over the one opened database."""
