@@ -16,7 +16,7 @@ top-model units. The budget is ``global``, a 7-day rolling window starting on a 
 midnight, with the ladders in :data:`LADDER` and the default tolerance (10 %).
 
 **One step** is one minute, the pacing tick's interval, on an injected clock: the real law
-(:func:`fleet.budgets.pacing.assess`, the burn rate over the last 5 minutes) and
+(:func:`fleet.budgets.pacing.law.assess`, the burn rate over the last 5 minutes) and
 :meth:`PacingPolicy.update` (the tick), then one :meth:`PacingPolicy.decide` per agent
 for its demand of the minute plus what it has been held back:
 
@@ -49,8 +49,8 @@ from pathlib import Path
 from typing import Literal
 
 from fleet.budgets.model import Source, Transition
-from fleet.budgets.pacing import Spent, assess, burn_rate
-from fleet.budgets.policy import PacingPolicy
+from fleet.budgets.pacing.law import Spent, assess, burn_rate
+from fleet.budgets.pacing.policy import PacingPolicy
 from fleet.ledger.records.budgets import Budget, Scope, WindowKind, WindowSpec
 from fleet.metering.policy import ALLOW, Hold, Refuse, RequestInfo, Rewrite, Verdict
 from fleet.names import AgentName

@@ -92,7 +92,7 @@ class RunBudget:
     ``run_budget:``); ``None`` leaves that measure uncapped. ``cutoff``: what happens to
     the run past it — ``refuse`` its model requests, ``freeze`` it too (frozen until it
     is resumed or ends) or ``stop`` it — as a budget's ``cutoff`` does. ``since``: when
-    the task it caps began (:mod:`fleet.budgets.run_arming`), stamped at its launch; the runs the
+    the task it caps began (:mod:`fleet.budgets.runs.arming`), stamped at its launch; the runs the
     watchdog restarts keep it, and count their spend from it."""
 
     max_tokens: int | None = None

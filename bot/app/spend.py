@@ -14,9 +14,9 @@ from bot.config import Config
 from bot.config.load import UNMETERED_BUDGETS
 from bot.dashboard.metrics import Write
 from fleet.accounts.book import AccountBook
-from fleet.budgets.policy import PacingPolicy
-from fleet.budgets.run_caps import CappedPolicy, RunCaps
-from fleet.budgets.run_watch import CutoffFleet, RunCapWatch
+from fleet.budgets.pacing.policy import PacingPolicy
+from fleet.budgets.runs.caps import CappedPolicy, RunCaps
+from fleet.budgets.runs.watch import CutoffFleet, RunCapWatch
 from fleet.budgets.service import BudgetService
 from fleet.budgets.stores import BudgetStores
 from fleet.clock import Clock

@@ -30,7 +30,7 @@ from connectors.errors import ConnectorError, ConnectorSetupError
 from connectors.matrix import cross_sign_cli, device_cli
 from connectors.matrix import setup as matrix_setup
 from connectors.matrix.verification import cli as verify_cli
-from fleet.budgets.run_budget import cap_warnings
+from fleet.budgets.runs.budget import cap_warnings
 from fleet.budgets.schema import unpriced_warnings
 from fleet.clock import SystemClock
 from fleet.connections import openfiles

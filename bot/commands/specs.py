@@ -19,7 +19,7 @@ from bot.commands.handlers.schedules import SCHEDULE
 from bot.commands.handlers.spawn.repository import REPO_FLAGS
 from bot.commands.handlers.verify import VERIFY
 from bot.dashboard.command import DASHBOARD
-from fleet.budgets.report_windows import DEFAULT_WINDOW, WINDOWS
+from fleet.budgets.pacing.report_windows import DEFAULT_WINDOW, WINDOWS
 from fleet.permissions.config import MODES
 
 _NAME_RULE = "Names are 1-32 characters: lowercase letters, digits and '-', starting with a letter."

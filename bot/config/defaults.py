@@ -7,7 +7,7 @@ from pydantic_core import PydanticCustomError
 
 from fleet.accounts.schema import AccountRef
 from fleet.agents.restart_settings import RestartField, RestartSettings
-from fleet.budgets.run_budget import RunBudgetEntry
+from fleet.budgets.runs.budget import RunBudgetEntry
 from fleet.destinations import DEFAULT_ALLOW
 from fleet.model import DEFAULT_HEARTBEAT_TIMEOUT, PermissionMode
 from fleet.permissions.config import (

@@ -42,7 +42,7 @@ from fleet.accounts.schema import AccountRef
 from fleet.agents.command_argv import ARGV_HELP, check_argv
 from fleet.agents.fallback import FallbackEntry
 from fleet.agents.restart_settings import RestartSettings, restart_shorthand
-from fleet.budgets.run_budget import RunBudgetEntry
+from fleet.budgets.runs.budget import RunBudgetEntry
 from fleet.hosts.schema import check_placement
 from fleet.model import AgentSpec
 from fleet.names import AGENT_NAME_PATTERN, RESERVED, AgentName, is_agent_name

@@ -407,7 +407,7 @@ def unpriced_warnings(
 ) -> list[str]:
     """One line per budget in dollars that governs roster agents (name, configured model)
     whose model has no price, or whose ladder steps onto one: those requests are refused
-    (:mod:`fleet.budgets.policy`) until the model is priced or ``price_default`` is set."""
+    (:mod:`fleet.budgets.pacing.policy`) until the model is priced or ``price_default`` is set."""
     fix = "add them to `prices`, or set `price_default`"
     found: dict[str, list[str]] = {}
     for agent, model in agents:

@@ -11,9 +11,9 @@ scope covers since its window began (source ``metering``). A budget with an ``ac
 (a subscription shared by agents) prefers the provider's own word: the latest quota
 headers the proxy recorded for that window (``anthropic-ratelimit-unified-5h-*`` and
 ``-7d-*``, Codex's ``x-codex-primary/secondary-*``), if fresher than
-:data:`~fleet.budgets.readings.SIGNAL_FRESHNESS` — utilization × limit as ``used`` and the
+:data:`~fleet.budgets.pacing.readings.SIGNAL_FRESHNESS` — utilization × limit as ``used`` and the
 provider's reset as the window's end (source ``provider``, read by
-:mod:`fleet.budgets.readings`). Without fresh signals it falls back to our metering, shown
+:mod:`fleet.budgets.pacing.readings`). Without fresh signals it falls back to our metering, shown
 as ``estimated``, never to silence.
 """
 
@@ -37,11 +37,11 @@ from fleet.budgets.model import (
     contradictions,
     governing,
 )
-from fleet.budgets.pacing import SpendEstimator, Spent, TaskSpend, assess, prompt_class
-from fleet.budgets.policy import PacingPolicy
-from fleet.budgets.readings import provider_reading
+from fleet.budgets.pacing.law import SpendEstimator, Spent, TaskSpend, assess, prompt_class
+from fleet.budgets.pacing.policy import PacingPolicy
+from fleet.budgets.pacing.readings import provider_reading
+from fleet.budgets.pacing.windows import window_bounds
 from fleet.budgets.stores import BudgetStores
-from fleet.budgets.windows import window_bounds
 from fleet.clock import Clock
 from fleet.ledger import StepRecord
 from fleet.ledger.records.budgets import Budget, Burst, Cutoff, Scope, Step, WindowKind
@@ -172,7 +172,7 @@ class BudgetService:
         """Recompute every budget, update the policy, return the steps that changed (their
         cutoffs carried out)."""
         now = self.now()
-        mark = self.policy.live.mark()  # before the ledger is read: see fleet.budgets.live
+        mark = self.policy.live.mark()  # before the ledger is read: see fleet.budgets.pacing.live
         statuses = await self._assess(now)
         agents = await self._agents(now)
         rule = {

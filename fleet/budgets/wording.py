@@ -37,7 +37,7 @@ class BudgetState:
 
 
 class Wording:
-    """The policy's messages; :class:`~fleet.budgets.policy.PacingPolicy` mixes it in."""
+    """The policy's messages; :class:`~fleet.budgets.pacing.policy.PacingPolicy` mixes it in."""
 
     _tz: tzinfo
 

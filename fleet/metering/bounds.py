@@ -1,5 +1,5 @@
 """What a model request can cost at most, read from its body before it is sent: the bound
-a run's cap reserves (:mod:`fleet.budgets.run_caps`), where a budget reserves a likely
+a run's cap reserves (:mod:`fleet.budgets.runs.caps`), where a budget reserves a likely
 cost (:mod:`fleet.metering.estimate`).
 
 A request bounds its own cost only when everything it sends is text the provider counts

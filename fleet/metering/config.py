@@ -35,7 +35,7 @@ class PriceTable:
     """Prices by model name, exactly as the provider reports the model. A model that is not
     here costs ``fallback`` (the config's ``price_default``) when one is set; without it,
     it has no price: its usage is kept as tokens only, never priced by a guess, and a
-    budget in dollars refuses its requests (:mod:`fleet.budgets.policy`)."""
+    budget in dollars refuses its requests (:mod:`fleet.budgets.pacing.policy`)."""
 
     prices: Mapping[str, Price] = field(default_factory=dict)
     fallback: Price | None = None

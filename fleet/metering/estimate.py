@@ -1,5 +1,5 @@
 """What a model request may cost, estimated before it is sent, for its reservation on a
-budget (:mod:`fleet.budgets.live`).
+budget (:mod:`fleet.budgets.pacing.live`).
 
 The estimate errs high: every byte of the body's text counts as input (about four bytes a
 token, the usual ratio for English and code; images and cached prefixes cost less), and

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from fleet.backends.base import Backend, backend_key
-from fleet.budgets.run_arming import arm_or_refuse, task_spec
+from fleet.budgets.runs.arming import arm_or_refuse, task_spec
 from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError, LaunchFailed, UnknownAgent
 from fleet.events import EventKind, FleetEvent, Listener

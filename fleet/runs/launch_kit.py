@@ -17,7 +17,7 @@ from typing import Protocol
 from fleet.accounts.model import Account
 from fleet.approvals.service import Approvals
 from fleet.backends.base import Backend
-from fleet.budgets.run_arming import CapArming
+from fleet.budgets.runs.arming import CapArming
 from fleet.destinations import DEFAULT_ALLOW
 from fleet.hosts.service import Hosts
 from fleet.model import DEFAULT_HEARTBEAT_TIMEOUT, AgentSpec, RunBudget

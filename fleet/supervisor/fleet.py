@@ -27,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 
 from fleet.agents.spawn_spec import SpawnOverrides, spawn_spec
-from fleet.budgets.report_windows import window_start
+from fleet.budgets.pacing.report_windows import window_start
 from fleet.clock import Clock
 from fleet.errors import AgentStillRunning
 from fleet.events import EventKind, FleetEvent, Listener
@@ -205,7 +205,8 @@ class Fleet:
         return await listing(self._stores, self._runs, self.window_start("today"))
 
     def window_start(self, window: str) -> datetime:
-        """When report window ``window`` (:data:`fleet.budgets.report_windows.WINDOWS`) began."""
+        """When report window ``window`` began
+        (:data:`fleet.budgets.pacing.report_windows.WINDOWS`)."""
         # The one place the report timezone is chosen: None is the host's; a configured
         # timezone goes here.
         return window_start(window, self._clock.now(), None)

@@ -9,7 +9,7 @@ caller, each listing only what that caller uses of :class:`~fleet.supervisor.fle
 * :class:`AgentControl` — the command handlers that start, stop, feed and forget agents.
 
 The watchdog's is :class:`~fleet.watchdog.decisions.WatchedFleet`, beside its decisions; a run
-cap's watch's, :class:`~fleet.budgets.run_watch.CutoffFleet`, beside the watch.
+cap's watch's, :class:`~fleet.budgets.runs.watch.CutoffFleet`, beside the watch.
 """
 
 from __future__ import annotations

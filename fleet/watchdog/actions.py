@@ -7,7 +7,7 @@ returns, including the restart bookkeeping (``restarts_in_a_row``, ``last_restar
 ``next_restart_at``) and the notices of stalls, restarts and give-ups. Runs are started
 and ended through :class:`RunControl`, so every change to a run goes through the same
 code, under the same lock, as an operator's. A restart continues the agent's task: it
-keeps the cap the task's run was launched with (:mod:`fleet.budgets.run_arming`).
+keeps the cap the task's run was launched with (:mod:`fleet.budgets.runs.arming`).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 :func:`paced` fills in a :class:`BudgetStatus` from what was used by when, following the
 pacing law of the Budgets issue (pace = used ÷ (limit × elapsed ÷ window); projection at
 the current burn rate), so report tests state inputs rather than hand-computed outputs.
-It is a stand-in for the real law in ``fleet.budgets.pacing`` where a test only needs
+It is a stand-in for the real law in ``fleet.budgets.pacing.law`` where a test only needs
 plausible, internally consistent numbers.
 """
 

@@ -32,7 +32,7 @@ from fleet.accounts.providers import ProviderApi, ProviderRoute
 from fleet.backends.freezer import children_map, group_members, tree
 from fleet.backends.tmux import TmuxBackend
 from fleet.budgets.model import Groups
-from fleet.budgets.policy import PacingPolicy
+from fleet.budgets.pacing.policy import PacingPolicy
 from fleet.budgets.service import BudgetService
 from fleet.clock import SystemClock
 from fleet.ledger import Ledger

@@ -11,8 +11,8 @@ import pytest
 
 from fleet.accounts.providers import ProviderApi, ProviderRoute
 from fleet.backends.process import SubprocessBackend
-from fleet.budgets.run_caps import CappedPolicy, RunCaps
-from fleet.budgets.run_watch import RunCapWatch
+from fleet.budgets.runs.caps import CappedPolicy, RunCaps
+from fleet.budgets.runs.watch import RunCapWatch
 from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.metering.config import MeteringSettings

@@ -21,7 +21,7 @@ import pytest
 from aiohttp import web
 
 from fleet.accounts.providers import ProviderApi, ProviderRoute
-from fleet.budgets.run_caps import CappedPolicy, RunCaps
+from fleet.budgets.runs.caps import CappedPolicy, RunCaps
 from fleet.metering.bounds import INPUT_OVERHEAD
 from fleet.metering.config import MeteringSettings
 from fleet.metering.events import Outcome, QuotaSignal, UsageEvent

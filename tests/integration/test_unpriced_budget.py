@@ -18,7 +18,7 @@ import pytest
 
 from fleet.accounts.providers import ProviderApi, ProviderRoute
 from fleet.budgets.model import Groups
-from fleet.budgets.policy import PacingPolicy
+from fleet.budgets.pacing.policy import PacingPolicy
 from fleet.budgets.service import BudgetService
 from fleet.clock import SystemClock
 from fleet.ledger import Ledger

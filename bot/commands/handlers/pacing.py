@@ -15,7 +15,7 @@ from bot.render import fleet as render
 from bot.render.report import NO_BUDGETS, compose, render_text
 from fleet.accounts.book import AccountBook
 from fleet.budgets.model import BudgetBook
-from fleet.budgets.report_windows import DEFAULT_WINDOW
+from fleet.budgets.pacing.report_windows import DEFAULT_WINDOW
 from fleet.supervisor.interfaces import AgentControl
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from fleet.budgets.run_budget import cap_text
-from fleet.budgets.run_estimate import RunEstimate, estimate_runs
+from fleet.budgets.runs.budget import cap_text
+from fleet.budgets.runs.estimate import RunEstimate, estimate_runs
 from fleet.clock import Clock
 from fleet.forge.posts.footer import Provenance
 from fleet.forge.posts.unpublished import public_part

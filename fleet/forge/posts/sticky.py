@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from fleet.budgets.run_estimate import NO_HISTORY, RunEstimate
+from fleet.budgets.runs.estimate import NO_HISTORY, RunEstimate
 from fleet.forge.posts.footer import Provenance, footer, money
 from fleet.forge.text.defuse import escape_cell
 

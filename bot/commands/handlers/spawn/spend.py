@@ -1,7 +1,7 @@
 """What ``spawn`` says and takes about spend: the run's cap (``--max-tokens N``,
 ``--max-usd X``, checked before anything starts) and, in its answer, what a run of the
 agent usually costs and what share of its budget's allowance today that is
-(:mod:`fleet.budgets.run_estimate`)."""
+(:mod:`fleet.budgets.runs.estimate`)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from bot.commands.errors import CommandError
 from bot.commands.grammar import FlagValue
 from fleet.budgets.model import BudgetStatus
-from fleet.budgets.run_budget import (
+from fleet.budgets.runs.budget import (
     RunBudgetError,
     cap_text,
     parse_max_tokens,
     parse_max_usd,
     unpriced_cap,
 )
-from fleet.budgets.run_estimate import estimate_runs, estimate_text
+from fleet.budgets.runs.estimate import estimate_runs, estimate_text
 from fleet.ledger.stores.agents import AgentsStore
 from fleet.ledger.stores.runs import RunsStore
 from fleet.model import AgentSpec, RunBudget

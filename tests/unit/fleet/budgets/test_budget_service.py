@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from fleet.budgets.model import BudgetError, BudgetStatus, Groups, PaceStatus, Source, Transition
-from fleet.budgets.policy import PacingPolicy
-from fleet.budgets.readings import SIGNAL_FRESHNESS
+from fleet.budgets.pacing.policy import PacingPolicy
+from fleet.budgets.pacing.readings import SIGNAL_FRESHNESS
 from fleet.budgets.service import BudgetService
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger

@@ -1,4 +1,4 @@
-"""Tests for fleet.budgets.windows: where each kind of budget window begins and ends."""
+"""Tests for fleet.budgets.pacing.windows: where each kind of budget window begins and ends."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fleet.budgets.windows import EPOCH, window_bounds
+from fleet.budgets.pacing.windows import EPOCH, window_bounds
 from fleet.ledger.records.budgets import WindowKind, WindowSpec
 
 UTC_ZONE = ZoneInfo("UTC")

@@ -1,4 +1,4 @@
-"""Tests for fleet.budgets.pacing: the pacing law and the learned spend per task."""
+"""Tests for fleet.budgets.pacing.law: the pacing law and the learned spend per task."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from fleet.budgets.model import BudgetStatus, PaceStatus, Source
-from fleet.budgets.pacing import (
+from fleet.budgets.pacing.law import (
     MIN_ELAPSED_FRACTION,
     SpendEstimator,
     Spent,

@@ -1,4 +1,4 @@
-"""Tests for fleet.budgets.policy: the ladder's state machine and the proxy's verdicts."""
+"""Tests for fleet.budgets.pacing.policy: the ladder's state machine and the proxy's verdicts."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from fleet.budgets.model import BudgetStatus, Groups, Source
-from fleet.budgets.pacing import Spent, assess, catch_up_time
-from fleet.budgets.policy import MARGIN, MAX_HOLD, SETTLE, PacingPolicy
+from fleet.budgets.pacing.law import Spent, assess, catch_up_time
+from fleet.budgets.pacing.policy import MARGIN, MAX_HOLD, SETTLE, PacingPolicy
 from fleet.ledger.records.budgets import Budget, Burst, Scope, Step, WindowKind, WindowSpec
 from fleet.metering.policy import ALLOW, Hold, Refuse, RequestInfo, Rewrite, Verdict
 from fleet.names import AgentName

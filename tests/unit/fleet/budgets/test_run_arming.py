@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from fleet.backends.process import SubprocessBackend
-from fleet.budgets.run_arming import arm_or_refuse, task_spec
-from fleet.budgets.run_caps import RunCaps, RunClaim
-from fleet.budgets.run_watch import RunCapWatch
+from fleet.budgets.runs.arming import arm_or_refuse, task_spec
+from fleet.budgets.runs.caps import RunCaps, RunClaim
+from fleet.budgets.runs.watch import RunCapWatch
 from fleet.clock import SystemClock
 from fleet.errors import LaunchFailed, LedgerError
 from fleet.ledger import Ledger

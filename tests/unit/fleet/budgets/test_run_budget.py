@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from bot.cli.command import _summary
 from bot.config.defaults import Defaults
 from fleet.agents.roster import AgentEntry
-from fleet.budgets.run_budget import (
+from fleet.budgets.runs.budget import (
     RunBudgetEntry,
     RunBudgetError,
     cap_text,

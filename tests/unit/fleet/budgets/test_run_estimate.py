@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 
 from fleet.budgets.model import Source
-from fleet.budgets.pacing import Spent, assess
-from fleet.budgets.run_estimate import (
+from fleet.budgets.pacing.law import Spent, assess
+from fleet.budgets.runs.estimate import (
     NO_HISTORY,
     RunEstimate,
     allowance_today,

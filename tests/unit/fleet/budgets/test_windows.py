@@ -1,4 +1,4 @@
-"""Tests for fleet.budgets.report_windows: when each report window began."""
+"""Tests for fleet.budgets.pacing.report_windows: when each report window began."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from fleet.budgets.report_windows import DEFAULT_WINDOW, WINDOWS, day_start, window_start
+from fleet.budgets.pacing.report_windows import DEFAULT_WINDOW, WINDOWS, day_start, window_start
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

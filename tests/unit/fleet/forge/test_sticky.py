@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fleet.budgets.run_estimate import RunEstimate
+from fleet.budgets.runs.estimate import RunEstimate
 from fleet.forge.posts.sticky import STICKY_CAP, StickyState, status_text
 from tests.unit.fleet.forge.test_footer import live_mentions, provenance
 

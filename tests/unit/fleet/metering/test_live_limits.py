@@ -1,4 +1,4 @@
-"""Tests for hard limits on every request: fleet.budgets.live, the policy's reserve and
+"""Tests for hard limits on every request: fleet.budgets.pacing.live, the policy's reserve and
 settle, fleet.metering.estimate, and fleet.backends.freezer."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from datetime import timedelta
 from pathlib import Path
 
 from fleet.backends.freezer import children_map, signal_all, tree
-from fleet.budgets.live import LiveSpend
 from fleet.budgets.model import Transition
-from fleet.budgets.policy import PacingPolicy
+from fleet.budgets.pacing.live import LiveSpend
+from fleet.budgets.pacing.policy import PacingPolicy
 from fleet.ledger.records.budgets import Budget, Cutoff, Step
 from fleet.metering.config import Price, PriceTable
 from fleet.metering.estimate import DEFAULT_OUTPUT, estimate

@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 
-from fleet.budgets.run_caps import RETRY_INFLIGHT, CappedPolicy, RunCaps, RunClaim
+from fleet.budgets.runs.caps import RETRY_INFLIGHT, CappedPolicy, RunCaps, RunClaim
 from fleet.metering.policy import ALLOW, AllowAll, Estimate, Refuse, RequestInfo, Reservation
 from fleet.model import RunBudget
 from fleet.names import AgentName

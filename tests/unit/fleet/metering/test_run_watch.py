@@ -7,8 +7,8 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
-from fleet.budgets.run_caps import RunCaps
-from fleet.budgets.run_watch import RunCapWatch
+from fleet.budgets.runs.caps import RunCaps
+from fleet.budgets.runs.watch import RunCapWatch
 from fleet.clock import ManualClock
 from fleet.events import EventKind, FleetEvent
 from fleet.ledger import Ledger

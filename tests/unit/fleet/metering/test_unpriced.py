@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bot.cli.command import _summary
-from fleet.budgets.policy import PacingPolicy
+from fleet.budgets.pacing.policy import PacingPolicy
 from fleet.ledger.records.budgets import Budget
 from fleet.metering.config import Price, PriceTable
 from fleet.metering.events import Tokens

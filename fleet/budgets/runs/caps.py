@@ -25,7 +25,7 @@ model without a price, as a budget in dollars does.
 A cap belongs to the agent's **task**: a run the watchdog restarts continues it (armed
 with the same start, :attr:`~fleet.model.RunBudget.since`), keeping what it spent and
 what it still has in flight. Runs are armed in the launch path before their process
-starts (:mod:`fleet.budgets.run_watch`), so no request of a capped run is ever unarmed.
+starts (:mod:`fleet.budgets.runs.watch`), so no request of a capped run is ever unarmed.
 
 :class:`CappedPolicy` puts the caps in front of the budgets' policy: the proxy consults
 one :class:`~fleet.metering.policy.Policy`. Everything here answers from memory on the
@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final
 
-from fleet.budgets.run_budget import UNPRICED_FIX, cap_text
+from fleet.budgets.runs.budget import UNPRICED_FIX, cap_text
 from fleet.metering.policy import (
     Estimate,
     Policy,

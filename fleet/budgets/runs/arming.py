@@ -1,5 +1,5 @@
 """A run's cap armed in its launch, before its process starts: what a launch asks of the
-run caps (:class:`CapArming`, kept by :class:`fleet.budgets.run_watch.RunCapWatch`), the
+run caps (:class:`CapArming`, kept by :class:`fleet.budgets.runs.watch.RunCapWatch`), the
 task a cap belongs to (:func:`task_spec`), and a launch refused when its cap cannot be
 armed (:func:`arm_or_refuse`).
 

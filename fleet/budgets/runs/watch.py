@@ -1,6 +1,6 @@
-"""Keeping :class:`~fleet.budgets.run_caps.RunCaps` in step with the fleet: each run is
+"""Keeping :class:`~fleet.budgets.runs.caps.RunCaps` in step with the fleet: each run is
 armed with its agent's cap (``AgentSpec.run_budget``, as it is launched) in the launch
-itself, before its process starts (:class:`~fleet.budgets.run_arming.CapArming`), and disarmed
+itself, before its process starts (:class:`~fleet.budgets.runs.arming.CapArming`), and disarmed
 when it ends; a run the watchdog restarts continues its task's count, from memory or, when
 Fleetwarden restarted in between, from the ledger's usage since the task began. When
 Fleetwarden starts, the runs still going are armed again — before the proxy serves a
@@ -17,7 +17,7 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
-from fleet.budgets.run_caps import RunCaps
+from fleet.budgets.runs.caps import RunCaps
 from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError
 from fleet.events import EventKind, FleetEvent
@@ -90,7 +90,7 @@ class RunCapWatch:
 
     async def arm(self, spec: AgentSpec, *, continues: bool) -> None:
         """Arm ``spec``'s cap for the run about to be launched (see
-        :class:`~fleet.budgets.run_arming.CapArming`)."""
+        :class:`~fleet.budgets.runs.arming.CapArming`)."""
         cap = spec.run_budget
         since = cap.since if cap is not None and cap.since is not None else self._clock.now()
         spent = (0.0, 0.0)

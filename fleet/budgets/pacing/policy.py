@@ -56,7 +56,7 @@ lets the agent's requests through as asked past downgrades and the queue, but *n
 the hard limit: a refusing budget has nothing left to spend, and a burst is permission to
 spend early, not more. New spawns are deferred while queued; ``--urgent`` lets one
 through only within a burst; otherwise a launch is admitted when its learned expected
-spend fits the pace (:func:`fleet.budgets.pacing.fits`).
+spend fits the pace (:func:`fleet.budgets.pacing.law.fits`).
 """
 
 from __future__ import annotations
@@ -66,9 +66,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, tzinfo
 
-from fleet.budgets.live import LiveSpend
 from fleet.budgets.model import BudgetStatus, Groups, PaceStatus, Transition
-from fleet.budgets.pacing import catch_up_time, fits, headroom
+from fleet.budgets.pacing.law import catch_up_time, fits, headroom
+from fleet.budgets.pacing.live import LiveSpend
 from fleet.budgets.wording import BudgetState, Wording
 from fleet.ledger.records.budgets import Burst, Step
 from fleet.metering.policy import (
@@ -155,12 +155,13 @@ class PacingPolicy(Wording):
         return self._downgraded(request.model, state)
 
     def reserve(self, request: RequestInfo, estimate: Estimate) -> Reservation | Refuse | None:
-        """Claim ``estimate`` on the budget governing the request (:mod:`fleet.budgets.live`),
-        settled to the real usage when its answer ends. A request that would start with the
-        budget's live total at its limit is refused, and the budget moves to ``refuse`` there
-        and then, posted once through ``on_transition`` as a tick's changes are. Under a
-        budget in dollars, a request whose model (``estimate.model``, the one to be served)
-        has no price is refused with 400, naming it: it would cost the budget nothing."""
+        """Claim ``estimate`` on the budget governing the request
+        (:mod:`fleet.budgets.pacing.live`), settled to the real usage when its answer ends. A
+        request that would start with the budget's live total at its limit is refused, and the
+        budget moves to ``refuse`` there and then, posted once through ``on_transition`` as a
+        tick's changes are. Under a budget in dollars, a request whose model
+        (``estimate.model``, the one to be served) has no price is refused with 400, naming it:
+        it would cost the budget nothing."""
         state = self._state(request.agent)
         if state is None:
             return None

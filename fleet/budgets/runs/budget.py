@@ -5,7 +5,7 @@ the roster says, and the words a capped run is described in.
 
 A cap in tokens counts every token of the run's model requests (input, output, cache
 reads and writes), as budgets do; a cap in dollars prices them (``prices``), so it needs
-a model with a price. Enforcement is :mod:`fleet.budgets.run_caps`'s.
+a model with a price. Enforcement is :mod:`fleet.budgets.runs.caps`'s.
 """
 
 from __future__ import annotations
