@@ -26,7 +26,7 @@ from pathlib import Path
 from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.ledger.database.location import LedgerLocation
-from fleet.metering.events import Outcome, Tokens, UsageEvent
+from fleet.metering.counting.events import Outcome, Tokens, UsageEvent
 from tests.postgres_server import PostgresServer, find_bin_dir
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)

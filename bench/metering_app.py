@@ -29,7 +29,7 @@ from fleet.clock import SystemClock
 from fleet.errors import LedgerError
 from fleet.ledger import Ledger
 from fleet.ledger.database.location import LedgerLocation
-from fleet.metering.events import Outcome
+from fleet.metering.counting.events import Outcome
 from tests.integration.console_bot import ConsoleBot, stub_processes_in
 
 AGENT: Final = "bench-app"

@@ -38,8 +38,8 @@ from fleet.redaction.known import EnvSecrets
 from fleet.redaction.redactor import Redactor
 from fleet.repos.door.server import GitDoor
 from fleet.runs.launch_kit import FleetSettings
-from fleet.sandbox.egress_proxy import Refusal
-from fleet.sandbox.refusals import RefusalBook
+from fleet.sandbox.egress.egress_proxy import Refusal
+from fleet.sandbox.egress.refusals import RefusalBook
 from fleet.sandbox.service import SandboxSettings
 from fleet.watchdog.heartbeat import Door, HeartbeatServer
 

@@ -22,7 +22,7 @@ from fleet.budgets.stores import BudgetStores
 from fleet.clock import Clock
 from fleet.ledger import Ledger
 from fleet.ledger.records.budgets import Scope
-from fleet.metering.journal import DIRECTORY, UsageJournal
+from fleet.metering.counting.journal import DIRECTORY, UsageJournal
 from fleet.metering.proxy import MeteringProxy
 from fleet.notices import NoticeBoard
 

@@ -40,9 +40,9 @@ from fleet.hosts.workdirs import HostAgent
 from fleet.hosts.workdirs import config_problems as host_workdir_problems
 from fleet.model import AgentSpec
 from fleet.runtimes import default_registry
+from fleet.sandbox.host.layout_check import LayoutReport
+from fleet.sandbox.host.layout_check import report as layout_report
 from fleet.sandbox.lanes import FIRST_UID, Lanes, enforcement
-from fleet.sandbox.layout_check import LayoutReport
-from fleet.sandbox.layout_check import report as layout_report
 from fleet.sandbox.schema import resolution_problems, unsandboxed_warnings
 
 if TYPE_CHECKING:

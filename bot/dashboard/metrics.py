@@ -29,7 +29,7 @@ from prometheus_client.registry import Collector
 
 from bot.dashboard.shapes import Json
 from fleet.ledger.stores.dashboard import UsageSum
-from fleet.metering.events import QuotaSignal, UsageEvent
+from fleet.metering.counting.events import QuotaSignal, UsageEvent
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)

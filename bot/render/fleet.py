@@ -9,7 +9,7 @@ from datetime import datetime
 from bot.chat.agent_text import quoted, quotes_escaped, said
 from connectors.base import Tone
 from fleet.ledger import UsageTotal
-from fleet.metering.events import Tokens
+from fleet.metering.counting.events import Tokens
 from fleet.model import AgentSpec, AgentState, ExitInfo
 from fleet.supervisor.fleet import AgentStatus, EventKind, FleetEvent, RosterDiff
 

@@ -20,7 +20,7 @@ class ProviderRoute:
     """One provider agents may reach: its name in agent URLs, its real upstream (the URL the
     provider's own paths, e.g. ``/v1/messages``, are appended to), its API family, and the
     paths beyond its API's known endpoints that pass through unmetered (``passthrough``,
-    see :mod:`fleet.metering.endpoints`)."""
+    see :mod:`fleet.metering.wire.endpoints`)."""
 
     name: str
     upstream: str

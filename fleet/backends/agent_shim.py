@@ -27,7 +27,7 @@ shim first moves into a mount namespace of its own, binds each source onto a sta
 tmpfs at :data:`STAGING` there, and hands bubblewrap those. ``--rlimit NAME=N`` (e.g.
 ``NPROC=4096``) caps the sandbox's resources; per uid, ``NPROC`` counts one agent only.
 ``--cgroup DIR`` puts the shim, and so the whole sandbox, in that control group
-(:mod:`fleet.sandbox.cgroups`); ``sandbox.json`` lists the groups joined (``cgroups``),
+(:mod:`fleet.sandbox.host.cgroups`); ``sandbox.json`` lists the groups joined (``cgroups``),
 which is where a freeze finds the group to freeze.
 
 It ignores SIGTERM/SIGINT/SIGHUP itself: those reach the whole group anyway, and the

@@ -2,8 +2,8 @@
 where the run has a control group it can freeze, else SIGSTOP / SIGCONT to its process
 group and to every process descended from its run's first process.
 
-:func:`freeze_run` freezes the run's group (:mod:`fleet.sandbox.cgroup_freezer`; the shim
-records the groups of a sandboxed run, :func:`fleet.sandbox.procs.sandbox_groups`) and
+:func:`freeze_run` freezes the run's group (:mod:`fleet.sandbox.host.cgroup_freezer`; the shim
+records the groups of a sandboxed run, :func:`fleet.sandbox.host.procs.sandbox_groups`) and
 returns once the kernel says every process in it is frozen: nothing in it runs, whatever
 it forks or signals, the shim that leads it included (a frozen process is no stopped one:
 tmux, which continues a pane's group when its process stops, sees nothing). Without such a
@@ -15,7 +15,7 @@ for a stop that has just signalled the run: on cgroup v1 not even SIGKILL acts o
 process.
 
 By signals: a sandboxed agent's processes are every process of its sandbox's PID
-namespace (:mod:`fleet.sandbox.procs`), whatever group or session they made for
+namespace (:mod:`fleet.sandbox.host.procs`), whatever group or session they made for
 themselves; an unsandboxed one that left its process group is still found as long as it
 has not left the tree (double-forked away to init). Stopping is repeated until a pass
 finds no process it had not stopped, so a child forked while the first pass ran is
@@ -41,9 +41,9 @@ from typing import Final
 
 from fleet.errors import FleetError
 from fleet.model import RunHandle
-from fleet.sandbox import cgroup_freezer
-from fleet.sandbox.cgroup_freezer import Freezer, freezer_of
-from fleet.sandbox.procs import namespace_pids, sandbox_groups, sandbox_init_pid
+from fleet.sandbox.host import cgroup_freezer
+from fleet.sandbox.host.cgroup_freezer import Freezer, freezer_of
+from fleet.sandbox.host.procs import namespace_pids, sandbox_groups, sandbox_init_pid
 
 log = logging.getLogger(__name__)
 

@@ -46,8 +46,8 @@ from fleet.errors import AgentNotRunning, FleetError, LaunchFailed
 from fleet.model import ExitInfo, LaunchPlan, RunHandle
 from fleet.names import is_agent_name
 from fleet.private_files import private_dir
-from fleet.sandbox.procfs import process_start_ticks
-from fleet.sandbox.procs import kill_sandbox
+from fleet.sandbox.host.procfs import process_start_ticks
+from fleet.sandbox.host.procs import kill_sandbox
 from fleet.transcript.logtail import tail_lines
 
 log = logging.getLogger(__name__)

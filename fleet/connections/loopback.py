@@ -176,7 +176,7 @@ class Served:
     admission: Admission
     factory: Callable[[], asyncio.Protocol]
     """A connection's protocol, within the same caps: for a sandbox door that serves this
-    server in place (:meth:`fleet.sandbox.doors.DoorSet.open_served`), with no second
+    server in place (:meth:`fleet.sandbox.egress.doors.DoorSet.open_served`), with no second
     connection to the port."""
 
     async def close(self) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from fleet.connections.loopback import Limits
-from fleet.metering.events import Tokens
+from fleet.metering.counting.events import Tokens
 
 PER_MILLION = 1_000_000
 

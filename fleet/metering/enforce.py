@@ -16,9 +16,9 @@ from typing import Any
 
 from fleet.clock import Clock
 from fleet.metering.config import PriceTable
-from fleet.metering.estimate import estimate
-from fleet.metering.events import Outcome
-from fleet.metering.meter import Meter
+from fleet.metering.counting.estimate import estimate
+from fleet.metering.counting.events import Outcome
+from fleet.metering.counting.meter import Meter
 from fleet.metering.policy import ALLOW, Hold, Policy, Refuse, RequestInfo, Reservation, Rewrite
 
 

@@ -72,9 +72,9 @@ class Estimate:
     """What a request is expected to cost at most: tokens, and USD when priced; ``model``
     is the model it was priced for (the one to be served), ``input`` its input tokens.
     ``worst_tokens`` and ``worst_usd`` bound what it can cost whatever the provider
-    answers (:func:`fleet.metering.estimate.worst_case`); ``None``: nothing in the
+    answers (:func:`fleet.metering.counting.estimate.worst_case`); ``None``: nothing in the
     request bounds it. ``detached`` names the body key that has the provider work on the
-    request after answering it (:func:`fleet.metering.bounds.detached`): its answer will
+    request after answering it (:func:`fleet.metering.wire.bounds.detached`): its answer will
     not carry its usage."""
 
     tokens: int

@@ -27,11 +27,11 @@ random secret (so one agent cannot bill another); the CLI appends the provider's
   upstream that cannot be reached gets the agent a 502/504 in the provider's error shape.
 * The known unmetered endpoints (Claude's ``HEAD /`` preflight, model lists, token
   counting) and a provider's ``passthrough`` paths pass through unmetered and unrecorded;
-  any other path is refused, naming it (:mod:`fleet.metering.endpoints`).
+  any other path is refused, naming it (:mod:`fleet.metering.wire.endpoints`).
 
 This module owns the routes, the agents' keys, header filtering and the relay; the budget
 policy's verdict on a request is :mod:`fleet.metering.enforce`'s, and what an answer's bytes
-mean is :mod:`fleet.metering.meter`'s.
+mean is :mod:`fleet.metering.counting.meter`'s.
 """
 
 from __future__ import annotations
@@ -58,7 +58,14 @@ from fleet.clock import Clock, SystemClock
 from fleet.connections.admission import Admission, refusal
 from fleet.connections.loopback import HOST, AgentSecrets, Served, serve
 from fleet.metering import enforce
-from fleet.metering.body import (
+from fleet.metering.config import MeteringSettings, PriceTable
+from fleet.metering.counting.events import Outcome, QuotaSignal, UsageEvent
+from fleet.metering.counting.journal import UsageJournal
+from fleet.metering.counting.meter import Meter
+from fleet.metering.counting.recorder import Recorder, Sink
+from fleet.metering.counting.usage import Api
+from fleet.metering.policy import AllowAll, Policy, Refuse, RequestInfo
+from fleet.metering.wire.body import (
     MAX_REQUEST,
     BodyRefused,
     asks_usage,
@@ -66,18 +73,11 @@ from fleet.metering.body import (
     json_object,
     take_body,
 )
-from fleet.metering.config import MeteringSettings, PriceTable
-from fleet.metering.endpoints import CHATGPT_ROUTE, decide, shown
-from fleet.metering.events import Outcome, QuotaSignal, UsageEvent
-from fleet.metering.journal import UsageJournal
-from fleet.metering.meter import Meter
-from fleet.metering.policy import AllowAll, Policy, Refuse, RequestInfo
-from fleet.metering.recorder import Recorder, Sink
-from fleet.metering.relay import Relay
-from fleet.metering.shapes import FULL, error_response, too_busy
-from fleet.metering.strangers import AgentPath, Strangers, shape_of
-from fleet.metering.upstream import Outgoing, Upstream
-from fleet.metering.usage import Api
+from fleet.metering.wire.endpoints import CHATGPT_ROUTE, decide, shown
+from fleet.metering.wire.relay import Relay
+from fleet.metering.wire.shapes import FULL, error_response, too_busy
+from fleet.metering.wire.strangers import AgentPath, Strangers, shape_of
+from fleet.metering.wire.upstream import Outgoing, Upstream
 from fleet.names import AgentName
 from fleet.placeholders import placeholder_tokens
 from fleet.redaction.known import Secret
@@ -123,7 +123,7 @@ class MeteringProxy:
         self._warned: set[str] = set()
         self.strangers = Strangers()
         # Told of each request of a known agent refused for its path or provider (its
-        # egress refusals, :mod:`fleet.sandbox.refusals`): the agent and why.
+        # egress refusals, :mod:`fleet.sandbox.egress.refusals`): the agent and why.
         self.on_refused: Callable[[str, str], None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -153,7 +153,7 @@ class MeteringProxy:
             raise RuntimeError("MeteringProxy is already started")
         if self._journal is not None:
             await self._journal.replay()  # before any new request is metered
-        # Bodies are decoded by :mod:`fleet.metering.body`, which refuses what it cannot read.
+        # Bodies are decoded by :mod:`fleet.metering.wire.body`, which refuses what it cannot read.
         app = web.Application(client_max_size=MAX_REQUEST, handler_args={"auto_decompress": False})
         app.router.add_route("*", "/a/{agent}/{provider}/{key}/{tail:.*}", self._handle)
         app.router.add_route("*", "/a/{agent}/{provider}/{key}", self._handle)

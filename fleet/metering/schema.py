@@ -11,7 +11,7 @@ from pydantic_core import PydanticCustomError
 
 from fleet.accounts.providers import DEFAULT_ROUTES, ProviderApi, ProviderRoute
 from fleet.metering.config import MeteringSettings, Price, PriceTable
-from fleet.metering.endpoints import check_passthrough
+from fleet.metering.wire.endpoints import check_passthrough
 from fleet.schema import Seconds
 
 _PROVIDER_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")

@@ -1,6 +1,6 @@
 """What the run keeper finds out around a run: whether it can start at all (the CLI is
 installed, the directory exists, there is a credential) and what its output says of how
-it went. (The git HEAD of its directory is read by :mod:`fleet.sandbox.git_probe`.)"""
+it went. (The git HEAD of its directory is read by :mod:`fleet.sandbox.git.git_probe`.)"""
 
 from __future__ import annotations
 

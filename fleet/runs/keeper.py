@@ -37,7 +37,7 @@ from fleet.runs.launch_site import LaunchSite
 from fleet.runs.layout import AgentPaths, append_marker, write_files
 from fleet.runs.reading import Launched, RunOutput, RunReading
 from fleet.runtimes import RuntimeContext
-from fleet.sandbox.git_probe import GitProbe
+from fleet.sandbox.git.git_probe import GitProbe
 from fleet.schema import no_agent_words
 from fleet.sessions.hooks import SessionHooks
 from fleet.transcript.logtail import size_of

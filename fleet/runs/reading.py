@@ -20,7 +20,7 @@ from fleet.runs.facts import read_run
 from fleet.runs.launch_kit import FleetSettings
 from fleet.runs.layout import MARKER
 from fleet.runtimes import RuntimeRegistry
-from fleet.sandbox.git_probe import GitProbe
+from fleet.sandbox.git.git_probe import GitProbe
 from fleet.transcript.events import StreamParser
 from fleet.transcript.logtail import size_of
 from fleet.transcript.story import Outcome, why

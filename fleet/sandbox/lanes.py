@@ -18,7 +18,7 @@ sandbox's mounts alone (each agent sees only its own workdir and HOME), and the 
 apply to that shared uid.
 
 Per-agent memory and process caps come from control groups where the host lets
-Fleetwarden set them (:mod:`fleet.sandbox.cgroups`); :func:`enforcement` says what holds
+Fleetwarden set them (:mod:`fleet.sandbox.host.cgroups`); :func:`enforcement` says what holds
 here — root or not, as the two systemd units in ``docs/systemd/`` run it, the lanes and
 the caps — and Fleetwarden logs it at start, as ``check-config`` prints it.
 """
@@ -35,7 +35,7 @@ from pathlib import Path
 from fleet.lane_files import hand_over as hand_over
 from fleet.lane_files import hand_over_lane as hand_over_lane
 from fleet.private_files import write_private
-from fleet.sandbox import cgroups
+from fleet.sandbox.host import cgroups
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from fleet.model import LaunchPlan
-from fleet.sandbox.reach import reaches_into
+from fleet.sandbox.host.reach import reaches_into
 
 _FLEET_DIR = Path(__file__).resolve().parents[1]
 SYSTEM_HIDDEN = (Path("/root"), Path("/home"), Path("/etc/ssl/private"))
@@ -33,7 +33,7 @@ def needed_paths(
     workdir or HOME (``home``): a program there is the agent's own, and a symlink
     there points where the agent chose, so neither is resolved into anything bound —
     and the directories on its PATH (with their prefix: ``~/.local/bin`` brings
-    ``~/.local``; :func:`~fleet.sandbox.reach.arrange` drops those that enter its places)."""
+    ``~/.local``; :func:`~fleet.sandbox.host.reach.arrange` drops those that enter its places)."""
     interpreter = Path(python)
     needed = [_FLEET_DIR, Path(sys.prefix), Path(sys.base_prefix), interpreter.parent]
     needed.append(Path(os.path.realpath(interpreter)).parent)

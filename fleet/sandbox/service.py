@@ -2,19 +2,19 @@
 the doors and forward proxies of locked agents.
 
 :meth:`Sandboxes.start` probes once whether bubblewrap can make a sandbox on this host
-(user namespaces may be off; :mod:`fleet.sandbox.bwrap_probe`). If it cannot,
+(user namespaces may be off; :mod:`fleet.sandbox.host.bwrap_probe`). If it cannot,
 :attr:`Sandboxes.problem` says why and every launch of an agent with ``sandbox: bwrap``
-is refused with that reason and the fix (:mod:`fleet.sandbox.setup_hint`: the exact
+is refused with that reason and the fix (:mod:`fleet.sandbox.host.setup_hint`: the exact
 command that installs bubblewrap here); agents with ``sandbox: none`` run as before.
 
 :meth:`Sandboxes.wrap` turns a runtime's plan into one that runs under bubblewrap
 (:mod:`fleet.sandbox.policy`); for a locked agent it first opens its doors
-(:mod:`fleet.sandbox.doors`): one per loopback port in the URLs the agent was given (the
+(:mod:`fleet.sandbox.egress.doors`): one per loopback port in the URLs the agent was given (the
 metering proxy, the heartbeat endpoint), recorded in ``<state_dir>/sandbox/<agent>/
 doors.json`` so that :meth:`reattach` opens the same ones after a restart, and its egress
 door, where Fleetwarden answers as the forward proxy of its allow-list
-(:mod:`fleet.sandbox.egress_proxy`), unless its egress is blocked; each refusal there is
-counted for the agent (:mod:`fleet.sandbox.refusals`). :meth:`block` closes that last door
+(:mod:`fleet.sandbox.egress.egress_proxy`), unless its egress is blocked; each refusal there is
+counted for the agent (:mod:`fleet.sandbox.egress.refusals`). :meth:`block` closes that last door
 and cuts its connections; the block is kept as a file beside the doors, so it outlives a
 restart, until :meth:`unblock`.
 
@@ -30,8 +30,8 @@ workdir and its door directory are handed (closed to every other user) before ea
 Whatever the layout — the config, the state dir and the workdirs inside a directory the
 agent's user cannot enter, named through symlinks, on filesystems of their own — the paths
 go to bubblewrap where they really lie and as that user can have them mounted
-(:mod:`fleet.sandbox.reach`); a layout no sandbox can serve is refused before bubblewrap
-runs, naming the directory and the fix (:mod:`fleet.sandbox.layout_check`).
+(:mod:`fleet.sandbox.host.reach`); a layout no sandbox can serve is refused before bubblewrap
+runs, naming the directory and the fix (:mod:`fleet.sandbox.host.layout_check`).
 """
 
 from __future__ import annotations
@@ -50,17 +50,17 @@ from urllib.parse import urlsplit
 from fleet.errors import LaunchFailed
 from fleet.model import AgentSpec, LaunchPlan
 from fleet.names import AgentName
-from fleet.sandbox import cgroups
-from fleet.sandbox.bwrap_probe import BWRAP, probe
-from fleet.sandbox.doors import DoorSet, Handler, Served, fixed
-from fleet.sandbox.egress_proxy import ForwardProxy, Refusal
+from fleet.sandbox.egress.doors import DoorSet, Handler, Served, fixed
+from fleet.sandbox.egress.egress_proxy import ForwardProxy, Refusal
+from fleet.sandbox.egress.refusals import RefusalBook
+from fleet.sandbox.host import cgroups
+from fleet.sandbox.host.bwrap_probe import BWRAP, probe
+from fleet.sandbox.host.layout_check import handover_problem
+from fleet.sandbox.host.reach import Arranged, Walker, arrange
+from fleet.sandbox.host.setup_hint import fix
 from fleet.sandbox.lanes import RLIMITS, Lanes, enforcement, hand_over_lane
-from fleet.sandbox.layout_check import handover_problem
 from fleet.sandbox.places import SYSTEM_HIDDEN, needed_paths, real, secret_files
 from fleet.sandbox.policy import EGRESS_PORT, Door, Layout, bwrap_argv
-from fleet.sandbox.reach import Arranged, Walker, arrange
-from fleet.sandbox.refusals import RefusalBook
-from fleet.sandbox.setup_hint import fix
 
 log = logging.getLogger(__name__)
 
@@ -256,7 +256,7 @@ class Sandboxes:
         uid: int | None,
     ) -> Arranged:
         """The sandbox's paths where bubblewrap, run as the agent's user, can mount them
-        (:mod:`fleet.sandbox.reach`); a layout no sandbox can be built for is refused with
+        (:mod:`fleet.sandbox.host.reach`); a layout no sandbox can be built for is refused with
         the directory and the fix."""
         needed = needed_paths(plan, home, hidden, python=self._settings.python)
         try:

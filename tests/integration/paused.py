@@ -10,8 +10,8 @@ import contextlib
 from collections.abc import Iterable
 from pathlib import Path
 
-from fleet.sandbox import cgroup_freezer
-from fleet.sandbox.cgroup_freezer import Freezer
+from fleet.sandbox.host import cgroup_freezer
+from fleet.sandbox.host.cgroup_freezer import Freezer
 
 CGROUP = Path("/sys/fs/cgroup")
 

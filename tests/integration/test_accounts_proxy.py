@@ -25,7 +25,7 @@ from fleet.accounts.model import Account, AccountKind, AccountSet
 from fleet.accounts.state import Health
 from fleet.clock import SystemClock
 from fleet.ledger import Ledger
-from fleet.metering.events import Outcome
+from fleet.metering.counting.events import Outcome
 from fleet.metering.proxy import MeteringProxy
 from tests.fakes.chatgpt import CODEX_RESPONSES, FakeChatGpt, codex_headers
 from tests.fakes.job_context import RecordingBoard

@@ -19,7 +19,7 @@ from fleet.accounts.providers import ProviderApi, ProviderRoute
 from fleet.connections.loopback import TOKEN_HEADER
 from fleet.metering.config import MeteringSettings
 from fleet.metering.proxy import MeteringProxy
-from fleet.sandbox.doors import DoorSet, fixed
+from fleet.sandbox.egress.doors import DoorSet, fixed
 from fleet.watchdog.heartbeat import HeartbeatServer
 from tests.fakes.provider import FAKE_KEY, FakeProvider
 

@@ -15,7 +15,7 @@ import pytest
 from fleet.backends.process import shim_argv
 from fleet.model import AgentSpec, LaunchPlan
 from fleet.names import AgentName
-from fleet.sandbox.egress_proxy import Refusal
+from fleet.sandbox.egress.egress_proxy import Refusal
 from fleet.sandbox.service import Sandboxes, SandboxSettings
 from tests import sandbox_need
 

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from fleet.sandbox import cgroup_freezer, cgroups
-from fleet.sandbox.cgroup_freezer import Freezer, freezer_of
-from fleet.sandbox.procs import namespace_pids, sandbox_init_pid
+from fleet.sandbox.host import cgroup_freezer, cgroups
+from fleet.sandbox.host.cgroup_freezer import Freezer, freezer_of
+from fleet.sandbox.host.procs import namespace_pids, sandbox_init_pid
 from tests import sandbox_need
 from tests.integration.console_bot import ROSTER_HEAD, ConsoleBot, pid_alive, wait_until
 

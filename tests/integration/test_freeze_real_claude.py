@@ -38,14 +38,14 @@ from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.budgets import Budget, Cutoff, Scope, WindowKind, WindowSpec
 from fleet.metering.config import MeteringSettings
-from fleet.metering.events import Outcome
+from fleet.metering.counting.events import Outcome
 from fleet.metering.proxy import MeteringProxy
 from fleet.model import AgentSpec, RunHandle
 from fleet.names import AgentName
 from fleet.notices import Delivery, Notice
 from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
-from fleet.sandbox.procfs import process_start_ticks
+from fleet.sandbox.host.procfs import process_start_ticks
 from fleet.supervisor.cutoffs import CutoffKeeper
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn, Usage

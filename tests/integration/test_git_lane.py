@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet.sandbox.git_probe import DIRTY, SANDBOX_UID, UNCHECKED, GitProbe, sandbox_argv
+from fleet.sandbox.git.git_probe import DIRTY, SANDBOX_UID, UNCHECKED, GitProbe, sandbox_argv
 from tests import sandbox_need
 from tests.fakes import hostile_git
 from tests.fakes.hostile_git import init_repo, leftovers, plant

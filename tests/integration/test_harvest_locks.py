@@ -20,7 +20,7 @@ from fleet.repos.hook.policy import agent_identity
 from fleet.repos.line.git_locks import LOCKED_PREFIX, MAX_ENTRIES, locked_words
 from fleet.repos.line.host_git import HARVEST
 from fleet.repos.line.lane_git import _STAGER
-from fleet.sandbox.git_probe import SAFE_CONFIG, git_env
+from fleet.sandbox.git.git_probe import SAFE_CONFIG, git_env
 from tests import sandbox_need
 from tests.integration.test_repo_lines import Rig, agent_git
 from tests.integration.test_repo_lines import rig as rig

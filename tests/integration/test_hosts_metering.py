@@ -17,7 +17,7 @@ import pytest
 from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.ledger.database.location import LedgerLocation
-from fleet.metering.events import Outcome
+from fleet.metering.counting.events import Outcome
 from tests.fakes.background import fake_provider_thread
 from tests.fakes.provider import Accepted, ToolCall, Turn, Usage
 from tests.integration.console_bot import clean_env

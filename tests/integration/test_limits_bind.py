@@ -26,7 +26,7 @@ from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.budgets import Budget, Scope, WindowKind, WindowSpec
 from fleet.metering.config import MeteringSettings
-from fleet.metering.events import Outcome
+from fleet.metering.counting.events import Outcome
 from fleet.metering.proxy import MeteringProxy
 from fleet.notices import Delivery, Notice
 from tests.fakes.provider import Accepted, FakeProvider, Turn, Usage

@@ -19,7 +19,7 @@ from fleet.accounts.providers import ProviderApi, ProviderRoute
 from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.metering.config import MeteringSettings
-from fleet.metering.events import QuotaSignal, UsageEvent
+from fleet.metering.counting.events import QuotaSignal, UsageEvent
 from fleet.metering.proxy import MeteringProxy
 from tests.fakes.bodies import key_headers
 from tests.fakes.provider import Api, FakeProvider, Turn, Usage

@@ -28,7 +28,7 @@ from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.budgets import Budget, Scope, WindowKind, WindowSpec
 from fleet.metering.config import MeteringSettings
-from fleet.metering.events import Outcome, UsageEvent
+from fleet.metering.counting.events import Outcome, UsageEvent
 from fleet.metering.proxy import MeteringProxy
 from tests.fakes.bodies import key_headers
 from tests.fakes.provider import Api, FakeProvider, Turn, Usage

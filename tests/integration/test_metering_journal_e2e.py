@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet.metering.journal import DIRECTORY
+from fleet.metering.counting.journal import DIRECTORY
 from tests.fakes.background import fake_provider_thread
 from tests.fakes.provider import Accepted, Turn, Usage
 from tests.integration.console_bot import ConsoleBot, clean_env, stub_processes_in

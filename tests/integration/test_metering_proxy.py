@@ -26,7 +26,7 @@ from fleet.accounts.providers import ProviderApi, ProviderRoute
 from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.metering.config import MeteringSettings, Price, PriceTable
-from fleet.metering.events import Outcome, Tokens, UsageEvent
+from fleet.metering.counting.events import Outcome, Tokens, UsageEvent
 from fleet.metering.policy import ALLOW, AllowAll, Hold, Refuse, RequestInfo, Rewrite, Verdict
 from fleet.metering.proxy import MeteringProxy
 from tests.fakes.bodies import key_headers

@@ -26,7 +26,7 @@ from fleet.backends.process import SubprocessBackend
 from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.metering.config import MeteringSettings
-from fleet.metering.events import Outcome, Tokens, UsageEvent
+from fleet.metering.counting.events import Outcome, Tokens, UsageEvent
 from fleet.metering.proxy import MeteringProxy
 from fleet.model import AgentSpec, AgentState
 from fleet.names import AgentName

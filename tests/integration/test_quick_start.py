@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet.sandbox.procs import sandbox_init_pid
+from fleet.sandbox.host.procs import sandbox_init_pid
 from tests import sandbox_need
 from tests.integration.console_bot import FLEETWARDEN, ConsoleBot, clean_env
 

@@ -22,7 +22,7 @@ from bot.render.report import PacingReports
 from fleet.budgets.model import BudgetStatus
 from fleet.clock import SystemClock
 from fleet.ledger.store import Ledger
-from fleet.metering.events import Outcome, Tokens, UsageEvent
+from fleet.metering.counting.events import Outcome, Tokens, UsageEvent
 from scheduler.report_job import report_job
 from tests.fakes.budget_book import budget, paced
 from tests.fakes.job_context import job_context

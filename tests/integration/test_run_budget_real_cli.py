@@ -16,7 +16,7 @@ from fleet.budgets.runs.watch import RunCapWatch
 from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.metering.config import MeteringSettings
-from fleet.metering.events import Outcome
+from fleet.metering.counting.events import Outcome
 from fleet.metering.policy import AllowAll
 from fleet.metering.proxy import MeteringProxy
 from fleet.model import AgentSpec, RunBudget

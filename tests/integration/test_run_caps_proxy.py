@@ -22,11 +22,11 @@ from aiohttp import web
 
 from fleet.accounts.providers import ProviderApi, ProviderRoute
 from fleet.budgets.runs.caps import CappedPolicy, RunCaps
-from fleet.metering.bounds import INPUT_OVERHEAD
 from fleet.metering.config import MeteringSettings
-from fleet.metering.events import Outcome, QuotaSignal, UsageEvent
+from fleet.metering.counting.events import Outcome, QuotaSignal, UsageEvent
 from fleet.metering.policy import AllowAll
 from fleet.metering.proxy import MeteringProxy
+from fleet.metering.wire.bounds import INPUT_OVERHEAD
 from fleet.model import RunBudget
 from tests.fakes.loopback import LoopbackServer
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from bot.app.assembly import tmux_socket_name
-from fleet.sandbox.procs import namespace_pids, sandbox_init_pid
+from fleet.sandbox.host.procs import namespace_pids, sandbox_init_pid
 from tests import sandbox_need
 from tests.integration.console_bot import ROSTER_HEAD, ConsoleBot, clean_env, pid_alive, wait_until
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from fleet.backends.process import SHIM
-from fleet.sandbox import cgroups
+from fleet.sandbox.host import cgroups
 from fleet.sandbox.lanes import FIRST_UID
 from fleet.sandbox.policy import FORWARDER, Layout, bwrap_argv
 from tests import sandbox_need

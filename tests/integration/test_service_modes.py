@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet.sandbox import cgroups
+from fleet.sandbox.host import cgroups
 from tests import sandbox_need
 from tests.integration.console_bot import FLEETWARDEN, ROSTER_HEAD, ConsoleBot, clean_env
 from tests.integration.test_sandbox_lanes import NOBODY, agent_pid, as_nobody

@@ -23,7 +23,7 @@ from fleet.model import AgentSpec, LaunchPlan, RunHandle
 from fleet.names import AgentName
 from fleet.runtimes import RuntimeContext
 from fleet.runtimes.stub import StubRuntime
-from fleet.sandbox.procfs import process_start_ticks
+from fleet.sandbox.host.procfs import process_start_ticks
 
 pytestmark = pytest.mark.integration
 

@@ -24,7 +24,7 @@ from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.budgets import Budget, Scope, WindowKind, WindowSpec
 from fleet.metering.config import MeteringSettings, Price, PriceTable
-from fleet.metering.events import Outcome
+from fleet.metering.counting.events import Outcome
 from fleet.metering.proxy import MeteringProxy
 from tests.fakes.provider import FAKE_KEY, FakeProvider, Turn, Usage
 from tests.fakes.stores import budget_stores

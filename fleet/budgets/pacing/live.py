@@ -3,7 +3,7 @@ requests still in flight — so a hard limit binds on every request, not at the 
 
 The tick reads a budget's ``used`` from the ledger. Between ticks, every model request
 that a budget governs first **reserves** an estimate of what it will cost (from its body's
-size and its ``max_tokens``, see :mod:`fleet.metering.estimate`); the request is refused
+size and its ``max_tokens``, see :mod:`fleet.metering.counting.estimate`); the request is refused
 when the budget's live total — ``used`` + what settled since the tick + what is in flight
 — has already reached the limit. When the answer ends, the reservation is **settled** to
 the real usage. A fleet of N agents sending at once can therefore spend past the limit by

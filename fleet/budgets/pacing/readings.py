@@ -18,7 +18,7 @@ from typing import Final
 from fleet.accounts.quota import QuotaWindow
 from fleet.accounts.routing import current
 from fleet.ledger.records.budgets import Budget, WindowKind
-from fleet.metering.events import QuotaSignal
+from fleet.metering.counting.events import QuotaSignal
 
 SIGNAL_FRESHNESS: Final = timedelta(minutes=15)
 _CODEX_WINDOWS: Final = ("primary", "secondary")

@@ -3,7 +3,7 @@ bound on every model request like a budget's hard limit.
 
 :class:`RunCaps` keeps, for each agent's live run, its cap and what it has spent: what
 settled (the metered usage of its answers) and what is in flight. Each admitted request
-reserves its **worst case** (:mod:`fleet.metering.bounds`: what its body lets it cost at
+reserves its **worst case** (:mod:`fleet.metering.wire.bounds`: what its body lets it cost at
 most, or no bound at all), settled to its real usage when its answer ends. A request is
 admitted alongside others in flight only when what settled, the worst cases in flight and
 its own still fit under the cap; with nothing in flight it is admitted while what settled

@@ -32,7 +32,7 @@ from fleet.ledger.stores.usage_rows import (
     usage_params,
     usage_total,
 )
-from fleet.metering.events import QuotaSignal, UsageEvent
+from fleet.metering.counting.events import QuotaSignal, UsageEvent
 
 log = logging.getLogger(__name__)
 

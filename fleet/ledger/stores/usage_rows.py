@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 
 from fleet.ledger.database.engine import Row
 from fleet.ledger.records.rows import from_epoch, to_epoch
-from fleet.metering.events import Outcome, QuotaSignal, Tokens, UsageEvent
+from fleet.metering.counting.events import Outcome, QuotaSignal, Tokens, UsageEvent
 
 log = logging.getLogger(__name__)
 

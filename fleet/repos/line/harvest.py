@@ -34,7 +34,7 @@ from fleet.repos.hook.policy import Identity
 from fleet.repos.line.git_locks import clear_stale_locks, locked_words
 from fleet.repos.line.identity import clean_co_author
 from fleet.repos.line.lane_git import LaneGit, LaneGitFailed
-from fleet.sandbox.git_probe import NO_SUBMODULE
+from fleet.sandbox.git.git_probe import NO_SUBMODULE
 
 log = logging.getLogger(__name__)
 

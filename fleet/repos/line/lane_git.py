@@ -1,7 +1,7 @@
 """Git in a run's checkout — a directory its agent writes — run so that nothing the agent
 planted there runs, and nothing outside the checkout is in reach.
 
-This is the git of :mod:`fleet.sandbox.git_probe` (every config-driven program off, every
+This is the git of :mod:`fleet.sandbox.git.git_probe` (every config-driven program off, every
 filter driver the repository names emptied, a minimal environment, a time limit) in the
 same kind of throwaway bubblewrap sandbox — only ``/usr`` and the checkout, no network,
 its own pid namespace — with the checkout bound read-write, since Fleetwarden commits the
@@ -25,7 +25,7 @@ from typing import IO, Final
 
 from fleet.process_groups import end_whole
 from fleet.repos.git import IDENTITY
-from fleet.sandbox.git_probe import (
+from fleet.sandbox.git.git_probe import (
     SYSTEM_PATH,
     filter_env,
     filter_names,

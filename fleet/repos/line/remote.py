@@ -40,7 +40,7 @@ from fleet.repos.line.git_locks import MAX_ENTRIES, locked_words
 from fleet.repos.line.harvest import Harvested, _remote_words
 from fleet.repos.line.host_git import CHECKOUT, HARVEST
 from fleet.repos.line.lane_git import _STAGER
-from fleet.sandbox.git_probe import SAFE_CONFIG, git_env
+from fleet.sandbox.git.git_probe import SAFE_CONFIG, git_env
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from bot.commands.router import Router
 from bot.commands.specs import COMMANDS
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
-from fleet.metering.events import Outcome, Tokens, UsageEvent
+from fleet.metering.counting.events import Outcome, Tokens, UsageEvent
 from fleet.model import AgentSpec, DesiredState
 from fleet.names import AgentName
 from fleet.runs.launch_kit import LaunchKit

@@ -21,7 +21,7 @@ from fleet.ledger import Ledger
 from fleet.ledger.records.approvals import Ask
 from fleet.ledger.stores.dashboard import UsageSum
 from fleet.ledger.stores.usage_rows import NOT_SERVED
-from fleet.metering.events import Outcome, Tokens
+from fleet.metering.counting.events import Outcome, Tokens
 from fleet.redaction.known import Secret
 from fleet.redaction.redactor import Redactor
 from fleet.runs.launch_kit import LaunchKit

@@ -24,7 +24,7 @@ from fleet.events import EventKind, FleetEvent
 from fleet.ledger.records.rows import RunRecord
 from fleet.ledger.stores.runs import RunEnd, RunReport
 from fleet.ledger.stores.usage_rows import NOT_SERVED, UsageTotal
-from fleet.metering.events import Tokens
+from fleet.metering.counting.events import Tokens
 from fleet.model import AgentState, ExitInfo
 from fleet.names import AgentName
 from fleet.redaction.redactor import Redactor

@@ -13,7 +13,7 @@ from fleet.budgets.model import Transition
 from fleet.events import EventKind, FleetEvent
 from fleet.ledger import UsageTotal
 from fleet.ledger.records.budgets import Step
-from fleet.metering.events import Tokens
+from fleet.metering.counting.events import Tokens
 from fleet.model import AgentState
 from fleet.names import AgentName
 from fleet.supervisor.fleet import AgentStatus

@@ -19,7 +19,7 @@ from fleet.budgets.service import BudgetService
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.budgets import Budget, Burst, Scope, Step, WindowKind, WindowSpec
-from fleet.metering.events import Outcome, QuotaSignal, Tokens, UsageEvent
+from fleet.metering.counting.events import Outcome, QuotaSignal, Tokens, UsageEvent
 from fleet.metering.policy import ALLOW, Hold, RequestInfo, Rewrite, Verdict
 from fleet.model import AgentSpec, DesiredState, ExitInfo, RunHandle
 from fleet.names import AgentName

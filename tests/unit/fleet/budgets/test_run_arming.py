@@ -20,7 +20,7 @@ from fleet.budgets.runs.watch import RunCapWatch
 from fleet.clock import SystemClock
 from fleet.errors import LaunchFailed, LedgerError
 from fleet.ledger import Ledger
-from fleet.metering.events import Outcome, Tokens, UsageEvent
+from fleet.metering.counting.events import Outcome, Tokens, UsageEvent
 from fleet.metering.policy import Estimate, Refuse, RequestInfo
 from fleet.model import AgentSpec, DesiredState, RunBudget, RunHandle
 from fleet.names import AgentName

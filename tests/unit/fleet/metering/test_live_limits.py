@@ -1,5 +1,5 @@
 """Tests for hard limits on every request: fleet.budgets.pacing.live, the policy's reserve and
-settle, fleet.metering.estimate, and fleet.backends.freezer."""
+settle, fleet.metering.counting.estimate, and fleet.backends.freezer."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from fleet.budgets.pacing.live import LiveSpend
 from fleet.budgets.pacing.policy import PacingPolicy
 from fleet.ledger.records.budgets import Budget, Cutoff, Step
 from fleet.metering.config import Price, PriceTable
-from fleet.metering.estimate import DEFAULT_OUTPUT, estimate
+from fleet.metering.counting.estimate import DEFAULT_OUTPUT, estimate
 from fleet.metering.policy import Estimate, Refuse, RequestInfo, Reservation
 from fleet.names import AgentName
 from tests.unit.fleet.budgets.test_pacing_policy import (

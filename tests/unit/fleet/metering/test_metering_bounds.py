@@ -9,16 +9,16 @@ from typing import Any
 
 import pytest
 
-from fleet.metering import estimate as estimate_module
-from fleet.metering.bounds import (
+from fleet.metering.config import Price, PriceTable
+from fleet.metering.counting import estimate as estimate_module
+from fleet.metering.counting.estimate import estimate
+from fleet.metering.wire.bounds import (
     INPUT_OVERHEAD,
     bounded_input,
     detached,
     output_cap,
     worst_case,
 )
-from fleet.metering.config import Price, PriceTable
-from fleet.metering.estimate import estimate
 
 PRICES = PriceTable({"m": Price(input=3.0, output=15.0, cache_read=0.3, cache_write=3.75)})
 TOOL = {

@@ -11,7 +11,7 @@ import pytest
 from bot.config import Config, ConfigError, ConfigProblem, parse_config
 from fleet.accounts.providers import DEFAULT_ROUTES, ProviderApi, ProviderRoute
 from fleet.metering.config import MeteringSettings, Price, PriceTable
-from fleet.metering.events import Tokens
+from fleet.metering.counting.events import Tokens
 from fleet.model import AgentSpec
 from fleet.runtimes import RuntimeContext, provider_env
 from fleet.runtimes.stub import StubRuntime

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from fleet.accounts.providers import ProviderApi, ProviderRoute
-from fleet.metering.endpoints import BadPath, Kind, decide, matches, normalise
-from fleet.metering.upstream import path_rule
+from fleet.metering.wire.endpoints import BadPath, Kind, decide, matches, normalise
+from fleet.metering.wire.upstream import path_rule
 
 ANTHROPIC = ProviderRoute("anthropic", "https://api.anthropic.com", ProviderApi.ANTHROPIC)
 OPENAI = ProviderRoute("openai", "https://api.openai.com", ProviderApi.OPENAI)

@@ -1,4 +1,4 @@
-"""Tests for fleet.metering.journal: usage the ledger did not take at shutdown, kept in a
+"""Tests for fleet.metering.counting.journal: usage the ledger did not take at shutdown, kept in a
 private file and written to the ledger at the next start, once."""
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import pytest
 
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
-from fleet.metering.events import Outcome, QuotaSignal, Tokens, UsageEvent
-from fleet.metering.journal import DIRECTORY, UsageJournal
-from fleet.metering.recorder import Recorder
+from fleet.metering.counting.events import Outcome, QuotaSignal, Tokens, UsageEvent
+from fleet.metering.counting.journal import DIRECTORY, UsageJournal
+from fleet.metering.counting.recorder import Recorder
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -1,4 +1,4 @@
-"""Tests for fleet.metering.meter: a stream that ends without its usage is counted at
+"""Tests for fleet.metering.counting.meter: a stream that ends without its usage is counted at
 no less than the text its deltas carried, and an answer with its usage as reported."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import aiohttp
 import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from fleet.metering.events import Outcome, Tokens
-from fleet.metering.meter import Meter
+from fleet.metering.counting.events import Outcome, Tokens
+from fleet.metering.counting.meter import Meter
 from tests.fakes import sse
 
 TEXT = " ".join(f"token{n}" for n in range(300))

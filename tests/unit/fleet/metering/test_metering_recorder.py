@@ -1,4 +1,4 @@
-"""Tests for fleet.metering.recorder: batched, retried writes of metered requests."""
+"""Tests for fleet.metering.counting.recorder: batched, retried writes of metered requests."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from fleet.metering import recorder as recorder_module
-from fleet.metering.events import Outcome, QuotaSignal, Tokens, UsageEvent
-from fleet.metering.recorder import Recorder
+from fleet.metering.counting import recorder as recorder_module
+from fleet.metering.counting.events import Outcome, QuotaSignal, Tokens, UsageEvent
+from fleet.metering.counting.recorder import Recorder
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 DEADLINE = 5.0  # seconds a background write may take before the test fails

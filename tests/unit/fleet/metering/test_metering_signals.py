@@ -1,4 +1,4 @@
-"""Tests for fleet.metering.signals: providers' rate-limit headers as quota signals."""
+"""Tests for fleet.metering.wire.signals: providers' rate-limit headers as quota signals."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from fleet.metering.events import QuotaSignal
-from fleet.metering.signals import MAX_VALUE, REPEAT_AFTER, SignalTracker, classify
+from fleet.metering.counting.events import QuotaSignal
+from fleet.metering.wire.signals import MAX_VALUE, REPEAT_AFTER, SignalTracker, classify
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 UNIFIED = "anthropic-ratelimit-unified"

@@ -1,4 +1,4 @@
-"""Tests for fleet.metering.sse: the incremental server-sent-events parser."""
+"""Tests for fleet.metering.wire.sse: the incremental server-sent-events parser."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from fleet.metering import sse
-from fleet.metering.sse import MAX_EVENT, SseEvent, SseParser
-from fleet.metering.usage import DELTA_TEXT, SKIP_PREFIXES
+from fleet.metering.counting.usage import DELTA_TEXT, SKIP_PREFIXES
+from fleet.metering.wire import sse
+from fleet.metering.wire.sse import MAX_EVENT, SseEvent, SseParser
 
 
 def triples(events: list[SseEvent]) -> list[tuple[str | None, bytes, bytes]]:

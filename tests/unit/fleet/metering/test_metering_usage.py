@@ -1,4 +1,4 @@
-"""Tests for fleet.metering.usage: token usage read out of each API's own answers."""
+"""Tests for fleet.metering.counting.usage: token usage read out of each API's own answers."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from fleet.metering.events import Tokens
-from fleet.metering.sse import SseParser
-from fleet.metering.usage import DELTA_TEXT, SKIP_PREFIXES, Api, UsageReader, api_of
+from fleet.metering.counting.events import Tokens
+from fleet.metering.counting.usage import DELTA_TEXT, SKIP_PREFIXES, Api, UsageReader, api_of
+from fleet.metering.wire.sse import SseParser
 from tests.fakes import sse as wire
 from tests.fakes.sse import Event, Reply, ToolCall, Usage
 

@@ -13,7 +13,7 @@ from fleet.clock import ManualClock
 from fleet.events import EventKind, FleetEvent
 from fleet.ledger import Ledger
 from fleet.ledger.stores.runs import RunStart
-from fleet.metering.events import Outcome, Tokens, UsageEvent
+from fleet.metering.counting.events import Outcome, Tokens, UsageEvent
 from fleet.metering.policy import Estimate, Refuse, RequestInfo
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, RunBudget, RunHandle
 from fleet.names import AgentName

@@ -10,7 +10,7 @@ from bot.cli.command import _summary
 from fleet.budgets.pacing.policy import PacingPolicy
 from fleet.ledger.records.budgets import Budget
 from fleet.metering.config import Price, PriceTable
-from fleet.metering.events import Tokens
+from fleet.metering.counting.events import Tokens
 from fleet.metering.policy import Estimate, Refuse, RequestInfo, Reservation
 from fleet.names import AgentName
 from tests.unit.bot.config.test_config import parse

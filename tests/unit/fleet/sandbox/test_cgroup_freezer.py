@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from fleet.errors import FleetError
-from fleet.sandbox import cgroup_freezer, cgroups
-from fleet.sandbox.cgroup_freezer import Freezer, freezer_of, parse_events
-from fleet.sandbox.procs import sandbox_groups
+from fleet.sandbox.host import cgroup_freezer, cgroups
+from fleet.sandbox.host.cgroup_freezer import Freezer, freezer_of, parse_events
+from fleet.sandbox.host.procs import sandbox_groups
 
 V1 = Path("/sys/fs/cgroup/freezer/fleetwarden-1/coder")
 V2 = Path("/sys/fs/cgroup/fleetwarden-1/coder")

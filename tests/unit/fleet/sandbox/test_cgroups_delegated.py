@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fleet.sandbox import cgroups
+from fleet.sandbox.host import cgroups
 from fleet.sandbox.lanes import Enforcement
 
 UNIT = "system.slice/fleetwarden.service"

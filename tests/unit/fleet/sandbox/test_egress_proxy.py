@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from fleet.destinations import address_problem, name_problem
-from fleet.sandbox.egress_proxy import MAX_CONNECTIONS, ForwardProxy, Refusal
+from fleet.sandbox.egress.egress_proxy import MAX_CONNECTIONS, ForwardProxy, Refusal
 
 DEADLINE = 5.0
 

@@ -9,8 +9,8 @@ from bot.commands.handlers.egress import refusals_text
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.notices import Notice
-from fleet.sandbox.egress_proxy import Refusal
-from fleet.sandbox.refusals import RefusalBook
+from fleet.sandbox.egress.egress_proxy import Refusal
+from fleet.sandbox.egress.refusals import RefusalBook
 
 
 async def test_refusals_are_counted_in_the_ledger_and_told_once_an_hour(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet.sandbox.git_probe import (
+from fleet.sandbox.git.git_probe import (
     DIRTY,
     NO_SUBMODULE,
     UNCHECKED,
@@ -22,7 +22,7 @@ from fleet.sandbox.git_probe import (
     git_argv,
     git_env,
 )
-from fleet.sandbox.git_refs import read_head
+from fleet.sandbox.git.git_refs import read_head
 from tests import sandbox_need
 from tests.fakes.hostile_git import init_repo, leftovers, plant
 

@@ -16,11 +16,11 @@ from fleet.errors import LaunchFailed
 from fleet.model import AgentSpec, LaunchPlan
 from fleet.names import AgentName
 from fleet.sandbox import forwarder
-from fleet.sandbox.bwrap_probe import probe
-from fleet.sandbox.doors import DoorSet, fixed
+from fleet.sandbox.egress.doors import DoorSet, fixed
+from fleet.sandbox.host.bwrap_probe import probe
+from fleet.sandbox.host.procs import namespace_pids, sandbox_init_pid
 from fleet.sandbox.places import needed_paths
 from fleet.sandbox.policy import DOORS, Door, Layout, bwrap_argv
-from fleet.sandbox.procs import namespace_pids, sandbox_init_pid
 from fleet.sandbox.schema import check_egress, unsandboxed_warnings
 from fleet.sandbox.service import Sandboxes, SandboxSettings, loopback_ports, proxy_env
 from tests.polling import eventually

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet.sandbox import cgroups
+from fleet.sandbox.host import cgroups
 from fleet.sandbox.lanes import FIRST_UID, Lanes, enforcement, hand_over, hand_over_lane
 from fleet.sandbox.policy import Layout, bwrap_argv
 from tests import sandbox_need

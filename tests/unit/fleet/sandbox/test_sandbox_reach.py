@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from fleet.sandbox.layout_check import Mount, handover_problem, mount_of, mounts, report
+from fleet.sandbox.host.layout_check import Mount, handover_problem, mount_of, mounts, report
+from fleet.sandbox.host.reach import Unreachable, Walker, arrange, reaches_into, walk
 from fleet.sandbox.policy import Bind, Layout, bwrap_argv
-from fleet.sandbox.reach import Unreachable, Walker, arrange, reaches_into, walk
 
 AGENT = Walker(1_600_000, frozenset({1_600_000}))  # owns nothing here
 

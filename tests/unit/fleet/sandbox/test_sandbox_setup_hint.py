@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from fleet.sandbox.setup_hint import fix, install_line
+from fleet.sandbox.host.setup_hint import fix, install_line
 
 
 def on_path(*programs: str) -> Callable[[str], str | None]:

@@ -13,7 +13,7 @@ from fleet.clock import ManualClock
 from fleet.errors import LaunchFailed
 from fleet.ledger import Ledger
 from fleet.ledger.stores.runs import RunEnd, RunStart
-from fleet.metering.events import Tokens, UsageEvent
+from fleet.metering.counting.events import Tokens, UsageEvent
 from fleet.model import AgentSpec, DesiredState, ExitInfo, LaunchPlan, RunHandle
 from fleet.names import AgentName
 from fleet.runs.facts import check_launchable, read_run

@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Final
 
 from fleet.accounts.quota import is_quota_header
-from fleet.metering.events import QuotaSignal
+from fleet.metering.counting.events import QuotaSignal
 
 REPEAT_AFTER: Final = 60.0  # seconds after which an unchanged value is written again
 MAX_VALUE: Final = 200  # characters; a longer header value is not a quota signal

@@ -27,7 +27,7 @@ git never runs here as it would in a shell:
   it, is gone.)
 
 Where bubblewrap cannot run, git does not run at all: the HEAD is read by
-:mod:`fleet.sandbox.git_refs` in Python, and whether the tree has uncommitted changes is
+:mod:`fleet.sandbox.git.git_refs` in Python, and whether the tree has uncommitted changes is
 then not known (``<head> (changes not checked)``).
 """
 
@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Final
 
 from fleet.process_groups import end_whole
-from fleet.sandbox.git_refs import git_dirs, read_head, repo_root
+from fleet.sandbox.git.git_refs import git_dirs, read_head, repo_root
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ Two interfaces are known (:class:`Freezer`):
   ``THAWED``; it reads ``FREEZING`` until every process is frozen, then ``FROZEN``
   (writing ``FROZEN`` again retries the stragglers).
 
-Which groups an agent has is :mod:`fleet.sandbox.cgroups`' part; :func:`freezer_of` picks
+Which groups an agent has is :mod:`fleet.sandbox.host.cgroups`' part; :func:`freezer_of` picks
 the one to freeze among them (``None``: none can be, and signals are the fallback).
 """
 

@@ -7,7 +7,7 @@ A stream that stops making sense (an event over :data:`MAX_EVENT` bytes) is mark
 also sums the size of the text the pattern's group holds (a JSON string's inside, escapes
 counted as what they stand for: :func:`text_size`) over every match in the events it has
 cut (skipped ones too), one search per chunk: the text of the deltas, so a stream cut before
-its usage arrives is still counted at what passed (:mod:`fleet.metering.meter`). Only a
+its usage arrives is still counted at what passed (:mod:`fleet.metering.counting.meter`). Only a
 stream that ends without its usage needs that sum, so the events are searched when it is
 first asked for — held until then, :data:`COUNT_HELD` bytes at most, beyond which what is
 held is counted at once and let go.

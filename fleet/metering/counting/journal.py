@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 
 from fleet.clock import Clock
-from fleet.metering.events import Outcome, QuotaSignal, Tokens, UsageEvent
+from fleet.metering.counting.events import Outcome, QuotaSignal, Tokens, UsageEvent
 from fleet.private_files import private_dir, write_private
 
 log = logging.getLogger(__name__)

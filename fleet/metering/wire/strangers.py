@@ -18,7 +18,7 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from fleet.accounts.providers import ProviderApi
-from fleet.metering.shapes import error_response
+from fleet.metering.wire.shapes import error_response
 
 log = logging.getLogger(__name__)
 

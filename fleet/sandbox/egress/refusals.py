@@ -1,8 +1,8 @@
 """Refused egress, made visible: counted per agent in the ledger and told once an hour.
 
 Whatever refuses an agent's way out — the allow-list's forward proxy on its egress door
-(:mod:`fleet.sandbox.egress_proxy`) or the metering proxy for an endpoint it does not know —
-hands the :class:`~fleet.sandbox.egress_proxy.Refusal` to :meth:`RefusalBook.note`, which
+(:mod:`fleet.sandbox.egress.egress_proxy`) or the metering proxy for an endpoint it does not know —
+hands the :class:`~fleet.sandbox.egress.egress_proxy.Refusal` to :meth:`RefusalBook.note`, which
 only counts it in memory (an agent retrying in a loop costs no write each time). Every
 :data:`FLUSH_INTERVAL` seconds the counts go to the ledger's ``egress_refusals`` (what
 ``egress NAME`` and ``ps`` show), and each agent with refusals not yet told gets one notice
@@ -22,7 +22,7 @@ from typing import Protocol
 from fleet.clock import Clock
 from fleet.ledger.stores.refusals import RefusalCount
 from fleet.notices import Notice
-from fleet.sandbox.egress_proxy import Refusal
+from fleet.sandbox.egress.egress_proxy import Refusal
 
 log = logging.getLogger(__name__)
 

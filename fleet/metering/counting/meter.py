@@ -4,12 +4,12 @@ it ends as.
 A :class:`Meter` is fed the answer's chunks as the proxy relays them: it decodes a body the
 upstream compressed anyway, parses a stream's events (holding back a usage chunk the agent
 did not ask for) or copies a plain body up to ``MAX_BODY_COPY``, and at the end decides the
-request's tokens and outcome as one :class:`~fleet.metering.events.UsageEvent`. It never
+request's tokens and outcome as one :class:`~fleet.metering.counting.events.UsageEvent`. It never
 touches a socket; the proxy does the I/O and prices the event.
 
 **Every answer is counted.** A stream's deltas are counted as they pass (the length of
-their text, :data:`~fleet.metering.usage.DELTA_TEXT`, at the estimator's
-:data:`~fleet.metering.estimate.BYTES_PER_TOKEN`). A stream that does not end with its
+their text, :data:`~fleet.metering.counting.usage.DELTA_TEXT`, at the estimator's
+:data:`~fleet.metering.counting.estimate.BYTES_PER_TOKEN`). A stream that does not end with its
 usage — cut by the upstream, by a drain that ran out after the agent hung up, or ending
 without usage or in an error — is recorded with at least that count as output, and the
 request's input estimate (its body's bytes ÷ 4) when no input was reported, the reason
@@ -30,11 +30,11 @@ from typing import Any, Final, cast
 import aiohttp
 from multidict import CIMultiDictProxy
 
-from fleet.metering.body import json_object
-from fleet.metering.estimate import BYTES_PER_TOKEN
-from fleet.metering.events import Outcome, Tokens, UsageEvent
-from fleet.metering.sse import SseParser
-from fleet.metering.usage import DELTA_TEXT, SKIP_PREFIXES, Api, UsageReader
+from fleet.metering.counting.estimate import BYTES_PER_TOKEN
+from fleet.metering.counting.events import Outcome, Tokens, UsageEvent
+from fleet.metering.counting.usage import DELTA_TEXT, SKIP_PREFIXES, Api, UsageReader
+from fleet.metering.wire.body import json_object
+from fleet.metering.wire.sse import SseParser
 
 MAX_BODY_COPY: Final = 32 * 1024 * 1024  # a non-streamed answer larger than this is unmetered
 

@@ -29,7 +29,7 @@ from fleet.accounts.model import AccountKind
 from fleet.accounts.providers import ProviderApi, ProviderRoute
 from fleet.accounts.quota import from_headers
 from fleet.clock import Clock
-from fleet.metering.endpoints import Kind, decide
+from fleet.metering.wire.endpoints import Kind, decide
 
 HOP_BY_HOP: Final = frozenset(
     {
@@ -46,7 +46,7 @@ HOP_BY_HOP: Final = frozenset(
     }
 )
 _SLICE: Final = 256 * 1024  # bytes of a request body written upstream at a time
-# Request bodies go upstream decoded (:mod:`fleet.metering.body`): no Content-Encoding.
+# Request bodies go upstream decoded (:mod:`fleet.metering.wire.body`): no Content-Encoding.
 _NOT_FORWARDED: Final = HOP_BY_HOP | {
     "host",
     "content-length",
@@ -65,7 +65,7 @@ class PathRule(NamedTuple):
 
 def path_rule(route: ProviderRoute, method: str, tail: str) -> PathRule:
     """How the proxy treats ``method tail`` on ``route``: only the known endpoints of
-    :mod:`fleet.metering.endpoints` carry a held credential. Anything else an agent the
+    :mod:`fleet.metering.wire.endpoints` carry a held credential. Anything else an agent the
     proxy holds credentials for asks for (a path the operator let through) goes upstream
     with no credential at all: it cannot spend, read or mint anything with the account."""
     decision = decide(route, method, tail)

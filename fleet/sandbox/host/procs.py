@@ -16,7 +16,7 @@ import os
 import signal
 from pathlib import Path
 
-from fleet.sandbox.procfs import process_start_ticks
+from fleet.sandbox.host.procfs import process_start_ticks
 
 SANDBOX_FILE = "sandbox.json"
 

@@ -4,7 +4,7 @@ The proxy hands each finished request to :meth:`Recorder.add` (no await, no I/O)
 background task writes whatever has gathered every ``interval`` seconds, in one
 transaction. ``stop`` writes the rest, so a clean shutdown loses nothing; a write that fails
 is retried with the next batch. What the ledger still does not take at shutdown, after
-retries, is handed to ``keep`` (the journal, :mod:`fleet.metering.journal`, which the next
+retries, is handed to ``keep`` (the journal, :mod:`fleet.metering.counting.journal`, which the next
 start writes to the ledger); only when there is none, or it fails too, is it given up, with
 the count of what was lost in the log.
 
@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Final
 
-from fleet.metering.events import QuotaSignal, UsageEvent
+from fleet.metering.counting.events import QuotaSignal, UsageEvent
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from typing import Final
 from urllib.parse import quote, unquote_to_bytes
 
 from fleet.accounts.providers import ProviderApi, ProviderRoute
-from fleet.metering.usage import Api
+from fleet.metering.counting.usage import Api
 
 CHATGPT_ROUTE: Final = "chatgpt"
 MAX_PATH: Final = 2048  # characters of a tail; longer is refused

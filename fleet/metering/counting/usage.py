@@ -8,7 +8,7 @@
   asked for ``stream_options.include_usage``.
 * Not streamed: the JSON body's ``usage``, in the same three shapes.
 
-Counts are made disjoint (see :mod:`fleet.metering.events`). Events that cannot carry usage
+Counts are made disjoint (see :mod:`fleet.metering.counting.events`). Events that cannot carry usage
 (text deltas, the bulk of any stream) are recognised by name and never parsed.
 """
 
@@ -18,8 +18,8 @@ import re
 from typing import Any, Final, Literal, TypeGuard
 
 from fleet.hostile_json import JsonRefused, read_object
-from fleet.metering.events import Tokens
-from fleet.metering.sse import SseEvent
+from fleet.metering.counting.events import Tokens
+from fleet.metering.wire.sse import SseEvent
 
 Api = Literal["anthropic", "responses", "chat"]
 MAX_TOKENS: Final = 10**12  # per field of one answer; more is a broken or hostile provider

@@ -5,7 +5,7 @@ The estimate errs high: every byte of the body's text counts as input (about fou
 token, the usual ratio for English and code; images and cached prefixes cost less), and
 the output is the request's own cap on it (the largest of ``max_tokens``,
 ``max_output_tokens``, ``max_completion_tokens``), or :data:`DEFAULT_OUTPUT` when it sets
-none. The estimate also carries the request's worst case (:mod:`fleet.metering.bounds`),
+none. The estimate also carries the request's worst case (:mod:`fleet.metering.wire.bounds`),
 which a run's cap reserves, and whether its answer will carry its usage at all.
 """
 
@@ -15,10 +15,10 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any, Final
 
-from fleet.metering.bounds import detached, largest_cap, worst_case
 from fleet.metering.config import PriceTable
-from fleet.metering.events import Tokens
+from fleet.metering.counting.events import Tokens
 from fleet.metering.policy import Estimate, Worst
+from fleet.metering.wire.bounds import detached, largest_cap, worst_case
 
 BYTES_PER_TOKEN: Final = 4
 DEFAULT_OUTPUT: Final = 8_192

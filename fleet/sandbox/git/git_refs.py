@@ -1,5 +1,5 @@
 """A repository's HEAD read in Python, running nothing: for hosts where git cannot run in
-a sandbox (:mod:`fleet.sandbox.git_probe`), and where a linked worktree's git directories
+a sandbox (:mod:`fleet.sandbox.git.git_probe`), and where a linked worktree's git directories
 are, for that sandbox to show.
 
 ``<workdir>/.git`` is a directory of its own, or a file naming the git directory of a

@@ -1,7 +1,7 @@
 """Layouts no sandbox can be built for here, found before bubblewrap runs: which
 directory, and the fix — for ``check-config`` and for a launch alike.
 
-The sandbox is built around any layout (:mod:`fleet.sandbox.reach`); what remains is what
+The sandbox is built around any layout (:mod:`fleet.sandbox.host.reach`); what remains is what
 no arrangement of mounts can change:
 
 * ``/`` itself closed to the agents' user (``chmod o+x /``);
@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from fleet.sandbox.reach import Walker, arrange, closed_on_way
+from fleet.sandbox.host.reach import Walker, arrange, closed_on_way
 
 MOUNTINFO = Path("/proc/self/mountinfo")
 NO_OWNERS = frozenset(

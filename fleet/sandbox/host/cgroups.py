@@ -19,7 +19,7 @@ Two layouts are known:
   group ``…/freezer/fleetwarden-<id>/<agent>`` too where the ``freezer`` hierarchy is
   writable.
 
-The agent's group is also what a freeze pauses (:mod:`fleet.sandbox.cgroup_freezer`): v2's
+The agent's group is also what a freeze pauses (:mod:`fleet.sandbox.host.cgroup_freezer`): v2's
 own ``cgroup.freeze``, or v1's ``freezer`` group. A group is made thawed, whatever an earlier
 run left in it.
 

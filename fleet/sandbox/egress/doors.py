@@ -6,7 +6,7 @@ Unix socket in its door directory (``<state_dir>/sandbox/<agent>/doors``, mode 0
 which the sandbox sees at :data:`fleet.sandbox.policy.DOORS`. Each door here accepts on
 its socket and pipes every connection to one TCP port on 127.0.0.1 — but the egress door,
 where Fleetwarden itself answers as the allow-list's forward proxy
-(:mod:`fleet.sandbox.egress_proxy`), and the doors to Fleetwarden's own servers (the
+(:mod:`fleet.sandbox.egress.egress_proxy`), and the doors to Fleetwarden's own servers (the
 heartbeat endpoint, the metering proxy), which serve each connection in place, as that
 port's server would (the same server, the same caps:
 :attr:`fleet.connections.loopback.Served.factory`),

@@ -1,6 +1,6 @@
 """What a model request can cost at most, read from its body before it is sent: the bound
 a run's cap reserves (:mod:`fleet.budgets.runs.caps`), where a budget reserves a likely
-cost (:mod:`fleet.metering.estimate`).
+cost (:mod:`fleet.metering.counting.estimate`).
 
 A request bounds its own cost only when everything it sends is text the provider counts
 as it is. Its input is then at most one token per byte of its body — a token covers at
@@ -35,7 +35,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from fleet.metering.config import PriceTable
-from fleet.metering.events import Tokens
+from fleet.metering.counting.events import Tokens
 
 INPUT_OVERHEAD: Final = 1_024  # tokens a provider may add around a request's own text
 MAX_CHOICES: Final = 128  # more choices than this leave a request unbounded

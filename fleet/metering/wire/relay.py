@@ -1,13 +1,13 @@
 """Passing an upstream's answer on to the agent while metering it.
 
 Chunks are passed on as they arrive and a copy is parsed on the side
-(:class:`~fleet.metering.meter.Meter`). The answer's usage is committed to the ledger
+(:class:`~fleet.metering.counting.meter.Meter`). The answer's usage is committed to the ledger
 before the agent gets the answer's last bytes, so killing Fleetwarden at any moment loses
 no usage of an answer an agent received. The agent hanging up mid-stream does not stop
 the metering: the upstream is read on (up to ``drain_timeout``) until its usage arrives.
 An upstream that cuts the stream is recorded with what was seen, flagged partial, and the
 agent's answer is cut too. Either way the row counts at least the deltas that passed
-(:mod:`fleet.metering.meter`).
+(:mod:`fleet.metering.counting.meter`).
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ import aiohttp
 from aiohttp import web
 
 from fleet.metering.config import MeteringSettings, PriceTable
-from fleet.metering.events import Outcome, QuotaSignal, UsageEvent
-from fleet.metering.meter import Meter
-from fleet.metering.recorder import Recorder
-from fleet.metering.signals import SignalTracker
-from fleet.metering.upstream import HOP_BY_HOP
+from fleet.metering.counting.events import Outcome, QuotaSignal, UsageEvent
+from fleet.metering.counting.meter import Meter
+from fleet.metering.counting.recorder import Recorder
+from fleet.metering.wire.signals import SignalTracker
+from fleet.metering.wire.upstream import HOP_BY_HOP
 
 _NOT_RETURNED: Final = HOP_BY_HOP | {"content-length"}
 _CLIENT_GONE = (ConnectionResetError, ConnectionError, aiohttp.ClientConnectionResetError)

@@ -27,8 +27,8 @@ from aiohttp import web
 from fleet.accounts.providers import ProviderApi
 from fleet.capped_body import LengthMismatch, OverCap, read_capped
 from fleet.hostile_json import JsonRefused, read_object
-from fleet.metering.endpoints import shown
-from fleet.metering.shapes import error_response
+from fleet.metering.wire.endpoints import shown
+from fleet.metering.wire.shapes import error_response
 
 MAX_REQUEST: Final = 32 * 1024 * 1024  # bytes, as sent and once decoded
 _ZLIB_WBITS: Final = {"gzip": 31, "x-gzip": 31, "deflate": zlib.MAX_WBITS}

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 import h11
 
 from fleet.destinations import address_problem, port_problem, resolved_problem
-from fleet.sandbox.doors import pipe
+from fleet.sandbox.egress.doors import pipe
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,2 @@
+"""A locked sandbox's way out: its doors to loopback, the allow-list's forward proxy, and the
+refusals counted."""

@@ -1,0 +1,1 @@
+"""An agent's git HEAD read without running anything the agent wrote."""
