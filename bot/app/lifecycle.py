@@ -2,31 +2,30 @@
 
 Config and logging are done by the entry point before. The app makes its own parts first
 (:class:`~bot.app.grounds.Grounds`: the sandboxes, the hosts, serving, the stops), which
-every phase takes. :meth:`App.start` then runs, in order, phases that each return what
-they made: state-dir lock → ledger (:mod:`bot.app.ledger`: the notifier and the approvals
-service over it) → the forges' clients (:mod:`bot.app.forge`: a GitHub App's tokens,
-which the repositories' git uses, and the forge door) → repositories (:mod:`bot.app.repos`)
-→ heartbeat endpoint (:mod:`bot.app.heartbeats`, with the git door of the repositories and
-the forge door) → spend (:mod:`bot.app.spend`: the budgets, with a first pacing tick so
-the policy is current before any request; then the metering proxy with that policy and
-the runs' caps) → hosts (:mod:`bot.app.hosts`) → fleet (:mod:`bot.app.fleet`: the sandbox
-probe, reconcile; the feeds of its work and of its agents' asks, :mod:`bot.approvals`) →
-forge work (:mod:`bot.app.forge_work`: over the fleet; its webhook routes and its
-rounds) → commands
-(:mod:`bot.app.commands`: the command families, ACL, router) → scheduler
-(:mod:`bot.app.jobs`: the job context and the jobs, the forges' rounds among them) → the dashboard
-(:mod:`bot.app.dashboard`; its metrics count from the start; the webhooks are served on
-their own without it) → connectors (:mod:`bot.app.connectors`, behind the redactor) →
-operator schedules and the spawn queue (once the connectors run, so a run made up at
-start, or a queued launch, can answer). Three parts are reached by a part made before
-them, each through a callback given when that part is made: the heartbeat endpoint by
-the repositories (a checkout's ``origin`` names its git door, asked only at a launch), the
-fleet by the runs' caps (which it launches with; a capped run is cut on it) and forge
-work's desk by the forge door (whose callers are the fleet's agents).
-Each part is added to the app's :class:`~bot.app.stops.Stops` as it is made;
-:meth:`App.stop` stops them in reverse order after finishing the commands in flight,
-except that the scheduler and the spawn queue stop before the connectors (nothing may
-answer through a stopped one).
+every phase takes. :meth:`App.start` then runs, in order, phases that each return what they
+made: state-dir lock → ledger (:mod:`bot.app.phases.ledger`: the notifier and the approvals
+service over it) → the forges' clients (:mod:`bot.app.phases.forge`: a GitHub App's tokens,
+which the repositories' git uses, and the forge door) → repositories
+(:mod:`bot.app.phases.repos`) → heartbeat endpoint (:mod:`bot.app.phases.heartbeats`, with
+the git door of the repositories and the forge door) → spend (:mod:`bot.app.phases.spend`:
+the budgets, with a first pacing tick so the policy is current before any request; then the
+metering proxy with that policy and the runs' caps) → hosts (:mod:`bot.app.phases.hosts`) →
+fleet (:mod:`bot.app.phases.fleet`: the sandbox probe, reconcile; the feeds of its work and
+of its agents' asks, :mod:`bot.approvals`) → forge work (:mod:`bot.app.phases.forge_work`:
+over the fleet; its webhook routes and its rounds) → commands
+(:mod:`bot.app.phases.commands`: the command families, ACL, router) → scheduler
+(:mod:`bot.app.phases.jobs`: the job context and the jobs, the forges' rounds among them) →
+the dashboard (:mod:`bot.app.phases.dashboard`; its metrics count from the start; the
+webhooks are served on their own without it) → connectors (:mod:`bot.app.phases.connectors`,
+behind the redactor) → operator schedules and the spawn queue (once the connectors run, so a
+run made up at start, or a queued launch, can answer). Three parts are reached by a part
+made before them, each through a callback given when that part is made: the heartbeat
+endpoint by the repositories (a checkout's ``origin`` names its git door, asked only at a
+launch), the fleet by the runs' caps (which it launches with; a capped run is cut on it) and
+forge work's desk by the forge door (whose callers are the fleet's agents). Each part is
+added to the app's :class:`~bot.app.stops.Stops` as it is made; :meth:`App.stop` stops them
+in reverse order after finishing the commands in flight, except that the scheduler and the
+spawn queue stop before the connectors (nothing may answer through a stopped one).
 
 Inbound messages are served by :mod:`bot.app.serving` (a task each, in order within one
 conversation). When a connector's inbound stream ends (console EOF or ``quit``), the app
@@ -44,22 +43,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.app import assembly as wiring
-from bot.app.commands import Commanded, make_commands
-from bot.app.connectors import start_connectors
-from bot.app.dashboard import AppDashboard
-from bot.app.fleet import Fleeted, start_fleet
-from bot.app.forge import open_forges
-from bot.app.forge_work import Forged, serve_webhooks_alone, start_forges
 from bot.app.grounds import Grounds
-from bot.app.heartbeats import start_heartbeats
-from bot.app.hosts import AppHosts
-from bot.app.jobs import start_jobs
-from bot.app.ledger import Ledgered, open_ledger
 from bot.app.lock import StateDirLock
+from bot.app.phases.commands import Commanded, make_commands
+from bot.app.phases.connectors import start_connectors
+from bot.app.phases.dashboard import AppDashboard
+from bot.app.phases.fleet import Fleeted, start_fleet
+from bot.app.phases.forge import open_forges
+from bot.app.phases.forge_work import Forged, serve_webhooks_alone, start_forges
+from bot.app.phases.heartbeats import start_heartbeats
+from bot.app.phases.hosts import AppHosts
+from bot.app.phases.jobs import start_jobs
+from bot.app.phases.ledger import Ledgered, open_ledger
+from bot.app.phases.repos import open_repos, repo_verbs
+from bot.app.phases.spend import start_spend
 from bot.app.reload import reload_config
-from bot.app.repos import open_repos, repo_verbs
 from bot.app.serving import Serving
-from bot.app.spend import start_spend
 from bot.app.standby import Standby
 from bot.app.stops import Stop, Stops
 from bot.chat.notifier import Notifier

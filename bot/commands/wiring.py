@@ -8,10 +8,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.app import assembly as wiring
-from bot.app.fleet import Fleeted
 from bot.app.grounds import Grounds
-from bot.app.ledger import Ledgered
-from bot.app.spend import Spend
+from bot.app.phases.fleet import Fleeted
+from bot.app.phases.ledger import Ledgered
+from bot.app.phases.spend import Spend
 from bot.approvals.answers import ApprovalDesk
 from bot.approvals.commands import ApprovalCommands, SessionLevers
 from bot.commands import registry

@@ -1,4 +1,4 @@
-"""Tests for the forges' jobs (scheduler.forge_jobs, registered by bot.app.jobs): each
+"""Tests for the forges' jobs (scheduler.forge_jobs, registered by bot.app.phases.jobs): each
 job runs its round of the context's forges, and none without forges; the watch and every
 polled forge run at once and then on their interval, the Apps' tokens one interval on."""
 
@@ -8,7 +8,7 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from bot.app.jobs import add_forge_jobs
+from bot.app.phases.jobs import add_forge_jobs
 from fleet.clock import ManualClock
 from fleet.forge.api.git_tokens import RENEW_SECONDS, GitTokens
 from fleet.forge.runs.polling import ForgePolling

@@ -1,4 +1,4 @@
-"""Tests for the app's forges phase (bot.app.forge): a repository on a GitHub App's forge
+"""Tests for the app's forges phase (bot.app.phases.forge): a repository on a GitHub App's forge
 fetches and pushes with the installation token the App mints for it, kept in Fleetwarden's
 own overlay of its environment and known to the redactor; the config says which forge
 credentials are missing, naming the variable, never a value; and the webhook endpoint is
@@ -11,8 +11,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.app.forge import app_repos, forge_secrets, git_environ, open_api
-from bot.app.forge_work import serve_webhooks_alone
+from bot.app.phases.forge import app_repos, forge_secrets, git_environ, open_api
+from bot.app.phases.forge_work import serve_webhooks_alone
 from bot.app.stops import Stops
 from bot.config import Config, ConfigError
 from bot.config.forge_checks import app_token_variable

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from bot.app.grounds import Grounds
-from bot.app.ledger import Ledgered
+from bot.app.phases.ledger import Ledgered
 from bot.config.forge_checks import repo_credentials
 from fleet.clock import Clock
 from fleet.repos.door.server import GitDoor

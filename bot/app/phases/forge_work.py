@@ -16,12 +16,12 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bot.app.fleet import Fleeted
-from bot.app.forge import ForgeClients
 from bot.app.grounds import Grounds
-from bot.app.ledger import Ledgered
-from bot.app.repos import version
-from bot.app.spend import Spend
+from bot.app.phases.fleet import Fleeted
+from bot.app.phases.forge import ForgeClients
+from bot.app.phases.ledger import Ledgered
+from bot.app.phases.repos import version
+from bot.app.phases.spend import Spend
 from bot.app.stops import Stop, Stops
 from bot.chat.agent_text import quotes_escaped
 from bot.commands.handlers.forge import ForgeParts

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.app.commands import Commanded
-from bot.app.fleet import Fleeted
 from bot.app.grounds import Grounds
-from bot.app.ledger import Ledgered
-from bot.app.spend import Spend
+from bot.app.phases.commands import Commanded
+from bot.app.phases.fleet import Fleeted
+from bot.app.phases.ledger import Ledgered
+from bot.app.phases.spend import Spend
 from bot.commands.handlers.accounts import AccountCommands
 from bot.commands.handlers.schedules import ScheduledRuns
 from bot.config import Config

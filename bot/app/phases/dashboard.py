@@ -9,10 +9,10 @@ from collections.abc import Mapping, Sequence
 
 from aiohttp import web
 
-from bot.app.fleet import Fleeted
 from bot.app.grounds import Grounds
-from bot.app.ledger import Ledgered
-from bot.app.spend import Spend
+from bot.app.phases.fleet import Fleeted
+from bot.app.phases.ledger import Ledgered
+from bot.app.phases.spend import Spend
 from bot.app.stops import Stop
 from bot.config import Config
 from bot.dashboard.metrics import Metrics, ObservedSink, Write

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from bot.app import assembly as wiring
 from bot.app.grounds import Grounds
-from bot.app.ledger import Ledgered
-from bot.app.repos import git_door
+from bot.app.phases.ledger import Ledgered
+from bot.app.phases.repos import git_door
 from bot.app.stops import Stop
 from fleet.forge.door.door import ForgeDoor
 from fleet.repos.service import Repos

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 from bot.app import assembly as wiring
 from bot.app.grounds import Grounds
-from bot.app.ledger import Ledgered
+from bot.app.phases.ledger import Ledgered
+from bot.app.phases.spend import Spend
 from bot.app.shared_tokens import SharedTokens
-from bot.app.spend import Spend
 from bot.app.stops import Stop
 from bot.approvals.wiring import attach_feed
 from bot.chat.agent_feed import AgentFeed
