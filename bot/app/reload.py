@@ -30,10 +30,12 @@ from pydantic import BaseModel
 from bot.app.assembly import grants_of, roster_of
 from bot.commands.acl import Acl
 from bot.commands.errors import CommandError
+from bot.commands.handlers.spawn_queue import caps_of
 from bot.config import Config, ConfigError, load_config
 from bot.config.problems import ConfigProblem, Locator, compose
 from bot.config.repo_checks import path_problems
 from fleet.budgets.schema import Loc
+from fleet.caps import Caps
 from fleet.errors import FleetError
 from fleet.forge.schema import ForgeEntry
 from fleet.repos.schema import RepoEntry
@@ -64,10 +66,17 @@ def plan(
     repos: Mapping[str, RepoEntry] | None,
     forges: Mapping[str, ForgeEntry],
     fresh: Config,
+    caps: Caps | None = None,
 ) -> ReloadPlan:
     """What reloading ``fresh`` does, given the repositories Fleetwarden works on now
-    (``None``: it started without ``repos:``) and the forges it started with."""
+    (``None``: it started without ``repos:``), the forges it started with and the
+    concurrency caps in force (``None``: not compared)."""
     at_start: list[str] = []
+    if caps is not None and caps_of(fresh) != caps:
+        at_start.append(
+            "the concurrency caps were changed (`limits.max_running`, or `max_running` on an "
+            "account or a budget)"
+        )
     added: dict[str, RepoEntry] = {}
     running = repos or {}
     for name, entry in sorted(fresh.repos.items()):
@@ -133,7 +142,7 @@ async def reload_config(
         raise CommandError("there is no config file to reload")
     fresh = await _read(source, environ, runtimes, backends)
     running = None if repos is None else {name: repos.entry(name) for name in repos.names()}
-    chosen = plan(running, config.forges, fresh)
+    chosen = plan(running, config.forges, fresh, caps_of(config))
     if chosen.at_start:
         raise CommandError(refusal(chosen.at_start))
     if found := await asyncio.to_thread(path_problems, chosen.repos_added):

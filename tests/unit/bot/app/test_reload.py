@@ -11,6 +11,7 @@ import pytest
 
 from bot.app.reload import ENVIRONMENT_NOTE, plan, refusal, reload_config
 from bot.commands.errors import CommandError
+from bot.commands.handlers.spawn_queue import caps_of
 from bot.config import Config, parse_config
 from fleet.errors import LaunchFailed
 from fleet.ledger import Ledger
@@ -165,3 +166,13 @@ async def test_a_new_repository_check_config_refuses_refuses_the_reload_whole(
     assert text.startswith(f"the roster was not reloaded; nothing changed: {file}:")
     assert f": {key}: the {key.rpartition('.')[2]} of repository web, " in text and said in text
     assert list(repos.names()) == ["app"]
+
+
+def test_a_changed_concurrency_cap_is_said_to_need_a_restart() -> None:
+    """`limits.max_running` raised in the file: the reload is refused naming the caps, not
+    answered "nothing changed" while the old cap holds."""
+    was = config("limits:\n  max_running: 1\n")
+    chosen = plan(None, {}, config("limits:\n  max_running: 2\n"), caps_of(was))
+    assert chosen.at_start == ("the concurrency caps were changed (`limits.max_running`, or "
+                               "`max_running` on an account or a budget)",)  # fmt: skip
+    assert plan(None, {}, config("limits:\n  max_running: 1\n"), caps_of(was)).at_start == ()
