@@ -11,7 +11,8 @@ engines speak (:mod:`fleet.ledger.database.engine`; PostgreSQL's spelling of it 
 The steps are kept in two modules by era: :mod:`.foundation` (1-8: the fleet, chat,
 metering, budgets, schedules, accounts, cutoffs) and :mod:`.operations` (9 on: the spawn
 queue, roster membership, run reports, chat answers, refusals, levers, approvals, hosts,
-repositories), and :mod:`.forges` (22 on: work from the forge).
+repositories), :mod:`.forges` (22 on: work from the forge) and :mod:`.spend` (26 on:
+quotes and the asks at a cap).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from fleet.ledger.database.steps.forges import FORGES
 from fleet.ledger.database.steps.foundation import FOUNDATION
 from fleet.ledger.database.steps.migration import Migration
 from fleet.ledger.database.steps.operations import OPERATIONS
+from fleet.ledger.database.steps.spend import SPEND
 
 __all__ = ["MIGRATIONS", "Migration"]
 
-MIGRATIONS: tuple[Migration, ...] = (*FOUNDATION, *OPERATIONS, *FORGES)
+MIGRATIONS: tuple[Migration, ...] = (*FOUNDATION, *OPERATIONS, *FORGES, *SPEND)
