@@ -201,7 +201,7 @@ STATUSES = [
         unit="usd",
         status=PaceStatus.ON,
         source=Source.ESTIMATED,
-        reset_confidence=Confidence.USER,
+        reset_confidence=Confidence.UNKNOWN,
         step=Step.QUEUE,
         queued_until=T0 + timedelta(minutes=15),
         burst=replace(BURST, until=T0 - timedelta(minutes=1)),  # expired: not shown
@@ -213,7 +213,7 @@ TABLE = """\
 | `global` | 1w, resets 2025-03-06 13:00 CET (provider) | 20M / 50M (40%) | 1.40× | over | downgrade 1 | provider |
 | `agent:coder-1` \\* | 5h, resets 17:00 CET (estimated) | 150k / 1M (15%) | 0.75× | under (burst) | – | metering |
 | `group:api` | daily, resets 2025-03-02 00:00 CET (set by you) | $20.00 / $20.00 (100%) | – | exhausted | refuse until 2025-03-02 00:00 CET | estimated |
-| `group:web` | daily, resets 2025-03-02 00:00 CET (set by you) | $3.00 / $20.00 (15%) | 1.40× | on | queue until 13:15 CET | estimated |
+| `group:web` | daily, resets 2025-03-02 00:00 CET (unknown) | $3.00 / $20.00 (15%) | 1.40× | on | queue until 13:15 CET | estimated |
 
 **Bursts**
 - `agent:coder-1` until 16:00 CET, granted by @ada:example.org on matrix — release day
@@ -225,6 +225,21 @@ def test_the_budget_table_shows_every_budget_its_step_source_and_bursts() -> Non
     """One row per budget (times in the configured zone, each reset with how sure it is),
     then the active bursts; budgets set by command are marked."""
     assert render_budgets.budgets(STATUSES, T0, BERLIN) == TABLE
+
+
+def test_a_reset_gone_by_is_not_promised_again() -> None:
+    """A fixed window whose reset_at has passed: the table says so, and that no next reset
+    is known."""
+    window = WindowSpec(WindowKind.FIXED, reset_at=T0 - timedelta(hours=1))
+    passed = status(
+        replace(CODER, window=window),
+        10.0,
+        1000.0,
+        end=T0 - timedelta(hours=1),
+        reset_confidence=Confidence.UNKNOWN,
+    )
+    row = render_budgets.budgets([passed], T0, BERLIN).splitlines()[2]
+    assert "| fixed, reset 12:00 CET passed, next unknown |" in row
 
 
 def test_no_statuses_say_there_are_no_budgets() -> None:
