@@ -1,5 +1,6 @@
-"""How sure a reset time is, and the words that say so beside it wherever it is shown (the
-``budget`` table, the pacing report and its chart, ``accounts``, the dashboard).
+"""How sure a reset time is, and the words shown beside it: ``resets 18:00 (provider)``. The
+``budget`` table, the pacing report and its chart, ``accounts`` and the dashboard all say it
+so.
 
 A budget's window ends — resets — at a time someone gave, or that Fleetwarden placed. Its
 **confidence** (:class:`~fleet.ledger.records.budgets.Confidence`) says who:
