@@ -193,7 +193,8 @@ PACE = CommandSpec(
     name="pace",
     summary="Show each budget's pace: used, limit, projection and status.",
     description=(
-        "One row per budget: its scope and window (and when it resets), tokens used and "
+        "One row per budget: its scope and window (and when it resets, with how sure that "
+        "is: `provider`, `set by you`, `estimated` or `unknown`), tokens used and "
         "the limit, the pace ratio (use so far ÷ the even spread of the limit over the "
         "window so far; 1.00× is on pace), the use projected at the reset and when the "
         "limit runs out at the current burn rate, the status (under, on or over pace, or "

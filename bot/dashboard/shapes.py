@@ -13,7 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from bot.render.forge import web_address
-from fleet.budgets.model import BudgetStatus, Source
+from fleet.budgets.model import BudgetStatus
+from fleet.budgets.resets import reset_tag
 from fleet.ledger.records.budgets import Step
 from fleet.ledger.records.forge import ForgeRunRecord
 from fleet.redaction.guard import SHORT, guarded
@@ -137,15 +138,10 @@ def usage_json(u: Any, line: Callable[[str], str]) -> Json:
     }
 
 
-_CONFIDENCE = {
-    Source.PROVIDER: ("provider", "the provider's word (its quota headers)"),
-    Source.METERING: ("config", "exact: the window the config defines"),
-    Source.ESTIMATED: ("estimated", "a guess: no fresh quota signal from the provider"),
-}
-
-
 def budget_json(s: BudgetStatus) -> Json:
-    confidence, said = _CONFIDENCE[s.source]
+    """A budget's status; its reset with how sure it is (``reset_confidence``: ``provider``,
+    ``user``, ``estimated`` or ``unknown``, :mod:`fleet.budgets.resets`; in words, the tag
+    chat shows, ``reset_confidence_text``)."""
     return {
         "key": s.budget.key,
         "scope": str(s.budget.scope),
@@ -160,8 +156,8 @@ def budget_json(s: BudgetStatus) -> Json:
         "window_start": iso(s.start),
         "window_end": iso(s.end),
         "resets_at": iso(s.end),
-        "reset_confidence": confidence,
-        "reset_confidence_text": said,
+        "reset_confidence": s.reset_confidence.value,
+        "reset_confidence_text": reset_tag(s.reset_confidence),
         "source": s.source.value,
         "target_rate_per_hour": s.target_rate,
         "projected_end_use": s.projected_end_use,

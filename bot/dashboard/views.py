@@ -32,6 +32,7 @@ from bot.render.transcript import transcript as transcript_markdown
 from connectors.base import Connector, EventId, RoomId, ThreadId
 from fleet.accounts.book import AccountBook
 from fleet.accounts.routing import current, even_line
+from fleet.budgets.resets import window_confidence
 from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
 from fleet.errors import FleetError
@@ -296,6 +297,7 @@ class Views:
                             if (line := even_line(w, now)) is None
                             else round(line, 4),
                             "resets_at": iso(w.resets_at),
+                            "reset_confidence": window_confidence(w).value,
                             "status": w.status.value,
                             "observed_at": iso(w.observed_at),
                             "source": w.source,

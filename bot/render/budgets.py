@@ -14,6 +14,7 @@ from typing import Final
 
 from bot.render.fleet import compact, duration, money, table
 from fleet.budgets.model import BudgetStatus, PaceStatus
+from fleet.budgets.resets import reset_tag, resets
 from fleet.ledger.records.budgets import Budget, Burst, Step, WindowKind
 
 NO_BUDGETS = (
@@ -58,21 +59,23 @@ def burst_granted(burst: Burst, now: datetime, tz: tzinfo) -> str:
 
 
 def describe(budget: Budget, now: datetime, tz: tzinfo) -> str:
-    """``50M tokens per 7d``, ``$25.00 daily``, ``5M tokens until Apr 1 00:00``."""
+    """``50M tokens per 7d``, ``$25.00 daily``, ``5M tokens until 2025-04-01 00:00 CEST (set
+    by you)``: a reset given is shown with how sure it is."""
     limits = []
     if budget.limit_tokens is not None:
         limits.append(f"{compact(budget.limit_tokens)} tokens")
     if budget.limit_usd is not None:
         limits.append(money(budget.limit_usd))
     window = budget.window
+    sure = f" ({reset_tag(window.confidence)})"
     if window.kind is WindowKind.ROLLING:
         per = f"per {window.label}"
     elif window.kind is WindowKind.FIXED and window.reset_at is not None:
-        per = f"until {at(window.reset_at, now, tz)}"
+        per = f"until {at(window.reset_at, now, tz)}{sure}"
     else:
         per = window.kind.value
     if window.kind is WindowKind.ROLLING and window.reset_at is not None:
-        per += f", next reset {at(window.reset_at, now, tz)}"
+        per += f", next reset {at(window.reset_at, now, tz)}{sure}"
     return f"{' and '.join(limits)} {per}"
 
 
@@ -94,7 +97,7 @@ def _row(status: BudgetStatus, now: datetime, tz: tzinfo) -> list[str]:
     budget = status.budget
     scope = f"`{budget.scope}`" + (" \\*" if budget.source == "command" else "")
     label = "fixed" if budget.window.kind is WindowKind.FIXED else budget.window.label
-    window = f"{label}, resets {at(status.end, now, tz)}"
+    window = f"{label}, {reset(status, at(status.end, now, tz))}"
     state = status.status.value
     if status.burst is not None and status.burst.until > now:
         state += " (burst)"
@@ -146,6 +149,12 @@ _STATUS_WORDS: Final = {
     PaceStatus.OVER: "over pace",
     PaceStatus.EXHAUSTED: "exhausted",
 }
+
+
+def reset(status: BudgetStatus, when: str) -> str:
+    """``resets 18:00 (provider)``: the reset of ``status``'s window, shown as ``when``, and
+    how sure it is (:mod:`fleet.budgets.resets`)."""
+    return resets(when, status.reset_confidence, passed=status.end <= status.now)
 
 
 def status_words(status: BudgetStatus) -> str:

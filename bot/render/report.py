@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Final, Protocol
 from zoneinfo import ZoneInfo
 
-from bot.render.budgets import DASH, amount, ratio, share, status_words
+from bot.render.budgets import DASH, amount, ratio, reset, share, status_words
 from bot.render.fleet import table
 from fleet.budgets.model import BudgetStatus
 from fleet.ledger.records.budgets import Step
@@ -85,7 +85,7 @@ def burst_active(status: BudgetStatus, now: datetime) -> bool:
 
 def _row(status: BudgetStatus, now: datetime, tz: tzinfo) -> list[str]:
     scope = f"`{status.budget.scope}`"
-    window = f"{status.budget.window.label}, resets {_when(status.end, now, tz)}"
+    window = f"{status.budget.window.label}, {reset(status, _when(status.end, now, tz))}"
     used = amount(status.used, status.unit) + share(status.used, status.limit)
     projected = amount(status.projected_end_use, status.unit) + share(
         status.projected_end_use, status.limit

@@ -20,7 +20,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from bot.render.budgets import ratio, share, status_words
+from bot.render.budgets import ratio, reset, share, status_words
 from fleet.budgets.model import BudgetStatus
 
 PANEL_WIDTH_PX: Final = 1000
@@ -46,12 +46,14 @@ def draw(panels: Sequence[BudgetStatus], path: Path, tz: tzinfo) -> Path:
     )
     FigureCanvasAgg(figure)
     for index, status in enumerate(panels, start=1):
-        _panel(figure.add_subplot(len(panels), 1, index), status, tz)
+        panel(figure.add_subplot(len(panels), 1, index), status, tz)
     figure.savefig(path, format="png", dpi=DPI)
     return path
 
 
-def _panel(axes: Axes, status: BudgetStatus, tz: tzinfo) -> None:
+def panel(axes: Axes, status: BudgetStatus, tz: tzinfo) -> None:
+    """Draw ``status``'s window on ``axes``: use so far, the even spread, the projection,
+    the limit, now and the reset, the reset's confidence in the legend."""
     start, end, now = _x(status.start), _x(status.end), _x(status.now)
     points = [(_x(when), used) for when, used in status.series] or [(start, 0.0)]
     if points[-1][0] < now:
@@ -79,14 +81,15 @@ def _panel(axes: Axes, status: BudgetStatus, tz: tzinfo) -> None:
     limit = f"limit {_tick(status.limit, unit)}"
     axes.axhline(status.limit, color=_COLOURS["limit"], linewidth=1.4, label=limit)
     axes.axvline(now, color=_COLOURS["now"], linewidth=1, alpha=0.6)
-    axes.axvline(end, color=_COLOURS["reset"], linewidth=1.4)
+    when = f"{status.end.astimezone(tz):%a %H:%M}"
+    axes.axvline(end, color=_COLOURS["reset"], linewidth=1.4, label=reset(status, when))
     top = max(status.limit, status.projected_end_use, status.used, *values) * 1.12
     top = top if math.isfinite(top) and top > 0 else 1.0
     axes.set_ylim(0, top)
     span = end - start
     axes.set_xlim(start - span * 0.01, end + span * 0.06)
     axes.annotate(
-        f"reset {status.end.astimezone(tz):%a %H:%M}",
+        f"reset {when}",
         xy=(end, top),
         xytext=(-4, -4),
         textcoords="offset points",

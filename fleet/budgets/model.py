@@ -136,6 +136,7 @@ class BudgetStatus:
     projected_exhaustion: datetime | None
     status: PaceStatus
     source: Source
+    reset_confidence: Confidence = Confidence.UNKNOWN  # how sure ``end`` is: fleet.budgets.resets
     step: Step = Step.NONE
     level: int = 0  # downgrade rungs, when ``step`` is DOWNGRADE
     queued_until: datetime | None = None

@@ -217,8 +217,11 @@ class BudgetEntry(BaseModel):
     confidence: ConfidenceName = Field(
         default="user",
         description=(
-            "How sure the reset time is: `provider` (the provider said so), `user`, "
-            "`estimated`, `unknown`. Shown in reports."
+            "How sure the reset you give is (`reset_at`, or a calendar window's midnight): "
+            "`user` (you set it), `provider` (copied from the provider), `estimated`, "
+            "`unknown`. Shown beside the reset in `budget`, the report and the dashboard; a "
+            "fresh provider reading's reset shows as `provider`, a rolling window without "
+            "`reset_at` as `estimated`."
         ),
     )
     account: AccountName | None = Field(

@@ -289,8 +289,9 @@ class BudgetService:
             reading = provider_reading(budget, signals, windows, now)
             if (budget.account or budget.scope.kind == "account") and reading is None:
                 source = Source.ESTIMATED
+            provider_reset = False  # whether the window's end is the provider's reset
             if reading is not None and reading[1] is not None and budget.window.length:
-                end = reading[1]
+                end, provider_reset = reading[1], True
                 start = end - budget.window.length
             by = budget.scope.kind if budget.scope.by_usage_column else "agent"
             rows = await spent(start, min(end, now), by)
@@ -322,6 +323,7 @@ class BudgetService:
                     source=source,
                     series=series,
                     usd_used=dollars,
+                    provider_reset=provider_reset,
                 )
             )
         return statuses

@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fleet.budgets.model import BudgetError, BudgetStatus, PaceStatus, Source
+from fleet.budgets.resets import reset_confidence
 from fleet.ledger.records.budgets import Budget, Burst, Scope, WindowKind, WindowSpec
 
 
@@ -73,7 +74,8 @@ def paced(
     **changes: Any,
 ) -> BudgetStatus:
     """The status of ``spec`` at ``now`` for a window that began at ``start``, with ``used``
-    so far; ``changes`` override any field (step, burst, …)."""
+    so far (its reset the provider's word when ``source`` is); ``changes`` override any
+    field (step, burst, …)."""
     length = spec.window.length or timedelta(days=1)
     end = start + length
     limit = float(spec.limit_tokens or 0)
@@ -108,6 +110,9 @@ def paced(
         projected_exhaustion=exhaustion,
         status=status,
         source=source,
+        reset_confidence=reset_confidence(
+            spec.window, end=end, now=now, provider_said=source is Source.PROVIDER
+        ),
         series=tuple(series),
     )
     return replace(made, **changes)

@@ -8,6 +8,7 @@ import contextlib
 import http.client
 import http.server
 import json
+import re
 import secrets
 import sqlite3
 import subprocess
@@ -139,7 +140,13 @@ def test_a_budget_chart_renders_with_the_even_spread_line(rig: Rig, chromium: An
     assert painted > 500
     legend = page.inner_text(".chart").lower()
     assert "used" in legend and "even spread" in legend
-    assert "exact: the window the config defines" in page.inner_text("main")
+    # The config's daily window: its midnight is the user's, said as chat says it.
+    assert re.search(r"resets [\d-]+ [\d:]+ UTC \(set by you\)", page.inner_text("main"))
+    status, body = rig.api("/api/budgets")
+    [shown] = json.loads(body)["budgets"]
+    assert status == 200
+    assert (shown["reset_confidence"], shown["reset_confidence_text"]) == ("user", "set by you")
+    assert shown["resets_at"] == shown["window_end"]
     assert seen.errors == []
     context.close()
 

@@ -13,6 +13,7 @@ from bot.render import fleet as render
 from fleet.accounts.book import AccountBook
 from fleet.accounts.quota import QuotaWindow
 from fleet.accounts.routing import current, even_line
+from fleet.budgets.resets import reset_tag, window_confidence
 
 ACCOUNTS = CommandSpec(
     name="accounts",
@@ -21,9 +22,10 @@ ACCOUNTS = CommandSpec(
         "One row per provider window of each account (Claude's `5h` and `7d`, Codex's "
         "`primary` and `secondary`, an API key's request and token limits): the share used "
         "as the provider itself reported it, where the even-spread line says it should be "
-        "by now, the time to its reset, the provider's status, and the agents on the "
-        "account. An account the provider refused, or whose window is spent, says why and "
-        "until when. Credentials are never shown."
+        "by now, the time to its reset (the provider's word, or unknown when it gave none), "
+        "the provider's status, and the agents on the account. An account the provider "
+        "refused, or whose window is spent, says why and until when. Credentials are never "
+        "shown."
     ),
     examples=("accounts",),
 )
@@ -95,9 +97,12 @@ def _line(window: QuotaWindow, now: datetime) -> str:
 
 
 def _reset(window: QuotaWindow, now: datetime) -> str:
+    """``3h00m (provider)``: the time to the window's reset and how sure it is; ``unknown``
+    when the provider gave none."""
     if window.resets_at is None:
-        return "—"
-    return render.duration(max((window.resets_at - now).total_seconds(), 0.0))
+        return reset_tag(window_confidence(window))
+    left = render.duration(max((window.resets_at - now).total_seconds(), 0.0))
+    return f"{left} ({reset_tag(window_confidence(window))})"
 
 
 def _status(mark: object, window: QuotaWindow | None = None) -> str:

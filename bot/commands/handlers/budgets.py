@@ -51,7 +51,8 @@ BUDGET_SET = CommandSpec(
         FlagSpec(
             "confidence",
             "str",
-            "How sure the reset time is (default `user`).",
+            "How sure `--reset-at` or a calendar window's midnight is: `user` (default: "
+            "you set it), `provider` (copied from the provider), `estimated`, `unknown`.",
             "C",
             choices=("provider", "user", "estimated", "unknown"),
         ),
@@ -97,7 +98,8 @@ BUDGET = CommandSpec(
     name="budget",
     summary="Show every budget and how it stands; set one, or allow a burst.",
     description=(
-        "One row per budget: its scope, window and next reset, use against the limit, the "
+        "One row per budget: its scope, window and next reset (with how sure it is: "
+        "`provider`, `set by you`, `estimated` or `unknown`), use against the limit, the "
         "pace ratio (1.00× is the even spread of the limit over the window), the status "
         "(under, on or over pace, or exhausted), the enforcement step, and where the numbers "
         "come from: `provider` (its quota headers), `metering` (our proxy) or `estimated`. "

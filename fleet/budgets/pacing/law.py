@@ -32,6 +32,7 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from fleet.budgets.model import BudgetStatus, PaceStatus, Source
+from fleet.budgets.resets import reset_confidence
 from fleet.ledger.records.budgets import Budget
 
 MIN_ELAPSED_FRACTION: Final = 0.01
@@ -152,9 +153,11 @@ def assess(
     source: Source,
     series: tuple[tuple[datetime, float], ...] = (),
     usd_used: float | None = None,
+    provider_reset: bool = False,
 ) -> BudgetStatus:
     """The law's numbers for one budget, as a :class:`BudgetStatus` (on step ``none``: the
-    policy fills in the enforcement fields)."""
+    policy fills in the enforcement fields). ``provider_reset``: ``end`` is a fresh provider
+    reading's reset (how sure it is: :func:`~fleet.budgets.resets.reset_confidence`)."""
     used, limit, burn_rate = spent.used, spent.limit, spent.burn_rate
     ratio = pace_ratio(limit, used, start, end, now)
     return BudgetStatus(
@@ -171,6 +174,9 @@ def assess(
         projected_exhaustion=projected_exhaustion(limit, used, burn_rate, end, now),
         status=pace_status(ratio, used, limit, budget.tolerance),
         source=source,
+        reset_confidence=reset_confidence(
+            budget.window, end=end, now=now, provider_said=provider_reset
+        ),
         series=series,
         usd_used=usd_used,
     )

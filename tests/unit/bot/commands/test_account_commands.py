@@ -44,14 +44,26 @@ def book(tmp_path: Path) -> AccountBook:
 
 
 def test_windows_are_shown_with_their_even_line_and_reset(tmp_path: Path) -> None:
-    """42 % used, 40 % of the way through (2 h of 5): the line, 3 h to go, the agent; a
-    window that has reset is not shown; no secret."""
+    """42 % used, 40 % of the way through (2 h of 5): the line, 3 h to go by the provider's
+    word, the agent; a window that has reset is not shown; no secret."""
     text = render_accounts(book(tmp_path), T0)
     [row] = [line for line in text.splitlines() if "claude-max" in line]
     cells = [cell.strip() for cell in row.strip("|").split("|")]
-    assert cells[3:] == ["5h", "42%", "40%", "3h00m", "allowed", "coder-1"]
+    assert cells[3:] == ["5h", "42%", "40%", "3h00m (provider)", "allowed", "coder-1"]
     assert "7d" not in text
     assert "secret-token" not in text
+
+
+def test_a_window_the_provider_gave_no_reset_for_says_unknown(tmp_path: Path) -> None:
+    """An API key's token limit without a reset: its reset is unknown, not a dash."""
+    accounts = book(tmp_path)
+    accounts.observe(
+        [QuotaWindow("codex-pro", "tokens", 0.5, None, QuotaStatus.ALLOWED, T0, "openai-api")]
+    )
+    text = render_accounts(accounts, T0)
+    [row] = [line for line in text.splitlines() if "| tokens |" in line]
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[3:7] == ["tokens", "50%", "—", "unknown"]
 
 
 def test_an_unusable_account_says_why_and_until_when(tmp_path: Path) -> None:

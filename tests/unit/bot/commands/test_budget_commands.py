@@ -162,7 +162,14 @@ API = Budget(Scope("group", "api"), WindowSpec(WindowKind.DAILY), limit_usd=20.0
 BURST = Burst(Scope("agent", "coder-1"), T0 + timedelta(hours=3), "@ada:example.org on matrix",
               "release day", T0)  # fmt: skip
 STATUSES = [
-    status(GLOBAL, 20_000_000, 50_000_000, step=Step.DOWNGRADE, level=1),
+    status(
+        GLOBAL,
+        20_000_000,
+        50_000_000,
+        step=Step.DOWNGRADE,
+        level=1,
+        reset_confidence=Confidence.PROVIDER,
+    ),
     status(
         CODER,
         150_000,
@@ -171,6 +178,7 @@ STATUSES = [
         pace_ratio=0.75,
         status=PaceStatus.UNDER,
         source=Source.METERING,
+        reset_confidence=Confidence.ESTIMATED,
         burst=BURST,
     ),
     status(
@@ -182,6 +190,7 @@ STATUSES = [
         pace_ratio=float("nan"),
         status=PaceStatus.EXHAUSTED,
         source=Source.ESTIMATED,
+        reset_confidence=Confidence.USER,
         step=Step.REFUSE,
     ),
     status(
@@ -192,6 +201,7 @@ STATUSES = [
         unit="usd",
         status=PaceStatus.ON,
         source=Source.ESTIMATED,
+        reset_confidence=Confidence.UNKNOWN,
         step=Step.QUEUE,
         queued_until=T0 + timedelta(minutes=15),
         burst=replace(BURST, until=T0 - timedelta(minutes=1)),  # expired: not shown
@@ -200,10 +210,10 @@ STATUSES = [
 TABLE = """\
 | scope | window | used / limit | pace | status | step | source |
 |---|---|---|---|---|---|---|
-| `global` | 1w, resets 2025-03-06 13:00 CET | 20M / 50M (40%) | 1.40× | over | downgrade 1 | provider |
-| `agent:coder-1` \\* | 5h, resets 17:00 CET | 150k / 1M (15%) | 0.75× | under (burst) | – | metering |
-| `group:api` | daily, resets 2025-03-02 00:00 CET | $20.00 / $20.00 (100%) | – | exhausted | refuse until 2025-03-02 00:00 CET | estimated |
-| `group:web` | daily, resets 2025-03-02 00:00 CET | $3.00 / $20.00 (15%) | 1.40× | on | queue until 13:15 CET | estimated |
+| `global` | 1w, resets 2025-03-06 13:00 CET (provider) | 20M / 50M (40%) | 1.40× | over | downgrade 1 | provider |
+| `agent:coder-1` \\* | 5h, resets 17:00 CET (estimated) | 150k / 1M (15%) | 0.75× | under (burst) | – | metering |
+| `group:api` | daily, resets 2025-03-02 00:00 CET (set by you) | $20.00 / $20.00 (100%) | – | exhausted | refuse until 2025-03-02 00:00 CET | estimated |
+| `group:web` | daily, resets 2025-03-02 00:00 CET (unknown) | $3.00 / $20.00 (15%) | 1.40× | on | queue until 13:15 CET | estimated |
 
 **Bursts**
 - `agent:coder-1` until 16:00 CET, granted by @ada:example.org on matrix — release day
@@ -212,9 +222,24 @@ TABLE = """\
 
 
 def test_the_budget_table_shows_every_budget_its_step_source_and_bursts() -> None:
-    """One row per budget (times in the configured zone), then the active bursts; budgets
-    set by command are marked."""
+    """One row per budget (times in the configured zone, each reset with how sure it is),
+    then the active bursts; budgets set by command are marked."""
     assert render_budgets.budgets(STATUSES, T0, BERLIN) == TABLE
+
+
+def test_a_reset_gone_by_is_not_promised_again() -> None:
+    """A fixed window whose reset_at has passed: the table says so, and that no next reset
+    is known."""
+    window = WindowSpec(WindowKind.FIXED, reset_at=T0 - timedelta(hours=1))
+    passed = status(
+        replace(CODER, window=window),
+        10.0,
+        1000.0,
+        end=T0 - timedelta(hours=1),
+        reset_confidence=Confidence.UNKNOWN,
+    )
+    row = render_budgets.budgets([passed], T0, BERLIN).splitlines()[2]
+    assert "| fixed, reset 12:00 CET passed, next unknown |" in row
 
 
 def test_no_statuses_say_there_are_no_budgets() -> None:
@@ -229,16 +254,24 @@ def test_no_statuses_say_there_are_no_budgets() -> None:
         (replace(API, limit_tokens=5_000_000), "5M tokens and $20.00 daily"),
         (
             replace(CODER, window=WindowSpec(WindowKind.FIXED, reset_at=T0 + timedelta(days=3))),
-            "1M tokens until 2025-03-04 13:00 CET",
+            "1M tokens until 2025-03-04 13:00 CET (set by you)",
         ),
         (
             replace(CODER, window=WindowSpec(WindowKind.ROLLING, timedelta(hours=5), T0)),
-            "1M tokens per 5h, next reset 13:00 CET",
+            "1M tokens per 5h, next reset 13:00 CET (set by you)",
+        ),
+        (
+            replace(
+                CODER,
+                window=WindowSpec(WindowKind.FIXED, reset_at=T0, confidence=Confidence.PROVIDER),
+            ),
+            "1M tokens until 13:00 CET (provider)",
         ),
     ],
 )
 def test_budgets_are_described_in_a_phrase(budget: Budget, described: str) -> None:
-    """Limits and window read as one phrase, times in the configured zone."""
+    """Limits and window read as one phrase, times in the configured zone, a reset given
+    with how sure it is."""
     assert render_budgets.describe(budget, T0, BERLIN) == described
 
 
@@ -364,7 +397,7 @@ async def test_a_new_scope_in_dollars_with_a_fixed_reset(
         limit_usd=12.5,
         source="command",
     )
-    assert reply == "Budget for `agent:coder-1` set: $12.50 until 18:00 CET."
+    assert reply == "Budget for `agent:coder-1` set: $12.50 until 18:00 CET (estimated)."
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from bot.commands.router import Router
 from bot.commands.specs import COMMANDS, PACE, REPORT
 from bot.render.report import NO_BUDGETS, render_text
 from connectors.base import EventId, OutboundMessage, RoomId, ThreadId
+from fleet.budgets.model import Source
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.runs.launch_kit import LaunchKit
@@ -118,6 +119,29 @@ async def test_a_viewer_gets_the_report_with_its_image(
     assert sent.markdown.startswith("Pacing at 2026-11-22 11:00 CET:")
     (chart,) = sent.images
     assert chart.parent == tmp_path / "reports"
+
+
+async def test_pace_and_report_say_how_sure_each_reset_is(
+    ledger: Ledger, tmp_path: Path, chat: FakeConnector
+) -> None:
+    """Through the router: a window of our own is estimated, the provider's reset is the
+    provider's; the same words in `pace` and `report`."""
+    book = StaticBook([coder(), backend(source=Source.PROVIDER)], BERLIN, NOW)
+    table = pacing(ledger, tmp_path, book, tmp_path / "reports").table()
+    acl = Acl([Grant(VIEWER, Role.VIEWER)])
+    router = Router(
+        grammar=Grammar((PACE, REPORT)),
+        acl=acl,
+        handlers=table,
+        audit=ledger.audit,
+        chat=ledger.chat,
+    )
+    await router.handle(chat, message("!pace", sender=VIEWER, room=ROOM, event_id="$p"))
+    await router.handle(chat, message("!report", sender=VIEWER, room=ROOM, event_id="$r"))
+    for sent in chat.sent:
+        assert "| 10h, resets 17:00 (estimated) |" in sent.markdown
+        assert "| 1w, resets Nov 27 10:00 (provider) |" in sent.markdown
+    assert len(chat.sent) == 2
 
 
 async def test_reply_images_reach_the_connector(

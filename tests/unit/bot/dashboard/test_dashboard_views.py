@@ -4,6 +4,7 @@ what agents or people wrote passes the redactor; an unknown agent is a 404."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -12,6 +13,9 @@ import pytest
 from bot.dashboard.pages import Pages
 from bot.dashboard.views import PageSettings, UnknownPage, Views
 from connectors.base import Connector
+from fleet.accounts.book import AccountBook
+from fleet.accounts.model import Account, AccountKind, AccountSet
+from fleet.accounts.quota import QuotaStatus, QuotaWindow
 from fleet.approvals.service import Approvals
 from fleet.clock import ManualClock
 from fleet.hosts.service import Hosts
@@ -25,7 +29,13 @@ from tests.fakes.stores import fleet_stores, page_stores
 from tests.unit.chat_fakes import HomeConnector, ThreadedConnector
 
 
-def views(ledger: Ledger, clock: ManualClock, tmp_path: Path, chat: Connector) -> Views:
+def views(
+    ledger: Ledger,
+    clock: ManualClock,
+    tmp_path: Path,
+    chat: Connector,
+    accounts: AccountBook | None = None,
+) -> Views:
     fleet = Fleet(
         stores=fleet_stores(ledger),
         clock=clock,
@@ -40,7 +50,7 @@ def views(ledger: Ledger, clock: ManualClock, tmp_path: Path, chat: Connector) -
         stores=page_stores(ledger),
         fleet=fleet,
         budgets=None,
-        accounts=None,
+        accounts=accounts,
         hosts=Hosts((), env={}, clock=clock),
         clock=clock,
         pages=PageSettings(
@@ -121,3 +131,32 @@ async def test_forge_runs_show_their_links_and_no_markup_or_secret_of_their_titl
     html = Pages().fragment("fleet", data)
     assert "<script>" not in html and "javascript:" not in html
     assert 'href="https://github.com/acme/app/pull/18" rel="noopener noreferrer"' in html
+
+
+async def test_an_accounts_resets_say_they_are_the_providers_or_unknown(
+    ledger: Ledger, clock: ManualClock, tmp_path: Path
+) -> None:
+    """/api/accounts and its page: a window's reset is the provider's word; a limit the
+    provider gave no reset for says unknown."""
+    now = clock.now()
+    key = Account("api-key", "anthropic", AccountKind.API_KEY, "KEY")
+    book = AccountBook(
+        AccountSet({key.name: key}), environ={"KEY": "k"}, state_dir=tmp_path, clock=clock
+    )
+    book.observe(
+        [
+            QuotaWindow("api-key", "requests", 0.2, now + timedelta(minutes=1),
+                        QuotaStatus.ALLOWED, now, "anthropic-api"),
+            QuotaWindow("api-key", "tokens", 0.5, None, QuotaStatus.ALLOWED, now,
+                        "anthropic-api"),
+        ]
+    )  # fmt: skip
+    data = await views(ledger, clock, tmp_path, HomeConnector("matrix", None), book).accounts()
+    [account] = data["accounts"]
+    sure = {
+        w["window"]: (w["resets_at"] is not None, w["reset_confidence"]) for w in account["windows"]
+    }
+    assert sure == {"requests": (True, "provider"), "tokens": (False, "unknown")}
+    html = Pages().fragment("accounts", data)
+    assert '<span class="note">(provider)</span>' in html
+    assert "<td>unknown</td>" in html

@@ -25,12 +25,13 @@ from bot.render.report import (
 from bot.render.report_chart import PANEL_HEIGHT_PX, PANEL_WIDTH_PX
 from connectors.matrix.render import png_size
 from fleet.budgets.model import BudgetStatus, Source
-from fleet.ledger.records.budgets import Burst, Scope, Step
+from fleet.ledger.records.budgets import Burst, Confidence, Scope, Step, WindowKind, WindowSpec
 from tests.fakes.budget_book import budget, paced
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)  # 11:00 in Berlin (CET, UTC+1)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+DAY = timedelta(days=1)
 HEADERS = [
     "scope",
     "window",
@@ -84,7 +85,7 @@ def test_a_row_shows_the_budgets_numbers() -> None:
     row = rows(render_text([coder()], NOW, BERLIN))["agent:coder-1"]
     assert row == {
         "scope": "`agent:coder-1`",
-        "window": "10h, resets 17:00",
+        "window": "10h, resets 17:00 (estimated)",
         "used": "500,000 (50%)",
         "limit": "1,000,000",
         "pace": "1.25×",
@@ -99,7 +100,7 @@ def test_a_row_shows_the_budgets_numbers() -> None:
 def test_a_budget_that_will_not_run_out_shows_a_dash_and_dates_beyond_today() -> None:
     """No exhaustion is a dash; a reset on another day carries its date."""
     row = rows(render_text([backend(source=Source.PROVIDER)], NOW, BERLIN))["group:backend"]
-    assert row["window"] == "1w, resets Nov 27 10:00"
+    assert row["window"] == "1w, resets Nov 27 10:00 (provider)"
     assert row["used"] == "1,234,567 (2%)"
     assert row["pace"] == "0.08×"
     assert row["projected at reset"] == "4,232,801 (8%)"
@@ -119,7 +120,7 @@ def test_one_row_per_budget_in_the_given_order_with_the_time_and_zone() -> None:
 def test_times_follow_the_time_zone() -> None:
     """The same instants read differently in another zone."""
     row = rows(render_text([coder()], NOW, ZoneInfo("America/New_York")))["agent:coder-1"]
-    assert row["window"] == "10h, resets 11:00"
+    assert row["window"] == "10h, resets 11:00 (estimated)"
     assert row["runs out"] == "09:00"
 
 
@@ -183,6 +184,41 @@ def test_no_budgets() -> None:
     assert render_text([], NOW, BERLIN) == NO_BUDGETS
 
 
+@pytest.mark.parametrize(
+    ("window", "source", "shown"),
+    [
+        (WindowSpec(WindowKind.ROLLING, DAY), Source.PROVIDER, "1d, resets 18:00 (provider)"),
+        (WindowSpec(WindowKind.DAILY), Source.METERING, "daily, resets 18:00 (set by you)"),
+        (
+            WindowSpec(WindowKind.ROLLING, DAY, NOW, Confidence.PROVIDER),
+            Source.METERING,
+            "1d, resets 18:00 (provider)",
+        ),
+        (WindowSpec(WindowKind.ROLLING, DAY), Source.ESTIMATED, "1d, resets 18:00 (estimated)"),
+        (
+            WindowSpec(WindowKind.FIXED, DAY, NOW + timedelta(hours=7), Confidence.UNKNOWN),
+            Source.METERING,
+            "until 2026-11-22 17:00 UTC, resets 18:00 (unknown)",
+        ),
+    ],
+)
+def test_each_reset_says_how_sure_it_is(window: WindowSpec, source: Source, shown: str) -> None:
+    """The provider's reset, a calendar window or a reset_at the user gave (in the words
+    they chose for it), a window of our own, one declared unknown."""
+    spec = replace(budget("agent:coder-1", DAY, 1_000_000), window=window)
+    status = paced(spec, NOW - timedelta(hours=17), NOW, 1000.0, source=source)
+    assert rows(render_text([status], NOW, BERLIN))["agent:coder-1"]["window"] == shown
+
+
+def test_a_reset_that_has_passed_says_the_next_is_unknown() -> None:
+    """A fixed window whose reset_at has gone by: no reset is promised."""
+    spec = budget("agent:coder-1", DAY, 1_000_000)
+    spec = replace(spec, window=WindowSpec(WindowKind.FIXED, DAY, NOW - timedelta(hours=1)))
+    status = paced(spec, NOW - timedelta(days=1, hours=1), NOW, 1000.0)
+    row = rows(render_text([status], NOW, BERLIN))["agent:coder-1"]
+    assert row["window"] == "until 2026-11-22 09:00 UTC, reset 10:00 passed, next unknown"
+
+
 # --- chart ---------------------------------------------------------------------------------
 
 
@@ -210,6 +246,22 @@ def test_ended_windows_get_no_panel(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no budget has an active window"):
         render_chart([ended], tmp_path / "none.png", BERLIN)
     assert not (tmp_path / "none.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("source", "tag"), [(Source.PROVIDER, "provider"), (Source.METERING, "estimated")]
+)
+def test_the_charts_legend_names_the_reset_and_how_sure_it_is(source: Source, tag: str) -> None:
+    """The reset line is in the legend with its day, time and confidence."""
+    from matplotlib.figure import Figure
+
+    from bot.render.report_chart import panel
+
+    axes = Figure().add_subplot()
+    panel(axes, backend(source=source), BERLIN)
+    legend = axes.get_legend()
+    assert legend is not None
+    assert f"resets Fri 10:00 ({tag})" in [text.get_text() for text in legend.get_texts()]
 
 
 def test_a_window_without_series_or_use_still_draws(tmp_path: Path) -> None:

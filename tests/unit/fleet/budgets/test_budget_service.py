@@ -18,7 +18,15 @@ from fleet.budgets.pacing.readings import SIGNAL_FRESHNESS
 from fleet.budgets.service import BudgetService
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
-from fleet.ledger.records.budgets import Budget, Burst, Scope, Step, WindowKind, WindowSpec
+from fleet.ledger.records.budgets import (
+    Budget,
+    Burst,
+    Confidence,
+    Scope,
+    Step,
+    WindowKind,
+    WindowSpec,
+)
 from fleet.metering.counting.events import Outcome, QuotaSignal, Tokens, UsageEvent
 from fleet.metering.policy import ALLOW, Hold, RequestInfo, Rewrite, Verdict
 from fleet.model import AgentSpec, DesiredState, ExitInfo, RunHandle
@@ -231,7 +239,8 @@ async def test_fresh_anthropic_signals_give_used_and_the_reset(
     ledger: Ledger, clock: ManualClock
 ) -> None:
     """An ``anthropic`` account budget reads the 5h utilization as a fraction of its limit
-    and the provider's reset as its window's end; other windows' headers are ignored."""
+    and the provider's reset as its window's end (said to be the provider's); other
+    windows' headers are ignored."""
     reset = T0 + timedelta(hours=2, minutes=30)
     await ledger.metering.record_metering(
         [use("coder-1", T0 - HOUR, 100_000)],
@@ -244,7 +253,7 @@ async def test_fresh_anthropic_signals_give_used_and_the_reset(
     )
     service = await book(ledger, clock, rolling("global", FIVE_HOURS, account="anthropic"))
     [status] = await service.statuses()
-    assert status.source is Source.PROVIDER
+    assert (status.source, status.reset_confidence) == (Source.PROVIDER, Confidence.PROVIDER)
     assert (status.used, status.limit) == (250_000.0, 1_000_000.0)
     assert (status.start, status.end) == (reset - FIVE_HOURS, reset)
     assert status.pace_ratio == 0.5  # a quarter used, half the window gone
@@ -276,7 +285,8 @@ async def test_stale_signals_fall_back_to_our_metering(
     ledger: Ledger, clock: ManualClock, age: timedelta, source: Source, used: float
 ) -> None:
     """Signals up to SIGNAL_FRESHNESS old are the provider's word; older ones are ignored
-    and the budget shows our own metering as ``estimated``, in its own window."""
+    and the budget shows our own metering as ``estimated``, in its own window (its reset
+    estimated too)."""
     await ledger.metering.record_metering(
         [use("coder-1", T0 - HOUR, 100_000)],
         [
@@ -287,6 +297,7 @@ async def test_stale_signals_fall_back_to_our_metering(
     service = await book(ledger, clock, rolling("global", FIVE_HOURS, account="anthropic"))
     [status] = await service.statuses()
     assert (status.source, status.used) == (source, used)
+    assert status.reset_confidence.value == source.value  # provider, or estimated
     if source is Source.ESTIMATED:  # the epoch-anchored 5 h window: 08:00 to 13:00
         assert (status.start, status.end) == (T0 - 4 * HOUR, T0 + HOUR)
 
@@ -578,6 +589,7 @@ async def test_a_fixed_window_without_a_length_runs_from_when_first_seen(
     [status] = await service.statuses()
     assert (status.start, status.end, status.now) == (T0, reset, T0 + HOUR)
     assert (status.used, status.pace_ratio) == (100_000.0, 1.0)
+    assert status.reset_confidence is Confidence.USER  # the reset_at the user gave
     assert service.next_reset() == reset
 
 
@@ -585,7 +597,7 @@ async def test_a_fixed_window_first_seen_after_its_reset_does_not_stop_the_servi
     ledger: Ledger, clock: ManualClock
 ) -> None:
     """A fixed budget set by command whose reset has passed by the time Fleetwarden starts
-    again is still assessed (a window over, nothing to reset), instead of failing start()."""
+    again is still assessed (a window over, no reset known), instead of failing start()."""
     reset = T0 + HOUR
     budget = Budget(
         Scope("global"),
@@ -599,6 +611,7 @@ async def test_a_fixed_window_first_seen_after_its_reset_does_not_stop_the_servi
     later = await book(ledger, clock)
     [status] = await later.statuses()
     assert status.end == reset < status.now
+    assert status.reset_confidence is Confidence.UNKNOWN
     assert status.start < status.end
     assert later.next_reset() is None
 
@@ -622,13 +635,35 @@ async def test_a_rolling_window_with_a_reset_at_is_anchored_there(
     now: datetime,
     window: tuple[datetime, datetime],
 ) -> None:
-    """A rolling window's reset_at is one of its ends; the others are whole lengths away."""
-    spec = WindowSpec(WindowKind.ROLLING, length=FIVE_HOURS, reset_at=reset_at)
+    """A rolling window's reset_at is one of its ends; the others are whole lengths away,
+    each as sure as the user said (here: copied from the provider)."""
+    spec = WindowSpec(WindowKind.ROLLING, FIVE_HOURS, reset_at, Confidence.PROVIDER)
     service = await book(ledger, clock, Budget(Scope("global"), spec, limit_tokens=1000))
     clock.advance((now - T0).total_seconds())
     [status] = await service.statuses()
     assert (status.start, status.end) == window
+    assert status.reset_confidence is Confidence.PROVIDER
     assert service.next_reset() == window[1]
+
+
+async def test_a_calendar_reset_is_the_users_and_a_bare_rolling_one_estimated(
+    ledger: Ledger, clock: ManualClock
+) -> None:
+    """A daily window the user chose resets at a midnight they set; a 5 h window nobody
+    placed is laid from the epoch by us: estimated; a declared confidence is kept."""
+    calendar = Budget(Scope("global"), WindowSpec(WindowKind.DAILY), limit_tokens=1000)
+    bare = rolling("group:team", FIVE_HOURS)
+    unsure = Budget(
+        Scope("agent", "coder-1"),
+        WindowSpec(WindowKind.WEEKLY, confidence=Confidence.UNKNOWN),
+        limit_tokens=1000,
+    )
+    service = await book(ledger, clock, calendar, bare, unsure)
+    assert {s.budget.key: s.reset_confidence for s in await service.statuses()} == {
+        "global": Confidence.USER,
+        "group:team": Confidence.ESTIMATED,
+        "agent:coder-1": Confidence.UNKNOWN,
+    }
 
 
 async def test_next_reset_is_the_earliest_window_end_ahead(
