@@ -17,9 +17,12 @@ A budget's window ends — resets — at a time someone gave, or that Fleetwarde
   (``confidence:`` in the config, ``budget set --confidence``): copied from the provider's
   page (``provider``), a guess (``estimated``), or not known (``unknown``); that word is
   the one shown.
-* ``estimated`` — from our own metering: a rolling window nobody placed (``5h``, ``7d``
-  without ``reset_at``), which Fleetwarden lays back to back from the UTC epoch. That is
-  also where an account budget stands without a fresh provider reading.
+* ``estimated`` — a guess at the provider's reset: a budget on an account or provider (it
+  mirrors a quota the provider keeps) whose rolling window nobody placed (``5h``, ``7d``
+  without ``reset_at``) and no fresh provider reading places, so Fleetwarden lays it back
+  to back from the UTC epoch. The same window on a budget of Fleetwarden's own (an agent,
+  a group, global) is the window Fleetwarden enforces, so its reset is exact: ``user``,
+  the config's window.
 * ``unknown`` — no reset is known: a fixed window whose ``reset_at`` has passed (the next
   one is for the provider or an operator to give), an account window the provider gave no
   reset for.
@@ -47,12 +50,19 @@ _CALENDAR: Final = (WindowKind.DAILY, WindowKind.WEEKLY, WindowKind.MONTHLY)
 
 
 def reset_confidence(
-    window: WindowSpec, *, end: datetime, now: datetime, provider_said: bool = False
+    window: WindowSpec,
+    *,
+    end: datetime,
+    now: datetime,
+    provider_said: bool = False,
+    mirrors_provider: bool = False,
 ) -> Confidence:
     """How sure the reset at ``end`` of a budget with ``window`` is, at ``now``.
 
-    ``provider_said``: ``end`` is the reset of a fresh provider reading. A reset already
-    past is ``unknown`` whoever gave it; otherwise see the module's rules, in order.
+    ``provider_said``: ``end`` is the reset of a fresh provider reading;
+    ``mirrors_provider``: the budget is on an account or provider, so a window nobody placed
+    guesses the provider's. A reset already past is ``unknown`` whoever gave it; otherwise
+    see the module's rules, in order.
     """
     if end <= now:
         return Confidence.UNKNOWN
@@ -60,7 +70,7 @@ def reset_confidence(
         return Confidence.PROVIDER
     if window.reset_at is not None or window.kind in _CALENDAR:
         return window.confidence
-    return Confidence.ESTIMATED
+    return Confidence.ESTIMATED if mirrors_provider else Confidence.USER
 
 
 def window_confidence(window: QuotaWindow) -> Confidence:

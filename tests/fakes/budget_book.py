@@ -111,7 +111,13 @@ def paced(
         status=status,
         source=source,
         reset_confidence=reset_confidence(
-            spec.window, end=end, now=now, provider_said=source is Source.PROVIDER
+            spec.window,
+            end=end,
+            now=now,
+            provider_said=source is Source.PROVIDER,
+            mirrors_provider=source is not Source.METERING
+            or spec.account is not None
+            or spec.scope.kind in ("account", "provider"),
         ),
         series=tuple(series),
     )

@@ -175,7 +175,12 @@ def assess(
         status=pace_status(ratio, used, limit, budget.tolerance),
         source=source,
         reset_confidence=reset_confidence(
-            budget.window, end=end, now=now, provider_said=provider_reset
+            budget.window,
+            end=end,
+            now=now,
+            provider_said=provider_reset,
+            mirrors_provider=budget.account is not None
+            or budget.scope.kind in ("account", "provider"),
         ),
         series=series,
         usd_used=usd_used,

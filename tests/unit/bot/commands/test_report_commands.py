@@ -124,7 +124,7 @@ async def test_a_viewer_gets_the_report_with_its_image(
 async def test_pace_and_report_say_how_sure_each_reset_is(
     ledger: Ledger, tmp_path: Path, chat: FakeConnector
 ) -> None:
-    """Through the router: a window of our own is estimated, the provider's reset is the
+    """Through the router: a window of our own is the config's, the provider's reset is the
     provider's; the same words in `pace` and `report`."""
     book = StaticBook([coder(), backend(source=Source.PROVIDER)], BERLIN, NOW)
     table = pacing(ledger, tmp_path, book, tmp_path / "reports").table()
@@ -139,7 +139,7 @@ async def test_pace_and_report_say_how_sure_each_reset_is(
     await router.handle(chat, message("!pace", sender=VIEWER, room=ROOM, event_id="$p"))
     await router.handle(chat, message("!report", sender=VIEWER, room=ROOM, event_id="$r"))
     for sent in chat.sent:
-        assert "| 10h, resets 17:00 (estimated) |" in sent.markdown
+        assert "| 10h, resets 17:00 (set by you) |" in sent.markdown
         assert "| 1w, resets Nov 27 10:00 (provider) |" in sent.markdown
     assert len(chat.sent) == 2
 

@@ -85,7 +85,7 @@ def test_a_row_shows_the_budgets_numbers() -> None:
     row = rows(render_text([coder()], NOW, BERLIN))["agent:coder-1"]
     assert row == {
         "scope": "`agent:coder-1`",
-        "window": "10h, resets 17:00 (estimated)",
+        "window": "10h, resets 17:00 (set by you)",
         "used": "500,000 (50%)",
         "limit": "1,000,000",
         "pace": "1.25×",
@@ -120,7 +120,7 @@ def test_one_row_per_budget_in_the_given_order_with_the_time_and_zone() -> None:
 def test_times_follow_the_time_zone() -> None:
     """The same instants read differently in another zone."""
     row = rows(render_text([coder()], NOW, ZoneInfo("America/New_York")))["agent:coder-1"]
-    assert row["window"] == "10h, resets 11:00 (estimated)"
+    assert row["window"] == "10h, resets 11:00 (set by you)"
     assert row["runs out"] == "09:00"
 
 
@@ -249,7 +249,7 @@ def test_ended_windows_get_no_panel(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("source", "tag"), [(Source.PROVIDER, "provider"), (Source.METERING, "estimated")]
+    ("source", "tag"), [(Source.PROVIDER, "provider"), (Source.METERING, "set by you")]
 )
 def test_the_charts_legend_names_the_reset_and_how_sure_it_is(source: Source, tag: str) -> None:
     """The reset line is in the legend with its day, time and confidence."""

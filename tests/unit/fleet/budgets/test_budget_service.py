@@ -646,11 +646,12 @@ async def test_a_rolling_window_with_a_reset_at_is_anchored_there(
     assert service.next_reset() == window[1]
 
 
-async def test_a_calendar_reset_is_the_users_and_a_bare_rolling_one_estimated(
+async def test_a_calendar_reset_and_a_bare_rolling_one_of_our_own_are_the_users(
     ledger: Ledger, clock: ManualClock
 ) -> None:
     """A daily window the user chose resets at a midnight they set; a 5 h window nobody
-    placed is laid from the epoch by us: estimated; a declared confidence is kept."""
+    placed is laid from the epoch by us, and enforced where it is laid: the config's
+    window; a declared confidence is kept."""
     calendar = Budget(Scope("global"), WindowSpec(WindowKind.DAILY), limit_tokens=1000)
     bare = rolling("group:team", FIVE_HOURS)
     unsure = Budget(
@@ -661,7 +662,7 @@ async def test_a_calendar_reset_is_the_users_and_a_bare_rolling_one_estimated(
     service = await book(ledger, clock, calendar, bare, unsure)
     assert {s.budget.key: s.reset_confidence for s in await service.statuses()} == {
         "global": Confidence.USER,
-        "group:team": Confidence.ESTIMATED,
+        "group:team": Confidence.USER,
         "agent:coder-1": Confidence.UNKNOWN,
     }
 

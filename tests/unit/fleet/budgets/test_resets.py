@@ -49,7 +49,7 @@ FIVE_HOURS = timedelta(hours=5)
             False,
             Confidence.UNKNOWN,
         ),
-        # A rolling window nobody placed: laid from the epoch by us.
+        # A rolling window nobody placed, guessing a provider's: laid from the epoch by us.
         (WindowSpec(WindowKind.ROLLING, FIVE_HOURS), False, Confidence.ESTIMATED),
         # What the user declares describes a reset they gave, not our grid.
         (
@@ -62,8 +62,19 @@ FIVE_HOURS = timedelta(hours=5)
 def test_who_gave_the_reset_says_how_sure_it_is(
     window: WindowSpec, provider_said: bool, sure: Confidence
 ) -> None:
-    """The provider's fresh word, then what the user set, then our own estimate."""
-    assert reset_confidence(window, end=LATER, now=NOW, provider_said=provider_said) is sure
+    """On a budget mirroring a provider's quota: the provider's fresh word, then what the
+    user set, then our own estimate."""
+    said = reset_confidence(
+        window, end=LATER, now=NOW, provider_said=provider_said, mirrors_provider=True
+    )
+    assert said is sure
+
+
+def test_a_window_of_fleetwardens_own_resets_exactly_where_it_is_laid() -> None:
+    """A rolling window nobody placed on a budget of an agent, a group or global is the
+    window Fleetwarden enforces: its reset is the config's, not a guess."""
+    window = WindowSpec(WindowKind.ROLLING, FIVE_HOURS)
+    assert reset_confidence(window, end=LATER, now=NOW) is Confidence.USER
 
 
 @pytest.mark.parametrize("provider_said", [True, False])
