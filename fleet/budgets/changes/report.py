@@ -119,3 +119,27 @@ def report(facts: Iterable[ChangeFacts], since: datetime) -> ChangesReport:
     rows = [row_of(*key, group) for key, group in groups.items()]
     rows.sort(key=lambda r: (-r.changes, r.agent, r.runtime, r.model))
     return ChangesReport(since, tuple(rows), row_of(ALL, ALL, ALL, changes))
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeSum:
+    """The changes of one agent, runtime and model that came to one outcome, summed."""
+
+    agent: str
+    runtime: str
+    model: str
+    outcome: Outcome
+    changes: int
+    cost_usd: float
+    tokens: int
+
+
+def by_outcome(changes: Iterable[Change]) -> list[OutcomeSum]:
+    """``changes`` counted and summed per agent, runtime, model served and outcome, in
+    that order."""
+    sums: dict[tuple[str, str, str, Outcome], tuple[int, float, int]] = {}
+    for c in changes:
+        key = (c.facts.agent, c.runtime, c.model, c.outcome)
+        n, usd, tokens = sums.get(key, (0, 0.0, 0))
+        sums[key] = (n + 1, usd + c.cost_usd, tokens + c.tokens)
+    return [OutcomeSum(*key, *value) for key, value in sorted(sums.items())]
