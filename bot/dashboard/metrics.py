@@ -172,12 +172,11 @@ class _Read(Collector):
             "The tokens of the changes that came to an end.",
             labels=labels,
         )
-        summed: dict[tuple[str, str, str, str], list[float]] = {}
-        for s in sums:
+        summed: dict[tuple[str, str, str, str], tuple[int, float, int]] = {}
+        for s in sums:  # models past the labels' bound are summed under one
             key = (s.agent, s.runtime, self._model(s.model), s.outcome.value)
-            totals = summed.setdefault(key, [0.0, 0.0, 0.0])
-            for i, value in enumerate((s.changes, s.cost_usd, s.tokens)):
-                totals[i] += value
+            n, usd, used = summed.get(key, (0, 0.0, 0))
+            summed[key] = (n + s.changes, usd + s.cost_usd, used + s.tokens)
         for key, (n, usd, used) in sorted(summed.items()):
             count.add_metric(list(key), n)
             cost.add_metric(list(key), count_value=n, sum_value=usd)
