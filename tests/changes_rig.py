@@ -13,7 +13,7 @@ from pathlib import Path
 
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
-from fleet.ledger.records.approvals import Ask
+from fleet.ledger.records.approvals import ApprovalState, Ask
 from fleet.ledger.records.forge import ForgeRunState, Slug
 from fleet.ledger.records.lines import LineState
 from fleet.ledger.stores.runs import RunStart
@@ -85,10 +85,12 @@ class Rig:
         uses: tuple[Use, ...],
         *,
         asks: int = 0,
+        ruled: int = 0,
         end: bool = True,
     ) -> int:
         """A run of ``agent`` on ``line``: started, its requests metered a minute apart,
-        its asks recorded, ended ten minutes after it began (unless ``end`` is false)."""
+        its asks recorded (``asks`` put to people, ``ruled`` allowed at once by a rule),
+        ended ten minutes after it began (unless ``end`` is false)."""
         began = self.clock.now()
         handle = RunHandle("tmux", 4000, 4000, Path("/run/fw"), Path("/run/fw/log"))
         record = await self.ledger.runs.start_run(agent, handle)
@@ -99,12 +101,13 @@ class Rig:
             await self.ledger.metering.record_metering(
                 [_event(agent, began + timedelta(minutes=n), use)], []
             )
-        for _ in range(asks):
+        for n in range(asks + ruled):
             self.asks += 1
             await self.ledger.approvals.open_approval(
                 agent=agent, run_id=record.id, channel="claude",
                 ask=Ask(native_id=f"ask-{self.asks}", tool="Bash", subject="make test"),
                 deadline=began + timedelta(hours=1), starter=None,
+                **({} if n < asks else {"state": ApprovalState.ALLOWED, "how": "rule"}),
             )  # fmt: skip
         if end:
             self.clock.advance((began + timedelta(minutes=10) - self.clock.now()).total_seconds())
@@ -182,7 +185,8 @@ async def build(ledger: Ledger, clock: ManualClock) -> datetime:
     # F: tester, chat, merged; two runs, one request unpriced, two asks.
     f = await rig.line("tester", "fw/f")
     await rig.run(f, "tester", "codex", (Use(GPT, 1200, 0.75),))
-    await rig.run(f, "tester", "codex", (Use(GPT, 600, 0.375), Use(GPT, 50, None)), asks=2)
+    uses = (Use(GPT, 600, 0.375), Use(GPT, 50, None))
+    await rig.run(f, "tester", "codex", uses, asks=2, ruled=1)  # the rule's is no ask of people
     await ledger.lines.update_line(f, state=LineState.MERGED, ended_at=None)  # 20 min after cut
     # G: tester, forge, the issue unlabelled: the run stopped, its branch left live.
     g = await rig.line("tester", "fw/g")

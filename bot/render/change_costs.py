@@ -79,8 +79,9 @@ def changes_report(found: ChangesReport, *, window: str) -> str:
         rows.append(_cells(found.total, total=True))
     parts = [f"Cost per merged change {span}:", table(HEADERS, rows), WHAT_IS_WHAT]
     if found.total.unpriced:
+        n = found.total.unpriced
         parts.append(
-            f"{found.total.unpriced:,} requests with tokens had no price in the config: "
-            "the dollars leave them out, the tokens count them."
+            f"{n:,} {'request' if n == 1 else 'requests'} with tokens had no price in the "
+            "config: the dollars leave them out, the tokens count them."
         )
     return "\n\n".join(parts)

@@ -18,6 +18,9 @@ one agent runs one run at a time. Tokens are input, output, cache read and cache
 dollars are those of priced rows. A row's model is the one that served it
 (:data:`fleet.ledger.stores.usage_rows.MODEL`).
 
+Which approvals its runs asked: the asks put to people — not those a rule or the policy
+answered at once (``how`` ``rule`` or ``policy``, :meth:`fleet.approvals.service.Approvals.open`).
+
 How a forge run's pull request ended: the ``end`` the forge audit keeps when a pull
 request closes (``PR #N merged`` or ``PR #N closed``, written by
 :mod:`fleet.forge.runs.work`), as its status comment reads it.
@@ -67,7 +70,8 @@ _LINES = """SELECT b.id, b.agent, b.repo, b.state, b.created_at, b.ended_at,
         (SELECT started_at FROM runs WHERE id = b.last_run) AS last_run_at,
         (SELECT COUNT(*) FROM worked w WHERE w.line_id = b.id) AS runs,
         (SELECT COUNT(*) FROM approvals a JOIN worked w ON w.run_id = a.run_id
-            WHERE w.line_id = b.id) AS approvals
+            WHERE w.line_id = b.id AND (a.how IS NULL OR a.how NOT IN ('rule', 'policy'))
+        ) AS approvals
     FROM branches b WHERE b.id IN (SELECT id FROM chosen) ORDER BY b.id"""
 
 _FORGE = """SELECT f.line_id, f.state, f.ended_at, e.detail, e.at FROM forge_runs f

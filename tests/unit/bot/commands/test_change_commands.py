@@ -74,7 +74,7 @@ async def test_a_viewer_gets_the_table_since_the_time_asked(
     assert hostile.startswith(f"| tester | codex | {cell} | 0 | 0 | 0 | 1 | – | – | – | $0.3750 |")
     assert cell.startswith("\\=cmd") and "\\<b\\>\\*bold" in cell
     assert "most of its tokens" in text
-    assert "1 requests with tokens had no price" in text
+    assert "1 request with tokens had no price" in text
     assert HOSTILE not in text
 
 
