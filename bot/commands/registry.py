@@ -16,6 +16,7 @@ from bot.commands.grammar import CommandSpec
 from bot.commands.handlers.accounts import AccountCommands
 from bot.commands.handlers.agents import Handlers
 from bot.commands.handlers.budgets import BudgetHandlers
+from bot.commands.handlers.changes import ChangeCommands
 from bot.commands.handlers.egress import EgressCommands
 from bot.commands.handlers.forge import ForgeCommands
 from bot.commands.handlers.forget import ForgetCommand
@@ -37,6 +38,7 @@ FAMILIES: tuple[type[Family], ...] = (
     OverviewCommands,
     Handlers,
     PacingCommands,
+    ChangeCommands,
     BudgetHandlers,
     AccountCommands,
     Levers,

@@ -22,6 +22,8 @@ from bot.dashboard.command import DASHBOARD
 from fleet.budgets.pacing.report_windows import DEFAULT_WINDOW, WINDOWS
 from fleet.permissions.config import MODES
 
+DEFAULT_SINCE = "30d"
+"""How far back ``report changes`` looks unless told."""
 _NAME_RULE = "Names are 1-32 characters: lowercase letters, digits and '-', starting with a letter."
 _AGENT = ArgSpec("NAME", "The agent's name, e.g. `coder-1`.")
 
@@ -205,6 +207,35 @@ PACE = CommandSpec(
     examples=("pace",),
 )
 
+REPORT_CHANGES = CommandSpec(
+    name="changes",
+    summary="What a merged change cost, per agent, runtime and model.",
+    flags=(
+        FlagSpec(
+            "since",
+            "str",
+            f"How far back (default {DEFAULT_SINCE}): a duration such as 7d, 30d or 12h; "
+            "the changes merged, closed or abandoned since then, and those still open that "
+            "a run worked on since then.",
+            "DURATION",
+        ),
+    ),
+    description=(
+        "A change is a branch an agent's runs work on (an agent with a `repo:`), from its "
+        "cut to its end: **merged** (`merge` landed it, or its forge pull request was "
+        "merged), **closed** unmerged (its pull request was closed), **abandoned** "
+        "(`discard`, or its forge run stopped without a pull request closing), or still "
+        "**open**. Per agent, runtime and model served: how many came to each, the median "
+        "cost of a merged change, the all-in cost per merged change (all the changes' cost, "
+        "merged or not, over the merged ones), the cost and tokens of them all, the median "
+        "time from a branch's cut to its merge, and the approvals their runs asked. A "
+        "change's cost is the metered cost of every run that worked on it; it counts under "
+        "the model that served most of its tokens. Exact from the ledger; the dashboard's "
+        "Changes page and `/changes.csv` show the same."
+    ),
+    examples=("report changes", "report changes --since 7d"),
+)
+
 REPORT = CommandSpec(
     name="report",
     summary="Post the pacing report now: the pace table and a chart.",
@@ -212,9 +243,10 @@ REPORT = CommandSpec(
         "The table `pace` shows, with a PNG chart: for every budget's current window, "
         "cumulative use against the even-spread line, the limit, the reset, now, and the "
         "projection to the reset at the current burn rate. The same report is posted "
-        "on the configured schedule."
+        "on the configured schedule. `report changes` reports what merged changes cost."
     ),
-    examples=("report",),
+    examples=("report", "report changes"),
+    subcommands=(REPORT_CHANGES,),
 )
 
 WHOAMI = CommandSpec(

@@ -21,6 +21,7 @@ from bot.commands.grammar import Grammar
 from bot.commands.handlers.accounts import AccountCommands
 from bot.commands.handlers.agents import Handlers
 from bot.commands.handlers.budgets import BudgetHandlers
+from bot.commands.handlers.changes import ChangeCommands
 from bot.commands.handlers.egress import EgressCommands
 from bot.commands.handlers.forge import ForgeCommands, ForgeParts
 from bot.commands.handlers.forget import ForgetCommand
@@ -175,6 +176,7 @@ def build_commands(
         overview,
         handlers,
         PacingCommands(fleet, budgets, at.reports_dir, spend.accounts),
+        ChangeCommands(ledger.changes, clock),
         BudgetHandlers(budgets),
         AccountCommands(spend.accounts),
         levers,

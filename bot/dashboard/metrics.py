@@ -3,13 +3,15 @@
 Counters of model requests, tokens and cost are the ledger's own sums (all time, by agent,
 model, provider and account), so they equal what ``usage`` says and survive a restart.
 Agents by state and host, heartbeat ages and each budget's pace come from the running app
-at each scrape. The proxy's latency histograms (time to first byte, total), chat send
-failures and chat events received but not handled count in this process from its start,
-as Prometheus expects of a process.
+at each scrape; so do the changes that came to an end (all time, read from the ledger:
+:mod:`bot.dashboard.change_costs`), counted with what they cost. The proxy's latency
+histograms (time to first byte, total), chat send failures and chat events received but not
+handled count in this process from its start, as Prometheus expects of a process.
 
-Label values are bounded: agents, hosts, providers, accounts and budgets are the config's
-names, and models — a name an agent may choose — are at most :data:`MODEL_LABELS`, the
-first seen; the requests of any model past them count under :data:`OTHER`. A request
+Label values are bounded: agents, hosts, providers, accounts, runtimes and budgets are the
+config's names, and models — a name an agent may choose — are at most :data:`MODEL_LABELS`,
+the first seen (by the usage counters and the changes alike); the requests (and changes) of
+any model past them count under :data:`OTHER`. A request
 nobody served counts under ``(not served)`` (:data:`fleet.ledger.stores.metering.NOT_SERVED`),
 never under the name it asked for, and every model's name is guarded as the pages show it
 (:mod:`fleet.redaction.guard`, by :meth:`bot.dashboard.views.Views.usage_after`).
@@ -24,10 +26,11 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
 from bot.dashboard.shapes import Json
+from fleet.budgets.changes.report import OutcomeSum
 from fleet.ledger.stores.dashboard import UsageSum
 from fleet.metering.counting.events import QuotaSignal, UsageEvent
 
@@ -46,6 +49,7 @@ class Snapshot:
 
     fleet: Json = field(default_factory=dict)
     budgets: Json = field(default_factory=dict)
+    changes: list[OutcomeSum] = field(default_factory=list)
 
 
 UsageKey = tuple[str, str, str, str]  # agent, model, provider, account
@@ -82,7 +86,7 @@ class _Read(Collector):
             self._models.add(name)
         return name
 
-    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily | SummaryMetricFamily]:
         snap = self.snapshot
         labels = ["agent", "model", "provider", "account"]
         requests = CounterMetricFamily(
@@ -144,6 +148,40 @@ class _Read(Collector):
             pace.add_metric([budget["key"]], budget["pace_ratio"])
             left.add_metric([budget["key"], budget["unit"]], budget["remaining"])
         yield from (pace, left)
+        yield from self._changes(snap.changes)
+
+    def _changes(
+        self, sums: Iterable[OutcomeSum]
+    ) -> Iterator[CounterMetricFamily | SummaryMetricFamily]:
+        """Every change that came to an end, all time, per agent, runtime, model served and
+        outcome: how many, and what they cost (a summary's count and sum)."""
+        labels = ["agent", "runtime", "model", "outcome"]
+        count = CounterMetricFamily(
+            "fleetwarden_changes",
+            "Changes (branches agents' runs worked on) that came to an end: merged, closed "
+            "unmerged or abandoned, under the model that served most of their tokens.",
+            labels=labels,
+        )
+        cost = SummaryMetricFamily(
+            "fleetwarden_change_cost_usd",
+            "The priced cost of the changes that came to an end, in US dollars.",
+            labels=labels,
+        )
+        tokens = SummaryMetricFamily(
+            "fleetwarden_change_tokens",
+            "The tokens of the changes that came to an end.",
+            labels=labels,
+        )
+        summed: dict[tuple[str, str, str, str], tuple[int, float, int]] = {}
+        for s in sums:  # models past the labels' bound are summed under one
+            key = (s.agent, s.runtime, self._model(s.model), s.outcome.value)
+            n, usd, used = summed.get(key, (0, 0.0, 0))
+            summed[key] = (n + s.changes, usd + s.cost_usd, used + s.tokens)
+        for key, (n, usd, used) in sorted(summed.items()):
+            count.add_metric(list(key), n)
+            cost.add_metric(list(key), count_value=n, sum_value=usd)
+            tokens.add_metric(list(key), count_value=n, sum_value=used)
+        yield from (count, cost, tokens)
 
 
 class Metrics:

@@ -1,5 +1,5 @@
 """The dashboard's HTTP server, on the project's aiohttp: pages, their ``/api`` twins, live
-updates (``/events``, server-sent events), ``/usage.csv`` and ``/metrics``.
+updates (``/events``, server-sent events), ``/usage.csv``, ``/changes.csv`` and ``/metrics``.
 
 Read-only by construction: the only routes that are not ``GET`` are ``POST /signin``
 (a link's button: using a link only by ``GET`` would let a chat service's link preview
@@ -39,6 +39,7 @@ from aiohttp import web
 
 from bot.dashboard import metrics as prom
 from bot.dashboard import status_door
+from bot.dashboard.change_costs import CSV_FIELDS
 from bot.dashboard.listener import DashboardUnavailable, Listening, listen, middleware
 from bot.dashboard.live import MAX_PER_SESSION, Full, LiveHub
 from bot.dashboard.pages import Pages
@@ -49,7 +50,7 @@ from bot.dashboard.signin_routes import SIGNED_OUT, SignInRoutes, message_respon
 from bot.dashboard.views import TRANSCRIPT_ENTRIES, UnknownPage, Views
 from fleet.events import FleetEvent
 
-_PAGES = ("fleet", "budgets", "usage", "accounts", "hosts", "approvals", "audit")
+_PAGES = ("fleet", "budgets", "usage", "changes", "accounts", "hosts", "approvals", "audit")
 _AGENT = re.compile(r"[a-z][a-z0-9-]{0,62}")
 _ENTRIES = re.compile(r"[0-9]+")  # ASCII digits only: str.isdigit() and int() take others
 _BAD_ENTRIES = "?entries= takes a number of entries in ASCII digits, e.g. ?entries=200."
@@ -107,6 +108,7 @@ class DashboardServer:
                 *(web.get(f"/{name}", self._page(name)) for name in _PAGES[1:]),
                 web.get("/agents/{name}", self._agent_page),
                 web.get("/usage.csv", self._usage_csv),
+                web.get("/changes.csv", self._changes_csv),
                 web.get("/api/fleet", self._api("fleet")),
                 *(web.get(f"/api/{name}", self._api(name)) for name in _PAGES[1:]),
                 web.get("/api/agents/{name}", self._api_agent),
@@ -197,19 +199,16 @@ class DashboardServer:
         if await self._viewer(request) is None and not self._bearer(request):
             return self._refused(401, "Sign in", SIGNED_OUT)
         data = await self._views.usage()
-        out = io.StringIO()
         fields = ["day", "agent", "host", "provider", "model", "account", "requests"]
         fields += ["input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"]
         fields += ["tokens", "cost_usd"]
-        writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
-        writer.writeheader()
-        for row in data["rows"]:
-            writer.writerow({k: _csv_safe(v) for k, v in row.items()})
-        return web.Response(
-            text=out.getvalue(),
-            content_type="text/csv",
-            headers={"Content-Disposition": 'attachment; filename="fleetwarden-usage.csv"'},
-        )
+        return _csv(data["rows"], fields, "fleetwarden-usage.csv")
+
+    async def _changes_csv(self, request: web.Request) -> web.StreamResponse:
+        if await self._viewer(request) is None and not self._bearer(request):
+            return self._refused(401, "Sign in", SIGNED_OUT)
+        data = await self._views.changes()
+        return _csv(data["rows"], CSV_FIELDS, "fleetwarden-changes.csv")
 
     # -- the API ---------------------------------------------------------------------------------
 
@@ -240,7 +239,9 @@ class DashboardServer:
                 "config's dashboard: {metrics_token_env: ...}) or a signed-in session\n",
             )
         snapshot = prom.Snapshot(
-            fleet=await self._views.fleet(), budgets=await self._views.budgets()
+            fleet=await self._views.fleet(),
+            budgets=await self._views.budgets(),
+            changes=await self._views.changes_ended(),
         )
         body = await self._metrics.render(snapshot, self._views.usage_after)
         return web.Response(body=body, headers={"Content-Type": prom.CONTENT_TYPE})
@@ -340,6 +341,20 @@ def _json(data: Any, status: int = 200) -> web.Response:
         text=json.dumps(data, ensure_ascii=False, separators=(",", ":")),
         status=status,
         content_type="application/json",
+    )
+
+
+def _csv(rows: Sequence[Json], fields: Sequence[str], filename: str) -> web.Response:
+    """``rows`` as a CSV download, every cell formula-safe (:func:`_csv_safe`)."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(fields), extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _csv_safe(v) for k, v in row.items()})
+    return web.Response(
+        text=out.getvalue(),
+        content_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
 

@@ -1,5 +1,5 @@
 """The ledger's stores the dashboard's pages read: agents, approvals, the audit, the
-dashboard's own usage sums and forge runs."""
+dashboard's own usage sums, forge runs and changes."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from fleet.ledger.stores.agents import AgentsStore
 from fleet.ledger.stores.approvals import ApprovalsStore
 from fleet.ledger.stores.audit import AuditStore
+from fleet.ledger.stores.changes import ChangesStore
 from fleet.ledger.stores.dashboard import DashboardStore
 from fleet.ledger.stores.forge import ForgeStore
 
@@ -26,3 +27,5 @@ class PageStores:
     """The usage sums the pages read."""
     forge: ForgeStore
     """Forge runs, listed on the fleet page."""
+    changes: ChangesStore
+    """Lines some run worked on, what they cost and how they ended: the Changes page."""

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from bot.approvals.shown import TOOL_CHARS
 from bot.dashboard.change import ChangeDesk, ChangeView
+from bot.dashboard.change_costs import ChangeCosts
 from bot.dashboard.shapes import (
     Json,
     Redacted,
@@ -32,6 +33,7 @@ from bot.render.transcript import transcript as transcript_markdown
 from connectors.base import Connector, EventId, RoomId, ThreadId
 from fleet.accounts.book import AccountBook
 from fleet.accounts.routing import current, even_line
+from fleet.budgets.changes.report import OutcomeSum
 from fleet.budgets.resets import window_confidence
 from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
@@ -113,6 +115,7 @@ class Views:
         self._redacted = Redacted(pages.redact)
         self._problems = problems
         self._change = None if repos is None else ChangeView(repos, self._redacted, clock)
+        self._costs = ChangeCosts(stores.changes, clock, self._redacted.line)
 
     def _head(self) -> Json:
         return {"generated_at": iso(self._clock.now()), "orchestrator": self._orchestrator()}
@@ -266,6 +269,16 @@ class Views:
                 entry["cost_usd"] = round(entry["cost_usd"] + row["cost_usd"], 6)
             totals[key] = dict(sorted(sums.items()))
         return {**self._head(), "days": days, "timezone": str(self._tz), "rows": rows, "by": totals}
+
+    # -- changes ------------------------------------------------------------------------------
+
+    async def changes(self) -> Json:
+        """What a merged change cost, per agent, runtime and model (the last 30 days)."""
+        return {**self._head(), **await self._costs.page()}
+
+    async def changes_ended(self) -> list[OutcomeSum]:
+        """Every change that came to an end, summed for ``/metrics``."""
+        return await self._costs.ended()
 
     # -- accounts, hosts --------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from fleet.ledger.stores.agents import AgentsStore
 from fleet.ledger.stores.approvals import ApprovalsStore
 from fleet.ledger.stores.audit import AuditStore
 from fleet.ledger.stores.budgets import BudgetsStore
+from fleet.ledger.stores.changes import ChangesStore
 from fleet.ledger.stores.chat import ChatStore
 from fleet.ledger.stores.dashboard import DashboardStore
 from fleet.ledger.stores.forge import ForgeStore
@@ -53,6 +54,8 @@ class Ledger:
         """Which orchestrator may act."""
         self.lines = LinesStore(access)
         """Runs' branches and checkouts, and the change each run made."""
+        self.changes = ChangesStore(access)
+        """Changes (lines some run worked on): their runs, what those spent, how they ended."""
         self.forge = ForgeStore(access)
         """Forge runs, webhook deliveries, the forge audit and poll cursors."""
         self.approvals = ApprovalsStore(access)

@@ -30,4 +30,11 @@ def budget_stores(ledger: Ledger) -> BudgetStores:
 
 def page_stores(ledger: Ledger) -> PageStores:
     """The stores of ``ledger`` the dashboard's pages read."""
-    return PageStores(ledger.agents, ledger.approvals, ledger.audit, ledger.dashboard, ledger.forge)
+    return PageStores(
+        ledger.agents,
+        ledger.approvals,
+        ledger.audit,
+        ledger.dashboard,
+        ledger.forge,
+        ledger.changes,
+    )

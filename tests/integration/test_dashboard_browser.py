@@ -38,7 +38,7 @@ from tests.integration.dashboard_rig import (
 pytestmark = pytest.mark.integration
 
 AGENTS = ["asker", "coder-1", "coder-2"]
-PAGES = ["/", "/budgets", "/usage", "/accounts", "/hosts", "/approvals", "/audit"]
+PAGES = ["/", "/budgets", "/usage", "/changes", "/accounts", "/hosts", "/approvals", "/audit"]
 
 
 @pytest.fixture(scope="module")
@@ -185,7 +185,8 @@ def test_pages_say_no_to_framing_inline_script_and_referrers(rig: Rig) -> None:
         assert "frame-ancestors 'none'" in csp
         assert headers["X-Frame-Options"] == "DENY"
         assert headers["Referrer-Policy"] == "no-referrer"
-    for path in [*PAGES, "/api/fleet", "/api/agents/asker", "/usage.csv", "/events?topic=fleet"]:
+    for path in [*PAGES, "/api/fleet", "/api/agents/asker", "/usage.csv", "/changes.csv",
+                 "/events?topic=fleet"]:  # fmt: skip
         status, _, body = _get(rig.base + path)
         assert status == 401, (path, status)
         assert b"asker" not in body

@@ -51,9 +51,9 @@ ROSTER = f"""\
     secret_env: [ANTHROPIC_API_KEY, DEPLOY_TOKEN]
 """
 PAGES = ["/", "/agents/hostile", "/budgets", "/usage", "/accounts", "/hosts", "/approvals"]
-PAGES += ["/audit"]
+PAGES += ["/changes", "/audit"]
 FETCHED = [f"/api{path}" if path != "/" else "/api/fleet" for path in PAGES]
-FETCHED += ["/usage.csv", "/metrics"]
+FETCHED += ["/usage.csv", "/changes.csv", "/metrics"]
 
 
 def _log(rig: Rig) -> str:

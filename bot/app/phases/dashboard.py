@@ -67,6 +67,7 @@ class AppDashboard:
                 ledgered.ledger.audit,
                 ledgered.ledger.dashboard,
                 ledgered.ledger.forge,
+                ledgered.ledger.changes,
             ),
             fleet=fleet,
             budgets=spend.budgets,

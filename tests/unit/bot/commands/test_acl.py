@@ -27,6 +27,7 @@ from bot.commands.specs import (
     PS,
     QUEUE,
     REPORT,
+    REPORT_CHANGES,
     RESTART,
     ROSTER,
     ROSTER_RELOAD,
@@ -46,6 +47,7 @@ READ_ONLY = (
     *(APPROVE, DENY, ANSWER, PENDING),  # who may answer is decided per request
     *(DASHBOARD, DASHBOARD_REVOKE),  # a sign-in link, or an end to one's own sessions
     *(DIFF, BRANCHES),
+    REPORT_CHANGES,
 )
 CONTROL = (
     *(SPAWN, STOP, RESTART, RESUME, SEND, ROSTER_RELOAD, CANCEL, EGRESS_BLOCK, EGRESS_UNBLOCK),

@@ -40,7 +40,7 @@ USAGES = {
     "forge": "forge [WHAT]",
     "usage": "usage [NAME] [--window WINDOW] [--host H]",
     "pace": "pace",
-    "report": "report",
+    "report": "report [changes]",
     "budget": "budget [set|allow-burst]",
     "roster": "roster [reload]",
     "forget": "forget NAME",

@@ -10,6 +10,7 @@ from bot.chat.threads import thread_note
 from bot.commands.acl import Acl, Grant, Role
 from bot.commands.grammar import Grammar
 from bot.commands.handlers.agents import Handlers
+from bot.commands.handlers.changes import ChangeCommands
 from bot.commands.handlers.pacing import PacingCommands
 from bot.commands.request import Reply, Request
 from bot.commands.router import Router
@@ -113,6 +114,7 @@ async def test_a_viewer_gets_the_report_with_its_image(
     acl = Acl([Grant(OPERATOR, Role.OPERATOR), Grant(VIEWER, Role.VIEWER)])
     # Only the report commands: the test stands whatever other commands are being added.
     grammar = Grammar((PACE, REPORT))
+    table = {**table, **ChangeCommands(ledger.changes, ManualClock(T0)).table()}
     router = Router(grammar=grammar, acl=acl, handlers=table, audit=ledger.audit, chat=ledger.chat)
     await router.handle(chat, message("!report", sender=VIEWER, room=ROOM))
     (sent,) = chat.sent

@@ -86,6 +86,9 @@ class FixedViews:
     async def usage_after(self, after: int) -> tuple[list[Any], int]:
         return [], after
 
+    async def changes_ended(self) -> list[Any]:
+        return []
+
     async def check_agent(self, name: str) -> None:
         raise UnknownPage(name)
 
