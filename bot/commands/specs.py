@@ -106,6 +106,13 @@ SPAWN = CommandSpec(
             "Cap this run's spend at X dollars (at most two decimals; the model needs a price).",
             "X",
         ),
+        FlagSpec(
+            "quote-under",
+            "str",
+            "Start only if the run's quote (the p90 in dollars of its past runs, or its cap "
+            "if lower) is at most X dollars; else say the quote and how to go ahead.",
+            "X",
+        ),
         *REPO_FLAGS,
     ),
     control=True,

@@ -68,7 +68,12 @@ def spawn_spend(
 
     priced = cfg.prices.priced if cfg.metering is not None else None
     return SpawnSpend(
-        ledger.agents, ledger.runs, spec_of, priced=priced, governing=budgets.governing_status
+        ledger.agents,
+        ledger.runs,
+        spec_of,
+        priced=priced,
+        governing=budgets.governing_status,
+        quotes=ledger.quotes,
     )
 
 

@@ -16,6 +16,7 @@ from bot.app.stops import Stop
 from bot.approvals.wiring import attach_feed
 from bot.chat.agent_feed import AgentFeed
 from bot.commands.handlers.spawn_queue import SpawnQueue, admission_of
+from fleet.budgets.quoting.service import Quoting
 from fleet.repos.service import Repos
 from fleet.runs.launch_kit import LaunchKit
 from fleet.supervisor.admission.queue import LaunchQueue
@@ -88,7 +89,12 @@ async def start_fleet(
         ),
         roster=wiring.roster_of(cfg),
         admission=admission_of(
-            cfg, ledger.agents, ledger.spawn_queue, spend.accounts, spend.budgets
+            cfg,
+            ledger.agents,
+            ledger.spawn_queue,
+            spend.accounts,
+            spend.budgets,
+            Quoting(ledger.runs, ledger.quotes, clock, default_runtime=cfg.defaults.runtime),
         ),
     )
     stops.add(Stop.FLEET, fleet.stop)

@@ -25,6 +25,7 @@ from bot.commands.router import Router
 from bot.config import Config
 from connectors.base import Connector
 from fleet.accounts.book import AccountBook
+from fleet.budgets.quoting.service import Quoting
 from fleet.caps import Caps
 from fleet.clock import Clock
 from fleet.events import FleetEvent
@@ -56,9 +57,10 @@ def admission_of(
     spawn_queue: SpawnQueueStore,
     accounts: AccountBook | None,
     budgets: SpawnBudgets | None = None,
+    quoting: Quoting | None = None,
 ) -> Callable[[AgentControl], Admission]:
     """The app's admission, made over the fleet it launches through: the config's caps,
-    groups and defaults, and the budgets."""
+    groups and defaults, the budgets, and each launch's quote."""
 
     def made(fleet: AgentControl) -> Admission:
         slots = Slots(
@@ -71,7 +73,7 @@ def admission_of(
             default_runtime=cfg.defaults.runtime,
             default_account=cfg.defaults.account,
         )
-        return Admission(fleet=fleet, slots=slots, budgets=budgets)
+        return Admission(fleet=fleet, slots=slots, budgets=budgets, quoting=quoting)
 
     return made
 

@@ -7,10 +7,12 @@ roster's own launches are not asked, their cutoffs hold them) — a refusal move
 to the agent's fallback when it has one and the request names no runtime
 (:meth:`fleet.supervisor.fleet.Fleet.fallback_of`), else defers it to when the budget's
 queue clears (``budgets.queued_until``) if the request can wait there, else refuses it;
+then the launch's quote, on the runtime and model it will really run
+(:mod:`fleet.supervisor.admission.quoted`), refused when it is over the launch's limit;
 then every concurrency cap (:class:`~fleet.supervisor.admission.slots.Slots`), a launch
 they hold waiting in the spawn queue (:mod:`fleet.supervisor.admission.queue`); then the launch
 itself (:meth:`fleet.supervisor.fleet.Fleet.spawn`), its line asked for as the request
-says.
+says, and its quote kept on the run it started.
 """
 
 from __future__ import annotations
@@ -21,9 +23,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+from fleet.budgets.quoting.service import Quoting
 from fleet.ledger import QueuedSpawn
-from fleet.model import Fallback, PermissionMode, RunBudget
+from fleet.ledger.records.quotes import Quote
+from fleet.model import AgentSpec, Fallback, PermissionMode, RunBudget
 from fleet.repos.line.cutting import Asked
+from fleet.supervisor.admission.quoted import quoted
 from fleet.supervisor.admission.request import (
     Admitted,
     LaunchRequest,
@@ -51,6 +56,8 @@ class Launches(Protocol):
 
     async def fallback_of(self, name: str) -> Fallback | None: ...
 
+    async def spec(self, name: str) -> AgentSpec: ...
+
     async def spawn(
         self,
         name: str,
@@ -75,11 +82,18 @@ class Admission:
     """Budgets, fallback, deferral, caps and queue, then the launch."""
 
     def __init__(
-        self, *, fleet: Launches, slots: Slots | None, budgets: SpawnBudgets | None
+        self,
+        *,
+        fleet: Launches,
+        slots: Slots | None,
+        budgets: SpawnBudgets | None,
+        quoting: Quoting | None = None,
     ) -> None:
+        """``quoting``: each launch's quote, made and kept on its run (``None``: none)."""
         self._fleet = fleet
         self.slots = slots
         self._budgets = budgets
+        self.quoting = quoting
 
     async def admit(self, request: LaunchRequest, wait: Wait | None = None) -> Admitted:
         """Launch ``request`` now, or say why it waits or is refused. ``wait``: where it
@@ -95,6 +109,11 @@ class Admission:
                 request = moved
                 on = f" on account {moved.account}" if moved.account else ""
                 fallback = f"Started on its fallback, {moved.runtime}{on}: {why}."
+        quote = None
+        if self.quoting is not None:
+            quote, over = await quoted(request, self._fleet, self.quoting)
+            if over is not None:
+                return Refused(over, quote)
         slots = self.slots
         if slots is not None:
             enqueue = None if wait is None else _enqueue(wait, request)
@@ -112,7 +131,14 @@ class Admission:
         finally:
             if slots is not None:
                 slots.release(request.agent)
-        return Started(outcome, fallback)
+        return Started(outcome, fallback, await self._kept(quote, outcome))
+
+    async def _kept(self, quote: Quote | None, outcome: SpawnOutcome) -> Quote | None:
+        """``quote``, kept on the run just started (none when the agent already ran)."""
+        if quote is None or self.quoting is None or not outcome.started:
+            return None
+        await self.quoting.keep(quote)
+        return quote
 
     async def _launch(self, request: LaunchRequest) -> SpawnOutcome:
         return await self._fleet.spawn(
