@@ -176,7 +176,7 @@ class FleetLauncher:
         if isinstance(admitted, Refused):
             said = f"not started: {admitted.why}"  # over its quote: said on the issue too
             raise LaunchRefused(NOT_ADMITTED if admitted.quote is None else said, said)
-        if isinstance(admitted, Queued) and admitted.until is not None:
+        if isinstance(admitted, Queued) and (admitted.until is not None or admitted.held):
             raise Waits(HELD_BY_BUDGET, f"queued: {admitted.why}")
         if isinstance(admitted, Queued):
             raise Waits(admitted.why)

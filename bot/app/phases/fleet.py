@@ -16,7 +16,7 @@ from bot.app.stops import Stop
 from bot.approvals.wiring import attach_feed
 from bot.chat.agent_feed import AgentFeed
 from bot.commands.handlers.spawn_queue import SpawnQueue, admission_of
-from fleet.budgets.quoting.service import Quoting
+from fleet.budgets.quoting.service import Quoting, restore_holds
 from fleet.repos.service import Repos
 from fleet.runs.launch_kit import LaunchKit
 from fleet.supervisor.admission.queue import LaunchQueue
@@ -95,6 +95,7 @@ async def start_fleet(
             spend.accounts,
             spend.budgets,
             Quoting(ledger.runs, ledger.quotes, clock, default_runtime=cfg.defaults.runtime),
+            spend.budgets.holds,
         ),
     )
     stops.add(Stop.FLEET, fleet.stop)
@@ -105,6 +106,7 @@ async def start_fleet(
     attach_feed(
         cfg, approvals, ledger.chat, ledger.audit, fleet, notifier, lambda: at.serving.connectors
     )
+    fleet.subscribe(spend.budgets.holds.on_fleet_event)  # a run's end lets its hold go
     if spend.run_caps is not None:  # a run's end disarms its cap
         fleet.subscribe(spend.run_caps.on_fleet_event)
     # The queue the admission writes launches beyond a cap to (autostart's too).
@@ -112,6 +114,8 @@ async def start_fleet(
     queue = SpawnQueue(launches=launches, forge=ledger.forge, clock=clock, notices=notifier)
     stops.add(Stop.QUEUE, queue.stop)
     await fleet.start()
+    # The runs still going hold again what their quotes hold, less what they spent.
+    await restore_holds(spend.budgets.holds, ledger.runs, ledger.quotes)
     await feed.follow_running()
     await spend.budgets.enforce_with(CutoffKeeper(fleet))
     return Fleeted(fleet, feed, queue)

@@ -25,6 +25,7 @@ from bot.commands.router import Router
 from bot.config import Config
 from connectors.base import Connector
 from fleet.accounts.book import AccountBook
+from fleet.budgets.quoting.holds import Holds
 from fleet.budgets.quoting.service import Quoting
 from fleet.caps import Caps
 from fleet.clock import Clock
@@ -58,9 +59,10 @@ def admission_of(
     accounts: AccountBook | None,
     budgets: SpawnBudgets | None = None,
     quoting: Quoting | None = None,
+    holds: Holds | None = None,
 ) -> Callable[[AgentControl], Admission]:
     """The app's admission, made over the fleet it launches through: the config's caps,
-    groups and defaults, the budgets, and each launch's quote."""
+    groups and defaults, the budgets, each launch's quote and what it holds."""
 
     def made(fleet: AgentControl) -> Admission:
         slots = Slots(
@@ -73,7 +75,7 @@ def admission_of(
             default_runtime=cfg.defaults.runtime,
             default_account=cfg.defaults.account,
         )
-        return Admission(fleet=fleet, slots=slots, budgets=budgets, quoting=quoting)
+        return Admission(fleet=fleet, slots=slots, budgets=budgets, quoting=quoting, holds=holds)
 
     return made
 

@@ -1,9 +1,11 @@
 """The quotes reckoned against the ledger: a launch's quote from the agent's earlier
 finished runs on the runtime and model it will really run (started before now: never the
-run itself), and kept on its run once the run is recorded."""
+run itself), kept on its run once the run is recorded; and, when Fleetwarden starts, the
+open runs' holds rebuilt from their kept quotes and what each has spent since it began."""
 
 from __future__ import annotations
 
+from fleet.budgets.quoting.holds import Holds
 from fleet.budgets.quoting.quote import quote_of
 from fleet.clock import Clock
 from fleet.ledger.records.quotes import Quote
@@ -46,3 +48,17 @@ class Quoting:
     async def of_run(self, run_id: int) -> Quote | None:
         """Run ``run_id``'s quote, as it was kept."""
         return await self._quotes.quote_of(run_id)
+
+
+async def restore_holds(holds: Holds, runs: RunsStore, quotes: QuotesStore) -> int:
+    """The open runs with a kept quote hold again, less what each has spent since it
+    began; how many do."""
+    open_runs = await runs.open_runs()
+    kept = await quotes.quotes_of([run.id for run in open_runs])
+    found = []
+    for run in open_runs:
+        quote = kept.get(run.id)
+        if quote is not None:
+            tokens, dollars = await runs.spent_since(run.agent, run.started_at)
+            found.append((run.id, quote, float(tokens), dollars))
+    return holds.restore(found)

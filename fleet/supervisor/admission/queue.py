@@ -16,6 +16,8 @@ origin is ready, marks it ``starting`` in the ledger (so it starts at most once,
 across a crash: the listener claims its start by the entry's id), hands it to its
 listener, then removes it — unless its budget turned it away again, which puts it back in
 its place. One drain runs at a time; a slot freed while it runs makes it look again.
+An entry the budgets' holds turned away (:mod:`fleet.budgets.quoting.holds`) goes back in its
+place too, and is not tried again until a run ends (or the next sweep).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from fleet.ledger import QueuedSpawn, SpawnAsk
 from fleet.ledger.stores.spawn_queue import QueueOrigin, SpawnQueueStore
 from fleet.supervisor.admission.admit import Admission, Wait
 from fleet.supervisor.admission.held import held, request_of
-from fleet.supervisor.admission.request import Admitted, LaunchRequest
+from fleet.supervisor.admission.request import Admitted, LaunchRequest, Queued
 from fleet.supervisor.admission.slots import FREEING, Slots
 
 log = logging.getLogger(__name__)
@@ -84,6 +86,7 @@ class LaunchQueue:
         self._task: asyncio.Task[int] | None = None
         self._again = False
         self._state = QueueState.NEW
+        self._held_back: set[int] = set()  # entries the holds turned away: until a run ends
 
     def listen(self, origin: QueueOrigin, listener: Listener) -> None:
         """Tell ``listener`` how the queued launches from ``origin`` go."""
@@ -106,7 +109,7 @@ class LaunchQueue:
 
         async def wait(request: LaunchRequest, why: str, until: datetime | None) -> QueuedSpawn:
             entry_id = self._starting.get(request.agent)
-            if entry_id is not None and until is not None:
+            if entry_id is not None:  # a queued start turned away again: back in its place
                 await self._store.requeue_spawn(entry_id, why, until)
                 entry = await self._store.queued_spawn(entry_id)
                 if entry is not None:
@@ -138,8 +141,10 @@ class LaunchQueue:
     # -- slots freeing ------------------------------------------------------------------------
 
     async def on_fleet_event(self, event: FleetEvent) -> None:
-        """A fleet listener: an agent that ended (or was given up on) frees a slot."""
+        """A fleet listener: an agent that ended (or was given up on) frees a slot, and
+        what its run held."""
         if event.kind in FREEING:
+            self._held_back.clear()
             self.kick()
 
     def kick(self) -> None:
@@ -154,6 +159,7 @@ class LaunchQueue:
     async def sweep(self) -> int:
         """The periodic safety net (and what makes a deferred entry start once due): drain
         now; how many entries were started."""
+        self._held_back.clear()  # holds shrink as runs spend: worth a look again
         self.kick()
         task = self._task
         return 0 if task is None else await asyncio.shield(task)
@@ -204,7 +210,9 @@ class LaunchQueue:
         """The next entry to start, marked ``starting`` (and held in memory as starting)."""
         async with self.slots.lock:
             queue = [
-                e for e in await self.entries() if e.agent not in self._starting and self._ready(e)
+                e
+                for e in await self.entries()
+                if e.agent not in self._starting and e.id not in self._held_back and self._ready(e)
             ]
             if not queue:
                 return None
@@ -234,7 +242,10 @@ class LaunchQueue:
         wait = self.waiter(_ask_of(entry))
 
         async def launch(request: LaunchRequest) -> Admitted:
-            return await self.admission.admit(request, wait)
+            admitted = await self.admission.admit(request, wait)
+            if isinstance(admitted, Queued) and admitted.held:
+                self._held_back.add(entry.id)
+            return admitted
 
         try:
             await listener.start(entry, launch)

@@ -79,12 +79,14 @@ class Queued:
     """The launch waits: ``why`` (the full cap's words, or the budget's); ``entry``: its
     place in the spawn queue, when it was written there (``None``: the caller keeps it, as
     a forge run does); ``until``: not before then (a budget deferred it); ``already``: the
-    agent was queued before this request."""
+    agent was queued before this request; ``held``: what live runs hold against a budget
+    leaves it no room, so it waits for a run to end."""
 
     why: str
     entry: QueuedSpawn | None = None
     until: datetime | None = None
     already: bool = False
+    held: bool = False
 
 
 @dataclass(frozen=True, slots=True)

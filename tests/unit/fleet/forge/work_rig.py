@@ -90,6 +90,7 @@ def provenance_source(ledger: Ledger, clock: ManualClock) -> ProvenanceSource:
         forge=ledger.forge,
         clock=clock,
         version="9.9.9-test",
+        quotes=ledger.quotes,
     )
 
 
