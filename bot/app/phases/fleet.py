@@ -100,13 +100,13 @@ async def start_fleet(
     )
     stops.add(Stop.FLEET, fleet.stop)
     heartbeats.take_asks(fleet.sessions.hook_asks.ask)  # TUIs' permission hooks
+    fleet.subscribe(spend.budgets.holds.on_fleet_event)  # a run's end lets its hold go, first
     feed = AgentFeed(fleet, notifier.post, clock, typing=notifier.typing)
     stops.add(Stop.FEED, feed.stop)
     fleet.subscribe(feed.on_fleet_event)
     attach_feed(
         cfg, approvals, ledger.chat, ledger.audit, fleet, notifier, lambda: at.serving.connectors
     )
-    fleet.subscribe(spend.budgets.holds.on_fleet_event)  # a run's end lets its hold go
     if spend.run_caps is not None:  # a run's end disarms its cap
         fleet.subscribe(spend.run_caps.on_fleet_event)
     # The queue the admission writes launches beyond a cap to (autostart's too).

@@ -158,9 +158,10 @@ class SpawnQueue:
                 f"`cancel {entry.id}` drops it)."
             )
         place, count = await self.place(entry)
+        frees = "a run ends and its hold is let go" if queued.held else "a slot frees"
         return (
             f"Not started now: {queued.why}. Queued as #{entry.id}, position {place} of "
-            f"{count}: it starts when a slot frees, as you, here. `queue` lists it, "
+            f"{count}: it starts when {frees}, as you, here. `queue` lists it, "
             f"`cancel {entry.id}` drops it."
         )
 
