@@ -14,10 +14,13 @@ from typing import Any
 
 import pytest
 
+from fleet.budgets.model import Groups
 from fleet.budgets.quoting.holds import Holds
 from fleet.budgets.quoting.service import Quoting
+from fleet.caps import Caps
 from fleet.clock import ManualClock
 from fleet.errors import UnknownAgent
+from fleet.events import EventKind, FleetEvent
 from fleet.ledger import Ledger, QueuedSpawn, SpawnAsk
 from fleet.ledger.records.budgets import Scope
 from fleet.ledger.stores.runs import RunStart
@@ -32,7 +35,16 @@ from fleet.model import (
 )
 from fleet.names import AgentName
 from fleet.supervisor.admission.admit import Admission, Wait
-from fleet.supervisor.admission.request import LaunchRequest, Queued, Refused, Started
+from fleet.supervisor.admission.held import request_of
+from fleet.supervisor.admission.queue import Launch, LaunchQueue
+from fleet.supervisor.admission.request import (
+    Admitted,
+    LaunchRequest,
+    Queued,
+    Refused,
+    Started,
+)
+from fleet.supervisor.admission.slots import Slots
 from fleet.supervisor.status import AgentStatus, SpawnOutcome
 from tests.unit.chat_fakes import T0
 from tests.unit.fleet.budgets.test_holds import Book, status
@@ -56,6 +68,12 @@ class Launches:
 
     async def fallback_of(self, name: str) -> Fallback | None:
         return self.fallback
+
+    def busy(self) -> set[str]:
+        return set()
+
+    def roster(self) -> list[AgentSpec]:
+        return list(self.known.values())
 
     async def spec(self, name: str) -> AgentSpec:
         found = self.known.get(name)
@@ -218,3 +236,66 @@ async def test_a_launch_that_did_not_start_lets_its_hold_go_and_autostart_is_not
     with pytest.raises(UnknownAgent, match="the launch failed"):
         await gate.admit(LaunchRequest("c", run_budget=capped))
     assert holds.of("c") == {}
+
+
+class Starts:
+    """Where queued chat launches are answered: always reachable; each start tried."""
+
+    def __init__(self) -> None:
+        self.tried: list[str] = []
+        self.outcomes: list[Admitted] = []
+
+    def ready(self, entry: QueuedSpawn) -> bool:
+        return True
+
+    async def start(self, entry: QueuedSpawn, launch: Launch) -> None:
+        request = request_of(entry)
+        assert request is not None
+        self.tried.append(entry.agent)
+        self.outcomes.append(await launch(request))
+
+
+async def test_a_queued_launch_the_holds_turn_away_keeps_its_place_until_a_run_ends(
+    ledger: Ledger, clock: ManualClock, tmp_path: Path
+) -> None:
+    """Two runs fill global's $2.00: two more wait. Tried, each goes back in its place and
+    is not tried again on a mere freed slot; a run's end lets its hold go, and the oldest
+    waiting starts."""
+    fleet = Launches(ledger, tmp_path)
+    holds = Holds(Book(status(Scope("global"), 2.0, 0.0)))
+    slots = Slots(
+        agents=ledger.agents, spawn_queue=ledger.spawn_queue, fleet=fleet, caps=Caps(),
+        groups=Groups(), accounts=None, default_runtime="claude", host="host-a",
+    )  # fmt: skip
+    quoting = Quoting(ledger.runs, ledger.quotes, clock, default_runtime="claude")
+    gate = Admission(fleet=fleet, slots=slots, budgets=None, quoting=quoting, holds=holds)
+    queue = LaunchQueue(store=ledger.spawn_queue, admission=gate, clock=clock)
+    starts = Starts()
+    queue.listen("chat", starts)
+    queue.open()
+    capped = RunBudget(None, 1.0)
+    for name in ("a", "b"):
+        assert isinstance(await gate.admit(LaunchRequest(name, run_budget=capped)), Started)
+    for name in ("c", "d"):
+        ask = SpawnAsk(name, f"spawn {name}", "ann", "chat", "room", "")
+        waits = await gate.admit(LaunchRequest(name, run_budget=capped), queue.waiter(ask))
+        assert isinstance(waits, Queued) and waits.held
+    order = [e.id for e in await queue.entries()]
+
+    assert await queue.sweep() == 2  # both tried
+    assert starts.tried == ["c", "d"] and all(isinstance(o, Queued) for o in starts.outcomes)
+    assert [e.id for e in await queue.entries()] == order  # each back in its place
+    slots.freed()  # a launch returned: no run ended, nothing is held less
+    await asyncio.gather(*([queue._task] if queue._task else []))
+    assert starts.tried == ["c", "d"]
+
+    run = await ledger.runs.last_run("a")
+    assert run is not None
+    ended = FleetEvent(AgentName("a"), EventKind.ENDED, AgentState.EXITED, "", False, run.id)
+    await holds.on_fleet_event(ended)
+    await queue.on_fleet_event(ended)
+    await asyncio.gather(*([queue._task] if queue._task else []))
+    assert starts.tried == ["c", "d", "c", "d"]
+    assert isinstance(starts.outcomes[2], Started) and isinstance(starts.outcomes[3], Queued)
+    assert [e.agent for e in await queue.entries()] == ["d"]
+    await queue.stop()
