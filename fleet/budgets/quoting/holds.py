@@ -75,26 +75,28 @@ class Holds:
         it (``check`` false: take it whatever — the roster's own launches): the hold taken;
         else why it waits, taking nothing. A quote that holds nothing, or a launch of an
         agent whose run holds already (it only reports that run), takes nothing."""
-        budgets = self._budgets
-        scopes = list(budgets.scopes_over(agent))
-        hold = {
-            unit: amount
-            for unit, amount in (("tokens", quote.hold_tokens), ("usd", quote.hold_usd))
-            if amount is not None and amount > 0
-        }
-        if check:
-            for key in scopes:
-                found = budgets.live(key)
-                if found is None or found[0].unit not in hold:
-                    continue
-                why = _over(found[0], found[1], self.held(key, found[0].unit, but=agent), hold)
-                if why is not None:
-                    return None, why
+        why = self.no_room(agent, quote) if check else None
+        if why is not None:
+            return None, why
+        hold = _hold_of(quote)
         if not hold or agent in self._holds:
             return None, None
-        taken = Taken(agent, hold, frozenset(scopes))
+        taken = Taken(agent, hold, frozenset(self._budgets.scopes_over(agent)))
         self._holds[agent] = taken
         return taken, None
+
+    def no_room(self, agent: str, quote: Quote) -> str | None:
+        """Why ``quote``'s hold does not fit under a budget over ``agent`` now (``None``:
+        it fits under all of them), taking nothing."""
+        hold = _hold_of(quote)
+        for key in self._budgets.scopes_over(agent):
+            found = self._budgets.live(key)
+            if found is None or found[0].unit not in hold:
+                continue
+            why = _over(found[0], found[1], self.held(key, found[0].unit, but=agent), hold)
+            if why is not None:
+                return why
+        return None
 
     def bind(self, taken: Taken, run_id: int) -> None:
         """The launch that took ``taken`` was recorded as run ``run_id``: it is that run's."""
@@ -136,11 +138,7 @@ class Holds:
         for run_id, quote, tokens, dollars in runs:
             if quote.agent in self._holds:
                 continue
-            hold = {
-                unit: amount
-                for unit, amount in (("tokens", quote.hold_tokens), ("usd", quote.hold_usd))
-                if amount is not None and amount > 0
-            }
+            hold = _hold_of(quote)
             if not hold:
                 continue
             spent = {"tokens": tokens, "usd": dollars}
@@ -170,6 +168,12 @@ class Holds:
         if found is None:
             return {}
         return {unit: found.now(unit) for unit in found.hold if found.now(unit) > 0}
+
+
+def _hold_of(quote: Quote) -> dict[str, float]:
+    """What ``quote`` holds, per unit (empty: nothing)."""
+    amounts = (("tokens", quote.hold_tokens), ("usd", quote.hold_usd))
+    return {unit: amount for unit, amount in amounts if amount is not None and amount > 0}
 
 
 def _over(status: BudgetStatus, used: float, held: Held, hold: dict[str, float]) -> str | None:

@@ -133,6 +133,14 @@ class Admission:
             self._let_go(taken)
             raise
 
+    async def no_room(self, request: LaunchRequest) -> str | None:
+        """Why the budgets' holds would keep ``request`` waiting now (``None``: they would
+        not), taking nothing: the spawn queue tries a waiting launch only once it fits."""
+        if self.quoting is None or self.holds is None or request.origin == "autostart":
+            return None
+        quote, over = await quoted(request, self._fleet, self.quoting)
+        return None if over is not None else self.holds.no_room(request.agent, quote)
+
     async def _started(
         self,
         request: LaunchRequest,

@@ -16,8 +16,9 @@ origin is ready, marks it ``starting`` in the ledger (so it starts at most once,
 across a crash: the listener claims its start by the entry's id), hands it to its
 listener, then removes it — unless its budget turned it away again, which puts it back in
 its place. One drain runs at a time; a slot freed while it runs makes it look again.
-An entry the budgets' holds turned away (:mod:`fleet.budgets.quoting.holds`) goes back in its
-place too, and is not tried again until a run ends (or the next sweep).
+An entry the budgets' holds (:mod:`fleet.budgets.quoting.holds`) leave no room for is passed
+over until they do (a run ends, or spends into its hold); turned away all the same, it goes
+back in its place too.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import contextlib
 import enum
 import logging
 from collections.abc import Awaitable, Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import replace
 from datetime import datetime
 from typing import Protocol
@@ -39,7 +41,7 @@ from fleet.ledger import QueuedSpawn, SpawnAsk
 from fleet.ledger.stores.spawn_queue import QueueOrigin, SpawnQueueStore
 from fleet.supervisor.admission.admit import Admission, Wait
 from fleet.supervisor.admission.held import held, request_of
-from fleet.supervisor.admission.request import Admitted, LaunchRequest, Queued
+from fleet.supervisor.admission.request import Admitted, LaunchRequest
 from fleet.supervisor.admission.slots import FREEING, Slots
 
 log = logging.getLogger(__name__)
@@ -86,7 +88,6 @@ class LaunchQueue:
         self._task: asyncio.Task[int] | None = None
         self._again = False
         self._state = QueueState.NEW
-        self._held_back: set[int] = set()  # entries the holds turned away: until a run ends
 
     def listen(self, origin: QueueOrigin, listener: Listener) -> None:
         """Tell ``listener`` how the queued launches from ``origin`` go."""
@@ -144,7 +145,6 @@ class LaunchQueue:
         """A fleet listener: an agent that ended (or was given up on) frees a slot, and
         what its run held."""
         if event.kind in FREEING:
-            self._held_back.clear()
             self.kick()
 
     def kick(self) -> None:
@@ -159,7 +159,6 @@ class LaunchQueue:
     async def sweep(self) -> int:
         """The periodic safety net (and what makes a deferred entry start once due): drain
         now; how many entries were started."""
-        self._held_back.clear()  # holds shrink as runs spend: worth a look again
         self.kick()
         task = self._task
         return 0 if task is None else await asyncio.shield(task)
@@ -191,10 +190,12 @@ class LaunchQueue:
     async def drain(self) -> int:
         """Start entries one by one, oldest eligible first, until none may start."""
         started = 0
+        tried: set[int] = set()  # put back in its place: not tried twice in one drain
         try:
             while self._again and self._state is QueueState.RUNNING:
                 self._again = False
-                while self._state is QueueState.RUNNING and (entry := await self._pick()):
+                while self._state is QueueState.RUNNING and (entry := await self._pick(tried)):
+                    tried.add(entry.id)
                     try:
                         await self._start(entry)
                     finally:
@@ -206,13 +207,17 @@ class LaunchQueue:
 
     # -- internals ----------------------------------------------------------------------------
 
-    async def _pick(self) -> QueuedSpawn | None:
-        """The next entry to start, marked ``starting`` (and held in memory as starting)."""
+    async def _pick(self, tried: AbstractSet[int] = frozenset()) -> QueuedSpawn | None:
+        """The next entry to start, marked ``starting`` (and held in memory as starting);
+        ``tried``: entries this drain tried already."""
         async with self.slots.lock:
             queue = [
                 e
                 for e in await self.entries()
-                if e.agent not in self._starting and e.id not in self._held_back and self._ready(e)
+                if e.agent not in self._starting
+                and e.id not in tried
+                and self._ready(e)
+                and await self._fits(e)
             ]
             if not queue:
                 return None
@@ -233,6 +238,15 @@ class LaunchQueue:
             self._starting[entry.agent] = entry.id
             return entry
 
+    async def _fits(self, entry: QueuedSpawn) -> bool:
+        """Whether what live runs hold leaves ``entry``'s quote room now (an entry that
+        cannot be read is tried, and says why)."""
+        try:
+            request = request_of(entry)
+        except FleetError:
+            return True
+        return request is None or await self.admission.no_room(request) is None
+
     def _ready(self, entry: QueuedSpawn) -> bool:
         listener = self._listeners.get(entry.origin)
         return listener is not None and listener.ready(entry)
@@ -242,10 +256,7 @@ class LaunchQueue:
         wait = self.waiter(_ask_of(entry))
 
         async def launch(request: LaunchRequest) -> Admitted:
-            admitted = await self.admission.admit(request, wait)
-            if isinstance(admitted, Queued) and admitted.held:
-                self._held_back.add(entry.id)
-            return admitted
+            return await self.admission.admit(request, wait)
 
         try:
             await listener.start(entry, launch)

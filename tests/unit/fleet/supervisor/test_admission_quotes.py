@@ -7,6 +7,7 @@ wait in the queue, and a launch that did not start lets its hold go."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 
 from fleet.budgets.model import Groups
 from fleet.budgets.quoting.holds import Holds
+from fleet.budgets.quoting.quote import quote_of
 from fleet.budgets.quoting.service import Quoting
 from fleet.caps import Caps
 from fleet.clock import ManualClock
@@ -239,11 +241,13 @@ async def test_a_launch_that_did_not_start_lets_its_hold_go_and_autostart_is_not
 
 
 class Starts:
-    """Where queued chat launches are answered: always reachable; each start tried."""
+    """Where queued chat launches are answered: always reachable; each start tried.
+    ``first``: what happens just before a start (another launch taking the room)."""
 
     def __init__(self) -> None:
         self.tried: list[str] = []
         self.outcomes: list[Admitted] = []
+        self.first: Callable[[], object] = lambda: None
 
     def ready(self, entry: QueuedSpawn) -> bool:
         return True
@@ -252,15 +256,16 @@ class Starts:
         request = request_of(entry)
         assert request is not None
         self.tried.append(entry.agent)
+        self.first()
         self.outcomes.append(await launch(request))
 
 
-async def test_a_queued_launch_the_holds_turn_away_keeps_its_place_until_a_run_ends(
+async def test_a_queued_launch_the_holds_leave_no_room_waits_in_its_place_for_a_run_end(
     ledger: Ledger, clock: ManualClock, tmp_path: Path
 ) -> None:
-    """Two runs fill global's $2.00: two more wait. Tried, each goes back in its place and
-    is not tried again on a mere freed slot; a run's end lets its hold go, and the oldest
-    waiting starts."""
+    """Two runs fill global's $2.00: two more wait, passed over (not tried, nothing said)
+    until a run ends; then the oldest starts. One turned away all the same (the room taken
+    just before its start) goes back in its place."""
     fleet = Launches(ledger, tmp_path)
     holds = Holds(Book(status(Scope("global"), 2.0, 0.0)))
     slots = Slots(
@@ -276,26 +281,29 @@ async def test_a_queued_launch_the_holds_turn_away_keeps_its_place_until_a_run_e
     capped = RunBudget(None, 1.0)
     for name in ("a", "b"):
         assert isinstance(await gate.admit(LaunchRequest(name, run_budget=capped)), Started)
-    for name in ("c", "d"):
+    for name in ("c", "d", "e"):
         ask = SpawnAsk(name, f"spawn {name}", "ann", "chat", "room", "")
         waits = await gate.admit(LaunchRequest(name, run_budget=capped), queue.waiter(ask))
         assert isinstance(waits, Queued) and waits.held
     order = [e.id for e in await queue.entries()]
+    assert await queue.sweep() == 0 and starts.tried == []  # no room: passed over
 
-    assert await queue.sweep() == 2  # both tried
-    assert starts.tried == ["c", "d"] and all(isinstance(o, Queued) for o in starts.outcomes)
-    assert [e.id for e in await queue.entries()] == order  # each back in its place
-    slots.freed()  # a launch returned: no run ended, nothing is held less
-    await asyncio.gather(*([queue._task] if queue._task else []))
-    assert starts.tried == ["c", "d"]
+    async def end(agent: str) -> None:
+        run = await ledger.runs.last_run(agent)
+        assert run is not None
+        ended = FleetEvent(AgentName(agent), EventKind.ENDED, AgentState.EXITED, "", False, run.id)
+        await holds.on_fleet_event(ended)
+        await queue.on_fleet_event(ended)
+        await queue.sweep()
 
-    run = await ledger.runs.last_run("a")
-    assert run is not None
-    ended = FleetEvent(AgentName("a"), EventKind.ENDED, AgentState.EXITED, "", False, run.id)
-    await holds.on_fleet_event(ended)
-    await queue.on_fleet_event(ended)
-    await asyncio.gather(*([queue._task] if queue._task else []))
-    assert starts.tried == ["c", "d", "c", "d"]
-    assert isinstance(starts.outcomes[2], Started) and isinstance(starts.outcomes[3], Queued)
-    assert [e.agent for e in await queue.entries()] == ["d"]
+    # b's end makes room, but another launch takes it just before c starts: c is turned
+    # away and keeps its place, ahead of d and e.
+    starts.first = lambda: holds.admit("x", quote_of("x", "claude", None, [], capped, T0))
+    await end("b")
+    assert starts.tried == ["c"] and isinstance(starts.outcomes[0], Queued)
+    assert [e.id for e in await queue.entries()] == order
+    starts.first = lambda: None
+    await end("a")  # room again beside x: the oldest waiting starts, the next is passed over
+    assert starts.tried == ["c", "c"] and isinstance(starts.outcomes[1], Started)
+    assert [e.agent for e in await queue.entries()] == ["d", "e"]
     await queue.stop()
