@@ -185,7 +185,7 @@ def build_commands(
         levers,
         LimitCommands(fleet),
         ApprovalCommands(approvals, answers, clock, live, cfg.command_prefix),
-        RunCommands(fleet, cfg.defaults.logs_lines, forge_runs),
+        RunCommands(fleet, cfg.defaults.logs_lines, forge_runs, ledger.quotes),
         RepoCommands(repos, desk, identities),
         ForgeCommands(forge, clock),
         schedules,

@@ -129,6 +129,11 @@ def test_a_quote_is_kept_on_its_run_and_unchanged_by_it(rig: Rig) -> None:
     bot.command("stop costed", r"Stopped costed")
     after = rows(state, f"SELECT {QUOTE_COLUMNS} FROM run_quotes WHERE run_id = ?", second[0])
     assert after == before
+    # `runs` shows each run with what it was quoted.
+    bot.command("runs costed", r"The last 2 runs of costed")
+    out = bot.output_since_command
+    assert "Quote: p90 $0.21 (median $0.21), 30,000 tokens (median 30,000), from 1 past run" in out
+    assert "Quote: no earlier run on stub (claude-sonnet-4-5) to reckon from." in out
 
 
 def test_quote_under_refuses_over_it_saying_how_to_go_ahead_and_starts_under_it(
