@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from PIL import Image
 
+from bot.dashboard.shapes import budget_json
 from bot.render.budgets import budgets
 from bot.render.report import (
     NO_BUDGETS,
@@ -185,6 +186,8 @@ def test_what_live_runs_hold_is_shown_beside_what_was_spent() -> None:
         "500,000 (50%) + 30,000 held by 1 run"
     )
     assert " held by" not in render_text([coder()], NOW, BERLIN)
+    shown = budget_json(status)  # the dashboard's budget JSON
+    assert (shown["held"], shown["holding_runs"]) == (2.7, 3)
 
 
 def test_an_undefined_pace_is_a_dash() -> None:
