@@ -45,6 +45,11 @@ class Quoting:
         await self._quotes.keep_quote(run.id, quote)
         return run.id
 
+    async def running(self, agent: str) -> bool:
+        """Whether ``agent`` has a run going (its launch only reports it)."""
+        run = await self._runs.last_run(agent)
+        return run is not None and run.ended_at is None
+
     async def of_run(self, run_id: int) -> Quote | None:
         """Run ``run_id``'s quote, as it was kept."""
         return await self._quotes.quote_of(run_id)

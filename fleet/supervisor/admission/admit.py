@@ -122,8 +122,12 @@ class Admission:
             quote, over = await quoted(request, self._fleet, self.quoting)
             if over is not None:
                 return Refused(over, quote)
-            if self.holds is not None:  # checked and taken at once: nothing awaited between
+            if self.holds is not None:
+                # Not held back: the roster's own launches, and a launch of a running agent
+                # (it only reports the run).
                 check = request.origin != "autostart"
+                check = check and not await self.quoting.running(request.agent)
+                # Checked and taken at once: nothing awaited between.
                 taken, no_room = self.holds.admit(request.agent, quote, check=check)
                 if no_room is not None:
                     return await self._held(request, no_room, wait)
@@ -137,6 +141,8 @@ class Admission:
         """Why the budgets' holds would keep ``request`` waiting now (``None``: they would
         not), taking nothing: the spawn queue tries a waiting launch only once it fits."""
         if self.quoting is None or self.holds is None or request.origin == "autostart":
+            return None
+        if await self.quoting.running(request.agent):
             return None
         quote, over = await quoted(request, self._fleet, self.quoting)
         return None if over is not None else self.holds.no_room(request.agent, quote)

@@ -226,6 +226,10 @@ async def test_a_launch_that_did_not_start_lets_its_hold_go_and_autostart_is_not
     again = await gate.admit(LaunchRequest("a", run_budget=capped))  # it runs: only reported
     assert isinstance(again, Started) and not again.outcome.started and again.quote is None
     assert holds.of("a") == {"usd": 1.0}
+    # The budget full, a launch of the running agent still only reports it: not queued.
+    bigger = await gate.admit(LaunchRequest("a", run_budget=RunBudget(None, 9.0)))
+    assert isinstance(bigger, Started) and not bigger.outcome.started
+    assert holds.of("a") == {"usd": 1.0}
     roster = await gate.admit(LaunchRequest("b", origin="autostart", run_budget=capped))
     assert isinstance(roster, Started) and holds.held("global", "usd").amount == 2.0
 
