@@ -13,12 +13,15 @@ from fleet.budgets.model import BudgetStatus, Source
 from fleet.budgets.pacing.law import Spent, assess
 from fleet.budgets.quoting.holds import Held, Holds
 from fleet.budgets.quoting.quote import quote_of
+from fleet.clock import ManualClock
 from fleet.events import EventKind, FleetEvent
+from fleet.ledger import Ledger
 from fleet.ledger.records.budgets import Budget, Scope, WindowKind, WindowSpec
 from fleet.ledger.records.quotes import Quote
 from fleet.model import AgentState, RunBudget
 from fleet.names import AgentName
 from tests.unit.chat_fakes import T0
+from tests.unit.fleet.budgets import test_budget_service as service_test
 
 DAY = WindowSpec(WindowKind.ROLLING, timedelta(days=1))
 
@@ -165,3 +168,32 @@ def test_the_open_runs_hold_again_at_start_less_what_they_spent() -> None:
     assert holds.of("a") == {"usd": 1.5}
     asyncio.run(holds.on_fleet_event(ended("a", 5)))
     assert holds.of("a") == {}
+
+
+async def test_the_budget_service_counts_holds_over_every_scope_and_shows_them(
+    ledger: Ledger, clock: ManualClock
+) -> None:
+    """Over the real service: a hold counts against the agent's budget, its groups and
+    their parents and global, each in its unit; the statuses carry what is held."""
+    made = service_test
+    at = made.DAY + made.HOUR
+    await made.record(ledger, [made.use("coder-1", at, 1_000, cost=0.4)])
+    service = await made.book(
+        ledger, clock, made.daily("global", None, limit_usd=3.0), made.daily("group:eng", 100_000)
+    )
+    holds = service.holds
+    assert service.scopes_over("coder-1") == [
+        "agent:coder-1", "group:team", "group:eng", "global",
+    ]  # fmt: skip
+    quote = quote_of("coder-1", "claude", None, [(1, 60_000, 2.0)], None, T0)
+    assert holds.admit("coder-1", quote)[1] is None
+    _, why = holds.admit("coder-2", quote_of("coder-2", "claude", None, [(2, 60_000, 0.5)],
+                                             None, T0))  # fmt: skip
+    assert why == (
+        "group:eng: 1,000 tokens spent + 60,000 tokens held by 1 run + 60,000 tokens quoted "
+        "> 100,000 tokens: waits for a run to end"
+    )
+    _, why = holds.admit("ops-1", quote_of("ops-1", "claude", None, [(3, 10, 0.9)], None, T0))
+    assert why is not None and why.startswith("global: $0.40 spent + $2.00 held by 1 run")
+    held = {s.budget.key: (s.held, s.holding) for s in await service.statuses()}
+    assert held == {"global": (2.0, 1), "group:eng": (60_000.0, 1)}
