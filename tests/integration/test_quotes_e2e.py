@@ -3,7 +3,8 @@ model through the real metering proxy, and the strict fake provider. A launch's 
 kept on its run and is the same before and after the run spends; ``spawn --quote-under``
 refuses a launch whose quote is over it, saying the quote and how to go ahead, and starts
 one under it; and ten launches at once under a budget their quotes fit three of: three
-start, seven wait in the queue, and one starts when a run ends."""
+start, seven wait in the queue, and one starts when a run ends; a run still going holds
+again after Fleetwarden restarts."""
 
 from __future__ import annotations
 
@@ -177,3 +178,31 @@ def test_ten_launches_under_a_budget_their_quotes_fit_three_of(rig: Rig) -> None
     assert wait_until(lambda: len(rows(state, "SELECT id FROM spawn_queue")) == 6, timeout=30)
     started = rows(state, "SELECT DISTINCT agent FROM runs WHERE ended_at IS NULL")
     assert waiting[0] in {str(row[0]) for row in started} and len(started) == 3
+
+
+def test_a_run_still_going_holds_again_after_a_restart_of_fleetwarden(tmp_path: Path) -> None:
+    """A capped run left running by one ``fleetwarden run`` holds its quote again under
+    the next, which reads it from the ledger; its end lets it go."""
+    with fake_provider_thread(default=Turn(text="spent", usage=USAGE)) as fake:
+        config = tmp_path / "fleetwarden.yaml"
+        workers = WORKER.format(name="w0", model=MODEL)
+        config.write_text(CONFIG.format(upstream=fake.base_url, model=MODEL) + workers)
+        env = clean_env(ANTHROPIC_API_KEY=FAKE_KEY)
+        bots = [ConsoleBot(tmp_path, "--config", str(config), env=env)]
+        try:
+            bots[0].command("spawn w0", r"Held against its budgets until it ends: \$1\.00")
+            bots[0].command("budget", r"\+ \$1\.00 held by 1 run /")
+            assert bots[0].close() == 0  # the agent runs on
+            bots.append(ConsoleBot(tmp_path, "--config", str(config), env=env))
+            second = bots[1]
+            second.command("budget", r"\+ \$1\.00 held by 1 run /")
+            second.command("stop w0", r"Stopped w0")
+            second.command("budget", r"global")
+            assert "held by" not in second.output_since_command
+            assert second.close() == 0
+        finally:
+            for pid in stub_processes_in(tmp_path / "state" / "agents" / "w0" / "work"):
+                os.kill(pid, signal.SIGKILL)
+            for bot in bots:
+                if bot.proc.poll() is None:
+                    bot.kill()
