@@ -148,6 +148,8 @@ class AgentSpec:
     approval_timeout: float = 1800.0
     max_open_approvals: int = 5
     run_budget: RunBudget | None = None  # a cap on each run's spend
+    # Start a run only if its quote holds at most this many dollars (``None``: any quote).
+    quote_under: float | None = None
     # Where it runs: ``local`` (this machine), or the name of a ``hosts:`` entry.
     host: str = "local"
     # The ``repos:`` entry it works on (its workdir is then its run's checkout, on a branch

@@ -108,6 +108,13 @@ SPAWN = CommandSpec(
             "Cap this run's spend at X dollars (at most two decimals; the model needs a price).",
             "X",
         ),
+        FlagSpec(
+            "quote-under",
+            "str",
+            "Start only if the run's quote (the p90 in dollars of its past runs, or its cap "
+            "if lower) is at most X dollars; else say the quote and how to go ahead.",
+            "X",
+        ),
         *REPO_FLAGS,
     ),
     control=True,
@@ -115,9 +122,12 @@ SPAWN = CommandSpec(
         "Starts an agent called NAME. Spawning is idempotent: if NAME is already running "
         "you are shown its state and no second process is started. Spawning an agent the "
         "roster no longer has makes it an ad hoc agent again (no longer `not in roster`); a "
-        "forgotten one starts afresh. The answer says what a run of the agent usually "
-        "costs (median and p90 of its past runs on the same runtime and model) and what "
-        "share of its budget's allowance for today that is. With `--repo` (or `repo:` in "
+        "forgotten one starts afresh. The answer says the run's quote, kept on the run: what "
+        "a run of the agent usually costs (median and p90 of its past runs on the same "
+        "runtime and model), what share of its budget's allowance for today that is, and "
+        "what it holds against its budgets until it ends (the p90, or its cap if lower); a "
+        "launch its budgets' holds leave no room for waits in the queue for a run to end. "
+        "With `--repo` (or `repo:` in "
         "the roster) each run works in a checkout of its own on a branch of its own, which "
         "a new run goes on with unless `--fresh`. " + _NAME_RULE
     ),

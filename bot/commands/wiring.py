@@ -69,7 +69,12 @@ def spawn_spend(
 
     priced = cfg.prices.priced if cfg.metering is not None else None
     return SpawnSpend(
-        ledger.agents, ledger.runs, spec_of, priced=priced, governing=budgets.governing_status
+        ledger.agents,
+        ledger.runs,
+        spec_of,
+        priced=priced,
+        governing=budgets.governing_status,
+        quotes=ledger.quotes,
     )
 
 
@@ -182,7 +187,7 @@ def build_commands(
         levers,
         LimitCommands(fleet),
         ApprovalCommands(approvals, answers, clock, live, cfg.command_prefix),
-        RunCommands(fleet, cfg.defaults.logs_lines, forge_runs),
+        RunCommands(fleet, cfg.defaults.logs_lines, forge_runs, ledger.quotes),
         RepoCommands(repos, desk, identities),
         ForgeCommands(forge, clock),
         schedules,

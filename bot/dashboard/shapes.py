@@ -165,6 +165,8 @@ def budget_json(s: BudgetStatus) -> Json:
         "queued_until": iso(s.queued_until),
         "burst_until": iso(s.burst.until) if s.burst is not None else None,
         "usd_used": s.usd_used,
+        "held": s.held,  # what live runs' quotes hold against it beyond what they spent
+        "holding_runs": s.holding,
         "series": [[iso(at), value] for at, value in s.series],
         "even_line": [[iso(s.start), 0.0], [iso(s.end), s.limit]],
     }

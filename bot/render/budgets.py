@@ -15,6 +15,7 @@ from typing import Final
 from bot.render.fleet import compact, duration, money, table
 from fleet.budgets.model import BudgetStatus, PaceStatus
 from fleet.budgets.resets import reset_tag, resets
+from fleet.budgets.wording import held_beside
 from fleet.ledger.records.budgets import Budget, Burst, Step, WindowKind
 
 NO_BUDGETS = (
@@ -104,8 +105,8 @@ def _row(status: BudgetStatus, now: datetime, tz: tzinfo) -> list[str]:
     return [
         scope,
         window,
-        f"{_amount(status.used, status.unit)} / {_amount(status.limit, status.unit)}"
-        + share(status.used, status.limit),
+        f"{_amount(status.used, status.unit)}{held_beside(status, _amount)} / "
+        f"{_amount(status.limit, status.unit)}" + share(status.used, status.limit),
         f"{status.pace_ratio:.2f}×" if math.isfinite(status.pace_ratio) else _DASH,
         state,
         _step(status, now, tz),

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 from bot.render.budgets import DASH, amount, ratio, reset, share, status_words
 from bot.render.fleet import table
 from fleet.budgets.model import BudgetStatus
+from fleet.budgets.wording import held_beside
 from fleet.ledger.records.budgets import Step
 from fleet.notices import Notice
 from fleet.private_files import private_dir
@@ -87,6 +88,7 @@ def _row(status: BudgetStatus, now: datetime, tz: tzinfo) -> list[str]:
     scope = f"`{status.budget.scope}`"
     window = f"{status.budget.window.label}, {reset(status, _when(status.end, now, tz))}"
     used = amount(status.used, status.unit) + share(status.used, status.limit)
+    used += held_beside(status, amount)
     projected = amount(status.projected_end_use, status.unit) + share(
         status.projected_end_use, status.limit
     )

@@ -7,7 +7,7 @@ hidden) and are escaped: plain text in chat and on the dashboard alike, never ma
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from bot.chat.agent_text import cut, quoted, said
@@ -61,9 +61,10 @@ def headline(story: RunStory, now: datetime) -> str:
     return line
 
 
-def summary(story: RunStory, now: datetime) -> str:
-    """The summary of a run: outcome and why, its answer, what Fleetwarden metered, the
-    models that served it, where it worked, and where it came from."""
+def summary(story: RunStory, now: datetime, quote: str | None = None) -> str:
+    """The summary of a run: outcome and why, its answer, what Fleetwarden metered (and
+    ``quote``: what it was quoted when it was admitted), the models that served it, where
+    it worked, and where it came from."""
     report = story.report
     parts = [headline(story, now)]
     end = report.end
@@ -71,6 +72,8 @@ def summary(story: RunStory, now: datetime) -> str:
         answer = cut(end.last_message, ANSWER_CAP, f": `logs {report.run.agent}`")
         parts.append(quoted(answer))  # the agent's, under the headline naming it
     parts.append(_spend(story, end))
+    if quote:
+        parts.append(quote)
     models = _models(story)
     if models:
         parts.append(models)
@@ -156,11 +159,15 @@ def _footer(story: RunStory) -> str:
     return "_" + " · ".join(bits) + "_"
 
 
-def runs(name: str, stories: Sequence[RunStory], now: datetime) -> str:
-    """``runs NAME``: the agent's latest runs, newest first, each summarised."""
+def runs(
+    name: str, stories: Sequence[RunStory], now: datetime, quotes: Mapping[int, str] | None = None
+) -> str:
+    """``runs NAME``: the agent's latest runs, newest first, each summarised (``quotes``:
+    each run's quote, as told, by run id)."""
     if not stories:
         return f"**{name}** has no runs yet — `spawn {name}` starts one."
-    blocks = [summary(story, now) for story in stories]
+    told = quotes or {}
+    blocks = [summary(story, now, told.get(story.report.run.id)) for story in stories]
     plural = "s" if len(stories) != 1 else ""
     head = f"The last {len(stories)} run{plural} of **{name}**, newest first:"
     return head + "\n\n---\n\n" + "\n\n---\n\n".join(blocks)

@@ -42,6 +42,7 @@ from fleet.accounts.schema import AccountRef
 from fleet.agents.command_argv import ARGV_HELP, check_argv
 from fleet.agents.fallback import FallbackEntry
 from fleet.agents.restart_settings import RestartSettings, restart_shorthand
+from fleet.budgets.quoting.quote import QUOTE_UNDER_HELP, QuoteUnder
 from fleet.budgets.runs.budget import RunBudgetEntry
 from fleet.hosts.schema import check_placement
 from fleet.model import AgentSpec
@@ -280,6 +281,10 @@ class AgentEntry(BaseModel):
             "one spawn). Default: `defaults.run_budget`."
         ),
     )
+    quote_under: QuoteUnder | None = Field(
+        default=None,
+        description=QUOTE_UNDER_HELP + " `spawn --quote-under X` overrides it for one spawn.",
+    )
 
     permissions: PermissionModeName | None = Field(
         default=None, description=PERMISSIONS_HELP + " Default: `defaults.permissions`."
@@ -413,6 +418,7 @@ class AgentEntry(BaseModel):
             run_budget=(
                 entry.to_budget() if (entry := self.run_budget or defaults.run_budget) else None
             ),
+            quote_under=self.quote_under,
             host=self.host,
             repo=self.repo,
             git_name=self.git_name or defaults.git_name,

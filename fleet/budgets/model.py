@@ -143,6 +143,8 @@ class BudgetStatus:
     burst: Burst | None = None
     series: tuple[tuple[datetime, float], ...] = ()
     usd_used: float | None = None  # dollars spent, when ``limit_usd`` binds beside tokens
+    held: float = 0.0  # what live runs' quotes hold against it beyond what they spent
+    holding: int = 0  # how many live runs hold it
 
 
 @dataclass(frozen=True, slots=True)

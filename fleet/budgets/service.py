@@ -23,6 +23,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
@@ -41,6 +42,7 @@ from fleet.budgets.pacing.law import SpendEstimator, Spent, TaskSpend, assess, p
 from fleet.budgets.pacing.policy import PacingPolicy
 from fleet.budgets.pacing.readings import provider_reading
 from fleet.budgets.pacing.windows import window_bounds
+from fleet.budgets.quoting.holds import Holds
 from fleet.budgets.stores import BudgetStores
 from fleet.clock import Clock
 from fleet.ledger import StepRecord
@@ -85,6 +87,7 @@ class BudgetService:
         self._since: dict[str, datetime] = {}  # when fixed windows without a length began
         self._cutoffs: Cutoffs | None = None
         self._between: set[asyncio.Task[None]] = set()  # changes a request made, being posted
+        self.holds = Holds(self)  # what live runs' quotes hold against the budgets
         policy.on_transition = self._on_request_transition
 
     async def enforce_with(self, cutoffs: Cutoffs) -> None:
@@ -123,7 +126,21 @@ class BudgetService:
         return [self._budgets[key] for key in sorted(self._budgets, key=_order)]
 
     async def statuses(self) -> list[BudgetStatus]:
-        return [self.policy.annotate(status) for status in await self._assess(self.now())]
+        return [self._held(self.policy.annotate(s)) for s in await self._assess(self.now())]
+
+    def _held(self, status: BudgetStatus) -> BudgetStatus:
+        """``status`` with what the live runs' quotes hold against it."""
+        held = self.holds.held(status.budget.key, status.unit)
+        return replace(status, held=held.amount, holding=held.runs)
+
+    def scopes_over(self, agent: str) -> list[str]:
+        """The scopes over ``agent`` (its own, its groups, the host, account and provider
+        its requests go through, global), most specific first."""
+        return [str(scope) for scope in self._groups.chain(agent, self._via(agent))]
+
+    def live(self, key: str) -> tuple[BudgetStatus, float] | None:
+        """Budget ``key`` as of the last tick, and what it has used now."""
+        return self.policy.live_status(key)
 
     async def set_budget(self, budget: Budget, by: str) -> Budget:
         if self._unenforceable is not None:

@@ -1,13 +1,24 @@
-"""What the pacing policy remembers of each budget between ticks, and the words it posts
-when a budget moves along its ladder (once per change, never per request)."""
+"""What the pacing policy remembers of each budget between ticks, the words it posts
+when a budget moves along its ladder (once per change, never per request), and what live
+runs' quotes hold beside what a budget has spent, as ``budget`` and the pacing report say it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
 from fleet.budgets.model import BudgetStatus, PaceStatus, Transition
 from fleet.ledger.records.budgets import Cutoff, Step
+
+
+def held_beside(status: BudgetStatus, amount: Callable[[float, str], str]) -> str:
+    """`` + $2.70 held by 3 runs``: what live runs' quotes still hold against the budget,
+    beside what it has spent (``amount`` writes a number in its unit); empty when none."""
+    if status.holding <= 0:
+        return ""
+    runs = f"{status.holding} run{'s' if status.holding != 1 else ''}"
+    return f" + {amount(status.held, status.unit)} held by {runs}"
 
 
 @dataclass(slots=True)

@@ -117,6 +117,7 @@ class FleetLauncher:
         issue: Issue | None = None,
         co_author: str | None = None,
         key: int | None = None,
+        quote_under: float | None = None,
     ) -> Started:
         request = LaunchRequest(
             agent,
@@ -128,6 +129,7 @@ class FleetLauncher:
             issue=issue,
             co_author=co_author,
             collect=False,
+            quote_under=quote_under,
         )
         wait = None
         if key is not None and self._queue is not None:
@@ -172,8 +174,9 @@ class FleetLauncher:
         except FleetwardenError as exc:  # a config key, an upstream's words: the operator's
             raise LaunchRefused(NOT_PREPARED, f"not started: {exc}") from None
         if isinstance(admitted, Refused):
-            raise LaunchRefused(NOT_ADMITTED, f"not started: {admitted.why}")
-        if isinstance(admitted, Queued) and admitted.until is not None:
+            said = f"not started: {admitted.why}"  # over its quote: said on the issue too
+            raise LaunchRefused(NOT_ADMITTED if admitted.quote is None else said, said)
+        if isinstance(admitted, Queued) and (admitted.until is not None or admitted.held):
             raise Waits(HELD_BY_BUDGET, f"queued: {admitted.why}")
         if isinstance(admitted, Queued):
             raise Waits(admitted.why)

@@ -76,12 +76,14 @@ class ForgeLauncher(Protocol):
         issue: Issue | None = None,
         co_author: str | None = None,
         key: int | None = None,
+        quote_under: float | None = None,
     ) -> Started:
         """Launch ``agent`` on a new line of ``repo`` named ``branch`` with ``prompt``, for
         ``issue`` (the only one its commits may name) and ``co_author`` (``NAME <EMAIL>``
         of who gave it the issue: its commits' ``Co-authored-by:``); :class:`LaunchRefused`
-        when a budget, a cap or the fleet's limits hold it. ``key``: the forge run it is —
-        a cap holding it then keeps it in the fleet's spawn queue, whose turn starts it."""
+        when a budget, a cap, the fleet's limits or its quote (over ``quote_under`` dollars)
+        hold it. ``key``: the forge run it is — a cap holding it then keeps it in the
+        fleet's spawn queue, whose turn starts it."""
         ...
 
     async def start_on_line(

@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from fleet.budgets.quoting.quote import QUOTE_UNDER_HELP, QuoteUnder
 from fleet.forge.model import ForgeKind
 from fleet.schema import EnvVarName
 
@@ -184,6 +185,12 @@ class ForgeEntry(BaseModel):
         description="Silence after which the watchdog says the agent did not signal done.",
     )
     draft: bool = Field(default=True, description="Pull requests open as drafts.")
+    quote_under: QuoteUnder | None = Field(
+        default=None,
+        description=QUOTE_UNDER_HELP
+        + " Over it, the issue's run is not started and its status comment says why."
+        + " Default: the agent's own `quote_under:`.",
+    )
     on_done: Literal["freeze", "end"] = Field(
         default="freeze",
         description=(

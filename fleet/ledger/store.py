@@ -33,6 +33,7 @@ from fleet.ledger.stores.heartbeats import HeartbeatsStore
 from fleet.ledger.stores.leases import LeasesStore
 from fleet.ledger.stores.lines import LinesStore
 from fleet.ledger.stores.metering import MeteringStore
+from fleet.ledger.stores.quotes import QuotesStore
 from fleet.ledger.stores.refusals import RefusalsStore
 from fleet.ledger.stores.runs import RunsStore
 from fleet.ledger.stores.schedules import SchedulesStore
@@ -65,6 +66,8 @@ class Ledger:
         """Usage rows and quota signals."""
         self.refusals = RefusalsStore(access)
         """What agents were refused on their way out."""
+        self.quotes = QuotesStore(access)
+        """Each run's quote: what it was expected to cost, and what it holds."""
         self.dashboard = DashboardStore(access)
         """The dashboard's sign-ins and the usage sums its pages read."""
         self.chat = ChatStore(access)

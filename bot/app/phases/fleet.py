@@ -16,6 +16,7 @@ from bot.app.stops import Stop
 from bot.approvals.wiring import attach_feed
 from bot.chat.agent_feed import AgentFeed
 from bot.commands.handlers.spawn_queue import SpawnQueue, admission_of
+from fleet.budgets.quoting.service import Quoting, restore_holds
 from fleet.repos.service import Repos
 from fleet.runs.launch_kit import LaunchKit
 from fleet.supervisor.admission.queue import LaunchQueue
@@ -88,11 +89,18 @@ async def start_fleet(
         ),
         roster=wiring.roster_of(cfg),
         admission=admission_of(
-            cfg, ledger.agents, ledger.spawn_queue, spend.accounts, spend.budgets
+            cfg,
+            ledger.agents,
+            ledger.spawn_queue,
+            spend.accounts,
+            spend.budgets,
+            Quoting(ledger.runs, ledger.quotes, clock, default_runtime=cfg.defaults.runtime),
+            spend.budgets.holds,
         ),
     )
     stops.add(Stop.FLEET, fleet.stop)
     heartbeats.take_asks(fleet.sessions.hook_asks.ask)  # TUIs' permission hooks
+    fleet.subscribe(spend.budgets.holds.on_fleet_event)  # a run's end lets its hold go, first
     feed = AgentFeed(fleet, notifier.post, clock, typing=notifier.typing)
     stops.add(Stop.FEED, feed.stop)
     fleet.subscribe(feed.on_fleet_event)
@@ -106,6 +114,8 @@ async def start_fleet(
     queue = SpawnQueue(launches=launches, forge=ledger.forge, clock=clock, notices=notifier)
     stops.add(Stop.QUEUE, queue.stop)
     await fleet.start()
+    # The runs still going hold again what their quotes hold, less what they spent.
+    await restore_holds(spend.budgets.holds, ledger.runs, ledger.quotes)
     await feed.follow_running()
     await spend.budgets.enforce_with(CutoffKeeper(fleet))
     return Fleeted(fleet, feed, queue)

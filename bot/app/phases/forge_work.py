@@ -103,6 +103,7 @@ async def start_forges(
         forge=ledger.forge,
         clock=clock,
         version=version(),
+        quotes=ledger.quotes,
     )
     publisher = Publisher(
         forges=cfg.forges,

@@ -15,6 +15,7 @@ from bot.config.load import UNMETERED_BUDGETS
 from bot.dashboard.metrics import Write
 from fleet.accounts.book import AccountBook
 from fleet.budgets.pacing.policy import PacingPolicy
+from fleet.budgets.quoting.holds import Holds
 from fleet.budgets.runs.caps import CappedPolicy, RunCaps
 from fleet.budgets.runs.watch import CutoffFleet, RunCapWatch
 from fleet.budgets.service import BudgetService
@@ -63,7 +64,7 @@ async def start_spend(
         return Spend(budgets, None, None, None)
     run_caps = RunCapWatch(RunCaps(), ledger.agents, ledger.runs, notices, clock, fleet)
     proxy = await start_metering(
-        cfg, ledger, budgets.policy, clock, sink, accounts, run_caps, stops
+        cfg, ledger, budgets.policy, clock, sink, accounts, run_caps, stops, budgets.holds
     )
     return Spend(budgets, accounts, run_caps, proxy)
 
@@ -115,9 +116,11 @@ async def start_metering(
     accounts: AccountBook,
     run_caps: RunCapWatch,
     stops: Stops,
+    holds: Holds | None = None,
 ) -> MeteringProxy:
     """The accounts started, the usage journal replayed, the runs' caps restored, and the
-    proxy that holds the accounts' credentials; each to be stopped from when it is made."""
+    proxy that holds the accounts' credentials; each to be stopped from when it is made.
+    ``holds``: what live runs' quotes hold, brought down as their requests settle."""
     await accounts.start()
     stops.add(Stop.ACCOUNTS, accounts.stop)
     journal = UsageJournal(cfg.state_dir / DIRECTORY, ledger.metering.record_metering_once, clock)
@@ -130,7 +133,7 @@ async def start_metering(
         sink=sink(ledger.metering.record_metering),
         settings=cfg.metering,
         prices=cfg.prices,
-        policy=CappedPolicy(policy, run_caps.caps),
+        policy=CappedPolicy(policy, run_caps.caps, holds.spend if holds is not None else None),
         clock=clock,
         accounts=accounts,
         journal=journal,

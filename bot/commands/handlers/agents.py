@@ -18,7 +18,7 @@ from bot.commands.grammar import FlagValue
 from bot.commands.handlers.hosts import host_flag as _host
 from bot.commands.handlers.repos import CoAuthors
 from bot.commands.handlers.spawn.repository import RepoChoice, repo_choice
-from bot.commands.handlers.spawn.spend import SpawnSpend
+from bot.commands.handlers.spawn.spend import SpawnSpend, quote_under
 from bot.commands.handlers.watch_follow import agent_view
 from bot.commands.request import Follower, Reply, Request, SpawnGate
 from bot.commands.specs import RESTART, SEND, SPAWN, WATCH
@@ -112,6 +112,7 @@ class Handlers(Family):
         account = _opt_str(flags.get("account"))
         spend, name = self._spend, req.arg("NAME")
         cap = await spend.cap(name, flags, runtime, model) if spend is not None else None
+        limit = quote_under(flags)
         earlier, asked = await self._ready_repo(req, choice, own if workdir is None else None)
         request = LaunchRequest(
             name,
@@ -129,6 +130,7 @@ class Handlers(Family):
             fresh=asked is not None and asked.fresh,
             co_author=asked.co_author if asked is not None else None,
             urgent=bool(flags.get("urgent")),
+            quote_under=limit,
         )
         return request, earlier
 

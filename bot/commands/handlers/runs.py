@@ -10,7 +10,9 @@ from bot.render import fleet as render
 from bot.render import forge as render_forge
 from bot.render import runs as render_runs
 from bot.render.transcript import transcript, unshown
+from fleet.budgets.quoting.words import quote_text
 from fleet.forge.facts import ForgeRuns
+from fleet.ledger.stores.quotes import QuotesStore
 from fleet.supervisor.interfaces import FleetView
 
 _AGENT = ArgSpec("NAME", "The agent's name, e.g. `coder-1`.")
@@ -55,8 +57,9 @@ RUNS = CommandSpec(
     ),
     description=(
         "Each run with how it ended and why, its wall time, turns, the model requests, "
-        "tokens and cost Fleetwarden metered, the models that served it (downgrades "
-        "included), its last message, and its workdir with the git HEAD before and after."
+        "tokens and cost Fleetwarden metered, what it was quoted when it was admitted, the "
+        "models that served it (downgrades included), its last message, and its workdir "
+        "with the git HEAD before and after."
     ),
     examples=("runs coder-1", "runs coder-1 --last 10"),
 )
@@ -66,12 +69,18 @@ class RunCommands(Family):
     """The ``logs`` and ``runs`` handlers over the fleet."""
 
     def __init__(
-        self, fleet: FleetView, logs_lines: int, forge_runs: ForgeRuns | None = None
+        self,
+        fleet: FleetView,
+        logs_lines: int,
+        forge_runs: ForgeRuns | None = None,
+        quotes: QuotesStore | None = None,
     ) -> None:
-        """``forge_runs``: the live forge runs of an agent, whose links ``runs`` shows."""
+        """``forge_runs``: the live forge runs of an agent, whose links ``runs`` shows;
+        ``quotes``: the runs' quotes, each shown with its run."""
         self._fleet = fleet
         self._logs_lines = logs_lines
         self._forge_runs = forge_runs
+        self._quotes = quotes
 
     @command(LOGS)
     async def logs(self, req: Request) -> str:
@@ -99,7 +108,11 @@ class RunCommands(Family):
         limit = last if isinstance(last, int) and not isinstance(last, bool) else 5
         await self._fleet.status(name)  # an unknown agent is said so
         stories = await self._fleet.outputs.stories.recent(name, limit)
-        text = render_runs.runs(name, stories, req.message.timestamp)
+        quotes: dict[int, str] = {}
+        if self._quotes is not None:
+            kept = await self._quotes.quotes_of([s.report.run.id for s in stories])
+            quotes = {run_id: quote_text(quote) for run_id, quote in kept.items()}
+        text = render_runs.runs(name, stories, req.message.timestamp, quotes)
         if self._forge_runs is not None:
             for record in await self._forge_runs(name):
                 text = f"Works on {render_forge.links(record)} ({record.state}).\n\n" + text

@@ -25,6 +25,8 @@ from bot.commands.router import Router
 from bot.config import Config
 from connectors.base import Connector
 from fleet.accounts.book import AccountBook
+from fleet.budgets.quoting.holds import Holds
+from fleet.budgets.quoting.service import Quoting
 from fleet.caps import Caps
 from fleet.clock import Clock
 from fleet.events import FleetEvent
@@ -56,9 +58,11 @@ def admission_of(
     spawn_queue: SpawnQueueStore,
     accounts: AccountBook | None,
     budgets: SpawnBudgets | None = None,
+    quoting: Quoting | None = None,
+    holds: Holds | None = None,
 ) -> Callable[[AgentControl], Admission]:
     """The app's admission, made over the fleet it launches through: the config's caps,
-    groups and defaults, and the budgets."""
+    groups and defaults, the budgets, each launch's quote and what it holds."""
 
     def made(fleet: AgentControl) -> Admission:
         slots = Slots(
@@ -71,7 +75,7 @@ def admission_of(
             default_runtime=cfg.defaults.runtime,
             default_account=cfg.defaults.account,
         )
-        return Admission(fleet=fleet, slots=slots, budgets=budgets)
+        return Admission(fleet=fleet, slots=slots, budgets=budgets, quoting=quoting, holds=holds)
 
     return made
 
@@ -154,9 +158,10 @@ class SpawnQueue:
                 f"`cancel {entry.id}` drops it)."
             )
         place, count = await self.place(entry)
+        frees = "a run ends and its hold is let go" if queued.held else "a slot frees"
         return (
             f"Not started now: {queued.why}. Queued as #{entry.id}, position {place} of "
-            f"{count}: it starts when a slot frees, as you, here. `queue` lists it, "
+            f"{count}: it starts when {frees}, as you, here. `queue` lists it, "
             f"`cancel {entry.id}` drops it."
         )
 

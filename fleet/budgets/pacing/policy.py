@@ -320,6 +320,11 @@ class PacingPolicy(Wording):
             f"launch it later, or within a burst{hint}"
         )
 
+    def live_status(self, key: str) -> tuple[BudgetStatus, float] | None:
+        """Budget ``key`` as of the last tick, and what it has used now (live)."""
+        state = self._budgets.get(key)
+        return None if state is None else (state.status, self._live_used(state))
+
     def annotate(self, status: BudgetStatus) -> BudgetStatus:
         """``status`` with the policy's step, level, queue time and burst filled in."""
         state = self._budgets.get(status.budget.key)

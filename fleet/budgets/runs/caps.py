@@ -321,11 +321,19 @@ def _unmetered(
 
 
 class CappedPolicy:
-    """The proxy's policy: the run caps first, then ``inner`` (the budgets')."""
+    """The proxy's policy: the run caps first, then ``inner`` (the budgets'). ``spent``:
+    told what each settled request of an agent used (tokens, dollars) — what its run's
+    quote holds against the budgets comes down by it."""
 
-    def __init__(self, inner: Policy, caps: RunCaps) -> None:
+    def __init__(
+        self,
+        inner: Policy,
+        caps: RunCaps,
+        spent: Callable[[str, int, float | None], None] | None = None,
+    ) -> None:
         self.inner = inner
         self.caps = caps
+        self._spent = spent
         self._claims: dict[int, RunClaim] = {}
         self._own = itertools.count(-1, -1)  # ids of reservations on a run cap alone
 
@@ -351,5 +359,7 @@ class CappedPolicy:
         claim = self._claims.pop(reservation.id, None)
         if claim is not None:
             self.caps.settle(claim, tokens, cost, unmetered=unmetered)
+            if self._spent is not None:
+                self._spent(claim.agent, tokens, cost)
         if reservation.id > 0:
             self.inner.settle(reservation, tokens, cost)

@@ -1,7 +1,8 @@
 """What a forge run's footer and status comment say, read from the ledger: the agent and its
 runtime, the models actually served (downgrades too), the run, who asked, when it started
 and how long it took, how it ended, whether the agent or the watchdog said done, the
-approvals granted and by whom, tokens and cost against the run's cap, the secret scan of
+approvals granted and by whom, tokens and cost against the run's cap (and what such a run
+costs, as its quote said when it was admitted), the secret scan of
 its change, its egress (deny-by-default, the routes allowed, what was refused), the forge
 operations from the audit, and Fleetwarden's version."""
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from fleet.budgets.quoting.quote import estimate_of
 from fleet.budgets.runs.budget import cap_text
 from fleet.budgets.runs.estimate import RunEstimate, estimate_runs
 from fleet.clock import Clock
@@ -23,6 +25,7 @@ from fleet.ledger.stores.approvals import ApprovalsStore
 from fleet.ledger.stores.forge import ForgeStore
 from fleet.ledger.stores.lines import LinesStore
 from fleet.ledger.stores.metering import MeteringStore
+from fleet.ledger.stores.quotes import QuotesStore
 from fleet.ledger.stores.refusals import RefusalsStore
 from fleet.ledger.stores.runs import RunsStore
 from fleet.model import AgentSpec
@@ -58,7 +61,11 @@ class ProvenanceSource:
         forge: ForgeStore,
         clock: Clock,
         version: str,
+        quotes: QuotesStore | None = None,
     ) -> None:
+        """``quotes``: the runs' quotes, which a run's estimate is told from (``None``, or
+        a run given none: reckoned again from the runs before it)."""
+        self._quotes = quotes
         self._agents = agents
         self._runs = runs
         self._metering = metering
@@ -82,7 +89,12 @@ class ProvenanceSource:
         agent = await self._agents.get_agent(record.agent)
         spec = agent.spec if agent is not None else None
         estimate = None
-        if spec is not None:  # from the runs before this one: never its own
+        quote = None
+        if record.run_id is not None and self._quotes is not None:
+            quote = await self._quotes.quote_of(record.run_id)
+        if quote is not None:  # as the run was quoted at its admission: unchanged by it
+            estimate = estimate_of(quote)
+        elif spec is not None:  # from the runs before this one: never its own
             estimate = estimate_runs(
                 await self._runs.run_costs(
                     record.agent, spec.runtime, spec.model, before=record.started_at

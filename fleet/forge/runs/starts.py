@@ -178,6 +178,7 @@ class RunStarts:
                 issue=Issue(str(record.slug), record.issue),
                 co_author=co_author,
                 key=record.id,
+                quote_under=entry.quote_under,
             )
         except LaunchRefused as exc:
             return await self.keep_queued(record, exc.public, exc)

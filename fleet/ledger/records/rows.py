@@ -72,6 +72,7 @@ def spec_extra_json(spec: AgentSpec) -> str:
         "approval_timeout": spec.approval_timeout,
         "max_open_approvals": spec.max_open_approvals,
         "run_budget": _run_budget_extra(spec.run_budget),
+        "quote_under": spec.quote_under,
         "repo": spec.repo,
         "repo_base": spec.repo_base,
         "git_name": spec.git_name,
@@ -200,6 +201,7 @@ class AgentRecord:
             approval_timeout=_optional_float(self.extra.get("approval_timeout")) or 1800.0,
             max_open_approvals=int(self.extra.get("max_open_approvals") or 5),
             run_budget=_run_budget(self.extra.get("run_budget")),
+            quote_under=_optional_float(self.extra.get("quote_under")),
             host=self.host,
             repo=_optional_str(self.extra.get("repo")),  # absent from rows made before
             repo_base=_optional_str(self.extra.get("repo_base")),

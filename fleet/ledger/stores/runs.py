@@ -241,9 +241,24 @@ class RunsStore(Store):
         spent: each run's tokens and priced dollars (``None`` when none of its requests had
         a price), from the usage metered while it ran. ``before``: only runs started before
         then (the history of a run started then, without the run itself)."""
+        found = await self.run_basis(agent, runtime, model, limit, before=before)
+        return [(tokens, usd) for _, tokens, usd in found]
+
+    async def run_basis(
+        self,
+        agent: str,
+        runtime: str,
+        model: str | None,
+        limit: int = 100,
+        *,
+        before: datetime | None = None,
+    ) -> list[tuple[int, int, float | None]]:
+        """:meth:`run_costs` with each run's id first: ``(run id, tokens, dollars)``,
+        newest first."""
         since = "" if before is None else " AND r.started_at < ?"
         rows = await self._all(
-            f"""SELECT (SELECT COALESCE(SUM({_TOKENS}), 0) FROM usage u
+            f"""SELECT r.id,
+                    (SELECT COALESCE(SUM({_TOKENS}), 0) FROM usage u
                       WHERE u.agent = r.agent AND u.at >= r.started_at AND u.at <= r.ended_at),
                     (SELECT SUM(CASE WHEN u.priced = 1 THEN u.cost_usd END) FROM usage u
                       WHERE u.agent = r.agent AND u.at >= r.started_at AND u.at <= r.ended_at)
@@ -252,7 +267,9 @@ class RunsStore(Store):
                     AND p.model IS ?{since} ORDER BY r.id DESC LIMIT ?""",
             (agent, runtime, model, *([] if before is None else [to_epoch(before)]), limit),
         )
-        return [(int(row[0]), None if row[1] is None else float(row[1])) for row in rows]
+        return [
+            (int(row[0]), int(row[1]), None if row[2] is None else float(row[2])) for row in rows
+        ]
 
     async def spent_since(self, agent: str, since: datetime) -> tuple[int, float]:
         """The tokens and priced dollars ``agent``'s requests used from ``since`` on (what a

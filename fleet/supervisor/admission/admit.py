@@ -7,10 +7,15 @@ roster's own launches are not asked, their cutoffs hold them) — a refusal move
 to the agent's fallback when it has one and the request names no runtime
 (:meth:`fleet.supervisor.fleet.Fleet.fallback_of`), else defers it to when the budget's
 queue clears (``budgets.queued_until``) if the request can wait there, else refuses it;
+then the launch's quote, on the runtime and model it will really run
+(:mod:`fleet.supervisor.admission.quoted`), refused when it is over the launch's limit, and
+its hold taken against every budget over it (:mod:`fleet.budgets.quoting.holds`; the
+roster's own launches take theirs unchecked) — a launch it does not fit waits in the spawn
+queue for a run to end;
 then every concurrency cap (:class:`~fleet.supervisor.admission.slots.Slots`), a launch
 they hold waiting in the spawn queue (:mod:`fleet.supervisor.admission.queue`); then the launch
 itself (:meth:`fleet.supervisor.fleet.Fleet.spawn`), its line asked for as the request
-says.
+says, and its quote kept on the run it started.
 """
 
 from __future__ import annotations
@@ -21,9 +26,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+from fleet.budgets.quoting.holds import Holds, Taken
+from fleet.budgets.quoting.service import Quoting
 from fleet.ledger import QueuedSpawn
-from fleet.model import Fallback, PermissionMode, RunBudget
+from fleet.ledger.records.quotes import Quote
+from fleet.model import AgentSpec, Fallback, PermissionMode, RunBudget
 from fleet.repos.line.cutting import Asked
+from fleet.supervisor.admission.quoted import quoted
 from fleet.supervisor.admission.request import (
     Admitted,
     LaunchRequest,
@@ -51,6 +60,8 @@ class Launches(Protocol):
 
     async def fallback_of(self, name: str) -> Fallback | None: ...
 
+    async def spec(self, name: str) -> AgentSpec: ...
+
     async def spawn(
         self,
         name: str,
@@ -75,11 +86,22 @@ class Admission:
     """Budgets, fallback, deferral, caps and queue, then the launch."""
 
     def __init__(
-        self, *, fleet: Launches, slots: Slots | None, budgets: SpawnBudgets | None
+        self,
+        *,
+        fleet: Launches,
+        slots: Slots | None,
+        budgets: SpawnBudgets | None,
+        quoting: Quoting | None = None,
+        holds: Holds | None = None,
     ) -> None:
+        """``quoting``: each launch's quote, made and kept on its run (``None``: none);
+        ``holds``: what live runs' quotes hold against the budgets (``None``: nothing is
+        held)."""
         self._fleet = fleet
         self.slots = slots
         self._budgets = budgets
+        self.quoting = quoting
+        self.holds = holds
 
     async def admit(self, request: LaunchRequest, wait: Wait | None = None) -> Admitted:
         """Launch ``request`` now, or say why it waits or is refused. ``wait``: where it
@@ -95,6 +117,45 @@ class Admission:
                 request = moved
                 on = f" on account {moved.account}" if moved.account else ""
                 fallback = f"Started on its fallback, {moved.runtime}{on}: {why}."
+        quote, taken = None, None
+        if self.quoting is not None:
+            quote, over = await quoted(request, self._fleet, self.quoting)
+            if over is not None:
+                return Refused(over, quote)
+            if self.holds is not None:
+                # Not held back: the roster's own launches, and a launch of a running agent
+                # (it only reports the run).
+                check = request.origin != "autostart"
+                check = check and not await self.quoting.running(request.agent)
+                # Checked and taken at once: nothing awaited between.
+                taken, no_room = self.holds.admit(request.agent, quote, check=check)
+                if no_room is not None:
+                    return await self._held(request, no_room, wait)
+        try:
+            return await self._started(request, fallback, quote, taken, wait)
+        except BaseException:
+            self._let_go(taken)
+            raise
+
+    async def no_room(self, request: LaunchRequest) -> str | None:
+        """Why the budgets' holds would keep ``request`` waiting now (``None``: they would
+        not), taking nothing: the spawn queue tries a waiting launch only once it fits."""
+        if self.quoting is None or self.holds is None or request.origin == "autostart":
+            return None
+        if await self.quoting.running(request.agent):
+            return None
+        quote, over = await quoted(request, self._fleet, self.quoting)
+        return None if over is not None else self.holds.no_room(request.agent, quote)
+
+    async def _started(
+        self,
+        request: LaunchRequest,
+        fallback: str,
+        quote: Quote | None,
+        taken: Taken | None,
+        wait: Wait | None,
+    ) -> Admitted:
+        """``request`` past the budgets and its quote: through the caps, then launched."""
         slots = self.slots
         if slots is not None:
             enqueue = None if wait is None else _enqueue(wait, request)
@@ -106,13 +167,51 @@ class Admission:
                 forge=request.origin == "forge",
             )
             if held is not None:
+                self._let_go(taken)
                 return Queued(held.why, held.entry, already=held.already)
         try:
             outcome = await self._launch(request)
         finally:
             if slots is not None:
                 slots.release(request.agent)
-        return Started(outcome, fallback)
+        return Started(outcome, fallback, await self._kept(quote, taken, outcome))
+
+    async def _kept(
+        self, quote: Quote | None, taken: Taken | None, outcome: SpawnOutcome
+    ) -> Quote | None:
+        """``quote``, kept on the run just started, which its hold is bound to (none when
+        the agent already ran: its hold let go)."""
+        if quote is None or self.quoting is None or not outcome.started:
+            self._let_go(taken)
+            return None
+        run_id = await self.quoting.keep(quote)
+        if taken is not None and self.holds is not None:
+            if run_id is None or outcome.ended is not None:  # it ended in its first moments
+                self.holds.let_go(taken)
+            else:
+                self.holds.bind(taken, run_id)
+        return quote
+
+    def _let_go(self, taken: Taken | None) -> None:
+        if taken is not None and self.holds is not None:
+            self.holds.let_go(taken)
+
+    async def _held(self, request: LaunchRequest, why: str, wait: Wait | None) -> Admitted:
+        """A launch the budgets' holds leave no room for: it waits in the spawn queue for a
+        run to end, when it may wait (a queued start goes back in its place); else refused."""
+        if wait is None:
+            return Refused(why)
+        slots = self.slots
+        if slots is not None and request.agent not in slots.starting:
+            forge = request.origin == "forge"
+            waiting = [
+                e
+                for e in await slots.queue()
+                if e.agent == request.agent and (e.origin == "forge") == forge
+            ]
+            if waiting:
+                return Queued(waiting[0].reason, waiting[0], already=True, held=True)
+        return Queued(why, await wait(request, why, None), held=True)
 
     async def _launch(self, request: LaunchRequest) -> SpawnOutcome:
         return await self._fleet.spawn(

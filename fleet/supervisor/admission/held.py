@@ -41,6 +41,7 @@ def held(request: LaunchRequest) -> str:
         }
     issue = request.issue
     out["issue"] = None if issue is None else {"slug": issue.slug, "number": issue.number}
+    out["quote_under"] = request.quote_under
     return json.dumps(out, sort_keys=True)
 
 
@@ -89,6 +90,7 @@ def _read(data: dict[str, Any]) -> LaunchRequest:
         co_author=_text(data.get("co_author")),
         urgent=bool(data.get("urgent")),
         collect=bool(data.get("collect", True)),
+        quote_under=_dollars(data.get("quote_under")),  # absent from entries made before
     )
 
 
@@ -101,6 +103,12 @@ def _budget(data: dict[str, Any]) -> RunBudget:
         cutoff=str(data.get("cutoff") or "refuse"),
         since=None if since is None else datetime.fromisoformat(str(since)),
     )
+
+
+def _dollars(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
 
 
 def _text(value: object) -> str | None:

@@ -16,6 +16,9 @@ origin is ready, marks it ``starting`` in the ledger (so it starts at most once,
 across a crash: the listener claims its start by the entry's id), hands it to its
 listener, then removes it — unless its budget turned it away again, which puts it back in
 its place. One drain runs at a time; a slot freed while it runs makes it look again.
+An entry the budgets' holds (:mod:`fleet.budgets.quoting.holds`) leave no room for is passed
+over until they do (a run ends, or spends into its hold); turned away all the same, it goes
+back in its place too.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import contextlib
 import enum
 import logging
 from collections.abc import Awaitable, Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import replace
 from datetime import datetime
 from typing import Protocol
@@ -106,7 +110,7 @@ class LaunchQueue:
 
         async def wait(request: LaunchRequest, why: str, until: datetime | None) -> QueuedSpawn:
             entry_id = self._starting.get(request.agent)
-            if entry_id is not None and until is not None:
+            if entry_id is not None:  # a queued start turned away again: back in its place
                 await self._store.requeue_spawn(entry_id, why, until)
                 entry = await self._store.queued_spawn(entry_id)
                 if entry is not None:
@@ -138,7 +142,8 @@ class LaunchQueue:
     # -- slots freeing ------------------------------------------------------------------------
 
     async def on_fleet_event(self, event: FleetEvent) -> None:
-        """A fleet listener: an agent that ended (or was given up on) frees a slot."""
+        """A fleet listener: an agent that ended (or was given up on) frees a slot, and
+        what its run held."""
         if event.kind in FREEING:
             self.kick()
 
@@ -185,10 +190,12 @@ class LaunchQueue:
     async def drain(self) -> int:
         """Start entries one by one, oldest eligible first, until none may start."""
         started = 0
+        tried: set[int] = set()  # put back in its place: not tried twice in one drain
         try:
             while self._again and self._state is QueueState.RUNNING:
                 self._again = False
-                while self._state is QueueState.RUNNING and (entry := await self._pick()):
+                while self._state is QueueState.RUNNING and (entry := await self._pick(tried)):
+                    tried.add(entry.id)
                     try:
                         await self._start(entry)
                     finally:
@@ -200,11 +207,17 @@ class LaunchQueue:
 
     # -- internals ----------------------------------------------------------------------------
 
-    async def _pick(self) -> QueuedSpawn | None:
-        """The next entry to start, marked ``starting`` (and held in memory as starting)."""
+    async def _pick(self, tried: AbstractSet[int] = frozenset()) -> QueuedSpawn | None:
+        """The next entry to start, marked ``starting`` (and held in memory as starting);
+        ``tried``: entries this drain tried already."""
         async with self.slots.lock:
             queue = [
-                e for e in await self.entries() if e.agent not in self._starting and self._ready(e)
+                e
+                for e in await self.entries()
+                if e.agent not in self._starting
+                and e.id not in tried
+                and self._ready(e)
+                and await self._fits(e)
             ]
             if not queue:
                 return None
@@ -224,6 +237,15 @@ class LaunchQueue:
                 return None
             self._starting[entry.agent] = entry.id
             return entry
+
+    async def _fits(self, entry: QueuedSpawn) -> bool:
+        """Whether what live runs hold leaves ``entry``'s quote room now (an entry that
+        cannot be read is tried, and says why)."""
+        try:
+            request = request_of(entry)
+        except FleetError:
+            return True
+        return request is None or await self.admission.no_room(request) is None
 
     def _ready(self, entry: QueuedSpawn) -> bool:
         listener = self._listeners.get(entry.origin)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 from fleet.ledger import QueuedSpawn
+from fleet.ledger.records.quotes import Quote
 from fleet.model import PermissionMode, RunBudget
 from fleet.repos.hook.policy import Issue
 from fleet.repos.line.cutting import Asked
@@ -27,7 +28,9 @@ class LaunchRequest:
     ``repo``/``repo_base``: the repository it works on; ``fresh``, ``branch``, ``issue``
     and ``co_author``: what it asks of its line there (a new one, its name, the forge issue
     its commits may name, who its commits credit); ``by``: who asked, in the run's reason;
-    ``urgent``: past a budget's queue; ``collect``: wait for its first output."""
+    ``urgent``: past a budget's queue; ``collect``: wait for its first output;
+    ``quote_under``: start only if the run's quote holds at most this many dollars (``None``:
+    the agent's own ``quote_under:``, if any)."""
 
     agent: str
     origin: Origin = "chat"
@@ -48,6 +51,7 @@ class LaunchRequest:
     co_author: str | None = None
     urgent: bool = False
     collect: bool = True
+    quote_under: float | None = None
 
     def asked(self) -> Asked | None:
         """What the launch asks of its line, if anything."""
@@ -62,10 +66,12 @@ class LaunchRequest:
 class Started:
     """The launch was made (or the agent already ran: ``outcome.started`` is false).
     ``fallback``: the words saying it started on its fallback, when the budget's ladder
-    moved it there."""
+    moved it there. ``quote``: what the run was quoted, kept on it (``None``: no quoting, or
+    the agent already ran)."""
 
     outcome: SpawnOutcome
     fallback: str = ""
+    quote: Quote | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,19 +79,24 @@ class Queued:
     """The launch waits: ``why`` (the full cap's words, or the budget's); ``entry``: its
     place in the spawn queue, when it was written there (``None``: the caller keeps it, as
     a forge run does); ``until``: not before then (a budget deferred it); ``already``: the
-    agent was queued before this request."""
+    agent was queued before this request; ``held``: what live runs hold against a budget
+    leaves it no room, so it waits for a run to end."""
 
     why: str
     entry: QueuedSpawn | None = None
     until: datetime | None = None
     already: bool = False
+    held: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Refused:
-    """The launch is not made and does not wait: ``why``."""
+    """The launch is not made and does not wait: ``why``. ``quote``: the launch's quote,
+    when it is what refused it (over its limit); its words then name the agent, its
+    runtime and model and dollars only, fit for a forge issue."""
 
     why: str
+    quote: Quote | None = None
 
 
 Admitted = Started | Queued | Refused

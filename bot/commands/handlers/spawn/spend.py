@@ -1,7 +1,9 @@
 """What ``spawn`` says and takes about spend: the run's cap (``--max-tokens N``,
-``--max-usd X``, checked before anything starts) and, in its answer, what a run of the
+``--max-usd X``, checked before anything starts), the limit on its quote
+(``--quote-under X``) and, in its answer, what a run of the
 agent usually costs and what share of its budget's allowance today that is
-(:mod:`fleet.budgets.runs.estimate`)."""
+(:mod:`fleet.budgets.runs.estimate`), told from the quote kept on the run at its admission
+(:mod:`fleet.budgets.quoting`), with what the run holds against its budgets."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from bot.commands.errors import CommandError
 from bot.commands.grammar import FlagValue
 from fleet.budgets.model import BudgetStatus
+from fleet.budgets.quoting.quote import QuoteUnderError, estimate_of, parse_quote_under
+from fleet.budgets.quoting.words import hold_text
 from fleet.budgets.runs.budget import (
     RunBudgetError,
     cap_text,
@@ -19,6 +23,7 @@ from fleet.budgets.runs.budget import (
 )
 from fleet.budgets.runs.estimate import estimate_runs, estimate_text
 from fleet.ledger.stores.agents import AgentsStore
+from fleet.ledger.stores.quotes import QuotesStore
 from fleet.ledger.stores.runs import RunsStore
 from fleet.model import AgentSpec, RunBudget
 
@@ -26,10 +31,23 @@ SpecOf = Callable[[str], Awaitable[AgentSpec | None]]
 Governing = Callable[[str], Awaitable[BudgetStatus | None]]
 
 
+def quote_under(flags: Mapping[str, FlagValue]) -> float | None:
+    """``--quote-under X``: the dollars the run's quote must be at most (``None``: not
+    given), refused with what to write when it cannot be read."""
+    given = flags.get("quote-under")
+    if not isinstance(given, str):
+        return None
+    try:
+        return parse_quote_under(given)
+    except QuoteUnderError as exc:
+        raise CommandError(str(exc)) from None
+
+
 class SpawnSpend:
     """``spawn``'s cap and estimate. ``priced``: whether a model has a price (``None``:
     metering is off, so no cap in dollars can bind); ``governing``: the status of the
-    budget over an agent (``None``: no budgets)."""
+    budget over an agent (``None``: no budgets); ``quotes``: the runs' quotes (``None``:
+    the estimate is reckoned again from the runs before the one launched)."""
 
     def __init__(
         self,
@@ -39,8 +57,10 @@ class SpawnSpend:
         *,
         priced: Callable[[str | None], bool] | None,
         governing: Governing | None = None,
+        quotes: QuotesStore | None = None,
     ) -> None:
         self._agents = agents
+        self._quotes = quotes
         self._runs = runs
         self._spec_of = spec_of
         self._priced = priced
@@ -83,10 +103,17 @@ class SpawnSpend:
             return ""
         spec = record.spec
         run = await self._runs.last_run(name)  # the run just launched: not its own history
-        before = run.started_at if run is not None else None
-        costs = await self._runs.run_costs(name, spec.runtime, spec.model, before=before)
         status = await self._governing(name) if self._governing is not None else None
-        text = estimate_text(estimate_runs(costs), spec.runtime, spec.model, status)
+        quote = None
+        if run is not None and self._quotes is not None:
+            quote = await self._quotes.quote_of(run.id)
+        if quote is not None:  # as it was admitted: the same before, during and after it
+            text = estimate_text(estimate_of(quote), quote.runtime, quote.model, status)
+            text += " " + hold_text(quote)
+        else:
+            before = run.started_at if run is not None else None
+            costs = await self._runs.run_costs(name, spec.runtime, spec.model, before=before)
+            text = estimate_text(estimate_runs(costs), spec.runtime, spec.model, status)
         if spec.run_budget is not None:
             text = f"This run is capped at {cap_text(spec.run_budget)}.\n" + text
         return text

@@ -5,4 +5,34 @@ from __future__ import annotations
 
 from fleet.ledger.database.steps.migration import Migration
 
-SPEND: tuple[Migration, ...] = ()
+SPEND: tuple[Migration, ...] = (
+    Migration(
+        26,
+        "quotes: what each run was expected to cost when it was admitted, and what it holds",
+        (
+            # One quote per run, made before it started from the agent's earlier runs on
+            # the same runtime and model (`basis`: their ids, comma-separated, newest
+            # first); medians and p90s in tokens and in dollars (over the priced runs:
+            # NULL when none was); the run's cap when it had one; and the hold, per unit,
+            # the p90 or the cap if lower (NULL: nothing to hold in that unit).
+            """CREATE TABLE run_quotes (
+                run_id INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+                agent TEXT NOT NULL,
+                runtime TEXT NOT NULL,
+                model TEXT,
+                basis TEXT NOT NULL DEFAULT '',
+                priced INTEGER NOT NULL DEFAULT 0,
+                median_tokens REAL,
+                p90_tokens REAL,
+                median_usd REAL,
+                p90_usd REAL,
+                cap_tokens INTEGER,
+                cap_usd REAL,
+                hold_tokens REAL,
+                hold_usd REAL,
+                quoted_at REAL NOT NULL
+            )""",
+            "CREATE INDEX run_quotes_by_agent ON run_quotes(agent, run_id)",
+        ),
+    ),
+)

@@ -297,7 +297,7 @@ def test_unknown_key_suggests_the_closest_and_lists_allowed() -> None:
         "fleetwarden.yaml:3: agents[0].runtme: unknown key 'runtme' — did you mean 'runtime'? "
         "allowed: name, runtime, model, prompt, workdir, backend, host, repo, git_name, "
         "git_email, env, secret_env, account, fallback, class, autostart, restart, "
-        "heartbeat_timeout, timeout, argv, sandbox, egress, egress_allow, run_budget, "
+        "heartbeat_timeout, timeout, argv, sandbox, egress, egress_allow, run_budget, quote_under, "
         "permissions, allow, deny, approval_timeout, max_open_approvals"
     )
 

@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from PIL import Image
 
+from bot.dashboard.shapes import budget_json
+from bot.render.budgets import budgets
 from bot.render.report import (
     NO_BUDGETS,
     active_windows,
@@ -171,6 +173,22 @@ def test_cost_budgets_are_shown_in_dollars() -> None:
         "$50.00",
         "$31.25 (62%)",
     )
+
+
+def test_what_live_runs_hold_is_shown_beside_what_was_spent() -> None:
+    """Live runs' quotes held against a budget are shown after its use, in its unit, in
+    the pacing report and in `budget`; nothing held, nothing said."""
+    status = replace(coder(), unit="usd", used=0.4, limit=3.5, held=2.7, holding=3)
+    row = rows(render_text([status], NOW, BERLIN))["agent:coder-1"]
+    assert row["used"] == "$0.40 (11%) + $2.70 held by 3 runs"
+    assert "$0.4000 + $2.70 held by 3 runs / $3.50 (11%)" in budgets([status], NOW, BERLIN)
+    one = replace(coder(), held=30_000.0, holding=1)
+    assert rows(render_text([one], NOW, BERLIN))["agent:coder-1"]["used"] == (
+        "500,000 (50%) + 30,000 held by 1 run"
+    )
+    assert " held by" not in render_text([coder()], NOW, BERLIN)
+    shown = budget_json(status)  # the dashboard's budget JSON
+    assert (shown["held"], shown["holding_runs"]) == (2.7, 3)
 
 
 def test_an_undefined_pace_is_a_dash() -> None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fleet.budgets.quoting.quote import quote_of
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.forge import ForgeRunRecord, Slug
-from fleet.model import AgentSpec
+from fleet.model import AgentSpec, ExitInfo
 from fleet.names import AgentName
+from tests.unit.chat_fakes import T0
 from tests.unit.fleet.forge.work_rig import provenance_source
 from tests.unit.fleet.metering.test_run_watch import run_of, used
 
@@ -55,3 +57,24 @@ async def test_a_forge_runs_estimate_leaves_out_its_own_run(
     await ledger.metering.record_metering([used(260, 9000, 0.09)], [])
     estimate = (await source.spend(second)).estimate
     assert estimate is not None and (estimate.runs, estimate.tokens) == (1, (4000.0, 4000.0))
+
+
+async def test_a_forge_run_tells_the_quote_kept_on_its_run_unchanged_by_later_runs(
+    ledger: Ledger, clock: ManualClock, tmp_path: Path
+) -> None:
+    """Once its run has a quote, the status comment tells that quote, whatever runs end
+    after it (they are not what the run was quoted from)."""
+    source = provenance_source(ledger, clock)
+    record = await _forge_run(ledger)
+    run = await run_of(ledger, clock, tmp_path, SPEC, seconds=0)
+    quote = quote_of(AGENT, "claude", "m-1", [(1, 6000, 0.5), (2, 2000, 0.1)], None, T0)
+    await ledger.quotes.keep_quote(run, quote)
+    await ledger.forge.update_forge_run(record.id, run_id=run)
+    record = await ledger.forge.forge_run(record.id)
+    assert record is not None
+    told = (await source.spend(record)).estimate
+    assert told is not None and (told.runs, told.tokens) == (2, (4000.0, 5600.0))
+    await ledger.runs.end_run(run, ExitInfo(0, "exited"))
+    await run_of(ledger, clock, tmp_path, SPEC, seconds=100)
+    await ledger.metering.record_metering([used(50, 90_000, 9.0)], [])
+    assert (await source.spend(record)).estimate == told

@@ -12,16 +12,19 @@ from typing import cast
 
 import pytest
 
-from fleet.forge.fleet_launcher import HELD_BY_BUDGET, FleetLauncher, Waits
-from fleet.forge.launcher import OtherLine
+from fleet.budgets.quoting.quote import quote_of
+from fleet.budgets.quoting.words import over_limit
+from fleet.forge.fleet_launcher import HELD_BY_BUDGET, NOT_ADMITTED, FleetLauncher, Waits
+from fleet.forge.launcher import LaunchRefused, OtherLine
 from fleet.ledger import Ledger
 from fleet.ledger.records.lines import LineRecord, LineState
 from fleet.repos.desk import NoLine
 from fleet.repos.service import Repos
 from fleet.repos.verbs import RepoVerbs
 from fleet.supervisor.admission.admit import Admission
-from fleet.supervisor.admission.request import Queued
+from fleet.supervisor.admission.request import Queued, Refused
 from fleet.supervisor.fleet import Fleet
+from tests.unit.chat_fakes import T0
 
 AGENT = "coder"
 
@@ -150,3 +153,36 @@ async def test_a_budgets_deferral_is_said_on_the_issue_in_general_words(
     with pytest.raises(Waits) as waits:
         await launcher.launched(AGENT, capped())
     assert waits.value.public == "global max_running 1 reached (1 running)"
+
+
+async def test_a_quote_over_its_limit_is_said_on_the_issue_and_holds_in_general_words(
+    parts: tuple[FleetLauncher, FakeFleet, FakeRepos],
+) -> None:
+    """A launch refused over its quote tells the issue the quote and the fix (agent,
+    runtime, model, dollars: the footer's own facts); a budget's holds keep the run queued
+    in the general words, the numbers the operator's."""
+    launcher, _, _ = parts
+    quote = quote_of(AGENT, "claude", "sonnet", [(1, 9_000, 3.1)], None, T0)
+    why = over_limit(quote, 2.0, "config")
+
+    async def over() -> Refused:
+        return Refused(why, quote)
+
+    with pytest.raises(LaunchRefused) as refused:
+        await launcher.launched(AGENT, over())
+    assert refused.value.public == f"not started: {why}"
+    assert "raise its `quote_under:` to 3.50 in the config" in refused.value.public
+
+    async def budget_refused() -> Refused:
+        return Refused("agent:coder reached its limit")
+
+    with pytest.raises(LaunchRefused) as refused:
+        await launcher.launched(AGENT, budget_refused())
+    assert refused.value.public == NOT_ADMITTED
+
+    async def held() -> Queued:
+        return Queued("global: $0.40 spent + $2.70 held by 3 runs …", held=True)
+
+    with pytest.raises(Waits) as waits:
+        await launcher.launched(AGENT, held())
+    assert waits.value.public == HELD_BY_BUDGET and "$2.70 held" in waits.value.detail

@@ -90,6 +90,7 @@ def provenance_source(ledger: Ledger, clock: ManualClock) -> ProvenanceSource:
         forge=ledger.forge,
         clock=clock,
         version="9.9.9-test",
+        quotes=ledger.quotes,
     )
 
 
@@ -113,6 +114,7 @@ class FakeLauncher:
     calls: list[tuple[Any, ...]] = field(default_factory=list)
     starts: list[dict[str, str]] = field(default_factory=list)
     co_authors: list[str | None] = field(default_factory=list)  # each start's requester
+    quote_unders: list[float | None] = field(default_factory=list)  # each start's limit
     asked: asyncio.Event = field(default_factory=asyncio.Event)
     _runs: itertools.count[int] = field(default_factory=lambda: itertools.count(100))
 
@@ -152,8 +154,10 @@ class FakeLauncher:
         issue: Issue | None = None,
         co_author: str | None = None,
         key: int | None = None,
+        quote_under: float | None = None,
     ) -> Started:
         self.calls.append(("start", agent, branch))
+        self.quote_unders.append(quote_under)
         self._refused(agent)
         self.starts.append(
             {"agent": agent, "repo": repo, "branch": branch, "prompt": prompt, "by": requester}

@@ -29,9 +29,13 @@ class Launches:
     def __init__(self, fallback: Fallback | None = None) -> None:
         self.spawned: list[dict[str, Any]] = []
         self._fallback = fallback
+        self.specs: dict[str, AgentSpec] = {}
 
     async def fallback_of(self, name: str) -> Fallback | None:
         return self._fallback
+
+    async def spec(self, name: str) -> AgentSpec:
+        return self.specs.get(name) or AgentSpec(AgentName(name), "stub")
 
     async def spawn(self, name: str, **given: Any) -> SpawnOutcome:
         self.spawned.append({"name": name, **given})
