@@ -130,6 +130,7 @@ async def test_pace_and_report_say_how_sure_each_reset_is(
     provider's; the same words in `pace` and `report`."""
     book = StaticBook([coder(), backend(source=Source.PROVIDER)], BERLIN, NOW)
     table = pacing(ledger, tmp_path, book, tmp_path / "reports").table()
+    table = {**table, **ChangeCommands(ledger.changes, ManualClock(T0)).table()}
     acl = Acl([Grant(VIEWER, Role.VIEWER)])
     router = Router(
         grammar=Grammar((PACE, REPORT)),
