@@ -8,7 +8,8 @@ Held now, per unit: ``max(0, hold − spent since the run began)``. A hold count
 every budget over its agent — the agent's own, its groups and their parents, the host,
 account and provider scopes its requests go through, and global — each in the budget's
 unit: what the budget has used now, plus what the other runs hold, plus this launch's
-hold must fit under its limit; else the launch waits for a run to end. Everything here
+hold must fit under its limit; else the launch waits for a run to end (for the window's
+reset, when no run holds anything). Everything here
 answers from memory, on the event loop."""
 
 from __future__ import annotations
@@ -183,11 +184,16 @@ def _over(status: BudgetStatus, used: float, held: Held, hold: dict[str, float])
     quoted = hold[unit]
     if used + held.amount + quoted <= limit:
         return None
+    key = status.budget.key
+    if not held.runs:  # no run's end makes room: only the window's reset does
+        return (
+            f"{key}: {amount(used, unit)} spent + {amount(quoted, unit)} quoted > "
+            f"{amount(limit, unit)}, and no run holds anything: waits for its window to reset"
+        )
     runs = f"{held.runs} run{'s' if held.runs != 1 else ''}"
     return (
-        f"{status.budget.key}: {amount(used, unit)} spent + {amount(held.amount, unit)} held "
-        f"by {runs} + {amount(quoted, unit)} quoted > {amount(limit, unit)}: waits for a run "
-        "to end"
+        f"{key}: {amount(used, unit)} spent + {amount(held.amount, unit)} held by {runs} + "
+        f"{amount(quoted, unit)} quoted > {amount(limit, unit)}: waits for a run to end"
     )
 
 

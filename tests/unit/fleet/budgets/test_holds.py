@@ -197,3 +197,20 @@ async def test_the_budget_service_counts_holds_over_every_scope_and_shows_them(
     assert why is not None and why.startswith("global: $0.40 spent + $2.00 held by 1 run")
     held = {s.budget.key: (s.held, s.holding) for s in await service.statuses()}
     assert held == {"global": (2.0, 1), "group:eng": (60_000.0, 1)}
+
+
+async def test_a_quote_no_run_end_can_make_room_for_waits_for_the_reset(
+    ledger: Ledger, clock: ManualClock
+) -> None:
+    """With nothing held, only the window's reset frees room: the words say so, not that a
+    run's end will."""
+    made = service_test
+    at = made.DAY + made.HOUR
+    await made.record(ledger, [made.use("coder-1", at, 1_000, cost=2.5)])
+    service = await made.book(ledger, clock, made.daily("global", None, limit_usd=3.0))
+    quote = quote_of("coder-2", "claude", None, [(1, 60_000, 0.9)], None, T0)
+    _, why = service.holds.admit("coder-2", quote)
+    assert why == (
+        "global: $2.50 spent + $0.90 quoted > $3.00, and no run holds anything: waits for its "
+        "window to reset"
+    )
