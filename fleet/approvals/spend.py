@@ -195,20 +195,22 @@ class SpendAsks:
                 raise SpendError(str(exc)) from None
         return await self._raise(agent, unit, value, by, asked[1] if asked else None)
 
-    async def stop_asked(self, agent: str, *, by: str) -> bool:
-        """``stop NAME`` while ``agent`` asks at its cap: its ask is answered with the stop
-        (the stop itself is the caller's); whether it had one open."""
+    async def stop_asked(self, agent: str, *, by: str, how: str = STOPPED) -> bool:
+        """Answer ``agent``'s open ask at its cap with a stop; whether it had one open.
+        ``how`` :data:`STOPPED` (``stop NAME``): the caller stops it; any other (a forge
+        comment): stopped here, recorded as cut off."""
         asked = await self.open_ask(agent)
         if asked is None:
             return False
         request, ask = asked
         try:
             await self._approvals.answer(
-                request.id, by=by, decision=Decision.DENY, how=STOPPED, reason="stopped"
+                request.id, by=by, decision=Decision.DENY, how=how, reason="stopped"
             )
         except AlreadyAnswered:
             return False
-        await self._asks.settle_spend_ask(ask.approval_id, "stopped", None, by)
+        if how == STOPPED:
+            await self._asks.settle_spend_ask(ask.approval_id, "stopped", None, by)
         return True
 
     async def _deliver(self, request: ApprovalRequest) -> None:

@@ -124,6 +124,7 @@ async def start_forges(
         launcher=launcher,
         publisher=publisher,
         clock=clock,
+        spend=fleeted.spend_asks,  # a comment answers a run's ask at its cap
     )
     launches.listen("forge", QueuedRuns(forge=ledger.forge, starts=work.starts, launcher=launcher))
     desk = ForgeDesk(

@@ -36,7 +36,7 @@ RAISE = CommandSpec(
         "offer) or ❌ (stop) on the ask's message, or `yes` / `no` in the thread. Works "
         "after the ask timed out and left the run frozen, and on any live capped run."
     ),
-    examples=("raise coder +$2", "raise coder +50k", "raise coder"),
+    examples=("raise coder +$2", "raise coder"),
 )
 
 
