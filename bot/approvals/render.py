@@ -102,7 +102,8 @@ def ask_message(request: ApprovalRequest, prefix: str, *, threads: bool = True) 
             if threads
             else "Answer with "
         )
-        detail = escape(request.detail).replace("`raise", f"`{prefix}raise")
+        # Fleetwarden's own words (only its spend asks are on this channel): shown as written.
+        detail = request.detail.replace("`raise", f"`{prefix}raise")
         detail = detail.replace("`stop", f"`{prefix}stop")
         return f"{_spend(request)}\n{how}{detail} (by {at})"
     if request.kind is AskKind.QUESTION:

@@ -175,7 +175,7 @@ def spend_words(text: str, login: str) -> tuple[str, str | None] | None:
     """A comment that says only ``@login raise [+AMOUNT]`` or ``@login stop`` (the mention
     anywhere, a trailing ``.`` or ``!`` allowed): the verb and the amount; else ``None``."""
     pattern = rf"(?<![\w@.])@{re.escape(login)}(?![\w-])"
-    words = " ".join(re.sub(pattern, " ", text, flags=re.IGNORECASE).split()).rstrip(".!")
+    words = " ".join(re.sub(pattern, " ", text, flags=re.IGNORECASE).split()).rstrip(".! ")
     found = _SPEND_WORDS.fullmatch(words)
     if found is None:
         return None
