@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Protocol
 
+from fleet.approvals.budget_asks import PREFIX, BudgetAsks, BudgetBook, is_budget_ask
 from fleet.approvals.service import AlreadyAnswered, Approvals
 from fleet.budgets.runs.asking import (
     RaiseError,
@@ -50,7 +51,7 @@ from fleet.ledger.records.budgets import Freeze
 from fleet.ledger.records.rows import to_epoch
 from fleet.ledger.stores.agents import AgentsStore
 from fleet.ledger.stores.runs import RunsStore
-from fleet.ledger.stores.spend_asks import SpendAsk, SpendAsksStore
+from fleet.ledger.stores.spend_asks import SpendAsk, SpendAsksStore, SpendOutcome
 from fleet.model import RunBudget
 from fleet.notices import starter
 from fleet.transcript.story import Outcome
@@ -95,6 +96,11 @@ class SpendAsks:
         self._caps = caps
         self._clock = clock
         self._fleet = fleet
+        self._budgets: BudgetAsks | None = None
+
+    def ask_for_budgets(self, book: BudgetBook) -> None:
+        """Ask at the limits of ``book``'s budgets with ``cutoff: ask`` too."""
+        self._budgets = BudgetAsks(self._approvals, self._asks, book, self._fleet, CHANNEL)
 
     async def start(self) -> None:
         """Carry out this channel's answers from now on (asks opened before a restart too)."""
@@ -149,6 +155,44 @@ class SpendAsks:
         )
         log.info("%s: asked its operators at its cap (%s)", agent, request.id)
         return True
+
+    async def ask_at_limit(self, key: str, agents: tuple[str, ...]) -> bool:
+        """Ask, once per window, to raise budget ``key`` or stop its ``agents``
+        (:mod:`fleet.approvals.budget_asks`); whether it was asked."""
+        if self._budgets is None:
+            return False
+        return await self._budgets.ask_at_limit(key, agents)
+
+    async def raise_budget(self, key: str, amount: str | None, *, by: str) -> str:
+        """``raise budget SCOPE [+AMOUNT]``: raise the limit of budget ``key`` — one with
+        ``cutoff: ask`` — by ``amount`` (``None``: its ask's offer, else half the limit),
+        answering its open ask; what was done. Raises :class:`SpendError`."""
+        budgets = self._budgets
+        if budgets is None or not budgets.asks(key):
+            raise SpendError(
+                f"no budget {key!r} asks at its limit: `raise budget SCOPE` raises a budget "
+                "with `cutoff: ask` (`budget set` sets any budget's limit)"
+            )
+        asked = await self.open_ask(PREFIX + key)
+        try:
+            unit, value = budgets.amount(key, amount, asked[1] if asked else None)
+        except FleetError as exc:
+            raise SpendError(str(exc)) from None
+        if asked is not None:
+            why = f"raised by {amount_text(unit, value)}"
+            try:
+                await self._approvals.answer(
+                    asked[0].id, by=by, decision=Decision.ALLOW, how=RAISED, reason=why
+                )
+            except AlreadyAnswered as exc:
+                raise SpendError(str(exc)) from None
+        try:
+            said = await budgets.raise_limit(key, unit, value, by)
+        except FleetError as exc:
+            raise SpendError(str(exc)) from None
+        if asked is not None:
+            await self._asks.settle_spend_ask(asked[1].approval_id, "raised", value, by)
+        return said
 
     async def open_ask(self, agent: str) -> tuple[ApprovalRequest, SpendAsk] | None:
         """``agent``'s open ask at its cap, with Fleetwarden's record of it, if any."""
@@ -222,7 +266,9 @@ class SpendAsks:
             log.warning("approval %s is on the spend channel but no ask of ours", request.id)
             return
         by = request.answered_by or "nobody"
-        if request.state is ApprovalState.ALLOWED:
+        if is_budget_ask(ask.agent):
+            await self._deliver_budget(request, ask, by)
+        elif request.state is ApprovalState.ALLOWED:
             try:
                 await self._raise(ask.agent, _unit(ask.unit), ask.offer, by, ask)
             except SpendError as exc:
@@ -235,6 +281,26 @@ class SpendAsks:
             await self._asks.settle_spend_ask(ask.approval_id, "frozen", None, None)
         else:
             await self._asks.settle_spend_ask(ask.approval_id, "closed", None, None)
+
+    async def _deliver_budget(self, request: ApprovalRequest, ask: SpendAsk, by: str) -> None:
+        budgets, key = self._budgets, ask.agent.removeprefix(PREFIX)
+        if budgets is None:
+            return
+        outcome: SpendOutcome = "frozen"
+        amount = None
+        if request.state is ApprovalState.ALLOWED:
+            try:
+                await budgets.raise_limit(key, _unit(ask.unit), ask.offer, by)
+                outcome, amount = "raised", ask.offer
+            except FleetError as exc:
+                log.warning("%s: the raise %s allowed was not made: %s", key, by, exc)
+                return
+        elif request.state is ApprovalState.DENIED:
+            await budgets.stop_agents(key, f"{by}, at {key}'s limit")
+            outcome = "stopped"
+        elif request.state is not ApprovalState.TIMED_OUT:
+            outcome = "closed"
+        await self._asks.settle_spend_ask(ask.approval_id, outcome, amount, by)
 
     async def _raise(
         self, agent: str, unit: Unit, amount: float, by: str, ask: SpendAsk | None

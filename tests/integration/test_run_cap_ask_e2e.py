@@ -176,3 +176,72 @@ def test_an_open_ask_outlives_a_restart_of_fleetwarden(tmp_path: Path) -> None:
 def ps(bot: ConsoleBot, agent: str) -> str:
     bot.command("ps", agent)
     return bot.output_since_command
+
+
+BUDGET_CONFIG = """\
+state_dir: ./state
+connectors:
+  console: {{}}
+providers:
+  anthropic:
+    upstream: {upstream}
+pacing:
+  tick_seconds: 600
+budgets:
+  - scope: agent:spender
+    limit_tokens: 50000
+    window: 10h
+    cutoff: ask
+agents:
+  - name: spender
+    runtime: stub
+    secret_env: [ANTHROPIC_API_KEY]
+"""
+
+
+def test_a_budget_at_its_limit_asks_once_and_a_raise_continues_its_agents(
+    tmp_path: Path,
+) -> None:
+    """`cutoff: ask` on a budget: at its limit its agent is frozen and the operators asked
+    once ("raise budget agent:spender +25k"); `raise budget agent:spender +50k` raises the
+    limit as `budget set` would, the agent continues and is served past the old limit."""
+    state = tmp_path / "state"
+    with fake_provider_thread(default=Turn(text="spent", usage=USAGE)) as fake:
+        config = tmp_path / "fleetwarden.yaml"
+        config.write_text(BUDGET_CONFIG.format(upstream=fake.base_url))
+        bot = ConsoleBot(
+            tmp_path, "--config", str(config), env=clean_env(ANTHROPIC_API_KEY=FAKE_KEY)
+        )
+        try:
+            bot.command('spawn spender --prompt "ask 2"', r"Agent spender started")
+            bot.expect(r"💸 Spend (\w+) — agent:spender reached its 50,000 tokens limit", 30)
+            bot.expect(r"`?raise budget agent:spender \+25k`?, or deny this ask \(❌\) to stop")
+            bot.command("ps", r"frozen: paused at agent:spender's limit, asking")
+            bot.command("raise budget agent:spender +$5", r"not in dollars")
+            bot.command(
+                "raise budget agent:spender +50k",
+                r"Raised agent:spender's limit by 50,000 tokens to 100,000 tokens",
+            )
+            bot.command("ps", r"spender\s+stub\s+running")
+            bot.command("send spender ask 1", r"answer 1/1: spent", timeout=30)
+            assert len(fake.requests) == 3  # 90 000 tokens: past the old limit
+            rows = ledger_rows(state, "SELECT agent, outcome, amount FROM spend_asks")
+            assert rows == [("budget:agent:spender", "raised", 50000.0)]
+            set_by = ledger_rows(state, "SELECT limit_tokens, set_by FROM budgets")
+            assert set_by == [(100000, "console on console")]
+            assert bot.stdout.count("or deny this ask (❌) to stop its agents") == 1
+            bot.command("stop spender", r"Stopped spender")
+            assert bot.close() == 0
+        finally:
+            for pid in stub_processes_in(state / "agents" / "spender" / "work"):
+                os.kill(pid, signal.SIGKILL)
+            if bot.proc.poll() is None:
+                bot.kill()
+
+
+def ledger_rows(state: Path, sql: str) -> list[tuple[object, ...]]:
+    ledger = sqlite3.connect(state / "ledger.db")
+    try:
+        return ledger.execute(sql).fetchall()
+    finally:
+        ledger.close()

@@ -121,5 +121,7 @@ async def start_fleet(
     stops.add(Stop.QUEUE, queue.stop)
     await fleet.start()
     await feed.follow_running()
-    await spend.budgets.enforce_with(CutoffKeeper(fleet))
+    if spend_asks is not None:  # budgets with `cutoff: ask` ask too
+        spend_asks.ask_for_budgets(spend.budgets)
+    await spend.budgets.enforce_with(CutoffKeeper(fleet, spend_asks))
     return Fleeted(fleet, feed, queue, spend_asks)

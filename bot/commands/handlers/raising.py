@@ -7,11 +7,15 @@ the agent's starter answers its ask by a reaction or a reply as well."""
 
 from __future__ import annotations
 
+from typing import Final
+
 from bot.commands.errors import CommandError
 from bot.commands.family import Family, command
 from bot.commands.grammar import ArgSpec, CommandSpec
 from bot.commands.request import Reply, Request
 from fleet.approvals.spend import SpendAsks, SpendError
+
+BUDGET: Final = "budget"  # `raise budget SCOPE [+AMOUNT]`
 
 RAISE = CommandSpec(
     name="raise",
@@ -22,7 +26,14 @@ RAISE = CommandSpec(
             "AMOUNT",
             "How much more, in the cap's measure: `+$2` (dollars), `+50k` (tokens), or a "
             "bare `+2` in the measure the run reached. Default: the raise its ask offered "
-            "(the cap again, unless `run_budget` sets `offer_usd` / `offer_tokens`).",
+            "(the cap again, unless `run_budget` sets `offer_usd` / `offer_tokens`). After "
+            "`raise budget`: the budget's scope.",
+            required=False,
+        ),
+        ArgSpec(
+            "MORE",
+            "After `raise budget SCOPE`: how much more, in the limit's measure (default: "
+            "its ask's offer, half the limit).",
             required=False,
         ),
     ),
@@ -34,9 +45,12 @@ RAISE = CommandSpec(
         "restart keeps it — answers the ask, and continues the run; it is told again when "
         "it reaches the new cap. `stop NAME` stops it instead. The same as ✅ (raise by the "
         "offer) or ❌ (stop) on the ask's message, or `yes` / `no` in the thread. Works "
-        "after the ask timed out and left the run frozen, and on any live capped run."
+        "after the ask timed out and left the run frozen, and on any live capped run. "
+        "`raise budget SCOPE [+AMOUNT]` does the same for a budget with `cutoff: ask` at "
+        "its limit: it raises the limit (as `budget set` would, recorded with who) and its "
+        "frozen agents continue."
     ),
-    examples=("raise coder +$2", "raise coder"),
+    examples=("raise coder +$2", "raise budget global +$25"),
 )
 
 
@@ -52,6 +66,17 @@ class RaiseCommand(Family):
         if self._asks is None:
             raise CommandError("metering is off: no run has a cap to raise")
         amount = req.command.args.get("AMOUNT")
+        more = req.command.args.get("MORE")
+        if name == BUDGET:
+            if amount is None:
+                raise CommandError("say which budget: `raise budget SCOPE [+AMOUNT]`")
+            try:
+                said = await self._asks.raise_budget(amount, more, by=req.who)
+            except SpendError as exc:
+                raise CommandError(str(exc)) from None
+            return Reply(said, detail=f"raised budget {amount} {more or '(the offer)'}")
+        if more is not None:
+            raise CommandError(f"`raise {name}` takes one amount, e.g. `raise {name} +$2`")
         try:
             said = await self._asks.raise_cap(name, amount, by=req.who)
         except SpendError as exc:

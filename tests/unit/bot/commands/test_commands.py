@@ -21,7 +21,7 @@ USAGES = {
     "restart": "restart NAME",
     "freeze": "freeze NAME [--reason TEXT]",
     "resume": "resume NAME",
-    "raise": "raise NAME [AMOUNT]",
+    "raise": "raise NAME [AMOUNT] [MORE]",
     "send": "send NAME TEXT",
     "interrupt": "interrupt NAME",
     "permissions": "permissions NAME MODE [RULE]",
