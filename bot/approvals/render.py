@@ -23,6 +23,7 @@ from typing import Final
 from bot.approvals.shown import inline_code, one_line, shown_lines, tool_name
 from bot.chat.agent_text import escape
 from bot.render.fleet import code_block
+from fleet.approvals.budget_asks import is_budget_ask
 from fleet.approvals.spend import CHANNEL as SPEND
 from fleet.ledger.records.approvals import (
     ApprovalRequest,
@@ -97,11 +98,8 @@ def ask_message(request: ApprovalRequest, prefix: str, *, threads: bool = True) 
     ask at its cap (channel ``spend``) reads apart from every ask of an agent."""
     at = request.deadline.strftime("%H:%M UTC")
     if request.channel == SPEND:
-        how = (
-            "React ✅ raise by the offer · ❌ stop; or reply `yes` / `no`; or "
-            if threads
-            else "Answer with "
-        )
+        reply = "" if is_budget_ask(request.agent) else "reply `yes` / `no`; or "
+        how = f"React ✅ raise by the offer · ❌ stop; or {reply}" if threads else "Answer with "
         # Fleetwarden's own words (only its spend asks are on this channel): shown as written.
         detail = request.detail.replace("`raise", f"`{prefix}raise")
         detail = detail.replace("`stop", f"`{prefix}stop")
