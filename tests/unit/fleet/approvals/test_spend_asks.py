@@ -206,3 +206,17 @@ async def test_a_raise_that_cannot_be_read_or_has_no_run_is_refused(rig: Rig) ->
 
 async def _nothing() -> None:
     return None
+
+
+async def test_stop_name_answers_the_open_ask_and_leaves_the_stop_to_its_caller(
+    rig: Rig,
+) -> None:
+    """`stop coder` while it asks: the ask is denied by the command and settled as
+    stopped; the stop itself is the command's (nothing stopped here)."""
+    request_id = await asked(rig)
+    assert await rig.asks.stop_asked(AGENT, by="@ann:x on matrix")
+    request = await rig.approvals.get(request_id)
+    assert (request.state, request.how) == (ApprovalState.DENIED, "stop")
+    settled = await rig.ledger.spend_asks.spend_ask(request_id)
+    assert settled is not None and settled.outcome == "stopped" and rig.fleet.stopped == []
+    assert not await rig.asks.stop_asked(AGENT, by="@ann:x on matrix")
