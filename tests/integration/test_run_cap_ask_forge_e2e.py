@@ -102,8 +102,9 @@ def test_a_comment_on_the_issue_raises_a_forge_runs_cap_and_thaws_it(
     bot: tuple[ConsoleBot, int],
 ) -> None:
     """Two requests served, the third refused: paused and asked, the status comment says
-    so; a stranger's `@bot stop` is ignored; the writer's `@bot raise +$1` raises the cap
-    to $1.30, is answered on the issue, and the run is served past its old cap."""
+    so, and a comment says how to answer; a stranger's `@bot stop` is ignored; the writer's
+    `@bot raise +$1` raises the cap to $1.30, is answered on the issue, and the run is
+    served past its old cap."""
     console, port = bot
     issue = github.add_issue(str(SLUG), "Write the release notes", "Say when.",
                              author=WRITER, labels=["fleetwarden:coder"])  # fmt: skip
@@ -119,6 +120,14 @@ def test_a_comment_on_the_issue_raises_a_forge_runs_cap_and_thaws_it(
         github, issue
     )
 
+    def said(words: str) -> bool:
+        return any(words in c for c in bot_comments(github, SLUG, issue, BOT_LOGIN))
+
+    assert wait_until(lambda: said("**coder** reached its run's cap and is paused"), timeout=30)
+    assert f"mentioning @{BOT_LOGIN} that says only `raise`" in "".join(
+        bot_comments(github, SLUG, issue, BOT_LOGIN)
+    )
+
     def comment(sender: str, body: str) -> int:
         made = github.add_comment(str(SLUG), issue, body, author=sender)
         said = github_comment(repo=SLUG, number=issue, sender=sender, body=body, comment_id=made)
@@ -127,10 +136,9 @@ def test_a_comment_on_the_issue_raises_a_forge_runs_cap_and_thaws_it(
     assert comment(STRANGER, f"@{BOT_LOGIN} stop") == 202
     assert comment(WRITER, f"@{BOT_LOGIN} raise +$1") == 202
     raised = "Raised **coder**'s cap by $1.00"
-    assert wait_until(
-        lambda: any(raised in c for c in bot_comments(github, SLUG, issue, BOT_LOGIN)),
-        timeout=60,
-    ), bot_comments(github, SLUG, issue, BOT_LOGIN)
+    assert wait_until(lambda: said(raised), timeout=60), bot_comments(
+        github, SLUG, issue, BOT_LOGIN
+    )
     rows = ledger_rows(tmp_path, "SELECT outcome, amount, settled_by FROM spend_asks")
     assert rows == [("raised", 1.0, f"@{WRITER} on gh")]
     console.command("ps", r"coder\s+stub / \S+\s+running")

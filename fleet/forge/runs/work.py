@@ -24,6 +24,9 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+from fleet.approvals.budget_asks import is_budget_ask
+from fleet.approvals.service import ApprovalEvent
+from fleet.approvals.spend import CHANNEL as SPEND
 from fleet.approvals.spend import SpendAsks, SpendError
 from fleet.clock import Clock
 from fleet.errors import FleetwardenError
@@ -158,6 +161,29 @@ class ForgeWork:
         task = asyncio.get_running_loop().create_task(guarded(), name=what)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def on_approval(self, event: ApprovalEvent) -> None:
+        """An approvals listener: a forge run's ask at its cap is said on its issue too,
+        where the people allowed to give it work may answer with a comment."""
+        request = event.request
+        if not event.opened or request.channel != SPEND or is_budget_ask(request.agent):
+            return
+        self.spawn(self._tell_asked(request.agent), f"the ask of {request.agent} on its issue")
+
+    async def _tell_asked(self, agent: str) -> None:
+        run = await self.forge.agent_forge_run(agent)
+        if run is None or ForgeRunState(run.state) is not ForgeRunState.WORKING:
+            return
+        login = self.forges[run.forge].login
+        said = (
+            f"💸 **{agent}** reached its run's cap and is paused. A comment mentioning "
+            f"@{login} that says only `raise` (by the raise offered), `raise +AMOUNT` (`+$2`, "
+            "`+50k`) or `stop` answers it, from whoever may give it work; so does an answer "
+            "in chat."
+        )
+        await self.publisher.post(run, run.issue, await self.publisher.signed(run, said))
+        await self.forge.audit_forge(run.id, agent, "ask", True, "asked at its run's cap")
+        await self.publisher.refresh(run.id)
 
     async def on_fleet_event(self, event: FleetEvent) -> None:
         """A fleet listener: an agent that ended frees a slot, which a queued run may take."""
