@@ -110,7 +110,7 @@ def test_a_run_at_its_cap_is_paused_asked_once_and_raised_by_a_word(
     bot.command("spawn coder", r"capped at \$0\.30")
     bot.send("send coder ask 3")
     asked = bot.expect(ASKED.format(agent="coder", cap=r"\$0\.30"), timeout=30)
-    bot.expect(r"`raise coder \+\$0\.30` or `stop coder`")
+    bot.expect(r"raise coder \+\$0\.30 or stop coder")
     bot.command("ps", r"frozen: paused at its cap, asking")
     assert len(fake.requests) == 2
     bot.command("pending", asked.group(1))
@@ -121,7 +121,7 @@ def test_a_run_at_its_cap_is_paused_asked_once_and_raised_by_a_word(
     assert len(fake.requests) == 4  # $0.84: past the old cap, under the new one
     assert wait_until(lambda: served(state, "coder") == 4, timeout=10)
     assert spend_asks(state) == [("coder", "usd", 0.3, 0.3, "freeze", "raised", 2.0)]
-    assert bot.stdout.count("`raise coder +$0.30` or `stop coder`") == 1  # asked once
+    assert bot.stdout.count("raise coder +$0.30 or stop coder") == 1  # asked once
     bot.command("raise coder +50k", r"not in tokens: raise it in dollars")
     bot.command("stop coder", r"Stopped coder")
 
