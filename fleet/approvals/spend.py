@@ -43,7 +43,7 @@ from fleet.budgets.runs.asking import (
 )
 from fleet.budgets.runs.budget import cap_text
 from fleet.budgets.runs.caps import RunCaps
-from fleet.budgets.runs.watch import CutoffFleet
+from fleet.budgets.runs.watch import UNANSWERED, CutoffFleet
 from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError
 from fleet.ledger.records.approvals import ApprovalRequest, ApprovalState, Ask, Decision
@@ -279,6 +279,7 @@ class SpendAsks:
             await self._stop(ask, "nobody answered at its run's cap")
         elif request.state is ApprovalState.TIMED_OUT:
             await self._asks.settle_spend_ask(ask.approval_id, "frozen", None, None)
+            await self._still_frozen(ask.agent)
         else:
             await self._asks.settle_spend_ask(ask.approval_id, "closed", None, None)
 
@@ -324,6 +325,15 @@ class SpendAsks:
             f"Raised **{agent}**'s cap by {amount_text(unit, amount)} "
             f"(`{raise_word(unit, amount)}`) to {cap_text(new)}: {goes_on}."
         )
+
+    async def _still_frozen(self, agent: str) -> None:
+        """Nobody answered and the run stays frozen: ``ps`` says so from now on."""
+        fleet, key = self._fleet(), f"run:{agent}"
+        if fleet is None:
+            return
+        for freeze in await fleet.frozen():
+            if freeze.agent == agent and freeze.budget == key:
+                await fleet.freeze(agent, reason=UNANSWERED, budget=key)
 
     async def _thaw(self, agent: str) -> bool:
         fleet = self._fleet()

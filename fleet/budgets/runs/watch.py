@@ -53,6 +53,8 @@ class CutoffFleet(Protocol):
 
 ASKING = "paused at its cap, asking"
 """Why a run with ``cutoff: ask`` is frozen (``ps`` shows ``frozen: …``)."""
+UNANSWERED = "paused at its cap, nobody answered (`raise NAME` or `resume NAME`)"
+"""Why it stays frozen once nobody answered (its fallback ``freeze``)."""
 
 
 class CapAsker(Protocol):

@@ -35,11 +35,13 @@ class Fleet:
 
     frozen_now: dict[str, str] = field(default_factory=dict)  # agent → budget key
     stopped: list[tuple[str, str, Outcome]] = field(default_factory=list)
+    reasons: dict[str, str] = field(default_factory=dict)
 
     async def freeze(
         self, name: str, *, reason: str, budget: str = "", by: str | None = None
     ) -> bool:
         self.frozen_now[name] = budget
+        self.reasons[name] = reason
         return True
 
     async def thaw(self, name: str) -> bool:
@@ -160,6 +162,7 @@ async def test_nobody_answering_leaves_it_frozen_and_raise_still_thaws(
     assert AGENT in rig.fleet.frozen_now
     settled = await rig.ledger.spend_asks.spend_ask(request_id)
     assert settled is not None and settled.outcome == "frozen"
+    assert rig.fleet.reasons[AGENT].startswith("paused at its cap, nobody answered")
     assert "by $2.00" in await rig.asks.raise_cap(AGENT, None, by="@ann:x on matrix")
     assert rig.fleet.frozen_now == {}
 
