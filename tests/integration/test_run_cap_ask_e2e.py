@@ -112,6 +112,7 @@ def test_a_run_at_its_cap_is_paused_asked_once_and_raised_by_a_word(
     asked = bot.expect(ASKED.format(agent="coder", cap=r"\$0\.30"), timeout=30)
     bot.expect(r"raise coder \+\$0\.30 or stop coder")
     bot.command("ps", r"frozen: paused at its cap, asking")
+    bot.command("runs coder", r"Its run is frozen now: paused at its cap, asking")
     assert len(fake.requests) == 2
     bot.command("pending", asked.group(1))
     bot.command("raise coder +$2", r"Raised coder's cap by \$2\.00 .* to \$2\.30: it goes on")
