@@ -17,7 +17,8 @@ told again at the new cap) and of the agent's spec in the ledger (a restart of t
 of Fleetwarden, keeps it), and thaws the run. A stop stops it, recorded as cut off. Nobody
 answering applies the fallback: ``stop``, or ``freeze`` — it stays frozen, and ``raise`` or
 ``resume`` still continues it. An open ask lives in the ledger: a restarted Fleetwarden
-registers this channel again and the ask stays answerable.
+registers this channel again and the ask stays answerable. A budget's ask at its limit is
+one of this channel's too (:mod:`fleet.approvals.budget_asks`).
 """
 
 from __future__ import annotations
@@ -44,7 +45,6 @@ from fleet.budgets.runs.asking import (
 from fleet.budgets.runs.budget import cap_text
 from fleet.budgets.runs.caps import RunCaps
 from fleet.budgets.runs.watch import UNANSWERED, CutoffFleet
-from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError
 from fleet.ledger.records.approvals import ApprovalRequest, ApprovalState, Ask, Decision
 from fleet.ledger.records.budgets import Freeze
@@ -86,7 +86,6 @@ class SpendAsks:
         agents: AgentsStore,
         runs: RunsStore,
         caps: RunCaps,
-        clock: Clock,
         fleet: Callable[[], SpendFleet | None],
     ) -> None:
         self._approvals = approvals
@@ -94,7 +93,6 @@ class SpendAsks:
         self._agents = agents
         self._runs = runs
         self._caps = caps
-        self._clock = clock
         self._fleet = fleet
         self._budgets: BudgetAsks | None = None
 

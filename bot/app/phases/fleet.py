@@ -110,7 +110,6 @@ async def start_fleet(
             ledger.agents,
             ledger.runs,
             spend.run_caps.caps,
-            clock,
             lambda: fleet,
         )
         await spend_asks.start()  # asks open before a restart are answerable again

@@ -90,7 +90,7 @@ async def rig(ledger: Ledger, clock: ManualClock) -> Rig:
     fleet, book = Fleet(), Book()
     approvals = Approvals(ledger.approvals, clock)
     asks = SpendAsks(
-        approvals, ledger.spend_asks, ledger.agents, ledger.runs, RunCaps(), clock, lambda: fleet
+        approvals, ledger.spend_asks, ledger.agents, ledger.runs, RunCaps(), lambda: fleet
     )
     asks.ask_for_budgets(book)
     await asks.start()
