@@ -99,6 +99,9 @@ class BudgetAsks:
         unit, limit = _measure(budget)
         starts = [s.start for s in await self._book.statuses() if s.budget.key == key]
         window_start = to_epoch(starts[0]) if starts else 0.0
+        for earlier in await self._asks.spend_asks_of(PREFIX + key, NO_RUN):
+            if to_epoch(earlier.asked_at) >= window_start:
+                return True  # asked in this window already (its agents or words may differ)
         offer = _half(unit, limit)
         names = ", ".join(agents) or "none running"
         ask = Ask(

@@ -115,6 +115,8 @@ async def test_at_its_limit_its_agents_are_frozen_and_asked_once_per_window(rig:
     assert request.subject == "global reached its $50.00 limit (its agents: coder, tester)"
     assert request.detail.startswith("`raise budget global +$25`, or deny this ask (❌)")
     await at_limit(rig)
+    fewer = Transition("global", ("coder",), Step.QUEUE, Step.REFUSE, "at its limit")
+    await rig.keeper.apply(fewer, Cutoff.ASK)  # a restart, with fewer agents: not asked again
     assert [r.id for r in await rig.approvals.pending()] == [request_id]
 
 
