@@ -86,19 +86,32 @@ class PermissionMode(enum.StrEnum):
     READ_ONLY = "read-only"
 
 
+DEFAULT_ASK_WITHIN = 1800.0
+"""Seconds a run at its cap with ``cutoff: ask`` waits for an answer, unless configured."""
+
+
 @dataclass(frozen=True, slots=True)
 class RunBudget:
     """A cap on one run's spend (``spawn --max-tokens N | --max-usd X``, roster
     ``run_budget:``); ``None`` leaves that measure uncapped. ``cutoff``: what happens to
     the run past it — ``refuse`` its model requests, ``freeze`` it too (frozen until it
-    is resumed or ends) or ``stop`` it — as a budget's ``cutoff`` does. ``since``: when
-    the task it caps began (:mod:`fleet.budgets.runs.arming`), stamped at its launch; the runs the
-    watchdog restarts keep it, and count their spend from it."""
+    is resumed or ends), ``stop`` it, or ``ask`` (frozen, and its operators asked to raise
+    the cap or stop it) — as a budget's ``cutoff`` does. ``since``: when the task it caps
+    began (:mod:`fleet.budgets.runs.arming`), stamped at its launch; the runs the watchdog
+    restarts keep it, and count their spend from it.
+
+    With ``ask``: ``ask_within`` seconds to wait for an answer, ``then`` the fallback when
+    nobody answers (``stop``, or ``freeze``: stay frozen), and the raise offered
+    (``offer_tokens``, ``offer_usd``; ``None``: the cap again)."""
 
     max_tokens: int | None = None
     max_usd: float | None = None
     cutoff: str = "refuse"
     since: datetime | None = None
+    ask_within: float = DEFAULT_ASK_WITHIN
+    then: str = "freeze"
+    offer_tokens: int | None = None
+    offer_usd: float | None = None
 
 
 DEFAULT_HEARTBEAT_TIMEOUT = 120.0

@@ -29,6 +29,7 @@ from bot.commands.errors import CommandError, PermissionDenied
 from bot.commands.grammar import Command, Grammar
 from connectors.base import Connector, InboundMessage, OutboundMessage, UserId
 from connectors.errors import ConnectorError
+from fleet.approvals.budget_asks import is_budget_ask
 from fleet.approvals.service import AlreadyAnswered, Approvals, UnknownApproval, closed_words
 from fleet.ledger import AuditOutcome
 from fleet.ledger.records.approvals import ApprovalRequest, AskKind, Decision
@@ -98,7 +99,14 @@ class ApprovalDesk:
             )
         if not request.state.is_open:
             raise CommandError(closed_words(request))
-        if (request.agent, request.run_id) not in await self._open_runs():
+        if (
+            not is_budget_ask(request.agent)
+            and (
+                request.agent,
+                request.run_id,
+            )
+            not in await self._open_runs()
+        ):
             why = f"{request.agent} ended"
             await self._approvals.close_run(request.run_id, why)
             raise CommandError(f"that request is closed ({why})")

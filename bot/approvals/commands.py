@@ -21,6 +21,7 @@ from bot.commands.family import Family, command
 from bot.commands.grammar import ArgSpec, CommandSpec
 from bot.commands.request import Reply, Request
 from fleet.approvals.service import Approvals
+from fleet.approvals.spend import CHANNEL as SPEND
 from fleet.clock import Clock
 from fleet.ledger.records.approvals import ApprovalRequest, AskKind, Decision
 from fleet.model import PermissionMode
@@ -261,7 +262,10 @@ class ApprovalCommands(Family):
 
 
 def _answered(done: ApprovalRequest) -> Reply:
-    if done.kind is AskKind.QUESTION:
+    if done.channel == SPEND:  # an ask at a cap or a limit: raised by its offer, or stopped
+        what = "raised by the offer" if done.decision is not Decision.DENY else "stopped"
+        text = f"💸 `{done.id}` answered: {escape(done.agent)} {what}."
+    elif done.kind is AskKind.QUESTION:
         verb = "declined" if done.decision is Decision.DENY else "answered"
         text = f"Question `{done.id}` of **{done.agent}** {verb}."
     elif done.decision is Decision.DENY:

@@ -23,6 +23,8 @@ from typing import Final
 from bot.approvals.shown import inline_code, one_line, shown_lines, tool_name
 from bot.chat.agent_text import escape
 from bot.render.fleet import code_block
+from fleet.approvals.budget_asks import is_budget_ask
+from fleet.approvals.spend import CHANNEL as SPEND
 from fleet.ledger.records.approvals import (
     ApprovalRequest,
     ApprovalState,
@@ -85,10 +87,23 @@ def _what(request: ApprovalRequest) -> str:
     return text
 
 
+def _spend(request: ApprovalRequest) -> str:
+    """A run's ask at its cap, in Fleetwarden's own words (its record, not an agent's)."""
+    return f"💸 Spend `{request.id}` — **{escape(request.subject)}**"
+
+
 def ask_message(request: ApprovalRequest, prefix: str, *, threads: bool = True) -> str:
     """The message a request is shown as, with its id and every way to answer it
-    (``threads``: the medium has threads and reactions; else only the commands)."""
+    (``threads``: the medium has threads and reactions; else only the commands). A run's
+    ask at its cap (channel ``spend``) reads apart from every ask of an agent."""
     at = request.deadline.strftime("%H:%M UTC")
+    if request.channel == SPEND:
+        reply = "" if is_budget_ask(request.agent) else "reply `yes` / `no`; or "
+        how = f"React ✅ raise by the offer · ❌ stop; or {reply}" if threads else "Answer with "
+        # Fleetwarden's own words (only its spend asks are on this channel): shown as written.
+        detail = request.detail.replace("`raise", f"`{prefix}raise")
+        detail = detail.replace("`stop", f"`{prefix}stop")
+        return f"{_spend(request)}\n{how}{detail} (by {at})"
     if request.kind is AskKind.QUESTION:
         reply = "Reply in this thread, or" if threads else "Answer with"
         how = (
@@ -117,6 +132,8 @@ def outcome_line(request: ApprovalRequest) -> str:
     at = request.answered_at.strftime("%H:%M:%S UTC") if request.answered_at else "?"
     reason = f": {escape(request.reason)}" if request.reason else ""
     by = f"{escape(request.answered_by or 'nobody')} ({request.how or 'answer'}) at {at}"
+    if request.channel == SPEND:
+        return _spend_outcome(request, at, by)
     if request.state is ApprovalState.TIMED_OUT:
         return f"⌛ Timed out at {at}: denied{reason}"
     if request.state is ApprovalState.CLOSED:
@@ -134,8 +151,23 @@ def outcome_line(request: ApprovalRequest) -> str:
     return f"✅ Allowed once by {by}"
 
 
+def _spend_outcome(request: ApprovalRequest, at: str, by: str) -> str:
+    if request.state is ApprovalState.ALLOWED:
+        raised = f" ({escape(request.reason)})" if request.reason else " (by the offer)"
+        return f"✅ Raised by {by}{raised}: it goes on"
+    if request.state is ApprovalState.DENIED:
+        return f"⏹ Stopped by {by}"
+    if request.state is ApprovalState.TIMED_OUT:
+        stops = "it is stopped" in request.detail
+        then = "it was stopped" if stops else "it stays frozen (`raise` or `resume` continues it)"
+        return f"⌛ Nobody answered by {at}: {then}"
+    return f"⏹ Closed at {at}: {escape(request.reason or 'its run ended')}"
+
+
 def ended_message(request: ApprovalRequest) -> str:
     """What the message of an ended request is edited to: the ask, then how it ended."""
+    if request.channel == SPEND:
+        return f"{_spend(request)}\n{outcome_line(request)}"
     head = "❓ Question" if request.kind is AskKind.QUESTION else "🔐 Approval"
     return f"{head} `{request.id}` — {_what(request)}\n{outcome_line(request)}"
 

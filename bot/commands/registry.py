@@ -25,6 +25,7 @@ from bot.commands.handlers.levers import Levers
 from bot.commands.handlers.overview import OverviewCommands
 from bot.commands.handlers.pacing import PacingCommands
 from bot.commands.handlers.queue import QueueCommands
+from bot.commands.handlers.raising import RaiseCommand
 from bot.commands.handlers.repos import RepoCommands
 from bot.commands.handlers.resume import LimitCommands
 from bot.commands.handlers.runs import RunCommands
@@ -43,6 +44,7 @@ FAMILIES: tuple[type[Family], ...] = (
     AccountCommands,
     Levers,
     LimitCommands,
+    RaiseCommand,
     ApprovalCommands,
     RunCommands,
     RepoCommands,

@@ -12,6 +12,7 @@ from bot.commands.handlers.forget import FORGET
 from bot.commands.handlers.hosts import HOSTS
 from bot.commands.handlers.levers import FREEZE, STOP
 from bot.commands.handlers.queue import CANCEL, QUEUE
+from bot.commands.handlers.raising import RAISE
 from bot.commands.handlers.repos import BRANCHES, DIFF, DISCARD, MERGE, PUSH
 from bot.commands.handlers.resume import RESUME
 from bot.commands.handlers.runs import LOGS, RUNS
@@ -332,6 +333,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     RESTART,
     FREEZE,
     RESUME,
+    RAISE,
     SEND,
     INTERRUPT,
     PERMISSIONS,

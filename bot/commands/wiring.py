@@ -30,6 +30,7 @@ from bot.commands.handlers.levers import Levers
 from bot.commands.handlers.overview import OverviewCommands
 from bot.commands.handlers.pacing import PacingCommands
 from bot.commands.handlers.queue import QueueCommands
+from bot.commands.handlers.raising import RaiseCommand
 from bot.commands.handlers.repos import CoAuthors, RepoCommands
 from bot.commands.handlers.resume import LimitCommands
 from bot.commands.handlers.runs import RunCommands
@@ -165,6 +166,7 @@ def build_commands(
         desk=desk,
         stop_one=handlers.stop,
         queue=queue,
+        asks=fleeted.spend_asks,
     )
     overview = OverviewCommands(
         fleet=fleet,
@@ -186,6 +188,7 @@ def build_commands(
         AccountCommands(spend.accounts),
         levers,
         LimitCommands(fleet),
+        RaiseCommand(fleeted.spend_asks),
         ApprovalCommands(approvals, answers, clock, live, cfg.command_prefix),
         RunCommands(fleet, cfg.defaults.logs_lines, forge_runs, ledger.quotes),
         RepoCommands(repos, desk, identities),

@@ -33,6 +33,7 @@ from bot.render.transcript import transcript as transcript_markdown
 from connectors.base import Connector, EventId, RoomId, ThreadId
 from fleet.accounts.book import AccountBook
 from fleet.accounts.routing import current, even_line
+from fleet.approvals.spend import CHANNEL as SPEND
 from fleet.budgets.changes.report import OutcomeSum
 from fleet.budgets.resets import window_confidence
 from fleet.budgets.service import BudgetService
@@ -395,6 +396,7 @@ class Views:
                     "agent": request.agent,
                     "host": request.host,
                     "tool": self._redacted.line(request.tool, TOOL_CHARS),
+                    "spend": request.channel == SPEND,  # a run's ask at its cap, ours
                     "subject": self._redacted.line(request.subject, LINE_CHARS),
                     "state": request.state.value,
                     "asked_at": iso(request.asked_at),

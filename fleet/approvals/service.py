@@ -109,6 +109,7 @@ class Approvals:
         starter: str | None,
         rules: tuple[str, ...] = (),
         deny: tuple[str, ...] = (),
+        ruled: bool = True,
     ) -> ApprovalRequest:
         """Record ``ask`` and tell the listeners; the same ask of the same run again (read
         twice after a restart) returns the request it already is, told to nobody.
@@ -123,7 +124,10 @@ class Approvals:
 
         The pattern an ``always`` would teach is kept only when it is a rule for the ask's
         own tool that matches what was asked; else it becomes the exact rule of the ask (or
-        none): what the alert shows is what ``always`` stores."""
+        none): what the alert shows is what ``always`` stores.
+
+        ``ruled=False`` (Fleetwarden's own asks, the ``spend`` channel): no rule, learned
+        rule or cap decides it; it waits for a person."""
         now = self._clock.now()
         length = len(ask.subject)  # one too long is kept cut, and denied below
         ask = as_shown(ask)
@@ -145,6 +149,8 @@ class Approvals:
                     f"the {_noun(ask)} is {length:,} characters long, more than the "
                     f"{MAX_SUBJECT:,} an operator can be shown whole; split it into shorter ones",
                 )
+            elif not ruled:
+                decided = (ApprovalState.OPEN, None, None)
             else:
                 decided = await self._decide(agent, ask, max_open, rules, deny)
             state, how, reason = decided

@@ -247,14 +247,16 @@ class BudgetEntry(BaseModel):
         strict=True,
         description="How far over the even-spread pace still counts as on pace (0.1: 10%).",
     )
-    cutoff: Literal["refuse", "freeze", "stop"] = Field(
+    cutoff: Literal["refuse", "freeze", "stop", "ask"] = Field(
         default="refuse",
         description=(
             "What happens when the limit is reached, checked on every request: `refuse` "
             "(model requests refused until the window resets; the agents keep running), "
             "`freeze` (their processes are paused — their control group frozen, else SIGSTOP — "
             "and continued at the reset, "
-            "on `resume NAME` or a burst), `stop` (they are stopped gracefully)."
+            "on `resume NAME` or a burst), `stop` (they are stopped gracefully), `ask` (frozen, "
+            "and the operators asked once per window: `raise budget SCOPE +AMOUNT` lifts the "
+            "limit and continues them, ❌ stops them; unanswered in 30 min, they stay frozen)."
         ),
     )
     max_running: int | None = Field(

@@ -72,11 +72,16 @@ class Wording:
                 )
             elif cutoff is Cutoff.STOP:
                 message = f"{limit}: refusing requests until {reset} (reset); stopping {agents}"
+            elif cutoff is Cutoff.ASK:
+                message = (
+                    f"{limit}: refusing requests and freezing its agents ({agents}); its "
+                    f"operators are asked to raise it or stop them (else until {reset}, reset)"
+                )
             else:
                 message = f"{limit}: refusing requests until {reset} (reset)"
         elif before is Step.REFUSE:
             message = f"{key}'s window has reset: requests go through again"
-            if cutoff is Cutoff.FREEZE:
+            if cutoff in (Cutoff.FREEZE, Cutoff.ASK):
                 message += "; its frozen agents continue"
         elif state.place > before_place:
             message = self._escalation(state, before_level)

@@ -38,6 +38,7 @@ from fleet.ledger.stores.refusals import RefusalsStore
 from fleet.ledger.stores.runs import RunsStore
 from fleet.ledger.stores.schedules import SchedulesStore
 from fleet.ledger.stores.spawn_queue import SpawnQueueStore
+from fleet.ledger.stores.spend_asks import SpendAsksStore
 from fleet.private_files import private_dir, private_file
 
 
@@ -60,6 +61,8 @@ class Ledger:
         self.forge = ForgeStore(access)
         """Forge runs, webhook deliveries, the forge audit and poll cursors."""
         self.approvals = ApprovalsStore(access)
+        self.spend_asks = SpendAsksStore(access)
+        """Asks at a run's cap (``cutoff: ask``): the raise offered, how each was settled."""
         self.budgets = BudgetsStore(access)
         """Budgets set by command, bursts, pacing steps and freezes."""
         self.metering = MeteringStore(access)

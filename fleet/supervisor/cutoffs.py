@@ -7,6 +7,8 @@ for every step change, whether a pacing tick or a request found it:
   paused (SIGSTOP to all its processes, :mod:`fleet.backends.freezer`) and recorded as frozen;
 * into ``refuse`` with ``cutoff: stop`` → each is stopped gracefully, recorded as stopped
   by the budget's cutoff;
+* into ``refuse`` with ``cutoff: ask`` → each is paused, and the operators are asked once
+  per window to raise the limit or stop them (:class:`LimitAsker`);
 * out of ``refuse`` (the window reset, the limit raised) → the agents it froze continue.
 
 ``cutoff: refuse`` does nothing here: the proxy refuses the model requests. The change is
@@ -17,6 +19,7 @@ only logs what it could not do.
 from __future__ import annotations
 
 import logging
+from typing import Protocol
 
 from fleet.budgets.model import Transition
 from fleet.errors import AgentNotRunning, FleetError
@@ -27,15 +30,29 @@ from fleet.transcript.story import Outcome
 log = logging.getLogger(__name__)
 
 
+class LimitAsker(Protocol):
+    """Who asks the operators at a budget's limit (:class:`~fleet.approvals.spend.SpendAsks`)."""
+
+    async def ask_at_limit(self, key: str, agents: tuple[str, ...]) -> bool: ...
+
+
 class CutoffKeeper:
-    def __init__(self, fleet: FleetBrakes) -> None:
+    def __init__(self, fleet: FleetBrakes, asker: LimitAsker | None = None) -> None:
+        """``asker``: who asks at the limit of a budget with ``cutoff: ask`` (``None``: its
+        agents are frozen, and nobody is asked)."""
         self._fleet = fleet
+        self._asker = asker
 
     async def apply(self, transition: Transition, cutoff: Cutoff) -> None:
         key = transition.budget
         if transition.after is Step.REFUSE and transition.before is not Step.REFUSE:
             for agent in transition.agents:
                 await self._cut(agent, key, cutoff)
+            if cutoff is Cutoff.ASK and self._asker is not None:
+                try:
+                    await self._asker.ask_at_limit(key, transition.agents)
+                except FleetError as exc:
+                    log.warning("%s: could not ask its operators at its limit: %s", key, exc)
         elif transition.before is Step.REFUSE:
             await self.release(key)
 
@@ -52,8 +69,9 @@ class CutoffKeeper:
     async def _cut(self, agent: str, budget: str, cutoff: Cutoff) -> None:
         why = f"{budget} reached its limit"
         try:
-            if cutoff is Cutoff.FREEZE:
-                if await self._fleet.freeze(agent, budget=budget, reason=why):
+            if cutoff in (Cutoff.FREEZE, Cutoff.ASK):
+                reason = f"paused at {budget}'s limit, asking" if cutoff is Cutoff.ASK else why
+                if await self._fleet.freeze(agent, budget=budget, reason=reason):
                     log.info("%s: froze %s", budget, agent)
             elif cutoff is Cutoff.STOP:
                 await self._fleet.stop_agent(

@@ -16,6 +16,7 @@ from bot.app.stops import Stop
 from bot.approvals.wiring import attach_feed
 from bot.chat.agent_feed import AgentFeed
 from bot.commands.handlers.spawn_queue import SpawnQueue, admission_of
+from fleet.approvals.spend import SpendAsks
 from fleet.budgets.quoting.service import Quoting, restore_holds
 from fleet.repos.service import Repos
 from fleet.runs.launch_kit import LaunchKit
@@ -33,6 +34,7 @@ class Fleeted:
     fleet: Fleet
     feed: AgentFeed
     queue: SpawnQueue
+    spend_asks: SpendAsks | None  # asks at a run's cap; None when metering is off
 
 
 async def start_fleet(
@@ -107,8 +109,19 @@ async def start_fleet(
     attach_feed(
         cfg, approvals, ledger.chat, ledger.audit, fleet, notifier, lambda: at.serving.connectors
     )
+    spend_asks = None
     if spend.run_caps is not None:  # a run's end disarms its cap
         fleet.subscribe(spend.run_caps.on_fleet_event)
+        spend_asks = SpendAsks(
+            approvals,
+            ledger.spend_asks,
+            ledger.agents,
+            ledger.runs,
+            spend.run_caps.caps,
+            lambda: fleet,
+        )
+        await spend_asks.start()  # asks open before a restart are answerable again
+        spend.run_caps.asker = spend_asks
     # The queue the admission writes launches beyond a cap to (autostart's too).
     launches = LaunchQueue(store=ledger.spawn_queue, admission=fleet.admission, clock=clock)
     queue = SpawnQueue(launches=launches, forge=ledger.forge, clock=clock, notices=notifier)
@@ -117,5 +130,7 @@ async def start_fleet(
     # The runs still going hold again what their quotes hold, less what they spent.
     await restore_holds(spend.budgets.holds, ledger.runs, ledger.quotes)
     await feed.follow_running()
-    await spend.budgets.enforce_with(CutoffKeeper(fleet))
-    return Fleeted(fleet, feed, queue)
+    if spend_asks is not None:  # budgets with `cutoff: ask` ask too
+        spend_asks.ask_for_budgets(spend.budgets)
+    await spend.budgets.enforce_with(CutoffKeeper(fleet, spend_asks))
+    return Fleeted(fleet, feed, queue, spend_asks)

@@ -125,7 +125,9 @@ async def start_forges(
         launcher=launcher,
         publisher=publisher,
         clock=clock,
+        spend=fleeted.spend_asks,  # a comment answers a run's ask at its cap
     )
+    ledgered.approvals.subscribe(work.on_approval)  # a run's ask at its cap, on its issue
     launches.listen("forge", QueuedRuns(forge=ledger.forge, starts=work.starts, launcher=launcher))
     desk = ForgeDesk(
         forges=cfg.forges,

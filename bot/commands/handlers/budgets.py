@@ -19,7 +19,7 @@ from bot.commands.handlers.budget_args import parse_limit, parse_moment, parse_s
 from bot.commands.request import Request
 from bot.render import budgets as render_budgets
 from fleet.budgets.model import BudgetBook, BudgetError, parse_window
-from fleet.ledger.records.budgets import Budget, Burst, Confidence
+from fleet.ledger.records.budgets import Budget, Burst, Confidence, Cutoff
 
 _SCOPE = ArgSpec(
     "SCOPE", "Whose budget: `global`, `group:`, `agent:`, `account:` or `provider:NAME`."
@@ -57,6 +57,14 @@ BUDGET_SET = CommandSpec(
             choices=("provider", "user", "estimated", "unknown"),
         ),
         FlagSpec("usd", "bool", "LIMIT is in US dollars, not tokens."),
+        FlagSpec(
+            "cutoff",
+            "str",
+            "What happens at the limit (default: what the budget it replaces says, else "
+            "`refuse`); `ask` freezes its agents and asks to raise it or stop them.",
+            "C",
+            choices=("refuse", "freeze", "stop", "ask"),
+        ),
     ),
     control=True,
     admin_only=True,
@@ -157,6 +165,9 @@ class BudgetHandlers(Family):
             budget = replace(
                 replaced, window=window, limit_tokens=tokens, limit_usd=dollars, source="command"
             )
+        cutoff = command.str_flag("cutoff")
+        if cutoff is not None:
+            budget = replace(budget, cutoff=Cutoff(cutoff))
         try:
             applied = await book.set_budget(budget, req.who)
         except BudgetError as exc:

@@ -30,6 +30,7 @@ from bot.commands.family import Family, command
 from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec
 from bot.commands.handlers.spawn_queue import SpawnQueue
 from bot.commands.request import Reply, Request
+from fleet.approvals.spend import SpendAsks
 from fleet.errors import AgentNotRunning, FleetError
 from fleet.ledger.stores.agents import AgentsStore
 from fleet.ledger.stores.budgets import BudgetsStore
@@ -88,15 +89,17 @@ class Levers(Family):
         desk: ConfirmationDesk,
         stop_one: StopOne,
         queue: SpawnQueue | None = None,
+        asks: SpendAsks | None = None,
     ) -> None:
         """``stop_one``: the ordinary ``stop NAME`` handler; ``queue``: the spawn queue
-        ``stop all`` empties."""
+        ``stop all`` empties; ``asks``: the asks at runs' caps a ``stop NAME`` answers."""
         self._fleet = fleet
         self._agents = agents
         self._budgets = budgets
         self._desk = desk
         self._stop_one = stop_one
         self._queue = queue
+        self._asks = asks
 
     # -- freeze ---------------------------------------------------------------------------
 
@@ -135,6 +138,8 @@ class Levers(Family):
     @command(STOP)
     async def stop(self, req: Request) -> str | Reply:
         if req.arg("NAME") != ALL:
+            if self._asks is not None:  # its ask at its cap, if open, is answered so
+                await self._asks.stop_asked(req.arg("NAME"), by=req.who)
             stopped = await self._stop_one(req)
             await self._budgets.remove_freeze(req.arg("NAME"))  # its paused run has ended
             return stopped

@@ -79,6 +79,11 @@ def _lifted(freeze: Freeze) -> str:
     """Whose freeze was lifted, and what still holds."""
     if freeze.by_hand:
         return f"It had been frozen {freeze.reason}."
+    if freeze.budget == f"run:{freeze.agent}":
+        return (
+            "Its run is still at its cap, so its model requests are refused until "
+            f"`raise {freeze.agent} +AMOUNT` lifts it."
+        )
     return (
         f"{freeze.budget} is still at its limit, so its model requests are refused until "
         "the window resets."

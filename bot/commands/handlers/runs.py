@@ -3,6 +3,7 @@ or ``--raw`` output) and ``runs NAME`` (the agent's latest runs, each summarised
 
 from __future__ import annotations
 
+from bot.chat.agent_text import escape
 from bot.commands.family import Family, command
 from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec
 from bot.commands.request import Request
@@ -113,6 +114,9 @@ class RunCommands(Family):
             kept = await self._quotes.quotes_of([s.report.run.id for s in stories])
             quotes = {run_id: quote_text(quote) for run_id, quote in kept.items()}
         text = render_runs.runs(name, stories, req.message.timestamp, quotes)
+        for status in await self._fleet.ps():  # as `ps` says it: paused at its cap, asking…
+            if status.name == name and status.frozen is not None and status.state.is_live:
+                text = f"Its run is frozen now: {escape(status.frozen)}.\n\n" + text
         if self._forge_runs is not None:
             for record in await self._forge_runs(name):
                 text = f"Works on {render_forge.links(record)} ({record.state}).\n\n" + text

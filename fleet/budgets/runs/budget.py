@@ -1,7 +1,8 @@
 """A cap on one run's spend, as operators write it: ``spawn NAME --max-tokens N``,
 ``--max-usd X``, and ``run_budget: {max_tokens: N, max_usd: X}`` in a roster entry or in
-``defaults``. Pure: reading and checking the values, merging what a spawn gives over what
-the roster says, and the words a capped run is described in.
+``defaults`` (with ``cutoff: ask``, its ``ask_within``, ``then`` and offered raise). Pure:
+reading and checking the values, merging what a spawn gives over what the roster says, and
+the words a capped run is described in.
 
 A cap in tokens counts every token of the run's model requests (input, output, cache
 reads and writes), as budgets do; a cap in dollars prices them (``prices``), so it needs
@@ -15,9 +16,18 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Annotated, Final, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
-from fleet.model import RunBudget
+from fleet.budgets.model import parse_duration
+from fleet.model import DEFAULT_ASK_WITHIN, RunBudget
 
 MAX_TOKENS: Final = 10**12  # more than any run spends; beyond it a typo is likelier
 MAX_USD: Final = 1_000_000.0
@@ -72,6 +82,25 @@ def _cents(value: float) -> float:
     return value
 
 
+def _within(value: object) -> object:
+    """``30m``-style text as seconds; a number passes on to be checked as seconds."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return parse_duration(value).total_seconds()
+    except ValueError:
+        raise PydanticCustomError(
+            "ask_within",
+            f"{value[:40]!r} is not a duration: write e.g. 30m, 2h or 1d12h (at least a "
+            "minute), or a number of seconds",
+        ) from None
+
+
+AskWithin = Annotated[
+    float, BeforeValidator(_within), Field(gt=0, le=7 * 86_400, strict=True, allow_inf_nan=False)
+]
+
+
 class RunBudgetEntry(BaseModel):
     """``run_budget:`` — a cap on each run's spend; at least one of the two."""
 
@@ -94,12 +123,46 @@ class RunBudgetEntry(BaseModel):
         ),
     )
 
-    cutoff: Literal["refuse", "freeze", "stop"] = Field(
+    cutoff: Literal["refuse", "freeze", "stop", "ask"] = Field(
         default="refuse",
         description=(
             "What happens to the run past its cap: `refuse` its model requests (it keeps "
-            "running), `freeze` it as well (paused until `resume NAME` or its end) or "
-            "`stop` it."
+            "running), `freeze` it as well (paused until `resume NAME` or its end), `stop` "
+            "it, or `ask`: freeze it and ask its operators, once, in its thread (and on its "
+            "issue) to `raise NAME +AMOUNT` or `stop NAME`."
+        ),
+    )
+    ask_within: AskWithin = Field(
+        default=DEFAULT_ASK_WITHIN,
+        description=(
+            "With `cutoff: ask`: how long to wait for an answer (`30m`, `2h`, or seconds); "
+            "then `then` applies. Default: 30m."
+        ),
+    )
+    then: Literal["stop", "freeze"] = Field(
+        default="freeze",
+        description=(
+            "With `cutoff: ask`, when nobody answers in time: `stop` the run, or `freeze` "
+            "(it stays paused; `raise NAME` or `resume NAME` still continues it)."
+        ),
+    )
+    offer_tokens: int | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_TOKENS,
+        strict=True,
+        description=(
+            "With `cutoff: ask` and `max_tokens`: the raise a ✅ or `yes` grants, in tokens. "
+            "Default: the cap again."
+        ),
+    )
+    offer_usd: Annotated[float, AfterValidator(_cents)] | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_USD,
+        description=(
+            "With `cutoff: ask` and `max_usd`: the raise a ✅ or `yes` grants, in dollars. "
+            "Default: the cap again."
         ),
     )
 
@@ -107,10 +170,26 @@ class RunBudgetEntry(BaseModel):
     def _one_at_least(self) -> RunBudgetEntry:
         if self.max_tokens is None and self.max_usd is None:
             raise ValueError("give max_tokens, max_usd or both (or leave run_budget out)")
+        asking = {"ask_within", "then", "offer_tokens", "offer_usd"} & self.model_fields_set
+        if asking and self.cutoff != "ask":
+            keys, verb = ", ".join(sorted(asking)), "apply" if len(asking) > 1 else "applies"
+            raise ValueError(f"{keys} {verb} only with `cutoff: ask` (the cutoff is {self.cutoff})")
+        if self.offer_tokens is not None and self.max_tokens is None:
+            raise ValueError("offer_tokens raises a cap in tokens: give max_tokens too")
+        if self.offer_usd is not None and self.max_usd is None:
+            raise ValueError("offer_usd raises a cap in dollars: give max_usd too")
         return self
 
     def to_budget(self) -> RunBudget:
-        return RunBudget(self.max_tokens, self.max_usd, self.cutoff)
+        return RunBudget(
+            self.max_tokens,
+            self.max_usd,
+            self.cutoff,
+            ask_within=self.ask_within,
+            then=self.then,
+            offer_tokens=self.offer_tokens,
+            offer_usd=self.offer_usd,
+        )
 
 
 def unpriced_cap(model: str | None) -> str:

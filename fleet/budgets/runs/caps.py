@@ -52,12 +52,13 @@ from fleet.metering.policy import (
 )
 from fleet.model import RunBudget
 
-_DONE: Final = {"refuse": "refused", "freeze": "frozen", "stop": "stopped"}
+_DONE: Final = {"refuse": "refused", "freeze": "frozen", "stop": "stopped", "ask": "paused"}
 _THEN: Final = {
     "refuse": "its model requests are refused until it ends (`stop {agent}`; `spawn {agent} "
     "--max-tokens N` starts the next run with another cap)",
     "freeze": "its model requests are refused and it is paused until `resume {agent}` or its end",
     "stop": "it is being stopped",
+    "ask": "it is paused, and its operators are asked: `raise {agent} +AMOUNT` or `stop {agent}`",
 }
 RETRY_INFLIGHT: Final = 2.0  # seconds: requests in flight settle within an answer or two
 _EARLY: Final = 64  # spend kept per agent from before its run was armed (a reattach)
@@ -123,7 +124,8 @@ class RunClaim:
 
 class RunCaps:
     """Each agent's live run: its cap and its spend so far. ``on_capped(agent, message,
-    cutoff)`` hears once per task that it reached its cap, and the cutoff to carry out."""
+    cutoff)`` hears once per task that it reached its cap (once more at each cap an
+    operator raised it to), and the cutoff to carry out."""
 
     def __init__(self) -> None:
         self._runs: dict[str, _Run] = {}
@@ -191,6 +193,15 @@ class RunCaps:
         """``agent``'s live run's cap and its settled tokens and dollars, if it has one."""
         run = self._runs.get(agent)
         return None if run is None else (run.cap, run.tokens, run.usd)
+
+    def raise_cap(self, agent: str, cap: RunBudget) -> bool:
+        """``agent``'s live run goes on under ``cap`` (raised by an operator), told again
+        when it reaches it; whether it had a live capped run."""
+        run = self._runs.get(agent)
+        if run is None:
+            return False
+        run.cap, run.told = cap, False
+        return True
 
     def check(self, request: RequestInfo) -> Refuse | None:
         """Refuse a request of a capped run before anything else is asked."""

@@ -7,7 +7,9 @@ Fleetwarden starts, the runs still going are armed again — before the proxy se
 request — with what their tasks spent so far. A run reaching its cap is posted once — an
 alert in the agent's threads — as budgets' limits are, and its cutoff carried out:
 ``freeze`` pauses the run (:meth:`~fleet.supervisor.fleet.Fleet.freeze`, lifted by ``resume
-NAME`` or the run's end), ``stop`` stops it, recorded as cut off.
+NAME`` or the run's end), ``stop`` stops it, recorded as cut off; ``ask`` pauses it and has
+its operators asked (:class:`CapAsker`: the ask is the message in its thread, in place of
+the notice), who raise its cap or stop it.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from fleet.errors import AgentNotRunning, FleetError
 from fleet.events import EventKind, FleetEvent
 from fleet.ledger.stores.agents import AgentsStore
 from fleet.ledger.stores.runs import RunsStore
-from fleet.model import AgentSpec, ExitInfo
+from fleet.model import AgentSpec, ExitInfo, RunBudget
 from fleet.names import AgentName
 from fleet.notices import Notice, NoticeBoard
 from fleet.transcript.story import Outcome
@@ -49,6 +51,21 @@ class CutoffFleet(Protocol):
     ) -> ExitInfo: ...
 
 
+ASKING = "paused at its cap, asking"
+"""Why a run with ``cutoff: ask`` is frozen (``ps`` shows ``frozen: …``)."""
+UNANSWERED = "paused at its cap, nobody answered (`raise NAME` or `resume NAME`)"
+"""Why it stays frozen once nobody answered (its fallback ``freeze``)."""
+
+
+class CapAsker(Protocol):
+    """Who asks a run's operators at its cap (:class:`~fleet.approvals.spend.SpendAsks`)."""
+
+    async def ask_at_cap(self, agent: str, cap: RunBudget, spent: tuple[float, float]) -> bool:
+        """Ask, once per task and cap, to raise ``agent``'s ``cap`` (its run has ``spent``
+        tokens and dollars) or stop it; whether it was asked (or had been)."""
+        ...
+
+
 class RunCapWatch:
     """Arms ``caps`` in each launch and from the ledger; posts capped runs, and carries out
     their cutoffs on the fleet. The fleet launches with this watch (it arms each run), so
@@ -72,6 +89,7 @@ class RunCapWatch:
         self._clock = clock
         self._posting: set[asyncio.Task[None]] = set()
         self._fleet = fleet
+        self.asker: CapAsker | None = None
         caps.on_capped = self._on_capped
 
     async def restore(self) -> None:
@@ -115,6 +133,8 @@ class RunCapWatch:
 
         async def post() -> None:
             await self._cut(agent, cutoff)
+            if cutoff == "ask" and await self._ask(agent):
+                return  # the ask is the message in its thread
             if self._notices is not None:
                 await self._notices.post(notice)  # the board logs the places that failed
 
@@ -127,12 +147,25 @@ class RunCapWatch:
         try:
             if fleet is not None and cutoff == "freeze":
                 await fleet.freeze(agent, reason=why, budget=f"run:{agent}")
+            elif fleet is not None and cutoff == "ask":
+                await fleet.freeze(agent, reason=ASKING, budget=f"run:{agent}")
             elif fleet is not None and cutoff == "stop":
                 await fleet.stop_agent(agent, by=f"its run's cap ({why})", outcome=Outcome.CUT_OFF)
         except AgentNotRunning:
             pass
         except FleetError as exc:
             log.warning("%s: could not %s it at its run's cap: %s", agent, cutoff, exc)
+
+    async def _ask(self, agent: str) -> bool:
+        capped = self.caps.cap_of(agent)
+        if self.asker is None or capped is None:
+            return False
+        cap, tokens, usd = capped
+        try:
+            return await self.asker.ask_at_cap(agent, cap, (tokens, usd))
+        except FleetError as exc:
+            log.warning("%s: could not ask its operators at its run's cap: %s", agent, exc)
+            return False
 
     async def drain(self) -> None:
         """Wait for the capped runs' notices to be posted (at stop)."""

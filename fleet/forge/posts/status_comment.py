@@ -11,6 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
+from fleet.approvals.spend import CHANNEL as SPEND
 from fleet.forge.model import ForgeApi, ForgeApiError, ForgeComment
 from fleet.forge.posts.footer import Provenance
 from fleet.forge.posts.provenance import ProvenanceSource, Spend
@@ -95,9 +96,11 @@ class StatusComment:
     async def _text(self, record: ForgeRunRecord) -> str:
         spend = await self._source.spend(record)
         state = ForgeRunState(record.state)
-        waiting = 0
+        waiting, asking = 0, False
         if state is ForgeRunState.WORKING:
-            waiting = len(await self._approvals.open_approvals(record.agent))
+            open_now = await self._approvals.open_approvals(record.agent)
+            waiting = len(open_now)
+            asking = any(request.channel == SPEND for request in open_now)
         audit = await self._forge.forge_audit(record.id, limit=1)
         doing = self._redact(record.summary or "") or None
         next_step = None
@@ -122,6 +125,7 @@ class StatusComment:
                 provenance=await self._provenance(record, spend),
                 next_step=next_step,
                 ended=ended,
+                asking=asking,
             )
         )
 

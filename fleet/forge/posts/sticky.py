@@ -60,6 +60,7 @@ class StickyState:
     provenance: Provenance
     next_step: str | None = None
     ended: str | None = None
+    asking: bool = False  # paused at its cap, asking (``cutoff: ask``)
 
 
 def status_text(state: StickyState) -> str:
@@ -73,8 +74,15 @@ def status_text(state: StickyState) -> str:
         lines.append(f"Next: {_inline(state.next_step, NEXT_CAP)}")
     if state.state == "working" and state.last_operation:
         lines.append(f"Now: {escape_cell(state.last_operation, NOW_CAP)}")
-    if state.approvals_waiting > 0:
-        n = state.approvals_waiting
+    if state.asking:
+        lines.append(
+            "💸 Its run reached its cap and is paused: a comment mentioning the bot that "
+            "says `raise` (by the raise offered), `raise +AMOUNT` (`+$2`, `+50k`) or `stop` "
+            "answers, from whoever may give it work; so does an answer in chat."
+        )
+    waiting = state.approvals_waiting - state.asking
+    if waiting > 0:
+        n = waiting
         asked = f"{n} approval{'s' if n != 1 else ''}"
         lines.append(f"✋ {asked} waiting: answer in chat, where Fleetwarden asked.")
     lines.append(_spend(state))
@@ -93,6 +101,8 @@ def _state_line(state: StickyState) -> str:
     match state.state:
         case "queued":
             return "⏳ Queued: it starts when its agent, its budget and the fleet's limits allow."
+        case "working" if state.asking:
+            return "💸 Paused at its cap, asking for more."
         case "working" if state.approvals_waiting > 0:
             return "✋ Waiting for approval."
         case "working":

@@ -9,6 +9,9 @@ The events, and what each does::
     labelled fleetwarden:AGENT, assigned to the bot, or an
       issue opened mentioning it (no run on it yet) .......... Begin   (who acts, allowed)
     a comment mentioning the bot on an issue with no run ...... Begin   (allowed)
+    a comment mentioning the bot that says only ``raise
+      [+AMOUNT]`` or ``stop`` on the run's issue or pull
+      request ................................................. Spend   (allowed)
     a comment on the run's pull request, or one mentioning
       the bot on its issue .................................... Continue (allowed)
     a "request changes" review, or one with words, on the
@@ -55,6 +58,17 @@ class Continue:
 
 
 @dataclass(frozen=True, slots=True)
+class Spend:
+    """Answer :attr:`run`'s ask at its cap (``cutoff: ask``) with :attr:`verb` (``raise``,
+    by :attr:`amount` or the offer; or ``stop``), if the event's actor may: answered on the
+    forge, never sent to the agent."""
+
+    run: ForgeRunRecord
+    verb: str
+    amount: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Stop:
     """Stop :attr:`run`: its issue was :attr:`how` (``unlabelled``, ``unassigned``,
     ``closed``), if the event's actor may."""
@@ -78,7 +92,7 @@ class IssueClosed:
     run: ForgeRunRecord
 
 
-Action = Ignore | Begin | Continue | Stop | End | IssueClosed
+Action = Ignore | Begin | Continue | Spend | Stop | End | IssueClosed
 """What one forge event does to forge runs."""
 
 
@@ -148,7 +162,26 @@ def _comment(entry: ForgeEntry, event: ForgeEvent, run: ForgeRunRecord | None) -
     on_pull = event.is_pull and run.pull == event.number
     if not on_pull and not mentioned:
         return Ignore("a comment on the issue without a mention of the bot")
+    said = spend_words(event.body, entry.login) if mentioned else None
+    if said is not None:
+        return Spend(run, *said)
     return Continue(run, "comment")
+
+
+_SPEND_WORDS = re.compile(r"(raise)(?:\s+(\+?\$?[\d.,_]+[km]?))?|(stop)", re.IGNORECASE)
+
+
+def spend_words(text: str, login: str) -> tuple[str, str | None] | None:
+    """A comment that says only ``@login raise [+AMOUNT]`` or ``@login stop`` (the mention
+    anywhere, a trailing ``.`` or ``!`` allowed): the verb and the amount; else ``None``."""
+    pattern = rf"(?<![\w@.])@{re.escape(login)}(?![\w-])"
+    words = " ".join(re.sub(pattern, " ", text, flags=re.IGNORECASE).split()).rstrip(".! ")
+    found = _SPEND_WORDS.fullmatch(words)
+    if found is None:
+        return None
+    if found[3] is not None:
+        return "stop", None
+    return "raise", found[2]
 
 
 def _review(event: ForgeEvent, run: ForgeRunRecord | None) -> Action:

@@ -24,6 +24,10 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+from fleet.approvals.budget_asks import is_budget_ask
+from fleet.approvals.service import ApprovalEvent
+from fleet.approvals.spend import CHANNEL as SPEND
+from fleet.approvals.spend import SpendAsks, SpendError
 from fleet.clock import Clock
 from fleet.errors import FleetwardenError
 from fleet.events import FleetEvent
@@ -42,6 +46,7 @@ from fleet.forge.runs.decide import (
     End,
     Ignore,
     IssueClosed,
+    Spend,
     Stop,
     decide,
 )
@@ -69,8 +74,11 @@ class ForgeWork:
         launcher: ForgeLauncher,
         publisher: Publisher,
         clock: Clock,
+        spend: SpendAsks | None = None,
     ) -> None:
+        """``spend``: the asks at runs' caps a comment answers (``None``: metering is off)."""
         self.forges = forges
+        self.spend = spend
         self.apis = apis
         self.forge = forge
         self.launcher = launcher
@@ -153,6 +161,29 @@ class ForgeWork:
         task = asyncio.get_running_loop().create_task(guarded(), name=what)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def on_approval(self, event: ApprovalEvent) -> None:
+        """An approvals listener: a forge run's ask at its cap is said on its issue too,
+        where the people allowed to give it work may answer with a comment."""
+        request = event.request
+        if not event.opened or request.channel != SPEND or is_budget_ask(request.agent):
+            return
+        self.spawn(self._tell_asked(request.agent), f"the ask of {request.agent} on its issue")
+
+    async def _tell_asked(self, agent: str) -> None:
+        run = await self.forge.agent_forge_run(agent)
+        if run is None or ForgeRunState(run.state) is not ForgeRunState.WORKING:
+            return
+        login = self.forges[run.forge].login
+        said = (
+            f"💸 **{agent}** reached its run's cap and is paused. A comment mentioning "
+            f"@{login} that says only `raise` (by the raise offered), `raise +AMOUNT` (`+$2`, "
+            "`+50k`) or `stop` answers it, from whoever may give it work; so does an answer "
+            "in chat."
+        )
+        await self.publisher.post(run, run.issue, await self.publisher.signed(run, said))
+        await self.forge.audit_forge(run.id, agent, "ask", True, "asked at its run's cap")
+        await self.publisher.refresh(run.id)
 
     async def on_fleet_event(self, event: FleetEvent) -> None:
         """A fleet listener: an agent that ended frees a slot, which a queued run may take."""
@@ -240,6 +271,10 @@ class ForgeWork:
                 return await self._allowed_then(event, lambda: self._begin(event, agent))
             case Continue(run, kind):
                 return await self._allowed_then(event, lambda: self._continue(run, event, kind))
+            case Spend(run, verb, amount):
+                return await self._allowed_then(
+                    event, lambda: self._spend(run, event, verb, amount)
+                )
             case Stop(run, how):
                 return await self._allowed_then(event, lambda: self._stop(run, event, how))
             case End(run):
@@ -268,6 +303,29 @@ class ForgeWork:
 
     async def _continue(self, run: ForgeRunRecord, event: ForgeEvent, kind: str) -> str:
         return await self.onward.on_event(run, event, kind)
+
+    async def _spend(
+        self, run: ForgeRunRecord, event: ForgeEvent, verb: str, amount: str | None
+    ) -> str:
+        """An allowed person's ``raise`` or ``stop`` on a run asking at its cap: carried out
+        and answered where it was said (a ``stop`` with no ask open goes to the agent as
+        the words of a comment, as before)."""
+        by = f"@{event.actor} on {event.forge}"
+        asks = self.spend
+        if asks is None or (verb == "stop" and await asks.open_ask(run.agent) is None):
+            return await self._continue(run, event, "comment")
+        try:
+            if verb == "stop":
+                await asks.stop_asked(run.agent, by=by, how="comment")
+                said = f"Stopped **{run.agent}** at its run's cap, as @{event.actor} asked."
+            else:
+                said = await asks.raise_cap(run.agent, amount, by=by)
+        except SpendError as exc:
+            said = f"Not done: {exc}."
+        await self.forge.audit_forge(run.id, run.agent, verb, True, f"{said[:200]} ({by})")
+        await self.publisher.post(run, event.number, await self.publisher.signed(run, said))
+        await self.publisher.refresh(run.id)
+        return f"{verb}: {said}"
 
     async def _stop(self, run: ForgeRunRecord, event: ForgeEvent, how: str) -> str:
         if ForgeRunState(run.state) is not ForgeRunState.QUEUED:  # else it runs other work

@@ -95,6 +95,7 @@ class Cutoff(enum.StrEnum):
     REFUSE = "refuse"  # the agents keep running; their model requests are refused
     FREEZE = "freeze"  # their processes are frozen (cgroup, else SIGSTOP) until reset/resume
     STOP = "stop"  # they are stopped gracefully, and that is recorded
+    ASK = "ask"  # frozen, and the operators asked once per window to raise the limit or stop
 
 
 @dataclass(frozen=True, slots=True)

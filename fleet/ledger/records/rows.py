@@ -11,6 +11,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from fleet.ledger.database.engine import Row
 from fleet.model import (
+    DEFAULT_ASK_WITHIN,
     AgentSpec,
     AgentState,
     DesiredState,
@@ -124,12 +125,17 @@ def _run_budget(raw: object) -> RunBudget | None:
     if not isinstance(raw, dict):
         return None
     tokens, usd, cutoff = raw.get("max_tokens"), raw.get("max_usd"), raw.get("cutoff")
-    since = raw.get("since")
+    since, within = raw.get("since"), raw.get("ask_within")
+    offer_tokens, offer_usd = raw.get("offer_tokens"), raw.get("offer_usd")
     return RunBudget(
         int(tokens) if isinstance(tokens, int) else None,
         float(usd) if isinstance(usd, int | float) else None,
-        cutoff if cutoff in ("refuse", "freeze", "stop") else "refuse",
+        cutoff if cutoff in ("refuse", "freeze", "stop", "ask") else "refuse",
         from_epoch(since) if isinstance(since, int | float) else None,
+        float(within) if isinstance(within, int | float) and within > 0 else DEFAULT_ASK_WITHIN,
+        "stop" if raw.get("then") == "stop" else "freeze",
+        int(offer_tokens) if isinstance(offer_tokens, int) else None,
+        float(offer_usd) if isinstance(offer_usd, int | float) else None,
     )
 
 

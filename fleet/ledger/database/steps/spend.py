@@ -35,4 +35,27 @@ SPEND: tuple[Migration, ...] = (
             "CREATE INDEX run_quotes_by_agent ON run_quotes(agent, run_id)",
         ),
     ),
+    Migration(
+        27,
+        "spend asks: a run at its cap asks its operators to raise it or stop it",
+        (
+            # One row per ask (its approval request, channel 'spend'): what Fleetwarden
+            # offered and falls back to, read from here, never from the request's words.
+            """CREATE TABLE spend_asks (
+                approval_id TEXT PRIMARY KEY REFERENCES approvals(id),
+                agent TEXT NOT NULL,
+                run_id INTEGER NOT NULL,
+                unit TEXT NOT NULL CHECK (unit IN ('usd', 'tokens')),
+                cap REAL NOT NULL,
+                offer REAL NOT NULL,
+                fallback TEXT NOT NULL CHECK (fallback IN ('stop', 'freeze')),
+                asked_at REAL NOT NULL,
+                outcome TEXT CHECK (outcome IN ('raised', 'stopped', 'frozen', 'closed')),
+                amount REAL,
+                settled_by TEXT,
+                settled_at REAL
+            )""",
+            "CREATE INDEX spend_asks_by_agent ON spend_asks(agent, asked_at)",
+        ),
+    ),
 )

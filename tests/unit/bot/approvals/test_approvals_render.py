@@ -248,3 +248,36 @@ def test_unicode_blanks_are_counted_and_shown_as_code_points() -> None:
         "rm -rf ~",
     ]
     assert reveal("rm\u00a0-rf") == "rm[U+00A0]-rf"
+
+
+SPEND_ASK = {
+    "channel": "spend",
+    "tool": "spend",
+    "subject": "coder-1 reached its $2.00 cap (its run has used 70,000 tokens ($2.1000))",
+    "detail": "`raise coder-1 +$2` or `stop coder-1`. Unanswered within 30 min, it stays frozen.",
+    "pattern": None,
+}
+
+
+def test_an_ask_at_a_cap_reads_apart_from_an_agents_ask() -> None:
+    """💸, Fleetwarden's words and the prefixed commands; never an approval's 🔐 form."""
+    text = ask_message(request(**SPEND_ASK), "!")
+    assert text.startswith("💸 Spend `k7q2` — **coder-1 reached its $2.00 cap")
+    assert "React ✅ raise by the offer · ❌ stop" in text
+    assert "`!raise coder-1 +$2` or `!stop coder-1`" in text
+    assert "🔐" not in text and "asks to use" not in text
+    forged = ask_message(request(tool="spend", subject=SPEND_ASK["subject"]), "!")
+    assert forged.startswith("🔐 Approval `k7q2` — **coder-1** asks to use **spend**")
+
+
+def test_an_ask_at_a_cap_ends_raised_stopped_or_by_its_fallback() -> None:
+    """Who raised it (and by what), who stopped it, or the fallback nobody answering
+    applied."""
+    answered = {"answered_by": "@ann:x on matrix", "answered_at": T0, "how": "reaction"}
+    raised = request(**SPEND_ASK, **answered, state=ApprovalState.ALLOWED)
+    assert "✅ Raised by @ann:x on matrix (reaction)" in ended_message(raised)
+    stopped = request(**SPEND_ASK, **answered, state=ApprovalState.DENIED)
+    assert "⏹ Stopped by @ann:x on matrix" in ended_message(stopped)
+    late = request(**SPEND_ASK, state=ApprovalState.TIMED_OUT, answered_at=T0)
+    assert "⌛ Nobody answered by" in ended_message(late)
+    assert "it stays frozen (`raise` or `resume` continues it)" in ended_message(late)

@@ -13,6 +13,7 @@ from bot.commands.handlers.forge import FORGE, PR
 from bot.commands.handlers.forget import FORGET
 from bot.commands.handlers.hosts import HOSTS
 from bot.commands.handlers.levers import FREEZE
+from bot.commands.handlers.raising import RAISE
 from bot.commands.handlers.repos import BRANCHES, DIFF, DISCARD, MERGE, PUSH
 from bot.commands.handlers.resume import RESUME
 from bot.commands.handlers.schedules import SCHEDULE, SCHEDULE_ADD, SCHEDULE_LIST, SCHEDULE_REMOVE
@@ -51,6 +52,7 @@ READ_ONLY = (
 )
 CONTROL = (
     *(SPAWN, STOP, RESTART, RESUME, SEND, ROSTER_RELOAD, CANCEL, EGRESS_BLOCK, EGRESS_UNBLOCK),
+    RAISE,
     *(INTERRUPT, PERMISSIONS),
     *(MERGE, PUSH, DISCARD, PR),  # merging into a protected branch: an admin, checked per request
 )

@@ -482,3 +482,44 @@ async def test_a_flood_past_the_cap_pings_once_and_says_so_once(world: World) ->
         await world.approvals.withdraw(7, CHANNEL, f"w{n}", "interrupted")
     assert len([m for m in world.chat.sent if m.alert]) == 5
     assert len([m for m in world.chat.sent if "already wait" in m.markdown]) == 1
+
+
+async def test_an_ask_at_a_cap_is_answered_by_a_yes_in_the_thread(world: World) -> None:
+    """A spend ask shows as 💸 in c1's thread; `yes` there allows it, on its own channel,
+    and `!approve` says what that meant."""
+    spent: list[ApprovalRequest] = []
+
+    async def carry_out(request: ApprovalRequest) -> None:
+        spent.append(request)
+
+    await world.approvals.register("spend", carry_out)
+    ask = Ask("cap:1", "spend", "c1 reached its $2.00 cap", "`raise c1 +$2` or `stop c1`.")
+    request = await world.approvals.open(
+        agent="c1", run_id=7, channel="spend", ask=ask, wait_seconds=1800, max_open=1,
+        starter=None, ruled=False,
+    )  # fmt: skip
+    [shown] = [m.markdown for m in world.chat.sent if request.id in m.markdown]
+    assert shown.startswith(f"💸 Spend `{request.id}`") and "`!raise c1 +$2`" in shown
+    await world.say("yes")
+    [done] = spent
+    assert (done.id, done.state, done.how) == (request.id, ApprovalState.ALLOWED, "reply")
+
+
+async def test_a_budgets_ask_is_answered_though_no_run_is_its_own(world: World) -> None:
+    """A budget's ask (no agent, run 0), shown where its scope is followed, is answered by
+    a ✅ there; it is not closed for want of an open run."""
+    await world.ledger.chat.bind_thread("matrix", ROOM, "budget:global", ThreadId(THREAD))
+    spent: list[ApprovalRequest] = []
+
+    async def carry_out(request: ApprovalRequest) -> None:
+        spent.append(request)
+
+    await world.approvals.register("spend", carry_out)
+    ask = Ask("global:0", "spend", "global reached its $50.00 limit", "`raise budget global`")
+    request = await world.approvals.open(
+        agent="budget:global", run_id=0, channel="spend", ask=ask, wait_seconds=1800,
+        max_open=1, starter=None, ruled=False,
+    )  # fmt: skip
+    await world.react("✅", await world.post_of(request))
+    [done] = spent
+    assert (done.state, done.how) == (ApprovalState.ALLOWED, "reaction")

@@ -27,6 +27,7 @@ from fleet.ledger.records.budgets import (
     Budget,
     Burst,
     Confidence,
+    Cutoff,
     Scope,
     Step,
     WindowKind,
@@ -375,6 +376,15 @@ async def test_an_admin_sets_a_budget_that_keeps_the_configs_ladder(
         "Budget for `global` set: 5M tokens per 5h. It replaces the config's budget of "
         "50M tokens per 1w."
     )
+
+
+async def test_budget_set_takes_the_cutoff_ask(ledger: Ledger, book: RecordingBook) -> None:
+    """`--cutoff ask` sets what happens at the limit; a word it does not know is refused."""
+    router = router_for(ledger, book)
+    await say(router, "!budget set global 5M --window 5h --cutoff ask")
+    assert book.set_calls[-1][0].cutoff is Cutoff.ASK
+    said = await say(router, "!budget set global 5M --window 5h --cutoff pray")
+    assert "refuse" in said and "ask" in said and len(book.set_calls) == 1
 
 
 async def test_a_new_scope_in_dollars_with_a_fixed_reset(

@@ -102,6 +102,26 @@ async def test_approvals_link_to_their_chat_messages_and_say_who_answered(
     assert answered["chat_links"][0].startswith("http")
 
 
+async def test_a_runs_ask_at_its_cap_is_marked_apart_from_an_agents_ask(
+    ledger: Ledger, clock: ManualClock, tmp_path: Path
+) -> None:
+    """Only an ask on Fleetwarden's own spend channel is `spend`; an agent's ask with the
+    same tool and words is not."""
+    approvals = Approvals(ledger.approvals, clock)
+    ask = Ask("cap:1", "spend", "coder reached its $2.00 cap")
+    for channel in ("spend", "hook"):
+        await approvals.open(
+            agent="coder", run_id=7, channel=channel, ask=ask, wait_seconds=600.0,
+            max_open=3, starter=None, ruled=channel == "hook",
+        )  # fmt: skip
+        clock.advance(1)
+    page = await views(ledger, clock, tmp_path, HomeConnector("matrix", None)).approvals()
+    assert [(r["spend"], r["subject"]) for r in page["approvals"]] == [
+        (True, "coder reached its $2.00 cap"),
+        (False, "coder reached its $2.00 cap"),
+    ]
+
+
 async def test_an_unknown_agent_is_not_a_page(
     ledger: Ledger, clock: ManualClock, tmp_path: Path
 ) -> None:

@@ -140,7 +140,7 @@ def test_a_run_budget_names_its_cutoff_refuse_by_default() -> None:
     assert RunBudgetEntry(max_tokens=5).to_budget() == RunBudget(5, None, "refuse")
     stop = RunBudgetEntry.model_validate({"max_tokens": 5, "cutoff": "stop"})
     assert stop.to_budget() == RunBudget(5, None, "stop")
-    with pytest.raises(ValidationError, match="'refuse', 'freeze' or 'stop'"):
+    with pytest.raises(ValidationError, match="'refuse', 'freeze', 'stop' or 'ask'"):
         RunBudgetEntry.model_validate({"max_tokens": 5, "cutoff": "kill"})
 
 

@@ -15,6 +15,7 @@ from fleet.forge.runs.decide import (
     End,
     Ignore,
     IssueClosed,
+    Spend,
     Stop,
     decide,
     mentions,
@@ -243,3 +244,27 @@ def test_triggers_switched_off_start_nothing() -> None:
 )
 def test_a_mention_is_a_whole_word(text: str, said: bool) -> None:
     assert mentions(text, "fw-bot") is said
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        ("@fw-bot raise +$2", ("raise", "+$2")),
+        ("@FW-bot raise", ("raise", None)),
+        ("raise +50k @fw-bot!", ("raise", "+50k")),
+        ("@fw-bot stop.", ("stop", None)),
+        ("@fw-bot raise it a bit please", None),
+        ("@fw-bot please stop touching the tests", None),
+        ("@fw-bot2 raise +$2", None),
+    ],
+)
+def test_a_comment_that_says_only_raise_or_stop_answers_the_ask(
+    body: str, said: tuple[str, str | None] | None
+) -> None:
+    """Only the words of an answer, with the bot mentioned, are one; anything else is
+    words for the agent."""
+    action = decide(event(EventKind.COMMENT, body=body), RUN, ENTRY)
+    if said is None:
+        assert isinstance(action, (Continue, Ignore))
+    else:
+        assert action == Spend(RUN, *said)

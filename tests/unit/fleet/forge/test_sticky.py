@@ -149,3 +149,12 @@ def test_a_mention_or_reference_is_coded_without_the_punctuation_after_it() -> N
     text = status_text(state(last_operation="review by @ann on #2: no session to continue"))
     assert "Now: review by `@ann` on `#2`: no session to continue" in text
     assert live_mentions(text.split("<details>")[0]) == []
+
+
+def test_a_run_asking_at_its_cap_says_how_to_answer_on_the_issue() -> None:
+    """Paused at its cap: the state line says so, and how a comment answers; the ask is
+    not counted again among the approvals."""
+    text = status_text(state(approvals_waiting=1, asking=True))
+    assert "💸 Paused at its cap, asking for more." in text
+    assert "`raise +AMOUNT` (`+$2`, `+50k`) or `stop`" in text
+    assert "approval" not in text

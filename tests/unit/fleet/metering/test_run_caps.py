@@ -385,3 +385,28 @@ def test_an_unbounded_request_s_answer_without_usage_fills_the_cap() -> None:
     assert caps.cap_of(AGENT) == (RunBudget(max_tokens=50_000, max_usd=2.0), 50_000.0, 2.0)
     refused = policy.reserve(request(), bounded(10, 0.01))
     assert isinstance(refused, Refuse) and refused.status == 400
+
+
+def test_a_raised_cap_lets_requests_through_and_is_told_again_when_reached() -> None:
+    """`cutoff: ask` at 50k: told "paused" once; raised to 100k, the next requests pass,
+    and reaching the new cap is told again, once."""
+    caps = RunCaps()
+    heard = told(caps)
+    cap = RunBudget(max_tokens=50_000, cutoff="ask", since=T0)
+    caps.arm(AGENT, 1, cap, T0)
+    for _ in range(2):
+        claim = caps.claim(request(), Estimate(9000))
+        assert isinstance(claim, RunClaim)
+        caps.settle(claim, 30_000, None)
+    assert isinstance(caps.claim(request(), Estimate(9000)), Refuse)
+    assert heard[0][1].startswith("ask: **coder-1**: run capped at 50,000 tokens: paused")
+    assert caps.raise_cap(AGENT, RunBudget(max_tokens=100_000, cutoff="ask", since=T0))
+    for _ in range(2):  # 90k, then 120k: past the new cap by one request
+        claim = caps.claim(request(), Estimate(9000))
+        assert isinstance(claim, RunClaim)
+        caps.settle(claim, 30_000, None)
+    assert isinstance(caps.claim(request(), Estimate(9000)), Refuse)
+    assert isinstance(caps.claim(request(), Estimate(9000)), Refuse)
+    assert [said.split(": ")[0] for _, said in heard] == ["ask", "ask"]
+    assert "100,000 tokens: paused" in heard[1][1]
+    assert not caps.raise_cap(AgentName("other"), cap)

@@ -1,0 +1,89 @@
+"""The ``raise`` command: lift the cap of a run that reached it (``cutoff: ask``, or any
+live capped run) and continue it — ``raise NAME [+AMOUNT]``, the amount in the cap's
+measure (``+$2``, ``+2``, ``+50k`` tokens; none: the raise its ask offered, else the cap
+again). It answers the run's open ask at its cap (:mod:`fleet.approvals.spend`); after a
+timeout that left the run frozen it still raises and thaws it. Needs the operator role;
+the agent's starter answers its ask by a reaction or a reply as well."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from bot.commands.errors import CommandError
+from bot.commands.family import Family, command
+from bot.commands.grammar import ArgSpec, CommandSpec
+from bot.commands.request import Reply, Request
+from fleet.approvals.spend import SpendAsks, SpendError
+
+BUDGET: Final = "budget"  # `raise budget SCOPE [+AMOUNT]`
+
+RAISE = CommandSpec(
+    name="raise",
+    summary="Raise the cap of a run that reached it, and continue it.",
+    args=(
+        ArgSpec("NAME", "The agent whose run is capped, e.g. `coder`."),
+        ArgSpec(
+            "AMOUNT",
+            "How much more, in the cap's measure: `+$2` (dollars), `+50k` (tokens), or a "
+            "bare `+2` in the measure the run reached. Default: the raise its ask offered "
+            "(the cap again, unless `run_budget` sets `offer_usd` / `offer_tokens`). After "
+            "`raise budget`: the budget's scope.",
+            required=False,
+        ),
+        ArgSpec(
+            "MORE",
+            "After `raise budget SCOPE`: how much more, in the limit's measure (default: "
+            "its ask's offer, half the limit).",
+            required=False,
+        ),
+    ),
+    control=True,
+    description=(
+        "A run whose `run_budget` has `cutoff: ask` is frozen at its cap and its operators "
+        "are asked once, in its thread (and on its issue for a forge run): `raise NAME "
+        "+AMOUNT` lifts the cap by AMOUNT — for the live run and the agent's settings, so a "
+        "restart keeps it — answers the ask, and continues the run; it is told again when "
+        "it reaches the new cap. `stop NAME` stops it instead. The same as ✅ (raise by the "
+        "offer) or ❌ (stop) on the ask's message, or `yes` / `no` in the thread. Works "
+        "after the ask timed out and left the run frozen, and on any live capped run. "
+        "`raise budget SCOPE [+AMOUNT]` does the same for a budget with `cutoff: ask` at "
+        "its limit: it raises the limit (as `budget set` would, recorded with who) and its "
+        "frozen agents continue."
+    ),
+    examples=("raise coder +$2", "raise budget global +$25"),
+)
+
+
+class RaiseCommand(Family):
+    """The handler of :data:`RAISE`."""
+
+    def __init__(self, asks: SpendAsks | None) -> None:
+        self._asks = asks
+
+    @command(RAISE)
+    async def raise_cap(self, req: Request) -> Reply:
+        name = req.arg("NAME")
+        if self._asks is None:
+            raise CommandError("metering is off: no run has a cap to raise")
+        amount = req.command.args.get("AMOUNT")
+        more = req.command.args.get("MORE")
+        if name == BUDGET:
+            if amount is None:
+                raise CommandError("say which budget: `raise budget SCOPE [+AMOUNT]`")
+            try:
+                said = await self._asks.raise_budget(amount, more, by=req.who)
+            except SpendError as exc:
+                raise CommandError(str(exc)) from None
+            return Reply(said, detail=f"raised budget {amount} {more or '(the offer)'}")
+        if more is not None:
+            raise CommandError(f"`raise {name}` takes one amount, e.g. `raise {name} +$2`")
+        try:
+            said = await self._asks.raise_cap(name, amount, by=req.who)
+        except SpendError as exc:
+            raise CommandError(str(exc)) from None
+        return Reply(
+            said,
+            topic=name,
+            thread_line=f"Cap raised by {req.message.sender}.",
+            detail=f"raised {name} {amount or '(the offer)'}",
+        )

@@ -1,0 +1,162 @@
+"""Asks at a budget's limit (``cutoff: ask``) over a real ledger: the agents it froze are
+kept frozen while the operators are asked once per window, in Fleetwarden's own words; a
+✅ raises the limit by the offer of the record as ``budget set`` would; a ❌ stops the
+agents it froze, as cut off; `raise budget` takes an amount in the limit's measure; the
+freezing is :class:`~fleet.supervisor.cutoffs.CutoffKeeper`'s."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+
+import pytest
+
+from fleet.approvals.service import Approvals
+from fleet.approvals.spend import SpendAsks, SpendError
+from fleet.budgets.model import BudgetStatus, PaceStatus, Source, Transition, parse_window
+from fleet.budgets.runs.caps import RunCaps
+from fleet.clock import ManualClock
+from fleet.ledger import Ledger
+from fleet.ledger.records.approvals import ApprovalState, Decision
+from fleet.ledger.records.budgets import Budget, Cutoff, Freeze, Scope, Step
+from fleet.model import ExitInfo
+from fleet.supervisor.cutoffs import CutoffKeeper
+from fleet.transcript.story import Outcome
+from tests.unit.chat_fakes import T0
+
+GLOBAL = Budget(Scope.parse("global"), parse_window("7d"), limit_usd=50.0, cutoff=Cutoff.ASK)
+
+
+@dataclass
+class Book:
+    """The budgets, as the asks read and set them."""
+
+    budget: Budget = GLOBAL
+    set_by: list[tuple[Budget, str]] = field(default_factory=list)
+
+    def budgets(self) -> list[Budget]:
+        return [self.budget]
+
+    async def statuses(self) -> list[BudgetStatus]:
+        return [
+            BudgetStatus(
+                self.budget, T0, T0 + timedelta(days=7), T0, "usd", 50.0, 50.0, 1.0, 0.0, 50.0,
+                None, PaceStatus.EXHAUSTED, Source.METERING, Step.REFUSE,
+            )
+        ]  # fmt: skip
+
+    async def set_budget(self, budget: Budget, by: str) -> Budget:
+        self.budget = budget
+        self.set_by.append((budget, by))
+        return budget
+
+
+@dataclass
+class Fleet:
+    frozen_now: dict[str, str] = field(default_factory=dict)
+    stopped: list[tuple[str, str, Outcome]] = field(default_factory=list)
+
+    async def freeze(
+        self, name: str, *, reason: str, budget: str = "", by: str | None = None
+    ) -> bool:
+        self.frozen_now[name] = budget
+        return True
+
+    async def thaw(self, name: str) -> bool:
+        return self.frozen_now.pop(name, None) is not None
+
+    async def frozen(self) -> list[Freeze]:
+        return [Freeze(a, b, "asking", T0, "local") for a, b in self.frozen_now.items()]
+
+    async def stop_agent(
+        self, name: str, *, force: bool = False, by: str = "operator",
+        outcome: Outcome = Outcome.STOPPED,
+    ) -> ExitInfo:  # fmt: skip
+        self.stopped.append((name, by, outcome))
+        return ExitInfo(0, "stopped")
+
+
+@dataclass
+class Rig:
+    asks: SpendAsks
+    approvals: Approvals
+    book: Book
+    fleet: Fleet
+    keeper: CutoffKeeper
+
+
+@pytest.fixture
+async def rig(ledger: Ledger, clock: ManualClock) -> Rig:
+    fleet, book = Fleet(), Book()
+    approvals = Approvals(ledger.approvals, clock)
+    asks = SpendAsks(
+        approvals, ledger.spend_asks, ledger.agents, ledger.runs, RunCaps(), lambda: fleet
+    )
+    asks.ask_for_budgets(book)
+    await asks.start()
+    return Rig(asks, approvals, book, fleet, CutoffKeeper(fleet, asks))  # type: ignore[arg-type]
+
+
+async def at_limit(rig: Rig) -> str:
+    """global runs out: coder and tester are frozen and the operators asked."""
+    out = Transition("global", ("coder", "tester"), Step.QUEUE, Step.REFUSE, "at its limit")
+    await rig.keeper.apply(out, Cutoff.ASK)
+    [request] = await rig.approvals.pending()
+    return request.id
+
+
+async def test_at_its_limit_its_agents_are_frozen_and_asked_once_per_window(rig: Rig) -> None:
+    """Both frozen under the budget's key; one ask, of no agent, offering half the limit;
+    the limit reached again in the same window asks nothing more."""
+    request_id = await at_limit(rig)
+    assert rig.fleet.frozen_now == {"coder": "global", "tester": "global"}
+    request = await rig.approvals.get(request_id)
+    assert (request.agent, request.run_id, request.channel) == ("budget:global", 0, "spend")
+    assert request.subject == "global reached its $50.00 limit (its agents: coder, tester)"
+    assert request.detail.startswith("`raise budget global +$25`, or deny this ask (❌)")
+    await at_limit(rig)
+    fewer = Transition("global", ("coder",), Step.QUEUE, Step.REFUSE, "at its limit")
+    await rig.keeper.apply(fewer, Cutoff.ASK)  # a restart, with fewer agents: not asked again
+    assert [r.id for r in await rig.approvals.pending()] == [request_id]
+
+
+async def test_a_yes_raises_the_limit_by_the_offer_as_budget_set_would(rig: Rig) -> None:
+    """✅ sets the budget at $75.00 by whoever answered, as a command's budget."""
+    request_id = await at_limit(rig)
+    await rig.approvals.answer(request_id, by="@ann:x", decision=Decision.ALLOW, how="reaction")
+    assert rig.book.set_by == [(replace(GLOBAL, limit_usd=75.0, source="command"), "@ann:x")]
+
+
+async def test_a_no_stops_the_agents_it_froze_as_cut_off(rig: Rig) -> None:
+    """❌ stops each agent the budget froze, recorded as cut off; the limit stays."""
+    request_id = await at_limit(rig)
+    await rig.approvals.answer(request_id, by="@ann:x", decision=Decision.DENY, how="command")
+    by = "@ann:x, at global's limit"
+    assert rig.fleet.stopped == [
+        ("coder", by, Outcome.CUT_OFF),
+        ("tester", by, Outcome.CUT_OFF),
+    ]
+    assert rig.book.set_by == []
+
+
+async def test_raise_budget_takes_an_amount_and_answers_the_ask(rig: Rig) -> None:
+    """`raise budget global +$10` answers the ask and sets $60.00; an amount in tokens,
+    or a budget that does not ask, is refused saying why."""
+    request_id = await at_limit(rig)
+    with pytest.raises(SpendError, match="not in tokens"):
+        await rig.asks.raise_budget("global", "+50k", by="@ann:x")
+    said = await rig.asks.raise_budget("global", "+$10", by="@ann:x")
+    assert said == "Raised global's limit by $10.00 to $60.00: its agents continue."
+    request = await rig.approvals.get(request_id)
+    assert request.state is ApprovalState.ALLOWED and request.how == "raise"
+    with pytest.raises(SpendError, match="no budget 'agent:x' asks at its limit"):
+        await rig.asks.raise_budget("agent:x", None, by="@ann:x")
+
+
+async def test_nobody_answering_leaves_them_frozen(rig: Rig, clock: ManualClock) -> None:
+    """Past 30 minutes the ask times out; the agents stay frozen until the window resets."""
+    await at_limit(rig)
+    clock.advance(1801)
+    [ended] = await rig.approvals.expire()
+    assert ended.state is ApprovalState.TIMED_OUT
+    assert rig.fleet.stopped == [] and set(rig.fleet.frozen_now) == {"coder", "tester"}
