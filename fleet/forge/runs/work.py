@@ -308,11 +308,12 @@ class ForgeWork:
         self, run: ForgeRunRecord, event: ForgeEvent, verb: str, amount: str | None
     ) -> str:
         """An allowed person's ``raise`` or ``stop`` on a run asking at its cap: carried out
-        and answered where it was said (a ``stop`` with no ask open goes to the agent as
-        the words of a comment, as before)."""
+        and answered where it was said. With no ask open, the words go to the agent as a
+        comment's, as before: from the forge, a cap is raised only when Fleetwarden asked
+        (an operator's ``raise`` in chat lifts one at any time)."""
         by = f"@{event.actor} on {event.forge}"
         asks = self.spend
-        if asks is None or (verb == "stop" and await asks.open_ask(run.agent) is None):
+        if asks is None or await asks.open_ask(run.agent) is None:
             return await self._continue(run, event, "comment")
         try:
             if verb == "stop":
