@@ -102,9 +102,10 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
 def test_a_run_at_its_cap_is_paused_asked_once_and_raised_by_a_word(
     rig: Rig, tmp_path: Path
 ) -> None:
-    """$0.30 cap at $0.21 a request: two served, the third refused; the run is frozen and
-    asked once ("raise coder +$0.30 or stop coder"); `raise coder +$2` lifts the cap to
-    $2.30 and thaws it: it is served past the old cap, and the ask says who raised it."""
+    """$0.30 cap at $0.21 a request: two served, the third held — never refused; the run
+    is frozen and asked once ("raise coder +$0.30 or stop coder"); `raise coder +$2` lifts
+    the cap to $2.30 and thaws it: the held request is served as if its answer had been
+    slow, the agent goes on past the old cap, and the ask says who raised it."""
     bot, fake = rig
     state = tmp_path / "state"
     bot.command("spawn coder", r"capped at \$0\.30")
@@ -117,10 +118,12 @@ def test_a_run_at_its_cap_is_paused_asked_once_and_raised_by_a_word(
     bot.command("pending", asked.group(1))
     bot.command("raise coder +$2", r"Raised coder's cap by \$2\.00 .* to \$2\.30: it goes on")
     bot.expect(r"✅ Raised by .* \(raised by \$2\.00\): it goes on")
+    bot.expect(r"answer 3/3: spent", timeout=30)  # the held request, served after all
+    assert len(fake.requests) == 3
     bot.command("ps", r"coder\s+stub / \S+\s+running")
     bot.command("send coder ask 2", r"answer 2/2: spent", timeout=30)
-    assert len(fake.requests) == 4  # $0.84: past the old cap, under the new one
-    assert wait_until(lambda: served(state, "coder") == 4, timeout=10)
+    assert len(fake.requests) == 5  # $1.05: past the old cap, under the new one
+    assert wait_until(lambda: served(state, "coder") == 5, timeout=10)
     assert spend_asks(state) == [("coder", "usd", 0.3, 0.3, "freeze", "raised", 2.0)]
     assert bot.stdout.count("raise coder +$0.30 or stop coder") == 1  # asked once
     bot.command("raise coder +50k", r"not in tokens: raise it in dollars")

@@ -101,7 +101,7 @@ def test_a_comment_on_the_issue_raises_a_forge_runs_cap_and_thaws_it(
     provider: FakeProvider,
     bot: tuple[ConsoleBot, int],
 ) -> None:
-    """Two requests served, the third refused: paused and asked, the status comment says
+    """Two requests served, the third held: paused and asked, the status comment says
     so, and a comment says how to answer; a stranger's `@bot stop` is ignored; the writer's
     `@bot raise +$1` raises the cap to $1.30, is answered on the issue, and the run is
     served past its old cap."""
@@ -143,7 +143,7 @@ def test_a_comment_on_the_issue_raises_a_forge_runs_cap_and_thaws_it(
     assert rows == [("raised", 1.0, f"@{WRITER} on gh")]
     console.command("ps", r"coder\s+stub / \S+\s+running")
     console.command("send coder ask 1", r"answer 1/1: spent", timeout=30)
-    assert len(provider.requests) == 3
+    assert len(provider.requests) == 4  # the request held at the cap, then one more
     assert "raise +$1" not in console.stdout  # never sent to the agent
     outcomes = ledger_rows(tmp_path, "SELECT outcome FROM forge_deliveries ORDER BY rowid")
     assert any(f"@{STRANGER}" in str(row[0]) for row in outcomes), outcomes

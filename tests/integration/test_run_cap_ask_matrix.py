@@ -98,7 +98,7 @@ async def running(world: Encrypted) -> AsyncIterator[FakeProvider]:
 async def test_the_operators_reaction_raises_a_run_at_its_cap_and_thaws_it(
     world: Encrypted, running: FakeProvider
 ) -> None:
-    """Two requests served, the third refused: the 💸 ask shows in coder's thread; a
+    """Two requests served, the third held: the 💸 ask shows in coder's thread; a
     viewer's ✅ is refused; the operator's ✅ raises the cap by the $1 offer to $1.30, and
     the run is served past its old cap."""
     op, viewer = world.operator, world.viewer

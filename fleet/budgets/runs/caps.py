@@ -22,6 +22,13 @@ is told once; refused only because requests in flight may fill the cap, a reques
 429 with a short ``retry-after`` (it may fit when they settle). A cap in dollars refuses a
 model without a price, as a budget in dollars does.
 
+A cap that **asks** (``cutoff: ask``) holds its run's requests instead (a policy ``Hold``,
+looked at again every :data:`ASK_LOOK`, waited out up to the proxy's ``max_hold``): the run
+is paused and its operators asked once; a raise lets the held request go on as if its
+answer had been slow, and the agent never sees a refusal; a stop ends the run, and what
+it still had held is refused. A request that finds the cap reached only after its verdict
+gets 429 with a short ``retry-after``, and is held when it comes again.
+
 A cap belongs to the agent's **task**: a run the watchdog restarts continues it (armed
 with the same start, :attr:`~fleet.model.RunBudget.since`), keeping what it spent and
 what it still has in flight. Runs are armed in the launch path before their process
@@ -44,6 +51,7 @@ from typing import Final
 from fleet.budgets.runs.budget import UNPRICED_FIX, cap_text
 from fleet.metering.policy import (
     Estimate,
+    Hold,
     Policy,
     Refuse,
     RequestInfo,
@@ -61,6 +69,8 @@ _THEN: Final = {
     "ask": "it is paused, and its operators are asked: `raise {agent} +AMOUNT` or `stop {agent}`",
 }
 RETRY_INFLIGHT: Final = 2.0  # seconds: requests in flight settle within an answer or two
+ASK_LOOK: Final = timedelta(seconds=1)
+"""How often a request held at a cap that asks looks again whether it was raised."""
 _EARLY: Final = 64  # spend kept per agent from before its run was armed (a reattach)
 
 _SAME_START: Final = timedelta(milliseconds=1)
@@ -203,12 +213,31 @@ class RunCaps:
         run.cap, run.told = cap, False
         return True
 
-    def check(self, request: RequestInfo) -> Refuse | None:
-        """Refuse a request of a capped run before anything else is asked."""
-        run = self._runs.get(request.agent)
-        if run is None or not run.reached():
+    def check(self, request: RequestInfo) -> Refuse | Hold | None:
+        """Refuse a request of a capped run before anything else is asked — or, when its
+        cap asks (``cutoff: ask``), hold it while its operators are asked: it goes on when
+        the cap is raised, and is refused when the run ends (stopped at its cap)."""
+        agent = request.agent
+        run = self._runs.get(agent)
+        if run is None:
+            ended = self._ended.get(agent)
+            if ended is not None and ended.cap.cutoff == "ask" and ended.reached():
+                return Refuse(
+                    0.0,
+                    f"{agent}'s run ended at its cap of {cap_text(ended.cap)}: refused",
+                    status=400,
+                )
             return None
-        return self._capped(request.agent, run)
+        if not run.reached():
+            return None
+        if run.cap.cutoff == "ask":
+            self._capped(agent, run)  # said once: the run is paused and its operators asked
+            return Hold(
+                request.at + ASK_LOOK,
+                f"{agent}'s run is paused at its cap of {cap_text(run.cap)} while its "
+                "operators are asked to raise it",
+            )
+        return self._capped(agent, run)
 
     def claim(self, request: RequestInfo, estimate: Estimate) -> RunClaim | Refuse:
         """Claim ``estimate``'s worst case on the request's run, or refuse it (see the
@@ -217,7 +246,10 @@ class RunCaps:
         if run is None:
             return RunClaim(next(self._ids), agent, None, request.at)
         if run.reached():
-            return self._capped(agent, run)
+            refused = self._capped(agent, run)
+            if run.cap.cutoff == "ask":  # reached since its verdict: held when it comes again
+                return Refuse(RETRY_INFLIGHT, refused.reason)
+            return refused
         if run.cap.max_usd is not None and estimate.usd is None:
             model = estimate.model or request.model
             what = f"model {model!r} has no price" if model else "the request names no model"

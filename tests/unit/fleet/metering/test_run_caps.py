@@ -8,7 +8,15 @@ import random
 from datetime import timedelta
 
 from fleet.budgets.runs.caps import RETRY_INFLIGHT, CappedPolicy, RunCaps, RunClaim
-from fleet.metering.policy import ALLOW, AllowAll, Estimate, Refuse, RequestInfo, Reservation
+from fleet.metering.policy import (
+    ALLOW,
+    AllowAll,
+    Estimate,
+    Hold,
+    Refuse,
+    RequestInfo,
+    Reservation,
+)
 from fleet.model import RunBudget
 from fleet.names import AgentName
 from tests.unit.chat_fakes import T0
@@ -410,3 +418,35 @@ def test_a_raised_cap_lets_requests_through_and_is_told_again_when_reached() -> 
     assert [said.split(": ")[0] for _, said in heard] == ["ask", "ask"]
     assert "100,000 tokens: paused" in heard[1][1]
     assert not caps.raise_cap(AgentName("other"), cap)
+
+
+def test_a_cap_that_asks_holds_its_requests_until_raised_and_refuses_them_once_stopped() -> None:
+    """`cutoff: ask`: a request past the cap is held (looked at again in a second), never
+    refused while its operators are asked; raised, it goes on; a run stopped at its cap has
+    what it still held refused (400), until the agent's next run is armed."""
+    caps = RunCaps()
+    heard = told(caps)
+    cap = RunBudget(max_tokens=50_000, cutoff="ask", since=T0)
+    caps.arm(AGENT, 1, cap, T0)
+    claim = caps.claim(request(), Estimate(9000))
+    assert isinstance(claim, RunClaim)
+    caps.settle(claim, 60_000, None)
+    held = caps.check(request(20))
+    assert isinstance(held, Hold) and held.until == T0 + _s(21)
+    assert "paused at its cap of 50,000 tokens while its operators are asked" in held.reason
+    assert isinstance(caps.check(request(21)), Hold)
+    assert len(heard) == 1  # asked once, however often the held request looks again
+    late = caps.claim(request(), Estimate(9000))  # found reached only after its verdict
+    assert isinstance(late, Refuse) and (late.status, late.retry_after) == (429, RETRY_INFLIGHT)
+    assert caps.raise_cap(AGENT, RunBudget(max_tokens=100_000, cutoff="ask", since=T0))
+    assert caps.check(request(22)) is None  # the held request goes on
+    claim = caps.claim(request(), Estimate(9000))
+    assert isinstance(claim, RunClaim)
+    caps.settle(claim, 50_000, None)  # 110k: past the new cap
+    assert isinstance(caps.check(request(30)), Hold)
+    caps.end(AGENT, 1)  # stopped at its cap
+    refused = caps.check(request(31))
+    assert isinstance(refused, Refuse) and refused.status == 400
+    assert "run ended at its cap of 100,000 tokens" in refused.reason
+    caps.arm(AGENT, 2, cap, T0 + _s(60))  # a new task
+    assert caps.check(request(61)) is None
