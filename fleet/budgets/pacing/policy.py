@@ -47,7 +47,11 @@ What a request gets, by the place of the budget that governs its agent:
   the limit at the end of a window, as long as the fleet's peak rate is under
   ``1 + (margin / 2) / tick`` times the line's (16× with a 60 s tick); opening it before
   the step-down point (``margin``) keeps each opening from also stepping the budget down;
-* ``refuse`` → :class:`Refuse` with ``retry_after`` = seconds to the window's end.
+* ``refuse`` → :class:`Refuse` with ``retry_after`` = seconds to the window's end — or,
+  for a budget whose cutoff asks (``cutoff: ask``), :class:`Hold`, looked at again every
+  :data:`ASK_LOOK`, while its operators are asked to raise the limit: raised, the held
+  request goes on; a request that reached the limit between two looks is refused with a
+  short ``retry_after``, and held when it comes again.
 
 Hard limits bind on every request, not at the tick: see :meth:`PacingPolicy.reserve`.
 
@@ -66,11 +70,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, tzinfo
 
-from fleet.budgets.model import BudgetStatus, Groups, PaceStatus, Transition
-from fleet.budgets.pacing.law import catch_up_time, fits, headroom
+from fleet.budgets.model import BudgetStatus, Groups, Transition
+from fleet.budgets.pacing.ladder import advance, fresh
+from fleet.budgets.pacing.law import fits, headroom
 from fleet.budgets.pacing.live import LiveSpend
 from fleet.budgets.wording import BudgetState, Wording
-from fleet.ledger.records.budgets import Burst, Step
+from fleet.ledger.records.budgets import Burst, Cutoff, Step
 from fleet.metering.policy import (
     ALLOW,
     Estimate,
@@ -92,6 +97,10 @@ MAX_HOLD = timedelta(minutes=15)
 MARGIN = timedelta(minutes=30)
 """How far (in the line's time) under the even-spread line a budget must be to step down;
 the queue opens at half of it."""
+
+ASK_LOOK = timedelta(seconds=1)
+"""How often a request held at a budget's limit that asks (``cutoff: ask``) looks again
+whether the limit was raised."""
 
 SETTLE = timedelta(minutes=5)
 """How long a place is given to show its effect on the burn rate before the budget is
@@ -145,7 +154,11 @@ class PacingPolicy(Wording):
             wait = (state.status.end - at).total_seconds()
             if wait <= 0:  # the window has reset; the next tick will see it
                 return ALLOW
-            return Refuse(wait, f"{state.status.budget.key} reached its limit")
+            key = state.status.budget.key
+            if state.status.budget.cutoff is Cutoff.ASK:  # held while its operators are asked
+                reason = f"{key} reached its limit; its operators are asked to raise it"
+                return Hold(min(state.status.end, at + ASK_LOOK), reason)
+            return Refuse(wait, f"{key} reached its limit")
         if self._burst_for(request.agent, at) is not None:
             return ALLOW
         queued = state.queued_until
@@ -174,6 +187,8 @@ class PacingPolicy(Wording):
         if state.refusing or self._over(state):
             self._exhaust(state)
             wait = max((status.end - request.at).total_seconds(), 1.0)
+            if status.budget.cutoff is Cutoff.ASK:  # reached since its verdict: held next time
+                wait = min(wait, ASK_LOOK.total_seconds() * 2)
             return Refuse(wait, f"{key} reached its limit")
         claim = self.live.reserve(key, status.unit, estimate.amount(status.unit))
         if status.usd_used is not None:
@@ -242,14 +257,15 @@ class PacingPolicy(Wording):
             seen.add(key)
             state = self._budgets.get(key)
             if state is None or state.status.budget != status.budget:
-                state = self._fresh(status, state)
+                resumed = self._resume.pop(key, None) if state is None else None
+                state = fresh(status, state, resumed)
                 self._budgets[key] = state
             state.status = status
             if mark is not None:
                 self.live.rebase(key, mark)
                 self.live.rebase(key + _DOLLARS, mark)
             before = (state.step, state.level, state.place)
-            self._advance(state)
+            advance(state, self._over(state), margin=self._margin, settle=self._settle)
             if state.place != before[2]:
                 state.since = now
             if (state.step, state.level) != before[:2]:
@@ -336,53 +352,6 @@ class PacingPolicy(Wording):
             return replace(status, burst=burst)
         queued = state.queued_until if state.step is Step.QUEUE else None
         return replace(status, step=state.step, level=state.level, queued_until=queued, burst=burst)
-
-    # -- the rules -------------------------------------------------------------------------
-
-    def _advance(self, state: BudgetState) -> None:
-        """Move ``state`` at most one place, by the rules in the module docstring."""
-        status = state.status
-        if status.status is PaceStatus.EXHAUSTED or (status.limit > 0 and self._over(state)):
-            state.refusing = True
-            state.queued_until = None
-            return
-        if state.refusing:
-            state.refusing = False
-            state.place = 0
-        caught_up = catch_up_time(status.limit, status.used, status.start, status.end)
-        settled = state.since is None or status.now - state.since >= self._settle
-        if status.status is PaceStatus.OVER or (
-            status.pace_ratio > 1.0 and status.projected_exhaustion is not None and settled
-        ):
-            state.place = min(state.place + 1, state.floor + 1)
-        elif caught_up <= status.now - self._margin:
-            state.place = max(state.place - 1, 0)
-        if state.step is Step.QUEUE:
-            state.queued_until = min(caught_up + self._margin / 2, status.end)
-        else:
-            state.queued_until = None
-
-    def _fresh(self, status: BudgetStatus, old: BudgetState | None) -> BudgetState:
-        """State for a budget seen for the first time (or redefined: keep its place,
-        within the new ladder)."""
-        ladder = status.budget.ladder
-        floor = max((len(models) for models in ladder.values()), default=1) - 1
-        rungs = {
-            model: (models, index)
-            for models in ladder.values()
-            for index, model in enumerate(models)
-        }
-        state = BudgetState(status, floor, rungs)
-        if old is not None:
-            state.place = min(old.place, floor + 1)
-            state.refusing = old.refusing
-        elif status.budget.key in self._resume:
-            step, level, since = self._resume.pop(status.budget.key)
-            places = {Step.DOWNGRADE: min(max(level, 1), floor), Step.QUEUE: floor + 1}
-            state.place = places.get(step, 0)
-            state.refusing = step is Step.REFUSE
-            state.since = since
-        return state
 
     def resume(self, places: Mapping[str, tuple[Step, int, datetime | None]]) -> None:
         """Start budgets where a previous run left them (budget key → step, level, since),

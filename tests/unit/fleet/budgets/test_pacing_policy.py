@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from fleet.budgets.model import BudgetStatus, Groups, Source
 from fleet.budgets.pacing.law import Spent, assess, catch_up_time
-from fleet.budgets.pacing.policy import MARGIN, MAX_HOLD, SETTLE, PacingPolicy
-from fleet.ledger.records.budgets import Budget, Burst, Scope, Step, WindowKind, WindowSpec
-from fleet.metering.policy import ALLOW, Hold, Refuse, RequestInfo, Rewrite, Verdict
+from fleet.budgets.pacing.policy import ASK_LOOK, MARGIN, MAX_HOLD, SETTLE, PacingPolicy
+from fleet.ledger.records.budgets import (
+    Budget,
+    Burst,
+    Cutoff,
+    Scope,
+    Step,
+    WindowKind,
+    WindowSpec,
+)
+from fleet.metering.policy import ALLOW, Estimate, Hold, Refuse, RequestInfo, Rewrite, Verdict
 from fleet.names import AgentName
 
 START = datetime(2025, 3, 3, tzinfo=UTC)
@@ -184,6 +193,27 @@ def test_the_hard_limit_refuses_until_the_reset() -> None:
     )
     assert ask(policy, at=now) == Refuse(6 * 3600.0, f"{KEY} reached its limit")
     assert ask(policy, at=END) is ALLOW  # reset: the next tick will see the new window
+
+
+def test_a_limit_that_asks_holds_requests_until_it_is_raised() -> None:
+    """`cutoff: ask`: at the limit a request is held, looked at again in a second — never
+    refused while the operators are asked; one reaching the limit between two looks is
+    refused with a short retry-after; once the limit is raised it goes on."""
+    asking = replace(BUDGET, cutoff=Cutoff.ASK)
+    policy = PacingPolicy(GROUPS)
+    now = END - timedelta(hours=6)
+    policy.update([status(2.0, now, budget=asking)], GOVERNING, now)
+    held = ask(policy, at=now)
+    assert held == Hold(
+        now + ASK_LOOK, f"{KEY} reached its limit; its operators are asked to raise it"
+    )
+    late = policy.reserve(
+        RequestInfo(AgentName("coder-1"), "anthropic", "messages", OPUS, True, now),
+        Estimate(100),
+    )
+    assert isinstance(late, Refuse) and late.retry_after == 2 * ASK_LOOK.total_seconds()
+    policy.update([status(1.0, now, budget=asking)], GOVERNING, now)  # raised: under it again
+    assert not isinstance(ask(policy, at=now), Hold | Refuse)
 
 
 def test_a_new_window_starts_again_from_none() -> None:
