@@ -29,7 +29,7 @@ from dataclasses import replace
 from typing import Protocol
 
 from fleet.approvals.budget_asks import PREFIX, BudgetAsks, BudgetBook, is_budget_ask
-from fleet.approvals.service import AlreadyAnswered, Approvals
+from fleet.approvals.service import AlreadyAnswered, ApprovalEvent, Approvals
 from fleet.budgets.runs.asking import (
     RaiseError,
     Unit,
@@ -101,8 +101,19 @@ class SpendAsks:
         self._budgets = BudgetAsks(self._approvals, self._asks, book, self._fleet, CHANNEL)
 
     async def start(self) -> None:
-        """Carry out this channel's answers from now on (asks opened before a restart too)."""
+        """Carry out this channel's answers from now on (asks opened before a restart too),
+        and keep on each ask's row how it ended when its run ended first."""
         await self._approvals.register(CHANNEL, self._deliver)
+        self._approvals.subscribe(self._on_event)
+
+    async def _on_event(self, event: ApprovalEvent) -> None:
+        """An ask closed because its run ended before anyone answered (nothing is carried
+        out then: a closed request is delivered to nobody) is settled ``closed``."""
+        request = event.request
+        if event.opened or request.channel != CHANNEL:
+            return
+        if request.state is ApprovalState.CLOSED:
+            await self._asks.settle_spend_ask(request.id, "closed", None, None)
 
     # -- asking --------------------------------------------------------------------------
 

@@ -221,3 +221,15 @@ async def test_stop_name_answers_the_open_ask_and_leaves_the_stop_to_its_caller(
     settled = await rig.ledger.spend_asks.spend_ask(request_id)
     assert settled is not None and settled.outcome == "stopped" and rig.fleet.stopped == []
     assert not await rig.asks.stop_asked(AGENT, by="@ann:x on matrix")
+
+
+async def test_an_ask_whose_run_ended_first_is_kept_as_closed(rig: Rig) -> None:
+    """The run ended before anyone answered: its ask is closed with it, and its row says
+    so — nothing is raised or stopped."""
+    request_id = await asked(rig)
+    await rig.approvals.close_run(rig.run_id, "coder ended")
+    request = await rig.approvals.get(request_id)
+    assert request.state is ApprovalState.CLOSED
+    settled = await rig.ledger.spend_asks.spend_ask(request_id)
+    assert settled is not None and settled.outcome == "closed" and settled.amount is None
+    assert rig.fleet.stopped == [] and AGENT in rig.fleet.frozen_now
