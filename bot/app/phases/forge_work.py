@@ -116,6 +116,7 @@ async def start_forges(
         source=source,
         redact=at.redactor.redact,
         tell=_teller(notify),
+        freezes=ledger.budgets.freezes,  # a paused run says so on its issue
     )
     work = ForgeWork(
         forges=cfg.forges,

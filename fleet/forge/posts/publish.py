@@ -40,6 +40,7 @@ from fleet.forge.schema import ForgeEntry
 from fleet.forge.text.defuse import BODY_LIMIT, defuse, fenced
 from fleet.forge.text.hidden import cap, unseen_free
 from fleet.forge.text.rendered import inert
+from fleet.ledger.records.budgets import Freeze
 from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState, Slug
 from fleet.ledger.records.lines import LineRecord, LineState
 from fleet.ledger.stores.approvals import ApprovalsStore
@@ -71,6 +72,7 @@ class Publisher:
         source: ProvenanceSource,
         redact: Callable[[str], str],
         tell: Tell | None = None,
+        freezes: Callable[[], Awaitable[list[Freeze]]] | None = None,
     ) -> None:
         self._forges = forges
         self._tell = tell
@@ -89,6 +91,7 @@ class Publisher:
             redact=redact,
             post=self._post,
             api=self._api,
+            freezes=freezes,
         )
 
     def _api(self, record: ForgeRunRecord) -> ForgeApi:

@@ -17,6 +17,7 @@ from fleet.forge.posts.footer import Provenance
 from fleet.forge.posts.provenance import ProvenanceSource, Spend
 from fleet.forge.posts.sticky import StickyState, status_text
 from fleet.forge.posts.unpublished import BRANCH_ENDED, detail_part, fix_words, public_part
+from fleet.ledger.records.budgets import Freeze
 from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState
 from fleet.ledger.stores.approvals import ApprovalsStore
 from fleet.ledger.stores.forge import ForgeStore
@@ -40,7 +41,11 @@ class StatusComment:
         redact: Callable[[str], str],
         post: Post,
         api: Callable[[ForgeRunRecord], ForgeApi],
+        freezes: Callable[[], Awaitable[list[Freeze]]] | None = None,
     ) -> None:
+        """``freezes``: the agents frozen now (a run paused at a cap or a budget's limit
+        says so on its issue)."""
+        self._freezes = freezes
         self._forge = forge
         self._approvals = approvals
         self._source = source
@@ -101,6 +106,10 @@ class StatusComment:
             open_now = await self._approvals.open_approvals(record.agent)
             waiting = len(open_now)
             asking = any(request.channel == SPEND for request in open_now)
+        paused = None
+        if state is ForgeRunState.WORKING and not asking and self._freezes is not None:
+            frozen = [f for f in await self._freezes() if f.agent == record.agent]
+            paused = frozen[0].reason if frozen else None
         audit = await self._forge.forge_audit(record.id, limit=1)
         doing = self._redact(record.summary or "") or None
         next_step = None
@@ -126,6 +135,7 @@ class StatusComment:
                 next_step=next_step,
                 ended=ended,
                 asking=asking,
+                paused=paused,
             )
         )
 

@@ -61,6 +61,7 @@ class StickyState:
     next_step: str | None = None
     ended: str | None = None
     asking: bool = False  # paused at its cap, asking (``cutoff: ask``)
+    paused: str | None = None  # frozen, not asking: why (a cap nobody answered, a budget…)
 
 
 def status_text(state: StickyState) -> str:
@@ -103,6 +104,8 @@ def _state_line(state: StickyState) -> str:
             return "⏳ Queued: it starts when its agent, its budget and the fleet's limits allow."
         case "working" if state.asking:
             return "💸 Paused at its cap, asking for more."
+        case "working" if state.paused:
+            return f"⏸ Frozen: {escape_cell(state.paused, NOW_CAP)}."
         case "working" if state.approvals_waiting > 0:
             return "✋ Waiting for approval."
         case "working":

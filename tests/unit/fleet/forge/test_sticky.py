@@ -158,3 +158,14 @@ def test_a_run_asking_at_its_cap_says_how_to_answer_on_the_issue() -> None:
     assert "💸 Paused at its cap, asking for more." in text
     assert "`raise +AMOUNT` (`+$2`, `+50k`) or `stop`" in text
     assert "approval" not in text
+
+
+def test_a_frozen_run_says_so_and_why_in_words_made_safe() -> None:
+    """Frozen and no longer asking (nobody answered its ask; a budget's limit; an
+    operator's `freeze` with a reason of their own): the state line says why, escaped."""
+    text = status_text(state(paused="paused at its cap, nobody answered"))
+    assert "⏸ Frozen: paused at its cap, nobody answered." in text
+    assert "🛠 Working" not in text
+    hostile = status_text(state(paused="@everyone <img src=x> [a](javascript:x)"))
+    assert live_mentions(hostile.split("<details>")[0]) == []
+    assert "<img" not in hostile.split("<details>")[0]
