@@ -133,14 +133,20 @@ class BudgetService:
         held = self.holds.held(status.budget.key, status.unit)
         return replace(status, held=held.amount, holding=held.runs)
 
-    def scopes_over(self, agent: str) -> list[str]:
-        """The scopes over ``agent`` (its own, its groups, the host, account and provider
-        its requests go through, global), most specific first."""
-        return [str(scope) for scope in self._groups.chain(agent, self._via(agent))]
+    def governing_key(self, agent: str) -> str | None:
+        """The budget that governs ``agent`` (the scope rule: the most specific of its
+        own, its groups', the host's, account's and provider's its requests go through, and
+        global), if any."""
+        budget = governing(agent, self._budgets, self._groups, self._via(agent))
+        return None if budget is None else budget.key
 
     def live(self, key: str) -> tuple[BudgetStatus, float] | None:
         """Budget ``key`` as of the last tick, and what it has used now."""
         return self.policy.live_status(key)
+
+    def live_dollars(self, key: str) -> float | None:
+        """The dollars budget ``key`` with limits in both measures has used now."""
+        return self.policy.live_dollars(key)
 
     async def set_budget(self, budget: Budget, by: str) -> Budget:
         if self._unenforceable is not None:

@@ -341,6 +341,14 @@ class PacingPolicy(Wording):
         state = self._budgets.get(key)
         return None if state is None else (state.status, self._live_used(state))
 
+    def live_dollars(self, key: str) -> float | None:
+        """The dollars budget ``key`` — one with a limit in tokens and one in dollars — has
+        used now (live); ``None`` for any other budget."""
+        state = self._budgets.get(key)
+        if state is None or state.status.usd_used is None:
+            return None
+        return state.status.usd_used + self.live.extra(key + _DOLLARS)
+
     def annotate(self, status: BudgetStatus) -> BudgetStatus:
         """``status`` with the policy's step, level, queue time and burst filled in."""
         state = self._budgets.get(status.budget.key)

@@ -5,16 +5,19 @@ recorded, reduced as the run's metered usage arrives (the proxy's settle), and r
 when the run ends or the launch did not start.
 
 Held now, per unit: ``max(0, hold − spent since the run began)``. A hold counts against
-every budget over its agent — the agent's own, its groups and their parents, the host,
-account and provider scopes its requests go through, and global — each in the budget's
-unit: what the budget has used now, plus what the other runs hold, plus this launch's
-hold must fit under its limit; else the launch waits for a run to end (for the window's
-reset, when no run holds anything). Everything here
-answers from memory, on the event loop."""
+the budget that governs its agent — the one the proxy holds its requests to, by the scope
+rule (the most specific of the agent's own, its groups', the host's, account's and
+provider's its requests go through, and global) — in the budget's unit, and in dollars
+too for a budget with a limit in each: what the budget has used now, plus what the other
+runs hold, plus this launch's hold must fit under its limit; else the launch waits for a
+run to end. A launch quoted above what is left of the budget starts when no other run
+holds anything (alone, its cap and the budget's limit bind it as usual): a quote never
+keeps a launch waiting for what can never come. Everything here answers from memory, on
+the event loop."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -43,12 +46,16 @@ class Live(Protocol):
     """The budgets as holds are checked against them
     (:class:`fleet.budgets.service.BudgetService`)."""
 
-    def scopes_over(self, agent: str) -> Sequence[str]:
-        """The scopes over ``agent``, most specific first, global last."""
+    def governing_key(self, agent: str) -> str | None:
+        """The budget that governs ``agent``, if any."""
         ...
 
     def live(self, key: str) -> tuple[BudgetStatus, float] | None:
         """Budget ``key`` as of the last tick, and what it has used now."""
+        ...
+
+    def live_dollars(self, key: str) -> float | None:
+        """The dollars budget ``key`` with limits in both measures has used now."""
         ...
 
 
@@ -82,7 +89,7 @@ class Holds:
         hold = _hold_of(quote)
         if not hold or agent in self._holds:
             return None, None
-        taken = Taken(agent, hold, frozenset(self._budgets.scopes_over(agent)))
+        taken = Taken(agent, hold, self._scopes(agent))
         self._holds[agent] = taken
         return taken, None
 
@@ -90,14 +97,27 @@ class Holds:
         """Why ``quote``'s hold does not fit under a budget over ``agent`` now (``None``:
         it fits under all of them), taking nothing."""
         hold = _hold_of(quote)
-        for key in self._budgets.scopes_over(agent):
+        for key in self._scopes(agent):
             found = self._budgets.live(key)
-            if found is None or found[0].unit not in hold:
+            if found is None:
                 continue
-            why = _over(found[0], found[1], self.held(key, found[0].unit, but=agent), hold)
-            if why is not None:
-                return why
+            status, used = found
+            measures = [(status.unit, used, status.limit)]
+            dollars = self._budgets.live_dollars(key)
+            if status.unit == "tokens" and dollars is not None and status.budget.limit_usd:
+                measures.append(("usd", dollars, float(status.budget.limit_usd)))
+            for unit, spent, limit in measures:
+                if unit not in hold:
+                    continue
+                held = self.held(key, unit, but=agent)
+                why = _over(key, unit, (spent, held, hold[unit]), limit)
+                if why is not None:
+                    return why
         return None
+
+    def _scopes(self, agent: str) -> frozenset[str]:
+        key = self._budgets.governing_key(agent)
+        return frozenset() if key is None else frozenset((key,))
 
     def bind(self, taken: Taken, run_id: int) -> None:
         """The launch that took ``taken`` was recorded as run ``run_id``: it is that run's."""
@@ -117,11 +137,12 @@ class Holds:
         """``agent``'s run ``run_id`` ended (``None``: whichever): its hold is let go. A
         launch not recorded yet keeps its own (its launch lets it go, or binds it)."""
         if run_id is not None:
-            self._ended[agent] = run_id
+            self._ended[agent] = max(run_id, self._ended.get(agent, run_id))
         found = self._holds.get(agent)
         if found is None or found.run_id is None:
             return
-        if run_id is None or found.run_id == run_id:
+        # Its own run's end, or a later one's: a hold whose end was missed goes with it.
+        if run_id is None or found.run_id <= run_id:
             del self._holds[agent]
 
     def spend(self, agent: str, tokens: int, cost: float | None) -> None:
@@ -137,13 +158,13 @@ class Holds:
         since) keeps its own."""
         restored = 0
         for run_id, quote, tokens, dollars in runs:
-            if quote.agent in self._holds:
-                continue
+            if quote.agent in self._holds or run_id <= self._ended.get(quote.agent, 0):
+                continue  # a launch made since holds its own; a run ended since holds none
             hold = _hold_of(quote)
             if not hold:
                 continue
             spent = {"tokens": tokens, "usd": dollars}
-            scoped = frozenset(self._budgets.scopes_over(quote.agent))
+            scoped = self._scopes(quote.agent)
             self._holds[quote.agent] = Taken(quote.agent, hold, scoped, run_id, spent)
             restored += 1
         return restored
@@ -177,22 +198,23 @@ def _hold_of(quote: Quote) -> dict[str, float]:
     return {unit: amount for unit, amount in amounts if amount is not None and amount > 0}
 
 
-def _over(status: BudgetStatus, used: float, held: Held, hold: dict[str, float]) -> str | None:
-    """Why ``hold`` does not fit under ``status``'s budget, with ``used`` spent now and
-    ``held`` by other runs (``None``: it fits)."""
-    unit, limit = status.unit, status.limit
-    quoted = hold[unit]
-    if used + held.amount + quoted <= limit:
+def _over(key: str, unit: str, amounts: tuple[float, Held, float], limit: float) -> str | None:
+    """Why a launch quoted ``quoted`` does not fit under budget ``key``'s ``limit`` in
+    ``unit``, with ``spent`` used now and ``held`` by other runs (``None``: it fits). One
+    quoted above what is left fits when nothing else holds and something is left."""
+    spent, held, quoted = amounts
+    if spent + held.amount + quoted <= limit:
         return None
-    key = status.budget.key
-    if not held.runs:  # no run's end makes room: only the window's reset does
+    if not held.runs:
+        if spent < limit:
+            return None  # alone: its cap and the budget's limit bind it as usual
         return (
-            f"{key}: {amount(used, unit)} spent + {amount(quoted, unit)} quoted > "
-            f"{amount(limit, unit)}, and no run holds anything: waits for its window to reset"
+            f"{key}: {amount(spent, unit)} spent of {amount(limit, unit)}: waits for its "
+            "window to reset"
         )
     runs = f"{held.runs} run{'s' if held.runs != 1 else ''}"
     return (
-        f"{key}: {amount(used, unit)} spent + {amount(held.amount, unit)} held by {runs} + "
+        f"{key}: {amount(spent, unit)} spent + {amount(held.amount, unit)} held by {runs} + "
         f"{amount(quoted, unit)} quoted > {amount(limit, unit)}: waits for a run to end"
     )
 

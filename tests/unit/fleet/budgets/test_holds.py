@@ -6,7 +6,7 @@ not start; rebuilt at start from the open runs."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta
 
 from fleet.budgets.model import BudgetStatus, Source
@@ -50,12 +50,18 @@ class Book:
         self.statuses = {s.budget.key: s for s in statuses}
         self.extra: dict[str, float] = {}  # spent since the tick (live)
 
-    def scopes_over(self, agent: str) -> Sequence[str]:
-        return [f"agent:{agent}", "group:team", "account:acct", "global"]
+        self.dollars: dict[str, float] = {}  # budgets with both limits: dollars used now
+
+    def governing_key(self, agent: str) -> str | None:
+        chain = [f"agent:{agent}", "group:team", "account:acct", "global"]
+        return next((key for key in chain if key in self.statuses), None)
 
     def live(self, key: str) -> tuple[BudgetStatus, float] | None:
         found = self.statuses.get(key)
         return None if found is None else (found, found.used + self.extra.get(key, 0.0))
+
+    def live_dollars(self, key: str) -> float | None:
+        return self.dollars.get(key)
 
 
 def capped(agent: str, usd: float) -> Quote:
@@ -86,7 +92,9 @@ def test_launches_take_holds_until_the_budget_is_full_then_wait_saying_why() -> 
     )
 
 
-def test_every_budget_over_the_agent_is_checked_in_its_own_unit() -> None:
+def test_the_budget_that_governs_the_agent_is_checked_in_its_own_unit() -> None:
+    """The group's budget in tokens governs (the scope rule: the most specific); global,
+    in dollars, governs nobody here and holds nothing back."""
     book = Book(
         status(Scope("global"), 100.0, 0.0),
         status(Scope("group", "team"), 50_000, 10_000, unit="tokens"),
@@ -170,11 +178,12 @@ def test_the_open_runs_hold_again_at_start_less_what_they_spent() -> None:
     assert holds.of("a") == {}
 
 
-async def test_the_budget_service_counts_holds_over_every_scope_and_shows_them(
+async def test_the_budget_service_counts_holds_against_the_governing_budget_only(
     ledger: Ledger, clock: ManualClock
 ) -> None:
-    """Over the real service: a hold counts against the agent's budget, its groups and
-    their parents and global, each in its unit; the statuses carry what is held."""
+    """Over the real service: a hold counts against the budget that governs its agent (the
+    scope rule: group:eng for coder-1, global for ops-1), in its unit; the statuses carry
+    what is held."""
     made = service_test
     at = made.DAY + made.HOUR
     await made.record(ledger, [made.use("coder-1", at, 1_000, cost=0.4)])
@@ -182,9 +191,8 @@ async def test_the_budget_service_counts_holds_over_every_scope_and_shows_them(
         ledger, clock, made.daily("global", None, limit_usd=3.0), made.daily("group:eng", 100_000)
     )
     holds = service.holds
-    assert service.scopes_over("coder-1") == [
-        "agent:coder-1", "group:team", "group:eng", "global",
-    ]  # fmt: skip
+    assert service.governing_key("coder-1") == "group:eng"
+    assert service.governing_key("ops-1") == "global"
     quote = quote_of("coder-1", "claude", None, [(1, 60_000, 2.0)], None, T0)
     assert holds.admit("coder-1", quote)[1] is None
     _, why = holds.admit("coder-2", quote_of("coder-2", "claude", None, [(2, 60_000, 0.5)],
@@ -193,24 +201,62 @@ async def test_the_budget_service_counts_holds_over_every_scope_and_shows_them(
         "group:eng: 1,000 tokens spent + 60,000 tokens held by 1 run + 60,000 tokens quoted "
         "> 100,000 tokens: waits for a run to end"
     )
-    _, why = holds.admit("ops-1", quote_of("ops-1", "claude", None, [(3, 10, 0.9)], None, T0))
-    assert why is not None and why.startswith("global: $0.40 spent + $2.00 held by 1 run")
+    # coder-1's $2.00 is held against group:eng, which governs it, not against global.
+    assert (
+        holds.admit("ops-1", quote_of("ops-1", "claude", None, [(3, 10, 0.9)], None, T0))[1] is None
+    )
     held = {s.budget.key: (s.held, s.holding) for s in await service.statuses()}
-    assert held == {"global": (2.0, 1), "group:eng": (60_000.0, 1)}
+    assert held == {"global": (0.9, 1), "group:eng": (60_000.0, 1)}
 
 
-async def test_a_quote_no_run_end_can_make_room_for_waits_for_the_reset(
+async def test_a_quote_above_what_is_left_starts_alone_and_never_waits_for_nothing(
     ledger: Ledger, clock: ManualClock
 ) -> None:
-    """With nothing held, only the window's reset frees room: the words say so, not that a
-    run's end will."""
+    """$2.50 spent of $3.00 and a $0.90 quote: nothing else holds, so no run's end would
+    ever make room — it starts, alone (its cap and the limit bind it); a second launch
+    then waits for it; at the limit, only the reset makes room."""
     made = service_test
     at = made.DAY + made.HOUR
     await made.record(ledger, [made.use("coder-1", at, 1_000, cost=2.5)])
     service = await made.book(ledger, clock, made.daily("global", None, limit_usd=3.0))
     quote = quote_of("coder-2", "claude", None, [(1, 60_000, 0.9)], None, T0)
-    _, why = service.holds.admit("coder-2", quote)
+    taken, why = service.holds.admit("coder-2", quote)
+    assert taken is not None and why is None
+    _, why = service.holds.admit("coder-3", quote_of("coder-3", "claude", None,
+                                                     [(2, 60_000, 0.9)], None, T0))  # fmt: skip
     assert why == (
-        "global: $2.50 spent + $0.90 quoted > $3.00, and no run holds anything: waits for its "
-        "window to reset"
+        "global: $2.50 spent + $0.90 held by 1 run + $0.90 quoted > $3.00: waits for a run to end"
     )
+    await made.record(ledger, [made.use("coder-1", at, 1_000, cost=0.6)])
+    await service.tick()
+    service.holds.let_go(taken)
+    _, why = service.holds.admit("coder-3", quote_of("coder-3", "claude", None,
+                                                     [(2, 60_000, 0.9)], None, T0))  # fmt: skip
+    assert why == "global: $3.10 spent of $3.00: waits for its window to reset"
+
+
+def test_a_budget_with_limits_in_both_measures_holds_in_dollars_too() -> None:
+    """1M tokens and $3.00: tokens have room, dollars do not ($2.90 spent + $1.00 held +
+    $1.00 quoted): the launch waits."""
+    both = status(Scope("global"), 1_000_000, 1_000, unit="tokens")
+    both = replace(both, budget=replace(both.budget, limit_usd=3.0))
+    book = Book(both)
+    book.dollars["global"] = 2.0
+    holds = Holds(book)
+    quote = quote_of("a", "claude", None, [(1, 10_000, 1.0)], None, T0)
+    assert holds.admit("a", quote)[1] is None
+    _, why = holds.admit("b", quote_of("b", "claude", None, [(2, 10_000, 1.0)], None, T0))
+    assert why == (
+        "global: $2.00 spent + $1.00 held by 1 run + $1.00 quoted > $3.00: waits for a run to end"
+    )
+
+
+def test_a_hold_whose_runs_end_was_missed_goes_with_a_later_end_and_is_not_restored() -> None:
+    """A run that ended while its hold was being restored (or unseen) holds nothing: the
+    restore skips it, and a later run's end lets a stale hold go."""
+    holds = Holds(Book(status(Scope("global"), 10.0, 0.0)))
+    asyncio.run(holds.on_fleet_event(ended("a", 5)))  # ended before the restore took it
+    assert holds.restore([(5, capped("a", 2.0), 0.0, 0.0)]) == 0
+    assert holds.restore([(6, capped("b", 2.0), 0.0, 0.0)]) == 1
+    asyncio.run(holds.on_fleet_event(ended("b", 7)))  # run 6's end was missed
+    assert holds.of("b") == {}
