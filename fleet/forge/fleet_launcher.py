@@ -138,7 +138,14 @@ class FleetLauncher:
         return await self._launched(request, wait)
 
     async def start_on_line(
-        self, agent: str, *, repo: str, line_id: int | None, prompt: str, requester: str
+        self,
+        agent: str,
+        *,
+        repo: str,
+        line_id: int | None,
+        prompt: str,
+        requester: str,
+        quote_under: float | None = None,
     ) -> Started:
         line = await self._repos.line_of(agent)
         if line is None or line.repo != repo or (line_id is not None and line.id != line_id):
@@ -151,7 +158,13 @@ class FleetLauncher:
             raise LaunchRefused(f"not started: {why}")
         # Not named anew: the live line is kept (fleet.repos.service.Repos.prepare).
         request = LaunchRequest(
-            agent, origin="forge", by=requester, prompt=prompt, repo=repo, collect=False
+            agent,
+            origin="forge",
+            by=requester,
+            prompt=prompt,
+            repo=repo,
+            collect=False,
+            quote_under=quote_under,
         )
         started = await self._launched(request)
         if started.line_id != line.id:  # never: the line was live; said if it ever is

@@ -87,12 +87,19 @@ class ForgeLauncher(Protocol):
         ...
 
     async def start_on_line(
-        self, agent: str, *, repo: str, line_id: int | None, prompt: str, requester: str
+        self,
+        agent: str,
+        *,
+        repo: str,
+        line_id: int | None,
+        prompt: str,
+        requester: str,
+        quote_under: float | None = None,
     ) -> Started:
         """Launch ``agent``'s next run on its live line ``line_id`` (the same branch, and
         so the same pull request and issue) with ``prompt``, when its session cannot be
-        continued; :class:`LaunchRefused` when a budget holds it, the agent runs other work
-        or that line has ended."""
+        continued, under ``quote_under`` as the first run was; :class:`LaunchRefused` when a
+        budget or its quote holds it, the agent runs other work or that line has ended."""
         ...
 
     async def follow_up(

@@ -125,7 +125,12 @@ class Onward:
         )  # fmt: skip
         try:
             started = await self.launcher.start_on_line(
-                run.agent, repo=run.repo, line_id=run.line_id, prompt=prompt, requester=requester
+                run.agent,
+                repo=run.repo,
+                line_id=run.line_id,
+                prompt=prompt,
+                requester=requester,
+                quote_under=self.forges[run.forge].quote_under,  # as its first run's
             )
         except LaunchRefused:
             await self._as_it_was(run)

@@ -6,8 +6,10 @@ from __future__ import annotations
 import pytest
 
 from fleet.clock import ManualClock
+from fleet.forge.model import EventKind
 from fleet.ledger import Ledger
-from tests.unit.fleet.forge.work_rig import WorkRig, forge_entry
+from fleet.ledger.records.forge import ForgeRunState
+from tests.unit.fleet.forge.work_rig import WorkRig, event, forge_entry
 
 
 @pytest.fixture
@@ -27,3 +29,22 @@ async def test_the_forge_s_quote_under_is_carried_on_the_launch(
 async def test_a_forge_without_quote_under_launches_without_a_limit(rig: WorkRig) -> None:
     await rig.started()
     assert rig.launcher.quote_unders == [None]
+
+
+async def test_a_next_run_on_the_line_carries_the_forge_s_quote_under_too(
+    ledger: Ledger, clock: ManualClock
+) -> None:
+    """A review that finds no session starts the next run on the same line: under the
+    forge's `quote_under:` as the first run was, never without it."""
+    limited = WorkRig.make(ledger, clock, entry=forge_entry(quote_under=2.5))
+    limited.launcher.sessionless.add("coder")  # no session once it exited: a next run
+    record = await limited.started()
+    await ledger.forge.update_forge_run(
+        record.id, pull=4, state=ForgeRunState.WAITING, done_signal="agent", done_status="ok"
+    )
+    limited.launcher.running.discard(record.agent)
+    review = event(EventKind.REVIEW, 4, is_pull=True, review_state="changes_requested",
+                   body="Also the cookie.")  # fmt: skip
+    assert "next run on" in await limited.deliver(review)  # type: ignore[arg-type]
+    assert limited.launcher.named("start_on_line")
+    assert limited.launcher.quote_unders == [2.5, 2.5]

@@ -175,9 +175,17 @@ class FakeLauncher:
             raise LaunchRefused(refusal)
 
     async def start_on_line(
-        self, agent: str, *, repo: str, line_id: int | None, prompt: str, requester: str
+        self,
+        agent: str,
+        *,
+        repo: str,
+        line_id: int | None,
+        prompt: str,
+        requester: str,
+        quote_under: float | None = None,
     ) -> Started:
         self.calls.append(("start_on_line", agent, line_id))
+        self.quote_unders.append(quote_under)
         self._refused(agent)
         self.starts.append(
             {"agent": agent, "repo": repo, "line": str(line_id), "prompt": prompt,
