@@ -45,6 +45,8 @@ CSV_FIELDS = (
 )
 """The columns of ``/changes.csv``: the names of the page's JSON."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ENDED_FRESH = timedelta(seconds=60)
+"""How long ``/metrics`` reuses its reading of the changes that came to an end."""
 
 
 def _round(value: float | None) -> float | None:
@@ -83,6 +85,7 @@ class ChangeCosts:
         self._changes = changes
         self._clock = clock
         self._line = line
+        self._ended: tuple[datetime, list[OutcomeSum]] | None = None  # when read, what
 
     async def page(self, days: int = PAGE_DAYS) -> Json:
         since = self._clock.now() - timedelta(days=days)
@@ -96,11 +99,18 @@ class ChangeCosts:
 
     async def ended(self) -> list[OutcomeSum]:
         """Every change that came to an end, all time, summed per agent, runtime, model
-        (guarded) and outcome."""
+        (guarded) and outcome — read at most once per :data:`ENDED_FRESH` (a scrape every
+        few seconds does not read the whole ledger each time; a change's end shows at the
+        next reading)."""
+        now = self._clock.now()
+        if self._ended is not None and now - self._ended[0] < ENDED_FRESH:
+            return self._ended[1]
         changes = changes_in(await self._changes.changes(_EPOCH), _EPOCH)
         sums = by_outcome(c for c in changes if c.outcome in ENDED)
-        return [
+        found = [
             OutcomeSum(s.agent, s.runtime, self._line(s.model), s.outcome, s.changes,
                        s.cost_usd, s.tokens)
             for s in sums
         ]  # fmt: skip
+        self._ended = (now, found)
+        return found

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.commands.acl import Acl, Grant, Role
+from bot.dashboard.change_costs import ChangeCosts
 from bot.dashboard.metrics import Metrics
 from bot.dashboard.pages import NAV, Pages
 from bot.dashboard.server import DashboardServer
@@ -21,6 +22,7 @@ from bot.dashboard.settings import DashboardSection
 from bot.dashboard.signin import SignIns
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
+from fleet.ledger.records.changes import ChangeFacts
 from tests.changes_rig import CODER, HOSTILE, OPEN, SONNET, TESTER, build
 from tests.postgres_server import free_port
 from tests.unit.bot.dashboard.test_dashboard_views import views
@@ -124,3 +126,23 @@ async def test_the_page_escapes_the_model_and_is_in_the_nav(
     assert ("/changes", "Changes") in NAV
     assert "&lt;b&gt;*bold*&lt;/b&gt;" in html and "<b>" not in html
     assert "most of its tokens" in html and 'href="/changes.csv"' in html
+
+
+async def test_metrics_read_the_changes_at_most_once_a_minute(clock: ManualClock) -> None:
+    """Scrapes seconds apart reuse one reading of the whole ledger's changes; a minute on,
+    the next scrape reads again."""
+    reads: list[datetime] = []
+
+    class Counted:
+        async def changes(self, since: datetime) -> list[ChangeFacts]:
+            reads.append(since)
+            return []
+
+    costs = ChangeCosts(Counted(), clock, lambda model: model)  # type: ignore[arg-type]
+    assert await costs.ended() == [] and await costs.ended() == []
+    clock.advance(30)
+    await costs.ended()
+    assert len(reads) == 1
+    clock.advance(31)
+    await costs.ended()
+    assert len(reads) == 2
