@@ -106,7 +106,9 @@ class StatusComment:
         if state is ForgeRunState.WORKING:
             open_now = await self._approvals.open_approvals(record.agent)
             waiting = len(open_now)
-            asking = any(request.channel == SPEND for request in open_now)
+            asking = any(  # its own run's ask, not the agent's other run's
+                r.channel == SPEND and r.run_id == record.run_id for r in open_now
+            )
         paused = None
         if state is ForgeRunState.WORKING and not asking and self._freezes is not None:
             frozen = [f for f in await self._freezes() if f.agent == record.agent]

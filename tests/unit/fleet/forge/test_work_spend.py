@@ -85,12 +85,15 @@ async def test_a_queued_issues_comment_never_answers_the_agents_other_run(
 async def test_a_working_runs_comment_answers_only_its_own_runs_ask(
     ledger: Ledger, clock: ManualClock, tmp_path: Path
 ) -> None:
-    """The forge run works as run 100 while run 1 of the agent asks: its comment's
-    `raise` is the agent's to read, and raises nothing."""
+    """The forge run works as run 100 while run 1 of the agent asks: its status comment
+    does not say it asks, and its comment's `raise` is the agent's to read, raising
+    nothing."""
     rig = WorkRig.make(ledger, clock)
     ask = await asking(rig, tmp_path)
     record = await rig.started()
     assert record.run_id != 1
+    await rig.work.publisher.refresh(record.id)
+    assert "asking for more" not in rig.status(await rig.record(record.id)).comment.body
     outcome = await rig.deliver(event(EventKind.COMMENT, 3, body=f"@{BOT} raise"))
     assert not outcome.startswith("raise"), outcome
     assert cap_now(ask) == 2.0
