@@ -304,7 +304,6 @@ class WorkRig:
             apis=apis,
             forge=ledger.forge,
             lines=ledger.lines,
-            approvals=ledger.approvals,
             launcher=launcher,
             clock=clock,
             source=provenance_source(ledger, clock),
