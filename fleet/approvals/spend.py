@@ -282,7 +282,7 @@ class SpendAsks:
         """Answer ``agent``'s open ask at its cap (``run_id``: only one of that run) with a
         stop, carried out by this channel's deliverer (recorded as cut off); whether it had
         one open. ``stop NAME`` answers with :meth:`stopping` instead."""
-        asked = await self.open_ask(agent)
+        asked = None if is_budget_ask(agent) else await self.open_ask(agent)
         if asked is None or (run_id is not None and asked[1].run_id != run_id):
             return False
         try:
@@ -297,8 +297,9 @@ class SpendAsks:
     async def stopping(self, agent: str, *, by: str) -> AsyncIterator[None]:
         """``stop NAME`` under way: ``agent``'s open ask at its cap, if any, is answered by
         the stop once it succeeded (recorded ``stopped``, though the run's end closed the
-        ask meanwhile); a stop that fails answers nothing."""
-        asked = await self.open_ask(agent)
+        ask meanwhile); a stop that fails answers nothing. A budget's ask is never an
+        agent's to stop."""
+        asked = None if is_budget_ask(agent) else await self.open_ask(agent)
         if asked is None:
             yield
             return

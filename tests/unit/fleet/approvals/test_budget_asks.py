@@ -204,3 +204,14 @@ async def test_a_raise_that_fails_leaves_the_ask_open_and_a_yes_that_fails_is_se
     row = await ledger.spend_asks.spend_ask(request_id)
     assert row is not None and (row.outcome, row.amount) == ("frozen", None)
     assert set(rig.fleet.frozen_now) == {"coder", "tester"}
+
+
+async def test_a_stop_naming_a_budgets_ask_answers_nothing(rig: Rig) -> None:
+    """`budget:global` names no agent: a stop by it answers no ask — the budget's stays
+    open, nothing is stopped."""
+    request_id = await at_limit(rig)
+    assert not await rig.asks.stop_asked("budget:global", by="@ann:x")
+    async with rig.asks.stopping("budget:global", by="@ann:x"):
+        pass
+    assert (await rig.approvals.get(request_id)).state is ApprovalState.OPEN
+    assert rig.fleet.stopped == []

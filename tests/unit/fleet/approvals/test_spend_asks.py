@@ -227,13 +227,6 @@ async def test_stop_name_answers_the_open_ask_once_the_stop_succeeded(rig: Rig) 
     assert rig.fleet.stopped == []  # the stop itself is the command's
 
 
-async def test_a_budgets_ask_is_no_agents_to_stop(rig: Rig) -> None:
-    """`stop_asked` of a name that is no agent with an ask answers nothing."""
-    await asked(rig)
-    assert not await rig.asks.stop_asked("budget:global", by="@ann:x")
-    assert await rig.asks.open_ask(AGENT) is not None
-
-
 async def test_a_raise_from_the_forge_answers_only_an_open_ask_by_its_offer(
     rig: Rig, clock: ManualClock
 ) -> None:
