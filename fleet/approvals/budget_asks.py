@@ -6,7 +6,9 @@ The ask is a spend ask (:mod:`fleet.approvals.spend`: Fleetwarden's own ``spend`
 its offer and fallback in its record) of no agent and no run: its ``agent`` is
 ``budget:SCOPE`` (no agent is named so) and its run 0, so it is shown in the home rooms and
 answered there — ✅ raises the limit by the offer (half the limit), ❌ stops the agents it
-froze, ``raise budget SCOPE [+AMOUNT]`` raises it by AMOUNT. A raise sets the budget as
+froze, ``raise budget SCOPE [+AMOUNT]`` raises it by AMOUNT — an operator's only as the
+answer of the open ask, by at most its offer; any other raise is an admin's, as ``budget
+set`` is. A raise sets the budget as
 ``budget set`` does (recorded with who, surviving restarts), and the budget's step leaves
 ``refuse``, which continues its agents. Nobody answering within :data:`ASK_WITHIN` leaves
 them frozen until the window resets (or a later ``raise budget``).
