@@ -17,11 +17,12 @@ told again at the new cap) and of the agent's spec in the ledger (a restart of t
 of Fleetwarden, keeps it), and thaws the run. It is the task's: raise after raise offers
 the cap the task began with, and a new task begins at the agent's cap as configured. A
 comment on a forge run's issue raises only by answering that run's own open ask, by at most
-its offer; ``stop NAME`` answers the ask once the run is stopped. A stop stops it, recorded as cut off. Nobody
-answering applies the fallback: ``stop``, or ``freeze`` — it stays frozen, and ``raise`` or
-``resume`` still continues it. An open ask lives in the ledger: a restarted Fleetwarden
-registers this channel again and the ask stays answerable. A budget's ask at its limit is
-one of this channel's too (:mod:`fleet.approvals.budget_asks`).
+its offer; ``stop NAME`` answers the ask once the run is stopped. A stop stops it,
+recorded as cut off. Nobody answering applies the fallback: ``stop``, or ``freeze`` — it
+stays frozen, and ``raise`` or ``resume`` still continues it. An open ask lives in the
+ledger: a restarted Fleetwarden registers this channel again and the ask stays
+answerable. A budget's ask at its limit is one of this channel's too
+(:mod:`fleet.approvals.budget_asks`).
 """
 
 from __future__ import annotations
