@@ -102,7 +102,10 @@ class RunBudget:
 
     With ``ask``: ``ask_within`` seconds to wait for an answer, ``then`` the fallback when
     nobody answers (``stop``, or ``freeze``: stay frozen), and the raise offered
-    (``offer_tokens``, ``offer_usd``; ``None``: the cap again)."""
+    (``offer_tokens``, ``offer_usd``; ``None``: the cap its task began with).
+    ``raised_tokens``, ``raised_usd``: what operators raised it by during its task — a raise
+    belongs to the task, so a new task begins at the cap less them
+    (:func:`fleet.budgets.runs.arming.task_spec`)."""
 
     max_tokens: int | None = None
     max_usd: float | None = None
@@ -112,6 +115,8 @@ class RunBudget:
     then: str = "freeze"
     offer_tokens: int | None = None
     offer_usd: float | None = None
+    raised_tokens: int = 0
+    raised_usd: float = 0.0
 
 
 DEFAULT_HEARTBEAT_TIMEOUT = 120.0

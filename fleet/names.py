@@ -13,17 +13,25 @@ AGENT_NAME_PATTERN = r"[a-z][a-z0-9-]{0,31}"
 _AGENT_NAME_RE = re.compile(AGENT_NAME_PATTERN)
 ALL_AGENTS = "all"
 """The word for every agent (``freeze all``, ``stop all``, ``resume all``)."""
-RESERVED = frozenset({ALL_AGENTS})
-"""Words that name more than one agent: never an agent's name."""
+BUDGET_WORD = "budget"
+"""The word of ``raise budget SCOPE``: an agent so named would make it mean two things."""
+_MEANS = {
+    ALL_AGENTS: "it means every agent (`stop all`, `freeze all`)",
+    BUDGET_WORD: "`raise budget SCOPE` raises a budget's limit",
+}
+RESERVED = frozenset(_MEANS)
+"""Words the commands give a meaning of their own: never an agent's name."""
+
+
+def reserved_why(text: str) -> str:
+    """Why reserved word ``text`` cannot be an agent's name, and what to do."""
+    return f"{text!r} cannot be an agent's name: {_MEANS[text]} — pick another name"
 
 
 def agent_name(text: str) -> AgentName:
     """Return ``text`` as an :data:`AgentName`, or raise :class:`InvalidAgentName`."""
     if text in RESERVED:
-        raise InvalidAgentName(
-            f"{text!r} cannot be an agent's name: it means every agent (`stop {text}`, "
-            f"`freeze {text}`) — pick another name"
-        )
+        raise InvalidAgentName(reserved_why(text))
     if not _AGENT_NAME_RE.fullmatch(text):
         shown = text if len(text) <= 40 else text[:37] + "..."
         raise InvalidAgentName(

@@ -46,7 +46,7 @@ from fleet.budgets.quoting.quote import QUOTE_UNDER_HELP, QuoteUnder
 from fleet.budgets.runs.budget import RunBudgetEntry
 from fleet.hosts.schema import check_placement
 from fleet.model import AgentSpec
-from fleet.names import AGENT_NAME_PATTERN, RESERVED, AgentName, is_agent_name
+from fleet.names import AGENT_NAME_PATTERN, RESERVED, AgentName, is_agent_name, reserved_why
 from fleet.permissions.config import (
     ALLOW_HELP,
     APPROVAL_TIMEOUT_HELP,
@@ -313,9 +313,7 @@ class AgentEntry(BaseModel):
     @classmethod
     def _check_name(cls, value: AgentName) -> AgentName:
         if value in RESERVED:
-            raise PydanticCustomError(
-                "agent_name", f"{value!r} means every agent (`stop {value}`): pick another name"
-            )
+            raise PydanticCustomError("agent_name", reserved_why(value))
         if not is_agent_name(value):
             raise PydanticCustomError(
                 "agent_name",

@@ -6,7 +6,9 @@ The ask is a spend ask (:mod:`fleet.approvals.spend`: Fleetwarden's own ``spend`
 its offer and fallback in its record) of no agent and no run: its ``agent`` is
 ``budget:SCOPE`` (no agent is named so) and its run 0, so it is shown in the home rooms and
 answered there — ✅ raises the limit by the offer (half the limit), ❌ stops the agents it
-froze, ``raise budget SCOPE [+AMOUNT]`` raises it by AMOUNT. A raise sets the budget as
+froze, ``raise budget SCOPE [+AMOUNT]`` raises it by AMOUNT — an operator's only as the
+answer of the open ask, by at most its offer; any other raise is an admin's, as ``budget
+set`` is. A raise sets the budget as
 ``budget set`` does (recorded with who, surviving restarts), and the budget's step leaves
 ``refuse``, which continues its agents. Nobody answering within :data:`ASK_WITHIN` leaves
 them frozen until the window resets (or a later ``raise budget``).
@@ -14,20 +16,22 @@ them frozen until the window resets (or a later ``raise budget``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import replace
 from datetime import timedelta
 from typing import Final, Protocol
 
-from fleet.approvals.service import Approvals
+from fleet.approvals.service import AlreadyAnswered, Approvals
 from fleet.budgets.model import BudgetError, BudgetStatus
 from fleet.budgets.runs.asking import RaiseError, Unit, amount_text, parse_raise, raise_word
 from fleet.errors import AgentNotRunning, FleetError
-from fleet.ledger.records.approvals import Ask
+from fleet.ledger.records.approvals import ApprovalRequest, ApprovalState, Ask, Decision
 from fleet.ledger.records.budgets import Budget, Cutoff, Freeze
 from fleet.ledger.records.rows import to_epoch
-from fleet.ledger.stores.spend_asks import SpendAsk, SpendAsksStore
+from fleet.ledger.stores.spend_asks import SpendAsk, SpendAsksStore, SpendOutcome
 from fleet.model import ExitInfo, RunBudget
 from fleet.transcript.story import Outcome
 
@@ -37,6 +41,12 @@ PREFIX: Final = "budget:"
 """What the ``agent`` of a budget's ask starts with (no agent's name has a colon)."""
 ASK_WITHIN: Final = timedelta(minutes=30)
 NO_RUN: Final = 0
+RAISED: Final = "raise"
+"""How an ask answered by ``raise`` is recorded: carried out by the command itself."""
+
+
+class RaiseDenied(FleetError):
+    """A raise of a budget's limit that needs the admin role; the message says so."""
 
 
 class BudgetBook(Protocol):
@@ -85,6 +95,7 @@ class BudgetAsks:
         self._book = book
         self._fleet = fleet
         self._channel = channel
+        self._raising = asyncio.Lock()  # a raise by command, against a ✅ meanwhile
 
     def _budget(self, key: str) -> Budget:
         for budget in self._book.budgets():
@@ -130,6 +141,61 @@ class BudgetAsks:
                      request.asked_at)
         )  # fmt: skip
         return True
+
+    async def raise_by_command(
+        self,
+        key: str,
+        amount: str | None,
+        asked: tuple[ApprovalRequest, SpendAsk] | None,
+        *,
+        by: str,
+        admin: bool,
+    ) -> str:
+        """``raise budget KEY [AMOUNT]`` with ``asked``, its open ask: what was done. Not
+        ``admin``: only the ask is answered, by at most its offer (else
+        :class:`RaiseDenied`). The ask is answered once the limit is raised — a raise that
+        fails leaves it open — and its row settled first, so a ✅ meanwhile raises nothing
+        more. Raises :class:`FleetError` saying why."""
+        unit, value = self.amount(key, amount, asked[1] if asked else None)
+        if not admin:
+            _answers_ask(key, asked, unit, value)
+        async with self._raising:
+            said = await self.raise_limit(key, unit, value, by)
+            if asked is not None:
+                await self._asks.settle_spend_ask(asked[1].approval_id, "raised", value, by)
+        if asked is not None:
+            why = f"raised by {amount_text(unit, value)}"
+            with suppress(AlreadyAnswered):  # answered meanwhile: raised once, by this
+                await self._approvals.answer(
+                    asked[0].id, by=by, decision=Decision.ALLOW, how=RAISED, reason=why
+                )
+        return said
+
+    async def deliver(self, request: ApprovalRequest, ask: SpendAsk, by: str) -> None:
+        """Carry out an answer to budget ``ask``. A ✅ whose raise fails is settled
+        ``frozen`` — nothing raised, its agents stay frozen (`raise budget` or `budget
+        set` continues them) — and logged."""
+        key = ask.agent.removeprefix(PREFIX)
+        outcome: SpendOutcome = "frozen"
+        amount = None
+        if request.state is ApprovalState.ALLOWED:
+            async with self._raising:
+                settled = await self._asks.spend_ask(ask.approval_id)
+                if settled is not None and settled.outcome is not None:
+                    return  # `raise budget` raised it first
+                try:
+                    await self.raise_limit(key, _unit(ask.unit), ask.offer, by)
+                    outcome, amount = "raised", ask.offer
+                except FleetError as exc:
+                    log.warning("%s: the raise %s allowed was not made: %s", key, by, exc)
+                await self._asks.settle_spend_ask(ask.approval_id, outcome, amount, by)
+            return
+        if request.state is ApprovalState.DENIED:
+            await self.stop_agents(key, f"{by}, at {key}'s limit")
+            outcome = "stopped"
+        elif request.state is not ApprovalState.TIMED_OUT:
+            outcome = "closed"
+        await self._asks.settle_spend_ask(ask.approval_id, outcome, amount, by)
 
     def amount(self, key: str, text: str | None, asked: SpendAsk | None) -> tuple[Unit, float]:
         """The raise ``text`` says on budget ``key`` (``None``: the ask's offer, else half
@@ -188,6 +254,28 @@ class BudgetAsks:
             return self._budget(key).cutoff is Cutoff.ASK
         except FleetError:
             return False
+
+
+def _answers_ask(
+    key: str, asked: tuple[ApprovalRequest, SpendAsk] | None, unit: Unit, value: float
+) -> None:
+    """Refuse an operator's raise of budget ``key`` that does not answer its open ask by
+    at most its offer: that is an admin's, as `budget set` is."""
+    if asked is not None and unit == asked[1].unit and value <= asked[1].offer:
+        return
+    if asked is None:
+        why = f"{key} has no open ask"
+    else:
+        offered = amount_text(_unit(asked[1].unit), asked[1].offer)
+        why = f"its ask offers {offered} (`raise budget {key}` grants it)"
+    raise RaiseDenied(
+        f"{why}: any other raise of a budget's limit needs the admin role, as `budget set` "
+        "does — an operator answers an open ask by at most its offer"
+    )
+
+
+def _unit(text: str) -> Unit:
+    return "usd" if text == "usd" else "tokens"
 
 
 def _measure(budget: Budget) -> tuple[Unit, float]:

@@ -14,21 +14,33 @@ like a spend ask nor raise a cap. No rule an ``always`` answer taught decides it
 
 A raise lifts the cap of the live run (:meth:`~fleet.budgets.runs.caps.RunCaps.raise_cap`,
 told again at the new cap) and of the agent's spec in the ledger (a restart of the run, or
-of Fleetwarden, keeps it), and thaws the run. A stop stops it, recorded as cut off. Nobody
-answering applies the fallback: ``stop``, or ``freeze`` — it stays frozen, and ``raise`` or
-``resume`` still continues it. An open ask lives in the ledger: a restarted Fleetwarden
-registers this channel again and the ask stays answerable. A budget's ask at its limit is
-one of this channel's too (:mod:`fleet.approvals.budget_asks`).
+of Fleetwarden, keeps it), and thaws the run. It is the task's: raise after raise offers
+the cap the task began with, and a new task begins at the agent's cap as configured. A
+comment on a forge run's issue raises only by answering that run's own open ask, by at most
+its offer; ``stop NAME`` answers the ask once the run is stopped. A stop stops it,
+recorded as cut off. Nobody answering applies the fallback: ``stop``, or ``freeze`` — it
+stays frozen, and ``raise`` or ``resume`` still continues it. An open ask lives in the
+ledger: a restarted Fleetwarden registers this channel again and the ask stays
+answerable. A budget's ask at its limit is one of this channel's too
+(:mod:`fleet.approvals.budget_asks`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
 from dataclasses import replace
 from typing import Protocol
 
-from fleet.approvals.budget_asks import PREFIX, BudgetAsks, BudgetBook, is_budget_ask
+from fleet.approvals.budget_asks import (
+    PREFIX,
+    RAISED,
+    BudgetAsks,
+    BudgetBook,
+    RaiseDenied,
+    is_budget_ask,
+)
 from fleet.approvals.service import AlreadyAnswered, ApprovalEvent, Approvals
 from fleet.budgets.runs.asking import (
     RaiseError,
@@ -51,7 +63,7 @@ from fleet.ledger.records.budgets import Freeze
 from fleet.ledger.records.rows import to_epoch
 from fleet.ledger.stores.agents import AgentsStore
 from fleet.ledger.stores.runs import RunsStore
-from fleet.ledger.stores.spend_asks import SpendAsk, SpendAsksStore, SpendOutcome
+from fleet.ledger.stores.spend_asks import SpendAsk, SpendAsksStore
 from fleet.model import RunBudget
 from fleet.notices import starter
 from fleet.transcript.story import Outcome
@@ -60,12 +72,15 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "spend"
 TOOL = "spend"
-RAISED = "raise"  # how an ask answered by `raise NAME` is recorded (carried out by it)
 STOPPED = "stop"  # and one answered by `stop NAME`
 
 
 class SpendError(FleetError):
     """A raise or a stop that cannot be carried out; the message says why and what to do."""
+
+
+class SpendDenied(SpendError):
+    """A raise the asker's role does not allow; the message says who may make it."""
 
 
 class SpendFleet(CutoffFleet, Protocol):
@@ -95,6 +110,7 @@ class SpendAsks:
         self._caps = caps
         self._fleet = fleet
         self._budgets: BudgetAsks | None = None
+        self._stopping: set[str] = set()  # asks a `stop NAME` under way answers
 
     def ask_for_budgets(self, book: BudgetBook) -> None:
         """Ask at the limits of ``book``'s budgets with ``cutoff: ask`` too."""
@@ -112,7 +128,7 @@ class SpendAsks:
         request = event.request
         if event.opened or request.channel != CHANNEL:
             return
-        if request.state is ApprovalState.CLOSED:
+        if request.state is ApprovalState.CLOSED and request.id not in self._stopping:
             await self._asks.settle_spend_ask(request.id, "closed", None, None)
 
     # -- asking --------------------------------------------------------------------------
@@ -172,10 +188,14 @@ class SpendAsks:
             return False
         return await self._budgets.ask_at_limit(key, agents)
 
-    async def raise_budget(self, key: str, amount: str | None, *, by: str) -> str:
+    async def raise_budget(
+        self, key: str, amount: str | None, *, by: str, admin: bool = False
+    ) -> str:
         """``raise budget SCOPE [+AMOUNT]``: raise the limit of budget ``key`` — one with
-        ``cutoff: ask`` — by ``amount`` (``None``: its ask's offer, else half the limit),
-        answering its open ask; what was done. Raises :class:`SpendError`."""
+        ``cutoff: ask`` — by ``amount`` (``None``: its ask's offer, else half the limit);
+        what was done. Without ``admin``, only its open ask is answered, by at most its
+        offer (:class:`SpendDenied` otherwise). The ask is answered once the limit is
+        raised: a raise that fails leaves it open. Raises :class:`SpendError`."""
         budgets = self._budgets
         if budgets is None or not budgets.asks(key):
             raise SpendError(
@@ -184,24 +204,11 @@ class SpendAsks:
             )
         asked = await self.open_ask(PREFIX + key)
         try:
-            unit, value = budgets.amount(key, amount, asked[1] if asked else None)
+            return await budgets.raise_by_command(key, amount, asked, by=by, admin=admin)
+        except RaiseDenied as exc:
+            raise SpendDenied(str(exc)) from None
         except FleetError as exc:
             raise SpendError(str(exc)) from None
-        if asked is not None:
-            why = f"raised by {amount_text(unit, value)}"
-            try:
-                await self._approvals.answer(
-                    asked[0].id, by=by, decision=Decision.ALLOW, how=RAISED, reason=why
-                )
-            except AlreadyAnswered as exc:
-                raise SpendError(str(exc)) from None
-        try:
-            said = await budgets.raise_limit(key, unit, value, by)
-        except FleetError as exc:
-            raise SpendError(str(exc)) from None
-        if asked is not None:
-            await self._asks.settle_spend_ask(asked[1].approval_id, "raised", value, by)
-        return said
 
     async def open_ask(self, agent: str) -> tuple[ApprovalRequest, SpendAsk] | None:
         """``agent``'s open ask at its cap, with Fleetwarden's record of it, if any."""
@@ -215,10 +222,21 @@ class SpendAsks:
 
     # -- answering -----------------------------------------------------------------------
 
-    async def raise_cap(self, agent: str, amount: str | None, *, by: str, how: str = RAISED) -> str:
+    async def raise_cap(
+        self,
+        agent: str,
+        amount: str | None,
+        *,
+        by: str,
+        how: str = RAISED,
+        run_id: int | None = None,
+    ) -> str:
         """``raise NAME [+AMOUNT]``: raise ``agent``'s live run's cap by ``amount`` (``None``:
-        by the offer of its open ask, else the cap again) and thaw it; answers its open ask.
-        What was done, in words. Raises :class:`SpendError`."""
+        by the offer of its open ask, else the cap its task began with) and thaw it; answers
+        its open ask first, and raises only if that answer won. ``run_id`` (a forge
+        comment's): only as the answer to that run's open ask, by at most its offer —
+        nothing is raised when none is open (it timed out, or was answered). What was done,
+        in words. Raises :class:`SpendError`."""
         capped = self._caps.cap_of(agent)
         if capped is None:
             raise SpendError(
@@ -227,6 +245,11 @@ class SpendAsks:
             )
         cap, tokens, usd = capped
         asked = await self.open_ask(agent)
+        if run_id is not None and (asked is None or asked[1].run_id != run_id):
+            raise SpendError(
+                f"{agent}'s ask at its cap is no longer open (answered, or nobody answered "
+                f"in time): an operator's `raise {agent}` in chat continues it"
+            )
         reached = reached_unit(cap, tokens, usd)
         unit: Unit
         if amount is None:
@@ -237,6 +260,15 @@ class SpendAsks:
                 unit, value = parse_raise(amount, cap, reached)
             except RaiseError as exc:
                 raise SpendError(str(exc)) from None
+        if run_id is not None and asked is not None:
+            offered = asked[1].offer
+            if unit != asked[1].unit or value > offered:
+                word = raise_word(_unit(asked[1].unit), offered)
+                raise SpendError(
+                    f"a comment raises {agent}'s cap by at most the "
+                    f"{amount_text(_unit(asked[1].unit), offered)} offered (`raise {word}`): "
+                    f"an operator raises more in chat (`raise {agent} +AMOUNT`)"
+                )
         if asked is not None:
             request, _ = asked
             why = f"raised by {amount_text(unit, value)}"
@@ -248,23 +280,49 @@ class SpendAsks:
                 raise SpendError(str(exc)) from None
         return await self._raise(agent, unit, value, by, asked[1] if asked else None)
 
-    async def stop_asked(self, agent: str, *, by: str, how: str = STOPPED) -> bool:
-        """Answer ``agent``'s open ask at its cap with a stop; whether it had one open.
-        ``how`` :data:`STOPPED` (``stop NAME``): the caller stops it; any other (a forge
-        comment): stopped here, recorded as cut off."""
-        asked = await self.open_ask(agent)
-        if asked is None:
+    async def stop_asked(
+        self, agent: str, *, by: str, how: str = "comment", run_id: int | None = None
+    ) -> bool:
+        """Answer ``agent``'s open ask at its cap (``run_id``: only one of that run) with a
+        stop, carried out by this channel's deliverer (recorded as cut off); whether it had
+        one open. ``stop NAME`` answers with :meth:`stopping` instead."""
+        asked = None if is_budget_ask(agent) else await self.open_ask(agent)
+        if asked is None or (run_id is not None and asked[1].run_id != run_id):
             return False
-        request, ask = asked
         try:
             await self._approvals.answer(
-                request.id, by=by, decision=Decision.DENY, how=how, reason="stopped"
+                asked[0].id, by=by, decision=Decision.DENY, how=how, reason="stopped"
             )
         except AlreadyAnswered:
             return False
-        if how == STOPPED:
-            await self._asks.settle_spend_ask(ask.approval_id, "stopped", None, by)
         return True
+
+    @asynccontextmanager
+    async def stopping(self, agent: str, *, by: str) -> AsyncIterator[None]:
+        """``stop NAME`` under way: ``agent``'s open ask at its cap, if any, is answered by
+        the stop once it succeeded (recorded ``stopped``, though the run's end closed the
+        ask meanwhile); a stop that fails answers nothing. A budget's ask is never an
+        agent's to stop."""
+        asked = None if is_budget_ask(agent) else await self.open_ask(agent)
+        if asked is None:
+            yield
+            return
+        request, ask = asked
+        self._stopping.add(request.id)
+        try:
+            yield
+        except BaseException:
+            self._stopping.discard(request.id)
+            now = await self._approvals.get(request.id)
+            if now.state is ApprovalState.CLOSED:  # its run ended all the same
+                await self._asks.settle_spend_ask(ask.approval_id, "closed", None, None)
+            raise
+        self._stopping.discard(request.id)
+        with suppress(AlreadyAnswered):  # closed with its run's end
+            await self._approvals.answer(
+                request.id, by=by, decision=Decision.DENY, how=STOPPED, reason="stopped"
+            )
+        await self._asks.settle_spend_ask(ask.approval_id, "stopped", None, by)
 
     async def _deliver(self, request: ApprovalRequest) -> None:
         """Carry out an answer to a spend ask, as Fleetwarden's record of it says."""
@@ -276,11 +334,12 @@ class SpendAsks:
             return
         by = request.answered_by or "nobody"
         if is_budget_ask(ask.agent):
-            await self._deliver_budget(request, ask, by)
+            if self._budgets is not None:
+                await self._budgets.deliver(request, ask, by)
         elif request.state is ApprovalState.ALLOWED:
             try:
                 await self._raise(ask.agent, _unit(ask.unit), ask.offer, by, ask)
-            except SpendError as exc:
+            except SpendError as exc:  # its run ended: settled closed
                 log.warning("%s: the raise %s allowed was not made: %s", ask.agent, by, exc)
         elif request.state is ApprovalState.DENIED:
             await self._stop(ask, f"{by}, at its run's cap")
@@ -292,31 +351,13 @@ class SpendAsks:
         else:
             await self._asks.settle_spend_ask(ask.approval_id, "closed", None, None)
 
-    async def _deliver_budget(self, request: ApprovalRequest, ask: SpendAsk, by: str) -> None:
-        budgets, key = self._budgets, ask.agent.removeprefix(PREFIX)
-        if budgets is None:
-            return
-        outcome: SpendOutcome = "frozen"
-        amount = None
-        if request.state is ApprovalState.ALLOWED:
-            try:
-                await budgets.raise_limit(key, _unit(ask.unit), ask.offer, by)
-                outcome, amount = "raised", ask.offer
-            except FleetError as exc:
-                log.warning("%s: the raise %s allowed was not made: %s", key, by, exc)
-                return
-        elif request.state is ApprovalState.DENIED:
-            await budgets.stop_agents(key, f"{by}, at {key}'s limit")
-            outcome = "stopped"
-        elif request.state is not ApprovalState.TIMED_OUT:
-            outcome = "closed"
-        await self._asks.settle_spend_ask(ask.approval_id, outcome, amount, by)
-
     async def _raise(
         self, agent: str, unit: Unit, amount: float, by: str, ask: SpendAsk | None
     ) -> str:
         capped = self._caps.cap_of(agent)
         if capped is None:
+            if ask is not None:
+                await self._asks.settle_spend_ask(ask.approval_id, "closed", None, by)
             raise SpendError(f"{agent}'s run ended: there is no cap left to raise")
         cap = capped[0]
         new = raised(cap, unit, amount)

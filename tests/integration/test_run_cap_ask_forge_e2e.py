@@ -49,7 +49,7 @@ agents:
     model: {MODEL}
     repo: app
     secret_env: [ANTHROPIC_API_KEY]
-    run_budget: {{{{max_usd: 0.30, cutoff: ask, ask_within: 30m}}}}
+    run_budget: {{{{max_usd: 0.30, cutoff: ask, ask_within: 30m, offer_usd: 1}}}}
 """
 )
 # 30 000 tokens and $0.21 a request (20 000 in at $3/M, 10 000 out at $15/M).

@@ -128,7 +128,8 @@ async def test_the_operators_reaction_raises_a_run_at_its_cap_and_thaws_it(
     [edit] = await op.wait_for(lambda evs: edits_of(evs, message.event_id), within=30)
     body = edit.content["m.new_content"]["body"]
     assert "Raised by" in body and op.user_id in body and "(reaction)" in body
+    await until(lambda: len(running.requests) >= 3, within=60)  # the held one goes on
     await op.say(world.room, "!send coder ask 1", thread=root.event_id)
-    await until(lambda: len(running.requests) == 3, within=60)
+    await until(lambda: len(running.requests) == 4, within=60)  # past its old cap
     await op.say(world.room, "!stop coder", thread=root.event_id)
     await op.wait_for(lambda evs: [e for e in evs if "Stopped **coder**" in e.body], within=30)

@@ -110,7 +110,6 @@ async def start_forges(
         apis=clients.apis,
         forge=ledger.forge,
         lines=ledger.lines,
-        approvals=ledger.approvals,
         launcher=launcher,
         clock=clock,
         source=source,

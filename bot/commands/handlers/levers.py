@@ -36,6 +36,7 @@ from fleet.ledger.stores.agents import AgentsStore
 from fleet.ledger.stores.budgets import BudgetsStore
 from fleet.model import DesiredState, RestartMode
 from fleet.names import ALL_AGENTS as ALL
+from fleet.names import agent_name
 from fleet.supervisor.interfaces import AgentControl
 
 FREEZE = CommandSpec(
@@ -138,10 +139,13 @@ class Levers(Family):
     @command(STOP)
     async def stop(self, req: Request) -> str | Reply:
         if req.arg("NAME") != ALL:
-            if self._asks is not None:  # its ask at its cap, if open, is answered so
-                await self._asks.stop_asked(req.arg("NAME"), by=req.who)
-            stopped = await self._stop_one(req)
-            await self._budgets.remove_freeze(req.arg("NAME"))  # its paused run has ended
+            name = agent_name(req.arg("NAME"))  # an agent's, never a budget's ask
+            if self._asks is None:
+                stopped = await self._stop_one(req)
+            else:  # its ask at its cap, if open, is answered so once it is stopped
+                async with self._asks.stopping(name, by=req.who):
+                    stopped = await self._stop_one(req)
+            await self._budgets.remove_freeze(name)  # its paused run has ended
             return stopped
         if req.role is not Role.ADMIN:
             raise PermissionDenied(

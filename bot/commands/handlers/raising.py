@@ -1,21 +1,25 @@
 """The ``raise`` command: lift the cap of a run that reached it (``cutoff: ask``, or any
 live capped run) and continue it — ``raise NAME [+AMOUNT]``, the amount in the cap's
-measure (``+$2``, ``+2``, ``+50k`` tokens; none: the raise its ask offered, else the cap
-again). It answers the run's open ask at its cap (:mod:`fleet.approvals.spend`); after a
-timeout that left the run frozen it still raises and thaws it. Needs the operator role;
-the agent's starter answers its ask by a reaction or a reply as well."""
+measure (``+$2``, ``+2``, ``+50k`` tokens; none: the raise its ask offered, else
+the cap its task began with). It answers the run's open ask at its cap
+(:mod:`fleet.approvals.spend`); after a timeout that left the run frozen it still raises
+and thaws it. Needs the operator role; the agent's starter answers its ask by a reaction or
+a reply as well. ``raise budget SCOPE`` answers a budget's open ask by at most its offer;
+any other raise of a budget's limit is an admin's, as ``budget set`` is."""
 
 from __future__ import annotations
 
 from typing import Final
 
-from bot.commands.errors import CommandError
+from bot.commands.acl import Role
+from bot.commands.errors import CommandError, PermissionDenied
 from bot.commands.family import Family, command
 from bot.commands.grammar import ArgSpec, CommandSpec
 from bot.commands.request import Reply, Request
-from fleet.approvals.spend import SpendAsks, SpendError
+from fleet.approvals.spend import SpendAsks, SpendDenied, SpendError
+from fleet.names import BUDGET_WORD
 
-BUDGET: Final = "budget"  # `raise budget SCOPE [+AMOUNT]`
+BUDGET: Final = BUDGET_WORD  # `raise budget SCOPE [+AMOUNT]`: no agent is so named
 
 RAISE = CommandSpec(
     name="raise",
@@ -26,7 +30,8 @@ RAISE = CommandSpec(
             "AMOUNT",
             "How much more, in the cap's measure: `+$2` (dollars), `+50k` (tokens), or a "
             "bare `+2` in the measure the run reached. Default: the raise its ask offered "
-            "(the cap again, unless `run_budget` sets `offer_usd` / `offer_tokens`). After "
+            "(the cap the task began with, unless `run_budget` sets `offer_usd` / "
+            "`offer_tokens`). After "
             "`raise budget`: the budget's scope.",
             required=False,
         ),
@@ -48,7 +53,9 @@ RAISE = CommandSpec(
         "after the ask timed out and left the run frozen, and on any live capped run. "
         "`raise budget SCOPE [+AMOUNT]` does the same for a budget with `cutoff: ask` at "
         "its limit: it raises the limit (as `budget set` would, recorded with who) and its "
-        "frozen agents continue."
+        "frozen agents continue. An operator answers the budget's open ask by at most its "
+        "offer; any other raise of a budget (none asked, more than the offer, after its "
+        "ask timed out) needs the admin role, as `budget set` does."
     ),
     examples=("raise coder +$2", "raise budget global +$25"),
 )
@@ -70,8 +77,11 @@ class RaiseCommand(Family):
         if name == BUDGET:
             if amount is None:
                 raise CommandError("say which budget: `raise budget SCOPE [+AMOUNT]`")
+            admin = req.role is Role.ADMIN
             try:
-                said = await self._asks.raise_budget(amount, more, by=req.who)
+                said = await self._asks.raise_budget(amount, more, by=req.who, admin=admin)
+            except SpendDenied as exc:
+                raise PermissionDenied(str(exc)) from None
             except SpendError as exc:
                 raise CommandError(str(exc)) from None
             return Reply(said, detail=f"raised budget {amount} {more or '(the offer)'}")

@@ -20,6 +20,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Protocol
 
+from fleet.budgets.runs.asking import task_cap
 from fleet.errors import LaunchFailed
 from fleet.model import AgentSpec
 from fleet.names import AgentName
@@ -46,12 +47,13 @@ class CapArming(Protocol):
 
 
 def task_spec(spec: AgentSpec, now: datetime, *, continues: bool) -> AgentSpec:
-    """``spec`` with its cap stamped with its task's start: ``now`` for a new task, the
-    one it has for a run that continues its task."""
+    """``spec`` with its cap stamped with its task's start: ``now`` for a new task — at the
+    cap it began with, the raises of the last task gone with it — the one it has for a run
+    that continues its task."""
     cap = spec.run_budget
     if cap is None or (continues and cap.since is not None):
         return spec
-    return replace(spec, run_budget=replace(cap, since=now))
+    return replace(spec, run_budget=replace(task_cap(cap), since=now))
 
 
 async def arm_or_refuse(arming: CapArming, spec: AgentSpec, *, continues: bool) -> None:

@@ -35,10 +35,21 @@ def reached_unit(cap: RunBudget, tokens: float, usd: float) -> Unit:
 
 
 def offer(cap: RunBudget, unit: Unit) -> float:
-    """The raise offered on ``cap``'s ``unit``: its configured offer, else the cap again."""
+    """The raise offered on ``cap``'s ``unit``: its configured offer, else the cap its task
+    began with (so raise after raise does not compound)."""
+    began = task_cap(cap)
     if unit == "usd":
-        return cap.offer_usd or cap.max_usd or 0.0
-    return float(cap.offer_tokens or cap.max_tokens or 0)
+        return cap.offer_usd or began.max_usd or 0.0
+    return float(cap.offer_tokens or began.max_tokens or 0)
+
+
+def task_cap(cap: RunBudget) -> RunBudget:
+    """``cap`` as its task began, before any operator raised it."""
+    if not cap.raised_usd and not cap.raised_tokens:
+        return cap
+    usd = None if cap.max_usd is None else round(max(cap.max_usd - cap.raised_usd, 0.01), 2)
+    tokens = None if cap.max_tokens is None else max(cap.max_tokens - cap.raised_tokens, 1)
+    return replace(cap, max_usd=usd, max_tokens=tokens, raised_usd=0.0, raised_tokens=0)
 
 
 def parse_raise(text: str, cap: RunBudget, reached: Unit) -> tuple[Unit, float]:
@@ -70,10 +81,15 @@ def parse_raise(text: str, cap: RunBudget, reached: Unit) -> tuple[Unit, float]:
 
 
 def raised(cap: RunBudget, unit: Unit, amount: float) -> RunBudget:
-    """``cap`` raised by ``amount`` of ``unit`` (kept within the largest cap there is)."""
+    """``cap`` raised by ``amount`` of ``unit`` (kept within the largest cap there is), the
+    raise counted as its task's."""
     if unit == "usd":
-        return replace(cap, max_usd=min(round((cap.max_usd or 0.0) + amount, 2), MAX_USD))
-    return replace(cap, max_tokens=min(int((cap.max_tokens or 0) + amount), MAX_TOKENS))
+        usd = min(round((cap.max_usd or 0.0) + amount, 2), MAX_USD)
+        more = round(cap.raised_usd + usd - (cap.max_usd or 0.0), 2)
+        return replace(cap, max_usd=usd, raised_usd=more)
+    tokens = min(int((cap.max_tokens or 0) + amount), MAX_TOKENS)
+    more_tokens = cap.raised_tokens + tokens - (cap.max_tokens or 0)
+    return replace(cap, max_tokens=tokens, raised_tokens=more_tokens)
 
 
 def amount_text(unit: Unit, amount: float) -> str:

@@ -77,6 +77,11 @@ class ProvenanceSource:
         self._version = version
 
     @property
+    def approvals(self) -> ApprovalsStore:
+        """The approvals the runs asked (a status comment counts those waiting)."""
+        return self._approvals
+
+    @property
     def version(self) -> str:
         """Fleetwarden's version, as every footer names it."""
         return self._version

@@ -43,7 +43,6 @@ from fleet.forge.text.rendered import inert
 from fleet.ledger.records.budgets import Freeze
 from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState, Slug
 from fleet.ledger.records.lines import LineRecord, LineState
-from fleet.ledger.stores.approvals import ApprovalsStore
 from fleet.ledger.stores.forge import ForgeStore
 from fleet.ledger.stores.lines import LinesStore
 from fleet.repos.facts import change_from_json
@@ -66,7 +65,6 @@ class Publisher:
         apis: Mapping[str, ForgeApi],
         forge: ForgeStore,
         lines: LinesStore,
-        approvals: ApprovalsStore,
         launcher: ForgeLauncher,
         clock: Clock,
         source: ProvenanceSource,
@@ -86,7 +84,7 @@ class Publisher:
         self.posted: set[int] = set()  # the comments posted here: their events are ours
         self.status = StatusComment(
             forge=forge,
-            approvals=approvals,
+            approvals=source.approvals,
             source=source,
             redact=redact,
             post=self._post,

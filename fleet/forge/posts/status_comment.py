@@ -12,10 +12,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from fleet.approvals.spend import CHANNEL as SPEND
+from fleet.budgets.runs.watch import UNANSWERED
 from fleet.forge.model import ForgeApi, ForgeApiError, ForgeComment
 from fleet.forge.posts.footer import Provenance
 from fleet.forge.posts.provenance import ProvenanceSource, Spend
-from fleet.forge.posts.sticky import StickyState, status_text
+from fleet.forge.posts.sticky import Paused, StickyState, status_text
 from fleet.forge.posts.unpublished import BRANCH_ENDED, detail_part, fix_words, public_part
 from fleet.ledger.records.budgets import Freeze
 from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState
@@ -105,11 +106,13 @@ class StatusComment:
         if state is ForgeRunState.WORKING:
             open_now = await self._approvals.open_approvals(record.agent)
             waiting = len(open_now)
-            asking = any(request.channel == SPEND for request in open_now)
+            asking = any(  # its own run's ask, not the agent's other run's
+                r.channel == SPEND and r.run_id == record.run_id for r in open_now
+            )
         paused = None
         if state is ForgeRunState.WORKING and not asking and self._freezes is not None:
             frozen = [f for f in await self._freezes() if f.agent == record.agent]
-            paused = frozen[0].reason if frozen else None
+            paused = why_paused(frozen[0]) if frozen else None
         audit = await self._forge.forge_audit(record.id, limit=1)
         doing = self._redact(record.summary or "") or None
         next_step = None
@@ -162,3 +165,13 @@ class StatusComment:
                     return "its pull request was closed"
                 return line.detail if line.detail == BRANCH_ENDED else None
         return None
+
+
+def why_paused(freeze: Freeze) -> Paused:
+    """Why a freeze paused a run, in the few words fit for the forge: never its own reason
+    (an operator's words, a budget's name are not the public's)."""
+    if freeze.by_hand or not freeze.budget:
+        return "operator"
+    if freeze.budget == f"run:{freeze.agent}":
+        return "unanswered" if freeze.reason == UNANSWERED else "cap"
+    return "budget"

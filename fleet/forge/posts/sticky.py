@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal
 
 from fleet.budgets.runs.estimate import NO_HISTORY, RunEstimate
 from fleet.forge.posts.footer import Provenance, footer, money
@@ -29,6 +29,19 @@ NEXT_CAP: Final = 300  # of what to do next
 NOW_CAP: Final = 200  # of the line saying what the agent does now
 _LINK: Final = re.compile(r"https?://[^\s<>()\[\]`\"'\\]{1,500}")
 _NUMBER: Final = re.compile(r"[0-9]{1,9}")
+
+
+Paused = Literal["unanswered", "cap", "budget", "operator"]
+"""Why a working run is frozen: its own cap nobody answered, its own cap (``cutoff:
+freeze``), a budget's limit, an operator's hand."""
+PAUSED: Final[dict[str, str]] = {
+    "unanswered": "Paused at its cap: nobody answered in time — an operator's `raise` in chat "
+    "continues it",
+    "cap": "Paused at its cap — an operator's `raise` in chat continues it",
+    "budget": "Paused: the fleet's budgets do not allow more now",
+    "operator": "Paused by an operator",
+}
+"""What the status comment says of each: never the freeze's own reason."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +74,7 @@ class StickyState:
     next_step: str | None = None
     ended: str | None = None
     asking: bool = False  # paused at its cap, asking (``cutoff: ask``)
-    paused: str | None = None  # frozen, not asking: why (a cap nobody answered, a budget…)
+    paused: Paused | None = None  # frozen, not asking: why, in our own words (see PAUSED)
 
 
 def status_text(state: StickyState) -> str:
@@ -105,7 +118,7 @@ def _state_line(state: StickyState) -> str:
         case "working" if state.asking:
             return "💸 Paused at its cap, asking for more."
         case "working" if state.paused:
-            return f"⏸ Frozen: {escape_cell(state.paused, NOW_CAP)}."
+            return f"⏸ {PAUSED[state.paused]}."
         case "working" if state.approvals_waiting > 0:
             return "✋ Waiting for approval."
         case "working":

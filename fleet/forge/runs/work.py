@@ -168,18 +168,20 @@ class ForgeWork:
         request = event.request
         if not event.opened or request.channel != SPEND or is_budget_ask(request.agent):
             return
-        self.spawn(self._tell_asked(request.agent), f"the ask of {request.agent} on its issue")
+        self.spawn(self._tell_asked(request.agent, request.run_id), f"the ask of {request.agent}")
 
-    async def _tell_asked(self, agent: str) -> None:
+    async def _tell_asked(self, agent: str, run_id: int) -> None:
         run = await self.forge.agent_forge_run(agent)
         if run is None or ForgeRunState(run.state) is not ForgeRunState.WORKING:
+            return
+        if run.run_id != run_id:  # the ask of the agent's other run
             return
         login = self.forges[run.forge].login
         said = (
             f"💸 **{agent}** reached its run's cap and is paused. A comment mentioning "
             f"@{login} that says only `raise` (by the raise offered), `raise +AMOUNT` (`+$2`, "
-            "`+50k`) or `stop` answers it, from whoever may give it work; so does an answer "
-            "in chat."
+            "`+50k`: at most the raise offered) or `stop` answers it, from whoever may give "
+            "it work; so does an answer in chat, where an operator may raise more."
         )
         await self.publisher.post(run, run.issue, await self.publisher.signed(run, said))
         await self.forge.audit_forge(run.id, agent, "ask", True, "asked at its run's cap")
@@ -308,19 +310,27 @@ class ForgeWork:
         self, run: ForgeRunRecord, event: ForgeEvent, verb: str, amount: str | None
     ) -> str:
         """An allowed person's ``raise`` or ``stop`` on a run asking at its cap: carried out
-        and answered where it was said. With no ask open, the words go to the agent as a
-        comment's, as before: from the forge, a cap is raised only when Fleetwarden asked
-        (an operator's ``raise`` in chat lifts one at any time)."""
+        and answered where it was said. Only a working run's own open ask is answered so —
+        with none (a queued run, whose agent's other run may ask), the words go to the agent
+        as a comment's, as before: from the forge, a cap is raised only when Fleetwarden
+        asked, by at most its offer (an operator's ``raise`` in chat lifts one at any time,
+        by any amount)."""
         by = f"@{event.actor} on {event.forge}"
         asks = self.spend
-        if asks is None or await asks.open_ask(run.agent) is None:
+        asked = await asks.open_ask(run.agent) if asks is not None else None
+        working = ForgeRunState(run.state) is ForgeRunState.WORKING
+        if asks is None or asked is None or not working or asked[1].run_id != run.run_id:
             return await self._continue(run, event, "comment")
         try:
-            if verb == "stop":
-                await asks.stop_asked(run.agent, by=by, how="comment")
+            if verb != "stop":
+                said = await asks.raise_cap(run.agent, amount, by=by, run_id=run.run_id)
+            elif await asks.stop_asked(run.agent, by=by, run_id=run.run_id):
                 said = f"Stopped **{run.agent}** at its run's cap, as @{event.actor} asked."
             else:
-                said = await asks.raise_cap(run.agent, amount, by=by)
+                said = (
+                    f"Not done: {run.agent}'s ask at its cap is no longer open (answered, or "
+                    "nobody answered in time)."
+                )
         except SpendError as exc:
             said = f"Not done: {exc}."
         await self.forge.audit_forge(run.id, run.agent, verb, True, f"{said[:200]} ({by})")

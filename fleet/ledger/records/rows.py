@@ -127,6 +127,7 @@ def _run_budget(raw: object) -> RunBudget | None:
     tokens, usd, cutoff = raw.get("max_tokens"), raw.get("max_usd"), raw.get("cutoff")
     since, within = raw.get("since"), raw.get("ask_within")
     offer_tokens, offer_usd = raw.get("offer_tokens"), raw.get("offer_usd")
+    raised_tokens, raised_usd = raw.get("raised_tokens"), raw.get("raised_usd")
     return RunBudget(
         int(tokens) if isinstance(tokens, int) else None,
         float(usd) if isinstance(usd, int | float) else None,
@@ -136,6 +137,8 @@ def _run_budget(raw: object) -> RunBudget | None:
         "stop" if raw.get("then") == "stop" else "freeze",
         int(offer_tokens) if isinstance(offer_tokens, int) else None,
         float(offer_usd) if isinstance(offer_usd, int | float) else None,
+        int(raised_tokens) if isinstance(raised_tokens, int) else 0,
+        float(raised_usd) if isinstance(raised_usd, int | float) else 0.0,
     )
 
 

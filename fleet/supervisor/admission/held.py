@@ -6,13 +6,14 @@ queue held requests has none: its origin reads it (chat: as the command it keeps
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
 from fleet.errors import FleetError
 from fleet.ledger import QueuedSpawn
-from fleet.model import PermissionMode, RunBudget
+from fleet.model import DEFAULT_ASK_WITHIN, PermissionMode, RunBudget
 from fleet.repos.hook.policy import Issue
 from fleet.supervisor.admission.request import ORIGINS, LaunchRequest, Origin
 
@@ -33,12 +34,7 @@ def held(request: LaunchRequest) -> str:
     out["run_budget"] = None
     if budget is not None:
         since = None if budget.since is None else budget.since.isoformat()
-        out["run_budget"] = {
-            "max_tokens": budget.max_tokens,
-            "max_usd": budget.max_usd,
-            "cutoff": budget.cutoff,
-            "since": since,
-        }
+        out["run_budget"] = {**asdict(budget), "since": since}  # its ask's settings too
     issue = request.issue
     out["issue"] = None if issue is None else {"slug": issue.slug, "number": issue.number}
     out["quote_under"] = request.quote_under
@@ -97,11 +93,16 @@ def _read(data: dict[str, Any]) -> LaunchRequest:
 def _budget(data: dict[str, Any]) -> RunBudget:
     since = data.get("since")
     tokens, usd = data.get("max_tokens"), data.get("max_usd")
+    offer_tokens, offer_usd = data.get("offer_tokens"), data.get("offer_usd")
     return RunBudget(
         max_tokens=None if tokens is None else int(tokens),
         max_usd=None if usd is None else float(usd),
         cutoff=str(data.get("cutoff") or "refuse"),
         since=None if since is None else datetime.fromisoformat(str(since)),
+        ask_within=float(data.get("ask_within") or DEFAULT_ASK_WITHIN),
+        then="stop" if data.get("then") == "stop" else "freeze",
+        offer_tokens=None if offer_tokens is None else int(offer_tokens),
+        offer_usd=None if offer_usd is None else float(offer_usd),
     )
 
 

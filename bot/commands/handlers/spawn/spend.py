@@ -8,6 +8,7 @@ agent usually costs and what share of its budget's allowance today that is
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 
 from bot.commands.errors import CommandError
 from bot.commands.grammar import FlagValue
@@ -92,8 +93,17 @@ class SpawnSpend:
                 model = spec.model
             if not self._priced(model):
                 raise CommandError(unpriced_cap(model))
-        # The flags give the amounts; what happens past them is the agent's own cutoff.
-        return RunBudget(tokens, usd, known.cutoff if known is not None else "refuse")
+        # The flags give the amounts; what happens past them is the agent's own: its
+        # cutoff and, when it asks, how long it waits, its fallback and its offers.
+        if known is None:
+            return RunBudget(tokens, usd)
+        if known.offer_usd is not None and usd is None:
+            raise CommandError(_offer_without(name, f"${known.offer_usd:,.2f}", "--max-usd X"))
+        if known.offer_tokens is not None and tokens is None:
+            offered = f"{known.offer_tokens:,} tokens"
+            raise CommandError(_offer_without(name, offered, "--max-tokens N"))
+        fresh = replace(known, since=None, raised_tokens=0, raised_usd=0.0)  # a new task
+        return replace(fresh, max_tokens=tokens, max_usd=usd)
 
     async def answer(self, name: str) -> str:
         """The lines the spawn's answer adds: the run's cap, and what a run costs (of the
@@ -117,3 +127,11 @@ class SpawnSpend:
         if spec.run_budget is not None:
             text = f"This run is capped at {cap_text(spec.run_budget)}.\n" + text
         return text
+
+
+def _offer_without(name: str, offered: str, flag: str) -> str:
+    """Why a spawn's cap lacks the measure of the raise ``name``'s ``run_budget`` offers."""
+    return (
+        f"{name}'s `run_budget` offers raises of {offered} at its cap, a measure this cap "
+        f"does not have: give `{flag}` too (or change the offer in the roster)"
+    )

@@ -22,7 +22,10 @@ from bot.commands.request import Request
 from bot.commands.router import Router
 from bot.commands.specs import COMMANDS
 from connectors.base import EventId
+from fleet.approvals.service import Approvals
+from fleet.approvals.spend import SpendAsks
 from fleet.budgets.model import Groups
+from fleet.budgets.runs.caps import RunCaps
 from fleet.caps import Caps
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
@@ -34,6 +37,7 @@ from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.spawn_queues import a_spawn_queue
 from tests.fakes.stores import fleet_stores
 from tests.unit.chat_fakes import OPERATOR, VIEWER, Calls, FakeConnector, message
+from tests.unit.fleet.approvals.test_budget_asks import Book
 
 ADMIN = "@ada:example.org"
 CONSOLE = "console"
@@ -58,7 +62,11 @@ def router(ledger: Ledger, clock: ManualClock, tmp_path: Path) -> Router:
 
 
 def a_router(
-    ledger: Ledger, clock: ManualClock, fleet: Fleet, queue: SpawnQueue | None = None
+    ledger: Ledger,
+    clock: ManualClock,
+    fleet: Fleet,
+    queue: SpawnQueue | None = None,
+    asks: SpendAsks | None = None,
 ) -> Router:
     handlers = Handlers(fleet=fleet, clock=clock)
     overview = OverviewCommands(fleet=fleet, specs=COMMANDS, clock=clock, prefix="!")
@@ -70,6 +78,7 @@ def a_router(
         desk=desk,
         stop_one=handlers.stop,
         queue=queue,
+        asks=asks,
     )
     acl = Acl(
         [
@@ -252,3 +261,32 @@ async def test_all_is_no_agents_name(router: Router, chat: FakeConnector) -> Non
     """`spawn all` is refused: `all` means every agent to the levers, so no agent has it."""
     await router.handle(chat, message("!spawn all", sender=ADMIN))
     assert chat.sent[-1].markdown.startswith("'all' cannot be an agent's name")
+
+
+async def test_budget_is_no_agents_name(router: Router, chat: FakeConnector) -> None:
+    """`spawn budget` is refused: `raise budget SCOPE` raises a budget's limit, so no agent
+    may be so named."""
+    await router.handle(chat, message("!spawn budget", sender=ADMIN))
+    assert chat.sent[-1].markdown.startswith("'budget' cannot be an agent's name")
+    assert "`raise budget SCOPE` raises a budget's limit" in chat.sent[-1].markdown
+
+
+async def test_stop_of_a_budgets_ask_key_is_refused_before_any_ask_is_answered(
+    ledger: Ledger, clock: ManualClock, tmp_path: Path, chat: FakeConnector
+) -> None:
+    """`stop budget:global` names no agent: refused saying why, before it could answer the
+    budget's open ask, which stays open."""
+    fleet = a_fleet(ledger, clock, tmp_path)
+    approvals = Approvals(ledger.approvals, clock)
+    asks = SpendAsks(
+        approvals, ledger.spend_asks, ledger.agents, ledger.runs, RunCaps(), lambda: fleet
+    )
+    book = Book()
+    asks.ask_for_budgets(book)
+    await asks.start()
+    assert await asks.ask_at_limit("global", ("coder",))
+    router = a_router(ledger, clock, fleet, asks=asks)
+    await router.handle(chat, message("!stop budget:global", sender=ADMIN))
+    assert "invalid agent name 'budget:global'" in chat.sent[-1].markdown
+    [still] = await approvals.pending()
+    assert still.agent == "budget:global"

@@ -85,6 +85,21 @@ async def test_the_flags_keep_the_agent_s_cutoff(ledger: Ledger) -> None:
         del ROSTER["stopper"]
 
 
+async def test_the_flags_keep_the_agents_ask_settings(ledger: Ledger) -> None:
+    """A roster cap with `cutoff: ask` keeps how long it waits, its fallback and its offer
+    under a spawn's amounts, never the last task's raises; an offer in a measure the
+    spawn's cap lacks is refused with the fix."""
+    asks = RunBudget(None, 2.0, "ask", ask_within=300.0, then="stop", offer_usd=0.5, raised_usd=4.0)
+    ROSTER["asker"] = AgentSpec(AgentName("asker"), "claude", model="m-priced", run_budget=asks)
+    try:
+        cap = await spend(ledger).cap("asker", {"max-usd": "3"}, None, None)
+        assert cap == RunBudget(None, 3.0, "ask", ask_within=300.0, then="stop", offer_usd=0.5)
+        with pytest.raises(CommandError, match="give `--max-usd X` too"):
+            await spend(ledger).cap("asker", {"max-tokens": "50000"}, None, None)
+    finally:
+        del ROSTER["asker"]
+
+
 async def test_the_run_just_launched_is_not_its_own_history(
     ledger: Ledger, clock: ManualClock, tmp_path: Path
 ) -> None:

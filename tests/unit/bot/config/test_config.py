@@ -502,6 +502,21 @@ def test_invalid_agent_name_states_the_pattern(name: str) -> None:
     assert "must match [a-z][a-z0-9-]{0,31}" in problem.message
 
 
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("all", "it means every agent (`stop all`, `freeze all`)"),
+        ("budget", "`raise budget SCOPE` raises a budget's limit"),
+    ],
+)
+def test_a_word_the_commands_reserve_is_no_agents_name(name: str, why: str) -> None:
+    """`all` and `budget` mean something of their own to the commands: a roster agent so
+    named is refused at its line, saying what the word means and to pick another."""
+    problem = only_problem(f"agents:\n  - name: {name}\n")
+    assert (problem.line, problem.key_path) == (2, "agents[0].name")
+    assert problem.message == f"{name!r} cannot be an agent's name: {why} — pick another name"
+
+
 def test_unknown_runtime_and_backend_use_the_passed_in_sets() -> None:
     """Runtime and backend names are checked against what the caller says exists."""
     problems = problems_of(

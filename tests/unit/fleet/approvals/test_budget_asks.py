@@ -12,8 +12,15 @@ from datetime import timedelta
 import pytest
 
 from fleet.approvals.service import Approvals
-from fleet.approvals.spend import SpendAsks, SpendError
-from fleet.budgets.model import BudgetStatus, PaceStatus, Source, Transition, parse_window
+from fleet.approvals.spend import SpendAsks, SpendDenied, SpendError
+from fleet.budgets.model import (
+    BudgetError,
+    BudgetStatus,
+    PaceStatus,
+    Source,
+    Transition,
+    parse_window,
+)
 from fleet.budgets.runs.caps import RunCaps
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
@@ -145,7 +152,7 @@ async def test_raise_budget_takes_an_amount_and_answers_the_ask(rig: Rig) -> Non
     request_id = await at_limit(rig)
     with pytest.raises(SpendError, match="not in tokens"):
         await rig.asks.raise_budget("global", "+50k", by="@ann:x")
-    said = await rig.asks.raise_budget("global", "+$10", by="@ann:x")
+    said = await rig.asks.raise_budget("global", "+$10", by="@ann:x")  # within the $25 offer
     assert said == "Raised global's limit by $10.00 to $60.00: its agents continue."
     request = await rig.approvals.get(request_id)
     assert request.state is ApprovalState.ALLOWED and request.how == "raise"
@@ -160,3 +167,51 @@ async def test_nobody_answering_leaves_them_frozen(rig: Rig, clock: ManualClock)
     [ended] = await rig.approvals.expire()
     assert ended.state is ApprovalState.TIMED_OUT
     assert rig.fleet.stopped == [] and set(rig.fleet.frozen_now) == {"coder", "tester"}
+
+
+async def test_an_operator_only_answers_an_open_ask_by_at_most_its_offer(rig: Rig) -> None:
+    """With no ask open, or past the $25.00 offered, an operator's `raise budget` is
+    refused saying it needs the admin role, as `budget set` does; an admin may; nothing
+    is raised or answered by a refusal."""
+    with pytest.raises(SpendDenied, match=r"global has no open ask: .* needs the admin role"):
+        await rig.asks.raise_budget("global", "+$5", by="@ann:x")
+    request_id = await at_limit(rig)
+    with pytest.raises(SpendDenied, match=r"its ask offers \$25.00 .* needs the admin role"):
+        await rig.asks.raise_budget("global", "+$999999", by="@ann:x")
+    assert rig.book.set_by == []
+    assert (await rig.approvals.get(request_id)).state is ApprovalState.OPEN
+    said = await rig.asks.raise_budget("global", "+$100", by="@root:x", admin=True)
+    assert said == "Raised global's limit by $100.00 to $150.00: its agents continue."
+    assert (await rig.approvals.get(request_id)).state is ApprovalState.ALLOWED
+
+
+async def test_a_raise_that_fails_leaves_the_ask_open_and_a_yes_that_fails_is_settled(
+    rig: Rig, ledger: Ledger
+) -> None:
+    """The book refuses the new limit: `raise budget` says why and the ask stays open and
+    answerable; a ✅ whose raise fails settles the ask `frozen` (nothing raised, its
+    agents stay frozen), never leaving its row unsettled."""
+    request_id = await at_limit(rig)
+
+    async def refused(budget: Budget, by: str) -> Budget:
+        raise BudgetError("the ledger is read-only")
+
+    rig.book.set_budget = refused  # type: ignore[method-assign]
+    with pytest.raises(SpendError, match="global's limit was not raised: the ledger is read"):
+        await rig.asks.raise_budget("global", None, by="@ann:x")
+    assert (await rig.approvals.get(request_id)).state is ApprovalState.OPEN
+    await rig.approvals.answer(request_id, by="@ann:x", decision=Decision.ALLOW, how="reaction")
+    row = await ledger.spend_asks.spend_ask(request_id)
+    assert row is not None and (row.outcome, row.amount) == ("frozen", None)
+    assert set(rig.fleet.frozen_now) == {"coder", "tester"}
+
+
+async def test_a_stop_naming_a_budgets_ask_answers_nothing(rig: Rig) -> None:
+    """`budget:global` names no agent: a stop by it answers no ask — the budget's stays
+    open, nothing is stopped."""
+    request_id = await at_limit(rig)
+    assert not await rig.asks.stop_asked("budget:global", by="@ann:x")
+    async with rig.asks.stopping("budget:global", by="@ann:x"):
+        pass
+    assert (await rig.approvals.get(request_id)).state is ApprovalState.OPEN
+    assert rig.fleet.stopped == []

@@ -122,7 +122,8 @@ async def test_raise_by_a_word_lifts_the_live_cap_and_the_spec_and_thaws(rig: Ri
     capped = rig.caps.cap_of(AGENT)
     assert capped is not None and capped[0].max_usd == 5.0
     record = await rig.ledger.agents.get_agent(AGENT)
-    assert record is not None and record.spec.run_budget == replace(CAP, max_usd=5.0)
+    assert record is not None
+    assert record.spec.run_budget == replace(CAP, max_usd=5.0, raised_usd=3.0)
     assert rig.fleet.frozen_now == {}
     request = await rig.approvals.get(request_id)
     assert request.state is ApprovalState.ALLOWED and request.how == "raise"
@@ -209,18 +210,52 @@ async def _nothing() -> None:
     return None
 
 
-async def test_stop_name_answers_the_open_ask_and_leaves_the_stop_to_its_caller(
-    rig: Rig,
-) -> None:
-    """`stop coder` while it asks: the ask is denied by the command and settled as
-    stopped; the stop itself is the command's (nothing stopped here)."""
+async def test_stop_name_answers_the_open_ask_once_the_stop_succeeded(rig: Rig) -> None:
+    """`stop coder` while it asks: the ask is answered by the command only once the stop
+    went through — settled stopped, though the run's end closed it meanwhile; a stop that
+    fails leaves it open and answerable."""
     request_id = await asked(rig)
-    assert await rig.asks.stop_asked(AGENT, by="@ann:x on matrix")
-    request = await rig.approvals.get(request_id)
-    assert (request.state, request.how) == (ApprovalState.DENIED, "stop")
+    with pytest.raises(RuntimeError):
+        async with rig.asks.stopping(AGENT, by="@ann:x on matrix"):
+            raise RuntimeError("the stop failed")
+    assert (await rig.approvals.get(request_id)).state is ApprovalState.OPEN
+    async with rig.asks.stopping(AGENT, by="@ann:x on matrix"):
+        await rig.approvals.close_run(rig.run_id, "coder ended")  # the stop ends the run
     settled = await rig.ledger.spend_asks.spend_ask(request_id)
-    assert settled is not None and settled.outcome == "stopped" and rig.fleet.stopped == []
-    assert not await rig.asks.stop_asked(AGENT, by="@ann:x on matrix")
+    assert settled is not None
+    assert (settled.outcome, settled.settled_by) == ("stopped", "@ann:x on matrix")
+    assert rig.fleet.stopped == []  # the stop itself is the command's
+
+
+async def test_a_raise_from_the_forge_answers_only_an_open_ask_by_its_offer(
+    rig: Rig, clock: ManualClock
+) -> None:
+    """`run_id` given (a forge comment): more than the offer, or a run whose ask is not
+    the open one, is refused; once the ask timed out, nothing is raised — the race a
+    comment could otherwise win against the timeout."""
+    request_id = await asked(rig)
+    with pytest.raises(SpendError, match=r"at most the \$2.00 offered"):
+        await rig.asks.raise_cap(AGENT, "+$3", by="@bob on hub", run_id=rig.run_id)
+    with pytest.raises(SpendError, match="no longer open"):
+        await rig.asks.raise_cap(AGENT, None, by="@bob on hub", run_id=rig.run_id + 1)
+    assert (await rig.approvals.get(request_id)).state is ApprovalState.OPEN
+    clock.advance(601)
+    await rig.approvals.expire()
+    with pytest.raises(SpendError, match="no longer open"):
+        await rig.asks.raise_cap(AGENT, None, by="@bob on hub", run_id=rig.run_id)
+    capped = rig.caps.cap_of(AGENT)
+    assert capped is not None and capped[0].max_usd == 2.0
+
+
+async def test_raise_after_raise_offers_the_cap_the_task_began_with(rig: Rig) -> None:
+    """The default offer is the $2.00 the task began with, not the cap again: raise after
+    raise goes $2 → $4 → $6, never doubling; each raise is counted as the task's."""
+    await asked(rig)
+    assert "to $4.00" in await rig.asks.raise_cap(AGENT, None, by="@ann:x")
+    assert "by $2.00" in await rig.asks.raise_cap(AGENT, None, by="@ann:x")
+    capped = rig.caps.cap_of(AGENT)
+    assert capped is not None
+    assert (capped[0].max_usd, capped[0].raised_usd) == (6.0, 4.0)
 
 
 async def test_an_ask_whose_run_ended_first_is_kept_as_closed(rig: Rig) -> None:

@@ -126,6 +126,17 @@ def test_a_new_task_stamps_its_cap_and_a_restart_keeps_the_stamp() -> None:
     assert task_spec(AgentSpec(AGENT, "stub"), now, continues=False).run_budget is None
 
 
+def test_a_raise_belongs_to_its_task() -> None:
+    """A cap operators raised from 3,000 to 9,000 tokens keeps the raise while its task
+    goes on (a restart); a new task begins at the 3,000 configured again."""
+    now = datetime.fromisoformat("2026-11-25T10:00:00+00:00")
+    raised = replace(CAP, max_tokens=9_000, raised_tokens=6_000, since=now)
+    spec = AgentSpec(AGENT, "stub", run_budget=raised)
+    assert task_spec(spec, now, continues=True) == spec
+    later = datetime.fromisoformat("2026-11-25T11:00:00+00:00")
+    assert task_spec(spec, later, continues=False).run_budget == replace(CAP, since=later)
+
+
 async def test_a_cap_that_cannot_be_armed_starts_no_run_and_says_what_failed(rig: Rig) -> None:
     """The ledger failing as the cap is armed: the spawn is refused naming the failure,
     no process is started and no run recorded — the agent never runs uncapped."""

@@ -160,12 +160,18 @@ def test_a_run_asking_at_its_cap_says_how_to_answer_on_the_issue() -> None:
     assert "approval" not in text
 
 
-def test_a_frozen_run_says_so_and_why_in_words_made_safe() -> None:
-    """Frozen and no longer asking (nobody answered its ask; a budget's limit; an
-    operator's `freeze` with a reason of their own): the state line says why, escaped."""
-    text = status_text(state(paused="paused at its cap, nobody answered"))
-    assert "⏸ Frozen: paused at its cap, nobody answered." in text
+@pytest.mark.parametrize(
+    ("paused", "line"),
+    [
+        ("unanswered", "⏸ Paused at its cap: nobody answered in time — an operator's `raise`"),
+        ("cap", "⏸ Paused at its cap — an operator's `raise` in chat continues it."),
+        ("budget", "⏸ Paused: the fleet's budgets do not allow more now."),
+        ("operator", "⏸ Paused by an operator."),
+    ],
+)
+def test_a_frozen_run_says_why_in_its_own_words(paused: str, line: str) -> None:
+    """Frozen and no longer asking (its cap nobody answered, its cap, a budget's limit, an
+    operator's `freeze`): the state line says which, in Fleetwarden's words alone."""
+    text = status_text(state(paused=paused))
+    assert line in text
     assert "🛠 Working" not in text
-    hostile = status_text(state(paused="@everyone <img src=x> [a](javascript:x)"))
-    assert live_mentions(hostile.split("<details>")[0]) == []
-    assert "<img" not in hostile.split("<details>")[0]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +22,7 @@ from fleet.forge.runs.watch import ForgeWatch
 from fleet.forge.runs.work import ForgeWork
 from fleet.forge.schema import ForgeEntry
 from fleet.ledger import Ledger
+from fleet.ledger.records.budgets import Freeze
 from fleet.ledger.records.forge import ForgeRunRecord
 from fleet.ledger.records.lines import LineRecord, LineState
 from fleet.repos.desk import NoLine
@@ -294,6 +295,7 @@ class WorkRig:
         api: FakeForgeApi | None = None,
         launcher: FakeLauncher | None = None,
         tell: Tell | None = None,
+        freezes: Callable[[], Awaitable[list[Freeze]]] | None = None,
     ) -> WorkRig:
         """Forge work over ``ledger``; a fresh forge holding issue #3 (alice may write)
         and a fresh launcher unless given (a restart keeps the forge and the fleet)."""
@@ -310,12 +312,12 @@ class WorkRig:
             apis=apis,
             forge=ledger.forge,
             lines=ledger.lines,
-            approvals=ledger.approvals,
             launcher=launcher,
             clock=clock,
             source=provenance_source(ledger, clock),
             redact=redactor,
             tell=tell,
+            freezes=freezes,
         )
         work = ForgeWork(
             forges=forges,

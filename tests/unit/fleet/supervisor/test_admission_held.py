@@ -17,7 +17,8 @@ from fleet.supervisor.admission.request import LaunchRequest
 
 
 async def test_a_held_request_reads_back_as_it_was_asked(ledger: Ledger) -> None:
-    """Every field survives the ledger: overrides, its line's asks, its cap, who asked."""
+    """Every field survives the ledger: overrides, its line's asks, its cap (with how it
+    asks at it), who asked."""
     since = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
     request = LaunchRequest(
         "coder",
@@ -27,7 +28,9 @@ async def test_a_held_request_reads_back_as_it_was_asked(ledger: Ledger) -> None
         prompt="Write the notes",
         workdir=Path("/srv/work"),
         permissions=PermissionMode.EDITS,
-        run_budget=RunBudget(max_tokens=200_000, max_usd=1.5, cutoff="stop", since=since),
+        run_budget=RunBudget(
+            200_000, 1.5, "ask", since, ask_within=300.0, then="stop", offer_usd=0.5
+        ),
         repo="app",
         branch="fw/coder/issue-3",
         issue=Issue("acme/app", 3),
