@@ -11,6 +11,7 @@ import os
 import signal
 import sqlite3
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -195,6 +196,7 @@ budgets:
   - scope: agent:spender
     limit_tokens: 50000
     window: 10h
+    reset_at: {reset_at}
     cutoff: ask
 agents:
   - name: spender
@@ -212,7 +214,10 @@ def test_a_budget_at_its_limit_asks_once_and_a_raise_continues_its_agents(
     state = tmp_path / "state"
     with fake_provider_thread(default=Turn(text="spent", usage=USAGE)) as fake:
         config = tmp_path / "fleetwarden.yaml"
-        config.write_text(BUDGET_CONFIG.format(upstream=fake.base_url))
+        # Nine hours into its window: 90,000 tokens spent after the raise are under the
+        # even-spread line, so the pace holds nothing back, whatever the time of day.
+        reset_at = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        config.write_text(BUDGET_CONFIG.format(upstream=fake.base_url, reset_at=reset_at))
         bot = ConsoleBot(
             tmp_path, "--config", str(config), env=clean_env(ANTHROPIC_API_KEY=FAKE_KEY)
         )
