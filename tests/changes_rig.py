@@ -16,7 +16,7 @@ from fleet.ledger import Ledger
 from fleet.ledger.records.approvals import ApprovalState, Ask
 from fleet.ledger.records.forge import ForgeRunState, Slug
 from fleet.ledger.records.lines import LineState
-from fleet.ledger.stores.runs import RunStart
+from fleet.ledger.stores.running.runs import RunStart
 from fleet.metering.counting.events import Outcome, Tokens, UsageEvent
 from fleet.model import AgentSpec, DesiredState, ExitInfo, RunHandle
 from fleet.names import AgentName

@@ -64,7 +64,7 @@ from bot.app.stops import Stop, Stops
 from bot.chat.notifier import Notifier
 from bot.commands.acl import Acl
 from bot.commands.errors import CommandError
-from bot.commands.handlers.spawn_queue import SpawnQueue
+from bot.commands.handlers.launches.spawn_queue import SpawnQueue
 from bot.commands.wiring import Commands
 from bot.config import Config
 from connectors.base import Connector

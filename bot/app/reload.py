@@ -30,7 +30,7 @@ from pydantic import BaseModel
 from bot.app.assembly import grants_of, roster_of
 from bot.commands.acl import Acl
 from bot.commands.errors import CommandError
-from bot.commands.handlers.spawn_queue import caps_of
+from bot.commands.handlers.launches.spawn_queue import caps_of
 from bot.config import Config, ConfigError, load_config
 from bot.config.problems import ConfigProblem, Locator, compose
 from bot.config.repo_checks import path_problems

@@ -3,7 +3,7 @@ over accept the heartbeats and model requests of agents the orchestrator before 
 started (on other hosts: they outlive it).
 
 Each token stays in the state dir of the orchestrator that gave it out (mode 600); the
-ledger gets only its SHA-256 (:mod:`fleet.ledger.stores.agents`). At start an active
+ledger gets only its SHA-256 (:mod:`fleet.ledger.stores.running.agents`). At start an active
 orchestrator publishes the digests of the tokens it holds and adopts the others'; each
 launch publishes the tokens it just gave out before the agent starts."""
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from fleet.connections.loopback import AgentSecrets
-from fleet.ledger.stores.agents import AgentsStore
+from fleet.ledger.stores.running.agents import AgentsStore
 
 
 class SharedTokens:

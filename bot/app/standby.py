@@ -2,7 +2,7 @@
 
 Two ``fleetwarden run`` processes on different machines, with the same config and the
 same PostgreSQL ledger: the first to take the ledger's ``orchestrator`` lease
-(:mod:`fleet.ledger.stores.leases`) is *active* — it connects to chat, runs the proxy, the
+(:mod:`fleet.ledger.stores.running.leases`) is *active* — it connects to chat, runs the proxy, the
 scheduler and the fleet — and renews the lease every third of its time to live; the other
 is *standby*, says so in its log, and tries for the lease every second. When the active
 one dies (``kill -9``, its machine lost) its lease expires and the standby takes it with
@@ -35,7 +35,7 @@ from typing import Final
 
 from fleet.errors import LeaseLost, LedgerError
 from fleet.ledger import Ledger
-from fleet.ledger.stores.leases import Lease
+from fleet.ledger.stores.running.leases import Lease
 
 log = logging.getLogger(__name__)
 

@@ -33,8 +33,8 @@ from fleet.approvals.budget_asks import is_budget_ask
 from fleet.approvals.service import AlreadyAnswered, Approvals, UnknownApproval, closed_words
 from fleet.ledger import AuditOutcome
 from fleet.ledger.records.approvals import ApprovalRequest, AskKind, Decision
-from fleet.ledger.stores.audit import AuditStore
-from fleet.ledger.stores.chat import ChatStore
+from fleet.ledger.stores.operators.audit import AuditStore
+from fleet.ledger.stores.operators.chat import ChatStore
 from fleet.names import is_agent_name
 from fleet.notices import who_on
 

@@ -31,8 +31,8 @@ from connectors.errors import ConnectorError
 from fleet.approvals.service import ApprovalEvent, Approvals
 from fleet.events import EventKind, FleetEvent
 from fleet.ledger.records.approvals import ApprovalPost, ApprovalRequest
-from fleet.ledger.stores.audit import AuditStore
-from fleet.ledger.stores.chat import ChatStore
+from fleet.ledger.stores.operators.audit import AuditStore
+from fleet.ledger.stores.operators.chat import ChatStore
 from fleet.notices import Notice, NoticeBoard
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ from bot.chat.notifier import Notifier
 from bot.config import Config
 from fleet.approvals.service import Approvals
 from fleet.ledger.records.approvals import ApprovalRequest
-from fleet.ledger.stores.audit import AuditStore
-from fleet.ledger.stores.chat import ChatStore
+from fleet.ledger.stores.operators.audit import AuditStore
+from fleet.ledger.stores.operators.chat import ChatStore
 from fleet.notices import starter
 from fleet.supervisor.interfaces import FleetView
 

@@ -7,7 +7,8 @@ running (it did not parse, or the sender may not run it). The edited text then r
 original's place, answered under the original. Once the original's command reached its
 handler — or while it is still being handled — an edit changes nothing: running the new
 text too would act twice on one message, so the person is told to send it anew. What was
-done with each message is the ledger's (:mod:`fleet.ledger.stores.chat`), not this process's
+done with each message is the ledger's (:mod:`fleet.ledger.stores.operators.chat`), not this
+process's
 memory, so a restart or another process sees the same.
 """
 

@@ -16,7 +16,7 @@ from dataclasses import replace
 from bot.commands.request import Reply
 from connectors.base import Connector, InboundMessage, OutboundMessage, RoomId, ThreadId
 from connectors.errors import ConnectorError, ThreadsUnsupported
-from fleet.ledger.stores.chat import ChatStore
+from fleet.ledger.stores.operators.chat import ChatStore
 
 log = logging.getLogger(__name__)
 

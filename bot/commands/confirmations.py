@@ -28,7 +28,7 @@ from bot.commands.request import Request
 from connectors.base import InboundMessage
 from fleet.clock import Clock
 from fleet.ledger import Confirmation
-from fleet.ledger.stores.chat import ChatStore
+from fleet.ledger.stores.operators.chat import ChatStore
 
 WAIT: Final = timedelta(seconds=60)
 """How long a question waits for its confirming reply."""

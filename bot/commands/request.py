@@ -65,7 +65,7 @@ Follower = Callable[[InboundMessage, str, str], None]  # (message, agent, first 
 
 class SpawnGate(Protocol):
     """The spawn queue a ``spawn`` waits in, and the caps a ``restart`` passes
-    (:class:`bot.commands.handlers.spawn_queue.SpawnQueue`)."""
+    (:class:`bot.commands.handlers.launches.spawn_queue.SpawnQueue`)."""
 
     def waiter(self, req: Request) -> Wait:
         """Where ``req``'s launch waits when the admission holds it: the spawn queue, as

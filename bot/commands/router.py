@@ -66,8 +66,8 @@ from connectors.base import (
 )
 from fleet.errors import FleetError
 from fleet.ledger import REPLACEABLE, AnswerState, AuditOutcome
-from fleet.ledger.stores.audit import AuditStore
-from fleet.ledger.stores.chat import ChatStore
+from fleet.ledger.stores.operators.audit import AuditStore
+from fleet.ledger.stores.operators.chat import ChatStore
 from fleet.names import is_agent_name
 
 log = logging.getLogger(__name__)

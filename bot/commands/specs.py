@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from bot.approvals.commands import ANSWER, APPROVE, DENY, INTERRUPT, PENDING, PERMISSIONS
 from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec
-from bot.commands.handlers.accounts import ACCOUNTS
-from bot.commands.handlers.budgets import BUDGET
-from bot.commands.handlers.egress import EGRESS
-from bot.commands.handlers.forge import FORGE, PR
-from bot.commands.handlers.forget import FORGET
-from bot.commands.handlers.hosts import HOSTS
-from bot.commands.handlers.levers import FREEZE, STOP
-from bot.commands.handlers.queue import CANCEL, QUEUE
-from bot.commands.handlers.raising import RAISE
-from bot.commands.handlers.repos import BRANCHES, DIFF, DISCARD, MERGE, PUSH
-from bot.commands.handlers.resume import RESUME
-from bot.commands.handlers.runs import LOGS, RUNS
-from bot.commands.handlers.schedules import SCHEDULE
-from bot.commands.handlers.spawn.repository import REPO_FLAGS
+from bot.commands.handlers.agents.forget import FORGET
+from bot.commands.handlers.agents.levers import FREEZE, STOP
+from bot.commands.handlers.agents.resume import RESUME
+from bot.commands.handlers.agents.runs import LOGS, RUNS
+from bot.commands.handlers.agents.spawn.repository import REPO_FLAGS
+from bot.commands.handlers.launches.queue import CANCEL, QUEUE
+from bot.commands.handlers.launches.schedules import SCHEDULE
+from bot.commands.handlers.places.egress import EGRESS
+from bot.commands.handlers.places.forge import FORGE, PR
+from bot.commands.handlers.places.hosts import HOSTS
+from bot.commands.handlers.places.repos import BRANCHES, DIFF, DISCARD, MERGE, PUSH
+from bot.commands.handlers.spend.accounts import ACCOUNTS
+from bot.commands.handlers.spend.budgets import BUDGET
+from bot.commands.handlers.spend.raising import RAISE
 from bot.commands.handlers.verify import VERIFY
 from bot.dashboard.command import DASHBOARD
 from fleet.budgets.pacing.report_windows import DEFAULT_WINDOW, WINDOWS

@@ -18,27 +18,27 @@ from bot.commands import registry
 from bot.commands.acl import Acl
 from bot.commands.confirmations import ConfirmationDesk
 from bot.commands.grammar import Grammar
-from bot.commands.handlers.accounts import AccountCommands
-from bot.commands.handlers.agents import Handlers
-from bot.commands.handlers.budgets import BudgetHandlers
-from bot.commands.handlers.changes import ChangeCommands
-from bot.commands.handlers.egress import EgressCommands
-from bot.commands.handlers.forge import ForgeCommands, ForgeParts
-from bot.commands.handlers.forget import ForgetCommand
-from bot.commands.handlers.hosts import HostCommands
-from bot.commands.handlers.levers import Levers
+from bot.commands.handlers.agents.control import Handlers
+from bot.commands.handlers.agents.forget import ForgetCommand
+from bot.commands.handlers.agents.levers import Levers
+from bot.commands.handlers.agents.resume import LimitCommands
+from bot.commands.handlers.agents.runs import RunCommands
+from bot.commands.handlers.agents.spawn.spend import SpawnSpend
+from bot.commands.handlers.agents.watch_follow import ScreenFollower
+from bot.commands.handlers.launches.queue import QueueCommands
+from bot.commands.handlers.launches.schedules import ScheduleCommands
+from bot.commands.handlers.launches.spawn_queue import SpawnQueue
 from bot.commands.handlers.overview import OverviewCommands
-from bot.commands.handlers.pacing import PacingCommands
-from bot.commands.handlers.queue import QueueCommands
-from bot.commands.handlers.raising import RaiseCommand
-from bot.commands.handlers.repos import CoAuthors, RepoCommands
-from bot.commands.handlers.resume import LimitCommands
-from bot.commands.handlers.runs import RunCommands
-from bot.commands.handlers.schedules import ScheduleCommands
-from bot.commands.handlers.spawn.spend import SpawnSpend
-from bot.commands.handlers.spawn_queue import SpawnQueue
+from bot.commands.handlers.places.egress import EgressCommands
+from bot.commands.handlers.places.forge import ForgeCommands, ForgeParts
+from bot.commands.handlers.places.hosts import HostCommands
+from bot.commands.handlers.places.repos import CoAuthors, RepoCommands
+from bot.commands.handlers.spend.accounts import AccountCommands
+from bot.commands.handlers.spend.budgets import BudgetHandlers
+from bot.commands.handlers.spend.changes import ChangeCommands
+from bot.commands.handlers.spend.pacing import PacingCommands
+from bot.commands.handlers.spend.raising import RaiseCommand
 from bot.commands.handlers.verify import VerifyCommand
-from bot.commands.handlers.watch_follow import ScreenFollower
 from bot.commands.router import Router
 from bot.commands.specs import COMMANDS
 from bot.config import Config

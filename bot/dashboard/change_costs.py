@@ -17,7 +17,7 @@ from bot.dashboard.shapes import Json, iso
 from fleet.budgets.changes.outcome import Outcome
 from fleet.budgets.changes.report import ChangeRow, OutcomeSum, by_outcome, changes_in, report
 from fleet.clock import Clock
-from fleet.ledger.stores.changes import ChangesStore
+from fleet.ledger.stores.code.changes import ChangesStore
 
 PAGE_DAYS = 30
 """How far back the page and the CSV look, as ``report changes`` does unless told."""

@@ -12,7 +12,7 @@ Label values are bounded: agents, hosts, providers, accounts, runtimes and budge
 config's names, and models — a name an agent may choose — are at most :data:`MODEL_LABELS`,
 the first seen (by the usage counters and the changes alike); the requests (and changes) of
 any model past them count under :data:`OTHER`. A request
-nobody served counts under ``(not served)`` (:data:`fleet.ledger.stores.metering.NOT_SERVED`),
+nobody served counts under ``(not served)`` (:data:`fleet.ledger.stores.spend.metering.NOT_SERVED`),
 never under the name it asked for, and every model's name is guarded as the pages show it
 (:mod:`fleet.redaction.guard`, by :meth:`bot.dashboard.views.Views.usage_after`).
 
@@ -31,7 +31,7 @@ from prometheus_client.registry import Collector
 
 from bot.dashboard.shapes import Json
 from fleet.budgets.changes.report import OutcomeSum
-from fleet.ledger.stores.dashboard import UsageSum
+from fleet.ledger.stores.operators.dashboard import UsageSum
 from fleet.metering.counting.events import QuotaSignal, UsageEvent
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

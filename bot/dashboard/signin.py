@@ -2,7 +2,7 @@
 browser session bound to that chat user and the role they had.
 
 A link's secret and a session's cookie are 256-bit random tokens; the ledger keeps only
-their SHA-256 (:mod:`fleet.ledger.stores.dashboard`). A link is good once, for
+their SHA-256 (:mod:`fleet.ledger.stores.operators.dashboard`). A link is good once, for
 :data:`LINK_LIFETIME`. A session lasts :data:`SESSION_LIFETIME` at most, and every request
 checks the person's role again against the ACL as it is now (a ``roster reload`` replaces
 it): a demoted or removed operator is out on their next request.
@@ -24,7 +24,7 @@ from datetime import timedelta
 
 from bot.commands.acl import Acl, Role
 from fleet.clock import Clock
-from fleet.ledger.stores.dashboard import DashboardStore, SignIn
+from fleet.ledger.stores.operators.dashboard import DashboardStore, SignIn
 
 log = logging.getLogger(__name__)
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fleet.ledger.stores.agents import AgentsStore
-from fleet.ledger.stores.approvals import ApprovalsStore
-from fleet.ledger.stores.audit import AuditStore
-from fleet.ledger.stores.changes import ChangesStore
-from fleet.ledger.stores.dashboard import DashboardStore
-from fleet.ledger.stores.forge import ForgeStore
+from fleet.ledger.stores.code.changes import ChangesStore
+from fleet.ledger.stores.code.forge import ForgeStore
+from fleet.ledger.stores.operators.approvals import ApprovalsStore
+from fleet.ledger.stores.operators.audit import AuditStore
+from fleet.ledger.stores.operators.dashboard import DashboardStore
+from fleet.ledger.stores.running.agents import AgentsStore
 
 
 @dataclass(frozen=True, slots=True)

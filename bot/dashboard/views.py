@@ -42,7 +42,7 @@ from fleet.errors import FleetError
 from fleet.hosts.connection import LinkState
 from fleet.hosts.service import Hosts
 from fleet.ledger.records.approvals import ApprovalPost
-from fleet.ledger.stores.dashboard import UsageSum
+from fleet.ledger.stores.operators.dashboard import UsageSum
 from fleet.supervisor.interfaces import FleetView
 
 TRANSCRIPT_ENTRIES = 100

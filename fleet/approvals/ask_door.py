@@ -51,8 +51,8 @@ from fleet.ledger.records.approvals import ApprovalRequest, ApprovalState, Ask
 from fleet.notices import starter
 
 if TYPE_CHECKING:
-    from fleet.ledger.stores.agents import AgentsStore
-    from fleet.ledger.stores.runs import RunsStore
+    from fleet.ledger.stores.running.agents import AgentsStore
+    from fleet.ledger.stores.running.runs import RunsStore
 
 log = logging.getLogger(__name__)
 

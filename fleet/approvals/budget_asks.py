@@ -31,7 +31,7 @@ from fleet.errors import AgentNotRunning, FleetError
 from fleet.ledger.records.approvals import ApprovalRequest, ApprovalState, Ask, Decision
 from fleet.ledger.records.budgets import Budget, Cutoff, Freeze
 from fleet.ledger.records.rows import to_epoch
-from fleet.ledger.stores.spend_asks import SpendAsk, SpendAsksStore, SpendOutcome
+from fleet.ledger.stores.spend.spend_asks import SpendAsk, SpendAsksStore, SpendOutcome
 from fleet.model import ExitInfo, RunBudget
 from fleet.transcript.story import Outcome
 

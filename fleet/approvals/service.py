@@ -1,6 +1,7 @@
 """The approvals service: asks opened, answered once, told to the CLI, timed out, closed.
 
-The ledger holds every request (:mod:`fleet.ledger.stores.approvals`); this service adds the
+The ledger holds every request (:mod:`fleet.ledger.stores.operators.approvals`); this service adds
+the
 rules around it and the two ways out:
 
 * **listeners** (the bot) hear of each request opened and each one answered, timed out or
@@ -42,7 +43,7 @@ from fleet.ledger.records.approvals import (
 from fleet.permissions.rules import first_match, first_refusal, portable_tool
 
 if TYPE_CHECKING:
-    from fleet.ledger.stores.approvals import ApprovalsStore
+    from fleet.ledger.stores.operators.approvals import ApprovalsStore
 
 log = logging.getLogger(__name__)
 

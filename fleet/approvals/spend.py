@@ -7,7 +7,7 @@ agent's thread, answered once by a reaction (✅ raise by the offer, ❌ stop), 
 (``yes`` / ``no``), ``approve ID`` / ``deny ID``, the ``raise NAME [+AMOUNT]`` command, or a
 comment on a forge run's issue; it times out by its deadline, is audited and listed by
 ``pending`` and the dashboard — all as the agents' own asks are. What is carried out is
-read from Fleetwarden's record of the ask (:mod:`fleet.ledger.stores.spend_asks`: the raise
+read from Fleetwarden's record of the ask (:mod:`fleet.ledger.stores.spend.spend_asks`: the raise
 offered, its measure, the fallback), never from the request's words, and only this
 channel's deliverer acts on an answer: an agent's ask on another channel can neither look
 like a spend ask nor raise a cap. No rule an ``always`` answer taught decides it.
@@ -61,9 +61,9 @@ from fleet.errors import AgentNotRunning, FleetError
 from fleet.ledger.records.approvals import ApprovalRequest, ApprovalState, Ask, Decision
 from fleet.ledger.records.budgets import Freeze
 from fleet.ledger.records.rows import to_epoch
-from fleet.ledger.stores.agents import AgentsStore
-from fleet.ledger.stores.runs import RunsStore
-from fleet.ledger.stores.spend_asks import SpendAsk, SpendAsksStore
+from fleet.ledger.stores.running.agents import AgentsStore
+from fleet.ledger.stores.running.runs import RunsStore
+from fleet.ledger.stores.spend.spend_asks import SpendAsk, SpendAsksStore
 from fleet.model import RunBudget
 from fleet.notices import starter
 from fleet.transcript.story import Outcome

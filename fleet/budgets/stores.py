@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fleet.ledger.stores.accounts import AccountsStore
-from fleet.ledger.stores.agents import AgentsStore
-from fleet.ledger.stores.budgets import BudgetsStore
-from fleet.ledger.stores.metering import MeteringStore
+from fleet.ledger.stores.running.agents import AgentsStore
+from fleet.ledger.stores.spend.accounts import AccountsStore
+from fleet.ledger.stores.spend.budgets import BudgetsStore
+from fleet.ledger.stores.spend.metering import MeteringStore
 
 
 @dataclass(frozen=True, slots=True)

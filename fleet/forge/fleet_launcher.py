@@ -18,9 +18,9 @@ from fleet.errors import FleetwardenError
 from fleet.forge.launcher import LaunchRefused, OtherLine, Started
 from fleet.ledger import SpawnAsk
 from fleet.ledger.records.lines import LineRecord, LineState
-from fleet.ledger.stores.agents import AgentsStore
-from fleet.ledger.stores.lines import LinesStore
-from fleet.ledger.stores.runs import RunsStore
+from fleet.ledger.stores.code.lines import LinesStore
+from fleet.ledger.stores.running.agents import AgentsStore
+from fleet.ledger.stores.running.runs import RunsStore
 from fleet.repos.desk import NoLine, RepoError
 from fleet.repos.hook.policy import Issue
 from fleet.repos.service import Repos

@@ -8,10 +8,10 @@ from fleet.ledger.records.budgets import Freeze
 from fleet.ledger.records.chat import REPLACEABLE, AnswerState, ChatAnswer, Confirmation
 from fleet.ledger.records.rows import AgentEvent, AgentRecord, AuditEntry, AuditOutcome, RunRecord
 from fleet.ledger.store import Ledger
-from fleet.ledger.stores.budgets import StepRecord
-from fleet.ledger.stores.schedules import ScheduleRecord
-from fleet.ledger.stores.spawn_queue import QueuedSpawn, SpawnAsk
-from fleet.ledger.stores.usage_rows import UsageTotal
+from fleet.ledger.stores.running.schedules import ScheduleRecord
+from fleet.ledger.stores.running.spawn_queue import QueuedSpawn, SpawnAsk
+from fleet.ledger.stores.spend.budgets import StepRecord
+from fleet.ledger.stores.spend.usage_rows import UsageTotal
 
 __all__ = [
     "LATEST_VERSION",

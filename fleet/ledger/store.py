@@ -20,25 +20,25 @@ from fleet.ledger.database.appender import Appender, SqliteAppender
 from fleet.ledger.database.engine import Database, DatabaseError, SqliteDatabase
 from fleet.ledger.database.location import LedgerLocation
 from fleet.ledger.database.migrations import migrate, schema_version
-from fleet.ledger.stores.accounts import AccountsStore
-from fleet.ledger.stores.agents import AgentsStore
-from fleet.ledger.stores.approvals import ApprovalsStore
-from fleet.ledger.stores.audit import AuditStore
-from fleet.ledger.stores.budgets import BudgetsStore
-from fleet.ledger.stores.changes import ChangesStore
-from fleet.ledger.stores.chat import ChatStore
-from fleet.ledger.stores.dashboard import DashboardStore
-from fleet.ledger.stores.forge import ForgeStore
-from fleet.ledger.stores.heartbeats import HeartbeatsStore
-from fleet.ledger.stores.leases import LeasesStore
-from fleet.ledger.stores.lines import LinesStore
-from fleet.ledger.stores.metering import MeteringStore
-from fleet.ledger.stores.quotes import QuotesStore
-from fleet.ledger.stores.refusals import RefusalsStore
-from fleet.ledger.stores.runs import RunsStore
-from fleet.ledger.stores.schedules import SchedulesStore
-from fleet.ledger.stores.spawn_queue import SpawnQueueStore
-from fleet.ledger.stores.spend_asks import SpendAsksStore
+from fleet.ledger.stores.code.changes import ChangesStore
+from fleet.ledger.stores.code.forge import ForgeStore
+from fleet.ledger.stores.code.lines import LinesStore
+from fleet.ledger.stores.operators.approvals import ApprovalsStore
+from fleet.ledger.stores.operators.audit import AuditStore
+from fleet.ledger.stores.operators.chat import ChatStore
+from fleet.ledger.stores.operators.dashboard import DashboardStore
+from fleet.ledger.stores.running.agents import AgentsStore
+from fleet.ledger.stores.running.heartbeats import HeartbeatsStore
+from fleet.ledger.stores.running.leases import LeasesStore
+from fleet.ledger.stores.running.refusals import RefusalsStore
+from fleet.ledger.stores.running.runs import RunsStore
+from fleet.ledger.stores.running.schedules import SchedulesStore
+from fleet.ledger.stores.running.spawn_queue import SpawnQueueStore
+from fleet.ledger.stores.spend.accounts import AccountsStore
+from fleet.ledger.stores.spend.budgets import BudgetsStore
+from fleet.ledger.stores.spend.metering import MeteringStore
+from fleet.ledger.stores.spend.quotes import QuotesStore
+from fleet.ledger.stores.spend.spend_asks import SpendAsksStore
 from fleet.private_files import private_dir, private_file
 
 
@@ -176,5 +176,5 @@ class Ledger:
     def fence(self, name: str, holder: str, epoch: int) -> None:
         """From now on, write only while ``holder`` holds lease ``name`` at ``epoch``: every
         write transaction of every store checks it first, and raises :class:`LeaseLost` when
-        it does not (see :mod:`fleet.ledger.stores.leases`)."""
+        it does not (see :mod:`fleet.ledger.stores.running.leases`)."""
         self._access.fence(name, holder, epoch)

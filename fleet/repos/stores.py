@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fleet.ledger.stores.agents import AgentsStore
-from fleet.ledger.stores.forge import ForgeStore
-from fleet.ledger.stores.lines import LinesStore
-from fleet.ledger.stores.refusals import RefusalsStore
+from fleet.ledger.stores.code.forge import ForgeStore
+from fleet.ledger.stores.code.lines import LinesStore
+from fleet.ledger.stores.running.agents import AgentsStore
+from fleet.ledger.stores.running.refusals import RefusalsStore
 
 
 @dataclass(frozen=True, slots=True)

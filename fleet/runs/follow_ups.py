@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 
 from fleet.errors import AgentNotRunning
-from fleet.ledger.stores.runs import RunReport, RunsStore
+from fleet.ledger.stores.running.runs import RunReport, RunsStore
 from fleet.runs.keeper import RunKeeper
 from fleet.runtimes import RuntimeRegistry
 from fleet.sessions.live import LiveSessions

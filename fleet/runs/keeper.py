@@ -23,9 +23,9 @@ from fleet.errors import AgentNotRunning, FleetError, LaunchFailed, UnknownAgent
 from fleet.events import EventKind, FleetEvent, Listener
 from fleet.hosts.schema import LOCAL_HOST
 from fleet.ledger.records.rows import AgentOrigin, AgentRecord, RunRecord
-from fleet.ledger.stores.agents import AgentsStore
-from fleet.ledger.stores.budgets import BudgetsStore
-from fleet.ledger.stores.runs import RunReport, RunsStore, RunStart
+from fleet.ledger.stores.running.agents import AgentsStore
+from fleet.ledger.stores.running.runs import RunReport, RunsStore, RunStart
+from fleet.ledger.stores.spend.budgets import BudgetsStore
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, LaunchPlan
 from fleet.names import AgentName, agent_name
 from fleet.repos.line.cutting import Asked
@@ -166,7 +166,8 @@ class RunKeeper:
         """Start ``spec`` (or a runtime's ``plan`` for it, e.g. a resumed session). A launch
         that cannot work (no such program, no workdir, no credential, a cap that cannot be
         armed) is refused first. ``origin``: a spawn's, saved with the spec
-        (:meth:`~fleet.ledger.stores.agents.AgentsStore.upsert_agent`); ``continues``: the run
+        (:meth:`~fleet.ledger.stores.running.agents.AgentsStore.upsert_agent`); ``continues``: the
+        run
         continues the task of the agent's last run (a watchdog's restart), keeping its cap's count;
         ``asked``: what the launch asks of a new line, on a repository."""
         spec = task_spec(spec, self._clock.now(), continues=continues)

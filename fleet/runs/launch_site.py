@@ -14,7 +14,7 @@ from pathlib import Path
 from fleet.backends.base import Backend, backend_key
 from fleet.errors import LaunchFailed
 from fleet.hosts.schema import ANY_HOST, LOCAL_HOST
-from fleet.ledger.stores.agents import AgentsStore
+from fleet.ledger.stores.running.agents import AgentsStore
 from fleet.model import AgentSpec, LaunchPlan
 from fleet.names import AgentName
 from fleet.runs.context import RunContexts

@@ -7,7 +7,7 @@ import asyncio
 
 from fleet.backends.base import backend_key
 from fleet.errors import FleetError
-from fleet.ledger.stores.runs import RunsStore
+from fleet.ledger.stores.running.runs import RunsStore
 from fleet.runs.keeper import RunKeeper
 from fleet.runs.reader import Transcript, last_entries
 from fleet.runs.reading import RunOutput

@@ -1,7 +1,7 @@
 """Reading a run's output: where it is and how its stream is parsed (for the live feed),
 a new run's first moments (a CLI that ends at once is answered with its summary), and the
 report of how a run went, read from its output once it ended
-(:mod:`fleet.ledger.stores.runs`)."""
+(:mod:`fleet.ledger.stores.running.runs`)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 from fleet.backends.base import Backend
 from fleet.ledger.records.rows import RunRecord
-from fleet.ledger.stores.agents import AgentsStore
-from fleet.ledger.stores.runs import RunEnd, RunReport, RunsStore
+from fleet.ledger.stores.running.agents import AgentsStore
+from fleet.ledger.stores.running.runs import RunEnd, RunReport, RunsStore
 from fleet.model import ExitInfo
 from fleet.names import AgentName
 from fleet.runs.facts import read_run

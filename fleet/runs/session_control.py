@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from fleet.errors import AgentNotRunning
-from fleet.ledger.stores.agents import AgentsStore
+from fleet.ledger.stores.running.agents import AgentsStore
 from fleet.model import AgentSpec, PermissionMode
 from fleet.names import AgentName
 from fleet.runs.keeper import RunKeeper

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 from fleet.clock import Clock
 from fleet.ledger import UsageTotal
-from fleet.ledger.stores.agents import AgentsStore
-from fleet.ledger.stores.lines import LinesStore
-from fleet.ledger.stores.metering import MeteringStore
-from fleet.ledger.stores.runs import RunReport, RunsStore
+from fleet.ledger.stores.code.lines import LinesStore
+from fleet.ledger.stores.running.agents import AgentsStore
+from fleet.ledger.stores.running.runs import RunReport, RunsStore
+from fleet.ledger.stores.spend.metering import MeteringStore
 from fleet.names import agent_name
 from fleet.repos.facts import Change, change_from_json
 

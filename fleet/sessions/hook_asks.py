@@ -29,9 +29,9 @@ from typing import Any
 from fleet.approvals.service import Approvals
 from fleet.hostile_json import JsonRefused, read_json
 from fleet.ledger.records.approvals import ApprovalRequest, ApprovalState, Ask
-from fleet.ledger.stores.agents import AgentsStore
-from fleet.ledger.stores.heartbeats import HeartbeatsStore
-from fleet.ledger.stores.runs import RunsStore
+from fleet.ledger.stores.running.agents import AgentsStore
+from fleet.ledger.stores.running.heartbeats import HeartbeatsStore
+from fleet.ledger.stores.running.runs import RunsStore
 from fleet.notices import starter
 from fleet.sessions.claude import describe
 from fleet.sessions.codex_asks import patch_ask

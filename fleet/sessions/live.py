@@ -24,9 +24,9 @@ from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, UnknownAgent
 from fleet.ledger.records.approvals import ApprovalRequest
 from fleet.ledger.records.rows import RunRecord
-from fleet.ledger.stores.agents import AgentsStore
-from fleet.ledger.stores.heartbeats import HeartbeatsStore
-from fleet.ledger.stores.runs import RunsStore
+from fleet.ledger.stores.running.agents import AgentsStore
+from fleet.ledger.stores.running.heartbeats import HeartbeatsStore
+from fleet.ledger.stores.running.runs import RunsStore
 from fleet.model import AgentSpec, ExitInfo, PermissionMode
 from fleet.names import AgentName
 from fleet.notices import starter

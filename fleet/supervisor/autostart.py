@@ -21,9 +21,9 @@ from datetime import datetime
 from fleet.errors import FleetError
 from fleet.events import EventKind, FleetEvent
 from fleet.ledger import QueuedSpawn, SpawnAsk
-from fleet.ledger.stores.agents import AgentsStore
-from fleet.ledger.stores.forge import ForgeStore
-from fleet.ledger.stores.spawn_queue import SpawnQueueStore
+from fleet.ledger.stores.code.forge import ForgeStore
+from fleet.ledger.stores.running.agents import AgentsStore
+from fleet.ledger.stores.running.spawn_queue import SpawnQueueStore
 from fleet.model import AgentSpec, AgentState, DesiredState, RestartMode
 from fleet.names import AgentName
 from fleet.supervisor.admission.admit import Admission, Wait

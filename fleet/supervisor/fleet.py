@@ -33,7 +33,7 @@ from fleet.errors import AgentStillRunning
 from fleet.events import EventKind, FleetEvent, Listener
 from fleet.ledger import Freeze, UsageTotal
 from fleet.ledger.records.rows import AgentOrigin, AgentRecord
-from fleet.ledger.stores.runs import RunReport
+from fleet.ledger.stores.running.runs import RunReport
 from fleet.model import (
     AgentSpec,
     AgentState,

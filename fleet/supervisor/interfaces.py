@@ -20,7 +20,7 @@ from typing import Protocol
 
 from fleet.events import Listener
 from fleet.ledger import Freeze, UsageTotal
-from fleet.ledger.stores.runs import RunReport
+from fleet.ledger.stores.running.runs import RunReport
 from fleet.model import AgentSpec, ExitInfo, Fallback, PermissionMode, RunBudget
 from fleet.names import AgentName
 from fleet.repos.line.cutting import Asked

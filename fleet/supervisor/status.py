@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 from fleet.ledger.records.rows import AgentRecord, RunRecord
-from fleet.ledger.stores.runs import RunReport
+from fleet.ledger.stores.running.runs import RunReport
 from fleet.model import AgentState
 from fleet.model import RunBudget as RunBudget  # spawn's cap, re-exported with the settings
 from fleet.names import AgentName

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fleet.ledger.stores.agents import AgentsStore
-from fleet.ledger.stores.budgets import BudgetsStore
-from fleet.ledger.stores.forge import ForgeStore
-from fleet.ledger.stores.heartbeats import HeartbeatsStore
-from fleet.ledger.stores.lines import LinesStore
-from fleet.ledger.stores.metering import MeteringStore
-from fleet.ledger.stores.refusals import RefusalsStore
-from fleet.ledger.stores.runs import RunsStore
-from fleet.ledger.stores.spawn_queue import SpawnQueueStore
+from fleet.ledger.stores.code.forge import ForgeStore
+from fleet.ledger.stores.code.lines import LinesStore
+from fleet.ledger.stores.running.agents import AgentsStore
+from fleet.ledger.stores.running.heartbeats import HeartbeatsStore
+from fleet.ledger.stores.running.refusals import RefusalsStore
+from fleet.ledger.stores.running.runs import RunsStore
+from fleet.ledger.stores.running.spawn_queue import SpawnQueueStore
+from fleet.ledger.stores.spend.budgets import BudgetsStore
+from fleet.ledger.stores.spend.metering import MeteringStore
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,10 +25,10 @@ from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError
 from fleet.events import EventKind, FleetEvent, Listener
 from fleet.ledger.records.rows import AgentRecord, RunRecord
-from fleet.ledger.stores.agents import AgentsStore
-from fleet.ledger.stores.budgets import BudgetsStore
-from fleet.ledger.stores.heartbeats import HeartbeatsStore
-from fleet.ledger.stores.runs import RunsStore
+from fleet.ledger.stores.running.agents import AgentsStore
+from fleet.ledger.stores.running.heartbeats import HeartbeatsStore
+from fleet.ledger.stores.running.runs import RunsStore
+from fleet.ledger.stores.spend.budgets import BudgetsStore
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo
 from fleet.names import AgentName
 from fleet.runs.keeper import Ending

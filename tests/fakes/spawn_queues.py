@@ -1,9 +1,10 @@
 """A spawn queue with the admission in front of it, built from its caps and defaults as
-the app builds one from its config (:func:`bot.commands.handlers.spawn_queue.admission_of`)."""
+the app builds one from its config
+(:func:`bot.commands.handlers.launches.spawn_queue.admission_of`)."""
 
 from __future__ import annotations
 
-from bot.commands.handlers.spawn_queue import SpawnQueue
+from bot.commands.handlers.launches.spawn_queue import SpawnQueue
 from fleet.accounts.book import AccountBook
 from fleet.budgets.model import Groups
 from fleet.caps import Caps

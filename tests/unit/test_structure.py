@@ -624,5 +624,7 @@ def test_the_ledger_check_finds_a_planted_holder(tmp_path: Path) -> None:
     (tmp_path / "fleet" / "ledger" / "forge.py").write_text("class ForgeStore: ...\n")
     (tmp_path / "bot" / "whole.py").write_text("from fleet.ledger import Ledger\n")
     (tmp_path / "bot" / "deep.py").write_text("from fleet.ledger.store import Ledger\n")
-    (tmp_path / "bot" / "store.py").write_text("from fleet.ledger.stores.forge import ForgeStore\n")
+    (tmp_path / "bot" / "store.py").write_text(
+        "from fleet.ledger.stores.code.forge import ForgeStore\n"
+    )
     assert ledger_holders(tmp_path) == {"bot.whole", "bot.deep"}

@@ -15,8 +15,8 @@ from bot.app.phases.fleet import Fleeted
 from bot.app.phases.ledger import Ledgered
 from bot.app.phases.spend import Spend
 from bot.app.stops import Stop
-from bot.commands.handlers.forge import ForgeParts
-from bot.commands.handlers.watch_follow import ScreenFollower
+from bot.commands.handlers.agents.watch_follow import ScreenFollower
+from bot.commands.handlers.places.forge import ForgeParts
 from bot.commands.wiring import Commands, build_commands
 from fleet.repos.desk import RepoDesk
 from fleet.supervisor.fleet import RosterDiff

@@ -20,7 +20,7 @@ from bot.dashboard.server import DashboardServer
 from bot.dashboard.signin import SignIns
 from bot.dashboard.stores import PageStores
 from bot.dashboard.views import PageSettings, Views
-from fleet.ledger.stores.audit import ORCHESTRATOR_HOST
+from fleet.ledger.stores.operators.audit import ORCHESTRATOR_HOST
 from fleet.repos.desk import RepoDesk
 
 

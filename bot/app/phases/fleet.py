@@ -15,7 +15,7 @@ from bot.app.shared_tokens import SharedTokens
 from bot.app.stops import Stop
 from bot.approvals.wiring import attach_feed
 from bot.chat.agent_feed import AgentFeed
-from bot.commands.handlers.spawn_queue import SpawnQueue, admission_of
+from bot.commands.handlers.launches.spawn_queue import SpawnQueue, admission_of
 from fleet.approvals.spend import SpendAsks
 from fleet.budgets.quoting.service import Quoting, restore_holds
 from fleet.repos.service import Repos

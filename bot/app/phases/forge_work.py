@@ -24,7 +24,7 @@ from bot.app.phases.repos import version
 from bot.app.phases.spend import Spend
 from bot.app.stops import Stop, Stops
 from bot.chat.agent_text import quotes_escaped
-from bot.commands.handlers.forge import ForgeParts
+from bot.commands.handlers.places.forge import ForgeParts
 from bot.dashboard.listener import Listening, listen, middleware
 from bot.dashboard.settings import DashboardSection
 from bot.render.forge import no_run_news, pull_news
@@ -41,7 +41,7 @@ from fleet.forge.runs.rounds import Rounds
 from fleet.forge.runs.watch import ForgeWatch
 from fleet.forge.runs.work import ForgeWork
 from fleet.ledger.records.forge import Slug
-from fleet.ledger.stores.forge import ForgeStore
+from fleet.ledger.stores.code.forge import ForgeStore
 from fleet.names import is_agent_name
 from fleet.notices import Delivery, Notice
 from fleet.repos.schema import RepoEntry

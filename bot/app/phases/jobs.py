@@ -12,8 +12,8 @@ from bot.app.phases.commands import Commanded
 from bot.app.phases.fleet import Fleeted
 from bot.app.phases.ledger import Ledgered
 from bot.app.phases.spend import Spend
-from bot.commands.handlers.accounts import AccountCommands
-from bot.commands.handlers.schedules import ScheduledRuns
+from bot.commands.handlers.launches.schedules import ScheduledRuns
+from bot.commands.handlers.spend.accounts import AccountCommands
 from bot.config import Config
 from bot.render.report import PacingReports
 from fleet.forge.runs.rounds import Rounds

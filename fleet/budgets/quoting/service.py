@@ -9,8 +9,8 @@ from fleet.budgets.quoting.holds import Holds
 from fleet.budgets.quoting.quote import quote_of
 from fleet.clock import Clock
 from fleet.ledger.records.quotes import Quote
-from fleet.ledger.stores.quotes import QuotesStore
-from fleet.ledger.stores.runs import RunsStore
+from fleet.ledger.stores.running.runs import RunsStore
+from fleet.ledger.stores.spend.quotes import QuotesStore
 from fleet.model import RunBudget
 
 BASIS_RUNS = 100

@@ -1,6 +1,6 @@
 """What a run of an agent usually costs, told when it is spawned: the median and the 90th
 percentile of the tokens and dollars of its past finished runs on the same runtime and
-model (:meth:`~fleet.ledger.stores.runs.RunsStore.run_costs`, asked for the runs
+model (:meth:`~fleet.ledger.stores.running.runs.RunsStore.run_costs`, asked for the runs
 started before the one estimated: a run is never its own history), and what share of
 the allowance of the budget that governs it that is today. Pure: the numbers come in;
 with none, :data:`NO_HISTORY` is said.

@@ -23,8 +23,8 @@ from fleet.budgets.runs.caps import RunCaps
 from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError
 from fleet.events import EventKind, FleetEvent
-from fleet.ledger.stores.agents import AgentsStore
-from fleet.ledger.stores.runs import RunsStore
+from fleet.ledger.stores.running.agents import AgentsStore
+from fleet.ledger.stores.running.runs import RunsStore
 from fleet.model import AgentSpec, ExitInfo, RunBudget
 from fleet.names import AgentName
 from fleet.notices import Notice, NoticeBoard

@@ -20,14 +20,14 @@ from fleet.forge.posts.unpublished import public_part
 from fleet.ledger import UsageTotal
 from fleet.ledger.records.approvals import ApprovalState
 from fleet.ledger.records.forge import ForgeRunRecord
-from fleet.ledger.stores.agents import AgentsStore
-from fleet.ledger.stores.approvals import ApprovalsStore
-from fleet.ledger.stores.forge import ForgeStore
-from fleet.ledger.stores.lines import LinesStore
-from fleet.ledger.stores.metering import MeteringStore
-from fleet.ledger.stores.quotes import QuotesStore
-from fleet.ledger.stores.refusals import RefusalsStore
-from fleet.ledger.stores.runs import RunsStore
+from fleet.ledger.stores.code.forge import ForgeStore
+from fleet.ledger.stores.code.lines import LinesStore
+from fleet.ledger.stores.operators.approvals import ApprovalsStore
+from fleet.ledger.stores.running.agents import AgentsStore
+from fleet.ledger.stores.running.refusals import RefusalsStore
+from fleet.ledger.stores.running.runs import RunsStore
+from fleet.ledger.stores.spend.metering import MeteringStore
+from fleet.ledger.stores.spend.quotes import QuotesStore
 from fleet.model import AgentSpec
 from fleet.repos.facts import change_from_json
 

@@ -43,8 +43,8 @@ from fleet.forge.text.rendered import inert
 from fleet.ledger.records.budgets import Freeze
 from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState, Slug
 from fleet.ledger.records.lines import LineRecord, LineState
-from fleet.ledger.stores.forge import ForgeStore
-from fleet.ledger.stores.lines import LinesStore
+from fleet.ledger.stores.code.forge import ForgeStore
+from fleet.ledger.stores.code.lines import LinesStore
 from fleet.repos.facts import change_from_json
 
 log = logging.getLogger(__name__)

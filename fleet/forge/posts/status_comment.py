@@ -20,8 +20,8 @@ from fleet.forge.posts.sticky import Paused, StickyState, status_text
 from fleet.forge.posts.unpublished import BRANCH_ENDED, detail_part, fix_words, public_part
 from fleet.ledger.records.budgets import Freeze
 from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState
-from fleet.ledger.stores.approvals import ApprovalsStore
-from fleet.ledger.stores.forge import ForgeStore
+from fleet.ledger.stores.code.forge import ForgeStore
+from fleet.ledger.stores.operators.approvals import ApprovalsStore
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from fleet.forge.model import ForgeApi, ForgeApiError
 from fleet.forge.posts.publish import Publisher
 from fleet.forge.schema import ForgeEntry
 from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState, Slug
-from fleet.ledger.stores.forge import ForgeStore
+from fleet.ledger.stores.code.forge import ForgeStore
 from fleet.repos.landing.messages import one_line
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ from fleet.forge.posts.unpublished import audit_words
 from fleet.forge.runs.prompts import follow_up_prompt, next_run_prompt
 from fleet.forge.schema import ForgeEntry
 from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState
-from fleet.ledger.stores.forge import ForgeStore
+from fleet.ledger.stores.code.forge import ForgeStore
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from fleet.forge.launcher import LaunchRefused
 from fleet.forge.runs.starts import RunStarts
 from fleet.ledger import QueuedSpawn
 from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState
-from fleet.ledger.stores.forge import ForgeStore
+from fleet.ledger.stores.code.forge import ForgeStore
 from fleet.supervisor.admission.queue import Launch
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from fleet.forge.posts.unpublished import audit_words
 from fleet.forge.runs.prompts import issue_prompt
 from fleet.forge.schema import ForgeEntry
 from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState, Slug
-from fleet.ledger.stores.forge import ForgeStore
+from fleet.ledger.stores.code.forge import ForgeStore
 from fleet.names import is_agent_name
 from fleet.repos.hook.policy import Issue
 from fleet.repos.line.identity import forge_co_author

@@ -23,7 +23,7 @@ from fleet.forge.runs.starts import RunStarts
 from fleet.forge.runs.work import ForgeWork
 from fleet.forge.schema import ForgeEntry
 from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState
-from fleet.ledger.stores.forge import ForgeStore
+from fleet.ledger.stores.code.forge import ForgeStore
 
 log = logging.getLogger(__name__)
 

@@ -54,7 +54,7 @@ from fleet.forge.runs.onward import Onward
 from fleet.forge.runs.starts import RunStarts
 from fleet.forge.schema import ForgeEntry
 from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState, Slug
-from fleet.ledger.stores.forge import ForgeStore
+from fleet.ledger.stores.code.forge import ForgeStore
 from fleet.repos.schema import RepoEntry
 from fleet.supervisor.admission.slots import FREEING
 

@@ -56,7 +56,7 @@ class Access:
     def fence(self, name: str, holder: str, epoch: int) -> None:
         """From now on, write only while ``holder`` holds lease ``name`` at ``epoch``: every
         write transaction checks it first, and raises :class:`LeaseLost` when it does not
-        (see :mod:`fleet.ledger.stores.leases`)."""
+        (see :mod:`fleet.ledger.stores.running.leases`)."""
         self._fence = (name, holder, epoch)
 
     def epoch(self, at: datetime | None) -> float:

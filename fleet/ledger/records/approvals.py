@@ -91,7 +91,7 @@ class ApprovalRequest:
     ``run_id`` the run that asked (an answer goes to that run only). ``starter`` is who
     started the agent (they may answer besides the operators). ``host`` is where the agent
     runs. Chat places where the request was shown are kept apart
-    (:meth:`fleet.ledger.stores.approvals.ApprovalsStore.approval_posts`)."""
+    (:meth:`fleet.ledger.stores.operators.approvals.ApprovalsStore.approval_posts`)."""
 
     id: str
     agent: str

@@ -1,4 +1,5 @@
-"""What the ledger's budget store (:mod:`fleet.ledger.stores.budgets`) keeps: a budget (its scope,
+"""What the ledger's budget store (:mod:`fleet.ledger.stores.spend.budgets`) keeps: a budget (its
+scope,
 window, limits and cutoff), an admin's burst, a budget's step on the enforcement ladder,
 and an agent frozen by a budget's cutoff or by hand.
 

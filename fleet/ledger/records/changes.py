@@ -1,4 +1,4 @@
-"""What the ledger's changes store (:mod:`fleet.ledger.stores.changes`) reads of one change —
+"""What the ledger's changes store (:mod:`fleet.ledger.stores.code.changes`) reads of one change —
 a line, the branch an agent's runs worked on — for the cost of a merged change: the line's
 life, how the pull requests of its forge runs ended, and what its runs spent, summed by
 runtime and model."""

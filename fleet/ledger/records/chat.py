@@ -1,14 +1,16 @@
-"""What the ledger's chat store (:mod:`fleet.ledger.stores.chat`) keeps of a chat message and of a
+"""What the ledger's chat store (:mod:`fleet.ledger.stores.operators.chat`) keeps of a chat message
+and of a
 command waiting for a confirming reply.
 
 The ledger's ``chat_answers`` table (migration 12): a message is claimed with
-:meth:`~fleet.ledger.stores.chat.ChatStore.claim_message` (its processed-event id and its
+:meth:`~fleet.ledger.stores.operators.chat.ChatStore.claim_message` (its processed-event id and its
 ``pending`` answer in one transaction), then settled as ``ignored`` (no command), ``refused``
 (answered without running anything: it did not parse, or the sender may not run it) or
 ``ran`` (its command reached its handler), with the command's name and outcome. An edit
-takes a message over (:meth:`~fleet.ledger.stores.chat.ChatStore.take_over`) only from ``ignored``
+takes a message over (:meth:`~fleet.ledger.stores.operators.chat.ChatStore.take_over`) only from
+``ignored``
 or ``refused``, atomically, so two edits never both run. The rows are pruned with the
-processed events (:meth:`~fleet.ledger.stores.chat.ChatStore.prune_events`).
+processed events (:meth:`~fleet.ledger.stores.operators.chat.ChatStore.prune_events`).
 
 The ledger's ``confirmations`` table (migration 14): commands that wait for their asker's
 confirming reply — ``freeze all``, ``stop all`` — in the place they were asked (connector,

@@ -1,4 +1,5 @@
-"""What the ledger's forge store (:mod:`fleet.ledger.stores.forge`) keeps of forge work: each forge
+"""What the ledger's forge store (:mod:`fleet.ledger.stores.code.forge`) keeps of forge work: each
+forge
 run (an issue given to an agent, its branch, pull request and status comment), each webhook
 delivery taken, and each forge operation audited; and :class:`Slug`, a repository on its
 forge, by which they name it."""

@@ -1,4 +1,5 @@
-"""What the ledger's lines store (:mod:`fleet.ledger.stores.lines`) keeps of a line: a run's branch
+"""What the ledger's lines store (:mod:`fleet.ledger.stores.code.lines`) keeps of a line: a run's
+branch
 and checkout, from the run that cut it to its merge or discard."""
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ class LineState(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class LineRecord:
-    """One line as the ledger keeps it (:mod:`fleet.ledger.stores.lines`)."""
+    """One line as the ledger keeps it (:mod:`fleet.ledger.stores.code.lines`)."""
 
     id: int
     repo: str

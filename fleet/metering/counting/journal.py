@@ -8,7 +8,8 @@ a usage row or a quota signal with exactly the fields the ledger keeps of it, no
 
 At the next start, before the proxy takes a request, :meth:`UsageJournal.replay` offers each
 file's rows to the ledger under the file's name
-(:meth:`~fleet.ledger.stores.metering.MeteringStore.record_metering_once`: the rows and the name
+(:meth:`~fleet.ledger.stores.spend.metering.MeteringStore.record_metering_once`: the rows and the
+name
 go in one transaction, and a name already claimed writes nothing), then removes the file. A
 crash between the ledger's commit and the removal leaves a file whose rows are already in:
 offered again, they are not written twice. A line that cannot be read is logged and kept

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fleet.ledger.records.lines import LineRecord, LineState
-from fleet.ledger.stores.forge import ForgeStore
-from fleet.ledger.stores.lines import LinesStore
-from fleet.ledger.stores.refusals import RefusalsStore
+from fleet.ledger.stores.code.forge import ForgeStore
+from fleet.ledger.stores.code.lines import LinesStore
+from fleet.ledger.stores.running.refusals import RefusalsStore
 from fleet.names import AgentName
 from fleet.repos import git as g
 from fleet.repos.door.line_repo import own_pull

@@ -11,9 +11,9 @@ from typing import Final
 
 from fleet.ledger.records.forge import ForgeRunRecord
 from fleet.ledger.records.lines import LineRecord, LineState
-from fleet.ledger.stores.agents import AgentsStore
-from fleet.ledger.stores.forge import ForgeStore
-from fleet.ledger.stores.lines import LinesStore
+from fleet.ledger.stores.code.forge import ForgeStore
+from fleet.ledger.stores.code.lines import LinesStore
+from fleet.ledger.stores.running.agents import AgentsStore
 
 _ENDED: Final = re.compile(r"PR #(?P<n>\d+) (?P<how>merged|closed)")
 """How Fleetwarden's audit of a forge run says its pull request ended."""

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from fleet.clock import Clock
-from fleet.ledger.stores.refusals import RefusalCount
+from fleet.ledger.stores.running.refusals import RefusalCount
 from fleet.notices import Notice
 from fleet.sandbox.egress.egress_proxy import Refusal
 

@@ -1,5 +1,6 @@
 """The spawn queue: launches the admission holds (a concurrency cap is full, or a queued
-budget deferred them) wait in the ledger (:mod:`fleet.ledger.stores.spawn_queue`), each with its
+budget deferred them) wait in the ledger (:mod:`fleet.ledger.stores.running.spawn_queue`), each
+with its
 :class:`~fleet.supervisor.admission.request.LaunchRequest` itself
 (:mod:`fleet.supervisor.admission.held`), and start, oldest first, when a slot frees.
 
@@ -38,7 +39,7 @@ from fleet.clock import Clock
 from fleet.errors import FleetError
 from fleet.events import FleetEvent
 from fleet.ledger import QueuedSpawn, SpawnAsk
-from fleet.ledger.stores.spawn_queue import QueueOrigin, SpawnQueueStore
+from fleet.ledger.stores.running.spawn_queue import QueueOrigin, SpawnQueueStore
 from fleet.supervisor.admission.admit import Admission, Wait
 from fleet.supervisor.admission.held import held, request_of
 from fleet.supervisor.admission.request import Admitted, LaunchRequest

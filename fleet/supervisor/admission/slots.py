@@ -1,7 +1,8 @@
 """The concurrency caps' slots: whether one more launch may start now under every cap
 (:mod:`fleet.caps`), holding its slot from then until its launch returns so two
 launches at once cannot both take the last one; else why not, the launch written to the
-spawn queue (:mod:`fleet.ledger.stores.spawn_queue`) under the same lock when the caller asks.
+spawn queue (:mod:`fleet.ledger.stores.running.spawn_queue`) under the same lock when the caller
+asks.
 
 An agent counts as holding a slot while it is live, while an operation is under way on it
 (:meth:`fleet.supervisor.fleet.Fleet.busy`), while its admitted launch has not returned,
@@ -24,8 +25,8 @@ from fleet.caps import Caps, Occupant, blocked
 from fleet.events import EventKind
 from fleet.ledger import QueuedSpawn
 from fleet.ledger.records.budgets import Scope
-from fleet.ledger.stores.agents import AgentsStore
-from fleet.ledger.stores.spawn_queue import SpawnQueueStore
+from fleet.ledger.stores.running.agents import AgentsStore
+from fleet.ledger.stores.running.spawn_queue import SpawnQueueStore
 from fleet.model import AgentSpec
 
 FREEING = frozenset({EventKind.ENDED, EventKind.GAVE_UP})

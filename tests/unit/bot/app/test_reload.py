@@ -11,7 +11,7 @@ import pytest
 
 from bot.app.reload import ENVIRONMENT_NOTE, plan, refusal, reload_config
 from bot.commands.errors import CommandError
-from bot.commands.handlers.spawn_queue import caps_of
+from bot.commands.handlers.launches.spawn_queue import caps_of
 from bot.config import Config, parse_config
 from fleet.errors import LaunchFailed
 from fleet.ledger import Ledger

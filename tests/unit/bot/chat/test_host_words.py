@@ -8,7 +8,7 @@ import re
 from datetime import UTC, datetime
 
 from bot.chat.agent_text import quotes_escaped
-from bot.commands.handlers.hosts import render_hosts
+from bot.commands.handlers.places.hosts import render_hosts
 from bot.render.fleet import fleet_event
 from connectors.markdown import to_html, to_plain
 from fleet.events import EventKind, FleetEvent

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.commands.handlers.accounts import NO_ACCOUNTS, AccountCommands, render_accounts
+from bot.commands.handlers.spend.accounts import NO_ACCOUNTS, AccountCommands, render_accounts
 from bot.render.report import compose
 from fleet.accounts.book import AccountBook
 from fleet.accounts.model import Account, AccountKind, AccountSet

@@ -7,16 +7,21 @@ import pytest
 from bot.approvals.commands import ANSWER, APPROVE, DENY, INTERRUPT, PENDING, PERMISSIONS
 from bot.commands.acl import Acl, Grant, Role
 from bot.commands.grammar import CommandSpec
-from bot.commands.handlers.budgets import BUDGET, BUDGET_ALLOW_BURST, BUDGET_SET
-from bot.commands.handlers.egress import EGRESS, EGRESS_BLOCK, EGRESS_UNBLOCK
-from bot.commands.handlers.forge import FORGE, PR
-from bot.commands.handlers.forget import FORGET
-from bot.commands.handlers.hosts import HOSTS
-from bot.commands.handlers.levers import FREEZE
-from bot.commands.handlers.raising import RAISE
-from bot.commands.handlers.repos import BRANCHES, DIFF, DISCARD, MERGE, PUSH
-from bot.commands.handlers.resume import RESUME
-from bot.commands.handlers.schedules import SCHEDULE, SCHEDULE_ADD, SCHEDULE_LIST, SCHEDULE_REMOVE
+from bot.commands.handlers.agents.forget import FORGET
+from bot.commands.handlers.agents.levers import FREEZE
+from bot.commands.handlers.agents.resume import RESUME
+from bot.commands.handlers.launches.schedules import (
+    SCHEDULE,
+    SCHEDULE_ADD,
+    SCHEDULE_LIST,
+    SCHEDULE_REMOVE,
+)
+from bot.commands.handlers.places.egress import EGRESS, EGRESS_BLOCK, EGRESS_UNBLOCK
+from bot.commands.handlers.places.forge import FORGE, PR
+from bot.commands.handlers.places.hosts import HOSTS
+from bot.commands.handlers.places.repos import BRANCHES, DIFF, DISCARD, MERGE, PUSH
+from bot.commands.handlers.spend.budgets import BUDGET, BUDGET_ALLOW_BURST, BUDGET_SET
+from bot.commands.handlers.spend.raising import RAISE
 from bot.commands.handlers.verify import VERIFY
 from bot.commands.specs import (
     ACCOUNTS,

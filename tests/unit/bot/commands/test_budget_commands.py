@@ -1,4 +1,4 @@
-"""Tests for the `budget` commands: their arguments (bot.commands.handlers.budget_args), their
+"""Tests for the `budget` commands: their arguments (bot.commands.handlers.spend.budget_args), their
 answers (bot.render.budgets), and the handlers through the router with a fake BudgetBook — who may
 run them, what reaches the book, and that nothing is applied on a bad argument."""
 
@@ -15,8 +15,8 @@ import pytest
 from bot.commands.acl import Acl, Grant, Role
 from bot.commands.errors import CommandError
 from bot.commands.grammar import Grammar
-from bot.commands.handlers.budget_args import parse_limit, parse_moment, parse_scope
-from bot.commands.handlers.budgets import BUDGET, BudgetHandlers
+from bot.commands.handlers.spend.budget_args import parse_limit, parse_moment, parse_scope
+from bot.commands.handlers.spend.budgets import BUDGET, BudgetHandlers
 from bot.commands.request import Request
 from bot.commands.router import Router
 from bot.commands.specs import COMMANDS

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.commands.handlers.spawn_queue import caps_of
+from bot.commands.handlers.launches.spawn_queue import caps_of
 from fleet.caps import Caps
 from tests.unit.bot.config.test_config import only_problem, parse
 

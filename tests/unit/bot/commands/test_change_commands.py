@@ -9,7 +9,7 @@ from pathlib import Path
 from bot.chat.agent_text import said
 from bot.commands.acl import Acl, Grant, Role
 from bot.commands.grammar import Grammar
-from bot.commands.handlers.changes import ChangeCommands
+from bot.commands.handlers.spend.changes import ChangeCommands
 from bot.commands.router import Router
 from bot.commands.specs import REPORT
 from bot.render.change_costs import HEADERS

@@ -11,8 +11,8 @@ import pytest
 from bot.commands.acl import Role
 from bot.commands.errors import CommandError
 from bot.commands.grammar import Grammar
-from bot.commands.handlers.agents import Handlers
-from bot.commands.handlers.spawn_queue import SpawnQueue
+from bot.commands.handlers.agents.control import Handlers
+from bot.commands.handlers.launches.spawn_queue import SpawnQueue
 from bot.commands.request import Reply, Request
 from bot.commands.specs import COMMANDS
 from fleet.budgets.model import Groups

@@ -1,4 +1,4 @@
-"""Tests for the forge commands (bot.commands.handlers.forge) over forge work with a real
+"""Tests for the forge commands (bot.commands.handlers.places.forge) over forge work with a real
 ledger and the fake forge and fleet: what `pr NAME` answers when its agent works on no
 issue — the run whose pull request was merged or closed, or none — naming no verb that
 does not apply."""
@@ -10,7 +10,7 @@ import pytest
 from bot.commands.acl import Role
 from bot.commands.errors import NotFound
 from bot.commands.grammar import Grammar
-from bot.commands.handlers.forge import ForgeCommands, ForgeParts
+from bot.commands.handlers.places.forge import ForgeCommands, ForgeParts
 from bot.commands.request import Request
 from bot.commands.specs import COMMANDS
 from fleet.clock import ManualClock

@@ -1,4 +1,5 @@
-"""Tests for bot.commands.handlers.forget, and how `ps` and `roster reload` show agents a reload
+"""Tests for bot.commands.handlers.agents.forget, and how `ps` and `roster reload` show agents a
+reload
 removed: driven through the router with a real Fleet and ledger, as an operator's message
 would be."""
 
@@ -11,10 +12,10 @@ import pytest
 
 from bot.commands.acl import Acl, Grant, Role
 from bot.commands.grammar import Grammar
-from bot.commands.handlers.agents import Handlers
-from bot.commands.handlers.forget import ForgetCommand
+from bot.commands.handlers.agents.control import Handlers
+from bot.commands.handlers.agents.forget import ForgetCommand
 from bot.commands.handlers.overview import OverviewCommands
-from bot.commands.handlers.pacing import PacingCommands
+from bot.commands.handlers.spend.pacing import PacingCommands
 from bot.commands.router import Router
 from bot.commands.specs import COMMANDS
 from bot.render import fleet as render

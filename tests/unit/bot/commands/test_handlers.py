@@ -1,4 +1,5 @@
-"""Tests for bot.commands.handlers.agents with a real Fleet and ledger: `usage` and the tokens `ps`
+"""Tests for bot.commands.handlers.agents.control with a real Fleet and ledger: `usage` and the
+tokens `ps`
 shows, driven through the router as an operator's message would be."""
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import pytest
 
 from bot.commands.acl import Acl, Grant, Role
 from bot.commands.grammar import Grammar
-from bot.commands.handlers.agents import Handlers
+from bot.commands.handlers.agents.control import Handlers
 from bot.commands.handlers.overview import OverviewCommands
-from bot.commands.handlers.pacing import PacingCommands
+from bot.commands.handlers.spend.pacing import PacingCommands
 from bot.commands.router import Router
 from bot.commands.specs import COMMANDS
 from fleet.clock import ManualClock

@@ -12,12 +12,12 @@ import pytest
 from bot.commands.acl import Acl, Grant, Role
 from bot.commands.confirmations import ConfirmationDesk
 from bot.commands.grammar import Grammar
-from bot.commands.handlers.agents import Handlers
-from bot.commands.handlers.levers import Levers
+from bot.commands.handlers.agents.control import Handlers
+from bot.commands.handlers.agents.levers import Levers
+from bot.commands.handlers.agents.resume import LimitCommands
+from bot.commands.handlers.launches.spawn_queue import SpawnQueue
 from bot.commands.handlers.overview import OverviewCommands
-from bot.commands.handlers.pacing import PacingCommands
-from bot.commands.handlers.resume import LimitCommands
-from bot.commands.handlers.spawn_queue import SpawnQueue
+from bot.commands.handlers.spend.pacing import PacingCommands
 from bot.commands.request import Request
 from bot.commands.router import Router
 from bot.commands.specs import COMMANDS

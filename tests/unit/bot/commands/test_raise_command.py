@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from bot.commands.acl import Acl, Grant, Role
 from bot.commands.grammar import Grammar
-from bot.commands.handlers.raising import RaiseCommand
+from bot.commands.handlers.spend.raising import RaiseCommand
 from bot.commands.router import Router
 from bot.commands.specs import COMMANDS
 from fleet.approvals.service import Approvals

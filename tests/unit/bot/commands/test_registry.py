@@ -8,7 +8,7 @@ import pytest
 from bot.commands import registry
 from bot.commands.family import Family, command
 from bot.commands.grammar import ArgSpec, CommandSpec, Grammar
-from bot.commands.handlers.levers import STOP, Levers
+from bot.commands.handlers.agents.levers import STOP, Levers
 from bot.commands.request import Request
 from bot.commands.specs import COMMANDS
 

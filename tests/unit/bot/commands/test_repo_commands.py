@@ -1,4 +1,4 @@
-"""Tests for the repository commands (bot.commands.handlers.repos) through the real router
+"""Tests for the repository commands (bot.commands.handlers.places.repos) through the real router
 and ledger, over a small desk that keeps the `RepoDesk` protocol and records each call:
 `diff`, `branches`, `merge` (an admin for a protected base), `push`, `discard` (asking
 first for unpushed work, as `stop all` does), `spawn --repo/--base/--fresh`, each verb
@@ -19,8 +19,8 @@ from bot.commands.acl import Acl, Grant, Role
 from bot.commands.confirmations import ConfirmationDesk
 from bot.commands.errors import CommandError
 from bot.commands.grammar import Grammar
-from bot.commands.handlers.agents import Handlers
-from bot.commands.handlers.repos import NO_REPOS, RepoCommands, link
+from bot.commands.handlers.agents.control import Handlers
+from bot.commands.handlers.places.repos import NO_REPOS, RepoCommands, link
 from bot.commands.request import Reply, Request
 from bot.commands.router import Router
 from bot.commands.specs import COMMANDS

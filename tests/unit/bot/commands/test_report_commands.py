@@ -9,9 +9,9 @@ import pytest
 from bot.chat.threads import thread_note
 from bot.commands.acl import Acl, Grant, Role
 from bot.commands.grammar import Grammar
-from bot.commands.handlers.agents import Handlers
-from bot.commands.handlers.changes import ChangeCommands
-from bot.commands.handlers.pacing import PacingCommands
+from bot.commands.handlers.agents.control import Handlers
+from bot.commands.handlers.spend.changes import ChangeCommands
+from bot.commands.handlers.spend.pacing import PacingCommands
 from bot.commands.request import Reply, Request
 from bot.commands.router import Router
 from bot.commands.specs import COMMANDS, PACE, REPORT

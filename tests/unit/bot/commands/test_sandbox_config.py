@@ -13,7 +13,7 @@ from bot.cli.command import _summary
 from bot.commands.acl import Role
 from bot.commands.errors import CommandError
 from bot.commands.grammar import Grammar
-from bot.commands.handlers.egress import EgressCommands
+from bot.commands.handlers.places.egress import EgressCommands
 from bot.commands.request import Request
 from bot.commands.specs import COMMANDS
 from fleet.destinations import DEFAULT_ALLOW

@@ -17,7 +17,7 @@ import pytest
 from bot.commands.acl import Acl, Grant, Role
 from bot.commands.errors import CommandError
 from bot.commands.grammar import Grammar
-from bot.commands.handlers.schedules import ScheduleCommands, ScheduledRuns
+from bot.commands.handlers.launches.schedules import ScheduleCommands, ScheduledRuns
 from bot.commands.request import Request
 from bot.commands.router import Router
 from bot.commands.specs import COMMANDS

@@ -1,5 +1,5 @@
-"""Tests for bot.commands.handlers.spawn_queue and bot.commands.handlers.queue: the gate a spawn
-passes, the drain that starts queued launches once each, `queue`'s table and `cancel`'s errors."""
+"""Tests for bot.commands.handlers.launches.spawn_queue and bot.commands.handlers.launches.queue:
+the gate a spawn passes, the drain that starts queued launches once each, `queue`'s table and `cancel`'s errors."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 from bot.commands.acl import Role
 from bot.commands.errors import CommandError, NotFound
 from bot.commands.grammar import Grammar
-from bot.commands.handlers.queue import EMPTY, render_queue
-from bot.commands.handlers.spawn_queue import SpawnQueue
+from bot.commands.handlers.launches.queue import EMPTY, render_queue
+from bot.commands.handlers.launches.spawn_queue import SpawnQueue
 from bot.commands.request import Reply, Request
 from bot.commands.router import Delegated, Ran
 from bot.commands.specs import COMMANDS
@@ -295,7 +295,7 @@ async def test_an_agent_on_a_forge_issue_is_not_launched_by_the_roster_or_the_qu
 async def test_queue_lists_the_forge_runs_waiting_to_start(ledger: Ledger, tmp_path: Path) -> None:
     """A forge run waiting for its agent (or its budget) is in `queue`: its issue, agent,
     why it waits and since when — not "nothing is queued"."""
-    from bot.commands.handlers.queue import QueueCommands
+    from bot.commands.handlers.launches.queue import QueueCommands
     from fleet.ledger.records.forge import ForgeRunState, Slug
 
     key = await ledger.forge.add_forge_run(

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.commands.errors import CommandError
-from bot.commands.handlers.spawn.spend import SpawnSpend
+from bot.commands.handlers.agents.spawn.spend import SpawnSpend
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.model import AgentSpec, DesiredState, RunBudget

@@ -19,8 +19,8 @@ from fleet.clock import ManualClock
 from fleet.hosts.service import Hosts
 from fleet.ledger import Ledger
 from fleet.ledger.records.approvals import Ask
-from fleet.ledger.stores.dashboard import UsageSum
-from fleet.ledger.stores.usage_rows import NOT_SERVED
+from fleet.ledger.stores.operators.dashboard import UsageSum
+from fleet.ledger.stores.spend.usage_rows import NOT_SERVED
 from fleet.metering.counting.events import Outcome, Tokens
 from fleet.redaction.known import Secret
 from fleet.redaction.redactor import Redactor

@@ -28,7 +28,7 @@ from bot.dashboard.signin import SignIns
 from bot.dashboard.views import Views
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
-from fleet.ledger.stores.dashboard import UsageSum
+from fleet.ledger.stores.operators.dashboard import UsageSum
 from tests.polling import eventually
 from tests.postgres_server import free_port
 from tests.tls_cert import self_signed

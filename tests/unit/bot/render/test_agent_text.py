@@ -22,8 +22,8 @@ from connectors.markdown import to_html, to_plain
 from connectors.matrix.render import notices
 from fleet.events import EventKind, FleetEvent
 from fleet.ledger.records.rows import RunRecord
-from fleet.ledger.stores.runs import RunEnd, RunReport
-from fleet.ledger.stores.usage_rows import NOT_SERVED, UsageTotal
+from fleet.ledger.stores.running.runs import RunEnd, RunReport
+from fleet.ledger.stores.spend.usage_rows import NOT_SERVED, UsageTotal
 from fleet.metering.counting.events import Tokens
 from fleet.model import AgentState, ExitInfo
 from fleet.names import AgentName

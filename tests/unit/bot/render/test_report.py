@@ -305,7 +305,8 @@ def test_drawing_never_touches_pyplot() -> None:
 def test_importing_the_report_does_not_import_matplotlib() -> None:
     """matplotlib loads only when a chart is drawn, not when the bot imports the report."""
     code = (
-        "import sys, bot.commands.handlers.agents, bot.render.report, scheduler.report_job\n"
+        "import sys, bot.commands.handlers.agents.control, bot.render.report\n"
+        "import scheduler.report_job\n"
         "assert 'matplotlib' not in sys.modules, 'matplotlib was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

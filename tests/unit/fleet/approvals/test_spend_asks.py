@@ -18,7 +18,7 @@ from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.approvals import ApprovalState, Ask, Decision
 from fleet.ledger.records.budgets import Freeze
-from fleet.ledger.stores.runs import RunStart
+from fleet.ledger.stores.running.runs import RunStart
 from fleet.model import AgentSpec, DesiredState, ExitInfo, RunBudget, RunHandle
 from fleet.names import AgentName
 from fleet.transcript.story import Outcome

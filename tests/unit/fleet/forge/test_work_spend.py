@@ -19,7 +19,7 @@ from fleet.forge.model import EventKind
 from fleet.ledger import Ledger
 from fleet.ledger.records.approvals import ApprovalState
 from fleet.ledger.records.forge import ForgeRunState
-from fleet.ledger.stores.runs import RunStart
+from fleet.ledger.stores.running.runs import RunStart
 from fleet.model import DesiredState, RunHandle
 from tests.unit.chat_fakes import T0
 from tests.unit.fleet.approvals.test_spend_asks import CAP, SPEC, Fleet

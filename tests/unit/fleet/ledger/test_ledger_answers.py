@@ -1,4 +1,4 @@
-"""Tests for fleet.ledger.stores.chat: claims of chat messages and what came of each."""
+"""Tests for fleet.ledger.stores.operators.chat: claims of chat messages and what came of each."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
-from fleet.ledger.stores.dashboard import SignIn
+from fleet.ledger.stores.operators.dashboard import SignIn
 from tests.unit.fleet.ledger.test_ledger_metering import event
 
 

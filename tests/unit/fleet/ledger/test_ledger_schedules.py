@@ -1,4 +1,4 @@
-"""Tests for fleet.ledger.stores.schedules: the schedules table (migration 6) and the
+"""Tests for fleet.ledger.stores.running.schedules: the schedules table (migration 6) and the
 audit's source."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Tests for fleet.ledger.stores.spawn_queue: the spawn queue table (migration 9)."""
+"""Tests for fleet.ledger.stores.running.spawn_queue: the spawn queue table (migration 9)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.approvals import Ask
-from fleet.ledger.stores.spend_asks import SpendAsk
+from fleet.ledger.stores.spend.spend_asks import SpendAsk
 from tests.unit.chat_fakes import T0
 
 

@@ -12,7 +12,7 @@ from fleet.budgets.runs.watch import RunCapWatch
 from fleet.clock import ManualClock
 from fleet.events import EventKind, FleetEvent
 from fleet.ledger import Ledger
-from fleet.ledger.stores.runs import RunStart
+from fleet.ledger.stores.running.runs import RunStart
 from fleet.metering.counting.events import Outcome, Tokens, UsageEvent
 from fleet.metering.policy import Estimate, Refuse, RequestInfo
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, RunBudget, RunHandle

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.commands.handlers.egress import refusals_text
+from bot.commands.handlers.places.egress import refusals_text
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.notices import Notice

@@ -25,7 +25,7 @@ from fleet.errors import UnknownAgent
 from fleet.events import EventKind, FleetEvent
 from fleet.ledger import Ledger, QueuedSpawn, SpawnAsk
 from fleet.ledger.records.budgets import Scope
-from fleet.ledger.stores.runs import RunStart
+from fleet.ledger.stores.running.runs import RunStart
 from fleet.model import (
     AgentSpec,
     AgentState,

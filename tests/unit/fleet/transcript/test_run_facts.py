@@ -12,7 +12,7 @@ from bot.render import runs as render_runs
 from fleet.clock import ManualClock
 from fleet.errors import LaunchFailed
 from fleet.ledger import Ledger
-from fleet.ledger.stores.runs import RunEnd, RunStart
+from fleet.ledger.stores.running.runs import RunEnd, RunStart
 from fleet.metering.counting.events import Tokens, UsageEvent
 from fleet.model import AgentSpec, DesiredState, ExitInfo, LaunchPlan, RunHandle
 from fleet.names import AgentName

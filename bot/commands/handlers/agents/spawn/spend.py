@@ -23,9 +23,9 @@ from fleet.budgets.runs.budget import (
     unpriced_cap,
 )
 from fleet.budgets.runs.estimate import estimate_runs, estimate_text
-from fleet.ledger.stores.agents import AgentsStore
-from fleet.ledger.stores.quotes import QuotesStore
-from fleet.ledger.stores.runs import RunsStore
+from fleet.ledger.stores.running.agents import AgentsStore
+from fleet.ledger.stores.running.runs import RunsStore
+from fleet.ledger.stores.spend.quotes import QuotesStore
 from fleet.model import AgentSpec, RunBudget
 
 SpecOf = Callable[[str], Awaitable[AgentSpec | None]]

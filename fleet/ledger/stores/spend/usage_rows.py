@@ -1,4 +1,4 @@
-"""How the ledger's metering store (:mod:`fleet.ledger.stores.metering`) writes a request's
+"""How the ledger's metering store (:mod:`fleet.ledger.stores.spend.metering`) writes a request's
 usage and a provider's quota signal as rows and reads them back, and the SQL its sums share (what a
 row's model is, whether its request was served) with the dashboard's."""
 

@@ -15,7 +15,7 @@ from fleet.errors import LedgerError
 from fleet.ledger.database.access import Access, Store
 from fleet.ledger.database.engine import Database, Row, insert_id, replace_into
 from fleet.ledger.records.rows import Parsed, RunRecord, to_epoch
-from fleet.ledger.stores.agents import agent_in
+from fleet.ledger.stores.running.agents import agent_in
 from fleet.model import ExitInfo, RunHandle
 
 _MESSAGE_CAP = 4000  # the last message is kept for a summary, not as a transcript

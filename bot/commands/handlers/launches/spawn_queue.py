@@ -6,11 +6,11 @@ a queued budget defers) waits in the admission's queue
 The ``spawn`` handler passes the admission with :meth:`SpawnQueue.waiter`: a launch it
 holds is written to the queue with the request itself, the command as typed, who asked and
 where, and the operator is told its place. When its turn comes, the queue hands it back
-here (:class:`~bot.commands.handlers.queue_starts.ChatStarts`): it starts as its sender —
+here (:class:`~bot.commands.handlers.launches.queue_starts.ChatStarts`): it starts as its sender —
 the ACL as of now —, in the same room, audited with source ``queue:<id>`` under the
 claimed event id ``queue:<id>`` (so it starts at most once even across a crash), and is
 answered there as a typed ``spawn`` is. The roster's own launches that waited are told in
-the home rooms (:class:`~bot.commands.handlers.queue_starts.RosterStarts`).
+the home rooms (:class:`~bot.commands.handlers.launches.queue_starts.RosterStarts`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from bot.commands.errors import CommandError, NotFound
-from bot.commands.handlers.queue_starts import ChatStarts, QueuedSpawner, RosterStarts
+from bot.commands.handlers.launches.queue_starts import ChatStarts, QueuedSpawner, RosterStarts
 from bot.commands.request import Request
 from bot.commands.router import Router
 from bot.config import Config
@@ -31,9 +31,9 @@ from fleet.caps import Caps
 from fleet.clock import Clock
 from fleet.events import FleetEvent
 from fleet.ledger import QueuedSpawn, SpawnAsk
-from fleet.ledger.stores.agents import AgentsStore
-from fleet.ledger.stores.forge import ForgeStore
-from fleet.ledger.stores.spawn_queue import SpawnQueueStore
+from fleet.ledger.stores.code.forge import ForgeStore
+from fleet.ledger.stores.running.agents import AgentsStore
+from fleet.ledger.stores.running.spawn_queue import SpawnQueueStore
 from fleet.notices import NoticeBoard
 from fleet.supervisor.admission.admit import Admission, SpawnBudgets, Wait
 from fleet.supervisor.admission.queue import LaunchQueue

@@ -7,7 +7,7 @@ section there is none, and each says so. Merging into a protected branch needs a
 ``stop all`` does (:mod:`bot.commands.confirmations`): only its asker's ``yes`` in the same
 place within the minute discards it. The router audits each verb with what it acted on
 (``Reply.detail``), and each leaves a line in the agent's thread (``Reply.thread_line``).
-``spawn``'s repository flags are :mod:`bot.commands.handlers.spawn.repository`'s.
+``spawn``'s repository flags are :mod:`bot.commands.handlers.agents.spawn.repository`'s.
 """
 
 from __future__ import annotations

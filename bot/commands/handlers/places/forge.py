@@ -17,7 +17,7 @@ from bot.chat.agent_text import said
 from bot.commands.errors import CommandError, NotFound
 from bot.commands.family import Family, command
 from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec, no_agent
-from bot.commands.handlers.repos import link
+from bot.commands.handlers.places.repos import link
 from bot.commands.request import Reply, Request
 from bot.render import forge as render
 from fleet.clock import Clock
@@ -30,7 +30,7 @@ from fleet.forge.runs.desk import IssueLock
 from fleet.forge.schema import ForgeEntry
 from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState
 from fleet.ledger.records.lines import LineState
-from fleet.ledger.stores.forge import ForgeStore
+from fleet.ledger.stores.code.forge import ForgeStore
 from fleet.names import is_agent_name
 from fleet.repos.line.no_branch import PullEnd, run_pull_end
 

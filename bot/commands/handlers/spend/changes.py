@@ -11,7 +11,7 @@ from bot.render.change_costs import changes_report
 from fleet.budgets.changes.report import report
 from fleet.budgets.model import parse_duration
 from fleet.clock import Clock
-from fleet.ledger.stores.changes import ChangesStore
+from fleet.ledger.stores.code.changes import ChangesStore
 
 
 class ChangeCommands(Family):

@@ -16,7 +16,7 @@ from datetime import datetime
 from fleet.ledger.database.access import Store
 from fleet.ledger.database.engine import Row
 from fleet.ledger.records.rows import from_epoch
-from fleet.ledger.stores.usage_rows import MODEL, SERVED
+from fleet.ledger.stores.spend.usage_rows import MODEL, SERVED
 
 _SUMS = """COUNT(*) AS requests,
         COALESCE(SUM(input_tokens), 0) AS input,

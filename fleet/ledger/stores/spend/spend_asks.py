@@ -1,7 +1,8 @@
 """The ledger's ``spend_asks`` table (migration 27): each ask a run at its cap put to its
 operators (``cutoff: ask``) — the raise Fleetwarden offered, in which measure, and what
 happens when nobody answers — and how it was settled. The ask itself is an approval
-request on the ``spend`` channel (:mod:`fleet.ledger.stores.approvals`); what is carried out
+request on the ``spend`` channel (:mod:`fleet.ledger.stores.operators.approvals`); what is carried
+out
 is read from here alone."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The commands on one agent's runs: ``spawn``, ``restart``, ``send``, ``watch`` (and the
-ordinary ``stop NAME``, which :class:`~bot.commands.handlers.levers.Levers` hands here).
+ordinary ``stop NAME``, which :class:`~bot.commands.handlers.agents.levers.Levers` hands here).
 
 Handlers validate what the grammar cannot (paths, names) and call the fleet; the
 renderers in :mod:`bot.render.fleet` shape the answer. Errors are raised, not rendered:
@@ -15,11 +15,11 @@ from bot.chat.agent_text import said
 from bot.commands.errors import CommandError
 from bot.commands.family import Family, command
 from bot.commands.grammar import FlagValue
-from bot.commands.handlers.hosts import host_flag as _host
-from bot.commands.handlers.repos import CoAuthors
-from bot.commands.handlers.spawn.repository import RepoChoice, repo_choice
-from bot.commands.handlers.spawn.spend import SpawnSpend, quote_under
-from bot.commands.handlers.watch_follow import agent_view
+from bot.commands.handlers.agents.spawn.repository import RepoChoice, repo_choice
+from bot.commands.handlers.agents.spawn.spend import SpawnSpend, quote_under
+from bot.commands.handlers.agents.watch_follow import agent_view
+from bot.commands.handlers.places.hosts import host_flag as _host
+from bot.commands.handlers.places.repos import CoAuthors
 from bot.commands.request import Follower, Reply, Request, SpawnGate
 from bot.commands.specs import RESTART, SEND, SPAWN, WATCH
 from bot.render import fleet as render
@@ -222,7 +222,8 @@ class Handlers(Family):
 
     async def stop(self, req: Request) -> Reply:
         """The ordinary ``stop NAME``: ``stop`` is bound in
-        :class:`~bot.commands.handlers.levers.Levers`, which hands every stop but ``stop all``
+        :class:`~bot.commands.handlers.agents.levers.Levers`, which hands every stop but ``stop
+        all``
         to this."""
         name = req.arg("NAME")
         info = await self._fleet.stop_agent(

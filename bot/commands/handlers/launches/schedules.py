@@ -31,7 +31,7 @@ from bot.render import schedules as render
 from connectors.base import Connector, RoomId, UserId
 from fleet.clock import Clock
 from fleet.ledger import ScheduleRecord
-from fleet.ledger.stores.schedules import SchedulesStore
+from fleet.ledger.stores.running.schedules import SchedulesStore
 from scheduler import schedule_job as scheduled
 from scheduler.context import JobContext
 from scheduler.cron import cron_trigger, next_fire

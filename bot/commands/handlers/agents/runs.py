@@ -13,7 +13,7 @@ from bot.render import runs as render_runs
 from bot.render.transcript import transcript, unshown
 from fleet.budgets.quoting.words import quote_text
 from fleet.forge.facts import ForgeRuns
-from fleet.ledger.stores.quotes import QuotesStore
+from fleet.ledger.stores.spend.quotes import QuotesStore
 from fleet.supervisor.interfaces import FleetView
 
 _AGENT = ArgSpec("NAME", "The agent's name, e.g. `coder-1`.")

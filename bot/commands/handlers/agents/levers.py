@@ -1,6 +1,6 @@
 """The emergency levers: ``freeze NAME|all`` pauses agents' processes at once, ``stop all``
 stops every agent at once (``stop NAME`` is handed to the ordinary stop); ``resume``
-(:mod:`bot.commands.handlers.resume`) undoes a freeze.
+(:mod:`bot.commands.handlers.agents.resume`) undoes a freeze.
 
 Only an admin pulls them. They act at once, whatever budgets say and whatever waits in the
 spawn queue, and never wait on either. ``all`` asks first (:mod:`bot.commands.confirmations`): the
@@ -28,12 +28,12 @@ from bot.commands.confirmations import ConfirmationDesk
 from bot.commands.errors import CommandError, PermissionDenied
 from bot.commands.family import Family, command
 from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec
-from bot.commands.handlers.spawn_queue import SpawnQueue
+from bot.commands.handlers.launches.spawn_queue import SpawnQueue
 from bot.commands.request import Reply, Request
 from fleet.approvals.spend import SpendAsks
 from fleet.errors import AgentNotRunning, FleetError
-from fleet.ledger.stores.agents import AgentsStore
-from fleet.ledger.stores.budgets import BudgetsStore
+from fleet.ledger.stores.running.agents import AgentsStore
+from fleet.ledger.stores.spend.budgets import BudgetsStore
 from fleet.model import DesiredState, RestartMode
 from fleet.names import ALL_AGENTS as ALL
 from fleet.names import agent_name

@@ -13,10 +13,10 @@ repository inside a span, by a spawn naming none while the agent's branch was li
 counted with that branch: the ledger keeps no run's line apart from these spans.)
 
 Which usage a run spent. The usage rows of its agent metered from its start to its end (to
-now while it runs), as :meth:`fleet.ledger.stores.runs.RunsStore.run_costs` reads them —
+now while it runs), as :meth:`fleet.ledger.stores.running.runs.RunsStore.run_costs` reads them —
 one agent runs one run at a time. Tokens are input, output, cache read and cache write;
 dollars are those of priced rows. A row's model is the one that served it
-(:data:`fleet.ledger.stores.usage_rows.MODEL`).
+(:data:`fleet.ledger.stores.spend.usage_rows.MODEL`).
 
 Which approvals its runs asked: the asks put to people — not those a rule or the policy
 answered at once (``how`` ``rule`` or ``policy``, :meth:`fleet.approvals.service.Approvals.open`).
@@ -35,7 +35,7 @@ from fleet.ledger.database.access import Store
 from fleet.ledger.records.changes import ChangeFacts, ChangeUse, ForgeEnd
 from fleet.ledger.records.lines import LineState
 from fleet.ledger.records.rows import _optional_epoch, from_epoch, to_epoch
-from fleet.ledger.stores.usage_rows import MODEL, TOTAL_TOKENS
+from fleet.ledger.stores.spend.usage_rows import MODEL, TOTAL_TOKENS
 
 _CHOSEN = """chosen AS (
     SELECT b.id FROM branches b WHERE b.first_run IS NOT NULL AND (b.state = 'live'

@@ -16,7 +16,7 @@ from datetime import datetime
 from fleet.ledger.database.access import Store
 from fleet.ledger.database.engine import NO_LIMIT
 from fleet.ledger.records.rows import from_epoch, to_epoch
-from fleet.ledger.stores.usage_rows import (
+from fleet.ledger.stores.spend.usage_rows import (
     GROUPINGS,
     INSERT_SIGNAL,
     INSERT_USAGE,

@@ -16,7 +16,7 @@ from connectors.base import Connector, RoomId, UserId
 from fleet.clock import Clock
 from fleet.errors import FleetError
 from fleet.ledger import QueuedSpawn
-from fleet.ledger.stores.forge import ForgeStore
+from fleet.ledger.stores.code.forge import ForgeStore
 from fleet.notices import Notice, NoticeBoard, Tone
 from fleet.supervisor.admission.held import request_of
 from fleet.supervisor.admission.queue import Launch

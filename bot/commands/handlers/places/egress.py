@@ -19,7 +19,7 @@ from bot.commands.family import Family, command
 from bot.commands.grammar import ArgSpec, CommandSpec
 from bot.commands.request import Request
 from bot.render.fleet import ago, table
-from fleet.ledger.stores.refusals import RefusalCount
+from fleet.ledger.stores.running.refusals import RefusalCount
 from fleet.names import AgentName, agent_name
 from fleet.notices import Notice, NoticeBoard
 from fleet.sandbox.service import LOCKED, NONE, Sandboxes

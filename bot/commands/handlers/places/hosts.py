@@ -18,7 +18,7 @@ from fleet.hosts.connection import LinkState
 from fleet.hosts.probe import HostFacts
 from fleet.hosts.schema import ANY_HOST, LOCAL_HOST, is_host_name
 from fleet.hosts.service import Hosts, HostView
-from fleet.ledger.stores.agents import AgentsStore
+from fleet.ledger.stores.running.agents import AgentsStore
 from fleet.model import AgentState
 
 HOSTS = CommandSpec(

@@ -2,7 +2,8 @@
 burst.
 
 They talk to a :class:`~fleet.budgets.model.BudgetBook` (``None``: no budgets are configured, and
-the commands say so). Arguments are read by :mod:`bot.commands.handlers.budget_args`, answers shaped
+the commands say so). Arguments are read by :mod:`bot.commands.handlers.spend.budget_args`, answers
+shaped
 by :mod:`bot.render.budgets`; a :class:`~fleet.budgets.model.BudgetError` from the book becomes a
 :class:`~bot.commands.errors.CommandError`, so the router shows it and audits the command as an
 error. Nothing is applied unless every argument is good.
@@ -15,7 +16,7 @@ from dataclasses import replace
 from bot.commands.errors import CommandError
 from bot.commands.family import Family, command
 from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec
-from bot.commands.handlers.budget_args import parse_limit, parse_moment, parse_scope
+from bot.commands.handlers.spend.budget_args import parse_limit, parse_moment, parse_scope
 from bot.commands.request import Request
 from bot.render import budgets as render_budgets
 from fleet.budgets.model import BudgetBook, BudgetError, parse_window

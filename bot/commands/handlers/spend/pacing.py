@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.commands.family import Family, command
-from bot.commands.handlers.accounts import AccountCommands
-from bot.commands.handlers.hosts import host_flag
+from bot.commands.handlers.places.hosts import host_flag
+from bot.commands.handlers.spend.accounts import AccountCommands
 from bot.commands.request import Reply, Request
 from bot.commands.specs import PACE, REPORT, USAGE
 from bot.render import fleet as render

@@ -1,0 +1,2 @@
+"""The stores of the people around the fleet: chat threads and processed events, the command
+audit, approvals, and the dashboard's sign-ins and sums."""
