@@ -6,20 +6,18 @@ forge), read and checked."""
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Final
 
 from pydantic import AfterValidator, Field
 
+from fleet.budgets.runs.budget import MAX_USD, RunBudgetError, cents, parse_dollars
 from fleet.budgets.runs.estimate import RunEstimate, percentiles
 from fleet.ledger.records.quotes import Quote
 from fleet.model import RunBudget
 
-MAX_QUOTE_UNDER: Final = 1_000_000.0  # as a run's cap in dollars: beyond it, a typo
-_DOLLARS = re.compile(r"\$?(\d+)(?:\.(\d{1,2}))?")
+MAX_QUOTE_UNDER: Final = MAX_USD  # as a run's cap in dollars: beyond it, a typo
 
 Past = tuple[int, int, float | None]
 """One earlier run: its id, its tokens and its priced dollars (``None``: none priced)."""
@@ -80,28 +78,11 @@ class QuoteUnderError(ValueError):
 
 def parse_quote_under(text: str) -> float:
     """``--quote-under``: dollars above 0 with at most two decimal places (``2``, ``2.50``,
-    ``$2.50``)."""
-    shown = text.strip()[:24]
-    if shown.startswith("-") or shown.startswith("$-"):
-        raise QuoteUnderError(f"--quote-under must be more than $0, got {shown!r}")
-    match = _DOLLARS.fullmatch(text.strip())
-    if match is None:
-        raise QuoteUnderError(
-            f"--quote-under {shown!r} is not an amount of dollars: write e.g. 2 or 2.50 "
-            "(at most two decimal places)"
-        )
-    value = float(f"{match[1]}.{match[2] or '0'}")
-    if value <= 0:
-        raise QuoteUnderError(f"--quote-under must be more than $0, got {shown!r}")
-    if value > MAX_QUOTE_UNDER:
-        raise QuoteUnderError(f"--quote-under must be at most ${MAX_QUOTE_UNDER:,.0f}")
-    return value
-
-
-def _cents(value: float) -> float:
-    if not math.isfinite(value) or round(value, 2) != value:
-        raise ValueError("dollars take at most two decimal places, e.g. 2.50")
-    return value
+    ``$2.50``), read as a run's cap in dollars is."""
+    try:
+        return parse_dollars(text, "--quote-under", example="2 or 2.50")
+    except RunBudgetError as exc:
+        raise QuoteUnderError(str(exc)) from None
 
 
 QUOTE_UNDER_HELP: Final = (
@@ -111,5 +92,5 @@ QUOTE_UNDER_HELP: Final = (
     "at most this keeps it under."
 )
 
-QuoteUnder = Annotated[float, AfterValidator(_cents), Field(gt=0, le=MAX_QUOTE_UNDER)]
+QuoteUnder = Annotated[float, AfterValidator(cents), Field(gt=0, le=MAX_QUOTE_UNDER)]
 """``quote_under:`` in the config, as :func:`parse_quote_under` reads the flag."""

@@ -61,22 +61,32 @@ def parse_max_tokens(text: str) -> int:
 def parse_max_usd(text: str) -> float:
     """``--max-usd``: dollars above 0 with at most two decimal places (``5``, ``2.50``,
     ``$0.75``)."""
+    return parse_dollars(text, "--max-usd", example="5 or 2.50")
+
+
+def parse_dollars(text: str, flag: str, *, example: str) -> float:
+    """Dollars above 0 and at most :data:`MAX_USD`, with at most two decimal places, as
+    ``flag`` takes them (``example``: what to write); :class:`RunBudgetError` saying what
+    was wrong."""
     shown = text.strip()[:24]
+    if shown.startswith(("-", "$-")):
+        raise RunBudgetError(f"{flag} must be more than $0, got {shown!r}")
     match = _DOLLARS.fullmatch(text.strip())
     if match is None:
         raise RunBudgetError(
-            f"--max-usd {shown!r} is not an amount of dollars: write e.g. 5 or 2.50 "
+            f"{flag} {shown!r} is not an amount of dollars: write e.g. {example} "
             "(at most two decimal places)"
         )
     value = float(f"{match[1]}.{match[2] or '0'}")
     if value <= 0:
-        raise RunBudgetError(f"--max-usd must be more than $0, got {shown!r}")
+        raise RunBudgetError(f"{flag} must be more than $0, got {shown!r}")
     if value > MAX_USD:
-        raise RunBudgetError(f"--max-usd must be at most ${MAX_USD:,.0f}")
+        raise RunBudgetError(f"{flag} must be at most ${MAX_USD:,.0f}")
     return value
 
 
-def _cents(value: float) -> float:
+def cents(value: float) -> float:
+    """``value`` as dollars with at most two decimal places (a config's validator)."""
     if not math.isfinite(value) or round(value, 2) != value:
         raise ValueError("dollars take at most two decimal places, e.g. 2.50")
     return value
@@ -113,7 +123,7 @@ class RunBudgetEntry(BaseModel):
         strict=True,
         description="Tokens one run may use (input, output and cache), more than 0.",
     )
-    max_usd: Annotated[float, AfterValidator(_cents)] | None = Field(
+    max_usd: Annotated[float, AfterValidator(cents)] | None = Field(
         default=None,
         gt=0,
         le=MAX_USD,
@@ -156,7 +166,7 @@ class RunBudgetEntry(BaseModel):
             "Default: the cap again."
         ),
     )
-    offer_usd: Annotated[float, AfterValidator(_cents)] | None = Field(
+    offer_usd: Annotated[float, AfterValidator(cents)] | None = Field(
         default=None,
         gt=0,
         le=MAX_USD,

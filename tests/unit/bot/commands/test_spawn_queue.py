@@ -1,5 +1,6 @@
 """Tests for bot.commands.handlers.launches.spawn_queue and bot.commands.handlers.launches.queue:
-the gate a spawn passes, the drain that starts queued launches once each, `queue`'s table and `cancel`'s errors."""
+the gate a spawn passes, the drain that starts queued launches once each, `queue`'s table and
+`cancel`'s errors."""
 
 from __future__ import annotations
 
