@@ -67,7 +67,7 @@ def test_max_usd_reads_dollars_with_at_most_two_decimals(text: str, usd: float) 
         ("0", "more than \\$0"),
         ("0.00", "more than \\$0"),
         ("1.234", "at most two decimal places"),
-        ("-1", "must be more than $0, got '-1'"),
+        ("-1", "must be more than"),
         ("1e3", "not an amount"),
         ("nan", "not an amount"),
         ("9999999", "at most"),
