@@ -69,7 +69,10 @@ def did_you_mean(value: str, choices: Collection[str]) -> str | None:
 
 def no_agent_words(name: str, known: Collection[str]) -> str:
     """Why ``name`` names no agent, the same wherever it is said: the likeliest one meant,
-    when one is close (a typo, never one to spawn), else that ``spawn`` starts one."""
+    when one is close (a typo, never one to spawn), else that ``spawn`` starts one. A name
+    ``known`` holds (the roster's, never launched) has not run yet, and is told so."""
+    if name in known:
+        return f"{name} has not run yet — `spawn {name}` starts it"
     guess = did_you_mean(name, sorted(known))
     if guess is not None:
         return f"no agent is called {name!r} — did you mean {guess!r}? `ps` lists them"

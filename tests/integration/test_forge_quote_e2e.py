@@ -44,7 +44,7 @@ agents:
 )
 WHY = (
     "not started: coder has no quote in dollars (no earlier run on command (its default "
-    "model) to quote from), so it cannot be kept under quote_under $0.50: give coder "
+    "model) to quote from), so it cannot be kept under its quote_under $0.50: give coder "
     "`run_budget: {max_usd: 0.50}` (at most the limit) instead, and the cap is its quote"
 )
 

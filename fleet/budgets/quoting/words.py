@@ -11,9 +11,11 @@ from fleet.ledger.records.quotes import Quote
 
 NOTHING_HELD: Final = "nothing is held against its budgets: no history and no cap"
 
-Asker = Literal["chat", "config"]
-"""Where the limit came from, for the fix: a ``spawn`` typed in chat (the flag), or the
-config (a roster agent's or a forge's ``quote_under:``)."""
+Asker = Literal["chat", "roster", "config"]
+"""Where the limit came from, for the fix: a ``spawn`` typed in chat (the flag), the
+roster agent's ``quote_under:`` under a ``spawn`` typed in chat (which a flag overrides),
+or the config alone (a forge's or a roster agent's ``quote_under:``, nobody typing).
+"""
 
 
 def on_what(runtime: str, model: str | None) -> str:
@@ -103,7 +105,7 @@ def _has_p90(quote: Quote) -> bool:
 
 
 def _named(limit: float, asker: Asker) -> str:
-    return f"--quote-under {usd(limit)}" if asker == "chat" else f"quote_under {usd(limit)}"
+    return f"--quote-under {usd(limit)}" if asker == "chat" else f"its quote_under {usd(limit)}"
 
 
 def _above(amount: float) -> str:
@@ -112,13 +114,13 @@ def _above(amount: float) -> str:
 
 
 def _raise_fix(agent: str, amount: str, asker: Asker) -> str:
-    if asker == "chat":
+    if asker in ("chat", "roster"):  # a flag overrides the roster's own
         return f"`spawn {agent} --quote-under {amount}`"
     return f"raise its `quote_under:` to {amount} in the config"
 
 
 def _cap_fix(agent: str, limit: float, asker: Asker) -> str:
-    if asker == "chat":
+    if asker in ("chat", "roster"):
         return (
             f"cap the run instead, `spawn {agent} --max-usd {limit:.2f} --quote-under {limit:.2f}`"
         )

@@ -9,7 +9,7 @@ from typing import Protocol
 
 from fleet.budgets.quoting.quote import fits_under
 from fleet.budgets.quoting.service import Quoting
-from fleet.budgets.quoting.words import over_limit
+from fleet.budgets.quoting.words import Asker, over_limit
 from fleet.errors import FleetError
 from fleet.ledger.records.quotes import Quote
 from fleet.model import AgentSpec
@@ -44,4 +44,7 @@ async def quoted(
     quote = await quoting.quote(request.agent, runtime, model, cap)
     if limit is None or fits_under(quote, limit):
         return quote, None
-    return quote, over_limit(quote, limit, "chat" if request.origin == "chat" else "config")
+    asker: Asker = "config"
+    if request.origin == "chat":
+        asker = "chat" if request.quote_under is not None else "roster"
+    return quote, over_limit(quote, limit, asker)

@@ -92,7 +92,7 @@ def test_over_the_limit_the_refusal_says_the_quote_and_how_to_go_ahead() -> None
         "over --quote-under $2.00: `spawn coder --quote-under 3.50` to start it at this quote"
     )
     assert over_limit(quote, 2.0, "config").endswith(
-        "is over quote_under $2.00: raise its `quote_under:` to 3.50 in the config to start "
+        "is over its quote_under $2.00: raise its `quote_under:` to 3.50 in the config to start "
         "it at this quote"
     )
     capped = quote_of("coder", "claude", "sonnet", past, RunBudget(None, 3.0), T0)
@@ -111,7 +111,7 @@ def test_without_a_quote_in_dollars_the_refusal_names_the_cap_as_the_fix() -> No
     unpriced = quote_of("coder", "codex", "o4", [(3, 8_000, None)], None, T0)
     assert over_limit(unpriced, 2.5, "config") == (
         "coder has no quote in dollars (its 1 past run on codex (o4) had no price), so it "
-        "cannot be kept under quote_under $2.50: give coder `run_budget: {max_usd: 2.50}` (at "
+        "cannot be kept under its quote_under $2.50: give coder `run_budget: {max_usd: 2.50}` (at "
         "most the limit) instead, and the cap is its quote"
     )
 

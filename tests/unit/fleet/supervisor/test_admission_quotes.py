@@ -172,7 +172,11 @@ async def test_a_launch_over_its_limit_is_refused_with_its_quote_and_how_to_go_a
     # The agent's own setting holds when the request gives none; a forge's words name it.
     fleet.known[CODER.name] = replace(CODER, quote_under=1.5)
     forge = await gate.admit(LaunchRequest("coder-1", origin="forge"))
-    assert isinstance(forge, Refused) and "is over quote_under $1.50: raise its" in forge.why
+    assert isinstance(forge, Refused) and "is over its quote_under $1.50: raise its" in forge.why
+    # Typed in chat with the roster's own limit: named as its, the flag the way past it.
+    typed = await gate.admit(LaunchRequest("coder-1"))
+    assert isinstance(typed, Refused)
+    assert "is over its quote_under $1.50: `spawn coder-1 --quote-under 3.00`" in typed.why
     # A cap at most the limit is the quote: it starts.
     capped = LaunchRequest("coder-1", quote_under=2.0, run_budget=RunBudget(None, 2.0))
     started = await gate.admit(capped)

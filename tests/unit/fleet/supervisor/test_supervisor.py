@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from fleet.backends.process import SubprocessBackend
 from fleet.clock import SystemClock
 from fleet.errors import AgentNotRunning, InvalidAgentName, UnknownAgent, UnknownRuntime
 from fleet.ledger import Ledger
-from fleet.model import AgentState, DesiredState
+from fleet.model import AgentSpec, AgentState, DesiredState
 from fleet.names import AgentName
 from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
@@ -37,11 +37,12 @@ class Rig:
     fleets: list[Fleet] = field(default_factory=list)
     events: list[FleetEvent] = field(default_factory=list)
 
-    async def fleet(self) -> Fleet:
+    async def fleet(self, roster: Mapping[AgentName, AgentSpec] | None = None) -> Fleet:
         """A started Fleet with a fresh backend, as a newly started Fleetwarden would have."""
         backend = SubprocessBackend()
         fleet = Fleet(
             stores=fleet_stores(self.ledger),
+            roster=roster,
             clock=SystemClock(),
             kit=LaunchKit(
                 runtimes=default_registry(),
@@ -417,3 +418,12 @@ async def test_an_ad_hoc_agent_gets_the_configs_sandbox_and_egress(rig: Rig) -> 
     await other.spawn("bare")
     spec = await other.spec(AgentName("bare"))
     assert (spec.sandbox, spec.egress, spec.egress_allow) == ("none", "open", ())
+
+
+async def test_a_roster_agent_never_launched_has_not_run_yet(rig: Rig) -> None:
+    """An agent the roster knows but nothing launched yet is not called a stranger (nor
+    "did you mean" itself): it has not run, and `spawn` starts it."""
+    name = AgentName("coder-1")
+    fleet = await rig.fleet({name: AgentSpec(name=name, runtime="stub")})
+    with pytest.raises(UnknownAgent, match="coder-1 has not run yet — `spawn coder-1` starts it"):
+        await fleet.status("coder-1")
