@@ -285,7 +285,14 @@ def _unknown_key_message(
             "secrets never go in the config file: set an environment variable and name it "
             f"with {key}_env"
         )
-    if isinstance(key, str) and looks_secret(key):
+    if isinstance(key, str) and key.endswith("_env") and loc[:1] == ("providers",):
+        return (
+            f"unknown key {key!r}: a provider holds no credential of its own — name the "
+            "variable holding an API key in an account (`accounts: NAME: {kind: api_key, "
+            f"provider: {loc[1] if len(loc) > 2 else 'anthropic'}, key_env: VAR}}`, see "
+            "docs/accounts.md); allowed here: " + ", ".join(allowed)
+        )
+    if isinstance(key, str) and looks_secret(key) and not key.endswith("_env"):
         if "secret_env" in allowed:
             return (
                 "secrets never go in the config file: set an environment variable and list "

@@ -586,6 +586,21 @@ def test_secret_key_suggests_its_env_form() -> None:
     assert "fake-matrix-token-abc" not in problem.message
 
 
+def test_a_providers_key_env_points_to_an_account() -> None:
+    """`key_env:` under a provider names a variable, not a secret — and a provider holds no
+    credential: the answer says where an API key's variable goes."""
+    problem = only_problem(
+        "providers:\n  anthropic:\n    upstream: http://127.0.0.1:9\n    key_env: ANTHROPIC_KEY\n"
+    )
+    assert problem.key_path == "providers.anthropic.key_env"
+    assert problem.message.startswith(
+        "unknown key 'key_env': a provider holds no credential of its own — name the variable "
+        "holding an API key in an account (`accounts: NAME: {kind: api_key, provider: "
+        "anthropic, key_env: VAR}`"
+    )
+    assert "secrets never go" not in problem.message
+
+
 def test_env_key_value_must_be_a_variable_name_and_is_never_echoed() -> None:
     """A `*_env` value that is not a variable name (maybe the secret itself) is not shown."""
     problem = only_problem(MATRIX + "    access_token_env: fake-matrix-s3cr3t\n")
