@@ -225,14 +225,17 @@ class RunKeeper:
                     spec.name, confined, paths.new_run_dir(self._clock.now()), paths.log
                 )
             plan = await self._site.confine(spec, plan, paths.home)
-            handle = await backend.launch(plan, paths.new_run_dir(self._clock.now()), paths.log)
+            # The run starts when its process does: a first heartbeat sent before the run is
+            # recorded (a fast agent on a busy host) is this run's, never an earlier one's.
+            launching = self._clock.now()
+            handle = await backend.launch(plan, paths.new_run_dir(launching), paths.log)
         except LaunchFailed as exc:
             await self._agents.set_state(spec.name, AgentState.FAILED, str(exc))
             await self._site.release(spec.name, spec.host)
             if self._caps is not None:
                 self._caps.disarm(spec.name)
             raise
-        run = await self._runs.start_run(spec.name, handle)
+        run = await self._runs.start_run(spec.name, handle, launching)
         if self._caps is not None:
             self._caps.bind(spec.name, run.id)
         if spec.repo is not None and self._repos is not None:
