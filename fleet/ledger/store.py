@@ -39,6 +39,9 @@ from fleet.ledger.stores.spend.budgets import BudgetsStore
 from fleet.ledger.stores.spend.metering import MeteringStore
 from fleet.ledger.stores.spend.quotes import QuotesStore
 from fleet.ledger.stores.spend.spend_asks import SpendAsksStore
+from fleet.ledger.stores.work.actuals import ActualsStore
+from fleet.ledger.stores.work.missions import MissionsStore
+from fleet.ledger.stores.work.tasks import TasksStore
 from fleet.private_files import private_dir, private_file
 
 
@@ -78,6 +81,12 @@ class Ledger:
         self.audit = AuditStore(access)
         self.schedules = SchedulesStore(access)
         """Operator schedules."""
+        self.tasks = TasksStore(access)
+        """The register's tasks: their states, runs, waits, projections and what they cost."""
+        self.missions = MissionsStore(access)
+        """Missions, which group tasks and sub-missions."""
+        self.actuals = ActualsStore(access)
+        """What tasks' runs really used, from the metered usage."""
         self.accounts = AccountsStore(access)
         """Accounts' assignments, marks and quota windows."""
         self.spawn_queue = SpawnQueueStore(access)

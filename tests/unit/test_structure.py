@@ -137,6 +137,7 @@ FLEET_ORDER: tuple[str, ...] = (
     "watchdog",  # above runs: its hands stop and relaunch runs
     "agents",  # the roster, read by the supervisor alone
     "supervisor",
+    "tasks",  # above the supervisor: a task starts through its admission
     "forge",
 )
 """fleet's packages, bottom to top: a package imports only packages below it (and its own

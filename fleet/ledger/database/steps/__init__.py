@@ -8,11 +8,12 @@ and a refused request may name an agent that never existed. Every step is SQL th
 engines speak (:mod:`fleet.ledger.database.engine`; PostgreSQL's spelling of it is
 :func:`fleet.ledger.database.postgres.translate`'s).
 
-The steps are kept in two modules by era: :mod:`.foundation` (1-8: the fleet, chat,
-metering, budgets, schedules, accounts, cutoffs) and :mod:`.operations` (9 on: the spawn
+The steps are kept in modules by era: :mod:`.foundation` (1-8: the fleet, chat,
+metering, budgets, schedules, accounts, cutoffs), :mod:`.operations` (9 on: the spawn
 queue, roster membership, run reports, chat answers, refusals, levers, approvals, hosts,
-repositories), :mod:`.forges` (22 on: work from the forge) and :mod:`.spend` (26 on:
-quotes and the asks at a cap).
+repositories), :mod:`.forges` (22 on: work from the forge),
+:mod:`.spend` (26 on: quotes and the asks at a cap) and :mod:`.work` (28 on: tasks and
+missions).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from fleet.ledger.database.steps.foundation import FOUNDATION
 from fleet.ledger.database.steps.migration import Migration
 from fleet.ledger.database.steps.operations import OPERATIONS
 from fleet.ledger.database.steps.spend import SPEND
+from fleet.ledger.database.steps.work import WORK
 
 __all__ = ["MIGRATIONS", "Migration"]
 
-MIGRATIONS: tuple[Migration, ...] = (*FOUNDATION, *OPERATIONS, *FORGES, *SPEND)
+MIGRATIONS: tuple[Migration, ...] = (*FOUNDATION, *OPERATIONS, *FORGES, *SPEND, *WORK)

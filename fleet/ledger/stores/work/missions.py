@@ -1,0 +1,71 @@
+"""The ledger's ``missions`` table (migration 28): missions by name, each part of at most
+one other; a mission's tree is it and every sub-mission under it."""
+
+from __future__ import annotations
+
+from fleet.ledger.database.access import Store
+from fleet.ledger.database.engine import Row, insert_id
+from fleet.ledger.records.rows import from_epoch
+from fleet.ledger.records.tasks import MissionRecord
+
+
+def _mission(row: Row) -> MissionRecord:
+    return MissionRecord(
+        id=int(row["id"]),
+        name=str(row["name"]),
+        title=str(row["title"]),
+        parent=row["parent"],
+        created_by=str(row["created_by"]),
+        created_at=from_epoch(float(row["created_at"])),
+    )
+
+
+class MissionsStore(Store):
+    """Missions and their sub-missions."""
+
+    async def add_mission(
+        self, name: str, title: str, by: str, parent: int | None = None
+    ) -> MissionRecord | None:
+        """Make mission ``name`` (part of ``parent``); ``None`` when the name is taken."""
+        async with self._transaction(f"record mission {name}") as conn:
+            taken = await conn.execute_fetchall("SELECT id FROM missions WHERE name = ?", (name,))
+            if taken:
+                return None
+            mission_id = await insert_id(
+                conn,
+                "INSERT INTO missions (name, title, parent, created_by, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (name, title, parent, by, self._epoch(None)),
+            )
+        return await self.mission(mission_id)
+
+    async def mission(self, mission_id: int) -> MissionRecord | None:
+        """Mission ``mission_id``, or ``None``."""
+        row = await self._one("SELECT * FROM missions WHERE id = ?", (mission_id,))
+        return None if row is None else _mission(row)
+
+    async def mission_named(self, name: str) -> MissionRecord | None:
+        """The mission named ``name``, or ``None``."""
+        row = await self._one("SELECT * FROM missions WHERE name = ?", (name,))
+        return None if row is None else _mission(row)
+
+    async def missions(self) -> list[MissionRecord]:
+        """Every mission, oldest first."""
+        return [_mission(row) for row in await self._all("SELECT * FROM missions ORDER BY id", ())]
+
+    async def tree(self, mission_id: int) -> list[MissionRecord]:
+        """Mission ``mission_id`` and every mission under it, each before its own."""
+        everything = await self.missions()
+        under: dict[int | None, list[MissionRecord]] = {}
+        for mission in everything:
+            under.setdefault(mission.parent, []).append(mission)
+        found = [m for m in everything if m.id == mission_id]
+        seen = {m.id for m in found}
+        i = 0
+        while i < len(found):
+            for child in under.get(found[i].id, []):
+                if child.id not in seen:  # a loop in old data never hangs the walk
+                    seen.add(child.id)
+                    found.append(child)
+            i += 1
+        return found

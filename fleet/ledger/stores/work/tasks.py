@@ -1,0 +1,358 @@
+"""The ledger's ``tasks``, ``task_runs`` and ``task_waits`` tables (migration 28): every
+task in the register — made with its projection, moved from state to state (a move names
+the states it may come from, so two movers never both win), bound to its runs and its line,
+and, when it ends, what it cost and how far its projection was off."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from fleet.ledger.database.access import Store
+from fleet.ledger.database.engine import Database, Row, insert_id
+from fleet.ledger.records.rows import from_epoch, to_epoch
+from fleet.ledger.records.tasks import (
+    ENDED_STATES,
+    Actual,
+    NewTask,
+    Projection,
+    TaskRecord,
+    TaskSource,
+    TaskState,
+)
+
+NAME_LENGTH = 24
+"""The longest name a task is given from its title."""
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def name_from(title: str) -> str:
+    """A short name from ``title``: its first words, lowercase, joined by ``-`` (``task``
+    when it has none a name can use); a letter first, so it is never taken for an id."""
+    words = _WORD.findall(title.lower())
+    name = ""
+    for word in words:
+        longer = f"{name}-{word}" if name else word
+        if len(longer) > NAME_LENGTH:
+            break
+        name = longer
+    if not name and words:
+        name = words[0][:NAME_LENGTH]
+    if not name or not name[0].isalpha():
+        name = f"t-{name}"[:NAME_LENGTH].rstrip("-") if name else "task"
+    return name
+
+
+def _pair(median: float | None, p90: float | None) -> tuple[float, float] | None:
+    return None if median is None or p90 is None else (float(median), float(p90))
+
+
+def _ids(text: object) -> tuple[int, ...]:
+    return tuple(int(i) for i in str(text or "").split(",") if i)
+
+
+def _at(value: object) -> datetime | None:
+    return None if value is None else from_epoch(float(cast(float, value)))
+
+
+def _task(row: Row, after: tuple[int, ...], runs: tuple[int, ...]) -> TaskRecord:
+    tokens, usd = row["actual_tokens"], row["actual_usd"]
+    finished = None
+    if row["state"] in ENDED_STATES and tokens is not None:
+        finished = Actual(int(tokens), None if usd is None else float(usd), len(runs))
+    return TaskRecord(
+        id=int(row["id"]),
+        name=str(row["name"]),
+        title=str(row["title"]),
+        body=str(row["body"]),
+        source=cast(TaskSource, row["source"]),
+        source_ref=str(row["source_ref"]),
+        mission=row["mission_id"],
+        agent=row["agent"],
+        runtime=row["runtime"],
+        repo=row["repo"],
+        state=cast(TaskState, row["state"]),
+        why=str(row["why"]),
+        asked_by=str(row["asked_by"]),
+        forge_run=row["forge_run"],
+        branch=row["branch"],
+        pull_url=row["pull_url"],
+        created_at=from_epoch(float(row["created_at"])),
+        updated_at=from_epoch(float(row["updated_at"])),
+        started_at=_at(row["started_at"]),
+        ended_at=_at(row["ended_at"]),
+        projection=Projection(
+            basis=str(row["basis"]),
+            tasks=_ids(row["basis_tasks"]),
+            tokens=_pair(row["projected_median_tokens"], row["projected_p90_tokens"]),
+            usd=_pair(row["projected_median_usd"], row["projected_p90_usd"]),
+        ),
+        after=after,
+        runs=runs,
+        finished=finished,
+        error=None if row["error"] is None else float(row["error"]),
+        error_unit=row["error_unit"],
+    )
+
+
+_SETTABLE = frozenset({"agent", "runtime", "repo", "mission_id", "branch", "pull_url", "forge_run"})
+
+
+class TasksStore(Store):
+    """The tasks of the register, their runs and what they wait for."""
+
+    async def add_task(
+        self, new: NewTask, projection: Projection, after: Sequence[int] = ()
+    ) -> TaskRecord:
+        """Make task ``new`` with ``projection``, waiting for ``after``; its name is
+        ``new.name`` or one made from its title, with ``-2``, ``-3``… when taken."""
+        at = self._epoch(None)
+        tokens, usd = projection.tokens, projection.usd
+        base = new.name or name_from(new.title)
+        async with self._transaction("record a task") as conn:
+            name = await _free_name(conn, base)
+            task_id = await insert_id(
+                conn,
+                "INSERT INTO tasks (name, title, body, source, source_ref, mission_id, agent,"
+                " runtime, repo, state, why, asked_by, forge_run, created_at, updated_at,"
+                " basis, basis_tasks, projected_median_tokens, projected_p90_tokens,"
+                " projected_median_usd, projected_p90_usd)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (name, new.title, new.body, new.source, new.source_ref, new.mission, new.agent,
+                 new.runtime, new.repo, new.state, new.why, new.asked_by, new.forge_run, at, at,
+                 projection.basis, ",".join(str(i) for i in projection.tasks),
+                 None if tokens is None else tokens[0], None if tokens is None else tokens[1],
+                 None if usd is None else usd[0], None if usd is None else usd[1]),
+            )  # fmt: skip
+            for other in dict.fromkeys(after):
+                await conn.execute(
+                    "INSERT INTO task_waits (task_id, after_id) VALUES (?, ?)", (task_id, other)
+                )
+        found = await self.task(task_id)
+        assert found is not None
+        return found
+
+    async def task(self, task_id: int) -> TaskRecord | None:
+        """Task ``task_id``, or ``None``."""
+        found = await self._read("WHERE id = ?", (task_id,))
+        return found[0] if found else None
+
+    async def task_named(self, name: str) -> TaskRecord | None:
+        """The task named ``name``, or ``None``."""
+        found = await self._read("WHERE name = ?", (name,))
+        return found[0] if found else None
+
+    async def tasks(
+        self,
+        *,
+        missions: Collection[int] | None = None,
+        states: Collection[str] | None = None,
+        agent: str | None = None,
+        since: datetime | None = None,
+        limit: int = 500,
+    ) -> list[TaskRecord]:
+        """Tasks, oldest first: of ``missions``, in ``states``, of ``agent``, made or
+        changed since ``since``; the latest ``limit`` of them."""
+        where: list[str] = []
+        params: list[object] = []
+        if missions is not None:
+            where.append(f"mission_id IN ({', '.join('?' for _ in missions) or 'NULL'})")
+            params.extend(missions)
+        if states is not None:
+            where.append(f"state IN ({', '.join('?' for _ in states) or 'NULL'})")
+            params.extend(states)
+        if agent is not None:
+            where.append("agent = ?")
+            params.append(agent)
+        if since is not None:
+            where.append("updated_at >= ?")
+            params.append(to_epoch(since))
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        newest = await self._read(f"{clause} ORDER BY id DESC LIMIT ?", (*params, limit))
+        return newest[::-1]
+
+    async def task_of_run(self, run_id: int) -> int | None:
+        """The task run ``run_id`` was done for, if any."""
+        row = await self._one("SELECT task_id FROM task_runs WHERE run_id = ?", (run_id,))
+        return None if row is None else int(row[0])
+
+    async def task_of_forge_run(self, forge_run: int) -> TaskRecord | None:
+        """The task forge run ``forge_run`` is, if any."""
+        found = await self._read("WHERE forge_run = ? ORDER BY id DESC", (forge_run,))
+        return found[0] if found else None
+
+    async def working_task(self, agent: str) -> TaskRecord | None:
+        """``agent``'s task in ``working`` (an agent works on one at a time), if any."""
+        found = await self._read("WHERE agent = ? AND state = 'working' ORDER BY id DESC", (agent,))
+        return found[0] if found else None
+
+    async def waiting_for(self, task_id: int) -> list[int]:
+        """The tasks that wait for ``task_id``, oldest first."""
+        rows = await self._all(
+            "SELECT task_id FROM task_waits WHERE after_id = ? ORDER BY task_id", (task_id,)
+        )
+        return [int(row[0]) for row in rows]
+
+    async def move(
+        self,
+        task_id: int,
+        state: TaskState,
+        why: str = "",
+        *,
+        came_from: Collection[str] | None = None,
+    ) -> bool:
+        """Move task ``task_id`` to ``state`` saying ``why``, only from ``came_from`` (any
+        state when ``None``); whether it moved. The first move to ``working`` is its start;
+        a move to an end is its end (:meth:`finish` also keeps what it cost)."""
+        at = self._epoch(None)
+        sql = "UPDATE tasks SET state = ?, why = ?, updated_at = ?"
+        params: list[object] = [state, why, at]
+        if state == "working":
+            sql += ", started_at = COALESCE(started_at, ?), ended_at = NULL"
+            params.append(at)
+        elif state in ENDED_STATES:
+            sql += ", ended_at = ?"
+            params.append(at)
+        else:
+            sql += ", ended_at = NULL"
+        sql += " WHERE id = ?"
+        params.append(task_id)
+        if came_from is not None:
+            sql += f" AND state IN ({', '.join('?' for _ in came_from) or 'NULL'})"
+            params.extend(came_from)
+        async with self._transaction(f"move task {task_id} to {state}") as conn:
+            cursor = await conn.execute(sql, params)
+            return bool(cursor.rowcount)
+
+    async def finish(
+        self,
+        task_id: int,
+        state: TaskState,
+        why: str,
+        actual: Actual,
+        error: tuple[float, str] | None,
+        *,
+        came_from: Collection[str],
+    ) -> bool:
+        """End task ``task_id`` in ``state`` (an end), keeping what it cost and its
+        projection's ``error`` (actual / projected median, and the unit); whether it moved
+        (it was in ``came_from``)."""
+        assert state in ENDED_STATES
+        at = self._epoch(None)
+        marks = ", ".join("?" for _ in came_from) or "NULL"
+        async with self._transaction(f"end task {task_id}") as conn:
+            cursor = await conn.execute(
+                "UPDATE tasks SET state = ?, why = ?, updated_at = ?, ended_at = ?,"
+                " actual_tokens = ?, actual_usd = ?, error = ?, error_unit = ?"
+                f" WHERE id = ? AND state IN ({marks})",
+                (state, why, at, at, actual.tokens, actual.usd,
+                 None if error is None else error[0], None if error is None else error[1],
+                 task_id, *came_from),
+            )  # fmt: skip
+            return bool(cursor.rowcount)
+
+    async def set_fields(self, task_id: int, **fields: Any) -> None:
+        """Set some of a task's fields: its agent, runtime, repo, mission (``mission_id``),
+        branch, pull request (``pull_url``) or forge run."""
+        unknown = set(fields) - _SETTABLE
+        if unknown:
+            raise ValueError(f"tasks have no settable fields {sorted(unknown)}")
+        if not fields:
+            return
+        columns = ", ".join(f"{key} = ?" for key in fields)
+        async with self._transaction(f"update task {task_id}") as conn:
+            await conn.execute(
+                f"UPDATE tasks SET {columns}, updated_at = ? WHERE id = ?",
+                (*fields.values(), self._epoch(None), task_id),
+            )
+
+    async def add_run(self, task_id: int, run_id: int) -> None:
+        """Run ``run_id`` was done for task ``task_id`` (a run belongs to its first task)."""
+        async with self._transaction(f"bind run {run_id} to task {task_id}") as conn:
+            await conn.execute(
+                "INSERT INTO task_runs (run_id, task_id) VALUES (?, ?)"
+                " ON CONFLICT (run_id) DO NOTHING",
+                (run_id, task_id),
+            )
+            await conn.execute(
+                "UPDATE tasks SET updated_at = ? WHERE id = ?", (self._epoch(None), task_id)
+            )
+
+    async def finished_tasks(
+        self,
+        *,
+        agent: str | None = None,
+        runtime: str | None = None,
+        repo: str | None = None,
+        limit: int = 50,
+        before: datetime | None = None,
+    ) -> list[tuple[int, Actual]]:
+        """The latest ``limit`` tasks that ended done or failed after some work (one run
+        or more), with what each cost, newest first: of ``agent``, ``runtime`` and
+        ``repo`` where given; ``before``: ended before then."""
+        where = ["state IN ('done', 'failed')", "actual_tokens IS NOT NULL"]
+        params: list[object] = []
+        for column, value in (("agent", agent), ("runtime", runtime), ("repo", repo)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if before is not None:
+            where.append("ended_at < ?")
+            params.append(to_epoch(before))
+        rows = await self._all(
+            "SELECT id, actual_tokens, actual_usd, (SELECT COUNT(*) FROM task_runs r"
+            f" WHERE r.task_id = t.id) FROM tasks t WHERE {' AND '.join(where)}"
+            " ORDER BY ended_at DESC, id DESC LIMIT ?",
+            (*params, limit),
+        )
+        return [
+            (int(r[0]), Actual(int(r[1]), None if r[2] is None else float(r[2]), int(r[3])))
+            for r in rows
+            if int(r[3]) > 0
+        ]
+
+    async def errors_since(self, since: datetime) -> list[TaskRecord]:
+        """The tasks that ended since ``since`` with a projection's error, oldest first."""
+        return await self._read(
+            "WHERE ended_at >= ? AND error IS NOT NULL ORDER BY ended_at, id", (to_epoch(since),)
+        )
+
+    async def _read(self, clause: str, params: Sequence[object]) -> list[TaskRecord]:
+        rows = await self._all(f"SELECT * FROM tasks {clause}", params)
+        if not rows:
+            return []
+        ids = [int(row["id"]) for row in rows]
+        marks = ", ".join("?" for _ in ids)
+        waits: dict[int, list[int]] = {}
+        for row in await self._all(
+            f"SELECT task_id, after_id FROM task_waits WHERE task_id IN ({marks})"
+            " ORDER BY after_id",
+            ids,
+        ):
+            waits.setdefault(int(row[0]), []).append(int(row[1]))
+        runs: dict[int, list[int]] = {}
+        for row in await self._all(
+            f"SELECT task_id, run_id FROM task_runs WHERE task_id IN ({marks}) ORDER BY run_id",
+            ids,
+        ):
+            runs.setdefault(int(row[0]), []).append(int(row[1]))
+        return [
+            _task(row, tuple(waits.get(int(row["id"]), ())), tuple(runs.get(int(row["id"]), ())))
+            for row in rows
+        ]
+
+
+async def _free_name(conn: Database, base: str) -> str:
+    """``base``, or ``base-N`` with the lowest N from 2 not taken."""
+    rows = await conn.execute_fetchall(
+        "SELECT name FROM tasks WHERE name = ? OR name LIKE ?", (base, f"{base}-%")
+    )
+    taken = {str(row[0]) for row in rows}
+    if base not in taken:
+        return base
+    n = 2
+    while f"{base}-{n}" in taken:
+        n += 1
+    return f"{base}-{n}"
