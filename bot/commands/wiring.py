@@ -136,13 +136,13 @@ def build_commands(
         fleet=fleet,
         clock=clock,
         follow_screen=follower.follow,
-        budgets=budgets,
         admission=queue.admission,
         gate=queue,
         spend=spawn_spend(cfg, ledger, fleet, budgets),
         repos=repos,
         co_authors=identities,
         forge_runs=forge_runs,
+        register=fleeted.register,
     )
     acl = Acl(wiring.grants_of(cfg))
     signins = SignIns(ledger.dashboard, acl, clock) if cfg.dashboard is not None else None

@@ -24,6 +24,8 @@ from fleet.supervisor.admission.queue import LaunchQueue
 from fleet.supervisor.cutoffs import CutoffKeeper
 from fleet.supervisor.fleet import Fleet
 from fleet.supervisor.stores import FleetStores
+from fleet.tasks.register import Register
+from fleet.tasks.runs import TaskRuns
 from fleet.watchdog.heartbeat import HeartbeatServer
 
 
@@ -35,6 +37,7 @@ class Fleeted:
     feed: AgentFeed
     queue: SpawnQueue
     spend_asks: SpendAsks | None  # asks at a run's cap; None when metering is off
+    register: Register  # the tasks and missions, started through the fleet's admission
 
 
 async def start_fleet(
@@ -61,6 +64,10 @@ async def start_fleet(
         sets.append(("metering", metering.secrets))
     tokens = SharedTokens(ledger.agents, sets)
     await tokens.start()  # a standby accepts the agents it takes over
+    # Each run bound to its task as it starts; the task moved as its runs end.
+    task_runs = TaskRuns(
+        tasks=ledger.tasks, actuals=ledger.actuals, runs=ledger.runs, lines=ledger.lines
+    )
     fleet = Fleet(
         stores=FleetStores(
             agents=ledger.agents,
@@ -98,11 +105,13 @@ async def start_fleet(
             spend.budgets,
             Quoting(ledger.runs, ledger.quotes, clock, default_runtime=cfg.defaults.runtime),
             spend.budgets.holds,
+            task_runs,
         ),
     )
     stops.add(Stop.FLEET, fleet.stop)
     heartbeats.take_asks(fleet.sessions.hook_asks.ask)  # TUIs' permission hooks
     fleet.subscribe(spend.budgets.holds.on_fleet_event)  # a run's end lets its hold go, first
+    fleet.subscribe(task_runs.hear)
     feed = AgentFeed(fleet, notifier.post, clock, typing=notifier.typing)
     stops.add(Stop.FEED, feed.stop)
     fleet.subscribe(feed.on_fleet_event)
@@ -127,10 +136,19 @@ async def start_fleet(
     queue = SpawnQueue(launches=launches, forge=ledger.forge, clock=clock, notices=notifier)
     stops.add(Stop.QUEUE, queue.stop)
     await fleet.start()
+    register = Register(
+        tasks=ledger.tasks,
+        missions=ledger.missions,
+        actuals=ledger.actuals,
+        runs=task_runs,
+        admission=fleet.admission,
+        clock=clock,
+    )
+    await task_runs.sweep()  # the tasks whose runs ended while Fleetwarden was away
     # The runs still going hold again what their quotes hold, less what they spent.
     await restore_holds(spend.budgets.holds, ledger.runs, ledger.quotes)
     await feed.follow_running()
     if spend_asks is not None:  # budgets with `cutoff: ask` ask too
         spend_asks.ask_for_budgets(spend.budgets)
     await spend.budgets.enforce_with(CutoffKeeper(fleet, spend_asks))
-    return Fleeted(fleet, feed, queue, spend_asks)
+    return Fleeted(fleet, feed, queue, spend_asks, register)

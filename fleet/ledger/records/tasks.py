@@ -67,9 +67,11 @@ class Actual:
 @dataclass(frozen=True, slots=True)
 class TaskRecord:
     """One task as the ledger keeps it. ``mission``: its mission's id; ``after``: the tasks
-    it waits for; ``runs``: its runs' ids, oldest first; ``forge_run``: the forge run it is,
-    when a forge issue made it; ``finished``: what it cost, written when it ended, and
-    ``error`` (``finished`` / projected median, in ``error_unit``) when it had both."""
+    it waits for; ``runs``: its runs' ids, oldest first; ``forge_run``: the forge run it
+    is, when a forge issue made it; ``finished``: what it cost, written when it ended, and
+    ``error`` (``finished`` / projected median, in ``error_unit``) when it had both;
+    ``asked_in``: where its start was asked for in chat (JSON), so it starts there once
+    what it waits for is done."""
 
     id: int
     name: str
@@ -97,6 +99,7 @@ class TaskRecord:
     finished: Actual | None = None
     error: float | None = None
     error_unit: str | None = None
+    asked_in: str | None = None
 
     @property
     def open(self) -> bool:

@@ -55,6 +55,18 @@ class SpawnBudgets(Protocol):
     def queued_until(self, agent: str) -> datetime | None: ...
 
 
+class TaskBinding(Protocol):
+    """The register's side of a launch done for a task (:class:`fleet.tasks.runs.TaskRuns`):
+    told which agent's next run is whose before it is launched — so the run is bound to its
+    task as it starts — and how the admission took the launch."""
+
+    def launching(self, agent: str, task: int | None) -> None: ...
+
+    def landed(self, agent: str) -> None: ...
+
+    async def told(self, task: int, agent: str, admitted: Admitted) -> None: ...
+
+
 class Launches(Protocol):
     """The supervisor as the admission launches through it."""
 
@@ -93,20 +105,30 @@ class Admission:
         budgets: SpawnBudgets | None,
         quoting: Quoting | None = None,
         holds: Holds | None = None,
+        tasks: TaskBinding | None = None,
     ) -> None:
         """``quoting``: each launch's quote, made and kept on its run (``None``: none);
         ``holds``: what live runs' quotes hold against the budgets (``None``: nothing is
-        held)."""
+        held); ``tasks``: the register, told of each launch done for a task (``None``: no
+        register)."""
         self._fleet = fleet
         self.slots = slots
         self._budgets = budgets
         self.quoting = quoting
         self.holds = holds
+        self.tasks = tasks
 
     async def admit(self, request: LaunchRequest, wait: Wait | None = None) -> Admitted:
         """Launch ``request`` now, or say why it waits or is refused. ``wait``: where it
         waits when it may (the spawn queue); without it, a held launch is the caller's to
-        keep (a forge run's next run on its line is refused) and a deferred one is refused."""
+        keep (a forge run's next run on its line is refused) and a deferred one is refused.
+        A launch done for a task moves the task as it went (the register's binding)."""
+        admitted = await self._admit(request, wait)
+        if self.tasks is not None and request.task is not None:
+            await self.tasks.told(request.task, request.agent, admitted)
+        return admitted
+
+    async def _admit(self, request: LaunchRequest, wait: Wait | None) -> Admitted:
         fallback = ""
         if self._budgets is not None and request.origin != "autostart":
             admitted, why = await self._budgets.admit_spawn(request.agent, urgent=request.urgent)
@@ -214,6 +236,16 @@ class Admission:
         return Queued(why, await wait(request, why, None), held=True)
 
     async def _launch(self, request: LaunchRequest) -> SpawnOutcome:
+        tasks = self.tasks
+        if tasks is None:
+            return await self._spawn(request)
+        tasks.launching(request.agent, request.task)
+        try:
+            return await self._spawn(request)
+        finally:
+            tasks.landed(request.agent)
+
+    async def _spawn(self, request: LaunchRequest) -> SpawnOutcome:
         return await self._fleet.spawn(
             request.agent,
             runtime=request.runtime,

@@ -38,6 +38,7 @@ def held(request: LaunchRequest) -> str:
     issue = request.issue
     out["issue"] = None if issue is None else {"slug": issue.slug, "number": issue.number}
     out["quote_under"] = request.quote_under
+    out["task"] = request.task
     return json.dumps(out, sort_keys=True)
 
 
@@ -87,7 +88,17 @@ def _read(data: dict[str, Any]) -> LaunchRequest:
         urgent=bool(data.get("urgent")),
         collect=bool(data.get("collect", True)),
         quote_under=_dollars(data.get("quote_under")),  # absent from entries made before
+        task=_task(data.get("task")),
     )
+
+
+def _task(value: object) -> int | None:
+    """A held request's task id (none kept: ``None``)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"a task id is a positive whole number, not {str(value)[:40]!r}")
+    return value
 
 
 def _budget(data: dict[str, Any]) -> RunBudget:

@@ -30,7 +30,8 @@ class LaunchRequest:
     its commits may name, who its commits credit); ``by``: who asked, in the run's reason;
     ``urgent``: past a budget's queue; ``collect``: wait for its first output;
     ``quote_under``: start only if the run's quote holds at most this many dollars (``None``:
-    the agent's own ``quote_under:``, if any)."""
+    the agent's own ``quote_under:``, if any); ``task``: the register's task the run is done
+    for (``None``: none)."""
 
     agent: str
     origin: Origin = "chat"
@@ -52,6 +53,7 @@ class LaunchRequest:
     urgent: bool = False
     collect: bool = True
     quote_under: float | None = None
+    task: int | None = None
 
     def asked(self) -> Asked | None:
         """What the launch asks of its line, if anything."""

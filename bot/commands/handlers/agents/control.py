@@ -9,6 +9,7 @@ the router turns them into one-line replies and audit outcomes.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from bot.chat.agent_text import said
@@ -25,7 +26,6 @@ from bot.commands.specs import RESTART, SEND, SPAWN, WATCH
 from bot.render import fleet as render
 from bot.render import forge as render_forge
 from bot.render import runs as render_runs
-from fleet.budgets.model import BudgetBook
 from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError
 from fleet.forge.facts import ForgeRuns
@@ -40,6 +40,7 @@ from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.admission.queue import Launch
 from fleet.supervisor.admission.request import Admitted, LaunchRequest, Queued, Refused
 from fleet.supervisor.interfaces import AgentControl
+from fleet.tasks.register import Register
 
 
 class Handlers(Family):
@@ -51,37 +52,38 @@ class Handlers(Family):
         fleet: AgentControl,
         clock: Clock,
         follow_screen: Follower | None = None,
-        budgets: BudgetBook | None = None,
         admission: Admission | None = None,
         gate: SpawnGate | None = None,
         spend: SpawnSpend | None = None,
         repos: RepoDesk | None = None,
         co_authors: CoAuthors | None = None,
         forge_runs: ForgeRuns | None = None,
+        register: Register | None = None,
     ) -> None:
-        """``budgets``: whether a ``spawn`` is admitted, and until when a queued budget
-        holds it (``None``: none are configured). ``admission``: what every ``spawn``
-        passes — budgets, fallback, deferral, the concurrency caps (``None``: the budgets
-        alone). ``gate``: the spawn queue a launch waits in, and the caps a ``restart`` must
-        fit. ``spend``: a spawn's cap on its run, and what a run usually costs.
-        ``repos``: the repositories ``spawn --repo`` works on (``None``: none configured);
-        ``co_authors``: who an operator is in git, for the commits on the branches they ask
-        for. ``forge_runs``: the live forge runs (of an agent), which a chat run of the
-        agent would take over."""
+        """``admission``: what every ``spawn`` passes — budgets, fallback, deferral, the
+        concurrency caps (``None``: an admission of no budgets and no caps). ``gate``: the
+        spawn queue a launch waits in, and the caps a ``restart`` must fit. ``spend``: a
+        spawn's cap on its run, and what a run usually costs. ``repos``: the repositories
+        ``spawn --repo`` works on (``None``: none configured); ``co_authors``: who an
+        operator is in git, for the commits on the branches they ask for. ``forge_runs``:
+        the live forge runs (of an agent), which a chat run of the agent would take over.
+        ``register``: the tasks; a ``spawn`` with a prompt is one (``None``: no register)."""
         self._fleet = fleet
         self._forge_runs = forge_runs
         self._repos = repos
         self._co_authors: CoAuthors = co_authors or (lambda _connector, _sender: None)
         self._stories = fleet.outputs.stories
-        self._admission = admission or Admission(fleet=fleet, slots=None, budgets=budgets)
+        self._admission = admission or Admission(fleet=fleet, slots=None, budgets=None)
         self._gate = gate
         self._spend = spend
         self._clock = clock
         self._follow_screen = follow_screen
+        self._register = register
 
     @command(SPAWN)
     async def spawn(self, req: Request) -> Reply:
         request, earlier = await self._request(req)
+        request = await self._tasked(req, request)
         gate = self._gate
         admitted = await self._admission.admit(request, gate.waiter(req) if gate else None)
         return await self._answer(request.agent, admitted, earlier)
@@ -99,6 +101,28 @@ class Handlers(Family):
             fresh = request.fresh and repos is not None
             earlier = await repos.line_of(request.agent) if fresh and repos else None
         return await self._answer(request.agent, await launch(request), earlier)
+
+    async def _tasked(self, req: Request, request: LaunchRequest) -> LaunchRequest:
+        """``request`` done for a new task, when it has a prompt: a chat ``spawn`` with a
+        prompt, or an operator schedule's, is a piece of work in the register."""
+        register = self._register
+        if register is None or not request.prompt:
+            return request
+        runtime = request.runtime
+        if runtime is None:
+            try:
+                runtime = (await self._fleet.spec(request.agent)).runtime
+            except FleetError:  # an agent this spawn makes: its runtime is the defaults'
+                runtime = None
+        task = await register.for_prompt(
+            agent=request.agent,
+            prompt=request.prompt,
+            by=req.who,
+            event=req.message.event_id,
+            runtime=runtime,
+            repo=request.repo,
+        )
+        return replace(request, task=task.id)
 
     async def _request(self, req: Request) -> tuple[LaunchRequest, LineRecord | None]:
         """The launch ``req`` asks for, and the earlier live line a ``--fresh`` leaves."""

@@ -35,7 +35,7 @@ from fleet.ledger.stores.code.forge import ForgeStore
 from fleet.ledger.stores.running.agents import AgentsStore
 from fleet.ledger.stores.running.spawn_queue import SpawnQueueStore
 from fleet.notices import NoticeBoard
-from fleet.supervisor.admission.admit import Admission, SpawnBudgets, Wait
+from fleet.supervisor.admission.admit import Admission, SpawnBudgets, TaskBinding, Wait
 from fleet.supervisor.admission.queue import LaunchQueue
 from fleet.supervisor.admission.request import LaunchRequest, Queued
 from fleet.supervisor.admission.slots import Slots
@@ -60,9 +60,11 @@ def admission_of(
     budgets: SpawnBudgets | None = None,
     quoting: Quoting | None = None,
     holds: Holds | None = None,
+    tasks: TaskBinding | None = None,
 ) -> Callable[[AgentControl], Admission]:
     """The app's admission, made over the fleet it launches through: the config's caps,
-    groups and defaults, the budgets, each launch's quote and what it holds."""
+    groups and defaults, the budgets, each launch's quote and what it holds, and the
+    register's binding of runs to tasks."""
 
     def made(fleet: AgentControl) -> Admission:
         slots = Slots(
@@ -75,7 +77,9 @@ def admission_of(
             default_runtime=cfg.defaults.runtime,
             default_account=cfg.defaults.account,
         )
-        return Admission(fleet=fleet, slots=slots, budgets=budgets, quoting=quoting, holds=holds)
+        return Admission(
+            fleet=fleet, slots=slots, budgets=budgets, quoting=quoting, holds=holds, tasks=tasks
+        )
 
     return made
 

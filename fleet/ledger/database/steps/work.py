@@ -26,6 +26,8 @@ WORK: tuple[Migration, ...] = (
             # task that made it). The projection (`projected_*`) is written once, when the
             # task is made, from the finished tasks of the kind named by `basis` (their ids
             # in `basis_tasks`, newest first); NULL medians: no history in that unit.
+            # `asked_in`: where its start was asked for in chat (JSON: connector, room,
+            # thread, sender), so a task that waited for others starts there as its asker.
             # `actual_*` and `error` are written when it ends (actual / projected median),
             # so later projections can say how far they were off; while it is open its
             # actual is read from its runs' metered usage.
@@ -45,6 +47,7 @@ WORK: tuple[Migration, ...] = (
                     ('todo', 'queued', 'working', 'review', 'done', 'failed', 'cancelled')),
                 why TEXT NOT NULL DEFAULT '',
                 asked_by TEXT NOT NULL,
+                asked_in TEXT,
                 forge_run INTEGER,
                 branch TEXT,
                 pull_url TEXT,

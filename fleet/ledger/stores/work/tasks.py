@@ -76,6 +76,7 @@ def _task(row: Row, after: tuple[int, ...], runs: tuple[int, ...]) -> TaskRecord
         state=cast(TaskState, row["state"]),
         why=str(row["why"]),
         asked_by=str(row["asked_by"]),
+        asked_in=row["asked_in"],
         forge_run=row["forge_run"],
         branch=row["branch"],
         pull_url=row["pull_url"],
@@ -97,7 +98,9 @@ def _task(row: Row, after: tuple[int, ...], runs: tuple[int, ...]) -> TaskRecord
     )
 
 
-_SETTABLE = frozenset({"agent", "runtime", "repo", "mission_id", "branch", "pull_url", "forge_run"})
+_SETTABLE = frozenset(
+    {"agent", "runtime", "repo", "mission_id", "branch", "pull_url", "forge_run", "asked_in"}
+)
 
 
 class TasksStore(Store):
@@ -255,7 +258,8 @@ class TasksStore(Store):
 
     async def set_fields(self, task_id: int, **fields: Any) -> None:
         """Set some of a task's fields: its agent, runtime, repo, mission (``mission_id``),
-        branch, pull request (``pull_url``) or forge run."""
+        branch, pull request (``pull_url``), forge run, or where its start was asked for
+        (``asked_in``)."""
         unknown = set(fields) - _SETTABLE
         if unknown:
             raise ValueError(f"tasks have no settable fields {sorted(unknown)}")

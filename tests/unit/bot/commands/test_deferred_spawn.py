@@ -21,6 +21,7 @@ from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
+from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from scheduler.queue_job import sweep_spawn_queue
 from tests.fakes.budget_book import StaticBook
@@ -76,7 +77,6 @@ def handlers(ledger: Ledger, tmp_path: Path, queue: SpawnQueue | None = None) ->
     return Handlers(
         fleet=made._fleet,
         clock=ManualClock(T0),
-        budgets=QueuedBook([], BERLIN, NOW),
         admission=queue.admission,
         gate=queue,
     )
@@ -165,10 +165,8 @@ async def test_a_turned_away_run_starts_on_the_agents_fallback(
     await fleet.start()
     try:
         book = QueuedBook([], BERLIN, NOW)
-        handlers = Handlers(
-            fleet=fleet, clock=SystemClock(),
-            budgets=book,
-        )  # fmt: skip
+        admission = Admission(fleet=fleet, slots=None, budgets=book)
+        handlers = Handlers(fleet=fleet, clock=SystemClock(), admission=admission)
         reply = await handlers.spawn(spawn("!spawn coder-1"))
         assert isinstance(reply, Reply)
         assert "Started on its fallback, stub: agent:coder-1 is queued" in reply.markdown

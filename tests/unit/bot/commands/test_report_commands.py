@@ -22,6 +22,7 @@ from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
+from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.budget_book import StaticBook
 from tests.fakes.stores import fleet_stores
@@ -45,7 +46,9 @@ def handlers(
     book: StaticBook | None,
     reports: Path | None,
 ) -> Handlers:
-    return Handlers(fleet=fleet_of(ledger, tmp_path), clock=ManualClock(T0), budgets=book)
+    fleet = fleet_of(ledger, tmp_path)
+    admission = Admission(fleet=fleet, slots=None, budgets=book)
+    return Handlers(fleet=fleet, clock=ManualClock(T0), admission=admission)
 
 
 def pacing(

@@ -1,0 +1,312 @@
+"""The register: tasks made (each with its projection, kept from then on), found by what an
+operator types, started through the fleet's one admission — or held ``queued`` until the
+tasks they wait for are done, then started where their start was asked for — and ended;
+missions made and found; and what tasks and missions add up to (:mod:`fleet.tasks.views`).
+
+The runs' side — binding each run to its task and moving the task as runs start and end —
+is :class:`fleet.tasks.runs.TaskRuns`, which tells the register of each task that ends."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Final
+
+from fleet.clock import Clock
+from fleet.errors import FleetError
+from fleet.ledger.records.tasks import (
+    ENDED_STATES,
+    MissionRecord,
+    NewTask,
+    TaskRecord,
+    TaskSource,
+    TaskState,
+)
+from fleet.ledger.stores.work.actuals import ActualsStore
+from fleet.ledger.stores.work.missions import MissionsStore
+from fleet.ledger.stores.work.tasks import TasksStore
+from fleet.supervisor.admission.admit import Admission, Wait
+from fleet.supervisor.admission.request import Admitted, LaunchRequest
+from fleet.tasks.projection import error_of, project
+from fleet.tasks.runs import TaskRuns
+from fleet.tasks.views import MissionView, TaskView, mission_view, views
+
+log = logging.getLogger(__name__)
+
+TITLE_LENGTH: Final = 200
+"""The longest title a task keeps (a longer one is cut, the whole text kept as its body)."""
+BODY_LENGTH: Final = 20_000
+MISSION_NAME: Final = re.compile(r"[a-z][a-z0-9-]{0,31}")
+_SPACE = re.compile(r"\s+")
+
+STARTABLE: frozenset[TaskState] = frozenset({"todo", "queued", "failed", "review"})
+"""The states a task may be started from: made, waiting, failed (tried again), or in review
+(more work on it)."""
+
+
+class TaskError(FleetError):
+    """A task or mission asked for that is not there, or cannot do what was asked."""
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """A task asked to start that waits for others to be done first: ``why``."""
+
+    why: str
+
+
+Starter = Callable[[TaskRecord], Awaitable[bool]]
+"""Start a task whose wait is over, where its start was asked for (``task start`` again, as
+its asker); whether it was started there."""
+
+
+def title_of(text: str) -> str:
+    """``text`` as a title: on one line, its spaces collapsed, at most
+    :data:`TITLE_LENGTH` characters."""
+    line = _SPACE.sub(" ", text).strip()
+    return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1] + "…"
+
+
+def prompt_of(task: TaskRecord) -> str:
+    """What an agent is told to do for ``task``: its title, then its body."""
+    return f"{task.title}\n\n{task.body}" if task.body and task.body != task.title else task.title
+
+
+def source_of(event: str | None) -> tuple[TaskSource, str]:
+    """Where a command came from, by its event's id (an operator schedule's runs are
+    ``schedule:<id>:<when>``), as a task's source and what there."""
+    if event is not None and event.startswith("schedule:"):
+        return "schedule", event.split(":")[1][:20]
+    return "chat", ""
+
+
+def shown(task: TaskRecord) -> str:
+    """``#12 fix-login``: how a task is named in words."""
+    return f"#{task.id} {task.name}"
+
+
+class Register:
+    """The tasks and missions of the fleet."""
+
+    def __init__(
+        self,
+        *,
+        tasks: TasksStore,
+        missions: MissionsStore,
+        actuals: ActualsStore,
+        runs: TaskRuns,
+        admission: Admission,
+        clock: Clock,
+    ) -> None:
+        self._tasks = tasks
+        self._missions = missions
+        self._actuals = actuals
+        self._admission = admission
+        self._clock = clock
+        self._starters: list[Starter] = []
+        self.runs = runs
+        runs.ended = self._ended
+
+    def listen(self, starter: Starter) -> None:
+        """Start the tasks whose wait is over through ``starter`` (the chat's, once the
+        commands are made)."""
+        self._starters.append(starter)
+
+    # -- making and finding ------------------------------------------------------------
+
+    async def new(self, new: NewTask, after: Sequence[TaskRecord] = ()) -> TaskRecord:
+        """Make task ``new``, waiting for ``after``, with its projection."""
+        title = title_of(new.title)
+        if not title:
+            raise TaskError("a task needs a title: `task new Fix the login page`")
+        body = new.body if len(new.body) <= BODY_LENGTH else new.body[:BODY_LENGTH] + "…"
+        projection = await project(self._tasks, agent=new.agent, runtime=new.runtime, repo=new.repo)
+        made = replace(new, title=title, body=body)
+        return await self._tasks.add_task(made, projection, [task.id for task in after])
+
+    async def for_prompt(
+        self,
+        *,
+        agent: str,
+        prompt: str,
+        by: str,
+        event: str | None,
+        runtime: str | None = None,
+        repo: str | None = None,
+    ) -> TaskRecord:
+        """The task a launch with ``prompt`` is (a chat ``spawn``, a schedule's run, by the
+        id of the ``event`` that asked): titled by the prompt's first line, the prompt its
+        body."""
+        kind, ref = source_of(event)
+        first = next((line for line in prompt.splitlines() if line.strip()), prompt)
+        new = NewTask(
+            title=first,
+            body=prompt,
+            source=kind,
+            source_ref=ref,
+            asked_by=by,
+            agent=agent,
+            runtime=runtime,
+            repo=repo,
+        )
+        return await self.new(new)
+
+    async def find(self, ref: str) -> TaskRecord:
+        """The task ``ref`` names: its id (``12`` or ``#12``) or its name."""
+        text = ref.strip()
+        digits = text.removeprefix("#")
+        task = None
+        if digits.isdigit() and len(digits) < 12:
+            task = await self._tasks.task(int(digits))
+        elif len(text) <= 64:
+            task = await self._tasks.task_named(text)
+        if task is None:
+            named = text if len(text) <= 40 else text[:37] + "..."
+            raise TaskError(f"no task {named!r}: `tasks` lists them by id and name")
+        return task
+
+    async def new_mission(
+        self, name: str, title: str, by: str, parent: MissionRecord | None = None
+    ) -> MissionRecord:
+        """Make mission ``name`` (part of ``parent``)."""
+        if not MISSION_NAME.fullmatch(name):
+            named = name if len(name) <= 40 else name[:37] + "..."
+            raise TaskError(
+                f"invalid mission name {named!r}: use 1-32 characters, a lowercase letter "
+                "first, then lowercase letters, digits or '-' (for example 'release-2')"
+            )
+        made = await self._missions.add_mission(
+            name, title_of(title), by, None if parent is None else parent.id
+        )
+        if made is None:
+            raise TaskError(f"mission {name} exists: `mission {name}` shows it")
+        return made
+
+    async def find_mission(self, ref: str) -> MissionRecord:
+        """The mission named ``ref``."""
+        mission = await self._missions.mission_named(ref) if len(ref) <= 64 else None
+        if mission is None:
+            named = ref if len(ref) <= 40 else ref[:37] + "..."
+            raise TaskError(f"no mission {named!r}: `mission new {_fix(ref)}` makes it")
+        return mission
+
+    # -- starting and ending -----------------------------------------------------------
+
+    async def start(
+        self,
+        task: TaskRecord,
+        request: LaunchRequest,
+        wait: Wait | None,
+        *,
+        asked_in: dict[str, str | None] | None = None,
+    ) -> Admitted | Waiting:
+        """Start ``task`` as ``request`` (its agent, prompt and repository) through the
+        admission — or, while a task it waits for is not done, hold it ``queued`` and start
+        it once they are, where ``asked_in`` says (the asker's connector, room, thread)."""
+        task = await self._tasks.task(task.id) or task  # as it is now
+        if task.state not in STARTABLE:
+            raise TaskError(_not_startable(task))
+        if asked_in is not None:
+            await self._tasks.set_fields(task.id, asked_in=json.dumps(asked_in, sort_keys=True))
+        if request.agent != task.agent:
+            await self._tasks.set_fields(task.id, agent=request.agent)
+        unmet = [t for t in await self._after(task) if t.state != "done"]
+        if unmet:
+            why = "waits for " + ", ".join(f"{shown(t)} ({t.state})" for t in unmet)
+            await self._tasks.move(task.id, "queued", why, came_from=STARTABLE)
+            return Waiting(why)
+        if task.state != "todo":  # tried again: it starts as it was made
+            await self._tasks.move(task.id, "todo", "starting again", came_from=STARTABLE)
+        return await self._admission.admit(replace(request, task=task.id), wait)
+
+    async def end(self, task: TaskRecord, state: TaskState, why: str) -> TaskRecord:
+        """End ``task`` in ``state`` (done, failed or cancelled) saying ``why``; what it
+        cost so far and its projection's error are kept, and the tasks that waited for it
+        are started (when it is done) or told."""
+        if state not in ENDED_STATES:
+            raise ValueError(f"{state} is not an end")
+        if not task.open:
+            raise TaskError(f"task {shown(task)} already ended: {task.state}")
+        actual = await self._actuals.actual(task.id)
+        came_from = ("todo", "queued", "working", "review")
+        if not await self._tasks.finish(
+            task.id, state, why, actual, error_of(task, actual), came_from=came_from
+        ):
+            raise TaskError(f"task {shown(task)} moved meanwhile: `task {task.id}` shows it")
+        ended = await self._tasks.task(task.id)
+        assert ended is not None
+        await self._ended(ended)
+        return ended
+
+    async def _ended(self, task: TaskRecord) -> None:
+        """``task`` ended: those waiting for it start (every task they wait for done) or are
+        told it will not be."""
+        for waiting_id in await self._tasks.waiting_for(task.id):
+            waiting = await self._tasks.task(waiting_id)
+            if waiting is None or waiting.state != "queued":
+                continue  # never asked to start, or already gone
+            if task.state != "done":
+                why = (
+                    f"waits for {shown(task)}, which is {task.state}: `task cancel "
+                    f"{waiting.id}` drops it"
+                )
+                await self._tasks.move(waiting.id, "queued", why, came_from=("queued",))
+                continue
+            if any(t.state != "done" for t in await self._after(waiting)):
+                continue
+            if not await self._start_waited(waiting):
+                why = f"what it waited for is done: `task start {waiting.id}` starts it"
+                await self._tasks.move(waiting.id, "todo", why, came_from=("queued",))
+
+    async def _start_waited(self, task: TaskRecord) -> bool:
+        for starter in self._starters:
+            try:
+                if await starter(task):
+                    return True
+            except Exception:
+                log.exception("could not start task %s whose wait was over", task.id)
+        return False
+
+    async def _after(self, task: TaskRecord) -> list[TaskRecord]:
+        found = [await self._tasks.task(i) for i in task.after]
+        return [t for t in found if t is not None]
+
+    # -- what they add up to -----------------------------------------------------------
+
+    async def views(self, tasks: Sequence[TaskRecord]) -> list[TaskView]:
+        """``tasks`` with what their runs used, read at once."""
+        return views(tasks, await self._actuals.actuals([t.id for t in tasks]))
+
+    async def view(self, task: TaskRecord) -> TaskView:
+        return (await self.views([task]))[0]
+
+    async def mission_view(self, mission: MissionRecord) -> MissionView:
+        """``mission`` with its tasks and sub-missions, summed."""
+        tree = await self._missions.tree(mission.id)
+        found = await self._tasks.tasks(missions=[m.id for m in tree], limit=10_000)
+        return mission_view(mission, tree, await self.views(found))
+
+    async def board(
+        self, *, mission: MissionRecord | None = None, states: Sequence[str] | None = None
+    ) -> list[TaskView]:
+        """The tasks (of ``mission`` and its sub-missions; in ``states``), with actuals."""
+        missions = None
+        if mission is not None:
+            missions = [m.id for m in await self._missions.tree(mission.id)]
+        return await self.views(await self._tasks.tasks(missions=missions, states=states))
+
+
+def _fix(name: str) -> str:
+    return name if MISSION_NAME.fullmatch(name) else "NAME"
+
+
+def _not_startable(task: TaskRecord) -> str:
+    if task.state == "working":
+        return (
+            f"task {shown(task)} is working ({task.why}): `task {task.id}` shows it, "
+            f"`stop {task.agent}` stops its run"
+        )
+    return f"task {shown(task)} is {task.state}: `task new` makes another"
