@@ -58,6 +58,8 @@ class Waiting:
     why: str
 
 
+Stop = Callable[[str, str], Awaitable[object]]
+"""Stop an agent's run (the agent, who asked)."""
 Starter = Callable[[TaskRecord], Awaitable[bool]]
 """Start a task whose wait is over, where its start was asked for (``task start`` again, as
 its asker); whether it was started there."""
@@ -100,13 +102,17 @@ class Register:
         runs: TaskRuns,
         admission: Admission,
         clock: Clock,
+        stop: Stop | None = None,
     ) -> None:
+        """``stop``: stops an agent's run, when the task it works for ends (``None``: runs
+        are left to end by themselves)."""
         self._tasks = tasks
         self._missions = missions
         self._actuals = actuals
         self._admission = admission
         self._clock = clock
         self._starters: list[Starter] = []
+        self._stop = stop
         self.runs = runs
         runs.ended = self._ended
 
@@ -222,10 +228,13 @@ class Register:
             await self._tasks.move(task.id, "todo", "starting again", came_from=STARTABLE)
         return await self._admission.admit(replace(request, task=task.id), wait)
 
-    async def end(self, task: TaskRecord, state: TaskState, why: str) -> TaskRecord:
+    async def end(
+        self, task: TaskRecord, state: TaskState, why: str, *, by: str = "operator"
+    ) -> TaskRecord:
         """End ``task`` in ``state`` (done, failed or cancelled) saying ``why``; what it
-        cost so far and its projection's error are kept, and the tasks that waited for it
-        are started (when it is done) or told."""
+        cost so far and its projection's error are kept; its agent's run still going for it
+        is stopped (a forge task's run is its forge run's to end), so the agent is free; and
+        the tasks that waited for it are started (when it is done) or told."""
         if state not in ENDED_STATES:
             raise ValueError(f"{state} is not an end")
         if not task.open:
@@ -238,6 +247,13 @@ class Register:
             raise TaskError(f"task {shown(task)} moved meanwhile: `task {task.id}` shows it")
         ended = await self._tasks.task(task.id)
         assert ended is not None
+        live = await self.runs.live_run(ended)
+        if live is not None and ended.source != "forge" and self._stop is not None:
+            assert ended.agent is not None
+            try:
+                await self._stop(ended.agent, f"{by}: task {shown(ended)} {state}")
+            except FleetError as exc:
+                log.warning("task %s %s: its run %s not stopped: %s", ended.id, state, live, exc)
         await self._ended(ended)
         return ended
 

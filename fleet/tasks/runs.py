@@ -93,6 +93,31 @@ class TaskRuns:
         except Exception:  # the run's own record is kept; the task catches up at the sweep
             log.exception("could not move the task of run %s of %s", event.run_id, event.agent)
 
+    async def turn_over(self, agent: str, run_id: int) -> None:
+        """A live session's turn ended (the agent waits for what to do next): its task,
+        when it was working, is for someone to review — done, or told to go on."""
+        try:
+            task_id = await self._tasks.task_of_run(run_id)
+            task = None if task_id is None else await self._tasks.task(task_id)
+            if task is None or task.source == "forge":
+                return
+            why = (
+                f"{agent}'s turn is over: `task done {task.id}` if the work is done, "
+                f"`send {agent} TEXT` to go on"
+            )
+            await self._tasks.move(task.id, "review", why, came_from=("working",))
+        except Exception:
+            log.exception("could not move the task of run %s of %s", run_id, agent)
+
+    async def live_run(self, task: TaskRecord) -> int | None:
+        """The run of ``task`` its agent still runs, if any."""
+        if not task.runs or task.agent is None:
+            return None
+        run = await self._runs.last_run(task.agent)
+        if run is None or run.ended_at is not None or run.id != task.runs[-1]:
+            return None
+        return run.id
+
     async def sweep(self) -> int:
         """Move the working tasks whose runs ended while nobody heard (Fleetwarden was
         away); how many moved."""

@@ -112,6 +112,7 @@ async def start_fleet(
     heartbeats.take_asks(fleet.sessions.hook_asks.ask)  # TUIs' permission hooks
     fleet.subscribe(spend.budgets.holds.on_fleet_event)  # a run's end lets its hold go, first
     fleet.subscribe(task_runs.hear)
+    fleet.sessions.on_turn_over(task_runs.turn_over)  # a task whose agent waits: review
     feed = AgentFeed(fleet, notifier.post, clock, typing=notifier.typing)
     stops.add(Stop.FEED, feed.stop)
     fleet.subscribe(feed.on_fleet_event)
@@ -143,6 +144,7 @@ async def start_fleet(
         runs=task_runs,
         admission=fleet.admission,
         clock=clock,
+        stop=lambda agent, by: fleet.stop_agent(agent, by=by),
     )
     await task_runs.sweep()  # the tasks whose runs ended while Fleetwarden was away
     # The runs still going hold again what their quotes hold, less what they spent.

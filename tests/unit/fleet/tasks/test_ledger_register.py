@@ -37,6 +37,7 @@ class Fleet:
     def __init__(self, ledger: Ledger, tmp_path: Path, runs: TaskRuns) -> None:
         self.ledger, self.tmp_path, self.task_runs = ledger, tmp_path, runs
         self.running: set[str] = set()
+        self.stopped: list[tuple[str, str]] = []
 
     async def fallback_of(self, name: str) -> None:
         return None
@@ -92,7 +93,15 @@ def fleet(ledger: Ledger, tmp_path: Path, task_runs: TaskRuns) -> Fleet:
 @pytest.fixture
 def register(ledger: Ledger, clock: ManualClock, fleet: Fleet, task_runs: TaskRuns) -> Register:
     admission = Admission(fleet=fleet, slots=None, budgets=None, tasks=task_runs)
+
+    async def stop(agent: str, by: str) -> None:
+        fleet.stopped.append((agent, by))
+        run = await ledger.runs.last_run(agent)
+        assert run is not None
+        await fleet.end(agent, run.id, "stopped")
+
     return Register(
+        stop=stop,
         tasks=ledger.tasks,
         missions=ledger.missions,
         actuals=ledger.actuals,
@@ -269,3 +278,25 @@ async def test_what_names_nothing_says_how_to_find_it(register: Register) -> Non
     view = await register.mission_view(release)
     assert view.totals.tasks == 1 and view.subs[0].mission == docs
     assert view.totals.progress == "0 of 1 done"
+
+
+async def test_a_turn_over_is_for_review_and_done_frees_the_agent_for_the_next(
+    register: Register, fleet: Fleet, task_runs: TaskRuns
+) -> None:
+    first = await register.new(new("first", agent=AGENT))
+    second = await register.new(new("second", agent=AGENT), after=[first])
+    await register.start(second, LaunchRequest(AGENT), None)
+
+    async def starter(task: TaskRecord) -> bool:
+        return isinstance(await register.start(task, LaunchRequest(AGENT), None), Started)
+
+    register.listen(starter)
+    run = await run_task(register, fleet, first)
+    await task_runs.turn_over(AGENT, run)
+    review = await register.find(str(first.id))
+    assert review.state == "review" and f"`task done {first.id}`" in review.why
+    await register.end(review, "done", "looks right", by="op")
+    assert fleet.stopped == [(AGENT, f"op: task #{first.id} first done")]
+    assert (await register.find(str(first.id))).state == "done"  # its run's end moved nothing
+    started = await register.find(str(second.id))
+    assert started.state == "working" and started.runs and started.runs[-1] != run
