@@ -113,6 +113,7 @@ class Register:
         self._clock = clock
         self._starters: list[Starter] = []
         self._stop = stop
+        self._starting: set[int] = set()  # tasks whose start is under way
         self.runs = runs
         runs.ended = self._ended
 
@@ -212,6 +213,21 @@ class Register:
         """Start ``task`` as ``request`` (its agent, prompt and repository) through the
         admission — or, while a task it waits for is not done, hold it ``queued`` and start
         it once they are, where ``asked_in`` says (the asker's connector, room, thread)."""
+        if task.id in self._starting:
+            raise TaskError(f"task {shown(task)} is starting now: `task {task.id}` shows it")
+        self._starting.add(task.id)
+        try:
+            return await self._start(task, request, wait, asked_in)
+        finally:
+            self._starting.discard(task.id)
+
+    async def _start(
+        self,
+        task: TaskRecord,
+        request: LaunchRequest,
+        wait: Wait | None,
+        asked_in: dict[str, str | None] | None,
+    ) -> Admitted | Waiting:
         task = await self._tasks.task(task.id) or task  # as it is now
         if task.state not in STARTABLE:
             raise TaskError(_not_startable(task))
