@@ -43,6 +43,8 @@ ENDED_SHOWN = 20
 how many there are."""
 MISSION_TASKS = 2_000
 """The tasks of missions read for their totals at most (the latest)."""
+OPEN_SUMMED = 2_000
+"""The open tasks whose spend ``/metrics`` sums at most (the latest)."""
 TEXT_CHARS = 500
 """Characters of a task's title, why, branch or pull request on their one line."""
 MISSION_NAME_CHARS = 100
@@ -262,7 +264,7 @@ class TaskBoard:
         if self._gauges is not None and now - self._gauges[0] < GAUGES_FRESH:
             return self._gauges[1]
         counts = await self._tasks.counts()
-        open_tasks = await self._tasks.tasks(states=OPEN_STATES, limit=MISSION_TASKS)
+        open_tasks = await self._tasks.tasks(states=OPEN_STATES, limit=OPEN_SUMMED)
         summed = totals(views(open_tasks, await self._actuals.actuals([t.id for t in open_tasks])))
         found = TaskGauges(
             by_state=counts,

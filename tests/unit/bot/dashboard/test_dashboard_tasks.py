@@ -287,7 +287,7 @@ async def test_a_secret_in_a_title_or_a_body_is_on_no_surface(
 async def test_the_page_says_plainly_when_a_filter_names_nothing(
     served: tuple[str, Rig, SignIns],
 ) -> None:
-    base, _, signins = served
+    base, rig, signins = served
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
         await signed_in(http, base, signins)
         async with http.get(f"{base}/tasks?mission=%3Cb%3Enowhere") as reply:
@@ -301,8 +301,15 @@ async def test_the_page_says_plainly_when_a_filter_names_nothing(
             docs = await reply.text()
         async with http.get(f"{base}/events?topic=tasks%3Fmission%3Dnowhere") as reply:
             assert reply.status == 404
+        async with http.get(f"{base}/events?topic=tasks%3Fmission%3Ddocs") as reply:
+            assert reply.status == 200
+            seen = ""
+            while not ('class="board"' in seen and seen.endswith("\n\n")):  # the fragment, whole
+                seen += (await reply.content.readline()).decode()
     said = "No mission is called &#39;&lt;b&gt;nowhere&#39;; the missions are release, docs."
     assert said in missing
     assert "<b>nowhere" not in missing
     assert "?state= takes one of todo, queued, working, review, done, failed, cancelled" in bad
     assert 'data-topic="tasks?mission=docs"' in docs and "0 of 1 done" in docs
+    assert "event: fragment" in seen and f'data-task="{rig.review}"' in seen
+    assert f'data-task="{rig.working}"' not in seen  # the mission's tasks only
