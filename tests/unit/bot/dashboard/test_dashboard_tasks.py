@@ -49,8 +49,11 @@ from tests.unit.bot.dashboard.test_dashboard_guard import SHOWN
 from tests.unit.bot.dashboard.test_dashboard_guard import TOKEN as SECRET
 from tests.unit.bot.dashboard.test_dashboard_guard import _views as views
 from tests.unit.bot.dashboard.test_dashboard_server import signed_in
+from tests.unit.conftest import ENGINES
 
 TOKEN = "metrics-token-for-the-tasks-test"
+BOTH = pytest.mark.parametrize("ledger_location", ENGINES, indirect=True)
+"""On SQLite and on PostgreSQL."""
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
@@ -85,6 +88,7 @@ async def _get(url: str, auth: bool = True) -> tuple[int, str]:
         return reply.status, await reply.text()
 
 
+@BOTH
 async def test_the_json_has_every_task_by_state_with_its_projection_and_actual(
     served: tuple[str, Rig, SignIns],
 ) -> None:
@@ -132,6 +136,7 @@ async def test_the_json_has_every_task_by_state_with_its_projection_and_actual(
     assert release["projected_usd"] == [1.0, 1.6]
 
 
+@BOTH
 async def test_a_mission_filter_shows_its_tree_and_its_totals(
     served: tuple[str, Rig, SignIns],
 ) -> None:
@@ -230,6 +235,7 @@ async def test_the_page_escapes_every_hostile_title_and_links_only_a_web_address
     assert IMG not in page and SCRIPT not in page
 
 
+@BOTH
 async def test_metrics_have_a_gauge_for_every_state_and_the_open_tasks_spend(
     served: tuple[str, Rig, SignIns], ledger: Ledger, clock: ManualClock
 ) -> None:
