@@ -46,7 +46,7 @@ from fleet.hostile_json import JsonRefused, read_json
 
 __all__ = ["WHATS", "StatusError", "fetch", "fleet_text", "json_text", "main", "shown"]
 
-WHATS = ("fleet", "agent", "budgets", "usage", "accounts", "hosts", "approvals", "audit")
+WHATS = ("fleet", "agent", "tasks", "budgets", "usage", "accounts", "hosts", "approvals", "audit")
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 _TIMEOUT = 15.0
 _FEW = 8  # names listed when an unknown agent's name is close to none

@@ -4,7 +4,9 @@ Counters of model requests, tokens and cost are the ledger's own sums (all time,
 model, provider and account), so they equal what ``usage`` says and survive a restart.
 Agents by state and host, heartbeat ages and each budget's pace come from the running app
 at each scrape; so do the changes that came to an end (all time, read from the ledger:
-:mod:`bot.dashboard.change_costs`), counted with what they cost. The proxy's latency
+:mod:`bot.dashboard.change_costs`), counted with what they cost, and the register's tasks
+by state with the open ones' projected and actual spend (:mod:`bot.dashboard.task_board`,
+read at most once a minute). The proxy's latency
 histograms (time to first byte, total), chat send failures and chat events received but not
 handled count in this process from its start, as Prometheus expects of a process.
 
@@ -30,6 +32,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Summa
 from prometheus_client.registry import Collector
 
 from bot.dashboard.shapes import Json
+from bot.dashboard.task_board import TaskGauges
 from fleet.budgets.changes.report import OutcomeSum
 from fleet.ledger.stores.operators.dashboard import UsageSum
 from fleet.metering.counting.events import QuotaSignal, UsageEvent
@@ -50,6 +53,7 @@ class Snapshot:
     fleet: Json = field(default_factory=dict)
     budgets: Json = field(default_factory=dict)
     changes: list[OutcomeSum] = field(default_factory=list)
+    tasks: TaskGauges | None = None
 
 
 UsageKey = tuple[str, str, str, str]  # agent, model, provider, account
@@ -149,6 +153,8 @@ class _Read(Collector):
             left.add_metric([budget["key"], budget["unit"]], budget["remaining"])
         yield from (pace, left)
         yield from self._changes(snap.changes)
+        if snap.tasks is not None:
+            yield from _tasks(snap.tasks)
 
     def _changes(
         self, sums: Iterable[OutcomeSum]
@@ -182,6 +188,33 @@ class _Read(Collector):
             cost.add_metric(list(key), count_value=n, sum_value=usd)
             tokens.add_metric(list(key), count_value=n, sum_value=used)
         yield from (count, cost, tokens)
+
+
+def _tasks(gauges: TaskGauges) -> Iterator[GaugeMetricFamily]:
+    """The register's tasks in each state, and what the open ones were projected to cost
+    (their medians summed) beside what their runs used so far."""
+    count = GaugeMetricFamily(
+        "fleetwarden_tasks", "Tasks in the register, by state (all time).", labels=["state"]
+    )
+    for state, n in gauges.by_state.items():
+        count.add_metric([state], n)
+    usd = GaugeMetricFamily(
+        "fleetwarden_task_spend_usd",
+        "The open tasks' spend in US dollars: projected (their projected medians summed) "
+        "and actual (what their runs used so far, priced).",
+        labels=["kind"],
+    )
+    usd.add_metric(["projected"], gauges.open_projected_usd)
+    usd.add_metric(["actual"], gauges.open_actual_usd)
+    tokens = GaugeMetricFamily(
+        "fleetwarden_task_spend_tokens",
+        "The open tasks' spend in tokens: projected (their projected medians summed) and "
+        "actual (what their runs used so far).",
+        labels=["kind"],
+    )
+    tokens.add_metric(["projected"], gauges.open_projected_tokens)
+    tokens.add_metric(["actual"], gauges.open_actual_tokens)
+    yield from (count, usd, tokens)
 
 
 class Metrics:

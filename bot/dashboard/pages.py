@@ -8,6 +8,7 @@ markup. Charts are drawn in the browser by the vendored uPlot from the numbers g
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -17,10 +18,18 @@ from markupsafe import Markup
 
 from bot.dashboard.shapes import Json
 from bot.dashboard.signin import Viewer
+from bot.dashboard.task_board import spend_words, totals_words
 from connectors.markdown import to_html
+from fleet.ledger.records.tasks import TASK_STATES
+from fleet.redaction.guard import cut
+
+_AGENT = re.compile(r"[a-z][a-z0-9-]{0,62}")  # an agent's name, as its page's path takes it
+CARD_TITLE = 140
+"""Characters of a task's title on its card (the whole, guarded, in its tooltip)."""
 
 NAV: tuple[tuple[str, str], ...] = (
     ("/", "Fleet"),
+    ("/tasks", "Tasks"),
     ("/budgets", "Budgets"),
     ("/usage", "Usage"),
     ("/changes", "Changes"),
@@ -31,6 +40,7 @@ NAV: tuple[tuple[str, str], ...] = (
 )
 TITLES = {
     "fleet": "Fleet",
+    "tasks": "Tasks",
     "budgets": "Budgets",
     "usage": "Usage",
     "changes": "Changes",
@@ -141,6 +151,26 @@ def _shown(name: str, data: Json) -> Mapping[str, Any]:
                 for run in data["runs"]
             ],
         }
+    if name == "tasks":
+        cards = [
+            {
+                **task,
+                "card_title": cut(task["title"], CARD_TITLE),
+                "spend": spend_words(task),
+                "agent_page": f"/agents/{agent}"
+                if (agent := task["agent"]) and _AGENT.fullmatch(agent)
+                else None,
+            }
+            for task in data["tasks"]
+        ]
+        missions = [{**m, "spend": totals_words(m["totals"])} for m in data["missions"]]
+        columns = [
+            {"state": s, "count": n, "tasks": [c for c in cards if c["state"] == s]}
+            for s in TASK_STATES
+            if (n := data["counts"].get(s)) is not None
+        ]
+        mission = None if data["mission"] is None else missions[0]
+        return {**data, "columns": columns, "missions": missions, "mission": mission}
     if name == "budgets":
         return {**data, "budgets": [{**b, "chart": _chart(b)} for b in data["budgets"]]}
     return data

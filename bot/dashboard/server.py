@@ -1,5 +1,6 @@
 """The dashboard's HTTP server, on the project's aiohttp: pages, their ``/api`` twins, live
-updates (``/events``, server-sent events), ``/usage.csv``, ``/changes.csv`` and ``/metrics``.
+updates (``/events``, server-sent events), the Tasks page (:mod:`bot.dashboard.task_board`),
+``/usage.csv``, ``/changes.csv`` and ``/metrics``.
 
 Read-only by construction: the only routes that are not ``GET`` are ``POST /signin``
 (a link's button: using a link only by ``GET`` would let a chat service's link preview
@@ -47,6 +48,7 @@ from bot.dashboard.settings import DashboardSettings, own_name
 from bot.dashboard.shapes import Json
 from bot.dashboard.signin import SignIns, Viewer
 from bot.dashboard.signin_routes import SIGNED_OUT, SignInRoutes, message_response
+from bot.dashboard.task_board import BadFilter, task_filter, topic_filter
 from bot.dashboard.views import TRANSCRIPT_ENTRIES, UnknownPage, Views
 from fleet.events import FleetEvent
 
@@ -107,11 +109,13 @@ class DashboardServer:
                 web.get("/", self._page("fleet")),
                 *(web.get(f"/{name}", self._page(name)) for name in _PAGES[1:]),
                 web.get("/agents/{name}", self._agent_page),
+                web.get("/tasks", self._tasks_page),
                 web.get("/usage.csv", self._usage_csv),
                 web.get("/changes.csv", self._changes_csv),
                 web.get("/api/fleet", self._api("fleet")),
                 *(web.get(f"/api/{name}", self._api(name)) for name in _PAGES[1:]),
                 web.get("/api/agents/{name}", self._api_agent),
+                web.get("/api/tasks", self._api_tasks),
                 web.get("/events", self._events),
                 web.get("/metrics", self._scrape),
                 *self._door.routes(),
@@ -148,6 +152,7 @@ class DashboardServer:
         """An agent started, ended or stalled: its page and the fleet's are rendered now."""
         self.hub.poke("fleet")
         self.hub.poke(f"agent:{event.agent}")
+        self.hub.poke("tasks")  # a run's start or end moves its task
 
     # -- who asks ------------------------------------------------------------------------------
 
@@ -195,6 +200,22 @@ class DashboardServer:
         html = self._pages.page("agent", data, viewer, here=request.path, topic=topic)
         return web.Response(text=html, content_type="text/html")
 
+    async def _tasks_page(self, request: web.Request) -> web.StreamResponse:
+        viewer = await self._viewer(request)
+        if viewer is None:
+            return self._refused(401, "Sign in", SIGNED_OUT)
+        try:
+            shown = task_filter(request.query)
+        except BadFilter as exc:
+            return self._refused(400, "Bad request", f"{exc}.")
+        try:
+            data = await self._views.board.page(shown)
+        except BadFilter as exc:
+            said = str(exc)
+            return self._refused(404, "Not found", f"{said[:1].upper()}{said[1:]}.")
+        html = self._pages.page("tasks", data, viewer, here=request.path, topic=shown.topic)
+        return web.Response(text=html, content_type="text/html")
+
     async def _usage_csv(self, request: web.Request) -> web.StreamResponse:
         if await self._viewer(request) is None and not self._bearer(request):
             return self._refused(401, "Sign in", SIGNED_OUT)
@@ -231,6 +252,14 @@ class DashboardServer:
         except UnknownPage:
             return _json({"error": f"no agent is called {name!r}"}, 404)
 
+    async def _api_tasks(self, request: web.Request) -> web.StreamResponse:
+        if not self._bearer(request) and await self._viewer(request) is None:
+            return _json({"error": "sign in, or send Authorization: Bearer TOKEN"}, 401)
+        try:
+            return _json(await self._views.board.page(task_filter(request.query)))
+        except BadFilter as exc:
+            return _json({"error": str(exc)}, 400)
+
     async def _scrape(self, request: web.Request) -> web.StreamResponse:
         if not self._bearer(request) and await self._viewer(request) is None:
             return web.Response(
@@ -242,6 +271,7 @@ class DashboardServer:
             fleet=await self._views.fleet(),
             budgets=await self._views.budgets(),
             changes=await self._views.changes_ended(),
+            tasks=await self._views.board.gauges(),
         )
         body = await self._metrics.render(snapshot, self._views.usage_after)
         return web.Response(body=body, headers={"Content-Type": prom.CONTENT_TYPE})
@@ -253,8 +283,19 @@ class DashboardServer:
         if viewer is None:
             return web.Response(status=401, text="signed out\n")
         topic = request.query.get("topic", "")
-        if topic not in _PAGES and not (topic.startswith("agent:") and _AGENT.fullmatch(topic[6:])):
+        board = topic_filter(topic)
+        if (
+            topic not in _PAGES
+            and board is None
+            and not (topic.startswith("agent:") and _AGENT.fullmatch(topic[6:]))
+        ):
             return web.Response(status=404, text="no such page\n")
+        if board is not None:
+            try:
+                await self._views.board.page(board)
+            except BadFilter:
+                return web.Response(status=404, text="no such mission\n")
+            topic = board.topic  # one topic for each board, however its query was spelled
         if topic.startswith("agent:"):
             try:
                 await self._views.check_agent(topic[6:])
@@ -316,6 +357,8 @@ class DashboardServer:
     async def _render_topic(self, topic: str) -> str:
         if topic.startswith("agent:"):
             return self._pages.fragment("agent", await self._agent(topic[6:], TRANSCRIPT_ENTRIES))
+        if (board := topic_filter(topic)) is not None:
+            return self._pages.fragment("tasks", await self._views.board.page(board))
         return self._pages.fragment(topic, await self._data(topic))
 
 

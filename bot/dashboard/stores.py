@@ -1,5 +1,5 @@
 """The ledger's stores the dashboard's pages read: agents, approvals, the audit, the
-dashboard's own usage sums, forge runs and changes."""
+dashboard's own usage sums, forge runs, changes, and the register's tasks and missions."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ from fleet.ledger.stores.operators.approvals import ApprovalsStore
 from fleet.ledger.stores.operators.audit import AuditStore
 from fleet.ledger.stores.operators.dashboard import DashboardStore
 from fleet.ledger.stores.running.agents import AgentsStore
+from fleet.ledger.stores.work.actuals import ActualsStore
+from fleet.ledger.stores.work.missions import MissionsStore
+from fleet.ledger.stores.work.tasks import TasksStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,3 +32,9 @@ class PageStores:
     """Forge runs, listed on the fleet page."""
     changes: ChangesStore
     """Lines some run worked on, what they cost and how they ended: the Changes page."""
+    tasks: TasksStore
+    """The register's tasks: the Tasks page, ``/api/tasks`` and their gauges."""
+    missions: MissionsStore
+    """The missions the tasks are grouped in."""
+    actuals: ActualsStore
+    """What the tasks' runs really used."""

@@ -28,6 +28,7 @@ from bot.dashboard.shapes import (
     usage_json,
 )
 from bot.dashboard.stores import PageStores
+from bot.dashboard.task_board import TaskBoard
 from bot.render import runs as render_runs
 from bot.render.transcript import transcript as transcript_markdown
 from connectors.base import Connector, EventId, RoomId, ThreadId
@@ -117,6 +118,8 @@ class Views:
         self._problems = problems
         self._change = None if repos is None else ChangeView(repos, self._redacted, clock)
         self._costs = ChangeCosts(stores.changes, clock, self._redacted.line)
+        tasks = (stores.tasks, stores.missions, stores.actuals)
+        self.board = TaskBoard(tasks, clock, self._redacted, self._head)  # the Tasks page
 
     def _head(self) -> Json:
         return {"generated_at": iso(self._clock.now()), "orchestrator": self._orchestrator()}
@@ -153,6 +156,7 @@ class Views:
             "agents": agents,
             "forge_runs": forge_runs,
             "problems": [self._redacted(line) for line in self._problems()],
+            "tasks": await self.board.open_counts(),  # open tasks by state
             "totals": {
                 "agents": len(agents),
                 "by_state": dict(sorted(states.items())),

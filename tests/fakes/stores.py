@@ -37,4 +37,7 @@ def page_stores(ledger: Ledger) -> PageStores:
         ledger.dashboard,
         ledger.forge,
         ledger.changes,
+        ledger.tasks,
+        ledger.missions,
+        ledger.actuals,
     )

@@ -17,6 +17,7 @@ from tests.integration.dashboard_rig import browser, running, sign_in
 PAGES = {
     "fleet": "/",
     "agent": "/agents/coder-1",
+    "tasks": "/tasks",
     "budgets": "/budgets",
     "usage": "/usage",
     "accounts": "/accounts",

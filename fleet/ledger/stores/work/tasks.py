@@ -15,6 +15,7 @@ from fleet.ledger.database.engine import Database, Row, insert_id
 from fleet.ledger.records.rows import from_epoch, to_epoch
 from fleet.ledger.records.tasks import (
     ENDED_STATES,
+    TASK_STATES,
     Actual,
     NewTask,
     Projection,
@@ -175,6 +176,20 @@ class TasksStore(Store):
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         newest = await self._read(f"{clause} ORDER BY id DESC LIMIT ?", (*params, limit))
         return newest[::-1]
+
+    async def counts(self, missions: Collection[int] | None = None) -> dict[TaskState, int]:
+        """How many tasks are in each state (of ``missions``), every state present."""
+        where = ""
+        params: tuple[object, ...] = ()
+        if missions is not None:
+            where = f"WHERE mission_id IN ({', '.join('?' for _ in missions) or 'NULL'})"
+            params = tuple(missions)
+        rows = await self._all(f"SELECT state, COUNT(*) FROM tasks {where} GROUP BY state", params)
+        found: dict[TaskState, int] = dict.fromkeys(TASK_STATES, 0)
+        for row in rows:
+            if row[0] in found:
+                found[cast(TaskState, row[0])] = int(row[1])
+        return found
 
     async def task_of_run(self, run_id: int) -> int | None:
         """The task run ``run_id`` was done for, if any."""

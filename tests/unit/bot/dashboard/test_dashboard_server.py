@@ -19,9 +19,11 @@ from bot.dashboard.metrics import Metrics
 from bot.dashboard.server import DashboardServer, DashboardUnavailable
 from bot.dashboard.settings import DashboardSection, DashboardSettings
 from bot.dashboard.signin import SignIns
+from bot.dashboard.task_board import TaskGauges
 from bot.dashboard.views import UnknownPage, Views
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
+from fleet.ledger.records.tasks import TASK_STATES
 from tests.postgres_server import free_port
 
 ALICE = "@alice:example.org"
@@ -39,6 +41,13 @@ FLEET: dict[str, Any] = {
 }
 
 
+class FixedBoard:
+    """A register without tasks."""
+
+    async def gauges(self) -> TaskGauges:
+        return TaskGauges(dict.fromkeys(TASK_STATES, 0), 0.0, 0.0, 0.0, 0)
+
+
 class FixedViews:
     """Page data that never changes (the views' own tests read a real fleet)."""
 
@@ -50,6 +59,7 @@ class FixedViews:
     def __init__(self) -> None:
         self.models = ['=HYPERLINK("http://evil")']
         self.asked = []
+        self.board = FixedBoard()
 
     async def fleet(self) -> dict[str, Any]:
         if self.failing:
