@@ -1,5 +1,6 @@
-"""The ``fleetwarden`` command and its subcommands (``accounts``, ``hosts``, ``status``), and the
-reference blocks the guides carry, generated from the config schema and the command table.
+"""The ``fleetwarden`` command and its subcommands (``accounts``, ``hosts``, ``status``,
+``tasks``), and the reference blocks the guides carry, generated from the config schema and
+the command table.
 
 :func:`main` is the console script's entry point (``bot.cli:main``). It loads the command
 itself, so that Ctrl-C while the command is still loading (its imports take about a

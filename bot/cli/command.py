@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import bot.cli.accounts as accounts_cli
 import bot.cli.hosts as hosts_cli
 import bot.cli.status as status_cli
+import bot.cli.tasks as tasks_cli
 from bot.app.lock import AlreadyRunning
 from bot.app.logs import setup_logging
 from bot.config import CONFIG_ENV_VAR, Config, ConfigError, load_config
@@ -92,6 +93,17 @@ def _parser() -> argparse.ArgumentParser:
         ),
         config_help,
     )
+    tasks_cli.configure_parser(
+        sub.add_parser(
+            "tasks",
+            help="write the task register as TASKS.md and MISSIONS.md (--markdown)",
+            description="Write the task register from the ledger as two documents, "
+            "TASKS.md (every task by state, its projection beside its actual) and MISSIONS.md "
+            "(each mission, its sub-missions nested, its progress and sums), each replaced "
+            "whole. The config's secrets need not be set but the ledger's password.",
+        ),
+        config_help,
+    )
     matrix = sub.add_parser("matrix", help="Matrix homeserver helpers")
     matrix_sub = matrix.add_subparsers(dest="matrix_command", metavar="COMMAND", required=True)
     matrix_setup.configure_parser(
@@ -125,8 +137,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             runtimes=default_registry().names(),
             backends=("subprocess", "tmux"),
             # `accounts login` makes what the check would miss; `accounts check` says more.
-            # `status` only reads the running orchestrator's dashboard: no secret of its own.
-            credentials=args.command not in ("accounts", "status"),
+            # `status` only reads the running orchestrator's dashboard: no secret of its own;
+            # `tasks` reads the ledger, whose password ledger_location asks for alone.
+            credentials=args.command not in ("accounts", "status", "tasks"),
         )
     except ConfigError as exc:
         print(f"fleetwarden: configuration error:\n{exc}", file=sys.stderr)
@@ -161,6 +174,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(hosts_cli.main(args, config, environ))
     if args.command == "status":
         sys.exit(status_cli.main(args, config, environ))
+    if args.command == "tasks":
+        sys.exit(tasks_cli.main(args, config, environ))
     if args.command == "matrix":
         sys.exit(_matrix_device(args, config, environ))
     sys.exit(_run(config, environ))

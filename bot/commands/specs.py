@@ -253,7 +253,10 @@ REPORT = CommandSpec(
     description=(
         "The table `pace` shows, with a PNG chart: for every budget's current window, "
         "cumulative use against the even-spread line, the limit, the reset, now, and the "
-        "projection to the reset at the current burn rate. The same report is posted "
+        "projection to the reset at the current burn rate. Below the table: how far the "
+        "week's task projections were off (actual / projected median), and a typical "
+        "day's spend per agent (the costliest five) and per budget — the median of the "
+        "last 14 whole UTC days from the first with usage. The same report is posted "
         "on the configured schedule. `report changes` reports what merged changes cost."
     ),
     examples=("report", "report changes"),

@@ -44,6 +44,7 @@ from bot.commands.specs import COMMANDS
 from bot.config import Config
 from bot.dashboard.command import DashboardCommands
 from bot.dashboard.signin import SignIns
+from bot.render.report_history import ReportHistory
 from fleet.budgets.service import BudgetService
 from fleet.errors import FleetError
 from fleet.ledger import Ledger
@@ -182,7 +183,13 @@ def build_commands(
     families = (
         overview,
         handlers,
-        PacingCommands(fleet, budgets, at.reports_dir, spend.accounts),
+        PacingCommands(
+            fleet,
+            budgets,
+            at.reports_dir,
+            spend.accounts,
+            ReportHistory(ledger.tasks.errors_since, budgets.typical),
+        ),
         ChangeCommands(ledger.changes, clock),
         BudgetHandlers(budgets),
         AccountCommands(spend.accounts),

@@ -10,7 +10,8 @@ the kept reports (the newest :data:`KEEP_REPORTS`).
 The drawing itself is in :mod:`bot.render.report_chart` (matplotlib on the Agg canvas),
 imported only when a chart is drawn. :func:`compose` makes the whole report as a
 :class:`~fleet.notices.Notice`, for the ``report`` command and, through
-:class:`PacingReports`, for the scheduled job (:mod:`scheduler.report_job`).
+:class:`PacingReports`, for the scheduled job (:mod:`scheduler.report_job`); what it says
+of the past beside the table is :mod:`bot.render.report_history`'s.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 from bot.render.budgets import DASH, amount, ratio, reset, share, status_words
 from bot.render.fleet import table
+from bot.render.report_history import ReportHistory
 from fleet.budgets.model import BudgetStatus
 from fleet.budgets.wording import held_beside
 from fleet.ledger.records.budgets import Step
@@ -251,15 +253,22 @@ class StatusSource(Protocol):
 
 
 async def compose(
-    book: StatusSource, reports_dir: Path | None, accounts: str | None = None
+    book: StatusSource,
+    reports_dir: Path | None,
+    accounts: str | None = None,
+    history: ReportHistory | None = None,
 ) -> Notice:
-    """The report at ``book.now()``, for the home rooms: the text always (with the
+    """The report at ``book.now()``, for the home rooms: the text always (with what
+    ``history`` says of the past — the week's projections, the typical day — and the
     accounts' windows, ``accounts``, when there are accounts); the chart too when
     ``reports_dir`` is given and some budget has an active window. The chart is drawn in a
     worker thread."""
     statuses = await book.statuses()
     now, tz = book.now(), book.timezone
     text = render_text(statuses, now, tz)
+    past = await history.text(now) if history is not None and statuses else ""
+    if past:
+        text += "\n\n" + past
     if accounts:
         text += "\n\n**Accounts**\n\n" + accounts
     if reports_dir is None or not active_windows(statuses):
@@ -288,15 +297,17 @@ class PacingReports:
         *,
         claim: Callable[[str, str], Awaitable[bool]] | None = None,
         cron: tuple[str, tzinfo] | None = None,
+        history: ReportHistory | None = None,
     ) -> None:
         self._book = book
+        self._history = history
         self._reports_dir = reports_dir
         self._accounts = accounts or (lambda: None)
         self._claim = claim
         self._trigger = cron_trigger(*cron) if cron is not None else None
 
     async def pacing_report(self) -> Notice:
-        return await compose(self._book, self._reports_dir, self._accounts())
+        return await compose(self._book, self._reports_dir, self._accounts(), self._history)
 
     def due(self, now: datetime, grace: timedelta) -> datetime | None:
         """The report due at ``now``: the cron's latest time within ``grace`` before it."""

@@ -41,6 +41,7 @@ from fleet.budgets.model import (
 from fleet.budgets.pacing.law import SpendEstimator, Spent, TaskSpend, assess, prompt_class
 from fleet.budgets.pacing.policy import PacingPolicy
 from fleet.budgets.pacing.readings import provider_reading
+from fleet.budgets.pacing.typical import TypicalSpend, typical_spend
 from fleet.budgets.pacing.windows import window_bounds
 from fleet.budgets.quoting.holds import Holds
 from fleet.budgets.stores import BudgetStores
@@ -276,6 +277,12 @@ class BudgetService:
 
     async def admit_spawn(self, agent: str, *, urgent: bool) -> tuple[bool, str]:
         return self.policy.admit_spawn(agent, urgent, await self._expected(agent))
+
+    async def typical(self) -> TypicalSpend:
+        """Each agent's and each budget's typical day (:mod:`fleet.budgets.pacing.typical`)."""
+        return await typical_spend(
+            self._stores.metering, self.budgets(), self._groups.covers, self.now()
+        )
 
     async def _expected(self, agent: str) -> float | None:
         """What a launch of ``agent`` is expected to spend, learned from past runs."""

@@ -16,6 +16,7 @@ from bot.commands.handlers.launches.schedules import ScheduledRuns
 from bot.commands.handlers.spend.accounts import AccountCommands
 from bot.config import Config
 from bot.render.report import PacingReports
+from bot.render.report_history import ReportHistory
 from fleet.forge.runs.rounds import Rounds
 from scheduler.approvals_job import APPROVALS_JOB_ID, APPROVALS_JOB_REF, EXPIRE_EVERY
 from scheduler.context import JobContext
@@ -59,6 +60,7 @@ def app_job_context(
             AccountCommands(spend.accounts).text,
             claim=ledger.chat.claim_event,  # each report due posted once, by one orchestrator
             cron=(cfg.pacing.report_cron, cfg.timezone),
+            history=ReportHistory(ledger.tasks.errors_since, budgets.typical),
         ),
         upkeep=ledger.chat,
         schedules=ScheduledRuns(

@@ -13,6 +13,7 @@ from bot.commands.request import Reply, Request
 from bot.commands.specs import PACE, REPORT, USAGE
 from bot.render import fleet as render
 from bot.render.report import NO_BUDGETS, compose, render_text
+from bot.render.report_history import ReportHistory
 from fleet.accounts.book import AccountBook
 from fleet.budgets.model import BudgetBook
 from fleet.budgets.pacing.report_windows import DEFAULT_WINDOW
@@ -28,10 +29,13 @@ class PacingCommands(Family):
         budgets: BudgetBook | None = None,
         reports_dir: Path | None = None,
         accounts: AccountBook | None = None,
+        history: ReportHistory | None = None,
     ) -> None:
         """``budgets``: what ``pace`` and ``report`` read (``None``: none are configured).
         ``reports_dir``: where ``report`` keeps its charts (``None``: the report is text
-        only). ``accounts``: the accounts table the report ends with."""
+        only). ``accounts``: the accounts table the report ends with. ``history``: what
+        the report says of the past (the week's projections, the typical day)."""
+        self._history = history
         self._fleet = fleet
         self._budgets = budgets
         self._reports_dir = reports_dir
@@ -59,5 +63,7 @@ class PacingCommands(Family):
     async def report(self, req: Request) -> Reply:
         if self._budgets is None:
             return Reply(NO_BUDGETS)
-        report = await compose(self._budgets, self._reports_dir, self._accounts.text())
+        report = await compose(
+            self._budgets, self._reports_dir, self._accounts.text(), self._history
+        )
         return Reply(report.markdown, images=report.images)

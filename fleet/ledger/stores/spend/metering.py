@@ -1,7 +1,8 @@
 """The ledger's metering tables: ``usage`` (one row per proxied model request) and
 ``quota_signals`` (the rate-limit headers providers sent), their batch writes (and the
 batches written once under a key, which the metering journal replays), and the sums the
-``usage`` command and ``ps`` show.
+``usage`` command and ``ps`` show, the pacing reads and the report's typical day is
+reckoned from.
 
 Each batch is one ``BEGIN IMMEDIATE`` transaction under the ledger's lock like
 every other write, in one trip to the ledger's :class:`~fleet.ledger.database.appender.Appender`.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, date, datetime
 
 from fleet.ledger.database.access import Store
 from fleet.ledger.database.engine import NO_LIMIT
@@ -35,6 +36,8 @@ from fleet.ledger.stores.spend.usage_rows import (
 from fleet.metering.counting.events import QuotaSignal, UsageEvent
 
 log = logging.getLogger(__name__)
+DAY_SECONDS = 86_400
+"""A UTC day, in the seconds ``usage.at`` counts in."""
 
 
 class MeteringStore(Store):
@@ -154,6 +157,29 @@ class MeteringStore(Store):
             params,
         )
         return {str(row[0]): (int(row[1]), row[2]) for row in rows}
+
+    async def daily_spend(
+        self, since: datetime, until: datetime | None = None, *, by: str = "agent"
+    ) -> dict[str, dict[date, tuple[int, float | None]]]:
+        """Per agent (or per ``account``, ``provider`` or ``host``: ``by``) and per UTC day,
+        the total tokens and priced cost from ``since`` up to (not including) ``until``; the
+        cost is ``None`` on a day none of its rows was priced. Days without usage are
+        absent."""
+        if by not in GROUPINGS:
+            raise ValueError(f"cannot sum usage by {by!r}")
+        where, params = _span(since, until)
+        rows = await self._all(
+            f"SELECT {by}, CAST(at / {DAY_SECONDS} AS INTEGER) AS day, SUM({TOTAL_TOKENS}),"
+            " SUM(CASE WHEN priced = 1 THEN cost_usd END)"
+            f" FROM usage {where} AND {by} IS NOT NULL GROUP BY {by}, day ORDER BY {by}, day",
+            params,
+        )
+        found: dict[str, dict[date, tuple[int, float | None]]] = {}
+        for row in rows:
+            day = datetime.fromtimestamp(int(row[1]) * DAY_SECONDS, UTC).date()
+            cost = None if row[3] is None else float(row[3])
+            found.setdefault(str(row[0]), {})[day] = (int(row[2]), cost)
+        return found
 
     async def run_spend(self, limit: int = 500) -> list[tuple[str, str | None, str, int]]:
         """The latest ``limit`` ended runs' spend, for learning what a launch costs: each

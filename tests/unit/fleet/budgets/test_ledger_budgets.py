@@ -4,7 +4,7 @@ the usage queries pacing reads (spend per agent, usage in time buckets)."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import aiosqlite
@@ -254,3 +254,42 @@ async def test_usage_series_buckets_from_since_and_skips_empty_buckets(ledger: L
     assert await ledger.metering.usage_series(T0, agents=[], bucket_seconds=900) == []
     with pytest.raises(ValueError, match="bucket_seconds must be more than 0"):
         await ledger.metering.usage_series(T0, agents=None, bucket_seconds=0)
+
+
+async def test_daily_spend_sums_each_utc_day_by_agent_or_by_what_served_it(
+    ledger: Ledger,
+) -> None:
+    """Tokens and priced cost per agent (or account…) and UTC day for since <= at < until:
+    a day's cost None if none was priced there, days without usage absent."""
+    midnight = datetime(2025, 3, 2, tzinfo=UTC)
+    await ledger.metering.record_metering(
+        [
+            event("coder-1", midnight - timedelta(days=2)),  # before the span
+            event("coder-1", midnight - timedelta(seconds=1), cost_usd=0.5),  # Mar 1, 23:59:59
+            event("coder-1", midnight),  # Mar 2, 00:00
+            event("coder-1", midnight + timedelta(hours=23, minutes=59)),
+            event("docs", midnight + timedelta(days=2), cost_usd=None, priced=False),
+            event("docs", midnight + timedelta(days=3)),  # at `until`: after the span
+        ],
+        [],
+    )
+    total = event().tokens.total
+    since, until = midnight - timedelta(days=1), midnight + timedelta(days=3)
+    found = await ledger.metering.daily_spend(since, until)
+    assert found == {
+        "coder-1": {
+            date(2025, 3, 1): (total, 0.5),
+            date(2025, 3, 2): (2 * total, pytest.approx(0.025)),
+        },
+        "docs": {date(2025, 3, 4): (total, None)},
+    }
+    assert await ledger.metering.daily_spend(since, until, by="provider") == {
+        "anthropic": {
+            date(2025, 3, 1): (total, 0.5),
+            date(2025, 3, 2): (2 * total, pytest.approx(0.025)),
+            date(2025, 3, 4): (total, None),
+        }
+    }
+    assert await ledger.metering.daily_spend(until + timedelta(days=1)) == {}
+    with pytest.raises(ValueError, match="cannot sum usage by"):
+        await ledger.metering.daily_spend(since, by="model; DROP TABLE usage")

@@ -1,0 +1,200 @@
+"""``fleetwarden tasks --markdown [--out DIR] [--mission NAME]``: the task register written
+as two documents, ``TASKS.md`` and ``MISSIONS.md`` (:mod:`bot.render.task_documents` lays
+them out), for a repository's docs folder or anyone without chat.
+
+It reads the ledger where the config puts it (the SQLite file in its state dir, or its
+PostgreSQL database, with the password from ``ledger_password_env``) beside a running
+orchestrator, and needs none of the config's other secrets. It never makes a ledger: with
+no SQLite file where the config says, it says Fleetwarden has not run with that config.
+
+Each document is written whole or not at all: both go to temporary files in ``DIR`` first,
+then each replaces its file in one ``rename``. A bad ``--out`` (missing, a file, not
+writable) or an unknown ``--mission`` is said with its fix before anything is read or
+written."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+from bot.app.assembly import ledger_location
+from bot.cli.status import shown
+from bot.commands.grammar import show, suggest
+from bot.config import Config
+from bot.render.task_documents import (
+    MISSIONS_FILE,
+    TASKS_FILE,
+    missions_document,
+    tasks_document,
+    value,
+)
+from fleet.clock import SystemClock
+from fleet.errors import LedgerError
+from fleet.ledger import Ledger
+from fleet.tasks.views import views
+
+EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+EVERY_TASK = 1_000_000
+"""More tasks than any register holds: the documents list them all."""
+_FEW = 8  # mission names listed when an unknown one is close to none
+
+
+def configure_parser(parser: argparse.ArgumentParser, config_help: str) -> None:
+    parser.add_argument(
+        "--markdown",
+        action="store_true",
+        help=f"write {TASKS_FILE} and {MISSIONS_FILE} (the mission manifest) from the register",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("."),
+        metavar="DIR",
+        help="the directory to write them in, which must exist (default: the current one)",
+    )
+    parser.add_argument(
+        "--mission", metavar="NAME", help="only this mission's tasks and its sub-missions'"
+    )
+    parser.add_argument("--config", type=Path, help=config_help)
+
+
+class TasksError(Exception):
+    """Why the documents were not written: said in one line, and the exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_FAILURE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def main(args: argparse.Namespace, config: Config, environ: Mapping[str, str]) -> int:
+    """Run ``fleetwarden tasks``; the exit status."""
+    if not args.markdown:
+        print(
+            "fleetwarden tasks: `fleetwarden tasks --markdown [--out DIR] [--mission NAME]` "
+            f"writes the task register as {TASKS_FILE} and {MISSIONS_FILE}; it is the only "
+            "mode so far (in chat, `tasks` lists them)",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    try:
+        out = writable_dir(args.out)
+        documents = asyncio.run(_documents(config, environ, args.mission))
+        write_whole(out, documents)
+    except TasksError as exc:
+        print(shown(f"fleetwarden tasks: {exc}"), file=sys.stderr)
+        return exc.code
+    print(f"wrote {out / TASKS_FILE} and {out / MISSIONS_FILE}")
+    return EXIT_OK
+
+
+def writable_dir(out: Path) -> Path:
+    """``out`` if the documents can be written there; :class:`TasksError` with the fix."""
+    if not out.exists():
+        raise TasksError(
+            f"--out {out}: no such directory; make it first (mkdir -p {out}) or name one "
+            "that exists",
+            EXIT_CONFIG,
+        )
+    if not out.is_dir():
+        raise TasksError(
+            f"--out {out} is a file, not a directory: name the directory {TASKS_FILE} and "
+            f"{MISSIONS_FILE} go in",
+            EXIT_CONFIG,
+        )
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise TasksError(
+            f"--out {out}: this user may not write there; name a directory it may write "
+            "to, or run as the directory's owner",
+            EXIT_CONFIG,
+        )
+    return out
+
+
+async def _documents(
+    config: Config, environ: Mapping[str, str], mission_name: str | None
+) -> dict[str, str]:
+    """The two documents, by file name, from the ledger ``config`` names."""
+    try:
+        location = ledger_location(config, environ)
+    except LedgerError as exc:
+        raise TasksError(str(exc), EXIT_CONFIG) from None
+    if location.url is None and not location.path.is_file():
+        raise TasksError(
+            f"no ledger at {location.path}: Fleetwarden has not run with this config yet "
+            "(or --config names another config than the one it runs with)"
+        )
+    try:
+        ledger = await Ledger.connect(location, SystemClock())
+    except LedgerError as exc:
+        raise TasksError(str(exc)) from None
+    try:
+        missions = await ledger.missions.missions()
+        only: int | None = None
+        tree = missions
+        if mission_name is not None:
+            found = await ledger.missions.mission_named(mission_name)
+            if found is None:
+                raise TasksError(_no_mission(mission_name, [m.name for m in missions]), 2)
+            only = found.id
+            tree = await ledger.missions.tree(found.id)
+        chosen = None if only is None else [mission.id for mission in tree]
+        tasks = await ledger.tasks.tasks(missions=chosen, limit=EVERY_TASK)
+        actuals = await ledger.actuals.actuals([task.id for task in tasks])
+    finally:
+        await ledger.close()
+    kept = {task.id: task.finished for task in tasks if task.finished is not None}
+    found_views = views(tasks, {**actuals, **kept})  # an ended task: what it cost at its end
+    scope = "" if mission_name is None else f"mission {value(mission_name)}"
+    return {
+        TASKS_FILE: tasks_document(found_views, missions, scope=scope),
+        MISSIONS_FILE: missions_document(found_views, tree, only=only),
+    }
+
+
+def _no_mission(name: str, names: list[str]) -> str:
+    """Why ``--mission name`` cannot be written, and the names that could."""
+    said = f"--mission {show(name)}: no mission is called so"
+    if (guess := suggest(name, names)) is not None:
+        return f"{said} — did you mean {show(guess)}?"
+    if not names:
+        return f"{said}: the register has no missions yet (leave --mission out for every task)"
+    listed = ", ".join(show(n) for n in names[:_FEW]) + (", …" if len(names) > _FEW else "")
+    return f"{said}: the register has {listed}"
+
+
+def write_whole(out: Path, documents: Mapping[str, str]) -> None:
+    """Write each of ``documents`` (text by file name) in ``out``, each whole or not at all:
+    all to temporary files first, then each renamed over its file. Their mode is what this
+    user's umask gives a new file."""
+    mode = _file_mode()
+    written: dict[str, str] = {}
+    try:
+        for name, text in documents.items():
+            fd, temporary = tempfile.mkstemp(dir=out, prefix=f".{name}.", suffix=".tmp")
+            written[name] = temporary
+            with os.fdopen(fd, "w", encoding="utf-8") as file:
+                file.write(text)
+                file.flush()
+                os.fsync(file.fileno())
+            os.chmod(temporary, mode)
+        for name, temporary in written.items():
+            os.replace(temporary, out / name)
+    except OSError as exc:
+        raise TasksError(f"cannot write in {out}: {exc.strerror or exc}") from None
+    finally:
+        for temporary in written.values():
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+
+
+def _file_mode() -> int:
+    """The mode a new file gets under this process's umask."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask

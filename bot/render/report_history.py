@@ -1,0 +1,104 @@
+"""What the pacing report says beside its table, from what was spent before: how far the
+week's projections were off (:func:`projection_line`, from :mod:`fleet.tasks.accuracy`) and
+what a typical day costs per agent and per budget (:func:`typical_text`, from
+:mod:`fleet.budgets.pacing.typical`). Each line is left out when there is nothing to say;
+the agents are the costliest :data:`TOP_AGENTS` and how many more, to fit a phone's screen.
+
+:func:`projection_line` and :func:`typical_text` are pure; :class:`ReportHistory` reads what
+they need for :func:`bot.render.report.compose`."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Final
+
+from bot.render.budgets import amount
+from fleet.budgets.pacing.typical import Typical, TypicalSpend
+from fleet.budgets.quoting.words import usd
+from fleet.forge.text.defuse import escape_cell
+from fleet.ledger.records.tasks import TaskRecord
+from fleet.tasks.accuracy import ERROR_SPAN, Accuracy, accuracy
+
+TOP_AGENTS: Final = 5
+"""Agents the typical day names; the rest are counted."""
+_MONTHS: Final = (
+    *("Jan", "Feb", "Mar", "Apr", "May", "Jun"),
+    *("Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
+)
+_NAME_CAP: Final = 40
+
+
+def times(error: float) -> str:
+    """``×1.20``: an actual / projected ratio."""
+    return f"×{error:.2f}"
+
+
+def projection_line(found: Accuracy) -> str:
+    """``Projections this week: 5 tasks ended, actual/projected median ×1.20, from ×0.50 to
+    ×3.00 (worst: #7 fix-login).``"""
+    ended = f"{found.ended} task{'' if found.ended == 1 else 's'} ended"
+    spread = f", from {times(found.low)} to {times(found.high)}" if found.ended > 1 else ""
+    worst = found.worst
+    name = escape_cell(worst.name, _NAME_CAP)
+    return (
+        f"**Projections this week**: {ended}, actual/projected median {times(found.median)}"
+        f"{spread} (worst: #{worst.id} {name}, {times(found.worst_error)})."
+    )
+
+
+def _agent(typical: Typical) -> str:
+    tokens = f"{amount(typical.tokens, 'tokens')} tokens"
+    spent = tokens if typical.usd is None else f"{usd(typical.usd)} · {tokens}"
+    return f"`{typical.who}` {spent} ({typical.days} d)"
+
+
+def _budget(typical: Typical) -> str:
+    if typical.unit == "usd":
+        return f"`{typical.who}` {usd(typical.amount)}"
+    return f"`{typical.who}` {amount(typical.amount, 'tokens')} tokens"
+
+
+def typical_text(spend: TypicalSpend, top: int = TOP_AGENTS) -> str:
+    """The typical day: its agents, the costliest ``top`` of them named, and its budgets;
+    empty when nothing was spent in its days."""
+    if not (spend.agents or spend.budgets):
+        return ""
+    first, last = spend.days[0], spend.days[-1]
+    span = f"{_MONTHS[first.month - 1]} {first.day}–{_MONTHS[last.month - 1]} {last.day}"
+    lines = [
+        f"**Typical day** — the median of the {len(spend.days)} whole UTC days {span}, "
+        "from the first with usage (the days without any after it count as nothing):"
+    ]
+    if spend.agents:
+        named = [_agent(typical) for typical in spend.agents[:top]]
+        more = len(spend.agents) - top
+        if more > 0:
+            named.append(f"…{more} more")
+        lines.append("- agents: " + ", ".join(named))
+    if spend.budgets:
+        lines.append("- budgets: " + ", ".join(_budget(typical) for typical in spend.budgets))
+    return "\n".join(lines)
+
+
+class ReportHistory:
+    """What the report reads of the past: the tasks that ended with a projection's error
+    since a time (the register's ``errors_since``) and the typical day (the budgets')."""
+
+    def __init__(
+        self,
+        errors_since: Callable[[datetime], Awaitable[list[TaskRecord]]],
+        typical: Callable[[], Awaitable[TypicalSpend]],
+    ) -> None:
+        self._errors_since = errors_since
+        self._typical = typical
+
+    async def text(self, now: datetime) -> str:
+        """The report's lines of the past as of ``now``: the week's projections, the
+        typical day; empty when there is neither."""
+        found = accuracy(await self._errors_since(now - ERROR_SPAN))
+        parts = [projection_line(found)] if found is not None else []
+        typical = typical_text(await self._typical())
+        if typical:
+            parts.append(typical)
+        return "\n\n".join(parts)
