@@ -20,6 +20,7 @@ from fleet.transcript.story import Outcome
 
 ANSWER_CAP = 700  # characters of the agent's last message in a summary
 DOOR_CAP = 160  # of the git door's refusal on the headline
+TASK_CAP = 300  # of the task's spend line
 _ICONS = {
     Outcome.FINISHED.value: "✅",
     Outcome.FAILED.value: "❌",
@@ -61,10 +62,13 @@ def headline(story: RunStory, now: datetime) -> str:
     return line
 
 
-def summary(story: RunStory, now: datetime, quote: str | None = None) -> str:
+def summary(
+    story: RunStory, now: datetime, quote: str | None = None, task: str | None = None
+) -> str:
     """The summary of a run: outcome and why, its answer, what Fleetwarden metered (and
-    ``quote``: what it was quoted when it was admitted), the models that served it, where
-    it worked, and where it came from."""
+    ``quote``: what it was quoted when it was admitted; ``task``: the spend line of the task
+    it was done for, :func:`fleet.tasks.spent.spend_line`), the models that served it,
+    where it worked, and where it came from."""
     report = story.report
     parts = [headline(story, now)]
     end = report.end
@@ -74,6 +78,8 @@ def summary(story: RunStory, now: datetime, quote: str | None = None) -> str:
     parts.append(_spend(story, end))
     if quote:
         parts.append(quote)
+    if task:
+        parts.append(said(task, TASK_CAP))
     models = _models(story)
     if models:
         parts.append(models)

@@ -118,6 +118,7 @@ class FleetLauncher:
         co_author: str | None = None,
         key: int | None = None,
         quote_under: float | None = None,
+        task: int | None = None,
     ) -> Started:
         request = LaunchRequest(
             agent,
@@ -130,6 +131,7 @@ class FleetLauncher:
             co_author=co_author,
             collect=False,
             quote_under=quote_under,
+            task=task,
         )
         wait = None
         if key is not None and self._queue is not None:
@@ -146,6 +148,7 @@ class FleetLauncher:
         prompt: str,
         requester: str,
         quote_under: float | None = None,
+        task: int | None = None,
     ) -> Started:
         line = await self._repos.line_of(agent)
         if line is None or line.repo != repo or (line_id is not None and line.id != line_id):
@@ -165,6 +168,7 @@ class FleetLauncher:
             repo=repo,
             collect=False,
             quote_under=quote_under,
+            task=task,
         )
         started = await self._launched(request)
         if started.line_id != line.id:  # never: the line was live; said if it ever is
