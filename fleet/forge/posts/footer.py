@@ -84,7 +84,7 @@ def footer(p: Provenance) -> str:
         f"**Approvals granted** {_approvals(p.approvals) or 'none'}",
         f"**Spend** {p.tokens:,} tokens, {money(p.cost_usd)}; cap: "
         f"{escape_cell(p.cap) if p.cap else 'none'}",
-        *([f"**Task** {escape_cell(p.task, VALUE_CAP)}"] if p.task else []),
+        *([f"**Task** {escape_cell(p.task.removeprefix('Task '), VALUE_CAP)}"] if p.task else []),
         f"**Secret scan** {escape_cell(p.secret_scan)}",
         f"**Egress** {escape_cell(p.egress)}",
         f"**Forge operations**{_operations(p.operations)}",
