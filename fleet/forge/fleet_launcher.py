@@ -79,6 +79,13 @@ class FleetLauncher:
         except FleetwardenError:
             return None
 
+    async def runtime_of(self, agent: str) -> str | None:
+        """The runtime ``agent`` runs on, as the roster says (``None``: no such agent)."""
+        try:
+            return (await self._fleet.spec(agent)).runtime
+        except FleetwardenError:
+            return None
+
     async def agents(self) -> Mapping[str, str | None]:
         return {spec.name: spec.repo for spec in self._fleet.roster()}
 

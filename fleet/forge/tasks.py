@@ -25,18 +25,21 @@ forge run       task
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from fleet.errors import FleetError
 from fleet.forge.model import ForgeIssue
 from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState
 from fleet.ledger.records.tasks import ENDED_STATES, NewTask, TaskRecord, TaskState
 from fleet.ledger.stores.code.forge import ForgeStore
-from fleet.ledger.stores.running.agents import AgentsStore
 from fleet.ledger.stores.work.tasks import TasksStore
 from fleet.tasks.register import Register
 from fleet.tasks.spent import TaskSpend
 
 log = logging.getLogger(__name__)
+
+Runtime = Callable[[str], Awaitable[str | None]]
+"""The runtime an agent runs on (``None``: not known)."""
 
 _STATES: dict[ForgeRunState, TaskState] = {
     ForgeRunState.QUEUED: "queued",
@@ -94,13 +97,14 @@ class ForgeTasks:
         tasks: TasksStore,
         spend: TaskSpend,
         forge: ForgeStore,
-        agents: AgentsStore,
+        runtime: Runtime,
     ) -> None:
+        """``runtime``: the runtime an agent runs on, as the fleet's roster says it."""
         self._register = register
         self._tasks = tasks
         self._spend = spend
         self._forge = forge
-        self._agents = agents
+        self._runtime = runtime
 
     async def made(self, record: ForgeRunRecord, issue: ForgeIssue | None = None) -> TaskRecord:
         """The task forge run ``record`` is: made now, once (a restart, a poll or a webhook
@@ -109,7 +113,6 @@ class ForgeTasks:
         found = await self._tasks.task_of_forge_run(record.id)
         if found is not None:
             return found
-        agent = await self._agents.get_agent(record.agent)
         new = NewTask(
             title=issue.title if issue is not None else record.title,
             body=issue.body if issue is not None else "",
@@ -117,7 +120,7 @@ class ForgeTasks:
             source_ref=record.issue_url,
             asked_by=f"@{record.requester} on {record.forge}",
             agent=record.agent,
-            runtime=agent.spec.runtime if agent is not None else None,
+            runtime=await self._runtime(record.agent),
             repo=record.repo,
             forge_run=record.id,
         )

@@ -5,8 +5,9 @@ forge, its reference the issue's address, its projection stored as it is made) w
 bound to it through the admission; the status comment, the pull request's footer and the
 run's summary in chat show the task's projection beside its actual; the same delivery sent
 again, and the same event under a new delivery, make no second task; the pull request merged
-ends the task ``done``, its actual the metered usage of its runs to the token. The issue's
-title is hostile: nothing Fleetwarden posts carries it live."""
+ends the task ``done``, its actual the metered usage of its runs to the token, and the next
+issue's task is projected from it. The issue's title is hostile: nothing Fleetwarden posts
+carries it live."""
 
 from __future__ import annotations
 
@@ -172,4 +173,25 @@ def run_the_issue(
         ),
         timeout=30,
     )
+
+    # The next issue's task is projected from this one, and says so on its issue.
+    second = github.add_issue(
+        str(SLUG), "More notes", "", author=WRITER, labels=["fleetwarden:coder"]
+    )
+    more = github_issue(
+        "labeled", repo=SLUG, number=second, sender=WRITER, author=WRITER, title="More notes",
+        body="", label="fleetwarden:coder",
+    )  # fmt: skip
+    assert deliver(port, more, "task-4")[0] == 202
+    assert wait_until(lambda: len(tasks(tmp_path)) == 2, timeout=60), bot.stdout + bot.stderr
+    projected = tasks(tmp_path)[1]
+    assert projected[7] == "agent coder · runtime claude · repository app"
+    assert projected[8] == float(metered)
+    said = (
+        f"Task `#{projected[0]}`: projected {metered:,} tokens (p90 {metered:,}) from 1 past "
+        "task (agent coder · runtime claude · repository app) · actual so far"
+    )
+    assert wait_until(
+        lambda: any(said in c for c in bot_comments(github, SLUG, second, BOT_LOGIN)), timeout=30
+    ), bot_comments(github, SLUG, second, BOT_LOGIN)
     bot.close()

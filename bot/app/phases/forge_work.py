@@ -111,7 +111,7 @@ async def start_forges(
             tasks=ledger.tasks,
             spend=TaskSpend(tasks=ledger.tasks, actuals=ledger.actuals),
             forge=ledger.forge,
-            agents=ledger.agents,
+            runtime=launcher.runtime_of,
         ),
     )
     publisher = Publisher(

@@ -52,8 +52,12 @@ def forge_tasks(ledger: Ledger, register: Register) -> ForgeTasks:
         tasks=ledger.tasks,
         spend=TaskSpend(tasks=ledger.tasks, actuals=ledger.actuals),
         forge=ledger.forge,
-        agents=ledger.agents,
+        runtime=runtime,
     )
+
+
+async def runtime(agent: str) -> str | None:
+    return "claude" if agent == AGENT else None
 
 
 @pytest.fixture
@@ -104,7 +108,8 @@ async def test_a_labelled_issue_is_one_task_carried_by_its_launch(rig: WorkRig) 
         "Fix the parser",
         "The parser drops the last line of every file.",
     )
-    assert (task.agent, task.repo, task.forge_run) == (AGENT, "app", record.id)
+    assert (task.agent, task.runtime, task.repo) == (AGENT, "claude", "app")
+    assert task.forge_run == record.id
     assert task.asked_by == "@alice on hub"
     assert task.projection.count == 0  # none finished before: stored as none
     assert rig.launcher.tasks == [task.id]
