@@ -166,14 +166,21 @@ def _footer(story: RunStory) -> str:
 
 
 def runs(
-    name: str, stories: Sequence[RunStory], now: datetime, quotes: Mapping[int, str] | None = None
+    name: str,
+    stories: Sequence[RunStory],
+    now: datetime,
+    quotes: Mapping[int, str] | None = None,
+    tasks: Mapping[int, str] | None = None,
 ) -> str:
     """``runs NAME``: the agent's latest runs, newest first, each summarised (``quotes``:
-    each run's quote, as told, by run id)."""
+    each run's quote, as told, by run id; ``tasks``: the spend line of each run's task)."""
     if not stories:
         return f"**{name}** has no runs yet — `spawn {name}` starts one."
-    told = quotes or {}
-    blocks = [summary(story, now, told.get(story.report.run.id)) for story in stories]
+    told, tasked = quotes or {}, tasks or {}
+    blocks = [
+        summary(story, now, told.get(story.report.run.id), tasked.get(story.report.run.id))
+        for story in stories
+    ]
     plural = "s" if len(stories) != 1 else ""
     head = f"The last {len(stories)} run{plural} of **{name}**, newest first:"
     return head + "\n\n---\n\n" + "\n\n---\n\n".join(blocks)

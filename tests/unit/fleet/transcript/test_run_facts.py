@@ -198,5 +198,7 @@ async def test_a_summary_counts_what_the_ledger_metered_in_the_run(tmp_path: Pat
         )
         told = render_runs.summary(story, clock.now(), task=line)
         assert f"\n\nTask #{task.id}: no projection" in told and "$0.01 (1,550 tokens)" in told
+        listed = render_runs.runs("c1", [story], clock.now(), tasks={run.id: line})
+        assert f"\n\nTask #{task.id}: no projection" in listed
     finally:
         await ledger.close()
