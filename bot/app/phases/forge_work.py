@@ -32,7 +32,7 @@ from fleet.forge.events.endpoint import Refusal, WebhookEndpoint, WebhookForge
 from fleet.forge.events.holds import ForgeHolds
 from fleet.forge.facts import NoRunNews, PullNews
 from fleet.forge.fleet_launcher import FleetLauncher
-from fleet.forge.posts.provenance import ProvenanceSource
+from fleet.forge.posts.provenance import Expected, ProvenanceSource
 from fleet.forge.posts.publish import Publisher, Tell
 from fleet.forge.runs.desk import ForgeDesk
 from fleet.forge.runs.polling import ForgePolling
@@ -105,13 +105,15 @@ async def start_forges(
         forge=ledger.forge,
         clock=clock,
         version=version(),
-        quotes=ledger.quotes,
-        tasks=ForgeTasks(  # a forge issue given to an agent is a task
-            register=fleeted.register,
-            tasks=ledger.tasks,
-            spend=TaskSpend(tasks=ledger.tasks, actuals=ledger.actuals),
-            forge=ledger.forge,
-            runtime=launcher.runtime_of,
+        expected=Expected(
+            quotes=ledger.quotes,
+            tasks=ForgeTasks(  # a forge issue given to an agent is a task
+                register=fleeted.register,
+                tasks=ledger.tasks,
+                spend=TaskSpend(tasks=ledger.tasks, actuals=ledger.actuals),
+                forge=ledger.forge,
+                runtime=launcher.runtime_of,
+            ),
         ),
     )
     publisher = Publisher(

@@ -48,6 +48,17 @@ class Spend:
     spec: AgentSpec | None = None  # the agent's, as read with it
 
 
+@dataclass(frozen=True, slots=True)
+class Expected:
+    """What a forge run's work was expected to cost, told beside what it cost: ``quotes``,
+    the runs' quotes, which a run's estimate is told from (``None``, or a run given none:
+    reckoned again from the runs before it); ``tasks``, the forge runs' tasks, whose stored
+    projections the posts show (``None``: no register)."""
+
+    quotes: QuotesStore | None = None
+    tasks: ForgeTasks | None = None
+
+
 class ProvenanceSource:
     """Reads a forge run's provenance and spend from the ledger."""
 
@@ -63,14 +74,13 @@ class ProvenanceSource:
         forge: ForgeStore,
         clock: Clock,
         version: str,
-        quotes: QuotesStore | None = None,
-        tasks: ForgeTasks | None = None,
+        expected: Expected | None = None,
     ) -> None:
-        """``quotes``: the runs' quotes, which a run's estimate is told from (``None``, or
-        a run given none: reckoned again from the runs before it); ``tasks``: the forge
-        runs' tasks, whose spend lines the posts show (``None``: no register)."""
-        self.tasks = tasks
-        self._quotes = quotes
+        """``expected``: what the runs were expected to cost (none: each run's estimate
+        reckoned from the runs before it, and no task's projection)."""
+        expected = expected or Expected()
+        self.tasks = expected.tasks
+        self._quotes = expected.quotes
         self._agents = agents
         self._runs = runs
         self._metering = metering

@@ -15,7 +15,7 @@ from fleet.errors import AgentNotRunning, FleetwardenError
 from fleet.forge.events.kept import kept
 from fleet.forge.launcher import LaunchRefused, OtherLine, Started
 from fleet.forge.model import EventKind, ForgeApiError, ForgeEvent
-from fleet.forge.posts.provenance import ProvenanceSource
+from fleet.forge.posts.provenance import Expected, ProvenanceSource
 from fleet.forge.posts.publish import Publisher, Tell
 from fleet.forge.runs.desk import ForgeDesk
 from fleet.forge.runs.watch import ForgeWatch
@@ -95,8 +95,7 @@ def provenance_source(
         forge=ledger.forge,
         clock=clock,
         version="9.9.9-test",
-        quotes=ledger.quotes,
-        tasks=tasks,
+        expected=Expected(quotes=ledger.quotes, tasks=tasks),
     )
 
 
