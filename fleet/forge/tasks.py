@@ -113,8 +113,9 @@ class ForgeTasks:
         found = await self._tasks.task_of_forge_run(record.id)
         if found is not None:
             return found
+        title = issue.title if issue is not None else record.title
         new = NewTask(
-            title=issue.title if issue is not None else record.title,
+            title=title if title.strip() else f"{record.slug}#{record.issue}",
             body=issue.body if issue is not None else "",
             source="forge",
             source_ref=record.issue_url,
